@@ -1,0 +1,1 @@
+"""Paths, errors, progress and cancellation shared by every layer (no Qt, no torch)."""

@@ -1,0 +1,34 @@
+"""Typed errors whose message a person can act on.
+
+Core code raises these at the source; the CLI prints the message on one line and exits with
+status 2, and the GUI shows it in its one error banner. Anything else that escapes is a bug.
+"""
+
+from __future__ import annotations
+
+
+class AppError(Exception):
+    """An error with a short message that says what went wrong and what to do."""
+
+
+class InputError(AppError):
+    """The request or a file named in it cannot be used as given."""
+
+
+class UnsafeFileError(InputError):
+    """A pickle-based weights file (.ckpt, .pt, .bin) that would run code when loaded."""
+
+
+class ModelFormatError(InputError):
+    """A weights file that is not valid safetensors, or not a kind this app can use."""
+
+
+class ArchitectureMismatchError(InputError):
+    """A LoRA, UNet or VAE made for the other base architecture."""
+
+
+class CancelledError(AppError):
+    """The user cancelled the work; nothing was written."""
+
+    def __init__(self, message: str = "Cancelled.") -> None:
+        super().__init__(message)

@@ -1,0 +1,51 @@
+"""Every folder the app writes to, from one place.
+
+`HYPERSD_HOME` moves them all under one folder (tests point it at a temporary directory);
+otherwise the platform's conventions apply (platformdirs). Nothing is written next to the
+install or into the current directory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import platformdirs
+
+APP_NAME = "HyperSD Desktop"
+HOME_ENV = "HYPERSD_HOME"
+
+
+@dataclass(frozen=True)
+class AppPaths:
+    """Data, models, images, cache and config folders. Created on first use by `ensure()`."""
+
+    data: Path
+    config: Path
+    cache: Path
+
+    @classmethod
+    def default(cls) -> AppPaths:
+        home = os.environ.get(HOME_ENV)
+        if home:
+            root = Path(home)
+            return cls(data=root / "data", config=root / "config", cache=root / "cache")
+        return cls(
+            data=Path(platformdirs.user_data_dir(APP_NAME, appauthor=False)),
+            config=Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)),
+            cache=Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False)),
+        )
+
+    @property
+    def models(self) -> Path:
+        return self.data / "models"
+
+    @property
+    def images(self) -> Path:
+        return self.data / "images"
+
+    def ensure(self) -> AppPaths:
+        for folder in (self.data, self.config, self.cache, self.models, self.images):
+            folder.mkdir(parents=True, exist_ok=True)
+        return self

@@ -1,0 +1,84 @@
+"""Which device to run on and in which precision (torch side of the engine)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from hypersd_desktop.core.errors import InputError
+
+TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Device, the dtype of the UNet and text encoders, and the dtype the VAE decodes in."""
+
+    device: str
+    dtype: str
+    vae_dtype: str
+
+
+def available_devices() -> list[str]:
+    devices = []
+    if torch.cuda.is_available():
+        devices.append("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    devices.append("cpu")
+    return devices
+
+
+def cpu_supports_bf16() -> bool:
+    """True where the CPU has native bf16 arithmetic (AVX512-BF16 or AMX), which makes bf16 faster than fp32."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        flags = cpuinfo.read_text(errors="ignore")
+        return "avx512_bf16" in flags or "amx_bf16" in flags
+    return torch.backends.cpu.get_cpu_capability() in ("AVX512_BF16", "AMX")
+
+
+def choose_device(requested: str) -> str:
+    available = available_devices()
+    if requested == "auto":
+        return available[0]
+    if requested not in available:
+        raise InputError(
+            f"The {requested.upper()} device is not available on this machine; available: "
+            f"{', '.join(available)}. Choose auto or one of those."
+        )
+    return requested
+
+
+def choose_placement(requested_device: str, requested_dtype: str, architecture: str, safe_fp16_vae: bool) -> Placement:
+    """The dtype policy per device.
+
+    CUDA: fp16; the SDXL VAE overflows in fp16, so it decodes in fp32 unless the VAE is the
+    fp16-safe one or the run is in bf16. MPS: fp16 for the UNet and text encoders, the VAE in
+    fp32 (fp16 VAE decodes on MPS give black or NaN images); bf16 only when asked. CPU: fp32, or
+    bf16 when asked (fast only on CPUs with native bf16); fp16 on the CPU is refused (slow and
+    not supported by every kernel).
+    """
+    device = choose_device(requested_device)
+    if requested_dtype == "auto":
+        dtype = "fp16" if device in ("cuda", "mps") else "fp32"
+    else:
+        dtype = requested_dtype
+    if device == "cpu" and dtype == "fp16":
+        raise InputError("fp16 is not supported on the CPU; use fp32, or bf16 on a CPU with bf16 support.")
+    if dtype == "fp16" and (device == "mps" or (architecture == "sdxl" and not safe_fp16_vae)):
+        vae_dtype = "fp32"
+    else:
+        vae_dtype = dtype
+    return Placement(device=device, dtype=dtype, vae_dtype=vae_dtype)
+
+
+def memory_in_use(device: str) -> int | None:
+    """Bytes of device memory the engine holds now, where the backend reports it."""
+    if device == "cuda":
+        return torch.cuda.memory_allocated()
+    if device == "mps":
+        return torch.mps.current_allocated_memory()
+    return None

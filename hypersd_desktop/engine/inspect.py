@@ -1,0 +1,248 @@
+"""What a weights file is, read from its safetensors header alone (no tensors loaded, no torch).
+
+A `.safetensors` file is an 8-byte little-endian header length, a JSON header mapping tensor
+names to dtype, shape and byte offsets, then the raw data. The key names and a few shapes say
+whether the file is a full checkpoint, a UNet, a VAE, a LoRA or a ControlNet, for SD1.5 or
+SDXL, and in which key style. Pickle formats are refused before any byte is interpreted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hypersd_desktop.core.errors import ModelFormatError, UnsafeFileError
+from hypersd_desktop.engine.recipes import SD15, SDXL, recipe_for_file
+
+PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle")
+MAX_HEADER_BYTES = 100 * 1024 * 1024  # real headers are under 1 MB; larger is corrupt or hostile
+DTYPE_SIZES = {
+    "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1,
+    "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+    "I32": 4, "U32": 4, "F32": 4,
+    "I64": 8, "U64": 8, "F64": 8,
+}
+
+CHECKPOINT, UNET, VAE, TAESD, LORA, CONTROLNET, TEXT_ENCODER, UNKNOWN = (
+    "checkpoint", "unet", "vae", "taesd", "lora", "controlnet", "text_encoder", "unknown",
+)
+
+_CROSS_ATTENTION_DIMS = {768: SD15, 2048: SDXL}
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    dtype: str
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class WeightsInfo:
+    """What `inspect_file` found. `format` is the key style: ldm, diffusers, kohya or peft."""
+
+    path: str
+    kind: str
+    architecture: str | None
+    format: str | None
+    hyper_sd: str | None
+    tensor_count: int
+    size_bytes: int
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def refuse_pickle(path: Path) -> None:
+    """Raise `UnsafeFileError` for a pickle-based weights file, judged by name or content."""
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise UnsafeFileError(
+            f"{path.name} is a pickle file ({path.suffix}); loading one can run any code it contains, "
+            "so it is refused. Use the .safetensors version of this model."
+        )
+    with path.open("rb") as handle:
+        start = handle.read(2)
+    if start == b"PK" or start[:1] == b"\x80":
+        raise UnsafeFileError(
+            f"{path.name} is a pickle (PyTorch zip or pickle protocol) despite its name; it is refused "
+            "because loading it can run code. Use a real .safetensors file."
+        )
+
+
+def read_header(path: str | os.PathLike[str]) -> tuple[dict[str, TensorInfo], dict[str, str]]:
+    """Read and validate a safetensors header: tensor names to dtype and shape, and metadata.
+
+    Raises `ModelFormatError` for a missing, truncated or malformed file and `UnsafeFileError`
+    for a pickle file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFormatError(f"{path} does not exist or is not a file.")
+    refuse_pickle(path)
+    size = path.stat().st_size
+    name = path.name
+    if size < 8:
+        raise ModelFormatError(f"{name} is not a safetensors file: it is only {size} bytes long.")
+    with path.open("rb") as handle:
+        (header_len,) = struct.unpack("<Q", handle.read(8))
+        if header_len > MAX_HEADER_BYTES:
+            raise ModelFormatError(
+                f"{name} declares a {header_len:,}-byte header, far more than any real model; "
+                "the file is corrupt or not safetensors."
+            )
+        if 8 + header_len > size:
+            raise ModelFormatError(
+                f"{name} is truncated or not safetensors: its header runs past the end of the file "
+                f"({8 + header_len:,} bytes declared, {size:,} present). Download it again."
+            )
+        raw = handle.read(header_len)
+    try:
+        header = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ModelFormatError(f"{name} is not a safetensors file: its header is not JSON.") from None
+    if not isinstance(header, dict):
+        raise ModelFormatError(f"{name} is not a safetensors file: its header is not a JSON object.")
+    metadata = header.pop("__metadata__", None) or {}
+    data_size = size - 8 - header_len
+    tensors: dict[str, TensorInfo] = {}
+    for key, entry in header.items():
+        tensors[key] = _tensor_info(name, key, entry, data_size)
+    return tensors, {str(k): str(v) for k, v in metadata.items()} if isinstance(metadata, dict) else {}
+
+
+def _tensor_info(name: str, key: str, entry: Any, data_size: int) -> TensorInfo:
+    try:
+        dtype, shape, (begin, end) = entry["dtype"], tuple(int(d) for d in entry["shape"]), entry["data_offsets"]
+    except (TypeError, KeyError, ValueError):
+        raise ModelFormatError(f"{name} has a malformed header entry for tensor {key!r}.") from None
+    if dtype not in DTYPE_SIZES:
+        raise ModelFormatError(f"{name} stores tensor {key!r} in an unknown dtype {dtype!r}.")
+    count = 1
+    for dim in shape:
+        count *= dim
+    if end > data_size:
+        raise ModelFormatError(
+            f"{name} is truncated: tensor {key!r} ends at byte {end:,} of a {data_size:,}-byte data section. "
+            "Download the file again."
+        )
+    if end - begin != count * DTYPE_SIZES[dtype] or begin < 0:
+        raise ModelFormatError(f"{name} is corrupt: tensor {key!r} has the wrong byte length for its shape.")
+    return TensorInfo(dtype, shape)
+
+
+def inspect_file(path: str | os.PathLike[str]) -> WeightsInfo:
+    """Say what a `.safetensors` weights file is, from its header."""
+    path = Path(path)
+    tensors, metadata = read_header(path)
+    kind, style = classify(tensors)
+    architecture = detect_architecture(kind, tensors)
+    recipe = recipe_for_file(path)
+    hyper_sd = recipe.id if recipe is not None and recipe.kind == _recipe_kind(kind) else None
+    return WeightsInfo(
+        path=str(path),
+        kind=kind,
+        architecture=architecture,
+        format=style,
+        hyper_sd=hyper_sd,
+        tensor_count=len(tensors),
+        size_bytes=path.stat().st_size,
+        metadata=metadata,
+    )
+
+
+def _recipe_kind(kind: str) -> str:
+    return "unet" if kind == UNET else kind
+
+
+def classify(tensors: dict[str, TensorInfo]) -> tuple[str, str | None]:
+    """The kind of weights and the key style, from the tensor names."""
+    keys = tensors.keys()
+
+    def any_key(*fragments: str) -> bool:
+        return any(fragment in key for key in keys for fragment in fragments)
+
+    def any_prefix(*prefixes: str) -> bool:
+        return any(key.startswith(prefixes) for key in keys)
+
+    if any_key("lora_down.weight", "lora_up.weight"):
+        return LORA, "kohya"
+    if any_key("lora_A.weight", "lora_B.weight"):
+        return LORA, "peft"
+    if any_key(".lora.down.weight", ".lora.up.weight"):
+        return LORA, "diffusers"
+    if any_prefix("control_model.") or any_key("input_hint_block."):
+        return CONTROLNET, "ldm"
+    if any_key("controlnet_cond_embedding.", "controlnet_down_blocks."):
+        return CONTROLNET, "diffusers"
+    if any_prefix("model.diffusion_model."):
+        return CHECKPOINT, "ldm"
+    if any_prefix("input_blocks.") and any_prefix("time_embed."):
+        return UNET, "ldm"
+    if any_prefix("down_blocks.") and any_prefix("time_embedding."):
+        return UNET, "diffusers"
+    if any_prefix("encoder.layers.", "decoder.layers."):
+        return TAESD, "diffusers"
+    if any_prefix("encoder.down_blocks.", "decoder.up_blocks."):
+        return VAE, "diffusers"
+    if any_prefix("encoder.down.", "decoder.up.", "first_stage_model."):
+        return VAE, "ldm"
+    if any_prefix("text_model.", "text_model.encoder."):
+        return TEXT_ENCODER, "diffusers"
+    return UNKNOWN, None
+
+
+def detect_architecture(kind: str, tensors: dict[str, TensorInfo]) -> str | None:
+    """SD1.5 or SDXL from key names and shapes; None when the file does not say (VAEs) or is neither."""
+    keys = list(tensors)
+    if kind in (VAE, TAESD, TEXT_ENCODER, UNKNOWN):
+        return None
+    if kind == CHECKPOINT:
+        if any(key.startswith("conditioner.embedders.") for key in keys):
+            return SDXL
+        if any(key.startswith("cond_stage_model.model.") for key in keys):
+            return None  # SD2.x (OpenCLIP text encoder): not supported
+        return SD15 if any(key.startswith("cond_stage_model.") for key in keys) else _from_unet(keys, tensors)
+    if kind == LORA:
+        return _lora_architecture(keys, tensors)
+    return _from_unet(keys, tensors)
+
+
+def _cross_attention_dim(keys: list[str], tensors: dict[str, TensorInfo], fragments: tuple[str, ...]) -> int | None:
+    for key in keys:
+        if any(fragment in key for fragment in fragments) and len(tensors[key].shape) == 2:
+            return tensors[key].shape[1]
+    return None
+
+
+def _from_unet(keys: list[str], tensors: dict[str, TensorInfo]) -> str | None:
+    if any("add_embedding." in key or "label_emb." in key for key in keys):
+        return SDXL
+    dim = _cross_attention_dim(keys, tensors, ("attn2.to_k.weight",))
+    if dim == 1024:
+        return None  # SD2.x
+    return _CROSS_ATTENTION_DIMS.get(dim, SD15) if dim is not None else None
+
+
+def _lora_architecture(keys: list[str], tensors: dict[str, TensorInfo]) -> str | None:
+    flat = [key.replace(".", "_") for key in keys]
+    dim = _cross_attention_dim(
+        keys, tensors, ("attn2_to_k.lora_down.weight", "attn2.to_k.lora_A.weight", "attn2.to_k.lora.down.weight")
+    )
+    if dim in _CROSS_ATTENTION_DIMS:
+        return _CROSS_ATTENTION_DIMS[dim]
+    if any(key.startswith(("lora_te2_", "text_encoder_2", "te2_")) or "label_emb" in key or "add_embedding" in key
+           for key in flat):
+        return SDXL
+    # Structure: SD1.5 has attention in its first down block, SDXL does not but stacks
+    # several transformer blocks per attention in the deeper ones.
+    if any("down_blocks_0_attentions" in key or "input_blocks_1_1_" in key for key in flat):
+        return SD15
+    if any("transformer_blocks_1_" in key for key in flat):
+        return SDXL
+    if any("unet" in key or "down_blocks" in key or "input_blocks" in key for key in flat):
+        return SD15
+    return None

@@ -1,0 +1,146 @@
+"""Loading base models, UNet and VAE overrides and TAESD from local files only.
+
+Nothing is fetched: a diffusers folder brings its own configs, and a single-file checkpoint is
+read with the diffusers config folder bundled in `resources/configs/<architecture>` (or the one
+the request names). Weights are read only from safetensors.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from hypersd_desktop.core.errors import ArchitectureMismatchError, InputError, ModelFormatError
+from hypersd_desktop.core.resources import resources_dir
+from hypersd_desktop.engine.inspect import CHECKPOINT, UNET, VAE, inspect_file, refuse_pickle
+from hypersd_desktop.engine.recipes import ARCHITECTURE_NAMES, SD15, SDXL
+
+PIPELINE_CLASSES = {"StableDiffusionPipeline": SD15, "StableDiffusionXLPipeline": SDXL}
+
+
+def base_architecture(path: str | Path) -> str:
+    """SD1.5 or SDXL for a diffusers folder or a single-file checkpoint; `InputError` otherwise."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"The base model {path} does not exist; check the path or install the model.")
+    if path.is_dir():
+        index = path / "model_index.json"
+        if not index.is_file():
+            raise InputError(f"{path} is not a diffusers model folder: it has no model_index.json.")
+        class_name = json.loads(index.read_text()).get("_class_name")
+        if class_name not in PIPELINE_CLASSES:
+            raise InputError(f"{path.name} is a {class_name}; only SD1.5 and SDXL text-to-image models are supported.")
+        return PIPELINE_CLASSES[class_name]
+    info = inspect_file(path)
+    if info.kind != CHECKPOINT:
+        raise InputError(f"{path.name} is a {info.kind}, not a base model checkpoint; choose a full SD1.5 or SDXL model.")
+    if info.architecture is None:
+        raise InputError(f"{path.name} is neither an SD1.5 nor an SDXL checkpoint (SD2 and others are not supported).")
+    return info.architecture
+
+
+def bundled_config(architecture: str) -> Path:
+    return resources_dir() / "configs" / architecture
+
+
+def _pipeline_class(architecture: str):
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    return StableDiffusionXLPipeline if architecture == SDXL else StableDiffusionPipeline
+
+
+def _variant(folder: Path) -> str | None:
+    unet = folder / "unet"
+    if (unet / "diffusion_pytorch_model.fp16.safetensors").exists() and not (
+        unet / "diffusion_pytorch_model.safetensors"
+    ).exists():
+        return "fp16"
+    return None
+
+
+def load_base_pipeline(path: str | Path, architecture: str, dtype: torch.dtype, config: str | None = None, unet=None):
+    """A diffusers pipeline for a base model folder or a single-file checkpoint, on the CPU."""
+    path = Path(path)
+    cls = _pipeline_class(architecture)
+    extra = {"unet": unet} if unet is not None else {}
+    if architecture == SD15:
+        extra.update(safety_checker=None, requires_safety_checker=False, feature_extractor=None)
+    if path.is_dir():
+        for weights in path.glob("*/*.bin"):
+            raise InputError(f"{weights} is a pickle file; this model folder must be converted to safetensors first.")
+        return cls.from_pretrained(
+            path, torch_dtype=dtype, local_files_only=True, use_safetensors=True, variant=_variant(path), **extra
+        )
+    config_dir = Path(config) if config else bundled_config(architecture)
+    if not (config_dir / "model_index.json").is_file():
+        raise InputError(f"The config folder {config_dir} for single-file loading has no model_index.json.")
+    return cls.from_single_file(str(path), config=str(config_dir), local_files_only=True, torch_dtype=dtype, **extra)
+
+
+def unet_config(base: str | Path, config: str | None, architecture: str) -> dict:
+    base = Path(base)
+    folder = base if base.is_dir() else Path(config) if config else bundled_config(architecture)
+    return json.loads((folder / "unet" / "config.json").read_text())
+
+
+def load_unet_override(path: str | Path, config: dict, architecture: str, dtype: torch.dtype):
+    """A full UNet from a safetensors state dict (diffusers or original key names) on the base model's config."""
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    refuse_pickle(path)
+    info = inspect_file(path)
+    if info.kind not in (UNET, CHECKPOINT):
+        raise InputError(f"{path.name} is a {info.kind}, not a UNet.")
+    if info.architecture is not None and info.architecture != architecture:
+        raise ArchitectureMismatchError(
+            f"The UNet {path.name} is for {ARCHITECTURE_NAMES[info.architecture]}; the base model is "
+            f"{ARCHITECTURE_NAMES[architecture]}."
+        )
+    state = load_file(str(path))
+    if info.format == "ldm":
+        from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint
+
+        state = convert_ldm_unet_checkpoint(state, config)
+    unet = UNet2DConditionModel.from_config(config)
+    missing, unexpected = unet.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ModelFormatError(
+            f"{path.name} does not fit the base model's UNet ({len(missing)} missing and {len(unexpected)} "
+            "unexpected weights)."
+        )
+    return unet.to(dtype)
+
+
+def load_vae_override(path: str | Path, dtype: torch.dtype, base_vae_config: dict):
+    """A VAE from a diffusers folder or a safetensors file (diffusers or original key names)."""
+    from diffusers import AutoencoderKL
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if path.is_dir():
+        return AutoencoderKL.from_pretrained(path, torch_dtype=dtype, local_files_only=True, use_safetensors=True)
+    info = inspect_file(path)
+    if info.kind != VAE:
+        raise InputError(f"{path.name} is a {info.kind}, not a VAE.")
+    state = load_file(str(path))
+    if info.format == "ldm":
+        from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
+
+        state = convert_ldm_vae_checkpoint(state, base_vae_config)
+    vae = AutoencoderKL.from_config(base_vae_config)
+    vae.load_state_dict(state)
+    return vae.to(dtype)
+
+
+def load_taesd(path: str | Path, dtype: torch.dtype, device: str):
+    """The tiny TAESD/TAESDXL autoencoder from a diffusers folder."""
+    from diffusers import AutoencoderTiny
+
+    path = Path(path)
+    if not path.is_dir():
+        raise InputError(f"TAESD weights {path} not found; install TAESD from the model manager.")
+    return AutoencoderTiny.from_pretrained(path, torch_dtype=dtype, local_files_only=True, use_safetensors=True).to(device)

@@ -1,0 +1,131 @@
+"""From a request to what will run: the recipe, scheduler, steps, guidance and warnings.
+
+Torch-free, so the GUI can show the same warnings as the engine before a job is sent. Files
+are checked from their headers: a LoRA or UNet for the other architecture is an error here,
+not a crash in the middle of loading.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hypersd_desktop.core.errors import ArchitectureMismatchError, InputError
+from hypersd_desktop.engine.inspect import CHECKPOINT, LORA, UNET, inspect_file
+from hypersd_desktop.engine.recipes import (
+    ARCHITECTURE_NAMES, BASE_SCHEDULER, DEFAULT_SIZE, PLAIN_GUIDANCE, PLAIN_STEPS, TCD, Recipe,
+    check_architecture, recipe_by_id, recipe_for_file, settings_warnings,
+)
+from hypersd_desktop.engine.types import GenerationRequest
+
+DEFAULT_TCD_ETA = 1.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The settings a request resolves to before device placement."""
+
+    recipe: Recipe | None
+    architecture: str
+    scheduler: str
+    steps: int
+    guidance: float
+    eta: float
+    timesteps: tuple[int, ...] | None
+    width: int
+    height: int
+    warnings: tuple[str, ...]
+
+
+def check_lora_files(request: GenerationRequest, architecture: str) -> None:
+    """Raise for a LoRA that is missing, unsafe, not a LoRA, or for the other architecture."""
+    for lora in request.loras:
+        path = Path(lora.path)
+        if not path.exists():
+            raise InputError(f"The LoRA {path} does not exist; check the path or install it.")
+        info = inspect_file(path)
+        if info.kind != LORA:
+            raise InputError(f"{path.name} is a {info.kind}, not a LoRA.")
+        if info.architecture is not None and info.architecture != architecture:
+            raise ArchitectureMismatchError(
+                f"The LoRA {path.name} is for {ARCHITECTURE_NAMES[info.architecture]}; the base model is "
+                f"{ARCHITECTURE_NAMES[architecture]}. Use a {ARCHITECTURE_NAMES[architecture]} LoRA or a "
+                f"{ARCHITECTURE_NAMES[info.architecture]} base model."
+            )
+    if request.unet is not None:
+        path = Path(request.unet)
+        if not path.exists():
+            raise InputError(f"The UNet {path} does not exist; check the path or install it.")
+        info = inspect_file(path)
+        if info.kind not in (UNET, CHECKPOINT):
+            raise InputError(f"{path.name} is a {info.kind}, not a UNet.")
+        if info.architecture is not None and info.architecture != architecture:
+            raise ArchitectureMismatchError(
+                f"The UNet {path.name} is for {ARCHITECTURE_NAMES[info.architecture]}; the base model is "
+                f"{ARCHITECTURE_NAMES[architecture]}."
+            )
+
+
+def request_recipe(request: GenerationRequest, architecture: str) -> tuple[Recipe | None, list[str]]:
+    """The recipe named by the request, or the one its Hyper-SD LoRA or UNet file is."""
+    warnings: list[str] = []
+    if request.recipe is not None:
+        recipe = recipe_by_id(request.recipe)
+        check_architecture(recipe, architecture)
+        return recipe, warnings
+    found = [recipe for recipe in (recipe_for_file(lora.path) for lora in request.loras) if recipe is not None]
+    if request.unet is not None and (unet_recipe := recipe_for_file(request.unet)) is not None:
+        found.insert(0, unet_recipe)
+    for recipe in found:
+        check_architecture(recipe, architecture)
+    if len(found) > 1:
+        warnings.append(
+            f"Several Hyper-SD files are applied ({', '.join(r.label for r in found)}); their speed-ups do not "
+            f"combine. Following {found[0].label}'s recipe; keep only one."
+        )
+    return (found[0] if found else None), warnings
+
+
+def plan(request: GenerationRequest, architecture: str) -> Plan:
+    """Resolve what the request leaves open from its recipe, and collect warnings."""
+    check_lora_files(request, architecture)
+    recipe, warnings = request_recipe(request, architecture)
+    if request.scheduler != "auto":
+        scheduler = request.scheduler
+    else:
+        scheduler = recipe.scheduler if recipe else BASE_SCHEDULER
+    timesteps = request.timesteps
+    if timesteps is None and recipe is not None and scheduler == recipe.scheduler:
+        timesteps = recipe.timesteps
+    if request.steps is not None:
+        steps = request.steps
+        if timesteps is not None and request.timesteps is None and len(timesteps) != steps:
+            timesteps = None  # the recipe's fixed timesteps only apply at its own step count
+    else:
+        steps = len(timesteps) if timesteps else (recipe.default_steps if recipe else PLAIN_STEPS)
+    if timesteps is not None and len(timesteps) != steps:
+        raise InputError(f"{len(timesteps)} timesteps were given for {steps} steps; give one timestep per step.")
+    if request.guidance is not None:
+        guidance = request.guidance
+    else:
+        guidance = recipe.guidance if recipe else PLAIN_GUIDANCE
+    if request.eta is not None:
+        eta = request.eta
+    elif scheduler == TCD:
+        eta = recipe.eta if recipe is not None and recipe.eta is not None else DEFAULT_TCD_ETA
+    else:
+        eta = 0.0
+    warnings += settings_warnings(recipe, steps, guidance, scheduler, bool(request.negative_prompt))
+    size = DEFAULT_SIZE[architecture]
+    return Plan(
+        recipe=recipe,
+        architecture=architecture,
+        scheduler=scheduler,
+        steps=steps,
+        guidance=guidance,
+        eta=eta,
+        timesteps=timesteps,
+        width=request.width or size,
+        height=request.height or size,
+        warnings=tuple(warnings),
+    )

@@ -1,0 +1,202 @@
+"""The Hyper-SD recipes as data, and the choice of recipe for a request.
+
+One row per published Hyper-SD file (ByteDance/Hyper-SD model card): which base architecture
+it is for, which scheduler and how many steps it was trained for, and whether it wants
+classifier-free guidance. Everything that picks a scheduler or warns about settings reads this
+table; nothing else looks at file names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePath
+
+from hypersd_desktop.core.errors import ArchitectureMismatchError, InputError
+
+SD15 = "sd15"
+SDXL = "sdxl"
+ARCHITECTURE_NAMES = {SD15: "SD1.5", SDXL: "SDXL"}
+DEFAULT_SIZE = {SD15: 512, SDXL: 1024}
+
+DDIM_TRAILING = "ddim-trailing"
+TCD = "tcd"
+LCM = "lcm"
+BASE_SCHEDULER = "base"  # the base model's own scheduler, for plain (non-Hyper-SD) generation
+
+PLAIN_STEPS = 25
+PLAIN_GUIDANCE = 7.0
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one Hyper-SD file is meant to be run.
+
+    `steps` is the range of step counts it was trained for and `default_steps` the one used
+    when a request names none. `guidance` is the default guidance scale and `guidance_range`
+    the trained range (0–1 means no classifier-free guidance: one UNet pass per step).
+    """
+
+    id: str
+    file_name: str
+    architecture: str
+    kind: str  # "lora" or "unet"
+    scheduler: str
+    steps: tuple[int, int]
+    default_steps: int
+    guidance: float = 0.0
+    guidance_range: tuple[float, float] = (0.0, 1.0)
+    eta: float | None = None
+    timesteps: tuple[int, ...] | None = None
+    unified: bool = False
+
+    @property
+    def uses_guidance(self) -> bool:
+        return self.guidance_range[1] > 1.0
+
+    @property
+    def label(self) -> str:
+        return PurePath(self.file_name).stem
+
+
+def _lora(arch: str, prefix: str, steps: int) -> Recipe:
+    name = f"{prefix}-{steps}steps-lora"
+    return Recipe(name, f"{name}.safetensors", arch, "lora", DDIM_TRAILING, (steps, steps), steps)
+
+
+def _cfg_lora(arch: str, prefix: str, steps: int) -> Recipe:
+    name = f"{prefix}-{steps}steps-CFG-lora"
+    return Recipe(
+        name, f"{name}.safetensors", arch, "lora", DDIM_TRAILING, (steps, steps), steps,
+        guidance=5.0, guidance_range=(5.0, 8.0),
+    )
+
+
+def _unified(arch: str, prefix: str) -> Recipe:
+    name = f"{prefix}-1step-lora"
+    return Recipe(name, f"{name}.safetensors", arch, "lora", TCD, (1, 8), 1, eta=1.0, unified=True)
+
+
+RECIPES: tuple[Recipe, ...] = (
+    _unified(SD15, "Hyper-SD15"),
+    *(_lora(SD15, "Hyper-SD15", n) for n in (2, 4, 8)),
+    *(_cfg_lora(SD15, "Hyper-SD15", n) for n in (8, 12)),
+    _unified(SDXL, "Hyper-SDXL"),
+    *(_lora(SDXL, "Hyper-SDXL", n) for n in (2, 4, 8)),
+    *(_cfg_lora(SDXL, "Hyper-SDXL", n) for n in (8, 12)),
+    Recipe(
+        "Hyper-SDXL-1step-Unet", "Hyper-SDXL-1step-Unet.safetensors", SDXL, "unet", LCM, (1, 1), 1,
+        timesteps=(800,),
+    ),
+)
+RECIPES_BY_ID = {recipe.id: recipe for recipe in RECIPES}
+_BY_FILE_NAME = {recipe.file_name.lower(): recipe for recipe in RECIPES}
+
+
+def recipe_for_file(path: str | PurePath) -> Recipe | None:
+    """The Hyper-SD recipe a file is, judged by its published file name, or None."""
+    name = PurePath(path).name.lower()
+    if not name.endswith(".safetensors"):
+        name += ".safetensors"
+    return _BY_FILE_NAME.get(name)
+
+
+def recipe_by_id(recipe_id: str) -> Recipe:
+    try:
+        return RECIPES_BY_ID[recipe_id]
+    except KeyError:
+        known = ", ".join(RECIPES_BY_ID)
+        raise InputError(f"Unknown recipe {recipe_id!r}; known recipes: {known}.") from None
+
+
+def choose_recipe(
+    architecture: str,
+    installed: list[Recipe] | tuple[Recipe, ...],
+    steps: int,
+    guidance: float = 0.0,
+) -> Recipe:
+    """Pick the installed Hyper-SD file that fits the wanted steps and guidance best.
+
+    Preference: with guidance above 1, a CFG LoRA (the fewest steps at or above `steps`);
+    for one SDXL step, the 1-step UNet; a LoRA trained for exactly `steps`; the unified LoRA
+    (TCD, 1–8 steps); otherwise the closest step count. Raises `InputError` when nothing
+    installed fits the architecture.
+    """
+    candidates = [recipe for recipe in installed if recipe.architecture == architecture]
+    if not candidates:
+        raise InputError(
+            f"No Hyper-SD file for {ARCHITECTURE_NAMES[architecture]} is installed; "
+            "download one in the model manager."
+        )
+    cfg = [recipe for recipe in candidates if recipe.uses_guidance]
+    plain = [recipe for recipe in candidates if not recipe.uses_guidance]
+    if guidance > 1.0 and cfg:
+        at_least = [recipe for recipe in cfg if recipe.default_steps >= steps]
+        pool = at_least or cfg
+        return min(pool, key=lambda recipe: abs(recipe.default_steps - steps))
+    pool = plain or cfg
+    if steps == 1:
+        for recipe in pool:
+            if recipe.kind == "unet":
+                return recipe
+    for recipe in pool:
+        if recipe.kind == "lora" and not recipe.unified and recipe.default_steps == steps:
+            return recipe
+    for recipe in pool:
+        if recipe.unified and recipe.steps[0] <= steps <= recipe.steps[1]:
+            return recipe
+    return min(pool, key=lambda recipe: (abs(recipe.default_steps - steps), recipe.kind != "lora"))
+
+
+def check_architecture(recipe: Recipe, architecture: str) -> None:
+    """Raise when a Hyper-SD file is for the other base architecture."""
+    if recipe.architecture != architecture:
+        raise ArchitectureMismatchError(
+            f"{recipe.file_name} is for {ARCHITECTURE_NAMES[recipe.architecture]}; the base model is "
+            f"{ARCHITECTURE_NAMES[architecture]}. Choose the {ARCHITECTURE_NAMES[architecture]} Hyper-SD file "
+            f"or a {ARCHITECTURE_NAMES[recipe.architecture]} base model."
+        )
+
+
+def settings_warnings(
+    recipe: Recipe | None,
+    steps: int,
+    guidance: float,
+    scheduler: str,
+    has_negative_prompt: bool,
+) -> list[str]:
+    """What the user should change, for settings that run but will not look as intended."""
+    warnings: list[str] = []
+    if recipe is None:
+        if steps < 10:
+            warnings.append(
+                f"No Hyper-SD LoRA or UNet is applied, so {steps} steps give a noisy image; "
+                "add a Hyper-SD file, or use about 25 steps."
+            )
+        return warnings
+    low, high = recipe.steps
+    if not low <= steps <= high:
+        trained = f"{low}" if low == high else f"{low}–{high}"
+        fix = f"set steps to {recipe.default_steps}" if low == high else f"use {low}–{high} steps"
+        alternative = "" if recipe.unified else ", or use the unified 1-step LoRA (TCD), which covers 1–8 steps"
+        warnings.append(
+            f"{recipe.label} is trained for {trained} steps, not {steps}; {fix}{alternative}."
+        )
+    if guidance > 1.0 and not recipe.uses_guidance:
+        warnings.append(
+            f"Guidance {guidance:g} with {recipe.label}, which is trained without guidance, burns the "
+            "image; set guidance to 0, or use a CFG LoRA (8 or 12 steps) for guidance 5–8."
+        )
+    elif recipe.uses_guidance and not recipe.guidance_range[0] <= guidance <= recipe.guidance_range[1]:
+        lo, hi = recipe.guidance_range
+        warnings.append(f"{recipe.label} is trained for guidance {lo:g}–{hi:g}, not {guidance:g}; set guidance to {recipe.guidance:g}.")
+    if scheduler != recipe.scheduler:
+        warnings.append(
+            f"{recipe.label} is meant for the {recipe.scheduler} scheduler, not {scheduler}; "
+            "set the scheduler to auto."
+        )
+    if has_negative_prompt and guidance <= 1.0:
+        warnings.append(
+            "The negative prompt has no effect without guidance (guidance 0 or 1); "
+            "use a CFG LoRA with guidance 5–8 to use it."
+        )
+    return warnings

@@ -1,0 +1,282 @@
+"""The torch backend: runs a `GenerationRequest` with diffusers on CUDA, MPS or the CPU.
+
+One pipeline stays loaded, keyed by `PipelineKey`. A request that changes only the prompt,
+seed, steps or guidance reuses it as is; one that changes only the LoRAs unfuses the old ones
+and fuses the new; anything else loads the base model again.
+"""
+
+from __future__ import annotations
+
+import gc
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from hypersd_desktop.core.progress import CancelToken
+from hypersd_desktop.engine import loading
+from hypersd_desktop.engine.devices import TORCH_DTYPES, Placement, choose_placement
+from hypersd_desktop.engine.lora import LoraLayer, apply_layers, load_lora_layers
+from hypersd_desktop.engine.planning import Plan, plan
+from hypersd_desktop.engine.previews import latent_preview, taesd_preview
+from hypersd_desktop.engine.recipes import SDXL
+from hypersd_desktop.engine.schedulers import build_scheduler, check_timesteps
+from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, LoraSpec, Progress, ResolvedSettings
+
+
+@dataclass(frozen=True)
+class PipelineKey:
+    """What a loaded pipeline is made of; two requests with equal keys share it."""
+
+    base_model: str
+    base_config: str | None
+    unet: str | None
+    vae: str | None
+    device: str
+    dtype: str
+    loras: tuple[LoraSpec, ...] = ()
+
+    def without_loras(self) -> PipelineKey:
+        return PipelineKey(self.base_model, self.base_config, self.unet, self.vae, self.device, self.dtype)
+
+
+@dataclass
+class LoadedPipeline:
+    key: PipelineKey
+    pipe: object
+    architecture: str
+    placement: Placement
+    base_scheduler: object
+    fused: list[tuple[LoraSpec, list[LoraLayer]]] = field(default_factory=list)
+    load_warnings: list[str] = field(default_factory=list)
+
+
+def quiet_libraries() -> None:
+    """diffusers and transformers log advice meant for library users; the engine reports its own warnings."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    diffusers_logging.set_verbosity_error()
+    transformers_logging.set_verbosity_error()
+
+
+def lora_components(pipe) -> dict[str, torch.nn.Module]:
+    names = ("unet", "text_encoder", "text_encoder_2")
+    return {name: getattr(pipe, name) for name in names if getattr(pipe, name, None) is not None}
+
+
+class TorchEngine:
+    """Generates images for requests; keeps the last pipeline loaded between calls."""
+
+    def __init__(self) -> None:
+        quiet_libraries()
+        self._loaded: LoadedPipeline | None = None
+        self._taesd: tuple[str, str, object] | None = None
+
+    @property
+    def loaded_key(self) -> PipelineKey | None:
+        return self._loaded.key if self._loaded else None
+
+    def unload(self) -> None:
+        self._loaded = None
+        self._taesd = None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def generate(
+        self,
+        request: GenerationRequest,
+        on_progress: Callable[[Progress], None] | None = None,
+        cancel: CancelToken | None = None,
+    ) -> list[GenerationResult]:
+        """Run the request; one result per image of the batch.
+
+        `on_progress` is called after every denoising step (with a preview if the request asks
+        for one). `cancel` stops the run at the next step with `CancelledError`; no image is
+        decoded after a cancel.
+        """
+        cancel = cancel or CancelToken()
+        started = time.perf_counter()
+        architecture = loading.base_architecture(request.base_model)
+        settings_plan = plan(request, architecture)
+        check_timesteps(settings_plan.scheduler, settings_plan.timesteps)
+        cancel.raise_if_cancelled()
+
+        loaded = self._prepare(request, architecture)
+        loaded_at = time.perf_counter()
+        warnings = [*settings_plan.warnings, *loaded.load_warnings, *self._prompt_warnings(loaded.pipe, request)]
+        taesd = self._taesd_model(request, loaded) if "taesd" in (request.preview, request.decoder) else None
+
+        with torch.inference_mode():
+            latents = self._denoise(request, settings_plan, loaded, taesd, on_progress, cancel, started)
+            denoised_at = time.perf_counter()
+            images = []
+            for k in range(request.batch_size):
+                cancel.raise_if_cancelled()
+                images.append(self._decode(loaded, latents[k : k + 1], taesd if request.decoder == "taesd" else None))
+        finished = time.perf_counter()
+        placement = loaded.placement
+        settings = ResolvedSettings(
+            recipe=settings_plan.recipe.id if settings_plan.recipe else None,
+            architecture=architecture,
+            scheduler=settings_plan.scheduler,
+            steps=settings_plan.steps,
+            guidance=settings_plan.guidance,
+            eta=settings_plan.eta,
+            timesteps=settings_plan.timesteps,
+            width=settings_plan.width,
+            height=settings_plan.height,
+            device=placement.device,
+            dtype=placement.dtype,
+        )
+        timings = {
+            "load_s": loaded_at - started,
+            "denoise_s": denoised_at - loaded_at,
+            "decode_s": finished - denoised_at,
+            "total_s": finished - started,
+            "per_image_s": (finished - loaded_at) / request.batch_size,
+        }
+        return [
+            GenerationResult(image, request.seed + k, k, request, settings, tuple(warnings), timings)
+            for k, image in enumerate(images)
+        ]
+
+    # -- loading -------------------------------------------------------------------------
+
+    def _prepare(self, request: GenerationRequest, architecture: str) -> LoadedPipeline:
+        placement = choose_placement(request.device, request.dtype, architecture, safe_fp16_vae=False)
+        key = PipelineKey(
+            request.base_model, request.base_config, request.unet, request.vae,
+            placement.device, placement.dtype, tuple(request.loras),
+        )
+        loaded = self._loaded
+        if loaded is None or loaded.key.without_loras() != key.without_loras():
+            self._loaded = None
+            self.unload()
+            loaded = self._load(key, architecture, placement)
+            self._loaded = loaded
+        if loaded.key.loras != key.loras:
+            self._refuse(loaded, key.loras)
+            loaded.key = key
+        return loaded
+
+    def _load(self, key: PipelineKey, architecture: str, placement: Placement) -> LoadedPipeline:
+        dtype = TORCH_DTYPES[placement.dtype]
+        unet = None
+        if key.unet is not None:
+            config = loading.unet_config(key.base_model, key.base_config, architecture)
+            unet = loading.load_unet_override(key.unet, config, architecture, dtype)
+        pipe = loading.load_base_pipeline(key.base_model, architecture, dtype, key.base_config, unet=unet)
+        if key.vae is not None:
+            pipe.vae = loading.load_vae_override(key.vae, dtype, dict(pipe.vae.config))
+        safe_vae = pipe.vae.config.get("force_upcast", True) is False
+        placement = choose_placement(placement.device, placement.dtype, architecture, safe_fp16_vae=safe_vae)
+        pipe.to(placement.device)
+        if placement.vae_dtype != placement.dtype:
+            pipe.vae.to(TORCH_DTYPES[placement.vae_dtype])
+        pipe.set_progress_bar_config(disable=True)
+        return LoadedPipeline(key.without_loras(), pipe, architecture, placement, pipe.scheduler)
+
+    def _refuse(self, loaded: LoadedPipeline, loras: tuple[LoraSpec, ...]) -> None:
+        """Unfuse the LoRAs now in the weights and fuse `loras` instead."""
+        components = lora_components(loaded.pipe)
+        for spec, layers in reversed(loaded.fused):
+            apply_layers(components, layers, spec.weight, sign=-1)
+        loaded.fused = []
+        loaded.load_warnings = []
+        unet_config = dict(loaded.pipe.unet.config)
+        try:
+            for spec in loras:
+                layers, unmatched = load_lora_layers(spec.path, components, unet_config)
+                apply_layers(components, layers, spec.weight)
+                loaded.fused.append((spec, layers))
+                if unmatched:
+                    loaded.load_warnings.append(
+                        f"{unmatched} layers of the LoRA {Path(spec.path).name} match nothing in this base "
+                        "model and were skipped."
+                    )
+        except Exception:
+            # A half-applied LoRA set would poison every later image: drop the pipeline.
+            self._loaded = None
+            self.unload()
+            raise
+
+    def _taesd_model(self, request: GenerationRequest, loaded: LoadedPipeline):
+        cache_key = (request.taesd, loaded.placement.device)
+        if self._taesd is None or self._taesd[:2] != cache_key:
+            model = loading.load_taesd(request.taesd, TORCH_DTYPES[loaded.placement.dtype], loaded.placement.device)
+            self._taesd = (*cache_key, model)
+        return self._taesd[2]
+
+    # -- running -------------------------------------------------------------------------
+
+    def _prompt_warnings(self, pipe, request: GenerationRequest) -> list[str]:
+        tokenizer = pipe.tokenizer
+        window = tokenizer.model_max_length
+        warnings = []
+        for label, text in (("prompt", request.prompt), ("negative prompt", request.negative_prompt)):
+            if not text:
+                continue
+            ids = tokenizer(text, truncation=False, add_special_tokens=True).input_ids
+            if len(ids) > window:
+                dropped = tokenizer.decode(ids[window - 1 : -1], skip_special_tokens=True)
+                warnings.append(
+                    f"The {label} is longer than the text encoder's {window}-token window; this part was "
+                    f"dropped: \"{dropped}\". Shorten the {label} or move what matters to the front."
+                )
+        return warnings
+
+    def _denoise(self, request, settings_plan: Plan, loaded: LoadedPipeline, taesd, on_progress, cancel, started):
+        pipe = loaded.pipe
+        pipe.scheduler = build_scheduler(settings_plan.scheduler, loaded.base_scheduler)
+        generators = [torch.Generator("cpu").manual_seed(request.seed + k) for k in range(request.batch_size)]
+        total = settings_plan.steps
+
+        def on_step_end(_pipe, index, _timestep, tensors):
+            cancel.raise_if_cancelled()
+            if on_progress is not None:
+                preview = None
+                if request.preview == "latent":
+                    preview = latent_preview(tensors["latents"], loaded.architecture)
+                elif request.preview == "taesd":
+                    preview = taesd_preview(tensors["latents"], taesd)
+                on_progress(Progress(index + 1, total, 0, request.batch_size, preview, time.perf_counter() - started))
+            return {}
+
+        kwargs = dict(
+            prompt=request.prompt,
+            negative_prompt=request.negative_prompt or None,
+            num_inference_steps=total,
+            guidance_scale=settings_plan.guidance,
+            eta=settings_plan.eta,
+            generator=generators,
+            num_images_per_prompt=request.batch_size,
+            width=settings_plan.width,
+            height=settings_plan.height,
+            output_type="latent",
+            callback_on_step_end=on_step_end,
+            callback_on_step_end_tensor_inputs=["latents"],
+        )
+        if settings_plan.timesteps is not None:
+            kwargs["timesteps"] = list(settings_plan.timesteps)
+        return pipe(**kwargs).images
+
+    def _decode(self, loaded: LoadedPipeline, latents: torch.Tensor, taesd):
+        pipe = loaded.pipe
+        if taesd is not None:
+            image = taesd.decode(latents.to(taesd.dtype)).sample
+        else:
+            vae = pipe.vae
+            config = vae.config
+            mean, std = config.get("latents_mean"), config.get("latents_std")
+            if loaded.architecture == SDXL and mean is not None and std is not None:
+                mean_t = torch.tensor(mean).view(1, -1, 1, 1).to(latents.device, latents.dtype)
+                std_t = torch.tensor(std).view(1, -1, 1, 1).to(latents.device, latents.dtype)
+                latents = latents * std_t / config.scaling_factor + mean_t
+            else:
+                latents = latents / config.scaling_factor
+            image = vae.decode(latents.to(vae.dtype), return_dict=False)[0]
+        return pipe.image_processor.postprocess(image.float(), output_type="pil")[0]

@@ -1,0 +1,1 @@
+"""Gallery: PNG metadata, the image store, thumbnails and export (no Qt, no torch)."""

@@ -1,0 +1,1 @@
+"""The generation worker process, its message protocol and the Qt bridge."""

@@ -1,0 +1,184 @@
+"""Tiny random Stable Diffusion models built in code, saved in the real file formats.
+
+The architectures are the real ones shrunk (the SD1.5 and SDXL block layouts, text-time
+conditioning and two text encoders for SDXL), so loading, LoRA key mapping, schedulers and
+architecture detection run the same code paths as full-size weights. The scheduler configs are
+the base models' published ones.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+SD15_SCHEDULER = {
+    "_class_name": "PNDMScheduler",
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "beta_start": 0.00085,
+    "clip_sample": False,
+    "num_train_timesteps": 1000,
+    "set_alpha_to_one": False,
+    "skip_prk_steps": True,
+    "steps_offset": 1,
+    "trained_betas": None,
+}
+SDXL_SCHEDULER = {
+    "_class_name": "EulerDiscreteScheduler",
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "beta_start": 0.00085,
+    "clip_sample": False,
+    "interpolation_type": "linear",
+    "num_train_timesteps": 1000,
+    "prediction_type": "epsilon",
+    "sample_max_value": 1.0,
+    "set_alpha_to_one": False,
+    "skip_prk_steps": True,
+    "steps_offset": 1,
+    "timestep_spacing": "leading",
+    "trained_betas": None,
+    "use_karras_sigmas": False,
+}
+
+
+def write_byte_level_tokenizer(folder: Path, pad_token: str = "<|endoftext|>") -> None:
+    """A CLIP tokenizer whose vocabulary is the 256 byte symbols (plus end-of-word forms)."""
+    from transformers.models.clip.tokenization_clip import bytes_to_unicode
+
+    symbols = list(bytes_to_unicode().values())
+    vocab = {symbol: i for i, symbol in enumerate(symbols)}
+    vocab.update({symbol + "</w>": len(symbols) + i for i, symbol in enumerate(symbols)})
+    merges = ["t h", "th e</w>", "a </w>", "c a", "ca t</w>"]
+    for merge in merges:
+        merged = merge.replace(" ", "")
+        vocab.setdefault(merged, len(vocab))
+    vocab["<|startoftext|>"] = len(vocab)
+    vocab["<|endoftext|>"] = len(vocab)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(merges) + "\n")
+    from transformers import CLIPTokenizer
+
+    tokenizer = CLIPTokenizer(str(folder / "vocab.json"), str(folder / "merges.txt"), pad_token=pad_token)
+    tokenizer.model_max_length = 77
+    tokenizer.save_pretrained(folder)
+
+
+def _text_config(tokenizer, projection: bool):
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id, hidden_size=32, intermediate_size=37,
+        layer_norm_eps=1e-05, num_attention_heads=4, num_hidden_layers=2, vocab_size=600,
+        hidden_act="gelu", projection_dim=32 if projection else 512, max_position_embeddings=77,
+    )
+
+
+def _vae():
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        block_out_channels=[32, 64], in_channels=3, out_channels=3,
+        down_block_types=["DownEncoderBlock2D", "DownEncoderBlock2D"],
+        up_block_types=["UpDecoderBlock2D", "UpDecoderBlock2D"], latent_channels=4, sample_size=64,
+    )
+
+
+def sd15_unet():
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+        up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32,
+        attention_head_dim=8, norm_num_groups=32,
+    )
+
+
+def sdxl_unet():
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel(
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
+        use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=8,
+        transformer_layers_per_block=(1, 2), projection_class_embeddings_input_dim=80,
+        cross_attention_dim=64, norm_num_groups=32,
+    )
+
+
+def build_pipeline(architecture: str, seed: int = 0):
+    """A tiny random pipeline of the given architecture ("sd15" or "sdxl")."""
+    from diffusers import (
+        EulerDiscreteScheduler, PNDMScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline,
+    )
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+    import tempfile
+
+    torch.manual_seed(seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_byte_level_tokenizer(Path(tmp) / "tok")
+        tokenizer = CLIPTokenizer.from_pretrained(Path(tmp) / "tok")
+        if architecture == "sdxl":
+            write_byte_level_tokenizer(Path(tmp) / "tok2", pad_token="!")
+            tokenizer_2 = CLIPTokenizer.from_pretrained(Path(tmp) / "tok2")
+    if architecture == "sd15":
+        return StableDiffusionPipeline(
+            unet=sd15_unet(), vae=_vae(), text_encoder=CLIPTextModel(_text_config(tokenizer, False)), tokenizer=tokenizer,
+            scheduler=PNDMScheduler.from_config(SD15_SCHEDULER), safety_checker=None,
+            feature_extractor=None, requires_safety_checker=False,
+        )
+    return StableDiffusionXLPipeline(
+        unet=sdxl_unet(), vae=_vae(), text_encoder=CLIPTextModel(_text_config(tokenizer, False)),
+        text_encoder_2=CLIPTextModelWithProjection(_text_config(tokenizer_2, True)), tokenizer=tokenizer,
+        tokenizer_2=tokenizer_2, scheduler=EulerDiscreteScheduler.from_config(SDXL_SCHEDULER),
+    )
+
+
+def save_pipeline(architecture: str, folder: Path, seed: int = 0) -> Path:
+    """Save a tiny pipeline as a diffusers folder (safetensors weights)."""
+    build_pipeline(architecture, seed).save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def kohya_lora(unet, path: Path, rank: int = 4, alpha: float | None = 2.0, seed: int = 1,
+               text_encoder=None, te_prefix: str = "lora_te") -> Path:
+    """A kohya-format LoRA over the Hyper-SD target modules of `unet`, saved at `path`.
+
+    Keys are `lora_unet_<module path with _>.lora_down.weight / .lora_up.weight / .alpha`, as in
+    the published Hyper-SD files; optionally text-encoder keys under `te_prefix`.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    tensors: dict[str, torch.Tensor] = {}
+
+    def add(prefix: str, module_name: str, module) -> None:
+        base = f"{prefix}_{module_name.replace('.', '_')}"
+        if isinstance(module, torch.nn.Linear):
+            down = torch.randn(rank, module.in_features, generator=generator) * 0.1
+            up = torch.randn(module.out_features, rank, generator=generator) * 0.1
+        else:
+            down = torch.randn(rank, module.in_channels, *module.kernel_size, generator=generator) * 0.1
+            up = torch.randn(module.out_channels, rank, 1, 1, generator=generator) * 0.1
+        tensors[f"{base}.lora_down.weight"] = down
+        tensors[f"{base}.lora_up.weight"] = up
+        if alpha is not None:
+            tensors[f"{base}.alpha"] = torch.tensor(float(alpha))
+
+    targets = ("to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2",
+               "conv1", "conv2", "conv_shortcut", "time_emb_proj", "downsamplers.0.conv", "upsamplers.0.conv")
+    for name, module in unet.named_modules():
+        if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)) and name.endswith(targets):
+            add("lora_unet", name, module)
+    if text_encoder is not None:
+        for name, module in text_encoder.named_modules():
+            if isinstance(module, torch.nn.Linear) and name.endswith(("q_proj", "k_proj", "v_proj", "out_proj")):
+                add(te_prefix, name, module)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path))
+    return path
