@@ -49,7 +49,7 @@ def check_lora_files(request: GenerationRequest, architecture: str) -> None:
         if info.architecture is not None and info.architecture != architecture:
             raise ArchitectureMismatchError(
                 f"The LoRA {path.name} is for {ARCHITECTURE_NAMES[info.architecture]}; the base model is "
-                f"{ARCHITECTURE_NAMES[architecture]}. Use a {ARCHITECTURE_NAMES[architecture]} LoRA or a "
+                f"{ARCHITECTURE_NAMES[architecture]}. Use an {ARCHITECTURE_NAMES[architecture]} LoRA or an "
                 f"{ARCHITECTURE_NAMES[info.architecture]} base model."
             )
     if request.unet is not None:

@@ -153,7 +153,7 @@ def check_architecture(recipe: Recipe, architecture: str) -> None:
         raise ArchitectureMismatchError(
             f"{recipe.file_name} is for {ARCHITECTURE_NAMES[recipe.architecture]}; the base model is "
             f"{ARCHITECTURE_NAMES[architecture]}. Choose the {ARCHITECTURE_NAMES[architecture]} Hyper-SD file "
-            f"or a {ARCHITECTURE_NAMES[recipe.architecture]} base model."
+            f"or an {ARCHITECTURE_NAMES[recipe.architecture]} base model."
         )
 
 

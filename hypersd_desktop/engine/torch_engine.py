@@ -8,6 +8,7 @@ and fuses the new; anything else loads the base model again.
 from __future__ import annotations
 
 import gc
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -55,10 +56,13 @@ class LoadedPipeline:
 
 def quiet_libraries() -> None:
     """diffusers and transformers log advice meant for library users; the engine reports its own warnings."""
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 
     diffusers_logging.set_verbosity_error()
+    diffusers_logging.disable_progress_bar()
     transformers_logging.set_verbosity_error()
 
 

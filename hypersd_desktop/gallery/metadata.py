@@ -1,0 +1,105 @@
+"""Generation parameters in PNG files, in the layout other tools read.
+
+The `parameters` text chunk follows AUTOMATIC1111 (prompt line, `Negative prompt:` line, then
+`Steps: …, Sampler: …, CFG scale: …, Seed: …, Size: WxH, Model hash: …, Model: …`), which
+Civitai, A1111, Forge and most gallery tools read. The full request goes beside it as JSON in
+the `hypersd` chunk, so reusing an image's settings is exact.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from hypersd_desktop import __version__
+
+PARAMETERS_CHUNK = "parameters"
+REQUEST_CHUNK = "hypersd"
+
+SAMPLER_NAMES = {"ddim-trailing": "DDIM", "tcd": "TCD", "lcm": "LCM", "base": "Default"}
+
+
+@dataclass(frozen=True)
+class ImageParameters:
+    """What is written into a generated PNG. Hashes are A1111 short hashes (10 hex of sha256)."""
+
+    prompt: str
+    negative_prompt: str
+    steps: int
+    sampler: str
+    guidance: float
+    seed: int
+    width: int
+    height: int
+    model_name: str
+    model_hash: str | None
+    loras: tuple[tuple[str, float, str | None], ...]  # (name, weight, hash)
+    extra: tuple[tuple[str, str], ...] = ()
+    request: dict[str, Any] | None = None
+
+
+def a1111_parameters(params: ImageParameters) -> str:
+    """The AUTOMATIC1111 `parameters` text."""
+    lines = [params.prompt]
+    if params.negative_prompt:
+        lines.append(f"Negative prompt: {params.negative_prompt}")
+    fields: list[tuple[str, str]] = [
+        ("Steps", str(params.steps)),
+        ("Sampler", SAMPLER_NAMES.get(params.sampler, params.sampler)),
+        ("CFG scale", f"{params.guidance:g}"),
+        ("Seed", str(params.seed)),
+        ("Size", f"{params.width}x{params.height}"),
+    ]
+    if params.model_hash:
+        fields.append(("Model hash", params.model_hash))
+    fields.append(("Model", params.model_name))
+    hashed = [(name, digest) for name, _, digest in params.loras if digest]
+    if hashed:
+        fields.append(("Lora hashes", _quote(", ".join(f"{name}: {digest}" for name, digest in hashed))))
+    if params.loras:
+        fields.append(("Lora weights", _quote(", ".join(f"{name}: {weight:g}" for name, weight, _ in params.loras))))
+    fields.extend(params.extra)
+    fields.append(("Version", f"HyperSD Desktop {__version__}"))
+    lines.append(", ".join(f"{key}: {value}" for key, value in fields))
+    return "\n".join(lines)
+
+
+def _quote(value: str) -> str:
+    return json.dumps(value, ensure_ascii=False) if any(c in value for c in ",:\"") else value
+
+
+def write_png(image: Image.Image, path: Path, params: ImageParameters) -> Path:
+    """Write `image` with its parameters to `path` atomically (temporary name, then rename)."""
+    info = PngInfo()
+    info.add_text(PARAMETERS_CHUNK, a1111_parameters(params))
+    if params.request is not None:
+        info.add_itxt(REQUEST_CHUNK, json.dumps(params.request, sort_keys=True, ensure_ascii=False))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".partial-", suffix=".png", dir=path.parent)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            image.save(stream, format="PNG", pnginfo=info)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_png_text(path: Path) -> dict[str, str]:
+    """The text chunks of a PNG (tEXt, zTXt and iTXt)."""
+    with Image.open(path) as image:
+        return {str(k): str(v) for k, v in getattr(image, "text", {}).items()}
+
+
+def read_request(path: Path) -> dict[str, Any] | None:
+    """The full generation request stored by this app, or None."""
+    text = read_png_text(path).get(REQUEST_CHUNK)
+    return json.loads(text) if text else None

@@ -1,0 +1,72 @@
+"""Shared fixtures: tiny models in the real file formats, and an isolated app home per test."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ["HF_HUB_OFFLINE"] = "1"  # no test may reach a hub
+
+SD15_PREFIX = "Hyper-SD15"
+SDXL_PREFIX = "Hyper-SDXL"
+
+
+@pytest.fixture(autouse=True)
+def app_home(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("HYPERSD_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("tiny")
+
+
+def _pipeline_folder(root: Path, architecture: str) -> Path:
+    import tiny_models
+
+    folder = root / architecture
+    if not folder.exists():
+        tiny_models.save_pipeline(architecture, folder)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_sd15(tiny_root) -> Path:
+    return _pipeline_folder(tiny_root, "sd15")
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl(tiny_root) -> Path:
+    return _pipeline_folder(tiny_root, "sdxl")
+
+
+@pytest.fixture(scope="session")
+def hyper_lora(tiny_root, tiny_sd15, tiny_sdxl):
+    """Make (once) a kohya-format LoRA with a published Hyper-SD name for a tiny model."""
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    import tiny_models
+
+    made: dict[str, Path] = {}
+
+    def make(name: str, seed: int = 1) -> Path:
+        architecture = "sdxl" if name.startswith(SDXL_PREFIX) else "sd15"
+        path = tiny_root / "loras" / f"{name}.safetensors"
+        if name not in made:
+            folder = tiny_sdxl if architecture == "sdxl" else tiny_sd15
+            with torch.no_grad():
+                unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet")
+            tiny_models.kohya_lora(unet, path, seed=seed)
+            made[name] = path
+        return made[name]
+
+    return make
