@@ -1,0 +1,128 @@
+"""Engine behaviour: seeds across batches, cancellation, previews, caching, loading and warnings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hypersd_desktop.core.errors import ArchitectureMismatchError, CancelledError, InputError
+from hypersd_desktop.core.progress import CancelToken
+from hypersd_desktop.engine import GenerationRequest, LoraSpec
+from hypersd_desktop.engine.torch_engine import TorchEngine
+
+
+def pixels(image) -> np.ndarray:
+    return np.asarray(image, dtype=np.int16)
+
+
+@pytest.fixture
+def request_sd15(tiny_sd15, hyper_lora):
+    return GenerationRequest(
+        prompt="a cat", base_model=str(tiny_sd15), loras=(LoraSpec(str(hyper_lora("Hyper-SD15-1step-lora"))),),
+        steps=3, seed=40, width=64, height=64,
+    )
+
+
+def test_image_k_of_a_batch_equals_a_single_image_with_seed_plus_k(request_sd15):
+    engine = TorchEngine()
+    batch = engine.generate(request_sd15.replace(batch_size=3))
+    single = engine.generate(request_sd15.replace(seed=42))[0]
+    assert [r.seed for r in batch] == [40, 41, 42]
+    assert np.abs(pixels(batch[2].image) - pixels(single.image)).max() <= 1
+    assert np.abs(pixels(batch[0].image) - pixels(batch[1].image)).max() > 10
+
+
+def test_cancel_mid_run_stops_before_decoding(request_sd15, monkeypatch):
+    engine = TorchEngine()
+    token = CancelToken()
+    seen = []
+    decoded = []
+    monkeypatch.setattr(TorchEngine, "_decode", lambda self, *args: decoded.append(1))
+
+    def on_progress(progress):
+        seen.append(progress.step)
+        if progress.step == 1:
+            token.cancel()
+
+    with pytest.raises(CancelledError):
+        engine.generate(request_sd15.replace(steps=4), on_progress=on_progress, cancel=token)
+    assert seen == [1]
+    assert decoded == []
+
+
+def test_progress_reports_every_step_with_latent_previews(request_sd15):
+    events = []
+    TorchEngine().generate(request_sd15.replace(steps=4, preview="latent"), on_progress=events.append)
+    assert [e.step for e in events] == [1, 2, 3, 4]
+    assert all(e.total_steps == 4 for e in events)
+    assert events[-1].preview.size == (32, 32)  # latent resolution of the tiny VAE (factor 2)
+
+
+def test_taesd_previews_and_fast_decode(request_sd15, tmp_path):
+    from diffusers import AutoencoderTiny
+
+    taesd = tmp_path / "taesd"
+    AutoencoderTiny(encoder_block_out_channels=(8, 8), decoder_block_out_channels=(8, 8), num_encoder_blocks=(1, 1),
+                    num_decoder_blocks=(1, 1)).save_pretrained(taesd)
+    events = []
+    request = request_sd15.replace(preview="taesd", decoder="taesd", taesd=str(taesd))
+    (result,) = TorchEngine().generate(request, on_progress=events.append)
+    assert events[-1].preview.size == result.image.size
+
+
+def test_changing_prompt_or_seed_reuses_the_pipeline_and_new_loras_are_refused(request_sd15, hyper_lora):
+    engine = TorchEngine()
+    first = engine.generate(request_sd15)[0]
+    pipe = engine._loaded.pipe
+    engine.generate(request_sd15.replace(prompt="a dog", seed=7))
+    assert engine._loaded.pipe is pipe
+
+    other = hyper_lora("Hyper-SD15-2steps-lora")
+    swapped = engine.generate(request_sd15.replace(loras=(LoraSpec(str(other)),), steps=2))[0]
+    assert engine._loaded.pipe is pipe
+    assert swapped.settings.recipe == "Hyper-SD15-2steps-lora"
+    back = engine.generate(request_sd15)[0]
+    assert np.abs(pixels(back.image) - pixels(first.image)).max() <= 1, "unfusing restored the base weights"
+
+
+def test_single_file_checkpoint_gives_the_folders_image(tiny_sd15, tmp_path):
+    from diffusers import StableDiffusionPipeline
+
+    import ldm_format
+
+    checkpoint = ldm_format.save_single_file(StableDiffusionPipeline.from_pretrained(tiny_sd15), tmp_path / "tiny.safetensors")
+    request = GenerationRequest(prompt="a cat", base_model=str(tiny_sd15), steps=2, seed=3, width=64, height=64)
+    from_folder = TorchEngine().generate(request)[0]
+    from_file = TorchEngine().generate(request.replace(base_model=str(checkpoint), base_config=str(tiny_sd15)))[0]
+    assert np.abs(pixels(from_folder.image) - pixels(from_file.image)).max() <= 1
+
+
+def test_mismatch_warnings_say_what_to_change(tiny_sd15, hyper_lora):
+    lora = LoraSpec(str(hyper_lora("Hyper-SD15-2steps-lora")))
+    request = GenerationRequest(prompt="a cat", base_model=str(tiny_sd15), loras=(lora,), steps=8, guidance=7.0,
+                                seed=1, width=64, height=64)
+    (result,) = TorchEngine().generate(request)
+    text = " ".join(result.warnings)
+    assert "trained for 2 steps, not 8" in text and "set steps to 2" in text
+    assert "set guidance to 0" in text
+
+
+def test_long_prompt_warns_with_the_dropped_words(request_sd15):
+    prompt = " ".join(["cat"] * 80) + " zebra"
+    (result,) = TorchEngine().generate(request_sd15.replace(prompt=prompt))
+    (warning,) = [w for w in result.warnings if "token window" in w]
+    assert "zebra" in warning
+
+
+def test_lora_for_the_other_architecture_names_both(tiny_sd15, hyper_lora):
+    request = GenerationRequest(prompt="x", base_model=str(tiny_sd15),
+                                loras=(LoraSpec(str(hyper_lora("Hyper-SDXL-2steps-lora"))),), width=64, height=64)
+    with pytest.raises(ArchitectureMismatchError, match="for SDXL; the base model is SD1.5"):
+        TorchEngine().generate(request)
+
+
+def test_explicit_timesteps_need_a_scheduler_that_takes_them(tiny_sd15, hyper_lora):
+    request = GenerationRequest(prompt="x", base_model=str(tiny_sd15), width=64, height=64, timesteps=(999, 500),
+                                loras=(LoraSpec(str(hyper_lora("Hyper-SD15-2steps-lora"))),))
+    with pytest.raises(InputError, match="takes no explicit timesteps"):
+        TorchEngine().generate(request)

@@ -1,0 +1,115 @@
+"""Header inspection: kinds, architectures and key styles of real-format files; bad files refused."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from hypersd_desktop.core.errors import ModelFormatError, UnsafeFileError
+from hypersd_desktop.engine.inspect import inspect_file
+
+
+@pytest.mark.parametrize("architecture", ["sd15", "sdxl"])
+def test_diffusers_components(architecture, tiny_sd15, tiny_sdxl):
+    folder = tiny_sdxl if architecture == "sdxl" else tiny_sd15
+    unet = inspect_file(folder / "unet" / "diffusion_pytorch_model.safetensors")
+    assert (unet.kind, unet.architecture, unet.format) == ("unet", architecture, "diffusers")
+    vae = inspect_file(folder / "vae" / "diffusion_pytorch_model.safetensors")
+    assert (vae.kind, vae.architecture) == ("vae", None)
+
+
+@pytest.mark.parametrize("name", ["Hyper-SD15-1step-lora", "Hyper-SDXL-8steps-CFG-lora"])
+def test_hyper_sd_loras(name, hyper_lora):
+    info = inspect_file(hyper_lora(name))
+    assert info.kind == "lora"
+    assert info.format == "kohya"
+    assert info.architecture == ("sdxl" if "SDXL" in name else "sd15")
+    assert info.hyper_sd == name
+
+
+def test_renamed_hyper_sd_file_is_a_plain_lora(hyper_lora, tmp_path):
+    copy = tmp_path / "my-style.safetensors"
+    copy.write_bytes(hyper_lora("Hyper-SD15-2steps-lora").read_bytes())
+    assert inspect_file(copy).hyper_sd is None
+
+
+def test_full_size_shapes_decide_the_architecture(tmp_path):
+    # LoRA down matrices of the cross-attention key projection: 768 inputs on SD1.5, 2048 on SDXL.
+    for dim, architecture in ((768, "sd15"), (2048, "sdxl")):
+        path = tmp_path / f"lora-{dim}.safetensors"
+        base = "lora_unet_mid_block_attentions_0_transformer_blocks_0_attn2_to_k"
+        save_file({f"{base}.lora_down.weight": torch.zeros(4, dim), f"{base}.lora_up.weight": torch.zeros(8, 4)}, str(path))
+        assert inspect_file(path).architecture == architecture
+
+
+def test_ldm_checkpoint_and_controlnet(tmp_path):
+    sd15 = tmp_path / "model.safetensors"
+    save_file({"model.diffusion_model.input_blocks.0.0.weight": torch.zeros(1),
+               "cond_stage_model.transformer.text_model.final_layer_norm.weight": torch.zeros(1),
+               "first_stage_model.decoder.conv_in.weight": torch.zeros(1)}, str(sd15))
+    assert (inspect_file(sd15).kind, inspect_file(sd15).architecture, inspect_file(sd15).format) == ("checkpoint", "sd15", "ldm")
+    sdxl = tmp_path / "xl.safetensors"
+    save_file({"model.diffusion_model.label_emb.0.0.weight": torch.zeros(1),
+               "conditioner.embedders.0.transformer.text_model.final_layer_norm.weight": torch.zeros(1)}, str(sdxl))
+    assert inspect_file(sdxl).architecture == "sdxl"
+    control = tmp_path / "control.safetensors"
+    save_file({"control_model.input_hint_block.0.weight": torch.zeros(1)}, str(control))
+    assert inspect_file(control).kind == "controlnet"
+
+
+def write_raw(path, header: bytes, data: bytes = b"", declared: int | None = None):
+    path.write_bytes(struct.pack("<Q", len(header) if declared is None else declared) + header + data)
+    return path
+
+
+def good_header(**changes):
+    entry = {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}
+    entry.update(changes)
+    return json.dumps({"w": entry}).encode()
+
+
+@pytest.mark.parametrize(
+    ("header", "data", "declared", "message"),
+    [
+        (good_header(), b"", 10_000, "header runs past the end"),
+        (b"not json at all", b"", None, "not JSON"),
+        (b"{}", b"", 2**40, "far more than any real model"),
+        (good_header(dtype="F13"), b"\0" * 8, None, "unknown dtype"),
+        (good_header(), b"\0" * 4, None, "truncated"),
+        (good_header(shape=[3]), b"\0" * 8, None, "wrong byte length"),
+        (b"[1, 2]", b"", None, "not a JSON object"),
+    ],
+    ids=["header-past-end", "non-json", "gigantic-header", "unknown-dtype", "truncated-data", "bad-length", "not-object"],
+)
+def test_bad_files_give_clear_errors(tmp_path, header, data, declared, message):
+    path = write_raw(tmp_path / "bad.safetensors", header, data, declared)
+    with pytest.raises(ModelFormatError, match=message):
+        inspect_file(path)
+
+
+def test_tiny_file_and_missing_file(tmp_path):
+    tiny = tmp_path / "tiny.safetensors"
+    tiny.write_bytes(b"abc")
+    with pytest.raises(ModelFormatError, match="only 3 bytes"):
+        inspect_file(tiny)
+    with pytest.raises(ModelFormatError, match="does not exist"):
+        inspect_file(tmp_path / "missing.safetensors")
+
+
+@pytest.mark.parametrize("name", ["model.ckpt", "model.pt", "pytorch_model.bin"])
+def test_pickle_files_are_refused_by_name(tmp_path, name):
+    path = tmp_path / name
+    path.write_bytes(b"\x80\x02}q\x00.")
+    with pytest.raises(UnsafeFileError, match="pickle"):
+        inspect_file(path)
+
+
+def test_pickle_disguised_as_safetensors_is_refused(tmp_path):
+    path = tmp_path / "disguised.safetensors"
+    torch.save({"w": torch.zeros(2)}, path)  # a PyTorch zip archive
+    with pytest.raises(UnsafeFileError, match="despite its name"):
+        inspect_file(path)

@@ -1,0 +1,116 @@
+"""LoRA fusing: the exact update, stacking with weights, unfusing, and both key styles."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.engine.lora import apply_layers, load_lora_layers
+
+
+@pytest.fixture
+def unet(tiny_sd15):
+    from diffusers import UNet2DConditionModel
+
+    return UNet2DConditionModel.from_pretrained(tiny_sd15, subfolder="unet")
+
+
+def expected_delta(state, base: str, module) -> torch.Tensor:
+    down, up = state[f"{base}.lora_down.weight"], state[f"{base}.lora_up.weight"]
+    rank = down.shape[0]
+    alpha = float(state[f"{base}.alpha"])
+    if down.dim() == 2:
+        return alpha / rank * (up @ down)
+    return alpha / rank * torch.einsum("or,rikl->oikl", up[:, :, 0, 0], down)
+
+
+def test_fusing_adds_scale_alpha_over_rank_up_down(unet, hyper_lora):
+    path = hyper_lora("Hyper-SD15-2steps-lora")
+    state = load_file(str(path))
+    before = {name: p.detach().clone() for name, p in unet.named_parameters()}
+    components = {"unet": unet}
+    layers, unmatched = load_lora_layers(path, components, dict(unet.config))
+    assert unmatched == 0 and len(layers) == len(state) // 3
+
+    apply_layers(components, layers, weight=0.7)
+
+    checked = 0
+    for name, module in unet.named_modules():
+        key = f"lora_unet_{name.replace('.', '_')}"
+        if f"{key}.lora_down.weight" in state:
+            delta = expected_delta(state, key, module)
+            torch.testing.assert_close(module.weight, before[f"{name}.weight"] + 0.7 * delta, rtol=1e-5, atol=1e-6)
+            checked += 1
+    assert checked == len(layers)
+    assert any(state[k].dim() == 4 for k in state if k.endswith("lora_down.weight")), "conv layers are covered"
+
+
+def test_stacked_loras_add_and_unfuse_restores(unet, hyper_lora, tiny_root):
+    first = hyper_lora("Hyper-SD15-4steps-lora", seed=11)
+    second = hyper_lora("Hyper-SD15-8steps-lora", seed=12)
+    components = {"unet": unet}
+    before = {name: p.detach().clone() for name, p in unet.named_parameters()}
+    layers_1, _ = load_lora_layers(first, components, dict(unet.config))
+    layers_2, _ = load_lora_layers(second, components, dict(unet.config))
+    apply_layers(components, layers_1, 1.0)
+    apply_layers(components, layers_2, 0.5)
+
+    s1, s2 = load_file(str(first)), load_file(str(second))
+    module_name = "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k"
+    key = "lora_unet_" + module_name.replace(".", "_")
+    module = unet.get_submodule(module_name)
+    want = before[f"{module_name}.weight"] + expected_delta(s1, key, module) + 0.5 * expected_delta(s2, key, module)
+    torch.testing.assert_close(module.weight, want, rtol=1e-5, atol=1e-6)
+
+    apply_layers(components, layers_2, 0.5, sign=-1)
+    apply_layers(components, layers_1, 1.0, sign=-1)
+    for name, parameter in unet.named_parameters():
+        torch.testing.assert_close(parameter, before[name], rtol=0, atol=1e-6)
+
+
+def test_peft_key_style_fuses_like_kohya(unet, hyper_lora, tmp_path):
+    kohya = hyper_lora("Hyper-SD15-2steps-lora")
+    state = load_file(str(kohya))
+    lookup = {name.replace(".", "_"): name for name, _ in unet.named_modules()}
+    peft = {}
+    for key, tensor in state.items():
+        stem, _, suffix = key.partition(".")
+        module = lookup[stem.removeprefix("lora_unet_")]
+        target = {"lora_down": "lora_A.weight", "lora_up": "lora_B.weight", "alpha": "alpha"}[suffix.split(".")[0]]
+        peft[f"unet.{module}.{target}"] = tensor
+    peft_path = tmp_path / "style-peft.safetensors"
+    save_file(peft, str(peft_path))
+
+    twin = type(unet).from_config(unet.config)
+    twin.load_state_dict(unet.state_dict())
+    for model, path in ((unet, kohya), (twin, peft_path)):
+        layers, unmatched = load_lora_layers(path, {"unet": model}, dict(model.config))
+        assert unmatched == 0
+        apply_layers({"unet": model}, layers, 1.0)
+    for (name, a), (_, b) in zip(unet.named_parameters(), twin.named_parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+
+def test_text_encoder_keys_are_fused(tiny_sd15, tmp_path):
+    from diffusers import StableDiffusionPipeline
+
+    import tiny_models
+
+    pipe = StableDiffusionPipeline.from_pretrained(tiny_sd15)
+    path = tiny_models.kohya_lora(pipe.unet, tmp_path / "style.safetensors", text_encoder=pipe.text_encoder)
+    components = {"unet": pipe.unet, "text_encoder": pipe.text_encoder}
+    q_proj = pipe.text_encoder.text_model.encoder.layers[0].self_attn.q_proj
+    before = q_proj.weight.detach().clone()
+    layers, unmatched = load_lora_layers(path, components, dict(pipe.unet.config))
+    apply_layers(components, layers, 1.0)
+    assert unmatched == 0
+    assert any(layer.component == "text_encoder" for layer in layers)
+    assert not torch.equal(q_proj.weight, before)
+
+
+def test_a_lora_for_other_layers_is_refused(unet, hyper_lora):
+    sdxl_lora = hyper_lora("Hyper-SDXL-2steps-lora")
+    with pytest.raises(InputError, match="no LoRA layers that match"):
+        load_lora_layers(sdxl_lora, {"text_encoder": torch.nn.Linear(2, 2)}, dict(unet.config))

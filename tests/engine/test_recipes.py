@@ -1,0 +1,57 @@
+"""The recipe table and the choice of Hyper-SD file for steps and guidance."""
+
+from __future__ import annotations
+
+import pytest
+
+from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.engine.recipes import RECIPES, RECIPES_BY_ID, choose_recipe, recipe_for_file, settings_warnings
+
+R = RECIPES_BY_ID
+
+
+def test_table_covers_every_published_file():
+    assert len(RECIPES) == 13
+    assert R["Hyper-SDXL-1step-Unet"].scheduler == "lcm" and R["Hyper-SDXL-1step-Unet"].timesteps == (800,)
+    assert R["Hyper-SD15-1step-lora"].scheduler == "tcd" and R["Hyper-SD15-1step-lora"].eta == 1.0
+    assert R["Hyper-SDXL-12steps-CFG-lora"].uses_guidance and not R["Hyper-SDXL-4steps-lora"].uses_guidance
+    assert {r.scheduler for r in RECIPES if not r.unified and r.kind == "lora"} == {"ddim-trailing"}
+
+
+@pytest.mark.parametrize(
+    ("installed", "steps", "guidance", "expected"),
+    [
+        (["Hyper-SD15-1step-lora"], 3, 0, "Hyper-SD15-1step-lora"),
+        (["Hyper-SD15-1step-lora", "Hyper-SD15-4steps-lora"], 4, 0, "Hyper-SD15-4steps-lora"),
+        (["Hyper-SD15-1step-lora", "Hyper-SD15-4steps-lora"], 3, 0, "Hyper-SD15-1step-lora"),
+        (["Hyper-SD15-1step-lora", "Hyper-SD15-8steps-CFG-lora"], 8, 6, "Hyper-SD15-8steps-CFG-lora"),
+        (["Hyper-SD15-8steps-CFG-lora", "Hyper-SD15-12steps-CFG-lora"], 10, 5, "Hyper-SD15-12steps-CFG-lora"),
+        (["Hyper-SDXL-1step-lora", "Hyper-SDXL-1step-Unet"], 1, 0, "Hyper-SDXL-1step-Unet"),
+        (["Hyper-SDXL-1step-lora", "Hyper-SDXL-1step-Unet"], 2, 0, "Hyper-SDXL-1step-lora"),
+        (["Hyper-SDXL-2steps-lora", "Hyper-SDXL-8steps-lora"], 6, 0, "Hyper-SDXL-8steps-lora"),
+    ],
+)
+def test_choose_recipe(installed, steps, guidance, expected):
+    arch = R[installed[0]].architecture
+    assert choose_recipe(arch, [R[i] for i in installed], steps, guidance).id == expected
+
+
+def test_choose_recipe_ignores_the_other_architecture():
+    with pytest.raises(InputError, match="No Hyper-SD file for SDXL"):
+        choose_recipe("sdxl", [R["Hyper-SD15-1step-lora"]], 1)
+
+
+def test_file_names_are_recognised_case_insensitively():
+    assert recipe_for_file("/models/hyper-sdxl-4steps-lora.safetensors").id == "Hyper-SDXL-4steps-lora"
+    assert recipe_for_file("C:/x/Hyper-SD15-8steps-CFG-lora.safetensors").id == "Hyper-SD15-8steps-CFG-lora"
+    assert recipe_for_file("/models/some-style.safetensors") is None
+
+
+def test_warnings():
+    assert settings_warnings(R["Hyper-SD15-4steps-lora"], 4, 0, "ddim-trailing", False) == []
+    (cfg,) = settings_warnings(R["Hyper-SD15-8steps-CFG-lora"], 8, 0.0, "ddim-trailing", False)
+    assert "guidance 5–8" in cfg
+    (sched,) = settings_warnings(R["Hyper-SD15-1step-lora"], 4, 0, "ddim-trailing", False)
+    assert "tcd" in sched and "auto" in sched
+    (neg,) = settings_warnings(R["Hyper-SDXL-2steps-lora"], 2, 0, "ddim-trailing", True)
+    assert "negative prompt has no effect" in neg

@@ -1,0 +1,102 @@
+"""Write a diffusers SD1.5 pipeline as an original-layout single-file checkpoint (test helper).
+
+The inverse of diffusers' single-file conversion, for the UNet, VAE and CLIP text encoder of
+SD1.5-style pipelines of any depth, so a tiny model can be saved the way community checkpoints
+are distributed (`model.diffusion_model.*`, `first_stage_model.*`, `cond_stage_model.transformer.*`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+RESNET = [("in_layers.0", "norm1"), ("in_layers.2", "conv1"), ("out_layers.0", "norm2"), ("out_layers.3", "conv2"),
+          ("emb_layers.1", "time_emb_proj"), ("skip_connection", "conv_shortcut")]
+
+
+def unet_key_map(unet) -> dict[str, str]:
+    """diffusers prefix -> original prefix, per block."""
+    config = unet.config
+    per = config.layers_per_block + 1
+    mapping = {
+        "time_embedding.linear_1.": "time_embed.0.", "time_embedding.linear_2.": "time_embed.2.",
+        "conv_in.": "input_blocks.0.0.", "conv_norm_out.": "out.0.", "conv_out.": "out.2.",
+        "mid_block.attentions.0.": "middle_block.1.",
+    }
+    for j in range(2):
+        mapping[f"mid_block.resnets.{j}."] = f"middle_block.{2 * j}."
+    blocks = len(config.block_out_channels)
+    for i in range(blocks):
+        for j in range(config.layers_per_block):
+            mapping[f"down_blocks.{i}.resnets.{j}."] = f"input_blocks.{per * i + j + 1}.0."
+            mapping[f"down_blocks.{i}.attentions.{j}."] = f"input_blocks.{per * i + j + 1}.1."
+        if i < blocks - 1:
+            mapping[f"down_blocks.{i}.downsamplers.0.conv."] = f"input_blocks.{per * (i + 1)}.0.op."
+        has_attention = "CrossAttn" in config.up_block_types[i]
+        for j in range(per):
+            mapping[f"up_blocks.{i}.resnets.{j}."] = f"output_blocks.{per * i + j}.0."
+            mapping[f"up_blocks.{i}.attentions.{j}."] = f"output_blocks.{per * i + j}.1."
+        if i < blocks - 1:
+            mapping[f"up_blocks.{i}.upsamplers.0."] = f"output_blocks.{per * i + per - 1}.{2 if has_attention else 1}."
+    return mapping
+
+
+def convert_unet(unet) -> dict[str, torch.Tensor]:
+    mapping = sorted(unet_key_map(unet).items(), key=lambda item: -len(item[0]))
+    out = {}
+    for key, tensor in unet.state_dict().items():
+        new = key
+        for source, target in mapping:
+            if key.startswith(source):
+                new = target + key[len(source):]
+                if ".resnets." in source:
+                    for original, diffusers_name in RESNET:
+                        new = new.replace(f".{diffusers_name}.", f".{original}.")
+                break
+        out["model.diffusion_model." + new] = tensor
+    return out
+
+
+def convert_vae(vae) -> dict[str, torch.Tensor]:
+    blocks = len(vae.config.block_out_channels)
+    mapping = {"encoder.mid_block.attentions.0.": "encoder.mid.attn_1.", "decoder.mid_block.attentions.0.": "decoder.mid.attn_1.",
+               "encoder.conv_norm_out.": "encoder.norm_out.", "decoder.conv_norm_out.": "decoder.norm_out."}
+    for side in ("encoder", "decoder"):
+        for j in range(2):
+            mapping[f"{side}.mid_block.resnets.{j}."] = f"{side}.mid.block_{j + 1}."
+    for i in range(blocks):
+        for j in range(vae.config.layers_per_block):
+            mapping[f"encoder.down_blocks.{i}.resnets.{j}."] = f"encoder.down.{i}.block.{j}."
+        for j in range(vae.config.layers_per_block + 1):
+            mapping[f"decoder.up_blocks.{i}.resnets.{j}."] = f"decoder.up.{blocks - 1 - i}.block.{j}."
+        if i < blocks - 1:
+            mapping[f"encoder.down_blocks.{i}.downsamplers.0."] = f"encoder.down.{i}.downsample."
+            mapping[f"decoder.up_blocks.{i}.upsamplers.0."] = f"decoder.up.{blocks - 1 - i}.upsample."
+    ordered = sorted(mapping.items(), key=lambda item: -len(item[0]))
+    attention = [("group_norm.", "norm."), ("to_q.", "q."), ("to_k.", "k."), ("to_v.", "v."), ("to_out.0.", "proj_out.")]
+    out = {}
+    for key, tensor in vae.state_dict().items():
+        new = key
+        for source, target in ordered:
+            if key.startswith(source):
+                new = target + key[len(source):]
+                break
+        if ".attn_1." in new:
+            for diffusers_name, original in attention:
+                new = new.replace(f".attn_1.{diffusers_name}", f".attn_1.{original}")
+            if tensor.dim() == 2:
+                tensor = tensor[:, :, None, None]
+        new = new.replace("conv_shortcut", "nin_shortcut")
+        out["first_stage_model." + new] = tensor
+    return out
+
+
+def save_single_file(pipe, path: Path) -> Path:
+    state = convert_unet(pipe.unet)
+    state.update(convert_vae(pipe.vae))
+    for key, tensor in pipe.text_encoder.state_dict().items():
+        state["cond_stage_model.transformer." + key] = tensor
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    return path
