@@ -12,8 +12,10 @@ to PIL for 1, 2, 4 and 8 steps through both paths (unified LoRA, TCD, guidance 0
 from __future__ import annotations
 
 import argparse
-import gc
+import json
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -30,6 +32,7 @@ from hypersd_desktop.core.resources import resources_dir  # noqa: E402
 from hypersd_desktop.engine import GenerationRequest, LoraSpec  # noqa: E402
 from hypersd_desktop.engine.torch_engine import TorchEngine, quiet_libraries  # noqa: E402
 
+DTYPES = {"fp16": torch.float16, "fp32": torch.float32, "bf16": torch.bfloat16}
 PROMPT = "a photo of a cat sitting on a windowsill, golden hour"
 
 
@@ -65,7 +68,8 @@ class PeakMemory:
             self._thread.join()
 
 
-def build_random_model(architecture: str, folder: Path, dtype: torch.dtype) -> None:
+def build_random_model(architecture: str, folder: Path) -> None:
+    """Save the architecture with random weights, in fp16 to halve the disk traffic (loading casts)."""
     from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel
     from diffusers.schedulers import EulerDiscreteScheduler, PNDMScheduler
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
@@ -89,10 +93,11 @@ def build_random_model(architecture: str, folder: Path, dtype: torch.dtype) -> N
 
     cls = StableDiffusionXLPipeline if architecture == "sdxl" else StableDiffusionPipeline
     pipe: DiffusionPipeline = cls(**parts)
-    pipe.to(dtype).save_pretrained(folder, safe_serialization=True)
+    pipe.to(torch.float16).save_pretrained(folder, safe_serialization=True)
 
 
 def build_lora(folder: Path, architecture: str) -> Path:
+    """A random rank-64 LoRA over the Hyper-SD target layers, under the unified LoRA's name."""
     import tiny_models
     from diffusers import UNet2DConditionModel
 
@@ -115,44 +120,44 @@ def time_calls(call, repeats: int) -> list[float]:
     return times
 
 
-def run(architecture: str, size: int, device: str, dtype_name: str, repeats: int, steps_list: list[int], work: Path):
+def card_side(folder: Path, lora: Path, size: int, device: str, dtype_name: str, repeats: int, steps_list):
+    """The model card's code: load, load_lora_weights, fuse_lora, TCD, call."""
     from diffusers import DiffusionPipeline, TCDScheduler
 
-    dtype = {"fp16": torch.float16, "fp32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
-    folder = work / architecture
-    print(f"# building {architecture} with random weights in {folder} ...", flush=True)
-    build_random_model(architecture, folder, dtype)
-    lora = build_lora(folder, architecture)
-    rows = []
-
-    card = DiffusionPipeline.from_pretrained(folder, torch_dtype=dtype).to(device)
+    card = DiffusionPipeline.from_pretrained(folder, torch_dtype=DTYPES[dtype_name]).to(device)
     card.set_progress_bar_config(disable=True)
     card.load_lora_weights(str(lora.parent), weight_name=lora.name)
     card.fuse_lora()
     card.scheduler = TCDScheduler.from_config(card.scheduler.config)
-    card_results = {}
     for steps in steps_list:
-        def call(steps=steps):
-            card(prompt=PROMPT, num_inference_steps=steps, guidance_scale=0, eta=1.0, width=size, height=size,
+        def call(steps=steps, pipe=card):
+            pipe(prompt=PROMPT, num_inference_steps=steps, guidance_scale=0, eta=1.0, width=size, height=size,
                  generator=torch.Generator("cpu").manual_seed(0)).images[0]
         with PeakMemory(device) as memory:
-            card_results[steps] = (time_calls(call, repeats), memory)
-    del card
-    gc.collect()
-    if device == "cuda":
-        torch.cuda.empty_cache()
+            times = time_calls(call, repeats)
+        yield steps, times, memory.peak
 
+
+def engine_side(folder: Path, lora: Path, size: int, device: str, dtype_name: str, repeats: int, steps_list):
     engine = TorchEngine()
     request = GenerationRequest(prompt=PROMPT, base_model=str(folder), loras=(LoraSpec(str(lora)),), seed=0,
                                 width=size, height=size, device=device, dtype=dtype_name)
     for steps in steps_list:
         with PeakMemory(device) as memory:
             times = time_calls(lambda steps=steps: engine.generate(request.replace(steps=steps)), repeats)
-        card_times, card_memory = card_results[steps]
-        ours, theirs = statistics.median(times), statistics.median(card_times)
-        rows.append((architecture, size, steps, ours, theirs, memory.peak, card_memory.peak))
-    engine.unload()
-    return rows
+        yield steps, times, memory.peak
+
+
+SIDES = {"card": card_side, "engine": engine_side}
+
+
+def measure_in_subprocess(side: str, folder: Path, lora: Path, size: int, args, dtype: str, repeats: int) -> dict:
+    """Run one side in a fresh process, so its peak memory is its own."""
+    command = [sys.executable, __file__, "--side", side, "--folder", str(folder), "--lora-file", str(lora),
+               "--size", str(size), "--device", args.device, "--dtype", dtype, "--repeats", str(repeats),
+               "--steps", args.steps]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return {row["steps"]: row for row in map(json.loads, output.splitlines()) if row}
 
 
 def main() -> None:
@@ -162,12 +167,20 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--size", type=int, default=None, help="SD1.5 image size (default 512 on GPU, 256 on CPU)")
     parser.add_argument("--steps", default="1,2,4,8")
+    parser.add_argument("--side", choices=sorted(SIDES), help=argparse.SUPPRESS)
+    parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--lora-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     quiet_libraries()
     gpu = args.device != "cpu"
     dtype = args.dtype or ("fp16" if gpu else "fp32")
     repeats = args.repeats or (5 if gpu else 1)
     steps_list = [int(s) for s in args.steps.split(",")]
+    if args.side:
+        for steps, times, peak in SIDES[args.side](args.folder, args.lora_file, args.size, args.device, dtype, repeats,
+                                                   steps_list):
+            print(json.dumps({"steps": steps, "median_s": statistics.median(times), "peak": peak}), flush=True)
+        return
     plans = [("sd15", args.size or (512 if gpu else 256))]
     if gpu:
         plans.append(("sdxl", 1024))
@@ -176,14 +189,24 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for architecture, size in plans:
-            rows += run(architecture, size, args.device, dtype, repeats, steps_list, Path(tmp))
+            folder = Path(tmp) / architecture
+            print(f"# building {architecture} with random weights ...", flush=True)
+            build_random_model(architecture, folder)
+            lora = build_lora(folder, architecture)
+            card = measure_in_subprocess("card", folder, lora, size, args, dtype, repeats)
+            ours = measure_in_subprocess("engine", folder, lora, size, args, dtype, repeats)
+            for steps in steps_list:
+                rows.append((architecture, size, steps, ours[steps], card[steps]))
+            shutil.rmtree(folder)
     print()
     print(f"{'model':6} {'size':>5} {'steps':>5} {'engine ms':>10} {'card ms':>9} {'ratio':>6} "
           f"{'engine img/s':>12} {'card img/s':>10} {'engine peak':>12} {'card peak':>10}")
-    for architecture, size, steps, ours, theirs, peak, card_peak in rows:
-        print(f"{architecture:6} {size:>5} {steps:>5} {ours * 1000:>10.0f} {theirs * 1000:>9.0f} {ours / theirs:>6.2f} "
-              f"{1 / ours:>12.2f} {1 / theirs:>10.2f} {peak / 2**30:>10.2f}Gi {card_peak / 2**30:>8.2f}Gi")
-    print("\nratio = engine / model card (below 1: the engine is faster). CPU peaks are process RSS.")
+    for architecture, size, steps, ours, theirs in rows:
+        mine, other = ours["median_s"], theirs["median_s"]
+        print(f"{architecture:6} {size:>5} {steps:>5} {mine * 1000:>10.0f} {other * 1000:>9.0f} {mine / other:>6.2f} "
+              f"{1 / mine:>12.2f} {1 / other:>10.2f} {ours['peak'] / 2**30:>10.2f}Gi {theirs['peak'] / 2**30:>8.2f}Gi")
+    memory = "peak CUDA memory allocated" if args.device == "cuda" else "peak resident memory of each side's process"
+    print(f"\nratio = engine / model card (below 1: the engine is faster). Peaks: {memory}.")
 
 
 if __name__ == "__main__":

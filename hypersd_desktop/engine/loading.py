@@ -12,10 +12,10 @@ from pathlib import Path
 
 import torch
 
-from hypersd_desktop.core.errors import ArchitectureMismatchError, InputError, ModelFormatError
+from hypersd_desktop.core.errors import InputError, ModelFormatError
 from hypersd_desktop.core.resources import resources_dir
-from hypersd_desktop.engine.inspect import CHECKPOINT, UNET, VAE, inspect_file, refuse_pickle
-from hypersd_desktop.engine.recipes import ARCHITECTURE_NAMES, SD15, SDXL
+from hypersd_desktop.engine.inspect import CHECKPOINT, VAE, inspect_file
+from hypersd_desktop.engine.recipes import SD15, SDXL
 
 PIPELINE_CLASSES = {"StableDiffusionPipeline": SD15, "StableDiffusionXLPipeline": SDXL}
 
@@ -90,16 +90,10 @@ def load_unet_override(path: str | Path, config: dict, architecture: str, dtype:
     from diffusers import UNet2DConditionModel
     from safetensors.torch import load_file
 
+    from hypersd_desktop.engine.planning import check_unet_file
+
     path = Path(path)
-    refuse_pickle(path)
-    info = inspect_file(path)
-    if info.kind not in (UNET, CHECKPOINT):
-        raise InputError(f"{path.name} is a {info.kind}, not a UNet.")
-    if info.architecture is not None and info.architecture != architecture:
-        raise ArchitectureMismatchError(
-            f"The UNet {path.name} is for {ARCHITECTURE_NAMES[info.architecture]}; the base model is "
-            f"{ARCHITECTURE_NAMES[architecture]}."
-        )
+    info = check_unet_file(path, architecture)
     state = load_file(str(path))
     if info.format == "ldm":
         from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hypersd_desktop.core.errors import ArchitectureMismatchError, InputError
-from hypersd_desktop.engine.inspect import CHECKPOINT, LORA, UNET, inspect_file
+from hypersd_desktop.engine.inspect import CHECKPOINT, LORA, UNET, WeightsInfo, inspect_file
 from hypersd_desktop.engine.recipes import (
     ARCHITECTURE_NAMES, BASE_SCHEDULER, DEFAULT_SIZE, PLAIN_GUIDANCE, PLAIN_STEPS, TCD, Recipe,
     check_architecture, recipe_by_id, recipe_for_file, settings_warnings,
@@ -53,17 +53,22 @@ def check_lora_files(request: GenerationRequest, architecture: str) -> None:
                 f"{ARCHITECTURE_NAMES[info.architecture]} base model."
             )
     if request.unet is not None:
-        path = Path(request.unet)
-        if not path.exists():
-            raise InputError(f"The UNet {path} does not exist; check the path or install it.")
-        info = inspect_file(path)
-        if info.kind not in (UNET, CHECKPOINT):
-            raise InputError(f"{path.name} is a {info.kind}, not a UNet.")
-        if info.architecture is not None and info.architecture != architecture:
-            raise ArchitectureMismatchError(
-                f"The UNet {path.name} is for {ARCHITECTURE_NAMES[info.architecture]}; the base model is "
-                f"{ARCHITECTURE_NAMES[architecture]}."
-            )
+        check_unet_file(Path(request.unet), architecture)
+
+
+def check_unet_file(path: Path, architecture: str) -> WeightsInfo:
+    """Raise for a UNet override that is missing, unsafe, not a UNet, or for the other architecture."""
+    if not path.exists():
+        raise InputError(f"The UNet {path} does not exist; check the path or install it.")
+    info = inspect_file(path)
+    if info.kind not in (UNET, CHECKPOINT):
+        raise InputError(f"{path.name} is a {info.kind}, not a UNet.")
+    if info.architecture is not None and info.architecture != architecture:
+        raise ArchitectureMismatchError(
+            f"The UNet {path.name} is for {ARCHITECTURE_NAMES[info.architecture]}; the base model is "
+            f"{ARCHITECTURE_NAMES[architecture]}."
+        )
+    return info
 
 
 def request_recipe(request: GenerationRequest, architecture: str) -> tuple[Recipe | None, list[str]]:

@@ -18,7 +18,7 @@ import torch
 
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.engine import loading
-from hypersd_desktop.engine.devices import TORCH_DTYPES, Placement, choose_placement
+from hypersd_desktop.engine.devices import TORCH_DTYPES, Placement, choose_placement, cpu_supports_bf16
 from hypersd_desktop.engine.lora import LoraLayer, apply_layers, load_lora_layers
 from hypersd_desktop.engine.planning import Plan, plan
 from hypersd_desktop.engine.previews import latent_preview, taesd_preview
@@ -112,6 +112,8 @@ class TorchEngine:
         loaded = self._prepare(request, architecture)
         loaded_at = time.perf_counter()
         warnings = [*settings_plan.warnings, *loaded.load_warnings, *self._prompt_warnings(loaded.pipe, request)]
+        if loaded.placement.device == "cpu" and loaded.placement.dtype == "bf16" and not cpu_supports_bf16():
+            warnings.append("This CPU has no native bf16 arithmetic, so bf16 runs slower than fp32; choose fp32.")
         taesd = self._taesd_model(request, loaded) if "taesd" in (request.preview, request.decoder) else None
 
         with torch.inference_mode():

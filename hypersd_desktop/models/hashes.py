@@ -11,14 +11,21 @@ import json
 import os
 from pathlib import Path
 
+from hypersd_desktop.core.progress import CancelToken, TransferMeter
+
 CHUNK = 4 * 1024 * 1024
 
 
-def sha256_file(path: Path) -> str:
+def sha256_file(path: Path, meter: TransferMeter | None = None, cancel: CancelToken | None = None) -> str:
+    """The sha256 of a file, reporting bytes read to `meter` and stopping on `cancel`."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         while chunk := handle.read(CHUNK):
+            if cancel is not None:
+                cancel.raise_if_cancelled()
             digest.update(chunk)
+            if meter is not None:
+                meter.advance(path.name, len(chunk))
     return digest.hexdigest()
 
 

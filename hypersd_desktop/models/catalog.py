@@ -1,0 +1,92 @@
+"""The catalog of known downloads (`resources/catalog.json`) as typed records.
+
+Each entry is one thing a user can download: a base model (a diffusers folder of fp16 files,
+only the subfolders a pipeline needs), a Hyper-SD LoRA or UNet, TAESD, a VAE or a ControlNet,
+with its hub repository, revision, files, sizes, licence, and what it enables.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.resources import resources_dir
+
+KINDS = ("base", "lora", "unet", "vae", "taesd", "controlnet")
+
+
+@dataclass(frozen=True)
+class CatalogFile:
+    path: str
+    size: int
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """A downloadable model. `layout` is "diffusers" (a folder) or "file" (one weights file)."""
+
+    id: str
+    name: str
+    kind: str
+    architecture: str
+    layout: str
+    repo: str
+    revision: str
+    licence: str
+    enables: str
+    files: tuple[CatalogFile, ...]
+    recipe: str | None = None
+
+    @property
+    def size(self) -> int:
+        return sum(file.size for file in self.files)
+
+    @property
+    def weights_file(self) -> str | None:
+        """For a single-file entry, the file a pipeline loads."""
+        return self.files[0].path if self.layout == "file" else None
+
+
+@dataclass(frozen=True)
+class Catalog:
+    entries: tuple[CatalogEntry, ...]
+
+    def get(self, entry_id: str) -> CatalogEntry:
+        for entry in self.entries:
+            if entry.id == entry_id.lower():
+                return entry
+        known = ", ".join(entry.id for entry in self.entries)
+        raise InputError(f"No catalog entry {entry_id!r}; known entries: {known}.")
+
+
+def parse_catalog(data: dict) -> Catalog:
+    """Typed records from the catalog JSON; `InputError` names the first bad entry."""
+    entries = []
+    for raw in data.get("entries", []):
+        try:
+            files = tuple(CatalogFile(f["path"], int(f["size"])) for f in raw["files"])
+            entry = CatalogEntry(
+                id=raw["id"], name=raw["name"], kind=raw["kind"], architecture=raw["architecture"],
+                layout=raw["layout"], repo=raw["repo"], revision=raw["revision"], licence=raw["licence"],
+                enables=raw["enables"], files=files, recipe=raw.get("recipe"),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise InputError(f"Catalog entry {raw.get('id', '?')!r} is malformed ({error}).") from None
+        if entry.kind not in KINDS or entry.layout not in ("diffusers", "file") or not files:
+            raise InputError(f"Catalog entry {entry.id!r} has an unknown kind or layout, or no files.")
+        entries.append(entry)
+    return Catalog(tuple(entries))
+
+
+def load_catalog(path: Path | None = None) -> Catalog:
+    path = path or resources_dir() / "catalog.json"
+    return parse_catalog(json.loads(path.read_text(encoding="utf-8")))
+
+
+def format_size(size: int) -> str:
+    for unit, factor in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= factor:
+            return f"{size / factor:.1f} {unit}"
+    return f"{size} B"

@@ -1,0 +1,330 @@
+"""Verified, resumable downloads of catalog entries from a Hugging Face hub.
+
+huggingface_hub supplies the metadata (size, the published sha256 of large files, the commit),
+the endpoint (`HF_ENDPOINT`) and the stored token; the bytes are fetched here, because its own
+download restarts from byte 0 after a dropped connection and does not check the sha256.
+
+Each file is written to `<name>.part` beside its final name with ranged requests: a dropped
+connection or a cancel keeps the part, and the next attempt (in this run or after a restart)
+continues from where it stopped, as long as the hub still publishes the same file. Transient
+failures are retried with exponential backoff. A large file's bytes must hash to the published
+sha256 before it is renamed into place, and the model is registered only when every file is.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hypersd_desktop.core.errors import AppError, CancelledError
+from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
+from hypersd_desktop.models.hashes import sha256_file
+from hypersd_desktop.models.catalog import CatalogEntry, CatalogFile
+from hypersd_desktop.models.registry import InstalledModel, ModelFile, Registry
+
+CHUNK = 1024 * 1024
+# A dropped connection loses the chunk being read, so reads are kept small.
+READ_SIZE = 64 * 1024
+SPACE_MARGIN = 64 * 1024 * 1024
+RETRY_STATUSES = (429, 500, 502, 503, 504)
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class DownloadError(AppError):
+    """A download that cannot complete; the message says why and what to do."""
+
+
+class IntegrityError(DownloadError):
+    """Bytes that do not hash to the published sha256."""
+
+
+class InsufficientSpaceError(DownloadError):
+    """Not enough free disk space for what is left to download."""
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    path: str
+    url: str
+    size: int
+    sha256: str | None  # published for LFS (large) files
+    commit: str | None
+    etag: str | None
+
+
+class Downloader:
+    """Downloads catalog entries into `models_dir` and registers them in `registry`.
+
+    `endpoint` defaults to huggingface_hub's (`HF_ENDPOINT`); `token` to the one huggingface_hub
+    stores (None lets it decide). `retries` transient failures per file are retried, waiting
+    `backoff` · 2^n seconds (capped at 30 s) through `sleep`.
+    """
+
+    def __init__(self, models_dir: Path, registry: Registry, endpoint: str | None = None, token: str | None = None,
+                 retries: int = 5, backoff: float = 1.0, sleep: Callable[[float], None] = time.sleep,
+                 use_hf_cache: bool = True, timeout: float = 30.0) -> None:
+        from huggingface_hub import constants
+
+        self.models_dir = models_dir
+        self.registry = registry
+        self.endpoint = (endpoint or constants.ENDPOINT).rstrip("/")
+        self.token = token
+        self.retries = retries
+        self.backoff = backoff
+        self.sleep = sleep
+        self.use_hf_cache = use_hf_cache
+        self.timeout = timeout
+
+    # -- public ----------------------------------------------------------------------------
+
+    def plan(self, entry: CatalogEntry) -> list[RemoteFile]:
+        """The hub's metadata for every file of the entry (sizes, sha256, commit)."""
+        return [self._metadata(entry, file) for file in entry.files]
+
+    def download(self, entry: CatalogEntry, on_progress: Callable[[TransferProgress], None] | None = None,
+                 cancel: CancelToken | None = None) -> InstalledModel:
+        """Download (or resume, or take from the Hugging Face cache) and register `entry`."""
+        cancel = cancel or CancelToken()
+        remote = self.plan(entry)
+        folder = self.models_dir / entry.id
+        folder.mkdir(parents=True, exist_ok=True)
+        total = sum(file.size for file in remote)
+        done = sum(self._already_have(folder, file) for file in remote)
+        self._check_space(folder, total - done)
+        meter = TransferMeter(entry.id, total, done, on_progress)
+        files = []
+        for file in remote:
+            cancel.raise_if_cancelled()
+            files.append(self._fetch_file(entry, folder, file, meter, cancel))
+        meter.advance("", 0, force=True)
+        model_path = folder / entry.weights_file if entry.weights_file else folder
+        sha = files[0].sha256 if entry.layout == "file" else None
+        return self.registry.add(InstalledModel(
+            id=entry.id, name=entry.name, kind=entry.kind, architecture=entry.architecture, layout=entry.layout,
+            path=str(model_path), size=total, sha256=sha, short_hash=sha[:10] if sha else None, source="download",
+            owned=True, licence=entry.licence, catalog_id=entry.id, recipe=entry.recipe,
+            revision=remote[0].commit, files=tuple(files),
+        ))
+
+    # -- metadata --------------------------------------------------------------------------
+
+    def _metadata(self, entry: CatalogEntry, file: CatalogFile) -> RemoteFile:
+        from huggingface_hub import hf_hub_url
+
+        url = hf_hub_url(entry.repo, file.path, revision=entry.revision, endpoint=self.endpoint)
+        for attempt in range(self.retries + 1):
+            try:
+                headers = self._head(url)
+                break
+            except Exception as error:  # noqa: BLE001 - classified below
+                status = _status_of(error)
+                if _is_transient(error, status) and attempt < self.retries:
+                    self._wait(attempt)
+                    continue
+                raise self._explain(entry, file.path, error, status, attempt + 1) from None
+        # The hub puts a large (LFS) file's sha256 and size in X-Linked-Etag / X-Linked-Size;
+        # a small file's ETag is its git blob id, which is not a sha256 of the bytes.
+        etag = (headers.get("X-Linked-Etag") or headers.get("ETag") or "").strip('"').removeprefix("W/").strip('"')
+        size = headers.get("X-Linked-Size") or headers.get("Content-Length")
+        return RemoteFile(
+            path=file.path, url=url, size=int(size) if size is not None else file.size,
+            sha256=etag.lower() if _SHA256.match(etag.lower()) else None,
+            commit=headers.get("X-Repo-Commit"), etag=etag or None,
+        )
+
+    def _head(self, url: str):
+        """The metadata headers of a resolve URL, following the hub's relative (renamed-repo) redirects."""
+        from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+        headers = build_hf_headers(token=self.token)
+        headers["Accept-Encoding"] = "identity"
+        for _ in range(5):
+            response = get_session().head(url, headers=headers, allow_redirects=False, timeout=self.timeout)
+            location = response.headers.get("Location", "")
+            if 300 <= response.status_code < 400 and location.startswith("/"):
+                url = self.endpoint + location
+                continue
+            hf_raise_for_status(response)
+            return response.headers
+        raise DownloadError(f"Too many redirects for {url}.")
+
+    def _explain(self, entry: CatalogEntry, path: str, error: Exception, status: int | None, tries: int) -> DownloadError:
+        where = f"{entry.repo}/{path}"
+        if status in (401, 403):
+            return DownloadError(
+                f"The hub refused {where} ({status}): the repository is gated or needs a login. Accept its licence on "
+                "the model page, then log in with `huggingface-cli login` (or set HF_TOKEN) and try again."
+            )
+        if status == 404:
+            return DownloadError(f"{where} was not found on the hub (404); the catalog entry may be out of date.")
+        if status is not None and status >= 500:
+            return DownloadError(
+                f"The hub failed to serve {where} ({status}) {tries} times; it is having trouble. Try again later; "
+                "what was downloaded so far is kept."
+            )
+        if status is not None:
+            return DownloadError(f"The hub answered {status} for {where}.")
+        if type(error).__name__ == "OfflineModeIsEnabled":
+            return DownloadError("Downloads are off because HF_HUB_OFFLINE is set; unset it to download models.")
+        return DownloadError(
+            f"Could not reach the hub for {where} after {tries} tries ({type(error).__name__}). Check the network "
+            "connection and try again; what was downloaded so far is kept."
+        )
+
+    # -- files -----------------------------------------------------------------------------
+
+    def _already_have(self, folder: Path, file: RemoteFile) -> int:
+        target = folder / file.path
+        if target.exists():
+            return file.size
+        part = _part(target)
+        if part.exists() and _part_state(part) == _identity(file):
+            return min(part.stat().st_size, file.size)
+        return 0
+
+    def _check_space(self, folder: Path, needed: int) -> None:
+        free = shutil.disk_usage(folder).free
+        if needed + SPACE_MARGIN > free:
+            raise InsufficientSpaceError(
+                f"Not enough disk space: {needed / 1e9:.2f} GB more are needed in {folder} but only "
+                f"{free / 1e9:.2f} GB are free. Free some space or move the models folder in Settings."
+            )
+
+    def _fetch_file(self, entry: CatalogEntry, folder: Path, file: RemoteFile, meter: TransferMeter,
+                    cancel: CancelToken) -> ModelFile:
+        target = folder / file.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():
+            return ModelFile(file.path, target.stat().st_size, file.sha256)
+        if self.use_hf_cache and self._take_from_hf_cache(entry, file, target, meter):
+            return ModelFile(file.path, file.size, file.sha256)
+        part = _part(target)
+        if not part.exists() or _part_state(part) != _identity(file):
+            part.unlink(missing_ok=True)
+            _state_file(part).write_text(json.dumps(_identity(file)))
+        part.touch()
+        digest = hashlib.sha256()
+        with part.open("rb") as handle:  # hash what an earlier attempt left
+            while chunk := handle.read(CHUNK):
+                digest.update(chunk)
+        failures = 0
+        while part.stat().st_size < file.size:
+            cancel.raise_if_cancelled()
+            before = part.stat().st_size
+            try:
+                self._transfer(file, part, digest, meter, cancel)
+                error, status = None, None
+            except (CancelledError, DownloadError):
+                raise
+            except Exception as caught:  # noqa: BLE001 - network errors from requests/urllib3
+                error, status = caught, _status_of(caught)
+                if not _is_transient(caught, status):
+                    raise self._explain(entry, file.path, caught, status, failures + 1) from None
+            if part.stat().st_size > before:
+                failures = 0  # progress was made (perhaps before a drop): resume at once
+                continue
+            if failures >= self.retries:
+                raise self._explain(entry, file.path, error or ConnectionError("no data"), status, failures + 1)
+            self._wait(failures)
+            failures += 1
+        if part.stat().st_size != file.size:
+            raise IntegrityError(f"{file.path} came out {part.stat().st_size} bytes instead of {file.size}.")
+        actual = digest.hexdigest()
+        if file.sha256 is not None and actual != file.sha256:
+            part.unlink(missing_ok=True)
+            _state_file(part).unlink(missing_ok=True)
+            raise IntegrityError(
+                f"{entry.repo}/{file.path} does not match the sha256 the hub publishes (got {actual[:12]}…, expected "
+                f"{file.sha256[:12]}…); the bad file was deleted and nothing was installed. Try the download again."
+            )
+        os.replace(part, target)
+        _state_file(part).unlink(missing_ok=True)
+        return ModelFile(file.path, file.size, actual)
+
+    def _transfer(self, file: RemoteFile, part: Path, digest, meter: TransferMeter, cancel: CancelToken) -> None:
+        """Append the rest of the file to `part`, from its current size, with one ranged GET."""
+        from huggingface_hub.utils import build_hf_headers, get_session
+
+        start = part.stat().st_size
+        headers = build_hf_headers(token=self.token)
+        headers["Accept-Encoding"] = "identity"
+        if start:
+            headers["Range"] = f"bytes={start}-"
+        with get_session().get(file.url, headers=headers, stream=True, timeout=self.timeout) as response:
+            if response.status_code == 416 and start == file.size:
+                return
+            response.raise_for_status()
+            if start and response.status_code != 206:
+                # The server ignored the range: start this file over.
+                part.write_bytes(b"")
+                digest.__init__()  # type: ignore[misc]
+                meter.advance(file.path, -start)
+            with part.open("ab") as handle:
+                for chunk in response.iter_content(READ_SIZE):
+                    if cancel.cancelled:
+                        handle.flush()
+                        raise CancelledError("Download cancelled; it will resume from here next time.")
+                    handle.write(chunk)
+                    digest.update(chunk)
+                    meter.advance(file.path, len(chunk))
+
+    def _take_from_hf_cache(self, entry: CatalogEntry, file: RemoteFile, target: Path, meter: TransferMeter) -> bool:
+        """Link (or copy) the file from the user's Hugging Face cache when it is there and verifies."""
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(entry.repo, file.path, revision=file.commit or entry.revision)
+        if not isinstance(cached, str):
+            return False
+        source = Path(cached).resolve()
+        if source.stat().st_size != file.size:
+            return False
+        if file.sha256 is not None and sha256_file(source) != file.sha256:
+            return False
+        try:
+            os.link(source, target)
+        except OSError:
+            shutil.copyfile(source, target)
+        meter.advance(file.path, file.size)
+        return True
+
+    def _wait(self, attempt: int) -> None:
+        self.sleep(min(30.0, self.backoff * 2**attempt))
+
+
+def _part(target: Path) -> Path:
+    return target.with_name(target.name + ".part")
+
+
+def _state_file(part: Path) -> Path:
+    return part.with_name(part.name + ".json")
+
+
+def _identity(file: RemoteFile) -> dict:
+    return {"url": file.url, "size": file.size, "sha256": file.sha256, "etag": file.etag}
+
+
+def _part_state(part: Path) -> dict | None:
+    try:
+        return json.loads(_state_file(part).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _status_of(error: Exception) -> int | None:
+    response = getattr(error, "response", None)
+    return getattr(response, "status_code", None)
+
+
+def _is_transient(error: Exception, status: int | None) -> bool:
+    if status is not None:
+        return status in RETRY_STATUSES
+    import requests
+
+    return isinstance(error, (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError))

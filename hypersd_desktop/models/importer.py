@@ -1,0 +1,190 @@
+"""Importing weights the user already has: a file, a diffusers folder, or a whole models folder.
+
+Kind and architecture come from the safetensors header (the engine's inspector); the sha256 is
+computed once, with progress, and kept with the AUTOMATIC1111 short hash. A model is used in
+place ("reference": never deleted by the app) or copied into the app's models folder. Pickle
+files are refused with the reason; broken or unknown files are listed, never crash the scan.
+AUTOMATIC1111 (`models/Stable-diffusion`, `models/Lora`, …) and ComfyUI (`models/checkpoints`,
+`models/loras`, …) folders need nothing special: every weights file below the folder is
+judged by its header, not by where it sits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from hypersd_desktop.core.errors import AppError, ModelFormatError, UnsafeFileError
+from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
+from hypersd_desktop.engine.inspect import (
+    CHECKPOINT, CONTROLNET, LORA, PICKLE_SUFFIXES, TAESD, UNET, UNKNOWN, VAE, inspect_file,
+)
+from hypersd_desktop.models.hashes import sha256_file
+from hypersd_desktop.models.registry import InstalledModel, ModelFile, Registry
+
+IMPORTED, ALREADY, REFUSED, BROKEN, UNSUPPORTED = "imported", "already installed", "refused", "broken", "unsupported"
+KIND_OF_WEIGHTS = {CHECKPOINT: "base", UNET: "unet", VAE: "vae", TAESD: "taesd", LORA: "lora", CONTROLNET: "controlnet"}
+PIPELINE_ARCHITECTURES = {"StableDiffusionPipeline": "sd15", "StableDiffusionXLPipeline": "sdxl"}
+
+
+@dataclass(frozen=True)
+class ImportItem:
+    """What happened to one file or folder of an import."""
+
+    path: str
+    status: str
+    kind: str | None = None
+    architecture: str | None = None
+    reason: str = ""
+    model_id: str | None = None
+
+
+class Importer:
+    """Imports into `registry`; copies go under `models_dir/<id>/`."""
+
+    def __init__(self, registry: Registry, models_dir: Path) -> None:
+        self.registry = registry
+        self.models_dir = models_dir
+
+    def import_path(self, path: Path, copy: bool = False,
+                    on_progress: Callable[[TransferProgress], None] | None = None,
+                    cancel: CancelToken | None = None) -> list[ImportItem]:
+        """Import a weights file, a diffusers folder, or every model found below a folder."""
+        cancel = cancel or CancelToken()
+        path = path.expanduser().resolve()
+        if not path.exists():
+            return [ImportItem(str(path), BROKEN, reason="does not exist")]
+        candidates = [path] if path.is_file() or _is_diffusers_folder(path) else list(_scan(path))
+        total = sum(_size(candidate) for candidate in candidates)
+        meter = TransferMeter("import", total, 0, on_progress)
+        items = []
+        for candidate in candidates:
+            cancel.raise_if_cancelled()
+            items.append(self._import_one(candidate, copy, meter, cancel))
+        meter.advance("", 0, force=True)
+        return items
+
+    def _import_one(self, path: Path, copy: bool, meter: TransferMeter, cancel: CancelToken) -> ImportItem:
+        existing = self.registry.find(str(path))
+        if existing is not None and existing.size == _size(path):
+            meter.advance(path.name, _size(path))
+            return ImportItem(str(path), ALREADY, existing.kind, existing.architecture, model_id=existing.id)
+        try:
+            if path.is_dir():
+                return self._import_folder(path, copy, meter, cancel)
+            return self._import_file(path, copy, meter, cancel)
+        except UnsafeFileError as error:
+            meter.advance(path.name, _size(path))
+            return ImportItem(str(path), REFUSED, reason=str(error))
+        except (ModelFormatError, OSError, ValueError) as error:
+            meter.advance(path.name, _size(path))
+            return ImportItem(str(path), BROKEN, reason=str(error))
+
+    def _import_file(self, path: Path, copy: bool, meter: TransferMeter, cancel: CancelToken) -> ImportItem:
+        info = inspect_file(path)
+        kind = KIND_OF_WEIGHTS.get(info.kind)
+        if kind is None or info.kind == UNKNOWN or (kind == "base" and info.architecture is None):
+            meter.advance(path.name, _size(path))
+            what = "an SD2 or other checkpoint" if kind == "base" else f"a {info.kind} file"
+            return ImportItem(str(path), UNSUPPORTED, info.kind, info.architecture,
+                              reason=f"{what}; only SD1.5/SDXL models, LoRAs, VAEs and ControlNets are used")
+        sha = sha256_file(path, meter, cancel)
+        model_id = self._new_id(path.stem, sha)
+        source, final = "import-reference", path
+        if copy:
+            final = self.models_dir / model_id / path.name
+            _copy(path, final, cancel)
+            source = "import-copy"
+        model = self.registry.add(InstalledModel(
+            id=model_id, name=path.stem, kind=kind, architecture=info.architecture, layout="file", path=str(final),
+            size=path.stat().st_size, sha256=sha, short_hash=sha[:10], source=source, owned=copy,
+            recipe=info.hyper_sd, files=(ModelFile(path.name, path.stat().st_size, sha),),
+        ))
+        return ImportItem(str(path), IMPORTED, kind, info.architecture, model_id=model.id)
+
+    def _import_folder(self, path: Path, copy: bool, meter: TransferMeter, cancel: CancelToken) -> ImportItem:
+        index = json.loads((path / "model_index.json").read_text())
+        architecture = PIPELINE_ARCHITECTURES.get(index.get("_class_name"))
+        if architecture is None:
+            meter.advance(path.name, _size(path))
+            return ImportItem(str(path), UNSUPPORTED, "base", None,
+                              reason=f"a {index.get('_class_name')}; only SD1.5 and SDXL pipelines are used")
+        pickles = [p for p in path.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES and p.is_file()]
+        weights = [p for p in path.rglob("*.safetensors") if p.is_file()]
+        if pickles and not weights:
+            meter.advance(path.name, _size(path))
+            raise UnsafeFileError(f"{path.name} holds only pickle weights ({pickles[0].name}); convert it to safetensors.")
+        files = []
+        for weight in sorted(weights):
+            inspect_file(weight)  # refuses truncated or malformed parts before anything is registered
+            sha = sha256_file(weight, meter, cancel)
+            files.append(ModelFile(str(weight.relative_to(path)).replace(os.sep, "/"), weight.stat().st_size, sha))
+        model_id = self._new_id(path.name, files[0].sha256 if files else "")
+        final = path
+        if copy:
+            final = self.models_dir / model_id
+            _copy(path, final, cancel)
+        model = self.registry.add(InstalledModel(
+            id=model_id, name=path.name, kind="base", architecture=architecture, layout="diffusers", path=str(final),
+            size=_size(path), sha256=None, short_hash=None, source="import-copy" if copy else "import-reference",
+            owned=copy, files=tuple(files),
+        ))
+        return ImportItem(str(path), IMPORTED, "base", architecture, model_id=model.id)
+
+    def _new_id(self, name: str, sha: str) -> str:
+        base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "model"
+        if self.registry.find(base) is None:
+            return base
+        return f"{base}-{sha[:8]}"
+
+
+def _is_diffusers_folder(path: Path) -> bool:
+    return path.is_dir() and (path / "model_index.json").is_file()
+
+
+def _scan(root: Path) -> Iterator[Path]:
+    """Weights files and diffusers folders below `root`, not descending into a diffusers folder."""
+    for folder, subfolders, files in os.walk(root):
+        here = Path(folder)
+        if _is_diffusers_folder(here):
+            subfolders[:] = []
+            yield here
+            continue
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
+        for name in sorted(files):
+            suffix = Path(name).suffix.lower()
+            if suffix == ".safetensors" or suffix in PICKLE_SUFFIXES:
+                yield here / name
+
+
+def _size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _copy(source: Path, target: Path, cancel: CancelToken) -> None:
+    """Copy a file or folder to `target` through a temporary name, so a cancel leaves nothing."""
+    temporary = target.with_name(target.name + ".part")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if source.is_dir():
+            shutil.copytree(source, temporary, dirs_exist_ok=True)
+        else:
+            shutil.copyfile(source, temporary)
+        cancel.raise_if_cancelled()
+        os.replace(temporary, target)
+    except BaseException:
+        if temporary.is_dir():
+            shutil.rmtree(temporary, ignore_errors=True)
+        else:
+            temporary.unlink(missing_ok=True)
+        raise
+
+
+__all__ = ["ALREADY", "BROKEN", "IMPORTED", "REFUSED", "UNSUPPORTED", "AppError", "ImportItem", "Importer"]

@@ -1,0 +1,196 @@
+"""The registry of installed models: one SQLite database under the app's data folder.
+
+A model is registered only once it is complete and verified. Rows hold paths; files live on
+disk. `owned` says whether the app made the files (a download or a copy), which decides
+whether removing the model deletes them: a file the app only references is never deleted.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from hypersd_desktop.core.errors import InputError
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE models (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        architecture TEXT,
+        layout TEXT NOT NULL,
+        path TEXT NOT NULL UNIQUE,
+        size INTEGER NOT NULL,
+        sha256 TEXT,
+        short_hash TEXT,
+        source TEXT NOT NULL,
+        owned INTEGER NOT NULL,
+        licence TEXT,
+        catalog_id TEXT,
+        recipe TEXT,
+        revision TEXT,
+        added REAL NOT NULL,
+        last_used REAL
+    );
+    CREATE TABLE model_files (
+        model_id TEXT NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+        path TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT,
+        PRIMARY KEY (model_id, path)
+    );
+    """,
+)
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One file of a model; `path` is relative to the model's folder for folder models."""
+
+    path: str
+    size: int
+    sha256: str | None
+
+
+@dataclass(frozen=True)
+class InstalledModel:
+    id: str
+    name: str
+    kind: str
+    architecture: str | None
+    layout: str  # "diffusers" (a folder) or "file"
+    path: str
+    size: int
+    sha256: str | None
+    short_hash: str | None
+    source: str  # "download", "hf-cache", "import-copy", "import-reference"
+    owned: bool
+    licence: str | None = None
+    catalog_id: str | None = None
+    recipe: str | None = None
+    revision: str | None = None
+    added: float = 0.0
+    last_used: float | None = None
+    files: tuple[ModelFile, ...] = ()
+
+
+class Registry:
+    """Installed models in `models.sqlite3` (WAL, foreign keys, ordered migrations)."""
+
+    def __init__(self, database: Path) -> None:
+        database.parent.mkdir(parents=True, exist_ok=True)
+        self.database = database
+        self._connection = sqlite3.connect(database, timeout=10, isolation_level=None, check_same_thread=False)
+        self._connection.row_factory = sqlite3.Row
+        self._connection.execute("PRAGMA journal_mode=WAL")
+        self._connection.execute("PRAGMA foreign_keys=ON")
+        self._connection.execute("PRAGMA busy_timeout=10000")
+        self._migrate()
+
+    def close(self) -> None:
+        self._connection.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        self._connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._connection
+        except BaseException:
+            self._connection.execute("ROLLBACK")
+            raise
+        self._connection.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        version = self._connection.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self._transaction() as db:
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version={number}")
+
+    def add(self, model: InstalledModel) -> InstalledModel:
+        """Register a complete, verified model (replacing a row with the same id)."""
+        model = model if model.added else _replace(model, added=time.time())
+        with self._transaction() as db:
+            db.execute("DELETE FROM models WHERE id = ? OR path = ?", (model.id, model.path))
+            db.execute(
+                "INSERT INTO models (id, name, kind, architecture, layout, path, size, sha256, short_hash, source, owned,"
+                " licence, catalog_id, recipe, revision, added, last_used) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (model.id, model.name, model.kind, model.architecture, model.layout, model.path, model.size, model.sha256,
+                 model.short_hash, model.source, int(model.owned), model.licence, model.catalog_id, model.recipe,
+                 model.revision, model.added, model.last_used),
+            )
+            db.executemany(
+                "INSERT INTO model_files (model_id, path, size, sha256) VALUES (?,?,?,?)",
+                [(model.id, f.path, f.size, f.sha256) for f in model.files],
+            )
+        return model
+
+    def list(self, kind: str | None = None, architecture: str | None = None) -> list[InstalledModel]:
+        query, args = "SELECT * FROM models WHERE 1=1", []
+        if kind:
+            query, args = query + " AND kind = ?", [*args, kind]
+        if architecture:
+            query, args = query + " AND architecture = ?", [*args, architecture]
+        rows = self._connection.execute(query + " ORDER BY kind, name", args).fetchall()
+        return [self._model(row) for row in rows]
+
+    def find(self, key: str) -> InstalledModel | None:
+        """A model by id, by name (case-insensitive) or by path."""
+        row = self._connection.execute(
+            "SELECT * FROM models WHERE id = ? OR lower(name) = lower(?) OR path = ? ORDER BY id = ? DESC LIMIT 1",
+            (key, key, key, key),
+        ).fetchone()
+        return self._model(row) if row else None
+
+    def get(self, key: str) -> InstalledModel:
+        model = self.find(key)
+        if model is None:
+            raise InputError(f"No installed model {key!r}; `hypersd-desktop models list` shows what is installed.")
+        return model
+
+    def touch(self, model_id: str) -> None:
+        self._connection.execute("UPDATE models SET last_used = ? WHERE id = ?", (time.time(), model_id))
+
+    def remove(self, key: str) -> int:
+        """Unregister a model; delete its files only if the app made them. Returns the bytes freed."""
+        model = self.get(key)
+        freed = 0
+        if model.owned:
+            path = Path(model.path)
+            target = path.parent if model.layout == "file" and path.parent.name == model.id else path
+            freed = _disk_size(target)
+            if target.is_dir():
+                shutil.rmtree(target, ignore_errors=True)
+            else:
+                target.unlink(missing_ok=True)
+        with self._transaction() as db:
+            db.execute("DELETE FROM models WHERE id = ?", (model.id,))
+        return freed
+
+    def _model(self, row: sqlite3.Row) -> InstalledModel:
+        files = self._connection.execute(
+            "SELECT path, size, sha256 FROM model_files WHERE model_id = ? ORDER BY path", (row["id"],)
+        ).fetchall()
+        values = dict(row)
+        values["owned"] = bool(values["owned"])
+        return InstalledModel(**values, files=tuple(ModelFile(f["path"], f["size"], f["sha256"]) for f in files))
+
+
+def _replace(model: InstalledModel, **changes) -> InstalledModel:
+    from dataclasses import replace
+
+    return replace(model, **changes)
+
+
+def _disk_size(path: Path) -> int:
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())

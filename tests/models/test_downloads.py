@@ -1,0 +1,209 @@
+"""Downloads against a local server that speaks the hub's protocol: resume, verify, errors, cancel."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections import namedtuple
+
+import pytest
+
+from hypersd_desktop.core.errors import CancelledError
+from hypersd_desktop.core.progress import CancelToken
+from hypersd_desktop.models.catalog import CatalogEntry, CatalogFile
+from hypersd_desktop.models.downloads import DownloadError, Downloader, InsufficientSpaceError, IntegrityError
+from hypersd_desktop.models.registry import Registry
+from hub_server import HubServer
+
+REPO = "ByteDance/Hyper-SD"
+NAME = "Hyper-SD15-1step-lora.safetensors"
+SIZE = 3 * 1024 * 1024 + 123
+
+
+def lora_entry(size: int = SIZE) -> CatalogEntry:
+    return CatalogEntry(
+        id="hyper-sd15-1step-lora", name="Hyper-SD15-1step-lora", kind="lora", architecture="sd15", layout="file",
+        repo=REPO, revision="main", licence="openrail++", enables="test", files=(CatalogFile(NAME, size),),
+        recipe="Hyper-SD15-1step-lora",
+    )
+
+
+def folder_entry() -> CatalogEntry:
+    return CatalogEntry(
+        id="tiny-base", name="Tiny base", kind="base", architecture="sd15", layout="diffusers", repo="org/tiny",
+        revision="main", licence="mit", enables="test",
+        files=(CatalogFile("model_index.json", 100), CatalogFile("unet/diffusion_pytorch_model.fp16.safetensors", 100)),
+    )
+
+
+@pytest.fixture
+def payload():
+    return random.Random(7).randbytes(SIZE)
+
+
+@pytest.fixture(autouse=True)
+def online(monkeypatch):
+    """The suite runs with HF_HUB_OFFLINE=1; these tests talk to a server on 127.0.0.1 only."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import reset_sessions
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    reset_sessions()
+    yield
+    reset_sessions()
+
+
+@pytest.fixture
+def hub(payload):
+    with HubServer() as hub:
+        hub.add(REPO, NAME, payload)
+        yield hub
+
+
+Setup = namedtuple("Setup", "downloader registry models waits")
+
+
+@pytest.fixture
+def setup(tmp_path, hub):
+    registry = Registry(tmp_path / "models.sqlite3")
+    waits: list[float] = []
+    downloader = Downloader(tmp_path / "models", registry, endpoint=hub.url, token=False, retries=3,
+                            sleep=waits.append, use_hf_cache=False, timeout=5)
+    yield Setup(downloader, registry, tmp_path / "models", waits)
+    registry.close()
+
+
+def test_download_registers_with_rising_progress(setup, payload):
+    events = []
+    model = setup.downloader.download(lora_entry(), on_progress=events.append)
+    path = setup.models / "hyper-sd15-1step-lora" / NAME
+    assert path.read_bytes() == payload
+    assert model.sha256 == hashlib.sha256(payload).hexdigest()
+    assert model.short_hash == model.sha256[:10]
+    assert setup.registry.get("hyper-sd15-1step-lora").path == str(path)
+    done = [event.done for event in events]
+    assert done == sorted(done) and done[-1] == SIZE and events[-1].total == SIZE
+    assert not list(path.parent.glob("*.part*"))
+
+
+def test_diffusers_layout_with_small_and_large_files(tmp_path, hub, setup):
+    small, large = b'{"_class_name": "StableDiffusionPipeline"}', random.Random(1).randbytes(200_000)
+    hub.add("org/tiny", "model_index.json", small, lfs=False)
+    hub.add("org/tiny", "unet/diffusion_pytorch_model.fp16.safetensors", large)
+    model = setup.downloader.download(folder_entry())
+    assert model.layout == "diffusers" and model.path == str(setup.models / "tiny-base")
+    assert (setup.models / "tiny-base" / "unet" / "diffusion_pytorch_model.fp16.safetensors").read_bytes() == large
+    assert model.size == len(small) + len(large)
+
+
+@pytest.mark.parametrize("trial", range(12))
+def test_dropped_connections_resume_to_the_right_sha256(setup, hub, payload, trial):
+    rng = random.Random(trial)
+    hub.drops[NAME] = [rng.randrange(1, SIZE // 4) for _ in range(rng.randint(1, 3))]  # bytes sent per try
+    offsets = list(hub.drops[NAME])
+    model = setup.downloader.download(lora_entry())
+    assert model.sha256 == hashlib.sha256(payload).hexdigest()
+    ranges = hub.gets(NAME)
+    assert ranges[0] is None and len(ranges) == len(offsets) + 1
+    # Each retry continues from what was kept (all but the last partial read of 64 KiB),
+    # never from byte 0 once a full read has landed.
+    starts = [0] + [int(r.split("=")[1].rstrip("-")) if r else 0 for r in ranges[1:]]
+    position = 0
+    for start, cut in zip(starts[1:], offsets):
+        position += cut
+        assert position - 64 * 1024 < start <= position or (start == 0 and position < 64 * 1024)
+        position = start
+
+
+def test_bytes_that_do_not_match_the_published_sha256_are_rejected(setup, hub, payload):
+    corrupt = bytearray(payload)
+    corrupt[1000] ^= 0xFF
+    hub.files[(REPO, NAME)].served = bytes(corrupt)
+    with pytest.raises(IntegrityError, match="does not match the sha256"):
+        setup.downloader.download(lora_entry())
+    assert setup.registry.find("hyper-sd15-1step-lora") is None
+    folder = setup.models / "hyper-sd15-1step-lora"
+    assert not (folder / NAME).exists() and not list(folder.glob("*.part"))
+
+
+def test_401_says_to_log_in(setup, hub):
+    hub.statuses[NAME] = [401]
+    with pytest.raises(DownloadError, match="gated or needs a login.*huggingface-cli login"):
+        setup.downloader.download(lora_entry())
+
+
+def test_404_says_not_found(setup, hub):
+    hub.files.pop((REPO, NAME))
+    with pytest.raises(DownloadError, match="not found on the hub"):
+        setup.downloader.download(lora_entry())
+
+
+def test_5xx_is_retried_with_backoff_then_explained(setup, hub):
+    hub.statuses[NAME] = [503] * 10
+    with pytest.raises(DownloadError, match=r"\(503\) 4 times.*Try again later"):
+        setup.downloader.download(lora_entry())
+    assert setup.waits == [1.0, 2.0, 4.0]
+
+
+def test_transient_5xx_recovers(setup, hub, payload):
+    hub.statuses[NAME] = [500, 502]
+    model = setup.downloader.download(lora_entry())
+    assert model.sha256 == hashlib.sha256(payload).hexdigest()
+    assert setup.waits == [1.0, 2.0]
+
+
+def test_cancel_mid_file_registers_nothing_and_resumes_later(setup, hub, payload):
+    hub.pause_per_64k = 0.01
+    token = CancelToken()
+
+    def cancel_half_way(progress):
+        if progress.done > SIZE // 2:
+            token.cancel()
+
+    with pytest.raises(CancelledError):
+        setup.downloader.download(lora_entry(), on_progress=cancel_half_way, cancel=token)
+    assert setup.registry.find("hyper-sd15-1step-lora") is None
+    part = setup.models / "hyper-sd15-1step-lora" / f"{NAME}.part"
+    kept = part.stat().st_size
+    assert 0 < kept < SIZE
+
+    # A new downloader (as after an app restart) continues from the kept bytes.
+    again = Downloader(setup.models, setup.registry, endpoint=hub.url, token=False, use_hf_cache=False)
+    events = []
+    model = again.download(lora_entry(), on_progress=events.append)
+    assert model.sha256 == hashlib.sha256(payload).hexdigest()
+    assert hub.gets(NAME)[-1] == f"bytes={kept}-"
+    assert events[0].done >= kept
+
+
+def test_not_enough_space_is_refused_before_the_first_byte(setup, hub, monkeypatch):
+    import shutil
+
+    usage = shutil.disk_usage(setup.models.parent)
+    monkeypatch.setattr(shutil, "disk_usage", lambda _path: usage._replace(free=SIZE // 2))
+    with pytest.raises(InsufficientSpaceError, match="Not enough disk space"):
+        setup.downloader.download(lora_entry())
+    assert hub.gets(NAME) == []
+
+
+def test_a_file_in_the_hugging_face_cache_is_used_without_downloading(tmp_path, hub, payload, monkeypatch):
+    from huggingface_hub import constants
+
+    cache = tmp_path / "hf-cache"
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    storage = cache / "models--ByteDance--Hyper-SD"
+    blob = storage / "blobs" / hashlib.sha256(payload).hexdigest()
+    blob.parent.mkdir(parents=True)
+    blob.write_bytes(payload)
+    snapshot = storage / "snapshots" / "0123456789abcdef0123456789abcdef01234567" / NAME
+    snapshot.parent.mkdir(parents=True)
+    snapshot.symlink_to(blob)
+    (storage / "refs").mkdir()
+    (storage / "refs" / "main").write_text("0123456789abcdef0123456789abcdef01234567")
+
+    registry = Registry(tmp_path / "models.sqlite3")
+    downloader = Downloader(tmp_path / "models", registry, endpoint=hub.url, token=False)
+    model = downloader.download(lora_entry())
+    assert hub.gets(NAME) == []
+    assert model.sha256 == hashlib.sha256(payload).hexdigest()
+    registry.close()
