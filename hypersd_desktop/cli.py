@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from hypersd_desktop import __version__
+from hypersd_desktop import __version__, cli_models
 from hypersd_desktop.core.errors import AppError, CancelledError, InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.engine.types import DEVICES, DTYPES, SCHEDULERS, GenerationRequest, LoraSpec
@@ -49,11 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     generate = commands.add_parser("generate", help="generate images from a prompt")
-    generate.add_argument("--model", required=True, help="base model: a diffusers folder or a .safetensors checkpoint")
+    generate.add_argument("--model", required=True,
+                          help="base model: a diffusers folder, a .safetensors checkpoint, or an installed model's name")
     generate.add_argument("--prompt", required=True)
     generate.add_argument("--negative", default="", help="negative prompt (used only with guidance above 1)")
     generate.add_argument("--lora", action="append", default=[], type=parse_lora, metavar="PATH[:WEIGHT]",
-                          help="a LoRA to fuse, repeatable; a Hyper-SD file name sets the recipe")
+                          help="a LoRA file or installed LoRA's name, repeatable; a Hyper-SD file name sets the recipe")
     generate.add_argument("--unet", help="a full UNet replacing the base model's (the Hyper-SDXL 1-step UNet)")
     generate.add_argument("--vae", help="a VAE replacing the base model's (e.g. the fp16-safe SDXL VAE)")
     generate.add_argument("--config", help="diffusers config folder for a single-file checkpoint (default: bundled)")
@@ -77,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     inspect = commands.add_parser("inspect", help="say what a .safetensors weights file is")
     inspect.add_argument("file", type=Path)
     inspect.add_argument("--json", action="store_true")
+
+    cli_models.add_parser(commands)
     return parser
 
 
@@ -89,9 +92,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "inspect":
             return run_inspect(args)
+        if args.command == "models":
+            return cli_models.run(args)
         return run_generate(args)
-    except CancelledError:
-        print("cancelled: nothing was written", file=sys.stderr)
+    except CancelledError as error:
+        print(f"cancelled: {error}", file=sys.stderr)
         return EXIT_CANCELLED
     except KeyboardInterrupt:
         print("\ncancelled: nothing was written", file=sys.stderr)
@@ -123,18 +128,19 @@ def run_inspect(args: argparse.Namespace) -> int:
 def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     import secrets
 
-    for flag, path in (("--model", args.model), ("--unet", args.unet), ("--vae", args.vae)):
+    resolve = _resolver()
+    for flag, path in (("--unet", args.unet), ("--vae", args.vae)):
         if path is not None and not Path(path).exists():
             raise InputError(f"{flag} {path} does not exist; check the path.")
     preview = "taesd" if args.taesd else "none"
     return GenerationRequest(
         prompt=args.prompt,
         negative_prompt=args.negative,
-        base_model=str(Path(args.model).resolve()),
+        base_model=resolve(args.model),
         base_config=args.config,
         unet=str(Path(args.unet).resolve()) if args.unet else None,
         vae=str(Path(args.vae).resolve()) if args.vae else None,
-        loras=tuple(LoraSpec(str(Path(spec.path).resolve()), spec.weight) for spec in args.lora),
+        loras=tuple(LoraSpec(resolve(spec.path), spec.weight) for spec in args.lora),
         recipe=args.recipe,
         steps=args.steps,
         guidance=args.guidance,
@@ -151,6 +157,24 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         decoder="taesd" if args.fast_decode else "vae",
         taesd=str(Path(args.taesd).resolve()) if args.taesd else None,
     )
+
+
+def _resolver():
+    """Paths as given; a name that is no path is looked up in the model library."""
+    library = None
+
+    def resolve(name_or_path: str) -> str:
+        nonlocal library
+        path = Path(name_or_path).expanduser()
+        if path.exists():
+            return str(path.resolve())
+        if library is None:
+            from hypersd_desktop.models.library import ModelLibrary
+
+            library = ModelLibrary(AppPaths.default())
+        return library.resolve(name_or_path)
+
+    return resolve
 
 
 def run_generate(args: argparse.Namespace) -> int:

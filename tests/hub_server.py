@@ -43,6 +43,7 @@ class FakeHub:
     drops: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))  # path -> drop after N bytes
     requests: list[tuple[str, str, str | None]] = field(default_factory=list)  # (method, path, Range)
     pause_per_64k: float = 0.0  # slows GETs down, to act on a transfer while it runs
+    required_token: str | None = None  # a gated repository: 401 without "Authorization: Bearer <token>"
     url: str = ""
 
     def add(self, repo: str, path: str, data: bytes, lfs: bool = True) -> HostedFile:
@@ -69,6 +70,8 @@ def _handler(hub: FakeHub):
             return match["path"], hub.files.get(key)
 
         def _status_fault(self, path: str) -> bool:
+            if hub.required_token and self.headers.get("Authorization") != f"Bearer {hub.required_token}":
+                hub.statuses[path].insert(0, 401)
             queue = hub.statuses.get(path)
             if queue:
                 status = queue.pop(0)
@@ -154,13 +157,19 @@ def _handler(hub: FakeHub):
     return Handler
 
 
+class _QuietServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):  # a client that hangs up mid-file is expected here
+        pass
+
+
 class HubServer:
     """Runs a `FakeHub` on 127.0.0.1 in a background thread (a context manager)."""
 
     def __init__(self, hub: FakeHub | None = None) -> None:
         self.hub = hub or FakeHub()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self.hub))
-        self._server.daemon_threads = True
+        self._server = _QuietServer(("127.0.0.1", 0), _handler(self.hub))
         self.hub.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -178,5 +187,4 @@ def serve_forever(port: int, repo_files: dict[tuple[str, str], bytes]) -> None:
     hub = FakeHub()
     for (repo, path), data in repo_files.items():
         hub.add(repo, path, data, lfs=len(data) > 1024)
-    server = ThreadingHTTPServer(("127.0.0.1", port), _handler(hub))
-    server.serve_forever()
+    _QuietServer(("127.0.0.1", port), _handler(hub)).serve_forever()

@@ -30,5 +30,5 @@ class ArchitectureMismatchError(InputError):
 class CancelledError(AppError):
     """The user cancelled the work; nothing was written."""
 
-    def __init__(self, message: str = "Cancelled.") -> None:
+    def __init__(self, message: str = "nothing was written") -> None:
         super().__init__(message)

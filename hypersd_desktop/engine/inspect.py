@@ -65,8 +65,12 @@ def refuse_pickle(path: Path) -> None:
             "so it is refused. Use the .safetensors version of this model."
         )
     with path.open("rb") as handle:
-        start = handle.read(2)
-    if start == b"PK" or start[:1] == b"\x80":
+        head = handle.read(9)
+    # A safetensors header (8-byte length, then "{") can start with any bytes, so only a file
+    # whose ninth byte is not "{" is judged by the zip and pickle signatures.
+    zip_archive = head.startswith(b"PK\x03\x04")
+    pickle_stream = head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
+    if head[8:9] != b"{" and (zip_archive or pickle_stream):
         raise UnsafeFileError(
             f"{path.name} is a pickle (PyTorch zip or pickle protocol) despite its name; it is refused "
             "because loading it can run code. Use a real .safetensors file."

@@ -19,7 +19,7 @@ import torch
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.engine import loading
 from hypersd_desktop.engine.devices import TORCH_DTYPES, Placement, choose_placement, cpu_supports_bf16
-from hypersd_desktop.engine.lora import LoraLayer, apply_layers, load_lora_layers
+from hypersd_desktop.engine.lora import apply_layers, load_lora_layers
 from hypersd_desktop.engine.planning import Plan, plan
 from hypersd_desktop.engine.previews import latent_preview, taesd_preview
 from hypersd_desktop.engine.recipes import SDXL
@@ -50,8 +50,13 @@ class LoadedPipeline:
     architecture: str
     placement: Placement
     base_scheduler: object
-    fused: list[tuple[LoraSpec, list[LoraLayer]]] = field(default_factory=list)
+    fused: list[tuple[LoraSpec, tuple[int, int]]] = field(default_factory=list)  # with the file's (size, mtime)
     load_warnings: list[str] = field(default_factory=list)
+
+
+def _file_stamp(path: str) -> tuple[int, int]:
+    stat = os.stat(path)
+    return stat.st_size, stat.st_mtime_ns
 
 
 def quiet_libraries() -> None:
@@ -160,14 +165,20 @@ class TorchEngine:
         )
         loaded = self._loaded
         if loaded is None or loaded.key.without_loras() != key.without_loras():
-            self._loaded = None
-            self.unload()
-            loaded = self._load(key, architecture, placement)
-            self._loaded = loaded
+            loaded = None  # drop the old pipeline before the new one is loaded
+            loaded = self._reload(key, architecture, placement)
         if loaded.key.loras != key.loras:
-            self._refuse(loaded, key.loras)
+            if not self._unfuse_all(loaded):
+                loaded = None
+                loaded = self._reload(key, architecture, placement)
+            self._fuse(loaded, key.loras)
             loaded.key = key
         return loaded
+
+    def _reload(self, key: PipelineKey, architecture: str, placement: Placement) -> LoadedPipeline:
+        self.unload()
+        self._loaded = self._load(key, architecture, placement)
+        return self._loaded
 
     def _load(self, key: PipelineKey, architecture: str, placement: Placement) -> LoadedPipeline:
         dtype = TORCH_DTYPES[placement.dtype]
@@ -186,19 +197,31 @@ class TorchEngine:
         pipe.set_progress_bar_config(disable=True)
         return LoadedPipeline(key.without_loras(), pipe, architecture, placement, pipe.scheduler)
 
-    def _refuse(self, loaded: LoadedPipeline, loras: tuple[LoraSpec, ...]) -> None:
-        """Unfuse the LoRAs now in the weights and fuse `loras` instead."""
+    def _unfuse_all(self, loaded: LoadedPipeline) -> bool:
+        """Subtract the fused LoRAs again, reading them from disk (nothing is kept in memory).
+
+        Returns False when a LoRA file changed since it was fused: the update it held can no
+        longer be subtracted, and the caller must load the base model afresh.
+        """
+        if any(_file_stamp(spec.path) != stamp for spec, stamp in loaded.fused):
+            return False
         components = lora_components(loaded.pipe)
-        for spec, layers in reversed(loaded.fused):
+        unet_config = dict(loaded.pipe.unet.config)
+        for spec, _ in reversed(loaded.fused):
+            layers, _ = load_lora_layers(spec.path, components, unet_config)
             apply_layers(components, layers, spec.weight, sign=-1)
         loaded.fused = []
         loaded.load_warnings = []
+        return True
+
+    def _fuse(self, loaded: LoadedPipeline, loras: tuple[LoraSpec, ...]) -> None:
+        components = lora_components(loaded.pipe)
         unet_config = dict(loaded.pipe.unet.config)
         try:
             for spec in loras:
                 layers, unmatched = load_lora_layers(spec.path, components, unet_config)
                 apply_layers(components, layers, spec.weight)
-                loaded.fused.append((spec, layers))
+                loaded.fused.append((spec, _file_stamp(spec.path)))
                 if unmatched:
                     loaded.load_warnings.append(
                         f"{unmatched} layers of the LoRA {Path(spec.path).name} match nothing in this base "

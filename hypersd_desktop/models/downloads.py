@@ -270,7 +270,7 @@ class Downloader:
                 for chunk in response.iter_content(READ_SIZE):
                     if cancel.cancelled:
                         handle.flush()
-                        raise CancelledError("Download cancelled; it will resume from here next time.")
+                        raise CancelledError("download cancelled; it resumes from here next time")
                     handle.write(chunk)
                     digest.update(chunk)
                     meter.advance(file.path, len(chunk))

@@ -124,6 +124,7 @@ class Importer:
             inspect_file(weight)  # refuses truncated or malformed parts before anything is registered
             sha = sha256_file(weight, meter, cancel)
             files.append(ModelFile(str(weight.relative_to(path)).replace(os.sep, "/"), weight.stat().st_size, sha))
+        meter.advance(path.name, _size(path) - sum(file.size for file in files))  # configs and tokenizer files
         model_id = self._new_id(path.name, files[0].sha256 if files else "")
         final = path
         if copy:

@@ -126,3 +126,20 @@ def test_explicit_timesteps_need_a_scheduler_that_takes_them(tiny_sd15, hyper_lo
                                 loras=(LoraSpec(str(hyper_lora("Hyper-SD15-2steps-lora"))),))
     with pytest.raises(InputError, match="takes no explicit timesteps"):
         TorchEngine().generate(request)
+
+
+def test_a_lora_file_changed_after_fusing_reloads_the_base_model(request_sd15, hyper_lora, tmp_path):
+    import shutil
+
+    lora = tmp_path / "Hyper-SD15-1step-lora.safetensors"
+    shutil.copy(hyper_lora("Hyper-SD15-1step-lora"), lora)
+    request = request_sd15.replace(loras=(LoraSpec(str(lora)),))
+    engine = TorchEngine()
+    engine.generate(request)
+    first_pipe = engine._loaded.pipe
+    shutil.copy(hyper_lora("Hyper-SD15-4steps-lora"), lora)  # same name, other weights
+    other = hyper_lora("Hyper-SD15-2steps-lora")
+    swapped = engine.generate(request.replace(loras=(LoraSpec(str(other)),), steps=2))[0]
+    assert engine._loaded.pipe is not first_pipe
+    fresh = TorchEngine().generate(request.replace(loras=(LoraSpec(str(other)),), steps=2))[0]
+    assert np.abs(pixels(swapped.image) - pixels(fresh.image)).max() <= 1

@@ -113,3 +113,11 @@ def test_pickle_disguised_as_safetensors_is_refused(tmp_path):
     torch.save({"w": torch.zeros(2)}, path)  # a PyTorch zip archive
     with pytest.raises(UnsafeFileError, match="despite its name"):
         inspect_file(path)
+
+
+def test_a_header_length_that_looks_like_a_pickle_opcode_is_still_safetensors(tmp_path):
+    # header lengths whose first byte is 0x80 or whose first bytes are "PK"
+    for pad in (0x80 - 2, 0x4B50 - 2):
+        header = b"{}" + b" " * pad
+        path = write_raw(tmp_path / f"h{pad}.safetensors", header)
+        assert inspect_file(path).kind == "unknown"

@@ -132,6 +132,15 @@ def test_401_says_to_log_in(setup, hub):
         setup.downloader.download(lora_entry())
 
 
+def test_gated_repository_works_with_the_token_huggingface_hub_holds(tmp_path, hub, payload, monkeypatch):
+    hub.required_token = "hf_test_token"
+    monkeypatch.setenv("HF_TOKEN", "hf_test_token")
+    registry = Registry(tmp_path / "gated.sqlite3")
+    downloader = Downloader(tmp_path / "models", registry, endpoint=hub.url, use_hf_cache=False)  # token: the stored one
+    assert downloader.download(lora_entry()).sha256 == hashlib.sha256(payload).hexdigest()
+    registry.close()
+
+
 def test_404_says_not_found(setup, hub):
     hub.files.pop((REPO, NAME))
     with pytest.raises(DownloadError, match="not found on the hub"):

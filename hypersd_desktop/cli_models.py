@@ -1,0 +1,162 @@
+"""`hypersd-desktop models …`: the model library from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from hypersd_desktop.core.errors import CancelledError
+from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.core.progress import CancelToken, TransferProgress
+from hypersd_desktop.models.catalog import format_size
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (only when stderr is a terminal, unless forced)."""
+
+    def __init__(self, title: str, enabled: bool | None = None) -> None:
+        self.title = title
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self._drawn = False
+
+    def __call__(self, progress: TransferProgress) -> None:
+        if not self.enabled or progress.total <= 0:
+            return
+        fraction = min(1.0, progress.done / progress.total)
+        bar = "#" * int(fraction * 30)
+        rate = f"{progress.rate / 1e6:6.1f} MB/s" if progress.rate else "   -- MB/s"
+        left = time.strftime("%H:%M:%S", time.gmtime(progress.eta_s)) if progress.eta_s is not None else "--:--:--"
+        print(f"\r{self.title} [{bar:<30}] {fraction:4.0%} {format_size(progress.done)}/{format_size(progress.total)} "
+              f"{rate} {left} left ", end="", file=sys.stderr, flush=True)
+        self._drawn = True
+
+    def close(self) -> None:
+        if self._drawn:
+            print(file=sys.stderr)
+
+
+def add_parser(commands) -> None:
+    models = commands.add_parser("models", help="the model library: catalog, downloads, imports")
+    sub = models.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    catalog = sub.add_parser("catalog", help="what can be downloaded, with sizes and licences")
+    catalog.add_argument("--json", action="store_true")
+    listing = sub.add_parser("list", help="installed models")
+    listing.add_argument("--json", action="store_true")
+    download = sub.add_parser("download", help="download catalog entries (resumes an interrupted download)")
+    download.add_argument("ids", nargs="+", metavar="ID")
+    download.add_argument("--yes", action="store_true", help="do not ask before downloading")
+    importing = sub.add_parser("import", help="import a .safetensors file, a diffusers folder or a models folder")
+    importing.add_argument("path", type=Path)
+    importing.add_argument("--copy", action="store_true", help="copy into the app's models folder (default: use in place)")
+    importing.add_argument("--json", action="store_true")
+    verify = sub.add_parser("verify", help="re-hash installed models and report changed or missing files")
+    verify.add_argument("id", nargs="?")
+    remove = sub.add_parser("remove", help="remove an installed model (files are deleted only if the app made them)")
+    remove.add_argument("id")
+
+
+def run(args: argparse.Namespace) -> int:
+    from hypersd_desktop.models.library import ModelLibrary
+
+    library = ModelLibrary(AppPaths.default())
+    try:
+        return ACTIONS[args.models_command](library, args)
+    finally:
+        library.close()
+
+
+def _catalog(library, args) -> int:
+    entries = library.catalog.entries
+    if args.json:
+        rows = []
+        for entry in entries:
+            row = asdict(entry)
+            row.update(size=entry.size, installed=library.installed_entry(entry) is not None)
+            rows.append(row)
+        print(json.dumps(rows, indent=1))
+        return 0
+    for entry in entries:
+        mark = "installed" if library.installed_entry(entry) else ""
+        print(f"{entry.id:28} {entry.kind:10} {entry.architecture:5} {format_size(entry.size):>9}  "
+              f"{entry.licence:22} {mark:9} {entry.enables}")
+    return 0
+
+
+def _list(library, args) -> int:
+    models = library.registry.list()
+    if args.json:
+        print(json.dumps([{**asdict(model), "files": [asdict(f) for f in model.files]} for model in models], indent=1))
+        return 0
+    if not models:
+        print("No models installed. `hypersd-desktop models catalog` shows what can be downloaded; "
+              "`hypersd-desktop models import PATH` adds files you have.")
+    for model in models:
+        print(f"{model.id:28} {model.kind:10} {model.architecture or '?':5} {format_size(model.size):>9}  "
+              f"{model.source:16} {model.path}")
+    return 0
+
+
+def _download(library, args) -> int:
+    entries = [library.catalog.get(entry_id) for entry_id in args.ids]
+    total = sum(entry.size for entry in entries)
+    print(f"Downloading {', '.join(e.name for e in entries)}: {format_size(total)} in all "
+          f"(licences: {', '.join(sorted({e.licence for e in entries}))}).", file=sys.stderr)
+    if not args.yes and sys.stdin.isatty():
+        if input("Continue? [Y/n] ").strip().lower() not in ("", "y", "yes"):
+            return 1
+    token = CancelToken()
+    for entry in entries:
+        bar = ProgressBar(entry.id)
+        try:
+            model = library.downloader.download(entry, bar, token)
+        except KeyboardInterrupt:
+            raise CancelledError("download stopped; run the same command again to resume where it stopped") from None
+        finally:
+            bar.close()
+        print(f"installed {model.id}: {model.path}")
+    return 0
+
+
+def _import(library, args) -> int:
+    bar = ProgressBar("import")
+    try:
+        items = library.import_path(args.path, copy=args.copy, on_progress=bar)
+    finally:
+        bar.close()
+    if args.json:
+        print(json.dumps([asdict(item) for item in items], indent=1))
+        return 0
+    for item in items:
+        what = f"{item.kind or '?'} {item.architecture or ''}".strip()
+        detail = f" as {item.model_id}" if item.model_id else f": {item.reason}" if item.reason else ""
+        print(f"{item.status:17} {what:16} {item.path}{detail}")
+    return 0
+
+
+def _verify(library, args) -> int:
+    bar = ProgressBar("verify")
+    try:
+        results = library.verify(args.id, on_progress=bar)
+    finally:
+        bar.close()
+    for result in results:
+        print(f"{'ok' if result.ok else 'CHANGED':8} {result.model.id}" + "".join(f"\n         {p}" for p in result.problems))
+    return 0 if all(result.ok for result in results) else 1
+
+
+def _remove(library, args) -> int:
+    model = library.registry.get(args.id)
+    freed = library.remove(args.id)
+    if model.owned:
+        print(f"removed {model.id}; {format_size(freed)} freed")
+    else:
+        print(f"removed {model.id} from the library; its files at {model.path} were left in place")
+    return 0
+
+
+ACTIONS = {"catalog": _catalog, "list": _list, "download": _download, "import": _import, "verify": _verify,
+           "remove": _remove}

@@ -1,0 +1,72 @@
+"""`hypersd-desktop models …` end to end, against the local hub server, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from hub_server import HubServer
+
+
+def cli(*args, env_extra=None):
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run([sys.executable, "-m", "hypersd_desktop", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+@pytest.fixture
+def hub_env(tmp_path, hyper_lora):
+    with HubServer() as hub:
+        hub.add("ByteDance/Hyper-SD", "Hyper-SD15-1step-lora.safetensors", hyper_lora("Hyper-SD15-1step-lora").read_bytes())
+        yield hub, {"HF_ENDPOINT": hub.url, "HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path / "hf-home")}
+
+
+def test_catalog_json_lists_sizes_and_licences():
+    run = cli("models", "catalog", "--json")
+    assert run.returncode == 0, run.stderr
+    rows = {row["id"]: row for row in json.loads(run.stdout)}
+    assert rows["sdxl"]["licence"] == "openrail++" and rows["sdxl"]["size"] > 6e9
+    assert rows["hyper-sd15-1step-lora"]["recipe"] == "Hyper-SD15-1step-lora"
+    assert rows["hyper-sd15-1step-lora"]["installed"] is False
+
+
+def test_download_then_list_then_generate_by_name(hub_env, tiny_sd15, tmp_path):
+    hub, env = hub_env
+    run = cli("models", "download", "hyper-sd15-1step-lora", "--yes", env_extra=env)
+    assert run.returncode == 0, run.stderr
+    assert "269.1 MB in all" in run.stderr and "openrail++" in run.stderr  # the catalog's size, before starting
+    assert "installed hyper-sd15-1step-lora" in run.stdout
+
+    listing = json.loads(cli("models", "list", "--json").stdout)
+    assert [(m["id"], m["source"], m["recipe"]) for m in listing] == [
+        ("hyper-sd15-1step-lora", "download", "Hyper-SD15-1step-lora")]
+
+    run = cli("generate", "--model", tiny_sd15, "--lora", "hyper-sd15-1step-lora", "--prompt", "a cat", "--steps", 2,
+              "--width", 64, "--height", 64, "--out", tmp_path / "out", "--json")
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["recipe"] == "Hyper-SD15-1step-lora"
+
+
+def test_download_of_a_missing_file_is_one_clear_line(hub_env):
+    hub, env = hub_env
+    run = cli("models", "download", "hyper-sd15-2steps-lora", "--yes", env_extra=env)
+    assert run.returncode == 2
+    assert run.stderr.strip().splitlines()[-1].startswith("error: ") and "not found on the hub" in run.stderr
+
+
+def test_import_verify_remove(tmp_path, hyper_lora):
+    folder = tmp_path / "loras"
+    folder.mkdir()
+    (folder / "style.safetensors").write_bytes(hyper_lora("Hyper-SD15-2steps-lora").read_bytes())
+    (folder / "bad.pt").write_bytes(b"\x80\x02}q\x00.")
+    run = cli("models", "import", folder, "--json")
+    items = {item["path"].rsplit("/", 1)[-1]: item for item in json.loads(run.stdout)}
+    assert items["style.safetensors"]["status"] == "imported" and items["bad.pt"]["status"] == "refused"
+    assert cli("models", "verify").returncode == 0
+    run = cli("models", "remove", "style")
+    assert run.returncode == 0 and "left in place" in run.stdout
+    assert (folder / "style.safetensors").exists()

@@ -1,0 +1,144 @@
+"""Local import (files, diffusers folders, A1111/ComfyUI folders), the registry, verify and remove."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.models.importer import ALREADY, BROKEN, IMPORTED, REFUSED, UNSUPPORTED
+from hypersd_desktop.models.library import ModelLibrary
+from hypersd_desktop.models.registry import Registry
+
+
+@pytest.fixture
+def library(app_home):
+    library = ModelLibrary(AppPaths.default())
+    yield library
+    library.close()
+
+
+@pytest.fixture
+def a1111(tmp_path, tiny_sd15, hyper_lora):
+    """An AUTOMATIC1111-style models folder with good, broken, pickle and unknown files."""
+    from diffusers import StableDiffusionPipeline
+
+    import ldm_format
+
+    root = tmp_path / "stable-diffusion-webui" / "models"
+    checkpoints, loras = root / "Stable-diffusion", root / "Lora"
+    checkpoints.mkdir(parents=True)
+    loras.mkdir(parents=True)
+    ldm_format.save_single_file(StableDiffusionPipeline.from_pretrained(tiny_sd15), checkpoints / "tiny-v1.safetensors")
+    shutil.copy(hyper_lora("Hyper-SD15-2steps-lora"), loras / "Hyper-SD15-2steps-lora.safetensors")
+    (checkpoints / "old-model.ckpt").write_bytes(b"\x80\x02}q\x00.")
+    (loras / "cut.safetensors").write_bytes(hyper_lora("Hyper-SD15-4steps-lora").read_bytes()[:3000])
+    save_file({"something.else": torch.zeros(3)}, str(loras / "mystery.safetensors"))
+    (loras / "Hyper-SD15-2steps-lora.preview.png").write_bytes(b"\x89PNG not really")
+    shutil.copytree(tiny_sd15, root / "diffusers" / "tiny-diffusers")
+    return root
+
+
+def test_a1111_folder_lists_every_file_correctly(library, a1111):
+    events = []
+    items = {item.path.rsplit("/", 1)[-1]: item for item in library.import_path(a1111, on_progress=events.append)}
+    assert set(items) == {"tiny-v1.safetensors", "Hyper-SD15-2steps-lora.safetensors", "old-model.ckpt",
+                          "cut.safetensors", "mystery.safetensors", "tiny-diffusers"}
+    assert (items["tiny-v1.safetensors"].status, items["tiny-v1.safetensors"].kind,
+            items["tiny-v1.safetensors"].architecture) == (IMPORTED, "base", "sd15")
+    assert (items["Hyper-SD15-2steps-lora.safetensors"].status, items["Hyper-SD15-2steps-lora.safetensors"].kind) == (
+        IMPORTED, "lora")
+    assert items["tiny-diffusers"].status == IMPORTED and items["tiny-diffusers"].architecture == "sd15"
+    assert items["old-model.ckpt"].status == REFUSED and "pickle" in items["old-model.ckpt"].reason
+    assert items["cut.safetensors"].status == BROKEN and "truncated" in items["cut.safetensors"].reason
+    assert items["mystery.safetensors"].status == UNSUPPORTED
+
+    lora = library.registry.get("hyper-sd15-2steps-lora")
+    data = (a1111 / "Lora" / "Hyper-SD15-2steps-lora.safetensors").read_bytes()
+    assert lora.sha256 == hashlib.sha256(data).hexdigest() and lora.short_hash == lora.sha256[:10]
+    assert lora.recipe == "Hyper-SD15-2steps-lora" and lora.source == "import-reference" and not lora.owned
+    done = [event.done for event in events]
+    assert done == sorted(done) and events[-1].done == events[-1].total
+
+    again = library.import_path(a1111)
+    assert {item.status for item in again if item.kind in ("lora", "base")} == {ALREADY}
+    assert len(library.registry.list()) == 3
+
+
+def test_comfyui_folder_and_single_file(library, tmp_path, hyper_lora):
+    comfy = tmp_path / "ComfyUI" / "models" / "loras"
+    comfy.mkdir(parents=True)
+    shutil.copy(hyper_lora("Hyper-SDXL-1step-lora"), comfy)
+    (item,) = library.import_path(comfy.parent.parent)
+    assert (item.status, item.kind, item.architecture) == (IMPORTED, "lora", "sdxl")
+    (single,) = library.import_path(hyper_lora("Hyper-SD15-8steps-CFG-lora"))
+    assert single.status == IMPORTED
+
+
+def test_copy_import_then_remove_frees_space_but_reference_is_kept(library, hyper_lora, tmp_path):
+    source = tmp_path / "mine" / "style.safetensors"
+    source.parent.mkdir()
+    shutil.copy(hyper_lora("Hyper-SD15-4steps-lora"), source)
+    (copied,) = library.import_path(source, copy=True)
+    model = library.registry.get(copied.model_id)
+    assert model.owned and model.path.startswith(str(library.paths.models))
+    assert library.remove(model.id) == source.stat().st_size
+    assert source.exists() and not (library.paths.models / model.id).exists()
+
+    (referenced,) = library.import_path(source)
+    assert library.remove(referenced.model_id) == 0
+    assert source.exists()
+    assert library.registry.find(referenced.model_id) is None
+
+
+def test_verify_reports_a_changed_file(library, hyper_lora, tmp_path):
+    path = tmp_path / "lora.safetensors"
+    shutil.copy(hyper_lora("Hyper-SD15-2steps-lora"), path)
+    (item,) = library.import_path(path)
+    assert all(result.ok for result in library.verify())
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    path.write_bytes(bytes(data))
+    (result,) = library.verify(item.model_id)
+    assert not result.ok and "sha256 differs" in result.problems[0]
+    path.unlink()
+    (result,) = library.verify(item.model_id)
+    assert "missing" in result.problems[0]
+
+
+def test_names_resolve_to_paths(library, hyper_lora):
+    (item,) = library.import_path(hyper_lora("Hyper-SD15-1step-lora"))
+    assert library.resolve("hyper-sd15-1step-lora") == str(hyper_lora("Hyper-SD15-1step-lora"))
+    assert library.resolve("Hyper-SD15-1step-lora") == str(hyper_lora("Hyper-SD15-1step-lora"))
+    with pytest.raises(InputError, match="neither a file nor an installed model"):
+        library.resolve("no-such-model")
+
+
+def test_registry_migrates_and_survives_reopening(tmp_path):
+    registry = Registry(tmp_path / "r.sqlite3")
+    version = registry._connection.execute("PRAGMA user_version").fetchone()[0]
+    registry.close()
+    again = Registry(tmp_path / "r.sqlite3")
+    assert again._connection.execute("PRAGMA user_version").fetchone()[0] == version == 1
+    assert again._connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    again.close()
+
+
+def test_catalog_lists_every_hyper_sd_file_and_sizes():
+    from hypersd_desktop.engine.recipes import RECIPES
+    from hypersd_desktop.models.catalog import load_catalog
+
+    catalog = load_catalog()
+    assert {r.id for r in RECIPES} <= {e.recipe for e in catalog.entries if e.recipe}
+    base = catalog.get("sd15")
+    assert all(".fp16." in f.path for f in base.files if f.path.endswith(".safetensors"))
+    assert {f.path.split("/")[0] for f in base.files} >= {"unet", "vae", "text_encoder", "tokenizer", "scheduler"}
+    assert 1.9e9 < base.size + catalog.get("hyper-sd15-1step-lora").size < 2.6e9
+    assert 7.0e9 < catalog.get("sdxl").size + catalog.get("hyper-sdxl-1step-lora").size < 8.2e9
+    assert {e.id for e in catalog.entries} >= {"taesd", "taesdxl", "sdxl-vae-fp16-fix", "controlnet-sd15-canny",
+                                                "controlnet-sd15-scribble", "controlnet-sdxl-canny"}
