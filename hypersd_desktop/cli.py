@@ -9,6 +9,7 @@ Bad input ends with a one-line `error: …` on stderr and exit status 2; nothing
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -210,11 +211,7 @@ def run_generate(args: argparse.Namespace) -> int:
         settings = result.settings
         if args.json:
             print(json.dumps({
-                "path": str(path), "seed": result.seed, "recipe": settings.recipe,
-                "scheduler": settings.scheduler, "steps": settings.steps, "guidance": settings.guidance,
-                "eta": settings.eta, "timesteps": list(settings.timesteps) if settings.timesteps else None,
-                "width": settings.width, "height": settings.height, "device": settings.device,
-                "dtype": settings.dtype, "warnings": list(result.warnings),
+                "path": str(path), "seed": result.seed, **dataclasses.asdict(settings), "warnings": list(result.warnings),
                 "timings": {k: round(v, 4) for k, v in result.timings.items()},
             }), flush=True)
         else:

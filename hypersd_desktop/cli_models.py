@@ -102,17 +102,19 @@ def _list(library, args) -> int:
 
 def _download(library, args) -> int:
     entries = [library.catalog.get(entry_id) for entry_id in args.ids]
-    total = sum(entry.size for entry in entries)
+    # The hub's own sizes (one metadata request per file), so the total shown is exact.
+    plans = [library.downloader.plan(entry) for entry in entries]
+    total = sum(file.size for plan in plans for file in plan)
     print(f"Downloading {', '.join(e.name for e in entries)}: {format_size(total)} in all "
           f"(licences: {', '.join(sorted({e.licence for e in entries}))}).", file=sys.stderr)
     if not args.yes and sys.stdin.isatty():
         if input("Continue? [Y/n] ").strip().lower() not in ("", "y", "yes"):
             return 1
     token = CancelToken()
-    for entry in entries:
+    for entry, plan in zip(entries, plans):
         bar = ProgressBar(entry.id)
         try:
-            model = library.downloader.download(entry, bar, token)
+            model = library.downloader.download(entry, bar, token, remote=plan)
         except KeyboardInterrupt:
             raise CancelledError("download stopped; run the same command again to resume where it stopped") from None
         finally:

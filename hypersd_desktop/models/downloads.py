@@ -89,10 +89,13 @@ class Downloader:
         return [self._metadata(entry, file) for file in entry.files]
 
     def download(self, entry: CatalogEntry, on_progress: Callable[[TransferProgress], None] | None = None,
-                 cancel: CancelToken | None = None) -> InstalledModel:
-        """Download (or resume, or take from the Hugging Face cache) and register `entry`."""
+                 cancel: CancelToken | None = None, remote: list[RemoteFile] | None = None) -> InstalledModel:
+        """Download (or resume, or take from the Hugging Face cache) and register `entry`.
+
+        `remote` is the entry's `plan()` when the caller already fetched it (to show the size).
+        """
         cancel = cancel or CancelToken()
-        remote = self.plan(entry)
+        remote = remote or self.plan(entry)
         folder = self.models_dir / entry.id
         folder.mkdir(parents=True, exist_ok=True)
         total = sum(file.size for file in remote)
