@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-from hypersd_desktop import __version__, cli_models
+from hypersd_desktop import __version__, cli_gallery, cli_models
 from hypersd_desktop.core.errors import AppError, CancelledError, InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.engine.types import DEVICES, DTYPES, SCHEDULERS, GenerationRequest, LoraSpec
@@ -75,12 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--fast-decode", action="store_true", help="decode with TAESD instead of the full VAE")
     generate.add_argument("--out", type=Path, help="output folder (default: the app's images folder)")
     generate.add_argument("--json", action="store_true", help="print one JSON object per image")
+    generate.add_argument("--no-gallery", action="store_true", help="do not add the images to the gallery")
 
     inspect = commands.add_parser("inspect", help="say what a .safetensors weights file is")
     inspect.add_argument("file", type=Path)
     inspect.add_argument("--json", action="store_true")
 
     cli_models.add_parser(commands)
+    cli_gallery.add_parsers(commands)
     return parser
 
 
@@ -95,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_inspect(args)
         if args.command == "models":
             return cli_models.run(args)
+        if args.command in ("gallery", "batch"):
+            return cli_gallery.run(args)
         return run_generate(args)
     except CancelledError as error:
         print(f"cancelled: {error}", file=sys.stderr)
@@ -190,6 +194,7 @@ def run_generate(args: argparse.Namespace) -> int:
     plan(request, base_architecture(request.base_model))
 
     from hypersd_desktop.engine.torch_engine import TorchEngine
+    from hypersd_desktop.gallery.gallery import Gallery
     from hypersd_desktop.models.hashes import HashCache
     from hypersd_desktop.worker.output import save_result
 
@@ -206,8 +211,11 @@ def run_generate(args: argparse.Namespace) -> int:
         for warning in results[0].warnings:
             print(f"warning: {warning}", file=sys.stderr)
     hashes = HashCache(paths.cache / "hashes.json")
+    gallery = None if args.no_gallery else Gallery(paths)
     for result in results:
         path = save_result(result, out_dir, hashes)
+        if gallery is not None:
+            gallery.add_file(path, device=result.settings.device, time_taken=result.timings["per_image_s"])
         settings = result.settings
         if args.json:
             print(json.dumps({
@@ -217,4 +225,6 @@ def run_generate(args: argparse.Namespace) -> int:
         else:
             print(f"{path}  (seed {result.seed}, {settings.steps} steps, {settings.scheduler}, "
                   f"{result.timings['per_image_s'] * 1000:.0f} ms per image)")
+    if gallery is not None:
+        gallery.close()
     return 0

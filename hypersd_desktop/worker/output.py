@@ -52,5 +52,10 @@ def output_path(out_dir: Path, seed: int) -> Path:
 
 
 def save_result(result: GenerationResult, out_dir: Path, hashes: HashCache) -> Path:
-    """Write one result as a PNG with A1111 parameters and the exact request; returns its path."""
-    return write_png(result.image, output_path(out_dir, result.seed), image_parameters(result, hashes))
+    """Write one result as a new PNG in `out_dir` with A1111 parameters and the exact request."""
+    return save_result_as(result, output_path(out_dir, result.seed), hashes)
+
+
+def save_result_as(result: GenerationResult, path: Path, hashes: HashCache) -> Path:
+    """Write one result to `path` (through a temporary name) with its parameters."""
+    return write_png(result.image, path, image_parameters(result, hashes))

@@ -1,0 +1,294 @@
+"""`hypersd-desktop gallery …` and `hypersd-desktop batch …`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from hypersd_desktop.cli_models import ProgressBar
+from hypersd_desktop.core.errors import CancelledError, InputError
+from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.gallery.export import COLLISIONS, FORMATS, ExportOptions
+from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
+
+
+def _date(text: str) -> float:
+    try:
+        return time.mktime(time.strptime(text, "%Y-%m-%d"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"dates are YYYY-MM-DD, not {text!r}") from None
+
+
+def _add_filters(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--model")
+    parser.add_argument("--lora")
+    parser.add_argument("--steps", type=int)
+    parser.add_argument("--since", type=_date, metavar="YYYY-MM-DD")
+    parser.add_argument("--until", type=_date, metavar="YYYY-MM-DD", help="up to and including this day")
+    parser.add_argument("--favourite", action="store_true")
+    parser.add_argument("--rating", type=int, metavar="N", help="at least N stars")
+    parser.add_argument("--tag")
+
+
+def _add_export_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--to", type=Path, required=True, help="export folder")
+    parser.add_argument("--template", default="{date}/{seed}", help="e.g. {model}/{date}/{seed}-{prompt:40}")
+    parser.add_argument("--format", choices=sorted(FORMATS), default="png")
+    parser.add_argument("--quality", type=int, default=92, help="JPEG/WebP quality")
+    parser.add_argument("--strip-metadata", action="store_true")
+    parser.add_argument("--collision", choices=COLLISIONS, default="number")
+
+
+def add_parsers(commands) -> None:
+    gallery = commands.add_parser("gallery", help="browse, search, import and export generated images")
+    sub = gallery.add_subparsers(dest="gallery_command", metavar="ACTION", required=True)
+    listing = sub.add_parser("list", help="newest images first")
+    search = sub.add_parser("search", help="full-text search over prompts, models and LoRAs")
+    search.add_argument("text")
+    for parser in (listing, search):
+        _add_filters(parser)
+        parser.add_argument("--limit", type=int, default=50)
+        parser.add_argument("--json", action="store_true")
+    show = sub.add_parser("show", help="everything known about one image")
+    show.add_argument("id", type=int)
+    show.add_argument("--json", action="store_true")
+    importing = sub.add_parser("import", help="add a folder of existing images (A1111, ComfyUI, InvokeAI, Fooocus …)")
+    importing.add_argument("folder", type=Path)
+    export = sub.add_parser("export", help="export a search result or chosen images to a folder")
+    export.add_argument("--query", default=None, help="full-text search (default: all images)")
+    export.add_argument("--ids", default=None, help="comma-separated image ids instead of a query")
+    _add_filters(export)
+    _add_export_options(export)
+    reuse = sub.add_parser("reuse", help="print the generate command that reproduces an image")
+    reuse.add_argument("id", type=int)
+    delete = sub.add_parser("delete", help="move images to the app trash (undo with `gallery undo`)")
+    delete.add_argument("ids", type=int, nargs="+")
+    undo = sub.add_parser("undo", help="bring deleted images back")
+    undo.add_argument("ids", type=int, nargs="+")
+    sub.add_parser("empty-trash", help="delete trashed images for good")
+    missing = sub.add_parser("missing", help="list images whose file is gone; --repair fixes the gallery")
+    missing.add_argument("--repair", action="store_true", help="drop rows of missing files (relinking with --relink)")
+    missing.add_argument("--relink", type=Path, help="folder to look for moved files by name")
+
+    batch = commands.add_parser("batch", help="generate a job file of prompts into the gallery and export them")
+    batch.add_argument("job", type=Path, help="text (one prompt a line), CSV or JSON job file")
+    batch.add_argument("--model", required=True, help="default base model (path or installed name)")
+    batch.add_argument("--lora", action="append", default=[], metavar="PATH[:WEIGHT]")
+    batch.add_argument("--steps", type=int)
+    batch.add_argument("--guidance", type=float)
+    batch.add_argument("--width", type=int)
+    batch.add_argument("--height", type=int)
+    batch.add_argument("--seed", type=int, default=0, help="first seed (item k uses seed + k unless it names one)")
+    batch.add_argument("--seeds-per-prompt", type=int, default=1)
+    batch.add_argument("--device", default="auto")
+    batch.add_argument("--dtype", default="auto")
+    _add_export_options(batch)
+
+
+def _query(args: argparse.Namespace, text: str | None = None) -> ImageQuery:
+    ids = tuple(int(i) for i in args.ids.split(",")) if getattr(args, "ids", None) else None
+    until = args.until + 86400 if args.until is not None else None
+    return ImageQuery(text=text, model=args.model, lora=args.lora, steps=args.steps, created_from=args.since,
+                      created_to=until, favourite=True if args.favourite else None, min_rating=args.rating,
+                      tag=args.tag, ids=ids)
+
+
+def _export_options(args: argparse.Namespace) -> ExportOptions:
+    return ExportOptions(template=args.template, format=args.format, quality=args.quality,
+                         keep_metadata=not args.strip_metadata, collision=args.collision)
+
+
+def run(args: argparse.Namespace) -> int:
+    from hypersd_desktop.gallery.gallery import Gallery
+
+    gallery = Gallery(AppPaths.default())
+    try:
+        if args.command == "batch":
+            return _batch(gallery, args)
+        return ACTIONS[args.gallery_command](gallery, args)
+    finally:
+        gallery.close()
+
+
+def _print_records(records: list[ImageRecord], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([asdict(r) for r in records], indent=1, ensure_ascii=False))
+        return
+    for r in records:
+        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
+        prompt = " ".join(r.prompt.split())
+        print(f"{r.id:>7}  {when}  {r.model_name or '?':20.20}  {r.steps or '-':>2} steps  seed {r.seed}  "
+              f"{'*' if r.favourite else ' '} {prompt[:60]}")
+
+
+def _list(gallery, args) -> int:
+    text = getattr(args, "text", None)
+    page = gallery.store.query(_query(args, text), limit=args.limit)
+    _print_records(page.images, args.json)
+    if not page.images and not args.json:
+        print("No images match." if text or args.model or args.lora else "The gallery is empty.")
+    return 0
+
+
+def _show(gallery, args) -> int:
+    record = gallery.store.get(args.id)
+    if record is None:
+        raise InputError(f"No image {args.id} in the gallery.")
+    if args.json:
+        print(json.dumps(asdict(record), indent=1, ensure_ascii=False))
+        return 0
+    for key, value in asdict(record).items():
+        if key == "created":
+            value = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
+        if value not in (None, "", (), []) and key != "request":
+            print(f"{key:16} {value}")
+    return 0
+
+
+def _import(gallery, args) -> int:
+    bar = ProgressBar("import")
+    try:
+        report = gallery.import_folder(args.folder, on_progress=bar)
+    finally:
+        bar.close()
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for path, reason in report.failed:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    print(f"added {report.added}, already in the gallery {report.skipped}, unreadable {len(report.failed)}")
+    return 0
+
+
+def _export(gallery, args) -> int:
+    from hypersd_desktop.gallery.export import export_images
+
+    query = _query(args, args.query)
+    count = gallery.store.count(query)
+    bar = ProgressBar("export")
+    try:
+        result = export_images(gallery.store.iterate(query), args.to, _export_options(args), count=count,
+                               on_progress=bar)
+    finally:
+        bar.close()
+    skipped = len(result.entries) - result.written
+    print(f"exported {result.written} images to {args.to} ({skipped} skipped); manifest: {result.manifest_csv}")
+    return 0
+
+
+def reuse_command(record: ImageRecord) -> str:
+    """The `generate` command line that reproduces an image (exactly, when its request is stored)."""
+    request = json.loads(record.request) if record.request else None
+    words = ["hypersd-desktop", "generate"]
+    if request:
+        words += ["--model", request["base_model"], "--prompt", request["prompt"]]
+        if request.get("negative_prompt"):
+            words += ["--negative", request["negative_prompt"]]
+        for lora in request.get("loras", []):
+            words += ["--lora", f"{lora['path']}:{lora['weight']:g}"]
+        options = {"--unet": "unet", "--vae": "vae", "--config": "base_config", "--recipe": "recipe",
+                   "--steps": "steps", "--guidance": "guidance", "--eta": "eta", "--width": "width",
+                   "--height": "height", "--device": "device", "--dtype": "dtype", "--scheduler": "scheduler"}
+        for flag, key in options.items():
+            value = request.get(key)
+            if value is not None and value != "auto":
+                words += [flag, str(value)]
+        if request.get("timesteps"):
+            words += ["--timesteps", ",".join(str(t) for t in request["timesteps"])]
+        words += ["--seed", str(request["seed"])]
+    else:
+        words += ["--model", record.model_name or "MODEL", "--prompt", record.prompt]
+        if record.negative_prompt:
+            words += ["--negative", record.negative_prompt]
+        for flag, value in (("--steps", record.steps), ("--guidance", record.guidance), ("--seed", record.seed),
+                            ("--width", record.width), ("--height", record.height)):
+            if value is not None:
+                words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    return shlex.join(words)
+
+
+def _reuse(gallery, args) -> int:
+    record = gallery.store.get(args.id)
+    if record is None:
+        raise InputError(f"No image {args.id} in the gallery.")
+    print(reuse_command(record))
+    if not record.request:
+        print("note: this image was not made here; the command repeats its settings, not its exact model and LoRAs.",
+              file=sys.stderr)
+    return 0
+
+
+def _delete(gallery, args) -> int:
+    moved = gallery.delete(args.ids)
+    print(f"moved {len(moved)} images to the trash; `hypersd-desktop gallery undo {' '.join(map(str, moved))}` "
+          "brings them back")
+    return 0
+
+
+def _undo(gallery, args) -> int:
+    print(f"restored {len(gallery.undo_delete(args.ids))} images")
+    return 0
+
+
+def _empty_trash(gallery, args) -> int:
+    print(f"deleted {gallery.empty_trash()} images for good")
+    return 0
+
+
+def _missing(gallery, args) -> int:
+    missing = gallery.missing()
+    for image_id, path in missing:
+        print(f"{image_id:>7}  missing  {path}")
+    if args.repair:
+        relinked, dropped = gallery.repair(args.relink)
+        print(f"relinked {relinked}, dropped {dropped}")
+    elif missing:
+        print(f"{len(missing)} missing; `--repair` drops them, `--repair --relink FOLDER` finds moved files first")
+    return 0
+
+
+def _batch(gallery, args) -> int:
+    from hypersd_desktop.cli import parse_lora, _resolver
+    from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
+    from hypersd_desktop.worker import batch
+
+    resolve = _resolver()
+    defaults = GenerationRequest(
+        prompt="", base_model=resolve(args.model), steps=args.steps, guidance=args.guidance, width=args.width,
+        height=args.height, seed=args.seed, device=args.device, dtype=args.dtype,
+        loras=tuple(LoraSpec(resolve(spec.path), spec.weight) for spec in map(parse_lora, args.lora)),
+    )
+    options = _export_options(args)
+    options.validate()
+    units = batch.plan_units(batch.parse_job(args.job), defaults, args.seeds_per_prompt, resolve)
+    job_id = batch.job_id_for(args.job, defaults, options, args.seeds_per_prompt)
+
+    from hypersd_desktop.engine.torch_engine import TorchEngine
+    from hypersd_desktop.models.hashes import HashCache
+    from hypersd_desktop.worker.output import save_result_as
+
+    engine = TorchEngine()
+    hashes = HashCache(gallery.paths.cache / "hashes.json")
+    runner = batch.BatchRunner(
+        gallery,
+        generate=lambda request, cancel: engine.generate(request, cancel=cancel)[0],
+        save=lambda result, path: save_result_as(result, path, hashes),
+    )
+    print(f"batch {job_id}: {len(units)} images from {args.job.name} into {args.to}", file=sys.stderr)
+    bar = ProgressBar("batch")
+    try:
+        report = runner.run(job_id, units, args.to, options, on_progress=bar)
+    except KeyboardInterrupt:
+        raise CancelledError("batch stopped; run the same command again to continue where it stopped") from None
+    finally:
+        bar.close()
+    print(f"done: {report.generated} generated, {report.skipped} already done; manifest: {report.manifest}")
+    return 0
+
+
+ACTIONS = {"list": _list, "search": _list, "show": _show, "import": _import, "export": _export, "reuse": _reuse,
+           "delete": _delete, "undo": _undo, "empty-trash": _empty_trash, "missing": _missing}

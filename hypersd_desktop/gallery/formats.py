@@ -1,0 +1,245 @@
+"""Reading generation parameters that other tools write into PNG text chunks.
+
+AUTOMATIC1111/Forge (`parameters` text), ComfyUI (`prompt` API graph and `workflow`), InvokeAI
+(`invokeai_metadata` JSON), Fooocus (`parameters` as JSON with `fooocus_scheme`), NMKD and the
+old "dream" format (`Dream` text), and this app's own (`hypersd` request JSON + `parameters`).
+Each reader returns `ImageMetadata` or None; nothing here raises on odd input.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from dataclasses import dataclass, field
+from typing import Any
+
+# A1111's own pattern for `key: value` pairs, values optionally JSON-quoted.
+_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+_SIZE = re.compile(r"^(\d+)x(\d+)$")
+
+
+@dataclass(frozen=True)
+class ImageMetadata:
+    """What an image says about how it was made. `request` is this app's exact request, if present."""
+
+    format: str
+    prompt: str = ""
+    negative_prompt: str = ""
+    steps: int | None = None
+    sampler: str | None = None
+    guidance: float | None = None
+    seed: int | None = None
+    width: int | None = None
+    height: int | None = None
+    model_name: str | None = None
+    model_hash: str | None = None
+    loras: tuple[tuple[str, float, str | None], ...] = ()  # (name, weight, hash)
+    recipe: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+    request: dict[str, Any] | None = None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_a1111(text: str, format_name: str = "a1111") -> ImageMetadata | None:
+    """The `parameters` text: prompt lines, `Negative prompt:` lines, then the settings line."""
+    lines = text.strip().split("\n")
+    if not lines or not lines[-1].lstrip().startswith("Steps:") and "Steps: " not in lines[-1]:
+        return None
+    settings_line = lines.pop()
+    prompt_lines, negative_lines, in_negative = [], [], False
+    for line in lines:
+        if line.startswith("Negative prompt:"):
+            in_negative = True
+            line = line[len("Negative prompt:"):].strip()
+        (negative_lines if in_negative else prompt_lines).append(line)
+    fields: dict[str, str] = {}
+    for key, value in _PARAM.findall(settings_line):
+        value = value.strip()
+        if value.startswith('"') and value.endswith('"'):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                value = value.strip('"')
+        fields[key.strip()] = value
+    width = height = None
+    if match := _SIZE.match(fields.get("Size", "")):
+        width, height = int(match[1]), int(match[2])
+    weights = _pairs(fields.get("Lora weights", ""))
+    hashes = _pairs(fields.get("Lora hashes", ""))
+    names = list(dict.fromkeys([*hashes, *weights]))
+    loras = tuple((name, _float(weights.get(name)) or 1.0, hashes.get(name)) for name in names)
+    known = {"Steps", "Sampler", "CFG scale", "Seed", "Size", "Model hash", "Model", "Lora hashes", "Lora weights",
+             "Hyper-SD"}
+    return ImageMetadata(
+        format=format_name, prompt="\n".join(prompt_lines).strip(), negative_prompt="\n".join(negative_lines).strip(),
+        steps=_int(fields.get("Steps")), sampler=fields.get("Sampler"), guidance=_float(fields.get("CFG scale")),
+        seed=_int(fields.get("Seed")), width=width, height=height, model_name=fields.get("Model"),
+        model_hash=fields.get("Model hash"), loras=loras, recipe=fields.get("Hyper-SD"),
+        extra={k: v for k, v in fields.items() if k not in known},
+    )
+
+
+def _pairs(text: str) -> dict[str, str]:
+    pairs = {}
+    for part in text.split(","):
+        name, sep, value = part.rpartition(":")
+        if sep and name.strip():
+            pairs[name.strip()] = value.strip()
+    return pairs
+
+
+def parse_comfyui(prompt_json: str) -> ImageMetadata | None:
+    """The API graph in the `prompt` chunk: the sampler node and what feeds it."""
+    try:
+        graph = json.loads(prompt_json)
+    except ValueError:
+        return None
+    if not isinstance(graph, dict):
+        return None
+    nodes = {key: node for key, node in graph.items() if isinstance(node, dict) and "inputs" in node}
+    sampler = next((n for n in nodes.values() if str(n.get("class_type", "")).startswith("KSampler")), None)
+    if sampler is None:
+        return None
+    inputs = sampler["inputs"]
+
+    def follow(link, want: str | None = None):
+        """The node a link points at, walking through nodes until one has input `want`."""
+        for _ in range(20):
+            if not (isinstance(link, list) and link and str(link[0]) in nodes):
+                return None
+            node = nodes[str(link[0])]
+            if want is None or want in node["inputs"]:
+                return node
+            link = next((v for v in node["inputs"].values() if isinstance(v, list)), None)
+        return None
+
+    def text_of(link) -> str:
+        node = follow(link, "text")
+        text = node["inputs"].get("text") if node else ""
+        return text if isinstance(text, str) else ""
+
+    model = next((n["inputs"].get("ckpt_name") for n in nodes.values() if "ckpt_name" in n["inputs"]), None)
+    loras = tuple(
+        (str(n["inputs"]["lora_name"]).rsplit(".", 1)[0], _float(n["inputs"].get("strength_model")) or 1.0, None)
+        for n in nodes.values() if "lora_name" in n["inputs"]
+    )
+    latent = follow(inputs.get("latent_image"), "width")
+    return ImageMetadata(
+        format="comfyui", prompt=text_of(inputs.get("positive")), negative_prompt=text_of(inputs.get("negative")),
+        steps=_int(inputs.get("steps")), sampler=inputs.get("sampler_name"), guidance=_float(inputs.get("cfg")),
+        seed=_int(inputs.get("seed", inputs.get("noise_seed"))),
+        width=_int(latent["inputs"].get("width")) if latent else None,
+        height=_int(latent["inputs"].get("height")) if latent else None,
+        model_name=str(model).rsplit(".", 1)[0] if model else None, loras=loras,
+    )
+
+
+def parse_invokeai(text: str) -> ImageMetadata | None:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    model = data.get("model") or {}
+    loras = []
+    for lora in data.get("loras") or []:
+        if isinstance(lora, dict):
+            info = lora.get("model") or lora.get("lora") or {}
+            name = info.get("name") or info.get("model_name") or info.get("key") if isinstance(info, dict) else None
+            if name:
+                loras.append((str(name), _float(lora.get("weight")) or 1.0, info.get("hash")))
+    return ImageMetadata(
+        format="invokeai", prompt=str(data.get("positive_prompt", "")), negative_prompt=str(data.get("negative_prompt", "")),
+        steps=_int(data.get("steps")), sampler=data.get("scheduler"), guidance=_float(data.get("cfg_scale")),
+        seed=_int(data.get("seed")), width=_int(data.get("width")), height=_int(data.get("height")),
+        model_name=(model.get("name") or model.get("model_name")) if isinstance(model, dict) else str(model),
+        model_hash=model.get("hash") if isinstance(model, dict) else None, loras=tuple(loras),
+    )
+
+
+def parse_fooocus(text: str) -> ImageMetadata | None:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    width = height = None
+    resolution = str(data.get("resolution", ""))
+    if numbers := re.findall(r"\d+", resolution):
+        if len(numbers) >= 2:
+            width, height = int(numbers[0]), int(numbers[1])
+    loras = []
+    for key, value in data.items():
+        if key.startswith("lora_combined_") and isinstance(value, str) and " : " in value:
+            name, weight = value.rsplit(" : ", 1)
+            loras.append((name.rsplit(".", 1)[0], _float(weight) or 1.0, None))
+    return ImageMetadata(
+        format="fooocus", prompt=str(data.get("prompt", "")), negative_prompt=str(data.get("negative_prompt", "")),
+        steps=_int(data.get("steps")), sampler=data.get("sampler"), guidance=_float(data.get("guidance_scale")),
+        seed=_int(data.get("seed")), width=width, height=height,
+        model_name=str(data.get("base_model", "")).rsplit(".", 1)[0] or None,
+        model_hash=data.get("base_model_hash"), loras=tuple(loras),
+    )
+
+
+def parse_dream(text: str) -> ImageMetadata | None:
+    """NMKD / old InvokeAI "dream" text: `"prompt [negative]" -s 25 -S 42 -W 512 -H 512 -C 7.5 -A k_euler`."""
+    try:
+        parts = shlex.split(text)
+    except ValueError:
+        return None
+    if not parts:
+        return None
+    prompt, options = parts[0], {}
+    for flag, value in zip(parts[1::2], parts[2::2]):
+        options[flag] = value
+    negative = ""
+    if match := re.search(r"\[(.*)\]\s*$", prompt):
+        negative, prompt = match[1], prompt[: match.start()].strip()
+    return ImageMetadata(
+        format="nmkd", prompt=prompt, negative_prompt=negative, steps=_int(options.get("-s")),
+        sampler=options.get("-A"), guidance=_float(options.get("-C")), seed=_int(options.get("-S")),
+        width=_int(options.get("-W")), height=_int(options.get("-H")),
+    )
+
+
+def parse_chunks(chunks: dict[str, str]) -> ImageMetadata | None:
+    """The best description of an image from its text chunks, or None when it has none."""
+    if "hypersd" in chunks:
+        try:
+            request = json.loads(chunks["hypersd"])
+        except ValueError:
+            request = None
+        base = parse_a1111(chunks.get("parameters", ""), "hypersd")
+        if isinstance(request, dict):
+            if base is None:
+                base = ImageMetadata("hypersd", prompt=str(request.get("prompt", "")))
+            return ImageMetadata(**{**base.__dict__, "format": "hypersd", "request": request})
+    if chunks.get("fooocus_scheme") == "fooocus" or chunks.get("parameters", "").lstrip().startswith("{"):
+        if parsed := parse_fooocus(chunks.get("parameters", "")):
+            return parsed
+    if "parameters" in chunks and (parsed := parse_a1111(chunks["parameters"])):
+        return parsed
+    if "prompt" in chunks and (parsed := parse_comfyui(chunks["prompt"])):
+        return parsed
+    if "invokeai_metadata" in chunks and (parsed := parse_invokeai(chunks["invokeai_metadata"])):
+        return parsed
+    if "Dream" in chunks and (parsed := parse_dream(chunks["Dream"])):
+        return parsed
+    return None

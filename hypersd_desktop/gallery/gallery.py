@@ -1,0 +1,209 @@
+"""The gallery service: adding and importing images, metadata, thumbnails, delete with undo, repair."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
+from hypersd_desktop.gallery.formats import ImageMetadata, parse_chunks
+from hypersd_desktop.gallery.store import GalleryStore, ImageQuery, ImageRecord
+from hypersd_desktop.gallery.thumbnails import Thumbnails
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+MAX_TEXT_BYTES = 1024 * 1024  # larger text chunks are ignored: no real metadata is that big
+_EXIF_USER_COMMENT = 0x9286
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    added: int
+    skipped: int
+    failed: tuple[tuple[str, str], ...]  # (path, reason): files that are not readable images
+    warnings: tuple[str, ...]
+
+
+def read_metadata(path: Path) -> tuple[ImageMetadata | None, int | None, int | None, list[str]]:
+    """Metadata, width and height of an image file, and warnings; never raises for odd metadata.
+
+    Raises `OSError` only when the file is not a readable image.
+    """
+    warnings: list[str] = []
+    with Image.open(path) as image:
+        width, height = image.size
+        try:
+            chunks = {str(k): v for k, v in image.info.items() if isinstance(v, str)}
+            if image.format == "PNG":
+                image.load()  # text chunks after the image data
+                chunks.update({str(k): str(v) for k, v in getattr(image, "text", {}).items()})
+            elif "parameters" not in chunks:
+                comment = image.getexif().get_ifd(0x8769).get(_EXIF_USER_COMMENT)
+                if comment:
+                    chunks["parameters"] = _decode_user_comment(comment)
+        except (ValueError, OSError, SyntaxError) as error:
+            return None, width, height, [f"{path.name}: its metadata could not be read ({error}); imported without it."]
+    oversized = [key for key, value in chunks.items() if len(value) > MAX_TEXT_BYTES]
+    for key in oversized:
+        warnings.append(f"{path.name}: the {key!r} text chunk is over 1 MB and was ignored.")
+        chunks.pop(key)
+    try:
+        metadata = parse_chunks(chunks)
+    except Exception as error:  # noqa: BLE001 - a foreign format we misjudged must not stop an import
+        metadata = None
+        warnings.append(f"{path.name}: its metadata is malformed ({type(error).__name__}); imported without it.")
+    return metadata, width, height, warnings
+
+
+def _decode_user_comment(raw) -> str:
+    if isinstance(raw, str):
+        return raw
+    prefix, body = raw[:8], raw[8:]
+    if prefix.startswith(b"UNICODE"):
+        return body.decode("utf-16-be" if body[:1] == b"\0" else "utf-16-le", errors="replace")
+    return body.decode("utf-8", errors="replace")
+
+
+def record_for(path: Path, metadata: ImageMetadata | None, width: int | None, height: int | None, source: str,
+               created: float | None = None, device: str | None = None, time_taken: float | None = None) -> ImageRecord:
+    meta = metadata or ImageMetadata(format="none")
+    return ImageRecord(
+        path=str(path), created=created if created is not None else path.stat().st_mtime, source=source,
+        prompt=meta.prompt, negative_prompt=meta.negative_prompt, file_size=path.stat().st_size,
+        width=meta.width or width, height=meta.height or height, seed=meta.seed, steps=meta.steps,
+        guidance=meta.guidance, scheduler=meta.sampler, recipe=meta.recipe,
+        model_name=meta.model_name, model_hash=meta.model_hash, loras=meta.loras, device=device,
+        time_taken=time_taken, metadata_format=meta.format if metadata else None,
+        request=json.dumps(meta.request, sort_keys=True) if meta.request else None,
+    )
+
+
+class Gallery:
+    """Images under the app's folders, indexed in `gallery.sqlite3`."""
+
+    def __init__(self, paths: AppPaths) -> None:
+        paths.ensure()
+        self.paths = paths
+        self.store = GalleryStore(paths.data / "gallery.sqlite3")
+        self.thumbnails = Thumbnails(paths.cache / "thumbnails")
+        self.trash_dir = paths.data / "trash"
+
+    def close(self) -> None:
+        self.thumbnails.close()
+        self.store.close()
+
+    def add_file(self, path: Path, source: str = "generated", device: str | None = None,
+                 time_taken: float | None = None) -> int:
+        """Index a complete image file (its metadata is read back from the file itself)."""
+        metadata, width, height, _ = read_metadata(path)
+        created = time.time() if source == "generated" else None
+        return self.store.add(record_for(path.resolve(), metadata, width, height, source, created, device, time_taken))
+
+    def import_folder(self, folder: Path, on_progress: Callable[[TransferProgress], None] | None = None,
+                      cancel: CancelToken | None = None) -> ImportReport:
+        """Index every image below `folder`; images already in the gallery are skipped.
+
+        Progress counts files. A cancel keeps what was imported so far; importing again continues.
+        """
+        cancel = cancel or CancelToken()
+        files = sorted(p.resolve() for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        meter = TransferMeter("import", len(files), 0, on_progress)
+        added = skipped = 0
+        failed: list[tuple[str, str]] = []
+        warnings: list[str] = []
+        batch: list[ImageRecord] = []
+        try:
+            for path in files:
+                cancel.raise_if_cancelled()
+                meter.advance(path.name, 1)
+                if self.store.has_path(str(path)):
+                    skipped += 1
+                    continue
+                try:
+                    metadata, width, height, notes = read_metadata(path)
+                except (OSError, ValueError, SyntaxError) as error:
+                    failed.append((str(path), f"not a readable image ({error})"))
+                    continue
+                warnings += notes
+                batch.append(record_for(path, metadata, width, height, "imported"))
+                if len(batch) >= 200:
+                    added += len(self.store.add_many(batch))
+                    batch = []
+        finally:
+            if batch:
+                added += len(self.store.add_many(batch))
+            meter.advance("", 0, force=True)
+        return ImportReport(added, skipped, tuple(failed), tuple(warnings))
+
+    # -- delete with undo ---------------------------------------------------------------
+
+    def delete(self, ids: list[int]) -> list[int]:
+        """Move the images' files to the app trash and hide them; `undo_delete` brings them back."""
+        self.trash_dir.mkdir(parents=True, exist_ok=True)
+        moved = []
+        for image_id in ids:
+            record = self.store.get(image_id)
+            if record is None:
+                continue
+            source = Path(record.path)
+            target = self.trash_dir / f"{image_id}-{source.name}"
+            if source.exists():
+                shutil.move(source, target)
+            self.store.mark_trashed(image_id, str(target))
+            moved.append(image_id)
+        return moved
+
+    def undo_delete(self, ids: list[int]) -> list[int]:
+        restored = []
+        for image_id in ids:
+            record, trashed = self.store.get(image_id), self.store.trash_path(image_id)
+            if record is None or trashed is None:
+                continue
+            target = Path(record.path)
+            if Path(trashed).exists():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.move(trashed, target)
+            self.store.mark_trashed(image_id, None)
+            restored.append(image_id)
+        return restored
+
+    def empty_trash(self) -> int:
+        """Delete the trashed files for good; returns how many images were removed."""
+        trashed = list(self.store.iterate(ImageQuery(trashed=True)))
+        for record in trashed:
+            path = self.store.trash_path(record.id)
+            if path:
+                Path(path).unlink(missing_ok=True)
+        self.store.delete_rows([record.id for record in trashed])
+        return len(trashed)
+
+    # -- missing files ------------------------------------------------------------------
+
+    def missing(self) -> list[tuple[int, str]]:
+        """Images whose file is gone."""
+        return [(image_id, path) for image_id, path in self.store.all_paths() if not os.path.exists(path)]
+
+    def repair(self, relink_root: Path | None = None) -> tuple[int, int]:
+        """Relink missing files found by name below `relink_root`, drop the rest. Returns (relinked, dropped)."""
+        found: dict[str, Path] = {}
+        if relink_root is not None:
+            for path in relink_root.rglob("*"):
+                if path.suffix.lower() in IMAGE_SUFFIXES:
+                    found.setdefault(path.name, path.resolve())
+        relinked, dropped = 0, []
+        for image_id, path in self.missing():
+            candidate = found.get(Path(path).name)
+            if candidate is not None and not self.store.has_path(str(candidate)):
+                self.store.set_path(image_id, str(candidate))
+                relinked += 1
+            else:
+                dropped.append(image_id)
+        self.store.delete_rows(dropped)
+        return relinked, len(dropped)

@@ -1,0 +1,333 @@
+"""The gallery database: one SQLite file (WAL, ordered migrations) with full-text search.
+
+A row per image holds its path and what made it; the image itself is a file on disk. FTS5
+indexes prompt, negative prompt, model and LoRA names. Deleted images move to the app's trash
+and keep their row (marked `trashed_at`) until the trash is emptied, so a delete can be undone.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE images (
+        id INTEGER PRIMARY KEY,
+        path TEXT NOT NULL UNIQUE,
+        file_size INTEGER NOT NULL DEFAULT 0,
+        width INTEGER, height INTEGER,
+        prompt TEXT NOT NULL DEFAULT '',
+        negative_prompt TEXT NOT NULL DEFAULT '',
+        seed INTEGER, steps INTEGER, guidance REAL, scheduler TEXT, recipe TEXT,
+        model_name TEXT, model_hash TEXT,
+        loras TEXT NOT NULL DEFAULT '[]',
+        lora_names TEXT NOT NULL DEFAULT '',
+        device TEXT, time_taken REAL,
+        created REAL NOT NULL,
+        favourite INTEGER NOT NULL DEFAULT 0,
+        rating INTEGER NOT NULL DEFAULT 0,
+        source TEXT NOT NULL,
+        metadata_format TEXT,
+        request TEXT,
+        trashed_at REAL,
+        trash_path TEXT
+    );
+    CREATE INDEX images_created ON images (created DESC, id DESC);
+    CREATE INDEX images_model ON images (model_name, created DESC);
+    CREATE INDEX images_steps ON images (steps, created DESC);
+    CREATE INDEX images_favourite ON images (favourite, created DESC);
+    CREATE TABLE tags (
+        image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+        tag TEXT NOT NULL,
+        PRIMARY KEY (image_id, tag)
+    );
+    CREATE INDEX tags_tag ON tags (tag);
+    CREATE VIRTUAL TABLE images_fts USING fts5(
+        prompt, negative_prompt, model_name, lora_names, content='images', content_rowid='id'
+    );
+    CREATE TRIGGER images_ai AFTER INSERT ON images BEGIN
+        INSERT INTO images_fts (rowid, prompt, negative_prompt, model_name, lora_names)
+        VALUES (new.id, new.prompt, new.negative_prompt, coalesce(new.model_name, ''), new.lora_names);
+    END;
+    CREATE TRIGGER images_ad AFTER DELETE ON images BEGIN
+        INSERT INTO images_fts (images_fts, rowid, prompt, negative_prompt, model_name, lora_names)
+        VALUES ('delete', old.id, old.prompt, old.negative_prompt, coalesce(old.model_name, ''), old.lora_names);
+    END;
+    CREATE TRIGGER images_au AFTER UPDATE OF prompt, negative_prompt, model_name, lora_names ON images BEGIN
+        INSERT INTO images_fts (images_fts, rowid, prompt, negative_prompt, model_name, lora_names)
+        VALUES ('delete', old.id, old.prompt, old.negative_prompt, coalesce(old.model_name, ''), old.lora_names);
+        INSERT INTO images_fts (rowid, prompt, negative_prompt, model_name, lora_names)
+        VALUES (new.id, new.prompt, new.negative_prompt, coalesce(new.model_name, ''), new.lora_names);
+    END;
+    """,
+)
+
+COLUMNS = (
+    "path", "file_size", "width", "height", "prompt", "negative_prompt", "seed", "steps", "guidance", "scheduler",
+    "recipe", "model_name", "model_hash", "loras", "lora_names", "device", "time_taken", "created", "favourite",
+    "rating", "source", "metadata_format", "request",
+)
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One gallery image. `loras` are (name, weight, hash); `request` is the exact request JSON, if known."""
+
+    path: str
+    created: float
+    source: str
+    prompt: str = ""
+    negative_prompt: str = ""
+    file_size: int = 0
+    width: int | None = None
+    height: int | None = None
+    seed: int | None = None
+    steps: int | None = None
+    guidance: float | None = None
+    scheduler: str | None = None
+    recipe: str | None = None
+    model_name: str | None = None
+    model_hash: str | None = None
+    loras: tuple[tuple[str, float, str | None], ...] = ()
+    device: str | None = None
+    time_taken: float | None = None
+    favourite: bool = False
+    rating: int = 0
+    metadata_format: str | None = None
+    request: str | None = None
+    tags: tuple[str, ...] = ()
+    id: int | None = None
+
+    def row(self) -> tuple:
+        values = {
+            **{name: getattr(self, name, None) for name in COLUMNS},
+            "loras": json.dumps([list(lora) for lora in self.loras]),
+            "lora_names": " ".join(name for name, _, _ in self.loras),
+            "favourite": int(self.favourite),
+        }
+        return tuple(values[name] for name in COLUMNS)
+
+
+@dataclass(frozen=True)
+class ImageQuery:
+    """Filters for listing images, newest first. `text` is full-text search (FTS5 syntax, words AND-ed)."""
+
+    text: str | None = None
+    model: str | None = None
+    lora: str | None = None
+    steps: int | None = None
+    created_from: float | None = None
+    created_to: float | None = None
+    favourite: bool | None = None
+    min_rating: int | None = None
+    tag: str | None = None
+    ids: tuple[int, ...] | None = None
+    trashed: bool = False
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of results; pass `cursor` to the next call for the page after it (None: the end)."""
+
+    images: list[ImageRecord]
+    cursor: tuple[float, int] | None
+    extra: dict = field(default_factory=dict)
+
+
+class GalleryStore:
+    """All reads and writes of the gallery database; safe to share between threads."""
+
+    def __init__(self, database: Path) -> None:
+        database.parent.mkdir(parents=True, exist_ok=True)
+        self.database = database
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(database, timeout=30, isolation_level=None, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=30000", "synchronous=NORMAL"):
+            self._db.execute(f"PRAGMA {pragma}")
+        self._migrate()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+            with self._lock:
+                try:
+                    self._db.executescript(f"BEGIN IMMEDIATE; {script}; PRAGMA user_version={number}; COMMIT;")
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def add(self, record: ImageRecord) -> int:
+        """Insert an image (its file must already be complete on disk); returns its id."""
+        return self.add_many([record])[0]
+
+    def add_many(self, records: Sequence[ImageRecord]) -> list[int]:
+        placeholders = ",".join("?" * len(COLUMNS))
+        ids = []
+        with self.transaction() as db:
+            for record in records:
+                cursor = db.execute(
+                    f"INSERT INTO images ({','.join(COLUMNS)}) VALUES ({placeholders}) "
+                    "ON CONFLICT(path) DO NOTHING", record.row())
+                if cursor.rowcount:
+                    image_id = cursor.lastrowid
+                    db.executemany("INSERT OR IGNORE INTO tags VALUES (?, ?)", [(image_id, t) for t in record.tags])
+                else:
+                    image_id = db.execute("SELECT id FROM images WHERE path = ?", (record.path,)).fetchone()[0]
+                ids.append(image_id)
+        return ids
+
+    def has_path(self, path: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM images WHERE path = ?", (path,)).fetchone() is not None
+
+    def set_favourite(self, image_id: int, favourite: bool) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE images SET favourite = ? WHERE id = ?", (int(favourite), image_id))
+
+    def set_rating(self, image_id: int, rating: int) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE images SET rating = ? WHERE id = ?", (max(0, min(5, rating)), image_id))
+
+    def set_tags(self, image_id: int, tags: Sequence[str]) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM tags WHERE image_id = ?", (image_id,))
+            db.executemany("INSERT OR IGNORE INTO tags VALUES (?, ?)", [(image_id, t.strip()) for t in tags if t.strip()])
+
+    def set_path(self, image_id: int, path: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE images SET path = ? WHERE id = ?", (path, image_id))
+
+    def mark_trashed(self, image_id: int, trash_path: str | None) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE images SET trashed_at = ?, trash_path = ? WHERE id = ?",
+                       (time.time() if trash_path else None, trash_path, image_id))
+
+    def delete_rows(self, ids: Sequence[int]) -> None:
+        with self.transaction() as db:
+            db.executemany("DELETE FROM images WHERE id = ?", [(i,) for i in ids])
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def get(self, image_id: int) -> ImageRecord | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM images WHERE id = ?", (image_id,)).fetchone()
+            return self._record(row) if row else None
+
+    def trash_path(self, image_id: int) -> str | None:
+        with self._lock:
+            row = self._db.execute("SELECT trash_path FROM images WHERE id = ?", (image_id,)).fetchone()
+            return row[0] if row else None
+
+    def query(self, query: ImageQuery = ImageQuery(), limit: int = 100, cursor: tuple[float, int] | None = None) -> Page:
+        """A page of images matching `query`, newest first (keyset paging: stable while images arrive)."""
+        where, args = self._where(query)
+        if cursor is not None:
+            where.append("(images.created < ? OR (images.created = ? AND images.id < ?))")
+            args += [cursor[0], cursor[0], cursor[1]]
+        # With text, walk the date index newest first and probe the full-text matches: a common word
+        # matches a quarter of the gallery, and sorting all of those costs 10x more (bench/gallery_100k.py).
+        source = "images INDEXED BY images_created" if query.text and query.text.strip() else "images"
+        sql = f"SELECT images.* FROM {source} WHERE {' AND '.join(where)} ORDER BY created DESC, id DESC LIMIT ?"
+        with self._lock:
+            rows = self._db.execute(sql, [*args, limit + 1]).fetchall()
+        images = [self._record(row, with_tags=False) for row in rows[:limit]]
+        next_cursor = (images[-1].created, images[-1].id) if len(rows) > limit else None
+        return Page(images, next_cursor)
+
+    def iterate(self, query: ImageQuery = ImageQuery(), batch: int = 500) -> Iterator[ImageRecord]:
+        cursor = None
+        while True:
+            page = self.query(query, batch, cursor)
+            yield from page.images
+            if page.cursor is None:
+                return
+            cursor = page.cursor
+
+    def count(self, query: ImageQuery = ImageQuery()) -> int:
+        where, args = self._where(query)
+        with self._lock:
+            return self._db.execute(f"SELECT count(*) FROM images WHERE {' AND '.join(where)}", args).fetchone()[0]
+
+    def all_paths(self) -> list[tuple[int, str]]:
+        with self._lock:
+            return [(row[0], row[1]) for row in self._db.execute("SELECT id, path FROM images WHERE trashed_at IS NULL")]
+
+    def integrity_check(self) -> str:
+        with self._lock:
+            return self._db.execute("PRAGMA integrity_check").fetchone()[0]
+
+    def _where(self, query: ImageQuery) -> tuple[list[str], list]:
+        where = ["images.trashed_at IS NOT NULL" if query.trashed else "images.trashed_at IS NULL"]
+        args: list = []
+        if query.text and query.text.strip():
+            where.append("images.id IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
+            args.append(fts_query(query.text))
+        for column, value in (("model_name", query.model), ("steps", query.steps)):
+            if value is not None:
+                where.append(f"images.{column} = ?")
+                args.append(value)
+        if query.lora:
+            where.append("(' ' || images.lora_names || ' ') LIKE ?")
+            args.append(f"% {query.lora} %")
+        if query.created_from is not None:
+            where.append("images.created >= ?")
+            args.append(query.created_from)
+        if query.created_to is not None:
+            where.append("images.created < ?")
+            args.append(query.created_to)
+        if query.favourite is not None:
+            where.append("images.favourite = ?")
+            args.append(int(query.favourite))
+        if query.min_rating:
+            where.append("images.rating >= ?")
+            args.append(query.min_rating)
+        if query.tag:
+            where.append("images.id IN (SELECT image_id FROM tags WHERE tag = ?)")
+            args.append(query.tag)
+        if query.ids is not None:
+            where.append(f"images.id IN ({','.join('?' * len(query.ids)) or 'NULL'})")
+            args.extend(query.ids)
+        return where, args
+
+    def _record(self, row: sqlite3.Row, with_tags: bool = True) -> ImageRecord:
+        values = {key: row[key] for key in row.keys() if key in COLUMNS or key == "id"}
+        values["loras"] = tuple(tuple(lora) for lora in json.loads(values.pop("loras") or "[]"))
+        values.pop("lora_names", None)
+        values["favourite"] = bool(values["favourite"])
+        if with_tags:
+            with self._lock:
+                tags = self._db.execute("SELECT tag FROM tags WHERE image_id = ? ORDER BY tag", (row["id"],)).fetchall()
+            values["tags"] = tuple(t[0] for t in tags)
+        return ImageRecord(**values)
+
+
+def fts_query(text: str) -> str:
+    """User words as an FTS5 query: each word a quoted prefix term, all required."""
+    words = [word.replace('"', '""') for word in text.split() if word.strip()]
+    return " ".join(f'"{word}"*' for word in words)

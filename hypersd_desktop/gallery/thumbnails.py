@@ -1,0 +1,58 @@
+"""Thumbnails cached on disk, made lazily on a small thread pool (never on the caller's thread)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+from PIL import Image, ImageOps
+
+DEFAULT_SIZE = 256
+
+
+class Thumbnails:
+    """`request(path)` returns a Future of the thumbnail's path; `path_if_ready` answers without work."""
+
+    def __init__(self, cache_dir: Path, size: int = DEFAULT_SIZE, workers: int = 2) -> None:
+        self.cache_dir = cache_dir
+        self.size = size
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="thumbnails")
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def cache_path(self, image: Path) -> Path:
+        """Where the thumbnail of `image` lives; the name changes when the file or the size changes."""
+        stat = image.stat()
+        key = f"{image.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{self.size}".encode()
+        digest = hashlib.sha1(key).hexdigest()
+        return self.cache_dir / digest[:2] / f"{digest}.webp"
+
+    def path_if_ready(self, image: Path) -> Path | None:
+        try:
+            target = self.cache_path(image)
+        except OSError:
+            return None
+        return target if target.exists() else None
+
+    def request(self, image: Path) -> Future[Path]:
+        return self._pool.submit(self.make, image)
+
+    def make(self, image: Path) -> Path:
+        """Create the thumbnail now (in the calling thread) if it is not cached; returns its path."""
+        target = self.cache_path(image)
+        if target.exists():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with Image.open(image) as source:
+            source.draft("RGB", (self.size, self.size))  # JPEG: decode at reduced size
+            thumb = ImageOps.exif_transpose(source).convert("RGB")
+            thumb.thumbnail((self.size, self.size), Image.Resampling.LANCZOS)
+        handle, temporary = tempfile.mkstemp(suffix=".webp", dir=target.parent)
+        with os.fdopen(handle, "wb") as stream:
+            thumb.save(stream, format="WEBP", quality=82)
+        os.replace(temporary, target)
+        return target

@@ -1,0 +1,52 @@
+"""`hypersd-desktop gallery …` as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "hypersd_desktop", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_generate_lands_in_the_gallery_and_reuse_reproduces_it(tiny_sd15, hyper_lora, tmp_path):
+    lora = hyper_lora("Hyper-SD15-1step-lora")
+    made = cli("generate", "--model", tiny_sd15, "--prompt", "an old lighthouse", "--lora", f"{lora}:0.7", "--steps", 3,
+               "--eta", 0.6, "--width", 64, "--height", 64, "--seed", 21, "--json")
+    original = json.loads(made.stdout)["path"]
+    listing = json.loads(cli("gallery", "search", "lighthouse", "--json").stdout)
+    assert [(r["path"], r["seed"], r["steps"]) for r in listing] == [(original, 21, 3)]
+
+    command = cli("gallery", "reuse", listing[0]["id"]).stdout.strip()
+    words = shlex.split(command)
+    assert words[:2] == ["hypersd-desktop", "generate"]
+    again = subprocess.run([sys.executable, "-m", "hypersd_desktop", *words[1:], "--out", tmp_path, "--json"],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    with Image.open(original) as a, Image.open(json.loads(again.stdout)["path"]) as b:
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_import_export_delete_undo(tmp_path):
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for i in range(3):
+        Image.new("RGB", (8, 8)).save(folder / f"{i}.png")
+    assert "added 3" in cli("gallery", "import", folder).stdout
+    assert "added 0, already in the gallery 3" in cli("gallery", "import", folder).stdout
+    run = cli("gallery", "export", "--to", tmp_path / "out", "--template", "{index}", "--format", "webp")
+    assert run.returncode == 0 and sorted(p.name for p in (tmp_path / "out").glob("*.webp")) == ["1.webp", "2.webp", "3.webp"]
+    ids = [r["id"] for r in json.loads(cli("gallery", "list", "--json").stdout)]
+    assert "gallery undo" in cli("gallery", "delete", ids[0]).stdout
+    assert len(json.loads(cli("gallery", "list", "--json").stdout)) == 2
+    cli("gallery", "undo", ids[0])
+    assert len(json.loads(cli("gallery", "list", "--json").stdout)) == 3
+    run = cli("gallery", "export", "--to", tmp_path / "bad", "--template", "../{seed}")
+    assert run.returncode == 2 and "leave the export folder" in run.stderr

@@ -1,0 +1,118 @@
+"""Export to folders: templates, collisions, safe names, traversal, formats, metadata, manifests, cancel."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from hypersd_desktop.core.errors import CancelledError, InputError
+from hypersd_desktop.core.progress import CancelToken
+from hypersd_desktop.gallery.export import ExportOptions, check_template, export_images, render, sanitize_component
+from hypersd_desktop.gallery.store import ImageRecord
+
+CREATED = 1_767_225_600.0  # 2026-01-01 00:00 UTC
+
+
+def image(tmp_path, i: int, **changes) -> ImageRecord:
+    path = tmp_path / "src" / f"{i}.png"
+    path.parent.mkdir(exist_ok=True)
+    info = PngInfo()
+    info.add_text("parameters", f"prompt {i}\nSteps: 4, Sampler: TCD, CFG scale: 0, Seed: {i}, Size: 24x16")
+    Image.new("RGB", (24, 16), (10 * i % 255, 80, 160)).save(path, pnginfo=info)
+    values = dict(path=str(path), created=CREATED + i, source="generated", prompt=f"prompt {i}", seed=i, steps=4,
+                  model_name="sd15", loras=(("Hyper-SD15-4steps-lora", 1.0, None),), id=i)
+    values.update(changes)
+    return ImageRecord(**values)
+
+
+def test_template_fields_and_subfolders(tmp_path):
+    record = image(tmp_path, 7, prompt="A fox, in the snow: at dawn!")
+    assert render("{model}/{lora}/{seed}-{steps}-{prompt:9}", record, 3, 120) == "sd15/Hyper-SD15-4steps-lora/7-4-A fox, in"
+    assert render("{index}_{id}", record, 3, 120) == "003_7"
+    assert render("{index:5}", record, 3, 9) == "00003"
+    assert render("{prompt}", image(tmp_path, 1, prompt="a/b\\c"), 1, 1) == "a_b_c"
+
+
+@pytest.mark.parametrize("name,expected", [
+    ("CON", "_CON"), ("com1.png", "_com1.png"), ("lpt9", "_lpt9"), ('a<b>c:d"e|f?g*h', "a_b_c_d_e_f_g_h"),
+    ("ends with dots...", "ends with dots"), ("  ", "_"), ("..", "_"), ("tab\there", "tab_here"),
+])
+def test_names_valid_everywhere(name, expected):
+    assert sanitize_component(name) == expected
+
+
+def test_unicode_and_long_prompts(tmp_path):
+    record = image(tmp_path, 1, prompt="東京の夜景、ネオン " * 40, model_name="模型")
+    relative = render("{model}/{prompt}", record, 1, 1)
+    folder, name = relative.split("/")
+    assert folder == "模型" and len(name) <= 100 and len(relative) <= 200
+    result = export_images([record], tmp_path / "out", ExportOptions(template="{model}/{prompt}"))
+    assert result.written == 1 and (tmp_path / "out" / (relative + ".png")).exists()
+
+
+@pytest.mark.parametrize("template", ["../{seed}", "a/../../{seed}", "/etc/{seed}", "C:/x/{seed}", "./{seed}", ""])
+def test_templates_that_leave_the_folder_are_refused(template):
+    with pytest.raises(InputError):
+        check_template(template)
+
+
+def test_unknown_field_is_refused():
+    with pytest.raises(InputError, match="Unknown template field"):
+        check_template("{sead}")
+
+
+def test_collisions_skip_overwrite_number(tmp_path):
+    records = [image(tmp_path, 1), image(tmp_path, 2, seed=1)]  # both render to "1"
+    out = tmp_path / "out"
+    first = export_images(records, out, ExportOptions(template="{seed}"))
+    assert sorted(e.target for e in first.entries) == ["1-2.png", "1.png"]  # numbered within one export too
+    skipped = export_images(records[:1], out, ExportOptions(template="{seed}", collision="skip"))
+    assert skipped.entries[0].status == "skipped (exists)"
+    numbered = export_images(records[:1], out, ExportOptions(template="{seed}", collision="number"))
+    assert numbered.entries[0].target == "1-3.png"
+    before = (out / "1.png").stat().st_mtime_ns
+    overwritten = export_images(records[1:], out, ExportOptions(template="{seed}", collision="overwrite"))
+    assert overwritten.entries[0].target == "1.png" and (out / "1.png").stat().st_mtime_ns >= before
+    with Image.open(out / "1.png") as written:
+        assert written.getpixel((0, 0))[0] == 20  # image 2's colour replaced image 1's
+
+
+def test_formats_quality_and_metadata(tmp_path):
+    record = image(tmp_path, 3)
+    out = tmp_path / "out"
+    export_images([record], out, ExportOptions(template="keep", format="png"))
+    export_images([record], out, ExportOptions(template="strip", format="png", keep_metadata=False))
+    export_images([record], out, ExportOptions(template="jpeg", format="jpeg", quality=70))
+    export_images([record], out, ExportOptions(template="webp", format="webp", keep_metadata=False))
+    with Image.open(out / "keep.png") as kept, Image.open(out / "strip.png") as stripped:
+        assert "Seed: 3" in kept.text["parameters"] and "parameters" not in stripped.text
+    from hypersd_desktop.gallery.gallery import read_metadata
+
+    assert read_metadata(out / "jpeg.jpg")[0].seed == 3
+    assert read_metadata(out / "webp.webp")[0] is None
+    with Image.open(out / "jpeg.jpg") as jpeg:
+        assert jpeg.format == "JPEG" and jpeg.size == (24, 16)
+    assert not list(out.rglob(".partial-*"))
+
+
+def test_manifest_and_progress_and_cancel(tmp_path):
+    records = [image(tmp_path, i) for i in range(1, 6)]
+    events = []
+    result = export_images(records, tmp_path / "out", ExportOptions(template="{date}/{seed}"), on_progress=events.append)
+    rows = list(csv.DictReader(result.manifest_csv.open()))
+    assert [row["target"] for row in rows] == [f"2026-01-01/{i}.png" for i in range(1, 6)] or \
+        all(row["target"].endswith(f"/{i}.png") for row, i in zip(rows, range(1, 6)))
+    assert json.loads(result.manifest_json.read_text())["images"][0]["status"] == "written"
+    assert events[-1].done == events[-1].total == 5
+
+    token = CancelToken()
+    with pytest.raises(CancelledError, match="after 1 of 5"):
+        export_images(records, tmp_path / "out2", ExportOptions(template="{seed}"),
+                      on_progress=lambda p: token.cancel(), cancel=token)
+    written = sorted(p.name for p in (tmp_path / "out2").glob("*.png"))
+    assert written == ["1.png"]
+    assert list((tmp_path / "out2").glob("manifest-*.csv"))

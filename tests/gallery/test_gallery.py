@@ -1,0 +1,150 @@
+"""The gallery store and service: queries, search, paging, import, delete with undo, repair."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from hypersd_desktop.core.errors import CancelledError
+from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.core.progress import CancelToken
+from hypersd_desktop.gallery.gallery import Gallery
+from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
+
+
+@pytest.fixture
+def gallery(app_home):
+    gallery = Gallery(AppPaths.default())
+    yield gallery
+    gallery.close()
+
+
+def record(i: int, **changes) -> ImageRecord:
+    values = dict(path=f"/images/{i}.png", created=1_700_000_000 + i, source="generated", prompt=f"prompt {i}",
+                  seed=i, steps=1 + i % 8, model_name="sd15" if i % 2 else "sdxl",
+                  loras=((f"style{i % 3}", 1.0, None),))
+    values.update(changes)
+    return ImageRecord(**values)
+
+
+def test_paging_newest_first_and_filters(gallery):
+    gallery.store.add_many([record(i) for i in range(250)])
+    seen, cursor = [], None
+    while True:
+        page = gallery.store.query(limit=100, cursor=cursor)
+        seen += [r.seed for r in page.images]
+        if page.cursor is None:
+            break
+        cursor = page.cursor
+    assert seen == list(range(249, -1, -1))
+    assert gallery.store.count(ImageQuery(model="sd15")) == 125
+    assert gallery.store.count(ImageQuery(steps=3)) == len([i for i in range(250) if 1 + i % 8 == 3])
+    assert gallery.store.count(ImageQuery(lora="style1")) == len([i for i in range(250) if i % 3 == 1])
+    assert gallery.store.count(ImageQuery(created_from=1_700_000_100, created_to=1_700_000_110)) == 10
+
+
+def test_full_text_search_over_prompt_negative_model_and_loras(gallery):
+    gallery.store.add_many([
+        record(1, prompt="a red fox in the snow", negative_prompt="blurry"),
+        record(2, prompt="a blue whale", model_name="dreamshaper"),
+        record(3, prompt="fox hunting at night", loras=(("Hyper-SD15-1step-lora", 1.0, None),)),
+    ])
+    ids = lambda text: sorted(r.seed for r in gallery.store.query(ImageQuery(text=text)).images)  # noqa: E731
+    assert ids("fox") == [1, 3]
+    assert ids("fox snow") == [1]
+    assert ids("blurry") == [1]
+    assert ids("dreamshaper") == [2]
+    assert ids("Hyper") == [3]
+    assert ids('"unbalanced') == []  # user text never breaks the FTS syntax
+
+
+def test_favourite_rating_tags(gallery):
+    first, second = gallery.store.add_many([record(1), record(2)])
+    gallery.store.set_favourite(first, True)
+    gallery.store.set_rating(second, 4)
+    gallery.store.set_tags(second, ["portfolio", "blue"])
+    assert [r.id for r in gallery.store.query(ImageQuery(favourite=True)).images] == [first]
+    assert [r.id for r in gallery.store.query(ImageQuery(min_rating=3)).images] == [second]
+    assert [r.id for r in gallery.store.query(ImageQuery(tag="portfolio")).images] == [second]
+    assert gallery.store.get(second).tags == ("blue", "portfolio")
+
+
+def write_images(folder, count, start=0):
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(start, start + count):
+        info = PngInfo()
+        info.add_text("parameters", f"image {i}\nSteps: 4, Sampler: TCD, CFG scale: 0, Seed: {i}, Size: 16x16")
+        Image.new("RGB", (16, 16), (i % 255, 0, 0)).save(folder / f"{i:03}.png", pnginfo=info)
+
+
+def test_import_folder_twice_adds_nothing_twice(gallery, tmp_path):
+    folder = tmp_path / "old-images"
+    write_images(folder, 12)
+    (folder / "notes.png").write_bytes(b"not an image")
+    events = []
+    report = gallery.import_folder(folder, on_progress=events.append)
+    assert (report.added, report.skipped, len(report.failed)) == (12, 0, 1)
+    assert events[-1].done == events[-1].total == 13
+    write_images(folder, 3, start=12)
+    again = gallery.import_folder(folder)
+    assert (again.added, again.skipped) == (3, 12)
+    assert gallery.store.count() == 15
+    assert gallery.store.query(ImageQuery(text="image")).images[0].metadata_format == "a1111"
+
+
+def test_import_cancel_keeps_what_was_added(gallery, tmp_path):
+    folder = tmp_path / "many"
+    write_images(folder, 30)
+    token = CancelToken()
+
+    def stop(progress):
+        token.cancel()  # at the first report
+
+    with pytest.raises(CancelledError):
+        gallery.import_folder(folder, on_progress=stop, cancel=token)
+    kept = gallery.store.count()
+    assert 0 < kept < 30
+    assert gallery.import_folder(folder).added == 30 - kept
+
+
+def test_delete_undo_and_empty_trash(gallery, tmp_path):
+    write_images(tmp_path / "imgs", 3)
+    gallery.import_folder(tmp_path / "imgs")
+    target = gallery.store.query().images[0]
+    gallery.delete([target.id])
+    assert not (tmp_path / "imgs" / target.path.rsplit("/", 1)[-1]).exists()
+    assert gallery.store.count() == 2 and gallery.store.count(ImageQuery(trashed=True)) == 1
+    gallery.undo_delete([target.id])
+    assert gallery.store.count() == 3 and (tmp_path / "imgs" / target.path.rsplit("/", 1)[-1]).exists()
+    gallery.delete([target.id])
+    assert gallery.empty_trash() == 1
+    assert gallery.store.get(target.id) is None and not list(gallery.trash_dir.iterdir())
+
+
+def test_missing_files_are_reported_and_repaired(gallery, tmp_path):
+    write_images(tmp_path / "a", 4)
+    gallery.import_folder(tmp_path / "a")
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    (tmp_path / "a" / "000.png").rename(moved / "000.png")
+    (tmp_path / "a" / "001.png").unlink()
+    assert sorted(p.rsplit("/", 1)[-1] for _, p in gallery.missing()) == ["000.png", "001.png"]
+    assert gallery.repair(relink_root=moved) == (1, 1)
+    assert gallery.missing() == [] and gallery.store.count() == 3
+
+
+def test_thumbnails_are_made_off_thread_and_cached(gallery, tmp_path):
+    write_images(tmp_path / "t", 1)
+    source = tmp_path / "t" / "000.png"
+    assert gallery.thumbnails.path_if_ready(source) is None
+    future = gallery.thumbnails.request(source)
+    path = future.result(timeout=30)
+    assert path.exists() and gallery.thumbnails.path_if_ready(source) == path
+    with Image.open(path) as thumb:
+        assert max(thumb.size) <= 256
+    before = path.stat().st_mtime_ns
+    time.sleep(0.01)
+    assert gallery.thumbnails.make(source).stat().st_mtime_ns == before

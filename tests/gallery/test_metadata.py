@@ -1,0 +1,133 @@
+"""Reading and writing generation parameters: our PNGs and hand-made PNGs of other tools."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from hypersd_desktop.gallery.formats import parse_a1111
+from hypersd_desktop.gallery.gallery import read_metadata
+from hypersd_desktop.gallery.metadata import ImageParameters, a1111_parameters, write_png
+
+
+def png(path, **chunks):
+    info = PngInfo()
+    for key, value in chunks.items():
+        info.add_itxt(key, value)
+    Image.new("RGB", (96, 64), (200, 30, 40)).save(path, pnginfo=info)
+    return path
+
+
+def test_our_png_round_trips(tmp_path):
+    request = {"prompt": "a fox, snow", "base_model": "/m/sd15", "seed": 7, "loras": [{"path": "/l/x.safetensors", "weight": 0.8}]}
+    params = ImageParameters(
+        prompt="a fox, snow\nsecond line", negative_prompt="blurry", steps=4, sampler="ddim-trailing", guidance=0.0,
+        seed=7, width=512, height=768, model_name="sd15", model_hash="abcdef0123",
+        loras=(("Hyper-SD15-4steps-lora", 1.0, "1234567890"), ("style: v2", 0.5, "0987654321")),
+        extra=(("Hyper-SD", "Hyper-SD15-4steps-lora"),), request=request,
+    )
+    path = write_png(Image.new("RGB", (64, 64)), tmp_path / "out.png", params)
+    metadata, width, height, warnings = read_metadata(path)
+    assert warnings == [] and metadata.format == "hypersd" and metadata.request == request
+    assert (metadata.prompt, metadata.negative_prompt) == ("a fox, snow\nsecond line", "blurry")
+    assert (metadata.steps, metadata.sampler, metadata.guidance, metadata.seed) == (4, "DDIM", 0.0, 7)
+    assert (metadata.width, metadata.height, metadata.model_name, metadata.model_hash) == (512, 768, "sd15", "abcdef0123")
+    assert metadata.loras == (("Hyper-SD15-4steps-lora", 1.0, "1234567890"), ("style: v2", 0.5, "0987654321"))
+    assert metadata.recipe == "Hyper-SD15-4steps-lora"
+    assert not list(tmp_path.glob(".partial-*"))
+
+
+def test_a1111_and_forge(tmp_path):
+    text = ("masterpiece, a castle on a hill\nat dusk <lora:detail:0.6>\nNegative prompt: lowres, bad anatomy\n"
+            "Steps: 28, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 6.5, Seed: 1234567890, Size: 832x1216, "
+            'Model hash: 31e35c80fc, Model: sd_xl_base_1.0, Lora hashes: "detail: 62b6bd3de1", Version: f2.0.1')
+    metadata, *_ = read_metadata(png(tmp_path / "a.png", parameters=text))
+    assert metadata.format == "a1111"
+    assert metadata.prompt == "masterpiece, a castle on a hill\nat dusk <lora:detail:0.6>"
+    assert metadata.negative_prompt == "lowres, bad anatomy"
+    assert (metadata.steps, metadata.sampler, metadata.guidance, metadata.seed) == (28, "DPM++ 2M", 6.5, 1234567890)
+    assert (metadata.width, metadata.height) == (832, 1216)
+    assert (metadata.model_name, metadata.model_hash) == ("sd_xl_base_1.0", "31e35c80fc")
+    assert metadata.loras == (("detail", 1.0, "62b6bd3de1"),)
+    assert metadata.extra["Schedule type"] == "Karras"
+
+
+def test_comfyui_api_graph(tmp_path):
+    graph = {
+        "3": {"class_type": "KSampler", "inputs": {"seed": 42, "steps": 6, "cfg": 1.0, "sampler_name": "lcm",
+                                                    "model": ["10", 0], "positive": ["6", 0], "negative": ["7", 0],
+                                                    "latent_image": ["5", 0]}},
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "dreamshaper_8.safetensors"}},
+        "10": {"class_type": "LoraLoader", "inputs": {"lora_name": "Hyper-SD15-8steps-lora.safetensors",
+                                                      "strength_model": 0.9, "model": ["4", 0], "clip": ["4", 1]}},
+        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 640, "batch_size": 1}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a lighthouse", "clip": ["10", 1]}},
+        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "fog", "clip": ["10", 1]}},
+    }
+    metadata, *_ = read_metadata(png(tmp_path / "c.png", prompt=json.dumps(graph), workflow="{}"))
+    assert metadata.format == "comfyui"
+    assert (metadata.prompt, metadata.negative_prompt, metadata.seed, metadata.steps) == ("a lighthouse", "fog", 42, 6)
+    assert (metadata.width, metadata.height, metadata.model_name) == (512, 640, "dreamshaper_8")
+    assert metadata.loras == (("Hyper-SD15-8steps-lora", 0.9, None),)
+
+
+def test_invokeai(tmp_path):
+    data = {"positive_prompt": "a cabin", "negative_prompt": "people", "seed": 99, "steps": 8, "cfg_scale": 5.5,
+            "width": 1024, "height": 1024, "scheduler": "euler", "model": {"name": "juggernaut", "hash": "blake3:ab"},
+            "loras": [{"model": {"name": "Hyper-SDXL-8steps-CFG-lora"}, "weight": 1.0}]}
+    metadata, *_ = read_metadata(png(tmp_path / "i.png", invokeai_metadata=json.dumps(data)))
+    assert metadata.format == "invokeai"
+    assert (metadata.prompt, metadata.seed, metadata.guidance, metadata.model_name) == ("a cabin", 99, 5.5, "juggernaut")
+    assert metadata.loras == (("Hyper-SDXL-8steps-CFG-lora", 1.0, None),)
+
+
+def test_fooocus(tmp_path):
+    data = {"prompt": "a koi pond", "negative_prompt": "", "steps": 30, "guidance_scale": 4, "seed": "123",
+            "resolution": "(1152, 896)", "sampler": "dpmpp_2m_sde_gpu", "base_model": "juggernautXL_v8.safetensors",
+            "lora_combined_1": "sd_xl_offset_example-lora_1.0.safetensors : 0.1"}
+    metadata, *_ = read_metadata(png(tmp_path / "f.png", parameters=json.dumps(data), fooocus_scheme="fooocus"))
+    assert metadata.format == "fooocus"
+    assert (metadata.prompt, metadata.seed, metadata.width, metadata.height) == ("a koi pond", 123, 1152, 896)
+    assert metadata.model_name == "juggernautXL_v8"
+    assert metadata.loras == (("sd_xl_offset_example-lora_1.0", 0.1, None),)
+
+
+def test_nmkd_dream(tmp_path):
+    metadata, *_ = read_metadata(png(tmp_path / "n.png", Dream='"a red barn [blurry, text]" -s 25 -S 77 -W 512 -H 512 -C 7.5 -A k_euler'))
+    assert metadata.format == "nmkd"
+    assert (metadata.prompt, metadata.negative_prompt, metadata.steps, metadata.seed) == ("a red barn", "blurry, text", 25, 77)
+
+
+def test_jpeg_with_a1111_user_comment(tmp_path):
+    text = "a tram\nSteps: 4, Sampler: TCD, CFG scale: 0, Seed: 5, Size: 512x512, Model: sd15"
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9286] = b"UNICODE\0" + text.encode("utf-16-be")
+    path = tmp_path / "j.jpg"
+    Image.new("RGB", (32, 32)).save(path, exif=exif.tobytes())
+    metadata, *_ = read_metadata(path)
+    assert (metadata.prompt, metadata.steps, metadata.seed) == ("a tram", 4, 5)
+
+
+@pytest.mark.parametrize("chunks", [
+    {"parameters": "x" * (2 * 1024 * 1024)},
+    {"prompt": "{not json"},
+    {"invokeai_metadata": "[1, 2"},
+    {"parameters": "Steps: lots, Seed: ???, Size: big"},
+    {"hypersd": "{broken"},
+])
+def test_malformed_or_huge_chunks_import_without_metadata(tmp_path, chunks):
+    metadata, width, height, warnings = read_metadata(png(tmp_path / "m.png", **chunks))
+    assert (width, height) == (96, 64)
+    if "x" * 10 in str(chunks):
+        assert metadata is None and "over 1 MB" in warnings[0]
+    else:
+        assert metadata is None or metadata.seed is None
+
+
+def test_a1111_text_without_settings_line_is_not_metadata():
+    assert parse_a1111("just a caption") is None
+    assert a1111_parameters(ImageParameters("p", "", 1, "tcd", 0, 1, 8, 8, "m", None, ())).endswith(
+        "Version: HyperSD Desktop 0.1.0")
