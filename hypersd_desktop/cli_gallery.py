@@ -151,11 +151,8 @@ def _show(gallery, args) -> int:
 
 
 def _import(gallery, args) -> int:
-    bar = ProgressBar("import")
-    try:
+    with ProgressBar("import") as bar:
         report = gallery.import_folder(args.folder, on_progress=bar)
-    finally:
-        bar.close()
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for path, reason in report.failed:
@@ -169,12 +166,9 @@ def _export(gallery, args) -> int:
 
     query = _query(args, args.query)
     count = gallery.store.count(query)
-    bar = ProgressBar("export")
-    try:
+    with ProgressBar("export") as bar:
         result = export_images(gallery.store.iterate(query), args.to, _export_options(args), count=count,
                                on_progress=bar)
-    finally:
-        bar.close()
     skipped = len(result.entries) - result.written
     print(f"exported {result.written} images to {args.to} ({skipped} skipped); manifest: {result.manifest_csv}")
     return 0
@@ -279,13 +273,11 @@ def _batch(gallery, args) -> int:
         save=lambda result, path: save_result_as(result, path, hashes),
     )
     print(f"batch {job_id}: {len(units)} images from {args.job.name} into {args.to}", file=sys.stderr)
-    bar = ProgressBar("batch")
-    try:
-        report = runner.run(job_id, units, args.to, options, on_progress=bar)
-    except KeyboardInterrupt:
-        raise CancelledError("batch stopped; run the same command again to continue where it stopped") from None
-    finally:
-        bar.close()
+    with ProgressBar("batch") as bar:
+        try:
+            report = runner.run(job_id, units, args.to, options, on_progress=bar)
+        except KeyboardInterrupt:
+            raise CancelledError("batch stopped; run the same command again to continue where it stopped") from None
     print(f"done: {report.generated} generated, {report.skipped} already done; manifest: {report.manifest}")
     return 0
 

@@ -38,6 +38,12 @@ class ProgressBar:
         if self._drawn:
             print(file=sys.stderr)
 
+    def __enter__(self) -> ProgressBar:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def add_parser(commands) -> None:
     models = commands.add_parser("models", help="the model library: catalog, downloads, imports")
@@ -112,23 +118,18 @@ def _download(library, args) -> int:
             return 1
     token = CancelToken()
     for entry, plan in zip(entries, plans):
-        bar = ProgressBar(entry.id)
-        try:
-            model = library.downloader.download(entry, bar, token, remote=plan)
-        except KeyboardInterrupt:
-            raise CancelledError("download stopped; run the same command again to resume where it stopped") from None
-        finally:
-            bar.close()
+        with ProgressBar(entry.id) as bar:
+            try:
+                model = library.downloader.download(entry, bar, token, remote=plan)
+            except KeyboardInterrupt:
+                raise CancelledError("download stopped; run the same command again to resume where it stopped") from None
         print(f"installed {model.id}: {model.path}")
     return 0
 
 
 def _import(library, args) -> int:
-    bar = ProgressBar("import")
-    try:
+    with ProgressBar("import") as bar:
         items = library.import_path(args.path, copy=args.copy, on_progress=bar)
-    finally:
-        bar.close()
     if args.json:
         print(json.dumps([asdict(item) for item in items], indent=1))
         return 0
@@ -140,11 +141,8 @@ def _import(library, args) -> int:
 
 
 def _verify(library, args) -> int:
-    bar = ProgressBar("verify")
-    try:
+    with ProgressBar("verify") as bar:
         results = library.verify(args.id, on_progress=bar)
-    finally:
-        bar.close()
     for result in results:
         print(f"{'ok' if result.ok else 'CHANGED':8} {result.model.id}" + "".join(f"\n         {p}" for p in result.problems))
     return 0 if all(result.ok for result in results) else 1

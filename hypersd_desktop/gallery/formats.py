@@ -102,13 +102,18 @@ def _pairs(text: str) -> dict[str, str]:
     return pairs
 
 
-def parse_comfyui(prompt_json: str) -> ImageMetadata | None:
-    """The API graph in the `prompt` chunk: the sampler node and what feeds it."""
+def _json_object(text: str) -> dict | None:
     try:
-        graph = json.loads(prompt_json)
+        data = json.loads(text)
     except ValueError:
         return None
-    if not isinstance(graph, dict):
+    return data if isinstance(data, dict) else None
+
+
+def parse_comfyui(prompt_json: str) -> ImageMetadata | None:
+    """The API graph in the `prompt` chunk: the sampler node and what feeds it."""
+    graph = _json_object(prompt_json)
+    if graph is None:
         return None
     nodes = {key: node for key, node in graph.items() if isinstance(node, dict) and "inputs" in node}
     sampler = next((n for n in nodes.values() if str(n.get("class_type", "")).startswith("KSampler")), None)
@@ -149,11 +154,8 @@ def parse_comfyui(prompt_json: str) -> ImageMetadata | None:
 
 
 def parse_invokeai(text: str) -> ImageMetadata | None:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
+    data = _json_object(text)
+    if data is None:
         return None
     model = data.get("model") or {}
     loras = []
@@ -173,11 +175,8 @@ def parse_invokeai(text: str) -> ImageMetadata | None:
 
 
 def parse_fooocus(text: str) -> ImageMetadata | None:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
+    data = _json_object(text)
+    if data is None:
         return None
     width = height = None
     resolution = str(data.get("resolution", ""))
