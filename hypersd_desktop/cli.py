@@ -90,8 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
+        from hypersd_desktop.app import run_app
+
+        return run_app(sys.argv[:1])
     try:
         if args.command == "inspect":
             return run_inspect(args)

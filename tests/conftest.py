@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ["HF_HUB_OFFLINE"] = "1"  # no test may reach a hub
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # headless Qt; tools/screenshots.py uses Xvfb
 
 SD15_PREFIX = "Hyper-SD15"
 SDXL_PREFIX = "Hyper-SDXL"

@@ -39,11 +39,21 @@ class AppPaths:
 
     @property
     def models(self) -> Path:
-        return self.data / "models"
+        return self._chosen("models_dir") or self.data / "models"
 
     @property
     def images(self) -> Path:
-        return self.data / "images"
+        return self._chosen("images_dir") or self.data / "images"
+
+    def _chosen(self, key: str) -> Path | None:
+        """A folder the user chose in Settings (read from the settings file, so every process agrees)."""
+        import json
+
+        try:
+            value = json.loads((self.config / "settings.json").read_text(encoding="utf-8")).get(key)
+        except (OSError, ValueError, AttributeError):
+            return None
+        return Path(value) if isinstance(value, str) and value else None
 
     def ensure(self) -> AppPaths:
         for folder in (self.data, self.config, self.cache, self.models, self.images):

@@ -37,10 +37,12 @@ class PipelineKey:
     vae: str | None
     device: str
     dtype: str
+    cpu_offload: bool = False
     loras: tuple[LoraSpec, ...] = ()
 
     def without_loras(self) -> PipelineKey:
-        return PipelineKey(self.base_model, self.base_config, self.unet, self.vae, self.device, self.dtype)
+        return PipelineKey(self.base_model, self.base_config, self.unet, self.vae, self.device, self.dtype,
+                           self.cpu_offload)
 
 
 @dataclass
@@ -117,6 +119,9 @@ class TorchEngine:
         loaded = self._prepare(request, architecture)
         loaded_at = time.perf_counter()
         warnings = [*settings_plan.warnings, *loaded.load_warnings, *self._prompt_warnings(loaded.pipe, request)]
+        self._memory_options(loaded.pipe, request)
+        if request.cpu_offload and loaded.placement.device != "cuda":
+            warnings.append("Model offload to the CPU only applies on CUDA; it was ignored.")
         if loaded.placement.device == "cpu" and loaded.placement.dtype == "bf16" and not cpu_supports_bf16():
             warnings.append("This CPU has no native bf16 arithmetic, so bf16 runs slower than fp32; choose fp32.")
         taesd = self._taesd_model(request, loaded) if "taesd" in (request.preview, request.decoder) else None
@@ -161,7 +166,7 @@ class TorchEngine:
         placement = choose_placement(request.device, request.dtype, architecture, safe_fp16_vae=False)
         key = PipelineKey(
             request.base_model, request.base_config, request.unet, request.vae,
-            placement.device, placement.dtype, tuple(request.loras),
+            placement.device, placement.dtype, request.cpu_offload and placement.device == "cuda", tuple(request.loras),
         )
         loaded = self._loaded
         if loaded is None or loaded.key.without_loras() != key.without_loras():
@@ -191,7 +196,10 @@ class TorchEngine:
             pipe.vae = loading.load_vae_override(key.vae, dtype, dict(pipe.vae.config))
         safe_vae = pipe.vae.config.get("force_upcast", True) is False
         placement = choose_placement(placement.device, placement.dtype, architecture, safe_fp16_vae=safe_vae)
-        pipe.to(placement.device)
+        if key.cpu_offload:
+            pipe.enable_model_cpu_offload()  # each component moves to the GPU only while it runs
+        else:
+            pipe.to(placement.device)
         if placement.vae_dtype != placement.dtype:
             pipe.vae.to(TORCH_DTYPES[placement.vae_dtype])
         pipe.set_progress_bar_config(disable=True)
@@ -241,6 +249,17 @@ class TorchEngine:
         return self._taesd[2]
 
     # -- running -------------------------------------------------------------------------
+
+    @staticmethod
+    def _memory_options(pipe, request: GenerationRequest) -> None:
+        if request.attention_slicing:
+            pipe.enable_attention_slicing()
+        else:
+            pipe.disable_attention_slicing()
+        if request.vae_tiling:
+            pipe.vae.enable_tiling()
+        else:
+            pipe.vae.disable_tiling()
 
     def _prompt_warnings(self, pipe, request: GenerationRequest) -> list[str]:
         tokenizer = pipe.tokenizer

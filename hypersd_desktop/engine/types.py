@@ -64,6 +64,9 @@ class GenerationRequest:
     preview: str = "none"
     decoder: str = "vae"
     taesd: str | None = None
+    attention_slicing: bool = False
+    vae_tiling: bool = False
+    cpu_offload: bool = False
 
     def __post_init__(self) -> None:
         self.validate()

@@ -1,0 +1,98 @@
+"""Composition root: builds the services, the QApplication and the main window."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import traceback
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import QApplication
+
+from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.core.settings import load_settings, save_settings
+from hypersd_desktop.models.library import ModelLibrary
+from hypersd_desktop.ui.first_run import FirstRunDialog
+from hypersd_desktop.ui.main_window import MainWindow
+from hypersd_desktop.ui.settings_dialog import SettingsDialog
+from hypersd_desktop.worker.bridge import WorkerBridge
+
+log = logging.getLogger("hypersd")
+
+
+class _ErrorRelay(QObject):
+    """Carries uncaught exceptions from any thread to the window's error banner."""
+
+    error = Signal(str)
+
+
+@dataclass
+class AppParts:
+    app: QApplication
+    window: MainWindow
+    bridge: WorkerBridge
+    library: ModelLibrary
+    first_run: FirstRunDialog | None
+
+
+def apply_theme(app: QApplication, theme: str) -> None:
+    schemes = {"light": Qt.ColorScheme.Light, "dark": Qt.ColorScheme.Dark, "system": Qt.ColorScheme.Unknown}
+    app.styleHints().setColorScheme(schemes.get(theme, Qt.ColorScheme.Unknown))
+
+
+def install_error_hooks(window: MainWindow) -> _ErrorRelay:
+    relay = _ErrorRelay(window)
+    relay.error.connect(lambda text: window.errors.show_messages([text]), Qt.ConnectionType.QueuedConnection)
+
+    def report(kind, value, tb) -> None:
+        log.error("uncaught exception", exc_info=(kind, value, tb))
+        relay.error.emit(f"Unexpected error: {kind.__name__}: {value}. Please report it with the log "
+                         f"({''.join(traceback.format_exception_only(kind, value)).strip()}).")
+
+    sys.excepthook = report
+    threading.excepthook = lambda hook: report(hook.exc_type, hook.exc_value, hook.exc_traceback)
+    return relay
+
+
+def build_app(argv: list[str] | None = None, home: str | None = None, start_worker: bool = True) -> AppParts:
+    """Everything the window needs, wired; `home` points the worker at the same HYPERSD_HOME (tests)."""
+    app = QApplication.instance() or QApplication(argv or sys.argv)
+    app.setApplicationName("HyperSD Desktop")
+    paths = AppPaths.default().ensure()
+    settings = load_settings(paths)
+    apply_theme(app, settings.theme)
+    library = ModelLibrary(paths)
+    bridge = WorkerBridge(home=home)
+    bridge.client.previews = settings.previews
+    window = MainWindow(library, bridge, settings)
+    window._error_relay = install_error_hooks(window)
+
+    def open_settings() -> None:
+        dialog = SettingsDialog(window.settings, window)
+        if dialog.exec():
+            window.settings = dialog.settings()
+            save_settings(window.settings, paths)
+            bridge.client.previews = window.settings.previews
+            apply_theme(app, window.settings.theme)
+            window.reload_models()
+
+    window.settings_action.triggered.connect(open_settings)
+    app.aboutToQuit.connect(bridge.shutdown)
+    first_run = None
+    if not library.registry.list(kind="base"):
+        first_run = FirstRunDialog(library, window)
+        bridge.ready.connect(lambda message: first_run.set_hardware(message.devices))
+        first_run.accepted.connect(window.reload_models)
+    if start_worker:
+        bridge.start()
+    return AppParts(app, window, bridge, library, first_run)
+
+
+def run_app(argv: list[str] | None = None) -> int:
+    parts = build_app(argv)
+    parts.window.show()
+    if parts.first_run is not None:
+        parts.first_run.open()
+    return parts.app.exec()

@@ -1,0 +1,60 @@
+"""User settings kept between runs, in one JSON file under the app's config folder."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+
+from hypersd_desktop.core.paths import AppPaths
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the user chooses once: device, precision, memory options, folders, theme, last choices."""
+
+    device: str = "auto"
+    dtype: str = "auto"
+    attention_slicing: bool = False
+    vae_tiling: bool = False
+    cpu_offload: bool = False
+    models_dir: str = ""  # empty: the app's default folder
+    images_dir: str = ""
+    theme: str = "system"  # system, light, dark
+    latest_wins: bool = False
+    previews: bool = True
+    last_model: str = ""
+    last_hyper: str = ""
+    last_steps: int = 2
+    last_size: str = ""
+
+    def replace(self, **changes) -> Settings:
+        return replace(self, **changes)
+
+
+def settings_file(paths: AppPaths | None = None) -> Path:
+    return (paths or AppPaths.default()).config / "settings.json"
+
+
+def load_settings(paths: AppPaths | None = None) -> Settings:
+    """The saved settings; defaults for anything missing, unknown or unreadable."""
+    try:
+        data = json.loads(settings_file(paths).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return Settings()
+    known = {f.name: f.type for f in fields(Settings)}
+    defaults = Settings()
+    values = {}
+    for key, value in data.items() if isinstance(data, dict) else ():
+        if key in known and type(value) is type(getattr(defaults, key)):
+            values[key] = value
+    return Settings(**values)
+
+
+def save_settings(settings: Settings, paths: AppPaths | None = None) -> None:
+    path = settings_file(paths)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(asdict(settings), indent=1), encoding="utf-8")
+    os.replace(temporary, path)

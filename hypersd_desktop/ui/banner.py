@@ -1,0 +1,42 @@
+"""The one place in the window where warnings and errors are shown, with a dismiss button."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton
+
+STYLES = {
+    "warning": "QFrame { background: #fff4ce; color: #4a3b00; border: 1px solid #e0c060; border-radius: 4px; }",
+    "error": "QFrame { background: #fde7e9; color: #5c0011; border: 1px solid #e08a94; border-radius: 4px; }",
+}
+
+
+class Banner(QFrame):
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self.setStyleSheet(STYLES[kind])
+        self.label = QLabel(wordWrap=True)
+        self.label.setStyleSheet("QLabel { border: none; background: transparent; }")
+        close = QToolButton(text="✕", autoRaise=True)
+        close.setToolTip("Dismiss")
+        close.clicked.connect(self.clear)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(8, 4, 4, 4)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(close)
+        self.hide()
+
+    def show_messages(self, messages: list[str]) -> None:
+        if not messages:
+            self.clear()
+            return
+        prefix = "⚠ " if self.kind == "warning" else "⛔ "
+        self.label.setText("\n".join(prefix + message for message in messages))
+        self.show()
+
+    def text(self) -> str:
+        return self.label.text() if self.isVisible() else ""
+
+    def clear(self) -> None:
+        self.label.clear()
+        self.hide()

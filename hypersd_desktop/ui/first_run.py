@@ -1,0 +1,128 @@
+"""First run: show the hardware, offer what to download, or import files the user already has."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QThread, Signal
+from PySide6.QtWidgets import (
+    QDialog, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget,
+)
+
+from hypersd_desktop.core.progress import CancelToken
+from hypersd_desktop.models.catalog import format_size
+from hypersd_desktop.models.library import ModelLibrary
+
+OFFERS = (
+    ("SD1.5 + Hyper-SD unified LoRA", ("sd15", "hyper-sd15-1step-lora"), "fast on any GPU, 512 × 512"),
+    ("SDXL + Hyper-SDXL unified LoRA", ("sdxl", "hyper-sdxl-1step-lora"), "best quality, 1024 × 1024, 8 GB+ VRAM"),
+)
+
+
+class DownloadThread(QThread):
+    progress = Signal(object)
+    failed = Signal(str)
+
+    def __init__(self, library: ModelLibrary, entry_ids: tuple[str, ...]) -> None:
+        super().__init__()
+        self.library, self.entry_ids, self.token = library, entry_ids, CancelToken()
+
+    def run(self) -> None:
+        try:
+            for entry_id in self.entry_ids:
+                self.library.download(entry_id, self.progress.emit, self.token)
+        except Exception as error:  # noqa: BLE001 - shown in the dialog
+            self.failed.emit(str(error))
+
+
+class FirstRunDialog(QDialog):
+    """Closes with accept() once a base model is installed; the user may also skip."""
+
+    def __init__(self, library: ModelLibrary, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.library = library
+        self._thread: DownloadThread | None = None
+        self.setWindowTitle("Welcome to HyperSD Desktop")
+        self.hardware = QLabel("Detecting the GPU…")
+        self.status = QLabel("", wordWrap=True)
+        self.bar = QProgressBar()
+        self.bar.hide()
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("<h2>Set up a model</h2>Nothing is installed yet. Choose what to download, or use "
+                                "files you already have (this works offline)."))
+        layout.addWidget(self.hardware)
+        self.offer_buttons = []
+        for title, ids, note in OFFERS:
+            size = sum(library.catalog.get(i).size for i in ids)
+            button = QPushButton(f"Download {title} — {format_size(size)}\n{note}")
+            button.clicked.connect(lambda _=False, ids=ids: self.download(ids))
+            layout.addWidget(button)
+            self.offer_buttons.append(button)
+        self.import_button = QPushButton("Import files I already have…")
+        self.import_button.clicked.connect(self._choose_files)
+        layout.addWidget(self.import_button)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.status)
+        row = QHBoxLayout()
+        self.cancel_button = QPushButton("Cancel download")
+        self.cancel_button.hide()
+        self.cancel_button.clicked.connect(self._cancel)
+        skip = QPushButton("Skip for now")
+        skip.clicked.connect(self.reject)
+        row.addWidget(self.cancel_button)
+        row.addStretch(1)
+        row.addWidget(skip)
+        layout.addLayout(row)
+
+    def set_hardware(self, devices: tuple[str, ...]) -> None:
+        names = {"cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (Metal)", "cpu": "CPU only — generation will be slow"}
+        self.hardware.setText("Detected: " + ", ".join(names.get(d, d) for d in devices))
+
+    def import_paths(self, paths: list[Path]) -> None:
+        report = []
+        for path in paths:
+            for item in self.library.import_path(path):
+                report.append(f"{Path(item.path).name}: {item.status}" + (f" ({item.reason})" if item.reason else ""))
+        self.status.setText("\n".join(report))
+        if self.library.registry.list(kind="base"):
+            self.accept()
+
+    def _choose_files(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Choose model files", str(Path.home()), "Weights (*.safetensors)")
+        if paths:
+            self.import_paths([Path(p) for p in paths])
+
+    def download(self, entry_ids: tuple[str, ...]) -> None:
+        self._thread = DownloadThread(self.library, entry_ids)
+        self._thread.progress.connect(self._progress)
+        self._thread.failed.connect(lambda message: self.status.setText(message))
+        self._thread.finished.connect(self._download_done)
+        for button in (*self.offer_buttons, self.import_button):
+            button.setEnabled(False)
+        self.bar.show()
+        self.cancel_button.show()
+        self._thread.start()
+
+    def _progress(self, progress) -> None:
+        self.bar.setMaximum(1000)
+        self.bar.setValue(int(1000 * progress.done / max(progress.total, 1)))
+        rate = f"{progress.rate / 1e6:.1f} MB/s" if progress.rate else ""
+        left = f", {int(progress.eta_s // 60)} min {int(progress.eta_s % 60)} s left" if progress.eta_s else ""
+        self.status.setText(f"{format_size(progress.done)} of {format_size(progress.total)} {rate}{left}")
+
+    def _cancel(self) -> None:
+        if self._thread is not None:
+            self._thread.token.cancel()
+
+    def _download_done(self) -> None:
+        self.cancel_button.hide()
+        for button in (*self.offer_buttons, self.import_button):
+            button.setEnabled(True)
+        if self.library.registry.list(kind="base"):
+            self.accept()
+
+    def done(self, result: int) -> None:
+        if self._thread is not None and self._thread.isRunning():
+            self._thread.token.cancel()
+            self._thread.wait()
+        super().done(result)

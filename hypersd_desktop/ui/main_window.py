@@ -1,0 +1,457 @@
+"""The generation window: prompt, model and recipe controls, live preview, results, queue.
+
+Widgets build a `GenerationRequest` and hand it to the worker bridge; they never touch torch.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QIcon, QKeySequence, QPixmap, QShortcut
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QListWidget,
+    QListWidgetItem, QMainWindow, QMessageBox, QPlainTextEdit, QPushButton, QSizePolicy, QSpinBox, QSplitter,
+    QTableWidget, QTableWidgetItem, QToolButton, QVBoxLayout, QWidget,
+)
+
+from hypersd_desktop.core.errors import AppError
+from hypersd_desktop.core.settings import Settings, save_settings
+from hypersd_desktop.engine.planning import plan
+from hypersd_desktop.engine.recipes import ARCHITECTURE_NAMES, RECIPES_BY_ID, TCD
+from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
+from hypersd_desktop.models.library import ModelLibrary
+from hypersd_desktop.models.registry import InstalledModel
+from hypersd_desktop.ui.banner import Banner
+from hypersd_desktop.worker.bridge import WorkerBridge
+
+SIZE_PRESETS = {
+    "sd15": [("512 × 512 (1:1)", 512, 512), ("512 × 768 (2:3)", 512, 768), ("768 × 512 (3:2)", 768, 512),
+             ("576 × 1024 (9:16)", 576, 1024), ("1024 × 576 (16:9)", 1024, 576), ("640 × 512 (5:4)", 640, 512)],
+    "sdxl": [("1024 × 1024 (1:1)", 1024, 1024), ("832 × 1216 (2:3)", 832, 1216), ("1216 × 832 (3:2)", 1216, 832),
+             ("768 × 1344 (9:16)", 768, 1344), ("1344 × 768 (16:9)", 1344, 768), ("1152 × 896 (5:4)", 1152, 896)],
+}
+MAX_SEED = 2**31 - 1
+RESULTS_KEPT = 40
+
+
+class MainWindow(QMainWindow):
+    """The app's main window. `library` lists models; `bridge` runs jobs in the worker process."""
+
+    image_saved = Signal(str)  # path of a finished image
+
+    def __init__(self, library: ModelLibrary, bridge: WorkerBridge, settings: Settings) -> None:
+        super().__init__()
+        self.library = library
+        self.bridge = bridge
+        self.settings = settings
+        self._job_ids: list[int] = []
+        self._active_job: int | None = None
+        self.setWindowTitle("HyperSD Desktop")
+        self.resize(1280, 800)
+        self._build()
+        self._connect()
+        self.reload_models()
+        self._restore_choices()
+        self._update_recipe_controls()
+
+    # -- layout ---------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.prompt = QPlainTextEdit(placeholderText="Describe the image… (Ctrl+Enter to generate)")
+        self.negative = QPlainTextEdit(placeholderText="Negative prompt (only with a CFG recipe)")
+        for editor, height in ((self.prompt, 110), (self.negative, 60)):
+            editor.setMaximumHeight(height)
+            editor.setTabChangesFocus(True)
+        self.model_box = QComboBox()
+        self.hyper_box = QComboBox()
+        self.steps = QSpinBox(minimum=1, maximum=12, value=2)
+        self.guidance = QDoubleSpinBox(minimum=0.0, maximum=15.0, singleStep=0.5, value=0.0, decimals=1)
+        self.eta = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.1, value=1.0, decimals=2)
+        self.seed = QSpinBox(minimum=0, maximum=MAX_SEED, value=random.randrange(MAX_SEED))
+        self.seed_lock = QCheckBox("Lock")
+        self.seed_random = QToolButton(text="🎲")
+        self.seed_random.setToolTip("New random seed")
+        seed_row = QHBoxLayout()
+        for widget in (self.seed, self.seed_lock, self.seed_random):
+            seed_row.addWidget(widget)
+        self.size_box = QComboBox()
+        self.batch_size = QSpinBox(minimum=1, maximum=8, value=1)
+        self.batch_count = QSpinBox(minimum=1, maximum=100, value=1)
+        self.styles = QTableWidget(0, 2)
+        self.styles.setHorizontalHeaderLabels(["Style LoRA", "Weight"])
+        self.styles.horizontalHeader().setStretchLastSection(True)
+        self.styles.setMaximumHeight(110)
+        self.generate_button = QPushButton("Generate")
+        self.generate_button.setDefault(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.latest_wins = QCheckBox("Latest wins (replace queued jobs)")
+        self.latest_wins.setChecked(self.settings.latest_wins)
+
+        form = QFormLayout()
+        form.addRow("Base model", self.model_box)
+        form.addRow("Hyper-SD", self.hyper_box)
+        form.addRow("Steps", self.steps)
+        form.addRow("Guidance", self.guidance)
+        form.addRow("Eta (TCD)", self.eta)
+        form.addRow("Seed", seed_row)
+        form.addRow("Size", self.size_box)
+        form.addRow("Batch size", self.batch_size)
+        form.addRow("Batch count", self.batch_count)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.generate_button)
+        buttons.addWidget(self.cancel_button)
+        controls = QVBoxLayout()
+        controls.addWidget(QLabel("Prompt"))
+        controls.addWidget(self.prompt)
+        controls.addWidget(QLabel("Negative prompt"))
+        controls.addWidget(self.negative)
+        controls.addLayout(form)
+        controls.addWidget(self.styles)
+        controls.addWidget(self.latest_wins)
+        controls.addLayout(buttons)
+        controls.addStretch(1)
+        left = QWidget()
+        left.setLayout(controls)
+        left.setMinimumWidth(360)
+
+        self.warnings = Banner("warning")
+        self.errors = Banner("error")
+        self.preview = QLabel("Type a prompt and press Ctrl+Enter", alignment=Qt.AlignmentFlag.AlignCenter)
+        self.preview.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.preview.setMinimumSize(320, 320)
+        self.preview.setStyleSheet("QLabel { background: palette(base); border-radius: 6px; }")
+        self.timing = QLabel("")
+        self.results = QListWidget(viewMode=QListWidget.ViewMode.IconMode, flow=QListWidget.Flow.LeftToRight)
+        self.results.setIconSize(QSize(96, 96))
+        self.results.setFixedHeight(124)
+        self.results.setWrapping(False)
+        self.queue = QListWidget()
+        self.queue.setMaximumHeight(90)
+        queue_buttons = QHBoxLayout()
+        self.queue_up, self.queue_down, self.queue_remove = (QToolButton(text=t) for t in ("▲", "▼", "✕"))
+        for button, tip in ((self.queue_up, "Move up"), (self.queue_down, "Move down"), (self.queue_remove, "Remove")):
+            button.setToolTip(tip)
+            queue_buttons.addWidget(button)
+        queue_buttons.addStretch(1)
+        center = QVBoxLayout()
+        center.addWidget(self.errors)
+        center.addWidget(self.warnings)
+        center.addWidget(self.preview, 1)
+        center.addWidget(self.timing)
+        center.addWidget(QLabel("Latest results"))
+        center.addWidget(self.results)
+        center.addWidget(QLabel("Queue"))
+        center.addWidget(self.queue)
+        center.addLayout(queue_buttons)
+        right = QWidget()
+        right.setLayout(center)
+
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(1, 1)
+        self.setCentralWidget(splitter)
+
+        self.device_label = QLabel("Starting the generation worker…")
+        self.memory_label = QLabel("")
+        self.statusBar().addWidget(self.device_label)
+        self.statusBar().addPermanentWidget(self.memory_label)
+
+        menu = self.menuBar().addMenu("&File")
+        self.import_action = QAction("&Import models…", self)
+        self.settings_action = QAction("&Settings…", self, shortcut=QKeySequence("Ctrl+,"))
+        quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        for action in (self.import_action, self.settings_action, quit_action):
+            menu.addAction(action)
+
+    def _connect(self) -> None:
+        QShortcut(QKeySequence("Ctrl+Return"), self, activated=self.generate)
+        QShortcut(QKeySequence("Ctrl+Enter"), self, activated=self.generate)
+        QShortcut(QKeySequence("Escape"), self, activated=self.cancel)
+        self.generate_button.clicked.connect(self.generate)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.seed_random.clicked.connect(lambda: self.seed.setValue(random.randrange(MAX_SEED)))
+        self.model_box.currentIndexChanged.connect(self._model_changed)
+        self.hyper_box.currentIndexChanged.connect(self._update_recipe_controls)
+        self.steps.valueChanged.connect(self._update_recipe_controls)
+        self.guidance.valueChanged.connect(self._update_recipe_controls)
+        self.queue_up.clicked.connect(lambda: self._move_queued(-1))
+        self.queue_down.clicked.connect(lambda: self._move_queued(1))
+        self.queue_remove.clicked.connect(self._remove_queued)
+        self.import_action.triggered.connect(self.import_models)
+        self.bridge.ready.connect(self._worker_ready)
+        self.bridge.started.connect(self._job_started)
+        self.bridge.progress.connect(self._job_progress)
+        self.bridge.image_ready.connect(self._image_ready)
+        self.bridge.finished.connect(self._job_finished)
+        self.bridge.failed.connect(self._job_failed)
+        self.bridge.queue_changed.connect(self._queue_changed)
+        self.bridge.restarted.connect(lambda _: self.device_label.setText("Generation worker restarted"))
+
+    # -- models ---------------------------------------------------------------------------
+
+    def reload_models(self) -> None:
+        """Refill the model lists from the library (after a download or import)."""
+        current = self.model_box.currentData()
+        self.model_box.blockSignals(True)
+        self.model_box.clear()
+        for model in self.library.registry.list(kind="base"):
+            label = f"{model.name}  ({ARCHITECTURE_NAMES.get(model.architecture or '', '?')})"
+            self.model_box.addItem(label, model)
+        self.model_box.blockSignals(False)
+        if current is not None:
+            index = next((i for i in range(self.model_box.count()) if self.model_box.itemData(i).id == current.id), 0)
+            self.model_box.setCurrentIndex(index)
+        self._model_changed()
+
+    def current_model(self) -> InstalledModel | None:
+        return self.model_box.currentData()
+
+    def _model_changed(self) -> None:
+        model = self.current_model()
+        architecture = model.architecture if model else "sd15"
+        previous = self.hyper_box.currentData()
+        self.hyper_box.blockSignals(True)
+        self.hyper_box.clear()
+        self.hyper_box.addItem("None (plain model)", None)
+        hyper = [m for m in self.library.registry.list(architecture=architecture) if m.recipe and m.kind in ("lora", "unet")]
+        for entry in hyper:
+            self.hyper_box.addItem(entry.recipe, entry)
+        self.hyper_box.blockSignals(False)
+        pick = next((i for i in range(1, self.hyper_box.count())
+                     if previous is not None and self.hyper_box.itemData(i).id == previous.id), 1 if hyper else 0)
+        self.hyper_box.setCurrentIndex(pick)
+        self.size_box.clear()
+        for label, width, height in SIZE_PRESETS[architecture]:
+            self.size_box.addItem(label, (width, height))
+        self.styles.setRowCount(0)
+        for lora in self.library.registry.list(kind="lora", architecture=architecture):
+            if lora.recipe:
+                continue
+            row = self.styles.rowCount()
+            self.styles.insertRow(row)
+            item = QTableWidgetItem(lora.name)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Unchecked)
+            item.setData(Qt.ItemDataRole.UserRole, lora)
+            self.styles.setItem(row, 0, item)
+            weight = QDoubleSpinBox(minimum=-2.0, maximum=2.0, singleStep=0.1, value=0.8)
+            self.styles.setCellWidget(row, 1, weight)
+        self._update_recipe_controls()
+
+    def _update_recipe_controls(self) -> None:
+        hyper = self.hyper_box.currentData()
+        recipe = RECIPES_BY_ID.get(hyper.recipe) if hyper is not None else None
+        uses_guidance = recipe is None or recipe.uses_guidance
+        self.guidance.setEnabled(uses_guidance)
+        self.negative.setEnabled(uses_guidance and self.guidance.value() > 1.0)
+        self.eta.setEnabled(recipe is not None and recipe.scheduler == TCD)
+        if recipe is not None and not uses_guidance and self.guidance.value() != 0.0:
+            self.guidance.setValue(0.0)
+        if recipe is not None and recipe.uses_guidance and self.guidance.value() < recipe.guidance_range[0]:
+            self.guidance.setValue(recipe.guidance)
+        if recipe is not None and not recipe.unified and recipe.steps[0] == recipe.steps[1]:
+            self.steps.blockSignals(True)
+            self.steps.setValue(recipe.default_steps)
+            self.steps.blockSignals(False)
+        self.steps.setEnabled(recipe is None or recipe.unified)
+        request = self.build_request(quiet=True)
+        if request is not None and self.current_model() is not None:
+            try:
+                warnings = plan(request, self.current_model().architecture).warnings
+            except AppError as error:
+                warnings = (str(error),)
+            self.warnings.show_messages(list(warnings))
+
+    # -- requests -------------------------------------------------------------------------
+
+    def build_request(self, quiet: bool = False) -> GenerationRequest | None:
+        """The request the controls describe, or None (with an error shown unless `quiet`)."""
+        model = self.current_model()
+        if model is None:
+            if not quiet:
+                self.errors.show_messages(["No base model is installed. Use File → Import models… or the setup."])
+            return None
+        hyper = self.hyper_box.currentData()
+        loras, unet = [], None
+        if hyper is not None and hyper.kind == "unet":
+            unet = hyper.path
+        elif hyper is not None:
+            loras.append(LoraSpec(hyper.path, 1.0))
+        for row in range(self.styles.rowCount()):
+            item = self.styles.item(row, 0)
+            if item.checkState() == Qt.CheckState.Checked:
+                loras.append(LoraSpec(item.data(Qt.ItemDataRole.UserRole).path, self.styles.cellWidget(row, 1).value()))
+        width, height = self.size_box.currentData() or (None, None)
+        recipe = RECIPES_BY_ID.get(hyper.recipe) if hyper is not None else None
+        settings = self.settings
+        try:
+            return GenerationRequest(
+                prompt=self.prompt.toPlainText().strip(),
+                negative_prompt=self.negative.toPlainText().strip() if self.negative.isEnabled() else "",
+                base_model=model.path, unet=unet, loras=tuple(loras), steps=self.steps.value(),
+                guidance=self.guidance.value() if self.guidance.isEnabled() else None,
+                eta=self.eta.value() if recipe is not None and recipe.scheduler == TCD else None,
+                seed=self.seed.value(), width=width, height=height, batch_size=self.batch_size.value(),
+                device=settings.device, dtype=settings.dtype, attention_slicing=settings.attention_slicing,
+                vae_tiling=settings.vae_tiling, cpu_offload=settings.cpu_offload,
+            )
+        except AppError as error:
+            if not quiet:
+                self.errors.show_messages([str(error)])
+            return None
+
+    def generate(self) -> None:
+        request = self.build_request()
+        if request is None:
+            return
+        if not request.prompt:
+            self.errors.show_messages(["Type a prompt first."])
+            return
+        self.errors.clear()
+        for k in range(self.batch_count.value()):
+            job_request = request.replace(seed=(request.seed + k * request.batch_size) % MAX_SEED)
+            self._job_ids.append(self.bridge.client.submit(job_request, latest_wins=self.latest_wins.isChecked()))
+        if not self.seed_lock.isChecked():
+            self.seed.setValue(random.randrange(MAX_SEED))
+        self._remember_choices()
+
+    def cancel(self) -> None:
+        if self._active_job is not None:
+            self.bridge.client.cancel(self._active_job)
+            self.timing.setText("Cancelling…")
+
+    def _move_queued(self, delta: int) -> None:
+        row = self.queue.currentRow()
+        item = self.queue.currentItem()
+        if item is None or item.data(Qt.ItemDataRole.UserRole) is None:
+            return
+        offset = 1 if self.bridge.client.running is not None else 0
+        self.bridge.client.move(item.data(Qt.ItemDataRole.UserRole), row - offset + delta)
+
+    def _remove_queued(self) -> None:
+        item = self.queue.currentItem()
+        if item is not None and item.data(Qt.ItemDataRole.UserRole) is not None:
+            self.bridge.client.cancel(item.data(Qt.ItemDataRole.UserRole))
+
+    # -- worker events --------------------------------------------------------------------
+
+    def _worker_ready(self, message) -> None:
+        device = self.settings.device if self.settings.device != "auto" else message.default_device
+        precision = self.settings.dtype if self.settings.dtype != "auto" else ("fp16" if device != "cpu" else "fp32")
+        self.device_label.setText(f"Device: {device.upper()} · {precision} · available: {', '.join(message.devices)}")
+
+    def _job_started(self, message) -> None:
+        self._active_job = message.job_id
+        self.cancel_button.setEnabled(True)
+        self.timing.setText("Loading the model…")
+
+    def _job_progress(self, message) -> None:
+        if message.preview_png:
+            pixmap = QPixmap()
+            pixmap.loadFromData(message.preview_png, "PNG")
+            self._show_pixmap(pixmap)
+        self.timing.setText(f"Step {message.step}/{message.total_steps} · {message.elapsed_s:.2f} s")
+
+    def _image_ready(self, message) -> None:
+        pixmap = QPixmap(message.path)
+        self._show_pixmap(pixmap)
+        item = QListWidgetItem(QIcon(pixmap), f"seed {message.seed}")
+        item.setData(Qt.ItemDataRole.UserRole, message.path)
+        item.setToolTip(message.path)
+        self.results.insertItem(0, item)
+        while self.results.count() > RESULTS_KEPT:
+            self.results.takeItem(self.results.count() - 1)
+        self.image_saved.emit(message.path)
+
+    def _job_finished(self, message) -> None:
+        if message.job_id == self._active_job:
+            self._active_job = None
+            self.cancel_button.setEnabled(False)
+        self.timing.setText(f"Done in {message.seconds:.2f} s on {message.device.upper()} ({message.dtype})")
+        self.warnings.show_messages(list(message.warnings))
+        if message.memory_bytes is not None:
+            self.memory_label.setText(f"Memory in use: {message.memory_bytes / 2**30:.2f} GiB")
+
+    def _job_failed(self, message) -> None:
+        if message.job_id == self._active_job:
+            self._active_job = None
+            self.cancel_button.setEnabled(False)
+        if message.cancelled:
+            self.timing.setText(message.message)
+        else:
+            self.errors.show_messages([message.message])
+            self.timing.setText("Failed")
+
+    def _queue_changed(self, message) -> None:
+        self.queue.clear()
+        jobs = ([(message.running, "running")] if message.running else []) + [(j, "queued") for j in message.queued]
+        for job, state in jobs:
+            text = f"#{job.job_id} {state}: {job.request.prompt[:60]} (seed {job.request.seed})"
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, job.job_id if state == "queued" else None)
+            self.queue.addItem(item)
+
+    def _show_pixmap(self, pixmap: QPixmap) -> None:
+        if pixmap.isNull():
+            return
+        self._last_pixmap = pixmap
+        self._rescale_preview()
+
+    def _rescale_preview(self) -> None:
+        pixmap = getattr(self, "_last_pixmap", None)
+        if pixmap is not None:
+            self.preview.setPixmap(pixmap.scaled(self.preview.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                                 Qt.TransformationMode.SmoothTransformation))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        QTimer.singleShot(0, self._rescale_preview)
+
+    # -- misc -----------------------------------------------------------------------------
+
+    def import_models(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Import models", str(Path.home()), "Weights (*.safetensors)")
+        if paths:
+            self.import_paths([Path(p) for p in paths])
+
+    def import_paths(self, paths: list[Path]) -> None:
+        problems = []
+        for path in paths:
+            for item in self.library.import_path(path):
+                if item.status not in ("imported", "already installed"):
+                    problems.append(f"{Path(item.path).name}: {item.status} — {item.reason}")
+        self.reload_models()
+        if problems:
+            self.errors.show_messages(problems)
+
+    def _remember_choices(self) -> None:
+        model, hyper = self.current_model(), self.hyper_box.currentData()
+        self.settings = self.settings.replace(
+            last_model=model.id if model else "", last_hyper=hyper.id if hyper else "", last_steps=self.steps.value(),
+            last_size=self.size_box.currentText(), latest_wins=self.latest_wins.isChecked(),
+        )
+        save_settings(self.settings, self.library.paths)
+
+    def _restore_choices(self) -> None:
+        for box, wanted in ((self.model_box, self.settings.last_model), (self.hyper_box, self.settings.last_hyper)):
+            for i in range(box.count()):
+                if box.itemData(i) is not None and box.itemData(i).id == wanted:
+                    box.setCurrentIndex(i)
+        self.steps.setValue(self.settings.last_steps)
+        index = self.size_box.findText(self.settings.last_size)
+        if index >= 0:
+            self.size_box.setCurrentIndex(index)
+
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if self._active_job is not None and QMessageBox.question(
+            self, "Quit", "An image is being generated. Quit anyway?"
+        ) != QMessageBox.StandardButton.Yes:
+            event.ignore()
+            return
+        self._remember_choices()
+        super().closeEvent(event)

@@ -1,0 +1,68 @@
+"""Settings: device, precision, memory options, folders, theme."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QPushButton,
+    QWidget,
+)
+
+from hypersd_desktop.core.settings import Settings
+from hypersd_desktop.engine.types import DEVICES, DTYPES
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.device = QComboBox()
+        self.device.addItems(DEVICES)
+        self.device.setCurrentText(settings.device)
+        self.dtype = QComboBox()
+        self.dtype.addItems(DTYPES)
+        self.dtype.setCurrentText(settings.dtype)
+        self.slicing = QCheckBox("Attention slicing (less memory, a little slower)", checked=settings.attention_slicing)
+        self.tiling = QCheckBox("VAE tiling (large images with little memory)", checked=settings.vae_tiling)
+        self.offload = QCheckBox("Offload models to the CPU between steps (CUDA; slow, least memory)",
+                                 checked=settings.cpu_offload)
+        self.previews = QCheckBox("Show step previews", checked=settings.previews)
+        self.theme = QComboBox()
+        self.theme.addItems(["system", "light", "dark"])
+        self.theme.setCurrentText(settings.theme)
+        self.models_dir = self._folder_row(settings.models_dir)
+        self.images_dir = self._folder_row(settings.images_dir)
+        form = QFormLayout(self)
+        form.addRow("Device", self.device)
+        form.addRow("Precision", self.dtype)
+        form.addRow(self.slicing)
+        form.addRow(self.tiling)
+        form.addRow(self.offload)
+        form.addRow(self.previews)
+        form.addRow("Theme", self.theme)
+        form.addRow("Models folder", self.models_dir)
+        form.addRow("Images folder", self.images_dir)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+        self._original = settings
+
+    def _folder_row(self, value: str) -> QWidget:
+        row = QWidget()
+        edit = QLineEdit(value, placeholderText="default")
+        browse = QPushButton("Choose…")
+        browse.clicked.connect(lambda: edit.setText(QFileDialog.getExistingDirectory(self, "Choose a folder") or edit.text()))
+        layout = QHBoxLayout(row)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(edit, 1)
+        layout.addWidget(browse)
+        row.edit = edit  # type: ignore[attr-defined]
+        return row
+
+    def settings(self) -> Settings:
+        return self._original.replace(
+            device=self.device.currentText(), dtype=self.dtype.currentText(),
+            attention_slicing=self.slicing.isChecked(), vae_tiling=self.tiling.isChecked(),
+            cpu_offload=self.offload.isChecked(), previews=self.previews.isChecked(), theme=self.theme.currentText(),
+            models_dir=self.models_dir.edit.text().strip(), images_dir=self.images_dir.edit.text().strip(),
+        )

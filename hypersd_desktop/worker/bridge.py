@@ -1,0 +1,45 @@
+"""The Qt side of the worker: protocol messages become signals on the GUI thread."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Qt, Signal
+
+from hypersd_desktop.worker.client import QueueChanged, WorkerClient, WorkerRestarted
+from hypersd_desktop.worker.protocol import (
+    ImageReady, JobFailed, JobFinished, JobProgress, JobStarted, WorkerReady,
+)
+
+
+class WorkerBridge(QObject):
+    """Owns the `WorkerClient`; its signals are always delivered on the thread the bridge lives in."""
+
+    ready = Signal(object)  # WorkerReady
+    started = Signal(object)  # JobStarted
+    progress = Signal(object)  # JobProgress
+    image_ready = Signal(object)  # ImageReady
+    finished = Signal(object)  # JobFinished
+    failed = Signal(object)  # JobFailed
+    queue_changed = Signal(object)  # QueueChanged
+    restarted = Signal(object)  # WorkerRestarted
+    _incoming = Signal(object)
+
+    def __init__(self, home: str | None = None, parent: QObject | None = None, cancel_timeout: float = 5.0) -> None:
+        super().__init__(parent)
+        self._incoming.connect(self._dispatch, Qt.ConnectionType.QueuedConnection)
+        self.client = WorkerClient(self._incoming.emit, home=home, cancel_timeout=cancel_timeout)
+        self._routes = {
+            WorkerReady: self.ready, JobStarted: self.started, JobProgress: self.progress, ImageReady: self.image_ready,
+            JobFinished: self.finished, JobFailed: self.failed, QueueChanged: self.queue_changed,
+            WorkerRestarted: self.restarted,
+        }
+
+    def start(self) -> None:
+        self.client.start()
+
+    def shutdown(self) -> None:
+        self.client.shutdown()
+
+    def _dispatch(self, message: object) -> None:
+        signal = self._routes.get(type(message))
+        if signal is not None:
+            signal.emit(message)

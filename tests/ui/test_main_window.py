@@ -1,0 +1,178 @@
+"""The window driving the real worker process with tiny models (pytest-qt, offscreen)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.core.settings import load_settings
+from hypersd_desktop.gallery.store import GalleryStore
+from hypersd_desktop.models.library import ModelLibrary
+
+WAIT = 180_000  # ms; the first job spawns the worker and imports the inference stack
+
+
+@pytest.fixture
+def installed(app_home, tiny_sd15, hyper_lora):
+    library = ModelLibrary(AppPaths.default())
+    library.import_path(tiny_sd15)
+    library.import_path(hyper_lora("Hyper-SD15-1step-lora"))
+    library.close()
+    return app_home
+
+
+@pytest.fixture
+def parts(qtbot, installed):
+    from hypersd_desktop.app import build_app
+
+    parts = build_app(["test"])
+    qtbot.addWidget(parts.window)
+    parts.window.show()
+    qtbot.waitSignal(parts.bridge.ready, timeout=WAIT)
+    parts.window.size_box.addItem("64 × 64 (test)", (64, 64))
+    parts.window.size_box.setCurrentIndex(parts.window.size_box.count() - 1)
+    yield parts
+    parts.bridge.shutdown()
+    parts.window._active_job = None
+    parts.library.close()
+
+
+def test_generate_shows_the_image_and_saves_it_to_the_gallery(qtbot, parts):
+    window = parts.window
+    assert window.hyper_box.currentText() == "Hyper-SD15-1step-lora"
+    assert not window.negative.isEnabled() and not window.guidance.isEnabled() and window.eta.isEnabled()
+    window.prompt.setPlainText("a lighthouse at dusk")
+    window.steps.setValue(2)
+    with qtbot.waitSignal(window.image_saved, timeout=WAIT) as saved:
+        qtbot.keyClick(window.prompt, "\r", modifier=qtbot_modifier())
+    path = Path(saved.args[0])
+    assert path.exists() and window.results.count() == 1
+    assert not window.preview.pixmap().isNull()
+    qtbot.waitUntil(lambda: window.timing.text().startswith("Done in"), timeout=WAIT)
+    store = GalleryStore(AppPaths.default().data / "gallery.sqlite3")
+    (record,) = store.query().images
+    assert record.path == str(path) and record.prompt == "a lighthouse at dusk" and record.steps == 2
+    store.close()
+
+
+def qtbot_modifier():
+    from PySide6.QtCore import Qt
+
+    return Qt.KeyboardModifier.ControlModifier
+
+
+def test_cancel_mid_job_saves_nothing(qtbot, parts):
+    window = parts.window
+    window.prompt.setPlainText("a slow one")
+    window.steps.setValue(8)
+    saved = []
+    window.image_saved.connect(saved.append)
+    parts.bridge.progress.connect(lambda message: window.cancel())
+    with qtbot.waitSignal(parts.bridge.failed, timeout=WAIT) as failed:
+        window.generate()
+    assert failed.args[0].cancelled
+    qtbot.wait(300)
+    assert saved == [] and not window.cancel_button.isEnabled()
+
+
+def test_killed_worker_is_reported_and_the_next_job_works(qtbot, parts):
+    window = parts.window
+    window.prompt.setPlainText("first")
+    window.steps.setValue(8)
+    killed = []
+
+    def kill(message):
+        if not killed:
+            killed.append(parts.bridge.client.pid)
+            os.kill(parts.bridge.client.pid, signal.SIGKILL)
+
+    parts.bridge.progress.connect(kill)
+    with qtbot.waitSignal(parts.bridge.failed, timeout=WAIT):
+        window.generate()
+    assert "stopped unexpectedly" in window.errors.text()
+    parts.bridge.progress.disconnect(kill)
+    qtbot.waitSignal(parts.bridge.ready, timeout=WAIT).wait()
+    assert parts.bridge.client.pid != killed[0]
+    window.prompt.setPlainText("second")
+    window.steps.setValue(2)
+    with qtbot.waitSignal(window.image_saved, timeout=WAIT):
+        window.generate()
+
+
+def test_queue_lists_reorders_and_removes(qtbot, parts):
+    window = parts.window
+    client = parts.bridge.client
+    window.prompt.setPlainText("queued work")
+    window.steps.setValue(8)
+    window.batch_count.setValue(3)
+    finished = []
+    parts.bridge.finished.connect(lambda m: finished.append(m.job_id))
+    window.generate()
+    qtbot.waitUntil(lambda: client.running is not None, timeout=WAIT)
+    queued = [job.job_id for job in client.queued()]
+    assert len(queued) == 2 and window.queue.count() == 3
+    client.move(queued[1], 0)
+    assert [job.job_id for job in client.queued()] == [queued[1], queued[0]]
+    client.cancel(queued[0])
+    assert [job.job_id for job in client.queued()] == [queued[1]]
+    qtbot.waitUntil(lambda: len(finished) == 2, timeout=WAIT)
+    assert finished[1] == queued[1]
+
+
+def test_settings_persist_between_runs(qtbot, parts):
+    from hypersd_desktop.core.settings import save_settings
+
+    window = parts.window
+    window.latest_wins.setChecked(True)
+    window.steps.setValue(5)
+    window._remember_choices()
+    save_settings(window.settings.replace(vae_tiling=True, theme="dark"), parts.library.paths)
+    settings = load_settings()
+    assert settings.latest_wins and settings.last_steps == 5 and settings.vae_tiling and settings.theme == "dark"
+    assert settings.last_hyper == "hyper-sd15-1step-lora"
+
+
+def test_first_run_with_an_imported_tiny_model(qtbot, app_home, tiny_sd15, hyper_lora):
+    from hypersd_desktop.app import build_app
+
+    parts = build_app(["test"], start_worker=False)
+    qtbot.addWidget(parts.window)
+    try:
+        assert parts.first_run is not None and parts.window.model_box.count() == 0
+        assert "GB" in parts.first_run.offer_buttons[0].text()
+        parts.first_run.import_paths([tiny_sd15, hyper_lora("Hyper-SD15-2steps-lora")])
+        assert parts.first_run.result() == parts.first_run.DialogCode.Accepted
+        assert parts.window.model_box.count() == 1
+        assert parts.window.hyper_box.currentText() == "Hyper-SD15-2steps-lora"
+        assert parts.window.steps.value() == 2 and not parts.window.steps.isEnabled()
+    finally:
+        parts.library.close()
+
+
+def test_the_gui_process_never_imports_torch(installed, tmp_path):
+    script = textwrap.dedent("""
+        import sys
+        from PySide6.QtCore import QTimer
+        from hypersd_desktop.app import build_app
+        parts = build_app(["probe"])
+        window = parts.window
+        window.size_box.addItem("64", (64, 64)); window.size_box.setCurrentIndex(window.size_box.count() - 1)
+        window.prompt.setPlainText("a probe")
+        parts.bridge.ready.connect(lambda _: window.generate())
+        done = []
+        window.image_saved.connect(lambda path: (done.append(path), parts.app.quit()))
+        QTimer.singleShot(170000, parts.app.quit)
+        parts.app.exec()
+        heavy = [m for m in ("torch", "diffusers", "transformers") if m in sys.modules]
+        print("saved" if done else "nothing", ",".join(heavy) or "none")
+    """)
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240,
+                         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert run.stdout.split() == ["saved", "none"], run.stderr[-2000:]
