@@ -76,9 +76,13 @@ def choose_placement(requested_device: str, requested_dtype: str, architecture: 
 
 
 def memory_in_use(device: str) -> int | None:
-    """Bytes of device memory the engine holds now, where the backend reports it."""
+    """Bytes the engine holds now: device memory on CUDA/MPS, this process's resident memory on the CPU."""
     if device == "cuda":
         return torch.cuda.memory_allocated()
     if device == "mps":
         return torch.mps.current_allocated_memory()
-    return None
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return psutil.Process().memory_info().rss

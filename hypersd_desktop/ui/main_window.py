@@ -71,7 +71,7 @@ class MainWindow(QMainWindow):
         self.eta = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.1, value=1.0, decimals=2)
         self.seed = QSpinBox(minimum=0, maximum=MAX_SEED, value=random.randrange(MAX_SEED))
         self.seed_lock = QCheckBox("Lock")
-        self.seed_random = QToolButton(text="🎲")
+        self.seed_random = QToolButton(text="Random")
         self.seed_random.setToolTip("New random seed")
         seed_row = QHBoxLayout()
         for widget in (self.seed, self.seed_lock, self.seed_random):
@@ -375,7 +375,8 @@ class MainWindow(QMainWindow):
         self.timing.setText(f"Done in {message.seconds:.2f} s on {message.device.upper()} ({message.dtype})")
         self.warnings.show_messages(list(message.warnings))
         if message.memory_bytes is not None:
-            self.memory_label.setText(f"Memory in use: {message.memory_bytes / 2**30:.2f} GiB")
+            where = "GPU memory" if message.device in ("cuda", "mps") else "Worker memory"
+            self.memory_label.setText(f"{where} in use: {message.memory_bytes / 2**30:.2f} GiB")
 
     def _job_failed(self, message) -> None:
         if message.job_id == self._active_job:

@@ -33,14 +33,15 @@ def parts(qtbot, installed):
     from hypersd_desktop.app import build_app
 
     parts = build_app(["test"])
-    qtbot.addWidget(parts.window)
-    parts.window.show()
+    parts.window.show()  # closed below, not by qtbot: a window with a running job asks before closing
     qtbot.waitSignal(parts.bridge.ready, timeout=WAIT)
     parts.window.size_box.addItem("64 × 64 (test)", (64, 64))
     parts.window.size_box.setCurrentIndex(parts.window.size_box.count() - 1)
     yield parts
     parts.bridge.shutdown()
     parts.window._active_job = None
+    parts.window.close()
+    parts.window.deleteLater()
     parts.library.close()
 
 
@@ -176,3 +177,21 @@ def test_the_gui_process_never_imports_torch(installed, tmp_path):
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240,
                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert run.stdout.split() == ["saved", "none"], run.stderr[-2000:]
+
+
+def test_uncaught_exceptions_in_any_thread_reach_the_error_banner(qtbot, installed):
+    import threading
+
+    from hypersd_desktop.app import build_app
+
+    parts = build_app(["test"], start_worker=False)
+    qtbot.addWidget(parts.window)
+    parts.window.show()
+    try:
+        thread = threading.Thread(target=lambda: 1 / 0)
+        thread.start()
+        thread.join()
+        qtbot.waitUntil(lambda: "ZeroDivisionError" in parts.window.errors.text(), timeout=5000)
+    finally:
+        sys.excepthook, threading.excepthook = sys.__excepthook__, threading.__excepthook__
+        parts.library.close()
