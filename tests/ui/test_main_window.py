@@ -34,7 +34,8 @@ def parts(qtbot, installed):
 
     parts = build_app(["test"])
     parts.window.show()  # closed below, not by qtbot: a window with a running job asks before closing
-    qtbot.waitSignal(parts.bridge.ready, timeout=WAIT)
+    if not parts.bridge.client._ready:
+        qtbot.waitSignal(parts.bridge.ready, timeout=WAIT).wait()
     parts.window.size_box.addItem("64 × 64 (test)", (64, 64))
     parts.window.size_box.setCurrentIndex(parts.window.size_box.count() - 1)
     yield parts
@@ -118,7 +119,8 @@ def test_queue_lists_reorders_and_removes(qtbot, parts):
     window.generate()
     qtbot.waitUntil(lambda: client.running is not None, timeout=WAIT)
     queued = [job.job_id for job in client.queued()]
-    assert len(queued) == 2 and window.queue.count() == 3
+    assert len(queued) == 2
+    qtbot.waitUntil(lambda: window.queue.count() == 3, timeout=5000)  # the list follows on the GUI thread
     client.move(queued[1], 0)
     assert [job.job_id for job in client.queued()] == [queued[1], queued[0]]
     client.cancel(queued[0])
@@ -195,3 +197,20 @@ def test_uncaught_exceptions_in_any_thread_reach_the_error_banner(qtbot, install
     finally:
         sys.excepthook, threading.excepthook = sys.__excepthook__, threading.__excepthook__
         parts.library.close()
+
+
+def test_latest_wins_replaces_queued_jobs(qtbot, parts):
+    window = parts.window
+    window.latest_wins.setChecked(True)
+    window.steps.setValue(8)
+    dropped = []
+    parts.bridge.failed.connect(lambda m: dropped.append(m.job_id) if "newer request" in m.message else None)
+    finished = []
+    parts.bridge.finished.connect(lambda m: finished.append(m.job_id))
+    for text in ("a", "a c", "a ca", "a cat"):
+        window.prompt.setPlainText(text)
+        window.generate()
+    qtbot.waitUntil(lambda: window._job_ids[-1] in finished, timeout=WAIT)
+    # The first job was already running; of the three queued after it only the latest ran.
+    assert set(dropped) == set(window._job_ids[1:3])
+    assert set(finished) == {window._job_ids[0], window._job_ids[3]}
