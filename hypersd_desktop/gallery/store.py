@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from hypersd_desktop.core.database import Database
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -145,40 +145,14 @@ class GalleryStore:
     """All reads and writes of the gallery database; safe to share between threads."""
 
     def __init__(self, database: Path) -> None:
-        database.parent.mkdir(parents=True, exist_ok=True)
         self.database = database
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(database, timeout=30, isolation_level=None, check_same_thread=False)
-        self._db.row_factory = sqlite3.Row
-        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=30000", "synchronous=NORMAL"):
-            self._db.execute(f"PRAGMA {pragma}")
-        self._migrate()
+        self._database = Database(database, MIGRATIONS)
+        self._db = self._database.connection
+        self._lock = self._database.lock
+        self.transaction = self._database.transaction
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-
-    def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self._lock:
-                try:
-                    self._db.executescript(f"BEGIN IMMEDIATE; {script}; PRAGMA user_version={number}; COMMIT;")
-                except BaseException:
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
-                    raise
+        self._database.close()
 
     # -- writes ----------------------------------------------------------------------------
 

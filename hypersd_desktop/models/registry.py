@@ -10,11 +10,10 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from hypersd_desktop.core.database import Database
 from hypersd_desktop.core.errors import InputError
 
 MIGRATIONS: tuple[str, ...] = (
@@ -84,36 +83,13 @@ class Registry:
     """Installed models in `models.sqlite3` (WAL, foreign keys, ordered migrations)."""
 
     def __init__(self, database: Path) -> None:
-        database.parent.mkdir(parents=True, exist_ok=True)
         self.database = database
-        self._connection = sqlite3.connect(database, timeout=10, isolation_level=None, check_same_thread=False)
-        self._connection.row_factory = sqlite3.Row
-        self._connection.execute("PRAGMA journal_mode=WAL")
-        self._connection.execute("PRAGMA foreign_keys=ON")
-        self._connection.execute("PRAGMA busy_timeout=10000")
-        self._migrate()
+        self._db = Database(database, MIGRATIONS, timeout=10.0)
+        self._connection = self._db.connection
+        self._transaction = self._db.transaction
 
     def close(self) -> None:
-        self._connection.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        self._connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._connection
-        except BaseException:
-            self._connection.execute("ROLLBACK")
-            raise
-        self._connection.execute("COMMIT")
-
-    def _migrate(self) -> None:
-        version = self._connection.execute("PRAGMA user_version").fetchone()[0]
-        for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
-            with self._transaction() as db:
-                for statement in script.split(";"):
-                    if statement.strip():
-                        db.execute(statement)
-                db.execute(f"PRAGMA user_version={number}")
+        self._db.close()
 
     def add(self, model: InstalledModel) -> InstalledModel:
         """Register a complete, verified model (replacing a row with the same id)."""
