@@ -196,7 +196,7 @@ def run_generate(args: argparse.Namespace) -> int:
 
     from hypersd_desktop.engine.torch_engine import TorchEngine
     from hypersd_desktop.gallery.gallery import Gallery
-    from hypersd_desktop.models.hashes import HashCache
+    from hypersd_desktop.models.library import ModelLibrary
     from hypersd_desktop.worker.output import save_result
 
     show_progress = sys.stderr.isatty() and not args.json
@@ -211,7 +211,8 @@ def run_generate(args: argparse.Namespace) -> int:
     if not args.json:
         for warning in results[0].warnings:
             print(f"warning: {warning}", file=sys.stderr)
-    hashes = HashCache(paths.cache / "hashes.json")
+    library = ModelLibrary(paths)
+    hashes = library.hash_cache()
     gallery = None if args.no_gallery else Gallery(paths)
     for result in results:
         path = save_result(result, out_dir, hashes)
@@ -228,4 +229,5 @@ def run_generate(args: argparse.Namespace) -> int:
                   f"{result.timings['per_image_s'] * 1000:.0f} ms per image)")
     if gallery is not None:
         gallery.close()
+    library.close()
     return 0

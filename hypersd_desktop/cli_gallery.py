@@ -262,11 +262,11 @@ def _batch(gallery, args) -> int:
     job_id = batch.job_id_for(args.job, defaults, options, args.seeds_per_prompt)
 
     from hypersd_desktop.engine.torch_engine import TorchEngine
-    from hypersd_desktop.models.hashes import HashCache
+    from hypersd_desktop.models.library import ModelLibrary
     from hypersd_desktop.worker.output import save_result_as
 
     engine = TorchEngine()
-    hashes = HashCache(gallery.paths.cache / "hashes.json")
+    hashes = ModelLibrary(gallery.paths).hash_cache()
     runner = batch.BatchRunner(
         gallery,
         generate=lambda request, cancel: engine.generate(request, cancel=cancel)[0],

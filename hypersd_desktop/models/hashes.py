@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from hypersd_desktop.core.progress import CancelToken, TransferMeter
@@ -30,10 +31,15 @@ def sha256_file(path: Path, meter: TransferMeter | None = None, cancel: CancelTo
 
 
 class HashCache:
-    """A JSON file mapping absolute path to (size, mtime, sha256)."""
+    """A JSON file mapping absolute path to (size, mtime, sha256).
 
-    def __init__(self, file: Path) -> None:
+    `known` answers for files whose sha256 is already recorded elsewhere (the model registry hashed
+    every imported or downloaded file once), so generating with them never hashes gigabytes again.
+    """
+
+    def __init__(self, file: Path, known: Callable[[Path], str | None] | None = None) -> None:
         self.file = file
+        self.known = known
         try:
             self._entries: dict[str, list] = json.loads(file.read_text())
         except (OSError, ValueError):
@@ -45,7 +51,7 @@ class HashCache:
         entry = self._entries.get(str(path))
         if entry and entry[0] == stat.st_size and entry[1] == stat.st_mtime_ns:
             return entry[2]
-        digest = sha256_file(path)
+        digest = (self.known(path) if self.known else None) or sha256_file(path)
         self._entries[str(path)] = [stat.st_size, stat.st_mtime_ns, digest]
         self._save()
         return digest

@@ -14,7 +14,7 @@ from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.models.catalog import Catalog, CatalogEntry, load_catalog
 from hypersd_desktop.models.downloads import Downloader
-from hypersd_desktop.models.hashes import sha256_file
+from hypersd_desktop.models.hashes import HashCache, sha256_file
 from hypersd_desktop.models.importer import ImportItem, Importer
 from hypersd_desktop.models.registry import InstalledModel, Registry
 
@@ -47,6 +47,10 @@ class ModelLibrary:
 
     def close(self) -> None:
         self.registry.close()
+
+    def hash_cache(self) -> HashCache:
+        """Short hashes for image metadata, taken from the registry where a file is registered."""
+        return HashCache(self.paths.cache / "hashes.json", known=self.registry.sha256_of)
 
     def download(self, entry_id: str, on_progress: Report | None = None, cancel: CancelToken | None = None) -> InstalledModel:
         return self.downloader.download(self.catalog.get(entry_id), on_progress, cancel)

@@ -132,6 +132,15 @@ class Registry:
             raise InputError(f"No installed model {key!r}; `hypersd-desktop models list` shows what is installed.")
         return model
 
+    def sha256_of(self, path: Path) -> str | None:
+        """The recorded sha256 of a registered single-file model at `path`, if its size still matches."""
+        row = self._connection.execute(
+            "SELECT sha256, size FROM models WHERE path = ? AND layout = 'file'", (str(path),)
+        ).fetchone()
+        if row is None or not row["sha256"] or not path.is_file() or path.stat().st_size != row["size"]:
+            return None
+        return row["sha256"]
+
     def touch(self, model_id: str) -> None:
         self._connection.execute("UPDATE models SET last_used = ? WHERE id = ?", (time.time(), model_id))
 

@@ -14,7 +14,6 @@ import queue
 import threading
 import time
 import traceback
-from pathlib import Path
 
 from hypersd_desktop.core.errors import AppError, CancelledError
 from hypersd_desktop.core.paths import AppPaths
@@ -39,11 +38,11 @@ def worker_main(connection, home: str | None = None) -> None:
     from hypersd_desktop.engine.devices import available_devices
     from hypersd_desktop.engine.torch_engine import TorchEngine
     from hypersd_desktop.gallery.gallery import Gallery
-    from hypersd_desktop.models.hashes import HashCache
+    from hypersd_desktop.models.library import ModelLibrary
 
     engine = TorchEngine()
     gallery = Gallery(paths)
-    hashes = HashCache(paths.cache / "hashes.json")
+    hashes = ModelLibrary(paths).hash_cache()
     devices = tuple(available_devices())
     inbox: queue.Queue = queue.Queue()
     cancels: dict[int, CancelToken] = {}
@@ -128,5 +127,6 @@ def _run(connection, engine, gallery, hashes, paths: AppPaths, job: RunJob, toke
             message = ("The GPU ran out of memory. Try a smaller size or batch, or enable memory options in "
                        "Settings.")
         else:
-            message = f"Generation failed: {type(error).__name__}: {message}. Details are in {Path('worker.log')}."
+            message = (f"Generation failed: {type(error).__name__}: {message}. "
+                       f"Details are in {paths.data / 'worker.log'}.")
         connection.send(JobFailed(job.job_id, message, details=traceback.format_exc()))

@@ -142,3 +142,16 @@ def test_catalog_lists_every_hyper_sd_file_and_sizes():
     assert 7.0e9 < catalog.get("sdxl").size + catalog.get("hyper-sdxl-1step-lora").size < 8.2e9
     assert {e.id for e in catalog.entries} >= {"taesd", "taesdxl", "sdxl-vae-fp16-fix", "controlnet-sd15-canny",
                                                 "controlnet-sd15-scribble", "controlnet-sdxl-canny"}
+
+
+def test_image_metadata_hashes_come_from_the_registry_without_rehashing(library, hyper_lora, monkeypatch):
+    import hypersd_desktop.models.hashes as hashes
+
+    (item,) = library.import_path(hyper_lora("Hyper-SD15-4steps-lora"))
+    model = library.registry.get(item.model_id)
+
+    def no_rehash(path, *args, **kwargs):
+        raise AssertionError(f"{path} was hashed again")
+
+    monkeypatch.setattr(hashes, "sha256_file", no_rehash)
+    assert library.hash_cache().short_hash(hyper_lora("Hyper-SD15-4steps-lora")) == model.short_hash
