@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QApplication
 
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.settings import load_settings, save_settings
+from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.ui.first_run import FirstRunDialog
 from hypersd_desktop.ui.main_window import MainWindow
@@ -64,9 +65,10 @@ def build_app(argv: list[str] | None = None, home: str | None = None, start_work
     settings = load_settings(paths)
     apply_theme(app, settings.theme)
     library = ModelLibrary(paths)
+    gallery = Gallery(paths)
     bridge = WorkerBridge(home=home)
     bridge.client.previews = settings.previews
-    window = MainWindow(library, bridge, settings)
+    window = MainWindow(library, bridge, settings, gallery)
     window._error_relay = install_error_hooks(window)
 
     def open_settings() -> None:

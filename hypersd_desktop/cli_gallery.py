@@ -258,8 +258,9 @@ def _batch(gallery, args) -> int:
     )
     options = _export_options(args)
     options.validate()
-    units = batch.plan_units(batch.parse_job(args.job), defaults, args.seeds_per_prompt, resolve)
-    job_id = batch.job_id_for(args.job, defaults, options, args.seeds_per_prompt)
+    items = batch.parse_job(args.job)
+    units = batch.plan_units(items, defaults, args.seeds_per_prompt, resolve)
+    job_id = batch.job_id_for(items, defaults, options, args.seeds_per_prompt)
 
     from hypersd_desktop.engine.torch_engine import TorchEngine
     from hypersd_desktop.models.library import ModelLibrary

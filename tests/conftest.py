@@ -25,6 +25,18 @@ def app_home(tmp_path, monkeypatch):
     return home
 
 
+@pytest.fixture
+def online(monkeypatch):
+    """The suite runs with HF_HUB_OFFLINE=1; tests using this talk to a server on 127.0.0.1 only."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import reset_sessions
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    reset_sessions()
+    yield
+    reset_sessions()
+
+
 @pytest.fixture(scope="session")
 def tiny_root(tmp_path_factory):
     return tmp_path_factory.mktemp("tiny")

@@ -28,6 +28,9 @@ class Settings:
     last_hyper: str = ""
     last_steps: int = 2
     last_size: str = ""
+    export_dir: str = ""
+    export_template: str = "{date}/{seed}-{prompt:40}"
+    batch_dir: str = ""
 
     def replace(self, **changes) -> Settings:
         return replace(self, **changes)

@@ -15,6 +15,7 @@ from PIL import Image
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.gallery.formats import ImageMetadata, parse_chunks
+from hypersd_desktop.gallery.metadata import PARAMETERS_CHUNK, ImageParameters, a1111_parameters
 from hypersd_desktop.gallery.store import GalleryStore, ImageQuery, ImageRecord
 from hypersd_desktop.gallery.thumbnails import Thumbnails
 
@@ -207,3 +208,22 @@ class Gallery:
                 dropped.append(image_id)
         self.store.delete_rows(dropped)
         return relinked, len(dropped)
+
+
+def parameters_text(record: ImageRecord) -> str:
+    """The AUTOMATIC1111 parameters of an image, as other tools paste them: the file's own
+    `parameters` text when it has one, else composed from what the gallery knows."""
+    try:
+        with Image.open(record.path) as image:
+            image.load()
+            text = getattr(image, "text", {}).get(PARAMETERS_CHUNK) or image.info.get(PARAMETERS_CHUNK)
+        if isinstance(text, str) and text.strip():
+            return text
+    except (OSError, ValueError, SyntaxError):
+        pass
+    return a1111_parameters(ImageParameters(
+        prompt=record.prompt, negative_prompt=record.negative_prompt, steps=record.steps or 0,
+        sampler=record.scheduler or "", guidance=record.guidance or 0.0, seed=record.seed if record.seed is not None else -1,
+        width=record.width or 0, height=record.height or 0, model_name=record.model_name or "",
+        model_hash=record.model_hash, loras=record.loras,
+    ))

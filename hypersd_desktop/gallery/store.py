@@ -130,6 +130,7 @@ class ImageQuery:
     tag: str | None = None
     ids: tuple[int, ...] | None = None
     trashed: bool = False
+    oldest_first: bool = False
 
 
 @dataclass(frozen=True)
@@ -219,15 +220,18 @@ class GalleryStore:
             return row[0] if row else None
 
     def query(self, query: ImageQuery = ImageQuery(), limit: int = 100, cursor: tuple[float, int] | None = None) -> Page:
-        """A page of images matching `query`, newest first (keyset paging: stable while images arrive)."""
+        """A page of images matching `query`, newest first unless `oldest_first` (keyset paging: stable
+        while images arrive)."""
         where, args = self._where(query)
+        before, order = (">", "ASC") if query.oldest_first else ("<", "DESC")
         if cursor is not None:
-            where.append("(images.created < ? OR (images.created = ? AND images.id < ?))")
+            where.append(f"(images.created {before} ? OR (images.created = ? AND images.id {before} ?))")
             args += [cursor[0], cursor[0], cursor[1]]
-        # With text, walk the date index newest first and probe the full-text matches: a common word
+        # With text, walk the date index in order and probe the full-text matches: a common word
         # matches a quarter of the gallery, and sorting all of those costs 10x more (bench/gallery_100k.py).
         source = "images INDEXED BY images_created" if query.text and query.text.strip() else "images"
-        sql = f"SELECT images.* FROM {source} WHERE {' AND '.join(where)} ORDER BY created DESC, id DESC LIMIT ?"
+        sql = (f"SELECT images.* FROM {source} WHERE {' AND '.join(where)} "
+               f"ORDER BY created {order}, id {order} LIMIT ?")
         with self._lock:
             rows = self._db.execute(sql, [*args, limit + 1]).fetchall()
         images = [self._record(row, with_tags=False) for row in rows[:limit]]
@@ -247,6 +251,29 @@ class GalleryStore:
         where, args = self._where(query)
         with self._lock:
             return self._db.execute(f"SELECT count(*) FROM images WHERE {' AND '.join(where)}", args).fetchone()[0]
+
+    def newer_than(self, query: ImageQuery, created: float, image_id: int) -> list[ImageRecord]:
+        """Images matching `query` that sort before (created, image_id) newest first: what arrived since."""
+        where, args = self._where(query)
+        where.append("(images.created > ? OR (images.created = ? AND images.id > ?))")
+        args += [created, created, image_id]
+        sql = f"SELECT images.* FROM images WHERE {' AND '.join(where)} ORDER BY created DESC, id DESC LIMIT 1000"
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        return [self._record(row, with_tags=False) for row in rows]
+
+    def facets(self) -> dict[str, list]:
+        """The values the filters offer: model names, LoRA names, step counts and tags in use."""
+        alive = "WHERE trashed_at IS NULL"
+        with self._lock:
+            models = [r[0] for r in self._db.execute(
+                f"SELECT DISTINCT model_name FROM images {alive} AND model_name IS NOT NULL ORDER BY 1")]
+            lora_sets = [r[0] for r in self._db.execute(f"SELECT DISTINCT lora_names FROM images {alive}")]
+            steps = [r[0] for r in self._db.execute(
+                f"SELECT DISTINCT steps FROM images {alive} AND steps IS NOT NULL ORDER BY 1")]
+            tags = [r[0] for r in self._db.execute("SELECT DISTINCT tag FROM tags ORDER BY 1")]
+        loras = sorted({name for names in lora_sets for name in names.split()})
+        return {"models": models, "loras": loras, "steps": steps, "tags": tags}
 
     def all_paths(self) -> list[tuple[int, str]]:
         with self._lock:

@@ -116,6 +116,28 @@ class Downloader:
             revision=remote[0].commit, files=tuple(files),
         ))
 
+    def partial(self, entry: CatalogEntry) -> int:
+        """Bytes an interrupted download of `entry` left (finished files and `.part` files): a download
+        that was paused, cancelled by closing the app, or cut off resumes from here. 0: none."""
+        folder = self.models_dir / entry.id
+        if not folder.is_dir() or self.registry.find(entry.id) is not None:
+            return 0
+        kept = 0
+        for file in entry.files:
+            target = folder / file.path
+            part = _part(target)
+            if target.is_file():
+                kept += target.stat().st_size
+            elif part.is_file():
+                kept += part.stat().st_size
+        return kept
+
+    def discard_partial(self, entry: CatalogEntry) -> None:
+        """Delete what an unfinished download of `entry` left (never an installed model's files)."""
+        folder = self.models_dir / entry.id
+        if folder.is_dir() and self.registry.find(entry.id) is None:
+            shutil.rmtree(folder, ignore_errors=True)
+
     # -- metadata --------------------------------------------------------------------------
 
     def _metadata(self, entry: CatalogEntry, file: CatalogFile) -> RemoteFile:

@@ -1,19 +1,23 @@
-"""The generation window: prompt, model and recipe controls, live preview, results, queue.
+"""The main window: the Generate tab (prompt, model and recipe controls, live preview, results,
+queue), the Gallery tab and the Models tab.
 
 Widgets build a `GenerationRequest` and hand it to the worker bridge; they never touch torch.
+Images dropped on the window offer to reuse their settings or to import them; model files and
+folders dropped on it are imported into the model library.
 """
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QIcon, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QListWidget,
+    QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QListWidget,
     QListWidgetItem, QMainWindow, QMessageBox, QPlainTextEdit, QPushButton, QSizePolicy, QSpinBox, QSplitter,
-    QTableWidget, QTableWidgetItem, QToolButton, QVBoxLayout, QWidget,
+    QTableWidget, QTableWidgetItem, QTabWidget, QToolButton, QVBoxLayout, QWidget,
 )
 
 from hypersd_desktop.core.errors import AppError
@@ -21,9 +25,14 @@ from hypersd_desktop.core.settings import Settings, save_settings
 from hypersd_desktop.engine.planning import plan
 from hypersd_desktop.engine.recipes import ARCHITECTURE_NAMES, RECIPES_BY_ID, TCD
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
+from hypersd_desktop.gallery.formats import ImageMetadata
+from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES, Gallery, read_metadata
+from hypersd_desktop.gallery.store import ImageRecord
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.banner import Banner
+from hypersd_desktop.ui.gallery_browser import GalleryBrowser
+from hypersd_desktop.ui.model_manager import ModelManager
 from hypersd_desktop.worker.bridge import WorkerBridge
 
 SIZE_PRESETS = {
@@ -36,16 +45,23 @@ MAX_SEED = 2**31 - 1
 RESULTS_KEPT = 40
 
 
+def hyper_models(library: ModelLibrary, architecture: str) -> list[InstalledModel]:
+    """The installed Hyper-SD LoRAs and UNets for an architecture."""
+    return [m for m in library.registry.list(architecture=architecture) if m.recipe and m.kind in ("lora", "unet")]
+
+
 class MainWindow(QMainWindow):
     """The app's main window. `library` lists models; `bridge` runs jobs in the worker process."""
 
     image_saved = Signal(str)  # path of a finished image
 
-    def __init__(self, library: ModelLibrary, bridge: WorkerBridge, settings: Settings) -> None:
+    def __init__(self, library: ModelLibrary, bridge: WorkerBridge, settings: Settings,
+                 gallery: Gallery | None = None) -> None:
         super().__init__()
         self.library = library
         self.bridge = bridge
         self.settings = settings
+        self.gallery = gallery or Gallery(library.paths)
         self._job_ids: list[int] = []
         self._active_job: int | None = None
         self.setWindowTitle("HyperSD Desktop")
@@ -153,7 +169,15 @@ class MainWindow(QMainWindow):
         splitter.addWidget(left)
         splitter.addWidget(right)
         splitter.setStretchFactor(1, 1)
-        self.setCentralWidget(splitter)
+        self.browser = GalleryBrowser(self.gallery)
+        self.models = ModelManager(self.library, self._paths_in_use)
+        self.tabs = QTabWidget()
+        self.generate_page = splitter
+        self.tabs.addTab(splitter, "&Generate")
+        self.tabs.addTab(self.browser, "G&allery")
+        self.tabs.addTab(self.models, "&Models")
+        self.setCentralWidget(self.tabs)
+        self.setAcceptDrops(True)
 
         self.device_label = QLabel("Starting the generation worker…")
         self.memory_label = QLabel("")
@@ -162,16 +186,28 @@ class MainWindow(QMainWindow):
 
         menu = self.menuBar().addMenu("&File")
         self.import_action = QAction("&Import models…", self)
+        self.import_images_action = QAction("Import &images from a folder…", self)
+        self.batch_action = QAction("&Batch job…", self, shortcut=QKeySequence("Ctrl+B"))
+        self.export_action = QAction("&Export images…", self, shortcut=QKeySequence("Ctrl+E"))
         self.settings_action = QAction("&Settings…", self, shortcut=QKeySequence("Ctrl+,"))
         quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
-        for action in (self.import_action, self.settings_action, quit_action):
+        for action in (self.import_action, self.import_images_action, self.batch_action, self.export_action,
+                       self.settings_action, quit_action):
             menu.addAction(action)
+        view = self.menuBar().addMenu("&View")
+        self.find_action = QAction("&Search the gallery", self, shortcut=QKeySequence.StandardKey.Find)
+        view.addAction(self.find_action)
+        for number, title in enumerate(("&Generate", "G&allery", "&Models")):
+            action = QAction(title, self, shortcut=QKeySequence(f"Ctrl+{number + 1}"))
+            action.triggered.connect(lambda _=False, n=number: self.tabs.setCurrentIndex(n))
+            view.addAction(action)
 
     def _connect(self) -> None:
         QShortcut(QKeySequence("Ctrl+Return"), self, activated=self.generate)
         QShortcut(QKeySequence("Ctrl+Enter"), self, activated=self.generate)
-        QShortcut(QKeySequence("Escape"), self, activated=self.cancel)
+        QShortcut(QKeySequence("Escape"), self.generate_page, activated=self.cancel,
+                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.generate_button.clicked.connect(self.generate)
         self.cancel_button.clicked.connect(self.cancel)
         self.seed_random.clicked.connect(lambda: self.seed.setValue(random.randrange(MAX_SEED)))
@@ -183,11 +219,22 @@ class MainWindow(QMainWindow):
         self.queue_down.clicked.connect(lambda: self._move_queued(1))
         self.queue_remove.clicked.connect(self._remove_queued)
         self.import_action.triggered.connect(self.import_models)
+        self.import_images_action.triggered.connect(self.browser.choose_import_folder)
+        self.export_action.triggered.connect(self._open_export)
+        self.batch_action.triggered.connect(self.open_batch)
+        self.find_action.triggered.connect(self._find)
+        self.browser.reuse_requested.connect(self.reuse_record)
+        self.browser.status.connect(lambda text: self.statusBar().showMessage(text, 3000))
+        self.models.models_changed.connect(self.reload_models)
+        self._gallery_timer = QTimer(self, singleShot=True, interval=250)
+        self._gallery_timer.timeout.connect(self.browser.image_added)
+        self.image_saved.connect(lambda _: self._gallery_timer.start())
         self.bridge.ready.connect(self._worker_ready)
         self.bridge.started.connect(self._job_started)
         self.bridge.progress.connect(self._job_progress)
         self.bridge.image_ready.connect(self._image_ready)
         self.bridge.finished.connect(self._job_finished)
+        self.bridge.batch_finished.connect(self._batch_finished)
         self.bridge.failed.connect(self._job_failed)
         self.bridge.queue_changed.connect(self._queue_changed)
         self.bridge.restarted.connect(lambda _: self.device_label.setText("Generation worker restarted"))
@@ -218,7 +265,7 @@ class MainWindow(QMainWindow):
         self.hyper_box.blockSignals(True)
         self.hyper_box.clear()
         self.hyper_box.addItem("None (plain model)", None)
-        hyper = [m for m in self.library.registry.list(architecture=architecture) if m.recipe and m.kind in ("lora", "unet")]
+        hyper = hyper_models(self.library, architecture)
         for entry in hyper:
             self.hyper_box.addItem(entry.recipe, entry)
         self.hyper_box.blockSignals(False)
@@ -378,6 +425,13 @@ class MainWindow(QMainWindow):
             where = "GPU memory" if message.device in ("cuda", "mps") else "Worker memory"
             self.memory_label.setText(f"{where} in use: {message.memory_bytes / 2**30:.2f} GiB")
 
+    def _batch_finished(self, message) -> None:
+        if message.job_id == self._active_job:
+            self._active_job = None
+            self.cancel_button.setEnabled(False)
+        self.timing.setText(f"Batch done in {message.seconds:.1f} s: {message.generated} generated, "
+                            f"{message.skipped} already done")
+
     def _job_failed(self, message) -> None:
         if message.job_id == self._active_job:
             self._active_job = None
@@ -392,7 +446,7 @@ class MainWindow(QMainWindow):
         self.queue.clear()
         jobs = ([(message.running, "running")] if message.running else []) + [(j, "queued") for j in message.queued]
         for job, state in jobs:
-            text = f"#{job.job_id} {state}: {job.request.prompt[:60]} (seed {job.request.seed})"
+            text = f"#{job.job_id} {state}: {job.describe()}"
             item = QListWidgetItem(text)
             item.setData(Qt.ItemDataRole.UserRole, job.job_id if state == "queued" else None)
             self.queue.addItem(item)
@@ -413,22 +467,217 @@ class MainWindow(QMainWindow):
         super().resizeEvent(event)
         QTimer.singleShot(0, self._rescale_preview)
 
+    # -- reuse settings -------------------------------------------------------------------
+
+    def reuse_record(self, record: ImageRecord) -> None:
+        """Fill the controls from a gallery image: exactly from its stored request when it has one."""
+        if record.request:
+            self.apply_request(GenerationRequest.from_dict(json.loads(record.request)))
+        else:
+            self.apply_metadata(ImageMetadata(
+                format=record.metadata_format or "none", prompt=record.prompt, negative_prompt=record.negative_prompt,
+                seed=record.seed, steps=record.steps, guidance=record.guidance, width=record.width,
+                height=record.height, model_name=record.model_name, model_hash=record.model_hash, loras=record.loras))
+        self.tabs.setCurrentIndex(0)
+        self.prompt.setFocus()
+
+    def apply_request(self, request: GenerationRequest) -> None:
+        """Set every control so that `build_request()` gives `request` back (with this machine's
+        device and memory settings); what is not installed here is named in the warning banner."""
+        missing: list[str] = []
+        models = self.library.registry.list()
+        by_path = {str(Path(m.path)): m for m in models}
+        base = by_path.get(str(Path(request.base_model)))
+        if base is None:
+            missing.append(f"the base model {Path(request.base_model).name}")
+        hyper = by_path.get(str(Path(request.unet))) if request.unet else None
+        if request.unet and hyper is None:
+            missing.append(f"the UNet {Path(request.unet).name}")
+        styles: list[LoraSpec] = []
+        for lora in request.loras:
+            model = by_path.get(str(Path(lora.path)))
+            if model is None:
+                missing.append(f"the LoRA {Path(lora.path).name}")
+            elif model.recipe and hyper is None and lora.weight == 1.0:
+                hyper = model
+            else:
+                styles.append(lora)
+        self._fill_controls(base, hyper, request.prompt, request.negative_prompt, request.steps, request.guidance,
+                            request.seed, request.width, request.height, styles, request.eta)
+        self.batch_size.setValue(request.batch_size)
+        self._report_missing(missing)
+
+    def apply_metadata(self, metadata: ImageMetadata) -> None:
+        """Set the controls from another tool's parameters; models are matched by hash, then by name."""
+        models = self.library.registry.list()
+
+        def find(name: str | None, short_hash: str | None, kind: str | None = None) -> InstalledModel | None:
+            candidates = [m for m in models if kind is None or m.kind == kind]
+            for model in candidates:
+                if short_hash and model.short_hash and model.short_hash.lower().startswith(short_hash.lower()[:10]):
+                    return model
+            wanted = (name or "").lower()
+            return next((m for m in candidates if wanted and wanted in (m.name.lower(), m.id.lower(),
+                                                                         Path(m.path).stem.lower())), None)
+
+        missing: list[str] = []
+        base = find(metadata.model_name, metadata.model_hash, "base")
+        if base is None and (metadata.model_name or metadata.model_hash):
+            missing.append(f"the base model {metadata.model_name or metadata.model_hash}")
+        hyper, styles = None, []
+        for name, weight, short_hash in metadata.loras:
+            model = find(name, short_hash)
+            if model is None:
+                missing.append(f"the LoRA {name}")
+            elif model.recipe and hyper is None:
+                hyper = model
+            else:
+                styles.append(LoraSpec(model.path, weight))
+        self._fill_controls(base, hyper, metadata.prompt, metadata.negative_prompt, metadata.steps, metadata.guidance,
+                            metadata.seed, metadata.width, metadata.height, styles, None)
+        self._report_missing(missing)
+
+    def _fill_controls(self, base: InstalledModel | None, hyper: InstalledModel | None, prompt: str, negative: str,
+                       steps: int | None, guidance: float | None, seed: int | None, width: int | None,
+                       height: int | None, styles: list[LoraSpec], eta: float | None) -> None:
+        if base is not None:
+            self._select(self.model_box, base.id)
+            self._model_changed()
+        self._select(self.hyper_box, hyper.id if hyper else None)
+        self.prompt.setPlainText(prompt)
+        if guidance is not None:
+            self.guidance.setValue(guidance)
+        self.negative.setPlainText(negative)
+        if steps is not None:
+            self.steps.setValue(steps)
+        if eta is not None:
+            self.eta.setValue(eta)
+        if seed is not None:
+            self.seed.setValue(seed % (MAX_SEED + 1))
+            self.seed_lock.setChecked(True)
+        if width and height:
+            index = next((i for i in range(self.size_box.count()) if self.size_box.itemData(i) == (width, height)), -1)
+            if index < 0:
+                self.size_box.addItem(f"{width} × {height} (from the image)", (width, height))
+                index = self.size_box.count() - 1
+            self.size_box.setCurrentIndex(index)
+        weights = {str(Path(lora.path)): lora.weight for lora in styles}
+        for row in range(self.styles.rowCount()):
+            item = self.styles.item(row, 0)
+            path = str(Path(item.data(Qt.ItemDataRole.UserRole).path))
+            item.setCheckState(Qt.CheckState.Checked if path in weights else Qt.CheckState.Unchecked)
+            if path in weights:
+                self.styles.cellWidget(row, 1).setValue(weights[path])
+        self._update_recipe_controls()
+
+    @staticmethod
+    def _select(box: QComboBox, model_id: str | None) -> None:
+        for i in range(box.count()):
+            data = box.itemData(i)
+            if (data.id if data is not None else None) == model_id:
+                box.setCurrentIndex(i)
+                return
+
+    def _report_missing(self, missing: list[str]) -> None:
+        if missing:
+            self.errors.show_messages([f"Settings reused, but {', '.join(missing)} "
+                                       f"{'is' if len(missing) == 1 else 'are'} not installed; the current choice "
+                                       "is kept. Install it from the Models tab to reproduce the image exactly."])
+        else:
+            self.errors.clear()
+
+    # -- drag and drop --------------------------------------------------------------------
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if event.mimeData().hasUrls() and any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        event.acceptProposedAction()
+        QTimer.singleShot(0, lambda: self.open_dropped(paths))  # the drag source is not kept waiting
+
+    def open_dropped(self, paths: list[Path]) -> None:
+        """Images: offer to reuse their settings or to import them. Weights and folders: import as models."""
+        images = [p for p in paths if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+        others = [p for p in paths if p not in images]
+        if others:
+            self.tabs.setCurrentWidget(self.models)
+            self.models.import_paths(others)
+        if len(images) == 1:
+            self.offer_dropped_image(images[0])
+        elif images:
+            added = self.browser.import_files(images)
+            self.statusBar().showMessage(f"Imported {added} images into the gallery", 5000)
+
+    def offer_dropped_image(self, path: Path) -> None:
+        try:
+            metadata, _, _, notes = read_metadata(path)
+        except (OSError, ValueError, SyntaxError) as error:
+            self.errors.show_messages([f"{path.name} is not a readable image ({error})."])
+            return
+        box = QMessageBox(self)
+        box.setWindowTitle("Dropped image")
+        box.setIcon(QMessageBox.Icon.Question)
+        if metadata is not None:
+            box.setText(f"{path.name} has {metadata.format.upper()} generation settings.")
+            box.setInformativeText(f"Prompt: {metadata.prompt[:200]}")
+            reuse = box.addButton("Reuse its settings", QMessageBox.ButtonRole.AcceptRole)
+        else:
+            box.setText(f"{path.name} carries no generation settings.")
+            reuse = None
+        add = box.addButton("Import into the gallery", QMessageBox.ButtonRole.ActionRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.exec()
+        if reuse is not None and box.clickedButton() is reuse:
+            self.apply_metadata(metadata)
+            if metadata.request:
+                try:
+                    self.apply_request(GenerationRequest.from_dict(metadata.request))
+                except (AppError, TypeError):
+                    pass  # a request from another version: the A1111 fields above stand
+            self.warnings.show_messages(notes)
+            self.tabs.setCurrentIndex(0)
+        elif box.clickedButton() is add:
+            self.browser.import_files([path])
+            self.tabs.setCurrentWidget(self.browser)
+
+    # -- gallery, batch and models --------------------------------------------------------
+
+    def _find(self) -> None:
+        self.tabs.setCurrentWidget(self.browser)
+        self.browser.focus_search()
+
+    def _open_export(self) -> None:
+        self.tabs.setCurrentWidget(self.browser)
+        self.browser.open_export()
+
+    def open_batch(self):
+        from hypersd_desktop.ui.batch_dialog import BatchDialog
+
+        dialog = BatchDialog(self.library, self.bridge, self.build_request(quiet=True), self)
+        dialog.progressed.connect(lambda: self._gallery_timer.start())
+        dialog.open()
+        self._batch_dialog = dialog
+        return dialog
+
+    def _paths_in_use(self) -> set[str]:
+        """Model files the running and queued jobs need: the model manager will not remove them."""
+        client = self.bridge.client
+        jobs = ([client.running] if client.running is not None else []) + list(client.queued())
+        paths: set[str] = set()
+        for job in jobs:
+            for request in job.requests():
+                paths.add(str(Path(request.base_model)))
+                paths.update(str(Path(p)) for p in (request.unet, request.vae, request.taesd) if p)
+                paths.update(str(Path(lora.path)) for lora in request.loras)
+        return paths
+
     # -- misc -----------------------------------------------------------------------------
 
     def import_models(self) -> None:
-        paths, _ = QFileDialog.getOpenFileNames(self, "Import models", str(Path.home()), "Weights (*.safetensors)")
-        if paths:
-            self.import_paths([Path(p) for p in paths])
-
-    def import_paths(self, paths: list[Path]) -> None:
-        problems = []
-        for path in paths:
-            for item in self.library.import_path(path):
-                if item.status not in ("imported", "already installed"):
-                    problems.append(f"{Path(item.path).name}: {item.status} — {item.reason}")
-        self.reload_models()
-        if problems:
-            self.errors.show_messages(problems)
+        self.tabs.setCurrentWidget(self.models)
+        self.models.choose_files()
 
     def _remember_choices(self) -> None:
         model, hyper = self.current_model(), self.hyper_box.currentData()
@@ -455,4 +704,6 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._remember_choices()
+        self.browser.close_resources()
+        self.models.shutdown()
         super().closeEvent(event)

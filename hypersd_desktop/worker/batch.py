@@ -187,9 +187,26 @@ class BatchRunner:
         return BatchReport(len(units), generated, skipped, manifest)
 
 
-def job_id_for(job_file: Path, defaults: GenerationRequest, options: ExportOptions, seeds_per_prompt: int) -> str:
-    """A short id that changes when the job, its defaults or its export options change."""
-    digest = hashlib.sha256(job_file.read_bytes())
+@dataclass(frozen=True)
+class BatchSpec:
+    """A whole batch job as the worker process runs it (sent over the pipe to it)."""
+
+    batch_id: str
+    units: tuple[BatchUnit, ...]
+    target: Path
+    options: ExportOptions
+
+    def done_before(self) -> int:
+        """Units a stopped earlier run of this job already finished (they are skipped)."""
+        state = _load_state(self.target.expanduser().resolve() / f".hypersd-batch-{self.batch_id}.json")
+        keys = {unit.key for unit in self.units}
+        return sum(1 for key, entry in state.items() if key in keys and entry.get("status") == "done")
+
+
+def job_id_for(items: list[dict[str, Any]], defaults: GenerationRequest, options: ExportOptions,
+               seeds_per_prompt: int) -> str:
+    """A short id that changes when the job's items, its defaults or its export options change."""
+    digest = hashlib.sha256(json.dumps(items, sort_keys=True, default=str).encode())
     digest.update(defaults.to_json().encode())
     digest.update(json.dumps(options.__dict__, sort_keys=True).encode())
     digest.update(str(seeds_per_prompt).encode())

@@ -6,7 +6,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 
 from hypersd_desktop.worker.client import QueueChanged, WorkerClient, WorkerRestarted
 from hypersd_desktop.worker.protocol import (
-    ImageReady, JobFailed, JobFinished, JobProgress, JobStarted, WorkerReady,
+    BatchFinished, BatchProgress, ImageReady, JobFailed, JobFinished, JobProgress, JobStarted, WorkerReady,
 )
 
 
@@ -21,6 +21,8 @@ class WorkerBridge(QObject):
     failed = Signal(object)  # JobFailed
     queue_changed = Signal(object)  # QueueChanged
     restarted = Signal(object)  # WorkerRestarted
+    batch_progress = Signal(object)  # BatchProgress
+    batch_finished = Signal(object)  # BatchFinished
     _incoming = Signal(object)
 
     def __init__(self, home: str | None = None, parent: QObject | None = None, cancel_timeout: float = 5.0) -> None:
@@ -30,7 +32,7 @@ class WorkerBridge(QObject):
         self._routes = {
             WorkerReady: self.ready, JobStarted: self.started, JobProgress: self.progress, ImageReady: self.image_ready,
             JobFinished: self.finished, JobFailed: self.failed, QueueChanged: self.queue_changed,
-            WorkerRestarted: self.restarted,
+            WorkerRestarted: self.restarted, BatchProgress: self.batch_progress, BatchFinished: self.batch_finished,
         }
 
     def start(self) -> None:

@@ -22,9 +22,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hypersd_desktop.engine.types import GenerationRequest
+from hypersd_desktop.worker.batch import BatchSpec
 from hypersd_desktop.worker.protocol import (
-    CancelJob, JobFailed, JobFinished, RunJob, Shutdown, WorkerReady,
+    BatchFinished, CancelJob, JobFailed, JobFinished, RunBatch, RunJob, Shutdown, WorkerReady,
 )
+
+ENDS = (JobFinished, JobFailed, BatchFinished)
 
 
 def _worker_entry(connection, home: str | None) -> None:
@@ -35,8 +38,19 @@ def _worker_entry(connection, home: str | None) -> None:
 
 @dataclass(frozen=True)
 class QueuedJob:
+    """One image request, or a batch (`request` is then its first unit's, for display)."""
+
     job_id: int
     request: GenerationRequest
+    batch: BatchSpec | None = None
+
+    def requests(self) -> tuple[GenerationRequest, ...]:
+        return tuple(unit.request for unit in self.batch.units) if self.batch else (self.request,)
+
+    def describe(self) -> str:
+        if self.batch:
+            return f"batch of {len(self.batch.units)} images into {self.batch.target}"
+        return f"{self.request.prompt[:60]} (seed {self.request.seed})"
 
 
 @dataclass(frozen=True)
@@ -107,12 +121,16 @@ class WorkerClient:
 
     def submit(self, request: GenerationRequest, latest_wins: bool = False) -> int:
         """Queue a request; returns its job id. With `latest_wins`, queued (not running) jobs are dropped."""
-        job = QueuedJob(next(self._ids), request)
+        return self._enqueue(QueuedJob(next(self._ids), request), latest_wins)
+
+    def submit_batch(self, spec: BatchSpec) -> int:
+        """Queue a batch job; it runs as one job (one cancel stops it; running it again resumes it)."""
+        return self._enqueue(QueuedJob(next(self._ids), spec.units[0].request, spec), latest_wins=False)
+
+    def _enqueue(self, job: QueuedJob, latest_wins: bool) -> int:
         with self._lock:
-            dropped = list(self._queue) if latest_wins else []
-            if latest_wins:
-                self._queue.clear()
-            self._queue.append(job)
+            dropped = [j for j in self._queue if j.batch is None] if latest_wins else []  # batches stay
+            self._queue = [j for j in self._queue if j not in dropped] + [job]
         for old in dropped:
             self.on_event(JobFailed(old.job_id, "Replaced by a newer request.", cancelled=True))
         self._dispatch()
@@ -179,7 +197,10 @@ class WorkerClient:
             connection = self._connection
         self._notify_queue()
         try:
-            connection.send(RunJob(job.job_id, job.request.to_dict(), self.previews))
+            if job.batch is not None:
+                connection.send(RunBatch(job.job_id, job.batch))
+            else:
+                connection.send(RunJob(job.job_id, job.request.to_dict(), self.previews))
         except (OSError, BrokenPipeError):
             pass  # the reader notices the dead worker and reports the job
 
@@ -197,7 +218,7 @@ class WorkerClient:
             if isinstance(message, WorkerReady):
                 with self._lock:
                     self._ready = True
-            if isinstance(message, (JobFinished, JobFailed)):
+            if isinstance(message, ENDS):
                 with self._lock:
                     if self._running is not None and self._running.job_id == message.job_id:
                         self._running = None
@@ -205,7 +226,7 @@ class WorkerClient:
                         self._cancel_timer.cancel()
                         self._cancel_timer = None
             self.on_event(message)
-            if isinstance(message, (WorkerReady, JobFinished, JobFailed)):
+            if isinstance(message, (WorkerReady, *ENDS)):
                 self._dispatch()
         process.join(5)
         with self._lock:

@@ -21,6 +21,14 @@ class RunJob:
 
 
 @dataclass(frozen=True)
+class RunBatch:
+    """A batch job (`batch.BatchSpec`): generated into the gallery and exported, one unit at a time."""
+
+    job_id: int
+    spec: Any
+
+
+@dataclass(frozen=True)
 class CancelJob:
     job_id: int
 
@@ -74,6 +82,26 @@ class JobFinished:
     memory_bytes: int | None = None
     device: str = ""
     dtype: str = ""
+
+
+@dataclass(frozen=True)
+class BatchProgress:
+    """`done` of `total` units of a batch finished (including those an earlier run did)."""
+
+    job_id: int
+    done: int
+    total: int
+    rate: float | None = None  # units per second
+    eta_s: float | None = None
+
+
+@dataclass(frozen=True)
+class BatchFinished:
+    job_id: int
+    generated: int
+    skipped: int
+    manifest: str
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -41,16 +41,7 @@ def payload():
     return random.Random(7).randbytes(SIZE)
 
 
-@pytest.fixture(autouse=True)
-def online(monkeypatch):
-    """The suite runs with HF_HUB_OFFLINE=1; these tests talk to a server on 127.0.0.1 only."""
-    from huggingface_hub import constants
-    from huggingface_hub.utils import reset_sessions
-
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    reset_sessions()
-    yield
-    reset_sessions()
+pytestmark = pytest.mark.usefixtures("online")
 
 
 @pytest.fixture

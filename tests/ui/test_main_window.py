@@ -9,41 +9,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.settings import load_settings
 from hypersd_desktop.gallery.store import GalleryStore
-from hypersd_desktop.models.library import ModelLibrary
-
-WAIT = 180_000  # ms; the first job spawns the worker and imports the inference stack
-
-
-@pytest.fixture
-def installed(app_home, tiny_sd15, hyper_lora):
-    library = ModelLibrary(AppPaths.default())
-    library.import_path(tiny_sd15)
-    library.import_path(hyper_lora("Hyper-SD15-1step-lora"))
-    library.close()
-    return app_home
-
-
-@pytest.fixture
-def parts(qtbot, installed):
-    from hypersd_desktop.app import build_app
-
-    parts = build_app(["test"])
-    parts.window.show()  # closed below, not by qtbot: a window with a running job asks before closing
-    if not parts.bridge.client._ready:
-        qtbot.waitSignal(parts.bridge.ready, timeout=WAIT).wait()
-    parts.window.size_box.addItem("64 × 64 (test)", (64, 64))
-    parts.window.size_box.setCurrentIndex(parts.window.size_box.count() - 1)
-    yield parts
-    parts.bridge.shutdown()
-    parts.window._active_job = None
-    parts.window.close()
-    parts.window.deleteLater()
-    parts.library.close()
+from ui_helpers import WAIT
 
 
 def test_generate_shows_the_image_and_saves_it_to_the_gallery(qtbot, parts):

@@ -1,0 +1,254 @@
+"""Batch jobs from the window: typed prompts or a job file, run by the worker into the gallery and
+an export folder. Stopping keeps what is done; starting the same job again continues it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
+    QProgressBar, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
+)
+
+from hypersd_desktop.core.errors import AppError, InputError
+from hypersd_desktop.core.progress import TransferProgress
+from hypersd_desktop.core.settings import load_settings, save_settings
+from hypersd_desktop.engine.recipes import ARCHITECTURE_NAMES, RECIPES_BY_ID
+from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
+from hypersd_desktop.gallery.export import ExportOptions
+from hypersd_desktop.models.library import ModelLibrary
+from hypersd_desktop.ui.main_window import MAX_SEED, SIZE_PRESETS, hyper_models
+from hypersd_desktop.ui.tasks import describe_items, percent
+from hypersd_desktop.worker.batch import BatchSpec, job_id_for, parse_job, plan_units
+from hypersd_desktop.worker.bridge import WorkerBridge
+
+
+class BatchDialog(QDialog):
+    """`defaults` (the generation controls' request, if any) preselects model, recipe, steps and size."""
+
+    progressed = Signal()  # a unit finished: new images are in the gallery
+
+    def __init__(self, library: ModelLibrary, bridge: WorkerBridge, defaults: GenerationRequest | None,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.library = library
+        self.bridge = bridge
+        self.defaults = defaults
+        self.job_id: int | None = None
+        self.spec: BatchSpec | None = None
+        settings = load_settings(library.paths)
+        self.setWindowTitle("Batch job")
+        self.resize(680, 640)
+
+        self.use_prompts = QRadioButton("Prompts, one per line")
+        self.use_file = QRadioButton("A job file (text, CSV or JSON)")
+        self.use_prompts.setChecked(True)
+        self.prompts = QPlainTextEdit(placeholderText="a lighthouse at dusk\na fox in the snow, watercolor\n…")
+        self.job_file = QLineEdit(placeholderText="prompts.txt, job.csv or job.json")
+        choose_file = QPushButton("Choose…")
+        choose_file.clicked.connect(self._choose_file)
+        file_row = QHBoxLayout()
+        file_row.addWidget(self.job_file, 1)
+        file_row.addWidget(choose_file)
+        self.first_seed = QSpinBox(minimum=0, maximum=MAX_SEED, value=defaults.seed if defaults else 0)
+        self.seeds_per_prompt = QSpinBox(minimum=1, maximum=100, value=1)
+        self.model_box = QComboBox()
+        for model in library.registry.list(kind="base"):
+            self.model_box.addItem(f"{model.name}  ({ARCHITECTURE_NAMES.get(model.architecture or '', '?')})", model)
+        self.hyper_box = QComboBox()
+        self.steps = QSpinBox(minimum=1, maximum=12, value=defaults.steps or 2 if defaults else 2)
+        self.size_box = QComboBox()
+        self.folder = QLineEdit(settings.batch_dir or str(Path.home() / "Pictures" / "HyperSD batches"))
+        choose_folder = QPushButton("Choose…")
+        choose_folder.clicked.connect(self._choose_folder)
+        folder_row = QHBoxLayout()
+        folder_row.addWidget(self.folder, 1)
+        folder_row.addWidget(choose_folder)
+        self.template = QLineEdit("{index:4}-{seed}-{prompt:40}")
+        self.format = QComboBox()
+        self.format.addItems(["png", "jpeg", "webp"])
+        self.bar = QProgressBar(maximum=1000)
+        self.status = QLabel("Stopping keeps what is done; starting the same job again continues where it stopped.",
+                             wordWrap=True)
+
+        form = QFormLayout()
+        form.addRow(self.use_prompts)
+        form.addRow(self.prompts)
+        form.addRow(self.use_file)
+        form.addRow(file_row)
+        form.addRow("First seed", self.first_seed)
+        form.addRow("Seeds per prompt", self.seeds_per_prompt)
+        form.addRow("Base model", self.model_box)
+        form.addRow("Hyper-SD", self.hyper_box)
+        form.addRow("Steps", self.steps)
+        form.addRow("Size", self.size_box)
+        form.addRow("Export to", folder_row)
+        form.addRow("Name files by", self.template)
+        form.addRow("Format", self.format)
+        buttons = QDialogButtonBox()
+        self.start_button = buttons.addButton("Start", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.stop_button = buttons.addButton("Stop", QDialogButtonBox.ButtonRole.ActionRole)
+        self.open_button = buttons.addButton("Open folder", QDialogButtonBox.ButtonRole.ActionRole)
+        close = buttons.addButton(QDialogButtonBox.StandardButton.Close)
+        self.stop_button.setEnabled(False)
+        layout = QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.status)
+        layout.addWidget(buttons)
+
+        self.model_box.currentIndexChanged.connect(self._model_changed)
+        self.hyper_box.currentIndexChanged.connect(self._recipe_changed)
+        self.start_button.clicked.connect(self.start)
+        self.stop_button.clicked.connect(self.stop)
+        self.open_button.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(self.folder.text())))
+        close.clicked.connect(self.reject)
+        self.job_file.textChanged.connect(lambda text: self.use_file.setChecked(bool(text)) if text else None)
+        bridge.batch_progress.connect(self._progress)
+        bridge.batch_finished.connect(self._finished)
+        bridge.failed.connect(self._failed)
+        self._preselect()
+
+    # -- choices --------------------------------------------------------------------------
+
+    def _preselect(self) -> None:
+        if self.defaults is not None:
+            for i in range(self.model_box.count()):
+                if Path(self.model_box.itemData(i).path) == Path(self.defaults.base_model):
+                    self.model_box.setCurrentIndex(i)
+        self._model_changed()
+        if self.defaults is not None:
+            wanted = {str(Path(lora.path)) for lora in self.defaults.loras} | {str(Path(self.defaults.unet or "."))}
+            for i in range(1, self.hyper_box.count()):
+                if str(Path(self.hyper_box.itemData(i).path)) in wanted:
+                    self.hyper_box.setCurrentIndex(i)
+            if self.defaults.steps:
+                self.steps.setValue(self.defaults.steps)
+            for i in range(self.size_box.count()):
+                if self.size_box.itemData(i) == (self.defaults.width, self.defaults.height):
+                    self.size_box.setCurrentIndex(i)
+
+    def _model_changed(self) -> None:
+        model = self.model_box.currentData()
+        architecture = model.architecture if model else "sd15"
+        self.hyper_box.clear()
+        self.hyper_box.addItem("None (plain model)", None)
+        for entry in hyper_models(self.library, architecture):
+            self.hyper_box.addItem(entry.recipe, entry)
+        self.hyper_box.setCurrentIndex(1 if self.hyper_box.count() > 1 else 0)
+        self.size_box.clear()
+        for label, width, height in SIZE_PRESETS.get(architecture, SIZE_PRESETS["sd15"]):
+            self.size_box.addItem(label, (width, height))
+
+    def _recipe_changed(self) -> None:
+        hyper = self.hyper_box.currentData()
+        recipe = RECIPES_BY_ID.get(hyper.recipe) if hyper is not None else None
+        if recipe is not None:
+            self.steps.setValue(recipe.default_steps)
+        self.steps.setEnabled(recipe is None or recipe.unified)
+
+    def _choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Batch job file", str(Path.home()),
+                                              "Job files (*.txt *.csv *.json);;All files (*)")
+        if path:
+            self.job_file.setText(path)
+            self.use_file.setChecked(True)
+
+    def _choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export the batch to", self.folder.text())
+        if folder:
+            self.folder.setText(folder)
+
+    def build_spec(self) -> BatchSpec:
+        """The whole job as the worker will run it; `InputError` says what is missing or wrong."""
+        model = self.model_box.currentData()
+        if model is None:
+            raise InputError("No base model is installed; install one in the Models tab first.")
+        if self.use_file.isChecked():
+            if not self.job_file.text().strip():
+                raise InputError("Choose a job file, or type the prompts.")
+            path = Path(self.job_file.text().strip()).expanduser()
+            if not path.is_file():
+                raise InputError(f"{path} does not exist.")
+            items = parse_job(path)
+        else:
+            items = [{"prompt": line.strip()} for line in self.prompts.toPlainText().splitlines() if line.strip()]
+            if not items:
+                raise InputError("Type at least one prompt (one per line), or choose a job file.")
+        hyper = self.hyper_box.currentData()
+        recipe = RECIPES_BY_ID.get(hyper.recipe) if hyper is not None else None
+        width, height = self.size_box.currentData() or (None, None)
+        base = self.defaults or GenerationRequest(prompt="", base_model=model.path)
+        defaults = base.replace(
+            prompt="", negative_prompt="", base_model=model.path, seed=self.first_seed.value(), batch_size=1,
+            unet=hyper.path if hyper is not None and hyper.kind == "unet" else None,
+            loras=(LoraSpec(hyper.path, 1.0),) if hyper is not None and hyper.kind == "lora" else (),
+            steps=self.steps.value(), width=width, height=height, eta=None, preview="none",
+            guidance=None if recipe is not None else base.guidance,
+        )
+        options = ExportOptions(template=self.template.text().strip(), format=self.format.currentText())
+        options.validate()
+        folder = self.folder.text().strip()
+        if not folder:
+            raise InputError("Choose the folder to export the batch to.")
+        units = plan_units(items, defaults, self.seeds_per_prompt.value(), self.library.resolve)
+        job = job_id_for(items, defaults, options, self.seeds_per_prompt.value())
+        return BatchSpec(job, tuple(units), Path(folder).expanduser().resolve(), options)
+
+    # -- running --------------------------------------------------------------------------
+
+    def start(self) -> int | None:
+        try:
+            spec = self.build_spec()
+        except (AppError, ValueError) as error:
+            self.status.setText(f"⚠ {error}")
+            return None
+        save_settings(load_settings(self.library.paths).replace(batch_dir=str(spec.target)), self.library.paths)
+        self.spec = spec
+        done = spec.done_before()
+        self.job_id = self.bridge.client.submit_batch(spec)
+        self.start_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self.bar.setValue(int(1000 * done / len(spec.units)))
+        resumed = f"; {done} were done by an earlier run and are skipped" if done else ""
+        self.status.setText(f"Queued {len(spec.units)} images{resumed}.")
+        return self.job_id
+
+    def stop(self) -> None:
+        if self.job_id is not None:
+            self.status.setText("Stopping after the current image…")
+            self.bridge.client.cancel(self.job_id)
+
+    def _progress(self, message) -> None:
+        if message.job_id != self.job_id:
+            return
+        progress = TransferProgress("batch", "", message.done, message.total, message.rate, message.eta_s)
+        self.bar.setValue(percent(progress))
+        self.status.setText(describe_items(progress))
+        self.progressed.emit()
+
+    def _finished(self, message) -> None:
+        if message.job_id != self.job_id:
+            return
+        self.bar.setValue(1000)
+        self.status.setText(f"Done: {message.generated} generated, {message.skipped} already done, in "
+                            f"{message.seconds:.1f} s. Manifest: {message.manifest}")
+        self._ended()
+        self.progressed.emit()
+
+    def _failed(self, message) -> None:
+        if message.job_id != self.job_id:
+            return
+        if message.cancelled:
+            self.status.setText(f"{message.message} Start continues the job.")
+            self.start_button.setText("Resume")
+        else:
+            self.status.setText(f"⚠ {message.message}")
+        self._ended()
+
+    def _ended(self) -> None:
+        self.job_id = None
+        self.start_button.setEnabled(True)
+        self.stop_button.setEnabled(False)

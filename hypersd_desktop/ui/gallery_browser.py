@@ -1,0 +1,585 @@
+"""The gallery tab: search and filters over a virtualised thumbnail grid, and a large view.
+
+Grid keys: arrows move, Enter opens the large view, Delete moves to the trash (Ctrl+Z brings it
+back), F toggles favourite, 0–5 rate, Ctrl+C copies the image, Ctrl+Shift+C its parameters,
+Ctrl+R reuses its settings. In the large view: Left/Right for previous/next, +/−/0 zoom, Esc back.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from PySide6.QtCore import QElapsedTimer, QMimeData, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QKeySequence, QPainter, QPixmap, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView,
+    QHBoxLayout, QLabel, QLineEdit, QListView, QMessageBox, QPushButton, QSplitter, QStackedWidget, QTextBrowser,
+    QToolButton, QVBoxLayout, QWidget,
+)
+
+from hypersd_desktop.gallery.gallery import Gallery, parameters_text
+from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
+from hypersd_desktop.ui.gallery_model import CELL, GalleryModel, ThumbnailDelegate
+from hypersd_desktop.ui.tasks import Task, describe_items
+
+DATE_RANGES = (("Any time", None), ("Today", 1), ("Last 7 days", 7), ("Last 30 days", 30), ("Last year", 365))
+ANY = "Any"
+
+
+def reveal_in_file_manager(path: str) -> None:
+    """Show the file selected in Explorer or Finder; elsewhere open its folder."""
+    if sys.platform == "win32":
+        subprocess.Popen(["explorer", f"/select,{Path(path)}"])  # noqa: S603,S607 - fixed program, our path
+    elif sys.platform == "darwin":
+        subprocess.Popen(["open", "-R", path])  # noqa: S603,S607
+    else:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
+
+
+def copy_image_to_clipboard(path: str) -> bool:
+    """The image itself and its file, so both image editors and file managers can paste it."""
+    image = QImage(path)
+    if image.isNull():
+        return False
+    mime = QMimeData()
+    mime.setImageData(image)
+    mime.setUrls([QUrl.fromLocalFile(path)])
+    QGuiApplication.clipboard().setMimeData(mime)
+    return True
+
+
+def describe_record(record: ImageRecord) -> str:
+    """The large view's parameter panel, as HTML."""
+    rows = [
+        ("Prompt", record.prompt or "—"),
+        ("Negative prompt", record.negative_prompt or "—"),
+        ("Model", f"{record.model_name or 'unknown'}" + (f" [{record.model_hash}]" if record.model_hash else "")),
+        ("LoRAs", ", ".join(f"{name} × {weight:g}" for name, weight, _ in record.loras) or "—"),
+        ("Recipe", record.recipe or "—"),
+        ("Steps", record.steps), ("Guidance", record.guidance), ("Sampler", record.scheduler), ("Seed", record.seed),
+        ("Size", f"{record.width} × {record.height}" if record.width else None),
+        ("Device", record.device), ("Time", f"{record.time_taken:.2f} s" if record.time_taken else None),
+        ("Created", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.created))),
+        ("Source", f"{record.source}" + (f" ({record.metadata_format})" if record.metadata_format else "")),
+        ("File", record.path),
+    ]
+    from html import escape
+
+    body = "".join(f"<tr><td><b>{escape(name)}</b></td><td>{escape(str(value))}</td></tr>"
+                   for name, value in rows if value not in (None, ""))
+    return f"<table cellspacing='4'>{body}</table>"
+
+
+class ZoomView(QGraphicsView):
+    """A picture that fits the view until zoomed; wheel or +/− zoom, 0 fits again."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._scene = QGraphicsScene(self)
+        self._item = QGraphicsPixmapItem()
+        self._item.setTransformationMode(Qt.TransformationMode.SmoothTransformation)
+        self._scene.addItem(self._item)
+        self.setScene(self._scene)
+        self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        self.setDragMode(QGraphicsView.DragMode.ScrollHandDrag)
+        self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
+        self.fitted = True
+
+    def set_pixmap(self, pixmap: QPixmap) -> None:
+        self._item.setPixmap(pixmap)
+        self._scene.setSceneRect(self._item.boundingRect())
+        self.fit()
+
+    def fit(self) -> None:
+        self.fitted = True
+        self.resetTransform()
+        if not self._item.pixmap().isNull():
+            self.fitInView(self._item, Qt.AspectRatioMode.KeepAspectRatio)
+
+    def zoom(self, factor: float) -> None:
+        self.fitted = False
+        self.scale(factor, factor)
+
+    def zoom_level(self) -> float:
+        return self.transform().m11()
+
+    def wheelEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.zoom(1.25 if event.angleDelta().y() > 0 else 0.8)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        if self.fitted:
+            self.fit()
+
+
+class ImageViewer(QWidget):
+    """One image large, its parameters, and what can be done with it."""
+
+    closed = Signal()
+    step = Signal(int)  # -1 previous, +1 next
+    changed = Signal(int)  # image id whose favourite, rating or tags changed
+
+    def __init__(self, gallery: Gallery) -> None:
+        super().__init__()
+        self.gallery = gallery
+        self.record: ImageRecord | None = None
+        self.view = ZoomView()
+        self.details = QTextBrowser()
+        self.details.setOpenLinks(False)
+        self.favourite = QCheckBox("★ Favourite")
+        self.rating = QComboBox()
+        self.rating.addItems(["No rating", "●", "●●", "●●●", "●●●●", "●●●●●"])
+        self.tags = QLineEdit(placeholderText="tags, separated by commas")
+        self.back_button = QPushButton("◀ Grid (Esc)")
+        self.previous_button = QPushButton("← Previous")
+        self.next_button = QPushButton("Next →")
+        self.zoom_label = QLabel("Fit")
+        nav = QHBoxLayout()
+        for widget in (self.back_button, self.previous_button, self.next_button):
+            nav.addWidget(widget)
+        nav.addStretch(1)
+        for text, handler in (("−", lambda: self._zoom(0.8)), ("Fit", self._fit), ("1:1", self._actual),
+                              ("+", lambda: self._zoom(1.25))):
+            button = QToolButton(text=text)
+            button.clicked.connect(handler)
+            nav.addWidget(button)
+        nav.addWidget(self.zoom_label)
+        left = QVBoxLayout()
+        left.addLayout(nav)
+        left.addWidget(self.view, 1)
+        side = QVBoxLayout()
+        side.addWidget(self.details, 1)
+        rate_row = QHBoxLayout()
+        rate_row.addWidget(self.favourite)
+        rate_row.addWidget(self.rating)
+        side.addLayout(rate_row)
+        side.addWidget(self.tags)
+        self.action_row = QVBoxLayout()
+        side.addLayout(self.action_row)
+        left_widget, side_widget = QWidget(), QWidget()
+        left_widget.setLayout(left)
+        side_widget.setLayout(side)
+        side_widget.setMinimumWidth(300)
+        splitter = QSplitter()
+        splitter.addWidget(left_widget)
+        splitter.addWidget(side_widget)
+        splitter.setStretchFactor(0, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+
+        self.back_button.clicked.connect(self.closed)
+        self.previous_button.clicked.connect(lambda: self.step.emit(-1))
+        self.next_button.clicked.connect(lambda: self.step.emit(1))
+        self.favourite.toggled.connect(self._favourite_changed)
+        self.rating.currentIndexChanged.connect(self._rating_changed)
+        self.tags.editingFinished.connect(self._tags_changed)
+        for keys, handler in (("Escape", self.closed.emit), ("Left", lambda: self.step.emit(-1)),
+                              ("Right", lambda: self.step.emit(1)), ("+", lambda: self._zoom(1.25)),
+                              ("=", lambda: self._zoom(1.25)), ("-", lambda: self._zoom(0.8)), ("0", self._fit)):
+            QShortcut(QKeySequence(keys), self, activated=handler,
+                      context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+
+    def show_record(self, record: ImageRecord) -> None:
+        self.record = self.gallery.store.get(record.id) or record  # with its tags
+        record = self.record
+        pixmap = QPixmap(record.path)
+        if pixmap.isNull():
+            self.view.set_pixmap(QPixmap())
+            self.details.setHtml("<p><b>The file is missing or unreadable.</b></p>" + describe_record(record))
+        else:
+            self.view.set_pixmap(pixmap)
+            self.details.setHtml(describe_record(record))
+        for widget, value in ((self.favourite, record.favourite), (self.rating, record.rating)):
+            widget.blockSignals(True)
+            widget.setChecked(value) if widget is self.favourite else widget.setCurrentIndex(value)
+            widget.blockSignals(False)
+        self.tags.setText(", ".join(record.tags))
+        self.zoom_label.setText("Fit")
+
+    def _zoom(self, factor: float) -> None:
+        self.view.zoom(factor)
+        self.zoom_label.setText(f"{self.view.zoom_level():.0%}")
+
+    def _fit(self) -> None:
+        self.view.fit()
+        self.zoom_label.setText("Fit")
+
+    def _actual(self) -> None:
+        self.view.fitted = False
+        self.view.resetTransform()
+        self.zoom_label.setText("100%")
+
+    def _favourite_changed(self, value: bool) -> None:
+        if self.record is not None:
+            self.gallery.store.set_favourite(self.record.id, value)
+            self.changed.emit(self.record.id)
+
+    def _rating_changed(self, value: int) -> None:
+        if self.record is not None:
+            self.gallery.store.set_rating(self.record.id, value)
+            self.changed.emit(self.record.id)
+
+    def _tags_changed(self) -> None:
+        if self.record is not None:
+            tags = [t.strip() for t in self.tags.text().split(",") if t.strip()]
+            if tuple(sorted(set(tags))) != tuple(sorted(self.record.tags)):
+                self.gallery.store.set_tags(self.record.id, tags)
+                self.record = self.gallery.store.get(self.record.id)
+                self.changed.emit(self.record.id)
+
+
+class GalleryBrowser(QWidget):
+    """Search, filters, the grid and the large view. `reuse_requested` carries an `ImageRecord`."""
+
+    reuse_requested = Signal(object)
+    status = Signal(str)
+
+    def __init__(self, gallery: Gallery, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.gallery = gallery
+        self._deleted: list[int] = []
+        self._import_task: Task | None = None
+        self.last_query_ms = 0.0
+        ratio = QGuiApplication.primaryScreen().devicePixelRatio() if QGuiApplication.primaryScreen() else 1.0
+        self.model = GalleryModel(gallery, ratio, self)
+        self._build()
+        self._connect()
+        self.reload_facets()
+        self.apply_filters()
+
+    def close_resources(self) -> None:
+        self.model.close()
+
+    # -- layout ---------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.search = QLineEdit(placeholderText="Search prompts, models and LoRAs  (Ctrl+F)")
+        self.search.setClearButtonEnabled(True)
+        self.model_filter, self.lora_filter, self.steps_filter, self.tag_filter = (QComboBox() for _ in range(4))
+        self.date_filter = QComboBox()
+        for label, days in DATE_RANGES:
+            self.date_filter.addItem(label, days)
+        self.rating_filter = QComboBox()
+        self.rating_filter.addItems(["Any rating", "● or more", "●● or more", "●●● or more", "●●●● or more", "●●●●●"])
+        self.favourite_filter = QCheckBox("★ only")
+        self.sort = QComboBox()
+        self.sort.addItems(["Newest first", "Oldest first"])
+        filters = QHBoxLayout()
+        filters.addWidget(self.search, 3)
+        for label, widget in (("Model", self.model_filter), ("LoRA", self.lora_filter), ("Steps", self.steps_filter),
+                              ("Tag", self.tag_filter)):
+            widget.setToolTip(f"Only images with this {label.lower()}")
+            widget.setMinimumContentsLength(6)
+            widget.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            filters.addWidget(QLabel(label))
+            filters.addWidget(widget, 1)
+        for widget in (self.date_filter, self.rating_filter, self.favourite_filter, self.sort):
+            filters.addWidget(widget)
+
+        self.grid = QListView()
+        self.grid.setViewMode(QListView.ViewMode.IconMode)
+        self.grid.setResizeMode(QListView.ResizeMode.Adjust)
+        self.grid.setMovement(QListView.Movement.Static)
+        self.grid.setUniformItemSizes(True)
+        self.grid.setGridSize(QSize(CELL, CELL))
+        self.grid.setSpacing(0)
+        self.grid.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.grid.setDragEnabled(True)
+        self.grid.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.grid.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.grid.verticalScrollBar().setSingleStep(CELL // 4)
+        self.grid.setItemDelegate(ThumbnailDelegate(self.grid))
+        self.grid.setModel(self.model)
+
+        self.count_label = QLabel("")
+        self.undo_label = QLabel("")
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.hide()
+        self.open_button = QPushButton("Open")
+        self.reuse_button = QPushButton("Reuse settings")
+        self.copy_button = QPushButton("Copy image")
+        self.copy_params_button = QPushButton("Copy parameters")
+        self.reveal_button = QPushButton("Show in folder")
+        self.delete_button = QPushButton("Delete")
+        self.export_button = QPushButton("Export…")
+        self.import_button = QPushButton("Import folder…")
+        actions = QHBoxLayout()
+        actions.addWidget(self.count_label)
+        actions.addWidget(self.undo_label)
+        actions.addWidget(self.undo_button)
+        actions.addStretch(1)
+        for button in (self.open_button, self.reuse_button, self.copy_button, self.copy_params_button,
+                       self.reveal_button, self.delete_button, self.export_button, self.import_button):
+            actions.addWidget(button)
+
+        grid_page = QWidget()
+        grid_layout = QVBoxLayout(grid_page)
+        grid_layout.setContentsMargins(0, 0, 0, 0)
+        grid_layout.addLayout(filters)
+        grid_layout.addWidget(self.grid, 1)
+        grid_layout.addLayout(actions)
+        self.viewer = ImageViewer(self.gallery)
+        for text, handler in (("Reuse settings (Ctrl+R)", self.reuse_current), ("Copy image (Ctrl+C)", self.copy_image),
+                              ("Copy parameters (Ctrl+Shift+C)", self.copy_parameters),
+                              ("Show in folder", self.reveal), ("Delete (Del)", self.delete_selected)):
+            button = QPushButton(text)
+            button.clicked.connect(handler)
+            self.viewer.action_row.addWidget(button)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(grid_page)
+        self.pages.addWidget(self.viewer)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.pages)
+
+    def _connect(self) -> None:
+        self._search_timer = QTimer(self, singleShot=True, interval=200)
+        self._search_timer.timeout.connect(self.apply_filters)
+        self.search.textChanged.connect(lambda _: self._search_timer.start())
+        self.search.returnPressed.connect(self.apply_filters)
+        for box in (self.model_filter, self.lora_filter, self.steps_filter, self.tag_filter, self.date_filter,
+                    self.rating_filter, self.sort):
+            box.currentIndexChanged.connect(self.apply_filters)
+        self.favourite_filter.toggled.connect(self.apply_filters)
+        self.model.counted.connect(self._show_count)
+        self.grid.activated.connect(lambda index: self.open_viewer(index.row()))
+        self.grid.selectionModel().selectionChanged.connect(self._update_buttons)
+        self.open_button.clicked.connect(lambda: self.open_viewer(self.grid.currentIndex().row()))
+        self.reuse_button.clicked.connect(self.reuse_current)
+        self.copy_button.clicked.connect(self.copy_image)
+        self.copy_params_button.clicked.connect(self.copy_parameters)
+        self.reveal_button.clicked.connect(self.reveal)
+        self.delete_button.clicked.connect(self.delete_selected)
+        self.undo_button.clicked.connect(self.undo_delete)
+        self.export_button.clicked.connect(self.open_export)
+        self.import_button.clicked.connect(self.choose_import_folder)
+        self.viewer.closed.connect(self.close_viewer)
+        self.viewer.step.connect(self.step_viewer)
+        self.viewer.changed.connect(self._record_changed)
+        context = Qt.ShortcutContext.WidgetWithChildrenShortcut
+        for keys, handler in (
+            (QKeySequence.StandardKey.Delete, self.delete_selected), (QKeySequence.StandardKey.Undo, self.undo_delete),
+            (QKeySequence.StandardKey.Copy, self.copy_image), ("Ctrl+Shift+C", self.copy_parameters),
+            ("Ctrl+R", self.reuse_current), ("Return", self._open_current), ("Enter", self._open_current),
+            ("F", self.toggle_favourite), *((str(n), lambda n=n: self.rate(n)) for n in range(6)),
+        ):
+            shortcut = QShortcut(QKeySequence(keys), self.grid if keys in ("Return", "Enter", "F")
+                                 or str(keys).isdigit() else self, context=context)
+            shortcut.activated.connect(handler)
+        self._update_buttons()
+
+    # -- queries --------------------------------------------------------------------------
+
+    def current_query(self) -> ImageQuery:
+        days = self.date_filter.currentData()
+        return ImageQuery(
+            text=self.search.text().strip() or None,
+            model=self._choice(self.model_filter), lora=self._choice(self.lora_filter),
+            steps=int(self._choice(self.steps_filter)) if self._choice(self.steps_filter) else None,
+            tag=self._choice(self.tag_filter),
+            created_from=time.time() - days * 86400 if days else None,
+            favourite=True if self.favourite_filter.isChecked() else None,
+            min_rating=self.rating_filter.currentIndex() or None,
+            oldest_first=self.sort.currentIndex() == 1,
+        )
+
+    @staticmethod
+    def _choice(box: QComboBox) -> str | None:
+        return None if box.currentIndex() <= 0 else box.currentText()
+
+    def apply_filters(self) -> None:
+        clock = QElapsedTimer()
+        clock.start()
+        self.model.set_query(self.current_query())
+        self.last_query_ms = clock.nsecsElapsed() / 1e6
+        if self.model.rowCount():
+            self.grid.setCurrentIndex(self.model.index(0))
+            self.grid.scrollToTop()
+        self._update_buttons()
+
+    def reload_facets(self) -> None:
+        facets = self.gallery.store.facets()
+        for box, values in ((self.model_filter, facets["models"]), (self.lora_filter, facets["loras"]),
+                            (self.steps_filter, [str(s) for s in facets["steps"]]), (self.tag_filter, facets["tags"])):
+            current = box.currentText()
+            box.blockSignals(True)
+            box.clear()
+            box.addItem(ANY)
+            box.addItems(values)
+            box.setCurrentIndex(max(0, box.findText(current)))
+            box.blockSignals(False)
+
+    def image_added(self) -> None:
+        """New images in the gallery (generated or imported): show them without losing the place."""
+        if self.model.add_newest():
+            self.reload_facets()
+
+    def _show_count(self, total: int) -> None:
+        self.count_label.setText(f"{total:,} image{'s' if total != 1 else ''}")
+
+    # -- selection ------------------------------------------------------------------------
+
+    def selected_records(self) -> list[ImageRecord]:
+        if self.pages.currentWidget() is self.viewer and self.viewer.record is not None:
+            return [self.viewer.record]
+        rows = sorted(index.row() for index in self.grid.selectionModel().selectedIndexes())
+        return [self.model.records[row] for row in rows]
+
+    def current_record(self) -> ImageRecord | None:
+        records = self.selected_records()
+        if records:
+            return records[0]
+        return self.model.record(self.grid.currentIndex().row())
+
+    def _update_buttons(self) -> None:
+        count = len(self.grid.selectionModel().selectedIndexes())
+        for button in (self.open_button, self.reuse_button, self.copy_button, self.copy_params_button,
+                       self.reveal_button):
+            button.setEnabled(count == 1)
+        self.delete_button.setEnabled(count > 0)
+        self.delete_button.setText(f"Delete {count}" if count > 1 else "Delete")
+        self.export_button.setText(f"Export {count}…" if count > 1 else "Export…")
+
+    # -- large view -----------------------------------------------------------------------
+
+    def _open_current(self) -> None:
+        self.open_viewer(self.grid.currentIndex().row())
+
+    def open_viewer(self, row: int) -> None:
+        record = self.model.record(row)
+        if record is None:
+            return
+        self.grid.setCurrentIndex(self.model.index(row))
+        self.viewer.show_record(record)
+        self.pages.setCurrentWidget(self.viewer)
+        self.viewer.view.setFocus()
+
+    def close_viewer(self) -> None:
+        self.pages.setCurrentIndex(0)
+        self.grid.setFocus()
+
+    def step_viewer(self, delta: int) -> None:
+        row = self.grid.currentIndex().row() + delta
+        if row >= self.model.rowCount() and self.model.canFetchMore():
+            self.model.fetchMore()
+        if 0 <= row < self.model.rowCount():
+            self.grid.selectionModel().clearSelection()
+            self.open_viewer(row)
+
+    def _record_changed(self, image_id: int) -> None:
+        self.model.reload_record(image_id)
+        self.reload_facets()
+
+    def toggle_favourite(self) -> None:
+        records = self.selected_records()
+        value = not all(record.favourite for record in records)
+        for record in records:
+            self.gallery.store.set_favourite(record.id, value)
+            self.model.reload_record(record.id)
+
+    def rate(self, stars: int) -> None:
+        for record in self.selected_records():
+            self.gallery.store.set_rating(record.id, stars)
+            self.model.reload_record(record.id)
+
+    # -- actions --------------------------------------------------------------------------
+
+    def reuse_current(self) -> None:
+        record = self.current_record()
+        if record is not None:
+            self.reuse_requested.emit(record)
+
+    def copy_image(self) -> None:
+        record = self.current_record()
+        if record is not None:
+            ok = copy_image_to_clipboard(record.path)
+            self.status.emit("Image copied" if ok else f"{record.path} could not be read")
+
+    def copy_parameters(self) -> None:
+        record = self.current_record()
+        if record is not None:
+            QGuiApplication.clipboard().setText(parameters_text(record))
+            self.status.emit("Parameters copied")
+
+    def reveal(self) -> None:
+        record = self.current_record()
+        if record is not None:
+            reveal_in_file_manager(record.path)
+
+    def delete_selected(self) -> None:
+        records = self.selected_records()
+        if not records:
+            return
+        next_row = min(self.model.row_of(r.id) or 0 for r in records)
+        ids = self.gallery.delete([record.id for record in records])
+        self._deleted = ids
+        self.model.remove_ids(ids)
+        self.undo_label.setText(f"Moved {len(ids)} image{'s' if len(ids) != 1 else ''} to the trash.")
+        self.undo_button.show()
+        if self.model.rowCount():
+            row = min(next_row, self.model.rowCount() - 1)
+            self.grid.setCurrentIndex(self.model.index(row))
+            if self.pages.currentWidget() is self.viewer:
+                self.open_viewer(row)
+        elif self.pages.currentWidget() is self.viewer:
+            self.close_viewer()
+
+    def undo_delete(self) -> None:
+        if not self._deleted:
+            return
+        restored = self.gallery.undo_delete(self._deleted)
+        self._deleted = []
+        self.undo_label.setText(f"Restored {len(restored)} image{'s' if len(restored) != 1 else ''}.")
+        self.undo_button.hide()
+        self.model.refresh()
+
+    def open_export(self) -> None:
+        from hypersd_desktop.ui.export_dialog import ExportDialog
+
+        ids = [record.id for record in self.selected_records()]
+        dialog = ExportDialog(self.gallery, self.model.query, ids if len(ids) > 1 else [], self)
+        dialog.open()
+        self._export_dialog = dialog
+
+    def focus_search(self) -> None:
+        self.close_viewer()
+        self.search.setFocus()
+        self.search.selectAll()
+
+    def choose_import_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Import images from a folder", str(Path.home()))
+        if folder:
+            self.import_folder(Path(folder))
+
+    def import_folder(self, folder: Path) -> Task:
+        """Index the images below `folder` in the background (progress in the count label)."""
+        task = Task(lambda report, cancel: self.gallery.import_folder(folder, report, cancel), self)
+        task.progress.connect(lambda p: self.undo_label.setText(f"Importing: {describe_items(p)}"))
+        task.succeeded.connect(lambda report: self._imported(report))
+        task.failed.connect(lambda message: QMessageBox.warning(self, "Import", message))
+        self._import_task = task
+        task.start()
+        return task
+
+    def import_files(self, paths: list[Path]) -> int:
+        """Index single image files (dropped on the window); returns how many were added."""
+        added = 0
+        for path in paths:
+            if not self.gallery.store.has_path(str(path.resolve())):
+                self.gallery.add_file(path, source="imported")
+                added += 1
+        self.image_added()
+        return added
+
+    def _imported(self, report) -> None:
+        text = f"Imported {report.added} image{'s' if report.added != 1 else ''}"
+        if report.skipped:
+            text += f", {report.skipped} already in the gallery"
+        if report.failed:
+            text += f", {len(report.failed)} unreadable"
+        self.undo_label.setText(text + ".")
+        self.reload_facets()
+        self.model.refresh()

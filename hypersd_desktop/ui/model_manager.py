@@ -1,0 +1,378 @@
+"""The Models tab: the catalog with downloads, and the installed models with import, verify, remove.
+
+Downloads run one at a time in the background, in the order asked for. Pause keeps the bytes
+already fetched (also when the app is closed mid-download) and Resume continues from them;
+Cancel deletes them. Files and whole AUTOMATIC1111/ComfyUI folders can be dropped on the tab.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices
+from PySide6.QtWidgets import (
+    QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMessageBox, QProgressBar, QPushButton,
+    QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+)
+
+from hypersd_desktop.engine.recipes import ARCHITECTURE_NAMES
+from hypersd_desktop.models.catalog import CatalogEntry, format_size
+from hypersd_desktop.models.library import ModelLibrary
+from hypersd_desktop.models.registry import InstalledModel
+from hypersd_desktop.ui.tasks import Task, describe_bytes, percent
+
+CATALOG_COLUMNS = ("Name", "For", "Kind", "Size", "Licence", "What it enables", "Status")
+INSTALLED_COLUMNS = ("Name", "For", "Kind", "Disk use", "Source", "Last used", "Location")
+SOURCES = {"download": "downloaded", "hf-cache": "from the Hugging Face cache", "import-copy": "imported (copied)",
+           "import-reference": "imported (linked in place)"}
+
+
+def _item(text: str, data=None) -> QTableWidgetItem:
+    item = QTableWidgetItem(text)
+    item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+    if data is not None:
+        item.setData(Qt.ItemDataRole.UserRole, data)
+    return item
+
+
+def _table(columns: tuple[str, ...]) -> QTableWidget:
+    table = QTableWidget(0, len(columns))
+    table.setHorizontalHeaderLabels(list(columns))
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.verticalHeader().hide()
+    table.setAlternatingRowColors(True)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setStretchLastSection(True)
+    return table
+
+
+class ModelManager(QWidget):
+    """`in_use()` returns the model paths running or queued jobs need; those cannot be removed."""
+
+    models_changed = Signal()
+
+    def __init__(self, library: ModelLibrary, in_use: Callable[[], set[str]] = set,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.library = library
+        self.in_use = in_use
+        self.download_task: Task | None = None
+        self.downloading: str | None = None
+        self.waiting: list[str] = []
+        self._discard: set[str] = set()
+        self._progress: dict[str, int] = {}
+        self.side_task: Task | None = None  # an import or a verify
+        self._build()
+        self.setAcceptDrops(True)
+        self.refresh()
+
+    def _build(self) -> None:
+        self.catalog_table = _table(CATALOG_COLUMNS)
+        self.installed_table = _table(INSTALLED_COLUMNS)
+        self.download_button = QPushButton("Download")
+        self.pause_button = QPushButton("Pause")
+        self.cancel_button = QPushButton("Cancel download")
+        self.bar = QProgressBar(maximum=1000)
+        self.bar.hide()
+        self.download_label = QLabel("")
+        catalog_buttons = QHBoxLayout()
+        for button in (self.download_button, self.pause_button, self.cancel_button):
+            catalog_buttons.addWidget(button)
+        catalog_buttons.addWidget(self.bar, 1)
+        catalog_buttons.addWidget(self.download_label, 2)
+        self.import_files_button = QPushButton("Import files…")
+        self.import_folder_button = QPushButton("Import folder…")
+        self.verify_button = QPushButton("Verify")
+        self.remove_button = QPushButton("Remove")
+        self.reveal_button = QPushButton("Show in folder")
+        self.disk_label = QLabel("")
+        self.status = QLabel("Drop .safetensors files or A1111/ComfyUI model folders here to import them.",
+                             wordWrap=True)
+        installed_buttons = QHBoxLayout()
+        for button in (self.import_files_button, self.import_folder_button, self.verify_button, self.remove_button,
+                       self.reveal_button):
+            installed_buttons.addWidget(button)
+        installed_buttons.addStretch(1)
+        installed_buttons.addWidget(self.disk_label)
+
+        top, bottom = QWidget(), QWidget()
+        top_layout, bottom_layout = QVBoxLayout(top), QVBoxLayout(bottom)
+        top_layout.addWidget(QLabel("<b>Catalog</b> — base models, Hyper-SD LoRAs and helpers"))
+        top_layout.addWidget(self.catalog_table)
+        top_layout.addLayout(catalog_buttons)
+        bottom_layout.addWidget(QLabel("<b>Installed</b>"))
+        bottom_layout.addWidget(self.installed_table)
+        bottom_layout.addLayout(installed_buttons)
+        bottom_layout.addWidget(self.status)
+        splitter = QSplitter(Qt.Orientation.Vertical)
+        splitter.addWidget(top)
+        splitter.addWidget(bottom)
+        layout = QVBoxLayout(self)
+        layout.addWidget(splitter)
+
+        self.download_button.clicked.connect(lambda: self.download(self._selected_entry()))
+        self.pause_button.clicked.connect(self.pause)
+        self.cancel_button.clicked.connect(lambda: self.cancel_download(self._selected_entry()))
+        self.catalog_table.itemSelectionChanged.connect(self._update_buttons)
+        self.installed_table.itemSelectionChanged.connect(self._update_buttons)
+        self.import_files_button.clicked.connect(self.choose_files)
+        self.import_folder_button.clicked.connect(self.choose_folder)
+        self.verify_button.clicked.connect(lambda: self.verify(self._selected_model()))
+        self.remove_button.clicked.connect(lambda: self.remove(self._selected_model()))
+        self.reveal_button.clicked.connect(self._reveal)
+
+    # -- tables ---------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        entries = self.library.catalog.entries
+        selected = self._selected_entry()
+        self.catalog_table.setRowCount(len(entries))
+        for row, entry in enumerate(entries):
+            values = (entry.name, ARCHITECTURE_NAMES.get(entry.architecture, entry.architecture), entry.kind,
+                      format_size(entry.size), entry.licence, entry.enables, self.entry_status(entry))
+            for column, value in enumerate(values):
+                self.catalog_table.setItem(row, column, _item(value, entry if column == 0 else None))
+            if selected is not None and entry.id == selected.id:
+                self.catalog_table.selectRow(row)
+        models = self.library.registry.list()
+        self.installed_table.setRowCount(len(models))
+        for row, model in enumerate(models):
+            used = time.strftime("%Y-%m-%d", time.localtime(model.last_used)) if model.last_used else "never"
+            source = SOURCES.get(model.source, model.source)
+            values = (model.name, ARCHITECTURE_NAMES.get(model.architecture or "", "?"), model.kind,
+                      format_size(model.size or 0), source, used, model.path)
+            for column, value in enumerate(values):
+                self.installed_table.setItem(row, column, _item(value, model if column == 0 else None))
+        total = sum(model.size or 0 for model in models if model.owned)
+        self.disk_label.setText(f"{len(models)} models · {format_size(total)} in the app's models folder")
+        self._update_buttons()
+
+    def entry_status(self, entry: CatalogEntry) -> str:
+        if self.library.installed_entry(entry) is not None:
+            return "Installed"
+        if entry.id == self.downloading:
+            return f"Downloading {self._progress.get(entry.id, 0) / 10:.0f} %"
+        if entry.id in self.waiting:
+            return "Queued"
+        kept = self.library.downloader.partial(entry)
+        if kept:
+            return f"Paused at {100 * kept / max(entry.size, 1):.0f} % — Download resumes"
+        return ""
+
+    def _selected_entry(self) -> CatalogEntry | None:
+        rows = self.catalog_table.selectionModel().selectedRows()
+        return self.catalog_table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole) if rows else None
+
+    def _selected_model(self) -> InstalledModel | None:
+        rows = self.installed_table.selectionModel().selectedRows()
+        return self.installed_table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole) if rows else None
+
+    def select_entry(self, entry_id: str) -> None:
+        for row in range(self.catalog_table.rowCount()):
+            if self.catalog_table.item(row, 0).data(Qt.ItemDataRole.UserRole).id == entry_id:
+                self.catalog_table.selectRow(row)
+
+    def _update_buttons(self) -> None:
+        entry = self._selected_entry()
+        installed = entry is not None and self.library.installed_entry(entry) is not None
+        busy = entry is not None and (entry.id == self.downloading or entry.id in self.waiting)
+        partial = entry is not None and not busy and not installed and self.library.downloader.partial(entry) > 0
+        self.download_button.setEnabled(entry is not None and not installed and not busy)
+        self.download_button.setText("Resume" if partial else "Download")
+        self.pause_button.setEnabled(entry is not None and entry.id == self.downloading)
+        self.cancel_button.setEnabled(busy or partial)
+        model = self._selected_model()
+        idle = self.side_task is None
+        for button in (self.verify_button, self.remove_button, self.reveal_button):
+            button.setEnabled(model is not None and idle)
+        self.import_files_button.setEnabled(idle)
+        self.import_folder_button.setEnabled(idle)
+
+    # -- downloads ------------------------------------------------------------------------
+
+    def download(self, entry: CatalogEntry | None) -> None:
+        """Start (or resume, or queue behind the running one) the download of `entry`."""
+        if entry is None or entry.id == self.downloading or entry.id in self.waiting:
+            return
+        self.waiting.append(entry.id)
+        self._next_download()
+        self.refresh()
+
+    def pause(self) -> None:
+        if self.download_task is not None:
+            self.download_label.setText("Pausing…")
+            self.download_task.cancel()
+
+    def cancel_download(self, entry: CatalogEntry | None) -> None:
+        if entry is None:
+            return
+        if entry.id in self.waiting:
+            self.waiting.remove(entry.id)
+        if entry.id == self.downloading and self.download_task is not None:
+            self._discard.add(entry.id)
+            self.download_task.cancel()
+        else:
+            self.library.downloader.discard_partial(entry)
+        self.refresh()
+
+    def _next_download(self) -> None:
+        if self.download_task is not None or not self.waiting:
+            return
+        entry_id = self.waiting.pop(0)
+        self.downloading = entry_id
+        library = self.library
+        task = Task(lambda report, cancel: library.download(entry_id, report, cancel), self)
+        task.progress.connect(self._download_progress)
+        task.succeeded.connect(lambda model: self._download_ended(entry_id, f"Installed {model.name}."))
+        task.cancelled.connect(lambda _: self._download_ended(entry_id, None))
+        task.failed.connect(lambda message: self._download_ended(entry_id, f"⚠ {message}"))
+        self.download_task = task
+        self.bar.setValue(0)
+        self.bar.show()
+        self.download_label.setText(f"Starting {library.catalog.get(entry_id).name}…")
+        task.start()
+
+    def _download_progress(self, progress) -> None:
+        if self.downloading is None:
+            return
+        self._progress[self.downloading] = percent(progress)
+        self.bar.setValue(percent(progress))
+        name = self.library.catalog.get(self.downloading).name
+        self.download_label.setText(f"{name}: {describe_bytes(progress)}")
+        for row in range(self.catalog_table.rowCount()):
+            entry = self.catalog_table.item(row, 0).data(Qt.ItemDataRole.UserRole)
+            if entry.id == self.downloading:
+                self.catalog_table.item(row, len(CATALOG_COLUMNS) - 1).setText(self.entry_status(entry))
+
+    def _download_ended(self, entry_id: str, message: str | None) -> None:
+        entry = self.library.catalog.get(entry_id)
+        if entry_id in self._discard:
+            self._discard.discard(entry_id)
+            self.library.downloader.discard_partial(entry)
+            message = f"Cancelled {entry.name}; its partial files were deleted."
+        elif message is None:
+            message = f"Paused {entry.name}; Resume continues from {format_size(self.library.downloader.partial(entry))}."
+        self.download_task.wait()
+        self.download_task = None
+        self.downloading = None
+        self._progress.pop(entry_id, None)
+        self.bar.hide()
+        self.download_label.setText(message)
+        self.refresh()
+        if message.startswith("Installed"):
+            self.models_changed.emit()
+        self._next_download()
+
+    def shutdown(self) -> None:
+        """Closing the app: stop the download (its bytes are kept for the next start) and other work."""
+        self.waiting.clear()
+        for task in (self.download_task, self.side_task):
+            if task is not None:
+                task.cancel()
+                task.wait(10_000)
+
+    # -- installed models -----------------------------------------------------------------
+
+    def choose_files(self) -> None:
+        files, _ = QFileDialog.getOpenFileNames(self, "Import models", str(Path.home()),
+                                                "Weights (*.safetensors);;All files (*)")
+        if files:
+            self.import_paths([Path(f) for f in files])
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Import a models folder (A1111, ComfyUI…)", str(Path.home()))
+        if folder:
+            self.import_paths([Path(folder)])
+
+    def import_paths(self, paths: list[Path]) -> Task | None:
+        """Import files and folders in the background (hashing large files takes a while)."""
+        if self.side_task is not None:
+            self.status.setText("Wait for the running import or verify to finish.")
+            return None
+        library = self.library
+
+        def work(report, cancel):
+            return [item for path in paths for item in library.import_path(path, on_progress=report, cancel=cancel)]
+
+        return self._start_side_task(work, self._imported, "Importing")
+
+    def _imported(self, items) -> None:
+        imported = [i for i in items if i.status == "imported"]
+        problems = [f"{Path(i.path).name}: {i.status}" + (f" — {i.reason}" if i.reason else "")
+                    for i in items if i.status not in ("imported", "already installed")]
+        text = f"Imported {len(imported)} model{'s' if len(imported) != 1 else ''}"
+        already = sum(i.status == "already installed" for i in items)
+        if already:
+            text += f", {already} already installed"
+        self.status.setText(text + "." + ("\n" + "\n".join(problems[:8]) if problems else ""))
+        self.models_changed.emit()
+
+    def verify(self, model: InstalledModel | None) -> Task | None:
+        if model is None or self.side_task is not None:
+            return None
+        library = self.library
+
+        def done(results) -> None:
+            problems = [p for result in results for p in result.problems]
+            self.status.setText(f"{model.name}: all files match their recorded sha256." if not problems else
+                                f"⚠ {model.name}: {'; '.join(problems)}. Download or import it again.")
+
+        return self._start_side_task(lambda report, cancel: library.verify(model.id, report, cancel), done, "Verifying")
+
+    def remove(self, model: InstalledModel | None, ask: bool = True) -> bool:
+        """Remove a model unless a running or queued job needs it; returns whether it was removed."""
+        if model is None:
+            return False
+        if str(Path(model.path)) in self.in_use():
+            self.status.setText(f"⚠ {model.name} is used by a running or queued job. Wait for it to finish or "
+                                "cancel it, then remove the model.")
+            return False
+        what = ("Its files will be deleted." if model.owned else
+                "Only the entry is removed; the files stay where they are (they were imported by reference).")
+        if ask and QMessageBox.question(self, "Remove model", f"Remove {model.name}? {what}") != \
+                QMessageBox.StandardButton.Yes:
+            return False
+        freed = self.library.remove(model.id)
+        self.status.setText(f"Removed {model.name}" + (f"; {format_size(freed)} freed." if freed else "."))
+        self.refresh()
+        self.models_changed.emit()
+        return True
+
+    def _reveal(self) -> None:
+        model = self._selected_model()
+        if model is not None:
+            path = Path(model.path)
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(path if path.is_dir() else path.parent)))
+
+    def _start_side_task(self, work, on_done, verb: str) -> Task:
+        task = Task(work, self)
+        task.progress.connect(lambda p: self.status.setText(f"{verb}: {describe_bytes(p)}"))
+        task.succeeded.connect(on_done)
+        task.failed.connect(lambda message: self.status.setText(f"⚠ {message}"))
+        task.cancelled.connect(lambda _: self.status.setText(f"{verb} stopped."))
+        task.finished.connect(self._side_task_done)
+        self.side_task = task
+        self._update_buttons()
+        task.start()
+        return task
+
+    def _side_task_done(self) -> None:
+        self.side_task = None
+        self.refresh()
+
+    # -- drag and drop --------------------------------------------------------------------
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
+        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        event.acceptProposedAction()
+        if paths:
+            self.import_paths(paths)

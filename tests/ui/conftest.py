@@ -1,0 +1,52 @@
+"""Fixtures for the window tests: installed tiny models, and the app with its real worker process."""
+
+from __future__ import annotations
+
+import pytest
+
+from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.models.library import ModelLibrary
+from ui_helpers import WAIT
+
+
+@pytest.fixture
+def installed(app_home, tiny_sd15, hyper_lora):
+    library = ModelLibrary(AppPaths.default())
+    library.import_path(tiny_sd15)
+    library.import_path(hyper_lora("Hyper-SD15-1step-lora"))
+    library.close()
+    return app_home
+
+
+@pytest.fixture
+def parts(qtbot, installed):
+    """The whole app with its worker started and ready, and a 64 × 64 size for quick images."""
+    from hypersd_desktop.app import build_app
+
+    parts = build_app(["test"])
+    parts.window.show()  # closed below, not by qtbot: a window with a running job asks before closing
+    if not parts.bridge.client._ready:
+        qtbot.waitSignal(parts.bridge.ready, timeout=WAIT).wait()
+    parts.window.size_box.addItem("64 × 64 (test)", (64, 64))
+    parts.window.size_box.setCurrentIndex(parts.window.size_box.count() - 1)
+    yield parts
+    close(parts)
+
+
+@pytest.fixture
+def idle_app(qtbot, installed):
+    """The app without a worker process: for the gallery, model and export parts of the window."""
+    from hypersd_desktop.app import build_app
+
+    parts = build_app(["test"], start_worker=False)
+    parts.window.show()
+    yield parts
+    close(parts)
+
+
+def close(parts) -> None:
+    parts.bridge.shutdown()
+    parts.window._active_job = None
+    parts.window.close()
+    parts.window.deleteLater()
+    parts.library.close()

@@ -1,0 +1,248 @@
+"""The gallery tab: search, filters, paging, thumbnails, large view, delete/undo, clipboard, drag, drop."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
+from PySide6.QtGui import QDropEvent, QGuiApplication
+
+from hypersd_desktop.ui import gallery_model
+from ui_helpers import add_images, answer_next_dialog
+
+
+@pytest.fixture
+def filled(idle_app):
+    """40 images: 10 foxes on model-a with 1 step, 30 cities on model-b with 4 steps, 5 of them older."""
+    gallery = idle_app.window.gallery
+    foxes = add_images(gallery, [f"a red fox number {k}" for k in range(10)], model="model-a", steps=1, start_seed=1)
+    cities = add_images(gallery, [f"neon city street {k}" for k in range(25)], model="model-b", steps=4,
+                        start_seed=100)
+    old = add_images(gallery, [f"old neon city {k}" for k in range(5)], model="model-b", steps=4, start_seed=200,
+                     days_ago=40)
+    idle_app.window.browser.reload_facets()
+    idle_app.window.browser.apply_filters()
+    return idle_app, foxes, cities, old
+
+
+def rows(browser) -> int:
+    model = browser.model
+    while model.canFetchMore():
+        model.fetchMore()
+    return model.rowCount()
+
+
+def test_search_and_filters_narrow_the_grid(qtbot, filled):
+    parts, foxes, cities, old = filled
+    browser = parts.window.browser
+    assert rows(browser) == 40 and browser.count_label.text() == "40 images"
+    browser.search.setText("fox")
+    qtbot.waitUntil(lambda: browser.model.rowCount() == 10, timeout=3000)  # after the typing pause
+    assert {r.id for r in browser.model.records} == set(foxes)
+    browser.search.setText("neon")
+    browser.apply_filters()
+    assert rows(browser) == 30
+    browser.date_filter.setCurrentIndex(2)  # last 7 days
+    assert rows(browser) == 25
+    browser.date_filter.setCurrentIndex(0)
+    browser.search.clear()
+    browser.model_filter.setCurrentText("model-a")
+    assert rows(browser) == 10
+    browser.model_filter.setCurrentIndex(0)
+    browser.steps_filter.setCurrentText("4")
+    assert rows(browser) == 30
+    browser.steps_filter.setCurrentIndex(0)
+    gallery = parts.window.gallery
+    gallery.store.set_favourite(cities[3], True)
+    gallery.store.set_rating(cities[4], 4)
+    gallery.store.set_tags(foxes[2], ["keeper"])
+    browser.reload_facets()
+    browser.favourite_filter.setChecked(True)
+    assert [r.id for r in browser.model.records] == [cities[3]]
+    browser.favourite_filter.setChecked(False)
+    browser.rating_filter.setCurrentIndex(3)
+    assert [r.id for r in browser.model.records] == [cities[4]]
+    browser.rating_filter.setCurrentIndex(0)
+    browser.tag_filter.setCurrentText("keeper")
+    assert [r.id for r in browser.model.records] == [foxes[2]]
+    browser.tag_filter.setCurrentIndex(0)
+    browser.lora_filter.setCurrentText("Hyper-SD15-1step-lora")
+    assert rows(browser) == 40
+    newest_first = [r.id for r in browser.model.records]
+    browser.sort.setCurrentIndex(1)
+    assert [r.id for r in browser.model.records][:40] == newest_first[::-1]
+
+
+def test_the_grid_fetches_pages_as_it_scrolls(qtbot, filled, monkeypatch):
+    parts, *_ = filled
+    browser = parts.window.browser
+    monkeypatch.setattr(gallery_model, "PAGE", 12)
+    browser.apply_filters()
+    assert browser.model.rowCount() == 12 and browser.model.canFetchMore()
+    browser.grid.resize(400, 300)
+    for _ in range(10):
+        browser.grid.scrollToBottom()
+        qtbot.wait(30)
+    assert browser.model.rowCount() == 40 and not browser.model.canFetchMore()
+    ids = [r.id for r in browser.model.records]
+    assert len(set(ids)) == 40  # keyset paging: no row twice, none lost
+
+
+def test_thumbnails_are_made_off_the_gui_thread_at_the_screens_pixel_size(qtbot, filled):
+    parts, foxes, *_ = filled
+    model = gallery_model.GalleryModel(parts.window.gallery, device_pixel_ratio=2.0)
+    try:
+        model.set_query(model.query)
+        record = model.records[0]
+        assert model.pixmap(record) is None  # asked for, not made here
+        with qtbot.waitSignal(model.dataChanged, timeout=10_000):
+            pass
+        pixmap = model.pixmap(record)
+        assert pixmap is not None and pixmap.devicePixelRatio() == 2.0
+        # a 64 px source is not blown up; the thumbnail box is 2 x 152 px rounded up to 320
+        assert model.loader.thumbnails.size == 320 and pixmap.width() == 64
+    finally:
+        model.close()
+
+
+def test_delete_and_undo_from_the_keyboard(qtbot, filled):
+    parts, *_ = filled
+    browser = parts.window.browser
+    parts.window.tabs.setCurrentWidget(browser)
+    browser.grid.setFocus()
+    first, second = browser.model.records[0], browser.model.records[1]
+    selection = browser.grid.selectionModel()
+    selection.select(browser.model.index(0), selection.SelectionFlag.Select)
+    selection.select(browser.model.index(1), selection.SelectionFlag.Select)
+    qtbot.keyClick(browser.grid, Qt.Key.Key_Delete)
+    assert browser.model.rowCount() == 38 and browser.count_label.text() == "38 images"
+    assert not Path(first.path).exists() and not Path(second.path).exists()
+    assert "trash" in browser.undo_label.text()
+    qtbot.keyClick(browser.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert Path(first.path).exists() and Path(second.path).exists()
+    assert rows(browser) == 40 and browser.model.records[0].id == first.id
+
+
+def test_large_view_navigation_rating_tags_and_favourite(qtbot, filled):
+    parts, *_ = filled
+    browser = parts.window.browser
+    parts.window.tabs.setCurrentWidget(browser)
+    browser.grid.setFocus()
+    browser.grid.setCurrentIndex(browser.model.index(0))
+    qtbot.keyClick(browser.grid, Qt.Key.Key_Return)
+    viewer = browser.viewer
+    assert browser.pages.currentWidget() is viewer
+    first = browser.model.records[0]
+    assert viewer.record.id == first.id and first.prompt in viewer.details.toPlainText()
+    assert "Seed" in viewer.details.toPlainText()
+    qtbot.keyClick(viewer.view, Qt.Key.Key_Right)
+    assert viewer.record.id == browser.model.records[1].id
+    qtbot.keyClick(viewer.view, Qt.Key.Key_Plus)
+    assert viewer.view.zoom_level() > 1.0 or viewer.zoom_label.text() != "Fit"
+    viewer.favourite.setChecked(True)
+    viewer.rating.setCurrentIndex(3)
+    viewer.tags.setText("sky, keeper")
+    viewer.tags.editingFinished.emit()
+    stored = parts.window.gallery.store.get(viewer.record.id)
+    assert stored.favourite and stored.rating == 3 and stored.tags == ("keeper", "sky")
+    assert browser.tag_filter.findText("keeper") > 0
+    qtbot.keyClick(viewer.view, Qt.Key.Key_Escape)
+    assert browser.pages.currentIndex() == 0
+    browser.tag_filter.setCurrentText("sky")
+    assert [r.id for r in browser.model.records] == [stored.id]
+
+
+def test_copy_image_parameters_and_drag_out(qtbot, filled):
+    parts, *_ = filled
+    browser = parts.window.browser
+    browser.grid.setCurrentIndex(browser.model.index(0))
+    record = browser.model.records[0]
+    browser.copy_parameters()
+    text = QGuiApplication.clipboard().text()
+    assert text.startswith(record.prompt) and f"Seed: {record.seed}" in text
+    browser.copy_image()
+    mime = QGuiApplication.clipboard().mimeData()
+    assert mime.hasImage() and [u.toLocalFile() for u in mime.urls()] == [record.path]
+    dragged = browser.model.mimeData([browser.model.index(0), browser.model.index(2)])
+    assert [u.toLocalFile() for u in dragged.urls()] == [record.path, browser.model.records[2].path]
+
+
+def test_ctrl_f_and_ctrl_e(qtbot, filled):
+    parts, *_ = filled
+    window = parts.window
+    qtbot.keyClick(window, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    assert window.tabs.currentWidget() is window.browser
+    qtbot.waitUntil(lambda: window.browser.search.hasFocus(), timeout=2000)
+    qtbot.keyClick(window, Qt.Key.Key_E, Qt.KeyboardModifier.ControlModifier)
+    dialog = window.browser._export_dialog
+    assert dialog.isVisible() and "40" in dialog.use_query.text()
+    dialog.reject()
+
+
+def drop(window, paths: list[Path]) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    event = QDropEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                       Qt.KeyboardModifier.NoModifier)
+    window.dropEvent(event)
+
+
+def a1111_png(path: Path, model: str, lora_hash: str) -> Path:
+    info = PngInfo()
+    info.add_text("parameters", "a red fox in the snow\nNegative prompt: blurry, text\n"
+                  "Steps: 1, Sampler: TCD, CFG scale: 0, Seed: 424242, Size: 512x768, Model hash: deadbeef00, "
+                  # the model by name (its hash differs), the LoRA by hash
+                  f"Model: {model}, Lora hashes: \"Hyper-SD15-1step-lora: {lora_hash}\", Version: v1.9.4")
+    Image.new("RGB", (64, 96), (200, 40, 40)).save(path, pnginfo=info)
+    return path
+
+
+def comfyui_png(path: Path) -> Path:
+    graph = {
+        "3": {"class_type": "KSampler", "inputs": {"seed": 777, "steps": 1, "cfg": 1.0, "sampler_name": "lcm",
+                                                   "model": ["4", 0], "positive": ["6", 0], "negative": ["7", 0],
+                                                   "latent_image": ["5", 0]}},
+        "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "someone-elses-model.safetensors"}},
+        "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 640, "height": 512, "batch_size": 1}},
+        "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a castle on a hill", "clip": ["4", 1]}},
+        "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "fog", "clip": ["4", 1]}},
+    }
+    info = PngInfo()
+    info.add_text("prompt", json.dumps(graph))
+    Image.new("RGB", (64, 64), (10, 40, 200)).save(path, pnginfo=info)
+    return path
+
+
+def test_dropping_an_a1111_png_fills_the_controls(qtbot, idle_app, tmp_path):
+    window = idle_app.window
+    lora = next(m for m in idle_app.library.registry.list() if m.recipe)
+    base = idle_app.library.registry.list(kind="base")[0]
+    path = a1111_png(tmp_path / "from-a1111.png", base.name, lora.short_hash)
+    answer_next_dialog(qtbot, "Reuse its settings")
+    drop(window, [path])
+    qtbot.waitUntil(lambda: window.prompt.toPlainText() == "a red fox in the snow", timeout=5000)
+    assert window.seed.value() == 424242 and window.seed_lock.isChecked()
+    assert window.steps.value() == 1 and window.size_box.currentData() == (512, 768)
+    assert window.model_box.currentData().id == base.id
+    assert window.hyper_box.currentData().id == lora.id
+    request = window.build_request()
+    assert (request.seed, request.width, request.height, request.prompt) == (424242, 512, 768, "a red fox in the snow")
+
+
+def test_dropping_a_comfyui_png_names_the_missing_model_and_can_import_instead(qtbot, idle_app, tmp_path):
+    window = idle_app.window
+    path = comfyui_png(tmp_path / "from-comfy.png")
+    answer_next_dialog(qtbot, "Reuse its settings")
+    drop(window, [path])
+    qtbot.waitUntil(lambda: window.prompt.toPlainText() == "a castle on a hill", timeout=5000)
+    assert window.seed.value() == 777 and window.size_box.currentData() == (640, 512)
+    assert "someone-elses-model" in window.errors.text() and "not installed" in window.errors.text()
+    answer_next_dialog(qtbot, "Import into the gallery")
+    drop(window, [path])
+    qtbot.waitUntil(lambda: window.browser.model.rowCount() == 1, timeout=5000)
+    record = window.browser.model.records[0]
+    assert record.prompt == "a castle on a hill" and record.metadata_format == "comfyui"

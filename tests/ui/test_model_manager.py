@@ -1,0 +1,125 @@
+"""The Models tab against a local server speaking the hub's protocol: download, pause, resume after a
+restart, cancel; import; verify; a model in use cannot be removed."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.engine.types import GenerationRequest
+from hypersd_desktop.models.catalog import Catalog, CatalogEntry, CatalogFile
+from hypersd_desktop.models.library import ModelLibrary
+from hypersd_desktop.ui.model_manager import ModelManager
+from hub_server import HubServer
+
+REPO = "ByteDance/Hyper-SD"
+NAME = "Hyper-SD15-8steps-lora.safetensors"
+SIZE = 4 * 1024 * 1024 + 77
+ENTRY = CatalogEntry(
+    id="hyper-sd15-8steps-lora", name="Hyper-SD15-8steps-lora", kind="lora", architecture="sd15", layout="file",
+    repo=REPO, revision="main", licence="openrail++", enables="SD1.5 in 8 steps", files=(CatalogFile(NAME, SIZE),),
+    recipe="Hyper-SD15-8steps-lora",
+)
+
+
+@pytest.fixture
+def hub(online):
+    with HubServer() as hub:
+        hub.add(REPO, NAME, random.Random(3).randbytes(SIZE))
+        hub.pause_per_64k = 0.01  # about 0.6 s for the file: long enough to act on it mid-transfer
+        yield hub
+
+
+def manager_for(qtbot, hub) -> ModelManager:
+    library = ModelLibrary(AppPaths.default(), catalog=Catalog((ENTRY,)), endpoint=hub.url, token=False)
+    library.downloader.use_hf_cache = False
+    manager = ModelManager(library)
+    qtbot.addWidget(manager)
+    manager.show()
+    manager.select_entry(ENTRY.id)
+    return manager
+
+
+def status_of(manager: ModelManager) -> str:
+    return manager.catalog_table.item(0, 6).text()
+
+
+def test_download_shows_progress_and_survives_a_pause_and_a_restart(qtbot, hub):
+    manager = manager_for(qtbot, hub)
+    assert manager.download_button.isEnabled() and status_of(manager) == ""
+    manager.download(ENTRY)
+    qtbot.waitUntil(lambda: "/s" in manager.download_label.text(), timeout=10_000)  # the rate is measured
+    text = manager.download_label.text()
+    assert text.startswith("Hyper-SD15-8steps-lora: ") and " of 4.2 MB" in text and " left" in text
+    assert status_of(manager).startswith("Downloading") and 0 < manager.bar.value() < 1000
+    manager.pause()
+    qtbot.waitUntil(lambda: manager.download_task is None, timeout=10_000)
+    assert "Paused" in manager.download_label.text()
+    kept = manager.library.downloader.partial(ENTRY)
+    assert 0 < kept < SIZE
+    manager.library.close()
+
+    restarted = manager_for(qtbot, hub)  # a new start of the app finds the paused download
+    assert status_of(restarted).startswith("Paused at") and restarted.download_button.text() == "Resume"
+    with qtbot.waitSignal(restarted.models_changed, timeout=20_000):
+        restarted.download(ENTRY)
+    assert status_of(restarted) == "Installed"
+    assert hub.gets(NAME)[-1] == f"bytes={kept}-"  # resumed from the kept bytes, not from zero
+    model = restarted.library.registry.get(ENTRY.id)
+    assert restarted.installed_table.rowCount() == 1 and model.size == SIZE
+    restarted.library.close()
+
+
+def test_cancel_deletes_the_partial_download(qtbot, hub):
+    manager = manager_for(qtbot, hub)
+    manager.download(ENTRY)
+    qtbot.waitUntil(lambda: manager.bar.value() > 50, timeout=10_000)
+    manager.cancel_download(ENTRY)
+    qtbot.waitUntil(lambda: manager.download_task is None, timeout=10_000)
+    assert "Cancelled" in manager.download_label.text()
+    assert manager.library.downloader.partial(ENTRY) == 0
+    assert not (manager.library.paths.models / ENTRY.id).exists()
+    assert manager.library.registry.list() == []
+    manager.library.close()
+
+
+def test_import_verify_and_remove_but_not_while_in_use(qtbot, app_home, hyper_lora, tmp_path):
+    library = ModelLibrary(AppPaths.default())
+    in_use: set[str] = set()
+    manager = ModelManager(library, lambda: in_use)
+    qtbot.addWidget(manager)
+    source = tmp_path / "Hyper-SD15-2steps-lora.safetensors"
+    source.write_bytes(hyper_lora("Hyper-SD15-2steps-lora").read_bytes())
+    with qtbot.waitSignal(manager.models_changed, timeout=20_000):
+        manager.import_paths([tmp_path])  # a folder, as from A1111
+    qtbot.waitUntil(lambda: manager.side_task is None, timeout=5000)
+    assert "Imported 1 model" in manager.status.text() and manager.installed_table.rowCount() == 1
+    model = library.registry.list()[0]
+    manager.verify(model)
+    qtbot.waitUntil(lambda: manager.side_task is None, timeout=20_000)
+    assert "all files match" in manager.status.text()
+    with source.open("r+b") as handle:  # the file changes behind the app's back
+        handle.seek(200)
+        handle.write(b"\xff" * 8)
+    manager.verify(model)
+    qtbot.waitUntil(lambda: manager.side_task is None, timeout=20_000)
+    assert "sha256 differs" in manager.status.text()
+
+    in_use.add(model.path)
+    assert not manager.remove(model, ask=False)
+    assert "used by a running or queued job" in manager.status.text() and library.registry.list()
+    in_use.clear()
+    assert manager.remove(model, ask=False)
+    assert library.registry.list() == [] and source.exists()  # imported by reference: the file stays
+    library.close()
+
+
+def test_the_window_blocks_removing_a_model_a_queued_job_needs(qtbot, idle_app):
+    window = idle_app.window
+    base = idle_app.library.registry.list(kind="base")[0]
+    window.bridge.client.submit(GenerationRequest(prompt="waits for the worker", base_model=base.path))
+    assert base.path in window._paths_in_use()
+    assert not window.models.remove(base, ask=False)
+    assert idle_app.library.registry.find(base.id) is not None

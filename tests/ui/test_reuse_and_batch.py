@@ -1,0 +1,81 @@
+"""With the real worker and the tiny model: reuse settings round-trips a generated image's request
+exactly, and the batch dialog runs a three-item job into the gallery and an export folder, stops,
+and resumes."""
+
+from __future__ import annotations
+
+import json
+
+from hypersd_desktop.engine.types import GenerationRequest
+from ui_helpers import WAIT, image_files
+
+
+def test_reuse_settings_round_trips_the_request_exactly(qtbot, parts):
+    window = parts.window
+    window.prompt.setPlainText("a lighthouse at dusk, oil painting")
+    window.seed.setValue(1234567)
+    window.steps.setValue(3)
+    window.eta.setValue(0.4)
+    asked = window.build_request()
+    with qtbot.waitSignal(window.image_saved, timeout=WAIT):
+        window.generate()
+    browser = window.browser
+    qtbot.waitUntil(lambda: browser.model.rowCount() == 1, timeout=5000)
+    record = browser.model.records[0]
+    stored = json.loads(record.request)
+    assert stored == asked.to_dict()  # what the image keeps is what was asked (no preview setting)
+
+    window.prompt.setPlainText("something else")  # move every control away
+    window.seed.setValue(1)
+    window.steps.setValue(1)
+    window.eta.setValue(1.0)
+    window.size_box.setCurrentIndex(0)
+    window.hyper_box.setCurrentIndex(0)
+    browser.grid.setCurrentIndex(browser.model.index(0))
+    browser.reuse_current()
+    assert window.tabs.currentIndex() == 0
+    assert window.build_request().to_dict() == stored
+    assert GenerationRequest.from_dict(stored) == window.build_request()
+
+
+def test_batch_dialog_runs_a_three_item_job_then_resumes_a_stopped_one(qtbot, parts, tmp_path):
+    window = parts.window
+    dialog = window.open_batch()
+    dialog.prompts.setPlainText("a red fox\na blue whale\na green frog")
+    dialog.first_seed.setValue(10)
+    dialog.size_box.addItem("64 × 64 (test)", (64, 64))
+    dialog.size_box.setCurrentIndex(dialog.size_box.count() - 1)
+    target = tmp_path / "batch"
+    dialog.folder.setText(str(target))
+    progress = []
+    parts.bridge.batch_progress.connect(lambda m: progress.append((m.done, m.total)))
+    with qtbot.waitSignal(parts.bridge.batch_finished, timeout=WAIT) as finished:
+        dialog.start()
+    assert finished.args[0].generated == 3 and dialog.status.text().startswith("Done: 3 generated")
+    assert progress[-1] == (3, 3)
+    files = image_files(target)
+    assert [f.name for f in files] == ["0001-10-a red fox.png", "0002-11-a blue whale.png", "0003-12-a green frog.png"]
+    qtbot.waitUntil(lambda: window.browser.model.rowCount() == 3, timeout=5000)  # the gallery follows
+    assert {r.prompt for r in window.browser.model.records} == {"a red fox", "a blue whale", "a green frog"}
+
+    # A longer job stopped after its first image, then started again: nothing is made twice.
+    dialog.prompts.setPlainText("one\ntwo\nthree\nfour")
+    dialog.first_seed.setValue(50)
+
+    def stop_after_first(message) -> None:
+        if message.done == 1:
+            dialog.stop()
+
+    parts.bridge.batch_progress.connect(stop_after_first)
+    with qtbot.waitSignal(parts.bridge.failed, timeout=WAIT) as stopped:
+        dialog.start()
+    parts.bridge.batch_progress.disconnect(stop_after_first)
+    assert stopped.args[0].cancelled and "run it again to continue" in stopped.args[0].message
+    assert dialog.start_button.text() == "Resume"
+    done_before = len(image_files(target)) - 3
+    assert 1 <= done_before < 4
+    with qtbot.waitSignal(parts.bridge.batch_finished, timeout=WAIT) as resumed:
+        dialog.start()
+    assert resumed.args[0].skipped == done_before and resumed.args[0].generated == 4 - done_before
+    assert len(image_files(target)) == 7
+    dialog.reject()
