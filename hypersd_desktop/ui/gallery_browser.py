@@ -12,12 +12,12 @@ import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QElapsedTimer, QMimeData, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QElapsedTimer, QMimeData, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QKeySequence, QPainter, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView,
-    QHBoxLayout, QLabel, QLineEdit, QListView, QMessageBox, QPushButton, QSplitter, QStackedWidget, QTextBrowser,
-    QToolButton, QVBoxLayout, QWidget,
+    QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox, QPushButton, QSplitter, QStackedWidget, QTableView,
+    QTextBrowser, QToolButton, QVBoxLayout, QWidget,
 )
 
 from hypersd_desktop.gallery.gallery import Gallery, parameters_text
@@ -25,7 +25,7 @@ from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
 from hypersd_desktop.ui.gallery_model import CELL, GalleryModel, ThumbnailDelegate
 from hypersd_desktop.ui.tasks import Task, describe_items
 
-DATE_RANGES = (("Any time", None), ("Today", 1), ("Last 7 days", 7), ("Last 30 days", 30), ("Last year", 365))
+DATE_RANGES = (("Any time", 0), ("Today", 1), ("Last 7 days", 7), ("Last 30 days", 30), ("Last year", 365))
 ANY = "Any"
 
 
@@ -71,6 +71,57 @@ def describe_record(record: ImageRecord) -> str:
     body = "".join(f"<tr><td><b>{escape(name)}</b></td><td>{escape(str(value))}</td></tr>"
                    for name, value in rows if value not in (None, ""))
     return f"<table cellspacing='4'>{body}</table>"
+
+
+class ThumbnailGrid(QTableView):
+    """The grid: fixed-size cells, as many columns as fit; arrows move in two dimensions."""
+
+    def __init__(self, model: GalleryModel) -> None:
+        super().__init__()
+        self.gallery_model = model
+        for header in (self.horizontalHeader(), self.verticalHeader()):
+            header.setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
+            header.setMinimumSectionSize(8)
+            header.setDefaultSectionSize(CELL)
+            header.hide()
+        self.setShowGrid(False)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectItems)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.verticalScrollBar().setSingleStep(CELL // 4)
+        self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.setTabKeyNavigation(False)
+        self.setItemDelegate(ThumbnailDelegate(self))
+        self.setModel(model)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        self.fit_columns()
+
+    def fit_columns(self) -> None:
+        """As many columns as fit; the current image stays current and in view."""
+        columns = max(1, self.viewport().width() // CELL)
+        if columns == self.gallery_model.columns:
+            return
+        current = self.gallery_model.position(self.currentIndex())
+        self.gallery_model.set_columns(columns)
+        if current >= 0:
+            self.setCurrentIndex(self.gallery_model.index_at(current))
+            self.scrollTo(self.currentIndex())
+
+    def positions(self) -> list[int]:
+        """Positions of the selected images, in gallery order."""
+        model = self.gallery_model
+        return sorted(p for p in (model.position(i) for i in self.selectionModel().selectedIndexes()) if p >= 0)
+
+    def current_position(self) -> int:
+        return self.gallery_model.position(self.currentIndex())
+
+    def select_position(self, position: int) -> None:
+        self.setCurrentIndex(self.gallery_model.index_at(position))
 
 
 class ZoomView(QGraphicsView):
@@ -280,20 +331,7 @@ class GalleryBrowser(QWidget):
         for widget in (self.date_filter, self.rating_filter, self.favourite_filter, self.sort):
             filters.addWidget(widget)
 
-        self.grid = QListView()
-        self.grid.setViewMode(QListView.ViewMode.IconMode)
-        self.grid.setResizeMode(QListView.ResizeMode.Adjust)
-        self.grid.setMovement(QListView.Movement.Static)
-        self.grid.setUniformItemSizes(True)
-        self.grid.setGridSize(QSize(CELL, CELL))
-        self.grid.setSpacing(0)
-        self.grid.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.grid.setDragEnabled(True)
-        self.grid.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
-        self.grid.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
-        self.grid.verticalScrollBar().setSingleStep(CELL // 4)
-        self.grid.setItemDelegate(ThumbnailDelegate(self.grid))
-        self.grid.setModel(self.model)
+        self.grid = ThumbnailGrid(self.model)
 
         self.count_label = QLabel("")
         self.undo_label = QLabel("")
@@ -345,9 +383,9 @@ class GalleryBrowser(QWidget):
             box.currentIndexChanged.connect(self.apply_filters)
         self.favourite_filter.toggled.connect(self.apply_filters)
         self.model.counted.connect(self._show_count)
-        self.grid.activated.connect(lambda index: self.open_viewer(index.row()))
+        self.grid.activated.connect(lambda index: self.open_viewer(self.model.position(index)))
         self.grid.selectionModel().selectionChanged.connect(self._update_buttons)
-        self.open_button.clicked.connect(lambda: self.open_viewer(self.grid.currentIndex().row()))
+        self.open_button.clicked.connect(self._open_current)
         self.reuse_button.clicked.connect(self.reuse_current)
         self.copy_button.clicked.connect(self.copy_image)
         self.copy_params_button.clicked.connect(self.copy_parameters)
@@ -395,8 +433,8 @@ class GalleryBrowser(QWidget):
         clock.start()
         self.model.set_query(self.current_query())
         self.last_query_ms = clock.nsecsElapsed() / 1e6
-        if self.model.rowCount():
-            self.grid.setCurrentIndex(self.model.index(0))
+        if self.model.count():
+            self.grid.select_position(0)
             self.grid.scrollToTop()
         self._update_buttons()
 
@@ -425,17 +463,17 @@ class GalleryBrowser(QWidget):
     def selected_records(self) -> list[ImageRecord]:
         if self.pages.currentWidget() is self.viewer and self.viewer.record is not None:
             return [self.viewer.record]
-        rows = sorted(index.row() for index in self.grid.selectionModel().selectedIndexes())
-        return [self.model.records[row] for row in rows]
+        records = (self.model.record(position) for position in self.grid.positions())
+        return [record for record in records if record is not None]
 
     def current_record(self) -> ImageRecord | None:
         records = self.selected_records()
         if records:
             return records[0]
-        return self.model.record(self.grid.currentIndex().row())
+        return self.model.record(self.grid.current_position())
 
     def _update_buttons(self) -> None:
-        count = len(self.grid.selectionModel().selectedIndexes())
+        count = len(self.grid.positions())
         for button in (self.open_button, self.reuse_button, self.copy_button, self.copy_params_button,
                        self.reveal_button):
             button.setEnabled(count == 1)
@@ -446,13 +484,13 @@ class GalleryBrowser(QWidget):
     # -- large view -----------------------------------------------------------------------
 
     def _open_current(self) -> None:
-        self.open_viewer(self.grid.currentIndex().row())
+        self.open_viewer(self.grid.current_position())
 
-    def open_viewer(self, row: int) -> None:
-        record = self.model.record(row)
+    def open_viewer(self, position: int) -> None:
+        record = self.model.record(position)
         if record is None:
             return
-        self.grid.setCurrentIndex(self.model.index(row))
+        self.grid.select_position(position)
         self.viewer.show_record(record)
         self.pages.setCurrentWidget(self.viewer)
         self.viewer.view.setFocus()
@@ -462,12 +500,10 @@ class GalleryBrowser(QWidget):
         self.grid.setFocus()
 
     def step_viewer(self, delta: int) -> None:
-        row = self.grid.currentIndex().row() + delta
-        if row >= self.model.rowCount() and self.model.canFetchMore():
-            self.model.fetchMore()
-        if 0 <= row < self.model.rowCount():
+        position = self.grid.current_position() + delta
+        if 0 <= position < self.model.count():
             self.grid.selectionModel().clearSelection()
-            self.open_viewer(row)
+            self.open_viewer(position)
 
     def _record_changed(self, image_id: int) -> None:
         self.model.reload_record(image_id)
@@ -513,17 +549,17 @@ class GalleryBrowser(QWidget):
         records = self.selected_records()
         if not records:
             return
-        next_row = min(self.model.row_of(r.id) or 0 for r in records)
+        next_position = min(self.model.position_of(r.id) or 0 for r in records)
         ids = self.gallery.delete([record.id for record in records])
         self._deleted = ids
         self.model.remove_ids(ids)
         self.undo_label.setText(f"Moved {len(ids)} image{'s' if len(ids) != 1 else ''} to the trash.")
         self.undo_button.show()
-        if self.model.rowCount():
-            row = min(next_row, self.model.rowCount() - 1)
-            self.grid.setCurrentIndex(self.model.index(row))
+        if self.model.count():
+            position = min(next_position, self.model.count() - 1)
+            self.grid.select_position(position)
             if self.pages.currentWidget() is self.viewer:
-                self.open_viewer(row)
+                self.open_viewer(position)
         elif self.pages.currentWidget() is self.viewer:
             self.close_viewer()
 

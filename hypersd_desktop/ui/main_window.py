@@ -375,14 +375,14 @@ class MainWindow(QMainWindow):
     def _move_queued(self, delta: int) -> None:
         row = self.queue.currentRow()
         item = self.queue.currentItem()
-        if item is None or item.data(Qt.ItemDataRole.UserRole) is None:
+        if item is None or not item.data(Qt.ItemDataRole.UserRole):
             return
         offset = 1 if self.bridge.client.running is not None else 0
         self.bridge.client.move(item.data(Qt.ItemDataRole.UserRole), row - offset + delta)
 
     def _remove_queued(self) -> None:
         item = self.queue.currentItem()
-        if item is not None and item.data(Qt.ItemDataRole.UserRole) is not None:
+        if item is not None and item.data(Qt.ItemDataRole.UserRole):
             self.bridge.client.cancel(item.data(Qt.ItemDataRole.UserRole))
 
     # -- worker events --------------------------------------------------------------------
@@ -448,7 +448,7 @@ class MainWindow(QMainWindow):
         for job, state in jobs:
             text = f"#{job.job_id} {state}: {job.describe()}"
             item = QListWidgetItem(text)
-            item.setData(Qt.ItemDataRole.UserRole, job.job_id if state == "queued" else None)
+            item.setData(Qt.ItemDataRole.UserRole, job.job_id if state == "queued" else 0)  # 0: running
             self.queue.addItem(item)
 
     def _show_pixmap(self, pixmap: QPixmap) -> None:

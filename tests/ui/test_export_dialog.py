@@ -14,7 +14,7 @@ def test_export_dialog_previews_names_and_exports_the_selection(qtbot, idle_app,
     browser.apply_filters()
     selection = browser.grid.selectionModel()
     for row in (0, 2, 4):
-        selection.select(browser.model.index(row), selection.SelectionFlag.Select)
+        selection.select(browser.model.index_at(row), selection.SelectionFlag.Select)
     browser.open_export()
     dialog = browser._export_dialog
     assert dialog.use_selection.isChecked() and "3 selected" in dialog.use_selection.text()
@@ -23,7 +23,7 @@ def test_export_dialog_previews_names_and_exports_the_selection(qtbot, idle_app,
     dialog.template.setText("{model}/{seed}-{prompt:15}")
     dialog.format.setCurrentText("jpeg")
     dialog.update_preview()
-    chosen = sorted((browser.model.records[row] for row in (0, 2, 4)), key=lambda r: -r.created)
+    chosen = sorted((browser.model.record(row) for row in (0, 2, 4)), key=lambda r: -r.created)
     lines = dialog.preview.toPlainText().splitlines()
     assert lines == [f"tiny-v15/{r.seed}-a quiet harbour.jpg" for r in chosen]
     dialog.template.setText("../{seed}")

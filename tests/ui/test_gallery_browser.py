@@ -30,10 +30,11 @@ def filled(idle_app):
 
 
 def rows(browser) -> int:
-    model = browser.model
-    while model.canFetchMore():
-        model.fetchMore()
-    return model.rowCount()
+    """How many images the grid shows once it has read all the ids of the query."""
+    from PySide6.QtWidgets import QApplication
+
+    assert browser.model.wait_until_complete(QApplication.processEvents)
+    return browser.model.count()
 
 
 def test_search_and_filters_narrow_the_grid(qtbot, filled):
@@ -41,8 +42,8 @@ def test_search_and_filters_narrow_the_grid(qtbot, filled):
     browser = parts.window.browser
     assert rows(browser) == 40 and browser.count_label.text() == "40 images"
     browser.search.setText("fox")
-    qtbot.waitUntil(lambda: browser.model.rowCount() == 10, timeout=3000)  # after the typing pause
-    assert {r.id for r in browser.model.records} == set(foxes)
+    qtbot.waitUntil(lambda: browser.model.count() == 10, timeout=3000)  # after the typing pause
+    assert {r.id for r in browser.model.all_records()} == set(foxes)
     browser.search.setText("neon")
     browser.apply_filters()
     assert rows(browser) == 30
@@ -62,34 +63,53 @@ def test_search_and_filters_narrow_the_grid(qtbot, filled):
     gallery.store.set_tags(foxes[2], ["keeper"])
     browser.reload_facets()
     browser.favourite_filter.setChecked(True)
-    assert [r.id for r in browser.model.records] == [cities[3]]
+    assert [r.id for r in browser.model.all_records()] == [cities[3]]
     browser.favourite_filter.setChecked(False)
     browser.rating_filter.setCurrentIndex(3)
-    assert [r.id for r in browser.model.records] == [cities[4]]
+    assert [r.id for r in browser.model.all_records()] == [cities[4]]
     browser.rating_filter.setCurrentIndex(0)
     browser.tag_filter.setCurrentText("keeper")
-    assert [r.id for r in browser.model.records] == [foxes[2]]
+    assert [r.id for r in browser.model.all_records()] == [foxes[2]]
     browser.tag_filter.setCurrentIndex(0)
     browser.lora_filter.setCurrentText("Hyper-SD15-1step-lora")
     assert rows(browser) == 40
-    newest_first = [r.id for r in browser.model.records]
+    newest_first = [r.id for r in browser.model.all_records()]
     browser.sort.setCurrentIndex(1)
-    assert [r.id for r in browser.model.records][:40] == newest_first[::-1]
+    assert [r.id for r in browser.model.all_records()][:40] == newest_first[::-1]
 
 
-def test_the_grid_fetches_pages_as_it_scrolls(qtbot, filled, monkeypatch):
+def test_the_grid_shows_the_first_page_then_reads_pages_as_they_are_painted(qtbot, filled, monkeypatch):
     parts, *_ = filled
     browser = parts.window.browser
+    model = browser.model
     monkeypatch.setattr(gallery_model, "PAGE", 12)
+    model.pages_kept = 2
     browser.apply_filters()
-    assert browser.model.rowCount() == 12 and browser.model.canFetchMore()
-    browser.grid.resize(400, 300)
-    for _ in range(10):
-        browser.grid.scrollToBottom()
-        qtbot.wait(30)
-    assert browser.model.rowCount() == 40 and not browser.model.canFetchMore()
-    ids = [r.id for r in browser.model.records]
-    assert len(set(ids)) == 40  # keyset paging: no row twice, none lost
+    assert model.count() == 12 and not model.complete  # the first page at once, the other ids on a thread
+    qtbot.waitUntil(lambda: model.complete, timeout=5000)
+    assert model.count() == 40 and browser.count_label.text() == "40 images"
+    assert set(model._pages) == {0}
+    parts.window.tabs.setCurrentWidget(browser)
+    browser.grid.scrollToBottom()
+    browser.grid.viewport().repaint()
+    assert 3 in model._pages and len(model._pages) <= 2  # the last page was read for painting; old ones dropped
+    ids = [r.id for r in model.all_records()]
+    assert len(set(ids)) == 40 and ids == parts.window.gallery.store.ids(model.query)
+
+
+def test_arrow_keys_move_through_the_grid_in_two_dimensions(qtbot, filled):
+    parts, *_ = filled
+    browser = parts.window.browser
+    parts.window.tabs.setCurrentWidget(browser)
+    browser.grid.resize(3 * gallery_model.CELL + 30, 600)
+    columns = browser.model.columns
+    assert columns == 3
+    browser.grid.setFocus()
+    browser.grid.select_position(0)
+    qtbot.keyClick(browser.grid, Qt.Key.Key_Right)
+    assert browser.grid.current_position() == 1
+    qtbot.keyClick(browser.grid, Qt.Key.Key_Down)
+    assert browser.grid.current_position() == 1 + columns
 
 
 def test_thumbnails_are_made_off_the_gui_thread_at_the_screens_pixel_size(qtbot, filled):
@@ -97,7 +117,7 @@ def test_thumbnails_are_made_off_the_gui_thread_at_the_screens_pixel_size(qtbot,
     model = gallery_model.GalleryModel(parts.window.gallery, device_pixel_ratio=2.0)
     try:
         model.set_query(model.query)
-        record = model.records[0]
+        record = model.record(0)
         assert model.pixmap(record) is None  # asked for, not made here
         with qtbot.waitSignal(model.dataChanged, timeout=10_000):
             pass
@@ -114,17 +134,17 @@ def test_delete_and_undo_from_the_keyboard(qtbot, filled):
     browser = parts.window.browser
     parts.window.tabs.setCurrentWidget(browser)
     browser.grid.setFocus()
-    first, second = browser.model.records[0], browser.model.records[1]
+    first, second = browser.model.all_records()[0], browser.model.all_records()[1]
     selection = browser.grid.selectionModel()
-    selection.select(browser.model.index(0), selection.SelectionFlag.Select)
-    selection.select(browser.model.index(1), selection.SelectionFlag.Select)
+    selection.select(browser.model.index_at(0), selection.SelectionFlag.Select)
+    selection.select(browser.model.index_at(1), selection.SelectionFlag.Select)
     qtbot.keyClick(browser.grid, Qt.Key.Key_Delete)
-    assert browser.model.rowCount() == 38 and browser.count_label.text() == "38 images"
+    assert browser.model.count() == 38 and browser.count_label.text() == "38 images"
     assert not Path(first.path).exists() and not Path(second.path).exists()
     assert "trash" in browser.undo_label.text()
     qtbot.keyClick(browser.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert Path(first.path).exists() and Path(second.path).exists()
-    assert rows(browser) == 40 and browser.model.records[0].id == first.id
+    assert rows(browser) == 40 and browser.model.all_records()[0].id == first.id
 
 
 def test_large_view_navigation_rating_tags_and_favourite(qtbot, filled):
@@ -132,15 +152,15 @@ def test_large_view_navigation_rating_tags_and_favourite(qtbot, filled):
     browser = parts.window.browser
     parts.window.tabs.setCurrentWidget(browser)
     browser.grid.setFocus()
-    browser.grid.setCurrentIndex(browser.model.index(0))
+    browser.grid.setCurrentIndex(browser.model.index_at(0))
     qtbot.keyClick(browser.grid, Qt.Key.Key_Return)
     viewer = browser.viewer
     assert browser.pages.currentWidget() is viewer
-    first = browser.model.records[0]
+    first = browser.model.all_records()[0]
     assert viewer.record.id == first.id and first.prompt in viewer.details.toPlainText()
     assert "Seed" in viewer.details.toPlainText()
     qtbot.keyClick(viewer.view, Qt.Key.Key_Right)
-    assert viewer.record.id == browser.model.records[1].id
+    assert viewer.record.id == browser.model.all_records()[1].id
     qtbot.keyClick(viewer.view, Qt.Key.Key_Plus)
     assert viewer.view.zoom_level() > 1.0 or viewer.zoom_label.text() != "Fit"
     viewer.favourite.setChecked(True)
@@ -153,22 +173,22 @@ def test_large_view_navigation_rating_tags_and_favourite(qtbot, filled):
     qtbot.keyClick(viewer.view, Qt.Key.Key_Escape)
     assert browser.pages.currentIndex() == 0
     browser.tag_filter.setCurrentText("sky")
-    assert [r.id for r in browser.model.records] == [stored.id]
+    assert [r.id for r in browser.model.all_records()] == [stored.id]
 
 
 def test_copy_image_parameters_and_drag_out(qtbot, filled):
     parts, *_ = filled
     browser = parts.window.browser
-    browser.grid.setCurrentIndex(browser.model.index(0))
-    record = browser.model.records[0]
+    browser.grid.setCurrentIndex(browser.model.index_at(0))
+    record = browser.model.all_records()[0]
     browser.copy_parameters()
     text = QGuiApplication.clipboard().text()
     assert text.startswith(record.prompt) and f"Seed: {record.seed}" in text
     browser.copy_image()
     mime = QGuiApplication.clipboard().mimeData()
     assert mime.hasImage() and [u.toLocalFile() for u in mime.urls()] == [record.path]
-    dragged = browser.model.mimeData([browser.model.index(0), browser.model.index(2)])
-    assert [u.toLocalFile() for u in dragged.urls()] == [record.path, browser.model.records[2].path]
+    dragged = browser.model.mimeData([browser.model.index_at(0), browser.model.index_at(2)])
+    assert [u.toLocalFile() for u in dragged.urls()] == [record.path, browser.model.all_records()[2].path]
 
 
 def test_ctrl_f_and_ctrl_e(qtbot, filled):
@@ -243,6 +263,6 @@ def test_dropping_a_comfyui_png_names_the_missing_model_and_can_import_instead(q
     assert "someone-elses-model" in window.errors.text() and "not installed" in window.errors.text()
     answer_next_dialog(qtbot, "Import into the gallery")
     drop(window, [path])
-    qtbot.waitUntil(lambda: window.browser.model.rowCount() == 1, timeout=5000)
-    record = window.browser.model.records[0]
+    qtbot.waitUntil(lambda: window.browser.model.count() == 1, timeout=5000)
+    record = window.browser.model.all_records()[0]
     assert record.prompt == "a castle on a hill" and record.metadata_format == "comfyui"

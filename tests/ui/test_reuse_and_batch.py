@@ -20,8 +20,8 @@ def test_reuse_settings_round_trips_the_request_exactly(qtbot, parts):
     with qtbot.waitSignal(window.image_saved, timeout=WAIT):
         window.generate()
     browser = window.browser
-    qtbot.waitUntil(lambda: browser.model.rowCount() == 1, timeout=5000)
-    record = browser.model.records[0]
+    qtbot.waitUntil(lambda: browser.model.count() == 1, timeout=5000)
+    record = browser.model.record(0)
     stored = json.loads(record.request)
     assert stored == asked.to_dict()  # what the image keeps is what was asked (no preview setting)
 
@@ -31,7 +31,7 @@ def test_reuse_settings_round_trips_the_request_exactly(qtbot, parts):
     window.eta.setValue(1.0)
     window.size_box.setCurrentIndex(0)
     window.hyper_box.setCurrentIndex(0)
-    browser.grid.setCurrentIndex(browser.model.index(0))
+    browser.grid.setCurrentIndex(browser.model.index_at(0))
     browser.reuse_current()
     assert window.tabs.currentIndex() == 0
     assert window.build_request().to_dict() == stored
@@ -55,8 +55,8 @@ def test_batch_dialog_runs_a_three_item_job_then_resumes_a_stopped_one(qtbot, pa
     assert progress[-1] == (3, 3)
     files = image_files(target)
     assert [f.name for f in files] == ["0001-10-a red fox.png", "0002-11-a blue whale.png", "0003-12-a green frog.png"]
-    qtbot.waitUntil(lambda: window.browser.model.rowCount() == 3, timeout=5000)  # the gallery follows
-    assert {r.prompt for r in window.browser.model.records} == {"a red fox", "a blue whale", "a green frog"}
+    qtbot.waitUntil(lambda: window.browser.model.count() == 3, timeout=5000)  # the gallery follows
+    assert {r.prompt for r in window.browser.model.all_records()} == {"a red fox", "a blue whale", "a green frog"}
 
     # A longer job stopped after its first image, then started again: nothing is made twice.
     dialog.prompts.setPlainText("one\ntwo\nthree\nfour")
