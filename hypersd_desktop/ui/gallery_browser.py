@@ -12,7 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from PySide6.QtCore import QElapsedTimer, QMimeData, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import (
+    QElapsedTimer, QItemSelection, QItemSelectionModel, QMimeData, Qt, QTimer, QUrl, Signal,
+)
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QKeySequence, QPainter, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView,
@@ -106,10 +108,16 @@ class ThumbnailGrid(QTableView):
         columns = max(1, self.viewport().width() // CELL)
         if columns == self.gallery_model.columns:
             return
-        current = self.gallery_model.position(self.currentIndex())
-        self.gallery_model.set_columns(columns)
+        current, selected = self.current_position(), self.positions()
+        self.gallery_model.set_columns(columns)  # a reset: cells move, so selection is put back by position
+        selection = QItemSelection()
+        for position in selected:
+            index = self.gallery_model.index_at(position)
+            selection.select(index, index)
+        self.selectionModel().select(selection, QItemSelectionModel.SelectionFlag.Select)
         if current >= 0:
-            self.setCurrentIndex(self.gallery_model.index_at(current))
+            self.selectionModel().setCurrentIndex(self.gallery_model.index_at(current),
+                                                  QItemSelectionModel.SelectionFlag.NoUpdate)
             self.scrollTo(self.currentIndex())
 
     def positions(self) -> list[int]:
@@ -121,7 +129,9 @@ class ThumbnailGrid(QTableView):
         return self.gallery_model.position(self.currentIndex())
 
     def select_position(self, position: int) -> None:
-        self.setCurrentIndex(self.gallery_model.index_at(position))
+        """Make `position` the current and only selected image."""
+        self.selectionModel().setCurrentIndex(self.gallery_model.index_at(position),
+                                              QItemSelectionModel.SelectionFlag.ClearAndSelect)
 
 
 class ZoomView(QGraphicsView):
@@ -244,9 +254,11 @@ class ImageViewer(QWidget):
         else:
             self.view.set_pixmap(pixmap)
             self.details.setHtml(describe_record(record))
-        for widget, value in ((self.favourite, record.favourite), (self.rating, record.rating)):
+        for widget in (self.favourite, self.rating):
             widget.blockSignals(True)
-            widget.setChecked(value) if widget is self.favourite else widget.setCurrentIndex(value)
+        self.favourite.setChecked(record.favourite)
+        self.rating.setCurrentIndex(record.rating)
+        for widget in (self.favourite, self.rating):
             widget.blockSignals(False)
         self.tags.setText(", ".join(record.tags))
         self.zoom_label.setText("Fit")
@@ -433,7 +445,7 @@ class GalleryBrowser(QWidget):
         clock.start()
         self.model.set_query(self.current_query())
         self.last_query_ms = clock.nsecsElapsed() / 1e6
-        if self.model.count():
+        if self.model.count():  # the first image is selected, so Enter, Delete and Ctrl+C act on it
             self.grid.select_position(0)
             self.grid.scrollToTop()
         self._update_buttons()

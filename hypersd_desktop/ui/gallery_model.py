@@ -404,6 +404,7 @@ class ThumbnailDelegate(QStyledItemDelegate):
         box = QRect(0, 0, THUMB, THUMB)
         box.moveCenter(cell.center())
         pixmap = model.pixmap(record, position)
+        target = box
         if pixmap is not None and not pixmap.isNull():
             size = pixmap.deviceIndependentSize().toSize()  # already scaled to fit: a plain copy
             target = QRect(0, 0, size.width(), size.height())
@@ -411,16 +412,16 @@ class ThumbnailDelegate(QStyledItemDelegate):
             painter.drawPixmap(target.topLeft(), pixmap)
         else:
             painter.fillRect(box, palette.alternateBase())
-            painter.setPen(palette.placeholderText().color())
-            painter.drawText(box, Qt.AlignmentFlag.AlignCenter, "file missing" if model.is_broken(record.id) else "")
-        badges = ("★ " if record.favourite else "") + ("●" * record.rating)
-        if badges:
+            if model.is_broken(record.id):
+                painter.setPen(palette.placeholderText().color())
+                painter.drawText(box, Qt.AlignmentFlag.AlignCenter, "file missing")
+        badges = ("★" if record.favourite else "") + (" " if record.favourite and record.rating else "") \
+            + "●" * record.rating
+        if badges:  # over the picture's top-left corner
+            width = painter.fontMetrics().horizontalAdvance(badges) + 8
+            painter.fillRect(QRect(target.left(), target.top(), width, 18), QColor(0, 0, 0, 150))
             painter.setPen(QColor("#ffd54a"))
-            font = painter.font()
-            font.setBold(True)
-            painter.setFont(font)
-            painter.fillRect(QRect(box.left(), box.top(), 14 + 9 * len(badges), 18), QColor(0, 0, 0, 140))
-            painter.drawText(QRect(box.left() + 4, box.top(), 200, 18), Qt.AlignmentFlag.AlignVCenter, badges)
+            painter.drawText(QRect(target.left() + 4, target.top(), width, 18), Qt.AlignmentFlag.AlignVCenter, badges)
         if option.state & QStyle.StateFlag.State_HasFocus:
             painter.setPen(palette.highlight().color())
             painter.drawRect(cell.adjusted(1, 1, -2, -2))

@@ -148,8 +148,10 @@ class ModelManager(QWidget):
                       format_size(model.size or 0), source, used, model.path)
             for column, value in enumerate(values):
                 self.installed_table.setItem(row, column, _item(value, model if column == 0 else None))
-        total = sum(model.size or 0 for model in models if model.owned)
-        self.disk_label.setText(f"{len(models)} models · {format_size(total)} in the app's models folder")
+        total = sum(model.size or 0 for model in models)
+        owned = sum(model.size or 0 for model in models if model.owned)
+        self.disk_label.setText(f"{len(models)} models, {format_size(total)}; {format_size(owned)} of it in the "
+                                "app's models folder, the rest linked where it was imported from")
         self._update_buttons()
 
     def entry_status(self, entry: CatalogEntry) -> str:

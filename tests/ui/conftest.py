@@ -40,6 +40,8 @@ def idle_app(qtbot, installed):
 
     parts = build_app(["test"], start_worker=False)
     parts.window.show()
+    parts.window.activateWindow()  # keyboard shortcuts act only in the active window
+    qtbot.waitUntil(parts.window.isActiveWindow, timeout=5000)
     yield parts
     close(parts)
 

@@ -152,7 +152,11 @@ def test_large_view_navigation_rating_tags_and_favourite(qtbot, filled):
     browser = parts.window.browser
     parts.window.tabs.setCurrentWidget(browser)
     browser.grid.setFocus()
-    browser.grid.setCurrentIndex(browser.model.index_at(0))
+    browser.grid.select_position(0)
+    qtbot.keyClick(browser.grid, Qt.Key.Key_F)
+    qtbot.keyClick(browser.grid, Qt.Key.Key_4)
+    rated = parts.window.gallery.store.get(browser.model.record(0).id)
+    assert rated.favourite and rated.rating == 4 and browser.model.record(0).rating == 4
     qtbot.keyClick(browser.grid, Qt.Key.Key_Return)
     viewer = browser.viewer
     assert browser.pages.currentWidget() is viewer
@@ -163,6 +167,7 @@ def test_large_view_navigation_rating_tags_and_favourite(qtbot, filled):
     assert viewer.record.id == browser.model.all_records()[1].id
     qtbot.keyClick(viewer.view, Qt.Key.Key_Plus)
     assert viewer.view.zoom_level() > 1.0 or viewer.zoom_label.text() != "Fit"
+    assert not viewer.favourite.isChecked()  # the second image
     viewer.favourite.setChecked(True)
     viewer.rating.setCurrentIndex(3)
     viewer.tags.setText("sky, keeper")
@@ -179,7 +184,7 @@ def test_large_view_navigation_rating_tags_and_favourite(qtbot, filled):
 def test_copy_image_parameters_and_drag_out(qtbot, filled):
     parts, *_ = filled
     browser = parts.window.browser
-    browser.grid.setCurrentIndex(browser.model.index_at(0))
+    browser.grid.select_position(0)
     record = browser.model.all_records()[0]
     browser.copy_parameters()
     text = QGuiApplication.clipboard().text()

@@ -31,7 +31,7 @@ def test_reuse_settings_round_trips_the_request_exactly(qtbot, parts):
     window.eta.setValue(1.0)
     window.size_box.setCurrentIndex(0)
     window.hyper_box.setCurrentIndex(0)
-    browser.grid.setCurrentIndex(browser.model.index_at(0))
+    browser.grid.select_position(0)
     browser.reuse_current()
     assert window.tabs.currentIndex() == 0
     assert window.build_request().to_dict() == stored
