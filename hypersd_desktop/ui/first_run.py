@@ -4,35 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QThread, Signal
 from PySide6.QtWidgets import (
     QDialog, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget,
 )
 
-from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.models.catalog import format_size
 from hypersd_desktop.models.library import ModelLibrary
+from hypersd_desktop.ui.tasks import Task, describe_bytes, percent
 
 OFFERS = (
     ("SD1.5 + Hyper-SD unified LoRA", ("sd15", "hyper-sd15-1step-lora"), "fast on any GPU, 512 × 512"),
     ("SDXL + Hyper-SDXL unified LoRA", ("sdxl", "hyper-sdxl-1step-lora"), "best quality, 1024 × 1024, 8 GB+ VRAM"),
 )
-
-
-class DownloadThread(QThread):
-    progress = Signal(object)
-    failed = Signal(str)
-
-    def __init__(self, library: ModelLibrary, entry_ids: tuple[str, ...]) -> None:
-        super().__init__()
-        self.library, self.entry_ids, self.token = library, entry_ids, CancelToken()
-
-    def run(self) -> None:
-        try:
-            for entry_id in self.entry_ids:
-                self.library.download(entry_id, self.progress.emit, self.token)
-        except Exception as error:  # noqa: BLE001 - shown in the dialog
-            self.failed.emit(str(error))
 
 
 class FirstRunDialog(QDialog):
@@ -41,7 +24,7 @@ class FirstRunDialog(QDialog):
     def __init__(self, library: ModelLibrary, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.library = library
-        self._thread: DownloadThread | None = None
+        self._thread: Task | None = None
         self.setWindowTitle("Welcome to HyperSD Desktop")
         self.hardware = QLabel("Detecting the GPU…")
         self.status = QLabel("", wordWrap=True)
@@ -93,9 +76,17 @@ class FirstRunDialog(QDialog):
             self.import_paths([Path(p) for p in paths])
 
     def download(self, entry_ids: tuple[str, ...]) -> None:
-        self._thread = DownloadThread(self.library, entry_ids)
+        library = self.library
+
+        def work(report, cancel) -> None:
+            for entry_id in entry_ids:
+                library.download(entry_id, report, cancel)
+
+        self._thread = Task(work, self)
         self._thread.progress.connect(self._progress)
-        self._thread.failed.connect(lambda message: self.status.setText(message))
+        self._thread.failed.connect(lambda message: self.status.setText(f"⚠ {message}"))
+        self._thread.cancelled.connect(lambda _: self.status.setText(
+            "Download stopped; what was fetched is kept, and downloading again continues from it."))
         self._thread.finished.connect(self._download_done)
         for button in (*self.offer_buttons, self.import_button):
             button.setEnabled(False)
@@ -105,14 +96,12 @@ class FirstRunDialog(QDialog):
 
     def _progress(self, progress) -> None:
         self.bar.setMaximum(1000)
-        self.bar.setValue(int(1000 * progress.done / max(progress.total, 1)))
-        rate = f"{progress.rate / 1e6:.1f} MB/s" if progress.rate else ""
-        left = f", {int(progress.eta_s // 60)} min {int(progress.eta_s % 60)} s left" if progress.eta_s else ""
-        self.status.setText(f"{format_size(progress.done)} of {format_size(progress.total)} {rate}{left}")
+        self.bar.setValue(percent(progress))
+        self.status.setText(f"{progress.label}: {describe_bytes(progress)}")
 
     def _cancel(self) -> None:
         if self._thread is not None:
-            self._thread.token.cancel()
+            self._thread.cancel()
 
     def _download_done(self) -> None:
         self.cancel_button.hide()
@@ -123,6 +112,6 @@ class FirstRunDialog(QDialog):
 
     def done(self, result: int) -> None:
         if self._thread is not None and self._thread.isRunning():
-            self._thread.token.cancel()
+            self._thread.cancel()
             self._thread.wait()
         super().done(result)

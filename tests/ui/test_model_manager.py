@@ -9,7 +9,7 @@ import pytest
 
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.engine.types import GenerationRequest
-from hypersd_desktop.models.catalog import Catalog, CatalogEntry, CatalogFile
+from hypersd_desktop.models.catalog import Catalog, CatalogEntry, CatalogFile, load_catalog
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.ui.model_manager import ModelManager
 from hub_server import HubServer
@@ -123,3 +123,30 @@ def test_the_window_blocks_removing_a_model_a_queued_job_needs(qtbot, idle_app):
     assert base.path in window._paths_in_use()
     assert not window.models.remove(base, ask=False)
     assert idle_app.library.registry.find(base.id) is not None
+
+
+def test_first_run_downloads_a_base_model_with_progress(qtbot, online):
+    from hypersd_desktop.ui.first_run import FirstRunDialog
+
+    base = CatalogEntry(
+        id="tiny-base", name="Tiny base", kind="base", architecture="sd15", layout="diffusers", repo="org/tiny",
+        revision="main", licence="mit", enables="test",
+        files=(CatalogFile("model_index.json", 64), CatalogFile("unet/diffusion_pytorch_model.safetensors", SIZE)),
+    )
+    with HubServer() as hub:
+        hub.add("org/tiny", "model_index.json", b"{}".ljust(64), lfs=False)
+        hub.add("org/tiny", "unet/diffusion_pytorch_model.safetensors", random.Random(4).randbytes(SIZE))
+        hub.pause_per_64k = 0.005
+        catalog = Catalog(load_catalog().entries + (base,))  # the dialog shows the sizes of its real offers
+        library = ModelLibrary(AppPaths.default(), catalog=catalog, endpoint=hub.url, token=False)
+        library.downloader.use_hf_cache = False
+        dialog = FirstRunDialog(library)
+        qtbot.addWidget(dialog)
+        dialog.open()
+        texts: list[str] = []
+        dialog.download(("tiny-base",))
+        dialog._thread.progress.connect(lambda _: texts.append(dialog.status.text()))
+        qtbot.waitUntil(lambda: dialog.result() == dialog.DialogCode.Accepted, timeout=20_000)
+        assert library.registry.get("tiny-base").kind == "base"
+        assert any(t.startswith("tiny-base: ") and " of 4.2 MB" in t for t in texts)
+        library.close()
