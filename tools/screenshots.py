@@ -127,8 +127,7 @@ def main(out: Path) -> None:
         dialog.move(window.x() + 320, window.y() + 90)
         dialog.prompts.setPlainText("\n".join(prompts))
         dialog.seeds_per_prompt.setValue(25)  # 12 prompts x 25 seeds = 300 images
-        dialog.size_box.addItem("128 × 128 (tiny test model)", (128, 128))
-        dialog.size_box.setCurrentIndex(dialog.size_box.count() - 1)
+        dialog.select_size(128, 128)  # the tiny test model
         dialog.steps.setValue(1)
         dialog.folder.setText(str(home / "exports" / "batch"))
         parts.bridge.batch_progress.connect(batch_progress)

@@ -31,6 +31,15 @@ class Settings:
     export_dir: str = ""
     export_template: str = "{date}/{seed}-{prompt:40}"
     batch_dir: str = ""
+    batch_prompts: str = ""  # the last batch job, so that a stopped one can be continued after a restart
+    batch_job_file: str = ""
+    batch_seed: int = -1
+    batch_seeds_per_prompt: int = 1
+    batch_template: str = "{index:4}-{seed}-{prompt:40}"
+    batch_format: str = "png"
+    batch_steps: int = 0  # 0: the recipe's
+    batch_width: int = 0  # 0: the generation controls' size
+    batch_height: int = 0
 
     def replace(self, **changes) -> Settings:
         return replace(self, **changes)

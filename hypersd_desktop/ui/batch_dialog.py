@@ -52,8 +52,9 @@ class BatchDialog(QDialog):
         file_row = QHBoxLayout()
         file_row.addWidget(self.job_file, 1)
         file_row.addWidget(choose_file)
-        self.first_seed = QSpinBox(minimum=0, maximum=MAX_SEED, value=defaults.seed if defaults else 0)
-        self.seeds_per_prompt = QSpinBox(minimum=1, maximum=100, value=1)
+        seed = settings.batch_seed if settings.batch_seed >= 0 else (defaults.seed if defaults else 0)
+        self.first_seed = QSpinBox(minimum=0, maximum=MAX_SEED, value=seed)
+        self.seeds_per_prompt = QSpinBox(minimum=1, maximum=100, value=settings.batch_seeds_per_prompt)
         self.model_box = QComboBox()
         for model in library.registry.list(kind="base"):
             self.model_box.addItem(f"{model.name}  ({ARCHITECTURE_NAMES.get(model.architecture or '', '?')})", model)
@@ -66,9 +67,12 @@ class BatchDialog(QDialog):
         folder_row = QHBoxLayout()
         folder_row.addWidget(self.folder, 1)
         folder_row.addWidget(choose_folder)
-        self.template = QLineEdit("{index:4}-{seed}-{prompt:40}")
+        self.template = QLineEdit(settings.batch_template)
         self.format = QComboBox()
         self.format.addItems(["png", "jpeg", "webp"])
+        self.format.setCurrentText(settings.batch_format)
+        self.prompts.setPlainText(settings.batch_prompts)
+        self.job_file.setText(settings.batch_job_file)
         self.bar = QProgressBar(maximum=1000)
         self.status = QLabel("Stopping keeps what is done; starting the same job again continues where it stopped.",
                              wordWrap=True)
@@ -110,6 +114,8 @@ class BatchDialog(QDialog):
         bridge.batch_finished.connect(self._finished)
         bridge.failed.connect(self._failed)
         self._preselect()
+        self.use_file.setChecked(bool(settings.batch_job_file) and not settings.batch_prompts)
+        self._show_earlier_run()
 
     # -- choices --------------------------------------------------------------------------
 
@@ -126,9 +132,21 @@ class BatchDialog(QDialog):
                     self.hyper_box.setCurrentIndex(i)
             if self.defaults.steps:
                 self.steps.setValue(self.defaults.steps)
-            for i in range(self.size_box.count()):
-                if self.size_box.itemData(i) == (self.defaults.width, self.defaults.height):
-                    self.size_box.setCurrentIndex(i)
+        settings = load_settings(self.library.paths)
+        if settings.batch_steps:
+            self.steps.setValue(settings.batch_steps)
+        size = (settings.batch_width, settings.batch_height) if settings.batch_width else \
+            (self.defaults.width, self.defaults.height) if self.defaults else None
+        if size and size[0]:
+            self.select_size(*size)
+
+    def select_size(self, width: int, height: int) -> None:
+        """Choose a size, adding it to the list when it is not one of the presets."""
+        index = next((i for i in range(self.size_box.count()) if self.size_box.itemData(i) == (width, height)), -1)
+        if index < 0:
+            self.size_box.addItem(f"{width} × {height}", (width, height))
+            index = self.size_box.count() - 1
+        self.size_box.setCurrentIndex(index)
 
     def _model_changed(self) -> None:
         model = self.model_box.currentData()
@@ -197,6 +215,28 @@ class BatchDialog(QDialog):
         job = job_id_for(items, defaults, options, self.seeds_per_prompt.value())
         return BatchSpec(job, tuple(units), Path(folder).expanduser().resolve(), options)
 
+    def _show_earlier_run(self) -> None:
+        """Say so when the job as filled in was stopped part way (Start then continues it)."""
+        try:
+            spec = self.build_spec()
+        except (AppError, ValueError, OSError):
+            return
+        done = spec.done_before()
+        if 0 < done < len(spec.units):
+            self.status.setText(f"This job was stopped after {done} of {len(spec.units)} images; Resume continues it.")
+            self.start_button.setText("Resume")
+
+    def _remember(self, spec: BatchSpec) -> None:
+        settings = load_settings(self.library.paths).replace(
+            batch_dir=str(spec.target), batch_prompts=self.prompts.toPlainText() if self.use_prompts.isChecked() else "",
+            batch_job_file=self.job_file.text().strip() if self.use_file.isChecked() else "",
+            batch_seed=self.first_seed.value(), batch_seeds_per_prompt=self.seeds_per_prompt.value(),
+            batch_template=self.template.text().strip(), batch_format=self.format.currentText(),
+            batch_steps=self.steps.value(), batch_width=spec.units[0].request.width or 0,
+            batch_height=spec.units[0].request.height or 0,
+        )
+        save_settings(settings, self.library.paths)
+
     # -- running --------------------------------------------------------------------------
 
     def start(self) -> int | None:
@@ -205,7 +245,7 @@ class BatchDialog(QDialog):
         except (AppError, ValueError) as error:
             self.status.setText(f"⚠ {error}")
             return None
-        save_settings(load_settings(self.library.paths).replace(batch_dir=str(spec.target)), self.library.paths)
+        self._remember(spec)
         self.spec = spec
         done = spec.done_before()
         self.job_id = self.bridge.client.submit_batch(spec)

@@ -43,8 +43,7 @@ def test_batch_dialog_runs_a_three_item_job_then_resumes_a_stopped_one(qtbot, pa
     dialog = window.open_batch()
     dialog.prompts.setPlainText("a red fox\na blue whale\na green frog")
     dialog.first_seed.setValue(10)
-    dialog.size_box.addItem("64 × 64 (test)", (64, 64))
-    dialog.size_box.setCurrentIndex(dialog.size_box.count() - 1)
+    dialog.select_size(64, 64)
     target = tmp_path / "batch"
     dialog.folder.setText(str(target))
     progress = []
@@ -74,6 +73,13 @@ def test_batch_dialog_runs_a_three_item_job_then_resumes_a_stopped_one(qtbot, pa
     assert dialog.start_button.text() == "Resume"
     done_before = len(image_files(target)) - 3
     assert 1 <= done_before < 4
+    dialog.reject()
+
+    reopened = window.open_batch()  # as after a restart: the last job is filled in again
+    assert reopened.prompts.toPlainText() == "one\ntwo\nthree\nfour" and reopened.first_seed.value() == 50
+    assert reopened.size_box.currentData() == (64, 64)
+    assert f"stopped after {done_before} of 4" in reopened.status.text() and reopened.start_button.text() == "Resume"
+    dialog = reopened
     with qtbot.waitSignal(parts.bridge.batch_finished, timeout=WAIT) as resumed:
         dialog.start()
     assert resumed.args[0].skipped == done_before and resumed.args[0].generated == 4 - done_before
