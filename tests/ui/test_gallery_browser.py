@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
-from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
-from PySide6.QtGui import QDropEvent, QGuiApplication
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
 
 from hypersd_desktop.ui import gallery_model
-from ui_helpers import add_images, answer_next_dialog
+from ui_helpers import add_images, answer_next_dialog, drop
 
 
 @pytest.fixture
@@ -206,14 +206,6 @@ def test_ctrl_f_and_ctrl_e(qtbot, filled):
     dialog = window.browser._export_dialog
     assert dialog.isVisible() and "40" in dialog.use_query.text()
     dialog.reject()
-
-
-def drop(window, paths: list[Path]) -> None:
-    mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
-    event = QDropEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
-                       Qt.KeyboardModifier.NoModifier)
-    window.dropEvent(event)
 
 
 def a1111_png(path: Path, model: str, lora_hash: str) -> Path:

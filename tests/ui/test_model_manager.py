@@ -13,6 +13,7 @@ from hypersd_desktop.models.catalog import Catalog, CatalogEntry, CatalogFile, l
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.ui.model_manager import ModelManager
 from hub_server import HubServer
+from ui_helpers import drop
 
 REPO = "ByteDance/Hyper-SD"
 NAME = "Hyper-SD15-8steps-lora.safetensors"
@@ -150,3 +151,14 @@ def test_first_run_downloads_a_base_model_with_progress(qtbot, online):
         assert library.registry.get("tiny-base").kind == "base"
         assert any(t.startswith("tiny-base: ") and " of 4.2 MB" in t for t in texts)
         library.close()
+
+
+def test_model_files_dropped_on_the_window_are_imported(qtbot, idle_app, hyper_lora, tmp_path):
+    window = idle_app.window
+    source = tmp_path / "Hyper-SD15-4steps-lora.safetensors"
+    source.write_bytes(hyper_lora("Hyper-SD15-4steps-lora").read_bytes())
+    with qtbot.waitSignal(window.models.models_changed, timeout=20_000):
+        drop(window, [source])
+    assert window.tabs.currentWidget() is window.models
+    assert any(m.recipe == "Hyper-SD15-4steps-lora" for m in idle_app.library.registry.list())
+    qtbot.waitUntil(lambda: window.hyper_box.findText("Hyper-SD15-4steps-lora") >= 0, timeout=5000)
