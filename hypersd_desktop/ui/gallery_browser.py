@@ -10,11 +10,10 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from html import escape
 from pathlib import Path
 
-from PySide6.QtCore import (
-    QElapsedTimer, QItemSelection, QItemSelectionModel, QMimeData, Qt, QTimer, QUrl, Signal,
-)
+from PySide6.QtCore import QItemSelection, QItemSelectionModel, QMimeData, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QKeySequence, QPainter, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView,
@@ -68,8 +67,6 @@ def describe_record(record: ImageRecord) -> str:
         ("Source", f"{record.source}" + (f" ({record.metadata_format})" if record.metadata_format else "")),
         ("File", record.path),
     ]
-    from html import escape
-
     body = "".join(f"<tr><td><b>{escape(name)}</b></td><td>{escape(str(value))}</td></tr>"
                    for name, value in rows if value not in (None, ""))
     return f"<table cellspacing='4'>{body}</table>"
@@ -306,7 +303,6 @@ class GalleryBrowser(QWidget):
         self.gallery = gallery
         self._deleted: list[int] = []
         self._import_task: Task | None = None
-        self.last_query_ms = 0.0
         ratio = QGuiApplication.primaryScreen().devicePixelRatio() if QGuiApplication.primaryScreen() else 1.0
         self.model = GalleryModel(gallery, ratio, self)
         self._build()
@@ -346,7 +342,7 @@ class GalleryBrowser(QWidget):
         self.grid = ThumbnailGrid(self.model)
 
         self.count_label = QLabel("")
-        self.undo_label = QLabel("")
+        self.notice = QLabel("")
         self.undo_button = QPushButton("Undo")
         self.undo_button.hide()
         self.open_button = QPushButton("Open")
@@ -359,7 +355,7 @@ class GalleryBrowser(QWidget):
         self.import_button = QPushButton("Import folder…")
         actions = QHBoxLayout()
         actions.addWidget(self.count_label)
-        actions.addWidget(self.undo_label)
+        actions.addWidget(self.notice)
         actions.addWidget(self.undo_button)
         actions.addStretch(1)
         for button in (self.open_button, self.reuse_button, self.copy_button, self.copy_params_button,
@@ -441,10 +437,7 @@ class GalleryBrowser(QWidget):
         return None if box.currentIndex() <= 0 else box.currentText()
 
     def apply_filters(self) -> None:
-        clock = QElapsedTimer()
-        clock.start()
         self.model.set_query(self.current_query())
-        self.last_query_ms = clock.nsecsElapsed() / 1e6
         if self.model.count():  # the first image is selected, so Enter, Delete and Ctrl+C act on it
             self.grid.select_position(0)
             self.grid.scrollToTop()
@@ -565,7 +558,7 @@ class GalleryBrowser(QWidget):
         ids = self.gallery.delete([record.id for record in records])
         self._deleted = ids
         self.model.remove_ids(ids)
-        self.undo_label.setText(f"Moved {len(ids)} image{'s' if len(ids) != 1 else ''} to the trash.")
+        self.notice.setText(f"Moved {len(ids)} image{'s' if len(ids) != 1 else ''} to the trash.")
         self.undo_button.show()
         if self.model.count():
             position = min(next_position, self.model.count() - 1)
@@ -580,7 +573,7 @@ class GalleryBrowser(QWidget):
             return
         restored = self.gallery.undo_delete(self._deleted)
         self._deleted = []
-        self.undo_label.setText(f"Restored {len(restored)} image{'s' if len(restored) != 1 else ''}.")
+        self.notice.setText(f"Restored {len(restored)} image{'s' if len(restored) != 1 else ''}.")
         self.undo_button.hide()
         self.model.refresh()
 
@@ -605,7 +598,7 @@ class GalleryBrowser(QWidget):
     def import_folder(self, folder: Path) -> Task:
         """Index the images below `folder` in the background (progress in the count label)."""
         task = Task(lambda report, cancel: self.gallery.import_folder(folder, report, cancel), self)
-        task.progress.connect(lambda p: self.undo_label.setText(f"Importing: {describe_items(p)}"))
+        task.progress.connect(lambda p: self.notice.setText(f"Importing: {describe_items(p)}"))
         task.succeeded.connect(lambda report: self._imported(report))
         task.failed.connect(lambda message: QMessageBox.warning(self, "Import", message))
         self._import_task = task
@@ -628,6 +621,6 @@ class GalleryBrowser(QWidget):
             text += f", {report.skipped} already in the gallery"
         if report.failed:
             text += f", {len(report.failed)} unreadable"
-        self.undo_label.setText(text + ".")
+        self.notice.setText(text + ".")
         self.reload_facets()
         self.model.refresh()

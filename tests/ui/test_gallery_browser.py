@@ -141,7 +141,7 @@ def test_delete_and_undo_from_the_keyboard(qtbot, filled):
     qtbot.keyClick(browser.grid, Qt.Key.Key_Delete)
     assert browser.model.count() == 38 and browser.count_label.text() == "38 images"
     assert not Path(first.path).exists() and not Path(second.path).exists()
-    assert "trash" in browser.undo_label.text()
+    assert "trash" in browser.notice.text()
     qtbot.keyClick(browser.grid, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
     assert Path(first.path).exists() and Path(second.path).exists()
     assert rows(browser) == 40 and browser.model.all_records()[0].id == first.id
