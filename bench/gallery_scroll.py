@@ -152,6 +152,7 @@ def main() -> None:
     from PySide6.QtGui import QStandardItem, QStandardItemModel
     from PySide6.QtWidgets import QApplication, QListView, QMainWindow
 
+    from hypersd_desktop.app import freeze_startup_objects
     from hypersd_desktop.core.paths import AppPaths
     from hypersd_desktop.gallery.gallery import Gallery
     from hypersd_desktop.ui.gallery_browser import GalleryBrowser
@@ -171,6 +172,7 @@ def main() -> None:
     window.setCentralWidget(browser)
     window.resize(1280, 800)
     window.show()
+    freeze_startup_objects()  # as the app does once its window is up
     run_for(app, 0.5)
     view = browser.grid
 

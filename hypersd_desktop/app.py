@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import threading
@@ -57,6 +58,14 @@ def install_error_hooks(window: MainWindow) -> _ErrorRelay:
     return relay
 
 
+def freeze_startup_objects() -> None:
+    """Keep what exists after start-up (modules, widgets, wrappers) out of the garbage collector's
+    full passes: those passes scan every tracked object and stalled the GUI 40-90 ms while the
+    gallery scrolled (bench/gallery_scroll.py)."""
+    gc.collect()
+    gc.freeze()
+
+
 def build_app(argv: list[str] | None = None, home: str | None = None, start_worker: bool = True) -> AppParts:
     """Everything the window needs, wired; `home` points the worker at the same HYPERSD_HOME (tests)."""
     app = QApplication.instance() or QApplication(argv or sys.argv)
@@ -89,6 +98,7 @@ def build_app(argv: list[str] | None = None, home: str | None = None, start_work
         first_run.accepted.connect(window.reload_models)
     if start_worker:
         bridge.start()
+    freeze_startup_objects()
     return AppParts(app, window, bridge, library, first_run)
 
 
