@@ -27,7 +27,6 @@ from hypersd_desktop.ui.gallery_model import CELL, GalleryModel, ThumbnailDelega
 from hypersd_desktop.ui.tasks import Task, describe_items
 
 DATE_RANGES = (("Any time", 0), ("Today", 1), ("Last 7 days", 7), ("Last 30 days", 30), ("Last year", 365))
-ANY = "Any"
 
 
 def reveal_in_file_manager(path: str) -> None:
@@ -99,6 +98,15 @@ class ThumbnailGrid(QTableView):
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().resizeEvent(event)
         self.fit_columns()
+
+    empty_text = "No images here yet.\nGenerate some, or File → Import images from a folder."
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().paintEvent(event)
+        if self.gallery_model.count() == 0:  # say why the grid is empty instead of showing nothing
+            painter = QPainter(self.viewport())
+            painter.setPen(self.palette().placeholderText().color())
+            painter.drawText(self.viewport().rect(), Qt.AlignmentFlag.AlignCenter, self.empty_text)
 
     def fit_columns(self) -> None:
         """As many columns as fit; the current image stays current and in view."""
@@ -316,8 +324,10 @@ class GalleryBrowser(QWidget):
     # -- layout ---------------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.search = QLineEdit(placeholderText="Search prompts, models and LoRAs  (Ctrl+F)")
+        self.search = QLineEdit(placeholderText="Search  (Ctrl+F)")
+        self.search.setToolTip("Words in the prompt, the negative prompt, the model or LoRA names; all must match")
         self.search.setClearButtonEnabled(True)
+        self.search.setMinimumWidth(200)
         self.model_filter, self.lora_filter, self.steps_filter, self.tag_filter = (QComboBox() for _ in range(4))
         self.date_filter = QComboBox()
         for label, days in DATE_RANGES:
@@ -329,12 +339,10 @@ class GalleryBrowser(QWidget):
         self.sort.addItems(["Newest first", "Oldest first"])
         filters = QHBoxLayout()
         filters.addWidget(self.search, 3)
-        for label, widget in (("Model", self.model_filter), ("LoRA", self.lora_filter), ("Steps", self.steps_filter),
-                              ("Tag", self.tag_filter)):
-            widget.setToolTip(f"Only images with this {label.lower()}")
-            widget.setMinimumContentsLength(6)
+        for widget, what in self._facet_boxes():
+            widget.setToolTip(f"Only images with this {what}")
+            widget.setMinimumContentsLength(8)
             widget.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            filters.addWidget(QLabel(label))
             filters.addWidget(widget, 1)
         for widget in (self.date_filter, self.rating_filter, self.favourite_filter, self.sort):
             filters.addWidget(widget)
@@ -432,12 +440,19 @@ class GalleryBrowser(QWidget):
             oldest_first=self.sort.currentIndex() == 1,
         )
 
+    def _facet_boxes(self) -> tuple[tuple[QComboBox, str], ...]:
+        return ((self.model_filter, "model"), (self.lora_filter, "LoRA"), (self.steps_filter, "steps"),
+                (self.tag_filter, "tag"))
+
     @staticmethod
     def _choice(box: QComboBox) -> str | None:
         return None if box.currentIndex() <= 0 else box.currentText()
 
     def apply_filters(self) -> None:
-        self.model.set_query(self.current_query())
+        query = self.current_query()
+        self.grid.empty_text = ("No image matches the search and filters." if query != ImageQuery() else
+                                "No images here yet.\nGenerate some, or File → Import images from a folder.")
+        self.model.set_query(query)
         if self.model.count():  # the first image is selected, so Enter, Delete and Ctrl+C act on it
             self.grid.select_position(0)
             self.grid.scrollToTop()
@@ -445,13 +460,13 @@ class GalleryBrowser(QWidget):
 
     def reload_facets(self) -> None:
         facets = self.gallery.store.facets()
-        for box, values in ((self.model_filter, facets["models"]), (self.lora_filter, facets["loras"]),
-                            (self.steps_filter, [str(s) for s in facets["steps"]]), (self.tag_filter, facets["tags"])):
+        values = (facets["models"], facets["loras"], [str(s) for s in facets["steps"]], facets["tags"])
+        for (box, what), items in zip(self._facet_boxes(), values):
             current = box.currentText()
             box.blockSignals(True)
             box.clear()
-            box.addItem(ANY)
-            box.addItems(values)
+            box.addItem(f"Any {what}")  # index 0: no filter
+            box.addItems(items)
             box.setCurrentIndex(max(0, box.findText(current)))
             box.blockSignals(False)
 
