@@ -19,7 +19,7 @@ from hypersd_desktop.engine.recipes import ARCHITECTURE_NAMES, RECIPES_BY_ID
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
 from hypersd_desktop.gallery.export import ExportOptions
 from hypersd_desktop.models.library import ModelLibrary
-from hypersd_desktop.ui.main_window import MAX_SEED, SIZE_PRESETS, hyper_models
+from hypersd_desktop.ui.main_window import MAX_SEED, fill_hyper_box, fill_sizes, select_size
 from hypersd_desktop.ui.tasks import describe_items, percent
 from hypersd_desktop.worker.batch import BatchSpec, job_id_for, parse_job, plan_units
 from hypersd_desktop.worker.bridge import WorkerBridge
@@ -141,24 +141,14 @@ class BatchDialog(QDialog):
             self.select_size(*size)
 
     def select_size(self, width: int, height: int) -> None:
-        """Choose a size, adding it to the list when it is not one of the presets."""
-        index = next((i for i in range(self.size_box.count()) if self.size_box.itemData(i) == (width, height)), -1)
-        if index < 0:
-            self.size_box.addItem(f"{width} × {height}", (width, height))
-            index = self.size_box.count() - 1
-        self.size_box.setCurrentIndex(index)
+        select_size(self.size_box, width, height)
 
     def _model_changed(self) -> None:
         model = self.model_box.currentData()
         architecture = model.architecture if model else "sd15"
-        self.hyper_box.clear()
-        self.hyper_box.addItem("None (plain model)", None)
-        for entry in hyper_models(self.library, architecture):
-            self.hyper_box.addItem(entry.recipe, entry)
-        self.hyper_box.setCurrentIndex(1 if self.hyper_box.count() > 1 else 0)
-        self.size_box.clear()
-        for label, width, height in SIZE_PRESETS.get(architecture, SIZE_PRESETS["sd15"]):
-            self.size_box.addItem(label, (width, height))
+        installed = fill_hyper_box(self.hyper_box, self.library, architecture)
+        self.hyper_box.setCurrentIndex(1 if installed else 0)
+        fill_sizes(self.size_box, architecture)
 
     def _recipe_changed(self) -> None:
         hyper = self.hyper_box.currentData()

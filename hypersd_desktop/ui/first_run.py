@@ -47,7 +47,7 @@ class FirstRunDialog(QDialog):
         layout.addWidget(self.bar)
         layout.addWidget(self.status)
         row = QHBoxLayout()
-        self.cancel_button = QPushButton("Cancel download")
+        self.cancel_button = QPushButton("Cancel")
         self.cancel_button.hide()
         self.cancel_button.clicked.connect(self._cancel)
         skip = QPushButton("Skip for now")
@@ -61,38 +61,49 @@ class FirstRunDialog(QDialog):
         names = {"cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (Metal)", "cpu": "CPU only — generation will be slow"}
         self.hardware.setText("Detected: " + ", ".join(names.get(d, d) for d in devices))
 
-    def import_paths(self, paths: list[Path]) -> None:
-        report = []
-        for path in paths:
-            for item in self.library.import_path(path):
-                report.append(f"{Path(item.path).name}: {item.status}" + (f" ({item.reason})" if item.reason else ""))
-        self.status.setText("\n".join(report))
-        if self.library.registry.list(kind="base"):
-            self.accept()
+    def import_paths(self, paths: list[Path]) -> Task:
+        """Import in the background (a checkpoint is hashed once, which takes a while); the dialog
+        closes by itself once a base model is installed."""
+        library = self.library
+
+        def work(report, cancel) -> list:
+            return [item for path in paths for item in library.import_path(path, on_progress=report, cancel=cancel)]
+
+        def imported(items) -> None:
+            self.status.setText("\n".join(f"{Path(i.path).name}: {i.status}" + (f" ({i.reason})" if i.reason else "")
+                                          for i in items))
+
+        return self._start(work, "Import stopped; nothing half-imported was kept.", imported)
 
     def _choose_files(self) -> None:
         paths, _ = QFileDialog.getOpenFileNames(self, "Choose model files", str(Path.home()), "Weights (*.safetensors)")
         if paths:
             self.import_paths([Path(p) for p in paths])
 
-    def download(self, entry_ids: tuple[str, ...]) -> None:
+    def download(self, entry_ids: tuple[str, ...]) -> Task:
         library = self.library
 
         def work(report, cancel) -> None:
             for entry_id in entry_ids:
                 library.download(entry_id, report, cancel)
 
+        return self._start(work, "Download stopped; what was fetched is kept, and downloading again continues "
+                                 "from it.", None)
+
+    def _start(self, work, stopped: str, on_success) -> Task:
         self._thread = Task(work, self)
         self._thread.progress.connect(self._progress)
         self._thread.failed.connect(lambda message: self.status.setText(f"⚠ {message}"))
-        self._thread.cancelled.connect(lambda _: self.status.setText(
-            "Download stopped; what was fetched is kept, and downloading again continues from it."))
-        self._thread.finished.connect(self._download_done)
+        self._thread.cancelled.connect(lambda _: self.status.setText(stopped))
+        if on_success is not None:
+            self._thread.succeeded.connect(on_success)
+        self._thread.finished.connect(self._task_done)
         for button in (*self.offer_buttons, self.import_button):
             button.setEnabled(False)
         self.bar.show()
         self.cancel_button.show()
         self._thread.start()
+        return self._thread
 
     def _progress(self, progress) -> None:
         self.bar.setMaximum(1000)
@@ -103,7 +114,7 @@ class FirstRunDialog(QDialog):
         if self._thread is not None:
             self._thread.cancel()
 
-    def _download_done(self) -> None:
+    def _task_done(self) -> None:
         self.cancel_button.hide()
         for button in (*self.offer_buttons, self.import_button):
             button.setEnabled(True)

@@ -45,9 +45,29 @@ MAX_SEED = 2**31 - 1
 RESULTS_KEPT = 40
 
 
-def hyper_models(library: ModelLibrary, architecture: str) -> list[InstalledModel]:
-    """The installed Hyper-SD LoRAs and UNets for an architecture."""
-    return [m for m in library.registry.list(architecture=architecture) if m.recipe and m.kind in ("lora", "unet")]
+def fill_hyper_box(box: QComboBox, library: ModelLibrary, architecture: str) -> int:
+    """"None" and the installed Hyper-SD LoRAs and UNets for an architecture; returns how many of those."""
+    box.clear()
+    box.addItem("None (plain model)", None)
+    hyper = [m for m in library.registry.list(architecture=architecture) if m.recipe and m.kind in ("lora", "unet")]
+    for entry in hyper:
+        box.addItem(entry.recipe, entry)
+    return len(hyper)
+
+
+def fill_sizes(box: QComboBox, architecture: str) -> None:
+    box.clear()
+    for label, width, height in SIZE_PRESETS.get(architecture, SIZE_PRESETS["sd15"]):
+        box.addItem(label, (width, height))
+
+
+def select_size(box: QComboBox, width: int, height: int, note: str = "") -> None:
+    """Choose a size, adding it to the list when it is not one of the presets."""
+    index = next((i for i in range(box.count()) if box.itemData(i) == (width, height)), -1)
+    if index < 0:
+        box.addItem(f"{width} × {height}{note}", (width, height))
+        index = box.count() - 1
+    box.setCurrentIndex(index)
 
 
 class MainWindow(QMainWindow):
@@ -263,18 +283,12 @@ class MainWindow(QMainWindow):
         architecture = model.architecture if model else "sd15"
         previous = self.hyper_box.currentData()
         self.hyper_box.blockSignals(True)
-        self.hyper_box.clear()
-        self.hyper_box.addItem("None (plain model)", None)
-        hyper = hyper_models(self.library, architecture)
-        for entry in hyper:
-            self.hyper_box.addItem(entry.recipe, entry)
+        installed = fill_hyper_box(self.hyper_box, self.library, architecture)
         self.hyper_box.blockSignals(False)
         pick = next((i for i in range(1, self.hyper_box.count())
-                     if previous is not None and self.hyper_box.itemData(i).id == previous.id), 1 if hyper else 0)
+                     if previous is not None and self.hyper_box.itemData(i).id == previous.id), 1 if installed else 0)
         self.hyper_box.setCurrentIndex(pick)
-        self.size_box.clear()
-        for label, width, height in SIZE_PRESETS[architecture]:
-            self.size_box.addItem(label, (width, height))
+        fill_sizes(self.size_box, architecture)
         self.styles.setRowCount(0)
         for lora in self.library.registry.list(kind="lora", architecture=architecture):
             if lora.recipe:
@@ -556,11 +570,7 @@ class MainWindow(QMainWindow):
             self.seed.setValue(seed % (MAX_SEED + 1))
             self.seed_lock.setChecked(True)
         if width and height:
-            index = next((i for i in range(self.size_box.count()) if self.size_box.itemData(i) == (width, height)), -1)
-            if index < 0:
-                self.size_box.addItem(f"{width} × {height} (from the image)", (width, height))
-                index = self.size_box.count() - 1
-            self.size_box.setCurrentIndex(index)
+            select_size(self.size_box, width, height, " (from the image)")
         weights = {str(Path(lora.path)): lora.weight for lora in styles}
         for row in range(self.styles.rowCount()):
             item = self.styles.item(row, 0)

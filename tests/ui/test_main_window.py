@@ -119,7 +119,9 @@ def test_first_run_with_an_imported_tiny_model(qtbot, app_home, tiny_sd15, hyper
     try:
         assert parts.first_run is not None and parts.window.model_box.count() == 0
         assert "GB" in parts.first_run.offer_buttons[0].text()
-        parts.first_run.import_paths([tiny_sd15, hyper_lora("Hyper-SD15-2steps-lora")])
+        task = parts.first_run.import_paths([tiny_sd15, hyper_lora("Hyper-SD15-2steps-lora")])
+        qtbot.waitUntil(task.isFinished, timeout=30_000)  # imported off the GUI thread
+        qtbot.waitUntil(lambda: parts.first_run.result() != 0, timeout=5000)
         assert parts.first_run.result() == parts.first_run.DialogCode.Accepted
         assert parts.window.model_box.count() == 1
         assert parts.window.hyper_box.currentText() == "Hyper-SD15-2steps-lora"
