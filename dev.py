@@ -70,7 +70,11 @@ def main(argv: list[str]) -> int:
         print("dev.py: the layer contracts in pyproject.toml are broken (see above)")
         return lint
     env = {**os.environ, "QT_QPA_PLATFORM": os.environ.get("QT_QPA_PLATFORM", "offscreen")}
-    return subprocess.call([str(python), "-m", "pytest", *rest], cwd=ROOT, env=env)
+    status = subprocess.call([str(python), "-m", "pytest", *rest], cwd=ROOT, env=env)
+    if status < 0:  # a crash, possibly after every test passed (at interpreter exit)
+        print(f"dev.py: the test process died from signal {-status}; the run counts as failed")
+        return 128 - status
+    return status
 
 
 if __name__ == "__main__":

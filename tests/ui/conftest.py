@@ -9,6 +9,18 @@ from hypersd_desktop.models.library import ModelLibrary
 from ui_helpers import WAIT
 
 
+@pytest.fixture(autouse=True)
+def empty_clipboard():
+    """Leave the clipboard empty after each test. Under the offscreen and minimal platforms Qt
+    keeps the clipboard's data in a global that is destroyed after Python has shut down; data
+    set from Python (the gallery's copy image) then crashes the test run at exit (SIGSEGV)."""
+    yield
+    from PySide6.QtGui import QGuiApplication
+
+    if QGuiApplication.instance() is not None:
+        QGuiApplication.clipboard().clear()
+
+
 @pytest.fixture
 def installed(app_home, tiny_sd15, hyper_lora):
     library = ModelLibrary(AppPaths.default())
