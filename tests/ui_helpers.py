@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from PIL import Image
@@ -66,3 +69,47 @@ def drop(widget, paths: list[Path]) -> None:
     event = QDropEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                        Qt.KeyboardModifier.NoModifier)
     widget.dropEvent(event)
+
+
+def blocking_file(path: Path) -> Callable[[], None]:
+    """Make `path` a named pipe: whoever opens it to read waits (a very slow drive) until the
+    returned `release()` is called; from then on it is an empty file. POSIX only."""
+    path.unlink(missing_ok=True)
+    os.mkfifo(path)
+
+    def unblock() -> None:
+        pipe = os.open(path, os.O_WRONLY)  # waits for the reader
+        empty = path.with_name(path.name + ".empty")
+        empty.touch()
+        os.replace(empty, path)  # later opens find an empty file
+        os.close(pipe)  # the waiting reader reads nothing
+
+    def release() -> None:  # not on the GUI thread: opening the pipe waits for its reader
+        if path.is_fifo():
+            threading.Thread(target=unblock, daemon=True).start()
+
+    return release
+
+
+@contextmanager
+def opened_urls() -> Iterator[list[str]]:
+    """Collect the file URLs the app asks the desktop to open (QDesktopServices.openUrl), instead
+    of starting the file manager."""
+    from PySide6.QtCore import QObject, QUrl, Slot
+    from PySide6.QtGui import QDesktopServices
+
+    class Catcher(QObject):
+        def __init__(self) -> None:
+            super().__init__()
+            self.urls: list[str] = []
+
+        @Slot(QUrl)
+        def open(self, url: QUrl) -> None:
+            self.urls.append(url.toLocalFile())
+
+    catcher = Catcher()
+    QDesktopServices.setUrlHandler("file", catcher, "open")
+    try:
+        yield catcher.urls
+    finally:
+        QDesktopServices.unsetUrlHandler("file")

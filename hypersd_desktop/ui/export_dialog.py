@@ -187,6 +187,7 @@ class ExportDialog(QDialog):
         self.task = None
         self.status.setText(text)
         self.close_button.setText("Close")
+        self.close_button.setEnabled(True)
         self.export_button.setEnabled(True)
         self.open_button.setEnabled(self.result_target is not None and self.result_target.exists())
 
@@ -195,8 +196,9 @@ class ExportDialog(QDialog):
             QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.result_target)))
 
     def reject(self) -> None:
-        if self.task is not None:  # Cancel while running stops the export; Close then closes
-            self.task.cancel()
-            self.task.wait(10_000)
+        if self.task is not None:  # Cancel while running stops the export (after the image being
+            self.task.cancel()     # written, which on a slow drive may take a while); Close then closes
+            self.status.setText("Stopping after the image being written…")
+            self.close_button.setEnabled(False)
             return
         super().reject()

@@ -17,7 +17,7 @@ from PySide6.QtCore import QItemSelection, QItemSelectionModel, QMimeData, Qt, Q
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QKeySequence, QPainter, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView,
-    QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox, QPushButton, QSplitter, QStackedWidget, QTableView,
+    QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QSplitter, QStackedWidget, QTableView,
     QTextBrowser, QToolButton, QVBoxLayout, QWidget,
 )
 
@@ -311,6 +311,7 @@ class GalleryBrowser(QWidget):
         self.gallery = gallery
         self._deleted: list[int] = []
         self._import_task: Task | None = None
+        self._export_dialog = None
         ratio = QGuiApplication.primaryScreen().devicePixelRatio() if QGuiApplication.primaryScreen() else 1.0
         self.model = GalleryModel(gallery, ratio, self)
         self._build()
@@ -319,6 +320,13 @@ class GalleryBrowser(QWidget):
         self.apply_filters()
 
     def close_resources(self) -> None:
+        """Closing the app: an export or import stops after the image at hand (an export's manifest
+        lists what was written; imported images stay in the gallery)."""
+        export_task = self._export_dialog.task if self._export_dialog is not None else None
+        for task in (export_task, self._import_task):
+            if task is not None and task.isRunning():
+                task.cancel()
+                task.wait(10_000)
         self.model.close()
 
     # -- layout ---------------------------------------------------------------------------
@@ -353,6 +361,8 @@ class GalleryBrowser(QWidget):
         self.notice = QLabel("")
         self.undo_button = QPushButton("Undo")
         self.undo_button.hide()
+        self.stop_import_button = QPushButton("Stop import")
+        self.stop_import_button.hide()
         self.open_button = QPushButton("Open")
         self.reuse_button = QPushButton("Reuse settings")
         self.copy_button = QPushButton("Copy image")
@@ -365,6 +375,7 @@ class GalleryBrowser(QWidget):
         actions.addWidget(self.count_label)
         actions.addWidget(self.notice)
         actions.addWidget(self.undo_button)
+        actions.addWidget(self.stop_import_button)
         actions.addStretch(1)
         for button in (self.open_button, self.reuse_button, self.copy_button, self.copy_params_button,
                        self.reveal_button, self.delete_button, self.export_button, self.import_button):
@@ -408,6 +419,7 @@ class GalleryBrowser(QWidget):
         self.reveal_button.clicked.connect(self.reveal)
         self.delete_button.clicked.connect(self.delete_selected)
         self.undo_button.clicked.connect(self.undo_delete)
+        self.stop_import_button.clicked.connect(self.stop_import)
         self.export_button.clicked.connect(self.open_export)
         self.import_button.clicked.connect(self.choose_import_folder)
         self.viewer.closed.connect(self.close_viewer)
@@ -595,6 +607,8 @@ class GalleryBrowser(QWidget):
     def open_export(self) -> None:
         from hypersd_desktop.ui.export_dialog import ExportDialog
 
+        if self._export_dialog is not None:  # the last one has closed: its window is modal
+            self._export_dialog.deleteLater()
         ids = [record.id for record in self.selected_records()]
         dialog = ExportDialog(self.gallery, self.model.query, ids if len(ids) > 1 else [], self)
         dialog.open()
@@ -615,10 +629,17 @@ class GalleryBrowser(QWidget):
         task = Task(lambda report, cancel: self.gallery.import_folder(folder, report, cancel), self)
         task.progress.connect(lambda p: self.notice.setText(f"Importing: {describe_items(p)}"))
         task.succeeded.connect(lambda report: self._imported(report))
-        task.failed.connect(lambda message: QMessageBox.warning(self, "Import", message))
+        task.cancelled.connect(lambda message: self._import_ended(f"Import stopped: {message}."))
+        task.failed.connect(lambda message: self._import_ended(f"⚠ Import failed: {message}"))
+        task.finished.connect(self.stop_import_button.hide)
         self._import_task = task
+        self.stop_import_button.show()
         task.start()
         return task
+
+    def stop_import(self) -> None:
+        if self._import_task is not None:
+            self._import_task.cancel()
 
     def import_files(self, paths: list[Path]) -> int:
         """Index single image files (dropped on the window); returns how many were added."""
@@ -636,6 +657,10 @@ class GalleryBrowser(QWidget):
             text += f", {report.skipped} already in the gallery"
         if report.failed:
             text += f", {len(report.failed)} unreadable"
-        self.notice.setText(text + ".")
+        self._import_ended(text + ".")
+
+    def _import_ended(self, text: str) -> None:
+        """The images imported so far are in the gallery, also when the import stopped or failed."""
+        self.notice.setText(text)
         self.reload_facets()
         self.model.refresh()

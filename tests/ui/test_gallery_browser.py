@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
 from hypersd_desktop.ui import gallery_model
-from ui_helpers import add_images, answer_next_dialog, drop
+from ui_helpers import add_images, answer_next_dialog, drop, opened_urls
 
 
 @pytest.fixture
@@ -206,6 +207,41 @@ def test_ctrl_f_and_ctrl_e(qtbot, filled):
     dialog = window.browser._export_dialog
     assert dialog.isVisible() and "40" in dialog.use_query.text()
     dialog.reject()
+
+
+@pytest.mark.skipif(sys.platform in ("win32", "darwin"), reason="Explorer and Finder are asked to select the file")
+def test_show_in_folder_opens_the_images_folder(qtbot, filled):
+    parts, *_ = filled
+    browser = parts.window.browser
+    browser.grid.select_position(3)
+    with opened_urls() as urls:
+        browser.reveal_button.click()
+    assert urls == [str(Path(browser.model.record(3).path).parent)]
+
+
+def test_a_folder_import_can_be_stopped_and_continued(qtbot, idle_app, tmp_path):
+    browser = idle_app.window.browser
+    folder = tmp_path / "old renders"
+    folder.mkdir()
+    for k in range(300):
+        Image.new("RGB", (8, 8), (k % 256, 0, 0)).save(folder / f"render-{k:03}.png")
+    idle_app.window.tabs.setCurrentWidget(browser)
+    task = browser.import_folder(folder)
+    assert browser.stop_import_button.isVisible()
+    browser.stop_import_button.click()  # a moment after it started
+    with qtbot.waitSignal(task.finished, timeout=20_000):
+        pass
+    qtbot.waitUntil(lambda: not browser.stop_import_button.isVisible(), timeout=5000)
+    assert browser.notice.text().startswith("Import stopped:")
+    kept = browser.gallery.store.count(browser.model.query)
+    assert kept < 300 and rows(browser) == kept  # what was imported before the stop is shown
+
+    task = browser.import_folder(folder)  # again: it carries on where it stopped
+    with qtbot.waitSignal(task.succeeded, timeout=60_000):
+        pass
+    expected = f"Imported {300 - kept} images" + (f", {kept} already in the gallery." if kept else ".")
+    qtbot.waitUntil(lambda: browser.notice.text() == expected, timeout=5000)
+    assert rows(browser) == 300
 
 
 def a1111_png(path: Path, model: str, lora_hash: str) -> Path:
