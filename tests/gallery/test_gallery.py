@@ -148,3 +148,18 @@ def test_thumbnails_are_made_off_thread_and_cached(gallery, tmp_path):
     before = path.stat().st_mtime_ns
     time.sleep(0.01)
     assert gallery.thumbnails.make(source).stat().st_mtime_ns == before
+
+
+def test_thumbnails_follow_the_cameras_orientation(gallery, tmp_path):
+    """A phone photo stored landscape with EXIF orientation 6 (rotate 90° clockwise) is shown upright."""
+    photo = Image.new("RGB", (400, 200), (0, 0, 255))
+    photo.paste((255, 0, 0), (0, 0, 200, 200))  # left half red, right half blue as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    source = tmp_path / "phone.jpg"
+    photo.save(source, exif=exif.tobytes(), quality=95)
+    with Image.open(gallery.thumbnails.make(source)) as thumb:
+        assert thumb.size == (128, 256)  # upright: portrait
+        top, bottom = thumb.convert("RGB").getpixel((64, 10)), thumb.convert("RGB").getpixel((64, 245))
+    assert top[0] > 200 and top[2] < 60  # the stored left (red) edge is now at the top
+    assert bottom[2] > 200 and bottom[0] < 60
