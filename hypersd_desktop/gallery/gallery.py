@@ -113,8 +113,14 @@ class Gallery:
 
         Progress counts files. A cancel keeps what was imported so far; importing again continues.
         """
+        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        return self.import_files(files, on_progress, cancel)
+
+    def import_files(self, files: list[Path], on_progress: Callable[[TransferProgress], None] | None = None,
+                     cancel: CancelToken | None = None) -> ImportReport:
+        """Index these image files, as `import_folder` does (dropped on the window, for example)."""
         cancel = cancel or CancelToken()
-        files = sorted(p.resolve() for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        files = [p.resolve() for p in files]
         meter = TransferMeter("import", len(files), 0, on_progress)
         added = skipped = 0
         failed: list[tuple[str, str]] = []

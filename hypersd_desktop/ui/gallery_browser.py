@@ -624,9 +624,19 @@ class GalleryBrowser(QWidget):
         if folder:
             self.import_folder(Path(folder))
 
-    def import_folder(self, folder: Path) -> Task:
-        """Index the images below `folder` in the background (progress in the count label)."""
-        task = Task(lambda report, cancel: self.gallery.import_folder(folder, report, cancel), self)
+    def import_folder(self, folder: Path) -> Task | None:
+        """Index the images below `folder` in the background (progress in the notice line)."""
+        return self._start_import(lambda report, cancel: self.gallery.import_folder(folder, report, cancel))
+
+    def import_files(self, paths: list[Path]) -> Task | None:
+        """Index image files (dropped on the window) in the background, as `import_folder` does."""
+        return self._start_import(lambda report, cancel: self.gallery.import_files(paths, report, cancel))
+
+    def _start_import(self, work) -> Task | None:
+        if self._import_task is not None and self._import_task.isRunning():
+            self.notice.setText("An import is running: let it finish or stop it, then import again.")
+            return None
+        task = Task(work, self)
         task.progress.connect(lambda p: self.notice.setText(f"Importing: {describe_items(p)}"))
         task.succeeded.connect(lambda report: self._imported(report))
         task.cancelled.connect(lambda message: self._import_ended(f"Import stopped: {message}."))
@@ -640,16 +650,6 @@ class GalleryBrowser(QWidget):
     def stop_import(self) -> None:
         if self._import_task is not None:
             self._import_task.cancel()
-
-    def import_files(self, paths: list[Path]) -> int:
-        """Index single image files (dropped on the window); returns how many were added."""
-        added = 0
-        for path in paths:
-            if not self.gallery.store.has_path(str(path.resolve())):
-                self.gallery.add_file(path, source="imported")
-                added += 1
-        self.image_added()
-        return added
 
     def _imported(self, report) -> None:
         text = f"Imported {report.added} image{'s' if report.added != 1 else ''}"

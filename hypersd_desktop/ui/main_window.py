@@ -616,9 +616,9 @@ class MainWindow(QMainWindow):
             self.models.import_paths(others)
         if len(images) == 1:
             self.offer_dropped_image(images[0])
-        elif images:
-            added = self.browser.import_files(images)
-            self.statusBar().showMessage(f"Imported {added} images into the gallery", 5000)
+        elif images:  # several: into the gallery, in the background (progress under the grid)
+            self.tabs.setCurrentWidget(self.browser)
+            self.browser.import_files(images)
 
     def offer_dropped_image(self, path: Path) -> None:
         try:

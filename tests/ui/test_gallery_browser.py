@@ -299,3 +299,16 @@ def test_dropping_a_comfyui_png_names_the_missing_model_and_can_import_instead(q
     qtbot.waitUntil(lambda: window.browser.model.count() == 1, timeout=5000)
     record = window.browser.model.all_records()[0]
     assert record.prompt == "a castle on a hill" and record.metadata_format == "comfyui"
+
+
+def test_dropping_several_images_imports_them_in_the_background(qtbot, idle_app, tmp_path):
+    window = idle_app.window
+    paths = [comfyui_png(tmp_path / f"comfy-{k}.png") for k in range(3)]
+    drop(window, paths)
+    qtbot.waitUntil(lambda: window.browser.notice.text() == "Imported 3 images.", timeout=10_000)
+    assert window.tabs.currentWidget() is window.browser
+    assert rows(window.browser) == 3 and not window.browser.stop_import_button.isVisible()
+    drop(window, paths)  # again: nothing twice
+    qtbot.waitUntil(lambda: window.browser.notice.text() == "Imported 0 images, 3 already in the gallery.",
+                    timeout=10_000)
+    assert rows(window.browser) == 3
