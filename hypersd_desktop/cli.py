@@ -104,8 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     except CancelledError as error:
         print(f"cancelled: {error}", file=sys.stderr)
         return EXIT_CANCELLED
-    except KeyboardInterrupt:
-        print("\ncancelled: nothing was written", file=sys.stderr)
+    except KeyboardInterrupt:  # generation writes nothing partial; gallery work keeps what it finished
+        done = "what was finished is kept" if args.command in ("gallery", "batch") else "nothing was written"
+        print(f"\ncancelled: {done}", file=sys.stderr)
         return EXIT_CANCELLED
     except AppError as error:
         print(f"error: {error}", file=sys.stderr)

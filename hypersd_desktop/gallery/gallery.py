@@ -12,6 +12,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from hypersd_desktop.core.errors import CancelledError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.gallery.formats import ImageMetadata, parse_chunks
@@ -126,9 +127,12 @@ class Gallery:
         failed: list[tuple[str, str]] = []
         warnings: list[str] = []
         batch: list[ImageRecord] = []
+        stopped_at: int | None = None
         try:
-            for path in files:
-                cancel.raise_if_cancelled()
+            for index, path in enumerate(files):
+                if cancel.cancelled:
+                    stopped_at = index
+                    break
                 meter.advance(path.name, 1)
                 if self.store.has_path(str(path)):
                     skipped += 1
@@ -147,6 +151,9 @@ class Gallery:
             if batch:
                 added += len(self.store.add_many(batch))
             meter.advance("", 0, force=True)
+        if stopped_at is not None:
+            raise CancelledError(f"import stopped after {stopped_at:,} of {len(files):,} files: "
+                                 f"{added:,} images added; importing again adds the rest")
         return ImportReport(added, skipped, tuple(failed), tuple(warnings))
 
     # -- delete with undo ---------------------------------------------------------------

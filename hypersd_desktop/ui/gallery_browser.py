@@ -311,6 +311,7 @@ class GalleryBrowser(QWidget):
         self.gallery = gallery
         self._deleted: list[int] = []
         self._import_task: Task | None = None
+        self._import_shown = 0.0  # when the grid last showed an import's progress (monotonic seconds)
         self._export_dialog = None
         ratio = QGuiApplication.primaryScreen().devicePixelRatio() if QGuiApplication.primaryScreen() else 1.0
         self.model = GalleryModel(gallery, ratio, self)
@@ -637,9 +638,9 @@ class GalleryBrowser(QWidget):
             self.notice.setText("An import is running: let it finish or stop it, then import again.")
             return None
         task = Task(work, self)
-        task.progress.connect(lambda p: self.notice.setText(f"Importing: {describe_items(p)}"))
+        task.progress.connect(self._import_progress)
         task.succeeded.connect(lambda report: self._imported(report))
-        task.cancelled.connect(lambda message: self._import_ended(f"Import stopped: {message}."))
+        task.cancelled.connect(lambda message: self._import_ended(message[:1].upper() + message[1:] + "."))
         task.failed.connect(lambda message: self._import_ended(f"⚠ Import failed: {message}"))
         task.finished.connect(self.stop_import_button.hide)
         self._import_task = task
@@ -647,16 +648,26 @@ class GalleryBrowser(QWidget):
         task.start()
         return task
 
+    def _import_progress(self, progress) -> None:
+        """Show what has come in about once a second, unless the person is looking further down
+        or has chosen images (the grid then keeps its place; the end of the import shows all)."""
+        self.notice.setText(f"Importing: {describe_items(progress)}")
+        now = time.monotonic()
+        if (now - self._import_shown >= 1.0 and self.grid.verticalScrollBar().value() == 0
+                and not self.grid.selectionModel().hasSelection()):
+            self._import_shown = now
+            self.model.refresh()
+
     def stop_import(self) -> None:
         if self._import_task is not None:
             self._import_task.cancel()
 
     def _imported(self, report) -> None:
-        text = f"Imported {report.added} image{'s' if report.added != 1 else ''}"
+        text = f"Imported {report.added:,} image{'s' if report.added != 1 else ''}"
         if report.skipped:
-            text += f", {report.skipped} already in the gallery"
+            text += f", {report.skipped:,} already in the gallery"
         if report.failed:
-            text += f", {len(report.failed)} unreadable"
+            text += f", {len(report.failed):,} unreadable"
         self._import_ended(text + ".")
 
     def _import_ended(self, text: str) -> None:

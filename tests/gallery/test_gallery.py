@@ -103,10 +103,12 @@ def test_import_cancel_keeps_what_was_added(gallery, tmp_path):
     def stop(progress):
         token.cancel()  # at the first report
 
-    with pytest.raises(CancelledError):
+    with pytest.raises(CancelledError) as stopped:
         gallery.import_folder(folder, on_progress=stop, cancel=token)
     kept = gallery.store.count()
     assert 0 < kept < 30
+    assert str(stopped.value) == (f"import stopped after {kept} of 30 files: {kept} images added; "
+                                  "importing again adds the rest")
     assert gallery.import_folder(folder).added == 30 - kept
 
 
