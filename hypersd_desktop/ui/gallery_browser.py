@@ -17,7 +17,7 @@ from PySide6.QtCore import QItemSelection, QItemSelectionModel, QMimeData, Qt, Q
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QKeySequence, QPainter, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView,
-    QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QSplitter, QStackedWidget, QTableView,
+    QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QSizePolicy, QSplitter, QStackedWidget, QTableView,
     QTextBrowser, QToolButton, QVBoxLayout, QWidget,
 )
 
@@ -360,6 +360,8 @@ class GalleryBrowser(QWidget):
 
         self.count_label = QLabel("")
         self.notice = QLabel("")
+        self.notice.setWordWrap(True)  # a long notice takes two lines instead of widening the window
+        self.notice.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.undo_button = QPushButton("Undo")
         self.undo_button.hide()
         self.stop_import_button = QPushButton("Stop import")
@@ -377,7 +379,6 @@ class GalleryBrowser(QWidget):
         actions.addWidget(self.notice)
         actions.addWidget(self.undo_button)
         actions.addWidget(self.stop_import_button)
-        actions.addStretch(1)
         for button in (self.open_button, self.reuse_button, self.copy_button, self.copy_params_button,
                        self.reveal_button, self.delete_button, self.export_button, self.import_button):
             actions.addWidget(button)
@@ -653,7 +654,8 @@ class GalleryBrowser(QWidget):
         or has chosen images (the grid then keeps its place; the end of the import shows all)."""
         self.notice.setText(f"Importing: {describe_items(progress)}")
         now = time.monotonic()
-        if (now - self._import_shown >= 1.0 and self.grid.verticalScrollBar().value() == 0
+        interval = 1.0 if self.model.count() else 0.25  # the first images of an empty grid sooner
+        if (now - self._import_shown >= interval and self.grid.verticalScrollBar().value() == 0
                 and not self.grid.selectionModel().hasSelection()):
             self._import_shown = now
             self.model.refresh()

@@ -159,7 +159,7 @@ class MainWindow(QMainWindow):
         self.preview.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         self.preview.setMinimumSize(320, 320)
         self.preview.setStyleSheet("QLabel { background: palette(base); border-radius: 6px; }")
-        self.timing = QLabel("")
+        self.timing = QLabel("", wordWrap=True)  # a long message wraps; the window keeps its width
         self.results = QListWidget(viewMode=QListWidget.ViewMode.IconMode, flow=QListWidget.Flow.LeftToRight)
         self.results.setIconSize(QSize(96, 96))
         self.results.setFixedHeight(124)

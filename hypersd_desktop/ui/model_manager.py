@@ -79,7 +79,7 @@ class ModelManager(QWidget):
         self.cancel_button = QPushButton("Cancel download")
         self.bar = QProgressBar(maximum=1000)
         self.bar.hide()
-        self.download_label = QLabel("")
+        self.download_label = QLabel("", wordWrap=True)  # long names wrap; the window keeps its width
         catalog_buttons = QHBoxLayout()
         for button in (self.download_button, self.pause_button, self.cancel_button):
             catalog_buttons.addWidget(button)

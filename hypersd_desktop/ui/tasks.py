@@ -73,9 +73,12 @@ def describe_bytes(progress: TransferProgress) -> str:
 
 def describe_items(progress: TransferProgress, noun: str = "images") -> str:
     """'12 of 30 images · 1.4 s each · 25 s left'."""
-    text = f"{progress.done} of {progress.total} {noun}"
+    text = f"{progress.done:,} of {progress.total:,} {noun}"
     if progress.rate:
-        text += f" · {1 / progress.rate:.1f} s each" if progress.rate < 1 else f" · {progress.rate:.1f} a second"
+        if progress.rate < 1:
+            text += f" · {1 / progress.rate:.1f} s each"
+        else:
+            text += f" · {progress.rate:.1f} a second" if progress.rate < 10 else f" · {progress.rate:,.0f} a second"
     if progress.done < progress.total:
         text += f" · {format_duration(progress.eta_s)} left"
     return text

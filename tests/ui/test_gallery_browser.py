@@ -313,3 +313,15 @@ def test_dropping_several_images_imports_them_in_the_background(qtbot, idle_app,
     qtbot.waitUntil(lambda: window.browser.notice.text() == "Imported 0 images, 3 already in the gallery.",
                     timeout=10_000)
     assert rows(window.browser) == 3
+
+
+def test_a_long_notice_wraps_instead_of_widening_the_window(qtbot, idle_app):
+    window = idle_app.window
+    window.tabs.setCurrentWidget(window.browser)
+    window.resize(1280, 800)
+    qtbot.wait(100)  # layout requests travel up one parent per pass of the event loop
+    narrowest = window.minimumSizeHint().width()
+    window.browser.notice.setText("Import stopped after 2,600 of 3,000 files: 2,600 images added; "
+                                  "importing again adds the rest.")
+    qtbot.wait(100)
+    assert window.minimumSizeHint().width() == narrowest and window.width() == 1280
