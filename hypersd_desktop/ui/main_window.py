@@ -84,6 +84,7 @@ class MainWindow(QMainWindow):
         self.gallery = gallery or Gallery(library.paths)
         self._job_ids: list[int] = []
         self._active_job: int | None = None
+        self._load_s = 0.0  # seconds the running job spent loading its model (from its first image)
         self.setWindowTitle("HyperSD Desktop")
         self.resize(1280, 800)
         self._build()
@@ -419,6 +420,7 @@ class MainWindow(QMainWindow):
         self.timing.setText(f"Step {message.step}/{message.total_steps} · {message.elapsed_s:.2f} s")
 
     def _image_ready(self, message) -> None:
+        self._load_s = message.timings.get("load_s", 0.0)
         pixmap = QPixmap(message.path)
         self._show_pixmap(pixmap)
         item = QListWidgetItem(QIcon(pixmap), f"seed {message.seed}")
@@ -433,7 +435,11 @@ class MainWindow(QMainWindow):
         if message.job_id == self._active_job:
             self._active_job = None
             self.cancel_button.setEnabled(False)
-        self.timing.setText(f"Done in {message.seconds:.2f} s on {message.device.upper()} ({message.dtype})")
+        text = f"Done in {message.seconds:.2f} s on {message.device.upper()} ({message.dtype})"
+        if self._load_s >= 0.05:  # the first image of a model: say what the next ones will not cost
+            text += f", {self._load_s:.1f} s of it loading the model"
+        self._load_s = 0.0
+        self.timing.setText(text)
         self.warnings.show_messages(list(message.warnings))
         if message.memory_bytes is not None:
             where = "GPU memory" if message.device in ("cuda", "mps") else "Worker memory"

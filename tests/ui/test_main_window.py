@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,10 +28,16 @@ def test_generate_shows_the_image_and_saves_it_to_the_gallery(qtbot, parts):
     assert path.exists() and window.results.count() == 1
     assert not window.preview.pixmap().isNull()
     qtbot.waitUntil(lambda: window.timing.text().startswith("Done in"), timeout=WAIT)
+    assert re.fullmatch(r"Done in [\d.]+ s on CPU \(fp32\), [\d.]+ s of it loading the model", window.timing.text())
     store = GalleryStore(AppPaths.default().data / "gallery.sqlite3")
     (record,) = store.query().images
     assert record.path == str(path) and record.prompt == "a lighthouse at dusk" and record.steps == 2
     store.close()
+
+    with qtbot.waitSignal(window.image_saved, timeout=WAIT):  # the model is loaded now: only the image's time
+        window.generate()
+    qtbot.waitUntil(lambda: window.timing.text().startswith("Done in"), timeout=WAIT)
+    assert re.fullmatch(r"Done in [\d.]+ s on CPU \(fp32\)", window.timing.text())
 
 
 def qtbot_modifier():
