@@ -636,7 +636,7 @@ class GalleryBrowser(QWidget):
 
     def _start_import(self, work) -> Task | None:
         if self._import_task is not None and self._import_task.isRunning():
-            self.notice.setText("An import is running: let it finish or stop it, then import again.")
+            self.status.emit("An import is running: let it finish or stop it, then import again.")
             return None
         task = Task(work, self)
         task.progress.connect(self._import_progress)
@@ -650,13 +650,14 @@ class GalleryBrowser(QWidget):
         return task
 
     def _import_progress(self, progress) -> None:
-        """Show what has come in about once a second, unless the person is looking further down
-        or has chosen images (the grid then keeps its place; the end of the import shows all)."""
+        """Show what has come in about once a second, unless the person is looking further down,
+        has chosen images or is in the large view (the grid then keeps its place; the end of the
+        import shows all)."""
         self.notice.setText(f"Importing: {describe_items(progress)}")
         now = time.monotonic()
         interval = 1.0 if self.model.count() else 0.25  # the first images of an empty grid sooner
         if (now - self._import_shown >= interval and self.grid.verticalScrollBar().value() == 0
-                and not self.grid.selectionModel().hasSelection()):
+                and not self.grid.selectionModel().hasSelection() and self.pages.currentWidget() is not self.viewer):
             self._import_shown = now
             self.model.refresh()
 
