@@ -20,6 +20,7 @@ from hypersd_desktop.ui.first_run import FirstRunDialog
 from hypersd_desktop.ui.main_window import MainWindow
 from hypersd_desktop.ui.settings_dialog import SettingsDialog
 from hypersd_desktop.worker.bridge import WorkerBridge
+from hypersd_desktop.worker.client import worker_command
 
 log = logging.getLogger("hypersd")
 
@@ -75,15 +76,19 @@ def build_app(argv: list[str] | None = None, home: str | None = None, start_work
     apply_theme(app, settings.theme)
     library = ModelLibrary(paths)
     gallery = Gallery(paths)
-    bridge = WorkerBridge(home=home)
+    bridge = WorkerBridge(home=home, command=worker_command(settings.worker_python or None))
     bridge.client.previews = settings.previews
     window = MainWindow(library, bridge, settings, gallery)
     window._error_relay = install_error_hooks(window)
 
     def open_settings() -> None:
-        dialog = SettingsDialog(window.settings, window)
+        ready = bridge.client.ready
+        dialog = SettingsDialog(window.settings, window, tuple(b.name for b in ready.backends) if ready else ("torch",))
         if dialog.exec():
+            previous = window.settings
             window.settings = dialog.settings()
+            if window.settings.worker_python != previous.worker_python:
+                bridge.restart(worker_command(window.settings.worker_python or None))
             save_settings(window.settings, paths)
             bridge.client.previews = window.settings.previews
             apply_theme(app, window.settings.theme)

@@ -83,3 +83,16 @@ def hyper_lora(tiny_root, tiny_sd15, tiny_sdxl):
         return made[name]
 
     return make
+
+
+@pytest.fixture
+def installed(app_home, tiny_sd15, hyper_lora):
+    """The tiny SD1.5 model and the unified 1-step Hyper-SD LoRA in the app's model library."""
+    from hypersd_desktop.core.paths import AppPaths
+    from hypersd_desktop.models.library import ModelLibrary
+
+    library = ModelLibrary(AppPaths.default())
+    library.import_path(tiny_sd15)
+    library.import_path(hyper_lora("Hyper-SD15-1step-lora"))
+    library.close()
+    return app_home

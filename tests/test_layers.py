@@ -12,11 +12,14 @@ import pytest
     "module",
     ["hypersd_desktop.core.paths", "hypersd_desktop.core.progress", "hypersd_desktop.models.hashes",
      "hypersd_desktop.gallery.metadata", "hypersd_desktop.engine", "hypersd_desktop.engine.planning",
-     "hypersd_desktop.engine.inspect", "hypersd_desktop.cli"],
+     "hypersd_desktop.engine.inspect", "hypersd_desktop.cli", "hypersd_desktop.engine.backend",
+     "hypersd_desktop.engine.torch_backend", "hypersd_desktop.worker.client", "hypersd_desktop.worker.wire"],
 )
 def test_import_loads_neither_torch_nor_qt(module):
     code = (
         f"import sys, {module}\n"
+        "from hypersd_desktop.engine import backend\n"
+        "backend.probe_all()\n"  # the capability probe is cheap: it imports no inference library
         "heavy = sorted(m for m in ('torch', 'diffusers', 'transformers', 'PySide6') if m in sys.modules)\n"
         "print(','.join(heavy))\n"
     )

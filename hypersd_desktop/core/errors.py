@@ -27,6 +27,14 @@ class ArchitectureMismatchError(InputError):
     """A LoRA, UNet or VAE made for the other base architecture."""
 
 
+class OutOfMemoryError(AppError):
+    """The device (or the machine) ran out of memory; the engine has freed what it held."""
+
+    def __init__(self, message: str = "Out of memory. Try a smaller size or batch, or enable memory options in "
+                                      "Settings.") -> None:
+        super().__init__(message)
+
+
 class CancelledError(AppError):
     """The user cancelled the work; nothing was written."""
 

@@ -1,13 +1,16 @@
-"""Where the bundled read-only resources live (source checkout or frozen executable)."""
+"""Where the bundled read-only resources live: the package `hypersd_desktop.resources`.
+
+The repository keeps them in the top-level `resources/` folder; pyproject.toml maps that folder
+to the package, so a source checkout (editable install), a wheel and a packaged build all find
+them the same way.
+"""
 
 from __future__ import annotations
 
-import sys
+from importlib.resources import files
 from pathlib import Path
 
 
 def resources_dir() -> Path:
-    frozen_root = getattr(sys, "_MEIPASS", None)
-    if frozen_root:
-        return Path(frozen_root) / "resources"
-    return Path(__file__).resolve().parents[2] / "resources"
+    """The resources folder as a real directory (diffusers and transformers read folders by path)."""
+    return Path(str(files("hypersd_desktop.resources")))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
+from hypersd_desktop.core.files import write_atomic
 from hypersd_desktop.core.paths import AppPaths
 
 
@@ -14,8 +14,10 @@ from hypersd_desktop.core.paths import AppPaths
 class Settings:
     """Everything the user chooses once: device, precision, memory options, folders, theme, last choices."""
 
+    backend: str = "auto"  # an engine backend by name ("torch"), or the best one for the device
     device: str = "auto"
     dtype: str = "auto"
+    worker_python: str = ""  # the interpreter that runs the worker program; empty: the app's own
     attention_slicing: bool = False
     vae_tiling: bool = False
     cpu_offload: bool = False
@@ -65,8 +67,4 @@ def load_settings(paths: AppPaths | None = None) -> Settings:
 
 
 def save_settings(settings: Settings, paths: AppPaths | None = None) -> None:
-    path = settings_file(paths)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(asdict(settings), indent=1), encoding="utf-8")
-    os.replace(temporary, path)
+    write_atomic(settings_file(paths), json.dumps(asdict(settings), indent=1))

@@ -1,7 +1,8 @@
 """The generation engine.
 
 Importing this package loads only the torch-free parts (request and result types, recipes,
-header inspection, planning). The torch backend is `hypersd_desktop.engine.torch_engine`.
+header inspection, planning, the backend registry). Engines come from `engine.backend`; the
+torch engine itself is `hypersd_desktop.engine.torch_engine`, imported when it is opened.
 """
 
 from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, LoraSpec, Progress, ResolvedSettings

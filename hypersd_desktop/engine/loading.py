@@ -14,32 +14,8 @@ import torch
 
 from hypersd_desktop.core.errors import InputError, ModelFormatError
 from hypersd_desktop.core.resources import resources_dir
-from hypersd_desktop.engine.inspect import CHECKPOINT, VAE, inspect_file
+from hypersd_desktop.engine.inspect import VAE, inspect_file
 from hypersd_desktop.engine.recipes import SD15, SDXL
-
-PIPELINE_CLASSES = {"StableDiffusionPipeline": SD15, "StableDiffusionXLPipeline": SDXL}
-
-
-def base_architecture(path: str | Path) -> str:
-    """SD1.5 or SDXL for a diffusers folder or a single-file checkpoint; `InputError` otherwise."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"The base model {path} does not exist; check the path or install the model.")
-    if path.is_dir():
-        index = path / "model_index.json"
-        if not index.is_file():
-            raise InputError(f"{path} is not a diffusers model folder: it has no model_index.json.")
-        class_name = json.loads(index.read_text()).get("_class_name")
-        if class_name not in PIPELINE_CLASSES:
-            raise InputError(f"{path.name} is a {class_name}; only SD1.5 and SDXL text-to-image models are supported.")
-        return PIPELINE_CLASSES[class_name]
-    info = inspect_file(path)
-    if info.kind != CHECKPOINT:
-        raise InputError(f"{path.name} is a {info.kind}, not a base model checkpoint; choose a full SD1.5 or SDXL model.")
-    if info.architecture is None:
-        raise InputError(f"{path.name} is neither an SD1.5 nor an SDXL checkpoint (SD2 and others are not supported).")
-    return info.architecture
-
 
 def bundled_config(architecture: str) -> Path:
     return resources_dir() / "configs" / architecture

@@ -7,6 +7,7 @@ and fuses the new; anything else loads the base model again.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import time
@@ -16,8 +17,11 @@ from pathlib import Path
 
 import torch
 
+from hypersd_desktop.core.errors import OutOfMemoryError
 from hypersd_desktop.core.progress import CancelToken
-from hypersd_desktop.engine import loading
+from hypersd_desktop.core.vocab import Architecture, Device, DType, Scheduler
+from hypersd_desktop.engine import devices, loading
+from hypersd_desktop.engine.inspect import base_architecture
 from hypersd_desktop.engine.devices import TORCH_DTYPES, Placement, choose_placement, cpu_supports_bf16
 from hypersd_desktop.engine.lora import apply_layers, load_lora_layers
 from hypersd_desktop.engine.planning import Plan, plan
@@ -79,7 +83,8 @@ def lora_components(pipe) -> dict[str, torch.nn.Module]:
 
 
 class TorchEngine:
-    """Generates images for requests; keeps the last pipeline loaded between calls."""
+    """The torch backend's `Engine`: generates images for requests and keeps the last pipeline
+    loaded between calls."""
 
     def __init__(self) -> None:
         quiet_libraries()
@@ -97,6 +102,14 @@ class TorchEngine:
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
+    def memory_in_use(self, device: Device) -> int | None:
+        return devices.memory_in_use(device)
+
+    def prepare(self, request: GenerationRequest) -> None:
+        """Load the base model and fuse the LoRAs of `request`, so that generating it starts at once."""
+        with self._out_of_memory_freed():
+            self._prepare(request, base_architecture(request.base_model))
+
     def generate(
         self,
         request: GenerationRequest,
@@ -107,11 +120,28 @@ class TorchEngine:
 
         `on_progress` is called after every denoising step (with a preview if the request asks
         for one). `cancel` stops the run at the next step with `CancelledError`; no image is
-        decoded after a cancel.
+        decoded after a cancel. Running out of memory frees the pipeline and raises
+        `OutOfMemoryError`.
         """
+        with self._out_of_memory_freed():
+            return self._generate(request, on_progress, cancel)
+
+    @contextlib.contextmanager
+    def _out_of_memory_freed(self):
+        try:
+            yield
+        except torch.OutOfMemoryError:
+            self.unload()
+            raise OutOfMemoryError("The GPU ran out of memory. Try a smaller size or batch, or enable memory "
+                                   "options in Settings.") from None
+        except MemoryError:
+            self.unload()
+            raise OutOfMemoryError() from None
+
+    def _generate(self, request: GenerationRequest, on_progress, cancel) -> list[GenerationResult]:
         cancel = cancel or CancelToken()
         started = time.perf_counter()
-        architecture = loading.base_architecture(request.base_model)
+        architecture = base_architecture(request.base_model)
         settings_plan = plan(request, architecture)
         check_timesteps(settings_plan.scheduler, settings_plan.timesteps)
         cancel.raise_if_cancelled()
@@ -137,16 +167,17 @@ class TorchEngine:
         placement = loaded.placement
         settings = ResolvedSettings(
             recipe=settings_plan.recipe.id if settings_plan.recipe else None,
-            architecture=architecture,
-            scheduler=settings_plan.scheduler,
+            architecture=Architecture(architecture),
+            scheduler=Scheduler(settings_plan.scheduler),
             steps=settings_plan.steps,
             guidance=settings_plan.guidance,
             eta=settings_plan.eta,
             timesteps=settings_plan.timesteps,
             width=settings_plan.width,
             height=settings_plan.height,
-            device=placement.device,
-            dtype=placement.dtype,
+            device=Device(placement.device),
+            dtype=DType(placement.dtype),
+            backend="torch",
         )
         timings = {
             "load_s": loaded_at - started,

@@ -10,15 +10,15 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
+from hypersd_desktop.core.codec import CodecError, from_data, to_data
 from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.vocab import Architecture, Decoder, Device, DType, Mode, Preview, Scheduler
 
-DEVICES = ("auto", "cuda", "mps", "cpu")
-DTYPES = ("auto", "fp32", "fp16", "bf16")
-SCHEDULERS = ("auto", "ddim-trailing", "tcd", "lcm")
-PREVIEWS = ("none", "latent", "taesd")
-DECODERS = ("vae", "taesd")
+AUTO_BACKEND = "auto"
+MAX_SEED = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,8 @@ class GenerationRequest:
     fused in order. `recipe` names a Hyper-SD recipe (see `recipes.RECIPES`) or is None to let
     the engine choose from the LoRAs and UNet given. `steps`, `guidance`, `eta`, `scheduler` and
     `timesteps` left at None take the recipe's values. Image k of the batch uses seed `seed + k`.
+    `backend` names the engine backend ("torch", "onnx", or "auto" for the best one that runs
+    on `device`); the device says where, the backend says with what.
     """
 
     prompt: str
@@ -53,23 +55,35 @@ class GenerationRequest:
     steps: int | None = None
     guidance: float | None = None
     eta: float | None = None
-    scheduler: str = "auto"
+    scheduler: Scheduler = Scheduler.AUTO
     timesteps: tuple[int, ...] | None = None
     seed: int = 0
     width: int | None = None
     height: int | None = None
     batch_size: int = 1
-    device: str = "auto"
-    dtype: str = "auto"
-    preview: str = "none"
-    decoder: str = "vae"
+    backend: str = AUTO_BACKEND
+    device: Device = Device.AUTO
+    dtype: DType = DType.AUTO
+    preview: Preview = Preview.NONE
+    decoder: Decoder = Decoder.VAE
     taesd: str | None = None
     attention_slicing: bool = False
     vae_tiling: bool = False
     cpu_offload: bool = False
 
     def __post_init__(self) -> None:
+        for name, vocabulary in _VOCABULARIES.items():
+            value = getattr(self, name)
+            if not isinstance(value, vocabulary):
+                try:
+                    object.__setattr__(self, name, vocabulary(value))
+                except ValueError:
+                    raise InputError(f"Unknown {name} {value!r}; choose one of {', '.join(vocabulary.values())}.") from None
         self.validate()
+
+    @property
+    def mode(self) -> Mode:
+        return Mode.TEXT_TO_IMAGE
 
     def validate(self) -> None:
         """Raise `InputError` for values no generation could use."""
@@ -85,19 +99,10 @@ class GenerationRequest:
             raise InputError(f"Eta must be between 0 and 1; got {self.eta}.")
         if not 1 <= self.batch_size <= 64:
             raise InputError(f"Batch size must be between 1 and 64; got {self.batch_size}.")
-        if not 0 <= self.seed < 2**63:
+        if not 0 <= self.seed <= MAX_SEED:
             raise InputError(f"Seed must be between 0 and 2^63-1; got {self.seed}.")
         if self.timesteps is not None and (not self.timesteps or any(not 0 <= t < 1000 for t in self.timesteps)):
             raise InputError("Timesteps must be a non-empty list of integers between 0 and 999.")
-        for name, allowed in (
-            ("device", DEVICES),
-            ("dtype", DTYPES),
-            ("scheduler", SCHEDULERS),
-            ("preview", PREVIEWS),
-            ("decoder", DECODERS),
-        ):
-            if getattr(self, name) not in allowed:
-                raise InputError(f"Unknown {name} {getattr(self, name)!r}; choose one of {', '.join(allowed)}.")
         if (self.preview == "taesd" or self.decoder == "taesd") and not self.taesd:
             raise InputError("A TAESD preview or decode needs the TAESD weights; install TAESD or choose another.")
 
@@ -105,22 +110,27 @@ class GenerationRequest:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["loras"] = [dataclasses.asdict(lora) for lora in self.loras]
-        data["timesteps"] = list(self.timesteps) if self.timesteps is not None else None
-        return data
+        """The request as JSON data (the form stored in PNGs and sent to the worker)."""
+        return to_data(self)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GenerationRequest:
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {key: value for key, value in data.items() if key in known}
-        values["loras"] = tuple(LoraSpec(**lora) for lora in values.get("loras", ()))
-        if values.get("timesteps") is not None:
-            values["timesteps"] = tuple(values["timesteps"])
-        return cls(**values)
+        """A request from JSON data; unknown keys (from a newer version) are ignored.
+
+        Raises `InputError` for data that is no request: a wrong type, or a value out of range.
+        """
+        try:
+            return from_data(cls, data, where="request")
+        except CodecError as error:
+            raise InputError(f"This request cannot be read: {error}.") from None
+
+
+_VOCABULARIES: dict[str, type[Enum]] = {
+    "scheduler": Scheduler, "device": Device, "dtype": DType, "preview": Preview, "decoder": Decoder,
+}
 
 
 @dataclass(frozen=True)
@@ -128,16 +138,17 @@ class ResolvedSettings:
     """What the engine actually ran, after the recipe filled in what the request left open."""
 
     recipe: str | None
-    architecture: str
-    scheduler: str
+    architecture: Architecture
+    scheduler: Scheduler
     steps: int
     guidance: float
     eta: float | None
     timesteps: tuple[int, ...] | None
     width: int
     height: int
-    device: str
-    dtype: str
+    device: Device
+    dtype: DType
+    backend: str = "torch"
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
-import tempfile
 import time
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -26,6 +24,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from hypersd_desktop.core.errors import CancelledError, InputError
+from hypersd_desktop.core.files import atomic_writer
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.gallery.store import ImageRecord
 
@@ -273,14 +272,8 @@ def _copy_png_chunks(source: Path, stream, keep_metadata: bool) -> None:
 
 
 def _atomic_write(destination: Path, write) -> None:
-    handle, temporary = tempfile.mkstemp(prefix=".partial-", suffix=destination.suffix, dir=destination.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            write(stream)
-        os.replace(temporary, destination)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    with atomic_writer(destination) as stream:
+        write(stream)
 
 
 def write_manifests(target: Path, entries: list[ExportEntry], options: ExportOptions) -> tuple[Path, Path]:

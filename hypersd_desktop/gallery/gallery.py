@@ -15,6 +15,7 @@ from PIL import Image
 from hypersd_desktop.core.errors import CancelledError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
+from hypersd_desktop.core.vocab import ImageSource
 from hypersd_desktop.gallery.formats import ImageMetadata, parse_chunks
 from hypersd_desktop.gallery.metadata import PARAMETERS_CHUNK, ImageParameters, a1111_parameters
 from hypersd_desktop.gallery.store import GalleryStore, ImageQuery, ImageRecord
@@ -107,6 +108,21 @@ class Gallery:
         metadata, width, height, _ = read_metadata(path)
         created = time.time() if source == "generated" else None
         return self.store.add(record_for(path.resolve(), metadata, width, height, source, created, device, time_taken))
+
+    def add_generated(self, path: Path, params: ImageParameters, device: str | None = None,
+                      time_taken: float | None = None) -> int:
+        """Index an image this app has just written to `path` with `params`: the row is made from
+        those values as they are (exact scheduler, recipe, LoRA weights), not read back from the file."""
+        record = ImageRecord(
+            path=str(path.resolve()), created=time.time(), source=ImageSource.GENERATED, prompt=params.prompt,
+            negative_prompt=params.negative_prompt, file_size=path.stat().st_size, width=params.width,
+            height=params.height, seed=params.seed, steps=params.steps, guidance=params.guidance,
+            scheduler=params.sampler, recipe=params.recipe, model_name=params.model_name,
+            model_hash=params.model_hash, loras=params.loras, device=device, time_taken=time_taken,
+            metadata_format="hypersd",  # this app's own format, as the importer names it
+            request=json.dumps(params.request, sort_keys=True) if params.request is not None else None,
+        )
+        return self.store.add(record)
 
     def import_folder(self, folder: Path, on_progress: Callable[[TransferProgress], None] | None = None,
                       cancel: CancelToken | None = None) -> ImportReport:

@@ -8,9 +8,8 @@ the `hypersd` chunk, so reusing an image's settings is exact.
 
 from __future__ import annotations
 
+import io
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from hypersd_desktop import __version__
+from hypersd_desktop.core.files import write_atomic
 
 PARAMETERS_CHUNK = "parameters"
 REQUEST_CHUNK = "hypersd"
@@ -43,6 +43,7 @@ class ImageParameters:
     loras: tuple[tuple[str, float, str | None], ...]  # (name, weight, hash)
     extra: tuple[tuple[str, str], ...] = ()
     request: dict[str, Any] | None = None
+    recipe: str | None = None  # the Hyper-SD recipe's id (written among `extra` as "Hyper-SD")
 
 
 def a1111_parameters(params: ImageParameters) -> str:
@@ -75,22 +76,22 @@ def _quote(value: str) -> str:
     return json.dumps(value, ensure_ascii=False) if any(c in value for c in ",:\"") else value
 
 
-def write_png(image: Image.Image, path: Path, params: ImageParameters) -> Path:
-    """Write `image` with its parameters to `path` atomically (temporary name, then rename)."""
+def encode_png(image: Image.Image, params: ImageParameters) -> bytes:
+    """`image` as PNG bytes with its parameters (`parameters` text and the `hypersd` request)."""
     info = PngInfo()
     info.add_text(PARAMETERS_CHUNK, a1111_parameters(params))
     if params.request is not None:
         info.add_itxt(REQUEST_CHUNK, json.dumps(params.request, sort_keys=True, ensure_ascii=False))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".partial-", suffix=".png", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            image.save(stream, format="PNG", pnginfo=info)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def write_png(image: Image.Image, path: Path, params: ImageParameters) -> bytes:
+    """Write `image` with its parameters to `path` atomically; returns the bytes written."""
+    data = encode_png(image, params)
+    write_atomic(path, data)
+    return data
 
 
 def read_png_text(path: Path) -> dict[str, str]:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from PIL import Image, ImageOps
+
+from hypersd_desktop.core.files import atomic_writer
 
 DEFAULT_SIZE = 256
 
@@ -55,8 +55,6 @@ class Thumbnails:
             # (a quarter less time per thumbnail; the square box makes the order irrelevant).
             source.thumbnail((self.size, self.size), Image.Resampling.LANCZOS)
             thumb = ImageOps.exif_transpose(source.convert("RGB"))
-        handle, temporary = tempfile.mkstemp(suffix=".webp", dir=target.parent)
-        with os.fdopen(handle, "wb") as stream:
+        with atomic_writer(target) as stream:
             thumb.save(stream, format="WEBP", quality=82, method=2)  # method 2: 2x faster to encode, same look
-        os.replace(temporary, target)
         return target

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
+from hypersd_desktop.core.files import write_atomic
 from hypersd_desktop.core.progress import CancelToken, TransferMeter
 
 CHUNK = 4 * 1024 * 1024
@@ -63,7 +63,4 @@ class HashCache:
         return self.sha256(path)[:10]
 
     def _save(self) -> None:
-        self.file.parent.mkdir(parents=True, exist_ok=True)
-        temporary = self.file.with_suffix(".tmp")
-        temporary.write_text(json.dumps(self._entries))
-        os.replace(temporary, self.file)
+        write_atomic(self.file, json.dumps(self._entries))

@@ -19,7 +19,7 @@ from hypersd_desktop.engine.recipes import ARCHITECTURE_NAMES, RECIPES_BY_ID
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
 from hypersd_desktop.gallery.export import ExportOptions
 from hypersd_desktop.models.library import ModelLibrary
-from hypersd_desktop.ui.main_window import MAX_SEED, fill_hyper_box, fill_sizes, select_size
+from hypersd_desktop.ui.generate_form import MAX_SEED, fill_hyper_box, fill_sizes, select_size
 from hypersd_desktop.ui.tasks import describe_items, percent
 from hypersd_desktop.worker.batch import BatchSpec, job_id_for, parse_job, plan_units
 from hypersd_desktop.worker.bridge import WorkerBridge

@@ -31,43 +31,12 @@ from hypersd_desktop.gallery.store import ImageRecord
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.banner import Banner
+from hypersd_desktop.ui.generate_form import MAX_SEED, fill_hyper_box, fill_sizes, select_size
 from hypersd_desktop.ui.gallery_browser import GalleryBrowser
 from hypersd_desktop.ui.model_manager import ModelManager
 from hypersd_desktop.worker.bridge import WorkerBridge
 
-SIZE_PRESETS = {
-    "sd15": [("512 × 512 (1:1)", 512, 512), ("512 × 768 (2:3)", 512, 768), ("768 × 512 (3:2)", 768, 512),
-             ("576 × 1024 (9:16)", 576, 1024), ("1024 × 576 (16:9)", 1024, 576), ("640 × 512 (5:4)", 640, 512)],
-    "sdxl": [("1024 × 1024 (1:1)", 1024, 1024), ("832 × 1216 (2:3)", 832, 1216), ("1216 × 832 (3:2)", 1216, 832),
-             ("768 × 1344 (9:16)", 768, 1344), ("1344 × 768 (16:9)", 1344, 768), ("1152 × 896 (5:4)", 1152, 896)],
-}
-MAX_SEED = 2**31 - 1
 RESULTS_KEPT = 40
-
-
-def fill_hyper_box(box: QComboBox, library: ModelLibrary, architecture: str) -> int:
-    """"None" and the installed Hyper-SD LoRAs and UNets for an architecture; returns how many of those."""
-    box.clear()
-    box.addItem("None (plain model)", None)
-    hyper = [m for m in library.registry.list(architecture=architecture) if m.recipe and m.kind in ("lora", "unet")]
-    for entry in hyper:
-        box.addItem(entry.recipe, entry)
-    return len(hyper)
-
-
-def fill_sizes(box: QComboBox, architecture: str) -> None:
-    box.clear()
-    for label, width, height in SIZE_PRESETS.get(architecture, SIZE_PRESETS["sd15"]):
-        box.addItem(label, (width, height))
-
-
-def select_size(box: QComboBox, width: int, height: int, note: str = "") -> None:
-    """Choose a size, adding it to the list when it is not one of the presets."""
-    index = next((i for i in range(box.count()) if box.itemData(i) == (width, height)), -1)
-    if index < 0:
-        box.addItem(f"{width} × {height}{note}", (width, height))
-        index = box.count() - 1
-    box.setCurrentIndex(index)
 
 
 class MainWindow(QMainWindow):
@@ -259,6 +228,7 @@ class MainWindow(QMainWindow):
         self.bridge.failed.connect(self._job_failed)
         self.bridge.queue_changed.connect(self._queue_changed)
         self.bridge.restarted.connect(lambda _: self.device_label.setText("Generation worker restarted"))
+        self.bridge.unavailable.connect(self._worker_unavailable)
 
     # -- models ---------------------------------------------------------------------------
 
@@ -359,7 +329,7 @@ class MainWindow(QMainWindow):
                 guidance=self.guidance.value() if self.guidance.isEnabled() else None,
                 eta=self.eta.value() if recipe is not None and recipe.scheduler == TCD else None,
                 seed=self.seed.value(), width=width, height=height, batch_size=self.batch_size.value(),
-                device=settings.device, dtype=settings.dtype, attention_slicing=settings.attention_slicing,
+                backend=settings.backend, device=settings.device, dtype=settings.dtype, attention_slicing=settings.attention_slicing,
                 vae_tiling=settings.vae_tiling, cpu_offload=settings.cpu_offload,
             )
         except AppError as error:
@@ -407,21 +377,26 @@ class MainWindow(QMainWindow):
         precision = self.settings.dtype if self.settings.dtype != "auto" else ("fp16" if device != "cpu" else "fp32")
         self.device_label.setText(f"Device: {device.upper()} · {precision} · available: {', '.join(message.devices)}")
 
+    def _worker_unavailable(self, message) -> None:
+        self.device_label.setText("No generation worker")
+        self.errors.show_messages([message.message])
+
     def _job_started(self, message) -> None:
         self._active_job = message.job_id
         self.cancel_button.setEnabled(True)
         self.timing.setText("Loading the model…")
 
     def _job_progress(self, message) -> None:
-        if message.preview_png:
+        if message.preview:
             pixmap = QPixmap()
-            pixmap.loadFromData(message.preview_png, "PNG")
+            pixmap.loadFromData(message.preview)
             self._show_pixmap(pixmap)
         self.timing.setText(f"Step {message.step}/{message.total_steps} · {message.elapsed_s:.2f} s")
 
     def _image_ready(self, message) -> None:
-        self._load_s = message.timings.get("load_s", 0.0)
-        pixmap = QPixmap(message.path)
+        self._load_s = message.load_s
+        pixmap = QPixmap()
+        pixmap.loadFromData(message.png, "PNG")
         self._show_pixmap(pixmap)
         item = QListWidgetItem(QIcon(pixmap), f"seed {message.seed}")
         item.setData(Qt.ItemDataRole.UserRole, message.path)

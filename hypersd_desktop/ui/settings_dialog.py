@@ -8,18 +8,23 @@ from PySide6.QtWidgets import (
 )
 
 from hypersd_desktop.core.settings import Settings
-from hypersd_desktop.engine.types import DEVICES, DTYPES
+from hypersd_desktop.core.vocab import Device, DType
+from hypersd_desktop.engine.types import AUTO_BACKEND
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+    def __init__(self, settings: Settings, parent: QWidget | None = None, backends: tuple[str, ...] = ("torch",)) -> None:
+        """`backends` are the names the running worker offers (from its handshake)."""
         super().__init__(parent)
         self.setWindowTitle("Settings")
+        self.backend = QComboBox()
+        self.backend.addItems(list(dict.fromkeys((AUTO_BACKEND, *backends, settings.backend))))
+        self.backend.setCurrentText(settings.backend)
         self.device = QComboBox()
-        self.device.addItems(DEVICES)
+        self.device.addItems(Device.values())
         self.device.setCurrentText(settings.device)
         self.dtype = QComboBox()
-        self.dtype.addItems(DTYPES)
+        self.dtype.addItems(DType.values())
         self.dtype.setCurrentText(settings.dtype)
         self.slicing = QCheckBox("Attention slicing (less memory, a little slower)", checked=settings.attention_slicing)
         self.tiling = QCheckBox("VAE tiling (large images with little memory)", checked=settings.vae_tiling)
@@ -31,7 +36,11 @@ class SettingsDialog(QDialog):
         self.theme.setCurrentText(settings.theme)
         self.models_dir = self._folder_row(settings.models_dir)
         self.images_dir = self._folder_row(settings.images_dir)
+        self.worker_python = QLineEdit(settings.worker_python, placeholderText="this app's own Python")
+        self.worker_python.setToolTip("The Python interpreter that runs image generation (a compute runtime with "
+                                      "torch installed); the worker restarts when this changes.")
         form = QFormLayout(self)
+        form.addRow("Backend", self.backend)
         form.addRow("Device", self.device)
         form.addRow("Precision", self.dtype)
         form.addRow(self.slicing)
@@ -41,6 +50,7 @@ class SettingsDialog(QDialog):
         form.addRow("Theme", self.theme)
         form.addRow("Models folder", self.models_dir)
         form.addRow("Images folder", self.images_dir)
+        form.addRow("Worker Python", self.worker_python)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -61,7 +71,8 @@ class SettingsDialog(QDialog):
 
     def settings(self) -> Settings:
         return self._original.replace(
-            device=self.device.currentText(), dtype=self.dtype.currentText(),
+            backend=self.backend.currentText(), device=self.device.currentText(), dtype=self.dtype.currentText(),
+            worker_python=self.worker_python.text().strip(),
             attention_slicing=self.slicing.isChecked(), vae_tiling=self.tiling.isChecked(),
             cpu_offload=self.offload.isChecked(), previews=self.previews.isChecked(), theme=self.theme.currentText(),
             models_dir=self.models_dir.edit.text().strip(), images_dir=self.images_dir.edit.text().strip(),

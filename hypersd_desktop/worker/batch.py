@@ -17,7 +17,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -25,10 +24,12 @@ from pathlib import Path
 from typing import Any
 
 from hypersd_desktop.core.errors import CancelledError, InputError
+from hypersd_desktop.core.files import write_atomic
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
 from hypersd_desktop.gallery.export import ExportEntry, ExportOptions, plan_destination, write_image, write_manifests
 from hypersd_desktop.gallery.gallery import Gallery
+from hypersd_desktop.worker.service import GenerationService
 
 COLUMNS = ("prompt", "negative", "seed", "seeds", "steps", "guidance", "model", "lora", "width", "height")
 
@@ -122,12 +123,13 @@ class BatchReport:
 
 
 class BatchRunner:
-    """Runs units through `generate` (an engine call) into `gallery` and exports them to `target`."""
+    """Runs units through the generation service into its gallery and exports them to `target`."""
 
-    def __init__(self, gallery: Gallery, generate: Callable, save: Callable) -> None:
-        self.gallery = gallery
-        self.generate = generate  # (request, cancel) -> GenerationResult
-        self.save = save  # (result, path) -> Path: writes the PNG with its parameters
+    def __init__(self, service: GenerationService) -> None:
+        if service.gallery is None:
+            raise ValueError("a batch needs the gallery")
+        self.service = service
+        self.gallery: Gallery = service.gallery
 
     def run(self, job_id: str, units: list[BatchUnit], target: Path, options: ExportOptions,
             on_progress: Callable[[TransferProgress], None] | None = None,
@@ -151,11 +153,12 @@ class BatchRunner:
                     meter.advance(unit.request.prompt, 1)
                     continue
                 image = folder / f"{unit.number:05d}-{unit.request.seed}.png"
-                if not image.exists():
-                    result = self.generate(unit.request, cancel)
-                    self.save(result, image)
+                if image.exists():  # made by a run that was stopped before it was exported
+                    image_id = self.gallery.add_file(image)
+                else:
+                    (result,) = self.service.generate(unit.request, cancel=cancel)
+                    image_id = self.service.save(result, path=image).image_id
                     generated += 1
-                image_id = self.gallery.add_file(image)
                 record = self.gallery.store.get(image_id)
                 if entry.get("status") == "planned":
                     destination = target / entry["target"]
@@ -221,6 +224,4 @@ def _load_state(path: Path) -> dict[str, dict]:
 
 
 def _save_state(path: Path, state: dict) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(state))
-    os.replace(temporary, path)
+    write_atomic(path, json.dumps(state))

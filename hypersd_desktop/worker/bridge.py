@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Qt, Signal
 
-from hypersd_desktop.worker.client import QueueChanged, WorkerClient, WorkerRestarted
+from hypersd_desktop.worker.client import QueueChanged, WorkerClient, WorkerRestarted, WorkerUnavailable
 from hypersd_desktop.worker.protocol import (
     BatchFinished, BatchProgress, ImageReady, JobFailed, JobFinished, JobProgress, JobStarted, WorkerReady,
 )
@@ -21,18 +21,20 @@ class WorkerBridge(QObject):
     failed = Signal(object)  # JobFailed
     queue_changed = Signal(object)  # QueueChanged
     restarted = Signal(object)  # WorkerRestarted
+    unavailable = Signal(object)  # WorkerUnavailable
     batch_progress = Signal(object)  # BatchProgress
     batch_finished = Signal(object)  # BatchFinished
     _incoming = Signal(object)
 
-    def __init__(self, home: str | None = None, parent: QObject | None = None, cancel_timeout: float = 5.0) -> None:
+    def __init__(self, home: str | None = None, parent: QObject | None = None, cancel_timeout: float = 5.0,
+                 command: list[str] | None = None) -> None:
         super().__init__(parent)
         self._incoming.connect(self._dispatch, Qt.ConnectionType.QueuedConnection)
-        self.client = WorkerClient(self._incoming.emit, home=home, cancel_timeout=cancel_timeout)
+        self.client = WorkerClient(self._incoming.emit, home=home, cancel_timeout=cancel_timeout, command=command)
         self._routes = {
             WorkerReady: self.ready, JobStarted: self.started, JobProgress: self.progress, ImageReady: self.image_ready,
             JobFinished: self.finished, JobFailed: self.failed, QueueChanged: self.queue_changed,
-            WorkerRestarted: self.restarted, BatchProgress: self.batch_progress, BatchFinished: self.batch_finished,
+            WorkerRestarted: self.restarted, WorkerUnavailable: self.unavailable, BatchProgress: self.batch_progress, BatchFinished: self.batch_finished,
         }
 
     def start(self) -> None:
@@ -40,6 +42,13 @@ class WorkerBridge(QObject):
 
     def shutdown(self) -> None:
         self.client.shutdown()
+
+    def restart(self, command: list[str]) -> None:
+        """Stop the worker and start `command` instead (another interpreter chosen in Settings)."""
+        self.client.shutdown()
+        self.client = WorkerClient(self._incoming.emit, home=self.client.home, cancel_timeout=self.client.cancel_timeout,
+                                   previews=self.client.previews, command=command)
+        self.client.start()
 
     def _dispatch(self, message: object) -> None:
         signal = self._routes.get(type(message))

@@ -1,39 +1,50 @@
-"""The GUI side of the worker: starts the process, queues jobs, and survives the worker dying.
+"""The app's side of the worker: starts the worker program, queues jobs, survives its dying.
 
-No Qt and no torch here: `on_event` receives the protocol's messages (and the `QueueChanged`
-and `WorkerRestarted` notices below) on a background thread; the Qt bridge turns them into
-signals on the GUI thread.
+No Qt and no torch here: `on_event` receives the protocol's messages (and the `QueueChanged`,
+`WorkerRestarted` and `WorkerUnavailable` notices below) on a background thread; the Qt bridge
+turns them into signals on the GUI thread.
 
+- The worker is a program (`worker_command`, by default `python -m hypersd_desktop.worker`
+  under this interpreter; another interpreter, such as an installed compute runtime, can be
+  named). The first exchange is a handshake; a worker of another protocol version, one that
+  writes anything but the protocol, or one that does not answer in time is reported as
+  unavailable with the reason, and not restarted in a loop.
 - One job runs at a time; others wait in a queue that can be listed, reordered and trimmed.
   `latest_wins` replaces the queued jobs with the new one (typing-as-you-go).
 - A cancel reaches the running job's next step; if the worker does not answer within
   `cancel_timeout` seconds it is ended and restarted.
-- If the worker process dies (a driver crash, out of memory, killed from outside), the job is
-  reported failed with a message, a new worker starts, and the queue goes on.
+- If the worker dies after the handshake (a driver crash, out of memory, killed from outside,
+  an unreadable message), the job is reported failed with a message, a new worker starts, and
+  the queue goes on.
 """
 
 from __future__ import annotations
 
-import importlib
 import itertools
-import multiprocessing
+import logging
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from hypersd_desktop import __version__
+from hypersd_desktop.core.paths import HOME_ENV, AppPaths
 from hypersd_desktop.engine.types import GenerationRequest
 from hypersd_desktop.worker.batch import BatchSpec
 from hypersd_desktop.worker.protocol import (
-    BatchFinished, CancelJob, JobFailed, JobFinished, RunBatch, RunJob, Shutdown, WorkerReady,
+    JOB_ENDS, PROTOCOL_VERSION, CancelJob, Hello, JobFailed, RunBatch, RunJob, Shutdown, WorkerReady, WorkerRefused,
 )
+from hypersd_desktop.worker.wire import MessageWriter, ProtocolError, read_message
 
-ENDS = (JobFinished, JobFailed, BatchFinished)
+log = logging.getLogger("hypersd.client")
+HANDSHAKE_TIMEOUT_S = 60.0
 
 
-def _worker_entry(connection, home: str | None) -> None:
-    """Runs in the spawned process. The engine is imported by name here, so nothing on the GUI
-    side imports it, not even statically (the layer contracts check that the GUI imports no torch)."""
-    importlib.import_module("hypersd_desktop.worker.process").worker_main(connection, home)
+def worker_command(python: str | None = None) -> list[str]:
+    """The command line that starts the worker program under `python` (default: this interpreter)."""
+    return [python or sys.executable, "-m", "hypersd_desktop.worker"]
 
 
 @dataclass(frozen=True)
@@ -64,58 +75,93 @@ class WorkerRestarted:
     reason: str
 
 
+@dataclass(frozen=True)
+class WorkerUnavailable:
+    """No worker can be used: `message` says why and what to do. Queued jobs were dropped."""
+
+    message: str
+
+
 class WorkerClient:
+    """Runs jobs in the worker program. `command` starts it (default: `worker_command()`); `home`
+    is passed to it as HYPERSD_HOME (tests)."""
+
     def __init__(self, on_event: Callable[[object], None], home: str | None = None, cancel_timeout: float = 5.0,
-                 previews: bool = True) -> None:
+                 previews: bool = True, command: list[str] | None = None,
+                 handshake_timeout: float = HANDSHAKE_TIMEOUT_S) -> None:
         self.on_event = on_event
         self.home = home
         self.cancel_timeout = cancel_timeout
         self.previews = previews
+        self.command = command
+        self.handshake_timeout = handshake_timeout
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
         self._queue: list[QueuedJob] = []
         self._running: QueuedJob | None = None
-        self._ready = False
-        self._process = None
-        self._connection = None
+        self._ready: WorkerReady | None = None
+        self._process: subprocess.Popen | None = None
+        self._writer: MessageWriter | None = None
         self._generation = 0  # which worker process the reader thread belongs to
         self._closing = False
         self._cancel_timer: threading.Timer | None = None
+        self._handshake_timer: threading.Timer | None = None
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Start the worker program and send the handshake; `WorkerReady` or `WorkerUnavailable` follows."""
+        env = dict(os.environ)
+        if self.home:
+            env[HOME_ENV] = self.home
+        command = self.command or worker_command()
+        paths = AppPaths.default().ensure()
+        try:
+            with open(paths.data / "worker.log", "ab") as log_file:  # the worker's stderr: tracebacks, crashes
+                process = subprocess.Popen(
+                    command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file, env=env,
+                    creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
+                )
+        except OSError as error:
+            self._unavailable(f"The generation worker could not be started ({' '.join(command)}: {error}). "
+                              "Check the worker's Python in Settings.")
+            return
         with self._lock:
-            context = multiprocessing.get_context("spawn")
-            parent, child = context.Pipe()
-            process = context.Process(target=_worker_entry, args=(child, self.home), name="hypersd-worker", daemon=True)
-            process.start()
-            child.close()
-            self._process, self._connection, self._ready = process, parent, False
+            self._process, self._writer, self._ready = process, MessageWriter(process.stdin), None
             self._generation += 1
             generation = self._generation
-        threading.Thread(target=self._read, args=(parent, process, generation), name="worker-client",
-                         daemon=True).start()
+            timer = threading.Timer(self.handshake_timeout, self._handshake_overdue, args=(generation,))
+            timer.daemon = True
+            self._handshake_timer = timer
+        timer.start()
+        self._send(Hello(PROTOCOL_VERSION, __version__))
+        threading.Thread(target=self._read, args=(process, generation), name="worker-client", daemon=True).start()
 
     def shutdown(self, timeout: float = 5.0) -> None:
         with self._lock:
             self._closing = True
-            process, connection = self._process, self._connection
+            process = self._process
             self._queue.clear()
-        if connection is not None:
-            try:
-                connection.send(Shutdown())
-            except (OSError, BrokenPipeError):
-                pass
-        if process is not None:
-            process.join(timeout)
-            if process.is_alive():
-                process.kill()
-                process.join(timeout)
+            for timer in (self._cancel_timer, self._handshake_timer):
+                if timer is not None:
+                    timer.cancel()
+        if process is None:
+            return
+        self._send(Shutdown())
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
 
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
+
+    @property
+    def ready(self) -> WorkerReady | None:
+        """The running worker's handshake answer (versions, backends, devices), or None before it."""
+        return self._ready
 
     # -- queue ----------------------------------------------------------------------------
 
@@ -160,16 +206,11 @@ class WorkerClient:
             if queued is not None:
                 self._queue.remove(queued)
             running = self._running if self._running and self._running.job_id == job_id else None
-            connection = self._connection
         if queued is not None:
             self.on_event(JobFailed(job_id, "Removed from the queue.", cancelled=True))
             self._notify_queue()
             return
-        if running is None or connection is None:
-            return
-        try:
-            connection.send(CancelJob(job_id))
-        except (OSError, BrokenPipeError):
+        if running is None or not self._send(CancelJob(job_id)):
             return
         timer = threading.Timer(self.cancel_timeout, self._cancel_overdue, args=(job_id,))
         timer.daemon = True
@@ -182,43 +223,97 @@ class WorkerClient:
             if not self._running or self._running.job_id != job_id:
                 return
             process = self._process
-        if process is not None and process.is_alive():
+        if process is not None and process.poll() is None:
             process.kill()  # the reader sees the pipe close and restarts the worker
 
     # -- internals ------------------------------------------------------------------------
 
+    def _send(self, message: object) -> bool:
+        with self._lock:
+            writer = self._writer
+        if writer is None:
+            return False
+        try:
+            writer.send(message)
+            return True
+        except (OSError, ValueError):  # the worker has gone; the reader reports it
+            return False
+
     def _dispatch(self) -> None:
         with self._lock:
-            if self._running is not None or not self._ready or not self._queue or self._connection is None:
+            if self._running is not None or self._ready is None or not self._queue:
                 self._notify_queue()
                 return
             job = self._queue.pop(0)
             self._running = job
-            connection = self._connection
         self._notify_queue()
-        try:
-            if job.batch is not None:
-                connection.send(RunBatch(job.job_id, job.batch))
-            else:
-                connection.send(RunJob(job.job_id, job.request.to_dict(), self.previews))
-        except (OSError, BrokenPipeError):
-            pass  # the reader notices the dead worker and reports the job
+        if job.batch is not None:
+            self._send(RunBatch(job.job_id, job.batch))
+        else:
+            self._send(RunJob(job.job_id, job.request, self.previews))
 
     def _notify_queue(self) -> None:
         with self._lock:
             event = QueueChanged(self._running, tuple(self._queue))
         self.on_event(event)
 
-    def _read(self, connection, process, generation: int) -> None:
+    def _handshake_overdue(self, generation: int) -> None:
+        with self._lock:
+            if generation != self._generation or self._ready is not None:
+                return
+            process = self._process
+        self._fail_handshake(process, f"The generation worker did not answer within {self.handshake_timeout:.0f} s "
+                                      f"of starting. Its log is {AppPaths.default().data / 'worker.log'}.")
+
+    def _fail_handshake(self, process: subprocess.Popen, reason: str) -> None:
+        with self._lock:
+            self._closing = True  # no restart: the same program would fail the same way
+        if process.poll() is None:
+            process.kill()
+        self._unavailable(reason)
+
+    def _unavailable(self, reason: str) -> None:
+        log.error("worker unavailable: %s", reason)
+        with self._lock:
+            dropped, self._queue = self._queue, []
+        for job in dropped:
+            self.on_event(JobFailed(job.job_id, reason))
+        self.on_event(WorkerUnavailable(reason))
+        self._notify_queue()
+
+    def _handshake(self, process: subprocess.Popen, message: object) -> bool:
+        """Check the worker's first message; True when it is ready to serve this app."""
+        if isinstance(message, WorkerRefused):
+            reason = message.message
+        elif not isinstance(message, WorkerReady):
+            reason = f"it began with a {type(message).kind!r} message instead of the handshake"
+        elif message.protocol != PROTOCOL_VERSION:
+            reason = (f"it speaks protocol {message.protocol} (HyperSD Desktop {message.version}); this app speaks "
+                      f"{PROTOCOL_VERSION} ({__version__})")
+        else:
+            return True
+        self._fail_handshake(process, f"The generation worker cannot serve this app: {reason}. Install the same "
+                                      "version of HyperSD Desktop in the worker's Python, or choose another in Settings.")
+        return False
+
+    def _read(self, process: subprocess.Popen, generation: int) -> None:
+        broken = None
         while True:
             try:
-                message = connection.recv()
-            except (EOFError, OSError):
+                message = read_message(process.stdout)
+            except EOFError:
                 break
-            if isinstance(message, WorkerReady):
+            except (ProtocolError, OSError, ValueError) as error:
+                broken = str(error)
+                break
+            if self._ready is None:
+                if not self._handshake(process, message):
+                    return
                 with self._lock:
-                    self._ready = True
-            if isinstance(message, ENDS):
+                    self._ready = message
+                    if self._handshake_timer is not None:
+                        self._handshake_timer.cancel()
+            if isinstance(message, JOB_ENDS):
                 with self._lock:
                     if self._running is not None and self._running.job_id == message.job_id:
                         self._running = None
@@ -226,19 +321,36 @@ class WorkerClient:
                         self._cancel_timer.cancel()
                         self._cancel_timer = None
             self.on_event(message)
-            if isinstance(message, (WorkerReady, *ENDS)):
+            if isinstance(message, (WorkerReady, *JOB_ENDS)):
                 self._dispatch()
-        process.join(5)
+        self._worker_gone(process, generation, broken)
+
+    def _worker_gone(self, process: subprocess.Popen, generation: int, broken: str | None) -> None:
+        if broken is not None:
+            log.error("unreadable message from the worker: %s", broken)
+            if process.poll() is None:
+                process.kill()
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
         with self._lock:
             if self._closing or generation != self._generation:
                 return
+            was_ready = self._ready is not None
             lost = self._running
             self._running = None
             cancelled = self._cancel_timer is not None
             if self._cancel_timer is not None:
                 self._cancel_timer.cancel()
                 self._cancel_timer = None
-        code = process.exitcode
+        code = process.returncode
+        what = f"sent a message this app cannot read ({broken})" if broken else f"exited with code {code}"
+        if not was_ready:  # it never served: starting it again would fail the same way
+            self._fail_handshake(process, f"The generation worker {what} before it was ready. Its log is "
+                                          f"{AppPaths.default().data / 'worker.log'}.")
+            return
         if lost is not None:
             if cancelled:
                 self.on_event(JobFailed(lost.job_id, "Cancelled (the worker did not stop in time and was restarted).",
@@ -246,8 +358,8 @@ class WorkerClient:
             else:
                 self.on_event(JobFailed(
                     lost.job_id,
-                    f"The generation worker stopped unexpectedly (exit code {code}); this can happen when the GPU "
+                    f"The generation worker stopped unexpectedly ({what}); this can happen when the GPU "
                     "driver crashes or memory runs out. A new worker has been started; try again, perhaps with a "
                     "smaller size or batch."))
-        self.on_event(WorkerRestarted(f"worker exited with code {code}"))
+        self.on_event(WorkerRestarted(f"worker {what}"))
         self.start()

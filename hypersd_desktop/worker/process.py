@@ -1,163 +1,225 @@
-"""The worker process: owns the engine and the loaded pipelines, runs one job at a time.
+"""The worker program: owns the engines and their loaded models, runs one job at a time.
 
-Started with the spawn method (it also works inside a frozen executable). A reader thread
-receives messages while a job runs, so a cancel reaches the engine's step callback at once.
-Any failure is sent back as `JobFailed` with a message a person can act on; the traceback goes
-to the worker's log.
+Started as `python -m hypersd_desktop.worker` under any interpreter that has the package
+installed (the app's own, or a compute runtime beside a packaged app). It speaks the protocol
+of `worker.protocol` on its stdin and stdout; whatever else writes to stdout (a library's print)
+is sent to stderr instead, so it cannot corrupt a message. A reader thread receives messages
+while a job runs, so a cancel reaches the engine's step callback at once. Any failure is sent
+back as `JobFailed` with a message a person can act on; the traceback goes to the worker log.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
+import hashlib
 import io
 import logging
+import os
+import platform
 import queue
+import sys
 import threading
 import time
 import traceback
+from typing import BinaryIO
 
-from hypersd_desktop.core.errors import AppError, CancelledError
+from hypersd_desktop import __version__
+from hypersd_desktop.core.errors import AppError, CancelledError, OutOfMemoryError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken
+from hypersd_desktop.core.vocab import Device
+from hypersd_desktop.engine import backend as backends
+from hypersd_desktop.engine.types import Progress
 from hypersd_desktop.worker.protocol import (
-    BatchFinished, BatchProgress, CancelJob, ImageReady, JobFailed, JobFinished, JobProgress, JobStarted, RunBatch,
-    RunJob, Shutdown, WorkerReady,
+    PROTOCOL_VERSION, BatchFinished, BatchProgress, CancelJob, Hello, ImageReady, JobFailed, JobFinished, JobProgress,
+    JobStarted, PutImage, RunBatch, RunJob, Shutdown, WorkerReady, WorkerRefused,
 )
+from hypersd_desktop.worker.wire import MessageWriter, ProtocolError, read_message
 
 log = logging.getLogger("hypersd.worker")
 PREVIEW_INTERVAL_S = 0.05
+EXIT_REFUSED = 3
+EXIT_PROTOCOL_ERROR = 4
+MAX_INPUT_IMAGES = 64  # input images kept for the jobs that name them
 
 
-def worker_main(connection, home: str | None = None) -> None:
-    """Entry point of the worker process. `home` overrides HYPERSD_HOME (tests)."""
-    import os
+def protocol_streams() -> tuple[BinaryIO, BinaryIO]:
+    """stdin and a private copy of stdout for the protocol; file descriptor 1 becomes stderr.
 
-    if home:
-        os.environ["HYPERSD_HOME"] = home
-    paths = AppPaths.default().ensure()
-    logging.basicConfig(filename=paths.data / "worker.log", level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(message)s")
-    from hypersd_desktop.engine.devices import available_devices
-    from hypersd_desktop.engine.torch_engine import TorchEngine
-    from hypersd_desktop.gallery.gallery import Gallery
-    from hypersd_desktop.models.library import ModelLibrary
+    Both are unbuffered: a buffered stdin's lock, held by the reader thread blocked in a read,
+    aborts the interpreter when it exits.
+    """
+    sys.stdout.flush()
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    sys.stdout = sys.stderr
+    return open(sys.stdin.fileno(), "rb", buffering=0, closefd=False), out
 
-    engine = TorchEngine()
-    gallery = Gallery(paths)
-    hashes = ModelLibrary(paths).hash_cache()
-    devices = tuple(available_devices())
-    inbox: queue.Queue = queue.Queue()
-    cancels: dict[int, CancelToken] = {}
-    lock = threading.Lock()
 
-    def read() -> None:
+def ready_message() -> WorkerReady:
+    infos = tuple(backends.probe_all())
+    devices = tuple(dict.fromkeys(device for info in infos for device in info.devices))
+    return WorkerReady(PROTOCOL_VERSION, __version__, f"{platform.python_implementation()} {platform.python_version()}",
+                       infos, devices, devices[0] if devices else Device.CPU)
+
+
+class Worker:
+    """One worker: reads messages from `incoming`, answers on `outgoing`."""
+
+    def __init__(self, incoming: BinaryIO, outgoing: BinaryIO, paths: AppPaths) -> None:
+        self.incoming = incoming
+        self.out = MessageWriter(outgoing)
+        self.paths = paths
+        self.inbox: queue.Queue = queue.Queue()
+        self.cancels: dict[int, CancelToken] = {}
+        self.images: dict[str, bytes] = {}  # input images by sha256, for the image modes to come
+        self.lock = threading.Lock()
+        self._service = None
+
+    @property
+    def service(self):
+        """The generation service, made on first use (it opens the gallery and the model hashes)."""
+        if self._service is None:
+            from hypersd_desktop.gallery.gallery import Gallery
+            from hypersd_desktop.models.library import ModelLibrary
+            from hypersd_desktop.worker.service import GenerationService
+
+            self._service = GenerationService(self.paths, Gallery(self.paths), ModelLibrary(self.paths).hash_cache())
+        return self._service
+
+    def serve(self) -> int:
+        """The handshake, then jobs until `Shutdown` or the end of input. Returns the exit status."""
+        try:
+            hello = read_message(self.incoming)
+        except (EOFError, ProtocolError) as error:
+            log.error("no handshake: %s", error)
+            return EXIT_PROTOCOL_ERROR
+        if not isinstance(hello, Hello) or hello.protocol != PROTOCOL_VERSION:
+            seen = f"protocol {hello.protocol} (app {hello.version})" if isinstance(hello, Hello) else type(hello).kind
+            self.out.send(WorkerRefused(PROTOCOL_VERSION, __version__,
+                                        f"This worker (HyperSD Desktop {__version__}) speaks protocol "
+                                        f"{PROTOCOL_VERSION}; the app spoke {seen}."))
+            return EXIT_REFUSED
+        self.out.send(ready_message())
+        threading.Thread(target=self._read, name="worker-reader", daemon=True).start()
+        while True:
+            message = self.inbox.get()
+            if isinstance(message, (Shutdown, ProtocolError)):
+                if self._service is not None and self._service.gallery is not None:
+                    self._service.gallery.close()
+                return EXIT_PROTOCOL_ERROR if isinstance(message, ProtocolError) else 0
+            with self.lock:
+                token = self.cancels.setdefault(message.job_id, CancelToken())
+            if isinstance(message, RunJob):
+                self._run(message, token)
+            else:
+                self._run_batch(message, token)
+            with self.lock:
+                self.cancels.pop(message.job_id, None)
+
+    def _read(self) -> None:
         while True:
             try:
-                message = connection.recv()
-            except (EOFError, OSError):
-                inbox.put(Shutdown())
+                message = read_message(self.incoming)
+            except EOFError:
+                self.inbox.put(Shutdown())
+                return
+            except (ProtocolError, OSError) as error:
+                log.error("unreadable message from the app: %s", error)
+                self.inbox.put(ProtocolError(str(error)))
                 return
             if isinstance(message, CancelJob):
-                with lock:
-                    cancels.setdefault(message.job_id, CancelToken()).cancel()
+                with self.lock:
+                    self.cancels.setdefault(message.job_id, CancelToken()).cancel()
+            elif isinstance(message, PutImage):
+                self._keep_image(message)
+            elif isinstance(message, (RunJob, RunBatch, Shutdown)):
+                self.inbox.put(message)
             else:
-                inbox.put(message)
+                log.warning("ignored a %s message", type(message).kind)
 
-    threading.Thread(target=read, name="worker-reader", daemon=True).start()
-    connection.send(WorkerReady(devices, devices[0]))
-    while True:
-        message = inbox.get()
-        if isinstance(message, Shutdown):
-            gallery.close()
+    def _keep_image(self, message: PutImage) -> None:
+        if hashlib.sha256(message.data).hexdigest() != message.digest:
+            log.error("input image %s arrived damaged; ignored", message.digest)
             return
-        if isinstance(message, (RunJob, RunBatch)):
-            with lock:
-                token = cancels.setdefault(message.job_id, CancelToken())
-            run = _run if isinstance(message, RunJob) else _run_batch
-            run(connection, engine, gallery, hashes, paths, message, token)
-            with lock:
-                cancels.pop(message.job_id, None)
+        self.images[message.digest] = message.data
+        while len(self.images) > MAX_INPUT_IMAGES:
+            self.images.pop(next(iter(self.images)))
+
+    # -- jobs ---------------------------------------------------------------------------
+
+    def _run(self, job: RunJob, token: CancelToken) -> None:
+        started = time.perf_counter()
+        last_preview = [0.0]
+
+        def on_progress(progress: Progress) -> None:
+            preview = None
+            now = time.perf_counter()
+            if progress.preview is not None and (now - last_preview[0] >= PREVIEW_INTERVAL_S
+                                                 or progress.step == progress.total_steps):
+                buffer = io.BytesIO()
+                progress.preview.save(buffer, format="PNG", compress_level=1)
+                preview = buffer.getvalue()
+                last_preview[0] = now
+            self.out.send(JobProgress(job.job_id, progress.step, progress.total_steps, progress.elapsed_s, preview))
+
+        def on_saved(saved) -> None:
+            result = saved.result
+            self.out.send(ImageReady(job.job_id, result.index, result.seed, str(saved.path), saved.image_id,
+                                     saved.png, result.timings.get("load_s", 0.0)))
+
+        with self._reported(job.job_id):
+            self.out.send(JobStarted(job.job_id))
+            token.raise_if_cancelled()
+            asked = job.request
+            request = asked.replace(preview="latent") if job.previews and asked.preview == "none" else asked
+            saved = self.service.run(request, on_progress=on_progress, cancel=token, on_saved=on_saved, stored=asked)
+            first = saved[0].result
+            self.out.send(JobFinished(job.job_id, first.warnings, time.perf_counter() - started,
+                                      self.service.memory_in_use(request, first.settings.device),
+                                      first.settings.device, first.settings.dtype))
+
+    def _run_batch(self, job: RunBatch, token: CancelToken) -> None:
+        from hypersd_desktop.worker.batch import BatchRunner
+
+        started = time.perf_counter()
+        spec = job.spec
+
+        def on_progress(progress) -> None:
+            self.out.send(BatchProgress(job.job_id, progress.done, progress.total, progress.rate, progress.eta_s))
+
+        with self._reported(job.job_id):
+            self.out.send(JobStarted(job.job_id))
+            report = BatchRunner(self.service).run(spec.batch_id, list(spec.units), spec.target, spec.options,
+                                                   on_progress, token)
+            self.out.send(BatchFinished(job.job_id, report.generated, report.skipped, str(report.manifest),
+                                        time.perf_counter() - started))
+
+    @contextlib.contextmanager
+    def _reported(self, job_id: int):
+        """Turns whatever stops a job into a `JobFailed` a person can act on; the worker keeps serving."""
+        try:
+            yield
+        except CancelledError as error:
+            plain = str(error) == str(CancelledError())  # a single image: nothing to say but that
+            self.out.send(JobFailed(job_id, "Cancelled." if plain else f"Stopped: {error}.", cancelled=True))
+        except OutOfMemoryError as error:
+            self.out.send(JobFailed(job_id, str(error)))
+        except AppError as error:
+            self.out.send(JobFailed(job_id, str(error)))
+        except Exception as error:  # noqa: BLE001 - the worker boundary: log, report, keep serving
+            log.exception("job %s failed", job_id)
+            self.out.send(JobFailed(job_id, f"Generation failed: {type(error).__name__}: {error}. "
+                                            f"Details are in {self.paths.data / 'worker.log'}.",
+                                    details=traceback.format_exc()))
 
 
-def _run_batch(connection, engine, gallery, hashes, paths: AppPaths, job: RunBatch, token: CancelToken) -> None:
-    from hypersd_desktop.worker.batch import BatchRunner
-    from hypersd_desktop.worker.output import save_result_as
-
-    started = time.perf_counter()
-    spec = job.spec
-    runner = BatchRunner(gallery, generate=lambda request, cancel: engine.generate(request, cancel=cancel)[0],
-                         save=lambda result, path: save_result_as(result, path, hashes))
-
-    def on_progress(progress) -> None:
-        connection.send(BatchProgress(job.job_id, progress.done, progress.total, progress.rate, progress.eta_s))
-
-    with _reported(connection, engine, paths, job.job_id):
-        connection.send(JobStarted(job.job_id))
-        report = runner.run(spec.batch_id, list(spec.units), spec.target, spec.options, on_progress, token)
-        connection.send(BatchFinished(job.job_id, report.generated, report.skipped, str(report.manifest),
-                                      time.perf_counter() - started))
-
-
-@contextlib.contextmanager
-def _reported(connection, engine, paths: AppPaths, job_id: int):
-    """Turns whatever stops a job into a `JobFailed` a person can act on; the worker keeps serving."""
+def main() -> int:
+    incoming, outgoing = protocol_streams()
+    paths = AppPaths.default().ensure()
+    logging.basicConfig(filename=paths.data / "worker.log", level=logging.INFO,
+                        format="%(asctime)s %(process)d %(levelname)s %(message)s")
     try:
-        yield
-    except CancelledError as error:
-        plain = str(error) == str(CancelledError())  # a single image: nothing to say but that
-        connection.send(JobFailed(job_id, "Cancelled." if plain else f"Stopped: {error}.", cancelled=True))
-    except AppError as error:
-        connection.send(JobFailed(job_id, str(error)))
-    except MemoryError:
-        engine.unload()
-        connection.send(JobFailed(job_id, "Out of memory. Try a smaller size or batch, or enable memory "
-                                          "options in Settings."))
-    except Exception as error:  # noqa: BLE001 - the worker boundary: log, report, keep serving
-        log.exception("job %s failed", job_id)
-        message = str(error)
-        if "out of memory" in message.lower():
-            engine.unload()
-            message = ("The GPU ran out of memory. Try a smaller size or batch, or enable memory options in "
-                       "Settings.")
-        else:
-            message = (f"Generation failed: {type(error).__name__}: {message}. "
-                       f"Details are in {paths.data / 'worker.log'}.")
-        connection.send(JobFailed(job_id, message, details=traceback.format_exc()))
-
-
-def _run(connection, engine, gallery, hashes, paths: AppPaths, job: RunJob, token: CancelToken) -> None:
-    from hypersd_desktop.engine.devices import memory_in_use
-    from hypersd_desktop.engine.types import GenerationRequest
-    from hypersd_desktop.worker.output import save_result
-
-    started = time.perf_counter()
-    last_preview = [0.0]
-
-    def on_progress(progress) -> None:
-        png = None
-        now = time.perf_counter()
-        if progress.preview is not None and (now - last_preview[0] >= PREVIEW_INTERVAL_S
-                                             or progress.step == progress.total_steps):
-            buffer = io.BytesIO()
-            progress.preview.save(buffer, format="PNG", compress_level=1)
-            png = buffer.getvalue()
-            last_preview[0] = now
-        connection.send(JobProgress(job.job_id, progress.step, progress.total_steps, progress.elapsed_s, png))
-
-    with _reported(connection, engine, paths, job.job_id):
-        connection.send(JobStarted(job.job_id))
-        token.raise_if_cancelled()
-        asked = GenerationRequest.from_dict(job.request)
-        request = asked.replace(preview="latent") if job.preview and asked.preview == "none" else asked
-        results = engine.generate(request, on_progress=on_progress, cancel=token)
-        for result in results:
-            # The image keeps the request as asked: live previews are the window's business, not the image's.
-            path = save_result(dataclasses.replace(result, request=asked), paths.images, hashes)
-            image_id = gallery.add_file(path, device=result.settings.device, time_taken=result.timings["per_image_s"])
-            settings = {**result.settings.__dict__, "timesteps": list(result.settings.timesteps or ())}
-            connection.send(ImageReady(job.job_id, result.index, str(path), image_id, result.seed, settings,
-                                       dict(result.timings)))
-        first = results[0].settings
-        connection.send(JobFinished(job.job_id, tuple(results[0].warnings), time.perf_counter() - started,
-                                    memory_in_use(first.device), first.device, first.dtype))
+        return Worker(incoming, outgoing, paths).serve()
+    except BrokenPipeError:  # the app went away mid-message
+        return 0

@@ -1,89 +1,167 @@
-"""The messages between the GUI process and the generation worker process.
+"""The messages between the app and the generation worker program (protocol version 1).
 
-Plain frozen dataclasses sent over a `multiprocessing` pipe between our own two processes.
-Requests travel as `GenerationRequest.to_dict()`, previews as PNG bytes, images as the path of
-the PNG the worker wrote (and indexed in the gallery), so no torch type ever crosses.
+Each message is a frozen dataclass with a wire name. They cross as JSON written by the one
+codec (`core.codec`), with bytes fields (previews, finished images, input images) as binary
+frames after it (`worker.wire`), so the worker can be another interpreter than the app — the
+compute runtime the packaged app installs — and later another machine.
+
+The conversation: the app sends `Hello` and the worker answers `WorkerReady` (its protocol and
+package versions, backends and devices) or `WorkerRefused`. Then the app sends jobs one at a
+time (`RunJob`, `RunBatch`), `CancelJob` at any moment, and `Shutdown`. For each job the
+worker sends `JobStarted`, then `JobProgress`/`BatchProgress`, `ImageReady` per image, and
+ends it with exactly one of `JobFinished`, `BatchFinished` or `JobFailed`.
+
+Image inputs (init images, masks, control images) will be named in requests by the sha256 of
+their bytes; the app sends each one once as `PutImage` before the job that names it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-# GUI -> worker
+from hypersd_desktop.core.vocab import Device, DType
+from hypersd_desktop.engine.backend import BackendInfo
+from hypersd_desktop.engine.types import GenerationRequest
+from hypersd_desktop.worker.batch import BatchSpec
+
+PROTOCOL_VERSION = 1
+
+MESSAGES: dict[str, type] = {}
 
 
+def message(name: str):
+    """Register a message class under its wire name."""
+
+    def register(cls: type) -> type:
+        cls.kind = name
+        MESSAGES[name] = cls
+        return cls
+
+    return register
+
+
+# app -> worker
+
+
+@message("hello")
+@dataclass(frozen=True)
+class Hello:
+    protocol: int
+    version: str
+
+
+@message("run")
 @dataclass(frozen=True)
 class RunJob:
+    """Generate `request`; with `previews`, step previews are sent when the request asks for none."""
+
     job_id: int
-    request: dict[str, Any]
-    preview: bool = True
+    request: GenerationRequest
+    previews: bool = True
 
 
+@message("run-batch")
 @dataclass(frozen=True)
 class RunBatch:
-    """A batch job (`batch.BatchSpec`): generated into the gallery and exported, one unit at a time."""
+    """A batch job: generated into the gallery and exported, one unit at a time."""
 
     job_id: int
-    spec: Any
+    spec: BatchSpec
 
 
+@message("put-image")
+@dataclass(frozen=True)
+class PutImage:
+    """An input image for later requests, named by the sha256 hex digest of `data`."""
+
+    digest: str
+    data: bytes
+
+
+@message("cancel")
 @dataclass(frozen=True)
 class CancelJob:
     job_id: int
 
 
+@message("shutdown")
 @dataclass(frozen=True)
 class Shutdown:
-    pass
+    """Exit once the running job (if any) has ended."""
 
 
-# worker -> GUI
+# worker -> app
 
 
+@message("ready")
 @dataclass(frozen=True)
 class WorkerReady:
-    """Sent once the worker has imported the engine: what it will run on."""
+    """The handshake's answer: versions, and what the worker can run on (from the backends' probes)."""
 
-    devices: tuple[str, ...]
-    default_device: str
+    protocol: int
+    version: str
+    python: str
+    backends: tuple[BackendInfo, ...]
+    devices: tuple[Device, ...]
+    default_device: Device
 
 
+@message("refused")
+@dataclass(frozen=True)
+class WorkerRefused:
+    """The worker cannot serve this app (another protocol version); it exits after sending this."""
+
+    protocol: int
+    version: str
+    message: str
+
+
+@message("started")
 @dataclass(frozen=True)
 class JobStarted:
     job_id: int
 
 
+@message("progress")
 @dataclass(frozen=True)
 class JobProgress:
+    """A denoising step done; `preview` is an encoded image (PNG or JPEG) when one was made."""
+
     job_id: int
     step: int
     total_steps: int
     elapsed_s: float
-    preview_png: bytes | None = None
+    preview: bytes | None = None
 
 
+@message("image")
 @dataclass(frozen=True)
 class ImageReady:
+    """One finished image: saved at `path`, indexed as gallery image `image_id`; `png` is the file's
+    bytes, so the app shows it without reading the disk (the worker may be elsewhere).
+    `load_s` is the time the job spent loading its model."""
+
     job_id: int
     index: int
+    seed: int
     path: str
     image_id: int | None
-    seed: int
-    settings: dict[str, Any]
-    timings: dict[str, float]
+    png: bytes
+    load_s: float = 0.0
 
 
+@message("finished")
 @dataclass(frozen=True)
 class JobFinished:
     job_id: int
     warnings: tuple[str, ...] = ()
     seconds: float = 0.0
     memory_bytes: int | None = None
-    device: str = ""
-    dtype: str = ""
+    device: Device = Device.CPU
+    dtype: DType = DType.FP32
 
 
+@message("batch-progress")
 @dataclass(frozen=True)
 class BatchProgress:
     """`done` of `total` units of a batch finished (including those an earlier run did)."""
@@ -95,6 +173,7 @@ class BatchProgress:
     eta_s: float | None = None
 
 
+@message("batch-finished")
 @dataclass(frozen=True)
 class BatchFinished:
     job_id: int
@@ -104,6 +183,7 @@ class BatchFinished:
     seconds: float = 0.0
 
 
+@message("failed")
 @dataclass(frozen=True)
 class JobFailed:
     """`cancelled` for a user cancel; otherwise `message` says what happened and what to do."""
@@ -112,3 +192,6 @@ class JobFailed:
     message: str
     cancelled: bool = False
     details: str = field(default="", compare=False)
+
+
+JOB_ENDS = (JobFinished, JobFailed, BatchFinished)

@@ -29,7 +29,9 @@ def test_our_png_round_trips(tmp_path):
         loras=(("Hyper-SD15-4steps-lora", 1.0, "1234567890"), ("style: v2", 0.5, "0987654321")),
         extra=(("Hyper-SD", "Hyper-SD15-4steps-lora"),), request=request,
     )
-    path = write_png(Image.new("RGB", (64, 64)), tmp_path / "out.png", params)
+    path = tmp_path / "out.png"
+    data = write_png(Image.new("RGB", (64, 64)), path, params)
+    assert data == path.read_bytes()
     metadata, width, height, warnings = read_metadata(path)
     assert warnings == [] and metadata.format == "hypersd" and metadata.request == request
     assert (metadata.prompt, metadata.negative_prompt) == ("a fox, snow\nsecond line", "blurry")

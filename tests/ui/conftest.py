@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from hypersd_desktop.core.paths import AppPaths
-from hypersd_desktop.models.library import ModelLibrary
 from ui_helpers import WAIT
 
 
@@ -19,15 +17,6 @@ def empty_clipboard():
 
     if QGuiApplication.instance() is not None:
         QGuiApplication.clipboard().clear()
-
-
-@pytest.fixture
-def installed(app_home, tiny_sd15, hyper_lora):
-    library = ModelLibrary(AppPaths.default())
-    library.import_path(tiny_sd15)
-    library.import_path(hyper_lora("Hyper-SD15-1step-lora"))
-    library.close()
-    return app_home
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""`hypersd-desktop gallery …` and `hypersd-desktop batch …`."""
+"""`hypersd-desktop gallery …`: list, search, show, import, export, reuse, delete and repair."""
 
 from __future__ import annotations
 
@@ -10,32 +10,25 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from hypersd_desktop.cli_models import ProgressBar
-from hypersd_desktop.core.errors import CancelledError, InputError
+from hypersd_desktop.cli.common import ProgressBar, date_argument
+from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.gallery.export import COLLISIONS, FORMATS, ExportOptions
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
-
-
-def _date(text: str) -> float:
-    try:
-        return time.mktime(time.strptime(text, "%Y-%m-%d"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"dates are YYYY-MM-DD, not {text!r}") from None
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model")
     parser.add_argument("--lora")
     parser.add_argument("--steps", type=int)
-    parser.add_argument("--since", type=_date, metavar="YYYY-MM-DD")
-    parser.add_argument("--until", type=_date, metavar="YYYY-MM-DD", help="up to and including this day")
+    parser.add_argument("--since", type=date_argument, metavar="YYYY-MM-DD")
+    parser.add_argument("--until", type=date_argument, metavar="YYYY-MM-DD", help="up to and including this day")
     parser.add_argument("--favourite", action="store_true")
     parser.add_argument("--rating", type=int, metavar="N", help="at least N stars")
     parser.add_argument("--tag")
 
 
-def _add_export_options(parser: argparse.ArgumentParser) -> None:
+def add_export_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", type=Path, required=True, help="export folder")
     parser.add_argument("--template", default="{date}/{seed}", help="e.g. {model}/{date}/{seed}-{prompt:40}")
     parser.add_argument("--format", choices=sorted(FORMATS), default="png")
@@ -44,7 +37,7 @@ def _add_export_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--collision", choices=COLLISIONS, default="number")
 
 
-def add_parsers(commands) -> None:
+def add_parser(commands) -> None:
     gallery = commands.add_parser("gallery", help="browse, search, import and export generated images")
     sub = gallery.add_subparsers(dest="gallery_command", metavar="ACTION", required=True)
     listing = sub.add_parser("list", help="newest images first")
@@ -63,7 +56,7 @@ def add_parsers(commands) -> None:
     export.add_argument("--query", default=None, help="full-text search (default: all images)")
     export.add_argument("--ids", default=None, help="comma-separated image ids instead of a query")
     _add_filters(export)
-    _add_export_options(export)
+    add_export_options(export)
     reuse = sub.add_parser("reuse", help="print the generate command that reproduces an image")
     reuse.add_argument("id", type=int)
     delete = sub.add_parser("delete", help="move images to the app trash (undo with `gallery undo`)")
@@ -75,20 +68,6 @@ def add_parsers(commands) -> None:
     missing.add_argument("--repair", action="store_true", help="drop rows of missing files (relinking with --relink)")
     missing.add_argument("--relink", type=Path, help="folder to look for moved files by name")
 
-    batch = commands.add_parser("batch", help="generate a job file of prompts into the gallery and export them")
-    batch.add_argument("job", type=Path, help="text (one prompt a line), CSV or JSON job file")
-    batch.add_argument("--model", required=True, help="default base model (path or installed name)")
-    batch.add_argument("--lora", action="append", default=[], metavar="PATH[:WEIGHT]")
-    batch.add_argument("--steps", type=int)
-    batch.add_argument("--guidance", type=float)
-    batch.add_argument("--width", type=int)
-    batch.add_argument("--height", type=int)
-    batch.add_argument("--seed", type=int, default=0, help="first seed (item k uses seed + k unless it names one)")
-    batch.add_argument("--seeds-per-prompt", type=int, default=1)
-    batch.add_argument("--device", default="auto")
-    batch.add_argument("--dtype", default="auto")
-    _add_export_options(batch)
-
 
 def _query(args: argparse.Namespace, text: str | None = None) -> ImageQuery:
     ids = tuple(int(i) for i in args.ids.split(",")) if getattr(args, "ids", None) else None
@@ -98,7 +77,7 @@ def _query(args: argparse.Namespace, text: str | None = None) -> ImageQuery:
                       tag=args.tag, ids=ids)
 
 
-def _export_options(args: argparse.Namespace) -> ExportOptions:
+def export_options(args: argparse.Namespace) -> ExportOptions:
     return ExportOptions(template=args.template, format=args.format, quality=args.quality,
                          keep_metadata=not args.strip_metadata, collision=args.collision)
 
@@ -108,8 +87,6 @@ def run(args: argparse.Namespace) -> int:
 
     gallery = Gallery(AppPaths.default())
     try:
-        if args.command == "batch":
-            return _batch(gallery, args)
         return ACTIONS[args.gallery_command](gallery, args)
     finally:
         gallery.close()
@@ -151,7 +128,7 @@ def _show(gallery, args) -> int:
 
 
 def _import(gallery, args) -> int:
-    with ProgressBar("import") as bar:
+    with ProgressBar("import", unit="image") as bar:
         report = gallery.import_folder(args.folder, on_progress=bar)
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -166,8 +143,8 @@ def _export(gallery, args) -> int:
 
     query = _query(args, args.query)
     count = gallery.store.count(query)
-    with ProgressBar("export") as bar:
-        result = export_images(gallery.store.iterate(query), args.to, _export_options(args), count=count,
+    with ProgressBar("export", unit="image") as bar:
+        result = export_images(gallery.store.iterate(query), args.to, export_options(args), count=count,
                                on_progress=bar)
     skipped = len(result.entries) - result.written
     print(f"exported {result.written} images to {args.to} ({skipped} skipped); manifest: {result.manifest_csv}")
@@ -242,44 +219,6 @@ def _missing(gallery, args) -> int:
         print(f"relinked {relinked}, dropped {dropped}")
     elif missing:
         print(f"{len(missing)} missing; `--repair` drops them, `--repair --relink FOLDER` finds moved files first")
-    return 0
-
-
-def _batch(gallery, args) -> int:
-    from hypersd_desktop.cli import parse_lora, _resolver
-    from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
-    from hypersd_desktop.worker import batch
-
-    resolve = _resolver()
-    defaults = GenerationRequest(
-        prompt="", base_model=resolve(args.model), steps=args.steps, guidance=args.guidance, width=args.width,
-        height=args.height, seed=args.seed, device=args.device, dtype=args.dtype,
-        loras=tuple(LoraSpec(resolve(spec.path), spec.weight) for spec in map(parse_lora, args.lora)),
-    )
-    options = _export_options(args)
-    options.validate()
-    items = batch.parse_job(args.job)
-    units = batch.plan_units(items, defaults, args.seeds_per_prompt, resolve)
-    job_id = batch.job_id_for(items, defaults, options, args.seeds_per_prompt)
-
-    from hypersd_desktop.engine.torch_engine import TorchEngine
-    from hypersd_desktop.models.library import ModelLibrary
-    from hypersd_desktop.worker.output import save_result_as
-
-    engine = TorchEngine()
-    hashes = ModelLibrary(gallery.paths).hash_cache()
-    runner = batch.BatchRunner(
-        gallery,
-        generate=lambda request, cancel: engine.generate(request, cancel=cancel)[0],
-        save=lambda result, path: save_result_as(result, path, hashes),
-    )
-    print(f"batch {job_id}: {len(units)} images from {args.job.name} into {args.to}", file=sys.stderr)
-    with ProgressBar("batch") as bar:
-        try:
-            report = runner.run(job_id, units, args.to, options, on_progress=bar)
-        except KeyboardInterrupt:
-            raise CancelledError("batch stopped; run the same command again to continue where it stopped") from None
-    print(f"done: {report.generated} generated, {report.skipped} already done; manifest: {report.manifest}")
     return 0
 
 

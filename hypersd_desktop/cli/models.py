@@ -5,44 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from dataclasses import asdict
 from pathlib import Path
 
+from hypersd_desktop.cli.common import ProgressBar
 from hypersd_desktop.core.errors import CancelledError
 from hypersd_desktop.core.paths import AppPaths
-from hypersd_desktop.core.progress import CancelToken, TransferProgress
+from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.models.catalog import format_size
-
-
-class ProgressBar:
-    """A one-line progress bar on stderr (only when stderr is a terminal, unless forced)."""
-
-    def __init__(self, title: str, enabled: bool | None = None) -> None:
-        self.title = title
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
-        self._drawn = False
-
-    def __call__(self, progress: TransferProgress) -> None:
-        if not self.enabled or progress.total <= 0:
-            return
-        fraction = min(1.0, progress.done / progress.total)
-        bar = "#" * int(fraction * 30)
-        rate = f"{progress.rate / 1e6:6.1f} MB/s" if progress.rate else "   -- MB/s"
-        left = time.strftime("%H:%M:%S", time.gmtime(progress.eta_s)) if progress.eta_s is not None else "--:--:--"
-        print(f"\r{self.title} [{bar:<30}] {fraction:4.0%} {format_size(progress.done)}/{format_size(progress.total)} "
-              f"{rate} {left} left ", end="", file=sys.stderr, flush=True)
-        self._drawn = True
-
-    def close(self) -> None:
-        if self._drawn:
-            print(file=sys.stderr)
-
-    def __enter__(self) -> ProgressBar:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 def add_parser(commands) -> None:

@@ -1,0 +1,56 @@
+"""The `hypersd-desktop` command line: headless access to the same services as the window.
+
+    hypersd-desktop                      the window
+    hypersd-desktop generate --model PATH --prompt TEXT [options]
+    hypersd-desktop inspect FILE [--json]
+    hypersd-desktop models|gallery ACTION …
+    hypersd-desktop batch JOB --model PATH --to FOLDER
+
+One module per command group, each with `add_parser(commands)` and `run(args)`. Bad input ends
+with a one-line `error: …` on stderr and exit status 2; nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from hypersd_desktop import __version__
+from hypersd_desktop.cli import batch, gallery, generate, inspect, models
+from hypersd_desktop.cli.common import EXIT_BAD_INPUT, EXIT_CANCELLED
+from hypersd_desktop.core.errors import AppError, CancelledError
+
+GROUPS = {"generate": generate, "inspect": inspect, "models": models, "gallery": gallery, "batch": batch}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hypersd-desktop",
+        description="Stable Diffusion 1.5 and SDXL in 1 to 8 steps with Hyper-SD.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for group in GROUPS.values():
+        group.add_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        from hypersd_desktop.app import run_app
+
+        return run_app(sys.argv[:1])
+    try:
+        return GROUPS[args.command].run(args)
+    except CancelledError as error:
+        print(f"cancelled: {error}", file=sys.stderr)
+        return EXIT_CANCELLED
+    except KeyboardInterrupt:  # generation writes nothing partial; gallery work keeps what it finished
+        done = "what was finished is kept" if args.command in ("gallery", "batch") else "nothing was written"
+        print(f"\ncancelled: {done}", file=sys.stderr)
+        return EXIT_CANCELLED
+    except AppError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT

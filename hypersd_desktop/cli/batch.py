@@ -1,0 +1,69 @@
+"""`hypersd-desktop batch`: a job file of prompts generated into the gallery and exported."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from hypersd_desktop.cli.common import ProgressBar, parse_lora, resolver
+from hypersd_desktop.cli.gallery import add_export_options, export_options
+from hypersd_desktop.core.errors import CancelledError
+from hypersd_desktop.core.paths import AppPaths
+
+
+def add_parser(commands) -> None:
+    batch = commands.add_parser("batch", help="generate a job file of prompts into the gallery and export them")
+    batch.add_argument("job", type=Path, help="text (one prompt a line), CSV or JSON job file")
+    batch.add_argument("--model", required=True, help="default base model (path or installed name)")
+    batch.add_argument("--lora", action="append", default=[], metavar="PATH[:WEIGHT]")
+    batch.add_argument("--steps", type=int)
+    batch.add_argument("--guidance", type=float)
+    batch.add_argument("--width", type=int)
+    batch.add_argument("--height", type=int)
+    batch.add_argument("--seed", type=int, default=0, help="first seed (item k uses seed + k unless it names one)")
+    batch.add_argument("--seeds-per-prompt", type=int, default=1)
+    batch.add_argument("--device", default="auto")
+    batch.add_argument("--dtype", default="auto")
+    add_export_options(batch)
+
+
+
+
+def run(args) -> int:
+    from hypersd_desktop.gallery.gallery import Gallery
+
+    gallery = Gallery(AppPaths.default())
+    try:
+        return _batch(gallery, args)
+    finally:
+        gallery.close()
+
+
+def _batch(gallery, args) -> int:
+    from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
+    from hypersd_desktop.worker import batch
+
+    resolve = resolver()
+    defaults = GenerationRequest(
+        prompt="", base_model=resolve(args.model), steps=args.steps, guidance=args.guidance, width=args.width,
+        height=args.height, seed=args.seed, device=args.device, dtype=args.dtype,
+        loras=tuple(LoraSpec(resolve(spec.path), spec.weight) for spec in map(parse_lora, args.lora)),
+    )
+    options = export_options(args)
+    options.validate()
+    items = batch.parse_job(args.job)
+    units = batch.plan_units(items, defaults, args.seeds_per_prompt, resolve)
+    job_id = batch.job_id_for(items, defaults, options, args.seeds_per_prompt)
+
+    from hypersd_desktop.models.library import ModelLibrary
+    from hypersd_desktop.worker.service import GenerationService
+
+    runner = batch.BatchRunner(GenerationService(gallery.paths, gallery, ModelLibrary(gallery.paths).hash_cache()))
+    print(f"batch {job_id}: {len(units)} images from {args.job.name} into {args.to}", file=sys.stderr)
+    with ProgressBar("batch", unit="image") as bar:
+        try:
+            report = runner.run(job_id, units, args.to, options, on_progress=bar)
+        except KeyboardInterrupt:
+            raise CancelledError("batch stopped; run the same command again to continue where it stopped") from None
+    print(f"done: {report.generated} generated, {report.skipped} already done; manifest: {report.manifest}")
+    return 0

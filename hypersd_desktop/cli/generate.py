@@ -1,0 +1,131 @@
+"""`hypersd-desktop generate`: images from a prompt, saved and added to the gallery."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from hypersd_desktop.cli.common import ProgressBar, parse_lora, resolver
+from hypersd_desktop.core.codec import to_data
+from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.core.progress import TransferProgress
+from hypersd_desktop.core.vocab import Device, DType, Scheduler
+from hypersd_desktop.engine.types import AUTO_BACKEND, GenerationRequest, LoraSpec
+
+
+def parse_timesteps(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"timesteps must be integers separated by commas, not {text!r}") from None
+
+
+def add_parser(commands) -> None:
+    generate = commands.add_parser("generate", help="generate images from a prompt")
+    generate.add_argument("--model", required=True,
+                          help="base model: a diffusers folder, a .safetensors checkpoint, or an installed model's name")
+    generate.add_argument("--prompt", required=True)
+    generate.add_argument("--negative", default="", help="negative prompt (used only with guidance above 1)")
+    generate.add_argument("--lora", action="append", default=[], type=parse_lora, metavar="PATH[:WEIGHT]",
+                          help="a LoRA file or installed LoRA's name, repeatable; a Hyper-SD file name sets the recipe")
+    generate.add_argument("--unet", help="a full UNet replacing the base model's (the Hyper-SDXL 1-step UNet)")
+    generate.add_argument("--vae", help="a VAE replacing the base model's (e.g. the fp16-safe SDXL VAE)")
+    generate.add_argument("--config", help="diffusers config folder for a single-file checkpoint (default: bundled)")
+    generate.add_argument("--recipe", help="force a Hyper-SD recipe by name (default: from the LoRA/UNet file names)")
+    generate.add_argument("--steps", type=int)
+    generate.add_argument("--guidance", type=float)
+    generate.add_argument("--eta", type=float, help="TCD eta: lower keeps more detail at more steps (default 1.0)")
+    generate.add_argument("--scheduler", choices=Scheduler.values(), default="auto")
+    generate.add_argument("--timesteps", type=parse_timesteps, metavar="T,...", help="explicit timesteps (TCD, LCM)")
+    generate.add_argument("--seed", type=int, default=None, help="seed of the first image (default: random)")
+    generate.add_argument("--width", type=int)
+    generate.add_argument("--height", type=int)
+    generate.add_argument("--batch", type=int, default=1, help="images per run; image k uses seed + k")
+    generate.add_argument("--backend", default=AUTO_BACKEND, help="engine backend (torch; default: the best for the device)")
+    generate.add_argument("--device", choices=Device.values(), default="auto")
+    generate.add_argument("--dtype", choices=DType.values(), default="auto")
+    generate.add_argument("--taesd", help="TAESD folder: fast previews, and with --fast-decode the final decode")
+    generate.add_argument("--fast-decode", action="store_true", help="decode with TAESD instead of the full VAE")
+    generate.add_argument("--out", type=Path, help="output folder (default: the app's images folder)")
+    generate.add_argument("--json", action="store_true", help="print one JSON object per image")
+    generate.add_argument("--no-gallery", action="store_true", help="do not add the images to the gallery")
+
+
+
+def request_from_args(args: argparse.Namespace) -> GenerationRequest:
+    import secrets
+
+    resolve = resolver()
+    for flag, path in (("--unet", args.unet), ("--vae", args.vae)):
+        if path is not None and not Path(path).exists():
+            raise InputError(f"{flag} {path} does not exist; check the path.")
+    preview = "taesd" if args.taesd else "none"
+    return GenerationRequest(
+        prompt=args.prompt,
+        negative_prompt=args.negative,
+        base_model=resolve(args.model),
+        base_config=args.config,
+        unet=str(Path(args.unet).resolve()) if args.unet else None,
+        vae=str(Path(args.vae).resolve()) if args.vae else None,
+        loras=tuple(LoraSpec(resolve(spec.path), spec.weight) for spec in args.lora),
+        recipe=args.recipe,
+        steps=args.steps,
+        guidance=args.guidance,
+        eta=args.eta,
+        scheduler=args.scheduler,
+        timesteps=args.timesteps,
+        seed=args.seed if args.seed is not None else secrets.randbelow(2**32),
+        width=args.width,
+        height=args.height,
+        batch_size=args.batch,
+        backend=args.backend,
+        device=args.device,
+        dtype=args.dtype,
+        preview=preview,
+        decoder="taesd" if args.fast_decode else "vae",
+        taesd=str(Path(args.taesd).resolve()) if args.taesd else None,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    request = request_from_args(args)
+    paths = AppPaths.default()
+    out_dir = args.out or paths.ensure().images
+
+    from hypersd_desktop.engine.inspect import base_architecture
+    from hypersd_desktop.engine.planning import plan
+
+    # Check everything that can be checked from headers before torch is even imported.
+    plan(request, base_architecture(request.base_model))
+
+    from hypersd_desktop.gallery.gallery import Gallery
+    from hypersd_desktop.models.library import ModelLibrary
+    from hypersd_desktop.worker.service import GenerationService
+
+    library = ModelLibrary(paths)
+    gallery = None if args.no_gallery else Gallery(paths)
+    service = GenerationService(paths, gallery, library.hash_cache())
+    with ProgressBar("generate", unit="step", enabled=False if args.json else None) as bar:
+        results = service.generate(
+            request, on_progress=lambda p: bar(TransferProgress("generate", "", p.step, p.total_steps)))
+    if not args.json:
+        for warning in results[0].warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+    for result in results:
+        path = service.save(result, out_dir=out_dir).path
+        settings = result.settings
+        if args.json:
+            print(json.dumps({
+                "path": str(path), "seed": result.seed, **to_data(settings), "warnings": list(result.warnings),
+                "timings": {k: round(v, 4) for k, v in result.timings.items()},
+            }), flush=True)
+        else:
+            print(f"{path}  (seed {result.seed}, {settings.steps} steps, {settings.scheduler}, "
+                  f"{result.timings['per_image_s'] * 1000:.0f} ms per image)")
+    if gallery is not None:
+        gallery.close()
+    library.close()
+    return 0

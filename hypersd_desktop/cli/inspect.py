@@ -1,0 +1,35 @@
+"""`hypersd-desktop inspect`: what a weights file is, from its header alone."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def add_parser(commands) -> None:
+    inspect = commands.add_parser("inspect", help="say what a .safetensors weights file is")
+    inspect.add_argument("file", type=Path)
+    inspect.add_argument("--json", action="store_true")
+
+
+
+def run(args: argparse.Namespace) -> int:
+    from hypersd_desktop.engine.inspect import inspect_file
+    from hypersd_desktop.engine.recipes import ARCHITECTURE_NAMES
+
+    info = inspect_file(args.file)
+    if args.json:
+        print(json.dumps({
+            "kind": info.kind, "architecture": info.architecture, "format": info.format,
+            "hyper_sd": info.hyper_sd, "tensors": info.tensor_count, "size_bytes": info.size_bytes,
+        }))
+        return 0
+    arch = ARCHITECTURE_NAMES.get(info.architecture or "", "unknown architecture")
+    print(f"{args.file.name}: {info.kind} for {arch}, {info.format or 'unknown'} keys, "
+          f"{info.tensor_count} tensors, {info.size_bytes / 1e6:.1f} MB")
+    if info.hyper_sd:
+        print(f"Hyper-SD file: {info.hyper_sd}")
+    return 0
+
+

@@ -1,0 +1,122 @@
+"""The app's vocabularies, each defined once as an enum.
+
+They are `str` enums: a member equals its text (`Architecture.SDXL == "sdxl"`), so values read
+from JSON, SQLite or a command line compare and serialise as before, while the code names
+them and their properties in one place.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class TextEnum(str, Enum):
+    """An enum whose members are their text; `str()` and f-strings give the text too."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __hash__(self) -> int:  # Enum hashes the member's name; a member must hash as the text it equals
+        return str.__hash__(self)
+
+    @classmethod
+    def values(cls) -> tuple[str, ...]:
+        return tuple(member.value for member in cls)
+
+
+class Architecture(TextEnum):
+    """The base model family a weights file belongs to."""
+
+    SD15 = "sd15"
+    SDXL = "sdxl"
+
+    @property
+    def label(self) -> str:
+        return {"sd15": "SD1.5", "sdxl": "SDXL"}[self.value]
+
+    @property
+    def default_size(self) -> int:
+        """The side of the square images the family was trained at."""
+        return 1024 if self is Architecture.SDXL else 512
+
+
+def architecture_label(value: str | None) -> str:
+    """"SD1.5" or "SDXL" for a stored architecture; "?" when unknown."""
+    try:
+        return Architecture(value).label
+    except ValueError:
+        return "?"
+
+
+class ModelKind(TextEnum):
+    """What an installed or downloadable file is."""
+
+    BASE = "base"
+    LORA = "lora"
+    UNET = "unet"
+    VAE = "vae"
+    TAESD = "taesd"
+    CONTROLNET = "controlnet"
+
+
+class Device(TextEnum):
+    """Where an engine runs. Which devices exist here is a backend's answer, not this list's."""
+
+    AUTO = "auto"
+    CUDA = "cuda"
+    MPS = "mps"
+    DIRECTML = "directml"
+    CPU = "cpu"
+
+    @property
+    def is_gpu(self) -> bool:
+        return self in (Device.CUDA, Device.MPS, Device.DIRECTML)
+
+
+class DType(TextEnum):
+    AUTO = "auto"
+    FP32 = "fp32"
+    FP16 = "fp16"
+    BF16 = "bf16"
+
+
+class Scheduler(TextEnum):
+    """The denoising schedulers the Hyper-SD recipes use; BASE is the base model's own."""
+
+    AUTO = "auto"
+    DDIM_TRAILING = "ddim-trailing"
+    TCD = "tcd"
+    LCM = "lcm"
+    BASE = "base"
+
+
+class Preview(TextEnum):
+    NONE = "none"
+    LATENT = "latent"
+    TAESD = "taesd"
+
+
+class Decoder(TextEnum):
+    VAE = "vae"
+    TAESD = "taesd"
+
+
+class Mode(TextEnum):
+    """What a generation starts from. Only text-to-image exists so far; backends list the modes they run."""
+
+    TEXT_TO_IMAGE = "txt2img"
+
+
+class ImageSource(TextEnum):
+    """How an image came into the gallery."""
+
+    GENERATED = "generated"
+    IMPORTED = "imported"
+
+
+class ExportStatus(TextEnum):
+    """What happened to one image of an export (failures carry their reason beside it)."""
+
+    WRITTEN = "written"
+    SKIPPED_EXISTS = "skipped (exists)"
+    FAILED = "failed"

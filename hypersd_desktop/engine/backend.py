@@ -1,0 +1,138 @@
+"""Engines behind one protocol, and the registry of backends they come from.
+
+A backend is a name, a cheap probe and an opener. The probe says what the backend can do on
+this machine (devices, modes, dtypes) without importing its inference library, so the GUI,
+the CLI and the worker's handshake can ask it in milliseconds; only `open()` imports torch or
+ONNX Runtime. The worker, the CLI and batch jobs get their engines from here and never name
+an engine class.
+
+Built-in backends are listed by module path below; `HYPERSD_BACKENDS` adds others
+(`module:attribute`, comma-separated; the attribute is a `Backend`) — how a development
+backend or a test's fake one gets into a worker process.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.progress import CancelToken
+from hypersd_desktop.core.vocab import Device, DType, Mode
+from hypersd_desktop.engine.types import AUTO_BACKEND, GenerationRequest, GenerationResult, Progress
+
+BACKENDS_ENV = "HYPERSD_BACKENDS"
+BUILTIN_BACKENDS = {"torch": "hypersd_desktop.engine.torch_backend:BACKEND"}
+
+
+class Engine(Protocol):
+    """What every backend's engine does. One engine runs one request at a time."""
+
+    def prepare(self, request: GenerationRequest) -> None:
+        """Load what `request` needs (base model, LoRAs) ahead of generating it."""
+
+    def generate(self, request: GenerationRequest, on_progress: Callable[[Progress], None] | None = None,
+                 cancel: CancelToken | None = None) -> list[GenerationResult]:
+        """Run `request`: one result per image of its batch.
+
+        `on_progress` is called after every denoising step; `cancel` stops the run at the next
+        step with `CancelledError`. Running out of memory raises `OutOfMemoryError`.
+        """
+
+    def unload(self) -> None:
+        """Free the loaded models (after an out-of-memory error, or when asked to)."""
+
+    def memory_in_use(self, device: Device) -> int | None:
+        """Bytes the engine holds on `device` now, or None when unknown."""
+
+
+@dataclass(frozen=True)
+class BackendInfo:
+    """What a backend can do here. `devices` are the usable ones, best first; an unavailable
+    backend has none and says why in `reason`."""
+
+    name: str
+    devices: tuple[Device, ...]
+    modes: tuple[Mode, ...] = (Mode.TEXT_TO_IMAGE,)
+    dtypes: tuple[DType, ...] = (DType.FP32,)
+    version: str = ""
+    reason: str = ""
+
+    @property
+    def available(self) -> bool:
+        return bool(self.devices)
+
+
+@dataclass(frozen=True)
+class Backend:
+    """A backend: `probe()` is cheap and imports no inference library; `open()` makes an engine.
+
+    Among backends that run a device, `auto` prefers the highest `priority`.
+    """
+
+    name: str
+    probe: Callable[[], BackendInfo]
+    open: Callable[[], Engine]
+    priority: int = 0
+
+
+_registered: dict[str, Backend] = {}
+_specs: dict[str, str] = {}
+
+
+def register(backend: Backend) -> None:
+    """Add (or replace) a backend in this process."""
+    _registered[backend.name] = backend
+
+
+def _load_specs() -> dict[str, str]:
+    specs = dict(BUILTIN_BACKENDS)
+    for spec in filter(None, (part.strip() for part in os.environ.get(BACKENDS_ENV, "").split(","))):
+        specs[f"env:{spec}"] = spec
+    return specs
+
+
+def backends() -> list[Backend]:
+    """Every backend known in this process (built-in, registered, and named in HYPERSD_BACKENDS)."""
+    for key, spec in _load_specs().items():
+        if key in _specs:
+            continue
+        module, _, attribute = spec.partition(":")
+        try:
+            backend = getattr(importlib.import_module(module), attribute or "BACKEND")
+        except (ImportError, AttributeError) as error:
+            raise InputError(f"The backend {spec} named in {BACKENDS_ENV} cannot be loaded: {error}.") from None
+        _specs[key] = backend.name
+        _registered.setdefault(backend.name, backend)
+    return sorted(_registered.values(), key=lambda backend: -backend.priority)
+
+
+def probe_all() -> list[BackendInfo]:
+    """The capabilities of every backend, best first (cheap: no inference library is imported)."""
+    return [backend.probe() for backend in backends()]
+
+
+def choose(backend_name: str, device: Device | str) -> Backend:
+    """The backend that runs a request: the named one, or for "auto" the best one with `device`.
+
+    Raises `InputError` naming what is available when nothing fits.
+    """
+    known = {backend.name: backend for backend in backends()}
+    device = Device(device)
+    if backend_name != AUTO_BACKEND:
+        if backend_name not in known:
+            raise InputError(f"Unknown backend {backend_name!r}; available: {', '.join(known) or 'none'}.")
+        candidates = [known[backend_name]]
+    else:
+        candidates = list(known.values())
+    reasons = []
+    for backend in candidates:
+        info = backend.probe()
+        if device == Device.AUTO and info.available or device in info.devices:
+            return backend
+        reasons.append(f"{info.name}: {info.reason or 'runs on ' + ', '.join(info.devices)}")
+    wanted = "any device" if device == Device.AUTO else f"the {device.value.upper()} device"
+    raise InputError(f"No backend here runs on {wanted} ({'; '.join(reasons)}). Choose another device in Settings.")

@@ -1,0 +1,143 @@
+"""Generate → save → index: one service used by the worker program, the CLI and batch jobs.
+
+The PNG and its gallery row are written from the same typed result, so the row holds exactly
+what ran (scheduler, recipe, LoRA weights, device, time taken) and indexing a generated image
+reads nothing back from the file. Engines come from the backend registry, one per backend.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.core.progress import CancelToken
+from hypersd_desktop.engine import backend as backends
+from hypersd_desktop.engine.backend import Engine
+from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, Progress
+from hypersd_desktop.gallery.gallery import Gallery
+from hypersd_desktop.gallery.metadata import ImageParameters, write_png
+from hypersd_desktop.models.hashes import HashCache
+
+
+def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParameters:
+    """What goes into the PNG and the gallery row of one result."""
+    request, settings = result.request, result.settings
+    base = Path(request.base_model)
+    loras = tuple((Path(lora.path).stem, lora.weight, hashes.short_hash(Path(lora.path))) for lora in request.loras)
+    extra: list[tuple[str, str]] = []
+    if settings.recipe:
+        extra.append(("Hyper-SD", settings.recipe))
+    if settings.eta and settings.scheduler == "tcd":
+        extra.append(("Eta", f"{settings.eta:g}"))
+    if settings.timesteps:
+        extra.append(("Timesteps", " ".join(str(t) for t in settings.timesteps)))
+    if request.unet:
+        extra.append(("UNet", Path(request.unet).stem))
+    return ImageParameters(
+        prompt=request.prompt,
+        negative_prompt=request.negative_prompt,
+        steps=settings.steps,
+        sampler=settings.scheduler.value,
+        guidance=settings.guidance,
+        seed=result.seed,
+        width=settings.width,
+        height=settings.height,
+        model_name=base.stem if base.is_file() else base.name,
+        model_hash=hashes.short_hash(base),
+        loras=loras,
+        extra=tuple(extra),
+        request=request.replace(seed=result.seed, batch_size=1).to_dict(),
+        recipe=settings.recipe,
+    )
+
+
+def output_path(out_dir: Path, seed: int) -> Path:
+    """A new file name `YYYYmmdd-HHMMSS-<seed>.png` that does not exist yet."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = out_dir / f"{stamp}-{seed}.png"
+    counter = 1
+    while path.exists():
+        path = out_dir / f"{stamp}-{seed}-{counter}.png"
+        counter += 1
+    return path
+
+
+@dataclass(frozen=True)
+class SavedImage:
+    """A result written to `path` (`png` is the file's bytes) and indexed as `image_id` (None when
+    no gallery was given)."""
+
+    result: GenerationResult
+    path: Path
+    png: bytes
+    image_id: int | None
+
+
+class Engines:
+    """The engines opened in this process, one per backend, chosen through the registry."""
+
+    def __init__(self) -> None:
+        self._open: dict[str, Engine] = {}
+
+    def for_request(self, request: GenerationRequest) -> Engine:
+        backend = backends.choose(request.backend, request.device)
+        if backend.name not in self._open:
+            self._open[backend.name] = backend.open()
+        return self._open[backend.name]
+
+    def unload(self) -> None:
+        for engine in self._open.values():
+            engine.unload()
+
+
+class GenerationService:
+    """Runs requests, writes their PNGs and indexes them in `gallery` (when given)."""
+
+    def __init__(self, paths: AppPaths, gallery: Gallery | None, hashes: HashCache,
+                 engines: Engines | None = None) -> None:
+        self.paths = paths
+        self.gallery = gallery
+        self.hashes = hashes
+        self.engines = engines or Engines()
+
+    def generate(self, request: GenerationRequest, on_progress: Callable[[Progress], None] | None = None,
+                 cancel: CancelToken | None = None) -> list[GenerationResult]:
+        return self.engines.for_request(request).generate(request, on_progress=on_progress, cancel=cancel)
+
+    def save(self, result: GenerationResult, path: Path | None = None, out_dir: Path | None = None) -> SavedImage:
+        """Write `result` to `path` (default: a new name in `out_dir`, or the images folder) and index it."""
+        params = image_parameters(result, self.hashes)
+        path = path or output_path(out_dir or self.paths.images, result.seed)
+        png = write_png(result.image, path, params)
+        image_id = None
+        if self.gallery is not None:
+            image_id = self.gallery.add_generated(path, params, result.settings.device.value,
+                                                  result.timings.get("per_image_s"))
+        return SavedImage(result, path, png, image_id)
+
+    def run(self, request: GenerationRequest, out_dir: Path | None = None,
+            on_progress: Callable[[Progress], None] | None = None, cancel: CancelToken | None = None,
+            on_saved: Callable[[SavedImage], None] | None = None, stored: GenerationRequest | None = None,
+            ) -> list[SavedImage]:
+        """Generate, save and index every image of `request`.
+
+        `stored` is the request written into the images when it differs from the one run (the
+        window asks for live previews, which are no part of the image). `on_saved` is called as
+        each image is written.
+        """
+        results = self.generate(request, on_progress, cancel)
+        saved = []
+        for result in results:
+            if stored is not None:
+                result = dataclasses.replace(result, request=stored)
+            saved.append(self.save(result, out_dir=out_dir))
+            if on_saved is not None:
+                on_saved(saved[-1])
+        return saved
+
+    def memory_in_use(self, request: GenerationRequest, device) -> int | None:
+        return self.engines.for_request(request).memory_in_use(device)

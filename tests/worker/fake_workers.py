@@ -1,0 +1,51 @@
+"""Programs that stand where the worker program should, each broken in one way (protocol tests).
+
+    python fake_workers.py garbage        prints text instead of the protocol
+    python fake_workers.py old-protocol   answers the handshake with protocol 99
+    python fake_workers.py mid-message    is ready, then dies halfway through a message
+    python fake_workers.py silent         never answers
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from hypersd_desktop.core.vocab import Device
+from hypersd_desktop.worker.protocol import JobProgress, RunJob, WorkerReady
+from hypersd_desktop.worker.wire import encode, read_message
+
+
+def ready(protocol: int = 1) -> bytes:
+    return encode(WorkerReady(protocol, "0.0-test", "CPython", (), (Device.CPU,), Device.CPU))
+
+
+def main(mode: str) -> None:
+    out = sys.stdout.buffer
+    stdin = sys.stdin.buffer
+    if mode == "garbage":
+        out.write(b"Loading weights... 100%\n" * 20)
+        out.flush()
+        time.sleep(30)
+    elif mode == "old-protocol":
+        read_message(stdin)
+        out.write(ready(protocol=99))
+        out.flush()
+        time.sleep(30)
+    elif mode == "mid-message":
+        read_message(stdin)
+        out.write(ready())
+        out.flush()
+        while not isinstance(read_message(stdin), RunJob):
+            pass
+        frame = encode(JobProgress(1, 1, 4, 0.1, b"\x89PNG" + b"\0" * 500))
+        out.write(frame[: len(frame) // 2])
+        out.flush()
+        os._exit(1)
+    elif mode == "silent":
+        time.sleep(30)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])

@@ -1,0 +1,117 @@
+"""The backend seam is real: a small fake backend, registered by name, runs through the registry,
+the worker program and the window, and neither process imports torch."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.engine import backend
+from hypersd_desktop.engine.types import GenerationRequest
+from hypersd_desktop.gallery.store import GalleryStore
+from hypersd_desktop.worker.client import WorkerClient
+from hypersd_desktop.worker.protocol import ImageReady, JobFinished, WorkerReady
+from event_log import Events
+
+TESTS = Path(__file__).resolve().parents[1]
+REQUEST = GenerationRequest(prompt="a red kite", base_model="/models/sd15", steps=3, seed=41, width=64, height=72,
+                            backend="fake")
+
+
+@pytest.fixture
+def fake_backend(monkeypatch):
+    """HYPERSD_BACKENDS names the fake backend, for this process and the worker processes it starts."""
+    monkeypatch.setenv(backend.BACKENDS_ENV, "fake_backend:BACKEND")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])))
+    yield
+    backend._registered.pop("fake", None)
+    backend._specs.clear()
+
+
+def test_the_registry_chooses_by_backend_and_device(fake_backend):
+    assert [info.name for info in backend.probe_all()] == ["torch", "fake"]  # best first
+    assert backend.choose("fake", "cpu").name == "fake"
+    assert backend.choose("auto", "auto").name == "torch"
+    with pytest.raises(InputError, match=r"No backend here runs on the CUDA device \(fake: runs on cpu\)"):
+        backend.choose("fake", "cuda")
+    with pytest.raises(InputError, match="Unknown backend 'onnx'; available: torch, fake"):
+        backend.choose("onnx", "auto")
+
+
+def test_a_backend_that_cannot_be_loaded_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv(backend.BACKENDS_ENV, "no_such_module:BACKEND")
+    with pytest.raises(InputError, match="The backend no_such_module:BACKEND named in HYPERSD_BACKENDS cannot be loaded"):
+        backend.probe_all()
+    backend._specs.clear()
+
+
+def test_the_fake_backend_runs_through_the_worker_program(fake_backend, app_home):
+    events = Events()
+    client = WorkerClient(events, home=str(app_home))
+    client.start()
+    ready = events.wait_for(WorkerReady)
+    assert {info.name for info in ready.backends} == {"torch", "fake"}
+    client.submit(REQUEST)
+    image = events.wait_for(ImageReady)
+    finished = events.wait_for(JobFinished)
+    client.shutdown()
+    assert finished.warnings == ("torch imported in the worker: False",)
+    picture = Image.open(Path(image.path))
+    assert picture.size == (64, 72) and picture.getpixel((0, 0)) == (41, 80, 160)
+    assert image.png == Path(image.path).read_bytes()
+    store = GalleryStore(AppPaths.default().data / "gallery.sqlite3")
+    record = store.get(image.image_id)
+    store.close()
+    assert (record.prompt, record.seed, record.steps, record.width, record.height) == ("a red kite", 41, 3, 64, 72)
+
+
+WINDOW_SCRIPT = textwrap.dedent("""
+    import json, sys
+    from hypersd_desktop.core.settings import load_settings, save_settings
+    save_settings(load_settings().replace(backend="fake"))
+    from PySide6.QtCore import QEventLoop, QTimer
+    from hypersd_desktop.app import build_app
+
+    parts = build_app(["seam"])
+    window = parts.window
+    window.show()
+
+    def wait(signal, seconds=120):
+        loop = QEventLoop()
+        signal.connect(loop.quit)
+        QTimer.singleShot(seconds * 1000, loop.quit)
+        loop.exec()
+
+    if parts.bridge.client.ready is None:
+        wait(parts.bridge.ready)
+    window.size_box.addItem("64 x 64", (64, 64))
+    window.size_box.setCurrentIndex(window.size_box.count() - 1)
+    window.prompt.setPlainText("a kite over the sea")
+    window.generate()
+    wait(parts.bridge.finished)
+    print(json.dumps({"torch": "torch" in sys.modules, "results": window.results.count(),
+                      "warnings": window.warnings.text(), "timing": window.timing.text(),
+                      "errors": window.errors.text()}))
+    parts.bridge.shutdown()
+""")
+
+
+def test_the_window_generates_with_the_fake_backend_and_no_process_imports_torch(fake_backend, installed, tmp_path):
+    script = tmp_path / "window.py"
+    script.write_text(WINDOW_SCRIPT)
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                         env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert run.returncode == 0, run.stderr[-3000:]
+    seen = json.loads(run.stdout.strip().splitlines()[-1])
+    assert seen["torch"] is False, seen  # the window's process
+    assert "torch imported in the worker: False" in seen["warnings"], seen  # the worker's
+    assert seen["results"] == 1 and seen["timing"].startswith("Done in")

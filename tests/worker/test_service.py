@@ -1,0 +1,57 @@
+"""Generate → save → index: the gallery row of a generated image is its request, field by field."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
+from hypersd_desktop.gallery import gallery as gallery_module
+from hypersd_desktop.gallery.gallery import Gallery
+from hypersd_desktop.gallery.metadata import read_request
+from hypersd_desktop.models.library import ModelLibrary
+from hypersd_desktop.worker.service import GenerationService
+
+
+@pytest.fixture
+def service(app_home):
+    paths = AppPaths.default().ensure()
+    gallery = Gallery(paths)
+    library = ModelLibrary(paths)
+    yield GenerationService(paths, gallery, library.hash_cache())
+    gallery.close()
+    library.close()
+
+
+def test_the_gallery_row_equals_the_request_without_reading_the_file_back(service, tiny_sd15, hyper_lora, monkeypatch):
+    unified, style = hyper_lora("Hyper-SD15-1step-lora"), hyper_lora("Hyper-SD15-2steps-lora")
+    request = GenerationRequest(
+        prompt="a lighthouse, ünïcode", negative_prompt="", base_model=str(tiny_sd15),
+        loras=(LoraSpec(str(unified), 1.0), LoraSpec(str(style), 0.37)), steps=2, guidance=0.0, eta=0.65,
+        scheduler="tcd", seed=2**40 + 3, width=64, height=72, batch_size=2, device="cpu",
+    )
+
+    def no_reading(*args, **kwargs):
+        raise AssertionError("a generated image was read back to index it")
+
+    monkeypatch.setattr(gallery_module, "read_metadata", no_reading)
+    saved = service.run(request)
+    assert [s.result.seed for s in saved] == [2**40 + 3, 2**40 + 4]
+    for image in saved:
+        record = service.gallery.store.get(image.image_id)
+        settings = image.result.settings
+        assert record.path == str(image.path.resolve()) and record.source == "generated"
+        assert (record.prompt, record.negative_prompt, record.seed) == (request.prompt, "", image.result.seed)
+        assert (record.steps, record.guidance, record.width, record.height) == (2, 0.0, 64, 72)
+        assert record.scheduler == "tcd" and settings.scheduler == "tcd"  # exact, not the A1111 name "TCD"
+        assert record.recipe == "Hyper-SD15-1step-lora"
+        assert record.loras == (("Hyper-SD15-1step-lora", 1.0, service.hashes.short_hash(unified)),
+                                ("Hyper-SD15-2steps-lora", 0.37, service.hashes.short_hash(style)))
+        assert record.device == "cpu" and record.time_taken == image.result.timings["per_image_s"]
+        assert record.model_name == "sd15" and record.metadata_format == "hypersd"
+        assert record.file_size == len(image.png) == image.path.stat().st_size
+        stored = request.replace(seed=image.result.seed, batch_size=1)
+        assert GenerationRequest.from_dict(json.loads(record.request)) == stored
+        assert GenerationRequest.from_dict(read_request(image.path)) == stored  # the PNG holds the same request
