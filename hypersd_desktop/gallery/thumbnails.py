@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,10 +20,15 @@ class Thumbnails:
     def __init__(self, cache_dir: Path, size: int = DEFAULT_SIZE, workers: int = 2) -> None:
         self.cache_dir = cache_dir
         self.size = size
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="thumbnails")
+        self.workers = workers
+        self._pool: ThreadPoolExecutor | None = None  # started by the first request: the worker and CLI never ask
+        self._lock = threading.Lock()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def cache_path(self, image: Path) -> Path:
         """Where the thumbnail of `image` lives; the name changes when the file or the size changes."""
@@ -39,7 +45,10 @@ class Thumbnails:
         return target if target.exists() else None
 
     def request(self, image: Path) -> Future[Path]:
-        return self._pool.submit(self.make, image)
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="thumbnails")
+            return self._pool.submit(self.make, image)
 
     def make(self, image: Path) -> Path:
         """Create the thumbnail now (in the calling thread) if it is not cached; returns its path."""

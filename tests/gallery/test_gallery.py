@@ -165,3 +165,18 @@ def test_thumbnails_follow_the_cameras_orientation(gallery, tmp_path):
         top, bottom = thumb.convert("RGB").getpixel((64, 10)), thumb.convert("RGB").getpixel((64, 245))
     assert top[0] > 200 and top[2] < 60  # the stored left (red) edge is now at the top
     assert bottom[2] > 200 and bottom[0] < 60
+
+
+def test_the_thumbnail_threads_start_only_when_a_thumbnail_is_asked_for(tmp_path):
+    import threading
+
+    from hypersd_desktop.gallery.thumbnails import Thumbnails
+
+    image = tmp_path / "a.png"
+    Image.new("RGB", (300, 200), (10, 20, 30)).save(image)
+    thumbnails = Thumbnails(tmp_path / "cache")
+    before = {t for t in threading.enumerate() if t.name.startswith("thumbnails")}
+    assert thumbnails.path_if_ready(image) is None and thumbnails._pool is None
+    assert thumbnails.request(image).result(30).exists()
+    assert {t for t in threading.enumerate() if t.name.startswith("thumbnails")} - before
+    thumbnails.close()
