@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.settings import load_settings, save_settings
+from hypersd_desktop.core.vocab import ModelKind
 from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.ui.first_run import FirstRunDialog
@@ -97,7 +98,7 @@ def build_app(argv: list[str] | None = None, home: str | None = None, start_work
     window.settings_action.triggered.connect(open_settings)
     app.aboutToQuit.connect(bridge.shutdown)
     first_run = None
-    if not library.registry.list(kind="base"):
+    if not library.registry.list(kind=ModelKind.BASE):
         first_run = FirstRunDialog(library, window)
         bridge.ready.connect(lambda message: first_run.set_hardware(message.devices))
         first_run.accepted.connect(window.reload_models)

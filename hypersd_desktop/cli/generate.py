@@ -12,7 +12,7 @@ from hypersd_desktop.core.codec import to_data
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import TransferProgress
-from hypersd_desktop.core.vocab import Device, DType, Scheduler
+from hypersd_desktop.core.vocab import Decoder, Device, DType, Preview, Scheduler
 from hypersd_desktop.engine.types import AUTO_BACKEND, GenerationRequest, LoraSpec
 
 
@@ -62,7 +62,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     for flag, path in (("--unet", args.unet), ("--vae", args.vae)):
         if path is not None and not Path(path).exists():
             raise InputError(f"{flag} {path} does not exist; check the path.")
-    preview = "taesd" if args.taesd else "none"
+    preview = Preview.TAESD if args.taesd else Preview.NONE
     return GenerationRequest(
         prompt=args.prompt,
         negative_prompt=args.negative,
@@ -85,7 +85,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         device=args.device,
         dtype=args.dtype,
         preview=preview,
-        decoder="taesd" if args.fast_decode else "vae",
+        decoder=Decoder.TAESD if args.fast_decode else Decoder.VAE,
         taesd=str(Path(args.taesd).resolve()) if args.taesd else None,
     )
 

@@ -6,6 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
+from hypersd_desktop.core.vocab import Architecture
+
+
 
 def add_parser(commands) -> None:
     inspect = commands.add_parser("inspect", help="say what a .safetensors weights file is")
@@ -16,7 +19,6 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hypersd_desktop.engine.inspect import inspect_file
-    from hypersd_desktop.engine.recipes import ARCHITECTURE_NAMES
 
     info = inspect_file(args.file)
     if args.json:
@@ -25,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
             "hyper_sd": info.hyper_sd, "tensors": info.tensor_count, "size_bytes": info.size_bytes,
         }))
         return 0
-    arch = ARCHITECTURE_NAMES.get(info.architecture or "", "unknown architecture")
+    arch = Architecture(info.architecture).label if info.architecture else "unknown architecture"
     print(f"{args.file.name}: {info.kind} for {arch}, {info.format or 'unknown'} keys, "
           f"{info.tensor_count} tensors, {info.size_bytes / 1e6:.1f} MB")
     if info.hyper_sd:

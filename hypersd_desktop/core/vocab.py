@@ -120,3 +120,26 @@ class ExportStatus(TextEnum):
     WRITTEN = "written"
     SKIPPED_EXISTS = "skipped (exists)"
     FAILED = "failed"
+
+
+class WeightsKind(TextEnum):
+    """What a weights file holds, as its header tells (`engine.inspect`)."""
+
+    CHECKPOINT = "checkpoint"
+    UNET = "unet"
+    VAE = "vae"
+    TAESD = "taesd"
+    LORA = "lora"
+    CONTROLNET = "controlnet"
+    TEXT_ENCODER = "text_encoder"
+    UNKNOWN = "unknown"
+
+
+class ImportStatus(TextEnum):
+    """What importing one file or folder into the model library did."""
+
+    IMPORTED = "imported"
+    ALREADY = "already installed"
+    REFUSED = "refused"
+    BROKEN = "broken"
+    UNSUPPORTED = "unsupported"

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.vocab import Architecture, Device, DType
 
 TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -68,7 +69,7 @@ def choose_placement(requested_device: str, requested_dtype: str, architecture: 
         dtype = requested_dtype
     if device == "cpu" and dtype == "fp16":
         raise InputError("fp16 is not supported on the CPU; use fp32, or bf16 on a CPU with bf16 support.")
-    if dtype == "fp16" and (device == "mps" or (architecture == "sdxl" and not safe_fp16_vae)):
+    if dtype == DType.FP16 and (device == Device.MPS or (architecture == Architecture.SDXL and not safe_fp16_vae)):
         vae_dtype = "fp32"
     else:
         vae_dtype = dtype

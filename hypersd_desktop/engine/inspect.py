@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from hypersd_desktop.core.errors import InputError, ModelFormatError, UnsafeFileError
-from hypersd_desktop.engine.recipes import SD15, SDXL, recipe_for_file
+from hypersd_desktop.core.vocab import Architecture, WeightsKind
+from hypersd_desktop.engine.recipes import recipe_for_file
 
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle")
 MAX_HEADER_BYTES = 100 * 1024 * 1024  # real headers are under 1 MB; larger is corrupt or hostile
@@ -27,12 +28,9 @@ DTYPE_SIZES = {
     "I64": 8, "U64": 8, "F64": 8,
 }
 
-CHECKPOINT, UNET, VAE, TAESD, LORA, CONTROLNET, TEXT_ENCODER, UNKNOWN = (
-    "checkpoint", "unet", "vae", "taesd", "lora", "controlnet", "text_encoder", "unknown",
-)
 
-_CROSS_ATTENTION_DIMS = {768: SD15, 2048: SDXL}
-PIPELINE_CLASSES = {"StableDiffusionPipeline": SD15, "StableDiffusionXLPipeline": SDXL}
+_CROSS_ATTENTION_DIMS = {768: Architecture.SD15, 2048: Architecture.SDXL}
+PIPELINE_CLASSES = {"StableDiffusionPipeline": Architecture.SD15, "StableDiffusionXLPipeline": Architecture.SDXL}
 
 
 @dataclass(frozen=True)
@@ -46,7 +44,7 @@ class WeightsInfo:
     """What `inspect_file` found. `format` is the key style: ldm, diffusers, kohya or peft."""
 
     path: str
-    kind: str
+    kind: WeightsKind
     architecture: str | None
     format: str | None
     hyper_sd: str | None
@@ -160,7 +158,7 @@ def inspect_file(path: str | os.PathLike[str]) -> WeightsInfo:
 
 
 def _recipe_kind(kind: str) -> str:
-    return "unet" if kind == UNET else kind
+    return "unet" if kind == WeightsKind.UNET else kind
 
 
 def classify(tensors: dict[str, TensorInfo]) -> tuple[str, str | None]:
@@ -174,44 +172,44 @@ def classify(tensors: dict[str, TensorInfo]) -> tuple[str, str | None]:
         return any(key.startswith(prefixes) for key in keys)
 
     if any_key("lora_down.weight", "lora_up.weight"):
-        return LORA, "kohya"
+        return WeightsKind.LORA, "kohya"
     if any_key("lora_A.weight", "lora_B.weight"):
-        return LORA, "peft"
+        return WeightsKind.LORA, "peft"
     if any_key(".lora.down.weight", ".lora.up.weight"):
-        return LORA, "diffusers"
+        return WeightsKind.LORA, "diffusers"
     if any_prefix("control_model.") or any_key("input_hint_block."):
-        return CONTROLNET, "ldm"
+        return WeightsKind.CONTROLNET, "ldm"
     if any_key("controlnet_cond_embedding.", "controlnet_down_blocks."):
-        return CONTROLNET, "diffusers"
+        return WeightsKind.CONTROLNET, "diffusers"
     if any_prefix("model.diffusion_model."):
-        return CHECKPOINT, "ldm"
+        return WeightsKind.CHECKPOINT, "ldm"
     if any_prefix("input_blocks.") and any_prefix("time_embed."):
-        return UNET, "ldm"
+        return WeightsKind.UNET, "ldm"
     if any_prefix("down_blocks.") and any_prefix("time_embedding."):
-        return UNET, "diffusers"
+        return WeightsKind.UNET, "diffusers"
     if any_prefix("encoder.layers.", "decoder.layers."):
-        return TAESD, "diffusers"
+        return WeightsKind.TAESD, "diffusers"
     if any_prefix("encoder.down_blocks.", "decoder.up_blocks."):
-        return VAE, "diffusers"
+        return WeightsKind.VAE, "diffusers"
     if any_prefix("encoder.down.", "decoder.up.", "first_stage_model."):
-        return VAE, "ldm"
+        return WeightsKind.VAE, "ldm"
     if any_prefix("text_model.", "text_model.encoder."):
-        return TEXT_ENCODER, "diffusers"
-    return UNKNOWN, None
+        return WeightsKind.TEXT_ENCODER, "diffusers"
+    return WeightsKind.UNKNOWN, None
 
 
 def detect_architecture(kind: str, tensors: dict[str, TensorInfo]) -> str | None:
     """SD1.5 or SDXL from key names and shapes; None when the file does not say (VAEs) or is neither."""
     keys = list(tensors)
-    if kind in (VAE, TAESD, TEXT_ENCODER, UNKNOWN):
+    if kind in (WeightsKind.VAE, WeightsKind.TAESD, WeightsKind.TEXT_ENCODER, WeightsKind.UNKNOWN):
         return None
-    if kind == CHECKPOINT:
+    if kind == WeightsKind.CHECKPOINT:
         if any(key.startswith("conditioner.embedders.") for key in keys):
-            return SDXL
+            return Architecture.SDXL
         if any(key.startswith("cond_stage_model.model.") for key in keys):
             return None  # SD2.x (OpenCLIP text encoder): not supported
-        return SD15 if any(key.startswith("cond_stage_model.") for key in keys) else _from_unet(keys, tensors)
-    if kind == LORA:
+        return Architecture.SD15 if any(key.startswith("cond_stage_model.") for key in keys) else _from_unet(keys, tensors)
+    if kind == WeightsKind.LORA:
         return _lora_architecture(keys, tensors)
     return _from_unet(keys, tensors)
 
@@ -225,11 +223,11 @@ def _cross_attention_dim(keys: list[str], tensors: dict[str, TensorInfo], fragme
 
 def _from_unet(keys: list[str], tensors: dict[str, TensorInfo]) -> str | None:
     if any("add_embedding." in key or "label_emb." in key for key in keys):
-        return SDXL
+        return Architecture.SDXL
     dim = _cross_attention_dim(keys, tensors, ("attn2.to_k.weight",))
     if dim == 1024:
         return None  # SD2.x
-    return _CROSS_ATTENTION_DIMS.get(dim, SD15) if dim is not None else None
+    return _CROSS_ATTENTION_DIMS.get(dim, Architecture.SD15) if dim is not None else None
 
 
 def _lora_architecture(keys: list[str], tensors: dict[str, TensorInfo]) -> str | None:
@@ -241,15 +239,15 @@ def _lora_architecture(keys: list[str], tensors: dict[str, TensorInfo]) -> str |
         return _CROSS_ATTENTION_DIMS[dim]
     if any(key.startswith(("lora_te2_", "text_encoder_2", "te2_")) or "label_emb" in key or "add_embedding" in key
            for key in flat):
-        return SDXL
+        return Architecture.SDXL
     # Structure: SD1.5 has attention in its first down block, SDXL does not but stacks
     # several transformer blocks per attention in the deeper ones.
     if any("down_blocks_0_attentions" in key or "input_blocks_1_1_" in key for key in flat):
-        return SD15
+        return Architecture.SD15
     if any("transformer_blocks_1_" in key for key in flat):
-        return SDXL
+        return Architecture.SDXL
     if any("unet" in key or "down_blocks" in key or "input_blocks" in key for key in flat):
-        return SD15
+        return Architecture.SD15
     return None
 
 
@@ -267,7 +265,7 @@ def base_architecture(path: str | Path) -> str:
             raise InputError(f"{path.name} is a {class_name}; only SD1.5 and SDXL text-to-image models are supported.")
         return PIPELINE_CLASSES[class_name]
     info = inspect_file(path)
-    if info.kind != CHECKPOINT:
+    if info.kind != WeightsKind.CHECKPOINT:
         raise InputError(f"{path.name} is a {info.kind}, not a base model checkpoint; choose a full SD1.5 or SDXL model.")
     if info.architecture is None:
         raise InputError(f"{path.name} is neither an SD1.5 nor an SDXL checkpoint (SD2 and others are not supported).")

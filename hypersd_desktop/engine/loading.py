@@ -14,8 +14,8 @@ import torch
 
 from hypersd_desktop.core.errors import InputError, ModelFormatError
 from hypersd_desktop.core.resources import resources_dir
-from hypersd_desktop.engine.inspect import VAE, inspect_file
-from hypersd_desktop.engine.recipes import SD15, SDXL
+from hypersd_desktop.core.vocab import Architecture, WeightsKind
+from hypersd_desktop.engine.inspect import inspect_file
 
 def bundled_config(architecture: str) -> Path:
     return resources_dir() / "configs" / architecture
@@ -24,7 +24,7 @@ def bundled_config(architecture: str) -> Path:
 def _pipeline_class(architecture: str):
     from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
 
-    return StableDiffusionXLPipeline if architecture == SDXL else StableDiffusionPipeline
+    return StableDiffusionXLPipeline if architecture == Architecture.SDXL else StableDiffusionPipeline
 
 
 def _variant(folder: Path) -> str | None:
@@ -41,7 +41,7 @@ def load_base_pipeline(path: str | Path, architecture: str, dtype: torch.dtype, 
     path = Path(path)
     cls = _pipeline_class(architecture)
     extra = {"unet": unet} if unet is not None else {}
-    if architecture == SD15:
+    if architecture == Architecture.SD15:
         extra.update(safety_checker=None, requires_safety_checker=False, feature_extractor=None)
     if path.is_dir():
         for weights in path.glob("*/*.bin"):
@@ -94,7 +94,7 @@ def load_vae_override(path: str | Path, dtype: torch.dtype, base_vae_config: dic
     if path.is_dir():
         return AutoencoderKL.from_pretrained(path, torch_dtype=dtype, local_files_only=True, use_safetensors=True)
     info = inspect_file(path)
-    if info.kind != VAE:
+    if info.kind != WeightsKind.VAE:
         raise InputError(f"{path.name} is a {info.kind}, not a VAE.")
     state = load_file(str(path))
     if info.format == "ldm":

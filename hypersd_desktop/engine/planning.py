@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hypersd_desktop.core.errors import ArchitectureMismatchError, InputError
-from hypersd_desktop.engine.inspect import CHECKPOINT, LORA, UNET, WeightsInfo, inspect_file
+from hypersd_desktop.core.vocab import Architecture, Scheduler, WeightsKind
+from hypersd_desktop.engine.inspect import WeightsInfo, inspect_file
 from hypersd_desktop.engine.recipes import (
-    ARCHITECTURE_NAMES, BASE_SCHEDULER, DEFAULT_SIZE, PLAIN_GUIDANCE, PLAIN_STEPS, TCD, Recipe,
-    check_architecture, recipe_by_id, recipe_for_file, settings_warnings,
+    PLAIN_GUIDANCE, PLAIN_STEPS, Recipe, check_architecture, recipe_by_id, recipe_for_file, settings_warnings,
 )
 from hypersd_desktop.engine.types import GenerationRequest
 
@@ -26,8 +26,8 @@ class Plan:
     """The settings a request resolves to before device placement."""
 
     recipe: Recipe | None
-    architecture: str
-    scheduler: str
+    architecture: Architecture
+    scheduler: Scheduler
     steps: int
     guidance: float
     eta: float
@@ -44,13 +44,13 @@ def check_lora_files(request: GenerationRequest, architecture: str) -> None:
         if not path.exists():
             raise InputError(f"The LoRA {path} does not exist; check the path or install it.")
         info = inspect_file(path)
-        if info.kind != LORA:
+        if info.kind != WeightsKind.LORA:
             raise InputError(f"{path.name} is a {info.kind}, not a LoRA.")
         if info.architecture is not None and info.architecture != architecture:
             raise ArchitectureMismatchError(
-                f"The LoRA {path.name} is for {ARCHITECTURE_NAMES[info.architecture]}; the base model is "
-                f"{ARCHITECTURE_NAMES[architecture]}. Use an {ARCHITECTURE_NAMES[architecture]} LoRA or an "
-                f"{ARCHITECTURE_NAMES[info.architecture]} base model."
+                f"The LoRA {path.name} is for {Architecture(info.architecture).label}; the base model is "
+                f"{Architecture(architecture).label}. Use an {Architecture(architecture).label} LoRA or an "
+                f"{Architecture(info.architecture).label} base model."
             )
     if request.unet is not None:
         check_unet_file(Path(request.unet), architecture)
@@ -61,12 +61,12 @@ def check_unet_file(path: Path, architecture: str) -> WeightsInfo:
     if not path.exists():
         raise InputError(f"The UNet {path} does not exist; check the path or install it.")
     info = inspect_file(path)
-    if info.kind not in (UNET, CHECKPOINT):
+    if info.kind not in (WeightsKind.UNET, WeightsKind.CHECKPOINT):
         raise InputError(f"{path.name} is a {info.kind}, not a UNet.")
     if info.architecture is not None and info.architecture != architecture:
         raise ArchitectureMismatchError(
-            f"The UNet {path.name} is for {ARCHITECTURE_NAMES[info.architecture]}; the base model is "
-            f"{ARCHITECTURE_NAMES[architecture]}."
+            f"The UNet {path.name} is for {Architecture(info.architecture).label}; the base model is "
+            f"{Architecture(architecture).label}."
         )
     return info
 
@@ -98,7 +98,7 @@ def plan(request: GenerationRequest, architecture: str) -> Plan:
     if request.scheduler != "auto":
         scheduler = request.scheduler
     else:
-        scheduler = recipe.scheduler if recipe else BASE_SCHEDULER
+        scheduler = recipe.scheduler if recipe else Scheduler.BASE
     timesteps = request.timesteps
     if timesteps is None and recipe is not None and scheduler == recipe.scheduler:
         timesteps = recipe.timesteps
@@ -116,12 +116,12 @@ def plan(request: GenerationRequest, architecture: str) -> Plan:
         guidance = recipe.guidance if recipe else PLAIN_GUIDANCE
     if request.eta is not None:
         eta = request.eta
-    elif scheduler == TCD:
+    elif scheduler == Scheduler.TCD:
         eta = recipe.eta if recipe is not None and recipe.eta is not None else DEFAULT_TCD_ETA
     else:
         eta = 0.0
     warnings += settings_warnings(recipe, steps, guidance, scheduler, bool(request.negative_prompt))
-    size = DEFAULT_SIZE[architecture]
+    size = Architecture(architecture).default_size
     return Plan(
         recipe=recipe,
         architecture=architecture,

@@ -5,16 +5,17 @@ from __future__ import annotations
 import torch
 from PIL import Image
 
-from hypersd_desktop.engine.recipes import SDXL
+from hypersd_desktop.core.vocab import Architecture
+
 
 # Least-squares fits of RGB to the four latent channels, as used by the SD community's
 # live previews; good enough to see composition and colour while the steps run.
 _LATENT_RGB = {
-    "sd15": (
+    Architecture.SD15: (
         ((0.3512, 0.2297, 0.3227), (0.3250, 0.4974, 0.2350), (-0.2829, 0.1762, 0.2721), (-0.2120, -0.2616, -0.7177)),
         (0.0, 0.0, 0.0),
     ),
-    SDXL: (
+    Architecture.SDXL: (
         ((0.3651, 0.4232, 0.4341), (-0.2533, -0.0042, 0.1068), (0.1076, 0.1111, -0.0362), (-0.3165, -0.2492, -0.2188)),
         (0.1084, -0.0175, -0.0011),
     ),

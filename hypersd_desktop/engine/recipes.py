@@ -12,16 +12,7 @@ from dataclasses import dataclass
 from pathlib import PurePath
 
 from hypersd_desktop.core.errors import ArchitectureMismatchError, InputError
-
-SD15 = "sd15"
-SDXL = "sdxl"
-ARCHITECTURE_NAMES = {SD15: "SD1.5", SDXL: "SDXL"}
-DEFAULT_SIZE = {SD15: 512, SDXL: 1024}
-
-DDIM_TRAILING = "ddim-trailing"
-TCD = "tcd"
-LCM = "lcm"
-BASE_SCHEDULER = "base"  # the base model's own scheduler, for plain (non-Hyper-SD) generation
+from hypersd_desktop.core.vocab import Architecture, ModelKind, Scheduler
 
 PLAIN_STEPS = 25
 PLAIN_GUIDANCE = 7.0
@@ -38,9 +29,9 @@ class Recipe:
 
     id: str
     file_name: str
-    architecture: str
-    kind: str  # "lora" or "unet"
-    scheduler: str
+    architecture: Architecture
+    kind: ModelKind  # LORA or UNET
+    scheduler: Scheduler
     steps: tuple[int, int]
     default_steps: int
     guidance: float = 0.0
@@ -60,31 +51,31 @@ class Recipe:
 
 def _lora(arch: str, prefix: str, steps: int) -> Recipe:
     name = f"{prefix}-{steps}steps-lora"
-    return Recipe(name, f"{name}.safetensors", arch, "lora", DDIM_TRAILING, (steps, steps), steps)
+    return Recipe(name, f"{name}.safetensors", arch, ModelKind.LORA, Scheduler.DDIM_TRAILING, (steps, steps), steps)
 
 
 def _cfg_lora(arch: str, prefix: str, steps: int) -> Recipe:
     name = f"{prefix}-{steps}steps-CFG-lora"
     return Recipe(
-        name, f"{name}.safetensors", arch, "lora", DDIM_TRAILING, (steps, steps), steps,
+        name, f"{name}.safetensors", arch, ModelKind.LORA, Scheduler.DDIM_TRAILING, (steps, steps), steps,
         guidance=5.0, guidance_range=(5.0, 8.0),
     )
 
 
 def _unified(arch: str, prefix: str) -> Recipe:
     name = f"{prefix}-1step-lora"
-    return Recipe(name, f"{name}.safetensors", arch, "lora", TCD, (1, 8), 1, eta=1.0, unified=True)
+    return Recipe(name, f"{name}.safetensors", arch, ModelKind.LORA, Scheduler.TCD, (1, 8), 1, eta=1.0, unified=True)
 
 
 RECIPES: tuple[Recipe, ...] = (
-    _unified(SD15, "Hyper-SD15"),
-    *(_lora(SD15, "Hyper-SD15", n) for n in (2, 4, 8)),
-    *(_cfg_lora(SD15, "Hyper-SD15", n) for n in (8, 12)),
-    _unified(SDXL, "Hyper-SDXL"),
-    *(_lora(SDXL, "Hyper-SDXL", n) for n in (2, 4, 8)),
-    *(_cfg_lora(SDXL, "Hyper-SDXL", n) for n in (8, 12)),
+    _unified(Architecture.SD15, "Hyper-SD15"),
+    *(_lora(Architecture.SD15, "Hyper-SD15", n) for n in (2, 4, 8)),
+    *(_cfg_lora(Architecture.SD15, "Hyper-SD15", n) for n in (8, 12)),
+    _unified(Architecture.SDXL, "Hyper-SDXL"),
+    *(_lora(Architecture.SDXL, "Hyper-SDXL", n) for n in (2, 4, 8)),
+    *(_cfg_lora(Architecture.SDXL, "Hyper-SDXL", n) for n in (8, 12)),
     Recipe(
-        "Hyper-SDXL-1step-Unet", "Hyper-SDXL-1step-Unet.safetensors", SDXL, "unet", LCM, (1, 1), 1,
+        "Hyper-SDXL-1step-Unet", "Hyper-SDXL-1step-Unet.safetensors", Architecture.SDXL, ModelKind.UNET, Scheduler.LCM, (1, 1), 1,
         timesteps=(800,),
     ),
 )
@@ -124,7 +115,7 @@ def choose_recipe(
     candidates = [recipe for recipe in installed if recipe.architecture == architecture]
     if not candidates:
         raise InputError(
-            f"No Hyper-SD file for {ARCHITECTURE_NAMES[architecture]} is installed; "
+            f"No Hyper-SD file for {Architecture(architecture).label} is installed; "
             "download one in the model manager."
         )
     cfg = [recipe for recipe in candidates if recipe.uses_guidance]
@@ -136,24 +127,24 @@ def choose_recipe(
     pool = plain or cfg
     if steps == 1:
         for recipe in pool:
-            if recipe.kind == "unet":
+            if recipe.kind == ModelKind.UNET:
                 return recipe
     for recipe in pool:
-        if recipe.kind == "lora" and not recipe.unified and recipe.default_steps == steps:
+        if recipe.kind == ModelKind.LORA and not recipe.unified and recipe.default_steps == steps:
             return recipe
     for recipe in pool:
         if recipe.unified and recipe.steps[0] <= steps <= recipe.steps[1]:
             return recipe
-    return min(pool, key=lambda recipe: (abs(recipe.default_steps - steps), recipe.kind != "lora"))
+    return min(pool, key=lambda recipe: (abs(recipe.default_steps - steps), recipe.kind != ModelKind.LORA))
 
 
 def check_architecture(recipe: Recipe, architecture: str) -> None:
     """Raise when a Hyper-SD file is for the other base architecture."""
     if recipe.architecture != architecture:
         raise ArchitectureMismatchError(
-            f"{recipe.file_name} is for {ARCHITECTURE_NAMES[recipe.architecture]}; the base model is "
-            f"{ARCHITECTURE_NAMES[architecture]}. Choose the {ARCHITECTURE_NAMES[architecture]} Hyper-SD file "
-            f"or an {ARCHITECTURE_NAMES[recipe.architecture]} base model."
+            f"{recipe.file_name} is for {Architecture(recipe.architecture).label}; the base model is "
+            f"{Architecture(architecture).label}. Choose the {Architecture(architecture).label} Hyper-SD file "
+            f"or an {Architecture(recipe.architecture).label} base model."
         )
 
 

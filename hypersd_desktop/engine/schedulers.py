@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from hypersd_desktop.core.errors import InputError
-from hypersd_desktop.engine.recipes import BASE_SCHEDULER, DDIM_TRAILING, LCM, TCD
+from hypersd_desktop.core.vocab import Scheduler
 
 #: Schedulers whose `set_timesteps` accepts an explicit list of timesteps.
-ACCEPTS_TIMESTEPS = (TCD, LCM)
+ACCEPTS_TIMESTEPS = (Scheduler.TCD, Scheduler.LCM)
 
 
 def build_scheduler(name: str, base_scheduler: Any) -> Any:
@@ -21,13 +21,13 @@ def build_scheduler(name: str, base_scheduler: Any) -> Any:
     from diffusers import DDIMScheduler, LCMScheduler, TCDScheduler
 
     config = base_scheduler.config
-    if name == DDIM_TRAILING:
+    if name == Scheduler.DDIM_TRAILING:
         return DDIMScheduler.from_config(config, timestep_spacing="trailing")
-    if name == TCD:
+    if name == Scheduler.TCD:
         return TCDScheduler.from_config(config)
-    if name == LCM:
+    if name == Scheduler.LCM:
         return LCMScheduler.from_config(config)
-    if name == BASE_SCHEDULER:
+    if name == Scheduler.BASE:
         return type(base_scheduler).from_config(config)
     raise InputError(f"Unknown scheduler {name!r}.")
 

@@ -19,14 +19,13 @@ import torch
 
 from hypersd_desktop.core.errors import OutOfMemoryError
 from hypersd_desktop.core.progress import CancelToken
-from hypersd_desktop.core.vocab import Architecture, Device, DType, Scheduler
+from hypersd_desktop.core.vocab import Architecture, Decoder, Device, DType, Preview, Scheduler
 from hypersd_desktop.engine import devices, loading
 from hypersd_desktop.engine.inspect import base_architecture
 from hypersd_desktop.engine.devices import TORCH_DTYPES, Placement, choose_placement, cpu_supports_bf16
 from hypersd_desktop.engine.lora import apply_layers, load_lora_layers
 from hypersd_desktop.engine.planning import Plan, plan
 from hypersd_desktop.engine.previews import latent_preview, taesd_preview
-from hypersd_desktop.engine.recipes import SDXL
 from hypersd_desktop.engine.schedulers import build_scheduler, check_timesteps
 from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, LoraSpec, Progress, ResolvedSettings
 
@@ -154,7 +153,7 @@ class TorchEngine:
             warnings.append("Model offload to the CPU only applies on CUDA; it was ignored.")
         if loaded.placement.device == "cpu" and loaded.placement.dtype == "bf16" and not cpu_supports_bf16():
             warnings.append("This CPU has no native bf16 arithmetic, so bf16 runs slower than fp32; choose fp32.")
-        taesd = self._taesd_model(request, loaded) if "taesd" in (request.preview, request.decoder) else None
+        taesd = self._taesd_model(request, loaded) if Preview.TAESD in (request.preview, request.decoder) else None
 
         with torch.inference_mode():
             latents = self._denoise(request, settings_plan, loaded, taesd, on_progress, cancel, started)
@@ -162,7 +161,7 @@ class TorchEngine:
             images = []
             for k in range(request.batch_size):
                 cancel.raise_if_cancelled()
-                images.append(self._decode(loaded, latents[k : k + 1], taesd if request.decoder == "taesd" else None))
+                images.append(self._decode(loaded, latents[k : k + 1], taesd if request.decoder == Decoder.TAESD else None))
         finished = time.perf_counter()
         placement = loaded.placement
         settings = ResolvedSettings(
@@ -320,7 +319,7 @@ class TorchEngine:
                 preview = None
                 if request.preview == "latent":
                     preview = latent_preview(tensors["latents"], loaded.architecture)
-                elif request.preview == "taesd":
+                elif request.preview == Preview.TAESD:
                     preview = taesd_preview(tensors["latents"], taesd)
                 on_progress(Progress(index + 1, total, 0, request.batch_size, preview, time.perf_counter() - started))
             return {}
@@ -351,7 +350,7 @@ class TorchEngine:
             vae = pipe.vae
             config = vae.config
             mean, std = config.get("latents_mean"), config.get("latents_std")
-            if loaded.architecture == SDXL and mean is not None and std is not None:
+            if loaded.architecture == Architecture.SDXL and mean is not None and std is not None:
                 mean_t = torch.tensor(mean).view(1, -1, 1, 1).to(latents.device, latents.dtype)
                 std_t = torch.tensor(std).view(1, -1, 1, 1).to(latents.device, latents.dtype)
                 latents = latents * std_t / config.scaling_factor + mean_t

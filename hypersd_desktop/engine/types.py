@@ -103,7 +103,7 @@ class GenerationRequest:
             raise InputError(f"Seed must be between 0 and 2^63-1; got {self.seed}.")
         if self.timesteps is not None and (not self.timesteps or any(not 0 <= t < 1000 for t in self.timesteps)):
             raise InputError("Timesteps must be a non-empty list of integers between 0 and 999.")
-        if (self.preview == "taesd" or self.decoder == "taesd") and not self.taesd:
+        if (self.preview == Preview.TAESD or self.decoder == Decoder.TAESD) and not self.taesd:
             raise InputError("A TAESD preview or decode needs the TAESD weights; install TAESD or choose another.")
 
     def replace(self, **changes: Any) -> GenerationRequest:

@@ -26,6 +26,7 @@ from PIL.PngImagePlugin import PngInfo
 from hypersd_desktop.core.errors import CancelledError, InputError
 from hypersd_desktop.core.files import atomic_writer
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
+from hypersd_desktop.core.vocab import ExportStatus
 from hypersd_desktop.gallery.store import ImageRecord
 
 FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
@@ -64,7 +65,7 @@ class ExportEntry:
     id: int
     source: str
     target: str  # relative to the export folder; empty when skipped before naming
-    status: str  # "written", "skipped (exists)", "failed: …"
+    status: str  # an ExportStatus; a failure is followed by its reason ("failed: …")
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class ExportResult:
 
     @property
     def written(self) -> int:
-        return sum(entry.status == "written" for entry in self.entries)
+        return sum(entry.status == ExportStatus.WRITTEN for entry in self.entries)
 
 
 def check_template(template: str) -> None:
@@ -156,12 +157,15 @@ def export_images(records: Iterable[ImageRecord], target: Path, options: ExportO
                   cancel: CancelToken | None = None) -> ExportResult:
     """Export `records` into `target` by `options`; returns what happened to each, with the manifests.
 
-    A cancel stops between images; the manifests still list what was exported.
+    `records` are read one at a time as they are exported (a query of any size is never held
+    whole) when `count` is given. A cancel stops between images; the manifests still list what
+    was exported.
     """
     options.validate()
     cancel = cancel or CancelToken()
-    records = list(records)
-    count = count if count is not None else len(records)
+    if count is None:
+        records = list(records)
+        count = len(records)
     target = target.expanduser().resolve()
     target.mkdir(parents=True, exist_ok=True)
     meter = TransferMeter("export", count, 0, on_progress)
@@ -174,9 +178,9 @@ def export_images(records: Iterable[ImageRecord], target: Path, options: ExportO
             if status is None:
                 try:
                     write_image(record, destination, options)
-                    status = "written"
+                    status = ExportStatus.WRITTEN
                 except (OSError, ValueError) as error:
-                    status = f"failed: {error}"
+                    status = f"{ExportStatus.FAILED}: {error}"
                 claimed.add(str(destination).lower())
             entries.append(ExportEntry(record.id, record.path, destination.relative_to(target).as_posix(), status))
             meter.advance(record.path, 1)
@@ -205,7 +209,7 @@ def _resolve_collision(destination: Path, rule: str, claimed: set[str]) -> tuple
     if not destination.exists() and not taken_now:
         return destination, None
     if rule == "skip" and not taken_now:
-        return destination, "skipped (exists)"
+        return destination, ExportStatus.SKIPPED_EXISTS
     if rule == "overwrite" and not taken_now:
         return destination, None
     stem, suffix, number = destination.stem, destination.suffix, 2

@@ -19,11 +19,12 @@ from PIL.PngImagePlugin import PngInfo
 
 from hypersd_desktop import __version__
 from hypersd_desktop.core.files import write_atomic
+from hypersd_desktop.core.vocab import Scheduler
 
 PARAMETERS_CHUNK = "parameters"
 REQUEST_CHUNK = "hypersd"
 
-SAMPLER_NAMES = {"ddim-trailing": "DDIM", "tcd": "TCD", "lcm": "LCM", "base": "Default"}
+SAMPLER_NAMES = {Scheduler.DDIM_TRAILING: "DDIM", Scheduler.TCD: "TCD", Scheduler.LCM: "LCM", Scheduler.BASE: "Default"}
 
 
 @dataclass(frozen=True)

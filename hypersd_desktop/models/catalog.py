@@ -13,8 +13,9 @@ from pathlib import Path
 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.resources import resources_dir
+from hypersd_desktop.core.vocab import ModelKind
 
-KINDS = ("base", "lora", "unet", "vae", "taesd", "controlnet")
+KINDS = ModelKind.values()
 
 
 @dataclass(frozen=True)

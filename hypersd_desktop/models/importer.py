@@ -21,15 +21,14 @@ from pathlib import Path
 
 from hypersd_desktop.core.errors import AppError, ModelFormatError, UnsafeFileError
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
-from hypersd_desktop.engine.inspect import (
-    CHECKPOINT, CONTROLNET, LORA, PICKLE_SUFFIXES, TAESD, UNET, UNKNOWN, VAE, inspect_file,
-)
+from hypersd_desktop.core.vocab import ImportStatus, ModelKind, WeightsKind
+from hypersd_desktop.engine.inspect import PICKLE_SUFFIXES, PIPELINE_CLASSES, inspect_file
 from hypersd_desktop.models.hashes import sha256_file
 from hypersd_desktop.models.registry import InstalledModel, ModelFile, Registry
 
-IMPORTED, ALREADY, REFUSED, BROKEN, UNSUPPORTED = "imported", "already installed", "refused", "broken", "unsupported"
-KIND_OF_WEIGHTS = {CHECKPOINT: "base", UNET: "unet", VAE: "vae", TAESD: "taesd", LORA: "lora", CONTROLNET: "controlnet"}
-PIPELINE_ARCHITECTURES = {"StableDiffusionPipeline": "sd15", "StableDiffusionXLPipeline": "sdxl"}
+KIND_OF_WEIGHTS = {WeightsKind.CHECKPOINT: ModelKind.BASE, WeightsKind.UNET: ModelKind.UNET, WeightsKind.VAE: ModelKind.VAE,
+                   WeightsKind.TAESD: ModelKind.TAESD, WeightsKind.LORA: ModelKind.LORA,
+                   WeightsKind.CONTROLNET: ModelKind.CONTROLNET}
 
 
 @dataclass(frozen=True)
@@ -37,7 +36,7 @@ class ImportItem:
     """What happened to one file or folder of an import."""
 
     path: str
-    status: str
+    status: ImportStatus
     kind: str | None = None
     architecture: str | None = None
     reason: str = ""
@@ -58,7 +57,7 @@ class Importer:
         cancel = cancel or CancelToken()
         path = path.expanduser().resolve()
         if not path.exists():
-            return [ImportItem(str(path), BROKEN, reason="does not exist")]
+            return [ImportItem(str(path), ImportStatus.BROKEN, reason="does not exist")]
         candidates = [path] if path.is_file() or _is_diffusers_folder(path) else list(_scan(path))
         total = sum(_size(candidate) for candidate in candidates)
         meter = TransferMeter("import", total, 0, on_progress)
@@ -73,25 +72,25 @@ class Importer:
         existing = self.registry.find(str(path))
         if existing is not None and existing.size == _size(path):
             meter.advance(path.name, _size(path))
-            return ImportItem(str(path), ALREADY, existing.kind, existing.architecture, model_id=existing.id)
+            return ImportItem(str(path), ImportStatus.ALREADY, existing.kind, existing.architecture, model_id=existing.id)
         try:
             if path.is_dir():
                 return self._import_folder(path, copy, meter, cancel)
             return self._import_file(path, copy, meter, cancel)
         except UnsafeFileError as error:
             meter.advance(path.name, _size(path))
-            return ImportItem(str(path), REFUSED, reason=str(error))
+            return ImportItem(str(path), ImportStatus.REFUSED, reason=str(error))
         except (ModelFormatError, OSError, ValueError) as error:
             meter.advance(path.name, _size(path))
-            return ImportItem(str(path), BROKEN, reason=str(error))
+            return ImportItem(str(path), ImportStatus.BROKEN, reason=str(error))
 
     def _import_file(self, path: Path, copy: bool, meter: TransferMeter, cancel: CancelToken) -> ImportItem:
         info = inspect_file(path)
         kind = KIND_OF_WEIGHTS.get(info.kind)
-        if kind is None or info.kind == UNKNOWN or (kind == "base" and info.architecture is None):
+        if kind is None or info.kind == WeightsKind.UNKNOWN or (kind == ModelKind.BASE and info.architecture is None):
             meter.advance(path.name, _size(path))
-            what = "an SD2 or other checkpoint" if kind == "base" else f"a {info.kind} file"
-            return ImportItem(str(path), UNSUPPORTED, info.kind, info.architecture,
+            what = "an SD2 or other checkpoint" if kind == ModelKind.BASE else f"a {info.kind} file"
+            return ImportItem(str(path), ImportStatus.UNSUPPORTED, info.kind, info.architecture,
                               reason=f"{what}; only SD1.5/SDXL models, LoRAs, VAEs and ControlNets are used")
         sha = sha256_file(path, meter, cancel)
         model_id = self._new_id(path.stem, sha)
@@ -105,14 +104,14 @@ class Importer:
             size=path.stat().st_size, sha256=sha, short_hash=sha[:10], source=source, owned=copy,
             recipe=info.hyper_sd, files=(ModelFile(path.name, path.stat().st_size, sha),),
         ))
-        return ImportItem(str(path), IMPORTED, kind, info.architecture, model_id=model.id)
+        return ImportItem(str(path), ImportStatus.IMPORTED, kind, info.architecture, model_id=model.id)
 
     def _import_folder(self, path: Path, copy: bool, meter: TransferMeter, cancel: CancelToken) -> ImportItem:
         index = json.loads((path / "model_index.json").read_text())
-        architecture = PIPELINE_ARCHITECTURES.get(index.get("_class_name"))
+        architecture = PIPELINE_CLASSES.get(index.get("_class_name"))
         if architecture is None:
             meter.advance(path.name, _size(path))
-            return ImportItem(str(path), UNSUPPORTED, "base", None,
+            return ImportItem(str(path), ImportStatus.UNSUPPORTED, ModelKind.BASE, None,
                               reason=f"a {index.get('_class_name')}; only SD1.5 and SDXL pipelines are used")
         pickles = [p for p in path.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES and p.is_file()]
         weights = [p for p in path.rglob("*.safetensors") if p.is_file()]
@@ -131,11 +130,11 @@ class Importer:
             final = self.models_dir / model_id
             _copy(path, final, cancel)
         model = self.registry.add(InstalledModel(
-            id=model_id, name=path.name, kind="base", architecture=architecture, layout="diffusers", path=str(final),
+            id=model_id, name=path.name, kind=ModelKind.BASE, architecture=architecture, layout="diffusers", path=str(final),
             size=_size(path), sha256=None, short_hash=None, source="import-copy" if copy else "import-reference",
             owned=copy, files=tuple(files),
         ))
-        return ImportItem(str(path), IMPORTED, "base", architecture, model_id=model.id)
+        return ImportItem(str(path), ImportStatus.IMPORTED, ModelKind.BASE, architecture, model_id=model.id)
 
     def _new_id(self, name: str, sha: str) -> str:
         base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "model"
@@ -188,4 +187,4 @@ def _copy(source: Path, target: Path, cancel: CancelToken) -> None:
         raise
 
 
-__all__ = ["ALREADY", "BROKEN", "IMPORTED", "REFUSED", "UNSUPPORTED", "AppError", "ImportItem", "Importer"]
+__all__ = ["AppError", "ImportItem", "Importer"]

@@ -84,8 +84,9 @@ class Registry:
 
     def __init__(self, database: Path) -> None:
         self.database = database
+        # Every read and write goes through the database's lock, as in the gallery store: the
+        # connection is shared by the GUI thread and the download and import threads.
         self._db = Database(database, MIGRATIONS, timeout=10.0)
-        self._connection = self._db.connection
         self._transaction = self._db.transaction
 
     def close(self) -> None:
@@ -115,16 +116,17 @@ class Registry:
             query, args = query + " AND kind = ?", [*args, kind]
         if architecture:
             query, args = query + " AND architecture = ?", [*args, architecture]
-        rows = self._connection.execute(query + " ORDER BY kind, name", args).fetchall()
-        return [self._model(row) for row in rows]
+        with self._db.lock:
+            return [self._model(row) for row in self._db.execute(query + " ORDER BY kind, name", args)]
 
     def find(self, key: str) -> InstalledModel | None:
         """A model by id, by name (case-insensitive) or by path."""
-        row = self._connection.execute(
-            "SELECT * FROM models WHERE id = ? OR lower(name) = lower(?) OR path = ? ORDER BY id = ? DESC LIMIT 1",
-            (key, key, key, key),
-        ).fetchone()
-        return self._model(row) if row else None
+        with self._db.lock:
+            rows = self._db.execute(
+                "SELECT * FROM models WHERE id = ? OR lower(name) = lower(?) OR path = ? ORDER BY id = ? DESC LIMIT 1",
+                (key, key, key, key),
+            )
+            return self._model(rows[0]) if rows else None
 
     def get(self, key: str) -> InstalledModel:
         model = self.find(key)
@@ -134,15 +136,14 @@ class Registry:
 
     def sha256_of(self, path: Path) -> str | None:
         """The recorded sha256 of a registered single-file model at `path`, if its size still matches."""
-        row = self._connection.execute(
-            "SELECT sha256, size FROM models WHERE path = ? AND layout = 'file'", (str(path),)
-        ).fetchone()
+        rows = self._db.execute("SELECT sha256, size FROM models WHERE path = ? AND layout = 'file'", (str(path),))
+        row = rows[0] if rows else None
         if row is None or not row["sha256"] or not path.is_file() or path.stat().st_size != row["size"]:
             return None
         return row["sha256"]
 
     def touch(self, model_id: str) -> None:
-        self._connection.execute("UPDATE models SET last_used = ? WHERE id = ?", (time.time(), model_id))
+        self._db.execute("UPDATE models SET last_used = ? WHERE id = ?", (time.time(), model_id))
 
     def remove(self, key: str) -> int:
         """Unregister a model; delete its files only if the app made them. Returns the bytes freed."""
@@ -161,9 +162,8 @@ class Registry:
         return freed
 
     def _model(self, row: sqlite3.Row) -> InstalledModel:
-        files = self._connection.execute(
-            "SELECT path, size, sha256 FROM model_files WHERE model_id = ? ORDER BY path", (row["id"],)
-        ).fetchall()
+        files = self._db.execute("SELECT path, size, sha256 FROM model_files WHERE model_id = ? ORDER BY path",
+                                 (row["id"],))
         values = dict(row)
         values["owned"] = bool(values["owned"])
         return InstalledModel(**values, files=tuple(ModelFile(f["path"], f["size"], f["sha256"]) for f in files))

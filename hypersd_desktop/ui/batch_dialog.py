@@ -15,11 +15,11 @@ from PySide6.QtWidgets import (
 from hypersd_desktop.core.errors import AppError, InputError
 from hypersd_desktop.core.progress import TransferProgress
 from hypersd_desktop.core.settings import load_settings, save_settings
-from hypersd_desktop.engine.recipes import ARCHITECTURE_NAMES, RECIPES_BY_ID
-from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
+from hypersd_desktop.core.vocab import Architecture, architecture_label, ModelKind
+from hypersd_desktop.engine.types import GenerationRequest
 from hypersd_desktop.gallery.export import ExportOptions
 from hypersd_desktop.models.library import ModelLibrary
-from hypersd_desktop.ui.generate_form import MAX_SEED, fill_hyper_box, fill_sizes, select_size
+from hypersd_desktop.ui.generate_form import MAX_SEED, RecipeRules, fill_hyper_box, fill_sizes, hyper_parts, select_size
 from hypersd_desktop.ui.tasks import describe_items, percent
 from hypersd_desktop.worker.batch import BatchSpec, job_id_for, parse_job, plan_units
 from hypersd_desktop.worker.bridge import WorkerBridge
@@ -56,8 +56,8 @@ class BatchDialog(QDialog):
         self.first_seed = QSpinBox(minimum=0, maximum=MAX_SEED, value=seed)
         self.seeds_per_prompt = QSpinBox(minimum=1, maximum=100, value=settings.batch_seeds_per_prompt)
         self.model_box = QComboBox()
-        for model in library.registry.list(kind="base"):
-            self.model_box.addItem(f"{model.name}  ({ARCHITECTURE_NAMES.get(model.architecture or '', '?')})", model)
+        for model in library.registry.list(kind=ModelKind.BASE):
+            self.model_box.addItem(f"{model.name}  ({architecture_label(model.architecture or '')})", model)
         self.hyper_box = QComboBox()
         self.steps = QSpinBox(minimum=1, maximum=12, value=defaults.steps or 2 if defaults else 2)
         self.size_box = QComboBox()
@@ -145,17 +145,16 @@ class BatchDialog(QDialog):
 
     def _model_changed(self) -> None:
         model = self.model_box.currentData()
-        architecture = model.architecture if model else "sd15"
+        architecture = model.architecture if model else Architecture.SD15
         installed = fill_hyper_box(self.hyper_box, self.library, architecture)
         self.hyper_box.setCurrentIndex(1 if installed else 0)
         fill_sizes(self.size_box, architecture)
 
     def _recipe_changed(self) -> None:
-        hyper = self.hyper_box.currentData()
-        recipe = RECIPES_BY_ID.get(hyper.recipe) if hyper is not None else None
-        if recipe is not None:
-            self.steps.setValue(recipe.default_steps)
-        self.steps.setEnabled(recipe is None or recipe.unified)
+        rules = RecipeRules.of(self.hyper_box.currentData())
+        if rules.default_steps is not None:
+            self.steps.setValue(rules.default_steps)
+        self.steps.setEnabled(rules.steps_free)
 
     def _choose_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Batch job file", str(Path.home()),
@@ -186,15 +185,13 @@ class BatchDialog(QDialog):
             if not items:
                 raise InputError("Type at least one prompt (one per line), or choose a job file.")
         hyper = self.hyper_box.currentData()
-        recipe = RECIPES_BY_ID.get(hyper.recipe) if hyper is not None else None
+        unet, loras = hyper_parts(hyper)
         width, height = self.size_box.currentData() or (None, None)
         base = self.defaults or GenerationRequest(prompt="", base_model=model.path)
         defaults = base.replace(
             prompt="", negative_prompt="", base_model=model.path, seed=self.first_seed.value(), batch_size=1,
-            unet=hyper.path if hyper is not None and hyper.kind == "unet" else None,
-            loras=(LoraSpec(hyper.path, 1.0),) if hyper is not None and hyper.kind == "lora" else (),
-            steps=self.steps.value(), width=width, height=height, eta=None, preview="none",
-            guidance=None if recipe is not None else base.guidance,
+            unet=unet, loras=loras, steps=self.steps.value(), width=width, height=height, eta=None, preview="none",
+            guidance=None if RecipeRules.of(hyper).recipe is not None else base.guidance,
         )
         options = ExportOptions(template=self.template.text().strip(), format=self.format.currentText())
         options.validate()

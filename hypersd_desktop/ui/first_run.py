@@ -8,6 +8,7 @@ from PySide6.QtWidgets import (
     QDialog, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget,
 )
 
+from hypersd_desktop.core.vocab import ModelKind
 from hypersd_desktop.models.catalog import format_size
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.ui.tasks import Task, describe_bytes, percent
@@ -118,7 +119,7 @@ class FirstRunDialog(QDialog):
         self.cancel_button.hide()
         for button in (*self.offer_buttons, self.import_button):
             button.setEnabled(True)
-        if self.library.registry.list(kind="base"):
+        if self.library.registry.list(kind=ModelKind.BASE):
             self.accept()
 
     def done(self, result: int) -> None:

@@ -1,18 +1,25 @@
-"""The generation controls' shared vocabulary: size presets, the Hyper-SD list, seeds.
+"""The generation controls' shared choices and rules: size presets, the Hyper-SD list, seeds,
+and what each Hyper-SD recipe allows (steps, guidance, eta, negative prompt).
 
-Used by the Generate tab and the batch dialog, so both offer the same choices.
+Used by the Generate tab and the batch dialog, so both offer the same choices by the same rules.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from PySide6.QtWidgets import QComboBox
 
+from hypersd_desktop.core.vocab import Architecture, ModelKind, Scheduler
+from hypersd_desktop.engine.recipes import RECIPES_BY_ID, Recipe
+from hypersd_desktop.engine.types import LoraSpec
 from hypersd_desktop.models.library import ModelLibrary
+from hypersd_desktop.models.registry import InstalledModel
 
 SIZE_PRESETS = {
-    "sd15": [("512 × 512 (1:1)", 512, 512), ("512 × 768 (2:3)", 512, 768), ("768 × 512 (3:2)", 768, 512),
+    Architecture.SD15: [("512 × 512 (1:1)", 512, 512), ("512 × 768 (2:3)", 512, 768), ("768 × 512 (3:2)", 768, 512),
              ("576 × 1024 (9:16)", 576, 1024), ("1024 × 576 (16:9)", 1024, 576), ("640 × 512 (5:4)", 640, 512)],
-    "sdxl": [("1024 × 1024 (1:1)", 1024, 1024), ("832 × 1216 (2:3)", 832, 1216), ("1216 × 832 (3:2)", 1216, 832),
+    Architecture.SDXL: [("1024 × 1024 (1:1)", 1024, 1024), ("832 × 1216 (2:3)", 832, 1216), ("1216 × 832 (3:2)", 1216, 832),
              ("768 × 1344 (9:16)", 768, 1344), ("1344 × 768 (16:9)", 1344, 768), ("1152 × 896 (5:4)", 1152, 896)],
 }
 MAX_SEED = 2**31 - 1
@@ -22,7 +29,7 @@ def fill_hyper_box(box: QComboBox, library: ModelLibrary, architecture: str) -> 
     """"None" and the installed Hyper-SD LoRAs and UNets for an architecture; returns how many of those."""
     box.clear()
     box.addItem("None (plain model)", None)
-    hyper = [m for m in library.registry.list(architecture=architecture) if m.recipe and m.kind in ("lora", "unet")]
+    hyper = [m for m in library.registry.list(architecture=architecture) if m.recipe and m.kind in (ModelKind.LORA, ModelKind.UNET)]
     for entry in hyper:
         box.addItem(entry.recipe, entry)
     return len(hyper)
@@ -30,7 +37,7 @@ def fill_hyper_box(box: QComboBox, library: ModelLibrary, architecture: str) -> 
 
 def fill_sizes(box: QComboBox, architecture: str) -> None:
     box.clear()
-    for label, width, height in SIZE_PRESETS.get(architecture, SIZE_PRESETS["sd15"]):
+    for label, width, height in SIZE_PRESETS.get(architecture, SIZE_PRESETS[Architecture.SD15]):
         box.addItem(label, (width, height))
 
 
@@ -41,3 +48,55 @@ def select_size(box: QComboBox, width: int, height: int, note: str = "") -> None
         box.addItem(f"{width} × {height}{note}", (width, height))
         index = box.count() - 1
     box.setCurrentIndex(index)
+
+
+@dataclass(frozen=True)
+class RecipeRules:
+    """What the generation controls allow with the chosen Hyper-SD file (`recipe` None: a plain model).
+
+    One set of rules for the Generate tab and the batch dialog.
+    """
+
+    recipe: Recipe | None
+
+    @classmethod
+    def of(cls, hyper: InstalledModel | None) -> RecipeRules:
+        return cls(RECIPES_BY_ID.get(hyper.recipe) if hyper is not None and hyper.recipe else None)
+
+    @property
+    def uses_guidance(self) -> bool:
+        return self.recipe is None or self.recipe.uses_guidance
+
+    @property
+    def uses_eta(self) -> bool:
+        return self.recipe is not None and self.recipe.scheduler == Scheduler.TCD
+
+    @property
+    def steps_free(self) -> bool:
+        """Whether the step count may be chosen (a plain model, or a unified LoRA's 1–8)."""
+        return self.recipe is None or self.recipe.unified
+
+    @property
+    def default_steps(self) -> int | None:
+        return self.recipe.default_steps if self.recipe is not None else None
+
+    def negative_applies(self, guidance: float) -> bool:
+        """A negative prompt does something only with classifier-free guidance above 1."""
+        return self.uses_guidance and guidance > 1.0
+
+    def guidance_for(self, guidance: float) -> float:
+        """`guidance` moved into what the recipe was trained with (0 for the guidance-free ones)."""
+        if self.recipe is None:
+            return guidance
+        if not self.recipe.uses_guidance:
+            return 0.0
+        return self.recipe.guidance if guidance < self.recipe.guidance_range[0] else guidance
+
+
+def hyper_parts(hyper: InstalledModel | None) -> tuple[str | None, tuple[LoraSpec, ...]]:
+    """The UNet override and the LoRAs a chosen Hyper-SD file puts into a request."""
+    if hyper is None:
+        return None, ()
+    if hyper.kind == ModelKind.UNET:
+        return hyper.path, ()
+    return None, (LoraSpec(hyper.path, 1.0),)

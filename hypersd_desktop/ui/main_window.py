@@ -13,30 +13,31 @@ import random
 from pathlib import Path
 
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QIcon, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QListWidget,
-    QListWidgetItem, QMainWindow, QMessageBox, QPlainTextEdit, QPushButton, QSizePolicy, QSpinBox, QSplitter,
+    QMainWindow, QMessageBox, QPlainTextEdit, QPushButton, QSpinBox, QSplitter,
     QTableWidget, QTableWidgetItem, QTabWidget, QToolButton, QVBoxLayout, QWidget,
 )
 
 from hypersd_desktop.core.errors import AppError
 from hypersd_desktop.core.settings import Settings, save_settings
+from hypersd_desktop.core.vocab import Architecture, ModelKind, architecture_label
 from hypersd_desktop.engine.planning import plan
-from hypersd_desktop.engine.recipes import ARCHITECTURE_NAMES, RECIPES_BY_ID, TCD
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
 from hypersd_desktop.gallery.formats import ImageMetadata
-from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES, Gallery, read_metadata
+from hypersd_desktop.gallery.gallery import Gallery, read_metadata
 from hypersd_desktop.gallery.store import ImageRecord
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.banner import Banner
-from hypersd_desktop.ui.generate_form import MAX_SEED, fill_hyper_box, fill_sizes, select_size
+from hypersd_desktop.ui.drops import DroppedFiles, ImageChoice, ask_about_image
+from hypersd_desktop.ui.generate_form import MAX_SEED, RecipeRules, fill_hyper_box, fill_sizes, hyper_parts, select_size
 from hypersd_desktop.ui.gallery_browser import GalleryBrowser
+from hypersd_desktop.ui.job_view import JobView, JobWidgets, PreviewLabel
 from hypersd_desktop.ui.model_manager import ModelManager
+from hypersd_desktop.ui.model_matching import ModelMatch, match_metadata, match_request
 from hypersd_desktop.worker.bridge import WorkerBridge
-
-RESULTS_KEPT = 40
 
 
 class MainWindow(QMainWindow):
@@ -52,8 +53,7 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.gallery = gallery or Gallery(library.paths)
         self._job_ids: list[int] = []
-        self._active_job: int | None = None
-        self._load_s = 0.0  # seconds the running job spent loading its model (from its first image)
+        self._batch_dialog = None
         self.setWindowTitle("HyperSD Desktop")
         self.resize(1280, 800)
         self._build()
@@ -125,10 +125,7 @@ class MainWindow(QMainWindow):
 
         self.warnings = Banner("warning")
         self.errors = Banner("error")
-        self.preview = QLabel("Type a prompt and press Ctrl+Enter", alignment=Qt.AlignmentFlag.AlignCenter)
-        self.preview.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
-        self.preview.setMinimumSize(320, 320)
-        self.preview.setStyleSheet("QLabel { background: palette(base); border-radius: 6px; }")
+        self.preview = PreviewLabel("Type a prompt and press Ctrl+Enter")
         self.timing = QLabel("", wordWrap=True)  # a long message wraps; the window keeps its width
         self.results = QListWidget(viewMode=QListWidget.ViewMode.IconMode, flow=QListWidget.Flow.LeftToRight)
         self.results.setIconSize(QSize(96, 96))
@@ -219,16 +216,10 @@ class MainWindow(QMainWindow):
         self._gallery_timer = QTimer(self, singleShot=True, interval=250)
         self._gallery_timer.timeout.connect(self.browser.image_added)
         self.image_saved.connect(lambda _: self._gallery_timer.start())
-        self.bridge.ready.connect(self._worker_ready)
-        self.bridge.started.connect(self._job_started)
-        self.bridge.progress.connect(self._job_progress)
-        self.bridge.image_ready.connect(self._image_ready)
-        self.bridge.finished.connect(self._job_finished)
-        self.bridge.batch_finished.connect(self._batch_finished)
-        self.bridge.failed.connect(self._job_failed)
-        self.bridge.queue_changed.connect(self._queue_changed)
-        self.bridge.restarted.connect(lambda _: self.device_label.setText("Generation worker restarted"))
-        self.bridge.unavailable.connect(self._worker_unavailable)
+        self.jobs = JobView(self.bridge, JobWidgets(
+            self.preview, self.timing, self.cancel_button, self.results, self.queue, self.warnings, self.errors,
+            self.device_label, self.memory_label), lambda: self.settings, self)
+        self.jobs.image_saved.connect(self.image_saved)
 
     # -- models ---------------------------------------------------------------------------
 
@@ -237,8 +228,8 @@ class MainWindow(QMainWindow):
         current = self.model_box.currentData()
         self.model_box.blockSignals(True)
         self.model_box.clear()
-        for model in self.library.registry.list(kind="base"):
-            label = f"{model.name}  ({ARCHITECTURE_NAMES.get(model.architecture or '', '?')})"
+        for model in self.library.registry.list(kind=ModelKind.BASE):
+            label = f"{model.name}  ({architecture_label(model.architecture or '')})"
             self.model_box.addItem(label, model)
         self.model_box.blockSignals(False)
         if current is not None:
@@ -251,7 +242,7 @@ class MainWindow(QMainWindow):
 
     def _model_changed(self) -> None:
         model = self.current_model()
-        architecture = model.architecture if model else "sd15"
+        architecture = model.architecture if model else Architecture.SD15
         previous = self.hyper_box.currentData()
         self.hyper_box.blockSignals(True)
         installed = fill_hyper_box(self.hyper_box, self.library, architecture)
@@ -261,7 +252,7 @@ class MainWindow(QMainWindow):
         self.hyper_box.setCurrentIndex(pick)
         fill_sizes(self.size_box, architecture)
         self.styles.setRowCount(0)
-        for lora in self.library.registry.list(kind="lora", architecture=architecture):
+        for lora in self.library.registry.list(kind=ModelKind.LORA, architecture=architecture):
             if lora.recipe:
                 continue
             row = self.styles.rowCount()
@@ -276,21 +267,17 @@ class MainWindow(QMainWindow):
         self._update_recipe_controls()
 
     def _update_recipe_controls(self) -> None:
-        hyper = self.hyper_box.currentData()
-        recipe = RECIPES_BY_ID.get(hyper.recipe) if hyper is not None else None
-        uses_guidance = recipe is None or recipe.uses_guidance
-        self.guidance.setEnabled(uses_guidance)
-        self.negative.setEnabled(uses_guidance and self.guidance.value() > 1.0)
-        self.eta.setEnabled(recipe is not None and recipe.scheduler == TCD)
-        if recipe is not None and not uses_guidance and self.guidance.value() != 0.0:
-            self.guidance.setValue(0.0)
-        if recipe is not None and recipe.uses_guidance and self.guidance.value() < recipe.guidance_range[0]:
-            self.guidance.setValue(recipe.guidance)
-        if recipe is not None and not recipe.unified and recipe.steps[0] == recipe.steps[1]:
+        rules = RecipeRules.of(self.hyper_box.currentData())
+        self.guidance.setEnabled(rules.uses_guidance)
+        if rules.guidance_for(self.guidance.value()) != self.guidance.value():
+            self.guidance.setValue(rules.guidance_for(self.guidance.value()))
+        self.negative.setEnabled(rules.negative_applies(self.guidance.value()))
+        self.eta.setEnabled(rules.uses_eta)
+        if not rules.steps_free:
             self.steps.blockSignals(True)
-            self.steps.setValue(recipe.default_steps)
+            self.steps.setValue(rules.default_steps)
             self.steps.blockSignals(False)
-        self.steps.setEnabled(recipe is None or recipe.unified)
+        self.steps.setEnabled(rules.steps_free)
         request = self.build_request(quiet=True)
         if request is not None and self.current_model() is not None:
             try:
@@ -308,18 +295,14 @@ class MainWindow(QMainWindow):
             if not quiet:
                 self.errors.show_messages(["No base model is installed. Use File → Import models… or the setup."])
             return None
-        hyper = self.hyper_box.currentData()
-        loras, unet = [], None
-        if hyper is not None and hyper.kind == "unet":
-            unet = hyper.path
-        elif hyper is not None:
-            loras.append(LoraSpec(hyper.path, 1.0))
+        unet, hyper_loras = hyper_parts(self.hyper_box.currentData())
+        loras = list(hyper_loras)
         for row in range(self.styles.rowCount()):
             item = self.styles.item(row, 0)
             if item.checkState() == Qt.CheckState.Checked:
                 loras.append(LoraSpec(item.data(Qt.ItemDataRole.UserRole).path, self.styles.cellWidget(row, 1).value()))
         width, height = self.size_box.currentData() or (None, None)
-        recipe = RECIPES_BY_ID.get(hyper.recipe) if hyper is not None else None
+        rules = RecipeRules.of(self.hyper_box.currentData())
         settings = self.settings
         try:
             return GenerationRequest(
@@ -327,7 +310,7 @@ class MainWindow(QMainWindow):
                 negative_prompt=self.negative.toPlainText().strip() if self.negative.isEnabled() else "",
                 base_model=model.path, unet=unet, loras=tuple(loras), steps=self.steps.value(),
                 guidance=self.guidance.value() if self.guidance.isEnabled() else None,
-                eta=self.eta.value() if recipe is not None and recipe.scheduler == TCD else None,
+                eta=self.eta.value() if rules.uses_eta else None,
                 seed=self.seed.value(), width=width, height=height, batch_size=self.batch_size.value(),
                 backend=settings.backend, device=settings.device, dtype=settings.dtype, attention_slicing=settings.attention_slicing,
                 vae_tiling=settings.vae_tiling, cpu_offload=settings.cpu_offload,
@@ -352,6 +335,14 @@ class MainWindow(QMainWindow):
             self.seed.setValue(random.randrange(MAX_SEED))
         self._remember_choices()
 
+    @property
+    def _active_job(self) -> int | None:
+        return self.jobs.active_job
+
+    @_active_job.setter
+    def _active_job(self, job_id: int | None) -> None:
+        self.jobs.active_job = job_id
+
     def cancel(self) -> None:
         if self._active_job is not None:
             self.bridge.client.cancel(self._active_job)
@@ -370,98 +361,6 @@ class MainWindow(QMainWindow):
         if item is not None and item.data(Qt.ItemDataRole.UserRole):
             self.bridge.client.cancel(item.data(Qt.ItemDataRole.UserRole))
 
-    # -- worker events --------------------------------------------------------------------
-
-    def _worker_ready(self, message) -> None:
-        device = self.settings.device if self.settings.device != "auto" else message.default_device
-        precision = self.settings.dtype if self.settings.dtype != "auto" else ("fp16" if device != "cpu" else "fp32")
-        self.device_label.setText(f"Device: {device.upper()} · {precision} · available: {', '.join(message.devices)}")
-
-    def _worker_unavailable(self, message) -> None:
-        self.device_label.setText("No generation worker")
-        self.errors.show_messages([message.message])
-
-    def _job_started(self, message) -> None:
-        self._active_job = message.job_id
-        self.cancel_button.setEnabled(True)
-        self.timing.setText("Loading the model…")
-
-    def _job_progress(self, message) -> None:
-        if message.preview:
-            pixmap = QPixmap()
-            pixmap.loadFromData(message.preview)
-            self._show_pixmap(pixmap)
-        self.timing.setText(f"Step {message.step}/{message.total_steps} · {message.elapsed_s:.2f} s")
-
-    def _image_ready(self, message) -> None:
-        self._load_s = message.load_s
-        pixmap = QPixmap()
-        pixmap.loadFromData(message.png, "PNG")
-        self._show_pixmap(pixmap)
-        item = QListWidgetItem(QIcon(pixmap), f"seed {message.seed}")
-        item.setData(Qt.ItemDataRole.UserRole, message.path)
-        item.setToolTip(message.path)
-        self.results.insertItem(0, item)
-        while self.results.count() > RESULTS_KEPT:
-            self.results.takeItem(self.results.count() - 1)
-        self.image_saved.emit(message.path)
-
-    def _job_finished(self, message) -> None:
-        if message.job_id == self._active_job:
-            self._active_job = None
-            self.cancel_button.setEnabled(False)
-        text = f"Done in {message.seconds:.2f} s on {message.device.upper()} ({message.dtype})"
-        if self._load_s >= 0.05:  # the first image of a model: say what the next ones will not cost
-            text += f", {self._load_s:.1f} s of it loading the model"
-        self._load_s = 0.0
-        self.timing.setText(text)
-        self.warnings.show_messages(list(message.warnings))
-        if message.memory_bytes is not None:
-            where = "GPU memory" if message.device in ("cuda", "mps") else "Worker memory"
-            self.memory_label.setText(f"{where} in use: {message.memory_bytes / 2**30:.2f} GiB")
-
-    def _batch_finished(self, message) -> None:
-        if message.job_id == self._active_job:
-            self._active_job = None
-            self.cancel_button.setEnabled(False)
-        self.timing.setText(f"Batch done in {message.seconds:.1f} s: {message.generated} generated, "
-                            f"{message.skipped} already done")
-
-    def _job_failed(self, message) -> None:
-        if message.job_id == self._active_job:
-            self._active_job = None
-            self.cancel_button.setEnabled(False)
-        if message.cancelled:
-            self.timing.setText(message.message)
-        else:
-            self.errors.show_messages([message.message])
-            self.timing.setText("Failed")
-
-    def _queue_changed(self, message) -> None:
-        self.queue.clear()
-        jobs = ([(message.running, "running")] if message.running else []) + [(j, "queued") for j in message.queued]
-        for job, state in jobs:
-            text = f"#{job.job_id} {state}: {job.describe()}"
-            item = QListWidgetItem(text)
-            item.setData(Qt.ItemDataRole.UserRole, job.job_id if state == "queued" else 0)  # 0: running
-            self.queue.addItem(item)
-
-    def _show_pixmap(self, pixmap: QPixmap) -> None:
-        if pixmap.isNull():
-            return
-        self._last_pixmap = pixmap
-        self._rescale_preview()
-
-    def _rescale_preview(self) -> None:
-        pixmap = getattr(self, "_last_pixmap", None)
-        if pixmap is not None:
-            self.preview.setPixmap(pixmap.scaled(self.preview.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                                                 Qt.TransformationMode.SmoothTransformation))
-
-    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
-        super().resizeEvent(event)
-        QTimer.singleShot(0, self._rescale_preview)
-
     # -- reuse settings -------------------------------------------------------------------
 
     def reuse_record(self, record: ImageRecord) -> None:
@@ -479,66 +378,24 @@ class MainWindow(QMainWindow):
     def apply_request(self, request: GenerationRequest) -> None:
         """Set every control so that `build_request()` gives `request` back (with this machine's
         device and memory settings); what is not installed here is named in the warning banner."""
-        missing: list[str] = []
-        models = self.library.registry.list()
-        by_path = {str(Path(m.path)): m for m in models}
-        base = by_path.get(str(Path(request.base_model)))
-        if base is None:
-            missing.append(f"the base model {Path(request.base_model).name}")
-        hyper = by_path.get(str(Path(request.unet))) if request.unet else None
-        if request.unet and hyper is None:
-            missing.append(f"the UNet {Path(request.unet).name}")
-        styles: list[LoraSpec] = []
-        for lora in request.loras:
-            model = by_path.get(str(Path(lora.path)))
-            if model is None:
-                missing.append(f"the LoRA {Path(lora.path).name}")
-            elif model.recipe and hyper is None and lora.weight == 1.0:
-                hyper = model
-            else:
-                styles.append(lora)
-        self._fill_controls(base, hyper, request.prompt, request.negative_prompt, request.steps, request.guidance,
-                            request.seed, request.width, request.height, styles, request.eta)
+        match = match_request(request, self.library.registry.list())
+        self._fill_controls(match, request.prompt, request.negative_prompt, request.steps, request.guidance,
+                            request.seed, request.width, request.height, request.eta)
         self.batch_size.setValue(request.batch_size)
-        self._report_missing(missing)
 
     def apply_metadata(self, metadata: ImageMetadata) -> None:
         """Set the controls from another tool's parameters; models are matched by hash, then by name."""
-        models = self.library.registry.list()
+        match = match_metadata(metadata, self.library.registry.list())
+        self._fill_controls(match, metadata.prompt, metadata.negative_prompt, metadata.steps, metadata.guidance,
+                            metadata.seed, metadata.width, metadata.height, None)
 
-        def find(name: str | None, short_hash: str | None, kind: str | None = None) -> InstalledModel | None:
-            candidates = [m for m in models if kind is None or m.kind == kind]
-            for model in candidates:
-                if short_hash and model.short_hash and model.short_hash.lower().startswith(short_hash.lower()[:10]):
-                    return model
-            wanted = (name or "").lower()
-            return next((m for m in candidates if wanted and wanted in (m.name.lower(), m.id.lower(),
-                                                                         Path(m.path).stem.lower())), None)
-
-        missing: list[str] = []
-        base = find(metadata.model_name, metadata.model_hash, "base")
-        if base is None and (metadata.model_name or metadata.model_hash):
-            missing.append(f"the base model {metadata.model_name or metadata.model_hash}")
-        hyper, styles = None, []
-        for name, weight, short_hash in metadata.loras:
-            model = find(name, short_hash)
-            if model is None:
-                missing.append(f"the LoRA {name}")
-            elif model.recipe and hyper is None:
-                hyper = model
-            else:
-                styles.append(LoraSpec(model.path, weight))
-        self._fill_controls(base, hyper, metadata.prompt, metadata.negative_prompt, metadata.steps, metadata.guidance,
-                            metadata.seed, metadata.width, metadata.height, styles, None)
-        self._report_missing(missing)
-
-    def _fill_controls(self, base: InstalledModel | None, hyper: InstalledModel | None, prompt: str, negative: str,
-                       steps: int | None, guidance: float | None, seed: int | None, width: int | None,
-                       height: int | None, styles: list[LoraSpec], eta: float | None) -> None:
-        if base is not None:
-            self._select(self.model_box, base.id)
+    def _fill_controls(self, match: ModelMatch, prompt: str, negative: str, steps: int | None, guidance: float | None,
+                       seed: int | None, width: int | None, height: int | None, eta: float | None) -> None:
+        """Set the controls; what `match` found missing is named in the error banner."""
+        if match.base is not None:
+            self._select(self.model_box, match.base.id)
             self._model_changed()
-        self._select(self.hyper_box, hyper.id if hyper else None)
+        self._select(self.hyper_box, match.hyper.id if match.hyper else None)
         self.prompt.setPlainText(prompt)
         if guidance is not None:
             self.guidance.setValue(guidance)
@@ -552,7 +409,7 @@ class MainWindow(QMainWindow):
             self.seed_lock.setChecked(True)
         if width and height:
             select_size(self.size_box, width, height, " (from the image)")
-        weights = {str(Path(lora.path)): lora.weight for lora in styles}
+        weights = {str(Path(lora.path)): lora.weight for lora in match.styles}
         for row in range(self.styles.rowCount()):
             item = self.styles.item(row, 0)
             path = str(Path(item.data(Qt.ItemDataRole.UserRole).path))
@@ -560,6 +417,7 @@ class MainWindow(QMainWindow):
             if path in weights:
                 self.styles.cellWidget(row, 1).setValue(weights[path])
         self._update_recipe_controls()
+        self._report_missing(match.missing)
 
     @staticmethod
     def _select(box: QComboBox, model_id: str | None) -> None:
@@ -590,16 +448,15 @@ class MainWindow(QMainWindow):
 
     def open_dropped(self, paths: list[Path]) -> None:
         """Images: offer to reuse their settings or to import them. Weights and folders: import as models."""
-        images = [p for p in paths if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
-        others = [p for p in paths if p not in images]
-        if others:
+        dropped = DroppedFiles.sort(paths)
+        if dropped.models:
             self.tabs.setCurrentWidget(self.models)
-            self.models.import_paths(others)
-        if len(images) == 1:
-            self.offer_dropped_image(images[0])
-        elif images:  # several: into the gallery, in the background (progress under the grid)
+            self.models.import_paths(list(dropped.models))
+        if len(dropped.images) == 1:
+            self.offer_dropped_image(dropped.images[0])
+        elif dropped.images:  # several: into the gallery, in the background (progress under the grid)
             self.tabs.setCurrentWidget(self.browser)
-            self.browser.import_files(images)
+            self.browser.import_files(list(dropped.images))
 
     def offer_dropped_image(self, path: Path) -> None:
         try:
@@ -607,20 +464,8 @@ class MainWindow(QMainWindow):
         except (OSError, ValueError, SyntaxError) as error:
             self.errors.show_messages([f"{path.name} is not a readable image ({error})."])
             return
-        box = QMessageBox(self)
-        box.setWindowTitle("Dropped image")
-        box.setIcon(QMessageBox.Icon.Question)
-        if metadata is not None:
-            box.setText(f"{path.name} has {metadata.format.upper()} generation settings.")
-            box.setInformativeText(f"Prompt: {metadata.prompt[:200]}")
-            reuse = box.addButton("Reuse its settings", QMessageBox.ButtonRole.AcceptRole)
-        else:
-            box.setText(f"{path.name} carries no generation settings.")
-            reuse = None
-        add = box.addButton("Import into the gallery", QMessageBox.ButtonRole.ActionRole)
-        box.addButton(QMessageBox.StandardButton.Cancel)
-        box.exec()
-        if reuse is not None and box.clickedButton() is reuse:
+        choice = ask_about_image(self, path, metadata)
+        if choice is ImageChoice.REUSE:
             self.apply_metadata(metadata)
             if metadata.request:
                 try:
@@ -629,7 +474,7 @@ class MainWindow(QMainWindow):
                     pass  # a request from another version: the A1111 fields above stand
             self.warnings.show_messages(notes)
             self.tabs.setCurrentIndex(0)
-        elif box.clickedButton() is add:
+        elif choice is ImageChoice.IMPORT:
             self.browser.import_files([path])
             self.tabs.setCurrentWidget(self.browser)
 

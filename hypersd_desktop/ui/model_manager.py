@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
-from hypersd_desktop.engine.recipes import ARCHITECTURE_NAMES
+from hypersd_desktop.core.vocab import architecture_label
 from hypersd_desktop.models.catalog import CatalogEntry, format_size
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
@@ -133,7 +133,7 @@ class ModelManager(QWidget):
         selected = self._selected_entry()
         self.catalog_table.setRowCount(len(entries))
         for row, entry in enumerate(entries):
-            values = (entry.name, ARCHITECTURE_NAMES.get(entry.architecture, entry.architecture), entry.kind,
+            values = (entry.name, architecture_label(entry.architecture), entry.kind,
                       format_size(entry.size), entry.licence, entry.enables, self.entry_status(entry))
             for column, value in enumerate(values):
                 self.catalog_table.setItem(row, column, _item(value, entry if column == 0 else None))
@@ -144,7 +144,7 @@ class ModelManager(QWidget):
         for row, model in enumerate(models):
             used = time.strftime("%Y-%m-%d", time.localtime(model.last_used)) if model.last_used else "never"
             source = SOURCES.get(model.source, model.source)
-            values = (model.name, ARCHITECTURE_NAMES.get(model.architecture or "", "?"), model.kind,
+            values = (model.name, architecture_label(model.architecture or ""), model.kind,
                       format_size(model.size or 0), source, used, model.path)
             for column, value in enumerate(values):
                 self.installed_table.setItem(row, column, _item(value, model if column == 0 else None))

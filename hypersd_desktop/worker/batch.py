@@ -26,6 +26,7 @@ from typing import Any
 from hypersd_desktop.core.errors import CancelledError, InputError
 from hypersd_desktop.core.files import write_atomic
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
+from hypersd_desktop.core.vocab import ExportStatus
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
 from hypersd_desktop.gallery.export import ExportEntry, ExportOptions, plan_destination, write_image, write_manifests
 from hypersd_desktop.gallery.gallery import Gallery
@@ -184,7 +185,7 @@ class BatchRunner:
                 "run it again to continue") from None
         finally:
             meter.advance("", 0, force=True)
-        entries = [ExportEntry(state[u.key].get("id", 0), "", state[u.key]["target"], "written") for u in units
+        entries = [ExportEntry(state[u.key].get("id", 0), "", state[u.key]["target"], ExportStatus.WRITTEN) for u in units
                    if u.key in state]
         manifest, _ = write_manifests(target, entries, options)
         return BatchReport(len(units), generated, skipped, manifest)

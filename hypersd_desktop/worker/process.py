@@ -24,7 +24,7 @@ import traceback
 from typing import BinaryIO
 
 from hypersd_desktop import __version__
-from hypersd_desktop.core.errors import AppError, CancelledError, OutOfMemoryError
+from hypersd_desktop.core.errors import AppError, CancelledError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import Device
@@ -203,9 +203,7 @@ class Worker:
         except CancelledError as error:
             plain = str(error) == str(CancelledError())  # a single image: nothing to say but that
             self.out.send(JobFailed(job_id, "Cancelled." if plain else f"Stopped: {error}.", cancelled=True))
-        except OutOfMemoryError as error:
-            self.out.send(JobFailed(job_id, str(error)))
-        except AppError as error:
+        except AppError as error:  # OutOfMemoryError among them: the engine has freed its models
             self.out.send(JobFailed(job_id, str(error)))
         except Exception as error:  # noqa: BLE001 - the worker boundary: log, report, keep serving
             log.exception("job %s failed", job_id)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken
+from hypersd_desktop.core.vocab import Scheduler
 from hypersd_desktop.engine import backend as backends
 from hypersd_desktop.engine.backend import Engine
 from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, Progress
@@ -31,7 +32,7 @@ def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParame
     extra: list[tuple[str, str]] = []
     if settings.recipe:
         extra.append(("Hyper-SD", settings.recipe))
-    if settings.eta and settings.scheduler == "tcd":
+    if settings.eta and settings.scheduler == Scheduler.TCD:
         extra.append(("Eta", f"{settings.eta:g}"))
     if settings.timesteps:
         extra.append(("Timesteps", " ".join(str(t) for t in settings.timesteps)))

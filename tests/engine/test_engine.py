@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from hypersd_desktop.core.errors import ArchitectureMismatchError, CancelledError, InputError
 from hypersd_desktop.core.progress import CancelToken
@@ -143,3 +144,19 @@ def test_a_lora_file_changed_after_fusing_reloads_the_base_model(request_sd15, h
     assert engine._loaded.pipe is not first_pipe
     fresh = TorchEngine().generate(request.replace(loras=(LoraSpec(str(other)),), steps=2))[0]
     assert np.abs(pixels(swapped.image) - pixels(fresh.image)).max() <= 1
+
+
+def test_running_out_of_memory_frees_the_pipeline_and_says_so(request_sd15, monkeypatch):
+    from hypersd_desktop.core.errors import OutOfMemoryError
+
+    engine = TorchEngine()
+    engine.generate(request_sd15.replace(steps=1))
+    assert engine.loaded_key is not None
+
+    def out_of_memory(self, *args):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 MiB")
+
+    monkeypatch.setattr(TorchEngine, "_denoise", out_of_memory)
+    with pytest.raises(OutOfMemoryError, match="The GPU ran out of memory. Try a smaller size or batch"):
+        engine.generate(request_sd15.replace(steps=1))
+    assert engine.loaded_key is None

@@ -116,3 +116,17 @@ def test_manifest_and_progress_and_cancel(tmp_path):
     written = sorted(p.name for p in (tmp_path / "out2").glob("*.png"))
     assert written == ["1.png"]
     assert list((tmp_path / "out2").glob("manifest-*.csv"))
+
+
+def test_export_reads_its_records_one_at_a_time(tmp_path):
+    """With a count given, the query is consumed as images are written, never loaded whole."""
+    out = tmp_path / "out"
+    written_when_asked = []
+
+    def records():
+        for i in range(1, 6):
+            written_when_asked.append(len(list(out.glob("*.png"))) if out.exists() else 0)
+            yield image(tmp_path, i)
+
+    result = export_images(records(), out, ExportOptions(template="{seed}"), count=5)
+    assert result.written == 5 and written_when_asked == [0, 1, 2, 3, 4]

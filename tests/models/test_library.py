@@ -11,7 +11,8 @@ from safetensors.torch import save_file
 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
-from hypersd_desktop.models.importer import ALREADY, BROKEN, IMPORTED, REFUSED, UNSUPPORTED
+
+from hypersd_desktop.core.vocab import ImportStatus
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import Registry
 
@@ -50,13 +51,13 @@ def test_a1111_folder_lists_every_file_correctly(library, a1111):
     assert set(items) == {"tiny-v1.safetensors", "Hyper-SD15-2steps-lora.safetensors", "old-model.ckpt",
                           "cut.safetensors", "mystery.safetensors", "tiny-diffusers"}
     assert (items["tiny-v1.safetensors"].status, items["tiny-v1.safetensors"].kind,
-            items["tiny-v1.safetensors"].architecture) == (IMPORTED, "base", "sd15")
+            items["tiny-v1.safetensors"].architecture) == (ImportStatus.IMPORTED, "base", "sd15")
     assert (items["Hyper-SD15-2steps-lora.safetensors"].status, items["Hyper-SD15-2steps-lora.safetensors"].kind) == (
-        IMPORTED, "lora")
-    assert items["tiny-diffusers"].status == IMPORTED and items["tiny-diffusers"].architecture == "sd15"
-    assert items["old-model.ckpt"].status == REFUSED and "pickle" in items["old-model.ckpt"].reason
-    assert items["cut.safetensors"].status == BROKEN and "truncated" in items["cut.safetensors"].reason
-    assert items["mystery.safetensors"].status == UNSUPPORTED
+        ImportStatus.IMPORTED, "lora")
+    assert items["tiny-diffusers"].status == ImportStatus.IMPORTED and items["tiny-diffusers"].architecture == "sd15"
+    assert items["old-model.ckpt"].status == ImportStatus.REFUSED and "pickle" in items["old-model.ckpt"].reason
+    assert items["cut.safetensors"].status == ImportStatus.BROKEN and "truncated" in items["cut.safetensors"].reason
+    assert items["mystery.safetensors"].status == ImportStatus.UNSUPPORTED
 
     lora = library.registry.get("hyper-sd15-2steps-lora")
     data = (a1111 / "Lora" / "Hyper-SD15-2steps-lora.safetensors").read_bytes()
@@ -66,7 +67,7 @@ def test_a1111_folder_lists_every_file_correctly(library, a1111):
     assert done == sorted(done) and events[-1].done == events[-1].total
 
     again = library.import_path(a1111)
-    assert {item.status for item in again if item.kind in ("lora", "base")} == {ALREADY}
+    assert {item.status for item in again if item.kind in ("lora", "base")} == {ImportStatus.ALREADY}
     assert len(library.registry.list()) == 3
 
 
@@ -75,9 +76,9 @@ def test_comfyui_folder_and_single_file(library, tmp_path, hyper_lora):
     comfy.mkdir(parents=True)
     shutil.copy(hyper_lora("Hyper-SDXL-1step-lora"), comfy)
     (item,) = library.import_path(comfy.parent.parent)
-    assert (item.status, item.kind, item.architecture) == (IMPORTED, "lora", "sdxl")
+    assert (item.status, item.kind, item.architecture) == (ImportStatus.IMPORTED, "lora", "sdxl")
     (single,) = library.import_path(hyper_lora("Hyper-SD15-8steps-CFG-lora"))
-    assert single.status == IMPORTED
+    assert single.status == ImportStatus.IMPORTED
 
 
 def test_copy_import_then_remove_frees_space_but_reference_is_kept(library, hyper_lora, tmp_path):
@@ -121,11 +122,11 @@ def test_names_resolve_to_paths(library, hyper_lora):
 
 def test_registry_migrates_and_survives_reopening(tmp_path):
     registry = Registry(tmp_path / "r.sqlite3")
-    version = registry._connection.execute("PRAGMA user_version").fetchone()[0]
+    version = registry._db.execute("PRAGMA user_version")[0][0]
     registry.close()
     again = Registry(tmp_path / "r.sqlite3")
-    assert again._connection.execute("PRAGMA user_version").fetchone()[0] == version == 1
-    assert again._connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert again._db.execute("PRAGMA user_version")[0][0] == version == 1
+    assert again._db.execute("PRAGMA journal_mode")[0][0] == "wal"
     again.close()
 
 
@@ -155,3 +156,37 @@ def test_image_metadata_hashes_come_from_the_registry_without_rehashing(library,
 
     monkeypatch.setattr(hashes, "sha256_file", no_rehash)
     assert library.hash_cache().short_hash(hyper_lora("Hyper-SD15-4steps-lora")) == model.short_hash
+
+
+def test_registry_readers_on_other_threads_never_see_a_half_written_model(tmp_path):
+    """The GUI thread lists models while a download or import thread adds them: each model is
+    seen with all its files or not at all."""
+    import threading
+
+    from hypersd_desktop.models.registry import InstalledModel, ModelFile
+
+    registry = Registry(tmp_path / "models.sqlite3")
+    files = tuple(ModelFile(f"unet/part-{k}.safetensors", 10, "0" * 64) for k in range(3))
+    seen, errors, done = [], [], threading.Event()
+
+    def read() -> None:
+        try:
+            while not done.is_set():
+                for model in registry.list():
+                    seen.append(len(model.files))
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    for reader in readers:
+        reader.start()
+    for k in range(150):
+        registry.add(InstalledModel(f"m{k}", f"model {k}", "base", "sd15", "diffusers", f"/models/m{k}", 30, None, None,
+                                    "import-reference", False, files=files))
+        if k % 3 == 0:
+            registry.remove(f"m{k}")
+    done.set()
+    for reader in readers:
+        reader.join()
+    registry.close()
+    assert errors == [] and seen and set(seen) == {3}

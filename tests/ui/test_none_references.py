@@ -30,7 +30,7 @@ def test_painting_and_reading_the_controls_keeps_none_alive(qtbot, idle_app):
         window.build_request(quiet=True)
         window._update_recipe_controls()
         browser.current_query()
-        window._queue_changed(QueueChanged(job, (job,)))
+        window.jobs._queue_changed(QueueChanged(job, (job,)))
         window.queue.setCurrentRow(0)
         window._move_queued(1)
         window.models.refresh()

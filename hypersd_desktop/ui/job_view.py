@@ -1,0 +1,157 @@
+"""What the Generate tab shows of the worker's jobs: previews, the finished images, timings,
+the queue, the worker's device and memory, and errors; the Qt side of the worker's events."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QPushButton, QSizePolicy
+
+from hypersd_desktop.core.settings import Settings
+from hypersd_desktop.core.vocab import Device
+from hypersd_desktop.ui.banner import Banner
+from hypersd_desktop.worker.bridge import WorkerBridge
+
+RESULTS_KEPT = 40
+
+
+class PreviewLabel(QLabel):
+    """Shows the latest preview or image scaled to fit, and scales it again when resized."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text, alignment=Qt.AlignmentFlag.AlignCenter)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
+        self.setMinimumSize(320, 320)
+        self.setStyleSheet("QLabel { background: palette(base); border-radius: 6px; }")
+        self._pixmap: QPixmap | None = None
+
+    def show_image(self, pixmap: QPixmap) -> None:
+        if pixmap.isNull():
+            return
+        self._pixmap = pixmap
+        self._rescale()
+
+    def _rescale(self) -> None:
+        if self._pixmap is not None:
+            self.setPixmap(self._pixmap.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio,
+                                               Qt.TransformationMode.SmoothTransformation))
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().resizeEvent(event)
+        QTimer.singleShot(0, self._rescale)
+
+
+@dataclass
+class JobWidgets:
+    preview: PreviewLabel
+    timing: QLabel
+    cancel_button: QPushButton
+    results: QListWidget
+    queue: QListWidget
+    warnings: Banner
+    errors: Banner
+    device_label: QLabel
+    memory_label: QLabel
+
+
+class JobView(QObject):
+    """Turns the bridge's signals into what `widgets` show; `active_job` is the running job's id."""
+
+    image_saved = Signal(str)  # path of a finished image
+
+    def __init__(self, bridge: WorkerBridge, widgets: JobWidgets, settings: Callable[[], Settings],
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.widgets = widgets
+        self.settings = settings
+        self.active_job: int | None = None
+        self._load_s = 0.0  # seconds the running job spent loading its model (from its first image)
+        bridge.ready.connect(self._worker_ready)
+        bridge.unavailable.connect(self._worker_unavailable)
+        bridge.restarted.connect(lambda _: widgets.device_label.setText("Generation worker restarted"))
+        bridge.started.connect(self._job_started)
+        bridge.progress.connect(self._job_progress)
+        bridge.image_ready.connect(self._image_ready)
+        bridge.finished.connect(self._job_finished)
+        bridge.batch_finished.connect(self._batch_finished)
+        bridge.failed.connect(self._job_failed)
+        bridge.queue_changed.connect(self._queue_changed)
+
+    def _worker_ready(self, message) -> None:
+        settings = self.settings()
+        device = settings.device if settings.device != Device.AUTO else message.default_device
+        precision = settings.dtype if settings.dtype != "auto" else ("fp16" if device != Device.CPU else "fp32")
+        self.widgets.device_label.setText(
+            f"Device: {device.upper()} · {precision} · available: {', '.join(message.devices)}")
+
+    def _worker_unavailable(self, message) -> None:
+        self.widgets.device_label.setText("No generation worker")
+        self.widgets.errors.show_messages([message.message])
+
+    def _job_started(self, message) -> None:
+        self.active_job = message.job_id
+        self.widgets.cancel_button.setEnabled(True)
+        self.widgets.timing.setText("Loading the model…")
+
+    def _job_progress(self, message) -> None:
+        if message.preview:
+            pixmap = QPixmap()
+            pixmap.loadFromData(message.preview)
+            self.widgets.preview.show_image(pixmap)
+        self.widgets.timing.setText(f"Step {message.step}/{message.total_steps} · {message.elapsed_s:.2f} s")
+
+    def _image_ready(self, message) -> None:
+        self._load_s = message.load_s
+        pixmap = QPixmap()
+        pixmap.loadFromData(message.png, "PNG")
+        self.widgets.preview.show_image(pixmap)
+        results = self.widgets.results
+        item = QListWidgetItem(QIcon(pixmap), f"seed {message.seed}")
+        item.setData(Qt.ItemDataRole.UserRole, message.path)
+        item.setToolTip(message.path)
+        results.insertItem(0, item)
+        while results.count() > RESULTS_KEPT:
+            results.takeItem(results.count() - 1)
+        self.image_saved.emit(message.path)
+
+    def _job_ended(self, job_id: int) -> None:
+        if job_id == self.active_job:
+            self.active_job = None
+            self.widgets.cancel_button.setEnabled(False)
+
+    def _job_finished(self, message) -> None:
+        self._job_ended(message.job_id)
+        text = f"Done in {message.seconds:.2f} s on {message.device.upper()} ({message.dtype})"
+        if self._load_s >= 0.05:  # the first image of a model: say what the next ones will not cost
+            text += f", {self._load_s:.1f} s of it loading the model"
+        self._load_s = 0.0
+        self.widgets.timing.setText(text)
+        self.widgets.warnings.show_messages(list(message.warnings))
+        if message.memory_bytes is not None:
+            where = "GPU memory" if Device(message.device).is_gpu else "Worker memory"
+            self.widgets.memory_label.setText(f"{where} in use: {message.memory_bytes / 2**30:.2f} GiB")
+
+    def _batch_finished(self, message) -> None:
+        self._job_ended(message.job_id)
+        self.widgets.timing.setText(f"Batch done in {message.seconds:.1f} s: {message.generated} generated, "
+                                    f"{message.skipped} already done")
+
+    def _job_failed(self, message) -> None:
+        self._job_ended(message.job_id)
+        if message.cancelled:
+            self.widgets.timing.setText(message.message)
+        else:
+            self.widgets.errors.show_messages([message.message])
+            self.widgets.timing.setText("Failed")
+
+    def _queue_changed(self, message) -> None:
+        queue = self.widgets.queue
+        queue.clear()
+        jobs = ([(message.running, "running")] if message.running else []) + [(j, "queued") for j in message.queued]
+        for job, state in jobs:
+            item = QListWidgetItem(f"#{job.job_id} {state}: {job.describe()}")
+            item.setData(Qt.ItemDataRole.UserRole, job.job_id if state == "queued" else 0)  # 0: running
+            queue.addItem(item)

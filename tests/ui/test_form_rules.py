@@ -1,0 +1,68 @@
+"""The rules the Generate tab and the batch dialog share, and matching an image's models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
+from hypersd_desktop.gallery.formats import ImageMetadata
+from hypersd_desktop.models.registry import InstalledModel
+from hypersd_desktop.ui.drops import DroppedFiles
+from hypersd_desktop.ui.generate_form import RecipeRules, hyper_parts
+from hypersd_desktop.ui.model_matching import match_metadata, match_request
+
+
+def model(model_id: str, kind: str, recipe: str | None = None, short_hash: str | None = None) -> InstalledModel:
+    return InstalledModel(model_id, model_id, kind, "sd15", "file", f"/models/{model_id}.safetensors", 1, None,
+                          short_hash, "import-reference", False, recipe=recipe)
+
+
+UNIFIED = model("Hyper-SD15-1step-lora", "lora", "Hyper-SD15-1step-lora", "aaaaaaaaaa")
+CFG = model("Hyper-SD15-8steps-CFG-lora", "lora", "Hyper-SD15-8steps-CFG-lora")
+TWO = model("Hyper-SD15-2steps-lora", "lora", "Hyper-SD15-2steps-lora")
+BASE = model("dreamshaper", "base", short_hash="bbbbbbbbbb")
+STYLE = model("watercolour", "lora", short_hash="cccccccccc")
+
+
+def test_recipe_rules():
+    plain, unified, cfg, two = (RecipeRules.of(m) for m in (None, UNIFIED, CFG, TWO))
+    assert plain.uses_guidance and plain.steps_free and not plain.uses_eta and plain.guidance_for(7.5) == 7.5
+    assert unified.steps_free and unified.uses_eta and not unified.uses_guidance and unified.guidance_for(7.5) == 0.0
+    assert not unified.negative_applies(0.0) and cfg.negative_applies(6.0) and not cfg.negative_applies(1.0)
+    assert cfg.guidance_for(2.0) == 5.0 and cfg.guidance_for(7.0) == 7.0 and not cfg.steps_free
+    assert (two.default_steps, two.steps_free, two.uses_eta) == (2, False, False)
+
+
+def test_hyper_parts_put_a_lora_or_a_unet_into_the_request():
+    unet = model("Hyper-SDXL-1step-Unet", "unet", "Hyper-SDXL-1step-Unet")
+    assert hyper_parts(None) == (None, ())
+    assert hyper_parts(UNIFIED) == (None, (LoraSpec(UNIFIED.path, 1.0),))
+    assert hyper_parts(unet) == (unet.path, ())
+
+
+def test_a_request_is_matched_by_path_and_what_is_missing_is_named():
+    request = GenerationRequest(prompt="x", base_model=BASE.path, loras=(
+        LoraSpec(UNIFIED.path, 1.0), LoraSpec(STYLE.path, 0.6), LoraSpec("/elsewhere/gone.safetensors", 0.5)))
+    match = match_request(request, [BASE, UNIFIED, STYLE])
+    assert (match.base, match.hyper, match.styles) == (BASE, UNIFIED, [LoraSpec(STYLE.path, 0.6)])
+    assert match.missing == ["the LoRA gone.safetensors"]
+
+
+def test_another_tools_parameters_match_by_hash_then_by_name():
+    metadata = ImageMetadata("a1111", prompt="x", model_name="renamed", model_hash="BBBBBBBBBB",
+                             loras=(("Hyper-SD15-1step-lora", 1.0, None), ("style", 0.7, "cccccccccc"),
+                                    ("unknown", 1.0, "dddddddddd")))
+    match = match_metadata(metadata, [BASE, UNIFIED, STYLE])
+    assert (match.base, match.hyper, match.styles) == (BASE, UNIFIED, [LoraSpec(STYLE.path, 0.7)])
+    assert match.missing == ["the LoRA unknown"]
+
+
+def test_dropped_images_and_model_files_are_told_apart(tmp_path):
+    image, upper, weights, folder = (tmp_path / n for n in ("a.png", "B.JPG", "m.safetensors", "models"))
+    for path in (image, upper, weights):
+        path.write_bytes(b"x")
+    folder.mkdir()
+    (tmp_path / "dir.png").mkdir()
+    dropped = DroppedFiles.sort([image, upper, weights, folder, tmp_path / "dir.png"])
+    assert dropped.images == (image, upper)
+    assert dropped.models == (weights, folder, Path(tmp_path / "dir.png"))
