@@ -39,6 +39,7 @@ class AppParts:
     bridge: WorkerBridge
     library: ModelLibrary
     first_run: FirstRunDialog | None
+    error_relay: QObject  # carries uncaught exceptions from any thread to the window
 
 
 def apply_theme(app: QApplication, theme: str) -> None:
@@ -80,7 +81,7 @@ def build_app(argv: list[str] | None = None, home: str | None = None, start_work
     bridge = WorkerBridge(home=home, command=worker_command(settings.worker_python or None))
     bridge.client.previews = settings.previews
     window = MainWindow(library, bridge, settings, gallery)
-    window._error_relay = install_error_hooks(window)
+    error_relay = install_error_hooks(window)
 
     def open_settings() -> None:
         ready = bridge.client.ready
@@ -105,7 +106,7 @@ def build_app(argv: list[str] | None = None, home: str | None = None, start_work
     if start_worker:
         bridge.start()
     freeze_startup_objects()
-    return AppParts(app, window, bridge, library, first_run)
+    return AppParts(app, window, bridge, library, first_run, error_relay)
 
 
 def run_app(argv: list[str] | None = None) -> int:

@@ -13,7 +13,8 @@ from pathlib import Path
 from hypersd_desktop.cli.common import ProgressBar, date_argument
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
-from hypersd_desktop.gallery.export import COLLISIONS, FORMATS, ExportOptions
+from hypersd_desktop.core.vocab import CollisionRule, ExportFormat
+from hypersd_desktop.gallery.export import ExportOptions
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
 
 
@@ -31,10 +32,10 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
 def add_export_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", type=Path, required=True, help="export folder")
     parser.add_argument("--template", default="{date}/{seed}", help="e.g. {model}/{date}/{seed}-{prompt:40}")
-    parser.add_argument("--format", choices=sorted(FORMATS), default="png")
+    parser.add_argument("--format", choices=ExportFormat.values(), default=ExportFormat.PNG.value)
     parser.add_argument("--quality", type=int, default=92, help="JPEG/WebP quality")
     parser.add_argument("--strip-metadata", action="store_true")
-    parser.add_argument("--collision", choices=COLLISIONS, default="number")
+    parser.add_argument("--collision", choices=CollisionRule.values(), default=CollisionRule.NUMBER.value)
 
 
 def add_parser(commands) -> None:

@@ -48,6 +48,13 @@ def architecture_label(value: str | None) -> str:
         return "?"
 
 
+class ModelLayout(TextEnum):
+    """How a model is stored: one weights file, or a diffusers folder."""
+
+    FILE = "file"
+    DIFFUSERS = "diffusers"
+
+
 class ModelKind(TextEnum):
     """What an installed or downloadable file is."""
 
@@ -114,6 +121,24 @@ class ImageSource(TextEnum):
     IMPORTED = "imported"
 
 
+class ExportFormat(TextEnum):
+    PNG = "png"
+    JPEG = "jpeg"
+    WEBP = "webp"
+
+    @property
+    def suffix(self) -> str:
+        return {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}[self.value]
+
+
+class CollisionRule(TextEnum):
+    """What an export does when its target file exists."""
+
+    SKIP = "skip"
+    OVERWRITE = "overwrite"
+    NUMBER = "number"  # write "name (2).png"
+
+
 class ExportStatus(TextEnum):
     """What happened to one image of an export (failures carry their reason beside it)."""
 
@@ -143,3 +168,10 @@ class ImportStatus(TextEnum):
     REFUSED = "refused"
     BROKEN = "broken"
     UNSUPPORTED = "unsupported"
+
+
+class BatchUnitState(TextEnum):
+    """Where one unit of a batch job stands, in the job's state file."""
+
+    PLANNED = "planned"  # its export path is chosen; the image may not be written yet
+    DONE = "done"

@@ -43,7 +43,7 @@ def cpu_supports_bf16() -> bool:
 
 def choose_device(requested: str) -> str:
     available = available_devices()
-    if requested == "auto":
+    if requested == Device.AUTO:
         return available[0]
     if requested not in available:
         raise InputError(
@@ -63,11 +63,11 @@ def choose_placement(requested_device: str, requested_dtype: str, architecture: 
     not supported by every kernel).
     """
     device = choose_device(requested_device)
-    if requested_dtype == "auto":
-        dtype = "fp16" if device in ("cuda", "mps") else "fp32"
+    if requested_dtype == DType.AUTO:
+        dtype = DType.FP16 if device in (Device.CUDA, Device.MPS) else DType.FP32
     else:
         dtype = requested_dtype
-    if device == "cpu" and dtype == "fp16":
+    if device == Device.CPU and dtype == DType.FP16:
         raise InputError("fp16 is not supported on the CPU; use fp32, or bf16 on a CPU with bf16 support.")
     if dtype == DType.FP16 and (device == Device.MPS or (architecture == Architecture.SDXL and not safe_fp16_vae)):
         vae_dtype = "fp32"
@@ -78,9 +78,9 @@ def choose_placement(requested_device: str, requested_dtype: str, architecture: 
 
 def memory_in_use(device: str) -> int | None:
     """Bytes the engine holds now: device memory on CUDA/MPS, this process's resident memory on the CPU."""
-    if device == "cuda":
+    if device == Device.CUDA:
         return torch.cuda.memory_allocated()
-    if device == "mps":
+    if device == Device.MPS:
         return torch.mps.current_allocated_memory()
     try:
         import psutil

@@ -95,7 +95,7 @@ def plan(request: GenerationRequest, architecture: str) -> Plan:
     """Resolve what the request leaves open from its recipe, and collect warnings."""
     check_lora_files(request, architecture)
     recipe, warnings = request_recipe(request, architecture)
-    if request.scheduler != "auto":
+    if request.scheduler != Scheduler.AUTO:
         scheduler = request.scheduler
     else:
         scheduler = recipe.scheduler if recipe else Scheduler.BASE

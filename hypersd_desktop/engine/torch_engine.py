@@ -149,9 +149,9 @@ class TorchEngine:
         loaded_at = time.perf_counter()
         warnings = [*settings_plan.warnings, *loaded.load_warnings, *self._prompt_warnings(loaded.pipe, request)]
         self._memory_options(loaded.pipe, request)
-        if request.cpu_offload and loaded.placement.device != "cuda":
+        if request.cpu_offload and loaded.placement.device != Device.CUDA:
             warnings.append("Model offload to the CPU only applies on CUDA; it was ignored.")
-        if loaded.placement.device == "cpu" and loaded.placement.dtype == "bf16" and not cpu_supports_bf16():
+        if loaded.placement.device == Device.CPU and loaded.placement.dtype == DType.BF16 and not cpu_supports_bf16():
             warnings.append("This CPU has no native bf16 arithmetic, so bf16 runs slower than fp32; choose fp32.")
         taesd = self._taesd_model(request, loaded) if Preview.TAESD in (request.preview, request.decoder) else None
 
@@ -159,9 +159,10 @@ class TorchEngine:
             latents = self._denoise(request, settings_plan, loaded, taesd, on_progress, cancel, started)
             denoised_at = time.perf_counter()
             images = []
+            decoder = taesd if request.decoder == Decoder.TAESD else None
             for k in range(request.batch_size):
                 cancel.raise_if_cancelled()
-                images.append(self._decode(loaded, latents[k : k + 1], taesd if request.decoder == Decoder.TAESD else None))
+                images.append(self._decode(loaded, latents[k : k + 1], decoder))
         finished = time.perf_counter()
         placement = loaded.placement
         settings = ResolvedSettings(
@@ -196,7 +197,8 @@ class TorchEngine:
         placement = choose_placement(request.device, request.dtype, architecture, safe_fp16_vae=False)
         key = PipelineKey(
             request.base_model, request.base_config, request.unet, request.vae,
-            placement.device, placement.dtype, request.cpu_offload and placement.device == "cuda", tuple(request.loras),
+            placement.device, placement.dtype, request.cpu_offload and placement.device == Device.CUDA,
+            tuple(request.loras),
         )
         loaded = self._loaded
         if loaded is None or loaded.key.without_loras() != key.without_loras():
@@ -317,7 +319,7 @@ class TorchEngine:
             cancel.raise_if_cancelled()
             if on_progress is not None:
                 preview = None
-                if request.preview == "latent":
+                if request.preview == Preview.LATENT:
                     preview = latent_preview(tensors["latents"], loaded.architecture)
                 elif request.preview == Preview.TAESD:
                     preview = taesd_preview(tensors["latents"], taesd)

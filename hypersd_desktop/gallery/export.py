@@ -26,11 +26,9 @@ from PIL.PngImagePlugin import PngInfo
 from hypersd_desktop.core.errors import CancelledError, InputError
 from hypersd_desktop.core.files import atomic_writer
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
-from hypersd_desktop.core.vocab import ExportStatus
+from hypersd_desktop.core.vocab import CollisionRule, ExportFormat, ExportStatus
 from hypersd_desktop.gallery.store import ImageRecord
 
-FORMATS = {"png": ".png", "jpeg": ".jpg", "webp": ".webp"}
-COLLISIONS = ("skip", "overwrite", "number")
 _FIELD = re.compile(r"\{(\w+)(?::(\d+))?\}")
 _ILLEGAL = re.compile(r'[<>:"/\\|?*\x00-\x1f\x7f]')
 _RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(1, 10)), *(f"LPT{i}" for i in range(1, 10))}
@@ -51,9 +49,9 @@ class ExportOptions:
     collision: str = "number"
 
     def validate(self) -> None:
-        if self.format not in FORMATS:
+        if self.format not in ExportFormat.values():
             raise InputError(f"Unknown export format {self.format!r}; choose png, jpeg or webp.")
-        if self.collision not in COLLISIONS:
+        if self.collision not in CollisionRule.values():
             raise InputError(f"Unknown collision rule {self.collision!r}; choose skip, overwrite or number.")
         if not 1 <= self.quality <= 100:
             raise InputError("Quality must be between 1 and 100.")
@@ -197,7 +195,7 @@ def export_images(records: Iterable[ImageRecord], target: Path, options: ExportO
 def plan_destination(record: ImageRecord, target: Path, options: ExportOptions, index: int, count: int,
                      claimed: set[str]) -> tuple[Path, str | None]:
     """Where one image goes (collisions resolved) and None, or a status when it is skipped."""
-    destination = (target / (render(options.template, record, index, count) + FORMATS[options.format])).resolve()
+    destination = (target / (render(options.template, record, index, count) + ExportFormat(options.format).suffix)).resolve()
     if not destination.is_relative_to(target):
         raise InputError(f"The template {options.template!r} names a file outside {target}.")
     return _resolve_collision(destination, options.collision, claimed)
@@ -208,9 +206,9 @@ def _resolve_collision(destination: Path, rule: str, claimed: set[str]) -> tuple
     taken_now = str(destination).lower() in claimed  # never overwrite what this export just wrote
     if not destination.exists() and not taken_now:
         return destination, None
-    if rule == "skip" and not taken_now:
+    if rule == CollisionRule.SKIP and not taken_now:
         return destination, ExportStatus.SKIPPED_EXISTS
-    if rule == "overwrite" and not taken_now:
+    if rule == CollisionRule.OVERWRITE and not taken_now:
         return destination, None
     stem, suffix, number = destination.stem, destination.suffix, 2
     while True:
@@ -223,7 +221,7 @@ def _resolve_collision(destination: Path, rule: str, claimed: set[str]) -> tuple
 def write_image(record: ImageRecord, destination: Path, options: ExportOptions) -> None:
     """Write one image in the export format through a temporary name."""
     destination.parent.mkdir(parents=True, exist_ok=True)
-    if options.format == "png" and _is_png(Path(record.path)):
+    if options.format == ExportFormat.PNG and _is_png(Path(record.path)):
         # PNG to PNG: copy the chunks as they are (dropping the text ones when stripping): exact and
         # ~50x faster than decoding and compressing again.
         _atomic_write(destination, lambda stream: _copy_png_chunks(Path(record.path), stream, options.keep_metadata))
@@ -232,7 +230,7 @@ def write_image(record: ImageRecord, destination: Path, options: ExportOptions) 
         image.load()
         text = {str(k): str(v) for k, v in getattr(image, "text", {}).items()} if options.keep_metadata else {}
         kwargs: dict = {}
-        if options.format == "png":
+        if options.format == ExportFormat.PNG:
             info = PngInfo()
             for key, value in text.items():
                 info.add_itxt(key, value)
@@ -245,7 +243,7 @@ def write_image(record: ImageRecord, destination: Path, options: ExportOptions) 
                 exif = Image.Exif()
                 exif.get_ifd(0x8769)[_EXIF_USER_COMMENT] = b"UNICODE\0" + text["parameters"].encode("utf-16-be")
                 kwargs["exif"] = exif.tobytes()
-        file_format = "JPEG" if options.format == "jpeg" else options.format.upper()
+        file_format = "JPEG" if options.format == ExportFormat.JPEG else options.format.upper()
         _atomic_write(destination, lambda stream: out.save(stream, format=file_format, **kwargs))
 
 

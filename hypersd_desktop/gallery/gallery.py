@@ -102,11 +102,11 @@ class Gallery:
         self.thumbnails.close()
         self.store.close()
 
-    def add_file(self, path: Path, source: str = "generated", device: str | None = None,
+    def add_file(self, path: Path, source: str = ImageSource.GENERATED, device: str | None = None,
                  time_taken: float | None = None) -> int:
         """Index a complete image file (its metadata is read back from the file itself)."""
         metadata, width, height, _ = read_metadata(path)
-        created = time.time() if source == "generated" else None
+        created = time.time() if source == ImageSource.GENERATED else None
         return self.store.add(record_for(path.resolve(), metadata, width, height, source, created, device, time_taken))
 
     def add_generated(self, path: Path, params: ImageParameters, device: str | None = None,

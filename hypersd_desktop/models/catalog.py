@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.resources import resources_dir
-from hypersd_desktop.core.vocab import ModelKind
+from hypersd_desktop.core.vocab import ModelKind, ModelLayout
 
 KINDS = ModelKind.values()
 
@@ -47,7 +47,7 @@ class CatalogEntry:
     @property
     def weights_file(self) -> str | None:
         """For a single-file entry, the file a pipeline loads."""
-        return self.files[0].path if self.layout == "file" else None
+        return self.files[0].path if self.layout == ModelLayout.FILE else None
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def parse_catalog(data: dict) -> Catalog:
             )
         except (KeyError, TypeError, ValueError) as error:
             raise InputError(f"Catalog entry {raw.get('id', '?')!r} is malformed ({error}).") from None
-        if entry.kind not in KINDS or entry.layout not in ("diffusers", "file") or not files:
+        if entry.kind not in KINDS or entry.layout not in ModelLayout.values() or not files:
             raise InputError(f"Catalog entry {entry.id!r} has an unknown kind or layout, or no files.")
         entries.append(entry)
     return Catalog(tuple(entries))

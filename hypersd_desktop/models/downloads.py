@@ -25,6 +25,7 @@ from pathlib import Path
 
 from hypersd_desktop.core.errors import AppError, CancelledError
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
+from hypersd_desktop.core.vocab import ModelLayout
 from hypersd_desktop.models.hashes import sha256_file
 from hypersd_desktop.models.catalog import CatalogEntry, CatalogFile
 from hypersd_desktop.models.registry import InstalledModel, ModelFile, Registry
@@ -108,7 +109,7 @@ class Downloader:
             files.append(self._fetch_file(entry, folder, file, meter, cancel))
         meter.advance("", 0, force=True)
         model_path = folder / entry.weights_file if entry.weights_file else folder
-        sha = files[0].sha256 if entry.layout == "file" else None
+        sha = files[0].sha256 if entry.layout == ModelLayout.FILE else None
         return self.registry.add(InstalledModel(
             id=entry.id, name=entry.name, kind=entry.kind, architecture=entry.architecture, layout=entry.layout,
             path=str(model_path), size=total, sha256=sha, short_hash=sha[:10] if sha else None, source="download",

@@ -12,6 +12,7 @@ from pathlib import Path
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
+from hypersd_desktop.core.vocab import ModelLayout
 from hypersd_desktop.models.catalog import Catalog, CatalogEntry, load_catalog
 from hypersd_desktop.models.downloads import Downloader
 from hypersd_desktop.models.hashes import HashCache, sha256_file
@@ -86,10 +87,10 @@ class ModelLibrary:
         meter = TransferMeter("verify", total, 0, on_progress)
         results = []
         for model in models:
-            folder = Path(model.path) if model.layout == "diffusers" else Path(model.path).parent
+            folder = Path(model.path) if model.layout == ModelLayout.DIFFUSERS else Path(model.path).parent
             problems = []
             for file in model.files:
-                path = folder / file.path if model.layout == "diffusers" else Path(model.path)
+                path = folder / file.path if model.layout == ModelLayout.DIFFUSERS else Path(model.path)
                 if not path.is_file():
                     problems.append(f"{file.path} is missing")
                     meter.advance(file.path, file.size)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from hypersd_desktop.core.database import Database
 from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.vocab import ModelLayout
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -151,7 +152,7 @@ class Registry:
         freed = 0
         if model.owned:
             path = Path(model.path)
-            target = path.parent if model.layout == "file" and path.parent.name == model.id else path
+            target = path.parent if model.layout == ModelLayout.FILE and path.parent.name == model.id else path
             freed = _disk_size(target)
             if target.is_dir():
                 shutil.rmtree(target, ignore_errors=True)

@@ -13,7 +13,8 @@ from PySide6.QtWidgets import (
 
 from hypersd_desktop.core.errors import AppError
 from hypersd_desktop.core.settings import load_settings, save_settings
-from hypersd_desktop.gallery.export import COLLISIONS, FIELDS, ExportOptions, export_images, plan_destination
+from hypersd_desktop.core.vocab import CollisionRule, ExportFormat
+from hypersd_desktop.gallery.export import FIELDS, ExportOptions, export_images, plan_destination
 from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.gallery.store import ImageQuery
 from hypersd_desktop.ui.tasks import Task, describe_items, percent
@@ -56,9 +57,9 @@ class ExportDialog(QDialog):
         self.keep_metadata = QCheckBox("Keep the generation parameters in the files")
         self.keep_metadata.setChecked(True)
         self.collision = QComboBox()
-        for rule in COLLISIONS:
+        for rule in CollisionRule.values():
             self.collision.addItem(COLLISION_LABELS[rule], rule)
-        self.collision.setCurrentIndex(COLLISIONS.index("number"))
+        self.collision.setCurrentIndex(CollisionRule.values().index(CollisionRule.NUMBER))
         self.preview = QPlainTextEdit(readOnly=True)
         self.preview.setMaximumHeight(110)
         self.bar = QProgressBar(maximum=1000)
@@ -91,7 +92,8 @@ class ExportDialog(QDialog):
         for signal in (self.template.textChanged, self.folder.textChanged, self.format.currentIndexChanged,
                        self.collision.currentIndexChanged, self.use_selection.toggled):
             signal.connect(lambda *_: self._preview_timer.start())
-        self.format.currentIndexChanged.connect(lambda: self.quality.setEnabled(self.format.currentText() != "png"))
+        self.format.currentIndexChanged.connect(
+            lambda: self.quality.setEnabled(self.format.currentText() != ExportFormat.PNG))
         self.quality.setEnabled(False)
         self.export_button.clicked.connect(self.start)
         self.open_button.clicked.connect(self.open_folder)

@@ -11,7 +11,7 @@ from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QPushButton, QSizePolicy
 
 from hypersd_desktop.core.settings import Settings
-from hypersd_desktop.core.vocab import Device
+from hypersd_desktop.core.vocab import Device, DType
 from hypersd_desktop.ui.banner import Banner
 from hypersd_desktop.worker.bridge import WorkerBridge
 
@@ -83,7 +83,10 @@ class JobView(QObject):
     def _worker_ready(self, message) -> None:
         settings = self.settings()
         device = settings.device if settings.device != Device.AUTO else message.default_device
-        precision = settings.dtype if settings.dtype != "auto" else ("fp16" if device != Device.CPU else "fp32")
+        if settings.dtype != DType.AUTO:
+            precision = settings.dtype
+        else:
+            precision = DType.FP16 if device != Device.CPU else DType.FP32
         self.widgets.device_label.setText(
             f"Device: {device.upper()} · {precision} · available: {', '.join(message.devices)}")
 

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
-from hypersd_desktop.core.vocab import architecture_label
+from hypersd_desktop.core.vocab import architecture_label, ImportStatus
 from hypersd_desktop.models.catalog import CatalogEntry, format_size
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
@@ -304,9 +304,9 @@ class ModelManager(QWidget):
         return self._start_side_task(work, self._imported, "Importing")
 
     def _imported(self, items) -> None:
-        imported = [i for i in items if i.status == "imported"]
+        imported = [i for i in items if i.status == ImportStatus.IMPORTED]
         problems = [f"{Path(i.path).name}: {i.status}" + (f" — {i.reason}" if i.reason else "")
-                    for i in items if i.status not in ("imported", "already installed")]
+                    for i in items if i.status not in (ImportStatus.IMPORTED, ImportStatus.ALREADY)]
         text = f"Imported {len(imported)} model{'s' if len(imported) != 1 else ''}"
         already = sum(i.status == "already installed" for i in items)
         if already:

@@ -26,7 +26,7 @@ from typing import Any
 from hypersd_desktop.core.errors import CancelledError, InputError
 from hypersd_desktop.core.files import write_atomic
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
-from hypersd_desktop.core.vocab import ExportStatus
+from hypersd_desktop.core.vocab import BatchUnitState, ExportStatus
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
 from hypersd_desktop.gallery.export import ExportEntry, ExportOptions, plan_destination, write_image, write_manifests
 from hypersd_desktop.gallery.gallery import Gallery
@@ -149,7 +149,7 @@ class BatchRunner:
             for unit in units:
                 cancel.raise_if_cancelled()
                 entry = state.get(unit.key, {})
-                if entry.get("status") == "done":
+                if entry.get("status") == BatchUnitState.DONE:
                     skipped += 1
                     meter.advance(unit.request.prompt, 1)
                     continue
@@ -161,27 +161,30 @@ class BatchRunner:
                     image_id = self.service.save(result, path=image).image_id
                     generated += 1
                 record = self.gallery.store.get(image_id)
-                if entry.get("status") == "planned":
+                if entry.get("status") == BatchUnitState.PLANNED:
                     destination = target / entry["target"]
                 else:
                     destination, status = plan_destination(record, target, options, unit.number, len(units), claimed)
                     if status is not None:  # "skip" rule and the file exists
-                        state[unit.key] = {"status": "done", "target": destination.relative_to(target).as_posix(),
-                                           "id": image_id, "note": status}
+                        state[unit.key] = {"status": BatchUnitState.DONE, "id": image_id, "note": status,
+                                           "target": destination.relative_to(target).as_posix()}
                         _save_state(state_path, state)
                         meter.advance(unit.request.prompt, 1)
                         continue
-                    state[unit.key] = {"status": "planned", "target": destination.relative_to(target).as_posix()}
+                    state[unit.key] = {"status": BatchUnitState.PLANNED,
+                                       "target": destination.relative_to(target).as_posix()}
                     _save_state(state_path, state)
                 claimed.add(str(destination).lower())
                 if not destination.exists():
                     write_image(record, destination, options)
-                state[unit.key] = {"status": "done", "target": destination.relative_to(target).as_posix(), "id": image_id}
+                state[unit.key] = {"status": BatchUnitState.DONE, "id": image_id,
+                                   "target": destination.relative_to(target).as_posix()}
                 _save_state(state_path, state)
                 meter.advance(unit.request.prompt, 1)
         except CancelledError:
             raise CancelledError(
-                f"batch stopped after {sum(e.get('status') == 'done' for e in state.values())} of {len(units)} images; "
+                f"batch stopped after {sum(e.get('status') == BatchUnitState.DONE for e in state.values())} of "
+                f"{len(units)} images; "
                 "run it again to continue") from None
         finally:
             meter.advance("", 0, force=True)
@@ -204,7 +207,7 @@ class BatchSpec:
         """Units a stopped earlier run of this job already finished (they are skipped)."""
         state = _load_state(self.target.expanduser().resolve() / f".hypersd-batch-{self.batch_id}.json")
         keys = {unit.key for unit in self.units}
-        return sum(1 for key, entry in state.items() if key in keys and entry.get("status") == "done")
+        return sum(1 for key, entry in state.items() if key in keys and entry.get("status") == BatchUnitState.DONE)
 
 
 def job_id_for(items: list[dict[str, Any]], defaults: GenerationRequest, options: ExportOptions,

@@ -27,7 +27,7 @@ from hypersd_desktop import __version__
 from hypersd_desktop.core.errors import AppError, CancelledError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken
-from hypersd_desktop.core.vocab import Device
+from hypersd_desktop.core.vocab import Device, Preview
 from hypersd_desktop.engine import backend as backends
 from hypersd_desktop.engine.types import Progress
 from hypersd_desktop.worker.protocol import (
@@ -172,7 +172,7 @@ class Worker:
             self.out.send(JobStarted(job.job_id))
             token.raise_if_cancelled()
             asked = job.request
-            request = asked.replace(preview="latent") if job.previews and asked.preview == "none" else asked
+            request = asked.replace(preview=Preview.LATENT) if job.previews and asked.preview == Preview.NONE else asked
             saved = self.service.run(request, on_progress=on_progress, cancel=token, on_saved=on_saved, stored=asked)
             first = saved[0].result
             self.out.send(JobFinished(job.job_id, first.warnings, time.perf_counter() - started,
