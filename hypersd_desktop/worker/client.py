@@ -28,6 +28,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from hypersd_desktop import __version__
 from hypersd_desktop.core.paths import HOME_ENV, AppPaths
@@ -106,6 +107,7 @@ class WorkerClient:
         self._closing = False
         self._cancel_timer: threading.Timer | None = None
         self._handshake_timer: threading.Timer | None = None
+        self._log_start = 0  # where the running worker's part of worker.log begins
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -118,6 +120,7 @@ class WorkerClient:
         paths = AppPaths.default().ensure()
         try:
             with open(paths.data / "worker.log", "ab") as log_file:  # the worker's stderr: tracebacks, crashes
+                log_start = log_file.tell()
                 process = subprocess.Popen(
                     command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_file, env=env,
                     creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0),
@@ -128,6 +131,7 @@ class WorkerClient:
             return
         with self._lock:
             self._process, self._writer, self._ready = process, MessageWriter(process.stdin), None
+            self._log_start = log_start
             self._generation += 1
             generation = self._generation
             timer = threading.Timer(self.handshake_timeout, self._handshake_overdue, args=(generation,))
@@ -348,8 +352,11 @@ class WorkerClient:
         code = process.returncode
         what = f"sent a message this app cannot read ({broken})" if broken else f"exited with code {code}"
         if not was_ready:  # it never served: starting it again would fail the same way
-            self._fail_handshake(process, f"The generation worker {what} before it was ready. Its log is "
-                                          f"{AppPaths.default().data / 'worker.log'}.")
+            log_path = AppPaths.default().data / "worker.log"
+            said = _last_line(log_path, self._log_start)
+            self._fail_handshake(process, f"The generation worker ({' '.join(process.args)}) {what} before it was "
+                                          f"ready{': ' + said if said else ''}. Check Settings → Worker Python; "
+                                          f"the worker's log is {log_path}.")
             return
         if lost is not None:
             if cancelled:
@@ -363,3 +370,14 @@ class WorkerClient:
                     "smaller size or batch."))
         self.on_event(WorkerRestarted(f"worker {what}"))
         self.start()
+
+
+def _last_line(log: Path, start: int) -> str:
+    """The last line a worker wrote to its log from `start` on (what it said as it failed)."""
+    try:
+        with open(log, "rb") as stream:
+            stream.seek(start)
+            lines = stream.read()[-4000:].decode("utf-8", "replace").strip().splitlines()
+    except OSError:
+        return ""
+    return lines[-1].strip()[:300] if lines else ""

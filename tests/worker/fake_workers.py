@@ -4,6 +4,7 @@
     python fake_workers.py old-protocol   answers the handshake with protocol 99
     python fake_workers.py mid-message    is ready, then dies halfway through a message
     python fake_workers.py silent         never answers
+    python fake_workers.py crash          fails before the handshake, saying why on stderr
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ def main(mode: str) -> None:
         os._exit(1)
     elif mode == "silent":
         time.sleep(30)
+    elif mode == "crash":
+        sys.exit("RuntimeError: the NVIDIA driver on this machine is too old for this torch build")
 
 
 if __name__ == "__main__":

@@ -88,6 +88,7 @@ def fake_client(mode: str, **options) -> tuple[WorkerClient, Events]:
     ("old-protocol", {}, "it speaks protocol 99 (HyperSD Desktop 0.0-test); this app speaks 1"),
     ("garbage", {}, "does not speak this protocol (it began b'Loading we')) before it was ready"),
     ("silent", {"handshake_timeout": 1.0}, "did not answer within 1 s"),
+    ("crash", {}, "exited with code 1 before it was ready: RuntimeError: the NVIDIA driver on this machine is too old"),
 ])
 def test_a_worker_that_cannot_serve_is_reported_once_and_not_restarted(mode, options, reason):
     client, events = fake_client(mode, **options)
