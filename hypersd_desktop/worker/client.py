@@ -108,6 +108,7 @@ class WorkerClient:
         self._cancel_timer: threading.Timer | None = None
         self._handshake_timer: threading.Timer | None = None
         self._log_start = 0  # where the running worker's part of worker.log begins
+        self._unavailable_reason: str | None = None  # set when no worker can be used
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -178,6 +179,9 @@ class WorkerClient:
         return self._enqueue(QueuedJob(next(self._ids), spec.units[0].request, spec), latest_wins=False)
 
     def _enqueue(self, job: QueuedJob, latest_wins: bool) -> int:
+        if self._unavailable_reason is not None:  # nothing would ever run it
+            self.on_event(JobFailed(job.job_id, self._unavailable_reason))
+            return job.job_id
         with self._lock:
             dropped = [j for j in self._queue if j.batch is None] if latest_wins else []  # batches stay
             self._queue = [j for j in self._queue if j not in dropped] + [job]
@@ -279,6 +283,7 @@ class WorkerClient:
     def _unavailable(self, reason: str) -> None:
         log.error("worker unavailable: %s", reason)
         with self._lock:
+            self._unavailable_reason = reason
             dropped, self._queue = self._queue, []
         for job in dropped:
             self.on_event(JobFailed(job.job_id, reason))

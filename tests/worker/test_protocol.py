@@ -99,6 +99,8 @@ def test_a_worker_that_cannot_serve_is_reported_once_and_not_restarted(mode, opt
     assert failed.job_id == job and not failed.cancelled
     client._process.wait(10)  # ended, not left running
     assert not any(isinstance(e, WorkerRestarted) for e in events.items)
+    later = client.submit(REQUEST)  # fails at once with the same reason rather than waiting forever
+    assert [e.message for e in events.items if isinstance(e, JobFailed) and e.job_id == later] == [unavailable.message]
     assert client.running is None and client.queued() == ()
     client.shutdown()
 
