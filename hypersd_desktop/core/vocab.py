@@ -113,6 +113,10 @@ class Mode(TextEnum):
 
     TEXT_TO_IMAGE = "txt2img"
 
+    @property
+    def label(self) -> str:
+        return {"txt2img": "text-to-image"}[self.value]
+
 
 class ImageSource(TextEnum):
     """How an image came into the gallery."""

@@ -115,8 +115,9 @@ def probe_all() -> list[BackendInfo]:
     return [backend.probe() for backend in backends()]
 
 
-def choose(backend_name: str, device: Device | str) -> Backend:
-    """The backend that runs a request: the named one, or for "auto" the best one with `device`.
+def choose(backend_name: str, device: Device | str, mode: Mode = Mode.TEXT_TO_IMAGE) -> Backend:
+    """The backend that runs a request: the named one, or for "auto" the best one that has
+    `device` and runs `mode`.
 
     Raises `InputError` naming what is available when nothing fits.
     """
@@ -131,8 +132,12 @@ def choose(backend_name: str, device: Device | str) -> Backend:
     reasons = []
     for backend in candidates:
         info = backend.probe()
-        if device == Device.AUTO and info.available or device in info.devices:
+        if mode not in info.modes:
+            reasons.append(f"{info.name}: no {mode.label}")
+        elif device == Device.AUTO and info.available or device in info.devices:
             return backend
-        reasons.append(f"{info.name}: {info.reason or 'runs on ' + ', '.join(info.devices)}")
+        else:
+            reasons.append(f"{info.name}: {info.reason or 'runs on ' + ', '.join(info.devices)}")
     wanted = "any device" if device == Device.AUTO else f"the {device.value.upper()} device"
-    raise InputError(f"No backend here runs on {wanted} ({'; '.join(reasons)}). Choose another device in Settings.")
+    raise InputError(f"No backend here runs {mode.label} on {wanted} ({'; '.join(reasons)}). "
+                     "Choose another device or backend in Settings.")

@@ -85,7 +85,7 @@ class Engines:
         self._open: dict[str, Engine] = {}
 
     def for_request(self, request: GenerationRequest) -> Engine:
-        backend = backends.choose(request.backend, request.device)
+        backend = backends.choose(request.backend, request.device, request.mode)
         if backend.name not in self._open:
             self._open[backend.name] = backend.open()
         return self._open[backend.name]

@@ -41,7 +41,7 @@ def test_the_registry_chooses_by_backend_and_device(fake_backend):
     assert [info.name for info in backend.probe_all()] == ["torch", "fake"]  # best first
     assert backend.choose("fake", "cpu").name == "fake"
     assert backend.choose("auto", "auto").name == "torch"
-    with pytest.raises(InputError, match=r"No backend here runs on the CUDA device \(fake: runs on cpu\)"):
+    with pytest.raises(InputError, match=r"No backend here runs text-to-image on the CUDA device \(fake: runs on cpu\)"):
         backend.choose("fake", "cuda")
     with pytest.raises(InputError, match="Unknown backend 'onnx'; available: torch, fake"):
         backend.choose("onnx", "auto")
