@@ -41,9 +41,19 @@ class ImageMetadata:
 
 
 def _int(value: Any) -> int | None:
+    """An integer from metadata text or JSON: exact for integers of any size (seeds go to 2^64 - 1),
+    truncated for decimals ("4.0"), None for anything else (including inf and nan)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        pass
     try:
         return int(float(value))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
 
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+import filecmp
 import json
 import os
 import shutil
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +16,7 @@ from pathlib import Path
 from PIL import Image
 
 from hypersd_desktop.core.errors import CancelledError
+from hypersd_desktop.core.files import atomic_writer
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import ImageSource
@@ -155,27 +159,48 @@ class Gallery:
                     continue
                 try:
                     metadata, width, height, notes = read_metadata(path)
+                except Image.DecompressionBombError as error:
+                    failed.append((str(path), f"too many pixels to open safely ({error})"))
+                    continue
                 except (OSError, ValueError, SyntaxError) as error:
                     failed.append((str(path), f"not a readable image ({error})"))
                     continue
                 warnings += notes
-                batch.append(record_for(path, metadata, width, height, "imported"))
+                batch.append(record_for(path, metadata, width, height, ImageSource.IMPORTED))
                 if len(batch) >= 200:
-                    added += len(self.store.add_many(batch))
+                    added += self._commit(batch, failed)
                     batch = []
         finally:
             if batch:
-                added += len(self.store.add_many(batch))
+                added += self._commit(batch, failed)
             meter.advance("", 0, force=True)
         if stopped_at is not None:
             raise CancelledError(f"import stopped after {stopped_at:,} of {len(files):,} files: "
                                  f"{added:,} images added; importing again adds the rest")
         return ImportReport(added, skipped, tuple(failed), tuple(warnings))
 
+    def _commit(self, records: list[ImageRecord], failed: list[tuple[str, str]]) -> int:
+        """Add `records` in one transaction; if one cannot be stored, the others still are, one by one."""
+        try:
+            return len(self.store.add_many(records))
+        except (sqlite3.Error, OverflowError, ValueError):
+            added = 0
+            for record in records:
+                try:
+                    self.store.add(record)
+                    added += 1
+                except (sqlite3.Error, OverflowError, ValueError) as error:
+                    failed.append((record.path, f"its metadata cannot be stored ({error})"))
+            return added
+
     # -- delete with undo ---------------------------------------------------------------
 
     def delete(self, ids: list[int]) -> list[int]:
-        """Move the images' files to the app trash and hide them; `undo_delete` brings them back."""
+        """Move the images' files to the app trash and hide them; `undo_delete` brings them back.
+
+        The row is marked first and the file moved after, so a crash in between leaves a trashed
+        row whose file is still in place, which `undo_delete` restores.
+        """
         self.trash_dir.mkdir(parents=True, exist_ok=True)
         moved = []
         for image_id in ids:
@@ -184,22 +209,29 @@ class Gallery:
                 continue
             source = Path(record.path)
             target = self.trash_dir / f"{image_id}-{source.name}"
-            if source.exists():
-                shutil.move(source, target)
             self.store.mark_trashed(image_id, str(target))
+            if source.exists():
+                _move(source, target)
             moved.append(image_id)
         return moved
 
     def undo_delete(self, ids: list[int]) -> list[int]:
+        """Bring trashed images back to where they were; where another file has taken that place
+        since, the image comes back beside it ("name (restored).png") and nothing is overwritten."""
         restored = []
         for image_id in ids:
             record, trashed = self.store.get(image_id), self.store.trash_path(image_id)
             if record is None or trashed is None:
                 continue
-            target = Path(record.path)
-            if Path(trashed).exists():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.move(trashed, target)
+            target, trashed = Path(record.path), Path(trashed)
+            if trashed.exists():
+                if target.exists() and filecmp.cmp(trashed, target, shallow=False):
+                    trashed.unlink()  # a move stopped half way: the file never left
+                else:
+                    if target.exists():
+                        target = _free_name(target, "restored")
+                        self.store.set_path(image_id, str(target))
+                    _move(trashed, target)
             self.store.mark_trashed(image_id, None)
             restored.append(image_id)
         return restored
@@ -237,6 +269,30 @@ class Gallery:
                 dropped.append(image_id)
         self.store.delete_rows(dropped)
         return relinked, len(dropped)
+
+
+def _move(source: Path, target: Path) -> None:
+    """Move a file so that a crash at any moment leaves it whole at `source` or at `target`
+    (across drives: copied under a temporary name, renamed, then the source removed)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(source, target)
+        return
+    except OSError as error:
+        if error.errno != errno.EXDEV:
+            raise
+    with atomic_writer(target) as stream, open(source, "rb") as original:
+        shutil.copyfileobj(original, stream)
+    source.unlink()
+
+
+def _free_name(path: Path, note: str) -> Path:
+    """`name (note).ext`, or `name (note 2).ext` …, whichever does not exist yet."""
+    candidate, number = path.with_name(f"{path.stem} ({note}){path.suffix}"), 2
+    while candidate.exists():
+        candidate = path.with_name(f"{path.stem} ({note} {number}){path.suffix}")
+        number += 1
+    return candidate
 
 
 def parameters_text(record: ImageRecord) -> str:

@@ -111,11 +111,33 @@ class ImageRecord:
     def row(self) -> tuple:
         values = {
             **{name: getattr(self, name, None) for name in COLUMNS},
+            **{name: _as_int64(getattr(self, name)) for name in ("width", "height", "steps")},
+            "seed": _seed_to_int64(self.seed),
             "loras": json.dumps([list(lora) for lora in self.loras]),
             "lora_names": " ".join(name for name, _, _ in self.loras),
             "favourite": int(self.favourite),
         }
         return tuple(values[name] for name in COLUMNS)
+
+
+_INT64 = 2**63
+
+
+def _as_int64(value: int | None) -> int | None:
+    """What SQLite can store of a number read from another tool's metadata: out of range is unknown."""
+    return value if value is None or -_INT64 <= value < _INT64 else None
+
+
+def _seed_to_int64(seed: int | None) -> int | None:
+    """Seeds go up to 2^64 - 1 (ComfyUI) and are never negative: those past 2^63 are stored as
+    their two's complement, read back by `_seed_from_int64`."""
+    if seed is not None and _INT64 <= seed < 2 * _INT64:
+        return seed - 2 * _INT64
+    return _as_int64(seed)
+
+
+def _seed_from_int64(stored: int | None) -> int | None:
+    return stored + 2 * _INT64 if stored is not None and stored < 0 else stored
 
 
 @dataclass(frozen=True)
@@ -358,6 +380,7 @@ class GalleryStore:
         loras = values["loras"]
         values["loras"] = tuple(tuple(lora) for lora in json.loads(loras)) if loras and loras != "[]" else ()
         values["favourite"] = bool(values["favourite"])
+        values["seed"] = _seed_from_int64(values["seed"])
         if with_tags:
             with self._lock:
                 tags = self._db.execute("SELECT tag FROM tags WHERE image_id = ? ORDER BY tag", (row["id"],)).fetchall()
