@@ -8,10 +8,12 @@ import sys
 import threading
 import traceback
 from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
 from PySide6.QtWidgets import QApplication
 
+from hypersd_desktop.core.logs import setup_logging
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.settings import load_settings, save_settings
 from hypersd_desktop.core.vocab import ModelKind
@@ -47,14 +49,15 @@ def apply_theme(app: QApplication, theme: str) -> None:
     app.styleHints().setColorScheme(schemes.get(theme, Qt.ColorScheme.Unknown))
 
 
-def install_error_hooks(window: MainWindow) -> _ErrorRelay:
+def install_error_hooks(window: MainWindow, log_path: Path) -> _ErrorRelay:
+    """Uncaught exceptions on any thread: the traceback to `log_path`, one line in the window's banner."""
     relay = _ErrorRelay(window)
     relay.error.connect(lambda text: window.errors.show_messages([text]), Qt.ConnectionType.QueuedConnection)
 
     def report(kind, value, tb) -> None:
         log.error("uncaught exception", exc_info=(kind, value, tb))
-        relay.error.emit(f"Unexpected error: {kind.__name__}: {value}. Please report it with the log "
-                         f"({''.join(traceback.format_exception_only(kind, value)).strip()}).")
+        relay.error.emit(f"Unexpected error: {''.join(traceback.format_exception_only(kind, value)).strip()}. "
+                         f"This is a bug in HyperSD Desktop; please report it with the log, {log_path}.")
 
     sys.excepthook = report
     threading.excepthook = lambda hook: report(hook.exc_type, hook.exc_value, hook.exc_traceback)
@@ -74,6 +77,7 @@ def build_app(argv: list[str] | None = None, home: str | None = None, start_work
     app = QApplication.instance() or QApplication(argv or sys.argv)
     app.setApplicationName("HyperSD Desktop")
     paths = AppPaths.default().ensure()
+    log_path = setup_logging("app", paths)
     settings = load_settings(paths)
     apply_theme(app, settings.theme)
     library = ModelLibrary(paths)
@@ -81,7 +85,7 @@ def build_app(argv: list[str] | None = None, home: str | None = None, start_work
     bridge = WorkerBridge(home=home, command=worker_command(settings.worker_python or None))
     bridge.client.previews = settings.previews
     window = MainWindow(library, bridge, settings, gallery)
-    error_relay = install_error_hooks(window)
+    error_relay = install_error_hooks(window, log_path)
 
     def open_settings() -> None:
         ready = bridge.client.ready

@@ -13,12 +13,14 @@ with a one-line `error: …` on stderr and exit status 2; nothing is written.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from hypersd_desktop import __version__
 from hypersd_desktop.cli import batch, gallery, generate, inspect, models
-from hypersd_desktop.cli.common import EXIT_BAD_INPUT, EXIT_CANCELLED
+from hypersd_desktop.cli.common import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_UNEXPECTED, TerminalSafe
 from hypersd_desktop.core.errors import AppError, CancelledError
+from hypersd_desktop.core.logs import setup_logging
 
 GROUPS = {"generate": generate, "inspect": inspect, "models": models, "gallery": gallery, "batch": batch}
 
@@ -42,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
         from hypersd_desktop.app import run_app
 
         return run_app(sys.argv[:1])
+    stdout, stderr = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = TerminalSafe(stdout), TerminalSafe(stderr)
     try:
         return GROUPS[args.command].run(args)
     except CancelledError as error:
@@ -54,3 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     except AppError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except Exception as error:  # noqa: BLE001 - the command line's boundary: no traceback on the terminal
+        path = setup_logging("cli")
+        logging.getLogger("hypersd.cli").error("%s failed", " ".join(sys.argv), exc_info=error)
+        print(f"error: unexpected {type(error).__name__}: {error}. This is a bug in HyperSD Desktop; the details "
+              f"are in {path}.", file=sys.stderr)
+        return EXIT_UNEXPECTED
+    finally:
+        sys.stdout, sys.stderr = stdout, stderr

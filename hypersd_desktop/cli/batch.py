@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from hypersd_desktop.cli.common import ProgressBar, parse_lora, resolver
+from hypersd_desktop.cli.common import bounded_int, parse_lora, ProgressBar, resolver
 from hypersd_desktop.cli.gallery import add_export_options, export_options
 from hypersd_desktop.core.errors import CancelledError
 from hypersd_desktop.core.paths import AppPaths
@@ -21,7 +21,7 @@ def add_parser(commands) -> None:
     batch.add_argument("--width", type=int)
     batch.add_argument("--height", type=int)
     batch.add_argument("--seed", type=int, default=0, help="first seed (item k uses seed + k unless it names one)")
-    batch.add_argument("--seeds-per-prompt", type=int, default=1)
+    batch.add_argument("--seeds-per-prompt", type=bounded_int(1, 10_000), default=1)
     batch.add_argument("--device", default="auto")
     batch.add_argument("--dtype", default="auto")
     add_export_options(batch)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import TransferProgress
 from hypersd_desktop.engine.types import LoraSpec
 
+EXIT_UNEXPECTED = 1  # a bug: the traceback is in cli.log
 EXIT_BAD_INPUT = 2
 EXIT_CANCELLED = 130
 
@@ -43,6 +45,29 @@ def resolver():
     return resolve
 
 
+def bounded_int(low: int, high: int):
+    """An argparse type: a whole number from `low` to `high`, or a one-line error naming the range."""
+
+    def number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{value} is out of range ({low:,} to {high:,})")
+        return value
+
+    return number
+
+
+image_id = bounded_int(1, 2**63 - 1)
+
+
+def image_ids(text: str) -> tuple[int, ...]:
+    """Comma-separated image ids (`3,7,12`)."""
+    return tuple(image_id(part.strip()) for part in text.split(",") if part.strip())
+
+
 def date_argument(text: str) -> float:
     import time
 
@@ -50,6 +75,32 @@ def date_argument(text: str) -> float:
         return time.mktime(time.strptime(text, "%Y-%m-%d"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"dates are YYYY-MM-DD, not {text!r}") from None
+
+
+# C0 controls but tab, newline and carriage return (progress bars redraw with it), DEL, C1 controls,
+# and the bidirectional overrides that can make text read backwards.
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: str) -> str:
+    """`text` with control characters written as `\\uXXXX`: data from images and files (a prompt, a
+    file name) cannot move the cursor, retitle or clear the terminal. The escapes are also valid
+    inside JSON strings, so JSON output stays JSON."""
+    return _UNSAFE.sub(lambda match: f"\\u{ord(match[0]):04x}", text)
+
+
+class TerminalSafe:
+    """A text stream that escapes control characters in everything written to it (`printable`)."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        self._stream.write(printable(text))
+        return len(text)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
 
 
 class ProgressBar:

@@ -10,7 +10,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from hypersd_desktop.cli.common import ProgressBar, date_argument
+from hypersd_desktop.cli.common import ProgressBar, bounded_int, date_argument, image_id, image_ids
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.vocab import CollisionRule, ExportFormat
@@ -21,11 +21,11 @@ from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
 def _add_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model")
     parser.add_argument("--lora")
-    parser.add_argument("--steps", type=int)
+    parser.add_argument("--steps", type=bounded_int(1, 1000))
     parser.add_argument("--since", type=date_argument, metavar="YYYY-MM-DD")
     parser.add_argument("--until", type=date_argument, metavar="YYYY-MM-DD", help="up to and including this day")
     parser.add_argument("--favourite", action="store_true")
-    parser.add_argument("--rating", type=int, metavar="N", help="at least N stars")
+    parser.add_argument("--rating", type=bounded_int(0, 5), metavar="N", help="at least N stars")
     parser.add_argument("--tag")
 
 
@@ -33,7 +33,7 @@ def add_export_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", type=Path, required=True, help="export folder")
     parser.add_argument("--template", default="{date}/{seed}", help="e.g. {model}/{date}/{seed}-{prompt:40}")
     parser.add_argument("--format", choices=ExportFormat.values(), default=ExportFormat.PNG.value)
-    parser.add_argument("--quality", type=int, default=92, help="JPEG/WebP quality")
+    parser.add_argument("--quality", type=bounded_int(1, 100), default=92, help="JPEG/WebP quality")
     parser.add_argument("--strip-metadata", action="store_true")
     parser.add_argument("--collision", choices=CollisionRule.values(), default=CollisionRule.NUMBER.value)
 
@@ -46,24 +46,24 @@ def add_parser(commands) -> None:
     search.add_argument("text")
     for parser in (listing, search):
         _add_filters(parser)
-        parser.add_argument("--limit", type=int, default=50)
+        parser.add_argument("--limit", type=bounded_int(1, 1_000_000), default=50)
         parser.add_argument("--json", action="store_true")
     show = sub.add_parser("show", help="everything known about one image")
-    show.add_argument("id", type=int)
+    show.add_argument("id", type=image_id)
     show.add_argument("--json", action="store_true")
     importing = sub.add_parser("import", help="add a folder of existing images (A1111, ComfyUI, InvokeAI, Fooocus …)")
     importing.add_argument("folder", type=Path)
     export = sub.add_parser("export", help="export a search result or chosen images to a folder")
     export.add_argument("--query", default=None, help="full-text search (default: all images)")
-    export.add_argument("--ids", default=None, help="comma-separated image ids instead of a query")
+    export.add_argument("--ids", type=image_ids, default=None, help="comma-separated image ids instead of a query")
     _add_filters(export)
     add_export_options(export)
     reuse = sub.add_parser("reuse", help="print the generate command that reproduces an image")
-    reuse.add_argument("id", type=int)
+    reuse.add_argument("id", type=image_id)
     delete = sub.add_parser("delete", help="move images to the app trash (undo with `gallery undo`)")
-    delete.add_argument("ids", type=int, nargs="+")
+    delete.add_argument("ids", type=image_id, nargs="+")
     undo = sub.add_parser("undo", help="bring deleted images back")
-    undo.add_argument("ids", type=int, nargs="+")
+    undo.add_argument("ids", type=image_id, nargs="+")
     sub.add_parser("empty-trash", help="delete trashed images for good")
     missing = sub.add_parser("missing", help="list images whose file is gone; --repair fixes the gallery")
     missing.add_argument("--repair", action="store_true", help="drop rows of missing files (relinking with --relink)")
@@ -71,7 +71,7 @@ def add_parser(commands) -> None:
 
 
 def _query(args: argparse.Namespace, text: str | None = None) -> ImageQuery:
-    ids = tuple(int(i) for i in args.ids.split(",")) if getattr(args, "ids", None) else None
+    ids = getattr(args, "ids", None) or None
     until = args.until + 86400 if args.until is not None else None
     return ImageQuery(text=text, model=args.model, lora=args.lora, steps=args.steps, created_from=args.since,
                       created_to=until, favourite=True if args.favourite else None, min_rating=args.rating,
@@ -213,8 +213,8 @@ def _empty_trash(gallery, args) -> int:
 
 def _missing(gallery, args) -> int:
     missing = gallery.missing()
-    for image_id, path in missing:
-        print(f"{image_id:>7}  missing  {path}")
+    for number, path in missing:
+        print(f"{number:>7}  missing  {path}")
     if args.repair:
         relinked, dropped = gallery.repair(args.relink)
         print(f"relinked {relinked}, dropped {dropped}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import re
 import time
@@ -279,13 +280,22 @@ def _atomic_write(destination: Path, write) -> None:
 
 
 def write_manifests(target: Path, entries: list[ExportEntry], options: ExportOptions) -> tuple[Path, Path]:
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    csv_path, json_path = target / f"manifest-{stamp}.csv", target / f"manifest-{stamp}.json"
+    """Write `manifest-<time>.csv` and `.json`; a name already taken (another export in the same
+    second, even from another process) gets a number, so no manifest is ever overwritten."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=["id", "source", "target", "status"])
     writer.writeheader()
     writer.writerows(asdict(entry) for entry in entries)
-    csv_path.write_text(buffer.getvalue(), encoding="utf-8")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for number in itertools.count(1):
+        name = f"manifest-{stamp}" + (f"-{number}" if number > 1 else "")
+        csv_path, json_path = target / f"{name}.csv", target / f"{name}.json"
+        try:
+            with open(csv_path, "x", encoding="utf-8", newline="") as stream:  # "x": fails if it exists
+                stream.write(buffer.getvalue())
+        except FileExistsError:
+            continue
+        break
     json_path.write_text(json.dumps({"options": asdict(options), "images": [asdict(e) for e in entries]}, indent=1,
                                     ensure_ascii=False), encoding="utf-8")
     return csv_path, json_path

@@ -25,6 +25,7 @@ from typing import BinaryIO
 
 from hypersd_desktop import __version__
 from hypersd_desktop.core.errors import AppError, CancelledError
+from hypersd_desktop.core.logs import setup_logging
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import Device, Preview
@@ -215,8 +216,7 @@ class Worker:
 def main() -> int:
     incoming, outgoing = protocol_streams()
     paths = AppPaths.default().ensure()
-    logging.basicConfig(filename=paths.data / "worker.log", level=logging.INFO,
-                        format="%(asctime)s %(process)d %(levelname)s %(message)s")
+    setup_logging("worker", paths)
     try:
         return Worker(incoming, outgoing, paths).serve()
     except BrokenPipeError:  # the app went away mid-message

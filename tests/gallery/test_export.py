@@ -130,3 +130,16 @@ def test_export_reads_its_records_one_at_a_time(tmp_path):
 
     result = export_images(records(), out, ExportOptions(template="{seed}"), count=5)
     assert result.written == 5 and written_when_asked == [0, 1, 2, 3, 4]
+
+
+def test_two_exports_in_the_same_second_keep_both_manifests(tmp_path, monkeypatch):
+    import time as time_module
+
+    monkeypatch.setattr(time_module, "strftime", lambda *args: "20260101-120000")  # the same second for both
+    out = tmp_path / "out"
+    first = export_images([image(tmp_path, 1)], out, ExportOptions(template="{seed}"))
+    second = export_images([image(tmp_path, 2)], out, ExportOptions(template="{seed}"))
+    assert first.manifest_csv.name == "manifest-20260101-120000.csv"
+    assert second.manifest_csv.name == "manifest-20260101-120000-2.csv"
+    assert "1.png" in first.manifest_csv.read_text() and "2.png" in second.manifest_csv.read_text()
+    assert json.loads(first.manifest_json.read_text())["images"][0]["target"] == "1.png"

@@ -172,6 +172,9 @@ def test_uncaught_exceptions_in_any_thread_reach_the_error_banner(qtbot, install
         thread.start()
         thread.join()
         qtbot.waitUntil(lambda: "ZeroDivisionError" in parts.window.errors.text(), timeout=5000)
+        log = AppPaths.default().data / "app.log"
+        assert f"please report it with the log, {log}" in parts.window.errors.text()
+        assert "Traceback" in log.read_text() and "ZeroDivisionError: division by zero" in log.read_text()
     finally:
         sys.excepthook, threading.excepthook = sys.__excepthook__, threading.__excepthook__
         parts.library.close()
