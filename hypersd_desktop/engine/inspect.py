@@ -20,7 +20,8 @@ from hypersd_desktop.core.vocab import Architecture, WeightsKind
 from hypersd_desktop.engine.recipes import recipe_for_file
 
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle")
-MAX_HEADER_BYTES = 100 * 1024 * 1024  # real headers are under 1 MB; larger is corrupt or hostile
+MAX_HEADER_BYTES = 16 * 1024 * 1024  # real headers are under 1 MB; larger is corrupt or hostile
+MAX_TENSORS = 100_000  # a full SDXL checkpoint has about 2,500
 DTYPE_SIZES = {
     "BOOL": 1, "U8": 1, "I8": 1, "F8_E5M2": 1, "F8_E4M3": 1, "F8_E8M0": 1,
     "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
@@ -83,47 +84,67 @@ def read_header(path: str | os.PathLike[str]) -> tuple[dict[str, TensorInfo], di
     for a pickle file.
     """
     path = Path(path)
-    if not path.is_file():
-        raise ModelFormatError(f"{path} does not exist or is not a file.")
-    refuse_pickle(path)
-    size = path.stat().st_size
-    name = path.name
+    try:
+        if not path.is_file():
+            raise ModelFormatError(f"{path} does not exist or is not a file.")
+        refuse_pickle(path)
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            return _parse_header(path.name, handle, size)
+    except OSError as error:  # unreadable, a symlink loop, a file that vanished
+        raise ModelFormatError(f"{path} cannot be read: {error.strerror or error}.") from None
+
+
+def _parse_header(name: str, handle, size: int) -> tuple[dict[str, TensorInfo], dict[str, str]]:
     if size < 8:
         raise ModelFormatError(f"{name} is not a safetensors file: it is only {size} bytes long.")
-    with path.open("rb") as handle:
-        (header_len,) = struct.unpack("<Q", handle.read(8))
-        if header_len > MAX_HEADER_BYTES:
-            raise ModelFormatError(
-                f"{name} declares a {header_len:,}-byte header, far more than any real model; "
-                "the file is corrupt or not safetensors."
-            )
-        if 8 + header_len > size:
-            raise ModelFormatError(
-                f"{name} is truncated or not safetensors: its header runs past the end of the file "
-                f"({8 + header_len:,} bytes declared, {size:,} present). Download it again."
-            )
-        raw = handle.read(header_len)
+    (header_len,) = struct.unpack("<Q", handle.read(8))
+    if header_len > MAX_HEADER_BYTES:
+        raise ModelFormatError(
+            f"{name} declares a {header_len:,}-byte header, far more than any real model; "
+            "the file is corrupt or not safetensors."
+        )
+    if 8 + header_len > size:
+        raise ModelFormatError(
+            f"{name} is truncated or not safetensors: its header runs past the end of the file "
+            f"({8 + header_len:,} bytes declared, {size:,} present). Download it again."
+        )
+    raw = handle.read(header_len)
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
         raise ModelFormatError(f"{name} is not a safetensors file: its header is not JSON.") from None
     if not isinstance(header, dict):
         raise ModelFormatError(f"{name} is not a safetensors file: its header is not a JSON object.")
     metadata = header.pop("__metadata__", None) or {}
+    if len(header) > MAX_TENSORS:
+        raise ModelFormatError(f"{name} declares {len(header):,} tensors, far more than any real model.")
     data_size = size - 8 - header_len
     tensors: dict[str, TensorInfo] = {}
+    spans: list[tuple[int, int, str]] = []
     for key, entry in header.items():
-        tensors[key] = _tensor_info(name, key, entry, data_size)
+        tensors[key], span = _tensor_info(name, key, entry, data_size)
+        spans.append((*span, key))
+    _check_layout(name, spans, data_size)
     return tensors, {str(k): str(v) for k, v in metadata.items()} if isinstance(metadata, dict) else {}
 
 
-def _tensor_info(name: str, key: str, entry: Any, data_size: int) -> TensorInfo:
-    try:
-        dtype, shape, (begin, end) = entry["dtype"], tuple(int(d) for d in entry["shape"]), entry["data_offsets"]
-    except (TypeError, KeyError, ValueError):
-        raise ModelFormatError(f"{name} has a malformed header entry for tensor {key!r}.") from None
-    if dtype not in DTYPE_SIZES:
-        raise ModelFormatError(f"{name} stores tensor {key!r} in an unknown dtype {dtype!r}.")
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _tensor_info(name: str, key: str, entry: Any, data_size: int) -> tuple[TensorInfo, tuple[int, int]]:
+    """One tensor's dtype and shape, checked, with its byte span in the data section."""
+    malformed = ModelFormatError(f"{name} has a malformed header entry for tensor {key!r}.")
+    if not isinstance(entry, dict):
+        raise malformed
+    dtype, shape, offsets = entry.get("dtype"), entry.get("shape"), entry.get("data_offsets")
+    if not (isinstance(shape, list) and all(_is_count(d) for d in shape) and isinstance(offsets, list)
+            and len(offsets) == 2 and all(_is_count(o) for o in offsets)):
+        raise malformed
+    if not isinstance(dtype, str) or dtype not in DTYPE_SIZES:
+        raise ModelFormatError(f"{name} stores tensor {key!r} in an unknown dtype {str(dtype)[:40]!r}.")
+    begin, end = offsets
     count = 1
     for dim in shape:
         count *= dim
@@ -132,9 +153,23 @@ def _tensor_info(name: str, key: str, entry: Any, data_size: int) -> TensorInfo:
             f"{name} is truncated: tensor {key!r} ends at byte {end:,} of a {data_size:,}-byte data section. "
             "Download the file again."
         )
-    if end - begin != count * DTYPE_SIZES[dtype] or begin < 0:
+    if end - begin != count * DTYPE_SIZES[dtype]:
         raise ModelFormatError(f"{name} is corrupt: tensor {key!r} has the wrong byte length for its shape.")
-    return TensorInfo(dtype, shape)
+    return TensorInfo(dtype, tuple(shape)), (begin, end)
+
+
+def _check_layout(name: str, spans: list[tuple[int, int, str]], data_size: int) -> None:
+    """The tensors must tile the data section exactly, as the safetensors format requires: no
+    overlaps (two tensors sharing bytes), no gaps, nothing left over."""
+    position = 0
+    for begin, end, key in sorted(spans):
+        if begin != position:
+            problem = "overlaps the one before it" if begin < position else f"leaves a gap at byte {position:,}"
+            raise ModelFormatError(f"{name} is corrupt: tensor {key!r} {problem}.")
+        position = end
+    if position != data_size:
+        raise ModelFormatError(f"{name} is corrupt or truncated: its tensors cover {position:,} bytes of a "
+                               f"{data_size:,}-byte data section. Download it again.")
 
 
 def inspect_file(path: str | os.PathLike[str]) -> WeightsInfo:
@@ -260,8 +295,12 @@ def base_architecture(path: str | Path) -> str:
         index = path / "model_index.json"
         if not index.is_file():
             raise InputError(f"{path} is not a diffusers model folder: it has no model_index.json.")
-        class_name = json.loads(index.read_text()).get("_class_name")
-        if class_name not in PIPELINE_CLASSES:
+        try:
+            class_name = json.loads(index.read_text(encoding="utf-8")).get("_class_name")
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError, AttributeError):
+            raise InputError(f"{path.name} is not a usable diffusers model folder: its model_index.json is "
+                             "damaged (not a JSON object). Download or export the model again.") from None
+        if not isinstance(class_name, str) or class_name not in PIPELINE_CLASSES:
             raise InputError(f"{path.name} is a {class_name}; only SD1.5 and SDXL text-to-image models are supported.")
         return PIPELINE_CLASSES[class_name]
     info = inspect_file(path)

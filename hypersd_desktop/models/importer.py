@@ -11,6 +11,7 @@ judged by its header, not by where it sits.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -58,6 +59,10 @@ class Importer:
         path = path.expanduser().resolve()
         if not path.exists():
             return [ImportItem(str(path), ImportStatus.BROKEN, reason="does not exist")]
+        if path.is_dir() and path.suffix.lower() in (".safetensors", *PICKLE_SUFFIXES) and not _is_diffusers_folder(path):
+            return [ImportItem(str(path), ImportStatus.BROKEN, reason="a folder named like a weights file, not a file")]
+        if not path.is_dir() and not path.is_file():
+            return [ImportItem(str(path), ImportStatus.BROKEN, reason="not a regular file (a pipe or a device)")]
         candidates = [path] if path.is_file() or _is_diffusers_folder(path) else list(_scan(path))
         total = sum(_size(candidate) for candidate in candidates)
         meter = TransferMeter("import", total, 0, on_progress)
@@ -107,12 +112,17 @@ class Importer:
         return ImportItem(str(path), ImportStatus.IMPORTED, kind, info.architecture, model_id=model.id)
 
     def _import_folder(self, path: Path, copy: bool, meter: TransferMeter, cancel: CancelToken) -> ImportItem:
-        index = json.loads((path / "model_index.json").read_text())
-        architecture = PIPELINE_CLASSES.get(index.get("_class_name"))
+        try:
+            index = json.loads((path / "model_index.json").read_text(encoding="utf-8"))
+            class_name = index.get("_class_name")
+        except (UnicodeDecodeError, ValueError, RecursionError, AttributeError):
+            raise ModelFormatError(f"{path.name}: its model_index.json is damaged (not a JSON object); download or "
+                                   "export the model again.") from None
+        architecture = PIPELINE_CLASSES.get(class_name) if isinstance(class_name, str) else None
         if architecture is None:
             meter.advance(path.name, _size(path))
             return ImportItem(str(path), ImportStatus.UNSUPPORTED, ModelKind.BASE, None,
-                              reason=f"a {index.get('_class_name')}; only SD1.5 and SDXL pipelines are used")
+                              reason=f"a {class_name}; only SD1.5 and SDXL pipelines are used")
         pickles = [p for p in path.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES and p.is_file()]
         weights = [p for p in path.rglob("*.safetensors") if p.is_file()]
         if pickles and not weights:
@@ -137,10 +147,11 @@ class Importer:
         return ImportItem(str(path), ImportStatus.IMPORTED, ModelKind.BASE, architecture, model_id=model.id)
 
     def _new_id(self, name: str, sha: str) -> str:
+        """An id no installed model has: the name, else the name and the hash, else numbered (two
+        copies of one file in two folders are two models)."""
         base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "model"
-        if self.registry.find(base) is None:
-            return base
-        return f"{base}-{sha[:8]}"
+        candidates = itertools.chain((base, f"{base}-{sha[:8]}"), (f"{base}-{sha[:8]}-{n}" for n in itertools.count(2)))
+        return next(candidate for candidate in candidates if self.registry.find(candidate) is None)
 
 
 def _is_diffusers_folder(path: Path) -> bool:
