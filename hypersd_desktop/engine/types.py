@@ -19,6 +19,8 @@ from hypersd_desktop.core.vocab import Architecture, Decoder, Device, DType, Mod
 
 AUTO_BACKEND = "auto"
 MAX_SEED = 2**63 - 1
+MAX_SIDE = 4096  # pixels; SD1.5 and SDXL make sense up to about 2048
+MAX_BATCH_PIXELS = 16 * 1024 * 1024  # width × height × batch size: sixteen 1024² images
 
 
 @dataclass(frozen=True)
@@ -89,12 +91,17 @@ class GenerationRequest:
         """Raise `InputError` for values no generation could use."""
         for name in ("width", "height"):
             value = getattr(self, name)
-            if value is not None and (value < 64 or value % 8):
-                raise InputError(f"{name.capitalize()} must be a multiple of 8 and at least 64; got {value}.")
+            if value is not None and (value < 64 or value % 8 or value > MAX_SIDE):
+                raise InputError(f"{name.capitalize()} must be a multiple of 8 from 64 to {MAX_SIDE}; got {value}.")
+        pixels = (self.width or 1024) * (self.height or 1024) * self.batch_size
+        if pixels > MAX_BATCH_PIXELS:
+            raise InputError(f"{self.batch_size} image(s) of {self.width or 1024} × {self.height or 1024} is "
+                             f"{pixels / 2**20:.0f} megapixels at once; the limit is {MAX_BATCH_PIXELS / 2**20:.0f}. "
+                             "Make the images smaller or the batch smaller.")
         if self.steps is not None and not 1 <= self.steps <= 100:
             raise InputError(f"Steps must be between 1 and 100; got {self.steps}.")
-        if self.guidance is not None and self.guidance < 0:
-            raise InputError(f"Guidance must be 0 or more; got {self.guidance}.")
+        if self.guidance is not None and not 0 <= self.guidance <= 30:  # also refuses nan and inf
+            raise InputError(f"Guidance must be between 0 and 30; got {self.guidance}.")
         if self.eta is not None and not 0.0 <= self.eta <= 1.0:
             raise InputError(f"Eta must be between 0 and 1; got {self.eta}.")
         if not 1 <= self.batch_size <= 64:

@@ -87,9 +87,12 @@ def check_template(template: str) -> None:
         raise InputError(f"The template {template!r} is an absolute path; templates name files inside the export folder.")
     if any(part in ("..", ".") for part in literal.split("/")):
         raise InputError(f"The template {template!r} would leave the export folder ('..' or '.' is not allowed).")
-    for name in _FIELD.findall(template):
-        if name[0] not in FIELDS:
-            raise InputError(f"Unknown template field {{{name[0]}}}; known: {', '.join(sorted(FIELDS))}.")
+    for name, width in _FIELD.findall(template):
+        if name not in FIELDS:
+            raise InputError(f"Unknown template field {{{name}}}; known: {', '.join(sorted(FIELDS))}.")
+        if width and int(width) > MAX_COMPONENT:
+            raise InputError(f"{{{name}:{width}}} asks for {int(width):,} characters; a file name holds at most "
+                             f"{MAX_COMPONENT}.")
 
 
 def _first_lora(record: ImageRecord) -> str:

@@ -388,7 +388,15 @@ class GalleryStore:
         return ImageRecord(**values)
 
 
+MAX_SEARCH_WORDS = 32
+MAX_SEARCH_WORD = 100  # characters
+
+
 def fts_query(text: str) -> str:
-    """User words as an FTS5 query: each word a quoted prefix term, all required."""
-    words = [word.replace('"', '""') for word in text.split() if word.strip()]
+    """User words as an FTS5 query: each word a quoted prefix term, all required.
+
+    Only the first 32 words count, each cut to 100 characters: a pasted page of text would
+    otherwise make one search take most of a minute, and no prompt needs more to be found.
+    """
+    words = [word[:MAX_SEARCH_WORD].replace('"', '""') for word in text.split()[:MAX_SEARCH_WORDS]]
     return " ".join(f'"{word}"*' for word in words)

@@ -32,6 +32,7 @@ from hypersd_desktop.gallery.export import ExportEntry, ExportOptions, plan_dest
 from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.worker.service import GenerationService
 
+MAX_UNITS = 100_000  # images in one job
 COLUMNS = ("prompt", "negative", "seed", "seeds", "steps", "guidance", "model", "lora", "width", "height")
 
 
@@ -48,20 +49,36 @@ class BatchUnit:
 
 def parse_job(path: Path) -> list[dict[str, Any]]:
     """The job file's items as dicts of the known columns."""
-    text = path.read_text(encoding="utf-8-sig")
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise InputError(f"The job file {path} cannot be read: {error.strerror or error}.") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:  # an "ANSI" file from an older Windows editor
+        text = raw.decode("cp1252", errors="replace")
     suffix = path.suffix.lower()
     if suffix == ".json":
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError) as error:
+            reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
+            raise InputError(f"{path.name} is not valid JSON ({reason}).") from None
         items = data.get("items") if isinstance(data, dict) else data
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise InputError(f"{path.name}: a JSON job is a list of objects, or an object with an \"items\" list.")
     elif suffix == ".csv":
-        items = list(csv.DictReader(io.StringIO(text)))
+        try:
+            items = list(csv.DictReader(io.StringIO(text)))
+        except csv.Error as error:
+            raise InputError(f"{path.name} is not a CSV job file this app can read ({error}).") from None
     else:
         items = [{"prompt": line.strip()} for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     cleaned = []
     for number, item in enumerate(items, start=1):
-        unknown = set(item) - set(COLUMNS)
+        if len(cleaned) >= MAX_UNITS:
+            raise InputError(f"{path.name} has more than {MAX_UNITS:,} prompts; split it into several jobs.")
+        unknown = {str(key) for key in item} - set(COLUMNS)
         if unknown:
             raise InputError(f"{path.name}, item {number}: unknown column(s) {', '.join(sorted(unknown))}; "
                              f"known: {', '.join(COLUMNS)}.")
@@ -78,41 +95,65 @@ def _seeds(item: dict[str, Any], default: int, per_prompt: int) -> list[int]:
         seeds: list[int] = []
         for part in str(item["seeds"]).replace(";", ",").split(","):
             if match := re.fullmatch(r"\s*(\d+)\s*-\s*(\d+)\s*", part):
-                seeds += range(int(match[1]), int(match[2]) + 1)
+                first, last = int(match[1]), int(match[2])
+                if last - first >= MAX_UNITS:
+                    raise ValueError(f"the seed range {first}-{last} is over {MAX_UNITS:,} images")
+                seeds += range(first, last + 1)
             elif part.strip():
-                seeds.append(int(part))
+                try:
+                    seeds.append(int(part))
+                except ValueError:
+                    raise ValueError(f"seed {part.strip()[:40]!r} is not a whole number") from None
         return seeds
-    first = int(item["seed"]) if "seed" in item else default
+    try:
+        first = int(item["seed"]) if "seed" in item else default
+    except (TypeError, ValueError):
+        raise ValueError(f"seed {str(item['seed'])[:40]!r} is not a whole number") from None
     return [first + k for k in range(per_prompt)]
 
 
 def plan_units(items: list[dict[str, Any]], defaults: GenerationRequest, seeds_per_prompt: int = 1,
                resolve: Callable[[str], str] = str) -> list[BatchUnit]:
-    """Every (item, seed) as a request built on `defaults`; `resolve` maps model/LoRA names to paths."""
-    units = []
+    """Every (item, seed) as a request built on `defaults`; `resolve` maps model/LoRA names to paths.
+
+    Raises `InputError` naming the item for any value that cannot be used.
+    """
+    units: list[BatchUnit] = []
     for index, item in enumerate(items, start=1):
-        changes: dict[str, Any] = {"prompt": str(item["prompt"]).strip()}
-        if "negative" in item:
-            changes["negative_prompt"] = str(item["negative"])
-        for key, cast in (("steps", int), ("width", int), ("height", int), ("guidance", float)):
-            if key in item:
-                changes[key] = cast(item[key])
-        if "model" in item:
-            changes["base_model"] = resolve(str(item["model"]))
-        if "lora" in item:
-            loras = []
-            for spec in str(item["lora"]).split(";"):
-                path, sep, weight = spec.strip().rpartition(":")
-                path, weight = (path, float(weight)) if sep and re.fullmatch(r"[\d.]+", weight) else (spec.strip(), 1.0)
-                loras.append(LoraSpec(resolve(path), weight))
-            changes["loras"] = tuple(loras)
         try:
-            base = defaults.replace(**changes)
-        except (ValueError, TypeError) as error:
+            base = defaults.replace(**_item_changes(item, resolve))
+            for seed in _seeds(item, defaults.seed + (index - 1) * seeds_per_prompt, seeds_per_prompt):
+                units.append(BatchUnit(len(units) + 1, index, replace(base, seed=seed, batch_size=1)))
+        except (ValueError, TypeError, OverflowError) as error:
+            raise InputError(f"Job item {index}: {error}.") from None
+        except InputError as error:
             raise InputError(f"Job item {index}: {error}") from None
-        for seed in _seeds(item, defaults.seed + (index - 1) * seeds_per_prompt, seeds_per_prompt):
-            units.append(BatchUnit(len(units) + 1, index, replace(base, seed=seed, batch_size=1)))
+        if len(units) > MAX_UNITS:
+            raise InputError(f"The job makes more than {MAX_UNITS:,} images; split it into several jobs.")
     return units
+
+
+def _item_changes(item: dict[str, Any], resolve: Callable[[str], str]) -> dict[str, Any]:
+    """What one job item changes in the defaults (`ValueError` for a value that is not a number)."""
+    changes: dict[str, Any] = {"prompt": str(item["prompt"]).strip()}
+    if "negative" in item:
+        changes["negative_prompt"] = str(item["negative"])
+    for key, cast in (("steps", int), ("width", int), ("height", int), ("guidance", float)):
+        if key in item:
+            try:
+                changes[key] = cast(item[key])
+            except (TypeError, ValueError):
+                raise ValueError(f"{key} {str(item[key])[:40]!r} is not a number") from None
+    if "model" in item:
+        changes["base_model"] = resolve(str(item["model"]))
+    if "lora" in item:
+        loras = []
+        for spec in str(item["lora"]).split(";"):
+            path, sep, weight = spec.strip().rpartition(":")
+            path, weight = (path, float(weight)) if sep and re.fullmatch(r"[\d.]+", weight) else (spec.strip(), 1.0)
+            loras.append(LoraSpec(resolve(path), weight))
+        changes["loras"] = tuple(loras)
+    return changes
 
 
 @dataclass(frozen=True)

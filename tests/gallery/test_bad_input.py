@@ -108,3 +108,17 @@ def test_delete_killed_at_any_moment_leaves_no_orphan(gallery, tmp_path):
             assert gallery.store.trash_path(image_id) is None and Path(record.path).read_bytes() == data
     assert kills >= 5  # most attempts stopped the delete part way
     assert sorted(p.name for p in folder.iterdir()) == sorted(f"{i:04}.png" for i in range(1500))
+
+
+def test_a_pasted_page_searches_by_its_first_words_only(gallery, tmp_path):
+    from hypersd_desktop.gallery.store import MAX_SEARCH_WORDS, fts_query
+
+    page = " ".join(f"word{i}" for i in range(20_000)) + " " + "x" * 5000
+    assert fts_query(page).count('"*') == MAX_SEARCH_WORDS and len(fts_query(page)) < 400
+    folder = tmp_path / "in"
+    folder.mkdir()
+    png_with(folder / "a.png", "word0 word1 word2 lighthouse\nSteps: 4, Seed: 1")
+    gallery.import_folder(folder)
+    assert len(gallery.store.query(ImageQuery(text="word0 word1 " + "zzz " * 5000)).images) == 0
+    assert len(gallery.store.query(ImageQuery(text="word0 word1 lighthouse " + "zzz" * 5000)).images) == 0
+    assert len(gallery.store.query(ImageQuery(text="lighthouse word2")).images) == 1
