@@ -57,3 +57,16 @@ def test_an_unexpected_error_is_one_line_and_its_traceback_goes_to_the_log(app_h
     assert err.strip().splitlines() == [f"error: unexpected RuntimeError: a bug. This is a bug in HyperSD Desktop; the "
                                         f"details are in {log}."]
     assert "Traceback" in log.read_text() and "RuntimeError: a bug" in log.read_text()
+
+
+def test_an_export_with_failures_says_so_and_exits_non_zero(app_home, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a", "b"):
+        Image.new("RGB", (8, 8)).save(folder / f"{name}.png")
+    assert run("gallery", "import", str(folder)).returncode == 0
+    (folder / "b.png").unlink()  # gone from the disk since the import
+    result = run("gallery", "export", "--to", str(tmp_path / "out"), "--template", "{id}")
+    assert result.returncode == 1
+    assert f"failed {folder / 'b.png'}: No such file or directory" in result.stderr
+    assert "exported 1 images" in result.stdout and "1 failed" in result.stdout

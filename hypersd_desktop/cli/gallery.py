@@ -13,7 +13,7 @@ from pathlib import Path
 from hypersd_desktop.cli.common import ProgressBar, bounded_int, date_argument, image_id, image_ids
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
-from hypersd_desktop.core.vocab import CollisionRule, ExportFormat
+from hypersd_desktop.core.vocab import CollisionRule, ExportFormat, ExportStatus
 from hypersd_desktop.gallery.export import ExportOptions
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
 
@@ -147,9 +147,13 @@ def _export(gallery, args) -> int:
     with ProgressBar("export", unit="image") as bar:
         result = export_images(gallery.store.iterate(query), args.to, export_options(args), count=count,
                                on_progress=bar)
-    skipped = len(result.entries) - result.written
-    print(f"exported {result.written} images to {args.to} ({skipped} skipped); manifest: {result.manifest_csv}")
-    return 0
+    failed = [entry for entry in result.entries if entry.status.startswith(ExportStatus.FAILED)]
+    skipped = len(result.entries) - result.written - len(failed)
+    for entry in failed:
+        print(f"failed {entry.source}: {entry.status.partition(': ')[2]}", file=sys.stderr)
+    print(f"exported {result.written} images to {args.to} ({skipped} skipped because the file existed, "
+          f"{len(failed)} failed); manifest: {result.manifest_csv}")
+    return 1 if failed else 0
 
 
 def reuse_command(record: ImageRecord) -> str:

@@ -11,10 +11,12 @@ manifest (CSV and JSON) records what went where.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import itertools
 import json
 import re
+import tempfile
 import time
 import unicodedata
 from collections.abc import Callable, Iterable
@@ -168,11 +170,11 @@ def export_images(records: Iterable[ImageRecord], target: Path, options: ExportO
     if count is None:
         records = list(records)
         count = len(records)
-    target = target.expanduser().resolve()
-    target.mkdir(parents=True, exist_ok=True)
+    target = prepare_target(target)
     meter = TransferMeter("export", count, 0, on_progress)
     entries: list[ExportEntry] = []
     claimed: set[str] = set()
+    disk_full = False
     try:
         for index, record in enumerate(records, start=1):
             cancel.raise_if_cancelled()
@@ -182,10 +184,14 @@ def export_images(records: Iterable[ImageRecord], target: Path, options: ExportO
                     write_image(record, destination, options)
                     status = ExportStatus.WRITTEN
                 except (OSError, ValueError) as error:
-                    status = f"{ExportStatus.FAILED}: {error}"
+                    status = f"{ExportStatus.FAILED}: {getattr(error, 'strerror', None) or error}"
+                    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+                        disk_full = True
                 claimed.add(str(destination).lower())
             entries.append(ExportEntry(record.id, record.path, destination.relative_to(target).as_posix(), status))
             meter.advance(record.path, 1)
+            if disk_full:
+                break
     except CancelledError:
         pass
     finally:
@@ -193,7 +199,25 @@ def export_images(records: Iterable[ImageRecord], target: Path, options: ExportO
         csv_path, json_path = write_manifests(target, entries, options)
     if cancel.cancelled:
         raise CancelledError(f"export cancelled after {len(entries)} of {count} images; the manifest lists them")
+    if disk_full:
+        written = sum(entry.status == ExportStatus.WRITTEN for entry in entries)
+        raise InputError(f"The disk holding {target} is full: {written:,} of {count:,} images were written and "
+                         f"{csv_path.name} lists them. Free some space and export again.")
     return ExportResult(tuple(entries), csv_path, json_path)
+
+
+def prepare_target(target: Path) -> Path:
+    """The export folder, created if needed; `InputError` when it is a file or cannot be written to."""
+    target = target.expanduser().resolve()
+    if target.exists() and not target.is_dir():
+        raise InputError(f"The export folder {target} is a file; choose a folder.")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=target):
+            pass
+    except OSError as error:
+        raise InputError(f"Cannot write into {target} ({error.strerror or error}); choose another folder.") from None
+    return target
 
 
 def plan_destination(record: ImageRecord, target: Path, options: ExportOptions, index: int, count: int,
@@ -233,15 +257,18 @@ def write_image(record: ImageRecord, destination: Path, options: ExportOptions) 
     with Image.open(record.path) as image:
         image.load()
         text = {str(k): str(v) for k, v in getattr(image, "text", {}).items()} if options.keep_metadata else {}
-        kwargs: dict = {}
+        out = displayable(image, options.format)
+        # Pillow writes what `info` holds (a JPEG's comment, an XMP packet …): stripping keeps only
+        # the colour profile, which is part of how the pixels look.
+        profile = image.info.get("icc_profile")
+        out.info = dict(image.info) if options.keep_metadata else ({"icc_profile": profile} if profile else {})
+        kwargs: dict = {"icc_profile": profile} if profile else {}
         if options.format == ExportFormat.PNG:
             info = PngInfo()
             for key, value in text.items():
                 info.add_itxt(key, value)
             kwargs["pnginfo"] = info
-            out = image
         else:
-            out = image.convert("RGB")
             kwargs["quality"] = options.quality
             if "parameters" in text:
                 exif = Image.Exif()
@@ -251,8 +278,25 @@ def write_image(record: ImageRecord, destination: Path, options: ExportOptions) 
         _atomic_write(destination, lambda stream: out.save(stream, format=file_format, **kwargs))
 
 
+def displayable(image: Image.Image, export_format: str) -> Image.Image:
+    """`image` in a mode the export format stores and that looks the same: 16-bit grey scaled to
+    8 bits (not clipped to white), CMYK as RGB, alpha kept where the format has it."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        import numpy as np  # here only: the window starts without numpy
+
+        image = Image.fromarray((np.asarray(image, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8), "L")
+    if export_format == ExportFormat.JPEG:
+        return image.convert("RGB") if image.mode != "RGB" else image.copy()
+    alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+    if export_format == ExportFormat.WEBP or image.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
+        return image.convert("RGBA" if alpha else "RGB")
+    return image.copy()
+
+
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt", b"eXIf")
+# What a stripped PNG keeps: the pixels and what says how to show them (palette, transparency,
+# colour space and profile). Text, EXIF, times and private chunks go.
+_PIXEL_CHUNKS = (b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT")
 
 
 def _is_png(path: Path) -> bool:
@@ -270,7 +314,7 @@ def _copy_png_chunks(source: Path, stream, keep_metadata: bool) -> None:
         end = position + 12 + length
         if end > len(data):
             raise ValueError(f"{source.name} is a truncated PNG")
-        if keep_metadata or kind not in _TEXT_CHUNKS:
+        if keep_metadata or kind in _PIXEL_CHUNKS:
             stream.write(data[position:end])
         position = end
         if kind == b"IEND":

@@ -143,3 +143,85 @@ def test_two_exports_in_the_same_second_keep_both_manifests(tmp_path, monkeypatc
     assert second.manifest_csv.name == "manifest-20260101-120000-2.csv"
     assert "1.png" in first.manifest_csv.read_text() and "2.png" in second.manifest_csv.read_text()
     assert json.loads(first.manifest_json.read_text())["images"][0]["target"] == "1.png"
+
+
+def test_strip_metadata_leaves_only_pixels_and_the_colour_profile(tmp_path):
+    from PIL import ImageCms
+
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    png = tmp_path / "src" / "private.png"
+    png.parent.mkdir()
+    info = PngInfo()
+    info.add_text("parameters", "secret prompt")
+    info.add(b"prVt", b"my private data")  # an ancillary private chunk
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(png, pnginfo=info, icc_profile=profile)
+    jpeg = tmp_path / "src" / "commented.jpg"
+    Image.new("RGB", (8, 8), (1, 2, 3)).save(jpeg, comment=b"secret comment", icc_profile=profile)
+    for source, export_format in ((png, "png"), (png, "jpeg"), (jpeg, "jpeg"), (jpeg, "webp"), (jpeg, "png")):
+        record = image(tmp_path, 1, path=str(source))
+        out = tmp_path / f"out-{source.suffix[1:]}-{export_format}"
+        export_images([record], out, ExportOptions(template="{id}", format=export_format, keep_metadata=False))
+        (written,) = [p for p in out.iterdir() if not p.name.startswith("manifest")]
+        data = written.read_bytes()
+        assert b"secret" not in data and b"prVt" not in data and b"my private data" not in data, (source, export_format)
+        with Image.open(written) as result:
+            assert result.info.get("icc_profile") == profile
+            assert all(abs(a - b) <= 3 for a, b in zip(result.convert("RGB").getpixel((0, 0)), (1, 2, 3)))
+
+
+def test_cmyk_and_16_bit_images_export_as_they_look(tmp_path):
+    import numpy as np
+
+    (tmp_path / "src").mkdir()
+    cmyk = tmp_path / "src" / "print.jpg"
+    Image.new("CMYK", (8, 8), (0, 255, 255, 0)).save(cmyk)  # pure red in print colours
+    deep = tmp_path / "src" / "deep.png"
+    Image.fromarray(np.full((8, 8), 32768, dtype=np.uint16)).save(deep)  # 16-bit mid grey
+    for source, export_format, expected in ((cmyk, "png", (255, 0, 0)), (deep, "jpeg", (128, 128, 128)),
+                                            (deep, "webp", (128, 128, 128))):
+        out = tmp_path / f"out-{source.stem}-{export_format}"
+        result = export_images([image(tmp_path, 1, path=str(source))], out,
+                               ExportOptions(template="{id}", format=export_format))
+        assert result.written == 1, result.entries
+        with Image.open(next(p for p in out.iterdir() if not p.name.startswith("manifest"))) as written:
+            assert all(abs(a - b) <= 3 for a, b in zip(written.convert("RGB").getpixel((4, 4)), expected))
+
+
+def test_an_export_target_that_is_a_file_is_a_clear_error(tmp_path):
+    target = tmp_path / "not-a-folder"
+    target.write_text("x")
+    with pytest.raises(InputError, match="is a file; choose a folder"):
+        export_images([image(tmp_path, 1)], target, ExportOptions())
+    with pytest.raises(InputError, match="Cannot write into"):
+        export_images([image(tmp_path, 1)], target / "below", ExportOptions())
+
+
+def test_a_full_disk_stops_the_export_and_says_so(tmp_path, monkeypatch):
+    import errno
+
+    from hypersd_desktop.gallery import export as export_module
+
+    real = export_module.write_image
+    calls = []
+
+    def fill_up(record, destination, options):
+        calls.append(record.id)
+        if len(calls) >= 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(record, destination, options)
+
+    monkeypatch.setattr(export_module, "write_image", fill_up)
+    with pytest.raises(InputError, match=r"is full: 2 of 6 images were written and manifest-.*\.csv lists them"):
+        export_images([image(tmp_path, i) for i in range(1, 7)], tmp_path / "out", ExportOptions(template="{seed}"))
+    assert len(calls) == 3  # it stopped at the first image that did not fit
+
+
+def test_exported_files_follow_the_umask(tmp_path):
+    import os
+    import stat
+
+    out = tmp_path / "out"
+    export_images([image(tmp_path, 1)], out, ExportOptions(template="{seed}"))
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE((out / "1.png").stat().st_mode) == 0o666 & ~mask
