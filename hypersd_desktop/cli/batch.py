@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from hypersd_desktop.cli.common import bounded_int, parse_lora, ProgressBar, resolver
+from hypersd_desktop.cli.common import bounded_int, parse_lora, ProgressBar, resolver, warn
 from hypersd_desktop.cli.gallery import add_export_options, export_options
 from hypersd_desktop.core.errors import CancelledError
 from hypersd_desktop.core.paths import AppPaths
@@ -33,6 +33,7 @@ def run(args) -> int:
     from hypersd_desktop.gallery.gallery import Gallery
 
     gallery = Gallery(AppPaths.default())
+    warn(gallery.notice)
     try:
         return _batch(gallery, args)
     finally:

@@ -16,6 +16,12 @@ EXIT_BAD_INPUT = 2
 EXIT_CANCELLED = 130
 
 
+def warn(notice: str | None) -> None:
+    """Say on stderr what a service found on opening (a damaged database put aside)."""
+    if notice:
+        print(f"warning: {notice}", file=sys.stderr)
+
+
 def parse_lora(text: str) -> LoraSpec:
     """`PATH` or `PATH:WEIGHT` (a drive letter's colon is not mistaken for a weight)."""
     path, sep, weight = text.rpartition(":")

@@ -10,7 +10,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from hypersd_desktop.cli.common import ProgressBar, bounded_int, date_argument, image_id, image_ids
+from hypersd_desktop.cli.common import ProgressBar, bounded_int, date_argument, image_id, image_ids, warn
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.vocab import CollisionRule, ExportFormat, ExportStatus
@@ -65,6 +65,9 @@ def add_parser(commands) -> None:
     undo = sub.add_parser("undo", help="bring deleted images back")
     undo.add_argument("ids", type=image_id, nargs="+")
     sub.add_parser("empty-trash", help="delete trashed images for good")
+    rebuild = sub.add_parser("rebuild", help="index again every image in the images folder (after a damaged "
+                                             "gallery database was replaced), and in FOLDERs")
+    rebuild.add_argument("folders", type=Path, nargs="*", metavar="FOLDER")
     missing = sub.add_parser("missing", help="list images whose file is gone; --repair fixes the gallery")
     missing.add_argument("--repair", action="store_true", help="drop rows of missing files (relinking with --relink)")
     missing.add_argument("--relink", type=Path, help="folder to look for moved files by name")
@@ -87,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
     from hypersd_desktop.gallery.gallery import Gallery
 
     gallery = Gallery(AppPaths.default())
+    warn(gallery.notice)
     try:
         return ACTIONS[args.gallery_command](gallery, args)
     finally:
@@ -227,5 +231,15 @@ def _missing(gallery, args) -> int:
     return 0
 
 
+def _rebuild(gallery, args) -> int:
+    with ProgressBar("rebuild", unit="image") as bar:
+        report = gallery.rebuild(args.folders, on_progress=bar)
+    for path, reason in report.failed:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    print(f"rebuilt from {', '.join(str(f) for f in [gallery.paths.images, *args.folders])}: added {report.added}, "
+          f"already in the gallery {report.skipped}, unreadable {len(report.failed)}")
+    return 1 if report.failed else 0
+
+
 ACTIONS = {"list": _list, "search": _list, "show": _show, "import": _import, "export": _export, "reuse": _reuse,
-           "delete": _delete, "undo": _undo, "empty-trash": _empty_trash, "missing": _missing}
+           "delete": _delete, "undo": _undo, "empty-trash": _empty_trash, "missing": _missing, "rebuild": _rebuild}

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from hypersd_desktop.cli.common import ProgressBar, parse_lora, resolver
+from hypersd_desktop.cli.common import parse_lora, ProgressBar, resolver, warn
 from hypersd_desktop.core.codec import to_data
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
@@ -107,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
 
     library = ModelLibrary(paths)
     gallery = None if args.no_gallery else Gallery(paths)
+    warn(gallery.notice if gallery is not None else None)
     service = GenerationService(paths, gallery, library.hash_cache())
     with ProgressBar("generate", unit="step", enabled=False if args.json else None) as bar:
         results = service.generate(

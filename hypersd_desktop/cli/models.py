@@ -8,7 +8,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from hypersd_desktop.cli.common import ProgressBar
+from hypersd_desktop.cli.common import ProgressBar, warn
 from hypersd_desktop.core.errors import CancelledError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken
@@ -39,6 +39,8 @@ def run(args: argparse.Namespace) -> int:
     from hypersd_desktop.models.library import ModelLibrary
 
     library = ModelLibrary(AppPaths.default())
+    if library.registry.notice:
+        warn(f"{library.registry.notice} The model files are untouched: import or download them again.")
     try:
         return ACTIONS[args.models_command](library, args)
     finally:

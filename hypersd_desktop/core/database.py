@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,11 +21,29 @@ class Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.lock = threading.RLock()
-        self.connection = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+        self.notice: str | None = None  # set when a damaged file was put aside and a new one started
+        self.timeout = timeout
+        problem = _damage(path)
+        if problem is None:
+            try:
+                self._open(migrations)
+                return
+            except sqlite3.DatabaseError as error:  # "file is not a database", "database disk image is malformed"
+                self.connection.close()
+                problem = str(error)
+        kept = _put_aside(path)
+        self.notice = (f"The database {path} was damaged ({problem}). It was kept as {kept.name} and a new one was "
+                       "started.")
+        self._open(migrations)
+
+    def _open(self, migrations: Sequence[str]) -> None:
+        self.connection = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None,
+                                          check_same_thread=False)
         self.connection.row_factory = sqlite3.Row
-        for pragma in ("journal_mode=WAL", "foreign_keys=ON", f"busy_timeout={int(timeout * 1000)}",
+        for pragma in ("journal_mode=WAL", "foreign_keys=ON", f"busy_timeout={int(self.timeout * 1000)}",
                        "synchronous=NORMAL"):
             self.connection.execute(f"PRAGMA {pragma}")
+        self.connection.execute("SELECT count(*) FROM sqlite_master").fetchone()  # reads the schema pages
         self._migrate(migrations)
 
     def close(self) -> None:
@@ -55,3 +75,35 @@ class Database:
                     if self.connection.in_transaction:
                         self.connection.execute("ROLLBACK")
                     raise
+
+
+_HEADER = b"SQLite format 3\x00"
+
+
+def _damage(path: Path) -> str | None:
+    """Why the file at `path` cannot be a database, judged from its size and header; None if it may be."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return None  # absent: a new database is made, as on the first start
+    if size == 0:
+        return "it is empty: 0 bytes"
+    with path.open("rb") as handle:
+        if handle.read(16) != _HEADER:
+            return "it is not an SQLite database"
+    return None
+
+
+def _put_aside(path: Path) -> Path:
+    """Rename a damaged database (with its WAL and shared-memory files) out of the way; never delete it."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    kept = path.with_name(f"{path.name}.damaged-{stamp}")
+    number = 2
+    while kept.exists():
+        kept = path.with_name(f"{path.name}.damaged-{stamp}-{number}")
+        number += 1
+    for suffix in ("", "-wal", "-shm"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            os.replace(companion, kept.with_name(kept.name + suffix))
+    return kept

@@ -102,6 +102,23 @@ class Gallery:
         self.thumbnails = Thumbnails(paths.cache / "thumbnails")
         self.trash_dir = paths.data / "trash"
 
+    @property
+    def notice(self) -> str | None:
+        """What the person should know about the gallery's database (it was damaged and put aside)."""
+        if self.store.notice is None:
+            return None
+        return (f"{self.store.notice} The images are still on disk: `hypersd-desktop gallery rebuild` (or File → "
+                "Rebuild the gallery) adds them back with the settings stored in them.")
+
+    def rebuild(self, folders: list[Path] | None = None, on_progress=None, cancel=None) -> ImportReport:
+        """Index again every image in the images folder (and `folders`): after a damaged database was
+        replaced, the generated images come back with the settings stored in their files."""
+        files: list[Path] = []
+        for folder in [self.paths.images, *(folders or [])]:
+            if folder.is_dir():
+                files += sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        return self.import_files(files, on_progress, cancel, ours_as_generated=True)
+
     def close(self) -> None:
         self.thumbnails.close()
         self.store.close()
@@ -138,8 +155,11 @@ class Gallery:
         return self.import_files(files, on_progress, cancel)
 
     def import_files(self, files: list[Path], on_progress: Callable[[TransferProgress], None] | None = None,
-                     cancel: CancelToken | None = None) -> ImportReport:
-        """Index these image files, as `import_folder` does (dropped on the window, for example)."""
+                     cancel: CancelToken | None = None, ours_as_generated: bool = False) -> ImportReport:
+        """Index these image files, as `import_folder` does (dropped on the window, for example).
+
+        With `ours_as_generated`, images carrying this app's own request count as generated here.
+        """
         cancel = cancel or CancelToken()
         files = [p.resolve() for p in files]
         meter = TransferMeter("import", len(files), 0, on_progress)
@@ -166,7 +186,9 @@ class Gallery:
                     failed.append((str(path), f"not a readable image ({error})"))
                     continue
                 warnings += notes
-                batch.append(record_for(path, metadata, width, height, ImageSource.IMPORTED))
+                ours = ours_as_generated and metadata is not None and metadata.format == "hypersd"
+                batch.append(record_for(path, metadata, width, height,
+                                        ImageSource.GENERATED if ours else ImageSource.IMPORTED))
                 if len(batch) >= 200:
                     added += self._commit(batch, failed)
                     batch = []

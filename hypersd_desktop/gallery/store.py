@@ -173,6 +173,7 @@ class GalleryStore:
     def __init__(self, database: Path) -> None:
         self.database = database
         self._database = Database(database, MIGRATIONS)
+        self.notice = self._database.notice  # a damaged database was put aside: say so
         self._db = self._database.connection
         self._lock = self._database.lock
         self.transaction = self._database.transaction

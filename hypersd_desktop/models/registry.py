@@ -88,6 +88,7 @@ class Registry:
         # Every read and write goes through the database's lock, as in the gallery store: the
         # connection is shared by the GUI thread and the download and import threads.
         self._db = Database(database, MIGRATIONS, timeout=10.0)
+        self.notice = self._db.notice  # a damaged database was put aside: say so
         self._transaction = self._db.transaction
 
     def close(self) -> None:

@@ -630,6 +630,10 @@ class GalleryBrowser(QWidget):
         """Index the images below `folder` in the background (progress in the notice line)."""
         return self._start_import(lambda report, cancel: self.gallery.import_folder(folder, report, cancel))
 
+    def rebuild(self) -> Task | None:
+        """Index every image of the images folder again, in the background (after a damaged database)."""
+        return self._start_import(lambda report, cancel: self.gallery.rebuild(None, report, cancel))
+
     def import_files(self, paths: list[Path]) -> Task | None:
         """Index image files (dropped on the window) in the background, as `import_folder` does."""
         return self._start_import(lambda report, cancel: self.gallery.import_files(paths, report, cancel))

@@ -174,13 +174,14 @@ class MainWindow(QMainWindow):
         menu = self.menuBar().addMenu("&File")
         self.import_action = QAction("&Import models…", self)
         self.import_images_action = QAction("Import &images from a folder…", self)
+        self.rebuild_action = QAction("&Rebuild the gallery from the images folder", self)
         self.batch_action = QAction("&Batch job…", self, shortcut=QKeySequence("Ctrl+B"))
         self.export_action = QAction("&Export images…", self, shortcut=QKeySequence("Ctrl+E"))
         self.settings_action = QAction("&Settings…", self, shortcut=QKeySequence("Ctrl+,"))
         quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
-        for action in (self.import_action, self.import_images_action, self.batch_action, self.export_action,
-                       self.settings_action, quit_action):
+        for action in (self.import_action, self.import_images_action, self.rebuild_action, self.batch_action,
+                       self.export_action, self.settings_action, quit_action):
             menu.addAction(action)
         view = self.menuBar().addMenu("&View")
         self.find_action = QAction("&Search the gallery", self, shortcut=QKeySequence.StandardKey.Find)
@@ -207,6 +208,7 @@ class MainWindow(QMainWindow):
         self.queue_remove.clicked.connect(self._remove_queued)
         self.import_action.triggered.connect(self.import_models)
         self.import_images_action.triggered.connect(self.browser.choose_import_folder)
+        self.rebuild_action.triggered.connect(self._rebuild_gallery)
         self.export_action.triggered.connect(self._open_export)
         self.batch_action.triggered.connect(self.open_batch)
         self.find_action.triggered.connect(self._find)
@@ -479,6 +481,10 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentWidget(self.browser)
 
     # -- gallery, batch and models --------------------------------------------------------
+
+    def _rebuild_gallery(self) -> None:
+        self.tabs.setCurrentWidget(self.browser)
+        self.browser.rebuild()
 
     def _find(self) -> None:
         self.tabs.setCurrentWidget(self.browser)

@@ -195,3 +195,23 @@ def test_latest_wins_replaces_queued_jobs(qtbot, parts):
     # The first job was already running; of the three queued after it only the latest ran.
     assert set(dropped) == set(window._job_ids[1:3])
     assert set(finished) == {window._job_ids[0], window._job_ids[3]}
+
+
+def test_a_damaged_gallery_database_is_named_in_the_window(qtbot, installed):
+    import threading
+
+    from hypersd_desktop.app import build_app
+
+    database = AppPaths.default().data / "gallery.sqlite3"
+    database.write_bytes(b"")
+    parts = build_app(["test"], start_worker=False)
+    qtbot.addWidget(parts.window)
+    parts.window.show()
+    try:
+        text = parts.window.warnings.text()
+        assert f"The database {database} was damaged (it is empty: 0 bytes)" in text
+        assert "File → Rebuild the gallery" in text
+        assert list(database.parent.glob("gallery.sqlite3.damaged-*"))
+    finally:
+        sys.excepthook, threading.excepthook = sys.__excepthook__, threading.__excepthook__
+        parts.library.close()
