@@ -70,3 +70,22 @@ def test_an_export_with_failures_says_so_and_exits_non_zero(app_home, tmp_path):
     assert result.returncode == 1
     assert f"failed {folder / 'b.png'}: No such file or directory" in result.stderr
     assert "exported 1 images" in result.stdout and "1 failed" in result.stdout
+
+
+@pytest.mark.parametrize("stored, reason", [
+    ('{"prompt": "a fox", "loras": [{"path": "/l/a.safetensors", "weight": "heavy"}]}', "request.base_model is missing"),
+    ('{"prompt": "a fox", "base_model": "/m", "loras": [{"path": "/l/a.safetensors", "weight": "heavy"}]}',
+     "request.loras[0].weight should be a number, not text"),
+    ('{"prompt": "a fox", "base_model": ', "it is not JSON"),
+])
+def test_reuse_of_a_damaged_stored_request_falls_back_to_the_gallery_fields(app_home, stored, reason):
+    from hypersd_desktop.gallery.store import GalleryStore, ImageRecord
+
+    store = GalleryStore(AppPaths.default().ensure().data / "gallery.sqlite3")
+    store.add(ImageRecord(path="/images/fox.png", created=0.0, source="generated", prompt="a fox", seed=9, steps=2,
+                          model_name="sd15", request=stored))
+    store.close()
+    result = run("gallery", "reuse", "1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "hypersd-desktop generate --model sd15 --prompt 'a fox' --steps 2 --seed 9"
+    assert reason in result.stderr and "the command repeats the settings the gallery shows" in result.stderr

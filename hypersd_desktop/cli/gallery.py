@@ -14,6 +14,7 @@ from hypersd_desktop.cli.common import ProgressBar, bounded_int, date_argument, 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.vocab import CollisionRule, ExportFormat, ExportStatus
+from hypersd_desktop.engine.types import GenerationRequest
 from hypersd_desktop.gallery.export import ExportOptions
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
 
@@ -140,7 +141,7 @@ def _import(gallery, args) -> int:
     for path, reason in report.failed:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     print(f"added {report.added}, already in the gallery {report.skipped}, unreadable {len(report.failed)}")
-    return 0
+    return 1 if report.failed else 0
 
 
 def _export(gallery, args) -> int:
@@ -160,45 +161,55 @@ def _export(gallery, args) -> int:
     return 1 if failed else 0
 
 
-def reuse_command(record: ImageRecord) -> str:
-    """The `generate` command line that reproduces an image (exactly, when its request is stored)."""
-    request = json.loads(record.request) if record.request else None
+def reuse_command(record: ImageRecord) -> tuple[str, str | None]:
+    """The `generate` command line that reproduces an image (exactly, when its request is stored),
+    and a note when it can only repeat the settings the gallery shows."""
     words = ["hypersd-desktop", "generate"]
-    if request:
-        words += ["--model", request["base_model"], "--prompt", request["prompt"]]
-        if request.get("negative_prompt"):
-            words += ["--negative", request["negative_prompt"]]
-        for lora in request.get("loras", []):
-            words += ["--lora", f"{lora['path']}:{lora['weight']:g}"]
-        options = {"--unet": "unet", "--vae": "vae", "--config": "base_config", "--recipe": "recipe",
-                   "--steps": "steps", "--guidance": "guidance", "--eta": "eta", "--width": "width",
-                   "--height": "height", "--device": "device", "--dtype": "dtype", "--scheduler": "scheduler"}
-        for flag, key in options.items():
-            value = request.get(key)
-            if value is not None and value != "auto":
-                words += [flag, str(value)]
-        if request.get("timesteps"):
-            words += ["--timesteps", ",".join(str(t) for t in request["timesteps"])]
-        words += ["--seed", str(request["seed"])]
-    else:
-        words += ["--model", record.model_name or "MODEL", "--prompt", record.prompt]
-        if record.negative_prompt:
-            words += ["--negative", record.negative_prompt]
-        for flag, value in (("--steps", record.steps), ("--guidance", record.guidance), ("--seed", record.seed),
-                            ("--width", record.width), ("--height", record.height)):
-            if value is not None:
-                words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
-    return shlex.join(words)
+    note = "this image was not made here; the command repeats its settings, not its exact model and LoRAs."
+    if record.request:
+        try:
+            request = GenerationRequest.from_json(record.request)
+        except InputError as error:
+            note = f"{str(error).rstrip('.')}; the command repeats the settings the gallery shows."
+        else:
+            return shlex.join(words + _request_words(request)), None
+    words += ["--model", record.model_name or "MODEL", "--prompt", record.prompt]
+    if record.negative_prompt:
+        words += ["--negative", record.negative_prompt]
+    for flag, value in (("--steps", record.steps), ("--guidance", record.guidance), ("--seed", record.seed),
+                        ("--width", record.width), ("--height", record.height)):
+        if value is not None:
+            words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    return shlex.join(words), note
+
+
+def _request_words(request: GenerationRequest) -> list[str]:
+    words = ["--model", request.base_model, "--prompt", request.prompt]
+    if request.negative_prompt:
+        words += ["--negative", request.negative_prompt]
+    for lora in request.loras:
+        words += ["--lora", f"{lora.path}:{lora.weight:g}"]
+    options = {"--unet": request.unet, "--vae": request.vae, "--config": request.base_config,
+               "--recipe": request.recipe, "--steps": request.steps, "--guidance": request.guidance,
+               "--eta": request.eta, "--width": request.width, "--height": request.height,
+               "--backend": request.backend, "--device": request.device, "--dtype": request.dtype,
+               "--scheduler": request.scheduler}
+    for flag, value in options.items():
+        if value is not None and value != "auto":
+            words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    if request.timesteps:
+        words += ["--timesteps", ",".join(str(t) for t in request.timesteps)]
+    return words + ["--seed", str(request.seed)]
 
 
 def _reuse(gallery, args) -> int:
     record = gallery.store.get(args.id)
     if record is None:
         raise InputError(f"No image {args.id} in the gallery.")
-    print(reuse_command(record))
-    if not record.request:
-        print("note: this image was not made here; the command repeats its settings, not its exact model and LoRAs.",
-              file=sys.stderr)
+    command, note = reuse_command(record)
+    print(command)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
     return 0
 
 

@@ -12,6 +12,7 @@ from hypersd_desktop.cli.common import ProgressBar, warn
 from hypersd_desktop.core.errors import CancelledError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken
+from hypersd_desktop.core.vocab import ImportStatus
 from hypersd_desktop.models.catalog import format_size
 
 
@@ -104,12 +105,12 @@ def _import(library, args) -> int:
         items = library.import_path(args.path, copy=args.copy, on_progress=bar)
     if args.json:
         print(json.dumps([asdict(item) for item in items], indent=1))
-        return 0
-    for item in items:
-        what = f"{item.kind or '?'} {item.architecture or ''}".strip()
-        detail = f" as {item.model_id}" if item.model_id else f": {item.reason}" if item.reason else ""
-        print(f"{item.status:17} {what:16} {item.path}{detail}")
-    return 0
+    else:
+        for item in items:
+            what = f"{item.kind or '?'} {item.architecture or ''}".strip()
+            detail = f" as {item.model_id}" if item.model_id else f": {item.reason}" if item.reason else ""
+            print(f"{item.status:17} {what:16} {item.path}{detail}")
+    return 1 if any(item.status in (ImportStatus.BROKEN, ImportStatus.REFUSED) for item in items) else 0
 
 
 def _verify(library, args) -> int:

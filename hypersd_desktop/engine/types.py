@@ -124,6 +124,17 @@ class GenerationRequest:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
+    def from_json(cls, text: str) -> GenerationRequest:
+        """A request from its JSON text (as stored in PNGs and gallery rows); `InputError` when damaged."""
+        try:
+            data = json.loads(text)
+        except (ValueError, RecursionError):
+            raise InputError("This request cannot be read: it is not JSON.") from None
+        if not isinstance(data, dict):
+            raise InputError("This request cannot be read: it is not a JSON object.")
+        return cls.from_dict(data)
+
+    @classmethod
     def from_dict(cls, data: dict[str, Any]) -> GenerationRequest:
         """A request from JSON data; unknown keys (from a newer version) are ignored.
 

@@ -8,7 +8,6 @@ folders dropped on it are imported into the model library.
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
 
@@ -367,13 +366,19 @@ class MainWindow(QMainWindow):
 
     def reuse_record(self, record: ImageRecord) -> None:
         """Fill the controls from a gallery image: exactly from its stored request when it has one."""
+        problem = None
         if record.request:
-            self.apply_request(GenerationRequest.from_dict(json.loads(record.request)))
-        else:
+            try:
+                self.apply_request(GenerationRequest.from_json(record.request))
+            except AppError as error:  # damaged, or written by another version: the gallery's fields stand
+                problem = f"{str(error).rstrip('.')}; the settings the gallery shows were used instead."
+        if problem is not None or not record.request:
             self.apply_metadata(ImageMetadata(
                 format=record.metadata_format or "none", prompt=record.prompt, negative_prompt=record.negative_prompt,
                 seed=record.seed, steps=record.steps, guidance=record.guidance, width=record.width,
                 height=record.height, model_name=record.model_name, model_hash=record.model_hash, loras=record.loras))
+        if problem is not None:
+            self.warnings.show_messages([problem])
         self.tabs.setCurrentIndex(0)
         self.prompt.setFocus()
 

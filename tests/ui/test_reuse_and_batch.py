@@ -85,3 +85,15 @@ def test_batch_dialog_runs_a_three_item_job_then_resumes_a_stopped_one(qtbot, pa
     assert resumed.args[0].skipped == done_before and resumed.args[0].generated == 4 - done_before
     assert len(image_files(target)) == 7
     dialog.reject()
+
+
+def test_reusing_an_image_whose_stored_request_is_damaged_uses_the_gallery_fields(qtbot, idle_app):
+    from hypersd_desktop.gallery.store import ImageRecord
+
+    window = idle_app.window
+    record = ImageRecord(path="/images/fox.png", created=0.0, source="generated", prompt="a fox in the snow", seed=77,
+                         steps=3, model_name="sd15", request='{"prompt": "a fox", "loras": [{"weight": "heavy"}]}')
+    window.reuse_record(record)
+    assert window.prompt.toPlainText() == "a fox in the snow" and window.seed.value() == 77
+    assert "This request cannot be read" in window.warnings.text()
+    assert "the settings the gallery shows were used instead" in window.warnings.text()
