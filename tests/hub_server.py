@@ -26,6 +26,7 @@ class HostedFile:
     data: bytes
     lfs: bool = True
     served: bytes | None = None  # bytes actually sent, when different from what is published
+    size_header: str | None = None  # an X-Linked-Size/Content-Length to send instead of the real one
 
     @property
     def sha256(self) -> str:
@@ -100,7 +101,7 @@ def _handler(hub: FakeHub):
             self.send_header("X-Repo-Commit", COMMIT)
             if hosted.lfs:
                 self.send_header("X-Linked-Etag", f'"{hosted.sha256}"')
-                self.send_header("X-Linked-Size", str(len(hosted.data)))
+                self.send_header("X-Linked-Size", hosted.size_header or str(len(hosted.data)))
                 self.send_header("ETag", f'"{hosted.sha256}"')
             else:
                 self.send_header("ETag", f'"{hosted.git_id}"')

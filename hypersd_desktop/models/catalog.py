@@ -8,6 +8,7 @@ with its hub repository, revision, files, sizes, licence, and what it enables.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,8 +21,11 @@ KINDS = ModelKind.values()
 
 @dataclass(frozen=True)
 class CatalogFile:
+    """One file of a download; `sha256`, when the catalog pins it, is checked even when the hub sends none."""
+
     path: str
     size: int
+    sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,7 +71,7 @@ def parse_catalog(data: dict) -> Catalog:
     entries = []
     for raw in data.get("entries", []):
         try:
-            files = tuple(CatalogFile(f["path"], int(f["size"])) for f in raw["files"])
+            files = tuple(CatalogFile(f["path"], int(f["size"]), _pinned(f.get("sha256"))) for f in raw["files"])
             entry = CatalogEntry(
                 id=raw["id"], name=raw["name"], kind=raw["kind"], architecture=raw["architecture"],
                 layout=raw["layout"], repo=raw["repo"], revision=raw["revision"], licence=raw["licence"],
@@ -79,6 +83,14 @@ def parse_catalog(data: dict) -> Catalog:
             raise InputError(f"Catalog entry {entry.id!r} has an unknown kind or layout, or no files.")
         entries.append(entry)
     return Catalog(tuple(entries))
+
+
+def _pinned(sha256: object) -> str | None:
+    if sha256 is None:
+        return None
+    if not (isinstance(sha256, str) and re.fullmatch(r"[0-9a-f]{64}", sha256)):
+        raise ValueError(f"{sha256!r} is not a sha256")
+    return sha256
 
 
 def load_catalog(path: Path | None = None) -> Catalog:

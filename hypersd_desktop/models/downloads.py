@@ -158,10 +158,23 @@ class Downloader:
         # The hub puts a large (LFS) file's sha256 and size in X-Linked-Etag / X-Linked-Size;
         # a small file's ETag is its git blob id, which is not a sha256 of the bytes.
         etag = (headers.get("X-Linked-Etag") or headers.get("ETag") or "").strip('"').removeprefix("W/").strip('"')
-        size = headers.get("X-Linked-Size") or headers.get("Content-Length")
+        size_text = headers.get("X-Linked-Size") or headers.get("Content-Length")
+        try:
+            size = int(size_text) if size_text is not None else file.size
+        except ValueError:
+            raise DownloadError(f"The hub sent an unreadable size ({size_text[:40]!r}) for {entry.repo}/{file.path}; "
+                                "it may be having trouble. Try again later.") from None
+        published = etag.lower() if _SHA256.match(etag.lower()) else None
+        if file.sha256 is not None and published is not None and published != file.sha256:
+            raise IntegrityError(
+                f"The hub now publishes another file as {entry.repo}/{file.path} (sha256 {published[:12]}…) than the "
+                f"one this app knows ({file.sha256[:12]}…); nothing was downloaded. Update HyperSD Desktop, or "
+                "import the file yourself if you trust it.")
+        if file.sha256 is not None and size != file.size:
+            raise IntegrityError(f"The hub sends {size:,} bytes for {entry.repo}/{file.path}; the pinned file has "
+                                 f"{file.size:,}. Nothing was downloaded; try again later.")
         return RemoteFile(
-            path=file.path, url=url, size=int(size) if size is not None else file.size,
-            sha256=etag.lower() if _SHA256.match(etag.lower()) else None,
+            path=file.path, url=url, size=size, sha256=file.sha256 or published,
             commit=headers.get("X-Repo-Commit"), etag=etag or None,
         )
 
@@ -267,7 +280,7 @@ class Downloader:
             part.unlink(missing_ok=True)
             _state_file(part).unlink(missing_ok=True)
             raise IntegrityError(
-                f"{entry.repo}/{file.path} does not match the sha256 the hub publishes (got {actual[:12]}…, expected "
+                f"{entry.repo}/{file.path} does not match its published sha256 (got {actual[:12]}…, expected "
                 f"{file.sha256[:12]}…); the bad file was deleted and nothing was installed. Try the download again."
             )
         os.replace(part, target)

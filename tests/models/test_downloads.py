@@ -110,7 +110,7 @@ def test_bytes_that_do_not_match_the_published_sha256_are_rejected(setup, hub, p
     corrupt = bytearray(payload)
     corrupt[1000] ^= 0xFF
     hub.files[(REPO, NAME)].served = bytes(corrupt)
-    with pytest.raises(IntegrityError, match="does not match the sha256"):
+    with pytest.raises(IntegrityError, match="does not match its published sha256"):
         setup.downloader.download(lora_entry())
     assert setup.registry.find("hyper-sd15-1step-lora") is None
     folder = setup.models / "hyper-sd15-1step-lora"
@@ -207,3 +207,28 @@ def test_a_file_in_the_hugging_face_cache_is_used_without_downloading(tmp_path, 
     assert hub.gets(NAME) == []
     assert model.sha256 == hashlib.sha256(payload).hexdigest()
     registry.close()
+
+
+def pinned_entry(sha256: str) -> CatalogEntry:
+    entry = lora_entry()
+    return CatalogEntry(**{**entry.__dict__, "files": (CatalogFile(NAME, SIZE, sha256),)})
+
+
+def test_a_pinned_hash_catches_junk_from_a_hub_that_publishes_none(setup, hub, payload):
+    hosted = hub.add(REPO, NAME, payload, lfs=False)  # no X-Linked-Etag: the hub says nothing of the bytes
+    hosted.served = random.Random(8).randbytes(SIZE)
+    with pytest.raises(IntegrityError, match="does not match its published sha256"):
+        setup.downloader.download(pinned_entry(hashlib.sha256(payload).hexdigest()))
+    assert setup.registry.list() == [] and not list(setup.models.rglob("*.safetensors"))
+
+
+def test_a_hub_that_publishes_another_file_than_the_pinned_one_downloads_nothing(setup, hub):
+    with pytest.raises(IntegrityError, match="The hub now publishes another file as"):
+        setup.downloader.download(pinned_entry("0" * 64))
+    assert hub.gets(f"/{REPO}/resolve/main/{NAME}") == []
+
+
+def test_an_unreadable_size_from_the_hub_is_a_clear_error(setup, hub, payload):
+    hub.add(REPO, NAME, payload).size_header = "3 MB"
+    with pytest.raises(DownloadError, match=r"The hub sent an unreadable size \('3 MB'\)"):
+        setup.downloader.download(lora_entry())
