@@ -1,0 +1,205 @@
+"""Seeded fuzzing of the three parsers that read files made elsewhere: the weights inspector, the
+image metadata reader (with the gallery import behind it) and the batch job parser. Every input
+gives a result or one of the app's own errors, never another exception, within a time and
+memory bound. The seed is fixed, so a failure repeats; FUZZ_CASES and FUZZ_SEED search further."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import random
+import string
+import struct
+import time
+import tracemalloc
+
+import pytest
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from hypersd_desktop.core.errors import AppError
+from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.engine.inspect import inspect_file
+from hypersd_desktop.engine.types import GenerationRequest
+from hypersd_desktop.gallery.gallery import Gallery, read_metadata
+from hypersd_desktop.worker.batch import parse_job, plan_units
+
+CASES = int(os.environ.get("FUZZ_CASES", "150"))
+SEED = int(os.environ.get("FUZZ_SEED", "0"))  # another value searches other inputs
+SECONDS_PER_INPUT = 2.0
+BYTES_PER_INPUT = 64 * 2**20
+
+
+def junk_value(rng: random.Random, depth: int = 0):
+    choice = rng.randrange(12 if depth < 3 else 8)
+    if choice == 0:
+        return rng.randrange(-2**70, 2**70)
+    if choice == 1:
+        return rng.choice([0, -1, 1, 2**63, 2**64, 1e400, -1e400, float("nan"), 0.5, True, False, None])
+    if choice == 2:
+        return "".join(rng.choice(string.printable + "\x00\x1b\u202e é") for _ in range(rng.randrange(12)))
+    if choice == 3:
+        return rng.choice(["F32", "F16", "BF16", "I64", "U8", "f32", "", "F8_E4M3"])
+    if choice in (4, 5, 6, 7):
+        return rng.randrange(0, 4096)
+    if choice in (8, 9):
+        return [junk_value(rng, depth + 1) for _ in range(rng.randrange(4))]
+    return {junk_text(rng): junk_value(rng, depth + 1) for _ in range(rng.randrange(4))}
+
+
+def junk_text(rng: random.Random) -> str:
+    words = ["dtype", "shape", "data_offsets", "__metadata__", "lora_unet_down_blocks_0", "prompt", "seed",
+             "Steps", "model.diffusion_model.input_blocks.0.0.weight", "lora_A", "alpha", "class_type", "inputs"]
+    return rng.choice(words) if rng.random() < 0.7 else "".join(rng.choice(string.ascii_letters) for _ in range(6))
+
+
+def bounded(call):
+    """Run `call`; fail the test if it takes too long or holds too much memory at its peak."""
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        return call()
+    finally:
+        elapsed = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert elapsed < SECONDS_PER_INPUT and peak < BYTES_PER_INPUT, (elapsed, peak)
+
+
+def safetensors_bytes(rng: random.Random) -> bytes:
+    tensors: dict = {}
+    offset = 0
+    for k in range(rng.randrange(1, 6)):
+        size = 4 * rng.randrange(1, 8)
+        entry = {"dtype": "F32", "shape": [size // 4], "data_offsets": [offset, offset + size]}
+        offset += size
+        if rng.random() < 0.5:  # damage one field
+            entry[rng.choice(list(entry))] = junk_value(rng)
+        if rng.random() < 0.2:
+            entry = junk_value(rng)
+        tensors[junk_text(rng) if rng.random() < 0.3 else f"lora_unet_down_blocks_{k}.lora_down.weight"] = entry
+    if rng.random() < 0.3:
+        tensors["__metadata__"] = junk_value(rng)
+    header = json.dumps(tensors, allow_nan=True).encode()
+    if rng.random() < 0.2:
+        header = header[: rng.randrange(len(header) + 1)]
+    length = len(header) if rng.random() < 0.8 else rng.choice([0, 7, len(header) + 9, 2**40, 2**64 - 1])
+    data = bytes(rng.randrange(256) for _ in range(offset if rng.random() < 0.8 else rng.randrange(64)))
+    return struct.pack("<Q", length) + header + data
+
+
+def test_the_weights_inspector(tmp_path):
+    rng = random.Random(20261130 + SEED)
+    outcomes = {"ok": 0, "refused": 0}
+    for case in range(CASES * 2):
+        path = tmp_path / f"{case}.safetensors"
+        path.write_bytes(safetensors_bytes(rng) if rng.random() < 0.95 else os.urandom(rng.randrange(40)))
+        try:
+            bounded(lambda: inspect_file(path))
+            outcomes["ok"] += 1
+        except AppError:
+            outcomes["refused"] += 1
+    assert outcomes["ok"] > 5 and outcomes["refused"] > 50  # the generator makes both kinds
+
+
+def parameters_text(rng: random.Random) -> str:
+    fields = ["Steps", "Sampler", "CFG scale", "Seed", "Size", "Model hash", "Model", "Lora hashes", "Version"]
+    values = [str(junk_value(rng)) for _ in fields]
+    line = ", ".join(f"{rng.choice(fields)}: {value}" for value in values[: rng.randrange(len(fields))])
+    return rng.choice(["", "a prompt\n", "Negative prompt: x\n", "{", "[]"]) + line
+
+
+def comfy_graph(rng: random.Random) -> str:
+    graph = {str(k): {"class_type": rng.choice(["KSampler", "CLIPTextEncode", "SamplerCustomAdvanced",
+                                                "RandomNoise", junk_text(rng)]),
+                      "inputs": {junk_text(rng): junk_value(rng) for _ in range(4)}} for k in range(rng.randrange(5))}
+    if rng.random() < 0.3:
+        graph = junk_value(rng)
+    return json.dumps(graph, allow_nan=True)
+
+
+def image_bytes(rng: random.Random) -> tuple[str, bytes]:
+    picture = Image.new("RGB", (8, 8), (rng.randrange(256), 0, 0))
+    buffer = io.BytesIO()
+    kind = rng.choice(["png", "png", "jpeg", "webp"])
+    if kind == "png":
+        info = PngInfo()
+        for key in rng.sample(["parameters", "prompt", "workflow", "hypersd", "invokeai_metadata", "sd-metadata",
+                               "Dream", "Comment", "fooocus_scheme"], rng.randrange(1, 4)):
+            text = comfy_graph(rng) if key in ("prompt", "workflow", "invokeai_metadata", "Comment", "hypersd") \
+                else parameters_text(rng)
+            (info.add_itxt if rng.random() < 0.5 else info.add_text)(key, text)
+        picture.save(buffer, "PNG", pnginfo=info)
+    else:
+        exif = Image.Exif()
+        comment = (parameters_text(rng) if rng.random() < 0.5 else comfy_graph(rng)).encode("utf-8", "replace")
+        exif.get_ifd(0x8769)[0x9286] = rng.choice([b"UNICODE\0", b"ASCII\0\0\0", b""]) + comment
+        if rng.random() < 0.5:
+            exif[0x010F] = "Prompt: " + comfy_graph(rng)
+        picture.save(buffer, kind.upper(), exif=exif.tobytes())
+    data = buffer.getvalue()
+    if rng.random() < 0.1:  # damaged on disk
+        data = data[: rng.randrange(len(data))]
+    return kind, data
+
+
+def test_the_image_metadata_reader_and_the_import_behind_it(tmp_path, app_home):
+    rng = random.Random(7 + SEED)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for case in range(CASES):
+        kind, data = image_bytes(rng)
+        path = folder / f"{case}.{kind}"
+        path.write_bytes(data)
+        try:
+            bounded(lambda: read_metadata(path))
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            pass  # not a readable image: the import lists it as unreadable
+    gallery = Gallery(AppPaths.default())
+    report = gallery.import_folder(folder)
+    assert report.added + len(report.failed) == CASES and report.added > CASES // 2
+    gallery.close()
+
+
+def job_file(rng: random.Random) -> tuple[str, str]:
+    suffix = rng.choice([".txt", ".csv", ".json"])
+    if suffix == ".json":
+        items = [{junk_text(rng) if rng.random() < 0.2 else rng.choice(["prompt", "seed", "seeds", "steps", "guidance",
+                                                                          "width", "lora"]): junk_value(rng)
+                  for _ in range(3)} for _ in range(rng.randrange(4))]
+        text = json.dumps(rng.choice([items, {"items": items}, junk_value(rng)]), allow_nan=True)
+    elif suffix == ".csv":
+        header = rng.sample(["prompt", "seed", "seeds", "steps", "guidance", "width", "height", "lora", "negative"], 4)
+        rows = [",".join(str(junk_value(rng)).replace("\n", " ") for _ in header) for _ in range(rng.randrange(4))]
+        text = "\n".join([",".join(header), *rows])
+    else:
+        text = "\n".join(str(junk_value(rng)) for _ in range(rng.randrange(5)))
+    return suffix, text
+
+
+def test_the_batch_job_parser(tmp_path):
+    rng = random.Random(11 + SEED)
+    defaults = GenerationRequest(prompt="", base_model="/models/sd15")
+    outcomes = {"ok": 0, "refused": 0}
+    for case in range(CASES * 2):
+        suffix, text = job_file(rng)
+        path = tmp_path / f"{case}{suffix}"
+        path.write_text(text, encoding="utf-8", errors="surrogatepass") if rng.random() < 0.9 else \
+            path.write_bytes(os.urandom(rng.randrange(64)))
+        try:
+            bounded(lambda: plan_units(parse_job(path), defaults))
+            outcomes["ok"] += 1
+        except AppError:
+            outcomes["refused"] += 1
+    assert outcomes["ok"] > 10 and outcomes["refused"] > 10
+
+
+@pytest.mark.parametrize("junk", [b"", b"\0" * 8, struct.pack("<Q", 2) + b"{}", struct.pack("<Q", 2) + b"[]"])
+def test_tiny_weights_files(tmp_path, junk):
+    path = tmp_path / "tiny.safetensors"
+    path.write_bytes(junk)
+    try:
+        inspect_file(path)
+    except AppError:
+        pass
