@@ -308,7 +308,7 @@ class ModelManager(QWidget):
         problems = [f"{Path(i.path).name}: {i.status}" + (f" — {i.reason}" if i.reason else "")
                     for i in items if i.status not in (ImportStatus.IMPORTED, ImportStatus.ALREADY)]
         text = f"Imported {len(imported)} model{'s' if len(imported) != 1 else ''}"
-        already = sum(i.status == "already installed" for i in items)
+        already = sum(i.status == ImportStatus.ALREADY for i in items)
         if already:
             text += f", {already} already installed"
         self.status.setText(text + "." + ("\n" + "\n".join(problems[:8]) if problems else ""))

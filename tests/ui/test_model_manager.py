@@ -162,3 +162,21 @@ def test_model_files_dropped_on_the_window_are_imported(qtbot, idle_app, hyper_l
     assert window.tabs.currentWidget() is window.models
     assert any(m.recipe == "Hyper-SD15-4steps-lora" for m in idle_app.library.registry.list())
     qtbot.waitUntil(lambda: window.hyper_box.findText("Hyper-SD15-4steps-lora") >= 0, timeout=5000)
+
+
+def test_a_damaged_weights_file_dropped_on_the_window_is_named_with_its_reason(qtbot, idle_app, hyper_lora, tmp_path):
+    import json
+    import struct
+
+    window = idle_app.window
+    bad = tmp_path / "overlapping.safetensors"
+    header = json.dumps({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                         "b": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+    bad.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 8)
+    good = tmp_path / "Hyper-SD15-4steps-lora.safetensors"
+    good.write_bytes(hyper_lora("Hyper-SD15-4steps-lora").read_bytes())
+    with qtbot.waitSignal(window.models.models_changed, timeout=20_000):
+        drop(window, [bad, good])
+    text = window.models.status.text()
+    assert text.startswith("Imported 1 model.")  # the good one went in beside the bad one
+    assert "overlapping.safetensors: broken — overlapping.safetensors is corrupt: tensor 'b' overlaps" in text
