@@ -85,21 +85,22 @@ def parse_a1111(text: str, format_name: str = "a1111") -> ImageMetadata | None:
             except ValueError:
                 value = value.strip('"')
         fields[key.strip()] = value
+    by_key = {key.lower(): value for key, value in fields.items()}  # "CFG Scale" (image savers) is "CFG scale"
     width = height = None
-    if match := _SIZE.match(fields.get("Size", "")):
+    if match := _SIZE.match(by_key.get("size", "")):
         width, height = int(match[1]), int(match[2])
-    weights = _pairs(fields.get("Lora weights", ""))
-    hashes = _pairs(fields.get("Lora hashes", ""))
+    weights = _pairs(by_key.get("lora weights", ""))
+    hashes = _pairs(by_key.get("lora hashes", ""))
     names = list(dict.fromkeys([*hashes, *weights]))
     loras = tuple((name, _float(weights.get(name)) or 1.0, hashes.get(name)) for name in names)
-    known = {"Steps", "Sampler", "CFG scale", "Seed", "Size", "Model hash", "Model", "Lora hashes", "Lora weights",
-             "Hyper-SD"}
+    known = {"steps", "sampler", "cfg scale", "seed", "size", "model hash", "model", "lora hashes", "lora weights",
+             "hyper-sd"}
     return ImageMetadata(
         format=format_name, prompt="\n".join(prompt_lines).strip(), negative_prompt="\n".join(negative_lines).strip(),
-        steps=_int(fields.get("Steps")), sampler=fields.get("Sampler"), guidance=_float(fields.get("CFG scale")),
-        seed=_int(fields.get("Seed")), width=width, height=height, model_name=fields.get("Model"),
-        model_hash=fields.get("Model hash"), loras=loras, recipe=fields.get("Hyper-SD"),
-        extra={k: v for k, v in fields.items() if k not in known},
+        steps=_int(by_key.get("steps")), sampler=by_key.get("sampler"), guidance=_float(by_key.get("cfg scale")),
+        seed=_int(by_key.get("seed")), width=width, height=height, model_name=by_key.get("model"),
+        model_hash=by_key.get("model hash"), loras=loras, recipe=by_key.get("hyper-sd"),
+        extra={k: v for k, v in fields.items() if k.lower() not in known},
     )
 
 
@@ -184,9 +185,20 @@ def parse_invokeai(text: str) -> ImageMetadata | None:
     )
 
 
+FOOOCUS_KEYS = {"guidance_scale", "base_model", "sharpness", "adm_guidance", "performance", "styles",
+                "resolution", "refiner_model", "metadata_scheme"}
+
+
+def is_comfyui_graph(data: Any) -> bool:
+    """A ComfyUI API graph: node ids mapping to objects with a class_type and inputs."""
+    return isinstance(data, dict) and bool(data) and any(
+        isinstance(node, dict) and "class_type" in node and "inputs" in node for node in data.values())
+
+
 def parse_fooocus(text: str) -> ImageMetadata | None:
+    """Fooocus's JSON `parameters`, recognised by its own keys (other tools write JSON there too)."""
     data = _json_object(text)
-    if data is None:
+    if data is None or "prompt" not in data or not FOOOCUS_KEYS & set(data):
         return None
     width = height = None
     resolution = str(data.get("resolution", ""))
@@ -240,8 +252,11 @@ def parse_chunks(chunks: dict[str, str]) -> ImageMetadata | None:
             if base is None:
                 base = ImageMetadata("hypersd", prompt=str(request.get("prompt", "")))
             return ImageMetadata(**{**base.__dict__, "format": "hypersd", "request": request})
-    if chunks.get("fooocus_scheme") == "fooocus" or chunks.get("parameters", "").lstrip().startswith("{"):
-        if parsed := parse_fooocus(chunks.get("parameters", "")):
+    parameters = chunks.get("parameters", "")
+    if parameters.lstrip().startswith("{"):
+        if is_comfyui_graph(_json_object(parameters)) and "prompt" not in chunks:
+            chunks = {**chunks, "prompt": parameters}  # a ComfyUI graph in the UserComment (Civitai)
+        elif parsed := parse_fooocus(parameters):
             return parsed
     if "parameters" in chunks and (parsed := parse_a1111(chunks["parameters"])):
         return parsed

@@ -47,14 +47,12 @@ def read_metadata(path: Path) -> tuple[ImageMetadata | None, int | None, int | N
     with Image.open(path) as image:
         width, height = image.size
         try:
-            chunks = {str(k): v for k, v in image.info.items() if isinstance(v, str)}
+            chunks = {str(k): _utf8(v) for k, v in image.info.items() if isinstance(v, str)}
             if image.format == "PNG":
                 image.load()  # text chunks after the image data
-                chunks.update({str(k): str(v) for k, v in getattr(image, "text", {}).items()})
-            elif "parameters" not in chunks:
-                comment = image.getexif().get_ifd(0x8769).get(_EXIF_USER_COMMENT)
-                if comment:
-                    chunks["parameters"] = _decode_user_comment(comment)
+                chunks.update({str(k): _utf8(v) for k, v in getattr(image, "text", {}).items()})
+            else:
+                chunks = {**_exif_chunks(image.getexif()), **chunks}
         except (ValueError, OSError, SyntaxError) as error:
             return None, width, height, [f"{path.name}: its metadata could not be read ({error}); imported without it."]
     oversized = [key for key, value in chunks.items() if len(value) > MAX_TEXT_BYTES]
@@ -67,6 +65,38 @@ def read_metadata(path: Path) -> tuple[ImageMetadata | None, int | None, int | N
         metadata = None
         warnings.append(f"{path.name}: its metadata is malformed ({type(error).__name__}); imported without it.")
     return metadata, width, height, warnings
+
+
+def _utf8(text: str) -> str:
+    """A PNG tEXt value as its writer meant it: Pillow decodes tEXt as Latin-1, but most tools write
+    UTF-8 there. UTF-8 first, Latin-1 as written when the bytes are not UTF-8 (iTXt is UTF-8 already)."""
+    if type(text) is not str or text.isascii():  # iTXt values are a str subclass
+        return str(text)
+    try:
+        return text.encode("latin-1").decode("utf-8")
+    except (UnicodeEncodeError, UnicodeDecodeError):
+        return text
+
+
+_EXIF_MAKE, _EXIF_MODEL, _EXIF_DESCRIPTION = 0x010F, 0x0110, 0x010E
+
+
+def _exif_chunks(exif) -> dict[str, str]:
+    """Metadata that JPEG and WebP files keep in EXIF: ComfyUI's graph and workflow in Make and
+    Model ("Prompt: {…}", "Workflow: {…}"), and A1111's text (or a graph) in the UserComment."""
+    chunks: dict[str, str] = {}
+    for tag in (_EXIF_MAKE, _EXIF_MODEL, _EXIF_DESCRIPTION):
+        value = exif.get(tag)
+        if isinstance(value, bytes):
+            value = value.decode("utf-8", errors="replace")
+        if isinstance(value, str):
+            label, sep, rest = value.partition(":")
+            if sep and label.strip().lower() in ("prompt", "workflow") and rest.lstrip().startswith("{"):
+                chunks[label.strip().lower()] = rest.strip().rstrip("\0")
+    comment = exif.get_ifd(0x8769).get(_EXIF_USER_COMMENT)
+    if comment:
+        chunks["parameters"] = _decode_user_comment(comment).rstrip("\0")
+    return chunks
 
 
 def _decode_user_comment(raw) -> str:

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from hypersd_desktop.gallery.formats import parse_a1111
+from hypersd_desktop.gallery.formats import parse_a1111, parse_chunks
 from hypersd_desktop.gallery.gallery import read_metadata
 from hypersd_desktop.gallery.metadata import ImageParameters, a1111_parameters, write_png
 
@@ -133,3 +133,67 @@ def test_a1111_text_without_settings_line_is_not_metadata():
     assert parse_a1111("just a caption") is None
     assert a1111_parameters(ImageParameters("p", "", 1, "tcd", 0, 1, 8, 8, "m", None, ())).endswith(
         "Version: HyperSD Desktop 0.1.0")
+
+
+GRAPH = {
+    "3": {"class_type": "KSampler", "inputs": {"seed": 18446744073709551615, "steps": 4, "cfg": 1.5,
+                                               "sampler_name": "euler", "positive": ["6", 0], "negative": ["7", 0],
+                                               "model": ["4", 0], "latent_image": ["5", 0]}},
+    "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "dreamshaper.safetensors"}},
+    "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 768, "batch_size": 1}},
+    "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a red fox in the snow", "clip": ["4", 1]}},
+    "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "blurry", "clip": ["4", 1]}},
+}
+
+
+def test_utf8_in_a_text_chunk_is_read_as_utf8(tmp_path):
+    path = tmp_path / "utf8.png"
+    info = PngInfo()
+    info.add_text("parameters", "café au lait ☕, naïve\nSteps: 4, Seed: 1".encode("utf-8"))  # UTF-8 bytes in tEXt
+    Image.new("RGB", (8, 8)).save(path, pnginfo=info)
+    metadata, *_ = read_metadata(path)
+    assert metadata.prompt == "café au lait ☕, naïve"
+    latin = tmp_path / "latin.png"
+    info = PngInfo()
+    info.add_text("parameters", "crème brûlée\nSteps: 4, Seed: 1".encode("latin-1"))  # as the PNG standard says
+    Image.new("RGB", (8, 8)).save(latin, pnginfo=info)
+    assert read_metadata(latin)[0].prompt == "crème brûlée"
+
+
+def test_keys_of_the_settings_line_match_whatever_their_case():
+    parsed = parse_a1111("a fox\nSteps: 20, Sampler: Euler a, CFG Scale: 6.5, Seed: 3, size: 512x768")
+    assert (parsed.steps, parsed.guidance, parsed.seed, parsed.width, parsed.height) == (20, 6.5, 3, 512, 768)
+
+
+@pytest.mark.parametrize("kind", ["JPEG", "WEBP"])
+def test_comfyui_graphs_in_exif_of_jpeg_and_webp(tmp_path, kind):
+    path = tmp_path / f"comfy.{kind.lower()}"
+    exif = Image.Exif()
+    exif[0x010F] = "Prompt:" + json.dumps(GRAPH)
+    exif[0x0110] = "Workflow:" + json.dumps({"nodes": []})
+    Image.new("RGB", (8, 8)).save(path, kind, exif=exif.tobytes())
+    metadata, *_ = read_metadata(path)
+    assert metadata.format == "comfyui" and metadata.prompt == "a red fox in the snow"
+    assert (metadata.negative_prompt, metadata.seed, metadata.steps, metadata.guidance) == ("blurry", 2**64 - 1, 4, 1.5)
+
+
+def test_a_comfyui_graph_in_the_user_comment_is_read_as_comfyui(tmp_path):
+    path = tmp_path / "civitai.jpg"
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9286] = b"UNICODE\0" + json.dumps(GRAPH).encode("utf-16-be")
+    Image.new("RGB", (8, 8)).save(path, "JPEG", exif=exif.tobytes())
+    metadata, *_ = read_metadata(path)
+    assert metadata.format == "comfyui" and metadata.prompt == "a red fox in the snow"
+
+
+def test_json_of_other_tools_is_not_taken_for_fooocus(tmp_path):
+    swarm = tmp_path / "swarm.png"
+    info = PngInfo()
+    info.add_text("parameters", json.dumps({"sui_image_params": {"prompt": "a castle", "seed": 5}}))
+    info.add_text("prompt", json.dumps(GRAPH))
+    Image.new("RGB", (8, 8)).save(swarm, pnginfo=info)
+    metadata, *_ = read_metadata(swarm)
+    assert metadata.format == "comfyui" and metadata.prompt == "a red fox in the snow"  # the graph is not hidden
+    fooocus = parse_chunks({"parameters": json.dumps({"prompt": "a lake", "guidance_scale": 4.0, "seed": "6952411511246973023",
+                                                      "base_model": "juggernautXL.safetensors", "steps": 30})})
+    assert fooocus.format == "fooocus" and fooocus.seed == 6952411511246973023 and fooocus.model_name == "juggernautXL"
