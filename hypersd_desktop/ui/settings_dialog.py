@@ -39,6 +39,13 @@ class SettingsDialog(QDialog):
         self.worker_python = QLineEdit(settings.worker_python, placeholderText="this app's own Python")
         self.worker_python.setToolTip("The Python interpreter that runs image generation (a compute runtime with "
                                       "torch installed); the worker restarts when this changes.")
+        choose_python = QPushButton("Choose…")
+        choose_python.clicked.connect(self._choose_python)
+        python_row = QWidget()
+        python_layout = QHBoxLayout(python_row)
+        python_layout.setContentsMargins(0, 0, 0, 0)
+        python_layout.addWidget(self.worker_python, 1)
+        python_layout.addWidget(choose_python)
         form = QFormLayout(self)
         form.addRow("Backend", self.backend)
         form.addRow("Device", self.device)
@@ -50,12 +57,17 @@ class SettingsDialog(QDialog):
         form.addRow("Theme", self.theme)
         form.addRow("Models folder", self.models_dir)
         form.addRow("Images folder", self.images_dir)
-        form.addRow("Worker Python", self.worker_python)
+        form.addRow("Worker Python", python_row)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
         self._original = settings
+
+    def _choose_python(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "The Python that runs generation", self.worker_python.text())
+        if path:
+            self.worker_python.setText(path)
 
     def _folder_row(self, value: str) -> QWidget:
         row = QWidget()

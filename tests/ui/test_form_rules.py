@@ -66,3 +66,16 @@ def test_dropped_images_and_model_files_are_told_apart(tmp_path):
     dropped = DroppedFiles.sort([image, upper, weights, folder, tmp_path / "dir.png"])
     assert dropped.images == (image, upper)
     assert dropped.models == (weights, folder, Path(tmp_path / "dir.png"))
+
+
+def test_the_settings_dialog_keeps_the_backend_and_the_worker_python(qtbot):
+    from hypersd_desktop.core.settings import Settings
+    from hypersd_desktop.ui.settings_dialog import SettingsDialog
+
+    chosen = Settings(backend="onnx", device="cpu", worker_python="/opt/runtime/bin/python")
+    dialog = SettingsDialog(chosen, None, ("torch",))
+    qtbot.addWidget(dialog)
+    assert [dialog.backend.itemText(i) for i in range(dialog.backend.count())] == ["auto", "torch", "onnx"]
+    assert dialog.settings() == chosen
+    dialog.worker_python.setText("  ")
+    assert dialog.settings().worker_python == ""  # empty: the app's own Python
