@@ -219,24 +219,66 @@ def parse_fooocus(text: str) -> ImageMetadata | None:
     )
 
 
+_DREAM_FLAG = re.compile(r"^(-[A-Za-z])(.+)?$")  # "-s 50" or, joined, "-s50"
+
+
 def parse_dream(text: str) -> ImageMetadata | None:
-    """NMKD / old InvokeAI "dream" text: `"prompt [negative]" -s 25 -S 42 -W 512 -H 512 -C 7.5 -A k_euler`."""
-    try:
-        parts = shlex.split(text)
-    except ValueError:
+    """InvokeAI's "Dream" command line: the prompt (quoted or not, `[negative]` at its end), then
+    options as `-s 50` or joined as `-s50`: -s steps, -S seed, -W/-H size, -C guidance, -A sampler."""
+    words = text.split()  # an unquoted prompt is plain words: its apostrophes are text ("it's")
+    if text.lstrip()[:1] in ("'", '"'):
+        try:
+            words = shlex.split(text)
+        except ValueError:  # an unbalanced quote inside the prompt
+            pass
+    prompt_words: list[str] = []
+    options: dict[str, str] = {}
+    index = 0
+    while index < len(words):
+        word = words[index]
+        match = _DREAM_FLAG.match(word) if options or prompt_words else None
+        if match is None and not options:
+            prompt_words.append(word)
+        elif match is not None:
+            if match[2] is not None:  # joined: "-s50"
+                options[match[1]] = match[2]
+            elif index + 1 < len(words):
+                options[match[1]] = words[index + 1]
+                index += 1
+        index += 1
+    if not prompt_words and not options:
         return None
-    if not parts:
-        return None
-    prompt, options = parts[0], {}
-    for flag, value in zip(parts[1::2], parts[2::2]):
-        options[flag] = value
-    negative = ""
-    if match := re.search(r"\[(.*)\]\s*$", prompt):
-        negative, prompt = match[1], prompt[: match.start()].strip()
+    prompt, negative = _split_negative(" ".join(prompt_words))
     return ImageMetadata(
-        format="nmkd", prompt=prompt, negative_prompt=negative, steps=_int(options.get("-s")),
+        format="invokeai", prompt=prompt, negative_prompt=negative, steps=_int(options.get("-s")),
         sampler=options.get("-A"), guidance=_float(options.get("-C")), seed=_int(options.get("-S")),
         width=_int(options.get("-W")), height=_int(options.get("-H")),
+    )
+
+
+def _split_negative(prompt: str) -> tuple[str, str]:
+    """InvokeAI writes the negative prompt in square brackets inside the prompt."""
+    negatives = re.findall(r"\[([^\[\]]*)\]", prompt)
+    return re.sub(r"\s*\[[^\[\]]*\]", "", prompt).strip(), ", ".join(n.strip() for n in negatives if n.strip())
+
+
+def parse_sd_metadata(text: str) -> ImageMetadata | None:
+    """InvokeAI 2's `sd-metadata` JSON: the model, and the generation under "image"."""
+    data = _json_object(text)
+    image = data.get("image") if data is not None else None
+    if not isinstance(image, dict):
+        return None
+    raw_prompt = image.get("prompt", "")
+    if isinstance(raw_prompt, list):  # [{"prompt": "…", "weight": 1.0}, …]
+        raw_prompt = " ".join(str(p.get("prompt", "")) for p in raw_prompt if isinstance(p, dict))
+    prompt, negative = _split_negative(str(raw_prompt))
+    return ImageMetadata(
+        format="invokeai", prompt=prompt, negative_prompt=negative, steps=_int(image.get("steps")),
+        sampler=image.get("sampler") if isinstance(image.get("sampler"), str) else None,
+        guidance=_float(image.get("cfg_scale")), seed=_int(image.get("seed")), width=_int(image.get("width")),
+        height=_int(image.get("height")),
+        model_name=str(data.get("model_weights")) if data.get("model_weights") else None,
+        model_hash=str(data.get("model_hash")) if data.get("model_hash") else None,
     )
 
 
@@ -263,6 +305,8 @@ def parse_chunks(chunks: dict[str, str]) -> ImageMetadata | None:
     if "prompt" in chunks and (parsed := parse_comfyui(chunks["prompt"])):
         return parsed
     if "invokeai_metadata" in chunks and (parsed := parse_invokeai(chunks["invokeai_metadata"])):
+        return parsed
+    if "sd-metadata" in chunks and (parsed := parse_sd_metadata(chunks["sd-metadata"])):
         return parsed
     if "Dream" in chunks and (parsed := parse_dream(chunks["Dream"])):
         return parsed

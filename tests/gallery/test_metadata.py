@@ -97,9 +97,9 @@ def test_fooocus(tmp_path):
     assert metadata.loras == (("sd_xl_offset_example-lora_1.0", 0.1, None),)
 
 
-def test_nmkd_dream(tmp_path):
+def test_invokeai_dream(tmp_path):
     metadata, *_ = read_metadata(png(tmp_path / "n.png", Dream='"a red barn [blurry, text]" -s 25 -S 77 -W 512 -H 512 -C 7.5 -A k_euler'))
-    assert metadata.format == "nmkd"
+    assert metadata.format == "invokeai"  # the Dream chunk is InvokeAI's
     assert (metadata.prompt, metadata.negative_prompt, metadata.steps, metadata.seed) == ("a red barn", "blurry, text", 25, 77)
 
 
@@ -197,3 +197,32 @@ def test_json_of_other_tools_is_not_taken_for_fooocus(tmp_path):
     fooocus = parse_chunks({"parameters": json.dumps({"prompt": "a lake", "guidance_scale": 4.0, "seed": "6952411511246973023",
                                                       "base_model": "juggernautXL.safetensors", "steps": 30})})
     assert fooocus.format == "fooocus" and fooocus.seed == 6952411511246973023 and fooocus.model_name == "juggernautXL"
+
+
+@pytest.mark.parametrize("dream, expected", [
+    ("banana sushi -s 50 -S 478163327 -W 640 -H 448 -C 7.5 -A k_lms",
+     ("banana sushi", "", 50, 478163327, 640, 448, 7.5, "k_lms")),
+    ('"a cat [dog, blurry]" -s50 -W512 -H512 -C7.5 -Ak_lms -S3357757885',
+     ("a cat", "dog, blurry", 50, 3357757885, 512, 512, 7.5, "k_lms")),
+    ("it's a cat's life -s 4 -S 1", ("it's a cat's life", "", 4, 1, None, None, None, None)),
+])
+def test_dream_command_lines_as_invokeai_wrote_them(dream, expected):
+    from hypersd_desktop.gallery.formats import parse_dream
+
+    parsed = parse_dream(dream)
+    assert (parsed.prompt, parsed.negative_prompt, parsed.steps, parsed.seed, parsed.width, parsed.height,
+            parsed.guidance, parsed.sampler) == expected
+
+
+def test_invokeai_sd_metadata_chunk(tmp_path):
+    sd_metadata = {"model": "stable diffusion", "model_weights": "stable-diffusion-1.5", "model_hash": "cc6cb27103",
+                   "app_id": "invoke-ai/InvokeAI", "app_version": "2.2.5",
+                   "image": {"prompt": [{"prompt": "a lighthouse at dusk [fog]", "weight": 1.0}], "steps": 30,
+                             "cfg_scale": 7.5, "height": 512, "width": 768, "seed": 3357757885, "type": "txt2img",
+                             "sampler": "k_lms"}}
+    metadata, *_ = read_metadata(png(tmp_path / "s.png", **{"sd-metadata": json.dumps(sd_metadata),
+                                                           "Dream": '"a lighthouse at dusk [fog]" -s 30 -S 3357757885'}))
+    assert metadata.format == "invokeai" and (metadata.prompt, metadata.negative_prompt) == ("a lighthouse at dusk", "fog")
+    assert (metadata.steps, metadata.guidance, metadata.seed, metadata.width, metadata.height) == (30, 7.5, 3357757885,
+                                                                                                  768, 512)
+    assert (metadata.model_name, metadata.model_hash, metadata.sampler) == ("stable-diffusion-1.5", "cc6cb27103", "k_lms")
