@@ -295,19 +295,11 @@ def parse_chunks(chunks: dict[str, str]) -> ImageMetadata | None:
                 base = ImageMetadata("hypersd", prompt=str(request.get("prompt", "")))
             return ImageMetadata(**{**base.__dict__, "format": "hypersd", "request": request})
     parameters = chunks.get("parameters", "")
-    if parameters.lstrip().startswith("{"):
-        if is_comfyui_graph(_json_object(parameters)) and "prompt" not in chunks:
-            chunks = {**chunks, "prompt": parameters}  # a ComfyUI graph in the UserComment (Civitai)
-        elif parsed := parse_fooocus(parameters):
-            return parsed
-    if "parameters" in chunks and (parsed := parse_a1111(chunks["parameters"])):
-        return parsed
-    if "prompt" in chunks and (parsed := parse_comfyui(chunks["prompt"])):
-        return parsed
-    if "invokeai_metadata" in chunks and (parsed := parse_invokeai(chunks["invokeai_metadata"])):
-        return parsed
-    if "sd-metadata" in chunks and (parsed := parse_sd_metadata(chunks["sd-metadata"])):
-        return parsed
-    if "Dream" in chunks and (parsed := parse_dream(chunks["Dream"])):
-        return parsed
-    return None
+    if is_comfyui_graph(_json_object(parameters)) and "prompt" not in chunks:
+        chunks = {**chunks, "prompt": parameters}  # a ComfyUI graph in the UserComment (Civitai)
+    readers = (("parameters", parse_fooocus), ("parameters", parse_a1111), ("prompt", parse_comfyui),
+               ("invokeai_metadata", parse_invokeai), ("sd-metadata", parse_sd_metadata), ("Dream", parse_dream))
+    found = [parsed for key, reader in readers if key in chunks and (parsed := reader(chunks[key])) is not None]
+    # When chunks disagree, real values win over placeholders: an image saver's `parameters` with
+    # no prompt next to the graph that made the image loses to the graph.
+    return next((parsed for parsed in found if parsed.prompt.strip()), found[0] if found else None)

@@ -226,3 +226,9 @@ def test_invokeai_sd_metadata_chunk(tmp_path):
     assert (metadata.steps, metadata.guidance, metadata.seed, metadata.width, metadata.height) == (30, 7.5, 3357757885,
                                                                                                   768, 512)
     assert (metadata.model_name, metadata.model_hash, metadata.sampler) == ("stable-diffusion-1.5", "cc6cb27103", "k_lms")
+
+
+def test_a_placeholder_parameters_text_loses_to_the_real_graph(tmp_path):
+    metadata, *_ = read_metadata(png(tmp_path / "saver.png", parameters="\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 0",
+                                     prompt=json.dumps(GRAPH)))
+    assert metadata.format == "comfyui" and metadata.prompt == "a red fox in the snow" and metadata.steps == 4
