@@ -84,6 +84,7 @@ def build_app(argv: list[str] | None = None, home: str | None = None, start_work
     gallery = Gallery(paths)
     bridge = WorkerBridge(home=home, command=worker_command(settings.worker_python or None))
     bridge.client.previews = settings.previews
+    bridge.client.engine_choice = (settings.backend, settings.device)
     window = MainWindow(library, bridge, settings, gallery)
     error_relay = install_error_hooks(window, log_path)
     notices = [gallery.notice, library.registry.notice and f"{library.registry.notice} The model files are "
@@ -96,6 +97,7 @@ def build_app(argv: list[str] | None = None, home: str | None = None, start_work
         if dialog.exec():
             previous = window.settings
             window.settings = dialog.settings()
+            bridge.client.engine_choice = (window.settings.backend, window.settings.device)
             if window.settings.worker_python != previous.worker_python:
                 bridge.restart(worker_command(window.settings.worker_python or None))
             save_settings(window.settings, paths)

@@ -46,8 +46,10 @@ class WorkerBridge(QObject):
     def restart(self, command: list[str]) -> None:
         """Stop the worker and start `command` instead (another interpreter chosen in Settings)."""
         self.client.shutdown()
-        self.client = WorkerClient(self._incoming.emit, home=self.client.home, cancel_timeout=self.client.cancel_timeout,
-                                   previews=self.client.previews, command=command)
+        old = self.client
+        self.client = WorkerClient(self._incoming.emit, home=old.home, cancel_timeout=old.cancel_timeout,
+                                   previews=old.previews, command=command)
+        self.client.engine_choice = old.engine_choice
         self.client.start()
 
     def _dispatch(self, message: object) -> None:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 from hypersd_desktop import __version__
 from hypersd_desktop.core.paths import HOME_ENV, AppPaths
-from hypersd_desktop.engine.types import GenerationRequest
+from hypersd_desktop.engine.types import AUTO_BACKEND, GenerationRequest
 from hypersd_desktop.worker.batch import BatchSpec
 from hypersd_desktop.worker.protocol import (
     JOB_ENDS, PROTOCOL_VERSION, CancelJob, Hello, JobFailed, RunBatch, RunJob, Shutdown, WorkerReady, WorkerRefused,
@@ -96,6 +96,7 @@ class WorkerClient:
         self.previews = previews
         self.command = command
         self.handshake_timeout = handshake_timeout
+        self.engine_choice: tuple[str, str] = (AUTO_BACKEND, "auto")  # (backend, device) to open ahead
         self._lock = threading.RLock()
         self._ids = itertools.count(1)
         self._queue: list[QueuedJob] = []
@@ -139,7 +140,7 @@ class WorkerClient:
             timer.daemon = True
             self._handshake_timer = timer
         timer.start()
-        self._send(Hello(PROTOCOL_VERSION, __version__))
+        self._send(Hello(PROTOCOL_VERSION, __version__, *self.engine_choice))
         threading.Thread(target=self._read, args=(process, generation), name="worker-client", daemon=True).start()
 
     def shutdown(self, timeout: float = 5.0) -> None:

@@ -103,6 +103,7 @@ class Worker:
             return EXIT_REFUSED
         self.out.send(ready_message())
         threading.Thread(target=self._read, name="worker-reader", daemon=True).start()
+        self._warm_up(hello)
         while True:
             message = self.inbox.get()
             if isinstance(message, (Shutdown, ProtocolError)):
@@ -117,6 +118,14 @@ class Worker:
                 self._run_batch(message, token)
             with self.lock:
                 self.cancels.pop(message.job_id, None)
+
+    def _warm_up(self, hello: Hello) -> None:
+        """Open the engine the app's settings ask for now, while the person types the first prompt,
+        rather than when the first image is asked for (torch and diffusers take seconds to import)."""
+        try:
+            self.service.engines.open(backends.choose(hello.backend, hello.device))
+        except Exception:  # noqa: BLE001 - the first job reports what is wrong; warming up is a bonus
+            log.warning("could not open the default engine ahead of the first job", exc_info=True)
 
     def _read(self) -> None:
         while True:

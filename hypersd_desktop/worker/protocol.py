@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from hypersd_desktop.core.vocab import Device, DType
 from hypersd_desktop.engine.backend import BackendInfo
-from hypersd_desktop.engine.types import GenerationRequest
+from hypersd_desktop.engine.types import AUTO_BACKEND, GenerationRequest
 from hypersd_desktop.worker.batch import BatchSpec
 
 PROTOCOL_VERSION = 1
@@ -46,8 +46,13 @@ def message(name: str):
 @message("hello")
 @dataclass(frozen=True)
 class Hello:
+    """The app's first message. `backend` and `device` are what its settings will ask for: the
+    worker opens that engine while it waits for the first job."""
+
     protocol: int
     version: str
+    backend: str = AUTO_BACKEND
+    device: Device = Device.AUTO
 
 
 @message("run")

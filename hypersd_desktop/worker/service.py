@@ -85,7 +85,10 @@ class Engines:
         self._open: dict[str, Engine] = {}
 
     def for_request(self, request: GenerationRequest) -> Engine:
-        backend = backends.choose(request.backend, request.device, request.mode)
+        return self.open(backends.choose(request.backend, request.device, request.mode))
+
+    def open(self, backend: backends.Backend) -> Engine:
+        """The engine of `backend`, opened (its inference library imported) on first use."""
         if backend.name not in self._open:
             self._open[backend.name] = backend.open()
         return self._open[backend.name]

@@ -57,6 +57,7 @@ def test_a_backend_that_cannot_be_loaded_is_a_clear_error(monkeypatch):
 def test_the_fake_backend_runs_through_the_worker_program(fake_backend, app_home):
     events = Events()
     client = WorkerClient(events, home=str(app_home))
+    client.engine_choice = ("fake", "auto")  # as a window set to the fake backend would say
     client.start()
     ready = events.wait_for(WorkerReady)
     assert {info.name for info in ready.backends} == {"torch", "fake"}
