@@ -81,6 +81,9 @@ def parse_catalog(data: dict) -> Catalog:
             raise InputError(f"Catalog entry {raw.get('id', '?')!r} is malformed ({error}).") from None
         if entry.kind not in KINDS or entry.layout not in ModelLayout.values() or not files:
             raise InputError(f"Catalog entry {entry.id!r} has an unknown kind or layout, or no files.")
+        if any(file.sha256 for file in files) and not re.fullmatch(r"[0-9a-f]{40}", entry.revision):
+            # A hash pinned against a branch breaks the day the branch moves; pin the commit the hashes came from.
+            raise InputError(f"Catalog entry {entry.id!r} pins sha256 values but not the commit they belong to.")
         entries.append(entry)
     return Catalog(tuple(entries))
 
