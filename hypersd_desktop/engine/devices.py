@@ -76,6 +76,22 @@ def choose_placement(requested_device: str, requested_dtype: str, architecture: 
     return Placement(device=device, dtype=dtype, vae_dtype=vae_dtype)
 
 
+def free_memory(device: str) -> int | None:
+    """Bytes a run could still allocate on `device`: free device memory plus what torch's cache holds
+    unused on CUDA; the recommended working set less what is allocated on MPS; available RAM on the CPU."""
+    if device == Device.CUDA:
+        free, _total = torch.cuda.mem_get_info()
+        return free + torch.cuda.memory_reserved() - torch.cuda.memory_allocated()
+    if device == Device.MPS:
+        recommended = getattr(torch.mps, "recommended_max_memory", None)
+        return recommended() - torch.mps.current_allocated_memory() if recommended else None
+    try:
+        import psutil
+    except ImportError:
+        return None
+    return psutil.virtual_memory().available
+
+
 def memory_in_use(device: str) -> int | None:
     """Bytes the engine holds now: device memory on CUDA/MPS, this process's resident memory on the CPU."""
     if device == Device.CUDA:

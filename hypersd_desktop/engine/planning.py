@@ -134,3 +134,46 @@ def plan(request: GenerationRequest, architecture: str) -> Plan:
         height=request.height or size,
         warnings=tuple(warnings),
     )
+
+
+_BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
+_VAE_TILE = {Architecture.SD15: 512, Architecture.SDXL: 1024}  # diffusers' tile_sample_min_size per VAE
+
+
+def working_memory_floor(settings: Plan, batch_size: int, dtype: str, vae_dtype: str, vae_tiling: bool) -> int:
+    """Bytes a run needs beyond the loaded weights, at the least.
+
+    A floor, not an estimate: the two biggest tensors that must exist at once. The VAE decodes
+    one image at a time, and its last block holds 128 channels at full resolution (input and
+    output); tiling bounds that to one tile plus the finished image. The UNet's first block holds
+    320 channels at 1/8 resolution for every image of the batch, twice with guidance. A request
+    above the floor cannot run; one below it may still run out of memory, which the engine reports.
+    """
+    width, height = settings.width, settings.height
+    if vae_tiling:
+        tile = _VAE_TILE[Architecture(settings.architecture)]
+        vae = 2 * 128 * min(width, tile) * min(height, tile) * _BYTES[vae_dtype] + 3 * width * height * 4
+    else:
+        vae = 2 * 128 * width * height * _BYTES[vae_dtype]
+    copies = batch_size * (2 if settings.guidance > 1 else 1)
+    unet = 2 * 320 * (width // 8) * (height // 8) * copies * _BYTES[dtype]
+    return max(vae, unet)
+
+
+def check_fits(settings: Plan, batch_size: int, dtype: str, vae_dtype: str, vae_tiling: bool,
+               free: int | None, device: str) -> None:
+    """`InputError` before any work when the device cannot hold even the floor of the run."""
+    if free is None:
+        return
+    need = working_memory_floor(settings, batch_size, dtype, vae_dtype, vae_tiling)
+    if need <= free:
+        return
+    where = "memory" if device == "cpu" else f"{device.upper()} memory"
+    advice = [] if vae_tiling else ["turn on VAE tiling in Settings"]
+    if batch_size > 1:
+        advice.append("make the batch smaller")
+    advice.append("make the image smaller")
+    raise InputError(
+        f"{batch_size} × {settings.width} × {settings.height} needs at least {need / 2**30:.1f} GiB of free {where} "
+        f"besides the model, and {free / 2**30:.1f} GiB is free. To fit, {', or '.join(advice)}."
+    )

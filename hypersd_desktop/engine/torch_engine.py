@@ -24,7 +24,7 @@ from hypersd_desktop.engine import devices, loading
 from hypersd_desktop.engine.inspect import base_architecture
 from hypersd_desktop.engine.devices import TORCH_DTYPES, Placement, choose_placement, cpu_supports_bf16
 from hypersd_desktop.engine.lora import apply_layers, load_lora_layers
-from hypersd_desktop.engine.planning import Plan, plan
+from hypersd_desktop.engine.planning import Plan, check_fits, plan
 from hypersd_desktop.engine.previews import latent_preview, taesd_preview
 from hypersd_desktop.engine.schedulers import build_scheduler, check_timesteps
 from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, LoraSpec, Progress, ResolvedSettings
@@ -149,6 +149,9 @@ class TorchEngine:
         loaded_at = time.perf_counter()
         warnings = [*settings_plan.warnings, *loaded.load_warnings, *self._prompt_warnings(loaded.pipe, request)]
         self._memory_options(loaded.pipe, request)
+        placement = loaded.placement
+        check_fits(settings_plan, request.batch_size, placement.dtype, placement.vae_dtype, request.vae_tiling,
+                   devices.free_memory(placement.device), placement.device)
         if request.cpu_offload and loaded.placement.device != Device.CUDA:
             warnings.append("Model offload to the CPU only applies on CUDA; it was ignored.")
         if loaded.placement.device == Device.CPU and loaded.placement.dtype == DType.BF16 and not cpu_supports_bf16():
@@ -164,7 +167,6 @@ class TorchEngine:
                 cancel.raise_if_cancelled()
                 images.append(self._decode(loaded, latents[k : k + 1], decoder))
         finished = time.perf_counter()
-        placement = loaded.placement
         settings = ResolvedSettings(
             recipe=settings_plan.recipe.id if settings_plan.recipe else None,
             architecture=Architecture(architecture),
