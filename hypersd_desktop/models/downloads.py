@@ -173,6 +173,13 @@ class Downloader:
         if file.sha256 is not None and size != file.size:
             raise IntegrityError(f"The hub sends {size:,} bytes for {entry.repo}/{file.path}; the pinned file has "
                                  f"{file.size:,}. Nothing was downloaded; try again later.")
+        if file.sha256 is None and published is None and file.path.endswith(".safetensors"):
+            # Weights are never installed unchecked: the hub publishes every large file's sha256, so
+            # its absence means a proxy or mirror in between that strips it.
+            raise IntegrityError(
+                f"The hub published no sha256 for {entry.repo}/{file.path}, so the download could not be verified; "
+                "nothing was downloaded. If you use a mirror or proxy (HF_ENDPOINT), check that it passes the "
+                "X-Linked-Etag header, or download the file yourself and import it.")
         return RemoteFile(
             path=file.path, url=url, size=size, sha256=file.sha256 or published,
             commit=headers.get("X-Repo-Commit"), etag=etag or None,

@@ -222,6 +222,14 @@ def test_a_pinned_hash_catches_junk_from_a_hub_that_publishes_none(setup, hub, p
     assert setup.registry.list() == [] and not list(setup.models.rglob("*.safetensors"))
 
 
+def test_unpinned_weights_from_a_hub_that_publishes_no_hash_are_never_installed(setup, hub, payload):
+    hub.add(REPO, NAME, payload, lfs=False)
+    with pytest.raises(IntegrityError, match="published no sha256 .* nothing was downloaded"):
+        setup.downloader.download(lora_entry())
+    assert hub.gets(f"/{REPO}/resolve/main/{NAME}") == []
+    assert setup.registry.list() == [] and not list(setup.models.rglob("*.safetensors"))
+
+
 def test_a_hub_that_publishes_another_file_than_the_pinned_one_downloads_nothing(setup, hub):
     with pytest.raises(IntegrityError, match="The hub now publishes another file as"):
         setup.downloader.download(pinned_entry("0" * 64))
