@@ -21,6 +21,7 @@ from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import ImageSource
 from hypersd_desktop.gallery.formats import ImageMetadata, parse_chunks
+from hypersd_desktop.gallery.formats.stealth import read_stealth
 from hypersd_desktop.gallery.metadata import PARAMETERS_CHUNK, ImageParameters, a1111_parameters
 from hypersd_desktop.gallery.store import GalleryStore, ImageQuery, ImageRecord
 from hypersd_desktop.gallery.thumbnails import Thumbnails
@@ -52,7 +53,10 @@ def read_metadata(path: Path) -> tuple[ImageMetadata | None, int | None, int | N
                 image.load()  # text chunks after the image data
                 chunks.update({str(k): _utf8(v) for k, v in getattr(image, "text", {}).items()})
             else:
-                chunks = {**_exif_chunks(image.getexif()), **chunks}
+                chunks = {**_exif_chunks(image.getexif()), **_binary_chunks(image.info), **chunks}
+            stealth = _stealth_text(image, chunks)
+            if stealth is not None:
+                chunks["stealth"] = stealth
         except (ValueError, OSError, SyntaxError) as error:
             return None, width, height, [f"{path.name}: its metadata could not be read ({error}); imported without it."]
     oversized = [key for key, value in chunks.items() if len(value) > MAX_TEXT_BYTES]
@@ -65,6 +69,25 @@ def read_metadata(path: Path) -> tuple[ImageMetadata | None, int | None, int | N
         metadata = None
         warnings.append(f"{path.name}: its metadata is malformed ({type(error).__name__}); imported without it.")
     return metadata, width, height, warnings
+
+
+def _stealth_text(image: Image.Image, chunks: dict[str, str]) -> str | None:
+    """Parameters hidden in the alpha channel, looked for only when the chunks say nothing: A1111's
+    stealth extension and NovelAI write them there, and sites that strip chunks keep them."""
+    if "A" not in image.getbands() or parse_chunks(chunks) is not None:
+        return None
+    return read_stealth(image)
+
+
+def _binary_chunks(info: dict) -> dict[str, str]:
+    """Metadata Pillow leaves as bytes in a JPEG or WebP: the XMP packet (Draw Things) and the
+    JPEG comment (Fooocus)."""
+    chunks = {}
+    for key, name in (("xmp", "XML:com.adobe.xmp"), ("comment", "Comment")):
+        value = info.get(key)
+        if isinstance(value, bytes) and len(value) <= MAX_TEXT_BYTES:
+            chunks[name] = value.decode("utf-8", errors="replace")
+    return chunks
 
 
 def _utf8(text: str) -> str:

@@ -193,7 +193,7 @@ def test_json_of_other_tools_is_not_taken_for_fooocus(tmp_path):
     info.add_text("prompt", json.dumps(GRAPH))
     Image.new("RGB", (8, 8)).save(swarm, pnginfo=info)
     metadata, *_ = read_metadata(swarm)
-    assert metadata.format == "comfyui" and metadata.prompt == "a red fox in the snow"  # the graph is not hidden
+    assert metadata.format == "swarmui" and (metadata.prompt, metadata.seed) == ("a castle", 5)  # not an empty Fooocus record
     fooocus = parse_chunks({"parameters": json.dumps({"prompt": "a lake", "guidance_scale": 4.0, "seed": "6952411511246973023",
                                                       "base_model": "juggernautXL.safetensors", "steps": 30})})
     assert fooocus.format == "fooocus" and fooocus.seed == 6952411511246973023 and fooocus.model_name == "juggernautXL"

@@ -1,0 +1,90 @@
+"""Reading generation parameters other tools write into images, one small reader per tool.
+
+`READERS` is the registry: each reader says which chunk it reads and how it recognises its
+tool, and they are tried in this order. JSON is recognised by its keys, never by being JSON (many
+tools write JSON into the same `parameters` chunk). When several readers find something, the
+rule is: this app's own request first; otherwise the first reader whose record has a prompt (an
+image saver's placeholder `parameters` beside the graph that made the image loses to the
+graph); otherwise the first record found.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hypersd_desktop.gallery.formats.a1111 import parse_a1111
+from hypersd_desktop.gallery.formats.comfyui import is_comfyui_graph, parse_comfyui
+from hypersd_desktop.gallery.formats.common import ImageMetadata, json_object, sampler_key
+from hypersd_desktop.gallery.formats.fooocus import FOOOCUS_KEYS, parse_fooocus, parse_ruinedfooocus
+from hypersd_desktop.gallery.formats.invokeai import parse_dream, parse_invokeai, parse_sd_metadata
+from hypersd_desktop.gallery.formats.novelai import is_novelai, parse_novelai
+from hypersd_desktop.gallery.formats.others import (
+    parse_diffusers_json, parse_draw_things, parse_easy_diffusion, parse_stability_matrix, parse_swarmui,
+)
+
+__all__ = ["FOOOCUS_KEYS", "READERS", "ImageMetadata", "is_comfyui_graph", "parse_a1111", "parse_chunks",
+           "parse_comfyui", "parse_dream", "sampler_key"]
+
+
+@dataclass(frozen=True)
+class Reader:
+    tool: str
+    read: Callable[[dict[str, str]], ImageMetadata | None]
+
+
+def _chunk(key: str, parse: Callable[[str], ImageMetadata | None]) -> Callable[[dict[str, str]], ImageMetadata | None]:
+    return lambda chunks: parse(chunks[key]) if key in chunks else None
+
+
+def _novelai_stealth(chunks: dict[str, str]) -> ImageMetadata | None:
+    """The stealth record of NovelAI is its chunks as JSON (`Comment` itself JSON text or an object)."""
+    record = json_object(chunks.get("stealth"))
+    if record is None:
+        return None
+    comment = record.get("Comment")
+    fields = {key: value for key, value in record.items() if isinstance(value, str)}
+    if isinstance(comment, dict):
+        fields["Comment"] = json.dumps(comment)
+    return parse_novelai(fields)
+
+
+READERS: tuple[Reader, ...] = (
+    Reader("SwarmUI", _chunk("parameters", parse_swarmui)),
+    Reader("Stability Matrix", _chunk("parameters-json", parse_stability_matrix)),
+    Reader("RuinedFooocus", _chunk("parameters", parse_ruinedfooocus)),
+    Reader("Fooocus", _chunk("parameters", parse_fooocus)),
+    Reader("Fooocus (Comment)", lambda c: parse_fooocus(c["Comment"]) if "Comment" in c and not is_novelai(c) else None),
+    Reader("NovelAI", parse_novelai),
+    Reader("Hugging Face demos", _chunk("parameters", parse_diffusers_json)),
+    Reader("Easy Diffusion (JSON)", lambda c: parse_easy_diffusion(json_object(c.get("parameters")) or {})),
+    Reader("AUTOMATIC1111", _chunk("parameters", parse_a1111)),
+    Reader("ComfyUI", _chunk("prompt", parse_comfyui)),
+    Reader("InvokeAI", _chunk("invokeai_metadata", parse_invokeai)),
+    Reader("InvokeAI 2", _chunk("sd-metadata", parse_sd_metadata)),
+    Reader("InvokeAI Dream", _chunk("Dream", parse_dream)),
+    Reader("Easy Diffusion", parse_easy_diffusion),
+    Reader("Draw Things", _chunk("XML:com.adobe.xmp", parse_draw_things)),
+    Reader("AUTOMATIC1111 (stealth)", _chunk("stealth", parse_a1111)),
+    Reader("NovelAI (stealth)", _novelai_stealth),
+)
+
+
+def parse_chunks(chunks: dict[str, str]) -> ImageMetadata | None:
+    """The best description of an image from its text chunks, or None when it has none."""
+    if "hypersd" in chunks:
+        try:
+            request = json.loads(chunks["hypersd"])
+        except ValueError:
+            request = None
+        base = parse_a1111(chunks.get("parameters", ""), "hypersd")
+        if isinstance(request, dict):
+            if base is None:
+                base = ImageMetadata("hypersd", prompt=str(request.get("prompt", "")))
+            return ImageMetadata(**{**base.__dict__, "format": "hypersd", "request": request})
+    parameters = chunks.get("parameters", "")
+    if "prompt" not in chunks and is_comfyui_graph(json_object(parameters)):
+        chunks = {**chunks, "prompt": parameters}  # a ComfyUI graph in the UserComment (Civitai)
+    found = [parsed for reader in READERS if (parsed := reader.read(chunks)) is not None]
+    return next((parsed for parsed in found if parsed.prompt.strip()), found[0] if found else None)

@@ -1,0 +1,63 @@
+"""AUTOMATIC1111 and its forks (Forge, reForge, SD.Next) and the image savers that copy them.
+
+The `parameters` text (a PNG chunk, the EXIF UserComment of a JPEG or WebP, or the "stealth"
+alpha-channel copy): prompt lines, `Negative prompt:` lines, then one settings line of
+`Key: value` pairs, values optionally JSON-quoted. Keys are matched without case ("CFG Scale"
+from comfy-image-saver is "CFG scale").
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from hypersd_desktop.gallery.formats.common import ImageMetadata, size_of, to_float, to_int
+
+# A1111's own pattern for `key: value` pairs.
+_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+_KNOWN = {"steps", "sampler", "cfg scale", "seed", "size", "model hash", "model", "lora hashes", "lora weights",
+          "hyper-sd"}
+
+
+def parse_a1111(text: str, format_name: str = "a1111") -> ImageMetadata | None:
+    lines = text.strip().split("\n")
+    if not lines or not lines[-1].lstrip().startswith("Steps:") and "Steps: " not in lines[-1]:
+        return None
+    settings_line = lines.pop()
+    prompt_lines, negative_lines, in_negative = [], [], False
+    for line in lines:
+        if line.startswith("Negative prompt:"):
+            in_negative = True
+            line = line[len("Negative prompt:"):].strip()
+        (negative_lines if in_negative else prompt_lines).append(line)
+    fields: dict[str, str] = {}
+    for key, value in _PARAM.findall(settings_line):
+        value = value.strip()
+        if value.startswith('"') and value.endswith('"'):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                value = value.strip('"')
+        fields[key.strip()] = value
+    by_key = {key.lower(): value for key, value in fields.items()}
+    width, height = size_of(by_key.get("size"))
+    weights = _pairs(by_key.get("lora weights", ""))
+    hashes = _pairs(by_key.get("lora hashes", ""))
+    names = list(dict.fromkeys([*hashes, *weights]))
+    loras = tuple((name, to_float(weights.get(name)) or 1.0, hashes.get(name)) for name in names)
+    return ImageMetadata(
+        format=format_name, prompt="\n".join(prompt_lines).strip(), negative_prompt="\n".join(negative_lines).strip(),
+        steps=to_int(by_key.get("steps")), sampler=by_key.get("sampler"), guidance=to_float(by_key.get("cfg scale")),
+        seed=to_int(by_key.get("seed")), width=width, height=height, model_name=by_key.get("model"),
+        model_hash=by_key.get("model hash"), loras=loras, recipe=by_key.get("hyper-sd"),
+        extra={k: v for k, v in fields.items() if k.lower() not in _KNOWN},
+    )
+
+
+def _pairs(text: str) -> dict[str, str]:
+    pairs = {}
+    for part in text.split(","):
+        name, sep, value = part.rpartition(":")
+        if sep and name.strip():
+            pairs[name.strip()] = value.strip()
+    return pairs

@@ -1,0 +1,203 @@
+"""ComfyUI's API graph (the `prompt` chunk, or "Prompt: {…}" in a JPEG/WebP's EXIF).
+
+The graph is walked from the sampler that made the image back along links: to the texts, the
+seed, steps, guidance, sampler and scheduler, the latent size, the model loader and the LoRA
+loaders on the model's path. Any node is followed generically: a value that is a link is looked
+up on the node it points to, by the same name or a common one ("value", "seed", "text", …), so
+primitive, seed and text nodes of custom packs resolve without knowing them.
+
+Which sampler made the image: of the sampler nodes, the last in a chain (one whose output no
+other sampler refines), preferring the longest chain (a second pass over the first), then the
+newest node (ComfyUI numbers nodes as they are added).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypersd_desktop.gallery.formats.common import ImageMetadata, json_object, size_of, stem, to_float, to_int
+
+_MAX_DEPTH = 64
+_VALUE_NAMES = ("value", "int", "float", "number", "seed", "noise_seed", "string", "text", "Text", "STRING", "INT",
+                "FLOAT", "prompt", "populated_text", "wildcard_text", "text_positive")
+_TEXT_NAMES = ("text", "text_g", "text_l", "prompt", "positive", "string", "populated_text", "wildcard_text",
+               "Text", "text_positive", "value")
+_NOT_CONDITIONING = {"clip", "model", "vae", "image", "images", "mask", "control_net", "pixels", "samples",
+                     "clip_vision", "style_model", "upscale_model", "latent", "latent_image"}
+_MODEL_NAMES = ("ckpt_name", "unet_name", "model_name", "base_ckpt_name", "model_path", "gguf_name")
+
+
+def is_comfyui_graph(data: Any) -> bool:
+    """Node ids mapping to objects with a class_type and inputs."""
+    return isinstance(data, dict) and bool(data) and any(
+        isinstance(node, dict) and "class_type" in node and "inputs" in node for node in data.values())
+
+
+class _Graph:
+    def __init__(self, data: dict):
+        self.nodes = {str(key): node for key, node in data.items()
+                      if isinstance(node, dict) and isinstance(node.get("inputs"), dict)}
+
+    def node(self, link: Any) -> dict | None:
+        if isinstance(link, list) and len(link) == 2 and str(link[0]) in self.nodes:
+            return self.nodes[str(link[0])]
+        return None
+
+    def value(self, raw: Any, names: tuple[str, ...], kind: type | tuple[type, ...]) -> Any:
+        """A literal of `kind`: `raw` itself, or what a chain of links leads to."""
+        for _ in range(_MAX_DEPTH):
+            if isinstance(raw, kind) and not isinstance(raw, bool):
+                return raw
+            node = self.node(raw)
+            if node is None:
+                return None
+            inputs = node["inputs"]
+            found = next((inputs[name] for name in names if name in inputs), None)
+            if found is None:
+                literals = [v for v in inputs.values() if isinstance(v, kind) and not isinstance(v, bool)]
+                links = [v for v in inputs.values() if self.node(v) is not None]
+                found = literals[0] if len(literals) == 1 else (links[0] if links else None)
+            raw = found
+        return None
+
+    def texts(self, link: Any) -> list[str]:
+        """Every prompt text feeding a conditioning input, through combine/area/concat nodes."""
+        found: list[str] = []
+        seen: set[str] = set()
+        stack = [link]
+        while stack and len(seen) < 500:
+            current = stack.pop()
+            if not (isinstance(current, list) and len(current) == 2) or str(current[0]) in seen:
+                continue
+            seen.add(str(current[0]))
+            node = self.node(current)
+            if node is None:
+                continue
+            inputs = node["inputs"]
+            names = [name for name in _TEXT_NAMES if name in inputs]
+            texts = [self.value(inputs[name], _VALUE_NAMES, str) for name in names]
+            texts = [t.strip() for t in texts if isinstance(t, str) and t.strip()]
+            if texts:
+                for text in dict.fromkeys(texts):  # SDXL encoders repeat text_g in text_l
+                    found.append(text)
+                continue
+            for name, value in reversed(list(inputs.items())):
+                if name not in _NOT_CONDITIONING and self.node(value) is not None:
+                    stack.append(value)
+        return found
+
+    def upstream(self, link: Any, through: tuple[str, ...]) -> list[dict]:
+        """Nodes reached from `link` following only inputs named in `through`."""
+        chain: list[dict] = []
+        node = self.node(link)
+        while node is not None and len(chain) < _MAX_DEPTH:
+            chain.append(node)
+            node = next((self.node(node["inputs"][name]) for name in through if self.node(node["inputs"].get(name))),
+                        None)
+        return chain
+
+    def ancestors(self, key: str) -> set[str]:
+        seen: set[str] = set()
+        stack = [key]
+        while stack:
+            node = self.nodes.get(stack.pop())
+            for value in (node or {}).get("inputs", {}).values():
+                if self.node(value) is not None and str(value[0]) not in seen:
+                    seen.add(str(value[0]))
+                    stack.append(str(value[0]))
+        return seen
+
+
+def _is_sampler(node: dict) -> bool:
+    inputs = node["inputs"]
+    kind = str(node.get("class_type", ""))
+    return "Sampler" in kind and "Select" not in kind and ("latent_image" in inputs or "latent" in inputs) and (
+        any(name in inputs for name in ("positive", "guider", "model", "conditioning")))
+
+
+def _final_sampler(graph: _Graph) -> tuple[str, dict] | None:
+    samplers = {key: node for key, node in graph.nodes.items() if _is_sampler(node)}
+    if not samplers:
+        return None
+    upstream = {key: graph.ancestors(key) & samplers.keys() for key in samplers}
+    refined = set().union(*upstream.values())
+    finals = [key for key in samplers if key not in refined] or list(samplers)
+
+    def order(key: str):
+        return len(upstream[key]), to_int(key) if to_int(key) is not None else -1
+    key = max(finals, key=order)
+    return key, samplers[key]
+
+
+def parse_comfyui(prompt_json: str) -> ImageMetadata | None:
+    data = json_object(prompt_json)
+    if not is_comfyui_graph(data):
+        return None
+    graph = _Graph(data)
+    found = _final_sampler(graph)
+    if found is None:
+        return None
+    _key, sampler = found
+    inputs = dict(sampler["inputs"])
+    # SamplerCustomAdvanced: the seed, guidance, sampler and schedule sit on the nodes it links to.
+    for part in ("noise", "guider", "sampler", "sigmas"):
+        node = graph.node(inputs.get(part))
+        if node is not None:
+            for name, value in node["inputs"].items():
+                inputs.setdefault(name, value)
+    if "conditioning" in inputs and "positive" not in inputs:  # BasicGuider: one conditioning, no negative
+        inputs["positive"] = inputs["conditioning"]
+
+    def number(names: tuple[str, ...], kind) -> Any:
+        raw = next((inputs[name] for name in names if name in inputs), None)
+        return graph.value(raw, (*names, *_VALUE_NAMES), kind)
+
+    seed = number(("seed", "noise_seed"), int)
+    steps = number(("steps",), (int, float))
+    guidance = number(("cfg", "guidance"), (int, float))
+    sampler_name = number(("sampler_name", "sampler"), str)
+    model_name, loras = _model(graph, inputs.get("model"))
+    width, height = _size(graph, inputs.get("latent_image", inputs.get("latent")))
+    extra = {}
+    scheduler = number(("scheduler",), str)
+    if scheduler:
+        extra["scheduler"] = scheduler
+    return ImageMetadata(
+        format="comfyui", prompt="\n".join(graph.texts(inputs.get("positive"))),
+        negative_prompt="\n".join(graph.texts(inputs.get("negative"))), steps=to_int(steps), sampler=sampler_name,
+        guidance=to_float(guidance), seed=to_int(seed), width=width, height=height, model_name=model_name,
+        loras=tuple(loras), extra=extra,
+    )
+
+
+def _model(graph: _Graph, link: Any) -> tuple[str | None, list[tuple[str, float, None]]]:
+    """The loader at the end of the model path, and the LoRA loaders along it (base first)."""
+    loras = []
+    for node in graph.upstream(link, ("model", "unet", "base_model", "MODEL")):
+        inputs = node["inputs"]
+        if "lora_name" in inputs:
+            name = graph.value(inputs["lora_name"], ("lora_name", *_VALUE_NAMES), str)
+            weight = graph.value(inputs.get("strength_model", inputs.get("strength", 1.0)),
+                                 ("strength_model", "strength", *_VALUE_NAMES), (int, float))
+            if name:
+                loras.append((stem(name) or name, to_float(weight) if weight is not None else 1.0, None))
+        for name in _MODEL_NAMES:
+            if name in inputs:
+                value = graph.value(inputs[name], (name, *_VALUE_NAMES), str)
+                return stem(value), loras[::-1]
+    return None, loras[::-1]
+
+
+def _size(graph: _Graph, link: Any) -> tuple[int | None, int | None]:
+    for node in graph.upstream(link, ("samples", "latent", "latent_image", "latents", "LATENT")):
+        inputs = node["inputs"]
+        if "width" in inputs and "height" in inputs:
+            width = graph.value(inputs["width"], ("width", *_VALUE_NAMES), (int, float))
+            height = graph.value(inputs["height"], ("height", *_VALUE_NAMES), (int, float))
+            return to_int(width), to_int(height)
+        for name in ("dimensions", "resolution", "aspect_ratio"):
+            if isinstance(inputs.get(name), str) and (size := size_of(inputs[name]))[0]:
+                return size
+        if "pixels" in inputs:  # VAEEncode: img2img, the size is the input image's
+            return None, None
+    return None, None

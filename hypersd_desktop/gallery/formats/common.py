@@ -1,0 +1,134 @@
+"""What every reader returns, and the value parsing they share.
+
+Every reader takes text it found in an image and returns `ImageMetadata` or None; none raises on
+odd input. Numbers are exact: integers of any size (ComfyUI seeds go to 2^64 - 1) never pass
+through a float, decimals are read as written.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ImageMetadata:
+    """What an image says about how it was made. `request` is this app's exact request, if present.
+
+    `sampler` is the tool's own name for it, kept as written; `sampler_key` is the same sampler in
+    one vocabulary across tools (see `sampler_key`)."""
+
+    format: str
+    prompt: str = ""
+    negative_prompt: str = ""
+    steps: int | None = None
+    sampler: str | None = None
+    guidance: float | None = None
+    seed: int | None = None
+    width: int | None = None
+    height: int | None = None
+    model_name: str | None = None
+    model_hash: str | None = None
+    loras: tuple[tuple[str, float, str | None], ...] = ()  # (name, weight, hash)
+    recipe: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+    request: dict[str, Any] | None = None
+
+    @property
+    def sampler_key(self) -> str | None:
+        return sampler_key(self.sampler)
+
+
+def to_int(value: Any) -> int | None:
+    """An integer from metadata text or JSON: exact for integers of any size, truncated for
+    decimals ("4.0"), None for anything else (including inf and nan)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        pass
+    try:
+        return int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def to_float(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        number = float(str(value).strip()) if isinstance(value, str) else float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if number == number and abs(number) != float("inf") else None
+
+
+def to_text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def json_object(text: Any) -> dict | None:
+    if not isinstance(text, str) or not text.lstrip().startswith("{"):
+        return None
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def stem(name: Any) -> str | None:
+    """A model's name as tools show it: the file name without folders or its weights suffix."""
+    if not isinstance(name, str) or not name.strip():
+        return None
+    name = re.split(r"[\\/]", name.strip())[-1]
+    return re.sub(r"\.(safetensors|ckpt|pt|pth|bin|gguf|sft)$", "", name, flags=re.IGNORECASE)
+
+
+_SIZE = re.compile(r"(\d+)\s*[x×*,]\s*(\d+)")
+
+
+def size_of(text: Any) -> tuple[int | None, int | None]:
+    """Width and height from "832x1216", "1024 x 1024 (square)", "(768, 1280)" or "768*1280"."""
+    match = _SIZE.search(str(text)) if text is not None else None
+    return (int(match[1]), int(match[2])) if match else (None, None)
+
+
+def split_negative(prompt: str) -> tuple[str, str]:
+    """InvokeAI writes the negative prompt in square brackets inside the prompt."""
+    negatives = re.findall(r"\[([^\[\]]*)\]", prompt)
+    return re.sub(r"\s*\[[^\[\]]*\]", "", prompt).strip(), ", ".join(n.strip() for n in negatives if n.strip())
+
+
+# One vocabulary for samplers across tools: A1111's "DPM++ 2M Karras", ComfyUI's "dpmpp_2m",
+# InvokeAI's "k_dpmpp_2m" and "dpmpp_2m_k", Fooocus's "dpmpp_2m_sde_gpu" all name the same
+# sampler family; the key is ComfyUI's spelling (the most widely written), without scheduler
+# suffixes, "k_" prefixes or GPU variants.
+_SAMPLER_ALIASES = {
+    "euler a": "euler_ancestral", "euler_a": "euler_ancestral", "eulera": "euler_ancestral",
+    "dpm++ 2m": "dpmpp_2m", "dpm++ 2m sde": "dpmpp_2m_sde", "dpm++ sde": "dpmpp_sde", "dpm++ 2s a": "dpmpp_2s_ancestral",
+    "dpm++ 3m sde": "dpmpp_3m_sde", "dpm2": "dpm_2", "dpm2 a": "dpm_2_ancestral", "dpm fast": "dpm_fast",
+    "dpm adaptive": "dpm_adaptive", "unipc": "uni_pc", "uni_pc_bh2": "uni_pc", "plms": "plms", "ddim": "ddim",
+    "ddim_trailing": "ddim", "ddim-trailing": "ddim", "lms": "lms", "heun": "heun", "lcm": "lcm", "tcd": "tcd",
+    "euler": "euler", "dpmpp_2m_sde_gpu": "dpmpp_2m_sde", "dpmpp_sde_gpu": "dpmpp_sde", "pndm": "plms",
+    "dpmpp_2m_k": "dpmpp_2m", "dpmpp_2m_sde_k": "dpmpp_2m_sde", "euler_k": "euler", "lms_k": "lms", "heun_k": "heun",
+    "dpm_2_k": "dpm_2", "dpmpp_sde_k": "dpmpp_sde", "restart": "restart", "deis": "deis", "ipndm": "ipndm",
+}
+_SCHEDULE_WORDS = re.compile(r"\s+(karras|exponential|sgm[_ ]uniform|simple|normal|beta|uniform|align your steps)$")
+
+
+def sampler_key(name: Any) -> str | None:
+    if not isinstance(name, str) or not name.strip():
+        return None
+    key = name.strip().lower()
+    key = _SCHEDULE_WORDS.sub("", key)
+    for prefix in ("sample_", "k_"):
+        key = key.removeprefix(prefix)
+    key = _SAMPLER_ALIASES.get(key, key)
+    key = re.sub(r"[\s\-]+", "_", key)
+    return _SAMPLER_ALIASES.get(key, key)

@@ -1,0 +1,60 @@
+"""Fooocus and RuinedFooocus: JSON in the `parameters` chunk (older Fooocus: `Comment`; JPEG:
+the comment or UserComment), each recognised by its own keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypersd_desktop.gallery.formats.common import ImageMetadata, json_object, size_of, stem, to_float, to_int, to_text
+
+FOOOCUS_KEYS = {"guidance_scale", "base_model", "sharpness", "adm_guidance", "performance", "styles",
+                "resolution", "refiner_model", "metadata_scheme"}
+
+
+def parse_fooocus(text: str) -> ImageMetadata | None:
+    data = json_object(text)
+    if data is None or "prompt" not in data or not FOOOCUS_KEYS & set(data):
+        return None
+    width, height = size_of(data.get("resolution"))
+    loras = []
+    for key, value in data.items():
+        if key.startswith("lora_combined_") and isinstance(value, str) and " : " in value:
+            name, weight = value.rsplit(" : ", 1)
+            loras.append((stem(name) or name, to_float(weight) or 1.0, None))
+    for entry in data.get("loras") or []:  # metadata_scheme "fooocus": [name, weight, hash]
+        if isinstance(entry, list) and len(entry) >= 2 and isinstance(entry[0], str):
+            loras.append((stem(entry[0]) or entry[0], to_float(entry[1]) or 1.0,
+                          entry[2] if len(entry) > 2 and isinstance(entry[2], str) else None))
+    return ImageMetadata(
+        format="fooocus", prompt=to_text(data.get("prompt")), negative_prompt=to_text(data.get("negative_prompt")),
+        steps=to_int(data.get("steps")), sampler=data.get("sampler"), guidance=to_float(data.get("guidance_scale")),
+        seed=to_int(data.get("seed")), width=width, height=height, model_name=stem(data.get("base_model")),
+        model_hash=data.get("base_model_hash"), loras=tuple(loras),
+    )
+
+
+def is_ruinedfooocus(data: dict[str, Any]) -> bool:
+    return data.get("software") == "RuinedFooocus" or {"Prompt", "Negative", "cfg", "base_model_name"} <= set(data)
+
+
+def parse_ruinedfooocus(text: str) -> ImageMetadata | None:
+    """RuinedFooocus: `Prompt`, `Negative`, `cfg`, `sampler_name`, `base_model_name`, `loras` as
+    [[name, weight], …] or "name:weight" strings."""
+    data = json_object(text)
+    if data is None or not is_ruinedfooocus(data):
+        return None
+    loras = []
+    for entry in data.get("loras") or []:
+        if isinstance(entry, list) and len(entry) >= 2:
+            name, weight = str(entry[0]), entry[1]
+        elif isinstance(entry, str) and ":" in entry:
+            name, weight = entry.rsplit(":", 1)
+        else:
+            continue
+        loras.append((stem(name) or name, to_float(weight) or 1.0, None))
+    return ImageMetadata(
+        format="ruinedfooocus", prompt=to_text(data.get("Prompt")), negative_prompt=to_text(data.get("Negative")),
+        steps=to_int(data.get("steps")), sampler=data.get("sampler_name"), guidance=to_float(data.get("cfg")),
+        seed=to_int(data.get("seed")), width=to_int(data.get("width")), height=to_int(data.get("height")),
+        model_name=stem(data.get("base_model_name")), model_hash=data.get("base_model_hash"), loras=tuple(loras),
+    )

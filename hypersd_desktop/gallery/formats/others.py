@@ -1,0 +1,131 @@
+"""The smaller formats, one reader each, every one recognised by its own keys.
+
+- SwarmUI: `parameters` JSON with `sui_image_params` (and `sui_models` with hashes).
+- Stability Matrix: `parameters-json` with `PositivePrompt`, `CfgScale`, `ModelName`, …
+- Easy Diffusion: one PNG chunk per setting (`prompt`, `num_inference_steps`,
+  `use_stable_diffusion_model`, …, or the same with display names), or that JSON in a JPEG.
+- Draw Things: JSON (`c`, `uc`, `scale`, `size`, …) in the XMP packet's `exif:UserComment`.
+- Hugging Face Space demos and other diffusers scripts: JSON with diffusers' argument names
+  (`num_inference_steps`, `guidance_scale`), often with `Model` and `Model hash`.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+
+from hypersd_desktop.gallery.formats.common import (
+    ImageMetadata, json_object, size_of, stem, to_float, to_int, to_text,
+)
+
+
+def parse_swarmui(text: str) -> ImageMetadata | None:
+    data = json_object(text)
+    params = data.get("sui_image_params") if data else None
+    if not isinstance(params, dict):
+        return None
+    models = {m.get("param"): m for m in data.get("sui_models") or [] if isinstance(m, dict)}
+    model = models.get("model") or {}
+    names = params.get("loras") if isinstance(params.get("loras"), list) else []
+    weights = params.get("loraweights") if isinstance(params.get("loraweights"), list) else []
+    loras = tuple((stem(str(name)) or str(name), to_float(weights[i]) if i < len(weights) else 1.0, None)
+                  for i, name in enumerate(names))
+    sampler = params.get("sampler") or params.get("comfyuisampler") or params.get("autowebuisampler")
+    return ImageMetadata(
+        format="swarmui", prompt=to_text(params.get("prompt")), negative_prompt=to_text(params.get("negativeprompt")),
+        steps=to_int(params.get("steps")), sampler=sampler if isinstance(sampler, str) else None,
+        guidance=to_float(params.get("cfgscale")), seed=to_int(params.get("seed")), width=to_int(params.get("width")),
+        height=to_int(params.get("height")), model_name=stem(params.get("model")),
+        model_hash=_short_hash(model.get("hash")), loras=loras,
+    )
+
+
+def _short_hash(value) -> str | None:
+    """SwarmUI writes "0x" + the full sha256; A1111-style matching wants its first 10 digits."""
+    if not isinstance(value, str):
+        return None
+    value = value.lower().removeprefix("0x")
+    return value[:10] if re.fullmatch(r"[0-9a-f]{10,64}", value) else None
+
+
+def parse_stability_matrix(text: str) -> ImageMetadata | None:
+    data = json_object(text)
+    if data is None or "PositivePrompt" not in data:
+        return None
+    return ImageMetadata(
+        format="stabilitymatrix", prompt=to_text(data.get("PositivePrompt")),
+        negative_prompt=to_text(data.get("NegativePrompt")), steps=to_int(data.get("Steps")),
+        sampler=data.get("Sampler") if isinstance(data.get("Sampler"), str) else None,
+        guidance=to_float(data.get("CfgScale")), seed=to_int(data.get("Seed")), width=to_int(data.get("Width")),
+        height=to_int(data.get("Height")), model_name=stem(data.get("ModelName")),
+        model_hash=data.get("ModelHash") if isinstance(data.get("ModelHash"), str) else None,
+    )
+
+
+# Easy Diffusion's keys, and the display names its later versions write instead.
+_EASY_KEYS = {
+    "prompt": ("prompt", "Prompt"), "negative": ("negative_prompt", "Negative Prompt"), "seed": ("seed", "Seed"),
+    "model": ("use_stable_diffusion_model", "Stable Diffusion model"), "sampler": ("sampler_name", "Sampler"),
+    "width": ("width", "Width"), "height": ("height", "Height"), "steps": ("num_inference_steps", "Steps"),
+    "guidance": ("guidance_scale", "Guidance Scale"),
+}
+
+
+def is_easy_diffusion(data: dict) -> bool:
+    return any(key in data for key in _EASY_KEYS["model"]) and any(key in data for key in _EASY_KEYS["steps"])
+
+
+def parse_easy_diffusion(data: dict) -> ImageMetadata | None:
+    """From the chunks of a PNG, or the JSON of a JPEG's UserComment."""
+    if not is_easy_diffusion(data):
+        return None
+
+    def get(name: str):
+        return next((data[key] for key in _EASY_KEYS[name] if key in data), None)
+
+    return ImageMetadata(
+        format="easydiffusion", prompt=to_text(get("prompt")), negative_prompt=to_text(get("negative")),
+        steps=to_int(get("steps")), sampler=get("sampler") if isinstance(get("sampler"), str) else None,
+        guidance=to_float(get("guidance")), seed=to_int(get("seed")), width=to_int(get("width")),
+        height=to_int(get("height")), model_name=stem(get("model")),
+    )
+
+
+_XMP_COMMENT = re.compile(r"<exif:UserComment>(.*?)</exif:UserComment>", re.DOTALL)
+_XMP_ITEM = re.compile(r"<rdf:li[^>]*>(.*?)</rdf:li>", re.DOTALL)
+
+
+def parse_draw_things(xmp: str) -> ImageMetadata | None:
+    """Read with patterns, not an XML parser: an XMP packet is untrusted text (entity expansion)."""
+    block = _XMP_COMMENT.search(xmp)
+    if block is None:
+        return None
+    item = _XMP_ITEM.search(block[1])
+    data = json_object(html.unescape(item[1] if item else block[1]).strip())
+    if data is None or "c" not in data:
+        return None
+    width, height = size_of(data.get("size"))
+    loras = tuple((stem(entry.get("file")) or "", to_float(entry.get("weight")) or 1.0, None)
+                  for entry in data.get("lora") or [] if isinstance(entry, dict) and entry.get("file"))
+    return ImageMetadata(
+        format="drawthings", prompt=to_text(data.get("c")), negative_prompt=to_text(data.get("uc")),
+        steps=to_int(data.get("steps")), sampler=data.get("sampler") if isinstance(data.get("sampler"), str) else None,
+        guidance=to_float(data.get("scale")), seed=to_int(data.get("seed")), width=width, height=height,
+        model_name=stem(data.get("model")), loras=loras,
+    )
+
+
+def parse_diffusers_json(text: str) -> ImageMetadata | None:
+    data = json_object(text)
+    if data is None or "num_inference_steps" not in data or not isinstance(data.get("prompt"), str):
+        return None
+    model = data.get("Model") or data.get("model") or data.get("model_id")
+    sampler = data.get("scheduler") or data.get("sampler")
+    return ImageMetadata(
+        format="diffusers", prompt=to_text(data.get("prompt")), negative_prompt=to_text(data.get("negative_prompt")),
+        steps=to_int(data.get("num_inference_steps")), sampler=sampler if isinstance(sampler, str) else None,
+        guidance=to_float(data.get("guidance_scale")), seed=to_int(data.get("seed")),
+        width=to_int(data.get("width")), height=to_int(data.get("height")),
+        model_name=stem(model) if isinstance(model, str) else None,
+        model_hash=data.get("Model hash") if isinstance(data.get("Model hash"), str) else None,
+    )

@@ -1,0 +1,50 @@
+"""Real files written by other tools, read as their own projects' tests say they must be.
+
+The corpus (`corpus/`, sources in `corpus/SOURCES.md`) is read through the same path as a
+gallery import. The report counts fields right against fields present, per tool; the test
+passes only when every field of every file is right.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from hypersd_desktop.gallery.gallery import read_metadata
+
+CORPUS = Path(__file__).parent / "corpus"
+NOT_FIELDS = {"tool", "expected_from"}
+
+
+def corpus() -> dict[str, dict]:
+    return json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))["files"]
+
+
+def test_every_field_of_every_real_file_reads_as_its_project_expects():
+    right: dict[str, int] = defaultdict(int)
+    present: dict[str, int] = defaultdict(int)
+    wrong = []
+    for name, expected in corpus().items():
+        metadata, _w, _h, warnings = read_metadata(CORPUS / name)
+        tool = expected["tool"]
+        checks = {"format": (metadata.format if metadata else None, tool)}
+        checks.update({field: (getattr(metadata, field, None), value)
+                       for field, value in expected.items() if field not in NOT_FIELDS})
+        for field, (got, want) in checks.items():
+            present[tool] += 1
+            if got == want:
+                right[tool] += 1
+            else:
+                wrong.append(f"{name}: {field} is {got!r}, expected {want!r}")
+        assert warnings == [], warnings
+    report = [f"{tool:10} {right[tool]:3}/{present[tool]:3} fields right ({100 * right[tool] / present[tool]:.0f} %)"
+              for tool in sorted(present)]
+    print("\n" + "\n".join(report))
+    assert not wrong, "\n".join(wrong)
+
+
+def test_every_corpus_file_says_where_it_comes_from():
+    files = corpus()
+    assert {str(p.relative_to(CORPUS)) for p in CORPUS.rglob("*") if p.suffix in (".png", ".jpg", ".webp")} == set(files)
+    assert all(entry["expected_from"] for entry in files.values())
