@@ -7,7 +7,7 @@ from typing import Any
 
 from hypersd_desktop.gallery.formats.common import ImageMetadata, json_object, size_of, stem, to_float, to_int, to_text
 
-FOOOCUS_KEYS = {"guidance_scale", "base_model", "sharpness", "adm_guidance", "performance", "styles",
+FOOOCUS_KEYS = {"base_model", "sharpness", "adm_guidance", "performance", "styles",
                 "resolution", "refiner_model", "metadata_scheme"}
 
 

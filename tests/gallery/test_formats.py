@@ -1,0 +1,191 @@
+"""Each tool's layout, written here as the tool writes it, read by its reader.
+
+The real-file corpus (test_corpus.py) covers the tools whose files public test suites publish;
+these cover the rest, and the ComfyUI graph shapes of recent versions and custom node packs.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from hypersd_desktop.gallery.formats import parse_chunks, sampler_key
+from hypersd_desktop.gallery.gallery import read_metadata
+
+
+def png(path, mode="RGB", **chunks):
+    info = PngInfo()
+    for key, value in chunks.items():
+        info.add_text(key.replace("_", "-") if key == "parameters_json" else key, value)
+    Image.new(mode, (32, 32), (10, 20, 30, 255)[: len(mode)]).save(path, pnginfo=info)
+    return path
+
+
+def test_swarmui_parameters_with_its_model_hash(tmp_path):
+    params = {"sui_image_params": {"prompt": "a lighthouse at dusk", "negativeprompt": "fog", "model": "OfficialStableDiffusion/sd_xl_base_1.0",
+                                   "seed": 18446744073709551615, "steps": 4, "cfgscale": 1.0, "width": 1024, "height": 768,
+                                   "sampler": "euler", "scheduler": "sgm_uniform", "loras": ["Hyper-SDXL-4steps-lora"],
+                                   "loraweights": ["1"]},
+              "sui_models": [{"name": "sd_xl_base_1.0.safetensors", "param": "model", "hash": "0x31e35c80fc4829d14f90153f4c74cd59c90b779f6afe05a74cd6ffb5e0d6e6e2"}]}
+    metadata, *_ = read_metadata(png(tmp_path / "s.png", parameters=json.dumps(params)))
+    assert (metadata.format, metadata.prompt, metadata.negative_prompt) == ("swarmui", "a lighthouse at dusk", "fog")
+    assert (metadata.seed, metadata.steps, metadata.guidance, metadata.width, metadata.height) == (2**64 - 1, 4, 1.0, 1024, 768)
+    assert (metadata.model_name, metadata.model_hash) == ("sd_xl_base_1.0", "31e35c80fc")
+    assert metadata.loras == (("Hyper-SDXL-4steps-lora", 1.0, None),)
+
+
+def test_stability_matrix_json_beside_its_a1111_text(tmp_path):
+    record = {"PositivePrompt": "a red barn", "NegativePrompt": "people", "Seed": 7, "Steps": 8, "CfgScale": 1.5,
+              "Sampler": "dpmpp_2m", "Width": 512, "Height": 512, "ModelName": "dreamshaper_8.safetensors", "ModelHash": "879db523c3"}
+    path = png(tmp_path / "sm.png", parameters="placeholder\nSteps: 1, Seed: 1", parameters_json=json.dumps(record))
+    metadata, *_ = read_metadata(path)
+    assert (metadata.format, metadata.prompt, metadata.seed, metadata.model_name, metadata.model_hash) == (
+        "stabilitymatrix", "a red barn", 7, "dreamshaper_8", "879db523c3")
+
+
+def test_ruinedfooocus(tmp_path):
+    record = {"Prompt": "a koi pond", "Negative": "text", "steps": 30, "cfg": 7.0, "width": 1152, "height": 896,
+              "seed": 6952411511246973023, "sampler_name": "dpmpp_2m_sde_gpu", "scheduler": "karras",
+              "base_model_name": "sd_xl_base_1.0_0.9vae.safetensors", "base_model_hash": "e6bb9ea85b",
+              "loras": [["sd_xl_offset_example-lora_1.0.safetensors", 0.5]], "software": "RuinedFooocus"}
+    metadata, *_ = read_metadata(png(tmp_path / "rf.png", parameters=json.dumps(record)))
+    assert (metadata.format, metadata.prompt, metadata.negative_prompt, metadata.seed) == (
+        "ruinedfooocus", "a koi pond", "text", 6952411511246973023)
+    assert (metadata.model_name, metadata.guidance, metadata.loras) == (
+        "sd_xl_base_1.0_0.9vae", 7.0, (("sd_xl_offset_example-lora_1.0", 0.5, None),))
+
+
+def test_easy_diffusion_png_chunks_and_jpeg_json(tmp_path):
+    chunks = {"prompt": "an owl", "negative_prompt": "blurry", "seed": "3", "use_stable_diffusion_model": "C:\\sd\\models\\sd-v1-5.safetensors",
+              "sampler_name": "euler_a", "width": "512", "height": "640", "num_inference_steps": "25", "guidance_scale": "7.5"}
+    metadata, *_ = read_metadata(png(tmp_path / "ed.png", **chunks))
+    assert (metadata.format, metadata.prompt, metadata.seed, metadata.steps, metadata.model_name) == (
+        "easydiffusion", "an owl", 3, 25, "sd-v1-5")
+    jpeg = tmp_path / "ed.jpg"
+    exif = Image.Exif()
+    display = {"Prompt": "an owl", "Negative Prompt": "blurry", "Seed": 3, "Stable Diffusion model": "sd-v1-5",
+               "Steps": 25, "Guidance Scale": 7.5, "Width": 512, "Height": 640, "Sampler": "euler_a"}
+    exif.get_ifd(0x8769)[0x9286] = b"UNICODE\0" + json.dumps(display).encode("utf-16-be")
+    Image.new("RGB", (8, 8)).save(jpeg, "JPEG", exif=exif.tobytes())
+    metadata, *_ = read_metadata(jpeg)
+    assert (metadata.format, metadata.prompt, metadata.guidance, metadata.sampler_key) == (
+        "easydiffusion", "an owl", 7.5, "euler_ancestral")
+
+
+def test_draw_things_xmp(tmp_path):
+    record = {"c": "a paper boat & a frog", "uc": "ugly", "model": "sd_xl_base_1.0_f16.ckpt", "sampler": "DPM++ 2M Karras",
+              "seed": 123456789, "scale": 1.0, "steps": 8, "size": "1024x1024",
+              "lora": [{"file": "hyper_sdxl_8_step_lora_f16.ckpt", "weight": 1}]}
+    text = json.dumps(record).replace("&", "&amp;").replace('"', "&quot;")
+    xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           '<rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/"><exif:UserComment><rdf:Alt>'
+           f'<rdf:li xml:lang="x-default">{text}</rdf:li></rdf:Alt></exif:UserComment></rdf:Description></rdf:RDF></x:xmpmeta>')
+    path = tmp_path / "dt.png"
+    info = PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", xmp)
+    Image.new("RGB", (8, 8)).save(path, pnginfo=info)
+    metadata, *_ = read_metadata(path)
+    assert (metadata.format, metadata.prompt, metadata.seed, metadata.width, metadata.model_name) == (
+        "drawthings", "a paper boat & a frog", 123456789, 1024, "sd_xl_base_1.0_f16")
+    assert (metadata.sampler_key, metadata.loras) == ("dpmpp_2m", (("hyper_sdxl_8_step_lora_f16", 1.0, None),))
+
+
+def test_hugging_face_demo_json(tmp_path):
+    record = {"prompt": "a teapot", "negative_prompt": "", "num_inference_steps": 2, "guidance_scale": 0.0, "seed": 42,
+              "width": 1024, "height": 1024, "Model": "ByteDance/SDXL-Lightning", "Model hash": "a1b2c3d4e5"}
+    metadata, *_ = read_metadata(png(tmp_path / "hf.png", parameters=json.dumps(record)))
+    assert (metadata.format, metadata.prompt, metadata.steps, metadata.seed, metadata.model_hash) == (
+        "diffusers", "a teapot", 2, 42, "a1b2c3d4e5")
+
+
+def _hide_in_alpha(image: Image.Image, payload: bytes, signature: bytes) -> Image.Image:
+    bits = "".join(f"{byte:08b}" for byte in signature + (len(payload) * 8).to_bytes(4, "big") + payload)
+    alpha = image.getchannel("A")
+    width, height = image.size
+    for index, bit in enumerate(bits):
+        x, y = divmod(index, height)
+        alpha.putpixel((x, y), (alpha.getpixel((x, y)) & ~1) | int(bit))
+    image.putalpha(alpha)
+    return image
+
+
+def test_novelai_stealth_record_in_the_alpha_channel(tmp_path):
+    record = {"Description": "a cat in space", "Software": "NovelAI", "Source": "NovelAI Diffusion V3 7BCCAA2C",
+              "Comment": json.dumps({"prompt": "a cat in space", "uc": "lowres", "steps": 28, "scale": 5.0,
+                                     "seed": 2253955223, "sampler": "k_euler_ancestral", "width": 832, "height": 1216})}
+    image = _hide_in_alpha(Image.new("RGBA", (64, 64), (40, 50, 60, 255)),
+                           gzip.compress(json.dumps(record).encode()), b"stealth_pngcomp")
+    image.save(tmp_path / "nai.png")  # no text chunks: a site stripped them
+    metadata, *_ = read_metadata(tmp_path / "nai.png")
+    assert (metadata.format, metadata.prompt, metadata.negative_prompt, metadata.seed) == (
+        "novelai", "a cat in space", "lowres", 2253955223)
+    assert (metadata.model_name, metadata.model_hash, metadata.width) == ("NovelAI Diffusion V3", "7BCCAA2C", 832)
+
+
+def test_an_opaque_image_has_no_stealth_record(tmp_path):
+    Image.new("RGBA", (4000, 2), (1, 2, 3, 255)).save(tmp_path / "opaque.png")
+    assert read_metadata(tmp_path / "opaque.png")[0] is None
+
+
+def comfy(nodes: dict) -> str:
+    return json.dumps({key: {"class_type": kind, "inputs": inputs} for key, (kind, inputs) in nodes.items()})
+
+
+def test_comfyui_sampler_custom_advanced_with_links_to_custom_nodes():
+    graph = comfy({
+        "1": ("UNETLoader", {"unet_name": "flux1-dev.safetensors", "weight_dtype": "default"}),
+        "2": ("LoraLoaderModelOnly", {"lora_name": "loras/Hyper-FLUX.1-dev-8steps-lora.safetensors", "strength_model": 0.125, "model": ["1", 0]}),
+        "3": ("Seed (rgthree)", {"seed": 18446744073709551615}),
+        "4": ("RandomNoise", {"noise_seed": ["3", 0]}),
+        "5": ("Text Multiline", {"text": "a glass apple on a table"}),
+        "6": ("CLIPTextEncode", {"text": ["5", 0], "clip": ["9", 0]}),
+        "7": ("FluxGuidance", {"guidance": 3.5, "conditioning": ["6", 0]}),
+        "8": ("BasicGuider", {"model": ["2", 0], "conditioning": ["7", 0]}),
+        "10": ("KSamplerSelect", {"sampler_name": "euler"}),
+        "11": ("Int Literal", {"int": 8}),
+        "12": ("BasicScheduler", {"scheduler": "simple", "steps": ["11", 0], "denoise": 1.0, "model": ["2", 0]}),
+        "13": ("SDXL Empty Latent Image (rgthree)", {"dimensions": "1024 x 1024 (square)", "batch_size": 1}),
+        "14": ("SamplerCustomAdvanced", {"noise": ["4", 0], "guider": ["8", 0], "sampler": ["10", 0], "sigmas": ["12", 0],
+                                         "latent_image": ["13", 0]}),
+    })
+    metadata = parse_chunks({"prompt": graph})
+    assert (metadata.prompt, metadata.seed, metadata.steps, metadata.sampler) == ("a glass apple on a table", 2**64 - 1, 8, "euler")
+    assert (metadata.width, metadata.height, metadata.model_name) == (1024, 1024, "flux1-dev")
+    assert metadata.loras == (("Hyper-FLUX.1-dev-8steps-lora", 0.125, None),)
+    assert metadata.extra["scheduler"] == "simple"
+
+
+def test_comfyui_sampler_custom_with_sdxl_text_and_lora_chain():
+    graph = comfy({
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": "sdxl/sd_xl_base_1.0.safetensors"}),
+        "2": ("LoraLoader", {"lora_name": "Hyper-SDXL-8steps-lora.safetensors", "strength_model": 1.0, "strength_clip": 1.0,
+                             "model": ["1", 0], "clip": ["1", 1]}),
+        "3": ("LoraLoader", {"lora_name": "style.safetensors", "strength_model": 0.6, "strength_clip": 0.6,
+                             "model": ["2", 0], "clip": ["2", 1]}),
+        "4": ("CLIPTextEncodeSDXL", {"text_g": "a snowy village", "text_l": "a snowy village", "width": 1024, "height": 1024,
+                                     "clip": ["3", 1]}),
+        "5": ("CLIPTextEncode", {"text": "", "clip": ["3", 1]}),
+        "6": ("EmptyLatentImage", {"width": 896, "height": 1152, "batch_size": 1}),
+        "7": ("KSamplerSelect", {"sampler_name": "lcm"}),
+        "8": ("BasicScheduler", {"scheduler": "sgm_uniform", "steps": 8, "denoise": 1.0, "model": ["3", 0]}),
+        "9": ("SamplerCustom", {"add_noise": True, "noise_seed": 99, "cfg": 1.0, "model": ["3", 0], "positive": ["4", 0],
+                                "negative": ["5", 0], "sampler": ["7", 0], "sigmas": ["8", 0], "latent_image": ["6", 0]}),
+    })
+    metadata = parse_chunks({"prompt": graph})
+    assert (metadata.prompt, metadata.negative_prompt, metadata.seed, metadata.steps, metadata.guidance) == (
+        "a snowy village", "", 99, 8, 1.0)
+    assert (metadata.width, metadata.height, metadata.model_name) == (896, 1152, "sd_xl_base_1.0")
+    assert metadata.loras == (("Hyper-SDXL-8steps-lora", 1.0, None), ("style", 0.6, None))
+
+
+@pytest.mark.parametrize("name, key", [
+    ("Euler a", "euler_ancestral"), ("k_euler_ancestral", "euler_ancestral"), ("DPM++ 2M Karras", "dpmpp_2m"),
+    ("dpmpp_2m_sde_gpu", "dpmpp_2m_sde"), ("sample_dpmpp_2m", "dpmpp_2m"), ("k_lms", "lms"), ("UniPC", "uni_pc"),
+    ("DDIM", "ddim"), ("LCM", "lcm"), ("TCD", "tcd"), ("dpmpp_2m_k", "dpmpp_2m"), ("uni_pc_bh2", "uni_pc"),
+])
+def test_sampler_names_of_every_tool_map_to_one_vocabulary(name, key):
+    assert sampler_key(name) == key
