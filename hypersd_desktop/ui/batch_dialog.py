@@ -19,7 +19,7 @@ from hypersd_desktop.core.vocab import Architecture, architecture_label, ModelKi
 from hypersd_desktop.engine.types import GenerationRequest
 from hypersd_desktop.gallery.export import ExportOptions
 from hypersd_desktop.models.library import ModelLibrary
-from hypersd_desktop.ui.generate_form import MAX_SEED, RecipeRules, fill_hyper_box, fill_sizes, hyper_parts, select_size
+from hypersd_desktop.ui.generate_form import RecipeRules, SeedBox, fill_hyper_box, fill_sizes, hyper_parts, select_size
 from hypersd_desktop.ui.tasks import describe_items, percent
 from hypersd_desktop.worker.batch import BatchSpec, job_id_for, parse_job, plan_units
 from hypersd_desktop.worker.bridge import WorkerBridge
@@ -53,7 +53,7 @@ class BatchDialog(QDialog):
         file_row.addWidget(self.job_file, 1)
         file_row.addWidget(choose_file)
         seed = settings.batch_seed if settings.batch_seed >= 0 else (defaults.seed if defaults else 0)
-        self.first_seed = QSpinBox(minimum=0, maximum=MAX_SEED, value=seed)
+        self.first_seed = SeedBox(seed)
         self.seeds_per_prompt = QSpinBox(minimum=1, maximum=100, value=settings.batch_seeds_per_prompt)
         self.model_box = QComboBox()
         for model in library.registry.list(kind=ModelKind.BASE):

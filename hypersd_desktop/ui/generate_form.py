@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtWidgets import QComboBox
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QValidator
+from PySide6.QtWidgets import QComboBox, QLineEdit
 
 from hypersd_desktop.core.vocab import Architecture, ModelKind, Scheduler
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID, Recipe
-from hypersd_desktop.engine.types import LoraSpec
+from hypersd_desktop.engine.types import MAX_SEED, LoraSpec
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
 
@@ -22,7 +24,35 @@ SIZE_PRESETS = {
     Architecture.SDXL: [("1024 × 1024 (1:1)", 1024, 1024), ("832 × 1216 (2:3)", 832, 1216), ("1216 × 832 (3:2)", 1216, 832),
              ("768 × 1344 (9:16)", 768, 1344), ("1344 × 768 (16:9)", 1344, 768), ("1152 × 896 (5:4)", 1152, 896)],
 }
-MAX_SEED = 2**31 - 1
+
+
+class _SeedValidator(QValidator):
+    def validate(self, text: str, position: int):
+        if text == "":
+            return QValidator.State.Intermediate, text, position
+        if not text.isdigit():
+            return QValidator.State.Invalid, text, position
+        state = QValidator.State.Acceptable if int(text) <= MAX_SEED else QValidator.State.Invalid
+        return state, text, position
+
+
+class SeedBox(QLineEdit):
+    """A seed from 0 to 2^63 - 1, the engine's whole range: a spin box holds only 32-bit numbers,
+    and seeds reused from ComfyUI or Fooocus images are often far larger."""
+
+    valueChanged = Signal(int)
+
+    def __init__(self, value: int = 0):
+        super().__init__()
+        self.setValidator(_SeedValidator(self))
+        self.setText(str(value))
+        self.textChanged.connect(lambda _text: self.valueChanged.emit(self.value()))
+
+    def value(self) -> int:
+        return int(self.text()) if self.text().isdigit() else 0
+
+    def setValue(self, value: int) -> None:  # noqa: N802 - the spin box's name, so both read alike
+        self.setText(str(max(0, min(int(value), MAX_SEED))))
 
 
 def fill_hyper_box(box: QComboBox, library: ModelLibrary, architecture: str) -> int:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 from hypersd_desktop.core.errors import AppError
 from hypersd_desktop.core.settings import Settings, save_settings
 from hypersd_desktop.core.vocab import Architecture, ModelKind, architecture_label
+from hypersd_desktop.engine.recipes import RECIPES_BY_ID
 from hypersd_desktop.engine.planning import plan
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
 from hypersd_desktop.gallery.formats import ImageMetadata
@@ -31,7 +32,7 @@ from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.banner import Banner
 from hypersd_desktop.ui.drops import DroppedFiles, ImageChoice, ask_about_image
-from hypersd_desktop.ui.generate_form import MAX_SEED, RecipeRules, fill_hyper_box, fill_sizes, hyper_parts, select_size
+from hypersd_desktop.ui.generate_form import MAX_SEED, RecipeRules, SeedBox, fill_hyper_box, fill_sizes, hyper_parts, select_size
 from hypersd_desktop.ui.gallery_browser import GalleryBrowser
 from hypersd_desktop.ui.job_view import JobView, JobWidgets, PreviewLabel
 from hypersd_desktop.ui.model_manager import ModelManager
@@ -74,7 +75,8 @@ class MainWindow(QMainWindow):
         self.steps = QSpinBox(minimum=1, maximum=12, value=2)
         self.guidance = QDoubleSpinBox(minimum=0.0, maximum=15.0, singleStep=0.5, value=0.0, decimals=1)
         self.eta = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.1, value=1.0, decimals=2)
-        self.seed = QSpinBox(minimum=0, maximum=MAX_SEED, value=random.randrange(MAX_SEED))
+        self.seed = SeedBox(random.randrange(MAX_SEED))
+        self._reuse_notes: list[str] = []
         self.seed_lock = QCheckBox("Lock")
         self.seed_random = QToolButton(text="Random")
         self.seed_random.setToolTip("New random seed")
@@ -280,12 +282,13 @@ class MainWindow(QMainWindow):
             self.steps.blockSignals(False)
         self.steps.setEnabled(rules.steps_free)
         request = self.build_request(quiet=True)
+        warnings: tuple[str, ...] = ()
         if request is not None and self.current_model() is not None:
             try:
                 warnings = plan(request, self.current_model().architecture).warnings
             except AppError as error:
                 warnings = (str(error),)
-            self.warnings.show_messages(list(warnings))
+        self.warnings.show_messages([*self._reuse_notes, *warnings])
 
     # -- requests -------------------------------------------------------------------------
 
@@ -329,8 +332,9 @@ class MainWindow(QMainWindow):
             self.errors.show_messages(["Type a prompt first."])
             return
         self.errors.clear()
+        self._reuse_notes = []
         for k in range(self.batch_count.value()):
-            job_request = request.replace(seed=(request.seed + k * request.batch_size) % MAX_SEED)
+            job_request = request.replace(seed=(request.seed + k * request.batch_size) % (MAX_SEED + 1))
             self._job_ids.append(self.bridge.client.submit(job_request, latest_wins=self.latest_wins.isChecked()))
         if not self.seed_lock.isChecked():
             self.seed.setValue(random.randrange(MAX_SEED))
@@ -385,6 +389,7 @@ class MainWindow(QMainWindow):
     def apply_request(self, request: GenerationRequest) -> None:
         """Set every control so that `build_request()` gives `request` back (with this machine's
         device and memory settings); what is not installed here is named in the warning banner."""
+        self._reuse_notes = []  # this app's own request: nothing changes on reuse
         match = match_request(request, self.library.registry.list())
         self._fill_controls(match, request.prompt, request.negative_prompt, request.steps, request.guidance,
                             request.seed, request.width, request.height, request.eta)
@@ -393,8 +398,14 @@ class MainWindow(QMainWindow):
     def apply_metadata(self, metadata: ImageMetadata) -> None:
         """Set the controls from another tool's parameters; models are matched by hash, then by name."""
         match = match_metadata(metadata, self.library.registry.list())
-        self._fill_controls(match, metadata.prompt, metadata.negative_prompt, metadata.steps, metadata.guidance,
+        steps, guidance = metadata.steps, metadata.guidance
+        if match.recipe_settings:  # made without Hyper-SD: the chosen recipe's own settings
+            recipe = RECIPES_BY_ID[match.hyper.recipe]
+            steps, guidance = recipe.default_steps, recipe.guidance
+        self._fill_controls(match, metadata.prompt, metadata.negative_prompt, steps, guidance,
                             metadata.seed, metadata.width, metadata.height, None)
+        self._reuse_notes = list(match.warnings)  # shown beside the recipe's warnings until the next generation
+        self._update_recipe_controls()
 
     def _fill_controls(self, match: ModelMatch, prompt: str, negative: str, steps: int | None, guidance: float | None,
                        seed: int | None, width: int | None, height: int | None, eta: float | None) -> None:
@@ -479,7 +490,9 @@ class MainWindow(QMainWindow):
                     self.apply_request(GenerationRequest.from_dict(metadata.request))
                 except (AppError, TypeError):
                     pass  # a request from another version: the A1111 fields above stand
-            self.warnings.show_messages(notes)
+            if notes:
+                self._reuse_notes += notes
+                self._update_recipe_controls()
             self.tabs.setCurrentIndex(0)
         elif choice is ImageChoice.IMPORT:
             self.browser.import_files([path])

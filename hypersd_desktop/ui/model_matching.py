@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hypersd_desktop.core.vocab import ModelKind
+from hypersd_desktop.core.vocab import ModelKind, Scheduler
+from hypersd_desktop.engine.recipes import RECIPES_BY_ID
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
 from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.models.registry import InstalledModel
@@ -18,12 +19,18 @@ from hypersd_desktop.models.registry import InstalledModel
 
 @dataclass
 class ModelMatch:
-    """The base model, the Hyper-SD file and the style LoRAs found; `missing` names the rest."""
+    """The base model, the Hyper-SD file and the style LoRAs found; `missing` names the rest.
+
+    `warnings` say what reuse changes from how the image was made (another sampler, or a
+    Hyper-SD recipe chosen for an image made without one); `recipe_settings` is set when the
+    image's steps and guidance do not apply and the recipe's own are used."""
 
     base: InstalledModel | None = None
     hyper: InstalledModel | None = None
     styles: list[LoraSpec] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    recipe_settings: bool = False
 
 
 def match_request(request: GenerationRequest, models: list[InstalledModel]) -> ModelMatch:
@@ -72,4 +79,39 @@ def match_metadata(metadata: ImageMetadata, models: list[InstalledModel]) -> Mod
             match.hyper = model
         else:
             match.styles.append(LoraSpec(model.path, weight))
+    _map_to_recipe(metadata, match, models)
     return match
+
+
+_RUNS = {Scheduler.DDIM_TRAILING: ("ddim", "DDIM (trailing)"), Scheduler.TCD: ("tcd", "TCD"), Scheduler.LCM: ("lcm", "LCM")}
+
+
+def _map_to_recipe(metadata: ImageMetadata, match: ModelMatch, models: list[InstalledModel]) -> None:
+    """A foreign image is reused with the nearest Hyper-SD recipe installed, saying what changes."""
+    how = ", ".join(part for part in (
+        f"the {metadata.sampler} sampler" if metadata.sampler else "",
+        f"{metadata.steps} steps" if metadata.steps else "",
+        f"guidance {metadata.guidance:g}" if metadata.guidance is not None else "") if part)
+    if match.hyper is None and match.base is not None and match.base.architecture:
+        recipes = [(m, RECIPES_BY_ID[m.recipe]) for m in models if m.recipe in RECIPES_BY_ID and m.kind == ModelKind.LORA]
+        recipes = [(m, r) for m, r in recipes if r.architecture == match.base.architecture]
+        if not recipes:
+            return
+        steps = metadata.steps or 4
+        wants_guidance = (metadata.guidance or 0.0) > 2.0
+
+        def distance(pair):
+            recipe = pair[1]
+            return (recipe.uses_guidance != wants_guidance, abs(recipe.default_steps - steps), -recipe.default_steps)
+        match.hyper, recipe = min(recipes, key=distance)
+        match.recipe_settings = True
+        match.warnings.append(
+            f"The image was made without Hyper-SD ({how or 'settings unknown'}); it is reused with {recipe.label}: "
+            f"{recipe.default_steps} step(s), {_RUNS[recipe.scheduler][1]}, guidance {recipe.guidance:g}.")
+        return
+    recipe = RECIPES_BY_ID.get(match.hyper.recipe) if match.hyper is not None else None
+    key = metadata.sampler_key
+    if recipe is not None and key and key != _RUNS[recipe.scheduler][0]:
+        match.warnings.append(
+            f"The image was made with the {metadata.sampler} sampler; {recipe.label} runs "
+            f"{_RUNS[recipe.scheduler][1]} as its model card does, so the result will differ.")

@@ -1,0 +1,69 @@
+"""Images from other tools dropped on the window: the controls take their settings, and a foreign
+sampler or a run without Hyper-SD is mapped to a recipe with a warning that says what changed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from hypersd_desktop.engine.types import MAX_SEED
+from ui_helpers import answer_next_dialog, drop
+
+CORPUS = Path(__file__).parent.parent / "gallery" / "corpus"
+EXPECTED = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))["files"]
+ONE_PER_FAMILY = ["sd-parsers/automatic1111_cropped.png", "sd-parsers/automatic1111_cropped.jpg",
+                  "sd-parsers/automatic1111_stealth.png", "sd-parsers/night_evening_day_morning_cropped.png",
+                  "sd-parsers/fooocus1_cropped.png", "sd-parsers/invokeai_dream1.png", "sd-parsers/invokeai_sdmeta1.png",
+                  "sd-parsers/invokeai_imeta1.png", "sd-parsers/novelai1_cropped.png"]
+
+
+@pytest.mark.parametrize("name", ONE_PER_FAMILY)
+def test_dropping_a_real_image_of_each_tool_fills_the_controls(qtbot, idle_app, name):
+    window = idle_app.window
+    expected = EXPECTED[name]
+    answer_next_dialog(qtbot, "Reuse its settings")
+    drop(window, [CORPUS / name])
+    qtbot.waitUntil(lambda: window.prompt.toPlainText() == expected["prompt"], timeout=5000)
+    assert window.negative.toPlainText() == expected["negative_prompt"]
+    assert window.seed.value() == expected["seed"] % (MAX_SEED + 1) and window.seed_lock.isChecked()
+    if "width" in expected:
+        assert window.size_box.currentData() == (expected["width"], expected["height"])
+    assert expected.get("model_name", "") in window.errors.text()  # not installed here: named in the banner
+
+
+def a1111_png(path: Path, model: str, sampler: str, steps: int, guidance: float, lora_hash: str | None = None) -> Path:
+    info = PngInfo()
+    lora = f', Lora hashes: "Hyper-SD15-1step-lora: {lora_hash}"' if lora_hash else ""
+    info.add_text("parameters", f"a quiet harbour\nSteps: {steps}, Sampler: {sampler}, CFG scale: {guidance}, Seed: 5, "
+                                f"Size: 512x512, Model: {model}{lora}")
+    Image.new("RGB", (32, 32)).save(path, pnginfo=info)
+    return path
+
+
+def test_an_image_made_without_hyper_sd_is_reused_with_the_nearest_recipe_installed(qtbot, idle_app, tmp_path):
+    window = idle_app.window
+    base = idle_app.library.registry.list(kind="base")[0]
+    lora = next(m for m in idle_app.library.registry.list() if m.recipe)
+    answer_next_dialog(qtbot, "Reuse its settings")
+    drop(window, [a1111_png(tmp_path / "plain.png", base.name, "DPM++ 2M Karras", 25, 7.0)])
+    qtbot.waitUntil(lambda: window.prompt.toPlainText() == "a quiet harbour", timeout=5000)
+    assert window.hyper_box.currentData().id == lora.id
+    assert window.steps.value() == 1  # the recipe's, not the image's 25
+    text = window.warnings.text()
+    assert "made without Hyper-SD (the DPM++ 2M Karras sampler, 25 steps, guidance 7)" in text
+    assert "reused with Hyper-SD15-1step-lora: 1 step(s), TCD" in text
+
+
+def test_a_foreign_sampler_with_a_hyper_sd_lora_is_named_as_a_change(qtbot, idle_app, tmp_path):
+    window = idle_app.window
+    base = idle_app.library.registry.list(kind="base")[0]
+    lora = next(m for m in idle_app.library.registry.list() if m.recipe)
+    answer_next_dialog(qtbot, "Reuse its settings")
+    drop(window, [a1111_png(tmp_path / "euler.png", base.name, "Euler a", 1, 0.0, lora.short_hash)])
+    qtbot.waitUntil(lambda: window.prompt.toPlainText() == "a quiet harbour", timeout=5000)
+    assert window.hyper_box.currentData().id == lora.id
+    assert "made with the Euler a sampler; Hyper-SD15-1step-lora runs TCD" in window.warnings.text()
