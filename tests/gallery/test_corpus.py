@@ -48,3 +48,22 @@ def test_every_corpus_file_says_where_it_comes_from():
     files = corpus()
     assert {str(p.relative_to(CORPUS)) for p in CORPUS.rglob("*") if p.suffix in (".png", ".jpg", ".webp")} == set(files)
     assert all(entry["expected_from"] for entry in files.values())
+
+
+def test_the_gallery_search_finds_every_tool_by_a_word_of_its_prompt(app_home):
+    from hypersd_desktop.core.paths import AppPaths
+    from hypersd_desktop.gallery.gallery import Gallery
+    from hypersd_desktop.gallery.store import ImageQuery
+
+    gallery = Gallery(AppPaths.default())
+    try:
+        report = gallery.import_folder(CORPUS)
+        assert (report.added, report.failed) == (len(corpus()), ())
+        for name, expected in corpus().items():
+            words = [w for w in expected.get("prompt", "").replace(",", " ").split() if w.isalpha() and len(w) > 3]
+            if not words:
+                continue
+            found = {Path(r.path).name for r in gallery.store.query(ImageQuery(text=words[-1])).images}
+            assert Path(name).name in found, (name, words[-1])
+    finally:
+        gallery.close()
