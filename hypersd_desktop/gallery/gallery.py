@@ -54,20 +54,25 @@ def read_metadata(path: Path) -> tuple[ImageMetadata | None, int | None, int | N
                 chunks.update({key: _utf8(value) for key, value in _text_after_image_data(path).items()})
             else:
                 chunks = {**_exif_chunks(image.getexif()), **_binary_chunks(image.info), **chunks}
-            stealth = _stealth_text(image, chunks)
-            if stealth is not None:
-                chunks["stealth"] = stealth
         except (ValueError, OSError, SyntaxError) as error:
             return None, width, height, [f"{path.name}: its metadata could not be read ({error}); imported without it."]
-    oversized = [key for key, value in chunks.items() if len(value) > MAX_TEXT_BYTES]
-    for key in oversized:
-        warnings.append(f"{path.name}: the {key!r} text chunk is over 1 MB and was ignored.")
-        chunks.pop(key)
-    try:
-        metadata = parse_chunks(chunks)
-    except Exception as error:  # noqa: BLE001 - a foreign format we misjudged must not stop an import
-        metadata = None
-        warnings.append(f"{path.name}: its metadata is malformed ({type(error).__name__}); imported without it.")
+        for key in [key for key, value in chunks.items() if len(value) > MAX_TEXT_BYTES]:
+            warnings.append(f"{path.name}: the {key!r} text chunk is over 1 MB and was ignored.")
+            chunks.pop(key)
+        try:
+            metadata = parse_chunks(chunks)
+            if metadata is None and "A" in image.getbands():
+                # Nothing in the chunks: A1111's stealth extension and NovelAI also hide the
+                # parameters in the alpha channel, which survives sites that strip chunks.
+                stealth = read_stealth(image)
+                if stealth is not None:
+                    metadata = parse_chunks({**chunks, "stealth": stealth})
+        except (ValueError, OSError, SyntaxError) as error:  # pixels too damaged to reach the alpha channel
+            metadata = None
+            warnings.append(f"{path.name}: its metadata could not be read ({error}); imported without it.")
+        except Exception as error:  # noqa: BLE001 - a foreign format we misjudged must not stop an import
+            metadata = None
+            warnings.append(f"{path.name}: its metadata is malformed ({type(error).__name__}); imported without it.")
     return metadata, width, height, warnings
 
 
@@ -122,14 +127,6 @@ def _inflate(data: bytes) -> bytes:
     if len(text) > MAX_TEXT_BYTES:
         raise ValueError("text chunk too large")
     return text
-
-
-def _stealth_text(image: Image.Image, chunks: dict[str, str]) -> str | None:
-    """Parameters hidden in the alpha channel, looked for only when the chunks say nothing: A1111's
-    stealth extension and NovelAI write them there, and sites that strip chunks keep them."""
-    if "A" not in image.getbands() or parse_chunks(chunks) is not None:
-        return None
-    return read_stealth(image)
 
 
 def _binary_chunks(info: dict) -> dict[str, str]:

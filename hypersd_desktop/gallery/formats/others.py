@@ -28,7 +28,7 @@ def parse_swarmui(text: str) -> ImageMetadata | None:
     model = models.get("model") or {}
     names = params.get("loras") if isinstance(params.get("loras"), list) else []
     weights = params.get("loraweights") if isinstance(params.get("loraweights"), list) else []
-    loras = tuple((stem(str(name)) or str(name), to_float(weights[i]) if i < len(weights) else 1.0, None)
+    loras = tuple((stem(str(name)) or str(name), (to_float(weights[i]) if i < len(weights) else None) or 1.0, None)
                   for i, name in enumerate(names))
     sampler = params.get("sampler") or params.get("comfyuisampler") or params.get("autowebuisampler")
     return ImageMetadata(

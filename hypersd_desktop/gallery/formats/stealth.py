@@ -42,13 +42,12 @@ def read_stealth(image: Image.Image) -> str | None:
         return None
 
 
+_LSB = bytes(ord("0") + (value & 1) for value in range(256))
+
+
 def _bytes(alpha: Image.Image, columns: int, bits: int) -> bytes:
     """The first `bits` least significant bits, column-major, packed into bytes."""
     block = alpha.crop((0, 0, columns, alpha.size[1])).transpose(Image.Transpose.TRANSPOSE).tobytes()[:bits]
-    out = bytearray(len(block) // 8)
-    for index in range(len(out)):
-        byte = 0
-        for value in block[index * 8:index * 8 + 8]:
-            byte = (byte << 1) | (value & 1)
-        out[index] = byte
-    return bytes(out)
+    count = len(block) // 8
+    digits = block[: count * 8].translate(_LSB)
+    return int(digits, 2).to_bytes(count, "big") if count else b""
