@@ -166,7 +166,7 @@ def _exif_chunks(exif) -> dict[str, str]:
             label, sep, rest = value.partition(":")
             if sep and label.strip().lower() in ("prompt", "workflow") and rest.lstrip().startswith("{"):
                 chunks[label.strip().lower()] = rest.strip().rstrip("\0")
-    comment = exif.get_ifd(0x8769).get(_EXIF_USER_COMMENT)
+    comment = exif.get_ifd(0x8769).get(_EXIF_USER_COMMENT) or exif.get(_EXIF_USER_COMMENT)  # some savers use IFD0
     if comment:
         chunks["parameters"] = _decode_user_comment(comment).rstrip("\0")
     return chunks

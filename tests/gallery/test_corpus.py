@@ -14,7 +14,8 @@ from pathlib import Path
 from hypersd_desktop.gallery.gallery import read_metadata
 
 CORPUS = Path(__file__).parent / "corpus"
-NOT_FIELDS = {"tool", "expected_from"}
+NOT_FIELDS = {"tool", "made_by", "expected_from"}
+TEXTS = {"prompt", "negative_prompt"}  # compared without surrounding whitespace
 
 
 def corpus() -> dict[str, dict]:
@@ -27,26 +28,28 @@ def test_every_field_of_every_real_file_reads_as_its_project_expects():
     wrong = []
     for name, expected in corpus().items():
         metadata, _w, _h, warnings = read_metadata(CORPUS / name)
-        tool = expected["tool"]
-        checks = {"format": (metadata.format if metadata else None, tool)}
-        checks.update({field: (getattr(metadata, field, None), value)
-                       for field, value in expected.items() if field not in NOT_FIELDS})
+        maker = expected["made_by"]
+        checks = {"format": (metadata.format if metadata else "none", expected["tool"])}
+        for field, value in expected.items():
+            if field not in NOT_FIELDS:
+                got = getattr(metadata, field, None)
+                checks[field] = (got.strip(), value.strip()) if field in TEXTS and got is not None else (got, value)
         for field, (got, want) in checks.items():
-            present[tool] += 1
+            present[maker] += 1
             if got == want:
-                right[tool] += 1
+                right[maker] += 1
             else:
                 wrong.append(f"{name}: {field} is {got!r}, expected {want!r}")
         assert warnings == [], warnings
-    report = [f"{tool:10} {right[tool]:3}/{present[tool]:3} fields right ({100 * right[tool] / present[tool]:.0f} %)"
-              for tool in sorted(present)]
+    report = [f"{maker:17} {right[maker]:4}/{present[maker]:4} fields right ({100 * right[maker] / present[maker]:.0f} %)"
+              for maker in sorted(present)]
     print("\n" + "\n".join(report))
     assert not wrong, "\n".join(wrong)
 
 
 def test_every_corpus_file_says_where_it_comes_from():
     files = corpus()
-    assert {str(p.relative_to(CORPUS)) for p in CORPUS.rglob("*") if p.suffix in (".png", ".jpg", ".webp")} == set(files)
+    assert {str(p.relative_to(CORPUS)) for p in CORPUS.rglob("*") if p.suffix in (".png", ".jpg", ".jpeg", ".webp")} == set(files)
     assert all(entry["expected_from"] for entry in files.values())
 
 

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 
 from hypersd_desktop.gallery.formats.a1111 import parse_a1111
 from hypersd_desktop.gallery.formats.comfyui import is_comfyui_graph, parse_comfyui
-from hypersd_desktop.gallery.formats.common import ImageMetadata, json_object, sampler_key
+from hypersd_desktop.gallery.formats.common import ImageMetadata, json_object, merged, sampler_key
 from hypersd_desktop.gallery.formats.fooocus import FOOOCUS_KEYS, parse_fooocus, parse_ruinedfooocus
 from hypersd_desktop.gallery.formats.invokeai import parse_dream, parse_invokeai, parse_sd_metadata
 from hypersd_desktop.gallery.formats.novelai import is_novelai, parse_novelai
 from hypersd_desktop.gallery.formats.others import (
-    parse_diffusers_json, parse_draw_things, parse_easy_diffusion, parse_stability_matrix, parse_swarmui,
+    parse_civitai_extra, parse_diffusers_json, parse_draw_things, parse_easy_diffusion, parse_stability_matrix,
+    parse_swarmui, parse_tensorart,
 )
 
 __all__ = ["FOOOCUS_KEYS", "READERS", "ImageMetadata", "is_comfyui_graph", "parse_a1111", "parse_chunks",
@@ -50,17 +51,46 @@ def _novelai_stealth(chunks: dict[str, str]) -> ImageMetadata | None:
     return parse_novelai(fields)
 
 
+def _graph(chunks: dict[str, str]) -> ImageMetadata | None:
+    """A ComfyUI graph; Civitai's carries its generation record as `extraMetadata`, which fills
+    what the graph lacks (an upscale-only graph has no sampler at all)."""
+    if "prompt" not in chunks:
+        return None
+    graph = parse_comfyui(chunks["prompt"])
+    extra = json_object(chunks["prompt"])
+    return merged(graph, parse_civitai_extra(extra.get("extraMetadata")) if extra else None, "comfyui")
+
+
+def _stability_matrix(chunks: dict[str, str]) -> ImageMetadata | None:
+    """Stability Matrix's `parameters-json`; its ComfyUI graph says the sampler and the first
+    pass's size (the record gives the final size)."""
+    record = parse_stability_matrix(chunks["parameters-json"]) if "parameters-json" in chunks else None
+    if record is None:
+        return None
+    graph = parse_comfyui(chunks.get("prompt", ""))
+    if graph is not None:
+        record = ImageMetadata(**{**record.__dict__, "sampler": graph.sampler or record.sampler,
+                                  "width": graph.width or record.width, "height": graph.height or record.height})
+    return record
+
+
+def _tensorart(chunks: dict[str, str]) -> ImageMetadata | None:
+    record = parse_tensorart(chunks["generation_data"]) if "generation_data" in chunks else None
+    return merged(record, parse_comfyui(chunks.get("prompt", "")), "tensorart") if record else None
+
+
 READERS: tuple[Reader, ...] = (
     Reader("SwarmUI", _chunk("parameters", parse_swarmui)),
-    Reader("Stability Matrix", _chunk("parameters-json", parse_stability_matrix)),
+    Reader("Stability Matrix", _stability_matrix),
+    Reader("TensorArt", _tensorart),
     Reader("RuinedFooocus", _chunk("parameters", parse_ruinedfooocus)),
     Reader("Hugging Face demos", _chunk("parameters", parse_diffusers_json)),
     Reader("Fooocus", _chunk("parameters", parse_fooocus)),
     Reader("Fooocus (Comment)", lambda c: parse_fooocus(c["Comment"]) if "Comment" in c and not is_novelai(c) else None),
     Reader("NovelAI", parse_novelai),
     Reader("Easy Diffusion (JSON)", lambda c: parse_easy_diffusion(json_object(c.get("parameters")) or {})),
+    Reader("ComfyUI", _graph),  # before the A1111 text an image saver writes beside the graph
     Reader("AUTOMATIC1111", _chunk("parameters", parse_a1111)),
-    Reader("ComfyUI", _chunk("prompt", parse_comfyui)),
     Reader("InvokeAI", _chunk("invokeai_metadata", parse_invokeai)),
     Reader("InvokeAI 2", _chunk("sd-metadata", parse_sd_metadata)),
     Reader("InvokeAI Dream", _chunk("Dream", parse_dream)),
@@ -83,8 +113,11 @@ def parse_chunks(chunks: dict[str, str]) -> ImageMetadata | None:
             if base is None:
                 base = ImageMetadata("hypersd", prompt=str(request.get("prompt", "")))
             return ImageMetadata(**{**base.__dict__, "format": "hypersd", "request": request})
-    parameters = chunks.get("parameters", "")
-    if "prompt" not in chunks and is_comfyui_graph(json_object(parameters)):
-        chunks = {**chunks, "prompt": parameters}  # a ComfyUI graph in the UserComment (Civitai)
+    data = json_object(chunks.get("parameters"))
+    if "prompt" not in chunks and data is not None:
+        if is_comfyui_graph(data):  # a ComfyUI graph in the UserComment (Civitai)
+            chunks = {**chunks, "prompt": chunks["parameters"]}
+        elif is_comfyui_graph(data.get("prompt")):  # {"prompt": graph, "workflow": …} (SaveImagePlus)
+            chunks = {**chunks, "prompt": json.dumps(data["prompt"])}
     found = [parsed for reader in READERS if (parsed := reader.read(chunks)) is not None]
     return next((parsed for parsed in found if parsed.prompt.strip()), found[0] if found else None)

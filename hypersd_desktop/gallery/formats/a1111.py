@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 
-from hypersd_desktop.gallery.formats.common import ImageMetadata, size_of, to_float, to_int
+from hypersd_desktop.gallery.formats.common import ImageMetadata, size_of, stem, to_float, to_int
 
 # A1111's own pattern for `key: value` pairs.
 _PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
@@ -48,7 +48,7 @@ def parse_a1111(text: str, format_name: str = "a1111") -> ImageMetadata | None:
     return ImageMetadata(
         format=format_name, prompt="\n".join(prompt_lines).strip(), negative_prompt="\n".join(negative_lines).strip(),
         steps=to_int(by_key.get("steps")), sampler=by_key.get("sampler"), guidance=to_float(by_key.get("cfg scale")),
-        seed=to_int(by_key.get("seed")), width=width, height=height, model_name=by_key.get("model"),
+        seed=to_int(by_key.get("seed")), width=width, height=height, model_name=stem(by_key.get("model")),
         model_hash=by_key.get("model hash"), loras=loras, recipe=by_key.get("hyper-sd"),
         extra={k: v for k, v in fields.items() if k.lower() not in _KNOWN},
     )

@@ -6,9 +6,10 @@ loaders on the model's path. Any node is followed generically: a value that is a
 up on the node it points to, by the same name or a common one ("value", "seed", "text", …), so
 primitive, seed and text nodes of custom packs resolve without knowing them.
 
-Which sampler made the image: of the sampler nodes, the last in a chain (one whose output no
-other sampler refines), preferring the longest chain (a second pass over the first), then the
-newest node (ComfyUI numbers nodes as they are added).
+Which sampler's settings describe the image: the final sampler is the last in a chain (one whose
+output no other sampler refines; of several, the longest chain, then the newest node). Walking
+back along its latent, the first pass of that chain is the one reported, as A1111 reports the
+first pass of a Hires fix; where passes merge (latent composition) the final sampler is.
 """
 
 from __future__ import annotations
@@ -115,7 +116,34 @@ def _is_sampler(node: dict) -> bool:
         any(name in inputs for name in ("positive", "guider", "model", "conditioning")))
 
 
-def _final_sampler(graph: _Graph) -> tuple[str, dict] | None:
+_NOT_LATENT = {"model", "clip", "vae", "positive", "negative", "conditioning", "clip_vision", "control_net",
+               "upscale_model", "mask", "guider", "sampler", "sigmas", "noise"}
+
+
+def _latent_sources(graph: _Graph, key: str) -> set[str]:
+    """The samplers whose output reaches sampler `key`'s latent, through upscales, decodes,
+    re-encodes and composites (but not through another sampler)."""
+    found: set[str] = set()
+    inputs = graph.nodes[key]["inputs"]
+    stack = [inputs.get("latent_image", inputs.get("latent"))]
+    seen: set[str] = set()
+    while stack:
+        link = stack.pop()
+        node = graph.node(link)
+        if node is None or str(link[0]) in seen:
+            continue
+        seen.add(str(link[0]))
+        if _is_sampler(node):
+            found.add(str(link[0]))
+            continue
+        stack.extend(value for name, value in node["inputs"].items() if name not in _NOT_LATENT)
+    return found
+
+
+def _generating_sampler(graph: _Graph) -> tuple[str, dict] | None:
+    """The sampler whose settings describe the image: the first pass of the chain that ends in the
+    final image (a hires or upscale pass refines it, as A1111's Hires fix does); when passes merge
+    (latent composition), the final sampler."""
     samplers = {key: node for key, node in graph.nodes.items() if _is_sampler(node)}
     if not samplers:
         return None
@@ -124,9 +152,18 @@ def _final_sampler(graph: _Graph) -> tuple[str, dict] | None:
     finals = [key for key in samplers if key not in refined] or list(samplers)
 
     def order(key: str):
-        return len(upstream[key]), to_int(key) if to_int(key) is not None else -1
-    key = max(finals, key=order)
-    return key, samplers[key]
+        number = to_int(key)
+        return len(upstream[key]), number if number is not None else -1
+    final = max(finals, key=order)
+    current, visited = final, {final}
+    while True:
+        sources = _latent_sources(graph, current)
+        if not sources:
+            return current, samplers[current]
+        if len(sources) > 1 or not sources.isdisjoint(visited):
+            return final, samplers[final]
+        current = sources.pop()
+        visited.add(current)
 
 
 def parse_comfyui(prompt_json: str) -> ImageMetadata | None:
@@ -134,7 +171,7 @@ def parse_comfyui(prompt_json: str) -> ImageMetadata | None:
     if not is_comfyui_graph(data):
         return None
     graph = _Graph(data)
-    found = _final_sampler(graph)
+    found = _generating_sampler(graph)
     if found is None:
         return None
     _key, sampler = found
@@ -189,15 +226,17 @@ def _model(graph: _Graph, link: Any) -> tuple[str | None, list[tuple[str, float,
 
 
 def _size(graph: _Graph, link: Any) -> tuple[int | None, int | None]:
-    for node in graph.upstream(link, ("samples", "latent", "latent_image", "latents", "LATENT")):
+    """The size the sampler ran at: an empty latent's, an upscale's, or, for img2img, that of a
+    resize before the encode (a loaded image's own size is not in the graph)."""
+    for node in graph.upstream(link, ("samples", "latent", "latent_image", "latents", "LATENT", "pixels", "image",
+                                      "images")):
         inputs = node["inputs"]
         if "width" in inputs and "height" in inputs:
             width = graph.value(inputs["width"], ("width", *_VALUE_NAMES), (int, float))
             height = graph.value(inputs["height"], ("height", *_VALUE_NAMES), (int, float))
-            return to_int(width), to_int(height)
+            if to_int(width) and to_int(height):
+                return to_int(width), to_int(height)
         for name in ("dimensions", "resolution", "aspect_ratio"):
             if isinstance(inputs.get(name), str) and (size := size_of(inputs[name]))[0]:
                 return size
-        if "pixels" in inputs:  # VAEEncode: img2img, the size is the input image's
-            return None, None
     return None, None

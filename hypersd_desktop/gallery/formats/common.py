@@ -41,6 +41,20 @@ class ImageMetadata:
         return sampler_key(self.sampler)
 
 
+def merged(primary: ImageMetadata | None, fallback: ImageMetadata | None, format: str | None = None) -> ImageMetadata | None:
+    """`primary`'s fields, each one it lacks taken from `fallback`: for tools that write their own
+    record beside a ComfyUI graph."""
+    if primary is None or fallback is None:
+        chosen = primary or fallback
+        return ImageMetadata(**{**chosen.__dict__, "format": format}) if chosen and format else chosen
+    values = {name: value if value not in (None, "", ()) else getattr(fallback, name)
+              for name, value in primary.__dict__.items()}
+    values["extra"] = {**fallback.extra, **primary.extra}
+    if format:
+        values["format"] = format
+    return ImageMetadata(**values)
+
+
 def to_int(value: Any) -> int | None:
     """An integer from metadata text or JSON: exact for integers of any size, truncated for
     decimals ("4.0"), None for anything else (including inf and nan)."""
@@ -76,7 +90,7 @@ def json_object(text: Any) -> dict | None:
     if not isinstance(text, str) or not text.lstrip().startswith("{"):
         return None
     try:
-        data = json.loads(text)
+        data = json.loads(text.rstrip().rstrip("\0"))  # TensorArt ends its JSON with a NUL
     except (ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None

@@ -62,6 +62,38 @@ def parse_stability_matrix(text: str) -> ImageMetadata | None:
     )
 
 
+def parse_tensorart(text: str) -> ImageMetadata | None:
+    """TensorArt's `generation_data` (beside the ComfyUI graph it ran); a seed of -1 means the
+    graph's own."""
+    data = json_object(text)
+    if data is None or "baseModel" not in data and "ksamplerName" not in data:
+        return None
+    model = data.get("baseModel") if isinstance(data.get("baseModel"), dict) else {}
+    seed = to_int(data.get("seed"))
+    return ImageMetadata(
+        format="tensorart", prompt=to_text(data.get("prompt")), negative_prompt=to_text(data.get("negativePrompt")),
+        steps=to_int(data.get("steps")), sampler=data.get("ksamplerName") if isinstance(data.get("ksamplerName"), str) else None,
+        guidance=to_float(data.get("cfgScale")), seed=seed if seed is not None and seed >= 0 else None,
+        width=to_int(data.get("width")), height=to_int(data.get("height")),
+        model_name=stem(model.get("modelFileName")),
+        model_hash=model.get("hash") if isinstance(model.get("hash"), str) else None,
+    )
+
+
+def parse_civitai_extra(text: Any) -> ImageMetadata | None:
+    """Civitai's `extraMetadata` (a JSON string inside the graph it puts in the UserComment)."""
+    data = json_object(text)
+    if data is None or "prompt" not in data:
+        return None
+    return ImageMetadata(
+        format="comfyui", prompt=to_text(data.get("prompt")), negative_prompt=to_text(data.get("negativePrompt")),
+        steps=to_int(data.get("steps")), sampler=data.get("sampler") if isinstance(data.get("sampler"), str) else None,
+        guidance=to_float(data.get("cfgScale")), seed=to_int(data.get("seed")), width=to_int(data.get("width")),
+        height=to_int(data.get("height")),
+        model_name=data.get("baseModel") if isinstance(data.get("baseModel"), str) else None,
+    )
+
+
 # Easy Diffusion's keys, and the display names its later versions write instead.
 _EASY_KEYS = {
     "prompt": ("prompt", "Prompt"), "negative": ("negative_prompt", "Negative Prompt"), "seed": ("seed", "Seed"),
@@ -121,11 +153,13 @@ def parse_diffusers_json(text: str) -> ImageMetadata | None:
         return None
     model = data.get("Model") or data.get("model") or data.get("model_id")
     sampler = data.get("scheduler") or data.get("sampler")
+    width, height = to_int(data.get("width")), to_int(data.get("height"))
+    if width is None:
+        width, height = size_of(data.get("resolution"))  # "1024 x 1024"
     return ImageMetadata(
         format="diffusers", prompt=to_text(data.get("prompt")), negative_prompt=to_text(data.get("negative_prompt")),
         steps=to_int(data.get("num_inference_steps")), sampler=sampler if isinstance(sampler, str) else None,
-        guidance=to_float(data.get("guidance_scale")), seed=to_int(data.get("seed")),
-        width=to_int(data.get("width")), height=to_int(data.get("height")),
+        guidance=to_float(data.get("guidance_scale")), seed=to_int(data.get("seed")), width=width, height=height,
         model_name=stem(model) if isinstance(model, str) else None,
         model_hash=data.get("Model hash") if isinstance(data.get("Model hash"), str) else None,
     )
