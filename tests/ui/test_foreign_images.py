@@ -18,7 +18,13 @@ EXPECTED = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))["f
 ONE_PER_FAMILY = ["sd-parsers/automatic1111_cropped.png", "sd-parsers/automatic1111_cropped.jpg",
                   "sd-parsers/automatic1111_stealth.png", "sd-parsers/night_evening_day_morning_cropped.png",
                   "sd-parsers/fooocus1_cropped.png", "sd-parsers/invokeai_dream1.png", "sd-parsers/invokeai_sdmeta1.png",
-                  "sd-parsers/invokeai_imeta1.png", "sd-parsers/novelai1_cropped.png"]
+                  "sd-parsers/invokeai_imeta1.png", "sd-parsers/novelai1_cropped.png",
+                  "sd-metadata/png/forge-neo.png", "sd-metadata/jpg/sd-next.jpg", "sd-metadata/webp/reforge-hires.webp",
+                  "sd-metadata/png/comfyui-hires.png", "sd-metadata/webp/comfyui-saveimage-plus.webp",
+                  "sd-metadata/jpg/civitai-upscale.jpg", "sd-metadata/png/swarmui.png", "sd-metadata/webp/swarmui.webp",
+                  "sd-metadata/png/stability-matrix.png", "sd-metadata/png/tensorart.png",
+                  "sd-metadata/png/ruined-fooocus.png", "sd-metadata/png/huggingface-space.png",
+                  "sd-metadata/png/novelai-full.png", "sd-metadata/webp/novelai-curated.webp", "sd-metadata/png/invokeai.png"]
 
 
 @pytest.mark.parametrize("name", ONE_PER_FAMILY)
@@ -27,8 +33,10 @@ def test_dropping_a_real_image_of_each_tool_fills_the_controls(qtbot, idle_app, 
     expected = EXPECTED[name]
     answer_next_dialog(qtbot, "Reuse its settings")
     drop(window, [CORPUS / name])
-    qtbot.waitUntil(lambda: window.prompt.toPlainText() == expected["prompt"], timeout=5000)
-    assert window.negative.toPlainText() == expected["negative_prompt"]
+    def shown(text: str) -> str:  # a text box keeps lines, not Windows line ends
+        return text.strip().replace("\r\n", "\n")
+    qtbot.waitUntil(lambda: window.prompt.toPlainText() == shown(expected["prompt"]), timeout=5000)
+    assert window.negative.toPlainText() == shown(expected["negative_prompt"])
     assert window.seed.value() == expected["seed"] % (MAX_SEED + 1) and window.seed_lock.isChecked()
     if "width" in expected:
         assert window.size_box.currentData() == (expected["width"], expected["height"])
