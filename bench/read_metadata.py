@@ -3,8 +3,8 @@ of the same files in the same run.
 
     python bench/read_metadata.py [--files 1000] [--side 1024]
 
-The files are the real-file corpus (tests/gallery/corpus: AUTOMATIC1111 PNG/JPEG/stealth,
-ComfyUI, Fooocus, InvokeAI 1/2/3, NovelAI) cycled to `--files`: once as they are (crops of a few
+The files are the real-file corpus (tests/gallery/corpus: 90 files of 19 tools and forks, see
+its SOURCES.md) cycled to `--files`: once as they are (crops of a few
 pixels), and once with each file's metadata carried onto `--side`² pixels as the tools write them
 (PNG chunks, JPEG EXIF; the stealth file's alpha record re-embedded), since reading can depend on
 the pixels (text after the image data, the alpha channel). Per-file figures in milliseconds:
