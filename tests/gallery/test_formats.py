@@ -94,6 +94,18 @@ def test_draw_things_xmp(tmp_path):
     assert (metadata.sampler_key, metadata.loras) == ("dpmpp_2m", (("hyper_sdxl_8_step_lora_f16", 1.0, None),))
 
 
+def test_draw_things_json_in_a_jpeg_user_comment(tmp_path):
+    record = {"c": "a lantern", "uc": "", "model": "flux_1_schnell_q5p.ckpt", "sampler": "Euler A Trailing",
+              "scale": 1.0, "seed": 4041, "steps": 4, "size": "768x768"}
+    path = tmp_path / "dt.jpg"
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9286] = b"UNICODE\0" + json.dumps(record).encode("utf-16-be")
+    Image.new("RGB", (8, 8)).save(path, "JPEG", exif=exif.tobytes())
+    metadata, *_ = read_metadata(path)
+    assert (metadata.format, metadata.prompt, metadata.seed, metadata.width, metadata.model_name) == (
+        "drawthings", "a lantern", 4041, 768, "flux_1_schnell_q5p")
+
+
 def test_hugging_face_demo_json(tmp_path):
     record = {"prompt": "a teapot", "negative_prompt": "", "num_inference_steps": 2, "guidance_scale": 0.0, "seed": 42,
               "width": 1024, "height": 1024, "Model": "ByteDance/SDXL-Lightning", "Model hash": "a1b2c3d4e5"}

@@ -21,7 +21,7 @@ from hypersd_desktop.gallery.formats.fooocus import FOOOCUS_KEYS, parse_fooocus,
 from hypersd_desktop.gallery.formats.invokeai import parse_dream, parse_invokeai, parse_sd_metadata
 from hypersd_desktop.gallery.formats.novelai import is_novelai, parse_novelai
 from hypersd_desktop.gallery.formats.others import (
-    parse_civitai_extra, parse_diffusers_json, parse_draw_things, parse_easy_diffusion, parse_stability_matrix,
+    parse_civitai_extra, parse_diffusers_json, parse_draw_things, parse_draw_things_json, parse_easy_diffusion, parse_stability_matrix,
     parse_swarmui, parse_tensorart,
 )
 
@@ -96,6 +96,7 @@ READERS: tuple[Reader, ...] = (
     Reader("InvokeAI Dream", _chunk("Dream", parse_dream)),
     Reader("Easy Diffusion", parse_easy_diffusion),
     Reader("Draw Things", _chunk("XML:com.adobe.xmp", parse_draw_things)),
+    Reader("Draw Things (UserComment)", _chunk("parameters", parse_draw_things_json)),
     Reader("AUTOMATIC1111 (stealth)", _chunk("stealth", parse_a1111)),
     Reader("NovelAI (stealth)", _novelai_stealth),
 )

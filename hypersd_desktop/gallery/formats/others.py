@@ -4,7 +4,9 @@
 - Stability Matrix: `parameters-json` with `PositivePrompt`, `CfgScale`, `ModelName`, …
 - Easy Diffusion: one PNG chunk per setting (`prompt`, `num_inference_steps`,
   `use_stable_diffusion_model`, …, or the same with display names), or that JSON in a JPEG.
-- Draw Things: JSON (`c`, `uc`, `scale`, `size`, …) in the XMP packet's `exif:UserComment`.
+- Draw Things: JSON (`c`, `uc`, `scale`, `size`, …) in the XMP packet's `exif:UserComment`, or
+  as a JPEG's UserComment.
+- TensorArt: `generation_data` beside the graph it ran; Civitai: `extraMetadata` in its graph.
 - Hugging Face Space demos and other diffusers scripts: JSON with diffusers' argument names
   (`num_inference_steps`, `guidance_scale`), often with `Model` and `Model hash`.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import html
 import re
+from typing import Any
 
 from hypersd_desktop.gallery.formats.common import (
     ImageMetadata, json_object, size_of, stem, to_float, to_int, to_text,
@@ -133,8 +136,13 @@ def parse_draw_things(xmp: str) -> ImageMetadata | None:
     if block is None:
         return None
     item = _XMP_ITEM.search(block[1])
-    data = json_object(html.unescape(item[1] if item else block[1]).strip())
-    if data is None or "c" not in data:
+    return parse_draw_things_json(html.unescape(item[1] if item else block[1]).strip())
+
+
+def parse_draw_things_json(text: str) -> ImageMetadata | None:
+    """Draw Things' record: `c` and `uc` are the prompts; also found as a JPEG's UserComment."""
+    data = json_object(text)
+    if data is None or not isinstance(data.get("c"), str) or not {"uc", "scale", "sampler"} & set(data):
         return None
     width, height = size_of(data.get("size"))
     loras = tuple((stem(entry.get("file")) or "", to_float(entry.get("weight")) or 1.0, None)
