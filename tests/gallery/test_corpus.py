@@ -53,15 +53,19 @@ def test_every_corpus_file_says_where_it_comes_from():
     assert all(entry["expected_from"] for entry in files.values())
 
 
-def test_the_gallery_search_finds_every_tool_by_a_word_of_its_prompt(app_home):
+def test_the_gallery_search_finds_every_tool_by_a_word_of_its_prompt(app_home, tmp_path):
     from hypersd_desktop.core.paths import AppPaths
     from hypersd_desktop.gallery.gallery import Gallery
     from hypersd_desktop.gallery.store import ImageQuery
+    from tool_layouts import draw_things_png, easy_diffusion_png
 
     gallery = Gallery(AppPaths.default())
     try:
         report = gallery.import_folder(CORPUS)
         assert (report.added, report.failed) == (len(corpus()), ())
+        gallery.import_files([draw_things_png(tmp_path / "dt.png"), easy_diffusion_png(tmp_path / "ed.png")])
+        for word, name in (("frog", "dt.png"), ("birch", "ed.png")):  # the tools without sample files
+            assert [Path(r.path).name for r in gallery.store.query(ImageQuery(text=word)).images] == [name]
         for name, expected in corpus().items():
             words = [w for w in expected.get("prompt", "").replace(",", " ").split() if w.isalpha() and len(w) > 3]
             if not words:

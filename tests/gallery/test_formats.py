@@ -1,7 +1,8 @@
 """Each tool's layout, written here as the tool writes it, read by its reader.
 
 The real-file corpus (test_corpus.py) covers the tools whose files public test suites publish;
-these cover the rest, and the ComfyUI graph shapes of recent versions and custom node packs.
+these cover the rest (Draw Things and Easy Diffusion: `tool_layouts.py`), other layouts of tools in
+the corpus, and ComfyUI graph shapes of custom node packs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from hypersd_desktop.gallery.formats import parse_chunks, sampler_key
 from hypersd_desktop.gallery.gallery import read_metadata
+from tool_layouts import draw_things_png, easy_diffusion_png
 
 
 def png(path, mode="RGB", **chunks):
@@ -60,11 +62,9 @@ def test_ruinedfooocus(tmp_path):
 
 
 def test_easy_diffusion_png_chunks_and_jpeg_json(tmp_path):
-    chunks = {"prompt": "an owl", "negative_prompt": "blurry", "seed": "3", "use_stable_diffusion_model": "C:\\sd\\models\\sd-v1-5.safetensors",
-              "sampler_name": "euler_a", "width": "512", "height": "640", "num_inference_steps": "25", "guidance_scale": "7.5"}
-    metadata, *_ = read_metadata(png(tmp_path / "ed.png", **chunks))
+    metadata, *_ = read_metadata(easy_diffusion_png(tmp_path / "ed.png"))
     assert (metadata.format, metadata.prompt, metadata.seed, metadata.steps, metadata.model_name) == (
-        "easydiffusion", "an owl", 3, 25, "sd-v1-5")
+        "easydiffusion", "an owl on a birch branch", 3, 25, "sd-v1-5")
     jpeg = tmp_path / "ed.jpg"
     exif = Image.Exif()
     display = {"Prompt": "an owl", "Negative Prompt": "blurry", "Seed": 3, "Stable Diffusion model": "sd-v1-5",
@@ -77,18 +77,7 @@ def test_easy_diffusion_png_chunks_and_jpeg_json(tmp_path):
 
 
 def test_draw_things_xmp(tmp_path):
-    record = {"c": "a paper boat & a frog", "uc": "ugly", "model": "sd_xl_base_1.0_f16.ckpt", "sampler": "DPM++ 2M Karras",
-              "seed": 123456789, "scale": 1.0, "steps": 8, "size": "1024x1024",
-              "lora": [{"file": "hyper_sdxl_8_step_lora_f16.ckpt", "weight": 1}]}
-    text = json.dumps(record).replace("&", "&amp;").replace('"', "&quot;")
-    xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-           '<rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/"><exif:UserComment><rdf:Alt>'
-           f'<rdf:li xml:lang="x-default">{text}</rdf:li></rdf:Alt></exif:UserComment></rdf:Description></rdf:RDF></x:xmpmeta>')
-    path = tmp_path / "dt.png"
-    info = PngInfo()
-    info.add_itxt("XML:com.adobe.xmp", xmp)
-    Image.new("RGB", (8, 8)).save(path, pnginfo=info)
-    metadata, *_ = read_metadata(path)
+    metadata, *_ = read_metadata(draw_things_png(tmp_path / "dt.png"))
     assert (metadata.format, metadata.prompt, metadata.seed, metadata.width, metadata.model_name) == (
         "drawthings", "a paper boat & a frog", 123456789, 1024, "sd_xl_base_1.0_f16")
     assert (metadata.sampler_key, metadata.loras) == ("dpmpp_2m", (("hyper_sdxl_8_step_lora_f16", 1.0, None),))

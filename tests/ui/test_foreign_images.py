@@ -11,6 +11,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from hypersd_desktop.engine.types import MAX_SEED
+from tool_layouts import draw_things_png, easy_diffusion_png
 from ui_helpers import answer_next_dialog, drop
 
 CORPUS = Path(__file__).parent.parent / "gallery" / "corpus"
@@ -41,6 +42,17 @@ def test_dropping_a_real_image_of_each_tool_fills_the_controls(qtbot, idle_app, 
     if "width" in expected:
         assert window.size_box.currentData() == (expected["width"], expected["height"])
     assert expected.get("model_name", "") in window.errors.text()  # not installed here: named in the banner
+
+
+@pytest.mark.parametrize("write, prompt, seed", [
+    (draw_things_png, "a paper boat & a frog", 123456789), (easy_diffusion_png, "an owl on a birch branch", 3)])
+def test_dropping_an_image_of_a_tool_without_sample_files_fills_the_controls(qtbot, idle_app, tmp_path, write, prompt,
+                                                                             seed):
+    window = idle_app.window
+    answer_next_dialog(qtbot, "Reuse its settings")
+    drop(window, [write(tmp_path / "image.png")])
+    qtbot.waitUntil(lambda: window.prompt.toPlainText() == prompt, timeout=5000)
+    assert window.seed.value() == seed
 
 
 def a1111_png(path: Path, model: str, sampler: str, steps: int, guidance: float, lora_hash: str | None = None) -> Path:
