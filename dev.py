@@ -2,6 +2,7 @@
 
     python3 dev.py run [ARGS...]     the app (with ARGS, the command line: `run generate ...`)
     python3 dev.py test [PYTEST ARGS...]   the layer contracts, then the test suite
+    python3 dev.py package [folder|tar|deb|all]   the packaged app and installers, into dist/
 
 Both create `.venv/` beside this file on first use and install the project with the pinned
 dependency tree (requirements/constraints.txt); they reinstall only when pyproject.toml or the
@@ -55,7 +56,7 @@ def ensure_environment() -> Path:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("run", "test", "setup"):
+    if not argv or argv[0] not in ("run", "test", "setup", "package"):
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
@@ -64,6 +65,8 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "run":
         return subprocess.call([str(python), "-m", "hypersd_desktop", *rest], cwd=ROOT)
+    if command == "package":
+        return subprocess.call([str(python), str(ROOT / "installer" / "build.py"), *rest], cwd=ROOT)
     bindir = python.parent
     lint = subprocess.call([str(bindir / "lint-imports"), "--no-cache"], cwd=ROOT)
     if lint != 0:

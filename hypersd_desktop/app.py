@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
+from hypersd_desktop import __version__
 from hypersd_desktop.core.logs import setup_logging
 from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.core.resources import resources_dir
 from hypersd_desktop.core.settings import load_settings, save_settings
 from hypersd_desktop.core.vocab import ModelKind
 from hypersd_desktop.gallery.gallery import Gallery
@@ -76,6 +79,9 @@ def build_app(argv: list[str] | None = None, home: str | None = None, start_work
     """Everything the window needs, wired; `home` points the worker at the same HYPERSD_HOME (tests)."""
     app = QApplication.instance() or QApplication(argv or sys.argv)
     app.setApplicationName("HyperSD Desktop")
+    app.setApplicationVersion(__version__)
+    app.setDesktopFileName("hypersd-desktop")  # the .desktop file of the Linux packages: its icon in the dock
+    app.setWindowIcon(QIcon(str(resources_dir() / "hypersd-desktop.png")))
     paths = AppPaths.default().ensure()
     log_path = setup_logging("app", paths)
     settings = load_settings(paths)

@@ -24,6 +24,7 @@ SIZE_PRESETS = {
     Architecture.SDXL: [("1024 × 1024 (1:1)", 1024, 1024), ("832 × 1216 (2:3)", 832, 1216), ("1216 × 832 (3:2)", 1216, 832),
              ("768 × 1344 (9:16)", 768, 1344), ("1344 × 768 (16:9)", 1344, 768), ("1152 × 896 (5:4)", 1152, 896)],
 }
+RANDOM_SEEDS = 2**32  # a new random seed is below this, as other tools pick them: short enough to read and type
 
 
 class _SeedValidator(QValidator):

@@ -32,7 +32,7 @@ from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.banner import Banner
 from hypersd_desktop.ui.drops import DroppedFiles, ImageChoice, ask_about_image
-from hypersd_desktop.ui.generate_form import MAX_SEED, RecipeRules, SeedBox, fill_hyper_box, fill_sizes, hyper_parts, select_size
+from hypersd_desktop.ui.generate_form import MAX_SEED, RANDOM_SEEDS, RecipeRules, SeedBox, fill_hyper_box, fill_sizes, hyper_parts, select_size
 from hypersd_desktop.ui.gallery_browser import GalleryBrowser
 from hypersd_desktop.ui.job_view import JobView, JobWidgets, PreviewLabel
 from hypersd_desktop.ui.model_manager import ModelManager
@@ -75,7 +75,7 @@ class MainWindow(QMainWindow):
         self.steps = QSpinBox(minimum=1, maximum=12, value=2)
         self.guidance = QDoubleSpinBox(minimum=0.0, maximum=15.0, singleStep=0.5, value=0.0, decimals=1)
         self.eta = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.1, value=1.0, decimals=2)
-        self.seed = SeedBox(random.randrange(MAX_SEED))
+        self.seed = SeedBox(random.randrange(RANDOM_SEEDS))
         self._reuse_notes: list[str] = []
         self.seed_lock = QCheckBox("Lock")
         self.seed_random = QToolButton(text="Random")
@@ -199,7 +199,7 @@ class MainWindow(QMainWindow):
                   context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         self.generate_button.clicked.connect(self.generate)
         self.cancel_button.clicked.connect(self.cancel)
-        self.seed_random.clicked.connect(lambda: self.seed.setValue(random.randrange(MAX_SEED)))
+        self.seed_random.clicked.connect(lambda: self.seed.setValue(random.randrange(RANDOM_SEEDS)))
         self.model_box.currentIndexChanged.connect(self._model_changed)
         self.hyper_box.currentIndexChanged.connect(self._update_recipe_controls)
         self.steps.valueChanged.connect(self._update_recipe_controls)
@@ -337,7 +337,7 @@ class MainWindow(QMainWindow):
             job_request = request.replace(seed=(request.seed + k * request.batch_size) % (MAX_SEED + 1))
             self._job_ids.append(self.bridge.client.submit(job_request, latest_wins=self.latest_wins.isChecked()))
         if not self.seed_lock.isChecked():
-            self.seed.setValue(random.randrange(MAX_SEED))
+            self.seed.setValue(random.randrange(RANDOM_SEEDS))
         self._remember_choices()
 
     @property

@@ -43,8 +43,16 @@ log = logging.getLogger("hypersd.client")
 HANDSHAKE_TIMEOUT_S = 60.0
 
 
-def worker_command(python: str | None = None) -> list[str]:
-    """The command line that starts the worker program under `python` (default: this interpreter)."""
+NO_RUNTIME = ("Generation runs in a compute runtime (torch for this machine), which the packaged app does not "
+              "contain and which is not installed here yet. Set Settings → Worker Python to a Python that has "
+              "HyperSD Desktop's runtime installed.")
+
+
+def worker_command(python: str | None = None) -> list[str] | None:
+    """The command line that starts the worker program under `python` (default: this interpreter);
+    None for the packaged app with no runtime set, which has no interpreter of its own to run it."""
+    if python is None and getattr(sys, "frozen", False):
+        return None
     return [python or sys.executable, "-m", "hypersd_desktop.worker"]
 
 
@@ -119,6 +127,9 @@ class WorkerClient:
         if self.home:
             env[HOME_ENV] = self.home
         command = self.command or worker_command()
+        if command is None:
+            self._unavailable(NO_RUNTIME)
+            return
         paths = AppPaths.default().ensure()
         try:
             with open(paths.data / "worker.log", "ab") as log_file:  # the worker's stderr: tracebacks, crashes

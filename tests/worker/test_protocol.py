@@ -105,6 +105,18 @@ def test_a_worker_that_cannot_serve_is_reported_once_and_not_restarted(mode, opt
     client.shutdown()
 
 
+def test_the_packaged_app_without_a_runtime_says_so_instead_of_starting_itself(app_home, monkeypatch):
+    monkeypatch.setattr(sys, "frozen", True, raising=False)  # as PyInstaller sets it
+    assert worker_command() is None and worker_command("/opt/runtime/bin/python")[0] == "/opt/runtime/bin/python"
+    events = Events()
+    client = WorkerClient(events)
+    client.start()
+    assert "compute runtime" in events.wait_for(WorkerUnavailable).message
+    job = client.submit(REQUEST)
+    assert any(isinstance(e, JobFailed) and e.job_id == job and "compute runtime" in e.message for e in events.items)
+    client.shutdown()
+
+
 def test_a_worker_that_dies_mid_message_fails_the_job_and_is_restarted():
     client, events = fake_client("mid-message")
     first_pid = client.pid

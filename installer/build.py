@@ -1,0 +1,195 @@
+"""Build the packaged app and its installers.
+
+    python installer/build.py [folder|tar|deb|all] [--out DIR]
+
+`folder` freezes the app (PyInstaller, one folder, `installer/hypersd_desktop.spec`) into
+DIR/hypersd-desktop/; `tar` adds HyperSD-Desktop-<version>-linux-<arch>.tar.gz (the folder, a
+.desktop file and the icon); `deb` adds hypersd-desktop_<version>_<arch>.deb (the folder in
+/opt/hypersd-desktop, the command in /usr/bin, the menu entry and the icon); `all` does all
+three. DIR defaults to dist/. Run it with the project's environment (`python3 dev.py package`
+installs PyInstaller there first).
+
+The frozen app has no torch: generation runs in the compute runtime the app installs on first
+start (see README, "Install").
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hypersd_desktop import __version__  # noqa: E402 - after the path above
+
+NAME = "hypersd-desktop"
+ICON = ROOT / "resources" / "hypersd-desktop.png"
+# What the frozen Qt needs from the system on Debian and Ubuntu (the xcb platform plugin's libraries).
+DEB_DEPENDS = ("libc6 (>= 2.31), libegl1, libgl1, libfontconfig1, libfreetype6, libdbus-1-3, libglib2.0-0 | libglib2.0-0t64, "
+               "libxkbcommon0, libxkbcommon-x11-0, libx11-6, libx11-xcb1, libxcb1, libxcb-cursor0, libxcb-icccm4, "
+               "libxcb-image0, libxcb-keysyms1, libxcb-randr0, libxcb-render-util0, libxcb-shape0, libxcb-xfixes0, "
+               "libxcb-xinerama0, libxcb-xkb1")
+DESKTOP_ENTRY = f"""[Desktop Entry]
+Type=Application
+Name=HyperSD Desktop
+GenericName=Image Generator
+Comment=Generate images with Stable Diffusion and Hyper-SD in a few steps
+Exec={NAME} %F
+Icon={NAME}
+Terminal=false
+Categories=Graphics;2DGraphics;RasterGraphics;
+Keywords=stable diffusion;image;generator;AI;
+StartupWMClass={NAME}
+"""
+
+
+MAN_PAGE = f""".TH {NAME.upper()} 1 "" "{__version__}" "User Commands"
+.SH NAME
+{NAME} \\- desktop image generator for Stable Diffusion with Hyper-SD
+.SH SYNOPSIS
+.B {NAME}
+.RI [ command ] " " [ options ]
+.SH DESCRIPTION
+Without a command, opens the window. Commands: generate, models, gallery, batch, inspect;
+.B {NAME} command --help
+describes each.
+"""
+# A bundled app in /opt carries its own Python, Qt and libraries: these tags describe that layout,
+# not a defect (Debian's policy is for packages built from the archive).
+LINTIAN_OVERRIDES = ("dir-or-file-in-opt [opt/*]", "embedded-library *", "custom-library-search-path *",
+                     "shared-library-lacks-prerequisites *", "library-not-linked-against-libc *",
+                     "hardening-no-pie *", "missing-depends-on-sensible-utils *")
+
+
+def arch() -> tuple[str, str]:
+    """(the tarball's architecture name, Debian's)."""
+    machine = platform.machine().lower()
+    return {"x86_64": ("x86_64", "amd64"), "amd64": ("x86_64", "amd64"),
+            "aarch64": ("aarch64", "arm64"), "arm64": ("aarch64", "arm64")}.get(machine, (machine, machine))
+
+
+def build_folder(out: Path) -> Path:
+    """The frozen app in out/hypersd-desktop/."""
+    with tempfile.TemporaryDirectory() as work:
+        subprocess.run(
+            [sys.executable, "-m", "PyInstaller", "--noconfirm", "--log-level", "WARN", "--distpath", str(out),
+             "--workpath", work, str(ROOT / "installer" / "hypersd_desktop.spec")],
+            check=True, cwd=ROOT,
+        )
+    folder = out / NAME
+    print(f"build: {folder} ({folder_size(folder) / 2**20:.0f} MiB)")
+    return folder
+
+
+def build_tar(folder: Path, out: Path) -> Path:
+    target = out / f"HyperSD-Desktop-{__version__}-linux-{arch()[0]}.tar.gz"
+    with tempfile.TemporaryDirectory() as staging:
+        top = Path(staging) / f"HyperSD-Desktop-{__version__}"
+        shutil.copytree(folder, top / NAME, symlinks=True)
+        shutil.copy2(ICON, top / f"{NAME}.png")
+        (top / f"{NAME}.desktop").write_text(DESKTOP_ENTRY.replace(f"Exec={NAME}", f"Exec=./{NAME}/{NAME}"))
+        (top / "README.txt").write_text(
+            "HyperSD Desktop\n\nRun ./hypersd-desktop/hypersd-desktop. To add it to the menu, copy "
+            f"{NAME}.desktop to ~/.local/share/applications/ with Exec= and Icon= set to full paths.\n"
+            "The first start installs the compute runtime for this machine (a few GB) into the app's data folder.\n")
+        with tarfile.open(target, "w:gz") as archive:
+            archive.add(top, arcname=top.name)
+    print(f"build: {target} ({target.stat().st_size / 2**20:.0f} MiB)")
+    return target
+
+
+def build_deb(folder: Path, out: Path) -> Path:
+    debian_arch = arch()[1]
+    target = out / f"{NAME}_{__version__}_{debian_arch}.deb"
+    with tempfile.TemporaryDirectory() as staging:
+        root = Path(staging) / "root"
+        shutil.copytree(folder, root / "opt" / NAME, symlinks=True)
+        (root / "usr" / "bin").mkdir(parents=True)
+        os.symlink(f"/opt/{NAME}/{NAME}", root / "usr" / "bin" / NAME)
+        applications = root / "usr" / "share" / "applications"
+        applications.mkdir(parents=True)
+        (applications / f"{NAME}.desktop").write_text(DESKTOP_ENTRY)
+        icons = root / "usr" / "share" / "icons" / "hicolor" / "256x256" / "apps"
+        icons.mkdir(parents=True)
+        shutil.copy2(ICON, icons / f"{NAME}.png")
+        docs = root / "usr" / "share" / "doc" / NAME
+        docs.mkdir(parents=True)
+        (docs / "copyright").write_text(
+            "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
+            "Upstream-Name: HyperSD Desktop\n\nFiles: *\nCopyright: 2026 the HyperSD Desktop authors\n"
+            "License: custom\n See the project's repository. The bundled Python, Qt (LGPL-3) and Python packages\n"
+            " keep their own licences, included in /opt/hypersd-desktop.\n")
+        control = root / "DEBIAN"
+        control.mkdir()
+        installed_kib = folder_size(root) // 1024
+        (control / "control").write_text(
+            f"Package: {NAME}\nVersion: {__version__}\nArchitecture: {debian_arch}\n"
+            f"Maintainer: HyperSD Desktop <hypersd-desktop@users.noreply.github.com>\n"
+            f"Installed-Size: {installed_kib}\nDepends: {DEB_DEPENDS}\nSection: graphics\nPriority: optional\n"
+            "Description: desktop image generator for Stable Diffusion with Hyper-SD\n"
+            " Generates images with Stable Diffusion 1.5 and SDXL accelerated by\n"
+            " Hyper-SD LoRAs in 1 to 8 steps, with a local gallery, model downloads\n"
+            " and batch export. The first start installs the compute runtime for\n"
+            " this machine into the user's data folder.\n")
+        (docs / "changelog.gz").write_bytes(gzip.compress(
+            f"{NAME} ({__version__}) unstable; urgency=medium\n\n  * Release {__version__}.\n\n"
+            f" -- HyperSD Desktop <hypersd-desktop@users.noreply.github.com>  Mon, 30 Nov 2026 00:00:00 +0000\n".encode(),
+            mtime=0))
+        man = root / "usr" / "share" / "man" / "man1"
+        man.mkdir(parents=True)
+        (man / f"{NAME}.1.gz").write_bytes(gzip.compress(MAN_PAGE.encode(), mtime=0))
+        overrides = root / "usr" / "share" / "lintian" / "overrides"
+        overrides.mkdir(parents=True)
+        (overrides / NAME).write_text("".join(f"{NAME}: {tag}\n" for tag in LINTIAN_OVERRIDES))
+        strip_binaries(root / "opt" / NAME)
+        for path in root.rglob("*"):  # packages are root-owned; programs 755, libraries and data 644
+            if not path.is_symlink():
+                executable = path.is_dir() or (os.access(path, os.X_OK) and ".so" not in path.name)
+                path.chmod(0o755 if executable else 0o644)
+        subprocess.run(["dpkg-deb", "--root-owner-group", "-Zxz", "--build", str(root), str(target)], check=True,
+                       stdout=subprocess.DEVNULL)
+    print(f"build: {target} ({target.stat().st_size / 2**20:.0f} MiB)")
+    return target
+
+
+def strip_binaries(folder: Path) -> None:
+    """Debug symbols out of the bundled ELF files (a third of some libraries' size)."""
+    if shutil.which("strip") is None:
+        print("build: no `strip` (binutils) here; the package keeps its debug symbols")
+        return
+    elves = [p for p in folder.rglob("*") if p.is_file() and not p.is_symlink() and p.read_bytes()[:4] == b"\x7fELF"]
+    for chunk in range(0, len(elves), 200):
+        subprocess.run(["strip", "--strip-unneeded", *map(str, elves[chunk:chunk + 200])], check=False,
+                       stderr=subprocess.DEVNULL)
+
+
+def folder_size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("what", nargs="?", default="all", choices=("folder", "tar", "deb", "all"))
+    parser.add_argument("--out", type=Path, default=ROOT / "dist")
+    args = parser.parse_args(argv)
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    folder = build_folder(out)
+    if args.what in ("tar", "all"):
+        build_tar(folder, out)
+    if args.what in ("deb", "all"):
+        build_deb(folder, out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
