@@ -1,12 +1,13 @@
 """Build the packaged app and its installers.
 
-    python installer/build.py [folder|tar|deb|all] [--out DIR]
+    python installer/build.py [folder|tar|deb|nsis|all] [--out DIR]
 
 `folder` freezes the app (PyInstaller, one folder, `installer/hypersd_desktop.spec`) into
 DIR/hypersd-desktop/; `tar` adds HyperSD-Desktop-<version>-linux-<arch>.tar.gz (the folder, a
 .desktop file and the icon); `deb` adds hypersd-desktop_<version>_<arch>.deb (the folder in
-/opt/hypersd-desktop, the command in /usr/bin, the menu entry and the icon); `all` does all
-three. DIR defaults to dist/. Run it with the project's environment (`python3 dev.py package`
+/opt/hypersd-desktop, the command in /usr/bin, the menu entry and the icon); `nsis` adds the
+Windows installer HyperSD-Desktop-Setup-<version>.exe (makensis); `dmg` puts the macOS .app
+in HyperSD-Desktop-<version>-macos-<arch>.dmg; `all` builds the ones for this platform. DIR defaults to dist/. Run it with the project's environment (`python3 dev.py package`
 installs PyInstaller there first).
 
 The frozen app has no torch: generation runs in the compute runtime the app installs on first
@@ -172,22 +173,59 @@ def strip_binaries(folder: Path) -> None:
                        stderr=subprocess.DEVNULL)
 
 
+def build_nsis(folder: Path, out: Path, quick: bool = False) -> Path:
+    """The Windows installer (makensis). Built on Linux, the payload is the Linux folder: a stand-in
+    that checks the script; the release workflow builds it on Windows with the Windows folder."""
+    target = out / f"HyperSD-Desktop-Setup-{__version__}.exe"
+    defines = [f"-DVERSION={__version__}", f"-DSOURCE={folder}", f"-DOUTFILE={target}", *(["-DQUICK"] if quick else [])]
+    subprocess.run(["makensis", "-V2", *defines, str(ROOT / "installer" / "windows" / "hypersd-desktop.nsi")],
+                   check=True)
+    print(f"build: {target} ({target.stat().st_size / 2**20:.0f} MiB)")
+    return target
+
+
+def build_dmg(out: Path) -> Path:
+    """The macOS disk image of the .app (hdiutil; macOS only). Signing and notarisation run when
+    their credentials are in the environment (MACOS_SIGN_IDENTITY; NOTARY_PROFILE for notarytool)."""
+    app = out / "HyperSD Desktop.app"
+    identity = os.environ.get("MACOS_SIGN_IDENTITY")
+    if identity:
+        subprocess.run(["codesign", "--deep", "--force", "--options", "runtime", "--sign", identity, str(app)],
+                       check=True)
+    target = out / f"HyperSD-Desktop-{__version__}-macos-{arch()[0]}.dmg"
+    subprocess.run(["hdiutil", "create", "-volname", "HyperSD Desktop", "-srcfolder", str(app), "-ov",
+                    "-format", "UDZO", str(target)], check=True)
+    if identity and os.environ.get("NOTARY_PROFILE"):
+        subprocess.run(["xcrun", "notarytool", "submit", str(target), "--keychain-profile",
+                        os.environ["NOTARY_PROFILE"], "--wait"], check=True)
+        subprocess.run(["xcrun", "stapler", "staple", str(target)], check=True)
+    print(f"build: {target} ({target.stat().st_size / 2**20:.0f} MiB)")
+    return target
+
+
 def folder_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("what", nargs="?", default="all", choices=("folder", "tar", "deb", "all"))
+    parser.add_argument("what", nargs="?", default="all", choices=("folder", "tar", "deb", "nsis", "dmg", "all"))
     parser.add_argument("--out", type=Path, default=ROOT / "dist")
+    parser.add_argument("--quick", action="store_true", help="zlib instead of solid LZMA for the Windows installer")
+    parser.add_argument("--reuse", action="store_true", help="package the app folder already in --out")
     args = parser.parse_args(argv)
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    folder = build_folder(out)
-    if args.what in ("tar", "all"):
+    folder = out / NAME if args.reuse and (out / NAME).is_dir() else build_folder(out)
+    linux, windows, macos = sys.platform.startswith("linux"), sys.platform == "win32", sys.platform == "darwin"
+    if args.what == "tar" or (args.what == "all" and linux):
         build_tar(folder, out)
-    if args.what in ("deb", "all"):
+    if args.what == "deb" or (args.what == "all" and linux):
         build_deb(folder, out)
+    if args.what == "nsis" or (args.what == "all" and windows):
+        build_nsis(folder, out, args.quick)
+    if args.what == "dmg" or (args.what == "all" and macos):
+        build_dmg(out)
     return 0
 
 
