@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import sys
 import threading
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -124,9 +125,17 @@ def build_app(argv: list[str] | None = None, home: str | None = None, start_work
     return AppParts(app, window, bridge, library, first_run, error_relay)
 
 
+QUIT_WHEN_SHOWN_ENV = "HYPERSD_QUIT_WHEN_SHOWN"  # bench/start_time.py: quit once the window takes input
+
+
 def run_app(argv: list[str] | None = None) -> int:
     parts = build_app(argv)
     parts.window.show()
     if parts.first_run is not None:
         parts.first_run.open()
+    if os.environ.get(QUIT_WHEN_SHOWN_ENV):
+        def shown() -> None:  # runs once the event loop has drawn the window
+            print("hypersd-desktop: window shown", flush=True)
+            parts.app.quit()
+        QTimer.singleShot(0, shown)
     return parts.app.exec()

@@ -8,6 +8,7 @@ folders dropped on it are imported into the model library.
 
 from __future__ import annotations
 
+import html
 import random
 from pathlib import Path
 
@@ -19,11 +20,13 @@ from PySide6.QtWidgets import (
     QTableWidget, QTableWidgetItem, QTabWidget, QToolButton, QVBoxLayout, QWidget,
 )
 
+from hypersd_desktop import __version__
 from hypersd_desktop.core.errors import AppError
+from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.settings import Settings, save_settings
 from hypersd_desktop.core.vocab import Architecture, ModelKind, architecture_label
-from hypersd_desktop.engine.recipes import RECIPES_BY_ID
 from hypersd_desktop.engine.planning import plan
+from hypersd_desktop.engine.recipes import RECIPES_BY_ID
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
 from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.gallery.gallery import Gallery, read_metadata
@@ -38,6 +41,7 @@ from hypersd_desktop.ui.job_view import JobView, JobWidgets, PreviewLabel
 from hypersd_desktop.ui.model_manager import ModelManager
 from hypersd_desktop.ui.model_matching import ModelMatch, match_metadata, match_request
 from hypersd_desktop.worker.bridge import WorkerBridge
+from hypersd_desktop.worker.protocol import PROTOCOL_VERSION
 
 
 class MainWindow(QMainWindow):
@@ -191,6 +195,24 @@ class MainWindow(QMainWindow):
             action = QAction(title, self, shortcut=QKeySequence(f"Ctrl+{number + 1}"))
             action.triggered.connect(lambda _=False, n=number: self.tabs.setCurrentIndex(n))
             view.addAction(action)
+        help_menu = self.menuBar().addMenu("&Help")
+        self.about_action = QAction("&About HyperSD Desktop", self)
+        self.about_action.triggered.connect(lambda: QMessageBox.about(self, "About HyperSD Desktop", self.about_text()))
+        help_menu.addAction(self.about_action)
+
+    def about_text(self) -> str:
+        """The app's, the protocol's and the compute runtime's versions, and where the logs are."""
+        ready = self.bridge.client.ready
+        if ready is None:
+            runtime = "not running (see the banner or Settings → Worker Python)"
+        else:
+            backends = ", ".join(f"{b.name} {b.version}".strip() for b in ready.backends if b.available) or "none usable"
+            runtime = f"HyperSD Desktop {ready.version} on Python {ready.python}; backends: {backends}"
+        logs = AppPaths.default().data
+        return (f"<h3>HyperSD Desktop {__version__}</h3>"
+                f"<p>Worker protocol {PROTOCOL_VERSION}<br>Compute runtime: {html.escape(runtime)}<br>"
+                f"Logs: {html.escape(str(logs))}</p>"
+                "<p>Stable Diffusion 1.5 and SDXL with ByteDance's Hyper-SD LoRAs, in 1 to 8 steps.</p>")
 
     def _connect(self) -> None:
         QShortcut(QKeySequence("Ctrl+Return"), self, activated=self.generate)

@@ -154,10 +154,14 @@ class WorkerClient:
         self._send(Hello(PROTOCOL_VERSION, __version__, *self.engine_choice))
         threading.Thread(target=self._read, args=(process, generation), name="worker-client", daemon=True).start()
 
-    def shutdown(self, timeout: float = 5.0) -> None:
+    def shutdown(self, timeout: float = 5.0, idle_timeout: float = 0.5) -> None:
+        """Ask the worker to exit: a job in progress gets `timeout` to stop cleanly; an idle worker
+        (possibly still importing torch, which does not read messages) gets `idle_timeout`, then
+        is ended, so closing the window right after opening it does not hang."""
         with self._lock:
             self._closing = True
             process = self._process
+            busy = self._running is not None
             self._queue.clear()
             for timer in (self._cancel_timer, self._handshake_timer):
                 if timer is not None:
@@ -166,7 +170,7 @@ class WorkerClient:
             return
         self._send(Shutdown())
         try:
-            process.wait(timeout)
+            process.wait(timeout if busy else idle_timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout)

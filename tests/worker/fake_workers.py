@@ -5,6 +5,7 @@
     python fake_workers.py mid-message    is ready, then dies halfway through a message
     python fake_workers.py silent         never answers
     python fake_workers.py crash          fails before the handshake, saying why on stderr
+    python fake_workers.py busy           is ready, then stops reading (as while importing torch)
 """
 
 from __future__ import annotations
@@ -45,6 +46,11 @@ def main(mode: str) -> None:
         out.flush()
         os._exit(1)
     elif mode == "silent":
+        time.sleep(30)
+    elif mode == "busy":
+        read_message(stdin)
+        out.write(ready())
+        out.flush()
         time.sleep(30)
     elif mode == "crash":
         sys.exit("RuntimeError: the NVIDIA driver on this machine is too old for this torch build")

@@ -7,6 +7,7 @@ import io
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -103,6 +104,15 @@ def test_a_worker_that_cannot_serve_is_reported_once_and_not_restarted(mode, opt
     assert [e.message for e in events.items if isinstance(e, JobFailed) and e.job_id == later] == [unavailable.message]
     assert client.running is None and client.queued() == ()
     client.shutdown()
+
+
+def test_closing_the_app_does_not_wait_for_an_idle_worker_that_is_not_reading():
+    client, events = fake_client("busy")
+    events.wait_for(WorkerReady)
+    started = time.perf_counter()
+    client.shutdown()
+    assert time.perf_counter() - started < 3  # not the 5 s a job in progress gets
+    assert client._process.poll() is not None
 
 
 def test_the_packaged_app_without_a_runtime_says_so_instead_of_starting_itself(app_home, monkeypatch):
