@@ -118,6 +118,7 @@ def build_app(argv: list[str] | None = None, home: str | None = None, start_work
     if not library.registry.list(kind=ModelKind.BASE):
         first_run = FirstRunDialog(library, window)
         bridge.ready.connect(lambda message: first_run.set_hardware(message.devices))
+        bridge.unavailable.connect(lambda _message: first_run.hardware_unknown())
         first_run.accepted.connect(window.reload_models)
     if start_worker:
         bridge.start()

@@ -62,6 +62,11 @@ class FirstRunDialog(QDialog):
         names = {"cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (Metal)", "cpu": "CPU only — generation will be slow"}
         self.hardware.setText("Detected: " + ", ".join(names.get(d, d) for d in devices))
 
+    def hardware_unknown(self) -> None:
+        """No worker to ask: downloads and imports still work; the banner says why generation cannot."""
+        self.hardware.setText("The GPU could not be detected: generation is not available yet (see the message in "
+                              "the window). Models can be downloaded or imported now.")
+
     def import_paths(self, paths: list[Path]) -> Task:
         """Import in the background (a checkpoint is hashed once, which takes a while); the dialog
         closes by itself once a base model is installed."""

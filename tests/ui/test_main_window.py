@@ -215,3 +215,21 @@ def test_a_damaged_gallery_database_is_named_in_the_window(qtbot, installed):
     finally:
         sys.excepthook, threading.excepthook = sys.__excepthook__, threading.__excepthook__
         parts.library.close()
+
+
+def test_first_run_says_when_the_gpu_cannot_be_detected(qtbot, app_home, monkeypatch):
+    """The packaged app without a compute runtime: the dialog stops saying "Detecting the GPU…"."""
+    import sys
+
+    from hypersd_desktop.app import build_app
+
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    parts = build_app(["test"])
+    qtbot.addWidget(parts.window)
+    parts.window.show()
+    try:
+        qtbot.waitUntil(lambda: "could not be detected" in parts.first_run.hardware.text(), timeout=5000)
+        assert "compute runtime" in parts.window.errors.text()
+    finally:
+        parts.bridge.shutdown()
+        parts.library.close()
