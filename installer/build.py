@@ -1,17 +1,17 @@
 """Build the packaged app and its installers.
 
-    python installer/build.py [folder|tar|deb|nsis|all] [--out DIR]
+    python installer/build.py [folder|tar|deb|nsis|dmg|all] [--out DIR] [--quick] [--reuse]
 
 `folder` freezes the app (PyInstaller, one folder, `installer/hypersd_desktop.spec`) into
 DIR/hypersd-desktop/; `tar` adds HyperSD-Desktop-<version>-linux-<arch>.tar.gz (the folder, a
 .desktop file and the icon); `deb` adds hypersd-desktop_<version>_<arch>.deb (the folder in
 /opt/hypersd-desktop, the command in /usr/bin, the menu entry and the icon); `nsis` adds the
 Windows installer HyperSD-Desktop-Setup-<version>.exe (makensis); `dmg` puts the macOS .app
-in HyperSD-Desktop-<version>-macos-<arch>.dmg; `all` builds the ones for this platform. DIR defaults to dist/. Run it with the project's environment (`python3 dev.py package`
-installs PyInstaller there first).
+in HyperSD-Desktop-<version>-macos-<arch>.dmg; `all` builds the ones for this platform. DIR
+defaults to dist/. Run it with the project's environment (`python3 dev.py package` uses it).
 
-The frozen app has no torch: generation runs in the compute runtime the app installs on first
-start (see README, "Install").
+The frozen app has no torch: generation runs in a separate compute runtime (see README,
+"Install").
 """
 
 from __future__ import annotations
@@ -101,7 +101,8 @@ def build_tar(folder: Path, out: Path) -> Path:
         (top / "README.txt").write_text(
             "HyperSD Desktop\n\nRun ./hypersd-desktop/hypersd-desktop. To add it to the menu, copy "
             f"{NAME}.desktop to ~/.local/share/applications/ with Exec= and Icon= set to full paths.\n"
-            "The first start installs the compute runtime for this machine (a few GB) into the app's data folder.\n")
+            "Generation runs in a compute runtime (torch for this machine, a few GB) that is not bundled: until the\n"
+            "app installs it itself, set Settings -> Worker Python to a Python with HyperSD Desktop installed.\n")
         with tarfile.open(target, "w:gz") as archive:
             archive.add(top, arcname=top.name)
     print(f"build: {target} ({target.stat().st_size / 2**20:.0f} MiB)")
@@ -114,6 +115,7 @@ def build_deb(folder: Path, out: Path) -> Path:
     with tempfile.TemporaryDirectory() as staging:
         root = Path(staging) / "root"
         shutil.copytree(folder, root / "opt" / NAME, symlinks=True)
+        strip_binaries(root / "opt" / NAME)
         (root / "usr" / "bin").mkdir(parents=True)
         os.symlink(f"/opt/{NAME}/{NAME}", root / "usr" / "bin" / NAME)
         applications = root / "usr" / "share" / "applications"
@@ -139,8 +141,8 @@ def build_deb(folder: Path, out: Path) -> Path:
             "Description: desktop image generator for Stable Diffusion with Hyper-SD\n"
             " Generates images with Stable Diffusion 1.5 and SDXL accelerated by\n"
             " Hyper-SD LoRAs in 1 to 8 steps, with a local gallery, model downloads\n"
-            " and batch export. The first start installs the compute runtime for\n"
-            " this machine into the user's data folder.\n")
+            " and batch export. Generation runs in a separate compute runtime\n"
+            " (torch for the machine), which is not part of this package.\n")
         (docs / "changelog.gz").write_bytes(gzip.compress(
             f"{NAME} ({__version__}) unstable; urgency=medium\n\n  * Release {__version__}.\n\n"
             f" -- HyperSD Desktop <hypersd-desktop@users.noreply.github.com>  Mon, 30 Nov 2026 00:00:00 +0000\n".encode(),
@@ -151,7 +153,6 @@ def build_deb(folder: Path, out: Path) -> Path:
         overrides = root / "usr" / "share" / "lintian" / "overrides"
         overrides.mkdir(parents=True)
         (overrides / NAME).write_text("".join(f"{NAME}: {tag}\n" for tag in LINTIAN_OVERRIDES))
-        strip_binaries(root / "opt" / NAME)
         for path in root.rglob("*"):  # packages are root-owned; programs 755, libraries and data 644
             if not path.is_symlink():
                 executable = path.is_dir() or (os.access(path, os.X_OK) and ".so" not in path.name)
