@@ -1,6 +1,7 @@
 """Build the packaged app and its installers.
 
     python installer/build.py [folder|tar|deb|nsis|dmg|all] [--out DIR] [--quick] [--reuse]
+                              [--python-dist ARCHIVE] [--embed-runtime VARIANT [--find-links DIR]]
 
 `folder` freezes the app (PyInstaller, one folder, `installer/hypersd_desktop.spec`) into
 DIR/hypersd-desktop/; `tar` adds HyperSD-Desktop-<version>-linux-<arch>.tar.gz (the folder, a
@@ -10,8 +11,10 @@ Windows installer HyperSD-Desktop-Setup-<version>.exe (makensis); `dmg` puts the
 in HyperSD-Desktop-<version>-macos-<arch>.dmg; `all` builds the ones for this platform. DIR
 defaults to dist/. Run it with the project's environment (`python3 dev.py package` uses it).
 
-The frozen app has no torch: generation runs in a separate compute runtime (see README,
-"Install").
+The frozen app has no torch: generation runs in a compute runtime the app installs on first start
+(hypersd_desktop/runtime/). The folder carries what that takes in runtime/: uv and the app's
+own wheel; `--python-dist ARCHIVE` adds a Python to build it on, and `--embed-runtime cpu`
+every wheel of that variant, for machines with no internet (see README, "Install").
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from hypersd_desktop import __version__  # noqa: E402 - after the path above
+from hypersd_desktop.core.files import folder_size  # noqa: E402
 
 NAME = "hypersd-desktop"
 ICON = ROOT / "resources" / "hypersd-desktop.png"
@@ -89,6 +93,44 @@ def build_folder(out: Path) -> Path:
     folder = out / NAME
     print(f"build: {folder} ({folder_size(folder) / 2**20:.0f} MiB)")
     return folder
+
+
+def add_runtime_parts(folder: Path, python_dist: Path | None = None, embed: str | None = None,
+                      find_links: tuple[Path, ...] = ()) -> Path:
+    """folder/runtime/: what the app installs its compute runtime with (hypersd_desktop/runtime/): uv,
+    the app's own wheel, and optionally a Python (a python-build-standalone `install_only` archive)
+    and every wheel of one variant's lock for this platform (an offline install)."""
+    from uv import find_uv_bin
+
+    from hypersd_desktop.runtime.install import build_wheel
+    from hypersd_desktop.runtime.locks import load_lock, locks_dir, this_platform
+
+    runtime = folder / "runtime"
+    shutil.rmtree(runtime, ignore_errors=True)
+    runtime.mkdir(parents=True)
+    uv = Path(find_uv_bin())
+    shutil.copy2(uv, runtime / uv.name)
+    wheel = build_wheel(ROOT, runtime)
+    if python_dist is not None:
+        with tarfile.open(python_dist) as archive:  # install_only archives hold one folder, python/
+            archive.extractall(runtime, filter="tar")
+        if not (runtime / "python").is_dir():
+            raise SystemExit(f"build: {python_dist} has no python/ folder (use an install_only archive)")
+    if embed:
+        lock = load_lock(embed)
+        if lock is None:
+            raise SystemExit(f"build: no {embed} lock for {this_platform()} in {locks_dir()}")
+        wheels = runtime / "wheels"
+        command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes",
+                   "--only-binary", ":all:", "-d", str(wheels), "-r", str(locks_dir() / f"{lock.name}.txt")]
+        command += [arg for link in find_links for arg in ("--find-links", str(link))]
+        command += ["--extra-index-url", lock.index] if lock.index else []
+        subprocess.run(command, check=True)
+        (wheels / "VARIANT").write_text(embed)
+    print(f"build: {runtime.relative_to(folder.parent)}: uv, {wheel.name}"
+          + (", Python" if python_dist else "") + (f", the {embed} runtime's wheels" if embed else "")
+          + f" ({folder_size(runtime) / 2**20:.0f} MiB)")
+    return runtime
 
 
 def build_tar(folder: Path, out: Path) -> Path:
@@ -204,20 +246,26 @@ def build_dmg(out: Path) -> Path:
     return target
 
 
-def folder_size(folder: Path) -> int:
-    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("what", nargs="?", default="all", choices=("folder", "tar", "deb", "nsis", "dmg", "all"))
     parser.add_argument("--out", type=Path, default=ROOT / "dist")
     parser.add_argument("--quick", action="store_true", help="zlib instead of solid LZMA for the Windows installer")
     parser.add_argument("--reuse", action="store_true", help="package the app folder already in --out")
+    parser.add_argument("--python-dist", type=Path, help="a python-build-standalone install_only archive of the "
+                        "runtime's Python version to ship (default: the app downloads one with uv on first start)")
+    parser.add_argument("--embed-runtime", metavar="VARIANT", help="ship every wheel of this runtime variant "
+                        "(e.g. cpu): an installer for machines with no internet")
+    parser.add_argument("--find-links", type=Path, action="append", default=[], metavar="DIR",
+                        help="local wheels for --embed-runtime, besides the indexes")
     args = parser.parse_args(argv)
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     folder = out / NAME if args.reuse and (out / NAME).is_dir() else build_folder(out)
+    parts = (args.python_dist, args.embed_runtime, tuple(args.find_links))
+    add_runtime_parts(folder, *parts)
+    if sys.platform == "darwin" and (out / "HyperSD Desktop.app").is_dir():
+        add_runtime_parts(out / "HyperSD Desktop.app" / "Contents" / "Resources", *parts)
     linux, windows, macos = sys.platform.startswith("linux"), sys.platform == "win32", sys.platform == "darwin"
     if args.what == "tar" or (args.what == "all" and linux):
         build_tar(folder, out)

@@ -96,3 +96,11 @@ def installed(app_home, tiny_sd15, hyper_lora):
     library.import_path(hyper_lora("Hyper-SD15-1step-lora"))
     library.close()
     return app_home
+
+
+@pytest.fixture
+def kit(tmp_path, monkeypatch):
+    """Small real wheels, their lock (served as the `cpu` lock) and an app wheel: see runtime_kit.py."""
+    from runtime_kit import make_kit
+
+    return make_kit(tmp_path, monkeypatch)

@@ -5,6 +5,7 @@
     hypersd-desktop inspect FILE [--json]
     hypersd-desktop models|gallery ACTION …
     hypersd-desktop batch JOB --model PATH --to FOLDER
+    hypersd-desktop runtime detect|status|install|update|remove
 
 One module per command group, each with `add_parser(commands)` and `run(args)`. Bad input ends
 with a one-line `error: …` on stderr and exit status 2; nothing is written.
@@ -17,12 +18,13 @@ import logging
 import sys
 
 from hypersd_desktop import __version__
-from hypersd_desktop.cli import batch, gallery, generate, inspect, models
+from hypersd_desktop.cli import batch, gallery, generate, inspect, models, runtime
 from hypersd_desktop.cli.common import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_UNEXPECTED, TerminalSafe
 from hypersd_desktop.core.errors import AppError, CancelledError
 from hypersd_desktop.core.logs import setup_logging
 
-GROUPS = {"generate": generate, "inspect": inspect, "models": models, "gallery": gallery, "batch": batch}
+GROUPS = {"generate": generate, "inspect": inspect, "models": models, "gallery": gallery, "batch": batch,
+          "runtime": runtime}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"cancelled: {error}", file=sys.stderr)
         return EXIT_CANCELLED
     except KeyboardInterrupt:  # generation writes nothing partial; gallery work keeps what it finished
-        done = "what was finished is kept" if args.command in ("gallery", "batch") else "nothing was written"
+        done = ("what was finished is kept" if args.command in ("gallery", "batch") else
+                "what was downloaded is kept, and installing again resumes" if args.command == "runtime" else
+                "nothing was written")
         print(f"\ncancelled: {done}", file=sys.stderr)
         return EXIT_CANCELLED
     except AppError as error:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import queue
 import sys
 from pathlib import Path
 
@@ -100,6 +102,8 @@ def run(args: argparse.Namespace) -> int:
 
     # Check everything that can be checked from headers before torch is even imported.
     plan(request, base_architecture(request.base_model))
+    if importlib.util.find_spec("torch") is None:  # the packaged app: generation runs in the compute runtime
+        return run_in_runtime(request, args, paths)
 
     from hypersd_desktop.gallery.gallery import Gallery
     from hypersd_desktop.models.library import ModelLibrary
@@ -130,3 +134,54 @@ def run(args: argparse.Namespace) -> int:
         gallery.close()
     library.close()
     return 0
+
+
+def run_in_runtime(request: GenerationRequest, args: argparse.Namespace, paths: AppPaths) -> int:
+    """Generate through the worker in the installed compute runtime: it saves the images and adds them
+    to the gallery; with --out, a copy of each goes there too."""
+    from hypersd_desktop.core.errors import AppError
+    from hypersd_desktop.runtime.install import runtime_worker_command, status
+    from hypersd_desktop.worker.client import WorkerClient, WorkerUnavailable
+    from hypersd_desktop.worker.protocol import ImageReady, JobFailed, JobFinished, JobProgress, WorkerReady
+
+    if args.no_gallery:
+        raise InputError("--no-gallery needs torch in this program; the compute runtime's worker always adds its "
+                         "images to the gallery.")
+    command = runtime_worker_command(paths)
+    if command is None:
+        raise AppError(f"{status(paths).message} Generation needs it: run `hypersd-desktop runtime install`.")
+    events: queue.Queue = queue.Queue()
+    client = WorkerClient(events.put, command=command, previews=False)
+    client.engine_choice = (request.backend, request.device)
+    client.start()
+    job = None
+    try:
+        with ProgressBar("generate", unit="step", enabled=False if args.json else None) as bar:
+            while True:
+                event = events.get()
+                if isinstance(event, WorkerUnavailable):
+                    raise AppError(event.message)
+                if isinstance(event, WorkerReady) and job is None:
+                    job = client.submit(request)
+                elif isinstance(event, JobProgress):
+                    bar(TransferProgress("generate", "", event.step, event.total_steps))
+                elif isinstance(event, ImageReady):
+                    path = Path(event.path)
+                    if args.out:
+                        args.out.mkdir(parents=True, exist_ok=True)
+                        path = args.out / path.name
+                        path.write_bytes(event.png)
+                    print(json.dumps({"path": str(path), "seed": event.seed, "image_id": event.image_id})
+                          if args.json else f"{path}  (seed {event.seed}, in the compute runtime)", flush=True)
+                elif isinstance(event, JobFailed):
+                    raise AppError(event.message)
+                elif isinstance(event, JobFinished):
+                    for warning in () if args.json else event.warnings:
+                        print(f"warning: {warning}", file=sys.stderr)
+                    return 0
+    except KeyboardInterrupt:
+        if job is not None:
+            client.cancel(job)
+        raise
+    finally:
+        client.shutdown(timeout=10)

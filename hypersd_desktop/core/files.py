@@ -41,3 +41,18 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     """Replace `path` with `data` (text is written as UTF-8) in one step."""
     with atomic_writer(path) as stream:
         stream.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def folder_size(folder: Path) -> int:
+    """The bytes of the files under `folder` (each hard-linked file once; links not followed)."""
+    seen: set[tuple[int, int]] = set()
+    total = 0
+    for path in folder.rglob("*"):
+        try:
+            info = path.lstat()
+        except OSError:
+            continue
+        if path.is_file() and not path.is_symlink() and (info.st_dev, info.st_ino) not in seen:
+            seen.add((info.st_dev, info.st_ino))
+            total += info.st_size
+    return total
