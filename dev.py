@@ -3,6 +3,7 @@
     python3 dev.py run [ARGS...]     the app (with ARGS, the command line: `run generate ...`)
     python3 dev.py test [PYTEST ARGS...]   the layer contracts, then the test suite
     python3 dev.py package [folder|tar|deb|all]   the packaged app and installers, into dist/
+    python3 dev.py wheelhouse    the cpu runtime's wheels, into build/wheelhouse/ (the runtime test's input)
 
 Both create `.venv/` beside this file on first use and install the project with the pinned
 dependency tree (requirements/constraints.txt); they reinstall only when pyproject.toml or the
@@ -56,7 +57,7 @@ def ensure_environment() -> Path:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in ("run", "test", "setup", "package"):
+    if not argv or argv[0] not in ("run", "test", "setup", "package", "wheelhouse"):
         print(__doc__)
         return 2
     command, rest = argv[0], argv[1:]
@@ -65,6 +66,8 @@ def main(argv: list[str]) -> int:
         return 0
     if command == "run":
         return subprocess.call([str(python), "-m", "hypersd_desktop", *rest], cwd=ROOT)
+    if command == "wheelhouse":
+        return subprocess.call([str(python), str(ROOT / "tests" / "wheelhouse.py"), *rest], cwd=ROOT)
     if command == "package":
         return subprocess.call([str(python), str(ROOT / "installer" / "build.py"), *rest], cwd=ROOT)
     bindir = python.parent

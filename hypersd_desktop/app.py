@@ -24,7 +24,9 @@ from hypersd_desktop.core.vocab import ModelKind
 from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.ui.first_run import FirstRunDialog
+from hypersd_desktop.runtime.install import runtime_worker_command, status as runtime_status
 from hypersd_desktop.ui.main_window import MainWindow
+from hypersd_desktop.ui.runtime_dialog import RuntimeDialog
 from hypersd_desktop.ui.settings_dialog import SettingsDialog
 from hypersd_desktop.worker.bridge import WorkerBridge
 from hypersd_desktop.worker.client import worker_command
@@ -45,6 +47,7 @@ class AppParts:
     bridge: WorkerBridge
     library: ModelLibrary
     first_run: FirstRunDialog | None
+    runtime: RuntimeDialog | None  # opened at start: no runtime yet (packaged app), or one to update
     error_relay: QObject  # carries uncaught exceptions from any thread to the window
 
 
@@ -76,6 +79,14 @@ def freeze_startup_objects() -> None:
     gc.freeze()
 
 
+def choose_worker(settings, paths: AppPaths) -> list[str] | None:
+    """The worker program: the interpreter chosen in Settings, else the installed compute runtime,
+    else (from a source checkout) this interpreter; None for a packaged app with no runtime yet."""
+    if settings.worker_python:
+        return worker_command(settings.worker_python)
+    return runtime_worker_command(paths) or worker_command()
+
+
 def build_app(argv: list[str] | None = None, home: str | None = None, start_worker: bool = True) -> AppParts:
     """Everything the window needs, wired; `home` points the worker at the same HYPERSD_HOME (tests)."""
     app = QApplication.instance() or QApplication(argv or sys.argv)
@@ -89,7 +100,7 @@ def build_app(argv: list[str] | None = None, home: str | None = None, start_work
     apply_theme(app, settings.theme)
     library = ModelLibrary(paths)
     gallery = Gallery(paths)
-    bridge = WorkerBridge(home=home, command=worker_command(settings.worker_python or None))
+    bridge = WorkerBridge(home=home, command=choose_worker(settings, paths))
     bridge.client.previews = settings.previews
     bridge.client.engine_choice = (settings.backend, settings.device)
     window = MainWindow(library, bridge, settings, gallery)
@@ -106,13 +117,28 @@ def build_app(argv: list[str] | None = None, home: str | None = None, start_work
             window.settings = dialog.settings()
             bridge.client.engine_choice = (window.settings.backend, window.settings.device)
             if window.settings.worker_python != previous.worker_python:
-                bridge.restart(worker_command(window.settings.worker_python or None))
+                bridge.restart(choose_worker(window.settings, paths))
             save_settings(window.settings, paths)
             bridge.client.previews = window.settings.previews
             apply_theme(app, window.settings.theme)
             window.reload_models()
 
     window.settings_action.triggered.connect(open_settings)
+
+    def runtime_dialog() -> RuntimeDialog:
+        dialog = RuntimeDialog(paths, window, stop_worker=lambda: bridge.client.shutdown())
+        dialog.runtime_changed.connect(lambda: bridge.restart(choose_worker(window.settings, paths)))
+        return dialog
+
+    window.runtime_action.triggered.connect(lambda: runtime_dialog().open())
+    runtime = None
+    current = runtime_status(paths)
+    if not settings.worker_python and current.state == "outdated":
+        runtime = runtime_dialog()  # made for another version of the app: brought in line, then the worker starts
+        runtime.update_runtime()
+        start_worker = False
+    elif not settings.worker_python and choose_worker(settings, paths) is None:
+        runtime = runtime_dialog()  # first start of the packaged app: what to install, and its size
     app.aboutToQuit.connect(bridge.shutdown)
     first_run = None
     if not library.registry.list(kind=ModelKind.BASE):
@@ -123,7 +149,7 @@ def build_app(argv: list[str] | None = None, home: str | None = None, start_work
     if start_worker:
         bridge.start()
     freeze_startup_objects()
-    return AppParts(app, window, bridge, library, first_run, error_relay)
+    return AppParts(app, window, bridge, library, first_run, runtime, error_relay)
 
 
 QUIT_WHEN_SHOWN_ENV = "HYPERSD_QUIT_WHEN_SHOWN"  # bench/start_time.py: quit once the window takes input
@@ -132,7 +158,11 @@ QUIT_WHEN_SHOWN_ENV = "HYPERSD_QUIT_WHEN_SHOWN"  # bench/start_time.py: quit onc
 def run_app(argv: list[str] | None = None) -> int:
     parts = build_app(argv)
     parts.window.show()
-    if parts.first_run is not None:
+    if parts.runtime is not None:
+        parts.runtime.open()
+    if parts.first_run is not None and parts.runtime is not None:
+        parts.runtime.finished.connect(parts.first_run.open)  # one dialog at a time: the runtime first
+    elif parts.first_run is not None:
         parts.first_run.open()
     if os.environ.get(QUIT_WHEN_SHOWN_ENV):
         def shown() -> None:  # runs once the event loop has drawn the window

@@ -7,7 +7,9 @@ Slow (a PyInstaller build takes minutes): run with `python3 dev.py test -m slow 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
@@ -19,6 +21,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from hypersd_desktop import __version__
+from wheelhouse import complete, wheelhouse_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
@@ -110,3 +113,83 @@ def test_the_tarball_holds_the_folder_a_desktop_file_and_the_icon(built):
         names = set(archive.getnames())
     top = f"HyperSD-Desktop-{__version__}"
     assert {f"{top}/hypersd-desktop/hypersd-desktop", f"{top}/hypersd-desktop.desktop", f"{top}/hypersd-desktop.png"} <= names
+
+
+@pytest.fixture(scope="module")
+def wheelhouse() -> Path:
+    """The cpu runtime's wheels, fetched by the set-up step `python3 dev.py wheelhouse` (.ci/run runs it)."""
+    folder = wheelhouse_dir("cpu")
+    if folder is None or not complete(folder):
+        if os.environ.get("CI"):
+            pytest.fail("build/wheelhouse/ is missing: .ci/run must run `python3 dev.py wheelhouse` first")
+        pytest.skip("run `python3 dev.py wheelhouse` first (downloads the cpu runtime's wheels)")
+    return folder
+
+
+def test_the_frozen_app_installs_the_cpu_runtime_then_generates_in_it(built, wheelhouse, tiny_sd15, tmp_path):
+    """The compute runtime from the real `cpu` lock, with this machine's Python and no index: cancelled
+    mid-way (Ctrl+C), installed again (it resumes), checked by the worker's handshake; then the packaged
+    app, which has no torch, generates an image through the worker in that runtime into the gallery.
+    Last, a runtime holding an older app is found outdated and updated."""
+    program = built / "hypersd-desktop" / "hypersd-desktop"
+    base_python = str(Path(sys._base_executable).resolve())
+    install = [str(program), "runtime", "install", "cpu", "--python", base_python, "--find-links", str(wheelhouse),
+               "--offline"]
+    process = subprocess.Popen(install, env=bare_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, cwd=tmp_path)
+    steps = []
+    for line in process.stderr:
+        steps.append(line)
+        if line.startswith("[") and "torch" in line:
+            time.sleep(1.0)  # uv is unpacking torch now
+            process.send_signal(signal.SIGINT)
+            break
+    _out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, "".join(steps) + err
+    assert "installing again resumes" in err
+    data = tmp_path / "hypersd" / "data"
+    assert (data / "runtime.partial").is_dir() and not (data / "runtime").exists()
+
+    started = time.perf_counter()
+    again = subprocess.run(install, env=bare_env(tmp_path), capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    seconds = time.perf_counter() - started
+    assert again.returncode == 0, again.stderr
+    assert "the cpu runtime is ready" in again.stdout and "checking the worker" in again.stderr
+    state = json.loads(run(program, "runtime", "status", "--json", home=tmp_path).stdout)
+    assert state["state"] == "ready" and state["manifest"]["app_version"] == __version__
+    print(f"\ncpu runtime: installed in {seconds:.1f} s (resumed) from {wheelhouse.name}, "
+          f"{state['manifest']['installed_bytes'] / 2**20:.0f} MiB, {state['manifest']['python']}")
+
+    generated = subprocess.run([str(program), "generate", "--model", str(tiny_sd15), "--prompt", "a red cube on a table",
+                                "--steps", "1", "--width", "64", "--height", "64", "--seed", "7", "--json"],
+                               env=bare_env(tmp_path), capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert generated.returncode == 0, generated.stderr
+    image = json.loads(generated.stdout.splitlines()[-1])
+    assert Path(image["path"]).is_file() and image["seed"] == 7 and Image.open(image["path"]).size == (64, 64)
+    listed = json.loads(run(program, "gallery", "search", "red cube", "--json", home=tmp_path).stdout)
+    assert [item["path"] for item in listed] == [image["path"]]
+
+    # The app was updated, the runtime still holds the older app: found, and brought in line.
+    old = tmp_path / "old-app"
+    shutil.copytree(ROOT / "hypersd_desktop", old / "hypersd_desktop", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "resources", old / "resources")
+    shutil.copy(ROOT / "pyproject.toml", old)
+    shutil.copy(ROOT / "README.md", old)
+    init = old / "hypersd_desktop" / "__init__.py"
+    init.write_text(init.read_text().replace(f'"{__version__}"', '"0.0.9"'))
+    (old / "pyproject.toml").write_text((old / "pyproject.toml").read_text().replace(f'version = "{__version__}"',
+                                                                                     'version = "0.0.9"'))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(old / "dist"),
+                    str(old)], check=True, capture_output=True)
+    runtime_python = data / "runtime" / "bin" / "python"
+    from uv import find_uv_bin
+
+    subprocess.run([find_uv_bin(), "pip", "install", "--offline", "--no-deps", "--python", str(runtime_python),
+                    str(next((old / "dist").glob("*.whl")))], check=True, capture_output=True)
+    outdated = run(program, "runtime", "status", home=tmp_path)
+    assert outdated.returncode == 1 and "0.0.9" in outdated.stdout and "needs an update" in outdated.stdout
+    updated = subprocess.run([str(program), "runtime", "update", "--python", base_python, "--find-links", str(wheelhouse),
+                              "--offline"], env=bare_env(tmp_path), capture_output=True, text=True, timeout=300,
+                             cwd=tmp_path)
+    assert updated.returncode == 0, updated.stderr
+    assert json.loads(run(program, "runtime", "status", "--json", home=tmp_path).stdout)["state"] == "ready"

@@ -183,10 +183,11 @@ class MainWindow(QMainWindow):
         self.batch_action = QAction("&Batch job…", self, shortcut=QKeySequence("Ctrl+B"))
         self.export_action = QAction("&Export images…", self, shortcut=QKeySequence("Ctrl+E"))
         self.settings_action = QAction("&Settings…", self, shortcut=QKeySequence("Ctrl+,"))
+        self.runtime_action = QAction("Compute &runtime…", self)
         quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
         for action in (self.import_action, self.import_images_action, self.rebuild_action, self.batch_action,
-                       self.export_action, self.settings_action, quit_action):
+                       self.export_action, self.settings_action, self.runtime_action, quit_action):
             menu.addAction(action)
         view = self.menuBar().addMenu("&View")
         self.find_action = QAction("&Search the gallery", self, shortcut=QKeySequence.StandardKey.Find)

@@ -43,9 +43,8 @@ log = logging.getLogger("hypersd.client")
 HANDSHAKE_TIMEOUT_S = 60.0
 
 
-NO_RUNTIME = ("Generation runs in a compute runtime (torch for this machine), which the packaged app does not "
-              "contain and which is not installed here yet. Set Settings → Worker Python to a Python that has "
-              "HyperSD Desktop's runtime installed.")
+NO_RUNTIME = ("Generation runs in a compute runtime (torch for this machine), which is not installed yet. "
+              "Install it from File → Compute runtime… (a few hundred MB to a few GB, once).")
 
 
 def worker_command(python: str | None = None) -> list[str] | None:
