@@ -124,8 +124,10 @@ def add_runtime_parts(folder: Path, python_dist: Path | None = None, embed: str 
         command = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--require-hashes",
                    "--only-binary", ":all:", "-d", str(wheels), "-r", str(locks_dir() / f"{lock.name}.txt")]
         command += [arg for link in find_links for arg in ("--find-links", str(link))]
-        command += ["--extra-index-url", lock.index] if lock.index else []
-        subprocess.run(command, check=True)
+        # Without the lock's torch index first (pip asks an extra index for every package, and local wheels
+        # may already hold torch's), then with it.
+        if subprocess.run(command).returncode != 0:
+            subprocess.run([*command, *(["--extra-index-url", lock.index] if lock.index else [])], check=True)
         (wheels / "VARIANT").write_text(embed)
     print(f"build: {runtime.relative_to(folder.parent)}: uv, {wheel.name}"
           + (", Python" if python_dist else "") + (f", the {embed} runtime's wheels" if embed else "")

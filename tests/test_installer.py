@@ -115,6 +115,23 @@ def test_the_tarball_holds_the_folder_a_desktop_file_and_the_icon(built):
     assert {f"{top}/hypersd-desktop/hypersd-desktop", f"{top}/hypersd-desktop.desktop", f"{top}/hypersd-desktop.png"} <= names
 
 
+def install_older_app(runtime: Path, work: Path) -> None:
+    """Put a wheel of this app as version 0.0.9 into `runtime`, as a runtime made before an update holds."""
+    shutil.copytree(ROOT / "hypersd_desktop", work / "hypersd_desktop", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "resources", work / "resources")
+    shutil.copy(ROOT / "README.md", work)
+    init = work / "hypersd_desktop" / "__init__.py"
+    init.write_text(init.read_text().replace(f'"{__version__}"', '"0.0.9"'))
+    (work / "pyproject.toml").write_text((ROOT / "pyproject.toml").read_text().replace(f'version = "{__version__}"',
+                                                                                       'version = "0.0.9"'))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                    str(work / "dist"), str(work)], check=True, capture_output=True)
+    from uv import find_uv_bin
+
+    subprocess.run([find_uv_bin(), "pip", "install", "--offline", "--no-deps", "--python", str(runtime / "bin" / "python"),
+                    str(next((work / "dist").glob("*.whl")))], check=True, capture_output=True)
+
+
 @pytest.fixture(scope="module")
 def wheelhouse() -> Path:
     """The cpu runtime's wheels, fetched by the set-up step `python3 dev.py wheelhouse` (.ci/run runs it)."""
@@ -170,22 +187,7 @@ def test_the_frozen_app_installs_the_cpu_runtime_then_generates_in_it(built, whe
     assert [item["path"] for item in listed] == [image["path"]]
 
     # The app was updated, the runtime still holds the older app: found, and brought in line.
-    old = tmp_path / "old-app"
-    shutil.copytree(ROOT / "hypersd_desktop", old / "hypersd_desktop", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "resources", old / "resources")
-    shutil.copy(ROOT / "pyproject.toml", old)
-    shutil.copy(ROOT / "README.md", old)
-    init = old / "hypersd_desktop" / "__init__.py"
-    init.write_text(init.read_text().replace(f'"{__version__}"', '"0.0.9"'))
-    (old / "pyproject.toml").write_text((old / "pyproject.toml").read_text().replace(f'version = "{__version__}"',
-                                                                                     'version = "0.0.9"'))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(old / "dist"),
-                    str(old)], check=True, capture_output=True)
-    runtime_python = data / "runtime" / "bin" / "python"
-    from uv import find_uv_bin
-
-    subprocess.run([find_uv_bin(), "pip", "install", "--offline", "--no-deps", "--python", str(runtime_python),
-                    str(next((old / "dist").glob("*.whl")))], check=True, capture_output=True)
+    install_older_app(data / "runtime", tmp_path / "old-app")
     outdated = run(program, "runtime", "status", home=tmp_path)
     assert outdated.returncode == 1 and "0.0.9" in outdated.stdout and "needs an update" in outdated.stdout
     updated = subprocess.run([str(program), "runtime", "update", "--python", base_python, "--find-links", str(wheelhouse),
@@ -193,3 +195,28 @@ def test_the_frozen_app_installs_the_cpu_runtime_then_generates_in_it(built, whe
                              cwd=tmp_path)
     assert updated.returncode == 0, updated.stderr
     assert json.loads(run(program, "runtime", "status", "--json", home=tmp_path).stdout)["state"] == "ready"
+
+
+def test_an_offline_build_embeds_the_cpu_runtime_and_updates_it_by_itself(built, wheelhouse, tiny_sd15, tmp_path):
+    """`--embed-runtime cpu`: the runtime's wheels ship in the app, the install needs no index; after an app
+    update, `generate` brings the runtime in line from them before it generates."""
+    subprocess.run([sys.executable, str(ROOT / "installer" / "build.py"), "folder", "--reuse", "--out", str(built),
+                    "--embed-runtime", "cpu", "--find-links", str(wheelhouse)], check=True)
+    folder = built / "hypersd-desktop"
+    try:
+        assert (folder / "runtime" / "wheels" / "VARIANT").read_text() == "cpu"
+        program = folder / "hypersd-desktop"
+        base_python = str(Path(sys._base_executable).resolve())
+        done = subprocess.run([str(program), "runtime", "install", "cpu", "--python", base_python], env=bare_env(tmp_path),
+                              capture_output=True, text=True, timeout=900, cwd=tmp_path)
+        assert done.returncode == 0 and "the cpu runtime is ready" in done.stdout, done.stderr
+        install_older_app(tmp_path / "hypersd" / "data" / "runtime", tmp_path / "old-app")
+        generated = subprocess.run([str(program), "generate", "--model", str(tiny_sd15), "--prompt", "a blue sphere",
+                                    "--steps", "1", "--width", "64", "--height", "64", "--json"],
+                                   env=bare_env(tmp_path), capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        assert generated.returncode == 0, generated.stderr
+        assert "needs an update" in generated.stderr and "Updating it first" in generated.stderr
+        assert Path(json.loads(generated.stdout.splitlines()[-1])["path"]).is_file()
+        assert json.loads(run(program, "runtime", "status", "--json", home=tmp_path).stdout)["state"] == "ready"
+    finally:
+        shutil.rmtree(folder / "runtime" / "wheels", ignore_errors=True)

@@ -147,6 +147,16 @@ def run_in_runtime(request: GenerationRequest, args: argparse.Namespace, paths: 
     if args.no_gallery:
         raise InputError("--no-gallery needs torch in this program; the compute runtime's worker always adds its "
                          "images to the gallery.")
+    if status(paths).state == "outdated":  # the app was updated: its runtime follows, as in the window
+        from hypersd_desktop.cli.runtime import StepPrinter
+        from hypersd_desktop.runtime.install import RuntimeInstaller
+
+        print(f"{status(paths).message} Updating it first.", file=sys.stderr)
+        report = StepPrinter()
+        try:
+            RuntimeInstaller(paths, on_progress=report).update()
+        finally:
+            report.close()
     command = runtime_worker_command(paths)
     if command is None:
         raise AppError(f"{status(paths).message} Generation needs it: run `hypersd-desktop runtime install`.")

@@ -438,8 +438,9 @@ class RuntimeInstaller:
     def _explain(self, output: str, item: str) -> AppError:
         lowered = output.lower()
         if any(word in lowered for word in NETWORK_WORDS):
-            return AppError(f"Could not download {item}: the package index cannot be reached. Check the internet "
-                            "connection, then install again; what was downloaded so far is kept.")
+            return AppError(f"Could not download {item}: its server cannot be reached. Check the internet connection, "
+                            "then install again; what was downloaded so far is kept. (For a machine with no internet, "
+                            "the offline installer carries the runtime.)")
         if "hash mismatch" in lowered or "hashes do not match" in lowered:
             return AppError(f"A download of {item} does not match the hash in the lock file, so it was not installed. "
                             "Install again; if it happens again, the file on the index has changed.")

@@ -40,8 +40,12 @@ class RuntimeDialog(QDialog):
         self.variant = QComboBox()
         self.notes = QLabel(wordWrap=True)
         self.bar = QProgressBar(maximum=1000)
+        policy = self.bar.sizePolicy()
+        policy.setRetainSizeWhenHidden(True)  # the dialog is laid out once, with room for the progress
+        self.bar.setSizePolicy(policy)
         self.bar.hide()
         self.message = QLabel(wordWrap=True)
+        self.message.setMinimumHeight(3 * self.message.fontMetrics().lineSpacing())
         self.install_button = QPushButton("Install")
         self.update_button = QPushButton("Update")
         self.repair_button = QPushButton("Repair")

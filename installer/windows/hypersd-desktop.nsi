@@ -89,10 +89,17 @@ Section "Uninstall"
   RMDir /r "$SMPROGRAMS\${APP}"
   RMDir /r "$INSTDIR"
   DeleteRegKey HKCU "${UNINSTALL_KEY}"
+  ; The compute runtime (torch for this machine, up to several GB) is part of the program, made for
+  ; its version by the app on first start: it goes with the program. The uv download cache too.
+  RMDir /r "${DATA}\runtime"
+  RMDir /r "${DATA}\runtime.partial"
+  RMDir /r "${DATA}\runtime.old"
+  RMDir /r "${DATA}\python"
+  RMDir /r "${DATA}\Cache\uv"
   ; Models and images can be many gigabytes the person made or downloaded: ask, and keep them by default.
   IfFileExists "${DATA}\*.*" 0 done
     MessageBox MB_YESNO|MB_ICONQUESTION|MB_DEFBUTTON2 \
-      "Also delete your models, images, settings and the compute runtime in$\r$\n${DATA}?$\r$\n$\r$\nChoose No to keep them for a later install." \
+      "Also delete your models, images and settings in$\r$\n${DATA}?$\r$\n$\r$\nChoose No to keep them for a later install." \
       /SD IDNO IDNO done
     RMDir /r "${DATA}"
   done:
