@@ -1,0 +1,84 @@
+"""ONNX Runtime's execution providers behind one small interface, so Windows ML can replace DirectML later.
+
+A `Provider` names the device it runs, the ORT provider, and how its sessions are set up:
+
+- DirectML wants sequential execution, memory patterns off, and fixed shapes (free-dimension
+  overrides) for speed; one `Run` per session at a time is the engine's to keep.
+- The CPU gets every graph optimisation and one intra-op thread per physical core.
+- CUDA takes the defaults, with the arena grown only as needed.
+
+`installed()` says which providers this environment has from the installed distribution's name
+(onnxruntime, onnxruntime-directml, onnxruntime-gpu), without importing ONNX Runtime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.vocab import Device
+
+# Which providers each ONNX Runtime distribution carries (the CPU provider is in all of them).
+DISTRIBUTIONS = {
+    "onnxruntime-directml": ("directml", "cpu"),
+    "onnxruntime-gpu": ("cuda", "cpu"),
+    "onnxruntime": ("cpu",),
+}
+
+
+@dataclass(frozen=True)
+class Provider:
+    name: str  # the app's: directml, cuda, cpu
+    ort_name: str
+    device: Device
+    sequential: bool = False
+    memory_pattern: bool = True
+    fixed_shapes: bool = False
+    options: dict = field(default_factory=dict)
+
+    def session_options(self, free_dimensions: dict[str, int] | None = None):
+        """ORT session options for this provider; `free_dimensions` fixes named dynamic axes
+        (batch_size, height, width...) where the provider runs faster with fixed shapes."""
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.enable_mem_pattern = self.memory_pattern
+        if self.sequential:
+            options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        if self.device == Device.CPU:
+            import psutil
+
+            options.intra_op_num_threads = psutil.cpu_count(logical=False) or 1
+        if self.fixed_shapes:
+            for name, value in (free_dimensions or {}).items():
+                options.add_free_dimension_override_by_name(name, value)
+        options.log_severity_level = 3  # warnings about unused initialisers are not the user's business
+        return options
+
+    def session(self, model: Path, free_dimensions: dict[str, int] | None = None):
+        import onnxruntime
+
+        if self.ort_name not in onnxruntime.get_available_providers():
+            raise InputError(f"ONNX Runtime here has no {self.ort_name}; install the runtime variant that carries it.")
+        return onnxruntime.InferenceSession(str(model), self.session_options(free_dimensions),
+                                            providers=[(self.ort_name, self.options)])
+
+
+DIRECTML = Provider("directml", "DmlExecutionProvider", Device.DIRECTML, sequential=True, memory_pattern=False, fixed_shapes=True, options={"device_id": 0})
+CUDA = Provider("cuda", "CUDAExecutionProvider", Device.CUDA, options={"arena_extend_strategy": "kSameAsRequested"})
+CPU = Provider("cpu", "CPUExecutionProvider", Device.CPU)
+PROVIDERS = {provider.name: provider for provider in (DIRECTML, CUDA, CPU)}
+
+
+def installed() -> tuple[list[Provider], str]:
+    """The providers of the ONNX Runtime installed here, best first, and its version ("" when none)."""
+    for distribution, names in DISTRIBUTIONS.items():
+        try:
+            found = version(distribution)
+        except PackageNotFoundError:
+            continue
+        return [PROVIDERS[name] for name in names], found
+    return [], ""
