@@ -1,4 +1,7 @@
 """The ONNX Runtime backend (DirectML on Windows GPUs, the CPU, CUDA where installed).
 
-`export` turns a base model + fused LoRA set into ONNX graphs once, into a cache of complete exports.
+`export` turns a base model + fused LoRA set into ONNX graphs once, into a cache of complete exports;
+`providers` sets up ONNX Runtime sessions per execution provider; `noise` draws torch's CPU normals and
+`schedulers` steps the Hyper-SD schedulers in numpy, so generation needs no torch. Still to come: the
+engine that runs the graphs behind the backend protocol.
 """

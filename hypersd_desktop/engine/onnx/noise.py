@@ -35,21 +35,36 @@ def _box_muller(block: np.ndarray) -> np.ndarray:
     return np.concatenate([radius * np.cos(theta), radius * np.sin(theta)], axis=1)
 
 
+class TorchCpuGenerator:
+    """A `torch.Generator("cpu").manual_seed(seed)` that draws normals as torch does, call after call
+    (the latents first, then the noise TCD and LCM add between steps)."""
+
+    def __init__(self, seed: int) -> None:
+        self.state = np.random.RandomState(seed & 0xFFFFFFFF)
+
+    def randn(self, shape: tuple[int, ...]) -> np.ndarray:
+        size = int(np.prod(shape))
+        if size < BLOCK:
+            raise ValueError("fewer than 16 values take torch's other path; latents never do")
+        values = _uniform(self.state, size)
+        whole = size - size % BLOCK
+        values[:whole] = _box_muller(values[:whole].reshape(-1, BLOCK)).reshape(-1)
+        if size % BLOCK:
+            values[size - BLOCK:] = _box_muller(_uniform(self.state, BLOCK).reshape(1, BLOCK)).reshape(-1)
+        return values.astype(np.float32).reshape(shape)
+
+
 def torch_cpu_randn(seed: int, shape: tuple[int, ...]) -> np.ndarray:
     """What `torch.randn(shape, generator=torch.Generator("cpu").manual_seed(seed))` returns, as float32."""
-    size = int(np.prod(shape))
-    if size < BLOCK:
-        raise ValueError("fewer than 16 values take torch's other path; latents never do")
-    state = np.random.RandomState(seed & 0xFFFFFFFF)
-    values = _uniform(state, size)
-    whole = size - size % BLOCK
-    values[:whole] = _box_muller(values[:whole].reshape(-1, BLOCK)).reshape(-1)
-    if size % BLOCK:
-        values[size - BLOCK:] = _box_muller(_uniform(state, BLOCK).reshape(1, BLOCK)).reshape(-1)
-    return values.astype(np.float32).reshape(shape)
+    return TorchCpuGenerator(seed).randn(shape)
+
+
+def batch_randn(generators: list[TorchCpuGenerator], shape: tuple[int, ...]) -> np.ndarray:
+    """diffusers' `randn_tensor` with one generator per image: image k's part from generator k."""
+    return np.concatenate([generator.randn((1, *shape[1:])) for generator in generators])
 
 
 def initial_latents(seed: int, batch_size: int, channels: int, height: int, width: int) -> np.ndarray:
     """One image's latents per seed, `seed + k` for image k, as the torch backend draws them."""
-    return np.concatenate([torch_cpu_randn(seed + k, (1, channels, height // 8, width // 8))
-                           for k in range(batch_size)])
+    generators = [TorchCpuGenerator(seed + k) for k in range(batch_size)]
+    return batch_randn(generators, (batch_size, channels, height // 8, width // 8))
