@@ -75,7 +75,9 @@ class DDIMTrailing(NumpyScheduler):
         self.timesteps = np.round(np.arange(self.config["num_train_timesteps"], 0, -ratio)).astype(np.int64) - 1
         self.steps, self.step_index = steps, 0
 
-    def step(self, model_output: np.ndarray, timestep: int, sample: np.ndarray, **_) -> np.ndarray:
+    def step(self, model_output: np.ndarray, timestep: int, sample: np.ndarray, eta: float = 0.0, **_) -> np.ndarray:
+        if eta:
+            raise InputError("The ONNX backend's DDIM runs with eta 0, as the Hyper-SD recipes do.")
         previous = timestep - self.config["num_train_timesteps"] // self.steps
         alpha_prev = self.alpha(previous)
         original = self.original_sample(model_output, timestep, sample)
