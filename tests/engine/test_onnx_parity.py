@@ -44,3 +44,29 @@ def test_the_onnx_image_equals_the_torch_backends(exported, tiny_sd15, lora, ste
         expected = np.asarray(result.image, dtype=np.int16)
         assert np.abs(image.astype(np.int16) - expected).max() <= 2, (settings.scheduler, settings.steps)
     assert np.abs(ours[0].astype(np.int16) - ours[1]).max() > 20, "the two seeds' images differ: the check can fail"
+
+
+def test_the_onnx_pipeline_runs_where_torch_cannot_be_imported(exported):
+    """As in a runtime with ONNX Runtime and no torch: importing torch or diffusers fails, and transformers is
+    told there is none (USE_TORCH=0, what it finds by itself where torch is not installed)."""
+    import os
+    import subprocess
+    import sys
+
+    folder, _ = exported("Hyper-SD15-1step-lora")
+    script = f"""
+import sys
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("torch", "diffusers"):
+            raise ImportError(f"{{name}} is not installed here")
+sys.meta_path.insert(0, NoTorch())
+from pathlib import Path
+from hypersd_desktop.engine.onnx.pipeline import OnnxSD15
+images = OnnxSD15(Path({str(folder)!r})).generate("a lighthouse", 7, 2, "tcd", 64, 64, eta=1.0)
+print(images[0].shape, images[0].std() > 1, sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "diffusers")))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "USE_TORCH": "0"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "(64, 64, 3) True []"
