@@ -23,8 +23,8 @@ from hypersd_desktop.core.settings import load_settings, save_settings
 from hypersd_desktop.core.vocab import ModelKind
 from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.models.library import ModelLibrary
-from hypersd_desktop.ui.first_run import FirstRunDialog
 from hypersd_desktop.runtime.install import runtime_worker_command, status as runtime_status
+from hypersd_desktop.ui.first_run import FirstRunDialog
 from hypersd_desktop.ui.main_window import MainWindow
 from hypersd_desktop.ui.runtime_dialog import RuntimeDialog
 from hypersd_desktop.ui.settings_dialog import SettingsDialog
@@ -100,7 +100,8 @@ def build_app(argv: list[str] | None = None, home: str | None = None, start_work
     apply_theme(app, settings.theme)
     library = ModelLibrary(paths)
     gallery = Gallery(paths)
-    bridge = WorkerBridge(home=home, command=choose_worker(settings, paths))
+    command = choose_worker(settings, paths)
+    bridge = WorkerBridge(home=home, command=command)
     bridge.client.previews = settings.previews
     bridge.client.engine_choice = (settings.backend, settings.device)
     window = MainWindow(library, bridge, settings, gallery)
@@ -132,12 +133,11 @@ def build_app(argv: list[str] | None = None, home: str | None = None, start_work
 
     window.runtime_action.triggered.connect(lambda: runtime_dialog().open())
     runtime = None
-    current = runtime_status(paths)
-    if not settings.worker_python and current.state == "outdated":
+    if not settings.worker_python and runtime_status(paths).state == "outdated":
         runtime = runtime_dialog()  # made for another version of the app: brought in line, then the worker starts
         runtime.update_runtime()
         start_worker = False
-    elif not settings.worker_python and choose_worker(settings, paths) is None:
+    elif command is None:
         runtime = runtime_dialog()  # first start of the packaged app: what to install, and its size
     app.aboutToQuit.connect(bridge.shutdown)
     first_run = None

@@ -36,7 +36,7 @@ class SettingsDialog(QDialog):
         self.theme.setCurrentText(settings.theme)
         self.models_dir = self._folder_row(settings.models_dir)
         self.images_dir = self._folder_row(settings.images_dir)
-        self.worker_python = QLineEdit(settings.worker_python, placeholderText="the compute runtime (File → Compute runtime…)")
+        self.worker_python = QLineEdit(settings.worker_python, placeholderText="the compute runtime (File → Compute runtime…), or this app's own Python")
         self.worker_python.setToolTip("The Python interpreter that runs image generation (a compute runtime with "
                                       "torch installed); the worker restarts when this changes.")
         choose_python = QPushButton("Choose…")
