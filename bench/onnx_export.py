@@ -25,7 +25,7 @@ from engine_vs_model_card import PeakMemory, build_lora, build_random_model  # n
 from hypersd_desktop.core.files import folder_size  # noqa: E402
 from hypersd_desktop.engine.onnx.export import ExportCache, ExportSpec, load_fused_pipeline  # noqa: E402
 from hypersd_desktop.engine.types import LoraSpec  # noqa: E402
-from hypersd_desktop.models.hashes import sha256_file  # noqa: E402
+from hypersd_desktop.core.hashes import sha256_file  # noqa: E402
 
 
 def main() -> int:

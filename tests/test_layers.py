@@ -10,7 +10,7 @@ import pytest
 
 @pytest.mark.parametrize(
     "module",
-    ["hypersd_desktop.core.paths", "hypersd_desktop.core.progress", "hypersd_desktop.models.hashes",
+    ["hypersd_desktop.core.paths", "hypersd_desktop.core.progress", "hypersd_desktop.core.hashes",
      "hypersd_desktop.gallery.metadata", "hypersd_desktop.engine", "hypersd_desktop.engine.planning",
      "hypersd_desktop.engine.inspect", "hypersd_desktop.cli", "hypersd_desktop.engine.backend",
      "hypersd_desktop.engine.torch_backend", "hypersd_desktop.worker.client", "hypersd_desktop.worker.wire"],

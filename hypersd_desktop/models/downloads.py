@@ -26,7 +26,7 @@ from pathlib import Path
 from hypersd_desktop.core.errors import AppError, CancelledError
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import ModelLayout
-from hypersd_desktop.models.hashes import sha256_file
+from hypersd_desktop.core.hashes import sha256_file
 from hypersd_desktop.models.catalog import CatalogEntry, CatalogFile
 from hypersd_desktop.models.registry import InstalledModel, ModelFile, Registry
 

@@ -24,7 +24,7 @@ from hypersd_desktop.core.errors import AppError, ModelFormatError, UnsafeFileEr
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import ImportStatus, ModelKind, WeightsKind
 from hypersd_desktop.engine.inspect import PICKLE_SUFFIXES, PIPELINE_CLASSES, inspect_file
-from hypersd_desktop.models.hashes import sha256_file
+from hypersd_desktop.core.hashes import sha256_file
 from hypersd_desktop.models.registry import InstalledModel, ModelFile, Registry
 
 KIND_OF_WEIGHTS = {WeightsKind.CHECKPOINT: ModelKind.BASE, WeightsKind.UNET: ModelKind.UNET, WeightsKind.VAE: ModelKind.VAE,

@@ -15,7 +15,7 @@ from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferPr
 from hypersd_desktop.core.vocab import ModelLayout
 from hypersd_desktop.models.catalog import Catalog, CatalogEntry, load_catalog
 from hypersd_desktop.models.downloads import Downloader
-from hypersd_desktop.models.hashes import HashCache, sha256_file
+from hypersd_desktop.core.hashes import HashCache, sha256_file
 from hypersd_desktop.models.importer import ImportItem, Importer
 from hypersd_desktop.models.registry import InstalledModel, Registry
 

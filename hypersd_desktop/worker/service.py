@@ -21,7 +21,7 @@ from hypersd_desktop.engine.backend import Engine
 from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, Progress
 from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.gallery.metadata import ImageParameters, write_png
-from hypersd_desktop.models.hashes import HashCache
+from hypersd_desktop.core.hashes import HashCache
 
 
 def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParameters:

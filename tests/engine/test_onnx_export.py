@@ -13,7 +13,7 @@ from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.engine.onnx import export as onnx_export
 from hypersd_desktop.engine.onnx.export import MANIFEST, ExportCache, ExportSpec, export_key
 from hypersd_desktop.engine.types import LoraSpec
-from hypersd_desktop.models.hashes import sha256_file
+from hypersd_desktop.core.hashes import sha256_file
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 

@@ -9,7 +9,7 @@ from hypersd_desktop.engine.onnx.export import ExportCache, ExportSpec
 from hypersd_desktop.engine.onnx.pipeline import OnnxSD15
 from hypersd_desktop.engine.torch_engine import TorchEngine
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
-from hypersd_desktop.models.hashes import sha256_file
+from hypersd_desktop.core.hashes import sha256_file
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 

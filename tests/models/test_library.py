@@ -146,7 +146,7 @@ def test_catalog_lists_every_hyper_sd_file_and_sizes():
 
 
 def test_image_metadata_hashes_come_from_the_registry_without_rehashing(library, hyper_lora, monkeypatch):
-    import hypersd_desktop.models.hashes as hashes
+    import hypersd_desktop.core.hashes as hashes
 
     (item,) = library.import_path(hyper_lora("Hyper-SD15-4steps-lora"))
     model = library.registry.get(item.model_id)
