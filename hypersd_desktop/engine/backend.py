@@ -25,7 +25,10 @@ from hypersd_desktop.core.vocab import Device, DType, Mode
 from hypersd_desktop.engine.types import AUTO_BACKEND, GenerationRequest, GenerationResult, Progress
 
 BACKENDS_ENV = "HYPERSD_BACKENDS"
-BUILTIN_BACKENDS = {"torch": "hypersd_desktop.engine.torch_backend:BACKEND"}
+BUILTIN_BACKENDS = {
+    "torch": "hypersd_desktop.engine.torch_backend:BACKEND",
+    "onnx": "hypersd_desktop.engine.onnx.backend:BACKEND",
+}
 
 
 class Engine(Protocol):
@@ -70,13 +73,17 @@ class BackendInfo:
 class Backend:
     """A backend: `probe()` is cheap and imports no inference library; `open()` makes an engine.
 
-    Among backends that run a device, `auto` prefers the highest `priority`.
+    "auto" prefers a GPU to the CPU; among backends that run a GPU it prefers the highest
+    `priority`, and on the CPU the highest `cpu_priority` (the faster one, measured in `bench/`).
     """
 
     name: str
     probe: Callable[[], BackendInfo]
     open: Callable[[], Engine]
     priority: int = 0
+    cpu_priority: int = 0
+    # Why this backend cannot run a request (None when it can): "auto" then passes it over. Cheap and torch-free.
+    declines: Callable[[GenerationRequest], str | None] | None = None
 
 
 _registered: dict[str, Backend] = {}
@@ -115,11 +122,25 @@ def probe_all() -> list[BackendInfo]:
     return [backend.probe() for backend in backends()]
 
 
-def choose(backend_name: str, device: Device | str, mode: Mode = Mode.TEXT_TO_IMAGE) -> Backend:
+def choose(backend_name: str, device: Device | str, mode: Mode = Mode.TEXT_TO_IMAGE,
+           request: GenerationRequest | None = None) -> Backend:
     """The backend that runs a request: the named one, or for "auto" the best one that has
-    `device` and runs `mode`.
+    `device` and runs `mode` (see `resolve`)."""
+    return resolve(backend_name, device, mode, request)[0]
 
-    Raises `InputError` naming what is available when nothing fits.
+
+def for_request(request: GenerationRequest) -> Backend:
+    return choose(request.backend, request.device, request.mode, request)
+
+
+def resolve(backend_name: str, device: Device | str, mode: Mode = Mode.TEXT_TO_IMAGE,
+            request: GenerationRequest | None = None) -> tuple[Backend, Device]:
+    """The backend and the device that run a request.
+
+    For "auto" a GPU wins over the CPU: a backend's GPU by `priority` (torch's CUDA or MPS, then
+    ONNX Runtime's DirectML or CUDA), else the CPU of the backend with the highest `cpu_priority`;
+    a backend that declines `request` is passed over. Raises `InputError` naming what is available
+    when nothing fits.
     """
     known = {backend.name: backend for backend in backends()}
     device = Device(device)
@@ -130,14 +151,26 @@ def choose(backend_name: str, device: Device | str, mode: Mode = Mode.TEXT_TO_IM
     else:
         candidates = list(known.values())
     reasons = []
+    fits: list[tuple[tuple[int, int], Backend, Device]] = []
     for backend in candidates:
         info = backend.probe()
         if mode not in info.modes:
             reasons.append(f"{info.name}: no {mode.label}")
-        elif device == Device.AUTO and info.available or device in info.devices:
-            return backend
-        else:
+            continue
+        declined = backend.declines(request) if request is not None and backend.declines and len(candidates) > 1 else None
+        if declined:
+            reasons.append(f"{info.name}: {declined}")
+            continue
+        usable = info.devices if device == Device.AUTO else [d for d in info.devices if d == device]
+        if not usable:
             reasons.append(f"{info.name}: {info.reason or 'runs on ' + ', '.join(info.devices)}")
+            continue
+        best = usable[0]
+        rank = (1, backend.priority) if best.is_gpu else (0, backend.cpu_priority)
+        fits.append((rank, backend, best))
+    if fits:
+        _, backend, chosen = max(fits, key=lambda fit: fit[0])
+        return backend, chosen
     wanted = "any device" if device == Device.AUTO else f"the {device.value.upper()} device"
     raise InputError(f"No backend here runs {mode.label} on {wanted} ({'; '.join(reasons)}). "
                      "Choose another device or backend in Settings.")

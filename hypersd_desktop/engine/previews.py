@@ -1,8 +1,8 @@
-"""Cheap step previews: a linear latent-to-RGB map, or the TAESD decoder when installed."""
+"""Cheap step previews: a linear latent-to-RGB map, or the TAESD decoder when installed (numpy: both backends use them)."""
 
 from __future__ import annotations
 
-import torch
+import numpy as np
 from PIL import Image
 
 from hypersd_desktop.core.vocab import Architecture
@@ -22,20 +22,14 @@ _LATENT_RGB = {
 }
 
 
-def latent_preview(latents: torch.Tensor, architecture: str) -> Image.Image:
-    """An RGB image at latent resolution (1/8 of the output) from the first latent of a batch."""
+def latent_preview(latent: np.ndarray, architecture: str) -> Image.Image:
+    """An RGB image at latent resolution (1/8 of the output) from one latent (C × h × w)."""
     factors, bias = _LATENT_RGB[architecture]
-    weight = torch.tensor(factors, dtype=torch.float32)
-    rgb = torch.einsum("chw,cr->rhw", latents[0].float().cpu(), weight) + torch.tensor(bias).view(3, 1, 1)
-    return _to_pil((rgb + 1.0) / 2.0)
+    rgb = np.einsum("chw,cr->rhw", latent.astype(np.float32), np.array(factors, np.float32))
+    return to_image(rgb + np.array(bias, np.float32).reshape(3, 1, 1))
 
 
-def taesd_preview(latents: torch.Tensor, taesd: torch.nn.Module) -> Image.Image:
-    """The first latent decoded by TAESD (full resolution, about 1/20 of the VAE's cost)."""
-    decoded = taesd.decode(latents[:1].to(taesd.dtype)).sample[0]
-    return _to_pil((decoded.float().cpu() + 1.0) / 2.0)
-
-
-def _to_pil(image: torch.Tensor) -> Image.Image:
-    array = (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
-    return Image.fromarray(array, mode="RGB")
+def to_image(decoded: np.ndarray) -> Image.Image:
+    """A decoder's output (C × H × W, in [-1, 1]) as an RGB image, rounded as diffusers rounds."""
+    array = (np.clip((decoded.astype(np.float32) + 1.0) / 2.0, 0, 1) * 255).round().astype(np.uint8)
+    return Image.fromarray(array.transpose(1, 2, 0), mode="RGB")

@@ -66,4 +66,4 @@ def open_engine() -> Engine:
     return TorchEngine()
 
 
-BACKEND = Backend("torch", probe, open_engine, priority=10)
+BACKEND = Backend("torch", probe, open_engine, priority=10, cpu_priority=1)

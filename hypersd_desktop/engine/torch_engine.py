@@ -25,7 +25,7 @@ from hypersd_desktop.engine.inspect import base_architecture
 from hypersd_desktop.engine.devices import TORCH_DTYPES, Placement, choose_placement, cpu_supports_bf16
 from hypersd_desktop.engine.lora import apply_layers, load_lora_layers
 from hypersd_desktop.engine.planning import Plan, check_fits, plan
-from hypersd_desktop.engine.previews import latent_preview, taesd_preview
+from hypersd_desktop.engine.previews import latent_preview, to_image
 from hypersd_desktop.engine.schedulers import build_scheduler, check_timesteps
 from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, LoraSpec, Progress, ResolvedSettings
 
@@ -322,9 +322,10 @@ class TorchEngine:
             if on_progress is not None:
                 preview = None
                 if request.preview == Preview.LATENT:
-                    preview = latent_preview(tensors["latents"], loaded.architecture)
+                    preview = latent_preview(tensors["latents"][0].float().cpu().numpy(), loaded.architecture)
                 elif request.preview == Preview.TAESD:
-                    preview = taesd_preview(tensors["latents"], taesd)
+                    decoded = taesd.decode(tensors["latents"][:1].to(taesd.dtype)).sample[0]
+                    preview = to_image(decoded.float().cpu().numpy())
                 on_progress(Progress(index + 1, total, 0, request.batch_size, preview, time.perf_counter() - started))
             return {}
 

@@ -18,6 +18,7 @@ from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.vocab import Architecture, Decoder, Device, DType, Mode, Preview, Scheduler
 
 AUTO_BACKEND = "auto"
+BACKEND_TITLES = {"torch": "PyTorch", "onnx": "ONNX Runtime"}  # what the window calls the built-in backends
 MAX_SEED = 2**63 - 1
 MAX_SIDE = 4096  # pixels; SD1.5 and SDXL make sense up to about 2048
 MAX_BATCH_PIXELS = 16 * 1024 * 1024  # width × height × batch size: sixteen 1024² images
@@ -171,7 +172,11 @@ class ResolvedSettings:
 
 @dataclass(frozen=True)
 class Progress:
-    """One denoising step done. `preview` is an RGB image (PIL) when previews were asked for."""
+    """One denoising step done. `preview` is an RGB image (PIL) when previews were asked for.
+
+    Work before the first step that takes long enough to show (an ONNX export on first use) is
+    reported with `stage` naming it and `step` of `total_steps` counting its parts.
+    """
 
     step: int
     total_steps: int
@@ -179,6 +184,7 @@ class Progress:
     batch_size: int = 1
     preview: Any = None
     elapsed_s: float = 0.0
+    stage: str = ""
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ import traceback
 from typing import BinaryIO
 
 from hypersd_desktop import __version__
-from hypersd_desktop.core.errors import AppError, CancelledError
+from hypersd_desktop.core.errors import AppError, CancelledError, InputError
 from hypersd_desktop.core.logs import setup_logging
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken
@@ -57,11 +57,16 @@ def protocol_streams() -> tuple[BinaryIO, BinaryIO]:
     return open(sys.stdin.fileno(), "rb", buffering=0, closefd=False), out
 
 
-def ready_message() -> WorkerReady:
+def ready_message(hello: Hello | None = None) -> WorkerReady:
     infos = tuple(backends.probe_all())
     devices = tuple(dict.fromkeys(device for info in infos for device in info.devices))
+    try:
+        backend, device = backends.resolve(hello.backend if hello else "auto", hello.device if hello else "auto")
+        default = (device, backend.name)
+    except InputError:  # the first job says what is wrong
+        default = (devices[0] if devices else Device.CPU, "")
     return WorkerReady(PROTOCOL_VERSION, __version__, f"{platform.python_implementation()} {platform.python_version()}",
-                       infos, devices, devices[0] if devices else Device.CPU)
+                       infos, devices, *default)
 
 
 class Worker:
@@ -101,7 +106,7 @@ class Worker:
                                         f"This worker (HyperSD Desktop {__version__}) speaks protocol "
                                         f"{PROTOCOL_VERSION}; the app spoke {seen}."))
             return EXIT_REFUSED
-        self.out.send(ready_message())
+        self.out.send(ready_message(hello))
         threading.Thread(target=self._read, name="worker-reader", daemon=True).start()
         self._warm_up(hello)
         while True:
@@ -171,7 +176,8 @@ class Worker:
                 progress.preview.save(buffer, format="PNG", compress_level=1)
                 preview = buffer.getvalue()
                 last_preview[0] = now
-            self.out.send(JobProgress(job.job_id, progress.step, progress.total_steps, progress.elapsed_s, preview))
+            self.out.send(JobProgress(job.job_id, progress.step, progress.total_steps, progress.elapsed_s, preview,
+                                      progress.stage))
 
         def on_saved(saved) -> None:
             result = saved.result
@@ -187,7 +193,7 @@ class Worker:
             first = saved[0].result
             self.out.send(JobFinished(job.job_id, first.warnings, time.perf_counter() - started,
                                       self.service.memory_in_use(request, first.settings.device),
-                                      first.settings.device, first.settings.dtype))
+                                      first.settings.device, first.settings.dtype, first.settings.backend))
 
     def _run_batch(self, job: RunBatch, token: CancelToken) -> None:
         from hypersd_desktop.worker.batch import BatchRunner

@@ -101,7 +101,8 @@ class Shutdown:
 @message("ready")
 @dataclass(frozen=True)
 class WorkerReady:
-    """The handshake's answer: versions, and what the worker can run on (from the backends' probes)."""
+    """The handshake's answer: versions, and what the worker can run on (from the backends' probes).
+    `default_backend` and `default_device` are what the hello's backend and device resolve to."""
 
     protocol: int
     version: str
@@ -109,6 +110,7 @@ class WorkerReady:
     backends: tuple[BackendInfo, ...]
     devices: tuple[Device, ...]
     default_device: Device
+    default_backend: str = ""
 
 
 @message("refused")
@@ -130,13 +132,15 @@ class JobStarted:
 @message("progress")
 @dataclass(frozen=True)
 class JobProgress:
-    """A denoising step done; `preview` is an encoded image (PNG or JPEG) when one was made."""
+    """A denoising step done; `preview` is an encoded image (PNG or JPEG) when one was made. With
+    `stage` set, the steps count the parts of work before denoising (an ONNX export)."""
 
     job_id: int
     step: int
     total_steps: int
     elapsed_s: float
     preview: bytes | None = None
+    stage: str = ""
 
 
 @message("image")
@@ -164,6 +168,7 @@ class JobFinished:
     memory_bytes: int | None = None
     device: Device = Device.CPU
     dtype: DType = DType.FP32
+    backend: str = ""
 
 
 @message("batch-progress")

@@ -85,7 +85,7 @@ class Engines:
         self._open: dict[str, Engine] = {}
 
     def for_request(self, request: GenerationRequest) -> Engine:
-        return self.open(backends.choose(request.backend, request.device, request.mode))
+        return self.open(backends.for_request(request))
 
     def open(self, backend: backends.Backend) -> Engine:
         """The engine of `backend`, opened (its inference library imported) on first use."""

@@ -104,3 +104,77 @@ def test_remove_frees_an_export(cache, tiny_sd15):
     assert cache.remove(folder.name) > 0 and cache.entries() == []
     with pytest.raises(InputError):
         cache.remove(folder.name)
+
+
+def initializer_types(model_file: Path) -> set[int]:
+    import onnx
+
+    model = onnx.load(str(model_file), load_external_data=False)
+    return {tensor.data_type for tensor in model.graph.initializer if tensor.dims}
+
+
+def test_an_fp16_export_for_gpus_runs_and_keeps_the_sdxl_vae_in_fp32(cache, tiny_sd15, tiny_sdxl):
+    import onnx
+
+    from hypersd_desktop.engine.onnx.pipeline import OnnxPipeline
+
+    for base, architecture in ((tiny_sd15, "sd15"), (tiny_sdxl, "sdxl")):
+        full = cache.export(ExportSpec(architecture, str(base)))
+        half = cache.export(ExportSpec(architecture, str(base), dtype="fp16"))
+        assert initializer_types(half / "unet" / "model.onnx") == {onnx.TensorProto.FLOAT16}
+        assert initializer_types(full / "unet" / "model.onnx") == {onnx.TensorProto.FLOAT}
+        vae = {"sd15": onnx.TensorProto.FLOAT16, "sdxl": onnx.TensorProto.FLOAT}[architecture]
+        assert initializer_types(half / "vae_decoder" / "model.onnx") == {vae}
+        expected = OnnxPipeline(full).generate("a red kite", 3, 2, "tcd", 64, 64, eta=1.0)[0]
+        image = OnnxPipeline(half).generate("a red kite", 3, 2, "tcd", 64, 64, eta=1.0)[0]
+        assert np.abs(image.astype(np.int16) - expected).max() <= 3, architecture
+
+
+def test_an_export_made_elsewhere_is_imported_and_found(cache, tiny_sd15, tmp_path):
+    spec = ExportSpec("sd15", str(tiny_sd15))
+    made = cache.export(spec)
+    elsewhere = ExportCache(tmp_path / "other", hash_of=sha256_file)
+    assert elsewhere.find(spec) is None
+    imported = elsewhere.import_folder(made)
+    assert elsewhere.find(spec) == imported and imported.parent == elsewhere.root
+    assert sorted(p.name for p in imported.iterdir()) == sorted(p.name for p in made.iterdir())
+    with pytest.raises(InputError, match="not an ONNX export made by this app"):
+        elsewhere.import_folder(tiny_sd15)
+    assert leftovers(elsewhere) == [imported.name]
+
+
+def test_taesd_decoder_export_matches_the_torch_decoder(cache, tmp_path):
+    import torch
+    from diffusers import AutoencoderTiny
+
+    from hypersd_desktop.engine.onnx.providers import CPU
+
+    torch.manual_seed(0)
+    AutoencoderTiny(encoder_block_out_channels=(8, 8), decoder_block_out_channels=(8, 8), num_encoder_blocks=(1, 1),
+                    num_decoder_blocks=(1, 1)).save_pretrained(tmp_path / "taesd")
+    folder = cache.export_taesd(tmp_path / "taesd")
+    assert cache.export_taesd(tmp_path / "taesd") == folder
+    latent = torch.randn(1, 4, 16, 16)
+    with torch.inference_mode():
+        expected = AutoencoderTiny.from_pretrained(tmp_path / "taesd").decode(latent).sample.numpy()
+    got = CPU.session(folder / "decoder.onnx").run(None, {"latent_sample": latent.numpy()})[0]
+    assert got.shape == expected.shape and np.abs(got - expected).max() < 1e-4
+
+
+def test_the_cache_stays_within_its_budget_removing_the_least_recently_used(tmp_path, tiny_sd15, hyper_lora):
+    import os
+
+    lora = str(hyper_lora("Hyper-SD15-1step-lora"))
+    specs = [ExportSpec("sd15", str(tiny_sd15), loras=(LoraSpec(lora, weight),)) for weight in (1.0, 0.9, 0.8)]
+    unlimited = ExportCache(tmp_path / "onnx", hash_of=sha256_file, budget_bytes=None)
+    first = unlimited.export(specs[0])
+    size = unlimited.entries()[0].size_bytes
+    cache = ExportCache(tmp_path / "onnx", hash_of=sha256_file, budget_bytes=int(2.6 * size))  # room for two
+    second = cache.export(specs[1])
+    for age, folder in ((200, first), (100, second)):  # the first made (and used) longest ago
+        stamp = os.stat(folder / MANIFEST).st_mtime - age
+        os.utime(folder / MANIFEST, (stamp, stamp))
+    assert cache.find(specs[0]) == first  # used now: the second is the least recently used
+    third = cache.export(specs[2])
+    assert sorted(entry.folder for entry in cache.entries()) == sorted([first, third])
+    assert cache.find(specs[1]) is None and not second.exists()

@@ -1,59 +1,104 @@
-"""The ONNX pipeline's image equals the torch backend's for the same request (tiny SD1.5, fp32, CPU)."""
+"""The ONNX backend's image equals the torch backend's for the same request: every Hyper-SD recipe row on the
+tiny SD1.5 and SDXL models, a LoRA stack with weights, fp32 on the CPU provider."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
+import torch
+from safetensors.torch import save_file
 
-from hypersd_desktop.engine.onnx.export import ExportCache, ExportSpec
-from hypersd_desktop.engine.onnx.pipeline import OnnxSD15
+from hypersd_desktop.core.hashes import sha256_file
+from hypersd_desktop.engine.onnx.engine import OnnxEngine
+from hypersd_desktop.engine.onnx.export import ExportCache
+from hypersd_desktop.engine.recipes import RECIPES
 from hypersd_desktop.engine.torch_engine import TorchEngine
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
-from hypersd_desktop.core.hashes import sha256_file
 
 pytestmark = pytest.mark.filterwarnings("ignore")
+TOLERANCE = 2  # of 255, per pixel (max)
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory, tiny_sd15, hyper_lora):
-    """One export per LoRA file used below (weights as the torch engine fuses them)."""
-    cache = ExportCache(tmp_path_factory.mktemp("onnx"), hash_of=sha256_file)
-
-    def export(lora_name: str | None, weight: float = 1.0):
-        loras = (LoraSpec(str(hyper_lora(lora_name)), weight),) if lora_name else ()
-        return cache.export(ExportSpec("sd15", str(tiny_sd15), loras=loras)), loras
-
-    return export
+def onnx_engine(tmp_path_factory):
+    """One engine and export cache for the module: LoRA files with equal contents share an export."""
+    return OnnxEngine(ExportCache(tmp_path_factory.mktemp("onnx"), hash_of=sha256_file))
 
 
-@pytest.mark.parametrize("lora,steps", [
-    ("Hyper-SD15-1step-lora", 1), ("Hyper-SD15-1step-lora", 2), ("Hyper-SD15-1step-lora", 4),
-    ("Hyper-SD15-2steps-lora", 2), ("Hyper-SD15-8steps-lora", 8), ("Hyper-SD15-8steps-CFG-lora", 8),
-])
-def test_the_onnx_image_equals_the_torch_backends(exported, tiny_sd15, lora, steps):
-    folder, loras = exported(lora)
-    request = GenerationRequest(prompt="a lighthouse on a cliff at dusk", negative_prompt="blurry",
-                                base_model=str(tiny_sd15), loras=loras, steps=steps, seed=1234, width=64, height=64,
-                                batch_size=2, device="cpu", dtype="fp32")
-    results = TorchEngine().generate(request)
-    settings = results[0].settings
-    ours = OnnxSD15(folder).generate(request.prompt, request.seed, settings.steps, settings.scheduler, 64, 64,
-                                     batch_size=2, guidance=settings.guidance, negative_prompt=request.negative_prompt,
-                                     eta=settings.eta, timesteps=settings.timesteps)
-    for result, image in zip(results, ours):
-        expected = np.asarray(result.image, dtype=np.int16)
-        assert np.abs(image.astype(np.int16) - expected).max() <= 2, (settings.scheduler, settings.steps)
-    assert np.abs(ours[0].astype(np.int16) - ours[1]).max() > 20, "the two seeds' images differ: the check can fail"
+def assert_same_images(request: GenerationRequest, onnx_engine: OnnxEngine) -> None:
+    theirs = TorchEngine().generate(request)
+    ours = onnx_engine.generate(request.replace(backend="onnx"))
+    assert ours[0].settings == dataclasses.replace(theirs[0].settings, backend="onnx")
+    for expected, image in zip(theirs, ours):
+        difference = np.abs(np.asarray(image.image, np.int16) - np.asarray(expected.image, np.int16)).max()
+        assert difference <= TOLERANCE, (request.loras, request.steps, difference)
+    first, second = (np.asarray(result.image, np.int16) for result in ours)
+    assert np.abs(first - second).max() > 20, "the two seeds' images differ: the comparison can fail"
 
 
-def test_the_onnx_pipeline_runs_where_torch_cannot_be_imported(exported):
+def cases():
+    for recipe in RECIPES:
+        for steps in ((1, 4) if recipe.unified else (recipe.default_steps,)):
+            yield pytest.param(recipe, steps, id=f"{recipe.id}-{steps}")
+
+
+@pytest.mark.parametrize(("recipe", "steps"), list(cases()))
+def test_every_recipe_row_gives_the_torch_backends_image(recipe, steps, onnx_engine, tiny_sd15, tiny_sdxl, hyper_lora,
+                                                         tmp_path_factory):
+    base = tiny_sdxl if recipe.architecture == "sdxl" else tiny_sd15
+    common = dict(prompt="a lighthouse on a cliff at dusk", base_model=str(base), seed=1234, width=64, height=64,
+                  batch_size=2, device="cpu", dtype="fp32")
+    if recipe.kind == "unet":
+        from diffusers import UNet2DConditionModel
+
+        unet = UNet2DConditionModel.from_pretrained(base, subfolder="unet")
+        with torch.no_grad():
+            generator = torch.Generator().manual_seed(3)
+            for parameter in unet.parameters():
+                parameter.add_(torch.randn(parameter.shape, generator=generator) * 0.01)
+        path = tmp_path_factory.mktemp("unet") / recipe.file_name
+        save_file({k: v.contiguous() for k, v in unet.state_dict().items()}, str(path))
+        request = GenerationRequest(unet=str(path), **common)
+    else:
+        negative = "blurry, low quality" if recipe.uses_guidance else ""
+        request = GenerationRequest(negative_prompt=negative, loras=(LoraSpec(str(hyper_lora(recipe.id))),),
+                                    steps=steps, **common)
+    assert_same_images(request, onnx_engine)
+
+
+def test_sdxl_guidance_with_no_negative_prompt_uses_zero_embeddings_as_diffusers_does(onnx_engine, tiny_sdxl, hyper_lora):
+    request = GenerationRequest(prompt="a red kite", base_model=str(tiny_sdxl), seed=9, width=64, height=64, batch_size=2,
+                                loras=(LoraSpec(str(hyper_lora("Hyper-SDXL-8steps-CFG-lora"))),), guidance=6.0,
+                                device="cpu", dtype="fp32")
+    assert_same_images(request, onnx_engine)
+
+
+def test_a_lora_stack_with_weights_gives_the_torch_backends_fused_image(onnx_engine, tiny_sd15, hyper_lora, tmp_path):
+    import tiny_models
+    from diffusers import UNet2DConditionModel
+
+    style = tmp_path / "watercolour.safetensors"
+    tiny_models.kohya_lora(UNet2DConditionModel.from_pretrained(tiny_sd15, subfolder="unet"), style, seed=7)
+    request = GenerationRequest(prompt="a lighthouse", base_model=str(tiny_sd15), seed=77, width=64, height=64,
+                                batch_size=2, steps=2, device="cpu", dtype="fp32",
+                                loras=(LoraSpec(str(hyper_lora("Hyper-SD15-1step-lora")), 0.8), LoraSpec(str(style), -0.6)))
+    assert_same_images(request, onnx_engine)
+
+
+def test_the_onnx_pipeline_runs_where_torch_cannot_be_imported(onnx_engine, tiny_sd15, hyper_lora):
     """As in a runtime with ONNX Runtime and no torch: importing torch or diffusers fails, and transformers is
-    told there is none (USE_TORCH=0, what it finds by itself where torch is not installed)."""
+    told there is none (USE_TORCH=0, what it finds by itself where torch is not installed). The export was made
+    here; the engine there finds it in the cache by the files' hashes."""
     import os
     import subprocess
     import sys
 
-    folder, _ = exported("Hyper-SD15-1step-lora")
+    request = GenerationRequest(prompt="a lighthouse", base_model=str(tiny_sd15), seed=7, steps=2, width=64, height=64,
+                                loras=(LoraSpec(str(hyper_lora("Hyper-SD15-1step-lora"))),), device="cpu", dtype="fp32",
+                                backend="onnx", preview="latent")
+    (expected,) = onnx_engine.generate(request)
     script = f"""
 import sys
 class NoTorch:
@@ -62,11 +107,20 @@ class NoTorch:
             raise ImportError(f"{{name}} is not installed here")
 sys.meta_path.insert(0, NoTorch())
 from pathlib import Path
-from hypersd_desktop.engine.onnx.pipeline import OnnxSD15
-images = OnnxSD15(Path({str(folder)!r})).generate("a lighthouse", 7, 2, "tcd", 64, 64, eta=1.0)
-print(images[0].shape, images[0].std() > 1, sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "diffusers")))
+import numpy as np
+from hypersd_desktop.core.hashes import sha256_file
+from hypersd_desktop.engine.onnx.engine import OnnxEngine
+from hypersd_desktop.engine.onnx.export import ExportCache
+from hypersd_desktop.engine.types import GenerationRequest
+request = GenerationRequest.from_json({request.to_json()!r})
+steps = []
+(result,) = OnnxEngine(ExportCache(Path({str(onnx_engine.cache.root)!r}), sha256_file)).generate(request, steps.append)
+np.save(sys.argv[1], np.asarray(result.image))
+print(len(steps), steps[-1].preview.size, sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "diffusers")))
 """
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+    out = onnx_engine.cache.root.parent / "no-torch.npy"
+    done = subprocess.run([sys.executable, "-c", script, str(out)], capture_output=True, text=True, timeout=300,
                           env={**os.environ, "USE_TORCH": "0"})
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "(64, 64, 3) True []"
+    assert done.stdout.strip().splitlines()[-1] == "2 (32, 32) []"  # latent resolution (the tiny VAE halves once)
+    assert np.array_equal(np.load(out), np.asarray(expected.image))

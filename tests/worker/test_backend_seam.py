@@ -15,6 +15,7 @@ from PIL import Image
 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.core.vocab import Device
 from hypersd_desktop.engine import backend
 from hypersd_desktop.engine.types import GenerationRequest
 from hypersd_desktop.gallery.store import GalleryStore
@@ -38,13 +39,33 @@ def fake_backend(monkeypatch):
 
 
 def test_the_registry_chooses_by_backend_and_device(fake_backend):
-    assert [info.name for info in backend.probe_all()] == ["torch", "fake"]  # best first
+    assert [info.name for info in backend.probe_all()] == ["torch", "onnx", "fake"]  # best first
     assert backend.choose("fake", "cpu").name == "fake"
-    assert backend.choose("auto", "auto").name == "torch"
+    assert backend.choose("auto", "auto").name == "onnx"  # the faster CPU backend (bench/backends.py)
     with pytest.raises(InputError, match=r"No backend here runs text-to-image on the CUDA device \(fake: runs on cpu\)"):
         backend.choose("fake", "cuda")
-    with pytest.raises(InputError, match="Unknown backend 'onnx'; available: torch, fake"):
-        backend.choose("onnx", "auto")
+    with pytest.raises(InputError, match="Unknown backend 'tensorrt'; available: torch, onnx, fake"):
+        backend.choose("tensorrt", "auto")
+
+
+def test_auto_prefers_a_gpu_then_the_faster_cpu_backend(monkeypatch):
+    """torch CUDA or MPS first, then DirectML, then the CPU of the backend with the higher cpu_priority."""
+    def fake(name, devices, priority, cpu_priority):
+        info = backend.BackendInfo(name, tuple(Device(d) for d in devices))
+        return backend.Backend(name, lambda: info, lambda: None, priority, cpu_priority)
+
+    def registered(*entries):
+        monkeypatch.setattr(backend, "_registered", {entry.name: entry for entry in entries})
+        monkeypatch.setattr(backend, "_specs", {key: key for key in backend.BUILTIN_BACKENDS})
+
+    registered(fake("torch", ["cuda", "cpu"], 10, 1), fake("onnx", ["directml", "cpu"], 5, 2))
+    assert [(b.name, d) for b, d in [backend.resolve("auto", "auto")]] == [("torch", Device.CUDA)]
+    registered(fake("torch", ["cpu"], 10, 1), fake("onnx", ["directml", "cpu"], 5, 2))
+    assert backend.resolve("auto", "auto")[0].name == "onnx" and backend.resolve("auto", "auto")[1] == Device.DIRECTML
+    assert backend.resolve("auto", "cpu")[0].name == "onnx"  # the faster CPU backend
+    registered(fake("torch", ["cpu"], 10, 3), fake("onnx", ["cpu"], 5, 2))
+    assert backend.resolve("auto", "auto") == (backend._registered["torch"], Device.CPU)
+    assert backend.resolve("onnx", "auto") == (backend._registered["onnx"], Device.CPU)
 
 
 def test_a_backend_that_cannot_be_loaded_is_a_clear_error(monkeypatch):
@@ -60,7 +81,8 @@ def test_the_fake_backend_runs_through_the_worker_program(fake_backend, app_home
     client.engine_choice = ("fake", "auto")  # as a window set to the fake backend would say
     client.start()
     ready = events.wait_for(WorkerReady)
-    assert {info.name for info in ready.backends} == {"torch", "fake"}
+    assert {info.name for info in ready.backends} == {"torch", "onnx", "fake"}
+    assert ready.default_backend == "fake"
     client.submit(REQUEST)
     image = events.wait_for(ImageReady)
     finished = events.wait_for(JobFinished)

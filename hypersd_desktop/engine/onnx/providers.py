@@ -37,6 +37,7 @@ class Provider:
     memory_pattern: bool = True
     fixed_shapes: bool = False
     options: dict = field(default_factory=dict)
+    optimisation: str = "all"  # ORT's graph optimisation level: basic, extended or all
 
     def session_options(self, free_dimensions: dict[str, int] | None = None):
         """ORT session options for this provider; `free_dimensions` fixes named dynamic axes
@@ -44,7 +45,8 @@ class Provider:
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.graph_optimization_level = getattr(onnxruntime.GraphOptimizationLevel,
+                                                   f"ORT_ENABLE_{self.optimisation.upper()}")
         options.enable_mem_pattern = self.memory_pattern
         if self.sequential:
             options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
@@ -82,3 +84,32 @@ def installed() -> tuple[list[Provider], str]:
             continue
         return [PROVIDERS[name] for name in names], found
     return [], ""
+
+
+def runnable() -> list[Provider]:
+    """The providers ONNX Runtime can run here now, best first (imports ONNX Runtime)."""
+    import onnxruntime
+
+    available = set(onnxruntime.get_available_providers())
+    return [provider for provider in installed()[0] if provider.ort_name in available]
+
+
+def choose_provider(device: Device | str) -> Provider:
+    """The provider for `device`: the named one, or for "auto" the best one ONNX Runtime runs here.
+
+    Raises `InputError` saying what to install when ONNX Runtime or the provider is missing.
+    """
+    device = Device(device)
+    providers, found = installed()
+    if not found:
+        raise InputError("ONNX Runtime is not installed in the compute runtime; install the directml or cpu runtime "
+                         "(File → Compute runtime…), or choose the torch backend in Settings.")
+    usable = runnable()
+    if device == Device.AUTO:
+        return usable[0] if usable else CPU
+    for provider in usable:
+        if provider.device == device:
+            return provider
+    names = ", ".join(p.device.value for p in usable) or "none"
+    raise InputError(f"ONNX Runtime here cannot run on {device.value.upper()} (it runs on: {names}). Choose another "
+                     "device in Settings, or install the runtime variant for this GPU.")

@@ -1,0 +1,45 @@
+"""The ONNX Runtime backend's entry in the registry: a probe from the installed distribution's name
+(no ONNX Runtime import), and the opener."""
+
+from __future__ import annotations
+
+from hypersd_desktop.core.errors import AppError
+from hypersd_desktop.core.vocab import DType, Mode
+from hypersd_desktop.engine.backend import Backend, BackendInfo, Engine
+from hypersd_desktop.engine.onnx.providers import installed
+from hypersd_desktop.engine.types import GenerationRequest
+
+
+def probe() -> BackendInfo:
+    providers, version = installed()
+    if not providers:
+        return BackendInfo("onnx", (), reason="ONNX Runtime is not installed in this Python environment")
+    return BackendInfo("onnx", tuple(provider.device for provider in providers), (Mode.TEXT_TO_IMAGE,),
+                       (DType.FP32, DType.FP16), version=version)
+
+
+def declines(request: GenerationRequest) -> str | None:
+    """Why the backend cannot run `request` ("auto" then takes another): plain generation without a Hyper-SD
+    recipe uses the base model's own scheduler, which only the torch backend has."""
+    from hypersd_desktop.engine.inspect import base_architecture
+    from hypersd_desktop.engine.onnx.schedulers import SCHEDULERS
+    from hypersd_desktop.engine.planning import plan
+
+    try:
+        scheduler = plan(request, base_architecture(request.base_model)).scheduler
+    except AppError:
+        return None  # the request is wrong for every backend: the engine says why
+    if scheduler not in SCHEDULERS:
+        return f"no {scheduler} scheduler (it runs the Hyper-SD schedulers only)"
+    return None
+
+
+def open_engine() -> Engine:
+    from hypersd_desktop.engine.onnx.engine import OnnxEngine
+
+    return OnnxEngine()
+
+
+# Below torch on GPUs (torch's CUDA and MPS come first; DirectML is ONNX Runtime's alone). On the CPU ONNX Runtime
+# is the faster (bench/backends.py: SD1.5 512², 1.13-1.32× torch fp32 per image), so "auto" takes it there.
+BACKEND = Backend("onnx", probe, open_engine, priority=5, cpu_priority=2, declines=declines)
