@@ -26,6 +26,7 @@ class Settings:
     theme: str = "system"  # system, light, dark
     latest_wins: bool = False
     previews: bool = True
+    fast_decode: bool = False  # decode with TAESD instead of the full VAE (when installed)
     last_model: str = ""
     last_hyper: str = ""
     last_steps: int = 2

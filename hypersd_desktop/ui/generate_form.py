@@ -41,7 +41,7 @@ class SeedBox(QLineEdit):
     """A seed from 0 to 2^63 - 1, the engine's whole range: a spin box holds only 32-bit numbers,
     and seeds reused from ComfyUI or Fooocus images are often far larger."""
 
-    valueChanged = Signal(int)
+    valueChanged = Signal(object)  # an int up to 2^63 - 1: Signal(int) carries 32 bits and overflows
 
     def __init__(self, value: int = 0):
         super().__init__()

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QPushButton,
 
 from hypersd_desktop.core.settings import Settings
 from hypersd_desktop.core.vocab import Device, DType
+from hypersd_desktop.engine.types import AUTO_BACKEND, BACKEND_TITLES
 from hypersd_desktop.ui.banner import Banner
 from hypersd_desktop.worker.bridge import WorkerBridge
 
@@ -69,6 +70,7 @@ class JobView(QObject):
         self.settings = settings
         self.active_job: int | None = None
         self._load_s = 0.0  # seconds the running job spent loading its model (from its first image)
+        self._available = ""  # the worker's devices
         bridge.ready.connect(self._worker_ready)
         bridge.unavailable.connect(self._worker_unavailable)
         bridge.restarted.connect(lambda _: widgets.device_label.setText("Generation worker restarted"))
@@ -83,12 +85,18 @@ class JobView(QObject):
     def _worker_ready(self, message) -> None:
         settings = self.settings()
         device = settings.device if settings.device != Device.AUTO else message.default_device
+        backend = settings.backend if settings.backend != AUTO_BACKEND else message.default_backend
         if settings.dtype != DType.AUTO:
             precision = settings.dtype
         else:
             precision = DType.FP16 if device != Device.CPU else DType.FP32
-        self.widgets.device_label.setText(
-            f"Device: {device.upper()} · {precision} · available: {', '.join(message.devices)}")
+        self._available = ", ".join(message.devices)
+        self._show_device(device, precision, backend)
+
+    def _show_device(self, device: str, precision: str, backend: str) -> None:
+        """The status bar's device label: where and with what generation runs."""
+        engine = f" · {BACKEND_TITLES.get(backend, backend)}" if backend else ""
+        self.widgets.device_label.setText(f"Device: {device.upper()} · {precision}{engine} · available: {self._available}")
 
     def _worker_unavailable(self, message) -> None:
         self.widgets.device_label.setText("No generation worker")
@@ -104,7 +112,11 @@ class JobView(QObject):
             pixmap = QPixmap()
             pixmap.loadFromData(message.preview)
             self.widgets.preview.show_image(pixmap)
-        self.widgets.timing.setText(f"Step {message.step}/{message.total_steps} · {message.elapsed_s:.2f} s")
+        if message.stage:
+            done = round(100 * message.step / max(message.total_steps, 1))
+            self.widgets.timing.setText(f"{message.stage} · {done}% · {message.elapsed_s:.0f} s")
+        else:
+            self.widgets.timing.setText(f"Step {message.step}/{message.total_steps} · {message.elapsed_s:.2f} s")
 
     def _image_ready(self, message) -> None:
         self._load_s = message.load_s
@@ -128,6 +140,8 @@ class JobView(QObject):
     def _job_finished(self, message) -> None:
         self._job_ended(message.job_id)
         text = f"Done in {message.seconds:.2f} s on {message.device.upper()} ({message.dtype})"
+        if message.backend:
+            self._show_device(message.device, message.dtype, message.backend)
         if self._load_s >= 0.05:  # the first image of a model: say what the next ones will not cost
             text += f", {self._load_s:.1f} s of it loading the model"
         self._load_s = 0.0

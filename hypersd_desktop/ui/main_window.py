@@ -24,7 +24,7 @@ from hypersd_desktop import __version__
 from hypersd_desktop.core.errors import AppError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.settings import Settings, save_settings
-from hypersd_desktop.core.vocab import Architecture, ModelKind, architecture_label
+from hypersd_desktop.core.vocab import Architecture, Decoder, ModelKind, Preview, architecture_label
 from hypersd_desktop.engine.planning import plan
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
@@ -266,6 +266,12 @@ class MainWindow(QMainWindow):
     def current_model(self) -> InstalledModel | None:
         return self.model_box.currentData()
 
+    def _taesd(self) -> str | None:
+        """The installed TAESD for the current model's architecture (TAESD or TAESDXL), if any."""
+        model = self.current_model()
+        found = self.library.registry.list(kind=ModelKind.TAESD, architecture=model.architecture) if model else []
+        return found[0].path if found else None
+
     def _model_changed(self) -> None:
         model = self.current_model()
         architecture = model.architecture if model else Architecture.SD15
@@ -311,6 +317,9 @@ class MainWindow(QMainWindow):
                 warnings = plan(request, self.current_model().architecture).warnings
             except AppError as error:
                 warnings = (str(error),)
+        if self.settings.fast_decode and self.current_model() is not None and self._taesd() is None:
+            warnings = (*warnings, "Fast decode needs TAESD for this model's architecture; install it in the Models "
+                                   "tab. The full VAE decodes meanwhile.")
         self.warnings.show_messages([*self._reuse_notes, *warnings])
 
     # -- requests -------------------------------------------------------------------------
@@ -331,6 +340,9 @@ class MainWindow(QMainWindow):
         width, height = self.size_box.currentData() or (None, None)
         rules = RecipeRules.of(self.hyper_box.currentData())
         settings = self.settings
+        taesd = self._taesd() if settings.fast_decode else None
+        fast = {"decoder": Decoder.TAESD, "taesd": taesd,
+                "preview": Preview.TAESD if settings.previews else Preview.NONE} if taesd else {}
         try:
             return GenerationRequest(
                 prompt=self.prompt.toPlainText().strip(),
@@ -340,7 +352,7 @@ class MainWindow(QMainWindow):
                 eta=self.eta.value() if rules.uses_eta else None,
                 seed=self.seed.value(), width=width, height=height, batch_size=self.batch_size.value(),
                 backend=settings.backend, device=settings.device, dtype=settings.dtype, attention_slicing=settings.attention_slicing,
-                vae_tiling=settings.vae_tiling, cpu_offload=settings.cpu_offload,
+                vae_tiling=settings.vae_tiling, cpu_offload=settings.cpu_offload, **fast,
             )
         except AppError as error:
             if not quiet:

@@ -1,4 +1,5 @@
-"""The Models tab: the catalog with downloads, and the installed models with import, verify, remove.
+"""The Models tab: the catalog with downloads, the installed models with import, verify, remove, and the
+ONNX Runtime backend's exports (made on first use of a model + LoRA set) with their size and remove.
 
 Downloads run one at a time in the background, in the order asked for. Pause keeps the bytes
 already fetched (also when the app is closed mid-download) and Resume continues from them;
@@ -19,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from hypersd_desktop.core.vocab import architecture_label, ImportStatus
+from hypersd_desktop.engine.onnx.export import CachedExport, ExportCache, cache_root
 from hypersd_desktop.models.catalog import CatalogEntry, format_size
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
@@ -26,6 +28,7 @@ from hypersd_desktop.ui.tasks import Task, describe_bytes, percent
 
 CATALOG_COLUMNS = ("Name", "For", "Kind", "Size", "Licence", "What it enables", "Status")
 INSTALLED_COLUMNS = ("Name", "For", "Kind", "Disk use", "Source", "Last used", "Location")
+EXPORT_COLUMNS = ("ONNX export of", "Disk use", "Export took", "Folder")
 SOURCES = {"download": "downloaded", "hf-cache": "from the Hugging Face cache", "import-copy": "imported (copied)",
            "import-reference": "imported (linked in place)"}
 
@@ -61,6 +64,7 @@ class ModelManager(QWidget):
         super().__init__(parent)
         self.library = library
         self.in_use = in_use
+        self.exports = ExportCache(cache_root(library.paths.data), hash_of=library.hash_cache().sha256)
         self.download_task: Task | None = None
         self.downloading: str | None = None
         self.waiting: list[str] = []
@@ -100,7 +104,17 @@ class ModelManager(QWidget):
         installed_buttons.addStretch(1)
         installed_buttons.addWidget(self.disk_label)
 
-        top, bottom = QWidget(), QWidget()
+        self.exports_table = _table(EXPORT_COLUMNS)
+        self.remove_export_button = QPushButton("Remove export")
+        self.reveal_export_button = QPushButton("Show in folder")
+        self.exports_label = QLabel("")
+        export_buttons = QHBoxLayout()
+        for button in (self.remove_export_button, self.reveal_export_button):
+            export_buttons.addWidget(button)
+        export_buttons.addStretch(1)
+        export_buttons.addWidget(self.exports_label)
+
+        top, bottom, exports = QWidget(), QWidget(), QWidget()
         top_layout, bottom_layout = QVBoxLayout(top), QVBoxLayout(bottom)
         top_layout.addWidget(QLabel("<b>Catalog</b> — base models, Hyper-SD LoRAs and helpers"))
         top_layout.addWidget(self.catalog_table)
@@ -109,9 +123,15 @@ class ModelManager(QWidget):
         bottom_layout.addWidget(self.installed_table)
         bottom_layout.addLayout(installed_buttons)
         bottom_layout.addWidget(self.status)
+        exports_layout = QVBoxLayout(exports)
+        exports_layout.addWidget(QLabel("<b>ONNX exports</b> — made by the ONNX Runtime backend on first use of a "
+                                        "model and LoRA set; removing one frees its disk, the next use exports again"))
+        exports_layout.addWidget(self.exports_table)
+        exports_layout.addLayout(export_buttons)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(top)
         splitter.addWidget(bottom)
+        splitter.addWidget(exports)
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
 
@@ -125,6 +145,9 @@ class ModelManager(QWidget):
         self.verify_button.clicked.connect(lambda: self.verify(self._selected_model()))
         self.remove_button.clicked.connect(lambda: self.remove(self._selected_model()))
         self.reveal_button.clicked.connect(self._reveal)
+        self.exports_table.itemSelectionChanged.connect(self._update_buttons)
+        self.remove_export_button.clicked.connect(lambda: self.remove_export(self._selected_export()))
+        self.reveal_export_button.clicked.connect(self._reveal_export)
 
     # -- tables ---------------------------------------------------------------------------
 
@@ -152,7 +175,51 @@ class ModelManager(QWidget):
         owned = sum(model.size or 0 for model in models if model.owned)
         self.disk_label.setText(f"{len(models)} models, {format_size(total)}; {format_size(owned)} of it in the "
                                 "app's models folder, the rest linked where it was imported from")
+        self.refresh_exports()
+
+    def refresh_exports(self) -> None:
+        exports = self.exports.entries() if self.exports.root.is_dir() else []
+        self.exports_table.setRowCount(len(exports))
+        for row, export in enumerate(exports):
+            values = (export.title, format_size(export.size_bytes), f"{export.seconds:.0f} s", str(export.folder))
+            for column, value in enumerate(values):
+                self.exports_table.setItem(row, column, _item(value, export if column == 0 else None))
+        total = sum(export.size_bytes for export in exports)
+        count = f"{len(exports)} export" + ("s" if len(exports) != 1 else "")
+        self.exports_label.setText(f"{count}, {format_size(total)}" if exports else "No exports yet")
         self._update_buttons()
+
+    def _selected_export(self) -> CachedExport | None:
+        items = self.exports_table.selectedItems()
+        return self.exports_table.item(items[0].row(), 0).data(Qt.ItemDataRole.UserRole) if items else None
+
+    def remove_export(self, export: CachedExport | None, ask: bool = True) -> bool:
+        """Delete an export; the next generation with its model and LoRAs on ONNX Runtime exports again."""
+        if export is None:
+            return False
+        if ask and QMessageBox.question(
+                self, "Remove ONNX export", f"Remove the ONNX export of {export.title} "
+                f"({format_size(export.size_bytes)})? Generating with it on ONNX Runtime exports it again.") != \
+                QMessageBox.StandardButton.Yes:
+            return False
+        try:
+            freed = self.exports.remove(export.key)
+        except OSError as error:  # Windows keeps files open while the worker's sessions use them
+            self.status.setText(f"⚠ Could not remove the export of {export.title}: {error.strerror or error}. "
+                                "It may be in use by the generation worker; generate with another model, then retry.")
+            return False
+        self.status.setText(f"Removed the ONNX export of {export.title}; {format_size(freed)} freed.")
+        self.refresh_exports()
+        return True
+
+    def _reveal_export(self) -> None:
+        export = self._selected_export()
+        if export is not None:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(str(export.folder)))
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        self.refresh_exports()  # the worker may have made one since
 
     def entry_status(self, entry: CatalogEntry) -> str:
         if self.library.installed_entry(entry) is not None:
@@ -194,6 +261,8 @@ class ModelManager(QWidget):
             button.setEnabled(model is not None and idle)
         self.import_files_button.setEnabled(idle)
         self.import_folder_button.setEnabled(idle)
+        for button in (self.remove_export_button, self.reveal_export_button):
+            button.setEnabled(self._selected_export() is not None)
 
     # -- downloads ------------------------------------------------------------------------
 

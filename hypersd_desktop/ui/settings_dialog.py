@@ -9,7 +9,9 @@ from PySide6.QtWidgets import (
 
 from hypersd_desktop.core.settings import Settings
 from hypersd_desktop.core.vocab import Device, DType
-from hypersd_desktop.engine.types import AUTO_BACKEND
+from hypersd_desktop.engine.types import AUTO_BACKEND, BACKEND_TITLES
+
+AUTO_TITLE = "Automatic: a GPU first, else the faster CPU backend"
 
 
 class SettingsDialog(QDialog):
@@ -18,8 +20,12 @@ class SettingsDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Settings")
         self.backend = QComboBox()
-        self.backend.addItems(list(dict.fromkeys((AUTO_BACKEND, *backends, settings.backend))))
-        self.backend.setCurrentText(settings.backend)
+        for name in dict.fromkeys((AUTO_BACKEND, *backends, settings.backend)):
+            self.backend.addItem(AUTO_TITLE if name == AUTO_BACKEND else BACKEND_TITLES.get(name, name), name)
+        self.backend.setCurrentIndex(self.backend.findData(settings.backend))
+        self.backend.setToolTip("PyTorch runs on CUDA, Apple MPS and the CPU; ONNX Runtime on DirectML (Windows GPUs "
+                                "without CUDA), the CPU and CUDA. ONNX Runtime exports each model and LoRA set "
+                                "once on first use (minutes, a few GB of disk; see the Models tab).")
         self.device = QComboBox()
         self.device.addItems(Device.values())
         self.device.setCurrentText(settings.device)
@@ -31,6 +37,11 @@ class SettingsDialog(QDialog):
         self.offload = QCheckBox("Offload models to the CPU between steps (CUDA; slow, least memory)",
                                  checked=settings.cpu_offload)
         self.previews = QCheckBox("Show step previews", checked=settings.previews)
+        self.fast_decode = QCheckBox("Fast decode with TAESD (much faster on the CPU; slightly softer fine detail)",
+                                     checked=settings.fast_decode)
+        self.fast_decode.setToolTip("Decodes the final image with the tiny TAESD/TAESDXL autoencoder instead of the "
+                                    "full VAE: on a CPU the full VAE takes longer than a 1-step generation itself. "
+                                    "Install TAESD (SD1.5) or TAESDXL (SDXL) in the Models tab.")
         self.theme = QComboBox()
         self.theme.addItems(["system", "light", "dark"])
         self.theme.setCurrentText(settings.theme)
@@ -54,6 +65,7 @@ class SettingsDialog(QDialog):
         form.addRow(self.tiling)
         form.addRow(self.offload)
         form.addRow(self.previews)
+        form.addRow(self.fast_decode)
         form.addRow("Theme", self.theme)
         form.addRow("Models folder", self.models_dir)
         form.addRow("Images folder", self.images_dir)
@@ -83,9 +95,10 @@ class SettingsDialog(QDialog):
 
     def settings(self) -> Settings:
         return self._original.replace(
-            backend=self.backend.currentText(), device=self.device.currentText(), dtype=self.dtype.currentText(),
+            backend=self.backend.currentData(), device=self.device.currentText(), dtype=self.dtype.currentText(),
             worker_python=self.worker_python.text().strip(),
             attention_slicing=self.slicing.isChecked(), vae_tiling=self.tiling.isChecked(),
             cpu_offload=self.offload.isChecked(), previews=self.previews.isChecked(), theme=self.theme.currentText(),
+            fast_decode=self.fast_decode.isChecked(),
             models_dir=self.models_dir.edit.text().strip(), images_dir=self.images_dir.edit.text().strip(),
         )

@@ -72,10 +72,15 @@ def test_the_settings_dialog_keeps_the_backend_and_the_worker_python(qtbot):
     from hypersd_desktop.core.settings import Settings
     from hypersd_desktop.ui.settings_dialog import SettingsDialog
 
-    chosen = Settings(backend="onnx", device="cpu", worker_python="/opt/runtime/bin/python")
+    chosen = Settings(backend="onnx", device="cpu", worker_python="/opt/runtime/bin/python", fast_decode=True)
     dialog = SettingsDialog(chosen, None, ("torch",))
     qtbot.addWidget(dialog)
-    assert [dialog.backend.itemText(i) for i in range(dialog.backend.count())] == ["auto", "torch", "onnx"]
+    assert [dialog.backend.itemData(i) for i in range(dialog.backend.count())] == ["auto", "torch", "onnx"]
+    assert [dialog.backend.itemText(i) for i in range(1, 3)] == ["PyTorch", "ONNX Runtime"]
+    assert dialog.backend.currentText() == "ONNX Runtime" and dialog.fast_decode.isChecked()
     assert dialog.settings() == chosen
+    dialog.backend.setCurrentIndex(0)
+    assert dialog.settings().backend == "auto"
+    dialog.backend.setCurrentIndex(2)
     dialog.worker_python.setText("  ")
     assert dialog.settings().worker_python == ""  # empty: the app's own Python

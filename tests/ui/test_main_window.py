@@ -233,3 +233,50 @@ def test_first_run_says_when_the_gpu_cannot_be_detected(qtbot, app_home, monkeyp
     finally:
         parts.bridge.shutdown()
         parts.library.close()
+
+
+def test_the_onnx_backend_chosen_in_settings_exports_on_first_use_with_progress_then_generates(qtbot, parts):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from hypersd_desktop.engine.onnx.export import cache_root
+    from hypersd_desktop.ui.settings_dialog import SettingsDialog
+
+    window = parts.window
+
+    def choose_onnx_runtime():  # runs inside the dialog's own event loop, once it is open
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, SettingsDialog):
+            QTimer.singleShot(20, choose_onnx_runtime)
+            return
+        dialog.backend.setCurrentIndex(dialog.backend.findData("onnx"))
+        dialog.accept()
+
+    QTimer.singleShot(0, choose_onnx_runtime)
+    window.settings_action.trigger()
+    assert window.settings.backend == "onnx" and load_settings().backend == "onnx"
+    window.size_box.addItem("64 × 64 (test)", (64, 64))  # the settings refilled the sizes
+    window.size_box.setCurrentIndex(window.size_box.count() - 1)
+
+    shown = []
+    parts.bridge.progress.connect(lambda message: shown.append(window.timing.text()))
+    window.prompt.setPlainText("a lighthouse at dusk")
+    window.steps.setValue(2)
+    with qtbot.waitSignal(window.image_saved, timeout=WAIT * 3) as saved:
+        window.generate()
+    exporting = [text for text in shown if text.startswith("Exporting the model to ONNX")]
+    assert exporting and re.fullmatch(r"Exporting the model to ONNX \(first use of this model and LoRA set\): "
+                                      r"[a-z0-9 ]+ · \d+% · \d+ s", exporting[0])
+    assert [text.split(" · ")[0] for text in shown if text.startswith("Step ")] == ["Step 1/2", "Step 2/2"]
+    qtbot.waitUntil(lambda: window.timing.text().startswith("Done in"), timeout=WAIT)
+    assert "ONNX Runtime" in window.device_label.text() and window.device_label.text().startswith("Device: CPU · fp32")
+    assert len(list(cache_root(AppPaths.default().data).iterdir())) == 1
+    store = GalleryStore(AppPaths.default().data / "gallery.sqlite3")
+    (record,) = store.query().images
+    assert record.path == saved.args[0] and '"backend": "onnx"' in record.request
+    store.close()
+
+    shown.clear()
+    with qtbot.waitSignal(window.image_saved, timeout=WAIT):  # exported once: the second image only generates
+        window.generate()
+    assert not any(text.startswith("Exporting") for text in shown)

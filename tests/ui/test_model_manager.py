@@ -9,7 +9,7 @@ import pytest
 
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.engine.types import GenerationRequest
-from hypersd_desktop.models.catalog import Catalog, CatalogEntry, CatalogFile, load_catalog
+from hypersd_desktop.models.catalog import Catalog, CatalogEntry, CatalogFile, format_size, load_catalog
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.ui.model_manager import ModelManager
 from hub_server import HubServer
@@ -180,3 +180,32 @@ def test_a_damaged_weights_file_dropped_on_the_window_is_named_with_its_reason(q
     text = window.models.status.text()
     assert text.startswith("Imported 1 model.")  # the good one went in beside the bad one
     assert "overlapping.safetensors: broken — overlapping.safetensors is corrupt: tensor 'b' overlaps" in text
+
+
+def test_the_onnx_exports_are_listed_with_their_size_and_can_be_removed(qtbot, app_home, tiny_sd15, hyper_lora):
+    from hypersd_desktop.core.files import folder_size
+    from hypersd_desktop.engine.onnx.engine import default_cache
+    from hypersd_desktop.engine.onnx.export import ExportSpec
+    from hypersd_desktop.engine.types import LoraSpec
+
+    paths = AppPaths.default()
+    library = ModelLibrary(paths)
+    manager = ModelManager(library)
+    qtbot.addWidget(manager)
+    assert manager.exports_table.rowCount() == 0 and manager.exports_label.text() == "No exports yet"
+
+    lora = hyper_lora("Hyper-SD15-2steps-lora")
+    folder = default_cache(paths).export(ExportSpec("sd15", str(tiny_sd15), loras=(LoraSpec(str(lora), 0.75),)))
+    manager.show()  # showing the tab reads the cache again: the worker may have exported meanwhile
+    assert manager.exports_table.rowCount() == 1
+    assert manager.exports_table.item(0, 0).text() == "sd15 + Hyper-SD15-2steps-lora × 0.75, fp32"
+    size = folder_size(folder)
+    assert manager.exports_table.item(0, 1).text() == format_size(size)
+    assert manager.exports_label.text() == f"1 export, {format_size(size)}"
+    assert not manager.remove_export_button.isEnabled()
+    manager.exports_table.selectRow(0)
+    assert manager.remove_export_button.isEnabled()
+    assert manager.remove_export(manager._selected_export(), ask=False)
+    assert not folder.exists() and manager.exports_table.rowCount() == 0
+    assert manager.status.text().startswith("Removed the ONNX export of sd15 + Hyper-SD15-2steps-lora")
+    library.close()
