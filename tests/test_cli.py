@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 
@@ -52,6 +53,18 @@ def test_reusing_the_stored_request_reproduces_the_image(tiny_sd15, hyper_lora, 
     again = TorchEngine().generate(GenerationRequest.from_dict(read_request(path)))[0]
     with Image.open(path) as image:
         assert np.abs(np.asarray(image, dtype=np.int16) - np.asarray(again.image, dtype=np.int16)).max() == 0
+
+
+def test_generate_on_the_onnx_backend_says_it_exports_once_and_then_does_not(tiny_sd15, hyper_lora, tmp_path):
+    args = ("generate", "--model", tiny_sd15, "--prompt", "a boat", "--lora", hyper_lora("Hyper-SD15-1step-lora"),
+            "--steps", 2, "--width", 64, "--height", 64, "--out", tmp_path, "--backend", "onnx", "--device", "cpu")
+    first = cli(*args)
+    assert first.returncode == 0, first.stderr
+    assert "Exporting the model to ONNX (first use of this model and LoRA set); this takes a while once." in first.stderr
+    assert re.fullmatch(r"\S+\.png  \(seed \d+, 2 steps, tcd, \d+ ms per image\)", first.stdout.strip())
+    second = cli(*args, "--json")
+    assert second.returncode == 0 and "Exporting" not in second.stderr
+    assert json.loads(second.stdout)["backend"] == "onnx"
 
 
 def test_inspect_json(hyper_lora):

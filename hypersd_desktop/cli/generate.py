@@ -46,7 +46,9 @@ def add_parser(commands) -> None:
     generate.add_argument("--width", type=int)
     generate.add_argument("--height", type=int)
     generate.add_argument("--batch", type=int, default=1, help="images per run; image k uses seed + k")
-    generate.add_argument("--backend", default=AUTO_BACKEND, help="engine backend (torch; default: the best for the device)")
+    generate.add_argument("--backend", default=AUTO_BACKEND,
+                          help="engine backend: torch or onnx (ONNX Runtime; exports each model + LoRA set once); "
+                               "default: the best for the device")
     generate.add_argument("--device", choices=Device.values(), default="auto")
     generate.add_argument("--dtype", choices=DType.values(), default="auto")
     generate.add_argument("--taesd", help="TAESD folder: fast previews, and with --fast-decode the final decode")
@@ -114,8 +116,8 @@ def run(args: argparse.Namespace) -> int:
     warn(gallery.notice if gallery is not None else None)
     service = GenerationService(paths, gallery, library.hash_cache())
     with ProgressBar("generate", unit="step", enabled=False if args.json else None) as bar:
-        results = service.generate(
-            request, on_progress=lambda p: bar(TransferProgress("generate", "", p.step, p.total_steps)))
+        show = StageProgress(bar, quiet=args.json)
+        results = service.generate(request, on_progress=lambda p: show(p.stage, p.step, p.total_steps))
     if not args.json:
         for warning in results[0].warnings:
             print(f"warning: {warning}", file=sys.stderr)
@@ -134,6 +136,26 @@ def run(args: argparse.Namespace) -> int:
         gallery.close()
     library.close()
     return 0
+
+
+class StageProgress:
+    """Feeds a job's progress to `bar`: its steps, and before them a stage such as the ONNX export (in
+    percent, announced once on stderr: it takes minutes)."""
+
+    def __init__(self, bar: ProgressBar, quiet: bool = False) -> None:
+        self.bar = bar
+        self.quiet = quiet
+        self.stage = ""
+
+    def __call__(self, stage: str, step: int, total: int) -> None:
+        name = stage.split(":")[0]
+        if name != self.stage:
+            self.bar.close()
+            self.stage = name
+            self.bar.title, self.bar.unit = ("export", "%") if name else ("generate", "step")
+            if name and not self.quiet:
+                print(f"{name}; this takes a while once.", file=sys.stderr, flush=True)
+        self.bar(TransferProgress(self.bar.title, "", step, total))
 
 
 def run_in_runtime(request: GenerationRequest, args: argparse.Namespace, paths: AppPaths) -> int:
@@ -167,6 +189,7 @@ def run_in_runtime(request: GenerationRequest, args: argparse.Namespace, paths: 
     job = None
     try:
         with ProgressBar("generate", unit="step", enabled=False if args.json else None) as bar:
+            show = StageProgress(bar, quiet=args.json)
             while True:
                 event = events.get()
                 if isinstance(event, WorkerUnavailable):
@@ -174,7 +197,7 @@ def run_in_runtime(request: GenerationRequest, args: argparse.Namespace, paths: 
                 if isinstance(event, WorkerReady) and job is None:
                     job = client.submit(request)
                 elif isinstance(event, JobProgress):
-                    bar(TransferProgress("generate", "", event.step, event.total_steps))
+                    show(event.stage, event.step, event.total_steps)
                 elif isinstance(event, ImageReady):
                     path = Path(event.path)
                     if args.out:
