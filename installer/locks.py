@@ -4,7 +4,7 @@
 
 A runtime is what the worker needs to generate (torch, diffusers and the rest; no Qt), at the
 versions pyproject.toml pins, with the transitive versions of requirements/constraints.txt, for
-one variant (cpu, cuda, mps) on one platform, resolved by `uv pip compile` with a hash for every
+one variant (cpu, cuda, mps, directml) on one platform, resolved by `uv pip compile` with a hash for every
 file. Each lock starts with a header the app reads: the Python version, the extra index torch
 comes from, what the machine needs (a CUDA driver version) and the download size of every
 package (from PyPI's JSON API, or a local copy of the torch index's wheel named with
@@ -35,8 +35,10 @@ PYTHON = "3.11"  # the runtime's interpreter: the version the constraints were t
 PYPI = "https://pypi.org/simple"
 TORCH_INDEX = "https://download.pytorch.org/whl"
 # What the worker imports (and nothing of the GUI): the names of pyproject.toml's dependencies.
+# Every variant carries the ONNX Runtime backend too (optimum and onnx export with torch on the CPU); which
+# ONNX Runtime build is the target's `onnxruntime`.
 RUNTIME_PACKAGES = ("torch", "diffusers", "transformers", "tokenizers", "huggingface_hub", "accelerate", "peft",
-                    "safetensors", "numpy", "pillow", "psutil", "platformdirs")
+                    "safetensors", "numpy", "pillow", "psutil", "platformdirs", "optimum", "optimum_onnx", "onnx")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Target:
     torch: str = ""  # a local version label, e.g. "+cpu", from TORCH_INDEX/<label>
     needs: str = ""  # what the machine must have, read by the app's hardware check
     env: dict = field(default_factory=dict)
+    onnxruntime: str = "onnxruntime"  # or onnxruntime-directml (DirectML and the CPU, Windows only)
 
     @property
     def name(self) -> str:
@@ -64,15 +67,20 @@ TARGETS = (
     Target("cpu", "linux-x86_64", "x86_64-manylinux_2_28", ("manylinux", "linux_x86_64"), torch="+cpu"),
     Target("cuda", "windows-x86_64", "x86_64-pc-windows-msvc", ("win_amd64",), torch="+cu130", needs="cuda-driver>=13.0"),
     Target("cpu", "windows-x86_64", "x86_64-pc-windows-msvc", ("win_amd64",)),
+    # AMD and Intel GPUs on Windows: ONNX Runtime's DirectML build, and PyPI's Windows torch (the CPU build)
+    # for exporting models to ONNX; no CUDA.
+    Target("directml", "windows-x86_64", "x86_64-pc-windows-msvc", ("win_amd64",), onnxruntime="onnxruntime-directml"),
     # torch has no macOS wheels for Intel Macs; Apple silicon's build runs on MPS and the CPU.
     Target("mps", "macos-arm64", "aarch64-apple-darwin", ("arm64", "universal2"), env={"MACOSX_DEPLOYMENT_TARGET": "14.0"}),
 )
 
 
-def runtime_requirements() -> list[str]:
+def runtime_requirements(onnxruntime: str = "onnxruntime") -> list[str]:
+    """pyproject.toml's pins of the runtime's packages, and of `onnxruntime` without its platform marker."""
     pins = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
     by_name = {re.split(r"[=<>;\s\[]", pin, maxsplit=1)[0].lower().replace("-", "_"): pin for pin in pins}
-    return [by_name[name] for name in RUNTIME_PACKAGES]
+    ort = by_name[onnxruntime.replace("-", "_")].split(";")[0].strip()
+    return [*(by_name[name] for name in RUNTIME_PACKAGES), ort]
 
 
 def uv() -> str:
@@ -84,7 +92,7 @@ def uv() -> str:
 def compile_lock(target: Target, find_links: list[Path]) -> str:
     """uv's lock text for `target`, or raises CalledProcessError with uv's reason."""
     requirements = [req if not (req.startswith("torch==") and target.torch) else req.split(";")[0] + target.torch
-                    for req in runtime_requirements()]
+                    for req in runtime_requirements(target.onnxruntime)]
     source = OUT / f".{target.name}.in"
     source.write_text("\n".join(requirements) + "\n")
     command = [uv(), "pip", "compile", str(source), "-c", str(ROOT / "requirements" / "constraints.txt"),

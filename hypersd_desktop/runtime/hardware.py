@@ -96,7 +96,8 @@ def recommend(hardware: Hardware, available: dict[str, str | None]) -> Recommend
     if hardware.other_gpus and "directml" in available:
         return Recommendation("directml", f"{hardware.other_gpus[0].name} runs generation with DirectML.", tuple(notes))
     if hardware.other_gpus:
-        notes.append("DirectML for AMD and Intel GPUs comes with the ONNX Runtime backend; until then, the CPU.")
+        notes.append(f"{hardware.other_gpus[0].name} has no runtime here (DirectML, for AMD and Intel GPUs, is "
+                     "Windows-only); generation runs on the CPU.")
     if "cpu" not in available:
         return Recommendation("", "No compute runtime is offered for this platform.", tuple(notes))
     return Recommendation("cpu", "No supported GPU was found: generation runs on the CPU (seconds per image).",

@@ -13,7 +13,7 @@ from hypersd_desktop.runtime.locks import BATCH_BYTES, Lock, available_variants,
 ROOT = Path(__file__).resolve().parents[2]
 LOCKS = sorted(locks_dir().glob("*.txt"))
 RUNTIME = ("torch", "diffusers", "transformers", "tokenizers", "huggingface-hub", "accelerate", "peft", "safetensors",
-           "numpy", "pillow", "psutil", "platformdirs")
+           "numpy", "pillow", "psutil", "platformdirs", "optimum", "optimum-onnx", "onnx")
 
 
 def pins(path: Path) -> dict[str, str]:
@@ -23,7 +23,8 @@ def pins(path: Path) -> dict[str, str]:
 
 def test_a_lock_ships_for_every_desktop_platform():
     names = {path.stem for path in LOCKS}
-    assert {"cpu-linux-x86_64", "cuda-linux-x86_64", "cpu-windows-x86_64", "mps-macos-arm64"} <= names
+    assert {"cpu-linux-x86_64", "cuda-linux-x86_64", "cpu-windows-x86_64", "directml-windows-x86_64",
+            "mps-macos-arm64"} <= names
 
 
 @pytest.mark.parametrize("path", LOCKS, ids=lambda path: path.stem)
@@ -33,6 +34,8 @@ def test_every_lock_pins_the_projects_versions_with_hashes_and_sizes(path):
     assert lock.python == "3.11"
     packages = {package.name.replace("_", "-"): package for package in lock.packages}
     assert set(RUNTIME) <= set(packages), "a package the worker imports is missing"
+    onnxruntime = "onnxruntime-directml" if variant == "directml" else "onnxruntime"
+    assert {name for name in packages if name.startswith("onnxruntime")} == {onnxruntime}, "one ONNX Runtime build"
     assert not {"pyside6", "pyside6-essentials", "shiboken6", "pyinstaller"} & set(packages), "no GUI in a runtime"
     project = {re.split(r"[=;]", pin)[0].lower().replace("_", "-"): pin.split("==")[1].split(";")[0].strip()
                for pin in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
@@ -53,6 +56,13 @@ def test_the_cuda_locks_say_which_driver_they_need_and_the_linux_cpu_lock_where_
     cpu = load_lock("cpu", "linux-x86_64")
     assert cpu.index and cpu.index.endswith("/whl/cpu")
     assert next(p for p in cpu.packages if p.name == "torch").version.endswith("+cpu")
+
+
+def test_the_directml_lock_carries_onnx_runtimes_directml_build_and_no_cuda():
+    lock = load_lock("directml", "windows-x86_64")
+    names = {package.name.lower() for package in lock.packages}
+    assert "onnxruntime-directml" in names and not any(name.startswith("nvidia") for name in names)
+    assert "+cu" not in next(p for p in lock.packages if p.name == "torch").version and not lock.needs
 
 
 def test_install_steps_cover_every_package_once_largest_first():
