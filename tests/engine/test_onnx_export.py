@@ -178,3 +178,10 @@ def test_the_cache_stays_within_its_budget_removing_the_least_recently_used(tmp_
     third = cache.export(specs[2])
     assert sorted(entry.folder for entry in cache.entries()) == sorted([first, third])
     assert cache.find(specs[1]) is None and not second.exists()
+
+
+def test_without_torch_a_missing_export_says_what_to_install(cache, tiny_sd15, monkeypatch):
+    monkeypatch.setattr(onnx_export, "torch_installed", lambda: False)
+    with pytest.raises(InputError, match="exporting needs PyTorch, which this Python lacks. Install the cpu or directml"):
+        cache.export(ExportSpec("sd15", str(tiny_sd15)))
+    assert leftovers(cache) == []

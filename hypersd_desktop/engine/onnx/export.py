@@ -233,6 +233,10 @@ class ExportCache:
         cached = self.find(spec)
         if cached is not None:
             return cached
+        if not torch_installed():
+            raise InputError(f"{Path(spec.base_model).name} with these LoRAs has no ONNX export here, and exporting "
+                             "needs PyTorch, which this Python lacks. Install the cpu or directml compute runtime "
+                             "(File → Compute runtime…), or export it where PyTorch is and import the folder.")
         report = on_progress or (lambda progress: None)
         cancel = cancel or CancelToken()
         key = export_key(spec, self.hash_of)
@@ -276,6 +280,12 @@ class ExportCache:
             return final
         finally:
             shutil.rmtree(partial, ignore_errors=True)
+
+
+def torch_installed() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("torch") is not None
 
 
 def load_fused_pipeline(spec: ExportSpec):
