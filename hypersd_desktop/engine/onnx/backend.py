@@ -40,6 +40,7 @@ def open_engine() -> Engine:
     return OnnxEngine()
 
 
-# Below torch on GPUs (torch's CUDA and MPS come first; DirectML is ONNX Runtime's alone). On the CPU ONNX Runtime
-# is the faster (bench/backends.py: SD1.5 512², 1.13-1.32× torch fp32 per image), so "auto" takes it there.
+# Below torch on GPUs (torch's CUDA and MPS come first; DirectML is ONNX Runtime's alone). On the CPU ONNX
+# Runtime is the faster (bench/backends.py: SD1.5 512², 1.04-1.32× torch fp32 per image over two runs), so
+# "auto" takes it there.
 BACKEND = Backend("onnx", probe, open_engine, priority=5, cpu_priority=2, declines=declines)
