@@ -97,3 +97,31 @@ def test_reusing_an_image_whose_stored_request_is_damaged_uses_the_gallery_field
     assert window.prompt.toPlainText() == "a fox in the snow" and window.seed.value() == 77
     assert "This request cannot be read" in window.warnings.text()
     assert "the settings the gallery shows were used instead" in window.warnings.text()
+
+
+def test_fast_decode_uses_the_installed_taesd_for_the_models_architecture_or_says_what_is_missing(qtbot, idle_app, tmp_path):
+    from diffusers import AutoencoderTiny
+
+    from hypersd_desktop.models.registry import InstalledModel
+
+    window = idle_app.window
+    window.settings = window.settings.replace(fast_decode=True)
+    window.prompt.setPlainText("a red kite")
+    window._update_recipe_controls()
+    assert window.build_request().decoder == "vae"
+    assert "Fast decode needs TAESD for this model's architecture" in window.warnings.text()
+
+    folder = tmp_path / "taesd"
+    AutoencoderTiny(encoder_block_out_channels=(8, 8), decoder_block_out_channels=(8, 8), num_encoder_blocks=(1, 1),
+                    num_decoder_blocks=(1, 1)).save_pretrained(folder)
+    for architecture in ("sdxl", "sd15"):  # as the catalog's TAESDXL and TAESD downloads are registered
+        idle_app.library.registry.add(InstalledModel(
+            id=f"taesd-{architecture}", name=f"TAESD {architecture}", kind="taesd", architecture=architecture,
+            layout="diffusers", path=str(folder) if architecture == "sd15" else str(tmp_path / "other"), size=1,
+            sha256=None, short_hash=None, source="download", owned=True))
+    window._update_recipe_controls()
+    request = window.build_request()
+    assert (request.decoder, request.taesd, request.preview) == ("taesd", str(folder), "taesd")
+    assert "Fast decode" not in window.warnings.text()
+    window.settings = window.settings.replace(fast_decode=False)
+    assert window.build_request().decoder == "vae" and window.build_request().taesd is None
