@@ -70,7 +70,7 @@ def run_row(row: str, device: str, work: Path, size: int, repeats: int) -> dict:
     """One row in this process: seconds per image for every case, and the peak memory."""
     import resource
 
-    from hypersd_desktop.core.hashes import sha256_file
+    from hypersd_desktop.core.hashes import HashCache
     from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
 
     memory = DeviceMemory() if device == "cuda" else None
@@ -85,7 +85,10 @@ def run_row(row: str, device: str, work: Path, size: int, repeats: int) -> dict:
         from hypersd_desktop.engine.onnx.providers import CPU, CUDA
 
         provider = CUDA if device == "cuda" else dataclasses.replace(CPU, optimisation=variant)
-        engine = OnnxEngine(ExportCache(work / "onnx", sha256_file, budget_bytes=None), provider)
+        # The app's hash cache, as the app uses it: the files were hashed when the export was made, and a request
+        # only compares their size and mtime.
+        engine = OnnxEngine(ExportCache(work / "onnx", HashCache(work / "hashes.json").sha256, budget_bytes=None),
+                            provider)
         dtype = "fp16" if device == "cuda" else "fp32"
     base = GenerationRequest(prompt="a lighthouse on a cliff at dusk, oil painting", base_model=str(work / "model"),
                              loras=(LoraSpec(str(work / LORA)),), seed=1, width=size, height=size, device=device,
@@ -103,6 +106,14 @@ def run_row(row: str, device: str, work: Path, size: int, repeats: int) -> dict:
             times.append(time.perf_counter() - begun)
         figures[f"{steps}-{decoder}"] = statistics.median(times)
     figures["peak"] = memory.stop() if memory else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    if backend == "torch":
+        import torch
+
+        figures["runtime"] = f"torch {torch.__version__}"
+    else:
+        import onnxruntime
+
+        figures["runtime"] = f"onnxruntime {onnxruntime.__version__} ({provider.ort_name})"
     return figures
 
 
@@ -112,7 +123,7 @@ def prepare(work: Path, device: str) -> float:
     from diffusers import AutoencoderTiny
     from engine_vs_model_card import build_lora, build_random_model
 
-    from hypersd_desktop.core.hashes import sha256_file
+    from hypersd_desktop.core.hashes import HashCache
     from hypersd_desktop.engine.onnx.export import ExportCache, ExportSpec
     from hypersd_desktop.engine.types import LoraSpec
 
@@ -122,7 +133,7 @@ def prepare(work: Path, device: str) -> float:
     AutoencoderTiny().save_pretrained(work / "taesd")  # TAESD's own architecture, random weights
     started = time.perf_counter()
     dtype = "fp16" if device == "cuda" else "fp32"
-    ExportCache(work / "onnx", sha256_file, budget_bytes=None).export(
+    ExportCache(work / "onnx", HashCache(work / "hashes.json").sha256, budget_bytes=None).export(
         ExportSpec("sd15", str(work / "model"), loras=(LoraSpec(str(lora)),), dtype=dtype))
     return time.perf_counter() - started
 
@@ -168,6 +179,7 @@ def main() -> int:
     for row, figures in results.items():
         cells = "".join(f"{figures[f'{s}-{d}'] * scale:16.{0 if scale > 1 else 2}f}" for s, d in CASES)
         print(f"{row:14}{cells}{figures['load_s']:11.1f}s{figures['peak'] / 2**30:8.1f}GiB")
+    print("runtimes: " + "; ".join(f"{row}: {figures['runtime']}" for row, figures in results.items()))
     baseline = results.get(ROWS[args.device][0])
     for row, figures in results.items():
         if baseline and row != ROWS[args.device][0]:

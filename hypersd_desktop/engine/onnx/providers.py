@@ -65,8 +65,14 @@ class Provider:
 
         if self.ort_name not in onnxruntime.get_available_providers():
             raise InputError(f"ONNX Runtime here has no {self.ort_name}; install the runtime variant that carries it.")
-        return onnxruntime.InferenceSession(str(model), self.session_options(free_dimensions),
-                                            providers=[(self.ort_name, self.options)])
+        session = onnxruntime.InferenceSession(str(model), self.session_options(free_dimensions),
+                                               providers=[(self.ort_name, self.options)])
+        if self.ort_name not in session.get_providers():
+            # ORT falls back to the CPU when a GPU provider's libraries fail to load; an fp16 graph on the CPU
+            # would run, many times slower, with nothing said.
+            raise InputError(f"ONNX Runtime could not start {self.ort_name} (its GPU libraries did not load: CUDA 13 "
+                             "and cuDNN 9 for CUDA, a DirectX 12 GPU for DirectML). Choose another device in Settings.")
+        return session
 
 
 DIRECTML = Provider("directml", "DmlExecutionProvider", Device.DIRECTML, sequential=True, memory_pattern=False, fixed_shapes=True, options={"device_id": 0})
