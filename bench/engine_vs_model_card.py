@@ -3,10 +3,17 @@
 Builds the full-size SD1.5 (and on CUDA, SDXL) architecture from the bundled configs with
 random weights (speed does not depend on weight values), plus a random rank-64 LoRA with the
 Hyper-SD key layout, saves them, and times text encoding + denoising + VAE decode + conversion
-to PIL for 1, 2, 4 and 8 steps through both paths (unified LoRA, TCD, guidance 0).
+to PIL for 1, 2, 4 and 8 steps through each side (unified LoRA, TCD, guidance 0):
 
-    python bench/engine_vs_model_card.py                      # CPU: SD1.5 at 256², a few minutes
-    python bench/engine_vs_model_card.py --device cuda        # SD1.5 512² and SDXL 1024², fp16
+- card: the model card's code (load, load_lora_weights, fuse_lora, TCD, call);
+- engine: the engine run eagerly (no CUDA graphs), with the base model's own VAE;
+- fast: the engine as the app runs it on an NVIDIA GPU: UNet and VAE decode replayed as CUDA graphs, and
+  for SDXL the fp16-safe VAE (here the same random VAE with `force_upcast` off, as the fp16-fix VAE's
+  config has it), so it decodes in fp16; its images are compared with the eager engine's (max difference);
+- fast-taesd (SD1.5): the fast side with TAESD decode (random TAESD weights).
+
+    python bench/engine_vs_model_card.py                      # CPU: SD1.5 at 256², card and engine
+    python bench/engine_vs_model_card.py --device cuda        # SD1.5 512² and SDXL 1024², fp16, every side
 """
 
 from __future__ import annotations
@@ -69,13 +76,37 @@ class PeakMemory:
 
 
 def build_random_model(architecture: str, folder: Path) -> None:
-    """Save the architecture with random weights, in fp16 to halve the disk traffic (loading casts)."""
-    from diffusers import AutoencoderKL, DiffusionPipeline, UNet2DConditionModel
-    from diffusers.schedulers import EulerDiscreteScheduler, PNDMScheduler
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+    """Save the architecture with random weights, in fp16 to halve the disk traffic (loading casts).
+
+    Built on the GPU where there is one: initialising SDXL's 3.5 billion weights on the CPU takes minutes."""
+    from diffusers import DiffusionPipeline
 
     config = resources_dir() / "configs" / architecture
     torch.manual_seed(0)
+    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
+        parts = _random_parts(config, architecture)
+    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
+
+    cls = StableDiffusionXLPipeline if architecture == "sdxl" else StableDiffusionPipeline
+    pipe: DiffusionPipeline = cls(**parts)
+    pipe.to(torch.float16).save_pretrained(folder, safe_serialization=True)
+    del pipe, parts
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    # The fp16-safe VAE of the fast side: the same weights, with the fp16-fix VAE's `force_upcast: false`.
+    shutil.copytree(folder / "vae", folder.parent / f"{architecture}-fp16-vae")
+    config_file = folder.parent / f"{architecture}-fp16-vae" / "config.json"
+    config_file.write_text(json.dumps({**json.loads(config_file.read_text()), "force_upcast": False}))
+    from diffusers import AutoencoderTiny
+
+    AutoencoderTiny().save_pretrained(folder.parent / f"{architecture}-taesd")
+
+
+def _random_parts(config: Path, architecture: str) -> dict:
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from diffusers.schedulers import EulerDiscreteScheduler, PNDMScheduler
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+
     parts = {
         "unet": UNet2DConditionModel.from_config(UNet2DConditionModel.load_config(config / "unet")),
         "vae": AutoencoderKL.from_config(AutoencoderKL.load_config(config / "vae")),
@@ -89,11 +120,7 @@ def build_random_model(architecture: str, folder: Path) -> None:
     else:
         parts.update(scheduler=PNDMScheduler.from_pretrained(config / "scheduler"), safety_checker=None,
                      feature_extractor=None, requires_safety_checker=False)
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
-
-    cls = StableDiffusionXLPipeline if architecture == "sdxl" else StableDiffusionPipeline
-    pipe: DiffusionPipeline = cls(**parts)
-    pipe.to(torch.float16).save_pretrained(folder, safe_serialization=True)
+    return parts
 
 
 def build_lora(folder: Path, architecture: str) -> Path:
@@ -135,20 +162,44 @@ def card_side(folder: Path, lora: Path, size: int, device: str, dtype_name: str,
                  generator=torch.Generator("cpu").manual_seed(0)).images[0]
         with PeakMemory(device) as memory:
             times = time_calls(call, repeats)
-        yield steps, times, memory.peak
+        yield steps, times, memory.peak, None
 
 
-def engine_side(folder: Path, lora: Path, size: int, device: str, dtype_name: str, repeats: int, steps_list):
+def engine_side(folder: Path, lora: Path, size: int, device: str, dtype_name: str, repeats: int, steps_list,
+                fast: bool = False, taesd: bool = False):
+    from hypersd_desktop.core.vocab import Decoder, Preview
+
     engine = TorchEngine()
     request = GenerationRequest(prompt=PROMPT, base_model=str(folder), loras=(LoraSpec(str(lora)),), seed=0,
-                                width=size, height=size, device=device, dtype=dtype_name)
+                                width=size, height=size, device=device, dtype=dtype_name, cuda_graphs=fast)
+    architecture = folder.name
+    if fast and architecture == "sdxl":
+        request = request.replace(vae=str(folder.parent / "sdxl-fp16-vae"))
+    if taesd:
+        request = request.replace(decoder=Decoder.TAESD, preview=Preview.NONE, taesd=str(folder.parent / f"{architecture}-taesd"))
     for steps in steps_list:
         with PeakMemory(device) as memory:
             times = time_calls(lambda steps=steps: engine.generate(request.replace(steps=steps)), repeats)
-        yield steps, times, memory.peak
+        difference = None
+        if fast:  # graphed against eager, same request and seed
+            import numpy as np
+
+            graphed = np.asarray(engine.generate(request.replace(steps=steps, seed=7))[0].image, dtype=np.int16)
+            eager = np.asarray(engine.generate(request.replace(steps=steps, seed=7, cuda_graphs=False))[0].image,
+                               dtype=np.int16)
+            difference = int(np.abs(graphed - eager).max())
+        yield steps, times, memory.peak, difference
 
 
-SIDES = {"card": card_side, "engine": engine_side}
+def fast_side(*args):
+    return engine_side(*args, fast=True)
+
+
+def fast_taesd_side(*args):
+    return engine_side(*args, fast=True, taesd=True)
+
+
+SIDES = {"card": card_side, "engine": engine_side, "fast": fast_side, "fast-taesd": fast_taesd_side}
 
 
 def measure_in_subprocess(side: str, folder: Path, lora: Path, size: int, args, dtype: str, repeats: int) -> dict:
@@ -177,37 +228,49 @@ def main() -> None:
     repeats = args.repeats or (5 if gpu else 1)
     steps_list = [int(s) for s in args.steps.split(",")]
     if args.side:
-        for steps, times, peak in SIDES[args.side](args.folder, args.lora_file, args.size, args.device, dtype, repeats,
-                                                   steps_list):
-            print(json.dumps({"steps": steps, "median_s": statistics.median(times), "peak": peak}), flush=True)
+        for steps, times, peak, difference in SIDES[args.side](args.folder, args.lora_file, args.size, args.device,
+                                                               dtype, repeats, steps_list):
+            print(json.dumps({"steps": steps, "median_s": statistics.median(times), "peak": peak,
+                              "difference": difference}), flush=True)
         return
     plans = [("sd15", args.size or (512 if gpu else 256))]
     if gpu:
         plans.append(("sdxl", 1024))
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else args.device
     print(f"# device {device_name}, {dtype}, torch {torch.__version__}, median of {repeats} after one warm-up")
-    rows = []
+    results: dict[tuple[str, str], dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for architecture, size in plans:
             folder = Path(tmp) / architecture
             print(f"# building {architecture} with random weights ...", flush=True)
             build_random_model(architecture, folder)
             lora = build_lora(folder, architecture)
-            card = measure_in_subprocess("card", folder, lora, size, args, dtype, repeats)
-            ours = measure_in_subprocess("engine", folder, lora, size, args, dtype, repeats)
-            for steps in steps_list:
-                rows.append((architecture, size, steps, ours[steps], card[steps]))
+            sides = ["card", "engine"]  # on CUDA the fast sides first: a run cut short keeps what matters most
+            if args.device == "cuda":
+                sides = ["card", "fast", "fast-taesd", "engine"] if architecture == "sd15" else ["card", "fast", "engine"]
+            for side in sides:
+                started = time.perf_counter()
+                results[architecture, side] = measure_in_subprocess(side, folder, lora, size, args, dtype, repeats)
+                figures = " ".join(f"{steps} step(s) {row['median_s'] * 1000:.0f} ms" for steps, row in
+                                   results[architecture, side].items())
+                print(f"# {architecture} {side}: {figures} ({time.perf_counter() - started:.0f} s)", flush=True)
             shutil.rmtree(folder)
     print()
-    print(f"{'model':6} {'size':>5} {'steps':>5} {'engine ms':>10} {'card ms':>9} {'ratio':>6} "
-          f"{'engine img/s':>12} {'card img/s':>10} {'engine peak':>12} {'card peak':>10}")
-    for architecture, size, steps, ours, theirs in rows:
-        mine, other = ours["median_s"], theirs["median_s"]
-        print(f"{architecture:6} {size:>5} {steps:>5} {mine * 1000:>10.0f} {other * 1000:>9.0f} {mine / other:>6.2f} "
-              f"{1 / mine:>12.2f} {1 / other:>10.2f} {ours['peak'] / 2**30:>10.2f}Gi {theirs['peak'] / 2**30:>8.2f}Gi")
+    print(f"{'model':6} {'steps':>5} {'side':>10} {'ms':>8} {'img/s':>7} {'vs card':>8} {'peak':>9} "
+          f"{'max diff vs eager':>18}")
+    for architecture, size in plans:
+        for steps in steps_list:
+            card = results[architecture, "card"][steps]["median_s"]
+            for (arch, side), rows in results.items():
+                if arch != architecture:
+                    continue
+                row = rows[steps]
+                difference = "" if row["difference"] is None else f"{row['difference']}/255"
+                print(f"{architecture:6} {steps:>5} {side:>10} {row['median_s'] * 1000:>8.1f} {1 / row['median_s']:>7.2f} "
+                      f"{row['median_s'] / card:>8.2f} {row['peak'] / 2**30:>7.2f}Gi {difference:>18}")
     memory = "peak CUDA memory allocated" if args.device == "cuda" else "peak resident memory of each side's process"
-    print(f"\nratio = engine / model card (below 1: the engine is faster). Peaks: {memory}.")
-
+    print(f"\nvs card = the side's time / the model card code's (below 1: faster). Peak: {memory}. Sizes: "
+          + ", ".join(f"{architecture} {size}²" for architecture, size in plans) + ".")
 
 if __name__ == "__main__":
     main()

@@ -22,7 +22,7 @@ def test_generate_writes_pngs_with_parameters_and_json(tiny_sd15, hyper_lora, tm
     lora = hyper_lora("Hyper-SD15-4steps-lora")
     out = tmp_path / "out"
     run = cli("generate", "--model", tiny_sd15, "--prompt", "a red fox", "--lora", lora, "--seed", 5, "--batch", 2,
-              "--width", 64, "--height", 64, "--out", out, "--json")
+              "--width", 64, "--height", 64, "--out", out, "--json", "--no-cuda-graphs")
     assert run.returncode == 0, run.stderr
     lines = [json.loads(line) for line in run.stdout.splitlines()]
     assert [line["seed"] for line in lines] == [5, 6]
@@ -39,6 +39,7 @@ def test_generate_writes_pngs_with_parameters_and_json(tiny_sd15, hyper_lora, tm
     assert "Lora hashes: " in settings
     request = read_request(first["path"])
     assert request["seed"] == 5 and request["loras"][0]["path"] == str(lora)
+    assert request["cuda_graphs"] is False
     assert sorted(p.name for p in out.iterdir()) == sorted(p.rsplit("/", 1)[-1] for p in (l["path"] for l in lines))
 
 

@@ -53,6 +53,8 @@ def add_parser(commands) -> None:
     generate.add_argument("--dtype", choices=DType.values(), default="auto")
     generate.add_argument("--taesd", help="TAESD folder: fast previews, and with --fast-decode the final decode")
     generate.add_argument("--fast-decode", action="store_true", help="decode with TAESD instead of the full VAE")
+    generate.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
+                          help="run each step eagerly instead of replaying CUDA graphs (NVIDIA GPUs)")
     generate.add_argument("--out", type=Path, help="output folder (default: the app's images folder)")
     generate.add_argument("--json", action="store_true", help="print one JSON object per image")
     generate.add_argument("--no-gallery", action="store_true", help="do not add the images to the gallery")
@@ -91,6 +93,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         preview=preview,
         decoder=Decoder.TAESD if args.fast_decode else Decoder.VAE,
         taesd=str(Path(args.taesd).resolve()) if args.taesd else None,
+        cuda_graphs=args.cuda_graphs,
     )
 
 

@@ -27,6 +27,7 @@ class Settings:
     latest_wins: bool = False
     previews: bool = True
     fast_decode: bool = False  # decode with TAESD instead of the full VAE (when installed)
+    cuda_graphs: bool = True  # the GPU fast path: UNet and VAE decode replayed as CUDA graphs
     last_model: str = ""
     last_hyper: str = ""
     last_steps: int = 2

@@ -20,7 +20,7 @@ import torch
 from hypersd_desktop.core.errors import OutOfMemoryError
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import Architecture, Decoder, Device, DType, Preview, Scheduler
-from hypersd_desktop.engine import devices, loading
+from hypersd_desktop.engine import devices, graphs, loading
 from hypersd_desktop.engine.inspect import base_architecture
 from hypersd_desktop.engine.devices import TORCH_DTYPES, Placement, choose_placement, cpu_supports_bf16
 from hypersd_desktop.engine.lora import apply_layers, load_lora_layers
@@ -85,10 +85,13 @@ class TorchEngine:
     """The torch backend's `Engine`: generates images for requests and keeps the last pipeline
     loaded between calls."""
 
-    def __init__(self) -> None:
+    def __init__(self, graph_recorder: graphs.Recorder | None = None) -> None:
+        """`graph_recorder` records graphs on any device (tests pass one that re-runs on the CPU); without it,
+        graphs are recorded as CUDA graphs on CUDA only."""
         quiet_libraries()
         self._loaded: LoadedPipeline | None = None
         self._taesd: tuple[str, str, object] | None = None
+        self._graph_recorder = graph_recorder
 
     @property
     def loaded_key(self) -> PipelineKey | None:
@@ -149,6 +152,7 @@ class TorchEngine:
         loaded_at = time.perf_counter()
         warnings = [*settings_plan.warnings, *loaded.load_warnings, *self._prompt_warnings(loaded.pipe, request)]
         self._memory_options(loaded.pipe, request)
+        self._graphs(loaded, request)
         placement = loaded.placement
         check_fits(settings_plan, request.batch_size, placement.dtype, placement.vae_dtype, request.vae_tiling,
                    devices.free_memory(placement.device), placement.device)
@@ -294,6 +298,17 @@ class TorchEngine:
             pipe.vae.enable_tiling()
         else:
             pipe.vae.disable_tiling()
+
+    def _graphs(self, loaded: LoadedPipeline, request: GenerationRequest) -> None:
+        """Replay the UNet and VAE decode as graphs where asked and possible; the memory-saving options change
+        what runs between calls (offload moves weights, slicing and tiling split the work), so they run eagerly."""
+        device_ok = loaded.placement.device == Device.CUDA or self._graph_recorder is not None
+        wanted = (request.cuda_graphs and device_ok and not loaded.key.cpu_offload and not request.attention_slicing
+                  and not request.vae_tiling)
+        if wanted and not graphs.installed(loaded.pipe):
+            graphs.install(loaded.pipe, self._graph_recorder or graphs.cuda_recorder())
+        elif not wanted:
+            graphs.uninstall(loaded.pipe)
 
     def _prompt_warnings(self, pipe, request: GenerationRequest) -> list[str]:
         tokenizer = pipe.tokenizer

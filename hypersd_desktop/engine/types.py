@@ -73,6 +73,7 @@ class GenerationRequest:
     attention_slicing: bool = False
     vae_tiling: bool = False
     cpu_offload: bool = False
+    cuda_graphs: bool = True  # replay the UNet and VAE decode as CUDA graphs (CUDA only; see engine/graphs.py)
 
     def __post_init__(self) -> None:
         for name, vocabulary in _VOCABULARIES.items():

@@ -17,6 +17,7 @@ from hypersd_desktop.core.resources import resources_dir
 from hypersd_desktop.core.vocab import ModelKind, ModelLayout
 
 KINDS = ModelKind.values()
+FP16_SDXL_VAE = "sdxl-vae-fp16-fix"  # the catalog's SDXL VAE that decodes in fp16 without overflowing
 
 
 @dataclass(frozen=True)

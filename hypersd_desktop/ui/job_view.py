@@ -71,6 +71,7 @@ class JobView(QObject):
         self.active_job: int | None = None
         self._load_s = 0.0  # seconds the running job spent loading its model (from its first image)
         self._available = ""  # the worker's devices
+        self.device = ""  # where generation runs, once the worker has said
         bridge.ready.connect(self._worker_ready)
         bridge.unavailable.connect(self._worker_unavailable)
         bridge.restarted.connect(lambda _: widgets.device_label.setText("Generation worker restarted"))
@@ -91,6 +92,7 @@ class JobView(QObject):
         else:
             precision = DType.FP16 if device != Device.CPU else DType.FP32
         self._available = ", ".join(message.devices)
+        self.device = device
         self._show_device(device, precision, backend)
 
     def _show_device(self, device: str, precision: str, backend: str) -> None:

@@ -125,3 +125,35 @@ def test_fast_decode_uses_the_installed_taesd_for_the_models_architecture_or_say
     assert "Fast decode" not in window.warnings.text()
     window.settings = window.settings.replace(fast_decode=False)
     assert window.build_request().decoder == "vae" and window.build_request().taesd is None
+
+
+def test_sdxl_uses_the_installed_fp16_safe_vae_and_offers_it_on_cuda_when_missing(qtbot, idle_app, tiny_sdxl, tmp_path):
+    from hypersd_desktop.models.registry import InstalledModel
+
+    window = idle_app.window
+    idle_app.library.registry.add(InstalledModel(
+        id="sdxl-base", name="SDXL base", kind="base", architecture="sdxl", layout="diffusers", path=str(tiny_sdxl),
+        size=1, sha256=None, short_hash=None, source="import-reference", owned=False))
+    window.reload_models()
+    window.model_box.setCurrentIndex(next(i for i in range(window.model_box.count())
+                                          if window.model_box.itemData(i).id == "sdxl-base"))
+    window.prompt.setPlainText("a red kite")
+    window.jobs.device = "cuda"  # as the worker reports a CUDA device
+    window._update_recipe_controls()
+    assert window.build_request(quiet=True).vae is None
+    assert "install \"SDXL VAE (fp16 fix)\"" in window.warnings.text()
+
+    other = tmp_path / "other-vae"
+    fixed = tmp_path / "sdxl-vae-fp16-fix"
+    for name, folder, catalog_id in (("an SDXL VAE", other, None), ("SDXL VAE (fp16 fix)", fixed, "sdxl-vae-fp16-fix")):
+        idle_app.library.registry.add(InstalledModel(
+            id=folder.name, name=name, kind="vae", architecture="sdxl", layout="diffusers", path=str(folder), size=1,
+            sha256=None, short_hash=None, source="download", owned=True, catalog_id=catalog_id))
+    window._update_recipe_controls()
+    assert window.build_request(quiet=True).vae == str(fixed)  # the fp16-safe one, never another VAE
+    assert "fp16 fix" not in window.warnings.text()
+
+    window.model_box.setCurrentIndex(next(i for i in range(window.model_box.count())
+                                          if window.model_box.itemData(i).architecture == "sd15"))
+    window._update_recipe_controls()
+    assert window.build_request(quiet=True).vae is None

@@ -1,0 +1,217 @@
+"""The UNet and the VAE decode replayed as CUDA graphs, captured per input shape on first use.
+
+At one to four steps a fast GPU spends most of a UNet step launching kernels, not running them: an
+SD1.5 UNet step took 26 ms eager and 9.4 ms replayed as a graph on an H200. A CUDA graph records the
+kernels of one call on fixed input and output memory and replays them with one launch. So each
+`Graphed` keeps, per input layout (shapes, dtypes, which optional inputs are given), static input
+tensors, the static output and the replay; a call copies its inputs into the static tensors, replays,
+and returns a copy of the output (the next replay overwrites it).
+
+What makes a replay equal to the eager call:
+
+- The recording runs after warm-up calls on a side stream, so cuBLAS/cuDNN pick their kernels and
+  allocate their workspaces outside the capture.
+- Every graph of an engine shares one memory pool; the engine replays them one at a time.
+- Weights are read where they lie: fusing or unfusing a LoRA writes them in place (`lora.apply_layers`),
+  so a graph keeps seeing the current weights. Loading another model drops the graphs with the pipeline.
+- A call with inputs the graph cannot take (a dict of non-tensor options, say) runs eagerly.
+
+`install(pipe, recorder)` puts graphed callables in place of `pipe.unet.forward` and the VAE's
+`decode`; `uninstall(pipe)` restores them. The recorder is `record_cuda_graph` on CUDA; tests on the
+CPU pass one that keeps the same contract (static inputs in, static output out) by re-running.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+import torch
+
+log = logging.getLogger(__name__)
+
+# A recorder runs `fn` on the static inputs once for real and returns (static output, replay): after
+# `replay()` the static output holds `fn` of whatever the static inputs hold then.
+Recorder = Callable[[Callable[..., torch.Tensor], list[torch.Tensor]], tuple[torch.Tensor, Callable[[], None]]]
+
+# The UNet's keyword inputs a graph takes, in a fixed order: tensors, tuples of tensors (ControlNet
+# residuals) or dicts of tensors (SDXL's added conditions), or None.
+UNET_INPUTS = ("class_labels", "timestep_cond", "attention_mask", "added_cond_kwargs",
+               "down_block_additional_residuals", "mid_block_additional_residual",
+               "down_intrablock_additional_residuals", "encoder_attention_mask")
+
+
+def record_cuda_graph(fn: Callable[..., torch.Tensor], inputs: list[torch.Tensor], pool=None,
+                      warmups: int = 2) -> tuple[torch.Tensor, Callable[[], None]]:
+    """Warm `fn` up on a side stream, then capture one call of it as a CUDA graph."""
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(warmups):
+            fn(*inputs)
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph, pool=pool):
+        output = fn(*inputs)
+    return output, graph.replay
+
+
+def cuda_recorder() -> Recorder:
+    """A CUDA-graph recorder whose graphs all share one memory pool."""
+    pool = torch.cuda.graph_pool_handle()
+    return lambda fn, inputs: record_cuda_graph(fn, inputs, pool=pool)
+
+
+@dataclass
+class _Entry:
+    inputs: list[torch.Tensor]
+    output: torch.Tensor
+    replay: Callable[[], None]
+
+
+class Graphed:
+    """`fn(layout, *tensors) -> tensor`, replayed from a graph recorded per layout and input shapes."""
+
+    def __init__(self, fn: Callable[..., torch.Tensor], recorder: Recorder, limit: int = 8) -> None:
+        self.fn = fn
+        self.recorder = recorder
+        self.limit = limit  # layouts kept; each holds its static tensors (the pool is shared)
+        self.entries: dict[tuple, _Entry] = {}
+
+    def __call__(self, layout: tuple, tensors: list[torch.Tensor]) -> torch.Tensor:
+        key = (layout, *((t.shape, t.dtype, t.device) for t in tensors))
+        entry = self.entries.get(key)
+        if entry is None:
+            if len(self.entries) >= self.limit:
+                self.entries.pop(next(iter(self.entries)))
+            statics = [t.clone() for t in tensors]
+            output, replay = self.recorder(partial(self.fn, layout), statics)
+            entry = self.entries[key] = _Entry(statics, output, replay)
+            log.info("recorded a graph of %s for %s", self.fn.__name__,
+                     [tuple(t.shape) for t in tensors])
+        else:
+            for static, tensor in zip(entry.inputs, tensors):
+                static.copy_(tensor)
+        entry.replay()
+        return entry.output.clone()
+
+
+def _flatten(kwargs: dict) -> tuple[tuple, list[torch.Tensor]] | None:
+    """The UNet's optional inputs as (layout, tensors); None when one is not a tensor, tuple or dict of them."""
+    layout, tensors = [], []
+    for name in UNET_INPUTS:
+        value = kwargs.get(name)
+        if value is None:
+            continue
+        if isinstance(value, torch.Tensor):
+            layout.append((name, None))
+            tensors.append(value)
+        elif isinstance(value, (tuple, list)) and all(isinstance(v, torch.Tensor) for v in value):
+            layout.append((name, len(value)))
+            tensors.extend(value)
+        elif isinstance(value, dict) and all(isinstance(v, torch.Tensor) for v in value.values()):
+            keys = tuple(sorted(value))
+            layout.append((name, keys))
+            tensors.extend(value[k] for k in keys)
+        else:
+            return None
+    return tuple(layout), tensors
+
+
+def _unflatten(layout: tuple, tensors: list[torch.Tensor]) -> dict:
+    kwargs, at = {}, 0
+    for name, shape in layout:
+        if shape is None:
+            kwargs[name] = tensors[at]
+            at += 1
+        elif isinstance(shape, int):
+            kwargs[name] = tuple(tensors[at:at + shape])
+            at += shape
+        else:
+            kwargs[name] = dict(zip(shape, tensors[at:at + len(shape)]))
+            at += len(shape)
+    return kwargs
+
+
+class GraphedUNet:
+    """A UNet's `forward` that replays graphs; installed on the instance, so `unet(...)` goes through it."""
+
+    def __init__(self, unet: torch.nn.Module, recorder: Recorder) -> None:
+        self.eager = unet.forward
+        self.unet = unet
+
+        def unet_step(layout, sample, timestep, encoder_hidden_states, *rest):
+            return self.eager(sample, timestep, encoder_hidden_states, **_unflatten(layout, list(rest)),
+                              return_dict=False)[0]
+
+        self.graphed = Graphed(unet_step, recorder)
+
+    def __call__(self, sample, timestep, encoder_hidden_states, cross_attention_kwargs=None, return_dict=True,
+                 **kwargs):
+        from diffusers.models.unets.unet_2d_condition import UNet2DConditionOutput
+
+        flat = _flatten(kwargs)
+        unknown = set(kwargs) - set(UNET_INPUTS)
+        if flat is None or unknown or cross_attention_kwargs or torch.is_grad_enabled():
+            return self.eager(sample, timestep, encoder_hidden_states, cross_attention_kwargs=cross_attention_kwargs,
+                              return_dict=return_dict, **kwargs)
+        layout, rest = flat
+        # The timestep as a tensor on the device: the UNet would otherwise make one from a number on the
+        # host, which a graph cannot record.
+        timestep = torch.as_tensor(timestep, device=sample.device)
+        if timestep.dtype == torch.float64:
+            timestep = timestep.float()
+        output = self.graphed(layout, [sample, timestep, encoder_hidden_states, *rest])
+        return UNet2DConditionOutput(sample=output) if return_dict else (output,)
+
+
+class GraphedDecode:
+    """A VAE's `decode(latents)` that replays graphs; other calls (tiling, options) run eagerly."""
+
+    def __init__(self, vae: torch.nn.Module, recorder: Recorder) -> None:
+        self.eager = vae.decode
+        self.vae = vae
+
+        def vae_decode(_layout, latents):
+            return self.eager(latents, return_dict=False)[0]
+
+        self.graphed = Graphed(vae_decode, recorder, limit=4)
+
+    def __call__(self, latents, return_dict=True, **kwargs):
+        from diffusers.models.autoencoders.vae import DecoderOutput
+
+        if kwargs or getattr(self.vae, "use_tiling", False) or getattr(self.vae, "use_slicing", False):
+            return self.eager(latents, return_dict=return_dict, **kwargs)
+        image = self.graphed((), [latents])
+        return DecoderOutput(sample=image) if return_dict else (image,)
+
+
+def install(pipe, recorder: Recorder) -> None:
+    """Route `pipe`'s UNet and VAE decode through graphs (once; a second call keeps the graphs)."""
+    if not isinstance(pipe.unet.__dict__.get("forward"), GraphedUNet):
+        pipe.unet.forward = GraphedUNet(pipe.unet, recorder)
+    if not isinstance(pipe.vae.__dict__.get("decode"), GraphedDecode):
+        pipe.vae.decode = GraphedDecode(pipe.vae, recorder)
+
+
+def uninstall(pipe) -> None:
+    """Back to eager calls; the graphs and their static tensors are freed."""
+    for module, name in ((pipe.unet, "forward"), (pipe.vae, "decode")):
+        if isinstance(module.__dict__.get(name), (GraphedUNet, GraphedDecode)):
+            del module.__dict__[name]
+
+
+def installed(pipe) -> bool:
+    return isinstance(pipe.unet.__dict__.get("forward"), GraphedUNet)
+
+
+def recorded(pipe) -> int:
+    """How many graphs `pipe` holds (UNet and VAE together)."""
+    count = 0
+    for module, name in ((pipe.unet, "forward"), (pipe.vae, "decode")):
+        wrapper = module.__dict__.get(name)
+        if isinstance(wrapper, (GraphedUNet, GraphedDecode)):
+            count += len(wrapper.graphed.entries)
+    return count

@@ -1,0 +1,119 @@
+"""The GPU fast path: the UNet and VAE decode replayed from graphs give the eager images.
+
+CUDA graphs need an NVIDIA GPU. On the CPU the engine takes a recorder with the same contract as the
+CUDA one: it runs the call once on the static inputs, and a replay recomputes from whatever the static
+inputs hold then. A wrapper that forgot to copy a call's inputs into them, keyed graphs wrongly, or
+returned a buffer the next replay overwrites would give a wrong image here as on the GPU. The `gpu`
+test records real CUDA graphs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from hypersd_desktop.engine import GenerationRequest, LoraSpec, graphs
+from hypersd_desktop.engine.torch_engine import TorchEngine
+
+
+def rerun_recorder(recorded: list):
+    def record(fn, inputs):
+        recorded.append(tuple(tuple(t.shape) for t in inputs))
+        output = fn(*inputs)
+
+        def replay():
+            output.copy_(fn(*inputs))
+
+        return output, replay
+
+    return record
+
+
+def pixels(result) -> np.ndarray:
+    return np.asarray(result.image, dtype=np.int16)
+
+
+def assert_same_images(ours, eager):
+    assert len(ours) == len(eager)
+    for a, b in zip(ours, eager):
+        assert np.abs(pixels(a) - pixels(b)).max() <= 1
+
+
+@pytest.fixture
+def sd15(tiny_sd15, hyper_lora):
+    return GenerationRequest(prompt="a cat", base_model=str(tiny_sd15), seed=5, width=64, height=64,
+                             loras=(LoraSpec(str(hyper_lora("Hyper-SD15-1step-lora"))),))
+
+
+@pytest.mark.parametrize("steps", [1, 4])
+def test_graphed_images_equal_eager_ones_sd15(sd15, steps):
+    recorded = []
+    engine = TorchEngine(graph_recorder=rerun_recorder(recorded))
+    request = sd15.replace(steps=steps, batch_size=2)
+    first = engine.generate(request)
+    again = engine.generate(request.replace(seed=9))
+    eager = TorchEngine().generate(request.replace(cuda_graphs=False))
+    eager_again = TorchEngine().generate(request.replace(seed=9, cuda_graphs=False))
+    assert_same_images(first, eager)
+    assert_same_images(again, eager_again)  # a replay reads the new inputs, not the recorded ones
+    assert np.abs(pixels(first[0]) - pixels(again[0])).max() > 10
+    # One UNet graph for the batch of 2 and one VAE graph for the 1-image decode, whatever the steps.
+    assert sorted(len(shapes) for shapes in recorded) == [1, 3]
+    assert graphs.recorded(engine._loaded.pipe) == 2
+
+
+def test_graphed_images_equal_eager_ones_sdxl_with_added_conditions(tiny_sdxl, hyper_lora):
+    recorded = []
+    request = GenerationRequest(prompt="a lighthouse", base_model=str(tiny_sdxl), seed=3, width=64, height=64,
+                                steps=2, loras=(LoraSpec(str(hyper_lora("Hyper-SDXL-1step-lora"))),))
+    ours = TorchEngine(graph_recorder=rerun_recorder(recorded)).generate(request)
+    eager = TorchEngine().generate(request.replace(cuda_graphs=False))
+    assert_same_images(ours, eager)
+    unet_inputs = max(recorded, key=len)
+    assert len(unet_inputs) == 5  # sample, timestep, prompt embeddings, text_embeds, time_ids
+
+
+def test_a_new_size_records_new_graphs_and_a_lora_change_keeps_them(sd15, hyper_lora):
+    recorded = []
+    engine = TorchEngine(graph_recorder=rerun_recorder(recorded))
+    engine.generate(sd15.replace(steps=2))
+    engine.generate(sd15.replace(steps=1))
+    assert len(recorded) == 2
+    engine.generate(sd15.replace(steps=2, width=96))
+    assert len(recorded) == 4
+    # A LoRA weight is fused into the weights in place, so the recorded graphs read the new weights.
+    changed = sd15.replace(steps=2, loras=(LoraSpec(sd15.loras[0].path, 0.5),))
+    ours = engine.generate(changed)
+    assert len(recorded) == 4
+    assert_same_images(ours, TorchEngine().generate(changed.replace(cuda_graphs=False)))
+
+
+def test_memory_options_and_the_setting_run_eagerly(sd15):
+    recorded = []
+    engine = TorchEngine(graph_recorder=rerun_recorder(recorded))
+    engine.generate(sd15.replace(steps=1))
+    assert graphs.installed(engine._loaded.pipe)
+    for options in ({"attention_slicing": True}, {"vae_tiling": True}, {"cuda_graphs": False}):
+        engine.generate(sd15.replace(steps=1, **options))
+        assert not graphs.installed(engine._loaded.pipe), options
+        assert "forward" not in engine._loaded.pipe.unet.__dict__
+    engine.generate(sd15.replace(steps=1))
+    assert graphs.installed(engine._loaded.pipe)
+
+
+def test_graphs_are_cuda_only_without_a_recorder(sd15):
+    engine = TorchEngine()
+    engine.generate(sd15.replace(steps=1))
+    assert not graphs.installed(engine._loaded.pipe)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_graphs_equal_eager_on_cuda(sd15):
+    request = sd15.replace(steps=4, batch_size=2, device="cuda", dtype="fp16")
+    engine = TorchEngine()
+    engine.generate(request)
+    ours = engine.generate(request.replace(seed=11))
+    assert graphs.recorded(engine._loaded.pipe) == 2
+    assert_same_images(ours, TorchEngine().generate(request.replace(seed=11, cuda_graphs=False)))
