@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import subprocess
@@ -70,6 +71,27 @@ def test_generate_on_the_onnx_backend_says_it_exports_once_and_then_does_not(tin
     assert json.loads(second.stdout)["backend"] == "onnx"
 
 
+def test_generate_from_an_init_image_with_a_mask_and_a_controlnet(tiny_sd15, hyper_lora, tmp_path):
+    import tiny_models
+
+    init, mask, edges = tmp_path / "init.png", tmp_path / "mask.png", tmp_path / "edges.png"
+    Image.new("RGB", (64, 64), (40, 120, 200)).save(init)
+    Image.new("L", (64, 64), 0).save(mask)
+    Image.new("RGB", (64, 64), "black").save(edges)
+    controlnet = tiny_models.save_controlnet(tiny_sd15, tmp_path / "controlnet")
+    run = cli("generate", "--model", tiny_sd15, "--prompt", "a red fox", "--lora", hyper_lora("Hyper-SD15-1step-lora"),
+              "--steps", 4, "--init-image", init, "--strength", 0.5, "--mask", mask, "--control",
+              f"{controlnet}:{edges}:0.7", "--seed", 3, "--out", tmp_path / "out", "--json")
+    assert run.returncode == 0, run.stderr
+    (line,) = [json.loads(line) for line in run.stdout.splitlines()]
+    request = read_request(line["path"])
+    assert request["strength"] == 0.5 and request["controls"][0]["scale"] == 0.7
+    assert (request["init_image"], request["mask_image"]) == tuple(
+        hashlib.sha256(path.read_bytes()).hexdigest() for path in (init, mask))
+    with Image.open(line["path"]) as image:
+        assert image.size == (64, 64)  # the init image's size: no --width or --height was given
+
+
 def test_inspect_json(hyper_lora):
     run = cli("inspect", hyper_lora("Hyper-SDXL-2steps-lora"), "--json")
     assert run.returncode == 0
@@ -87,7 +109,21 @@ def bad_inputs(tmp_path, tiny_sd15, hyper_lora):
     not_safetensors = tmp_path / "text.safetensors"
     not_safetensors.write_text("hello, this is not a model")
     base = ["generate", "--model", tiny_sd15, "--prompt", "x"]
+    picture, small, colours = tmp_path / "picture.png", tmp_path / "small.png", tmp_path / "colours.png"
+    Image.new("RGB", (64, 64), "gray").save(picture)
+    Image.new("L", (32, 32), 255).save(small)
+    Image.new("RGB", (64, 64), (255, 0, 0)).save(colours)
+    other_controlnet = tmp_path / "sdxl-canny"
+    other_controlnet.mkdir()
+    (other_controlnet / "config.json").write_text('{"_class_name": "ControlNetModel", "cross_attention_dim": 2048}')
     return {
+        "init-image-size": ([*base, "--init-image", picture, "--width", 96], "The init image is 64 × 64, and 96 × 64"),
+        "mask-size": ([*base, "--init-image", picture, "--mask", small], "grayscale image of the same size"),
+        "mask-colours": ([*base, "--init-image", picture, "--mask", colours], "The mask has colours"),
+        "mask-without-init": ([*base, "--mask", small], "--mask needs --init-image"),
+        "init-not-an-image": ([*base, "--init-image", not_safetensors], "cannot be read as an image"),
+        "controlnet-architecture": ([*base, "--control", f"{other_controlnet}:{picture}"],
+                                   "ControlNet sdxl-canny is for SDXL; the base model is SD1.5"),
         "other-architecture": ([*base, "--lora", hyper_lora("Hyper-SDXL-2steps-lora")], "for SDXL; the base model is SD1.5"),
         "width-not-multiple-of-8": ([*base, "--width", 100], "multiple of 8"),
         "pickle-lora": ([*base, "--lora", pickle], "pickle"),
@@ -100,7 +136,9 @@ def bad_inputs(tmp_path, tiny_sd15, hyper_lora):
 
 
 @pytest.mark.parametrize("case", ["other-architecture", "width-not-multiple-of-8", "pickle-lora", "pickle-model",
-                                  "truncated-lora", "not-safetensors", "missing-model", "inspect-pickle"])
+                                  "truncated-lora", "not-safetensors", "missing-model", "inspect-pickle",
+                                  "init-image-size", "mask-size", "mask-colours", "mask-without-init",
+                                  "init-not-an-image", "controlnet-architecture"])
 def test_bad_input_is_one_line_exit_2_and_nothing_written(bad_inputs, case, tmp_path):
     args, message = bad_inputs[case]
     out = tmp_path / "out"

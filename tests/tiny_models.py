@@ -182,3 +182,23 @@ def kohya_lora(unet, path: Path, rank: int = 4, alpha: float | None = 2.0, seed:
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path))
     return path
+
+
+def save_controlnet(base: Path, folder: Path, seed: int = 3) -> Path:
+    """A tiny ControlNet made from the base model's UNet (as ControlNets are trained), saved as a diffusers folder.
+
+    Its conditioning embedding downsamples once, to the tiny VAE's latent size. The zero convolutions a
+    ControlNet starts with get random weights: one that adds nothing would make every ControlNet test pass.
+    """
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(base, subfolder="unet")
+    controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in (*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block,
+                       controlnet.controlnet_cond_embedding.conv_out):
+            for parameter in module.parameters():
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.2)
+    controlnet.save_pretrained(folder, safe_serialization=True)
+    return folder

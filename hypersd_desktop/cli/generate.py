@@ -15,7 +15,9 @@ from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import TransferProgress
 from hypersd_desktop.core.vocab import Decoder, Device, DType, Preview, Scheduler
-from hypersd_desktop.engine.types import AUTO_BACKEND, GenerationRequest, LoraSpec
+from hypersd_desktop.core.images import InputImages
+from hypersd_desktop.engine.inputs import open_inputs
+from hypersd_desktop.engine.types import AUTO_BACKEND, ControlSpec, GenerationRequest, LoraSpec
 
 
 def parse_timesteps(text: str) -> tuple[int, ...]:
@@ -23,6 +25,25 @@ def parse_timesteps(text: str) -> tuple[int, ...]:
         return tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
         raise argparse.ArgumentTypeError(f"timesteps must be integers separated by commas, not {text!r}") from None
+
+
+def parse_control(text: str) -> tuple[str, str, float]:
+    """MODEL:IMAGE[:SCALE]; a Windows drive letter (C:\\…) stays part of its path."""
+    parts: list[str] = []
+    for part in text.split(":"):
+        if parts and len(parts[-1]) == 1 and parts[-1].isalpha() and part[:1] in ("\\", "/"):
+            parts[-1] += ":" + part
+        else:
+            parts.append(part)
+    scale = 1.0
+    if len(parts) == 3:
+        try:
+            scale = float(parts.pop())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"the scale in {text!r} is not a number") from None
+    if len(parts) != 2 or not all(parts):
+        raise argparse.ArgumentTypeError(f"a control is MODEL:IMAGE or MODEL:IMAGE:SCALE, not {text!r}")
+    return parts[0], parts[1], scale
 
 
 def add_parser(commands) -> None:
@@ -55,6 +76,16 @@ def add_parser(commands) -> None:
     generate.add_argument("--fast-decode", action="store_true", help="decode with TAESD instead of the full VAE")
     generate.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
                           help="run each step eagerly instead of replaying CUDA graphs (NVIDIA GPUs)")
+    generate.add_argument("--init-image", type=Path, help="start from this image (image-to-image); its size is the "
+                                                          "output's unless --width/--height say otherwise")
+    generate.add_argument("--strength", type=float, default=0.75,
+                          help="how much of the init image is repainted, 0-1 (default 0.75); at 4 steps 0.5 runs 2")
+    generate.add_argument("--mask", type=Path, help="inpaint: a grayscale image of the init image's size; white is "
+                                                    "repainted, black kept")
+    generate.add_argument("--mask-blur", type=int, default=4, help="pixels of blur on the mask's edge (default 4)")
+    generate.add_argument("--control", action="append", default=[], type=parse_control, metavar="MODEL:IMAGE[:SCALE]",
+                          help="a ControlNet (folder or installed name) and the image it follows (edges, a scribble: "
+                               "white on black), with a scale (default 1.0); repeatable")
     generate.add_argument("--out", type=Path, help="output folder (default: the app's images folder)")
     generate.add_argument("--json", action="store_true", help="print one JSON object per image")
     generate.add_argument("--no-gallery", action="store_true", help="do not add the images to the gallery")
@@ -69,7 +100,14 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         if path is not None and not Path(path).exists():
             raise InputError(f"{flag} {path} does not exist; check the path.")
     preview = Preview.TAESD if args.taesd else Preview.NONE
-    return GenerationRequest(
+    inputs = InputImages(AppPaths.default().inputs)
+    if args.mask is not None and args.init_image is None:
+        raise InputError("--mask needs --init-image: the image to paint into.")
+    init = inputs.add_file(args.init_image, "The --init-image") if args.init_image else None
+    mask = inputs.add_file(args.mask, "The --mask") if args.mask else None
+    controls = tuple(ControlSpec(resolve(model), inputs.add_file(Path(image), f"The control image {image}"), scale)
+                     for model, image, scale in args.control)
+    request = GenerationRequest(
         prompt=args.prompt,
         negative_prompt=args.negative,
         base_model=resolve(args.model),
@@ -94,7 +132,14 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         decoder=Decoder.TAESD if args.fast_decode else Decoder.VAE,
         taesd=str(Path(args.taesd).resolve()) if args.taesd else None,
         cuda_graphs=args.cuda_graphs,
+        init_image=init,
+        strength=args.strength,
+        mask_image=mask,
+        mask_blur=args.mask_blur,
+        controls=controls,
     )
+    open_inputs(request, inputs, request.width or 0, request.height or 0)  # sizes and the mask, before torch loads
+    return request
 
 
 def run(args: argparse.Namespace) -> int:

@@ -38,6 +38,11 @@ class AppPaths:
         )
 
     @property
+    def inputs(self) -> Path:
+        """Input images of requests (init images, masks, control images) by sha256 (`core/images.py`)."""
+        return self.data / "inputs"
+
+    @property
     def models(self) -> Path:
         return self._chosen("models_dir") or self.data / "models"
 

@@ -109,13 +109,15 @@ class Decoder(TextEnum):
 
 
 class Mode(TextEnum):
-    """What a generation starts from. Only text-to-image exists so far; backends list the modes they run."""
+    """What a generation starts from; backends list the modes they run. ControlNets go with any of them."""
 
     TEXT_TO_IMAGE = "txt2img"
+    IMAGE_TO_IMAGE = "img2img"
+    INPAINT = "inpaint"
 
     @property
     def label(self) -> str:
-        return {"txt2img": "text-to-image"}[self.value]
+        return {"txt2img": "text-to-image", "img2img": "image-to-image", "inpaint": "inpainting"}[self.value]
 
 
 class ImageSource(TextEnum):

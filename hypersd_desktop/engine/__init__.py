@@ -5,6 +5,8 @@ header inspection, planning, the backend registry). Engines come from `engine.ba
 torch engine itself is `hypersd_desktop.engine.torch_engine`, imported when it is opened.
 """
 
-from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, LoraSpec, Progress, ResolvedSettings
+from hypersd_desktop.engine.types import (
+    ControlSpec, GenerationRequest, GenerationResult, LoraSpec, Progress, ResolvedSettings,
+)
 
-__all__ = ["GenerationRequest", "GenerationResult", "LoraSpec", "Progress", "ResolvedSettings"]
+__all__ = ["ControlSpec", "GenerationRequest", "GenerationResult", "LoraSpec", "Progress", "ResolvedSettings"]

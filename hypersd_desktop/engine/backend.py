@@ -61,6 +61,7 @@ class BackendInfo:
     devices: tuple[Device, ...]
     modes: tuple[Mode, ...] = (Mode.TEXT_TO_IMAGE,)
     dtypes: tuple[DType, ...] = (DType.FP32,)
+    controlnet: bool = False  # runs ControlNets with its modes
     version: str = ""
     reason: str = ""
 
@@ -157,6 +158,9 @@ def resolve(backend_name: str, device: Device | str, mode: Mode = Mode.TEXT_TO_I
         if mode not in info.modes:
             reasons.append(f"{info.name}: no {mode.label}")
             continue
+        if request is not None and request.controls and not info.controlnet:
+            reasons.append(f"{info.name}: no ControlNet")
+            continue
         declined = backend.declines(request) if request is not None and backend.declines and len(candidates) > 1 else None
         if declined:
             reasons.append(f"{info.name}: {declined}")
@@ -172,5 +176,6 @@ def resolve(backend_name: str, device: Device | str, mode: Mode = Mode.TEXT_TO_I
         _, backend, chosen = max(fits, key=lambda fit: fit[0])
         return backend, chosen
     wanted = "any device" if device == Device.AUTO else f"the {device.value.upper()} device"
-    raise InputError(f"No backend here runs {mode.label} on {wanted} ({'; '.join(reasons)}). "
+    what = mode.label + (" with a ControlNet" if request is not None and request.controls else "")
+    raise InputError(f"No backend here runs {what} on {wanted} ({'; '.join(reasons)}). "
                      "Choose another device or backend in Settings.")

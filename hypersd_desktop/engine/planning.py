@@ -7,11 +7,12 @@ not a crash in the middle of loading.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from hypersd_desktop.core.errors import ArchitectureMismatchError, InputError
-from hypersd_desktop.core.vocab import Architecture, Scheduler, WeightsKind
+from hypersd_desktop.core.vocab import Architecture, Mode, Scheduler, WeightsKind
 from hypersd_desktop.engine.inspect import WeightsInfo, inspect_file
 from hypersd_desktop.engine.recipes import (
     PLAIN_GUIDANCE, PLAIN_STEPS, Recipe, check_architecture, recipe_by_id, recipe_for_file, settings_warnings,
@@ -35,6 +36,13 @@ class Plan:
     width: int
     height: int
     warnings: tuple[str, ...]
+    # The steps that run: image-to-image and inpainting start `strength` of the way into a `steps`-long
+    # schedule, so int(steps × strength) of them run (diffusers' rule). None: all of them.
+    denoise_steps: int | None = None
+
+    @property
+    def running_steps(self) -> int:
+        return self.denoise_steps if self.denoise_steps is not None else self.steps
 
 
 def check_lora_files(request: GenerationRequest, architecture: str) -> None:
@@ -54,6 +62,37 @@ def check_lora_files(request: GenerationRequest, architecture: str) -> None:
             )
     if request.unet is not None:
         check_unet_file(Path(request.unet), architecture)
+    for control in request.controls:
+        check_controlnet(Path(control.model), architecture)
+
+
+def controlnet_architecture(path: Path) -> str | None:
+    """SD1.5 or SDXL for a ControlNet (a diffusers folder or a single file); `InputError` for anything else."""
+    if not path.exists():
+        raise InputError(f"The ControlNet {path} does not exist; check the path or install it.")
+    if path.is_dir():
+        try:
+            config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+            raise InputError(f"{path.name} is not a diffusers ControlNet folder: its config.json is missing or "
+                             "damaged.") from None
+        if not isinstance(config, dict) or config.get("_class_name") != "ControlNetModel":
+            raise InputError(f"{path.name} is not a ControlNet (its config names "
+                             f"{config.get('_class_name') if isinstance(config, dict) else 'nothing'}).")
+        return {768: Architecture.SD15, 2048: Architecture.SDXL}.get(config.get("cross_attention_dim"))
+    info = inspect_file(path)
+    if info.kind != WeightsKind.CONTROLNET:
+        raise InputError(f"{path.name} is a {info.kind}, not a ControlNet.")
+    return info.architecture
+
+
+def check_controlnet(path: Path, architecture: str) -> None:
+    found = controlnet_architecture(path)
+    if found is not None and found != architecture:
+        raise ArchitectureMismatchError(
+            f"The ControlNet {path.name} is for {Architecture(found).label}; the base model is "
+            f"{Architecture(architecture).label}. Use an {Architecture(architecture).label} ControlNet."
+        )
 
 
 def check_unet_file(path: Path, architecture: str) -> WeightsInfo:
@@ -121,6 +160,9 @@ def plan(request: GenerationRequest, architecture: str) -> Plan:
     else:
         eta = 0.0
     warnings += settings_warnings(recipe, steps, guidance, scheduler, bool(request.negative_prompt))
+    denoise_steps = None
+    if request.mode != Mode.TEXT_TO_IMAGE:
+        steps, denoise_steps = _steps_with_strength(steps, request.strength, timesteps is not None, warnings)
     size = Architecture(architecture).default_size
     return Plan(
         recipe=recipe,
@@ -133,7 +175,28 @@ def plan(request: GenerationRequest, architecture: str) -> Plan:
         width=request.width or size,
         height=request.height or size,
         warnings=tuple(warnings),
+        denoise_steps=denoise_steps,
     )
+
+
+def _steps_with_strength(steps: int, strength: float, fixed_timesteps: bool, warnings: list[str]) -> tuple[int, int]:
+    """The schedule's length and the steps that run from it at `strength`; at least one runs.
+
+    At 1–4 steps strength moves in coarse jumps: 4 steps at strength 0.6 run 2, not 2.4. When
+    steps × strength is under one, the schedule is lengthened until one step runs, with a warning.
+    """
+    runs = int(steps * strength)
+    if runs >= 1:
+        return steps, runs
+    if fixed_timesteps:
+        raise InputError(f"Strength {strength:g} leaves none of the {steps} fixed timesteps to run; raise the strength "
+                         f"to at least {1 / steps:g}.")
+    longer = steps
+    while int(longer * strength) < 1:
+        longer += 1
+    warnings.append(f"Strength {strength:g} × {steps} step{'s' if steps > 1 else ''} leaves under one step to run, so "
+                    f"the last step of a {longer}-step schedule ran instead.")
+    return longer, 1
 
 
 _BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}

@@ -56,14 +56,16 @@ def probe() -> BackendInfo:
     if sys.platform == "darwin" and platform.machine() == "arm64":
         devices.append(Device.MPS)
     devices.append(Device.CPU)
-    return BackendInfo("torch", tuple(devices), (Mode.TEXT_TO_IMAGE,), (DType.FP32, DType.FP16, DType.BF16),
-                       version=version)
+    return BackendInfo("torch", tuple(devices), tuple(Mode), (DType.FP32, DType.FP16, DType.BF16),
+                       controlnet=True, version=version)
 
 
 def open_engine() -> Engine:
+    from hypersd_desktop.core.images import InputImages
+    from hypersd_desktop.core.paths import AppPaths
     from hypersd_desktop.engine.torch_engine import TorchEngine
 
-    return TorchEngine()
+    return TorchEngine(inputs=InputImages(AppPaths.default().inputs))
 
 
 BACKEND = Backend("torch", probe, open_engine, priority=10, cpu_priority=1)

@@ -8,6 +8,7 @@ and fuses the new; anything else loads the base model again.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import os
 import time
@@ -18,9 +19,11 @@ from pathlib import Path
 import torch
 
 from hypersd_desktop.core.errors import OutOfMemoryError
+from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import Architecture, Decoder, Device, DType, Preview, Scheduler
-from hypersd_desktop.engine import devices, graphs, loading
+from hypersd_desktop.engine import devices, graphs, loading, modes
+from hypersd_desktop.engine.inputs import ModeInputs, open_inputs
 from hypersd_desktop.engine.inspect import base_architecture
 from hypersd_desktop.engine.devices import TORCH_DTYPES, Placement, choose_placement, cpu_supports_bf16
 from hypersd_desktop.engine.lora import apply_layers, load_lora_layers
@@ -85,13 +88,15 @@ class TorchEngine:
     """The torch backend's `Engine`: generates images for requests and keeps the last pipeline
     loaded between calls."""
 
-    def __init__(self, graph_recorder: graphs.Recorder | None = None) -> None:
+    def __init__(self, graph_recorder: graphs.Recorder | None = None, inputs: InputImages | None = None) -> None:
         """`graph_recorder` records graphs on any device (tests pass one that re-runs on the CPU); without it,
-        graphs are recorded as CUDA graphs on CUDA only."""
+        graphs are recorded as CUDA graphs on CUDA only. `inputs` holds the input images requests name."""
         quiet_libraries()
         self._loaded: LoadedPipeline | None = None
         self._taesd: tuple[str, str, object] | None = None
         self._graph_recorder = graph_recorder
+        self._inputs = inputs
+        self._controlnets = modes.ControlNets()
 
     @property
     def loaded_key(self) -> PipelineKey | None:
@@ -100,6 +105,7 @@ class TorchEngine:
     def unload(self) -> None:
         self._loaded = None
         self._taesd = None
+        self._controlnets.clear()
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -149,6 +155,8 @@ class TorchEngine:
         cancel.raise_if_cancelled()
 
         loaded = self._prepare(request, architecture)
+        sources = open_inputs(request, self._inputs, settings_plan.width, settings_plan.height)
+        settings_plan = dataclasses.replace(settings_plan, width=sources.width, height=sources.height)
         loaded_at = time.perf_counter()
         warnings = [*settings_plan.warnings, *loaded.load_warnings, *self._prompt_warnings(loaded.pipe, request)]
         self._memory_options(loaded.pipe, request)
@@ -163,7 +171,7 @@ class TorchEngine:
         taesd = self._taesd_model(request, loaded) if Preview.TAESD in (request.preview, request.decoder) else None
 
         with torch.inference_mode():
-            latents = self._denoise(request, settings_plan, loaded, taesd, on_progress, cancel, started)
+            latents = self._denoise(request, settings_plan, loaded, sources, taesd, on_progress, cancel, started)
             denoised_at = time.perf_counter()
             images = []
             decoder = taesd if request.decoder == Decoder.TAESD else None
@@ -326,11 +334,15 @@ class TorchEngine:
                 )
         return warnings
 
-    def _denoise(self, request, settings_plan: Plan, loaded: LoadedPipeline, taesd, on_progress, cancel, started):
-        pipe = loaded.pipe
+    def _denoise(self, request, settings_plan: Plan, loaded: LoadedPipeline, sources: ModeInputs, taesd,
+                 on_progress, cancel, started):
+        placement = loaded.placement
+        controlnets = self._controlnets.get([control.model for control in request.controls], placement.device,
+                                            TORCH_DTYPES[placement.dtype])
+        pipe = modes.mode_pipeline(loaded.pipe, loaded.architecture, request, controlnets)
         pipe.scheduler = build_scheduler(settings_plan.scheduler, loaded.base_scheduler)
         generators = [torch.Generator("cpu").manual_seed(request.seed + k) for k in range(request.batch_size)]
-        total = settings_plan.steps
+        total = settings_plan.running_steps
 
         def on_step_end(_pipe, index, _timestep, tensors):
             cancel.raise_if_cancelled()
@@ -347,16 +359,15 @@ class TorchEngine:
         kwargs = dict(
             prompt=request.prompt,
             negative_prompt=request.negative_prompt or None,
-            num_inference_steps=total,
+            num_inference_steps=settings_plan.steps,  # the schedule; `total` of its steps run (strength)
             guidance_scale=settings_plan.guidance,
             eta=settings_plan.eta,
             generator=generators,
             num_images_per_prompt=request.batch_size,
-            width=settings_plan.width,
-            height=settings_plan.height,
             output_type="latent",
             callback_on_step_end=on_step_end,
             callback_on_step_end_tensor_inputs=["latents"],
+            **modes.mode_arguments(pipe, request, sources),
         )
         if settings_plan.timesteps is not None:
             kwargs["timesteps"] = list(settings_plan.timesteps)

@@ -15,6 +15,7 @@ from typing import Any
 
 from hypersd_desktop.core.codec import CodecError, from_data, to_data
 from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.images import DIGEST
 from hypersd_desktop.core.vocab import Architecture, Decoder, Device, DType, Mode, Preview, Scheduler
 
 AUTO_BACKEND = "auto"
@@ -30,6 +31,19 @@ class LoraSpec:
 
     path: str
     weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class ControlSpec:
+    """A ControlNet and the image that steers it: `image` is the sha256 of an input image (`core/images.py`)
+    as the ControlNet sees it (edges, a scribble), weighted by `scale` over the fraction `start`–`end` of
+    the denoising steps."""
+
+    model: str
+    image: str
+    scale: float = 1.0
+    start: float = 0.0
+    end: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -74,6 +88,12 @@ class GenerationRequest:
     vae_tiling: bool = False
     cpu_offload: bool = False
     cuda_graphs: bool = True  # replay the UNet and VAE decode as CUDA graphs (CUDA only; see engine/graphs.py)
+    # Images in: each names an input image by the sha256 of its bytes (core/images.py).
+    init_image: str | None = None  # image-to-image; with a mask, inpainting
+    strength: float = 0.75  # how much of the init image is repainted: the share of the schedule that runs
+    mask_image: str | None = None  # white is repainted, black kept
+    mask_blur: int = 4  # pixels of blur on the mask's edge
+    controls: tuple[ControlSpec, ...] = ()
 
     def __post_init__(self) -> None:
         for name, vocabulary in _VOCABULARIES.items():
@@ -87,7 +107,14 @@ class GenerationRequest:
 
     @property
     def mode(self) -> Mode:
-        return Mode.TEXT_TO_IMAGE
+        if self.mask_image is not None:
+            return Mode.INPAINT
+        return Mode.IMAGE_TO_IMAGE if self.init_image is not None else Mode.TEXT_TO_IMAGE
+
+    def input_images(self) -> tuple[str, ...]:
+        """The sha256 of every input image the request names."""
+        named = (self.init_image, self.mask_image, *(control.image for control in self.controls))
+        return tuple(dict.fromkeys(digest for digest in named if digest is not None))
 
     def validate(self) -> None:
         """Raise `InputError` for values no generation could use."""
@@ -114,6 +141,25 @@ class GenerationRequest:
             raise InputError("Timesteps must be a non-empty list of integers between 0 and 999.")
         if (self.preview == Preview.TAESD or self.decoder == Decoder.TAESD) and not self.taesd:
             raise InputError("A TAESD preview or decode needs the TAESD weights; install TAESD or choose another.")
+        self._validate_images()
+
+    def _validate_images(self) -> None:
+        for label, digest in (("init image", self.init_image), ("mask", self.mask_image),
+                              *(("control image", control.image) for control in self.controls)):
+            if digest is not None and not DIGEST.fullmatch(digest):
+                raise InputError(f"The {label} must be named by the sha256 of its file (64 hex digits).")
+        if not 0.0 < self.strength <= 1.0:
+            raise InputError(f"Strength must be above 0 and at most 1; got {self.strength}.")
+        if self.mask_image is not None and self.init_image is None:
+            raise InputError("A mask needs an init image to paint into; add one, or remove the mask.")
+        if not 0 <= self.mask_blur <= 64:
+            raise InputError(f"Mask blur must be between 0 and 64 pixels; got {self.mask_blur}.")
+        for control in self.controls:
+            if not 0.0 <= control.scale <= 2.0:
+                raise InputError(f"A ControlNet's scale must be between 0 and 2; got {control.scale}.")
+            if not 0.0 <= control.start < control.end <= 1.0:
+                raise InputError(f"A ControlNet's start and end must satisfy 0 ≤ start < end ≤ 1; got "
+                                 f"{control.start} and {control.end}.")
 
     def replace(self, **changes: Any) -> GenerationRequest:
         return dataclasses.replace(self, **changes)

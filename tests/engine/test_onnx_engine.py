@@ -100,6 +100,18 @@ def test_plain_generation_without_a_hyper_sd_scheduler_is_refused_with_what_to_d
     assert engine.cache.entries() == []  # refused before any export
 
 
+def test_images_in_are_refused_before_any_export_with_what_to_do(engine, request_sd15):
+    from hypersd_desktop.engine import ControlSpec
+
+    digest = "cd" * 32
+    for request, what in ((request_sd15.replace(init_image=digest), "image-to-image"),
+                          (request_sd15.replace(init_image=digest, mask_image=digest), "inpainting"),
+                          (request_sd15.replace(controls=(ControlSpec("/cn", digest),)), "text-to-image with a ControlNet")):
+        with pytest.raises(InputError, match=f"runs text-to-image only, not {what}; choose PyTorch"):
+            engine.generate(request)
+    assert engine.cache.entries() == []
+
+
 def test_auto_takes_onnx_runtime_on_the_cpu_and_torch_for_what_onnx_runtime_declines(request_sd15):
     """ONNX Runtime is the faster CPU backend (bench/backends.py); plain generation needs the base model's
     own scheduler, which only torch has."""

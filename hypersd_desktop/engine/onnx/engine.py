@@ -22,7 +22,7 @@ from hypersd_desktop.core.errors import InputError, OutOfMemoryError
 from hypersd_desktop.core.hashes import HashCache
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken, TransferProgress
-from hypersd_desktop.core.vocab import Architecture, Decoder, Device, DType, Preview, Scheduler
+from hypersd_desktop.core.vocab import Architecture, Decoder, Device, DType, Mode, Preview, Scheduler
 from hypersd_desktop.engine.inspect import base_architecture
 from hypersd_desktop.engine.onnx.export import ExportCache, ExportSpec, cache_root
 from hypersd_desktop.engine.onnx.providers import Provider, choose_provider
@@ -93,6 +93,10 @@ class OnnxEngine:
         from PIL import Image
 
         started = time.perf_counter()
+        if request.mode != Mode.TEXT_TO_IMAGE or request.controls:
+            what = request.mode.label + (" with a ControlNet" if request.controls else "")
+            raise InputError(f"The ONNX Runtime backend runs text-to-image only, not {what}; choose PyTorch (or "
+                             "Automatic) as the backend in Settings.")
         architecture = base_architecture(request.base_model)
         settings_plan = plan(request, architecture)
         check_timesteps(settings_plan.scheduler, settings_plan.timesteps)

@@ -1,0 +1,89 @@
+"""Input images by content: the init image, the mask and the control images of a request.
+
+A request names each input image by the sha256 of its file's bytes, so a request stored in a PNG
+says exactly which pixels it started from, and the bytes travel once however often a request is
+reused. `InputImages` keeps them as `<root>/<sha256>.<format>`, written atomically; the worker and
+the gallery each keep such a folder. Images are checked when they come in: a file that is not an
+image, or one too large to be a generation's input, is refused with a message that says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from pathlib import Path
+
+from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.files import write_atomic
+
+MAX_INPUT_SIDE = 8192
+FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif", "GIF": "gif"}
+DIGEST = re.compile(r"[0-9a-f]{64}")
+
+
+def check_image_bytes(data: bytes, what: str = "The image") -> tuple[str, tuple[int, int]]:
+    """The format's file extension and the size of an image file's bytes; `InputError` when they are none."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            size, kind = image.size, image.format
+            if max(size) > MAX_INPUT_SIDE:
+                raise InputError(f"{what} is {size[0]} × {size[1]} pixels; inputs can be at most {MAX_INPUT_SIDE} "
+                                 "pixels on a side. Scale it down first.")
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise InputError(f"{what} cannot be read as an image (PNG, JPEG, WebP, BMP, TIFF or GIF).") from None
+    if kind not in FORMATS:
+        raise InputError(f"{what} is a {kind} file; use PNG, JPEG, WebP, BMP, TIFF or GIF.")
+    return FORMATS[kind], size
+
+
+class InputImages:
+    """A folder of input images named by the sha256 of their bytes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def add(self, data: bytes, what: str = "The image") -> str:
+        """Keep `data` (an image file's bytes) and return its sha256; the same bytes are kept once."""
+        extension, _ = check_image_bytes(data, what)
+        digest = hashlib.sha256(data).hexdigest()
+        if self.find(digest) is None:
+            write_atomic(self.root / f"{digest}.{extension}", data)
+        return digest
+
+    def add_file(self, path: Path, what: str | None = None) -> str:
+        try:
+            data = Path(path).read_bytes()
+        except OSError as error:
+            raise InputError(f"{path} cannot be read: {error.strerror or error}.") from None
+        return self.add(data, what or f"The image {Path(path).name}")
+
+    def find(self, digest: str) -> Path | None:
+        if not DIGEST.fullmatch(digest):
+            return None
+        for extension in FORMATS.values():
+            path = self.root / f"{digest}.{extension}"
+            if path.is_file():
+                return path
+        return None
+
+    def read(self, digest: str) -> bytes:
+        path = self.find(digest)
+        if path is None:
+            raise InputError(f"The input image {digest[:12]}… is not here; add the image again (it may have been "
+                             "removed with its gallery entry).")
+        return path.read_bytes()
+
+    def open(self, digest: str, mode: str = "RGB"):
+        """The image as a PIL image in `mode` (RGB, or L for a mask), fully loaded."""
+        from PIL import Image, ImageOps
+
+        with Image.open(io.BytesIO(self.read(digest))) as image:
+            image = ImageOps.exif_transpose(image)  # a phone photo's orientation, as viewers show it
+            if image.mode in ("RGBA", "LA", "P") and mode == "RGB":
+                background = Image.new("RGBA", image.size, "white")  # transparent parts as a canvas would show them
+                image = Image.alpha_composite(background, image.convert("RGBA"))
+            return image.convert(mode)

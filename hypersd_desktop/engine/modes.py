@@ -1,0 +1,108 @@
+"""Image-to-image, inpainting and ControlNet on the torch backend, on the weights already loaded.
+
+Each mode is a diffusers pipeline class. `DiffusionPipeline.from_pipe` builds it from the loaded
+text-to-image pipeline's components, so switching modes shares the UNet, VAE and text encoders (and
+the fused LoRAs and recorded graphs with them) instead of loading a second copy. ControlNets are
+loaded once and kept while requests use them.
+
+| mode (+ ControlNet) | SD1.5 | SDXL |
+| --- | --- | --- |
+| txt2img | StableDiffusion(ControlNet)Pipeline | StableDiffusionXL(ControlNet)Pipeline |
+| img2img | StableDiffusion(ControlNet)Img2ImgPipeline | StableDiffusionXL(ControlNet)Img2ImgPipeline |
+| inpaint | StableDiffusion(ControlNet)InpaintPipeline | StableDiffusionXL(ControlNet)InpaintPipeline |
+
+The call's image arguments follow each class: img2img and inpaint take the init image as `image` (and
+the mask as `mask_image`); ControlNet text-to-image takes the control image as `image`, the others as
+`control_image`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from hypersd_desktop.core.vocab import Architecture, Mode
+from hypersd_desktop.engine.inputs import ModeInputs
+from hypersd_desktop.engine.types import GenerationRequest
+
+PIPELINES = {
+    (Architecture.SD15, Mode.TEXT_TO_IMAGE, False): "StableDiffusionPipeline",
+    (Architecture.SD15, Mode.IMAGE_TO_IMAGE, False): "StableDiffusionImg2ImgPipeline",
+    (Architecture.SD15, Mode.INPAINT, False): "StableDiffusionInpaintPipeline",
+    (Architecture.SD15, Mode.TEXT_TO_IMAGE, True): "StableDiffusionControlNetPipeline",
+    (Architecture.SD15, Mode.IMAGE_TO_IMAGE, True): "StableDiffusionControlNetImg2ImgPipeline",
+    (Architecture.SD15, Mode.INPAINT, True): "StableDiffusionControlNetInpaintPipeline",
+    (Architecture.SDXL, Mode.TEXT_TO_IMAGE, False): "StableDiffusionXLPipeline",
+    (Architecture.SDXL, Mode.IMAGE_TO_IMAGE, False): "StableDiffusionXLImg2ImgPipeline",
+    (Architecture.SDXL, Mode.INPAINT, False): "StableDiffusionXLInpaintPipeline",
+    (Architecture.SDXL, Mode.TEXT_TO_IMAGE, True): "StableDiffusionXLControlNetPipeline",
+    (Architecture.SDXL, Mode.IMAGE_TO_IMAGE, True): "StableDiffusionXLControlNetImg2ImgPipeline",
+    (Architecture.SDXL, Mode.INPAINT, True): "StableDiffusionXLControlNetInpaintPipeline",
+}
+
+
+class ControlNets:
+    """Loaded ControlNets by path, kept while requests use them."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[tuple[str, str, torch.dtype], torch.nn.Module] = {}
+
+    def get(self, paths: list[str], device: str, dtype: torch.dtype) -> list[torch.nn.Module]:
+        from diffusers import ControlNetModel
+
+        wanted = [(path, device, dtype) for path in paths]
+        for key in list(self._loaded):
+            if key not in wanted:
+                del self._loaded[key]  # a ControlNet the requests moved away from: free it
+        for key in wanted:
+            if key not in self._loaded:
+                path = Path(key[0])
+                if path.is_dir():
+                    model = ControlNetModel.from_pretrained(path, torch_dtype=dtype, use_safetensors=True)
+                else:
+                    model = ControlNetModel.from_single_file(path, torch_dtype=dtype)
+                self._loaded[key] = model.to(device)
+        return [self._loaded[key] for key in wanted]
+
+    def clear(self) -> None:
+        self._loaded.clear()
+
+
+def mode_pipeline(base, architecture: str, request: GenerationRequest, controlnets: list):
+    """The pipeline for the request's mode, sharing `base`'s components; `base` itself for plain text-to-image."""
+    import diffusers
+
+    with_control = bool(controlnets)
+    if request.mode == Mode.TEXT_TO_IMAGE and not with_control:
+        return base
+    cls = getattr(diffusers, PIPELINES[Architecture(architecture), request.mode, with_control])
+    extra = {}
+    if with_control:
+        from diffusers.pipelines.controlnet import MultiControlNetModel
+
+        extra["controlnet"] = controlnets[0] if len(controlnets) == 1 else MultiControlNetModel(controlnets)
+    pipe = cls.from_pipe(base, **extra)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def mode_arguments(pipe, request: GenerationRequest, images: ModeInputs) -> dict:
+    """The keyword arguments of the mode pipeline's call for the request's images."""
+    kwargs: dict = {}
+    controls = request.controls
+    if request.mode == Mode.TEXT_TO_IMAGE:
+        kwargs.update(width=images.width, height=images.height)
+    else:
+        kwargs.update(image=images.init, strength=request.strength)
+    if request.mode == Mode.INPAINT:
+        mask = pipe.mask_processor.blur(images.mask, blur_factor=request.mask_blur) if request.mask_blur else images.mask
+        kwargs.update(mask_image=mask, width=images.width, height=images.height)
+    if controls:
+        one = len(controls) == 1
+        control_images = images.controls[0] if one else images.controls
+        kwargs["image" if request.mode == Mode.TEXT_TO_IMAGE else "control_image"] = control_images
+        kwargs["controlnet_conditioning_scale"] = controls[0].scale if one else [c.scale for c in controls]
+        kwargs["control_guidance_start"] = controls[0].start if one else [c.start for c in controls]
+        kwargs["control_guidance_end"] = controls[0].end if one else [c.end for c in controls]
+    return kwargs

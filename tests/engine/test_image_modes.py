@@ -1,0 +1,227 @@
+"""Images in: image-to-image, inpainting and ControlNet give the model card's diffusers images.
+
+The reference side is the diffusers code a model card or the diffusers docs show for the mode: the
+mode's pipeline class loaded from the folder, load_lora_weights + fuse_lora, TCD from the base
+scheduler's config, the mask blurred with the pipeline's own mask processor, and the call. The engine
+gets the same images through its input store, by sha256. Tiny models, fp32, CPU.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from hypersd_desktop.core.errors import ArchitectureMismatchError, InputError
+from hypersd_desktop.core.images import InputImages
+from hypersd_desktop.engine import ControlSpec, GenerationRequest, LoraSpec
+from hypersd_desktop.engine.planning import plan
+from hypersd_desktop.engine.torch_engine import TorchEngine
+
+SIZE = 64
+SEED = 77
+PROMPT = "a lighthouse on a cliff"
+CLASSES = {
+    ("sd15", "img2img", False): "StableDiffusionImg2ImgPipeline",
+    ("sd15", "inpaint", False): "StableDiffusionInpaintPipeline",
+    ("sd15", "txt2img", True): "StableDiffusionControlNetPipeline",
+    ("sd15", "img2img", True): "StableDiffusionControlNetImg2ImgPipeline",
+    ("sdxl", "img2img", False): "StableDiffusionXLImg2ImgPipeline",
+    ("sdxl", "inpaint", False): "StableDiffusionXLInpaintPipeline",
+    ("sdxl", "txt2img", True): "StableDiffusionXLControlNetPipeline",
+    ("sdxl", "img2img", True): "StableDiffusionXLControlNetImg2ImgPipeline",
+}
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def init_picture() -> Image.Image:
+    """A picture with colour, gradients and edges, as a photo would have."""
+    ramp = np.linspace(0, 255, SIZE, dtype=np.uint8)
+    pixels = np.stack([np.tile(ramp, (SIZE, 1)), np.tile(ramp[:, None], (1, SIZE)),
+                       np.full((SIZE, SIZE), 90, np.uint8)], axis=-1)
+    image = Image.fromarray(pixels)
+    ImageDraw.Draw(image).ellipse((12, 10, 44, 42), fill=(230, 200, 40), outline=(20, 20, 20), width=3)
+    return image
+
+
+def mask_picture() -> Image.Image:
+    mask = Image.new("L", (SIZE, SIZE), 0)
+    ImageDraw.Draw(mask).rectangle((20, 16, 52, 48), fill=255)
+    return mask
+
+
+def edges_picture() -> Image.Image:
+    """White edges on black, as a Canny edge map or a scribble reaches a ControlNet."""
+    edges = Image.new("RGB", (SIZE, SIZE), "black")
+    draw = ImageDraw.Draw(edges)
+    draw.line((4, 50, 30, 8, 60, 50), fill="white", width=2)
+    draw.rectangle((22, 30, 40, 58), outline="white", width=2)
+    return edges
+
+
+@pytest.fixture(scope="module")
+def controlnets(tmp_path_factory, tiny_sd15, tiny_sdxl):
+    import tiny_models
+
+    root = tmp_path_factory.mktemp("controlnets")
+    return {"sd15": tiny_models.save_controlnet(tiny_sd15, root / "sd15"),
+            "sdxl": tiny_models.save_controlnet(tiny_sdxl, root / "sdxl")}
+
+
+def model_card_image(base, lora, mode, control_path, steps, call):
+    import diffusers
+    from diffusers import ControlNetModel, TCDScheduler
+
+    architecture = "sdxl" if "xl" in base.name else "sd15"
+    extra = {"controlnet": ControlNetModel.from_pretrained(control_path)} if control_path else {}
+    pipe = getattr(diffusers, CLASSES[architecture, mode, control_path is not None]).from_pretrained(base, **extra)
+    pipe.load_lora_weights(str(lora.parent), weight_name=lora.name)
+    pipe.fuse_lora()
+    pipe.scheduler = TCDScheduler.from_config(pipe.scheduler.config)
+    if "mask_image" in call:
+        call = {**call, "mask_image": pipe.mask_processor.blur(call["mask_image"], blur_factor=4)}
+    return pipe(prompt=PROMPT, num_inference_steps=steps, guidance_scale=0, eta=1.0,
+                generator=torch.Generator("cpu").manual_seed(SEED), **call).images[0]
+
+
+# id: (mode, steps, strength, ControlNet scale or None)
+CASES = {
+    "img2img-strength-0.5": ("img2img", 4, 0.5, None),
+    "img2img-strength-0.75": ("img2img", 4, 0.75, None),
+    "inpaint": ("inpaint", 4, 0.9, None),
+    "controlnet-edges": ("txt2img", 2, None, 0.5),  # the model card's ControlNet recipe: unified LoRA, TCD, scale 0.5
+    "controlnet-scribble-demo": ("txt2img", 1, None, 1.0),  # the drawing demo's: 1 step, TCD, eta 1, scale 1
+    "controlnet-img2img": ("img2img", 4, 0.75, 0.8),
+}
+
+
+@pytest.mark.parametrize("architecture", ["sd15", "sdxl"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_engine_matches_the_model_card_code(case, architecture, tiny_sd15, tiny_sdxl, hyper_lora, controlnets,
+                                             tmp_path):
+    mode, steps, strength, scale = CASES[case]
+    base = tiny_sdxl if architecture == "sdxl" else tiny_sd15
+    lora = hyper_lora("Hyper-SDXL-1step-lora" if architecture == "sdxl" else "Hyper-SD15-1step-lora")
+    store = InputImages(tmp_path / "inputs")
+    init, mask, edges = init_picture(), mask_picture(), edges_picture()
+    request = GenerationRequest(prompt=PROMPT, base_model=str(base), loras=(LoraSpec(str(lora)),), steps=steps,
+                                seed=SEED)
+    call: dict = {}
+    if mode in ("img2img", "inpaint"):
+        request = request.replace(init_image=store.add(png(init)), strength=strength)
+        call.update(image=init, strength=strength)
+    else:
+        request = request.replace(width=SIZE, height=SIZE)
+        call.update(width=SIZE, height=SIZE)
+    if mode == "inpaint":
+        request = request.replace(mask_image=store.add(png(mask)), mask_blur=4)
+        call.update(mask_image=mask, width=SIZE, height=SIZE)
+    control_path = None
+    if scale is not None:
+        control_path = controlnets[architecture]
+        request = request.replace(controls=(ControlSpec(str(control_path), store.add(png(edges)), scale),))
+        call.update({"image" if mode == "txt2img" else "control_image": edges, "controlnet_conditioning_scale": scale})
+
+    progress = []
+    (result,) = TorchEngine(inputs=store).generate(request, on_progress=progress.append)
+    expected = model_card_image(base, lora, mode, control_path, steps, call)
+
+    ours = np.asarray(result.image, dtype=np.int16)
+    theirs = np.asarray(expected, dtype=np.int16)
+    assert ours.shape == theirs.shape == (SIZE, SIZE, 3)
+    assert ours.std() > 5
+    assert np.abs(ours - theirs).max() <= 1
+    running = int(steps * strength) if strength else steps
+    assert [p.step for p in progress] == list(range(1, running + 1))
+    assert all(p.total_steps == running for p in progress)
+    if scale is not None:  # the ControlNet changes the image: a pipeline that dropped it would not
+        plain = TorchEngine(inputs=store).generate(request.replace(controls=()))[0]
+        assert np.abs(np.asarray(plain.image, dtype=np.int16) - ours).max() > 10
+
+
+def test_switching_modes_keeps_one_copy_of_the_weights(tiny_sd15, hyper_lora, controlnets, tmp_path):
+    store = InputImages(tmp_path / "inputs")
+    lora = hyper_lora("Hyper-SD15-1step-lora")
+    request = GenerationRequest(prompt=PROMPT, base_model=str(tiny_sd15), loras=(LoraSpec(str(lora)),), steps=2,
+                                seed=SEED, width=SIZE, height=SIZE)
+    engine = TorchEngine(inputs=store)
+    engine.generate(request)
+    loaded = engine._loaded
+    unet = loaded.pipe.unet
+    init = store.add(png(init_picture()))
+    for changes in ({"init_image": init}, {"init_image": init, "mask_image": store.add(png(mask_picture()))},
+                    {"controls": (ControlSpec(str(controlnets["sd15"]), store.add(png(edges_picture()))),)}, {}):
+        engine.generate(request.replace(**changes))
+        assert engine._loaded is loaded and engine._loaded.pipe.unet is unet, changes
+
+
+def test_strength_under_one_step_lengthens_the_schedule_and_says_so(tiny_sd15, hyper_lora, tmp_path):
+    digest = InputImages(tmp_path / "inputs").add(png(init_picture()))
+    lora = hyper_lora("Hyper-SD15-1step-lora")
+    request = GenerationRequest(prompt=PROMPT, base_model=str(tiny_sd15), loras=(LoraSpec(str(lora)),), steps=1,
+                                init_image=digest, strength=0.3)
+    settings = plan(request, "sd15")
+    assert (settings.steps, settings.running_steps) == (4, 1)
+    assert any("leaves under one step to run" in warning for warning in settings.warnings)
+    four = plan(request.replace(steps=4, strength=0.6), "sd15")
+    assert (four.steps, four.running_steps, four.warnings) == (4, 2, ())
+    assert plan(request.replace(init_image=None), "sd15").running_steps == 1
+
+
+def test_input_images_that_do_not_fit_are_refused_with_what_to_do(tiny_sd15, hyper_lora, controlnets, tmp_path):
+    store = InputImages(tmp_path / "inputs")
+    lora = hyper_lora("Hyper-SD15-1step-lora")
+    init = store.add(png(init_picture()))
+    base = GenerationRequest(prompt=PROMPT, base_model=str(tiny_sd15), loras=(LoraSpec(str(lora)),), steps=1,
+                             init_image=init, strength=1.0)
+    engine = TorchEngine(inputs=store)
+    with pytest.raises(InputError, match="The init image is 64 × 64, and 96 × 64 was asked"):
+        engine.generate(base.replace(width=96))
+    small_mask = store.add(png(Image.new("L", (32, 32), 255)))
+    with pytest.raises(InputError, match="the mask must be a grayscale image of the same size"):
+        engine.generate(base.replace(mask_image=small_mask))
+    odd = store.add(png(Image.new("RGB", (60, 64), "gray")))
+    with pytest.raises(InputError, match="multiples of 8"):
+        engine.generate(base.replace(init_image=odd))
+    with pytest.raises(InputError, match="is not here"):
+        engine.generate(base.replace(init_image="0" * 64))
+    with pytest.raises(InputError, match="A mask needs an init image"):
+        base.replace(init_image=None, mask_image=small_mask)
+    with pytest.raises(InputError, match="start < end"):
+        base.replace(controls=(ControlSpec("x", init, start=0.5, end=0.5),))
+    with pytest.raises(InputError, match="not a ControlNet"):
+        plan(base.replace(controls=(ControlSpec(str(tiny_sd15 / "unet"), init),)), "sd15")
+
+
+def test_a_controlnet_for_the_other_architecture_is_refused(tiny_sd15, controlnets, tmp_path):
+    import json
+    import shutil
+
+    folder = tmp_path / "sdxl-canny"
+    shutil.copytree(controlnets["sd15"], folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "cross_attention_dim": 2048}))
+    digest = InputImages(tmp_path / "inputs").add(png(edges_picture()))
+    request = GenerationRequest(prompt=PROMPT, base_model=str(tiny_sd15), controls=(ControlSpec(str(folder), digest),))
+    with pytest.raises(ArchitectureMismatchError, match="is for SDXL; the base model is SD1.5"):
+        plan(request, "sd15")
+
+
+def test_the_input_store_keeps_bytes_once_and_refuses_what_is_no_image(tmp_path):
+    store = InputImages(tmp_path / "inputs")
+    data = png(init_picture())
+    first, second = store.add(data), store.add(data)
+    assert first == second and len(list((tmp_path / "inputs").iterdir())) == 1
+    assert store.read(first) == data
+    with pytest.raises(InputError, match="cannot be read as an image"):
+        store.add(b"not an image at all")
+    rgba = Image.new("RGBA", (8, 8), (255, 0, 0, 0))  # fully transparent: reads as the white a canvas shows
+    assert store.open(store.add(png(rgba))).getpixel((0, 0)) == (255, 255, 255)
