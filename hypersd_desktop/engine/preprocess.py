@@ -1,0 +1,26 @@
+"""Control images from what people have: a drawing becomes the scribble a ControlNet was trained on.
+
+The scribble ControlNets (`lllyasviel/sd-controlnet-scribble`, the drawing demo's) were trained on
+white strokes on black. People draw dark strokes on a light canvas, and a picture to trace is dark
+on light too, so a drawing is turned the right way round by its background: a mostly light image is
+inverted. Strokes are then stretched to pure white on pure black, as in training: below a faint-noise
+floor is paper, the darkest ink is white, and anti-aliased edges fall between. Torch-free: the Draw tab runs it in the window.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+NOISE_FLOOR = 24  # 8-bit levels; paper texture and JPEG noise below it are no stroke
+
+
+def scribble(drawing):
+    """A drawing (PIL, any mode) as the scribble ControlNet sees it: white strokes on black, RGB."""
+    from PIL import Image
+
+    gray = np.asarray(drawing.convert("L"), dtype=np.int32)
+    if np.median(gray) > 127:  # a light background: the strokes are the dark parts
+        gray = 255 - gray
+    strongest = max(int(gray.max()), NOISE_FLOOR + 1)  # the darkest ink becomes pure white, whatever its colour
+    strokes = np.clip((gray - NOISE_FLOOR) * 255 // (strongest - NOISE_FLOOR), 0, 255).astype(np.uint8)
+    return Image.fromarray(strokes, "L").convert("RGB")
