@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from hypersd_desktop import __version__
 from hypersd_desktop.core.errors import AppError
+from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.settings import Settings, save_settings
 from hypersd_desktop.core.vocab import Architecture, Decoder, Device, ModelKind, Preview, architecture_label
@@ -38,6 +39,7 @@ from hypersd_desktop.ui.banner import Banner
 from hypersd_desktop.ui.drops import DroppedFiles, ImageChoice, ask_about_image
 from hypersd_desktop.ui.generate_form import MAX_SEED, RANDOM_SEEDS, RecipeRules, SeedBox, fill_hyper_box, fill_sizes, hyper_parts, select_size
 from hypersd_desktop.ui.gallery_browser import GalleryBrowser
+from hypersd_desktop.ui.init_image import InitImageBox
 from hypersd_desktop.ui.job_view import JobView, JobWidgets, PreviewLabel
 from hypersd_desktop.ui.model_manager import ModelManager
 from hypersd_desktop.ui.model_matching import ModelMatch, match_metadata, match_request
@@ -99,6 +101,7 @@ class MainWindow(QMainWindow):
         self.generate_button.setDefault(True)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
+        self.init_image = InitImageBox(InputImages(self.library.paths.inputs))
         self.latest_wins = QCheckBox("Latest wins (replace queued jobs)")
         self.latest_wins.setChecked(self.settings.latest_wins)
 
@@ -112,6 +115,7 @@ class MainWindow(QMainWindow):
         form.addRow("Size", self.size_box)
         form.addRow("Batch size", self.batch_size)
         form.addRow("Batch count", self.batch_count)
+        form.addRow("Init image", self.init_image)
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button)
         buttons.addWidget(self.cancel_button)
@@ -137,6 +141,10 @@ class MainWindow(QMainWindow):
         self.results.setIconSize(QSize(96, 96))
         self.results.setFixedHeight(124)
         self.results.setWrapping(False)
+        self.results.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        use_result = QAction("Use as init image", self.results)
+        use_result.triggered.connect(self.use_result_as_init_image)
+        self.results.addAction(use_result)
         self.queue = QListWidget()
         self.queue.setMaximumHeight(90)
         queue_buttons = QHBoxLayout()
@@ -248,6 +256,8 @@ class MainWindow(QMainWindow):
             self.device_label, self.memory_label), lambda: self.settings, self)
         self.jobs.image_saved.connect(self.image_saved)
         self.bridge.ready.connect(lambda _message: self._update_recipe_controls())  # the device decides some notes
+        self.init_image.failed.connect(lambda message: self.errors.show_messages([message]))
+        self.init_image.changed.connect(self._init_image_changed)
 
     # -- models ---------------------------------------------------------------------------
 
@@ -355,6 +365,10 @@ class MainWindow(QMainWindow):
             if item.checkState() == Qt.CheckState.Checked:
                 loras.append(LoraSpec(item.data(Qt.ItemDataRole.UserRole).path, self.styles.cellWidget(row, 1).value()))
         width, height = self.size_box.currentData() or (None, None)
+        init = {}
+        if self.init_image.digest is not None:  # the result takes the picture's size
+            width = height = None
+            init = {"init_image": self.init_image.digest, "strength": self.init_image.strength.value()}
         rules = RecipeRules.of(self.hyper_box.currentData())
         settings = self.settings
         taesd = self._taesd() if settings.fast_decode else None
@@ -370,7 +384,7 @@ class MainWindow(QMainWindow):
                 seed=self.seed.value(), width=width, height=height, batch_size=self.batch_size.value(),
                 backend=settings.backend, device=settings.device, dtype=settings.dtype, attention_slicing=settings.attention_slicing,
                 vae_tiling=settings.vae_tiling, cpu_offload=settings.cpu_offload, cuda_graphs=settings.cuda_graphs,
-                **fast,
+                **fast, **init,
             )
         except AppError as error:
             if not quiet:
@@ -447,6 +461,26 @@ class MainWindow(QMainWindow):
         self._fill_controls(match, request.prompt, request.negative_prompt, request.steps, request.guidance,
                             request.seed, request.width, request.height, request.eta)
         self.batch_size.setValue(request.batch_size)
+        self.init_image.strength.setValue(request.strength)
+        self.init_image.set_digest(request.init_image)
+        if request.init_image is not None and self.init_image.digest is None:
+            self._reuse_notes.append("The init image of this request is no longer in the input store; it was made "
+                                     "from a picture that is gone, so this runs from the prompt alone.")
+            self._update_recipe_controls()
+
+    def use_result_as_init_image(self) -> None:
+        """The selected result (or the newest) becomes the init image."""
+        item = self.results.currentItem() or self.results.item(0)
+        if item is not None:
+            self.init_image.load_file(Path(item.data(Qt.ItemDataRole.UserRole)))
+
+    def _init_image_changed(self) -> None:
+        self.size_box.setEnabled(self.init_image.digest is None)
+        if self.init_image.image_size is not None:
+            self.size_box.setToolTip("The init image sets the size: {} × {}".format(*self.init_image.image_size))
+        else:
+            self.size_box.setToolTip("")
+        self._update_recipe_controls()
 
     def apply_metadata(self, metadata: ImageMetadata) -> None:
         """Set the controls from another tool's parameters; models are matched by hash, then by name."""

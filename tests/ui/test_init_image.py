@@ -1,0 +1,88 @@
+"""The Generate tab's init image: in by file, drop, paste or a result, out through the worker as image-to-image."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent, QGuiApplication, QImage
+
+from ui_helpers import WAIT
+
+
+def picture(path: Path, size=(64, 64), colour=(200, 60, 40)) -> Path:
+    Image.new("RGB", size, colour).save(path)
+    return path
+
+
+def test_a_chosen_picture_makes_the_request_image_to_image_at_its_size(qtbot, idle_app, tmp_path):
+    window = idle_app.window
+    window.prompt.setPlainText("a red kite")
+    box = window.init_image
+    assert not box.clear_button.isEnabled() and not box.strength.isEnabled()
+    path = picture(tmp_path / "photo.png", size=(96, 64))
+    assert box.load_file(path)
+    box.strength.setValue(0.5)
+    request = window.build_request()
+    assert request.init_image == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert (request.strength, request.width, request.height, request.mode) == (0.5, None, None, "img2img")
+    assert not window.size_box.isEnabled() and "96 × 64" in window.size_box.toolTip()
+    box.clear_button.click()
+    request = window.build_request()
+    assert request.init_image is None and request.mode == "txt2img" and window.size_box.isEnabled()
+
+
+def test_drop_and_paste_bring_pictures_in_and_a_file_that_is_no_picture_is_named(qtbot, idle_app, tmp_path):
+    window = idle_app.window
+    box = window.init_image
+    path = picture(tmp_path / "dropped.png", colour=(10, 200, 90))
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                      Qt.KeyboardModifier.NoModifier)
+    box.dropEvent(drop)
+    assert box.digest == hashlib.sha256(path.read_bytes()).hexdigest()
+
+    QGuiApplication.clipboard().setImage(QImage(str(picture(tmp_path / "copied.png", colour=(1, 2, 3)))))
+    box.paste_button.click()
+    pasted = Image.open(box.inputs.find(box.digest))
+    assert pasted.size == (64, 64) and pasted.convert("RGB").getpixel((5, 5)) == (1, 2, 3)
+
+    text = tmp_path / "notes.png"
+    text.write_text("not a picture")
+    assert not box.load_file(text)
+    assert "cannot be read as an image" in window.errors.text()
+    assert box.digest is not None  # the picture before stays
+
+
+def test_a_result_becomes_the_init_image_and_the_worker_generates_from_it(qtbot, parts, tmp_path):
+    window = parts.window
+    window.prompt.setPlainText("a harbour at dawn")
+    window.steps.setValue(4)
+    with qtbot.waitSignal(window.image_saved, timeout=WAIT) as first:
+        window.generate()
+    window.results.setCurrentRow(0)
+    (action,) = [a for a in window.results.actions() if a.text() == "Use as init image"]
+    action.trigger()
+    assert window.init_image.digest == hashlib.sha256(Path(first.args[0]).read_bytes()).hexdigest()
+    window.init_image.strength.setValue(0.5)
+    with qtbot.waitSignal(window.image_saved, timeout=WAIT) as second:
+        window.generate()
+    qtbot.waitUntil(lambda: window.timing.text().startswith("Done in"), timeout=WAIT)
+    made = np.asarray(Image.open(second.args[0]).convert("RGB"), dtype=np.int16)
+    assert made.shape == (64, 64, 3)
+
+    from hypersd_desktop.gallery.metadata import read_request
+
+    stored = read_request(second.args[0])
+    assert stored["init_image"] == window.init_image.digest and stored["strength"] == 0.5
+    window.init_image.clear()
+    window.apply_request(window.build_request().replace(init_image=stored["init_image"], strength=0.5))
+    assert window.init_image.digest == stored["init_image"] and window.init_image.strength.value() == 0.5
+    missing = window.build_request().replace(init_image="0" * 64)
+    window.apply_request(missing)
+    assert window.init_image.digest is None
+    assert "no longer in the input store" in window.warnings.text()
