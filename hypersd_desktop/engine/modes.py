@@ -26,20 +26,13 @@ from hypersd_desktop.core.vocab import Architecture, Mode
 from hypersd_desktop.engine.inputs import ModeInputs
 from hypersd_desktop.engine.types import GenerationRequest
 
-PIPELINES = {
-    (Architecture.SD15, Mode.TEXT_TO_IMAGE, False): "StableDiffusionPipeline",
-    (Architecture.SD15, Mode.IMAGE_TO_IMAGE, False): "StableDiffusionImg2ImgPipeline",
-    (Architecture.SD15, Mode.INPAINT, False): "StableDiffusionInpaintPipeline",
-    (Architecture.SD15, Mode.TEXT_TO_IMAGE, True): "StableDiffusionControlNetPipeline",
-    (Architecture.SD15, Mode.IMAGE_TO_IMAGE, True): "StableDiffusionControlNetImg2ImgPipeline",
-    (Architecture.SD15, Mode.INPAINT, True): "StableDiffusionControlNetInpaintPipeline",
-    (Architecture.SDXL, Mode.TEXT_TO_IMAGE, False): "StableDiffusionXLPipeline",
-    (Architecture.SDXL, Mode.IMAGE_TO_IMAGE, False): "StableDiffusionXLImg2ImgPipeline",
-    (Architecture.SDXL, Mode.INPAINT, False): "StableDiffusionXLInpaintPipeline",
-    (Architecture.SDXL, Mode.TEXT_TO_IMAGE, True): "StableDiffusionXLControlNetPipeline",
-    (Architecture.SDXL, Mode.IMAGE_TO_IMAGE, True): "StableDiffusionXLControlNetImg2ImgPipeline",
-    (Architecture.SDXL, Mode.INPAINT, True): "StableDiffusionXLControlNetInpaintPipeline",
-}
+STEM = {Architecture.SD15: "StableDiffusion", Architecture.SDXL: "StableDiffusionXL"}
+MODE_PART = {Mode.TEXT_TO_IMAGE: "", Mode.IMAGE_TO_IMAGE: "Img2Img", Mode.INPAINT: "Inpaint"}
+
+
+def pipeline_class_name(architecture: str, mode: Mode, controlnet: bool) -> str:
+    """The diffusers class of the table above, e.g. StableDiffusionXLControlNetInpaintPipeline."""
+    return f"{STEM[Architecture(architecture)]}{'ControlNet' if controlnet else ''}{MODE_PART[mode]}Pipeline"
 
 
 class ControlNets:
@@ -76,7 +69,7 @@ def mode_pipeline(base, architecture: str, request: GenerationRequest, controlne
     with_control = bool(controlnets)
     if request.mode == Mode.TEXT_TO_IMAGE and not with_control:
         return base
-    cls = getattr(diffusers, PIPELINES[Architecture(architecture), request.mode, with_control])
+    cls = getattr(diffusers, pipeline_class_name(architecture, request.mode, with_control))
     extra = {}
     if with_control:
         from diffusers.pipelines.controlnet import MultiControlNetModel
