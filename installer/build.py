@@ -23,6 +23,7 @@ import argparse
 import gzip
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -208,14 +209,25 @@ def build_deb(folder: Path, out: Path) -> Path:
 
 
 def strip_binaries(folder: Path) -> None:
-    """Debug symbols out of the bundled ELF files (a third of some libraries' size)."""
+    """Debug symbols out of the bundled ELF files (a third of some libraries' size).
+
+    Libraries that auditwheel vendored into a wheel (`numpy.libs/`, `pillow.libs/`, named `libfoo-<hash>.so`)
+    are left alone: patchelf rewrote their headers, and `strip` makes them unloadable ("ELF load command
+    address/offset not page-aligned": numpy's OpenBLAS failed so, and with it every command).
+    """
     if shutil.which("strip") is None:
         print("build: no `strip` (binutils) here; the package keeps its debug symbols")
         return
-    elves = [p for p in folder.rglob("*") if p.is_file() and not p.is_symlink() and p.read_bytes()[:4] == b"\x7fELF"]
+    elves = [p for p in folder.rglob("*") if p.is_file() and not p.is_symlink() and not vendored_by_auditwheel(p)
+             and p.read_bytes()[:4] == b"\x7fELF"]
     for chunk in range(0, len(elves), 200):
         subprocess.run(["strip", "--strip-unneeded", *map(str, elves[chunk:chunk + 200])], check=False,
                        stderr=subprocess.DEVNULL)
+
+
+def vendored_by_auditwheel(path: Path) -> bool:
+    return any(parent.name.endswith(".libs") for parent in path.parents) or bool(
+        re.search(r"-[0-9a-f]{8}(-[0-9a-f]{8})?\.so", path.name))
 
 
 def build_nsis(folder: Path, out: Path, quick: bool = False) -> Path:

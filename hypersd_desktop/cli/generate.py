@@ -16,7 +16,6 @@ from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import TransferProgress
 from hypersd_desktop.core.vocab import Decoder, Device, DType, Preview, Scheduler
 from hypersd_desktop.core.images import InputImages
-from hypersd_desktop.engine.inputs import open_inputs
 from hypersd_desktop.engine.types import AUTO_BACKEND, ControlSpec, GenerationRequest, LoraSpec
 
 
@@ -138,6 +137,8 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         mask_blur=args.mask_blur,
         controls=controls,
     )
+    from hypersd_desktop.engine.inputs import open_inputs  # numpy: only for a request that generates
+
     open_inputs(request, inputs, request.width or 0, request.height or 0)  # sizes and the mask, before torch loads
     return request
 
