@@ -73,7 +73,9 @@ describes each.
 # not a defect (Debian's policy is for packages built from the archive).
 LINTIAN_OVERRIDES = ("dir-or-file-in-opt [opt/*]", "embedded-library *", "custom-library-search-path *",
                      "shared-library-lacks-prerequisites *", "library-not-linked-against-libc *",
-                     "hardening-no-pie *", "missing-depends-on-sensible-utils *")
+                     "hardening-no-pie *", "missing-depends-on-sensible-utils *",
+                     # auditwheel's vendored libraries stay as the wheels ship them: strip breaks them (strip_binaries)
+                     "unstripped-binary-or-object [opt/hypersd-desktop/_internal/*.libs/*]")
 
 
 def arch() -> tuple[str, str]:
