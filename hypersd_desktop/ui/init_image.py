@@ -63,16 +63,14 @@ class InitImageBox(QWidget):
     # -- ways in --------------------------------------------------------------------------
 
     def load_file(self, path: Path) -> bool:
-        try:
-            data = Path(path).read_bytes()
-        except OSError as error:
-            self.failed.emit(f"{Path(path).name} cannot be read: {error.strerror or error}.")
-            return False
-        return self.load_bytes(data, f"{Path(path).name}")
+        return self._load(lambda: self.inputs.add_file(Path(path), Path(path).name))
 
     def load_bytes(self, data: bytes, name: str = "The pasted picture") -> bool:
+        return self._load(lambda: self.inputs.add(data, name))
+
+    def _load(self, add) -> bool:
         try:
-            digest = self.inputs.add(data, name)
+            digest = add()
         except InputError as error:
             self.failed.emit(str(error))
             return False
