@@ -26,6 +26,20 @@ def app_home(tmp_path, monkeypatch):
 
 
 @pytest.fixture
+def fake_backend(monkeypatch):
+    """HYPERSD_BACKENDS names the fake backend (tests/fake_backend.py), for this process and the worker
+    processes it starts."""
+    from hypersd_desktop.engine import backend
+
+    monkeypatch.setenv(backend.BACKENDS_ENV, "fake_backend:BACKEND")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(Path(__file__).parent),
+                                                                   os.environ.get("PYTHONPATH")])))
+    yield
+    backend._registered.pop("fake", None)
+    backend._specs.clear()
+
+
+@pytest.fixture
 def online(monkeypatch):
     """The suite runs with HF_HUB_OFFLINE=1; tests using this talk to a server on 127.0.0.1 only."""
     from huggingface_hub import constants

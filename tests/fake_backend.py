@@ -1,4 +1,7 @@
 """A small backend for the seam tests: it draws a flat colour from the seed and imports no torch.
+Given images, it returns what a ControlNet would see (the first control image, preprocessed as the
+torch engine does) or else the init image, so the tests of the Draw tab and the protocol can see
+which image reached the engine.
 
 Loaded into a worker process through HYPERSD_BACKENDS=fake_backend:BACKEND (with this folder on
 PYTHONPATH). Each result's warnings say whether torch was imported in the process that ran it.
@@ -14,13 +17,15 @@ from PIL import Image
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import Architecture, Device, DType, Mode, Scheduler
 from hypersd_desktop.engine.backend import Backend, BackendInfo
+from hypersd_desktop.engine.inputs import open_inputs
 from hypersd_desktop.engine.types import GenerationResult, Progress, ResolvedSettings
 
 TORCH_NOTE = "torch imported in the worker: "
 
 
 class FakeEngine:
-    def __init__(self) -> None:
+    def __init__(self, inputs=None) -> None:
+        self.inputs = inputs
         self.prepared = []
 
     def prepare(self, request) -> None:
@@ -34,7 +39,9 @@ class FakeEngine:
             cancel.raise_if_cancelled()
             if on_progress is not None:
                 on_progress(Progress(step, steps, 0, request.batch_size, None, time.perf_counter() - started))
-        width, height = request.width or 64, request.height or 64
+        sources = open_inputs(request, self.inputs, request.width or 64, request.height or 64)
+        width, height = sources.width, sources.height
+        given = sources.controls[0] if sources.controls else sources.init
         settings = ResolvedSettings(
             recipe=request.recipe, architecture=Architecture.SD15,
             scheduler=request.scheduler if request.scheduler != Scheduler.AUTO else Scheduler.TCD, steps=steps,
@@ -45,7 +52,8 @@ class FakeEngine:
         timings = {"load_s": 0.0, "denoise_s": elapsed, "decode_s": 0.0, "total_s": elapsed, "per_image_s": elapsed}
         warning = TORCH_NOTE + str("torch" in sys.modules)
         return [
-            GenerationResult(Image.new("RGB", (width, height), ((request.seed + k) % 256, 80, 160)), request.seed + k, k,
+            GenerationResult(given.resize((width, height)) if given is not None else
+                             Image.new("RGB", (width, height), ((request.seed + k) % 256, 80, 160)), request.seed + k, k,
                              request, settings, (warning,), timings)
             for k in range(request.batch_size)
         ]
@@ -58,7 +66,7 @@ class FakeEngine:
 
 
 def probe() -> BackendInfo:
-    return BackendInfo("fake", (Device.CPU,), (Mode.TEXT_TO_IMAGE,), (DType.FP32,), version="1")
+    return BackendInfo("fake", (Device.CPU,), tuple(Mode), (DType.FP32,), controlnet=True, version="1")
 
 
 BACKEND = Backend("fake", probe, FakeEngine, priority=-1)

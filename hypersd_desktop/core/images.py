@@ -3,8 +3,10 @@
 A request names each input image by the sha256 of its file's bytes, so a request stored in a PNG
 says exactly which pixels it started from, and the bytes travel once however often a request is
 reused. `InputImages` keeps them as `<root>/<sha256>.<format>`, written atomically; the worker and
-the gallery each keep such a folder. Images are checked when they come in: a file that is not an
-image, or one too large to be a generation's input, is refused with a message that says so.
+the gallery each keep such a folder. Images that may never be kept (each frame of a drawing on the
+Draw tab) are only held in memory, the newest few, until an image made from them is saved and keeps
+them. Images are checked when they come in: a file that is not an image, or one too large to be a
+generation's input, is refused with a message that says so.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import threading
+from collections import OrderedDict
 from pathlib import Path
 
 from hypersd_desktop.core.errors import InputError
@@ -20,6 +24,7 @@ from hypersd_desktop.core.files import write_atomic
 MAX_INPUT_SIDE = 8192
 FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif", "GIF": "gif"}
 DIGEST = re.compile(r"[0-9a-f]{64}")
+HELD_IMAGES = 64  # images held in memory only; older ones are forgotten unless kept
 
 
 def check_image_bytes(data: bytes, what: str = "The image") -> tuple[str, tuple[int, int]]:
@@ -41,18 +46,50 @@ def check_image_bytes(data: bytes, what: str = "The image") -> tuple[str, tuple[
 
 
 class InputImages:
-    """A folder of input images named by the sha256 of their bytes."""
+    """A folder of input images named by the sha256 of their bytes, and the newest few held in memory only."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, held: int = HELD_IMAGES) -> None:
         self.root = root
+        self._held: OrderedDict[str, tuple[str, bytes]] = OrderedDict()  # digest -> (extension, bytes)
+        self._most_held = held
+        self._lock = threading.Lock()  # the worker holds images on its reader thread and reads them on its job thread
 
     def add(self, data: bytes, what: str = "The image") -> str:
-        """Keep `data` (an image file's bytes) and return its sha256; the same bytes are kept once."""
+        """Keep `data` (an image file's bytes) on disk and return its sha256; the same bytes are kept once."""
+        digest = self.hold(data, what)
+        self.keep(digest)
+        return digest
+
+    def hold(self, data: bytes, what: str = "The image") -> str:
+        """Hold `data` in memory (not on disk) and return its sha256; `keep` writes it when it is needed."""
         extension, _ = check_image_bytes(data, what)
         digest = hashlib.sha256(data).hexdigest()
-        if self.find(digest) is None:
-            write_atomic(self.root / f"{digest}.{extension}", data)
+        with self._lock:
+            self._held[digest] = (extension, data)
+            self._held.move_to_end(digest)
+            while len(self._held) > self._most_held:
+                self._held.popitem(last=False)
         return digest
+
+    def has(self, digest: str) -> bool:
+        with self._lock:
+            if digest in self._held:
+                return True
+        return self.find(digest) is not None
+
+    def keep(self, digest: str) -> Path:
+        """Write a held image to the folder (an image saved from it names it); its path there."""
+        path = self.find(digest)
+        if path is not None:
+            return path
+        with self._lock:
+            held = self._held.get(digest)
+        if held is None:
+            raise self._missing(digest)
+        extension, data = held
+        path = self.root / f"{digest}.{extension}"
+        write_atomic(path, data)
+        return path
 
     def add_file(self, path: Path, what: str | None = None) -> str:
         try:
@@ -71,11 +108,19 @@ class InputImages:
         return None
 
     def read(self, digest: str) -> bytes:
+        with self._lock:
+            held = self._held.get(digest)
+        if held is not None:
+            return held[1]
         path = self.find(digest)
         if path is None:
-            raise InputError(f"The input image {digest[:12]}… is not here; add the image again (it may have been "
-                             "removed with its gallery entry).")
+            raise self._missing(digest)
         return path.read_bytes()
+
+    @staticmethod
+    def _missing(digest: str) -> InputError:
+        return InputError(f"The input image {digest[:12]}… is not here; add the image again (it may have been "
+                          "removed with its gallery entry).")
 
     def open(self, digest: str, mode: str = "RGB"):
         """The image as a PIL image in `mode` (RGB, or L for a mask), fully loaded."""

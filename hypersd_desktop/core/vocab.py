@@ -120,6 +120,13 @@ class Mode(TextEnum):
         return {"txt2img": "text-to-image", "img2img": "image-to-image", "inpaint": "inpainting"}[self.value]
 
 
+class Preprocessor(TextEnum):
+    """How a control image is made from the picture a request names; NONE: the picture is the control image."""
+
+    NONE = "none"
+    SCRIBBLE = "scribble"
+
+
 class ImageSource(TextEnum):
     """How an image came into the gallery."""
 

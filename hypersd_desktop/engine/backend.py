@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import Device, DType, Mode
 from hypersd_desktop.engine.types import AUTO_BACKEND, GenerationRequest, GenerationResult, Progress
@@ -72,7 +73,8 @@ class BackendInfo:
 
 @dataclass(frozen=True)
 class Backend:
-    """A backend: `probe()` is cheap and imports no inference library; `open()` makes an engine.
+    """A backend: `probe()` is cheap and imports no inference library; `open(inputs)` makes an engine that
+    reads the input images requests name from `inputs` (an `InputImages`, or None where no request has any).
 
     "auto" prefers a GPU to the CPU; among backends that run a GPU it prefers the highest
     `priority`, and on the CPU the highest `cpu_priority` (the faster one, measured in `bench/`).
@@ -80,7 +82,7 @@ class Backend:
 
     name: str
     probe: Callable[[], BackendInfo]
-    open: Callable[[], Engine]
+    open: Callable[[InputImages | None], Engine]
     priority: int = 0
     cpu_priority: int = 0
     # Why this backend cannot run a request (None when it can): "auto" then passes it over. Cheap and torch-free.

@@ -3,7 +3,7 @@
 The command line checks them before torch is imported; the engine opens them for the run. The run
 takes the init image's size unless the request names one; a size that differs from the init image's,
 sides that are not multiples of 8, or a mask that is not a grayscale image of the same size are
-refused with what to do.
+refused with what to do. A control image with a preprocessor is made here from the picture named.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import InputImages
+from hypersd_desktop.engine.preprocess import control_image
 from hypersd_desktop.engine.types import GenerationRequest
 
 
@@ -54,5 +55,5 @@ def open_inputs(request: GenerationRequest, inputs: InputImages | None, width: i
         if mask.size != init.size:
             raise InputError(f"The mask is {mask.width} × {mask.height} and the init image {init.width} × "
                              f"{init.height}; the mask must be a grayscale image of the same size.")
-    controls = [inputs.open(control.image) for control in request.controls]
+    controls = [control_image(inputs.open(control.image), control.preprocessor) for control in request.controls]
     return ModeInputs(width, height, init, mask, controls)

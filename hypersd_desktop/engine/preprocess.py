@@ -1,17 +1,25 @@
-"""Control images from what people have: a drawing becomes the scribble a ControlNet was trained on.
+"""Control images from what people have: a drawing becomes the scribble a ControlNet was trained on,
+a photo its Canny edges.
 
 The scribble ControlNets (`lllyasviel/sd-controlnet-scribble`, the drawing demo's) were trained on
 white strokes on black. People draw dark strokes on a light canvas, and a picture to trace is dark
 on light too, so a drawing is turned the right way round by its background: a mostly light image is
 inverted. Strokes are then stretched to pure white on pure black, as in training: below a faint-noise
 floor is paper, the darkest ink is white, and anti-aliased edges fall between. Torch-free: the Draw tab runs it in the window.
+
+Canny edges are OpenCV's, with the Hyper-SD model card's thresholds (100 and 200). OpenCV is part of
+the app, not of the compute runtime: the window and the command line make the edge map, and the
+request names the edge map itself.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from hypersd_desktop.core.vocab import Preprocessor
+
 NOISE_FLOOR = 24  # 8-bit levels; paper texture and JPEG noise below it are no stroke
+CANNY_THRESHOLDS = (100, 200)  # the model card's
 
 
 def scribble(drawing):
@@ -24,3 +32,19 @@ def scribble(drawing):
     strongest = max(int(gray.max()), NOISE_FLOOR + 1)  # the darkest ink becomes pure white, whatever its colour
     strokes = np.clip((gray - NOISE_FLOOR) * 255 // (strongest - NOISE_FLOOR), 0, 255).astype(np.uint8)
     return Image.fromarray(strokes, "L").convert("RGB")
+
+
+def canny(picture, low: int = CANNY_THRESHOLDS[0], high: int = CANNY_THRESHOLDS[1]):
+    """A picture's (PIL) Canny edges as a canny ControlNet sees them: white edges on black, RGB."""
+    import cv2
+    from PIL import Image
+
+    edges = cv2.Canny(np.asarray(picture.convert("RGB")), low, high)
+    return Image.fromarray(edges, "L").convert("RGB")
+
+
+def control_image(picture, preprocessor: Preprocessor):
+    """What a ControlNet sees of `picture` (PIL) with `preprocessor`: the picture itself for NONE."""
+    if preprocessor == Preprocessor.SCRIBBLE:
+        return scribble(picture)
+    return picture.convert("RGB")

@@ -60,12 +60,10 @@ def probe() -> BackendInfo:
                        controlnet=True, version=version)
 
 
-def open_engine() -> Engine:
-    from hypersd_desktop.core.images import InputImages
-    from hypersd_desktop.core.paths import AppPaths
+def open_engine(inputs=None) -> Engine:
     from hypersd_desktop.engine.torch_engine import TorchEngine
 
-    return TorchEngine(inputs=InputImages(AppPaths.default().inputs))
+    return TorchEngine(inputs=inputs)
 
 
 BACKEND = Backend("torch", probe, open_engine, priority=10, cpu_priority=1)

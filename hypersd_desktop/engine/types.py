@@ -16,7 +16,7 @@ from typing import Any
 from hypersd_desktop.core.codec import CodecError, from_data, to_data
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import DIGEST
-from hypersd_desktop.core.vocab import Architecture, Decoder, Device, DType, Mode, Preview, Scheduler
+from hypersd_desktop.core.vocab import Architecture, Decoder, Device, DType, Mode, Preprocessor, Preview, Scheduler
 
 AUTO_BACKEND = "auto"
 BACKEND_TITLES = {"torch": "PyTorch", "onnx": "ONNX Runtime"}  # what the window calls the built-in backends
@@ -35,15 +35,25 @@ class LoraSpec:
 
 @dataclass(frozen=True)
 class ControlSpec:
-    """A ControlNet and the image that steers it: `image` is the sha256 of an input image (`core/images.py`)
-    as the ControlNet sees it (edges, a scribble), weighted by `scale` over the fraction `start`–`end` of
-    the denoising steps."""
+    """A ControlNet and the image that steers it: `image` is the sha256 of an input image (`core/images.py`),
+    weighted by `scale` over the fraction `start`–`end` of the denoising steps. With `preprocessor` NONE
+    the image is what the ControlNet sees (edges, a scribble); otherwise it is the picture that is made
+    from (a drawing for SCRIBBLE), so a stored request names the drawing itself and the Draw tab can
+    open it again."""
 
     model: str
     image: str
     scale: float = 1.0
     start: float = 0.0
     end: float = 1.0
+    preprocessor: Preprocessor = Preprocessor.NONE
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "preprocessor", Preprocessor(self.preprocessor))
+        except ValueError:
+            raise InputError(f"Unknown control image preprocessor {self.preprocessor!r}; choose one of "
+                             f"{', '.join(Preprocessor.values())}.") from None
 
 
 @dataclass(frozen=True)

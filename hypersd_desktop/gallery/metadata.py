@@ -12,7 +12,7 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
@@ -95,13 +95,13 @@ def write_png(image: Image.Image, path: Path, params: ImageParameters) -> bytes:
     return data
 
 
-def read_png_text(path: Path) -> dict[str, str]:
-    """The text chunks of a PNG (tEXt, zTXt and iTXt)."""
+def read_png_text(path: Path | BinaryIO) -> dict[str, str]:
+    """The text chunks of a PNG (tEXt, zTXt and iTXt), from a file or a stream of its bytes."""
     with Image.open(path) as image:
         return {str(k): str(v) for k, v in getattr(image, "text", {}).items()}
 
 
-def read_request(path: Path) -> dict[str, Any] | None:
+def read_request(path: Path | BinaryIO) -> dict[str, Any] | None:
     """The full generation request stored by this app, or None."""
     text = read_png_text(path).get(REQUEST_CHUNK)
     return json.loads(text) if text else None

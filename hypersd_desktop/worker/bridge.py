@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Qt, Signal
 
+from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.worker.client import QueueChanged, WorkerClient, WorkerRestarted, WorkerUnavailable
 from hypersd_desktop.worker.protocol import (
     BatchFinished, BatchProgress, ImageReady, JobFailed, JobFinished, JobProgress, JobStarted, WorkerReady,
@@ -27,15 +28,21 @@ class WorkerBridge(QObject):
     _incoming = Signal(object)
 
     def __init__(self, home: str | None = None, parent: QObject | None = None, cancel_timeout: float = 5.0,
-                 command: list[str] | None = None) -> None:
+                 command: list[str] | None = None, inputs: InputImages | None = None) -> None:
         super().__init__(parent)
         self._incoming.connect(self._dispatch, Qt.ConnectionType.QueuedConnection)
-        self.client = WorkerClient(self._incoming.emit, home=home, cancel_timeout=cancel_timeout, command=command)
+        self.client = WorkerClient(self._incoming.emit, home=home, cancel_timeout=cancel_timeout, command=command,
+                                   inputs=inputs)
         self._routes = {
             WorkerReady: self.ready, JobStarted: self.started, JobProgress: self.progress, ImageReady: self.image_ready,
             JobFinished: self.finished, JobFailed: self.failed, QueueChanged: self.queue_changed,
             WorkerRestarted: self.restarted, WorkerUnavailable: self.unavailable, BatchProgress: self.batch_progress, BatchFinished: self.batch_finished,
         }
+
+    @property
+    def inputs(self) -> InputImages:
+        """The input images jobs name: the window adds them here, and the client sends them to the worker."""
+        return self.client.inputs
 
     def start(self) -> None:
         self.client.start()
@@ -48,7 +55,7 @@ class WorkerBridge(QObject):
         self.client.shutdown()
         old = self.client
         self.client = WorkerClient(self._incoming.emit, home=old.home, cancel_timeout=old.cancel_timeout,
-                                   previews=old.previews, command=command)
+                                   previews=old.previews, command=command, inputs=old.inputs)
         self.client.engine_choice = old.engine_choice
         self.client.start()
 

@@ -9,6 +9,8 @@ turns them into signals on the GUI thread.
   named). The first exchange is a handshake; a worker of another protocol version, one that
   writes anything but the protocol, or one that does not answer in time is reported as
   unavailable with the reason, and not restarted in a loop.
+- A job's input images (`inputs`, by content hash) are sent to the worker process before the first
+  job that names them, and again after a restart; a job whose image is missing here fails at once.
 - One job runs at a time; others wait in a queue that can be listed, reordered and trimmed.
   `latest_wins` replaces the queued jobs with the new one (typing-as-you-go).
 - A cancel reaches the running job's next step; if the worker does not answer within
@@ -26,16 +28,20 @@ import os
 import subprocess
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from hypersd_desktop import __version__
+from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.images import HELD_IMAGES, InputImages
 from hypersd_desktop.core.paths import HOME_ENV, AppPaths
 from hypersd_desktop.engine.types import AUTO_BACKEND, GenerationRequest
 from hypersd_desktop.worker.batch import BatchSpec
 from hypersd_desktop.worker.protocol import (
-    JOB_ENDS, PROTOCOL_VERSION, CancelJob, Hello, JobFailed, RunBatch, RunJob, Shutdown, WorkerReady, WorkerRefused,
+    JOB_ENDS, PROTOCOL_VERSION, CancelJob, Hello, JobFailed, PutImage, RunBatch, RunJob, Shutdown, WorkerReady,
+    WorkerRefused,
 )
 from hypersd_desktop.worker.wire import MessageWriter, ProtocolError, read_message
 
@@ -62,6 +68,7 @@ class QueuedJob:
     job_id: int
     request: GenerationRequest
     batch: BatchSpec | None = None
+    save: bool = True  # False: the images are shown, not written (the Draw tab's live images)
 
     def requests(self) -> tuple[GenerationRequest, ...]:
         return tuple(unit.request for unit in self.batch.units) if self.batch else (self.request,)
@@ -92,12 +99,17 @@ class WorkerUnavailable:
 
 class WorkerClient:
     """Runs jobs in the worker program. `command` starts it (default: `worker_command()`); `home`
-    is passed to it as HYPERSD_HOME (tests)."""
+    is passed to it as HYPERSD_HOME (tests); `inputs` holds the input images jobs name (default: the
+    data folder's)."""
 
     def __init__(self, on_event: Callable[[object], None], home: str | None = None, cancel_timeout: float = 5.0,
                  previews: bool = True, command: list[str] | None = None,
-                 handshake_timeout: float = HANDSHAKE_TIMEOUT_S) -> None:
+                 handshake_timeout: float = HANDSHAKE_TIMEOUT_S, inputs: InputImages | None = None) -> None:
         self.on_event = on_event
+        self.inputs = inputs or InputImages(AppPaths.default().inputs)
+        # Input images the running worker process holds, newest last. Fewer than it holds, so one listed is
+        # surely still there; older ones are sent again.
+        self._sent: OrderedDict[str, None] = OrderedDict()
         self.home = home
         self.cancel_timeout = cancel_timeout
         self.previews = previews
@@ -144,6 +156,7 @@ class WorkerClient:
         with self._lock:
             self._process, self._writer, self._ready = process, MessageWriter(process.stdin), None
             self._log_start = log_start
+            self._sent.clear()  # a new process holds no images
             self._generation += 1
             generation = self._generation
             timer = threading.Timer(self.handshake_timeout, self._handshake_overdue, args=(generation,))
@@ -185,9 +198,10 @@ class WorkerClient:
 
     # -- queue ----------------------------------------------------------------------------
 
-    def submit(self, request: GenerationRequest, latest_wins: bool = False) -> int:
-        """Queue a request; returns its job id. With `latest_wins`, queued (not running) jobs are dropped."""
-        return self._enqueue(QueuedJob(next(self._ids), request), latest_wins)
+    def submit(self, request: GenerationRequest, latest_wins: bool = False, save: bool = True) -> int:
+        """Queue a request; returns its job id. With `latest_wins`, queued (not running) jobs are dropped.
+        Without `save`, its images come back as `ImageReady` with no path and are written nowhere."""
+        return self._enqueue(QueuedJob(next(self._ids), request, save=save), latest_wins)
 
     def submit_batch(self, spec: BatchSpec) -> int:
         """Queue a batch job; it runs as one job (one cancel stops it; running it again resumes it)."""
@@ -263,17 +277,43 @@ class WorkerClient:
             return False
 
     def _dispatch(self) -> None:
-        with self._lock:
-            if self._running is not None or self._ready is None or not self._queue:
-                self._notify_queue()
+        while True:
+            with self._lock:
+                if self._running is not None or self._ready is None or not self._queue:
+                    self._notify_queue()
+                    return
+                job = self._queue.pop(0)
+                self._running = job
+            self._notify_queue()
+            missing = self._send_inputs(job)
+            if missing is None:
+                if job.batch is not None:
+                    self._send(RunBatch(job.job_id, job.batch))
+                else:
+                    self._send(RunJob(job.job_id, job.request, self.previews, job.save))
                 return
-            job = self._queue.pop(0)
-            self._running = job
-        self._notify_queue()
-        if job.batch is not None:
-            self._send(RunBatch(job.job_id, job.batch))
-        else:
-            self._send(RunJob(job.job_id, job.request, self.previews))
+            with self._lock:
+                self._running = None
+            self.on_event(JobFailed(job.job_id, missing))  # and on to the next job
+
+    def _send_inputs(self, job: QueuedJob) -> str | None:
+        """Send the worker the input images `job` names that it may not hold; what is wrong when one is not here."""
+        for digest in dict.fromkeys(d for request in job.requests() for d in request.input_images()):
+            with self._lock:
+                if digest in self._sent:
+                    self._sent.move_to_end(digest)
+                    continue
+            try:
+                data = self.inputs.read(digest)
+            except (InputError, OSError) as error:
+                return str(error)
+            if not self._send(PutImage(digest, data)):
+                return None  # the worker has gone; its reader reports the job
+            with self._lock:
+                self._sent[digest] = None
+                while len(self._sent) > HELD_IMAGES // 2:
+                    self._sent.popitem(last=False)
+        return None
 
     def _notify_queue(self) -> None:
         with self._lock:

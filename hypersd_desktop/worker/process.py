@@ -11,6 +11,7 @@ back as `JobFailed` with a message a person can act on; the traceback goes to th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import logging
@@ -25,6 +26,7 @@ from typing import BinaryIO
 
 from hypersd_desktop import __version__
 from hypersd_desktop.core.errors import AppError, CancelledError, InputError
+from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.logs import setup_logging
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken
@@ -41,7 +43,6 @@ log = logging.getLogger("hypersd.worker")
 PREVIEW_INTERVAL_S = 0.05
 EXIT_REFUSED = 3
 EXIT_PROTOCOL_ERROR = 4
-MAX_INPUT_IMAGES = 64  # input images kept for the jobs that name them
 
 
 def protocol_streams() -> tuple[BinaryIO, BinaryIO]:
@@ -78,7 +79,7 @@ class Worker:
         self.paths = paths
         self.inbox: queue.Queue = queue.Queue()
         self.cancels: dict[int, CancelToken] = {}
-        self.images: dict[str, bytes] = {}  # input images by sha256, for the image modes to come
+        self.inputs = InputImages(paths.inputs)  # the input images jobs name: held in memory, kept when saved
         self.lock = threading.Lock()
         self._service = None
 
@@ -90,7 +91,8 @@ class Worker:
             from hypersd_desktop.models.library import ModelLibrary
             from hypersd_desktop.worker.service import GenerationService
 
-            self._service = GenerationService(self.paths, Gallery(self.paths), ModelLibrary(self.paths).hash_cache())
+            self._service = GenerationService(self.paths, Gallery(self.paths), ModelLibrary(self.paths).hash_cache(),
+                                              inputs=self.inputs)
         return self._service
 
     def serve(self) -> int:
@@ -154,12 +156,15 @@ class Worker:
                 log.warning("ignored a %s message", type(message).kind)
 
     def _keep_image(self, message: PutImage) -> None:
+        """Hold an input image for the jobs that name it; one that is damaged or no image is left out, and the
+        job that names it fails saying the image is not here."""
         if hashlib.sha256(message.data).hexdigest() != message.digest:
             log.error("input image %s arrived damaged; ignored", message.digest)
             return
-        self.images[message.digest] = message.data
-        while len(self.images) > MAX_INPUT_IMAGES:
-            self.images.pop(next(iter(self.images)))
+        try:
+            self.inputs.hold(message.data)
+        except InputError as error:
+            log.error("input image %s refused: %s", message.digest, error)
 
     # -- jobs ---------------------------------------------------------------------------
 
@@ -189,8 +194,16 @@ class Worker:
             token.raise_if_cancelled()
             asked = job.request
             request = asked.replace(preview=Preview.LATENT) if job.previews and asked.preview == Preview.NONE else asked
-            saved = self.service.run(request, on_progress=on_progress, cancel=token, on_saved=on_saved, stored=asked)
-            first = saved[0].result
+            if job.save:
+                first = self.service.run(request, on_progress=on_progress, cancel=token, on_saved=on_saved,
+                                         stored=asked)[0].result
+            else:
+                results = self.service.generate(request, on_progress, token)
+                for result in results:
+                    png = self.service.render(dataclasses.replace(result, request=asked))
+                    self.out.send(ImageReady(job.job_id, result.index, result.seed, "", None, png,
+                                             result.timings.get("load_s", 0.0)))
+                first = results[0]
             self.out.send(JobFinished(job.job_id, first.warnings, time.perf_counter() - started,
                                       self.service.memory_in_use(request, first.settings.device),
                                       first.settings.device, first.settings.dtype, first.settings.backend))

@@ -11,8 +11,10 @@ time (`RunJob`, `RunBatch`), `CancelJob` at any moment, and `Shutdown`. For each
 worker sends `JobStarted`, then `JobProgress`/`BatchProgress`, `ImageReady` per image, and
 ends it with exactly one of `JobFinished`, `BatchFinished` or `JobFailed`.
 
-Image inputs (init images, masks, control images) will be named in requests by the sha256 of
-their bytes; the app sends each one once as `PutImage` before the job that names it.
+Image inputs (init images, masks, control images) are named in requests by the sha256 of their
+bytes; the app sends each one once to a worker process, as `PutImage` before the first job that
+names it. The worker holds them in memory, and writes one to its input folder only when an image
+made from it is saved.
 """
 
 from __future__ import annotations
@@ -58,11 +60,13 @@ class Hello:
 @message("run")
 @dataclass(frozen=True)
 class RunJob:
-    """Generate `request`; with `previews`, step previews are sent when the request asks for none."""
+    """Generate `request`; with `previews`, step previews are sent when the request asks for none. Without
+    `save` the images are sent and not written (the Draw tab's live images: only the one kept is saved)."""
 
     job_id: int
     request: GenerationRequest
     previews: bool = True
+    save: bool = True
 
 
 @message("run-batch")
@@ -147,7 +151,8 @@ class JobProgress:
 @dataclass(frozen=True)
 class ImageReady:
     """One finished image: saved at `path`, indexed as gallery image `image_id`; `png` is the file's
-    bytes, so the app shows it without reading the disk (the worker may be elsewhere).
+    bytes, so the app shows it without reading the disk (the worker may be elsewhere). For a job run
+    without saving, `path` is empty and `image_id` None, and `png` is the file that would have been written.
     `load_s` is the time the job spent loading its model."""
 
     job_id: int

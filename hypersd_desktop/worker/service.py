@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import Scheduler
@@ -20,7 +21,7 @@ from hypersd_desktop.engine import backend as backends
 from hypersd_desktop.engine.backend import Engine
 from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, Progress
 from hypersd_desktop.gallery.gallery import Gallery
-from hypersd_desktop.gallery.metadata import ImageParameters, write_png
+from hypersd_desktop.gallery.metadata import ImageParameters, encode_png, write_png
 from hypersd_desktop.core.hashes import HashCache
 
 
@@ -79,9 +80,11 @@ class SavedImage:
 
 
 class Engines:
-    """The engines opened in this process, one per backend, chosen through the registry."""
+    """The engines opened in this process, one per backend, chosen through the registry; they read the
+    input images requests name from `inputs`."""
 
-    def __init__(self) -> None:
+    def __init__(self, inputs: InputImages | None = None) -> None:
+        self.inputs = inputs
         self._open: dict[str, Engine] = {}
 
     def for_request(self, request: GenerationRequest) -> Engine:
@@ -90,7 +93,7 @@ class Engines:
     def open(self, backend: backends.Backend) -> Engine:
         """The engine of `backend`, opened (its inference library imported) on first use."""
         if backend.name not in self._open:
-            self._open[backend.name] = backend.open()
+            self._open[backend.name] = backend.open(self.inputs)
         return self._open[backend.name]
 
     def unload(self) -> None:
@@ -99,22 +102,31 @@ class Engines:
 
 
 class GenerationService:
-    """Runs requests, writes their PNGs and indexes them in `gallery` (when given)."""
+    """Runs requests, writes their PNGs and indexes them in `gallery` (when given). Input images come from
+    `inputs` (default: the data folder's), and an image saved keeps the inputs it was made from there,
+    so reusing its request later finds them."""
 
     def __init__(self, paths: AppPaths, gallery: Gallery | None, hashes: HashCache,
-                 engines: Engines | None = None) -> None:
+                 engines: Engines | None = None, inputs: InputImages | None = None) -> None:
         self.paths = paths
         self.gallery = gallery
         self.hashes = hashes
-        self.engines = engines or Engines()
+        self.inputs = inputs or InputImages(paths.inputs)
+        self.engines = engines or Engines(self.inputs)
 
     def generate(self, request: GenerationRequest, on_progress: Callable[[Progress], None] | None = None,
                  cancel: CancelToken | None = None) -> list[GenerationResult]:
         return self.engines.for_request(request).generate(request, on_progress=on_progress, cancel=cancel)
 
+    def render(self, result: GenerationResult) -> bytes:
+        """`result` as the PNG file `save` would write (with its parameters), written nowhere."""
+        return encode_png(result.image, image_parameters(result, self.hashes))
+
     def save(self, result: GenerationResult, path: Path | None = None, out_dir: Path | None = None) -> SavedImage:
         """Write `result` to `path` (default: a new name in `out_dir`, or the images folder) and index it."""
         params = image_parameters(result, self.hashes)
+        for digest in result.request.input_images():
+            self.inputs.keep(digest)
         path = path or output_path(out_dir or self.paths.images, result.seed)
         png = write_png(result.image, path, params)
         image_id = None

@@ -28,16 +28,6 @@ REQUEST = GenerationRequest(prompt="a red kite", base_model="/models/sd15", step
                             backend="fake")
 
 
-@pytest.fixture
-def fake_backend(monkeypatch):
-    """HYPERSD_BACKENDS names the fake backend, for this process and the worker processes it starts."""
-    monkeypatch.setenv(backend.BACKENDS_ENV, "fake_backend:BACKEND")
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(TESTS), os.environ.get("PYTHONPATH")])))
-    yield
-    backend._registered.pop("fake", None)
-    backend._specs.clear()
-
-
 def test_the_registry_chooses_by_backend_and_device(fake_backend):
     assert [info.name for info in backend.probe_all()] == ["torch", "onnx", "fake"]  # best first
     assert backend.choose("fake", "cpu").name == "fake"

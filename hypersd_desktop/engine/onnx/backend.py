@@ -34,7 +34,7 @@ def declines(request: GenerationRequest) -> str | None:
     return None
 
 
-def open_engine() -> Engine:
+def open_engine(inputs=None) -> Engine:  # ONNX Runtime runs text-to-image only: it never reads input images
     from hypersd_desktop.engine.onnx.engine import OnnxEngine
 
     return OnnxEngine()

@@ -1,0 +1,108 @@
+"""Input images cross the worker protocol by content hash and bytes: the app holds them (in memory for
+the Draw tab's frames), sends each to the worker process before the first job that names it, and an
+image saved from them keeps them, so its stored request can be run again."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+from PIL import Image, ImageDraw
+
+from hypersd_desktop.core.images import InputImages
+from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.core.vocab import Preprocessor
+from hypersd_desktop.engine.types import ControlSpec, GenerationRequest
+from hypersd_desktop.gallery.metadata import read_request
+from hypersd_desktop.worker.client import WorkerClient
+from hypersd_desktop.worker.protocol import ImageReady, JobFailed, JobFinished, WorkerReady
+from event_log import Events
+
+REQUEST = GenerationRequest(prompt="a red kite", base_model="/models/sd15", steps=3, seed=41, width=64, height=72,
+                            backend="fake")
+
+
+def drawing(size: int = 64) -> bytes:
+    """Black strokes on white, as people draw."""
+    picture = Image.new("RGB", (size, size), "white")
+    ImageDraw.Draw(picture).line((8, 8, 56, 40), fill="black", width=5)
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@contextlib.contextmanager
+def fake_worker(app_home, inputs: InputImages):
+    """A worker program serving the fake backend, ready; its events and client."""
+    events = Events()
+    client = WorkerClient(events, home=str(app_home), inputs=inputs)
+    client.engine_choice = ("fake", "auto")
+    client.start()
+    try:
+        events.wait_for(WorkerReady)
+        yield events, client
+    finally:
+        client.shutdown()
+
+
+def finished_images(events: Events, count: int) -> list:
+    for _ in range(count):
+        events.wait_for(JobFinished)
+        with events.changed:
+            events.items.remove(next(e for e in events.items if isinstance(e, JobFinished)))
+    return [e for e in events.items if isinstance(e, ImageReady)]
+
+
+def test_images_held_in_the_app_reach_the_worker_and_are_kept_only_with_a_saved_image(fake_backend, app_home,
+                                                                                      tmp_path):
+    app_inputs = InputImages(tmp_path / "app-inputs")  # not the worker's folder: the bytes must cross the pipe
+    sketch = app_inputs.hold(drawing())
+    worker_inputs = InputImages(AppPaths.default().inputs)
+    request = REQUEST.replace(width=64, height=64,
+                              controls=(ControlSpec("/models/scribble", sketch, preprocessor=Preprocessor.SCRIBBLE),))
+    with fake_worker(app_home, app_inputs) as (events, client):
+        client.submit(request, save=False)
+        client.submit(request.replace(seed=7))
+        live, saved = finished_images(events, 2)
+    assert not [e for e in events.items if isinstance(e, JobFailed)]
+    assert not list((tmp_path / "app-inputs").glob("*"))  # the app wrote nothing
+
+    # The live image came back without a file, and its sketch reached the engine as white strokes on black.
+    assert (live.path, live.image_id) == ("", None)
+    shown = Image.open(io.BytesIO(live.png)).convert("L")
+    assert shown.getpixel((32, 24)) == 255 and shown.getpixel((60, 4)) == 0
+    assert read_request(io.BytesIO(live.png))["controls"][0]["image"] == sketch
+
+    # The saved image kept its sketch in the worker's input folder, so its stored request runs again.
+    assert saved.path and saved.image_id is not None
+    assert worker_inputs.find(sketch) is not None
+    assert worker_inputs.read(sketch) == app_inputs.read(sketch)
+
+
+def test_a_job_naming_an_image_the_app_does_not_have_fails_at_once_and_the_queue_goes_on(fake_backend, app_home,
+                                                                                         tmp_path):
+    with fake_worker(app_home, InputImages(tmp_path / "inputs")) as (events, client):
+        lost = client.submit(REQUEST.replace(init_image="cd" * 32))
+        client.submit(REQUEST)
+        events.wait_for(JobFinished)
+    failed = events.wait_for(JobFailed)
+    assert failed.job_id == lost and "is not here" in failed.message and not failed.cancelled
+
+
+def test_the_worker_is_sent_an_image_again_after_it_restarts(fake_backend, app_home, tmp_path):
+    """A restarted worker holds nothing: the client forgets what it sent to the process before."""
+    inputs = InputImages(tmp_path / "inputs")
+    init = inputs.hold(drawing())
+    request = REQUEST.replace(width=None, height=None, init_image=init)
+    with fake_worker(app_home, inputs) as (events, client):
+        client.submit(request, save=False)
+        finished_images(events, 1)
+        client.shutdown()
+        with events.changed:
+            events.items.clear()
+        client.start()
+        events.wait_for(WorkerReady)
+        client.submit(request, save=False)
+        (again,) = finished_images(events, 1)
+    assert not [e for e in events.items if isinstance(e, JobFailed)], events.items
+    assert Image.open(io.BytesIO(again.png)).convert("L").getpixel((32, 24)) == 0  # the init image, echoed
