@@ -98,14 +98,15 @@ class Importer:
             return ImportItem(str(path), ImportStatus.UNSUPPORTED, info.kind, info.architecture,
                               reason=f"{what}; only SD1.5/SDXL models, LoRAs, VAEs and ControlNets are used")
         sha = sha256_file(path, meter, cancel)
-        model_id = self._new_id(path.stem, sha)
+        name = _model_name(path)
+        model_id = self._new_id(name, sha)
         source, final = "import-reference", path
         if copy:
             final = self.models_dir / model_id / path.name
             _copy(path, final, cancel)
             source = "import-copy"
         model = self.registry.add(InstalledModel(
-            id=model_id, name=path.stem, kind=kind, architecture=info.architecture, layout="file", path=str(final),
+            id=model_id, name=name, kind=kind, architecture=info.architecture, layout="file", path=str(final),
             size=path.stat().st_size, sha256=sha, short_hash=sha[:10], source=source, owned=copy,
             recipe=info.hyper_sd, files=(ModelFile(path.name, path.stat().st_size, sha),),
         ))
@@ -152,6 +153,14 @@ class Importer:
         base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "model"
         candidates = itertools.chain((base, f"{base}-{sha[:8]}"), (f"{base}-{sha[:8]}-{n}" for n in itertools.count(2)))
         return next(candidate for candidate in candidates if self.registry.find(candidate) is None)
+
+
+def _model_name(path: Path) -> str:
+    """A weights file's name in the library: its stem, or its folder's name for diffusers' generic file names
+    (a ControlNet or VAE folder holds `diffusion_pytorch_model.safetensors`)."""
+    stem = path.name.lower().removesuffix(".safetensors")
+    generic = stem.split(".")[0] in ("diffusion_pytorch_model", "model", "pytorch_model")
+    return path.parent.name if generic and path.parent.name else path.stem
 
 
 def _is_diffusers_folder(path: Path) -> bool:

@@ -225,3 +225,55 @@ def test_the_input_store_keeps_bytes_once_and_refuses_what_is_no_image(tmp_path)
         store.add(b"not an image at all")
     rgba = Image.new("RGBA", (8, 8), (255, 0, 0, 0))  # fully transparent: reads as the white a canvas shows
     assert store.open(store.add(png(rgba))).getpixel((0, 0)) == (255, 255, 255)
+
+
+def test_a_drawing_reaches_the_controlnet_as_white_strokes_on_black(tiny_sd15, hyper_lora, controlnets, tmp_path,
+                                                                   monkeypatch):
+    """The Draw tab sends black strokes on white with the scribble preprocessor; the ControlNet's
+    conditioning image (diffusers scales it to 0–1) must be 1 on the strokes and 0 elsewhere."""
+    store = InputImages(tmp_path / "inputs")
+    drawing = Image.new("RGB", (SIZE, SIZE), "white")
+    ImageDraw.Draw(drawing).rectangle((16, 16, 47, 23), fill="black")
+    request = GenerationRequest(prompt=PROMPT, base_model=str(tiny_sd15), width=SIZE, height=SIZE, seed=SEED,
+                                loras=(LoraSpec(str(hyper_lora("Hyper-SD15-1step-lora"))),), steps=1,
+                                controls=(ControlSpec(str(controlnets["sd15"]), store.add(png(drawing)),
+                                                      preprocessor="scribble"),))
+    from hypersd_desktop.engine import modes
+
+    seen = []
+    load = modes.load_controlnet
+
+    def watched(path, dtype):  # the engine's ControlNet, with a look at what it is given
+        model = load(path, dtype)
+        model.register_forward_pre_hook(lambda module, args, kwargs: seen.append(kwargs["controlnet_cond"]),
+                                        with_kwargs=True)
+        return model
+
+    monkeypatch.setattr(modes, "load_controlnet", watched)
+    TorchEngine(inputs=store).generate(request)
+    condition = seen[0][0].mean(dim=0)  # the first image of the batch, averaged over RGB
+    assert condition[16:24, 16:48].min() > 0.99  # the stroke: white
+    assert condition[:12].max() < 0.01 and condition[30:].max() < 0.01  # the paper: black
+
+
+def test_controlnets_load_as_downloaded_and_a_single_file_one_is_refused_with_what_to_do(controlnets, tmp_path):
+    """The catalog downloads the fp16 variant's name (diffusion_pytorch_model.fp16.safetensors); the library
+    may name the weights file itself. An original-format single file cannot load offline: it says so."""
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from hypersd_desktop.core.errors import ModelFormatError
+    from hypersd_desktop.engine.modes import load_controlnet
+
+    folder = tmp_path / "control_v11p_sd15_scribble"
+    shutil.copytree(controlnets["sd15"], folder)
+    (folder / "diffusion_pytorch_model.safetensors").rename(folder / "diffusion_pytorch_model.fp16.safetensors")
+    expected = load_file(controlnets["sd15"] / "diffusion_pytorch_model.safetensors")
+    for path in (folder, folder / "diffusion_pytorch_model.fp16.safetensors"):
+        model = load_controlnet(path, torch.float32)
+        assert all(torch.equal(model.state_dict()[key], value) for key, value in expected.items())
+    original = tmp_path / "control_sd15_scribble.safetensors"
+    save_file({"control_model.input_hint_block.0.weight": torch.zeros(16, 3, 3, 3)}, original)
+    with pytest.raises(ModelFormatError, match="original single-file format.*diffusers version"):
+        load_controlnet(original, torch.float32)

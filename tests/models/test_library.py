@@ -190,3 +190,18 @@ def test_registry_readers_on_other_threads_never_see_a_half_written_model(tmp_pa
         reader.join()
     registry.close()
     assert errors == [] and seen and set(seen) == {3}
+
+
+def test_a_controlnet_folder_is_named_by_its_folder_not_its_generic_weights_file(library, tmp_path):
+    """A downloaded ControlNet folder holds `diffusion_pytorch_model.safetensors`; the library and the
+    Draw tab's list must not call every such model "diffusion_pytorch_model"."""
+    folder = tmp_path / "control_v11p_sd15_scribble"
+    folder.mkdir()
+    save_file({"controlnet_cond_embedding.conv_in.weight": torch.zeros(16, 3, 3, 3),
+               "controlnet_down_blocks.0.weight": torch.zeros(320, 320, 1, 1),
+               "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_k.weight": torch.zeros(320, 768)},
+              str(folder / "diffusion_pytorch_model.safetensors"))
+    (folder / "config.json").write_text("{}")
+    (item,) = library.import_path(folder)
+    assert item.status == ImportStatus.IMPORTED, item.reason
+    assert library.registry.find(item.model_id).name == "control_v11p_sd15_scribble"
