@@ -77,15 +77,16 @@ def test_generate_from_an_init_image_with_a_mask_and_a_controlnet(tiny_sd15, hyp
     init, mask, edges = tmp_path / "init.png", tmp_path / "mask.png", tmp_path / "edges.png"
     Image.new("RGB", (64, 64), (40, 120, 200)).save(init)
     Image.new("L", (64, 64), 0).save(mask)
-    Image.new("RGB", (64, 64), "black").save(edges)
+    Image.new("RGB", (64, 64), "white").save(edges)  # a drawing: dark on light, made a scribble by --preprocess
     controlnet = tiny_models.save_controlnet(tiny_sd15, tmp_path / "controlnet")
     run = cli("generate", "--model", tiny_sd15, "--prompt", "a red fox", "--lora", hyper_lora("Hyper-SD15-1step-lora"),
               "--steps", 4, "--init-image", init, "--strength", 0.5, "--mask", mask, "--control",
-              f"{controlnet}:{edges}:0.7", "--seed", 3, "--out", tmp_path / "out", "--json")
+              f"{controlnet}:{edges}:0.7", "--preprocess", "scribble", "--seed", 3, "--out", tmp_path / "out", "--json")
     assert run.returncode == 0, run.stderr
     (line,) = [json.loads(line) for line in run.stdout.splitlines()]
     request = read_request(line["path"])
     assert request["strength"] == 0.5 and request["controls"][0]["scale"] == 0.7
+    assert request["controls"][0]["preprocessor"] == "scribble"
     assert (request["init_image"], request["mask_image"]) == tuple(
         hashlib.sha256(path.read_bytes()).hexdigest() for path in (init, mask))
     with Image.open(line["path"]) as image:

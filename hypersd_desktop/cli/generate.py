@@ -14,7 +14,7 @@ from hypersd_desktop.core.codec import to_data
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import TransferProgress
-from hypersd_desktop.core.vocab import Decoder, Device, DType, Preview, Scheduler
+from hypersd_desktop.core.vocab import Decoder, Device, DType, Preprocessor, Preview, Scheduler
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.engine.types import AUTO_BACKEND, ControlSpec, GenerationRequest, LoraSpec
 
@@ -85,6 +85,9 @@ def add_parser(commands) -> None:
     generate.add_argument("--control", action="append", default=[], type=parse_control, metavar="MODEL:IMAGE[:SCALE]",
                           help="a ControlNet (folder or installed name) and the image it follows (edges, a scribble: "
                                "white on black), with a scale (default 1.0); repeatable")
+    generate.add_argument("--preprocess", choices=Preprocessor.values(), default=Preprocessor.NONE.value,
+                          help="make the --control images into what the ControlNet sees: scribble turns a drawing "
+                               "(dark strokes on light, or light on dark) into white strokes on black")
     generate.add_argument("--out", type=Path, help="output folder (default: the app's images folder)")
     generate.add_argument("--json", action="store_true", help="print one JSON object per image")
     generate.add_argument("--no-gallery", action="store_true", help="do not add the images to the gallery")
@@ -104,7 +107,8 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         raise InputError("--mask needs --init-image: the image to paint into.")
     init = inputs.add_file(args.init_image, "The --init-image") if args.init_image else None
     mask = inputs.add_file(args.mask, "The --mask") if args.mask else None
-    controls = tuple(ControlSpec(resolve(model), inputs.add_file(Path(image), f"The control image {image}"), scale)
+    controls = tuple(ControlSpec(resolve(model), inputs.add_file(Path(image), f"The control image {image}"), scale,
+                                 preprocessor=args.preprocess)
                      for model, image, scale in args.control)
     request = GenerationRequest(
         prompt=args.prompt,

@@ -1,64 +1,68 @@
-"""The Generate tab's init image: start from a picture instead of noise (image-to-image).
+"""The Generate tab's init image: start from a picture instead of noise (image-to-image), and
+optionally repaint only a part of it (inpainting).
 
 A picture comes in by dropping a file on the box, Choose…, Paste (an image or an image file on the
 clipboard), or a result's "Use as init image". It is kept in the input store by the sha256 of its
-bytes, which is what the request names; Strength says how much of it is repainted. Clear goes back
-to text-to-image.
+bytes, which is what the request names; Strength says how much of it is repainted. Paint mask…
+opens the picture to paint the part to repaint with a brush (white in the mask); Mask blur softens
+its edge. Clear goes back to text-to-image.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt, Signal
-from PySide6.QtGui import QGuiApplication, QImage, QPixmap
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QGuiApplication, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
-    QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel, QToolButton, QVBoxLayout, QWidget,
+    QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel, QSpinBox, QToolButton, QVBoxLayout,
+    QWidget,
 )
 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import InputImages
+from hypersd_desktop.ui.sketch_canvas import SketchCanvas, png_bytes, tinted
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif)"
 
 
-class InitImageBox(QWidget):
-    """A thumbnail that takes drops, with Choose…, Paste and Clear, and the strength."""
+class PictureInput(QWidget):
+    """A thumbnail that takes dropped pictures, with Choose…, Paste and Clear; `digest` names the picture in
+    the input store. `rows` are added under the buttons; `extra` widgets join the buttons' row."""
 
     changed = Signal()
     failed = Signal(str)  # a message for the error banner
 
-    def __init__(self, inputs: InputImages, parent: QWidget | None = None) -> None:
+    EMPTY_TEXT = "Drop a picture here"
+    CHOOSE_TITLE = "Choose a picture"
+
+    def __init__(self, inputs: InputImages, extra: tuple[QWidget, ...] = (), rows: tuple = (),
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.inputs = inputs
         self.digest: str | None = None
         self.image_size: tuple[int, int] | None = None
         self.setAcceptDrops(True)
-        self.thumbnail = QLabel("Drop a picture here to start from it", alignment=Qt.AlignmentFlag.AlignCenter,
-                                wordWrap=True)
+        self.thumbnail = QLabel(self.EMPTY_TEXT, alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.thumbnail.setMinimumHeight(64)
         self.thumbnail.setFrameShape(QLabel.Shape.StyledPanel)
         self.caption = QLabel("", wordWrap=True)
         self.choose_button = QToolButton(text="Choose…")
         self.paste_button = QToolButton(text="Paste")
         self.clear_button = QToolButton(text="Clear")
-        self.strength = QDoubleSpinBox(minimum=0.05, maximum=1.0, singleStep=0.05, value=0.75, decimals=2)
-        self.strength.setPrefix("Strength ")
-        self.strength.setToolTip("How much of the picture is repainted: 1 repaints all of it. With few steps it "
-                                 "moves in jumps: at 4 steps, 0.5 runs the last 2.")
         buttons = QHBoxLayout()
-        for widget in (self.choose_button, self.paste_button, self.clear_button, self.strength):
+        for widget in (self.choose_button, self.paste_button, self.clear_button, *extra):
             buttons.addWidget(widget)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.thumbnail)
         layout.addWidget(self.caption)
         layout.addLayout(buttons)
+        for row in rows:
+            layout.addLayout(row)
         self.choose_button.clicked.connect(self._choose)
         self.paste_button.clicked.connect(self.paste)
         self.clear_button.clicked.connect(self.clear)
-        self.strength.valueChanged.connect(lambda _value: self.changed.emit())
-        self._show()
 
     # -- ways in --------------------------------------------------------------------------
 
@@ -78,7 +82,7 @@ class InitImageBox(QWidget):
         return True
 
     def set_digest(self, digest: str | None) -> None:
-        """Show the stored picture `digest` (a request's init image), or nothing."""
+        """Show the stored picture `digest`, or nothing."""
         self.digest = digest if digest is not None and self.inputs.find(digest) is not None else None
         self._show()
         self.changed.emit()
@@ -97,7 +101,7 @@ class InitImageBox(QWidget):
         self.set_digest(None)
 
     def _choose(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Start from a picture", "", IMAGE_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, self.CHOOSE_TITLE, "", IMAGE_FILTER)
         if path:
             self.load_file(Path(path))
 
@@ -117,24 +121,119 @@ class InitImageBox(QWidget):
 
     def _show(self) -> None:
         self.clear_button.setEnabled(self.digest is not None)
-        self.strength.setEnabled(self.digest is not None)
         if self.digest is None:
             self.image_size = None
             self.thumbnail.setPixmap(QPixmap())
-            self.thumbnail.setText("Drop a picture here to start from it")
+            self.thumbnail.setText(self.EMPTY_TEXT)
             self.caption.hide()
             return
-        pixmap = QPixmap(str(self.inputs.find(self.digest)))
-        self.image_size = (pixmap.width(), pixmap.height())
-        self.thumbnail.setPixmap(pixmap.scaled(160, 96, Qt.AspectRatioMode.KeepAspectRatio,
-                                               Qt.TransformationMode.SmoothTransformation))
-        self.caption.setText(f"{pixmap.width()} × {pixmap.height()}: the result takes this size")
-        self.caption.show()
+        picture = QImage(str(self.inputs.find(self.digest)))
+        self.image_size = (picture.width(), picture.height())
+        shown, caption = self.shown(picture)
+        self.thumbnail.setPixmap(QPixmap.fromImage(shown).scaled(
+            160, 96, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+        self.caption.setText(caption)
+        self.caption.setVisible(bool(caption))
+
+    def shown(self, picture: QImage) -> tuple[QImage, str]:
+        """What the thumbnail shows of the picture, and the caption under it."""
+        return picture, ""
 
 
-def png_bytes(image: QImage) -> bytes:
-    data = QByteArray()
-    buffer = QBuffer(data)
-    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    image.save(buffer, "PNG")
-    return bytes(data.data())
+class InitImageBox(PictureInput):
+    """The init image with its strength, and the inpainting mask painted over it."""
+
+    EMPTY_TEXT = "Drop a picture here to start from it"
+    CHOOSE_TITLE = "Start from a picture"
+
+    def __init__(self, inputs: InputImages, parent: QWidget | None = None) -> None:
+        self.mask: str | None = None  # the painted mask's sha256 (white: repainted)
+        self.strength = QDoubleSpinBox(minimum=0.05, maximum=1.0, singleStep=0.05, value=0.75, decimals=2)
+        self.strength.setPrefix("Strength ")
+        self.strength.setToolTip("How much of the picture is repainted: 1 repaints all of it. With few steps it "
+                                 "moves in jumps: at 4 steps, 0.5 runs the last 2.")
+        self.mask_button = QToolButton(text="Paint mask…")
+        self.mask_button.setToolTip("Paint the part of the picture to repaint (inpainting); the rest is kept")
+        self.mask_blur = QSpinBox(minimum=0, maximum=64, value=4, suffix=" px")
+        self.mask_blur.setPrefix("Mask blur ")
+        self.mask_blur.setToolTip("Softens the mask's edge so the repainted part blends in")
+        mask_row = QHBoxLayout()
+        mask_row.addWidget(self.mask_button)
+        mask_row.addWidget(self.mask_blur)
+        mask_row.addStretch(1)
+        super().__init__(inputs, extra=(self.strength,), rows=(mask_row,), parent=parent)
+        self.strength.valueChanged.connect(lambda _value: self.changed.emit())
+        self.mask_button.clicked.connect(self.paint_mask)
+        self.mask_blur.valueChanged.connect(lambda _value: self.changed.emit())
+        self._show()
+
+    def set_digest(self, digest: str | None, mask: str | None = None) -> None:
+        """Show the stored picture `digest` (a request's init image) with `mask` (its inpainting mask), or nothing."""
+        found = digest is not None and self.inputs.find(digest) is not None
+        self.mask = mask if found and mask is not None and self.inputs.find(mask) is not None else None
+        super().set_digest(digest)
+
+    def set_mask(self, mask_png: bytes | None) -> None:
+        """Use `mask_png` (white: repainted) as the mask; None: no mask."""
+        self.mask = self.inputs.add(mask_png, "The mask") if mask_png is not None else None
+        self._show()
+        self.changed.emit()
+
+    def paint_mask(self) -> None:
+        if self.digest is None:
+            return
+        dialog = MaskDialog(QImage(str(self.inputs.find(self.digest))), self)
+        if self.mask is not None:
+            dialog.canvas.load(self.inputs.read(self.mask))
+        if dialog.exec() == QDialog.DialogCode.Accepted:
+            self.set_mask(None if dialog.canvas.is_blank() else dialog.canvas.png())
+
+    def _show(self) -> None:
+        super()._show()
+        self.strength.setEnabled(self.digest is not None)
+        self.mask_button.setEnabled(self.digest is not None)
+        self.mask_blur.setEnabled(self.mask is not None)
+        self.mask_button.setText("Edit mask…" if self.mask is not None else "Paint mask…")
+
+    def shown(self, picture: QImage) -> tuple[QImage, str]:
+        caption = f"{picture.width()} × {picture.height()}: the result takes this size"
+        if self.mask is None:
+            return picture, caption
+        mask = QImage(str(self.inputs.find(self.mask)))
+        return tinted(picture, mask), caption + "; only the part painted red is repainted"
+
+
+class MaskDialog(QDialog):
+    """Paint over the picture the part to repaint: brush, eraser, size, undo, redo, clear."""
+
+    def __init__(self, picture: QImage, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Paint the part to repaint")
+        self.resize(720, 640)
+        self.canvas = SketchCanvas(picture.width(), picture.height(), mask=True)
+        self.canvas.brush_size = max(8, min(picture.width(), picture.height()) // 16)
+        self.canvas.set_trace(picture)
+        self.brush = QSpinBox(minimum=1, maximum=512, value=self.canvas.brush_size, suffix=" px")
+        self.brush.setPrefix("Brush ")
+        self.brush.valueChanged.connect(lambda value: setattr(self.canvas, "brush_size", value))
+        eraser = QToolButton(text="Eraser", checkable=True)
+        eraser.toggled.connect(lambda on: setattr(self.canvas, "erasing", on))
+        tools = QHBoxLayout()
+        for text, action in (("Undo", self.canvas.undo), ("Redo", self.canvas.redo), ("Clear", self.canvas.clear)):
+            button = QToolButton(text=text)
+            button.clicked.connect(action)
+            tools.addWidget(button)
+        tools.addWidget(eraser)
+        tools.addWidget(self.brush)
+        tools.addStretch(1)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(QLabel("Paint the part of the picture to repaint; the rest is kept."))
+        layout.addLayout(tools)
+        layout.addWidget(self.canvas, 1)
+        layout.addWidget(buttons)
+        QShortcut(QKeySequence.StandardKey.Undo, self, activated=self.canvas.undo)
+        QShortcut(QKeySequence.StandardKey.Redo, self, activated=self.canvas.redo)
+

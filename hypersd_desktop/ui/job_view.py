@@ -59,14 +59,16 @@ class JobWidgets:
 
 
 class JobView(QObject):
-    """Turns the bridge's signals into what `widgets` show; `active_job` is the running job's id."""
+    """Turns the bridge's signals into what `widgets` show; `active_job` is the running job's id. Jobs for
+    which `skip(job_id)` is true belong to another view (the Draw tab's live jobs) and are left alone."""
 
     image_saved = Signal(str)  # path of a finished image
 
     def __init__(self, bridge: WorkerBridge, widgets: JobWidgets, settings: Callable[[], Settings],
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, skip: Callable[[int], bool] = lambda _job_id: False) -> None:
         super().__init__(parent)
         self.widgets = widgets
+        self.skip = skip
         self.settings = settings
         self.active_job: int | None = None
         self._load_s = 0.0  # seconds the running job spent loading its model (from its first image)
@@ -75,12 +77,10 @@ class JobView(QObject):
         bridge.ready.connect(self._worker_ready)
         bridge.unavailable.connect(self._worker_unavailable)
         bridge.restarted.connect(lambda _: widgets.device_label.setText("Generation worker restarted"))
-        bridge.started.connect(self._job_started)
-        bridge.progress.connect(self._job_progress)
-        bridge.image_ready.connect(self._image_ready)
-        bridge.finished.connect(self._job_finished)
-        bridge.batch_finished.connect(self._batch_finished)
-        bridge.failed.connect(self._job_failed)
+        for signal, handler in ((bridge.started, self._job_started), (bridge.progress, self._job_progress),
+                                (bridge.image_ready, self._image_ready), (bridge.finished, self._job_finished),
+                                (bridge.batch_finished, self._batch_finished), (bridge.failed, self._job_failed)):
+            signal.connect(lambda message, handler=handler: None if self.skip(message.job_id) else handler(message))
         bridge.queue_changed.connect(self._queue_changed)
 
     def _worker_ready(self, message) -> None:

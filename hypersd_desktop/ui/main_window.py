@@ -22,10 +22,11 @@ from PySide6.QtWidgets import (
 
 from hypersd_desktop import __version__
 from hypersd_desktop.core.errors import AppError
-from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.settings import Settings, save_settings
-from hypersd_desktop.core.vocab import Architecture, Decoder, Device, ModelKind, Preview, architecture_label
+from hypersd_desktop.core.vocab import (
+    Architecture, Decoder, Device, ModelKind, Preprocessor, Preview, architecture_label,
+)
 from hypersd_desktop.engine.planning import plan
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
@@ -36,6 +37,8 @@ from hypersd_desktop.models.catalog import FP16_SDXL_VAE
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.banner import Banner
+from hypersd_desktop.ui.control_image import ControlBox
+from hypersd_desktop.ui.draw_tab import DrawTab
 from hypersd_desktop.ui.drops import DroppedFiles, ImageChoice, ask_about_image
 from hypersd_desktop.ui.generate_form import MAX_SEED, RANDOM_SEEDS, RecipeRules, SeedBox, fill_hyper_box, fill_sizes, hyper_parts, select_size
 from hypersd_desktop.ui.gallery_browser import GalleryBrowser
@@ -101,7 +104,8 @@ class MainWindow(QMainWindow):
         self.generate_button.setDefault(True)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
-        self.init_image = InitImageBox(InputImages(self.library.paths.inputs))
+        self.init_image = InitImageBox(self.bridge.inputs)
+        self.control_image = ControlBox(self.bridge.inputs, self.library)
         self.latest_wins = QCheckBox("Latest wins (replace queued jobs)")
         self.latest_wins.setChecked(self.settings.latest_wins)
 
@@ -116,6 +120,7 @@ class MainWindow(QMainWindow):
         form.addRow("Batch size", self.batch_size)
         form.addRow("Batch count", self.batch_count)
         form.addRow("Init image", self.init_image)
+        form.addRow("ControlNet", self.control_image)
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button)
         buttons.addWidget(self.cancel_button)
@@ -172,9 +177,11 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(1, 1)
         self.browser = GalleryBrowser(self.gallery)
         self.models = ModelManager(self.library, self._paths_in_use)
+        self.draw = DrawTab(self.library, self.bridge, self.gallery, lambda: self.settings)
         self.tabs = QTabWidget()
         self.generate_page = splitter
         self.tabs.addTab(splitter, "&Generate")
+        self.tabs.addTab(self.draw, "&Draw")
         self.tabs.addTab(self.browser, "G&allery")
         self.tabs.addTab(self.models, "&Models")
         self.setCentralWidget(self.tabs)
@@ -201,7 +208,7 @@ class MainWindow(QMainWindow):
         view = self.menuBar().addMenu("&View")
         self.find_action = QAction("&Search the gallery", self, shortcut=QKeySequence.StandardKey.Find)
         view.addAction(self.find_action)
-        for number, title in enumerate(("&Generate", "G&allery", "&Models")):
+        for number, title in enumerate(("&Generate", "&Draw", "G&allery", "&Models")):
             action = QAction(title, self, shortcut=QKeySequence(f"Ctrl+{number + 1}"))
             action.triggered.connect(lambda _=False, n=number: self.tabs.setCurrentIndex(n))
             view.addAction(action)
@@ -248,16 +255,20 @@ class MainWindow(QMainWindow):
         self.browser.reuse_requested.connect(self.reuse_record)
         self.browser.status.connect(lambda text: self.statusBar().showMessage(text, 3000))
         self.models.models_changed.connect(self.reload_models)
+        self.models.models_changed.connect(self.draw.reload_models)
+        self.draw.kept.connect(self.image_saved)
         self._gallery_timer = QTimer(self, singleShot=True, interval=250)
         self._gallery_timer.timeout.connect(self.browser.image_added)
         self.image_saved.connect(lambda _: self._gallery_timer.start())
         self.jobs = JobView(self.bridge, JobWidgets(
             self.preview, self.timing, self.cancel_button, self.results, self.queue, self.warnings, self.errors,
-            self.device_label, self.memory_label), lambda: self.settings, self)
+            self.device_label, self.memory_label), lambda: self.settings, self, skip=self.draw.live.owns)
         self.jobs.image_saved.connect(self.image_saved)
         self.bridge.ready.connect(lambda _message: self._update_recipe_controls())  # the device decides some notes
         self.init_image.failed.connect(lambda message: self.errors.show_messages([message]))
         self.init_image.changed.connect(self._init_image_changed)
+        self.control_image.failed.connect(lambda message: self.errors.show_messages([message]))
+        self.control_image.changed.connect(self._update_recipe_controls)
 
     # -- models ---------------------------------------------------------------------------
 
@@ -305,6 +316,7 @@ class MainWindow(QMainWindow):
                      if previous is not None and self.hyper_box.itemData(i).id == previous.id), 1 if installed else 0)
         self.hyper_box.setCurrentIndex(pick)
         fill_sizes(self.size_box, architecture)
+        self.control_image.fill_models(architecture)
         self.styles.setRowCount(0)
         for lora in self.library.registry.list(kind=ModelKind.LORA, architecture=architecture):
             if lora.recipe:
@@ -369,6 +381,16 @@ class MainWindow(QMainWindow):
         if self.init_image.digest is not None:  # the result takes the picture's size
             width = height = None
             init = {"init_image": self.init_image.digest, "strength": self.init_image.strength.value()}
+            if self.init_image.mask is not None:
+                init.update(mask_image=self.init_image.mask, mask_blur=self.init_image.mask_blur.value())
+        try:
+            control = self.control_image.control()
+        except AppError as error:
+            if not quiet:
+                self.errors.show_messages([str(error)])
+            return None
+        if control is not None:
+            init["controls"] = (control,)
         rules = RecipeRules.of(self.hyper_box.currentData())
         settings = self.settings
         taesd = self._taesd() if settings.fast_decode else None
@@ -440,7 +462,13 @@ class MainWindow(QMainWindow):
         problem = None
         if record.request:
             try:
-                self.apply_request(GenerationRequest.from_json(record.request))
+                request = GenerationRequest.from_json(record.request)
+                drawn = any(control.preprocessor == Preprocessor.SCRIBBLE for control in request.controls)
+                if drawn and request.init_image is None:
+                    self.draw.apply_request(request)  # a kept drawing: back onto the canvas
+                    self.tabs.setCurrentWidget(self.draw)
+                    return
+                self.apply_request(request)
             except AppError as error:  # damaged, or written by another version: the gallery's fields stand
                 problem = f"{str(error).rstrip('.')}; the settings the gallery shows were used instead."
         if problem is not None or not record.request:
@@ -462,7 +490,9 @@ class MainWindow(QMainWindow):
                             request.seed, request.width, request.height, request.eta)
         self.batch_size.setValue(request.batch_size)
         self.init_image.strength.setValue(request.strength)
-        self.init_image.set_digest(request.init_image)
+        self.control_image.set_control(request.controls[0] if request.controls else None)
+        self.init_image.mask_blur.setValue(request.mask_blur)
+        self.init_image.set_digest(request.init_image, request.mask_image)
         if request.init_image is not None and self.init_image.digest is None:
             self._reuse_notes.append("The init image of this request is no longer in the input store; it was made "
                                      "from a picture that is gone, so this runs from the prompt alone.")

@@ -34,3 +34,29 @@ def test_a_transparent_canvas_drawing_reads_as_strokes_on_black():
     flattened = Image.alpha_composite(Image.new("RGBA", canvas.size, "white"), canvas)  # as the input store opens it
     out = np.asarray(scribble(flattened))
     assert tuple(out[60, 4]) == (0, 0, 0) and tuple(out[24, 32]) == (255, 255, 255)
+
+
+def photo(size=96):
+    """Shapes with soft and hard edges on a gradient, as a photo has both."""
+    rng = np.random.default_rng(5)
+    image = Image.fromarray((np.linspace(0, 120, size)[None, :, None] + rng.normal(0, 4, (size, size, 3)))
+                            .clip(0, 255).astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((10, 10, 50, 50), fill=(220, 180, 40))
+    draw.rectangle((55, 40, 90, 85), fill=(30, 90, 200))
+    return image
+
+
+def test_canny_edges_are_the_model_cards_opencv_edges_white_on_black():
+    """The model card: np.array(image) → cv2.Canny(image, 100, 200) → three equal channels."""
+    import cv2
+
+    from hypersd_desktop.engine.preprocess import canny
+
+    picture = photo()
+    edges = cv2.Canny(np.array(picture), 100, 200)[:, :, None]
+    expected = np.concatenate([edges, edges, edges], axis=2)
+    out = np.asarray(canny(picture))
+    assert out.shape == expected.shape and np.array_equal(out, expected)
+    assert set(np.unique(out)) == {0, 255} and 0.01 < (out > 0).mean() < 0.3  # thin white edges on black
+    assert out[30, 30].max() == 0  # inside the disc: no edge

@@ -86,3 +86,44 @@ def test_a_result_becomes_the_init_image_and_the_worker_generates_from_it(qtbot,
     window.apply_request(missing)
     assert window.init_image.digest is None
     assert "no longer in the input store" in window.warnings.text()
+
+
+def test_a_mask_painted_over_the_picture_makes_the_request_inpainting_and_reuse_brings_it_back(qtbot, idle_app,
+                                                                                              tmp_path):
+    from PySide6.QtCore import QPoint, QTimer
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    window = idle_app.window
+    window.prompt.setPlainText("a red kite")
+    box = window.init_image
+    assert box.load_file(picture(tmp_path / "photo.png", size=(64, 64)))
+    assert box.mask_button.isEnabled() and not box.mask_blur.isEnabled()
+    painted = []
+
+    def paint() -> None:
+        dialog = QApplication.activeModalWidget()
+        canvas = dialog.canvas
+        canvas.brush_size = 12
+        y = canvas.height() // 2
+        QTest.mousePress(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(2, y))
+        QTest.mouseMove(canvas, QPoint(canvas.width() // 3, y))
+        QTest.mouseRelease(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                           QPoint(canvas.width() // 3, y))
+        painted.append(canvas.painted_fraction())
+        dialog.accept()
+
+    QTimer.singleShot(200, paint)
+    box.mask_button.click()
+    assert painted and 0.02 < painted[0] < 0.5
+    box.mask_blur.setValue(6)
+    request = window.build_request()
+    assert (request.mode, request.mask_blur) == ("inpaint", 6)
+    mask = np.asarray(Image.open(box.inputs.find(request.mask_image)).convert("L"))
+    assert mask.shape == (64, 64) and mask[32, 5] == 255 and mask[32, 60] == 0 and mask[2, 5] == 0
+    assert "painted red" in box.caption.text() and box.mask_button.text() == "Edit mask…"
+
+    box.clear_button.click()
+    assert window.build_request().mode == "txt2img" and box.mask is None
+    window.apply_request(request)
+    assert window.build_request() == request

@@ -1,0 +1,115 @@
+"""The Generate tab's ControlNet: a picture the image follows, made into what the ControlNet sees.
+
+The picture comes in as the init image's does (drop, Choose…, Paste). The preprocessor makes it the
+ControlNet's input: Canny edges of a photo (OpenCV, the model card's thresholds; the request then
+names the edge map), a scribble from a drawing (made by the engine; the request names the drawing),
+or the picture as it is (an edge map or scribble already). The thumbnail shows what the ControlNet
+sees. The scale is how strongly it steers (the model card uses 0.5 with canny ControlNets).
+"""
+
+from __future__ import annotations
+
+import io
+
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QWidget
+
+from hypersd_desktop.core.errors import AppError
+from hypersd_desktop.core.images import InputImages
+from hypersd_desktop.core.vocab import ModelKind, Preprocessor, architecture_label
+from hypersd_desktop.engine.types import ControlSpec
+from hypersd_desktop.models.library import ModelLibrary
+from hypersd_desktop.ui.init_image import PictureInput
+
+CANNY = "canny"
+PREPROCESSORS = (("Canny edges of a photo", CANNY), ("Scribble from a drawing", Preprocessor.SCRIBBLE.value),
+                 ("As it is (edges or a scribble)", Preprocessor.NONE.value))
+
+
+class ControlBox(PictureInput):
+    EMPTY_TEXT = "Drop a picture for a ControlNet to follow"
+    CHOOSE_TITLE = "A picture for the ControlNet to follow"
+
+    def __init__(self, inputs: InputImages, library: ModelLibrary, parent: QWidget | None = None) -> None:
+        self.library = library
+        self.model_box = QComboBox()
+        self.model_box.setToolTip("The ControlNet: installed ones for the base model's architecture")
+        self.preprocessor = QComboBox()
+        for label, value in PREPROCESSORS:
+            self.preprocessor.addItem(label, value)
+        self.scale = QDoubleSpinBox(minimum=0.0, maximum=2.0, singleStep=0.1, value=0.5, decimals=2)
+        self.scale.setPrefix("Scale ")
+        self.scale.setToolTip("How strongly the picture steers the image (the model card uses 0.5 for canny)")
+        row = QHBoxLayout()
+        row.addWidget(self.model_box, 1)
+        row.addWidget(self.preprocessor, 1)
+        self._control: str | None = None  # what the ControlNet is given, when that is not the picture itself
+        super().__init__(inputs, extra=(self.scale,), rows=(row,), parent=parent)
+        self.model_box.currentIndexChanged.connect(lambda _index: self.changed.emit())
+        self.preprocessor.currentIndexChanged.connect(lambda _index: (self._show(), self.changed.emit()))
+        self.scale.valueChanged.connect(lambda _value: self.changed.emit())
+        self._show()
+
+    def fill_models(self, architecture: str) -> None:
+        """List the installed ControlNets for `architecture`, keeping the chosen one where it is listed."""
+        current = self.model_box.currentData()
+        self.model_box.blockSignals(True)
+        self.model_box.clear()
+        for model in self.library.registry.list(kind=ModelKind.CONTROLNET, architecture=architecture):
+            self.model_box.addItem(model.name, model)
+        if not self.model_box.count():
+            self.model_box.addItem(f"No ControlNet for {architecture_label(architecture)} installed (Models tab)", None)
+        index = next((i for i in range(self.model_box.count()) if current is not None
+                      and self.model_box.itemData(i) is not None and self.model_box.itemData(i).id == current.id), 0)
+        self.model_box.setCurrentIndex(index)
+        self.model_box.blockSignals(False)
+        self._show()
+
+    def control(self) -> ControlSpec | None:
+        """The request's ControlNet, or None without a picture; `AppError` when no ControlNet is installed."""
+        if self.digest is None:
+            return None
+        model = self.model_box.currentData()
+        if model is None:
+            raise AppError("The ControlNet picture needs a ControlNet for this base model; install one in the Models "
+                           "tab (ControlNet 1.1 Canny for SD1.5, ControlNet Canny for SDXL) or clear the picture.")
+        kind = self.preprocessor.currentData()
+        if kind == CANNY:
+            return ControlSpec(model.path, self._control, self.scale.value())
+        return ControlSpec(model.path, self.digest, self.scale.value(), preprocessor=kind)
+
+    def set_control(self, spec: ControlSpec | None) -> None:
+        """Show a request's ControlNet (its picture as the request names it: an edge map, or a drawing)."""
+        if spec is None:
+            self.clear()
+            return
+        index = next((i for i in range(self.model_box.count()) if self.model_box.itemData(i) is not None
+                      and self.model_box.itemData(i).path == spec.model), -1)
+        if index >= 0:
+            self.model_box.setCurrentIndex(index)
+        self.preprocessor.setCurrentIndex(self.preprocessor.findData(spec.preprocessor.value))
+        self.scale.setValue(spec.scale)
+        self.set_digest(spec.image)
+
+    def _show(self) -> None:
+        super()._show()
+        has_picture = self.digest is not None
+        for widget in (self.scale, self.preprocessor):
+            widget.setEnabled(has_picture)
+
+    def shown(self, picture: QImage) -> tuple[QImage, str]:
+        """What the ControlNet sees of the picture, made here (edges are kept in the input store)."""
+        from hypersd_desktop.engine.preprocess import canny, scribble
+
+        kind = self.preprocessor.currentData()
+        self._control = None
+        if kind == Preprocessor.NONE.value:
+            return picture, "The ControlNet follows this picture as it is"
+        source = self.inputs.open(self.digest)
+        made = canny(source) if kind == CANNY else scribble(source)
+        buffer = io.BytesIO()
+        made.save(buffer, format="PNG")
+        if kind == CANNY:
+            self._control = self.inputs.add(buffer.getvalue(), "The edge map")
+        return QImage.fromData(buffer.getvalue()), "What the ControlNet follows: " + (
+            "the picture's edges" if kind == CANNY else "the drawing as a scribble")

@@ -1,0 +1,374 @@
+"""The Draw tab: sketch on a canvas and watch a one-step image follow the pen.
+
+The drawing steers a scribble ControlNet: the canvas's black strokes on white are sent as they are
+drawn, and the engine turns them into the white-on-black scribble the ControlNet was trained on
+(`engine/preprocess.py`), so the stored request names the drawing itself. The default is the
+Hyper-SD drawing demo's recipe: SD1.5, the unified 1-step LoRA with TCD (eta 1), scale 1, 512².
+
+An image is asked for after each stroke and, at most every 150 ms, during a long one; `LiveJobs`
+runs one job at a time and drops stale ones. Nothing is saved until Keep, which saves the image on
+screen with its drawing and settings into the gallery; reusing it brings the drawing back here.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
+    QPushButton, QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget,
+)
+
+from hypersd_desktop.core.errors import AppError
+from hypersd_desktop.core.settings import Settings
+from hypersd_desktop.core.vocab import Architecture, Decoder, ModelKind, Preprocessor, Preview, architecture_label
+from hypersd_desktop.engine.types import ControlSpec, GenerationRequest
+from hypersd_desktop.gallery.gallery import Gallery
+from hypersd_desktop.models.library import ModelLibrary
+from hypersd_desktop.ui.banner import Banner
+from hypersd_desktop.ui.generate_form import RANDOM_SEEDS, RecipeRules, SeedBox, fill_hyper_box, fill_sizes, hyper_parts, select_size
+from hypersd_desktop.ui.init_image import IMAGE_FILTER
+from hypersd_desktop.ui.job_view import PreviewLabel
+from hypersd_desktop.ui.live_jobs import LiveImage, LiveJobs
+from hypersd_desktop.ui.sketch_canvas import SketchCanvas
+from hypersd_desktop.worker.bridge import WorkerBridge
+from hypersd_desktop.worker.service import output_path
+
+DEMO_RECIPE = "Hyper-SD15-1step-lora"  # the drawing demo's: unified LoRA, TCD, 1 step, eta 1
+PROMPT_PAUSE_MS = 400  # typing: a new image once the typing pauses
+STATES = {
+    "idle": "Ready",
+    "running": "Generating…",
+    "waiting": "Generating… (a newer drawing waits)",
+    "paused": "Paused: drawing on, nothing generated",
+}
+
+
+class DrawTab(QWidget):
+    kept = Signal(str)  # path of the image Keep saved
+
+    def __init__(self, library: ModelLibrary, bridge: WorkerBridge, gallery: Gallery,
+                 settings: Callable[[], Settings], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.library = library
+        self.bridge = bridge
+        self.gallery = gallery
+        self.settings = settings
+        self.live = LiveJobs(bridge, self)
+        self.shown: LiveImage | None = None
+        self._quiet = False  # while controls are set from a request: one image at the end, not one a control
+        self._build()
+        self._connect()
+        self.reload_models()
+
+    # -- layout -----------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        self.canvas = SketchCanvas()
+        self.brush_button = QToolButton(text="Brush", checkable=True, checked=True)
+        self.eraser_button = QToolButton(text="Eraser", checkable=True)
+        self.brush_size = QSpinBox(minimum=1, maximum=96, value=self.canvas.brush_size, suffix=" px")
+        self.brush_size.setToolTip("Pen size in pixels of the image ([ and ] change it)")
+        self.undo_button = QToolButton(text="Undo")
+        self.redo_button = QToolButton(text="Redo")
+        self.clear_button = QToolButton(text="Clear")
+        self.trace_button = QToolButton(text="Trace a picture…")
+        self.trace_button.setToolTip("Show a picture faintly under the canvas to draw over; it is not part of the "
+                                     "drawing")
+        tools = QHBoxLayout()
+        for widget in (self.brush_button, self.eraser_button, self.brush_size, self.undo_button, self.redo_button,
+                       self.clear_button, self.trace_button):
+            tools.addWidget(widget)
+        tools.addStretch(1)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.addLayout(tools)
+        left_layout.addWidget(self.canvas, 1)
+
+        self.result = PreviewLabel("Draw on the canvas; the image follows your strokes")
+        self.busy = QProgressBar(minimum=0, maximum=0, textVisible=False)  # a moving bar while a job runs
+        self.busy.setFixedWidth(80)
+        self.busy.setVisible(False)
+        self.state_label = QLabel(STATES["idle"])
+        self.pause = QCheckBox("Pause")
+        self.pause.setToolTip("Draw without generating; the newest drawing runs when the pause ends (Ctrl+P)")
+        self.keep_button = QPushButton("Keep")
+        self.keep_button.setToolTip("Save the image shown, its drawing and its settings to the gallery (Ctrl+S)")
+        self.keep_button.setEnabled(False)
+        status = QHBoxLayout()
+        for widget in (self.busy, self.state_label):
+            status.addWidget(widget)
+        status.addStretch(1)
+        status.addWidget(self.pause)
+        status.addWidget(self.keep_button)
+
+        self.prompt = QLineEdit(placeholderText="Describe what you draw…")
+        self.model_box = QComboBox()
+        self.hyper_box = QComboBox()
+        self.steps = QSpinBox(minimum=1, maximum=8, value=1)
+        self.controlnet_box = QComboBox()
+        self.scale = QDoubleSpinBox(minimum=0.0, maximum=2.0, singleStep=0.1, value=1.0, decimals=2)
+        self.scale.setToolTip("How strongly the drawing steers the image (the ControlNet's conditioning scale)")
+        self.size_box = QComboBox()
+        self.seed = SeedBox(random.randrange(RANDOM_SEEDS))
+        self.seed_random = QToolButton(text="Random")
+        seed_row = QHBoxLayout()
+        seed_row.addWidget(self.seed, 1)
+        seed_row.addWidget(self.seed_random)
+        form = QFormLayout()
+        form.addRow("Prompt", self.prompt)
+        form.addRow("Model", self.model_box)
+        form.addRow("Hyper-SD", self.hyper_box)
+        form.addRow("Steps", self.steps)
+        form.addRow("ControlNet", self.controlnet_box)
+        form.addRow("Drawing strength", self.scale)
+        form.addRow("Size", self.size_box)
+        form.addRow("Seed", seed_row)
+        self.errors = Banner("error")
+        self.notes = Banner("warning")
+        right = QWidget()
+        right_layout = QVBoxLayout(right)
+        right_layout.addWidget(self.errors)
+        right_layout.addWidget(self.notes)
+        right_layout.addWidget(self.result, 1)
+        right_layout.addLayout(status)
+        right_layout.addLayout(form)
+
+        splitter = QSplitter()
+        splitter.addWidget(left)
+        splitter.addWidget(right)
+        splitter.setSizes([640, 640])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(splitter)
+        self._prompt_timer = QTimer(self, singleShot=True, interval=PROMPT_PAUSE_MS)
+
+    def _connect(self) -> None:
+        self.canvas.changed.connect(lambda _final: self.ask())
+        self.brush_button.clicked.connect(lambda: self.set_erasing(False))
+        self.eraser_button.clicked.connect(lambda: self.set_erasing(True))
+        self.brush_size.valueChanged.connect(lambda value: setattr(self.canvas, "brush_size", value))
+        self.undo_button.clicked.connect(self.canvas.undo)
+        self.redo_button.clicked.connect(self.canvas.redo)
+        self.clear_button.clicked.connect(self.canvas.clear)
+        self.trace_button.clicked.connect(self._choose_trace)
+        self.pause.toggled.connect(self.live.set_paused)
+        self.keep_button.clicked.connect(self.keep)
+        self.live.shown.connect(self._show)
+        self.live.state_changed.connect(self._state_changed)
+        self.live.failed.connect(lambda message: self.errors.show_messages([message]))
+        self.prompt.textChanged.connect(lambda _text: self._prompt_timer.start())
+        self._prompt_timer.timeout.connect(self.ask)
+        self.model_box.currentIndexChanged.connect(self._model_changed)
+        self.hyper_box.currentIndexChanged.connect(self._recipe_changed)
+        for signal in (self.steps.valueChanged, self.scale.valueChanged, self.seed.valueChanged,
+                       self.controlnet_box.currentIndexChanged):
+            signal.connect(lambda _value: self.ask())
+        self.size_box.currentIndexChanged.connect(self._size_changed)
+        self.seed_random.clicked.connect(lambda: self.seed.setValue(random.randrange(RANDOM_SEEDS)))
+        for keys, action in (("Ctrl+Z", self.canvas.undo), ("Ctrl+Shift+Z", self.canvas.redo),
+                             ("Ctrl+Y", self.canvas.redo), ("Ctrl+S", self.keep), ("Ctrl+P", self.pause.toggle),
+                             ("B", lambda: self.set_erasing(False)), ("E", lambda: self.set_erasing(True)),
+                             ("[", lambda: self.brush_size.setValue(self.brush_size.value() - 2)),
+                             ("]", lambda: self.brush_size.setValue(self.brush_size.value() + 2))):
+            QShortcut(QKeySequence(keys), self, activated=action, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+
+    def set_erasing(self, erasing: bool) -> None:
+        self.canvas.erasing = erasing
+        self.brush_button.setChecked(not erasing)
+        self.eraser_button.setChecked(erasing)
+
+    # -- models -----------------------------------------------------------------------------
+
+    def reload_models(self) -> None:
+        current = self.model_box.currentData()
+        self.model_box.blockSignals(True)
+        self.model_box.clear()
+        for model in self.library.registry.list(kind=ModelKind.BASE):
+            self.model_box.addItem(f"{model.name}  ({architecture_label(model.architecture or '')})", model)
+        index = next((i for i in range(self.model_box.count())
+                      if current is not None and self.model_box.itemData(i).id == current.id), 0)
+        self.model_box.setCurrentIndex(index)
+        self.model_box.blockSignals(False)
+        self._model_changed()
+
+    def _architecture(self) -> str:
+        model = self.model_box.currentData()
+        return model.architecture if model is not None and model.architecture else Architecture.SD15
+
+    def _model_changed(self) -> None:
+        architecture = self._architecture()
+        previous = self.hyper_box.currentData()
+        self.hyper_box.blockSignals(True)
+        fill_hyper_box(self.hyper_box, self.library, architecture)
+        choices = [self.hyper_box.itemData(i) for i in range(self.hyper_box.count())]
+        pick = next((i for i, entry in enumerate(choices) if entry is not None and previous is not None
+                     and entry.id == previous.id), None)
+        if pick is None:  # the demo's recipe, else the first Hyper-SD file, else none
+            pick = next((i for i, entry in enumerate(choices) if entry is not None and entry.recipe == DEMO_RECIPE),
+                        1 if len(choices) > 1 else 0)
+        self.hyper_box.setCurrentIndex(pick)
+        self.hyper_box.blockSignals(False)
+        self.controlnet_box.blockSignals(True)
+        self.controlnet_box.clear()
+        controlnets = self.library.registry.list(kind=ModelKind.CONTROLNET, architecture=architecture)
+        controlnets.sort(key=lambda model: "scribble" not in f"{model.name} {model.catalog_id or ''}".lower())
+        for model in controlnets:
+            self.controlnet_box.addItem(model.name, model)
+        self.controlnet_box.blockSignals(False)
+        self.size_box.blockSignals(True)
+        fill_sizes(self.size_box, architecture)
+        self.size_box.blockSignals(False)
+        self._recipe_changed()
+        self._size_changed()
+
+    def _recipe_changed(self) -> None:
+        rules = RecipeRules.of(self.hyper_box.currentData())
+        self.steps.blockSignals(True)
+        if not rules.steps_free:
+            self.steps.setValue(rules.default_steps)
+        self.steps.setEnabled(rules.steps_free)
+        self.steps.blockSignals(False)
+        self.ask()
+
+    def _size_changed(self) -> None:
+        size = self.size_box.currentData()
+        if size is not None:
+            self.canvas.resize_drawing(*size)  # asks for an image when something was drawn
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def build_request(self) -> GenerationRequest:
+        """The request for the drawing on the canvas; `AppError` says what is missing."""
+        model = self.model_box.currentData()
+        if model is None:
+            raise AppError("No base model is installed. Use File → Import models… or the Models tab.")
+        controlnet = self.controlnet_box.currentData()
+        if controlnet is None:
+            raise AppError(f"Drawing needs a scribble ControlNet for {architecture_label(self._architecture())}: "
+                           "install \"ControlNet scribble (SD1.5)\" in the Models tab.")
+        digest = self.canvas.source_digest or self.bridge.inputs.hold(self.canvas.png(), "The drawing")
+        unet, loras = hyper_parts(self.hyper_box.currentData())
+        rules = RecipeRules.of(self.hyper_box.currentData())
+        settings = self.settings()
+        width, height = self.canvas.image_size()
+        taesd = self._taesd() if settings.fast_decode else None
+        return GenerationRequest(
+            prompt=self.prompt.text().strip(), base_model=model.path, unet=unet, loras=loras,
+            steps=self.steps.value(), guidance=None if rules.uses_guidance else 0.0, seed=self.seed.value(),
+            width=width, height=height, backend=settings.backend, device=settings.device, dtype=settings.dtype,
+            attention_slicing=settings.attention_slicing, vae_tiling=settings.vae_tiling,
+            cpu_offload=settings.cpu_offload, cuda_graphs=settings.cuda_graphs,
+            decoder=Decoder.TAESD if taesd else Decoder.VAE, taesd=taesd, preview=Preview.NONE,
+            controls=(ControlSpec(controlnet.path, digest, self.scale.value(), preprocessor=Preprocessor.SCRIBBLE),),
+        )
+
+    def _taesd(self) -> str | None:
+        found = self.library.registry.list(kind=ModelKind.TAESD, architecture=self._architecture())
+        return found[0].path if found else None
+
+    def ask(self) -> None:
+        """A new image for the canvas as it is now (nothing while the canvas is blank)."""
+        if self._quiet or self.canvas.is_blank():
+            return
+        try:
+            request = self.build_request()
+        except AppError as error:
+            self.errors.show_messages([str(error)])
+            return
+        self.errors.clear()
+        self.live.request(request)
+
+    def _show(self, image: LiveImage) -> None:
+        pixmap = QPixmap()
+        pixmap.loadFromData(image.png, "PNG")
+        self.result.show_image(pixmap)
+        self.shown = image
+        self.keep_button.setEnabled(True)
+
+    def _state_changed(self, state: str) -> None:
+        self.busy.setVisible(state in ("running", "waiting"))
+        self.state_label.setText(STATES[state])
+
+    # -- keep and reuse ---------------------------------------------------------------------
+
+    def keep(self) -> Path | None:
+        """Save the image on screen, with its drawing and settings, to the gallery."""
+        image = self.shown
+        if image is None:
+            return None
+        try:
+            for digest in image.request.input_images():
+                self.bridge.inputs.keep(digest)
+            path = output_path(self.library.paths.images, image.request.seed)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(image.png)
+            self.gallery.add_file(path)
+        except (AppError, OSError) as error:
+            self.errors.show_messages([f"The image could not be kept: {error}"])
+            return None
+        self.keep_button.setEnabled(False)  # kept: the same image once
+        self.kept.emit(str(path))
+        return path
+
+    def apply_request(self, request: GenerationRequest) -> list[str]:
+        """Bring a kept drawing back: its drawing on the canvas and its settings; returns what could not be."""
+        self._quiet = True
+        try:
+            notes = self._apply(request)
+        finally:
+            self._quiet = False
+        self.notes.show_messages(notes)
+        self.ask()
+        return notes
+
+    def _apply(self, request: GenerationRequest) -> list[str]:
+        notes = []
+        scribble = next((c for c in request.controls if c.preprocessor == Preprocessor.SCRIBBLE), None)
+        self._select(self.model_box, lambda m: m.path == request.base_model)
+        self._select(self.hyper_box, lambda m: (m.path == request.unet or
+                                                any(m.path == lora.path for lora in request.loras)))
+        if scribble is not None:
+            self._select(self.controlnet_box, lambda m: m.path == scribble.model)
+            self.scale.setValue(scribble.scale)
+        if request.width and request.height:
+            select_size(self.size_box, request.width, request.height)
+        self.steps.setValue(request.steps or self.steps.value())
+        self.seed.setValue(request.seed)
+        self.prompt.setText(request.prompt)
+        self._prompt_timer.stop()
+        if scribble is not None:
+            try:
+                data = self.bridge.inputs.read(scribble.image)
+            except AppError as error:
+                notes.append(str(error))
+            else:
+                self.canvas.load(data, scribble.image)
+        return notes
+
+    @staticmethod
+    def _select(box: QComboBox, matches) -> None:
+        index = next((i for i in range(box.count()) if box.itemData(i) is not None and matches(box.itemData(i))), -1)
+        if index >= 0:
+            box.setCurrentIndex(index)
+
+    def _choose_trace(self) -> None:
+        if self.canvas.tracing:
+            self.canvas.set_trace(None)
+            self.trace_button.setText("Trace a picture…")
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "A picture to trace", "", IMAGE_FILTER)
+        if path:
+            self.trace(Path(path))
+
+    def trace(self, path: Path) -> None:
+        picture = QImage(str(path))
+        if picture.isNull():
+            self.errors.show_messages([f"{path.name} cannot be read as an image."])
+            return
+        self.canvas.set_trace(picture)
+        self.trace_button.setText("Stop tracing")

@@ -1,0 +1,236 @@
+"""A drawing canvas: black strokes on white paper at the generation's size, shown scaled to fit.
+
+The strokes are drawn into an image of exactly the size the generation asks for, so what is
+drawn is what the ControlNet is given, pixel for pixel. A picture to trace can be shown faintly
+under the strokes; it is never part of the drawing. Every stroke, clear or import can be undone.
+
+As a mask (`mask=True`) the ink is white on black paper (white is repainted), and the picture under
+it is shown as it is, with the painted part tinted red over it.
+
+`changed(final)` is emitted when a stroke ends (final) and, at most every `live_interval_ms`,
+while a long stroke goes on (not final), so a live image can follow the pen.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QBuffer, QByteArray, QElapsedTimer, QIODevice, QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+UNDO_DEPTH = 50
+LIVE_INTERVAL_MS = 150  # during a stroke, at most this often a new image is asked for
+TRACE_OPACITY = 0.35
+
+
+class SketchCanvas(QWidget):
+    changed = Signal(bool)  # True when a stroke (or an undo, clear, import) is complete
+
+    def __init__(self, width: int = 512, height: int = 512, parent: QWidget | None = None, mask: bool = False) -> None:
+        super().__init__(parent)
+        self.mask = mask
+        self._ink, self._paper_colour = (QColor("white"), QColor("black")) if mask else (QColor("black"), QColor("white"))
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
+        self.setMinimumSize(256, 256)
+        self.setCursor(Qt.CursorShape.CrossCursor)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self.brush_size = 8  # pixels of the drawing, whatever its zoom on screen
+        self.erasing = False
+        self.live_interval_ms = LIVE_INTERVAL_MS
+        self._paper = self._blank(QSize(width, height))
+        self._trace: QImage | None = None
+        self._undo: list[QImage] = []
+        self._redo: list[QImage] = []
+        self._last: QPointF | None = None
+        self._since_live = QElapsedTimer()
+        self._digest: str | None = None  # the sha256 of the file this drawing was loaded from, until it changes
+
+    # -- the drawing ------------------------------------------------------------------------
+
+    def image_size(self) -> tuple[int, int]:
+        return self._paper.width(), self._paper.height()
+
+    def resize_drawing(self, width: int, height: int) -> None:
+        """Make the drawing `width` × `height`, scaling what is drawn (an undoable change)."""
+        if (width, height) == self.image_size():
+            return
+        self._remember()
+        self._paper = self._paper.scaled(width, height, Qt.AspectRatioMode.IgnoreAspectRatio,
+                                         Qt.TransformationMode.SmoothTransformation)
+        self._finish()
+
+    def is_blank(self) -> bool:
+        return self._paper == self._blank(self._paper.size())
+
+    def png(self) -> bytes:
+        """The drawing as a PNG file (RGB, no traced picture)."""
+        return png_bytes(self._paper.convertToFormat(QImage.Format.Format_RGB888))
+
+    def painted_fraction(self) -> float:
+        """How much of the drawing holds ink (a mask: the part repainted), 0 to 1."""
+        import numpy as np
+
+        gray = self._paper.convertToFormat(QImage.Format.Format_Grayscale8)
+        rows = np.frombuffer(gray.constBits(), np.uint8).reshape(gray.height(), gray.bytesPerLine())[:, :gray.width()]
+        return float((np.abs(rows.astype(np.int16) - self._paper_colour.lightness()) > 127).mean())
+
+    @property
+    def source_digest(self) -> str | None:
+        """The sha256 of the file the drawing was loaded from, while nothing has been drawn since."""
+        return self._digest
+
+    def load(self, data: bytes, digest: str | None = None) -> bool:
+        """Put a drawing file's picture on the canvas (its size becomes the drawing's); False if it is no image."""
+        picture = QImage.fromData(data)
+        if picture.isNull():
+            return False
+        self._remember()
+        self._paper = picture.convertToFormat(QImage.Format.Format_RGB32)
+        self._finish()
+        self._digest = digest
+        return True
+
+    def set_trace(self, picture: QImage | None) -> None:
+        """Show `picture` faintly under the strokes (None: no picture); it is never part of the drawing."""
+        self._trace = None if picture is None or picture.isNull() else picture
+        self.update()
+
+    @property
+    def tracing(self) -> bool:
+        return self._trace is not None
+
+    def clear(self) -> None:
+        if self.is_blank():
+            return
+        self._remember()
+        self._paper = self._blank(self._paper.size())
+        self._finish()
+
+    def undo(self) -> None:
+        self._step(self._undo, self._redo)
+
+    def redo(self) -> None:
+        self._step(self._redo, self._undo)
+
+    def can_undo(self) -> bool:
+        return bool(self._undo)
+
+    def can_redo(self) -> bool:
+        return bool(self._redo)
+
+    def _step(self, source: list[QImage], target: list[QImage]) -> None:
+        if source:
+            target.append(self._paper.copy())
+            self._paper = source.pop()
+            self._digest = None
+            self.update()
+            self.changed.emit(True)
+
+    def _remember(self) -> None:
+        self._undo.append(self._paper.copy())
+        del self._undo[:-UNDO_DEPTH]
+        self._redo.clear()
+
+    def _finish(self) -> None:
+        self._digest = None
+        self.update()
+        self.changed.emit(True)
+
+    def _blank(self, size: QSize) -> QImage:
+        paper = QImage(size, QImage.Format.Format_RGB32)
+        paper.fill(self._paper_colour)
+        return paper
+
+    # -- the pen ----------------------------------------------------------------------------
+
+    def _target(self) -> QRectF:
+        """Where the drawing is shown: scaled to fit the widget, centred."""
+        width, height = self.image_size()
+        scale = min(self.width() / width, self.height() / height)
+        shown = QSize(round(width * scale), round(height * scale))
+        return QRectF((self.width() - shown.width()) / 2, (self.height() - shown.height()) / 2,
+                      shown.width(), shown.height())
+
+    def _to_drawing(self, position: QPointF) -> QPointF:
+        target = self._target()
+        width, _ = self.image_size()
+        scale = width / target.width()
+        return QPointF((position.x() - target.x()) * scale, (position.y() - target.y()) * scale)
+
+    def _draw(self, start: QPointF, end: QPointF) -> None:
+        painter = QPainter(self._paper)
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        colour = self._paper_colour if self.erasing else self._ink
+        painter.setPen(QPen(colour, self.brush_size, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
+                            Qt.PenJoinStyle.RoundJoin))
+        if start == end:
+            painter.drawPoint(start)
+        else:
+            painter.drawLine(start, end)
+        painter.end()
+        self._digest = None
+        self.update()
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if event.button() != Qt.MouseButton.LeftButton:
+            return
+        self._remember()
+        self._last = self._to_drawing(event.position())
+        self._draw(self._last, self._last)
+        self._since_live.start()
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if self._last is None:
+            return
+        point = self._to_drawing(event.position())
+        self._draw(self._last, point)
+        self._last = point
+        if self._since_live.elapsed() >= self.live_interval_ms:
+            self._since_live.start()
+            self.changed.emit(False)
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if self._last is None or event.button() != Qt.MouseButton.LeftButton:
+            return
+        point = self._to_drawing(event.position())
+        self._draw(self._last, point)
+        self._last = None
+        self.changed.emit(True)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
+        painter = QPainter(self)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+        painter.fillRect(self.rect(), self.palette().dark())  # the paper stands out from what is around it
+        target = self._target()
+        if self.mask:
+            under = self._trace if self._trace is not None else self._blank(self._paper.size())
+            painter.drawImage(target, tinted(under, self._paper))
+            painter.end()
+            return
+        painter.drawImage(target, self._paper)
+        if self._trace is not None:
+            painter.setOpacity(TRACE_OPACITY)
+            painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Multiply)
+            painter.drawImage(target, self._trace)
+        painter.end()
+
+
+def png_bytes(image: QImage) -> bytes:
+    """`image` as a PNG file's bytes."""
+    data = QByteArray()
+    buffer = QBuffer(data)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    image.save(buffer, "PNG")
+    return bytes(data.data())
+
+
+def tinted(picture: QImage, mask: QImage) -> QImage:
+    """`picture` with the mask's white parts tinted red: how a mask is shown over its picture."""
+    tint = QImage(picture.size(), QImage.Format.Format_ARGB32)
+    tint.fill(QColor(230, 30, 30))
+    tint.setAlphaChannel(mask.convertToFormat(QImage.Format.Format_Grayscale8).scaled(picture.size()))
+    shown = picture.convertToFormat(QImage.Format.Format_ARGB32)
+    painter = QPainter(shown)
+    painter.setOpacity(0.55)
+    painter.drawImage(0, 0, tint)
+    painter.end()
+    return shown

@@ -1,0 +1,83 @@
+"""The Generate tab's ControlNet picture: Canny edges made in the window (the request names the edge map),
+a drawing named as it is with the scribble preprocessor, or a picture as it is; reuse brings it back."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageDraw
+from PySide6.QtCore import Qt
+
+from hypersd_desktop.core.vocab import Preprocessor
+from hypersd_desktop.engine.preprocess import canny
+from hypersd_desktop.engine.types import GenerationRequest
+from hypersd_desktop.ui.generate_form import select_size
+from ui_helpers import WAIT
+
+
+def photo(path, size=64):
+    image = Image.new("RGB", (size, size), (40, 60, 90))
+    ImageDraw.Draw(image).ellipse((12, 12, 44, 44), fill=(230, 200, 60))
+    image.save(path)
+    return path
+
+
+def test_a_photo_becomes_canny_edges_the_request_names_and_reuse_brings_back(qtbot, idle_app, tiny_sd15, tmp_path):
+    import tiny_models
+
+    window = idle_app.window
+    window.prompt.setPlainText("a sunflower")
+    box = window.control_image
+    assert not box.scale.isEnabled() and window.build_request().controls == ()
+    assert box.load_file(photo(tmp_path / "photo.png"))
+    assert window.build_request(quiet=True) is None  # no ControlNet installed: said, not guessed
+    window.build_request()
+    assert "needs a ControlNet" in window.errors.text()
+
+    controlnet = tiny_models.save_controlnet(tiny_sd15, tmp_path / "control_v11p_sd15_canny")
+    idle_app.library.import_path(controlnet)
+    window.models.models_changed.emit()
+    assert box.model_box.currentText() == "control_v11p_sd15_canny"
+    box.scale.setValue(0.5)
+    request = window.build_request()
+    (control,) = request.controls
+    assert (control.scale, control.preprocessor, request.mode) == (0.5, Preprocessor.NONE, "txt2img")
+    edges = np.asarray(Image.open(io.BytesIO(box.inputs.read(control.image))))
+    assert np.array_equal(edges, np.asarray(canny(Image.open(tmp_path / "photo.png"))))
+    assert "edges" in box.caption.text()
+
+    box.preprocessor.setCurrentIndex(box.preprocessor.findData("scribble"))
+    (drawn,) = window.build_request().controls
+    assert drawn.preprocessor == Preprocessor.SCRIBBLE and drawn.image == box.digest  # the drawing itself
+
+    box.clear()
+    assert window.build_request().controls == ()
+    window.apply_request(request)
+    assert window.build_request() == request
+    assert GenerationRequest.from_json(request.to_json()) == request
+
+
+def test_a_drawing_with_a_controlnet_runs_through_the_worker(qtbot, parts, tiny_sd15, tmp_path):
+    import tiny_models
+
+    window = parts.window
+    parts.library.import_path(tiny_models.save_controlnet(tiny_sd15, tmp_path / "sd-controlnet-scribble"))
+    window.models.models_changed.emit()
+    select_size(window.size_box, 64, 64)  # the model lists were refilled: the quick size again
+    drawing = Image.new("RGB", (64, 64), "white")
+    ImageDraw.Draw(drawing).line((8, 8, 56, 40), fill="black", width=5)
+    drawing.save(tmp_path / "drawing.png")
+    box = window.control_image
+    box.preprocessor.setCurrentIndex(box.preprocessor.findData("scribble"))
+    assert box.load_file(tmp_path / "drawing.png")
+    window.prompt.setPlainText("a kite")
+    ended = []
+    parts.bridge.finished.connect(ended.append)
+    parts.bridge.failed.connect(ended.append)
+    window.generate()
+    qtbot.waitUntil(lambda: bool(ended), timeout=WAIT)
+    assert not window.errors.text()
+    path = window.results.item(0).data(Qt.ItemDataRole.UserRole)
+    with Image.open(path) as image:
+        assert image.size == (64, 64)

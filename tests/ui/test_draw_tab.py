@@ -1,0 +1,147 @@
+"""The Draw tab with the real worker: strokes drawn with the mouse become live images, one job at a time,
+stale ones dropped; Pause holds jobs back; Keep saves exactly the image shown with its drawing; reusing it
+brings the drawing back and makes the same image again."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+
+from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.core.vocab import Preprocessor
+from hypersd_desktop.engine.inputs import open_inputs
+from hypersd_desktop.gallery.metadata import read_request
+from hypersd_desktop.ui.draw_tab import PROMPT_PAUSE_MS
+from ui_helpers import WAIT, image_files
+
+
+@pytest.fixture(scope="session")
+def tiny_scribble(tiny_root, tiny_sd15):
+    import tiny_models
+
+    return tiny_models.save_controlnet(tiny_sd15, tiny_root / "controlnets" / "tiny-scribble")
+
+
+@pytest.fixture
+def draw(qtbot, parts, tiny_scribble):
+    """The Draw tab, with a tiny scribble ControlNet installed and a 64 × 64 canvas."""
+    window = parts.window
+    parts.library.import_path(tiny_scribble)
+    window.models.models_changed.emit()
+    tab = window.draw
+    window.tabs.setCurrentWidget(tab)
+    tab.size_box.addItem("64 × 64 (test)", (64, 64))
+    tab.size_box.setCurrentIndex(tab.size_box.count() - 1)
+    tab.prompt.setText("a house on a hill")
+    qtbot.wait(PROMPT_PAUSE_MS + 100)  # typing asks for an image once it pauses; the canvas is blank: none
+    assert tab.canvas.image_size() == (64, 64) and tab.controlnet_box.currentText() == "tiny-scribble"
+    return tab
+
+
+def stroke(canvas, points: list[tuple[float, float]]) -> None:
+    """Draw through `points` (fractions of the canvas widget) with the left button held."""
+    where = [QPoint(round(x * canvas.width()), round(y * canvas.height())) for x, y in points]
+    QTest.mousePress(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, where[0])
+    for point in where[1:]:
+        QTest.mouseMove(canvas, point)
+    QTest.mouseRelease(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, where[-1])
+
+
+def pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=np.int16)
+
+
+def settle(qtbot, tab) -> None:
+    """Wait until no live job runs or waits and an image is shown; a failure is reported as it is."""
+    qtbot.waitUntil(lambda: tab.live.state == "idle" and (tab.shown is not None or tab.errors.text()), timeout=WAIT)
+    assert not tab.errors.text()
+
+
+def test_strokes_become_images_and_the_drawing_reaches_the_controlnet_white_on_black(qtbot, draw):
+    assert draw.live.submitted == 0  # a blank canvas asks for nothing
+    stroke(draw.canvas, [(0.2, 0.2), (0.5, 0.5), (0.8, 0.3)])
+    settle(qtbot, draw)
+    assert draw.live.submitted == 1 and draw.keep_button.isEnabled()
+    assert not draw.errors.text()
+    shown = pixels(draw.shown.png)
+    assert shown.shape == (64, 64, 3) and shown.std() > 1  # an image, not a blank
+
+    # The request names the drawing as drawn (black on white) with the scribble preprocessor; what the engine
+    # gives the ControlNet from it (engine/inputs.py) is white strokes on black.
+    (control,) = draw.shown.request.controls
+    assert control.preprocessor == Preprocessor.SCRIBBLE
+    drawing = np.asarray(Image.open(io.BytesIO(draw.bridge.inputs.read(control.image))).convert("L"))
+    assert drawing[0, 63] == 255 and drawing[round(0.5 * 63), round(0.5 * 63)] < 64
+    seen = np.asarray(open_inputs(draw.shown.request, draw.bridge.inputs, 64, 64).controls[0].convert("L"))
+    assert seen[0, 63] == 0 and seen[round(0.5 * 63), round(0.5 * 63)] > 192
+    assert not image_files(AppPaths.default().images)  # live images are not saved
+
+
+def test_ten_quick_strokes_run_at_most_two_jobs_after_the_first_and_show_the_last_drawing(qtbot, draw):
+    stroke(draw.canvas, [(0.1, 0.1), (0.3, 0.3)])
+    qtbot.waitUntil(lambda: draw.live.state == "running", timeout=WAIT)
+    first = draw.live.submitted
+    for k in range(10):
+        y = 0.15 + 0.07 * k
+        stroke(draw.canvas, [(0.4, y), (0.9, y)])
+    last_drawing = draw.canvas.png()
+    settle(qtbot, draw)
+    qtbot.wait(300)  # nothing more starts
+    assert first == 1 and draw.live.submitted - first <= 2, draw.live.submitted
+    (control,) = draw.shown.request.controls
+    assert draw.bridge.inputs.read(control.image) == last_drawing
+
+
+def test_pause_holds_jobs_back_and_the_newest_drawing_runs_when_it_ends(qtbot, draw):
+    draw.pause.setChecked(True)
+    assert draw.state_label.text().startswith("Paused")
+    for k in range(3):
+        stroke(draw.canvas, [(0.2, 0.2 + 0.2 * k), (0.8, 0.2 + 0.2 * k)])
+    qtbot.wait(500)
+    assert draw.live.submitted == 0 and draw.shown is None
+    draw.pause.setChecked(False)
+    settle(qtbot, draw)
+    assert draw.live.submitted == 1
+    assert draw.bridge.inputs.read(draw.shown.request.controls[0].image) == draw.canvas.png()
+
+
+def test_keep_saves_exactly_the_image_shown_with_its_drawing_and_reuse_makes_it_again(qtbot, draw):
+    window = draw.window()
+    gallery = window.gallery
+    before = gallery.store.count()
+    for k in range(3):
+        stroke(draw.canvas, [(0.2, 0.2 + 0.25 * k), (0.8, 0.3 + 0.25 * k)])
+        settle(qtbot, draw)
+    kept_png = draw.shown.png
+    drawing_digest = draw.shown.request.controls[0].image
+    path = draw.keep()
+    assert path is not None and not draw.keep_button.isEnabled()
+    assert image_files(AppPaths.default().images) == [path]  # exactly one image: the one kept
+    assert path.read_bytes() == kept_png
+    assert AppPaths.default().inputs.joinpath(f"{drawing_digest}.png").is_file()  # its drawing, kept
+    assert read_request(path)["controls"][0]["image"] == drawing_digest
+    assert gallery.store.count() == before + 1
+
+    # Reuse from the gallery: the drawing comes back on the canvas, and the image made again is the same.
+    record = next(r for r in gallery.store.query().images if r.path == str(path.resolve()))
+    draw.canvas.clear()
+    draw.seed.setValue(draw.seed.value() + 1)
+    settle(qtbot, draw)
+    shown_before = draw.shown
+    window.reuse_record(record)
+    assert window.tabs.currentWidget() is draw
+    assert draw.canvas.source_digest == drawing_digest
+    qtbot.waitUntil(lambda: draw.shown is not shown_before and draw.live.state == "idle", timeout=WAIT)
+    assert np.abs(pixels(draw.shown.png) - pixels(kept_png)).max() == 0
+    assert draw.shown.request.controls == read_request_controls(path)
+
+
+def read_request_controls(path):
+    from hypersd_desktop.engine.types import GenerationRequest
+
+    return GenerationRequest.from_dict(read_request(path)).controls
