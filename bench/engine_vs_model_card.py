@@ -12,8 +12,18 @@ to PIL for 1, 2, 4 and 8 steps through each side (unified LoRA, TCD, guidance 0)
   config has it), so it decodes in fp16; its images are compared with the eager engine's (max difference);
 - fast-taesd (SD1.5): the fast side with TAESD decode (random TAESD weights).
 
+With --scribble, the drawing demo instead: SD1.5 with a scribble ControlNet (random full-size
+weights, made from the UNet as ControlNets are), the unified LoRA, TCD trailing, eta 1, scale 1, each
+call on the next of a few drawings (black strokes on white, as a canvas gives them):
+
+- demo: the demo's way: the ControlNet pipeline, loaded once, called afresh per change of the canvas
+  (the drawing inverted to white on black first);
+- scribble: the engine as the Draw tab runs it (graphs on CUDA), the full VAE;
+- scribble-taesd: the same with TAESD decode.
+
     python bench/engine_vs_model_card.py                      # CPU: SD1.5 at 256², card and engine
     python bench/engine_vs_model_card.py --device cuda        # SD1.5 512² and SDXL 1024², fp16, every side
+    python bench/engine_vs_model_card.py --device cuda --scribble --steps 1
 """
 
 from __future__ import annotations
@@ -133,6 +143,96 @@ def build_lora(folder: Path, architecture: str) -> Path:
     return tiny_models.kohya_lora(unet, folder.parent / f"{name}.safetensors", rank=64, alpha=64.0)
 
 
+def build_controlnet(folder: Path) -> Path:
+    """A full-size ControlNet from the model's UNet (random zero convolutions too: speed is what is measured)."""
+    from diffusers import ControlNetModel, UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet")
+    controlnet = ControlNetModel.from_unet(unet)
+    for name, parameter in controlnet.named_parameters():
+        if "zero_conv" in name or "controlnet_" in name:
+            torch.nn.init.normal_(parameter, std=0.01)
+    target = folder.parent / "scribble-controlnet"
+    controlnet.to(torch.float16).save_pretrained(target, safe_serialization=True)
+    return target
+
+
+def drawings(size: int, count: int = 6) -> list:
+    """Black strokes on white, a few different ones (each call of a side takes the next)."""
+    import random
+
+    from PIL import Image, ImageDraw
+
+    made = []
+    rng = random.Random(0)
+    for _ in range(count):
+        picture = Image.new("RGB", (size, size), "white")
+        draw = ImageDraw.Draw(picture)
+        for _ in range(8):
+            draw.line([(rng.randrange(size), rng.randrange(size)) for _ in range(3)], fill="black", width=size // 64 + 2)
+        made.append(picture)
+    return made
+
+
+def demo_side(folder: Path, lora: Path, size: int, device: str, dtype_name: str, repeats: int, steps_list):
+    """The drawing demo: the ControlNet pipeline loaded once, called afresh for each change of the canvas."""
+    import itertools
+
+    from diffusers import ControlNetModel, StableDiffusionControlNetPipeline, TCDScheduler
+    from PIL import ImageOps
+
+    dtype = DTYPES[dtype_name]
+    controlnet = ControlNetModel.from_pretrained(folder.parent / "scribble-controlnet", torch_dtype=dtype)
+    pipe = StableDiffusionControlNetPipeline.from_pretrained(folder, controlnet=controlnet, torch_dtype=dtype).to(device)
+    pipe.set_progress_bar_config(disable=True)
+    pipe.load_lora_weights(str(lora.parent), weight_name=lora.name)
+    pipe.fuse_lora()
+    pipe.scheduler = TCDScheduler.from_config(pipe.scheduler.config, timestep_spacing="trailing")
+    canvas = itertools.cycle(drawings(size))
+    for steps in steps_list:
+        def call(steps=steps):
+            scribble = ImageOps.invert(next(canvas))  # white strokes on black, as the ControlNet wants them
+            pipe(prompt=PROMPT, image=scribble, num_inference_steps=steps, guidance_scale=0.0, eta=1.0,
+                 controlnet_conditioning_scale=1.0, width=size, height=size,
+                 generator=torch.Generator("cpu").manual_seed(0)).images[0]
+        with PeakMemory(device) as memory:
+            times = time_calls(call, repeats)
+        yield steps, times, memory.peak, None
+
+
+def scribble_side(folder: Path, lora: Path, size: int, device: str, dtype_name: str, repeats: int, steps_list,
+                  taesd: bool = False):
+    """The engine as the Draw tab runs it: each call a new drawing, held in memory, made a scribble by the engine."""
+    import io
+    import itertools
+
+    from hypersd_desktop.core.images import InputImages
+    from hypersd_desktop.core.vocab import Decoder, Preprocessor, Preview
+    from hypersd_desktop.engine import ControlSpec
+
+    store = InputImages(folder.parent / "inputs")
+    held = []
+    for picture in drawings(size):
+        buffer = io.BytesIO()
+        picture.save(buffer, format="PNG")
+        held.append(store.hold(buffer.getvalue()))
+    canvas = itertools.cycle(held)
+    engine = TorchEngine(inputs=store)
+    request = GenerationRequest(prompt=PROMPT, base_model=str(folder), loras=(LoraSpec(str(lora)),), seed=0,
+                                width=size, height=size, device=device, dtype=dtype_name,
+                                cuda_graphs=device == "cuda")
+    if taesd:
+        request = request.replace(decoder=Decoder.TAESD, preview=Preview.NONE, taesd=str(folder.parent / "sd15-taesd"))
+    controlnet = str(folder.parent / "scribble-controlnet")
+    for steps in steps_list:
+        def call(steps=steps):
+            control = ControlSpec(controlnet, next(canvas), 1.0, preprocessor=Preprocessor.SCRIBBLE)
+            engine.generate(request.replace(steps=steps, controls=(control,)))
+        with PeakMemory(device) as memory:
+            times = time_calls(call, repeats)
+        yield steps, times, memory.peak, None
+
+
 def time_calls(call, repeats: int) -> list[float]:
     call()  # warm-up: allocations, kernel selection
     times = []
@@ -199,7 +299,9 @@ def fast_taesd_side(*args):
     return engine_side(*args, fast=True, taesd=True)
 
 
-SIDES = {"card": card_side, "engine": engine_side, "fast": fast_side, "fast-taesd": fast_taesd_side}
+SIDES = {"card": card_side, "engine": engine_side, "fast": fast_side, "fast-taesd": fast_taesd_side,
+         "demo": demo_side, "scribble": scribble_side,
+         "scribble-taesd": lambda *args: scribble_side(*args, taesd=True)}
 
 
 def measure_in_subprocess(side: str, folder: Path, lora: Path, size: int, args, dtype: str, repeats: int) -> dict:
@@ -218,6 +320,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=None)
     parser.add_argument("--size", type=int, default=None, help="SD1.5 image size (default 512 on GPU, 256 on CPU)")
     parser.add_argument("--steps", default="1,2,4,8")
+    parser.add_argument("--scribble", action="store_true", help="the drawing demo: SD1.5 with a scribble ControlNet")
     parser.add_argument("--side", choices=sorted(SIDES), help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--lora-file", type=Path, help=argparse.SUPPRESS)
@@ -234,7 +337,7 @@ def main() -> None:
                               "difference": difference}), flush=True)
         return
     plans = [("sd15", args.size or (512 if gpu else 256))]
-    if gpu:
+    if gpu and not args.scribble:
         plans.append(("sdxl", 1024))
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else args.device
     print(f"# device {device_name}, {dtype}, torch {torch.__version__}, median of {repeats} after one warm-up")
@@ -248,6 +351,9 @@ def main() -> None:
             sides = ["card", "engine"]  # on CUDA the fast sides first: a run cut short keeps what matters most
             if args.device == "cuda":
                 sides = ["card", "fast", "fast-taesd", "engine"] if architecture == "sd15" else ["card", "fast", "engine"]
+            if args.scribble:
+                build_controlnet(folder)
+                sides = ["demo", "scribble", "scribble-taesd"]
             for side in sides:
                 started = time.perf_counter()
                 results[architecture, side] = measure_in_subprocess(side, folder, lora, size, args, dtype, repeats)
@@ -255,21 +361,23 @@ def main() -> None:
                                    results[architecture, side].items())
                 print(f"# {architecture} {side}: {figures} ({time.perf_counter() - started:.0f} s)", flush=True)
             shutil.rmtree(folder)
+    baseline = "demo" if args.scribble else "card"
     print()
-    print(f"{'model':6} {'steps':>5} {'side':>10} {'ms':>8} {'img/s':>7} {'vs card':>8} {'peak':>9} "
+    print(f"{'model':6} {'steps':>5} {'side':>14} {'ms':>8} {'img/s':>7} {'vs ' + baseline:>8} {'peak':>9} "
           f"{'max diff vs eager':>18}")
     for architecture, size in plans:
         for steps in steps_list:
-            card = results[architecture, "card"][steps]["median_s"]
+            card = results[architecture, baseline][steps]["median_s"]
             for (arch, side), rows in results.items():
                 if arch != architecture:
                     continue
                 row = rows[steps]
                 difference = "" if row["difference"] is None else f"{row['difference']}/255"
-                print(f"{architecture:6} {steps:>5} {side:>10} {row['median_s'] * 1000:>8.1f} {1 / row['median_s']:>7.2f} "
+                print(f"{architecture:6} {steps:>5} {side:>14} {row['median_s'] * 1000:>8.1f} {1 / row['median_s']:>7.2f} "
                       f"{row['median_s'] / card:>8.2f} {row['peak'] / 2**30:>7.2f}Gi {difference:>18}")
     memory = "peak CUDA memory allocated" if args.device == "cuda" else "peak resident memory of each side's process"
-    print(f"\nvs card = the side's time / the model card code's (below 1: faster). Peak: {memory}. Sizes: "
+    print(f"\nvs {baseline} = the side's time / the {'drawing demo' if args.scribble else 'model card'} code's (below 1: "
+          f"faster). Peak: {memory}. Sizes: "
           + ", ".join(f"{architecture} {size}²" for architecture, size in plans) + ".")
 
 if __name__ == "__main__":

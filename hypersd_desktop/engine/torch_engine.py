@@ -97,6 +97,9 @@ class TorchEngine:
         self._graph_recorder = graph_recorder
         self._inputs = inputs
         self._controlnets = modes.ControlNets()
+        # The last mode pipeline built on the loaded weights, by (pipeline, mode, ControlNets): building one
+        # (`from_pipe`) takes longer than a one-step image on a GPU, and the Draw tab asks for the same one each time.
+        self._mode_pipe: tuple[tuple, object] | None = None
 
     @property
     def loaded_key(self) -> PipelineKey | None:
@@ -105,6 +108,7 @@ class TorchEngine:
     def unload(self) -> None:
         self._loaded = None
         self._taesd = None
+        self._mode_pipe = None
         self._controlnets.clear()
         gc.collect()
         if torch.cuda.is_available():
@@ -339,7 +343,10 @@ class TorchEngine:
         placement = loaded.placement
         controlnets = self._controlnets.get([control.model for control in request.controls], placement.device,
                                             TORCH_DTYPES[placement.dtype])
-        pipe = modes.mode_pipeline(loaded.pipe, loaded.architecture, request, controlnets)
+        key = (id(loaded.pipe), request.mode, tuple(id(controlnet) for controlnet in controlnets))
+        if self._mode_pipe is None or self._mode_pipe[0] != key:
+            self._mode_pipe = (key, modes.mode_pipeline(loaded.pipe, loaded.architecture, request, controlnets))
+        pipe = self._mode_pipe[1]
         pipe.scheduler = build_scheduler(settings_plan.scheduler, loaded.base_scheduler)
         generators = [torch.Generator("cpu").manual_seed(request.seed + k) for k in range(request.batch_size)]
         total = settings_plan.running_steps

@@ -277,3 +277,26 @@ def test_controlnets_load_as_downloaded_and_a_single_file_one_is_refused_with_wh
     save_file({"control_model.input_hint_block.0.weight": torch.zeros(16, 3, 3, 3)}, original)
     with pytest.raises(ModelFormatError, match="original single-file format.*diffusers version"):
         load_controlnet(original, torch.float32)
+
+
+def test_the_mode_pipeline_is_built_once_for_a_run_of_requests_of_one_mode(tiny_sd15, hyper_lora, controlnets,
+                                                                          tmp_path, monkeypatch):
+    """The Draw tab asks for the same mode and ControlNet after each stroke: `from_pipe` runs once for them."""
+    from hypersd_desktop.engine import modes
+
+    built = []
+    build = modes.mode_pipeline
+    monkeypatch.setattr(modes, "mode_pipeline", lambda *args: built.append(args[2].mode) or build(*args))
+    store = InputImages(tmp_path / "inputs")
+    request = GenerationRequest(prompt=PROMPT, base_model=str(tiny_sd15), steps=1, seed=SEED, width=SIZE, height=SIZE,
+                                loras=(LoraSpec(str(hyper_lora("Hyper-SD15-1step-lora"))),))
+    engine = TorchEngine(inputs=store)
+    for k in range(3):  # three strokes: three drawings, one ControlNet
+        drawing = edges_picture().rotate(30 * k)
+        control = ControlSpec(str(controlnets["sd15"]), store.add(png(drawing)), preprocessor="scribble")
+        first = engine.generate(request.replace(controls=(control,)))[0]
+    engine.generate(request.replace(init_image=store.add(png(init_picture()))))
+    assert built == ["txt2img", "img2img"]
+    again = engine.generate(request.replace(controls=(control,)))[0]  # back to the ControlNet: built again, same image
+    assert built == ["txt2img", "img2img", "txt2img"]
+    assert np.array_equal(np.asarray(again.image), np.asarray(first.image))
