@@ -8,6 +8,11 @@ After the generation window: a batch job of a few hundred images through the bat
 mid-download from a local server speaking the hub's protocol (tests/hub_server.py).
 
     xvfb-run -s "-screen 0 1280x800x24" .venv/bin/python tools/screenshots.py docs/screenshots
+    xvfb-run -s "-screen 0 1280x800x24" .venv/bin/python tools/screenshots.py --images-in docs/screenshots
+
+With --images-in: the Draw tab mid-drawing (strokes drawn with the mouse, a tiny scribble ControlNet),
+then the Generate tab with an init image and a mask painted in the mask dialog (shot open), and
+the inpainting result.
 
 Needs Debian's xvfb and the xcb libraries listed in ../shared/DESIGN.md §4. Uses a temporary
 HYPERSD_HOME with a tiny SD1.5 model and a tiny Hyper-SD LoRA built by the test helpers.
@@ -37,10 +42,125 @@ def prepare_home(home: Path) -> None:
     tiny_models.save_pipeline("sd15", folder)
     unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet")
     lora = tiny_models.kohya_lora(unet, home / "weights" / "Hyper-SD15-1step-lora.safetensors")
+    controlnet = tiny_models.save_controlnet(folder, home / "weights" / "scribble-controlnet")
     library = ModelLibrary(AppPaths.default())
     library.import_path(folder)
     library.import_path(lora)
+    library.import_path(controlnet)
     library.close()
+
+
+def a_picture(path: Path) -> Path:
+    """A landscape to start from: sky, sun, hills, a lake (drawn here, no outside image)."""
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("RGB", (192, 192), (120, 170, 230))
+    draw = ImageDraw.Draw(picture)
+    for y in range(96):
+        draw.line((0, y, 191, y), fill=(120 + y, 170 + y // 2, 230))
+    draw.ellipse((130, 20, 170, 60), fill=(255, 220, 120))
+    draw.polygon([(0, 120), (60, 70), (120, 115), (191, 80), (191, 140), (0, 140)], fill=(70, 120, 60))
+    draw.rectangle((0, 140, 191, 191), fill=(50, 90, 150))
+    picture.save(path)
+    return path
+
+
+def images_in(out: Path) -> None:
+    """The Draw tab mid-drawing, and inpainting from the Generate tab with a painted mask."""
+    import subprocess
+
+    out.mkdir(parents=True, exist_ok=True)
+    home = Path(tempfile.mkdtemp(prefix="hypersd-shots-"))
+    os.environ["HYPERSD_HOME"] = str(home)
+    subprocess.run([sys.executable, __file__, "--prepare", str(home)], check=True)
+
+    from PySide6.QtCore import QPoint, Qt, QTimer
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    from hypersd_desktop.app import build_app
+
+    parts = build_app(["HyperSD Desktop"])
+    app, window = parts.app, parts.window
+    window.resize(1280, 800)
+    window.show()
+    draw = window.draw
+    house = [[(0.2, 0.85), (0.8, 0.85)], [(0.25, 0.85), (0.25, 0.5), (0.75, 0.5), (0.75, 0.85)],
+             [(0.2, 0.52), (0.5, 0.25), (0.8, 0.52)], [(0.45, 0.85), (0.45, 0.68), (0.55, 0.68), (0.55, 0.85)],
+             [(0.32, 0.58), (0.4, 0.58), (0.4, 0.65), (0.32, 0.65), (0.32, 0.58)],
+             [(0.05, 0.3), (0.12, 0.22), (0.2, 0.3)], [(0.85, 0.15), (0.92, 0.1), (0.95, 0.2)]]
+    state = {"stroke": 0}
+
+    def shoot(name: str, whole_screen: bool = False) -> None:
+        app.processEvents()
+        (app.primaryScreen().grabWindow(0) if whole_screen else window.grab()).save(str(out / f"{name}.png"))
+        print(f"saved {out / name}.png", flush=True)
+
+    def stroke(canvas, points) -> None:
+        where = [QPoint(round(x * canvas.width()), round(y * canvas.height())) for x, y in points]
+        QTest.mousePress(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, where[0])
+        for start, end in zip(where, where[1:]):  # the pen moves through the line, as a hand would
+            for k in range(1, 9):
+                QTest.mouseMove(canvas, start + (end - start) * k / 8)
+        QTest.mouseRelease(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, where[-1])
+
+    def on_ready(_message) -> None:
+        window.tabs.setCurrentWidget(draw)
+        draw.size_box.addItem("192 × 192 (tiny test model)", (192, 192))
+        draw.size_box.setCurrentIndex(draw.size_box.count() - 1)
+        draw.prompt.setText("a cottage on a hill, spring morning, watercolor")
+        QTimer.singleShot(600, next_stroke)
+
+    def next_stroke() -> None:
+        if state["stroke"] < len(house):
+            stroke(draw.canvas, house[state["stroke"]])
+            state["stroke"] += 1
+            if state["stroke"] == len(house) - 2:  # a job for an earlier drawing on screen, a newer one running
+                QTimer.singleShot(150, lambda: shoot("draw-tab-drawing"))
+            if state["stroke"] == 1:  # the first image loads the model: wait for it, as a person would see it
+                wait_idle(lambda: QTimer.singleShot(300, next_stroke))
+            else:
+                QTimer.singleShot(400, next_stroke)
+        else:
+            wait_idle(lambda: (shoot("draw-tab-done"), start_inpainting()))
+
+    def wait_idle(then) -> None:
+        if draw.live.state == "idle" and draw.shown is not None:
+            then()
+        else:
+            QTimer.singleShot(100, lambda: wait_idle(then))
+
+    def start_inpainting() -> None:
+        window.tabs.setCurrentIndex(0)
+        window.prompt.setPlainText("a lighthouse on the shore, oil painting")
+        window.init_image.load_file(a_picture(home / "landscape.png"))
+        window.init_image.strength.setValue(0.8)
+        window.steps.setValue(4)
+        QTimer.singleShot(300, paint_mask)
+        window.init_image.mask_button.click()  # modal: the painting happens in paint_mask
+
+    def paint_mask() -> None:
+        dialog = QApplication.activeModalWidget()
+        dialog.move(window.x() + 280, window.y() + 80)
+        canvas = dialog.canvas
+        dialog.brush.setValue(26)
+        for x0, x1 in ((0.5, 0.85), (0.55, 0.8)):
+            stroke(canvas, [(x0, 0.62), (x1, 0.62)])
+            stroke(canvas, [(x0, 0.5), (x1, 0.45)])
+        QTimer.singleShot(300, lambda: (shoot("mask-dialog", whole_screen=True), dialog.accept(), generate()))
+
+    def generate() -> None:
+        parts.bridge.finished.connect(lambda _m: QTimer.singleShot(300, finish))
+        window.generate()
+
+    def finish() -> None:
+        shoot("inpainting-done")
+        parts.bridge.shutdown()
+        app.quit()
+
+    parts.bridge.ready.connect(on_ready)
+    QTimer.singleShot(600_000, app.quit)
+    app.exec()
 
 
 def main(out: Path) -> None:
@@ -232,5 +352,7 @@ if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--prepare":
         os.environ["HYPERSD_HOME"] = sys.argv[2]
         prepare_home(Path(sys.argv[2]))
+    elif len(sys.argv) >= 2 and sys.argv[1] == "--images-in":
+        images_in(Path(sys.argv[2] if len(sys.argv) > 2 else "docs/screenshots"))
     else:
         main(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/screenshots"))

@@ -15,8 +15,8 @@ from pathlib import Path
 from PySide6.QtCore import QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QListWidget,
-    QMainWindow, QMessageBox, QPlainTextEdit, QPushButton, QSpinBox, QSplitter,
+    QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout, QLabel, QListWidget,
+    QMainWindow, QMessageBox, QPlainTextEdit, QPushButton, QScrollArea, QSpinBox, QSplitter,
     QTableWidget, QTableWidgetItem, QTabWidget, QToolButton, QVBoxLayout, QWidget,
 )
 
@@ -132,11 +132,18 @@ class MainWindow(QMainWindow):
         controls.addLayout(form)
         controls.addWidget(self.styles)
         controls.addWidget(self.latest_wins)
-        controls.addLayout(buttons)
         controls.addStretch(1)
+        form_page = QWidget()
+        form_page.setLayout(controls)
+        scroller = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)  # fits a laptop's screen
+        scroller.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroller.setWidget(form_page)
         left = QWidget()
-        left.setLayout(controls)
-        left.setMinimumWidth(360)
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addWidget(scroller, 1)
+        left_layout.addLayout(buttons)  # always in view
+        left.setMinimumWidth(max(380, form_page.minimumSizeHint().width() + scroller.verticalScrollBar().sizeHint().width()))
 
         self.warnings = Banner("warning")
         self.errors = Banner("error")
