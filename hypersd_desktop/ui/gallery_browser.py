@@ -304,6 +304,7 @@ class GalleryBrowser(QWidget):
     """Search, filters, the grid and the large view. `reuse_requested` carries an `ImageRecord`."""
 
     reuse_requested = Signal(object)
+    init_image_requested = Signal(str)  # the path of an image to start from (image-to-image)
     status = Signal(str)
 
     def __init__(self, gallery: Gallery, parent: QWidget | None = None) -> None:
@@ -368,6 +369,8 @@ class GalleryBrowser(QWidget):
         self.stop_import_button.hide()
         self.open_button = QPushButton("Open")
         self.reuse_button = QPushButton("Reuse settings")
+        self.init_button = QPushButton("Start from it")
+        self.init_button.setToolTip("Use this image as the Generate tab's init image (image-to-image)")
         self.copy_button = QPushButton("Copy image")
         self.copy_params_button = QPushButton("Copy parameters")
         self.reveal_button = QPushButton("Show in folder")
@@ -379,8 +382,9 @@ class GalleryBrowser(QWidget):
         actions.addWidget(self.notice)
         actions.addWidget(self.undo_button)
         actions.addWidget(self.stop_import_button)
-        for button in (self.open_button, self.reuse_button, self.copy_button, self.copy_params_button,
-                       self.reveal_button, self.delete_button, self.export_button, self.import_button):
+        for button in (self.open_button, self.reuse_button, self.init_button, self.copy_button,
+                       self.copy_params_button, self.reveal_button, self.delete_button, self.export_button,
+                       self.import_button):
             actions.addWidget(button)
 
         grid_page = QWidget()
@@ -390,7 +394,8 @@ class GalleryBrowser(QWidget):
         grid_layout.addWidget(self.grid, 1)
         grid_layout.addLayout(actions)
         self.viewer = ImageViewer(self.gallery)
-        for text, handler in (("Reuse settings (Ctrl+R)", self.reuse_current), ("Copy image (Ctrl+C)", self.copy_image),
+        for text, handler in (("Reuse settings (Ctrl+R)", self.reuse_current), ("Start from it", self.start_from_current),
+                              ("Copy image (Ctrl+C)", self.copy_image),
                               ("Copy parameters (Ctrl+Shift+C)", self.copy_parameters),
                               ("Show in folder", self.reveal), ("Delete (Del)", self.delete_selected)):
             button = QPushButton(text)
@@ -416,6 +421,7 @@ class GalleryBrowser(QWidget):
         self.grid.selectionModel().selectionChanged.connect(self._update_buttons)
         self.open_button.clicked.connect(self._open_current)
         self.reuse_button.clicked.connect(self.reuse_current)
+        self.init_button.clicked.connect(self.start_from_current)
         self.copy_button.clicked.connect(self.copy_image)
         self.copy_params_button.clicked.connect(self.copy_parameters)
         self.reveal_button.clicked.connect(self.reveal)
@@ -508,8 +514,8 @@ class GalleryBrowser(QWidget):
 
     def _update_buttons(self) -> None:
         count = len(self.grid.positions())
-        for button in (self.open_button, self.reuse_button, self.copy_button, self.copy_params_button,
-                       self.reveal_button):
+        for button in (self.open_button, self.reuse_button, self.init_button, self.copy_button,
+                       self.copy_params_button, self.reveal_button):
             button.setEnabled(count == 1)
         self.delete_button.setEnabled(count > 0)
         self.delete_button.setText(f"Delete {count}" if count > 1 else "Delete")
@@ -561,6 +567,11 @@ class GalleryBrowser(QWidget):
         record = self.current_record()
         if record is not None:
             self.reuse_requested.emit(record)
+
+    def start_from_current(self) -> None:
+        record = self.current_record()
+        if record is not None:
+            self.init_image_requested.emit(record.path)
 
     def copy_image(self) -> None:
         record = self.current_record()

@@ -81,6 +81,7 @@ class JobView(QObject):
                                 (bridge.image_ready, self._image_ready), (bridge.finished, self._job_finished),
                                 (bridge.batch_finished, self._batch_finished), (bridge.failed, self._job_failed)):
             signal.connect(lambda message, handler=handler: None if self.skip(message.job_id) else handler(message))
+        bridge.finished.connect(self._ran_on)  # any job's, the Draw tab's too: the status bar says where they ran
         bridge.queue_changed.connect(self._queue_changed)
 
     def _worker_ready(self, message) -> None:
@@ -142,8 +143,6 @@ class JobView(QObject):
     def _job_finished(self, message) -> None:
         self._job_ended(message.job_id)
         text = f"Done in {message.seconds:.2f} s on {message.device.upper()} ({message.dtype})"
-        if message.backend:
-            self._show_device(message.device, message.dtype, message.backend)
         if self._load_s >= 0.05:  # the first image of a model: say what the next ones will not cost
             text += f", {self._load_s:.1f} s of it loading the model"
         self._load_s = 0.0
@@ -152,6 +151,10 @@ class JobView(QObject):
         if message.memory_bytes is not None:
             where = "GPU memory" if Device(message.device).is_gpu else "Worker memory"
             self.widgets.memory_label.setText(f"{where} in use: {message.memory_bytes / 2**30:.2f} GiB")
+
+    def _ran_on(self, message) -> None:
+        if message.backend:
+            self._show_device(message.device, message.dtype, message.backend)
 
     def _batch_finished(self, message) -> None:
         self._job_ended(message.job_id)

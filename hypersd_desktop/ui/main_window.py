@@ -260,6 +260,7 @@ class MainWindow(QMainWindow):
         self.batch_action.triggered.connect(self.open_batch)
         self.find_action.triggered.connect(self._find)
         self.browser.reuse_requested.connect(self.reuse_record)
+        self.browser.init_image_requested.connect(self.start_from_image)
         self.browser.status.connect(lambda text: self.statusBar().showMessage(text, 3000))
         self.models.models_changed.connect(self.reload_models)
         self.models.models_changed.connect(self.draw.reload_models)
@@ -504,6 +505,12 @@ class MainWindow(QMainWindow):
             self._reuse_notes.append("The init image of this request is no longer in the input store; it was made "
                                      "from a picture that is gone, so this runs from the prompt alone.")
             self._update_recipe_controls()
+
+    def start_from_image(self, path: str) -> None:
+        """A gallery image becomes the init image, on the Generate tab."""
+        if self.init_image.load_file(Path(path)):
+            self.tabs.setCurrentIndex(0)
+            self.prompt.setFocus()
 
     def use_result_as_init_image(self) -> None:
         """The selected result (or the newest) becomes the init image."""

@@ -97,7 +97,7 @@ CASES = {
     "img2img-strength-0.5": ("img2img", 4, 0.5, None),
     "img2img-strength-0.75": ("img2img", 4, 0.75, None),
     "inpaint": ("inpaint", 4, 0.9, None),
-    "controlnet-edges": ("txt2img", 2, None, 0.5),  # the model card's ControlNet recipe: unified LoRA, TCD, scale 0.5
+    "controlnet-canny": ("txt2img", 2, None, 0.5),  # the model card's ControlNet recipe: unified LoRA, TCD, scale 0.5
     "controlnet-scribble-demo": ("txt2img", 1, None, 1.0),  # the drawing demo's: 1 step, TCD, eta 1, scale 1
     "controlnet-img2img": ("img2img", 4, 0.75, 0.8),
 }
@@ -127,7 +127,16 @@ def test_engine_matches_the_model_card_code(case, architecture, tiny_sd15, tiny_
     control_path = None
     if scale is not None:
         control_path = controlnets[architecture]
-        request = request.replace(controls=(ControlSpec(str(control_path), store.add(png(edges)), scale),))
+        ours = edges
+        if case == "controlnet-canny":  # from a photo: the app's Canny edges, and the model card's own cv2 code
+            import cv2
+
+            from hypersd_desktop.engine.preprocess import canny
+
+            ours = canny(init)
+            found = cv2.Canny(np.array(init), 100, 200)[:, :, None]
+            edges = Image.fromarray(np.concatenate([found, found, found], axis=2))
+        request = request.replace(controls=(ControlSpec(str(control_path), store.add(png(ours)), scale),))
         call.update({"image" if mode == "txt2img" else "control_image": edges, "controlnet_conditioning_scale": scale})
 
     progress = []

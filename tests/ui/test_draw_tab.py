@@ -68,6 +68,7 @@ def test_strokes_become_images_and_the_drawing_reaches_the_controlnet_white_on_b
     settle(qtbot, draw)
     assert draw.live.submitted == 1 and draw.keep_button.isEnabled()
     assert not draw.errors.text()
+    assert "PyTorch" in draw.window().device_label.text()  # where the drawing's image ran (ONNX has no ControlNet)
     shown = pixels(draw.shown.png)
     assert shown.shape == (64, 64, 3) and shown.std() > 1  # an image, not a blank
 
@@ -145,3 +146,16 @@ def read_request_controls(path):
     from hypersd_desktop.engine.types import GenerationRequest
 
     return GenerationRequest.from_dict(read_request(path)).controls
+
+
+def test_a_long_stroke_asks_for_images_while_it_is_drawn(qtbot, draw):
+    """Throttled: while the pen moves for a while, images are asked for before the stroke ends."""
+    canvas = draw.canvas
+    QTest.mousePress(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(20, 20))
+    for k in range(8):
+        qtbot.wait(60)
+        QTest.mouseMove(canvas, QPoint(20 + 30 * k, 40 + 10 * k))
+    assert draw.live.submitted >= 1  # 420 ms of drawing: at least one image before the pen is lifted
+    QTest.mouseRelease(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(250, 110))
+    settle(qtbot, draw)
+    assert draw.bridge.inputs.read(draw.shown.request.controls[0].image) == draw.canvas.png()

@@ -127,3 +127,21 @@ def test_a_mask_painted_over_the_picture_makes_the_request_inpainting_and_reuse_
     assert window.build_request().mode == "txt2img" and box.mask is None
     window.apply_request(request)
     assert window.build_request() == request
+
+
+def test_a_gallery_image_becomes_the_init_image_from_the_gallery_tab(qtbot, idle_app):
+    from ui_helpers import add_images
+
+    window = idle_app.window
+    (image_id,) = add_images(window.gallery, ["a harbour at dawn"])
+    browser = window.browser
+    window.tabs.setCurrentWidget(browser)
+    browser.image_added()
+    qtbot.waitUntil(lambda: browser.model.count() == 1, timeout=5000)
+    browser.grid.select_position(0)
+    assert browser.init_button.isEnabled()
+    browser.init_button.click()
+    path = Path(window.gallery.store.get(image_id).path)
+    assert window.tabs.currentIndex() == 0
+    assert window.init_image.digest == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert window.build_request().mode == "img2img"
