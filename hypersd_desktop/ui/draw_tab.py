@@ -30,7 +30,9 @@ from hypersd_desktop.engine.types import ControlSpec, GenerationRequest
 from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.ui.banner import Banner
-from hypersd_desktop.ui.generate_form import RANDOM_SEEDS, RecipeRules, SeedBox, fill_hyper_box, fill_sizes, hyper_parts, select_size
+from hypersd_desktop.ui.generate_form import (
+    RANDOM_SEEDS, RecipeRules, SeedBox, fill_base_models, fill_hyper_box, fill_sizes, hyper_parts, select_size,
+)
 from hypersd_desktop.ui.init_image import IMAGE_FILTER
 from hypersd_desktop.ui.job_view import PreviewLabel
 from hypersd_desktop.ui.live_jobs import LiveImage, LiveJobs
@@ -185,15 +187,7 @@ class DrawTab(QWidget):
     # -- models -----------------------------------------------------------------------------
 
     def reload_models(self) -> None:
-        current = self.model_box.currentData()
-        self.model_box.blockSignals(True)
-        self.model_box.clear()
-        for model in self.library.registry.list(kind=ModelKind.BASE):
-            self.model_box.addItem(f"{model.name}  ({architecture_label(model.architecture or '')})", model)
-        index = next((i for i in range(self.model_box.count())
-                      if current is not None and self.model_box.itemData(i).id == current.id), 0)
-        self.model_box.setCurrentIndex(index)
-        self.model_box.blockSignals(False)
+        fill_base_models(self.model_box, self.library)
         self._model_changed()
 
     def _architecture(self) -> str:

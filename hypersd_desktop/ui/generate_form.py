@@ -12,7 +12,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import QComboBox, QLineEdit
 
-from hypersd_desktop.core.vocab import Architecture, ModelKind, Scheduler
+from hypersd_desktop.core.vocab import Architecture, ModelKind, Scheduler, architecture_label
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID, Recipe
 from hypersd_desktop.engine.types import MAX_SEED, LoraSpec
 from hypersd_desktop.models.library import ModelLibrary
@@ -54,6 +54,18 @@ class SeedBox(QLineEdit):
 
     def setValue(self, value: int) -> None:  # noqa: N802 - the spin box's name, so both read alike
         self.setText(str(max(0, min(int(value), MAX_SEED))))
+
+
+def fill_base_models(box: QComboBox, library: ModelLibrary) -> None:
+    """The installed base models with their architecture, keeping the chosen one; no signal while filling."""
+    current = box.currentData()
+    box.blockSignals(True)
+    box.clear()
+    for model in library.registry.list(kind=ModelKind.BASE):
+        box.addItem(f"{model.name}  ({architecture_label(model.architecture or '')})", model)
+    index = next((i for i in range(box.count()) if current is not None and box.itemData(i).id == current.id), 0)
+    box.setCurrentIndex(index)
+    box.blockSignals(False)
 
 
 def fill_hyper_box(box: QComboBox, library: ModelLibrary, architecture: str) -> int:

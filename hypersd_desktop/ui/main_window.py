@@ -24,9 +24,7 @@ from hypersd_desktop import __version__
 from hypersd_desktop.core.errors import AppError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.settings import Settings, save_settings
-from hypersd_desktop.core.vocab import (
-    Architecture, Decoder, Device, ModelKind, Preprocessor, Preview, architecture_label,
-)
+from hypersd_desktop.core.vocab import Architecture, Decoder, Device, ModelKind, Preprocessor, Preview
 from hypersd_desktop.engine.planning import plan
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
@@ -40,7 +38,9 @@ from hypersd_desktop.ui.banner import Banner
 from hypersd_desktop.ui.control_image import ControlBox
 from hypersd_desktop.ui.draw_tab import DrawTab
 from hypersd_desktop.ui.drops import DroppedFiles, ImageChoice, ask_about_image
-from hypersd_desktop.ui.generate_form import MAX_SEED, RANDOM_SEEDS, RecipeRules, SeedBox, fill_hyper_box, fill_sizes, hyper_parts, select_size
+from hypersd_desktop.ui.generate_form import (
+    MAX_SEED, RANDOM_SEEDS, RecipeRules, SeedBox, fill_base_models, fill_hyper_box, fill_sizes, hyper_parts, select_size,
+)
 from hypersd_desktop.ui.gallery_browser import GalleryBrowser
 from hypersd_desktop.ui.init_image import InitImageBox
 from hypersd_desktop.ui.job_view import JobView, JobWidgets, PreviewLabel
@@ -282,16 +282,7 @@ class MainWindow(QMainWindow):
 
     def reload_models(self) -> None:
         """Refill the model lists from the library (after a download or import)."""
-        current = self.model_box.currentData()
-        self.model_box.blockSignals(True)
-        self.model_box.clear()
-        for model in self.library.registry.list(kind=ModelKind.BASE):
-            label = f"{model.name}  ({architecture_label(model.architecture or '')})"
-            self.model_box.addItem(label, model)
-        self.model_box.blockSignals(False)
-        if current is not None:
-            index = next((i for i in range(self.model_box.count()) if self.model_box.itemData(i).id == current.id), 0)
-            self.model_box.setCurrentIndex(index)
+        fill_base_models(self.model_box, self.library)
         self._model_changed()
 
     def current_model(self) -> InstalledModel | None:
