@@ -214,6 +214,7 @@ class DrawTab(QWidget):
         for model in controlnets:
             self.controlnet_box.addItem(model.name, model)
         self.controlnet_box.blockSignals(False)
+        self.notes.show_messages([] if controlnets else [self._missing_controlnet()])
         self.size_box.blockSignals(True)
         fill_sizes(self.size_box, architecture)
         self.size_box.blockSignals(False)
@@ -243,8 +244,7 @@ class DrawTab(QWidget):
             raise AppError("No base model is installed. Use File → Import models… or the Models tab.")
         controlnet = self.controlnet_box.currentData()
         if controlnet is None:
-            raise AppError(f"Drawing needs a scribble ControlNet for {architecture_label(self._architecture())}: "
-                           "install \"ControlNet scribble (SD1.5)\" in the Models tab.")
+            raise AppError(self._missing_controlnet())
         digest = self.canvas.source_digest or self.bridge.inputs.hold(self.canvas.png(), "The drawing")
         unet, loras = hyper_parts(self.hyper_box.currentData())
         rules = RecipeRules.of(self.hyper_box.currentData())
@@ -260,6 +260,13 @@ class DrawTab(QWidget):
             decoder=Decoder.TAESD if taesd else Decoder.VAE, taesd=taesd, preview=Preview.NONE,
             controls=(ControlSpec(controlnet.path, digest, self.scale.value(), preprocessor=Preprocessor.SCRIBBLE),),
         )
+
+    def _missing_controlnet(self) -> str:
+        if self._architecture() == Architecture.SD15:
+            where = "install \"ControlNet Scribble (SD1.5)\" in the Models tab"
+        else:
+            where = "import one with File → Import models… (a folder with config.json and its weights)"
+        return f"Drawing needs a scribble ControlNet for {architecture_label(self._architecture())}: {where}."
 
     def _taesd(self) -> str | None:
         found = self.library.registry.list(kind=ModelKind.TAESD, architecture=self._architecture())

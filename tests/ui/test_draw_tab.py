@@ -159,3 +159,12 @@ def test_a_long_stroke_asks_for_images_while_it_is_drawn(qtbot, draw):
     QTest.mouseRelease(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(250, 110))
     settle(qtbot, draw)
     assert draw.bridge.inputs.read(draw.shown.request.controls[0].image) == draw.canvas.png()
+
+
+def test_without_a_scribble_controlnet_the_tab_says_what_to_install_and_runs_nothing(qtbot, idle_app):
+    tab = idle_app.window.draw
+    idle_app.window.tabs.setCurrentWidget(tab)
+    assert "ControlNet Scribble (SD1.5)" in tab.notes.text()  # said before anything is drawn
+    tab.canvas.resize(300, 300)
+    stroke(tab.canvas, [(0.2, 0.2), (0.8, 0.8)])
+    assert tab.live.submitted == 0 and "needs a scribble ControlNet" in tab.errors.text()
