@@ -67,13 +67,6 @@ class LiveJobs(QObject):
         self.paused = paused
         self._pump()
 
-    def cancel(self) -> None:
-        """Forget the waiting change and stop the running job."""
-        self._waiting = None
-        if self._running is not None:
-            self.bridge.client.cancel(self._running)
-        self.state_changed.emit(self.state)
-
     def _pump(self) -> None:
         if not self.paused and self._running is None and self._waiting is not None:
             serial, request = self._waiting

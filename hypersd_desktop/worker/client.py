@@ -290,7 +290,8 @@ class WorkerClient:
                 if job.batch is not None:
                     self._send(RunBatch(job.job_id, job.batch))
                 else:
-                    self._send(RunJob(job.job_id, job.request, self.previews, job.save))
+                    # A live image is shown whole when done: no step previews to make and send.
+                    self._send(RunJob(job.job_id, job.request, self.previews and job.save, job.save))
                 return
             with self._lock:
                 self._running = None
