@@ -3,7 +3,8 @@
 The command line checks them before torch is imported; the engine opens them for the run. The run
 takes the init image's size unless the request names one; a size that differs from the init image's,
 sides that are not multiples of 8, or a mask that is not a grayscale image of the same size are
-refused with what to do. A control image with a preprocessor is made here from the picture named.
+refused with what to do. A control image with a preprocessor is made here from the picture named, and
+the mask is blurred by the request's mask blur (a Gaussian blur, as diffusers' `VaeImageProcessor.blur`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ class ModeInputs:
     width: int
     height: int
     init: object = None  # PIL images
-    mask: object = None
+    mask: object = None  # grayscale, blurred by the request's mask blur
     controls: list = field(default_factory=list)
 
 
@@ -55,5 +56,9 @@ def open_inputs(request: GenerationRequest, inputs: InputImages | None, width: i
         if mask.size != init.size:
             raise InputError(f"The mask is {mask.width} × {mask.height} and the init image {init.width} × "
                              f"{init.height}; the mask must be a grayscale image of the same size.")
+        if request.mask_blur:
+            from PIL import ImageFilter
+
+            mask = mask.filter(ImageFilter.GaussianBlur(request.mask_blur))
     controls = [control_image(inputs.open(control.image), control.preprocessor) for control in request.controls]
     return ModeInputs(width, height, init, mask, controls)

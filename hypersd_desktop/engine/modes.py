@@ -96,7 +96,7 @@ def mode_pipeline(base, architecture: str, request: GenerationRequest, controlne
     return pipe
 
 
-def mode_arguments(pipe, request: GenerationRequest, images: ModeInputs) -> dict:
+def mode_arguments(request: GenerationRequest, images: ModeInputs) -> dict:
     """The keyword arguments of the mode pipeline's call for the request's images."""
     kwargs: dict = {}
     controls = request.controls
@@ -105,8 +105,7 @@ def mode_arguments(pipe, request: GenerationRequest, images: ModeInputs) -> dict
     else:
         kwargs.update(image=images.init, strength=request.strength)
     if request.mode == Mode.INPAINT:
-        mask = pipe.mask_processor.blur(images.mask, blur_factor=request.mask_blur) if request.mask_blur else images.mask
-        kwargs.update(mask_image=mask, width=images.width, height=images.height)
+        kwargs.update(mask_image=images.mask, width=images.width, height=images.height)
     if controls:
         one = len(controls) == 1
         control_images = images.controls[0] if one else images.controls

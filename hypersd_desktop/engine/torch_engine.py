@@ -374,7 +374,7 @@ class TorchEngine:
             output_type="latent",
             callback_on_step_end=on_step_end,
             callback_on_step_end_tensor_inputs=["latents"],
-            **modes.mode_arguments(pipe, request, sources),
+            **modes.mode_arguments(request, sources),
         )
         if settings_plan.timesteps is not None:
             kwargs["timesteps"] = list(settings_plan.timesteps)

@@ -8,8 +8,6 @@ gets the same images through its input store, by sha256. Tiny models, fp32, CPU.
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
 import torch
@@ -20,8 +18,8 @@ from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.engine import ControlSpec, GenerationRequest, LoraSpec
 from hypersd_desktop.engine.planning import plan
 from hypersd_desktop.engine.torch_engine import TorchEngine
+from pictures import SIZE, edges_picture, init_picture, mask_picture, png
 
-SIZE = 64
 SEED = 77
 PROMPT = "a lighthouse on a cliff"
 CLASSES = {
@@ -34,37 +32,6 @@ CLASSES = {
     ("sdxl", "txt2img", True): "StableDiffusionXLControlNetPipeline",
     ("sdxl", "img2img", True): "StableDiffusionXLControlNetImg2ImgPipeline",
 }
-
-
-def png(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def init_picture() -> Image.Image:
-    """A picture with colour, gradients and edges, as a photo would have."""
-    ramp = np.linspace(0, 255, SIZE, dtype=np.uint8)
-    pixels = np.stack([np.tile(ramp, (SIZE, 1)), np.tile(ramp[:, None], (1, SIZE)),
-                       np.full((SIZE, SIZE), 90, np.uint8)], axis=-1)
-    image = Image.fromarray(pixels)
-    ImageDraw.Draw(image).ellipse((12, 10, 44, 42), fill=(230, 200, 40), outline=(20, 20, 20), width=3)
-    return image
-
-
-def mask_picture() -> Image.Image:
-    mask = Image.new("L", (SIZE, SIZE), 0)
-    ImageDraw.Draw(mask).rectangle((20, 16, 52, 48), fill=255)
-    return mask
-
-
-def edges_picture() -> Image.Image:
-    """White edges on black, as a Canny edge map or a scribble reaches a ControlNet."""
-    edges = Image.new("RGB", (SIZE, SIZE), "black")
-    draw = ImageDraw.Draw(edges)
-    draw.line((4, 50, 30, 8, 60, 50), fill="white", width=2)
-    draw.rectangle((22, 30, 40, 58), outline="white", width=2)
-    return edges
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,6 @@
 """The ONNX backend's image equals the torch backend's for the same request: every Hyper-SD recipe row on the
-tiny SD1.5 and SDXL models, a LoRA stack with weights, fp32 on the CPU provider."""
+tiny SD1.5 and SDXL models, a LoRA stack with weights, image to image and inpainting, fp32 on the CPU
+provider."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch
 from safetensors.torch import save_file
 
 from hypersd_desktop.core.hashes import sha256_file
+from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.engine.onnx.engine import OnnxEngine
 from hypersd_desktop.engine.onnx.export import ExportCache
 from hypersd_desktop.engine.recipes import RECIPES
@@ -27,8 +29,9 @@ def onnx_engine(tmp_path_factory):
     return OnnxEngine(ExportCache(tmp_path_factory.mktemp("onnx"), hash_of=sha256_file))
 
 
-def assert_same_images(request: GenerationRequest, onnx_engine: OnnxEngine) -> None:
-    theirs = TorchEngine().generate(request)
+def assert_same_images(request: GenerationRequest, onnx_engine: OnnxEngine, inputs: InputImages | None = None) -> None:
+    theirs = TorchEngine(inputs=inputs).generate(request)
+    onnx_engine.inputs = inputs
     ours = onnx_engine.generate(request.replace(backend="onnx"))
     assert ours[0].settings == dataclasses.replace(theirs[0].settings, backend="onnx")
     for expected, image in zip(theirs, ours):
@@ -109,6 +112,7 @@ sys.meta_path.insert(0, NoTorch())
 from pathlib import Path
 import numpy as np
 from hypersd_desktop.core.hashes import sha256_file
+from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.engine.onnx.engine import OnnxEngine
 from hypersd_desktop.engine.onnx.export import ExportCache
 from hypersd_desktop.engine.types import GenerationRequest
@@ -124,3 +128,58 @@ print(len(steps), steps[-1].preview.size, sorted(m for m in sys.modules if m.spl
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().splitlines()[-1] == "2 (32, 32) []"  # latent resolution (the tiny VAE halves once)
     assert np.array_equal(np.load(out), np.asarray(expected.image))
+
+
+# id: (strength, mask blur or None for image to image, steps)
+IMAGE_CASES = {
+    "img2img-0.5": (0.5, None, 4),
+    "img2img-0.75": (0.75, None, 4),
+    "img2img-1-step-lengthened": (0.3, None, 1),  # the planner lengthens the schedule: its last step runs
+    "inpaint-0.9-blur-4": (0.9, 4, 4),
+    "inpaint-strength-1": (1.0, 0, 2),  # pure noise under the mask, as diffusers' is_strength_max
+}
+
+
+@pytest.mark.parametrize("architecture", ["sd15", "sdxl"])
+@pytest.mark.parametrize("case", list(IMAGE_CASES))
+def test_image_to_image_and_inpainting_give_the_torch_backends_images(case, architecture, onnx_engine, tiny_sd15,
+                                                                      tiny_sdxl, hyper_lora, tmp_path):
+    from pictures import init_picture, mask_picture, png
+
+    strength, blur, steps = IMAGE_CASES[case]
+    store = InputImages(tmp_path / "inputs")
+    base = tiny_sdxl if architecture == "sdxl" else tiny_sd15
+    lora = hyper_lora("Hyper-SDXL-1step-lora" if architecture == "sdxl" else "Hyper-SD15-1step-lora")
+    request = GenerationRequest(prompt="a lighthouse on a cliff", base_model=str(base), seed=31, steps=steps,
+                                batch_size=2, loras=(LoraSpec(str(lora)),), device="cpu", dtype="fp32",
+                                init_image=store.add(png(init_picture())), strength=strength)
+    if blur is not None:
+        request = request.replace(mask_image=store.add(png(mask_picture())), mask_blur=blur)
+    assert_same_images(request, onnx_engine, store)
+    if blur is not None:  # the kept part is the init image's, not the noise's: the mask reached the latents
+        (image, _) = (np.asarray(r.image, np.int16) for r in onnx_engine.generate(request.replace(backend="onnx")))
+        (other, _) = (np.asarray(r.image, np.int16) for r in
+                      onnx_engine.generate(request.replace(backend="onnx", mask_image=None, mask_blur=0)))
+        assert np.abs(image - other).max() > 10
+
+
+def test_the_onnx_backend_says_it_has_image_modes_and_no_controlnet(tiny_sd15, hyper_lora, onnx_engine, tmp_path):
+    from hypersd_desktop.core.errors import InputError
+    from hypersd_desktop.core.vocab import Mode
+    from hypersd_desktop.engine.backend import resolve
+    from hypersd_desktop.engine.onnx.backend import probe
+    from hypersd_desktop.engine.types import ControlSpec
+    from pictures import edges_picture, png
+
+    info = probe()
+    assert {Mode.TEXT_TO_IMAGE, Mode.IMAGE_TO_IMAGE, Mode.INPAINT} <= set(info.modes) and not info.controlnet
+    store = InputImages(tmp_path / "inputs")
+    request = GenerationRequest(prompt="a kite", base_model=str(tiny_sd15), width=64, height=64, device="cpu",
+                                loras=(LoraSpec(str(hyper_lora("Hyper-SD15-1step-lora"))),),
+                                controls=(ControlSpec(str(tmp_path / "controlnet"), store.add(png(edges_picture()))),))
+    with pytest.raises(InputError, match="onnx: no ControlNet"):
+        resolve("onnx", "cpu", request.mode, request)
+    assert resolve("auto", "cpu", request.mode, request)[0].name == "torch"
+    onnx_engine.inputs = store
+    with pytest.raises(InputError, match="has no ControlNet"):
+        onnx_engine.generate(request.replace(backend="onnx"))

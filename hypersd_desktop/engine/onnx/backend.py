@@ -14,8 +14,8 @@ def probe() -> BackendInfo:
     providers, version = installed()
     if not providers:
         return BackendInfo("onnx", (), reason="ONNX Runtime is not installed in this Python environment")
-    return BackendInfo("onnx", tuple(provider.device for provider in providers), (Mode.TEXT_TO_IMAGE,),
-                       (DType.FP32, DType.FP16), version=version)
+    return BackendInfo("onnx", tuple(provider.device for provider in providers),
+                       (Mode.TEXT_TO_IMAGE, Mode.IMAGE_TO_IMAGE, Mode.INPAINT), (DType.FP32, DType.FP16), version=version)
 
 
 def declines(request: GenerationRequest) -> str | None:
@@ -34,10 +34,10 @@ def declines(request: GenerationRequest) -> str | None:
     return None
 
 
-def open_engine(inputs=None) -> Engine:  # ONNX Runtime runs text-to-image only: it never reads input images
+def open_engine(inputs=None) -> Engine:
     from hypersd_desktop.engine.onnx.engine import OnnxEngine
 
-    return OnnxEngine()
+    return OnnxEngine(inputs=inputs)
 
 
 # Below torch on GPUs (torch's CUDA and MPS come first; DirectML is ONNX Runtime's alone). On the CPU ONNX

@@ -6,6 +6,8 @@ model + LoRA set: found in the export cache, or made now on first use (torch sid
 reported as a stage of the job with progress, cancellable, and refused before writing when the disk
 is short). The export's sessions stay open between requests with the same export and provider.
 TAESD (previews and "fast decode") runs as its own small ONNX graph, exported once per TAESD folder.
+Image-to-image and inpainting read their images from the engine's input store, as the torch backend
+does; ControlNets are the torch backend's alone (the backend's capabilities say so).
 
 Generation itself imports no torch: a runtime with ONNX Runtime alone generates from exports made
 elsewhere and copied into the cache (`ExportCache.import_folder`).
@@ -13,6 +15,7 @@ elsewhere and copied into the cache (`ExportCache.import_folder`).
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,9 +23,11 @@ from pathlib import Path
 
 from hypersd_desktop.core.errors import InputError, OutOfMemoryError
 from hypersd_desktop.core.hashes import HashCache
+from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken, TransferProgress
 from hypersd_desktop.core.vocab import Architecture, Decoder, Device, DType, Mode, Preview, Scheduler
+from hypersd_desktop.engine.inputs import open_inputs
 from hypersd_desktop.engine.inspect import base_architecture
 from hypersd_desktop.engine.onnx.export import ExportCache, ExportSpec, cache_root
 from hypersd_desktop.engine.onnx.providers import Provider, choose_provider
@@ -57,10 +62,13 @@ class _Open:
 class OnnxEngine:
     """Generates requests from ONNX exports; keeps the last export's sessions open."""
 
-    def __init__(self, cache: ExportCache | None = None, provider: Provider | None = None) -> None:
-        """`provider` fixes the execution provider (benchmarks); by default the request's device chooses."""
+    def __init__(self, cache: ExportCache | None = None, provider: Provider | None = None,
+                 inputs: InputImages | None = None) -> None:
+        """`provider` fixes the execution provider (benchmarks); by default the request's device chooses.
+        `inputs` holds the images that image-to-image and inpainting requests name."""
         self.cache = cache or default_cache()
         self.provider = provider
+        self.inputs = inputs
         self._open: _Open | None = None
         self._taesd: tuple[Path, str, object] | None = None
 
@@ -90,22 +98,31 @@ class OnnxEngine:
                                    "batch, or the PyTorch backend (Settings), whose attention needs less.") from None
 
     def _generate(self, request: GenerationRequest, on_progress, cancel: CancelToken) -> list[GenerationResult]:
+        import numpy as np
         from PIL import Image
 
+        from hypersd_desktop.engine.onnx.pipeline import Start
+
         started = time.perf_counter()
-        if request.mode != Mode.TEXT_TO_IMAGE or request.controls:
-            what = request.mode.label + (" with a ControlNet" if request.controls else "")
-            raise InputError(f"The ONNX Runtime backend runs text-to-image only, not {what}; choose PyTorch (or "
-                             "Automatic) as the backend in Settings.")
+        if request.controls:
+            raise InputError(f"The ONNX Runtime backend has no ControlNet ({request.mode.label} with a ControlNet was "
+                             "asked); choose PyTorch (or Automatic) as the backend in Settings.")
         architecture = base_architecture(request.base_model)
         settings_plan = plan(request, architecture)
+        sources = open_inputs(request, self.inputs, settings_plan.width, settings_plan.height)
+        settings_plan = dataclasses.replace(settings_plan, width=sources.width, height=sources.height)
+        start = None
+        if request.mode != Mode.TEXT_TO_IMAGE:
+            start = Start(np.asarray(sources.init.convert("RGB")), request.strength,
+                          None if sources.mask is None else np.asarray(sources.mask))
         check_timesteps(settings_plan.scheduler, settings_plan.timesteps)
         if settings_plan.scheduler not in SCHEDULERS:
             raise InputError("The ONNX backend runs the Hyper-SD schedulers (DDIM trailing, TCD, LCM) only; choose a "
                              "Hyper-SD LoRA, or generate without one on the torch backend.")
         provider = self._provider(request)
         cancel.raise_if_cancelled()
-        pipeline, dtype = self._pipeline(request, architecture, provider, on_progress, cancel, started)
+        pipeline, dtype = self._pipeline(request, architecture, provider, on_progress, cancel, started,
+                                         settings_plan)
         loaded_at = time.perf_counter()
         taesd = self._taesd_decoder(request, provider) if Preview.TAESD in (request.preview, request.decoder) else None
 
@@ -123,7 +140,7 @@ class OnnxEngine:
         latents = pipeline.denoise(request.prompt, request.seed, settings_plan.steps, settings_plan.scheduler,
                                    settings_plan.width, settings_plan.height, request.batch_size,
                                    settings_plan.guidance, request.negative_prompt, settings_plan.eta,
-                                   settings_plan.timesteps, on_step)
+                                   settings_plan.timesteps, on_step, start)
         denoised_at = time.perf_counter()
         images = []
         for k in range(request.batch_size):
@@ -139,7 +156,7 @@ class OnnxEngine:
             device=provider.device, dtype=DType(dtype), backend="onnx",
         )
         timings = {"load_s": loaded_at - started, "denoise_s": denoised_at - loaded_at,
-                   "decode_s": finished - denoised_at, "total_s": finished - started,
+                     "decode_s": finished - denoised_at, "total_s": finished - started,
                    "per_image_s": (finished - loaded_at) / request.batch_size}
         return [GenerationResult(image, request.seed + k, k, request, settings, settings_plan.warnings, timings)
                 for k, image in enumerate(images)]
@@ -150,7 +167,7 @@ class OnnxEngine:
         return self.provider or choose_provider(request.device)
 
     def _pipeline(self, request: GenerationRequest, architecture: str, provider: Provider, on_progress,
-                  cancel: CancelToken, started: float):
+                  cancel: CancelToken, started: float, settings_plan=None):
         from hypersd_desktop.engine.onnx.pipeline import OnnxPipeline, Shape
 
         dtype = export_dtype(provider, request.dtype)
@@ -168,7 +185,7 @@ class OnnxEngine:
             folder = self.cache.export(spec, on_progress=exporting, cancel=cancel)
         shape = None
         if provider.fixed_shapes:
-            settings_plan = plan(request, architecture)
+            settings_plan = settings_plan or plan(request, architecture)
             shape = Shape(request.batch_size * (2 if settings_plan.guidance > 1 else 1), settings_plan.width,
                           settings_plan.height)
         key = (folder, provider.name, shape)

@@ -1,7 +1,7 @@
-"""Text to image on an ONNX export with no torch: SD1.5 and SDXL.
+"""Text to image, image to image and inpainting on an ONNX export with no torch: SD1.5 and SDXL.
 
-The same steps as diffusers' `StableDiffusionPipeline` and `StableDiffusionXLPipeline` with
-`output_type="latent"`, as the torch backend calls them:
+The same steps as diffusers' `StableDiffusion(XL)Pipeline`, `…Img2ImgPipeline` and `…InpaintPipeline`
+with `output_type="latent"`, as the torch backend calls them:
 
 - SD1.5: the prompt through the CLIP tokenizer and text encoder (last hidden state).
 - SDXL: both tokenizers and text encoders, each one's second-to-last hidden state joined along the
@@ -12,6 +12,17 @@ The same steps as diffusers' `StableDiffusionPipeline` and `StableDiffusionXLPip
 - The latents are drawn as torch draws them (`noise`), the scheduler steps in numpy
   (`schedulers`), and `decode` turns latents into 8-bit images with the VAE decoder (latents /
   scaling factor) or a given decoder (TAESD).
+- Image to image (`Start`): the init image through the VAE encoder (its mean and log-variance), one
+  sample per image from that image's generator, scaled (SDXL: by its latents mean and std where the
+  VAE has them); then noise from each generator, added at the first timestep of the schedule's last
+  int(steps × strength) steps, which are the ones that run.
+- Inpainting (`Start` with a mask): the mask binarized at 0.5; the init image sampled once from the
+  first image's generator and scaled by the scaling factor alone (both pipelines do so); pure noise
+  at strength 1, else the noised init latents; the masked image encoded (and sampled from the first
+  generator) as diffusers does even for a 4-channel UNet, so the generators stay in step. After
+  every step a 4-channel UNet's latents keep the init latents, noised to the next timestep, where the
+  mask (resized to the latents, nearest) is black; a 9-channel inpainting UNet gets the mask and the
+  masked image's latents beside the sample instead.
 
 Sessions come from a `Provider`; `on_step(step, total, latents)` is called after every step and may
 raise to cancel. A provider that runs faster with fixed shapes (DirectML) gets sessions made for one
@@ -27,10 +38,11 @@ from pathlib import Path
 
 import numpy as np
 
+from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.vocab import Architecture
 from hypersd_desktop.engine.onnx.noise import TorchCpuGenerator, batch_randn
 from hypersd_desktop.engine.onnx.providers import CPU, Provider
-from hypersd_desktop.engine.onnx.schedulers import build
+from hypersd_desktop.engine.onnx.schedulers import NumpyScheduler, build
 
 MAX_TOKENS = 77  # CLIP's window: every prompt is padded to it
 
@@ -49,9 +61,26 @@ class Shape:
         latent = {"height": self.height // vae_scale, "width": self.width // vae_scale}
         if part.startswith("text_encoder"):
             return {"batch_size": 1, "sequence_length": MAX_TOKENS}
+        if part == "vae_encoder":
+            return {"batch_size": 1, "sample_height": self.height, "sample_width": self.width}
         if part == "unet":
             return {"batch_size": self.unet_batch, "sequence_length": MAX_TOKENS, **latent}
         return {"batch_size": 1, "latent_height": latent["height"], "latent_width": latent["width"]}
+
+
+@dataclass(frozen=True)
+class Start:
+    """Where image to image and inpainting start: the init image (H × W × 3 uint8), the strength, and for
+    inpainting the mask (H × W uint8, already blurred; white is repainted)."""
+
+    image: np.ndarray
+    strength: float
+    mask: np.ndarray | None = None
+
+
+def to_pixels(image: np.ndarray) -> np.ndarray:
+    """An H × W × 3 8-bit image as the VAE encoder's 1 × 3 × H × W input in [-1, 1] (diffusers' preprocess)."""
+    return (image.astype(np.float32) / np.float32(255.0) * 2 - 1).transpose(2, 0, 1)[None].copy()
 
 
 def to_uint8(decoded: np.ndarray) -> np.ndarray:
@@ -81,7 +110,9 @@ class OnnxPipeline:
         self.text_encoders = [self._session(f"text_encoder{n}") for n in names]
         self.unet = self._session("unet")
         self.unet_inputs = {i.name for i in self.unet.get_inputs()}
+        self.unet_channels = json.loads((folder / "unet" / "config.json").read_text(encoding="utf-8"))["in_channels"]
         self.vae_decoder = self._session("vae_decoder")
+        self._vae_encoder = None  # opened on the first image-to-image or inpainting request
         self.scheduler_config = json.loads((folder / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
 
     def _session(self, part: str):
@@ -132,16 +163,17 @@ class OnnxPipeline:
     def generate(self, prompt: str, seed: int, steps: int, scheduler: str, width: int, height: int,
                  batch_size: int = 1, guidance: float = 0.0, negative_prompt: str = "", eta: float | None = None,
                  timesteps: tuple[int, ...] | None = None, on_step: StepCallback | None = None,
-                 decoder: Callable[[np.ndarray], np.ndarray] | None = None) -> list[np.ndarray]:
+                 decoder: Callable[[np.ndarray], np.ndarray] | None = None, start: Start | None = None) -> list[np.ndarray]:
         """`batch_size` images (H × W × 3 uint8) of `prompt`; image k from seed + k."""
         latents = self.denoise(prompt, seed, steps, scheduler, width, height, batch_size, guidance, negative_prompt,
-                               eta, timesteps, on_step)
+                               eta, timesteps, on_step, start)
         return [self.decode(latents[k:k + 1], decoder) for k in range(batch_size)]
 
     def denoise(self, prompt: str, seed: int, steps: int, scheduler: str, width: int, height: int,
                 batch_size: int = 1, guidance: float = 0.0, negative_prompt: str = "", eta: float | None = None,
-                timesteps: tuple[int, ...] | None = None, on_step: StepCallback | None = None) -> np.ndarray:
-        """The denoised latents of the batch."""
+                timesteps: tuple[int, ...] | None = None, on_step: StepCallback | None = None,
+                start: Start | None = None) -> np.ndarray:
+        """The denoised latents of the batch: from noise, or from `start`'s image."""
         guided = guidance > 1
         feeds = self.conditioning(prompt, negative_prompt, batch_size, guided, width, height)
         stepper = build(scheduler, self.scheduler_config)
@@ -151,20 +183,56 @@ class OnnxPipeline:
             stepper.set_timesteps(steps)
         generators = [TorchCpuGenerator(seed + k) for k in range(batch_size)]
         shape = (batch_size, 4, height // self.vae_scale, width // self.vae_scale)
-        latents = batch_randn(generators, shape) * np.float32(stepper.init_noise_sigma)
+        schedule = stepper.timesteps.tolist()
+        if start is None:
+            latents = batch_randn(generators, shape) * np.float32(stepper.init_noise_sigma)
+            image_start = None
+        else:
+            schedule = schedule[len(schedule) - min(int(len(schedule) * start.strength), len(schedule)):]
+            if not schedule:
+                raise InputError(f"Strength {start.strength:g} leaves none of the {len(stepper.timesteps)} steps to run.")
+            stepper.set_begin_index(len(stepper.timesteps) - len(schedule))
+            image_start = _ImageStart(self, start, generators, shape, stepper, schedule[0])
+            latents = image_start.latents
         extra = {"eta": eta} if eta is not None else {}
-        total = len(stepper.timesteps)
-        for index, t in enumerate(stepper.timesteps.tolist()):
+        total = len(schedule)
+        for index, t in enumerate(schedule):
             sample = np.concatenate([latents, latents]) if guided else latents
+            if image_start is not None and image_start.beside is not None:
+                beside = np.concatenate([image_start.beside] * 2) if guided else image_start.beside
+                sample = np.concatenate([sample, beside], axis=1)
             inputs = {"sample": sample, "timestep": np.array(t, np.float32), **feeds}
             predicted = self.unet.run(["out_sample"], {k: v for k, v in inputs.items() if k in self.unet_inputs})[0]
             if guided:
                 unconditional, conditional = np.split(predicted, 2)
                 predicted = unconditional + np.float32(guidance) * (conditional - unconditional)
             latents = stepper.step(predicted, t, latents, generators=generators, **extra).astype(np.float32)
+            if image_start is not None:
+                latents = image_start.keep_unmasked(latents, schedule[index + 1] if index + 1 < total else None)
             if on_step is not None:
                 on_step(index + 1, total, latents)
         return latents
+
+    def vae_encoder(self):
+        if self._vae_encoder is None:
+            self._vae_encoder = self._session("vae_encoder")
+        return self._vae_encoder
+
+    def encode_image(self, pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The VAE encoder's distribution of a 1 × 3 × H × W image: (mean, std), as diffusers'
+        `DiagonalGaussianDistribution` makes them (log-variance clamped to [-30, 20])."""
+        parameters = self.vae_encoder().run(["latent_parameters"], {"sample": pixels})[0]
+        mean, log_variance = np.split(parameters, 2, axis=1)
+        return mean, np.exp(np.float32(0.5) * np.clip(log_variance, -30.0, 20.0))
+
+    def scale_latents(self, latents: np.ndarray, with_mean: bool) -> np.ndarray:
+        """Encoder samples to UNet latents: × scaling factor; for SDXL image to image, (x - mean) × factor / std
+        where the VAE has latents mean and std."""
+        if with_mean and self.latents_mean is not None and self.latents_std is not None:
+            mean = np.array(self.latents_mean, np.float32).reshape(1, -1, 1, 1)
+            std = np.array(self.latents_std, np.float32).reshape(1, -1, 1, 1)
+            return (latents - mean) * np.float32(self.scaling_factor) / std
+        return np.float32(self.scaling_factor) * latents
 
     def decode(self, latent: np.ndarray, decoder: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
         """One latent (1 × 4 × h × w) as an 8-bit image, through the VAE or `decoder` (C × H × W in [-1, 1])."""
@@ -177,3 +245,53 @@ class OnnxPipeline:
         else:
             latent = latent / np.float32(self.scaling_factor)
         return to_uint8(self.vae_decoder.run(["sample"], {"latent_sample": latent.astype(np.float32)})[0][0])
+
+
+class _ImageStart:
+    """The starting latents of image to image and inpainting, and inpainting's work after each step."""
+
+    def __init__(self, pipeline: OnnxPipeline, start: Start, generators: list[TorchCpuGenerator], shape: tuple,
+                 stepper: NumpyScheduler, first: int) -> None:
+        height, width = start.image.shape[:2]
+        if (width, height) != (shape[3] * pipeline.vae_scale, shape[2] * pipeline.vae_scale):
+            raise InputError(f"The init image is {width} × {height}, not the {shape[3] * pipeline.vae_scale} × "
+                             f"{shape[2] * pipeline.vae_scale} asked.")
+        self.stepper = stepper
+        self.beside = None  # a 9-channel UNet's mask and masked-image latents
+        self.mask = None
+        pixels = to_pixels(start.image)
+        mean, std = pipeline.encode_image(pixels)
+        one = (1, *shape[1:])
+        if start.mask is None:  # image to image: one sample per image, each from its own generator
+            samples = np.concatenate([mean + std * generator.randn(one) for generator in generators])
+            init = pipeline.scale_latents(samples, with_mean=pipeline.architecture == Architecture.SDXL)
+            self.latents = stepper.add_noise(init, batch_randn(generators, shape), first)
+            return
+        self.init = np.repeat(pipeline.scale_latents(mean + std * generators[0].randn(one), with_mean=False),
+                              shape[0], axis=0)
+        self.noise = batch_randn(generators, shape)
+        if start.strength == 1.0:
+            self.latents = self.noise * np.float32(stepper.init_noise_sigma)
+        else:
+            self.latents = stepper.add_noise(self.init, self.noise, first)
+        binary = (start.mask.astype(np.float32) / np.float32(255.0) >= 0.5).astype(np.float32)
+        mask = np.repeat(binary[None, None, ::pipeline.vae_scale, ::pipeline.vae_scale], shape[0], axis=0)
+        unet_channels = pipeline.unet_channels
+        if unet_channels == 9:
+            masked_mean, masked_std = pipeline.encode_image(pixels * (binary < 0.5))
+            masked = pipeline.scale_latents(masked_mean + masked_std * generators[0].randn(one), with_mean=False)
+            self.beside = np.concatenate([mask, np.repeat(masked, shape[0], axis=0)], axis=1)
+        elif unet_channels == 4:
+            generators[0].randn(one)  # diffusers samples the masked image's latents from it here, unused
+            self.mask = mask
+        else:
+            raise InputError(f"The UNet takes {unet_channels} input channels; inpainting needs 4 (a base model) or 9 "
+                             "(an inpainting model).")
+
+    def keep_unmasked(self, latents: np.ndarray, following: int | None) -> np.ndarray:
+        """After a step: a 4-channel UNet's latents keep the init latents (noised to the `following` timestep)
+        where the mask is black."""
+        if self.mask is None:
+            return latents
+        init = self.init if following is None else self.stepper.add_noise(self.init, self.noise, following)
+        return ((1 - self.mask) * init + self.mask * latents).astype(np.float32)

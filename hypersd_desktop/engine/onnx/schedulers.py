@@ -5,6 +5,9 @@ Each one is built from the base model's scheduler config, as the torch backend b
 recipes use: DDIM with trailing spacing (eta 0), TCD (eta, explicit timesteps) and LCM (the 1-step
 UNet's [800]), epsilon prediction, float32 throughout. The noise that TCD and LCM add between
 steps comes from the images' generators, continuing after the latents, as in torch.
+
+Image-to-image and inpainting start part of the way into the schedule: `set_begin_index` (as the
+diffusers pipelines' `get_timesteps` calls it) and `add_noise`, the forward process at a timestep.
 """
 
 from __future__ import annotations
@@ -46,6 +49,15 @@ class NumpyScheduler:
         self.final_alpha_cumprod = np.float32(1.0) if self.config["set_alpha_to_one"] else self.alphas_cumprod[0]
         self.timesteps = np.zeros(0, np.int64)
         self.step_index = 0
+
+    def set_begin_index(self, index: int) -> None:
+        """Start stepping at `timesteps[index]` (image-to-image's strength slice)."""
+        self.step_index = index
+
+    def add_noise(self, original: np.ndarray, noise: np.ndarray, timestep: int) -> np.ndarray:
+        """`original` noised to `timestep`, as diffusers' schedulers do it in float32."""
+        alpha_t = self.alphas_cumprod[timestep]
+        return (np.float32(alpha_t ** 0.5) * original + np.float32((1 - alpha_t) ** 0.5) * noise).astype(np.float32)
 
     def alpha(self, timestep: int) -> np.float32:
         return self.alphas_cumprod[timestep] if timestep >= 0 else self.final_alpha_cumprod
