@@ -89,11 +89,12 @@ def _vae():
     )
 
 
-def sd15_unet():
+def sd15_unet(in_channels: int = 4):
+    """The tiny SD1.5 UNet; 9 input channels make an inpainting model's (latents, mask, masked image)."""
     from diffusers import UNet2DConditionModel
 
     return UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=in_channels, out_channels=4,
         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32,
         attention_head_dim=8, norm_num_groups=32,
@@ -144,6 +145,18 @@ def build_pipeline(architecture: str, seed: int = 0):
 def save_pipeline(architecture: str, folder: Path, seed: int = 0) -> Path:
     """Save a tiny pipeline as a diffusers folder (safetensors weights)."""
     build_pipeline(architecture, seed).save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def save_inpainting_pipeline(base: Path, folder: Path, seed: int = 5) -> Path:
+    """An SD1.5 inpainting model in the layout of stable-diffusion-inpainting: `base`'s folder with a
+    9-channel UNet."""
+    import shutil
+
+    shutil.copytree(base, folder)
+    torch.manual_seed(seed)
+    shutil.rmtree(folder / "unet")
+    sd15_unet(in_channels=9).save_pretrained(folder / "unet", safe_serialization=True)
     return folder
 
 

@@ -163,6 +163,21 @@ def test_image_to_image_and_inpainting_give_the_torch_backends_images(case, arch
         assert np.abs(image - other).max() > 10
 
 
+def test_an_inpainting_model_with_a_9_channel_unet_gives_the_torch_backends_images(onnx_engine, tiny_sd15, hyper_lora,
+                                                                                   tmp_path):
+    """stable-diffusion-inpainting's layout: the UNet takes the latents, the mask and the masked image's latents."""
+    import tiny_models
+    from pictures import init_picture, mask_picture, png
+
+    model = tiny_models.save_inpainting_pipeline(tiny_sd15, tmp_path / "sd15-inpainting")
+    store = InputImages(tmp_path / "inputs")
+    request = GenerationRequest(prompt="a lighthouse on a cliff", base_model=str(model), seed=5, steps=4, batch_size=2,
+                                loras=(LoraSpec(str(hyper_lora("Hyper-SD15-1step-lora"))),), device="cpu",
+                                dtype="fp32", init_image=store.add(png(init_picture())), strength=0.75,
+                                mask_image=store.add(png(mask_picture())), mask_blur=2)
+    assert_same_images(request, onnx_engine, store)
+
+
 def test_the_onnx_backend_says_it_has_image_modes_and_no_controlnet(tiny_sd15, hyper_lora, onnx_engine, tmp_path):
     from hypersd_desktop.core.errors import InputError
     from hypersd_desktop.core.vocab import Mode
