@@ -4,7 +4,9 @@ torch engine does) or else the init image, so the tests of the Draw tab and the 
 which image reached the engine.
 
 Loaded into a worker process through HYPERSD_BACKENDS=fake_backend:BACKEND (with this folder on
-PYTHONPATH). Each result's warnings say whether torch was imported in the process that ran it.
+PYTHONPATH). Each result's warnings say whether torch was imported in the process that ran it. A
+prompt "notice: TEXT" (or "notice done: TEXT") makes the engine post TEXT as a busy (or finished)
+notice, as a background compile does.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from PIL import Image
 
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import Architecture, Device, DType, Mode, Scheduler
+from hypersd_desktop.engine import notices
 from hypersd_desktop.engine.backend import Backend, BackendInfo
 from hypersd_desktop.engine.inputs import open_inputs
 from hypersd_desktop.engine.types import GenerationResult, Progress, ResolvedSettings
@@ -34,6 +37,10 @@ class FakeEngine:
     def generate(self, request, on_progress=None, cancel=None):
         cancel = cancel or CancelToken()
         started = time.perf_counter()
+        for prefix, busy in (("notice done:", False), ("notice:", True)):
+            if request.prompt.startswith(prefix):
+                notices.post(request.prompt.removeprefix(prefix).strip(), busy)
+                break
         steps = request.steps or 2
         for step in range(1, steps + 1):
             cancel.raise_if_cancelled()

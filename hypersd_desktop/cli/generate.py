@@ -135,6 +135,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         decoder=Decoder.TAESD if args.fast_decode else Decoder.VAE,
         taesd=str(Path(args.taesd).resolve()) if args.taesd else None,
         cuda_graphs=args.cuda_graphs,
+        compile=False,  # a background compile outlives one command's images; the app's worker does it
         init_image=init,
         strength=args.strength,
         mask_image=mask,

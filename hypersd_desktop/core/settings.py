@@ -28,6 +28,7 @@ class Settings:
     previews: bool = True
     fast_decode: bool = False  # decode with TAESD instead of the full VAE (when installed)
     cuda_graphs: bool = True  # the GPU fast path: UNet and VAE decode replayed as CUDA graphs
+    compile_steps: bool = True  # compile the UNet and VAE decode for the GPU in the background (engine/compiled.py)
     last_model: str = ""
     last_hyper: str = ""
     last_steps: int = 2

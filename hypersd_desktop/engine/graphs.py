@@ -16,25 +16,41 @@ What makes a replay equal to the eager call:
   so a graph keeps seeing the current weights. Loading another model drops the graphs with the pipeline.
 - A call with inputs the graph cannot take (a dict of non-tensor options, say) runs eagerly.
 
-`install(pipe, recorder)` puts graphed callables in place of `pipe.unet.forward` and the VAE's
-`decode`; `uninstall(pipe)` restores them. The recorder is `record_cuda_graph` on CUDA; tests on the
-CPU pass one that keeps the same contract (static inputs in, static output out) by re-running.
+`install(pipe, recorder, compiler)` puts these callables in place of `pipe.unet.forward` and the
+VAE's `decode`; `uninstall(pipe)` restores them. The recorder is `record_cuda_graph` on CUDA; tests on
+the CPU pass one that keeps the same contract (static inputs in, static output out) by re-running.
+Either may be None. With a compiler (`engine/compiled.py`), a call whose layout has a compiled step
+ready runs that instead of the eager code; when one becomes ready, the layout's graph is recorded
+again around it. No graph is recorded while the compiler works on the device (`DEVICE_WORK`).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from typing import Protocol
 
 import torch
 
 log = logging.getLogger(__name__)
 
+# Held while a graph is captured, and while a background compile uses the device: during a capture
+# another thread's allocation would break it (and fail itself).
+DEVICE_WORK = threading.Lock()
+
 # A recorder runs `fn` on the static inputs once for real and returns (static output, replay): after
 # `replay()` the static output holds `fn` of whatever the static inputs hold then.
 Recorder = Callable[[Callable[..., torch.Tensor], list[torch.Tensor]], tuple[torch.Tensor, Callable[[], None]]]
+
+class Compiler(Protocol):
+    """What the graphs ask of `compiled.Compiler`: the compiled step for these inputs, or None for now."""
+
+    def runner(self, part: str, module: torch.nn.Module, layout: tuple, tensors: list[torch.Tensor],
+               scale: int = 8) -> Callable[..., torch.Tensor] | None: ...
+
 
 # The UNet's keyword inputs a graph takes, in a fixed order: tensors, tuples of tensors (ControlNet
 # residuals) or dicts of tensors (SDXL's added conditions), or None.
@@ -69,27 +85,48 @@ class _Entry:
     inputs: list[torch.Tensor]
     output: torch.Tensor
     replay: Callable[[], None]
+    compiled: object = None  # the compiled step the graph holds; None: the eager code
 
 
 class Graphed:
-    """`fn(layout, *tensors) -> tensor`, replayed from a graph recorded per layout and input shapes."""
+    """`fn(layout, *tensors) -> tensor` of one part ("unet" or "vae") of `module`: run compiled where the
+    compiler has the layout ready, and replayed from a graph recorded per layout and input shapes where
+    there is a recorder."""
 
-    def __init__(self, fn: Callable[..., torch.Tensor], recorder: Recorder, limit: int = 8) -> None:
+    def __init__(self, fn: Callable[..., torch.Tensor], recorder: Recorder | None, limit: int = 8,
+                 part: str = "unet", module: torch.nn.Module | None = None, compiler: Compiler | None = None,
+                 scale: int = 8) -> None:
         self.fn = fn
         self.recorder = recorder
         self.limit = limit  # layouts kept; each holds its static tensors (the pool is shared)
         self.entries: dict[tuple, _Entry] = {}
+        self.part = part
+        self.module = module
+        self.compiler = compiler
+        self.scale = scale  # image pixels per latent
 
     def __call__(self, layout: tuple, tensors: list[torch.Tensor]) -> torch.Tensor:
+        fn = partial(self.fn, layout)
+        compiled = self.compiler.runner(self.part, self.module, layout, tensors, self.scale) if self.compiler else None
+        if compiled is not None:
+            fn = compiled
+        if self.recorder is None:
+            return fn(*tensors)
         key = (layout, *((t.shape, t.dtype, t.device) for t in tensors))
         entry = self.entries.get(key)
-        if entry is None:
-            if len(self.entries) >= self.limit:
-                self.entries.pop(next(iter(self.entries)))
-            statics = [t.clone() for t in tensors]
-            output, replay = self.recorder(partial(self.fn, layout), statics)
-            entry = self.entries[key] = _Entry(statics, output, replay)
-            log.info("recorded a graph of %s for %s", self.fn.__name__,
+        if entry is None or entry.compiled is not compiled:
+            if not DEVICE_WORK.acquire(blocking=False):
+                return fn(*tensors)  # a compile is using the device: record the graph after it
+            try:
+                self.entries.pop(key, None)
+                if len(self.entries) >= self.limit:
+                    self.entries.pop(next(iter(self.entries)))
+                statics = [t.clone() for t in tensors]
+                output, replay = self.recorder(fn, statics)
+            finally:
+                DEVICE_WORK.release()
+            entry = self.entries[key] = _Entry(statics, output, replay, compiled)
+            log.info("recorded a graph of %s%s for %s", self.fn.__name__, " (compiled)" if compiled else "",
                      [tuple(t.shape) for t in tensors])
         else:
             for static, tensor in zip(entry.inputs, tensors):
@@ -120,7 +157,7 @@ def _flatten(kwargs: dict) -> tuple[tuple, list[torch.Tensor]] | None:
     return tuple(layout), tensors
 
 
-def _unflatten(layout: tuple, tensors: list[torch.Tensor]) -> dict:
+def unflatten(layout: tuple, tensors: list[torch.Tensor]) -> dict:
     kwargs, at = {}, 0
     for name, shape in layout:
         if shape is None:
@@ -136,17 +173,19 @@ def _unflatten(layout: tuple, tensors: list[torch.Tensor]) -> dict:
 
 
 class GraphedUNet:
-    """A UNet's `forward` that replays graphs; installed on the instance, so `unet(...)` goes through it."""
+    """A UNet's `forward` that runs compiled steps and replays graphs; installed on the instance, so
+    `unet(...)` goes through it."""
 
-    def __init__(self, unet: torch.nn.Module, recorder: Recorder) -> None:
+    def __init__(self, unet: torch.nn.Module, recorder: Recorder | None, compiler: Compiler | None = None,
+                 scale: int = 8) -> None:
         self.eager = unet.forward
         self.unet = unet
 
         def unet_step(layout, sample, timestep, encoder_hidden_states, *rest):
-            return self.eager(sample, timestep, encoder_hidden_states, **_unflatten(layout, list(rest)),
+            return self.eager(sample, timestep, encoder_hidden_states, **unflatten(layout, list(rest)),
                               return_dict=False)[0]
 
-        self.graphed = Graphed(unet_step, recorder)
+        self.graphed = Graphed(unet_step, recorder, part="unet", module=unet, compiler=compiler, scale=scale)
 
     def __call__(self, sample, timestep, encoder_hidden_states, cross_attention_kwargs=None, return_dict=True,
                  **kwargs):
@@ -168,16 +207,18 @@ class GraphedUNet:
 
 
 class GraphedDecode:
-    """A VAE's `decode(latents)` that replays graphs; other calls (tiling, options) run eagerly."""
+    """A VAE's `decode(latents)` that runs compiled steps and replays graphs; other calls (tiling, options)
+    run eagerly."""
 
-    def __init__(self, vae: torch.nn.Module, recorder: Recorder) -> None:
+    def __init__(self, vae: torch.nn.Module, recorder: Recorder | None, compiler: Compiler | None = None,
+                 scale: int = 8) -> None:
         self.eager = vae.decode
         self.vae = vae
 
         def vae_decode(_layout, latents):
             return self.eager(latents, return_dict=False)[0]
 
-        self.graphed = Graphed(vae_decode, recorder, limit=4)
+        self.graphed = Graphed(vae_decode, recorder, limit=4, part="vae", module=vae, compiler=compiler, scale=scale)
 
     def __call__(self, latents, return_dict=True, **kwargs):
         from diffusers.models.autoencoders.vae import DecoderOutput
@@ -188,12 +229,16 @@ class GraphedDecode:
         return DecoderOutput(sample=image) if return_dict else (image,)
 
 
-def install(pipe, recorder: Recorder) -> None:
-    """Route `pipe`'s UNet and VAE decode through graphs (once; a second call keeps the graphs)."""
-    if not isinstance(pipe.unet.__dict__.get("forward"), GraphedUNet):
-        pipe.unet.forward = GraphedUNet(pipe.unet, recorder)
-    if not isinstance(pipe.vae.__dict__.get("decode"), GraphedDecode):
-        pipe.vae.decode = GraphedDecode(pipe.vae, recorder)
+def install(pipe, recorder: Recorder | None, compiler: Compiler | None = None) -> None:
+    """Route `pipe`'s UNet and VAE decode through compiled steps and graphs. A second call with a recorder
+    again (or none again) and the same compiler keeps the graphs."""
+    for module, name, cls in ((pipe.unet, "forward", GraphedUNet), (pipe.vae, "decode", GraphedDecode)):
+        current = module.__dict__.get(name)
+        if isinstance(current, cls):
+            if (current.graphed.recorder is None) == (recorder is None) and current.graphed.compiler is compiler:
+                continue
+            del module.__dict__[name]
+        setattr(module, name, cls(module, recorder, compiler, getattr(pipe, "vae_scale_factor", 8)))
 
 
 def uninstall(pipe) -> None:
@@ -204,7 +249,9 @@ def uninstall(pipe) -> None:
 
 
 def installed(pipe) -> bool:
-    return isinstance(pipe.unet.__dict__.get("forward"), GraphedUNet)
+    """Whether `pipe` records graphs."""
+    wrapper = pipe.unet.__dict__.get("forward")
+    return isinstance(wrapper, GraphedUNet) and wrapper.graphed.recorder is not None
 
 
 def recorded(pipe) -> int:

@@ -22,7 +22,7 @@ from hypersd_desktop.core.errors import OutOfMemoryError
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import Architecture, Decoder, Device, DType, Preview, Scheduler
-from hypersd_desktop.engine import devices, graphs, loading, modes
+from hypersd_desktop.engine import compiled, devices, graphs, loading, modes
 from hypersd_desktop.engine.inputs import ModeInputs, open_inputs
 from hypersd_desktop.engine.inspect import base_architecture
 from hypersd_desktop.engine.devices import TORCH_DTYPES, Placement, choose_placement, cpu_supports_bf16
@@ -88,13 +88,18 @@ class TorchEngine:
     """The torch backend's `Engine`: generates images for requests and keeps the last pipeline
     loaded between calls."""
 
-    def __init__(self, graph_recorder: graphs.Recorder | None = None, inputs: InputImages | None = None) -> None:
+    def __init__(self, graph_recorder: graphs.Recorder | None = None, inputs: InputImages | None = None,
+                 compiler: compiled.Compiler | None = None) -> None:
         """`graph_recorder` records graphs on any device (tests pass one that re-runs on the CPU); without it,
-        graphs are recorded as CUDA graphs on CUDA only. `inputs` holds the input images requests name."""
+        graphs are recorded as CUDA graphs on CUDA only. `compiler` compiles steps in the background on any
+        device; without it, requests that allow compiling get one on CUDA only, with its packages in the
+        app's cache. `inputs` holds the input images requests name."""
         quiet_libraries()
         self._loaded: LoadedPipeline | None = None
         self._taesd: tuple[str, str, object] | None = None
         self._graph_recorder = graph_recorder
+        self._given_compiler = compiler is not None
+        self.compiler = compiler
         self._inputs = inputs
         self._controlnets = modes.ControlNets()
         # The last mode pipeline built on the loaded weights, by (pipeline, mode, ControlNets): building one
@@ -106,6 +111,8 @@ class TorchEngine:
         return self._loaded.key if self._loaded else None
 
     def unload(self) -> None:
+        if self.compiler is not None:
+            self.compiler.forget()
         self._loaded = None
         self._taesd = None
         self._mode_pipe = None
@@ -312,15 +319,24 @@ class TorchEngine:
             pipe.vae.disable_tiling()
 
     def _graphs(self, loaded: LoadedPipeline, request: GenerationRequest) -> None:
-        """Replay the UNet and VAE decode as graphs where asked and possible; the memory-saving options change
-        what runs between calls (offload moves weights, slicing and tiling split the work), so they run eagerly."""
-        device_ok = loaded.placement.device == Device.CUDA or self._graph_recorder is not None
-        wanted = (request.cuda_graphs and device_ok and not loaded.key.cpu_offload and not request.attention_slicing
-                  and not request.vae_tiling)
-        if wanted and not graphs.installed(loaded.pipe):
-            graphs.install(loaded.pipe, self._graph_recorder or graphs.cuda_recorder())
-        elif not wanted:
+        """Run the UNet and VAE decode compiled and replay them as graphs where asked and possible; the
+        memory-saving options change what runs between calls (offload moves weights, slicing and tiling
+        split the work), so they run eagerly."""
+        cuda = loaded.placement.device == Device.CUDA
+        plain = not loaded.key.cpu_offload and not request.attention_slicing and not request.vae_tiling
+        record = request.cuda_graphs and plain and (cuda or self._graph_recorder is not None)
+        compile_steps = request.compile and plain and (cuda or self._given_compiler)
+        if compile_steps and self.compiler is None:
+            self.compiler = compiled.Compiler(compiled.default_root())
+        if not record and not compile_steps:
             graphs.uninstall(loaded.pipe)
+            return
+        recorder = None
+        if record:
+            current = loaded.pipe.unet.__dict__.get("forward")
+            kept = current.graphed.recorder if isinstance(current, graphs.GraphedUNet) else None
+            recorder = kept or self._graph_recorder or graphs.cuda_recorder()
+        graphs.install(loaded.pipe, recorder, self.compiler if compile_steps else None)
 
     def _prompt_warnings(self, pipe, request: GenerationRequest) -> list[str]:
         tokenizer = pipe.tokenizer

@@ -98,6 +98,7 @@ class GenerationRequest:
     vae_tiling: bool = False
     cpu_offload: bool = False
     cuda_graphs: bool = True  # replay the UNet and VAE decode as CUDA graphs (CUDA only; see engine/graphs.py)
+    compile: bool = True  # compile the UNet and VAE decode in the background (CUDA only; see engine/compiled.py)
     # Images in: each names an input image by the sha256 of its bytes (core/images.py).
     init_image: str | None = None  # image-to-image; with a mask, inpainting
     strength: float = 0.75  # how much of the init image is repainted: the share of the schedule that runs

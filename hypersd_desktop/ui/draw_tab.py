@@ -256,7 +256,7 @@ class DrawTab(QWidget):
             steps=self.steps.value(), guidance=None if rules.uses_guidance else 0.0, seed=self.seed.value(),
             width=width, height=height, backend=settings.backend, device=settings.device, dtype=settings.dtype,
             attention_slicing=settings.attention_slicing, vae_tiling=settings.vae_tiling,
-            cpu_offload=settings.cpu_offload, cuda_graphs=settings.cuda_graphs,
+            cpu_offload=settings.cpu_offload, cuda_graphs=settings.cuda_graphs, compile=settings.compile_steps,
             decoder=Decoder.TAESD if taesd else Decoder.VAE, taesd=taesd, preview=Preview.NONE,
             controls=(ControlSpec(controlnet.path, digest, self.scale.value(), preprocessor=Preprocessor.SCRIBBLE),),
         )

@@ -38,6 +38,7 @@ from hypersd_desktop.ui.banner import Banner
 from hypersd_desktop.ui.control_image import ControlBox
 from hypersd_desktop.ui.draw_tab import DrawTab
 from hypersd_desktop.ui.drops import DroppedFiles, ImageChoice, ask_about_image
+from hypersd_desktop.ui.engine_notice import EngineNoticeView
 from hypersd_desktop.ui.generate_form import (
     MAX_SEED, RANDOM_SEEDS, RecipeRules, SeedBox, fill_base_models, fill_hyper_box, fill_sizes, hyper_parts, select_size,
 )
@@ -196,7 +197,9 @@ class MainWindow(QMainWindow):
 
         self.device_label = QLabel("Starting the generation worker…")
         self.memory_label = QLabel("")
+        self.engine_notice = EngineNoticeView()
         self.statusBar().addWidget(self.device_label)
+        self.statusBar().addPermanentWidget(self.engine_notice)
         self.statusBar().addPermanentWidget(self.memory_label)
 
         menu = self.menuBar().addMenu("&File")
@@ -273,6 +276,7 @@ class MainWindow(QMainWindow):
             self.device_label, self.memory_label), lambda: self.settings, self, skip=self.draw.live.owns)
         self.jobs.image_saved.connect(self.image_saved)
         self.bridge.ready.connect(lambda _message: self._update_recipe_controls())  # the device decides some notes
+        self.bridge.notice.connect(self.engine_notice.show_notice)
         self.init_image.failed.connect(lambda message: self.errors.show_messages([message]))
         self.init_image.changed.connect(self._init_image_changed)
         self.control_image.failed.connect(lambda message: self.errors.show_messages([message]))
@@ -405,7 +409,7 @@ class MainWindow(QMainWindow):
                 seed=self.seed.value(), width=width, height=height, batch_size=self.batch_size.value(),
                 backend=settings.backend, device=settings.device, dtype=settings.dtype, attention_slicing=settings.attention_slicing,
                 vae_tiling=settings.vae_tiling, cpu_offload=settings.cpu_offload, cuda_graphs=settings.cuda_graphs,
-                **fast, **init,
+                compile=settings.compile_steps, **fast, **init,
             )
         except AppError as error:
             if not quiet:

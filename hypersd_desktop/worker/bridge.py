@@ -7,7 +7,7 @@ from PySide6.QtCore import QObject, Qt, Signal
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.worker.client import QueueChanged, WorkerClient, WorkerRestarted, WorkerUnavailable
 from hypersd_desktop.worker.protocol import (
-    BatchFinished, BatchProgress, ImageReady, JobFailed, JobFinished, JobProgress, JobStarted, WorkerReady,
+    BatchFinished, BatchProgress, EngineNotice, ImageReady, JobFailed, JobFinished, JobProgress, JobStarted, WorkerReady,
 )
 
 
@@ -25,6 +25,7 @@ class WorkerBridge(QObject):
     unavailable = Signal(object)  # WorkerUnavailable
     batch_progress = Signal(object)  # BatchProgress
     batch_finished = Signal(object)  # BatchFinished
+    notice = Signal(object)  # EngineNotice
     _incoming = Signal(object)
 
     def __init__(self, home: str | None = None, parent: QObject | None = None, cancel_timeout: float = 5.0,
@@ -37,6 +38,7 @@ class WorkerBridge(QObject):
             WorkerReady: self.ready, JobStarted: self.started, JobProgress: self.progress, ImageReady: self.image_ready,
             JobFinished: self.finished, JobFailed: self.failed, QueueChanged: self.queue_changed,
             WorkerRestarted: self.restarted, WorkerUnavailable: self.unavailable, BatchProgress: self.batch_progress, BatchFinished: self.batch_finished,
+            EngineNotice: self.notice,
         }
 
     @property

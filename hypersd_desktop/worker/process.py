@@ -32,10 +32,11 @@ from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import Device, Preview
 from hypersd_desktop.engine import backend as backends
+from hypersd_desktop.engine import notices
 from hypersd_desktop.engine.types import Progress
 from hypersd_desktop.worker.protocol import (
-    PROTOCOL_VERSION, BatchFinished, BatchProgress, CancelJob, Hello, ImageReady, JobFailed, JobFinished, JobProgress,
-    JobStarted, PutImage, RunBatch, RunJob, Shutdown, WorkerReady, WorkerRefused,
+    PROTOCOL_VERSION, BatchFinished, BatchProgress, CancelJob, EngineNotice, Hello, ImageReady, JobFailed, JobFinished,
+    JobProgress, JobStarted, PutImage, RunBatch, RunJob, Shutdown, WorkerReady, WorkerRefused,
 )
 from hypersd_desktop.worker.wire import MessageWriter, ProtocolError, read_message
 
@@ -109,6 +110,7 @@ class Worker:
                                         f"{PROTOCOL_VERSION}; the app spoke {seen}."))
             return EXIT_REFUSED
         self.out.send(ready_message(hello))
+        notices.listen(lambda text, busy: self.out.send(EngineNotice(text, busy)))
         threading.Thread(target=self._read, name="worker-reader", daemon=True).start()
         self._warm_up(hello)
         while True:

@@ -9,7 +9,8 @@ The conversation: the app sends `Hello` and the worker answers `WorkerReady` (it
 package versions, backends and devices) or `WorkerRefused`. Then the app sends jobs one at a
 time (`RunJob`, `RunBatch`), `CancelJob` at any moment, and `Shutdown`. For each job the
 worker sends `JobStarted`, then `JobProgress`/`BatchProgress`, `ImageReady` per image, and
-ends it with exactly one of `JobFinished`, `BatchFinished` or `JobFailed`.
+ends it with exactly one of `JobFinished`, `BatchFinished` or `JobFailed`. Between and during jobs
+the worker may send `EngineNotice`: what an engine says outside any job (a background compile).
 
 Image inputs (init images, masks, control images) are named in requests by the sha256 of their
 bytes; the app sends each one once to a worker process, as `PutImage` before the first job that
@@ -207,6 +208,15 @@ class JobFailed:
     message: str
     cancelled: bool = False
     details: str = field(default="", compare=False)
+
+
+@message("notice")
+@dataclass(frozen=True)
+class EngineNotice:
+    """What an engine says outside any job (engine/notices.py); `busy` while the work it speaks of goes on."""
+
+    text: str
+    busy: bool = False
 
 
 JOB_ENDS = (JobFinished, JobFailed, BatchFinished)

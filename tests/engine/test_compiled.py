@@ -1,0 +1,248 @@
+"""Steps compiled in the background: requests never wait for a compile, take the compiled step once it is
+ready and checked, keep it on disk for the next start, and stay eager when compiling fails.
+
+The engine compiles on CUDA by itself; here it is given a `Compiler`, which compiles on any device. The
+orchestration tests hold the compile back with a gate and compile by `torch.export` alone (seconds); the
+`slow` test compiles with AOTInductor, as on the GPU (a minute or two on this CPU, with the system's C++
+compiler).
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from hypersd_desktop.engine import GenerationRequest, LoraSpec, compiled, graphs, notices
+from hypersd_desktop.engine.torch_engine import TorchEngine
+
+from .test_graphs import rerun_recorder
+
+
+def pixels(result) -> np.ndarray:
+    return np.asarray(result.image, dtype=np.int16)
+
+
+def same(ours, theirs) -> int:
+    return max(int(np.abs(pixels(a) - pixels(b)).max()) for a, b in zip(ours, theirs, strict=True))
+
+
+class Counted:
+    """A loaded step that counts its calls."""
+
+    def __init__(self, fn, shift: float = 0.0) -> None:
+        self.fn = fn
+        self.shift = shift
+        self.calls = 0
+
+    def __call__(self, *tensors):
+        self.calls += 1
+        return self.fn(*tensors) + self.shift
+
+
+class ExportOnly:
+    """Compile and load by torch.export alone (no inductor): the same files on disk, in seconds. `gate` holds
+    each build back until set; `fail` makes the build raise; `shift` makes the loaded step wrong."""
+
+    def __init__(self, fail: bool = False, shift: float = 0.0) -> None:
+        self.gate = threading.Event()
+        self.fail = fail
+        self.shift = shift
+        self.built: list[str] = []
+        self.loaded: list[Counted] = []
+
+    def build(self, step, example, path) -> None:
+        assert self.gate.wait(120)
+        self.built.append(type(step).__name__)
+        if self.fail:
+            raise RuntimeError("the compiler gave up")
+        with torch.no_grad():
+            torch.export.save(torch.export.export(step, tuple(example), strict=False), str(path))
+
+    def load(self, path, step):
+        loaded = Counted(torch.export.load(str(path)).module(), self.shift)
+        self.loaded.append(loaded)
+        return loaded
+
+
+@pytest.fixture
+def said():
+    heard: list[tuple[str, bool]] = []
+    stop = notices.listen(lambda text, busy: heard.append((text, busy)))
+    yield heard
+    stop()
+
+
+@pytest.fixture
+def sd15(tiny_sd15, hyper_lora):
+    return GenerationRequest(prompt="a cat", base_model=str(tiny_sd15), seed=5, width=64, height=64, steps=2,
+                             loras=(LoraSpec(str(hyper_lora("Hyper-SD15-1step-lora"))),))
+
+
+def compiler_for(tmp_path, steps: ExportOnly) -> compiled.Compiler:
+    compiler = compiled.Compiler(tmp_path / "compiled", build=steps.build, load=steps.load)
+    compiler.require_faster = False  # export alone is not faster; the rule is for the real compiler
+    return compiler
+
+
+def test_requests_run_eagerly_while_compiling_and_take_the_compiled_steps_when_ready(sd15, tmp_path, said):
+    recorded = []
+    steps = ExportOnly()
+    compiler = compiler_for(tmp_path, steps)
+    engine = TorchEngine(graph_recorder=rerun_recorder(recorded), compiler=compiler)
+    request = sd15.replace(batch_size=2)
+    eager = TorchEngine().generate(request.replace(compile=False, cuda_graphs=False))
+
+    meanwhile = engine.generate(request)  # the compile is held back: this cannot wait for it
+    assert same(meanwhile, eager) <= 1
+    assert compiler.status()["queued"] == 2  # the UNet and the VAE decode
+    assert recorded == []  # no graph is captured while the compiler uses the device (on CUDA it would break)
+    assert said[0] == ("Optimising for this device: compiling the UNet for 2 × 64 × 64. Images keep coming "
+                       "meanwhile.", True)
+    steps.gate.set()
+    assert compiler.wait(120)
+    assert compiler.status() == {"ready": 2, "queued": 0, "failed": 0, "slower": 0}
+    assert sorted(steps.built) == ["DecodeStep", "UNetStep"]
+    assert any(text.startswith("Optimised the UNet") and not busy for text, busy in said)
+    assert len(list((tmp_path / "compiled").glob("*.pt2"))) == 2
+
+    before = [counted.calls for counted in steps.loaded]  # the check's and the timing's calls
+    assert same(engine.generate(request), eager) <= 1
+    # 2 steps and 2 decodes, the first of each recorded (one call) then replayed, as the CPU recorder does
+    assert [counted.calls - calls for counted, calls in zip(steps.loaded, before)] == [3, 3]
+    assert len(recorded) == 2  # graphs, now around the compiled steps
+    wrapper = engine._loaded.pipe.unet.__dict__["forward"]
+    assert all(entry.compiled is not None for entry in wrapper.graphed.entries.values())
+    again = request.replace(seed=6)
+    assert same(engine.generate(again), TorchEngine().generate(again.replace(compile=False, cuda_graphs=False))) <= 1
+    assert len(recorded) == 2  # replayed
+
+    later = ExportOnly(fail=True)  # after a restart a build would fail: the packages must come from the disk
+    restarted = compiler_for(tmp_path, later)
+    engine = TorchEngine(compiler=restarted)
+    engine.generate(request)
+    assert restarted.wait(120)
+    assert restarted.status()["ready"] == 2 and later.built == []
+    assert sum("loaded in" in text for text, _ in said) == 2
+    assert same(engine.generate(request), eager) <= 1
+
+
+def test_a_failed_compile_leaves_the_layout_eager_and_says_so_once(sd15, tmp_path, said):
+    steps = ExportOnly(fail=True)
+    steps.gate.set()
+    compiler = compiler_for(tmp_path, steps)
+    engine = TorchEngine(compiler=compiler)
+    engine.generate(sd15)
+    assert compiler.wait(120)
+    again = engine.generate(sd15)
+    assert compiler.wait(120)
+    assert compiler.status()["failed"] == 2 and len(steps.built) == 2  # never tried again this session
+    assert same(again, TorchEngine().generate(sd15.replace(compile=False))) <= 1
+    failures = [text for text, _ in said if text.startswith("Could not optimise")]
+    assert len(failures) == 2 and "RuntimeError" in failures[0] and "generating as before" in failures[0]
+    assert not list((tmp_path / "compiled").glob("*"))  # nothing half-written kept
+
+
+@pytest.mark.slow
+def test_a_compiled_step_that_gives_other_numbers_is_never_used(sd15, tmp_path, said):
+    steps = ExportOnly(shift=0.5)
+    steps.gate.set()
+    compiler = compiler_for(tmp_path, steps)
+    engine = TorchEngine(compiler=compiler)
+    request = sd15.replace(steps=1)
+    engine.generate(request)
+    assert compiler.wait(120)
+    assert compiler.status()["failed"] == 2
+    assert same(engine.generate(request), TorchEngine().generate(request.replace(compile=False))) <= 1
+    assert all(counted.calls == 1 for counted in steps.loaded)  # the check's call only
+    assert any(text.startswith("Could not optimise the UNet") and "ValueError" in text for text, _ in said)
+
+
+@pytest.mark.slow
+def test_sdxl_steps_with_their_added_conditions_compile_and_give_the_eager_image(tiny_sdxl, hyper_lora, tmp_path):
+    request = GenerationRequest(prompt="a kite", base_model=str(tiny_sdxl), seed=3, width=64, height=64, steps=1,
+                                loras=(LoraSpec(str(hyper_lora("Hyper-SDXL-1step-lora"))),))
+    steps = ExportOnly()
+    steps.gate.set()
+    compiler = compiler_for(tmp_path, steps)
+    engine = TorchEngine(compiler=compiler)
+    engine.generate(request)
+    assert compiler.wait(120) and compiler.status()["ready"] == 2
+    before = [counted.calls for counted in steps.loaded]
+    assert same(engine.generate(request), TorchEngine().generate(request.replace(compile=False))) <= 1
+    assert [counted.calls - calls for counted, calls in zip(steps.loaded, before)] == [1, 1]
+
+
+def test_a_graph_of_the_eager_step_is_recorded_again_when_the_compiled_one_arrives():
+    class Later:
+        runner_ready = None
+
+        def runner(self, part, module, layout, tensors, scale=8):
+            return self.runner_ready
+
+    recorded = []
+    later = Later()
+    graphed = graphs.Graphed(lambda layout, x: x * 2, rerun_recorder(recorded), compiler=later)
+    x = torch.ones(4)
+    assert graphed((), [x]).tolist() == [2.0] * 4 and len(recorded) == 1
+    assert graphed((), [x]).tolist() == [2.0] * 4 and len(recorded) == 1
+    later.runner_ready = lambda x: x * 2 + 0  # the same numbers, by another callable
+    assert graphed((), [x]).tolist() == [2.0] * 4 and len(recorded) == 2
+    assert graphed((), [x + 1]).tolist() == [4.0] * 4 and len(recorded) == 2
+
+
+def test_compiling_off_or_a_memory_option_runs_eagerly_without_asking_the_compiler(sd15, tmp_path):
+    compiler = compiler_for(tmp_path, ExportOnly())
+    engine = TorchEngine(compiler=compiler)
+    for options in ({"compile": False}, {"attention_slicing": True}, {"vae_tiling": True}):
+        engine.generate(sd15.replace(**options))
+        assert compiler.status() == {"ready": 0, "queued": 0, "failed": 0, "slower": 0}, options
+        assert "forward" not in engine._loaded.pipe.unet.__dict__
+
+
+def test_a_package_is_named_by_what_makes_its_kernels_not_by_the_weights(tiny_sd15):
+    from diffusers import UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(tiny_sd15, subfolder="unet")
+    other = UNet2DConditionModel.from_pretrained(tiny_sd15, subfolder="unet")
+    with torch.no_grad():
+        for parameter in other.parameters():
+            parameter.add_(1.0)
+    inputs = [torch.zeros(1, 4, 32, 32), torch.tensor(999), torch.zeros(1, 77, 32)]
+    name = compiled.package_name("unet", unet, (), inputs)
+    assert compiled.package_name("unet", other, (), inputs) == name  # a fine-tune reuses the kernels
+    assert compiled.package_name("unet", unet, (), [torch.zeros(2, 4, 32, 32), *inputs[1:]]) != name
+    assert compiled.package_name("unet", unet, (), [inputs[0].half(), *inputs[1:]]) != name
+    assert compiled.package_name("vae", unet, (), inputs) != name
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(compiled.unsupported(torch.device("cpu")) is not None, reason="no C++ compiler here")
+def test_aot_inductor_steps_equal_eager_ones_and_come_back_from_the_disk(sd15, tmp_path, monkeypatch, said):
+    """The real compiler: images within 1/255 of eager ones; a LoRA fused in place shows through (the package
+    holds no weights); after a restart the packages load from the disk (no inductor cache to help)."""
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
+    compiler = compiled.Compiler(tmp_path / "compiled")
+    compiler.require_faster = False  # the shared CPU's timings are noisy; equality is what this checks
+    engine = TorchEngine(compiler=compiler)
+    request = sd15.replace(batch_size=2)
+    engine.generate(request)
+    assert compiler.wait(900)
+    assert compiler.status()["ready"] == 2, said
+    eager = TorchEngine().generate(request.replace(compile=False))
+    assert same(engine.generate(request), eager) <= 1
+
+    half = request.replace(loras=(LoraSpec(request.loras[0].path, 0.5),))
+    assert same(engine.generate(half), TorchEngine().generate(half.replace(compile=False))) <= 1
+
+    shutil.rmtree(tmp_path / "inductor")
+    restarted = compiled.Compiler(tmp_path / "compiled", build=lambda *_: pytest.fail("built again"))
+    restarted.require_faster = False
+    again = TorchEngine(compiler=restarted)
+    assert same(again.generate(request), eager) <= 1
+    assert restarted.wait(120) and restarted.status()["ready"] == 2
+    assert same(again.generate(request), eager) <= 1
+    assert sum("loaded in" in text for text, _ in said) == 2
