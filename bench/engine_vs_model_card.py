@@ -10,7 +10,10 @@ to PIL for 1, 2, 4 and 8 steps through each side (unified LoRA, TCD, guidance 0)
 - fast: the engine as the app runs it on an NVIDIA GPU: UNet and VAE decode replayed as CUDA graphs, and
   for SDXL the fp16-safe VAE (here the same random VAE with `force_upcast` off, as the fp16-fix VAE's
   config has it), so it decodes in fp16; its images are compared with the eager engine's (max difference);
-- fast-taesd (SD1.5): the fast side with TAESD decode (random TAESD weights).
+- fast-taesd (SD1.5): the fast side with TAESD decode (random TAESD weights);
+- compiled: the fast side once the background compile (engine/compiled.py) has made the UNet and VAE
+  decode steps for this GPU; the compile's own time is printed, its packages kept in --packages (a
+  later run with the same folder loads them in seconds); images compared with the eager engine's.
 
 With --scribble, the drawing demo instead: SD1.5 with a scribble ControlNet (random full-size
 weights, made from the UNet as ControlNets are), the unified LoRA, TCD trailing, eta 1, scale 1, each
@@ -220,7 +223,7 @@ def scribble_side(folder: Path, lora: Path, size: int, device: str, dtype_name: 
     engine = TorchEngine(inputs=store)
     request = GenerationRequest(prompt=PROMPT, base_model=str(folder), loras=(LoraSpec(str(lora)),), seed=0,
                                 width=size, height=size, device=device, dtype=dtype_name,
-                                cuda_graphs=device == "cuda")
+                                cuda_graphs=device == "cuda", compile=False)
     if taesd:
         request = request.replace(decoder=Decoder.TAESD, preview=Preview.NONE, taesd=str(folder.parent / "sd15-taesd"))
     controlnet = str(folder.parent / "scribble-controlnet")
@@ -266,27 +269,36 @@ def card_side(folder: Path, lora: Path, size: int, device: str, dtype_name: str,
 
 
 def engine_side(folder: Path, lora: Path, size: int, device: str, dtype_name: str, repeats: int, steps_list,
-                fast: bool = False, taesd: bool = False):
+                fast: bool = False, taesd: bool = False, packages: Path | None = None):
     from hypersd_desktop.core.vocab import Decoder, Preview
+    from hypersd_desktop.engine.compiled import Compiler
 
-    engine = TorchEngine()
+    compiler = Compiler(packages) if packages is not None else None
+    engine = TorchEngine(compiler=compiler)
     request = GenerationRequest(prompt=PROMPT, base_model=str(folder), loras=(LoraSpec(str(lora)),), seed=0,
-                                width=size, height=size, device=device, dtype=dtype_name, cuda_graphs=fast)
+                                width=size, height=size, device=device, dtype=dtype_name, cuda_graphs=fast,
+                                compile=compiler is not None)
     architecture = folder.name
     if fast and architecture == "sdxl":
         request = request.replace(vae=str(folder.parent / "sdxl-fp16-vae"))
     if taesd:
         request = request.replace(decoder=Decoder.TAESD, preview=Preview.NONE, taesd=str(folder.parent / f"{architecture}-taesd"))
     for steps in steps_list:
+        if compiler is not None:  # every layout this step count calls, compiled before the timing
+            started = time.perf_counter()
+            engine.generate(request.replace(steps=steps))
+            compiler.wait()
+            print(json.dumps({"compile_s": time.perf_counter() - started, "status": compiler.status()}),
+                  file=sys.stderr, flush=True)
         with PeakMemory(device) as memory:
             times = time_calls(lambda steps=steps: engine.generate(request.replace(steps=steps)), repeats)
         difference = None
-        if fast:  # graphed against eager, same request and seed
+        if fast:  # graphed (and compiled) against eager, same request and seed
             import numpy as np
 
             graphed = np.asarray(engine.generate(request.replace(steps=steps, seed=7))[0].image, dtype=np.int16)
-            eager = np.asarray(engine.generate(request.replace(steps=steps, seed=7, cuda_graphs=False))[0].image,
-                               dtype=np.int16)
+            eager = np.asarray(engine.generate(request.replace(steps=steps, seed=7, cuda_graphs=False,
+                                                               compile=False))[0].image, dtype=np.int16)
             difference = int(np.abs(graphed - eager).max())
         yield steps, times, memory.peak, difference
 
@@ -299,7 +311,13 @@ def fast_taesd_side(*args):
     return engine_side(*args, fast=True, taesd=True)
 
 
+def compiled_side(*args):
+    return engine_side(*args, fast=True, packages=PACKAGES[0])
+
+
+PACKAGES: list[Path | None] = [None]  # --packages
 SIDES = {"card": card_side, "engine": engine_side, "fast": fast_side, "fast-taesd": fast_taesd_side,
+         "compiled": compiled_side,
          "demo": demo_side, "scribble": scribble_side,
          "scribble-taesd": lambda *args: scribble_side(*args, taesd=True)}
 
@@ -308,9 +326,12 @@ def measure_in_subprocess(side: str, folder: Path, lora: Path, size: int, args, 
     """Run one side in a fresh process, so its peak memory is its own."""
     command = [sys.executable, __file__, "--side", side, "--folder", str(folder), "--lora-file", str(lora),
                "--size", str(size), "--device", args.device, "--dtype", dtype, "--repeats", str(repeats),
-               "--steps", args.steps]
-    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-    return {row["steps"]: row for row in map(json.loads, output.splitlines()) if row}
+               "--steps", args.steps, "--packages", str(args.packages)]
+    done = subprocess.run(command, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in done.stderr.splitlines():
+        if line.startswith('{"compile_s"'):
+            print(f"# {folder.name} {side}: {line}", flush=True)
+    return {row["steps"]: row for row in map(json.loads, done.stdout.splitlines()) if row}
 
 
 def main() -> None:
@@ -321,11 +342,16 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=None, help="SD1.5 image size (default 512 on GPU, 256 on CPU)")
     parser.add_argument("--steps", default="1,2,4,8")
     parser.add_argument("--scribble", action="store_true", help="the drawing demo: SD1.5 with a scribble ControlNet")
+    parser.add_argument("--compiled", action="store_true", help="add the compiled side (minutes of compiling on "
+                                                                "the first run with a --packages folder)")
+    parser.add_argument("--packages", type=Path, default=Path(tempfile.gettempdir()) / "hypersd-bench-packages",
+                        help="where the compiled side keeps its packages")
     parser.add_argument("--side", choices=sorted(SIDES), help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--lora-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     quiet_libraries()
+    PACKAGES[0] = args.packages
     gpu = args.device != "cpu"
     dtype = args.dtype or ("fp16" if gpu else "fp32")
     repeats = args.repeats or (5 if gpu else 1)
@@ -351,6 +377,8 @@ def main() -> None:
             sides = ["card", "engine"]  # on CUDA the fast sides first: a run cut short keeps what matters most
             if args.device == "cuda":
                 sides = ["card", "fast", "fast-taesd", "engine"] if architecture == "sd15" else ["card", "fast", "engine"]
+            if args.compiled and not args.scribble:
+                sides.insert(sides.index("engine") if "engine" in sides else len(sides), "compiled")
             if args.scribble:
                 build_controlnet(folder)
                 sides = ["demo", "scribble", "scribble-taesd"]

@@ -1,35 +1,40 @@
 """The UNet and the VAE decode compiled ahead of time for this GPU, in the background, kept on disk.
 
 Compiling the SDXL UNet with inductor makes a step about twice as fast on an H200, and takes minutes.
-Nobody should wait for that, so requests keep running eagerly (or from CUDA graphs) while one
-background thread compiles each part (UNet, VAE decode) for each input layout it is called with
-(shapes, dtypes, which optional inputs), one at a time:
+Nobody should wait for that, so requests keep running eagerly (or from CUDA graphs) while each part
+(UNet, VAE decode) is compiled for each input layout it is called with (shapes, dtypes, which
+optional inputs), one at a time:
 
-1. `torch.export` traces the part on a copy of its module objects that shares the weights. The
-   tracer swaps the copy's parameters for fake ones, never those of the live module that the
-   eager calls are using.
-2. AOTInductor compiles the trace into a package (`.pt2`) without the weights
-   (`package_constants_in_so=False`): kernels only, megabytes, not gigabytes.
-3. The package is written whole (a temporary name, then a rename) under `<cache>/compiled/`, named
-   by a digest of what makes its kernels: the part's config, the layout, torch's version and the
-   device (GPU name and compute capability; the CPU's vector extension). The weights are not part
-   of the name, so another fine-tune or LoRA set of the same architecture reuses the package.
-4. The package is loaded and given the live weights as user-managed constants (no copy; LoRAs
-   fused in place show through). It is checked against the eager call on the same inputs and
-   timed against it. Only then do calls with that layout take it.
+1. A compiler process (`python -m hypersd_desktop.engine.compiled`) gets a `StepSpec`: the part's
+   class and config, its dtype and device, the layout and the input shapes. It builds the module
+   from the config with uninitialised weights, traces it with `torch.export` and compiles the trace
+   with AOTInductor into a package (`.pt2`) without the weights (`package_constants_in_so=False`):
+   kernels only, megabytes, not gigabytes. A process of its own, because the tracer patches
+   `torch.nn.Module.__call__` for the whole process while it runs (an eager call in another thread
+   then fails), and so that its minutes of Python do not slow the images being made meanwhile.
+2. The package is written whole (a temporary name, then a rename) under `<cache>/compiled/`, named
+   by a digest of the spec with torch's version and the device's name (GPU and compute capability;
+   the CPU's vector extension). The weights are not part of the name, so another fine-tune or LoRA
+   set of the same architecture reuses the package.
+3. Back in the worker, a background thread loads it and gives it the live weights as user-managed
+   constants (no copy; LoRAs fused in place show through). It is checked against the eager call on
+   the same inputs and timed against it. Only then do calls with that layout take it.
 
 A package on disk skips steps 1 and 2, so after a restart a compiled part is back in about a
-second. A failure anywhere (the exporter, the compiler, a check that fails) is logged, posted
-as a notice, and leaves that layout eager for the rest of the session.
+second. A failure anywhere (the compiler process, a check that fails) is logged, posted as a
+notice, and leaves that layout eager for the rest of the session.
 
-The device is shared with the eager calls. While a background job runs, `graphs.DEVICE_WORK`
-is held, so that no CUDA graph is captured meanwhile: a capture forbids other threads' allocations.
+While the thread runs the compiled step on the device (the check and the timing), it holds
+`graphs.DEVICE_WORK`, so that no CUDA graph is captured meanwhile: a capture forbids other threads'
+allocations.
 """
 
 from __future__ import annotations
 
+import atexit
 import copy
 import hashlib
+import importlib
 import itertools
 import json
 import logging
@@ -37,11 +42,13 @@ import os
 import platform
 import queue
 import statistics
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -107,32 +114,118 @@ def device_name(device: torch.device) -> str:
     return f"{platform.machine()} {torch.backends.cpu.get_cpu_capability()}"
 
 
+@dataclass(frozen=True)
+class StepSpec:
+    """What a compiled step is made from, as JSON: enough to build the module without its weights."""
+
+    part: str  # "unet" or "vae"
+    module_class: str  # "diffusers.UNet2DConditionModel"
+    config: dict
+    dtype: str  # the weights' ("torch.float16")
+    device: str  # "cuda:0", "cpu"
+    layout: list  # graphs' layout of the optional inputs, as JSON
+    inputs: list  # [[shape], dtype] of each input tensor
+
+    @classmethod
+    def of(cls, part: str, module: torch.nn.Module, layout: tuple, tensors: list[torch.Tensor]) -> StepSpec:
+        # The architecture's settings; not the "_name_or_path" and versions, so the name stays the same elsewhere.
+        config = {key: value for key, value in dict(getattr(module, "config", {})).items() if not key.startswith("_")}
+        config = json.loads(json.dumps(config, default=str, sort_keys=True))
+        kind = type(module)
+        return cls(part, f"{kind.__module__.split('.')[0]}.{kind.__name__}", config,
+                   str(next(module.parameters()).dtype), str(tensors[0].device), json.loads(json.dumps(layout)),
+                   [[list(t.shape), str(t.dtype)] for t in tensors])
+
+    def package_name(self, device_label: str) -> str:
+        described = {"layout": LAYOUT, "spec": asdict(self), "torch": torch.__version__, "device": device_label}
+        return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:24] + ".pt2"
+
+    def tuple_layout(self) -> tuple:
+        return tuple((name, shape if shape is None or isinstance(shape, int) else tuple(shape))
+                     for name, shape in self.layout)
+
+    def build_step(self) -> tuple[torch.nn.Module, list[torch.Tensor]]:
+        """The step module with uninitialised weights on the device, and inputs of the spec's shapes."""
+        package, _, name = self.module_class.partition(".")
+        cls = getattr(importlib.import_module(package), name)
+        dtype = getattr(torch, self.dtype.removeprefix("torch."))
+        with torch.device("meta"):
+            module = cls.from_config(self.config)
+        module = module.to(dtype).to_empty(device=self.device).eval()
+        inputs = []
+        for shape, kind in self.inputs:
+            kind = getattr(torch, kind.removeprefix("torch."))
+            inputs.append(torch.randn(shape, dtype=kind, device=self.device) if kind.is_floating_point
+                          else torch.full(shape, 500, dtype=kind, device=self.device))
+        return STEPS[self.part](module, self.tuple_layout()).eval(), inputs
+
+
 def package_name(part: str, module: torch.nn.Module, layout: tuple, tensors: list[torch.Tensor]) -> str:
-    config = dict(getattr(module, "config", {}))
-    described = {
-        "layout": LAYOUT, "part": part, "config": json.loads(json.dumps(config, default=str, sort_keys=True)),
-        "inputs": repr(layout), "tensors": [[list(t.shape), str(t.dtype)] for t in tensors],
-        "weights": str(next(module.parameters()).dtype), "torch": torch.__version__,
-        "device": device_name(tensors[0].device),
-    }
-    return hashlib.sha256(json.dumps(described, sort_keys=True).encode()).hexdigest()[:24] + ".pt2"
+    return StepSpec.of(part, module, layout, tensors).package_name(device_name(tensors[0].device))
 
 
-def build_package(step: torch.nn.Module, example: list[torch.Tensor], path: Path) -> None:
-    """Export `step` on `example` and compile it with AOTInductor into `path`, weights left out."""
+def build_package(spec: StepSpec, path: Path) -> None:
+    """Export the step `spec` describes and compile it with AOTInductor into `path`, weights left out
+    (run in the compiler process). What inductor would compute from the weights once (a linear
+    layer's transposed weight, say) is computed when the package is given its weights, not from the
+    placeholder weights here: runtime constant folding."""
+    step, example = spec.build_step()
     with torch.no_grad():
         exported = torch.export.export(step, tuple(example), strict=False)
-    torch._inductor.aoti_compile_and_package(exported, package_path=str(path),
-                                             inductor_configs={"aot_inductor.package_constants_in_so": False})
+    torch._inductor.aoti_compile_and_package(exported, package_path=str(path), inductor_configs={
+        "aot_inductor.package_constants_in_so": False, "aot_inductor.use_runtime_constant_folding": True})
 
 
-def load_package(path: Path, step: torch.nn.Module) -> Callable[..., torch.Tensor]:
-    """The package at `path` as a callable on `step`'s own weights."""
-    runner = torch._inductor.aoti_load_package(str(path))
-    named = dict(itertools.chain(step.named_parameters(), step.named_buffers()))
-    runner.load_constants({name: named[name] for name in runner.get_constant_fqns()}, check_full_update=True,
-                          user_managed=True)
-    return runner
+_children: set[subprocess.Popen] = set()
+
+
+@atexit.register
+def _stop_children() -> None:
+    for child in list(_children):
+        child.kill()
+
+
+def build_in_process(spec: StepSpec, path: Path) -> None:
+    """`build_package` in a compiler process of its own; raises with the end of its error output."""
+    command = [sys.executable, "-m", "hypersd_desktop.engine.compiled", json.dumps(asdict(spec)), str(path)]
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _children.add(child)
+    try:
+        _, errors = child.communicate()
+    finally:
+        _children.discard(child)
+    if child.returncode != 0:
+        lines = [line for line in errors.strip().splitlines() if line.strip()]
+        log.warning("the compiler process said:\n%s", errors[-8000:])
+        raise RuntimeError(f"the compiler process ended with {child.returncode}: {lines[-1] if lines else 'no output'}")
+
+
+class LoadedStep:
+    """A package run on a step module's own weights (user-managed constants: not copied)."""
+
+    FOLDED = "_FOLDED_CONST_"
+
+    def __init__(self, path: Path, step: torch.nn.Module) -> None:
+        self.runner = torch._inductor.aoti_load_package(str(path))
+        named = dict(itertools.chain(step.named_parameters(), step.named_buffers()))
+        wanted = self.runner.get_constant_fqns()
+        missing = [name for name in wanted if name not in named and not name.startswith(self.FOLDED)]
+        if missing:
+            raise ValueError(f"the package wants weights the module lacks: {', '.join(missing[:3])}")
+        self.constants = {name: named[name] for name in wanted if name in named}
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Give the package the weights again, so that what it folds from them is computed anew (after a
+        LoRA was fused or unfused in place)."""
+        self.runner.load_constants(self.constants, check_full_update=False, user_managed=True)
+
+    def __call__(self, *tensors: torch.Tensor) -> torch.Tensor:
+        return self.runner(*tensors)
+
+
+def load_package(path: Path, step: torch.nn.Module) -> LoadedStep:
+    return LoadedStep(path, step)
 
 
 @dataclass
@@ -143,6 +236,7 @@ class _Job:
     module: torch.nn.Module
     layout: tuple
     example: list[torch.Tensor]
+    spec: StepSpec
     name: str
     what: str
 
@@ -192,7 +286,7 @@ class Compiler:
     are the compile and load steps (tests on the CPU may pass their own, to hold a compile back).
     """
 
-    def __init__(self, root: Path, build: Callable[[torch.nn.Module, list, Path], None] = build_package,
+    def __init__(self, root: Path, build: Callable[[StepSpec, Path], None] = build_in_process,
                  load: Callable[[Path, torch.nn.Module], Callable] = load_package) -> None:
         self.root = root
         self.build = build
@@ -223,13 +317,25 @@ class Compiler:
                         notices.post(f"Steps are not compiled for this device: {reason}. Generating as before.")
                     return None
                 self._slots[slot] = "queued"
+                spec = StepSpec.of(part, module, layout, tensors)
                 self._queue.put(_Job(slot, self._generation, part, module, layout, [t.detach().clone() for t in tensors],
-                                     package_name(part, module, layout, tensors), _describe(part, tensors, scale)))
+                                     spec, spec.package_name(device_name(tensors[0].device)),
+                                     _describe(part, tensors, scale)))
                 self._idle.clear()
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._work, name="compiler", daemon=True)
                     self._thread.start()
         return found if callable(found) else None
+
+    def weights_changed(self) -> None:
+        """The weights were written in place (LoRAs fused or unfused): every compiled step recomputes what
+        it folded from them before its next call."""
+        with self._lock:
+            ready = [value for value in self._slots.values() if callable(value)]
+        for step in ready:
+            refresh = getattr(step, "refresh", None)
+            if refresh is not None:
+                refresh()
 
     def forget(self) -> None:
         """Drop every compiled step (their weights are going); a job under way is discarded when it ends."""
@@ -271,36 +377,35 @@ class Compiler:
         what = job.what
         device = job.example[0].device
         path = self.root / job.name
-        with torch.inference_mode(False), DEVICE_WORK:
-            example = [t.clone() for t in job.example]  # normal tensors: export refuses inference ones
+        compiled_s = None
+        if not path.is_file():
+            notices.post(f"Optimising for this device: compiling {what}. Images keep coming meanwhile.", busy=True)
+            started = time.perf_counter()
+            self.root.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.partial.pt2")
+            try:
+                self.build(job.spec, partial)
+                os.replace(partial, path)
+            finally:
+                partial.unlink(missing_ok=True)
+            compiled_s = time.perf_counter() - started
+            self._prune()
+        else:
+            os.utime(path)  # a package's time is its last use
+        with torch.inference_mode(), DEVICE_WORK:
             step = STEPS[job.part](sharing_weights(job.module), job.layout).eval()
-            compiled_s = None
-            if not path.is_file():
-                notices.post(f"Optimising for this device: compiling {what}. Images keep coming meanwhile.", busy=True)
-                started = time.perf_counter()
-                self.root.mkdir(parents=True, exist_ok=True)
-                partial = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.partial.pt2")
-                try:
-                    self.build(step, example, partial)
-                    os.replace(partial, path)
-                finally:
-                    partial.unlink(missing_ok=True)
-                compiled_s = time.perf_counter() - started
-                self._prune()
-            else:
-                os.utime(path)  # a package's time is its last use
             started = time.perf_counter()
             runner = self.load(path, step)
             loaded_s = time.perf_counter() - started
-            with torch.inference_mode():
-                expected = step(*example)
-                got = runner(*example)
-                scale = max(float(expected.abs().max()), 1.0)
-                difference = float((got.float() - expected.float()).abs().max())
-                if not difference <= TOLERANCE * scale:
-                    raise ValueError(f"the compiled output differs from the eager one by {difference:.3g}")
-                eager_ms = _timed(lambda: step(*example), device)
-                fast_ms = _timed(lambda: runner(*example), device)
+            example = job.example
+            expected = step(*example)
+            got = runner(*example)
+            scale = max(float(expected.abs().max()), 1.0)
+            difference = float((got.float() - expected.float()).abs().max())
+            if not difference <= TOLERANCE * scale:
+                raise ValueError(f"the compiled output differs from the eager one by {difference:.3g}")
+            eager_ms = _timed(lambda: step(*example), device)
+            fast_ms = _timed(lambda: runner(*example), device)
         how = f"compiled in {compiled_s:.0f} s and kept" if compiled_s is not None else f"loaded in {loaded_s:.1f} s"
         log.info("%s: eager %.2f ms, compiled %.2f ms (%s; max difference %.2g)", what, eager_ms, fast_ms, how,
                  difference)
@@ -312,9 +417,12 @@ class Compiler:
         return runner
 
     def _prune(self) -> None:
+        """Keep the KEEP most recently used packages, and no partial one older than a day (a compiler
+        process stopped by a crash)."""
         packages = sorted((p for p in self.root.glob("*.pt2") if not p.name.startswith(".")),
                           key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in packages[KEEP:]:
+        stale = [p for p in self.root.glob(".*.partial.pt2") if time.time() - p.stat().st_mtime > 86400]
+        for old in packages[KEEP:] + stale:
             old.unlink(missing_ok=True)
 
 
@@ -322,3 +430,15 @@ def default_root() -> Path:
     from hypersd_desktop.core.paths import AppPaths
 
     return AppPaths.default().cache / "compiled"
+
+
+def main(argv: list[str]) -> int:
+    """The compiler process: `python -m hypersd_desktop.engine.compiled SPEC_JSON PACKAGE_PATH`."""
+    logging.basicConfig(level=logging.WARNING)
+    spec = StepSpec(**json.loads(argv[0]))
+    build_package(spec, Path(argv[1]))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -235,6 +235,8 @@ class TorchEngine:
                 loaded = self._reload(key, architecture, placement)
             self._fuse(loaded, key.loras)
             loaded.key = key
+            if self.compiler is not None:
+                self.compiler.weights_changed()  # compiled steps recompute what they folded from the weights
         return loaded
 
     def _reload(self, key: PipelineKey, architecture: str, placement: Placement) -> LoadedPipeline:
