@@ -61,6 +61,7 @@ class DrawTab(QWidget):
         self.gallery = gallery
         self.settings = settings
         self.live = LiveJobs(bridge, self)
+        self._keeping: set[int] = set()  # saved jobs that make a kept image again with the full VAE
         self.shown: LiveImage | None = None
         self._quiet = False  # while controls are set from a request: one image at the end, not one a control
         self._build()
@@ -163,6 +164,9 @@ class DrawTab(QWidget):
         self.live.shown.connect(self._show)
         self.live.state_changed.connect(self._state_changed)
         self.live.failed.connect(lambda message: self.errors.show_messages([message]))
+        self.bridge.image_ready.connect(self._kept_ready)
+        self.bridge.failed.connect(self._keep_failed)
+        self.bridge.finished.connect(self._keep_ended)
         self.prompt.textChanged.connect(lambda _text: self._prompt_timer.start())
         self._prompt_timer.timeout.connect(self.ask)
         self.model_box.currentIndexChanged.connect(self._model_changed)
@@ -298,9 +302,16 @@ class DrawTab(QWidget):
     # -- keep and reuse ---------------------------------------------------------------------
 
     def keep(self) -> Path | None:
-        """Save the image on screen, with its drawing and settings, to the gallery."""
+        """Save the image on screen, with its drawing and settings, to the gallery. An image decoded with TAESD
+        (fast decode) is made again with the full VAE in a saved job: `kept` says when it is in the gallery,
+        and None is returned meanwhile."""
         image = self.shown
         if image is None:
+            return None
+        self.keep_button.setEnabled(False)  # kept: the same image once
+        if image.request.decoder == Decoder.TAESD:
+            self._keeping.add(self.bridge.client.submit(image.request.replace(decoder=Decoder.VAE)))
+            self.state_label.setText("Keeping: decoding with the full VAE…")
             return None
         try:
             for digest in image.request.input_images():
@@ -311,10 +322,30 @@ class DrawTab(QWidget):
             self.gallery.add_file(path)
         except (AppError, OSError) as error:
             self.errors.show_messages([f"The image could not be kept: {error}"])
+            self.keep_button.setEnabled(True)
             return None
-        self.keep_button.setEnabled(False)  # kept: the same image once
         self.kept.emit(str(path))
         return path
+
+    def owns(self, job_id: int) -> bool:
+        """Whether `job_id` is this tab's (a live job, or a kept image made again): the Generate tab's views
+        leave those alone."""
+        return self.live.owns(job_id) or job_id in self._keeping
+
+    def _kept_ready(self, message) -> None:
+        if message.job_id in self._keeping and message.path:
+            self.state_label.setText(f"Kept, with the full VAE: {Path(message.path).name}")
+            self.kept.emit(message.path)
+
+    def _keep_failed(self, message) -> None:
+        if message.job_id in self._keeping:
+            self.errors.show_messages([f"The image could not be kept: {message.message}"])
+            self.keep_button.setEnabled(self.shown is not None)
+        self._keep_ended(message)
+
+    def _keep_ended(self, message) -> None:
+        # After the other views' handlers of the same message, which ask `owns` to leave it alone.
+        QTimer.singleShot(0, lambda job_id=message.job_id: self._keeping.discard(job_id))
 
     def apply_request(self, request: GenerationRequest) -> list[str]:
         """Bring a kept drawing back: its drawing on the canvas and its settings; returns what could not be."""

@@ -273,7 +273,7 @@ class MainWindow(QMainWindow):
         self.image_saved.connect(lambda _: self._gallery_timer.start())
         self.jobs = JobView(self.bridge, JobWidgets(
             self.preview, self.timing, self.cancel_button, self.results, self.queue, self.warnings, self.errors,
-            self.device_label, self.memory_label), lambda: self.settings, self, skip=self.draw.live.owns)
+            self.device_label, self.memory_label), lambda: self.settings, self, skip=self.draw.owns)
         self.jobs.image_saved.connect(self.image_saved)
         self.bridge.ready.connect(lambda _message: self._update_recipe_controls())  # the device decides some notes
         self.bridge.notice.connect(self.engine_notice.show_notice)

@@ -5,6 +5,7 @@ brings the drawing back and makes the same image again."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -168,3 +169,36 @@ def test_without_a_scribble_controlnet_the_tab_says_what_to_install_and_runs_not
     tab.canvas.resize(300, 300)
     stroke(tab.canvas, [(0.2, 0.2), (0.8, 0.8)])
     assert tab.live.submitted == 0 and "needs a scribble ControlNet" in tab.errors.text()
+
+
+def test_keep_with_fast_decode_saves_the_drawing_made_again_with_the_full_vae(qtbot, draw, tmp_path):
+    """Fast decode shows TAESD images while drawing; the kept image is decoded by the full VAE, once."""
+    from diffusers import AutoencoderTiny
+
+    from hypersd_desktop.models.registry import InstalledModel
+
+    window = draw.window()
+    folder = tmp_path / "taesd"
+    AutoencoderTiny(encoder_block_out_channels=(8, 8), decoder_block_out_channels=(8, 8), num_encoder_blocks=(1, 1),
+                    num_decoder_blocks=(1, 1)).save_pretrained(folder)
+    draw.library.registry.add(InstalledModel(
+        id="taesd-sd15", name="TAESD", kind="taesd", architecture="sd15", layout="diffusers", path=str(folder),
+        size=1, sha256=None, short_hash=None, source="download", owned=True))
+    window.settings = window.settings.replace(fast_decode=True)
+    stroke(draw.canvas, [(0.2, 0.3), (0.8, 0.6)])
+    settle(qtbot, draw)
+    shown = draw.shown
+    assert shown.request.decoder == "taesd"
+    before = window.gallery.store.count()
+    with qtbot.waitSignal(draw.kept, timeout=WAIT) as kept:
+        assert draw.keep() is None  # made again meanwhile
+        assert not draw.keep_button.isEnabled()
+    path = kept.args[0]
+    assert image_files(AppPaths.default().images) == [Path(path)]  # exactly one image: the one kept
+    assert read_request(path)["decoder"] == "vae" and read_request_controls(path) == shown.request.controls
+    kept_pixels = np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
+    assert np.abs(kept_pixels - pixels(shown.png)).max() > 10  # another decoder than the one on screen
+    qtbot.waitUntil(lambda: window.gallery.store.count() == before + 1, timeout=WAIT)
+    assert "full VAE" in draw.state_label.text()
+    assert not window.results.count()  # the Generate tab's results leave the Draw tab's job alone
+
