@@ -96,7 +96,9 @@ def window_latency(args, models) -> dict:
     single = []
     for k in range(args.repeat):
         stroke(k + 1)
-        done, wanted = time.perf_counter(), serial()
+        done = time.perf_counter()
+        wait_until(lambda: not tab.encoding)  # the drawing is encoded off the GUI thread, then asked for
+        wanted = serial()
         wait_until(lambda: wanted in shown_at)
         single.append(shown_at[wanted] - done)
         wait_until(lambda: tab.live.state == "idle")
@@ -108,7 +110,9 @@ def window_latency(args, models) -> dict:
             pause_until = time.perf_counter() + args.interval / 1000
             while time.perf_counter() < pause_until:
                 app.processEvents()
-        done, wanted = time.perf_counter(), serial()
+        done = time.perf_counter()
+        wait_until(lambda: not tab.encoding)
+        wanted = serial()
         wait_until(lambda: wanted in shown_at and tab.live.state == "idle")
         bursts.append((shown_at[wanted] - done, tab.live.submitted - before))
     parts.bridge.shutdown()

@@ -36,7 +36,7 @@ from hypersd_desktop.ui.generate_form import (
 from hypersd_desktop.ui.init_image import IMAGE_FILTER
 from hypersd_desktop.ui.job_view import PreviewLabel
 from hypersd_desktop.ui.live_jobs import LiveImage, LiveJobs
-from hypersd_desktop.ui.sketch_canvas import SketchCanvas
+from hypersd_desktop.ui.sketch_canvas import PngEncoder, SketchCanvas
 from hypersd_desktop.worker.bridge import WorkerBridge
 from hypersd_desktop.worker.service import output_path
 
@@ -61,6 +61,9 @@ class DrawTab(QWidget):
         self.gallery = gallery
         self.settings = settings
         self.live = LiveJobs(bridge, self)
+        self.encoder = PngEncoder(self)  # the drawing's PNG is made off the GUI thread
+        self._encoding = 0  # the serial of the newest drawing sent to the encoder
+        self._encoded_serial = 0  # and of the last one back
         self._keeping: set[int] = set()  # saved jobs that make a kept image again with the full VAE
         self.shown: LiveImage | None = None
         self._quiet = False  # while controls are set from a request: one image at the end, not one a control
@@ -167,6 +170,7 @@ class DrawTab(QWidget):
         self.bridge.image_ready.connect(self._kept_ready)
         self.bridge.failed.connect(self._keep_failed)
         self.bridge.finished.connect(self._keep_ended)
+        self.encoder.done.connect(self._encoded)
         self.prompt.textChanged.connect(lambda _text: self._prompt_timer.start())
         self._prompt_timer.timeout.connect(self.ask)
         self.model_box.currentIndexChanged.connect(self._model_changed)
@@ -241,15 +245,14 @@ class DrawTab(QWidget):
 
     # -- requests ---------------------------------------------------------------------------
 
-    def build_request(self) -> GenerationRequest:
-        """The request for the drawing on the canvas; `AppError` says what is missing."""
-        model = self.model_box.currentData()
-        if model is None:
-            raise AppError("No base model is installed. Use File → Import models… or the Models tab.")
-        controlnet = self.controlnet_box.currentData()
-        if controlnet is None:
-            raise AppError(self._missing_controlnet())
-        digest = self.canvas.source_digest or self.bridge.inputs.hold(self.canvas.png(), "The drawing")
+    def build_request(self, digest: str | None = None) -> GenerationRequest:
+        """The request for the drawing on the canvas, or for the drawing held as `digest`; `AppError` says what
+        is missing."""
+        missing = self._missing()
+        if missing:
+            raise AppError(missing)
+        model, controlnet = self.model_box.currentData(), self.controlnet_box.currentData()
+        digest = digest or self.canvas.source_digest or self.bridge.inputs.hold(self.canvas.png(), "The drawing")
         unet, loras = hyper_parts(self.hyper_box.currentData())
         rules = RecipeRules.of(self.hyper_box.currentData())
         settings = self.settings()
@@ -265,6 +268,14 @@ class DrawTab(QWidget):
             controls=(ControlSpec(controlnet.path, digest, self.scale.value(), preprocessor=Preprocessor.SCRIBBLE),),
         )
 
+    def _missing(self) -> str | None:
+        """What the tab lacks to make images (a base model, a scribble ControlNet), or None."""
+        if self.model_box.currentData() is None:
+            return "No base model is installed. Use File → Import models… or the Models tab."
+        if self.controlnet_box.currentData() is None:
+            return self._missing_controlnet()
+        return None
+
     def _missing_controlnet(self) -> str:
         if self._architecture() == Architecture.SD15:
             where = "install \"ControlNet Scribble (SD1.5)\" in the Models tab"
@@ -277,11 +288,39 @@ class DrawTab(QWidget):
         return found[0].path if found else None
 
     def ask(self) -> None:
-        """A new image for the canvas as it is now (nothing while the canvas is blank)."""
+        """A new image for the canvas as it is now (nothing while the canvas is blank). The drawing is encoded
+        on the encoder's thread; `_encoded` asks for the image."""
         if self._quiet or self.canvas.is_blank():
             return
+        missing = self._missing()
+        if missing:
+            self.errors.show_messages([missing])
+            return
+        if self.canvas.source_digest:  # a drawing brought back from the gallery, untouched: held already
+            self._request(self.canvas.source_digest)
+            return
+        self._encoding += 1
+        self.encoder.encode(self._encoding, self.canvas.snapshot())
+
+    @property
+    def encoding(self) -> bool:
+        """Whether a drawing is being encoded (its image is not asked for yet)."""
+        return self._encoded_serial != self._encoding
+
+    def _encoded(self, serial: int, png: bytes) -> None:
+        self._encoded_serial = serial
+        if serial != self._encoding:
+            return  # a newer drawing is on its way
         try:
-            request = self.build_request()
+            digest = self.bridge.inputs.hold(png, "The drawing")
+        except AppError as error:
+            self.errors.show_messages([str(error)])
+            return
+        self._request(digest)
+
+    def _request(self, digest: str) -> None:
+        try:
+            request = self.build_request(digest)
         except AppError as error:
             self.errors.show_messages([str(error)])
             return

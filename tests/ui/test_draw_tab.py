@@ -59,7 +59,8 @@ def pixels(png: bytes) -> np.ndarray:
 
 def settle(qtbot, tab) -> None:
     """Wait until no live job runs or waits and an image is shown; a failure is reported as it is."""
-    qtbot.waitUntil(lambda: tab.live.state == "idle" and (tab.shown is not None or tab.errors.text()), timeout=WAIT)
+    qtbot.waitUntil(lambda: not tab.encoding and tab.live.state == "idle"
+                    and (tab.shown is not None or bool(tab.errors.text())), timeout=WAIT)
     assert not tab.errors.text()
 
 
@@ -202,3 +203,22 @@ def test_keep_with_fast_decode_saves_the_drawing_made_again_with_the_full_vae(qt
     assert "full VAE" in draw.state_label.text()
     assert not window.results.count()  # the Generate tab's results leave the Draw tab's job alone
 
+
+
+def test_the_drawing_is_encoded_off_the_gui_thread(qtbot, draw, monkeypatch):
+    import threading
+
+    from hypersd_desktop.ui import sketch_canvas
+
+    threads = []
+    encode = sketch_canvas.drawing_png
+
+    def watched(drawing):
+        threads.append(threading.current_thread())
+        return encode(drawing)
+
+    monkeypatch.setattr(sketch_canvas, "drawing_png", watched)
+    stroke(draw.canvas, [(0.1, 0.1), (0.9, 0.9)])
+    settle(qtbot, draw)
+    assert threads and threading.main_thread() not in threads
+    assert draw.bridge.inputs.read(draw.shown.request.controls[0].image) == encode(draw.canvas.snapshot())
