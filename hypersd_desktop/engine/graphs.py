@@ -104,6 +104,7 @@ class Graphed:
         self.module = module
         self.compiler = compiler
         self.scale = scale  # image pixels per latent
+        self.ungraphable: set[tuple] = set()  # layouts whose compiled step could not be recorded
 
     def __call__(self, layout: tuple, tensors: list[torch.Tensor]) -> torch.Tensor:
         fn = partial(self.fn, layout)
@@ -113,6 +114,8 @@ class Graphed:
         if self.recorder is None:
             return fn(*tensors)
         key = (layout, *((t.shape, t.dtype, t.device) for t in tensors))
+        if compiled is not None and key in self.ungraphable:
+            return fn(*tensors)
         entry = self.entries.get(key)
         if entry is None or entry.compiled is not compiled:
             if not DEVICE_WORK.acquire(blocking=False):
@@ -123,6 +126,14 @@ class Graphed:
                     self.entries.pop(next(iter(self.entries)))
                 statics = [t.clone() for t in tensors]
                 output, replay = self.recorder(fn, statics)
+            except Exception:
+                if compiled is None:
+                    raise
+                # The compiled step could not be recorded: it runs as it is, which is still faster than eager.
+                log.warning("could not record a graph of the compiled %s; running it without one", self.part,
+                            exc_info=True)
+                self.ungraphable.add(key)
+                return fn(*tensors)
             finally:
                 DEVICE_WORK.release()
             entry = self.entries[key] = _Entry(statics, output, replay, compiled)

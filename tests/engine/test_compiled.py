@@ -205,6 +205,26 @@ def test_a_graph_of_the_eager_step_is_recorded_again_when_the_compiled_one_arriv
     assert graphed((), [x + 1]).tolist() == [4.0] * 4 and len(recorded) == 2
 
 
+def test_a_compiled_step_that_cannot_be_recorded_as_a_graph_runs_without_one():
+    class Ready:
+        def runner(self, part, module, layout, tensors, scale=8):
+            return compiled_step
+
+    def compiled_step(x):
+        return x * 2
+
+    def recorder(fn, inputs):
+        if fn is compiled_step:
+            raise RuntimeError("operation not permitted when stream is capturing")
+        return rerun_recorder([])(fn, inputs)
+
+    graphed = graphs.Graphed(lambda layout, x: x * 2, recorder, compiler=Ready())
+    x = torch.ones(4)
+    assert graphed((), [x]).tolist() == [2.0] * 4
+    assert graphed((), [x + 1]).tolist() == [4.0] * 4  # not tried again
+    assert len(graphed.ungraphable) == 1 and not graphed.entries
+
+
 def test_compiling_off_or_a_memory_option_runs_eagerly_without_asking_the_compiler(sd15, tmp_path):
     compiler = compiler_for(tmp_path, ExportOnly())
     engine = TorchEngine(compiler=compiler)
