@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The GPU measurements the open issues ask for, for a session that is lent an NVIDIA machine.
+#
+# Here (network): download the wheels the machine lacks (it has torch, not diffusers) into .gpu/,
+# which git ignores and `run` carries:
+#     tools/gpu_checks.sh wheels
+# There, one phase per `run` call (each within its 10 minutes; $OUT comes back):
+#     run(command="bash tools/gpu_checks.sh scribble", carry=[".gpu"])   # issue 15: the drawing bench
+#     run(command="bash tools/gpu_checks.sh fast", carry=[".gpu"])       # issue 16: engine vs model card
+#     run(command="bash tools/gpu_checks.sh compiled", carry=[".gpu"])   # issue 16: the compiled side
+#     run(command="bash tools/gpu_checks.sh cache", carry=[".gpu"])      # issue 16: cold and warm compile
+#     run(command="bash tools/gpu_checks.sh tests", carry=[".gpu"])      # the gpu-marked tests
+# The machine has no PySide6, so `cache` skips the window phase (the window's stall).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+phase=${1:?which phase: wheels, scribble, fast, compiled, cache, tests}
+if [ "$phase" = wheels ]; then
+  mkdir -p .gpu
+  .venv/bin/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
+    --platform manylinux2014_x86_64 --platform manylinux_2_17_x86_64 --dest .gpu \
+    diffusers==0.39.0 transformers==4.57.6 huggingface_hub==0.36.2 tokenizers==0.22.2 platformdirs peft==0.21.2
+  exit 0
+fi
+out=${OUT:-bench/out}
+mkdir -p "$out"
+[ -d /tmp/site/diffusers ] || python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir \
+  --target /tmp/site .gpu/*.whl
+export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1
+ln -sfn ../resources hypersd_desktop/resources  # the package's resources, as an install has them
+packages=/tmp/hypersd-packages  # the compiled steps, shared by the phases of one machine
+case "$phase" in
+  scribble) timeout 560 python3 bench/engine_vs_model_card.py --device cuda --scribble --steps 1 ;;
+  fast) timeout 560 python3 bench/engine_vs_model_card.py --device cuda --steps 1,4 ;;
+  compiled) timeout 560 python3 bench/engine_vs_model_card.py --device cuda --steps 1,4 --compiled --packages "$packages" ;;
+  cache) timeout 560 python3 bench/compile_cache.py --device cuda --arch sdxl --steps 1 --skip-window --timeout 540 ;;
+  tests) timeout 560 python3 -m pytest -p no:cacheprovider -m gpu tests/engine/test_graphs.py ;;
+  *) echo "unknown phase $phase" >&2; exit 2 ;;
+esac 2>&1 | tee "$out/$phase.log"
