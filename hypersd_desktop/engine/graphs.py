@@ -21,7 +21,7 @@ VAE's `decode`; `uninstall(pipe)` restores them. The recorder is `record_cuda_gr
 the CPU pass one that keeps the same contract (static inputs in, static output out) by re-running.
 Either may be None. With a compiler (`engine/compiled.py`), a call whose layout has a compiled step
 ready runs that instead of the eager code; when one becomes ready, the layout's graph is recorded
-again around it. No graph is recorded while the compiler works on the device (`DEVICE_WORK`).
+again around it. No graph is recorded while the compiler's thread uses the device (`DEVICE_WORK`).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ import torch
 
 log = logging.getLogger(__name__)
 
-# Held while a graph is captured, and while a background compile uses the device: during a capture
-# another thread's allocation would break it (and fail itself).
+# Held while a graph is captured, and while the compiler's thread runs a compiled step on the device (its
+# check and timing): during a capture another thread's allocation would break it (and fail itself).
 DEVICE_WORK = threading.Lock()
 
 # A recorder runs `fn` on the static inputs once for real and returns (static output, replay): after
