@@ -76,6 +76,16 @@ def tiny_sdxl(tiny_root) -> Path:
 
 
 @pytest.fixture(scope="session")
+def controlnets(tmp_path_factory, tiny_sd15, tiny_sdxl) -> dict[str, Path]:
+    """A tiny ControlNet for each tiny base model, as diffusers folders."""
+    import tiny_models
+
+    root = tmp_path_factory.mktemp("controlnets")
+    return {"sd15": tiny_models.save_controlnet(tiny_sd15, root / "sd15"),
+            "sdxl": tiny_models.save_controlnet(tiny_sdxl, root / "sdxl")}
+
+
+@pytest.fixture(scope="session")
 def hyper_lora(tiny_root, tiny_sd15, tiny_sdxl):
     """Make (once) a kohya-format LoRA with a published Hyper-SD name for a tiny model."""
     import torch

@@ -16,24 +16,35 @@ RESNET = [("in_layers.0", "norm1"), ("in_layers.2", "conv1"), ("out_layers.0", "
           ("emb_layers.1", "time_emb_proj"), ("skip_connection", "conv_shortcut")]
 
 
-def unet_key_map(unet) -> dict[str, str]:
-    """diffusers prefix -> original prefix, per block."""
-    config = unet.config
-    per = config.layers_per_block + 1
-    mapping = {
-        "time_embedding.linear_1.": "time_embed.0.", "time_embedding.linear_2.": "time_embed.2.",
-        "conv_in.": "input_blocks.0.0.", "conv_norm_out.": "out.0.", "conv_out.": "out.2.",
-        "mid_block.attentions.0.": "middle_block.1.",
-    }
-    for j in range(2):
-        mapping[f"mid_block.resnets.{j}."] = f"middle_block.{2 * j}."
-    blocks = len(config.block_out_channels)
+def _input_blocks(blocks: int, layers_per_block: int) -> dict[str, str]:
+    """diffusers prefix -> original prefix for the down blocks (a UNet's and a ControlNet's alike)."""
+    per = layers_per_block + 1
+    mapping = {}
     for i in range(blocks):
-        for j in range(config.layers_per_block):
+        for j in range(layers_per_block):
             mapping[f"down_blocks.{i}.resnets.{j}."] = f"input_blocks.{per * i + j + 1}.0."
             mapping[f"down_blocks.{i}.attentions.{j}."] = f"input_blocks.{per * i + j + 1}.1."
         if i < blocks - 1:
             mapping[f"down_blocks.{i}.downsamplers.0.conv."] = f"input_blocks.{per * (i + 1)}.0.op."
+    return mapping
+
+
+def _common(mapping: dict[str, str]) -> dict[str, str]:
+    mapping.update({"time_embedding.linear_1.": "time_embed.0.", "time_embedding.linear_2.": "time_embed.2.",
+                    "add_embedding.linear_1.": "label_emb.0.0.", "add_embedding.linear_2.": "label_emb.0.2.",
+                    "conv_in.": "input_blocks.0.0.", "mid_block.attentions.0.": "middle_block.1.",
+                    "mid_block.resnets.0.": "middle_block.0.", "mid_block.resnets.1.": "middle_block.2."})
+    return mapping
+
+
+def unet_key_map(unet) -> dict[str, str]:
+    """diffusers prefix -> original prefix, per block."""
+    config = unet.config
+    per = config.layers_per_block + 1
+    blocks = len(config.block_out_channels)
+    mapping = _common(_input_blocks(blocks, config.layers_per_block))
+    mapping.update({"conv_norm_out.": "out.0.", "conv_out.": "out.2."})
+    for i in range(blocks):
         has_attention = "CrossAttn" in config.up_block_types[i]
         for j in range(per):
             mapping[f"up_blocks.{i}.resnets.{j}."] = f"output_blocks.{per * i + j}.0."
@@ -43,20 +54,40 @@ def unet_key_map(unet) -> dict[str, str]:
     return mapping
 
 
-def convert_unet(unet) -> dict[str, torch.Tensor]:
-    mapping = sorted(unet_key_map(unet).items(), key=lambda item: -len(item[0]))
+def _rename(state: dict[str, torch.Tensor], mapping: dict[str, str], prefix: str) -> dict[str, torch.Tensor]:
+    ordered = sorted(mapping.items(), key=lambda item: -len(item[0]))
     out = {}
-    for key, tensor in unet.state_dict().items():
+    for key, tensor in state.items():
         new = key
-        for source, target in mapping:
+        for source, target in ordered:
             if key.startswith(source):
                 new = target + key[len(source):]
                 if ".resnets." in source:
                     for original, diffusers_name in RESNET:
                         new = new.replace(f".{diffusers_name}.", f".{original}.")
                 break
-        out["model.diffusion_model." + new] = tensor
+        out[prefix + new] = tensor
     return out
+
+
+def convert_unet(unet) -> dict[str, torch.Tensor]:
+    return _rename(unet.state_dict(), unet_key_map(unet), "model.diffusion_model.")
+
+
+def convert_controlnet(state: dict[str, torch.Tensor], layers_per_block: int,
+                       prefix: str = "control_model.") -> dict[str, torch.Tensor]:
+    """A diffusers ControlNet's state dict in the original layout (lllyasviel's `cldm`: `input_blocks`, `zero_convs`,
+    `input_hint_block`, `middle_block_out`), under `prefix`: "control_model." in v1.0 files, none in the v1.1
+    safetensors conversions."""
+    blocks = len({key.split(".")[1] for key in state if key.startswith("down_blocks.")})
+    hint = len({key.split(".")[2] for key in state if key.startswith("controlnet_cond_embedding.blocks.")})
+    mapping = _common(_input_blocks(blocks, layers_per_block))
+    mapping.update({"controlnet_mid_block.": "middle_block_out.0.", "controlnet_cond_embedding.conv_in.": "input_hint_block.0.",
+                    "controlnet_cond_embedding.conv_out.": f"input_hint_block.{2 * hint + 2}."})
+    mapping.update({f"controlnet_cond_embedding.blocks.{n}.": f"input_hint_block.{2 * n + 2}." for n in range(hint)})
+    mapping.update({f"controlnet_down_blocks.{n}.": f"zero_convs.{n}.0."
+                    for n in range(len({key.split(".")[1] for key in state if key.startswith("controlnet_down_blocks.")}))})
+    return _rename(state, mapping, prefix)
 
 
 def convert_vae(vae) -> dict[str, torch.Tensor]:

@@ -215,3 +215,4 @@ def save_controlnet(base: Path, folder: Path, seed: int = 3) -> Path:
                 parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.2)
     controlnet.save_pretrained(folder, safe_serialization=True)
     return folder
+

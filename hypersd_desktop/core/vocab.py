@@ -169,6 +169,7 @@ class WeightsKind(TextEnum):
     TAESD = "taesd"
     LORA = "lora"
     CONTROLNET = "controlnet"
+    CONTROL_LORA = "control-lora"  # Stability's LoRA-compressed ControlNets: not runnable here
     TEXT_ENCODER = "text_encoder"
     UNKNOWN = "unknown"
 

@@ -212,6 +212,8 @@ def classify(tensors: dict[str, TensorInfo]) -> tuple[str, str | None]:
         return WeightsKind.LORA, "peft"
     if any_key(".lora.down.weight", ".lora.up.weight"):
         return WeightsKind.LORA, "diffusers"
+    if "lora_controlnet" in keys:  # the marker tensor of Stability's Control-LoRAs (which also hold input_hint_block)
+        return WeightsKind.CONTROL_LORA, None
     if any_prefix("control_model.") or any_key("input_hint_block."):
         return WeightsKind.CONTROLNET, "ldm"
     if any_key("controlnet_cond_embedding.", "controlnet_down_blocks."):

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import torch
 
-from hypersd_desktop.core.errors import ModelFormatError
 from hypersd_desktop.core.vocab import Architecture, Mode
+from hypersd_desktop.engine.controlnet_files import load_controlnet
 from hypersd_desktop.engine.inputs import ModeInputs
 from hypersd_desktop.engine.types import GenerationRequest
 
@@ -42,40 +42,20 @@ class ControlNets:
     def __init__(self) -> None:
         self._loaded: dict[tuple[str, str, torch.dtype], torch.nn.Module] = {}
 
-    def get(self, paths: list[str], device: str, dtype: torch.dtype) -> list[torch.nn.Module]:
+    def get(self, paths: list[str], device: str, dtype: torch.dtype, base_unet_config: dict) -> list[torch.nn.Module]:
+        """The ControlNets at `paths` on `device`; `base_unet_config` (the base model's UNet's) completes the config
+        of a single file that brings none."""
         wanted = [(path, device, dtype) for path in paths]
         for key in list(self._loaded):
             if key not in wanted:
                 del self._loaded[key]  # a ControlNet the requests moved away from: free it
         for key in wanted:
             if key not in self._loaded:
-                self._loaded[key] = load_controlnet(Path(key[0]), dtype).to(device)
+                self._loaded[key] = load_controlnet(Path(key[0]), dtype, base_unet_config).to(device)
         return [self._loaded[key] for key in wanted]
 
     def clear(self) -> None:
         self._loaded.clear()
-
-
-def load_controlnet(path: Path, dtype: torch.dtype):
-    """A ControlNet in diffusers' layout: a folder with config.json and its weights (named as downloaded,
-    `diffusion_pytorch_model.safetensors` or the `.fp16` variant), or one weights file in such a folder."""
-    from diffusers import ControlNetModel
-    from safetensors.torch import load_file
-
-    folder = path if path.is_dir() else path.parent
-    weights = path if path.is_file() else next(iter(sorted(folder.glob("*.safetensors"),
-                                                           key=lambda f: f.name != "diffusion_pytorch_model.safetensors")), None)
-    if weights is None:
-        raise ModelFormatError(f"The ControlNet folder {folder} has no .safetensors weights; download it again from "
-                               "the Models tab.")
-    state = load_file(weights)
-    if not (folder / "config.json").is_file() or not any(k.startswith("controlnet_cond_embedding.") for k in state):
-        raise ModelFormatError(f"{weights.name} is a ControlNet in the original single-file format, which needs its "
-                               "diffusers config to load offline; use the diffusers version (a folder with config.json "
-                               "and diffusion_pytorch_model.safetensors), as the Models tab downloads it.")
-    model = ControlNetModel.from_config(ControlNetModel.load_config(folder))
-    model.load_state_dict(state)
-    return model.to(dtype=dtype).eval()
 
 
 def mode_pipeline(base, architecture: str, request: GenerationRequest, controlnets: list):

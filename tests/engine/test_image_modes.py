@@ -34,15 +34,6 @@ CLASSES = {
 }
 
 
-@pytest.fixture(scope="module")
-def controlnets(tmp_path_factory, tiny_sd15, tiny_sdxl):
-    import tiny_models
-
-    root = tmp_path_factory.mktemp("controlnets")
-    return {"sd15": tiny_models.save_controlnet(tiny_sd15, root / "sd15"),
-            "sdxl": tiny_models.save_controlnet(tiny_sdxl, root / "sdxl")}
-
-
 def model_card_image(base, lora, mode, control_path, steps, call):
     import diffusers
     from diffusers import ControlNetModel, TCDScheduler
@@ -219,8 +210,8 @@ def test_a_drawing_reaches_the_controlnet_as_white_strokes_on_black(tiny_sd15, h
     seen = []
     load = modes.load_controlnet
 
-    def watched(path, dtype):  # the engine's ControlNet, with a look at what it is given
-        model = load(path, dtype)
+    def watched(path, dtype, base_unet_config):  # the engine's ControlNet, with a look at what it is given
+        model = load(path, dtype, base_unet_config)
         model.register_forward_pre_hook(lambda module, args, kwargs: seen.append(kwargs["controlnet_cond"]),
                                         with_kwargs=True)
         return model
@@ -232,14 +223,13 @@ def test_a_drawing_reaches_the_controlnet_as_white_strokes_on_black(tiny_sd15, h
     assert condition[:12].max() < 0.01 and condition[30:].max() < 0.01  # the paper: black
 
 
-def test_controlnets_load_as_downloaded_and_a_single_file_one_is_refused_with_what_to_do(controlnets, tmp_path):
+def test_controlnets_load_as_downloaded(controlnets, tmp_path):
     """The catalog downloads the fp16 variant's name (diffusion_pytorch_model.fp16.safetensors); the library
-    may name the weights file itself. An original-format single file cannot load offline: it says so."""
+    may name the weights file itself. (Single files of other layouts: test_controlnet_files.py.)"""
     import shutil
 
-    from safetensors.torch import load_file, save_file
+    from safetensors.torch import load_file
 
-    from hypersd_desktop.core.errors import ModelFormatError
     from hypersd_desktop.engine.modes import load_controlnet
 
     folder = tmp_path / "control_v11p_sd15_scribble"
@@ -249,10 +239,6 @@ def test_controlnets_load_as_downloaded_and_a_single_file_one_is_refused_with_wh
     for path in (folder, folder / "diffusion_pytorch_model.fp16.safetensors"):
         model = load_controlnet(path, torch.float32)
         assert all(torch.equal(model.state_dict()[key], value) for key, value in expected.items())
-    original = tmp_path / "control_sd15_scribble.safetensors"
-    save_file({"control_model.input_hint_block.0.weight": torch.zeros(16, 3, 3, 3)}, original)
-    with pytest.raises(ModelFormatError, match="original single-file format.*diffusers version"):
-        load_controlnet(original, torch.float32)
 
 
 def test_the_mode_pipeline_is_built_once_for_a_run_of_requests_of_one_mode(tiny_sd15, hyper_lora, controlnets,

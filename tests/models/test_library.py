@@ -25,16 +25,20 @@ def library(app_home):
 
 
 @pytest.fixture
-def a1111(tmp_path, tiny_sd15, hyper_lora):
+def a1111(tmp_path, tiny_sd15, hyper_lora, controlnets):
     """An AUTOMATIC1111-style models folder with good, broken, pickle and unknown files."""
     from diffusers import StableDiffusionPipeline
+    from safetensors.torch import load_file
 
     import ldm_format
 
     root = tmp_path / "stable-diffusion-webui" / "models"
-    checkpoints, loras = root / "Stable-diffusion", root / "Lora"
-    checkpoints.mkdir(parents=True)
-    loras.mkdir(parents=True)
+    checkpoints, loras, control = root / "Stable-diffusion", root / "Lora", root / "ControlNet"
+    for folder in (checkpoints, loras, control):
+        folder.mkdir(parents=True)
+    original = ldm_format.convert_controlnet(load_file(controlnets["sd15"] / "diffusion_pytorch_model.safetensors"), 1, "")
+    save_file(original, control / "control_v11p_sd15_canny_fp16.safetensors")
+    save_file({**original, "lora_controlnet": torch.zeros(1)}, control / "control-lora-canny-rank128.safetensors")
     ldm_format.save_single_file(StableDiffusionPipeline.from_pretrained(tiny_sd15), checkpoints / "tiny-v1.safetensors")
     shutil.copy(hyper_lora("Hyper-SD15-2steps-lora"), loras / "Hyper-SD15-2steps-lora.safetensors")
     (checkpoints / "old-model.ckpt").write_bytes(b"\x80\x02}q\x00.")
@@ -49,7 +53,8 @@ def test_a1111_folder_lists_every_file_correctly(library, a1111):
     events = []
     items = {item.path.rsplit("/", 1)[-1]: item for item in library.import_path(a1111, on_progress=events.append)}
     assert set(items) == {"tiny-v1.safetensors", "Hyper-SD15-2steps-lora.safetensors", "old-model.ckpt",
-                          "cut.safetensors", "mystery.safetensors", "tiny-diffusers"}
+                          "cut.safetensors", "mystery.safetensors", "tiny-diffusers",
+                          "control_v11p_sd15_canny_fp16.safetensors", "control-lora-canny-rank128.safetensors"}
     assert (items["tiny-v1.safetensors"].status, items["tiny-v1.safetensors"].kind,
             items["tiny-v1.safetensors"].architecture) == (ImportStatus.IMPORTED, "base", "sd15")
     assert (items["Hyper-SD15-2steps-lora.safetensors"].status, items["Hyper-SD15-2steps-lora.safetensors"].kind) == (
@@ -58,6 +63,10 @@ def test_a1111_folder_lists_every_file_correctly(library, a1111):
     assert items["old-model.ckpt"].status == ImportStatus.REFUSED and "pickle" in items["old-model.ckpt"].reason
     assert items["cut.safetensors"].status == ImportStatus.BROKEN and "truncated" in items["cut.safetensors"].reason
     assert items["mystery.safetensors"].status == ImportStatus.UNSUPPORTED
+    control = items["control_v11p_sd15_canny_fp16.safetensors"]
+    assert (control.status, control.kind, control.architecture) == (ImportStatus.IMPORTED, "controlnet", "sd15")
+    control_lora = items["control-lora-canny-rank128.safetensors"]
+    assert control_lora.status == ImportStatus.UNSUPPORTED and "control-lora" in control_lora.reason
 
     lora = library.registry.get("hyper-sd15-2steps-lora")
     data = (a1111 / "Lora" / "Hyper-SD15-2steps-lora.safetensors").read_bytes()
@@ -67,8 +76,8 @@ def test_a1111_folder_lists_every_file_correctly(library, a1111):
     assert done == sorted(done) and events[-1].done == events[-1].total
 
     again = library.import_path(a1111)
-    assert {item.status for item in again if item.kind in ("lora", "base")} == {ImportStatus.ALREADY}
-    assert len(library.registry.list()) == 3
+    assert {item.status for item in again if item.kind in ("lora", "base", "controlnet")} == {ImportStatus.ALREADY}
+    assert len(library.registry.list()) == 4
 
 
 def test_comfyui_folder_and_single_file(library, tmp_path, hyper_lora):
