@@ -15,6 +15,11 @@ to PIL for 1, 2, 4 and 8 steps through each side (unified LoRA, TCD, guidance 0)
   decode steps for this GPU; the compile's own time is printed, its packages kept in --packages (a
   later run with the same folder loads them in seconds); images compared with the eager engine's.
 
+With --throughput, batch jobs instead: images per second of the fast side one image per call, and of
+the fast side as a batch job runs it (`batched`): different prompts, as many per call as the job's
+BatchSizer settles on (the sizes it tried and its choice are printed); the model card's code at one
+image per call is the baseline.
+
 With --scribble, the drawing demo instead: SD1.5 with a scribble ControlNet (random full-size
 weights, made from the UNet as ControlNets are), the unified LoRA, TCD trailing, eta 1, scale 1, each
 call on the next of a few drawings (black strokes on white, as a canvas gives them):
@@ -303,6 +308,44 @@ def engine_side(folder: Path, lora: Path, size: int, device: str, dtype_name: st
         yield steps, times, memory.peak, difference
 
 
+def batched_side(folder: Path, lora: Path, size: int, device: str, dtype_name: str, repeats: int, steps_list):
+    """The fast side as a batch job runs it: prompts together, as many per call as BatchSizer settles on.
+    Times are per image. The graphs of the sizes tried stay allocated, so the peak is an upper bound."""
+    from hypersd_desktop.core.errors import OutOfMemoryError
+    from hypersd_desktop.engine.backend import batch_key
+    from hypersd_desktop.worker.batch import BatchSizer
+
+    engine = TorchEngine()
+    request = GenerationRequest(prompt=PROMPT, base_model=str(folder), loras=(LoraSpec(str(lora)),), seed=0,
+                                width=size, height=size, device=device, dtype=dtype_name, cuda_graphs=True,
+                                compile=False)
+    if folder.name == "sdxl":
+        request = request.replace(vae=str(folder.parent / "sdxl-fp16-vae"))
+    for steps in steps_list:
+        base = request.replace(steps=steps)
+        key, sizer, tried = batch_key(base), BatchSizer(), {}
+
+        def call(count: int):
+            return engine.generate_batch([base.replace(prompt=f"{PROMPT}, view {n}", seed=n) for n in range(count)])
+
+        while sizer.chosen(key) is None:
+            count = sizer.size(key)
+            try:
+                per_image = call(count)[0].timings["per_image_s"]
+            except OutOfMemoryError:
+                sizer.too_large(key, count)
+                tried[count] = "out of memory"
+                continue
+            sizer.record(key, count, per_image)
+            tried[count] = round(min(per_image * 1000, tried.get(count, float("inf"))), 1)
+        chosen = sizer.chosen(key)
+        print(json.dumps({"batch_sizes": {"steps": steps, "ms_per_image": tried, "chosen": chosen}}), file=sys.stderr,
+              flush=True)
+        with PeakMemory(device) as memory:
+            times = time_calls(lambda count=chosen: call(count), repeats)
+        yield steps, [seconds / chosen for seconds in times], memory.peak, None
+
+
 def fast_side(*args):
     return engine_side(*args, fast=True)
 
@@ -317,7 +360,7 @@ def compiled_side(*args):
 
 PACKAGES: list[Path | None] = [None]  # --packages
 SIDES = {"card": card_side, "engine": engine_side, "fast": fast_side, "fast-taesd": fast_taesd_side,
-         "compiled": compiled_side,
+         "compiled": compiled_side, "batched": batched_side,
          "demo": demo_side, "scribble": scribble_side,
          "scribble-taesd": lambda *args: scribble_side(*args, taesd=True)}
 
@@ -329,7 +372,7 @@ def measure_in_subprocess(side: str, folder: Path, lora: Path, size: int, args, 
                "--steps", args.steps, "--packages", str(args.packages)]
     done = subprocess.run(command, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in done.stderr.splitlines():
-        if line.startswith('{"compile_s"'):
+        if line.startswith(('{"compile_s"', '{"batch_sizes"')):
             print(f"# {folder.name} {side}: {line}", flush=True)
     return {row["steps"]: row for row in map(json.loads, done.stdout.splitlines()) if row}
 
@@ -342,6 +385,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=None, help="SD1.5 image size (default 512 on GPU, 256 on CPU)")
     parser.add_argument("--steps", default="1,2,4,8")
     parser.add_argument("--scribble", action="store_true", help="the drawing demo: SD1.5 with a scribble ControlNet")
+    parser.add_argument("--throughput", action="store_true", help="batch jobs: images per second, one per call and "
+                        "batched")
     parser.add_argument("--compiled", action="store_true", help="add the compiled side (minutes of compiling on "
                                                                 "the first run with a --packages folder)")
     parser.add_argument("--packages", type=Path, default=Path(tempfile.gettempdir()) / "hypersd-bench-packages",
@@ -382,6 +427,8 @@ def main() -> None:
             if args.scribble:
                 build_controlnet(folder)
                 sides = ["demo", "scribble", "scribble-taesd"]
+            if args.throughput:
+                sides = ["card", "fast", "batched"] if args.device == "cuda" else ["card", "engine", "batched"]
             for side in sides:
                 started = time.perf_counter()
                 results[architecture, side] = measure_in_subprocess(side, folder, lora, size, args, dtype, repeats)

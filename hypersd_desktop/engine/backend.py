@@ -17,7 +17,7 @@ import importlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import InputImages
@@ -51,6 +51,24 @@ class Engine(Protocol):
 
     def memory_in_use(self, device: Device) -> int | None:
         """Bytes the engine holds on `device` now, or None when unknown."""
+
+
+@runtime_checkable
+class BatchingEngine(Protocol):
+    """An engine that runs several one-image requests as one batch (one pass of the model for all)."""
+
+    def generate_batch(self, requests: list[GenerationRequest], on_progress: Callable[[Progress], None] | None = None,
+                       cancel: CancelToken | None = None) -> list[GenerationResult]:
+        """Run `requests`, which share one `batch_key`, together: one result per request, in order; the same images
+        (within a rounding step) as one by one."""
+
+
+def batch_key(request: GenerationRequest) -> str | None:
+    """Requests with equal keys can run as one batch: one-image text-to-image requests that differ only in prompt
+    and seed. None for a request that runs alone (image inputs, or a batch of its own)."""
+    if request.batch_size != 1 or request.mode != Mode.TEXT_TO_IMAGE or request.controls:
+        return None
+    return request.replace(prompt="", seed=0).to_json()
 
 
 @dataclass(frozen=True)

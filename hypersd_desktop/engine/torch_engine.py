@@ -23,6 +23,7 @@ from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import Architecture, Decoder, Device, DType, Preview, Scheduler
 from hypersd_desktop.engine import compiled, devices, graphs, loading, modes
+from hypersd_desktop.engine.backend import batch_key
 from hypersd_desktop.engine.inputs import ModeInputs, open_inputs
 from hypersd_desktop.engine.inspect import base_architecture
 from hypersd_desktop.engine.devices import TORCH_DTYPES, Placement, choose_placement, cpu_supports_bf16
@@ -145,6 +146,15 @@ class TorchEngine:
         with self._out_of_memory_freed():
             return self._generate(request, on_progress, cancel)
 
+    def generate_batch(self, requests: list[GenerationRequest], on_progress: Callable[[Progress], None] | None = None,
+                       cancel: CancelToken | None = None) -> list[GenerationResult]:
+        """Run one-image requests that differ only in prompt and seed (one `batch_key`) as one batch: the prompts
+        are encoded together and every step runs the UNet once for all of them. One result per request."""
+        if len({batch_key(request) for request in requests}) != 1 or batch_key(requests[0]) is None:
+            raise ValueError("generate_batch takes one-image text-to-image requests that differ only in prompt and seed")
+        with self._out_of_memory_freed():
+            return self._generate(requests[0].replace(batch_size=len(requests)), on_progress, cancel, tuple(requests))
+
     @contextlib.contextmanager
     def _out_of_memory_freed(self):
         try:
@@ -157,8 +167,13 @@ class TorchEngine:
             self.unload()
             raise OutOfMemoryError() from None
 
-    def _generate(self, request: GenerationRequest, on_progress, cancel) -> list[GenerationResult]:
+    def _generate(self, request: GenerationRequest, on_progress, cancel,
+                  members: tuple[GenerationRequest, ...] | None = None) -> list[GenerationResult]:
+        """`request` with its batch's images; `members` are the one-image requests the images are for, when they
+        are several requests run as a batch (each its own prompt and seed)."""
         cancel = cancel or CancelToken()
+        separate = members is not None  # each image is its own request (its result's request)
+        members = members or tuple(request.replace(seed=request.seed + k) for k in range(request.batch_size))
         started = time.perf_counter()
         architecture = base_architecture(request.base_model)
         settings_plan = plan(request, architecture)
@@ -169,7 +184,7 @@ class TorchEngine:
         sources = open_inputs(request, self._inputs, settings_plan.width, settings_plan.height)
         settings_plan = dataclasses.replace(settings_plan, width=sources.width, height=sources.height)
         loaded_at = time.perf_counter()
-        warnings = [*settings_plan.warnings, *loaded.load_warnings, *self._prompt_warnings(loaded.pipe, request)]
+        warnings = [*settings_plan.warnings, *loaded.load_warnings]
         self._memory_options(loaded.pipe, request)
         self._graphs(loaded, request)
         placement = loaded.placement
@@ -182,7 +197,8 @@ class TorchEngine:
         taesd = self._taesd_model(request, loaded) if Preview.TAESD in (request.preview, request.decoder) else None
 
         with torch.inference_mode():
-            latents = self._denoise(request, settings_plan, loaded, sources, taesd, on_progress, cancel, started)
+            latents = self._denoise(request, members, settings_plan, loaded, sources, taesd, on_progress, cancel,
+                                    started)
             denoised_at = time.perf_counter()
             images = []
             decoder = taesd if request.decoder == Decoder.TAESD else None
@@ -212,8 +228,9 @@ class TorchEngine:
             "per_image_s": (finished - loaded_at) / request.batch_size,
         }
         return [
-            GenerationResult(image, request.seed + k, k, request, settings, tuple(warnings), timings)
-            for k, image in enumerate(images)
+            GenerationResult(image, member.seed, 0 if separate else k, member if separate else request, settings,
+                             (*warnings, *self._prompt_warnings(loaded.pipe, member)), timings)
+            for k, (image, member) in enumerate(zip(images, members))
         ]
 
     # -- loading -------------------------------------------------------------------------
@@ -356,7 +373,7 @@ class TorchEngine:
                 )
         return warnings
 
-    def _denoise(self, request, settings_plan: Plan, loaded: LoadedPipeline, sources: ModeInputs, taesd,
+    def _denoise(self, request, members, settings_plan: Plan, loaded: LoadedPipeline, sources: ModeInputs, taesd,
                  on_progress, cancel, started):
         placement = loaded.placement
         controlnets = self._controlnets.get([control.model for control in request.controls], placement.device,
@@ -366,7 +383,9 @@ class TorchEngine:
             self._mode_pipe = (key, modes.mode_pipeline(loaded.pipe, loaded.architecture, request, controlnets))
         pipe = self._mode_pipe[1]
         pipe.scheduler = build_scheduler(settings_plan.scheduler, loaded.base_scheduler)
-        generators = [torch.Generator("cpu").manual_seed(request.seed + k) for k in range(request.batch_size)]
+        generators = [torch.Generator("cpu").manual_seed(member.seed) for member in members]
+        prompts = [member.prompt for member in members]
+        one_prompt = len(set(prompts)) == 1
         total = settings_plan.running_steps
 
         def on_step_end(_pipe, index, _timestep, tensors):
@@ -382,13 +401,13 @@ class TorchEngine:
             return {}
 
         kwargs = dict(
-            prompt=request.prompt,
+            prompt=request.prompt if one_prompt else prompts,
             negative_prompt=request.negative_prompt or None,
             num_inference_steps=settings_plan.steps,  # the schedule; `total` of its steps run (strength)
             guidance_scale=settings_plan.guidance,
             eta=settings_plan.eta,
             generator=generators,
-            num_images_per_prompt=request.batch_size,
+            num_images_per_prompt=request.batch_size if one_prompt else 1,
             output_type="latent",
             callback_on_step_end=on_step_end,
             callback_on_step_end_tensor_inputs=["latents"],

@@ -9,6 +9,9 @@ Each unit's gallery file has a fixed name and its export path is recorded in a s
 export folder before it is written, both written through a temporary name and renamed; so a job
 that is stopped or killed and started again skips what is done and produces every unit exactly
 once.
+
+Units next to each other that differ only in prompt and seed run as one batch of the engine, as
+many at once as `BatchSizer` finds fastest.
 """
 
 from __future__ import annotations
@@ -23,16 +26,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from hypersd_desktop.core.errors import CancelledError, InputError
+from hypersd_desktop.core.errors import CancelledError, InputError, OutOfMemoryError
 from hypersd_desktop.core.files import write_atomic
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import BatchUnitState, ExportStatus
-from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
+from hypersd_desktop.engine.backend import batch_key
+from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, LoraSpec
 from hypersd_desktop.gallery.export import ExportEntry, ExportOptions, plan_destination, write_image, write_manifests
 from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.worker.service import GenerationService
 
 MAX_UNITS = 100_000  # images in one job
+LARGEST_BATCH = 8  # images per engine call a batch job tries at most
+FASTER = 1.05  # a larger batch is taken when its images per second beat the best so far by this factor
 COLUMNS = ("prompt", "negative", "seed", "seeds", "steps", "guidance", "model", "lora", "width", "height")
 
 
@@ -156,6 +162,62 @@ def _item_changes(item: dict[str, Any], resolve: Callable[[str], str]) -> dict[s
     return changes
 
 
+@dataclass
+class _Sizes:
+    best: int = 1
+    best_rate: float = 0.0
+    trying: int | None = 1
+    cap: int = LARGEST_BATCH
+    seconds: dict[int, list[float]] | None = None
+
+
+class BatchSizer:
+    """How many images of a batch job run through the engine at once: the number with the most images per second.
+
+    For each kind of request (its `batch_key`) it starts at one image per call and doubles while the images per
+    second beat the best so far by 5%, up to `largest`. A size is judged by the faster of its first two calls (the
+    first at a new size records CUDA graphs and warms caches). A size that runs out of memory caps the kind below
+    it. What it learns lasts as long as the worker process.
+    """
+
+    def __init__(self, largest: int = LARGEST_BATCH) -> None:
+        self.largest = largest
+        self._kinds: dict[str, _Sizes] = {}
+
+    def _kind(self, key: str) -> _Sizes:
+        return self._kinds.setdefault(key, _Sizes(cap=self.largest, seconds={}))
+
+    def size(self, key: str) -> int:
+        kind = self._kind(key)
+        return kind.trying if kind.trying is not None else kind.best
+
+    def chosen(self, key: str) -> int | None:
+        """The size settled on for `key`; None while sizes are still being tried."""
+        kind = self._kind(key)
+        return kind.best if kind.trying is None else None
+
+    def record(self, key: str, size: int, seconds_per_image: float) -> None:
+        kind = self._kind(key)
+        samples = kind.seconds.setdefault(size, [])
+        samples.append(seconds_per_image)
+        if size != kind.trying or len(samples) < 2:
+            return
+        rate = 1 / max(min(samples), 1e-9)
+        if rate >= kind.best_rate * FASTER:
+            kind.best, kind.best_rate = size, rate
+            kind.trying = size * 2 if size * 2 <= kind.cap else None
+        else:
+            kind.trying = None
+
+    def too_large(self, key: str, size: int) -> None:
+        """`size` images at once ran out of memory: never ask for that many again."""
+        kind = self._kind(key)
+        kind.cap = max(1, size // 2)
+        kind.best = min(kind.best, kind.cap)
+        if kind.trying is not None and kind.trying > kind.cap:
+            kind.trying = None
+
+
 @dataclass(frozen=True)
 class BatchReport:
     units: int
@@ -165,13 +227,15 @@ class BatchReport:
 
 
 class BatchRunner:
-    """Runs units through the generation service into its gallery and exports them to `target`."""
+    """Runs units through the generation service into its gallery and exports them to `target`; `sizer` says how
+    many units run as one batch (a worker keeps one across jobs)."""
 
-    def __init__(self, service: GenerationService) -> None:
+    def __init__(self, service: GenerationService, sizer: BatchSizer | None = None) -> None:
         if service.gallery is None:
             raise ValueError("a batch needs the gallery")
         self.service = service
         self.gallery: Gallery = service.gallery
+        self.sizer = sizer or BatchSizer()
 
     def run(self, job_id: str, units: list[BatchUnit], target: Path, options: ExportOptions,
             on_progress: Callable[[TransferProgress], None] | None = None,
@@ -186,21 +250,30 @@ class BatchRunner:
         meter = TransferMeter(f"batch {job_id}", len(units), 0, on_progress)
         claimed = {str(target / entry["target"]).lower() for entry in state.values() if entry.get("target")}
         generated = skipped = 0
+        made: dict[str, int] = {}  # gallery ids of images made ahead of their export, by unit
+
+        def image_path(unit: BatchUnit) -> Path:
+            return folder / f"{unit.number:05d}-{unit.request.seed}.png"
+
+        def to_make(unit: BatchUnit) -> bool:
+            return state.get(unit.key, {}).get("status") != BatchUnitState.DONE and not image_path(unit).exists()
+
         try:
-            for unit in units:
+            for index, unit in enumerate(units):
                 cancel.raise_if_cancelled()
                 entry = state.get(unit.key, {})
                 if entry.get("status") == BatchUnitState.DONE:
                     skipped += 1
                     meter.advance(unit.request.prompt, 1)
                     continue
-                image = folder / f"{unit.number:05d}-{unit.request.seed}.png"
-                if image.exists():  # made by a run that was stopped before it was exported
-                    image_id = self.gallery.add_file(image)
-                else:
-                    (result,) = self.service.generate(unit.request, cancel=cancel)
-                    image_id = self.service.save(result, path=image).image_id
-                    generated += 1
+                if unit.key not in made and image_path(unit).exists():  # made by a run stopped before exporting it
+                    made[unit.key] = self.gallery.add_file(image_path(unit))
+                elif unit.key not in made:
+                    group = self._group(units[index:], to_make)
+                    for member, result in zip(group, self._generate(group, cancel)):
+                        made[member.key] = self.service.save(result, path=image_path(member)).image_id
+                        generated += 1
+                image_id = made.pop(unit.key)
                 record = self.gallery.store.get(image_id)
                 if entry.get("status") == BatchUnitState.PLANNED:
                     destination = target / entry["target"]
@@ -233,6 +306,35 @@ class BatchRunner:
                    if u.key in state]
         manifest, _ = write_manifests(target, entries, options)
         return BatchReport(len(units), generated, skipped, manifest)
+
+    def _group(self, units: list[BatchUnit], to_make: Callable[[BatchUnit], bool]) -> list[BatchUnit]:
+        """The first unit and those right after it that can run with it as one batch, as many as the sizer says."""
+        key = batch_key(units[0].request)
+        if key is None:
+            return units[:1]
+        size = self.sizer.size(key)
+        group = [units[0]]
+        for unit in units[1:size]:
+            if batch_key(unit.request) != key or not to_make(unit):
+                break
+            group.append(unit)
+        return group
+
+    def _generate(self, group: list[BatchUnit], cancel: CancelToken) -> list[GenerationResult]:
+        """The group's images; a batch that runs out of memory is made smaller and tried again."""
+        key = batch_key(group[0].request)
+        while True:
+            try:
+                results = self.service.generate_batch([unit.request for unit in group], cancel=cancel)
+            except OutOfMemoryError:
+                if key is None or len(group) == 1:
+                    raise
+                self.sizer.too_large(key, len(group))
+                group = group[:self.sizer.size(key)]
+                continue
+            if key is not None:
+                self.sizer.record(key, len(group), results[0].timings["per_image_s"])
+            return results
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,7 @@ class Worker:
         self.inbox: queue.Queue = queue.Queue()
         self.cancels: dict[int, CancelToken] = {}
         self.inputs = InputImages(paths.inputs)  # the input images jobs name: held in memory, kept when saved
+        self.batch_sizer = None  # how many images of a batch job run at once (a BatchSizer), learnt across jobs
         self.lock = threading.Lock()
         self._service = None
 
@@ -211,7 +212,9 @@ class Worker:
                                       first.settings.device, first.settings.dtype, first.settings.backend))
 
     def _run_batch(self, job: RunBatch, token: CancelToken) -> None:
-        from hypersd_desktop.worker.batch import BatchRunner
+        from hypersd_desktop.worker.batch import BatchRunner, BatchSizer
+
+        self.batch_sizer = self.batch_sizer or BatchSizer()
 
         started = time.perf_counter()
         spec = job.spec
@@ -221,8 +224,8 @@ class Worker:
 
         with self._reported(job.job_id):
             self.out.send(JobStarted(job.job_id))
-            report = BatchRunner(self.service).run(spec.batch_id, list(spec.units), spec.target, spec.options,
-                                                   on_progress, token)
+            report = BatchRunner(self.service, self.batch_sizer).run(spec.batch_id, list(spec.units), spec.target,
+                                                                     spec.options, on_progress, token)
             self.out.send(BatchFinished(job.job_id, report.generated, report.skipped, str(report.manifest),
                                         time.perf_counter() - started))
 

@@ -18,7 +18,7 @@ from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import Scheduler
 from hypersd_desktop.engine import backend as backends
-from hypersd_desktop.engine.backend import Engine
+from hypersd_desktop.engine.backend import BatchingEngine, Engine
 from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, Progress
 from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.gallery.metadata import ImageParameters, encode_png, write_png
@@ -117,6 +117,14 @@ class GenerationService:
     def generate(self, request: GenerationRequest, on_progress: Callable[[Progress], None] | None = None,
                  cancel: CancelToken | None = None) -> list[GenerationResult]:
         return self.engines.for_request(request).generate(request, on_progress=on_progress, cancel=cancel)
+
+    def generate_batch(self, requests: list[GenerationRequest],
+                       cancel: CancelToken | None = None) -> list[GenerationResult]:
+        """One-image requests of one `batch_key`: as one batch where the engine can, else one by one."""
+        engine = self.engines.for_request(requests[0])
+        if len(requests) > 1 and isinstance(engine, BatchingEngine):
+            return engine.generate_batch(requests, cancel=cancel)
+        return [result for request in requests for result in engine.generate(request, cancel=cancel)]
 
     def render(self, result: GenerationResult) -> bytes:
         """`result` as the PNG file `save` would write (with its parameters), written nowhere."""

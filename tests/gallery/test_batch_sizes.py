@@ -1,0 +1,99 @@
+"""Batch jobs run their units several at a time, as many as is fastest and fits in memory."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from hypersd_desktop.core.errors import OutOfMemoryError
+from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.engine import GenerationRequest, LoraSpec
+from hypersd_desktop.gallery.export import ExportOptions
+from hypersd_desktop.gallery.gallery import Gallery
+from hypersd_desktop.core.hashes import HashCache
+from hypersd_desktop.worker.batch import BatchRunner, BatchSizer, plan_units
+from hypersd_desktop.worker.service import GenerationService
+
+
+def test_the_sizer_doubles_while_images_per_second_grow_by_five_percent():
+    sizer = BatchSizer(largest=8)
+    per_image = {1: 0.100, 2: 0.060, 4: 0.058, 8: 0.030}  # 4 is under 5% faster than 2: it stops there
+    calls = []
+    while sizer.chosen("k") is None:
+        size = sizer.size("k")
+        calls.append(size)
+        sizer.record("k", size, per_image[size] * (1.5 if calls.count(size) == 1 else 1))  # a slow first call
+    assert calls == [1, 1, 2, 2, 4, 4]
+    assert sizer.chosen("k") == 2 and sizer.size("k") == 2
+    assert sizer.size("other kind") == 1  # each kind of request is sized on its own
+
+    growing = BatchSizer(largest=4)
+    while growing.chosen("k") is None:
+        growing.record("k", growing.size("k"), 1 / growing.size("k"))
+    assert growing.chosen("k") == 4  # never past the largest
+
+
+def test_running_out_of_memory_caps_the_size():
+    sizer = BatchSizer(largest=8)
+    for size in (1, 1, 2, 2):
+        sizer.record("k", size, 1 / size)
+    assert sizer.size("k") == 4
+    sizer.too_large("k", 4)
+    assert sizer.chosen("k") == 2
+    sizer.too_large("k", 2)
+    assert sizer.size("k") == 1
+
+
+class GpuLikeService(GenerationService):
+    """The real service, with a device that holds at most `fits` images at once (as a GPU that runs out of
+    memory): the runner's reaction is what is tested."""
+
+    fits = 2
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.batches: list[int] = []
+
+    def generate_batch(self, requests, cancel=None):
+        self.batches.append(len(requests))
+        if len(requests) > self.fits:
+            raise OutOfMemoryError()
+        return super().generate_batch(requests, cancel)
+
+
+def _job(paths: AppPaths, service_class, sizer, tmp_path, name, units):
+    gallery = Gallery(paths)
+    service = service_class(paths, gallery, HashCache(paths.data / "hashes.json"))
+    report = BatchRunner(service, sizer).run(name, units, tmp_path / name, ExportOptions(template="{index}"))
+    images = {path.name: np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
+              for path in sorted((tmp_path / name).glob("*.png"))}
+    gallery.close()
+    return service, report, images
+
+
+def test_a_job_runs_in_batches_and_makes_the_images_one_by_one_would(tiny_sd15, hyper_lora, tmp_path, app_home):
+    paths = AppPaths.default()
+    defaults = GenerationRequest(prompt="", base_model=str(tiny_sd15), steps=2, width=64, height=64, seed=20,
+                                 loras=(LoraSpec(str(hyper_lora("Hyper-SD15-2steps-lora"))),))
+    items = [{"prompt": f"a picture of the number {n}"} for n in range(7)] + [{"prompt": "wide", "width": 96}]
+    units = plan_units(items, defaults)
+    sizer = BatchSizer(largest=4)
+    for size in (1, 1, 2, 2):  # as a GPU would have measured it: 4 at once is fastest
+        sizer.record(batch_key_of(units[0]), size, 1 / size)
+    service, report, batched = _job(paths, GpuLikeService, sizer, tmp_path, "batched", units)
+    assert report.generated == 8 and len(batched) == 8
+    # 4 at once ran out of memory and was tried again as 2; the 7th unit has no partner (the 8th is another size)
+    assert service.batches == [4, 2, 2, 2, 1, 1]
+    assert sizer.chosen(batch_key_of(units[0])) == 2
+
+    _, _, alone = _job(paths, GenerationService, BatchSizer(largest=1), tmp_path, "alone", units)
+    assert alone.keys() == batched.keys()
+    for name in alone:
+        assert np.abs(alone[name] - batched[name]).max() <= 1, name
+    assert np.abs(alone["1.png"] - alone["2.png"]).max() > 10
+
+
+def batch_key_of(unit):
+    from hypersd_desktop.engine.backend import batch_key
+
+    return batch_key(unit.request)
