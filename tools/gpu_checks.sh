@@ -10,11 +10,12 @@
 #     run(command="bash tools/gpu_checks.sh compiled", carry=[".gpu"])   # issue 16: the compiled side
 #     run(command="bash tools/gpu_checks.sh cache", carry=[".gpu"])      # issue 16: cold and warm compile
 #     run(command="bash tools/gpu_checks.sh throughput", carry=[".gpu"]) # issue 16: batch jobs' images per second
+#     run(command="bash tools/gpu_checks.sh memory", carry=[".gpu"])     # issue 16: SDXL's peak per memory plan
 #     run(command="bash tools/gpu_checks.sh tests", carry=[".gpu"])      # the gpu-marked tests
 # The machine has no PySide6, so `cache` skips the window phase (the window's stall).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-phase=${1:?which phase: wheels, scribble, fast, compiled, cache, throughput, tests}
+phase=${1:?which phase: wheels, scribble, fast, compiled, cache, throughput, memory, tests}
 if [ "$phase" = wheels ]; then
   mkdir -p .gpu
   .venv/bin/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
@@ -35,6 +36,7 @@ case "$phase" in
   compiled) timeout 560 python3 bench/engine_vs_model_card.py --device cuda --steps 1,4 --compiled --packages "$packages" ;;
   cache) timeout 560 python3 bench/compile_cache.py --device cuda --arch sdxl --steps 1 --skip-window --timeout 540 ;;
   throughput) timeout 560 python3 bench/engine_vs_model_card.py --device cuda --steps 4 --throughput ;;
+  memory) timeout 560 python3 bench/memory_plans.py --device cuda --arch sdxl --steps 4 ;;
   # Not pyproject's addopts: the machine has no pytest-xdist.
   tests) timeout 560 python3 -m pytest -o addopts= -p no:cacheprovider -m gpu tests/engine/test_graphs.py ;;
   *) echo "unknown phase $phase" >&2; exit 2 ;;
