@@ -93,6 +93,30 @@ def test_generate_from_an_init_image_with_a_mask_and_a_controlnet(tiny_sd15, hyp
         assert image.size == (64, 64)  # the init image's size: no --width or --height was given
 
 
+def test_generate_with_canny_edges_of_a_photo(tiny_sd15, controlnets, tmp_path, app_home):
+    """--preprocess canny makes the edge map (the model card's cv2.Canny 100/200) and the request names the map."""
+    import cv2
+    import numpy as np
+
+    from hypersd_desktop.core.paths import AppPaths
+    from pictures import init_picture
+
+    photo = tmp_path / "photo.jpg"
+    init_picture().save(photo, quality=95)
+    run = cli("generate", "--model", tiny_sd15, "--prompt", "a lighthouse", "--steps", 1, "--width", 64, "--height", 64,
+              "--control", f"{controlnets['sd15']}:{photo}", "--preprocess", "canny", "--out", tmp_path / "out", "--json")
+    assert run.returncode == 0, run.stderr
+    (control,) = read_request(json.loads(run.stdout)["path"])["controls"]
+    assert control["preprocessor"] == "none"
+    (kept,) = AppPaths.default().inputs.glob(control["image"] + ".*")  # the edge map only, not the photo
+    assert [path.name for path in AppPaths.default().inputs.iterdir()] == [kept.name]
+    with Image.open(photo) as opened:
+        expected = cv2.Canny(np.asarray(opened.convert("RGB")), 100, 200)
+    with Image.open(kept) as edges:
+        found = np.asarray(edges.convert("L"))
+    assert np.array_equal(found, expected) and 0 < (found > 0).mean() < 0.5
+
+
 def test_inspect_json(hyper_lora):
     run = cli("inspect", hyper_lora("Hyper-SDXL-2steps-lora"), "--json")
     assert run.returncode == 0

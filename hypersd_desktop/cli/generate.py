@@ -18,6 +18,8 @@ from hypersd_desktop.core.vocab import Decoder, Device, DType, Preprocessor, Pre
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.engine.types import AUTO_BACKEND, ControlSpec, GenerationRequest, LoraSpec
 
+CANNY = "canny"  # --preprocess canny: the edge map is made here, and the request names it
+
 
 def parse_timesteps(text: str) -> tuple[int, ...]:
     try:
@@ -85,13 +87,30 @@ def add_parser(commands) -> None:
     generate.add_argument("--control", action="append", default=[], type=parse_control, metavar="MODEL:IMAGE[:SCALE]",
                           help="a ControlNet (folder or installed name) and the image it follows (edges, a scribble: "
                                "white on black), with a scale (default 1.0); repeatable")
-    generate.add_argument("--preprocess", choices=Preprocessor.values(), default=Preprocessor.NONE.value,
-                          help="make the --control images into what the ControlNet sees: scribble turns a drawing "
-                               "(dark strokes on light, or light on dark) into white strokes on black")
+    generate.add_argument("--preprocess", choices=[*Preprocessor.values(), CANNY], default=Preprocessor.NONE.value,
+                          help="make the --control images into what the ControlNet sees: canny finds a photo's edges "
+                               "(OpenCV, thresholds 100/200 as the model card; the request names the edge map); "
+                               "scribble turns a drawing (dark strokes on light, or light on dark) into white "
+                               "strokes on black")
     generate.add_argument("--out", type=Path, help="output folder (default: the app's images folder)")
     generate.add_argument("--json", action="store_true", help="print one JSON object per image")
     generate.add_argument("--no-gallery", action="store_true", help="do not add the images to the gallery")
 
+
+
+def control_image(inputs: InputImages, path: Path, canny: bool) -> str:
+    """The digest of a --control image in the input store: the picture itself, or with `canny` its edge map (the
+    picture is then only read)."""
+    what = f"The control image {path}"
+    if not canny:
+        return inputs.add_file(path, what)
+    import io
+
+    from hypersd_desktop.engine.preprocess import canny as canny_edges
+
+    buffer = io.BytesIO()
+    canny_edges(inputs.open(inputs.add_file(path, what, keep=False))).save(buffer, format="PNG")
+    return inputs.add(buffer.getvalue(), f"The edge map of {path}")
 
 
 def request_from_args(args: argparse.Namespace) -> GenerationRequest:
@@ -107,8 +126,9 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         raise InputError("--mask needs --init-image: the image to paint into.")
     init = inputs.add_file(args.init_image, "The --init-image") if args.init_image else None
     mask = inputs.add_file(args.mask, "The --mask") if args.mask else None
-    controls = tuple(ControlSpec(resolve(model), inputs.add_file(Path(image), f"The control image {image}"), scale,
-                                 preprocessor=args.preprocess)
+    canny = args.preprocess == CANNY
+    controls = tuple(ControlSpec(resolve(model), control_image(inputs, Path(image), canny), scale,
+                                 preprocessor=Preprocessor.NONE if canny else Preprocessor(args.preprocess))
                      for model, image, scale in args.control)
     request = GenerationRequest(
         prompt=args.prompt,

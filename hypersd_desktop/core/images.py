@@ -91,12 +91,14 @@ class InputImages:
         write_atomic(path, data)
         return path
 
-    def add_file(self, path: Path, what: str | None = None) -> str:
+    def add_file(self, path: Path, what: str | None = None, keep: bool = True) -> str:
+        """`add` (or with `keep` False, `hold`) a file's bytes."""
         try:
             data = Path(path).read_bytes()
         except OSError as error:
             raise InputError(f"{path} cannot be read: {error.strerror or error}.") from None
-        return self.add(data, what or f"The image {Path(path).name}")
+        what = what or f"The image {Path(path).name}"
+        return self.add(data, what) if keep else self.hold(data, what)
 
     def find(self, digest: str) -> Path | None:
         if not DIGEST.fullmatch(digest):
