@@ -200,7 +200,9 @@ def _steps_with_strength(steps: int, strength: float, fixed_timesteps: bool, war
 
 
 _BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
-_VAE_TILE = {Architecture.SD15: 512, Architecture.SDXL: 1024}  # diffusers' tile_sample_min_size per VAE
+# Pixels per side of a VAE tile when tiling is on. diffusers' default is the VAE's sample size, which for SDXL is
+# 1024: at SDXL's own 1024² nothing would be tiled, so the engine sets 512 for both architectures.
+VAE_TILE = 512
 
 
 def working_memory_floor(settings: Plan, batch_size: int, dtype: str, vae_dtype: str, vae_tiling: bool) -> int:
@@ -214,8 +216,7 @@ def working_memory_floor(settings: Plan, batch_size: int, dtype: str, vae_dtype:
     """
     width, height = settings.width, settings.height
     if vae_tiling:
-        tile = _VAE_TILE[Architecture(settings.architecture)]
-        vae = 2 * 128 * min(width, tile) * min(height, tile) * _BYTES[vae_dtype] + 3 * width * height * 4
+        vae = 2 * 128 * min(width, VAE_TILE) * min(height, VAE_TILE) * _BYTES[vae_dtype] + 3 * width * height * 4
     else:
         vae = 2 * 128 * width * height * _BYTES[vae_dtype]
     copies = batch_size * (2 if settings.guidance > 1 else 1)

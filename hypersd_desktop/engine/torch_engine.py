@@ -28,7 +28,7 @@ from hypersd_desktop.engine.inputs import ModeInputs, open_inputs
 from hypersd_desktop.engine.inspect import base_architecture
 from hypersd_desktop.engine.devices import TORCH_DTYPES, Placement, choose_placement, cpu_supports_bf16
 from hypersd_desktop.engine.lora import apply_layers, load_lora_layers
-from hypersd_desktop.engine.planning import Plan, check_fits, plan
+from hypersd_desktop.engine.planning import VAE_TILE, Plan, check_fits, plan
 from hypersd_desktop.engine.previews import latent_preview, to_image
 from hypersd_desktop.engine.schedulers import build_scheduler, check_timesteps
 from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, LoraSpec, Progress, ResolvedSettings
@@ -333,7 +333,10 @@ class TorchEngine:
         else:
             pipe.disable_attention_slicing()
         if request.vae_tiling:
-            pipe.vae.enable_tiling()
+            vae = pipe.vae
+            vae.enable_tiling()
+            vae.tile_sample_min_size = min(vae.config.sample_size, VAE_TILE)
+            vae.tile_latent_min_size = vae.tile_sample_min_size // pipe.vae_scale_factor
         else:
             pipe.vae.disable_tiling()
 
