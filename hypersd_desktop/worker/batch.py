@@ -17,6 +17,7 @@ many at once as `BatchSizer` finds fastest.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -321,11 +322,14 @@ class BatchRunner:
         return group
 
     def _generate(self, group: list[BatchUnit], cancel: CancelToken) -> list[GenerationResult]:
-        """The group's images; a batch that runs out of memory is made smaller and tried again."""
+        """The group's images; a batch that runs out of memory is made smaller and tried again. While sizes are being
+        tried, nothing is compiled for them (a compile per batch size tried would be minutes each on a GPU)."""
         key = batch_key(group[0].request)
         while True:
+            trying = key is not None and self.sizer.chosen(key) is None
             try:
-                results = self.service.generate_batch([unit.request for unit in group], cancel=cancel)
+                results = self.service.generate_batch(
+                    [unit.request.replace(compile=False) if trying else unit.request for unit in group], cancel=cancel)
             except OutOfMemoryError:
                 if key is None or len(group) == 1:
                     raise
@@ -334,7 +338,7 @@ class BatchRunner:
                 continue
             if key is not None:
                 self.sizer.record(key, len(group), results[0].timings["per_image_s"])
-            return results
+            return [dataclasses.replace(result, request=unit.request) for unit, result in zip(group, results)]
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.engine import GenerationRequest, LoraSpec
 from hypersd_desktop.gallery.export import ExportOptions
 from hypersd_desktop.gallery.gallery import Gallery
+from hypersd_desktop.gallery.metadata import read_request
 from hypersd_desktop.core.hashes import HashCache
 from hypersd_desktop.worker.batch import BatchRunner, BatchSizer, plan_units
 from hypersd_desktop.worker.service import GenerationService
@@ -53,9 +54,11 @@ class GpuLikeService(GenerationService):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.batches: list[int] = []
+        self.compiling: list[set[bool]] = []
 
     def generate_batch(self, requests, cancel=None):
         self.batches.append(len(requests))
+        self.compiling.append({request.compile for request in requests})
         if len(requests) > self.fits:
             raise OutOfMemoryError()
         return super().generate_batch(requests, cancel)
@@ -85,6 +88,11 @@ def test_a_job_runs_in_batches_and_makes_the_images_one_by_one_would(tiny_sd15, 
     # 4 at once ran out of memory and was tried again as 2; the 7th unit has no partner (the 8th is another size)
     assert service.batches == [4, 2, 2, 2, 1, 1]
     assert sizer.chosen(batch_key_of(units[0])) == 2
+    # no compile while a size is tried (4, and the 8th unit's own kind), and the images keep the job's request
+    assert service.compiling == [{False}, {True}, {True}, {True}, {True}, {False}]
+    stored = [read_request(path) for path in sorted((tmp_path / "batched").glob("*.png"))]
+    assert [request["prompt"] for request in stored] == [unit.request.prompt for unit in units]
+    assert all(request["compile"] for request in stored)
 
     _, _, alone = _job(paths, GenerationService, BatchSizer(largest=1), tmp_path, "alone", units)
     assert alone.keys() == batched.keys()
