@@ -17,6 +17,7 @@ def _umask() -> int:
 
 
 _FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file (mkstemp gives 0600)
+PARTIAL = ".partial-"  # temporary files are named .partial-<writer's pid>-<random><suffix>
 
 
 @contextlib.contextmanager
@@ -25,7 +26,7 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
     without an error and removed when it does not. The folder is created if needed; the file gets
     the permissions of any new file (the user's umask)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".partial-", suffix=path.suffix, dir=path.parent)
+    handle, temporary = tempfile.mkstemp(prefix=f"{PARTIAL}{os.getpid()}-", suffix=path.suffix, dir=path.parent)
     try:
         with os.fdopen(handle, "wb") as stream:
             yield stream
@@ -35,6 +36,20 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def remove_stale_partials(folder: Path) -> int:
+    """Remove the temporary files in `folder` that writers killed mid-write left (their process is gone); how
+    many. Those of running processes, and any without a process id, are left alone."""
+    import psutil
+
+    removed = 0
+    for path in folder.glob(f"{PARTIAL}*"):
+        pid = path.name.removeprefix(PARTIAL).split("-", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not psutil.pid_exists(int(pid)):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def write_atomic(path: Path, data: bytes | str) -> None:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from hypersd_desktop.core.errors import CancelledError, InputError, OutOfMemoryError
-from hypersd_desktop.core.files import write_atomic
+from hypersd_desktop.core.files import remove_stale_partials, write_atomic
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import BatchUnitState, ExportStatus
 from hypersd_desktop.engine.backend import batch_key
@@ -248,6 +248,11 @@ class BatchRunner:
         state_path = target / f".hypersd-batch-{job_id}.json"
         state = _load_state(state_path)
         folder = self.gallery.paths.images / f"batch-{job_id}"
+        # What a killed run was writing: its temporary files, where this job writes
+        for written in {target, folder, *((target / entry["target"]).parent for entry in state.values()
+                                          if entry.get("target"))}:
+            if written.is_dir():
+                remove_stale_partials(written)
         meter = TransferMeter(f"batch {job_id}", len(units), 0, on_progress)
         claimed = {str(target / entry["target"]).lower() for entry in state.values() if entry.get("target")}
         generated = skipped = 0

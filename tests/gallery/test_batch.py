@@ -82,3 +82,27 @@ def test_killed_batch_restarts_and_produces_each_item_once(tiny_sd15, hyper_lora
     assert store.integrity_check() == "ok"
     assert not list(out.rglob(".partial-*"))
     store.close()
+
+
+def test_the_temporary_files_of_killed_writers_are_removed_and_no_others(tmp_path):
+    from hypersd_desktop.core.files import remove_stale_partials
+
+    def writer() -> subprocess.Popen:
+        """A process in the middle of writing tmp_path/out.png (it waits with the temporary file open)."""
+        code = ("import sys, time; from pathlib import Path; from hypersd_desktop.core.files import atomic_writer\n"
+                "with atomic_writer(Path(sys.argv[1])) as stream:\n"
+                "    stream.write(b'half'); stream.flush(); print('writing', flush=True); time.sleep(60)")
+        process = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "out.png")], stdout=subprocess.PIPE)
+        assert process.stdout.readline().strip() == b"writing"
+        return process
+
+    killed, running = writer(), writer()
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    (tmp_path / ".partial-old.png").write_bytes(b"")  # no process id: left alone
+    assert len(list(tmp_path.glob(".partial-*"))) == 3
+    assert remove_stale_partials(tmp_path) == 1
+    left = sorted(path.name for path in tmp_path.glob(".partial-*"))
+    assert left == sorted([".partial-old.png", next(n for n in left if n.startswith(f".partial-{running.pid}-"))])
+    running.kill()
+    running.wait()
