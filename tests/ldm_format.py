@@ -82,11 +82,12 @@ def convert_controlnet(state: dict[str, torch.Tensor], layers_per_block: int,
     blocks = len({key.split(".")[1] for key in state if key.startswith("down_blocks.")})
     hint = len({key.split(".")[2] for key in state if key.startswith("controlnet_cond_embedding.blocks.")})
     mapping = _common(_input_blocks(blocks, layers_per_block))
-    mapping.update({"controlnet_mid_block.": "middle_block_out.0.", "controlnet_cond_embedding.conv_in.": "input_hint_block.0.",
+    zero_convs = len({key.split(".")[1] for key in state if key.startswith("controlnet_down_blocks.")})
+    mapping.update({"controlnet_mid_block.": "middle_block_out.0.",
+                    "controlnet_cond_embedding.conv_in.": "input_hint_block.0.",
                     "controlnet_cond_embedding.conv_out.": f"input_hint_block.{2 * hint + 2}."})
     mapping.update({f"controlnet_cond_embedding.blocks.{n}.": f"input_hint_block.{2 * n + 2}." for n in range(hint)})
-    mapping.update({f"controlnet_down_blocks.{n}.": f"zero_convs.{n}.0."
-                    for n in range(len({key.split(".")[1] for key in state if key.startswith("controlnet_down_blocks.")}))})
+    mapping.update({f"controlnet_down_blocks.{n}.": f"zero_convs.{n}.0." for n in range(zero_convs)})
     return _rename(state, mapping, prefix)
 
 

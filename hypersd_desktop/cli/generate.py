@@ -85,8 +85,8 @@ def add_parser(commands) -> None:
                                                     "repainted, black kept")
     generate.add_argument("--mask-blur", type=int, default=4, help="pixels of blur on the mask's edge (default 4)")
     generate.add_argument("--control", action="append", default=[], type=parse_control, metavar="MODEL:IMAGE[:SCALE]",
-                          help="a ControlNet (folder, file or installed name) and the image it follows (edges, a scribble: "
-                               "white on black), with a scale (default 1.0); repeatable")
+                          help="a ControlNet (folder, file or installed name) and the image it follows (edges, a "
+                               "scribble: white on black), with a scale (default 1.0); repeatable")
     generate.add_argument("--preprocess", choices=[*Preprocessor.values(), CANNY], default=Preprocessor.NONE.value,
                           help="make the --control images into what the ControlNet sees: canny finds a photo's edges "
                                "(OpenCV, thresholds 100/200 as the model card; the request names the edge map); "

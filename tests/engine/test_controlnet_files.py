@@ -95,7 +95,7 @@ def _meta_controlnet(config: dict):
 FULL_SIZE = {
     "sd15": ("sd15", {}),
     "sdxl": ("sdxl", {}),
-    "sdxl-mid": ("sdxl", {"transformer_layers_per_block": [0, 0, 1], "conditioning_embedding_out_channels": [16, 32, 96, 256]}),
+    "sdxl-mid": ("sdxl", {"transformer_layers_per_block": [0, 0, 1]}),
     "sdxl-small": ("sdxl", {"down_block_types": ["DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D"],
                             "transformer_layers_per_block": [1, 1, 1]}),
 }
