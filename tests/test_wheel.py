@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from hypersd_desktop.runtime.install import build_wheel
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -21,9 +23,7 @@ def installed_wheel(tmp_path_factory):
     """A fresh environment with the project's wheel installed (its dependencies come from this one)."""
     work = tmp_path_factory.mktemp("wheel")
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", "-q"]
-    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(work / "dist"), str(ROOT)],
-                   check=True, capture_output=True, cwd=work)
-    (wheel,) = (work / "dist").glob("hypersd_desktop-*.whl")
+    wheel = build_wheel(ROOT, work / "dist")  # as the runtime install and the packaged build make it
     fresh = work / "env"
     venv.EnvBuilder(with_pip=False).create(fresh)
     python = fresh / ("Scripts/python.exe" if os.name == "nt" else "bin/python")

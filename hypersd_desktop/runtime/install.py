@@ -168,12 +168,23 @@ def find_app_wheel(paths: AppPaths) -> Path:
     return build_wheel(source, paths.cache / "runtime-wheel")
 
 
+WHEEL_SOURCES = ("pyproject.toml", "README.md", "hypersd_desktop", "resources")  # what the wheel is made of
+
+
 def build_wheel(source: Path, out: Path) -> Path:
+    """The app's wheel from a source checkout, into `out`. It is built from a copy of what it packages: builds
+    running at once never share setuptools' build/ folder, and nothing left in that folder gets into the wheel."""
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.whl"):
         old.unlink()
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                           "-w", str(out), str(source)], capture_output=True, text=True)
+    with tempfile.TemporaryDirectory(prefix="hypersd-wheel-") as work:
+        for name in WHEEL_SOURCES:
+            if (source / name).is_dir():
+                shutil.copytree(source / name, Path(work) / name, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(source / name, Path(work) / name)
+        done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+                               "-w", str(out), work], capture_output=True, text=True)
     wheels = list(out.glob("hypersd_desktop-*.whl"))
     if done.returncode != 0 or not wheels:
         raise AppError(f"Could not build the app's wheel for the runtime: {done.stderr.strip()[-400:]}")
