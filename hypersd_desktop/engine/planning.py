@@ -83,6 +83,9 @@ def controlnet_architecture(path: Path) -> str | None:
     info = inspect_file(path)
     if info.kind != WeightsKind.CONTROLNET:
         raise InputError(f"{path.name} is a {info.kind}, not a ControlNet.")
+    if info.architecture is None:
+        raise InputError(f"{path.name} is a ControlNet for SD2 or another base model; only SD1.5 and SDXL "
+                         "ControlNets are used.")
     return info.architecture
 
 

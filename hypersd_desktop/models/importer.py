@@ -92,9 +92,11 @@ class Importer:
     def _import_file(self, path: Path, copy: bool, meter: TransferMeter, cancel: CancelToken) -> ImportItem:
         info = inspect_file(path)
         kind = KIND_OF_WEIGHTS.get(info.kind)
-        if kind is None or info.kind == WeightsKind.UNKNOWN or (kind == ModelKind.BASE and info.architecture is None):
+        needs_architecture = kind in (ModelKind.BASE, ModelKind.CONTROLNET)
+        if kind is None or info.kind == WeightsKind.UNKNOWN or (needs_architecture and info.architecture is None):
             meter.advance(path.name, _size(path))
-            what = "an SD2 or other checkpoint" if kind == ModelKind.BASE else f"a {info.kind} file"
+            what = f"an SD2 or other {'checkpoint' if kind == ModelKind.BASE else 'ControlNet'}" if needs_architecture \
+                else f"a {info.kind} file"
             return ImportItem(str(path), ImportStatus.UNSUPPORTED, info.kind, info.architecture,
                               reason=f"{what}; only SD1.5/SDXL models, LoRAs, VAEs and ControlNets are used")
         sha = sha256_file(path, meter, cancel)

@@ -14,13 +14,14 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from hypersd_desktop.core.errors import ModelFormatError
+from hypersd_desktop.core.errors import InputError, ModelFormatError
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.vocab import WeightsKind
 from hypersd_desktop.engine import ControlSpec, GenerationRequest, LoraSpec
 from hypersd_desktop.engine.controlnet_files import config_from_weights, load_controlnet
 from hypersd_desktop.engine.inspect import inspect_file
 from hypersd_desktop.engine.loading import bundled_config, unet_config
+from hypersd_desktop.engine.planning import check_controlnet
 from hypersd_desktop.engine.torch_engine import TorchEngine
 from pictures import SIZE, edges_picture, png
 
@@ -136,6 +137,12 @@ def test_files_that_are_no_controlnet_this_app_can_run_say_so(controlnets, tiny_
     save_file({key: value for key, value in original.items() if not key.startswith("zero_convs.1.")}, damaged)
     with pytest.raises(ModelFormatError, match="damaged"):
         load_controlnet(damaged, torch.float32, unet_config(tiny_sd15, None, "sd15"))
+    sd21 = tmp_path / "controlnet-sd21-canny.safetensors"  # thibaud's SD2.1 ControlNets: 1024-wide text
+    save_file({"input_hint_block.0.weight": torch.zeros(16, 3, 3, 3),
+               "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": torch.zeros(320, 1024)}, sd21)
+    assert inspect_file(sd21).kind == WeightsKind.CONTROLNET and inspect_file(sd21).architecture is None
+    with pytest.raises(InputError, match="SD2 or another base model"):
+        check_controlnet(sd21, "sd15")
     lone = tmp_path / "alone" / "diffusion_pytorch_model.safetensors"
     lone.parent.mkdir()
     save_file(state, lone)

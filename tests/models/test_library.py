@@ -39,6 +39,9 @@ def a1111(tmp_path, tiny_sd15, hyper_lora, controlnets):
     original = ldm_format.convert_controlnet(load_file(controlnets["sd15"] / "diffusion_pytorch_model.safetensors"), 1, "")
     save_file(original, control / "control_v11p_sd15_canny_fp16.safetensors")
     save_file({**original, "lora_controlnet": torch.zeros(1)}, control / "control-lora-canny-rank128.safetensors")
+    save_file({"input_hint_block.0.weight": torch.zeros(16, 3, 3, 3),  # an SD2.1 ControlNet: 1024-wide text
+               "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": torch.zeros(320, 1024)},
+              control / "controlnet-sd21-canny.safetensors")
     ldm_format.save_single_file(StableDiffusionPipeline.from_pretrained(tiny_sd15), checkpoints / "tiny-v1.safetensors")
     shutil.copy(hyper_lora("Hyper-SD15-2steps-lora"), loras / "Hyper-SD15-2steps-lora.safetensors")
     (checkpoints / "old-model.ckpt").write_bytes(b"\x80\x02}q\x00.")
@@ -54,7 +57,8 @@ def test_a1111_folder_lists_every_file_correctly(library, a1111):
     items = {item.path.rsplit("/", 1)[-1]: item for item in library.import_path(a1111, on_progress=events.append)}
     assert set(items) == {"tiny-v1.safetensors", "Hyper-SD15-2steps-lora.safetensors", "old-model.ckpt",
                           "cut.safetensors", "mystery.safetensors", "tiny-diffusers",
-                          "control_v11p_sd15_canny_fp16.safetensors", "control-lora-canny-rank128.safetensors"}
+                          "control_v11p_sd15_canny_fp16.safetensors", "control-lora-canny-rank128.safetensors",
+                          "controlnet-sd21-canny.safetensors"}
     assert (items["tiny-v1.safetensors"].status, items["tiny-v1.safetensors"].kind,
             items["tiny-v1.safetensors"].architecture) == (ImportStatus.IMPORTED, "base", "sd15")
     assert (items["Hyper-SD15-2steps-lora.safetensors"].status, items["Hyper-SD15-2steps-lora.safetensors"].kind) == (
@@ -67,6 +71,8 @@ def test_a1111_folder_lists_every_file_correctly(library, a1111):
     assert (control.status, control.kind, control.architecture) == (ImportStatus.IMPORTED, "controlnet", "sd15")
     control_lora = items["control-lora-canny-rank128.safetensors"]
     assert control_lora.status == ImportStatus.UNSUPPORTED and "control-lora" in control_lora.reason
+    sd21 = items["controlnet-sd21-canny.safetensors"]
+    assert sd21.status == ImportStatus.UNSUPPORTED and "SD2 or other ControlNet" in sd21.reason
 
     lora = library.registry.get("hyper-sd15-2steps-lora")
     data = (a1111 / "Lora" / "Hyper-SD15-2steps-lora.safetensors").read_bytes()
@@ -76,7 +82,8 @@ def test_a1111_folder_lists_every_file_correctly(library, a1111):
     assert done == sorted(done) and events[-1].done == events[-1].total
 
     again = library.import_path(a1111)
-    assert {item.status for item in again if item.kind in ("lora", "base", "controlnet")} == {ImportStatus.ALREADY}
+    imported = {item.path for item in items.values() if item.status == ImportStatus.IMPORTED}
+    assert {item.status for item in again if item.path in imported} == {ImportStatus.ALREADY}
     assert len(library.registry.list()) == 4
 
 
