@@ -137,7 +137,7 @@ def test_files_that_are_no_controlnet_this_app_can_run_say_so(controlnets, tiny_
     save_file({key: value for key, value in original.items() if not key.startswith("zero_convs.1.")}, damaged)
     with pytest.raises(ModelFormatError, match="damaged"):
         load_controlnet(damaged, torch.float32, unet_config(tiny_sd15, None, "sd15"))
-    sd21 = tmp_path / "controlnet-sd21-canny.safetensors"  # thibaud's SD2.1 ControlNets: 1024-wide text
+    sd21 = tmp_path / "controlnet-sd21-canny.safetensors"  # an SD2.1 ControlNet: 1024-wide text
     save_file({"input_hint_block.0.weight": torch.zeros(16, 3, 3, 3),
                "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": torch.zeros(320, 1024)}, sd21)
     assert inspect_file(sd21).kind == WeightsKind.CONTROLNET and inspect_file(sd21).architecture is None
