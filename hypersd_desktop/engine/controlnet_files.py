@@ -47,8 +47,9 @@ def load_controlnet(path: Path, dtype: torch.dtype, base_unet_config: dict | Non
     if "lora_controlnet" in state:
         raise ModelFormatError(f"{weights.name} is a Control-LoRA, which this app cannot run; use a full ControlNet "
                                "(for SDXL canny, diffusers' controlnet-canny-sdxl-1.0 from the Models tab).")
-    config = _folder_config(weights.parent) if _is_diffusers_layout(state) else None
-    if not _is_diffusers_layout(state):
+    diffusers_layout = any(key.startswith("controlnet_cond_embedding.") for key in state)
+    config = _folder_config(weights.parent) if diffusers_layout else None
+    if not diffusers_layout:
         state = from_original_layout(state)
     if config is None:
         if base_unet_config is None:
@@ -76,10 +77,6 @@ def _weights_file(path: Path) -> Path:
         raise ModelFormatError(f"The ControlNet folder {path} has no .safetensors weights; download it again from "
                                "the Models tab.")
     return found[0]
-
-
-def _is_diffusers_layout(state: dict) -> bool:
-    return any(key.startswith("controlnet_cond_embedding.") for key in state)
 
 
 def _folder_config(folder: Path) -> dict | None:
