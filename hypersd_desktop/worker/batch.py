@@ -23,7 +23,7 @@ import io
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +169,7 @@ class _Sizes:
     best_rate: float = 0.0
     trying: int | None = 1
     cap: int = LARGEST_BATCH
-    seconds: dict[int, list[float]] | None = None
+    seconds: dict[int, list[float]] = field(default_factory=dict)  # per image, of each call, by batch size
 
 
 class BatchSizer:
@@ -186,7 +186,7 @@ class BatchSizer:
         self._kinds: dict[str, _Sizes] = {}
 
     def _kind(self, key: str) -> _Sizes:
-        return self._kinds.setdefault(key, _Sizes(cap=self.largest, seconds={}))
+        return self._kinds.setdefault(key, _Sizes(cap=self.largest))
 
     def size(self, key: str) -> int:
         kind = self._kind(key)
