@@ -67,6 +67,7 @@ class PeakMemory:
     def __init__(self, device: str) -> None:
         self.device = device
         self.peak = 0
+        self.reserved = None
         self._stop = threading.Event()
 
     def __enter__(self):
@@ -88,6 +89,7 @@ class PeakMemory:
         if self.device == "cuda":
             torch.cuda.synchronize()
             self.peak = torch.cuda.max_memory_allocated()
+            self.reserved = torch.cuda.max_memory_reserved()  # what the process held: the allocator's cache too
         else:
             self._stop.set()
             self._thread.join()

@@ -9,7 +9,9 @@ then the median of --repeats calls, and the image of seed 7 against the eager pl
 - fast: UNet and VAE decode as CUDA graphs (the app's default on NVIDIA);
 - fast-taesd: the fast plan decoding with TAESD;
 - vae-tiling: eager, the VAE decoding in tiles (Settings: VAE tiling);
-- offload: each model moved to the GPU only while it runs (Settings: model offload).
+- offload: each model moved to the GPU only while it runs (Settings: model offload);
+- fast-in-7.5GiB: the fast plan with the process held to 7.5 GiB of the GPU (`set_per_process_memory_fraction`),
+  as on an 8 GB card: the engine decodes in tiles where a whole decode does not fit.
 
 Also printed: the weights each component holds (the floor of any plan that keeps them all on the device).
 
@@ -42,7 +44,9 @@ PLANS = {
     "fast-taesd": {"cuda_graphs": True, "decoder": Decoder.TAESD},
     "vae-tiling": {"cuda_graphs": False, "vae_tiling": True},
     "offload": {"cuda_graphs": False, "cpu_offload": True},
+    "fast-in-7.5GiB": {"cuda_graphs": True, "cap_gib": 7.5},
 }
+CUDA_ONLY = ("fast", "fast-taesd", "offload", "fast-in-7.5GiB")
 
 
 def request_for(folder: Path, lora: Path, args, plan: str) -> GenerationRequest:
@@ -52,6 +56,7 @@ def request_for(folder: Path, lora: Path, args, plan: str) -> GenerationRequest:
     if folder.name == "sdxl":
         request = request.replace(vae=str(folder.parent / "sdxl-fp16-vae"))
     changes = dict(PLANS[plan])
+    changes.pop("cap_gib", None)
     if changes.get("decoder") == Decoder.TAESD:
         changes["taesd"] = str(folder.parent / f"{folder.name}-taesd")
     return request.replace(**changes)
@@ -61,6 +66,9 @@ def measure(folder: Path, lora: Path, args, plan: str) -> dict:
     """One plan, in this process: warm-up, timed calls, peak, the image of seed 7 (as a file for the comparison)."""
     import numpy as np
 
+    cap = PLANS[plan].get("cap_gib")
+    if cap is not None:
+        torch.cuda.set_per_process_memory_fraction(cap * 2**30 / torch.cuda.get_device_properties(0).total_memory)
     engine = TorchEngine()
     request = request_for(folder, lora, args, plan)
     with models.PeakMemory(args.device) as memory:
@@ -73,7 +81,8 @@ def measure(folder: Path, lora: Path, args, plan: str) -> dict:
         module = getattr(pipe, name, None)
         if module is not None:
             weights[name] = sum(p.numel() * p.element_size() for p in module.parameters())
-    return {"median_s": statistics.median(times), "peak": memory.peak, "weights": weights}
+    return {"median_s": statistics.median(times), "peak": memory.peak, "reserved": memory.reserved,
+            "weights": weights}
 
 
 def main() -> None:
@@ -99,7 +108,7 @@ def main() -> None:
 
     plans = [plan for plan in args.plans.split(",") if plan]
     if args.device != "cuda":
-        plans = [plan for plan in plans if plan not in ("fast", "fast-taesd", "offload")]  # CUDA-only plans
+        plans = [plan for plan in plans if plan not in CUDA_ONLY]
     device = torch.cuda.get_device_name() if args.device == "cuda" else "cpu"
     print(f"# {device}, {args.arch} {args.size}², {args.steps} steps, {args.dtype}, torch {torch.__version__}, "
           f"median of {args.repeats} after one warm-up", flush=True)
@@ -128,12 +137,15 @@ def main() -> None:
     weights = next(iter(rows.values()))["weights"]
     print("\nweights: " + ", ".join(f"{name} {size / 2**30:.2f} GiB" for name, size in weights.items())
           + f"; all {sum(weights.values()) / 2**30:.2f} GiB")
-    print(f"{'plan':>11} {'ms':>8} {'peak':>9} {'max diff vs eager':>18}")
+    print(f"{'plan':>14} {'ms':>8} {'peak':>9} {'reserved':>9} {'max diff vs eager':>18}")
     for plan, row in rows.items():
         difference = "" if row["difference"] is None else f"{row['difference']}/255"
-        print(f"{plan:>11} {row['median_s'] * 1000:>8.1f} {row['peak'] / 2**30:>7.2f}Gi {difference:>18}")
+        reserved = "" if row["reserved"] is None else f"{row['reserved'] / 2**30:.2f}Gi"
+        print(f"{plan:>14} {row['median_s'] * 1000:>8.1f} {row['peak'] / 2**30:>7.2f}Gi {reserved:>9} "
+              f"{difference:>18}")
     memory = "peak CUDA memory allocated" if args.device == "cuda" else "peak resident memory of the plan's process"
-    print(f"\npeak: {memory}; the CUDA context (a few hundred MiB) comes on top on a GPU.")
+    print(f"\npeak: {memory}; reserved: what torch's allocator held at most (CUDA); the CUDA context (a few hundred "
+          "MiB) comes on top on a GPU.")
 
 
 if __name__ == "__main__":

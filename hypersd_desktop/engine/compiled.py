@@ -62,6 +62,9 @@ LAYOUT = 1  # bumped when what a package holds changes
 KEEP = 48  # packages kept on disk, the most recently used
 TOLERANCE = 0.02  # of the eager output's largest magnitude: a compiled step further off is not used
 TIMED_CALLS = 3
+# What the compiler process needs on the device besides its copy of the part's weights: the CUDA context,
+# the inputs and the autotuning's trial kernels.
+COMPILE_HEADROOM = 2**30
 
 
 class UNetStep(torch.nn.Module):
@@ -261,6 +264,17 @@ def unsupported(device: torch.device) -> str | None:
     return None
 
 
+def device_free_memory(device: torch.device) -> int | None:
+    """Bytes free on the whole device (what another process, the compiler's, can have); None off CUDA."""
+    return torch.cuda.mem_get_info(device)[0] if device.type == "cuda" else None
+
+
+def compile_memory(module: torch.nn.Module) -> int:
+    """Bytes the compiler process holds on the device while it compiles `module`'s part."""
+    tensors = itertools.chain(module.parameters(), module.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors) + COMPILE_HEADROOM
+
+
 def _timed(fn: Callable[[], object], device: torch.device) -> float:
     """Median milliseconds of a call, after one untimed."""
     def sync() -> None:
@@ -287,10 +301,13 @@ class Compiler:
     """
 
     def __init__(self, root: Path, build: Callable[[StepSpec, Path], None] = build_in_process,
-                 load: Callable[[Path, torch.nn.Module], Callable] = load_package) -> None:
+                 load: Callable[[Path, torch.nn.Module], Callable] = load_package,
+                 free_memory: Callable[[torch.device], int | None] = device_free_memory) -> None:
+        """`free_memory`: bytes free on a device for the compiler process, or None where that is not known."""
         self.root = root
         self.build = build
         self.load = load
+        self.free_memory = free_memory
         self._lock = threading.Lock()
         self._slots: dict[tuple, object] = {}  # slot -> callable, or "queued" / "failed" / "slower"
         self._generation = 0
@@ -379,6 +396,16 @@ class Compiler:
         path = self.root / job.name
         compiled_s = None
         if not path.is_file():
+            need, free = compile_memory(job.module), self.free_memory(device)
+            if free is not None and free < need:
+                # The compiler process would run out of memory, and could starve the images being made.
+                log.info("not compiling %s: it needs %.1f GiB free on the device, %.1f GiB is", what, need / 2**30,
+                         free / 2**30)
+                if "memory" not in self._said:
+                    self._said.add("memory")
+                    notices.post(f"Not optimising {what} for this GPU: compiling needs about {need / 2**30:.1f} GiB "
+                                 f"of free GPU memory and {free / 2**30:.1f} GiB is free. Generating as before.")
+                return "failed"
             notices.post(f"Optimising for this device: compiling {what}. Images keep coming meanwhile.", busy=True)
             started = time.perf_counter()
             self.root.mkdir(parents=True, exist_ok=True)

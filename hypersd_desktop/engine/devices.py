@@ -77,11 +77,14 @@ def choose_placement(requested_device: str, requested_dtype: str, architecture: 
 
 
 def free_memory(device: str) -> int | None:
-    """Bytes a run could still allocate on `device`: free device memory plus what torch's cache holds
-    unused on CUDA; the recommended working set less what is allocated on MPS; available RAM on the CPU."""
+    """Bytes a run could still allocate on `device`: free device memory (within the process's share, where one
+    is set) plus what torch's cache holds unused on CUDA; the recommended working set less what is allocated on
+    MPS; available RAM on the CPU."""
     if device == Device.CUDA:
-        free, _total = torch.cuda.mem_get_info()
-        return free + torch.cuda.memory_reserved() - torch.cuda.memory_allocated()
+        free, total = torch.cuda.mem_get_info()
+        reserved = torch.cuda.memory_reserved()
+        share = torch.cuda.get_per_process_memory_fraction() * total
+        return max(0, min(free, int(share) - reserved)) + reserved - torch.cuda.memory_allocated()
     if device == Device.MPS:
         recommended = getattr(torch.mps, "recommended_max_memory", None)
         return recommended() - torch.mps.current_allocated_memory() if recommended else None
@@ -103,3 +106,11 @@ def memory_in_use(device: str) -> int | None:
     except ImportError:
         return None
     return psutil.Process().memory_info().rss
+
+
+def release_cached(device: str) -> None:
+    """Hand the memory torch caches but no tensor uses back to the device, so one large allocation can have it."""
+    if device == Device.CUDA:
+        torch.cuda.empty_cache()
+    elif device == Device.MPS:
+        torch.mps.empty_cache()

@@ -240,6 +240,11 @@ class GraphedDecode:
         return DecoderOutput(sample=image) if return_dict else (image,)
 
 
+def eager(method: Callable) -> Callable:
+    """The eager code behind `method` (a UNet's forward or a VAE's decode) where graphs are installed."""
+    return method.eager if isinstance(method, (GraphedUNet, GraphedDecode)) else method
+
+
 def install(pipe, recorder: Recorder | None, compiler: Compiler | None = None) -> None:
     """Route `pipe`'s UNet and VAE decode through compiled steps and graphs. A second call with a recorder
     again (or none again) and the same compiler keeps the graphs."""

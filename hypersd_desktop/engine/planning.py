@@ -7,6 +7,7 @@ not a crash in the middle of loading.
 
 from __future__ import annotations
 
+import enum
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -206,39 +207,64 @@ _BYTES = {"fp32": 4, "fp16": 2, "bf16": 2}
 # Pixels per side of a VAE tile when tiling is on. diffusers' default is the VAE's sample size, which for SDXL is
 # 1024: at SDXL's own 1024² nothing would be tiled, so the engine sets 512 for both architectures.
 VAE_TILE = 512
+# What the VAE decode holds at its peak, in bytes per image pixel and byte of the VAE's dtype (SD1.5's and SDXL's
+# decoders are the same shape). Measured: 962-969 on the CPU (SDXL's VAE, fp32, 256² to 1024², the profiler's
+# allocations), about 1250 on an H200 (SDXL 1024² peaked at 11.5 GiB with 6.6 GiB of weights, fp32 decode).
+DECODE_BYTES_PER_PIXEL = 1280
 
 
-def working_memory_floor(settings: Plan, batch_size: int, dtype: str, vae_dtype: str, vae_tiling: bool) -> int:
+class Decode(enum.Enum):
+    """How the VAE decodes an image, by the memory free for it."""
+
+    WHOLE = "whole"  # replayed as a graph where graphs are on
+    WHOLE_EAGER = "whole, eager"  # fits, but not twice over: recording a graph would need a second copy
+    TILES = "tiles"
+
+
+def decode_memory(width: int, height: int, vae_dtype: str, tiled: bool = False) -> int:
+    """Bytes the VAE decode of one image holds at its peak: an estimate from measurements, not a floor. Tiled, one
+    tile's worth, plus the decoded tiles and the finished image."""
+    if not tiled:
+        return DECODE_BYTES_PER_PIXEL * width * height * _BYTES[vae_dtype]
+    tile = min(width, VAE_TILE) * min(height, VAE_TILE)
+    return DECODE_BYTES_PER_PIXEL * tile * _BYTES[vae_dtype] + 3 * 3 * width * height * _BYTES[vae_dtype]
+
+
+def choose_decode(width: int, height: int, vae_dtype: str, free: int | None) -> Decode:
+    """Decode whole when the device has room for it (twice over to record a graph of it), else in tiles, which
+    is slower (about 1.5 times the work at 1024², as tiles overlap) but needs a quarter of the memory or less."""
+    need = decode_memory(width, height, vae_dtype)
+    if free is None or 2 * need <= free:
+        return Decode.WHOLE
+    return Decode.WHOLE_EAGER if need <= free else Decode.TILES
+
+
+def working_memory_floor(settings: Plan, batch_size: int, dtype: str, vae_dtype: str) -> int:
     """Bytes a run needs beyond the loaded weights, at the least.
 
     A floor, not an estimate: the two biggest tensors that must exist at once. The VAE decodes
-    one image at a time, and its last block holds 128 channels at full resolution (input and
-    output); tiling bounds that to one tile plus the finished image. The UNet's first block holds
-    320 channels at 1/8 resolution for every image of the batch, twice with guidance. A request
-    above the floor cannot run; one below it may still run out of memory, which the engine reports.
+    one image at a time, in tiles when memory is short; its last block holds 128 channels of one
+    tile at full resolution (input and output), besides the finished image. The UNet's first block
+    holds 320 channels at 1/8 resolution for every image of the batch, twice with guidance. A
+    request above the floor cannot run; one below it may still run out of memory, which the
+    engine reports.
     """
     width, height = settings.width, settings.height
-    if vae_tiling:
-        vae = 2 * 128 * min(width, VAE_TILE) * min(height, VAE_TILE) * _BYTES[vae_dtype] + 3 * width * height * 4
-    else:
-        vae = 2 * 128 * width * height * _BYTES[vae_dtype]
+    vae = 2 * 128 * min(width, VAE_TILE) * min(height, VAE_TILE) * _BYTES[vae_dtype] + 3 * width * height * 4
     copies = batch_size * (2 if settings.guidance > 1 else 1)
     unet = 2 * 320 * (width // 8) * (height // 8) * copies * _BYTES[dtype]
     return max(vae, unet)
 
 
-def check_fits(settings: Plan, batch_size: int, dtype: str, vae_dtype: str, vae_tiling: bool,
-               free: int | None, device: str) -> None:
+def check_fits(settings: Plan, batch_size: int, dtype: str, vae_dtype: str, free: int | None, device: str) -> None:
     """`InputError` before any work when the device cannot hold even the floor of the run."""
     if free is None:
         return
-    need = working_memory_floor(settings, batch_size, dtype, vae_dtype, vae_tiling)
+    need = working_memory_floor(settings, batch_size, dtype, vae_dtype)
     if need <= free:
         return
     where = "memory" if device == "cpu" else f"{device.upper()} memory"
-    advice = [] if vae_tiling else ["turn on VAE tiling in Settings"]
-    if batch_size > 1:
-        advice.append("make the batch smaller")
+    advice = ["make the batch smaller"] if batch_size > 1 else []
     advice.append("make the image smaller")
     raise InputError(
         f"{batch_size} × {settings.width} × {settings.height} needs at least {need / 2**30:.1f} GiB of free {where} "

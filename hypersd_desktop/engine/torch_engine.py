@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import gc
+import logging
 import os
 import time
 from collections.abc import Callable
@@ -28,10 +29,12 @@ from hypersd_desktop.engine.inputs import ModeInputs, open_inputs
 from hypersd_desktop.engine.inspect import base_architecture
 from hypersd_desktop.engine.devices import TORCH_DTYPES, Placement, choose_placement, cpu_supports_bf16
 from hypersd_desktop.engine.lora import apply_layers, load_lora_layers
-from hypersd_desktop.engine.planning import VAE_TILE, Plan, check_fits, plan
+from hypersd_desktop.engine.planning import VAE_TILE, Decode, Plan, check_fits, choose_decode, plan
 from hypersd_desktop.engine.previews import latent_preview, to_image
 from hypersd_desktop.engine.schedulers import build_scheduler, check_timesteps
 from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, LoraSpec, Progress, ResolvedSettings
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -188,7 +191,7 @@ class TorchEngine:
         self._memory_options(loaded.pipe, request)
         self._graphs(loaded, request)
         placement = loaded.placement
-        check_fits(settings_plan, request.batch_size, placement.dtype, placement.vae_dtype, request.vae_tiling,
+        check_fits(settings_plan, request.batch_size, placement.dtype, placement.vae_dtype,
                    devices.free_memory(placement.device), placement.device)
         if request.cpu_offload and loaded.placement.device != Device.CUDA:
             warnings.append("Model offload to the CPU only applies on CUDA; it was ignored.")
@@ -333,10 +336,7 @@ class TorchEngine:
         else:
             pipe.disable_attention_slicing()
         if request.vae_tiling:
-            vae = pipe.vae
-            vae.enable_tiling()
-            vae.tile_sample_min_size = min(vae.config.sample_size, VAE_TILE)
-            vae.tile_latent_min_size = vae.tile_sample_min_size // pipe.vae_scale_factor
+            _tile(pipe)
         else:
             pipe.vae.disable_tiling()
 
@@ -434,5 +434,41 @@ class TorchEngine:
                 latents = latents * std_t / config.scaling_factor + mean_t
             else:
                 latents = latents / config.scaling_factor
-            image = vae.decode(latents.to(vae.dtype), return_dict=False)[0]
+            image = self._vae_decode(loaded, latents.to(vae.dtype))
         return pipe.image_processor.postprocess(image.float(), output_type="pil")[0]
+
+    @staticmethod
+    def _vae_decode(loaded: LoadedPipeline, latents: torch.Tensor) -> torch.Tensor:
+        """The VAE decode of one image: whole where the device has room for it, in tiles where it has not (as
+        when SDXL at 1024² runs on an 8 GB card) or where a whole decode ran out of memory. Tiling asked for in
+        Settings always tiles."""
+        pipe, device = loaded.pipe, loaded.placement.device
+        vae = pipe.vae
+        if vae.use_tiling:
+            return vae.decode(latents, return_dict=False)[0]
+        scale = pipe.vae_scale_factor
+        width, height = latents.shape[-1] * scale, latents.shape[-2] * scale
+        how = choose_decode(width, height, loaded.placement.vae_dtype, devices.free_memory(device))
+        if how is not Decode.TILES:
+            decode = vae.decode if how is Decode.WHOLE else graphs.eager(vae.decode)
+            try:
+                return decode(latents, return_dict=False)[0]
+            except torch.OutOfMemoryError:
+                pass  # the traceback, and the memory its frames hold, goes at the end of this block
+            log.warning("the VAE decode of %d × %d ran out of %s memory; decoding in tiles", width, height, device)
+        else:
+            log.info("decoding %d × %d in tiles: %s memory is short for a whole decode", width, height, device)
+        devices.release_cached(device)
+        _tile(pipe)
+        try:
+            return vae.decode(latents, return_dict=False)[0]
+        finally:
+            vae.disable_tiling()
+
+
+def _tile(pipe) -> None:
+    """Make `pipe`'s VAE decode in tiles of `VAE_TILE` pixels (or its own sample size, if smaller)."""
+    vae = pipe.vae
+    vae.enable_tiling()
+    vae.tile_sample_min_size = min(vae.config.sample_size, VAE_TILE)
+    vae.tile_latent_min_size = vae.tile_sample_min_size // pipe.vae_scale_factor

@@ -33,7 +33,10 @@ class SettingsDialog(QDialog):
         self.dtype.addItems(DType.values())
         self.dtype.setCurrentText(settings.dtype)
         self.slicing = QCheckBox("Attention slicing (less memory, a little slower)", checked=settings.attention_slicing)
-        self.tiling = QCheckBox("VAE tiling (large images with little memory)", checked=settings.vae_tiling)
+        self.tiling = QCheckBox("Always decode in tiles (VAE tiling)", checked=settings.vae_tiling)
+        self.tiling.setToolTip("The VAE decodes in 512-pixel tiles on its own when the device is short of memory "
+                               "for a whole image (SDXL at 1024² on an 8 GB card, say). This makes it tile always, "
+                               "which is slower.")
         self.offload = QCheckBox("Offload models to the CPU between steps (CUDA; slow, least memory)",
                                  checked=settings.cpu_offload)
         self.previews = QCheckBox("Show step previews", checked=settings.previews)

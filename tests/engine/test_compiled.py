@@ -157,6 +157,34 @@ def test_a_failed_compile_leaves_the_layout_eager_and_says_so_once(sd15, tmp_pat
     assert not list((tmp_path / "compiled").glob("*"))  # nothing half-written kept
 
 
+def test_no_compile_starts_without_room_on_the_device_for_it(sd15, tmp_path, said):
+    """An 8 GB card holding SDXL has no room for the compiler process's copy of the UNet: compiling would fail,
+    and could take memory the images being made need."""
+    steps = ExportOnly()
+    steps.gate.set()
+    asked = []
+
+    def little_free(device):
+        asked.append(device.type)
+        return compiled.compile_memory(engine._loaded.pipe.unet) - 1
+
+    compiler = compiled.Compiler(tmp_path / "compiled", build=steps.build, load=steps.load, free_memory=little_free)
+    compiler.require_faster = False
+    engine = TorchEngine(compiler=compiler)
+    first = engine.generate(sd15)
+    assert compiler.wait(120)
+    # Room for the VAE's compile (a much smaller part), not for the UNet's.
+    assert steps.built == ["DecodeStep"] and asked == ["cpu", "cpu"]
+    assert compiler.status() == {"ready": 1, "queued": 0, "failed": 1, "slower": 0}
+    assert same(first, TorchEngine().generate(sd15.replace(compile=False))) <= 1
+    refusals = [text for text, _ in said if text.startswith("Not optimising")]
+    assert refusals == [f"Not optimising the UNet for 1 × 64 × 64 for this GPU: compiling needs about "
+                        f"{compiled.compile_memory(engine._loaded.pipe.unet) / 2**30:.1f} GiB of free GPU memory "
+                        f"and 1.0 GiB is free. Generating as before."]
+    assert [text for text, busy in said if busy] == [  # "compiling…" only for the compile that started
+        "Optimising for this device: compiling the VAE decoder for 1 × 64 × 64. Images keep coming meanwhile."]
+
+
 @pytest.mark.slow
 def test_a_compiled_step_that_gives_other_numbers_is_never_used(sd15, tmp_path, said):
     steps = ExportOnly(shift=0.5)
