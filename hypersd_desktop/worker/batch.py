@@ -266,7 +266,6 @@ class BatchRunner:
 
         try:
             for index, unit in enumerate(units):
-                cancel.raise_if_cancelled()
                 entry = state.get(unit.key, {})
                 if entry.get("status") == BatchUnitState.DONE:
                     skipped += 1
@@ -275,6 +274,9 @@ class BatchRunner:
                 if unit.key not in made and image_path(unit).exists():  # made by a run stopped before exporting it
                     made[unit.key] = self.gallery.add_file(image_path(unit))
                 elif unit.key not in made:
+                    # A stop takes effect before the next images are made: those made already (a batch's) are
+                    # exported first, so that a stopped job leaves no made image unexported.
+                    cancel.raise_if_cancelled()
                     group = self._group(units[index:], to_make)
                     for member, result in zip(group, self._generate(group, cancel)):
                         made[member.key] = self.service.save(result, path=image_path(member)).image_id

@@ -105,3 +105,36 @@ def batch_key_of(unit):
     from hypersd_desktop.engine.backend import batch_key
 
     return batch_key(unit.request)
+
+
+def test_a_stop_exports_the_images_of_the_batch_in_hand_first(tiny_sd15, hyper_lora, tmp_path, app_home):
+    """Stopped while the first of a batch of 2 is exported, the job still exports the second (it is made), and
+    makes no more; run again, it makes only the rest."""
+    import pytest
+
+    from hypersd_desktop.core.errors import CancelledError
+    from hypersd_desktop.core.progress import CancelToken
+
+    paths = AppPaths.default()
+    defaults = GenerationRequest(prompt="", base_model=str(tiny_sd15), steps=1, width=64, height=64, seed=3,
+                                 loras=(LoraSpec(str(hyper_lora("Hyper-SD15-1step-lora"))),))
+    units = plan_units([{"prompt": f"number {n}"} for n in range(5)], defaults)
+    sizer = BatchSizer(largest=2)
+    for size in (1, 1, 2, 2):
+        sizer.record(batch_key_of(units[0]), size, 1 / size)
+    gallery = Gallery(paths)
+    service = GpuLikeService(paths, gallery, HashCache(paths.data / "hashes.json"))
+    token = CancelToken()
+
+    def stop_after_the_first(progress) -> None:
+        if progress.done == 1:
+            token.cancel()
+
+    runner = BatchRunner(service, sizer)
+    with pytest.raises(CancelledError, match="batch stopped after 2 of 5 images"):
+        runner.run("job", units, tmp_path / "out", ExportOptions(template="{index}"), stop_after_the_first, token)
+    assert service.batches == [2] and sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["1.png", "2.png"]
+    report = runner.run("job", units, tmp_path / "out", ExportOptions(template="{index}"))
+    assert (report.skipped, report.generated) == (2, 3) and service.batches == [2, 2, 1]
+    assert len(list((tmp_path / "out").glob("*.png"))) == 5
+    gallery.close()
