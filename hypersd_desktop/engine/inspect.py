@@ -208,6 +208,8 @@ def classify(tensors: dict[str, TensorInfo]) -> tuple[str, str | None]:
 
     if any_key("lora_down.weight", "lora_up.weight"):
         return WeightsKind.LORA, "kohya"
+    if any_key(".hada_w1_a", ".lokr_w1"):
+        return WeightsKind.LORA, "lycoris"  # LoHa, LoKr
     if any_key("lora_A.weight", "lora_B.weight"):
         return WeightsKind.LORA, "peft"
     if any_key(".lora.down.weight", ".lora.up.weight"):
@@ -258,6 +260,17 @@ def _cross_attention_dim(keys: list[str], tensors: dict[str, TensorInfo], fragme
     return None
 
 
+def _lokr_in_features(keys: list[str], tensors: dict[str, TensorInfo], layer: str) -> int | None:
+    """The input width of a LoKr layer: the product of its two halves' (w1 ⊗ w2)."""
+    widths = []
+    for half in ("lokr_w1", "lokr_w2"):
+        key = next((key for key in keys if key.endswith((f"{layer}.{half}", f"{layer}.{half}_b"))), None)
+        if key is None or len(tensors[key].shape) != 2:
+            return None
+        widths.append(tensors[key].shape[1])
+    return widths[0] * widths[1]
+
+
 def _from_unet(keys: list[str], tensors: dict[str, TensorInfo]) -> str | None:
     if any("add_embedding." in key or "label_emb." in key for key in keys):
         return Architecture.SDXL
@@ -270,8 +283,9 @@ def _from_unet(keys: list[str], tensors: dict[str, TensorInfo]) -> str | None:
 def _lora_architecture(keys: list[str], tensors: dict[str, TensorInfo]) -> str | None:
     flat = [key.replace(".", "_") for key in keys]
     dim = _cross_attention_dim(
-        keys, tensors, ("attn2_to_k.lora_down.weight", "attn2.to_k.lora_A.weight", "attn2.to_k.lora.down.weight")
-    )
+        keys, tensors, ("attn2_to_k.lora_down.weight", "attn2.to_k.lora_A.weight", "attn2.to_k.lora.down.weight",
+                        "attn2_to_k.hada_w1_b")
+    ) or _lokr_in_features(keys, tensors, "attn2_to_k")
     if dim in _CROSS_ATTENTION_DIMS:
         return _CROSS_ATTENTION_DIMS[dim]
     if any(key.startswith(("lora_te2_", "text_encoder_2", "te2_")) or "label_emb" in key or "add_embedding" in key

@@ -1,10 +1,26 @@
 """LoRA files: key styles mapped onto the pipeline's layers, fused into the weights and unfused.
 
-A LoRA adds `weight · alpha/rank · up @ down` to a layer's weight. Fusing writes that into the
-weight once, so generation costs nothing extra per step; unfusing subtracts it again. Supported
-key styles: kohya (`lora_unet_<path with _>.lora_down.weight`, including the original-SD block
-names of SDXL files, and `lora_te`/`lora_te1`/`lora_te2` text-encoder keys) and PEFT
-(`<path>.lora_A.weight` / `lora_B.weight`, optionally prefixed `unet.`, `text_encoder.` …).
+A LoRA adds `weight · alpha/rank · ΔW` to a layer's weight. Fusing writes that into the weight
+once, so generation costs nothing extra per step; unfusing subtracts it again. What ΔW is made of:
+
+| kind | tensors per layer | ΔW |
+| --- | --- | --- |
+| LoRA, LoCon | `lora_down`, `lora_up` (PEFT: `lora_A`, `lora_B`), LoCon's CP core `lora_mid` | up · down |
+| LoHa (LyCORIS) | `hada_w1_a/b`, `hada_w2_a/b`, Tucker cores `hada_t1/t2` | (w1_a · w1_b) ⊙ (w2_a · w2_b) |
+| LoKr (LyCORIS) | `lokr_w1` or `lokr_w1_a/b`, `lokr_w2` or `lokr_w2_a/b`, Tucker core `lokr_t2` | w1 ⊗ w2 |
+
+rank is the inner size of the factored halves (`lora_down`, `hada_w1_b`, or LoKr's factored
+half); with no alpha, or a LoKr of two whole matrices, the scale is 1, as in the tools that
+train and run them (LyCORIS's training pass, AUTOMATIC1111, ComfyUI). A DoRA layer
+(`dora_scale`, PEFT's `lora_magnitude_vector`) also rescales the updated weight to its trained
+magnitude m per output row (or input column): W' = m · (W + ΔW) / ‖W + ΔW‖, at weight s
+W + s · (W' − W). That cannot be subtracted again, so a DoRA LoRA is unfused by reloading.
+
+Key styles: kohya (`lora_unet_<path with _>.<tensor>`, including the original-SD block names of
+SDXL files, and `lora_te`/`lora_te1`/`lora_te2` text-encoder keys; LyCORIS writes these too) and
+PEFT (`<path>.lora_A.weight` / `lora_B.weight`, optionally prefixed `unet.`, `text_encoder.` …).
+A PEFT-style file keeps its alpha in no tensor: diffusers writes the adapter's config (`lora_alpha`,
+`alpha_pattern`, rsLoRA) into the file's header, and PEFT's scale is taken from there.
 
 Why by hand and not diffusers' `load_lora_weights` + `fuse_lora`: both give the same weights
 (bench/lora_fuse.py: identical checksums), but the engine swaps style LoRAs between requests by
@@ -19,36 +35,120 @@ diffusers is used for one thing: mapping SDXL files' original-SD block names.
 
 from __future__ import annotations
 
+import json
+import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from hypersd_desktop.core.errors import InputError, ModelFormatError
 
 KOHYA_PREFIXES = {"lora_unet_": "unet", "lora_te1_": "text_encoder", "lora_te2_": "text_encoder_2", "lora_te_": "text_encoder"}
 PEFT_PREFIXES = {"unet.": "unet", "text_encoder.": "text_encoder", "text_encoder_2.": "text_encoder_2"}
+# A kohya-style layer's tensors by the suffix after its name; LyCORIS's keep their own names.
+KOHYA_PARTS = {"lora_down.weight": "down", "lora_up.weight": "up", "lora_mid.weight": "mid", "alpha": "alpha",
+               "dora_scale": "dora_scale"}
+LYCORIS_PARTS = ("hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b", "hada_t1", "hada_t2",
+                 "lokr_w1", "lokr_w1_a", "lokr_w1_b", "lokr_w2", "lokr_w2_a", "lokr_w2_b", "lokr_t2")
+PEFT_PARTS = {".lora_A.weight": "down", ".lora_B.weight": "up", ".lora.down.weight": "down", ".lora.up.weight": "up",
+              ".alpha": "alpha", ".lora_magnitude_vector": "magnitude", ".lora_magnitude_vector.weight": "magnitude"}
+# Other LyCORIS methods, by a tensor only they have: named when a file holds nothing the app can fuse.
+OTHER_METHODS = {"oft_blocks": "OFT/BOFT", "oft_diag": "OFT", "a1.weight": "GLoRA", "diff": "full (diff)",
+                 "on_input": "IA³"}
 
 
 @dataclass
 class LoraLayer:
-    """One layer's low-rank update: `scale` is alpha/rank."""
+    """One layer's update: its tensors from the file, by part ("down", "up", "alpha", "hada_w1_a", …)."""
 
     component: str
     module: str
-    down: torch.Tensor
-    up: torch.Tensor
-    scale: float
+    parts: dict[str, torch.Tensor]
 
-    def delta(self) -> torch.Tensor:
-        down, up = self.down.float(), self.up.float()
-        if down.dim() == 2:
-            return (up @ down) * self.scale
-        if up.shape[2:] != (1, 1):
-            raise ModelFormatError(f"LoRA layer {self.module} has a {tuple(up.shape[2:])} up kernel; only 1×1 is supported.")
-        out = up.flatten(1) @ down.flatten(1)
-        return out.reshape(up.shape[0], *down.shape[1:]) * self.scale
+    @property
+    def kind(self) -> str:
+        if "hada_w1_a" in self.parts:
+            return "LoHa"
+        return "LoKr" if any(name.startswith("lokr_") for name in self.parts) else "LoRA"
+
+    @property
+    def magnitude(self) -> torch.Tensor | None:
+        """DoRA's trained magnitudes, or None for a plain update. PEFT's (`magnitude`) are per output row;
+        LyCORIS's (`dora_scale`) per output row, shaped (out, 1, …), or per input column, shaped (1, in, …)."""
+        return self.parts.get("magnitude", self.parts.get("dora_scale"))
+
+    def magnitude_per_output(self, weight_shape: torch.Size) -> bool:
+        magnitude = self.magnitude
+        if "magnitude" in self.parts:
+            return True
+        return magnitude.shape[0] == weight_shape[0] and magnitude.numel() == weight_shape[0]
+
+    def scale(self) -> float:
+        """alpha / rank, or 1 where the file gives no alpha or the update has no rank."""
+        parts = self.parts
+        if self.kind == "LoRA":
+            rank = parts["down"].shape[0]
+        elif self.kind == "LoHa":
+            rank = parts["hada_w1_b"].shape[0]
+        else:
+            factored = [parts[name] for name in ("lokr_w2_b", "lokr_w1_b") if name in parts]
+            rank = factored[0].shape[0] if factored else None
+        alpha = parts.get("alpha")
+        return float(alpha) / rank if alpha is not None and rank else 1.0
+
+    def delta(self, shape: torch.Size) -> torch.Tensor:
+        """ΔW · scale, in float32, shaped as the layer's weight `shape`."""
+        rebuild = {"LoRA": self._lora, "LoHa": self._loha, "LoKr": self._lokr}[self.kind]
+        update = rebuild()
+        if update.shape[0] != shape[0] or update.numel() != shape.numel():
+            raise InputError(f"LoRA layer {self.module} makes an update of {tuple(update.shape)} but the model's "
+                             f"layer is {tuple(shape)}; the LoRA is for a different model.")
+        return update.reshape(shape) * self.scale()
+
+    def _part(self, name: str) -> torch.Tensor:
+        return self.parts[name].float()
+
+    def _lora(self) -> torch.Tensor:
+        up, down = self._part("up"), self._part("down")
+        if "mid" in self.parts:  # LoCon's CP decomposition of a convolution: the kernel is the core's
+            return torch.einsum("nmkl,in,mj->ijkl", self._part("mid"), up.flatten(1), down.flatten(1))
+        if up.dim() == 4 and up.shape[2:] != (1, 1):
+            raise ModelFormatError(f"LoRA layer {self.module} has a {tuple(up.shape[2:])} up kernel; only 1×1 is "
+                                   "supported.")
+        return up.flatten(1) @ down.flatten(1)
+
+    def _tucker(self, core: str, up: str, down: str) -> torch.Tensor:
+        """A Tucker-decomposed convolution kernel: the core (rank × rank × k × k) between the two factors."""
+        return torch.einsum("ij...,jr,ip->pr...", self._part(core), self._part(down), self._part(up))
+
+    def _loha(self) -> torch.Tensor:
+        halves = []
+        for n in (1, 2):
+            if f"hada_t{n}" in self.parts:
+                halves.append(self._tucker(f"hada_t{n}", f"hada_w{n}_a", f"hada_w{n}_b").flatten(1))
+            else:
+                halves.append(self._part(f"hada_w{n}_a") @ self._part(f"hada_w{n}_b").flatten(1))
+        if halves[0].shape != halves[1].shape:
+            raise ModelFormatError(f"The LoHa layer {self.module} has halves of different sizes; the file is damaged.")
+        return halves[0] * halves[1]  # output rows × the rest of the weight
+
+    def _lokr(self) -> torch.Tensor:
+        parts = self.parts
+        w1 = self._part("lokr_w1") if "lokr_w1" in parts else self._part("lokr_w1_a") @ self._part("lokr_w1_b")
+        if "lokr_w2" in parts:
+            w2 = self._part("lokr_w2")
+        elif "lokr_t2" in parts:
+            w2 = self._tucker("lokr_t2", "lokr_w2_a", "lokr_w2_b")
+        else:
+            down = self._part("lokr_w2_b")
+            w2 = (self._part("lokr_w2_a") @ down.flatten(1)).reshape(-1, *down.shape[1:])
+        while w1.dim() < w2.dim():  # a convolution's kernel comes from w2 alone
+            w1 = w1.unsqueeze(-1)
+        return torch.kron(w1, w2.contiguous())
 
 
 def load_lora_layers(path: str | Path, components: dict[str, torch.nn.Module], unet_config: dict) -> tuple[list[LoraLayer], int]:
@@ -63,29 +163,79 @@ def load_lora_layers(path: str | Path, components: dict[str, torch.nn.Module], u
 
         state = _maybe_map_sgm_blocks_to_diffusers(state, unet_config)
     groups = _group(state)
+    adapters = _adapter_configs(path)
     lookups = {name: _module_lookup(module) for name, module in components.items()}
     layers: list[LoraLayer] = []
     unmatched = 0
+    others: set[str] = set()
     for (component, flat_name), parts in groups.items():
         lookup = lookups.get(component)
         module_name = lookup.get(flat_name) if lookup is not None else None
-        if module_name is None or "down" not in parts or "up" not in parts:
+        if module_name is None or not _complete(parts):
             unmatched += 1
+            others.update(method for part, method in OTHER_METHODS.items() if part in parts)
             continue
-        down, up = parts["down"], parts["up"]
-        rank = down.shape[0]
-        alpha = float(parts["alpha"]) if "alpha" in parts else float(rank)
-        layers.append(LoraLayer(component, module_name, down, up, alpha / rank))
+        if "alpha" not in parts and component in adapters and "down" in parts:
+            parts["alpha"] = torch.tensor(_peft_alpha(adapters[component], module_name, parts["down"].shape[0]))
+        layers.append(LoraLayer(component, module_name, parts))
     if not layers:
+        if others:
+            raise InputError(f"{Path(path).name} is a LyCORIS {' and '.join(sorted(others))} file, which the app "
+                             "cannot fuse; LoRA, LoCon, LoHa and LoKr files work.")
         raise InputError(
             f"{Path(path).name} has no LoRA layers that match this base model; it is not a LoRA in a "
-            "supported key style (kohya or PEFT) for this architecture."
+            "supported key style (kohya, LyCORIS or PEFT) for this architecture."
         )
     return layers, unmatched
 
 
+def has_dora(path: str | Path) -> bool:
+    """Whether the LoRA file holds DoRA magnitudes (read from its header alone)."""
+    with safe_open(str(path), framework="pt") as opened:
+        return any(key.endswith(("dora_scale", "lora_magnitude_vector", "lora_magnitude_vector.weight"))
+                   for key in opened.keys())
+
+
+def _adapter_configs(path: str | Path) -> dict[str, dict]:
+    """The PEFT adapter configs diffusers writes into a LoRA file's header (`lora_adapter_metadata`), by component:
+    they hold the alpha that PEFT-style files carry in no tensor."""
+    with safe_open(str(path), framework="pt") as opened:
+        raw = (opened.metadata() or {}).get("lora_adapter_metadata")
+    try:
+        flat = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    configs: dict[str, dict] = {}
+    for key, value in flat.items() if isinstance(flat, dict) else ():
+        component, _, name = key.partition(".")
+        if component in PEFT_PREFIXES.values() and name:
+            configs.setdefault(component, {})[name] = value
+    return {component: config for component, config in configs.items() if "lora_alpha" in config}
+
+
+def _peft_alpha(config: dict, module: str, rank: int) -> float:
+    """A layer's alpha as PEFT scales it: `alpha_pattern`'s, matched as PEFT matches it (the pattern ends the
+    module's path), else `lora_alpha`; with rsLoRA, PEFT divides by √rank, not rank."""
+    alpha = config["lora_alpha"]
+    for pattern, value in (config.get("alpha_pattern") or {}).items():
+        if re.match(rf"(.*\.)?({pattern})$", module):
+            alpha = value
+            break
+    return float(alpha) * (math.sqrt(rank) if config.get("use_rslora") else 1.0)
+
+
+def _complete(parts: dict[str, torch.Tensor]) -> bool:
+    """Whether a layer's tensors make an update of a kind the app fuses."""
+    if "down" in parts and "up" in parts:
+        return True
+    if all(f"hada_w{n}_{side}" in parts for n in (1, 2) for side in "ab"):
+        return True
+    halves = [f"lokr_w{n}" in parts or (f"lokr_w{n}_a" in parts and f"lokr_w{n}_b" in parts) for n in (1, 2)]
+    return all(halves)
+
+
 def _group(state: dict[str, torch.Tensor]) -> dict[tuple[str, str], dict[str, torch.Tensor]]:
-    """Group tensors by (component, layer name with '.' as '_') into down/up/alpha."""
+    """Group tensors by (component, layer name with '.' as '_') into their parts."""
     groups: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
     for key, tensor in state.items():
         parsed = _parse_key(key)
@@ -97,17 +247,16 @@ def _group(state: dict[str, torch.Tensor]) -> dict[tuple[str, str], dict[str, to
 
 
 def _parse_key(key: str) -> tuple[str, str, str] | None:
-    for suffix, part in ((".lora_down.weight", "down"), (".lora_up.weight", "up"), (".alpha", "alpha")):
-        if key.endswith(suffix) and key.startswith("lora_"):
-            stem = key[: -len(suffix)]
-            for prefix, component in KOHYA_PREFIXES.items():
-                if stem.startswith(prefix):
-                    return component, stem[len(prefix):], part
-            return None
-    for suffix, part in (
-        (".lora_A.weight", "down"), (".lora_B.weight", "up"), (".lora.down.weight", "down"),
-        (".lora.up.weight", "up"), (".alpha", "alpha"),
-    ):
+    if key.startswith("lora_") and "." in key:
+        stem, suffix = key.split(".", 1)  # kohya layer names join their path with '_'
+        for prefix, component in KOHYA_PREFIXES.items():
+            if stem.startswith(prefix):
+                part = KOHYA_PARTS.get(suffix, suffix if suffix in LYCORIS_PARTS else None)
+                if part is None and suffix in OTHER_METHODS:
+                    part = suffix  # kept, to name the method when nothing else in the file can be fused
+                return (component, stem[len(prefix):], part) if part is not None else None
+        return None
+    for suffix, part in PEFT_PARTS.items():
         if key.endswith(suffix):
             stem = key[: -len(suffix)].removeprefix("base_model.model.")
             component = "unet"
@@ -130,16 +279,33 @@ def _module_lookup(root: torch.nn.Module) -> dict[str, str]:
 
 
 def apply_layers(components: dict[str, torch.nn.Module], layers: list[LoraLayer], weight: float, sign: int = 1) -> None:
-    """Add (`sign`=1) or subtract (-1) `weight` times each layer's update to the model weights."""
+    """Add (`sign`=1) or subtract (-1) `weight` times each layer's update to the model weights. A DoRA layer
+    cannot be subtracted (`ValueError`): the caller reloads the weights instead."""
+    if sign < 0 and any(layer.magnitude is not None for layer in layers):
+        raise ValueError("a DoRA update cannot be subtracted; reload the weights")
     with torch.no_grad():
         for layer in layers:
-            module = components[layer.component].get_submodule(layer.module)
-            target = module.weight
-            delta = layer.delta().to(target.device)
-            if delta.shape != target.shape:
-                raise InputError(
-                    f"LoRA layer {layer.module} has shape {tuple(delta.shape)} but the model's layer is "
-                    f"{tuple(target.shape)}; the LoRA is for a different model."
-                )
-            fused = target.float() + (sign * weight) * delta
+            target = components[layer.component].get_submodule(layer.module).weight
+            base = target.float()
+            updated = base + layer.delta(target.shape).to(target.device)
+            if layer.magnitude is not None:
+                updated = _rescaled(updated, layer.magnitude.float().to(target.device),
+                                    layer.magnitude_per_output(target.shape), layer.module)
+            fused = base + (sign * weight) * (updated - base)
             target.copy_(fused.to(target.dtype))
+
+
+def _rescaled(weight: torch.Tensor, magnitude: torch.Tensor, per_output: bool, module: str) -> torch.Tensor:
+    """DoRA: `weight` scaled to the trained magnitude of each output row, or of each input column."""
+    rows, columns = weight.shape[0], weight.shape[1]
+    extra = [1] * (weight.dim() - 1)
+    if per_output and magnitude.numel() == rows:
+        norm = weight.reshape(rows, -1).norm(dim=1).reshape(rows, *extra)
+        magnitude = magnitude.reshape(rows, *extra)
+    elif not per_output and magnitude.numel() == columns:
+        norm = weight.transpose(0, 1).reshape(columns, -1).norm(dim=1).reshape(1, columns, *extra[1:])
+        magnitude = magnitude.reshape(1, columns, *extra[1:])
+    else:
+        raise InputError(f"LoRA layer {module} has DoRA magnitudes of {tuple(magnitude.shape)} for a weight of "
+                         f"{tuple(weight.shape)}; the LoRA is for a different model.")
+    return weight * (magnitude / (norm + torch.finfo(weight.dtype).eps))

@@ -28,7 +28,7 @@ from hypersd_desktop.engine.backend import batch_key
 from hypersd_desktop.engine.inputs import ModeInputs, open_inputs
 from hypersd_desktop.engine.inspect import base_architecture
 from hypersd_desktop.engine.devices import TORCH_DTYPES, Placement, choose_placement, cpu_supports_bf16
-from hypersd_desktop.engine.lora import apply_layers, load_lora_layers
+from hypersd_desktop.engine.lora import apply_layers, has_dora, load_lora_layers
 from hypersd_desktop.engine.planning import VAE_TILE, Decode, Plan, check_fits, choose_decode, plan
 from hypersd_desktop.engine.previews import latent_preview, to_image
 from hypersd_desktop.engine.schedulers import build_scheduler, check_timesteps
@@ -287,13 +287,15 @@ class TorchEngine:
     def _unfuse_all(self, loaded: LoadedPipeline) -> bool:
         """Subtract the fused LoRAs again, reading them from disk (nothing is kept in memory).
 
-        Returns False when a LoRA file changed since it was fused: the update it held can no
-        longer be subtracted, and the caller must load the base model afresh.
+        Returns False when a LoRA file changed since it was fused (the update it held can no
+        longer be subtracted) or a LoRA is a DoRA one; the caller must load the base model afresh.
         """
         if any(_file_stamp(spec.path) != stamp for spec, stamp in loaded.fused):
             return False
         components = lora_components(loaded.pipe)
         unet_config = dict(loaded.pipe.unet.config)
+        if any(has_dora(spec.path) for spec, _ in loaded.fused):
+            return False  # DoRA rescales the weights it is fused into: only a reload undoes it
         for spec, _ in reversed(loaded.fused):
             layers, _ = load_lora_layers(spec.path, components, unet_config)
             apply_layers(components, layers, spec.weight, sign=-1)

@@ -114,3 +114,41 @@ def test_a_lora_for_other_layers_is_refused(unet, hyper_lora):
     sdxl_lora = hyper_lora("Hyper-SDXL-2steps-lora")
     with pytest.raises(InputError, match="no LoRA layers that match"):
         load_lora_layers(sdxl_lora, {"text_encoder": torch.nn.Linear(2, 2)}, dict(unet.config))
+
+
+def test_a_peft_dora_lora_fuses_as_peft_merges_it(tiny_sd15, tmp_path):
+    """A DoRA LoRA saved by diffusers from a PEFT adapter (`lora_magnitude_vector`), linear and convolution
+    layers, against PEFT's own merge of it. Its alphas (2, and 8 for the convolutions, at rank 4) are in no
+    tensor: diffusers writes the adapter's config into the file's header."""
+    import copy
+
+    from diffusers import StableDiffusionPipeline
+    from peft import LoraConfig
+    from peft.tuners.lora import LoraLayer
+    from peft.utils import get_peft_model_state_dict
+
+    pipe = StableDiffusionPipeline.from_pretrained(tiny_sd15)
+    trained = copy.deepcopy(pipe.unet)
+    trained.add_adapter(LoraConfig(r=4, lora_alpha=2, alpha_pattern={"conv1": 8}, use_dora=True,
+                                   target_modules=["to_k", "to_v", "to_out.0", "conv1"], init_lora_weights="gaussian"))
+    generator = torch.Generator().manual_seed(9)
+    with torch.no_grad():
+        for name, parameter in trained.named_parameters():
+            if "lora_" in name:
+                parameter.add_(torch.randn(parameter.shape, generator=generator) * 0.1)
+    StableDiffusionPipeline.save_lora_weights(tmp_path, unet_lora_layers=get_peft_model_state_dict(trained),
+                                              unet_lora_adapter_metadata=trained.peft_config["default"].to_dict())
+    path = tmp_path / "pytorch_lora_weights.safetensors"
+
+    unet = copy.deepcopy(pipe.unet)
+    layers, unmatched = load_lora_layers(path, {"unet": unet}, dict(unet.config))
+    assert unmatched == 0 and all(layer.magnitude is not None for layer in layers)
+    apply_layers({"unet": unet}, layers, 1.0)
+    merged = 0
+    for name, module in trained.named_modules():
+        if isinstance(module, LoraLayer):
+            module.merge()
+            ours = unet.get_submodule(name).weight
+            torch.testing.assert_close(ours, module.get_base_layer().weight, rtol=1e-4, atol=1e-5, msg=name)
+            merged += 1
+    assert merged == len(layers) and any(layer.parts["up"].dim() == 4 for layer in layers)
