@@ -27,7 +27,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from hypersd_desktop.core.errors import CancelledError, InputError
-from hypersd_desktop.core.files import atomic_writer
+from hypersd_desktop.core.files import atomic_writer, remove_stale_partials
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import CollisionRule, ExportFormat, ExportStatus
 from hypersd_desktop.gallery.store import ImageRecord
@@ -174,11 +174,16 @@ def export_images(records: Iterable[ImageRecord], target: Path, options: ExportO
     meter = TransferMeter("export", count, 0, on_progress)
     entries: list[ExportEntry] = []
     claimed: set[str] = set()
+    visited: set[Path] = set()  # folders written into; a killed export's temporary files there are removed once
     disk_full = False
     try:
         for index, record in enumerate(records, start=1):
             cancel.raise_if_cancelled()
             destination, status = plan_destination(record, target, options, index, count, claimed)
+            if destination.parent not in visited:
+                visited.add(destination.parent)
+                if destination.parent.is_dir():
+                    remove_stale_partials(destination.parent)
             if status is None:
                 try:
                     write_image(record, destination, options)

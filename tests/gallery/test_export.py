@@ -225,3 +225,19 @@ def test_exported_files_follow_the_umask(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert stat.S_IMODE((out / "1.png").stat().st_mode) == 0o666 & ~mask
+
+
+def test_an_export_removes_what_a_killed_export_left_half_written_where_it_writes(tmp_path):
+    import subprocess
+    import sys
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = tmp_path / "out" / "sd15" / f".partial-{gone.pid}-1a2b3c.png"  # as atomic_writer names its files
+    elsewhere = tmp_path / "out" / "other" / stale.name  # a folder this export does not write into
+    for path in (stale, elsewhere):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"half")
+    export_images([image(tmp_path, 1)], tmp_path / "out", ExportOptions(template="{model}/{seed}"))
+    assert not stale.exists() and elsewhere.exists()
+    assert (tmp_path / "out" / "sd15" / "1.png").is_file()
