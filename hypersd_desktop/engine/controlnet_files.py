@@ -26,7 +26,7 @@ import torch
 from hypersd_desktop.core.errors import ModelFormatError
 
 #: A diffusers ControlNet config's keys copied from the base UNet's config (as `ControlNetModel.from_unet`).
-_FROM_UNET = (
+CONFIG_FROM_UNET = (
     "flip_sin_to_cos", "freq_shift", "only_cross_attention", "downsample_padding", "mid_block_scale_factor",
     "act_fn", "norm_num_groups", "norm_eps", "attention_head_dim", "num_attention_heads", "class_embed_type",
     "num_class_embeds", "upcast_attention", "resnet_time_scale_shift", "addition_embed_type",
@@ -152,7 +152,7 @@ def config_from_weights(state: dict[str, torch.Tensor], base_unet_config: dict, 
     cross = next((tensor.shape[1] for key, tensor in state.items() if key.endswith("attn2.to_k.weight")),
                  base_unet_config.get("cross_attention_dim"))
     proj_in = next((tensor for key, tensor in state.items() if key.endswith(".proj_in.weight")), None)
-    config = {key: base_unet_config[key] for key in _FROM_UNET if key in base_unet_config}
+    config = {key: base_unet_config[key] for key in CONFIG_FROM_UNET if key in base_unet_config}
     if list(base_unet_config.get("block_out_channels", ())) != block_out:
         # Another width than the base model's: SD1.5's 8 heads, SDXL's 64-wide heads.
         xl = "add_embedding.linear_1.weight" in state

@@ -18,12 +18,13 @@ the mask as `mask_image`); ControlNet text-to-image takes the control image as `
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 
 from hypersd_desktop.core.vocab import Architecture, Mode
-from hypersd_desktop.engine.controlnet_files import load_controlnet
+from hypersd_desktop.engine.controlnet_files import CONFIG_FROM_UNET, load_controlnet
 from hypersd_desktop.engine.inputs import ModeInputs
 from hypersd_desktop.engine.types import GenerationRequest
 
@@ -37,15 +38,17 @@ def pipeline_class_name(architecture: str, mode: Mode, controlnet: bool) -> str:
 
 
 class ControlNets:
-    """Loaded ControlNets by path, kept while requests use them."""
+    """Loaded ControlNets by path and the base model's UNet config, kept while requests use them."""
 
     def __init__(self) -> None:
-        self._loaded: dict[tuple[str, str, torch.dtype], torch.nn.Module] = {}
+        self._loaded: dict[tuple[str, str, torch.dtype, str], torch.nn.Module] = {}
 
     def get(self, paths: list[str], device: str, dtype: torch.dtype, base_unet_config: dict) -> list[torch.nn.Module]:
         """The ControlNets at `paths` on `device`; `base_unet_config` (the base model's UNet's) completes the config
-        of a single file that brings none."""
-        wanted = [(path, device, dtype) for path in paths]
+        of a single file that brings none, so a ControlNet is kept per base UNet config (what it takes from it)."""
+        taken = (*CONFIG_FROM_UNET, "block_out_channels", "cross_attention_dim")
+        base = json.dumps({key: base_unet_config.get(key) for key in taken}, sort_keys=True, default=str)
+        wanted = [(path, device, dtype, base) for path in paths]
         for key in list(self._loaded):
             if key not in wanted:
                 del self._loaded[key]  # a ControlNet the requests moved away from: free it

@@ -148,3 +148,20 @@ def test_files_that_are_no_controlnet_this_app_can_run_say_so(controlnets, tiny_
     save_file(state, lone)
     with pytest.raises(ModelFormatError, match="no config.json"):
         load_controlnet(lone, torch.float32)
+
+
+def test_a_lone_controlnet_file_is_kept_per_base_model_config(controlnets, tiny_sd15, tmp_path):
+    """What a lone file's config takes from the base model (head counts, say) differs between base models: one
+    loaded for the first base model is not reused for a second with other heads."""
+    from hypersd_desktop.engine.modes import ControlNets
+
+    path = _layouts(controlnets["sd15"], tmp_path, "sd15")["original, bare, fp16"]
+    base = unet_config(tiny_sd15, None, "sd15")
+    other_heads = base | {"attention_head_dim": 4}
+    assert other_heads["attention_head_dim"] != base["attention_head_dim"]
+    cache = ControlNets()
+    [first] = cache.get([str(path)], "cpu", torch.float32, base)
+    assert cache.get([str(path)], "cpu", torch.float32, dict(base)) == [first]  # the same config: kept
+    [second] = cache.get([str(path)], "cpu", torch.float32, other_heads)
+    assert second is not first
+    assert list(np.atleast_1d(second.config["attention_head_dim"])) == [4]
