@@ -82,6 +82,7 @@ class LoraLayer:
         return self.parts.get("magnitude", self.parts.get("dora_scale"))
 
     def magnitude_per_output(self, weight_shape: torch.Size) -> bool:
+        """Whether the DoRA magnitudes are per output row (else per input column) of a weight of `weight_shape`."""
         magnitude = self.magnitude
         if "magnitude" in self.parts:
             return True
