@@ -173,6 +173,19 @@ class WeightsKind(TextEnum):
     TEXT_ENCODER = "text_encoder"
     UNKNOWN = "unknown"
 
+    @property
+    def phrase(self) -> str:
+        """The kind in a sentence: "a full checkpoint", "a UNet", …"""
+        return _WEIGHTS_PHRASES[self]
+
+
+_WEIGHTS_PHRASES = {
+    WeightsKind.CHECKPOINT: "a full checkpoint", WeightsKind.UNET: "a UNet", WeightsKind.VAE: "a VAE",
+    WeightsKind.TAESD: "a TAESD decoder", WeightsKind.LORA: "a LoRA", WeightsKind.CONTROLNET: "a ControlNet",
+    WeightsKind.CONTROL_LORA: "a Control-LoRA", WeightsKind.TEXT_ENCODER: "a text encoder",
+    WeightsKind.UNKNOWN: "no kind of weights this app knows",
+}
+
 
 class ImportStatus(TextEnum):
     """What importing one file or folder into the model library did."""

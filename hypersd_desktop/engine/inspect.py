@@ -31,6 +31,9 @@ DTYPE_SIZES = {
 
 
 _CROSS_ATTENTION_DIMS = {768: Architecture.SD15, 2048: Architecture.SDXL}
+# LyCORIS methods the app cannot fuse, by a tensor only they have (the suffix after the layer's name).
+LYCORIS_OTHER_METHODS = {"oft_blocks": "OFT/BOFT", "oft_diag": "OFT", "a1.weight": "GLoRA", "diff": "full (diff)",
+                         "on_input": "IA³"}
 PIPELINE_CLASSES = {"StableDiffusionPipeline": Architecture.SD15, "StableDiffusionXLPipeline": Architecture.SDXL}
 
 
@@ -210,6 +213,10 @@ def classify(tensors: dict[str, TensorInfo]) -> tuple[str, str | None]:
         return WeightsKind.LORA, "kohya"
     if any_key(".hada_w1_a", ".lokr_w1"):
         return WeightsKind.LORA, "lycoris"  # LoHa, LoKr
+    if any_prefix("lora_unet_", "lora_te"):
+        methods = {method for key in keys for suffix, method in LYCORIS_OTHER_METHODS.items() if key.endswith(f".{suffix}")}
+        if methods:
+            return WeightsKind.UNKNOWN, f"LyCORIS {' and '.join(sorted(methods))}"
     if any_key("lora_A.weight", "lora_B.weight"):
         return WeightsKind.LORA, "peft"
     if any_key(".lora.down.weight", ".lora.up.weight"):
@@ -302,6 +309,14 @@ def _lora_architecture(keys: list[str], tensors: dict[str, TensorInfo]) -> str |
     return None
 
 
+def not_the_kind(path: Path, info: WeightsInfo, wanted: str) -> str:
+    """Why `path` cannot be used as `wanted` ("a LoRA"): what it is instead, in words."""
+    if info.kind == WeightsKind.UNKNOWN and info.format and info.format.startswith("LyCORIS"):
+        return (f"{path.name} is a {info.format} file, which the app cannot use; LoRA, LoCon, LoHa and LoKr files "
+                "work.")
+    return f"{path.name} is {WeightsKind(info.kind).phrase}, not {wanted}."
+
+
 def base_architecture(path: str | Path) -> str:
     """SD1.5 or SDXL for a diffusers folder or a single-file checkpoint; `InputError` otherwise."""
     path = Path(path)
@@ -321,7 +336,7 @@ def base_architecture(path: str | Path) -> str:
         return PIPELINE_CLASSES[class_name]
     info = inspect_file(path)
     if info.kind != WeightsKind.CHECKPOINT:
-        raise InputError(f"{path.name} is a {info.kind}, not a base model checkpoint; choose a full SD1.5 or SDXL model.")
+        raise InputError(f"{not_the_kind(path, info, 'a base model checkpoint')} Choose a full SD1.5 or SDXL model.")
     if info.architecture is None:
         raise InputError(f"{path.name} is neither an SD1.5 nor an SDXL checkpoint (SD2 and others are not supported).")
     return info.architecture

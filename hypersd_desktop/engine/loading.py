@@ -15,7 +15,7 @@ import torch
 from hypersd_desktop.core.errors import InputError, ModelFormatError
 from hypersd_desktop.core.resources import resources_dir
 from hypersd_desktop.core.vocab import Architecture, WeightsKind
-from hypersd_desktop.engine.inspect import inspect_file
+from hypersd_desktop.engine.inspect import inspect_file, not_the_kind
 
 def bundled_config(architecture: str) -> Path:
     return resources_dir() / "configs" / architecture
@@ -95,7 +95,7 @@ def load_vae_override(path: str | Path, dtype: torch.dtype, base_vae_config: dic
         return AutoencoderKL.from_pretrained(path, torch_dtype=dtype, local_files_only=True, use_safetensors=True)
     info = inspect_file(path)
     if info.kind != WeightsKind.VAE:
-        raise InputError(f"{path.name} is a {info.kind}, not a VAE.")
+        raise InputError(not_the_kind(path, info, "a VAE"))
     state = load_file(str(path))
     if info.format == "ldm":
         from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint

@@ -46,6 +46,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from hypersd_desktop.core.errors import InputError, ModelFormatError
+from hypersd_desktop.engine.inspect import LYCORIS_OTHER_METHODS
 
 KOHYA_PREFIXES = {"lora_unet_": "unet", "lora_te1_": "text_encoder", "lora_te2_": "text_encoder_2", "lora_te_": "text_encoder"}
 PEFT_PREFIXES = {"unet.": "unet", "text_encoder.": "text_encoder", "text_encoder_2.": "text_encoder_2"}
@@ -56,9 +57,6 @@ LYCORIS_PARTS = ("hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b", "hada_t1", 
                  "lokr_w1", "lokr_w1_a", "lokr_w1_b", "lokr_w2", "lokr_w2_a", "lokr_w2_b", "lokr_t2")
 PEFT_PARTS = {".lora_A.weight": "down", ".lora_B.weight": "up", ".lora.down.weight": "down", ".lora.up.weight": "up",
               ".alpha": "alpha", ".lora_magnitude_vector": "magnitude", ".lora_magnitude_vector.weight": "magnitude"}
-# Other LyCORIS methods, by a tensor only they have: named when a file holds nothing the app can fuse.
-OTHER_METHODS = {"oft_blocks": "OFT/BOFT", "oft_diag": "OFT", "a1.weight": "GLoRA", "diff": "full (diff)",
-                 "on_input": "IA³"}
 
 
 @dataclass
@@ -174,7 +172,7 @@ def load_lora_layers(path: str | Path, components: dict[str, torch.nn.Module], u
         module_name = lookup.get(flat_name) if lookup is not None else None
         if module_name is None or not _complete(parts):
             unmatched += 1
-            others.update(method for part, method in OTHER_METHODS.items() if part in parts)
+            others.update(method for part, method in LYCORIS_OTHER_METHODS.items() if part in parts)
             continue
         if "alpha" not in parts and component in adapters and "down" in parts:
             parts["alpha"] = torch.tensor(_peft_alpha(adapters[component], module_name, parts["down"].shape[0]))
@@ -253,7 +251,7 @@ def _parse_key(key: str) -> tuple[str, str, str] | None:
         for prefix, component in KOHYA_PREFIXES.items():
             if stem.startswith(prefix):
                 part = KOHYA_PARTS.get(suffix, suffix if suffix in LYCORIS_PARTS else None)
-                if part is None and suffix in OTHER_METHODS:
+                if part is None and suffix in LYCORIS_OTHER_METHODS:
                     part = suffix  # kept, to name the method when nothing else in the file can be fused
                 return (component, stem[len(prefix):], part) if part is not None else None
         return None

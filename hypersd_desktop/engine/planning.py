@@ -14,7 +14,7 @@ from pathlib import Path
 
 from hypersd_desktop.core.errors import ArchitectureMismatchError, InputError
 from hypersd_desktop.core.vocab import Architecture, Mode, Scheduler, WeightsKind
-from hypersd_desktop.engine.inspect import WeightsInfo, inspect_file
+from hypersd_desktop.engine.inspect import WeightsInfo, inspect_file, not_the_kind
 from hypersd_desktop.engine.recipes import (
     PLAIN_GUIDANCE, PLAIN_STEPS, Recipe, check_architecture, recipe_by_id, recipe_for_file, settings_warnings,
 )
@@ -54,7 +54,7 @@ def check_lora_files(request: GenerationRequest, architecture: str) -> None:
             raise InputError(f"The LoRA {path} does not exist; check the path or install it.")
         info = inspect_file(path)
         if info.kind != WeightsKind.LORA:
-            raise InputError(f"{path.name} is a {info.kind}, not a LoRA.")
+            raise InputError(not_the_kind(path, info, "a LoRA"))
         if info.architecture is not None and info.architecture != architecture:
             raise ArchitectureMismatchError(
                 f"The LoRA {path.name} is for {Architecture(info.architecture).label}; the base model is "
@@ -83,7 +83,7 @@ def controlnet_architecture(path: Path) -> str | None:
         return {768: Architecture.SD15, 2048: Architecture.SDXL}.get(config.get("cross_attention_dim"))
     info = inspect_file(path)
     if info.kind != WeightsKind.CONTROLNET:
-        raise InputError(f"{path.name} is a {info.kind}, not a ControlNet.")
+        raise InputError(not_the_kind(path, info, "a ControlNet"))
     if info.architecture is None:
         raise InputError(f"{path.name} is a ControlNet for SD2 or another base model; only SD1.5 and SDXL "
                          "ControlNets are used.")
@@ -105,7 +105,7 @@ def check_unet_file(path: Path, architecture: str) -> WeightsInfo:
         raise InputError(f"The UNet {path} does not exist; check the path or install it.")
     info = inspect_file(path)
     if info.kind not in (WeightsKind.UNET, WeightsKind.CHECKPOINT):
-        raise InputError(f"{path.name} is a {info.kind}, not a UNet.")
+        raise InputError(not_the_kind(path, info, "a UNet"))
     if info.architecture is not None and info.architecture != architecture:
         raise ArchitectureMismatchError(
             f"The UNet {path.name} is for {Architecture(info.architecture).label}; the base model is "

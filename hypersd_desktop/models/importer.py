@@ -95,8 +95,12 @@ class Importer:
         needs_architecture = kind in (ModelKind.BASE, ModelKind.CONTROLNET)
         if kind is None or info.kind == WeightsKind.UNKNOWN or (needs_architecture and info.architecture is None):
             meter.advance(path.name, _size(path))
-            what = f"an SD2 or other {'checkpoint' if kind == ModelKind.BASE else 'ControlNet'}" if needs_architecture \
-                else f"a {info.kind} file"
+            if needs_architecture:
+                what = f"an SD2 or other {'checkpoint' if kind == ModelKind.BASE else 'ControlNet'}"
+            elif info.kind == WeightsKind.UNKNOWN:
+                what = f"a {info.format} file" if info.format else "no kind of weights this app knows"
+            else:
+                what = f"a {info.kind} file"
             return ImportItem(str(path), ImportStatus.UNSUPPORTED, info.kind, info.architecture,
                               reason=f"{what}; only SD1.5/SDXL models, LoRAs, VAEs and ControlNets are used")
         sha = sha256_file(path, meter, cancel)

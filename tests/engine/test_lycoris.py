@@ -153,11 +153,26 @@ def test_the_engine_reloads_the_base_model_to_drop_a_dora_lora(pipe, tiny_sd15, 
     assert np.abs(without - fresh).max() <= 1 and np.abs(with_dora - fresh).max() > 10
 
 
-def test_a_lycoris_method_the_app_cannot_fuse_is_named(pipe, tmp_path):
+def test_a_lycoris_method_the_app_cannot_fuse_is_named(pipe, tiny_sd15, tmp_path, app_home):
+    from hypersd_desktop.core.paths import AppPaths
+    from hypersd_desktop.core.vocab import ImportStatus
+    from hypersd_desktop.engine.planning import check_lora_files
+    from hypersd_desktop.models.library import ModelLibrary
+
     path = tmp_path / "oft.safetensors"
     write_lycoris(pipe, path, "diag-oft", dim=4)
     with pytest.raises(InputError, match="is a LyCORIS OFT/BOFT file, which the app cannot fuse"):
         fuse(pipe, path)
+    ia3 = tmp_path / "ia3.safetensors"
+    write_lycoris(pipe, ia3, "ia3", dim=4)
+    # a request naming it, and an import of it, say what it is before anything loads
+    with pytest.raises(InputError, match=r"^ia3.safetensors is a LyCORIS IA³ file, which the app cannot use; LoRA, "
+                                         r"LoCon, LoHa and LoKr files work.$"):
+        check_lora_files(GenerationRequest(prompt="", base_model=str(tiny_sd15), loras=(LoraSpec(str(ia3)),)), "sd15")
+    library = ModelLibrary(AppPaths.default())
+    [item] = library.import_path(ia3)
+    library.close()
+    assert item.status == ImportStatus.UNSUPPORTED and item.reason.startswith("a LyCORIS IA³ file;")
 
 
 @pytest.mark.parametrize(("width", "architecture"), [(768, "sd15"), (2048, "sdxl")])
