@@ -1,8 +1,10 @@
-"""Write a diffusers SD1.5 pipeline as an original-layout single-file checkpoint (test helper).
+"""Write a diffusers SD1.5 or SDXL pipeline as an original-layout single-file checkpoint (test helper).
 
-The inverse of diffusers' single-file conversion, for the UNet, VAE and CLIP text encoder of
-SD1.5-style pipelines of any depth, so a tiny model can be saved the way community checkpoints
-are distributed (`model.diffusion_model.*`, `first_stage_model.*`, `cond_stage_model.transformer.*`).
+The inverse of diffusers' single-file conversion, for the UNet, VAE and text encoders of pipelines
+of any depth, so a tiny model can be saved the way community checkpoints are distributed:
+`model.diffusion_model.*` and `first_stage_model.*`, with SD1.5's CLIP under
+`cond_stage_model.transformer.*`, or SDXL's CLIP under `conditioner.embedders.0.transformer.*` and
+its OpenCLIP encoder in open_clip's own layout under `conditioner.embedders.1.model.*`.
 """
 
 from __future__ import annotations
@@ -125,10 +127,36 @@ def convert_vae(vae) -> dict[str, torch.Tensor]:
     return out
 
 
+OPEN_CLIP_LAYER = [("self_attn.out_proj", "attn.out_proj"), ("layer_norm1", "ln_1"), ("layer_norm2", "ln_2"),
+                   ("mlp.fc1", "mlp.c_fc"), ("mlp.fc2", "mlp.c_proj")]
+
+
+def convert_open_clip(text_encoder, prefix: str) -> dict[str, torch.Tensor]:
+    """A `CLIPTextModelWithProjection` in open_clip's layout: fused q/k/v (`in_proj_weight`), the
+    projection stored transposed."""
+    state = text_encoder.state_dict()
+    out = {"token_embedding.weight": state["text_model.embeddings.token_embedding.weight"],
+           "positional_embedding": state["text_model.embeddings.position_embedding.weight"],
+           "ln_final.weight": state["text_model.final_layer_norm.weight"],
+           "ln_final.bias": state["text_model.final_layer_norm.bias"],
+           "text_projection": state["text_projection.weight"].T}
+    for i in range(text_encoder.config.num_hidden_layers):
+        source, target = f"text_model.encoder.layers.{i}.", f"transformer.resblocks.{i}."
+        for kind in ("weight", "bias"):
+            out[f"{target}attn.in_proj_{kind}"] = torch.cat([state[f"{source}self_attn.{x}_proj.{kind}"] for x in "qkv"])
+            for diffusers_name, original in OPEN_CLIP_LAYER:
+                out[f"{target}{original}.{kind}"] = state[f"{source}{diffusers_name}.{kind}"]
+    return {prefix + key: tensor for key, tensor in out.items()}
+
+
 def save_single_file(pipe, path: Path) -> Path:
     state = convert_unet(pipe.unet)
     state.update(convert_vae(pipe.vae))
+    sdxl = getattr(pipe, "text_encoder_2", None) is not None
+    clip = "conditioner.embedders.0.transformer." if sdxl else "cond_stage_model.transformer."
     for key, tensor in pipe.text_encoder.state_dict().items():
-        state["cond_stage_model.transformer." + key] = tensor
+        state[clip + key] = tensor
+    if sdxl:
+        state.update(convert_open_clip(pipe.text_encoder_2, "conditioner.embedders.1.model."))
     save_file({k: v.contiguous() for k, v in state.items()}, str(path))
     return path

@@ -68,12 +68,12 @@ def write_byte_level_tokenizer(folder: Path, pad_token: str = "<|endoftext|>") -
     tokenizer.save_pretrained(folder)
 
 
-def _text_config(tokenizer, projection: bool):
+def _text_config(tokenizer, projection: bool, width: int = 32):
     from transformers import CLIPTextConfig
 
     return CLIPTextConfig(
         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, hidden_size=32, intermediate_size=37,
+        pad_token_id=tokenizer.pad_token_id, hidden_size=width, intermediate_size=width + 5,
         layer_norm_eps=1e-05, num_attention_heads=4, num_hidden_layers=2, vocab_size=600,
         hidden_act="gelu", projection_dim=32 if projection else 512, max_position_embeddings=77,
     )
@@ -101,7 +101,7 @@ def sd15_unet(in_channels: int = 4):
     )
 
 
-def sdxl_unet():
+def sdxl_unet(cross_attention_dim: int = 64):
     from diffusers import UNet2DConditionModel
 
     return UNet2DConditionModel(
@@ -110,12 +110,16 @@ def sdxl_unet():
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
         use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=8,
         transformer_layers_per_block=(1, 2), projection_class_embeddings_input_dim=80,
-        cross_attention_dim=64, norm_num_groups=32,
+        cross_attention_dim=cross_attention_dim, norm_num_groups=32,
     )
 
 
-def build_pipeline(architecture: str, seed: int = 0):
-    """A tiny random pipeline of the given architecture ("sd15" or "sdxl")."""
+def build_pipeline(architecture: str, seed: int = 0, text_width_2: int = 32):
+    """A tiny random pipeline of the given architecture ("sd15" or "sdxl").
+
+    `text_width_2` is SDXL's second text encoder's width; as in the real model (768 and 1280), a
+    single-file loader tells the two encoders apart by it, so a checkpoint test needs them unequal.
+    """
     from diffusers import (
         EulerDiscreteScheduler, PNDMScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline,
     )
@@ -136,15 +140,15 @@ def build_pipeline(architecture: str, seed: int = 0):
             feature_extractor=None, requires_safety_checker=False,
         )
     return StableDiffusionXLPipeline(
-        unet=sdxl_unet(), vae=_vae(), text_encoder=CLIPTextModel(_text_config(tokenizer, False)),
-        text_encoder_2=CLIPTextModelWithProjection(_text_config(tokenizer_2, True)), tokenizer=tokenizer,
+        unet=sdxl_unet(32 + text_width_2), vae=_vae(), text_encoder=CLIPTextModel(_text_config(tokenizer, False)),
+        text_encoder_2=CLIPTextModelWithProjection(_text_config(tokenizer_2, True, text_width_2)), tokenizer=tokenizer,
         tokenizer_2=tokenizer_2, scheduler=EulerDiscreteScheduler.from_config(SDXL_SCHEDULER),
     )
 
 
-def save_pipeline(architecture: str, folder: Path, seed: int = 0) -> Path:
+def save_pipeline(architecture: str, folder: Path, seed: int = 0, text_width_2: int = 32) -> Path:
     """Save a tiny pipeline as a diffusers folder (safetensors weights)."""
-    build_pipeline(architecture, seed).save_pretrained(folder, safe_serialization=True)
+    build_pipeline(architecture, seed, text_width_2).save_pretrained(folder, safe_serialization=True)
     return folder
 
 

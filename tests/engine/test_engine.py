@@ -8,7 +8,9 @@ import torch
 
 from hypersd_desktop.core.errors import ArchitectureMismatchError, CancelledError, InputError
 from hypersd_desktop.core.progress import CancelToken
+from hypersd_desktop.core.vocab import Architecture
 from hypersd_desktop.engine import GenerationRequest, LoraSpec
+from hypersd_desktop.engine.inspect import inspect_file
 from hypersd_desktop.engine.torch_engine import TorchEngine
 
 
@@ -96,6 +98,28 @@ def test_single_file_checkpoint_gives_the_folders_image(tiny_sd15, tmp_path):
     from_folder = TorchEngine().generate(request)[0]
     from_file = TorchEngine().generate(request.replace(base_model=str(checkpoint), base_config=str(tiny_sd15)))[0]
     assert np.abs(pixels(from_folder.image) - pixels(from_file.image)).max() <= 1
+
+
+def test_sdxl_single_file_checkpoint_gives_the_folders_image(tmp_path):
+    """SDXL as community checkpoints ship it: both text encoders in one file, the second in open_clip's layout,
+    the weights in fp16."""
+    from diffusers import StableDiffusionXLPipeline
+    from safetensors.torch import load_file, save_file
+
+    import ldm_format
+    import tiny_models
+
+    folder = tiny_models.save_pipeline("sdxl", tmp_path / "sdxl", seed=4, text_width_2=48)
+    checkpoint = ldm_format.save_single_file(StableDiffusionXLPipeline.from_pretrained(folder), tmp_path / "xl.safetensors")
+    assert inspect_file(checkpoint).architecture == Architecture.SDXL
+    request = GenerationRequest(prompt="a cat", base_model=str(folder), steps=2, seed=3, width=64, height=64)
+    from_folder = pixels(TorchEngine().generate(request)[0].image)
+    from_file = TorchEngine().generate(request.replace(base_model=str(checkpoint), base_config=str(folder)))[0]
+    assert np.abs(from_folder - pixels(from_file.image)).max() <= 1
+    half = tmp_path / "xl-fp16.safetensors"
+    save_file({key: tensor.half() for key, tensor in load_file(checkpoint).items()}, half)
+    from_half = TorchEngine().generate(request.replace(base_model=str(half), base_config=str(folder)))[0]
+    assert np.abs(from_folder - pixels(from_half.image)).mean() < 2, "fp16 weights load as the same model"
 
 
 def test_mismatch_warnings_say_what_to_change(tiny_sd15, hyper_lora):
