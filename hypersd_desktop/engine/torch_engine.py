@@ -292,10 +292,10 @@ class TorchEngine:
         """
         if any(_file_stamp(spec.path) != stamp for spec, stamp in loaded.fused):
             return False
-        components = lora_components(loaded.pipe)
-        unet_config = dict(loaded.pipe.unet.config)
         if any(has_dora(spec.path) for spec, _ in loaded.fused):
             return False  # DoRA rescales the weights it is fused into: only a reload undoes it
+        components = lora_components(loaded.pipe)
+        unet_config = dict(loaded.pipe.unet.config)
         for spec, _ in reversed(loaded.fused):
             layers, _ = load_lora_layers(spec.path, components, unet_config)
             apply_layers(components, layers, spec.weight, sign=-1)
