@@ -23,11 +23,12 @@ def run(args: argparse.Namespace) -> int:
     info = inspect_file(args.file)
     if args.json:
         print(json.dumps({
-            "kind": info.kind, "architecture": info.architecture, "format": info.format,
+            "kind": info.kind, "architecture": info.architecture, "family": info.family, "format": info.format,
             "hyper_sd": info.hyper_sd, "tensors": info.tensor_count, "size_bytes": info.size_bytes,
         }))
         return 0
-    arch = Architecture(info.architecture).label if info.architecture else "unknown architecture"
+    arch = (Architecture(info.architecture).label if info.architecture
+            else f"{info.family} (not run by this app)" if info.family else "unknown architecture")
     print(f"{args.file.name}: {info.kind} for {arch}, {info.format or 'unknown'} keys, "
           f"{info.tensor_count} tensors, {info.size_bytes / 1e6:.1f} MB")
     if info.hyper_sd:

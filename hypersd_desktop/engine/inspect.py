@@ -3,7 +3,9 @@
 A `.safetensors` file is an 8-byte little-endian header length, a JSON header mapping tensor
 names to dtype, shape and byte offsets, then the raw data. The key names and a few shapes say
 whether the file is a full checkpoint, a UNet, a VAE, a LoRA or a ControlNet, for SD1.5 or
-SDXL, and in which key style. Pickle formats are refused before any byte is interpreted.
+SDXL, and in which key style. Files for the base models the app does not run (SD2, the SDXL
+refiner, SD3, FLUX) are named as such, so they are never taken for SD1.5 or SDXL ones. Pickle
+formats are refused before any byte is interpreted.
 """
 
 from __future__ import annotations
@@ -30,11 +32,19 @@ DTYPE_SIZES = {
 }
 
 
-_CROSS_ATTENTION_DIMS = {768: Architecture.SD15, 2048: Architecture.SDXL}
+CROSS_ATTENTION_DIMS = {768: Architecture.SD15, 2048: Architecture.SDXL}
 # LyCORIS methods the app cannot fuse, by a tensor only they have (the suffix after the layer's name).
 LYCORIS_OTHER_METHODS = {"oft_blocks": "OFT/BOFT", "oft_diag": "OFT", "a1.weight": "GLoRA", "diff": "full (diff)",
                          "on_input": "IA³"}
 PIPELINE_CLASSES = {"StableDiffusionPipeline": Architecture.SD15, "StableDiffusionXLPipeline": Architecture.SDXL}
+# Cross-attention widths of the UNets the app does not run: SD2's OpenCLIP-H text, the SDXL refiner's OpenCLIP-G.
+OTHER_CROSS_ATTENTION_DIMS = {1024: "SD2", 1280: "the SDXL refiner"}
+_UNET_BLOCKS = ("down_blocks_", "up_blocks_", "mid_block_", "input_blocks_", "output_blocks_", "middle_block_")
+# Where a UNet-style file keeps its cross-attention key projection, which takes the text encoder's width:
+# weights, and the input side of LoRA (kohya, PEFT, diffusers) and LoHa layers.
+_CROSS_ATTENTION_KEYS = ("attn2.to_k.weight", "attn2_to_k.lora_down.weight", "attn2.to_k.lora_A.weight",
+                         "attn2.to_k.lora.down.weight", "attn2_to_k.hada_w1_b")
+FLUX_WIDTH = 3072  # FLUX's transformer width; SD3's is 1536 (medium) or 2432 (3.5 large)
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,8 @@ class WeightsInfo:
     tensor_count: int
     size_bytes: int
     metadata: dict[str, str] = field(default_factory=dict)
+    # The base model a file is for when the app does not run it ("FLUX", "SD2", …); `architecture` is then None.
+    family: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -180,7 +192,8 @@ def inspect_file(path: str | os.PathLike[str]) -> WeightsInfo:
     path = Path(path)
     tensors, metadata = read_header(path)
     kind, style = classify(tensors)
-    architecture = detect_architecture(kind, tensors)
+    family = other_family(kind, tensors)
+    architecture = None if family else detect_architecture(kind, tensors)
     recipe = recipe_for_file(path)
     hyper_sd = recipe.id if recipe is not None and recipe.kind == _recipe_kind(kind) else None
     return WeightsInfo(
@@ -192,6 +205,7 @@ def inspect_file(path: str | os.PathLike[str]) -> WeightsInfo:
         tensor_count=len(tensors),
         size_bytes=path.stat().st_size,
         metadata=metadata,
+        family=family,
     )
 
 
@@ -244,6 +258,40 @@ def classify(tensors: dict[str, TensorInfo]) -> tuple[str, str | None]:
     return WeightsKind.UNKNOWN, None
 
 
+def other_family(kind: str, tensors: dict[str, TensorInfo]) -> str | None:
+    """The base model a file is for when it is one the app does not run: "FLUX", "SD3", "SD2" or "the SDXL
+    refiner"; None for SD1.5 and SDXL files and for files that do not say (VAEs, text encoders).
+
+    Judged before SD1.5 and SDXL, whose structural guesses would otherwise claim such files: a kohya FLUX
+    LoRA's keys start `lora_unet_`, and an SD2 LoRA has SD1.5's blocks."""
+    if kind in (WeightsKind.VAE, WeightsKind.TAESD, WeightsKind.TEXT_ENCODER):
+        return None
+    keys = list(tensors)
+    flat = [key.replace(".", "_") for key in keys]
+
+    def has(*fragments: str) -> bool:
+        return any(fragment in key for key in flat for fragment in fragments)
+
+    if has("double_blocks_", "single_blocks_", "single_transformer_blocks_"):
+        return "FLUX"
+    if has("joint_blocks_"):
+        return "SD3"
+    unet = has(*_UNET_BLOCKS)
+    if not unet and has("transformer_blocks_") and has("add_k_proj", "add_q_proj", "context_embedder"):
+        width = _cross_attention_dim(keys, tensors, ("attn.to_k.weight", "attn.to_k.lora_A.weight",
+                                                     "attn_to_k.lora_down.weight"))  # joint attention: FLUX or SD3
+        return "FLUX" if width == FLUX_WIDTH else "SD3"
+    if any(key.startswith("cond_stage_model.model.") for key in keys):
+        return "SD2"  # its OpenCLIP text encoder, where SD1.5 has `cond_stage_model.transformer.`
+    if any(key.startswith("conditioner.embedders.0.model.") for key in keys) and not any(
+            key.startswith("conditioner.embedders.1.") for key in keys):
+        return "the SDXL refiner"  # OpenCLIP-G alone, where SDXL has CLIP-L first
+    if kind == WeightsKind.UNKNOWN:
+        return None
+    width = _cross_attention_dim(keys, tensors, _CROSS_ATTENTION_KEYS) or _lokr_in_features(keys, tensors, "attn2_to_k")
+    return OTHER_CROSS_ATTENTION_DIMS.get(width)
+
+
 def detect_architecture(kind: str, tensors: dict[str, TensorInfo]) -> str | None:
     """SD1.5 or SDXL from key names and shapes; None when the file does not say (VAEs) or is neither."""
     keys = list(tensors)
@@ -252,8 +300,6 @@ def detect_architecture(kind: str, tensors: dict[str, TensorInfo]) -> str | None
     if kind == WeightsKind.CHECKPOINT:
         if any(key.startswith("conditioner.embedders.") for key in keys):
             return Architecture.SDXL
-        if any(key.startswith("cond_stage_model.model.") for key in keys):
-            return None  # SD2.x (OpenCLIP text encoder): not supported
         return Architecture.SD15 if any(key.startswith("cond_stage_model.") for key in keys) else _from_unet(keys, tensors)
     if kind == WeightsKind.LORA:
         return _lora_architecture(keys, tensors)
@@ -282,19 +328,14 @@ def _from_unet(keys: list[str], tensors: dict[str, TensorInfo]) -> str | None:
     if any("add_embedding." in key or "label_emb." in key for key in keys):
         return Architecture.SDXL
     dim = _cross_attention_dim(keys, tensors, ("attn2.to_k.weight",))
-    if dim == 1024:
-        return None  # SD2.x
-    return _CROSS_ATTENTION_DIMS.get(dim, Architecture.SD15) if dim is not None else None
+    return CROSS_ATTENTION_DIMS.get(dim, Architecture.SD15) if dim is not None else None
 
 
 def _lora_architecture(keys: list[str], tensors: dict[str, TensorInfo]) -> str | None:
     flat = [key.replace(".", "_") for key in keys]
-    dim = _cross_attention_dim(
-        keys, tensors, ("attn2_to_k.lora_down.weight", "attn2.to_k.lora_A.weight", "attn2.to_k.lora.down.weight",
-                        "attn2_to_k.hada_w1_b")
-    ) or _lokr_in_features(keys, tensors, "attn2_to_k")
-    if dim in _CROSS_ATTENTION_DIMS:
-        return _CROSS_ATTENTION_DIMS[dim]
+    dim = _cross_attention_dim(keys, tensors, _CROSS_ATTENTION_KEYS[1:]) or _lokr_in_features(keys, tensors, "attn2_to_k")
+    if dim in CROSS_ATTENTION_DIMS:
+        return CROSS_ATTENTION_DIMS[dim]
     if any(key.startswith(("lora_te2_", "text_encoder_2", "te2_")) or "label_emb" in key or "add_embedding" in key
            for key in flat):
         return Architecture.SDXL
@@ -309,12 +350,36 @@ def _lora_architecture(keys: list[str], tensors: dict[str, TensorInfo]) -> str |
     return None
 
 
+def family_phrase(info: WeightsInfo) -> str:
+    """What a file for a base model the app does not run is, in words: "a LoRA for FLUX"."""
+    what = "a model file" if info.kind == WeightsKind.UNKNOWN else WeightsKind(info.kind).phrase
+    return f"{what} for {info.family}"
+
+
+def for_other_family(path: Path, info: WeightsInfo) -> str:
+    """Why a file for a base model the app does not run cannot be used, in words."""
+    return f"{path.name} is {family_phrase(info)}, which this app does not run; it runs SD1.5 and SDXL models."
+
+
 def not_the_kind(path: Path, info: WeightsInfo, wanted: str) -> str:
     """Why `path` cannot be used as `wanted` ("a LoRA"): what it is instead, in words."""
+    if info.family:
+        return for_other_family(path, info)
     if info.kind == WeightsKind.UNKNOWN and info.format and info.format.startswith("LyCORIS"):
         return (f"{path.name} is a {info.format} file, which the app cannot use; LoRA, LoCon, LoHa and LoKr files "
                 "work.")
     return f"{path.name} is {WeightsKind(info.kind).phrase}, not {wanted}."
+
+
+def folder_family(folder: Path) -> str | None:
+    """SD2 for a diffusers folder whose UNet takes SD2's text, though the folder names SD1.5's pipeline class (as
+    stable-diffusion-2-1's does); None otherwise."""
+    try:
+        config = json.loads((folder / "unet" / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    width = config.get("cross_attention_dim") if isinstance(config, dict) else None
+    return OTHER_CROSS_ATTENTION_DIMS.get(width) if isinstance(width, int) else None
 
 
 def base_architecture(path: str | Path) -> str:
@@ -333,10 +398,14 @@ def base_architecture(path: str | Path) -> str:
                              "damaged (not a JSON object). Download or export the model again.") from None
         if not isinstance(class_name, str) or class_name not in PIPELINE_CLASSES:
             raise InputError(f"{path.name} is a {class_name}; only SD1.5 and SDXL text-to-image models are supported.")
+        family = folder_family(path)
+        if family:
+            raise InputError(f"{path.name} is a model for {family}, which this app does not run; choose an SD1.5 or "
+                             "SDXL model.")
         return PIPELINE_CLASSES[class_name]
     info = inspect_file(path)
-    if info.kind != WeightsKind.CHECKPOINT:
+    if info.kind != WeightsKind.CHECKPOINT or info.family:
         raise InputError(f"{not_the_kind(path, info, 'a base model checkpoint')} Choose a full SD1.5 or SDXL model.")
     if info.architecture is None:
-        raise InputError(f"{path.name} is neither an SD1.5 nor an SDXL checkpoint (SD2 and others are not supported).")
+        raise InputError(f"{path.name} is neither an SD1.5 nor an SDXL checkpoint; choose a full SD1.5 or SDXL model.")
     return info.architecture

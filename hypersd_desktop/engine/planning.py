@@ -14,7 +14,9 @@ from pathlib import Path
 
 from hypersd_desktop.core.errors import ArchitectureMismatchError, InputError
 from hypersd_desktop.core.vocab import Architecture, Mode, Scheduler, WeightsKind
-from hypersd_desktop.engine.inspect import WeightsInfo, inspect_file, not_the_kind
+from hypersd_desktop.engine.inspect import (
+    CROSS_ATTENTION_DIMS, OTHER_CROSS_ATTENTION_DIMS, WeightsInfo, for_other_family, inspect_file, not_the_kind,
+)
 from hypersd_desktop.engine.recipes import (
     PLAIN_GUIDANCE, PLAIN_STEPS, Recipe, check_architecture, recipe_by_id, recipe_for_file, settings_warnings,
 )
@@ -53,6 +55,9 @@ def check_lora_files(request: GenerationRequest, architecture: str) -> None:
         if not path.exists():
             raise InputError(f"The LoRA {path} does not exist; check the path or install it.")
         info = inspect_file(path)
+        if info.family:
+            raise ArchitectureMismatchError(f"{for_other_family(path, info)} Use {Architecture(architecture).label} "
+                                            "LoRAs with this base model.")
         if info.kind != WeightsKind.LORA:
             raise InputError(not_the_kind(path, info, "a LoRA"))
         if info.architecture is not None and info.architecture != architecture:
@@ -80,13 +85,17 @@ def controlnet_architecture(path: Path) -> str | None:
         if not isinstance(config, dict) or config.get("_class_name") != "ControlNetModel":
             raise InputError(f"{path.name} is not a ControlNet (its config names "
                              f"{config.get('_class_name') if isinstance(config, dict) else 'nothing'}).")
-        return {768: Architecture.SD15, 2048: Architecture.SDXL}.get(config.get("cross_attention_dim"))
+        width = config.get("cross_attention_dim")
+        if width in OTHER_CROSS_ATTENTION_DIMS:
+            raise InputError(f"{path.name} is a ControlNet for {OTHER_CROSS_ATTENTION_DIMS[width]}, which this app does "
+                             "not run; it runs SD1.5 and SDXL models.")
+        return CROSS_ATTENTION_DIMS.get(width) if isinstance(width, int) else None
     info = inspect_file(path)
-    if info.kind != WeightsKind.CONTROLNET:
+    if info.kind != WeightsKind.CONTROLNET or info.family:
         raise InputError(not_the_kind(path, info, "a ControlNet"))
     if info.architecture is None:
-        raise InputError(f"{path.name} is a ControlNet for SD2 or another base model; only SD1.5 and SDXL "
-                         "ControlNets are used.")
+        raise InputError(f"{path.name} is a ControlNet for a base model other than SD1.5 and SDXL; only SD1.5 "
+                         "and SDXL ControlNets are used.")
     return info.architecture
 
 
@@ -104,7 +113,7 @@ def check_unet_file(path: Path, architecture: str) -> WeightsInfo:
     if not path.exists():
         raise InputError(f"The UNet {path} does not exist; check the path or install it.")
     info = inspect_file(path)
-    if info.kind not in (WeightsKind.UNET, WeightsKind.CHECKPOINT):
+    if info.kind not in (WeightsKind.UNET, WeightsKind.CHECKPOINT) or info.family:
         raise InputError(not_the_kind(path, info, "a UNet"))
     if info.architecture is not None and info.architecture != architecture:
         raise ArchitectureMismatchError(

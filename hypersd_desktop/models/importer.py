@@ -23,7 +23,9 @@ from pathlib import Path
 from hypersd_desktop.core.errors import AppError, ModelFormatError, UnsafeFileError
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import ImportStatus, ModelKind, WeightsKind
-from hypersd_desktop.engine.inspect import PICKLE_SUFFIXES, PIPELINE_CLASSES, inspect_file
+from hypersd_desktop.engine.inspect import (
+    PICKLE_SUFFIXES, PIPELINE_CLASSES, family_phrase, folder_family, inspect_file,
+)
 from hypersd_desktop.core.hashes import sha256_file
 from hypersd_desktop.models.registry import InstalledModel, ModelFile, Registry
 
@@ -93,10 +95,13 @@ class Importer:
         info = inspect_file(path)
         kind = KIND_OF_WEIGHTS.get(info.kind)
         needs_architecture = kind in (ModelKind.BASE, ModelKind.CONTROLNET)
-        if kind is None or info.kind == WeightsKind.UNKNOWN or (needs_architecture and info.architecture is None):
+        if (kind is None or info.kind == WeightsKind.UNKNOWN or info.family
+                or (needs_architecture and info.architecture is None)):
             meter.advance(path.name, _size(path))
-            if needs_architecture:
-                what = f"an SD2 or other {'checkpoint' if kind == ModelKind.BASE else 'ControlNet'}"
+            if info.family:
+                what = family_phrase(info)
+            elif needs_architecture:
+                what = f"{WeightsKind(info.kind).phrase} for a base model other than SD1.5 and SDXL"
             elif info.kind == WeightsKind.UNKNOWN:
                 what = f"a {info.format} file" if info.format else "no kind of weights this app knows"
             else:
@@ -126,10 +131,12 @@ class Importer:
             raise ModelFormatError(f"{path.name}: its model_index.json is damaged (not a JSON object); download or "
                                    "export the model again.") from None
         architecture = PIPELINE_CLASSES.get(class_name) if isinstance(class_name, str) else None
-        if architecture is None:
+        family = folder_family(path)
+        if architecture is None or family:
             meter.advance(path.name, _size(path))
+            what = f"a model for {family}" if family else f"a {class_name}"
             return ImportItem(str(path), ImportStatus.UNSUPPORTED, ModelKind.BASE, None,
-                              reason=f"a {class_name}; only SD1.5 and SDXL pipelines are used")
+                              reason=f"{what}; only SD1.5 and SDXL pipelines are used")
         pickles = [p for p in path.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES and p.is_file()]
         weights = [p for p in path.rglob("*.safetensors") if p.is_file()]
         if pickles and not weights:

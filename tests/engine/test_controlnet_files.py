@@ -9,6 +9,8 @@ are checked against diffusers' own configs, full size, on the meta device.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -141,8 +143,13 @@ def test_files_that_are_no_controlnet_this_app_can_run_say_so(controlnets, tiny_
     save_file({"input_hint_block.0.weight": torch.zeros(16, 3, 3, 3),
                "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": torch.zeros(320, 1024)}, sd21)
     assert inspect_file(sd21).kind == WeightsKind.CONTROLNET and inspect_file(sd21).architecture is None
-    with pytest.raises(InputError, match="SD2 or another base model"):
+    with pytest.raises(InputError, match="is a ControlNet for SD2, which this app does not run"):
         check_controlnet(sd21, "sd15")
+    sd21_folder = tmp_path / "sd21-folder"
+    sd21_folder.mkdir()
+    (sd21_folder / "config.json").write_text(json.dumps({"_class_name": "ControlNetModel", "cross_attention_dim": 1024}))
+    with pytest.raises(InputError, match="is a ControlNet for SD2, which this app does not run"):
+        check_controlnet(sd21_folder, "sd15")
     lone = tmp_path / "alone" / "diffusion_pytorch_model.safetensors"
     lone.parent.mkdir()
     save_file(state, lone)

@@ -72,7 +72,7 @@ def test_a1111_folder_lists_every_file_correctly(library, a1111):
     control_lora = items["control-lora-canny-rank128.safetensors"]
     assert control_lora.status == ImportStatus.UNSUPPORTED and "control-lora" in control_lora.reason
     sd21 = items["controlnet-sd21-canny.safetensors"]
-    assert sd21.status == ImportStatus.UNSUPPORTED and "SD2 or other ControlNet" in sd21.reason
+    assert sd21.status == ImportStatus.UNSUPPORTED and "a ControlNet for SD2" in sd21.reason
 
     lora = library.registry.get("hyper-sd15-2steps-lora")
     data = (a1111 / "Lora" / "Hyper-SD15-2steps-lora.safetensors").read_bytes()
