@@ -160,3 +160,26 @@ def save_single_file(pipe, path: Path) -> Path:
         state.update(convert_open_clip(pipe.text_encoder_2, "conditioner.embedders.1.model."))
     save_file({k: v.contiguous() for k, v in state.items()}, str(path))
     return path
+
+
+def kohya_original_names(state: dict[str, torch.Tensor], unet) -> dict[str, torch.Tensor]:
+    """A kohya LoRA over `unet` renamed from diffusers' module paths to the original SD block names
+    (`lora_unet_input_blocks_4_1_…`, `…_in_layers_2`), as kohya's SDXL trainer writes its files."""
+    lookup = {name.replace(".", "_"): name for name, _ in unet.named_modules()}
+    ordered = sorted(unet_key_map(unet).items(), key=lambda item: -len(item[0]))
+    out = {}
+    for key, tensor in state.items():
+        stem, suffix = key.split(".", 1)
+        if not stem.startswith("lora_unet_"):
+            out[key] = tensor  # text encoder layers keep their names
+            continue
+        name = lookup[stem.removeprefix("lora_unet_")] + "."
+        for source, target in ordered:
+            if name.startswith(source):
+                name = target + name[len(source):]
+                if ".resnets." in source:
+                    for original, diffusers_name in RESNET:
+                        name = name.replace(f".{diffusers_name}.", f".{original}.")
+                break
+        out[f"lora_unet_{name.rstrip('.').replace('.', '_')}.{suffix}"] = tensor
+    return out

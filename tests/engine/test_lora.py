@@ -152,3 +152,39 @@ def test_a_peft_dora_lora_fuses_as_peft_merges_it(tiny_sd15, tmp_path):
             torch.testing.assert_close(ours, module.get_base_layer().weight, rtol=1e-4, atol=1e-5, msg=name)
             merged += 1
     assert merged == len(layers) and any(layer.parts["up"].dim() == 4 for layer in layers)
+
+
+def test_an_sdxl_lora_with_original_block_names_fuses_as_diffusers_loads_it(tiny_sdxl, tmp_path):
+    """kohya's SDXL trainer names layers by the original SD blocks (`lora_unet_input_blocks_4_1_…`, resnets'
+    `in_layers_2`, the downsamplers' `op`): every layer is matched, and fused as diffusers' own loader fuses it."""
+    import copy
+
+    from diffusers import StableDiffusionXLPipeline
+
+    import ldm_format
+    import tiny_models
+
+    pipe = StableDiffusionXLPipeline.from_pretrained(tiny_sdxl)
+    named = tiny_models.kohya_lora(pipe.unet, tmp_path / "named.safetensors", text_encoder=pipe.text_encoder,
+                                   te_prefix="lora_te1")
+    original = tmp_path / "original.safetensors"
+    save_file(ldm_format.kohya_original_names(load_file(str(named)), pipe.unet), str(original))
+    assert any("_input_blocks_" in key and "_in_layers_2." in key for key in load_file(str(original)))
+
+    unet, text_encoder = copy.deepcopy(pipe.unet), copy.deepcopy(pipe.text_encoder)
+    components = {"unet": unet, "text_encoder": text_encoder}
+    layers, unmatched = load_lora_layers(original, components, dict(unet.config))
+    assert unmatched == 0
+    apply_layers(components, layers, 1.0)
+
+    pipe.load_lora_weights(str(tmp_path), weight_name=original.name)
+    pipe.fuse_lora()
+    checked = 0
+    for layer in layers:
+        theirs = getattr(pipe, layer.component).get_submodule(layer.module)
+        theirs = theirs.get_base_layer() if hasattr(theirs, "get_base_layer") else theirs
+        ours = components[layer.component].get_submodule(layer.module).weight
+        torch.testing.assert_close(ours, theirs.weight, rtol=1e-5, atol=1e-6, msg=layer.module)
+        checked += 1
+    assert checked == len(load_file(str(original))) // 3
+    assert {layer.module.split(".")[0] for layer in layers} >= {"down_blocks", "mid_block", "up_blocks"}
