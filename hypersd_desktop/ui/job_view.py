@@ -22,12 +22,20 @@ RESULTS_KEPT = 40
 class PreviewLabel(QLabel):
     """Shows the latest preview or image scaled to fit, and scales it again when resized."""
 
+    WAITING = "Making the image: the steps show here as it forms"
+
     def __init__(self, text: str) -> None:
         super().__init__(text, alignment=Qt.AlignmentFlag.AlignCenter)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         self.setMinimumSize(320, 320)
         self.setStyleSheet("QLabel { background: palette(base); border-radius: 6px; }")
         self._pixmap: QPixmap | None = None
+        self._idle_text = text
+
+    def set_waiting(self, waiting: bool) -> None:
+        """Until the first image, say whether one is being made (the prompt hint would read as idle)."""
+        if self._pixmap is None:
+            self.setText(self.WAITING if waiting else self._idle_text)
 
     def show_image(self, pixmap: QPixmap) -> None:
         if pixmap.isNull():
@@ -109,6 +117,7 @@ class JobView(QObject):
         self.active_job = message.job_id
         self.widgets.cancel_button.setEnabled(True)
         self.widgets.timing.setText("Loading the model…")
+        self.widgets.preview.set_waiting(True)
 
     def _job_progress(self, message) -> None:
         if message.preview:
@@ -163,6 +172,7 @@ class JobView(QObject):
 
     def _job_failed(self, message) -> None:
         self._job_ended(message.job_id)
+        self.widgets.preview.set_waiting(False)
         if message.cancelled:
             self.widgets.timing.setText(message.message)
         else:

@@ -22,11 +22,14 @@ def test_generate_shows_the_image_and_saves_it_to_the_gallery(qtbot, parts):
     assert not window.negative.isEnabled() and not window.guidance.isEnabled() and window.eta.isEnabled()
     window.prompt.setPlainText("a lighthouse at dusk")
     window.steps.setValue(2)
+    shown = []
+    parts.bridge.started.connect(lambda _: shown.append(window.preview.text()))
     with qtbot.waitSignal(window.image_saved, timeout=WAIT) as saved:
         qtbot.keyClick(window.prompt, "\r", modifier=qtbot_modifier())
     path = Path(saved.args[0])
     assert path.exists() and window.results.count() == 1
     assert not window.preview.pixmap().isNull()
+    assert shown == ["Making the image: the steps show here as it forms"], "the empty preview says a job runs"
     qtbot.waitUntil(lambda: window.timing.text().startswith("Done in"), timeout=WAIT)
     assert re.fullmatch(r"Done in [\d.]+ s on CPU \(fp32\), [\d.]+ s of it loading the model", window.timing.text())
     store = GalleryStore(AppPaths.default().data / "gallery.sqlite3")
@@ -58,6 +61,7 @@ def test_cancel_mid_job_saves_nothing(qtbot, parts):
     assert failed.args[0].cancelled
     qtbot.wait(300)
     assert saved == [] and not window.cancel_button.isEnabled()
+    assert window.preview.text() == "Type a prompt and press Ctrl+Enter"
 
 
 def test_killed_worker_is_reported_and_the_next_job_works(qtbot, parts):
