@@ -208,6 +208,7 @@ def run(args: argparse.Namespace) -> int:
                   f"{result.timings['per_image_s'] * 1000:.0f} ms per image)")
     if gallery is not None:
         gallery.close()
+    library.registry.mark_used(request.model_paths())
     library.close()
     return 0
 

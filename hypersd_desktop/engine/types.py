@@ -122,6 +122,12 @@ class GenerationRequest:
             return Mode.INPAINT
         return Mode.IMAGE_TO_IMAGE if self.init_image is not None else Mode.TEXT_TO_IMAGE
 
+    def model_paths(self) -> tuple[str, ...]:
+        """Every model file or folder the request uses: base model, UNet, VAE, TAESD, LoRAs, ControlNets."""
+        named = (self.base_model, self.unet, self.vae, self.taesd, *(lora.path for lora in self.loras),
+                 *(control.model for control in self.controls))
+        return tuple(dict.fromkeys(path for path in named if path))
+
     def input_images(self) -> tuple[str, ...]:
         """The sha256 of every input image the request names."""
         named = (self.init_image, self.mask_image, *(control.image for control in self.controls))

@@ -7,15 +7,19 @@ whether removing the model deletes them: a file the app only references is never
 
 from __future__ import annotations
 
+import logging
 import shutil
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from hypersd_desktop.core.database import Database
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.vocab import ModelLayout
+
+log = logging.getLogger("hypersd.models")
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -146,6 +150,17 @@ class Registry:
 
     def touch(self, model_id: str) -> None:
         self._db.execute("UPDATE models SET last_used = ? WHERE id = ?", (time.time(), model_id))
+
+    def mark_used(self, paths: Iterable[str]) -> None:
+        """Record now as the last use of the installed models at these paths (others are ignored)."""
+        paths = list(dict.fromkeys(str(path) for path in paths))
+        if not paths:
+            return
+        marks = ",".join("?" * len(paths))
+        try:
+            self._db.execute(f"UPDATE models SET last_used = ? WHERE path IN ({marks})", (time.time(), *paths))
+        except sqlite3.Error as error:  # a busy or read-only library: not worth failing the work that used them
+            log.warning("could not record the models' last use: %s", error)
 
     def remove(self, key: str) -> int:
         """Unregister a model; delete its files only if the app made them. Returns the bytes freed."""

@@ -236,6 +236,7 @@ class BatchDialog(QDialog):
         self.spec = spec
         done = spec.done_before()
         self.job_id = self.bridge.client.submit_batch(spec)
+        self.library.registry.mark_used(path for unit in spec.units for path in unit.request.model_paths())
         self.start_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.bar.setValue(int(1000 * done / len(spec.units)))

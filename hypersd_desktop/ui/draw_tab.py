@@ -348,6 +348,7 @@ class DrawTab(QWidget):
         if image is None:
             return None
         self.keep_button.setEnabled(False)  # kept: the same image once
+        self.library.registry.mark_used(image.request.model_paths())
         if image.request.decoder == Decoder.TAESD:
             self._keeping.add(self.bridge.client.submit(image.request.replace(decoder=Decoder.VAE)))
             self.state_label.setText("Keeping: decoding with the full VAE…")

@@ -428,6 +428,7 @@ class MainWindow(QMainWindow):
         for k in range(self.batch_count.value()):
             job_request = request.replace(seed=(request.seed + k * request.batch_size) % (MAX_SEED + 1))
             self._job_ids.append(self.bridge.client.submit(job_request, latest_wins=self.latest_wins.isChecked()))
+        self.library.registry.mark_used(request.model_paths())
         if not self.seed_lock.isChecked():
             self.seed.setValue(random.randrange(RANDOM_SEEDS))
         self._remember_choices()

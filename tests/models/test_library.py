@@ -136,6 +136,18 @@ def test_names_resolve_to_paths(library, hyper_lora):
         library.resolve("no-such-model")
 
 
+def test_models_used_by_a_request_are_marked_used(library, hyper_lora):
+    from hypersd_desktop.engine import GenerationRequest, LoraSpec
+
+    used, unused = hyper_lora("Hyper-SD15-1step-lora"), hyper_lora("Hyper-SD15-2steps-lora")
+    library.import_path(used)
+    library.import_path(unused)
+    request = GenerationRequest(prompt="x", base_model="/not/installed", loras=(LoraSpec(str(used)),))
+    library.registry.mark_used(request.model_paths())
+    marked = {model.name: model.last_used for model in library.registry.list()}
+    assert marked["Hyper-SD15-1step-lora"] is not None and marked["Hyper-SD15-2steps-lora"] is None
+
+
 def test_registry_migrates_and_survives_reopening(tmp_path):
     registry = Registry(tmp_path / "r.sqlite3")
     version = registry._db.execute("PRAGMA user_version")[0][0]

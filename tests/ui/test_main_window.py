@@ -24,12 +24,14 @@ def test_generate_shows_the_image_and_saves_it_to_the_gallery(qtbot, parts):
     window.steps.setValue(2)
     shown = []
     parts.bridge.started.connect(lambda _: shown.append(window.preview.text()))
+    assert [model.last_used for model in parts.library.registry.list()] == [None, None]
     with qtbot.waitSignal(window.image_saved, timeout=WAIT) as saved:
         qtbot.keyClick(window.prompt, "\r", modifier=qtbot_modifier())
     path = Path(saved.args[0])
     assert path.exists() and window.results.count() == 1
     assert not window.preview.pixmap().isNull()
     assert shown == ["Making the image: the steps show here as it forms"], "the empty preview says a job runs"
+    assert all(model.last_used for model in parts.library.registry.list()), "the Models tab's Last used"
     qtbot.waitUntil(lambda: window.timing.text().startswith("Done in"), timeout=WAIT)
     assert re.fullmatch(r"Done in [\d.]+ s on CPU \(fp32\), [\d.]+ s of it loading the model", window.timing.text())
     store = GalleryStore(AppPaths.default().data / "gallery.sqlite3")
