@@ -56,20 +56,25 @@ def unet_key_map(unet) -> dict[str, str]:
     return mapping
 
 
+def _ordered(mapping: dict[str, str]) -> list[tuple[str, str]]:
+    return sorted(mapping.items(), key=lambda item: -len(item[0]))
+
+
+def _original(key: str, ordered: list[tuple[str, str]]) -> str:
+    """`key` under the original name of the longest block prefix it starts with (resnet layers renamed too)."""
+    for source, target in ordered:
+        if key.startswith(source):
+            new = target + key[len(source):]
+            if ".resnets." in source:
+                for original, diffusers_name in RESNET:
+                    new = new.replace(f".{diffusers_name}.", f".{original}.")
+            return new
+    return key
+
+
 def _rename(state: dict[str, torch.Tensor], mapping: dict[str, str], prefix: str) -> dict[str, torch.Tensor]:
-    ordered = sorted(mapping.items(), key=lambda item: -len(item[0]))
-    out = {}
-    for key, tensor in state.items():
-        new = key
-        for source, target in ordered:
-            if key.startswith(source):
-                new = target + key[len(source):]
-                if ".resnets." in source:
-                    for original, diffusers_name in RESNET:
-                        new = new.replace(f".{diffusers_name}.", f".{original}.")
-                break
-        out[prefix + new] = tensor
-    return out
+    ordered = _ordered(mapping)
+    return {prefix + _original(key, ordered): tensor for key, tensor in state.items()}
 
 
 def convert_unet(unet) -> dict[str, torch.Tensor]:
@@ -108,7 +113,7 @@ def convert_vae(vae) -> dict[str, torch.Tensor]:
         if i < blocks - 1:
             mapping[f"encoder.down_blocks.{i}.downsamplers.0."] = f"encoder.down.{i}.downsample."
             mapping[f"decoder.up_blocks.{i}.upsamplers.0."] = f"decoder.up.{blocks - 1 - i}.upsample."
-    ordered = sorted(mapping.items(), key=lambda item: -len(item[0]))
+    ordered = _ordered(mapping)
     attention = [("group_norm.", "norm."), ("to_q.", "q."), ("to_k.", "k."), ("to_v.", "v."), ("to_out.0.", "proj_out.")]
     out = {}
     for key, tensor in vae.state_dict().items():
@@ -166,20 +171,13 @@ def kohya_original_names(state: dict[str, torch.Tensor], unet) -> dict[str, torc
     """A kohya LoRA over `unet` renamed from diffusers' module paths to the original SD block names
     (`lora_unet_input_blocks_4_1_…`, `…_in_layers_2`), as kohya's SDXL trainer writes its files."""
     lookup = {name.replace(".", "_"): name for name, _ in unet.named_modules()}
-    ordered = sorted(unet_key_map(unet).items(), key=lambda item: -len(item[0]))
+    ordered = _ordered(unet_key_map(unet))
     out = {}
     for key, tensor in state.items():
         stem, suffix = key.split(".", 1)
         if not stem.startswith("lora_unet_"):
             out[key] = tensor  # text encoder layers keep their names
             continue
-        name = lookup[stem.removeprefix("lora_unet_")] + "."
-        for source, target in ordered:
-            if name.startswith(source):
-                name = target + name[len(source):]
-                if ".resnets." in source:
-                    for original, diffusers_name in RESNET:
-                        name = name.replace(f".{diffusers_name}.", f".{original}.")
-                break
+        name = _original(lookup[stem.removeprefix("lora_unet_")] + ".", ordered)
         out[f"lora_unet_{name.rstrip('.').replace('.', '_')}.{suffix}"] = tensor
     return out
