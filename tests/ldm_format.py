@@ -181,3 +181,22 @@ def kohya_original_names(state: dict[str, torch.Tensor], unet) -> dict[str, torc
         name = _original(lookup[stem.removeprefix("lora_unet_")] + ".", ordered)
         out[f"lora_unet_{name.rstrip('.').replace('.', '_')}.{suffix}"] = tensor
     return out
+
+
+def kohya_comfyui_names(state: dict[str, torch.Tensor], unet, text_encoders: dict[str, object]) -> dict[str, torch.Tensor]:
+    """A kohya LoRA over `unet` in ComfyUI's key style: `diffusion_model.<original path>.lora_down.weight`, and
+    text-encoder layers (`text_encoders` maps a kohya prefix such as "lora_te1_" to its model and ComfyUI's name
+    for it, "clip_l") as `text_encoders.clip_l.transformer.<path>.…`."""
+    ordered = _ordered(unet_key_map(unet))
+    models = {"lora_unet_": (unet, None), **text_encoders}
+    out = {}
+    for key, tensor in state.items():
+        stem, suffix = key.split(".", 1)
+        prefix = next(prefix for prefix in models if stem.startswith(prefix))
+        model, name = models[prefix]
+        path = {path.replace(".", "_"): path for path, _ in model.named_modules()}[stem.removeprefix(prefix)]
+        if name is None:
+            out[f"diffusion_model.{_original(path + '.', ordered)}{suffix}"] = tensor
+        else:
+            out[f"text_encoders.{name}.transformer.{path}.{suffix}"] = tensor
+    return out

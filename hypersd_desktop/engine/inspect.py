@@ -43,7 +43,8 @@ _UNET_BLOCKS = ("down_blocks_", "up_blocks_", "mid_block_", "input_blocks_", "ou
 # Where a UNet-style file keeps its cross-attention key projection, which takes the text encoder's width:
 # weights, and the input side of LoRA (kohya, PEFT, diffusers) and LoHa layers.
 _CROSS_ATTENTION_KEYS = ("attn2.to_k.weight", "attn2_to_k.lora_down.weight", "attn2.to_k.lora_A.weight",
-                         "attn2.to_k.lora.down.weight", "attn2_to_k.hada_w1_b")
+                         "attn2.to_k.lora.down.weight", "attn2.to_k.lora_down.weight", "attn2_to_k.hada_w1_b",
+                         "attn2.to_k.hada_w1_b")
 FLUX_WIDTH = 3072  # FLUX's transformer width; SD3's is 1536 (medium) or 2432 (3.5 large)
 
 

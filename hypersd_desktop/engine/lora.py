@@ -17,8 +17,9 @@ magnitude m per output row (or input column): W' = m · (W + ΔW) / ‖W + ΔW�
 W + s · (W' − W). That cannot be subtracted again, so a DoRA LoRA is unfused by reloading.
 
 Key styles: kohya (`lora_unet_<path with _>.<tensor>`, including the original-SD block names of
-SDXL files, and `lora_te`/`lora_te1`/`lora_te2` text-encoder keys; LyCORIS writes these too) and
-PEFT (`<path>.lora_A.weight` / `lora_B.weight`, optionally prefixed `unet.`, `text_encoder.` …).
+SDXL files, and `lora_te`/`lora_te1`/`lora_te2` text-encoder keys; LyCORIS writes these too),
+PEFT (`<path>.lora_A.weight` / `lora_B.weight`, optionally prefixed `unet.`, `text_encoder.` …) and
+ComfyUI's (`diffusion_model.<original path>.lora_down.weight`, `text_encoders.clip_l.transformer.…`).
 A PEFT-style file keeps its alpha in no tensor: diffusers writes the adapter's config (`lora_alpha`,
 `alpha_pattern`, rsLoRA) into the file's header, and PEFT's scale is taken from there.
 
@@ -60,6 +61,13 @@ LYCORIS_PARTS = ("hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b", "hada_t1", 
                  "lokr_w1", "lokr_w1_a", "lokr_w1_b", "lokr_w2", "lokr_w2_a", "lokr_w2_b", "lokr_t2")
 PEFT_PARTS = {".lora_A.weight": "down", ".lora_B.weight": "up", ".lora.down.weight": "down", ".lora.up.weight": "up",
               ".alpha": "alpha", ".lora_magnitude_vector": "magnitude", ".lora_magnitude_vector.weight": "magnitude"}
+# ComfyUI's own key style (its LoRA save node): the layer's original-SD path under the model's prefix in ComfyUI,
+# then any of the parts above.
+COMFYUI_PREFIXES = {"diffusion_model.": "unet", "text_encoders.clip_l.transformer.": "text_encoder",
+                    "text_encoders.clip_g.transformer.": "text_encoder_2"}
+_PART_SUFFIXES = sorted({**{f".{suffix}": part for suffix, part in KOHYA_PARTS.items()},
+                         **{f".{suffix}": suffix for suffix in (*LYCORIS_PARTS, *LYCORIS_OTHER_METHODS)},
+                         **PEFT_PARTS}.items(), key=lambda item: -len(item[0]))
 
 
 @dataclass
@@ -184,7 +192,7 @@ def load_lora_layers(path: str | Path, components: dict[str, torch.nn.Module], u
                              "cannot fuse; LoRA, LoCon, LoHa and LoKr files work.")
         raise InputError(
             f"{Path(path).name} has no LoRA layers that match this base model; it is not a LoRA in a "
-            "supported key style (kohya, LyCORIS or PEFT) for this architecture."
+            "supported key style (kohya, LyCORIS, PEFT or ComfyUI) for this architecture."
         )
     return layers, unmatched
 
@@ -247,6 +255,11 @@ def _group(state: dict[str, torch.Tensor]) -> dict[tuple[str, str], dict[str, to
 
 
 def _parse_key(key: str) -> tuple[str, str, str] | None:
+    for prefix, component in COMFYUI_PREFIXES.items():
+        if key.startswith(prefix):
+            layer = key[len(prefix):]
+            return next(((component, layer[: -len(suffix)], part) for suffix, part in _PART_SUFFIXES
+                         if layer.endswith(suffix)), None)
     if key.startswith("lora_") and "." in key:
         stem, suffix = key.split(".", 1)  # kohya layer names join their path with '_'
         for prefix, component in KOHYA_PREFIXES.items():

@@ -188,3 +188,37 @@ def test_an_sdxl_lora_with_original_block_names_fuses_as_diffusers_loads_it(tiny
         checked += 1
     assert checked == len(load_file(str(original))) // 3
     assert {layer.module.split(".")[0] for layer in layers} >= {"down_blocks", "mid_block", "up_blocks"}
+
+
+def test_a_lora_in_comfyuis_key_style_fuses_as_the_kohya_file(tiny_sdxl, tmp_path):
+    """ComfyUI's LoRA save node writes `diffusion_model.<original path>.lora_down.weight` and
+    `text_encoders.clip_l.transformer.…`: the same layers as the kohya file, fused the same."""
+    import copy
+
+    from diffusers import StableDiffusionXLPipeline
+
+    import ldm_format
+    import tiny_models
+    from hypersd_desktop.engine.inspect import inspect_file
+
+    pipe = StableDiffusionXLPipeline.from_pretrained(tiny_sdxl)
+    kohya = tiny_models.kohya_lora(pipe.unet, tmp_path / "kohya.safetensors", text_encoder=pipe.text_encoder,
+                                   te_prefix="lora_te1")
+    comfyui = tmp_path / "ComfyUI_extracted_lora_00001_.safetensors"
+    save_file(ldm_format.kohya_comfyui_names(load_file(str(kohya)), pipe.unet,
+                                             {"lora_te1_": (pipe.text_encoder, "clip_l")}), str(comfyui))
+    keys = load_file(str(comfyui))
+    assert any(key.startswith("diffusion_model.input_blocks.") and ".in_layers.2." in key for key in keys)
+    assert any(key.startswith("text_encoders.clip_l.transformer.text_model.") for key in keys)
+    assert inspect_file(comfyui).kind == "lora"
+
+    fused = []
+    for path in (kohya, comfyui):
+        components = {"unet": copy.deepcopy(pipe.unet), "text_encoder": copy.deepcopy(pipe.text_encoder)}
+        layers, unmatched = load_lora_layers(path, components, dict(pipe.unet.config))
+        assert unmatched == 0 and len(layers) == len(keys) // 3
+        apply_layers(components, layers, 0.8)
+        fused.append(components)
+    for component in ("unet", "text_encoder"):
+        for (name, a), (_, b) in zip(fused[0][component].named_parameters(), fused[1][component].named_parameters()):
+            torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
