@@ -77,8 +77,9 @@ def add_parser(commands) -> None:
     generate.add_argument("--fast-decode", action="store_true", help="decode with TAESD instead of the full VAE")
     generate.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
                           help="run each step eagerly instead of replaying CUDA graphs (NVIDIA GPUs)")
-    generate.add_argument("--init-image", type=Path, help="start from this image (image-to-image); its size is the "
-                                                          "output's unless --width/--height say otherwise")
+    generate.add_argument("--init-image", type=Path, help="start from this image (image-to-image); its size (sides "
+                          "cut to multiples of 8; a photo far larger than the model's size scaled down to it) is the "
+                          "output's unless --width/--height say otherwise, when it is cut to that shape and scaled")
     generate.add_argument("--strength", type=float, default=0.75,
                           help="how much of the init image is repainted, 0-1 (default 0.75); at 4 steps 0.5 runs 2")
     generate.add_argument("--mask", type=Path, help="inpaint: a grayscale image of the init image's size; white is "

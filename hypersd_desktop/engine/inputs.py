@@ -1,14 +1,18 @@
 """A request's input images, opened from the input store and checked against the request (torch-free).
 
 The command line checks them before torch is imported; the engine opens them for the run. The run
-takes the init image's size unless the request names one; a size that differs from the init image's,
-sides that are not multiples of 8, or a mask that is not a grayscale image of the same size are
-refused with what to do. A control image with a preprocessor is made here from the picture named, and
-the mask is blurred by the request's mask blur (a Gaussian blur, as diffusers' `VaeImageProcessor.blur`).
+takes the size the request names, else the init image's own (`init_size`: sides cut to multiples of 8,
+a picture far larger than the model's size scaled down to it). The init image and its mask are cut
+about the centre to that size's aspect ratio and scaled to it, so any picture can start a run; a mask
+that is not a grayscale image of the init image's size is refused with what to do. Control images
+are fitted to the run's size the same way (a ControlNet would otherwise get them stretched), and one
+with a preprocessor is made here from the picture named. The mask is blurred by the request's mask
+blur (a Gaussian blur, as diffusers' `VaeImageProcessor.blur`) at the run's size.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,7 +20,7 @@ import numpy as np
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.engine.preprocess import control_image
-from hypersd_desktop.engine.types import GenerationRequest
+from hypersd_desktop.engine.types import GenerationRequest, init_size
 
 
 @dataclass
@@ -31,34 +35,40 @@ class ModeInputs:
 
 
 def open_inputs(request: GenerationRequest, inputs: InputImages | None, width: int, height: int) -> ModeInputs:
-    """The request's images from the input store. The run takes the init image's size unless the request
-    names one; a size that differs from the init image's, or a mask of another size, is an error."""
+    """The request's images from the input store, at the run's size. `width` × `height` is the size the run
+    would have without an init image (the model's own when the request names none)."""
     if not request.input_images():
         return ModeInputs(width, height)
     if inputs is None:
         raise InputError("This request has input images, and this engine was given no input image store.")
     init = mask = None
     if request.init_image is not None:
-        init = inputs.open(request.init_image)
-        asked = (request.width or init.width, request.height or init.height)
-        if asked != init.size:
-            raise InputError(f"The init image is {init.width} × {init.height}, and {asked[0]} × {asked[1]} was asked; "
-                             "leave the size to the image, or resize the image first.")
-        if init.width % 8 or init.height % 8:
-            raise InputError(f"The init image is {init.width} × {init.height}; both sides must be multiples of 8. "
-                             "Crop or resize it first.")
-        width, height = init.size
+        picture = inputs.open(request.init_image)
+        own = init_size(picture.size, math.isqrt(width * height))
+        width, height = (request.width or own[0], request.height or own[1])
+        init = covered(picture, (width, height))
     if request.mask_image is not None:
         colours = np.asarray(inputs.open(request.mask_image), dtype=np.int16)
         if np.abs(np.diff(colours, axis=-1)).max() > 2:
             raise InputError("The mask has colours; use a grayscale image: white is repainted, black is kept.")
         mask = inputs.open(request.mask_image, mode="L")
-        if mask.size != init.size:
-            raise InputError(f"The mask is {mask.width} × {mask.height} and the init image {init.width} × "
-                             f"{init.height}; the mask must be a grayscale image of the same size.")
+        if mask.size != picture.size:
+            raise InputError(f"The mask is {mask.width} × {mask.height} and the init image {picture.width} × "
+                             f"{picture.height}; the mask must be a grayscale image of the same size.")
+        mask = covered(mask, (width, height))
         if request.mask_blur:
             from PIL import ImageFilter
 
             mask = mask.filter(ImageFilter.GaussianBlur(request.mask_blur))
-    controls = [control_image(inputs.open(control.image), control.preprocessor) for control in request.controls]
+    controls = [control_image(covered(inputs.open(control.image), (width, height)), control.preprocessor)
+                for control in request.controls]
     return ModeInputs(width, height, init, mask, controls)
+
+
+def covered(image, size: tuple[int, int]):
+    """`image` cut about its centre to the aspect ratio of `size` and scaled to it (Lanczos; Pillow's
+    `ImageOps.fit`): a picture of another shape loses its edges, never its proportions. An image of that
+    size is returned as it is."""
+    from PIL import Image, ImageOps
+
+    return image if image.size == tuple(size) else ImageOps.fit(image, size, Image.Resampling.LANCZOS)

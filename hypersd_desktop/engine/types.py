@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -23,6 +24,23 @@ BACKEND_TITLES = {"torch": "PyTorch", "onnx": "ONNX Runtime"}  # what the window
 MAX_SEED = 2**63 - 1
 MAX_SIDE = 4096  # pixels; SD1.5 and SDXL make sense up to about 2048
 MAX_BATCH_PIXELS = 16 * 1024 * 1024  # width × height × batch size: sixteen 1024² images
+LARGEST_INIT_AREA = 2.25  # init images up to this many times the model's own area are made at their own size
+
+
+def init_size(picture: tuple[int, int], model_side: int) -> tuple[int, int]:
+    """The size an image-to-image run has when the request names none: the picture's, its sides cut down to
+    multiples of 8; for a picture over 2.25 times the model's area (a phone photo), about the model's own area
+    (`model_side`²) at the picture's aspect ratio (0: no model size, no scaling). Sides stay within 64 and
+    MAX_SIDE."""
+    width, height = picture
+    area = model_side * model_side
+    scale = math.sqrt(area / (width * height)) if 0 < LARGEST_INIT_AREA * area < width * height else 1.0
+    scale = min(scale, MAX_SIDE / max(width, height))
+
+    def side(length: int) -> int:
+        return min(MAX_SIDE, max(64, int(length * scale) // 8 * 8))
+
+    return side(width), side(height)
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QTimer, Signal
-from PySide6.QtGui import QImage, QKeySequence, QPixmap, QShortcut
+from PySide6.QtGui import QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
     QPushButton, QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget,
@@ -36,7 +36,7 @@ from hypersd_desktop.ui.generate_form import (
 from hypersd_desktop.ui.init_image import IMAGE_FILTER
 from hypersd_desktop.ui.job_view import PreviewLabel
 from hypersd_desktop.ui.live_jobs import LiveImage, LiveJobs
-from hypersd_desktop.ui.sketch_canvas import PngEncoder, SketchCanvas
+from hypersd_desktop.ui.sketch_canvas import PngEncoder, SketchCanvas, read_picture
 from hypersd_desktop.worker.bridge import WorkerBridge
 from hypersd_desktop.worker.service import output_path
 
@@ -438,7 +438,7 @@ class DrawTab(QWidget):
             self.trace(Path(path))
 
     def trace(self, path: Path) -> None:
-        picture = QImage(str(path))
+        picture = read_picture(path)
         if picture.isNull():
             self.errors.show_messages([f"{path.name} cannot be read as an image."])
             return

@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import InputImages
-from hypersd_desktop.ui.sketch_canvas import SketchCanvas, png_bytes, tinted
+from hypersd_desktop.engine.types import init_size
+from hypersd_desktop.ui.sketch_canvas import SketchCanvas, png_bytes, read_picture, tinted
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif)"
 
@@ -127,7 +128,7 @@ class PictureInput(QWidget):
             self.thumbnail.setText(self.EMPTY_TEXT)
             self.caption.hide()
             return
-        picture = QImage(str(self.inputs.find(self.digest)))
+        picture = read_picture(self.inputs.find(self.digest))
         self.image_size = (picture.width(), picture.height())
         shown, caption = self.shown(picture)
         self.thumbnail.setPixmap(QPixmap.fromImage(shown).scaled(
@@ -148,6 +149,7 @@ class InitImageBox(PictureInput):
 
     def __init__(self, inputs: InputImages, parent: QWidget | None = None) -> None:
         self.mask: str | None = None  # the painted mask's sha256 (white: repainted)
+        self.model_side = 512  # the model's own size (its default side), which a large picture is scaled to
         self.strength = QDoubleSpinBox(minimum=0.05, maximum=1.0, singleStep=0.05, value=0.75, decimals=2)
         self.strength.setPrefix("Strength ")
         self.strength.setToolTip("How much of the picture is repainted: 1 repaints all of it. With few steps it "
@@ -182,7 +184,7 @@ class InitImageBox(PictureInput):
     def paint_mask(self) -> None:
         if self.digest is None:
             return
-        dialog = MaskDialog(QImage(str(self.inputs.find(self.digest))), self)
+        dialog = MaskDialog(read_picture(self.inputs.find(self.digest)), self)
         if self.mask is not None:
             dialog.canvas.load(self.inputs.read(self.mask))
         if dialog.exec() == QDialog.DialogCode.Accepted:
@@ -195,11 +197,27 @@ class InitImageBox(PictureInput):
         self.mask_blur.setEnabled(self.mask is not None)
         self.mask_button.setText("Edit mask…" if self.mask is not None else "Paint mask…")
 
+    def set_model_side(self, side: int) -> None:
+        """The chosen model's own size: the caption says the size a picture is made at with it."""
+        self.model_side = side
+        self._show()
+
+    def run_size(self) -> tuple[int, int] | None:
+        """The size the result will have (the engine's `init_size` of the picture), or None without one."""
+        return init_size(self.image_size, self.model_side) if self.image_size else None
+
     def shown(self, picture: QImage) -> tuple[QImage, str]:
-        caption = f"{picture.width()} × {picture.height()}: the result takes this size"
+        size = init_size((picture.width(), picture.height()), self.model_side)
+        if size == (picture.width(), picture.height()):
+            caption = f"{size[0]} × {size[1]}: the result takes this size"
+        elif size[0] * size[1] < picture.width() * picture.height() * 0.9:
+            caption = f"{picture.width()} × {picture.height()}, made at {size[0]} × {size[1]} (the model's size)"
+        else:
+            caption = (f"{picture.width()} × {picture.height()}, made at {size[0]} × {size[1]} (sides cut to "
+                       "multiples of 8)")
         if self.mask is None:
             return picture, caption
-        mask = QImage(str(self.inputs.find(self.mask)))
+        mask = read_picture(self.inputs.find(self.mask))
         return tinted(picture, mask), caption + "; only the part painted red is repainted"
 
 

@@ -319,6 +319,7 @@ class MainWindow(QMainWindow):
                      if previous is not None and self.hyper_box.itemData(i).id == previous.id), 1 if installed else 0)
         self.hyper_box.setCurrentIndex(pick)
         fill_sizes(self.size_box, architecture)
+        self.init_image.set_model_side(Architecture(architecture).default_size)
         self.control_image.fill_models(architecture)
         self.styles.setRowCount(0)
         for lora in self.library.registry.list(kind=ModelKind.LORA, architecture=architecture):
@@ -517,7 +518,7 @@ class MainWindow(QMainWindow):
     def _init_image_changed(self) -> None:
         self.size_box.setEnabled(self.init_image.digest is None)
         if self.init_image.image_size is not None:
-            self.size_box.setToolTip("The init image sets the size: {} × {}".format(*self.init_image.image_size))
+            self.size_box.setToolTip("The init image sets the size: {} × {}".format(*self.init_image.run_size()))
         else:
             self.size_box.setToolTip("")
         self._update_recipe_controls()

@@ -13,10 +13,12 @@ while a long stroke goes on (not final), so a live image can follow the pen.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import (
     QBuffer, QByteArray, QElapsedTimer, QIODevice, QObject, QPointF, QRectF, QSize, Qt, QThreadPool, Signal,
 )
-from PySide6.QtGui import QColor, QImage, QPainter, QPen
+from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 UNDO_DEPTH = 50
@@ -247,6 +249,14 @@ class PngEncoder(QObject):
                 pass
 
         self.pool.start(run)
+
+
+def read_picture(path: Path | str) -> QImage:
+    """A picture file upright, as viewers show it: a phone photo turned by its EXIF orientation, as the engine
+    turns it (a plain `QImage(path)` is not), so its size and a mask painted over it match the run's."""
+    reader = QImageReader(str(path))
+    reader.setAutoTransform(True)
+    return reader.read()
 
 
 def png_bytes(image: QImage, quality: int = -1) -> bytes:

@@ -8,6 +8,8 @@ gets the same images through its input store, by sha256. Tiny models, fp32, CPU.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -16,8 +18,10 @@ from PIL import Image, ImageDraw
 from hypersd_desktop.core.errors import ArchitectureMismatchError, InputError
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.engine import ControlSpec, GenerationRequest, LoraSpec
+from hypersd_desktop.engine.inputs import open_inputs
 from hypersd_desktop.engine.planning import plan
 from hypersd_desktop.engine.torch_engine import TorchEngine
+from hypersd_desktop.engine.types import init_size
 from pictures import SIZE, edges_picture, init_picture, mask_picture, png
 
 SEED = 77
@@ -150,14 +154,9 @@ def test_input_images_that_do_not_fit_are_refused_with_what_to_do(tiny_sd15, hyp
     base = GenerationRequest(prompt=PROMPT, base_model=str(tiny_sd15), loras=(LoraSpec(str(lora)),), steps=1,
                              init_image=init, strength=1.0)
     engine = TorchEngine(inputs=store)
-    with pytest.raises(InputError, match="The init image is 64 × 64, and 96 × 64 was asked"):
-        engine.generate(base.replace(width=96))
     small_mask = store.add(png(Image.new("L", (32, 32), 255)))
     with pytest.raises(InputError, match="the mask must be a grayscale image of the same size"):
         engine.generate(base.replace(mask_image=small_mask))
-    odd = store.add(png(Image.new("RGB", (60, 64), "gray")))
-    with pytest.raises(InputError, match="multiples of 8"):
-        engine.generate(base.replace(init_image=odd))
     with pytest.raises(InputError, match="is not here"):
         engine.generate(base.replace(init_image="0" * 64))
     with pytest.raises(InputError, match="A mask needs an init image"):
@@ -166,6 +165,55 @@ def test_input_images_that_do_not_fit_are_refused_with_what_to_do(tiny_sd15, hyp
         base.replace(controls=(ControlSpec("x", init, start=0.5, end=0.5),))
     with pytest.raises(InputError, match="not a ControlNet"):
         plan(base.replace(controls=(ControlSpec(str(tiny_sd15 / "unet"), init),)), "sd15")
+
+
+@pytest.mark.parametrize(("picture", "model_side", "expected"), [
+    ((64, 64), 512, (64, 64)),
+    ((900, 601), 512, (896, 600)),  # sides cut to multiples of 8, nothing scaled
+    ((768, 768), 512, (768, 768)),  # 2.25 times SD1.5's area: still its own size
+    ((4032, 3024), 512, (584, 440)),  # a phone photo: about the model's area, its aspect kept
+    ((4032, 3024), 1024, (1176, 880)),
+    ((3024, 4032), 1024, (880, 1176)),
+    ((30, 500), 512, (64, 496)),
+    ((8000, 900), 0, (4096, 456)),  # no model size: only MAX_SIDE limits it
+])
+def test_init_size(picture, model_side, expected):
+    assert init_size(picture, model_side) == expected
+
+
+def test_any_picture_starts_a_run_fitted_to_its_size(tiny_sd15, hyper_lora, controlnets, tmp_path):
+    """A picture of another shape than the size asked, with sides that are not multiples of 8, or far larger
+    than the model's size, starts a run: cut about the centre to the run's aspect ratio and scaled to it
+    (Pillow's ImageOps.fit), its mask with it, and a control image too. The run equals one from the fitted
+    pictures."""
+    from PIL import ImageOps
+
+    store = InputImages(tmp_path / "inputs")
+    lora = hyper_lora("Hyper-SD15-1step-lora")
+    base = GenerationRequest(prompt=PROMPT, base_model=str(tiny_sd15), loras=(LoraSpec(str(lora)),), steps=4,
+                             seed=SEED, strength=0.75)
+    engine = TorchEngine(inputs=store)
+    odd = init_picture(100).crop((0, 10, 90, 78))  # 90 × 68
+    odd_mask = mask_picture(100).crop((0, 10, 90, 78))
+    for asked, size in (((None, None), (88, 64)), ((64, 96), (64, 96))):
+        request = base.replace(init_image=store.add(png(odd)), mask_image=store.add(png(odd_mask)),
+                               width=asked[0], height=asked[1])
+        (result,) = engine.generate(request)
+        fitted = base.replace(init_image=store.add(png(ImageOps.fit(odd, size, Image.Resampling.LANCZOS))),
+                              mask_image=store.add(png(ImageOps.fit(odd_mask, size, Image.Resampling.LANCZOS))))
+        (expected,) = engine.generate(fitted)
+        assert result.image.size == expected.image.size == size
+        assert np.abs(np.asarray(result.image, np.int16) - np.asarray(expected.image, np.int16)).max() == 0
+        assert (result.settings.width, result.settings.height) == size
+    wide_edges = edges_picture(100).crop((0, 20, 100, 70))  # 100 × 50, for a 64 × 64 run
+    control = base.replace(width=SIZE, height=SIZE, steps=1,
+                           controls=(ControlSpec(str(controlnets["sd15"]), store.add(png(wide_edges))),))
+    fitted = ImageOps.fit(wide_edges, (SIZE, SIZE), Image.Resampling.LANCZOS)
+    expected = engine.generate(control.replace(controls=(dataclasses.replace(control.controls[0], image=store.add(png(fitted))),)))
+    assert np.asarray(engine.generate(control)[0].image).tolist() == np.asarray(expected[0].image).tolist()
+    photo = base.replace(init_image=store.add(png(init_picture(64).resize((2000, 1500)))))
+    sources = open_inputs(photo, store, *(plan(photo, "sd15").width,) * 2)  # a run without a size: the model's 512²
+    assert (sources.width, sources.height) == sources.init.size == (584, 440)
 
 
 def test_a_controlnet_for_the_other_architecture_is_refused(tiny_sd15, controlnets, tmp_path):

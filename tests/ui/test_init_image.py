@@ -145,3 +145,50 @@ def test_a_gallery_image_becomes_the_init_image_from_the_gallery_tab(qtbot, idle
     assert window.tabs.currentIndex() == 0
     assert window.init_image.digest == hashlib.sha256(path.read_bytes()).hexdigest()
     assert window.build_request().mode == "img2img"
+
+
+def test_a_phone_photo_is_shown_upright_and_masked_at_the_size_the_run_has(qtbot, idle_app, tmp_path):
+    """A phone photo is stored sideways with an EXIF orientation; the box, the mask dialog and the run all see it
+    upright, and a photo far larger than the model's size is made at about the model's size."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from hypersd_desktop.engine.inputs import open_inputs
+
+    window = idle_app.window
+    window.prompt.setPlainText("a red kite")
+    box = window.init_image
+    photo = tmp_path / "IMG_0001.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to view
+    Image.new("RGB", (1600, 1200), (90, 140, 200)).save(photo, exif=exif.tobytes())
+    assert box.load_file(photo)
+    assert box.image_size == (1200, 1600)
+    assert box.caption.text() == "1200 × 1600, made at 440 × 584 (the model's size)"
+    assert "440 × 584" in window.size_box.toolTip()
+    box.set_model_side(1024)  # SDXL's size holds the photo as it is
+    assert box.caption.text() == "1200 × 1600: the result takes this size"
+    box.set_model_side(512)
+
+    sizes = []
+
+    def look() -> None:
+        dialog = QApplication.activeModalWidget()
+        sizes.append(dialog.canvas.image_size())
+        dialog.reject()
+
+    QTimer.singleShot(200, look)
+    box.mask_button.click()
+    assert sizes == [(1200, 1600)], "the mask is painted over the upright photo"
+    box.set_mask(_white_mask(1200, 1600))
+    request = window.build_request()
+    sources = open_inputs(request, box.inputs, 512, 512)
+    assert (sources.width, sources.height) == sources.init.size == sources.mask.size == (440, 584)
+
+
+def _white_mask(width: int, height: int) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    Image.new("L", (width, height), 255).save(buffer, format="PNG")
+    return buffer.getvalue()
