@@ -25,6 +25,7 @@ from hypersd_desktop.engine.types import init_size
 from hypersd_desktop.ui.sketch_canvas import SketchCanvas, png_bytes, read_picture, tinted
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif)"
+THUMBNAIL = (160, 96)  # the largest a picture is shown in its box
 
 
 class PictureInput(QWidget):
@@ -45,7 +46,7 @@ class PictureInput(QWidget):
         self.image_size: tuple[int, int] | None = None
         self.setAcceptDrops(True)
         self.thumbnail = QLabel(self.EMPTY_TEXT, alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
-        self.thumbnail.setMinimumHeight(64)
+        self.thumbnail.setMinimumHeight(THUMBNAIL[1] + 6)  # the whole thumbnail and the frame, never clipped
         self.thumbnail.setFrameShape(QLabel.Shape.StyledPanel)
         self.caption = QLabel("", wordWrap=True)
         self.choose_button = QToolButton(text="Choose…")
@@ -132,7 +133,7 @@ class PictureInput(QWidget):
         self.image_size = (picture.width(), picture.height())
         shown, caption = self.shown(picture)
         self.thumbnail.setPixmap(QPixmap.fromImage(shown).scaled(
-            160, 96, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+            *THUMBNAIL, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
         self.caption.setText(caption)
         self.caption.setVisible(bool(caption))
 

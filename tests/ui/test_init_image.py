@@ -164,6 +164,8 @@ def test_a_phone_photo_is_shown_upright_and_masked_at_the_size_the_run_has(qtbot
     Image.new("RGB", (1600, 1200), (90, 140, 200)).save(photo, exif=exif.tobytes())
     assert box.load_file(photo)
     assert box.image_size == (1200, 1600)
+    assert box.thumbnail.pixmap().size().toTuple() == (72, 96)
+    qtbot.waitUntil(lambda: box.thumbnail.contentsRect().height() >= 96, timeout=2000)  # shown whole, not clipped
     assert box.caption.text() == "1200 × 1600, made at 440 × 584 (the model's size)"
     assert "440 × 584" in window.size_box.toolTip()
     box.set_model_side(1024)  # SDXL's size holds the photo as it is
