@@ -329,7 +329,9 @@ def _from_unet(keys: list[str], tensors: dict[str, TensorInfo]) -> str | None:
     if any("add_embedding." in key or "label_emb." in key for key in keys):
         return Architecture.SDXL
     dim = _cross_attention_dim(keys, tensors, ("attn2.to_k.weight",))
-    return CROSS_ATTENTION_DIMS.get(dim, Architecture.SD15) if dim is not None else None
+    if dim is None or dim in OTHER_CROSS_ATTENTION_DIMS:
+        return None  # no text width, or SD2's or the refiner's (`other_family` names those)
+    return CROSS_ATTENTION_DIMS.get(dim, Architecture.SD15)
 
 
 def _lora_architecture(keys: list[str], tensors: dict[str, TensorInfo]) -> str | None:
