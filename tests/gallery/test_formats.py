@@ -190,3 +190,23 @@ def test_comfyui_sampler_custom_with_sdxl_text_and_lora_chain():
 ])
 def test_sampler_names_of_every_tool_map_to_one_vocabulary(name, key):
     assert sampler_key(name) == key
+
+
+def test_a1111_loras_take_their_weights_from_the_prompt_tags(tmp_path):
+    """A1111 names a LoRA in `Lora hashes` and applies it by a `<lora:NAME:WEIGHT>` tag: the weight is the tag's."""
+    from pathlib import Path
+
+    from hypersd_desktop.gallery.formats.common import without_network_tags
+
+    text = ("a harbour at dawn, <lora:add_detail:0.6> oil painting <lora:film grain:1.2:0.5>, "
+            "<lyco:loha_style:0.8> <lora:plain> <hypernet:old_net:0.3>\n"
+            "Negative prompt: blurry\n"
+            'Steps: 4, Sampler: DPM++ 2M, CFG scale: 1.5, Seed: 9, Size: 512x512, Model: sd15, '
+            'Lora hashes: "add_detail: 7c6bad76eb54, film grain: 0123456789ab"')
+    metadata, *_ = read_metadata(png(tmp_path / "a.png", parameters=text))
+    assert metadata.prompt.startswith("a harbour at dawn, <lora:add_detail:0.6>")  # kept as written
+    assert metadata.loras == (("add_detail", 0.6, "7c6bad76eb54"), ("film grain", 1.2, "0123456789ab"),
+                              ("loha_style", 0.8, None), ("plain", 1.0, None))
+    assert without_network_tags(metadata.prompt) == "a harbour at dawn, oil painting,"
+    corpus = Path(__file__).parent / "corpus" / "sd-metadata" / "png" / "easy-reforge.png"  # written by reForge
+    assert read_metadata(corpus)[0].loras == (("NoobV065sHyperDmd", 1.0, "45b5bd0819cf"),)

@@ -53,7 +53,7 @@ def test_a1111_and_forge(tmp_path):
     assert (metadata.steps, metadata.sampler, metadata.guidance, metadata.seed) == (28, "DPM++ 2M", 6.5, 1234567890)
     assert (metadata.width, metadata.height) == (832, 1216)
     assert (metadata.model_name, metadata.model_hash) == ("sd_xl_base_1.0", "31e35c80fc")
-    assert metadata.loras == (("detail", 1.0, "62b6bd3de1"),)
+    assert metadata.loras == (("detail", 0.6, "62b6bd3de1"),)  # the weight is the prompt tag's
     assert metadata.extra["Schedule type"] == "Karras"
 
 

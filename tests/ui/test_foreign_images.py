@@ -87,3 +87,25 @@ def test_a_foreign_sampler_with_a_hyper_sd_lora_is_named_as_a_change(qtbot, idle
     qtbot.waitUntil(lambda: window.prompt.toPlainText() == "a quiet harbour", timeout=5000)
     assert window.hyper_box.currentData().id == lora.id
     assert "made with the Euler a sampler; Hyper-SD15-1step-lora runs TCD" in window.warnings.text()
+
+
+def test_a_lora_tag_in_an_a1111_prompt_checks_the_style_lora_at_its_weight(qtbot, idle_app, hyper_lora, tmp_path):
+    """`<lora:NAME:WEIGHT>` applies the LoRA in A1111: reuse ticks it in the LoRA table at that weight and leaves
+    the tag out of the prompt (the text encoder would read it as words)."""
+    import shutil
+
+    window = idle_app.window
+    style = tmp_path / "watercolour_wash.safetensors"
+    shutil.copy(hyper_lora("Hyper-SD15-2steps-lora"), style)  # a LoRA under a name no recipe has: a style LoRA
+    idle_app.library.import_path(style)
+    window.reload_models()
+    base = idle_app.library.registry.list(kind="base")[0]
+    info = PngInfo()
+    info.add_text("parameters", "a quiet harbour, <lora:watercolour_wash:0.65> soft light\n"
+                                f"Steps: 1, Sampler: TCD, CFG scale: 0, Seed: 5, Size: 512x512, Model: {base.name}")
+    Image.new("RGB", (32, 32)).save(tmp_path / "tagged.png", pnginfo=info)
+    answer_next_dialog(qtbot, "Reuse its settings")
+    drop(window, [tmp_path / "tagged.png"])
+    qtbot.waitUntil(lambda: window.prompt.toPlainText() == "a quiet harbour, soft light", timeout=5000)
+    request = window.build_request()
+    assert [(Path(lora.path).name, lora.weight) for lora in request.loras][-1] == ("watercolour_wash.safetensors", 0.65)

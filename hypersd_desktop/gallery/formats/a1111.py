@@ -3,7 +3,9 @@
 The `parameters` text (a PNG chunk, the EXIF UserComment of a JPEG or WebP, or the "stealth"
 alpha-channel copy): prompt lines, `Negative prompt:` lines, then one settings line of
 `Key: value` pairs, values optionally JSON-quoted. Keys are matched without case ("CFG Scale"
-from comfy-image-saver is "CFG scale").
+from comfy-image-saver is "CFG scale"). A LoRA is named in `Lora hashes` (with its short hash) and
+applied by a `<lora:NAME:WEIGHT>` tag in the prompt, where its weight is; the prompt is kept as
+written.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 
-from hypersd_desktop.gallery.formats.common import ImageMetadata, size_of, stem, to_float, to_int
+from hypersd_desktop.gallery.formats.common import ImageMetadata, prompt_loras, size_of, stem, to_float, to_int
 
 # A1111's own pattern for `key: value` pairs.
 _PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
@@ -41,12 +43,14 @@ def parse_a1111(text: str, format_name: str = "a1111") -> ImageMetadata | None:
         fields[key.strip()] = value
     by_key = {key.lower(): value for key, value in fields.items()}
     width, height = size_of(by_key.get("size"))
-    weights = _pairs(by_key.get("lora weights", ""))
+    prompt = "\n".join(prompt_lines).strip()
+    tagged = prompt_loras(prompt)
+    weights = {name: to_float(weight) for name, weight in _pairs(by_key.get("lora weights", "")).items()}
     hashes = _pairs(by_key.get("lora hashes", ""))
-    names = list(dict.fromkeys([*hashes, *weights]))
-    loras = tuple((name, to_float(weights.get(name)) or 1.0, hashes.get(name)) for name in names)
+    names = list(dict.fromkeys([*hashes, *weights, *tagged]))
+    loras = tuple((name, _first(weights.get(name), tagged.get(name), 1.0), hashes.get(name)) for name in names)
     return ImageMetadata(
-        format=format_name, prompt="\n".join(prompt_lines).strip(), negative_prompt="\n".join(negative_lines).strip(),
+        format=format_name, prompt=prompt, negative_prompt="\n".join(negative_lines).strip(),
         steps=to_int(by_key.get("steps")), sampler=by_key.get("sampler"), guidance=to_float(by_key.get("cfg scale")),
         seed=to_int(by_key.get("seed")), width=width, height=height, model_name=stem(by_key.get("model")),
         model_hash=by_key.get("model hash"), loras=loras, recipe=by_key.get("hyper-sd"),
@@ -61,3 +65,7 @@ def _pairs(text: str) -> dict[str, str]:
         if sep and name.strip():
             pairs[name.strip()] = value.strip()
     return pairs
+
+
+def _first(*values: float | None) -> float:
+    return next(value for value in values if value is not None)
