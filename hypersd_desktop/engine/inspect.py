@@ -315,10 +315,12 @@ def _cross_attention_dim(keys: list[str], tensors: dict[str, TensorInfo], fragme
 
 
 def _lokr_in_features(keys: list[str], tensors: dict[str, TensorInfo], layer: str) -> int | None:
-    """The input width of a LoKr layer: the product of its two halves' (w1 ⊗ w2)."""
+    """The input width of a LoKr layer: the product of its two halves' (w1 ⊗ w2). `layer` is flattened with '_'
+    and matched so in the keys too (kohya's `attn2_to_k.lokr_w1`, ComfyUI's `attn2.to_k.lokr_w1`)."""
     widths = []
     for half in ("lokr_w1", "lokr_w2"):
-        key = next((key for key in keys if key.endswith((f"{layer}.{half}", f"{layer}.{half}_b"))), None)
+        ends = (f"{layer}_{half}", f"{layer}_{half}_b")
+        key = next((key for key in keys if key.replace(".", "_").endswith(ends)), None)
         if key is None or len(tensors[key].shape) != 2:
             return None
         widths.append(tensors[key].shape[1])

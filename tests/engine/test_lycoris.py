@@ -175,11 +175,14 @@ def test_a_lycoris_method_the_app_cannot_fuse_is_named(pipe, tiny_sd15, tmp_path
     assert item.status == ImportStatus.UNSUPPORTED and item.reason.startswith("a LyCORIS IA³ file;")
 
 
-@pytest.mark.parametrize(("width", "architecture"), [(768, "sd15"), (2048, "sdxl")])
-def test_the_architecture_of_a_loha_or_lokr_file_is_read_off_its_cross_attention(tmp_path, width, architecture):
+@pytest.mark.parametrize(("width", "architecture", "family"), [(768, "sd15", None), (2048, "sdxl", None),
+                                                               (1024, None, "SD2")])
+@pytest.mark.parametrize("layer", ["lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn2_to_k",
+                                   "diffusion_model.input_blocks.4.1.transformer_blocks.0.attn2.to_k"])  # ComfyUI's
+def test_the_architecture_of_a_loha_or_lokr_file_is_read_off_its_cross_attention(tmp_path, width, architecture,
+                                                                                  family, layer):
     from safetensors.torch import save_file
 
-    layer = "lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn2_to_k"
     files = {
         "loha": {f"{layer}.hada_w1_a": torch.zeros(640, 4), f"{layer}.hada_w1_b": torch.zeros(4, width),
                  f"{layer}.hada_w2_a": torch.zeros(640, 4), f"{layer}.hada_w2_b": torch.zeros(4, width)},
@@ -190,4 +193,4 @@ def test_the_architecture_of_a_loha_or_lokr_file_is_read_off_its_cross_attention
     for name, tensors in files.items():
         save_file(tensors, str(tmp_path / f"{name}.safetensors"))
         info = inspect_file(tmp_path / f"{name}.safetensors")
-        assert (info.kind, info.architecture) == (WeightsKind.LORA, architecture), name
+        assert (info.kind, info.architecture, info.family) == (WeightsKind.LORA, architecture, family), name
