@@ -347,12 +347,11 @@ def apply_layers(components: dict[str, torch.nn.Module], layers: list[LoraLayer]
         for layer in layers:
             target = components[layer.component].get_submodule(layer.module).weight
             base = target.float()
-            updated = base + layer.delta(target.shape).to(target.device)
-            if layer.magnitude is not None:
-                updated = _rescaled(updated, layer.magnitude.float().to(target.device),
-                                    layer.magnitude_per_output(target.shape), layer.module)
-            fused = base + (sign * weight) * (updated - base)
-            target.copy_(fused.to(target.dtype))
+            change = layer.delta(target.shape).to(target.device)
+            if layer.magnitude is not None:  # DoRA: the change is that of the rescaled weight
+                change = _rescaled(base + change, layer.magnitude.float().to(target.device),
+                                   layer.magnitude_per_output(target.shape), layer.module) - base
+            target.copy_((base + (sign * weight) * change).to(target.dtype))
 
 
 def _rescaled(weight: torch.Tensor, magnitude: torch.Tensor, per_output: bool, module: str) -> torch.Tensor:
