@@ -202,14 +202,15 @@ class InitImageBox(PictureInput):
         """The chosen model's own size: the caption says the size a picture is made at with it."""
         self.model_side = side
         self._show()
+        self.changed.emit()  # the size the result takes may be another now
 
     def run_size(self) -> tuple[int, int] | None:
         """The size the result will have (the engine's `init_size` of the picture), or None without one."""
         return init_size(self.image_size, self.model_side) if self.image_size else None
 
     def shown(self, picture: QImage) -> tuple[QImage, str]:
-        size = init_size((picture.width(), picture.height()), self.model_side)
-        if size == (picture.width(), picture.height()):
+        size = self.run_size()
+        if size == self.image_size:
             caption = f"{size[0]} × {size[1]}: the result takes this size"
         elif size[0] * size[1] < picture.width() * picture.height() * 0.9:
             caption = f"{picture.width()} × {picture.height()}, made at {size[0]} × {size[1]} (the model's size)"

@@ -170,6 +170,7 @@ def test_a_phone_photo_is_shown_upright_and_masked_at_the_size_the_run_has(qtbot
     assert "440 × 584" in window.size_box.toolTip()
     box.set_model_side(1024)  # SDXL's size holds the photo as it is
     assert box.caption.text() == "1200 × 1600: the result takes this size"
+    assert "1200 × 1600" in window.size_box.toolTip()
     box.set_model_side(512)
 
     sizes = []
