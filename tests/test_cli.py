@@ -174,8 +174,11 @@ def test_bad_input_is_one_line_exit_2_and_nothing_written(bad_inputs, case, tmp_
     assert not out.exists() or not any(out.iterdir())
 
 
-def test_long_prompt_warns_on_stderr(tiny_sd15, tmp_path):
-    run = cli("generate", "--model", tiny_sd15, "--prompt", "cat " * 90 + "giraffe", "--steps", 1,
-              "--width", 64, "--height", 64, "--out", tmp_path)
+def test_a_long_weighted_prompt_is_read_whole_and_kept_as_written(tiny_sd15, tmp_path):
+    prompt = "(cat:1.2), " * 45 + "[giraffe]"
+    run = cli("generate", "--model", tiny_sd15, "--prompt", prompt, "--steps", 1, "--width", 64, "--height", 64,
+              "--out", tmp_path)
     assert run.returncode == 0, run.stderr
-    assert "token window" in run.stderr and "giraffe" in run.stderr
+    assert "dropped" not in run.stderr and "window" not in run.stderr
+    (image,) = tmp_path.glob("*.png")
+    assert read_request(image)["prompt"] == prompt

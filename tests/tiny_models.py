@@ -79,6 +79,18 @@ def _text_config(tokenizer, projection: bool, width: int = 32):
     )
 
 
+def _clip_l(tokenizer):
+    """SD1.5's text encoder, read at its last (layer-normed) hidden state. A trained CLIP's final layer norm has a
+    bias, which keeps that output's mean away from 0; prompt emphasis scales each window back to that mean, so
+    the tiny encoder gets a bias too (a freshly made one is zeros)."""
+    from transformers import CLIPTextModel
+
+    model = CLIPTextModel(_text_config(tokenizer, False))
+    with torch.no_grad():
+        model.text_model.final_layer_norm.bias.copy_(torch.linspace(0.0, 1.0, model.config.hidden_size))
+    return model
+
+
 def _vae():
     from diffusers import AutoencoderKL
 
@@ -123,7 +135,7 @@ def build_pipeline(architecture: str, seed: int = 0, text_width_2: int = 32):
     from diffusers import (
         EulerDiscreteScheduler, PNDMScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline,
     )
-    from transformers import CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+    from transformers import CLIPTextModelWithProjection, CLIPTokenizer
     import tempfile
 
     torch.manual_seed(seed)
@@ -135,12 +147,12 @@ def build_pipeline(architecture: str, seed: int = 0, text_width_2: int = 32):
             tokenizer_2 = CLIPTokenizer.from_pretrained(Path(tmp) / "tok2")
     if architecture == "sd15":
         return StableDiffusionPipeline(
-            unet=sd15_unet(), vae=_vae(), text_encoder=CLIPTextModel(_text_config(tokenizer, False)), tokenizer=tokenizer,
+            unet=sd15_unet(), vae=_vae(), text_encoder=_clip_l(tokenizer), tokenizer=tokenizer,
             scheduler=PNDMScheduler.from_config(SD15_SCHEDULER), safety_checker=None,
             feature_extractor=None, requires_safety_checker=False,
         )
     return StableDiffusionXLPipeline(
-        unet=sdxl_unet(32 + text_width_2), vae=_vae(), text_encoder=CLIPTextModel(_text_config(tokenizer, False)),
+        unet=sdxl_unet(32 + text_width_2), vae=_vae(), text_encoder=_clip_l(tokenizer),
         text_encoder_2=CLIPTextModelWithProjection(_text_config(tokenizer_2, True, text_width_2)), tokenizer=tokenizer,
         tokenizer_2=tokenizer_2, scheduler=EulerDiscreteScheduler.from_config(SDXL_SCHEDULER),
     )

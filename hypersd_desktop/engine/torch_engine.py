@@ -23,7 +23,7 @@ from hypersd_desktop.core.errors import OutOfMemoryError
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import Architecture, Decoder, Device, DType, Preview, Scheduler
-from hypersd_desktop.engine import compiled, devices, graphs, loading, modes
+from hypersd_desktop.engine import compiled, conditioning, devices, graphs, loading, modes
 from hypersd_desktop.engine.backend import batch_key
 from hypersd_desktop.engine.inputs import ModeInputs, open_inputs
 from hypersd_desktop.engine.inspect import base_architecture
@@ -156,7 +156,17 @@ class TorchEngine:
         if len({batch_key(request) for request in requests}) != 1 or batch_key(requests[0]) is None:
             raise ValueError("generate_batch takes one-image text-to-image requests that differ only in prompt and seed")
         with self._out_of_memory_freed():
-            return self._generate(requests[0].replace(batch_size=len(requests)), on_progress, cancel, tuple(requests))
+            pipe = self._prepare(requests[0], base_architecture(requests[0].base_model)).pipe
+            groups: dict[int, list[int]] = {}
+            for index, request in enumerate(requests):  # one batch's prompts must take as many windows
+                groups.setdefault(conditioning.window_count(pipe, request.prompt), []).append(index)
+            results: list[GenerationResult | None] = [None] * len(requests)
+            for indices in groups.values():
+                group = tuple(requests[index] for index in indices)
+                for index, result in zip(indices, self._generate(group[0].replace(batch_size=len(group)),
+                                                                 on_progress, cancel, group)):
+                    results[index] = result
+            return results
 
     @contextlib.contextmanager
     def _out_of_memory_freed(self):
@@ -232,7 +242,7 @@ class TorchEngine:
         }
         return [
             GenerationResult(image, member.seed, 0 if separate else k, member if separate else request, settings,
-                             (*warnings, *self._prompt_warnings(loaded.pipe, member)), timings)
+                             tuple(warnings), timings)
             for k, (image, member) in enumerate(zip(images, members))
         ]
 
@@ -362,22 +372,6 @@ class TorchEngine:
             recorder = kept or self._graph_recorder or graphs.cuda_recorder()
         graphs.install(loaded.pipe, recorder, self.compiler if compile_steps else None)
 
-    def _prompt_warnings(self, pipe, request: GenerationRequest) -> list[str]:
-        tokenizer = pipe.tokenizer
-        window = tokenizer.model_max_length
-        warnings = []
-        for label, text in (("prompt", request.prompt), ("negative prompt", request.negative_prompt)):
-            if not text:
-                continue
-            ids = tokenizer(text, truncation=False, add_special_tokens=True).input_ids
-            if len(ids) > window:
-                dropped = tokenizer.decode(ids[window - 1 : -1], skip_special_tokens=True)
-                warnings.append(
-                    f"The {label} is longer than the text encoder's {window}-token window; this part was "
-                    f"dropped: \"{dropped}\". Shorten the {label} or move what matters to the front."
-                )
-        return warnings
-
     def _denoise(self, request, members, settings_plan: Plan, loaded: LoadedPipeline, sources: ModeInputs, taesd,
                  on_progress, cancel, started):
         placement = loaded.placement
@@ -405,9 +399,17 @@ class TorchEngine:
                 on_progress(Progress(index + 1, total, 0, request.batch_size, preview, time.perf_counter() - started))
             return {}
 
+        texts = [request.prompt] if one_prompt else prompts
+        guided = settings_plan.guidance > 1
+        if conditioning.needs_encoding(pipe, [*texts, request.negative_prompt if guided else ""]):
+            text_arguments = conditioning.prompt_arguments(pipe, loaded.architecture, texts, request.negative_prompt,
+                                                           guided)
+        else:
+            negative = request.negative_prompt or None  # diffusers wants a list beside a list of prompts
+            text_arguments = dict(prompt=texts[0] if one_prompt else texts,
+                                  negative_prompt=negative if one_prompt or negative is None else [negative] * len(texts))
         kwargs = dict(
-            prompt=request.prompt if one_prompt else prompts,
-            negative_prompt=request.negative_prompt or None,
+            **text_arguments,
             num_inference_steps=settings_plan.steps,  # the schedule; `total` of its steps run (strength)
             guidance_scale=settings_plan.guidance,
             eta=settings_plan.eta,

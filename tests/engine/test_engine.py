@@ -132,13 +132,6 @@ def test_mismatch_warnings_say_what_to_change(tiny_sd15, hyper_lora):
     assert "set guidance to 0" in text
 
 
-def test_long_prompt_warns_with_the_dropped_words(request_sd15):
-    prompt = " ".join(["cat"] * 80) + " zebra"
-    (result,) = TorchEngine().generate(request_sd15.replace(prompt=prompt))
-    (warning,) = [w for w in result.warnings if "token window" in w]
-    assert "zebra" in warning
-
-
 def test_lora_for_the_other_architecture_names_both(tiny_sd15, hyper_lora):
     request = GenerationRequest(prompt="x", base_model=str(tiny_sd15),
                                 loras=(LoraSpec(str(hyper_lora("Hyper-SDXL-2steps-lora"))),), width=64, height=64)

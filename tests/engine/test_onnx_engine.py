@@ -146,6 +146,13 @@ def test_a_provider_with_fixed_shapes_gets_sessions_per_shape_and_the_same_image
     (wide,) = fixed.generate(request_sd15.replace(width=96, batch_size=1))
     assert fixed._open.pipeline is not first and wide.image.size == (96, 64)
 
+    long = request_sd15.replace(prompt="a lighthouse, " + "cat, " * 40 + "zebra")
+    (cut,) = fixed.generate(long)
+    (warning,) = [warning for warning in cut.warnings if "was dropped" in warning]
+    assert "zebra" in warning and "lighthouse" not in warning and "PyTorch" in warning
+    (whole,) = OnnxEngine(cache).generate(long)
+    assert not whole.warnings and np.abs(np.asarray(whole.image, np.int16) - np.asarray(cut.image)).max() > 0
+
 
 def test_running_out_of_memory_is_the_apps_out_of_memory_error_with_what_to_do(engine, request_sd15):
     from hypersd_desktop.core.errors import OutOfMemoryError

@@ -198,3 +198,16 @@ def test_the_onnx_backend_says_it_has_image_modes_and_no_controlnet(tiny_sd15, h
     onnx_engine.inputs = store
     with pytest.raises(InputError, match="has no ControlNet"):
         onnx_engine.generate(request.replace(backend="onnx"))
+
+
+@pytest.mark.parametrize("architecture", ["sd15", "sdxl"])
+def test_weighted_and_long_prompts_give_the_torch_backends_images(architecture, onnx_engine, tiny_sd15, tiny_sdxl,
+                                                                  hyper_lora):
+    """A1111 emphasis, BREAK and a prompt past one window (`engine/prompts.py`), guided with a long negative."""
+    base, lora = (tiny_sdxl, "Hyper-SDXL-8steps-CFG-lora") if architecture == "sdxl" else (tiny_sd15,
+                                                                                         "Hyper-SD15-8steps-CFG-lora")
+    request = GenerationRequest(prompt="a (red:1.4) kite [over] the sea BREAK " + "cat, " * 50 + "(gulls)",
+                                negative_prompt="blurry, " * 45, base_model=str(base), seed=21, width=64, height=64,
+                                batch_size=2, loras=(LoraSpec(str(hyper_lora(lora))),), guidance=5.0, device="cpu",
+                                dtype="fp32")
+    assert_same_images(request, onnx_engine)

@@ -124,6 +124,7 @@ class OnnxEngine:
         pipeline, dtype = self._pipeline(request, architecture, provider, on_progress, cancel, started,
                                          settings_plan)
         loaded_at = time.perf_counter()
+        warnings = [*settings_plan.warnings, *_window_warnings(pipeline, request, settings_plan.guidance > 1)]
         taesd = self._taesd_decoder(request, provider) if Preview.TAESD in (request.preview, request.decoder) else None
 
         def on_step(step: int, total: int, latents) -> None:
@@ -158,7 +159,7 @@ class OnnxEngine:
         timings = {"load_s": loaded_at - started, "denoise_s": denoised_at - loaded_at,
                      "decode_s": finished - denoised_at, "total_s": finished - started,
                    "per_image_s": (finished - loaded_at) / request.batch_size}
-        return [GenerationResult(image, request.seed + k, k, request, settings, settings_plan.warnings, timings)
+        return [GenerationResult(image, request.seed + k, k, request, settings, tuple(warnings), timings)
                 for k, image in enumerate(images)]
 
     # -- exports and sessions -------------------------------------------------------------
@@ -201,3 +202,15 @@ class OnnxEngine:
             self._taesd = (folder, provider.name, session)
         session = self._taesd[2]
         return lambda latent: session.run(None, {"latent_sample": latent.astype("float32")})[0][0]
+
+
+def _window_warnings(pipeline, request: GenerationRequest, guided: bool) -> list[str]:
+    """What a fixed-shape UNet (DirectML), which takes one window of the text encoder, leaves out of the prompts."""
+    warnings = []
+    for label, text in (("prompt", request.prompt), ("negative prompt", request.negative_prompt if guided else "")):
+        dropped = pipeline.dropped(text) if text else None
+        if dropped:
+            warnings.append(f"The {label} is longer than the 75 tokens this device's fixed-shape model takes; this "
+                            f"part was dropped: \"{dropped}\". Shorten the {label}, or choose PyTorch as the "
+                            "backend in Settings, which reads prompts of any length.")
+    return warnings

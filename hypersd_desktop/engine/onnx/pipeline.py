@@ -3,7 +3,8 @@
 The same steps as diffusers' `StableDiffusion(XL)Pipeline`, `…Img2ImgPipeline` and `…InpaintPipeline`
 with `output_type="latent"`, as the torch backend calls them:
 
-- SD1.5: the prompt through the CLIP tokenizer and text encoder (last hidden state).
+- SD1.5: the prompt through the CLIP tokenizer and text encoder (last hidden state), window by window
+  with A1111's emphasis (`prompts`), as the torch backend encodes such prompts.
 - SDXL: both tokenizers and text encoders, each one's second-to-last hidden state joined along the
   features, the second encoder's projected pooled output, and the time ids (original size, crop
   0,0, target size); with guidance and no negative prompt the negative embeddings are zeros
@@ -40,6 +41,7 @@ import numpy as np
 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.vocab import Architecture
+from hypersd_desktop.engine import prompts
 from hypersd_desktop.engine.onnx.noise import TorchCpuGenerator, batch_randn
 from hypersd_desktop.engine.onnx.providers import CPU, Provider
 from hypersd_desktop.engine.onnx.schedulers import NumpyScheduler, build
@@ -121,36 +123,56 @@ class OnnxPipeline:
 
     # -- text ----------------------------------------------------------------------------------
 
-    def token_ids(self, tokenizer, text: str) -> np.ndarray:
-        return tokenizer(text, padding="max_length", max_length=tokenizer.model_max_length, truncation=True,
-                         return_tensors="np").input_ids.astype(np.int64)
-
-    def encode(self, prompt: str) -> tuple[np.ndarray, np.ndarray | None]:
-        """(embeddings, pooled embeddings or None for SD1.5) of one prompt."""
-        if self.architecture == Architecture.SD15:
-            ids = self.token_ids(self.tokenizers[0], prompt)
-            return self.text_encoders[0].run(["last_hidden_state"], {"input_ids": ids})[0], None
-        embeds, pooled = [], None
+    def encode(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """(embeddings, pooled embeddings or None for SD1.5) of each text, read as A1111 reads prompts
+        (`prompts`): window by window, weighted, every text padded to the most windows. With fixed shapes the
+        UNet takes one window, so the first is used (`dropped` says what that leaves out)."""
+        sdxl = self.architecture == Architecture.SDXL
+        rows: list[list[np.ndarray]] = [[] for _ in texts]
+        pooled: list[np.ndarray | None] = [None for _ in texts]
         for tokenizer, encoder in zip(self.tokenizers, self.text_encoders):
-            hidden = sorted((o.name for o in encoder.get_outputs() if o.name.startswith("hidden_states.")),
-                            key=lambda name: int(name.rsplit(".", 1)[1]))
-            wanted = [hidden[-2], *(["text_embeds"] if encoder is self.text_encoders[-1] else [])]
-            outputs = encoder.run(wanted, {"input_ids": self.token_ids(tokenizer, prompt)})
-            embeds.append(outputs[0])
-            if len(outputs) > 1:
-                pooled = outputs[1]
-        return np.concatenate(embeds, axis=-1), pooled
+            windows = prompts.padded([self._windows(tokenizer, text) for text in texts],
+                                     prompts.chunks(tokenizer, "")[0])
+            wanted = ["last_hidden_state"]
+            if sdxl:
+                hidden = sorted((o.name for o in encoder.get_outputs() if o.name.startswith("hidden_states.")),
+                                key=lambda name: int(name.rsplit(".", 1)[1]))
+                wanted = [hidden[-2], *(["text_embeds"] if encoder is self.text_encoders[-1] else [])]
+            for index, text_windows in enumerate(windows):
+                states = []
+                for window in text_windows:
+                    outputs = encoder.run(wanted, {"input_ids": np.array([window.ids], np.int64)})
+                    hidden_states = outputs[0]
+                    if window.weighted:
+                        weights = np.array(window.weights, np.float32).reshape(1, -1, 1)
+                        hidden_states = prompts.emphasise(hidden_states.astype(np.float32), weights).astype(hidden_states.dtype)
+                    states.append(hidden_states)
+                    if len(outputs) > 1 and pooled[index] is None:
+                        pooled[index] = outputs[1]  # the first window's, as A1111
+                rows[index].append(np.concatenate(states, axis=1))
+        return [(np.concatenate(row, axis=-1), pool) for row, pool in zip(rows, pooled)]
+
+    def _windows(self, tokenizer, text: str) -> list[prompts.Chunk]:
+        return prompts.chunks(tokenizer, text)[: 1 if self.shape else None]
+
+    def dropped(self, text: str) -> str | None:
+        """The words of `text` past its first window when this pipeline's UNet takes one window (fixed shapes)."""
+        if not self.shape:
+            return None
+        tokenizer = self.tokenizers[0]
+        rest = prompts.chunks(tokenizer, text)[1:]
+        return " ".join(tokenizer.decode(window.ids[1:window.length - 1]) for window in rest) or None
 
     def conditioning(self, prompt: str, negative_prompt: str, batch_size: int, guided: bool,
                      width: int, height: int) -> dict[str, np.ndarray]:
         """The UNet's inputs besides the sample and timestep, negative half first when guided."""
-        embeds, pooled = self.encode(prompt)
-        parts = [(embeds, pooled)]
+        zero_negative = (self.architecture == Architecture.SDXL and not negative_prompt
+                         and self.force_zeros_for_empty_prompt)
+        parts = self.encode([prompt, *([negative_prompt] if guided and not zero_negative else [])])
         if guided:
-            if self.architecture == Architecture.SDXL and not negative_prompt and self.force_zeros_for_empty_prompt:
-                parts.insert(0, (np.zeros_like(embeds), np.zeros_like(pooled)))
-            else:
-                parts.insert(0, self.encode(negative_prompt))
+            embeds, pooled = parts[0]
+            negative = (np.zeros_like(embeds), np.zeros_like(pooled)) if zero_negative else parts.pop()
+            parts.insert(0, negative)
         feeds = {"encoder_hidden_states": np.concatenate([np.repeat(e, batch_size, axis=0) for e, _ in parts])}
         if self.architecture == Architecture.SDXL:
             feeds["text_embeds"] = np.concatenate([np.repeat(p, batch_size, axis=0) for _, p in parts])

@@ -1,0 +1,86 @@
+"""Prompt embeddings for the prompts the diffusers pipelines cannot encode themselves: A1111 emphasis, BREAK and
+prompts past the text encoder's window (the syntax is in `prompts`).
+
+They are made as the pipelines make theirs, one window at a time: SD1.5 takes the text encoder's last hidden
+state; SDXL puts both encoders' penultimate hidden states side by side and takes the second encoder's pooled
+projection, from the first window as A1111 does. The windows' embeddings are joined along the sequence.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from hypersd_desktop.core.vocab import Architecture
+from hypersd_desktop.engine import prompts
+from hypersd_desktop.engine.prompts import Chunk
+
+
+def needs_encoding(pipe, texts: list[str]) -> bool:
+    """Whether any of `texts` needs this module: the pipeline would misread or cut it."""
+    return any(text and prompts.needs_chunks(pipe.tokenizer, text) for text in texts)
+
+
+def window_count(pipe, text: str) -> int:
+    """How many windows `text` takes; prompts run together in one batch must take the same number."""
+    if not text or not prompts.needs_chunks(pipe.tokenizer, text):
+        return 1
+    return len(prompts.chunks(pipe.tokenizer, text))
+
+
+@torch.no_grad()
+def prompt_arguments(pipe, architecture: str, texts: list[str], negative_prompt: str, guided: bool) -> dict:
+    """The pipeline's `prompt_embeds` (one row per text of `texts`) and, when `guided` (classifier-free guidance
+    runs), `negative_prompt_embeds`; for SDXL the pooled embeddings too. Every row is padded with the empty
+    prompt's window to the longest, as A1111 pads a prompt and its negative."""
+    sdxl = architecture == Architecture.SDXL
+    parts = [(pipe.tokenizer, pipe.text_encoder)] + ([(pipe.tokenizer_2, pipe.text_encoder_2)] if sdxl else [])
+    zero_negative = sdxl and not negative_prompt and pipe.config.force_zeros_for_empty_prompt
+    encoded = [*texts, *([negative_prompt] if guided and not zero_negative else [])]
+    device = pipe._execution_device
+    per_encoder, pooled = [], None
+    for tokenizer, encoder in parts:
+        windows = prompts.padded([prompts.chunks(tokenizer, text) for text in encoded],
+                                 prompts.chunks(tokenizer, "")[0])
+        # window k of every text in one batch, as the pipeline batches its prompts
+        outputs = [_encode(encoder, column, device, penultimate=sdxl) for column in zip(*windows)]
+        per_encoder.append(torch.cat([hidden for hidden, _ in outputs], dim=1))
+        pooled = outputs[0][1]  # SDXL's second encoder's pooled projection, from the first window as A1111 takes it
+    dtype = (pipe.text_encoder_2 if sdxl else pipe.text_encoder).dtype
+    embeds = torch.cat(per_encoder, dim=-1).to(dtype)
+    count = len(texts)
+    arguments = {"prompt_embeds": embeds[:count]}
+    if sdxl:
+        arguments["pooled_prompt_embeds"] = pooled[:count].to(dtype)
+    if guided:
+        if zero_negative:
+            negative, negative_pooled = torch.zeros_like(embeds[:1]), torch.zeros_like(pooled[:1])
+        else:
+            negative, negative_pooled = embeds[count:], pooled[count:]
+        arguments["negative_prompt_embeds"] = negative.repeat(count, 1, 1)
+        if sdxl:
+            arguments["negative_pooled_prompt_embeds"] = negative_pooled.to(dtype).repeat(count, 1)
+    return arguments
+
+
+def _encode(encoder, windows: tuple[Chunk, ...], device, penultimate: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """One window of each text, as a batch: the hidden states (texts × 77 × width), each text's weighted, and
+    the encoder's first output (the pooled projection for SDXL's second encoder)."""
+    ids = torch.tensor([window.ids for window in windows], device=device)
+    if penultimate:
+        output = encoder(ids, output_hidden_states=True)
+        hidden = output.hidden_states[-2]
+    else:
+        mask = None
+        if getattr(encoder.config, "use_attention_mask", False):  # as the pipeline: the tokens up to the end token
+            mask = torch.tensor([[1] * w.length + [0] * (len(w.ids) - w.length) for w in windows], device=device)
+        output = encoder(ids, attention_mask=mask)
+        hidden = output[0]
+    if any(window.weighted for window in windows):
+        rows = []
+        for row, window in zip(hidden, windows):  # each text keeps its own mean, whatever it is batched with
+            if window.weighted:
+                weights = torch.tensor(window.weights, device=device, dtype=torch.float32).view(1, -1, 1)
+                row = prompts.emphasise(row[None].float(), weights)[0].to(hidden.dtype)
+            rows.append(row)
+        hidden = torch.stack(rows)
+    return hidden, output[0]

@@ -1,0 +1,177 @@
+"""Prompts read as A1111 reads them: emphasis, BREAK, and prompts longer than one window of the text encoder.
+
+The parse cases are the examples in A1111's own documentation of `parse_prompt_attention`
+(modules/prompt_parser.py); the encodings are checked against diffusers' `encode_prompt` on the tiny models.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import tiny_models
+from hypersd_desktop.engine import conditioning, prompts
+from hypersd_desktop.engine.prompts import BREAK, parse
+from hypersd_desktop.engine.torch_engine import TorchEngine
+from hypersd_desktop.engine.types import GenerationRequest
+
+A1111_EXAMPLES = [
+    ("normal text", [("normal text", 1.0)]),
+    ("an (important) word", [("an ", 1.0), ("important", 1.1), (" word", 1.0)]),
+    ("(unbalanced", [("unbalanced", 1.1)]),
+    ("\\(literal\\]", [("(literal]", 1.0)]),
+    ("(unnecessary)(parens)", [("unnecessaryparens", 1.1)]),
+    ("a (((house:1.3)) [on] a (hill:0.5), sun, (((sky))).",
+     [("a ", 1.0), ("house", 1.3 * 1.1 * 1.1), (" ", 1.1), ("on", 1.0), (" a ", 1.1), ("hill", 0.55),
+      (", sun, ", 1.1), ("sky", 1.1 ** 4), (".", 1.1)]),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), A1111_EXAMPLES)
+def test_emphasis_parses_as_a1111_documents_it(text, expected):
+    parsed = parse(text)
+    assert [piece for piece, _ in parsed] == [piece for piece, _ in expected]
+    assert [weight for _, weight in parsed] == pytest.approx([weight for _, weight in expected])
+
+
+def test_parse_reads_weights_breaks_and_stray_brackets():
+    assert parse("(cat:0.5) [[dog]]") == [("cat", 0.5), (" ", 1.0), ("dog", pytest.approx(1 / 1.21))]
+    assert parse("a:b (c: 1.25 )") == [("a:b ", 1.0), ("c", 1.25)]
+    assert parse("lonely) close] and :2)") == [("lonely) close] and :2)", 1.0)]
+    assert parse("one BREAK two") == [("one", 1.0), ("BREAK", BREAK), ("two", 1.0)]
+    assert parse("BREAKFAST") == [("BREAKFAST", 1.0)]
+    assert parse("") == [("", 1.0)]
+    assert not prompts.has_syntax("a cat, on a mat: 35mm") and prompts.has_syntax("a (cat)")
+
+
+@pytest.fixture(scope="module")
+def pipes():
+    return {architecture: tiny_models.build_pipeline(architecture) for architecture in ("sd15", "sdxl")}
+
+
+def test_a_plain_prompt_makes_the_pipelines_own_tokens(pipes):
+    pipe = pipes["sdxl"]
+    text = "the cat, a mat"
+    for tokenizer in (pipe.tokenizer, pipe.tokenizer_2):  # padded with the end token, and with "!"
+        (window,) = prompts.chunks(tokenizer, text)
+        expected = tokenizer(text, padding="max_length", max_length=77, truncation=True).input_ids
+        assert list(window.ids) == expected and not window.weighted
+        assert window.length == 2 + len(tokenizer(text, add_special_tokens=False).input_ids)
+    assert tokenizer.pad_token_id != tokenizer.eos_token_id
+
+
+def test_long_prompts_are_cut_into_windows_at_commas_and_breaks(pipes):
+    tokenizer = pipes["sd15"].tokenizer  # byte-level: a one-letter word is one token
+
+    def inner(window):
+        return tokenizer.decode(window.ids[1:window.length - 1]).replace(" ", "")
+
+    text = " ".join("abcdefghij"[i % 10] for i in range(100))
+    windows = prompts.chunks(tokenizer, text)
+    assert [len(window.ids) for window in windows] == [77, 77] and [w.length for w in windows] == [77, 27]
+    assert inner(windows[0]) + inner(windows[1]) == text.replace(" ", ""), "nothing left out, nothing repeated"
+
+    with_comma = " ".join(["q"] * 60) + ", " + " ".join(["z"] * 30)  # the comma is token 61: 14 before the end
+    first, second = prompts.chunks(tokenizer, with_comma)
+    assert inner(first) == "q" * 60 + "," and inner(second) == "z" * 30
+
+    far_comma = " ".join(["q"] * 40) + ", " + " ".join(["z"] * 60)  # 35 tokens back: cut at 75 tokens
+    first, second = prompts.chunks(tokenizer, far_comma)
+    assert first.length == 77 and inner(second) == "z" * 26
+
+    one, two = prompts.chunks(tokenizer, "a (cat:1.5) BREAK the mat")
+    assert inner(one) == "acat" and inner(two) == "themat"
+    assert one.weights[:4] == (1.0, 1.0, 1.5, 1.0) and set(two.weights) == {1.0}
+
+
+@pytest.mark.parametrize("architecture", ["sd15", "sdxl"])
+@pytest.mark.parametrize("guided", [False, True])
+def test_the_encoding_of_a_plain_prompt_equals_the_pipelines(pipes, architecture, guided):
+    pipe = pipes[architecture]
+    for negative in ("", "blurry"):
+        ours = conditioning.prompt_arguments(pipe, architecture, ["the cat", "a mat"], negative, guided)
+        theirs = pipe.encode_prompt(["the cat", "a mat"], device="cpu", num_images_per_prompt=1,
+                                    do_classifier_free_guidance=guided,
+                                    negative_prompt=[negative] * 2 if negative else None)
+        if architecture == "sd15":
+            theirs = dict(zip(("prompt_embeds", "negative_prompt_embeds"), theirs))
+        else:
+            theirs = dict(zip(("prompt_embeds", "negative_prompt_embeds", "pooled_prompt_embeds",
+                               "negative_pooled_prompt_embeds"), theirs))
+        theirs = {name: value for name, value in theirs.items() if value is not None}
+        assert set(ours) == set(theirs)
+        for name, value in theirs.items():
+            assert torch.equal(ours[name], value), name
+
+
+@pytest.mark.parametrize("architecture", ["sd15", "sdxl"])
+def test_a_weight_scales_its_tokens_against_the_rest(pipes, architecture):
+    pipe = pipes[architecture]
+    plain = conditioning.prompt_arguments(pipe, architecture, ["the cat a mat"], "", False)
+    same = conditioning.prompt_arguments(pipe, architecture, ["(the cat a mat:1)"], "", False)
+    assert torch.equal(plain["prompt_embeds"], same["prompt_embeds"])
+    weighted = conditioning.prompt_arguments(pipe, architecture, ["the (cat:1.5) a mat"], "", False)
+    window = prompts.chunks(pipe.tokenizer, "the (cat:1.5) a mat")[0]
+    heavy = [i for i, weight in enumerate(window.weights) if weight == 1.5]
+    assert heavy and len(heavy) < 4
+    widths = [pipe.text_encoder.config.hidden_size] + ([pipe.text_encoder_2.config.hidden_size]
+                                                       if architecture == "sdxl" else [])
+    start = 0
+    for width in widths:  # each encoder's output is weighted and scaled back to its own mean
+        ours = weighted["prompt_embeds"][0, :, start:start + width].double()
+        base = plain["prompt_embeds"][0, :, start:start + width].double()
+        ratio = ours / base
+        scale = ratio[0].mean()  # the weight-1 positions are all scaled by one factor
+        expected = torch.full((77,), float(scale), dtype=torch.float64)
+        expected[heavy] *= 1.5
+        assert torch.allclose(ratio.mean(dim=1), expected, rtol=1e-3)
+        assert ours.mean() == pytest.approx(float(base.mean()), rel=1e-4)
+        start += width
+    if architecture == "sdxl":  # the pooled embedding is the unweighted one
+        assert torch.equal(weighted["pooled_prompt_embeds"], plain["pooled_prompt_embeds"])
+
+
+@pytest.mark.parametrize("architecture", ["sd15", "sdxl"])
+def test_a_long_prompt_is_its_windows_encoded_one_by_one(pipes, architecture):
+    pipe = pipes[architecture]
+    first, rest = " ".join(["q"] * 60), " ".join(["z"] * 30)
+    arguments = conditioning.prompt_arguments(pipe, architecture, [f"{first}, {rest}"], "blurry", True)
+    embeds = arguments["prompt_embeds"]
+    assert embeds.shape[1] == 154
+    for half, text in ((embeds[:, :77], f"{first},"), (embeds[:, 77:], rest)):
+        alone = pipe.encode_prompt(text, device="cpu", num_images_per_prompt=1, do_classifier_free_guidance=False)
+        assert torch.equal(half, alone[0])
+    negative = arguments["negative_prompt_embeds"]  # the negative is padded with the empty prompt's window
+    assert negative.shape == embeds.shape
+    empty = pipe.encode_prompt("", device="cpu", num_images_per_prompt=1, do_classifier_free_guidance=False)[0]
+    assert torch.equal(negative[:, 77:], empty)
+    if architecture == "sdxl":
+        pooled = pipe.encode_prompt(f"{first},", device="cpu", num_images_per_prompt=1,
+                                    do_classifier_free_guidance=False)[2]
+        assert torch.allclose(arguments["pooled_prompt_embeds"], pooled, rtol=0, atol=1e-6)  # batched with the negative
+
+
+def _pixels(result) -> np.ndarray:
+    return np.asarray(result.image, dtype=np.int16)
+
+
+@pytest.mark.parametrize("architecture", ["sd15", "sdxl"])
+def test_the_engine_reads_weights_and_every_word_of_a_long_prompt(architecture, tiny_sd15, tiny_sdxl):
+    base = tiny_sdxl if architecture == "sdxl" else tiny_sd15
+    request = GenerationRequest(prompt="a cat", base_model=str(base), steps=2, width=64, height=64, seed=4,
+                                guidance=3.0, negative_prompt="the mat")
+    engine = TorchEngine()
+
+    def run(**changes):
+        results = engine.generate(request.replace(**changes))
+        assert not any("dropped" in warning for result in results for warning in result.warnings)
+        return _pixels(results[0])
+
+    plain = run()
+    assert np.array_equal(run(prompt="(a cat:1)"), plain), "weight 1 is the pipeline's own encoding"
+    assert np.abs(run(prompt="a (cat:1.6)") - plain).max() > 0
+    long = " ".join(["cat"] * 80)
+    assert np.abs(run(prompt=long + " zebra") - run(prompt=long + " mat")).max() > 0, "the words past 75 count"
+    assert np.abs(run(negative_prompt=long + " zebra") - run(negative_prompt=long + " mat")).max() > 0
+    assert run(prompt=long + " zebra", batch_size=2).shape == plain.shape
