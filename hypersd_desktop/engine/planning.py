@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hypersd_desktop.core.errors import ArchitectureMismatchError, InputError
+from hypersd_desktop.core.prompt_tags import network_tags
 from hypersd_desktop.core.vocab import Architecture, Mode, Scheduler, WeightsKind
 from hypersd_desktop.engine.inspect import (
     CROSS_ATTENTION_DIMS, OTHER_CROSS_ATTENTION_DIMS, WeightsInfo, for_other_family, inspect_file, not_the_kind,
@@ -173,6 +174,7 @@ def plan(request: GenerationRequest, architecture: str) -> Plan:
     else:
         eta = 0.0
     warnings += settings_warnings(recipe, steps, guidance, scheduler, bool(request.negative_prompt))
+    warnings += tag_warnings(request)
     denoise_steps = None
     if request.mode != Mode.TEXT_TO_IMAGE:
         steps, denoise_steps = _steps_with_strength(steps, request.strength, timesteps is not None, warnings)
@@ -190,6 +192,21 @@ def plan(request: GenerationRequest, architecture: str) -> Plan:
         warnings=tuple(warnings),
         denoise_steps=denoise_steps,
     )
+
+
+def tag_warnings(request: GenerationRequest) -> list[str]:
+    """What the prompts' A1111 `<lora:…>` tags did not do: the text encoder does not read them (as in A1111),
+    and the LoRAs they name apply only from the request's LoRA list."""
+    listed = {Path(lora.path).stem.lower() for lora in request.loras}
+    warnings = []
+    for label, text in (("prompt", request.prompt), ("negative prompt", request.negative_prompt)):
+        missing = [f"<{kind}:{name}{':' + weight if weight else ''}>" for kind, name, weight in network_tags(text)
+                   if name.lower() not in listed]
+        if missing:
+            warnings.append(f"The {label}'s {', '.join(missing)} {'tag is' if len(missing) == 1 else 'tags are'} "
+                            "left out of the text the model reads and applies no LoRA here; tick the LoRA in the "
+                            "LoRA list (or give it with --lora) to apply it.")
+    return warnings
 
 
 def _steps_with_strength(steps: int, strength: float, fixed_timesteps: bool, warnings: list[str]) -> tuple[int, int]:

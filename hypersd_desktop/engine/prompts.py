@@ -3,6 +3,8 @@
 - Emphasis: `(word)` weighs a part 1.1 times, `[word]` 1/1.1 times, `(word:1.3)` 1.3 times; brackets nest and
   multiply, an unclosed bracket runs to the end, and `\\(`, `\\)`, `\\[`, `\\]` are the characters themselves.
 - `BREAK` starts a new chunk of the text encoder's window.
+- Extra-network tags (`<lora:NAME:0.8>`) are left out of the text, as A1111 leaves them out; LoRAs are applied
+  from the request's list.
 - A prompt past the window (75 tokens between the start and end tokens) is encoded in chunks of 75 tokens
   whose embeddings are joined, so nothing is cut off. A chunk ends after a comma when one is within the last
   20 tokens, so a phrase is not split across two chunks.
@@ -17,6 +19,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from hypersd_desktop.core.prompt_tags import NETWORK_TAG, without_network_tags
 
 EMPHASIS = 1.1
 CHUNK_TOKENS = 75  # between the start and end tokens of CLIP's 77-token window
@@ -89,8 +93,9 @@ def _number(text: str) -> float:
 
 
 def has_syntax(text: str) -> bool:
-    """Whether `text` has brackets, backslashes or BREAK, whose meaning the pipelines' own encoding lacks."""
-    return bool(_SYNTAX.search(text))
+    """Whether `text` has brackets, backslashes, BREAK or extra-network tags, which the pipelines' own encoding
+    would read as words."""
+    return bool(_SYNTAX.search(text) or NETWORK_TAG.search(text))
 
 
 @dataclass(frozen=True)
@@ -119,8 +124,9 @@ def needs_chunks(tokenizer, text: str) -> bool:
 
 
 def chunks(tokenizer, text: str) -> list[Chunk]:
-    """`text` (parsed by `parse`) as the windows `tokenizer`'s text encoder reads, at least one."""
-    parsed = parse(text)
+    """`text` (without its extra-network tags, parsed by `parse`) as the windows `tokenizer`'s text encoder
+    reads, at least one."""
+    parsed = parse(without_network_tags(text))
     pieces = [piece for piece, weight in parsed if weight is not BREAK]
     token_lists = iter(tokenizer(pieces, truncation=False, add_special_tokens=False, verbose=False).input_ids if pieces else [])
     comma = _comma_id(tokenizer)

@@ -29,7 +29,7 @@ from hypersd_desktop.engine.planning import plan
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
 from hypersd_desktop.gallery.formats import ImageMetadata
-from hypersd_desktop.gallery.formats.common import without_network_tags
+from hypersd_desktop.core.prompt_tags import without_network_tags
 from hypersd_desktop.gallery.gallery import Gallery, read_metadata
 from hypersd_desktop.gallery.store import ImageRecord
 from hypersd_desktop.models.catalog import FP16_SDXL_VAE

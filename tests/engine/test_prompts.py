@@ -14,7 +14,7 @@ import tiny_models
 from hypersd_desktop.engine import conditioning, prompts
 from hypersd_desktop.engine.prompts import BREAK, parse
 from hypersd_desktop.engine.torch_engine import TorchEngine
-from hypersd_desktop.engine.types import GenerationRequest
+from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
 
 A1111_EXAMPLES = [
     ("normal text", [("normal text", 1.0)]),
@@ -175,3 +175,19 @@ def test_the_engine_reads_weights_and_every_word_of_a_long_prompt(architecture, 
     assert np.abs(run(prompt=long + " zebra") - run(prompt=long + " mat")).max() > 0, "the words past 75 count"
     assert np.abs(run(negative_prompt=long + " zebra") - run(negative_prompt=long + " mat")).max() > 0
     assert run(prompt=long + " zebra", batch_size=2).shape == plain.shape
+
+
+def test_lora_tags_are_left_out_of_the_text_and_named_when_no_lora_applies(pipes, tiny_sd15, hyper_lora):
+    pipe = pipes["sd15"]
+    tagged = conditioning.prompt_arguments(pipe, "sd15", ["the cat <lora:watercolour:0.6>, a mat"], "", False)
+    plain = conditioning.prompt_arguments(pipe, "sd15", ["the cat, a mat"], "", False)
+    assert torch.equal(tagged["prompt_embeds"], plain["prompt_embeds"])
+
+    request = GenerationRequest(prompt="a cat <lora:watercolour:0.6> <lyco:Hyper-SD15-1step-lora:1>",
+                                base_model=str(tiny_sd15), loras=(LoraSpec(str(hyper_lora("Hyper-SD15-1step-lora"))),),
+                                width=64, height=64)
+    (result,) = TorchEngine().generate(request)
+    (warning,) = [warning for warning in result.warnings if "tag" in warning]
+    assert "<lora:watercolour:0.6> tag is left out" in warning and "Hyper-SD15" not in warning
+    alone = TorchEngine().generate(request.replace(prompt="a cat"))[0]
+    assert np.array_equal(_pixels(result), _pixels(alone))

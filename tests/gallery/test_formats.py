@@ -196,7 +196,7 @@ def test_a1111_loras_take_their_weights_from_the_prompt_tags(tmp_path):
     """A1111 names a LoRA in `Lora hashes` and applies it by a `<lora:NAME:WEIGHT>` tag: the weight is the tag's."""
     from pathlib import Path
 
-    from hypersd_desktop.gallery.formats.common import without_network_tags
+    from hypersd_desktop.core.prompt_tags import without_network_tags
 
     text = ("a harbour at dawn, <lora:add_detail:0.6> oil painting <lora:film grain:1.2:0.5>, "
             "<lyco:loha_style:0.8> <lora:plain> <hypernet:old_net:0.3>\n"

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from hypersd_desktop.core.prompt_tags import network_tags
+
 
 @dataclass(frozen=True)
 class ImageMetadata:
@@ -113,24 +115,14 @@ def size_of(text: Any) -> tuple[int | None, int | None]:
     return (int(match[1]), int(match[2])) if match else (None, None)
 
 
-# A1111's extra-network tags in a prompt: `<lora:NAME:WEIGHT>` (also `<lora:NAME>`, `<lora:NAME:TE:UNET>`, named
-# arguments after), the older LyCORIS extension's `<lyco:…>`, and hypernetworks' `<hypernet:…>`.
-_NETWORK_TAG = re.compile(r"<(lora|lyco|hypernet):([^:>]+)(?::([^:>]*))?[^>]*>", re.IGNORECASE)
-
-
 def prompt_loras(prompt: str) -> dict[str, float]:
     """The LoRAs a prompt's `<lora:NAME:WEIGHT>` tags apply, by name, with their weights (1 when not given)."""
     found: dict[str, float] = {}
-    for kind, name, weight in _NETWORK_TAG.findall(prompt or ""):
-        if kind.lower() != "hypernet" and name.strip():
+    for kind, name, weight in network_tags(prompt):
+        if kind != "hypernet" and name:
             value = to_float(weight)
-            found[name.strip()] = 1.0 if value is None else value
+            found[name] = 1.0 if value is None else value
     return found
-
-
-def without_network_tags(prompt: str) -> str:
-    """The prompt without its extra-network tags: the words the text encoder is meant to read."""
-    return re.sub(r"[ \t]*" + _NETWORK_TAG.pattern, "", prompt or "", flags=re.IGNORECASE).strip()
 
 
 def split_negative(prompt: str) -> tuple[str, str]:

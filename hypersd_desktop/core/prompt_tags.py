@@ -1,0 +1,23 @@
+"""A1111's extra-network tags in a prompt: `<lora:NAME:WEIGHT>` (also `<lora:NAME>`, `<lora:NAME:TE:UNET>`, named
+arguments after), the older LyCORIS extension's `<lyco:…>`, and hypernetworks' `<hypernet:…>`.
+
+A1111 takes them out of the prompt before the text encoder reads it and applies the networks they name. The
+gallery reads LoRA weights from them; the engines leave them out of the text (LoRAs are applied from the
+request's list).
+"""
+
+from __future__ import annotations
+
+import re
+
+NETWORK_TAG = re.compile(r"<(lora|lyco|hypernet):([^:>]+)(?::([^:>]*))?[^>]*>", re.IGNORECASE)
+
+
+def network_tags(prompt: str) -> list[tuple[str, str, str]]:
+    """The prompt's tags as (kind, name, weight as written, "" when none), in order."""
+    return [(kind.lower(), name.strip(), weight.strip()) for kind, name, weight in NETWORK_TAG.findall(prompt or "")]
+
+
+def without_network_tags(prompt: str) -> str:
+    """The prompt without its extra-network tags: the words the text encoder is meant to read."""
+    return re.sub(r"[ \t]*" + NETWORK_TAG.pattern, "", prompt or "", flags=re.IGNORECASE).strip()
