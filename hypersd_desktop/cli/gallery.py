@@ -199,6 +199,8 @@ def _request_words(request: GenerationRequest) -> list[str]:
             words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
     if request.timesteps:
         words += ["--timesteps", ",".join(str(t) for t in request.timesteps)]
+    if request.clip_skip > 1:
+        words += ["--clip-skip", str(request.clip_skip)]
     return words + ["--seed", str(request.seed)]
 
 

@@ -62,6 +62,8 @@ def add_parser(commands) -> None:
     generate.add_argument("--steps", type=int)
     generate.add_argument("--guidance", type=float)
     generate.add_argument("--eta", type=float, help="TCD eta: lower keeps more detail at more steps (default 1.0)")
+    generate.add_argument("--clip-skip", type=int, default=1, metavar="N",
+                          help="SD1.5: read the text encoder N layers from its end, as A1111 counts (default 1)")
     generate.add_argument("--scheduler", choices=Scheduler.values(), default="auto")
     generate.add_argument("--timesteps", type=parse_timesteps, metavar="T,...", help="explicit timesteps (TCD, LCM)")
     generate.add_argument("--seed", type=int, default=None, help="seed of the first image (default: random)")
@@ -143,6 +145,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         steps=args.steps,
         guidance=args.guidance,
         eta=args.eta,
+        clip_skip=args.clip_skip,
         scheduler=args.scheduler,
         timesteps=args.timesteps,
         seed=args.seed if args.seed is not None else secrets.randbelow(2**32),

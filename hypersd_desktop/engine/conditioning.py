@@ -28,10 +28,12 @@ def window_count(pipe, text: str) -> int:
 
 
 @torch.no_grad()
-def prompt_arguments(pipe, architecture: str, texts: list[str], negative_prompt: str, guided: bool) -> dict:
+def prompt_arguments(pipe, architecture: str, texts: list[str], negative_prompt: str, guided: bool,
+                     clip_skip: int = 1) -> dict:
     """The pipeline's `prompt_embeds` (one row per text of `texts`) and, when `guided` (classifier-free guidance
     runs), `negative_prompt_embeds`; for SDXL the pooled embeddings too. Every row is padded with the empty
-    prompt's window to the longest, as A1111 pads a prompt and its negative."""
+    prompt's window to the longest, as A1111 pads a prompt and its negative. `clip_skip` (SD1.5, A1111's count)
+    reads the text encoder that many layers from its end, through its final layer norm, as diffusers does."""
     sdxl = architecture == Architecture.SDXL
     parts = [(pipe.tokenizer, pipe.text_encoder)] + ([(pipe.tokenizer_2, pipe.text_encoder_2)] if sdxl else [])
     zero_negative = sdxl and not negative_prompt and pipe.config.force_zeros_for_empty_prompt
@@ -42,7 +44,7 @@ def prompt_arguments(pipe, architecture: str, texts: list[str], negative_prompt:
         windows = prompts.padded([prompts.chunks(tokenizer, text) for text in encoded],
                                  prompts.chunks(tokenizer, "")[0])
         # window k of every text in one batch, as the pipeline batches its prompts
-        outputs = [_encode(encoder, column, device, penultimate=sdxl) for column in zip(*windows)]
+        outputs = [_encode(encoder, column, device, sdxl, clip_skip) for column in zip(*windows)]
         per_encoder.append(torch.cat([hidden for hidden, _ in outputs], dim=1))
         pooled = outputs[0][1]  # SDXL's second encoder's pooled projection, from the first window as A1111 takes it
     dtype = (pipe.text_encoder_2 if sdxl else pipe.text_encoder).dtype
@@ -62,7 +64,8 @@ def prompt_arguments(pipe, architecture: str, texts: list[str], negative_prompt:
     return arguments
 
 
-def _encode(encoder, windows: tuple[Chunk, ...], device, penultimate: bool) -> tuple[torch.Tensor, torch.Tensor]:
+def _encode(encoder, windows: tuple[Chunk, ...], device, penultimate: bool,
+            clip_skip: int) -> tuple[torch.Tensor, torch.Tensor]:
     """One window of each text, as a batch: the hidden states (texts × 77 × width), each text's weighted, and
     the encoder's first output (the pooled projection for SDXL's second encoder)."""
     ids = torch.tensor([window.ids for window in windows], device=device)
@@ -73,8 +76,10 @@ def _encode(encoder, windows: tuple[Chunk, ...], device, penultimate: bool) -> t
         mask = None
         if getattr(encoder.config, "use_attention_mask", False):  # as the pipeline: the tokens up to the end token
             mask = torch.tensor([[1] * w.length + [0] * (len(w.ids) - w.length) for w in windows], device=device)
-        output = encoder(ids, attention_mask=mask)
+        output = encoder(ids, attention_mask=mask, output_hidden_states=clip_skip > 1)
         hidden = output[0]
+        if clip_skip > 1:
+            hidden = encoder.text_model.final_layer_norm(output.hidden_states[-clip_skip])
     if any(window.weighted for window in windows):
         rows = []
         for row, window in zip(hidden, windows):  # each text keeps its own mean, whatever it is batched with

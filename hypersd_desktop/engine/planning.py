@@ -43,6 +43,7 @@ class Plan:
     # The steps that run: image-to-image and inpainting start `strength` of the way into a `steps`-long
     # schedule, so int(steps × strength) of them run (diffusers' rule). None: all of them.
     denoise_steps: int | None = None
+    clip_skip: int = 1  # the layer SD1.5's text encoder is read at, from its end (SDXL: always 1)
 
     @property
     def running_steps(self) -> int:
@@ -175,6 +176,11 @@ def plan(request: GenerationRequest, architecture: str) -> Plan:
         eta = 0.0
     warnings += settings_warnings(recipe, steps, guidance, scheduler, bool(request.negative_prompt))
     warnings += tag_warnings(request)
+    clip_skip = request.clip_skip
+    if clip_skip > 1 and architecture == Architecture.SDXL:
+        warnings.append(f"Clip skip {clip_skip} was ignored: it applies to SD1.5 models, and SDXL already reads its "
+                        "text encoders' second-to-last layers (as AUTOMATIC1111 does with SDXL).")
+        clip_skip = 1
     denoise_steps = None
     if request.mode != Mode.TEXT_TO_IMAGE:
         steps, denoise_steps = _steps_with_strength(steps, request.strength, timesteps is not None, warnings)
@@ -191,6 +197,7 @@ def plan(request: GenerationRequest, architecture: str) -> Plan:
         height=request.height or size,
         warnings=tuple(warnings),
         denoise_steps=denoise_steps,
+        clip_skip=clip_skip,
     )
 
 

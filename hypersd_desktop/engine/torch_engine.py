@@ -401,9 +401,11 @@ class TorchEngine:
 
         texts = [request.prompt] if one_prompt else prompts
         guided = settings_plan.guidance > 1
-        if conditioning.needs_encoding(pipe, [*texts, request.negative_prompt if guided else ""]):
+        clip_skip = settings_plan.clip_skip
+        # diffusers' own clip_skip leaves the negative prompt at the last layer; A1111 skips for both
+        if clip_skip > 1 or conditioning.needs_encoding(pipe, [*texts, request.negative_prompt if guided else ""]):
             text_arguments = conditioning.prompt_arguments(pipe, loaded.architecture, texts, request.negative_prompt,
-                                                           guided)
+                                                           guided, clip_skip)
         else:
             negative = request.negative_prompt or None  # diffusers wants a list beside a list of prompts
             text_arguments = dict(prompt=texts[0] if one_prompt else texts,

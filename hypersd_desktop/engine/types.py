@@ -23,6 +23,7 @@ AUTO_BACKEND = "auto"
 BACKEND_TITLES = {"torch": "PyTorch", "onnx": "ONNX Runtime"}  # what the window calls the built-in backends
 MAX_SEED = 2**63 - 1
 MAX_SIDE = 4096  # pixels; SD1.5 and SDXL make sense up to about 2048
+MAX_CLIP_SKIP = 12  # the layers of SD1.5's CLIP text encoder
 MAX_BATCH_PIXELS = 16 * 1024 * 1024  # width × height × batch size: sixteen 1024² images
 LARGEST_INIT_AREA = 2.25  # init images up to this many times the model's own area are made at their own size
 
@@ -100,6 +101,7 @@ class GenerationRequest:
     steps: int | None = None
     guidance: float | None = None
     eta: float | None = None
+    clip_skip: int = 1  # SD1.5: read the text encoder this many layers from its end, A1111's count (1: the last)
     scheduler: Scheduler = Scheduler.AUTO
     timesteps: tuple[int, ...] | None = None
     seed: int = 0
@@ -168,6 +170,9 @@ class GenerationRequest:
             raise InputError(f"Guidance must be between 0 and 30; got {self.guidance}.")
         if self.eta is not None and not 0.0 <= self.eta <= 1.0:
             raise InputError(f"Eta must be between 0 and 1; got {self.eta}.")
+        if not 1 <= self.clip_skip <= MAX_CLIP_SKIP:
+            raise InputError(f"Clip skip must be between 1 (the text encoder's last layer) and {MAX_CLIP_SKIP}; "
+                             f"got {self.clip_skip}.")
         if not 1 <= self.batch_size <= 64:
             raise InputError(f"Batch size must be between 1 and 64; got {self.batch_size}.")
         if not 0 <= self.seed <= MAX_SEED:

@@ -27,7 +27,7 @@ from hypersd_desktop.core.settings import Settings, save_settings
 from hypersd_desktop.core.vocab import Architecture, Decoder, Device, ModelKind, Preprocessor, Preview
 from hypersd_desktop.engine.planning import plan
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID
-from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
+from hypersd_desktop.engine.types import MAX_CLIP_SKIP, GenerationRequest, LoraSpec
 from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.core.prompt_tags import without_network_tags
 from hypersd_desktop.gallery.gallery import Gallery, read_metadata
@@ -87,6 +87,9 @@ class MainWindow(QMainWindow):
         self.steps = QSpinBox(minimum=1, maximum=12, value=2)
         self.guidance = QDoubleSpinBox(minimum=0.0, maximum=15.0, singleStep=0.5, value=0.0, decimals=1)
         self.eta = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.1, value=1.0, decimals=2)
+        self.clip_skip = QSpinBox(minimum=1, maximum=MAX_CLIP_SKIP, value=1)
+        self.clip_skip.setToolTip("Read the text encoder this many layers from its end (SD1.5 models). 2 is what "
+                                  "many anime models are made for; 1 reads the last layer.")
         self.seed = SeedBox(random.randrange(RANDOM_SEEDS))
         self._reuse_notes: list[str] = []
         self.seed_lock = QCheckBox("Lock")
@@ -117,6 +120,7 @@ class MainWindow(QMainWindow):
         form.addRow("Steps", self.steps)
         form.addRow("Guidance", self.guidance)
         form.addRow("Eta (TCD)", self.eta)
+        form.addRow("Clip skip", self.clip_skip)
         form.addRow("Seed", seed_row)
         form.addRow("Size", self.size_box)
         form.addRow("Batch size", self.batch_size)
@@ -320,6 +324,7 @@ class MainWindow(QMainWindow):
                      if previous is not None and self.hyper_box.itemData(i).id == previous.id), 1 if installed else 0)
         self.hyper_box.setCurrentIndex(pick)
         fill_sizes(self.size_box, architecture)
+        self.clip_skip.setEnabled(architecture == Architecture.SD15)  # SDXL reads its second-to-last layers already
         self.init_image.set_model_side(Architecture(architecture).default_size)
         self.control_image.fill_models(architecture)
         self.styles.setRowCount(0)
@@ -408,6 +413,7 @@ class MainWindow(QMainWindow):
                 base_model=model.path, unet=unet, vae=self._fp16_vae(), loras=tuple(loras), steps=self.steps.value(),
                 guidance=self.guidance.value() if self.guidance.isEnabled() else None,
                 eta=self.eta.value() if rules.uses_eta else None,
+                clip_skip=self.clip_skip.value() if self.clip_skip.isEnabled() else 1,
                 seed=self.seed.value(), width=width, height=height, batch_size=self.batch_size.value(),
                 backend=settings.backend, device=settings.device, dtype=settings.dtype, attention_slicing=settings.attention_slicing,
                 vae_tiling=settings.vae_tiling, cpu_offload=settings.cpu_offload, cuda_graphs=settings.cuda_graphs,
@@ -481,7 +487,8 @@ class MainWindow(QMainWindow):
             self.apply_metadata(ImageMetadata(
                 format=record.metadata_format or "none", prompt=record.prompt, negative_prompt=record.negative_prompt,
                 seed=record.seed, steps=record.steps, guidance=record.guidance, width=record.width,
-                height=record.height, model_name=record.model_name, model_hash=record.model_hash, loras=record.loras))
+                height=record.height, model_name=record.model_name, model_hash=record.model_hash, loras=record.loras,
+                clip_skip=_clip_skip_of(record)))
         if problem is not None:
             self.warnings.show_messages([problem])
         self.tabs.setCurrentIndex(0)
@@ -493,7 +500,7 @@ class MainWindow(QMainWindow):
         self._reuse_notes = []  # this app's own request: nothing changes on reuse
         match = match_request(request, self.library.registry.list())
         self._fill_controls(match, request.prompt, request.negative_prompt, request.steps, request.guidance,
-                            request.seed, request.width, request.height, request.eta)
+                            request.seed, request.width, request.height, request.eta, request.clip_skip)
         self.batch_size.setValue(request.batch_size)
         self.init_image.strength.setValue(request.strength)
         self.control_image.set_control(request.controls[0] if request.controls else None)
@@ -532,12 +539,14 @@ class MainWindow(QMainWindow):
             recipe = RECIPES_BY_ID[match.hyper.recipe]
             steps, guidance = recipe.default_steps, recipe.guidance
         self._fill_controls(match, without_network_tags(metadata.prompt), metadata.negative_prompt, steps, guidance,
-                            metadata.seed, metadata.width, metadata.height, None)  # LoRA tags: the LoRA table's
+                            metadata.seed, metadata.width, metadata.height, None,  # LoRA tags: the LoRA table's
+                            metadata.clip_skip or 1)
         self._reuse_notes = list(match.warnings)  # shown beside the recipe's warnings until the next generation
         self._update_recipe_controls()
 
     def _fill_controls(self, match: ModelMatch, prompt: str, negative: str, steps: int | None, guidance: float | None,
-                       seed: int | None, width: int | None, height: int | None, eta: float | None) -> None:
+                       seed: int | None, width: int | None, height: int | None, eta: float | None,
+                       clip_skip: int = 1) -> None:
         """Set the controls; what `match` found missing is named in the error banner."""
         if match.base is not None:
             self._select(self.model_box, match.base.id)
@@ -551,6 +560,7 @@ class MainWindow(QMainWindow):
             self.steps.setValue(steps)
         if eta is not None:
             self.eta.setValue(eta)
+        self.clip_skip.setValue(min(max(clip_skip, 1), MAX_CLIP_SKIP))
         if seed is not None:
             self.seed.setValue(seed % (MAX_SEED + 1))
             self.seed_lock.setChecked(True)
@@ -696,3 +706,12 @@ class MainWindow(QMainWindow):
         self.browser.close_resources()
         self.models.shutdown()
         super().closeEvent(event)
+
+
+def _clip_skip_of(record: ImageRecord) -> int | None:
+    """The clip skip an image made elsewhere was made with, read from its file (the gallery's row lacks it)."""
+    try:
+        metadata = read_metadata(Path(record.path))[0]
+    except OSError:
+        return None
+    return metadata.clip_skip if metadata is not None else None

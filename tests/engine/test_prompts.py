@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import tiny_models
+from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.engine import conditioning, prompts
 from hypersd_desktop.engine.prompts import BREAK, parse
 from hypersd_desktop.engine.torch_engine import TorchEngine
@@ -191,3 +192,43 @@ def test_lora_tags_are_left_out_of_the_text_and_named_when_no_lora_applies(pipes
     assert "<lora:watercolour:0.6> tag is left out" in warning and "Hyper-SD15" not in warning
     alone = TorchEngine().generate(request.replace(prompt="a cat"))[0]
     assert np.array_equal(_pixels(result), _pixels(alone))
+
+
+def test_clip_skip_reads_the_layer_a1111_and_diffusers_read(pipes, tiny_sd15, tiny_sdxl):
+    pipe = pipes["sd15"]
+    for clip_skip in (2, 3):  # A1111's clip skip N is diffusers' clip_skip N - 1
+        theirs = pipe.encode_prompt("the cat", device="cpu", num_images_per_prompt=1, do_classifier_free_guidance=False,
+                                    clip_skip=clip_skip - 1)[0]
+        ours = conditioning.prompt_arguments(pipe, "sd15", ["(the cat:1)"], "", False, clip_skip)["prompt_embeds"]
+        assert torch.equal(ours, theirs)
+    long = conditioning.prompt_arguments(pipe, "sd15", [" ".join(["q"] * 90)], "", False, 2)["prompt_embeds"]
+    tail = pipe.encode_prompt(" ".join(["q"] * 15), device="cpu", num_images_per_prompt=1,
+                              do_classifier_free_guidance=False, clip_skip=1)[0]
+    assert torch.equal(long[:, 77:], tail)
+
+    engine = TorchEngine()
+    request = GenerationRequest(prompt="a cat", base_model=str(tiny_sd15), steps=2, width=64, height=64, seed=2)
+    (last,), (skipped,) = engine.generate(request), engine.generate(request.replace(clip_skip=2))
+    assert np.abs(_pixels(last) - _pixels(skipped)).max() > 0
+    negative = conditioning.prompt_arguments(pipe, "sd15", ["a cat"], "blurry", True, 2)["negative_prompt_embeds"]
+    assert torch.equal(negative, pipe.encode_prompt("blurry", device="cpu", num_images_per_prompt=1,
+                                                    do_classifier_free_guidance=False, clip_skip=1)[0])
+
+    sdxl = request.replace(base_model=str(tiny_sdxl))
+    (plain,), (ignored,) = engine.generate(sdxl), engine.generate(sdxl.replace(clip_skip=2))
+    assert np.array_equal(_pixels(plain), _pixels(ignored))
+    assert any("Clip skip 2 was ignored" in warning for warning in ignored.warnings)
+    with pytest.raises(InputError, match="between 1"):
+        request.replace(clip_skip=13)
+
+
+def test_the_onnx_backend_passes_clip_skip_to_torch(tiny_sd15, hyper_lora):
+    from hypersd_desktop.engine import backend
+
+    request = GenerationRequest(prompt="a cat", base_model=str(tiny_sd15), width=64, height=64, clip_skip=2,
+                                loras=(LoraSpec(str(hyper_lora("Hyper-SD15-1step-lora"))),), device="cpu")
+    assert backend.for_request(request).name == "torch"
+    assert backend.for_request(request.replace(clip_skip=1)).name == "onnx"
+    from hypersd_desktop.engine.onnx.backend import declines
+
+    assert "clip skip" in declines(request)

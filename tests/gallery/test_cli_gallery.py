@@ -19,14 +19,16 @@ def cli(*args):
 def test_generate_lands_in_the_gallery_and_reuse_reproduces_it(tiny_sd15, hyper_lora, tmp_path):
     lora = hyper_lora("Hyper-SD15-1step-lora")
     made = cli("generate", "--model", tiny_sd15, "--prompt", "an old lighthouse", "--lora", f"{lora}:0.7", "--steps", 3,
-               "--eta", 0.6, "--width", 64, "--height", 64, "--seed", 21, "--json")
+               "--eta", 0.6, "--width", 64, "--height", 64, "--seed", 21, "--clip-skip", 2, "--json")
     original = json.loads(made.stdout)["path"]
+    with Image.open(original) as image:
+        assert ", Clip skip: 2," in image.info["parameters"]  # as A1111 writes it
     listing = json.loads(cli("gallery", "search", "lighthouse", "--json").stdout)
     assert [(r["path"], r["seed"], r["steps"]) for r in listing] == [(original, 21, 3)]
 
     command = cli("gallery", "reuse", listing[0]["id"]).stdout.strip()
     words = shlex.split(command)
-    assert words[:2] == ["hypersd-desktop", "generate"]
+    assert words[:2] == ["hypersd-desktop", "generate"] and words[words.index("--clip-skip") + 1] == "2"
     again = subprocess.run([sys.executable, "-m", "hypersd_desktop", *words[1:], "--out", tmp_path, "--json"],
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -194,7 +195,6 @@ def test_sampler_names_of_every_tool_map_to_one_vocabulary(name, key):
 
 def test_a1111_loras_take_their_weights_from_the_prompt_tags(tmp_path):
     """A1111 names a LoRA in `Lora hashes` and applies it by a `<lora:NAME:WEIGHT>` tag: the weight is the tag's."""
-    from pathlib import Path
 
     from hypersd_desktop.core.prompt_tags import without_network_tags
 
@@ -210,3 +210,21 @@ def test_a1111_loras_take_their_weights_from_the_prompt_tags(tmp_path):
     assert without_network_tags(metadata.prompt) == "a harbour at dawn, oil painting,"
     corpus = Path(__file__).parent / "corpus" / "sd-metadata" / "png" / "easy-reforge.png"  # written by reForge
     assert read_metadata(corpus)[0].loras == (("NoobV065sHyperDmd", 1.0, "45b5bd0819cf"),)
+
+
+def test_clip_skip_is_read_from_a1111_text_and_comfyuis_clip_set_last_layer():
+    corpus = Path(__file__).parent / "corpus" / "sd-metadata" / "png"
+    assert read_metadata(corpus / "forge-neo.png")[0].clip_skip == 2  # "Clip skip: 2"
+    assert read_metadata(corpus / "comfyui.png")[0].clip_skip == 2  # CLIPSetLastLayer, stop_at_clip_layer -2
+    assert read_metadata(corpus / "easy-reforge.png")[0].clip_skip is None
+    graph = {"1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "anything.safetensors"}},
+             "2": {"class_type": "CLIPSetLastLayer", "inputs": {"clip": ["1", 1], "stop_at_clip_layer": -3}},
+             "3": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["2", 0], "text": "a fox"}},
+             "4": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 512, "batch_size": 1}},
+             "5": {"class_type": "KSampler", "inputs": {"model": ["1", 0], "positive": ["3", 0], "negative": ["3", 0],
+                                                        "latent_image": ["4", 0], "seed": 1, "steps": 4, "cfg": 1,
+                                                        "sampler_name": "euler", "scheduler": "normal"}}}
+    metadata = parse_chunks({"prompt": json.dumps(graph)})
+    assert metadata.format == "comfyui" and metadata.clip_skip == 3 and metadata.prompt == "a fox"
+    graph["2"]["inputs"]["stop_at_clip_layer"] = -1
+    assert parse_chunks({"prompt": json.dumps(graph)}).clip_skip == 1

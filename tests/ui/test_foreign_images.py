@@ -109,3 +109,19 @@ def test_a_lora_tag_in_an_a1111_prompt_checks_the_style_lora_at_its_weight(qtbot
     qtbot.waitUntil(lambda: window.prompt.toPlainText() == "a quiet harbour, soft light", timeout=5000)
     request = window.build_request()
     assert [(Path(lora.path).name, lora.weight) for lora in request.loras][-1] == ("watercolour_wash.safetensors", 0.65)
+
+
+def test_clip_skip_of_an_a1111_image_is_reused_on_an_sd15_model(qtbot, idle_app, tmp_path):
+    window = idle_app.window
+    base = idle_app.library.registry.list(kind="base")[0]
+    info = PngInfo()
+    info.add_text("parameters", "a paper lantern\nSteps: 1, Sampler: TCD, CFG scale: 0, Seed: 5, Size: 512x512, "
+                                f"Model: {base.name}, Clip skip: 2")
+    Image.new("RGB", (32, 32)).save(tmp_path / "skipped.png", pnginfo=info)
+    answer_next_dialog(qtbot, "Reuse its settings")
+    drop(window, [tmp_path / "skipped.png"])
+    qtbot.waitUntil(lambda: window.prompt.toPlainText() == "a paper lantern", timeout=5000)
+    assert window.clip_skip.isEnabled() and window.clip_skip.value() == 2
+    assert window.build_request().clip_skip == 2
+    window.clip_skip.setValue(1)
+    assert window.build_request().clip_skip == 1

@@ -20,17 +20,20 @@ def probe() -> BackendInfo:
 
 def declines(request: GenerationRequest) -> str | None:
     """Why the backend cannot run `request` ("auto" then takes another): plain generation without a Hyper-SD
-    recipe uses the base model's own scheduler, which only the torch backend has."""
+    recipe uses the base model's own scheduler, which only the torch backend has, and clip skip needs the text
+    encoder's inner layers, which the export does not give."""
     from hypersd_desktop.engine.inspect import base_architecture
     from hypersd_desktop.engine.onnx.schedulers import SCHEDULERS
     from hypersd_desktop.engine.planning import plan
 
     try:
-        scheduler = plan(request, base_architecture(request.base_model)).scheduler
+        settings_plan = plan(request, base_architecture(request.base_model))
     except AppError:
         return None  # the request is wrong for every backend: the engine says why
-    if scheduler not in SCHEDULERS:
-        return f"no {scheduler} scheduler (it runs the Hyper-SD schedulers only)"
+    if settings_plan.scheduler not in SCHEDULERS:
+        return f"no {settings_plan.scheduler} scheduler (it runs the Hyper-SD schedulers only)"
+    if settings_plan.clip_skip > 1:
+        return "no clip skip (it reads the text encoder's last layer only)"
     return None
 
 

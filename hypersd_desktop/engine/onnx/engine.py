@@ -109,6 +109,10 @@ class OnnxEngine:
                              "asked); choose PyTorch (or Automatic) as the backend in Settings.")
         architecture = base_architecture(request.base_model)
         settings_plan = plan(request, architecture)
+        if settings_plan.clip_skip > 1:
+            raise InputError(f"The ONNX Runtime backend reads the text encoder's last layer only (clip skip "
+                             f"{settings_plan.clip_skip} was asked); set clip skip to 1, or choose PyTorch (or "
+                             "Automatic) as the backend in Settings.")
         sources = open_inputs(request, self.inputs, settings_plan.width, settings_plan.height)
         settings_plan = dataclasses.replace(settings_plan, width=sources.width, height=sources.height)
         start = None

@@ -18,7 +18,7 @@ from hypersd_desktop.gallery.formats.common import ImageMetadata, prompt_loras, 
 # A1111's own pattern for `key: value` pairs.
 _PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 _KNOWN = {"steps", "sampler", "cfg scale", "seed", "size", "model hash", "model", "lora hashes", "lora weights",
-          "hyper-sd"}
+          "hyper-sd", "clip skip"}
 
 
 def parse_a1111(text: str, format_name: str = "a1111") -> ImageMetadata | None:
@@ -54,6 +54,7 @@ def parse_a1111(text: str, format_name: str = "a1111") -> ImageMetadata | None:
         steps=to_int(by_key.get("steps")), sampler=by_key.get("sampler"), guidance=to_float(by_key.get("cfg scale")),
         seed=to_int(by_key.get("seed")), width=width, height=height, model_name=stem(by_key.get("model")),
         model_hash=by_key.get("model hash"), loras=loras, recipe=by_key.get("hyper-sd"),
+        clip_skip=to_int(by_key.get("clip skip")),
         extra={k: v for k, v in fields.items() if k.lower() not in _KNOWN},
     )
 

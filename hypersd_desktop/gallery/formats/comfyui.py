@@ -174,7 +174,7 @@ def parse_comfyui(prompt_json: str) -> ImageMetadata | None:
     found = _generating_sampler(graph)
     if found is None:
         return None
-    _key, sampler = found
+    sampler_node, sampler = found
     inputs = dict(sampler["inputs"])
     # SamplerCustomAdvanced: the seed, guidance, sampler and schedule sit on the nodes it links to.
     for part in ("noise", "guider", "sampler", "sigmas"):
@@ -196,6 +196,11 @@ def parse_comfyui(prompt_json: str) -> ImageMetadata | None:
     model_name, loras = _model(graph, inputs.get("model"))
     width, height = _size(graph, inputs.get("latent_image", inputs.get("latent")))
     extra = {}
+    clip_skip = None
+    for node in map(graph.nodes.get, graph.ancestors(sampler_node)):  # CLIPSetLastLayer's -2 is A1111's clip skip 2
+        if isinstance(node, dict) and node.get("class_type") == "CLIPSetLastLayer":
+            layer = graph.value(node["inputs"].get("stop_at_clip_layer"), ("stop_at_clip_layer", *_VALUE_NAMES), int)
+            clip_skip = -layer if isinstance(layer, int) and layer < 0 else clip_skip
     scheduler = number(("scheduler",), str)
     if scheduler:
         extra["scheduler"] = scheduler
@@ -203,7 +208,7 @@ def parse_comfyui(prompt_json: str) -> ImageMetadata | None:
         format="comfyui", prompt="\n".join(graph.texts(inputs.get("positive"))),
         negative_prompt="\n".join(graph.texts(inputs.get("negative"))), steps=to_int(steps), sampler=sampler_name,
         guidance=to_float(guidance), seed=to_int(seed), width=width, height=height, model_name=model_name,
-        loras=tuple(loras), extra=extra,
+        loras=tuple(loras), clip_skip=clip_skip, extra=extra,
     )
 
 

@@ -35,6 +35,7 @@ class ImageMetadata:
     model_hash: str | None = None
     loras: tuple[tuple[str, float, str | None], ...] = ()  # (name, weight, hash)
     recipe: str | None = None
+    clip_skip: int | None = None  # A1111's count: 2 reads the text encoder's second-to-last layer
     extra: dict[str, str] = field(default_factory=dict)
     request: dict[str, Any] | None = None
 
