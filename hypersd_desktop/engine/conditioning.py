@@ -24,7 +24,7 @@ def window_count(pipe, text: str) -> int:
     """How many windows `text` takes; prompts run together in one batch must take the same number."""
     if not text or not prompts.needs_chunks(pipe.tokenizer, text):
         return 1
-    return len(prompts.chunks(pipe.tokenizer, text))
+    return min(len(prompts.chunks(pipe.tokenizer, text)), prompts.MAX_WINDOWS)
 
 
 @torch.no_grad()
@@ -41,7 +41,7 @@ def prompt_arguments(pipe, architecture: str, texts: list[str], negative_prompt:
     device = pipe._execution_device
     per_encoder, pooled = [], None
     for tokenizer, encoder in parts:
-        windows = prompts.padded([prompts.chunks(tokenizer, text) for text in encoded],
+        windows = prompts.padded([prompts.chunks(tokenizer, text)[: prompts.MAX_WINDOWS] for text in encoded],
                                  prompts.chunks(tokenizer, "")[0])
         # window k of every text in one batch, as the pipeline batches its prompts
         outputs = [_encode(encoder, column, device, sdxl, clip_skip) for column in zip(*windows)]

@@ -6,8 +6,8 @@
 - Extra-network tags (`<lora:NAME:0.8>`) are left out of the text, as A1111 leaves them out; LoRAs are applied
   from the request's list.
 - A prompt past the window (75 tokens between the start and end tokens) is encoded in chunks of 75 tokens
-  whose embeddings are joined, so nothing is cut off. A chunk ends after a comma when one is within the last
-  20 tokens, so a phrase is not split across two chunks.
+  whose embeddings are joined, so nothing is cut off up to `MAX_WINDOWS` chunks. A chunk ends after a comma
+  when one is within the last 20 tokens, so a phrase is not split across two chunks.
 
 Weights multiply the text encoder's output at their tokens, after which each chunk is scaled back to its
 unweighted mean (A1111's "Original" emphasis). A prompt with none of this syntax that fits the window gives
@@ -24,6 +24,7 @@ from hypersd_desktop.core.prompt_tags import NETWORK_TAG, without_network_tags
 
 EMPHASIS = 1.1
 CHUNK_TOKENS = 75  # between the start and end tokens of CLIP's 77-token window
+MAX_WINDOWS = 8  # 600 tokens, past any prompt written to be read; a pasted page would make every step crawl
 COMMA_BACKTRACK = 20
 BREAK = None  # the weight that marks a BREAK in `parse`'s output
 
@@ -123,9 +124,32 @@ def needs_chunks(tokenizer, text: str) -> bool:
     return has_syntax(text) or token_count(tokenizer, text) > CHUNK_TOKENS
 
 
+def dropped_words(tokenizer, text: str, windows: int = MAX_WINDOWS) -> str | None:
+    """The start of what of `text` lies past its first `windows` windows (None when nothing does): what a
+    reader of that many windows leaves out."""
+    rest = chunks(tokenizer, text)[windows:]
+    if not rest:
+        return None
+    words = " ".join(tokenizer.decode(window.ids[1:window.length - 1]) for window in rest).split()
+    return " ".join(words[:12]) + (" …" if len(words) > 12 else "")
+
+
+def length_warnings(tokenizer, prompt: str, negative_prompt: str, windows: int = MAX_WINDOWS,
+                    advice: str = "") -> list[str]:
+    """A warning for the prompt and for the negative prompt (pass "" where it is not used) when a reader of
+    `windows` windows leaves part of it out; `advice` ends the sentence that says what to do."""
+    warnings = []
+    for label, text in (("prompt", prompt), ("negative prompt", negative_prompt)):
+        dropped = dropped_words(tokenizer, text, windows) if text else None
+        if dropped:
+            warnings.append(f"The {label} is longer than the {windows * CHUNK_TOKENS} tokens that are read; this "
+                            f"part was dropped: \"{dropped}\". Shorten the {label}{advice}.")
+    return warnings
+
+
 def chunks(tokenizer, text: str) -> list[Chunk]:
     """`text` (without its extra-network tags, parsed by `parse`) as the windows `tokenizer`'s text encoder
-    reads, at least one."""
+    reads, at least one; the engines read the first `MAX_WINDOWS`."""
     parsed = parse(without_network_tags(text))
     pieces = [piece for piece, weight in parsed if weight is not BREAK]
     token_lists = iter(tokenizer(pieces, truncation=False, add_special_tokens=False, verbose=False).input_ids if pieces else [])

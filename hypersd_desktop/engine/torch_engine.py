@@ -23,7 +23,7 @@ from hypersd_desktop.core.errors import OutOfMemoryError
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import Architecture, Decoder, Device, DType, Preview, Scheduler
-from hypersd_desktop.engine import compiled, conditioning, devices, graphs, loading, modes
+from hypersd_desktop.engine import compiled, conditioning, devices, graphs, loading, modes, prompts
 from hypersd_desktop.engine.backend import batch_key
 from hypersd_desktop.engine.inputs import ModeInputs, open_inputs
 from hypersd_desktop.engine.inspect import base_architecture
@@ -240,9 +240,11 @@ class TorchEngine:
             "total_s": finished - started,
             "per_image_s": (finished - loaded_at) / request.batch_size,
         }
+        negative = request.negative_prompt if settings_plan.guidance > 1 else ""
         return [
             GenerationResult(image, member.seed, 0 if separate else k, member if separate else request, settings,
-                             tuple(warnings), timings)
+                             (*warnings, *prompts.length_warnings(loaded.pipe.tokenizer, member.prompt, negative)),
+                             timings)
             for k, (image, member) in enumerate(zip(images, members))
         ]
 

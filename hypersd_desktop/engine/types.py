@@ -24,6 +24,7 @@ BACKEND_TITLES = {"torch": "PyTorch", "onnx": "ONNX Runtime"}  # what the window
 MAX_SEED = 2**63 - 1
 MAX_SIDE = 4096  # pixels; SD1.5 and SDXL make sense up to about 2048
 MAX_CLIP_SKIP = 12  # the layers of SD1.5's CLIP text encoder
+MAX_PROMPT_CHARACTERS = 20_000  # far past the 600 tokens that are read: a pasted page, not a prompt
 MAX_BATCH_PIXELS = 16 * 1024 * 1024  # width × height × batch size: sixteen 1024² images
 LARGEST_INIT_AREA = 2.25  # init images up to this many times the model's own area are made at their own size
 
@@ -170,6 +171,10 @@ class GenerationRequest:
             raise InputError(f"Guidance must be between 0 and 30; got {self.guidance}.")
         if self.eta is not None and not 0.0 <= self.eta <= 1.0:
             raise InputError(f"Eta must be between 0 and 1; got {self.eta}.")
+        for label, text in (("prompt", self.prompt), ("negative prompt", self.negative_prompt)):
+            if len(text) > MAX_PROMPT_CHARACTERS:
+                raise InputError(f"The {label} is {len(text):,} characters; the limit is {MAX_PROMPT_CHARACTERS:,} "
+                                 "(about 600 tokens are read). Shorten it.")
         if not 1 <= self.clip_skip <= MAX_CLIP_SKIP:
             raise InputError(f"Clip skip must be between 1 (the text encoder's last layer) and {MAX_CLIP_SKIP}; "
                              f"got {self.clip_skip}.")

@@ -232,3 +232,25 @@ def test_the_onnx_backend_passes_clip_skip_to_torch(tiny_sd15, hyper_lora):
     from hypersd_desktop.engine.onnx.backend import declines
 
     assert "clip skip" in declines(request)
+
+
+def test_past_eight_windows_the_rest_is_dropped_and_named(tiny_sd15, pipes):
+    tokenizer = pipes["sd15"].tokenizer
+    read = " ".join(["q"] * 600)  # eight full windows
+    assert len(prompts.chunks(tokenizer, read)) == prompts.MAX_WINDOWS
+    assert prompts.dropped_words(tokenizer, read) is None
+    assert prompts.dropped_words(tokenizer, read + " z y x") == "z y x"
+    assert prompts.dropped_words(tokenizer, read + " z" * 30) == " ".join(["z"] * 12) + " …"
+
+    engine = TorchEngine()
+    request = GenerationRequest(prompt=read, base_model=str(tiny_sd15), steps=1, width=64, height=64, seed=3,
+                                guidance=0.0)
+    (whole,) = engine.generate(request)
+    assert not any("dropped" in warning for warning in whole.warnings)
+    (cut,) = engine.generate(request.replace(prompt=read + " zebra"))
+    (warning,) = [warning for warning in cut.warnings if "dropped" in warning]
+    assert "longer than the 600 tokens" in warning and '"zebra"' in warning
+    assert np.array_equal(_pixels(cut), _pixels(whole))
+
+    with pytest.raises(InputError, match="20,001 characters; the limit is 20,000"):
+        request.replace(negative_prompt="x" * 20_001)

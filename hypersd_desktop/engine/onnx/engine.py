@@ -128,7 +128,8 @@ class OnnxEngine:
         pipeline, dtype = self._pipeline(request, architecture, provider, on_progress, cancel, started,
                                          settings_plan)
         loaded_at = time.perf_counter()
-        warnings = [*settings_plan.warnings, *_window_warnings(pipeline, request, settings_plan.guidance > 1)]
+        warnings = [*settings_plan.warnings, *pipeline.length_warnings(
+            request.prompt, request.negative_prompt if settings_plan.guidance > 1 else "")]
         taesd = self._taesd_decoder(request, provider) if Preview.TAESD in (request.preview, request.decoder) else None
 
         def on_step(step: int, total: int, latents) -> None:
@@ -207,14 +208,3 @@ class OnnxEngine:
         session = self._taesd[2]
         return lambda latent: session.run(None, {"latent_sample": latent.astype("float32")})[0][0]
 
-
-def _window_warnings(pipeline, request: GenerationRequest, guided: bool) -> list[str]:
-    """What a fixed-shape UNet (DirectML), which takes one window of the text encoder, leaves out of the prompts."""
-    warnings = []
-    for label, text in (("prompt", request.prompt), ("negative prompt", request.negative_prompt if guided else "")):
-        dropped = pipeline.dropped(text) if text else None
-        if dropped:
-            warnings.append(f"The {label} is longer than the 75 tokens this device's fixed-shape model takes; this "
-                            f"part was dropped: \"{dropped}\". Shorten the {label}, or choose PyTorch as the "
-                            "backend in Settings, which reads prompts of any length.")
-    return warnings

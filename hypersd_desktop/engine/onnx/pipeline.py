@@ -153,15 +153,18 @@ class OnnxPipeline:
         return [(np.concatenate(row, axis=-1), pool) for row, pool in zip(rows, pooled)]
 
     def _windows(self, tokenizer, text: str) -> list[prompts.Chunk]:
-        return prompts.chunks(tokenizer, text)[: 1 if self.shape else None]
+        return prompts.chunks(tokenizer, text)[: self.max_windows]
 
-    def dropped(self, text: str) -> str | None:
-        """The words of `text` past its first window when this pipeline's UNet takes one window (fixed shapes)."""
-        if not self.shape:
-            return None
-        tokenizer = self.tokenizers[0]
-        rest = prompts.chunks(tokenizer, text)[1:]
-        return " ".join(tokenizer.decode(window.ids[1:window.length - 1]) for window in rest) or None
+    @property
+    def max_windows(self) -> int:
+        """The windows of a prompt this pipeline reads: one when its UNet's shapes are fixed."""
+        return 1 if self.shape else prompts.MAX_WINDOWS
+
+    def length_warnings(self, prompt: str, negative_prompt: str) -> list[str]:
+        """What this pipeline leaves out of the prompts (see `max_windows`); "" for a negative it does not use."""
+        advice = (f", or choose PyTorch as the backend in Settings, which reads up to "
+                  f"{prompts.MAX_WINDOWS * prompts.CHUNK_TOKENS} tokens") if self.shape else ""
+        return prompts.length_warnings(self.tokenizers[0], prompt, negative_prompt, self.max_windows, advice)
 
     def conditioning(self, prompt: str, negative_prompt: str, batch_size: int, guided: bool,
                      width: int, height: int) -> dict[str, np.ndarray]:
