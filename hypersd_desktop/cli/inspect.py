@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from hypersd_desktop.core.vocab import Architecture
+from hypersd_desktop.core.vocab import Architecture, WeightsKind
 
 
 
@@ -27,10 +27,13 @@ def run(args: argparse.Namespace) -> int:
             "hyper_sd": info.hyper_sd, "tensors": info.tensor_count, "size_bytes": info.size_bytes,
         }))
         return 0
+    size = f"{info.tensor_count} tensors, {info.size_bytes / 1e6:.1f} MB"
+    if info.kind == WeightsKind.UNKNOWN and info.format and not info.family:  # a kind the app names but does not use
+        print(f"{args.file.name}: a {info.format}, which this app does not use; {size}")
+        return 0
     arch = (Architecture(info.architecture).label if info.architecture
             else f"{info.family} (not run by this app)" if info.family else "unknown architecture")
-    print(f"{args.file.name}: {info.kind} for {arch}, {info.format or 'unknown'} keys, "
-          f"{info.tensor_count} tensors, {info.size_bytes / 1e6:.1f} MB")
+    print(f"{args.file.name}: {info.kind} for {arch}, {info.format or 'unknown'} keys, {size}")
     if info.hyper_sd:
         print(f"Hyper-SD file: {info.hyper_sd}")
     return 0

@@ -234,6 +234,9 @@ def classify(tensors: dict[str, TensorInfo]) -> tuple[str, str | None]:
             return WeightsKind.UNKNOWN, f"LyCORIS {' and '.join(sorted(methods))}"
     if any_key("lora_A.weight", "lora_B.weight"):
         return WeightsKind.LORA, "peft"
+    embedding = _embedding_format(tensors)
+    if embedding:
+        return WeightsKind.UNKNOWN, embedding
     if any_key(".lora.down.weight", ".lora.up.weight"):
         return WeightsKind.LORA, "diffusers"
     if "lora_controlnet" in keys:  # the marker tensor of Stability's Control-LoRAs (which also hold input_hint_block)
@@ -257,6 +260,25 @@ def classify(tensors: dict[str, TensorInfo]) -> tuple[str, str | None]:
     if any_prefix("text_model.", "text_model.encoder."):
         return WeightsKind.TEXT_ENCODER, "diffusers"
     return WeightsKind.UNKNOWN, None
+
+
+def _embedding_format(tensors: dict[str, TensorInfo]) -> str | None:
+    """"textual-inversion embedding (8 vectors, for SD1.5)" for the files A1111 (`emb_params`), SDXL trainers
+    (`clip_l` and `clip_g`) and diffusers (one tensor named by its token) write; None for anything else."""
+    shapes = {key: tensors[key].shape for key in tensors}
+    if {"clip_l", "clip_g"} <= shapes.keys():
+        vectors, base = shapes["clip_l"][0] if len(shapes["clip_l"]) == 2 else 1, "SDXL"
+    else:
+        key = "emb_params" if "emb_params" in shapes else next(iter(shapes)) if len(shapes) == 1 else None
+        shape = shapes.get(key) if key else None
+        width = shape[-1] if shape and len(shape) in (1, 2) else None
+        if key is None or width not in (768, 1024) or (key != "emb_params" and key.startswith(_NOT_A_TOKEN)):
+            return None
+        vectors, base = shape[0] if len(shape) == 2 else 1, "SD1.5" if width == 768 else "SD2"
+    return f"textual-inversion embedding ({vectors} vector{'s' if vectors != 1 else ''}, for {base})"
+
+
+_NOT_A_TOKEN = ("model.", "first_stage_model.", "cond_stage_model.", "text_model.", "encoder.", "decoder.")
 
 
 def other_family(kind: str, tensors: dict[str, TensorInfo]) -> str | None:
@@ -373,6 +395,8 @@ def not_the_kind(path: Path, info: WeightsInfo, wanted: str) -> str:
     if info.kind == WeightsKind.UNKNOWN and info.format and info.format.startswith("LyCORIS"):
         return (f"{path.name} is a {info.format} file, which the app cannot use; LoRA, LoCon, LoHa and LoKr files "
                 "work.")
+    if info.kind == WeightsKind.UNKNOWN and info.format:
+        return f"{path.name} is a {info.format}, not {wanted}."
     return f"{path.name} is {WeightsKind(info.kind).phrase}, not {wanted}."
 
 

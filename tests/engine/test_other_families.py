@@ -189,3 +189,43 @@ def test_an_sd2_diffusers_folder_is_not_taken_for_sd15(app_home, tmp_path):
     finally:
         library.close()
     assert item.status == ImportStatus.UNSUPPORTED and "a model for SD2" in item.reason
+
+
+EMBEDDINGS = {  # name: (what it is named as, its tensors) as A1111, SDXL trainers and diffusers write them
+    "EasyNegative": ("8 vectors, for SD1.5", {"emb_params": [8, 768]}),
+    "web_y2k_emb": ("2 vectors, for SDXL", {"clip_g": [2, 1280], "clip_l": [2, 768]}),
+    "learned_embeds": ("1 vector, for SD1.5", {"<cat-toy>": [768]}),
+    "sd21-negative": ("16 vectors, for SD2", {"emb_params": [16, 1024]}),
+}
+
+
+def test_textual_inversion_embeddings_are_named_at_import_and_in_requests(app_home, tmp_path, capsys):
+    import argparse
+
+    from hypersd_desktop.cli import inspect as inspect_command
+    from hypersd_desktop.core.paths import AppPaths
+    from hypersd_desktop.models.library import ModelLibrary
+
+    folder = tmp_path / "embeddings"
+    folder.mkdir()
+    for name, (_what, shapes) in EMBEDDINGS.items():
+        write_zeros(folder / f"{name}.safetensors", shapes, "F32")
+    for name, (what, _shapes) in EMBEDDINGS.items():
+        info = inspect_file(folder / f"{name}.safetensors")
+        assert info.format == f"textual-inversion embedding ({what})" and info.architecture is None, name
+    library = ModelLibrary(AppPaths.default())
+    try:
+        items = {Path(item.path).stem: item for item in library.import_path(folder)}
+        assert library.registry.list() == []
+    finally:
+        library.close()
+    assert items["EasyNegative"].status == ImportStatus.UNSUPPORTED
+    assert "a textual-inversion embedding (8 vectors, for SD1.5) file" in items["EasyNegative"].reason
+    request = GenerationRequest(prompt="x", base_model=str(folder / "EasyNegative.safetensors"))
+    with pytest.raises(InputError, match="textual-inversion embedding"):
+        check_lora_files(request.replace(loras=(LoraSpec(str(folder / "EasyNegative.safetensors")),)), "sd15")
+    inspect_command.run(argparse.Namespace(file=folder / "web_y2k_emb.safetensors", json=False))
+    assert capsys.readouterr().out.startswith("web_y2k_emb.safetensors: a textual-inversion embedding (2 vectors, "
+                                              "for SDXL), which this app does not use;")
+    lone = write_zeros(tmp_path / "vae-part.safetensors", {"decoder.conv_in.weight": [768]}, "F32")
+    assert inspect_file(lone).format is None, "one tensor named as a model part is no embedding"
