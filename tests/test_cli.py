@@ -182,3 +182,26 @@ def test_a_long_weighted_prompt_is_read_whole_and_kept_as_written(tiny_sd15, tmp
     assert "dropped" not in run.stderr and "window" not in run.stderr
     (image,) = tmp_path.glob("*.png")
     assert read_request(image)["prompt"] == prompt
+
+
+def test_an_installed_embedding_named_in_the_prompt_applies_and_reuse_names_it(tiny_sd15, tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    embedding = tmp_path / "lantern_glow.safetensors"
+    save_file({"emb_params": torch.randn(2, 32, generator=torch.Generator().manual_seed(4))}, str(embedding))
+    assert cli("models", "import", embedding).returncode == 0
+
+    def generate(prompt, out):
+        run = cli("generate", "--model", tiny_sd15, "--prompt", prompt, "--steps", 1, "--width", 64, "--height", 64,
+                  "--seed", 3, "--out", out)
+        assert run.returncode == 0, run.stderr
+        (image,) = out.glob("*.png")
+        return image
+
+    named = generate("a paper lantern, lantern_glow", tmp_path / "named")
+    assert read_request(named)["embeddings"] == [str(embedding)]
+    plain = generate("a paper lantern", tmp_path / "plain")
+    assert read_request(plain)["embeddings"] == []
+    with Image.open(named) as a, Image.open(plain) as b:
+        assert a.tobytes() != b.tobytes()

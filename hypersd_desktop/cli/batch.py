@@ -53,10 +53,14 @@ def _batch(gallery, args) -> int:
     options = export_options(args)
     options.validate()
     items = batch.parse_job(args.job)
-    units = batch.plan_units(items, defaults, args.seeds_per_prompt, resolve)
-    job_id = batch.job_id_for(items, defaults, options, args.seeds_per_prompt)
-
     from hypersd_desktop.models.library import ModelLibrary
+
+    library = ModelLibrary(gallery.paths)
+    try:
+        units = batch.plan_units(items, defaults, args.seeds_per_prompt, resolve, library.embeddings_named)
+    finally:
+        library.close()
+    job_id = batch.job_id_for(items, defaults, options, args.seeds_per_prompt)
     from hypersd_desktop.worker.service import GenerationService
 
     runner = batch.BatchRunner(GenerationService(gallery.paths, gallery, ModelLibrary(gallery.paths).hash_cache()))

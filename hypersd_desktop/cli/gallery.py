@@ -189,6 +189,8 @@ def _request_words(request: GenerationRequest) -> list[str]:
         words += ["--negative", request.negative_prompt]
     for lora in request.loras:
         words += ["--lora", f"{lora.path}:{lora.weight:g}"]
+    for embedding in request.embeddings:
+        words += ["--embedding", embedding]
     options = {"--unet": request.unet, "--vae": request.vae, "--config": request.base_config,
                "--recipe": request.recipe, "--steps": request.steps, "--guidance": request.guidance,
                "--eta": request.eta, "--width": request.width, "--height": request.height,

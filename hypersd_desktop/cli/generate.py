@@ -14,7 +14,7 @@ from hypersd_desktop.core.codec import to_data
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import TransferProgress
-from hypersd_desktop.core.vocab import Decoder, Device, DType, Preprocessor, Preview, Scheduler
+from hypersd_desktop.core.vocab import Decoder, Device, DType, ModelKind, Preprocessor, Preview, Scheduler
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.engine.types import AUTO_BACKEND, ControlSpec, GenerationRequest, LoraSpec
 
@@ -62,6 +62,9 @@ def add_parser(commands) -> None:
     generate.add_argument("--steps", type=int)
     generate.add_argument("--guidance", type=float)
     generate.add_argument("--eta", type=float, help="TCD eta: lower keeps more detail at more steps (default 1.0)")
+    generate.add_argument("--embedding", action="append", default=[], metavar="PATH",
+                          help="a textual-inversion embedding, read where its file name is in a prompt (repeatable; "
+                               "installed embeddings a prompt names apply by themselves)")
     generate.add_argument("--clip-skip", type=int, default=1, metavar="N",
                           help="SD1.5: read the text encoder N layers from its end, as A1111 counts (default 1)")
     generate.add_argument("--scheduler", choices=Scheduler.values(), default="auto")
@@ -141,6 +144,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         unet=str(Path(args.unet).resolve()) if args.unet else None,
         vae=str(Path(args.vae).resolve()) if args.vae else None,
         loras=tuple(LoraSpec(resolve(spec.path), spec.weight) for spec in args.lora),
+        embeddings=embeddings_of(args, resolve(args.model), resolve),
         recipe=args.recipe,
         steps=args.steps,
         guidance=args.guidance,
@@ -170,6 +174,24 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
 
     open_inputs(request, inputs, request.width or 0, request.height or 0)  # sizes and the mask, before torch loads
     return request
+
+
+def embeddings_of(args: argparse.Namespace, base_model: str, resolve) -> tuple[str, ...]:
+    """The embeddings given with --embedding, and the installed ones for the base model that the prompts name."""
+    given = [resolve(path) for path in args.embedding]
+    paths = AppPaths.default()
+    if paths.data.exists():  # a library is there to look in
+        from hypersd_desktop.engine.inspect import base_architecture
+        from hypersd_desktop.models.library import ModelLibrary
+        from hypersd_desktop.models.registry import named_embeddings
+
+        library = ModelLibrary(paths)
+        try:
+            installed = library.registry.list(ModelKind.EMBEDDING, base_architecture(base_model))
+            given += named_embeddings(installed, args.prompt, args.negative)
+        finally:
+            library.close()
+    return tuple(dict.fromkeys(given))
 
 
 def run(args: argparse.Namespace) -> int:

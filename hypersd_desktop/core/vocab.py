@@ -64,6 +64,7 @@ class ModelKind(TextEnum):
     VAE = "vae"
     TAESD = "taesd"
     CONTROLNET = "controlnet"
+    EMBEDDING = "embedding"  # a textual-inversion embedding, applied where its name is in a prompt
 
 
 class Device(TextEnum):
@@ -171,6 +172,7 @@ class WeightsKind(TextEnum):
     CONTROLNET = "controlnet"
     CONTROL_LORA = "control-lora"  # Stability's LoRA-compressed ControlNets: not runnable here
     TEXT_ENCODER = "text_encoder"
+    EMBEDDING = "embedding"
     UNKNOWN = "unknown"
 
     @property
@@ -183,6 +185,7 @@ _WEIGHTS_PHRASES = {
     WeightsKind.CHECKPOINT: "a full checkpoint", WeightsKind.UNET: "a UNet", WeightsKind.VAE: "a VAE",
     WeightsKind.TAESD: "a TAESD decoder", WeightsKind.LORA: "a LoRA", WeightsKind.CONTROLNET: "a ControlNet",
     WeightsKind.CONTROL_LORA: "a Control-LoRA", WeightsKind.TEXT_ENCODER: "a text encoder",
+    WeightsKind.EMBEDDING: "a textual-inversion embedding",
     WeightsKind.UNKNOWN: "no kind of weights this app knows",
 }
 

@@ -12,19 +12,28 @@ import torch
 
 from hypersd_desktop.core.vocab import Architecture
 from hypersd_desktop.engine import prompts
+from hypersd_desktop.engine.embeddings import spelled_out
 from hypersd_desktop.engine.prompts import Chunk
 
 
 def needs_encoding(pipe, texts: list[str]) -> bool:
     """Whether any of `texts` needs this module: the pipeline would misread or cut it."""
-    return any(text and prompts.needs_chunks(pipe.tokenizer, text) for text in texts)
+    convert = spelled_out(pipe, pipe.tokenizer)
+    return any(text and prompts.needs_chunks(pipe.tokenizer, text, convert) for text in texts)
 
 
 def window_count(pipe, text: str) -> int:
     """How many windows `text` takes; prompts run together in one batch must take the same number."""
-    if not text or not prompts.needs_chunks(pipe.tokenizer, text):
+    convert = spelled_out(pipe, pipe.tokenizer)
+    if not text or not prompts.needs_chunks(pipe.tokenizer, text, convert):
         return 1
-    return min(len(prompts.chunks(pipe.tokenizer, text)), prompts.MAX_WINDOWS)
+    return min(len(prompts.chunks(pipe.tokenizer, text, convert)), prompts.MAX_WINDOWS)
+
+
+def length_warnings(pipe, prompt: str, negative_prompt: str) -> list[str]:
+    """What the windows read leave out of the prompt and of the negative ("" where it is not used)."""
+    return prompts.length_warnings(pipe.tokenizer, prompt, negative_prompt,
+                                   convert=spelled_out(pipe, pipe.tokenizer))
 
 
 @torch.no_grad()
@@ -41,7 +50,8 @@ def prompt_arguments(pipe, architecture: str, texts: list[str], negative_prompt:
     device = pipe._execution_device
     per_encoder, pooled = [], None
     for tokenizer, encoder in parts:
-        windows = prompts.padded([prompts.chunks(tokenizer, text)[: prompts.MAX_WINDOWS] for text in encoded],
+        convert = spelled_out(pipe, tokenizer)
+        windows = prompts.padded([prompts.chunks(tokenizer, text, convert)[: prompts.MAX_WINDOWS] for text in encoded],
                                  prompts.chunks(tokenizer, "")[0])
         # window k of every text in one batch, as the pipeline batches its prompts
         outputs = [_encode(encoder, column, device, sdxl, clip_skip) for column in zip(*windows)]

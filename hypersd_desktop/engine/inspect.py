@@ -236,7 +236,7 @@ def classify(tensors: dict[str, TensorInfo]) -> tuple[str, str | None]:
         return WeightsKind.LORA, "peft"
     embedding = _embedding_format(tensors)
     if embedding:
-        return WeightsKind.UNKNOWN, embedding
+        return WeightsKind.EMBEDDING, embedding
     if any_key(".lora.down.weight", ".lora.up.weight"):
         return WeightsKind.LORA, "diffusers"
     if "lora_controlnet" in keys:  # the marker tensor of Stability's Control-LoRAs (which also hold input_hint_block)
@@ -263,19 +263,19 @@ def classify(tensors: dict[str, TensorInfo]) -> tuple[str, str | None]:
 
 
 def _embedding_format(tensors: dict[str, TensorInfo]) -> str | None:
-    """"textual-inversion embedding (8 vectors, for SD1.5)" for the files A1111 (`emb_params`), SDXL trainers
-    (`clip_l` and `clip_g`) and diffusers (one tensor named by its token) write; None for anything else."""
+    """The key style of a textual-inversion embedding: "a1111" (`emb_params`, the vectors × text width),
+    "sdxl" (`clip_l` and `clip_g`), "diffusers" (one tensor named by its token, 768 or 1024 wide); None for
+    anything else."""
     shapes = {key: tensors[key].shape for key in tensors}
     if {"clip_l", "clip_g"} <= shapes.keys():
-        vectors, base = shapes["clip_l"][0] if len(shapes["clip_l"]) == 2 else 1, "SDXL"
-    else:
-        key = "emb_params" if "emb_params" in shapes else next(iter(shapes)) if len(shapes) == 1 else None
-        shape = shapes.get(key) if key else None
-        width = shape[-1] if shape and len(shape) in (1, 2) else None
-        if key is None or width not in (768, 1024) or (key != "emb_params" and key.startswith(_NOT_A_TOKEN)):
-            return None
-        vectors, base = shape[0] if len(shape) == 2 else 1, "SD1.5" if width == 768 else "SD2"
-    return f"textual-inversion embedding ({vectors} vector{'s' if vectors != 1 else ''}, for {base})"
+        return "sdxl"
+    if "emb_params" in shapes and len(shapes) == 1 and len(shapes["emb_params"]) in (1, 2):
+        return "a1111"
+    if len(shapes) == 1:
+        (key, shape), = shapes.items()
+        if len(shape) in (1, 2) and shape[-1] in (768, 1024) and not key.startswith(_NOT_A_TOKEN):
+            return "diffusers"
+    return None
 
 
 _NOT_A_TOKEN = ("model.", "first_stage_model.", "cond_stage_model.", "text_model.", "encoder.", "decoder.")
@@ -289,6 +289,8 @@ def other_family(kind: str, tensors: dict[str, TensorInfo]) -> str | None:
     LoRA's keys start `lora_unet_`, and an SD2 LoRA has SD1.5's blocks."""
     if kind in (WeightsKind.VAE, WeightsKind.TAESD, WeightsKind.TEXT_ENCODER):
         return None
+    if kind == WeightsKind.EMBEDDING:
+        return "SD2" if _embedding_width(tensors) == 1024 else None
     keys = list(tensors)
     flat = [key.replace(".", "_") for key in keys]
 
@@ -326,7 +328,16 @@ def detect_architecture(kind: str, tensors: dict[str, TensorInfo]) -> str | None
         return Architecture.SD15 if any(key.startswith("cond_stage_model.") for key in keys) else _from_unet(keys, tensors)
     if kind == WeightsKind.LORA:
         return _lora_architecture(keys, tensors)
+    if kind == WeightsKind.EMBEDDING:  # SD1.5's text is 768 wide (1024 is SD2's); SDXL's files hold both encoders'
+        if "clip_g" in tensors:
+            return Architecture.SDXL
+        return Architecture.SD15 if _embedding_width(tensors) != 1024 else None
     return _from_unet(keys, tensors)
+
+
+def _embedding_width(tensors: dict[str, TensorInfo]) -> int | None:
+    shape = tensors["clip_l"].shape if "clip_l" in tensors else next(iter(tensors.values())).shape
+    return shape[-1] if shape else None
 
 
 def _cross_attention_dim(keys: list[str], tensors: dict[str, TensorInfo], fragments: tuple[str, ...]) -> int | None:
@@ -395,8 +406,6 @@ def not_the_kind(path: Path, info: WeightsInfo, wanted: str) -> str:
     if info.kind == WeightsKind.UNKNOWN and info.format and info.format.startswith("LyCORIS"):
         return (f"{path.name} is a {info.format} file, which the app cannot use; LoRA, LoCon, LoHa and LoKr files "
                 "work.")
-    if info.kind == WeightsKind.UNKNOWN and info.format:
-        return f"{path.name} is a {info.format}, not {wanted}."
     return f"{path.name} is {WeightsKind(info.kind).phrase}, not {wanted}."
 
 

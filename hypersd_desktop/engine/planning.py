@@ -51,7 +51,8 @@ class Plan:
 
 
 def check_lora_files(request: GenerationRequest, architecture: str) -> None:
-    """Raise for a LoRA that is missing, unsafe, not a LoRA, or for the other architecture."""
+    """Raise for a LoRA, embedding, UNet or ControlNet that is missing, unsafe, of the wrong kind, or for the
+    other architecture."""
     for lora in request.loras:
         path = Path(lora.path)
         if not path.exists():
@@ -68,10 +69,28 @@ def check_lora_files(request: GenerationRequest, architecture: str) -> None:
                 f"{Architecture(architecture).label}. Use an {Architecture(architecture).label} LoRA or an "
                 f"{Architecture(info.architecture).label} base model."
             )
+    for embedding in request.embeddings:
+        check_embedding(Path(embedding), architecture)
     if request.unet is not None:
         check_unet_file(Path(request.unet), architecture)
     for control in request.controls:
         check_controlnet(Path(control.model), architecture)
+
+
+def check_embedding(path: Path, architecture: str) -> None:
+    """Raise for an embedding that is missing, unsafe, not an embedding, or for another base model."""
+    if not path.exists():
+        raise InputError(f"The embedding {path} does not exist; check the path or install it.")
+    info = inspect_file(path)
+    if info.family:
+        raise ArchitectureMismatchError(f"{for_other_family(path, info)} Use {Architecture(architecture).label} "
+                                        "embeddings with this base model.")
+    if info.kind != WeightsKind.EMBEDDING:
+        raise InputError(not_the_kind(path, info, "a textual-inversion embedding"))
+    if info.architecture is not None and info.architecture != architecture:
+        raise ArchitectureMismatchError(
+            f"The embedding {path.name} is for {Architecture(info.architecture).label}; the base model is "
+            f"{Architecture(architecture).label}. Use an {Architecture(architecture).label} embedding.")
 
 
 def controlnet_architecture(path: Path) -> str | None:

@@ -18,6 +18,7 @@ card's code. Torch-free: the backends run their own text encoders over the chunk
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hypersd_desktop.core.prompt_tags import NETWORK_TAG, without_network_tags
@@ -113,21 +114,25 @@ class Chunk:
         return any(weight != 1.0 for weight in self.weights)
 
 
-def token_count(tokenizer, text: str) -> int:
+Convert = Callable[[str], str]  # spells out a text's multi-vector embedding names (see `embeddings.spelled_out`)
+
+
+def token_count(tokenizer, text: str, convert: Convert | None = None) -> int:
     """How many tokens `text` is, without the start and end tokens."""
+    text = convert(text) if convert else text
     return len(tokenizer(text, truncation=False, add_special_tokens=False, verbose=False).input_ids)
 
 
-def needs_chunks(tokenizer, text: str) -> bool:
+def needs_chunks(tokenizer, text: str, convert: Convert | None = None) -> bool:
     """Whether `text` must be encoded here rather than by the pipeline: it has the syntax, or it is longer
     than one window (the pipeline would cut it)."""
-    return has_syntax(text) or token_count(tokenizer, text) > CHUNK_TOKENS
+    return has_syntax(text) or token_count(tokenizer, text, convert) > CHUNK_TOKENS
 
 
-def dropped_words(tokenizer, text: str, windows: int = MAX_WINDOWS) -> str | None:
+def dropped_words(tokenizer, text: str, windows: int = MAX_WINDOWS, convert: Convert | None = None) -> str | None:
     """The start of what of `text` lies past its first `windows` windows (None when nothing does): what a
     reader of that many windows leaves out."""
-    rest = chunks(tokenizer, text)[windows:]
+    rest = chunks(tokenizer, text, convert)[windows:]
     if not rest:
         return None
     words = " ".join(tokenizer.decode(window.ids[1:window.length - 1]) for window in rest).split()
@@ -135,23 +140,23 @@ def dropped_words(tokenizer, text: str, windows: int = MAX_WINDOWS) -> str | Non
 
 
 def length_warnings(tokenizer, prompt: str, negative_prompt: str, windows: int = MAX_WINDOWS,
-                    advice: str = "") -> list[str]:
+                    advice: str = "", convert: Convert | None = None) -> list[str]:
     """A warning for the prompt and for the negative prompt (pass "" where it is not used) when a reader of
     `windows` windows leaves part of it out; `advice` ends the sentence that says what to do."""
     warnings = []
     for label, text in (("prompt", prompt), ("negative prompt", negative_prompt)):
-        dropped = dropped_words(tokenizer, text, windows) if text else None
+        dropped = dropped_words(tokenizer, text, windows, convert) if text else None
         if dropped:
             warnings.append(f"The {label} is longer than the {windows * CHUNK_TOKENS} tokens that are read; this "
                             f"part was dropped: \"{dropped}\". Shorten the {label}{advice}.")
     return warnings
 
 
-def chunks(tokenizer, text: str) -> list[Chunk]:
-    """`text` (without its extra-network tags, parsed by `parse`) as the windows `tokenizer`'s text encoder
-    reads, at least one; the engines read the first `MAX_WINDOWS`."""
+def chunks(tokenizer, text: str, convert: Convert | None = None) -> list[Chunk]:
+    """`text` (without its extra-network tags, parsed by `parse`, its embedding names spelled out by `convert`)
+    as the windows `tokenizer`'s text encoder reads, at least one; the engines read the first `MAX_WINDOWS`."""
     parsed = parse(without_network_tags(text))
-    pieces = [piece for piece, weight in parsed if weight is not BREAK]
+    pieces = [convert(piece) if convert else piece for piece, weight in parsed if weight is not BREAK]
     token_lists = iter(tokenizer(pieces, truncation=False, add_special_tokens=False, verbose=False).input_ids if pieces else [])
     comma = _comma_id(tokenizer)
     done: list[Chunk] = []

@@ -23,7 +23,7 @@ from hypersd_desktop.core.errors import OutOfMemoryError
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import Architecture, Decoder, Device, DType, Preview, Scheduler
-from hypersd_desktop.engine import compiled, conditioning, devices, graphs, loading, modes, prompts
+from hypersd_desktop.engine import compiled, conditioning, devices, embeddings, graphs, loading, modes
 from hypersd_desktop.engine.backend import batch_key
 from hypersd_desktop.engine.inputs import ModeInputs, open_inputs
 from hypersd_desktop.engine.inspect import base_architecture
@@ -63,6 +63,7 @@ class LoadedPipeline:
     placement: Placement
     base_scheduler: object
     fused: list[tuple[LoraSpec, tuple[int, int]]] = field(default_factory=list)  # with the file's (size, mtime)
+    embeddings: embeddings.Loaded = ()
     load_warnings: list[str] = field(default_factory=list)
 
 
@@ -243,7 +244,7 @@ class TorchEngine:
         negative = request.negative_prompt if settings_plan.guidance > 1 else ""
         return [
             GenerationResult(image, member.seed, 0 if separate else k, member if separate else request, settings,
-                             (*warnings, *prompts.length_warnings(loaded.pipe.tokenizer, member.prompt, negative)),
+                             (*warnings, *conditioning.length_warnings(loaded.pipe, member.prompt, negative)),
                              timings)
             for k, (image, member) in enumerate(zip(images, members))
         ]
@@ -269,6 +270,7 @@ class TorchEngine:
             loaded.key = key
             if self.compiler is not None:
                 self.compiler.weights_changed()  # compiled steps recompute what they folded from the weights
+        loaded.embeddings = embeddings.apply(loaded.pipe, request.embeddings, loaded.embeddings)
         return loaded
 
     def _reload(self, key: PipelineKey, architecture: str, placement: Placement) -> LoadedPipeline:

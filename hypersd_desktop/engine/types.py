@@ -98,6 +98,7 @@ class GenerationRequest:
     unet: str | None = None
     vae: str | None = None
     loras: tuple[LoraSpec, ...] = ()
+    embeddings: tuple[str, ...] = ()  # textual-inversion files; each applies where its file name is in a prompt
     recipe: str | None = None
     steps: int | None = None
     guidance: float | None = None
@@ -144,9 +145,9 @@ class GenerationRequest:
         return Mode.IMAGE_TO_IMAGE if self.init_image is not None else Mode.TEXT_TO_IMAGE
 
     def model_paths(self) -> tuple[str, ...]:
-        """Every model file or folder the request uses: base model, UNet, VAE, TAESD, LoRAs, ControlNets."""
+        """Every model file or folder the request uses: base model, UNet, VAE, TAESD, LoRAs, embeddings, ControlNets."""
         named = (self.base_model, self.unet, self.vae, self.taesd, *(lora.path for lora in self.loras),
-                 *(control.model for control in self.controls))
+                 *self.embeddings, *(control.model for control in self.controls))
         return tuple(dict.fromkeys(path for path in named if path))
 
     def input_images(self) -> tuple[str, ...]:

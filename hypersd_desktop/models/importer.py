@@ -31,7 +31,7 @@ from hypersd_desktop.models.registry import InstalledModel, ModelFile, Registry
 
 KIND_OF_WEIGHTS = {WeightsKind.CHECKPOINT: ModelKind.BASE, WeightsKind.UNET: ModelKind.UNET, WeightsKind.VAE: ModelKind.VAE,
                    WeightsKind.TAESD: ModelKind.TAESD, WeightsKind.LORA: ModelKind.LORA,
-                   WeightsKind.CONTROLNET: ModelKind.CONTROLNET}
+                   WeightsKind.CONTROLNET: ModelKind.CONTROLNET, WeightsKind.EMBEDDING: ModelKind.EMBEDDING}
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ class Importer:
     def _import_file(self, path: Path, copy: bool, meter: TransferMeter, cancel: CancelToken) -> ImportItem:
         info = inspect_file(path)
         kind = KIND_OF_WEIGHTS.get(info.kind)
-        needs_architecture = kind in (ModelKind.BASE, ModelKind.CONTROLNET)
+        needs_architecture = kind in (ModelKind.BASE, ModelKind.CONTROLNET, ModelKind.EMBEDDING)
         if (kind is None or info.kind == WeightsKind.UNKNOWN or info.family
                 or (needs_architecture and info.architecture is None)):
             meter.advance(path.name, _size(path))
@@ -107,7 +107,7 @@ class Importer:
             else:
                 what = f"a {info.kind} file"
             return ImportItem(str(path), ImportStatus.UNSUPPORTED, info.kind, info.architecture,
-                              reason=f"{what}; only SD1.5/SDXL models, LoRAs, VAEs and ControlNets are used")
+                              reason=f"{what}; only SD1.5/SDXL models, LoRAs, VAEs, ControlNets and embeddings are used")
         sha = sha256_file(path, meter, cancel)
         name = _model_name(path)
         model_id = self._new_id(name, sha)

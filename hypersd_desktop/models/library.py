@@ -12,12 +12,12 @@ from pathlib import Path
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
-from hypersd_desktop.core.vocab import ModelLayout
+from hypersd_desktop.core.vocab import ModelKind, ModelLayout
 from hypersd_desktop.models.catalog import Catalog, CatalogEntry, load_catalog
 from hypersd_desktop.models.downloads import Downloader
 from hypersd_desktop.core.hashes import HashCache, sha256_file
 from hypersd_desktop.models.importer import ImportItem, Importer
-from hypersd_desktop.models.registry import InstalledModel, Registry
+from hypersd_desktop.models.registry import InstalledModel, Registry, named_embeddings
 
 Report = Callable[[TransferProgress], None]
 
@@ -63,6 +63,14 @@ class ModelLibrary:
     def installed_entry(self, entry: CatalogEntry) -> InstalledModel | None:
         model = self.registry.find(entry.id)
         return model if model is not None and model.catalog_id == entry.id else None
+
+    def embeddings_named(self, base_model: str, *texts: str) -> tuple[str, ...]:
+        """The installed embeddings for the base model's architecture that `texts` name (see `named_embeddings`);
+        none for a base model the library does not know."""
+        model = self.registry.find(base_model)
+        if model is None or not model.architecture:
+            return ()
+        return named_embeddings(self.registry.list(ModelKind.EMBEDDING, model.architecture), *texts)
 
     def resolve(self, name_or_path: str) -> str:
         """A path as given if it exists, else the path of the installed model with that id or name."""

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from hypersd_desktop.core.database import Database
 from hypersd_desktop.core.errors import InputError
-from hypersd_desktop.core.vocab import ModelLayout
+from hypersd_desktop.core.vocab import ModelKind, ModelLayout
 
 log = logging.getLogger("hypersd.models")
 
@@ -184,6 +184,13 @@ class Registry:
         values = dict(row)
         values["owned"] = bool(values["owned"])
         return InstalledModel(**values, files=tuple(ModelFile(f["path"], f["size"], f["sha256"]) for f in files))
+
+
+def named_embeddings(models: Iterable[InstalledModel], *texts: str) -> tuple[str, ...]:
+    """The files of the embeddings among `models` that `texts` name: an embedding's name in a prompt is its file
+    name without the extension, as in A1111, whose embeddings folder applies the same way."""
+    return tuple(model.path for model in models if model.kind == ModelKind.EMBEDDING
+                 and any(Path(model.path).stem in text for text in texts if text))
 
 
 def _replace(model: InstalledModel, **changes) -> InstalledModel:

@@ -198,7 +198,8 @@ class BatchDialog(QDialog):
         folder = self.folder.text().strip()
         if not folder:
             raise InputError("Choose the folder to export the batch to.")
-        units = plan_units(items, defaults, self.seeds_per_prompt.value(), self.library.resolve)
+        units = plan_units(items, defaults, self.seeds_per_prompt.value(), self.library.resolve,
+                           self.library.embeddings_named)
         job = job_id_for(items, defaults, options, self.seeds_per_prompt.value())
         return BatchSpec(job, tuple(units), Path(folder).expanduser().resolve(), options)
 

@@ -258,8 +258,10 @@ class DrawTab(QWidget):
         settings = self.settings()
         width, height = self.canvas.image_size()
         taesd = self._taesd() if settings.fast_decode else None
+        prompt = self.prompt.text().strip()
+        embeddings = self.library.embeddings_named(model.path, prompt)
         return GenerationRequest(
-            prompt=self.prompt.text().strip(), base_model=model.path, unet=unet, loras=loras,
+            prompt=prompt, base_model=model.path, unet=unet, loras=loras, embeddings=embeddings,
             steps=self.steps.value(), guidance=None if rules.uses_guidance else 0.0, seed=self.seed.value(),
             width=width, height=height, backend=settings.backend, device=settings.device, dtype=settings.dtype,
             attention_slicing=settings.attention_slicing, vae_tiling=settings.vae_tiling,

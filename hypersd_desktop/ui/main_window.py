@@ -406,10 +406,12 @@ class MainWindow(QMainWindow):
         taesd = self._taesd() if settings.fast_decode else None
         fast = {"decoder": Decoder.TAESD, "taesd": taesd,
                 "preview": Preview.TAESD if settings.previews else Preview.NONE} if taesd else {}
+        prompt = self.prompt.toPlainText().strip()
+        negative = self.negative.toPlainText().strip() if self.negative.isEnabled() else ""
+        embeddings = self.library.embeddings_named(model.path, prompt, negative)
         try:
             return GenerationRequest(
-                prompt=self.prompt.toPlainText().strip(),
-                negative_prompt=self.negative.toPlainText().strip() if self.negative.isEnabled() else "",
+                prompt=prompt, negative_prompt=negative, embeddings=embeddings,
                 base_model=model.path, unet=unet, vae=self._fp16_vae(), loras=tuple(loras), steps=self.steps.value(),
                 guidance=self.guidance.value() if self.guidance.isEnabled() else None,
                 eta=self.eta.value() if rules.uses_eta else None,

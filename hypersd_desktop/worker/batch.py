@@ -120,8 +120,10 @@ def _seeds(item: dict[str, Any], default: int, per_prompt: int) -> list[int]:
 
 
 def plan_units(items: list[dict[str, Any]], defaults: GenerationRequest, seeds_per_prompt: int = 1,
-               resolve: Callable[[str], str] = str) -> list[BatchUnit]:
-    """Every (item, seed) as a request built on `defaults`; `resolve` maps model/LoRA names to paths.
+               resolve: Callable[[str], str] = str,
+               embeddings: Callable[..., tuple[str, ...]] | None = None) -> list[BatchUnit]:
+    """Every (item, seed) as a request built on `defaults`; `resolve` maps model/LoRA names to paths, and
+    `embeddings(base_model, prompt, negative)` gives the installed embeddings an item's prompts name.
 
     Raises `InputError` naming the item for any value that cannot be used.
     """
@@ -129,6 +131,8 @@ def plan_units(items: list[dict[str, Any]], defaults: GenerationRequest, seeds_p
     for index, item in enumerate(items, start=1):
         try:
             base = defaults.replace(**_item_changes(item, resolve))
+            if embeddings is not None:
+                base = base.replace(embeddings=embeddings(base.base_model, base.prompt, base.negative_prompt))
             for seed in _seeds(item, defaults.seed + (index - 1) * seeds_per_prompt, seeds_per_prompt):
                 units.append(BatchUnit(len(units) + 1, index, replace(base, seed=seed, batch_size=1)))
         except (ValueError, TypeError, OverflowError) as error:

@@ -191,41 +191,44 @@ def test_an_sd2_diffusers_folder_is_not_taken_for_sd15(app_home, tmp_path):
     assert item.status == ImportStatus.UNSUPPORTED and "a model for SD2" in item.reason
 
 
-EMBEDDINGS = {  # name: (what it is named as, its tensors) as A1111, SDXL trainers and diffusers write them
-    "EasyNegative": ("8 vectors, for SD1.5", {"emb_params": [8, 768]}),
-    "web_y2k_emb": ("2 vectors, for SDXL", {"clip_g": [2, 1280], "clip_l": [2, 768]}),
-    "learned_embeds": ("1 vector, for SD1.5", {"<cat-toy>": [768]}),
-    "sd21-negative": ("16 vectors, for SD2", {"emb_params": [16, 1024]}),
+EMBEDDINGS = {  # name: (key style, base model, its tensors) as A1111, SDXL trainers and diffusers write them
+    "EasyNegative": ("a1111", "sd15", {"emb_params": [8, 768]}),
+    "web_y2k_emb": ("sdxl", "sdxl", {"clip_g": [2, 1280], "clip_l": [2, 768]}),
+    "learned_embeds": ("diffusers", "sd15", {"<cat-toy>": [768]}),
+    "sd21-negative": ("a1111", None, {"emb_params": [16, 1024]}),
 }
 
 
-def test_textual_inversion_embeddings_are_named_at_import_and_in_requests(app_home, tmp_path, capsys):
+def test_textual_inversion_embeddings_import_with_their_base_model(app_home, tmp_path, capsys):
     import argparse
 
     from hypersd_desktop.cli import inspect as inspect_command
     from hypersd_desktop.core.paths import AppPaths
+    from hypersd_desktop.core.vocab import ModelKind, WeightsKind
     from hypersd_desktop.models.library import ModelLibrary
 
     folder = tmp_path / "embeddings"
     folder.mkdir()
-    for name, (_what, shapes) in EMBEDDINGS.items():
+    for name, (_style, _base, shapes) in EMBEDDINGS.items():
         write_zeros(folder / f"{name}.safetensors", shapes, "F32")
-    for name, (what, _shapes) in EMBEDDINGS.items():
+    for name, (style, base, _shapes) in EMBEDDINGS.items():
         info = inspect_file(folder / f"{name}.safetensors")
-        assert info.format == f"textual-inversion embedding ({what})" and info.architecture is None, name
+        assert (info.kind, info.format, info.architecture) == (WeightsKind.EMBEDDING, style, base), name
+    assert inspect_file(folder / "sd21-negative.safetensors").family == "SD2"
     library = ModelLibrary(AppPaths.default())
     try:
         items = {Path(item.path).stem: item for item in library.import_path(folder)}
-        assert library.registry.list() == []
+        installed = {model.name: model for model in library.registry.list(kind=ModelKind.EMBEDDING)}
     finally:
         library.close()
-    assert items["EasyNegative"].status == ImportStatus.UNSUPPORTED
-    assert "a textual-inversion embedding (8 vectors, for SD1.5) file" in items["EasyNegative"].reason
-    request = GenerationRequest(prompt="x", base_model=str(folder / "EasyNegative.safetensors"))
-    with pytest.raises(InputError, match="textual-inversion embedding"):
-        check_lora_files(request.replace(loras=(LoraSpec(str(folder / "EasyNegative.safetensors")),)), "sd15")
+    assert {name: model.architecture for name, model in installed.items()} == {
+        "EasyNegative": "sd15", "web_y2k_emb": "sdxl", "learned_embeds": "sd15"}
+    assert items["sd21-negative"].status == ImportStatus.UNSUPPORTED
+    assert "a textual-inversion embedding for SD2" in items["sd21-negative"].reason
+    embedding = str(folder / "EasyNegative.safetensors")
+    with pytest.raises(InputError, match="EasyNegative.safetensors is a textual-inversion embedding, not a LoRA"):
+        check_lora_files(GenerationRequest(prompt="x", base_model=embedding, loras=(LoraSpec(embedding),)), "sd15")
     inspect_command.run(argparse.Namespace(file=folder / "web_y2k_emb.safetensors", json=False))
-    assert capsys.readouterr().out.startswith("web_y2k_emb.safetensors: a textual-inversion embedding (2 vectors, "
-                                              "for SDXL), which this app does not use;")
+    assert capsys.readouterr().out.startswith("web_y2k_emb.safetensors: embedding for SDXL, sdxl keys, 2 tensors")
     lone = write_zeros(tmp_path / "vae-part.safetensors", {"decoder.conv_in.weight": [768]}, "F32")
-    assert inspect_file(lone).format is None, "one tensor named as a model part is no embedding"
+    assert inspect_file(lone).kind == WeightsKind.UNKNOWN, "one tensor named as a model part is no embedding"

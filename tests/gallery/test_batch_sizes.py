@@ -138,3 +138,26 @@ def test_a_stop_exports_the_images_of_the_batch_in_hand_first(tiny_sd15, hyper_l
     assert (report.skipped, report.generated) == (2, 3) and service.batches == [2, 2, 1]
     assert len(list((tmp_path / "out").glob("*.png"))) == 5
     gallery.close()
+
+
+def test_each_job_item_gets_the_installed_embeddings_its_prompts_name(installed, tiny_sd15, tiny_sdxl, tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from hypersd_desktop.models.library import ModelLibrary
+
+    files = {}
+    for name, tensors in (("badhandv4", {"emb_params": torch.zeros(2, 32)}),
+                          ("sdxl_glow", {"clip_l": torch.zeros(1, 32), "clip_g": torch.zeros(1, 32)})):
+        files[name] = tmp_path / f"{name}.safetensors"
+        save_file(tensors, str(files[name]))
+    library = ModelLibrary(AppPaths.default())
+    try:
+        for path in files.values():
+            library.import_path(path)
+        defaults = GenerationRequest(prompt="", base_model=library.resolve(str(tiny_sd15)), width=64, height=64)
+        items = [{"prompt": "a fox"}, {"prompt": "a fox, sdxl_glow"}, {"prompt": "a hand", "negative": "badhandv4"}]
+        units = plan_units(items, defaults, resolve=library.resolve, embeddings=library.embeddings_named)
+    finally:
+        library.close()
+    assert [unit.request.embeddings for unit in units] == [(), (), (str(files["badhandv4"]),)]  # SDXL's: not here

@@ -125,3 +125,18 @@ def test_clip_skip_of_an_a1111_image_is_reused_on_an_sd15_model(qtbot, idle_app,
     assert window.build_request().clip_skip == 2
     window.clip_skip.setValue(1)
     assert window.build_request().clip_skip == 1
+
+
+def test_an_installed_embedding_a_prompt_names_goes_into_the_request(qtbot, idle_app, tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    window = idle_app.window
+    embedding = tmp_path / "badhandv4.safetensors"
+    save_file({"emb_params": torch.zeros(2, 32)}, str(embedding))
+    idle_app.library.import_path(embedding)
+    window.reload_models()
+    window.prompt.setPlainText("a paper lantern")
+    assert window.build_request().embeddings == ()
+    window.prompt.setPlainText("a paper lantern, badhandv4")
+    assert window.build_request().embeddings == (str(embedding),)

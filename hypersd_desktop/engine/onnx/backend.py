@@ -20,8 +20,8 @@ def probe() -> BackendInfo:
 
 def declines(request: GenerationRequest) -> str | None:
     """Why the backend cannot run `request` ("auto" then takes another): plain generation without a Hyper-SD
-    recipe uses the base model's own scheduler, which only the torch backend has, and clip skip needs the text
-    encoder's inner layers, which the export does not give."""
+    recipe uses the base model's own scheduler, which only the torch backend has; clip skip needs the text
+    encoder's inner layers, which the export does not give; embeddings would need tokens the export lacks."""
     from hypersd_desktop.engine.inspect import base_architecture
     from hypersd_desktop.engine.onnx.schedulers import SCHEDULERS
     from hypersd_desktop.engine.planning import plan
@@ -34,6 +34,8 @@ def declines(request: GenerationRequest) -> str | None:
         return f"no {settings_plan.scheduler} scheduler (it runs the Hyper-SD schedulers only)"
     if settings_plan.clip_skip > 1:
         return "no clip skip (it reads the text encoder's last layer only)"
+    if request.embeddings:
+        return "no textual-inversion embeddings"
     return None
 
 

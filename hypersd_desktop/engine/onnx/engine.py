@@ -109,6 +109,9 @@ class OnnxEngine:
                              "asked); choose PyTorch (or Automatic) as the backend in Settings.")
         architecture = base_architecture(request.base_model)
         settings_plan = plan(request, architecture)
+        if request.embeddings:
+            raise InputError("The ONNX Runtime backend has no textual-inversion embeddings; leave them out, or choose "
+                             "PyTorch (or Automatic) as the backend in Settings.")
         if settings_plan.clip_skip > 1:
             raise InputError(f"The ONNX Runtime backend reads the text encoder's last layer only (clip skip "
                              f"{settings_plan.clip_skip} was asked); set clip skip to 1, or choose PyTorch (or "
