@@ -1,5 +1,6 @@
-"""Prompt embeddings for the prompts the diffusers pipelines cannot encode themselves: A1111 emphasis, BREAK and
-prompts past the text encoder's window (the syntax is in `prompts`).
+"""Prompt embeddings for the prompts the diffusers pipelines cannot encode themselves: A1111 emphasis, BREAK,
+prompts past the text encoder's window (the syntax is in `prompts`), and clip skip, which diffusers applies to
+the prompt but not to the negative prompt.
 
 They are made as the pipelines make theirs, one window at a time: SD1.5 takes the text encoder's last hidden
 state; SDXL puts both encoders' penultimate hidden states side by side and takes the second encoder's pooled
