@@ -4,7 +4,7 @@
   multiply, an unclosed bracket runs to the end, and `\\(`, `\\)`, `\\[`, `\\]` are the characters themselves.
 - `BREAK` starts a new chunk of the text encoder's window.
 - Extra-network tags (`<lora:NAME:0.8>`) are left out of the text, as A1111 leaves them out; LoRAs are applied
-  from the request's list.
+  from the request's list. ComfyUI's `embedding:NAME` is read as the embedding's bare name.
 - A prompt past the window (75 tokens between the start and end tokens) is encoded in chunks of 75 tokens
   whose embeddings are joined, so nothing is cut off up to `MAX_WINDOWS` chunks. A chunk ends after a comma
   when one is within the last 20 tokens, so a phrase is not split across two chunks.
@@ -21,7 +21,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from hypersd_desktop.core.prompt_tags import NETWORK_TAG, without_network_tags
+from hypersd_desktop.core.prompt_tags import EMBEDDING_PREFIX, NETWORK_TAG, embeddings_by_name, without_network_tags
 
 EMPHASIS = 1.1
 CHUNK_TOKENS = 75  # between the start and end tokens of CLIP's 77-token window
@@ -96,8 +96,8 @@ def _number(text: str) -> float:
 
 def has_syntax(text: str) -> bool:
     """Whether `text` has brackets, backslashes, BREAK or extra-network tags, which the pipelines' own encoding
-    would read as words."""
-    return bool(_SYNTAX.search(text) or NETWORK_TAG.search(text))
+    would read as words, or ComfyUI's `embedding:NAME`."""
+    return bool(_SYNTAX.search(text) or NETWORK_TAG.search(text) or EMBEDDING_PREFIX.search(text))
 
 
 @dataclass(frozen=True)
@@ -155,7 +155,7 @@ def length_warnings(tokenizer, prompt: str, negative_prompt: str, windows: int =
 def chunks(tokenizer, text: str, convert: Convert | None = None) -> list[Chunk]:
     """`text` (without its extra-network tags, parsed by `parse`, its embedding names spelled out by `convert`)
     as the windows `tokenizer`'s text encoder reads, at least one; the engines read the first `MAX_WINDOWS`."""
-    parsed = parse(without_network_tags(text))
+    parsed = parse(embeddings_by_name(without_network_tags(text)))
     pieces = [convert(piece) if convert else piece for piece, weight in parsed if weight is not BREAK]
     token_lists = iter(tokenizer(pieces, truncation=False, add_special_tokens=False, verbose=False).input_ids if pieces else [])
     comma = _comma_id(tokenizer)

@@ -254,3 +254,15 @@ def test_past_eight_windows_the_rest_is_dropped_and_named(tiny_sd15, pipes):
 
     with pytest.raises(InputError, match="20,001 characters; the limit is 20,000"):
         request.replace(negative_prompt="x" * 20_001)
+
+
+def test_comfyuis_embedding_prefix_reads_as_the_bare_name(pipes):
+    from hypersd_desktop.core.prompt_tags import embeddings_by_name
+
+    assert embeddings_by_name("embedding:EasyNegative, worst quality") == "EasyNegative, worst quality"
+    assert embeddings_by_name("(embedding:EasyNegative.safetensors:1.2), x") == "(EasyNegative:1.2), x"
+    assert embeddings_by_name("embedding:negatives/bad_hands.pt") == "bad_hands"
+    assert embeddings_by_name("an embedding: of sorts") == "an embedding: of sorts"
+    tokenizer = pipes["sd15"].tokenizer
+    assert prompts.has_syntax("embedding:mat, the cat")
+    assert prompts.chunks(tokenizer, "embedding:mat.pt, the cat") == prompts.chunks(tokenizer, "mat, the cat")

@@ -140,3 +140,25 @@ def test_an_installed_embedding_a_prompt_names_goes_into_the_request(qtbot, idle
     assert window.build_request().embeddings == ()
     window.prompt.setPlainText("a paper lantern, badhandv4")
     assert window.build_request().embeddings == (str(embedding),)
+
+
+def test_a_comfyui_prompts_embedding_prefix_is_dropped_on_reuse(qtbot, idle_app, tmp_path):
+    import json
+
+    window = idle_app.window
+    base = idle_app.library.registry.list(kind="base")[0]
+    graph = {"1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": f"{base.name}.safetensors"}},
+             "2": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 1], "text": "a paper lantern"}},
+             "3": {"class_type": "CLIPTextEncode", "inputs": {"clip": ["1", 1],
+                                                              "text": "embedding:EasyNegative.pt, blurry"}},
+             "4": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 512, "batch_size": 1}},
+             "5": {"class_type": "KSampler", "inputs": {"model": ["1", 0], "positive": ["2", 0], "negative": ["3", 0],
+                                                        "latent_image": ["4", 0], "seed": 1, "steps": 8, "cfg": 5,
+                                                        "sampler_name": "euler", "scheduler": "normal"}}}
+    info = PngInfo()
+    info.add_text("prompt", json.dumps(graph))
+    Image.new("RGB", (32, 32)).save(tmp_path / "comfy.png", pnginfo=info)
+    answer_next_dialog(qtbot, "Reuse its settings")
+    drop(window, [tmp_path / "comfy.png"])
+    qtbot.waitUntil(lambda: window.prompt.toPlainText() == "a paper lantern", timeout=5000)
+    assert window.negative.toPlainText() == "EasyNegative, blurry"
