@@ -9,6 +9,7 @@ in a prompt. Loading them again after another request's embeddings first removes
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from hypersd_desktop.core.errors import InputError
@@ -34,9 +35,14 @@ def apply(pipe, paths: tuple[str, ...], loaded: Loaded) -> Loaded:
     if wanted == loaded:
         return loaded
     encoders = _encoders(pipe)
-    if loaded:
-        for tokenizer, encoder in encoders:
-            pipe.unload_textual_inversion(tokenizer=tokenizer, text_encoder=encoder)
+    # the tokens of what was loaded, and of what is wanted (left from a load that failed part way); only these:
+    # a model may ship added tokens of its own
+    names = {Path(path).stem for path, _, _ in loaded} | {Path(path).stem for path in paths}
+    for tokenizer, encoder in encoders:
+        tokens = [token for token in tokenizer.added_tokens_encoder
+                  if token in names or re.fullmatch(r"(.+)_\d+", token) and token.rsplit("_", 1)[0] in names]
+        if tokens:
+            pipe.unload_textual_inversion(tokens=tokens, tokenizer=tokenizer, text_encoder=encoder)
     for path in paths:
         _load(pipe, Path(path), encoders)
     return wanted

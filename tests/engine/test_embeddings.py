@@ -89,3 +89,16 @@ def test_automatic_runs_embeddings_on_torch(tiny_sd15, embedding_files):
     assert declines(request) == "no textual-inversion embeddings"
     assert backend.for_request(request).name == "torch"
     assert backend.for_request(request.replace(embeddings=())).name == "onnx"
+
+
+def test_a_failed_load_leaves_the_next_request_working(tiny_sd15, embedding_files, tmp_path):
+    wide = tmp_path / "wide.safetensors"
+    save_file({"emb_params": torch.zeros(2, 768)}, str(wide))
+    engine = TorchEngine()
+    request = GenerationRequest(prompt="a cat, EasyNegative", base_model=str(tiny_sd15), steps=1, width=64, height=64,
+                                embeddings=(str(embedding_files["sd15"]), str(wide)))
+    with pytest.raises(InputError, match="768 wide"):
+        engine.generate(request)  # the first embedding was loaded before the second failed
+    (after,) = engine.generate(request.replace(embeddings=(str(embedding_files["sd15"]),)))
+    (fresh,) = TorchEngine().generate(request.replace(embeddings=(str(embedding_files["sd15"]),)))
+    assert np.array_equal(_pixels(after), _pixels(fresh))
