@@ -54,43 +54,30 @@ def check_lora_files(request: GenerationRequest, architecture: str) -> None:
     """Raise for a LoRA, embedding, UNet or ControlNet that is missing, unsafe, of the wrong kind, or for the
     other architecture."""
     for lora in request.loras:
-        path = Path(lora.path)
-        if not path.exists():
-            raise InputError(f"The LoRA {path} does not exist; check the path or install it.")
-        info = inspect_file(path)
-        if info.family:
-            raise ArchitectureMismatchError(f"{for_other_family(path, info)} Use {Architecture(architecture).label} "
-                                            "LoRAs with this base model.")
-        if info.kind != WeightsKind.LORA:
-            raise InputError(not_the_kind(path, info, "a LoRA"))
-        if info.architecture is not None and info.architecture != architecture:
-            raise ArchitectureMismatchError(
-                f"The LoRA {path.name} is for {Architecture(info.architecture).label}; the base model is "
-                f"{Architecture(architecture).label}. Use an {Architecture(architecture).label} LoRA or an "
-                f"{Architecture(info.architecture).label} base model."
-            )
+        check_weights_file(Path(lora.path), architecture, WeightsKind.LORA, "LoRA")
     for embedding in request.embeddings:
-        check_embedding(Path(embedding), architecture)
+        check_weights_file(Path(embedding), architecture, WeightsKind.EMBEDDING, "embedding")
     if request.unet is not None:
         check_unet_file(Path(request.unet), architecture)
     for control in request.controls:
         check_controlnet(Path(control.model), architecture)
 
 
-def check_embedding(path: Path, architecture: str) -> None:
-    """Raise for an embedding that is missing, unsafe, not an embedding, or for another base model."""
+def check_weights_file(path: Path, architecture: str, kind: WeightsKind, noun: str) -> None:
+    """Raise for a `kind` file (a LoRA, an embedding; `noun` in messages) that is missing, unsafe, of another
+    kind, or for another base model."""
     if not path.exists():
-        raise InputError(f"The embedding {path} does not exist; check the path or install it.")
+        raise InputError(f"The {noun} {path} does not exist; check the path or install it.")
     info = inspect_file(path)
+    label = Architecture(architecture).label
     if info.family:
-        raise ArchitectureMismatchError(f"{for_other_family(path, info)} Use {Architecture(architecture).label} "
-                                        "embeddings with this base model.")
-    if info.kind != WeightsKind.EMBEDDING:
-        raise InputError(not_the_kind(path, info, "a textual-inversion embedding"))
+        raise ArchitectureMismatchError(f"{for_other_family(path, info)} Use {label} {noun}s with this base model.")
+    if info.kind != kind:
+        raise InputError(not_the_kind(path, info, kind.phrase))
     if info.architecture is not None and info.architecture != architecture:
-        raise ArchitectureMismatchError(
-            f"The embedding {path.name} is for {Architecture(info.architecture).label}; the base model is "
-            f"{Architecture(architecture).label}. Use an {Architecture(architecture).label} embedding.")
+        theirs = Architecture(info.architecture).label
+        raise ArchitectureMismatchError(f"The {noun} {path.name} is for {theirs}; the base model is {label}. Use an "
+                                        f"{label} {noun} or an {theirs} base model.")
 
 
 def controlnet_architecture(path: Path) -> str | None:
