@@ -1,5 +1,5 @@
-"""Seeded fuzzing of the three parsers that read files made elsewhere: the weights inspector, the
-image metadata reader (with the gallery import behind it) and the batch job parser. Every input
+"""Seeded fuzzing of the parsers that read files and text made elsewhere: the weights inspector, the
+image metadata reader (with the gallery import behind it), the batch job parser and the prompt reader. Every input
 gives a result or one of the app's own errors, never another exception, within a time and
 memory bound. The seed is fixed, so a failure repeats; FUZZ_CASES and FUZZ_SEED search further."""
 
@@ -203,3 +203,19 @@ def test_tiny_weights_files(tmp_path, junk):
         inspect_file(path)
     except AppError:
         pass
+
+
+def test_the_prompt_reader():
+    """A1111's prompt syntax (`engine/prompts.py`): any text gives windows of 77 positions with finite weights."""
+    import tiny_models
+    from hypersd_desktop.engine import prompts
+
+    pipe = tiny_models.build_pipeline("sdxl")
+    rng = random.Random(SEED)
+    pieces = [*"ab ,:()[]\\<>.0123456789-+", "BREAK", "<lora:x:", "embedding:", "é", "猫", "🙂", "\n", "\t", "\x00"]
+    for _ in range(CASES * 4):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 80)))
+        for tokenizer in (pipe.tokenizer, pipe.tokenizer_2):
+            windows = prompts.chunks(tokenizer, text)
+            assert windows and all(len(w.ids) == len(w.weights) == 77 for w in windows), text
+            assert all(abs(weight) < float("inf") for w in windows for weight in w.weights), text
