@@ -135,7 +135,9 @@ def dropped_words(tokenizer, text: str, windows: int = MAX_WINDOWS, convert: Con
     rest = chunks(tokenizer, text, convert)[windows:]
     if not rest:
         return None
-    words = " ".join(tokenizer.decode(window.ids[1:window.length - 1]) for window in rest).split()
+    text = " ".join(tokenizer.decode(window.ids[1:window.length - 1], clean_up_tokenization_spaces=True)
+                    for window in rest)
+    words = text.lstrip(" ,").split()  # a window may start after the comma that ended the one before
     return " ".join(words[:12]) + (" …" if len(words) > 12 else "")
 
 
@@ -157,7 +159,8 @@ def chunks(tokenizer, text: str, convert: Convert | None = None) -> list[Chunk]:
     as the windows `tokenizer`'s text encoder reads, at least one; the engines read the first `MAX_WINDOWS`."""
     parsed = parse(embeddings_by_name(without_network_tags(text)))
     pieces = [convert(piece) if convert else piece for piece, weight in parsed if weight is not BREAK]
-    token_lists = iter(tokenizer(pieces, truncation=False, add_special_tokens=False, verbose=False).input_ids if pieces else [])
+    token_lists = iter(tokenizer(pieces, truncation=False, add_special_tokens=False, verbose=False).input_ids
+                       if pieces else [])
     comma = _comma_id(tokenizer)
     done: list[Chunk] = []
     tokens: list[int] = []

@@ -55,11 +55,13 @@ def test_dropping_an_image_of_a_tool_without_sample_files_fills_the_controls(qtb
     assert window.seed.value() == seed
 
 
-def a1111_png(path: Path, model: str, sampler: str, steps: int, guidance: float, lora_hash: str | None = None) -> Path:
+def a1111_png(path: Path, model: str, sampler: str = "TCD", steps: int = 1, guidance: float = 0,
+              lora_hash: str | None = None, prompt: str = "a quiet harbour", extra: str = "") -> Path:
+    """An image with A1111's `parameters` text; `extra` is more of its settings line (", Clip skip: 2")."""
     info = PngInfo()
     lora = f', Lora hashes: "Hyper-SD15-1step-lora: {lora_hash}"' if lora_hash else ""
-    info.add_text("parameters", f"a quiet harbour\nSteps: {steps}, Sampler: {sampler}, CFG scale: {guidance}, Seed: 5, "
-                                f"Size: 512x512, Model: {model}{lora}")
+    info.add_text("parameters", f"{prompt}\nSteps: {steps}, Sampler: {sampler}, CFG scale: {guidance}, Seed: 5, "
+                                f"Size: 512x512, Model: {model}{lora}{extra}")
     Image.new("RGB", (32, 32)).save(path, pnginfo=info)
     return path
 
@@ -100,12 +102,9 @@ def test_a_lora_tag_in_an_a1111_prompt_checks_the_style_lora_at_its_weight(qtbot
     idle_app.library.import_path(style)
     window.reload_models()
     base = idle_app.library.registry.list(kind="base")[0]
-    info = PngInfo()
-    info.add_text("parameters", "a quiet harbour, <lora:watercolour_wash:0.65> soft light\n"
-                                f"Steps: 1, Sampler: TCD, CFG scale: 0, Seed: 5, Size: 512x512, Model: {base.name}")
-    Image.new("RGB", (32, 32)).save(tmp_path / "tagged.png", pnginfo=info)
+    tagged = a1111_png(tmp_path / "tagged.png", base.name, prompt="a quiet harbour, <lora:watercolour_wash:0.65> soft light")
     answer_next_dialog(qtbot, "Reuse its settings")
-    drop(window, [tmp_path / "tagged.png"])
+    drop(window, [tagged])
     qtbot.waitUntil(lambda: window.prompt.toPlainText() == "a quiet harbour, soft light", timeout=5000)
     request = window.build_request()
     assert [(Path(lora.path).name, lora.weight) for lora in request.loras][-1] == ("watercolour_wash.safetensors", 0.65)
@@ -114,12 +113,9 @@ def test_a_lora_tag_in_an_a1111_prompt_checks_the_style_lora_at_its_weight(qtbot
 def test_clip_skip_of_an_a1111_image_is_reused_on_an_sd15_model(qtbot, idle_app, tmp_path):
     window = idle_app.window
     base = idle_app.library.registry.list(kind="base")[0]
-    info = PngInfo()
-    info.add_text("parameters", "a paper lantern\nSteps: 1, Sampler: TCD, CFG scale: 0, Seed: 5, Size: 512x512, "
-                                f"Model: {base.name}, Clip skip: 2")
-    Image.new("RGB", (32, 32)).save(tmp_path / "skipped.png", pnginfo=info)
+    skipped = a1111_png(tmp_path / "skipped.png", base.name, prompt="a paper lantern", extra=", Clip skip: 2")
     answer_next_dialog(qtbot, "Reuse its settings")
-    drop(window, [tmp_path / "skipped.png"])
+    drop(window, [skipped])
     qtbot.waitUntil(lambda: window.prompt.toPlainText() == "a paper lantern", timeout=5000)
     assert window.clip_skip.isEnabled() and window.clip_skip.value() == 2
     assert window.build_request().clip_skip == 2

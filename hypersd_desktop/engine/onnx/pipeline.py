@@ -126,7 +126,7 @@ class OnnxPipeline:
     def encode(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray | None]]:
         """(embeddings, pooled embeddings or None for SD1.5) of each text, read as A1111 reads prompts
         (`prompts`): window by window, weighted, every text padded to the most windows. With fixed shapes the
-        UNet takes one window, so the first is used (`dropped` says what that leaves out)."""
+        UNet takes one window, so the first is used (`length_warnings` says what that leaves out)."""
         sdxl = self.architecture == Architecture.SDXL
         rows: list[list[np.ndarray]] = [[] for _ in texts]
         pooled: list[np.ndarray | None] = [None for _ in texts]
@@ -145,7 +145,8 @@ class OnnxPipeline:
                     hidden_states = outputs[0]
                     if window.weighted:
                         weights = np.array(window.weights, np.float32).reshape(1, -1, 1)
-                        hidden_states = prompts.emphasise(hidden_states.astype(np.float32), weights).astype(hidden_states.dtype)
+                        emphasised = prompts.emphasise(hidden_states.astype(np.float32), weights)
+                        hidden_states = emphasised.astype(hidden_states.dtype)
                     states.append(hidden_states)
                     if len(outputs) > 1 and pooled[index] is None:
                         pooled[index] = outputs[1]  # the first window's, as A1111
