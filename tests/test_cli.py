@@ -11,7 +11,7 @@ import sys
 import pytest
 from PIL import Image
 
-from hypersd_desktop.gallery.metadata import read_request
+from hypersd_desktop.gallery.metadata import read_png_text, read_request
 
 
 def cli(*args, cwd=None):
@@ -201,6 +201,9 @@ def test_an_installed_embedding_named_in_the_prompt_applies_and_reuse_names_it(t
 
     named = generate("a paper lantern, lantern_glow", tmp_path / "named")
     assert read_request(named)["embeddings"] == [str(embedding)]
+    # named as A1111 names the embeddings it used: 12 digits of the file's sha256
+    ti_hash = hashlib.sha256(embedding.read_bytes()).hexdigest()[:12]
+    assert f'TI hashes: "lantern_glow: {ti_hash}"' in read_png_text(named)["parameters"]
     plain = generate("a paper lantern", tmp_path / "plain")
     assert read_request(plain)["embeddings"] == []
     with Image.open(named) as a, Image.open(plain) as b:

@@ -1,8 +1,10 @@
 """Images in the layouts of tools no public test suite has sample files of (Draw Things, Easy
-Diffusion), written as those tools write them, for the reader, gallery and window tests."""
+Diffusion), written as those tools write them, for the reader, gallery and window tests; and the
+hashes A1111 names files by, computed here from its definition, not with the app's code."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -37,3 +39,10 @@ def easy_diffusion_png(path: Path, chunks: dict = EASY_DIFFUSION) -> Path:
         info.add_text(key, value)
     Image.new("RGB", (16, 16), (90, 60, 30)).save(path, pnginfo=info)
     return path
+
+
+def a1111_lora_hash(path: Path) -> str:
+    """The 12 digits A1111 writes in `Lora hashes`: its `addnet_hash_safetensors`, the sha256 of the bytes after
+    the safetensors header (8 bytes of header length, then the header)."""
+    data = Path(path).read_bytes()
+    return hashlib.sha256(data[8 + int.from_bytes(data[:8], "little"):]).hexdigest()[:12]

@@ -29,7 +29,8 @@ SAMPLER_NAMES = {Scheduler.DDIM_TRAILING: "DDIM", Scheduler.TCD: "TCD", Schedule
 
 @dataclass(frozen=True)
 class ImageParameters:
-    """What is written into a generated PNG. Hashes are A1111 short hashes (10 hex of sha256)."""
+    """What is written into a generated PNG, with hashes as A1111 writes them (see `core.hashes`): the model's
+    10 digits of its sha256, a LoRA's 12 of its LoRA hash, an embedding's 12 of its sha256."""
 
     prompt: str
     negative_prompt: str
@@ -42,6 +43,7 @@ class ImageParameters:
     model_name: str
     model_hash: str | None
     loras: tuple[tuple[str, float, str | None], ...]  # (name, weight, hash)
+    embeddings: tuple[tuple[str, str], ...] = ()  # (name, hash) of the textual-inversion embeddings used
     extra: tuple[tuple[str, str], ...] = ()
     request: dict[str, Any] | None = None
     recipe: str | None = None  # the Hyper-SD recipe's id (written among `extra` as "Hyper-SD")
@@ -67,6 +69,9 @@ def a1111_parameters(params: ImageParameters) -> str:
         fields.append(("Lora hashes", _quote(", ".join(f"{name}: {digest}" for name, digest in hashed))))
     if params.loras:
         fields.append(("Lora weights", _quote(", ".join(f"{name}: {weight:g}" for name, weight, _ in params.loras))))
+    if params.embeddings:  # A1111 drops the two characters that would break the list
+        fields.append(("TI hashes", _quote(", ".join(
+            f"{name.replace(':', '').replace(',', '')}: {digest}" for name, digest in params.embeddings))))
     fields.extend(params.extra)
     fields.append(("Version", f"HyperSD Desktop {__version__}"))
     lines.append(", ".join(f"{key}: {value}" for key, value in fields))

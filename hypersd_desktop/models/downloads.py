@@ -25,8 +25,8 @@ from pathlib import Path
 
 from hypersd_desktop.core.errors import AppError, CancelledError
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
-from hypersd_desktop.core.vocab import ModelLayout
-from hypersd_desktop.core.hashes import sha256_file
+from hypersd_desktop.core.vocab import ModelKind, ModelLayout
+from hypersd_desktop.core.hashes import other_tools_hashes, sha256_file
 from hypersd_desktop.models.catalog import CatalogEntry, CatalogFile
 from hypersd_desktop.models.registry import InstalledModel, ModelFile, Registry
 
@@ -110,11 +110,13 @@ class Downloader:
         meter.advance("", 0, force=True)
         model_path = folder / entry.weights_file if entry.weights_file else folder
         sha = files[0].sha256 if entry.layout == ModelLayout.FILE else None
+        lora, legacy = (other_tools_hashes(model_path, entry.kind == ModelKind.LORA, cancel)
+                        if entry.layout == ModelLayout.FILE else (None, None))
         return self.registry.add(InstalledModel(
             id=entry.id, name=entry.name, kind=entry.kind, architecture=entry.architecture, layout=entry.layout,
             path=str(model_path), size=total, sha256=sha, short_hash=sha[:10] if sha else None, source="download",
             owned=True, licence=entry.licence, catalog_id=entry.id, recipe=entry.recipe,
-            revision=remote[0].commit, files=tuple(files),
+            revision=remote[0].commit, files=tuple(files), lora_hash=lora, legacy_hash=legacy,
         ))
 
     def partial(self, entry: CatalogEntry) -> int:

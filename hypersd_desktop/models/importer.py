@@ -26,7 +26,7 @@ from hypersd_desktop.core.vocab import ImportStatus, ModelKind, WeightsKind
 from hypersd_desktop.engine.inspect import (
     PICKLE_SUFFIXES, PIPELINE_CLASSES, family_phrase, folder_family, inspect_file,
 )
-from hypersd_desktop.core.hashes import sha256_file
+from hypersd_desktop.core.hashes import other_tools_hashes, sha256_file
 from hypersd_desktop.models.registry import InstalledModel, ModelFile, Registry
 
 KIND_OF_WEIGHTS = {WeightsKind.CHECKPOINT: ModelKind.BASE, WeightsKind.UNET: ModelKind.UNET, WeightsKind.VAE: ModelKind.VAE,
@@ -109,6 +109,7 @@ class Importer:
             return ImportItem(str(path), ImportStatus.UNSUPPORTED, info.kind, info.architecture,
                               reason=f"{what}; only SD1.5/SDXL models, LoRAs, VAEs, ControlNets and embeddings are used")
         sha = sha256_file(path, meter, cancel)
+        lora, legacy = other_tools_hashes(path, kind == ModelKind.LORA, cancel)
         name = _model_name(path)
         model_id = self._new_id(name, sha)
         source, final = "import-reference", path
@@ -119,7 +120,8 @@ class Importer:
         model = self.registry.add(InstalledModel(
             id=model_id, name=name, kind=kind, architecture=info.architecture, layout="file", path=str(final),
             size=path.stat().st_size, sha256=sha, short_hash=sha[:10], source=source, owned=copy,
-            recipe=info.hyper_sd, files=(ModelFile(path.name, path.stat().st_size, sha),),
+            recipe=info.hyper_sd, files=(ModelFile(path.name, path.stat().st_size, sha),), lora_hash=lora,
+            legacy_hash=legacy,
         ))
         return ImportItem(str(path), ImportStatus.IMPORTED, kind, info.architecture, model_id=model.id)
 

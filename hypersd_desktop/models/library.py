@@ -15,7 +15,7 @@ from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferPr
 from hypersd_desktop.core.vocab import ModelKind, ModelLayout
 from hypersd_desktop.models.catalog import Catalog, CatalogEntry, load_catalog
 from hypersd_desktop.models.downloads import Downloader
-from hypersd_desktop.core.hashes import HashCache, sha256_file
+from hypersd_desktop.core.hashes import HashCache, other_tools_hashes, sha256_file
 from hypersd_desktop.models.importer import ImportItem, Importer
 from hypersd_desktop.models.registry import InstalledModel, Registry, named_embeddings
 
@@ -51,7 +51,26 @@ class ModelLibrary:
 
     def hash_cache(self) -> HashCache:
         """Short hashes for image metadata, taken from the registry where a file is registered."""
-        return HashCache(self.paths.cache / "hashes.json", known=self.registry.sha256_of)
+        return HashCache(self.paths.cache / "hashes.json", known=self.registry.sha256_of,
+                         known_lora=self.registry.lora_hash_of)
+
+    def lacking_hashes(self) -> list[InstalledModel]:
+        """The single-file models whose hashes for other tools (see `complete_hashes`) are not recorded yet."""
+        return [model for model in self.registry.list() if model.layout == ModelLayout.FILE and model.legacy_hash is None]
+
+    def complete_hashes(self, cancel: CancelToken | None = None) -> list[InstalledModel]:
+        """Compute the hashes other tools name files by (`core.hashes.other_tools_hashes`) for the single-file models
+        registered before the registry kept them; the models, updated. Reading a LoRA takes about a second; a
+        checkpoint's old hash reads 64 KiB."""
+        for model in self.lacking_hashes():
+            path = Path(model.path)
+            if path.is_file():
+                try:
+                    lora, legacy = other_tools_hashes(path, model.kind == ModelKind.LORA, cancel)
+                except OSError:
+                    continue  # unreadable now: tried again next time
+                self.registry.set_hashes(model.id, lora, legacy)
+        return self.registry.list()
 
     def download(self, entry_id: str, on_progress: Report | None = None, cancel: CancelToken | None = None) -> InstalledModel:
         return self.downloader.download(self.catalog.get(entry_id), on_progress, cancel)

@@ -8,6 +8,7 @@ whether removing the model deletes them: a file the app only references is never
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 import sqlite3
 import time
@@ -50,6 +51,11 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (model_id, path)
     );
     """,
+    # The hashes other tools' images name files by (see core.hashes): NULL until computed, "" when a file has none.
+    """
+    ALTER TABLE models ADD COLUMN lora_hash TEXT;
+    ALTER TABLE models ADD COLUMN legacy_hash TEXT;
+    """,
 )
 
 
@@ -81,7 +87,17 @@ class InstalledModel:
     revision: str | None = None
     added: float = 0.0
     last_used: float | None = None
+    lora_hash: str | None = None  # A1111's hash of a LoRA file (`core.hashes.lora_hash`)
+    legacy_hash: str | None = None  # A1111's old 8-digit model hash ("AutoV1")
     files: tuple[ModelFile, ...] = ()
+
+    def has_hash(self, short_hash: str) -> bool:
+        """Whether `short_hash` (from an image's metadata: 8 to 64 hex digits) names this model's file."""
+        wanted = short_hash.strip().lower()
+        if not re.fullmatch(r"[0-9a-f]{8,64}", wanted):
+            return False
+        return (any(full and full.startswith(wanted) for full in (self.sha256, self.short_hash, self.lora_hash))
+                or wanted == self.legacy_hash)
 
 
 class Registry:
@@ -105,10 +121,11 @@ class Registry:
             db.execute("DELETE FROM models WHERE id = ? OR path = ?", (model.id, model.path))
             db.execute(
                 "INSERT INTO models (id, name, kind, architecture, layout, path, size, sha256, short_hash, source, owned,"
-                " licence, catalog_id, recipe, revision, added, last_used) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " licence, catalog_id, recipe, revision, added, last_used, lora_hash, legacy_hash)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (model.id, model.name, model.kind, model.architecture, model.layout, model.path, model.size, model.sha256,
                  model.short_hash, model.source, int(model.owned), model.licence, model.catalog_id, model.recipe,
-                 model.revision, model.added, model.last_used),
+                 model.revision, model.added, model.last_used, model.lora_hash, model.legacy_hash),
             )
             db.executemany(
                 "INSERT INTO model_files (model_id, path, size, sha256) VALUES (?,?,?,?)",
@@ -142,11 +159,24 @@ class Registry:
 
     def sha256_of(self, path: Path) -> str | None:
         """The recorded sha256 of a registered single-file model at `path`, if its size still matches."""
-        rows = self._db.execute("SELECT sha256, size FROM models WHERE path = ? AND layout = 'file'", (str(path),))
+        return self._recorded("sha256", path)
+
+    def lora_hash_of(self, path: Path) -> str | None:
+        """The recorded LoRA hash of a registered single-file model at `path`, if its size still matches."""
+        return self._recorded("lora_hash", path)
+
+    def _recorded(self, column: str, path: Path) -> str | None:
+        rows = self._db.execute(f"SELECT {column} AS value, size FROM models WHERE path = ? AND layout = 'file'",
+                                (str(path),))
         row = rows[0] if rows else None
-        if row is None or not row["sha256"] or not path.is_file() or path.stat().st_size != row["size"]:
+        if row is None or not row["value"] or not path.is_file() or path.stat().st_size != row["size"]:
             return None
-        return row["sha256"]
+        return row["value"]
+
+    def set_hashes(self, model_id: str, lora_hash: str, legacy_hash: str) -> None:
+        """Record a model's A1111 hashes ("" for one its file does not have)."""
+        self._db.execute("UPDATE models SET lora_hash = ?, legacy_hash = ? WHERE id = ?",
+                         (lora_hash, legacy_hash, model_id))
 
     def touch(self, model_id: str) -> None:
         self._db.execute("UPDATE models SET last_used = ? WHERE id = ?", (time.time(), model_id))

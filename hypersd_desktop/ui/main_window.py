@@ -486,11 +486,12 @@ class MainWindow(QMainWindow):
             except AppError as error:  # damaged, or written by another version: the gallery's fields stand
                 problem = f"{str(error).rstrip('.')}; the settings the gallery shows were used instead."
         if problem is not None or not record.request:
+            written = _file_metadata(record)  # what the gallery's row lacks: clip skip, the embeddings used
             self.apply_metadata(ImageMetadata(
                 format=record.metadata_format or "none", prompt=record.prompt, negative_prompt=record.negative_prompt,
                 seed=record.seed, steps=record.steps, guidance=record.guidance, width=record.width,
                 height=record.height, model_name=record.model_name, model_hash=record.model_hash, loras=record.loras,
-                clip_skip=_clip_skip_of(record)))
+                clip_skip=written.clip_skip if written else None, embeddings=written.embeddings if written else ()))
         if problem is not None:
             self.warnings.show_messages([problem])
         self.tabs.setCurrentIndex(0)
@@ -712,10 +713,9 @@ class MainWindow(QMainWindow):
         super().closeEvent(event)
 
 
-def _clip_skip_of(record: ImageRecord) -> int | None:
-    """The clip skip an image made elsewhere was made with, read from its file (the gallery's row lacks it)."""
+def _file_metadata(record: ImageRecord) -> ImageMetadata | None:
+    """What the file of a gallery image made elsewhere says; None when it is gone or says nothing."""
     try:
-        metadata = read_metadata(Path(record.path))[0]
+        return read_metadata(Path(record.path))[0]
     except OSError:
         return None
-    return metadata.clip_skip if metadata is not None else None

@@ -8,6 +8,7 @@ Cancel deletes them. Files and whole AUTOMATIC1111/ComfyUI folders can be droppe
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +30,8 @@ from hypersd_desktop.ui.tasks import Task, describe_bytes, percent
 CATALOG_COLUMNS = ("Name", "For", "Kind", "Size", "Licence", "What it enables", "Status")
 INSTALLED_COLUMNS = ("Name", "For", "Kind", "Disk use", "Source", "Last used", "Location")
 EXPORT_COLUMNS = ("ONNX export of", "Disk use", "Export took", "Folder")
+log = logging.getLogger("hypersd")
+
 SOURCES = {"download": "downloaded", "hf-cache": "from the Hugging Face cache", "import-copy": "imported (copied)",
            "import-reference": "imported (linked in place)"}
 
@@ -71,9 +74,11 @@ class ModelManager(QWidget):
         self._discard: set[str] = set()
         self._progress: dict[str, int] = {}
         self.side_task: Task | None = None  # an import or a verify
+        self.hash_task: Task | None = None
         self._build()
         self.setAcceptDrops(True)
         self.refresh()
+        self._complete_hashes()
 
     def _build(self) -> None:
         self.catalog_table = _table(CATALOG_COLUMNS)
@@ -342,10 +347,20 @@ class ModelManager(QWidget):
     def shutdown(self) -> None:
         """Closing the app: stop the download (its bytes are kept for the next start) and other work."""
         self.waiting.clear()
-        for task in (self.download_task, self.side_task):
+        for task in (self.download_task, self.side_task, self.hash_task):
             if task is not None:
                 task.cancel()
                 task.wait(10_000)
+
+    def _complete_hashes(self) -> None:
+        """Models installed by an earlier version lack the hashes other tools' images name them by (reuse finds a
+        renamed LoRA by them); they are read once, in the background: about a second for each LoRA."""
+        if not self.library.lacking_hashes():
+            return
+        library = self.library
+        self.hash_task = Task(lambda report, cancel: library.complete_hashes(cancel), self)
+        self.hash_task.failed.connect(lambda message: log.warning("reading the models' hashes failed: %s", message))
+        self.hash_task.start()
 
     # -- installed models -----------------------------------------------------------------
 

@@ -51,15 +51,17 @@ def match_request(request: GenerationRequest, models: list[InstalledModel]) -> M
             match.hyper = model
         else:
             match.styles.append(lora)
+    match.missing.extend(f"the embedding {Path(path).name}" for path in request.embeddings
+                         if str(Path(path)) not in by_path)
     return match
 
 
 def find_model(models: list[InstalledModel], name: str | None, short_hash: str | None,
                kind: ModelKind | None = None) -> InstalledModel | None:
-    """A model by A1111 short hash (its first 10 hex digits), else by name, id or file stem."""
+    """A model by one of the hashes other tools write (see `InstalledModel.has_hash`), else by name, id or file stem."""
     candidates = [m for m in models if kind is None or m.kind == kind]
     for model in candidates:
-        if short_hash and model.short_hash and model.short_hash.lower().startswith(short_hash.lower()[:10]):
+        if short_hash and model.has_hash(short_hash):
             return model
     wanted = (name or "").lower()
     return next((m for m in candidates if wanted and wanted in (m.name.lower(), m.id.lower(), Path(m.path).stem.lower())),
@@ -79,8 +81,25 @@ def match_metadata(metadata: ImageMetadata, models: list[InstalledModel]) -> Mod
             match.hyper = model
         else:
             match.styles.append(LoraSpec(model.path, weight))
+    _match_embeddings(metadata, match, models)
     _map_to_recipe(metadata, match, models)
     return match
+
+
+def _match_embeddings(metadata: ImageMetadata, match: ModelMatch, models: list[InstalledModel]) -> None:
+    """The embeddings the image's `TI hashes` name must be installed, under the name the prompt uses: an embedding
+    applies where a prompt names its file."""
+    architecture = match.base.architecture if match.base is not None else None
+    embeddings = [m for m in models if m.kind == ModelKind.EMBEDDING
+                  and (architecture is None or m.architecture == architecture)]
+    for name, short_hash in metadata.embeddings:
+        model = find_model(embeddings, name, short_hash)
+        if model is None:
+            match.missing.append(f"the embedding {name}")
+        elif Path(model.path).stem != name:
+            match.warnings.append(
+                f"The image used the embedding {name}, which is installed here as {Path(model.path).stem}; write "
+                f"{Path(model.path).stem} where the prompt says {name} for it to apply.")
 
 
 _RUNS = {Scheduler.DDIM_TRAILING: ("ddim", "DDIM (trailing)"), Scheduler.TCD: ("tcd", "TCD"), Scheduler.LCM: ("lcm", "LCM")}

@@ -22,14 +22,16 @@ from hypersd_desktop.engine.backend import BatchingEngine, Engine
 from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, Progress
 from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.gallery.metadata import ImageParameters, encode_png, write_png
-from hypersd_desktop.core.hashes import HashCache
+from hypersd_desktop.core.hashes import LORA_HASH_DIGITS, HashCache
 
 
 def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParameters:
     """What goes into the PNG and the gallery row of one result."""
     request, settings = result.request, result.settings
     base = Path(request.base_model)
-    loras = tuple((Path(lora.path).stem, lora.weight, hashes.short_hash(Path(lora.path))) for lora in request.loras)
+    loras = tuple((Path(lora.path).stem, lora.weight, hashes.lora_short_hash(Path(lora.path))) for lora in request.loras)
+    embeddings = tuple((Path(path).stem, hashes.sha256(Path(path))[:LORA_HASH_DIGITS])
+                       for path in request.embeddings if Path(path).is_file())
     extra: list[tuple[str, str]] = []
     if settings.recipe:
         extra.append(("Hyper-SD", settings.recipe))
@@ -53,6 +55,7 @@ def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParame
         model_name=base.stem if base.is_file() else base.name,
         model_hash=hashes.short_hash(base),
         loras=loras,
+        embeddings=embeddings,
         extra=tuple(extra),
         request=request.replace(seed=result.seed, batch_size=1).to_dict(),
         recipe=settings.recipe,

@@ -228,3 +228,26 @@ def test_clip_skip_is_read_from_a1111_text_and_comfyuis_clip_set_last_layer():
     assert metadata.format == "comfyui" and metadata.clip_skip == 3 and metadata.prompt == "a fox"
     graph["2"]["inputs"]["stop_at_clip_layer"] = -1
     assert parse_chunks({"prompt": json.dumps(graph)}).clip_skip == 1
+
+
+def test_embeddings_and_civitais_hashes_field_are_read_from_a1111_text(tmp_path):
+    """A1111 names the embeddings its prompts used in `TI hashes`; Civitai's extension adds an unquoted JSON
+    `Hashes` field, whose commas must not split it (A1111's own pattern would)."""
+    text = ("a lighthouse, EasyNegative <lora:more_details:0.5>\n"
+            "Negative prompt: badhandv4, (EasyNegative:1.2)\n"
+            "Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 5, Size: 512x768, Model hash: 6ce0161689, Model: v1-5, "
+            'TI hashes: "EasyNegative: c74b4e810b03, badhandv4: 5e40d722fc3d", '
+            'Hashes: {"vae": "c6a580b13a", "embed:EasyNegative": "c74b4e810b", "model": "6ce0161689", '
+            '"lora:more_details": "3b8aa1d351"}, Version: v1.6.0')
+    metadata, *_ = read_metadata(png(tmp_path / "civitai.png", parameters=text))
+    assert metadata.embeddings == (("EasyNegative", "c74b4e810b03"), ("badhandv4", "5e40d722fc3d"))
+    assert metadata.loras == (("more_details", 0.5, "3b8aa1d351"),)
+    assert (metadata.width, metadata.height, metadata.model_hash) == (512, 768, "6ce0161689")
+    assert metadata.extra == {"Version": "v1.6.0"}  # no stray "lora" or "embed" fields from the JSON
+    # an image saver that writes only `Hashes` (no `Model hash`): the model's hash comes from it
+    alone = "a fox\nSteps: 4, Sampler: Euler, Seed: 1, Model: sd15, Hashes: {\"model\": \"0123456789\", \"embed:x\": \"ab\"}"
+    metadata, *_ = read_metadata(png(tmp_path / "saver.png", parameters=alone))
+    assert (metadata.model_hash, metadata.embeddings, metadata.extra) == ("0123456789", (("x", "ab"),), {})
+    corpus = Path(__file__).parent / "corpus" / "sd-metadata" / "png" / "comfyui-saveimagewithmetadata.png"
+    metadata = read_metadata(corpus)[0]  # ComfyUI's SaveImageWithMetaData node, as written
+    assert metadata.model_hash == "45a21ea00a" and "Hashes" not in metadata.extra

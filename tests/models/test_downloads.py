@@ -71,6 +71,8 @@ def test_download_registers_with_rising_progress(setup, payload):
     assert path.read_bytes() == payload
     assert model.sha256 == hashlib.sha256(payload).hexdigest()
     assert model.short_hash == model.sha256[:10]
+    # the hashes other tools' images name it by (the payload has no safetensors header: hashed whole)
+    assert model.lora_hash == model.sha256 and model.legacy_hash == hashlib.sha256(payload[0x100000:0x110000]).hexdigest()[:8]
     assert setup.registry.get("hyper-sd15-1step-lora").path == str(path)
     done = [event.done for event in events]
     assert done == sorted(done) and done[-1] == SIZE and events[-1].total == SIZE

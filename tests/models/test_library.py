@@ -14,7 +14,7 @@ from hypersd_desktop.core.paths import AppPaths
 
 from hypersd_desktop.core.vocab import ImportStatus
 from hypersd_desktop.models.library import ModelLibrary
-from hypersd_desktop.models.registry import Registry
+from hypersd_desktop.models.registry import MIGRATIONS, Registry
 
 
 @pytest.fixture
@@ -153,7 +153,7 @@ def test_registry_migrates_and_survives_reopening(tmp_path):
     version = registry._db.execute("PRAGMA user_version")[0][0]
     registry.close()
     again = Registry(tmp_path / "r.sqlite3")
-    assert again._db.execute("PRAGMA user_version")[0][0] == version == 1
+    assert again._db.execute("PRAGMA user_version")[0][0] == version == len(MIGRATIONS)
     assert again._db.execute("PRAGMA journal_mode")[0][0] == "wal"
     again.close()
 

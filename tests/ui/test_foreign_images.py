@@ -158,3 +158,41 @@ def test_a_comfyui_prompts_embedding_prefix_is_dropped_on_reuse(qtbot, idle_app,
     drop(window, [tmp_path / "comfy.png"])
     qtbot.waitUntil(lambda: window.prompt.toPlainText() == "a paper lantern", timeout=5000)
     assert window.negative.toPlainText() == "EasyNegative, blurry"
+
+
+def test_a_lora_and_an_embedding_are_found_by_the_hashes_a1111_wrote_under_other_names(qtbot, idle_app, hyper_lora,
+                                                                                          tmp_path):
+    """A1111 names a LoRA by its LoRA hash (12 digits of the sha256 of its tensor data) and an embedding by 12
+    digits of its sha256; files installed here under other names are found by them, an embedding that is not
+    installed is named, and one installed under another name says what to write."""
+    import hashlib
+
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from tool_layouts import a1111_lora_hash
+
+    window = idle_app.window
+    tensors = load_file(str(hyper_lora("Hyper-SD15-2steps-lora")))
+    first = sorted(tensors)[0]
+    tensors[first] = tensors[first] * 1.5  # a LoRA of its own (the fixture's Hyper-SD files share their tensors)
+    style = tmp_path / "renamed_style.safetensors"
+    save_file(tensors, str(style), metadata={"ss_output_name": "watercolour_wash"})
+    embedding = tmp_path / "easy_negative_v2.safetensors"
+    save_file({"emb_params": torch.ones(2, 32)}, str(embedding))
+    for path in (style, embedding):
+        idle_app.library.import_path(path)
+    window.reload_models()
+    base = idle_app.library.registry.list(kind="base")[0]
+    ti_hash = hashlib.sha256(embedding.read_bytes()).hexdigest()[:12]
+    image = a1111_png(tmp_path / "a1111.png", base.name, prompt="a quiet harbour, <lora:watercolour_wash:0.65>",
+                      extra=f', Lora hashes: "watercolour_wash: {a1111_lora_hash(style)}", '
+                            f'TI hashes: "EasyNegative: {ti_hash}, badhandv4: 5e40d722fc3d"')
+    answer_next_dialog(qtbot, "Reuse its settings")
+    drop(window, [image])
+    qtbot.waitUntil(lambda: window.prompt.toPlainText() == "a quiet harbour,", timeout=5000)
+    request = window.build_request()
+    assert [(Path(lora.path).name, lora.weight) for lora in request.loras][-1] == ("renamed_style.safetensors", 0.65)
+    assert "the embedding badhandv4" in window.errors.text() and "EasyNegative" not in window.errors.text()
+    assert ("used the embedding EasyNegative, which is installed here as easy_negative_v2; write easy_negative_v2"
+            in window.warnings.text())

@@ -209,3 +209,22 @@ def test_the_onnx_exports_are_listed_with_their_size_and_can_be_removed(qtbot, a
     assert not folder.exists() and manager.exports_table.rowCount() == 0
     assert manager.status.text().startswith("Removed the ONNX export of sd15 + Hyper-SD15-2steps-lora")
     library.close()
+
+
+def test_models_installed_by_an_earlier_version_get_their_hashes_in_the_background(qtbot, hyper_lora):
+    """The Models tab reads the hashes other tools name files by for models registered without them, off the GUI
+    thread, once; closing the app stops it."""
+    library = ModelLibrary(AppPaths.default())
+    (item,) = library.import_path(hyper_lora("Hyper-SD15-2steps-lora"))
+    recorded = library.registry.get(item.model_id).lora_hash
+    library.registry._db.execute("UPDATE models SET lora_hash = NULL, legacy_hash = NULL")  # as the old version left it
+    assert [model.id for model in library.lacking_hashes()] == [item.model_id]
+    manager = ModelManager(library)
+    qtbot.addWidget(manager)
+    assert manager.hash_task is not None
+    qtbot.waitUntil(lambda: manager.hash_task.isFinished(), timeout=10_000)
+    assert library.lacking_hashes() == [] and library.registry.get(item.model_id).lora_hash == recorded
+    manager.shutdown()
+    again = ModelManager(library)  # nothing left to read: no task
+    qtbot.addWidget(again)
+    assert again.hash_task is None

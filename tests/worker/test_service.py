@@ -13,6 +13,7 @@ from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.gallery.metadata import read_request
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.worker.service import GenerationService
+from tool_layouts import a1111_lora_hash
 
 
 @pytest.fixture
@@ -47,8 +48,9 @@ def test_the_gallery_row_equals_the_request_without_reading_the_file_back(servic
         assert (record.steps, record.guidance, record.width, record.height) == (2, 0.0, 64, 72)
         assert record.scheduler == "tcd" and settings.scheduler == "tcd"  # exact, not the A1111 name "TCD"
         assert record.recipe == "Hyper-SD15-1step-lora"
-        assert record.loras == (("Hyper-SD15-1step-lora", 1.0, service.hashes.short_hash(unified)),
-                                ("Hyper-SD15-2steps-lora", 0.37, service.hashes.short_hash(style)))
+        # A1111's LoRA hashes, so that A1111, Forge and Civitai find the LoRAs by them
+        assert record.loras == (("Hyper-SD15-1step-lora", 1.0, a1111_lora_hash(unified)),
+                                ("Hyper-SD15-2steps-lora", 0.37, a1111_lora_hash(style)))
         assert record.device == "cpu" and record.time_taken == image.result.timings["per_image_s"]
         assert record.model_name == "sd15" and record.metadata_format == "hypersd"
         assert record.file_size == len(image.png) == image.path.stat().st_size

@@ -53,12 +53,19 @@ def _novelai_stealth(chunks: dict[str, str]) -> ImageMetadata | None:
 
 def _graph(chunks: dict[str, str]) -> ImageMetadata | None:
     """A ComfyUI graph; Civitai's carries its generation record as `extraMetadata`, which fills
-    what the graph lacks (an upscale-only graph has no sampler at all)."""
+    what the graph lacks (an upscale-only graph has no sampler at all). Image savers write A1111
+    text beside the graph, with the hashes a graph does not have: they fill what is left."""
     if "prompt" not in chunks:
         return None
     graph = parse_comfyui(chunks["prompt"])
     extra = json_object(chunks["prompt"])
-    return merged(graph, parse_civitai_extra(extra.get("extraMetadata")) if extra else None, "comfyui")
+    graph = merged(graph, parse_civitai_extra(extra.get("extraMetadata")) if extra else None, "comfyui")
+    text = parse_a1111(chunks.get("parameters", ""))
+    if graph is None or text is None:
+        return graph
+    hashes = {name: digest for name, _, digest in text.loras if digest}
+    loras = tuple((name, weight, digest or hashes.get(name)) for name, weight, digest in graph.loras)
+    return merged(ImageMetadata(**{**graph.__dict__, "loras": loras}), text, "comfyui")
 
 
 def _stability_matrix(chunks: dict[str, str]) -> ImageMetadata | None:

@@ -5,7 +5,9 @@ alpha-channel copy): prompt lines, `Negative prompt:` lines, then one settings l
 `Key: value` pairs, values optionally JSON-quoted. Keys are matched without case ("CFG Scale"
 from comfy-image-saver is "CFG scale"). A LoRA is named in `Lora hashes` (with its short hash) and
 applied by a `<lora:NAME:WEIGHT>` tag in the prompt, where its weight is; the prompt is kept as
-written.
+written. Embeddings the prompts used are named in `TI hashes`. Civitai's extension (and image
+savers that copy it) adds `Hashes: {"model": …, "lora:NAME": …, "embed:NAME": …}`, unquoted JSON
+that A1111's own pattern would cut at its first comma, so it is taken out first.
 """
 
 from __future__ import annotations
@@ -18,14 +20,15 @@ from hypersd_desktop.gallery.formats.common import ImageMetadata, prompt_loras, 
 # A1111's own pattern for `key: value` pairs.
 _PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 _KNOWN = {"steps", "sampler", "cfg scale", "seed", "size", "model hash", "model", "lora hashes", "lora weights",
-          "hyper-sd", "clip skip"}
+          "hyper-sd", "clip skip", "ti hashes"}
+_HASHES = re.compile(r"(?:^|,)\s*Hashes:\s*(?=\{)", re.IGNORECASE)
 
 
 def parse_a1111(text: str, format_name: str = "a1111") -> ImageMetadata | None:
     lines = text.strip().split("\n")
     if not lines or not lines[-1].lstrip().startswith("Steps:") and "Steps: " not in lines[-1]:
         return None
-    settings_line = lines.pop()
+    settings_line, hashes_json = _take_hashes(lines.pop())
     prompt_lines, negative_lines, in_negative = [], [], False
     for line in lines:
         if line.startswith("Negative prompt:"):
@@ -46,17 +49,39 @@ def parse_a1111(text: str, format_name: str = "a1111") -> ImageMetadata | None:
     prompt = "\n".join(prompt_lines).strip()
     tagged = prompt_loras(prompt)
     weights = {name: to_float(weight) for name, weight in _pairs(by_key.get("lora weights", "")).items()}
-    hashes = _pairs(by_key.get("lora hashes", ""))
+    hashes = {**_prefixed(hashes_json, "lora:"), **_pairs(by_key.get("lora hashes", ""))}
     names = list(dict.fromkeys([*hashes, *weights, *tagged]))
     loras = tuple((name, _first(weights.get(name), tagged.get(name), 1.0), hashes.get(name)) for name in names)
+    embeddings = {**_prefixed(hashes_json, "embed:"), **_pairs(by_key.get("ti hashes", ""))}
+    model_hash = by_key.get("model hash") or (hashes_json.get("model") if isinstance(hashes_json.get("model"), str)
+                                              else None)
     return ImageMetadata(
         format=format_name, prompt=prompt, negative_prompt="\n".join(negative_lines).strip(),
         steps=to_int(by_key.get("steps")), sampler=by_key.get("sampler"), guidance=to_float(by_key.get("cfg scale")),
         seed=to_int(by_key.get("seed")), width=width, height=height, model_name=stem(by_key.get("model")),
-        model_hash=by_key.get("model hash"), loras=loras, recipe=by_key.get("hyper-sd"),
+        model_hash=model_hash, loras=loras, embeddings=tuple(embeddings.items()), recipe=by_key.get("hyper-sd"),
         clip_skip=to_int(by_key.get("clip skip")),
         extra={k: v for k, v in fields.items() if k.lower() not in _KNOWN},
     )
+
+
+def _take_hashes(line: str) -> tuple[str, dict]:
+    """The settings line without its `Hashes: {…}` field, and that field's JSON object ({} when it has none)."""
+    match = _HASHES.search(line)
+    if match is None:
+        return line, {}
+    try:
+        value, end = json.JSONDecoder().raw_decode(line, match.end())
+    except (ValueError, RecursionError):
+        return line, {}
+    return line[:match.start()] + line[end:], value if isinstance(value, dict) else {}
+
+
+def _prefixed(hashes: dict, prefix: str) -> dict[str, str]:
+    """The names and hashes of the `Hashes` entries whose key starts with `prefix` ("lora:" or "embed:", any case)."""
+    return {key[len(prefix):].strip(): value.strip() for key, value in hashes.items()
+            if isinstance(key, str) and key.lower().startswith(prefix) and isinstance(value, str)
+            and key[len(prefix):].strip()}
 
 
 def _pairs(text: str) -> dict[str, str]:

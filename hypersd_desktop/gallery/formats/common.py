@@ -34,6 +34,7 @@ class ImageMetadata:
     model_name: str | None = None
     model_hash: str | None = None
     loras: tuple[tuple[str, float, str | None], ...] = ()  # (name, weight, hash)
+    embeddings: tuple[tuple[str, str | None], ...] = ()  # (name, hash) of the textual-inversion embeddings used
     recipe: str | None = None
     clip_skip: int | None = None  # A1111's count: 2 reads the text encoder's second-to-last layer
     extra: dict[str, str] = field(default_factory=dict)
