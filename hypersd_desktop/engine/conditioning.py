@@ -37,17 +37,26 @@ def length_warnings(pipe, prompt: str, negative_prompt: str) -> list[str]:
                                    convert=spelled_out(pipe, pipe.tokenizer))
 
 
-@torch.no_grad()
 def prompt_arguments(pipe, architecture: str, texts: list[str], negative_prompt: str, guided: bool,
                      clip_skip: int = 1) -> dict:
     """The pipeline's `prompt_embeds` (one row per text of `texts`) and, when `guided` (classifier-free guidance
     runs), `negative_prompt_embeds`; for SDXL the pooled embeddings too. Every row is padded with the empty
     prompt's window to the longest, as A1111 pads a prompt and its negative. `clip_skip` (SD1.5, A1111's count)
     reads the text encoder that many layers from its end, through its final layer norm, as diffusers does."""
+    return run_arguments(pipe, architecture, [(texts, negative_prompt)], guided, clip_skip)[0]
+
+
+@torch.no_grad()
+def run_arguments(pipe, architecture: str, runs: list[tuple[list[str], str]], guided: bool,
+                      clip_skip: int = 1) -> list[dict]:
+    """`prompt_arguments` of each (texts, negative prompt) of `runs`, the prompts of the runs of steps of an
+    edited prompt (`prompt_editing`): all padded to one length, so that each can replace the one before in the
+    pipeline's tensors between steps."""
     sdxl = architecture == Architecture.SDXL
     parts = [(pipe.tokenizer, pipe.text_encoder)] + ([(pipe.tokenizer_2, pipe.text_encoder_2)] if sdxl else [])
-    zero_negative = sdxl and not negative_prompt and pipe.config.force_zeros_for_empty_prompt
-    encoded = [*texts, *([negative_prompt] if guided and not zero_negative else [])]
+    zero = [sdxl and not negative and pipe.config.force_zeros_for_empty_prompt for _, negative in runs]
+    encoded = [text for (texts, negative), zero_negative in zip(runs, zero)
+               for text in [*texts, *([negative] if guided and not zero_negative else [])]]
     device = pipe._execution_device
     per_encoder, pooled = [], None
     for tokenizer, encoder in parts:
@@ -60,18 +69,25 @@ def prompt_arguments(pipe, architecture: str, texts: list[str], negative_prompt:
         pooled = outputs[0][1]  # SDXL's second encoder's pooled projection, from the first window as A1111 takes it
     dtype = (pipe.text_encoder_2 if sdxl else pipe.text_encoder).dtype
     embeds = torch.cat(per_encoder, dim=-1).to(dtype)
-    count = len(texts)
-    arguments = {"prompt_embeds": embeds[:count]}
-    if sdxl:
-        arguments["pooled_prompt_embeds"] = pooled[:count].to(dtype)
-    if guided:
-        if zero_negative:
-            negative, negative_pooled = torch.zeros_like(embeds[:1]), torch.zeros_like(pooled[:1])
-        else:
-            negative, negative_pooled = embeds[count:], pooled[count:]
-        arguments["negative_prompt_embeds"] = negative.repeat(count, 1, 1)
+    pooled = pooled.to(dtype) if sdxl else None
+    arguments, start = [], 0
+    for (texts, _), zero_negative in zip(runs, zero):
+        count = len(texts)
+        rows = slice(start, start + count)
+        run = {"prompt_embeds": embeds[rows]}
         if sdxl:
-            arguments["negative_pooled_prompt_embeds"] = negative_pooled.to(dtype).repeat(count, 1)
+            run["pooled_prompt_embeds"] = pooled[rows]
+        start += count
+        if guided:
+            if zero_negative:
+                negative, negative_pooled = torch.zeros_like(embeds[:1]), torch.zeros_like(pooled[:1])
+            else:
+                negative, negative_pooled = embeds[start:start + 1], (pooled[start:start + 1] if sdxl else None)
+                start += 1
+            run["negative_prompt_embeds"] = negative.repeat(count, 1, 1)
+            if sdxl:
+                run["negative_pooled_prompt_embeds"] = negative_pooled.repeat(count, 1)
+        arguments.append(run)
     return arguments
 
 

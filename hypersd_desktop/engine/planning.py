@@ -15,6 +15,7 @@ from pathlib import Path
 from hypersd_desktop.core.errors import ArchitectureMismatchError, InputError
 from hypersd_desktop.core.prompt_tags import network_tags
 from hypersd_desktop.core.vocab import Architecture, Mode, Scheduler, WeightsKind
+from hypersd_desktop.engine import prompt_editing
 from hypersd_desktop.engine.inspect import (
     CROSS_ATTENTION_DIMS, OTHER_CROSS_ATTENTION_DIMS, WeightsInfo, for_other_family, inspect_file, not_the_kind,
 )
@@ -190,6 +191,8 @@ def plan(request: GenerationRequest, architecture: str) -> Plan:
     denoise_steps = None
     if request.mode != Mode.TEXT_TO_IMAGE:
         steps, denoise_steps = _steps_with_strength(steps, request.strength, timesteps is not None, warnings)
+    warnings += prompt_editing.unchanging_warnings(request.prompt, request.negative_prompt if guidance > 1 else "",
+                                                   len(timesteps) if timesteps else steps, denoise_steps)
     size = Architecture(architecture).default_size
     return Plan(
         recipe=recipe,

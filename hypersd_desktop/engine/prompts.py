@@ -3,6 +3,8 @@
 - Emphasis: `(word)` weighs a part 1.1 times, `[word]` 1/1.1 times, `(word:1.3)` 1.3 times; brackets nest and
   multiply, an unclosed bracket runs to the end, and `\\(`, `\\)`, `\\[`, `\\]` are the characters themselves.
 - `BREAK` starts a new chunk of the text encoder's window.
+- Prompt editing and alternation (`[cat:dog:0.5]`, `[cat|dog]`) are read before this, by `prompt_editing`,
+  which gives the text of each step.
 - Extra-network tags (`<lora:NAME:0.8>`) are left out of the text, as A1111 leaves them out; LoRAs are applied
   from the request's list. ComfyUI's `embedding:NAME` is read as the embedding's bare name.
 - A prompt past the window (75 tokens between the start and end tokens) is encoded in chunks of 75 tokens

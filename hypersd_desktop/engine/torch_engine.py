@@ -23,7 +23,8 @@ from hypersd_desktop.core.errors import OutOfMemoryError
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import Architecture, Decoder, Device, DType, Preview, Scheduler
-from hypersd_desktop.engine import compiled, conditioning, devices, embeddings, graphs, loading, modes
+from hypersd_desktop.engine import (compiled, conditioning, devices, embeddings, graphs, loading, modes,
+                                    prompt_editing)
 from hypersd_desktop.engine.backend import batch_key
 from hypersd_desktop.engine.inputs import ModeInputs, open_inputs
 from hypersd_desktop.engine.inspect import base_architecture
@@ -160,7 +161,9 @@ class TorchEngine:
             pipe = self._prepare(requests[0], base_architecture(requests[0].base_model)).pipe
             groups: dict[int, list[int]] = {}
             for index, request in enumerate(requests):  # one batch's prompts must take as many windows
-                groups.setdefault(conditioning.window_count(pipe, request.prompt), []).append(index)
+                key = ("alone", index) if prompt_editing.is_edited(request.prompt) else \
+                    conditioning.window_count(pipe, request.prompt)  # an edited prompt: padded over its own steps
+                groups.setdefault(key, []).append(index)
             results: list[GenerationResult | None] = [None] * len(requests)
             for indices in groups.values():
                 group = tuple(requests[index] for index in indices)
@@ -391,8 +394,31 @@ class TorchEngine:
         one_prompt = len(set(prompts)) == 1
         total = settings_plan.running_steps
 
+        guided = settings_plan.guidance > 1
+        clip_skip = settings_plan.clip_skip
+        texts = [request.prompt] if one_prompt else prompts
+        schedule_steps = len(settings_plan.timesteps) if settings_plan.timesteps else settings_plan.steps
+        runs = prompt_editing.runs([*texts, request.negative_prompt if guided else ""], schedule_steps)
+        ends = [end for end, _ in runs]
+        texts, negative = runs[0][1][:-1], runs[0][1][-1]
+        # diffusers' own clip_skip leaves the negative prompt at the last layer; A1111 skips for both
+        if len(runs) > 1 or clip_skip > 1 or conditioning.needs_encoding(pipe, [*texts, negative if guided else ""]):
+            per_run = conditioning.run_arguments(
+                pipe, loaded.architecture, [(step_texts[:-1], step_texts[-1]) for _, step_texts in runs], guided,
+                clip_skip)
+            text_arguments = per_run[0]
+        else:
+            # diffusers wants a list of negatives beside a list of prompts
+            negatives = (negative or None) if one_prompt or not negative else [negative] * len(texts)
+            text_arguments = dict(prompt=texts[0] if one_prompt else texts, negative_prompt=negatives)
+        copies = request.batch_size if one_prompt else 1
+
         def on_step_end(_pipe, index, _timestep, tensors):
             cancel.raise_if_cancelled()
+            if len(runs) > 1:  # an edited prompt: the next step's text, if it changes
+                following = prompt_editing.run_of(ends, index + 1)
+                if following != prompt_editing.run_of(ends, index):
+                    _replace_prompt(tensors, per_run[following], copies)
             if on_progress is not None:
                 preview = None
                 if request.preview == Preview.LATENT:
@@ -403,27 +429,18 @@ class TorchEngine:
                 on_progress(Progress(index + 1, total, 0, request.batch_size, preview, time.perf_counter() - started))
             return {}
 
-        texts = [request.prompt] if one_prompt else prompts
-        guided = settings_plan.guidance > 1
-        clip_skip = settings_plan.clip_skip
-        # diffusers' own clip_skip leaves the negative prompt at the last layer; A1111 skips for both
-        if clip_skip > 1 or conditioning.needs_encoding(pipe, [*texts, request.negative_prompt if guided else ""]):
-            text_arguments = conditioning.prompt_arguments(pipe, loaded.architecture, texts, request.negative_prompt,
-                                                           guided, clip_skip)
-        else:
-            negative = request.negative_prompt or None  # diffusers wants a list beside a list of prompts
-            text_arguments = dict(prompt=texts[0] if one_prompt else texts,
-                                  negative_prompt=negative if one_prompt or negative is None else [negative] * len(texts))
         kwargs = dict(
             **text_arguments,
             num_inference_steps=settings_plan.steps,  # the schedule; `total` of its steps run (strength)
             guidance_scale=settings_plan.guidance,
             eta=settings_plan.eta,
             generator=generators,
-            num_images_per_prompt=request.batch_size if one_prompt else 1,
+            num_images_per_prompt=copies,
             output_type="latent",
             callback_on_step_end=on_step_end,
-            callback_on_step_end_tensor_inputs=["latents"],
+            callback_on_step_end_tensor_inputs=["latents", "prompt_embeds",
+                                                *(["add_text_embeds"] if loaded.architecture == Architecture.SDXL
+                                                  else [])],
             **modes.mode_arguments(request, sources),
         )
         if settings_plan.timesteps is not None:
@@ -482,3 +499,20 @@ def _tile(pipe) -> None:
     vae.enable_tiling()
     vae.tile_sample_min_size = min(vae.config.sample_size, VAE_TILE)
     vae.tile_latent_min_size = vae.tile_sample_min_size // pipe.vae_scale_factor
+
+
+def _replace_prompt(tensors: dict, arguments: dict, copies: int) -> None:
+    """Put another run's prompt embeddings into the pipeline's own tensors, in place (every pipeline reads them
+    each step; not every one takes replacements back from the callback): each prompt `copies` times, the
+    negative half first when guidance runs, as the pipelines lay them out."""
+    def laid_out(positive, negative, current):
+        rows = positive.repeat_interleave(copies, 0)
+        if current.shape[0] == 2 * rows.shape[0]:
+            rows = torch.cat([negative.repeat_interleave(copies, 0), rows])
+        current.copy_(rows)
+
+    laid_out(arguments["prompt_embeds"], arguments.get("negative_prompt_embeds"), tensors["prompt_embeds"])
+    if "add_text_embeds" in tensors:
+        laid_out(arguments["pooled_prompt_embeds"], arguments.get("negative_pooled_prompt_embeds"),
+                 tensors["add_text_embeds"])
+

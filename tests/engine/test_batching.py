@@ -35,12 +35,13 @@ def test_prompts_run_together_give_the_images_they_give_alone(architecture, tiny
 def test_guided_prompts_with_a_negative_and_weights_run_together_as_alone(architecture, tiny_sd15, tiny_sdxl,
                                                                          hyper_lora):
     """With guidance the negative prompt goes with every prompt of the batch (a plain string beside a list of
-    prompts once made diffusers raise); a weighted prompt and one of two windows run beside plain ones."""
+    prompts once made diffusers raise); a weighted prompt, one of two windows and an edited one (run apart, as
+    its embeddings change between steps) run beside plain ones."""
     base = tiny_sdxl if architecture == "sdxl" else tiny_sd15
     lora = hyper_lora("Hyper-SDXL-8steps-CFG-lora" if architecture == "sdxl" else "Hyper-SD15-8steps-CFG-lora")
     template = GenerationRequest(prompt="", base_model=str(base), loras=(LoraSpec(str(lora)),), steps=2, width=64,
                                  height=64, negative_prompt="blurry", guidance=5.0)
-    texts = ("a lighthouse", "a (red:1.3) fox [in snow]", "a cliff", "the cat " * 60)
+    texts = ("a lighthouse", "a (red:1.3) fox [in snow]", "a cliff", "the cat " * 60, "a [cat:dog:0.4] on a cliff")
     requests = [template.replace(prompt=text, seed=seed) for seed, text in enumerate(texts)]
     engine = TorchEngine()
     together = engine.generate_batch(requests)

@@ -211,3 +211,48 @@ def test_weighted_and_long_prompts_give_the_torch_backends_images(architecture, 
                                 batch_size=2, loras=(LoraSpec(str(hyper_lora(lora))),), guidance=5.0, device="cpu",
                                 dtype="fp32")
     assert_same_images(request, onnx_engine)
+
+
+@pytest.mark.parametrize("architecture", ["sd15", "sdxl"])
+def test_edited_prompts_give_the_torch_backends_images(architecture, onnx_engine, tiny_sd15, tiny_sdxl, hyper_lora):
+    """Prompt editing and alternation (`engine/prompt_editing.py`), in the prompt and the negative, guided, with
+    the texts of one run of steps in two windows and of another in one."""
+    base, lora = (tiny_sdxl, "Hyper-SDXL-8steps-CFG-lora") if architecture == "sdxl" else (tiny_sd15,
+                                                                                         "Hyper-SD15-8steps-CFG-lora")
+    request = GenerationRequest(prompt="a [cat|dog] on a [" + "mat, " * 40 + ":rug:0.5]", negative_prompt="[blurry|dark]",
+                                base_model=str(base), seed=5, width=64, height=64, steps=6, batch_size=2,
+                                loras=(LoraSpec(str(hyper_lora(lora))),), guidance=5.0, device="cpu", dtype="fp32")
+    assert_same_images(request, onnx_engine)
+
+
+def test_each_step_of_an_edited_prompt_feeds_that_steps_text_to_the_unet(onnx_engine, tiny_sd15, hyper_lora):
+    """On the tiny models the first steps decide most of an image, so this checks what each step is fed: the
+    embeddings of that step's prompt and negative (A1111 counts steps from 0; see `prompt_editing.text_at`)."""
+    request = GenerationRequest(prompt="a cat", negative_prompt="blurry", base_model=str(tiny_sd15), seed=3,
+                                width=64, height=64, steps=4, guidance=5.0, device="cpu", dtype="fp32",
+                                loras=(LoraSpec(str(hyper_lora("Hyper-SD15-8steps-CFG-lora"))),))
+    onnx_engine.generate(request.replace(backend="onnx"))
+    pipeline = onnx_engine._open.pipeline
+    fed = []
+
+    class Recording:
+        def __init__(self, session):
+            self.session = session
+
+        def run(self, names, feeds):
+            fed.append(feeds["encoder_hidden_states"].copy())
+            return self.session.run(names, feeds)
+
+    unet = pipeline.unet
+    pipeline.unet = Recording(unet)
+    try:
+        pipeline.denoise("a [cat|dog] [on a mat::0.5]", 3, 4, "ddim-trailing", 64, 64, guidance=5.0,
+                         negative_prompt="[blurry|dark]")
+    finally:
+        pipeline.unet = unet
+    steps = [("a cat on a mat", "blurry"), ("a cat on a mat", "blurry"), ("a dog on a mat", "dark"), ("a cat ", "blurry")]
+    assert len(fed) == 4
+    for index, texts in enumerate(steps):
+        (expected,) = pipeline.conditioning([texts], 1, True, 64, 64)
+        assert np.array_equal(fed[index], expected["encoder_hidden_states"]), index
+    assert not np.array_equal(fed[1], fed[2])

@@ -41,7 +41,7 @@ import numpy as np
 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.vocab import Architecture
-from hypersd_desktop.engine import prompts
+from hypersd_desktop.engine import prompt_editing, prompts
 from hypersd_desktop.engine.onnx.noise import TorchCpuGenerator, batch_randn
 from hypersd_desktop.engine.onnx.providers import CPU, Provider
 from hypersd_desktop.engine.onnx.schedulers import NumpyScheduler, build
@@ -167,22 +167,29 @@ class OnnxPipeline:
                   f"{prompts.MAX_WINDOWS * prompts.CHUNK_TOKENS} tokens") if self.shape else ""
         return prompts.length_warnings(self.tokenizers[0], prompt, negative_prompt, self.max_windows, advice)
 
-    def conditioning(self, prompt: str, negative_prompt: str, batch_size: int, guided: bool,
-                     width: int, height: int) -> dict[str, np.ndarray]:
-        """The UNet's inputs besides the sample and timestep, negative half first when guided."""
-        zero_negative = (self.architecture == Architecture.SDXL and not negative_prompt
-                         and self.force_zeros_for_empty_prompt)
-        parts = self.encode([prompt, *([negative_prompt] if guided and not zero_negative else [])])
-        if guided:
-            embeds, pooled = parts[0]
-            negative = (np.zeros_like(embeds), np.zeros_like(pooled)) if zero_negative else parts.pop()
-            parts.insert(0, negative)
-        feeds = {"encoder_hidden_states": np.concatenate([np.repeat(e, batch_size, axis=0) for e, _ in parts])}
-        if self.architecture == Architecture.SDXL:
-            feeds["text_embeds"] = np.concatenate([np.repeat(p, batch_size, axis=0) for _, p in parts])
-            time_ids = np.array([[height, width, 0, 0, height, width]], np.float32)
-            feeds["time_ids"] = np.repeat(time_ids, len(parts) * batch_size, axis=0)
-        return feeds
+    def conditioning(self, runs: list[tuple[str, str]], batch_size: int, guided: bool, width: int,
+                     height: int) -> list[dict[str, np.ndarray]]:
+        """The UNet's inputs besides the sample and timestep, negative half first when guided, for each (prompt,
+        negative prompt) of `runs`: the texts of an edited prompt's runs of steps (`prompt_editing`), padded to
+        one length together, as the torch backend pads them."""
+        sdxl = self.architecture == Architecture.SDXL
+        zero = [sdxl and not negative and self.force_zeros_for_empty_prompt for _, negative in runs]
+        texts = [text for (prompt, negative), zero_negative in zip(runs, zero)
+                 for text in [prompt, *([negative] if guided and not zero_negative else [])]]
+        encoded = iter(self.encode(texts))
+        all_feeds = []
+        for zero_negative in zero:
+            parts = [next(encoded)]
+            if guided:
+                embeds, pooled = parts[0]
+                parts.insert(0, (np.zeros_like(embeds), np.zeros_like(pooled)) if zero_negative else next(encoded))
+            feeds = {"encoder_hidden_states": np.concatenate([np.repeat(e, batch_size, axis=0) for e, _ in parts])}
+            if sdxl:
+                feeds["text_embeds"] = np.concatenate([np.repeat(p, batch_size, axis=0) for _, p in parts])
+                time_ids = np.array([[height, width, 0, 0, height, width]], np.float32)
+                feeds["time_ids"] = np.repeat(time_ids, len(parts) * batch_size, axis=0)
+            all_feeds.append(feeds)
+        return all_feeds
 
     # -- images --------------------------------------------------------------------------------
 
@@ -201,7 +208,9 @@ class OnnxPipeline:
                 start: Start | None = None) -> np.ndarray:
         """The denoised latents of the batch: from noise, or from `start`'s image."""
         guided = guidance > 1
-        feeds = self.conditioning(prompt, negative_prompt, batch_size, guided, width, height)
+        runs = prompt_editing.runs([prompt, negative_prompt if guided else ""], len(timesteps) if timesteps else steps)
+        ends = [end for end, _ in runs]
+        run_feeds = self.conditioning([(texts[0], texts[1]) for _, texts in runs], batch_size, guided, width, height)
         stepper = build(scheduler, self.scheduler_config)
         if timesteps is not None:
             stepper.set_timesteps(timesteps=list(timesteps))
@@ -227,6 +236,7 @@ class OnnxPipeline:
             if image_start is not None and image_start.beside is not None:
                 beside = np.concatenate([image_start.beside] * 2) if guided else image_start.beside
                 sample = np.concatenate([sample, beside], axis=1)
+            feeds = run_feeds[prompt_editing.run_of(ends, index)]
             inputs = {"sample": sample, "timestep": np.array(t, np.float32), **feeds}
             predicted = self.unet.run(["out_sample"], {k: v for k, v in inputs.items() if k in self.unet_inputs})[0]
             if guided:
