@@ -1,7 +1,7 @@
 """Textual-inversion embeddings: each file's vectors become new tokens of the text encoders, named by the file's
 name without its extension (as A1111 names them), so the name in a prompt reads as the embedding.
 
-Files are read with safetensors in the layouts `inspect` recognises: A1111's `emb_params` (vectors × width),
+Names are read without case, as A1111 reads them (`in_their_case`). Files are read with safetensors in the layouts `inspect` recognises: A1111's `emb_params` (vectors × width),
 one tensor named by its token (diffusers), or `clip_l` and `clip_g` for SDXL's two encoders. A multi-vector
 embedding takes one token per vector (`NAME`, `NAME_1`, …), which diffusers' `maybe_convert_prompt` spells out
 in a prompt. Loading them again after another request's embeddings first removes those.
@@ -75,6 +75,18 @@ def _load(pipe, path: Path, encoders) -> None:
             raise InputError(f"The embedding {path.name} is named like a word the text encoder already knows "
                              f"({name!r}); rename the file to a name of its own.")
         pipe.load_textual_inversion(vectors, token=name, tokenizer=tokenizer, text_encoder=encoder)
+
+
+def in_their_case(text: str, paths: tuple[str, ...]) -> str:
+    """`text` with each embedding's name written as its file names it, in whatever case it was typed: A1111 reads
+    names without case (its text encoders' tokenizer lowercases every prompt), so "easynegative" applies
+    EasyNegative.safetensors. Longer names first, so one name inside another is not split."""
+    names = sorted({Path(path).stem for path in paths}, key=len, reverse=True)
+    if not names or not text:
+        return text
+    spelled = {name.lower(): name for name in reversed(names)}
+    pattern = re.compile("|".join(re.escape(name) for name in names), re.IGNORECASE)
+    return pattern.sub(lambda match: spelled[match.group(0).lower()], text)
 
 
 def spelled_out(pipe, tokenizer):

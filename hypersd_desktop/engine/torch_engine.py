@@ -161,8 +161,9 @@ class TorchEngine:
             pipe = self._prepare(requests[0], base_architecture(requests[0].base_model)).pipe
             groups: dict[int, list[int]] = {}
             for index, request in enumerate(requests):  # one batch's prompts must take as many windows
-                key = ("alone", index) if prompt_editing.is_edited(request.prompt) else \
-                    conditioning.window_count(pipe, request.prompt)  # an edited prompt: padded over its own steps
+                prompt = embeddings.in_their_case(request.prompt, request.embeddings)
+                key = ("alone", index) if prompt_editing.is_edited(prompt) else \
+                    conditioning.window_count(pipe, prompt)  # an edited prompt: padded over its own steps
                 groups.setdefault(key, []).append(index)
             results: list[GenerationResult | None] = [None] * len(requests)
             for indices in groups.values():
@@ -390,15 +391,16 @@ class TorchEngine:
         pipe = self._mode_pipe[1]
         pipe.scheduler = build_scheduler(settings_plan.scheduler, loaded.base_scheduler)
         generators = [torch.Generator("cpu").manual_seed(member.seed) for member in members]
-        prompts = [member.prompt for member in members]
+        prompts = [embeddings.in_their_case(member.prompt, request.embeddings) for member in members]
         one_prompt = len(set(prompts)) == 1
         total = settings_plan.running_steps
 
         guided = settings_plan.guidance > 1
         clip_skip = settings_plan.clip_skip
-        texts = [request.prompt] if one_prompt else prompts
+        texts = prompts[:1] if one_prompt else prompts
+        negative_prompt = embeddings.in_their_case(request.negative_prompt, request.embeddings) if guided else ""
         schedule_steps = len(settings_plan.timesteps) if settings_plan.timesteps else settings_plan.steps
-        runs = prompt_editing.runs([*texts, request.negative_prompt if guided else ""], schedule_steps)
+        runs = prompt_editing.runs([*texts, negative_prompt], schedule_steps)
         ends = [end for end, _ in runs]
         texts, negative = runs[0][1][:-1], runs[0][1][-1]
         # diffusers' own clip_skip leaves the negative prompt at the last layer; A1111 skips for both

@@ -218,9 +218,9 @@ class Registry:
 
 def named_embeddings(models: Iterable[InstalledModel], *texts: str) -> tuple[str, ...]:
     """The files of the embeddings among `models` that `texts` name: an embedding's name in a prompt is its file
-    name without the extension, as in A1111, whose embeddings folder applies the same way."""
+    name without the extension, in any case, as in A1111, whose embeddings folder applies the same way."""
     return tuple(model.path for model in models if model.kind == ModelKind.EMBEDDING
-                 and any(Path(model.path).stem in text for text in texts if text))
+                 and any(Path(model.path).stem.lower() in text.lower() for text in texts if text))
 
 
 def _replace(model: InstalledModel, **changes) -> InstalledModel:

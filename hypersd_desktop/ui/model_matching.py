@@ -96,7 +96,7 @@ def _match_embeddings(metadata: ImageMetadata, match: ModelMatch, models: list[I
         model = find_model(embeddings, name, short_hash)
         if model is None:
             match.missing.append(f"the embedding {name}")
-        elif Path(model.path).stem != name:
+        elif Path(model.path).stem.lower() != name.lower():  # names are read in any case
             match.warnings.append(
                 f"The image used the embedding {name}, which is installed here as {Path(model.path).stem}; write "
                 f"{Path(model.path).stem} where the prompt says {name} for it to apply.")

@@ -102,3 +102,27 @@ def test_a_failed_load_leaves_the_next_request_working(tiny_sd15, embedding_file
     (after,) = engine.generate(request.replace(embeddings=(str(embedding_files["sd15"]),)))
     (fresh,) = TorchEngine().generate(request.replace(embeddings=(str(embedding_files["sd15"]),)))
     assert np.array_equal(_pixels(after), _pixels(fresh))
+
+
+def test_an_embedding_name_is_read_in_any_case_as_a1111_reads_it(tiny_sd15, embedding_files):
+    """A1111's tokenizer lowercases prompts, so "easynegative" applies EasyNegative.safetensors: the same image."""
+    from hypersd_desktop.engine.embeddings import in_their_case
+    from hypersd_desktop.models.registry import InstalledModel, named_embeddings
+
+    path = embedding_files["sd15"]
+    request = GenerationRequest(prompt="a cat, EasyNegative", base_model=str(tiny_sd15), steps=2, width=64, height=64,
+                                seed=6, guidance=3.0, negative_prompt="blurry", embeddings=(str(path),))
+    engine = TorchEngine()
+    exact = _pixels(engine.generate(request)[0])
+    for prompt in ("a cat, easynegative", "a cat, EASYNEGATIVE", "a cat, (easyNegative:1)"):
+        assert np.array_equal(_pixels(engine.generate(request.replace(prompt=prompt))[0]), exact), prompt
+    in_negative = _pixels(engine.generate(request.replace(prompt="a cat", negative_prompt="easynegative"))[0])
+    words = _pixels(TorchEngine().generate(request.replace(prompt="a cat", negative_prompt="easynegative",
+                                                           embeddings=()))[0])
+    assert np.abs(in_negative - words).max() > 0  # read as the embedding in the negative prompt too
+    assert in_their_case("x, easy, EASYNEGATIVE_v2", ("/e/EasyNegative.safetensors", "/e/easynegative_V2.safetensors")) \
+        == "x, easy, easynegative_V2"  # the longer name first
+    model = InstalledModel("easy", "EasyNegative", "embedding", "sd15", "file", str(path), 1, None, None,
+                           "import-reference", False)
+    assert named_embeddings([model], "a cat", "worst quality, easynegative") == (str(path),)
+    assert named_embeddings([model], "a cat, easy negative") == ()
