@@ -230,7 +230,8 @@ def run(args: argparse.Namespace) -> int:
                 "timings": {k: round(v, 4) for k, v in result.timings.items()},
             }), flush=True)
         else:
-            print(f"{path}  (seed {result.seed}, {settings.steps} steps, {settings.scheduler}, "
+            print(f"{path}  (seed {result.seed}, {settings.steps} step{'' if settings.steps == 1 else 's'}, "
+                  f"{settings.scheduler}, "
                   f"{result.timings['per_image_s'] * 1000:.0f} ms per image)")
     if gallery is not None:
         gallery.close()

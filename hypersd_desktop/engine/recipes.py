@@ -160,8 +160,8 @@ def settings_warnings(
     if recipe is None:
         if steps < 10:
             warnings.append(
-                f"No Hyper-SD LoRA or UNet is applied, so {steps} steps give a noisy image; "
-                "add a Hyper-SD file, or use about 25 steps."
+                f"No Hyper-SD LoRA or UNet is applied, so {steps} {'step gives' if steps == 1 else 'steps give'} a "
+                "noisy image; add a Hyper-SD file, or use about 25 steps."
             )
         return warnings
     low, high = recipe.steps
@@ -170,7 +170,7 @@ def settings_warnings(
         fix = f"set steps to {recipe.default_steps}" if low == high else f"use {low}–{high} steps"
         alternative = "" if recipe.unified else ", or use the unified 1-step LoRA (TCD), which covers 1–8 steps"
         warnings.append(
-            f"{recipe.label} is trained for {trained} steps, not {steps}; {fix}{alternative}."
+            f"{recipe.label} is trained for {trained} step{'' if trained == '1' else 's'}, not {steps}; {fix}{alternative}."
         )
     if guidance > 1.0 and not recipe.uses_guidance:
         warnings.append(
