@@ -251,3 +251,21 @@ def test_embeddings_and_civitais_hashes_field_are_read_from_a1111_text(tmp_path)
     corpus = Path(__file__).parent / "corpus" / "sd-metadata" / "png" / "comfyui-saveimagewithmetadata.png"
     metadata = read_metadata(corpus)[0]  # ComfyUI's SaveImageWithMetaData node, as written
     assert metadata.model_hash == "45a21ea00a" and "Hashes" not in metadata.extra
+
+
+def test_civitais_generator_names_its_resources_in_unquoted_json():
+    """Civitai's on-site generator writes `Civitai resources: [...]` unquoted; it names the model (the text has no
+    `Model`), LoRAs with weights and embeddings by their Civitai names."""
+    corpus = Path(__file__).parent / "corpus" / "sd-metadata" / "jpg" / "civitai.jpeg"
+    metadata = read_metadata(corpus)[0]
+    assert metadata.model_name == "WAI-illustrious-SDXL" and metadata.clip_skip == 2
+    assert json.loads(metadata.extra["Civitai resources"])[0]["modelVersionName"] == "v16.0"  # whole, not cut at ","
+    text = ('a cat <lora:detail:0.4>\nSteps: 4, Sampler: Euler, Seed: 1, Civitai resources: [{"type":"checkpoint",'
+            '"modelVersionId":1,"modelName":"Juggernaut XL","modelVersionName":"v9"},{"type":"lora","weight":0.6,'
+            '"modelVersionId":2,"modelName":"Hyper-SD"},{"type":"embed","modelName":"negativeXL_D"}], '
+            'Civitai metadata: {"remixOfId": 5}, Broken: [not json, Version: v1')
+    metadata = parse_chunks({"parameters": text})
+    assert metadata.model_name == "Juggernaut XL" and metadata.seed == 1
+    assert metadata.loras == (("Hyper-SD", 0.6, None), ("detail", 0.4, None))
+    assert metadata.embeddings == (("negativeXL_D", None),)
+    assert metadata.extra["Broken"] == "[not json" and metadata.extra["Version"] == "v1"

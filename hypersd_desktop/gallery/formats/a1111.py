@@ -5,9 +5,13 @@ alpha-channel copy): prompt lines, `Negative prompt:` lines, then one settings l
 `Key: value` pairs, values optionally JSON-quoted. Keys are matched without case ("CFG Scale"
 from comfy-image-saver is "CFG scale"). A LoRA is named in `Lora hashes` (with its short hash) and
 applied by a `<lora:NAME:WEIGHT>` tag in the prompt, where its weight is; the prompt is kept as
-written. Embeddings the prompts used are named in `TI hashes`. Civitai's extension (and image
-savers that copy it) adds `Hashes: {"model": …, "lora:NAME": …, "embed:NAME": …}`, unquoted JSON
-that A1111's own pattern would cut at its first comma, so it is taken out first.
+written. Embeddings the prompts used are named in `TI hashes`.
+
+Some fields hold unquoted JSON, which A1111's own pattern would cut at its first comma, so every
+field whose value opens with `{` or `[` is read as JSON first: Civitai's extension (and image
+savers that copy it) adds `Hashes: {"model": …, "lora:NAME": …, "embed:NAME": …}`, and Civitai's
+generator `Civitai resources: [{"type": "checkpoint", "modelName": …}, {"type": "lora", "weight": …}]`,
+which names the model, LoRAs and embeddings by their Civitai names where the text has no `Model`.
 """
 
 from __future__ import annotations
@@ -21,14 +25,19 @@ from hypersd_desktop.gallery.formats.common import ImageMetadata, prompt_loras, 
 _PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 _KNOWN = {"steps", "sampler", "cfg scale", "seed", "size", "model hash", "model", "lora hashes", "lora weights",
           "hyper-sd", "clip skip", "ti hashes"}
-_HASHES = re.compile(r"(?:^|,)\s*Hashes:\s*(?=\{)", re.IGNORECASE)
+_JSON_FIELD = re.compile(r"(?:^|,)\s*(\w[\w \-/]+):\s*(?=[\[{])")
+_RESOURCE_KINDS = {"lora": "lora", "locon": "lora", "lycoris": "lora", "dora": "lora", "embed": "embedding",
+                   "embedding": "embedding", "textualinversion": "embedding"}
 
 
 def parse_a1111(text: str, format_name: str = "a1111") -> ImageMetadata | None:
     lines = text.strip().split("\n")
     if not lines or not lines[-1].lstrip().startswith("Steps:") and "Steps: " not in lines[-1]:
         return None
-    settings_line, hashes_json = _take_hashes(lines.pop())
+    settings_line, json_fields = _take_json_fields(lines.pop())
+    hashes_json = next((value for key, value in json_fields.items() if key.lower() == "hashes"
+                        and isinstance(value, dict)), {})
+    resources = _civitai_resources(json_fields)
     prompt_lines, negative_lines, in_negative = [], [], False
     for line in lines:
         if line.startswith("Negative prompt:"):
@@ -50,31 +59,53 @@ def parse_a1111(text: str, format_name: str = "a1111") -> ImageMetadata | None:
     tagged = prompt_loras(prompt)
     weights = {name: to_float(weight) for name, weight in _pairs(by_key.get("lora weights", "")).items()}
     hashes = {**_prefixed(hashes_json, "lora:"), **_pairs(by_key.get("lora hashes", ""))}
+    weights = {**resources["lora"], **weights}
     names = list(dict.fromkeys([*hashes, *weights, *tagged]))
     loras = tuple((name, _first(weights.get(name), tagged.get(name), 1.0), hashes.get(name)) for name in names)
-    embeddings = {**_prefixed(hashes_json, "embed:"), **_pairs(by_key.get("ti hashes", ""))}
+    embeddings = {**{name: None for name in resources["embedding"]}, **_prefixed(hashes_json, "embed:"),
+                  **_pairs(by_key.get("ti hashes", ""))}
     model_hash = by_key.get("model hash") or (hashes_json.get("model") if isinstance(hashes_json.get("model"), str)
                                               else None)
     return ImageMetadata(
         format=format_name, prompt=prompt, negative_prompt="\n".join(negative_lines).strip(),
         steps=to_int(by_key.get("steps")), sampler=by_key.get("sampler"), guidance=to_float(by_key.get("cfg scale")),
-        seed=to_int(by_key.get("seed")), width=width, height=height, model_name=stem(by_key.get("model")),
+        seed=to_int(by_key.get("seed")), width=width, height=height,
+        model_name=stem(by_key.get("model")) or next(iter(resources["checkpoint"]), None),
         model_hash=model_hash, loras=loras, embeddings=tuple(embeddings.items()), recipe=by_key.get("hyper-sd"),
         clip_skip=to_int(by_key.get("clip skip")),
-        extra={k: v for k, v in fields.items() if k.lower() not in _KNOWN},
+        extra={**{k: v for k, v in fields.items() if k.lower() not in _KNOWN},
+               **{k: json.dumps(v, ensure_ascii=False) for k, v in json_fields.items() if k.lower() != "hashes"}},
     )
 
 
-def _take_hashes(line: str) -> tuple[str, dict]:
-    """The settings line without its `Hashes: {…}` field, and that field's JSON object ({} when it has none)."""
-    match = _HASHES.search(line)
-    if match is None:
-        return line, {}
-    try:
-        value, end = json.JSONDecoder().raw_decode(line, match.end())
-    except (ValueError, RecursionError):
-        return line, {}
-    return line[:match.start()] + line[end:], value if isinstance(value, dict) else {}
+def _take_json_fields(line: str) -> tuple[str, dict]:
+    """The settings line without its fields of unquoted JSON, and those fields' values by key."""
+    found, at = {}, 0
+    while (match := _JSON_FIELD.search(line, at)) is not None:
+        try:
+            value, end = json.JSONDecoder().raw_decode(line, match.end())
+        except (ValueError, RecursionError):
+            at = match.end()
+            continue
+        found[match.group(1).strip()] = value
+        line = line[:match.start()] + line[end:]
+        at = match.start()
+    return line, found
+
+
+def _civitai_resources(fields: dict) -> dict[str, dict]:
+    """Civitai's generator's resources by kind: "checkpoint" and "embedding" names, "lora" names with weights."""
+    kinds: dict[str, dict] = {"checkpoint": {}, "lora": {}, "embedding": {}}
+    resources = next((value for key, value in fields.items() if key.lower() == "civitai resources"), [])
+    for resource in resources if isinstance(resources, list) else []:
+        if not isinstance(resource, dict) or not isinstance(resource.get("modelName"), str):
+            continue
+        kind = str(resource.get("type", "")).lower()
+        kind = "checkpoint" if kind == "checkpoint" else _RESOURCE_KINDS.get(kind)
+        if kind is not None and resource["modelName"].strip():
+            weight = to_float(resource.get("weight"))
+            kinds[kind][resource["modelName"].strip()] = 1.0 if weight is None else weight
+    return kinds
 
 
 def _prefixed(hashes: dict, prefix: str) -> dict[str, str]:
