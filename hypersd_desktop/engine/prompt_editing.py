@@ -26,6 +26,8 @@ import math
 import re
 from dataclasses import dataclass
 
+from hypersd_desktop.core.prompt_tags import NETWORK_TAG, without_network_tags
+
 _NUMBER = re.compile(r"\s*([+-]?(?:\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?))\s*")
 _PLAIN = re.compile(r"(?:[^\\\[\]():|]|\\.)+", re.DOTALL)
 
@@ -52,6 +54,8 @@ def schedule(text: str, steps: int) -> list[tuple[int, str]]:
     >>> schedule("a [cat:dog:0.5]", 4)
     [(2, 'a cat'), (4, 'a dog')]
     """
+    if NETWORK_TAG.search(text):  # A1111 takes `<lora:NAME:0.5>` out first: its colons are not an edit's
+        text = without_network_tags(text)
     try:
         parts = _Reader(text).top()
     except (_Unreadable, RecursionError):  # brackets nested past Python's stack: no prompt is written so

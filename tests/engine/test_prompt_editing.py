@@ -60,6 +60,8 @@ def test_a_step_uses_the_first_text_whose_last_step_is_not_before_it():
     edited = runs(["a [cat:dog:2]", "[x|y]"], 4)
     assert edited == [(1, ["a cat", "x"]), (2, ["a cat", "y"]), (3, ["a dog", "x"]), (4, ["a dog", "y"])]
     assert runs(["a cat", "(dog:1.2) [x]"], 4) == [(4, ["a cat", "(dog:1.2) [x]"])]
+    # LoRA tags are taken out first, as A1111 takes them out: their colons are not an edit's
+    assert schedule("[a cat <lora:ink:0.6>:a dog:0.5] <lora:x:1>", 4) == [(2, "a cat"), (4, "a dog")]
 
 
 def test_long_and_deep_prompts_are_read_quickly_or_left_as_one_text():
