@@ -45,6 +45,24 @@ def check_image_bytes(data: bytes, what: str = "The image") -> tuple[str, tuple[
     return FORMATS[kind], size
 
 
+def eight_bit(image):
+    """`image` with 8 bits a channel where Pillow opens it with more: 16-bit greyscale ("I;16", or "I" in older
+    Pillow) and float ("F", from TIFF), whose own conversions clip to white instead of scaling. Other images are
+    returned as they are (Pillow opens 16-bit colour PNGs as 8-bit RGB already)."""
+    if image.mode not in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
+        return image
+    import numpy as np  # here only: the window starts without numpy
+    from PIL import Image
+
+    values = np.asarray(image, dtype=np.float64)
+    values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    if image.mode == "F":
+        scale = 255.0 if values.max(initial=0.0) <= 1.0 else 1.0  # float images hold 0–1, or 0–255
+    else:
+        scale = 1 / 257 if image.mode.startswith("I;16") or values.max(initial=0.0) > 255 else 1.0
+    return Image.fromarray(np.clip(np.rint(values * scale), 0, 255).astype(np.uint8), "L")
+
+
 class InputImages:
     """A folder of input images named by the sha256 of their bytes, and the newest few held in memory only."""
 
@@ -129,7 +147,7 @@ class InputImages:
         from PIL import Image, ImageOps
 
         with Image.open(io.BytesIO(self.read(digest))) as image:
-            image = ImageOps.exif_transpose(image)  # a phone photo's orientation, as viewers show it
+            image = eight_bit(ImageOps.exif_transpose(image))  # a phone photo's orientation, as viewers show it
             if image.mode in ("RGBA", "LA", "P") and mode == "RGB":
                 background = Image.new("RGBA", image.size, "white")  # transparent parts as a canvas would show them
                 image = Image.alpha_composite(background, image.convert("RGBA"))

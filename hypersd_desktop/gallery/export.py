@@ -28,6 +28,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from hypersd_desktop.core.errors import CancelledError, InputError
 from hypersd_desktop.core.files import atomic_writer, remove_stale_partials
+from hypersd_desktop.core.images import eight_bit
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import CollisionRule, ExportFormat, ExportStatus
 from hypersd_desktop.gallery.store import ImageRecord
@@ -286,10 +287,7 @@ def write_image(record: ImageRecord, destination: Path, options: ExportOptions) 
 def displayable(image: Image.Image, export_format: str) -> Image.Image:
     """`image` in a mode the export format stores and that looks the same: 16-bit grey scaled to
     8 bits (not clipped to white), CMYK as RGB, alpha kept where the format has it."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        import numpy as np  # here only: the window starts without numpy
-
-        image = Image.fromarray((np.asarray(image, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8), "L")
+    image = eight_bit(image)
     if export_format == ExportFormat.JPEG:
         return image.convert("RGB") if image.mode != "RGB" else image.copy()
     alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)

@@ -10,6 +10,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from hypersd_desktop.core.files import atomic_writer
+from hypersd_desktop.core.images import eight_bit
 
 DEFAULT_SIZE = 256
 
@@ -58,6 +59,7 @@ class Thumbnails:
         target.parent.mkdir(parents=True, exist_ok=True)
         with Image.open(image) as source:
             source.draft("RGB", (self.size, self.size))  # JPEG: decode at reduced size
+            source = eight_bit(source)  # 16-bit grey scaled, not clipped to white
             if source.mode not in ("RGB", "RGBA", "L"):
                 source = source.convert("RGBA")  # palette images: scale colours, not indices
             # Scale first, then turn upright and convert the small image: no full-size copies

@@ -167,6 +167,34 @@ def test_thumbnails_follow_the_cameras_orientation(gallery, tmp_path):
     assert bottom[2] > 200 and bottom[0] < 60
 
 
+def test_deep_grey_and_float_images_look_as_they_are_as_thumbnails_and_as_inputs(gallery, tmp_path):
+    """Pillow opens 16-bit grey PNGs (depth maps, scans) as "I;16" and float TIFFs as "F"; its own conversion to
+    8 bits clips them to white. Thumbnails and generation inputs scale them."""
+    import numpy as np
+
+    from hypersd_desktop.core.images import InputImages
+
+    ramp = np.tile(np.linspace(0, 65535, 256), (64, 1)).astype(np.uint16)  # black to white, left to right
+    deep = tmp_path / "depth.png"
+    Image.fromarray(ramp).save(deep)
+    floats = tmp_path / "height.tif"
+    Image.fromarray((ramp / 65535).astype(np.float32)).save(floats)
+    inputs = InputImages(tmp_path / "inputs")
+    for source in (deep, floats):
+        with Image.open(source) as opened:
+            assert opened.mode in ("I;16", "I", "F")
+        with Image.open(gallery.thumbnails.make(source)) as thumb:
+            grey = np.asarray(thumb.convert("L"), dtype=np.int16)
+        assert grey[:, :8].mean() < 12 and grey[:, -8:].mean() > 243, source.name  # a ramp, not a white page
+        assert 110 < grey.mean() < 145
+        for mode in ("RGB", "L"):
+            pixels = np.asarray(inputs.open(inputs.add_file(source), mode), dtype=np.int16)
+            assert pixels.shape[:2] == (64, 256) and abs(int(pixels[..., 0].mean() if mode == "RGB" else pixels.mean())
+                                                          - 127) <= 2
+            row = pixels[0, :, 0] if mode == "RGB" else pixels[0]
+            assert row[0] == 0 and row[-1] == 255 and np.all(np.diff(row) >= 0)
+
+
 def test_the_thumbnail_threads_start_only_when_a_thumbnail_is_asked_for(tmp_path):
     import threading
 
