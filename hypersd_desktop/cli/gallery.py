@@ -16,6 +16,7 @@ from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.vocab import CollisionRule, ExportFormat, ExportStatus
 from hypersd_desktop.engine.types import GenerationRequest
 from hypersd_desktop.gallery.export import ExportOptions
+from hypersd_desktop.gallery.gallery import read_metadata
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
 
 
@@ -180,6 +181,12 @@ def reuse_command(record: ImageRecord) -> tuple[str, str | None]:
                         ("--width", record.width), ("--height", record.height)):
         if value is not None:
             words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    try:  # what the gallery's row lacks is read from the file
+        written = read_metadata(Path(record.path))[0]
+    except OSError:
+        written = None
+    if written is not None and written.clip_skip and written.clip_skip > 1:
+        words += ["--clip-skip", str(written.clip_skip)]
     return shlex.join(words), note
 
 

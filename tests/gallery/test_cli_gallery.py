@@ -52,3 +52,26 @@ def test_import_export_delete_undo(tmp_path):
     assert len(json.loads(cli("gallery", "list", "--json").stdout)) == 3
     run = cli("gallery", "export", "--to", tmp_path / "bad", "--template", "../{seed}")
     assert run.returncode == 2 and "leave the export folder" in run.stderr
+
+
+def test_reuse_of_an_image_made_elsewhere_repeats_what_its_file_says(tmp_path):
+    """An A1111 image's clip skip is not in the gallery's row: `gallery reuse` reads it from the file."""
+    from pathlib import Path
+
+    from PIL.PngImagePlugin import PngInfo
+
+    folder = tmp_path / "from-a1111"
+    folder.mkdir()
+    info = PngInfo()
+    info.add_text("parameters", "a paper lantern\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, "
+                                "CFG scale: 7, Seed: 77, Size: 512x768, Model: anything-v5, Clip skip: 2")
+    Image.new("RGB", (8, 8)).save(folder / "lantern.png", pnginfo=info)
+    assert "added 1" in cli("gallery", "import", folder).stdout
+    (record,) = json.loads(cli("gallery", "list", "--json").stdout)
+    run = cli("gallery", "reuse", record["id"])
+    words = shlex.split(run.stdout.strip())
+    assert words[words.index("--model") + 1] == "anything-v5" and words[words.index("--seed") + 1] == "77"
+    assert words[words.index("--clip-skip") + 1] == "2" and words[words.index("--negative") + 1] == "blurry"
+    assert "not made here" in run.stderr
+    Path(record["path"]).unlink()  # the file is gone: what the row holds is repeated
+    assert "--clip-skip" not in cli("gallery", "reuse", record["id"]).stdout
