@@ -219,3 +219,23 @@ def test_the_prompt_reader():
             windows = prompts.chunks(tokenizer, text)
             assert windows and all(len(w.ids) == len(w.weights) == 77 for w in windows), text
             assert all(abs(weight) < float("inf") for w in windows for weight in w.weights), text
+
+
+def test_the_prompt_editing_reader():
+    """Prompt editing (`engine/prompt_editing.py`): any text gives a schedule of rising steps ending at the last,
+    every text it gives is read to windows, and the warnings never raise."""
+    import tiny_models
+    from hypersd_desktop.engine import prompt_editing, prompts
+
+    tokenizer = tiny_models.build_pipeline("sd15").tokenizer
+    rng = random.Random(SEED)
+    pieces = [*"ab ,:|()[]\\<>.0123456789-+e", "BREAK", "<lora:x:0.5>", "0.5", "1e400", "nan", "猫", "\n", "\x00"]
+    for _ in range(CASES * 4):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 80)))
+        steps = rng.choice([1, 2, 3, 4, 8])
+        entries = prompt_editing.schedule(text, steps)
+        ends = [end for end, _ in entries]
+        assert ends == sorted(set(ends)) and ends[-1] == steps and all(end >= 1 for end in ends), text
+        for _, step_text in entries:
+            assert prompts.chunks(tokenizer, step_text)
+        prompt_editing.unchanging_warnings(text, text, steps, rng.choice([None, 1]))
