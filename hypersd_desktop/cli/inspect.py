@@ -25,6 +25,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({
             "kind": info.kind, "architecture": info.architecture, "family": info.family, "format": info.format,
             "hyper_sd": info.hyper_sd, "tensors": info.tensor_count, "size_bytes": info.size_bytes,
+            "prediction": info.prediction or "epsilon", "zero_terminal_snr": info.zero_snr,
         }))
         return 0
     size = f"{info.tensor_count} tensors, {info.size_bytes / 1e6:.1f} MB"
@@ -36,6 +37,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.file.name}: {info.kind} for {arch}, {info.format or 'unknown'} keys, {size}")
     if info.hyper_sd:
         print(f"Hyper-SD file: {info.hyper_sd}")
+    if info.prediction:
+        print("Predicts v (v-prediction)" + (", with zero terminal SNR" if info.zero_snr else "")
+              + ": it runs with a v-prediction scheduler, without Hyper-SD files (they are trained on noise prediction)")
     return 0
 
 

@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hypersd_desktop.core.errors import InputError, ModelFormatError, UnsafeFileError
+from hypersd_desktop.core.errors import AppError, InputError, ModelFormatError, UnsafeFileError
 from hypersd_desktop.core.vocab import Architecture, WeightsKind
 from hypersd_desktop.engine.recipes import recipe_for_file
 
@@ -45,6 +45,8 @@ _UNET_BLOCKS = ("down_blocks_", "up_blocks_", "mid_block_", "input_blocks_", "ou
 _CROSS_ATTENTION_KEYS = ("attn2.to_k.weight", "attn2_to_k.lora_down.weight", "attn2.to_k.lora_A.weight",
                          "attn2.to_k.lora.down.weight", "attn2.to_k.lora_down.weight", "attn2_to_k.hada_w1_b",
                          "attn2.to_k.hada_w1_b")
+V_PREDICTION = "v_prediction"  # diffusers' name for it
+EDM_FAMILY = "EDM sampling (Playground v2.5, CosXL)"
 FLUX_WIDTH = 3072  # FLUX's transformer width; SD3's is 1536 (medium) or 2432 (3.5 large)
 
 
@@ -68,6 +70,10 @@ class WeightsInfo:
     metadata: dict[str, str] = field(default_factory=dict)
     # The base model a file is for when the app does not run it ("FLUX", "SD2", …); `architecture` is then None.
     family: str | None = None
+    # A checkpoint trained to predict v, not the noise (NoobAI-XL V-Pred and its merges mark it with an empty
+    # `v_pred` tensor, and zero terminal SNR with `ztsnr`, as ComfyUI and reForge read them); None: epsilon.
+    prediction: str | None = None
+    zero_snr: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -197,6 +203,7 @@ def inspect_file(path: str | os.PathLike[str]) -> WeightsInfo:
     architecture = None if family else detect_architecture(kind, tensors)
     recipe = recipe_for_file(path)
     hyper_sd = recipe.id if recipe is not None and recipe.kind == _recipe_kind(kind) else None
+    v_prediction = kind == WeightsKind.CHECKPOINT and "v_pred" in tensors
     return WeightsInfo(
         path=str(path),
         kind=kind,
@@ -207,6 +214,8 @@ def inspect_file(path: str | os.PathLike[str]) -> WeightsInfo:
         size_bytes=path.stat().st_size,
         metadata=metadata,
         family=family,
+        prediction=V_PREDICTION if v_prediction else None,
+        zero_snr=v_prediction and "ztsnr" in tensors,
     )
 
 
@@ -308,6 +317,8 @@ def other_family(kind: str, tensors: dict[str, TensorInfo]) -> str | None:
         return "FLUX" if width == FLUX_WIDTH else "SD3"
     if any(key.startswith("cond_stage_model.model.") for key in keys):
         return "SD2"  # its OpenCLIP text encoder, where SD1.5 has `cond_stage_model.transformer.`
+    if kind == WeightsKind.CHECKPOINT and ("edm_mean" in tensors or "edm_vpred.sigma_max" in tensors):
+        return EDM_FAMILY  # SDXL's shape, but another noise schedule (and Playground's own latent scale)
     if any(key.startswith("conditioner.embedders.0.model.") for key in keys) and not any(
             key.startswith("conditioner.embedders.1.") for key in keys):
         return "the SDXL refiner"  # OpenCLIP-G alone, where SDXL has CLIP-L first
@@ -447,3 +458,21 @@ def base_architecture(path: str | Path) -> str:
     if info.architecture is None:
         raise InputError(f"{path.name} is neither an SD1.5 nor an SDXL checkpoint; choose a full SD1.5 or SDXL model.")
     return info.architecture
+
+
+def base_prediction(path: str | Path) -> tuple[str | None, bool]:
+    """What a base model predicts and whether its schedule reaches zero terminal SNR: (None, False) for the
+    usual noise prediction, ("v_prediction", zero SNR) for a v-prediction model, read from a checkpoint's
+    `v_pred` and `ztsnr` tensors or a diffusers folder's scheduler config. (None, False) where it cannot be read:
+    loading says why."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            config = json.loads((path / "scheduler" / "scheduler_config.json").read_text(encoding="utf-8"))
+            if isinstance(config, dict) and config.get("prediction_type") == V_PREDICTION:
+                return V_PREDICTION, config.get("rescale_betas_zero_snr") is True
+            return None, False
+        info = inspect_file(path)
+    except (AppError, OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None, False
+    return info.prediction, info.zero_snr

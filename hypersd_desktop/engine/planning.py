@@ -17,7 +17,8 @@ from hypersd_desktop.core.prompt_tags import network_tags
 from hypersd_desktop.core.vocab import Architecture, Mode, Scheduler, WeightsKind
 from hypersd_desktop.engine import prompt_editing
 from hypersd_desktop.engine.inspect import (
-    CROSS_ATTENTION_DIMS, OTHER_CROSS_ATTENTION_DIMS, WeightsInfo, for_other_family, inspect_file, not_the_kind,
+    CROSS_ATTENTION_DIMS, OTHER_CROSS_ATTENTION_DIMS, WeightsInfo, base_prediction, for_other_family, inspect_file,
+    not_the_kind,
 )
 from hypersd_desktop.engine.recipes import (
     PLAIN_GUIDANCE, PLAIN_STEPS, Recipe, check_architecture, recipe_by_id, recipe_for_file, settings_warnings,
@@ -183,6 +184,10 @@ def plan(request: GenerationRequest, architecture: str) -> Plan:
         eta = 0.0
     warnings += settings_warnings(recipe, steps, guidance, scheduler, bool(request.negative_prompt))
     warnings += tag_warnings(request)
+    if recipe is not None and base_prediction(request.base_model)[0] is not None:
+        warnings.append(f"{Path(request.base_model).name} is a v-prediction model, and Hyper-SD's files are trained "
+                        "on noise-prediction SD1.5 and SDXL: with one, its images come out wrong. Generate without "
+                        "the Hyper-SD file (about 28 steps at guidance 5, as v-prediction models' cards advise).")
     clip_skip = request.clip_skip
     if clip_skip > 1 and architecture == Architecture.SDXL:
         warnings.append(f"Clip skip {clip_skip} was ignored: it applies to SD1.5 models, and SDXL already reads its "

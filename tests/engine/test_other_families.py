@@ -17,7 +17,7 @@ import pytest
 from hypersd_desktop.core.errors import ArchitectureMismatchError, InputError
 from hypersd_desktop.core.vocab import ImportStatus
 from hypersd_desktop.engine import GenerationRequest, LoraSpec
-from hypersd_desktop.engine.inspect import base_architecture, inspect_file
+from hypersd_desktop.engine.inspect import EDM_FAMILY, base_architecture, inspect_file
 from hypersd_desktop.engine.planning import check_controlnet, check_lora_files
 
 BYTES = {"F16": 2, "BF16": 2, "F32": 4}
@@ -92,6 +92,12 @@ FILES = {
         "model.diffusion_model.label_emb.0.0.weight": [1536, 2560],
         "conditioner.embedders.0.model.positional_embedding": [77, 1280],
         "first_stage_model.decoder.conv_in.weight": [512, 4, 3, 3]}),
+    # SDXL's shape with EDM sampling and Playground's latent scale (CosXL marks itself with `edm_vpred.sigma_max`)
+    "playground-v2.5-1024px-aesthetic": (EDM_FAMILY, "checkpoint", {
+        "model.diffusion_model.input_blocks.4.1.transformer_blocks.0.attn2.to_k.weight": [640, 2048],
+        "conditioner.embedders.0.transformer.text_model.final_layer_norm.weight": [768],
+        "conditioner.embedders.1.model.positional_embedding": [77, 1280],
+        "first_stage_model.decoder.conv_in.weight": [512, 4, 3, 3], "edm_mean": [1, 4, 1, 1], "edm_std": [1, 4, 1, 1]}),
     "controlnet-sd21-canny": ("SD2", "controlnet", {
         "input_hint_block.0.weight": [16, 3, 3, 3],
         "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": [320, 1024]}),
@@ -114,7 +120,8 @@ def test_each_file_is_named_for_its_base_model(foreign, name):
 
 
 @pytest.mark.parametrize("name", ["sd_xl_refiner_1.0", "v2-1_768-ema-pruned", "flux1-dev-fp8-checkpoint",
-                                  "sd3.5-medium-checkpoint", "flux1-dev-transformer"])
+                                  "sd3.5-medium-checkpoint", "flux1-dev-transformer",
+                                  "playground-v2.5-1024px-aesthetic"])
 def test_a_foreign_base_model_is_refused_by_name(foreign, name):
     with pytest.raises(InputError) as caught:
         base_architecture(foreign / f"{name}.safetensors")
