@@ -48,7 +48,7 @@ def prompt_arguments(pipe, architecture: str, texts: list[str], negative_prompt:
 
 @torch.no_grad()
 def run_arguments(pipe, architecture: str, runs: list[tuple[list[str], str]], guided: bool,
-                      clip_skip: int = 1) -> list[dict]:
+                  clip_skip: int = 1) -> list[dict]:
     """`prompt_arguments` of each (texts, negative prompt) of `runs`, the prompts of the runs of steps of an
     edited prompt (`prompt_editing`): all padded to one length, so that each can replace the one before in the
     pipeline's tensors between steps."""
