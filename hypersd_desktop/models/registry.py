@@ -13,7 +13,7 @@ import shutil
 import sqlite3
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from hypersd_desktop.core.database import Database
@@ -98,6 +98,9 @@ class InstalledModel:
             return False
         return (any(full and full.startswith(wanted) for full in (self.sha256, self.short_hash, self.lora_hash))
                 or wanted == self.legacy_hash)
+
+
+_COLUMNS = {field.name for field in fields(InstalledModel)} - {"files"}
 
 
 class Registry:
@@ -211,7 +214,8 @@ class Registry:
     def _model(self, row: sqlite3.Row) -> InstalledModel:
         files = self._db.execute("SELECT path, size, sha256 FROM model_files WHERE model_id = ? ORDER BY path",
                                  (row["id"],))
-        values = dict(row)
+        # a later version's columns are left out: going back to this version keeps the library readable
+        values = {key: value for key, value in dict(row).items() if key in _COLUMNS}
         values["owned"] = bool(values["owned"])
         return InstalledModel(**values, files=tuple(ModelFile(f["path"], f["size"], f["sha256"]) for f in files))
 

@@ -158,6 +158,19 @@ def test_registry_migrates_and_survives_reopening(tmp_path):
     again.close()
 
 
+def test_a_registry_from_a_later_version_still_lists_its_models(library, hyper_lora):
+    """Going back to an older build after a newer one added columns: the models are listed, the new columns
+    left alone."""
+    (item,) = library.import_path(hyper_lora("Hyper-SD15-2steps-lora"))
+    library.registry._db.execute("ALTER TABLE models ADD COLUMN from_the_future TEXT")
+    library.registry._db.execute(f"PRAGMA user_version={len(MIGRATIONS) + 1}")
+    again = Registry(library.registry.database)
+    try:
+        assert [model.id for model in again.list()] == [item.model_id]
+    finally:
+        again.close()
+
+
 def test_catalog_lists_every_hyper_sd_file_and_sizes():
     from hypersd_desktop.engine.recipes import RECIPES
     from hypersd_desktop.models.catalog import load_catalog
