@@ -90,8 +90,21 @@ def text_at(entries: list[tuple[int, str]], index: int) -> str:
 
 
 def is_edited(text: str) -> bool:
-    """Whether `text` may change between steps (it has an edit or an alternation); a quick test before `schedule`."""
+    """Whether `text` may change between steps: a quick test of its characters, before `has_edits`."""
     return "[" in text and (":" in text or "|" in text)
+
+
+def has_edits(text: str) -> bool:
+    """Whether `text` holds an edit or an alternation (`(red:1.2) [dusk]` holds neither)."""
+    if not is_edited(text):
+        return False
+    if NETWORK_TAG.search(text):
+        text = without_network_tags(text)
+    try:
+        parts = _Reader(text).top()
+    except (_Unreadable, RecursionError):
+        return False
+    return any(isinstance(part, (_Edit, _Alternation)) for part in _walk(parts))
 
 
 def unchanging_warnings(prompt: str, negative_prompt: str, steps: int, running: int | None = None) -> list[str]:
@@ -100,15 +113,11 @@ def unchanging_warnings(prompt: str, negative_prompt: str, steps: int, running: 
     naming the text read throughout."""
     warnings = []
     for label, text in (("prompt", prompt), ("negative prompt", negative_prompt)):
-        if not is_edited(text):
-            continue
-        try:
-            parts = _Reader(text).top()
-        except (_Unreadable, RecursionError):
+        if not has_edits(text):
             continue
         entries = schedule(text, steps)
         read = {text_at(entries, index) for index in range(running or steps)}
-        if len(read) == 1 and any(isinstance(part, (_Edit, _Alternation)) for part in _walk(parts)):
+        if len(read) == 1:
             shown = " ".join(read.pop().split())
             shown = shown if len(shown) <= 80 else shown[:79] + "…"
             warnings.append(f"Prompt editing in the {label} changes nothing at {steps} step{'' if steps == 1 else 's'}: "

@@ -162,7 +162,7 @@ class TorchEngine:
             groups: dict[int, list[int]] = {}
             for index, request in enumerate(requests):  # one batch's prompts must take as many windows
                 prompt = embeddings.in_their_case(request.prompt, request.embeddings)
-                key = ("alone", index) if prompt_editing.is_edited(prompt) else \
+                key = ("alone", index) if prompt_editing.has_edits(prompt) else \
                     conditioning.window_count(pipe, prompt)  # an edited prompt: padded over its own steps
                 groups.setdefault(key, []).append(index)
             results: list[GenerationResult | None] = [None] * len(requests)

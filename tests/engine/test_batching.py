@@ -44,7 +44,12 @@ def test_guided_prompts_with_a_negative_and_weights_run_together_as_alone(archit
     texts = ("a lighthouse", "a (red:1.3) fox [in snow]", "a cliff", "the cat " * 60, "a [cat:dog:0.4] on a cliff")
     requests = [template.replace(prompt=text, seed=seed) for seed, text in enumerate(texts)]
     engine = TorchEngine()
+    batches = []
+    run = engine._generate
+    engine._generate = lambda request, *args: batches.append(request.batch_size) or run(request, *args)
     together = engine.generate_batch(requests)
+    engine._generate = run
+    assert sorted(batches) == [1, 1, 3]  # one window (weights too), two windows, and the edited prompt apart
     assert [result.request for result in together] == requests
     for result, request in zip(together, requests):
         (alone,) = engine.generate(request)

@@ -64,6 +64,16 @@ def test_a_step_uses_the_first_text_whose_last_step_is_not_before_it():
     assert schedule("[a cat <lora:ink:0.6>:a dog:0.5] <lora:x:1>", 4) == [(2, "a cat"), (4, "a dog")]
 
 
+def test_only_edits_and_alternations_count_as_edits():
+    """Weights and de-emphasis are not edits: such prompts still share a batch."""
+    from hypersd_desktop.engine.prompt_editing import has_edits
+
+    for text in ("(masterpiece:1.2), [blurry], a cat", "a [cat]:2", "[a:b]", "<lora:x:0.5> [cat]", "[" * 5000 + ":"):
+        assert not has_edits(text), text
+    for text in ("a [cat:dog:0.5]", "[cat|dog]", "a [cat::3]", "((x)) [[y]:[z|w]:2]"):
+        assert has_edits(text), text
+
+
 def test_long_and_deep_prompts_are_read_quickly_or_left_as_one_text():
     import time
 
