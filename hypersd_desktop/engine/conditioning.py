@@ -31,10 +31,11 @@ def window_count(pipe, text: str) -> int:
     return min(len(prompts.chunks(pipe.tokenizer, text, convert)), prompts.MAX_WINDOWS)
 
 
-def length_warnings(pipe, prompt: str, negative_prompt: str) -> list[str]:
-    """What the windows read leave out of the prompt and of the negative ("" where it is not used)."""
+def length_warnings(pipe, prompt: str, negative_prompt: str, steps: int | None = None) -> list[str]:
+    """What the windows read leave out of the prompt and of the negative ("" where it is not used), over the
+    texts an edited prompt reads in `steps` steps."""
     return prompts.length_warnings(pipe.tokenizer, prompt, negative_prompt,
-                                   convert=spelled_out(pipe, pipe.tokenizer))
+                                   convert=spelled_out(pipe, pipe.tokenizer), steps=steps)
 
 
 def prompt_arguments(pipe, architecture: str, texts: list[str], negative_prompt: str, guided: bool,

@@ -144,12 +144,18 @@ def dropped_words(tokenizer, text: str, windows: int = MAX_WINDOWS, convert: Con
 
 
 def length_warnings(tokenizer, prompt: str, negative_prompt: str, windows: int = MAX_WINDOWS,
-                    advice: str = "", convert: Convert | None = None) -> list[str]:
+                    advice: str = "", convert: Convert | None = None, steps: int | None = None) -> list[str]:
     """A warning for the prompt and for the negative prompt (pass "" where it is not used) when a reader of
-    `windows` windows leaves part of it out; `advice` ends the sentence that says what to do."""
+    `windows` windows leaves part of it out; `advice` ends the sentence that says what to do. An edited prompt
+    (`prompt_editing`) is judged by the texts its `steps` steps read, not by the text with every edit in it."""
+    from hypersd_desktop.engine import prompt_editing
+
     warnings = []
     for label, text in (("prompt", prompt), ("negative prompt", negative_prompt)):
-        dropped = dropped_words(tokenizer, text, windows, convert) if text else None
+        read = ([step_text for _, step_text in prompt_editing.schedule(text, steps)]
+                if steps and prompt_editing.has_edits(text) else [text])
+        dropped = next((words for step_text in read if step_text
+                        and (words := dropped_words(tokenizer, step_text, windows, convert))), None)
         if dropped:
             warnings.append(f"The {label} is longer than the {windows * CHUNK_TOKENS} tokens that are read; this "
                             f"part was dropped: \"{dropped}\". Shorten the {label}{advice}.")

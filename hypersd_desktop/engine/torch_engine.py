@@ -246,9 +246,10 @@ class TorchEngine:
             "per_image_s": (finished - loaded_at) / request.batch_size,
         }
         negative = request.negative_prompt if settings_plan.guidance > 1 else ""
+        steps = len(settings_plan.timesteps) if settings_plan.timesteps else settings_plan.steps
         return [
             GenerationResult(image, member.seed, 0 if separate else k, member if separate else request, settings,
-                             (*warnings, *conditioning.length_warnings(loaded.pipe, member.prompt, negative)),
+                             (*warnings, *conditioning.length_warnings(loaded.pipe, member.prompt, negative, steps)),
                              timings)
             for k, (image, member) in enumerate(zip(images, members))
         ]

@@ -168,3 +168,16 @@ def test_an_edit_that_changes_nothing_at_these_steps_says_what_is_read(tiny_sd15
     (warning,) = [w for w in plan(guided, "sd15").warnings if "Prompt editing" in w]
     assert warning.startswith('Prompt editing in the negative prompt changes nothing at 2 steps: it reads "blurry"')
     assert not any("Prompt editing" in w for w in plan(guided.replace(guidance=0.0), "sd15").warnings)  # unused
+
+
+def test_an_edited_prompt_is_judged_long_by_the_texts_its_steps_read():
+    """Both sides of an edit together may pass 600 tokens while each side fits: no words are dropped then."""
+    import tiny_models
+    from hypersd_desktop.engine import prompts
+
+    tokenizer = tiny_models.build_pipeline("sd15").tokenizer
+    both = "[" + "cat " * 400 + ":" + "cat " * 390 + ":0.5]"  # "cat" is one token of the tiny vocabulary
+    assert prompts.length_warnings(tokenizer, both, "", steps=4) == []
+    assert prompts.length_warnings(tokenizer, both, "")  # read as one text, as before: too long
+    (warning,) = prompts.length_warnings(tokenizer, "[" + "cat " * 600 + "zebra:cat:0.5]", "", steps=4)
+    assert 'this part was dropped: "zebra"' in warning

@@ -101,8 +101,9 @@ def test_delete_killed_at_any_moment_leaves_no_orphan(gallery, tmp_path):
     whole = delete(ids)
     gallery.undo_delete(list(contents))
     rng = random.Random(15)
-    kills = 0
-    for attempt in range(15):
+    kills, attempt = 0, 0
+    while kills < 6 and attempt < 30:  # a busy machine lets some deletes finish before the kill: go on
+        attempt += 1
         process = subprocess.Popen([sys.executable, "-m", "hypersd_desktop", "gallery", "delete", *ids],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(start_up + rng.uniform(0.1, 0.9) * max(whole - start_up, 0.01))
@@ -118,7 +119,7 @@ def test_delete_killed_at_any_moment_leaves_no_orphan(gallery, tmp_path):
         for image_id, data in contents.items():
             record = gallery.store.get(image_id)
             assert gallery.store.trash_path(image_id) is None and Path(record.path).read_bytes() == data
-    assert kills >= 5  # most attempts stopped the delete part way
+    assert kills >= 5  # deletes were stopped part way: the checks above saw what a kill leaves
     assert sorted(p.name for p in folder.iterdir()) == sorted(f"{i:04}.png" for i in range(1500))
 
 

@@ -132,7 +132,8 @@ class OnnxEngine:
                                          settings_plan)
         loaded_at = time.perf_counter()
         warnings = [*settings_plan.warnings, *pipeline.length_warnings(
-            request.prompt, request.negative_prompt if settings_plan.guidance > 1 else "")]
+            request.prompt, request.negative_prompt if settings_plan.guidance > 1 else "",
+            len(settings_plan.timesteps) if settings_plan.timesteps else settings_plan.steps)]
         taesd = self._taesd_decoder(request, provider) if Preview.TAESD in (request.preview, request.decoder) else None
 
         def on_step(step: int, total: int, latents) -> None:

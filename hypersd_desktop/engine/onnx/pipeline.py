@@ -161,11 +161,13 @@ class OnnxPipeline:
         """The windows of a prompt this pipeline reads: one when its UNet's shapes are fixed."""
         return 1 if self.shape else prompts.MAX_WINDOWS
 
-    def length_warnings(self, prompt: str, negative_prompt: str) -> list[str]:
-        """What this pipeline leaves out of the prompts (see `max_windows`); "" for a negative it does not use."""
+    def length_warnings(self, prompt: str, negative_prompt: str, steps: int | None = None) -> list[str]:
+        """What this pipeline leaves out of the prompts (see `max_windows`); "" for a negative it does not use.
+        An edited prompt is judged by the texts its `steps` steps read."""
         advice = (f", or choose PyTorch as the backend in Settings, which reads up to "
                   f"{prompts.MAX_WINDOWS * prompts.CHUNK_TOKENS} tokens") if self.shape else ""
-        return prompts.length_warnings(self.tokenizers[0], prompt, negative_prompt, self.max_windows, advice)
+        return prompts.length_warnings(self.tokenizers[0], prompt, negative_prompt, self.max_windows, advice,
+                                       steps=steps)
 
     def conditioning(self, runs: list[tuple[str, str]], batch_size: int, guided: bool, width: int,
                      height: int) -> list[dict[str, np.ndarray]]:
