@@ -184,6 +184,7 @@ def plan(request: GenerationRequest, architecture: str) -> Plan:
         eta = 0.0
     warnings += settings_warnings(recipe, steps, guidance, scheduler, bool(request.negative_prompt))
     warnings += tag_warnings(request)
+    warnings += prompt_editing.and_warnings(request.prompt, request.negative_prompt if guidance > 1 else "")
     if recipe is not None and base_prediction(request.base_model)[0] is not None:
         warnings.append(f"{Path(request.base_model).name} is a v-prediction model, and Hyper-SD's files are trained "
                         "on noise-prediction SD1.5 and SDXL: with one, its images come out wrong. Generate without "

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from hypersd_desktop.core.prompt_tags import NETWORK_TAG, without_network_tags
 
 _NUMBER = re.compile(r"\s*([+-]?(?:\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?))\s*")
+_AND = re.compile(r"\bAND\b")  # A1111's own pattern for it
 _PLAIN = re.compile(r"(?:[^\\\[\]():|]|\\.)+", re.DOTALL)
 
 
@@ -124,6 +125,15 @@ def unchanging_warnings(prompt: str, negative_prompt: str, steps: int, running: 
                             f"it reads \"{shown}\" throughout. Steps count from 0, as in AUTOMATIC1111, so an edit at "
                             "step k shows from step k + 1; use more steps for the change to show.")
     return warnings
+
+
+def and_warnings(prompt: str, negative_prompt: str) -> list[str]:
+    """A warning for a prompt that joins prompts with A1111's `AND` (composable diffusion, which mixes one noise
+    prediction per part): this app reads such a prompt as one text, "AND" and all."""
+    return [f"The {label} joins parts with AND, which AUTOMATIC1111 reads as composable diffusion (one prediction "
+            "per part, mixed); this app reads it as one text. Write the parts as one prompt, or weigh them with "
+            "(part:1.2)." for label, text in (("prompt", prompt), ("negative prompt", negative_prompt))
+            if _AND.search(text)]
 
 
 def _step(written: str, steps: int) -> int:

@@ -181,3 +181,13 @@ def test_an_edited_prompt_is_judged_long_by_the_texts_its_steps_read():
     assert prompts.length_warnings(tokenizer, both, "")  # read as one text, as before: too long
     (warning,) = prompts.length_warnings(tokenizer, "[" + "cat " * 600 + "zebra:cat:0.5]", "", steps=4)
     assert 'this part was dropped: "zebra"' in warning
+
+
+def test_a1111s_and_is_named_as_read_as_one_text(tiny_sd15):
+    from hypersd_desktop.engine.planning import plan
+
+    request = GenerationRequest(prompt="a cat AND a dog", base_model=str(tiny_sd15), steps=4, guidance=0.0)
+    (warning,) = [w for w in plan(request, "sd15").warnings if "AND" in w]
+    assert warning.startswith("The prompt joins parts with AND") and "reads it as one text" in warning
+    for text in ("a cat and a dog", "ANDROID, BRANDY", "a cat, dog"):
+        assert not any("AND" in w for w in plan(request.replace(prompt=text), "sd15").warnings), text
