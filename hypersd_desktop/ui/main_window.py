@@ -591,9 +591,10 @@ class MainWindow(QMainWindow):
 
     def _report_missing(self, missing: list[str]) -> None:
         if missing:
-            self.errors.show_messages([f"Settings reused, but {', '.join(missing)} "
-                                       f"{'is' if len(missing) == 1 else 'are'} not installed; the current choice "
-                                       "is kept. Install it from the Models tab to reproduce the image exactly."])
+            one = len(missing) == 1
+            self.errors.show_messages([f"Settings reused, but {', '.join(missing)} {'is' if one else 'are'} not "
+                                       f"installed; the current choice is kept. Install {'it' if one else 'them'} "
+                                       "from the Models tab to reproduce the image exactly."])
         else:
             self.errors.clear()
 

@@ -126,7 +126,8 @@ def _map_to_recipe(metadata: ImageMetadata, match: ModelMatch, models: list[Inst
         match.recipe_settings = True
         match.warnings.append(
             f"The image was made without Hyper-SD ({how or 'settings unknown'}); it is reused with {recipe.label}: "
-            f"{recipe.default_steps} step(s), {_RUNS[recipe.scheduler][1]}, guidance {recipe.guidance:g}.")
+            f"{recipe.default_steps} step{'' if recipe.default_steps == 1 else 's'}, {_RUNS[recipe.scheduler][1]}, "
+            f"guidance {recipe.guidance:g}.")
         return
     recipe = RECIPES_BY_ID.get(match.hyper.recipe) if match.hyper is not None else None
     key = metadata.sampler_key

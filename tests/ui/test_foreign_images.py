@@ -77,7 +77,7 @@ def test_an_image_made_without_hyper_sd_is_reused_with_the_nearest_recipe_instal
     assert window.steps.value() == 1  # the recipe's, not the image's 25
     text = window.warnings.text()
     assert "made without Hyper-SD (the DPM++ 2M Karras sampler, 25 steps, guidance 7)" in text
-    assert "reused with Hyper-SD15-1step-lora: 1 step(s), TCD" in text
+    assert "reused with Hyper-SD15-1step-lora: 1 step, TCD" in text
 
 
 def test_a_foreign_sampler_with_a_hyper_sd_lora_is_named_as_a_change(qtbot, idle_app, tmp_path):
@@ -193,6 +193,7 @@ def test_a_lora_and_an_embedding_are_found_by_the_hashes_a1111_wrote_under_other
     qtbot.waitUntil(lambda: window.prompt.toPlainText() == "a quiet harbour,", timeout=5000)
     request = window.build_request()
     assert [(Path(lora.path).name, lora.weight) for lora in request.loras][-1] == ("renamed_style.safetensors", 0.65)
-    assert "the embedding badhandv4" in window.errors.text() and "EasyNegative" not in window.errors.text()
+    assert "the embedding badhandv4 is not installed" in window.errors.text() and "Install it from" in window.errors.text()
+    assert "EasyNegative" not in window.errors.text()
     assert ("used the embedding EasyNegative, which is installed here as easy_negative_v2; write easy_negative_v2"
             in window.warnings.text())
