@@ -35,7 +35,7 @@ def test_generate_writes_pngs_with_parameters_and_json(tiny_sd15, hyper_lora, tm
         parameters = image.text["parameters"]
         assert image.size == (64, 64)
     prompt, settings = parameters.split("\n")
-    assert prompt == "a red fox"
+    assert prompt == "a red fox <lora:Hyper-SD15-4steps-lora:1>"  # as A1111 writes the LoRA it applied
     assert "Steps: 4, Sampler: DDIM, CFG scale: 0, Seed: 5, Size: 64x64" in settings
     assert "Lora hashes: " in settings
     request = read_request(first["path"])

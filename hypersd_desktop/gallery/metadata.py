@@ -19,6 +19,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from hypersd_desktop import __version__
 from hypersd_desktop.core.files import write_atomic
+from hypersd_desktop.core.prompt_tags import network_tags
 from hypersd_desktop.core.vocab import Scheduler
 
 PARAMETERS_CHUNK = "parameters"
@@ -51,7 +52,7 @@ class ImageParameters:
 
 def a1111_parameters(params: ImageParameters) -> str:
     """The AUTOMATIC1111 `parameters` text."""
-    lines = [params.prompt]
+    lines = [with_lora_tags(params.prompt, params.loras)]
     if params.negative_prompt:
         lines.append(f"Negative prompt: {params.negative_prompt}")
     fields: list[tuple[str, str]] = [
@@ -67,8 +68,9 @@ def a1111_parameters(params: ImageParameters) -> str:
     hashed = [(name, digest) for name, _, digest in params.loras if digest]
     if hashed:
         fields.append(("Lora hashes", _quote(", ".join(f"{name}: {digest}" for name, digest in hashed))))
-    if params.loras:
-        fields.append(("Lora weights", _quote(", ".join(f"{name}: {weight:g}" for name, weight, _ in params.loras))))
+    untagged = [(name, weight) for name, weight, _ in params.loras if not _taggable(name)]
+    if untagged:  # names a tag cannot hold; readers of this app's older files know the field
+        fields.append(("Lora weights", _quote(", ".join(f"{name}: {weight:g}" for name, weight in untagged))))
     if params.embeddings:  # A1111 drops the two characters that would break the list
         fields.append(("TI hashes", _quote(", ".join(
             f"{name.replace(':', '').replace(',', '')}: {digest}" for name, digest in params.embeddings))))
@@ -76,6 +78,21 @@ def a1111_parameters(params: ImageParameters) -> str:
     fields.append(("Version", f"HyperSD Desktop {__version__}"))
     lines.append(", ".join(f"{key}: {value}" for key, value in fields))
     return "\n".join(lines)
+
+
+def with_lora_tags(prompt: str, loras: tuple[tuple[str, float, str | None], ...]) -> str:
+    """`prompt` with a `<lora:NAME:WEIGHT>` tag for each LoRA it does not tag already, as A1111 writes a prompt:
+    its PNG Info sends the tags, not `Lora hashes`, to txt2img, so without them the image would be remade there
+    without the LoRAs. A tag that names a LoRA (in any case) is left as written."""
+    tagged = {name.lower() for kind, name, _ in network_tags(prompt) if kind in ("lora", "lyco")}
+    tags = [f"<lora:{name}:{weight:g}>" for name, weight, _ in loras
+            if _taggable(name) and name.lower() not in tagged]
+    return " ".join(part for part in (prompt, *tags) if part)
+
+
+def _taggable(name: str) -> bool:
+    """Whether A1111's tag pattern reads `name` whole (it ends a name at `:` or `>`)."""
+    return bool(name.strip()) and not any(c in name for c in ":<>\n")
 
 
 def _quote(value: str) -> str:

@@ -22,7 +22,7 @@ def png(path, **chunks):
 
 
 def test_our_png_round_trips(tmp_path):
-    request = {"prompt": "a fox, snow", "base_model": "/m/sd15", "seed": 7, "loras": [{"path": "/l/x.safetensors", "weight": 0.8}]}
+    request = {"prompt": "a fox, snow\nsecond line", "base_model": "/m/sd15", "seed": 7, "loras": [{"path": "/l/x.safetensors", "weight": 0.8}]}
     params = ImageParameters(
         prompt="a fox, snow\nsecond line", negative_prompt="blurry", steps=4, sampler="ddim-trailing", guidance=0.0,
         seed=7, width=512, height=768, model_name="sd15", model_hash="abcdef0123",
@@ -40,6 +40,30 @@ def test_our_png_round_trips(tmp_path):
     assert metadata.loras == (("Hyper-SD15-4steps-lora", 1.0, "1234567890"), ("style: v2", 0.5, "0987654321"))
     assert metadata.recipe == "Hyper-SD15-4steps-lora"
     assert not list(tmp_path.glob(".partial-*"))
+
+
+def test_the_a1111_text_tags_the_loras_that_ran(tmp_path):
+    """A1111's PNG Info sends the prompt's `<lora:…>` tags to txt2img, not `Lora hashes`: each LoRA that ran is
+    tagged with its weight, after the prompt as typed, unless the prompt tags it already."""
+    params = ImageParameters(
+        prompt="a fox <LORA:Fox_Style:0.4>, snow", negative_prompt="blurry", steps=4, sampler="tcd", guidance=0.0,
+        seed=7, width=512, height=512, model_name="sd15", model_hash=None,
+        loras=(("Hyper-SD15-1step-lora", 0.125, "45b5bd0819cf"), ("fox_style", 0.8, None), ("style: v2", -0.5, None)),
+        request={"prompt": "a fox <LORA:Fox_Style:0.4>, snow", "negative_prompt": "blurry"},
+    )
+    text = a1111_parameters(params)
+    first, negative, settings = text.split("\n")
+    assert first == "a fox <LORA:Fox_Style:0.4>, snow <lora:Hyper-SD15-1step-lora:0.125>"
+    assert negative == "Negative prompt: blurry"
+    assert 'Lora hashes: "Hyper-SD15-1step-lora: 45b5bd0819cf"' in settings
+    assert 'Lora weights: "style: v2: -0.5"' in settings  # a name a tag cannot hold keeps its weight here
+    read = parse_a1111(text)
+    assert ("Hyper-SD15-1step-lora", 0.125, "45b5bd0819cf") in read.loras
+    untagged = ImageParameters(**{**params.__dict__, "prompt": "", "loras": params.loras[:1]})
+    assert a1111_parameters(untagged).startswith("<lora:Hyper-SD15-1step-lora:0.125>\nNegative prompt: blurry\n")
+    write_png(Image.new("RGB", (8, 8)), tmp_path / "a.png", params)
+    metadata, *_ = read_metadata(tmp_path / "a.png")
+    assert metadata.format == "hypersd" and metadata.prompt == "a fox <LORA:Fox_Style:0.4>, snow", "as typed"
 
 
 def test_a1111_and_forge(tmp_path):

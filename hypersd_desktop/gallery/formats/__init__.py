@@ -117,10 +117,11 @@ def parse_chunks(chunks: dict[str, str]) -> ImageMetadata | None:
         except ValueError:
             request = None
         base = parse_a1111(chunks.get("parameters", ""), "hypersd")
-        if isinstance(request, dict):
-            if base is None:
-                base = ImageMetadata("hypersd", prompt=str(request.get("prompt", "")))
-            return ImageMetadata(**{**base.__dict__, "format": "hypersd", "request": request})
+        if isinstance(request, dict):  # the prompts as typed: the text's has the LoRAs' tags for A1111
+            prompts = {key: value for key in ("prompt", "negative_prompt")
+                       if isinstance(value := request.get(key), str)}
+            base = base or ImageMetadata("hypersd", prompt="")
+            return ImageMetadata(**{**base.__dict__, **prompts, "format": "hypersd", "request": request})
     data = json_object(chunks.get("parameters"))
     if "prompt" not in chunks and data is not None:
         if is_comfyui_graph(data):  # a ComfyUI graph in the UserComment (Civitai)
