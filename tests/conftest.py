@@ -86,6 +86,17 @@ def controlnets(tmp_path_factory, tiny_sd15, tiny_sdxl) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def union_controlnets(tmp_path_factory, tiny_sdxl) -> dict[int, Path]:
+    """Tiny ControlNet Union models for the tiny SDXL, as diffusers folders, by their number of control types: the
+    first version's layout (6) and ProMax's (8)."""
+    import tiny_models
+
+    root = tmp_path_factory.mktemp("unions")
+    return {6: tiny_models.save_union_controlnet(tiny_sdxl, root / "controlnet-union-sdxl-1.0"),
+            8: tiny_models.save_union_controlnet(tiny_sdxl, root / "promax", seed=6, control_types=8)}
+
+
+@pytest.fixture(scope="session")
 def hyper_lora(tiny_root, tiny_sd15, tiny_sdxl):
     """Make (once) a kohya-format LoRA with a published Hyper-SD name for a tiny model."""
     import torch

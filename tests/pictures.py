@@ -44,3 +44,12 @@ def edges_picture(size: int = SIZE) -> Image.Image:
     draw.line([v * scale for v in (4, 50, 30, 8, 60, 50)], fill="white", width=2)
     draw.rectangle([v * scale for v in (22, 30, 40, 58)], outline="white", width=2)
     return edges
+
+
+def depth_picture(size: int = SIZE) -> Image.Image:
+    """A near-to-far ramp with a close disc, as a depth estimator draws one (white is near)."""
+    ramp = np.tile(np.linspace(40, 200, size, dtype=np.uint8)[:, None], (1, size))
+    image = Image.fromarray(np.stack([ramp] * 3, axis=-1))
+    scale = size / SIZE
+    ImageDraw.Draw(image).ellipse([v * scale for v in (20, 24, 44, 48)], fill=(250, 250, 250))
+    return image

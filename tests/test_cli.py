@@ -117,6 +117,27 @@ def test_generate_with_canny_edges_of_a_photo(tiny_sd15, controlnets, tmp_path, 
     assert np.array_equal(found, expected) and 0 < (found > 0).mean() < 0.5
 
 
+def test_a_union_controlnet_is_told_what_each_image_is(tiny_sdxl, union_controlnets, tmp_path, app_home):
+    """MODEL:IMAGE:SCALE:TYPE; --preprocess canny says canny by itself; a Union model told nothing is refused."""
+    from pictures import depth_picture, edges_picture
+
+    edges, depth = tmp_path / "edges.png", tmp_path / "depth.png"
+    edges_picture().save(edges)
+    depth_picture().save(depth)
+    union = union_controlnets[8]
+    base = ["generate", "--model", tiny_sdxl, "--prompt", "a lighthouse", "--steps", 1, "--width", 64, "--height", 64,
+            "--out", tmp_path / "out", "--json", "--backend", "torch"]
+    run = cli(*base, "--control", f"{union}:{edges}:0.5:canny", "--control", f"{union}:{depth}:0.7:depth")
+    assert run.returncode == 0, run.stderr
+    controls = read_request(json.loads(run.stdout)["path"])["controls"]
+    assert [(c["scale"], c["control_type"]) for c in controls] == [(0.5, "canny"), (0.7, "depth")]
+    refused = cli(*base, "--control", f"{union}:{depth}")
+    assert refused.returncode == 2 and "is a ControlNet Union model" in refused.stderr
+    assert "say which kind the control image is" in refused.stderr
+    unknown = cli(*base, "--control", f"{union}:{depth}:1:lineart")
+    assert unknown.returncode == 2 and "the control type in" in unknown.stderr
+
+
 def test_inspect_json(hyper_lora):
     run = cli("inspect", hyper_lora("Hyper-SDXL-2steps-lora"), "--json")
     assert run.returncode == 0

@@ -232,3 +232,28 @@ def save_controlnet(base: Path, folder: Path, seed: int = 3) -> Path:
     controlnet.save_pretrained(folder, safe_serialization=True)
     return folder
 
+
+
+def save_union_controlnet(base: Path, folder: Path, seed: int = 5, control_types: int = 6) -> Path:
+    """A tiny ControlNet Union model (xinsir's kind) made from the base model's UNet, as a diffusers folder;
+    `control_types` 8 is the ProMax layout. Its zero-initialised parts (the control blocks, the projection of the
+    control images' mixed features) get random weights, so the image depends on the control image and its type."""
+    from diffusers import ControlNetUnionModel, UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(base, subfolder="unet")
+    made = ControlNetUnionModel.from_unet(unet, conditioning_embedding_out_channels=(16, 32))
+    width = unet.config.block_out_channels[0]  # the control features' width, which the union parts mix
+    config = {key: value for key, value in made.config.items() if key != "_use_default_values"}
+    controlnet = ControlNetUnionModel.from_config({**config, "num_control_type": control_types,
+                                                   "num_trans_channel": width, "num_proj_channel": width})
+    controlnet.load_state_dict({key: value for key, value in made.state_dict().items()
+                                if key.split(".")[0] not in ("task_embedding", "transformer_layes", "spatial_ch_projs",
+                                                             "control_add_embedding")}, strict=False)
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in (*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block,
+                       controlnet.controlnet_cond_embedding.conv_out, controlnet.spatial_ch_projs):
+            for parameter in module.parameters():
+                parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.2)
+    controlnet.save_pretrained(folder, safe_serialization=True)
+    return folder

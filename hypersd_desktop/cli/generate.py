@@ -14,7 +14,7 @@ from hypersd_desktop.core.codec import to_data
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import TransferProgress
-from hypersd_desktop.core.vocab import Decoder, Device, DType, ModelKind, Preprocessor, Preview, Scheduler
+from hypersd_desktop.core.vocab import ControlType, Decoder, Device, DType, ModelKind, Preprocessor, Preview, Scheduler
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.engine.types import AUTO_BACKEND, ControlSpec, GenerationRequest, LoraSpec
 
@@ -28,14 +28,17 @@ def parse_timesteps(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"timesteps must be integers separated by commas, not {text!r}") from None
 
 
-def parse_control(text: str) -> tuple[str, str, float]:
-    """MODEL:IMAGE[:SCALE]; a Windows drive letter (C:\\…) stays part of its path."""
+def parse_control(text: str) -> tuple[str, str, float, str | None]:
+    """MODEL:IMAGE[:SCALE[:TYPE]]; a Windows drive letter (C:\\…) stays part of its path."""
     parts: list[str] = []
     for part in text.split(":"):
         if parts and len(parts[-1]) == 1 and parts[-1].isalpha() and part[:1] in ("\\", "/"):
             parts[-1] += ":" + part
         else:
             parts.append(part)
+    kind = parts.pop() if len(parts) == 4 else None
+    if kind is not None and kind not in ControlType.values():
+        raise argparse.ArgumentTypeError(f"the control type in {text!r} is none of {', '.join(ControlType.values())}")
     scale = 1.0
     if len(parts) == 3:
         try:
@@ -43,8 +46,9 @@ def parse_control(text: str) -> tuple[str, str, float]:
         except ValueError:
             raise argparse.ArgumentTypeError(f"the scale in {text!r} is not a number") from None
     if len(parts) != 2 or not all(parts):
-        raise argparse.ArgumentTypeError(f"a control is MODEL:IMAGE or MODEL:IMAGE:SCALE, not {text!r}")
-    return parts[0], parts[1], scale
+        raise argparse.ArgumentTypeError(f"a control is MODEL:IMAGE, MODEL:IMAGE:SCALE or MODEL:IMAGE:SCALE:TYPE, "
+                                         f"not {text!r}")
+    return parts[0], parts[1], scale, kind
 
 
 def add_parser(commands) -> None:
@@ -90,9 +94,12 @@ def add_parser(commands) -> None:
     generate.add_argument("--mask", type=Path, help="inpaint: a grayscale image of the init image's size; white is "
                                                     "repainted, black kept")
     generate.add_argument("--mask-blur", type=int, default=4, help="pixels of blur on the mask's edge (default 4)")
-    generate.add_argument("--control", action="append", default=[], type=parse_control, metavar="MODEL:IMAGE[:SCALE]",
+    generate.add_argument("--control", action="append", default=[], type=parse_control,
+                          metavar="MODEL:IMAGE[:SCALE[:TYPE]]",
                           help="a ControlNet (folder, file or installed name) and the image it follows (edges, a "
-                               "scribble: white on black), with a scale (default 1.0); repeatable")
+                               "scribble: white on black), with a scale (default 1.0); repeatable. A ControlNet "
+                               "Union model is told what the image is by TYPE: " + ", ".join(ControlType.values())
+                               + " (canny and scribble are known from --preprocess)")
     generate.add_argument("--preprocess", choices=[*Preprocessor.values(), CANNY], default=Preprocessor.NONE.value,
                           help="make the --control images into what the ControlNet sees: canny finds a photo's edges "
                                "(OpenCV, thresholds 100/200 as the model card; the request names the edge map); "
@@ -134,8 +141,9 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     mask = inputs.add_file(args.mask, "The --mask") if args.mask else None
     canny = args.preprocess == CANNY
     controls = tuple(ControlSpec(resolve(model), control_image(inputs, Path(image), canny), scale,
-                                 preprocessor=Preprocessor.NONE if canny else Preprocessor(args.preprocess))
-                     for model, image, scale in args.control)
+                                 preprocessor=Preprocessor.NONE if canny else Preprocessor(args.preprocess),
+                                 control_type=kind or (ControlType.CANNY if canny else None))
+                     for model, image, scale, kind in args.control)
     request = GenerationRequest(
         prompt=args.prompt,
         negative_prompt=args.negative,

@@ -128,6 +128,30 @@ class Preprocessor(TextEnum):
     SCRIBBLE = "scribble"
 
 
+class ControlType(TextEnum):
+    """What a control image is, for a ControlNet Union model (xinsir's, which one network runs for all of these);
+    in the order of the model's control types: its index is the type's number in the model."""
+
+    OPENPOSE = "openpose"
+    DEPTH = "depth"
+    SOFTEDGE = "softedge"  # thick lines: scribbles, HED, PiDiNet, TEED soft edges
+    CANNY = "canny"  # thin lines: Canny edges, line art, anime line art, MLSD
+    NORMAL = "normal"
+    SEGMENT = "segment"
+    TILE = "tile"  # ProMax only
+    REPAINT = "repaint"  # ProMax only
+
+    @property
+    def index(self) -> int:
+        return list(ControlType).index(self)
+
+    @property
+    def label(self) -> str:
+        return {"openpose": "Pose (OpenPose)", "depth": "Depth map", "softedge": "Scribble or soft edges",
+                "canny": "Canny edges or line art", "normal": "Normal map", "segment": "Segmentation",
+                "tile": "Tile", "repaint": "Repaint"}[self.value]
+
+
 class ImageSource(TextEnum):
     """How an image came into the gallery."""
 

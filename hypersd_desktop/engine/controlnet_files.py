@@ -9,6 +9,10 @@ Three layouts are met in the wild:
 - a single file in the original ControlNet layout (`control_v11p_sd15_canny_fp16.safetensors`,
   with or without the `control_model.` prefix), as AUTOMATIC1111 and ComfyUI folders hold them.
 
+A ControlNet Union model (xinsir's controlnet-union-sdxl-1.0, its ProMax file) comes in diffusers' layout
+with more parts (`task_embedding`, `transformer_layes`, `spatial_ch_projs`) and is built as diffusers'
+`ControlNetUnionModel`; how many control types it knows is read off its weights.
+
 A config is never fetched. When the file brings none, it is read off the weights: the block
 layout, transformer depths, conditioning embedding and projections come from the tensor names
 and shapes; what weights cannot tell (attention head counts, time embedding details) comes from
@@ -24,6 +28,9 @@ from pathlib import Path
 import torch
 
 from hypersd_desktop.core.errors import ModelFormatError
+from hypersd_desktop.engine.inspect import controlnet_weights
+
+CONTROLNET_CLASSES = ("ControlNetModel", "ControlNetUnionModel")  # the `_class_name`s of the configs read here
 
 #: A diffusers ControlNet config's keys copied from the base UNet's config (as `ControlNetModel.from_unet`).
 CONFIG_FROM_UNET = (
@@ -39,10 +46,10 @@ def load_controlnet(path: Path, dtype: torch.dtype, base_unet_config: dict | Non
 
     `base_unet_config` is the config of the base model's UNet; it is needed only for a file that brings no
     config of its own."""
-    from diffusers import ControlNetModel
+    from diffusers import ControlNetModel, ControlNetUnionModel
     from safetensors.torch import load_file
 
-    weights = _weights_file(path)
+    weights = controlnet_weights(path)
     state = load_file(weights)
     if "lora_controlnet" in state:
         raise ModelFormatError(f"{weights.name} is a Control-LoRA, which this app cannot run; use a full ControlNet "
@@ -55,8 +62,12 @@ def load_controlnet(path: Path, dtype: torch.dtype, base_unet_config: dict | Non
         if base_unet_config is None:
             raise ModelFormatError(f"{weights.name} has no config.json beside it; load it with a base model.")
         config = config_from_weights(state, base_unet_config, global_pool="shuffle" in weights.stem.lower())
+    union = "task_embedding" in state
+    if union:  # the types it knows are its weights' (a ProMax file beside the first version's config.json has 8)
+        config = {**config, "_class_name": "ControlNetUnionModel", **union_config(state)}
+        config.pop("mid_block_type", None)
     try:
-        model = ControlNetModel.from_config(config)
+        model = (ControlNetUnionModel if union else ControlNetModel).from_config(config)
     except (TypeError, ValueError, KeyError, IndexError) as error:
         raise ModelFormatError(f"{weights.name} is not a ControlNet this app can build ({error}).") from error
     missing, unexpected = model.load_state_dict(state, strict=False)
@@ -69,23 +80,13 @@ def load_controlnet(path: Path, dtype: torch.dtype, base_unet_config: dict | Non
     return model.to(dtype=dtype).eval()
 
 
-def _weights_file(path: Path) -> Path:
-    if path.is_file():
-        return path
-    found = sorted(path.glob("*.safetensors"), key=lambda f: f.name != "diffusion_pytorch_model.safetensors")
-    if not found:
-        raise ModelFormatError(f"The ControlNet folder {path} has no .safetensors weights; download it again from "
-                               "the Models tab.")
-    return found[0]
-
-
 def _folder_config(folder: Path) -> dict | None:
     """The ControlNet config in `folder`'s config.json; None when there is none (or it is another model's)."""
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return None
-    return config if isinstance(config, dict) and config.get("_class_name") == "ControlNetModel" else None
+    return config if isinstance(config, dict) and config.get("_class_name") in CONTROLNET_CLASSES else None
 
 
 def from_original_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -117,6 +118,17 @@ def from_original_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tens
     layers_per_block = (len(inputs) - 1 - len(downsamplers)) // (len(downsamplers) + 1)
     converted = convert_controlnet_checkpoint(rest, {"layers_per_block": layers_per_block})
     return {key: tensor for key, tensor in converted.items() if tensor is not None} | renamed
+
+
+def union_config(state: dict[str, torch.Tensor]) -> dict:
+    """The parts of a ControlNet Union config that its weights say: the control types, and the transformer that
+    mixes the control images' features (`transformer_layes`, as diffusers spells it). Its head count cannot be
+    read off the weights; every published one has diffusers' default, 8."""
+    types, channels = state["task_embedding"].shape
+    projection = state.get("spatial_ch_projs.weight")
+    layers = {int(match.group(1)) for key in state if (match := re.match(r"transformer_layes\.(\d+)\.", key))}
+    return {"num_control_type": types, "num_trans_channel": channels, "num_trans_layer": len(layers),
+            "num_proj_channel": projection.shape[0] if projection is not None else channels}
 
 
 def config_from_weights(state: dict[str, torch.Tensor], base_unet_config: dict, global_pool: bool = False) -> dict:

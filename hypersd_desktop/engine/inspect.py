@@ -253,6 +253,8 @@ def classify(tensors: dict[str, TensorInfo]) -> tuple[str, str | None]:
         return WeightsKind.CONTROL_LORA, None
     if any_prefix("control_model.") or any_key("input_hint_block."):
         return WeightsKind.CONTROLNET, "ldm"
+    if "task_embedding" in keys and any_prefix("controlnet_cond_embedding."):
+        return WeightsKind.CONTROLNET, "union"  # xinsir's ControlNet Union (ProMax): diffusers names, more parts
     if any_key("controlnet_cond_embedding.", "controlnet_down_blocks."):
         return WeightsKind.CONTROLNET, "diffusers"
     if any_prefix("model.diffusion_model."):
@@ -485,3 +487,32 @@ def _file_prediction(path: str, _size: int, _mtime_ns: int) -> tuple[str | None,
     and an SDXL checkpoint's header (2,500 tensors) takes about 12 ms to read."""
     info = inspect_file(path)
     return info.prediction, info.zero_snr
+
+
+def controlnet_weights(path: Path) -> Path:
+    """The weights file of a ControlNet: `path` itself, or a folder's `diffusion_pytorch_model.safetensors` (else
+    its first `.safetensors`); `ModelFormatError` for a folder with none."""
+    if not path.is_dir():
+        return path
+    found = sorted(path.glob("*.safetensors"), key=lambda f: (f.name != "diffusion_pytorch_model.safetensors", f.name))
+    if not found:
+        raise ModelFormatError(f"The ControlNet folder {path} has no .safetensors weights; download it again from "
+                               "the Models tab.")
+    return found[0]
+
+
+def union_control_types(path: str | Path) -> int | None:
+    """How many control types a ControlNet Union model tells apart (6; 8 for ProMax, which adds tile and repaint),
+    read off its weights; None for any other ControlNet, or one that cannot be read (loading says why)."""
+    try:
+        weights = controlnet_weights(Path(path))
+        stat = weights.stat()
+        return _union_types(str(weights), stat.st_size, stat.st_mtime_ns)
+    except (AppError, OSError):
+        return None
+
+
+@functools.lru_cache(maxsize=64)
+def _union_types(path: str, _size: int, _mtime_ns: int) -> int | None:
+    task = read_header(path)[0].get("task_embedding")
+    return task.shape[0] if task is not None and len(task.shape) == 2 else None

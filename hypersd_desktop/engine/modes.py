@@ -14,6 +14,11 @@ loaded once and kept while requests use them.
 The call's image arguments follow each class: img2img and inpaint take the init image as `image` (and
 the mask as `mask_image`); ControlNet text-to-image takes the control image as `image`, the others as
 `control_image`.
+
+A ControlNet Union model (SDXL) runs in the `StableDiffusionXLControlNetUnion…Pipeline` of each mode, which
+takes the control images as `control_image` and what each is as `control_mode` (the type's number). Each
+control is its own copy of the model in the call (`MultiControlNetUnionModel` for several), with its own
+scale and range, as single-kind ControlNets are; the copies share the loaded weights.
 """
 
 from __future__ import annotations
@@ -32,9 +37,14 @@ STEM = {Architecture.SD15: "StableDiffusion", Architecture.SDXL: "StableDiffusio
 MODE_PART = {Mode.TEXT_TO_IMAGE: "", Mode.IMAGE_TO_IMAGE: "Img2Img", Mode.INPAINT: "Inpaint"}
 
 
-def pipeline_class_name(architecture: str, mode: Mode, controlnet: bool) -> str:
+def pipeline_class_name(architecture: str, mode: Mode, controlnet: bool, union: bool = False) -> str:
     """The diffusers class of the table above, e.g. StableDiffusionXLControlNetInpaintPipeline."""
-    return f"{STEM[Architecture(architecture)]}{'ControlNet' if controlnet else ''}{MODE_PART[mode]}Pipeline"
+    control = ("ControlNetUnion" if union else "ControlNet") if controlnet else ""
+    return f"{STEM[Architecture(architecture)]}{control}{MODE_PART[mode]}Pipeline"
+
+
+def is_union(controlnet) -> bool:
+    return type(controlnet).__name__ == "ControlNetUnionModel"
 
 
 class ControlNets:
@@ -68,19 +78,23 @@ def mode_pipeline(base, architecture: str, request: GenerationRequest, controlne
     with_control = bool(controlnets)
     if request.mode == Mode.TEXT_TO_IMAGE and not with_control:
         return base
-    cls = getattr(diffusers, pipeline_class_name(architecture, request.mode, with_control))
+    union = any(is_union(controlnet) for controlnet in controlnets)
+    cls = getattr(diffusers, pipeline_class_name(architecture, request.mode, with_control, union))
     extra = {}
     if with_control:
+        from diffusers.models import MultiControlNetUnionModel
         from diffusers.pipelines.controlnet import MultiControlNetModel
 
-        extra["controlnet"] = controlnets[0] if len(controlnets) == 1 else MultiControlNetModel(controlnets)
+        several = MultiControlNetUnionModel if union else MultiControlNetModel
+        extra["controlnet"] = controlnets[0] if len(controlnets) == 1 else several(controlnets)
     pipe = cls.from_pipe(base, **extra)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
 
-def mode_arguments(request: GenerationRequest, images: ModeInputs) -> dict:
-    """The keyword arguments of the mode pipeline's call for the request's images."""
+def mode_arguments(request: GenerationRequest, images: ModeInputs, union: bool = False) -> dict:
+    """The keyword arguments of the mode pipeline's call for the request's images; `union`: its ControlNets are
+    ControlNet Union models."""
     kwargs: dict = {}
     controls = request.controls
     if request.mode == Mode.TEXT_TO_IMAGE:
@@ -89,10 +103,14 @@ def mode_arguments(request: GenerationRequest, images: ModeInputs) -> dict:
         kwargs.update(image=images.init, strength=request.strength)
     if request.mode == Mode.INPAINT:
         kwargs.update(mask_image=images.mask, width=images.width, height=images.height)
+    if controls and union:  # one image and type per copy of the model: lists even for one
+        kwargs["control_image"] = list(images.controls)
+        kwargs["control_mode"] = [control.union_type.index for control in controls]
+    elif controls:
+        control_images = images.controls[0] if len(controls) == 1 else images.controls
+        kwargs["image" if request.mode == Mode.TEXT_TO_IMAGE else "control_image"] = control_images
     if controls:
         one = len(controls) == 1
-        control_images = images.controls[0] if one else images.controls
-        kwargs["image" if request.mode == Mode.TEXT_TO_IMAGE else "control_image"] = control_images
         kwargs["controlnet_conditioning_scale"] = controls[0].scale if one else [c.scale for c in controls]
         kwargs["control_guidance_start"] = controls[0].start if one else [c.start for c in controls]
         kwargs["control_guidance_end"] = controls[0].end if one else [c.end for c in controls]

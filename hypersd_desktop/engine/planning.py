@@ -14,11 +14,11 @@ from pathlib import Path
 
 from hypersd_desktop.core.errors import ArchitectureMismatchError, InputError
 from hypersd_desktop.core.prompt_tags import network_tags
-from hypersd_desktop.core.vocab import Architecture, Mode, Scheduler, WeightsKind
+from hypersd_desktop.core.vocab import Architecture, ControlType, Mode, Scheduler, WeightsKind
 from hypersd_desktop.engine import prompt_editing
 from hypersd_desktop.engine.inspect import (
     CROSS_ATTENTION_DIMS, OTHER_CROSS_ATTENTION_DIMS, WeightsInfo, base_prediction, for_other_family, inspect_file,
-    not_the_kind,
+    controlnet_weights, not_the_kind, union_control_types,
 )
 from hypersd_desktop.engine.recipes import (
     PLAIN_GUIDANCE, PLAIN_STEPS, Recipe, check_architecture, recipe_by_id, recipe_for_file, settings_warnings,
@@ -61,8 +61,7 @@ def check_lora_files(request: GenerationRequest, architecture: str) -> None:
         check_weights_file(Path(embedding), architecture, WeightsKind.EMBEDDING, "embedding")
     if request.unet is not None:
         check_unet_file(Path(request.unet), architecture)
-    for control in request.controls:
-        check_controlnet(Path(control.model), architecture)
+    check_controls(request, architecture)
 
 
 def check_weights_file(path: Path, architecture: str, kind: WeightsKind, noun: str) -> None:
@@ -86,13 +85,15 @@ def controlnet_architecture(path: Path) -> str | None:
     """SD1.5 or SDXL for a ControlNet (a diffusers folder or a single file); `InputError` for anything else."""
     if not path.exists():
         raise InputError(f"The ControlNet {path} does not exist; check the path or install it.")
+    if path.is_dir() and not (path / "config.json").is_file() and any(path.glob("*.safetensors")):
+        path = controlnet_weights(path)  # weights downloaded without their config: they say what they are
     if path.is_dir():
         try:
             config = json.loads((path / "config.json").read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError, RecursionError):
             raise InputError(f"{path.name} is not a diffusers ControlNet folder: its config.json is missing or "
                              "damaged.") from None
-        if not isinstance(config, dict) or config.get("_class_name") != "ControlNetModel":
+        if not isinstance(config, dict) or config.get("_class_name") not in ("ControlNetModel", "ControlNetUnionModel"):
             raise InputError(f"{path.name} is not a ControlNet (its config names "
                              f"{config.get('_class_name') if isinstance(config, dict) else 'nothing'}).")
         width = config.get("cross_attention_dim")
@@ -107,6 +108,31 @@ def controlnet_architecture(path: Path) -> str | None:
         raise InputError(f"{path.name} is a ControlNet for a base model other than SD1.5 and SDXL; only SD1.5 "
                          "and SDXL ControlNets are used.")
     return info.architecture
+
+
+def check_controls(request: GenerationRequest, architecture: str) -> None:
+    """Raise for a ControlNet that is missing, not a ControlNet or for the other architecture; for a ControlNet
+    Union model not told what its image is, or told a type it does not know; and for a Union model mixed with
+    single-kind ControlNets, which diffusers runs in different pipelines."""
+    unions = []
+    for control in request.controls:
+        path = Path(control.model)
+        check_controlnet(path, architecture)
+        types = union_control_types(path)
+        unions.append(types is not None)
+        if types is None:
+            continue
+        wanted = control.union_type
+        if wanted is None:
+            raise InputError(f"{path.name} is a ControlNet Union model, which follows several kinds of image: say "
+                             f"which kind the control image is (the control type: "
+                             f"{', '.join(ControlType.values()[:types])}).")
+        if wanted.index >= types:
+            raise InputError(f"{path.name} knows {types} control types; \"{wanted}\" ({wanted.label.lower()}) needs "
+                             "the ProMax version of the ControlNet Union model.")
+    if any(unions) and not all(unions):
+        raise InputError("A ControlNet Union model and a single-kind ControlNet cannot steer one image together; "
+                         "give the Union model both control images, or use single-kind ControlNets for both.")
 
 
 def check_controlnet(path: Path, architecture: str) -> None:

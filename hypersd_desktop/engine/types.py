@@ -17,7 +17,9 @@ from typing import Any
 from hypersd_desktop.core.codec import CodecError, from_data, to_data
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import DIGEST
-from hypersd_desktop.core.vocab import Architecture, Decoder, Device, DType, Mode, Preprocessor, Preview, Scheduler
+from hypersd_desktop.core.vocab import (
+    Architecture, ControlType, Decoder, Device, DType, Mode, Preprocessor, Preview, Scheduler,
+)
 
 AUTO_BACKEND = "auto"
 BACKEND_TITLES = {"torch": "PyTorch", "onnx": "ONNX Runtime"}  # what the window calls the built-in backends
@@ -59,7 +61,8 @@ class ControlSpec:
     weighted by `scale` over the fraction `start`–`end` of the denoising steps. With `preprocessor` NONE
     the image is what the ControlNet sees (edges, a scribble); otherwise it is the picture that is made
     from (a drawing for SCRIBBLE), so a stored request names the drawing itself and the Draw tab can
-    open it again."""
+    open it again. `control_type` says what the image is to a ControlNet Union model (a scribble's is known
+    without it); other ControlNets are made for one kind and ignore it."""
 
     model: str
     image: str
@@ -67,6 +70,7 @@ class ControlSpec:
     start: float = 0.0
     end: float = 1.0
     preprocessor: Preprocessor = Preprocessor.NONE
+    control_type: ControlType | None = None
 
     def __post_init__(self) -> None:
         try:
@@ -74,6 +78,19 @@ class ControlSpec:
         except ValueError:
             raise InputError(f"Unknown control image preprocessor {self.preprocessor!r}; choose one of "
                              f"{', '.join(Preprocessor.values())}.") from None
+        if self.control_type is not None:
+            try:
+                object.__setattr__(self, "control_type", ControlType(self.control_type))
+            except ValueError:
+                raise InputError(f"Unknown control type {self.control_type!r}; choose one of "
+                                 f"{', '.join(ControlType.values())}.") from None
+
+    @property
+    def union_type(self) -> ControlType | None:
+        """What the image is to a ControlNet Union model: as given, or a scribble's soft edges."""
+        if self.control_type is not None:
+            return self.control_type
+        return ControlType.SOFTEDGE if self.preprocessor == Preprocessor.SCRIBBLE else None
 
 
 @dataclass(frozen=True)

@@ -175,7 +175,12 @@ def _model_name(path: Path) -> str:
     (a ControlNet or VAE folder holds `diffusion_pytorch_model.safetensors`)."""
     stem = path.name.lower().removesuffix(".safetensors")
     generic = stem.split(".")[0] in ("diffusion_pytorch_model", "model", "pytorch_model")
-    return path.parent.name if generic and path.parent.name else path.stem
+    if generic and path.parent.name:
+        return path.parent.name
+    variant = path.stem[len("diffusion_pytorch_model_"):]  # xinsir's `diffusion_pytorch_model_promax`
+    if stem.startswith("diffusion_pytorch_model_") and variant and path.parent.name:
+        return f"{path.parent.name} {variant}"
+    return path.stem
 
 
 def _is_diffusers_folder(path: Path) -> bool:

@@ -4,7 +4,9 @@ The picture comes in as the init image's does (drop, Choose…, Paste). The prep
 ControlNet's input: Canny edges of a photo (OpenCV, the model card's thresholds; the request then
 names the edge map), a scribble from a drawing (made by the engine; the request names the drawing),
 or the picture as it is (an edge map or scribble already). The thumbnail shows what the ControlNet
-sees. The scale is how strongly it steers (the model card uses 0.5 with canny ControlNets).
+sees. The scale is how strongly it steers (the model card uses 0.5 with canny ControlNets). A ControlNet
+Union model follows many kinds of image: for one, a Type list says what the picture is (canny edges and
+scribbles are known from the preprocessor; a depth map or a pose given as it is needs saying).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QWidget
 
 from hypersd_desktop.core.errors import AppError
 from hypersd_desktop.core.images import InputImages
-from hypersd_desktop.core.vocab import ModelKind, Preprocessor, architecture_label
+from hypersd_desktop.core.vocab import ControlType, ModelKind, Preprocessor, architecture_label
+from hypersd_desktop.engine.inspect import union_control_types
 from hypersd_desktop.engine.types import ControlSpec
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.ui.init_image import PictureInput
@@ -24,6 +27,7 @@ from hypersd_desktop.ui.init_image import PictureInput
 CANNY = "canny"
 PREPROCESSORS = (("Canny edges of a photo", CANNY), ("Scribble from a drawing", Preprocessor.SCRIBBLE.value),
                  ("As it is (edges or a scribble)", Preprocessor.NONE.value))
+TYPE_OF_PREPROCESSOR = {CANNY: ControlType.CANNY, Preprocessor.SCRIBBLE.value: ControlType.SOFTEDGE}
 
 
 class ControlBox(PictureInput):
@@ -40,13 +44,19 @@ class ControlBox(PictureInput):
         self.scale = QDoubleSpinBox(minimum=0.0, maximum=2.0, singleStep=0.1, value=0.5, decimals=2)
         self.scale.setPrefix("Scale ")
         self.scale.setToolTip("How strongly the picture steers the image (the model card uses 0.5 for canny)")
+        self.type_box = QComboBox()
+        self.type_box.setToolTip("What the picture is to the ControlNet Union model")
         rows = (QHBoxLayout(), QHBoxLayout())
         rows[0].addWidget(self.model_box, 1)
         rows[1].addWidget(self.preprocessor, 1)
+        rows[1].addWidget(self.type_box, 1)
         self._control: str | None = None  # what the ControlNet is given, when that is not the picture itself
         super().__init__(inputs, extra=(self.scale,), rows=rows, parent=parent)
-        self.model_box.currentIndexChanged.connect(lambda _index: self.changed.emit())
-        self.preprocessor.currentIndexChanged.connect(lambda _index: (self._show(), self.changed.emit()))
+        self.model_box.currentIndexChanged.connect(lambda _index: (self._fill_types(), self.changed.emit()))
+        self.preprocessor.currentIndexChanged.connect(lambda _index: (self._follow_preprocessor(), self._show(),
+                                                                      self.changed.emit()))
+        self.type_box.currentIndexChanged.connect(lambda _index: self.changed.emit())
+        self._fill_types()
         self.scale.valueChanged.connect(lambda _value: self.changed.emit())
         self._show()
 
@@ -63,7 +73,31 @@ class ControlBox(PictureInput):
                       and self.model_box.itemData(i) is not None and self.model_box.itemData(i).id == current.id), 0)
         self.model_box.setCurrentIndex(index)
         self.model_box.blockSignals(False)
+        self._fill_types()
         self._show()
+
+    def _fill_types(self) -> None:
+        """The Type list: shown for a ControlNet Union model, with the types it knows; the choice is kept."""
+        model = self.model_box.currentData()
+        types = union_control_types(model.path) if model is not None else None
+        current = self.type_box.currentData() or TYPE_OF_PREPROCESSOR.get(self.preprocessor.currentData())
+        self.type_box.blockSignals(True)
+        self.type_box.clear()
+        for kind in list(ControlType)[:types or 0]:
+            self.type_box.addItem(kind.label, kind)
+        self.type_box.setCurrentIndex(max(0, self.type_box.findData(current)))
+        self.type_box.blockSignals(False)
+        self.type_box.setVisible(types is not None)
+
+    def _follow_preprocessor(self) -> None:
+        """Canny edges and scribbles say what they are: the Type list follows the preprocessor to them."""
+        kind = TYPE_OF_PREPROCESSOR.get(self.preprocessor.currentData())
+        if kind is not None and self.type_box.findData(kind) >= 0:
+            self.type_box.setCurrentIndex(self.type_box.findData(kind))
+
+    def control_type(self) -> ControlType | None:
+        """The Type chosen for a ControlNet Union model; None for a single-kind ControlNet."""
+        return self.type_box.currentData() if self.type_box.count() else None
 
     def control(self) -> ControlSpec | None:
         """The request's ControlNet, or None without a picture; `AppError` when no ControlNet is installed."""
@@ -75,8 +109,9 @@ class ControlBox(PictureInput):
                            "tab (ControlNet 1.1 Canny for SD1.5, ControlNet Canny for SDXL) or clear the picture.")
         kind = self.preprocessor.currentData()
         if kind == CANNY:
-            return ControlSpec(model.path, self._control, self.scale.value())
-        return ControlSpec(model.path, self.digest, self.scale.value(), preprocessor=kind)
+            return ControlSpec(model.path, self._control, self.scale.value(), control_type=self.control_type())
+        return ControlSpec(model.path, self.digest, self.scale.value(), preprocessor=kind,
+                           control_type=self.control_type())
 
     def set_control(self, spec: ControlSpec | None) -> None:
         """Show a request's ControlNet (its picture as the request names it: an edge map, or a drawing)."""
@@ -88,13 +123,15 @@ class ControlBox(PictureInput):
         if index >= 0:
             self.model_box.setCurrentIndex(index)
         self.preprocessor.setCurrentIndex(self.preprocessor.findData(spec.preprocessor.value))
+        if spec.union_type is not None and self.type_box.findData(spec.union_type) >= 0:
+            self.type_box.setCurrentIndex(self.type_box.findData(spec.union_type))
         self.scale.setValue(spec.scale)
         self.set_digest(spec.image)
 
     def _show(self) -> None:
         super()._show()
         has_picture = self.digest is not None
-        for widget in (self.scale, self.preprocessor):
+        for widget in (self.scale, self.preprocessor, self.type_box):
             widget.setEnabled(has_picture)
 
     def shown(self, picture: QImage) -> tuple[QImage, str]:

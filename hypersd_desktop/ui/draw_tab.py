@@ -2,7 +2,8 @@
 
 The drawing steers a scribble ControlNet: the canvas's black strokes on white are sent as they are
 drawn, and the engine turns them into the white-on-black scribble the ControlNet was trained on
-(`engine/preprocess.py`), so the stored request names the drawing itself. The default is the
+(`engine/preprocess.py`), so the stored request names the drawing itself. A ControlNet Union model (SDXL)
+reads it as its scribble type and is offered after scribble ControlNets. The default is the
 Hyper-SD drawing demo's recipe: SD1.5, the unified 1-step LoRA with TCD (eta 1), scale 1, 512².
 
 An image is asked for after each stroke and, at most every 150 ms, during a long one; `LiveJobs`
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
 from hypersd_desktop.core.errors import AppError
 from hypersd_desktop.core.settings import Settings
 from hypersd_desktop.core.vocab import Architecture, Decoder, ModelKind, Preprocessor, Preview, architecture_label
+from hypersd_desktop.engine.inspect import union_control_types
 from hypersd_desktop.engine.types import ControlSpec, GenerationRequest
 from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.models.library import ModelLibrary
@@ -218,7 +220,8 @@ class DrawTab(QWidget):
         self.controlnet_box.blockSignals(True)
         self.controlnet_box.clear()
         controlnets = self.library.registry.list(kind=ModelKind.CONTROLNET, architecture=architecture)
-        controlnets.sort(key=lambda model: "scribble" not in f"{model.name} {model.catalog_id or ''}".lower())
+        controlnets.sort(key=lambda model: ("scribble" not in f"{model.name} {model.catalog_id or ''}".lower(),
+                                            union_control_types(model.path) is None))  # a Union model reads scribbles
         for model in controlnets:
             self.controlnet_box.addItem(model.name, model)
         self.controlnet_box.blockSignals(False)

@@ -183,7 +183,8 @@ def test_catalog_lists_every_hyper_sd_file_and_sizes():
     assert 1.9e9 < base.size + catalog.get("hyper-sd15-1step-lora").size < 2.6e9
     assert 7.0e9 < catalog.get("sdxl").size + catalog.get("hyper-sdxl-1step-lora").size < 8.2e9
     assert {e.id for e in catalog.entries} >= {"taesd", "taesdxl", "sdxl-vae-fp16-fix", "controlnet-sd15-canny",
-                                                "controlnet-sd15-scribble", "controlnet-sdxl-canny"}
+                                                "controlnet-sd15-scribble", "controlnet-sdxl-canny",
+                                                "controlnet-sdxl-union-promax"}
 
 
 def test_image_metadata_hashes_come_from_the_registry_without_rehashing(library, hyper_lora, monkeypatch):

@@ -81,3 +81,57 @@ def test_a_drawing_with_a_controlnet_runs_through_the_worker(qtbot, parts, tiny_
     path = window.results.item(0).data(Qt.ItemDataRole.UserRole)
     with Image.open(path) as image:
         assert image.size == (64, 64)
+
+
+def test_a_union_controlnet_asks_what_the_picture_is(qtbot, idle_app, tiny_sdxl, union_controlnets, controlnets,
+                                                    tmp_path):
+    """A ControlNet Union model shows a Type list with the types it knows, following the preprocessor (canny,
+    scribble) and chosen for a picture given as it is; a single-kind ControlNet shows none. Reuse brings it back."""
+    import shutil
+
+    from hypersd_desktop.core.vocab import ControlType
+    from hypersd_desktop.models.registry import InstalledModel
+
+    window = idle_app.window
+    idle_app.library.registry.add(InstalledModel(
+        id="sdxl-base", name="SDXL base", kind="base", architecture="sdxl", layout="diffusers", path=str(tiny_sdxl),
+        size=1, sha256=None, short_hash=None, source="import-reference", owned=False))
+    union = tmp_path / "controlnet-union-sdxl-1.0"  # xinsir's folder: the first version's file and ProMax's
+    shutil.copytree(union_controlnets[6], union)
+    shutil.copy(union_controlnets[8] / "diffusion_pytorch_model.safetensors",
+                union / "diffusion_pytorch_model_promax.safetensors")
+    shutil.copytree(controlnets["sdxl"], tmp_path / "controlnet-canny-sdxl-1.0")
+    for folder in (union, tmp_path / "controlnet-canny-sdxl-1.0"):
+        idle_app.library.import_path(folder)
+    window.reload_models()
+    window.model_box.setCurrentIndex(next(i for i in range(window.model_box.count())
+                                          if window.model_box.itemData(i).id == "sdxl-base"))
+    window.models.models_changed.emit()
+    box = window.control_image
+    names = [box.model_box.itemText(i) for i in range(box.model_box.count())]
+    assert names == ["controlnet-canny-sdxl-1.0", "controlnet-union-sdxl-1.0", "controlnet-union-sdxl-1.0 promax"]
+    window.prompt.setPlainText("a sunflower")
+    assert box.load_file(photo(tmp_path / "photo.png"))
+
+    box.model_box.setCurrentIndex(0)
+    assert box.type_box.isHidden() and window.build_request().controls[0].control_type is None
+    box.model_box.setCurrentIndex(1)
+    assert not box.type_box.isHidden() and box.type_box.count() == 6  # no tile or repaint before ProMax
+    assert window.build_request().controls[0].control_type == ControlType.CANNY  # Canny edges say what they are
+    box.preprocessor.setCurrentIndex(box.preprocessor.findData("scribble"))
+    assert box.type_box.currentData() == ControlType.SOFTEDGE
+    box.preprocessor.setCurrentIndex(box.preprocessor.findData("none"))
+    box.type_box.setCurrentIndex(box.type_box.findData(ControlType.DEPTH))
+    box.model_box.setCurrentIndex(2)
+    assert box.type_box.count() == 8 and box.type_box.currentData() == ControlType.DEPTH  # kept
+    assert box.type_box.itemText(6) == "Tile"
+    request = window.build_request()
+    (control,) = request.controls
+    assert (control.control_type, control.preprocessor, control.image) == (ControlType.DEPTH, "none", box.digest)
+    assert control.model.endswith("diffusion_pytorch_model_promax.safetensors")
+
+    box.type_box.setCurrentIndex(box.type_box.findData(ControlType.OPENPOSE))
+    box.model_box.setCurrentIndex(0)
+    window.apply_request(request)
+    assert box.model_box.currentIndex() == 2 and box.type_box.currentData() == ControlType.DEPTH
+    assert window.build_request() == request
