@@ -18,7 +18,7 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hypersd_desktop.engine.inspect import inspect_file
+    from hypersd_desktop.engine.inspect import inspect_file, unknown_phrase
 
     info = inspect_file(args.file)
     if args.json:
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     size = f"{info.tensor_count} tensors, {info.size_bytes / 1e6:.1f} MB"
     if info.kind == WeightsKind.UNKNOWN and info.format and not info.family:  # a kind the app names but does not use
-        print(f"{args.file.name}: a {info.format}, which this app does not use; {size}")
+        print(f"{args.file.name}: {unknown_phrase(info)}, which this app does not use; {size}")
         return 0
     arch = (Architecture(info.architecture).label if info.architecture
             else f"{info.family} (not run by this app)" if info.family else "unknown architecture")

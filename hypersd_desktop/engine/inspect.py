@@ -40,6 +40,17 @@ LYCORIS_OTHER_METHODS = {"oft_blocks": "OFT/BOFT", "oft_diag": "OFT", "a1.weight
 PIPELINE_CLASSES = {"StableDiffusionPipeline": Architecture.SD15, "StableDiffusionXLPipeline": Architecture.SDXL}
 # Cross-attention widths of the UNets the app does not run: SD2's OpenCLIP-H text, the SDXL refiner's OpenCLIP-G.
 OTHER_CROSS_ATTENTION_DIMS = {1024: "SD2", 1280: "the SDXL refiner"}
+# Weights people keep beside their models that the app does not run, by their key names (prefixes, fragments), so
+# an import of a whole models folder says what each is: named after the tried kinds, so none of those is taken.
+OTHER_KINDS = {
+    "IP-Adapter": (("image_proj.", "ip_adapter."), ()),
+    "T2I-Adapter": (("adapter.body.", "adapter.conv_in."), ()),
+    "ControlNet-LLLite": (("lllite_",), ()),
+    "AnimateDiff motion module": ((), (".motion_modules.",)),
+    "CLIP vision encoder": (("vision_model.",), ()),
+    "T5 text encoder": (("encoder.block.", "shared.weight"), ()),
+    "ESRGAN upscaler": ((), ("RDB1.", "rdb1.")),
+}
 _UNET_BLOCKS = ("down_blocks_", "up_blocks_", "mid_block_", "input_blocks_", "output_blocks_", "middle_block_")
 # Where a UNet-style file keeps its cross-attention key projection, which takes the text encoder's width:
 # weights, and the input side of LoRA (kohya, PEFT, diffusers) and LoHa layers.
@@ -271,7 +282,9 @@ def classify(tensors: dict[str, TensorInfo]) -> tuple[str, str | None]:
         return WeightsKind.VAE, "ldm"
     if any_prefix("text_model.", "text_model.encoder."):
         return WeightsKind.TEXT_ENCODER, "diffusers"
-    return WeightsKind.UNKNOWN, None
+    other = next((name for name, (prefixes, fragments) in OTHER_KINDS.items()
+                  if any_prefix(*prefixes) or any_key(*fragments)), None)
+    return WeightsKind.UNKNOWN, other
 
 
 def _embedding_format(tensors: dict[str, TensorInfo]) -> str | None:
@@ -413,6 +426,16 @@ def for_other_family(path: Path, info: WeightsInfo) -> str:
     return f"{path.name} is {family_phrase(info)}, which this app does not run; it runs SD1.5 and SDXL models."
 
 
+def unknown_phrase(info: WeightsInfo) -> str:
+    """What a file of no kind the app runs is, in words: "an IP-Adapter", "a LyCORIS OFT file", or "no kind of
+    weights this app knows"."""
+    if not info.format:
+        return WeightsKind.UNKNOWN.phrase
+    if info.format.startswith("LyCORIS"):
+        return f"a {info.format} file"
+    return f"{'an' if info.format[0] in 'AEIOU' else 'a'} {info.format}"
+
+
 def not_the_kind(path: Path, info: WeightsInfo, wanted: str) -> str:
     """Why `path` cannot be used as `wanted` ("a LoRA"): what it is instead, in words."""
     if info.family:
@@ -420,6 +443,8 @@ def not_the_kind(path: Path, info: WeightsInfo, wanted: str) -> str:
     if info.kind == WeightsKind.UNKNOWN and info.format and info.format.startswith("LyCORIS"):
         return (f"{path.name} is a {info.format} file, which the app cannot use; LoRA, LoCon, LoHa and LoKr files "
                 "work.")
+    if info.kind == WeightsKind.UNKNOWN and info.format:
+        return f"{path.name} is {unknown_phrase(info)}, which this app does not run, not {wanted}."
     return f"{path.name} is {WeightsKind(info.kind).phrase}, not {wanted}."
 
 

@@ -24,7 +24,7 @@ from hypersd_desktop.core.errors import AppError, ModelFormatError, UnsafeFileEr
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import ImportStatus, ModelKind, WeightsKind
 from hypersd_desktop.engine.inspect import (
-    PICKLE_SUFFIXES, PIPELINE_CLASSES, family_phrase, folder_family, inspect_file,
+    PICKLE_SUFFIXES, PIPELINE_CLASSES, family_phrase, folder_family, inspect_file, unknown_phrase,
 )
 from hypersd_desktop.core.hashes import other_tools_hashes, sha256_file
 from hypersd_desktop.models.registry import InstalledModel, ModelFile, Registry
@@ -103,7 +103,7 @@ class Importer:
             elif needs_architecture:
                 what = f"{WeightsKind(info.kind).phrase} for a base model other than SD1.5 and SDXL"
             elif info.kind == WeightsKind.UNKNOWN:
-                what = f"a {info.format} file" if info.format else "no kind of weights this app knows"
+                what = unknown_phrase(info)
             else:
                 what = f"a {info.kind} file"
             return ImportItem(str(path), ImportStatus.UNSUPPORTED, info.kind, info.architecture,

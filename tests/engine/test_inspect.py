@@ -121,3 +121,41 @@ def test_a_header_length_that_looks_like_a_pickle_opcode_is_still_safetensors(tm
         header = b"{}" + b" " * pad
         path = write_raw(tmp_path / f"h{pad}.safetensors", header)
         assert inspect_file(path).kind == "unknown"
+
+
+# Key names as the files people keep beside their models have them (a few tensors each).
+OTHER_FILES = {
+    "ip-adapter_sd15": ("an IP-Adapter", ["image_proj.proj.weight", "ip_adapter.1.to_k_ip.weight"]),
+    "t2i-adapter-canny-sdxl": ("a T2I-Adapter", ["adapter.conv_in.weight", "adapter.body.0.resnets.0.block1.weight"]),
+    "kohya_controllllite_xl_canny": ("a ControlNet-LLLite", [
+        "lllite_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q.conditioning1.0.weight"]),
+    "mm_sd_v15_v2": ("an AnimateDiff motion module", [
+        "down_blocks.0.motion_modules.0.temporal_transformer.norm.weight"]),
+    "clip_vision_h": ("a CLIP vision encoder", ["vision_model.embeddings.class_embedding",
+                                                "vision_model.post_layernorm.weight"]),
+    "t5xxl_fp16": ("a T5 text encoder", ["shared.weight", "encoder.block.0.layer.0.SelfAttention.q.weight"]),
+    "4x-UltraSharp": ("an ESRGAN upscaler", ["model.0.weight", "model.1.sub.0.RDB1.conv1.0.weight"]),
+}
+
+
+@pytest.mark.parametrize("name", list(OTHER_FILES))
+def test_files_the_app_does_not_run_are_named(name, tmp_path, app_home):
+    """Importing a whole models folder says what each file it skips is; a request naming one says so too."""
+    from hypersd_desktop.core.errors import InputError
+    from hypersd_desktop.core.paths import AppPaths
+    from hypersd_desktop.core.vocab import ImportStatus
+    from hypersd_desktop.engine.planning import check_lora_files
+    from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
+    from hypersd_desktop.models.library import ModelLibrary
+
+    phrase, keys = OTHER_FILES[name]
+    path = tmp_path / f"{name}.safetensors"
+    save_file({key: torch.zeros(2, 2) for key in keys}, str(path))
+    assert inspect_file(path).kind == "unknown"
+    library = ModelLibrary(AppPaths.default())
+    [item] = library.import_path(path)
+    library.close()
+    assert item.status == ImportStatus.UNSUPPORTED and item.reason.startswith(f"{phrase};")
+    request = GenerationRequest(prompt="", base_model="unused", loras=(LoraSpec(str(path)),))
+    with pytest.raises(InputError, match=rf"^{name}.safetensors is {phrase}, which this app does not run, not a LoRA.$"):
+        check_lora_files(request, "sd15")
