@@ -113,11 +113,11 @@ def sd15_unet(in_channels: int = 4):
     )
 
 
-def sdxl_unet(cross_attention_dim: int = 64):
+def sdxl_unet(cross_attention_dim: int = 64, in_channels: int = 4):
     from diffusers import UNet2DConditionModel
 
     return UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=4, out_channels=4,
+        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=in_channels, out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
         use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=8,
@@ -165,14 +165,18 @@ def save_pipeline(architecture: str, folder: Path, seed: int = 0, text_width_2: 
 
 
 def save_inpainting_pipeline(base: Path, folder: Path, seed: int = 5) -> Path:
-    """An SD1.5 inpainting model in the layout of stable-diffusion-inpainting: `base`'s folder with a
-    9-channel UNet."""
+    """An inpainting model in the layout of stable-diffusion-inpainting (or SDXL's inpainting-0.1): `base`'s
+    folder (a tiny SD1.5 or SDXL one) with a 9-channel UNet."""
+    import json
     import shutil
 
     shutil.copytree(base, folder)
     torch.manual_seed(seed)
+    config = json.loads((base / "unet" / "config.json").read_text())
     shutil.rmtree(folder / "unet")
-    sd15_unet(in_channels=9).save_pretrained(folder / "unet", safe_serialization=True)
+    unet = (sdxl_unet(config["cross_attention_dim"], in_channels=9) if config.get("addition_embed_type")
+            else sd15_unet(in_channels=9))
+    unet.save_pretrained(folder / "unet", safe_serialization=True)
     return folder
 
 

@@ -86,6 +86,9 @@ class WeightsInfo:
     # `v_pred` tensor, and zero terminal SNR with `ztsnr`, as ComfyUI and reForge read them); None: epsilon.
     prediction: str | None = None
     zero_snr: bool = False
+    # The channels a checkpoint's or UNet's first convolution takes: 4 (the latents), 9 for an inpainting model
+    # (the latents, the mask and the masked image's latents), 8 for InstructPix2Pix; None for other kinds.
+    in_channels: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -228,7 +231,19 @@ def inspect_file(path: str | os.PathLike[str]) -> WeightsInfo:
         family=family,
         prediction=V_PREDICTION if v_prediction else None,
         zero_snr=v_prediction and "ztsnr" in tensors,
+        in_channels=_in_channels(kind, tensors),
     )
+
+
+_FIRST_CONVOLUTION = ("model.diffusion_model.input_blocks.0.0.weight", "input_blocks.0.0.weight", "conv_in.weight")
+INPAINTING_CHANNELS = 9
+
+
+def _in_channels(kind: str, tensors: dict[str, TensorInfo]) -> int | None:
+    if kind not in (WeightsKind.CHECKPOINT, WeightsKind.UNET):
+        return None
+    first = next((tensors[key] for key in _FIRST_CONVOLUTION if key in tensors), None)
+    return first.shape[1] if first is not None and len(first.shape) == 4 else None
 
 
 def _recipe_kind(kind: str) -> str:
@@ -479,13 +494,38 @@ def base_architecture(path: str | Path) -> str:
         if family:
             raise InputError(f"{path.name} is a model for {family}, which this app does not run; choose an SD1.5 or "
                              "SDXL model.")
+        _check_in_channels(path, base_in_channels(path))
         return PIPELINE_CLASSES[class_name]
     info = inspect_file(path)
     if info.kind != WeightsKind.CHECKPOINT or info.family:
         raise InputError(f"{not_the_kind(path, info, 'a base model checkpoint')} Choose a full SD1.5 or SDXL model.")
     if info.architecture is None:
         raise InputError(f"{path.name} is neither an SD1.5 nor an SDXL checkpoint; choose a full SD1.5 or SDXL model.")
+    _check_in_channels(path, info.in_channels or 4)
     return info.architecture
+
+
+def _check_in_channels(path: Path, channels: int) -> None:
+    """Refuse a UNet that takes other inputs than the latents (4) or an inpainting model's (9)."""
+    if channels not in (4, INPAINTING_CHANNELS):
+        what = " (an InstructPix2Pix model, which edits a picture by instruction)" if channels == 8 else ""
+        raise InputError(f"{path.name}'s UNet takes {channels} input channels{what}; this app runs models that take "
+                         "4 (text-to-image models) or 9 (inpainting models).")
+
+
+def base_in_channels(path: str | Path) -> int:
+    """The channels a base model's UNet takes: 4, or 9 for an inpainting model (`sd-v1-5-inpainting`, the
+    "-inpainting" merges of community models), read from a folder's UNet config or a checkpoint's first
+    convolution; 4 where it cannot be read (loading says why)."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            config = json.loads((path / "unet" / "config.json").read_text(encoding="utf-8"))
+            channels = config.get("in_channels", 4) if isinstance(config, dict) else 4
+            return channels if isinstance(channels, int) and not isinstance(channels, bool) else 4
+        return _file_info(path).in_channels or 4
+    except (AppError, OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return 4
 
 
 def base_prediction(path: str | Path) -> tuple[str | None, bool]:
@@ -500,18 +540,22 @@ def base_prediction(path: str | Path) -> tuple[str | None, bool]:
             if isinstance(config, dict) and config.get("prediction_type") == V_PREDICTION:
                 return V_PREDICTION, config.get("rescale_betas_zero_snr") is True
             return None, False
-        stat = path.stat()
-        return _file_prediction(str(path), stat.st_size, stat.st_mtime_ns)
+        info = _file_info(path)
+        return info.prediction, info.zero_snr
     except (AppError, OSError, UnicodeDecodeError, ValueError, RecursionError):
         return None, False
 
 
+def _file_info(path: Path) -> WeightsInfo:
+    stat = path.stat()
+    return _kept_info(str(path), stat.st_size, stat.st_mtime_ns)
+
+
 @functools.lru_cache(maxsize=64)
-def _file_prediction(path: str, _size: int, _mtime_ns: int) -> tuple[str | None, bool]:
-    """`base_prediction` of a checkpoint, kept by size and time: the window plans on every change of a control,
+def _kept_info(path: str, _size: int, _mtime_ns: int) -> WeightsInfo:
+    """`inspect_file` of a checkpoint, kept by size and time: the window plans on every change of a control,
     and an SDXL checkpoint's header (2,500 tensors) takes about 12 ms to read."""
-    info = inspect_file(path)
-    return info.prediction, info.zero_snr
+    return inspect_file(path)
 
 
 def controlnet_weights(path: Path) -> Path:

@@ -2,7 +2,8 @@
 
 Nothing is fetched: a diffusers folder brings its own configs, and a single-file checkpoint is
 read with the diffusers config folder bundled in `resources/configs/<architecture>` (or the one
-the request names). A checkpoint that marks itself as predicting v (`inspect.base_prediction`)
+the request names); an inpainting checkpoint's UNet (9 input channels) is read with that config widened to
+them. A checkpoint that marks itself as predicting v (`inspect.base_prediction`)
 gets a v-prediction scheduler, with zero terminal SNR where it says so. Weights are read only
 from safetensors.
 """
@@ -17,7 +18,7 @@ import torch
 from hypersd_desktop.core.errors import InputError, ModelFormatError
 from hypersd_desktop.core.resources import resources_dir
 from hypersd_desktop.core.vocab import Architecture, WeightsKind
-from hypersd_desktop.engine.inspect import base_prediction, inspect_file, not_the_kind
+from hypersd_desktop.engine.inspect import base_in_channels, base_prediction, inspect_file, not_the_kind
 
 def bundled_config(architecture: str) -> Path:
     return resources_dir() / "configs" / architecture
@@ -54,6 +55,13 @@ def load_base_pipeline(path: str | Path, architecture: str, dtype: torch.dtype, 
     config_dir = Path(config) if config else bundled_config(architecture)
     if not (config_dir / "model_index.json").is_file():
         raise InputError(f"The config folder {config_dir} for single-file loading has no model_index.json.")
+    channels = base_in_channels(path)
+    if unet is None and channels != 4:  # an inpainting checkpoint: the config folder's UNet takes 4 channels
+        from diffusers import UNet2DConditionModel
+
+        extra["unet"] = UNet2DConditionModel.from_single_file(
+            str(path), config=str(config_dir), subfolder="unet", in_channels=channels, local_files_only=True,
+            torch_dtype=dtype)
     pipe = cls.from_single_file(str(path), config=str(config_dir), local_files_only=True, torch_dtype=dtype, **extra)
     prediction, zero_snr = base_prediction(path)
     if prediction is not None:  # the config folder is an epsilon model's: the checkpoint says otherwise

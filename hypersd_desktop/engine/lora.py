@@ -113,7 +113,7 @@ class LoraLayer:
     def delta(self, shape: torch.Size) -> torch.Tensor:
         """ΔW · scale, in float32, shaped as the layer's weight `shape`."""
         rebuild = {"LoRA": self._lora, "LoHa": self._loha, "LoKr": self._lokr}[self.kind]
-        update = rebuild()
+        update = _widened(rebuild(), shape)
         if update.shape[0] != shape[0] or update.numel() != shape.numel():
             raise InputError(f"LoRA layer {self.module} makes an update of {tuple(update.shape)} but the model's "
                              f"layer is {tuple(shape)}; the LoRA is for a different model.")
@@ -336,6 +336,19 @@ def _original_names(lookup: dict[str, str], config: dict) -> dict[str, str]:
                 original["_".join(filter(None, (target, rest)))] = module
                 break
     return original
+
+
+def _widened(update: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+    """The update of a convolution taking 4 input channels, zero-padded for one taking more: an inpainting
+    model's first convolution also reads the mask and the masked image (9 channels), which a LoRA trained on a
+    text-to-image model leaves as they are (A1111 pads it so)."""
+    if len(shape) != 4 or update.shape[0] != shape[0] or update.numel() == shape.numel():
+        return update
+    per_channel = shape[0] * shape[2] * shape[3]
+    channels, rest = divmod(update.numel(), per_channel)
+    if rest or not 0 < channels < shape[1]:
+        return update
+    return torch.nn.functional.pad(update.reshape(shape[0], channels, *shape[2:]), (0, 0, 0, 0, 0, shape[1] - channels))
 
 
 def apply_layers(components: dict[str, torch.nn.Module], layers: list[LoraLayer], weight: float, sign: int = 1) -> None:

@@ -15,6 +15,10 @@ The call's image arguments follow each class: img2img and inpaint take the init 
 the mask as `mask_image`); ControlNet text-to-image takes the control image as `image`, the others as
 `control_image`.
 
+An inpainting model (a UNet of 9 input channels) runs every request in the mode's inpainting pipeline: an
+image-to-image request with a mask over all of the init image, a text-to-image one from mid-grey at full
+strength with that mask, as A1111 conditions an inpainting model in txt2img.
+
 A ControlNet Union model (SDXL) runs in the `StableDiffusionXLControlNetUnion…Pipeline` of each mode, which
 takes the control images as `control_image` and what each is as `control_mode` (the type's number). Each
 control is its own copy of the model in the call (`MultiControlNetUnionModel` for several), with its own
@@ -30,6 +34,7 @@ import torch
 
 from hypersd_desktop.core.vocab import Architecture, Mode
 from hypersd_desktop.engine.controlnet_files import CONFIG_FROM_UNET, load_controlnet
+from hypersd_desktop.engine.inspect import INPAINTING_CHANNELS
 from hypersd_desktop.engine.inputs import ModeInputs
 from hypersd_desktop.engine.types import GenerationRequest
 
@@ -71,15 +76,27 @@ class ControlNets:
         self._loaded.clear()
 
 
+def is_inpainting(unet) -> bool:
+    """Whether a UNet is an inpainting model's: it takes the mask and the masked image's latents beside the
+    latents (9 input channels)."""
+    return unet.config.in_channels == INPAINTING_CHANNELS
+
+
+def pipeline_mode(request: GenerationRequest, inpainting: bool) -> Mode:
+    """The mode whose pipeline runs the request: an inpainting model runs every request as inpainting."""
+    return Mode.INPAINT if inpainting else request.mode
+
+
 def mode_pipeline(base, architecture: str, request: GenerationRequest, controlnets: list):
     """The pipeline for the request's mode, sharing `base`'s components; `base` itself for plain text-to-image."""
     import diffusers
 
     with_control = bool(controlnets)
-    if request.mode == Mode.TEXT_TO_IMAGE and not with_control:
+    mode = pipeline_mode(request, is_inpainting(base.unet))
+    if mode == Mode.TEXT_TO_IMAGE and not with_control:
         return base
     union = any(is_union(controlnet) for controlnet in controlnets)
-    cls = getattr(diffusers, pipeline_class_name(architecture, request.mode, with_control, union))
+    cls = getattr(diffusers, pipeline_class_name(architecture, mode, with_control, union))
     extra = {}
     if with_control:
         from diffusers.models import MultiControlNetUnionModel
@@ -92,23 +109,32 @@ def mode_pipeline(base, architecture: str, request: GenerationRequest, controlne
     return pipe
 
 
-def mode_arguments(request: GenerationRequest, images: ModeInputs, union: bool = False) -> dict:
+def mode_arguments(request: GenerationRequest, images: ModeInputs, union: bool = False,
+                   inpainting: bool = False) -> dict:
     """The keyword arguments of the mode pipeline's call for the request's images; `union`: its ControlNets are
-    ControlNet Union models."""
+    ControlNet Union models; `inpainting`: the model is an inpainting model, which is given a mask everywhere
+    where the request has none, and for text-to-image a mid-grey picture at full strength, as A1111 gives one
+    (its masked-image latents are then those of grey, as A1111's are)."""
+    from PIL import Image
+
     kwargs: dict = {}
     controls = request.controls
-    if request.mode == Mode.TEXT_TO_IMAGE:
+    mode = pipeline_mode(request, inpainting)
+    if mode == Mode.TEXT_TO_IMAGE:
         kwargs.update(width=images.width, height=images.height)
+    elif request.mode == Mode.TEXT_TO_IMAGE:
+        kwargs.update(image=Image.new("RGB", (images.width, images.height), (128, 128, 128)), strength=1.0)
     else:
         kwargs.update(image=images.init, strength=request.strength)
-    if request.mode == Mode.INPAINT:
-        kwargs.update(mask_image=images.mask, width=images.width, height=images.height)
+    if mode == Mode.INPAINT:
+        mask = images.mask if images.mask is not None else Image.new("L", (images.width, images.height), 255)
+        kwargs.update(mask_image=mask, width=images.width, height=images.height)
     if controls and union:  # one image and type per copy of the model: lists even for one
         kwargs["control_image"] = list(images.controls)
         kwargs["control_mode"] = [control.union_type.index for control in controls]
     elif controls:
         control_images = images.controls[0] if len(controls) == 1 else images.controls
-        kwargs["image" if request.mode == Mode.TEXT_TO_IMAGE else "control_image"] = control_images
+        kwargs["image" if mode == Mode.TEXT_TO_IMAGE else "control_image"] = control_images
     if controls:
         one = len(controls) == 1
         kwargs["controlnet_conditioning_scale"] = controls[0].scale if one else [c.scale for c in controls]

@@ -444,7 +444,8 @@ class TorchEngine:
             callback_on_step_end_tensor_inputs=["latents", "prompt_embeds",
                                                 *(["add_text_embeds"] if loaded.architecture == Architecture.SDXL
                                                   else [])],
-            **modes.mode_arguments(request, sources, any(modes.is_union(net) for net in controlnets)),
+            **modes.mode_arguments(request, sources, any(modes.is_union(net) for net in controlnets),
+                                   modes.is_inpainting(loaded.pipe.unet)),
         )
         if settings_plan.timesteps is not None:
             kwargs["timesteps"] = list(settings_plan.timesteps)

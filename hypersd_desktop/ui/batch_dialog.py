@@ -15,11 +15,13 @@ from PySide6.QtWidgets import (
 from hypersd_desktop.core.errors import AppError, InputError
 from hypersd_desktop.core.progress import TransferProgress
 from hypersd_desktop.core.settings import load_settings, save_settings
-from hypersd_desktop.core.vocab import Architecture, architecture_label, ModelKind
+from hypersd_desktop.core.vocab import Architecture, ModelKind
 from hypersd_desktop.engine.types import GenerationRequest
 from hypersd_desktop.gallery.export import ExportOptions
 from hypersd_desktop.models.library import ModelLibrary
-from hypersd_desktop.ui.generate_form import RecipeRules, SeedBox, fill_hyper_box, fill_sizes, hyper_parts, select_size
+from hypersd_desktop.ui.generate_form import (
+    RecipeRules, SeedBox, base_model_label, fill_hyper_box, fill_sizes, hyper_parts, select_size,
+)
 from hypersd_desktop.ui.tasks import describe_items, percent
 from hypersd_desktop.worker.batch import BatchSpec, job_id_for, parse_job, plan_units
 from hypersd_desktop.worker.bridge import WorkerBridge
@@ -57,7 +59,7 @@ class BatchDialog(QDialog):
         self.seeds_per_prompt = QSpinBox(minimum=1, maximum=100, value=settings.batch_seeds_per_prompt)
         self.model_box = QComboBox()
         for model in library.registry.list(kind=ModelKind.BASE):
-            self.model_box.addItem(f"{model.name}  ({architecture_label(model.architecture or '')})", model)
+            self.model_box.addItem(base_model_label(model), model)
         self.hyper_box = QComboBox()
         self.steps = QSpinBox(minimum=1, maximum=12, value=defaults.steps or 2 if defaults else 2)
         self.size_box = QComboBox()

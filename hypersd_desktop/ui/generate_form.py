@@ -13,6 +13,7 @@ from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import QComboBox, QLineEdit
 
 from hypersd_desktop.core.vocab import Architecture, ModelKind, Scheduler, architecture_label
+from hypersd_desktop.engine.inspect import INPAINTING_CHANNELS, base_in_channels
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID, Recipe
 from hypersd_desktop.engine.types import MAX_SEED, LoraSpec
 from hypersd_desktop.models.library import ModelLibrary
@@ -56,13 +57,19 @@ class SeedBox(QLineEdit):
         self.setText(str(max(0, min(int(value), MAX_SEED))))
 
 
+def base_model_label(model: InstalledModel) -> str:
+    """A base model in a list: its name and architecture, and "inpainting" for an inpainting model."""
+    inpainting = ", inpainting" if base_in_channels(model.path) == INPAINTING_CHANNELS else ""
+    return f"{model.name}  ({architecture_label(model.architecture or '')}{inpainting})"
+
+
 def fill_base_models(box: QComboBox, library: ModelLibrary) -> None:
     """The installed base models with their architecture, keeping the chosen one; no signal while filling."""
     current = box.currentData()
     box.blockSignals(True)
     box.clear()
     for model in library.registry.list(kind=ModelKind.BASE):
-        box.addItem(f"{model.name}  ({architecture_label(model.architecture or '')})", model)
+        box.addItem(base_model_label(model), model)
     index = next((i for i in range(box.count()) if current is not None and box.itemData(i).id == current.id), 0)
     box.setCurrentIndex(index)
     box.blockSignals(False)

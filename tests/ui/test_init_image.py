@@ -195,3 +195,19 @@ def _white_mask(width: int, height: int) -> bytes:
     buffer = io.BytesIO()
     Image.new("L", (width, height), 255).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def test_an_inpainting_model_is_labelled_in_the_model_lists(qtbot, idle_app, tiny_sd15, tmp_path):
+    """sd-v1-5-inpainting and the "-inpainting" merges are named as such: they make whole images too, as A1111's
+    inpainting models do, but a user should know which one is picked."""
+    import tiny_models
+
+    idle_app.library.import_path(tiny_models.save_inpainting_pipeline(tiny_sd15, tmp_path / "sd15-inpainting"))
+    window = idle_app.window
+    window.reload_models()
+    labels = [window.model_box.itemText(i) for i in range(window.model_box.count())]
+    assert "sd15-inpainting  (SD1.5, inpainting)" in labels
+    assert any(label.endswith("(SD1.5)") for label in labels)  # the text-to-image one is not
+    dialog = window.open_batch()
+    assert "sd15-inpainting  (SD1.5, inpainting)" in [dialog.model_box.itemText(i) for i in range(dialog.model_box.count())]
+    dialog.close()

@@ -23,7 +23,8 @@ with `output_type="latent"`, as the torch backend calls them:
   generator) as diffusers does even for a 4-channel UNet, so the generators stay in step. After
   every step a 4-channel UNet's latents keep the init latents, noised to the next timestep, where the
   mask (resized to the latents, nearest) is black; a 9-channel inpainting UNet gets the mask and the
-  masked image's latents beside the sample instead.
+  masked image's latents beside the sample instead. Such a model runs text to image and image to image
+  as inpainting masked all over: from mid-grey at strength 1, or from the init image.
 
 Sessions come from a `Provider`; `on_step(step, total, latents)` is called after every step and may
 raise to cancel. A provider that runs faster with fixed shapes (DirectML) gets sessions made for one
@@ -42,6 +43,7 @@ import numpy as np
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.vocab import Architecture
 from hypersd_desktop.engine import prompt_editing, prompts
+from hypersd_desktop.engine.inspect import INPAINTING_CHANNELS
 from hypersd_desktop.engine.onnx.noise import TorchCpuGenerator, batch_randn
 from hypersd_desktop.engine.onnx.providers import CPU, Provider
 from hypersd_desktop.engine.onnx.schedulers import NumpyScheduler, build
@@ -218,6 +220,10 @@ class OnnxPipeline:
             stepper.set_timesteps(timesteps=list(timesteps))
         else:
             stepper.set_timesteps(steps)
+        if self.unet_channels == INPAINTING_CHANNELS and (start is None or start.mask is None):
+            # an inpainting model runs every request as inpainting, masked all over (as engine/modes.py says)
+            image = start.image if start is not None else np.full((height, width, 3), 128, np.uint8)
+            start = Start(image, start.strength if start is not None else 1.0, np.full(image.shape[:2], 255, np.uint8))
         generators = [TorchCpuGenerator(seed + k) for k in range(batch_size)]
         shape = (batch_size, 4, height // self.vae_scale, width // self.vae_scale)
         schedule = stepper.timesteps.tolist()
@@ -305,8 +311,11 @@ class _ImageStart:
             init = pipeline.scale_latents(samples, with_mean=pipeline.architecture == Architecture.SDXL)
             self.latents = stepper.add_noise(init, batch_randn(generators, shape), first)
             return
-        self.init = np.repeat(pipeline.scale_latents(mean + std * generators[0].randn(one), with_mean=False),
-                              shape[0], axis=0)
+        if pipeline.unet_channels == INPAINTING_CHANNELS and start.strength == 1.0:
+            self.init = None  # diffusers samples no init latents for pure noise and a 9-channel UNet, which needs none
+        else:
+            self.init = np.repeat(pipeline.scale_latents(mean + std * generators[0].randn(one), with_mean=False),
+                                  shape[0], axis=0)
         self.noise = batch_randn(generators, shape)
         if start.strength == 1.0:
             self.latents = self.noise * np.float32(stepper.init_noise_sigma)
