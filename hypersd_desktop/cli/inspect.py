@@ -18,7 +18,7 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hypersd_desktop.engine.inspect import inspect_file, unknown_phrase
+    from hypersd_desktop.engine.inspect import INPAINTING_CHANNELS, inspect_file, unknown_phrase
 
     info = inspect_file(args.file)
     if args.json:
@@ -26,6 +26,7 @@ def run(args: argparse.Namespace) -> int:
             "kind": info.kind, "architecture": info.architecture, "family": info.family, "format": info.format,
             "hyper_sd": info.hyper_sd, "tensors": info.tensor_count, "size_bytes": info.size_bytes,
             "prediction": info.prediction or "epsilon", "zero_terminal_snr": info.zero_snr,
+            "in_channels": info.in_channels,
         }))
         return 0
     size = f"{info.tensor_count} tensors, {info.size_bytes / 1e6:.1f} MB"
@@ -37,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.file.name}: {info.kind} for {arch}, {info.format or 'unknown'} keys, {size}")
     if info.hyper_sd:
         print(f"Hyper-SD file: {info.hyper_sd}")
+    if info.in_channels == INPAINTING_CHANNELS:
+        print("An inpainting model: its UNet also reads the mask and the masked picture (9 input channels)")
     if info.prediction:
         print("Predicts v (v-prediction)" + (", with zero terminal SNR" if info.zero_snr else "")
               + ": it runs with a v-prediction scheduler, without Hyper-SD files (they are trained on noise prediction)")

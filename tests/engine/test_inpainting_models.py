@@ -10,6 +10,9 @@ convolution as A1111 widens them. Tiny models, fp32, CPU.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -124,6 +127,9 @@ def test_a_checkpoint_says_it_is_an_inpainting_model_and_other_inputs_are_refuse
     with pytest.raises(InputError, match=r"instruct-pix2pix's UNet takes 8 input channels \(an InstructPix2Pix model"):
         base_architecture(pix2pix)
     assert base_architecture(checkpoint) == "sd15"
+    said = subprocess.run([sys.executable, "-m", "hypersd_desktop", "inspect", str(checkpoint)], capture_output=True,
+                          text=True, check=True).stdout
+    assert "An inpainting model: its UNet also reads the mask" in said
 
 
 def test_a_lora_widens_to_an_inpainting_models_first_convolution(inpainting, tmp_path):
