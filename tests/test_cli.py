@@ -91,6 +91,8 @@ def test_generate_from_an_init_image_with_a_mask_and_a_controlnet(tiny_sd15, hyp
         hashlib.sha256(path.read_bytes()).hexdigest() for path in (init, mask))
     with Image.open(line["path"]) as image:
         assert image.size == (64, 64)  # the init image's size: no --width or --height was given
+        settings = image.text["parameters"].splitlines()[-1]
+    assert "Denoising strength: 0.5, Mask blur: 4" in settings  # as A1111 writes an inpainting's
 
 
 def test_generate_with_canny_edges_of_a_photo(tiny_sd15, controlnets, tmp_path, app_home):

@@ -16,7 +16,7 @@ from pathlib import Path
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken
-from hypersd_desktop.core.vocab import Architecture, Scheduler
+from hypersd_desktop.core.vocab import Architecture, Mode, Scheduler
 from hypersd_desktop.engine import backend as backends
 from hypersd_desktop.engine.backend import BatchingEngine, Engine
 from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, Progress
@@ -43,6 +43,10 @@ def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParame
         extra.append(("UNet", Path(request.unet).stem))
     if request.clip_skip > 1 and settings.architecture == Architecture.SD15:
         extra.append(("Clip skip", str(request.clip_skip)))  # A1111 writes it only when it is not 1
+    if request.mode != Mode.TEXT_TO_IMAGE:  # A1111's img2img fields (the init image is named in the request)
+        extra.append(("Denoising strength", f"{request.strength:g}"))
+    if request.mode == Mode.INPAINT:
+        extra.append(("Mask blur", str(request.mask_blur)))
     return ImageParameters(
         prompt=request.prompt,
         negative_prompt=request.negative_prompt,
