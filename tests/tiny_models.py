@@ -174,9 +174,12 @@ def save_inpainting_pipeline(base: Path, folder: Path, seed: int = 5) -> Path:
     torch.manual_seed(seed)
     config = json.loads((base / "unet" / "config.json").read_text())
     shutil.rmtree(folder / "unet")
-    unet = (sdxl_unet(config["cross_attention_dim"], in_channels=9) if config.get("addition_embed_type")
-            else sd15_unet(in_channels=9))
+    xl = bool(config.get("addition_embed_type"))
+    unet = sdxl_unet(config["cross_attention_dim"], in_channels=9) if xl else sd15_unet(in_channels=9)
     unet.save_pretrained(folder / "unet", safe_serialization=True)
+    index = json.loads((folder / "model_index.json").read_text())  # named as the published inpainting models are
+    index["_class_name"] = "StableDiffusionXLInpaintPipeline" if xl else "StableDiffusionInpaintPipeline"
+    (folder / "model_index.json").write_text(json.dumps(index))
     return folder
 
 

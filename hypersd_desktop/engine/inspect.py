@@ -37,7 +37,13 @@ CROSS_ATTENTION_DIMS = {768: Architecture.SD15, 2048: Architecture.SDXL}
 # LyCORIS methods the app cannot fuse, by a tensor only they have (the suffix after the layer's name).
 LYCORIS_OTHER_METHODS = {"oft_blocks": "OFT/BOFT", "oft_diag": "OFT", "a1.weight": "GLoRA", "diff": "full (diff)",
                          "on_input": "IA³"}
-PIPELINE_CLASSES = {"StableDiffusionPipeline": Architecture.SD15, "StableDiffusionXLPipeline": Architecture.SDXL}
+# The pipeline classes a diffusers folder's model_index.json names: text-to-image ones, and inpainting ones
+# (stable-diffusion-inpainting, stable-diffusion-xl-1.0-inpainting-0.1), whose components are the same. (The SDXL
+# refiner names StableDiffusionXLImg2ImgPipeline and is told apart by its UNet: `folder_family`.)
+PIPELINE_CLASSES = {"StableDiffusionPipeline": Architecture.SD15, "StableDiffusionInpaintPipeline": Architecture.SD15,
+                    "StableDiffusionImg2ImgPipeline": Architecture.SD15,
+                    "StableDiffusionXLPipeline": Architecture.SDXL, "StableDiffusionXLInpaintPipeline": Architecture.SDXL,
+                    "StableDiffusionXLImg2ImgPipeline": Architecture.SDXL}
 # Cross-attention widths of the UNets the app does not run: SD2's OpenCLIP-H text, the SDXL refiner's OpenCLIP-G.
 OTHER_CROSS_ATTENTION_DIMS = {1024: "SD2", 1280: "the SDXL refiner"}
 # Weights people keep beside their models that the app does not run, by their key names (prefixes, fragments), so

@@ -127,6 +127,16 @@ def test_a_checkpoint_says_it_is_an_inpainting_model_and_other_inputs_are_refuse
     with pytest.raises(InputError, match=r"instruct-pix2pix's UNet takes 8 input channels \(an InstructPix2Pix model"):
         base_architecture(pix2pix)
     assert base_architecture(checkpoint) == "sd15"
+    # folders named as the published ones: stable-diffusion-inpainting's class, SDXL inpainting-0.1's
+    assert (base_architecture(folder), base_architecture(inpainting["sdxl"][1])) == ("sd15", "sdxl")
+    refiner = tmp_path / "stable-diffusion-xl-refiner-1.0"  # named an img2img pipeline too, told apart by its UNet
+    shutil.copytree(inpainting["sdxl"][0], refiner)
+    index = json.loads((refiner / "model_index.json").read_text())
+    (refiner / "model_index.json").write_text(json.dumps({**index, "_class_name": "StableDiffusionXLImg2ImgPipeline"}))
+    config = json.loads((refiner / "unet" / "config.json").read_text())
+    (refiner / "unet" / "config.json").write_text(json.dumps({**config, "cross_attention_dim": 1280}))
+    with pytest.raises(InputError, match="is a model for the SDXL refiner"):
+        base_architecture(refiner)
     said = subprocess.run([sys.executable, "-m", "hypersd_desktop", "inspect", str(checkpoint)], capture_output=True,
                           text=True, check=True).stdout
     assert "An inpainting model: its UNet also reads the mask" in said
