@@ -17,8 +17,8 @@ from hypersd_desktop.core.prompt_tags import network_tags
 from hypersd_desktop.core.vocab import Architecture, ControlType, Mode, Scheduler, WeightsKind
 from hypersd_desktop.engine import prompt_editing
 from hypersd_desktop.engine.inspect import (
-    CROSS_ATTENTION_DIMS, OTHER_CROSS_ATTENTION_DIMS, WeightsInfo, base_prediction, for_other_family, inspect_file,
-    controlnet_weights, not_the_kind, union_control_types,
+    CROSS_ATTENTION_DIMS, INPAINTING_CHANNELS, OTHER_CROSS_ATTENTION_DIMS, WeightsInfo, base_in_channels,
+    base_prediction, controlnet_weights, for_other_family, inspect_file, not_the_kind, union_control_types,
 )
 from hypersd_desktop.engine.recipes import (
     PLAIN_GUIDANCE, PLAIN_STEPS, Recipe, check_architecture, recipe_by_id, recipe_for_file, settings_warnings,
@@ -133,6 +133,9 @@ def check_controls(request: GenerationRequest, architecture: str) -> None:
     if any(unions) and not all(unions):
         raise InputError("A ControlNet Union model and a single-kind ControlNet cannot steer one image together; "
                          "give the Union model both control images, or use single-kind ControlNets for both.")
+    if any(unions) and base_in_channels(request.base_model) == INPAINTING_CHANNELS:
+        raise InputError(f"{Path(request.base_model).name} is an inpainting model, which diffusers' ControlNet Union "
+                         "pipelines cannot run; choose a text-to-image model, or a single-kind ControlNet.")
 
 
 def check_controlnet(path: Path, architecture: str) -> None:

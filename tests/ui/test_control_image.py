@@ -4,6 +4,7 @@ a drawing named as it is with the scribble preprocessor, or a picture as it is; 
 from __future__ import annotations
 
 import io
+import shutil
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -135,3 +136,46 @@ def test_a_union_controlnet_asks_what_the_picture_is(qtbot, idle_app, tiny_sdxl,
     window.apply_request(request)
     assert box.model_box.currentIndex() == 2 and box.type_box.currentData() == ControlType.DEPTH
     assert window.build_request() == request
+
+
+def test_an_sdxl_inpainting_model_with_a_controlnet_makes_an_image_through_the_worker(qtbot, parts, tiny_sdxl, controlnets,
+                                                                                    union_controlnets, hyper_lora,
+                                                                                    tmp_path):
+    """An inpainting model makes a whole image with a single-kind ControlNet (diffusers' ControlNet inpainting
+    pipeline, masked all over); with a Union model, whose inpainting pipeline cannot run it, the window says so
+    before anything runs."""
+    import tiny_models
+
+    library, window = parts.library, parts.window
+    library.import_path(tiny_models.save_inpainting_pipeline(tiny_sdxl, tmp_path / "sdxl-inpainting"))
+    library.import_path(hyper_lora("Hyper-SDXL-1step-lora"))
+    for name, folder in (("controlnet-canny-sdxl-1.0", controlnets["sdxl"]),
+                         ("controlnet-union-sdxl-1.0", union_controlnets[6])):
+        shutil.copytree(folder, tmp_path / name)
+        library.import_path(tmp_path / name)
+    window.reload_models()
+    window.model_box.setCurrentIndex(window.model_box.findText("sdxl-inpainting  (SDXL, inpainting)"))
+    window.models.models_changed.emit()
+    select_size(window.size_box, 64, 64)
+    box = window.control_image
+    assert box.load_file(photo(tmp_path / "photo.png"))
+    window.prompt.setPlainText("a sunflower")
+    said = "inpainting model, which diffusers' ControlNet Union pipelines cannot run"
+    box.model_box.setCurrentIndex(box.model_box.findText("controlnet-union-sdxl-1.0"))
+    qtbot.waitUntil(lambda: said in window.warnings.text(), timeout=WAIT)  # said as it is chosen
+    ended = []
+    parts.bridge.finished.connect(ended.append)
+    parts.bridge.failed.connect(ended.append)
+    window.generate()
+    qtbot.waitUntil(lambda: bool(ended), timeout=WAIT)
+    assert said in window.errors.text() and window.results.count() == 0
+
+    box.model_box.setCurrentIndex(box.model_box.findText("controlnet-canny-sdxl-1.0"))
+    assert said not in window.warnings.text()
+    ended.clear()
+    window.generate()
+    qtbot.waitUntil(lambda: bool(ended), timeout=WAIT)
+    assert not window.errors.text()
+    path = window.results.item(0).data(Qt.ItemDataRole.UserRole)
+    with Image.open(path) as image:
+        assert image.size == (64, 64) and np.asarray(image).std() > 5
