@@ -124,6 +124,9 @@ def union_config(state: dict[str, torch.Tensor]) -> dict:
     """The parts of a ControlNet Union config that its weights say: the control types, and the transformer that
     mixes the control images' features (`transformer_layes`, as diffusers spells it). Its head count cannot be
     read off the weights; every published one has diffusers' default, 8."""
+    if state["task_embedding"].dim() != 2:
+        raise ModelFormatError(f"The ControlNet Union model's task_embedding is {tuple(state['task_embedding'].shape)}, "
+                               "not one row per control type: the file is damaged.")
     types, channels = state["task_embedding"].shape
     projection = state.get("spatial_ch_projs.weight")
     layers = {int(match.group(1)) for key in state if (match := re.match(r"transformer_layes\.(\d+)\.", key))}

@@ -161,3 +161,19 @@ def test_union_requests_say_what_is_missing(unions, controlnets, tiny_sdxl, tmp_
     assert planned(ControlSpec(str(unions[8]), edges, control_type="tile")).steps == 2
     assert planned(ControlSpec(str(unions[6]), edges, preprocessor="scribble")).steps == 2
     assert planned(ControlSpec(str(controlnets["sdxl"]), edges)).steps == 2  # a single-kind one needs no type
+
+
+def test_a_damaged_union_file_says_so(unions, tiny_sdxl, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from hypersd_desktop.core.errors import ModelFormatError
+    from hypersd_desktop.engine.controlnet_files import load_controlnet
+
+    state = load_file(unions[6] / "diffusion_pytorch_model.safetensors")
+    state["task_embedding"] = state["task_embedding"].flatten()
+    damaged = tmp_path / "union-damaged.safetensors"
+    save_file(state, str(damaged))
+    base_config = json.loads((tiny_sdxl / "unet" / "config.json").read_text())
+    with pytest.raises(ModelFormatError, match="task_embedding is .* the file is damaged"):
+        load_controlnet(damaged, torch.float32, base_config)
+    assert union_control_types(damaged) is None
