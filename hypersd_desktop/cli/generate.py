@@ -16,6 +16,7 @@ from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import TransferProgress
 from hypersd_desktop.core.vocab import ControlType, Decoder, Device, DType, ModelKind, Preprocessor, Preview, Scheduler
 from hypersd_desktop.core.images import InputImages
+from hypersd_desktop.engine.inspect import union_control_types
 from hypersd_desktop.engine.types import AUTO_BACKEND, ControlSpec, GenerationRequest, LoraSpec
 
 CANNY = "canny"  # --preprocess canny: the edge map is made here, and the request names it
@@ -140,10 +141,13 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     init = inputs.add_file(args.init_image, "The --init-image") if args.init_image else None
     mask = inputs.add_file(args.mask, "The --mask") if args.mask else None
     canny = args.preprocess == CANNY
-    controls = tuple(ControlSpec(resolve(model), control_image(inputs, Path(image), canny), scale,
-                                 preprocessor=Preprocessor.NONE if canny else Preprocessor(args.preprocess),
-                                 control_type=kind or (ControlType.CANNY if canny else None))
-                     for model, image, scale, kind in args.control)
+    controls = []
+    for model, image, scale, kind in args.control:
+        path = resolve(model)
+        if kind is None and canny and union_control_types(path):
+            kind = ControlType.CANNY  # a Union model is told the edge map is one
+        controls.append(ControlSpec(path, control_image(inputs, Path(image), canny), scale, control_type=kind,
+                                    preprocessor=Preprocessor.NONE if canny else Preprocessor(args.preprocess)))
     request = GenerationRequest(
         prompt=args.prompt,
         negative_prompt=args.negative,
@@ -176,7 +180,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         strength=args.strength,
         mask_image=mask,
         mask_blur=args.mask_blur,
-        controls=controls,
+        controls=tuple(controls),
     )
     from hypersd_desktop.engine.inputs import open_inputs  # numpy: only for a request that generates
 

@@ -213,6 +213,10 @@ def plan(request: GenerationRequest, architecture: str) -> Plan:
         eta = 0.0
     warnings += settings_warnings(recipe, steps, guidance, scheduler, bool(request.negative_prompt))
     warnings += tag_warnings(request)
+    warnings += [f"The control type \"{control.control_type}\" was ignored: {Path(control.model).name} is a "
+                 "single-kind ControlNet, which follows what it was trained on; types are for ControlNet Union models."
+                 for control in request.controls
+                 if control.control_type is not None and union_control_types(Path(control.model)) is None]
     warnings += prompt_editing.and_warnings(request.prompt, request.negative_prompt if guidance > 1 else "")
     if recipe is not None and base_prediction(request.base_model)[0] is not None:
         warnings.append(f"{Path(request.base_model).name} is a v-prediction model, and Hyper-SD's files are trained "

@@ -161,6 +161,12 @@ def test_union_requests_say_what_is_missing(unions, controlnets, tiny_sdxl, tmp_
     assert planned(ControlSpec(str(unions[8]), edges, control_type="tile")).steps == 2
     assert planned(ControlSpec(str(unions[6]), edges, preprocessor="scribble")).steps == 2
     assert planned(ControlSpec(str(controlnets["sdxl"]), edges)).steps == 2  # a single-kind one needs no type
+    told = [w for w in planned(ControlSpec(str(controlnets["sdxl"]), edges, control_type="depth")).warnings
+            if "control type" in w]
+    assert told == ['The control type "depth" was ignored: sdxl is a single-kind ControlNet, which follows what it '
+                    'was trained on; types are for ControlNet Union models.']
+    assert not [w for w in planned(ControlSpec(str(unions[6]), edges, control_type="depth")).warnings
+                if "control type" in w]
 
 
 def test_a_damaged_union_file_says_so(unions, tiny_sdxl, tmp_path):
