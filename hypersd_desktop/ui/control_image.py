@@ -88,6 +88,8 @@ class ControlBox(PictureInput):
         self.type_box.setCurrentIndex(max(0, self.type_box.findData(current)))
         self.type_box.blockSignals(False)
         self.type_box.setVisible(types is not None)
+        self.preprocessor.setItemText(self.preprocessor.findData(Preprocessor.NONE.value),
+                                      "As it is (a map of that type)" if types else PREPROCESSORS[-1][0])
 
     def _follow_preprocessor(self) -> None:
         """Canny edges and scribbles say what they are: the Type list follows the preprocessor to them."""

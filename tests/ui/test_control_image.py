@@ -114,10 +114,13 @@ def test_a_union_controlnet_asks_what_the_picture_is(qtbot, idle_app, tiny_sdxl,
     window.prompt.setPlainText("a sunflower")
     assert box.load_file(photo(tmp_path / "photo.png"))
 
+    as_it_is = box.preprocessor.findData("none")
     box.model_box.setCurrentIndex(0)
     assert box.type_box.isHidden() and window.build_request().controls[0].control_type is None
+    assert box.preprocessor.itemText(as_it_is) == "As it is (edges or a scribble)"
     box.model_box.setCurrentIndex(1)
     assert not box.type_box.isHidden() and box.type_box.count() == 6  # no tile or repaint before ProMax
+    assert box.preprocessor.itemText(as_it_is) == "As it is (a map of that type)"
     assert window.build_request().controls[0].control_type == ControlType.CANNY  # Canny edges say what they are
     box.preprocessor.setCurrentIndex(box.preprocessor.findData("scribble"))
     assert box.type_box.currentData() == ControlType.SOFTEDGE
