@@ -138,6 +138,9 @@ def test_a_union_controlnet_is_told_what_each_image_is(tiny_sdxl, union_controln
     assert "say which kind the control image is" in refused.stderr
     unknown = cli(*base, "--control", f"{union}:{depth}:1:lineart")
     assert unknown.returncode == 2 and "the control type in" in unknown.stderr
+    said = cli("inspect", union / "diffusion_pytorch_model.safetensors").stdout
+    assert "A ControlNet Union model of 8 control types: openpose, depth, softedge, canny, normal, segment, tile, " \
+           "repaint" in said
 
 
 def test_inspect_json(hyper_lora):

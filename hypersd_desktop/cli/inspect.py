@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from hypersd_desktop.core.vocab import Architecture, WeightsKind
+from hypersd_desktop.core.vocab import Architecture, ControlType, WeightsKind
 
 
 
@@ -18,7 +18,7 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hypersd_desktop.engine.inspect import INPAINTING_CHANNELS, inspect_file, unknown_phrase
+    from hypersd_desktop.engine.inspect import INPAINTING_CHANNELS, inspect_file, union_control_types, unknown_phrase
 
     info = inspect_file(args.file)
     if args.json:
@@ -38,6 +38,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{args.file.name}: {info.kind} for {arch}, {info.format or 'unknown'} keys, {size}")
     if info.hyper_sd:
         print(f"Hyper-SD file: {info.hyper_sd}")
+    if (types := union_control_types(args.file)) is not None:
+        print(f"A ControlNet Union model of {types} control types: {', '.join(ControlType.values()[:types])}")
     if info.in_channels == INPAINTING_CHANNELS:
         print("An inpainting model: its UNet also reads the mask and the masked picture (9 input channels)")
     if info.prediction:

@@ -576,6 +576,16 @@ def controlnet_weights(path: Path) -> Path:
     return found[0]
 
 
+def weights_name(path: Path) -> str:
+    """A weights file or folder as people know it: diffusers' generic `diffusion_pytorch_model[_variant]` files
+    are named after their folder (`controlnet-union-sdxl-1.0 promax`)."""
+    generic = "diffusion_pytorch_model"
+    if path.is_dir() or not path.name.lower().startswith(generic) or not path.parent.name:
+        return path.name
+    variant = path.name.split(".")[0][len(generic) + 1:]
+    return f"{path.parent.name} {variant}".strip()
+
+
 def union_control_types(path: str | Path) -> int | None:
     """How many control types a ControlNet Union model tells apart (6; 8 for ProMax, which adds tile and repaint),
     read off its weights; None for any other ControlNet, or one that cannot be read (loading says why)."""

@@ -19,6 +19,7 @@ from hypersd_desktop.engine import prompt_editing
 from hypersd_desktop.engine.inspect import (
     CROSS_ATTENTION_DIMS, INPAINTING_CHANNELS, OTHER_CROSS_ATTENTION_DIMS, WeightsInfo, base_in_channels,
     base_prediction, controlnet_weights, for_other_family, inspect_file, not_the_kind, union_control_types,
+    weights_name,
 )
 from hypersd_desktop.engine.recipes import (
     PLAIN_GUIDANCE, PLAIN_STEPS, Recipe, check_architecture, recipe_by_id, recipe_for_file, settings_warnings,
@@ -122,13 +123,14 @@ def check_controls(request: GenerationRequest, architecture: str) -> None:
         unions.append(types is not None)
         if types is None:
             continue
-        wanted = control.union_type
+        wanted, name = control.union_type, weights_name(path)
         if wanted is None:
-            raise InputError(f"{path.name} is a ControlNet Union model, which follows several kinds of image: say "
+            raise InputError(f"{name} is a ControlNet Union model, which follows several kinds of image: say "
                              f"which kind the control image is (the control type: "
-                             f"{', '.join(ControlType.values()[:types])}).")
+                             f"{', '.join(ControlType.values()[:types])}; on the command line "
+                             "--control MODEL:IMAGE:SCALE:TYPE).")
         if wanted.index >= types:
-            raise InputError(f"{path.name} knows {types} control types; \"{wanted}\" ({wanted.label.lower()}) needs "
+            raise InputError(f"{name} knows {types} control types; \"{wanted}\" ({wanted.label.lower()}) needs "
                              "the ProMax version of the ControlNet Union model.")
     if any(unions) and not all(unions):
         raise InputError("A ControlNet Union model and a single-kind ControlNet cannot steer one image together; "

@@ -24,7 +24,7 @@ from hypersd_desktop.core.errors import AppError, ModelFormatError, UnsafeFileEr
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import ImportStatus, ModelKind, WeightsKind
 from hypersd_desktop.engine.inspect import (
-    PICKLE_SUFFIXES, PIPELINE_CLASSES, family_phrase, folder_family, inspect_file, unknown_phrase,
+    PICKLE_SUFFIXES, PIPELINE_CLASSES, family_phrase, folder_family, inspect_file, unknown_phrase, weights_name,
 )
 from hypersd_desktop.core.hashes import other_tools_hashes, sha256_file
 from hypersd_desktop.models.registry import InstalledModel, ModelFile, Registry
@@ -174,13 +174,9 @@ def _model_name(path: Path) -> str:
     """A weights file's name in the library: its stem, or its folder's name for diffusers' generic file names
     (a ControlNet or VAE folder holds `diffusion_pytorch_model.safetensors`)."""
     stem = path.name.lower().removesuffix(".safetensors")
-    generic = stem.split(".")[0] in ("diffusion_pytorch_model", "model", "pytorch_model")
-    if generic and path.parent.name:
+    if stem.split(".")[0] in ("model", "pytorch_model") and path.parent.name:
         return path.parent.name
-    variant = path.stem[len("diffusion_pytorch_model_"):]  # xinsir's `diffusion_pytorch_model_promax`
-    if stem.startswith("diffusion_pytorch_model_") and variant and path.parent.name:
-        return f"{path.parent.name} {variant}"
-    return path.stem
+    return weights_name(path).removesuffix(".safetensors")  # xinsir's `diffusion_pytorch_model_promax` too
 
 
 def _is_diffusers_folder(path: Path) -> bool:

@@ -139,6 +139,10 @@ def test_union_files_are_known_and_load_from_any_layout(unions, tiny_sdxl, tmp_p
         assert model.state_dict().keys() == expected.keys()
         assert all(torch.equal(model.state_dict()[key], value) for key, value in expected.items())
     assert union_control_types(mixed) == 8
+    with pytest.raises(InputError, match=r"^controlnet-union-sdxl-1.0 promax is a ControlNet Union model.*"
+                                         r"--control MODEL:IMAGE:SCALE:TYPE\)\.$"):
+        plan(GenerationRequest(prompt="", base_model=str(tiny_sdxl), controls=(ControlSpec(
+            str(mixed / "diffusion_pytorch_model_promax.safetensors"), "0" * 64),)), "sdxl")
 
 
 def test_union_requests_say_what_is_missing(unions, controlnets, tiny_sdxl, tmp_path):
@@ -150,7 +154,7 @@ def test_union_requests_say_what_is_missing(unions, controlnets, tiny_sdxl, tmp_
         return plan(request.replace(controls=controls), "sdxl")
 
     with pytest.raises(InputError, match=r"is a ControlNet Union model.*openpose, depth, softedge, canny, normal, "
-                                         r"segment\)"):
+                                         r"segment; on the command line"):
         planned(ControlSpec(str(unions[6]), edges))
     with pytest.raises(InputError, match=r"knows 6 control types; \"tile\" \(tile\) needs the ProMax version"):
         planned(ControlSpec(str(unions[6]), edges, control_type="tile"))
