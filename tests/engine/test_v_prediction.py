@@ -84,3 +84,25 @@ def test_a_hyper_sd_file_on_a_v_prediction_model_is_warned_about_and_onnx_declin
     assert not any("v-prediction" in w for w in plan(request.replace(base_model=str(checkpoints["eps"])), "sdxl").warnings)
     assert "v-prediction" in declines(request)
     assert declines(request.replace(base_model=str(checkpoints["eps"]))) is None
+
+
+def test_an_sd15_v_prediction_checkpoint_runs_as_diffusers_runs_it(tiny_sd15, tmp_path):
+    """SD1.5 fine-tunes trained on v (and zero terminal SNR) carry the same marks; their base scheduler is PNDM."""
+    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
+
+    plain = ldm_format.save_single_file(StableDiffusionPipeline.from_pretrained(tiny_sd15), tmp_path / "eps.safetensors")
+    marked = tmp_path / "sd15-vpred.safetensors"
+    save_file({**load_file(str(plain)), "v_pred": torch.tensor([]), "ztsnr": torch.tensor([])}, str(marked))
+    assert inspect_file(marked).architecture == "sd15" and base_prediction(marked) == ("v_prediction", True)
+    request = GenerationRequest(prompt="a lighthouse", base_model=str(marked), base_config=str(tiny_sd15), steps=4,
+                                guidance=3.0, width=64, height=64, seed=9, device="cpu")
+    ours = np.asarray(TorchEngine().generate(request)[0].image, dtype=np.int16)
+    pipe = StableDiffusionPipeline.from_single_file(str(marked), config=str(tiny_sd15), local_files_only=True,
+                                                    safety_checker=None, requires_safety_checker=False)
+    pipe.scheduler = EulerDiscreteScheduler.from_config(pipe.scheduler.config, prediction_type="v_prediction",
+                                                        rescale_betas_zero_snr=True)
+    theirs = pipe("a lighthouse", num_inference_steps=4, guidance_scale=3.0, width=64, height=64,
+                  generator=[torch.Generator("cpu").manual_seed(9)], output_type="np").images[0]
+    assert np.abs(ours - np.round(theirs * 255).astype(np.int16)).max() <= 1
+    as_epsilon = np.asarray(TorchEngine().generate(request.replace(base_model=str(plain)))[0].image, np.int16)
+    assert np.abs(ours - as_epsilon).max() > 10
