@@ -16,6 +16,7 @@ from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.vocab import CollisionRule, ExportFormat, ExportStatus
 from hypersd_desktop.engine.types import GenerationRequest
 from hypersd_desktop.gallery.export import ExportOptions
+from hypersd_desktop.gallery.formats.syntax import reused_prompts
 from hypersd_desktop.gallery.gallery import read_metadata
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
 
@@ -174,9 +175,12 @@ def reuse_command(record: ImageRecord) -> tuple[str, str | None]:
             note = f"{str(error).rstrip('.')}; the command repeats the settings the gallery shows."
         else:
             return shlex.join(words + _request_words(request)), None
-    words += ["--model", record.model_name or "MODEL", "--prompt", record.prompt]
-    if record.negative_prompt:
-        words += ["--negative", record.negative_prompt]
+    prompt, negative, rewritten = reused_prompts(record.metadata_format or "", record.prompt, record.negative_prompt)
+    if rewritten:
+        note = f"{note} {rewritten}"
+    words += ["--model", record.model_name or "MODEL", "--prompt", prompt]
+    if negative:
+        words += ["--negative", negative]
     for flag, value in (("--steps", record.steps), ("--guidance", record.guidance), ("--seed", record.seed),
                         ("--width", record.width), ("--height", record.height)):
         if value is not None:

@@ -30,6 +30,7 @@ from hypersd_desktop.engine.recipes import RECIPES_BY_ID
 from hypersd_desktop.engine.types import MAX_CLIP_SKIP, GenerationRequest, LoraSpec
 from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.core.prompt_tags import embeddings_by_name, without_network_tags
+from hypersd_desktop.gallery.formats.syntax import reused_prompts
 from hypersd_desktop.gallery.gallery import Gallery, read_metadata
 from hypersd_desktop.gallery.store import ImageRecord
 from hypersd_desktop.models.catalog import FP16_SDXL_VAE
@@ -541,12 +542,13 @@ class MainWindow(QMainWindow):
         if match.recipe_settings:  # made without Hyper-SD: the chosen recipe's own settings
             recipe = RECIPES_BY_ID[match.hyper.recipe]
             steps, guidance = recipe.default_steps, recipe.guidance
-        prompt, negative = (embeddings_by_name(text) for text in (without_network_tags(metadata.prompt),
-                                                                   metadata.negative_prompt))
+        prompt, negative, rewritten = reused_prompts(metadata.format, metadata.prompt, metadata.negative_prompt)
+        prompt, negative = (embeddings_by_name(text) for text in (without_network_tags(prompt), negative))
         self._fill_controls(match, prompt, negative, steps, guidance,
                             metadata.seed, metadata.width, metadata.height, None,  # LoRA tags: the LoRA table's
                             metadata.clip_skip or 1)
-        self._reuse_notes = list(match.warnings)  # shown beside the recipe's warnings until the next generation
+        # shown beside the recipe's warnings until the next generation
+        self._reuse_notes = [*match.warnings, *([rewritten] if rewritten else [])]
         self._update_recipe_controls()
 
     def _fill_controls(self, match: ModelMatch, prompt: str, negative: str, steps: int | None, guidance: float | None,

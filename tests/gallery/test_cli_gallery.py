@@ -75,3 +75,22 @@ def test_reuse_of_an_image_made_elsewhere_repeats_what_its_file_says(tmp_path):
     assert "not made here" in run.stderr
     Path(record["path"]).unlink()  # the file is gone: what the row holds is repeated
     assert "--clip-skip" not in cli("gallery", "reuse", record["id"]).stdout
+
+
+def test_reuse_of_a_novelai_image_writes_its_weights_in_a1111s_syntax(tmp_path):
+    """The corpus's NovelAI V4 image weighs "feet" -0.8 with its own syntax; the command says it as A1111 does."""
+    import shutil
+    from pathlib import Path
+
+    folder = tmp_path / "from-novelai"
+    folder.mkdir()
+    corpus = Path(__file__).parent / "corpus" / "sd-metadata" / "webp" / "novelai-curated.webp"
+    shutil.copy(corpus, folder)
+    assert "added 1" in cli("gallery", "import", folder).stdout
+    (record,) = json.loads(cli("gallery", "list", "--json").stdout)
+    assert "-0.8::feet::" in record["prompt"]  # the gallery keeps it as written
+    run = cli("gallery", "reuse", record["id"])
+    words = shlex.split(run.stdout.strip())
+    prompt = words[words.index("--prompt") + 1]
+    assert "(feet:-0.8)" in prompt and "::" not in prompt
+    assert "NovelAI weighting is written in A1111's syntax" in run.stderr

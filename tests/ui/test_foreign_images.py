@@ -28,16 +28,29 @@ ONE_PER_FAMILY = ["sd-parsers/automatic1111_cropped.png", "sd-parsers/automatic1
                   "sd-metadata/png/novelai-full.png", "sd-metadata/webp/novelai-curated.webp", "sd-metadata/png/invokeai.png"]
 
 
+# The weighting of InvokeAI's and NovelAI's prompts as reuse writes it in A1111's syntax: (written, as reused).
+REWRITTEN = {
+    "sd-parsers/invokeai_dream1.png": [("(imperfect skin)", "imperfect skin")],  # a compel group weighs 1
+    "sd-parsers/invokeai_sdmeta1.png": [("(imperfect skin)", "imperfect skin")],
+    "sd-parsers/invokeai_imeta1.png": [("grainy+", "(grainy:1.1)"), ("jpg+", "(jpg:1.1)"), ("noisy++", "(noisy:1.21)")],
+    "sd-metadata/webp/novelai-curated.webp": [("-0.8::feet::", "(feet:-0.8)")],
+}
+
+
 @pytest.mark.parametrize("name", ONE_PER_FAMILY)
 def test_dropping_a_real_image_of_each_tool_fills_the_controls(qtbot, idle_app, name):
     window = idle_app.window
     expected = EXPECTED[name]
     answer_next_dialog(qtbot, "Reuse its settings")
     drop(window, [CORPUS / name])
-    def shown(text: str) -> str:  # a text box keeps lines, not Windows line ends
+
+    def shown(text: str) -> str:  # a text box keeps lines, not Windows line ends; other tools' weights as A1111's
+        for written, reused in REWRITTEN.get(name, []):
+            text = text.replace(written, reused)
         return text.strip().replace("\r\n", "\n")
     qtbot.waitUntil(lambda: window.prompt.toPlainText() == shown(expected["prompt"]), timeout=5000)
     assert window.negative.toPlainText() == shown(expected["negative_prompt"])
+    assert ("weighting is written in A1111's syntax" in window.warnings.text()) == (name in REWRITTEN)
     assert window.seed.value() == expected["seed"] % (MAX_SEED + 1) and window.seed_lock.isChecked()
     if "width" in expected:
         assert window.size_box.currentData() == (expected["width"], expected["height"])
