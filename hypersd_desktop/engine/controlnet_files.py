@@ -28,9 +28,7 @@ from pathlib import Path
 import torch
 
 from hypersd_desktop.core.errors import ModelFormatError
-from hypersd_desktop.engine.inspect import controlnet_weights
-
-CONTROLNET_CLASSES = ("ControlNetModel", "ControlNetUnionModel")  # the `_class_name`s of the configs read here
+from hypersd_desktop.engine.inspect import CONTROLNET_CLASSES, controlnet_weights
 
 #: A diffusers ControlNet config's keys copied from the base UNet's config (as `ControlNetModel.from_unet`).
 CONFIG_FROM_UNET = (

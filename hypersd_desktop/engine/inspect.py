@@ -64,6 +64,8 @@ _CROSS_ATTENTION_KEYS = ("attn2.to_k.weight", "attn2_to_k.lora_down.weight", "at
                          "attn2.to_k.lora.down.weight", "attn2.to_k.lora_down.weight", "attn2_to_k.hada_w1_b",
                          "attn2.to_k.hada_w1_b")
 V_PREDICTION = "v_prediction"  # diffusers' name for it
+CONTROLNET_CLASSES = ("ControlNetModel", "ControlNetUnionModel")  # the `_class_name`s of ControlNet configs
+INPAINTING_CHANNELS = 9  # an inpainting UNet's inputs: the latents (4), the mask (1), the masked image's latents (4)
 EDM_FAMILY = "EDM sampling (Playground v2.5, CosXL)"
 FLUX_WIDTH = 3072  # FLUX's transformer width; SD3's is 1536 (medium) or 2432 (3.5 large)
 
@@ -242,7 +244,6 @@ def inspect_file(path: str | os.PathLike[str]) -> WeightsInfo:
 
 
 _FIRST_CONVOLUTION = ("model.diffusion_model.input_blocks.0.0.weight", "input_blocks.0.0.weight", "conv_in.weight")
-INPAINTING_CHANNELS = 9
 
 
 def _in_channels(kind: str, tensors: dict[str, TensorInfo]) -> int | None:

@@ -17,9 +17,9 @@ from hypersd_desktop.core.prompt_tags import network_tags
 from hypersd_desktop.core.vocab import Architecture, ControlType, Mode, Scheduler, WeightsKind
 from hypersd_desktop.engine import prompt_editing
 from hypersd_desktop.engine.inspect import (
-    CROSS_ATTENTION_DIMS, INPAINTING_CHANNELS, OTHER_CROSS_ATTENTION_DIMS, WeightsInfo, base_in_channels,
-    base_prediction, controlnet_weights, for_other_family, inspect_file, not_the_kind, union_control_types,
-    weights_name,
+    CONTROLNET_CLASSES, CROSS_ATTENTION_DIMS, INPAINTING_CHANNELS, OTHER_CROSS_ATTENTION_DIMS, WeightsInfo,
+    base_in_channels, base_prediction, controlnet_weights, for_other_family, inspect_file, not_the_kind,
+    union_control_types, weights_name,
 )
 from hypersd_desktop.engine.recipes import (
     PLAIN_GUIDANCE, PLAIN_STEPS, Recipe, check_architecture, recipe_by_id, recipe_for_file, settings_warnings,
@@ -94,7 +94,7 @@ def controlnet_architecture(path: Path) -> str | None:
         except (OSError, UnicodeDecodeError, ValueError, RecursionError):
             raise InputError(f"{path.name} is not a diffusers ControlNet folder: its config.json is missing or "
                              "damaged.") from None
-        if not isinstance(config, dict) or config.get("_class_name") not in ("ControlNetModel", "ControlNetUnionModel"):
+        if not isinstance(config, dict) or config.get("_class_name") not in CONTROLNET_CLASSES:
             raise InputError(f"{path.name} is not a ControlNet (its config names "
                              f"{config.get('_class_name') if isinstance(config, dict) else 'nothing'}).")
         width = config.get("cross_attention_dim")
