@@ -87,6 +87,8 @@ def load_unet_override(path: str | Path, config: dict, architecture: str, dtype:
 
     path = Path(path)
     info = check_unet_file(path, architecture)
+    if info.in_channels is not None:  # its own first convolution's (the Hyper-SDXL UNet on an inpainting base)
+        config = {**config, "in_channels": info.in_channels}
     state = load_file(str(path))
     if info.format == "ldm":
         from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint

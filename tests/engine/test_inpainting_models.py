@@ -164,3 +164,21 @@ def test_a_lora_widens_to_an_inpainting_models_first_convolution(inpainting, tmp
     assert unmatched == 0
     assert torch.allclose(change[:, :4], expected, atol=1e-6)
     assert torch.equal(change[:, 4:], torch.zeros_like(change[:, 4:]))
+
+
+def test_a_full_unet_replaces_an_inpainting_models_own(inpainting, tmp_path):
+    """The Hyper-SDXL 1-step UNet (4 input channels) on an inpainting model's folder: it takes the UNet's place, and
+    the run is text-to-image with the folder's text encoders and VAE."""
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import save_file
+
+    base, folder, _, _ = inpainting["sdxl"]
+    unet = UNet2DConditionModel.from_pretrained(base, subfolder="unet")
+    path = tmp_path / "Hyper-SDXL-1step-Unet.safetensors"
+    save_file({key: value.contiguous() for key, value in unet.state_dict().items()}, str(path))
+    request = GenerationRequest(prompt=PROMPT, base_model=str(folder), unet=str(path), seed=SEED, width=SIZE,
+                                height=SIZE)
+    (ours,) = TorchEngine().generate(request)
+    (plain,) = TorchEngine().generate(request.replace(base_model=str(base)))  # the same UNet on its own model
+    assert ours.settings.recipe == "Hyper-SDXL-1step-Unet"
+    assert np.abs(pixels(ours.image) - pixels(plain.image)).max() <= 1
