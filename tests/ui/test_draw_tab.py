@@ -222,3 +222,36 @@ def test_the_drawing_is_encoded_off_the_gui_thread(qtbot, draw, monkeypatch):
     settle(qtbot, draw)
     assert threads and threading.main_thread() not in threads
     assert draw.bridge.inputs.read(draw.shown.request.controls[0].image) == encode(draw.canvas.snapshot())
+
+
+def test_sdxl_drawing_with_a_union_controlnet_reads_the_drawing_as_a_scribble(qtbot, parts, tiny_sdxl, controlnets,
+                                                                            union_controlnets, hyper_lora, tmp_path):
+    """With no scribble ControlNet for SDXL, a ControlNet Union model is offered before a canny one, and the drawing
+    reaches it as its scribble (soft edges) type."""
+    import shutil
+
+    from hypersd_desktop.core.vocab import ControlType
+
+    library, window = parts.library, parts.window
+    library.import_path(tiny_sdxl)
+    library.import_path(hyper_lora("Hyper-SDXL-1step-lora"))
+    for name, folder in (("controlnet-canny-sdxl-1.0", controlnets["sdxl"]),
+                         ("controlnet-union-sdxl-1.0", union_controlnets[6])):
+        shutil.copytree(folder, tmp_path / name)
+        library.import_path(tmp_path / name)
+    window.models.models_changed.emit()
+    tab = window.draw
+    window.tabs.setCurrentWidget(tab)
+    tab.model_box.setCurrentIndex(next(i for i in range(tab.model_box.count())
+                                       if tab.model_box.itemData(i).architecture == "sdxl"))
+    assert [tab.controlnet_box.itemText(i) for i in range(tab.controlnet_box.count())] == [
+        "controlnet-union-sdxl-1.0", "controlnet-canny-sdxl-1.0"]
+    tab.size_box.addItem("64 × 64 (test)", (64, 64))
+    tab.size_box.setCurrentIndex(tab.size_box.count() - 1)
+    tab.prompt.setText("a house on a hill")
+    qtbot.wait(PROMPT_PAUSE_MS + 100)
+    stroke(tab.canvas, [(0.2, 0.3), (0.8, 0.6)])
+    settle(qtbot, tab)
+    (control,) = tab.shown.request.controls
+    assert control.model.endswith("controlnet-union-sdxl-1.0/diffusion_pytorch_model.safetensors")
+    assert control.preprocessor == Preprocessor.SCRIBBLE and control.union_type == ControlType.SOFTEDGE
