@@ -12,8 +12,9 @@ from pathlib import Path
 
 from hypersd_desktop.cli.common import ProgressBar, bounded_int, date_argument, image_id, image_ids, warn
 from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.paths import AppPaths
-from hypersd_desktop.core.vocab import CollisionRule, ExportFormat, ExportStatus
+from hypersd_desktop.core.vocab import CollisionRule, Decoder, ExportFormat, ExportStatus, Preprocessor
 from hypersd_desktop.engine.types import GenerationRequest
 from hypersd_desktop.gallery.export import ExportOptions
 from hypersd_desktop.gallery.formats.syntax import reused_prompts
@@ -174,7 +175,8 @@ def reuse_command(record: ImageRecord) -> tuple[str, str | None]:
         except InputError as error:
             note = f"{str(error).rstrip('.')}; the command repeats the settings the gallery shows."
         else:
-            return shlex.join(words + _request_words(request)), None
+            request_words, missing = _request_words(request, InputImages(AppPaths.default().inputs))
+            return shlex.join(words + request_words), missing
     prompt, negative, rewritten = reused_prompts(record.metadata_format or "", record.prompt, record.negative_prompt)
     if rewritten:
         note = f"{note} {rewritten}"
@@ -194,7 +196,8 @@ def reuse_command(record: ImageRecord) -> tuple[str, str | None]:
     return shlex.join(words), note
 
 
-def _request_words(request: GenerationRequest) -> list[str]:
+def _request_words(request: GenerationRequest, inputs: InputImages) -> tuple[list[str], str | None]:
+    """The `generate` options of a stored request, and a note on what they cannot repeat (None: all of it)."""
     words = ["--model", request.base_model, "--prompt", request.prompt]
     if request.negative_prompt:
         words += ["--negative", request.negative_prompt]
@@ -214,7 +217,40 @@ def _request_words(request: GenerationRequest) -> list[str]:
         words += ["--timesteps", ",".join(str(t) for t in request.timesteps)]
     if request.clip_skip > 1:
         words += ["--clip-skip", str(request.clip_skip)]
-    return words + ["--seed", str(request.seed)]
+    if request.decoder == Decoder.TAESD and request.taesd:
+        words += ["--taesd", request.taesd, "--fast-decode"]
+    image_words, notes = _image_words(request, inputs)
+    note = f"the command cannot repeat all of the request: {'; '.join(notes)}." if notes else None
+    return words + image_words + ["--seed", str(request.seed)], note
+
+
+def _image_words(request: GenerationRequest, inputs: InputImages) -> tuple[list[str], list[str]]:
+    """The init image, mask and control images of a request as `generate` takes them: files of the app's input
+    store, which keeps them by their sha256. What the options cannot say is noted."""
+    words: list[str] = []
+    notes: list[str] = []
+
+    def path_of(digest: str, what: str) -> str:
+        found = inputs.find(digest)
+        if found is None:
+            notes.append(f"its {what} ({digest[:12]}…) is no longer in {inputs.root}")
+        return str(found or f"{digest[:12]}-MISSING.png")
+
+    if request.init_image is not None:
+        words += ["--init-image", path_of(request.init_image, "init image"), "--strength", f"{request.strength:g}"]
+    if request.mask_image is not None:
+        words += ["--mask", path_of(request.mask_image, "mask"), "--mask-blur", str(request.mask_blur)]
+    for control in request.controls:
+        kind = f":{control.control_type}" if control.control_type is not None else ""
+        words += ["--control", f"{control.model}:{path_of(control.image, 'control image')}:{control.scale:g}{kind}"]
+    preprocessors = {control.preprocessor for control in request.controls}
+    if preprocessors == {Preprocessor.SCRIBBLE}:
+        words += ["--preprocess", Preprocessor.SCRIBBLE.value]
+    elif len(preprocessors) > 1:
+        notes.append("its control images were made in different ways, and --preprocess applies to all of them")
+    if any((control.start, control.end) != (0.0, 1.0) for control in request.controls):
+        notes.append("the command line has no ControlNet start and end: the command steers over all steps")
+    return words, notes
 
 
 def _reuse(gallery, args) -> int:

@@ -36,6 +36,43 @@ def test_generate_lands_in_the_gallery_and_reuse_reproduces_it(tiny_sd15, hyper_
         assert np.array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_reuse_of_an_image_made_from_pictures_names_them_and_reproduces_it(tiny_sd15, hyper_lora, tmp_path):
+    """The init image, mask and control image are kept in the app's input store; the command names those files."""
+    import tiny_models
+    from hypersd_desktop.core.paths import AppPaths
+
+    init, mask, drawing = tmp_path / "init.png", tmp_path / "mask.png", tmp_path / "drawing.png"
+    Image.new("RGB", (64, 64), (40, 120, 200)).save(init)
+    mask_pixels = np.zeros((64, 64), np.uint8)
+    mask_pixels[16:48, 8:40] = 255
+    Image.fromarray(mask_pixels).save(mask)
+    Image.new("RGB", (64, 64), "white").save(drawing)
+    controlnet = tiny_models.save_controlnet(tiny_sd15, tmp_path / "controlnet")
+    made = cli("generate", "--model", tiny_sd15, "--prompt", "a red fox", "--lora", hyper_lora("Hyper-SD15-1step-lora"),
+               "--steps", 4, "--init-image", init, "--strength", 0.5, "--mask", mask, "--mask-blur", 2, "--control",
+               f"{controlnet}:{drawing}:0.7", "--preprocess", "scribble", "--seed", 3, "--backend", "torch", "--json")
+    assert made.returncode == 0, made.stderr
+    original = json.loads(made.stdout)["path"]
+    (record,) = json.loads(cli("gallery", "list", "--json").stdout)
+    reuse = cli("gallery", "reuse", record["id"])
+    assert reuse.returncode == 0 and not reuse.stderr, reuse.stderr  # all of it repeated: no note
+    words = shlex.split(reuse.stdout.strip())
+    inputs = AppPaths.default().inputs
+    assert words[words.index("--strength") + 1] == "0.5" and words[words.index("--mask-blur") + 1] == "2"
+    assert words[words.index("--preprocess") + 1] == "scribble"
+    control = words[words.index("--control") + 1]
+    assert control.startswith(f"{controlnet}:{inputs}") and control.endswith(":0.7")
+    again = cli(*words[1:], "--out", tmp_path / "again", "--json")
+    assert again.returncode == 0, again.stderr
+    with Image.open(original) as a, Image.open(json.loads(again.stdout)["path"]) as b:
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+
+    for kept in inputs.iterdir():  # the store emptied: the command says what it cannot repeat
+        kept.unlink()
+    gone = cli("gallery", "reuse", record["id"])
+    assert "cannot repeat all of the request: its init image" in gone.stderr and "control image" in gone.stderr
+
+
 def test_import_export_delete_undo(tmp_path):
     folder = tmp_path / "pictures"
     folder.mkdir()
