@@ -36,9 +36,8 @@ def test_export_dialog_previews_names_and_exports_the_selection(qtbot, idle_app,
     dialog.template.setText("{model}/{seed}-{prompt:15}")
     dialog.update_preview()
     task = dialog.start()
-    with qtbot.waitSignal(task.finished, timeout=20_000):
-        pass
-    qtbot.waitUntil(lambda: dialog.task is None, timeout=5000)
+    # waited for by state: a three-image export can end before a signal wait would be connected
+    qtbot.waitUntil(lambda: task.isFinished() and dialog.task is None, timeout=20_000)
     assert dialog.status.text().startswith("Exported 3 images") and dialog.open_button.isEnabled()
     assert dialog.bar.value() == 1000
     files = image_files(target)
