@@ -530,9 +530,36 @@ def base_in_channels(path: str | Path) -> int:
             config = json.loads((path / "unet" / "config.json").read_text(encoding="utf-8"))
             channels = config.get("in_channels", 4) if isinstance(config, dict) else 4
             return channels if isinstance(channels, int) and not isinstance(channels, bool) else 4
-        return _file_info(path).in_channels or 4
+        stat = path.stat()
+        return _file_in_channels(str(path), stat.st_size, stat.st_mtime_ns)
     except (AppError, OSError, UnicodeDecodeError, ValueError, RecursionError):
         return 4
+
+
+@functools.lru_cache(maxsize=1024)
+def _file_in_channels(path: str, _size: int, _mtime_ns: int) -> int:
+    """`base_in_channels` of a checkpoint, found in its header's text: the model lists label every checkpoint as
+    the window starts, and reading a whole SDXL header into objects takes about 13 ms, this well under one. The
+    key is matched with its quotes, so a metadata string (whose quotes are escaped) cannot match; anything
+    unexpected falls back to reading the header whole."""
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+        length = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
+        header = handle.read(length) if 0 < length <= MAX_HEADER_BYTES else b""
+    for key in _FIRST_CONVOLUTION:
+        at = header.find(b'"' + key.encode() + b'"')
+        if at < 0:
+            continue
+        colon = header.find(b":", at + len(key) + 2)
+        try:
+            value, _ = json.JSONDecoder().raw_decode(header[colon + 1:colon + 1024].decode("utf-8", "replace").lstrip())
+            shape = value["shape"]
+            if isinstance(shape, list) and len(shape) == 4 and isinstance(shape[1], int):
+                return shape[1]
+        except (ValueError, TypeError, KeyError):
+            pass
+        break
+    return _file_info(Path(path)).in_channels or 4
 
 
 def base_prediction(path: str | Path) -> tuple[str | None, bool]:

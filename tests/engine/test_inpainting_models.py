@@ -10,6 +10,7 @@ convolution as A1111 widens them. Tiny models, fp32, CPU.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -114,7 +115,6 @@ def test_an_inpainting_model_gives_the_diffusers_inpainting_image(mode, architec
 
 
 def test_a_checkpoint_says_it_is_an_inpainting_model_and_other_inputs_are_refused(inpainting, tiny_sd15, tmp_path):
-    import json
     import shutil
 
     _, folder, checkpoint, _ = inpainting["sd15"]
@@ -182,3 +182,26 @@ def test_a_full_unet_replaces_an_inpainting_models_own(inpainting, tmp_path):
     (plain,) = TorchEngine().generate(request.replace(base_model=str(base)))  # the same UNet on its own model
     assert ours.settings.recipe == "Hyper-SDXL-1step-Unet"
     assert np.abs(pixels(ours.image) - pixels(plain.image)).max() <= 1
+
+
+def test_the_quick_read_of_a_checkpoints_channels_agrees_with_the_whole_header(inpainting, tmp_path):
+    """The model lists read each checkpoint's input channels from its header's text; it must say what reading the
+    header whole says, also when a metadata string quotes the key or the key is absent."""
+    from safetensors.torch import load_file, save_file
+
+    from hypersd_desktop.engine.inspect import _file_in_channels
+
+    def quick(path):
+        stat = path.stat()
+        return _file_in_channels(str(path), stat.st_size, stat.st_mtime_ns)
+
+    sd15, sdxl = inpainting["sd15"][2], inpainting["sdxl"][2]
+    key = "model.diffusion_model.input_blocks.0.0.weight"
+    tensors = load_file(str(sd15))
+    plain = tmp_path / "plain.safetensors"  # 4 channels, with the key quoted in its metadata
+    save_file({**tensors, key: tensors[key][:, :4].contiguous()}, str(plain),
+              metadata={"note": json.dumps({key: {"shape": [32, 9, 3, 3]}})})
+    lora = tmp_path / "lora.safetensors"
+    save_file({"lora_unet_x.lora_down.weight": torch.zeros(2, 2)}, str(lora))
+    for path, channels in ((sd15, 9), (sdxl, 9), (plain, 4), (lora, 4)):
+        assert quick(path) == channels == (inspect_file(path).in_channels or 4)
