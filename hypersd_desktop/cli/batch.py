@@ -57,7 +57,9 @@ def _batch(gallery, args) -> int:
 
     library = ModelLibrary(gallery.paths)
     try:
-        units = batch.plan_units(items, defaults, args.seeds_per_prompt, resolve, library.embeddings_named)
+        defaults = defaults.replace(vae=library.vae_for(defaults.base_model))
+        units = batch.plan_units(items, defaults, args.seeds_per_prompt, resolve, library.embeddings_named,
+                                 library.vae_for)
     finally:
         library.close()
     job_id = batch.job_id_for(items, defaults, options, args.seeds_per_prompt)

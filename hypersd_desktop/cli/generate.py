@@ -61,7 +61,9 @@ def add_parser(commands) -> None:
     generate.add_argument("--lora", action="append", default=[], type=parse_lora, metavar="PATH[:WEIGHT]",
                           help="a LoRA file or installed LoRA's name, repeatable; a Hyper-SD file name sets the recipe")
     generate.add_argument("--unet", help="a full UNet replacing the base model's (the Hyper-SDXL 1-step UNet)")
-    generate.add_argument("--vae", help="a VAE replacing the base model's (e.g. the fp16-safe SDXL VAE)")
+    generate.add_argument("--vae", help="a VAE (file, folder or installed name) replacing the base model's; without "
+                          "it, one beside a checkpoint named <checkpoint>.vae.safetensors, the installed fp16-safe "
+                          "SDXL VAE for SDXL, or for a checkpoint without a VAE the installed one for its architecture")
     generate.add_argument("--config", help="diffusers config folder for a single-file checkpoint (default: bundled)")
     generate.add_argument("--recipe", help="force a Hyper-SD recipe by name (default: from the LoRA/UNet file names)")
     generate.add_argument("--steps", type=int)
@@ -131,9 +133,8 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     import secrets
 
     resolve = resolver()
-    for flag, path in (("--unet", args.unet), ("--vae", args.vae)):
-        if path is not None and not Path(path).exists():
-            raise InputError(f"{flag} {path} does not exist; check the path.")
+    if args.unet is not None and not Path(args.unet).exists():
+        raise InputError(f"--unet {args.unet} does not exist; check the path.")
     preview = Preview.TAESD if args.taesd else Preview.NONE
     inputs = InputImages(AppPaths.default().inputs)
     if args.mask is not None and args.init_image is None:
@@ -154,7 +155,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         base_model=resolve(args.model),
         base_config=args.config,
         unet=str(Path(args.unet).resolve()) if args.unet else None,
-        vae=str(Path(args.vae).resolve()) if args.vae else None,
+        vae=resolve(args.vae) if args.vae else automatic_vae(resolve(args.model)),
         loras=tuple(LoraSpec(resolve(spec.path), spec.weight) for spec in args.lora),
         embeddings=embeddings_of(args, resolve(args.model), resolve),
         recipe=args.recipe,
@@ -186,6 +187,22 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
 
     open_inputs(request, inputs, request.width or 0, request.height or 0)  # sizes and the mask, before torch loads
     return request
+
+
+def automatic_vae(base_model: str) -> str | None:
+    """The VAE the window's "Automatic" picks for the model (`ModelLibrary.vae_for`), where there is a library."""
+    from hypersd_desktop.models.library import ModelLibrary, vae_beside
+
+    paths = AppPaths.default()
+    if not paths.data.exists():  # no library yet: only the file beside the checkpoint
+        beside = vae_beside(Path(base_model))
+        return str(beside) if beside is not None else None
+
+    library = ModelLibrary(paths)
+    try:
+        return library.vae_for(base_model)
+    finally:
+        library.close()
 
 
 def embeddings_of(args: argparse.Namespace, base_model: str, resolve) -> tuple[str, ...]:

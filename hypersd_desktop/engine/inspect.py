@@ -536,16 +536,21 @@ def base_in_channels(path: str | Path) -> int:
         return 4
 
 
+def _header_text(path: str) -> bytes:
+    """A safetensors file's JSON header as bytes, unparsed (empty where it has none to read)."""
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+        length = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
+        return handle.read(length) if 0 < length <= MAX_HEADER_BYTES else b""
+
+
 @functools.lru_cache(maxsize=1024)
 def _file_in_channels(path: str, _size: int, _mtime_ns: int) -> int:
     """`base_in_channels` of a checkpoint, found in its header's text: the model lists label every checkpoint as
     the window starts, and reading a whole SDXL header into objects takes about 13 ms, this well under one. The
     key is matched with its quotes, so a metadata string (whose quotes are escaped) cannot match; anything
     unexpected falls back to reading the header whole."""
-    with open(path, "rb") as handle:
-        head = handle.read(8)
-        length = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
-        header = handle.read(length) if 0 < length <= MAX_HEADER_BYTES else b""
+    header = _header_text(path)
     for key in _FIRST_CONVOLUTION:
         at = header.find(b'"' + key.encode() + b'"')
         if at < 0:
@@ -560,6 +565,36 @@ def _file_in_channels(path: str, _size: int, _mtime_ns: int) -> int:
             pass
         break
     return _file_info(Path(path)).in_channels or 4
+
+
+def base_has_vae(path: str | Path) -> bool:
+    """Whether a base model brings its own VAE: a folder's `vae` subfolder, a checkpoint's `first_stage_model.`
+    weights. Some checkpoints are shared without one ("no VAE" versions), to be used with a VAE of one's choice.
+    True where it cannot be read (loading says why)."""
+    path = Path(path)
+    try:
+        if path.is_dir():
+            return (path / "vae").is_dir()
+        stat = path.stat()
+        return _file_has_vae(str(path), stat.st_size, stat.st_mtime_ns)
+    except (AppError, OSError):
+        return True
+
+
+@functools.lru_cache(maxsize=1024)
+def _file_has_vae(path: str, _size: int, _mtime_ns: int) -> bool:
+    """`base_has_vae` of a checkpoint, from its header's text as `_file_in_channels` reads it: a key that begins
+    with the VAE's prefix, quoted as keys are (an escaped quote inside a metadata string does not count)."""
+    header = _header_text(path)
+    if not header:
+        return True
+    at = header.find(_VAE_KEY)
+    while at > 0 and header[at - 1:at] == b"\\":
+        at = header.find(_VAE_KEY, at + 1)
+    return at >= 0
+
+
+_VAE_KEY = b'"first_stage_model.'
 
 
 def base_prediction(path: str | Path) -> tuple[str | None, bool]:

@@ -11,14 +11,19 @@ from safetensors.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import torch
 
 from hypersd_desktop.core.errors import InputError, ModelFormatError
 from hypersd_desktop.core.resources import resources_dir
-from hypersd_desktop.core.vocab import Architecture, WeightsKind
+from hypersd_desktop.core.vocab import Architecture, WeightsKind, architecture_label
 from hypersd_desktop.engine.inspect import base_in_channels, base_prediction, inspect_file, not_the_kind
+
+# The parts diffusers names by class when a checkpoint lacks them, in words.
+_PART_WORDS = {"CLIPText": "text encoder", "UNet": "UNet", "Autoencoder": "VAE"}
+
 
 def bundled_config(architecture: str) -> Path:
     return resources_dir() / "configs" / architecture
@@ -39,11 +44,13 @@ def _variant(folder: Path) -> str | None:
     return None
 
 
-def load_base_pipeline(path: str | Path, architecture: str, dtype: torch.dtype, config: str | None = None, unet=None):
-    """A diffusers pipeline for a base model folder or a single-file checkpoint, on the CPU."""
+def load_base_pipeline(path: str | Path, architecture: str, dtype: torch.dtype, config: str | None = None, unet=None,
+                       vae=None):
+    """A diffusers pipeline for a base model folder or a single-file checkpoint, on the CPU; `unet` and `vae`, when
+    given, are used instead of the model's own (and a checkpoint without a VAE needs one)."""
     path = Path(path)
     cls = _pipeline_class(architecture)
-    extra = {"unet": unet} if unet is not None else {}
+    extra = {name: part for name, part in (("unet", unet), ("vae", vae)) if part is not None}
     if architecture == Architecture.SD15:
         extra.update(safety_checker=None, requires_safety_checker=False, feature_extractor=None)
     if path.is_dir():
@@ -62,7 +69,19 @@ def load_base_pipeline(path: str | Path, architecture: str, dtype: torch.dtype, 
         extra["unet"] = UNet2DConditionModel.from_single_file(
             str(path), config=str(config_dir), subfolder="unet", in_channels=channels, local_files_only=True,
             torch_dtype=dtype)
-    pipe = cls.from_single_file(str(path), config=str(config_dir), local_files_only=True, torch_dtype=dtype, **extra)
+    from diffusers.loaders.single_file_utils import SingleFileComponentError
+
+    try:
+        pipe = cls.from_single_file(str(path), config=str(config_dir), local_files_only=True, torch_dtype=dtype,
+                                    **extra)
+    except SingleFileComponentError as error:  # diffusers' message tells a programmer what to pass it
+        found = re.search(r"Failed to load (\w+)", str(error))
+        part = next((words for prefix, words in _PART_WORDS.items() if found and found.group(1).startswith(prefix)),
+                    "parts")
+        encoders = "text encoders" if architecture == Architecture.SDXL else "text encoder"
+        raise ModelFormatError(
+            f"{path.name} has no weights for its {part}: it is not a whole {architecture_label(architecture)} "
+            f"checkpoint, which holds the UNet, the {encoders} and the VAE. Use the whole model's file.") from None
     prediction, zero_snr = base_prediction(path)
     if prediction is not None:  # the config folder is an epsilon model's: the checkpoint says otherwise
         from diffusers import EulerDiscreteScheduler
@@ -72,10 +91,11 @@ def load_base_pipeline(path: str | Path, architecture: str, dtype: torch.dtype, 
     return pipe
 
 
-def unet_config(base: str | Path, config: str | None, architecture: str) -> dict:
+def part_config(base: str | Path, config: str | None, architecture: str, part: str) -> dict:
+    """The config of a base model's `part` ("unet", "vae"): its folder's, or for a checkpoint the config folder's."""
     base = Path(base)
     folder = base if base.is_dir() else Path(config) if config else bundled_config(architecture)
-    return json.loads((folder / "unet" / "config.json").read_text())
+    return json.loads((folder / part / "config.json").read_text())
 
 
 def load_unet_override(path: str | Path, config: dict, architecture: str, dtype: torch.dtype):

@@ -14,11 +14,11 @@ from pathlib import Path
 
 from hypersd_desktop.core.errors import ArchitectureMismatchError, InputError
 from hypersd_desktop.core.prompt_tags import network_tags
-from hypersd_desktop.core.vocab import Architecture, ControlType, Mode, Scheduler, WeightsKind
+from hypersd_desktop.core.vocab import Architecture, ControlType, Mode, Scheduler, WeightsKind, architecture_label
 from hypersd_desktop.engine import prompt_editing
 from hypersd_desktop.engine.inspect import (
     CONTROLNET_CLASSES, CROSS_ATTENTION_DIMS, INPAINTING_CHANNELS, OTHER_CROSS_ATTENTION_DIMS, WeightsInfo,
-    base_in_channels, base_prediction, controlnet_weights, for_other_family, inspect_file, not_the_kind,
+    base_has_vae, base_in_channels, base_prediction, controlnet_weights, for_other_family, inspect_file, not_the_kind,
     union_control_types, weights_name,
 )
 from hypersd_desktop.engine.recipes import (
@@ -184,9 +184,25 @@ def request_recipe(request: GenerationRequest, architecture: str) -> tuple[Recip
     return (found[0] if found else None), warnings
 
 
+# The catalog's VAE for each architecture, by the name the Models tab shows.
+CATALOG_VAE_NAMES = {Architecture.SD15: "SD1.5 VAE (ft-MSE)", Architecture.SDXL: "SDXL VAE (fp16 fix)"}
+
+
+def check_vae(request: GenerationRequest, architecture: str) -> None:
+    """A checkpoint shared without a VAE needs the request to name one."""
+    if request.vae is None and not base_has_vae(request.base_model):
+        catalog = CATALOG_VAE_NAMES[architecture]
+        raise InputError(
+            f"{Path(request.base_model).name} has no VAE inside it: some checkpoints are shared without one, to be "
+            f"used with a VAE of your choice. Choose one in the VAE list, or install \"{catalog}\" from the Models "
+            f"tab, which the app then picks for {architecture_label(architecture)} models without a VAE (on the "
+            "command line, --vae FILE names one).")
+
+
 def plan(request: GenerationRequest, architecture: str) -> Plan:
     """Resolve what the request leaves open from its recipe, and collect warnings."""
     check_lora_files(request, architecture)
+    check_vae(request, architecture)
     recipe, warnings = request_recipe(request, architecture)
     if request.scheduler != Scheduler.AUTO:
         scheduler = request.scheduler

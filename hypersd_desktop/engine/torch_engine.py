@@ -285,13 +285,14 @@ class TorchEngine:
 
     def _load(self, key: PipelineKey, architecture: str, placement: Placement) -> LoadedPipeline:
         dtype = TORCH_DTYPES[placement.dtype]
-        unet = None
+        unet = vae = None
         if key.unet is not None:
-            config = loading.unet_config(key.base_model, key.base_config, architecture)
+            config = loading.part_config(key.base_model, key.base_config, architecture, "unet")
             unet = loading.load_unet_override(key.unet, config, architecture, dtype)
-        pipe = loading.load_base_pipeline(key.base_model, architecture, dtype, key.base_config, unet=unet)
-        if key.vae is not None:
-            pipe.vae = loading.load_vae_override(key.vae, dtype, dict(pipe.vae.config))
+        if key.vae is not None:  # before the base model: a checkpoint may have no VAE of its own
+            config = loading.part_config(key.base_model, key.base_config, architecture, "vae")
+            vae = loading.load_vae_override(key.vae, dtype, config)
+        pipe = loading.load_base_pipeline(key.base_model, architecture, dtype, key.base_config, unet=unet, vae=vae)
         safe_vae = pipe.vae.config.get("force_upcast", True) is False
         placement = choose_placement(placement.device, placement.dtype, architecture, safe_fp16_vae=safe_vae)
         if key.cpu_offload:

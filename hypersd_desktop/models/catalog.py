@@ -18,6 +18,7 @@ from hypersd_desktop.core.vocab import ModelKind, ModelLayout
 
 KINDS = ModelKind.values()
 FP16_SDXL_VAE = "sdxl-vae-fp16-fix"  # the catalog's SDXL VAE that decodes in fp16 without overflowing
+CATALOG_VAES = {"sd15": "sd-vae-ft-mse", "sdxl": FP16_SDXL_VAE}  # the catalog's VAE for each architecture
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from hypersd_desktop.core.errors import AppError, ModelFormatError, UnsafeFileError
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
-from hypersd_desktop.core.vocab import ImportStatus, ModelKind, WeightsKind
+from hypersd_desktop.core.vocab import Architecture, ImportStatus, ModelKind, WeightsKind
 from hypersd_desktop.engine.inspect import (
     PICKLE_SUFFIXES, PIPELINE_CLASSES, family_phrase, folder_family, inspect_file, unknown_phrase, weights_name,
 )
@@ -110,6 +110,9 @@ class Importer:
                               reason=f"{what}; only SD1.5/SDXL models, LoRAs, VAEs, ControlNets and embeddings are used")
         sha = sha256_file(path, meter, cancel)
         lora, legacy = other_tools_hashes(path, kind == ModelKind.LORA, cancel)
+        architecture = info.architecture
+        if kind == ModelKind.VAE and architecture is None:
+            architecture = _vae_architecture(path, sha)
         name = _model_name(path)
         model_id = self._new_id(name, sha)
         source, final = "import-reference", path
@@ -118,12 +121,12 @@ class Importer:
             _copy(path, final, cancel)
             source = "import-copy"
         model = self.registry.add(InstalledModel(
-            id=model_id, name=name, kind=kind, architecture=info.architecture, layout="file", path=str(final),
+            id=model_id, name=name, kind=kind, architecture=architecture, layout="file", path=str(final),
             size=path.stat().st_size, sha256=sha, short_hash=sha[:10], source=source, owned=copy,
             recipe=info.hyper_sd, files=(ModelFile(path.name, path.stat().st_size, sha),), lora_hash=lora,
             legacy_hash=legacy,
         ))
-        return ImportItem(str(path), ImportStatus.IMPORTED, kind, info.architecture, model_id=model.id)
+        return ImportItem(str(path), ImportStatus.IMPORTED, kind, architecture, model_id=model.id)
 
     def _import_folder(self, path: Path, copy: bool, meter: TransferMeter, cancel: CancelToken) -> ImportItem:
         try:
@@ -168,6 +171,31 @@ class Importer:
         base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "model"
         candidates = itertools.chain((base, f"{base}-{sha[:8]}"), (f"{base}-{sha[:8]}-{n}" for n in itertools.count(2)))
         return next(candidate for candidate in candidates if self.registry.find(candidate) is None)
+
+
+# VAE files shared under these sha256 hashes, with the architecture whose latents they decode: a VAE's weights do not
+# say it (SD1.5's and SDXL's VAEs are the same shape), and the app's automatic choice for a checkpoint without a VAE
+# takes only one made for its architecture.
+KNOWN_VAES = {
+    "735e4c3a447a3255760d7f86845f09f937809baa529c17370d83e4c3758f3c75": Architecture.SD15,  # vae-ft-mse-840000-ema-pruned
+    "63aeecb90ff7bc1c115395962d3e803571385b61938377bc7089b36e81e92e2e": Architecture.SDXL,  # stabilityai's sdxl_vae
+}
+# A diffusers VAE folder's latent scaling factor, which differs between them.
+VAE_SCALING_FACTORS = {0.18215: Architecture.SD15, 0.13025: Architecture.SDXL}
+
+
+def _vae_architecture(path: Path, sha: str) -> str | None:
+    """The architecture a VAE file is for, where its hash is a known one's or a diffusers config beside it says."""
+    if sha in KNOWN_VAES:
+        return KNOWN_VAES[sha]
+    try:
+        config = json.loads((path.parent / "config.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(config, dict) or config.get("_class_name") != "AutoencoderKL":
+        return None
+    factor = config.get("scaling_factor")
+    return VAE_SCALING_FACTORS.get(factor) if isinstance(factor, float) else None
 
 
 def _model_name(path: Path) -> str:

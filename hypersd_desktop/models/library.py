@@ -9,11 +9,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.errors import AppError, InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
-from hypersd_desktop.core.vocab import ModelKind, ModelLayout
-from hypersd_desktop.models.catalog import Catalog, CatalogEntry, load_catalog
+from hypersd_desktop.core.vocab import Architecture, ModelKind, ModelLayout
+from hypersd_desktop.engine.inspect import base_architecture, base_has_vae
+from hypersd_desktop.models.catalog import CATALOG_VAES, Catalog, CatalogEntry, load_catalog
 from hypersd_desktop.models.downloads import Downloader
 from hypersd_desktop.core.hashes import HashCache, other_tools_hashes, sha256_file
 from hypersd_desktop.models.importer import ImportItem, Importer
@@ -32,6 +33,12 @@ class VerifyResult:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+def vae_beside(checkpoint: Path) -> Path | None:
+    """The VAE file beside a checkpoint named as AUTOMATIC1111 looks for one, `<checkpoint>.vae.safetensors`."""
+    beside = checkpoint.with_name(f"{checkpoint.stem}.vae.safetensors")
+    return beside if checkpoint.suffix.lower() == ".safetensors" and beside.is_file() else None
 
 
 class ModelLibrary:
@@ -91,11 +98,49 @@ class ModelLibrary:
             return ()
         return named_embeddings(self.registry.list(ModelKind.EMBEDDING, model.architecture), *texts)
 
+    def vaes_for(self, architecture: str) -> list[InstalledModel]:
+        """The installed VAEs a model of `architecture` may use: those for it, and those whose architecture is not
+        known (a VAE file does not say which model's latents it decodes), the catalog's first."""
+        vaes = [vae for vae in self.registry.list(ModelKind.VAE) if vae.architecture in (None, architecture)]
+        return sorted(vaes, key=lambda vae: (vae.catalog_id != CATALOG_VAES.get(architecture), vae.name.lower()))
+
+    def vae_for(self, base_model: str, architecture: str | None = None) -> str | None:
+        """The VAE the app uses for a base model when none is chosen ("Automatic"), or None for the model's own:
+
+        - a VAE file beside a checkpoint, named as AUTOMATIC1111 looks for one (`<checkpoint>.vae.safetensors`);
+        - for a checkpoint without a VAE of its own, the catalog's VAE for its architecture, else an installed VAE
+          made for it (None if there is none: loading then says what to install);
+        - for SDXL, the fp16-safe SDXL VAE where it is installed: it decodes in fp16 on a GPU, where the SDXL
+          base VAE overflows and is decoded in fp32, about twice as slow.
+        """
+        path = Path(base_model)
+        beside = vae_beside(path)
+        if beside is not None:
+            return str(beside)
+        if path.suffix.lower() == ".safetensors":  # the pair imported together, then copied apart
+            name = f"{path.stem}.vae.safetensors"
+            pair = [vae for vae in self.registry.list(ModelKind.VAE) if Path(vae.path).name == name]
+            if pair:
+                return pair[0].path
+        if architecture is None:  # read from the model; one that cannot be read is left to loading to explain
+            try:
+                architecture = base_architecture(path)
+            except AppError:
+                return None
+        made_for = self.registry.list(ModelKind.VAE, architecture)
+        catalogs = [vae for vae in made_for if vae.catalog_id == CATALOG_VAES.get(architecture)]
+        if not base_has_vae(path):
+            return (catalogs or made_for)[0].path if made_for else None
+        if architecture == Architecture.SDXL and catalogs:
+            return catalogs[0].path
+        return None
+
     def resolve(self, name_or_path: str) -> str:
-        """A path as given if it exists, else the path of the installed model with that id or name."""
+        """A path as given if it exists, else the path of the installed model with that id, name or file name."""
         if Path(name_or_path).expanduser().exists():
             return str(Path(name_or_path).expanduser().resolve())
-        model = self.registry.find(name_or_path)
+        model = self.registry.find(name_or_path) or next(  # the file's own name, as other tools write it
+            (m for m in self.registry.list() if Path(m.path).stem.lower() == name_or_path.lower()), None)
         if model is None and any(sep in name_or_path for sep in ("/", "\\")):
             raise InputError(f"{name_or_path} does not exist; check the path.")
         if model is None:

@@ -121,9 +121,12 @@ def _seeds(item: dict[str, Any], default: int, per_prompt: int) -> list[int]:
 
 def plan_units(items: list[dict[str, Any]], defaults: GenerationRequest, seeds_per_prompt: int = 1,
                resolve: Callable[[str], str] = str,
-               embeddings: Callable[..., tuple[str, ...]] | None = None) -> list[BatchUnit]:
-    """Every (item, seed) as a request built on `defaults`; `resolve` maps model/LoRA names to paths, and
-    `embeddings(base_model, prompt, negative)` gives the installed embeddings an item's prompts name.
+               embeddings: Callable[..., tuple[str, ...]] | None = None,
+               vae_for: Callable[[str], str | None] | None = None) -> list[BatchUnit]:
+    """Every (item, seed) as a request built on `defaults`; `resolve` maps model/LoRA names to paths,
+    `embeddings(base_model, prompt, negative)` gives the installed embeddings an item's prompts name, and
+    `vae_for(base_model)` the VAE for an item that names another model than the defaults (see
+    `ModelLibrary.vae_for`).
 
     Raises `InputError` naming the item for any value that cannot be used.
     """
@@ -131,6 +134,8 @@ def plan_units(items: list[dict[str, Any]], defaults: GenerationRequest, seeds_p
     for index, item in enumerate(items, start=1):
         try:
             base = defaults.replace(**_item_changes(item, resolve))
+            if vae_for is not None and base.base_model != defaults.base_model:
+                base = base.replace(vae=vae_for(base.base_model))
             if embeddings is not None:
                 base = base.replace(embeddings=embeddings(base.base_model, base.prompt, base.negative_prompt))
             for seed in _seeds(item, defaults.seed + (index - 1) * seeds_per_prompt, seeds_per_prompt):

@@ -41,6 +41,10 @@ def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParame
         extra.append(("Timesteps", " ".join(str(t) for t in settings.timesteps)))
     if request.unet:
         extra.append(("UNet", Path(request.unet).stem))
+    if request.vae:  # as A1111 names the VAE it chose: the file, with its hash where it is one file
+        vae = Path(request.vae)
+        digest = hashes.short_hash(vae)
+        extra.extend([*([("VAE hash", digest)] if digest else []), ("VAE", vae.name)])
     if request.clip_skip > 1 and settings.architecture == Architecture.SD15:
         extra.append(("Clip skip", str(request.clip_skip)))  # A1111 writes it only when it is not 1
     if request.mode != Mode.TEXT_TO_IMAGE:  # A1111's img2img fields (the init image is named in the request)

@@ -22,7 +22,7 @@ from hypersd_desktop.core.vocab import WeightsKind
 from hypersd_desktop.engine import ControlSpec, GenerationRequest, LoraSpec
 from hypersd_desktop.engine.controlnet_files import config_from_weights, load_controlnet
 from hypersd_desktop.engine.inspect import inspect_file
-from hypersd_desktop.engine.loading import bundled_config, unet_config
+from hypersd_desktop.engine.loading import bundled_config, part_config
 from hypersd_desktop.engine.planning import check_controlnet
 from hypersd_desktop.engine.torch_engine import TorchEngine
 from pictures import SIZE, edges_picture, png
@@ -61,7 +61,7 @@ def test_single_file_controlnets_load_to_the_same_weights(architecture, controln
         info = inspect_file(path)
         assert (info.kind, info.architecture) == (WeightsKind.CONTROLNET, architecture), name
         assert info.format == ("ldm" if name.startswith("original") else "diffusers"), name
-        model = load_controlnet(path, torch.float32, unet_config(base, None, architecture))
+        model = load_controlnet(path, torch.float32, part_config(base, None, architecture, "unet"))
         state = model.state_dict()
         assert state.keys() == expected.keys(), name
         for key, tensor in expected.items():
@@ -138,7 +138,7 @@ def test_files_that_are_no_controlnet_this_app_can_run_say_so(controlnets, tiny_
     damaged = tmp_path / "damaged.safetensors"
     save_file({key: value for key, value in original.items() if not key.startswith("zero_convs.1.")}, damaged)
     with pytest.raises(ModelFormatError, match="damaged"):
-        load_controlnet(damaged, torch.float32, unet_config(tiny_sd15, None, "sd15"))
+        load_controlnet(damaged, torch.float32, part_config(tiny_sd15, None, "sd15", "unet"))
     sd21 = tmp_path / "controlnet-sd21-canny.safetensors"  # an SD2.1 ControlNet: 1024-wide text
     save_file({"input_hint_block.0.weight": torch.zeros(16, 3, 3, 3),
                "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": torch.zeros(320, 1024)}, sd21)
@@ -163,7 +163,7 @@ def test_a_lone_controlnet_file_is_kept_per_base_model_config(controlnets, tiny_
     from hypersd_desktop.engine.modes import ControlNets
 
     path = _layouts(controlnets["sd15"], tmp_path, "sd15")["original, bare, fp16"]
-    base = unet_config(tiny_sd15, None, "sd15")
+    base = part_config(tiny_sd15, None, "sd15", "unet")
     other_heads = base | {"attention_head_dim": 4}
     assert other_heads["attention_head_dim"] != base["attention_head_dim"]
     cache = ControlNets()

@@ -20,6 +20,20 @@ from hypersd_desktop.worker.batch import parse_job, plan_units
 DEFAULTS = GenerationRequest(prompt="", base_model="/m", seed=100, steps=2, width=64, height=64)
 
 
+
+def test_an_item_naming_another_model_takes_that_models_vae(tmp_path):
+    """The defaults' VAE goes with the defaults' model (it may be one chosen for it); an item that names another
+    model gets the VAE the app picks for that one."""
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps([{"prompt": "a ship"}, {"prompt": "a tree", "model": "/other"},
+                               {"prompt": "a bird", "model": "/m"}]))
+    defaults = DEFAULTS.replace(vae="/vaes/chosen.safetensors")
+    picks = {"/other": "/vaes/for-other.safetensors", "/m": "/vaes/automatic.safetensors"}
+    units = plan_units(parse_job(job), defaults, vae_for=picks.get)
+    assert [u.request.vae for u in units] == ["/vaes/chosen.safetensors", "/vaes/for-other.safetensors",
+                                             "/vaes/chosen.safetensors"]
+    assert [u.request.vae for u in plan_units(parse_job(job), defaults)] == ["/vaes/chosen.safetensors"] * 3
+
 def test_text_csv_and_json_jobs(tmp_path):
     text = tmp_path / "job.txt"
     text.write_text("a castle\n\n# a comment\na dragon\n")

@@ -92,7 +92,7 @@ def test_import_export_delete_undo(tmp_path):
 
 
 def test_reuse_of_an_image_made_elsewhere_repeats_what_its_file_says(tmp_path):
-    """An A1111 image's clip skip is not in the gallery's row: `gallery reuse` reads it from the file."""
+    """An A1111 image's clip skip and VAE are not in the gallery's row: `gallery reuse` reads them from the file."""
     from pathlib import Path
 
     from PIL.PngImagePlugin import PngInfo
@@ -101,7 +101,8 @@ def test_reuse_of_an_image_made_elsewhere_repeats_what_its_file_says(tmp_path):
     folder.mkdir()
     info = PngInfo()
     info.add_text("parameters", "a paper lantern\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, "
-                                "CFG scale: 7, Seed: 77, Size: 512x768, Model: anything-v5, Clip skip: 2")
+                                "CFG scale: 7, Seed: 77, Size: 512x768, Model: anything-v5, Clip skip: 2, "
+                                "VAE hash: 735e4c3a44, VAE: vae-ft-mse-840000-ema-pruned.safetensors")
     Image.new("RGB", (8, 8)).save(folder / "lantern.png", pnginfo=info)
     assert "added 1" in cli("gallery", "import", folder).stdout
     (record,) = json.loads(cli("gallery", "list", "--json").stdout)
@@ -109,6 +110,7 @@ def test_reuse_of_an_image_made_elsewhere_repeats_what_its_file_says(tmp_path):
     words = shlex.split(run.stdout.strip())
     assert words[words.index("--model") + 1] == "anything-v5" and words[words.index("--seed") + 1] == "77"
     assert words[words.index("--clip-skip") + 1] == "2" and words[words.index("--negative") + 1] == "blurry"
+    assert words[words.index("--vae") + 1] == "vae-ft-mse-840000-ema-pruned"  # the installed VAE of that file name
     assert "not made here" in run.stderr
     Path(record["path"]).unlink()  # the file is gone: what the row holds is repeated
     assert "--clip-skip" not in cli("gallery", "reuse", record["id"]).stdout

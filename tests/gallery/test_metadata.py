@@ -256,3 +256,34 @@ def test_a_placeholder_parameters_text_loses_to_the_real_graph(tmp_path):
     metadata, *_ = read_metadata(png(tmp_path / "saver.png", parameters="\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 0",
                                      prompt=json.dumps(GRAPH)))
     assert metadata.format == "comfyui" and metadata.prompt == "a red fox in the snow" and metadata.steps == 4
+
+
+def test_the_vae_an_image_was_made_with(tmp_path):
+    """A1111 and Forge name a VAE chosen in the settings (`VAE hash`, `VAE`: the file); Civitai's `Hashes` JSON may
+    hash it as `vae`; a ComfyUI graph decodes with a `VAELoader`'s file. A checkpoint's own VAE is named by none."""
+    settings = "Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512, Model hash: 31e35c80fc, Model: dream"
+    a1111 = parse_a1111(f"a fox\n{settings}, VAE hash: 735e4c3a44, VAE: vae-ft-mse-840000-ema-pruned.safetensors, "
+                        "Version: v1.10.1")
+    assert (a1111.vae_name, a1111.vae_hash) == ("vae-ft-mse-840000-ema-pruned.safetensors", "735e4c3a44")
+    assert a1111.extra["VAE"] == "vae-ft-mse-840000-ema-pruned.safetensors", "still shown among the settings"
+    civitai = parse_a1111(f'a fox\n{settings}, Hashes: {{"model": "31e35c80fc", "vae": "735e4c3a44"}}')
+    assert (civitai.vae_name, civitai.vae_hash) == (None, "735e4c3a44")
+    plain = parse_a1111(f"a fox\n{settings}")
+    assert (plain.vae_name, plain.vae_hash) == (None, None)
+
+    graph = {
+        "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "dream.safetensors"}},
+        "2": {"class_type": "VAELoader", "inputs": {"vae_name": "SD15\\kl-f8-anime2.safetensors"}},
+        "3": {"class_type": "CLIPTextEncode", "inputs": {"text": "a fox", "clip": ["1", 1]}},
+        "4": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 512, "batch_size": 1}},
+        "5": {"class_type": "KSampler", "inputs": {"model": ["1", 0], "positive": ["3", 0], "negative": ["3", 0],
+                                                   "latent_image": ["4", 0], "seed": 1, "steps": 4, "cfg": 1.0,
+                                                   "sampler_name": "euler", "scheduler": "sgm_uniform"}},
+        "6": {"class_type": "VAEDecode", "inputs": {"samples": ["5", 0], "vae": ["2", 0]}},
+        "7": {"class_type": "SaveImage", "inputs": {"images": ["6", 0]}},
+    }
+    metadata, *_ = read_metadata(png(tmp_path / "loader.png", prompt=json.dumps(graph)))
+    assert metadata.format == "comfyui" and metadata.vae_name == "SD15\\kl-f8-anime2.safetensors"
+    graph["6"]["inputs"]["vae"] = ["1", 2]  # the checkpoint's own
+    metadata, *_ = read_metadata(png(tmp_path / "own.png", prompt=json.dumps(graph)))
+    assert metadata.vae_name is None

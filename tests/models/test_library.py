@@ -247,3 +247,86 @@ def test_a_controlnet_folder_is_named_by_its_folder_not_its_generic_weights_file
     (item,) = library.import_path(folder)
     assert item.status == ImportStatus.IMPORTED, item.reason
     assert library.registry.find(item.model_id).name == "control_v11p_sd15_scribble"
+
+
+def _register(library, path, kind, architecture=None, catalog_id=None):
+    from hypersd_desktop.models.registry import InstalledModel
+
+    return library.registry.add(InstalledModel(
+        id=path.stem, name=path.stem, kind=kind, architecture=architecture, layout="file", path=str(path),
+        size=path.stat().st_size, sha256=None, short_hash=None, source="import-reference", owned=False,
+        catalog_id=catalog_id))
+
+
+def _weights(path, *keys):
+    save_file({key: torch.zeros(1) for key in keys}, str(path))
+    return path
+
+
+def test_the_automatic_vae_follows_a1111s_file_beside_then_the_catalog_then_the_models_own(library, tmp_path):
+    from hypersd_desktop.models.catalog import CATALOG_VAES
+
+    whole = _weights(tmp_path / "whole.safetensors", "model.diffusion_model.x", "first_stage_model.x")
+    bare = _weights(tmp_path / "bare.safetensors", "model.diffusion_model.x")
+    vaes = tmp_path / "vae"
+    vaes.mkdir()
+    assert library.vae_for(str(whole), "sd15") is None, "the model's own"
+    assert library.vae_for(str(bare), "sd15") is None, "none installed: loading says what to install"
+    anime = _register(library, _weights(vaes / "kl-f8-anime2.safetensors", "decoder.x"), "vae")
+    assert library.vae_for(str(bare), "sd15") is None, "a VAE that does not say its architecture is not guessed"
+    made_for = _register(library, _weights(vaes / "a-sd15-vae.safetensors", "decoder.x"), "vae", "sd15")
+    assert library.vae_for(str(bare), "sd15") == made_for.path
+    catalog = _register(library, _weights(vaes / "vae-ft-mse.safetensors", "decoder.x"), "vae", "sd15",
+                        CATALOG_VAES["sd15"])
+    xl = _register(library, _weights(vaes / "sdxl-fp16-fix.safetensors", "decoder.x"), "vae", "sdxl", CATALOG_VAES["sdxl"])
+    assert library.vae_for(str(bare), "sd15") == catalog.path
+    assert library.vae_for(str(whole), "sd15") is None, "a model with a VAE keeps it"
+    assert library.vae_for(str(whole), "sdxl") == xl.path, "SDXL decodes in fp16 with the fp16-safe VAE"
+    assert [vae.path for vae in library.vaes_for("sd15")] == [catalog.path, made_for.path, anime.path]
+    assert [vae.path for vae in library.vaes_for("sdxl")] == [xl.path, anime.path]
+
+    beside = _weights(tmp_path / "whole.vae.safetensors", "decoder.x")
+    assert library.vae_for(str(whole), "sd15") == str(beside), "AUTOMATIC1111's <checkpoint>.vae.safetensors"
+    copied = vaes / "copied"
+    copied.mkdir()
+    shutil.move(beside, copied / beside.name)
+    pair = _register(library, copied / beside.name, "vae")
+    assert library.vae_for(str(whole), "sd15") == pair.path, "the pair imported together, copied apart"
+    assert library.vae_for(str(bare)) is None, "a file that is no model: left to loading to explain"
+
+
+def test_an_imported_vae_is_for_the_architecture_its_hash_or_its_diffusers_config_says(library, tmp_path, monkeypatch):
+    """A VAE's weights do not say which model's latents it decodes: a well-known file's hash does, and so does the
+    latent scaling factor in the config beside a diffusers VAE's weights."""
+    import json
+
+    from hypersd_desktop.models import importer
+
+    plain = _weights(tmp_path / "some-vae.safetensors", "decoder.up.0.block.0.conv1.weight", "encoder.conv_in.weight")
+    known = _weights(tmp_path / "known-vae.safetensors", "decoder.up.0.block.0.conv1.weight", "decoder.conv_out.weight")
+    folder = tmp_path / "sdxl-vae"
+    folder.mkdir()
+    _weights(folder / "diffusion_pytorch_model.safetensors", "decoder.up_blocks.0.resnets.0.conv1.weight",
+             "encoder.conv_out.weight")
+    (folder / "config.json").write_text(json.dumps({"_class_name": "AutoencoderKL", "scaling_factor": 0.13025}))
+    monkeypatch.setitem(importer.KNOWN_VAES, hashlib.sha256(known.read_bytes()).hexdigest(), "sd15")
+    imported = {}
+    for path in (plain, known, folder / "diffusion_pytorch_model.safetensors"):
+        (item,) = library.import_path(path)
+        assert (item.status, item.kind) == (ImportStatus.IMPORTED, "vae"), item.reason
+        imported[path.parent.name if path.parent != tmp_path else path.stem] = item.architecture
+    assert imported == {"some-vae": None, "known-vae": "sd15", "sdxl-vae": "sdxl"}
+    assert library.registry.get("sdxl-vae").architecture == "sdxl"
+
+
+def test_an_installed_model_resolves_by_its_file_name_as_other_tools_name_it(library, tmp_path):
+    from hypersd_desktop.models.registry import InstalledModel
+
+    path = _weights(tmp_path / "vae-ft-mse-840000-ema-pruned.safetensors", "decoder.up.0.block.0.conv1.weight")
+    library.registry.add(InstalledModel(
+        id="sd-vae-ft-mse", name="SD1.5 VAE (ft-MSE)", kind="vae", architecture="sd15", layout="file", path=str(path),
+        size=1, sha256=None, short_hash=None, source="download", owned=True, catalog_id="sd-vae-ft-mse"))
+    assert library.resolve("vae-ft-mse-840000-ema-pruned") == str(path)  # as A1111's `VAE:` field names it
+    assert library.resolve("SD1.5 VAE (ft-MSE)") == library.resolve("sd-vae-ft-mse") == str(path)
+    with pytest.raises(InputError, match="neither a file nor an installed model"):
+        library.resolve("vae-ft-mse")

@@ -208,8 +208,21 @@ def parse_comfyui(prompt_json: str) -> ImageMetadata | None:
         format="comfyui", prompt="\n".join(graph.texts(inputs.get("positive"))),
         negative_prompt="\n".join(graph.texts(inputs.get("negative"))), steps=to_int(steps), sampler=sampler_name,
         guidance=to_float(guidance), seed=to_int(seed), width=width, height=height, model_name=model_name,
-        loras=tuple(loras), clip_skip=clip_skip, extra=extra,
+        loras=tuple(loras), clip_skip=clip_skip, vae_name=_vae(graph, sampler_node), extra=extra,
     )
+
+
+def _vae(graph: _Graph, sampler_node: str) -> str | None:
+    """The VAE file a VAE Decode of the sampler's result reads, when a loader of its own gives it rather than the
+    checkpoint (a `VAELoader`'s `vae_name`)."""
+    for key, node in graph.nodes.items():
+        if not str(node.get("class_type", "")).startswith("VAEDecode") or sampler_node not in graph.ancestors(key):
+            continue
+        for source in graph.upstream(node["inputs"].get("vae"), ("vae", "VAE")):
+            name = graph.value(source["inputs"].get("vae_name"), ("vae_name", *_VALUE_NAMES), str)
+            if name:
+                return name
+    return None
 
 
 def _model(graph: _Graph, link: Any) -> tuple[str | None, list[tuple[str, float, None]]]:

@@ -37,6 +37,8 @@ class ImageMetadata:
     embeddings: tuple[tuple[str, str | None], ...] = ()  # (name, hash) of the textual-inversion embeddings used
     recipe: str | None = None
     clip_skip: int | None = None  # A1111's count: 2 reads the text encoder's second-to-last layer
+    vae_name: str | None = None  # a VAE chosen instead of the model's own, as the tool names it (A1111: its file)
+    vae_hash: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
     request: dict[str, Any] | None = None
 
