@@ -190,8 +190,10 @@ class BatchDialog(QDialog):
         unet, loras = hyper_parts(hyper)
         width, height = self.size_box.currentData() or (None, None)
         base = self.defaults or GenerationRequest(prompt="", base_model=model.path)
+        # the Generate tab's VAE goes with its model; another model takes its own automatic choice
+        vae = base.vae if Path(base.base_model) == Path(model.path) else self.library.vae_for(model.path)
         defaults = base.replace(
-            prompt="", negative_prompt="", base_model=model.path, seed=self.first_seed.value(), batch_size=1,
+            prompt="", negative_prompt="", base_model=model.path, vae=vae, seed=self.first_seed.value(), batch_size=1,
             unet=unet, loras=loras, steps=self.steps.value(), width=width, height=height, eta=None, preview="none",
             guidance=None if RecipeRules.of(hyper).recipe is not None else base.guidance,
         )
@@ -201,7 +203,7 @@ class BatchDialog(QDialog):
         if not folder:
             raise InputError("Choose the folder to export the batch to.")
         units = plan_units(items, defaults, self.seeds_per_prompt.value(), self.library.resolve,
-                           self.library.embeddings_named)
+                           self.library.embeddings_named, self.library.vae_for)
         job = job_id_for(items, defaults, options, self.seeds_per_prompt.value())
         return BatchSpec(job, tuple(units), Path(folder).expanduser().resolve(), options)
 

@@ -31,6 +31,7 @@ from hypersd_desktop.engine.inspect import union_control_types
 from hypersd_desktop.engine.types import ControlSpec, GenerationRequest
 from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.models.library import ModelLibrary
+from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.banner import Banner
 from hypersd_desktop.ui.generate_form import (
     RANDOM_SEEDS, RecipeRules, SeedBox, fill_base_models, fill_hyper_box, fill_sizes, hyper_parts, select_size,
@@ -56,12 +57,15 @@ class DrawTab(QWidget):
     kept = Signal(str)  # path of the image Keep saved
 
     def __init__(self, library: ModelLibrary, bridge: WorkerBridge, gallery: Gallery,
-                 settings: Callable[[], Settings], parent: QWidget | None = None) -> None:
+                 settings: Callable[[], Settings], parent: QWidget | None = None,
+                 vae_for: Callable[[InstalledModel], str | None] | None = None) -> None:
         super().__init__(parent)
         self.library = library
         self.bridge = bridge
         self.gallery = gallery
         self.settings = settings
+        # the VAE a base model runs with: the Generate tab's choice for its model, else the automatic one
+        self.vae_for = vae_for or (lambda model: library.vae_for(model.path, model.architecture))
         self.live = LiveJobs(bridge, self)
         self.encoder = PngEncoder(self)  # the drawing's PNG is made off the GUI thread
         self._encoding = 0  # the serial of the newest drawing sent to the encoder
@@ -264,7 +268,7 @@ class DrawTab(QWidget):
         prompt = self.prompt.text().strip()
         embeddings = self.library.embeddings_named(model.path, prompt)
         return GenerationRequest(
-            prompt=prompt, base_model=model.path, unet=unet, loras=loras, embeddings=embeddings,
+            prompt=prompt, base_model=model.path, unet=unet, vae=self.vae_for(model), loras=loras, embeddings=embeddings,
             steps=self.steps.value(), guidance=None if rules.uses_guidance else 0.0, seed=self.seed.value(),
             width=width, height=height, backend=settings.backend, device=settings.device, dtype=settings.dtype,
             attention_slicing=settings.attention_slicing, vae_tiling=settings.vae_tiling,

@@ -1,4 +1,4 @@
-"""The generation controls' shared choices and rules: size presets, the Hyper-SD list, seeds,
+"""The generation controls' shared choices and rules: size presets, the Hyper-SD and VAE lists, seeds,
 and what each Hyper-SD recipe allows (steps, guidance, eta, negative prompt).
 
 Used by the Generate tab and the batch dialog, so both offer the same choices by the same rules.
@@ -7,13 +7,14 @@ Used by the Generate tab and the batch dialog, so both offer the same choices by
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import QComboBox, QLineEdit
 
 from hypersd_desktop.core.vocab import Architecture, ModelKind, Scheduler, architecture_label
-from hypersd_desktop.engine.inspect import INPAINTING_CHANNELS, base_in_channels
+from hypersd_desktop.engine.inspect import INPAINTING_CHANNELS, base_has_vae, base_in_channels
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID, Recipe
 from hypersd_desktop.engine.types import MAX_SEED, LoraSpec
 from hypersd_desktop.models.library import ModelLibrary
@@ -83,6 +84,34 @@ def fill_hyper_box(box: QComboBox, library: ModelLibrary, architecture: str) -> 
     for entry in hyper:
         box.addItem(entry.recipe, entry)
     return len(hyper)
+
+
+def fill_vae_box(box: QComboBox, library: ModelLibrary, model: InstalledModel | None) -> None:
+    """"Automatic" (naming what it picks for `model`, see `ModelLibrary.vae_for`) and the installed VAEs `model`
+    may use, keeping the chosen one where it is still offered; no signal while filling."""
+    chosen = box.currentData()
+    box.blockSignals(True)
+    box.clear()
+    architecture = model.architecture if model is not None and model.architecture else Architecture.SD15
+    automatic = library.vae_for(model.path, architecture) if model is not None else None
+    if automatic is not None:
+        installed = library.registry.find(automatic)
+        picked = installed.name if installed is not None else Path(automatic).name
+    else:
+        picked = "the model's own" if model is None or base_has_vae(model.path) else "the model has none"
+    box.addItem(f"Automatic ({picked})", None)
+    box.setItemData(0, "A VAE beside the checkpoint named <checkpoint>.vae.safetensors (as AUTOMATIC1111 looks for "
+                       "one); else the model's own VAE, or for SDXL the fp16-safe SDXL VAE where installed; for a "
+                       "checkpoint without a VAE, the catalog's VAE.", Qt.ItemDataRole.ToolTipRole)
+    for vae in library.vaes_for(architecture):
+        box.addItem(vae.name, vae.path)
+    box.setCurrentIndex(max(box.findData(chosen), 0) if chosen is not None else 0)
+    box.blockSignals(False)
+
+
+def select_vae(box: QComboBox, path: str | None) -> None:
+    """Choose the VAE at `path` ("Automatic" for None, or one that is not in the list)."""
+    box.setCurrentIndex(max(box.findData(path), 0) if path is not None else 0)
 
 
 def fill_sizes(box: QComboBox, architecture: str) -> None:

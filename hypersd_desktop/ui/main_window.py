@@ -42,7 +42,8 @@ from hypersd_desktop.ui.draw_tab import DrawTab
 from hypersd_desktop.ui.drops import DroppedFiles, ImageChoice, ask_about_image
 from hypersd_desktop.ui.engine_notice import EngineNoticeView
 from hypersd_desktop.ui.generate_form import (
-    MAX_SEED, RANDOM_SEEDS, RecipeRules, SeedBox, fill_base_models, fill_hyper_box, fill_sizes, hyper_parts, select_size,
+    MAX_SEED, RANDOM_SEEDS, RecipeRules, SeedBox, fill_base_models, fill_hyper_box, fill_sizes, fill_vae_box,
+    hyper_parts, select_size, select_vae,
 )
 from hypersd_desktop.ui.gallery_browser import GalleryBrowser
 from hypersd_desktop.ui.init_image import InitImageBox
@@ -100,6 +101,7 @@ class MainWindow(QMainWindow):
         for widget in (self.seed, self.seed_lock, self.seed_random):
             seed_row.addWidget(widget)
         self.size_box = QComboBox()
+        self.vae_box = QComboBox()
         self.batch_size = QSpinBox(minimum=1, maximum=8, value=1)
         self.batch_count = QSpinBox(minimum=1, maximum=100, value=1)
         self.styles = QTableWidget(0, 2)
@@ -118,6 +120,7 @@ class MainWindow(QMainWindow):
         form = QFormLayout()
         form.addRow("Base model", self.model_box)
         form.addRow("Hyper-SD", self.hyper_box)
+        form.addRow("VAE", self.vae_box)
         form.addRow("Steps", self.steps)
         form.addRow("Guidance", self.guidance)
         form.addRow("Eta (TCD)", self.eta)
@@ -191,7 +194,7 @@ class MainWindow(QMainWindow):
         splitter.setStretchFactor(1, 1)
         self.browser = GalleryBrowser(self.gallery)
         self.models = ModelManager(self.library, self._paths_in_use)
-        self.draw = DrawTab(self.library, self.bridge, self.gallery, lambda: self.settings)
+        self.draw = DrawTab(self.library, self.bridge, self.gallery, lambda: self.settings, vae_for=self.vae_for)
         self.tabs = QTabWidget()
         self.generate_page = splitter
         self.tabs.addTab(splitter, "&Generate")
@@ -257,6 +260,7 @@ class MainWindow(QMainWindow):
         self.seed_random.clicked.connect(lambda: self.seed.setValue(random.randrange(RANDOM_SEEDS)))
         self.model_box.currentIndexChanged.connect(self._model_changed)
         self.hyper_box.currentIndexChanged.connect(self._update_recipe_controls)
+        self.vae_box.currentIndexChanged.connect(self._update_recipe_controls)
         self.steps.valueChanged.connect(self._update_recipe_controls)
         self.guidance.valueChanged.connect(self._update_recipe_controls)
         self.queue_up.clicked.connect(lambda: self._move_queued(-1))
@@ -304,15 +308,12 @@ class MainWindow(QMainWindow):
         found = self.library.registry.list(kind=ModelKind.TAESD, architecture=model.architecture) if model else []
         return found[0].path if found else None
 
-    def _fp16_vae(self) -> str | None:
-        """The installed fp16-safe SDXL VAE when the current model is SDXL: it decodes in fp16 on a GPU, where the
-        SDXL base VAE overflows and is decoded in fp32, about twice as slow."""
-        model = self.current_model()
-        if model is None or model.architecture != Architecture.SDXL:
-            return None
-        found = [m for m in self.library.registry.list(kind=ModelKind.VAE, architecture=Architecture.SDXL)
-                 if m.catalog_id == FP16_SDXL_VAE]
-        return found[0].path if found else None
+    def vae_for(self, model: InstalledModel) -> str | None:
+        """The VAE `model` runs with: the one chosen in the VAE list when `model` is the Generate tab's (the Draw
+        tab follows it), else the automatic one (`ModelLibrary.vae_for`)."""
+        current = self.current_model()
+        chosen = self.vae_box.currentData() if current is not None and current.id == model.id else None
+        return chosen or self.library.vae_for(model.path, model.architecture)
 
     def _model_changed(self) -> None:
         model = self.current_model()
@@ -325,6 +326,7 @@ class MainWindow(QMainWindow):
                      if previous is not None and self.hyper_box.itemData(i).id == previous.id), 1 if installed else 0)
         self.hyper_box.setCurrentIndex(pick)
         fill_sizes(self.size_box, architecture)
+        fill_vae_box(self.vae_box, self.library, model)
         self.clip_skip.setEnabled(architecture == Architecture.SD15)  # SDXL reads its second-to-last layers already
         self.init_image.set_model_side(Architecture(architecture).default_size)
         self.control_image.fill_models(architecture)
@@ -367,7 +369,7 @@ class MainWindow(QMainWindow):
                                    "tab. The full VAE decodes meanwhile.")
         model = self.current_model()
         if (model is not None and model.architecture == Architecture.SDXL and self.jobs.device == Device.CUDA
-                and self._fp16_vae() is None):
+                and self.library.installed_entry(self.library.catalog.get(FP16_SDXL_VAE)) is None):
             warnings = (*warnings, "SDXL's own VAE decodes in fp32 on this GPU; install \"SDXL VAE (fp16 fix)\" in "
                                    "the Models tab to decode in fp16, faster and with less memory.")
         self.warnings.show_messages([*self._reuse_notes, *warnings])
@@ -413,7 +415,7 @@ class MainWindow(QMainWindow):
         try:
             return GenerationRequest(
                 prompt=prompt, negative_prompt=negative, embeddings=embeddings,
-                base_model=model.path, unet=unet, vae=self._fp16_vae(), loras=tuple(loras), steps=self.steps.value(),
+                base_model=model.path, unet=unet, vae=self.vae_for(model), loras=tuple(loras), steps=self.steps.value(),
                 guidance=self.guidance.value() if self.guidance.isEnabled() else None,
                 eta=self.eta.value() if rules.uses_eta else None,
                 clip_skip=self.clip_skip.value() if self.clip_skip.isEnabled() else 1,
@@ -559,6 +561,9 @@ class MainWindow(QMainWindow):
             self._select(self.model_box, match.base.id)
             self._model_changed()
         self._select(self.hyper_box, match.hyper.id if match.hyper else None)
+        model = self.current_model()
+        automatic = self.library.vae_for(model.path, model.architecture) if model is not None else None
+        select_vae(self.vae_box, match.vae.path if match.vae is not None and match.vae.path != automatic else None)
         self.prompt.setPlainText(prompt)
         if guidance is not None:
             self.guidance.setValue(guidance)

@@ -14,6 +14,7 @@ from hypersd_desktop.core.vocab import ModelKind, Scheduler
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
 from hypersd_desktop.gallery.formats import ImageMetadata
+from hypersd_desktop.gallery.formats.common import stem
 from hypersd_desktop.models.registry import InstalledModel
 
 
@@ -27,6 +28,7 @@ class ModelMatch:
 
     base: InstalledModel | None = None
     hyper: InstalledModel | None = None
+    vae: InstalledModel | None = None  # a VAE the image was made with instead of the model's own
     styles: list[LoraSpec] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -43,6 +45,10 @@ def match_request(request: GenerationRequest, models: list[InstalledModel]) -> M
         match.hyper = by_path.get(str(Path(request.unet)))
         if match.hyper is None:
             match.missing.append(f"the UNet {Path(request.unet).name}")
+    if request.vae:
+        match.vae = by_path.get(str(Path(request.vae)))
+        if match.vae is None:
+            match.missing.append(f"the VAE {Path(request.vae).name}")
     for lora in request.loras:
         model = by_path.get(str(Path(lora.path)))
         if model is None:
@@ -73,6 +79,10 @@ def match_metadata(metadata: ImageMetadata, models: list[InstalledModel]) -> Mod
     match = ModelMatch(base=find_model(models, metadata.model_name, metadata.model_hash, ModelKind.BASE))
     if match.base is None and (metadata.model_name or metadata.model_hash):
         match.missing.append(f"the base model {metadata.model_name or metadata.model_hash}")
+    if metadata.vae_name or metadata.vae_hash:  # A1111 names the file, extension and all
+        match.vae = find_model(models, stem(metadata.vae_name), metadata.vae_hash, ModelKind.VAE)
+        if match.vae is None:
+            match.missing.append(f"the VAE {metadata.vae_name or metadata.vae_hash}")
     for name, weight, short_hash in metadata.loras:
         model = find_model(models, name, short_hash)
         if model is None:

@@ -1,0 +1,135 @@
+"""The VAE list on the Generate tab: "Automatic" and the installed VAEs, a checkpoint shared without a VAE, and
+reuse of an image made with a VAE of its own."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+from safetensors.torch import load_file, save_file
+
+from ui_helpers import answer_next_dialog, drop
+
+VAE_PREFIX = "first_stage_model."
+
+
+@pytest.fixture
+def split(tiny_sd15, tmp_path):
+    """The tiny SD1.5 model as a checkpoint shared without its VAE, and the VAE as a file of its own."""
+    from diffusers import StableDiffusionPipeline
+
+    import ldm_format
+
+    whole = ldm_format.save_single_file(StableDiffusionPipeline.from_pretrained(tiny_sd15), tmp_path / "whole.safetensors")
+    state = load_file(whole)
+    bare, vae = tmp_path / "bare-model.safetensors", tmp_path / "vaes" / "kl-f8-test.safetensors"
+    vae.parent.mkdir()
+    save_file({k: t for k, t in state.items() if not k.startswith(VAE_PREFIX)}, bare)
+    save_file({k[len(VAE_PREFIX):]: t for k, t in state.items() if k.startswith(VAE_PREFIX)}, vae)
+    return bare, vae
+
+
+def _choose_model(window, name: str) -> None:
+    window.model_box.setCurrentIndex(next(i for i in range(window.model_box.count())
+                                          if window.model_box.itemData(i).name == name))
+
+
+def _items(box) -> list[str]:
+    return [box.itemText(i) for i in range(box.count())]
+
+
+def test_the_vae_list_offers_automatic_and_the_installed_vaes(qtbot, idle_app, split):
+    window = idle_app.window
+    _, vae = split
+    window.prompt.setPlainText("a red kite")
+    assert _items(window.vae_box) == ["Automatic (the model's own)"]
+    assert window.build_request().vae is None
+    idle_app.library.import_path(vae)
+    window.reload_models()
+    assert _items(window.vae_box) == ["Automatic (the model's own)", "kl-f8-test"]
+    window.vae_box.setCurrentIndex(1)
+    assert window.build_request().vae == str(vae)
+    window.reload_models()  # a download or import elsewhere keeps the choice
+    assert window.build_request().vae == str(vae)
+
+    window.apply_request(window.build_request().replace(vae=None))  # reuse: as each image was made
+    assert window.vae_box.currentIndex() == 0 and window.build_request().vae is None
+    window.apply_request(window.build_request().replace(vae=str(vae)))
+    assert window.vae_box.currentText() == "kl-f8-test"
+    window.apply_request(window.build_request().replace(vae="/gone/old-vae.safetensors"))
+    assert "the VAE old-vae.safetensors is not installed" in window.errors.text()
+
+
+def test_a_checkpoint_without_a_vae_says_so_until_one_is_chosen_or_installed(qtbot, idle_app, split):
+    from hypersd_desktop.models.registry import InstalledModel
+
+    window = idle_app.window
+    bare, vae = split
+    idle_app.library.import_path(bare)
+    idle_app.library.import_path(vae)  # a VAE file does not say its architecture: offered, not picked
+    window.reload_models()
+    _choose_model(window, "bare-model")
+    window.prompt.setPlainText("a red kite")
+    assert _items(window.vae_box) == ["Automatic (the model has none)", "kl-f8-test"]
+    assert "bare-model.safetensors has no VAE inside it" in window.warnings.text()
+    assert "Choose one in the VAE list" in window.warnings.text()
+    window.vae_box.setCurrentIndex(1)
+    assert "no VAE inside" not in window.warnings.text()
+    assert window.build_request().vae == str(vae)
+
+    window.vae_box.setCurrentIndex(0)
+    catalog = Path(vae).with_name("vae-ft-mse-840000-ema-pruned.safetensors")
+    catalog.write_bytes(vae.read_bytes())
+    idle_app.library.registry.add(InstalledModel(
+        id="sd-vae-ft-mse", name="SD1.5 VAE (ft-MSE)", kind="vae", architecture="sd15", layout="file",
+        path=str(catalog), size=1, sha256=None, short_hash=None, source="download", owned=True,
+        catalog_id="sd-vae-ft-mse"))
+    window.reload_models()
+    assert window.vae_box.currentText() == "Automatic (SD1.5 VAE (ft-MSE))"
+    assert window.build_request().vae == str(catalog)
+    assert "no VAE inside" not in window.warnings.text()
+    _choose_model(window, next(m.name for m in idle_app.library.registry.list(kind="base") if Path(m.path).is_dir()))
+    assert window.vae_box.currentText() == "Automatic (the model's own)"
+
+
+def test_an_a1111_image_made_with_a_vae_chooses_it_by_hash(qtbot, idle_app, split, tmp_path):
+    window = idle_app.window
+    _, vae = split
+    (item,) = idle_app.library.import_path(vae)
+    window.reload_models()
+    installed = idle_app.library.registry.get(item.model_id)
+    base = idle_app.library.registry.list(kind="base")[0]
+    for name, vae_fields in (("hashed.png", f"VAE hash: {installed.short_hash}, VAE: renamed.safetensors"),
+                             ("missing.png", "VAE hash: 0123456789, VAE: orangemix.vae.pt")):
+        info = PngInfo()
+        info.add_text("parameters", f"a quiet harbour\nSteps: 1, Sampler: TCD, CFG scale: 0, Seed: 5, Size: 512x512, "
+                                    f"Model: {base.name}, {vae_fields}")
+        Image.new("RGB", (32, 32)).save(tmp_path / name, pnginfo=info)
+    window.vae_box.setCurrentIndex(0)
+    answer_next_dialog(qtbot, "Reuse its settings")
+    drop(window, [tmp_path / "hashed.png"])
+    qtbot.waitUntil(lambda: window.prompt.toPlainText() == "a quiet harbour", timeout=5000)
+    assert window.vae_box.currentText() == "kl-f8-test" and window.build_request().vae == str(vae)
+    window.prompt.clear()
+    answer_next_dialog(qtbot, "Reuse its settings")
+    drop(window, [tmp_path / "missing.png"])
+    qtbot.waitUntil(lambda: window.prompt.toPlainText() == "a quiet harbour", timeout=5000)
+    assert "the VAE orangemix.vae.pt is not installed" in window.errors.text()
+    assert window.vae_box.currentIndex() == 0
+
+
+def test_the_draw_tab_runs_its_model_with_the_vae_chosen_for_it(qtbot, idle_app, split, tiny_sd15, tmp_path):
+    import tiny_models
+
+    window, tab = idle_app.window, idle_app.window.draw
+    _, vae = split
+    idle_app.library.import_path(vae)
+    idle_app.library.import_path(tiny_models.save_controlnet(tiny_sd15, tmp_path / "tiny-scribble"))
+    window.models.models_changed.emit()
+    tab.prompt.setText("a house on a hill")
+    assert tab.model_box.currentData().id == window.current_model().id
+    assert tab.build_request().vae is None
+    window.vae_box.setCurrentIndex(window.vae_box.findText("kl-f8-test"))
+    assert tab.build_request().vae == str(vae), "the Generate tab's choice for the same model"
