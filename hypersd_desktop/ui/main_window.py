@@ -489,12 +489,13 @@ class MainWindow(QMainWindow):
             except AppError as error:  # damaged, or written by another version: the gallery's fields stand
                 problem = f"{str(error).rstrip('.')}; the settings the gallery shows were used instead."
         if problem is not None or not record.request:
-            written = _file_metadata(record)  # what the gallery's row lacks: clip skip, the embeddings used
+            written = _file_metadata(record)  # what the gallery's row lacks: clip skip, the embeddings and VAE used
             self.apply_metadata(ImageMetadata(
                 format=record.metadata_format or "none", prompt=record.prompt, negative_prompt=record.negative_prompt,
                 seed=record.seed, steps=record.steps, guidance=record.guidance, width=record.width,
                 height=record.height, model_name=record.model_name, model_hash=record.model_hash, loras=record.loras,
-                clip_skip=written.clip_skip if written else None, embeddings=written.embeddings if written else ()))
+                clip_skip=written.clip_skip if written else None, embeddings=written.embeddings if written else (),
+                vae_name=written.vae_name if written else None, vae_hash=written.vae_hash if written else None))
         if problem is not None:
             self.warnings.show_messages([problem])
         self.tabs.setCurrentIndex(0)

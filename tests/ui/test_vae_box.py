@@ -119,6 +119,12 @@ def test_an_a1111_image_made_with_a_vae_chooses_it_by_hash(qtbot, idle_app, spli
     assert "the VAE orangemix.vae.pt is not installed" in window.errors.text()
     assert window.vae_box.currentIndex() == 0
 
+    gallery = window.gallery
+    record = gallery.store.get(gallery.add_file(tmp_path / "hashed.png", source="imported"))
+    window.prompt.clear()
+    window.reuse_record(record)  # from the gallery: the row has no VAE, the file has
+    assert window.prompt.toPlainText() == "a quiet harbour" and window.vae_box.currentText() == "kl-f8-test"
+
 
 def test_the_draw_tab_runs_its_model_with_the_vae_chosen_for_it(qtbot, idle_app, split, tiny_sd15, tmp_path):
     import tiny_models
