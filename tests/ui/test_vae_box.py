@@ -139,3 +139,25 @@ def test_the_draw_tab_runs_its_model_with_the_vae_chosen_for_it(qtbot, idle_app,
     assert tab.build_request().vae is None
     window.vae_box.setCurrentIndex(window.vae_box.findText("kl-f8-test"))
     assert tab.build_request().vae == str(vae), "the Generate tab's choice for the same model"
+
+
+def test_a_batch_keeps_the_vae_chosen_for_its_model_and_takes_the_automatic_one_for_another(qtbot, idle_app, split,
+                                                                                            tmp_path):
+    import shutil
+
+    window = idle_app.window
+    bare, vae = split
+    shutil.copy(vae, bare.with_name("bare-model.vae.safetensors"))  # as AUTOMATIC1111 keeps a model's VAE
+    idle_app.library.import_path(bare)
+    idle_app.library.import_path(vae)
+    window.reload_models()
+    window.prompt.setPlainText("a red kite")
+    window.vae_box.setCurrentIndex(window.vae_box.findText("kl-f8-test"))
+    dialog = window.open_batch()
+    dialog.prompts.setPlainText("a castle\na dragon")
+    dialog.folder.setText(str(tmp_path / "batch"))
+    assert {unit.request.vae for unit in dialog.build_spec().units} == {str(vae)}
+    dialog.model_box.setCurrentIndex(next(i for i in range(dialog.model_box.count())
+                                          if dialog.model_box.itemData(i).name == "bare-model"))
+    assert {unit.request.vae for unit in dialog.build_spec().units} == {str(bare.with_name("bare-model.vae.safetensors"))}
+    dialog.reject()
