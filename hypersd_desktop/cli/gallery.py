@@ -17,7 +17,7 @@ from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.vocab import CollisionRule, Decoder, ExportFormat, ExportStatus, Preprocessor
 from hypersd_desktop.engine.types import GenerationRequest
 from hypersd_desktop.gallery.export import ExportOptions
-from hypersd_desktop.gallery.formats.common import stem
+from hypersd_desktop.gallery.formats.common import hires_note, stem
 from hypersd_desktop.gallery.formats.syntax import reused_prompts
 from hypersd_desktop.gallery.gallery import read_metadata
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
@@ -196,6 +196,8 @@ def reuse_command(record: ImageRecord) -> tuple[str, str | None]:
         words += ["--clip-skip", str(written.clip_skip)]
     if written is not None and stem(written.vae_name):  # as installed here under the file's name
         words += ["--vae", stem(written.vae_name)]
+    if written is not None and hires_note(written):
+        note = f"{note} {hires_note(written)}"
     return shlex.join(words), note
 
 

@@ -14,7 +14,7 @@ from hypersd_desktop.core.vocab import ModelKind, Scheduler
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
 from hypersd_desktop.gallery.formats import ImageMetadata
-from hypersd_desktop.gallery.formats.common import stem
+from hypersd_desktop.gallery.formats.common import hires_note, stem
 from hypersd_desktop.models.registry import InstalledModel
 
 
@@ -93,7 +93,11 @@ def match_metadata(metadata: ImageMetadata, models: list[InstalledModel]) -> Mod
             match.styles.append(LoraSpec(model.path, weight))
     _match_embeddings(metadata, match, models)
     _map_to_recipe(metadata, match, models)
+    hires = hires_note(metadata)
+    if hires:
+        match.warnings.append(hires)
     return match
+
 
 
 def _match_embeddings(metadata: ImageMetadata, match: ModelMatch, models: list[InstalledModel]) -> None:

@@ -102,7 +102,8 @@ def test_reuse_of_an_image_made_elsewhere_repeats_what_its_file_says(tmp_path):
     info = PngInfo()
     info.add_text("parameters", "a paper lantern\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, "
                                 "CFG scale: 7, Seed: 77, Size: 512x768, Model: anything-v5, Clip skip: 2, "
-                                "VAE hash: 735e4c3a44, VAE: vae-ft-mse-840000-ema-pruned.safetensors")
+                                "VAE hash: 735e4c3a44, VAE: vae-ft-mse-840000-ema-pruned.safetensors, "
+                                "Hires upscale: 2, Hires upscaler: Latent")
     Image.new("RGB", (8, 8)).save(folder / "lantern.png", pnginfo=info)
     assert "added 1" in cli("gallery", "import", folder).stdout
     (record,) = json.loads(cli("gallery", "list", "--json").stdout)
@@ -112,6 +113,7 @@ def test_reuse_of_an_image_made_elsewhere_repeats_what_its_file_says(tmp_path):
     assert words[words.index("--clip-skip") + 1] == "2" and words[words.index("--negative") + 1] == "blurry"
     assert words[words.index("--vae") + 1] == "vae-ft-mse-840000-ema-pruned"  # the installed VAE of that file name
     assert "not made here" in run.stderr
+    assert "made at 512 × 768 and then enlarged to 1024 × 1536 by a Hires fix pass (Latent)" in run.stderr
     Path(record["path"]).unlink()  # the file is gone: what the row holds is repeated
     assert "--clip-skip" not in cli("gallery", "reuse", record["id"]).stdout
 

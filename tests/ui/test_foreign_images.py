@@ -210,3 +210,16 @@ def test_a_lora_and_an_embedding_are_found_by_the_hashes_a1111_wrote_under_other
     assert "EasyNegative" not in window.errors.text()
     assert ("used the embedding EasyNegative, which is installed here as easy_negative_v2; write easy_negative_v2"
             in window.warnings.text())
+
+
+@pytest.mark.parametrize("name", ["sd-metadata/png/sd-webui-hires.png", "sd-metadata/webp/sd-next-hires.webp"])
+def test_reusing_a_hires_fix_image_says_it_makes_the_first_pass(qtbot, idle_app, name):
+    """A1111 (and Forge, reForge, SD.Next) write the first pass's size and how the Hires fix enlarged it: reuse
+    makes the first pass, and says so, rather than an image smaller than the one dropped without a word."""
+    window = idle_app.window
+    answer_next_dialog(qtbot, "Reuse its settings")
+    drop(window, [CORPUS / name])
+    qtbot.waitUntil(lambda: window.prompt.toPlainText() != "", timeout=5000)
+    assert window.size_box.currentData() == (1024, 1024)
+    assert "made at 1024 × 1024 and then enlarged to 1536 × 1536 by a Hires fix pass" in window.warnings.text()
+    assert "reuse makes the first pass" in window.warnings.text()

@@ -162,3 +162,21 @@ def sampler_key(name: Any) -> str | None:
     key = _SAMPLER_ALIASES.get(key, key)
     key = re.sub(r"[\s\-]+", "_", key)
     return _SAMPLER_ALIASES.get(key, key)
+
+
+def hires_note(metadata: ImageMetadata) -> str | None:
+    """What reuse leaves out of an image made with AUTOMATIC1111's Hires fix (Forge, reForge and SD.Next write it
+    too): the image's settings are its first pass, which is what reuse makes; the enlarging pass is not."""
+    extra = {key.lower(): value for key, value in metadata.extra.items()}
+    factor = to_float(extra.get("hires upscale") or extra.get("hires scale"))
+    target = size_of(extra.get("hires size"))
+    if target == (None, None):
+        target = (to_int(extra.get("hires resize-1")) or None, to_int(extra.get("hires resize-2")) or None)
+    enlarged = (factor is not None and factor > 1) or None not in target
+    if not enlarged or not (metadata.width and metadata.height):
+        return None
+    width, height = metadata.width, metadata.height
+    final = target if None not in target else (round(width * factor), round(height * factor))
+    upscaler = extra.get("hires upscaler")
+    return (f"The image was made at {width} × {height} and then enlarged to {final[0]} × {final[1]} by a Hires fix "
+            f"pass{f' ({upscaler})' if upscaler else ''}; reuse makes the first pass, at {width} × {height}.")
