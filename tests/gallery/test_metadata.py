@@ -287,3 +287,26 @@ def test_the_vae_an_image_was_made_with(tmp_path):
     graph["6"]["inputs"]["vae"] = ["1", 2]  # the checkpoint's own
     metadata, *_ = read_metadata(png(tmp_path / "own.png", prompt=json.dumps(graph)))
     assert metadata.vae_name is None
+
+
+@pytest.mark.parametrize("chunks, vae", [
+    ({"parameters": json.dumps({"prompt": "a fox", "base_model": "juggernautXL", "resolution": "(1024, 1024)",
+                                "vae": "sdxl_vae.safetensors", "performance": "Speed"})}, ("sdxl_vae.safetensors", None)),
+    ({"parameters": json.dumps({"prompt": "a fox", "base_model": "juggernautXL", "resolution": "(1024, 1024)",
+                                "vae": "Default (model)", "performance": "Speed"})}, (None, None)),
+    ({"invokeai_metadata": json.dumps({"positive_prompt": "a fox", "model": {"name": "sdxl"}, "seed": 1,
+                                       "vae": {"name": "sdxl-vae-fp16-fix", "hash": "blake3:99aa"}})},
+     ("sdxl-vae-fp16-fix", "blake3:99aa")),
+    ({"invokeai_metadata": json.dumps({"positive_prompt": "a fox", "model": {"name": "sdxl"}, "seed": 1, "vae": None})},
+     (None, None)),
+    ({"parameters": json.dumps({"sui_image_params": {"prompt": "a fox", "model": "sdxl", "seed": 1,
+                                                     "vae": "OfficialStableDiffusion/sdxl_vae"},
+                                "sui_models": [{"name": "sdxl_vae.safetensors", "param": "vae",
+                                                "hash": "0x63aeecb90ff7bc1c115395962d3e803571385b61938377bc7089b36e81e92e2e"}]})},
+     ("OfficialStableDiffusion/sdxl_vae", "63aeecb90f")),
+    ({"parameters": json.dumps({"sui_image_params": {"prompt": "a fox", "model": "sdxl", "seed": 1, "vae": "None"}})},
+     (None, None)),
+], ids=["fooocus", "fooocus-default", "invokeai", "invokeai-own", "swarmui", "swarmui-none"])
+def test_the_vae_fooocus_invokeai_and_swarmui_name(tmp_path, chunks, vae):
+    metadata, *_ = read_metadata(png(tmp_path / "tool.png", **chunks))
+    assert (metadata.vae_name, metadata.vae_hash) == vae

@@ -29,8 +29,13 @@ def parse_fooocus(text: str) -> ImageMetadata | None:
         format="fooocus", prompt=to_text(data.get("prompt")), negative_prompt=to_text(data.get("negative_prompt")),
         steps=to_int(data.get("steps")), sampler=data.get("sampler"), guidance=to_float(data.get("guidance_scale")),
         seed=to_int(data.get("seed")), width=width, height=height, model_name=stem(data.get("base_model")),
-        model_hash=data.get("base_model_hash"), loras=tuple(loras),
+        model_hash=data.get("base_model_hash"), loras=tuple(loras), vae_name=_chosen(data.get("vae")),
     )
+
+
+def _chosen(name: Any) -> str | None:
+    """A VAE chosen in the settings; None for "Default (model)", the model's own."""
+    return name if isinstance(name, str) and name.strip() and not name.startswith("Default") else None
 
 
 def is_ruinedfooocus(data: dict[str, Any]) -> bool:

@@ -23,12 +23,14 @@ def parse_invokeai(text: str) -> ImageMetadata | None:
             name = (info.get("name") or info.get("model_name") or info.get("key")) if isinstance(info, dict) else None
             if name:
                 loras.append((str(name), to_float(lora.get("weight")) or 1.0, info.get("hash")))
+    vae = data.get("vae") if isinstance(data.get("vae"), dict) else {}  # None: the model's own
     return ImageMetadata(
         format="invokeai", prompt=to_text(data.get("positive_prompt")), negative_prompt=to_text(data.get("negative_prompt")),
         steps=to_int(data.get("steps")), sampler=data.get("scheduler"), guidance=to_float(data.get("cfg_scale")),
         seed=to_int(data.get("seed")), width=to_int(data.get("width")), height=to_int(data.get("height")),
         model_name=(model.get("name") or model.get("model_name")) if isinstance(model, dict) else stem(model),
         model_hash=model.get("hash") if isinstance(model, dict) else None, loras=tuple(loras),
+        vae_name=to_text(vae.get("name") or vae.get("model_name")) or None, vae_hash=to_text(vae.get("hash")) or None,
     )
 
 

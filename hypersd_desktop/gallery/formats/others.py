@@ -34,12 +34,15 @@ def parse_swarmui(text: str) -> ImageMetadata | None:
     loras = tuple((stem(str(name)) or str(name), (to_float(weights[i]) if i < len(weights) else None) or 1.0, None)
                   for i, name in enumerate(names))
     sampler = params.get("sampler") or params.get("comfyuisampler") or params.get("autowebuisampler")
+    vae = params.get("vae") if isinstance(params.get("vae"), str) else None  # "None", "Automatic": the model's own
+    vae = vae if vae and vae.strip().lower() not in ("none", "automatic") else None
     return ImageMetadata(
         format="swarmui", prompt=to_text(params.get("prompt")), negative_prompt=to_text(params.get("negativeprompt")),
         steps=to_int(params.get("steps")), sampler=sampler if isinstance(sampler, str) else None,
         guidance=to_float(params.get("cfgscale")), seed=to_int(params.get("seed")), width=to_int(params.get("width")),
         height=to_int(params.get("height")), model_name=stem(params.get("model")),
-        model_hash=_short_hash(model.get("hash")), loras=loras,
+        model_hash=_short_hash(model.get("hash")), loras=loras, vae_name=vae,
+        vae_hash=_short_hash((models.get("vae") or {}).get("hash")) if vae else None,
     )
 
 
