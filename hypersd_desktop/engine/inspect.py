@@ -568,13 +568,13 @@ def _file_in_channels(path: str, _size: int, _mtime_ns: int) -> int:
 
 
 def base_has_vae(path: str | Path) -> bool:
-    """Whether a base model brings its own VAE: a folder's `vae` subfolder, a checkpoint's `first_stage_model.`
-    weights. Some checkpoints are shared without one ("no VAE" versions), to be used with a VAE of one's choice.
-    True where it cannot be read (loading says why)."""
+    """Whether a base model brings its own VAE: weights in a folder's `vae` subfolder, a checkpoint's
+    `first_stage_model.` weights. Some checkpoints are shared without one ("no VAE" versions), to be used with a VAE
+    of one's choice, and a folder fetched in part may lack it. True where it cannot be read (loading says why)."""
     path = Path(path)
     try:
         if path.is_dir():
-            return (path / "vae").is_dir()
+            return any((path / "vae").glob("*.safetensors")) or any((path / "vae").glob("*.bin"))
         stat = path.stat()
         return _file_has_vae(str(path), stat.st_size, stat.st_mtime_ns)
     except (AppError, OSError):

@@ -92,9 +92,12 @@ def load_base_pipeline(path: str | Path, architecture: str, dtype: torch.dtype, 
 
 
 def part_config(base: str | Path, config: str | None, architecture: str, part: str) -> dict:
-    """The config of a base model's `part` ("unet", "vae"): its folder's, or for a checkpoint the config folder's."""
+    """The config of a base model's `part` ("unet", "vae"): its folder's, or for a checkpoint (or a folder without
+    that part) the config folder's."""
     base = Path(base)
-    folder = base if base.is_dir() else Path(config) if config else bundled_config(architecture)
+    folder = Path(config) if config else bundled_config(architecture)
+    if base.is_dir() and (base / part / "config.json").is_file():
+        folder = base
     return json.loads((folder / part / "config.json").read_text())
 
 

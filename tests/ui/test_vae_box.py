@@ -3,6 +3,7 @@ reuse of an image made with a VAE of its own."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import pytest
@@ -161,3 +162,37 @@ def test_a_batch_keeps_the_vae_chosen_for_its_model_and_takes_the_automatic_one_
                                           if dialog.model_box.itemData(i).name == "bare-model"))
     assert {unit.request.vae for unit in dialog.build_spec().units} == {str(bare.with_name("bare-model.vae.safetensors"))}
     dialog.reject()
+
+
+
+def test_the_window_makes_an_image_from_a_model_without_a_vae_with_the_one_installed_for_it(qtbot, parts, split,
+                                                                                           tiny_sd15, tmp_path):
+    """Through the worker: a model folder fetched without its VAE's weights runs with the SD1.5 VAE installed (the
+    automatic choice reaches the engine), and the PNG names that VAE as A1111 does."""
+    import shutil
+
+    from hypersd_desktop.models.registry import InstalledModel
+    from ui_helpers import WAIT
+
+    window = parts.window
+    _, vae = split
+    folder = shutil.copytree(tiny_sd15, tmp_path / "no-vae-weights")
+    for weights in (folder / "vae").glob("*.safetensors"):
+        weights.unlink()
+    parts.library.import_path(folder)
+    parts.library.registry.add(InstalledModel(
+        id="sd-vae-ft-mse", name="SD1.5 VAE (ft-MSE)", kind="vae", architecture="sd15", layout="file", path=str(vae),
+        size=vae.stat().st_size, sha256=None, short_hash=None, source="download", owned=True, catalog_id="sd-vae-ft-mse"))
+    window.reload_models()
+    _choose_model(window, "no-vae-weights")
+    window.size_box.addItem("64 × 64 (test)", (64, 64))
+    window.size_box.setCurrentIndex(window.size_box.count() - 1)
+    assert window.vae_box.currentText() == "Automatic (SD1.5 VAE (ft-MSE))"
+    window.prompt.setPlainText("a lighthouse at dusk")
+    with qtbot.waitSignal(window.image_saved, timeout=WAIT) as saved:
+        window.generate()
+    assert not window.errors.text()
+    with Image.open(saved.args[0]) as image:
+        settings = image.text["parameters"].splitlines()[-1]
+    digest = hashlib.sha256(vae.read_bytes()).hexdigest()[:10]
+    assert f"VAE hash: {digest}, VAE: kl-f8-test.safetensors" in settings
