@@ -575,26 +575,35 @@ def base_has_vae(path: str | Path) -> bool:
     try:
         if path.is_dir():
             return any((path / "vae").glob("*.safetensors")) or any((path / "vae").glob("*.bin"))
-        stat = path.stat()
-        return _file_has_vae(str(path), stat.st_size, stat.st_mtime_ns)
+        return has_key_prefix(path, VAE_PREFIX) is not False
     except (AppError, OSError):
         return True
 
 
+VAE_PREFIX = "first_stage_model."
+# The text encoder of SD1.x checkpoints saved before transformers 4.21 moved CLIP's layers under `text_model.`
+# (AUTOMATIC1111 renames these as it loads them; diffusers does not find them).
+OLD_CLIP_PREFIX = "cond_stage_model.transformer.embeddings."
+
+
+def has_key_prefix(path: str | Path, prefix: str) -> bool | None:
+    """Whether a safetensors file has a key that begins with `prefix`, from its header's text as `_file_in_channels`
+    reads it (about 0.03 ms for an SDXL-sized header): keys are quoted, so an escaped quote inside a metadata string
+    does not count. None for a file without a header to read (loading says why)."""
+    stat = Path(path).stat()
+    return _file_has_key_prefix(str(path), stat.st_size, stat.st_mtime_ns, prefix)
+
+
 @functools.lru_cache(maxsize=1024)
-def _file_has_vae(path: str, _size: int, _mtime_ns: int) -> bool:
-    """`base_has_vae` of a checkpoint, from its header's text as `_file_in_channels` reads it: a key that begins
-    with the VAE's prefix, quoted as keys are (an escaped quote inside a metadata string does not count)."""
+def _file_has_key_prefix(path: str, _size: int, _mtime_ns: int, prefix: str) -> bool | None:
     header = _header_text(path)
     if not header:
-        return True
-    at = header.find(_VAE_KEY)
+        return None
+    key = b'"' + prefix.encode()
+    at = header.find(key)
     while at > 0 and header[at - 1:at] == b"\\":
-        at = header.find(_VAE_KEY, at + 1)
+        at = header.find(key, at + 1)
     return at >= 0
-
-
-_VAE_KEY = b'"first_stage_model.'
 
 
 def base_prediction(path: str | Path) -> tuple[str | None, bool]:

@@ -19,7 +19,9 @@ import torch
 from hypersd_desktop.core.errors import InputError, ModelFormatError
 from hypersd_desktop.core.resources import resources_dir
 from hypersd_desktop.core.vocab import Architecture, WeightsKind, architecture_label
-from hypersd_desktop.engine.inspect import base_in_channels, base_prediction, inspect_file, not_the_kind
+from hypersd_desktop.engine.inspect import (
+    OLD_CLIP_PREFIX, base_in_channels, base_prediction, has_key_prefix, inspect_file, not_the_kind,
+)
 
 # The parts diffusers names by class when a checkpoint lacks them, in words.
 _PART_WORDS = {"CLIPText": "text encoder", "UNet": "UNet", "Autoencoder": "VAE"}
@@ -62,6 +64,8 @@ def load_base_pipeline(path: str | Path, architecture: str, dtype: torch.dtype, 
     config_dir = Path(config) if config else bundled_config(architecture)
     if not (config_dir / "model_index.json").is_file():
         raise InputError(f"The config folder {config_dir} for single-file loading has no model_index.json.")
+    if architecture == Architecture.SD15 and has_key_prefix(path, OLD_CLIP_PREFIX):
+        extra["text_encoder"] = _old_layout_text_encoder(path, config_dir, dtype)
     channels = base_in_channels(path)
     if unet is None and channels != 4:  # an inpainting checkpoint: the config folder's UNet takes 4 channels
         from diffusers import UNet2DConditionModel
@@ -89,6 +93,26 @@ def load_base_pipeline(path: str | Path, architecture: str, dtype: torch.dtype, 
         pipe.scheduler = EulerDiscreteScheduler.from_config(pipe.scheduler.config, prediction_type=prediction,
                                                             rescale_betas_zero_snr=zero_snr)
     return pipe
+
+
+def _old_layout_text_encoder(path: Path, config_dir: Path, dtype: torch.dtype):
+    """The text encoder of an SD1.x checkpoint saved before transformers 4.21, whose CLIP layers are not under
+    `text_model.`: renamed as AUTOMATIC1111 renames them when it loads such a file."""
+    from safetensors import safe_open
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    prefix = "cond_stage_model.transformer."
+    model = CLIPTextModel(CLIPTextConfig.from_pretrained(config_dir / "text_encoder", local_files_only=True))
+    inner = "text_model." if hasattr(model, "text_model") else ""  # later transformers drop the wrapper
+    with safe_open(str(path), framework="pt") as weights:
+        state = {inner + key[len(prefix):].removeprefix("text_model."): weights.get_tensor(key)
+                 for key in weights.keys() if key.startswith(prefix)}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    missing = [key for key in missing if not key.endswith("position_ids")]  # a buffer, absent from many files
+    if missing or unexpected:
+        raise ModelFormatError(f"{path.name}'s text encoder does not fit an SD1.5 one ({len(missing)} missing and "
+                               f"{len(unexpected)} unexpected weights); it may be damaged.")
+    return model.to(dtype)
 
 
 def part_config(base: str | Path, config: str | None, architecture: str, part: str) -> dict:

@@ -100,6 +100,27 @@ def test_single_file_checkpoint_gives_the_folders_image(tiny_sd15, tmp_path):
     assert np.abs(pixels(from_folder.image) - pixels(from_file.image)).max() <= 1
 
 
+def test_an_sd1_checkpoint_saved_before_transformers_put_clip_under_text_model_gives_the_folders_image(tiny_sd15,
+                                                                                                      tmp_path):
+    """Checkpoints of 2022 (NovelAI's, Anything V3 and the merges made of them) hold the text encoder as
+    `cond_stage_model.transformer.embeddings.…`, without `text_model.`; A1111 renames these as it loads them."""
+    from diffusers import StableDiffusionPipeline
+    from safetensors.torch import load_file, save_file
+
+    import ldm_format
+
+    state = load_file(ldm_format.save_single_file(StableDiffusionPipeline.from_pretrained(tiny_sd15),
+                                                  tmp_path / "new.safetensors"))
+    old = tmp_path / "old-layout.safetensors"
+    save_file({key.replace("cond_stage_model.transformer.text_model.", "cond_stage_model.transformer."): tensor
+               for key, tensor in state.items() if not key.endswith("position_ids")}, old)
+    assert not any(".text_model." in key for key in load_file(old))
+    request = GenerationRequest(prompt="a cat", base_model=str(tiny_sd15), steps=2, seed=3, width=64, height=64)
+    from_folder = TorchEngine().generate(request)[0]
+    from_file = TorchEngine().generate(request.replace(base_model=str(old), base_config=str(tiny_sd15)))[0]
+    assert np.abs(pixels(from_folder.image) - pixels(from_file.image)).max() <= 1
+
+
 def test_sdxl_single_file_checkpoint_gives_the_folders_image(tmp_path):
     """SDXL as community checkpoints ship it: both text encoders in one file, the second in open_clip's layout,
     the weights in fp16."""
