@@ -121,6 +121,25 @@ def test_an_sd1_checkpoint_saved_before_transformers_put_clip_under_text_model_g
     assert np.abs(pixels(from_folder.image) - pixels(from_file.image)).max() <= 1
 
 
+def test_an_fp8_checkpoint_loads_as_the_same_model(tiny_sd15, tmp_path):
+    """Checkpoints shared in fp8 (float8_e4m3fn) to halve the download are read into the chosen precision."""
+    import torch
+    from diffusers import StableDiffusionPipeline
+    from safetensors.torch import load_file, save_file
+
+    import ldm_format
+
+    state = load_file(ldm_format.save_single_file(StableDiffusionPipeline.from_pretrained(tiny_sd15),
+                                                  tmp_path / "fp32.safetensors"))
+    fp8 = tmp_path / "fp8.safetensors"
+    save_file({key: tensor.to(torch.float8_e4m3fn) if tensor.is_floating_point() else tensor
+               for key, tensor in state.items()}, fp8)
+    request = GenerationRequest(prompt="a cat", base_model=str(tiny_sd15), steps=2, seed=3, width=64, height=64)
+    from_folder = pixels(TorchEngine().generate(request)[0].image)
+    from_fp8 = pixels(TorchEngine().generate(request.replace(base_model=str(fp8), base_config=str(tiny_sd15)))[0].image)
+    assert np.abs(from_folder - from_fp8).mean() < 6, "fp8 weights: the same model, rounded"
+
+
 def test_sdxl_single_file_checkpoint_gives_the_folders_image(tmp_path):
     """SDXL as community checkpoints ship it: both text encoders in one file, the second in open_clip's layout,
     the weights in fp16."""
