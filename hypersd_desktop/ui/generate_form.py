@@ -59,9 +59,11 @@ class SeedBox(QLineEdit):
 
 
 def base_model_label(model: InstalledModel) -> str:
-    """A base model in a list: its name and architecture, and "inpainting" for an inpainting model."""
+    """A base model in a list: its name and architecture, "inpainting" for an inpainting model and "no VAE" for
+    one shared without a VAE."""
     inpainting = ", inpainting" if base_in_channels(model.path) == INPAINTING_CHANNELS else ""
-    return f"{model.name}  ({architecture_label(model.architecture or '')}{inpainting})"
+    no_vae = ", no VAE" if not base_has_vae(model.path) else ""
+    return f"{model.name}  ({architecture_label(model.architecture or '')}{inpainting}{no_vae})"
 
 
 def fill_base_models(box: QComboBox, library: ModelLibrary) -> None:

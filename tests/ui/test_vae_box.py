@@ -73,6 +73,7 @@ def test_a_checkpoint_without_a_vae_says_so_until_one_is_chosen_or_installed(qtb
     window.reload_models()
     _choose_model(window, "bare-model")
     window.prompt.setPlainText("a red kite")
+    assert window.model_box.currentText() == "bare-model  (SD1.5, no VAE)"
     assert _items(window.vae_box) == ["Automatic (the model has none)", "kl-f8-test"]
     assert "bare-model.safetensors has no VAE inside it" in window.warnings.text()
     assert "Choose one in the VAE list" in window.warnings.text()
