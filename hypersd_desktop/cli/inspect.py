@@ -18,7 +18,9 @@ def add_parser(commands) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hypersd_desktop.engine.inspect import INPAINTING_CHANNELS, inspect_file, union_control_types, unknown_phrase
+    from hypersd_desktop.engine.inspect import (
+        INPAINTING_CHANNELS, base_has_vae, inspect_file, union_control_types, unknown_phrase,
+    )
 
     info = inspect_file(args.file)
     if args.json:
@@ -27,6 +29,7 @@ def run(args: argparse.Namespace) -> int:
             "hyper_sd": info.hyper_sd, "tensors": info.tensor_count, "size_bytes": info.size_bytes,
             "prediction": info.prediction or "epsilon", "zero_terminal_snr": info.zero_snr,
             "in_channels": info.in_channels,
+            "has_vae": base_has_vae(args.file) if info.kind == WeightsKind.CHECKPOINT else None,
         }))
         return 0
     size = f"{info.tensor_count} tensors, {info.size_bytes / 1e6:.1f} MB"
@@ -42,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"A ControlNet Union model of {types} control types: {', '.join(ControlType.values()[:types])}")
     if info.in_channels == INPAINTING_CHANNELS:
         print("An inpainting model: its UNet also reads the mask and the masked picture (9 input channels)")
+    if info.kind == WeightsKind.CHECKPOINT and not base_has_vae(args.file):
+        print("No VAE inside: it runs with a VAE installed for its architecture, one beside it named "
+              f"{args.file.stem}.vae.safetensors, or one named with --vae")
     if info.prediction:
         print("Predicts v (v-prediction)" + (", with zero terminal SNR" if info.zero_snr else "")
               + ": it runs with a v-prediction scheduler, without Hyper-SD files (they are trained on noise prediction)")

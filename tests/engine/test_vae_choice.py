@@ -144,6 +144,8 @@ def test_the_command_line_takes_the_vae_beside_a_checkpoint_and_names_it_in_the_
             "--width", 64, "--height", 64, "--out", tmp_path / "out", "--json", "--backend", "torch")
     refused = _cli(*args)
     assert refused.returncode == 2 and "model.safetensors has no VAE inside it" in refused.stderr
+    assert "No VAE inside: it runs with a VAE installed" in _cli("inspect", tmp_path / "model.safetensors").stdout
+    assert json.loads(_cli("inspect", tmp_path / "model.safetensors", "--json").stdout)["has_vae"] is False
     shutil.copy(vae, tmp_path / "model.vae.safetensors")
     run = _cli(*args)
     assert run.returncode == 0, run.stderr
