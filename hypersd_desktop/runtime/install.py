@@ -168,7 +168,7 @@ def find_app_wheel(paths: AppPaths) -> Path:
     return build_wheel(source, paths.cache / "runtime-wheel")
 
 
-WHEEL_SOURCES = ("pyproject.toml", "README.md", "hypersd_desktop", "resources")  # what the wheel is made of
+WHEEL_SOURCES = ("pyproject.toml", "README.md", "LICENSE", "hypersd_desktop", "resources")  # what the wheel is made of
 
 
 def build_wheel(source: Path, out: Path) -> Path:
