@@ -33,6 +33,7 @@ class Settings:
     last_hyper: str = ""
     last_steps: int = 2
     last_size: str = ""
+    last_vae: str = ""  # the VAE chosen in the list (a path); empty: Automatic
     export_dir: str = ""
     export_template: str = "{date}/{seed}-{prompt:40}"
     batch_dir: str = ""

@@ -696,7 +696,8 @@ class MainWindow(QMainWindow):
         model, hyper = self.current_model(), self.hyper_box.currentData()
         self.settings = self.settings.replace(
             last_model=model.id if model else "", last_hyper=hyper.id if hyper else "", last_steps=self.steps.value(),
-            last_size=self.size_box.currentText(), latest_wins=self.latest_wins.isChecked(),
+            last_size=self.size_box.currentText(), last_vae=self.vae_box.currentData() or "",
+            latest_wins=self.latest_wins.isChecked(),
         )
         save_settings(self.settings, self.library.paths)
 
@@ -709,6 +710,7 @@ class MainWindow(QMainWindow):
         index = self.size_box.findText(self.settings.last_size)
         if index >= 0:
             self.size_box.setCurrentIndex(index)
+        select_vae(self.vae_box, self.settings.last_vae or None)  # Automatic when it is no longer offered
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         if self._active_job is not None and QMessageBox.question(

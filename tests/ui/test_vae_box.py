@@ -197,3 +197,27 @@ def test_the_window_makes_an_image_from_a_model_without_a_vae_with_the_one_insta
         settings = image.text["parameters"].splitlines()[-1]
     digest = hashlib.sha256(vae.read_bytes()).hexdigest()[:10]
     assert f"VAE hash: {digest}, VAE: kl-f8-test.safetensors" in settings
+
+
+def test_the_vae_chosen_is_chosen_again_after_a_restart(qtbot, idle_app, split):
+    from hypersd_desktop.app import build_app
+    from tests.ui.conftest import close
+
+    window = idle_app.window
+    _, vae = split
+    idle_app.library.import_path(vae)
+    window.reload_models()
+    window.vae_box.setCurrentIndex(window.vae_box.findText("kl-f8-test"))
+    window._remember_choices()  # as closing the window does
+    again = build_app(["test"], start_worker=False)
+    try:
+        assert again.window.vae_box.currentText() == "kl-f8-test"
+    finally:
+        close(again)
+    vae.unlink()  # a VAE removed since: Automatic
+    idle_app.library.registry.remove(next(m.id for m in idle_app.library.registry.list(kind="vae")))
+    again = build_app(["test"], start_worker=False)
+    try:
+        assert again.window.vae_box.currentIndex() == 0
+    finally:
+        close(again)
