@@ -194,9 +194,9 @@ def check_vae(request: GenerationRequest, architecture: str) -> None:
         catalog = CATALOG_VAE_NAMES[architecture]
         raise InputError(
             f"{Path(request.base_model).name} has no VAE inside it: some checkpoints are shared without one, to be "
-            f"used with a VAE of your choice. Choose one in the VAE list, or install \"{catalog}\" from the Models "
-            f"tab, which the app then picks for {architecture_label(architecture)} models without a VAE (on the "
-            "command line, --vae FILE names one).")
+            "used with a VAE of your choice. Choose one in the VAE list on the Generate tab, or install "
+            f"\"{catalog}\" from the Models tab, which the app then picks for {architecture_label(architecture)} "
+            "models without a VAE (on the command line, --vae FILE names one).")
 
 
 def plan(request: GenerationRequest, architecture: str) -> Plan:
