@@ -330,11 +330,14 @@ _NOT_A_TOKEN = ("model.", "first_stage_model.", "cond_stage_model.", "text_model
 
 def other_family(kind: str, tensors: dict[str, TensorInfo]) -> str | None:
     """The base model a file is for when it is one the app does not run: "FLUX", "SD3", "SD2" or "the SDXL
-    refiner"; None for SD1.5 and SDXL files and for files that do not say (VAEs, text encoders).
+    refiner"; None for SD1.5 and SDXL files and for files that do not say (text encoders, and VAEs of 4 latent
+    channels, which SD1.5, SD2 and SDXL share).
 
     Judged before SD1.5 and SDXL, whose structural guesses would otherwise claim such files: a kohya FLUX
     LoRA's keys start `lora_unet_`, and an SD2 LoRA has SD1.5's blocks."""
-    if kind in (WeightsKind.VAE, WeightsKind.TAESD, WeightsKind.TEXT_ENCODER):
+    if kind in (WeightsKind.VAE, WeightsKind.TAESD):  # FLUX's `ae.safetensors` in a ComfyUI vae folder, TAEF1 …
+        return latent_family(_latent_channels(tensors))
+    if kind == WeightsKind.TEXT_ENCODER:
         return None
     if kind == WeightsKind.EMBEDDING:
         return "SD2" if _embedding_width(tensors) == 1024 else None
@@ -364,6 +367,24 @@ def other_family(kind: str, tensors: dict[str, TensorInfo]) -> str | None:
         return None
     width = _cross_attention_dim(keys, tensors, _CROSS_ATTENTION_KEYS) or _lokr_in_features(keys, tensors, "attn2_to_k")
     return OTHER_CROSS_ATTENTION_DIMS.get(width)
+
+
+SD_LATENT_CHANNELS = 4
+LATENT_FAMILIES = {16: "SD3 or FLUX"}  # the VAEs of other base models, by their latent channels
+# A VAE decoder's first convolution (original and diffusers names, and TAESD's), which takes the latents.
+_DECODER_INPUTS = ("decoder.conv_in.weight", "first_stage_model.decoder.conv_in.weight", "decoder.layers.0.weight")
+
+
+def latent_family(channels: int | None) -> str | None:
+    """The base model a VAE of `channels` latent channels is for, when not SD1.5 and SDXL's (None)."""
+    if channels is None or channels == SD_LATENT_CHANNELS:
+        return None
+    return LATENT_FAMILIES.get(channels, f"a base model whose latents have {channels} channels")
+
+
+def _latent_channels(tensors: dict[str, TensorInfo]) -> int | None:
+    shape = next((tensors[key].shape for key in _DECODER_INPUTS if key in tensors), None)
+    return shape[1] if shape is not None and len(shape) == 4 else None
 
 
 def detect_architecture(kind: str, tensors: dict[str, TensorInfo]) -> str | None:

@@ -20,7 +20,7 @@ from hypersd_desktop.core.errors import InputError, ModelFormatError
 from hypersd_desktop.core.resources import resources_dir
 from hypersd_desktop.core.vocab import Architecture, WeightsKind, architecture_label
 from hypersd_desktop.engine.inspect import (
-    OLD_CLIP_PREFIX, base_in_channels, base_prediction, has_key_prefix, inspect_file, not_the_kind,
+    OLD_CLIP_PREFIX, base_in_channels, base_prediction, has_key_prefix, inspect_file, latent_family, not_the_kind,
 )
 
 # The parts diffusers names by class when a checkpoint lacks them, in words.
@@ -158,9 +158,13 @@ def load_vae_override(path: str | Path, dtype: torch.dtype, base_vae_config: dic
 
     path = Path(path)
     if path.is_dir():
+        family = latent_family(AutoencoderKL.load_config(path, local_files_only=True).get("latent_channels"))
+        if family is not None:
+            raise InputError(f"{path.name} is a VAE for {family}, which this app does not run; it runs SD1.5 and "
+                             "SDXL models.")
         return AutoencoderKL.from_pretrained(path, torch_dtype=dtype, local_files_only=True, use_safetensors=True)
     info = inspect_file(path)
-    if info.kind != WeightsKind.VAE:
+    if info.kind != WeightsKind.VAE or info.family:
         raise InputError(not_the_kind(path, info, "a VAE"))
     state = load_file(str(path))
     if info.format == "ldm":
@@ -168,7 +172,11 @@ def load_vae_override(path: str | Path, dtype: torch.dtype, base_vae_config: dic
 
         state = convert_ldm_vae_checkpoint(state, base_vae_config)
     vae = AutoencoderKL.from_config(base_vae_config)
-    vae.load_state_dict(state)
+    try:
+        vae.load_state_dict(state)
+    except RuntimeError:  # torch lists every missing, unexpected and misshapen weight
+        raise ModelFormatError(f"{path.name} does not fit the base model's VAE (its weights have other names or "
+                               "shapes); it may be damaged, or be a VAE of another kind.") from None
     return vae.to(dtype)
 
 

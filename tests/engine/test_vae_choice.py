@@ -157,3 +157,41 @@ def test_the_command_line_takes_the_vae_beside_a_checkpoint_and_names_it_in_the_
     assert f"VAE hash: {digest}, VAE: model.vae.safetensors" in text
     read = parse_a1111(text)
     assert (read.vae_name, read.vae_hash) == ("model.vae.safetensors", digest)
+
+
+def test_a_vae_for_another_base_model_is_named_as_such_and_refused(split_checkpoints, tmp_path):
+    """FLUX's `ae.safetensors` sits in many ComfyUI vae folders: its 16 latent channels say what it is for, so it is
+    neither offered for SD1.5 and SDXL models nor loaded for one. A VAE of misshapen weights says so."""
+    import torch
+
+    from hypersd_desktop.core.paths import AppPaths
+    from hypersd_desktop.engine.inspect import for_other_family
+    from hypersd_desktop.models.library import ModelLibrary
+
+    flux = tmp_path / "ae.safetensors"
+    save_file({"decoder.conv_in.weight": torch.zeros(8, 16, 3, 3), "decoder.up.0.block.0.conv1.weight": torch.zeros(8, 8, 3, 3),
+               "encoder.down.0.block.0.conv1.weight": torch.zeros(8, 8, 3, 3)}, flux)
+    info = inspect_file(flux)
+    assert (info.kind, info.family) == (WeightsKind.VAE, "SD3 or FLUX")
+    assert for_other_family(flux, info) == ("ae.safetensors is a VAE for SD3 or FLUX, which this app does not run; it "
+                                            "runs SD1.5 and SDXL models.")
+    library = ModelLibrary(AppPaths.default())
+    try:
+        (item,) = library.import_path(flux)
+        assert item.status == "unsupported" and "a VAE for SD3 or FLUX" in item.reason
+    finally:
+        library.close()
+    folder, checkpoint, vae = split_checkpoints[Architecture.SD15]
+    request = GenerationRequest(prompt="a cat", base_model=str(checkpoint), base_config=str(folder), steps=2,
+                                width=64, height=64)
+    with pytest.raises(InputError, match="ae.safetensors is a VAE for SD3 or FLUX"):
+        TorchEngine().generate(request.replace(vae=str(flux)))
+    flux_folder = tmp_path / "flux-vae"
+    flux_folder.mkdir()
+    (flux_folder / "config.json").write_text(json.dumps({"_class_name": "AutoencoderKL", "latent_channels": 16}))
+    with pytest.raises(InputError, match="flux-vae is a VAE for SD3 or FLUX"):
+        TorchEngine().generate(request.replace(vae=str(flux_folder)))
+    misshapen = tmp_path / "misshapen.safetensors"
+    save_file({k: t[:1] if k.endswith("conv_out.weight") else t for k, t in load_file(vae).items()}, misshapen)
+    with pytest.raises(ModelFormatError, match="misshapen.safetensors does not fit the base model's VAE"):
+        TorchEngine().generate(request.replace(vae=str(misshapen)))
