@@ -191,7 +191,8 @@ class BatchDialog(QDialog):
         width, height = self.size_box.currentData() or (None, None)
         base = self.defaults or GenerationRequest(prompt="", base_model=model.path)
         # the Generate tab's VAE goes with its model; another model takes its own automatic choice
-        vae = base.vae if Path(base.base_model) == Path(model.path) else self.library.vae_for(model.path)
+        same = self.defaults is not None and Path(self.defaults.base_model) == Path(model.path)
+        vae = base.vae if same else self.library.vae_for(model.path)
         defaults = base.replace(
             prompt="", negative_prompt="", base_model=model.path, vae=vae, seed=self.first_seed.value(), batch_size=1,
             unet=unet, loras=loras, steps=self.steps.value(), width=width, height=height, eta=None, preview="none",

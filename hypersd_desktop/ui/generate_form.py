@@ -104,7 +104,8 @@ def fill_vae_box(box: QComboBox, library: ModelLibrary, model: InstalledModel | 
     box.addItem(f"Automatic ({picked})", None)
     box.setItemData(0, "A VAE beside the checkpoint named <checkpoint>.vae.safetensors (as AUTOMATIC1111 looks for "
                        "one); else the model's own VAE, or for SDXL the fp16-safe SDXL VAE where installed; for a "
-                       "checkpoint without a VAE, the catalog's VAE.", Qt.ItemDataRole.ToolTipRole)
+                       "checkpoint without a VAE, the catalog's VAE or another installed for its architecture.",
+                    Qt.ItemDataRole.ToolTipRole)
     for vae in library.vaes_for(architecture):
         box.addItem(vae.name, vae.path)
     box.setCurrentIndex(max(box.findData(chosen), 0) if chosen is not None else 0)
