@@ -645,6 +645,15 @@ def base_prediction(path: str | Path) -> tuple[str | None, bool]:
         return None, False
 
 
+def vae_family(path: str | Path) -> str | None:
+    """The other base model a VAE file is for ("SD3 or FLUX"); None for SD1.5 and SDXL's, for a folder (its config
+    says, when it loads) and for a file that cannot be read (loading says why). Kept by size and time."""
+    try:
+        return _file_info(Path(path)).family if Path(path).is_file() else None
+    except (AppError, OSError):
+        return None
+
+
 def _file_info(path: Path) -> WeightsInfo:
     stat = path.stat()
     return _kept_info(str(path), stat.st_size, stat.st_mtime_ns)

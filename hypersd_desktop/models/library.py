@@ -13,7 +13,7 @@ from hypersd_desktop.core.errors import AppError, InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import Architecture, ModelKind, ModelLayout
-from hypersd_desktop.engine.inspect import base_architecture, base_has_vae
+from hypersd_desktop.engine.inspect import base_architecture, base_has_vae, vae_family
 from hypersd_desktop.models.catalog import CATALOG_VAES, Catalog, CatalogEntry, load_catalog
 from hypersd_desktop.models.downloads import Downloader
 from hypersd_desktop.core.hashes import HashCache, other_tools_hashes, sha256_file
@@ -100,8 +100,10 @@ class ModelLibrary:
 
     def vaes_for(self, architecture: str) -> list[InstalledModel]:
         """The installed VAEs a model of `architecture` may use: those for it, and those whose architecture is not
-        known (a VAE file does not say which model's latents it decodes), the catalog's first."""
-        vaes = [vae for vae in self.registry.list(ModelKind.VAE) if vae.architecture in (None, architecture)]
+        known (a VAE file does not say which model's latents it decodes), the catalog's first. A FLUX VAE registered
+        before imports told them apart is left out."""
+        vaes = [vae for vae in self.registry.list(ModelKind.VAE)
+                if vae.architecture in (None, architecture) and vae_family(vae.path) is None]
         return sorted(vaes, key=lambda vae: (vae.catalog_id != CATALOG_VAES.get(architecture), vae.name.lower()))
 
     def vae_for(self, base_model: str, architecture: str | None = None) -> str | None:

@@ -284,6 +284,11 @@ def test_the_automatic_vae_follows_a1111s_file_beside_then_the_catalog_then_the_
     assert library.vae_for(str(whole), "sdxl") == xl.path, "SDXL decodes in fp16 with the fp16-safe VAE"
     assert [vae.path for vae in library.vaes_for("sd15")] == [catalog.path, made_for.path, anime.path]
     assert [vae.path for vae in library.vaes_for("sdxl")] == [xl.path, anime.path]
+    flux = tmp_path / "ae.safetensors"  # registered before imports told a FLUX VAE apart: not offered
+    save_file({"decoder.conv_in.weight": torch.zeros(8, 16, 3, 3), "decoder.up.0.block.0.conv1.weight": torch.zeros(1)},
+              str(flux))
+    _register(library, flux, "vae")
+    assert [vae.path for vae in library.vaes_for("sd15")] == [catalog.path, made_for.path, anime.path]
 
     beside = _weights(tmp_path / "whole.vae.safetensors", "decoder.x")
     assert library.vae_for(str(whole), "sd15") == str(beside), "AUTOMATIC1111's <checkpoint>.vae.safetensors"
