@@ -7,6 +7,7 @@ result, and what is not installed is listed for the person to install.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,6 +84,9 @@ def match_metadata(metadata: ImageMetadata, models: list[InstalledModel]) -> Mod
         match.vae = find_model(models, stem(metadata.vae_name), metadata.vae_hash, ModelKind.VAE)
         if match.vae is None:
             match.missing.append(f"the VAE {metadata.vae_name or metadata.vae_hash}")
+    else:  # Forge's `Module 1: …`: the VAE or a text encoder chosen beside the model, whichever is an installed VAE
+        modules = (value for key, value in metadata.extra.items() if re.fullmatch(r"Module \d+", key))
+        match.vae = next(filter(None, (find_model(models, stem(name), None, ModelKind.VAE) for name in modules)), None)
     for name, weight, short_hash in metadata.loras:
         model = find_model(models, name, short_hash)
         if model is None:

@@ -221,3 +221,23 @@ def test_the_vae_chosen_is_chosen_again_after_a_restart(qtbot, idle_app, split):
         assert again.window.vae_box.currentIndex() == 0
     finally:
         close(again)
+
+
+def test_forges_modules_choose_the_one_that_is_an_installed_vae():
+    """Forge writes the VAE and text encoders chosen beside a model as `Module 1: …`, `Module 2: …`, without saying
+    which is which: reuse takes the one installed here as a VAE, and names none of them as missing."""
+    from hypersd_desktop.gallery.formats import parse_a1111
+    from hypersd_desktop.models.registry import InstalledModel
+    from hypersd_desktop.ui.model_matching import match_metadata
+
+    def model(name: str, kind: str) -> InstalledModel:
+        return InstalledModel(id=name, name=name, kind=kind, architecture="sdxl", layout="file",
+                              path=f"/models/{name}.safetensors", size=1, sha256=None, short_hash=None,
+                              source="import-reference", owned=False)
+
+    models = [model("juggernautXL", "base"), model("sdxl_vae", "vae")]
+    text = ("a fox\\nSteps: 6, Sampler: Euler, CFG scale: 2, Seed: 1, Size: 1024x1024, Model: juggernautXL, "
+            "Module 1: clip_l, Module 2: sdxl_vae.safetensors, Version: f2.0.1v1.10.1")
+    match = match_metadata(parse_a1111(text), models)
+    assert match.vae is not None and match.vae.name == "sdxl_vae" and match.missing == []
+    assert match_metadata(parse_a1111(text.replace("sdxl_vae.safetensors", "ae.safetensors")), models).vae is None
