@@ -7,6 +7,7 @@ Ctrl+R reuses its settings. In the large view: Left/Right for previous/next, +/�
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -52,13 +53,22 @@ def copy_image_to_clipboard(path: str) -> bool:
 
 
 def describe_record(record: ImageRecord) -> str:
-    """The large view's parameter panel, as HTML."""
+    """The large view's parameter panel, as HTML. An image made here adds what its request holds beyond the
+    gallery's row (a chosen VAE, clip skip)."""
+    try:
+        request = json.loads(record.request) if record.request else {}
+    except ValueError:
+        request = {}
+    request = request if isinstance(request, dict) else {}
+    vae, clip_skip = request.get("vae"), request.get("clip_skip")
     rows = [
         ("Prompt", record.prompt or "—"),
         ("Negative prompt", record.negative_prompt or "—"),
         ("Model", f"{record.model_name or 'unknown'}" + (f" [{record.model_hash}]" if record.model_hash else "")),
+        ("VAE", Path(vae).name if isinstance(vae, str) and vae else None),
         ("LoRAs", ", ".join(f"{name} × {weight:g}" for name, weight, _ in record.loras) or "—"),
         ("Recipe", record.recipe or "—"),
+        ("Clip skip", clip_skip if isinstance(clip_skip, int) and clip_skip > 1 else None),
         ("Steps", record.steps), ("Guidance", record.guidance), ("Sampler", record.scheduler), ("Seed", record.seed),
         ("Size", f"{record.width} × {record.height}" if record.width else None),
         ("Device", record.device), ("Time", f"{record.time_taken:.2f} s" if record.time_taken else None),

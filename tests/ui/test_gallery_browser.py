@@ -324,3 +324,17 @@ def test_a_long_notice_wraps_instead_of_widening_the_window(qtbot, idle_app):
                                   "importing again adds the rest.")
     qtbot.wait(100)
     assert window.minimumSizeHint().width() == narrowest and window.width() == 1280
+
+
+def test_the_large_view_shows_the_vae_and_clip_skip_an_image_was_made_with():
+    from hypersd_desktop.gallery.store import ImageRecord
+    from hypersd_desktop.ui.gallery_browser import describe_record
+
+    request = {"prompt": "a fox", "base_model": "/m/anything-v5.safetensors", "vae": "/vaes/kl-f8-anime2.safetensors",
+               "clip_skip": 2}
+    record = ImageRecord(path="/images/a.png", created=0.0, source="generated", prompt="a fox",
+                         model_name="anything-v5", request=json.dumps(request))
+    shown = describe_record(record)
+    assert "<b>VAE</b></td><td>kl-f8-anime2.safetensors" in shown and "<b>Clip skip</b></td><td>2" in shown
+    plain = describe_record(ImageRecord(path="/images/b.png", created=0.0, source="imported", request="{not json"))
+    assert "VAE" not in plain and "Clip skip" not in plain
