@@ -196,7 +196,7 @@ def check_vae(request: GenerationRequest, architecture: str) -> None:
             f"{Path(request.base_model).name} has no VAE inside it: some checkpoints are shared without one, to be "
             "used with a VAE of your choice. Choose one in the VAE list on the Generate tab, or install "
             f"\"{catalog}\" from the Models tab, which the app then picks for {architecture_label(architecture)} "
-            "models without a VAE (on the command line, --vae FILE names one).")
+            "models without a VAE (on the command line, --vae names one: a file or an installed VAE).")
 
 
 def plan(request: GenerationRequest, architecture: str) -> Plan:

@@ -71,7 +71,7 @@ def test_a_checkpoint_without_a_vae_and_none_named_says_what_to_do(split_checkpo
     message = str(error.value)
     assert "sd15-novae.safetensors has no VAE inside it" in message
     assert "Choose one in the VAE list" in message and '"SD1.5 VAE (ft-MSE)" from the Models tab' in message
-    assert "--vae FILE" in message
+    assert "--vae names one: a file or an installed VAE" in message
 
 
 def test_a_vae_named_replaces_the_models_own(split_checkpoints, tmp_path):
