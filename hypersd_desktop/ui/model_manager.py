@@ -20,7 +20,8 @@ from PySide6.QtWidgets import (
     QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
-from hypersd_desktop.core.vocab import architecture_label, ImportStatus
+from hypersd_desktop.core.vocab import ImportStatus, ModelKind, architecture_label
+from hypersd_desktop.engine.inspect import base_has_vae
 from hypersd_desktop.engine.onnx.export import CachedExport, ExportCache, cache_root
 from hypersd_desktop.models.catalog import CatalogEntry, format_size
 from hypersd_desktop.models.library import ModelLibrary
@@ -55,6 +56,18 @@ def _table(columns: tuple[str, ...]) -> QTableWidget:
     header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     header.setStretchLastSection(True)
     return table
+
+
+def _installed_for(model: InstalledModel) -> str:
+    """The architecture an installed model is for; a VAE file that does not say is for either."""
+    if not model.architecture:
+        return "SD1.5 or SDXL" if model.kind == ModelKind.VAE else "?"
+    return architecture_label(model.architecture)
+
+
+def _installed_kind(model: InstalledModel) -> str:
+    """The kind of an installed model, and "no VAE" for a checkpoint shared without one."""
+    return f"{model.kind}, no VAE" if model.kind == ModelKind.BASE and not base_has_vae(model.path) else model.kind
 
 
 class ModelManager(QWidget):
@@ -172,8 +185,8 @@ class ModelManager(QWidget):
         for row, model in enumerate(models):
             used = time.strftime("%Y-%m-%d", time.localtime(model.last_used)) if model.last_used else "never"
             source = SOURCES.get(model.source, model.source)
-            values = (model.name, architecture_label(model.architecture or ""), model.kind,
-                      format_size(model.size or 0), source, used, model.path)
+            values = (model.name, _installed_for(model), _installed_kind(model), format_size(model.size or 0), source,
+                      used, model.path)
             for column, value in enumerate(values):
                 self.installed_table.setItem(row, column, _item(value, model if column == 0 else None))
         total = sum(model.size or 0 for model in models)

@@ -241,3 +241,18 @@ def test_forges_modules_choose_the_one_that_is_an_installed_vae():
     match = match_metadata(parse_a1111(text), models)
     assert match.vae is not None and match.vae.name == "sdxl_vae" and match.missing == []
     assert match_metadata(parse_a1111(text.replace("sdxl_vae.safetensors", "ae.safetensors")), models).vae is None
+
+
+def test_the_models_tab_says_which_checkpoint_has_no_vae_and_that_a_vae_file_is_for_either(qtbot, idle_app, split):
+    bare, vae = split
+    idle_app.library.import_path(bare)
+    idle_app.library.import_path(vae)
+    manager = idle_app.window.models
+    manager.refresh()
+    table = manager.installed_table
+    rows = {table.item(row, 0).text(): (table.item(row, 1).text(), table.item(row, 2).text())
+            for row in range(table.rowCount())}
+    assert rows["bare-model"] == ("SD1.5", "base, no VAE")
+    assert rows["kl-f8-test"] == ("SD1.5 or SDXL", "vae")
+    assert next(kind for name, (_, kind) in rows.items() if name not in ("bare-model", "kl-f8-test")
+                and kind.startswith("base")) == "base"
