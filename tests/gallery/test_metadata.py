@@ -270,6 +270,7 @@ def test_the_vae_an_image_was_made_with(tmp_path):
     assert (civitai.vae_name, civitai.vae_hash) == (None, "735e4c3a44")
     plain = parse_a1111(f"a fox\n{settings}")
     assert (plain.vae_name, plain.vae_hash) == (None, None)
+    assert parse_a1111(f"a fox\n{settings}, VAE: None").vae_name is None  # the model's own, in the settings' words
 
     graph = {
         "1": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "dream.safetensors"}},

@@ -72,11 +72,16 @@ def parse_a1111(text: str, format_name: str = "a1111") -> ImageMetadata | None:
         seed=to_int(by_key.get("seed")), width=width, height=height,
         model_name=stem(by_key.get("model")) or next(iter(resources["checkpoint"]), None),
         model_hash=model_hash, loras=loras, embeddings=tuple(embeddings.items()), recipe=by_key.get("hyper-sd"),
-        clip_skip=to_int(by_key.get("clip skip")), vae_name=by_key.get("vae") or None,
+        clip_skip=to_int(by_key.get("clip skip")), vae_name=_chosen_vae(by_key.get("vae")),
         vae_hash=by_key.get("vae hash") or (hashes_json.get("vae") if isinstance(hashes_json.get("vae"), str) else None),
         extra={**{k: v for k, v in fields.items() if k.lower() not in _KNOWN},
                **{k: json.dumps(v, ensure_ascii=False) for k, v in json_fields.items() if k.lower() != "hashes"}},
     )
+
+
+def _chosen_vae(name: str | None) -> str | None:
+    """The VAE field's file; None for the settings' words for the model's own ("None", "Automatic")."""
+    return name if name and name.strip().lower() not in ("none", "automatic") else None
 
 
 def _take_json_fields(line: str) -> tuple[str, dict]:
