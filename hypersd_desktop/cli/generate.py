@@ -14,7 +14,9 @@ from hypersd_desktop.core.codec import to_data
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import TransferProgress
-from hypersd_desktop.core.vocab import ControlType, Decoder, Device, DType, ModelKind, Preprocessor, Preview, Scheduler
+from hypersd_desktop.core.vocab import (
+    Architecture, ControlType, Decoder, Device, DType, ModelKind, Preprocessor, Preview, Scheduler, architecture_label,
+)
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.engine.inspect import union_control_types
 from hypersd_desktop.engine.types import AUTO_BACKEND, ControlSpec, GenerationRequest, LoraSpec
@@ -85,8 +87,11 @@ def add_parser(commands) -> None:
                                "default: the best for the device")
     generate.add_argument("--device", choices=Device.values(), default="auto")
     generate.add_argument("--dtype", choices=DType.values(), default="auto")
-    generate.add_argument("--taesd", help="TAESD folder: fast previews, and with --fast-decode the final decode")
-    generate.add_argument("--fast-decode", action="store_true", help="decode with TAESD instead of the full VAE")
+    generate.add_argument("--taesd", help="TAESD (a folder, a taesd_decoder.safetensors file or an installed name): "
+                                           "fast previews, and with --fast-decode the final decode")
+    generate.add_argument("--fast-decode", action="store_true",
+                          help="decode with TAESD instead of the full VAE (the installed TAESD or TAESDXL for the "
+                               "model, unless --taesd names one)")
     generate.add_argument("--no-cuda-graphs", dest="cuda_graphs", action="store_false",
                           help="run each step eagerly instead of replaying CUDA graphs (NVIDIA GPUs)")
     generate.add_argument("--init-image", type=Path, help="start from this image (image-to-image); its size (sides "
@@ -135,7 +140,9 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     resolve = resolver()
     if args.unet is not None and not Path(args.unet).exists():
         raise InputError(f"--unet {args.unet} does not exist; check the path.")
-    preview = Preview.TAESD if args.taesd else Preview.NONE
+    base_model = resolve(args.model)
+    taesd = resolve(args.taesd) if args.taesd else installed_taesd(base_model) if args.fast_decode else None
+    preview = Preview.TAESD if taesd else Preview.NONE
     inputs = InputImages(AppPaths.default().inputs)
     if args.mask is not None and args.init_image is None:
         raise InputError("--mask needs --init-image: the image to paint into.")
@@ -152,12 +159,12 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     request = GenerationRequest(
         prompt=args.prompt,
         negative_prompt=args.negative,
-        base_model=resolve(args.model),
+        base_model=base_model,
         base_config=args.config,
         unet=str(Path(args.unet).resolve()) if args.unet else None,
-        vae=resolve(args.vae) if args.vae else automatic_vae(resolve(args.model)),
+        vae=resolve(args.vae) if args.vae else automatic_vae(base_model),
         loras=tuple(LoraSpec(resolve(spec.path), spec.weight) for spec in args.lora),
-        embeddings=embeddings_of(args, resolve(args.model), resolve),
+        embeddings=embeddings_of(args, base_model, resolve),
         recipe=args.recipe,
         steps=args.steps,
         guidance=args.guidance,
@@ -174,7 +181,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         dtype=args.dtype,
         preview=preview,
         decoder=Decoder.TAESD if args.fast_decode else Decoder.VAE,
-        taesd=str(Path(args.taesd).resolve()) if args.taesd else None,
+        taesd=taesd,
         cuda_graphs=args.cuda_graphs,
         compile=False,  # a background compile outlives one command's images; the app's worker does it
         init_image=init,
@@ -203,6 +210,27 @@ def automatic_vae(base_model: str) -> str | None:
         return library.vae_for(base_model)
     finally:
         library.close()
+
+
+def installed_taesd(base_model: str) -> str:
+    """The installed TAESD for the model's architecture, which --fast-decode uses when --taesd names none."""
+    from hypersd_desktop.engine.inspect import base_architecture
+    from hypersd_desktop.models.library import ModelLibrary
+
+    architecture = base_architecture(base_model)
+    found = None
+    paths = AppPaths.default()
+    if paths.data.exists():  # a library is there to look in
+        library = ModelLibrary(paths)
+        try:
+            found = library.taesd_for(architecture)
+        finally:
+            library.close()
+    if found is None:
+        name = "taesdxl" if architecture == Architecture.SDXL else "taesd"
+        raise InputError(f"--fast-decode needs {name.upper()} for this {architecture_label(architecture)} model: "
+                         f"install it with `hypersd-desktop models download {name}`, or name a file with --taesd.")
+    return found
 
 
 def embeddings_of(args: argparse.Namespace, base_model: str, resolve) -> tuple[str, ...]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import struct
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -224,6 +225,8 @@ def inspect_file(path: str | os.PathLike[str]) -> WeightsInfo:
     kind, style = classify(tensors)
     family = other_family(kind, tensors)
     architecture = None if family else detect_architecture(kind, tensors)
+    if kind == WeightsKind.TAESD and not family:
+        architecture = taesd_architecture(path)
     recipe = recipe_for_file(path)
     hyper_sd = recipe.id if recipe is not None and recipe.kind == _recipe_kind(kind) else None
     v_prediction = kind == WeightsKind.CHECKPOINT and "v_pred" in tensors
@@ -298,6 +301,11 @@ def classify(tensors: dict[str, TensorInfo]) -> tuple[str, str | None]:
         return WeightsKind.UNET, "diffusers"
     if any_prefix("encoder.layers.", "decoder.layers."):
         return WeightsKind.TAESD, "diffusers"
+    half = taesd_half(tensors)
+    if half == "decoder":
+        return WeightsKind.TAESD, TAESD_DECODER_FORMAT
+    if half == "encoder":  # the app only decodes with TAESD
+        return WeightsKind.UNKNOWN, "TAESD encoder (the app uses TAESD's decoder file)"
     if any_prefix("encoder.down_blocks.", "decoder.up_blocks."):
         return WeightsKind.VAE, "diffusers"
     if any_prefix("encoder.down.", "decoder.up.", "first_stage_model."):
@@ -307,6 +315,39 @@ def classify(tensors: dict[str, TensorInfo]) -> tuple[str, str | None]:
     other = next((name for name, (prefixes, fragments) in OTHER_KINDS.items()
                   if any_prefix(*prefixes) or any_key(*fragments)), None)
     return WeightsKind.UNKNOWN, other
+
+
+# The original TAESD files (madebyollin's `taesd_decoder.safetensors`, `taesdxl_decoder.safetensors`, the ones in
+# ComfyUI's vae_approx folder) are each half of the autoencoder as a bare `nn.Sequential`: keys `1.weight`,
+# `3.conv.0.weight`. The decoder's first module is a clamp without weights, so its layers are diffusers' `decoder.layers`
+# one place on; the encoder's are `encoder.layers` as they are.
+TAESD_DECODER_FORMAT = "decoder only"
+_SEQUENTIAL_KEY = re.compile(r"\d+\.(?:weight|bias|conv\.\d+\.(?:weight|bias)|skip\.weight)")
+_TAESD_HALVES = {"decoder": ("1.weight", "19.weight", 3), "encoder": ("0.weight", "14.weight", 3)}
+
+
+def taesd_half(tensors: dict[str, TensorInfo]) -> str | None:
+    """"decoder" or "encoder" for a file that is one half of TAESD in its original layout; None otherwise."""
+    if "3.conv.4.bias" not in tensors or not all(_SEQUENTIAL_KEY.fullmatch(key) for key in tensors):
+        return None
+    for half, (first, last, image_channels) in _TAESD_HALVES.items():
+        if first in tensors and last in tensors and len(tensors[first].shape) == 4:
+            rgb_side = tensors[last].shape[0] if half == "decoder" else tensors[first].shape[1]
+            if rgb_side == image_channels:
+                return half
+    return None
+
+
+def taesd_architecture(path: Path) -> str | None:
+    """The architecture a TAESD file decodes for, from its name or its folders' (TAESD's and TAESDXL's weights are
+    the same shape): madebyollin names them `taesd_decoder`, `taesdxl_decoder` and the repositories `taesd`,
+    `taesdxl`, and people keep those names (ComfyUI's vae_approx folder, the hub's cache folders)."""
+    for name in (path.stem, *(parent.name for parent in list(path.parents)[:3])):
+        if re.search(r"tae[-_ ]?sd[-_ ]?xl", name, re.IGNORECASE):
+            return Architecture.SDXL
+        if re.search(r"tae[-_ ]?sd(?![-_ ]?\d)", name, re.IGNORECASE):
+            return Architecture.SD15
+    return None
 
 
 def _embedding_format(tensors: dict[str, TensorInfo]) -> str | None:
@@ -372,7 +413,8 @@ def other_family(kind: str, tensors: dict[str, TensorInfo]) -> str | None:
 SD_LATENT_CHANNELS = 4
 LATENT_FAMILIES = {16: "SD3 or FLUX"}  # the VAEs of other base models, by their latent channels
 # A VAE decoder's first convolution (original and diffusers names, and TAESD's), which takes the latents.
-_DECODER_INPUTS = ("decoder.conv_in.weight", "first_stage_model.decoder.conv_in.weight", "decoder.layers.0.weight")
+_DECODER_INPUTS = ("decoder.conv_in.weight", "first_stage_model.decoder.conv_in.weight", "decoder.layers.0.weight",
+                   "1.weight")
 
 
 def latent_family(channels: int | None) -> str | None:

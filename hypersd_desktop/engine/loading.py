@@ -20,7 +20,8 @@ from hypersd_desktop.core.errors import InputError, ModelFormatError
 from hypersd_desktop.core.resources import resources_dir
 from hypersd_desktop.core.vocab import Architecture, WeightsKind, architecture_label
 from hypersd_desktop.engine.inspect import (
-    OLD_CLIP_PREFIX, base_in_channels, base_prediction, has_key_prefix, inspect_file, latent_family, not_the_kind,
+    OLD_CLIP_PREFIX, TAESD_DECODER_FORMAT, base_in_channels, base_prediction, has_key_prefix, inspect_file,
+    latent_family, not_the_kind,
 )
 
 # The parts diffusers names by class when a checkpoint lacks them, in words.
@@ -181,10 +182,38 @@ def load_vae_override(path: str | Path, dtype: torch.dtype, base_vae_config: dic
 
 
 def load_taesd(path: str | Path, dtype: torch.dtype, device: str):
-    """The tiny TAESD/TAESDXL autoencoder from a diffusers folder."""
+    """The tiny TAESD/TAESDXL autoencoder from a diffusers folder, its weights file, or the decoder file as
+    madebyollin and ComfyUI's vae_approx folder have it (`taesd_decoder.safetensors`: only decoding is asked of
+    TAESD, so the encoder stays unloaded)."""
     from diffusers import AutoencoderTiny
+    from safetensors.torch import load_file
 
     path = Path(path)
-    if not path.is_dir():
+    if path.is_dir():
+        return AutoencoderTiny.from_pretrained(path, torch_dtype=dtype, local_files_only=True,
+                                               use_safetensors=True).to(device)
+    if not path.is_file():
         raise InputError(f"TAESD weights {path} not found; install TAESD from the model manager.")
-    return AutoencoderTiny.from_pretrained(path, torch_dtype=dtype, local_files_only=True, use_safetensors=True).to(device)
+    info = inspect_file(path)
+    if info.kind != WeightsKind.TAESD or info.family:
+        raise InputError(not_the_kind(path, info, "a TAESD decoder"))
+    state = load_file(str(path))
+    if info.format == TAESD_DECODER_FORMAT:
+        state = {_diffusers_decoder_key(key): tensor for key, tensor in state.items()}
+    model = AutoencoderTiny()  # TAESD's and TAESDXL's shape: diffusers' defaults, as their config.json says
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError:  # misshapen weights
+        missing, unexpected = [], ["(a weight of another shape)"]
+    if info.format == TAESD_DECODER_FORMAT:
+        missing = [key for key in missing if key.startswith("decoder.")]
+    if missing or unexpected:
+        raise ModelFormatError(f"{path.name} does not fit TAESD (its weights have other names or shapes); it may be "
+                               "damaged, or be a tiny autoencoder of another kind.")
+    return model.to(device=device, dtype=dtype)
+
+
+def _diffusers_decoder_key(key: str) -> str:
+    """`3.conv.0.weight` of an original TAESD decoder as diffusers names it: `decoder.layers.2.conv.0.weight`."""
+    index, rest = key.split(".", 1)
+    return f"decoder.layers.{int(index) - 1}.{rest}"

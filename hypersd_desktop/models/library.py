@@ -137,6 +137,13 @@ class ModelLibrary:
             return catalogs[0].path
         return None
 
+    def taesd_for(self, architecture: str) -> str | None:
+        """The installed TAESD (SD1.5) or TAESDXL that decodes `architecture`'s latents, if any: the catalog's
+        first, then an imported one."""
+        found = self.registry.list(ModelKind.TAESD, architecture)
+        found.sort(key=lambda model: model.catalog_id is None)
+        return found[0].path if found else None
+
     def resolve(self, name_or_path: str) -> str:
         """A path as given if it exists, else the path of the installed model with that id, name or file name."""
         if Path(name_or_path).expanduser().exists():

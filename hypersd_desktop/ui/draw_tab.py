@@ -293,8 +293,7 @@ class DrawTab(QWidget):
         return f"Drawing needs a scribble ControlNet for {architecture_label(self._architecture())}: {where}."
 
     def _taesd(self) -> str | None:
-        found = self.library.registry.list(kind=ModelKind.TAESD, architecture=self._architecture())
-        return found[0].path if found else None
+        return self.library.taesd_for(self._architecture())
 
     def ask(self) -> None:
         """A new image for the canvas as it is now (nothing while the canvas is blank). The drawing is encoded

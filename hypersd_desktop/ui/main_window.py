@@ -305,8 +305,7 @@ class MainWindow(QMainWindow):
     def _taesd(self) -> str | None:
         """The installed TAESD for the current model's architecture (TAESD or TAESDXL), if any."""
         model = self.current_model()
-        found = self.library.registry.list(kind=ModelKind.TAESD, architecture=model.architecture) if model else []
-        return found[0].path if found else None
+        return self.library.taesd_for(model.architecture) if model else None
 
     def vae_for(self, model: InstalledModel) -> str | None:
         """The VAE `model` runs with: the one chosen in the VAE list when `model` is the Generate tab's (the Draw
@@ -365,8 +364,9 @@ class MainWindow(QMainWindow):
             except AppError as error:
                 warnings = (str(error),)
         if self.settings.fast_decode and self.current_model() is not None and self._taesd() is None:
-            warnings = (*warnings, "Fast decode needs TAESD for this model's architecture; install it in the Models "
-                                   "tab. The full VAE decodes meanwhile.")
+            name = "TAESDXL" if self.current_model().architecture == Architecture.SDXL else "TAESD"
+            warnings = (*warnings, f"Fast decode needs {name} for this model; install it in the Models tab (or import "
+                                   f"a {name.lower()}_decoder file). The full VAE decodes meanwhile.")
         model = self.current_model()
         if (model is not None and model.architecture == Architecture.SDXL and self.jobs.device == Device.CUDA
                 and self.library.installed_entry(self.library.catalog.get(FP16_SDXL_VAE)) is None):

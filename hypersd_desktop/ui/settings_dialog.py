@@ -44,7 +44,8 @@ class SettingsDialog(QDialog):
                                      checked=settings.fast_decode)
         self.fast_decode.setToolTip("Decodes the final image with the tiny TAESD/TAESDXL autoencoder instead of the "
                                     "full VAE: on a CPU the full VAE takes longer than a 1-step generation itself. "
-                                    "Install TAESD (SD1.5) or TAESDXL (SDXL) in the Models tab.")
+                                    "Install TAESD (SD1.5) or TAESDXL (SDXL) in the Models tab, or import the "
+                                    "taesd_decoder / taesdxl_decoder files other tools keep (ComfyUI's vae_approx).")
         self.cuda_graphs = QCheckBox("GPU fast path: replay each step as a CUDA graph (NVIDIA)",
                                      checked=settings.cuda_graphs)
         self.cuda_graphs.setToolTip("Records the UNet and the VAE decode once per model, size and batch, then "

@@ -109,7 +109,8 @@ def test_fast_decode_uses_the_installed_taesd_for_the_models_architecture_or_say
     window.prompt.setPlainText("a red kite")
     window._update_recipe_controls()
     assert window.build_request().decoder == "vae"
-    assert "Fast decode needs TAESD for this model's architecture" in window.warnings.text()
+    assert "Fast decode needs TAESD for this model; install it in the Models tab (or import a taesd_decoder file)" \
+        in window.warnings.text()
 
     folder = tmp_path / "taesd"
     AutoencoderTiny(encoder_block_out_channels=(8, 8), decoder_block_out_channels=(8, 8), num_encoder_blocks=(1, 1),
