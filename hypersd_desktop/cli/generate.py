@@ -99,8 +99,9 @@ def add_parser(commands) -> None:
                           "output's unless --width/--height say otherwise, when it is cut to that shape and scaled")
     generate.add_argument("--strength", type=float, default=0.75,
                           help="how much of the init image is repainted, 0-1 (default 0.75); at 4 steps 0.5 runs 2")
-    generate.add_argument("--mask", type=Path, help="inpaint: a grayscale image of the init image's size; white is "
-                                                    "repainted, black kept")
+    generate.add_argument("--mask", type=Path, help="inpaint: a grayscale image of the init image's size, white "
+                                                    "repainted and black kept; or strokes on a transparent layer "
+                                                    "(what is painted is repainted)")
     generate.add_argument("--mask-blur", type=int, default=4, help="pixels of blur on the mask's edge (default 4)")
     generate.add_argument("--control", action="append", default=[], type=parse_control,
                           metavar="MODEL:IMAGE[:SCALE[:TYPE]]",

@@ -4,7 +4,8 @@ The command line checks them before torch is imported; the engine opens them for
 takes the size the request names, else the init image's own (`init_size`: sides cut to multiples of 8,
 a picture far larger than the model's size scaled down to it). The init image and its mask are cut
 about the centre to that size's aspect ratio and scaled to it, so any picture can start a run; a mask
-that is not a grayscale image of the init image's size is refused with what to do. Control images
+is a grayscale image of the init image's size, or one with transparency whose alpha channel is the mask
+(`mask_of`), and any other is refused with what to do. Control images
 are fitted to the run's size the same way (a ControlNet would otherwise get them stretched), and one
 with a preprocessor is made here from the picture named. The mask is blurred by the request's mask
 blur (a Gaussian blur, as diffusers' `VaeImageProcessor.blur`) at the run's size.
@@ -48,10 +49,7 @@ def open_inputs(request: GenerationRequest, inputs: InputImages | None, width: i
         width, height = (request.width or own[0], request.height or own[1])
         init = covered(picture, (width, height))
     if request.mask_image is not None:
-        colours = np.asarray(inputs.open(request.mask_image), dtype=np.int16)
-        if np.abs(np.diff(colours, axis=-1)).max() > 2:
-            raise InputError("The mask has colours; use a grayscale image: white is repainted, black is kept.")
-        mask = inputs.open(request.mask_image, mode="L")
+        mask = mask_of(inputs.open(request.mask_image, mode="RGBA"))
         if mask.size != picture.size:
             raise InputError(f"The mask is {mask.width} × {mask.height} and the init image {picture.width} × "
                              f"{picture.height}; the mask must be a grayscale image of the same size.")
@@ -63,6 +61,20 @@ def open_inputs(request: GenerationRequest, inputs: InputImages | None, width: i
     controls = [control_image(covered(inputs.open(control.image), (width, height)), control.preprocessor)
                 for control in request.controls]
     return ModeInputs(width, height, init, mask, controls)
+
+
+def mask_of(image):
+    """The grayscale mask in a mask file: the image itself (white is repainted, black kept), or, for one with
+    transparent parts, its alpha channel, where what is painted is repainted (as AUTOMATIC1111 reads an uploaded
+    mask: strokes on a transparent layer, exported from an image editor)."""
+    alpha = image.getchannel("A")
+    if alpha.getextrema() != (255, 255):
+        return alpha
+    colours = np.asarray(image.convert("RGB"), dtype=np.int16)
+    if np.abs(np.diff(colours, axis=-1)).max() > 2:
+        raise InputError("The mask has colours; use a grayscale image (white is repainted, black is kept), or "
+                         "strokes on a transparent background.")
+    return image.convert("L")
 
 
 def covered(image, size: tuple[int, int]):

@@ -131,6 +131,9 @@ def read_header(path: str | os.PathLike[str]) -> tuple[dict[str, TensorInfo], di
     """
     path = Path(path)
     try:
+        if path.is_dir():
+            raise ModelFormatError(f"{path} is a folder; name one .safetensors file in it (a diffusers folder's "
+                                   "weights are in its unet/, vae/ … subfolders).")
         if not path.is_file():
             raise ModelFormatError(f"{path} does not exist or is not a file.")
         refuse_pickle(path)

@@ -10,6 +10,7 @@ its edge. Clear goes back to text-to-image.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import InputImages
+from hypersd_desktop.engine.inputs import mask_of
 from hypersd_desktop.engine.types import init_size
 from hypersd_desktop.ui.sketch_canvas import SketchCanvas, png_bytes, read_picture, tinted
 
@@ -187,7 +189,7 @@ class InitImageBox(PictureInput):
             return
         dialog = MaskDialog(read_picture(self.inputs.find(self.digest)), self)
         if self.mask is not None:
-            dialog.canvas.load(self.inputs.read(self.mask))
+            dialog.canvas.load(self._mask_png())
         if dialog.exec() == QDialog.DialogCode.Accepted:
             self.set_mask(None if dialog.canvas.is_blank() else dialog.canvas.png())
 
@@ -219,8 +221,15 @@ class InitImageBox(PictureInput):
                        "multiples of 8)")
         if self.mask is None:
             return picture, caption
-        mask = read_picture(self.inputs.find(self.mask))
+        mask = QImage.fromData(self._mask_png())
         return tinted(picture, mask), caption + "; only the part painted red is repainted"
+
+    def _mask_png(self) -> bytes:
+        """The mask as the engine reads it (`mask_of`: a mask file with transparency is its alpha channel), as a
+        grayscale PNG."""
+        buffer = io.BytesIO()
+        mask_of(self.inputs.open(self.mask, mode="RGBA")).save(buffer, format="PNG")
+        return buffer.getvalue()
 
 
 class MaskDialog(QDialog):

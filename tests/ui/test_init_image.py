@@ -129,6 +129,38 @@ def test_a_mask_painted_over_the_picture_makes_the_request_inpainting_and_reuse_
     assert window.build_request() == request
 
 
+def test_a_mask_file_of_strokes_on_a_transparent_layer_is_shown_and_edited_as_the_run_reads_it(qtbot, idle_app,
+                                                                                               tmp_path):
+    """A request from the command line (`--mask` of an editor's exported layer) reused in the window: the tint and
+    the mask dialog show the painted part as the part repainted, not the layer's colours."""
+    import io
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    window = idle_app.window
+    box = window.init_image
+    assert box.load_file(picture(tmp_path / "photo.png", size=(64, 64), colour=(20, 60, 200)))
+    layer = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    layer.paste((0, 0, 0, 255), (0, 0, 32, 64))  # black strokes over the left half
+    buffer = io.BytesIO()
+    layer.save(buffer, format="PNG")
+    box.set_mask(buffer.getvalue())
+    tint = box.thumbnail.pixmap().toImage()
+    left, right = tint.pixelColor(5, tint.height() // 2), tint.pixelColor(tint.width() - 5, tint.height() // 2)
+    assert left.red() > left.blue() and right.blue() > right.red(), "the painted left half is tinted red"
+    shown = []
+
+    def look() -> None:
+        dialog = QApplication.activeModalWidget()
+        shown.append(np.asarray(Image.open(io.BytesIO(dialog.canvas.png())).convert("L")))
+        dialog.reject()
+
+    QTimer.singleShot(200, look)
+    box.mask_button.click()
+    assert shown and shown[0][32, 5] == 255 and shown[0][32, 60] == 0
+
+
 def test_a_gallery_image_becomes_the_init_image_from_the_gallery_tab(qtbot, idle_app):
     from ui_helpers import add_images
 
