@@ -20,7 +20,7 @@ import numpy as np
 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import InputImages
-from hypersd_desktop.engine.preprocess import control_image
+from hypersd_desktop.engine.preprocess import control_image, drawing_mode
 from hypersd_desktop.engine.types import GenerationRequest, init_size
 
 
@@ -58,7 +58,8 @@ def open_inputs(request: GenerationRequest, inputs: InputImages | None, width: i
             from PIL import ImageFilter
 
             mask = mask.filter(ImageFilter.GaussianBlur(request.mask_blur))
-    controls = [control_image(covered(inputs.open(control.image), (width, height)), control.preprocessor)
+    controls = [control_image(covered(inputs.open(control.image, mode=drawing_mode(control.preprocessor)),
+                                      (width, height)), control.preprocessor)
                 for control in request.controls]
     return ModeInputs(width, height, init, mask, controls)
 

@@ -23,12 +23,17 @@ CANNY_THRESHOLDS = (100, 200)  # the model card's
 
 
 def scribble(drawing):
-    """A drawing (PIL, any mode) as the scribble ControlNet sees it: white strokes on black, RGB."""
+    """A drawing (PIL, any mode) as the scribble ControlNet sees it: white strokes on black, RGB. The strokes are
+    the dark parts on a light background, the light ones on a dark background, and, for strokes on a transparent
+    layer (a drawing exported from an image editor, opened as RGBA), the painted parts whatever their colour."""
     from PIL import Image
 
-    gray = np.asarray(drawing.convert("L"), dtype=np.int32)
-    if np.median(gray) > 127:  # a light background: the strokes are the dark parts
-        gray = 255 - gray
+    if drawing.mode == "RGBA" and drawing.getchannel("A").getextrema()[0] < 255:
+        gray = np.asarray(drawing.getchannel("A"), dtype=np.int32)
+    else:
+        gray = np.asarray(drawing.convert("L"), dtype=np.int32)
+        if np.median(gray) > 127:  # a light background: the strokes are the dark parts
+            gray = 255 - gray
     strongest = max(int(gray.max()), NOISE_FLOOR + 1)  # the darkest ink becomes pure white, whatever its colour
     strokes = np.clip((gray - NOISE_FLOOR) * 255 // (strongest - NOISE_FLOOR), 0, 255).astype(np.uint8)
     return Image.fromarray(strokes, "L").convert("RGB")
@@ -41,6 +46,12 @@ def canny(picture, low: int = CANNY_THRESHOLDS[0], high: int = CANNY_THRESHOLDS[
 
     edges = cv2.Canny(np.asarray(picture.convert("RGB")), low, high)
     return Image.fromarray(edges, "L").convert("RGB")
+
+
+def drawing_mode(preprocessor: str) -> str:
+    """The mode to open a control picture in for `preprocessor`: RGBA for a drawing made a scribble (its
+    transparency says where the strokes are), else RGB (transparent parts laid on white)."""
+    return "RGBA" if preprocessor == Preprocessor.SCRIBBLE else "RGB"
 
 
 def control_image(picture, preprocessor: Preprocessor):

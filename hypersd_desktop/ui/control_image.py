@@ -138,13 +138,13 @@ class ControlBox(PictureInput):
 
     def shown(self, picture: QImage) -> tuple[QImage, str]:
         """What the ControlNet sees of the picture, made here (edges are kept in the input store)."""
-        from hypersd_desktop.engine.preprocess import canny, scribble
+        from hypersd_desktop.engine.preprocess import canny, drawing_mode, scribble
 
         kind = self.preprocessor.currentData()
         self._control = None
         if kind == Preprocessor.NONE.value:
             return picture, "The ControlNet follows this picture as it is"
-        source = self.inputs.open(self.digest)
+        source = self.inputs.open(self.digest, mode="RGB" if kind == CANNY else drawing_mode(kind))
         made = canny(source) if kind == CANNY else scribble(source)
         buffer = io.BytesIO()
         made.save(buffer, format="PNG")

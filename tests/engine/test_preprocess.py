@@ -36,6 +36,30 @@ def test_a_transparent_canvas_drawing_reads_as_strokes_on_black():
     assert tuple(out[60, 4]) == (0, 0, 0) and tuple(out[24, 32]) == (255, 255, 255)
 
 
+def test_light_or_coloured_strokes_on_a_transparent_layer_are_the_strokes_through_the_input_store(tmp_path):
+    """A drawing exported from an image editor as a layer: white (or yellow) strokes on transparency, which laid
+    on white would vanish. The strokes are what is painted, as the run and the window's preview open it."""
+    import io
+
+    from hypersd_desktop.core.images import InputImages
+    from hypersd_desktop.engine import GenerationRequest
+    from hypersd_desktop.engine.inputs import open_inputs
+    from hypersd_desktop.engine.types import ControlSpec
+
+    store = InputImages(tmp_path / "inputs")
+    for ink in ((255, 255, 255, 255), (250, 220, 40, 255), (0, 0, 0, 255)):
+        layer = Image.new("RGBA", (64, 64), (255, 255, 255, 0))
+        ImageDraw.Draw(layer).line((8, 8, 56, 40), fill=ink, width=5)
+        out = np.asarray(scribble(layer))
+        assert tuple(out[60, 4]) == (0, 0, 0) and tuple(out[24, 32]) == (255, 255, 255), ink
+        buffer = io.BytesIO()
+        layer.save(buffer, format="PNG")
+        request = GenerationRequest(prompt="a boat", base_model="unused", width=64, height=64, controls=(
+            ControlSpec("unused", store.add(buffer.getvalue()), preprocessor="scribble"),))
+        (seen,) = open_inputs(request, store, 64, 64).controls
+        assert np.array_equal(np.asarray(seen), out), ink
+
+
 def photo(size=96):
     """Shapes with soft and hard edges on a gradient, as a photo has both."""
     rng = np.random.default_rng(5)

@@ -182,3 +182,25 @@ def test_an_sdxl_inpainting_model_with_a_controlnet_makes_an_image_through_the_w
     path = window.results.item(0).data(Qt.ItemDataRole.UserRole)
     with Image.open(path) as image:
         assert image.size == (64, 64) and np.asarray(image).std() > 5
+
+
+def test_white_strokes_on_a_transparent_layer_are_shown_as_the_scribble_the_run_makes(qtbot, idle_app, tmp_path):
+    from PySide6.QtGui import QImage
+
+    from hypersd_desktop.engine.inputs import open_inputs
+    from hypersd_desktop.engine.types import ControlSpec
+
+    layer = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    ImageDraw.Draw(layer).line((8, 8, 56, 40), fill=(255, 255, 255, 255), width=5)
+    layer.save(tmp_path / "layer.png")
+    box = idle_app.window.control_image
+    box.preprocessor.setCurrentIndex(box.preprocessor.findData("scribble"))
+    assert box.load_file(tmp_path / "layer.png")
+    shown, caption = box.shown(QImage(str(tmp_path / "layer.png")))
+    shown = shown.convertToFormat(QImage.Format.Format_Grayscale8)
+    assert caption.endswith("the drawing as a scribble")
+    assert shown.pixelColor(32, 24).value() == 255 and shown.pixelColor(4, 60).value() == 0
+    request = GenerationRequest(prompt="a kite", base_model="unused", width=64, height=64,
+                                controls=(ControlSpec("unused", box.digest, preprocessor="scribble"),))
+    (seen,) = open_inputs(request, box.inputs, 64, 64).controls
+    assert np.asarray(seen)[24, 32].min() == 255 and np.asarray(seen)[60, 4].max() == 0
