@@ -23,6 +23,9 @@ from hypersd_desktop.core.files import write_atomic
 
 MAX_INPUT_SIDE = 8192
 FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif", "GIF": "gif"}
+# Pillow's names for JPEG files of other kinds: a camera's or phone's photo that carries more pictures (a
+# preview, a depth map) in MPF segments opens as MPO; its first picture is the photo.
+JPEG_KINDS = ("MPO",)
 DIGEST = re.compile(r"[0-9a-f]{64}")
 HELD_IMAGES = 64  # images held in memory only; older ones are forgotten unless kept
 
@@ -40,8 +43,11 @@ def check_image_bytes(data: bytes, what: str = "The image") -> tuple[str, tuple[
             image.verify()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise InputError(f"{what} cannot be read as an image (PNG, JPEG, WebP, BMP, TIFF or GIF).") from None
+    if kind in JPEG_KINDS:
+        kind = "JPEG"
     if kind not in FORMATS:
-        raise InputError(f"{what} is a {kind} file; use PNG, JPEG, WebP, BMP, TIFF or GIF.")
+        article = "an" if str(kind)[:1] in "AEIO" else "a"  # an ICO, an AVIF
+        raise InputError(f"{what} is {article} {kind} file; use PNG, JPEG, WebP, BMP, TIFF or GIF.")
     return FORMATS[kind], size
 
 

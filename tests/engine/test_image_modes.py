@@ -242,6 +242,25 @@ def test_the_input_store_keeps_bytes_once_and_refuses_what_is_no_image(tmp_path)
     assert store.open(store.add(png(rgba))).getpixel((0, 0)) == (255, 255, 255)
 
 
+def test_a_camera_jpeg_carrying_more_pictures_is_a_jpeg_and_other_formats_are_named(tmp_path):
+    """Cameras and phones write JPEGs with a preview or depth map in MPF segments, which Pillow opens as MPO."""
+    import io
+
+    store = InputImages(tmp_path / "inputs")
+    photo, preview = init_picture(), Image.new("RGB", (16, 16), "black")
+    buffer = io.BytesIO()
+    photo.save(buffer, format="MPO", save_all=True, append_images=[preview])
+    with Image.open(io.BytesIO(buffer.getvalue())) as opened:
+        assert opened.format == "MPO"
+    digest = store.add(buffer.getvalue())
+    assert store.find(digest).suffix == ".jpg"
+    assert store.open(digest).size == photo.size
+    buffer = io.BytesIO()
+    photo.save(buffer, format="ICO")
+    with pytest.raises(InputError, match="The image is an ICO file; use PNG, JPEG"):
+        store.add(buffer.getvalue())
+
+
 def test_a_drawing_reaches_the_controlnet_as_white_strokes_on_black(tiny_sd15, hyper_lora, controlnets, tmp_path,
                                                                    monkeypatch):
     """The Draw tab sends black strokes on white with the scribble preprocessor; the ControlNet's
