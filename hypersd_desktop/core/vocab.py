@@ -80,6 +80,11 @@ class Device(TextEnum):
     def is_gpu(self) -> bool:
         return self in (Device.CUDA, Device.MPS, Device.DIRECTML)
 
+    @property
+    def label(self) -> str:
+        """The device as people name it: "CUDA", "Apple MPS", "DirectML", "CPU"."""
+        return {Device.AUTO: "Automatic", Device.MPS: "Apple MPS", Device.DIRECTML: "DirectML"}.get(self, self.upper())
+
 
 class DType(TextEnum):
     AUTO = "auto"
@@ -96,6 +101,12 @@ class Scheduler(TextEnum):
     TCD = "tcd"
     LCM = "lcm"
     BASE = "base"
+
+    @property
+    def label(self) -> str:
+        """The scheduler in words: "TCD", "DDIM (trailing)", "the model's own"."""
+        return {Scheduler.AUTO: "Automatic", Scheduler.DDIM_TRAILING: "DDIM (trailing)",
+                Scheduler.BASE: "the model's own"}.get(self, self.upper())
 
 
 class Preview(TextEnum):

@@ -22,7 +22,9 @@ from PySide6.QtWidgets import (
     QTextBrowser, QToolButton, QVBoxLayout, QWidget,
 )
 
-from hypersd_desktop.gallery.gallery import Gallery, parameters_text
+from hypersd_desktop.core.vocab import Device, Scheduler
+from hypersd_desktop.gallery.formats.common import ImageMetadata, hires_pass
+from hypersd_desktop.gallery.gallery import Gallery, parameters_text, read_metadata
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
 from hypersd_desktop.ui.gallery_model import CELL, GalleryModel, ThumbnailDelegate
 from hypersd_desktop.ui.tasks import Task, describe_items
@@ -52,26 +54,38 @@ def copy_image_to_clipboard(path: str) -> bool:
     return True
 
 
-def describe_record(record: ImageRecord) -> str:
-    """The large view's parameter panel, as HTML. An image made here adds what its request holds beyond the
-    gallery's row (a chosen VAE, clip skip)."""
+def describe_record(record: ImageRecord, metadata: ImageMetadata | None = None) -> str:
+    """The large view's parameter panel, as HTML. Beyond the gallery's row: what an image made here has in its
+    request, or what another tool wrote in the file (`metadata`): a chosen VAE, clip skip, embeddings, and how a
+    Hires fix enlarged it."""
     try:
         request = json.loads(record.request) if record.request else {}
     except ValueError:
         request = {}
     request = request if isinstance(request, dict) else {}
-    vae, clip_skip = request.get("vae"), request.get("clip_skip")
+    if request:
+        vae, clip_skip = request.get("vae"), request.get("clip_skip")
+        vae = Path(vae).name if isinstance(vae, str) and vae else None
+        embeddings = [Path(path).stem for path in request.get("embeddings") or () if isinstance(path, str)]
+    else:
+        vae, clip_skip = (metadata.vae_name, metadata.clip_skip) if metadata else (None, None)
+        embeddings = [name for name, _ in metadata.embeddings] if metadata else []
     rows = [
         ("Prompt", record.prompt or "—"),
         ("Negative prompt", record.negative_prompt or "—"),
         ("Model", f"{record.model_name or 'unknown'}" + (f" [{record.model_hash}]" if record.model_hash else "")),
-        ("VAE", Path(vae).name if isinstance(vae, str) and vae else None),
+        ("VAE", vae),
         ("LoRAs", ", ".join(f"{name} × {weight:g}" for name, weight, _ in record.loras) or "—"),
+        ("Embeddings", ", ".join(embeddings)),
         ("Recipe", record.recipe or "—"),
         ("Clip skip", clip_skip if isinstance(clip_skip, int) and clip_skip > 1 else None),
-        ("Steps", record.steps), ("Guidance", record.guidance), ("Sampler", record.scheduler), ("Seed", record.seed),
+        ("Steps", record.steps), ("Guidance", record.guidance),
+        ("Sampler", Scheduler(record.scheduler).label if request and record.scheduler in Scheduler.values()
+         else record.scheduler),
+        ("Seed", record.seed),
         ("Size", f"{record.width} × {record.height}" if record.width else None),
-        ("Device", record.device), ("Time", f"{record.time_taken:.2f} s" if record.time_taken else None),
+        ("Hires fix", hires_pass(metadata) if metadata and not request else None),
+        ("Device", Device(record.device).label if record.device in Device.values() else record.device), ("Time", f"{record.time_taken:.2f} s" if record.time_taken else None),
         ("Created", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.created))),
         ("Source", f"{record.source}" + (f" ({record.metadata_format})" if record.metadata_format else "")),
         ("File", record.path),
@@ -79,6 +93,13 @@ def describe_record(record: ImageRecord) -> str:
     body = "".join(f"<tr><td><b>{escape(name)}</b></td><td>{escape(str(value))}</td></tr>"
                    for name, value in rows if value not in (None, ""))
     return f"<table cellspacing='4'>{body}</table>"
+
+
+def _file_metadata(path: Path) -> ImageMetadata | None:
+    try:
+        return read_metadata(path)[0]
+    except OSError:  # gone or damaged since the pixmap was read
+        return None
 
 
 class ThumbnailGrid(QTableView):
@@ -268,7 +289,9 @@ class ImageViewer(QWidget):
             self.details.setHtml("<p><b>The file is missing or unreadable.</b></p>" + describe_record(record))
         else:
             self.view.set_pixmap(pixmap)
-            self.details.setHtml(describe_record(record))
+            # another tool's file says more than the gallery's row keeps (its VAE, a Hires fix); read it again
+            metadata = None if record.request else _file_metadata(Path(record.path))
+            self.details.setHtml(describe_record(record, metadata))
         for widget in (self.favourite, self.rating):
             widget.blockSignals(True)
         self.favourite.setChecked(record.favourite)

@@ -331,10 +331,39 @@ def test_the_large_view_shows_the_vae_and_clip_skip_an_image_was_made_with():
     from hypersd_desktop.ui.gallery_browser import describe_record
 
     request = {"prompt": "a fox", "base_model": "/m/anything-v5.safetensors", "vae": "/vaes/kl-f8-anime2.safetensors",
-               "clip_skip": 2}
+               "clip_skip": 2, "embeddings": ["/e/EasyNegative.safetensors"]}
     record = ImageRecord(path="/images/a.png", created=0.0, source="generated", prompt="a fox",
-                         model_name="anything-v5", request=json.dumps(request))
+                         model_name="anything-v5", request=json.dumps(request), scheduler="ddim-trailing",
+                         device="directml")
     shown = describe_record(record)
     assert "<b>VAE</b></td><td>kl-f8-anime2.safetensors" in shown and "<b>Clip skip</b></td><td>2" in shown
+    assert "<b>Embeddings</b></td><td>EasyNegative<" in shown
+    assert "<b>Sampler</b></td><td>DDIM (trailing)<" in shown and "<b>Device</b></td><td>DirectML<" in shown
     plain = describe_record(ImageRecord(path="/images/b.png", created=0.0, source="imported", request="{not json"))
     assert "VAE" not in plain and "Clip skip" not in plain
+
+
+def test_the_large_view_shows_what_another_tools_file_says_beyond_the_gallerys_row(qtbot, idle_app, tmp_path):
+    """Real files from the corpus: a ComfyUI graph that loads its own VAE, and an A1111 image a Hires fix
+    enlarged. The large view reads the file again for what the gallery's row does not keep."""
+    import shutil
+
+    corpus = Path(__file__).parent.parent / "gallery" / "corpus"
+    folder = tmp_path / "theirs"
+    folder.mkdir()
+    for name in ("sd-parsers/night_evening_day_morning_cropped.png", "sd-metadata/png/sd-webui-hires.png"):
+        shutil.copy(corpus / name, folder / Path(name).name)
+    window = idle_app.window
+    window.gallery.import_folder(folder)
+    browser = window.browser
+    window.tabs.setCurrentWidget(browser)
+    browser.image_added()
+    qtbot.waitUntil(lambda: browser.model.count() == 2, timeout=5000)
+    shown = {}
+    for record in browser.model.all_records():
+        browser.viewer.show_record(record)
+        shown[Path(record.path).name] = browser.viewer.details.toPlainText()
+    assert "\nVAE\nvae-ft-mse-840000-ema-pruned.safetensors\n" in shown["night_evening_day_morning_cropped.png"]
+    webui = shown["sd-webui-hires.png"]
+    assert "\nHires fix\nenlarged to 1536 × 1536 by a Hires fix pass (R-ESRGAN 4x+ Anime6B)\n" in webui
+    assert "\nSize\n1024 × 1024\n" in webui and "\nVAE\n" not in webui

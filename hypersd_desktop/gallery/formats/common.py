@@ -164,9 +164,9 @@ def sampler_key(name: Any) -> str | None:
     return _SAMPLER_ALIASES.get(key, key)
 
 
-def hires_note(metadata: ImageMetadata) -> str | None:
-    """What reuse leaves out of an image made with AUTOMATIC1111's Hires fix (Forge, reForge and SD.Next write it
-    too): the image's settings are its first pass, which is what reuse makes; the enlarging pass is not."""
+def hires_pass(metadata: ImageMetadata) -> str | None:
+    """How AUTOMATIC1111's Hires fix (Forge, reForge and SD.Next write it too) enlarged an image after its first
+    pass, in words: "enlarged to 1536 × 1536 by a Hires fix pass (R-ESRGAN 4x+)"; None without one."""
     extra = {key.lower(): value for key, value in metadata.extra.items()}
     factor = to_float(extra.get("hires upscale") or extra.get("hires scale"))
     target = size_of(extra.get("hires size"))
@@ -175,8 +175,16 @@ def hires_note(metadata: ImageMetadata) -> str | None:
     enlarged = (factor is not None and factor > 1) or None not in target
     if not enlarged or not (metadata.width and metadata.height):
         return None
-    width, height = metadata.width, metadata.height
-    final = target if None not in target else (round(width * factor), round(height * factor))
+    final = target if None not in target else (round(metadata.width * factor), round(metadata.height * factor))
     upscaler = extra.get("hires upscaler")
-    return (f"The image was made at {width} × {height} and then enlarged to {final[0]} × {final[1]} by a Hires fix "
-            f"pass{f' ({upscaler})' if upscaler else ''}; reuse makes the first pass, at {width} × {height}.")
+    return f"enlarged to {final[0]} × {final[1]} by a Hires fix pass{f' ({upscaler})' if upscaler else ''}"
+
+
+def hires_note(metadata: ImageMetadata) -> str | None:
+    """What reuse leaves out of an image made with a Hires fix: the image's settings are its first pass, which is
+    what reuse makes; the enlarging pass is not."""
+    enlarged = hires_pass(metadata)
+    if enlarged is None:
+        return None
+    width, height = metadata.width, metadata.height
+    return f"The image was made at {width} × {height} and then {enlarged}; reuse makes the first pass, at {width} × {height}."
