@@ -21,7 +21,7 @@ from typing import Any
 
 from hypersd_desktop.core.errors import AppError, InputError, ModelFormatError, UnsafeFileError
 from hypersd_desktop.core.vocab import Architecture, WeightsKind
-from hypersd_desktop.engine.recipes import recipe_for_file
+from hypersd_desktop.engine.recipes import recipe_for_checkpoint, recipe_for_file
 
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle")
 MAX_HEADER_BYTES = 16 * 1024 * 1024  # real headers are under 1 MB; larger is corrupt or hostile
@@ -230,8 +230,9 @@ def inspect_file(path: str | os.PathLike[str]) -> WeightsInfo:
     architecture = None if family else detect_architecture(kind, tensors)
     if kind == WeightsKind.TAESD and not family:
         architecture = taesd_architecture(path)
-    recipe = recipe_for_file(path)
-    hyper_sd = recipe.id if recipe is not None and recipe.kind == _recipe_kind(kind) else None
+    recipe = recipe_for_checkpoint(path) if kind == WeightsKind.CHECKPOINT else recipe_for_file(path)
+    hyper_sd = recipe.id if recipe is not None and (kind == WeightsKind.CHECKPOINT
+                                                     or recipe.kind == _recipe_kind(kind)) else None
     v_prediction = kind == WeightsKind.CHECKPOINT and "v_pred" in tensors
     return WeightsInfo(
         path=str(path),

@@ -22,7 +22,8 @@ from hypersd_desktop.engine.inspect import (
     union_control_types, weights_name,
 )
 from hypersd_desktop.engine.recipes import (
-    PLAIN_GUIDANCE, PLAIN_STEPS, Recipe, check_architecture, recipe_by_id, recipe_for_file, settings_warnings,
+    PLAIN_GUIDANCE, PLAIN_STEPS, Recipe, check_architecture, recipe_by_id, recipe_for_checkpoint, recipe_for_file,
+    settings_warnings,
 )
 from hypersd_desktop.engine.types import GenerationRequest
 
@@ -174,6 +175,8 @@ def request_recipe(request: GenerationRequest, architecture: str) -> tuple[Recip
     found = [recipe for recipe in (recipe_for_file(lora.path) for lora in request.loras) if recipe is not None]
     if request.unet is not None and (unet_recipe := recipe_for_file(request.unet)) is not None:
         found.insert(0, unet_recipe)
+    if request.unet is None and (built_in := recipe_for_checkpoint(request.base_model)) is not None:
+        found.insert(0, built_in)  # a checkpoint that is a Hyper-SD file itself
     for recipe in found:
         check_architecture(recipe, architecture)
     if len(found) > 1:

@@ -8,6 +8,7 @@ table; nothing else looks at file names.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -80,15 +81,33 @@ RECIPES: tuple[Recipe, ...] = (
     ),
 )
 RECIPES_BY_ID = {recipe.id: recipe for recipe in RECIPES}
-_BY_FILE_NAME = {recipe.file_name.lower(): recipe for recipe in RECIPES}
+
+
+def _name_key(name: str) -> str:
+    """A file name as the recipes are looked up by: without its folder, weights suffix, precision suffix
+    (`.fp16`), a browser's copy number (` (1)`), case and separators, so the names people's downloads and tools
+    give a published file still find it: `hyper_sdxl_8steps_lora (1).safetensors`."""
+    name = re.split(r"[\\/]", name)[-1].lower()  # a Windows path read on another system too
+    name = re.sub(r"\.(safetensors|ckpt|pt|pth|bin)$", "", name)
+    name = re.sub(r"\s*\(\d+\)$", "", name)
+    name = re.sub(r"[-_. ](fp16|fp32|bf16|f16)$", "", name)
+    return re.sub(r"[-_. ]+", "", name)
+
+
+_BY_NAME = {_name_key(recipe.file_name): recipe for recipe in RECIPES}
+# Whole checkpoints that are a Hyper-SD file: ByteDance's ComfyUI form of the 1-step SDXL UNet, which ComfyUI's
+# Load Checkpoint reads (the UNet with SDXL's text encoders and VAE).
+_CHECKPOINTS = {_name_key("Hyper-SDXL-1step-Unet-Comfyui.fp16.safetensors"): RECIPES_BY_ID["Hyper-SDXL-1step-Unet"]}
 
 
 def recipe_for_file(path: str | PurePath) -> Recipe | None:
-    """The Hyper-SD recipe a file is, judged by its published file name, or None."""
-    name = PurePath(path).name.lower()
-    if not name.endswith(".safetensors"):
-        name += ".safetensors"
-    return _BY_FILE_NAME.get(name)
+    """The Hyper-SD recipe a LoRA or UNet file is, judged by its published file name, or None."""
+    return _BY_NAME.get(_name_key(str(path)))
+
+
+def recipe_for_checkpoint(path: str | PurePath) -> Recipe | None:
+    """The Hyper-SD recipe a whole checkpoint is built for, judged by its published file name, or None."""
+    return _CHECKPOINTS.get(_name_key(str(path)))
 
 
 def recipe_by_id(recipe_id: str) -> Recipe:

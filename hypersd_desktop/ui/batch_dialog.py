@@ -148,7 +148,7 @@ class BatchDialog(QDialog):
     def _model_changed(self) -> None:
         model = self.model_box.currentData()
         architecture = model.architecture if model else Architecture.SD15
-        installed = fill_hyper_box(self.hyper_box, self.library, architecture)
+        installed = fill_hyper_box(self.hyper_box, self.library, architecture, model)
         self.hyper_box.setCurrentIndex(1 if installed else 0)
         fill_sizes(self.size_box, architecture)
 

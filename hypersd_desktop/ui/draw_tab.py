@@ -212,7 +212,7 @@ class DrawTab(QWidget):
         architecture = self._architecture()
         previous = self.hyper_box.currentData()
         self.hyper_box.blockSignals(True)
-        fill_hyper_box(self.hyper_box, self.library, architecture)
+        fill_hyper_box(self.hyper_box, self.library, architecture, self.model_box.currentData())
         choices = [self.hyper_box.itemData(i) for i in range(self.hyper_box.count())]
         pick = next((i for i, entry in enumerate(choices) if entry is not None and previous is not None
                      and entry.id == previous.id), None)

@@ -6,6 +6,7 @@ Used by the Generate tab and the batch dialog, so both offer the same choices by
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from PySide6.QtWidgets import QComboBox, QLineEdit
 
 from hypersd_desktop.core.vocab import Architecture, ModelKind, Scheduler, architecture_label
 from hypersd_desktop.engine.inspect import INPAINTING_CHANNELS, base_has_vae, base_in_channels
-from hypersd_desktop.engine.recipes import RECIPES_BY_ID, Recipe
+from hypersd_desktop.engine.recipes import RECIPES_BY_ID, Recipe, recipe_for_checkpoint
 from hypersd_desktop.engine.types import MAX_SEED, LoraSpec
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
@@ -78,9 +79,16 @@ def fill_base_models(box: QComboBox, library: ModelLibrary) -> None:
     box.blockSignals(False)
 
 
-def fill_hyper_box(box: QComboBox, library: ModelLibrary, architecture: str) -> int:
-    """"None" and the installed Hyper-SD LoRAs and UNets for an architecture; returns how many of those."""
+def fill_hyper_box(box: QComboBox, library: ModelLibrary, architecture: str, model: InstalledModel | None = None) -> int:
+    """"None" and the installed Hyper-SD LoRAs and UNets for an architecture; returns how many of those. A base
+    `model` that is a Hyper-SD file itself (ByteDance's ComfyUI checkpoint of the 1-step SDXL UNet) offers only
+    its own recipe, and 0 is returned: another on top would not combine, and without it the model is no plain
+    one."""
     box.clear()
+    built_in = recipe_for_checkpoint(model.path) if model is not None and model.kind == ModelKind.BASE else None
+    if built_in is not None:
+        box.addItem(f"Built into the model ({built_in.label})", dataclasses.replace(model, recipe=built_in.id))
+        return 0
     box.addItem("None (plain model)", None)
     hyper = [m for m in library.registry.list(architecture=architecture) if m.recipe and m.kind in (ModelKind.LORA, ModelKind.UNET)]
     for entry in hyper:
@@ -177,7 +185,7 @@ class RecipeRules:
 
 def hyper_parts(hyper: InstalledModel | None) -> tuple[str | None, tuple[LoraSpec, ...]]:
     """The UNet override and the LoRAs a chosen Hyper-SD file puts into a request."""
-    if hyper is None:
+    if hyper is None or hyper.kind == ModelKind.BASE:  # none, or the recipe built into the base model
         return None, ()
     if hyper.kind == ModelKind.UNET:
         return hyper.path, ()

@@ -319,7 +319,7 @@ class MainWindow(QMainWindow):
         architecture = model.architecture if model else Architecture.SD15
         previous = self.hyper_box.currentData()
         self.hyper_box.blockSignals(True)
-        installed = fill_hyper_box(self.hyper_box, self.library, architecture)
+        installed = fill_hyper_box(self.hyper_box, self.library, architecture, model)
         self.hyper_box.blockSignals(False)
         pick = next((i for i in range(1, self.hyper_box.count())
                      if previous is not None and self.hyper_box.itemData(i).id == previous.id), 1 if installed else 0)

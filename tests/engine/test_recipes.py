@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from hypersd_desktop.core.errors import InputError
-from hypersd_desktop.engine.recipes import RECIPES, RECIPES_BY_ID, choose_recipe, recipe_for_file, settings_warnings
+from hypersd_desktop.engine.recipes import (
+    RECIPES, RECIPES_BY_ID, choose_recipe, recipe_for_checkpoint, recipe_for_file, settings_warnings,
+)
 
 R = RECIPES_BY_ID
 
@@ -45,6 +47,22 @@ def test_file_names_are_recognised_case_insensitively():
     assert recipe_for_file("/models/hyper-sdxl-4steps-lora.safetensors").id == "Hyper-SDXL-4steps-lora"
     assert recipe_for_file("C:/x/Hyper-SD15-8steps-CFG-lora.safetensors").id == "Hyper-SD15-8steps-CFG-lora"
     assert recipe_for_file("/models/some-style.safetensors") is None
+
+
+def test_file_names_as_downloads_and_tools_leave_them_are_recognised():
+    """A browser's second copy, a precision suffix, underscores or no separators; a file named beyond the published
+    name (someone's own LoRA) is not one of them."""
+    for name, recipe in {"Hyper-SDXL-8steps-lora (1).safetensors": "Hyper-SDXL-8steps-lora",
+                         "hyper_sd15_1step_lora.safetensors": "Hyper-SD15-1step-lora",
+                         "Hyper-SD15-8steps-CFG-lora.fp16.safetensors": "Hyper-SD15-8steps-CFG-lora",
+                         "HyperSDXL-12steps-CFG-lora.safetensors": "Hyper-SDXL-12steps-CFG-lora",
+                         "D:\\ComfyUI\\models\\unet\\Hyper-SDXL-1step-Unet.safetensors": "Hyper-SDXL-1step-Unet"}.items():
+        assert recipe_for_file(name).id == recipe, name
+    for name in ("Hyper-SD15-8steps-lora-myfinetune.safetensors", "not-Hyper-SDXL-8steps-lora.safetensors",
+                 "Hyper-SDXL-1step-Unet-Comfyui.fp16.safetensors"):
+        assert recipe_for_file(name) is None, name
+    assert recipe_for_checkpoint("/m/Hyper-SDXL-1step-Unet-Comfyui.fp16.safetensors").id == "Hyper-SDXL-1step-Unet"
+    assert recipe_for_checkpoint("/m/Hyper-SDXL-1step-Unet.safetensors") is None
 
 
 def test_warnings():
