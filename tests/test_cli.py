@@ -119,6 +119,32 @@ def test_generate_with_canny_edges_of_a_photo(tiny_sd15, controlnets, tmp_path, 
     assert np.array_equal(found, expected) and 0 < (found > 0).mean() < 0.5
 
 
+def test_canny_edges_of_a_large_photo_are_found_at_the_runs_size(tiny_sd15, controlnets, tmp_path, app_home):
+    """A camera's photo is fitted to the run before its edges are found; found at 1600 × 1200 and scaled down to
+    the run, they would reach the ControlNet faded to grey."""
+    import cv2
+    import numpy as np
+    from PIL import ImageOps
+
+    from hypersd_desktop.core.paths import AppPaths
+    from pictures import init_picture
+
+    photo = tmp_path / "DSC_0042.jpg"
+    init_picture().resize((1600, 1200), Image.Resampling.BICUBIC).save(photo, quality=95)
+    run = cli("generate", "--model", tiny_sd15, "--prompt", "a lighthouse", "--steps", 1, "--width", 96, "--height",
+              64, "--control", f"{controlnets['sd15']}:{photo}", "--preprocess", "canny", "--out", tmp_path / "out",
+              "--json")
+    assert run.returncode == 0, run.stderr
+    (control,) = read_request(json.loads(run.stdout)["path"])["controls"]
+    (kept,) = AppPaths.default().inputs.glob(control["image"] + ".*")
+    with Image.open(photo) as opened:
+        expected = cv2.Canny(np.asarray(ImageOps.fit(opened.convert("RGB"), (96, 64), Image.Resampling.LANCZOS)),
+                             100, 200)
+    with Image.open(kept) as edges:
+        found = np.asarray(edges.convert("L"))
+    assert found.shape == (64, 96) and np.array_equal(found, expected) and (found == 255).any()
+
+
 def test_a_union_controlnet_is_told_what_each_image_is(tiny_sdxl, union_controlnets, tmp_path, app_home):
     """MODEL:IMAGE:SCALE:TYPE; --preprocess canny says canny by itself; a Union model told nothing is refused."""
     from pictures import depth_picture, edges_picture

@@ -120,19 +120,33 @@ def add_parser(commands) -> None:
 
 
 
-def control_image(inputs: InputImages, path: Path, canny: bool) -> str:
-    """The digest of a --control image in the input store: the picture itself, or with `canny` its edge map (the
-    picture is then only read)."""
+def control_image(inputs: InputImages, path: Path, edges_at: tuple[int, int] | None) -> str:
+    """The digest of a --control image in the input store: the picture itself, or with `edges_at` (the run's
+    size) its edge map found at that size (the picture is then only read)."""
     what = f"The control image {path}"
-    if not canny:
+    if edges_at is None:
         return inputs.add_file(path, what)
     import io
 
-    from hypersd_desktop.engine.preprocess import canny as canny_edges
+    from hypersd_desktop.engine.inputs import edge_map
 
     buffer = io.BytesIO()
-    canny_edges(inputs.open(inputs.add_file(path, what, keep=False))).save(buffer, format="PNG")
+    edge_map(inputs.open(inputs.add_file(path, what, keep=False)), edges_at).save(buffer, format="PNG")
     return inputs.add(buffer.getvalue(), f"The edge map of {path}")
+
+
+def run_size(args: argparse.Namespace, base_model: str, inputs: InputImages, init: str | None) -> tuple[int, int]:
+    """The size the run will have (the engine's `open_inputs` of the request without its ControlNets)."""
+    from hypersd_desktop.engine.inputs import open_inputs
+    from hypersd_desktop.engine.inspect import base_architecture
+
+    side = Architecture(base_architecture(base_model)).default_size
+    sized = GenerationRequest(prompt=args.prompt, base_model=base_model, width=args.width, height=args.height,
+                              init_image=init)
+    if init is None:
+        return sized.width or side, sized.height or side
+    run = open_inputs(sized, inputs, args.width or side, args.height or side)
+    return run.width, run.height
 
 
 def request_from_args(args: argparse.Namespace) -> GenerationRequest:
@@ -150,12 +164,13 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     init = inputs.add_file(args.init_image, "The --init-image") if args.init_image else None
     mask = inputs.add_file(args.mask, "The --mask") if args.mask else None
     canny = args.preprocess == CANNY
+    edges_at = run_size(args, base_model, inputs, init) if canny and args.control else None
     controls = []
     for model, image, scale, kind in args.control:
         path = resolve(model)
         if kind is None and canny and union_control_types(path):
             kind = ControlType.CANNY  # a Union model is told the edge map is one
-        controls.append(ControlSpec(path, control_image(inputs, Path(image), canny), scale, control_type=kind,
+        controls.append(ControlSpec(path, control_image(inputs, Path(image), edges_at), scale, control_type=kind,
                                     preprocessor=Preprocessor.NONE if canny else Preprocessor(args.preprocess)))
     request = GenerationRequest(
         prompt=args.prompt,

@@ -78,6 +78,16 @@ def mask_of(image):
     return image.convert("L")
 
 
+def edge_map(picture, size: tuple[int, int] | None):
+    """The Canny edges a ControlNet follows of `picture` (PIL) in a run of `size`: found on the picture fitted to
+    that size, as the run fits its control images. Edges found on a picture far larger than the run fade when it
+    is scaled down (a phone photo's reached a 512-pixel run at a third of their strength, most of them grey);
+    `size` None keeps the picture's own."""
+    from hypersd_desktop.engine.preprocess import canny
+
+    return canny(covered(picture, size) if size is not None else picture)
+
+
 def covered(image, size: tuple[int, int]):
     """`image` cut about its centre to the aspect ratio of `size` and scaled to it (Lanczos; Pillow's
     `ImageOps.fit`): a picture of another shape loses its edges, never its proportions. An image of that

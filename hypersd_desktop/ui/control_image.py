@@ -1,8 +1,8 @@
 """The Generate tab's ControlNet: a picture the image follows, made into what the ControlNet sees.
 
 The picture comes in as the init image's does (drop, Choose…, Paste). The preprocessor makes it the
-ControlNet's input: Canny edges of a photo (OpenCV, the model card's thresholds; the request then
-names the edge map), a scribble from a drawing (made by the engine; the request names the drawing),
+ControlNet's input: Canny edges of a photo (OpenCV, the model card's thresholds, found on the photo
+fitted to the run's size; the request then names the edge map), a scribble from a drawing (made by the engine; the request names the drawing),
 or the picture as it is (an edge map or scribble already). The thumbnail shows what the ControlNet
 sees. The scale is how strongly it steers (the model card uses 0.5 with canny ControlNets). A ControlNet
 Union model follows many kinds of image: for one, a Type list says what the picture is (canny edges and
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QWidget
 from hypersd_desktop.core.errors import AppError
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.vocab import ControlType, ModelKind, Preprocessor, architecture_label
+from hypersd_desktop.engine.inputs import covered, edge_map
 from hypersd_desktop.engine.inspect import union_control_types
 from hypersd_desktop.engine.types import ControlSpec
 from hypersd_desktop.models.library import ModelLibrary
@@ -50,7 +51,8 @@ class ControlBox(PictureInput):
         rows[0].addWidget(self.model_box, 1)
         rows[1].addWidget(self.preprocessor, 1)
         rows[1].addWidget(self.type_box, 1)
-        self._control: str | None = None  # what the ControlNet is given, when that is not the picture itself
+        self.run_size: tuple[int, int] | None = None  # the run's size, which edges are found at
+        self._edges: dict[tuple[str | None, tuple[int, int] | None], str] = {}  # (picture, size): its edge map
         super().__init__(inputs, extra=(self.scale,), rows=rows, parent=parent)
         self.model_box.currentIndexChanged.connect(lambda _index: (self._fill_types(), self.changed.emit()))
         self.preprocessor.currentIndexChanged.connect(lambda _index: (self._follow_preprocessor(), self._show(),
@@ -111,7 +113,8 @@ class ControlBox(PictureInput):
                            "tab (ControlNet 1.1 Canny for SD1.5, ControlNet Canny for SDXL) or clear the picture.")
         kind = self.preprocessor.currentData()
         if kind == CANNY:
-            return ControlSpec(model.path, self._control, self.scale.value(), control_type=self.control_type())
+            return ControlSpec(model.path, self._edge_map(self.run_size), self.scale.value(),
+                               control_type=self.control_type())
         return ControlSpec(model.path, self.digest, self.scale.value(), preprocessor=kind,
                            control_type=self.control_type())
 
@@ -137,18 +140,35 @@ class ControlBox(PictureInput):
             widget.setEnabled(has_picture)
 
     def shown(self, picture: QImage) -> tuple[QImage, str]:
-        """What the ControlNet sees of the picture, made here (edges are kept in the input store)."""
-        from hypersd_desktop.engine.preprocess import canny, drawing_mode, scribble
+        """What the ControlNet sees of the picture at the run's size, made here (edges are kept in the input
+        store)."""
+        from hypersd_desktop.engine.preprocess import drawing_mode, scribble
 
         kind = self.preprocessor.currentData()
-        self._control = None
         if kind == Preprocessor.NONE.value:
             return picture, "The ControlNet follows this picture as it is"
-        source = self.inputs.open(self.digest, mode="RGB" if kind == CANNY else drawing_mode(kind))
-        made = canny(source) if kind == CANNY else scribble(source)
-        buffer = io.BytesIO()
-        made.save(buffer, format="PNG")
         if kind == CANNY:
-            self._control = self.inputs.add(buffer.getvalue(), "The edge map")
-        return QImage.fromData(buffer.getvalue()), "What the ControlNet follows: " + (
+            data = self.inputs.read(self._edge_map(self.run_size))
+        else:  # as the engine makes it, from the drawing fitted to the run
+            drawing = self.inputs.open(self.digest, mode=drawing_mode(kind))
+            buffer = io.BytesIO()
+            scribble(covered(drawing, self.run_size) if self.run_size else drawing).save(buffer, format="PNG")
+            data = buffer.getvalue()
+        return QImage.fromData(data), "What the ControlNet follows: " + (
             "the picture's edges" if kind == CANNY else "the drawing as a scribble")
+
+    def set_run_size(self, size: tuple[int, int] | None) -> None:
+        """The size the run has (the Generate tab's, or the init image's): Canny edges are found at it."""
+        if size != self.run_size:
+            self.run_size = size
+            if self.digest is not None and self.preprocessor.currentData() != Preprocessor.NONE.value:
+                self._show()
+
+    def _edge_map(self, size: tuple[int, int] | None) -> str:
+        """The digest of the picture's edges at `size` (`inputs.edge_map`), made once per picture and size."""
+        key = (self.digest, size)
+        if key not in self._edges:
+            buffer = io.BytesIO()
+            edge_map(self.inputs.open(self.digest), size).save(buffer, format="PNG")
+            self._edges[key] = self.inputs.add(buffer.getvalue(), "The edge map")
+        return self._edges[key]

@@ -393,7 +393,7 @@ class DrawTab(QWidget):
 
     def _keep_ended(self, message) -> None:
         # After the other views' handlers of the same message, which ask `owns` to leave it alone.
-        QTimer.singleShot(0, lambda job_id=message.job_id: self._keeping.discard(job_id))
+        QTimer.singleShot(0, self, lambda job_id=message.job_id: self._keeping.discard(job_id))
 
     def apply_request(self, request: GenerationRequest) -> list[str]:
         """Bring a kept drawing back: its drawing on the canvas and its settings; returns what could not be."""

@@ -246,7 +246,7 @@ class GalleryModel(QAbstractTableModel):
         self.complete = page.cursor is None
         self.endResetModel()
         if self.complete:
-            QTimer.singleShot(0, lambda: self.counted.emit(len(self.ids)))
+            QTimer.singleShot(0, self, lambda: self.counted.emit(len(self.ids)))  # not after the model is gone
         else:
             self._reader.read(self.gallery, query, self._generation)
 

@@ -260,6 +260,7 @@ class MainWindow(QMainWindow):
         self.seed_random.clicked.connect(lambda: self.seed.setValue(random.randrange(RANDOM_SEEDS)))
         self.model_box.currentIndexChanged.connect(self._model_changed)
         self.hyper_box.currentIndexChanged.connect(self._update_recipe_controls)
+        self.size_box.currentIndexChanged.connect(self._update_recipe_controls)  # the control image follows it
         self.vae_box.currentIndexChanged.connect(self._update_recipe_controls)
         self.steps.valueChanged.connect(self._update_recipe_controls)
         self.guidance.valueChanged.connect(self._update_recipe_controls)
@@ -324,7 +325,9 @@ class MainWindow(QMainWindow):
         pick = next((i for i in range(1, self.hyper_box.count())
                      if previous is not None and self.hyper_box.itemData(i).id == previous.id), 1 if installed else 0)
         self.hyper_box.setCurrentIndex(pick)
+        self.size_box.blockSignals(True)
         fill_sizes(self.size_box, architecture)
+        self.size_box.blockSignals(False)
         fill_vae_box(self.vae_box, self.library, model)
         self.clip_skip.setEnabled(architecture == Architecture.SD15)  # SDXL reads its second-to-last layers already
         self.init_image.set_model_side(Architecture(architecture).default_size)
@@ -396,6 +399,8 @@ class MainWindow(QMainWindow):
             init = {"init_image": self.init_image.digest, "strength": self.init_image.strength.value()}
             if self.init_image.mask is not None:
                 init.update(mask_image=self.init_image.mask, mask_blur=self.init_image.mask_blur.value())
+        # the run's size: the chosen one, or the init image's (its edges are found at it)
+        self.control_image.set_run_size((width, height) if width else self.init_image.run_size())
         try:
             control = self.control_image.control()
         except AppError as error:
@@ -615,7 +620,7 @@ class MainWindow(QMainWindow):
     def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
         paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
         event.acceptProposedAction()
-        QTimer.singleShot(0, lambda: self.open_dropped(paths))  # the drag source is not kept waiting
+        QTimer.singleShot(0, self, lambda: self.open_dropped(paths))  # the drag source is not kept waiting
 
     def open_dropped(self, paths: list[Path]) -> None:
         """Images: offer to reuse their settings or to import them. Weights and folders: import as models."""

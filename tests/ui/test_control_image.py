@@ -7,7 +7,7 @@ import io
 import shutil
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageOps
 from PySide6.QtCore import Qt
 
 from hypersd_desktop.core.vocab import Preprocessor
@@ -45,7 +45,9 @@ def test_a_photo_becomes_canny_edges_the_request_names_and_reuse_brings_back(qtb
     (control,) = request.controls
     assert (control.scale, control.preprocessor, request.mode) == (0.5, Preprocessor.NONE, "txt2img")
     edges = np.asarray(Image.open(io.BytesIO(box.inputs.read(control.image))))
-    assert np.array_equal(edges, np.asarray(canny(Image.open(tmp_path / "photo.png"))))
+    size = window.size_box.currentData()  # found at the run's size, which the photo is fitted to first
+    assert np.array_equal(edges, np.asarray(canny(ImageOps.fit(Image.open(tmp_path / "photo.png"), size,
+                                                               Image.Resampling.LANCZOS))))
     assert "edges" in box.caption.text()
 
     box.preprocessor.setCurrentIndex(box.preprocessor.findData("scribble"))
@@ -199,8 +201,38 @@ def test_white_strokes_on_a_transparent_layer_are_shown_as_the_scribble_the_run_
     shown, caption = box.shown(QImage(str(tmp_path / "layer.png")))
     shown = shown.convertToFormat(QImage.Format.Format_Grayscale8)
     assert caption.endswith("the drawing as a scribble")
-    assert shown.pixelColor(32, 24).value() == 255 and shown.pixelColor(4, 60).value() == 0
+    scale = shown.width() // 64  # shown at the run's size
+    assert shown.pixelColor(32 * scale, 24 * scale).value() > 200 and shown.pixelColor(4 * scale, 60 * scale).value() < 50
     request = GenerationRequest(prompt="a kite", base_model="unused", width=64, height=64,
                                 controls=(ControlSpec("unused", box.digest, preprocessor="scribble"),))
     (seen,) = open_inputs(request, box.inputs, 64, 64).controls
     assert np.asarray(seen)[24, 32].min() == 255 and np.asarray(seen)[60, 4].max() == 0
+
+
+def test_a_phone_photos_edges_are_found_at_the_runs_size_and_again_when_it_changes(qtbot, idle_app, tiny_sd15,
+                                                                                    tmp_path):
+    """Edges found on a 4032 × 3024 photo and then scaled to the run fade to grey (at 512 they kept a third of their
+    strength); they are found on the photo fitted to the run's size, whichever size is chosen."""
+    import tiny_models
+
+    window = idle_app.window
+    window.prompt.setPlainText("a sunflower")
+    idle_app.library.import_path(tiny_models.save_controlnet(tiny_sd15, tmp_path / "control_v11p_sd15_canny"))
+    window.models.models_changed.emit()
+    photo = Image.new("RGB", (4032, 3024), (40, 60, 90))
+    draw = ImageDraw.Draw(photo)
+    for k in range(6):
+        draw.ellipse((300 + 600 * k, 500, 700 + 600 * k, 2500), fill=(220, 190 - 20 * k, 60))
+    photo.save(tmp_path / "IMG_2044.jpg", quality=92)
+    box = window.control_image
+    assert box.load_file(tmp_path / "IMG_2044.jpg")
+    with Image.open(tmp_path / "IMG_2044.jpg") as opened:
+        taken = opened.convert("RGB")
+    for size in ((512, 512), (768, 512)):
+        select_size(window.size_box, *size)
+        (control,) = window.build_request().controls
+        edges = np.asarray(Image.open(io.BytesIO(box.inputs.read(control.image))).convert("L"))
+        expected = np.asarray(canny(ImageOps.fit(taken, size, Image.Resampling.LANCZOS)).convert("L"))
+        assert edges.shape == (size[1], size[0]) and np.array_equal(edges, expected)
+        assert (edges == 255).sum() > 1000, "whole-strength edges, not grey ones"
+        assert box.thumbnail.pixmap().width() > 0
