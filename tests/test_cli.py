@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -93,6 +94,34 @@ def test_generate_from_an_init_image_with_a_mask_and_a_controlnet(tiny_sd15, hyp
         assert image.size == (64, 64)  # the init image's size: no --width or --height was given
         settings = image.text["parameters"].splitlines()[-1]
     assert "Denoising strength: 0.5, Mask blur: 4" in settings  # as A1111 writes an inpainting's
+
+
+def test_only_the_masked_area_is_inpainted_and_the_photo_keeps_its_size(tiny_sd15, hyper_lora, tmp_path):
+    from pictures import init_picture
+
+    photo, mask = tmp_path / "photo.png", tmp_path / "mask.png"
+    init_picture().resize((320, 240)).save(photo)
+    drawn = Image.new("L", (320, 240), 0)
+    drawn.paste(255, (200, 100, 240, 140))
+    drawn.save(mask)
+    run = cli("generate", "--model", tiny_sd15, "--prompt", "a red fox", "--lora", hyper_lora("Hyper-SD15-1step-lora"),
+              "--steps", 2, "--init-image", photo, "--mask", mask, "--only-masked", 8, "--width", 64, "--height", 64,
+              "--seed", 3, "--out", tmp_path / "out", "--json")
+    assert run.returncode == 0, run.stderr
+    (line,) = [json.loads(line) for line in run.stdout.splitlines()]
+    with Image.open(line["path"]) as made, Image.open(photo) as original:
+        assert made.size == (320, 240)
+        settings = made.text["parameters"].splitlines()[-1]
+        kept = (slice(0, 60), slice(0, 320))  # far from the mask: the photo's own pixels
+        assert (np.asarray(made.convert("RGB"))[kept] == np.asarray(original.convert("RGB"))[kept]).all()
+    assert "Mask blur: 4, Inpaint area: Only masked, Masked area padding: 8" in settings
+    assert read_request(line["path"])["masked_padding"] == 8
+    listing = json.loads(cli("gallery", "search", "fox", "--json").stdout)
+    reuse = cli("gallery", "reuse", listing[0]["id"]).stdout
+    assert "--only-masked 8" in reuse, reuse
+    no_mask = cli("generate", "--model", tiny_sd15, "--prompt", "a red fox", "--init-image", photo, "--only-masked",
+                  "--out", tmp_path / "out")
+    assert no_mask.returncode == 2 and "Inpainting only the masked area needs a mask" in no_mask.stderr
 
 
 def test_generate_with_canny_edges_of_a_photo(tiny_sd15, controlnets, tmp_path, app_home):

@@ -245,6 +245,8 @@ def _image_words(request: GenerationRequest, inputs: InputImages) -> tuple[list[
         words += ["--init-image", path_of(request.init_image, "init image"), "--strength", f"{request.strength:g}"]
     if request.mask_image is not None:
         words += ["--mask", path_of(request.mask_image, "mask"), "--mask-blur", str(request.mask_blur)]
+        if request.masked_padding is not None:
+            words += ["--only-masked", str(request.masked_padding)]
     for control in request.controls:
         kind = f":{control.control_type}" if control.control_type is not None else ""
         words += ["--control", f"{control.model}:{path_of(control.image, 'control image')}:{control.scale:g}{kind}"]

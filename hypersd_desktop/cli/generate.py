@@ -103,6 +103,10 @@ def add_parser(commands) -> None:
                                                     "repainted and black kept; or strokes on a transparent layer "
                                                     "(what is painted is repainted)")
     generate.add_argument("--mask-blur", type=int, default=4, help="pixels of blur on the mask's edge (default 4)")
+    generate.add_argument("--only-masked", type=int, nargs="?", const=32, metavar="PADDING",
+                          help="inpaint only the masked area, with PADDING pixels around it (default 32), made at "
+                               "about the model's size (or --width × --height) and laid back into the whole picture, "
+                               "which keeps its size (A1111's \"Only masked\")")
     generate.add_argument("--control", action="append", default=[], type=parse_control,
                           metavar="MODEL:IMAGE[:SCALE[:TYPE]]",
                           help="a ControlNet (folder, file or installed name) and the image it follows (edges, a "
@@ -204,6 +208,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         strength=args.strength,
         mask_image=mask,
         mask_blur=args.mask_blur,
+        masked_padding=args.only_masked,
         controls=tuple(controls),
     )
     from hypersd_desktop.engine.inputs import open_inputs  # numpy: only for a request that generates

@@ -21,7 +21,26 @@ import numpy as np
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.engine.preprocess import control_image, drawing_mode
-from hypersd_desktop.engine.types import GenerationRequest, init_size
+from hypersd_desktop.engine.types import GenerationRequest, area_size, init_size
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """How an image made of the masked area only goes back into the whole picture (A1111's "Only masked")."""
+
+    picture: object  # the whole init image (PIL, RGB)
+    mask: object  # the whole mask, blurred (PIL, L)
+    box: tuple[int, int, int, int]  # the area that was made: left, top, right, bottom
+
+    def paste(self, image):
+        """`image` (a run's result) scaled to the area and laid into the whole picture where the mask is painted,
+        blended along its blurred edge; the rest of the picture is the init image's own pixels."""
+        from PIL import Image
+
+        left, top, right, bottom = self.box
+        made = self.picture.copy()
+        made.paste(image.convert("RGB").resize((right - left, bottom - top), Image.Resampling.LANCZOS), (left, top))
+        return Image.composite(made, self.picture, self.mask)
 
 
 @dataclass
@@ -33,6 +52,12 @@ class ModeInputs:
     init: object = None  # PIL images
     mask: object = None  # grayscale, blurred by the request's mask blur
     controls: list = field(default_factory=list)
+    overlay: Overlay | None = None  # set when only the masked area is made
+
+    def finish(self, image):
+        """A run's result as the request asked for it: laid back into the whole picture when only the masked area
+        was made, else as it is."""
+        return self.overlay.paste(image) if self.overlay is not None else image
 
 
 def open_inputs(request: GenerationRequest, inputs: InputImages | None, width: int, height: int) -> ModeInputs:
@@ -42,26 +67,73 @@ def open_inputs(request: GenerationRequest, inputs: InputImages | None, width: i
         return ModeInputs(width, height)
     if inputs is None:
         raise InputError("This request has input images, and this engine was given no input image store.")
-    init = mask = None
+    init = mask = overlay = None
     if request.init_image is not None:
         picture = inputs.open(request.init_image)
         own = init_size(picture.size, math.isqrt(width * height))
-        width, height = (request.width or own[0], request.height or own[1])
-        init = covered(picture, (width, height))
+        if request.masked_padding is None:
+            width, height = (request.width or own[0], request.height or own[1])
+            init = covered(picture, (width, height))
     if request.mask_image is not None:
         mask = mask_of(inputs.open(request.mask_image, mode="RGBA"))
         if mask.size != picture.size:
             raise InputError(f"The mask is {mask.width} × {mask.height} and the init image {picture.width} × "
                              f"{picture.height}; the mask must be a grayscale image of the same size.")
-        mask = covered(mask, (width, height))
-        if request.mask_blur:
-            from PIL import ImageFilter
-
-            mask = mask.filter(ImageFilter.GaussianBlur(request.mask_blur))
+        if request.masked_padding is None:
+            mask = _blurred(covered(mask, (width, height)), request.mask_blur)
+        else:
+            whole = _blurred(mask, request.mask_blur)
+            if request.width and request.height:
+                width, height = request.width, request.height
+            else:  # the masked area at about the model's own size, as the whole picture would be
+                left, top, right, bottom = _padded_bounds(whole, request.masked_padding)
+                width, height = area_size((right - left, bottom - top), math.isqrt(width * height))
+            box = masked_area(whole, (width, height), request.masked_padding)
+            init, mask = (covered(image.crop(box), (width, height)) for image in (picture, whole))
+            overlay = Overlay(picture, whole, box)
     controls = [control_image(covered(inputs.open(control.image, mode=drawing_mode(control.preprocessor)),
                                       (width, height)), control.preprocessor)
                 for control in request.controls]
-    return ModeInputs(width, height, init, mask, controls)
+    return ModeInputs(width, height, init, mask, controls, overlay)
+
+
+def _blurred(mask, radius: int):
+    """The mask with its edge softened (a Gaussian blur, as diffusers' `VaeImageProcessor.blur`)."""
+    from PIL import ImageFilter
+
+    return mask.filter(ImageFilter.GaussianBlur(radius)) if radius else mask
+
+
+def _padded_bounds(mask, padding: int) -> tuple[int, int, int, int]:
+    bounds = mask.getbbox()
+    if bounds is None:
+        raise InputError("The mask is empty: paint the part of the picture to repaint (white in a mask file).")
+    left, top, right, bottom = bounds
+    return max(left - padding, 0), max(top - padding, 0), min(right + padding, mask.width), min(bottom + padding,
+                                                                                                 mask.height)
+
+
+def masked_area(mask, size: tuple[int, int], padding: int) -> tuple[int, int, int, int]:
+    """The part of the picture made when only the masked area is inpainted: the painted pixels' bounds with
+    `padding` around them, grown about their centre to the run's shape (`size`) and moved to lie inside the picture,
+    as diffusers' `padding_mask_crop` and A1111 choose it."""
+    left, top, right, bottom = _padded_bounds(mask, padding)
+    shape = size[0] / size[1]
+    if (right - left) / (bottom - top) > shape:
+        top, bottom = _grown(top, bottom, int((right - left) / shape - (bottom - top)), mask.height)
+    else:
+        left, right = _grown(left, right, int((bottom - top) * shape - (right - left)), mask.width)
+    return left, top, right, bottom
+
+
+def _grown(start: int, end: int, grow: int, limit: int) -> tuple[int, int]:
+    """The span `start`–`end` grown by `grow` about its centre, moved back inside 0–`limit`, cut at it if longer."""
+    start, end = start - grow // 2, end + grow - grow // 2
+    if end >= limit:
+        start, end = start - (end - limit), limit
+    if start < 0:
+        start, end = 0, end - start
+    return start, min(end, limit)
 
 
 def mask_of(image):

@@ -222,7 +222,7 @@ class TorchEngine:
             decoder = taesd if request.decoder == Decoder.TAESD else None
             for k in range(request.batch_size):
                 cancel.raise_if_cancelled()
-                images.append(self._decode(loaded, latents[k : k + 1], decoder))
+                images.append(sources.finish(self._decode(loaded, latents[k : k + 1], decoder)))
         finished = time.perf_counter()
         settings = ResolvedSettings(
             recipe=settings_plan.recipe.id if settings_plan.recipe else None,

@@ -29,6 +29,19 @@ MAX_CLIP_SKIP = 12  # the layers of SD1.5's CLIP text encoder
 MAX_PROMPT_CHARACTERS = 20_000  # far past the 600 tokens that are read: a pasted page, not a prompt
 MAX_BATCH_PIXELS = 16 * 1024 * 1024  # width × height × batch size: sixteen 1024² images
 LARGEST_INIT_AREA = 2.25  # init images up to this many times the model's own area are made at their own size
+MAX_MASKED_PADDING = 256  # pixels around the masked area (A1111's slider goes to 256)
+
+
+def area_size(region: tuple[int, int], model_side: int) -> tuple[int, int]:
+    """The size a region of `region`'s shape is made at: about the model's own area (`model_side`²), scaled up or
+    down, its sides multiples of 8 within 64 and MAX_SIDE."""
+    width, height = region
+    scale = model_side / math.sqrt(width * height)
+
+    def side(length: int) -> int:
+        return min(MAX_SIDE, max(64, round(length * scale / 8) * 8))
+
+    return side(width), side(height)
 
 
 def init_size(picture: tuple[int, int], model_side: int) -> tuple[int, int]:
@@ -143,6 +156,9 @@ class GenerationRequest:
     strength: float = 0.75  # how much of the init image is repainted: the share of the schedule that runs
     mask_image: str | None = None  # white is repainted, black kept
     mask_blur: int = 4  # pixels of blur on the mask's edge
+    # Inpaint only the masked area (A1111's "Only masked"): the mask's bounds with this many pixels around them,
+    # made at about the model's size and pasted back into the whole picture; None inpaints the whole picture.
+    masked_padding: int | None = None
     controls: tuple[ControlSpec, ...] = ()
 
     def __post_init__(self) -> None:
@@ -217,6 +233,16 @@ class GenerationRequest:
             raise InputError("A mask needs an init image to paint into; add one, or remove the mask.")
         if not 0 <= self.mask_blur <= 64:
             raise InputError(f"Mask blur must be between 0 and 64 pixels; got {self.mask_blur}.")
+        if self.masked_padding is not None:
+            if self.mask_image is None:
+                raise InputError("Inpainting only the masked area needs a mask; paint one, or inpaint the whole "
+                                 "picture.")
+            if not 0 <= self.masked_padding <= MAX_MASKED_PADDING:
+                raise InputError(f"The padding around the masked area must be between 0 and {MAX_MASKED_PADDING} "
+                                 f"pixels; got {self.masked_padding}.")
+            if self.controls:
+                raise InputError("A ControlNet follows the whole picture, so it cannot go with inpainting only the "
+                                 "masked area; inpaint the whole picture, or leave the ControlNet out.")
         for control in self.controls:
             if not 0.0 <= control.scale <= 2.0:
                 raise InputError(f"A ControlNet's scale must be between 0 and 2; got {control.scale}.")

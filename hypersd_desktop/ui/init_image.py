@@ -16,14 +16,14 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
-    QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel, QSpinBox, QToolButton, QVBoxLayout,
+    QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel, QSpinBox, QToolButton, QVBoxLayout,
     QWidget,
 )
 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.engine.inputs import mask_of
-from hypersd_desktop.engine.types import init_size
+from hypersd_desktop.engine.types import MAX_MASKED_PADDING, init_size
 from hypersd_desktop.ui.sketch_canvas import SketchCanvas, png_bytes, read_picture, tinted
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif)"
@@ -162,15 +162,38 @@ class InitImageBox(PictureInput):
         self.mask_blur = QSpinBox(minimum=0, maximum=64, value=4, suffix=" px")
         self.mask_blur.setPrefix("Mask blur ")
         self.mask_blur.setToolTip("Softens the mask's edge so the repainted part blends in")
+        self.only_masked = QCheckBox("Only masked")
+        self.only_masked.setToolTip("Repaint only the masked area and the padding around it, made at about the "
+                                    "model's size, then laid back into the whole picture, which keeps its size: for "
+                                    "a face or a hand in a large photo")
+        self.masked_padding = QSpinBox(minimum=0, maximum=MAX_MASKED_PADDING, value=32, suffix=" px")
+        self.masked_padding.setPrefix("Padding ")
+        self.masked_padding.setToolTip("How much of the picture around the mask the model sees, to match it")
         mask_row = QHBoxLayout()
         mask_row.addWidget(self.mask_button)
         mask_row.addWidget(self.mask_blur)
         mask_row.addStretch(1)
-        super().__init__(inputs, extra=(self.strength,), rows=(mask_row,), parent=parent)
+        masked_row = QHBoxLayout()
+        masked_row.addWidget(self.only_masked)
+        masked_row.addWidget(self.masked_padding)
+        masked_row.addStretch(1)
+        super().__init__(inputs, extra=(self.strength,), rows=(mask_row, masked_row), parent=parent)
         self.strength.valueChanged.connect(lambda _value: self.changed.emit())
         self.mask_button.clicked.connect(self.paint_mask)
         self.mask_blur.valueChanged.connect(lambda _value: self.changed.emit())
+        self.only_masked.toggled.connect(lambda _on: (self._show(), self.changed.emit()))
+        self.masked_padding.valueChanged.connect(lambda _value: self.changed.emit())
         self._show()
+
+    def padding(self) -> int | None:
+        """The padding around the masked area when only it is repainted; None to repaint the whole picture."""
+        return self.masked_padding.value() if self.mask is not None and self.only_masked.isChecked() else None
+
+    def set_padding(self, padding: int | None) -> None:
+        """Show a request's choice: only the masked area with `padding`, or the whole picture (None)."""
+        self.only_masked.setChecked(padding is not None)
+        if padding is not None:
+            self.masked_padding.setValue(padding)
 
     def set_digest(self, digest: str | None, mask: str | None = None) -> None:
         """Show the stored picture `digest` (a request's init image) with `mask` (its inpainting mask), or nothing."""
@@ -198,6 +221,8 @@ class InitImageBox(PictureInput):
         self.strength.setEnabled(self.digest is not None)
         self.mask_button.setEnabled(self.digest is not None)
         self.mask_blur.setEnabled(self.mask is not None)
+        self.only_masked.setEnabled(self.mask is not None)
+        self.masked_padding.setEnabled(self.padding() is not None)
         self.mask_button.setText("Edit mask…" if self.mask is not None else "Paint mask…")
 
     def set_model_side(self, side: int) -> None:
@@ -221,6 +246,9 @@ class InitImageBox(PictureInput):
                        "multiples of 8)")
         if self.mask is None:
             return picture, caption
+        if self.padding() is not None:
+            caption = (f"{picture.width()} × {picture.height()}: the result keeps this size; the masked area is made "
+                       "at about the model's size")
         mask = QImage.fromData(self._mask_png())
         return tinted(picture, mask), caption + "; only the part painted red is repainted"
 

@@ -398,7 +398,8 @@ class MainWindow(QMainWindow):
             width = height = None
             init = {"init_image": self.init_image.digest, "strength": self.init_image.strength.value()}
             if self.init_image.mask is not None:
-                init.update(mask_image=self.init_image.mask, mask_blur=self.init_image.mask_blur.value())
+                init.update(mask_image=self.init_image.mask, mask_blur=self.init_image.mask_blur.value(),
+                            masked_padding=self.init_image.padding())
         # the run's size: the chosen one, or the init image's (its edges are found at it)
         self.control_image.set_run_size((width, height) if width else self.init_image.run_size())
         try:
@@ -517,6 +518,7 @@ class MainWindow(QMainWindow):
         self.init_image.strength.setValue(request.strength)
         self.control_image.set_control(request.controls[0] if request.controls else None)
         self.init_image.mask_blur.setValue(request.mask_blur)
+        self.init_image.set_padding(request.masked_padding)
         self.init_image.set_digest(request.init_image, request.mask_image)
         if request.init_image is not None and self.init_image.digest is None:
             self._reuse_notes.append("The init image of this request is no longer in the input store; it was made "

@@ -51,6 +51,8 @@ def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParame
         extra.append(("Denoising strength", f"{request.strength:g}"))
     if request.mode == Mode.INPAINT:
         extra.append(("Mask blur", str(request.mask_blur)))
+        if request.masked_padding is not None:  # as A1111 writes its "Only masked" inpainting
+            extra.extend([("Inpaint area", "Only masked"), ("Masked area padding", str(request.masked_padding))])
     return ImageParameters(
         prompt=request.prompt,
         negative_prompt=request.negative_prompt,

@@ -163,6 +163,19 @@ def test_image_to_image_and_inpainting_give_the_torch_backends_images(case, arch
         assert np.abs(image - other).max() > 10
 
 
+def test_inpainting_only_the_masked_area_gives_the_torch_backends_whole_picture(onnx_engine, tiny_sd15, hyper_lora,
+                                                                                 tmp_path):
+    from pictures import init_picture, mask_picture, png
+
+    store = InputImages(tmp_path / "inputs")
+    request = GenerationRequest(prompt="a lighthouse on a cliff", base_model=str(tiny_sd15), seed=31, steps=4,
+                                batch_size=2, loras=(LoraSpec(str(hyper_lora("Hyper-SD15-1step-lora"))),),
+                                device="cpu", dtype="fp32", init_image=store.add(png(init_picture(160))), strength=0.9,
+                                mask_image=store.add(png(mask_picture(160))), masked_padding=8, width=64, height=64)
+    assert_same_images(request, onnx_engine, store)
+    assert {result.image.size for result in onnx_engine.generate(request.replace(backend="onnx"))} == {(160, 160)}
+
+
 @pytest.mark.parametrize("strength", [0.75, 1.0])
 def test_an_inpainting_model_with_a_9_channel_unet_gives_the_torch_backends_images(strength, onnx_engine, tiny_sd15,
                                                                                    hyper_lora, tmp_path):

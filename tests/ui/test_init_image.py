@@ -161,6 +161,32 @@ def test_a_mask_file_of_strokes_on_a_transparent_layer_is_shown_and_edited_as_th
     assert shown and shown[0][32, 5] == 255 and shown[0][32, 60] == 0
 
 
+def test_only_the_masked_area_of_a_large_photo_is_asked_for_and_reuse_brings_it_back(qtbot, idle_app, tmp_path):
+    import io
+
+    window = idle_app.window
+    window.prompt.setPlainText("a red kite")
+    box = window.init_image
+    assert box.load_file(picture(tmp_path / "photo.png", size=(1600, 1200)))
+    assert not box.only_masked.isEnabled(), "nothing to keep the repaint to without a mask"
+    mask = Image.new("L", (1600, 1200), 0)
+    mask.paste(255, (700, 400, 900, 600))
+    buffer = io.BytesIO()
+    mask.save(buffer, format="PNG")
+    box.set_mask(buffer.getvalue())
+    assert box.only_masked.isEnabled() and not box.masked_padding.isEnabled()
+    assert window.build_request().masked_padding is None
+    assert "made at" in box.caption.text()
+    box.only_masked.setChecked(True)
+    box.masked_padding.setValue(48)
+    request = window.build_request()
+    assert (request.mode, request.masked_padding) == ("inpaint", 48)
+    assert box.caption.text().startswith("1600 × 1200: the result keeps this size")
+    box.only_masked.setChecked(False)
+    window.apply_request(request)
+    assert box.only_masked.isChecked() and window.build_request() == request
+
+
 def test_a_gallery_image_becomes_the_init_image_from_the_gallery_tab(qtbot, idle_app):
     from ui_helpers import add_images
 

@@ -156,7 +156,7 @@ class OnnxEngine:
         for k in range(request.batch_size):
             cancel.raise_if_cancelled()
             decoder = taesd if request.decoder == Decoder.TAESD else None
-            images.append(Image.fromarray(pipeline.decode(latents[k:k + 1], decoder)))
+            images.append(sources.finish(Image.fromarray(pipeline.decode(latents[k:k + 1], decoder))))
         finished = time.perf_counter()
         settings = ResolvedSettings(
             recipe=settings_plan.recipe.id if settings_plan.recipe else None,
