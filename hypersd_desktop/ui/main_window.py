@@ -510,8 +510,8 @@ class MainWindow(QMainWindow):
     def apply_request(self, request: GenerationRequest) -> None:
         """Set every control so that `build_request()` gives `request` back (with this machine's
         device and memory settings); what is not installed here is named in the warning banner."""
-        self._reuse_notes = []  # this app's own request: nothing changes on reuse
         match = match_request(request, self.library.registry.list())
+        self._reuse_notes = list(match.warnings)  # models found by name; otherwise nothing changes on reuse
         self._fill_controls(match, request.prompt, request.negative_prompt, request.steps, request.guidance,
                             request.seed, request.width, request.height, request.eta, request.clip_skip)
         self.batch_size.setValue(request.batch_size)

@@ -37,30 +37,50 @@ class ModelMatch:
 
 
 def match_request(request: GenerationRequest, models: list[InstalledModel]) -> ModelMatch:
-    """The installed models a request of this app names (by path)."""
+    """The installed models a request of this app names: by path, else by file name (an image made on another
+    computer, or before the models were moved), which a warning says."""
     by_path = {str(Path(m.path)): m for m in models}
-    match = ModelMatch(base=by_path.get(str(Path(request.base_model))))
-    if match.base is None:
-        match.missing.append(f"the base model {Path(request.base_model).name}")
-    if request.unet:
-        match.hyper = by_path.get(str(Path(request.unet)))
-        if match.hyper is None:
-            match.missing.append(f"the UNet {Path(request.unet).name}")
-    if request.vae:
-        match.vae = by_path.get(str(Path(request.vae)))
-        if match.vae is None:
-            match.missing.append(f"the VAE {Path(request.vae).name}")
-    for lora in request.loras:
-        model = by_path.get(str(Path(lora.path)))
+    match = ModelMatch()
+    moved: list[str] = []
+
+    def installed(path: str, kind: ModelKind) -> InstalledModel | None:
+        model = by_path.get(str(Path(path)))
         if model is None:
-            match.missing.append(f"the LoRA {Path(lora.path).name}")
+            model = find_model(models, stem(path), None, kind)
+            if model is not None:
+                moved.append(f"{_file_name(path)} ({model.path})")
+        return model
+
+    match.base = installed(request.base_model, ModelKind.BASE)
+    if match.base is None:
+        match.missing.append(f"the base model {_file_name(request.base_model)}")
+    if request.unet:
+        match.hyper = installed(request.unet, ModelKind.UNET)
+        if match.hyper is None:
+            match.missing.append(f"the UNet {_file_name(request.unet)}")
+    if request.vae:
+        match.vae = installed(request.vae, ModelKind.VAE)
+        if match.vae is None:
+            match.missing.append(f"the VAE {_file_name(request.vae)}")
+    for lora in request.loras:
+        model = installed(lora.path, ModelKind.LORA)
+        if model is None:
+            match.missing.append(f"the LoRA {_file_name(lora.path)}")
         elif model.recipe and match.hyper is None and lora.weight == 1.0:
             match.hyper = model
         else:
-            match.styles.append(lora)
-    match.missing.extend(f"the embedding {Path(path).name}" for path in request.embeddings
-                         if str(Path(path)) not in by_path)
+            match.styles.append(LoraSpec(model.path, lora.weight))
+    match.missing.extend(f"the embedding {_file_name(path)}" for path in request.embeddings
+                         if installed(path, ModelKind.EMBEDDING) is None)
+    if moved:
+        match.warnings.append("The image names its models where they were when it was made; the ones installed "
+                              f"here of the same names are used: {', '.join(moved)}.")
     return match
+
+
+def _file_name(path: str) -> str:
+    """The file or folder name of a path written on any system (a Windows path read here too)."""
+    return re.split(r"[\\/]", path.rstrip("\\/"))[-1]
 
 
 def find_model(models: list[InstalledModel], name: str | None, short_hash: str | None,

@@ -48,6 +48,18 @@ def test_a_request_is_matched_by_path_and_what_is_missing_is_named():
     assert match.missing == ["the LoRA gone.safetensors"]
 
 
+def test_a_request_made_on_another_computer_finds_the_models_of_the_same_names_and_says_so():
+    """Paths written on Windows, or before the models folder moved: matched by file name, with a warning."""
+    request = GenerationRequest(prompt="x", base_model="C:\\sd\\models\\dreamshaper.safetensors", loras=(
+        LoraSpec("D:\\loras\\Hyper-SD15-1step-lora.safetensors", 1.0), LoraSpec("/old/home/watercolour.safetensors", 0.6),
+        LoraSpec("C:\\loras\\gone.safetensors", 0.5)))
+    match = match_request(request, [BASE, UNIFIED, STYLE])
+    assert (match.base, match.hyper, match.styles) == (BASE, UNIFIED, [LoraSpec(STYLE.path, 0.6)])
+    assert match.missing == ["the LoRA gone.safetensors"]
+    (warning,) = match.warnings
+    assert "the ones installed here of the same names are used: dreamshaper.safetensors (/models/dreamshaper" in warning
+
+
 def test_another_tools_parameters_match_by_hash_then_by_name():
     metadata = ImageMetadata("a1111", prompt="x", model_name="renamed", model_hash="BBBBBBBBBB",
                              loras=(("Hyper-SD15-1step-lora", 1.0, None), ("style", 0.7, "cccccccccc"),
