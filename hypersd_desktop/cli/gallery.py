@@ -7,6 +7,7 @@ import json
 import shlex
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -202,15 +203,25 @@ def reuse_command(record: ImageRecord) -> tuple[str, str | None]:
 
 
 def _request_words(request: GenerationRequest, inputs: InputImages) -> tuple[list[str], str | None]:
-    """The `generate` options of a stored request, and a note on what they cannot repeat (None: all of it)."""
-    words = ["--model", request.base_model, "--prompt", request.prompt]
+    """The `generate` options of a stored request, and a note on what they cannot repeat (None: all of it). A model
+    whose path is gone (an image made on another computer, or before the models moved) is named by its file name,
+    which `generate` finds among the installed models."""
+    renamed: list[str] = []
+
+    def here(path: str | None) -> str | None:
+        if path is None or Path(path).exists():
+            return path
+        renamed.append(stem(path))
+        return stem(path)
+
+    words = ["--model", here(request.base_model), "--prompt", request.prompt]
     if request.negative_prompt:
         words += ["--negative", request.negative_prompt]
     for lora in request.loras:
-        words += ["--lora", f"{lora.path}:{lora.weight:g}"]
+        words += ["--lora", f"{here(lora.path)}:{lora.weight:g}"]
     for embedding in request.embeddings:
-        words += ["--embedding", embedding]
-    options = {"--unet": request.unet, "--vae": request.vae, "--config": request.base_config,
+        words += ["--embedding", here(embedding)]
+    options = {"--unet": here(request.unet), "--vae": here(request.vae), "--config": request.base_config,
                "--recipe": request.recipe, "--steps": request.steps, "--guidance": request.guidance,
                "--eta": request.eta, "--width": request.width, "--height": request.height,
                "--backend": request.backend, "--device": request.device, "--dtype": request.dtype,
@@ -223,13 +234,17 @@ def _request_words(request: GenerationRequest, inputs: InputImages) -> tuple[lis
     if request.clip_skip > 1:
         words += ["--clip-skip", str(request.clip_skip)]
     if request.decoder == Decoder.TAESD and request.taesd:
-        words += ["--taesd", request.taesd, "--fast-decode"]
-    image_words, notes = _image_words(request, inputs)
+        words += ["--taesd", here(request.taesd), "--fast-decode"]
+    image_words, notes = _image_words(request, inputs, here)
+    if renamed:
+        notes.append(f"the models at the paths it names are gone, so it names them by file name, as installed here "
+                     f"({', '.join(renamed)})")
     note = f"the command cannot repeat all of the request: {'; '.join(notes)}." if notes else None
     return words + image_words + ["--seed", str(request.seed)], note
 
 
-def _image_words(request: GenerationRequest, inputs: InputImages) -> tuple[list[str], list[str]]:
+def _image_words(request: GenerationRequest, inputs: InputImages,
+                 here: Callable[[str], str]) -> tuple[list[str], list[str]]:
     """The init image, mask and control images of a request as `generate` takes them: files of the app's input
     store, which keeps them by their sha256. What the options cannot say is noted."""
     words: list[str] = []
@@ -249,7 +264,7 @@ def _image_words(request: GenerationRequest, inputs: InputImages) -> tuple[list[
             words += ["--only-masked", str(request.masked_padding)]
     for control in request.controls:
         kind = f":{control.control_type}" if control.control_type is not None else ""
-        words += ["--control", f"{control.model}:{path_of(control.image, 'control image')}:{control.scale:g}{kind}"]
+        words += ["--control", f"{here(control.model)}:{path_of(control.image, 'control image')}:{control.scale:g}{kind}"]
     preprocessors = {control.preprocessor for control in request.controls}
     if preprocessors == {Preprocessor.SCRIBBLE}:
         words += ["--preprocess", Preprocessor.SCRIBBLE.value]

@@ -148,8 +148,11 @@ class ModelLibrary:
         """A path as given if it exists, else the path of the installed model with that id, name or file name."""
         if Path(name_or_path).expanduser().exists():
             return str(Path(name_or_path).expanduser().resolve())
-        model = self.registry.find(name_or_path) or next(  # the file's own name, as other tools write it
-            (m for m in self.registry.list() if Path(m.path).stem.lower() == name_or_path.lower()), None)
+        wanted = name_or_path.lower()
+        named = [m for m in self.registry.list()  # the file's own name too, as other tools write it
+                 if wanted in (m.id.lower(), m.name.lower(), Path(m.path).stem.lower())]
+        named.sort(key=lambda m: (not Path(m.path).exists(), m.id.lower() != wanted, m.name.lower() != wanted))
+        model = named[0] if named else None  # one whose files are here first: a model imported again after a move
         if model is None and any(sep in name_or_path for sep in ("/", "\\")):
             raise InputError(f"{name_or_path} does not exist; check the path.")
         if model is None:

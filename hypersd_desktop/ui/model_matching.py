@@ -91,8 +91,8 @@ def find_model(models: list[InstalledModel], name: str | None, short_hash: str |
         if short_hash and model.has_hash(short_hash):
             return model
     wanted = (name or "").lower()
-    return next((m for m in candidates if wanted and wanted in (m.name.lower(), m.id.lower(), Path(m.path).stem.lower())),
-                None)
+    named = [m for m in candidates if wanted and wanted in (m.name.lower(), m.id.lower(), Path(m.path).stem.lower())]
+    return min(named, key=lambda m: not Path(m.path).exists(), default=None)  # one whose files are here first
 
 
 def match_metadata(metadata: ImageMetadata, models: list[InstalledModel]) -> ModelMatch:

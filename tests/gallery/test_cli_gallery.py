@@ -135,3 +135,32 @@ def test_reuse_of_a_novelai_image_writes_its_weights_in_a1111s_syntax(tmp_path):
     prompt = words[words.index("--prompt") + 1]
     assert "(feet:-0.8)" in prompt and "::" not in prompt
     assert "NovelAI weighting is written in A1111's syntax" in run.stderr
+
+
+def test_reuse_after_the_models_moved_names_them_by_file_name_and_reproduces_the_image(tiny_sd15, hyper_lora,
+                                                                                       tmp_path):
+    import shutil
+
+    first, moved = tmp_path / "models" / "tiny-sd15", tmp_path / "new-disk" / "tiny-sd15"
+    shutil.copytree(tiny_sd15, first)
+    lora = shutil.copy(hyper_lora("Hyper-SD15-1step-lora"), tmp_path / "models")
+    assert cli("models", "import", first).returncode == 0 and cli("models", "import", lora).returncode == 0
+    made = cli("generate", "--model", "tiny-sd15", "--prompt", "a moved harbour", "--lora", lora, "--steps", 2,
+               "--width", 64, "--height", 64, "--seed", 8, "--json")
+    assert made.returncode == 0, made.stderr
+    original = json.loads(made.stdout)["path"]
+    shutil.move(str(tmp_path / "models"), str(tmp_path / "new-disk"))  # the whole models folder, to another disk
+    assert cli("models", "import", moved).returncode == 0
+    assert cli("models", "import", tmp_path / "new-disk" / "Hyper-SD15-1step-lora.safetensors").returncode == 0
+
+    listing = json.loads(cli("gallery", "search", "harbour", "--json").stdout)
+    reuse = cli("gallery", "reuse", listing[0]["id"])
+    words = shlex.split(reuse.stdout.strip())
+    assert words[words.index("--model") + 1] == "tiny-sd15"
+    assert words[words.index("--lora") + 1] == "Hyper-SD15-1step-lora:1"
+    assert "names them by file name, as installed here (tiny-sd15, Hyper-SD15-1step-lora)" in reuse.stderr
+    again = subprocess.run([sys.executable, "-m", "hypersd_desktop", *words[1:], "--out", tmp_path / "again", "--json"],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    with Image.open(original) as a, Image.open(json.loads(again.stdout)["path"]) as b:
+        assert np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).max() <= 1
