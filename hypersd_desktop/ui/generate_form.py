@@ -60,8 +60,10 @@ class SeedBox(QLineEdit):
 
 
 def base_model_label(model: InstalledModel) -> str:
-    """A base model in a list: its name and architecture, "inpainting" for an inpainting model and "no VAE" for
-    one shared without a VAE."""
+    """A base model in a list: its name and architecture, "inpainting" for an inpainting model, "no VAE" for
+    one shared without a VAE, and "files missing" for one whose files are gone from where it was imported."""
+    if not Path(model.path).exists():
+        return f"{model.name}  ({architecture_label(model.architecture or '')}, files missing)"
     inpainting = ", inpainting" if base_in_channels(model.path) == INPAINTING_CHANNELS else ""
     no_vae = ", no VAE" if not base_has_vae(model.path) else ""
     return f"{model.name}  ({architecture_label(model.architecture or '')}{inpainting}{no_vae})"
@@ -74,7 +76,8 @@ def fill_base_models(box: QComboBox, library: ModelLibrary) -> None:
     box.clear()
     for model in library.registry.list(kind=ModelKind.BASE):
         box.addItem(base_model_label(model), model)
-    index = next((i for i in range(box.count()) if current is not None and box.itemData(i).id == current.id), 0)
+    here = next((i for i in range(box.count()) if Path(box.itemData(i).path).exists()), 0)  # not a moved one
+    index = next((i for i in range(box.count()) if current is not None and box.itemData(i).id == current.id), here)
     box.setCurrentIndex(index)
     box.blockSignals(False)
 

@@ -371,6 +371,9 @@ class MainWindow(QMainWindow):
             warnings = (*warnings, f"Fast decode needs {name} for this model; install it in the Models tab (or import "
                                    f"a {name.lower()}_decoder file). The full VAE decodes meanwhile.")
         model = self.current_model()
+        if model is not None and not Path(model.path).exists():
+            warnings = (f"The files of {model.name} are no longer at {model.path} (moved or deleted): import them "
+                        "again from where they are now (Models tab), or choose another model.", *warnings)
         if (model is not None and model.architecture == Architecture.SDXL and self.jobs.device == Device.CUDA
                 and self.library.installed_entry(self.library.catalog.get(FP16_SDXL_VAE)) is None):
             warnings = (*warnings, "SDXL's own VAE decodes in fp32 on this GPU; install \"SDXL VAE (fp16 fix)\" in "

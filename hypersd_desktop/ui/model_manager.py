@@ -66,7 +66,10 @@ def _installed_for(model: InstalledModel) -> str:
 
 
 def _installed_kind(model: InstalledModel) -> str:
-    """The kind of an installed model, and "no VAE" for a checkpoint shared without one."""
+    """The kind of an installed model, "no VAE" for a checkpoint shared without one, and "files missing" for one
+    whose files are gone from where it was imported (moved or deleted)."""
+    if not Path(model.path).exists():
+        return f"{model.kind}, files missing"
     return f"{model.kind}, no VAE" if model.kind == ModelKind.BASE and not base_has_vae(model.path) else model.kind
 
 
@@ -188,7 +191,11 @@ class ModelManager(QWidget):
             values = (model.name, _installed_for(model), _installed_kind(model), format_size(model.size or 0), source,
                       used, model.path)
             for column, value in enumerate(values):
-                self.installed_table.setItem(row, column, _item(value, model if column == 0 else None))
+                item = _item(value, model if column == 0 else None)
+                if not Path(model.path).exists():
+                    item.setToolTip("The files are no longer at this path (moved or deleted): import them again from "
+                                    "where they are now, and remove this entry.")
+                self.installed_table.setItem(row, column, item)
         total = sum(model.size or 0 for model in models)
         owned = sum(model.size or 0 for model in models if model.owned)
         self.disk_label.setText(f"{len(models)} models, {format_size(total)}; {format_size(owned)} of it in the "
