@@ -30,6 +30,20 @@ DIGEST = re.compile(r"[0-9a-f]{64}")
 HELD_IMAGES = 64  # images held in memory only; older ones are forgotten unless kept
 
 
+# Picture formats Pillow does not read, by the brand of their ISO media file (bytes 8–11) or their signature.
+_HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
+
+
+def _unread_kind(data: bytes) -> str | None:
+    """What a picture file Pillow cannot open is, in words, where its first bytes say: a HEIC photo (as iPhones
+    take them by default) or a JPEG XL file; None otherwise."""
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        return "a HEIC photo (as iPhones take them)"
+    if data[:2] == b"\xff\x0a" or data[:12] == b"\x00\x00\x00\x0cJXL \r\n\x87\n":
+        return "a JPEG XL file"
+    return None
+
+
 def check_image_bytes(data: bytes, what: str = "The image") -> tuple[str, tuple[int, int]]:
     """The format's file extension and the size of an image file's bytes; `InputError` when they are none."""
     from PIL import Image, UnidentifiedImageError
@@ -42,6 +56,10 @@ def check_image_bytes(data: bytes, what: str = "The image") -> tuple[str, tuple[
                                  "pixels on a side. Scale it down first.")
             image.verify()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        other = _unread_kind(data)
+        if other is not None:
+            raise InputError(f"{what} is {other}, which the app cannot read; save it as JPEG or PNG first (PNG, JPEG, "
+                             "WebP, BMP, TIFF and GIF are read).") from None
         raise InputError(f"{what} cannot be read as an image (PNG, JPEG, WebP, BMP, TIFF or GIF).") from None
     if kind in JPEG_KINDS:
         kind = "JPEG"

@@ -259,6 +259,12 @@ def test_a_camera_jpeg_carrying_more_pictures_is_a_jpeg_and_other_formats_are_na
     photo.save(buffer, format="ICO")
     with pytest.raises(InputError, match="The image is an ICO file; use PNG, JPEG"):
         store.add(buffer.getvalue())
+    # an iPhone's HEIC photo begins with its ISO media file type box (ISO/IEC 23008-12): brand heic, then its
+    # compatible brands; Pillow cannot read the rest, and the message says what the file is
+    ftyp = b"ftypheic" + b"\x00\x00\x00\x00" + b"mif1MiHEmiafheic"
+    heic = len(ftyp + b"1234").to_bytes(4, "big") + ftyp + b"\x00\x00\x00\x22meta" + bytes(30)
+    with pytest.raises(InputError, match="is a HEIC photo .*; save it as JPEG or PNG first"):
+        store.add(heic)
 
 
 def test_a_drawing_reaches_the_controlnet_as_white_strokes_on_black(tiny_sd15, hyper_lora, controlnets, tmp_path,
