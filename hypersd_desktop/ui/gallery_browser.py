@@ -54,10 +54,12 @@ def copy_image_to_clipboard(path: str) -> bool:
     return True
 
 
-def describe_record(record: ImageRecord, metadata: ImageMetadata | None = None) -> str:
+def describe_record(record: ImageRecord, metadata: ImageMetadata | None = None,
+                    pixels: tuple[int, int] | None = None) -> str:
     """The large view's parameter panel, as HTML. Beyond the gallery's row: what an image made here has in its
     request, or what another tool wrote in the file (`metadata`): a chosen VAE, clip skip, embeddings, and how a
-    Hires fix enlarged it."""
+    Hires fix enlarged it; and the file's own `pixels` where they are not the size it was made at (a Hires fix, or
+    only the masked area of a larger picture made)."""
     try:
         request = json.loads(record.request) if record.request else {}
     except ValueError:
@@ -84,6 +86,8 @@ def describe_record(record: ImageRecord, metadata: ImageMetadata | None = None) 
          else record.scheduler),
         ("Seed", record.seed),
         ("Size", f"{record.width} × {record.height}" if record.width else None),
+        ("Pixels", f"{pixels[0]} × {pixels[1]}" if pixels and record.width and pixels != (record.width, record.height)
+         else None),
         ("Hires fix", hires_pass(metadata) if metadata and not request else None),
         ("Device", Device(record.device).label if record.device in Device.values() else record.device), ("Time", f"{record.time_taken:.2f} s" if record.time_taken else None),
         ("Created", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.created))),
@@ -291,7 +295,7 @@ class ImageViewer(QWidget):
             self.view.set_pixmap(pixmap)
             # another tool's file says more than the gallery's row keeps (its VAE, a Hires fix); read it again
             metadata = None if record.request else _file_metadata(Path(record.path))
-            self.details.setHtml(describe_record(record, metadata))
+            self.details.setHtml(describe_record(record, metadata, (pixmap.width(), pixmap.height())))
         for widget in (self.favourite, self.rating):
             widget.blockSignals(True)
         self.favourite.setChecked(record.favourite)

@@ -367,3 +367,5 @@ def test_the_large_view_shows_what_another_tools_file_says_beyond_the_gallerys_r
     webui = shown["sd-webui-hires.png"]
     assert "\nHires fix\nenlarged to 1536 × 1536 by a Hires fix pass (R-ESRGAN 4x+ Anime6B)\n" in webui
     assert "\nSize\n1024 × 1024\n" in webui and "\nVAE\n" not in webui
+    with Image.open(folder / "sd-webui-hires.png") as file:  # the corpus file was shrunk to a few pixels
+        assert f"\nPixels\n{file.width} × {file.height}\n" in webui
