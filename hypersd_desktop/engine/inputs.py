@@ -70,8 +70,8 @@ def open_inputs(request: GenerationRequest, inputs: InputImages | None, width: i
     init = mask = overlay = None
     if request.init_image is not None:
         picture = inputs.open(request.init_image)
-        own = init_size(picture.size, math.isqrt(width * height))
-        if request.masked_padding is None:
+        if request.masked_padding is None:  # else the masked area sets the size, below
+            own = init_size(picture.size, math.isqrt(width * height))
             width, height = (request.width or own[0], request.height or own[1])
             init = covered(picture, (width, height))
     if request.mask_image is not None:
