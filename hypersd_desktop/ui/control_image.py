@@ -2,7 +2,8 @@
 
 The picture comes in as the init image's does (drop, Choose…, Paste). The preprocessor makes it the
 ControlNet's input: Canny edges of a photo (OpenCV, the model card's thresholds, found on the photo
-fitted to the run's size; the request then names the edge map), a scribble from a drawing (made by the engine; the request names the drawing),
+fitted to the run's size; the request then names the edge map), a scribble from a drawing (made by the
+engine; the request names the drawing),
 or the picture as it is (an edge map or scribble already). The thumbnail shows what the ControlNet
 sees. The scale is how strongly it steers (the model card uses 0.5 with canny ControlNets). A ControlNet
 Union model follows many kinds of image: for one, a Type list says what the picture is (canny edges and

@@ -82,7 +82,8 @@ def fill_base_models(box: QComboBox, library: ModelLibrary) -> None:
     box.blockSignals(False)
 
 
-def fill_hyper_box(box: QComboBox, library: ModelLibrary, architecture: str, model: InstalledModel | None = None) -> int:
+def fill_hyper_box(box: QComboBox, library: ModelLibrary, architecture: str,
+                   model: InstalledModel | None = None) -> int:
     """"None" and the installed Hyper-SD LoRAs and UNets for an architecture; returns how many of those. A base
     `model` that is a Hyper-SD file itself (ByteDance's ComfyUI checkpoint of the 1-step SDXL UNet) offers only
     its own recipe, and 0 is returned: another on top would not combine, and without it the model is no plain

@@ -190,9 +190,10 @@ class ModelManager(QWidget):
             source = SOURCES.get(model.source, model.source)
             values = (model.name, _installed_for(model), _installed_kind(model), format_size(model.size or 0), source,
                       used, model.path)
+            gone = not Path(model.path).exists()
             for column, value in enumerate(values):
                 item = _item(value, model if column == 0 else None)
-                if not Path(model.path).exists():
+                if gone:
                     item.setToolTip("The files are no longer at this path (moved or deleted): import them again from "
                                     "where they are now, and remove this entry.")
                 self.installed_table.setItem(row, column, item)

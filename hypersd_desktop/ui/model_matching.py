@@ -45,9 +45,10 @@ def match_request(request: GenerationRequest, models: list[InstalledModel]) -> M
 
     def installed(path: str, kind: ModelKind) -> InstalledModel | None:
         model = by_path.get(str(Path(path)))
-        if model is None:
-            model = find_model(models, stem(path), None, kind)
-            if model is not None:
+        if model is None or not Path(model.path).exists():  # not here, or a stale entry of a model since moved
+            named = find_model(models, stem(path), None, kind)
+            if named is not None and (model is None or Path(named.path).exists()):
+                model = named
                 moved.append(f"{_file_name(path)} ({model.path})")
         return model
 

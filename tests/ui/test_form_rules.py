@@ -60,6 +60,21 @@ def test_a_request_made_on_another_computer_finds_the_models_of_the_same_names_a
     assert "the ones installed here of the same names are used: dreamshaper.safetensors (/models/dreamshaper" in warning
 
 
+def test_a_request_naming_a_stale_entry_takes_the_model_imported_again_after_a_move(tmp_path):
+    """The request's path is still registered, but its files moved and were imported again under another id."""
+    moved = tmp_path / "new-disk" / "dreamshaper.safetensors"
+    moved.parent.mkdir()
+    moved.write_bytes(b"weights")
+    stale = InstalledModel("dreamshaper", "dreamshaper", "base", "sd15", "file", str(tmp_path / "old" / moved.name), 1,
+                           None, None, "import-reference", False)
+    again = InstalledModel("dreamshaper-2", "dreamshaper", "base", "sd15", "file", str(moved), 1, None, None,
+                           "import-reference", False)
+    match = match_request(GenerationRequest(prompt="x", base_model=stale.path), [stale, again])
+    assert match.base == again and match.missing == [] and str(moved) in match.warnings[0]
+    alone = match_request(GenerationRequest(prompt="x", base_model=stale.path), [stale])
+    assert alone.base == stale and alone.warnings == []  # nothing better here: the banner says its files are missing
+
+
 def test_another_tools_parameters_match_by_hash_then_by_name():
     metadata = ImageMetadata("a1111", prompt="x", model_name="renamed", model_hash="BBBBBBBBBB",
                              loras=(("Hyper-SD15-1step-lora", 1.0, None), ("style", 0.7, "cccccccccc"),
