@@ -177,8 +177,8 @@ def build_deb(folder: Path, out: Path) -> Path:
             "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
             "Upstream-Name: HyperSD Desktop\n\nFiles: *\nCopyright: 2026 the HyperSD Desktop authors\n"
             "License: Apache-2.0\n On Debian systems the licence's text is in /usr/share/common-licenses/Apache-2.0.\n"
-            " The bundled Python, Qt (LGPL-3) and Python packages keep their own licences, included in\n"
-            " /opt/hypersd-desktop.\n")
+            " The bundled Python, Qt (LGPL-3), libheif and libde265 (LGPL-3, HEIC photos) and Python packages\n"
+            " keep their own licences, included in /opt/hypersd-desktop.\n")
         control = root / "DEBIAN"
         control.mkdir()
         installed_kib = folder_size(root) // 1024

@@ -92,12 +92,12 @@ def test_the_deb_installs_a_command_a_menu_entry_and_an_icon(built, tmp_path, ti
     assert Image.open(root / "usr" / "share" / "icons" / "hicolor" / "256x256" / "apps" / "hypersd-desktop.png").size == (256, 256)
     program = root / "opt" / "hypersd-desktop" / "hypersd-desktop"
     assert run(program, "--version", home=tmp_path).returncode == 0  # stripped binaries still run
-    # numpy's vendored OpenBLAS, which `strip` broke, loads: an init image is checked with numpy before the
-    # program says that generating needs the compute runtime.
-    Image.new("RGB", (64, 64), "gray").save(tmp_path / "init.png")
+    # numpy's vendored OpenBLAS, which `strip` broke, and libheif load: an iPhone's HEIC init image is read
+    # and kept as PNG (with numpy) before the program says that generating needs the compute runtime.
     checked = run(program, "generate", "--model", str(tiny_sd15), "--prompt", "x", "--init-image",
-                  str(tmp_path / "init.png"), home=tmp_path)
+                  str(ROOT / "tests" / "photos" / "arrow.heic"), home=tmp_path)
     assert "runtime install" in checked.stderr and "Failed to execute" not in checked.stderr, checked.stderr
+    assert [path.suffix for path in (tmp_path / "hypersd" / "data" / "inputs").iterdir()] == [".png"]
     if shutil.which("lintian"):
         report = subprocess.run(["lintian", str(deb)], capture_output=True, text=True)
         assert [line for line in report.stdout.splitlines() if line[:2] in ("E:", "W:")] == []

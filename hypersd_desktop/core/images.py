@@ -6,7 +6,9 @@ reused. `InputImages` keeps them as `<root>/<sha256>.<format>`, written atomical
 the gallery each keep such a folder. Images that may never be kept (each frame of a drawing on the
 Draw tab) are only held in memory, the newest few, until an image made from them is saved and keeps
 them. Images are checked when they come in: a file that is not an image, or one too large to be a
-generation's input, is refused with a message that says so.
+generation's input, is refused with a message that says so. Pictures in formats the window and the
+compute runtime do not read (an iPhone's HEIC photo, AVIF) are turned upright and kept as PNG: a
+request names the PNG.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import io
 import re
 import threading
 from collections import OrderedDict
+from functools import cache
 from pathlib import Path
 
 from hypersd_desktop.core.errors import InputError
@@ -26,28 +29,75 @@ FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "TIFF": "t
 # Pillow's names for JPEG files of other kinds: a camera's or phone's photo that carries more pictures (a
 # preview, a depth map) in MPF segments opens as MPO; its first picture is the photo.
 JPEG_KINDS = ("MPO",)
+# Formats read when they come in and kept as PNG, upright: Qt has no reader for them and the compute runtime
+# may not either. HEIC/HEIF through pi-heif (libheif; the decoder only); AVIF through Pillow itself.
+CONVERTED = {"HEIF": "a HEIC photo", "AVIF": "an AVIF picture"}
 DIGEST = re.compile(r"[0-9a-f]{64}")
 HELD_IMAGES = 64  # images held in memory only; older ones are forgotten unless kept
 
 
-# Picture formats Pillow does not read, by the brand of their ISO media file (bytes 8–11) or their signature.
+# Picture formats by the brand of their ISO media file (bytes 8–11): HEIC/HEIF and AVIF.
 _HEIF_BRANDS = (b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1")
+_AVIF_BRANDS = (b"avif", b"avis")
 
 
-def _unread_kind(data: bytes) -> str | None:
-    """What a picture file Pillow cannot open is, in words, where its first bytes say: a HEIC photo (as iPhones
-    take them by default) or a JPEG XL file; None otherwise."""
+def _media_kind(data: bytes) -> tuple[str, str] | None:
+    """The format of a picture file Pillow may not read, where its first bytes say, and the file in words: a HEIC
+    photo (as iPhones take them by default), an AVIF picture or a JPEG XL file; None otherwise."""
     if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
-        return "a HEIC photo (as iPhones take them)"
+        return "HEIC", CONVERTED["HEIF"] + " (as iPhones take them)"
+    if data[4:8] == b"ftyp" and data[8:12] in _AVIF_BRANDS:
+        return "AVIF", CONVERTED["AVIF"]
     if data[:2] == b"\xff\x0a" or data[:12] == b"\x00\x00\x00\x0cJXL \r\n\x87\n":
-        return "a JPEG XL file"
+        return "JPEG XL", "a JPEG XL file"
     return None
 
 
+@cache
+def _heif_opener() -> bool:
+    """Let Pillow open HEIC and HEIF files (once); False where pi-heif is not installed."""
+    try:
+        import pi_heif
+    except ImportError:
+        return False
+    pi_heif.register_heif_opener()
+    return True
+
+
+@cache
+def read_formats() -> tuple[str, ...]:
+    """The picture formats that come in: PNG, JPEG, …, and HEIC and AVIF where their decoders are installed."""
+    from PIL import features
+
+    return ("PNG", "JPEG", "WebP", "BMP", "TIFF", "GIF", *(("HEIC",) if _heif_opener() else ()),
+            *(("AVIF",) if features.check("avif") else ()))
+
+
+def read_formats_words(conjunction: str = "or") -> str:
+    names = read_formats()
+    return f"{', '.join(names[:-1])} {conjunction} {names[-1]}"
+
+
+def _unread(data: bytes, what: str) -> InputError:
+    """The error for bytes Pillow did not open as a picture: what they are where their first bytes say."""
+    kind = _media_kind(data)
+    if kind is None:
+        return InputError(f"{what} cannot be read as an image ({read_formats_words()}).")
+    name, words = kind
+    if name in read_formats():  # a format read here: this file is damaged or cut short
+        return InputError(f"{what} is {words} that cannot be decoded; it may be damaged or cut short. Open it in "
+                          "a photo viewer and save it as JPEG or PNG.")
+    return InputError(f"{what} is {words}, which the app cannot read; save it as JPEG or PNG first "
+                      f"({read_formats_words('and')} are read).")
+
+
 def check_image_bytes(data: bytes, what: str = "The image") -> tuple[str, tuple[int, int]]:
-    """The format's file extension and the size of an image file's bytes; `InputError` when they are none."""
+    """The file extension it is kept with and the size of an image file's bytes; `InputError` when they are no
+    picture the app reads. A converted format (`CONVERTED`) is kept as PNG (`kept_bytes`)."""
     from PIL import Image, UnidentifiedImageError
 
+    if data[4:8] == b"ftyp":
+        _heif_opener()
     try:
         with Image.open(io.BytesIO(data)) as image:
             size, kind = image.size, image.format
@@ -56,17 +106,37 @@ def check_image_bytes(data: bytes, what: str = "The image") -> tuple[str, tuple[
                                  "pixels on a side. Scale it down first.")
             image.verify()
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        other = _unread_kind(data)
-        if other is not None:
-            raise InputError(f"{what} is {other}, which the app cannot read; save it as JPEG or PNG first (PNG, JPEG, "
-                             "WebP, BMP, TIFF and GIF are read).") from None
-        raise InputError(f"{what} cannot be read as an image (PNG, JPEG, WebP, BMP, TIFF or GIF).") from None
+        raise _unread(data, what) from None
     if kind in JPEG_KINDS:
         kind = "JPEG"
+    if kind in CONVERTED:
+        return "png", size
     if kind not in FORMATS:
-        article = "an" if str(kind)[:1] in "AEIO" else "a"  # an ICO, an AVIF
-        raise InputError(f"{what} is {article} {kind} file; use PNG, JPEG, WebP, BMP, TIFF or GIF.")
+        article = "an" if str(kind)[:1] in "AEIO" else "a"  # an ICO, an EPS
+        raise InputError(f"{what} is {article} {kind} file; use {read_formats_words()}.")
     return FORMATS[kind], size
+
+
+def kept_bytes(data: bytes, what: str = "The image") -> tuple[bytes, str]:
+    """What is kept of an image file's bytes, and its extension: the bytes themselves in a format the app keeps,
+    or a PNG of the picture upright (its EXIF orientation applied, its colour profile kept) for a converted one
+    (a HEIC photo, AVIF). `InputError` for bytes that are no picture the app reads."""
+    extension, _ = check_image_bytes(data, what)
+    from PIL import Image, ImageOps
+
+    with Image.open(io.BytesIO(data)) as image:
+        if image.format not in CONVERTED:
+            return data, extension
+        profile = image.info.get("icc_profile")
+        try:
+            upright = eight_bit(ImageOps.exif_transpose(image))
+        except (OSError, ValueError, SyntaxError):
+            raise _unread(data, what) from None
+    if upright.mode not in ("RGB", "RGBA", "L", "LA"):
+        upright = upright.convert("RGBA" if "A" in upright.mode else "RGB")
+    buffer = io.BytesIO()
+    upright.save(buffer, "PNG", compress_level=1, **({"icc_profile": profile} if profile else {}))
+    return buffer.getvalue(), "png"
 
 
 def eight_bit(image):
@@ -103,8 +173,9 @@ class InputImages:
         return digest
 
     def hold(self, data: bytes, what: str = "The image") -> str:
-        """Hold `data` in memory (not on disk) and return its sha256; `keep` writes it when it is needed."""
-        extension, _ = check_image_bytes(data, what)
+        """Hold `data` in memory (not on disk) and return its sha256; `keep` writes it when it is needed. A picture
+        in a converted format is held as PNG (`kept_bytes`), named by the PNG's sha256."""
+        data, extension = kept_bytes(data, what)
         digest = hashlib.sha256(data).hexdigest()
         with self._lock:
             self._held[digest] = (extension, data)

@@ -21,6 +21,9 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.images import kept_bytes
+
 UNDO_DEPTH = 50
 LIVE_INTERVAL_MS = 150  # during a stroke, at most this often a new image is asked for
 TRACE_OPACITY = 0.35
@@ -253,10 +256,17 @@ class PngEncoder(QObject):
 
 def read_picture(path: Path | str) -> QImage:
     """A picture file upright, as viewers show it: a phone photo turned by its EXIF orientation, as the engine
-    turns it (a plain `QImage(path)` is not), so its size and a mask painted over it match the run's."""
+    turns it (a plain `QImage(path)` is not), so its size and a mask painted over it match the run's. A format Qt
+    does not read (a HEIC photo, AVIF) is read as the input images read it; a null image if it is no picture."""
     reader = QImageReader(str(path))
     reader.setAutoTransform(True)
-    return reader.read()
+    picture = reader.read()
+    if picture.isNull():
+        try:
+            picture = QImage.fromData(kept_bytes(Path(path).read_bytes())[0])
+        except (InputError, OSError):
+            pass
+    return picture
 
 
 def png_bytes(image: QImage, quality: int = -1) -> bytes:

@@ -269,3 +269,24 @@ def test_an_inpainting_model_is_labelled_in_the_model_lists(qtbot, idle_app, tin
     dialog = window.open_batch()
     assert "sd15-inpainting  (SD1.5, inpainting)" in [dialog.model_box.itemText(i) for i in range(dialog.model_box.count())]
     dialog.close()
+
+
+def test_an_iphone_photo_dropped_in_comes_upright_and_can_be_traced(qtbot, idle_app):
+    """A HEIC photo, which Qt cannot read, dragged from a file manager: the box shows it as the phone does and
+    the request names it kept as PNG; the Draw tab traces the same photo."""
+    iphone = Path(__file__).parents[1] / "photos" / "arrow.heic"
+    window = idle_app.window
+    box = window.init_image
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(iphone))])
+    box.dropEvent(QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                             Qt.KeyboardModifier.NoModifier))
+    assert box.digest is not None and box.inputs.find(box.digest).suffix == ".png"
+    assert box.image_size == (3024, 4032)
+    shown = box.thumbnail.pixmap()
+    assert shown.height() > shown.width() > 0  # portrait, as the phone took it
+    assert window.build_request().init_image == box.digest
+    assert window.size_box.toolTip() == "The init image sets the size: 440 × 584"  # the model's area, upright
+
+    window.draw.trace(iphone)
+    assert window.draw.canvas.tracing and window.errors.text() == ""

@@ -1,0 +1,119 @@
+"""Pictures in the formats people's phones and browsers save: an iPhone's HEIC photo and AVIF come in as init,
+mask and control images, upright, kept as PNG (tests/photos/SOURCES.md says where the files come from)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.images import InputImages, kept_bytes
+from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.gallery.metadata import read_request
+
+PHOTOS = Path(__file__).parent / "photos"
+IPHONE = PHOTOS / "arrow.heic"
+
+
+def _ink_tip(picture: Image.Image) -> tuple[float, float]:
+    """Where the arrow's topmost ink is across the drawing's width (0 left, 1 right), and how wide it is."""
+    gray = np.asarray(picture.convert("L").resize((picture.width // 10, picture.height // 10)))
+    rows, columns = np.nonzero(gray < 60)  # the marker's ink; the paper and its ruled lines are lighter
+    tip = columns[rows < rows.min() + 5]
+    width = columns.max() - columns.min()
+    return (tip.mean() - columns.min()) / width, (tip.max() - tip.min()) / width
+
+
+def test_an_iphone_heic_photo_comes_in_upright_as_png(tmp_path):
+    store = InputImages(tmp_path / "inputs")
+    digest = store.add_file(IPHONE)
+    kept = store.find(digest)
+    assert kept.suffix == ".png" and digest == hashlib.sha256(kept.read_bytes()).hexdigest()
+    with Image.open(kept) as picture:
+        # stored 4032 × 3024 and turned a quarter by its orientation: the arrow stands up, as a phone shows it
+        assert picture.size == (3024, 4032) and picture.mode == "RGB"
+        assert len(picture.info["icc_profile"]) > 0  # the photo's colour profile goes with it
+        across, wide = _ink_tip(picture)
+        assert 0.4 < across < 0.6 and wide < 0.1  # the tip: at the top, in the middle, narrow
+    assert store.add_file(IPHONE) == digest  # the same photo is kept once
+
+
+@pytest.mark.parametrize("heif, original", [("RGBA_8__29x100.heif", "RGBA_8__29x100.png"),
+                                            ("RGB_10__29x100.heif", "RGB_16__29x100.png")])
+def test_heif_colour_alpha_and_ten_bits_come_in_as_encoded(heif, original):
+    data, extension = kept_bytes((PHOTOS / heif).read_bytes())
+    with Image.open(io.BytesIO(data)) as picture, Image.open(PHOTOS / original) as source:
+        assert extension == "png" and picture.size == source.size == (29, 100)
+        assert picture.mode == source.mode  # alpha kept; ten bits become eight, as the rest of the app reads
+        difference = np.abs(np.asarray(picture, np.int16) - np.asarray(source, np.int16))
+    assert difference.mean() < 5  # HEIF is lossy: the encoder's error, not a shift or a scaling
+
+
+def test_an_avif_picture_comes_in_upright(tmp_path):
+    """Pillow reads AVIF itself and leaves its EXIF orientation to the reader, as for a JPEG."""
+    picture = Image.new("RGB", (64, 32), (220, 30, 30))
+    picture.paste((30, 200, 30), (0, 0, 16, 32))  # green on the left as stored
+    exif = Image.Exif()
+    exif[0x0112] = 6  # shown turned a quarter clockwise: the green band comes to the top
+    buffer = io.BytesIO()
+    picture.save(buffer, "AVIF", quality=95, exif=exif.tobytes())
+    store = InputImages(tmp_path / "inputs")
+    digest = store.add(buffer.getvalue(), "The AVIF")
+    assert store.find(digest).suffix == ".png"
+    shown = store.open(digest)
+    assert shown.size == (32, 64)
+    top, bottom = np.asarray(shown)[4, 16], np.asarray(shown)[60, 16]
+    assert top[1] > 150 > top[0] and bottom[0] > 150 > bottom[1]
+
+
+def test_a_damaged_heic_photo_says_so(tmp_path):
+    store = InputImages(tmp_path / "inputs")
+    with pytest.raises(InputError, match="The photo is a HEIC photo .* cannot be decoded; it may be damaged or cut "
+                                         "short"):
+        store.add(IPHONE.read_bytes()[:2000], "The photo")
+    assert not (tmp_path / "inputs").exists() or not list((tmp_path / "inputs").iterdir())
+
+
+def test_without_the_heic_decoder_a_heic_photo_is_named_with_what_to_do():
+    """The compute runtime has no HEIC decoder (the app converts photos before they travel); nor might a
+    source install without pi-heif."""
+    script = (
+        "import sys; sys.modules['pi_heif'] = None\n"
+        "from hypersd_desktop.core.images import InputImages, read_formats\n"
+        "from hypersd_desktop.core.errors import InputError\n"
+        "assert 'HEIC' not in read_formats()\n"
+        f"try: InputImages(None).hold(open({str(IPHONE)!r}, 'rb').read(), 'The photo')\n"
+        "except InputError as error: print(error)\n")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("The photo is a HEIC photo (as iPhones take them), which the app cannot read; "
+                                 "save it as JPEG or PNG first (PNG, JPEG, WebP, BMP, TIFF, GIF and AVIF are read).")
+
+
+def test_generate_from_an_iphone_photo(tiny_sd15, hyper_lora, tmp_path):
+    """The command line as a user runs it: the photo as the init image and, made a scribble, as the control."""
+    import tiny_models
+
+    controlnet = tiny_models.save_controlnet(tiny_sd15, tmp_path / "controlnet")
+    run = subprocess.run(
+        [sys.executable, "-m", "hypersd_desktop", "generate", "--model", str(tiny_sd15), "--prompt", "an arrow",
+         "--lora", str(hyper_lora("Hyper-SD15-1step-lora")), "--steps", "1", "--init-image", str(IPHONE),
+         "--strength", "1.0", "--control", f"{controlnet}:{IPHONE}", "--preprocess", "scribble", "--width", "64",
+         "--height", "88", "--seed", "2", "--out", str(tmp_path / "out"), "--json"],
+        capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    made = json.loads(run.stdout.splitlines()[-1])
+    request = read_request(made["path"])
+    assert request["init_image"] == request["controls"][0]["image"]  # the photo, kept once
+    with Image.open(InputImages(AppPaths.default().inputs).find(request["init_image"])) as kept:
+        assert (kept.format, kept.size) == ("PNG", (3024, 4032))
+    with Image.open(made["path"]) as image:
+        assert image.size == (64, 88)
