@@ -9,6 +9,10 @@ it is shown as it is, with the painted part tinted red over it.
 
 `changed(final)` is emitted when a stroke ends (final) and, at most every `live_interval_ms`,
 while a long stroke goes on (not final), so a live image can follow the pen.
+
+A pen on a drawing tablet draws thinner the lighter it presses, down to a fifth of the brush, and its
+eraser end erases, as in painting programs; a mouse draws at the brush's size. A circle under the
+pointer shows the brush's size on the paper.
 """
 
 from __future__ import annotations
@@ -16,9 +20,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import (
-    QBuffer, QByteArray, QElapsedTimer, QIODevice, QObject, QPointF, QRectF, QSize, Qt, QThreadPool, Signal,
+    QBuffer, QByteArray, QElapsedTimer, QEvent, QIODevice, QObject, QPointF, QRectF, QSize, Qt, QThreadPool, Signal,
 )
-from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPen
+from PySide6.QtGui import QColor, QImage, QImageReader, QPainter, QPen, QPointingDevice
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from hypersd_desktop.core.errors import InputError
@@ -27,6 +31,7 @@ from hypersd_desktop.core.images import kept_bytes
 UNDO_DEPTH = 50
 LIVE_INTERVAL_MS = 150  # during a stroke, at most this often a new image is asked for
 TRACE_OPACITY = 0.35
+PRESSURE_FLOOR = 0.2  # the lightest touch of a tablet's pen draws this share of the brush's width
 
 
 class SketchCanvas(QWidget):
@@ -40,16 +45,29 @@ class SketchCanvas(QWidget):
         self.setMinimumSize(256, 256)
         self.setCursor(Qt.CursorShape.CrossCursor)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.brush_size = 8  # pixels of the drawing, whatever its zoom on screen
+        self._brush_size = 8
         self.erasing = False
         self.live_interval_ms = LIVE_INTERVAL_MS
         self._paper = self._blank(QSize(width, height))
         self._trace: QImage | None = None
         self._undo: list[QImage] = []
         self._redo: list[QImage] = []
-        self._last: QPointF | None = None
+        self._last: QPointF | None = None  # where the stroke being drawn is, in the drawing's pixels
+        self._stroke_erasing = False  # the stroke being drawn erases (the eraser button, or a pen's eraser end)
+        self._hover: QPointF | None = None  # where the pointer is over the widget, for the brush's circle
+        self.setMouseTracking(True)
         self._since_live = QElapsedTimer()
         self._digest: str | None = None  # the sha256 of the file this drawing was loaded from, until it changes
+
+    @property
+    def brush_size(self) -> int:
+        """The brush's width in pixels of the drawing, whatever its zoom on screen."""
+        return self._brush_size
+
+    @brush_size.setter
+    def brush_size(self, size: int) -> None:
+        self._brush_size = size
+        self.update()  # the circle under the pointer
 
     # -- the drawing ------------------------------------------------------------------------
 
@@ -168,12 +186,11 @@ class SketchCanvas(QWidget):
         scale = width / target.width()
         return QPointF((position.x() - target.x()) * scale, (position.y() - target.y()) * scale)
 
-    def _draw(self, start: QPointF, end: QPointF) -> None:
+    def _draw(self, start: QPointF, end: QPointF, width: float) -> None:
         painter = QPainter(self._paper)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        colour = self._paper_colour if self.erasing else self._ink
-        painter.setPen(QPen(colour, self.brush_size, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap,
-                            Qt.PenJoinStyle.RoundJoin))
+        colour = self._paper_colour if self._stroke_erasing else self._ink
+        painter.setPen(QPen(colour, width, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin))
         if start == end:
             painter.drawPoint(start)
         else:
@@ -182,31 +199,63 @@ class SketchCanvas(QWidget):
         self._digest = None
         self.update()
 
-    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt API
-        if event.button() != Qt.MouseButton.LeftButton:
-            return
+    def _begin(self, position: QPointF, width: float, erasing: bool) -> None:
         self._remember()
-        self._last = self._to_drawing(event.position())
-        self._draw(self._last, self._last)
+        self._stroke_erasing = erasing
+        self._last = self._to_drawing(position)
+        self._draw(self._last, self._last, width)
         self._since_live.start()
 
-    def mouseMoveEvent(self, event) -> None:  # noqa: N802 - Qt API
-        if self._last is None:
-            return
-        point = self._to_drawing(event.position())
-        self._draw(self._last, point)
+    def _extend(self, position: QPointF, width: float) -> None:
+        point = self._to_drawing(position)
+        self._draw(self._last, point, width)
         self._last = point
         if self._since_live.elapsed() >= self.live_interval_ms:
             self._since_live.start()
             self.changed.emit(False)
 
-    def mouseReleaseEvent(self, event) -> None:  # noqa: N802 - Qt API
-        if self._last is None or event.button() != Qt.MouseButton.LeftButton:
-            return
-        point = self._to_drawing(event.position())
-        self._draw(self._last, point)
+    def _end(self, position: QPointF, width: float) -> None:
+        self._draw(self._last, self._to_drawing(position), width)
         self._last = None
         self.changed.emit(True)
+
+    def _pressed_width(self, pressure: float) -> float:
+        return self.brush_size * (PRESSURE_FLOOR + (1 - PRESSURE_FLOOR) * min(max(pressure, 0.0), 1.0))
+
+    def _hover_at(self, position: QPointF | None) -> None:
+        self._hover = position
+        self.update()
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if event.button() == Qt.MouseButton.LeftButton and self._last is None:
+            self._begin(event.position(), self.brush_size, self.erasing)
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self._hover_at(event.position())
+        if self._last is not None:
+            self._extend(event.position(), self.brush_size)
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if self._last is not None and event.button() == Qt.MouseButton.LeftButton:
+            self._end(event.position(), self.brush_size)
+
+    def tabletEvent(self, event) -> None:  # noqa: N802 - Qt API
+        """A tablet's pen: its pressure sets the stroke's width, its eraser end erases. Accepted, so Qt does not
+        make mouse events of it as well."""
+        kind, width = event.type(), self._pressed_width(event.pressure())
+        self._hover_at(event.position())
+        if kind == QEvent.Type.TabletPress and event.button() == Qt.MouseButton.LeftButton and self._last is None:
+            self._begin(event.position(), width,
+                        self.erasing or event.pointerType() == QPointingDevice.PointerType.Eraser)
+        elif kind == QEvent.Type.TabletMove and self._last is not None:
+            self._extend(event.position(), width)
+        elif kind == QEvent.Type.TabletRelease and self._last is not None:
+            self._end(event.position(), width)
+        event.accept()
+
+    def leaveEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self._hover_at(None)
+        super().leaveEvent(event)
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
         painter = QPainter(self)
@@ -216,14 +265,26 @@ class SketchCanvas(QWidget):
         if self.mask:
             under = self._trace if self._trace is not None else self._blank(self._paper.size())
             painter.drawImage(target, tinted(under, self._paper))
-            painter.end()
-            return
-        painter.drawImage(target, self._paper)
-        if self._trace is not None:
-            painter.setOpacity(TRACE_OPACITY)
-            painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Multiply)
-            painter.drawImage(target, self._trace)
+        else:
+            painter.drawImage(target, self._paper)
+            if self._trace is not None:
+                painter.setOpacity(TRACE_OPACITY)
+                painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_Multiply)
+                painter.drawImage(target, self._trace)
+                painter.setOpacity(1.0)
+                painter.setCompositionMode(QPainter.CompositionMode.CompositionMode_SourceOver)
+        if self._hover is not None and target.contains(self._hover):
+            self._paint_brush_circle(painter, target)
         painter.end()
+
+    def _paint_brush_circle(self, painter: QPainter, target: QRectF) -> None:
+        """The brush's size on the paper, where the pointer is: a dark and a light ring, seen on any paper."""
+        radius = self.brush_size * target.width() / self.image_size()[0] / 2
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        for colour, grown in ((QColor("white"), 1.0), (QColor("black"), 0.0)):
+            painter.setPen(QPen(colour, 1.0))
+            painter.drawEllipse(self._hover, radius + grown, radius + grown)
 
 
 def drawing_png(drawing: QImage) -> bytes:
