@@ -27,7 +27,7 @@ from hypersd_desktop.gallery.metadata import PARAMETERS_CHUNK, ImageParameters, 
 from hypersd_desktop.gallery.store import GalleryStore, ImageQuery, ImageRecord
 from hypersd_desktop.gallery.thumbnails import Thumbnails
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".avif")  # AVIF: as A1111 and Forge save it (EXIF UserComment)
 MAX_TEXT_BYTES = 1024 * 1024  # larger text chunks are ignored: no real metadata is that big
 _EXIF_USER_COMMENT = 0x9286
 

@@ -39,7 +39,8 @@ from hypersd_desktop.ui.generate_form import (
 from hypersd_desktop.ui.init_image import IMAGE_FILTER
 from hypersd_desktop.ui.job_view import PreviewLabel
 from hypersd_desktop.ui.live_jobs import LiveImage, LiveJobs
-from hypersd_desktop.ui.sketch_canvas import PngEncoder, SketchCanvas, read_picture
+from hypersd_desktop.ui.pictures import read_picture
+from hypersd_desktop.ui.sketch_canvas import PngEncoder, SketchCanvas
 from hypersd_desktop.worker.bridge import WorkerBridge
 from hypersd_desktop.worker.service import output_path
 

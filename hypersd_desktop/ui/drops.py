@@ -1,5 +1,6 @@
-"""Files dropped on the window: images go to "reuse settings" or the gallery, the rest to the
-model library; and the question asked about a single dropped image."""
+"""Files dropped on the window: images go to "reuse settings", the gallery or the init image, pictures the
+gallery does not hold (a phone's HEIC photo, BMP, TIFF, GIF) to the init image, the rest to the model library;
+and the question asked about a single dropped image."""
 
 from __future__ import annotations
 
@@ -13,21 +14,31 @@ from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES
 
 
+# Pictures a run can start from that the gallery does not hold (core/images.py reads them).
+PICTURE_SUFFIXES = (".heic", ".heif", ".bmp", ".tif", ".tiff", ".gif")
+
+
 @dataclass(frozen=True)
 class DroppedFiles:
-    """`images` (files with an image suffix) and `models` (weights files and folders: everything else)."""
+    """`images` (the gallery's image files), `pictures` (other picture files) and `models` (weights files and
+    folders: everything else)."""
 
     images: tuple[Path, ...]
+    pictures: tuple[Path, ...]
     models: tuple[Path, ...]
 
     @classmethod
     def sort(cls, paths: list[Path]) -> DroppedFiles:
-        images = tuple(p for p in paths if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        return cls(images, tuple(p for p in paths if p not in images))
+        def having(suffixes: tuple[str, ...]) -> tuple[Path, ...]:
+            return tuple(p for p in paths if p.suffix.lower() in suffixes and p.is_file())
+
+        images, pictures = having(IMAGE_SUFFIXES), having(PICTURE_SUFFIXES)
+        return cls(images, pictures, tuple(p for p in paths if p not in images and p not in pictures))
 
 
 class ImageChoice(Enum):
     REUSE = "reuse its settings"
+    INIT = "start from it"
     IMPORT = "import it into the gallery"
     NOTHING = "cancel"
 
@@ -44,9 +55,10 @@ def ask_about_image(parent: QWidget, path: Path, metadata: ImageMetadata | None)
     else:
         box.setText(f"{path.name} carries no generation settings.")
         reuse = None
+    start = box.addButton("Use as init image", QMessageBox.ButtonRole.ActionRole)
     add = box.addButton("Import into the gallery", QMessageBox.ButtonRole.ActionRole)
     box.addButton(QMessageBox.StandardButton.Cancel)
     box.exec()
-    if reuse is not None and box.clickedButton() is reuse:
-        return ImageChoice.REUSE
-    return ImageChoice.IMPORT if box.clickedButton() is add else ImageChoice.NOTHING
+    choices = {reuse: ImageChoice.REUSE, start: ImageChoice.INIT, add: ImageChoice.IMPORT}
+    return next((choice for button, choice in choices.items() if button is not None and box.clickedButton() is button),
+                ImageChoice.NOTHING)

@@ -15,7 +15,7 @@ from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QMimeData, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QImage, QKeySequence, QPainter, QPixmap, QShortcut
+from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeySequence, QPainter, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView,
     QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QSizePolicy, QSplitter, QStackedWidget, QTableView,
@@ -27,6 +27,7 @@ from hypersd_desktop.gallery.formats.common import ImageMetadata, hires_pass
 from hypersd_desktop.gallery.gallery import Gallery, parameters_text, read_metadata
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
 from hypersd_desktop.ui.gallery_model import CELL, GalleryModel, ThumbnailDelegate
+from hypersd_desktop.ui.pictures import read_picture
 from hypersd_desktop.ui.tasks import Task, describe_items
 
 DATE_RANGES = (("Any time", 0), ("Today", 1), ("Last 7 days", 7), ("Last 30 days", 30), ("Last year", 365))
@@ -44,7 +45,7 @@ def reveal_in_file_manager(path: str) -> None:
 
 def copy_image_to_clipboard(path: str) -> bool:
     """The image itself and its file, so both image editors and file managers can paste it."""
-    image = QImage(path)
+    image = read_picture(path)
     if image.isNull():
         return False
     mime = QMimeData()
@@ -288,7 +289,7 @@ class ImageViewer(QWidget):
     def show_record(self, record: ImageRecord) -> None:
         self.record = self.gallery.store.get(record.id) or record  # with its tags
         record = self.record
-        pixmap = QPixmap(record.path)
+        pixmap = QPixmap.fromImage(read_picture(record.path))
         if pixmap.isNull():
             self.view.set_pixmap(QPixmap())
             self.details.setHtml("<p><b>The file is missing or unreadable.</b></p>" + describe_record(record))

@@ -24,7 +24,8 @@ from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.engine.inputs import mask_of
 from hypersd_desktop.engine.types import MAX_MASKED_PADDING, init_size
-from hypersd_desktop.ui.sketch_canvas import SketchCanvas, png_bytes, read_picture, tinted
+from hypersd_desktop.ui.pictures import png_bytes, read_picture
+from hypersd_desktop.ui.sketch_canvas import SketchCanvas, tinted
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif *.heic *.heif *.avif)"
 THUMBNAIL = (160, 96)  # the largest a picture is shown in its box

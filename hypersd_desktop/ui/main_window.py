@@ -628,12 +628,18 @@ class MainWindow(QMainWindow):
         QTimer.singleShot(0, self, lambda: self.open_dropped(paths))  # the drag source is not kept waiting
 
     def open_dropped(self, paths: list[Path]) -> None:
-        """Images: offer to reuse their settings or to import them. Weights and folders: import as models."""
+        """Images: offer to reuse their settings, start from them or import them. Other pictures (a phone's HEIC
+        photo): the init image. Weights and folders: import as models."""
         dropped = DroppedFiles.sort(paths)
         if dropped.models:
             self.tabs.setCurrentWidget(self.models)
             self.models.import_paths(list(dropped.models))
-        if len(dropped.images) == 1:
+        if dropped.pictures:
+            self.start_from_image(str(dropped.pictures[0]))
+            if len(dropped.pictures) > 1:
+                self.warnings.show_messages([f"{dropped.pictures[0].name} is the init image; a run starts from one "
+                                             "picture, so the other pictures dropped were left alone."])
+        elif len(dropped.images) == 1:
             self.offer_dropped_image(dropped.images[0])
         elif dropped.images:  # several: into the gallery, in the background (progress under the grid)
             self.tabs.setCurrentWidget(self.browser)
@@ -657,6 +663,8 @@ class MainWindow(QMainWindow):
                 self._reuse_notes += notes
                 self._update_recipe_controls()
             self.tabs.setCurrentIndex(0)
+        elif choice is ImageChoice.INIT:
+            self.start_from_image(str(path))
         elif choice is ImageChoice.IMPORT:
             self.browser.import_files([path])
             self.tabs.setCurrentWidget(self.browser)

@@ -12,6 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from hypersd_desktop.gallery.gallery import read_metadata
+from hypersd_desktop.gallery.store import ImageQuery
 
 CORPUS = Path(__file__).parent / "corpus"
 NOT_FIELDS = {"tool", "made_by", "expected_from"}
@@ -72,5 +73,38 @@ def test_the_gallery_search_finds_every_tool_by_a_word_of_its_prompt(app_home, t
                 continue
             found = {Path(r.path).name for r in gallery.store.query(ImageQuery(text=words[-1])).images}
             assert Path(name).name in found, (name, words[-1])
+    finally:
+        gallery.close()
+
+
+def test_an_avif_saved_as_a1111_and_forge_save_one_reads_as_their_jpeg(app_home, tmp_path):
+    """A1111 (1.10) and Forge save AVIF with the EXIF block they put in a JPEG: the `parameters` in the
+    UserComment (piexif's). Made here from the corpus JPEGs' own EXIF bytes, as their `save_image_with_geninfo`
+    passes them to Pillow."""
+    from PIL import Image
+
+    from hypersd_desktop.core.paths import AppPaths
+    from hypersd_desktop.gallery.gallery import Gallery
+
+    folder = tmp_path / "outputs"
+    folder.mkdir()
+    names = ("sd-metadata/jpg/sd-webui.jpg", "sd-metadata/jpg/forge-classic-hires.jpeg")
+    for name in names:
+        with Image.open(CORPUS / name) as jpeg:
+            jpeg.convert("RGB").save(folder / f"{Path(name).stem}.avif", quality=90, exif=jpeg.info["exif"])
+    for name in names:
+        avif = folder / f"{Path(name).stem}.avif"
+        metadata, width, height, warnings = read_metadata(avif)
+        expected, *_ = read_metadata(CORPUS / name)
+        assert warnings == [] and metadata == expected and metadata.format == corpus()[name]["tool"]
+    gallery = Gallery(AppPaths.default())
+    try:
+        report = gallery.import_folder(folder)
+        assert (report.added, report.failed) == (2, ())
+        records = {Path(record.path).stem: record for record in gallery.store.query(ImageQuery()).images}
+        for name in names:
+            record = records[Path(name).stem]
+            assert (record.prompt.strip(), record.seed) == (corpus()[name]["prompt"].strip(), corpus()[name]["seed"])
+            assert gallery.thumbnails.make(Path(record.path)).is_file()
     finally:
         gallery.close()

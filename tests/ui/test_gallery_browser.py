@@ -369,3 +369,50 @@ def test_the_large_view_shows_what_another_tools_file_says_beyond_the_gallerys_r
     assert "\nSize\n1024 × 1024\n" in webui and "\nVAE\n" not in webui
     with Image.open(folder / "sd-webui-hires.png") as file:  # the corpus file was shrunk to a few pixels
         assert f"\nPixels\n{file.width} × {file.height}\n" in webui
+
+
+def test_an_avif_image_is_shown_large_and_copied(qtbot, idle_app, tmp_path):
+    """Qt has no AVIF reader: the large view and the clipboard read it as the gallery does."""
+    corpus = Path(__file__).parent.parent / "gallery" / "corpus" / "sd-metadata" / "jpg" / "sd-webui.jpg"
+    folder = tmp_path / "outputs"
+    folder.mkdir()
+    with Image.open(corpus) as jpeg:  # as A1111 saves an AVIF: the JPEG's EXIF block, parameters in it
+        picture = jpeg.convert("RGB").resize((96, 64))
+        picture.save(folder / "00001-123.avif", quality=90, exif=jpeg.info["exif"])
+    window = idle_app.window
+    window.gallery.import_folder(folder)
+    browser = window.browser
+    window.tabs.setCurrentWidget(browser)
+    browser.image_added()
+    qtbot.waitUntil(lambda: browser.model.count() == 1, timeout=5000)
+    (record,) = browser.model.all_records()
+    browser.viewer.show_record(record)
+    assert "The file is missing or unreadable" not in browser.viewer.details.toPlainText()
+    assert "\nPixels\n96 × 64\n" in browser.viewer.details.toPlainText()  # its pixels, not the row's first pass
+    browser.grid.select_position(0)
+    browser.copy_image()
+    copied = QGuiApplication.clipboard().mimeData()
+    assert copied.hasImage() and copied.imageData().size().toTuple() == (96, 64)
+
+
+def test_a_dropped_photo_becomes_the_init_image(qtbot, idle_app, tmp_path):
+    """A phone's HEIC photo (or a BMP, TIFF, GIF) is no model and not for the gallery: dropped on the window it
+    is the init image; a gallery image without settings can be started from too."""
+    window = idle_app.window
+    iphone = Path(__file__).parents[1] / "photos" / "arrow.heic"
+    scan = tmp_path / "scan.bmp"
+    Image.new("RGB", (64, 48), (90, 90, 200)).save(scan)
+    window.tabs.setCurrentWidget(window.browser)
+    models = [model.id for model in idle_app.library.registry.list()]
+    drop(window, [iphone, scan])
+    qtbot.waitUntil(lambda: window.init_image.digest is not None, timeout=5000)
+    assert window.tabs.currentIndex() == 0 and window.init_image.image_size == (3024, 4032)
+    assert "arrow.heic is the init image" in window.warnings.text() and window.errors.text() == ""
+    qtbot.wait(200)
+    assert [model.id for model in idle_app.library.registry.list()] == models  # not taken for weights
+
+    plain = tmp_path / "photo.png"
+    Image.new("RGB", (96, 64), (200, 90, 40)).save(plain)
+    answer_next_dialog(qtbot, "Use as init image")
+    drop(window, [plain])
+    qtbot.waitUntil(lambda: window.init_image.image_size == (96, 64), timeout=5000)
