@@ -134,6 +134,30 @@ class ControlBox(PictureInput):
         self.scale.setValue(spec.scale)
         self.set_digest(spec.image)
 
+    def state(self) -> dict:
+        """What `restore` brings back after a restart: the picture (a photo, not its edge map) and its settings."""
+        model = self.model_box.currentData()
+        kind = self.control_type()
+        return {"image": self.digest, "model": model.path if model is not None else None,
+                "preprocessor": self.preprocessor.currentData(), "type": ControlType(kind).value if kind else None,
+                "scale": self.scale.value()}
+
+    def restore(self, state: dict) -> None:
+        """Show a `state()` again; a ControlNet no longer installed leaves the one listed."""
+        index = next((i for i in range(self.model_box.count()) if self.model_box.itemData(i) is not None
+                      and self.model_box.itemData(i).path == state.get("model")), -1)
+        if index >= 0:
+            self.model_box.setCurrentIndex(index)
+        if self.preprocessor.findData(state.get("preprocessor")) >= 0:
+            self.preprocessor.setCurrentIndex(self.preprocessor.findData(state.get("preprocessor")))
+        kinds = [i for i in range(self.type_box.count()) if ControlType(self.type_box.itemData(i)).value == state.get("type")]
+        if kinds:
+            self.type_box.setCurrentIndex(kinds[0])
+        if isinstance(state.get("scale"), (int, float)):
+            self.scale.setValue(state["scale"])
+        image = state.get("image")
+        self.set_digest(image if isinstance(image, str) else None)
+
     def _show(self) -> None:
         super()._show()
         has_picture = self.digest is not None

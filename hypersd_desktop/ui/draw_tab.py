@@ -396,6 +396,31 @@ class DrawTab(QWidget):
         # After the other views' handlers of the same message, which ask `owns` to leave it alone.
         QTimer.singleShot(0, self, lambda job_id=message.job_id: self._keeping.discard(job_id))
 
+    def state(self) -> dict:
+        """What `restore` brings back after a restart, beside the drawing itself: the prompt and settings."""
+        chosen = {name: box.currentData().id if box.currentData() is not None else None
+                  for name, box in (("model", self.model_box), ("hyper", self.hyper_box),
+                                    ("controlnet", self.controlnet_box))}
+        return {**chosen, "prompt": self.prompt.text(), "steps": self.steps.value(), "scale": self.scale.value(),
+                "seed": self.seed.value()}
+
+    def restore(self, state: dict, drawing: bytes | None) -> None:
+        """Show a `state()` and its drawing (a PNG) again, without making an image: the next stroke or change
+        does, as before the restart."""
+        self._quiet = True
+        try:
+            for name, box in (("model", self.model_box), ("hyper", self.hyper_box), ("controlnet", self.controlnet_box)):
+                self._select(box, lambda model, wanted=state.get(name): model.id == wanted)
+            for name, control in (("steps", self.steps), ("scale", self.scale), ("seed", self.seed)):
+                if isinstance(state.get(name), (int, float)) and not isinstance(state.get(name), bool):
+                    control.setValue(state[name])
+            self.prompt.setText(str(state.get("prompt") or ""))
+            self._prompt_timer.stop()
+            if drawing is not None and self.canvas.load(drawing):
+                select_size(self.size_box, *self.canvas.image_size())
+        finally:
+            self._quiet = False
+
     def apply_request(self, request: GenerationRequest) -> list[str]:
         """Bring a kept drawing back: its drawing on the canvas and its settings; returns what could not be."""
         self._quiet = True

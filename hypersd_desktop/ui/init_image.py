@@ -202,6 +202,20 @@ class InitImageBox(PictureInput):
         self.mask = mask if found and mask is not None and self.inputs.find(mask) is not None else None
         super().set_digest(digest)
 
+    def state(self) -> dict:
+        """What `restore` brings back after a restart: the picture, its mask and their settings."""
+        return {"image": self.digest, "mask": self.mask, "strength": self.strength.value(),
+                "mask_blur": self.mask_blur.value(), "masked_padding": self.padding()}
+
+    def restore(self, state: dict) -> None:
+        """Show a `state()` again; a picture no longer in the input store is left out."""
+        self.strength.setValue(float(state.get("strength") or self.strength.value()))
+        self.mask_blur.setValue(int(state.get("mask_blur") or 0))
+        padding = state.get("masked_padding")
+        self.set_padding(padding if isinstance(padding, int) else None)
+        image, mask = state.get("image"), state.get("mask")
+        self.set_digest(image if isinstance(image, str) else None, mask if isinstance(mask, str) else None)
+
     def set_mask(self, mask_png: bytes | None) -> None:
         """Use `mask_png` (white: repainted) as the mask; None: no mask."""
         self.mask = self.inputs.add(mask_png, "The mask") if mask_png is not None else None

@@ -40,6 +40,7 @@ from hypersd_desktop.ui.banner import Banner
 from hypersd_desktop.ui.control_image import ControlBox
 from hypersd_desktop.ui.draw_tab import DrawTab
 from hypersd_desktop.ui.drops import DroppedFiles, ImageChoice, ask_about_image
+from hypersd_desktop.ui.session import SessionKeeper
 from hypersd_desktop.ui.engine_notice import EngineNoticeView
 from hypersd_desktop.ui.generate_form import (
     MAX_SEED, RANDOM_SEEDS, RecipeRules, SeedBox, fill_base_models, fill_hyper_box, fill_sizes, fill_vae_box,
@@ -74,6 +75,9 @@ class MainWindow(QMainWindow):
         self._connect()
         self.reload_models()
         self._restore_choices()
+        self.session = SessionKeeper(self, library.paths)  # the prompts, pictures and drawing of the last run
+        self.session.restore()
+        self.session.watch()
         self._update_recipe_controls()
 
     # -- layout ---------------------------------------------------------------------------
@@ -737,6 +741,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         self._remember_choices()
+        self.session.save(wait=True)
         self.browser.close_resources()
         self.models.shutdown()
         super().closeEvent(event)

@@ -141,6 +141,11 @@ def test_a_union_controlnet_asks_what_the_picture_is(qtbot, idle_app, tiny_sdxl,
     window.apply_request(request)
     assert box.model_box.currentIndex() == 2 and box.type_box.currentData() == ControlType.DEPTH
     assert window.build_request() == request
+    kept = box.state()  # as the session keeps it across a restart (ui/session.py)
+    box.clear()
+    box.model_box.setCurrentIndex(0)
+    box.restore(kept)
+    assert window.build_request() == request
 
 
 def test_an_sdxl_inpainting_model_with_a_controlnet_makes_an_image_through_the_worker(qtbot, parts, tiny_sdxl, controlnets,

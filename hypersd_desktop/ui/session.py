@@ -1,0 +1,127 @@
+"""The work in the window that is not an image yet, kept across a restart or a crash.
+
+The Generate tab's prompts, seed (when locked), init image with its mask and the ControlNet picture, and
+the Draw tab's drawing and prompt are written a second after they change and when the window closes:
+`<data>/session.json`, and `<data>/drawing.png` for the drawing. The app brings them back when it starts,
+so quitting by mistake, a power cut or a crash loses at most the last second. The pictures themselves are
+in the input store already (`core/images.py`); the session names them by their sha256. Which model,
+recipe, steps and size were chosen is kept in the settings (`last_model` …), as before.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThreadPool, QTimer
+
+from hypersd_desktop.core.files import write_atomic
+from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.ui.sketch_canvas import drawing_png
+
+SAVE_DELAY_MS = 1000  # after the last change: typing writes the file once a pause, not once a key
+SESSION_FILE, DRAWING_FILE = "session.json", "drawing.png"
+
+log = logging.getLogger(__name__)
+
+
+def session_paths(paths: AppPaths) -> tuple[Path, Path]:
+    return paths.data / SESSION_FILE, paths.data / DRAWING_FILE
+
+
+class SessionKeeper(QObject):
+    """Writes the window's unfinished work when it changes and brings it back (`restore`) at start."""
+
+    def __init__(self, window, paths: AppPaths) -> None:
+        super().__init__(window)
+        self.window = window
+        self.session_file, self.drawing_file = session_paths(paths)
+        self._drawing_changed = False
+        self._timer = QTimer(self, singleShot=True, interval=SAVE_DELAY_MS)
+        self._timer.timeout.connect(self.save)
+        self._writer = QThreadPool(self)  # the drawing is encoded off the GUI thread (SDXL's 1024²: 15-30 ms)
+        self._writer.setMaxThreadCount(1)  # one at a time, in order: the newest drawing is written last
+
+    def watch(self) -> None:
+        """Save a second after any change of what the session keeps."""
+        window, draw = self.window, self.window.draw
+        for signal in (window.prompt.textChanged, window.negative.textChanged, window.init_image.changed,
+                       window.control_image.changed, draw.prompt.textChanged, draw.steps.valueChanged,
+                       draw.scale.valueChanged):
+            signal.connect(self._changed)
+        for signal in (window.seed.valueChanged, window.seed_lock.toggled, draw.seed.valueChanged):
+            signal.connect(lambda _value: self._changed())
+        draw.canvas.changed.connect(self._drawing_done)
+
+    def _changed(self) -> None:
+        self._timer.start()
+
+    def _drawing_done(self, final: bool) -> None:
+        if final:  # a stroke ended (or an undo, clear, import): not on every live update mid-stroke
+            self._drawing_changed = True
+            self._timer.start()
+
+    def state(self) -> dict:
+        window = self.window
+        return {
+            "prompt": window.prompt.toPlainText(), "negative": window.negative.toPlainText(),
+            "seed": window.seed.value() if window.seed_lock.isChecked() else None,
+            "init_image": window.init_image.state(), "control": window.control_image.state(),
+            "draw": window.draw.state(),
+        }
+
+    def save(self, wait: bool = False) -> None:
+        """Write the session now; with `wait` (the window closing) the drawing is on disk when this returns."""
+        self._timer.stop()
+        if self._drawing_changed:
+            self._drawing_changed = False
+            canvas = self.window.draw.canvas
+            drawing = None if canvas.is_blank() else canvas.snapshot()
+            self._writer.start(lambda: self._write_drawing(drawing))
+        self._write(lambda: write_atomic(self.session_file, json.dumps(self.state(), indent=1)))
+        if wait:
+            self._writer.waitForDone()
+
+    def _write_drawing(self, drawing) -> None:
+        if drawing is None:
+            self._write(lambda: self.drawing_file.unlink(missing_ok=True))
+        else:
+            data = drawing_png(drawing)
+            self._write(lambda: write_atomic(self.drawing_file, data))
+
+    @staticmethod
+    def _write(write) -> None:
+        try:
+            write()
+        except OSError as error:  # a full or read-only disk: the work stays in the window, and a line in the log
+            log.warning("The session could not be saved: %s", error)
+
+    def restore(self) -> None:
+        """Bring back what `save` wrote; a missing or damaged session file leaves the window as it starts."""
+        try:
+            state = json.loads(self.session_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return
+        if not isinstance(state, dict):
+            return
+        window = self.window
+        try:
+            window.prompt.setPlainText(str(state.get("prompt") or ""))
+            window.negative.setPlainText(str(state.get("negative") or ""))
+            if isinstance(state.get("seed"), int) and not isinstance(state.get("seed"), bool):
+                window.seed.setValue(state["seed"])
+                window.seed_lock.setChecked(True)
+            for box, name in ((window.control_image, "control"), (window.init_image, "init_image")):
+                if isinstance(state.get(name), dict):
+                    box.restore(state[name])
+            if isinstance(state.get("draw"), dict):
+                try:
+                    drawing = self.drawing_file.read_bytes()
+                except OSError:
+                    drawing = None
+                window.draw.restore(state["draw"], drawing)
+        except (TypeError, ValueError, AttributeError) as error:  # a session file edited by hand
+            log.warning("Part of the last session could not be restored: %s", error)
+        self._timer.stop()  # restoring is no change to write back
+        self._drawing_changed = False

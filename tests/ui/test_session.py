@@ -1,0 +1,101 @@
+"""The work in the window survives a restart and a crash: the prompts, the locked seed, the init image with its
+mask, the ControlNet picture, and the Draw tab's drawing and prompt come back when the app starts again."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image, ImageDraw
+from PySide6.QtCore import QPoint, Qt
+from PySide6.QtTest import QTest
+
+from hypersd_desktop.ui.session import SAVE_DELAY_MS, session_paths
+
+
+def png(picture: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def pixels(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("L"))
+
+
+def test_the_work_in_the_window_comes_back_after_a_crash(qtbot, idle_app, tmp_path):
+    from hypersd_desktop.app import build_app
+    from tests.ui.conftest import close
+
+    window = idle_app.window
+    window.prompt.setPlainText("a lighthouse at dusk")
+    window.negative.setPlainText("blurry")
+    window.seed.setValue(2**40 + 7)
+    window.seed_lock.setChecked(True)
+    photo = tmp_path / "harbour.png"
+    Image.new("RGB", (96, 64), (30, 90, 160)).save(photo)
+    assert window.init_image.load_file(photo)
+    mask = Image.new("L", (96, 64), 0)
+    ImageDraw.Draw(mask).rectangle((10, 10, 40, 30), fill=255)
+    window.init_image.set_mask(png(mask))
+    window.init_image.strength.setValue(0.4)
+    window.init_image.only_masked.setChecked(True)
+    window.init_image.masked_padding.setValue(16)
+    sketch = tmp_path / "sketch.png"
+    Image.new("RGB", (64, 64), "white").save(sketch)
+    assert window.control_image.load_file(sketch)
+    window.control_image.scale.setValue(0.8)
+
+    draw = window.draw
+    window.tabs.setCurrentWidget(draw)
+    draw.prompt.setText("a house on a hill")
+    canvas = draw.canvas
+    QTest.mousePress(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(60, 60))
+    QTest.mouseMove(canvas, QPoint(160, 120))
+    QTest.mouseRelease(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(160, 120))
+    drawn = canvas.png()
+    qtbot.wait(SAVE_DELAY_MS + 300)  # then the app is killed: nothing more is written
+    session, drawing = session_paths(idle_app.library.paths)
+    assert session.is_file() and drawing.is_file()
+
+    again = build_app(["test"], start_worker=False)
+    try:
+        restored = again.window
+        assert restored.prompt.toPlainText() == "a lighthouse at dusk" and restored.negative.toPlainText() == "blurry"
+        assert restored.seed.value() == 2**40 + 7 and restored.seed_lock.isChecked()
+        box = restored.init_image
+        assert (box.digest, box.mask) == (window.init_image.digest, window.init_image.mask)
+        assert (box.strength.value(), box.padding()) == (0.4, 16)
+        assert restored.control_image.digest == window.control_image.digest
+        assert restored.control_image.scale.value() == 0.8
+        assert restored.build_request(quiet=True) == window.build_request(quiet=True)
+        assert restored.draw.prompt.text() == "a house on a hill"
+        assert np.array_equal(pixels(restored.draw.canvas.png()), pixels(drawn))
+        assert restored.draw.canvas.image_size() == canvas.image_size()
+        assert restored.draw.errors.text() == ""  # restoring makes no image (here it would say what is missing)
+    finally:
+        close(again)
+
+
+def test_a_closed_window_saves_at_once_and_a_damaged_session_is_left_aside(qtbot, idle_app):
+    from hypersd_desktop.app import build_app
+    from tests.ui.conftest import close
+
+    idle_app.window.prompt.setPlainText("a quiet street")
+    idle_app.window.draw.canvas.clear()
+    idle_app.window.close()  # at once, not a second later
+    session, drawing = session_paths(idle_app.library.paths)
+    again = build_app(["test"], start_worker=False)
+    try:
+        assert again.window.prompt.toPlainText() == "a quiet street" and not again.window.seed_lock.isChecked()
+        assert again.window.init_image.digest is None and again.window.draw.canvas.is_blank()
+    finally:
+        close(again)
+    assert not drawing.exists()  # nothing drawn: no drawing file
+    for damaged in ("{not json", "[1, 2]", '{"prompt": 5, "seed": "x", "init_image": {"strength": "a lot"}}'):
+        session.write_text(damaged)
+        again = build_app(["test"], start_worker=False)
+        try:
+            assert again.window.init_image.digest is None and again.window.isEnabled()
+        finally:
+            close(again)
