@@ -53,6 +53,12 @@ def _media_kind(data: bytes) -> tuple[str, str] | None:
     return None
 
 
+def is_converted(data: bytes) -> bool:
+    """Whether an image file's bytes are of a format kept as PNG (a HEIC photo, AVIF), by their first bytes:
+    decoding and writing those takes a second or more for a phone's photo."""
+    return data[4:8] == b"ftyp" and data[8:12] in (*_HEIF_BRANDS, *_AVIF_BRANDS)
+
+
 @cache
 def _heif_opener() -> bool:
     """Let Pillow open HEIC and HEIF files (once); False where pi-heif is not installed."""

@@ -3,7 +3,9 @@ optionally repaint only a part of it (inpainting).
 
 A picture comes in by dropping a file on the box, Choose…, Paste (an image or an image file on the
 clipboard), or a result's "Use as init image". It is kept in the input store by the sha256 of its
-bytes, which is what the request names; Strength says how much of it is repainted. Paint mask…
+bytes, which is what the request names; a phone's HEIC photo or an AVIF picture is made PNG off the
+GUI thread first (a second or more), the box saying so meanwhile. Strength says how much of it is
+repainted. Paint mask…
 opens the picture to paint the part to repaint with a brush (white in the mask); Mask blur softens
 its edge. Clear goes back to text-to-image.
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QThreadPool, Signal
 from PySide6.QtGui import QGuiApplication, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QHBoxLayout, QLabel, QSpinBox, QToolButton,
@@ -21,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from hypersd_desktop.core.errors import InputError
-from hypersd_desktop.core.images import InputImages
+from hypersd_desktop.core.images import InputImages, is_converted
 from hypersd_desktop.engine.inputs import mask_of
 from hypersd_desktop.engine.types import MAX_MASKED_PADDING, init_size
 from hypersd_desktop.ui.pictures import png_bytes, read_picture
@@ -37,6 +39,7 @@ class PictureInput(QWidget):
 
     changed = Signal()
     failed = Signal(str)  # a message for the error banner
+    _read = Signal(int, object, object)  # serial, digest or None, error message or None: from the reading thread
 
     EMPTY_TEXT = "Drop a picture here"
     CHOOSE_TITLE = "Choose a picture"
@@ -47,6 +50,10 @@ class PictureInput(QWidget):
         self.inputs = inputs
         self.digest: str | None = None
         self.image_size: tuple[int, int] | None = None
+        self._reading = 0  # the serial of the newest picture asked for; one read off the GUI thread ends with it
+        self._read_serial = 0  # the serial of the last picture read
+        self._reader = QThreadPool(self)
+        self._reader.setMaxThreadCount(1)
         self.setAcceptDrops(True)
         self.thumbnail = QLabel(self.EMPTY_TEXT, alignment=Qt.AlignmentFlag.AlignCenter, wordWrap=True)
         self.thumbnail.setMinimumHeight(THUMBNAIL[1] + 6)  # the whole thumbnail and the frame, never clipped
@@ -65,6 +72,7 @@ class PictureInput(QWidget):
         layout.addLayout(buttons)
         for row in rows:
             layout.addLayout(row)
+        self._read.connect(self._picture_read)
         self.choose_button.clicked.connect(self._choose)
         self.paste_button.clicked.connect(self.paste)
         self.clear_button.clicked.connect(self.clear)
@@ -72,22 +80,64 @@ class PictureInput(QWidget):
     # -- ways in --------------------------------------------------------------------------
 
     def load_file(self, path: Path) -> bool:
-        return self._load(lambda: self.inputs.add_file(Path(path), Path(path).name))
+        """Take a picture file; False (and `failed`) when it is none. A HEIC or AVIF one is read off the GUI
+        thread: True then says it is being read, and `reading` is True until it is shown."""
+        path = Path(path)
+        try:
+            data = path.read_bytes()
+        except OSError as error:
+            self.failed.emit(f"{path} cannot be read: {error.strerror or error}.")
+            return False
+        return self.load_bytes(data, path.name)
 
     def load_bytes(self, data: bytes, name: str = "The pasted picture") -> bool:
-        return self._load(lambda: self.inputs.add(data, name))
-
-    def _load(self, add) -> bool:
+        self._reading += 1
+        if is_converted(data):
+            self._read_off_thread(data, name, self._reading)
+            return True
         try:
-            digest = add()
+            digest = self.inputs.add(data, name)
         except InputError as error:
+            self._read_serial = self._reading
             self.failed.emit(str(error))
             return False
         self.set_digest(digest)
         return True
 
+    @property
+    def reading(self) -> bool:
+        """Whether a picture is being read (a HEIC photo made PNG): the request does not have it yet."""
+        return self._read_serial != self._reading
+
+    def _read_off_thread(self, data: bytes, name: str, serial: int) -> None:
+        def run() -> None:
+            try:
+                digest, error = self.inputs.add(data, name), None
+            except InputError as failure:
+                digest, error = None, str(failure)
+            try:
+                self._read.emit(serial, digest, error)
+            except RuntimeError:  # the window closed meanwhile
+                pass
+
+        self.thumbnail.setPixmap(QPixmap())
+        self.thumbnail.setText(f"Reading {name}…")
+        self._reader.start(run)
+
+    def _picture_read(self, serial: int, digest: str | None, error: str | None) -> None:
+        if serial != self._reading:
+            return  # a newer picture, or Clear, came since
+        self._read_serial = serial
+        if error is not None:
+            self.failed.emit(error)
+            self._show()  # the picture before stays
+        else:
+            self.set_digest(digest)
+
     def set_digest(self, digest: str | None) -> None:
         """Show the stored picture `digest`, or nothing."""
+        self._reading += 1  # a picture still being read is not wanted any more
+        self._read_serial = self._reading
         self.digest = digest if digest is not None and self.inputs.find(digest) is not None else None
         self._show()
         self.changed.emit()

@@ -69,6 +69,7 @@ class MainWindow(QMainWindow):
         self.gallery = gallery or Gallery(library.paths)
         self._job_ids: list[int] = []
         self._batch_dialog = None
+        self._generate_when_read = False  # Generate was pressed while a picture was being read
         self.setWindowTitle("HyperSD Desktop")
         self.resize(1280, 800)
         self._build()
@@ -292,9 +293,10 @@ class MainWindow(QMainWindow):
         self.jobs.image_saved.connect(self.image_saved)
         self.bridge.ready.connect(lambda _message: self._update_recipe_controls())  # the device decides some notes
         self.bridge.notice.connect(self.engine_notice.show_notice)
-        self.init_image.failed.connect(lambda message: self.errors.show_messages([message]))
+        for box in (self.init_image, self.control_image):
+            box.failed.connect(self._picture_failed)
+            box.changed.connect(self._generate_once_read)
         self.init_image.changed.connect(self._init_image_changed)
-        self.control_image.failed.connect(lambda message: self.errors.show_messages([message]))
         self.control_image.changed.connect(self._update_recipe_controls)
 
     # -- models ---------------------------------------------------------------------------
@@ -443,6 +445,11 @@ class MainWindow(QMainWindow):
             return None
 
     def generate(self) -> None:
+        reading = next((box for box in (self.init_image, self.control_image) if box.reading), None)
+        if reading is not None:  # a phone's photo being made PNG: the image is made once it is in
+            self._generate_when_read = True
+            self.statusBar().showMessage(f"{reading.thumbnail.text()} The image is made once it is read.")
+            return
         request = self.build_request()
         if request is None:
             return
@@ -544,6 +551,17 @@ class MainWindow(QMainWindow):
         if item is not None:
             self.init_image.load_file(Path(item.data(Qt.ItemDataRole.UserRole)))
 
+    def _generate_once_read(self) -> None:
+        if self._generate_when_read and not (self.init_image.reading or self.control_image.reading):
+            self._generate_when_read = False
+            self.statusBar().clearMessage()
+            self.generate()
+
+    def _picture_failed(self, message: str) -> None:
+        self._generate_when_read = False  # the picture asked for is not there: nothing is made without it
+        self.statusBar().clearMessage()
+        self.errors.show_messages([message])
+
     def _init_image_changed(self) -> None:
         self.size_box.setEnabled(self.init_image.digest is None)
         if self.init_image.image_size is not None:
@@ -640,9 +658,10 @@ class MainWindow(QMainWindow):
             self.models.import_paths(list(dropped.models))
         if dropped.pictures:
             self.start_from_image(str(dropped.pictures[0]))
-            if len(dropped.pictures) > 1:
-                self.warnings.show_messages([f"{dropped.pictures[0].name} is the init image; a run starts from one "
-                                             "picture, so the other pictures dropped were left alone."])
+            if len(dropped.pictures) > 1:  # shown beside the recipe's warnings until the next generation
+                self._reuse_notes.append(f"{dropped.pictures[0].name} is the init image; a run starts from one "
+                                         "picture, so the other pictures dropped were left alone.")
+                self._update_recipe_controls()
         elif len(dropped.images) == 1:
             self.offer_dropped_image(dropped.images[0])
         elif dropped.images:  # several: into the gallery, in the background (progress under the grid)

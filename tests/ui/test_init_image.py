@@ -271,7 +271,7 @@ def test_an_inpainting_model_is_labelled_in_the_model_lists(qtbot, idle_app, tin
     dialog.close()
 
 
-def test_an_iphone_photo_dropped_in_comes_upright_and_can_be_traced(qtbot, idle_app):
+def test_an_iphone_photo_dropped_in_comes_upright_and_can_be_traced(qtbot, idle_app, monkeypatch):
     """A HEIC photo, which Qt cannot read, dragged from a file manager: the box shows it as the phone does and
     the request names it kept as PNG; the Draw tab traces the same photo."""
     iphone = Path(__file__).parents[1] / "photos" / "arrow.heic"
@@ -279,8 +279,30 @@ def test_an_iphone_photo_dropped_in_comes_upright_and_can_be_traced(qtbot, idle_
     box = window.init_image
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(iphone))])
+    import threading
+
+    from hypersd_desktop.core import images
+
+    readers = []
+    convert = images.kept_bytes
+
+    def watched(data, what="The image"):
+        readers.append(threading.current_thread())
+        return convert(data, what)
+
+    monkeypatch.setattr(images, "kept_bytes", watched)
     box.dropEvent(QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                              Qt.KeyboardModifier.NoModifier))
+    assert box.reading and box.thumbnail.text() == "Reading arrow.heic…"  # made PNG off the GUI thread
+    made = []
+    monkeypatch.setattr(window, "build_request", lambda quiet=False: None if quiet else made.append(box.digest))
+    window.generate()  # pressed while the photo is read: the image is made once it is in
+    assert made == [] and window.statusBar().currentMessage() == (
+        "Reading arrow.heic… The image is made once it is read.")
+    qtbot.waitUntil(lambda: not box.reading, timeout=10_000)
+    assert made == [box.digest] and window.errors.text() == ""
+    monkeypatch.undo()
+    assert readers and threading.main_thread() not in readers
     assert box.digest is not None and box.inputs.find(box.digest).suffix == ".png"
     assert box.image_size == (3024, 4032)
     shown = box.thumbnail.pixmap()
