@@ -30,6 +30,16 @@ def filled(idle_app):
     return idle_app, foxes, cities, old
 
 
+def browse_imported(qtbot, window, folder: Path, count: int):
+    """The gallery tab showing the `count` images of `folder`, imported."""
+    window.gallery.import_folder(folder)
+    browser = window.browser
+    window.tabs.setCurrentWidget(browser)
+    browser.image_added()
+    qtbot.waitUntil(lambda: browser.model.count() == count, timeout=5000)
+    return browser
+
+
 def rows(browser) -> int:
     """How many images the grid shows once it has read all the ids of the query."""
     from PySide6.QtWidgets import QApplication
@@ -353,12 +363,7 @@ def test_the_large_view_shows_what_another_tools_file_says_beyond_the_gallerys_r
     folder.mkdir()
     for name in ("sd-parsers/night_evening_day_morning_cropped.png", "sd-metadata/png/sd-webui-hires.png"):
         shutil.copy(corpus / name, folder / Path(name).name)
-    window = idle_app.window
-    window.gallery.import_folder(folder)
-    browser = window.browser
-    window.tabs.setCurrentWidget(browser)
-    browser.image_added()
-    qtbot.waitUntil(lambda: browser.model.count() == 2, timeout=5000)
+    browser = browse_imported(qtbot, idle_app.window, folder, 2)
     shown = {}
     for record in browser.model.all_records():
         browser.viewer.show_record(record)
@@ -379,12 +384,7 @@ def test_an_avif_image_is_shown_large_and_copied(qtbot, idle_app, tmp_path):
     with Image.open(corpus) as jpeg:  # as A1111 saves an AVIF: the JPEG's EXIF block, parameters in it
         picture = jpeg.convert("RGB").resize((96, 64))
         picture.save(folder / "00001-123.avif", quality=90, exif=jpeg.info["exif"])
-    window = idle_app.window
-    window.gallery.import_folder(folder)
-    browser = window.browser
-    window.tabs.setCurrentWidget(browser)
-    browser.image_added()
-    qtbot.waitUntil(lambda: browser.model.count() == 1, timeout=5000)
+    browser = browse_imported(qtbot, idle_app.window, folder, 1)
     (record,) = browser.model.all_records()
     browser.viewer.show_record(record)
     assert "The file is missing or unreadable" not in browser.viewer.details.toPlainText()
