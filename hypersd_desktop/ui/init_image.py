@@ -5,9 +5,8 @@ A picture comes in by dropping a file on the box, Choose…, Paste (an image or 
 clipboard), or a result's "Use as init image". It is kept in the input store by the sha256 of its
 bytes, which is what the request names; a phone's HEIC photo or an AVIF picture is made PNG off the
 GUI thread first (a second or more), the box saying so meanwhile. Strength says how much of it is
-repainted. Paint mask…
-opens the picture to paint the part to repaint with a brush (white in the mask); Mask blur softens
-its edge. Clear goes back to text-to-image.
+repainted. Paint mask… opens the picture to paint the part to repaint with a brush (white in the
+mask); Mask blur softens its edge. Clear goes back to text-to-image.
 """
 
 from __future__ import annotations

@@ -40,7 +40,6 @@ from hypersd_desktop.ui.banner import Banner
 from hypersd_desktop.ui.control_image import ControlBox
 from hypersd_desktop.ui.draw_tab import DrawTab
 from hypersd_desktop.ui.drops import DroppedFiles, ImageChoice, ask_about_image
-from hypersd_desktop.ui.session import SessionKeeper
 from hypersd_desktop.ui.engine_notice import EngineNoticeView
 from hypersd_desktop.ui.generate_form import (
     MAX_SEED, RANDOM_SEEDS, RecipeRules, SeedBox, fill_base_models, fill_hyper_box, fill_sizes, fill_vae_box,
@@ -51,6 +50,7 @@ from hypersd_desktop.ui.init_image import InitImageBox
 from hypersd_desktop.ui.job_view import JobView, JobWidgets, PreviewLabel
 from hypersd_desktop.ui.model_manager import ModelManager
 from hypersd_desktop.ui.model_matching import ModelMatch, match_metadata, match_request
+from hypersd_desktop.ui.session import SessionKeeper
 from hypersd_desktop.worker.bridge import WorkerBridge
 from hypersd_desktop.worker.protocol import PROTOCOL_VERSION
 
@@ -293,11 +293,11 @@ class MainWindow(QMainWindow):
         self.jobs.image_saved.connect(self.image_saved)
         self.bridge.ready.connect(lambda _message: self._update_recipe_controls())  # the device decides some notes
         self.bridge.notice.connect(self.engine_notice.show_notice)
-        for box in (self.init_image, self.control_image):
-            box.failed.connect(self._picture_failed)
-            box.changed.connect(self._generate_once_read)
         self.init_image.changed.connect(self._init_image_changed)
         self.control_image.changed.connect(self._update_recipe_controls)
+        for box in (self.init_image, self.control_image):
+            box.failed.connect(self._picture_failed)
+            box.changed.connect(self._generate_once_read)  # after the views above follow the picture
 
     # -- models ---------------------------------------------------------------------------
 
