@@ -17,7 +17,7 @@ from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.vocab import CollisionRule, Decoder, ExportFormat, ExportStatus, Preprocessor
 from hypersd_desktop.engine.types import GenerationRequest
-from hypersd_desktop.gallery.export import ExportOptions
+from hypersd_desktop.gallery.export import ExportOptions, export_formats
 from hypersd_desktop.gallery.formats.common import hires_note, stem
 from hypersd_desktop.gallery.formats.syntax import reused_prompts
 from hypersd_desktop.gallery.gallery import read_metadata
@@ -38,8 +38,8 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
 def add_export_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--to", type=Path, required=True, help="export folder")
     parser.add_argument("--template", default="{date}/{seed}", help="e.g. {model}/{date}/{seed}-{prompt:40}")
-    parser.add_argument("--format", choices=ExportFormat.values(), default=ExportFormat.PNG.value)
-    parser.add_argument("--quality", type=bounded_int(1, 100), default=92, help="JPEG/WebP quality")
+    parser.add_argument("--format", choices=export_formats(), default=ExportFormat.PNG.value)
+    parser.add_argument("--quality", type=bounded_int(1, 100), default=92, help="JPEG/WebP/AVIF quality")
     parser.add_argument("--strip-metadata", action="store_true")
     parser.add_argument("--collision", choices=CollisionRule.values(), default=CollisionRule.NUMBER.value)
 

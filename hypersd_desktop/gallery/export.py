@@ -42,9 +42,17 @@ MAX_RELATIVE = 200  # characters of the whole relative path, so a Windows path s
 _EXIF_USER_COMMENT = 0x9286
 
 
+def export_formats() -> tuple[str, ...]:
+    """The formats images export to here: PNG, JPEG, WebP, and AVIF where Pillow has its encoder."""
+    from PIL import features
+
+    return tuple(kind for kind in ExportFormat.values() if kind != ExportFormat.AVIF or features.check("avif"))
+
+
 @dataclass(frozen=True)
 class ExportOptions:
-    """How to export: `quality` applies to JPEG and WebP; `keep_metadata` False strips everything."""
+    """How to export: `quality` applies to JPEG, WebP and AVIF; `keep_metadata` False strips everything. Formats
+    other than PNG keep the A1111 parameters in EXIF's UserComment, as A1111 writes them."""
 
     template: str = "{date}/{seed}"
     format: str = "png"
@@ -53,8 +61,8 @@ class ExportOptions:
     collision: str = "number"
 
     def validate(self) -> None:
-        if self.format not in ExportFormat.values():
-            raise InputError(f"Unknown export format {self.format!r}; choose png, jpeg or webp.")
+        if self.format not in export_formats():
+            raise InputError(f"Unknown export format {self.format!r}; choose {', '.join(export_formats())}.")
         if self.collision not in CollisionRule.values():
             raise InputError(f"Unknown collision rule {self.collision!r}; choose skip, overwrite or number.")
         if not 1 <= self.quality <= 100:
@@ -291,7 +299,7 @@ def displayable(image: Image.Image, export_format: str) -> Image.Image:
     if export_format == ExportFormat.JPEG:
         return image.convert("RGB") if image.mode != "RGB" else image.copy()
     alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
-    if export_format == ExportFormat.WEBP or image.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
+    if export_format in (ExportFormat.WEBP, ExportFormat.AVIF) or image.mode not in ("1", "L", "LA", "P", "RGB", "RGBA"):
         return image.convert("RGBA" if alpha else "RGB")
     return image.copy()
 

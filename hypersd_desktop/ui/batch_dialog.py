@@ -17,7 +17,7 @@ from hypersd_desktop.core.progress import TransferProgress
 from hypersd_desktop.core.settings import load_settings, save_settings
 from hypersd_desktop.core.vocab import Architecture, ModelKind
 from hypersd_desktop.engine.types import GenerationRequest
-from hypersd_desktop.gallery.export import ExportOptions
+from hypersd_desktop.gallery.export import ExportOptions, export_formats
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.ui.generate_form import (
     RecipeRules, SeedBox, base_model_label, fill_hyper_box, fill_sizes, hyper_parts, select_size,
@@ -71,7 +71,7 @@ class BatchDialog(QDialog):
         folder_row.addWidget(choose_folder)
         self.template = QLineEdit(settings.batch_template)
         self.format = QComboBox()
-        self.format.addItems(["png", "jpeg", "webp"])
+        self.format.addItems(export_formats())
         self.format.setCurrentText(settings.batch_format)
         self.prompts.setPlainText(settings.batch_prompts)
         self.job_file.setText(settings.batch_job_file)

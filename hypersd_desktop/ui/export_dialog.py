@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
 from hypersd_desktop.core.errors import AppError
 from hypersd_desktop.core.settings import load_settings, save_settings
 from hypersd_desktop.core.vocab import CollisionRule, ExportFormat
-from hypersd_desktop.gallery.export import FIELDS, ExportOptions, export_images, plan_destination
+from hypersd_desktop.gallery.export import FIELDS, ExportOptions, export_formats, export_images, plan_destination
 from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.gallery.store import ImageQuery
 from hypersd_desktop.ui.tasks import Task, describe_items, percent
@@ -52,7 +52,7 @@ class ExportDialog(QDialog):
         self.template.setToolTip("Fields: " + " ".join(f"{{{name}}}" for name in FIELDS) +
                                  "\n{prompt:40} keeps 40 characters, {index:4} pads to 4 digits, / makes folders.")
         self.format = QComboBox()
-        self.format.addItems(["png", "jpeg", "webp"])
+        self.format.addItems(export_formats())
         self.quality = QSpinBox(minimum=1, maximum=100, value=92, suffix=" %")
         self.keep_metadata = QCheckBox("Keep the generation parameters in the files")
         self.keep_metadata.setChecked(True)

@@ -99,6 +99,25 @@ def test_formats_quality_and_metadata(tmp_path):
     assert not list(out.rglob(".partial-*"))
 
 
+def test_an_avif_export_keeps_the_parameters_as_a1111_writes_them_and_imports_back(tmp_path):
+    from hypersd_desktop.gallery.gallery import read_metadata
+
+    record = image(tmp_path, 5)
+    out = tmp_path / "out"
+    result = export_images([record], out, ExportOptions(template="{seed}", format="avif", quality=80))
+    assert result.written == 1
+    with Image.open(out / "5.avif") as avif, Image.open(record.path) as source:
+        assert avif.format == "AVIF" and avif.size == (24, 16)
+        difference = [abs(a - b) for a, b in zip(avif.convert("RGB").getpixel((12, 8)), source.getpixel((12, 8)))]
+        assert max(difference) <= 6  # lossy, close
+    metadata, *_ = read_metadata(out / "5.avif")
+    expected, *_ = read_metadata(record.path)
+    assert (metadata.prompt, metadata.seed, metadata.steps, metadata.sampler) == (
+        expected.prompt, expected.seed, expected.steps, expected.sampler)
+    export_images([record], out, ExportOptions(template="stripped", format="avif", keep_metadata=False))
+    assert read_metadata(out / "stripped.avif")[0] is None
+
+
 def test_manifest_and_progress_and_cancel(tmp_path):
     records = [image(tmp_path, i) for i in range(1, 6)]
     events = []
