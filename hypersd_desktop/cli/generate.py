@@ -19,7 +19,7 @@ from hypersd_desktop.core.vocab import (
 )
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.engine.inspect import union_control_types
-from hypersd_desktop.engine.types import AUTO_BACKEND, ControlSpec, GenerationRequest, LoraSpec
+from hypersd_desktop.engine.types import AUTO_BACKEND, HIRES_STAGE, ControlSpec, GenerationRequest, LoraSpec
 
 CANNY = "canny"  # --preprocess canny: the edge map is made here, and the request names it
 
@@ -103,6 +103,12 @@ def add_parser(commands) -> None:
                                                     "repainted and black kept; or strokes on a transparent layer "
                                                     "(what is painted is repainted)")
     generate.add_argument("--mask-blur", type=int, default=4, help="pixels of blur on the mask's edge (default 4)")
+    generate.add_argument("--hires", type=float, metavar="SCALE",
+                          help="Hires fix (A1111's): make each image again SCALE times larger (above 1, at most 4: "
+                               "1.5, 2) from itself enlarged with Lanczos, for detail at sizes the model was not "
+                               "trained at")
+    generate.add_argument("--hires-strength", type=float, default=0.5,
+                          help="how much of the enlarged image the Hires fix repaints, 0-1 (default 0.5)")
     generate.add_argument("--only-masked", type=int, nargs="?", const=32, metavar="PADDING",
                           help="inpaint only the masked area, with PADDING pixels around it (default 32), made at "
                                "about the model's size (or --width × --height) and laid back into the whole picture, "
@@ -210,6 +216,8 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         mask_blur=args.mask_blur,
         masked_padding=args.only_masked,
         controls=tuple(controls),
+        hires_scale=args.hires,
+        hires_strength=args.hires_strength,
     )
     from hypersd_desktop.engine.inputs import open_inputs  # numpy: only for a request that generates
 
@@ -332,9 +340,12 @@ class StageProgress:
         if name != self.stage:
             self.bar.close()
             self.stage = name
-            self.bar.title, self.bar.unit = ("export", "%") if name else ("generate", "step")
-            if name and not self.quiet:
-                print(f"{name}; this takes a while once.", file=sys.stderr, flush=True)
+            if name == HIRES_STAGE:  # the second pass's steps
+                self.bar.title, self.bar.unit = "hires fix", "step"
+            else:
+                self.bar.title, self.bar.unit = ("export", "%") if name else ("generate", "step")
+                if name and not self.quiet:
+                    print(f"{name}; this takes a while once.", file=sys.stderr, flush=True)
         self.bar(TransferProgress(self.bar.title, "", step, total))
 
 

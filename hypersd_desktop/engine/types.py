@@ -30,6 +30,8 @@ MAX_PROMPT_CHARACTERS = 20_000  # far past the 600 tokens that are read: a paste
 MAX_BATCH_PIXELS = 16 * 1024 * 1024  # width × height × batch size: sixteen 1024² images
 LARGEST_INIT_AREA = 2.25  # init images up to this many times the model's own area are made at their own size
 MAX_MASKED_PADDING = 256  # pixels around the masked area (A1111's slider goes to 256)
+MAX_HIRES_SCALE = 4.0  # A1111's Hires fix slider ends at 4
+HIRES_STAGE = "Hires fix"  # the `Progress.stage` of a Hires fix's second pass, whose steps it counts
 
 
 def area_size(region: tuple[int, int], model_side: int) -> tuple[int, int]:
@@ -42,6 +44,11 @@ def area_size(region: tuple[int, int], model_side: int) -> tuple[int, int]:
         return min(MAX_SIDE, max(64, round(length * scale / 8) * 8))
 
     return side(width), side(height)
+
+
+def hires_size(width: int, height: int, scale: float) -> tuple[int, int]:
+    """The size a Hires fix makes an image of `width` × `height` at: `scale` times, sides cut to multiples of 8."""
+    return tuple(min(MAX_SIDE, max(64, int(side * scale) // 8 * 8)) for side in (width, height))
 
 
 def init_size(picture: tuple[int, int], model_side: int) -> tuple[int, int]:
@@ -160,6 +167,10 @@ class GenerationRequest:
     # made at about the model's size and pasted back into the whole picture; None inpaints the whole picture.
     masked_padding: int | None = None
     controls: tuple[ControlSpec, ...] = ()
+    # A1111's Hires fix: each image, made at the request's size, is enlarged `hires_scale` times (Lanczos) and
+    # made again from it at that size, `hires_strength` of the schedule repainting it. None: one pass.
+    hires_scale: float | None = None
+    hires_strength: float = 0.5
 
     def __post_init__(self) -> None:
         for name, vocabulary in _VOCABULARIES.items():
@@ -221,6 +232,23 @@ class GenerationRequest:
         if (self.preview == Preview.TAESD or self.decoder == Decoder.TAESD) and not self.taesd:
             raise InputError("A TAESD preview or decode needs the TAESD weights; install TAESD or choose another.")
         self._validate_images()
+        self._validate_hires()
+
+    def _validate_hires(self) -> None:
+        if self.hires_scale is None:
+            return
+        if not 1.0 < self.hires_scale <= MAX_HIRES_SCALE:
+            raise InputError(f"The Hires fix scale must be above 1 and at most {MAX_HIRES_SCALE:g}; got "
+                             f"{self.hires_scale}.")
+        if not 0.0 < self.hires_strength <= 1.0:
+            raise InputError(f"The Hires fix strength must be above 0 and at most 1; got {self.hires_strength}.")
+        if self.init_image is not None or self.controls:
+            raise InputError("Hires fix enlarges an image made from the prompt alone; with an init image or a "
+                             "ControlNet, set the size to make instead, or leave Hires fix off.")
+        if self.width and self.height and max(hires_size(self.width, self.height, self.hires_scale)) == MAX_SIDE \
+                and max(self.width, self.height) * self.hires_scale > MAX_SIDE:
+            raise InputError(f"Hires fix would make {self.width} × {self.height} over {MAX_SIDE} pixels on a side; "
+                             "choose a smaller scale or size.")
 
     def _validate_images(self) -> None:
         for label, digest in (("init image", self.init_image), ("mask", self.mask_image),

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QPushButton,
 
 from hypersd_desktop.core.settings import Settings
 from hypersd_desktop.core.vocab import Device, DType
-from hypersd_desktop.engine.types import AUTO_BACKEND, BACKEND_TITLES
+from hypersd_desktop.engine.types import AUTO_BACKEND, BACKEND_TITLES, HIRES_STAGE
 from hypersd_desktop.ui.banner import Banner
 from hypersd_desktop.worker.bridge import WorkerBridge
 
@@ -124,7 +124,10 @@ class JobView(QObject):
             pixmap = QPixmap()
             pixmap.loadFromData(message.preview)
             self.widgets.preview.show_image(pixmap)
-        if message.stage:
+        if message.stage == HIRES_STAGE:  # the second pass of a Hires fix, step by step
+            self.widgets.timing.setText(f"{HIRES_STAGE} · step {message.step}/{message.total_steps} · "
+                                        f"{message.elapsed_s:.2f} s")
+        elif message.stage:
             done = round(100 * message.step / max(message.total_steps, 1))
             self.widgets.timing.setText(f"{message.stage} · {done}% · {message.elapsed_s:.0f} s")
         else:

@@ -8,6 +8,7 @@ reads nothing back from the file. Engines come from the backend registry, one pe
 from __future__ import annotations
 
 import dataclasses
+import io
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import Architecture, Mode, Scheduler
 from hypersd_desktop.engine import backend as backends
 from hypersd_desktop.engine.backend import BatchingEngine, Engine
-from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, Progress
+from hypersd_desktop.engine.types import HIRES_STAGE, GenerationRequest, GenerationResult, Progress, hires_size
 from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.gallery.metadata import ImageParameters, encode_png, write_png
 from hypersd_desktop.core.hashes import LORA_HASH_DIGITS, HashCache
@@ -49,6 +50,9 @@ def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParame
         extra.append(("Clip skip", str(request.clip_skip)))  # A1111 writes it only when it is not 1
     if request.mode != Mode.TEXT_TO_IMAGE:  # A1111's img2img fields (the init image is named in the request)
         extra.append(("Denoising strength", f"{request.strength:g}"))
+    if request.hires_scale is not None:  # as A1111 writes its Hires fix (its Size is the first pass's)
+        extra.extend([("Denoising strength", f"{request.hires_strength:g}"),
+                      ("Hires upscale", f"{request.hires_scale:g}"), ("Hires upscaler", "Lanczos")])
     if request.mode == Mode.INPAINT:
         extra.append(("Mask blur", str(request.mask_blur)))
         if request.masked_padding is not None:  # as A1111 writes its "Only masked" inpainting
@@ -131,15 +135,47 @@ class GenerationService:
 
     def generate(self, request: GenerationRequest, on_progress: Callable[[Progress], None] | None = None,
                  cancel: CancelToken | None = None) -> list[GenerationResult]:
-        return self.engines.for_request(request).generate(request, on_progress=on_progress, cancel=cancel)
+        engine = self.engines.for_request(request)
+        if request.hires_scale is not None:
+            return self._hires_fix(engine, request, on_progress, cancel)
+        return engine.generate(request, on_progress=on_progress, cancel=cancel)
+
+    def _hires_fix(self, engine: Engine, request: GenerationRequest, on_progress: Callable[[Progress], None] | None,
+                   cancel: CancelToken | None) -> list[GenerationResult]:
+        """A1111's Hires fix on any engine: the images at the request's size, then each enlarged `hires_scale`
+        times (Lanczos, as the image-to-image inputs are fitted) and made again from it with its own seed,
+        `hires_strength` of the schedule repainting it. The results name the whole request (the first pass is
+        made again from it), with the first pass's settings, as A1111 reports a Hires fix."""
+        first = engine.generate(request.replace(hires_scale=None), on_progress=on_progress, cancel=cancel)
+        results = []
+        for result in first:
+            buffer = io.BytesIO()
+            result.image.save(buffer, format="PNG")
+            width, height = hires_size(result.settings.width, result.settings.height, request.hires_scale)
+            second = request.replace(hires_scale=None, init_image=self.inputs.hold(buffer.getvalue(), "The first pass"),
+                                     strength=request.hires_strength, width=width, height=height, seed=result.seed,
+                                     batch_size=1)
+
+            def report(progress: Progress, index: int = result.index) -> None:
+                if on_progress is not None:
+                    on_progress(dataclasses.replace(progress, stage=progress.stage or HIRES_STAGE, image_index=index,
+                                                    batch_size=len(first)))
+
+            (made,) = engine.generate(second, on_progress=report, cancel=cancel)
+            timings = {key: result.timings.get(key, 0.0) + made.timings.get(key, 0.0)
+                       for key in (*result.timings, *made.timings)}
+            results.append(dataclasses.replace(made, request=request, index=result.index, settings=result.settings,
+                                               warnings=tuple(dict.fromkeys((*result.warnings, *made.warnings))),
+                                               timings=timings))
+        return results
 
     def generate_batch(self, requests: list[GenerationRequest],
                        cancel: CancelToken | None = None) -> list[GenerationResult]:
         """One-image requests of one `batch_key`: as one batch where the engine can, else one by one."""
         engine = self.engines.for_request(requests[0])
-        if len(requests) > 1 and isinstance(engine, BatchingEngine):
+        if len(requests) > 1 and isinstance(engine, BatchingEngine) and requests[0].hires_scale is None:
             return engine.generate_batch(requests, cancel=cancel)
-        return [result for request in requests for result in engine.generate(request, cancel=cancel)]
+        return [result for request in requests for result in self.generate(request, cancel=cancel)]
 
     def render(self, result: GenerationResult) -> bytes:
         """`result` as the PNG file `save` would write (with its parameters), written nowhere."""

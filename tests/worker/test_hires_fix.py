@@ -1,0 +1,112 @@
+"""Hires fix, as A1111 runs it: the image at the asked size, enlarged (Lanczos) and made again from it at the
+larger size with part of the schedule. The reference is the diffusers code of the two passes: the model card's
+text-to-image call, then the image-to-image pipeline of the same components on the enlarged picture, each with
+a generator of the image's seed. Tiny models, fp32, CPU."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageOps
+
+from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
+from hypersd_desktop.gallery.gallery import Gallery, read_metadata
+from hypersd_desktop.gallery.metadata import read_request
+from hypersd_desktop.models.library import ModelLibrary
+from hypersd_desktop.worker.service import GenerationService
+
+PROMPT = "a harbour at dawn"
+SEED = 31
+
+
+@pytest.fixture
+def service(app_home):
+    paths = AppPaths.default().ensure()
+    gallery = Gallery(paths)
+    library = ModelLibrary(paths)
+    yield GenerationService(paths, gallery, library.hash_cache())
+    gallery.close()
+    library.close()
+
+
+def two_passes(base, lora, steps: int, scale: float, strength: float, seeds: list[int]) -> list[Image.Image]:
+    from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionPipeline, TCDScheduler
+
+    pipe = StableDiffusionPipeline.from_pretrained(base)
+    pipe.load_lora_weights(str(lora.parent), weight_name=lora.name)
+    pipe.fuse_lora()
+    pipe.scheduler = TCDScheduler.from_config(pipe.scheduler.config)
+    again = StableDiffusionImg2ImgPipeline(**pipe.components)
+    made = []
+    for seed in seeds:
+        first = pipe(prompt=PROMPT, num_inference_steps=steps, guidance_scale=0, eta=1.0, width=64, height=64,
+                     generator=torch.Generator("cpu").manual_seed(seed)).images[0]
+        size = (int(64 * scale) // 8 * 8,) * 2
+        enlarged = ImageOps.fit(first, size, Image.Resampling.LANCZOS)
+        made.append(again(prompt=PROMPT, image=enlarged, strength=strength, num_inference_steps=steps,
+                          guidance_scale=0, eta=1.0, generator=torch.Generator("cpu").manual_seed(seed)).images[0])
+    return made
+
+
+def test_hires_fix_makes_the_two_passes_of_the_diffusers_code_and_says_so_as_a1111(service, tiny_sd15, hyper_lora):
+    lora = hyper_lora("Hyper-SD15-1step-lora")
+    request = GenerationRequest(prompt=PROMPT, base_model=str(tiny_sd15), loras=(LoraSpec(str(lora)),), steps=4,
+                                seed=SEED, width=64, height=64, batch_size=2, device="cpu", hires_scale=2.0,
+                                hires_strength=0.5)
+    progress = []
+    saved = service.run(request, on_progress=progress.append)
+    expected = two_passes(tiny_sd15, lora, 4, 2.0, 0.5, [SEED, SEED + 1])
+    assert [image.result.seed for image in saved] == [SEED, SEED + 1]
+    for image, reference in zip(saved, expected):
+        assert image.result.image.size == (128, 128)
+        difference = np.abs(np.asarray(image.result.image, np.int16) - np.asarray(reference, np.int16))
+        assert difference.max() <= 1, difference.max()
+        # the PNG: A1111's words for it (Size is the first pass's), and the whole request to make it again
+        metadata, width, height, _ = read_metadata(image.path)
+        assert (width, height) == (128, 128) and (metadata.width, metadata.height) == (64, 64)
+        with Image.open(image.path) as png:
+            settings = png.text["parameters"].splitlines()[-1]
+        assert "Size: 64x64" in settings and "Denoising strength: 0.5, Hires upscale: 2, Hires upscaler: Lanczos" \
+            in settings
+        assert GenerationRequest.from_dict(read_request(image.path)) == request.replace(seed=image.result.seed,
+                                                                                        batch_size=1)
+    stages = {(p.stage, p.image_index) for p in progress}
+    assert ("", 0) in stages and ("Hires fix", 0) in stages and ("Hires fix", 1) in stages  # both passes, each image
+
+    again = service.generate(request.replace(batch_size=1, seed=SEED + 1))  # reuse: the same image
+    assert np.array_equal(np.asarray(again[0].image), np.asarray(saved[1].result.image))
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"hires_scale": 1.0}, "above 1 and at most 4"),
+    ({"hires_scale": 4.5}, "above 1 and at most 4"),
+    ({"hires_strength": 0.0}, "strength must be above 0"),
+    ({"init_image": "0" * 64}, "Hires fix enlarges an image made from the prompt alone"),
+    ({"width": 2048, "height": 1024, "hires_scale": 3.0}, "over 4096 pixels on a side"),
+])
+def test_a_hires_fix_that_cannot_run_is_refused_with_what_to_do(changes, message):
+    with pytest.raises(InputError, match=message):
+        GenerationRequest(prompt=PROMPT, base_model="model", **{"hires_scale": 2.0, **changes})
+
+
+def test_generate_with_hires_from_the_command_line(tiny_sd15, hyper_lora, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "hypersd_desktop", "generate", "--model", str(tiny_sd15), "--prompt", PROMPT, "--lora",
+         str(hyper_lora("Hyper-SD15-1step-lora")), "--steps", "2", "--width", "64", "--height", "64", "--hires",
+         "1.5", "--hires-strength", "0.5", "--seed", "4", "--out", str(tmp_path), "--json"],
+        capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    made = json.loads(run.stdout.splitlines()[-1])
+    with Image.open(made["path"]) as image:
+        assert image.size == (96, 96) and "Hires upscale: 1.5" in image.text["parameters"]
+    assert (made["width"], made["height"]) == (64, 64)  # the settings of the first pass, as A1111 reports them
+    refused = subprocess.run([sys.executable, "-m", "hypersd_desktop", "generate", "--model", str(tiny_sd15),
+                              "--prompt", PROMPT, "--hires", "5"], capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "Hires fix scale must be above 1 and at most 4" in refused.stderr
