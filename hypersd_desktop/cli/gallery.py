@@ -18,7 +18,7 @@ from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.vocab import CollisionRule, Decoder, ExportFormat, ExportStatus, Preprocessor
 from hypersd_desktop.engine.types import GenerationRequest
 from hypersd_desktop.gallery.export import ExportOptions, export_formats
-from hypersd_desktop.gallery.formats.common import hires_note, stem
+from hypersd_desktop.gallery.formats.common import hires_note, hires_settings, stem
 from hypersd_desktop.gallery.formats.syntax import reused_prompts
 from hypersd_desktop.gallery.gallery import read_metadata
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
@@ -197,6 +197,9 @@ def reuse_command(record: ImageRecord) -> tuple[str, str | None]:
         words += ["--clip-skip", str(written.clip_skip)]
     if written is not None and stem(written.vae_name):  # as installed here under the file's name
         words += ["--vae", stem(written.vae_name)]
+    hires = hires_settings(written) if written is not None else None
+    if hires:  # the image's Size is its first pass; this app's Hires fix makes the second
+        words += ["--hires", f"{hires[0]:g}", "--hires-strength", f"{hires[1]:g}"]
     if written is not None and hires_note(written):
         note = f"{note} {hires_note(written)}"
     return shlex.join(words), note
@@ -235,6 +238,8 @@ def _request_words(request: GenerationRequest, inputs: InputImages) -> tuple[lis
         words += ["--clip-skip", str(request.clip_skip)]
     if request.decoder == Decoder.TAESD and request.taesd:
         words += ["--taesd", here(request.taesd), "--fast-decode"]
+    if request.hires_scale is not None:
+        words += ["--hires", f"{request.hires_scale:g}", "--hires-strength", f"{request.hires_strength:g}"]
     image_words, notes = _image_words(request, inputs, here)
     if renamed:
         notes.append(f"the models at the paths it names are gone, so it names them by file name, as installed here "

@@ -34,6 +34,8 @@ class Settings:
     last_steps: int = 2
     last_size: str = ""
     last_vae: str = ""  # the VAE chosen in the list (a path); empty: Automatic
+    last_hires_scale: float = 1.0  # 1: Hires fix off
+    last_hires_strength: float = 0.5
     export_dir: str = ""
     export_template: str = "{date}/{seed}-{prompt:40}"
     batch_dir: str = ""

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from hypersd_desktop.core.vocab import Device, Scheduler
+from hypersd_desktop.engine.types import hires_size
 from hypersd_desktop.gallery.formats.common import ImageMetadata, hires_pass
 from hypersd_desktop.gallery.gallery import Gallery, parameters_text, read_metadata
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
@@ -89,7 +90,7 @@ def describe_record(record: ImageRecord, metadata: ImageMetadata | None = None,
         ("Size", f"{record.width} × {record.height}" if record.width else None),
         ("Pixels", f"{pixels[0]} × {pixels[1]}" if pixels and record.width and pixels != (record.width, record.height)
          else None),
-        ("Hires fix", hires_pass(metadata) if metadata and not request else None),
+        ("Hires fix", hires_pass(metadata) if metadata and not request else _own_hires(request, record)),
         ("Device", Device(record.device).label if record.device in Device.values() else record.device),
         ("Time", f"{record.time_taken:.2f} s" if record.time_taken else None),
         ("Created", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.created))),
@@ -99,6 +100,15 @@ def describe_record(record: ImageRecord, metadata: ImageMetadata | None = None,
     body = "".join(f"<tr><td><b>{escape(name)}</b></td><td>{escape(str(value))}</td></tr>"
                    for name, value in rows if value not in (None, ""))
     return f"<table cellspacing='4'>{body}</table>"
+
+
+def _own_hires(request: dict, record: ImageRecord) -> str | None:
+    """How this app's Hires fix enlarged an image made here, in the words `hires_pass` has for other tools'."""
+    scale, strength = request.get("hires_scale"), request.get("hires_strength")
+    if not isinstance(scale, (int, float)) or not record.width or not record.height:
+        return None
+    width, height = hires_size(record.width, record.height, scale)
+    return f"enlarged to {width} × {height} by a Hires fix pass (Lanczos, strength {strength:g})"
 
 
 def _file_metadata(path: Path) -> ImageMetadata | None:

@@ -27,8 +27,9 @@ from hypersd_desktop.core.settings import Settings, save_settings
 from hypersd_desktop.core.vocab import Architecture, Decoder, Device, ModelKind, Preprocessor, Preview
 from hypersd_desktop.engine.planning import plan
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID
-from hypersd_desktop.engine.types import MAX_CLIP_SKIP, GenerationRequest, LoraSpec
+from hypersd_desktop.engine.types import MAX_CLIP_SKIP, MAX_HIRES_SCALE, GenerationRequest, LoraSpec
 from hypersd_desktop.gallery.formats import ImageMetadata
+from hypersd_desktop.gallery.formats.common import hires_settings
 from hypersd_desktop.core.prompt_tags import embeddings_by_name, without_network_tags
 from hypersd_desktop.gallery.formats.syntax import reused_prompts
 from hypersd_desktop.gallery.gallery import Gallery, read_metadata
@@ -106,6 +107,18 @@ class MainWindow(QMainWindow):
         for widget in (self.seed, self.seed_lock, self.seed_random):
             seed_row.addWidget(widget)
         self.size_box = QComboBox()
+        self.hires_scale = QDoubleSpinBox(minimum=1.0, maximum=MAX_HIRES_SCALE, singleStep=0.25, decimals=2,
+                                          value=self.settings.last_hires_scale)
+        self.hires_scale.setSpecialValueText("Off")
+        self.hires_scale.setPrefix("× ")
+        self.hires_strength = QDoubleSpinBox(minimum=0.05, maximum=1.0, singleStep=0.05, decimals=2,
+                                             value=self.settings.last_hires_strength)
+        self.hires_strength.setPrefix("Strength ")
+        self.hires_strength.setToolTip("How much of the enlarged image is made again: more adds detail and changes "
+                                       "more. With few steps it moves in jumps, as an init image's strength does.")
+        hires_row = QHBoxLayout()
+        for widget in (self.hires_scale, self.hires_strength):
+            hires_row.addWidget(widget)
         self.vae_box = QComboBox()
         self.batch_size = QSpinBox(minimum=1, maximum=8, value=1)
         self.batch_count = QSpinBox(minimum=1, maximum=100, value=1)
@@ -132,6 +145,7 @@ class MainWindow(QMainWindow):
         form.addRow("Clip skip", self.clip_skip)
         form.addRow("Seed", seed_row)
         form.addRow("Size", self.size_box)
+        form.addRow("Hires fix", hires_row)
         form.addRow("Batch size", self.batch_size)
         form.addRow("Batch count", self.batch_count)
         form.addRow("Init image", self.init_image)
@@ -266,6 +280,7 @@ class MainWindow(QMainWindow):
         self.model_box.currentIndexChanged.connect(self._model_changed)
         self.hyper_box.currentIndexChanged.connect(self._update_recipe_controls)
         self.size_box.currentIndexChanged.connect(self._update_recipe_controls)  # the control image follows it
+        self.hires_scale.valueChanged.connect(lambda _value: self._update_recipe_controls())
         self.vae_box.currentIndexChanged.connect(self._update_recipe_controls)
         self.steps.valueChanged.connect(self._update_recipe_controls)
         self.guidance.valueChanged.connect(self._update_recipe_controls)
@@ -353,7 +368,19 @@ class MainWindow(QMainWindow):
             self.styles.setCellWidget(row, 1, weight)
         self._update_recipe_controls()
 
+    def _update_hires(self) -> None:
+        """Hires fix goes with images made from the prompt alone."""
+        free = self.init_image.digest is None and self.control_image.digest is None
+        self.hires_scale.setEnabled(free)
+        self.hires_strength.setEnabled(free and self.hires_scale.value() > 1)
+        self.hires_scale.setToolTip(
+            "Hires fix (A1111's): make the image at the size above, then again this many times larger from itself "
+            "enlarged, for detail at sizes the model was not trained at. Off: one pass." if free else
+            "Hires fix enlarges an image made from the prompt alone; clear the init image and the ControlNet picture "
+            "to use it.")
+
     def _update_recipe_controls(self) -> None:
+        self._update_hires()
         rules = RecipeRules.of(self.hyper_box.currentData())
         self.guidance.setEnabled(rules.uses_guidance)
         if rules.guidance_for(self.guidance.value()) != self.guidance.value():
@@ -419,6 +446,8 @@ class MainWindow(QMainWindow):
             return None
         if control is not None:
             init["controls"] = (control,)
+        if self.hires_scale.value() > 1 and not init:
+            init.update(hires_scale=self.hires_scale.value(), hires_strength=self.hires_strength.value())
         rules = RecipeRules.of(self.hyper_box.currentData())
         settings = self.settings
         taesd = self._taesd() if settings.fast_decode else None
@@ -534,6 +563,8 @@ class MainWindow(QMainWindow):
         self.init_image.mask_blur.setValue(request.mask_blur)
         self.init_image.set_padding(request.masked_padding)
         self.init_image.set_digest(request.init_image, request.mask_image)
+        self.hires_scale.setValue(request.hires_scale or 1.0)
+        self.hires_strength.setValue(request.hires_strength)
         if request.init_image is not None and self.init_image.digest is None:
             self._reuse_notes.append("The init image of this request is no longer in the input store; it was made "
                                      "from a picture that is gone, so this runs from the prompt alone.")
@@ -582,6 +613,10 @@ class MainWindow(QMainWindow):
         self._fill_controls(match, prompt, negative, steps, guidance,
                             metadata.seed, metadata.width, metadata.height, None,  # LoRA tags: the LoRA table's
                             metadata.clip_skip or 1)
+        hires = hires_settings(metadata)  # the first pass's size is the image's Size; then this app's Hires fix
+        self.hires_scale.setValue(hires[0] if hires else 1.0)
+        if hires:
+            self.hires_strength.setValue(hires[1])
         # shown beside the recipe's warnings until the next generation
         self._reuse_notes = [*match.warnings, *([rewritten] if rewritten else [])]
         self._update_recipe_controls()
@@ -737,6 +772,7 @@ class MainWindow(QMainWindow):
         model, hyper = self.current_model(), self.hyper_box.currentData()
         self.settings = self.settings.replace(
             last_model=model.id if model else "", last_hyper=hyper.id if hyper else "", last_steps=self.steps.value(),
+            last_hires_scale=self.hires_scale.value(), last_hires_strength=self.hires_strength.value(),
             last_size=self.size_box.currentText(), last_vae=self.vae_box.currentData() or "",
             latest_wins=self.latest_wins.isChecked(),
         )

@@ -212,14 +212,18 @@ def test_a_lora_and_an_embedding_are_found_by_the_hashes_a1111_wrote_under_other
             in window.warnings.text())
 
 
-@pytest.mark.parametrize("name", ["sd-metadata/png/sd-webui-hires.png", "sd-metadata/webp/sd-next-hires.webp"])
-def test_reusing_a_hires_fix_image_says_it_makes_the_first_pass(qtbot, idle_app, name):
+@pytest.mark.parametrize(("name", "strength"), [("sd-metadata/png/sd-webui-hires.png", "0.3"),
+                                              ("sd-metadata/webp/sd-next-hires.webp", "0.7 (A1111’s default")])
+def test_reusing_a_hires_fix_image_runs_the_hires_fix_and_says_how(qtbot, idle_app, name, strength):
     """A1111 (and Forge, reForge, SD.Next) write the first pass's size and how the Hires fix enlarged it: reuse
-    makes the first pass, and says so, rather than an image smaller than the one dropped without a word."""
+    makes the first pass at that size and this app's Hires fix after it, and says what differs (the upscaler)."""
     window = idle_app.window
     answer_next_dialog(qtbot, "Reuse its settings")
     drop(window, [CORPUS / name])
     qtbot.waitUntil(lambda: window.prompt.toPlainText() != "", timeout=5000)
     assert window.size_box.currentData() == (1024, 1024)
     assert "made at 1024 × 1024 and then enlarged to 1536 × 1536 by a Hires fix pass" in window.warnings.text()
-    assert "reuse makes the first pass" in window.warnings.text()
+    assert f"reuse runs the Hires fix at ×1.5, strength {strength}" in window.warnings.text()
+    request = window.build_request()
+    assert (request.width, request.height, request.hires_scale) == (1024, 1024, 1.5)
+    assert request.hires_strength == float(strength.split()[0])

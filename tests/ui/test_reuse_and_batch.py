@@ -158,3 +158,34 @@ def test_sdxl_uses_the_installed_fp16_safe_vae_and_offers_it_on_cuda_when_missin
                                           if window.model_box.itemData(i).architecture == "sd15"))
     window._update_recipe_controls()
     assert window.build_request(quiet=True).vae is None
+
+
+def test_hires_fix_from_the_window_makes_the_larger_image_and_reuse_brings_it_back(qtbot, parts, tmp_path):
+    from PIL import Image
+
+    window = parts.window
+    window.prompt.setPlainText("a lighthouse at dusk")
+    window.hires_scale.setValue(2.0)
+    window.hires_strength.setValue(0.5)
+    asked = window.build_request()
+    assert (asked.width, asked.hires_scale, asked.hires_strength) == (64, 2.0, 0.5)
+    with qtbot.waitSignal(window.image_saved, timeout=WAIT) as saved:
+        window.generate()
+    with Image.open(saved.args[0]) as image:
+        assert image.size == (128, 128) and "Hires upscale: 2" in image.text["parameters"]
+    browser = window.browser
+    qtbot.waitUntil(lambda: browser.model.count() == 1, timeout=5000)
+    browser.viewer.show_record(browser.model.record(0))
+    assert "\nHires fix\nenlarged to 128 × 128 by a Hires fix pass (Lanczos, strength 0.5)\n" in \
+        browser.viewer.details.toPlainText()
+
+    window.hires_scale.setValue(1.0)  # Off
+    assert window.build_request().hires_scale is None and not window.hires_strength.isEnabled()
+    browser.grid.select_position(0)
+    browser.reuse_current()
+    assert window.hires_scale.value() == 2.0 and window.build_request() == asked
+
+    picture = tmp_path / "start.png"
+    Image.new("RGB", (64, 64), (20, 90, 160)).save(picture)
+    assert window.init_image.load_file(picture)  # from a picture: no Hires fix (set the size instead)
+    assert not window.hires_scale.isEnabled() and window.build_request().hires_scale is None

@@ -94,6 +94,7 @@ def test_a_hires_fix_that_cannot_run_is_refused_with_what_to_do(changes, message
 
 def test_generate_with_hires_from_the_command_line(tiny_sd15, hyper_lora, tmp_path):
     import json
+    import shlex
     import subprocess
     import sys
 
@@ -107,6 +108,17 @@ def test_generate_with_hires_from_the_command_line(tiny_sd15, hyper_lora, tmp_pa
     with Image.open(made["path"]) as image:
         assert image.size == (96, 96) and "Hires upscale: 1.5" in image.text["parameters"]
     assert (made["width"], made["height"]) == (64, 64)  # the settings of the first pass, as A1111 reports them
+    listing = json.loads(subprocess.run([sys.executable, "-m", "hypersd_desktop", "gallery", "list", "--json"],
+                                        capture_output=True, text=True, timeout=120).stdout)
+    reuse = subprocess.run([sys.executable, "-m", "hypersd_desktop", "gallery", "reuse", str(listing[0]["id"])],
+                           capture_output=True, text=True, timeout=120).stdout.strip()
+    words = shlex.split(reuse)
+    assert words[words.index("--hires") + 1] == "1.5" and words[words.index("--hires-strength") + 1] == "0.5"
+    again = subprocess.run([sys.executable, "-m", "hypersd_desktop", *words[1:], "--out", str(tmp_path), "--json"],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    with Image.open(made["path"]) as first, Image.open(json.loads(again.stdout)["path"]) as second:
+        assert np.array_equal(np.asarray(first), np.asarray(second))  # reuse makes the same image
     refused = subprocess.run([sys.executable, "-m", "hypersd_desktop", "generate", "--model", str(tiny_sd15),
                               "--prompt", PROMPT, "--hires", "5"], capture_output=True, text=True, timeout=120)
     assert refused.returncode != 0 and "Hires fix scale must be above 1 and at most 4" in refused.stderr

@@ -164,9 +164,13 @@ def sampler_key(name: Any) -> str | None:
     return _SAMPLER_ALIASES.get(key, key)
 
 
-def hires_pass(metadata: ImageMetadata) -> str | None:
-    """How AUTOMATIC1111's Hires fix (Forge, reForge and SD.Next write it too) enlarged an image after its first
-    pass, in words: "enlarged to 1536 × 1536 by a Hires fix pass (R-ESRGAN 4x+)"; None without one."""
+HIRES_DEFAULT_STRENGTH = 0.7  # A1111's Hires fix denoising strength when an image does not say it
+HIRES_SCALES = (1.0, 4.0)  # the enlargements this app's Hires fix makes: above the first, at most the second
+
+
+def _hires_target(metadata: ImageMetadata) -> tuple[int, int] | None:
+    """The size A1111's Hires fix (Forge, reForge and SD.Next write it too) enlarged an image to after its first
+    pass; None without one."""
     extra = {key.lower(): value for key, value in metadata.extra.items()}
     factor = to_float(extra.get("hires upscale") or extra.get("hires scale"))
     target = size_of(extra.get("hires size"))
@@ -175,16 +179,46 @@ def hires_pass(metadata: ImageMetadata) -> str | None:
     enlarged = (factor is not None and factor > 1) or None not in target
     if not enlarged or not (metadata.width and metadata.height):
         return None
-    final = target if None not in target else (round(metadata.width * factor), round(metadata.height * factor))
-    upscaler = extra.get("hires upscaler")
+    return target if None not in target else (round(metadata.width * factor), round(metadata.height * factor))
+
+
+def hires_pass(metadata: ImageMetadata) -> str | None:
+    """How a Hires fix enlarged an image after its first pass, in words: "enlarged to 1536 × 1536 by a Hires fix
+    pass (R-ESRGAN 4x+)"; None without one."""
+    final = _hires_target(metadata)
+    if final is None:
+        return None
+    upscaler = {key.lower(): value for key, value in metadata.extra.items()}.get("hires upscaler")
     return f"enlarged to {final[0]} × {final[1]} by a Hires fix pass{f' ({upscaler})' if upscaler else ''}"
 
 
+def hires_settings(metadata: ImageMetadata) -> tuple[float, float] | None:
+    """The Hires fix this app runs to make an image's second pass again: its scale (the enlargement along the
+    width) and strength (the image's denoising strength); None without a Hires fix, or with one this app's does
+    not make (over 4 times)."""
+    final = _hires_target(metadata)
+    if final is None:
+        return None
+    scale = round(final[0] / metadata.width, 4)
+    if not HIRES_SCALES[0] < scale <= HIRES_SCALES[1]:
+        return None
+    extra = {key.lower(): value for key, value in metadata.extra.items()}
+    strength = to_float(extra.get("denoising strength"))
+    return scale, strength if strength is not None and 0 < strength <= 1 else HIRES_DEFAULT_STRENGTH
+
+
 def hires_note(metadata: ImageMetadata) -> str | None:
-    """What reuse leaves out of an image made with a Hires fix: the image's settings are its first pass, which is
-    what reuse makes; the enlarging pass is not."""
+    """What reuse changes of an image made with a Hires fix: it runs this app's (its upscaler is Lanczos), or, for
+    an enlargement it does not make, only the first pass."""
     enlarged = hires_pass(metadata)
     if enlarged is None:
         return None
     width, height = metadata.width, metadata.height
-    return f"The image was made at {width} × {height} and then {enlarged}; reuse makes the first pass, at {width} × {height}."
+    settings = hires_settings(metadata)
+    if settings is None:
+        return (f"The image was made at {width} × {height} and then {enlarged}; reuse makes the first pass, at "
+                f"{width} × {height}.")
+    said = "denoising strength" in {key.lower() for key in metadata.extra}
+    return (f"The image was made at {width} × {height} and then {enlarged}; reuse runs the Hires fix at "
+            f"×{settings[0]:g}, strength {settings[1]:g}{'' if said else ' (A1111’s default: the image does not say)'}"
+            ", enlarging with Lanczos.")
