@@ -27,7 +27,7 @@ from hypersd_desktop.core.settings import Settings, save_settings
 from hypersd_desktop.core.vocab import Architecture, Decoder, Device, ModelKind, Preprocessor, Preview
 from hypersd_desktop.engine.planning import plan
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID
-from hypersd_desktop.engine.types import MAX_CLIP_SKIP, MAX_HIRES_SCALE, GenerationRequest, LoraSpec
+from hypersd_desktop.engine.types import MAX_CLIP_SKIP, MAX_HIRES_SCALE, GenerationRequest, LoraSpec, hires_size
 from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.gallery.formats.common import hires_settings
 from hypersd_desktop.core.prompt_tags import embeddings_by_name, without_network_tags
@@ -373,9 +373,12 @@ class MainWindow(QMainWindow):
         free = self.init_image.digest is None and self.control_image.digest is None
         self.hires_scale.setEnabled(free)
         self.hires_strength.setEnabled(free and self.hires_scale.value() > 1)
+        size = self.size_box.currentData()
+        made = (" Now: {} × {}, then {} × {}.".format(*size, *hires_size(*size, self.hires_scale.value()))
+                if size and self.hires_scale.value() > 1 else "")
         self.hires_scale.setToolTip(
             "Hires fix (A1111's): make the image at the size above, then again this many times larger from itself "
-            "enlarged, for detail at sizes the model was not trained at. Off: one pass." if free else
+            f"enlarged, for detail at sizes the model was not trained at. Off: one pass.{made}" if free else
             "Hires fix enlarges an image made from the prompt alone; clear the init image and the ControlNet picture "
             "to use it.")
 

@@ -303,3 +303,25 @@ def test_each_step_of_an_edited_prompt_feeds_that_steps_text_to_the_unet(onnx_en
         (expected,) = pipeline.conditioning([texts], 1, True, 64, 64)
         assert np.array_equal(fed[index], expected["encoder_hidden_states"]), index
     assert not np.array_equal(fed[1], fed[2])
+
+
+def test_a_hires_fix_gives_the_torch_backends_images(onnx_engine, tiny_sd15, hyper_lora, tmp_path, app_home):
+    """The Hires fix runs on any engine (worker/service.py): both passes on ONNX Runtime, at two sizes."""
+    from hypersd_desktop.core.paths import AppPaths
+    from hypersd_desktop.core.hashes import HashCache
+    from hypersd_desktop.worker.service import Engines, GenerationService
+
+    store = InputImages(tmp_path / "inputs")
+    engines = Engines(store)
+    onnx_engine.inputs = store
+    engines._open["onnx"] = onnx_engine  # the module's export cache
+    service = GenerationService(AppPaths.default().ensure(), None, HashCache(tmp_path / "hashes.json"), engines, store)
+    request = GenerationRequest(prompt="a lighthouse on a cliff", base_model=str(tiny_sd15), seed=31, steps=4,
+                                batch_size=2, loras=(LoraSpec(str(hyper_lora("Hyper-SD15-1step-lora"))),),
+                                device="cpu", dtype="fp32", width=64, height=64, hires_scale=1.5, hires_strength=0.5)
+    theirs = service.generate(request.replace(backend="torch"))
+    ours = service.generate(request.replace(backend="onnx"))
+    for expected, image in zip(theirs, ours):
+        assert image.image.size == expected.image.size == (96, 96)
+        difference = np.abs(np.asarray(image.image, np.int16) - np.asarray(expected.image, np.int16)).max()
+        assert difference <= TOLERANCE, difference

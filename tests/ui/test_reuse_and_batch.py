@@ -169,6 +169,7 @@ def test_hires_fix_from_the_window_makes_the_larger_image_and_reuse_brings_it_ba
     window.hires_strength.setValue(0.5)
     asked = window.build_request()
     assert (asked.width, asked.hires_scale, asked.hires_strength) == (64, 2.0, 0.5)
+    assert window.hires_scale.toolTip().endswith("Now: 64 × 64, then 128 × 128.")
     with qtbot.waitSignal(window.image_saved, timeout=WAIT) as saved:
         window.generate()
     with Image.open(saved.args[0]) as image:
