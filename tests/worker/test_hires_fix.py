@@ -11,25 +11,12 @@ import torch
 from PIL import Image, ImageOps
 
 from hypersd_desktop.core.errors import InputError
-from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
-from hypersd_desktop.gallery.gallery import Gallery, read_metadata
+from hypersd_desktop.gallery.gallery import read_metadata
 from hypersd_desktop.gallery.metadata import read_request
-from hypersd_desktop.models.library import ModelLibrary
-from hypersd_desktop.worker.service import GenerationService
 
 PROMPT = "a harbour at dawn"
 SEED = 31
-
-
-@pytest.fixture
-def service(app_home):
-    paths = AppPaths.default().ensure()
-    gallery = Gallery(paths)
-    library = ModelLibrary(paths)
-    yield GenerationService(paths, gallery, library.hash_cache())
-    gallery.close()
-    library.close()
 
 
 def two_passes(base, lora, steps: int, scale: float, strength: float, seeds: list[int]) -> list[Image.Image]:

@@ -4,26 +4,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
 from hypersd_desktop.gallery import gallery as gallery_module
-from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.gallery.metadata import read_request
-from hypersd_desktop.models.library import ModelLibrary
-from hypersd_desktop.worker.service import GenerationService
 from tool_layouts import a1111_lora_hash
-
-
-@pytest.fixture
-def service(app_home):
-    paths = AppPaths.default().ensure()
-    gallery = Gallery(paths)
-    library = ModelLibrary(paths)
-    yield GenerationService(paths, gallery, library.hash_cache())
-    gallery.close()
-    library.close()
 
 
 def test_the_gallery_row_equals_the_request_without_reading_the_file_back(service, tiny_sd15, hyper_lora, monkeypatch):
