@@ -17,7 +17,7 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
@@ -56,6 +56,7 @@ STATES = {
 
 class DrawTab(QWidget):
     kept = Signal(str)  # path of the image Keep saved
+    _traced = Signal(int, object, str)  # serial, the picture (a QImage), its file's name: read off the GUI thread
 
     def __init__(self, library: ModelLibrary, bridge: WorkerBridge, gallery: Gallery,
                  settings: Callable[[], Settings], parent: QWidget | None = None,
@@ -69,6 +70,10 @@ class DrawTab(QWidget):
         self.vae_for = vae_for or (lambda model: library.vae_for(model.path, model.architecture))
         self.live = LiveJobs(bridge, self)
         self.encoder = PngEncoder(self)  # the drawing's PNG is made off the GUI thread
+        self._tracing = 0  # the serial of the newest picture asked to trace
+        self._trace_read = 0  # the serial of the last one read
+        self._trace_reader = QThreadPool(self)  # a phone's HEIC photo takes a second to read
+        self._trace_reader.setMaxThreadCount(1)
         self._encoding = 0  # the serial of the newest drawing sent to the encoder
         self._encoded_serial = 0  # and of the last one back
         self._keeping: set[int] = set()  # saved jobs that make a kept image again with the full VAE
@@ -169,6 +174,7 @@ class DrawTab(QWidget):
         self.redo_button.clicked.connect(self.canvas.redo)
         self.clear_button.clicked.connect(self.canvas.clear)
         self.trace_button.clicked.connect(self._choose_trace)
+        self._traced.connect(self._show_trace)
         self.pause.toggled.connect(self.live.set_paused)
         self.keep_button.clicked.connect(self.keep)
         self.live.shown.connect(self._show)
@@ -472,9 +478,31 @@ class DrawTab(QWidget):
             self.trace(Path(path))
 
     def trace(self, path: Path) -> None:
-        picture = read_picture(path)
+        """Show the picture at `path` faintly under the drawing, read off the GUI thread."""
+        self._tracing += 1
+
+        def run(serial: int = self._tracing) -> None:
+            picture = read_picture(path)
+            try:
+                self._traced.emit(serial, picture, path.name)
+            except RuntimeError:  # the window closed meanwhile
+                pass
+
+        self.trace_button.setText(f"Reading {path.name}…")
+        self._trace_reader.start(run)
+
+    def _show_trace(self, serial: int, picture, name: str) -> None:
+        if serial != self._tracing:
+            return  # another picture was asked for since
+        self._trace_read = serial
         if picture.isNull():
-            self.errors.show_messages([f"{path.name} cannot be read as an image."])
+            self.trace_button.setText("Stop tracing" if self.canvas.tracing else "Trace a picture…")
+            self.errors.show_messages([f"{name} cannot be read as an image."])
             return
         self.canvas.set_trace(picture)
         self.trace_button.setText("Stop tracing")
+
+    @property
+    def reading_trace(self) -> bool:
+        """Whether a picture to trace is being read."""
+        return self._trace_read != self._tracing

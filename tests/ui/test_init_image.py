@@ -310,5 +310,13 @@ def test_an_iphone_photo_dropped_in_comes_upright_and_can_be_traced(qtbot, idle_
     assert window.build_request().init_image == box.digest
     assert window.size_box.toolTip() == "The init image sets the size: 440 × 584"  # the model's area, upright
 
-    window.draw.trace(iphone)
-    assert window.draw.canvas.tracing and window.errors.text() == ""
+    window.tabs.setCurrentWidget(window.draw)
+    window.draw.trace(iphone)  # read off the GUI thread too
+    assert window.draw.reading_trace and window.draw.trace_button.text() == "Reading arrow.heic…"
+    qtbot.waitUntil(lambda: not window.draw.reading_trace, timeout=10_000)
+    assert window.draw.canvas.tracing and window.draw.trace_button.text() == "Stop tracing"
+    assert window.errors.text() == "" and window.draw.errors.text() == ""
+    window.draw.trace(Path(__file__))  # not a picture
+    qtbot.waitUntil(lambda: not window.draw.reading_trace, timeout=10_000)
+    assert "test_init_image.py cannot be read as an image" in window.draw.errors.text()
+    assert window.draw.canvas.tracing and window.draw.trace_button.text() == "Stop tracing"  # the photo stays
