@@ -180,6 +180,12 @@ def test_hires_fix_from_the_window_makes_the_larger_image_and_reuse_brings_it_ba
     assert "\nHires fix\nenlarged to 128 × 128 by a Hires fix pass (Lanczos, strength 0.5)\n" in \
         browser.viewer.details.toPlainText()
 
+    dialog = window.open_batch()  # a batch job makes its own size, shown in its dialog: no Hires fix from here
+    dialog.prompts.setPlainText("a red fox")
+    dialog.folder.setText(str(tmp_path / "batch"))
+    assert [unit.request.hires_scale for unit in dialog.build_spec().units] == [None]
+    dialog.close()
+
     window.hires_scale.setValue(1.0)  # Off
     assert window.build_request().hires_scale is None and not window.hires_strength.isEnabled()
     browser.grid.select_position(0)
