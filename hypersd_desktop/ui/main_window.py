@@ -70,7 +70,7 @@ class MainWindow(QMainWindow):
         self.gallery = gallery or Gallery(library.paths)
         self._job_ids: list[int] = []
         self._batch_dialog = None
-        self._generate_when_read = False  # Generate was pressed while a picture was being read
+        self._generate_when_read = None  # the picture box being read when Generate was pressed
         self.setWindowTitle("HyperSD Desktop")
         self.resize(1280, 800)
         self._build()
@@ -479,7 +479,7 @@ class MainWindow(QMainWindow):
     def generate(self) -> None:
         reading = next((box for box in (self.init_image, self.control_image) if box.reading), None)
         if reading is not None:  # a phone's photo being made PNG: the image is made once it is in
-            self._generate_when_read = True
+            self._generate_when_read = reading
             self.statusBar().showMessage(f"{reading.thumbnail.text()} The image is made once it is read.")
             return
         request = self.build_request()
@@ -586,13 +586,15 @@ class MainWindow(QMainWindow):
             self.init_image.load_file(Path(item.data(Qt.ItemDataRole.UserRole)))
 
     def _generate_once_read(self) -> None:
-        if self._generate_when_read and not (self.init_image.reading or self.control_image.reading):
-            self._generate_when_read = False
+        box = self._generate_when_read
+        if box is not None and not (self.init_image.reading or self.control_image.reading):
+            self._generate_when_read = None
             self.statusBar().clearMessage()
-            self.generate()
+            if box.digest is not None:  # not when the picture was cleared meanwhile
+                self.generate()
 
     def _picture_failed(self, message: str) -> None:
-        self._generate_when_read = False  # the picture asked for is not there: nothing is made without it
+        self._generate_when_read = None  # the picture asked for is not there: nothing is made without it
         self.statusBar().clearMessage()
         self.errors.show_messages([message])
 

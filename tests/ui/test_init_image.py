@@ -301,7 +301,14 @@ def test_an_iphone_photo_dropped_in_comes_upright_and_can_be_traced(qtbot, idle_
         "Reading arrow.heic… The image is made once it is read.")
     qtbot.waitUntil(lambda: not box.reading, timeout=10_000)
     assert made == [box.digest] and window.errors.text() == ""
+    box.load_file(iphone)  # again, and cleared while it is read: nothing is made
+    window.generate()
+    box.clear()
+    qtbot.wait(1500)
+    assert len(made) == 1 and box.digest is None and not box.reading
     monkeypatch.undo()
+    box.load_file(iphone)
+    qtbot.waitUntil(lambda: not box.reading, timeout=10_000)
     assert readers and threading.main_thread() not in readers
     assert box.digest is not None and box.inputs.find(box.digest).suffix == ".png"
     assert box.image_size == (3024, 4032)
