@@ -245,8 +245,7 @@ class GenerationRequest:
         if self.init_image is not None or self.controls:
             raise InputError("Hires fix enlarges an image made from the prompt alone; with an init image or a "
                              "ControlNet, set the size to make instead, or leave Hires fix off.")
-        if self.width and self.height and max(hires_size(self.width, self.height, self.hires_scale)) == MAX_SIDE \
-                and max(self.width, self.height) * self.hires_scale > MAX_SIDE:
+        if self.width and self.height and max(self.width, self.height) * self.hires_scale > MAX_SIDE:
             raise InputError(f"Hires fix would make {self.width} × {self.height} over {MAX_SIDE} pixels on a side; "
                              "choose a smaller scale or size.")
 

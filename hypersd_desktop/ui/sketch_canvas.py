@@ -50,6 +50,7 @@ class SketchCanvas(QWidget):
         self._last: QPointF | None = None  # where the stroke being drawn is, in the drawing's pixels
         self._stroke_erasing = False  # the stroke being drawn erases (the eraser button, or a pen's eraser end)
         self._hover: QPointF | None = None  # where the pointer is over the widget, for the brush's circle
+        self._tinted: tuple[tuple[int, int], QImage] | None = None  # a mask's view, kept while nothing changes
         self.setMouseTracking(True)
         self._since_live = QElapsedTimer()
         self._digest: str | None = None  # the sha256 of the file this drawing was loaded from, until it changes
@@ -218,8 +219,17 @@ class SketchCanvas(QWidget):
         return self.brush_size * (PRESSURE_FLOOR + (1 - PRESSURE_FLOOR) * min(max(pressure, 0.0), 1.0))
 
     def _hover_at(self, position: QPointF | None) -> None:
+        """Move the brush's circle: only where it was and where it is are painted again."""
+        if position == self._hover:
+            return
+        for point in (self._hover, position):
+            if point is not None:
+                reach = self._circle_radius(self._target()) + 3
+                self.update(QRectF(point.x() - reach, point.y() - reach, 2 * reach, 2 * reach).toAlignedRect())
         self._hover = position
-        self.update()
+
+    def _circle_radius(self, target: QRectF) -> float:
+        return self.brush_size * target.width() / self.image_size()[0] / 2
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt API
         if event.button() == Qt.MouseButton.LeftButton and self._last is None:
@@ -258,8 +268,7 @@ class SketchCanvas(QWidget):
         painter.fillRect(self.rect(), self.palette().dark())  # the paper stands out from what is around it
         target = self._target()
         if self.mask:
-            under = self._trace if self._trace is not None else self._blank(self._paper.size())
-            painter.drawImage(target, tinted(under, self._paper))
+            painter.drawImage(target, self._mask_view())
         else:
             painter.drawImage(target, self._paper)
             if self._trace is not None:
@@ -272,9 +281,18 @@ class SketchCanvas(QWidget):
             self._paint_brush_circle(painter, target)
         painter.end()
 
+    def _mask_view(self) -> QImage:
+        """The picture with the mask tinted over it, made again only when the mask or the picture changed (a
+        phone photo's takes tens of milliseconds; the brush's circle moving over it changes neither)."""
+        key = (self._paper.cacheKey(), self._trace.cacheKey() if self._trace is not None else 0)
+        if self._tinted is None or self._tinted[0] != key:
+            under = self._trace if self._trace is not None else self._blank(self._paper.size())
+            self._tinted = (key, tinted(under, self._paper))
+        return self._tinted[1]
+
     def _paint_brush_circle(self, painter: QPainter, target: QRectF) -> None:
         """The brush's size on the paper, where the pointer is: a dark and a light ring, seen on any paper."""
-        radius = self.brush_size * target.width() / self.image_size()[0] / 2
+        radius = self._circle_radius(target)
         painter.setRenderHint(QPainter.RenderHint.Antialiasing)
         painter.setBrush(Qt.BrushStyle.NoBrush)
         for colour, grown in ((QColor("white"), 1.0), (QColor("black"), 0.0)):

@@ -106,3 +106,41 @@ def test_a_circle_shows_the_brush_where_the_pointer_is_and_stays_off_the_drawing
     shown = canvas.grab().toImage().convertToFormat(QImage.Format.Format_Grayscale8)
     row = np.frombuffer(shown.constBits(), np.uint8).reshape(shown.height(), shown.bytesPerLine())[128, :shown.width()]
     assert (row < 200).sum() == 0  # the pointer left: no circle
+
+
+def test_the_mask_painter_tints_each_stroke_and_the_moving_circle_does_not_tint_again(qtbot, monkeypatch):
+    """Over a phone photo the tint takes tens of milliseconds: made again when the mask changes, not as the
+    pointer moves."""
+    from hypersd_desktop.ui import sketch_canvas
+
+    canvas = SketchCanvas(SIDE, SIDE, mask=True)
+    canvas.resize(2 * SIDE, 2 * SIDE)
+    qtbot.addWidget(canvas)
+    canvas.show()
+    qtbot.waitExposed(canvas)
+    picture = QImage(SIDE, SIDE, QImage.Format.Format_RGB32)
+    picture.fill(Qt.GlobalColor.gray)
+    canvas.set_trace(picture)
+    made = []
+    tint = sketch_canvas.tinted
+    monkeypatch.setattr(sketch_canvas, "tinted", lambda *args: made.append(1) or tint(*args))
+
+    def red_at(x: int, y: int) -> bool:
+        colour = canvas.grab().toImage().pixelColor(x, y)
+        return colour.red() > colour.green() + 40
+
+    assert not red_at(128, 128)
+    QTest.mousePress(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(40, 128))
+    QTest.mouseMove(canvas, QPoint(216, 128))
+    QTest.mouseRelease(canvas, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, QPoint(216, 128))
+    assert red_at(128, 128) and not red_at(128, 40)  # the stroke is tinted
+    before = len(made)
+    for x in range(20, 240, 10):
+        hover = QPointF(x, 60)
+        QApplication.sendEvent(canvas, QMouseEvent(QEvent.Type.MouseMove, hover, canvas.mapToGlobal(hover),
+                                                   Qt.MouseButton.NoButton, Qt.MouseButton.NoButton,
+                                                   Qt.KeyboardModifier.NoModifier))
+        canvas.grab()  # painted, as the screen would be
+    assert len(made) == before  # the circle moved 22 times over an unchanged mask
+    canvas.undo()
+    assert not red_at(128, 128)  # and an undone stroke is gone from the view
