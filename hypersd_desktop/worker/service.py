@@ -26,6 +26,15 @@ from hypersd_desktop.gallery.metadata import ImageParameters, encode_png, write_
 from hypersd_desktop.core.hashes import LORA_HASH_DIGITS, HashCache
 
 
+def _job_timings(passes: list[dict[str, float]], total_s: float, images: int) -> dict[str, float]:
+    """The timings of a job run as several engine calls, as one batch reports them (the same for each of its
+    images): each stage's time summed over `passes` (one dict per call), the job's wall time, and the time per
+    image after loading."""
+    stages = {key: sum(timings.get(key, 0.0) for timings in passes)
+              for key in ("load_s", "denoise_s", "decode_s")}
+    return {**stages, "total_s": total_s, "per_image_s": (total_s - stages["load_s"]) / images}
+
+
 def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParameters:
     """What goes into the PNG and the gallery row of one result."""
     request, settings = result.request, result.settings
@@ -146,6 +155,7 @@ class GenerationService:
         times (Lanczos, as the image-to-image inputs are fitted) and made again from it with its own seed,
         `hires_strength` of the schedule repainting it. The results name the whole request (the first pass is
         made again from it), with the first pass's settings, as A1111 reports a Hires fix."""
+        started = time.perf_counter()
         first = engine.generate(request.replace(hires_scale=None), on_progress=on_progress, cancel=cancel)
         results = []
         for result in first:
@@ -162,12 +172,11 @@ class GenerationService:
                                                     batch_size=len(first)))
 
             (made,) = engine.generate(second, on_progress=report, cancel=cancel)
-            timings = {key: result.timings.get(key, 0.0) + made.timings.get(key, 0.0)
-                       for key in (*result.timings, *made.timings)}
             results.append(dataclasses.replace(made, request=request, index=result.index, settings=result.settings,
-                                               warnings=tuple(dict.fromkeys((*result.warnings, *made.warnings))),
-                                               timings=timings))
-        return results
+                                               warnings=tuple(dict.fromkeys((*result.warnings, *made.warnings)))))
+        timings = _job_timings([first[0].timings, *(made.timings for made in results)],
+                               time.perf_counter() - started, len(results))
+        return [dataclasses.replace(made, timings=timings) for made in results]
 
     def generate_batch(self, requests: list[GenerationRequest],
                        cancel: CancelToken | None = None) -> list[GenerationResult]:

@@ -5,6 +5,8 @@ a generator of the image's seed. Tiny models, fp32, CPU."""
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -44,7 +46,9 @@ def test_hires_fix_makes_the_two_passes_of_the_diffusers_code_and_says_so_as_a11
                                 seed=SEED, width=64, height=64, batch_size=2, device="cpu", hires_scale=2.0,
                                 hires_strength=0.5)
     progress = []
+    began = time.perf_counter()
     saved = service.run(request, on_progress=progress.append)
+    took = time.perf_counter() - began
     expected = two_passes(tiny_sd15, lora, 4, 2.0, 0.5, [SEED, SEED + 1])
     assert [image.result.seed for image in saved] == [SEED, SEED + 1]
     for image, reference in zip(saved, expected):
@@ -60,6 +64,11 @@ def test_hires_fix_makes_the_two_passes_of_the_diffusers_code_and_says_so_as_a11
             in settings
         assert GenerationRequest.from_dict(read_request(image.path)) == request.replace(seed=image.result.seed,
                                                                                         batch_size=1)
+    # the timings are the whole job's, as a batch's are: the same for each image, within the time it took
+    timings = [image.result.timings for image in saved]
+    assert timings[0] == timings[1] and timings[0]["total_s"] <= took
+    assert timings[0]["load_s"] + timings[0]["denoise_s"] + timings[0]["decode_s"] <= timings[0]["total_s"]
+    assert timings[0]["per_image_s"] * 2 == pytest.approx(timings[0]["total_s"] - timings[0]["load_s"])
     stages = {(p.stage, p.image_index) for p in progress}
     assert ("", 0) in stages and ("Hires fix", 0) in stages and ("Hires fix", 1) in stages  # both passes, each image
 
