@@ -32,6 +32,7 @@ WORDS = ("fox cat lighthouse castle dragon forest river mountain portrait city n
          "sunset dawn oil painting watercolor photo cinematic macro bokeh golden hour ancient ruins robot spaceship "
          "garden flowers tea cup library window storm").split()
 MODELS = ("sd15", "dreamshaper_8", "sdxl", "juggernautXL")
+PHRASES = ("窓辺に座る猫", "一只猫坐在窗台上", "夜の街とネオン", "古い城と森")  # a prompt in twenty ends with one
 LORAS = ("Hyper-SD15-1step-lora", "Hyper-SD15-4steps-lora", "Hyper-SDXL-2steps-lora", "detail-tweaker", "pixel-art")
 
 
@@ -54,7 +55,8 @@ def fill(store: GalleryStore, rows: int, files: list[Path]) -> None:
         path = str(files[i]) if i < len(files) else f"/gallery/{i:06d}.png"
         batch.append(ImageRecord(
             path=path, created=start + i * (365 * 86400 / rows), source="generated",
-            prompt=" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 16))),
+            prompt=" ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 16)))
+            + (f", {rng.choice(PHRASES)}" if rng.random() < 0.05 else ""),
             negative_prompt=" ".join(rng.choice(WORDS) for _ in range(rng.randint(0, 4))),
             seed=rng.randrange(2**32), steps=rng.choice((1, 2, 4, 8)), guidance=0.0, scheduler="TCD",
             model_name=model, loras=loras, width=512, height=512, favourite=rng.random() < 0.05,
@@ -103,6 +105,10 @@ def main() -> None:
                 "SELECT * FROM images WHERE prompt LIKE '%fox%' ORDER BY created DESC LIMIT 100").fetchall())),
             ("search 'neon city night', first page",
              *timed(lambda: store.query(ImageQuery(text="neon city night"), limit=100))),
+            ("search '猫' (inside CJK words: scanned)",
+             *timed(lambda: store.query(ImageQuery(text="猫"), limit=100))),
+            ("search '鯨' (in no prompt: a whole scan)",
+             *timed(lambda: store.query(ImageQuery(text="鯨"), limit=100))),
             ("filter model+steps+rating, first page", *timed(
                 lambda: store.query(ImageQuery(model="sdxl", steps=4, min_rating=3), limit=100))),
             ("filter LoRA, first page", *timed(lambda: store.query(ImageQuery(lora="pixel-art"), limit=100))),

@@ -8,6 +8,7 @@ and keep their row (marked `trashed_at`) until the trash is emptied, so a delete
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -342,8 +343,13 @@ class GalleryStore:
         where = ["images.trashed_at IS NOT NULL" if query.trashed else "images.trashed_at IS NULL"]
         args: list = []
         if query.text and query.text.strip():
-            where.append("images.id IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
-            args.append(fts_query(query.text))
+            words, inside = search_words(query.text)
+            if words:
+                where.append("images.id IN (SELECT rowid FROM images_fts WHERE images_fts MATCH ?)")
+                args.append(fts_query(" ".join(words)))
+            for word in inside:
+                where.append(f"({SEARCHED} LIKE ? ESCAPE '\\')")
+                args.append("%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%")
         for column, value in (("model_name", query.model), ("steps", query.steps)):
             if value is not None:
                 where.append(f"images.{column} = ?")
@@ -391,6 +397,25 @@ class GalleryStore:
 
 MAX_SEARCH_WORDS = 32
 MAX_SEARCH_WORD = 100  # characters
+
+
+# What the search reads of a row: the columns images_fts indexes.
+SEARCHED = "(images.prompt || ' ' || images.negative_prompt || ' ' || coalesce(images.model_name, '') || ' ' " \
+           "|| images.lora_names)"
+# Scripts written without spaces between words: CJK ideographs, kana, Thai, Lao, Myanmar, Khmer. FTS5's tokenizer
+# takes a run of them for one word, so a word inside a Chinese or Japanese prompt ("猫" in "一只猫坐在窗台上") is
+# found by a substring match instead.
+UNSPACED = re.compile("[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+                      "\uf900-\ufaff\uff66-\uff9f\U00020000-\U0003134f]")
+
+
+def search_words(text: str) -> tuple[list[str], list[str]]:
+    """The search text's words (the first 32, each cut to 100 characters): those the full-text index finds as word
+    prefixes, and those of scripts without spaces, found anywhere in the text. Punctuation alone (a "-" typed
+    between words) is no word: the index holds none."""
+    words = [word[:MAX_SEARCH_WORD] for word in text.split()[:MAX_SEARCH_WORDS]]
+    inside = [w for w in words if UNSPACED.search(w)]
+    return [w for w in words if w not in inside and any(c.isalnum() for c in w)], inside
 
 
 def fts_query(text: str) -> str:

@@ -73,6 +73,10 @@ def test_the_gallery_search_finds_every_tool_by_a_word_of_its_prompt(app_home, t
                 continue
             found = {Path(r.path).name for r in gallery.store.query(ImageQuery(text=words[-1])).images}
             assert Path(name).name in found, (name, words[-1])
+        # the Japanese word the sd-metadata samples end their prompts with, by a part of it that does not begin it
+        japanese = {Path(name).name for name, expected in corpus().items() if "テスト" in expected.get("prompt", "")}
+        assert len(japanese) > 30
+        assert {Path(r.path).name for r in gallery.store.query(ImageQuery(text="スト"), limit=500).images} == japanese
     finally:
         gallery.close()
 

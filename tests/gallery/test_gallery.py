@@ -61,6 +61,24 @@ def test_full_text_search_over_prompt_negative_model_and_loras(gallery):
     assert ids('"unbalanced') == []  # user text never breaks the FTS syntax
 
 
+def test_a_word_inside_a_chinese_japanese_or_thai_prompt_is_found(gallery):
+    """These scripts put no spaces between words, so the full-text index holds a whole phrase as one word."""
+    gallery.store.add_many([
+        record(1, prompt="一只猫坐在窗台上, masterpiece"),
+        record(2, prompt="窓辺に座る猫と犬", negative_prompt="低品質"),
+        record(3, prompt="แมวนอนบนโซฟา"),
+        record(4, prompt="a cat, 50% 猫_x"),
+        record(5, prompt="一只狗"),
+    ])
+    ids = lambda text: sorted(r.seed for r in gallery.store.query(ImageQuery(text=text)).images)  # noqa: E731
+    assert ids("猫") == [1, 2, 4]
+    assert ids("窗台") == [1] and ids("座る猫") == [2] and ids("品質") == [2]  # the negative prompt too
+    assert ids("猫 masterpiece") == [1] and ids("猫 犬") == [2] and ids("一只") == [1, 5]
+    assert ids("โซฟา") == [3]
+    assert ids("% 猫_") == [4] and ids("猫%") == [] and ids("猫x") == []  # LIKE's wildcards are the user's letters
+    assert gallery.store.count(ImageQuery(text="狗")) == 1
+
+
 def test_favourite_rating_tags(gallery):
     first, second = gallery.store.add_many([record(1), record(2)])
     gallery.store.set_favourite(first, True)
