@@ -131,7 +131,7 @@ def add_runtime_parts(folder: Path, python_dist: Path | None = None, embed: str 
         # may already hold torch's), then with it.
         if subprocess.run(command).returncode != 0:
             subprocess.run([*command, *(["--extra-index-url", lock.index] if lock.index else [])], check=True)
-        (wheels / "VARIANT").write_text(embed)
+        (wheels / "VARIANT").write_text(embed, encoding="utf-8")
     print(f"build: {runtime.relative_to(folder.parent)}: uv, {wheel.name}"
           + (", Python" if python_dist else "") + (f", the {embed} runtime's wheels" if embed else "")
           + f" ({folder_size(runtime) / 2**20:.0f} MiB)")
@@ -144,12 +144,14 @@ def build_tar(folder: Path, out: Path) -> Path:
         top = Path(staging) / f"HyperSD-Desktop-{__version__}"
         shutil.copytree(folder, top / NAME, symlinks=True)
         shutil.copy2(ICON, top / f"{NAME}.png")
-        (top / f"{NAME}.desktop").write_text(DESKTOP_ENTRY.replace(f"Exec={NAME}", f"Exec=./{NAME}/{NAME}"))
+        (top / f"{NAME}.desktop").write_text(DESKTOP_ENTRY.replace(f"Exec={NAME}", f"Exec=./{NAME}/{NAME}"),
+                                             encoding="utf-8")
         (top / "README.txt").write_text(
             "HyperSD Desktop\n\nRun ./hypersd-desktop/hypersd-desktop. To add it to the menu, copy "
             f"{NAME}.desktop to ~/.local/share/applications/ with Exec= and Icon= set to full paths.\n"
             "Generation runs in a compute runtime (torch for this machine, a few GB) that is not bundled: until the\n"
-            "app installs it itself, set Settings -> Worker Python to a Python with HyperSD Desktop installed.\n")
+            "app installs it itself, set Settings -> Worker Python to a Python with HyperSD Desktop installed.\n",
+            encoding="utf-8")
         with tarfile.open(target, "w:gz") as archive:
             archive.add(top, arcname=top.name)
     print(f"build: {target} ({target.stat().st_size / 2**20:.0f} MiB)")
@@ -167,7 +169,7 @@ def build_deb(folder: Path, out: Path) -> Path:
         os.symlink(f"/opt/{NAME}/{NAME}", root / "usr" / "bin" / NAME)
         applications = root / "usr" / "share" / "applications"
         applications.mkdir(parents=True)
-        (applications / f"{NAME}.desktop").write_text(DESKTOP_ENTRY)
+        (applications / f"{NAME}.desktop").write_text(DESKTOP_ENTRY, encoding="utf-8")
         icons = root / "usr" / "share" / "icons" / "hicolor" / "256x256" / "apps"
         icons.mkdir(parents=True)
         shutil.copy2(ICON, icons / f"{NAME}.png")
@@ -178,7 +180,7 @@ def build_deb(folder: Path, out: Path) -> Path:
             "Upstream-Name: HyperSD Desktop\n\nFiles: *\nCopyright: 2026 the HyperSD Desktop authors\n"
             "License: Apache-2.0\n On Debian systems the licence's text is in /usr/share/common-licenses/Apache-2.0.\n"
             " The bundled Python, Qt (LGPL-3), libheif and libde265 (LGPL-3, HEIC photos) and Python packages\n"
-            " keep their own licences, included in /opt/hypersd-desktop.\n")
+            " keep their own licences, included in /opt/hypersd-desktop.\n", encoding="utf-8")
         control = root / "DEBIAN"
         control.mkdir()
         installed_kib = folder_size(root) // 1024
@@ -190,7 +192,7 @@ def build_deb(folder: Path, out: Path) -> Path:
             " Generates images with Stable Diffusion 1.5 and SDXL accelerated by\n"
             " Hyper-SD LoRAs in 1 to 8 steps, with a local gallery, model downloads\n"
             " and batch export. Generation runs in a separate compute runtime\n"
-            " (torch for the machine), which is not part of this package.\n")
+            " (torch for the machine), which is not part of this package.\n", encoding="utf-8")
         (docs / "changelog.gz").write_bytes(gzip.compress(
             f"{NAME} ({__version__}) unstable; urgency=medium\n\n  * Release {__version__}.\n\n"
             f" -- HyperSD Desktop <hypersd-desktop@users.noreply.github.com>  Mon, 30 Nov 2026 00:00:00 +0000\n".encode(),
@@ -200,7 +202,7 @@ def build_deb(folder: Path, out: Path) -> Path:
         (man / f"{NAME}.1.gz").write_bytes(gzip.compress(MAN_PAGE.encode(), mtime=0))
         overrides = root / "usr" / "share" / "lintian" / "overrides"
         overrides.mkdir(parents=True)
-        (overrides / NAME).write_text("".join(f"{NAME}: {tag}\n" for tag in LINTIAN_OVERRIDES))
+        (overrides / NAME).write_text("".join(f"{NAME}: {tag}\n" for tag in LINTIAN_OVERRIDES), encoding="utf-8")
         for path in root.rglob("*"):  # packages are root-owned; programs 755, libraries and data 644
             if not path.is_symlink():
                 executable = path.is_dir() or (os.access(path, os.X_OK) and ".so" not in path.name)

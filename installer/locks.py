@@ -77,7 +77,7 @@ TARGETS = (
 
 def runtime_requirements(onnxruntime: str = "onnxruntime") -> list[str]:
     """pyproject.toml's pins of the runtime's packages, and of `onnxruntime` without its platform marker."""
-    pins = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    pins = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
     by_name = {re.split(r"[=<>;\s\[]", pin, maxsplit=1)[0].lower().replace("-", "_"): pin for pin in pins}
     ort = by_name[onnxruntime.replace("-", "_")].split(";")[0].strip()
     return [*(by_name[name] for name in RUNTIME_PACKAGES), ort]
@@ -94,7 +94,7 @@ def compile_lock(target: Target, find_links: list[Path]) -> str:
     requirements = [req if not (req.startswith("torch==") and target.torch) else req.split(";")[0] + target.torch
                     for req in runtime_requirements(target.onnxruntime)]
     source = OUT / f".{target.name}.in"
-    source.write_text("\n".join(requirements) + "\n")
+    source.write_text("\n".join(requirements) + "\n", encoding="utf-8")
     command = [uv(), "pip", "compile", str(source), "-c", str(ROOT / "requirements" / "constraints.txt"),
                "--generate-hashes", "--no-header", "--no-annotate", "--quiet", "--python-version", PYTHON,
                "--python-platform", target.uv_platform, "--index-url", PYPI]
@@ -103,7 +103,8 @@ def compile_lock(target: Target, find_links: list[Path]) -> str:
     elif target.torch:
         command += ["--extra-index-url", target.index, "--index-strategy", "unsafe-best-match"]
     try:
-        done = subprocess.run(command, check=True, capture_output=True, text=True, env={**os.environ, **target.env})
+        done = subprocess.run(command, check=True, capture_output=True, encoding="utf-8",
+                              env={**os.environ, **target.env})
     finally:
         source.unlink()
     return done.stdout
@@ -166,7 +167,7 @@ def write_lock(target: Target, lock: str, find_links: list[Path]) -> Path:
         header.append(f"# needs: {target.needs}")
     header += [f"# download-bytes: {name} {size}" for name, size in sorted(sizes.items())]
     path = OUT / f"{target.name}.txt"
-    path.write_text("\n".join(header) + "\n" + lock)
+    path.write_text("\n".join(header) + "\n" + lock, encoding="utf-8")
     return path
 
 

@@ -19,7 +19,7 @@ import sys
 
 from hypersd_desktop import __version__
 from hypersd_desktop.cli import batch, gallery, generate, inspect, models, runtime
-from hypersd_desktop.cli.common import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_UNEXPECTED, TerminalSafe
+from hypersd_desktop.cli.common import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_UNEXPECTED, TerminalSafe, speak_utf8
 from hypersd_desktop.core.errors import AppError, CancelledError
 from hypersd_desktop.core.logs import setup_logging
 
@@ -40,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    speak_utf8(sys.stdout)  # before argparse, which may print an argument back
+    speak_utf8(sys.stderr)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import codecs
 import re
 import sys
 from pathlib import Path
@@ -93,6 +94,15 @@ def printable(text: str) -> str:
     file name) cannot move the cursor, retitle or clear the terminal. The escapes are also valid
     inside JSON strings, so JSON output stays JSON."""
     return _UNSAFE.sub(lambda match: f"\\u{ord(match[0]):04x}", text)
+
+
+def speak_utf8(stream) -> None:
+    """Make `stream` write UTF-8 where it writes a narrower encoding: on Windows, output sent to a file or a pipe
+    is in the ANSI code page (cp1252), which has no 猫 or ユーザー, and printing a prompt or a path with them
+    raised UnicodeEncodeError. JSON is UTF-8 by its standard, and UTF-8 says every prompt."""
+    encoding = getattr(stream, "encoding", None)
+    if encoding and codecs.lookup(encoding).name != "utf-8" and hasattr(stream, "reconfigure"):
+        stream.reconfigure(encoding="utf-8")
 
 
 class TerminalSafe:

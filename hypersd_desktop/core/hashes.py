@@ -101,7 +101,7 @@ class HashCache:
         self.known = known
         self.known_lora = known_lora
         try:
-            self._entries: dict[str, list] = json.loads(file.read_text())
+            self._entries: dict[str, list] = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             self._entries = {}
 

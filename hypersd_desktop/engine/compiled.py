@@ -191,7 +191,8 @@ def _stop_children() -> None:
 def build_in_process(spec: StepSpec, path: Path) -> None:
     """`build_package` in a compiler process of its own; raises with the end of its error output."""
     command = [sys.executable, "-m", "hypersd_desktop.engine.compiled", json.dumps(asdict(spec)), str(path)]
-    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             errors="replace")
     _children.add(child)
     try:
         _, errors = child.communicate()

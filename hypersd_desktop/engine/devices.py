@@ -36,7 +36,7 @@ def cpu_supports_bf16() -> bool:
     """True where the CPU has native bf16 arithmetic (AVX512-BF16 or AMX), which makes bf16 faster than fp32."""
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
-        flags = cpuinfo.read_text(errors="ignore")
+        flags = cpuinfo.read_text(encoding="utf-8", errors="ignore")
         return "avx512_bf16" in flags or "amx_bf16" in flags
     return torch.backends.cpu.get_cpu_capability() in ("AVX512_BF16", "AMX")
 

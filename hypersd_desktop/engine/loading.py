@@ -123,7 +123,7 @@ def part_config(base: str | Path, config: str | None, architecture: str, part: s
     folder = Path(config) if config else bundled_config(architecture)
     if base.is_dir() and (base / part / "config.json").is_file():
         folder = base
-    return json.loads((folder / part / "config.json").read_text())
+    return json.loads((folder / part / "config.json").read_text(encoding="utf-8"))
 
 
 def load_unet_override(path: str | Path, config: dict, architecture: str, dtype: torch.dtype):

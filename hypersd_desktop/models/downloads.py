@@ -256,7 +256,7 @@ class Downloader:
         part = _part(target)
         if not part.exists() or _part_state(part) != _identity(file):
             part.unlink(missing_ok=True)
-            _state_file(part).write_text(json.dumps(_identity(file)))
+            _state_file(part).write_text(json.dumps(_identity(file)), encoding="utf-8")
         part.touch()
         digest = hashlib.sha256()
         with part.open("rb") as handle:  # hash what an earlier attempt left
@@ -360,7 +360,7 @@ def _identity(file: RemoteFile) -> dict:
 
 def _part_state(part: Path) -> dict | None:
     try:
-        return json.loads(_state_file(part).read_text())
+        return json.loads(_state_file(part).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
 

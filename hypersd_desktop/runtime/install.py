@@ -114,7 +114,7 @@ class Sources:
         )
 
     def embeds(self, variant: str) -> bool:
-        return self.embedded is not None and (self.embedded / "VARIANT").read_text().strip() == variant
+        return self.embedded is not None and (self.embedded / "VARIANT").read_text(encoding="utf-8").strip() == variant
 
 
 def shipped_dir() -> Path | None:
@@ -184,7 +184,7 @@ def build_wheel(source: Path, out: Path) -> Path:
             else:
                 shutil.copy2(source / name, Path(work) / name)
         done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                               "-w", str(out), work], capture_output=True, text=True)
+                               "-w", str(out), work], capture_output=True, text=True, errors="replace")
     wheels = list(out.glob("hypersd_desktop-*.whl"))
     if done.returncode != 0 or not wheels:
         raise AppError(f"Could not build the app's wheel for the runtime: {done.stderr.strip()[-400:]}")
@@ -417,8 +417,8 @@ class RuntimeInstaller:
         return env
 
     def _uv_output(self, command: list[str]) -> str:
-        return subprocess.run(command, capture_output=True, text=True, env=self._environment(), timeout=60,
-                              creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0)).stdout
+        return subprocess.run(command, capture_output=True, text=True, errors="replace", env=self._environment(),
+                              timeout=60, creationflags=getattr(subprocess, "CREATE_NO_WINDOW", 0)).stdout
 
     def _uv(self, arguments: list[str], item: str) -> None:
         """Run uv; a cancel ends it at once. Its output goes to runtime-install.log."""

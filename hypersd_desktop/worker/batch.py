@@ -385,7 +385,7 @@ def job_id_for(items: list[dict[str, Any]], defaults: GenerationRequest, options
 
 def _load_state(path: Path) -> dict[str, dict]:
     try:
-        return json.loads(path.read_text())
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
 

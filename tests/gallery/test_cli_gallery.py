@@ -166,3 +166,35 @@ def test_reuse_after_the_models_moved_names_them_by_file_name_and_reproduces_the
     assert again.returncode == 0, again.stderr
     with Image.open(original) as a, Image.open(json.loads(again.stdout)["path"]) as b:
         assert np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).max() <= 1
+
+
+def test_prompts_and_paths_in_any_script_print_where_output_goes_to_a_file_on_windows(tmp_path):
+    """On Windows, output sent to a file or a pipe is in the ANSI code page (cp1252): printing 猫 raised
+    UnicodeEncodeError. PYTHONIOENCODING=cp1252 gives this process the same streams; the output is UTF-8."""
+    import os
+
+    from PIL.PngImagePlugin import PngInfo
+
+    folder = tmp_path / "写真"
+    folder.mkdir()
+    info = PngInfo()
+    info.add_itxt("parameters", "一只猫坐在窗台上, café\nNegative prompt: 低品質\nSteps: 4, Sampler: Euler a, "
+                                "CFG scale: 1, Seed: 5, Size: 8x8, Model: ユーザー")
+    Image.new("RGB", (8, 8)).save(folder / "猫.png", pnginfo=info)
+
+    def run(*args):
+        done = subprocess.run([sys.executable, "-m", "hypersd_desktop", *map(str, args)], capture_output=True,
+                              timeout=300, env={**os.environ, "PYTHONIOENCODING": "cp1252"})
+        return done.returncode, done.stdout.decode("utf-8"), done.stderr.decode("utf-8")
+
+    assert run("gallery", "import", folder)[0] == 0
+    status, out, err = run("gallery", "search", "猫", "--json")
+    assert status == 0, err
+    (found,) = json.loads(out)
+    assert found["prompt"] == "一只猫坐在窗台上, café" and found["path"].endswith("写真/猫.png".replace("/", os.sep))
+    status, out, err = run("gallery", "search", "猫")
+    assert status == 0 and "一只猫坐在窗台上" in out and "ユーザー" in out, err
+    status, out, err = run("gallery", "show", found["id"])
+    assert status == 0 and "猫.png" in out and "低品質" in out, err
+    status, _, err = run("gallery", "list", "--model", "ユーザー", "--steps", "四")  # argparse says it back
+    assert status == 2 and "'四'" in err

@@ -84,3 +84,13 @@ def test_this_machine_is_detected_without_torch():
     check = ("import sys; from hypersd_desktop.runtime.hardware import detect; detect(); "
              "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'PySide6')))")
     assert subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+
+
+def test_a_probe_that_writes_another_code_page_is_read_not_a_crash():
+    """Windows tools write the system's OEM code page: an adapter name in it may not decode as this process reads."""
+    import sys
+
+    from hypersd_desktop.runtime.hardware import _run
+
+    text = _run([sys.executable, "-c", "import sys; sys.stdout.buffer.write(b'Radeon \\xff\\x81 Grafik\\n')"])
+    assert text.startswith("Radeon ") and text.rstrip().endswith(" Grafik")
