@@ -86,6 +86,14 @@ def controlnets(tmp_path_factory, tiny_sd15, tiny_sdxl) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def depth_model(tmp_path_factory) -> Path:
+    """A tiny Depth Anything folder, as Depth-Anything-V2-Small-hf is laid out."""
+    import tiny_models
+
+    return tiny_models.save_depth_model(tmp_path_factory.mktemp("depth") / "Depth-Anything-V2-Small-hf")
+
+
+@pytest.fixture(scope="session")
 def union_controlnets(tmp_path_factory, tiny_sdxl) -> dict[int, Path]:
     """Tiny ControlNet Union models for the tiny SDXL, as diffusers folders, by their number of control types: the
     first version's layout (6) and ProMax's (8)."""

@@ -289,3 +289,67 @@ def test_an_installed_embedding_named_in_the_prompt_applies_and_reuse_names_it(t
     assert read_request(plain)["embeddings"] == []
     with Image.open(named) as a, Image.open(plain) as b:
         assert a.tobytes() != b.tobytes()
+
+
+def test_generate_with_a_photos_depth_map(tiny_sd15, hyper_lora, depth_model, tmp_path, app_home):
+    """--preprocess depth makes the map with the depth model (--depth-model, or the installed one) and the
+    request names the map: the image is the one made from that map given as it is."""
+    import tiny_models
+
+    from hypersd_desktop.engine.depth import DepthEstimator
+
+    controlnet = tiny_models.save_controlnet(tiny_sd15, tmp_path / "control_v11f1p_sd15_depth")
+    rng = np.random.default_rng(9)
+    Image.fromarray(rng.integers(0, 255, (48, 80, 3), dtype=np.uint8)).save(tmp_path / "photo.png")
+    common = ("generate", "--model", tiny_sd15, "--prompt", "a room", "--lora", hyper_lora("Hyper-SD15-1step-lora"),
+              "--steps", 2, "--width", 64, "--height", 64, "--seed", 5, "--json", "--out", tmp_path / "out")
+    run = cli(*common, "--control", f"{controlnet}:{tmp_path / 'photo.png'}", "--preprocess", "depth")
+    assert run.returncode == 2 and "models download depth-anything-v2-small" in run.stderr, run.stderr
+    assert cli("models", "import", depth_model).returncode == 0  # installed: found without --depth-model
+
+    run = cli(*common, "--control", f"{controlnet}:{tmp_path / 'photo.png'}", "--preprocess", "depth")
+    assert run.returncode == 0, run.stderr
+    made = json.loads(run.stdout)
+    (control,) = read_request(made["path"])["controls"]
+    depth = DepthEstimator().depth_map(Image.open(tmp_path / "photo.png"), str(depth_model), "cpu")
+    depth.save(tmp_path / "depth.png")
+    assert control["preprocessor"] == "none" and control["image"] == hashlib.sha256(
+        (tmp_path / "depth.png").read_bytes()).hexdigest()
+    again = cli(*common, "--control", f"{controlnet}:{tmp_path / 'depth.png'}")  # the map given as it is
+    with Image.open(made["path"]) as first, Image.open(json.loads(again.stdout)["path"]) as second:
+        assert np.array_equal(np.asarray(first), np.asarray(second))
+
+    run = cli(*common, "--control", f"{controlnet}:{tmp_path / 'photo.png'}", "--preprocess", "depth",
+              "--depth-model", tiny_sd15)
+    assert run.returncode == 2 and "is not a depth model" in run.stderr
+    run = cli(*common, "--control", f"{controlnet}:{tmp_path / 'photo.png'}", "--depth-model", depth_model)
+    assert run.returncode == 2 and "--depth-model is for --preprocess depth" in run.stderr
+
+
+def test_the_packaged_app_has_the_runtimes_worker_make_the_depth_map(tiny_sd15, hyper_lora, depth_model, tmp_path,
+                                                                     app_home, monkeypatch, capsys):
+    """The packaged app's command line has no torch: the worker of the compute runtime makes the depth map first,
+    then the image from it. The runtime is this interpreter here (an installed runtime is tests/runtime's)."""
+    import tiny_models
+
+    from hypersd_desktop.cli import build_parser, generate
+    from hypersd_desktop.engine.depth import DepthEstimator
+    from hypersd_desktop.core.paths import AppPaths
+    from hypersd_desktop.runtime import install
+    from hypersd_desktop.worker.client import worker_command
+
+    monkeypatch.setattr(install, "status", lambda paths: install.RuntimeStatus("ready", "ready"))
+    monkeypatch.setattr(install, "runtime_worker_command", lambda paths: worker_command())
+    controlnet = tiny_models.save_controlnet(tiny_sd15, tmp_path / "control_v11f1p_sd15_depth")
+    Image.fromarray(np.random.default_rng(9).integers(0, 255, (48, 80, 3), dtype=np.uint8)).save(tmp_path / "p.png")
+    args = build_parser().parse_args([
+        "generate", "--model", str(tiny_sd15), "--prompt", "a room", "--lora", str(hyper_lora("Hyper-SD15-1step-lora")),
+        "--steps", "2", "--width", "64", "--height", "64", "--seed", "5", "--json", "--control",
+        f"{controlnet}:{tmp_path / 'p.png'}", "--preprocess", "depth", "--depth-model", str(depth_model)])
+    request = generate.request_from_args(args)
+    assert generate.run_in_runtime(request, args, AppPaths.default(), generate.depth_model_of(args)) == 0
+    made = json.loads(capsys.readouterr().out)
+    (control,) = read_request(made["path"])["controls"]
+    depth = DepthEstimator().depth_map(Image.open(tmp_path / "p.png"), str(depth_model), "cpu")
+    depth.save(tmp_path / "depth.png")
+    assert control["image"] == hashlib.sha256((tmp_path / "depth.png").read_bytes()).hexdigest()

@@ -264,3 +264,20 @@ def save_union_controlnet(base: Path, folder: Path, seed: int = 5, control_types
                 parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.2)
     controlnet.save_pretrained(folder, safe_serialization=True)
     return folder
+
+
+def save_depth_model(folder: Path, seed: int = 7) -> Path:
+    """A tiny Depth Anything (a DINOv2 backbone and the DPT head, as Depth-Anything-V2-Small-hf is) saved as
+    transformers saves it: config.json, model.safetensors and the image processor's preprocessor_config.json
+    (that model's settings, at 56 pixels instead of 518)."""
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config, DPTImageProcessor
+
+    torch.manual_seed(seed)
+    backbone = Dinov2Config(hidden_size=32, num_hidden_layers=4, num_attention_heads=2, intermediate_size=64,
+                            image_size=56, patch_size=14, out_indices=[1, 2, 3, 4], reshape_hidden_states=False)
+    config = DepthAnythingConfig(backbone_config=backbone, reassemble_hidden_size=32, neck_hidden_sizes=[8, 16, 32, 64],
+                                 fusion_hidden_size=16, head_hidden_size=8)
+    DepthAnythingForDepthEstimation(config).eval().save_pretrained(folder, safe_serialization=True)
+    DPTImageProcessor(size={"height": 56, "width": 56}, keep_aspect_ratio=True, ensure_multiple_of=14, resample=3,
+                      image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225]).save_pretrained(folder)
+    return folder

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import json
 import queue
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from hypersd_desktop.cli.common import parse_lora, ProgressBar, resolver, warn
@@ -22,6 +24,7 @@ from hypersd_desktop.engine.inspect import union_control_types
 from hypersd_desktop.engine.types import AUTO_BACKEND, HIRES_STAGE, ControlSpec, GenerationRequest, LoraSpec
 
 CANNY = "canny"  # --preprocess canny: the edge map is made here, and the request names it
+DEPTH = "depth"  # --preprocess depth: the depth map is made (here or in the runtime) and the request names it
 
 
 def parse_timesteps(text: str) -> tuple[int, ...]:
@@ -119,11 +122,15 @@ def add_parser(commands) -> None:
                                "scribble: white on black), with a scale (default 1.0); repeatable. A ControlNet "
                                "Union model is told what the image is by TYPE: " + ", ".join(ControlType.values())
                                + " (canny and scribble are known from --preprocess)")
-    generate.add_argument("--preprocess", choices=[*Preprocessor.values(), CANNY], default=Preprocessor.NONE.value,
+    generate.add_argument("--preprocess", choices=[*Preprocessor.values(), CANNY, DEPTH],
+                          default=Preprocessor.NONE.value,
                           help="make the --control images into what the ControlNet sees: canny finds a photo's edges "
                                "(OpenCV, thresholds 100/200 as the model card; the request names the edge map); "
-                               "scribble turns a drawing (dark strokes on light, or light on dark) into white "
-                               "strokes on black")
+                               "depth makes a photo's depth map with the installed depth model (Depth Anything; the "
+                               "request names the map); scribble turns a drawing (dark strokes on light, or light on "
+                               "dark) into white strokes on black")
+    generate.add_argument("--depth-model", help="the depth model for --preprocess depth (a folder or an installed "
+                                                "name; default: the installed one)")
     generate.add_argument("--out", type=Path, help="output folder (default: the app's images folder)")
     generate.add_argument("--json", action="store_true", help="print one JSON object per image")
     generate.add_argument("--no-gallery", action="store_true", help="do not add the images to the gallery")
@@ -175,13 +182,16 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     mask = inputs.add_file(args.mask, "The --mask") if args.mask else None
     canny = args.preprocess == CANNY
     edges_at = run_size(args, base_model, inputs, init) if canny and args.control else None
+    made_here = {CANNY: ControlType.CANNY, DEPTH: ControlType.DEPTH}.get(args.preprocess)  # the request names a map
+    if args.depth_model is not None and args.preprocess != DEPTH:
+        raise InputError("--depth-model is for --preprocess depth.")
     controls = []
     for model, image, scale, kind in args.control:
         path = resolve(model)
-        if kind is None and canny and union_control_types(path):
-            kind = ControlType.CANNY  # a Union model is told the edge map is one
+        if kind is None and made_here and union_control_types(path):
+            kind = made_here  # a Union model is told what the map is
         controls.append(ControlSpec(path, control_image(inputs, Path(image), edges_at), scale, control_type=kind,
-                                    preprocessor=Preprocessor.NONE if canny else Preprocessor(args.preprocess)))
+                                    preprocessor=Preprocessor.NONE if made_here else Preprocessor(args.preprocess)))
     request = GenerationRequest(
         prompt=args.prompt,
         negative_prompt=args.negative,
@@ -280,8 +290,39 @@ def embeddings_of(args: argparse.Namespace, base_model: str, resolve) -> tuple[s
     return tuple(dict.fromkeys(given))
 
 
+def depth_model_of(args: argparse.Namespace) -> str | None:
+    """The depth model --preprocess depth makes its maps with: --depth-model, else the installed one."""
+    if args.preprocess != DEPTH or not args.control:
+        return None
+    from hypersd_desktop.engine.inspect import is_depth_model
+
+    if args.depth_model is not None:
+        path = Path(resolver()(args.depth_model))
+        if not is_depth_model(path):
+            raise InputError(f"--depth-model {args.depth_model} is not a depth model the app reads: a Depth Anything "
+                             "folder as the hub has it (config.json, preprocessor_config.json, model.safetensors).")
+        return str(path)
+    from hypersd_desktop.models.library import ModelLibrary
+
+    library = ModelLibrary(AppPaths.default())
+    try:
+        installed = library.registry.list(kind=ModelKind.DEPTH)
+    finally:
+        library.close()
+    if not installed:
+        raise InputError("--preprocess depth needs a depth model: install one with `hypersd-desktop models download "
+                         "depth-anything-v2-small`, or name a folder with --depth-model.")
+    return installed[0].path
+
+
+def with_maps(request: GenerationRequest, make: Callable[[str], str]) -> GenerationRequest:
+    """`request` with each control picture replaced by the map `make` turns its digest into."""
+    return request.replace(controls=tuple(dataclasses.replace(c, image=make(c.image)) for c in request.controls))
+
+
 def run(args: argparse.Namespace) -> int:
     request = request_from_args(args)
+    depth_model = depth_model_of(args)
     paths = AppPaths.default()
     out_dir = args.out or paths.ensure().images
 
@@ -291,7 +332,7 @@ def run(args: argparse.Namespace) -> int:
     # Check everything that can be checked from headers before torch is even imported.
     plan(request, base_architecture(request.base_model))
     if importlib.util.find_spec("torch") is None:  # the packaged app: generation runs in the compute runtime
-        return run_in_runtime(request, args, paths)
+        return run_in_runtime(request, args, paths, depth_model)
 
     from hypersd_desktop.gallery.gallery import Gallery
     from hypersd_desktop.models.library import ModelLibrary
@@ -301,6 +342,9 @@ def run(args: argparse.Namespace) -> int:
     gallery = None if args.no_gallery else Gallery(paths)
     warn(gallery.notice if gallery is not None else None)
     service = GenerationService(paths, gallery, library.hash_cache())
+    if depth_model is not None:
+        request = with_maps(request, lambda image: service.inputs.add(
+            service.depth_map(image, depth_model, request.device)[0], "The depth map"))
     with ProgressBar("generate", unit="step", enabled=False if args.json else None) as bar:
         show = StageProgress(bar, quiet=args.json)
         results = service.generate(request, on_progress=lambda p: show(p.stage, p.step, p.total_steps))
@@ -349,13 +393,17 @@ class StageProgress:
         self.bar(TransferProgress(self.bar.title, "", step, total))
 
 
-def run_in_runtime(request: GenerationRequest, args: argparse.Namespace, paths: AppPaths) -> int:
+def run_in_runtime(request: GenerationRequest, args: argparse.Namespace, paths: AppPaths,
+                   depth_model: str | None = None) -> int:
     """Generate through the worker in the installed compute runtime: it saves the images and adds them
-    to the gallery; with --out, a copy of each goes there too."""
+    to the gallery; with --out, a copy of each goes there too. With `depth_model`, the worker makes the
+    control pictures' depth maps first, and the request names them."""
     from hypersd_desktop.core.errors import AppError
     from hypersd_desktop.runtime.install import runtime_worker_command, status
     from hypersd_desktop.worker.client import WorkerClient, WorkerUnavailable
-    from hypersd_desktop.worker.protocol import ImageReady, JobFailed, JobFinished, JobProgress, WorkerReady
+    from hypersd_desktop.worker.protocol import (
+        ControlMap, ImageReady, JobFailed, JobFinished, JobProgress, MapReady, WorkerReady,
+    )
 
     if args.no_gallery:
         raise InputError("--no-gallery needs torch in this program; the compute runtime's worker always adds its "
@@ -386,7 +434,17 @@ def run_in_runtime(request: GenerationRequest, args: argparse.Namespace, paths: 
                 if isinstance(event, WorkerUnavailable):
                     raise AppError(event.message)
                 if isinstance(event, WorkerReady) and job is None:
-                    job = client.submit(request)
+                    pictures = {c.image for c in request.controls} if depth_model else set()
+                    for picture in sorted(pictures):
+                        client.submit_map(ControlMap(picture, depth_model))
+                    maps: dict[str, str] = {}
+                    if not pictures:
+                        job = client.submit(request)
+                elif isinstance(event, MapReady):
+                    maps[event.map.image] = client.inputs.add(event.png, "The depth map")
+                    if len(maps) == len(pictures):
+                        request = with_maps(request, maps.__getitem__)
+                        job = client.submit(request)
                 elif isinstance(event, JobProgress):
                     show(event.stage, event.step, event.total_steps)
                 elif isinstance(event, ImageReady):
@@ -399,7 +457,7 @@ def run_in_runtime(request: GenerationRequest, args: argparse.Namespace, paths: 
                           if args.json else f"{path}  (seed {event.seed}, in the compute runtime)", flush=True)
                 elif isinstance(event, JobFailed):
                     raise AppError(event.message)
-                elif isinstance(event, JobFinished):
+                elif isinstance(event, JobFinished) and event.job_id == job:
                     for warning in () if args.json else event.warnings:
                         print(f"warning: {warning}", file=sys.stderr)
                     return 0

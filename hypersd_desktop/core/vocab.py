@@ -65,6 +65,7 @@ class ModelKind(TextEnum):
     TAESD = "taesd"
     CONTROLNET = "controlnet"
     EMBEDDING = "embedding"  # a textual-inversion embedding, applied where its name is in a prompt
+    DEPTH = "depth"  # a depth-estimation model (Depth Anything), which makes depth maps of photos for ControlNets
 
 
 class Device(TextEnum):

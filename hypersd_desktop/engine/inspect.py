@@ -537,6 +537,22 @@ def not_the_kind(path: Path, info: WeightsInfo, wanted: str) -> str:
     return f"{path.name} is {WeightsKind(info.kind).phrase}, not {wanted}."
 
 
+DEPTH_MODEL_TYPES = ("depth_anything",)  # config.json's model_type of the depth-estimation folders read
+DEPTH_MODEL_FILES = ("config.json", "preprocessor_config.json", "model.safetensors")
+
+
+def is_depth_model(folder: Path) -> bool:
+    """Whether `folder` is a depth-estimation model the app reads (engine/depth.py): a transformers folder of a
+    Depth Anything model in safetensors, known by its config, not its name."""
+    if not all((folder / name).is_file() for name in DEPTH_MODEL_FILES):
+        return False
+    try:
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and config.get("model_type") in DEPTH_MODEL_TYPES
+
+
 def folder_family(folder: Path) -> str | None:
     """SD2 for a diffusers folder whose UNet takes SD2's text, though the folder names SD1.5's pipeline class (as
     stable-diffusion-2-1's does); None otherwise."""

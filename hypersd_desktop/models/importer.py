@@ -24,7 +24,8 @@ from hypersd_desktop.core.errors import AppError, ModelFormatError, UnsafeFileEr
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import Architecture, ImportStatus, ModelKind, WeightsKind
 from hypersd_desktop.engine.inspect import (
-    PICKLE_SUFFIXES, PIPELINE_CLASSES, family_phrase, folder_family, inspect_file, unknown_phrase, weights_name,
+    PICKLE_SUFFIXES, PIPELINE_CLASSES, family_phrase, folder_family, inspect_file, is_depth_model, unknown_phrase,
+    weights_name,
 )
 from hypersd_desktop.core.hashes import other_tools_hashes, sha256_file
 from hypersd_desktop.models.registry import InstalledModel, ModelFile, Registry
@@ -129,19 +130,23 @@ class Importer:
         return ImportItem(str(path), ImportStatus.IMPORTED, kind, architecture, model_id=model.id)
 
     def _import_folder(self, path: Path, copy: bool, meter: TransferMeter, cancel: CancelToken) -> ImportItem:
-        try:
-            index = json.loads((path / "model_index.json").read_text(encoding="utf-8"))
-            class_name = index.get("_class_name")
-        except (UnicodeDecodeError, ValueError, RecursionError, AttributeError):
-            raise ModelFormatError(f"{path.name}: its model_index.json is damaged (not a JSON object); download or "
-                                   "export the model again.") from None
-        architecture = PIPELINE_CLASSES.get(class_name) if isinstance(class_name, str) else None
-        family = folder_family(path)
-        if architecture is None or family:
-            meter.advance(path.name, _size(path))
-            what = f"a model for {family}" if family else f"a {class_name}"
-            return ImportItem(str(path), ImportStatus.UNSUPPORTED, ModelKind.BASE, None,
-                              reason=f"{what}; only SD1.5 and SDXL pipelines are used")
+        """A diffusers pipeline folder, or a depth-estimation model's (Depth Anything, as transformers saves it)."""
+        kind, architecture = ModelKind.DEPTH, None
+        if not is_depth_model(path):
+            kind = ModelKind.BASE
+            try:
+                index = json.loads((path / "model_index.json").read_text(encoding="utf-8"))
+                class_name = index.get("_class_name")
+            except (UnicodeDecodeError, ValueError, RecursionError, AttributeError):
+                raise ModelFormatError(f"{path.name}: its model_index.json is damaged (not a JSON object); download "
+                                       "or export the model again.") from None
+            architecture = PIPELINE_CLASSES.get(class_name) if isinstance(class_name, str) else None
+            family = folder_family(path)
+            if architecture is None or family:
+                meter.advance(path.name, _size(path))
+                what = f"a model for {family}" if family else f"a {class_name}"
+                return ImportItem(str(path), ImportStatus.UNSUPPORTED, ModelKind.BASE, None,
+                                  reason=f"{what}; only SD1.5 and SDXL pipelines are used")
         pickles = [p for p in path.rglob("*") if p.suffix.lower() in PICKLE_SUFFIXES and p.is_file()]
         weights = [p for p in path.rglob("*.safetensors") if p.is_file()]
         if pickles and not weights:
@@ -159,11 +164,11 @@ class Importer:
             final = self.models_dir / model_id
             _copy(path, final, cancel)
         model = self.registry.add(InstalledModel(
-            id=model_id, name=path.name, kind=ModelKind.BASE, architecture=architecture, layout="diffusers", path=str(final),
+            id=model_id, name=path.name, kind=kind, architecture=architecture, layout="diffusers", path=str(final),
             size=_size(path), sha256=None, short_hash=None, source="import-copy" if copy else "import-reference",
             owned=copy, files=tuple(files),
         ))
-        return ImportItem(str(path), ImportStatus.IMPORTED, ModelKind.BASE, architecture, model_id=model.id)
+        return ImportItem(str(path), ImportStatus.IMPORTED, kind, architecture, model_id=model.id)
 
     def _new_id(self, name: str, sha: str) -> str:
         """An id no installed model has: the name, else the name and the hash, else numbered (two
@@ -208,7 +213,8 @@ def _model_name(path: Path) -> str:
 
 
 def _is_diffusers_folder(path: Path) -> bool:
-    return path.is_dir() and (path / "model_index.json").is_file()
+    """A folder imported whole: a diffusers pipeline, or a depth model."""
+    return path.is_dir() and ((path / "model_index.json").is_file() or is_depth_model(path))
 
 
 def _scan(root: Path) -> Iterator[Path]:

@@ -2,9 +2,10 @@
 
 The picture comes in as the init image's does (drop, Choose…, Paste). The preprocessor makes it the
 ControlNet's input: Canny edges of a photo (OpenCV, the model card's thresholds, found on the photo
-fitted to the run's size; the request then names the edge map), a scribble from a drawing (made by the
-engine; the request names the drawing),
-or the picture as it is (an edge map or scribble already). The thumbnail shows what the ControlNet
+fitted to the run's size; the request then names the edge map), a photo's depth map (made by the worker
+with an installed depth model, Depth Anything; the request names the map), a scribble from a drawing
+(made by the engine; the request names the drawing),
+or the picture as it is (an edge map, depth map or scribble already). The thumbnail shows what the ControlNet
 sees. The scale is how strongly it steers (the model card uses 0.5 with canny ControlNets). A ControlNet
 Union model follows many kinds of image: for one, a Type list says what the picture is (canny edges and
 scribbles are known from the preprocessor; a depth map or a pose given as it is needs saying).
@@ -24,20 +25,34 @@ from hypersd_desktop.engine.inputs import covered, edge_map
 from hypersd_desktop.engine.inspect import union_control_types
 from hypersd_desktop.engine.types import ControlSpec
 from hypersd_desktop.models.library import ModelLibrary
+from hypersd_desktop.ui.control_maps import ControlMaps
 from hypersd_desktop.ui.init_image import PictureInput
+from hypersd_desktop.ui.pictures import read_picture
+from hypersd_desktop.worker.protocol import ControlMap
 
 CANNY = "canny"
-PREPROCESSORS = (("Canny edges of a photo", CANNY), ("Scribble from a drawing", Preprocessor.SCRIBBLE.value),
-                 ("As it is (edges or a scribble)", Preprocessor.NONE.value))
-TYPE_OF_PREPROCESSOR = {CANNY: ControlType.CANNY, Preprocessor.SCRIBBLE.value: ControlType.SOFTEDGE}
+DEPTH = "depth"
+PREPROCESSORS = (("Canny edges of a photo", CANNY), ("Depth map of a photo", DEPTH),
+                 ("Scribble from a drawing", Preprocessor.SCRIBBLE.value),
+                 ("As it is (edges, a depth map or a scribble)", Preprocessor.NONE.value))
+TYPE_OF_PREPROCESSOR = {CANNY: ControlType.CANNY, DEPTH: ControlType.DEPTH, Preprocessor.SCRIBBLE.value: ControlType.SOFTEDGE}
+MAP_FAILED = ""  # a depth map that could not be made: not asked for again until the preprocessor or models change
+MAP_FAILED_TEXT = ("The depth map could not be made (the message above says why); choose Depth map of a photo in "
+                   "the list again to try again.")
+NO_DEPTH_MODEL = ("A depth map needs a depth model: download Depth Anything V2 Small in the Models tab, or choose "
+                  "another preprocessor.")
 
 
 class ControlBox(PictureInput):
     EMPTY_TEXT = "Drop a picture for a ControlNet to follow"
     CHOOSE_TITLE = "A picture for the ControlNet to follow"
 
-    def __init__(self, inputs: InputImages, library: ModelLibrary, parent: QWidget | None = None) -> None:
+    def __init__(self, inputs: InputImages, library: ModelLibrary, maps: ControlMaps | None = None,
+                 parent: QWidget | None = None) -> None:
         self.library = library
+        self.maps = maps  # makes depth maps (in the worker); None: no depth maps
+        # asked for -> the map's digest; None while it is made, MAP_FAILED when it could not be
+        self._depth_maps: dict[ControlMap, str | None] = {}
         self.model_box = QComboBox()
         self.model_box.setToolTip("The ControlNet: installed ones for the base model's architecture")
         self.preprocessor = QComboBox()
@@ -58,13 +73,18 @@ class ControlBox(PictureInput):
         self.model_box.currentIndexChanged.connect(lambda _index: (self._fill_types(), self.changed.emit()))
         self.preprocessor.currentIndexChanged.connect(lambda _index: (self._follow_preprocessor(), self._show(),
                                                                       self.changed.emit()))
+        self.preprocessor.activated.connect(lambda _index: (self._forget_failed_maps(), self._show()))  # chosen again
         self.type_box.currentIndexChanged.connect(lambda _index: self.changed.emit())
         self._fill_types()
         self.scale.valueChanged.connect(lambda _value: self.changed.emit())
+        if maps is not None:
+            maps.made.connect(self._map_made)
+            maps.failed.connect(self._map_failed)
         self._show()
 
     def fill_models(self, architecture: str) -> None:
         """List the installed ControlNets for `architecture`, keeping the chosen one where it is listed."""
+        self._forget_failed_maps()  # the depth model may be another now
         current = self.model_box.currentData()
         self.model_box.blockSignals(True)
         self.model_box.clear()
@@ -95,7 +115,9 @@ class ControlBox(PictureInput):
                                       "As it is (a map of that type)" if types else PREPROCESSORS[-1][0])
 
     def _follow_preprocessor(self) -> None:
-        """Canny edges and scribbles say what they are: the Type list follows the preprocessor to them."""
+        """Canny edges, depth maps and scribbles say what they are: the Type list follows the preprocessor to
+        them. A depth map that could not be made is tried again when Depth is chosen again."""
+        self._forget_failed_maps()
         kind = TYPE_OF_PREPROCESSOR.get(self.preprocessor.currentData())
         if kind is not None and self.type_box.findData(kind) >= 0:
             self.type_box.setCurrentIndex(self.type_box.findData(kind))
@@ -115,6 +137,16 @@ class ControlBox(PictureInput):
         kind = self.preprocessor.currentData()
         if kind == CANNY:
             return ControlSpec(model.path, self._edge_map(self.run_size), self.scale.value(),
+                               control_type=self.control_type())
+        if kind == DEPTH:
+            wanted = self._wanted_map()
+            if wanted is None:
+                raise AppError(NO_DEPTH_MODEL)
+            if self._depth_maps.get(wanted) == MAP_FAILED:
+                raise AppError(MAP_FAILED_TEXT)
+            if self._depth_maps.get(wanted) is None:
+                raise AppError("The depth map is still being made; generate again in a moment.")
+            return ControlSpec(model.path, self._depth_maps[wanted], self.scale.value(),
                                control_type=self.control_type())
         return ControlSpec(model.path, self.digest, self.scale.value(), preprocessor=kind,
                            control_type=self.control_type())
@@ -159,19 +191,78 @@ class ControlBox(PictureInput):
         self.set_digest(image if isinstance(image, str) else None)
 
     def _show(self) -> None:
+        self._ask_for_map()
         super()._show()
         has_picture = self.digest is not None
         for widget in (self.scale, self.preprocessor, self.type_box):
             widget.setEnabled(has_picture)
 
+    # -- depth maps -------------------------------------------------------------------------
+
+    def _depth_model(self):
+        models = self.library.registry.list(kind=ModelKind.DEPTH)
+        return models[0] if models else None
+
+    def _wanted_map(self) -> ControlMap | None:
+        """The depth map the picture needs (with the installed depth model); None without a picture or a model."""
+        model = self._depth_model()
+        if self.digest is None or model is None or self.maps is None:
+            return None
+        return ControlMap(self.digest, model.path)
+
+    def _ask_for_map(self) -> None:
+        wanted = self._wanted_map() if self.preprocessor.currentData() == DEPTH else None
+        if wanted is not None and wanted not in self._depth_maps:
+            self._depth_maps[wanted] = None
+            self.maps.request(wanted)
+
+    @property
+    def reading(self) -> bool:
+        """Also while the picture's depth map is being made: the request cannot name it yet."""
+        making = self.preprocessor.currentData() == DEPTH and self._wanted_map() in self._depth_maps \
+            and self._depth_maps[self._wanted_map()] is None
+        return super().reading or making
+
+    def waiting_text(self) -> str:
+        return "Making the depth map…" if not super().reading and self.reading else super().waiting_text()
+
+    def _map_made(self, control_map: ControlMap, digest: str) -> None:
+        if control_map in self._depth_maps:
+            self._depth_maps[control_map] = digest
+            if control_map == self._wanted_map():
+                self._show()
+                self.changed.emit()
+
+    def _map_failed(self, control_map: ControlMap, message: str) -> None:
+        if control_map in self._depth_maps and self._depth_maps[control_map] is None:
+            self._depth_maps[control_map] = MAP_FAILED
+            if control_map == self._wanted_map():
+                self.failed.emit(f"The depth map could not be made: {message}")
+                self._show()
+                self.changed.emit()
+
+    def _forget_failed_maps(self) -> None:
+        """Depth maps that could not be made are asked for again (the preprocessor or the models changed)."""
+        self._depth_maps = {key: value for key, value in self._depth_maps.items() if value != MAP_FAILED}
+
     def shown(self, picture: QImage) -> tuple[QImage, str]:
         """What the ControlNet sees of the picture at the run's size, made here (edges are kept in the input
-        store)."""
+        store), or in the worker (a depth map: the photo is shown until it comes)."""
         from hypersd_desktop.engine.preprocess import drawing_mode, scribble
 
         kind = self.preprocessor.currentData()
         if kind == Preprocessor.NONE.value:
             return picture, "The ControlNet follows this picture as it is"
+        if kind == DEPTH:
+            wanted = self._wanted_map()
+            if wanted is None:
+                return picture, NO_DEPTH_MODEL
+            if self._depth_maps.get(wanted) == MAP_FAILED:
+                return picture, MAP_FAILED_TEXT
+            if self._depth_maps.get(wanted) is None:
+                return picture, "Making the depth map…" if wanted in self._depth_maps else ""
+            return (read_picture(self.inputs.find(self._depth_maps[wanted])),
+                    f"What the ControlNet follows: the photo's depth, near is light ({self._depth_model().name})")
         if kind == CANNY:
             data = self.inputs.read(self._edge_map(self.run_size))
         else:  # as the engine makes it, from the drawing fitted to the run
@@ -186,7 +277,7 @@ class ControlBox(PictureInput):
         """The size the run has (the Generate tab's, or the init image's): Canny edges are found at it."""
         if size != self.run_size:
             self.run_size = size
-            if self.digest is not None and self.preprocessor.currentData() != Preprocessor.NONE.value:
+            if self.digest is not None and self.preprocessor.currentData() in (CANNY, Preprocessor.SCRIBBLE.value):
                 self._show()
 
     def _edge_map(self, size: tuple[int, int] | None) -> str:

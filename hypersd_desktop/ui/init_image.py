@@ -108,6 +108,10 @@ class PictureInput(QWidget):
         """Whether a picture is being read (a HEIC photo made PNG): the request does not have it yet."""
         return self._read_serial != self._reading
 
+    def waiting_text(self) -> str:
+        """While `reading`: what the picture waits for ("Reading photo.heic…")."""
+        return self.thumbnail.text()
+
     def _read_off_thread(self, data: bytes, name: str, serial: int) -> None:
         def run() -> None:
             try:

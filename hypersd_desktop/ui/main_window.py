@@ -39,6 +39,7 @@ from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.banner import Banner
 from hypersd_desktop.ui.control_image import ControlBox
+from hypersd_desktop.ui.control_maps import ControlMaps
 from hypersd_desktop.ui.draw_tab import DrawTab
 from hypersd_desktop.ui.drops import DroppedFiles, ImageChoice, ask_about_image
 from hypersd_desktop.ui.engine_notice import EngineNoticeView
@@ -131,7 +132,8 @@ class MainWindow(QMainWindow):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.init_image = InitImageBox(self.bridge.inputs)
-        self.control_image = ControlBox(self.bridge.inputs, self.library)
+        self.control_maps = ControlMaps(self.bridge, self)  # depth maps, made by the worker
+        self.control_image = ControlBox(self.bridge.inputs, self.library, self.control_maps)
         self.latest_wins = QCheckBox("Latest wins (replace queued jobs)")
         self.latest_wins.setChecked(self.settings.latest_wins)
 
@@ -304,7 +306,8 @@ class MainWindow(QMainWindow):
         self.image_saved.connect(lambda _: self._gallery_timer.start())
         self.jobs = JobView(self.bridge, JobWidgets(
             self.preview, self.timing, self.cancel_button, self.results, self.queue, self.warnings, self.errors,
-            self.device_label, self.memory_label), lambda: self.settings, self, skip=self.draw.owns)
+            self.device_label, self.memory_label), lambda: self.settings, self,
+            skip=lambda job_id: self.draw.owns(job_id) or self.control_maps.owns(job_id))
         self.jobs.image_saved.connect(self.image_saved)
         self.bridge.ready.connect(lambda _message: self._update_recipe_controls())  # the device decides some notes
         self.bridge.notice.connect(self.engine_notice.show_notice)
@@ -480,7 +483,7 @@ class MainWindow(QMainWindow):
         reading = next((box for box in (self.init_image, self.control_image) if box.reading), None)
         if reading is not None:  # a phone's photo being made PNG: the image is made once it is in
             self._generate_when_read = reading
-            self.statusBar().showMessage(f"{reading.thumbnail.text()} The image is made once it is read.")
+            self.statusBar().showMessage(f"{reading.waiting_text()} The image is made once it is read.")
             return
         request = self.build_request()
         if request is None:

@@ -58,11 +58,11 @@ def _table(columns: tuple[str, ...]) -> QTableWidget:
     return table
 
 
-def _installed_for(model: InstalledModel) -> str:
-    """The architecture an installed model is for; a VAE file that does not say is for either."""
-    if not model.architecture:
-        return "SD1.5 or SDXL" if model.kind == ModelKind.VAE else "?"
-    return architecture_label(model.architecture)
+def _made_for(kind: str, architecture: str | None) -> str:
+    """The architecture a model is for; a VAE file that does not say, or a depth model, is for either."""
+    if not architecture:
+        return "SD1.5 or SDXL" if kind in (ModelKind.VAE, ModelKind.DEPTH) else "?"
+    return architecture_label(architecture)
 
 
 def _installed_kind(model: InstalledModel) -> str:
@@ -177,7 +177,7 @@ class ModelManager(QWidget):
         selected = self._selected_entry()
         self.catalog_table.setRowCount(len(entries))
         for row, entry in enumerate(entries):
-            values = (entry.name, architecture_label(entry.architecture), entry.kind,
+            values = (entry.name, _made_for(entry.kind, entry.architecture), entry.kind,
                       format_size(entry.size), entry.licence, entry.enables, self.entry_status(entry))
             for column, value in enumerate(values):
                 self.catalog_table.setItem(row, column, _item(value, entry if column == 0 else None))
@@ -188,7 +188,7 @@ class ModelManager(QWidget):
         for row, model in enumerate(models):
             used = time.strftime("%Y-%m-%d", time.localtime(model.last_used)) if model.last_used else "never"
             source = SOURCES.get(model.source, model.source)
-            values = (model.name, _installed_for(model), _installed_kind(model), format_size(model.size or 0), source,
+            values = (model.name, _made_for(model.kind, model.architecture), _installed_kind(model), format_size(model.size or 0), source,
                       used, model.path)
             gone = not Path(model.path).exists()
             for column, value in enumerate(values):

@@ -37,11 +37,12 @@ from hypersd_desktop import __version__
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import HELD_IMAGES, InputImages
 from hypersd_desktop.core.paths import HOME_ENV, AppPaths
+from hypersd_desktop.core.vocab import Device
 from hypersd_desktop.engine.types import AUTO_BACKEND, GenerationRequest
 from hypersd_desktop.worker.batch import BatchSpec
 from hypersd_desktop.worker.protocol import (
-    JOB_ENDS, PROTOCOL_VERSION, CancelJob, Hello, JobFailed, PutImage, RunBatch, RunJob, Shutdown, WorkerReady,
-    WorkerRefused,
+    JOB_ENDS, PROTOCOL_VERSION, CancelJob, ControlMap, Hello, JobFailed, MakeMap, PutImage, RunBatch, RunJob, Shutdown,
+    WorkerReady, WorkerRefused,
 )
 from hypersd_desktop.worker.wire import MessageWriter, ProtocolError, read_message
 
@@ -63,17 +64,28 @@ def worker_command(python: str | None = None) -> list[str] | None:
 
 @dataclass(frozen=True)
 class QueuedJob:
-    """One image request, or a batch (`request` is then its first unit's, for display)."""
+    """One image request, a batch (`request` is then its first unit's, for display), or a control map to make
+    (`map`; `request` is then None)."""
 
     job_id: int
-    request: GenerationRequest
+    request: GenerationRequest | None
     batch: BatchSpec | None = None
     save: bool = True  # False: the images are shown, not written (the Draw tab's live images)
+    map: ControlMap | None = None
 
     def requests(self) -> tuple[GenerationRequest, ...]:
-        return tuple(unit.request for unit in self.batch.units) if self.batch else (self.request,)
+        if self.batch:
+            return tuple(unit.request for unit in self.batch.units)
+        return (self.request,) if self.request is not None else ()
+
+    def input_images(self) -> tuple[str, ...]:
+        """The digests of the input images the worker needs for this job."""
+        named = tuple(digest for request in self.requests() for digest in request.input_images())
+        return tuple(dict.fromkeys(named + ((self.map.image,) if self.map else ())))
 
     def describe(self) -> str:
+        if self.map:
+            return f"{self.map.kind} map of a ControlNet picture"
         if self.batch:
             return f"batch of {len(self.batch.units)} images into {self.batch.target}"
         return f"{self.request.prompt[:60]} (seed {self.request.seed})"
@@ -203,6 +215,10 @@ class WorkerClient:
         Without `save`, its images come back as `ImageReady` with no path and are written nowhere."""
         return self._enqueue(QueuedJob(next(self._ids), request, save=save), latest_wins)
 
+    def submit_map(self, control_map: ControlMap) -> int:
+        """Queue the making of a control map; it comes back as `MapReady`, on the device generation uses."""
+        return self._enqueue(QueuedJob(next(self._ids), None, map=control_map), latest_wins=False)
+
     def submit_batch(self, spec: BatchSpec) -> int:
         """Queue a batch job; it runs as one job (one cancel stops it; running it again resumes it)."""
         return self._enqueue(QueuedJob(next(self._ids), spec.units[0].request, spec), latest_wins=False)
@@ -212,7 +228,7 @@ class WorkerClient:
             self.on_event(JobFailed(job.job_id, self._unavailable_reason))
             return job.job_id
         with self._lock:
-            dropped = [j for j in self._queue if j.batch is None] if latest_wins else []  # batches stay
+            dropped = [j for j in self._queue if j.batch is None and j.map is None] if latest_wins else []  # batches stay
             self._queue = [j for j in self._queue if j not in dropped] + [job]
         for old in dropped:
             self.on_event(JobFailed(old.job_id, "Replaced by a newer request.", cancelled=True))
@@ -287,7 +303,9 @@ class WorkerClient:
             self._notify_queue()
             missing = self._send_inputs(job)
             if missing is None:
-                if job.batch is not None:
+                if job.map is not None:
+                    self._send(MakeMap(job.job_id, job.map, Device(self.engine_choice[1])))
+                elif job.batch is not None:
                     self._send(RunBatch(job.job_id, job.batch))
                 else:
                     # A live image is shown whole when done: no step previews to make and send.
@@ -299,7 +317,7 @@ class WorkerClient:
 
     def _send_inputs(self, job: QueuedJob) -> str | None:
         """Send the worker the input images `job` names that it may not hold; what is wrong when one is not here."""
-        for digest in dict.fromkeys(d for request in job.requests() for d in request.input_images()):
+        for digest in job.input_images():
             with self._lock:
                 if digest in self._sent:
                     self._sent.move_to_end(digest)

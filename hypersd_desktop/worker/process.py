@@ -36,7 +36,7 @@ from hypersd_desktop.engine import notices
 from hypersd_desktop.engine.types import Progress
 from hypersd_desktop.worker.protocol import (
     PROTOCOL_VERSION, BatchFinished, BatchProgress, CancelJob, EngineNotice, Hello, ImageReady, JobFailed, JobFinished,
-    JobProgress, JobStarted, PutImage, RunBatch, RunJob, Shutdown, WorkerReady, WorkerRefused,
+    JobProgress, JobStarted, MakeMap, MapReady, PutImage, RunBatch, RunJob, Shutdown, WorkerReady, WorkerRefused,
 )
 from hypersd_desktop.worker.wire import MessageWriter, ProtocolError, read_message
 
@@ -124,6 +124,8 @@ class Worker:
                 token = self.cancels.setdefault(message.job_id, CancelToken())
             if isinstance(message, RunJob):
                 self._run(message, token)
+            elif isinstance(message, MakeMap):
+                self._make_map(message, token)
             else:
                 self._run_batch(message, token)
             with self.lock:
@@ -153,7 +155,7 @@ class Worker:
                     self.cancels.setdefault(message.job_id, CancelToken()).cancel()
             elif isinstance(message, PutImage):
                 self._keep_image(message)
-            elif isinstance(message, (RunJob, RunBatch, Shutdown)):
+            elif isinstance(message, (RunJob, RunBatch, MakeMap, Shutdown)):
                 self.inbox.put(message)
             else:
                 log.warning("ignored a %s message", type(message).kind)
@@ -210,6 +212,15 @@ class Worker:
             self.out.send(JobFinished(job.job_id, first.warnings, time.perf_counter() - started,
                                       self.service.memory_in_use(request, first.settings.device),
                                       first.settings.device, first.settings.dtype, first.settings.backend))
+
+    def _make_map(self, job: MakeMap, token: CancelToken) -> None:
+        started = time.perf_counter()
+        with self._reported(job.job_id):
+            self.out.send(JobStarted(job.job_id))
+            token.raise_if_cancelled()
+            png, device = self.service.depth_map(job.map.image, job.map.model, job.device)
+            self.out.send(MapReady(job.job_id, job.map, png))
+            self.out.send(JobFinished(job.job_id, seconds=time.perf_counter() - started, device=device))
 
     def _run_batch(self, job: RunBatch, token: CancelToken) -> None:
         from hypersd_desktop.worker.batch import BatchRunner, BatchSizer

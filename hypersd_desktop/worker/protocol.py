@@ -7,9 +7,9 @@ compute runtime the packaged app installs — and later another machine.
 
 The conversation: the app sends `Hello` and the worker answers `WorkerReady` (its protocol and
 package versions, backends and devices) or `WorkerRefused`. Then the app sends jobs one at a
-time (`RunJob`, `RunBatch`), `CancelJob` at any moment, and `Shutdown`. For each job the
-worker sends `JobStarted`, then `JobProgress`/`BatchProgress`, `ImageReady` per image, and
-ends it with exactly one of `JobFinished`, `BatchFinished` or `JobFailed`. Between and during jobs
+time (`RunJob`, `RunBatch`, `MakeMap`), `CancelJob` at any moment, and `Shutdown`. For each job the
+worker sends `JobStarted`, then `JobProgress`/`BatchProgress`, `ImageReady` per image (`MapReady`
+for a map), and ends it with exactly one of `JobFinished`, `BatchFinished` or `JobFailed`. Between and during jobs
 the worker may send `EngineNotice`: what an engine says outside any job (a background compile).
 
 Image inputs (init images, masks, control images) are named in requests by the sha256 of their
@@ -77,6 +77,26 @@ class RunBatch:
 
     job_id: int
     spec: BatchSpec
+
+
+@dataclass(frozen=True)
+class ControlMap:
+    """A map a ControlNet follows, made by a model from input image `image` (a digest): `kind` "depth", a depth map
+    made with the depth-estimation model at `model` (engine/depth.py)."""
+
+    image: str
+    model: str
+    kind: str = "depth"
+
+
+@message("make-map")
+@dataclass(frozen=True)
+class MakeMap:
+    """Make `map` on `device`; answered with `MapReady`, then `JobFinished` (or `JobFailed`)."""
+
+    job_id: int
+    map: ControlMap
+    device: Device = Device.AUTO
 
 
 @message("put-image")
@@ -163,6 +183,16 @@ class ImageReady:
     image_id: int | None
     png: bytes
     load_s: float = 0.0
+
+
+@message("map")
+@dataclass(frozen=True)
+class MapReady:
+    """The map a `MakeMap` asked for, as PNG bytes."""
+
+    job_id: int
+    map: ControlMap
+    png: bytes
 
 
 @message("finished")

@@ -17,7 +17,7 @@ from pathlib import Path
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken
-from hypersd_desktop.core.vocab import Architecture, Mode, Scheduler
+from hypersd_desktop.core.vocab import Architecture, Device, Mode, Scheduler
 from hypersd_desktop.engine import backend as backends
 from hypersd_desktop.engine.backend import BatchingEngine, Engine
 from hypersd_desktop.engine.types import HIRES_STAGE, GenerationRequest, GenerationResult, Progress, hires_size
@@ -33,6 +33,9 @@ def _job_timings(passes: list[dict[str, float]], total_s: float, images: int) ->
     stages = {key: sum(timings.get(key, 0.0) for timings in passes)
               for key in ("load_s", "denoise_s", "decode_s")}
     return {**stages, "total_s": total_s, "per_image_s": (total_s - stages["load_s"]) / images}
+
+
+MAP_SIDE = 2048  # the longest side of a depth map: a phone photo's is made at this size, not at 4032 × 3024
 
 
 def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParameters:
@@ -141,6 +144,24 @@ class GenerationService:
         self.hashes = hashes
         self.inputs = inputs or InputImages(paths.inputs)
         self.engines = engines or Engines(self.inputs)
+        self._depth = None  # the DepthEstimator, made on the first depth map
+
+    def depth_map(self, image: str, model: str, device: str = Device.AUTO) -> tuple[bytes, Device]:
+        """The depth map (PNG) of input image `image` (a digest) made with the depth model at `model`, and the
+        device it ran on: `device` where torch has it (DirectML is ONNX Runtime's: the map is made on the CPU)."""
+        from hypersd_desktop.engine.depth import DepthEstimator
+        from hypersd_desktop.engine.devices import available_devices
+
+        self._depth = self._depth or DepthEstimator()
+        placed = Device(device) if device in available_devices() else Device(available_devices()[0])
+        picture = self.inputs.open(image)
+        if max(picture.size) > MAP_SIDE:  # the model sees 518 pixels; no run is larger than this
+            from PIL import Image, ImageOps
+
+            picture = ImageOps.contain(picture, (MAP_SIDE, MAP_SIDE), Image.Resampling.LANCZOS)
+        buffer = io.BytesIO()
+        self._depth.depth_map(picture, model, placed.value).save(buffer, format="PNG")
+        return buffer.getvalue(), placed
 
     def generate(self, request: GenerationRequest, on_progress: Callable[[Progress], None] | None = None,
                  cancel: CancelToken | None = None) -> list[GenerationResult]:

@@ -119,7 +119,7 @@ def test_a_union_controlnet_asks_what_the_picture_is(qtbot, idle_app, tiny_sdxl,
     as_it_is = box.preprocessor.findData("none")
     box.model_box.setCurrentIndex(0)
     assert box.type_box.isHidden() and window.build_request().controls[0].control_type is None
-    assert box.preprocessor.itemText(as_it_is) == "As it is (edges or a scribble)"
+    assert box.preprocessor.itemText(as_it_is) == "As it is (edges, a depth map or a scribble)"
     box.model_box.setCurrentIndex(1)
     assert not box.type_box.isHidden() and box.type_box.count() == 6  # no tile or repaint before ProMax
     assert box.preprocessor.itemText(as_it_is) == "As it is (a map of that type)"
@@ -241,3 +241,76 @@ def test_a_phone_photos_edges_are_found_at_the_runs_size_and_again_when_it_chang
         assert edges.shape == (size[1], size[0]) and np.array_equal(edges, expected)
         assert (edges == 255).sum() > 1000, "whole-strength edges, not grey ones"
         assert box.thumbnail.pixmap().width() > 0
+
+
+def test_a_photos_depth_map_is_made_by_the_worker_and_the_request_names_it(qtbot, parts, tiny_sd15, depth_model,
+                                                                          tmp_path):
+    """The window has no torch: the depth map comes from the worker. Generate pressed while it is made makes the
+    image once it is in; the request names the map, so reuse needs no depth model. Without one, it is said."""
+    import tiny_models
+
+    from hypersd_desktop.engine.depth import DepthEstimator
+    from hypersd_desktop.gallery.metadata import read_request
+    from hypersd_desktop.ui.control_image import NO_DEPTH_MODEL
+
+    window, box = parts.window, parts.window.control_image
+    parts.library.import_path(tiny_models.save_controlnet(tiny_sd15, tmp_path / "control_v11f1p_sd15_depth"))
+    window.models.models_changed.emit()
+    select_size(window.size_box, 64, 64)
+    window.prompt.setPlainText("a sunflower on a table")
+    box.preprocessor.setCurrentIndex(box.preprocessor.findData("depth"))
+    assert box.load_file(photo(tmp_path / "photo.png", size=80))
+    assert box.caption.text() == NO_DEPTH_MODEL and not box.reading
+    assert window.build_request(quiet=True) is None
+
+    (item,) = parts.library.import_path(depth_model)  # a Depth Anything folder, as the hub has it
+    assert (item.status, item.kind) == ("imported", "depth")
+    window.models.models_changed.emit()
+    select_size(window.size_box, 64, 64)  # the model lists were refilled: the quick size again
+    assert box.reading and box.caption.text() == "Making the depth map…"
+    ended = []
+    parts.bridge.finished.connect(ended.append)
+    parts.bridge.failed.connect(ended.append)
+    window.generate()  # waits for the map
+    assert "Making the depth map…" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: window.results.count() == 1, timeout=WAIT)
+    qtbot.waitUntil(lambda: len(ended) == 2, timeout=WAIT)  # the map's job, then the image's
+    assert not window.errors.text() and "depth" in box.caption.text()
+    assert window.queue.count() == 0 and "depth map" not in window.timing.text()
+
+    stored = GenerationRequest.from_dict(read_request(window.results.item(0).data(Qt.ItemDataRole.UserRole)))
+    (control,) = stored.controls
+    expected = DepthEstimator().depth_map(Image.open(tmp_path / "photo.png"), str(depth_model), "cpu")
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(box.inputs.read(control.image)))), np.asarray(expected))
+    assert control.preprocessor == Preprocessor.NONE and "control_v11f1p_sd15_depth" in control.model
+    assert window.build_request().controls == stored.controls  # the map is kept: not made again
+    window.apply_request(stored)  # reuse: the map as it is
+    assert box.preprocessor.currentData() == "none" and box.digest == control.image
+
+
+def test_a_depth_map_that_cannot_be_made_is_said_once_and_tried_again_when_asked(qtbot, parts, tiny_sd15,
+                                                                                  depth_model, tmp_path):
+    import tiny_models
+
+    from hypersd_desktop.ui.control_image import MAP_FAILED_TEXT
+
+    window, box = parts.window, parts.window.control_image
+    parts.library.import_path(tiny_models.save_controlnet(tiny_sd15, tmp_path / "control_v11f1p_sd15_depth"))
+    damaged = shutil.copytree(depth_model, tmp_path / "Depth-Anything-V2-Small-hf")
+    parts.library.import_path(damaged)
+    weights = damaged / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # damaged on disk since
+    window.models.models_changed.emit()
+    window.prompt.setPlainText("a sunflower")
+    asked = []
+    parts.bridge.client.submit_map = lambda control_map, submit=parts.bridge.client.submit_map: (
+        asked.append(control_map), submit(control_map))[1]
+    box.preprocessor.setCurrentIndex(box.preprocessor.findData("depth"))
+    assert box.load_file(photo(tmp_path / "photo.png"))
+    window.generate()  # waits for the map, which fails: nothing is made
+    qtbot.waitUntil(lambda: box.caption.text() == MAP_FAILED_TEXT, timeout=WAIT)
+    assert "The depth map could not be made" in window.errors.text() and "download Depth Anything" in window.errors.text()
+    qtbot.wait(500)
+    assert len(asked) == 1 and window.results.count() == 0 and not box.reading  # said once, not asked again
+    box.preprocessor.activated.emit(box.preprocessor.currentIndex())  # chosen in the list again
+    assert len(asked) == 2 and box.caption.text() == "Making the depth map…"

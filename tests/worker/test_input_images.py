@@ -106,3 +106,35 @@ def test_the_worker_is_sent_an_image_again_after_it_restarts(fake_backend, app_h
         (again,) = finished_images(events, 1)
     assert not [e for e in events.items if isinstance(e, JobFailed)], events.items
     assert Image.open(io.BytesIO(again.png)).convert("L").getpixel((32, 24)) == 0  # the init image, echoed
+
+
+def test_a_depth_map_is_made_by_the_worker_from_a_picture_the_app_holds(fake_backend, app_home, tmp_path,
+                                                                       depth_model):
+    """The window has no torch: it asks the worker for a photo's depth map, which comes back as PNG bytes, the
+    engine's own map (a photo larger than any run is mapped at 2048 pixels on its long side)."""
+    import numpy as np
+
+    from hypersd_desktop.engine.depth import DepthEstimator
+    from hypersd_desktop.worker.protocol import ControlMap, JobStarted, MapReady
+
+    inputs = InputImages(tmp_path / "app-inputs")
+    rng = np.random.default_rng(2)
+    photos = [Image.fromarray(rng.integers(0, 255, (h, w, 3), dtype=np.uint8)) for w, h in ((70, 42), (2400, 1600))]
+    held = []
+    for photo in photos:
+        buffer = io.BytesIO()
+        photo.save(buffer, format="PNG")
+        held.append(inputs.hold(buffer.getvalue()))
+    with fake_worker(app_home, inputs) as (events, client):
+        jobs = [client.submit_map(ControlMap(digest, str(depth_model))) for digest in held]
+        generated = client.submit(REQUEST.replace(seed=3), save=False)  # maps and images share the one queue
+        missing = client.submit_map(ControlMap("ab" * 32, str(depth_model)))
+        assert events.wait_for(JobFailed).job_id == missing
+        finished_images(events, 3)
+    maps = {event.job_id: event for event in events.items if isinstance(event, MapReady)}
+    assert sorted(maps) == jobs and generated not in maps
+    assert {e.job_id for e in events.items if isinstance(e, JobStarted)} >= {*jobs, generated}
+    small, large = (Image.open(io.BytesIO(maps[job].png)) for job in jobs)
+    assert maps[jobs[0]].map.image == held[0]
+    assert np.array_equal(np.asarray(small), np.asarray(DepthEstimator().depth_map(photos[0], str(depth_model), "cpu")))
+    assert large.size == (2048, 1365)
