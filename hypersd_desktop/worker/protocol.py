@@ -1,4 +1,4 @@
-"""The messages between the app and the generation worker program (protocol version 1).
+"""The messages between the app and the generation worker program (protocol version 2: 1 and `MakeMap`).
 
 Each message is a frozen dataclass with a wire name. They cross as JSON written by the one
 codec (`core.codec`), with bytes fields (previews, finished images, input images) as binary
@@ -27,7 +27,7 @@ from hypersd_desktop.engine.backend import BackendInfo
 from hypersd_desktop.engine.types import AUTO_BACKEND, GenerationRequest
 from hypersd_desktop.worker.batch import BatchSpec
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2  # 2: control maps (`MakeMap`), which a worker of protocol 1 would leave unanswered
 
 MESSAGES: dict[str, type] = {}
 

@@ -15,11 +15,11 @@ import sys
 import time
 
 from hypersd_desktop.core.vocab import Device
-from hypersd_desktop.worker.protocol import JobProgress, RunJob, WorkerReady
+from hypersd_desktop.worker.protocol import PROTOCOL_VERSION, JobProgress, RunJob, WorkerReady
 from hypersd_desktop.worker.wire import encode, read_message
 
 
-def ready(protocol: int = 1) -> bytes:
+def ready(protocol: int = PROTOCOL_VERSION) -> bytes:
     return encode(WorkerReady(protocol, "0.0-test", "CPython", (), (Device.CPU,), Device.CPU))
 
 
