@@ -426,6 +426,8 @@ def run_in_runtime(request: GenerationRequest, args: argparse.Namespace, paths: 
     client.engine_choice = (request.backend, request.device)
     client.start()
     job = None
+    pictures = {c.image for c in request.controls} if depth_model else set()  # their depth maps come first
+    maps: dict[str, str] = {}  # picture -> its depth map
     try:
         with ProgressBar("generate", unit="step", enabled=False if args.json else None) as bar:
             show = StageProgress(bar, quiet=args.json)
@@ -434,10 +436,8 @@ def run_in_runtime(request: GenerationRequest, args: argparse.Namespace, paths: 
                 if isinstance(event, WorkerUnavailable):
                     raise AppError(event.message)
                 if isinstance(event, WorkerReady) and job is None:
-                    pictures = {c.image for c in request.controls} if depth_model else set()
                     for picture in sorted(pictures):
                         client.submit_map(ControlMap(picture, depth_model))
-                    maps: dict[str, str] = {}
                     if not pictures:
                         job = client.submit(request)
                 elif isinstance(event, MapReady):

@@ -1,8 +1,8 @@
 """Depth maps for depth ControlNets, from a photo, with a depth-estimation model (Depth Anything V2).
 
-The map is the one transformers' depth-estimation pipeline gives, and the one the depth ControlNets
-(`control_v11f1p_sd15_depth`, `controlnet-depth-sdxl-1.0`, ControlNet Union's depth type) were shown:
-the model's relative depth at the photo's size, near white and far black, stretched over 0–255. The
+The map is the one transformers' depth-estimation pipeline gives, in the convention the depth ControlNets
+take (`control_v11f1p_sd15_depth`, `controlnet-depth-sdxl-1.0`, ControlNet Union's depth type): the
+model's relative depth at the photo's size, near white and far black, stretched over 0–255. The
 model is a transformers folder read from safetensors only (`config.json`, `preprocessor_config.json`,
 `model.safetensors`). Torch side: the worker and the command line make maps; the window asks the worker.
 """

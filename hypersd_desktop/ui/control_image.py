@@ -35,7 +35,8 @@ DEPTH = "depth"
 PREPROCESSORS = (("Canny edges of a photo", CANNY), ("Depth map of a photo", DEPTH),
                  ("Scribble from a drawing", Preprocessor.SCRIBBLE.value),
                  ("As it is (edges, a depth map or a scribble)", Preprocessor.NONE.value))
-TYPE_OF_PREPROCESSOR = {CANNY: ControlType.CANNY, DEPTH: ControlType.DEPTH, Preprocessor.SCRIBBLE.value: ControlType.SOFTEDGE}
+TYPE_OF_PREPROCESSOR = {CANNY: ControlType.CANNY, DEPTH: ControlType.DEPTH,
+                        Preprocessor.SCRIBBLE.value: ControlType.SOFTEDGE}
 MAP_FAILED = ""  # a depth map that could not be made: not asked for again until the preprocessor or models change
 MAP_FAILED_TEXT = ("The depth map could not be made (the message above says why); choose Depth map of a photo in "
                    "the list again to try again.")

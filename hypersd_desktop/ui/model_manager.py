@@ -188,8 +188,8 @@ class ModelManager(QWidget):
         for row, model in enumerate(models):
             used = time.strftime("%Y-%m-%d", time.localtime(model.last_used)) if model.last_used else "never"
             source = SOURCES.get(model.source, model.source)
-            values = (model.name, _made_for(model.kind, model.architecture), _installed_kind(model), format_size(model.size or 0), source,
-                      used, model.path)
+            values = (model.name, _made_for(model.kind, model.architecture), _installed_kind(model),
+                      format_size(model.size or 0), source, used, model.path)
             gone = not Path(model.path).exists()
             for column, value in enumerate(values):
                 item = _item(value, model if column == 0 else None)

@@ -228,7 +228,8 @@ class WorkerClient:
             self.on_event(JobFailed(job.job_id, self._unavailable_reason))
             return job.job_id
         with self._lock:
-            dropped = [j for j in self._queue if j.batch is None and j.map is None] if latest_wins else []  # batches stay
+            # batches and control maps stay: a newer image asked for replaces only the images waiting
+            dropped = [j for j in self._queue if j.batch is None and j.map is None] if latest_wins else []
             self._queue = [j for j in self._queue if j not in dropped] + [job]
         for old in dropped:
             self.on_event(JobFailed(old.job_id, "Replaced by a newer request.", cancelled=True))
