@@ -740,14 +740,25 @@ def controlnet_weights(path: Path) -> Path:
     return found[0]
 
 
+def folder_name(folder: Path) -> str:
+    """A model folder's name as people know it: a Hugging Face cache's snapshot folder
+    (`models--lllyasviel--control_v11p_sd15_canny/snapshots/<commit>`) by its repository's name, not the commit."""
+    repository = folder.parent.parent.name
+    if folder.parent.name == "snapshots" and repository.startswith("models--") and repository.count("--") >= 2:
+        return repository.split("--", 2)[2]
+    return folder.name
+
+
 def weights_name(path: Path) -> str:
     """A weights file or folder as people know it: diffusers' generic `diffusion_pytorch_model[_variant]` files
     are named after their folder (`controlnet-union-sdxl-1.0 promax`)."""
     generic = "diffusion_pytorch_model"
-    if path.is_dir() or not path.name.lower().startswith(generic) or not path.parent.name:
+    if path.is_dir():
+        return folder_name(path)
+    if not path.name.lower().startswith(generic) or not path.parent.name:
         return path.name
     variant = path.name.split(".")[0][len(generic) + 1:]
-    return f"{path.parent.name} {variant}".strip()
+    return f"{folder_name(path.parent)} {variant}".strip()
 
 
 def union_control_types(path: str | Path) -> int | None:

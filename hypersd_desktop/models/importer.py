@@ -24,8 +24,8 @@ from hypersd_desktop.core.errors import AppError, ModelFormatError, UnsafeFileEr
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import Architecture, ImportStatus, ModelKind, WeightsKind
 from hypersd_desktop.engine.inspect import (
-    PICKLE_SUFFIXES, PIPELINE_CLASSES, family_phrase, folder_family, inspect_file, is_depth_model, unknown_phrase,
-    weights_name,
+    PICKLE_SUFFIXES, PIPELINE_CLASSES, family_phrase, folder_family, folder_name, inspect_file, is_depth_model,
+    unknown_phrase, weights_name,
 )
 from hypersd_desktop.core.hashes import other_tools_hashes, sha256_file
 from hypersd_desktop.models.registry import InstalledModel, ModelFile, Registry
@@ -158,13 +158,13 @@ class Importer:
             sha = sha256_file(weight, meter, cancel)
             files.append(ModelFile(str(weight.relative_to(path)).replace(os.sep, "/"), weight.stat().st_size, sha))
         meter.advance(path.name, _size(path) - sum(file.size for file in files))  # configs and tokenizer files
-        model_id = self._new_id(path.name, files[0].sha256 if files else "")
+        model_id = self._new_id(folder_name(path), files[0].sha256 if files else "")
         final = path
         if copy:
             final = self.models_dir / model_id
             _copy(path, final, cancel)
         model = self.registry.add(InstalledModel(
-            id=model_id, name=path.name, kind=kind, architecture=architecture, layout="diffusers", path=str(final),
+            id=model_id, name=folder_name(path), kind=kind, architecture=architecture, layout="diffusers", path=str(final),
             size=_size(path), sha256=None, short_hash=None, source="import-copy" if copy else "import-reference",
             owned=copy, files=tuple(files),
         ))
@@ -208,7 +208,7 @@ def _model_name(path: Path) -> str:
     (a ControlNet or VAE folder holds `diffusion_pytorch_model.safetensors`)."""
     stem = path.name.lower().removesuffix(".safetensors")
     if stem.split(".")[0] in ("model", "pytorch_model") and path.parent.name:
-        return path.parent.name
+        return folder_name(path.parent)
     return weights_name(path).removesuffix(".safetensors")  # xinsir's `diffusion_pytorch_model_promax` too
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -247,6 +248,38 @@ def test_a_controlnet_folder_is_named_by_its_folder_not_its_generic_weights_file
     (item,) = library.import_path(folder)
     assert item.status == ImportStatus.IMPORTED, item.reason
     assert library.registry.find(item.model_id).name == "control_v11p_sd15_scribble"
+
+
+def _hub_cache_snapshot(hub, repository: str, source) -> Path:
+    """`source`'s files laid out as huggingface_hub caches a download: blobs named by hash, and a snapshot folder
+    named by the commit holding links to them under the files' names."""
+    import os
+
+    cache = hub / f"models--{repository.replace('/', '--')}"
+    snapshot = cache / "snapshots" / hashlib.sha1(repository.encode()).hexdigest()
+    for file in (p for p in sorted(source.rglob("*")) if p.is_file()):
+        blob = cache / "blobs" / hashlib.sha256(file.read_bytes()).hexdigest()
+        blob.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(file, blob)
+        link = snapshot / file.relative_to(source)
+        link.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(os.path.relpath(blob, link.parent), link)
+    return snapshot
+
+
+def test_a_hugging_face_cache_imports_with_each_model_named_by_its_repository(library, tmp_path, tiny_sd15,
+                                                                             controlnets, depth_model):
+    """~/.cache/huggingface/hub, imported whole: a pipeline, a ControlNet and a depth model, each in a snapshot
+    folder named by a commit, are known by their repository's names."""
+    hub = tmp_path / "huggingface" / "hub"
+    _hub_cache_snapshot(hub, "stable-diffusion-v1-5/stable-diffusion-v1-5", tiny_sd15)
+    _hub_cache_snapshot(hub, "lllyasviel/control_v11p_sd15_canny", controlnets["sd15"])
+    _hub_cache_snapshot(hub, "depth-anything/Depth-Anything-V2-Small-hf", depth_model)
+    items = library.import_path(hub)
+    assert [item.status for item in items] == [ImportStatus.IMPORTED] * 3, [item.reason for item in items]
+    names = {model.kind: model.name for model in library.registry.list()}
+    assert names == {"base": "stable-diffusion-v1-5", "controlnet": "control_v11p_sd15_canny",
+                     "depth": "Depth-Anything-V2-Small-hf"}
 
 
 def _register(library, path, kind, architecture=None, catalog_id=None):
