@@ -284,6 +284,11 @@ def test_a_photos_depth_map_is_made_by_the_worker_and_the_request_names_it(qtbot
     assert np.array_equal(np.asarray(Image.open(io.BytesIO(box.inputs.read(control.image)))), np.asarray(expected))
     assert control.preprocessor == Preprocessor.NONE and "control_v11f1p_sd15_depth" in control.model
     assert window.build_request().controls == stored.controls  # the map is kept: not made again
+    kept = box.state()  # as the session keeps it across a restart (ui/session.py): the photo, with Depth
+    assert (kept["image"], kept["preprocessor"]) == (box.digest, "depth")
+    box.clear()
+    box.restore(kept)
+    assert not box.reading and window.build_request().controls == stored.controls
     window.apply_request(stored)  # reuse: the map as it is
     assert box.preprocessor.currentData() == "none" and box.digest == control.image
 
