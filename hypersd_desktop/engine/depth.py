@@ -29,13 +29,14 @@ class DepthEstimator:
 
     def depth_map(self, picture, model: str, device: str = "auto"):
         """`picture`'s (PIL) depth map as an RGB image of its size: near is white."""
+        pixels, (width, height) = _seen(np.asarray(picture.convert("RGB"))), picture.size
         with self._lock:
             network, processor, placed = self._load(Path(model), choose_device(device))
-            inputs = processor(images=picture.convert("RGB"), return_tensors="pt").to(placed)
+            inputs = processor(images=pixels, return_tensors="pt", input_data_format="channels_last").to(placed)
             with torch.inference_mode():
                 outputs = network(**inputs)
-            (result,) = processor.post_process_depth_estimation(outputs, [picture.size[::-1]])
-        depth = result["predicted_depth"].float().cpu().numpy()
+            (result,) = processor.post_process_depth_estimation(outputs, [pixels.shape[:2]])
+        depth = result["predicted_depth"].float().cpu().numpy()[:height, :width]  # the picture, without its margin
         span = depth.max() - depth.min()
         scaled = (depth - depth.min()) / span if span > 0 else np.zeros_like(depth)  # a flat picture: all far
         from PIL import Image
@@ -62,3 +63,18 @@ class DepthEstimator:
         network = network.to(device).eval()
         self._loaded = (key, network, processor)
         return network, processor, device
+
+
+MIN_SIDE = 56  # four of the model's 14-pixel patches: a smaller side is resized to nothing
+MAX_ASPECT = 4  # a strip or a panorama is estimated with its short side widened to a quarter of its long one
+
+
+def _seen(pixels: np.ndarray) -> np.ndarray:
+    """The pixels (H × W × 3) the model is shown: a picture too small or too narrow for it (a 1 × 3000 strip, an
+    icon) with its last row and column repeated to the right and below until it is not; others as they are."""
+    height, width = pixels.shape[:2]
+    short = max(MIN_SIDE, -(-max(height, width) // MAX_ASPECT))
+    wanted = (max(height, short), max(width, short))
+    if wanted == (height, width):
+        return pixels
+    return np.pad(pixels, ((0, wanted[0] - height), (0, wanted[1] - width), (0, 0)), mode="edge")

@@ -64,3 +64,12 @@ def test_a_damaged_depth_model_says_to_download_it_again(depth_model, tmp_path):
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # a download cut short
     with pytest.raises(ModelFormatError, match="cannot be read .*download Depth Anything V2 Small again"):
         DepthEstimator().depth_map(photo(), str(damaged), "cpu")
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1, 3000), (3000, 2), (50, 40), (13, 200)])
+def test_a_tiny_or_very_narrow_picture_gets_a_map_of_its_size(depth_model, size):
+    """The model's input is resized keeping the picture's shape: a strip or an icon came out 0 pixels wide
+    ("height and width must be > 0"); it is estimated with its edges repeated to a shape the model can see."""
+    picture = Image.fromarray(np.random.default_rng(1).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8))
+    made = DepthEstimator().depth_map(picture, str(depth_model), "cpu")
+    assert made.size == size and made.mode == "RGB"
