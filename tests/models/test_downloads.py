@@ -242,3 +242,20 @@ def test_an_unreadable_size_from_the_hub_is_a_clear_error(setup, hub, payload):
     hub.add(REPO, NAME, payload).size_header = "3 MB"
     with pytest.raises(DownloadError, match=r"The hub sent an unreadable size \('3 MB'\)"):
         setup.downloader.download(lora_entry())
+
+
+def test_the_catalogs_depth_model_downloads_as_a_depth_model_the_engine_reads(tmp_path, hub, setup, depth_model):
+    """Depth Anything V2 Small, as the catalog lists it, served as the hub serves its repository (the tiny model's
+    files under the real names): it lands as a folder the depth estimator reads, registered as a depth model."""
+    from hypersd_desktop.core.vocab import ModelKind
+    from hypersd_desktop.engine.inspect import is_depth_model
+    from hypersd_desktop.models.catalog import load_catalog
+
+    entry = load_catalog().get("depth-anything-v2-small")
+    for file in entry.files:
+        data = (depth_model / file.path).read_bytes()
+        hub.add(entry.repo, file.path, data, lfs=file.path.endswith(".safetensors"))
+    model = setup.downloader.download(entry)
+    assert (model.kind, model.layout, model.architecture) == (ModelKind.DEPTH, "diffusers", "")
+    assert is_depth_model(setup.models / "depth-anything-v2-small") and model.path == str(setup.models / entry.id)
+    assert setup.registry.list(kind=ModelKind.DEPTH)[0].id == entry.id
