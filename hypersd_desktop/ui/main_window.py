@@ -372,8 +372,8 @@ class MainWindow(QMainWindow):
         self._update_recipe_controls()
 
     def _update_hires(self) -> None:
-        """Hires fix goes with images made from the prompt alone."""
-        free = self.init_image.digest is None and self.control_image.digest is None
+        """Hires fix goes with images made from the prompt, with or without a ControlNet (not from an init image)."""
+        free = self.init_image.digest is None
         self.hires_scale.setEnabled(free)
         self.hires_strength.setEnabled(free and self.hires_scale.value() > 1)
         size = self.size_box.currentData()
@@ -382,8 +382,8 @@ class MainWindow(QMainWindow):
         self.hires_scale.setToolTip(
             "Hires fix (A1111's): make the image at the size above, then again this many times larger from itself "
             f"enlarged, for detail at sizes the model was not trained at. Off: one pass.{made}" if free else
-            "Hires fix enlarges an image made from the prompt alone; clear the init image and the ControlNet picture "
-            "to use it.")
+            "Hires fix enlarges an image made from the prompt; clear the init image to use it (set the size to make "
+            "from a picture instead).")
 
     def _update_recipe_controls(self) -> None:
         self._update_hires()
@@ -452,7 +452,7 @@ class MainWindow(QMainWindow):
             return None
         if control is not None:
             init["controls"] = (control,)
-        if self.hires_scale.value() > 1 and not init:
+        if self.hires_scale.value() > 1 and self.init_image.digest is None:  # with or without a ControlNet
             init.update(hires_scale=self.hires_scale.value(), hires_strength=self.hires_strength.value())
         rules = RecipeRules.of(self.hyper_box.currentData())
         settings = self.settings

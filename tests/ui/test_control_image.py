@@ -49,6 +49,9 @@ def test_a_photo_becomes_canny_edges_the_request_names_and_reuse_brings_back(qtb
     assert np.array_equal(edges, np.asarray(canny(ImageOps.fit(Image.open(tmp_path / "photo.png"), size,
                                                                Image.Resampling.LANCZOS))))
     assert "edges" in box.caption.text()
+    window.hires_scale.setValue(2.0)  # a Hires fix goes with a ControlNet (both passes follow it), as in A1111
+    assert window.hires_scale.isEnabled() and window.build_request().hires_scale == 2.0
+    window.hires_scale.setValue(1.0)
 
     box.preprocessor.setCurrentIndex(box.preprocessor.findData("scribble"))
     (drawn,) = window.build_request().controls

@@ -76,11 +76,56 @@ def test_hires_fix_makes_the_two_passes_of_the_diffusers_code_and_says_so_as_a11
     assert np.array_equal(np.asarray(again[0].image), np.asarray(saved[1].result.image))
 
 
+def test_a_hires_fix_with_a_controlnet_steers_both_passes_as_the_diffusers_pipelines_do(service, tiny_sd15,
+                                                                                       hyper_lora, controlnets):
+    """A1111 runs a Hires fix with ControlNet: its picture steers the first pass at the asked size and the second
+    at the larger one. The reference: the ControlNet pipeline, then the ControlNet image-to-image pipeline of the
+    same components on the enlarged picture, each with the control picture fitted to its size."""
+    import io
+
+    from diffusers import (
+        ControlNetModel, StableDiffusionControlNetImg2ImgPipeline, StableDiffusionControlNetPipeline, TCDScheduler,
+    )
+    from PIL import ImageDraw
+
+    from hypersd_desktop.engine.types import ControlSpec
+
+    lora = hyper_lora("Hyper-SD15-1step-lora")
+    edges = Image.new("RGB", (96, 96), "black")
+    ImageDraw.Draw(edges).ellipse((20, 20, 76, 76), outline="white", width=3)
+    buffer = io.BytesIO()
+    edges.save(buffer, format="PNG")
+    control = ControlSpec(str(controlnets["sd15"]), service.inputs.add(buffer.getvalue()), 0.8)
+    request = GenerationRequest(prompt=PROMPT, base_model=str(tiny_sd15), loras=(LoraSpec(str(lora)),), steps=4,
+                                seed=SEED, width=64, height=64, device="cpu", hires_scale=1.5, hires_strength=0.5,
+                                controls=(control,))
+    (made,) = service.generate(request)
+
+    pipe = StableDiffusionControlNetPipeline.from_pretrained(
+        tiny_sd15, controlnet=ControlNetModel.from_pretrained(controlnets["sd15"]))
+    pipe.load_lora_weights(str(lora.parent), weight_name=lora.name)
+    pipe.fuse_lora()
+    pipe.scheduler = TCDScheduler.from_config(pipe.scheduler.config)
+    again = StableDiffusionControlNetImg2ImgPipeline(**pipe.components)
+    fitted = lambda size: ImageOps.fit(edges, size, Image.Resampling.LANCZOS)  # noqa: E731 - as the run fits it
+    common = dict(prompt=PROMPT, num_inference_steps=4, guidance_scale=0, eta=1.0, controlnet_conditioning_scale=0.8)
+    first = pipe(image=fitted((64, 64)), width=64, height=64, generator=torch.Generator("cpu").manual_seed(SEED),
+                 **common).images[0]
+    enlarged = ImageOps.fit(first, (96, 96), Image.Resampling.LANCZOS)
+    expected = again(image=enlarged, control_image=fitted((96, 96)), strength=0.5,
+                     generator=torch.Generator("cpu").manual_seed(SEED), **common).images[0]
+    assert made.image.size == (96, 96)
+    difference = np.abs(np.asarray(made.image, np.int16) - np.asarray(expected, np.int16))
+    assert difference.max() <= 1, difference.max()
+    plain = service.generate(request.replace(controls=()))[0]  # the ControlNet changed the image
+    assert np.abs(np.asarray(plain.image, np.int16) - np.asarray(made.image, np.int16)).max() > 10
+
+
 @pytest.mark.parametrize(("changes", "message"), [
     ({"hires_scale": 1.0}, "above 1 and at most 4"),
     ({"hires_scale": 4.5}, "above 1 and at most 4"),
     ({"hires_strength": 0.0}, "strength must be above 0"),
-    ({"init_image": "0" * 64}, "Hires fix enlarges an image made from the prompt alone"),
+    ({"init_image": "0" * 64}, "Hires fix enlarges an image made from the prompt"),
     ({"width": 2048, "height": 1024, "hires_scale": 3.0}, "over 4096 pixels on a side"),
 ])
 def test_a_hires_fix_that_cannot_run_is_refused_with_what_to_do(changes, message):
