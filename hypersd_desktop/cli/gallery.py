@@ -11,7 +11,9 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from hypersd_desktop.cli.common import ProgressBar, bounded_int, date_argument, image_id, image_ids, warn
+from hypersd_desktop.cli.common import (
+    EXIT_BAD_INPUT, ProgressBar, bounded_int, date_argument, image_id, image_ids, warn,
+)
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.paths import AppPaths
@@ -292,9 +294,12 @@ def _reuse(gallery, args) -> int:
 
 
 def _delete(gallery, args) -> int:
-    moved = gallery.delete(args.ids)
-    print(f"moved {len(moved)} images to the trash; `hypersd-desktop gallery undo {' '.join(map(str, moved))}` "
-          "brings them back")
+    result = gallery.delete(args.ids)
+    print(f"moved {len(result.moved)} images to the trash; `hypersd-desktop gallery undo "
+          f"{' '.join(map(str, result.moved))}` brings them back")
+    if result.problem():
+        print(f"error: {result.problem()}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return 0
 
 

@@ -320,14 +320,16 @@ class Gallery:
 
     # -- delete with undo ---------------------------------------------------------------
 
-    def delete(self, ids: list[int]) -> list[int]:
+    def delete(self, ids: list[int]) -> DeleteResult:
         """Move the images' files to the app trash and hide them; `undo_delete` brings them back.
 
         The row is marked first and the file moved after, so a crash in between leaves a trashed
-        row whose file is still in place, which `undo_delete` restores.
+        row whose file is still in place, which `undo_delete` restores. A file that cannot be moved
+        (on Windows, one open in another program) stays where it is, in the gallery, and is named in
+        the result; the others go on.
         """
         self.trash_dir.mkdir(parents=True, exist_ok=True)
-        moved = []
+        moved, kept = [], []
         for image_id in ids:
             record = self.store.get(image_id)
             if record is None:
@@ -335,10 +337,15 @@ class Gallery:
             source = Path(record.path)
             target = self.trash_dir / f"{image_id}-{source.name}"
             self.store.mark_trashed(image_id, str(target))
-            if source.exists():
-                _move(source, target)
+            try:
+                if source.exists():
+                    _move(source, target)
+            except OSError as error:
+                self.store.mark_trashed(image_id, None)
+                kept.append((str(source), error.strerror or str(error)))
+                continue
             moved.append(image_id)
-        return moved
+        return DeleteResult(moved, kept)
 
     def undo_delete(self, ids: list[int]) -> list[int]:
         """Bring trashed images back to where they were; where another file has taken that place
@@ -394,6 +401,23 @@ class Gallery:
                 dropped.append(image_id)
         self.store.delete_rows(dropped)
         return relinked, len(dropped)
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    """The images moved to the trash, and the files left in place with why (path, reason)."""
+
+    moved: list[int]
+    kept: list[tuple[str, str]]
+
+    def problem(self) -> str | None:
+        """What to tell the person about the files left in place; None when every one was moved."""
+        if not self.kept:
+            return None
+        path, reason = self.kept[0]
+        others = f" and {len(self.kept) - 1} more" if len(self.kept) > 1 else ""
+        return (f"{Path(path).name}{others} could not be moved to the trash ({reason}) and stay in the gallery; "
+                "close any program that has them open and delete them again.")
 
 
 def _move(source: Path, target: Path) -> None:

@@ -644,10 +644,11 @@ class GalleryBrowser(QWidget):
         if not records:
             return
         next_position = min(self.model.position_of(r.id) or 0 for r in records)
-        ids = self.gallery.delete([record.id for record in records])
-        self._deleted = ids
+        result = self.gallery.delete([record.id for record in records])
+        ids = self._deleted = result.moved
         self.model.remove_ids(ids)
-        self.notice.setText(f"Moved {len(ids)} image{'s' if len(ids) != 1 else ''} to the trash.")
+        self.notice.setText(" ".join(filter(None, (
+            f"Moved {len(ids)} image{'s' if len(ids) != 1 else ''} to the trash.", result.problem()))))
         self.undo_button.show()
         if self.model.count():
             position = min(next_position, self.model.count() - 1)

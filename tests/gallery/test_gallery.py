@@ -144,6 +144,31 @@ def test_delete_undo_and_empty_trash(gallery, tmp_path):
     assert gallery.store.get(target.id) is None and not list(gallery.trash_dir.iterdir())
 
 
+def test_a_file_that_cannot_be_moved_stays_in_the_gallery_and_the_others_go(gallery, tmp_path, monkeypatch):
+    """On Windows a picture open in another program cannot be moved (WinError 32). The operating system's refusal
+    is made here for one file; the delete goes on with the others and says which stayed and what to do."""
+    import os
+
+    write_images(tmp_path / "imgs", 3)
+    gallery.import_folder(tmp_path / "imgs")
+    images = gallery.store.query().images
+    held = images[1].path
+    replace = os.replace
+
+    def refusing(source, target):
+        if str(source) == held:
+            raise PermissionError(13, "The process cannot access the file because it is being used by another process")
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", refusing)
+    result = gallery.delete([image.id for image in images])
+    assert result.moved == [images[0].id, images[2].id] and result.kept[0][0] == held
+    assert "001.png could not be moved to the trash (The process cannot access the file" in result.problem()
+    assert "close any program that has them open and delete them again" in result.problem()
+    assert [record.path for record in gallery.store.query().images] == [held]  # still shown, still on disk
+    assert os.path.exists(held) and gallery.store.count(ImageQuery(trashed=True)) == 2
+
+
 def test_missing_files_are_reported_and_repaired(gallery, tmp_path):
     write_images(tmp_path / "a", 4)
     gallery.import_folder(tmp_path / "a")
