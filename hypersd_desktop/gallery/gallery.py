@@ -369,14 +369,19 @@ class Gallery:
         return restored
 
     def empty_trash(self) -> int:
-        """Delete the trashed files for good; returns how many images were removed."""
-        trashed = list(self.store.iterate(ImageQuery(trashed=True)))
-        for record in trashed:
+        """Delete the trashed files for good; returns how many images were removed. A file that cannot be deleted
+        (open in another program, on Windows) stays in the trash, with its row, for the next time."""
+        removed = []
+        for record in list(self.store.iterate(ImageQuery(trashed=True))):
             path = self.store.trash_path(record.id)
-            if path:
-                Path(path).unlink(missing_ok=True)
-        self.store.delete_rows([record.id for record in trashed])
-        return len(trashed)
+            try:
+                if path:
+                    Path(path).unlink(missing_ok=True)
+            except OSError:
+                continue
+            removed.append(record.id)
+        self.store.delete_rows(removed)
+        return len(removed)
 
     # -- missing files ------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -167,6 +168,19 @@ def test_a_file_that_cannot_be_moved_stays_in_the_gallery_and_the_others_go(gall
     assert "close any program that has them open and delete them again" in result.problem()
     assert [record.path for record in gallery.store.query().images] == [held]  # still shown, still on disk
     assert os.path.exists(held) and gallery.store.count(ImageQuery(trashed=True)) == 2
+
+    trashed = sorted(str(p) for p in gallery.trash_dir.iterdir())
+    unlink = Path.unlink
+
+    def refusing_unlink(path, missing_ok=False):
+        if str(path) == trashed[0]:
+            raise PermissionError(13, "The process cannot access the file because it is being used by another process")
+        unlink(path, missing_ok=missing_ok)
+
+    monkeypatch.setattr(Path, "unlink", refusing_unlink)
+    assert gallery.empty_trash() == 1  # the one in use stays in the trash, with its row, for the next time
+    assert [str(p) for p in gallery.trash_dir.iterdir()] == trashed[:1]
+    assert gallery.store.count(ImageQuery(trashed=True)) == 1
 
 
 def test_missing_files_are_reported_and_repaired(gallery, tmp_path):
