@@ -35,7 +35,7 @@ def _job_timings(passes: list[dict[str, float]], total_s: float, images: int) ->
     return {**stages, "total_s": total_s, "per_image_s": (total_s - stages["load_s"]) / images}
 
 
-MAP_SIDE = 2048  # the longest side of a depth map: a phone photo's is made at this size, not at 4032 × 3024
+MAP_SIDE = 2048  # the longest side of a depth map: a phone photo's is made at 2048 × 1536, not 4032 × 3024
 
 
 def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParameters:
@@ -155,7 +155,7 @@ class GenerationService:
         self._depth = self._depth or DepthEstimator()
         placed = Device(device) if device in available_devices() else Device(available_devices()[0])
         picture = self.inputs.open(image)
-        if max(picture.size) > MAP_SIDE:  # the model sees 518 pixels; no run is larger than this
+        if max(picture.size) > MAP_SIDE:  # the model sees 518 pixels: a larger map holds nothing more
             from PIL import Image, ImageOps
 
             picture = ImageOps.contain(picture, (MAP_SIDE, MAP_SIDE), Image.Resampling.LANCZOS)
