@@ -304,7 +304,11 @@ def _delete(gallery, args) -> int:
 
 
 def _undo(gallery, args) -> int:
-    print(f"restored {len(gallery.undo_delete(args.ids))} images")
+    result = gallery.undo_delete(args.ids)
+    print(f"restored {len(result.moved)} images")
+    if result.problem():
+        print(f"error: {result.problem()}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     return 0
 
 

@@ -320,7 +320,7 @@ class Gallery:
 
     # -- delete with undo ---------------------------------------------------------------
 
-    def delete(self, ids: list[int]) -> DeleteResult:
+    def delete(self, ids: list[int]) -> MoveResult:
         """Move the images' files to the app trash and hide them; `undo_delete` brings them back.
 
         The row is marked first and the file moved after, so a crash in between leaves a trashed
@@ -345,28 +345,35 @@ class Gallery:
                 kept.append((str(source), error.strerror or str(error)))
                 continue
             moved.append(image_id)
-        return DeleteResult(moved, kept)
+        return MoveResult(moved, kept, "to the trash", "close any program that has them open and delete them again")
 
-    def undo_delete(self, ids: list[int]) -> list[int]:
+    def undo_delete(self, ids: list[int]) -> MoveResult:
         """Bring trashed images back to where they were; where another file has taken that place
-        since, the image comes back beside it ("name (restored).png") and nothing is overwritten."""
-        restored = []
+        since, the image comes back beside it ("name (restored).png") and nothing is overwritten.
+        One that cannot go back (its folder gone or on a drive no longer there) stays in the trash,
+        named in the result; the others go on."""
+        restored, kept = [], []
         for image_id in ids:
             record, trashed = self.store.get(image_id), self.store.trash_path(image_id)
             if record is None or trashed is None:
                 continue
             target, trashed = Path(record.path), Path(trashed)
-            if trashed.exists():
-                if target.exists() and filecmp.cmp(trashed, target, shallow=False):
-                    trashed.unlink()  # a move stopped half way: the file never left
-                else:
-                    if target.exists():
-                        target = _free_name(target, "restored")
-                        self.store.set_path(image_id, str(target))
-                    _move(trashed, target)
+            try:
+                if trashed.exists():
+                    if target.exists() and filecmp.cmp(trashed, target, shallow=False):
+                        trashed.unlink()  # a move stopped half way: the file never left
+                    else:
+                        target = _free_name(target, "restored") if target.exists() else target
+                        _move(trashed, target)
+            except OSError as error:
+                kept.append((record.path, error.strerror or str(error)))
+                continue
+            if str(target) != record.path:
+                self.store.set_path(image_id, str(target))
             self.store.mark_trashed(image_id, None)
             restored.append(image_id)
-        return restored
+        return MoveResult(restored, kept, "back", "they stay in the trash; check that their folders can be written "
+                                                  "(a drive that was removed: plug it in) and undo again")
 
     def empty_trash(self) -> int:
         """Delete the trashed files for good; returns how many images were removed. A file that cannot be deleted
@@ -409,20 +416,22 @@ class Gallery:
 
 
 @dataclass(frozen=True)
-class DeleteResult:
-    """The images moved to the trash, and the files left in place with why (path, reason)."""
+class MoveResult:
+    """The images moved (to the trash, or back), and the files left where they were with why (path, reason);
+    `where` and `advice` finish the sentence that names those."""
 
     moved: list[int]
     kept: list[tuple[str, str]]
+    where: str
+    advice: str
 
     def problem(self) -> str | None:
-        """What to tell the person about the files left in place; None when every one was moved."""
+        """What to tell the person about the files left where they were; None when every one was moved."""
         if not self.kept:
             return None
         path, reason = self.kept[0]
         others = f" and {len(self.kept) - 1} more" if len(self.kept) > 1 else ""
-        return (f"{Path(path).name}{others} could not be moved to the trash ({reason}) and stay in the gallery; "
-                "close any program that has them open and delete them again.")
+        return f"{Path(path).name}{others} could not be moved {self.where} ({reason}); {self.advice}."
 
 
 def _move(source: Path, target: Path) -> None:

@@ -661,9 +661,11 @@ class GalleryBrowser(QWidget):
     def undo_delete(self) -> None:
         if not self._deleted:
             return
-        restored = self.gallery.undo_delete(self._deleted)
+        result = self.gallery.undo_delete(self._deleted)
         self._deleted = []
-        self.notice.setText(f"Restored {len(restored)} image{'s' if len(restored) != 1 else ''}.")
+        restored = result.moved
+        self.notice.setText(" ".join(filter(None, (
+            f"Restored {len(restored)} image{'s' if len(restored) != 1 else ''}.", result.problem()))))
         self.undo_button.hide()
         self.model.refresh()
 

@@ -66,7 +66,7 @@ def test_undo_restores_beside_a_newer_file_and_overwrites_nothing(gallery, tmp_p
     gallery.delete([old.id])
     png_with(folder / "a.png", "a newer one made since\nSteps: 8, Seed: 2")
     newer_bytes = (folder / "a.png").read_bytes()
-    assert gallery.undo_delete([old.id]) == [old.id]
+    assert gallery.undo_delete([old.id]).moved == [old.id]
     assert (folder / "a.png").read_bytes() == newer_bytes
     assert (folder / "a (restored).png").read_bytes() == old_bytes
     assert gallery.store.get(old.id).path == str(folder / "a (restored).png")

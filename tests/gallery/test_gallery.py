@@ -165,9 +165,25 @@ def test_a_file_that_cannot_be_moved_stays_in_the_gallery_and_the_others_go(gall
     result = gallery.delete([image.id for image in images])
     assert result.moved == [images[0].id, images[2].id] and result.kept[0][0] == held
     assert "001.png could not be moved to the trash (The process cannot access the file" in result.problem()
-    assert "close any program that has them open and delete them again" in result.problem()
+    assert result.problem().endswith("; close any program that has them open and delete them again.")
     assert [record.path for record in gallery.store.query().images] == [held]  # still shown, still on disk
     assert os.path.exists(held) and gallery.store.count(ImageQuery(trashed=True)) == 2
+
+    gone = images[0].path  # as if its folder were on a drive removed since
+
+    def unreachable(source, target):
+        if str(target) == gone:
+            raise FileNotFoundError(2, "No such file or directory")
+        replace(source, target)
+
+    monkeypatch.setattr(os, "replace", unreachable)
+    back = gallery.undo_delete([images[0].id, images[2].id])  # the undo goes on past it, and says so
+    assert back.moved == [images[2].id] and back.kept == [(gone, "No such file or directory")]
+    assert back.problem().startswith(f"{Path(gone).name} could not be moved back (No such file or directory); they "
+                                     "stay in the trash")
+    assert os.path.exists(images[2].path) and gallery.store.count(ImageQuery(trashed=True)) == 1
+    monkeypatch.setattr(os, "replace", replace)
+    gallery.delete([images[2].id])
 
     trashed = sorted(str(p) for p in gallery.trash_dir.iterdir())
     unlink = Path.unlink
