@@ -12,7 +12,7 @@ from hypersd_desktop.cli.common import ProgressBar, warn
 from hypersd_desktop.core.errors import CancelledError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken
-from hypersd_desktop.core.vocab import ImportStatus
+from hypersd_desktop.core.vocab import EITHER_ARCHITECTURE_KINDS, ImportStatus
 from hypersd_desktop.models.catalog import format_size
 
 
@@ -60,7 +60,7 @@ def _catalog(library, args) -> int:
         return 0
     for entry in entries:
         mark = "installed" if library.installed_entry(entry) else ""
-        print(f"{entry.id:28} {entry.kind:10} {entry.architecture:5} {format_size(entry.size):>9}  "
+        print(f"{entry.id:28} {entry.kind:10} {entry.architecture or 'any':5} {format_size(entry.size):>9}  "
               f"{entry.licence:22} {mark:9} {entry.enables}")
     return 0
 
@@ -74,7 +74,8 @@ def _list(library, args) -> int:
         print("No models installed. `hypersd-desktop models catalog` shows what can be downloaded; "
               "`hypersd-desktop models import PATH` adds files you have.")
     for model in models:
-        print(f"{model.id:28} {model.kind:10} {model.architecture or '?':5} {format_size(model.size):>9}  "
+        made_for = model.architecture or ("any" if model.kind in EITHER_ARCHITECTURE_KINDS else "?")
+        print(f"{model.id:28} {model.kind:10} {made_for:5} {format_size(model.size):>9}  "
               f"{model.source:16} {model.path}")
     return 0
 

@@ -68,6 +68,10 @@ class ModelKind(TextEnum):
     DEPTH = "depth"  # a depth-estimation model (Depth Anything), which makes depth maps of photos for ControlNets
 
 
+# Kinds that, naming no architecture, serve SD1.5 and SDXL alike: a VAE file that does not say, a depth model.
+EITHER_ARCHITECTURE_KINDS = (ModelKind.VAE, ModelKind.DEPTH)
+
+
 class Device(TextEnum):
     """Where an engine runs. Which devices exist here is a backend's answer, not this list's."""
 

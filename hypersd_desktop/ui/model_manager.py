@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
-from hypersd_desktop.core.vocab import ImportStatus, ModelKind, architecture_label
+from hypersd_desktop.core.vocab import EITHER_ARCHITECTURE_KINDS, ImportStatus, ModelKind, architecture_label
 from hypersd_desktop.engine.inspect import base_has_vae
 from hypersd_desktop.engine.onnx.export import CachedExport, ExportCache, cache_root
 from hypersd_desktop.models.catalog import CatalogEntry, format_size
@@ -61,7 +61,7 @@ def _table(columns: tuple[str, ...]) -> QTableWidget:
 def _made_for(kind: str, architecture: str | None) -> str:
     """The architecture a model is for; a VAE file that does not say, or a depth model, is for either."""
     if not architecture:
-        return "SD1.5 or SDXL" if kind in (ModelKind.VAE, ModelKind.DEPTH) else "?"
+        return "SD1.5 or SDXL" if kind in EITHER_ARCHITECTURE_KINDS else "?"
     return architecture_label(architecture)
 
 

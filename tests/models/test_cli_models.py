@@ -71,3 +71,13 @@ def test_import_verify_remove(tmp_path, hyper_lora):
     run = cli("models", "remove", "style")
     assert run.returncode == 0 and "left in place" in run.stdout
     assert (folder / "style.safetensors").exists()
+
+
+def test_a_depth_model_is_listed_for_any_architecture(depth_model):
+    """Depth Anything serves SD1.5 and SDXL alike: the listings say so rather than leaving the column empty."""
+    catalog = {line.split()[0]: line.split() for line in cli("models", "catalog").stdout.splitlines()}
+    assert catalog["depth-anything-v2-small"][1:3] == ["depth", "any"]
+    assert catalog["controlnet-sd15-depth"][1:3] == ["controlnet", "sd15"]
+    assert cli("models", "import", depth_model).returncode == 0
+    (listed,) = cli("models", "list").stdout.splitlines()
+    assert listed.split()[:3] == ["depth-anything-v2-small-hf", "depth", "any"]  # its id
