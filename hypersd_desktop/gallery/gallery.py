@@ -363,13 +363,14 @@ class Gallery:
                     if target.exists() and filecmp.cmp(trashed, target, shallow=False):
                         trashed.unlink()  # a move stopped half way: the file never left
                     else:
-                        target = _free_name(target, "restored") if target.exists() else target
+                        if target.exists():  # the row names the new place first: a crash then leaves it findable
+                            target = _free_name(target, "restored")
+                            self.store.set_path(image_id, str(target))
                         _move(trashed, target)
             except OSError as error:
+                self.store.set_path(image_id, record.path)
                 kept.append((record.path, error.strerror or str(error)))
                 continue
-            if str(target) != record.path:
-                self.store.set_path(image_id, str(target))
             self.store.mark_trashed(image_id, None)
             restored.append(image_id)
         return MoveResult(restored, kept, "back", "they stay in the trash; check that their folders can be written "

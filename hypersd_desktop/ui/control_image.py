@@ -220,9 +220,10 @@ class ControlBox(PictureInput):
     @property
     def reading(self) -> bool:
         """Also while the picture's depth map is being made: the request cannot name it yet."""
-        making = self.preprocessor.currentData() == DEPTH and self._wanted_map() in self._depth_maps \
-            and self._depth_maps[self._wanted_map()] is None
-        return super().reading or making
+        if super().reading:
+            return True
+        wanted = self._wanted_map() if self.preprocessor.currentData() == DEPTH else None
+        return wanted in self._depth_maps and self._depth_maps[wanted] is None
 
     def waiting_text(self) -> str:
         return "Making the depth map…" if not super().reading and self.reading else super().waiting_text()
