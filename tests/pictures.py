@@ -53,3 +53,13 @@ def depth_picture(size: int = SIZE) -> Image.Image:
     scale = size / SIZE
     ImageDraw.Draw(image).ellipse([v * scale for v in (20, 24, 44, 48)], fill=(250, 250, 250))
     return image
+
+
+def diffusers_image(pipe, blur: int | None = None, **call) -> Image.Image:
+    """`pipe`'s image for `call` as the diffusers docs make it (the tests' reference side). With `blur`, an
+    inpainting: the mask blurred by the pipeline's own mask processor, and the image laid into the init image
+    with `apply_overlay`, the docs' way to keep the unmasked area as it was."""
+    if blur is not None:
+        call["mask_image"] = pipe.mask_processor.blur(call["mask_image"], blur_factor=blur)
+    image = pipe(**call).images[0]
+    return pipe.image_processor.apply_overlay(call["mask_image"], call["image"], image) if blur is not None else image

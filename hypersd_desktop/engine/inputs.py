@@ -26,7 +26,10 @@ from hypersd_desktop.engine.types import GenerationRequest, area_size, init_size
 
 @dataclass(frozen=True)
 class Overlay:
-    """How an image made of the masked area only goes back into the whole picture (A1111's "Only masked")."""
+    """How an inpainted image goes back into the init image, so that only what the mask paints changes, as A1111,
+    InvokeAI and Fooocus lay it back (diffusers' `apply_overlay`): the pipeline's image of the unpainted part is a
+    round trip through the VAE, which softens it and shifts its colours, more with each inpainting of a result.
+    With "Only masked" the image is of the masked area and is scaled into its place in the whole picture."""
 
     picture: object  # the whole init image (PIL, RGB)
     mask: object  # the whole mask, blurred (PIL, L)
@@ -52,11 +55,11 @@ class ModeInputs:
     init: object = None  # PIL images
     mask: object = None  # grayscale, blurred by the request's mask blur
     controls: list = field(default_factory=list)
-    overlay: Overlay | None = None  # set when only the masked area is made
+    overlay: Overlay | None = None  # set when inpainting
 
     def finish(self, image):
-        """A run's result as the request asked for it: laid back into the whole picture when only the masked area
-        was made, else as it is."""
+        """A run's result as the request asked for it: an inpainted image laid into the init image (into the whole
+        picture when only the masked area was made), others as they are."""
         return self.overlay.paste(image) if self.overlay is not None else image
 
 
@@ -81,6 +84,7 @@ def open_inputs(request: GenerationRequest, inputs: InputImages | None, width: i
                              f"{picture.height}; the mask must be a grayscale image of the same size.")
         if request.masked_padding is None:
             mask = _blurred(covered(mask, (width, height)), request.mask_blur)
+            overlay = Overlay(init, mask, (0, 0, width, height))
         else:
             whole = _blurred(mask, request.mask_blur)
             if request.width and request.height:

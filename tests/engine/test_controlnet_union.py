@@ -23,7 +23,7 @@ from hypersd_desktop.engine import ControlSpec, GenerationRequest, LoraSpec
 from hypersd_desktop.engine.inspect import inspect_file, union_control_types
 from hypersd_desktop.engine.planning import controlnet_architecture, plan
 from hypersd_desktop.engine.torch_engine import TorchEngine
-from pictures import SIZE, depth_picture, edges_picture, init_picture, mask_picture, png
+from pictures import SIZE, depth_picture, diffusers_image, edges_picture, init_picture, mask_picture, png
 
 SEED = 31
 PROMPT = "a lighthouse on a cliff"
@@ -37,7 +37,7 @@ def unions(union_controlnets):
     return union_controlnets
 
 
-def diffusers_image(base, lora, mode, unions, call):
+def union_image(base, lora, mode, unions, call):
     """The image of diffusers' own Union pipeline for `mode` (`unions`: one folder, or a list for several)."""
     import diffusers
     from diffusers import ControlNetUnionModel, TCDScheduler
@@ -47,10 +47,9 @@ def diffusers_image(base, lora, mode, unions, call):
     pipe.load_lora_weights(str(lora.parent), weight_name=lora.name)
     pipe.fuse_lora()
     pipe.scheduler = TCDScheduler.from_config(pipe.scheduler.config)
-    if "mask_image" in call:
-        call = {**call, "mask_image": pipe.mask_processor.blur(call["mask_image"], blur_factor=4)}
-    return pipe(prompt=PROMPT, num_inference_steps=call.pop("steps"), guidance_scale=0, eta=1.0,
-                generator=torch.Generator("cpu").manual_seed(SEED), **call).images[0]
+    return diffusers_image(pipe, blur=4 if "mask_image" in call else None, prompt=PROMPT,
+                           num_inference_steps=call.pop("steps"), guidance_scale=0, eta=1.0,
+                           generator=torch.Generator("cpu").manual_seed(SEED), **call)
 
 
 def pixels(image) -> np.ndarray:
@@ -98,7 +97,7 @@ def test_union_controlnets_give_the_diffusers_image(case, tiny_sdxl, hyper_lora,
                 controlnet_conditioning_scale=scales[0] if len(scales) == 1 else scales)
 
     (result,) = TorchEngine(inputs=store).generate(request)
-    expected = diffusers_image(tiny_sdxl, lora, mode, [unions[8]] * len(controls), call)
+    expected = union_image(tiny_sdxl, lora, mode, [unions[8]] * len(controls), call)
     ours = pixels(result.image)
     assert ours.shape == (SIZE, SIZE, 3) and ours.std() > 5
     assert np.abs(ours - pixels(expected)).max() <= 1

@@ -2,7 +2,8 @@
 
 The reference side is the diffusers code a model card or the diffusers docs show for the mode: the
 mode's pipeline class loaded from the folder, load_lora_weights + fuse_lora, TCD from the base
-scheduler's config, the mask blurred with the pipeline's own mask processor, and the call. The engine
+scheduler's config, the mask blurred with the pipeline's own mask processor, and the call; an inpainted
+image is laid into the init image with `apply_overlay`, as the docs do to keep the unmasked area. The engine
 gets the same images through its input store, by sha256. Tiny models, fp32, CPU.
 """
 
@@ -22,7 +23,7 @@ from hypersd_desktop.engine.inputs import open_inputs
 from hypersd_desktop.engine.planning import plan
 from hypersd_desktop.engine.torch_engine import TorchEngine
 from hypersd_desktop.engine.types import init_size
-from pictures import SIZE, edges_picture, init_picture, mask_picture, png
+from pictures import SIZE, diffusers_image, edges_picture, init_picture, mask_picture, png
 
 SEED = 77
 PROMPT = "a lighthouse on a cliff"
@@ -48,10 +49,8 @@ def model_card_image(base, lora, mode, control_path, steps, call):
     pipe.load_lora_weights(str(lora.parent), weight_name=lora.name)
     pipe.fuse_lora()
     pipe.scheduler = TCDScheduler.from_config(pipe.scheduler.config)
-    if "mask_image" in call:
-        call = {**call, "mask_image": pipe.mask_processor.blur(call["mask_image"], blur_factor=4)}
-    return pipe(prompt=PROMPT, num_inference_steps=steps, guidance_scale=0, eta=1.0,
-                generator=torch.Generator("cpu").manual_seed(SEED), **call).images[0]
+    return diffusers_image(pipe, blur=4 if "mask_image" in call else None, prompt=PROMPT, num_inference_steps=steps,
+                           guidance_scale=0, eta=1.0, generator=torch.Generator("cpu").manual_seed(SEED), **call)
 
 
 # id: (mode, steps, strength, ControlNet scale or None)
@@ -110,6 +109,13 @@ def test_engine_matches_the_model_card_code(case, architecture, tiny_sd15, tiny_
     assert ours.shape == theirs.shape == (SIZE, SIZE, 3)
     assert ours.std() > 5
     assert np.abs(ours - theirs).max() <= 1
+    if mode == "inpaint":  # only what the mask paints changes: away from it, the init image's own pixels
+        from PIL import ImageFilter
+
+        kept = np.asarray(mask.filter(ImageFilter.GaussianBlur(4))) == 0  # the request's mask blur
+        assert kept.mean() > 0.2
+        assert np.array_equal(ours[kept], np.asarray(init, dtype=np.int16)[kept])
+        assert np.abs(ours - np.asarray(init, dtype=np.int16))[np.asarray(mask) == 255].mean() > 10
     running = int(steps * strength) if strength else steps
     assert [p.step for p in progress] == list(range(1, running + 1))
     assert all(p.total_steps == running for p in progress)

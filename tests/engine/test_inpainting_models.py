@@ -24,7 +24,7 @@ from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.engine import GenerationRequest, LoraSpec
 from hypersd_desktop.engine.inspect import base_architecture, base_in_channels, inspect_file
 from hypersd_desktop.engine.torch_engine import TorchEngine
-from pictures import SIZE, init_picture, mask_picture, png
+from pictures import SIZE, diffusers_image, init_picture, mask_picture, png
 
 SEED = 41
 PROMPT = "a lighthouse on a cliff"
@@ -63,11 +63,8 @@ def diffusers_inpainting(folder, lora, architecture, call):
     pipe.load_lora_weights(str(lora.parent), weight_name=lora.name)
     pipe.fuse_lora()
     pipe.scheduler = TCDScheduler.from_config(pipe.scheduler.config)
-    if call.get("blur"):
-        call = {**call, "mask_image": pipe.mask_processor.blur(call["mask_image"], blur_factor=call["blur"])}
-    call.pop("blur", None)
-    return pipe(prompt=PROMPT, num_inference_steps=4, guidance_scale=0, eta=1.0,
-                generator=torch.Generator("cpu").manual_seed(SEED), width=SIZE, height=SIZE, **call).images[0]
+    return diffusers_image(pipe, prompt=PROMPT, num_inference_steps=4, guidance_scale=0, eta=1.0,
+                           generator=torch.Generator("cpu").manual_seed(SEED), width=SIZE, height=SIZE, **call)
 
 
 def pixels(image) -> np.ndarray:
