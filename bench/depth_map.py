@@ -1,5 +1,5 @@
 """Benchmark: a photo's depth map for a depth ControlNet, as the app makes it (engine/depth.py, the worker's
-`depth_map`), against transformers' depth-estimation pipeline called fresh for each picture (load and run),
+`control_map`), against transformers' depth-estimation pipeline called fresh for each picture (load and run),
 the way example code makes one.
 
 The model is Depth Anything V2 Small's architecture (its config's sizes) with random weights, saved as the hub
@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 
 from hypersd_desktop.core.images import InputImages  # noqa: E402
 from hypersd_desktop.core.paths import AppPaths  # noqa: E402
+from hypersd_desktop.worker.protocol import ControlMap  # noqa: E402
 from hypersd_desktop.worker.service import GenerationService  # noqa: E402
 
 
@@ -45,6 +46,27 @@ def save_small(folder: Path) -> Path:
     return folder
 
 
+def options(doc: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=5)
+    return parser.parse_args()
+
+
+def map_service(root: Path) -> GenerationService:
+    """The worker's generation service over an input store in `root`, as it makes control maps."""
+    home = root / "home"
+    return GenerationService(AppPaths(home / "data", home / "config", home / "cache"), None, None,
+                             inputs=InputImages(root / "inputs"))
+
+
+def hold_photo(service: GenerationService, photo: Image.Image) -> str:
+    """`photo` in the service's input store as the window sends it (a PNG), by its digest."""
+    buffer = io.BytesIO()
+    photo.save(buffer, format="PNG", compress_level=1)
+    return service.inputs.hold(buffer.getvalue())
+
+
 def median_s(call, repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -55,29 +77,22 @@ def median_s(call, repeats: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--repeats", type=int, default=5)
-    args = parser.parse_args()
+    args = options(__doc__)
     import torch
     from transformers import pipeline
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         model = save_small(tmp_path / "Depth-Anything-V2-Small-hf")
-        home = tmp_path / "home"
-        service = GenerationService(AppPaths(home / "data", home / "config", home / "cache"), None, None,
-                                    inputs=InputImages(tmp_path / "inputs"))
+        service = map_service(tmp_path)
         rng = np.random.default_rng(1)
         print(f"# depth maps, Depth Anything V2 Small's architecture (random weights), {args.device}, "
               f"{torch.get_num_threads()} threads, median of {args.repeats} after a warm-up")
         print(f"{'photo':<14}{'app (model kept), s':>22}{'pipeline made per call, s':>28}")
         for width, height in ((512, 512), (4032, 3024)):
             photo = Image.fromarray(rng.integers(0, 255, (height, width, 3), dtype=np.uint8))
-            buffer = io.BytesIO()
-            photo.save(buffer, format="PNG", compress_level=1)
-            digest = service.inputs.hold(buffer.getvalue())
-            app = lambda: service.depth_map(digest, str(model), args.device)  # noqa: E731
+            digest = hold_photo(service, photo)
+            app = lambda: service.control_map(ControlMap(digest, str(model)), args.device)  # noqa: E731
             app()  # loads the model once, as the worker keeps it
 
             def fresh() -> None:

@@ -94,6 +94,17 @@ def depth_model(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def pose_models(tmp_path_factory) -> tuple[Path, Path]:
+    """A tiny ViTPose folder and a tiny RT-DETR person detector, laid out as vitpose-base-simple and
+    rtdetr_r50vd_coco_o365 are on the hub."""
+    import tiny_models
+
+    root = tmp_path_factory.mktemp("pose")
+    return (tiny_models.save_pose_model(root / "vitpose-base-simple"),
+            tiny_models.save_person_detector(root / "rtdetr_r50vd_coco_o365"))
+
+
+@pytest.fixture(scope="session")
 def union_controlnets(tmp_path_factory, tiny_sdxl) -> dict[int, Path]:
     """Tiny ControlNet Union models for the tiny SDXL, as diffusers folders, by their number of control types: the
     first version's layout (6) and ProMax's (8)."""

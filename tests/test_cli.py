@@ -326,6 +326,42 @@ def test_generate_with_a_photos_depth_map(tiny_sd15, hyper_lora, depth_model, tm
     assert run.returncode == 2 and "--depth-model is for --preprocess depth" in run.stderr
 
 
+def test_generate_with_the_pose_in_a_photo(tiny_sd15, hyper_lora, pose_models, tmp_path, app_home):
+    """--preprocess pose draws the people in the photo as OpenPose's skeleton with the installed pose model and
+    person detector (or --pose-model, --person-detector); the request names the map; a missing model is named with
+    the command that installs it."""
+    import tiny_models
+
+    from hypersd_desktop.engine.pose import PoseEstimator
+
+    model, detector = pose_models
+    controlnet = tiny_models.save_controlnet(tiny_sd15, tmp_path / "control_v11p_sd15_openpose")
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (60, 90, 3), dtype=np.uint8)).save(tmp_path / "p.png")
+    common = ("generate", "--model", tiny_sd15, "--prompt", "a dancer", "--lora", hyper_lora("Hyper-SD15-1step-lora"),
+              "--steps", 2, "--width", 64, "--height", 64, "--seed", 5, "--json", "--out", tmp_path / "out",
+              "--control", f"{controlnet}:{tmp_path / 'p.png'}")
+    run = cli(*common, "--preprocess", "pose")
+    assert run.returncode == 2 and "models download vitpose-base-simple" in run.stderr, run.stderr
+    assert cli("models", "import", model).returncode == 0
+    run = cli(*common, "--preprocess", "pose")
+    assert run.returncode == 2 and "models download rtdetr-r50vd-coco-o365" in run.stderr, run.stderr
+    listed = cli("models", "import", detector)
+    assert listed.returncode == 0 and "detector" in listed.stdout, listed.stdout
+
+    run = cli(*common, "--preprocess", "pose")
+    assert run.returncode == 0, run.stderr
+    (control,) = read_request(json.loads(run.stdout)["path"])["controls"]
+    drawn = PoseEstimator().pose_map(Image.open(tmp_path / "p.png"), str(model), str(detector), "cpu")
+    drawn.save(tmp_path / "pose.png")
+    assert control["preprocessor"] == "none" and control["image"] == hashlib.sha256(
+        (tmp_path / "pose.png").read_bytes()).hexdigest()
+
+    run = cli(*common, "--preprocess", "pose", "--pose-model", detector)
+    assert run.returncode == 2 and "is not a pose model" in run.stderr, run.stderr
+    run = cli(*common, "--preprocess", "depth", "--person-detector", detector)
+    assert run.returncode == 2 and "--person-detector is for --preprocess pose" in run.stderr, run.stderr
+
+
 def test_the_packaged_app_has_the_runtimes_worker_make_the_depth_map(tiny_sd15, hyper_lora, depth_model, tmp_path,
                                                                      app_home, monkeypatch, capsys):
     """The packaged app's command line has no torch: the worker of the compute runtime makes the depth map first,
@@ -347,7 +383,7 @@ def test_the_packaged_app_has_the_runtimes_worker_make_the_depth_map(tiny_sd15, 
         "--steps", "2", "--width", "64", "--height", "64", "--seed", "5", "--json", "--control",
         f"{controlnet}:{tmp_path / 'p.png'}", "--preprocess", "depth", "--depth-model", str(depth_model)])
     request = generate.request_from_args(args)
-    assert generate.run_in_runtime(request, args, AppPaths.default(), generate.depth_model_of(args)) == 0
+    assert generate.run_in_runtime(request, args, AppPaths.default(), generate.map_of(args)) == 0
     made = json.loads(capsys.readouterr().out)
     (control,) = read_request(made["path"])["controls"]
     depth = DepthEstimator().depth_map(Image.open(tmp_path / "p.png"), str(depth_model), "cpu")

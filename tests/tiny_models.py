@@ -266,6 +266,44 @@ def save_union_controlnet(base: Path, folder: Path, seed: int = 5, control_types
     return folder
 
 
+def save_pose_model(folder: Path, seed: int = 8) -> Path:
+    """A tiny ViTPose (a ViT backbone and the simple heatmap head, as vitpose-base-simple is: COCO's 17 keypoints)
+    saved as transformers saves it, its image processor at 64 × 48 instead of 256 × 192."""
+    from transformers import VitPoseBackboneConfig, VitPoseConfig, VitPoseForPoseEstimation, VitPoseImageProcessor
+
+    torch.manual_seed(seed)
+    backbone = VitPoseBackboneConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2,
+                                     image_size=[64, 48], patch_size=[8, 8], out_indices=[2])
+    VitPoseForPoseEstimation(VitPoseConfig(backbone_config=backbone, use_simple_decoder=True, num_labels=17)).eval() \
+        .save_pretrained(folder, safe_serialization=True)
+    VitPoseImageProcessor(size={"height": 64, "width": 48}).save_pretrained(folder)
+    return folder
+
+
+def save_person_detector(folder: Path, finds_people: bool = True, seed: int = 9) -> Path:
+    """A tiny RT-DETR (a ResNet backbone, the hybrid encoder, one decoder layer, three queries) saved as transformers
+    saves it, labels "person" and "bicycle" as COCO's first two, its processor at 64 × 64. Its class head is set so
+    that every query is a person (`finds_people`) or none is; the boxes are the random network's."""
+    from transformers import RTDetrConfig, RTDetrForObjectDetection, RTDetrImageProcessor, RTDetrResNetConfig
+
+    torch.manual_seed(seed)
+    backbone = RTDetrResNetConfig(embedding_size=8, hidden_sizes=[8, 16, 16, 32], depths=[1, 1, 1, 1],
+                                  layer_type="basic", out_features=["stage2", "stage3", "stage4"])
+    config = RTDetrConfig(backbone_config=backbone, encoder_hidden_dim=16, encoder_in_channels=[16, 16, 32],
+                          encoder_ffn_dim=32, encoder_attention_heads=2, encoder_layers=1, d_model=16,
+                          decoder_ffn_dim=32, decoder_attention_heads=2, decoder_layers=1, decoder_in_channels=[16] * 3,
+                          num_queries=3, num_denoising=0, num_labels=2, id2label={0: "person", 1: "bicycle"},
+                          label2id={"person": 0, "bicycle": 1})
+    detector = RTDetrForObjectDetection(config).eval()
+    with torch.no_grad():
+        head = detector.model.decoder.class_embed[0]
+        head.weight.zero_()
+        head.bias.copy_(torch.tensor([6.0, -6.0] if finds_people else [-6.0, 6.0]))
+    detector.save_pretrained(folder, safe_serialization=True)
+    RTDetrImageProcessor(size={"height": 64, "width": 64}).save_pretrained(folder)
+    return folder
+
+
 def save_depth_model(folder: Path, seed: int = 7) -> Path:
     """A tiny Depth Anything (a DINOv2 backbone and the DPT head, as Depth-Anything-V2-Small-hf is) saved as
     transformers saves it: config.json, model.safetensors and the image processor's preprocessor_config.json

@@ -10,6 +10,7 @@ import queue
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hypersd_desktop.cli.common import parse_lora, ProgressBar, resolver, warn
 from hypersd_desktop.core.codec import to_data
@@ -23,8 +24,12 @@ from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.engine.inspect import union_control_types
 from hypersd_desktop.engine.types import AUTO_BACKEND, HIRES_STAGE, ControlSpec, GenerationRequest, LoraSpec
 
+if TYPE_CHECKING:
+    from hypersd_desktop.worker.protocol import ControlMap
+
 CANNY = "canny"  # --preprocess canny: the edge map is made here, and the request names it
 DEPTH = "depth"  # --preprocess depth: the depth map is made (here or in the runtime) and the request names it
+POSE = "pose"  # --preprocess pose: the OpenPose picture likewise
 
 
 def parse_timesteps(text: str) -> tuple[int, ...]:
@@ -122,13 +127,19 @@ def add_parser(commands) -> None:
                                "scribble: white on black), with a scale (default 1.0); repeatable. A ControlNet "
                                "Union model is told what the image is by TYPE: " + ", ".join(ControlType.values())
                                + " (canny and scribble are known from --preprocess)")
-    generate.add_argument("--preprocess", choices=[*Preprocessor.values(), CANNY, DEPTH],
+    generate.add_argument("--preprocess", choices=[*Preprocessor.values(), CANNY, DEPTH, POSE],
                           default=Preprocessor.NONE.value,
                           help="make the --control images into what the ControlNet sees: canny finds a photo's edges "
                                "(OpenCV, thresholds 100/200 as the model card; the request names the edge map); "
                                "depth makes a photo's depth map with the installed depth model (Depth Anything; the "
+                               "request names the map); pose draws the people in a photo as OpenPose's skeleton "
+                               "with the installed pose model and person detector (ViTPose, RT-DETR; the "
                                "request names the map); scribble turns a drawing (dark strokes on light, or light on "
                                "dark) into white strokes on black")
+    generate.add_argument("--pose-model", help="the pose model for --preprocess pose (a ViTPose folder or an "
+                                               "installed name; default: the installed one)")
+    generate.add_argument("--person-detector", help="the person detector for --preprocess pose (an RT-DETR folder or "
+                                                    "an installed name; default: the installed one)")
     generate.add_argument("--depth-model", help="the depth model for --preprocess depth (a folder or an installed "
                                                 "name; default: the installed one)")
     generate.add_argument("--out", type=Path, help="output folder (default: the app's images folder)")
@@ -182,9 +193,11 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     mask = inputs.add_file(args.mask, "The --mask") if args.mask else None
     canny = args.preprocess == CANNY
     edges_at = run_size(args, base_model, inputs, init) if canny and args.control else None
-    made_here = {CANNY: ControlType.CANNY, DEPTH: ControlType.DEPTH}.get(args.preprocess)  # the request names a map
-    if args.depth_model is not None and args.preprocess != DEPTH:
-        raise InputError("--depth-model is for --preprocess depth.")
+    made_here = {CANNY: ControlType.CANNY, DEPTH: ControlType.DEPTH,  # the request names a map
+                 POSE: ControlType.OPENPOSE}.get(args.preprocess)
+    for option, preprocess in (("depth_model", DEPTH), ("pose_model", POSE), ("person_detector", POSE)):
+        if getattr(args, option) is not None and args.preprocess != preprocess:
+            raise InputError(f"--{option.replace('_', '-')} is for --preprocess {preprocess}.")
     controls = []
     for model, image, scale, kind in args.control:
         path = resolve(model)
@@ -290,28 +303,50 @@ def embeddings_of(args: argparse.Namespace, base_model: str, resolve) -> tuple[s
     return tuple(dict.fromkeys(given))
 
 
-def depth_model_of(args: argparse.Namespace) -> str | None:
-    """The depth model --preprocess depth makes its maps with: --depth-model, else the installed one."""
-    if args.preprocess != DEPTH or not args.control:
-        return None
-    from hypersd_desktop.engine.inspect import is_depth_model
+# --preprocess: its option naming a model, the model kind installed, what the app reads, the catalog entry to install
+MAP_MODELS = {
+    "depth_model": (ModelKind.DEPTH, "is_depth_model", "a Depth Anything folder as the hub has it (config.json, "
+                    "preprocessor_config.json, model.safetensors)", "depth-anything-v2-small"),
+    "pose_model": (ModelKind.POSE, "is_pose_model", "a ViTPose folder as the hub has it (config.json, "
+                   "preprocessor_config.json, model.safetensors)", "vitpose-base-simple"),
+    "person_detector": (ModelKind.DETECTOR, "is_person_detector", "an RT-DETR folder as the hub has it (config.json, "
+                        "preprocessor_config.json, model.safetensors)", "rtdetr-r50vd-coco-o365"),
+}
 
-    if args.depth_model is not None:
-        path = Path(resolver()(args.depth_model))
-        if not is_depth_model(path):
-            raise InputError(f"--depth-model {args.depth_model} is not a depth model the app reads: a Depth Anything "
-                             "folder as the hub has it (config.json, preprocessor_config.json, model.safetensors).")
+
+def map_of(args: argparse.Namespace) -> Callable[[str], ControlMap] | None:
+    """How --preprocess depth or pose makes a control picture's map: the `ControlMap` for a picture's digest, with the
+    models named by --depth-model, --pose-model and --person-detector, else the installed ones; None for the
+    other preprocessors."""
+    if args.preprocess not in (DEPTH, POSE) or not args.control:
+        return None
+    from hypersd_desktop.worker.protocol import ControlMap
+
+    options = ("depth_model",) if args.preprocess == DEPTH else ("pose_model", "person_detector")
+    model, *detector = (_map_model(args, option) for option in options)
+    return lambda image: ControlMap(image, model, args.preprocess, *detector)
+
+
+def _map_model(args: argparse.Namespace, option: str) -> str:
+    from hypersd_desktop.engine import inspect
+
+    kind, check, reads, entry = MAP_MODELS[option]
+    flag = "--" + option.replace("_", "-")
+    if getattr(args, option) is not None:
+        path = Path(resolver()(getattr(args, option)))
+        if not getattr(inspect, check)(path):
+            raise InputError(f"{flag} {getattr(args, option)} is not a {kind.value} model the app reads: {reads}.")
         return str(path)
     from hypersd_desktop.models.library import ModelLibrary
 
     library = ModelLibrary(AppPaths.default())
     try:
-        installed = library.registry.list(kind=ModelKind.DEPTH)
+        installed = library.registry.list(kind=kind)
     finally:
         library.close()
     if not installed:
-        raise InputError("--preprocess depth needs a depth model: install one with `hypersd-desktop models download "
-                         "depth-anything-v2-small`, or name a folder with --depth-model.")
+        raise InputError(f"--preprocess {args.preprocess} needs a {kind.value} model: install one with "
+                         f"`hypersd-desktop models download {entry}`, or name a folder with {flag}.")
     return installed[0].path
 
 
@@ -322,7 +357,7 @@ def with_maps(request: GenerationRequest, make: Callable[[str], str]) -> Generat
 
 def run(args: argparse.Namespace) -> int:
     request = request_from_args(args)
-    depth_model = depth_model_of(args)
+    make_map = map_of(args)
     paths = AppPaths.default()
     out_dir = args.out or paths.ensure().images
 
@@ -332,7 +367,7 @@ def run(args: argparse.Namespace) -> int:
     # Check everything that can be checked from headers before torch is even imported.
     plan(request, base_architecture(request.base_model))
     if importlib.util.find_spec("torch") is None:  # the packaged app: generation runs in the compute runtime
-        return run_in_runtime(request, args, paths, depth_model)
+        return run_in_runtime(request, args, paths, make_map)
 
     from hypersd_desktop.gallery.gallery import Gallery
     from hypersd_desktop.models.library import ModelLibrary
@@ -342,9 +377,9 @@ def run(args: argparse.Namespace) -> int:
     gallery = None if args.no_gallery else Gallery(paths)
     warn(gallery.notice if gallery is not None else None)
     service = GenerationService(paths, gallery, library.hash_cache())
-    if depth_model is not None:
+    if make_map is not None:
         request = with_maps(request, lambda image: service.inputs.add(
-            service.depth_map(image, depth_model, request.device)[0], "The depth map"))
+            service.control_map(make_map(image), request.device)[0], f"The {args.preprocess} map"))
     with ProgressBar("generate", unit="step", enabled=False if args.json else None) as bar:
         show = StageProgress(bar, quiet=args.json)
         results = service.generate(request, on_progress=lambda p: show(p.stage, p.step, p.total_steps))
@@ -394,15 +429,15 @@ class StageProgress:
 
 
 def run_in_runtime(request: GenerationRequest, args: argparse.Namespace, paths: AppPaths,
-                   depth_model: str | None = None) -> int:
+                   make_map: Callable[[str], ControlMap] | None = None) -> int:
     """Generate through the worker in the installed compute runtime: it saves the images and adds them
-    to the gallery; with --out, a copy of each goes there too. With `depth_model`, the worker makes the
-    control pictures' depth maps first, and the request names them."""
+    to the gallery; with --out, a copy of each goes there too. With `make_map`, the worker makes the
+    control pictures' depth or pose maps first, and the request names them."""
     from hypersd_desktop.core.errors import AppError
     from hypersd_desktop.runtime.install import runtime_worker_command, status
     from hypersd_desktop.worker.client import WorkerClient, WorkerUnavailable
     from hypersd_desktop.worker.protocol import (
-        ControlMap, ImageReady, JobFailed, JobFinished, JobProgress, MapReady, WorkerReady,
+        ImageReady, JobFailed, JobFinished, JobProgress, MapReady, WorkerReady,
     )
 
     if args.no_gallery:
@@ -426,8 +461,8 @@ def run_in_runtime(request: GenerationRequest, args: argparse.Namespace, paths: 
     client.engine_choice = (request.backend, request.device)
     client.start()
     job = None
-    pictures = {c.image for c in request.controls} if depth_model else set()  # their depth maps come first
-    maps: dict[str, str] = {}  # picture -> its depth map
+    pictures = {c.image for c in request.controls} if make_map else set()  # their maps come first
+    maps: dict[str, str] = {}  # picture -> its map
     try:
         with ProgressBar("generate", unit="step", enabled=False if args.json else None) as bar:
             show = StageProgress(bar, quiet=args.json)
@@ -437,11 +472,11 @@ def run_in_runtime(request: GenerationRequest, args: argparse.Namespace, paths: 
                     raise AppError(event.message)
                 if isinstance(event, WorkerReady) and job is None:
                     for picture in sorted(pictures):
-                        client.submit_map(ControlMap(picture, depth_model))
+                        client.submit_map(make_map(picture))
                     if not pictures:
                         job = client.submit(request)
                 elif isinstance(event, MapReady):
-                    maps[event.map.image] = client.inputs.add(event.png, "The depth map")
+                    maps[event.map.image] = client.inputs.add(event.png, f"The {args.preprocess} map")
                     if len(maps) == len(pictures):
                         request = with_maps(request, maps.__getitem__)
                         job = client.submit(request)

@@ -66,10 +66,13 @@ class ModelKind(TextEnum):
     CONTROLNET = "controlnet"
     EMBEDDING = "embedding"  # a textual-inversion embedding, applied where its name is in a prompt
     DEPTH = "depth"  # a depth-estimation model (Depth Anything), which makes depth maps of photos for ControlNets
+    POSE = "pose"  # a pose model (ViTPose), which finds people's keypoints in photos for OpenPose ControlNets
+    DETECTOR = "detector"  # a person detector (RT-DETR), which finds the people a pose model reads
 
 
-# Kinds that, naming no architecture, serve SD1.5 and SDXL alike: a VAE file that does not say, a depth model.
-EITHER_ARCHITECTURE_KINDS = (ModelKind.VAE, ModelKind.DEPTH)
+# Kinds that, naming no architecture, serve SD1.5 and SDXL alike: a VAE file that does not say, the models that make
+# control maps from photos.
+EITHER_ARCHITECTURE_KINDS = (ModelKind.VAE, ModelKind.DEPTH, ModelKind.POSE, ModelKind.DETECTOR)
 
 
 class Device(TextEnum):

@@ -537,20 +537,41 @@ def not_the_kind(path: Path, info: WeightsInfo, wanted: str) -> str:
     return f"{path.name} is {WeightsKind(info.kind).phrase}, not {wanted}."
 
 
-DEPTH_MODEL_TYPES = ("depth_anything",)  # config.json's model_type of the depth-estimation folders read
-DEPTH_MODEL_FILES = ("config.json", "preprocessor_config.json", "model.safetensors")
+# The transformers folders that make control maps from photos, by config.json's model_type: depth estimation
+# (engine/depth.py), and pose estimation with the person detector it needs (engine/pose.py).
+DEPTH_MODEL_TYPES = ("depth_anything",)
+POSE_MODEL_TYPES = ("vitpose",)
+PERSON_DETECTOR_TYPES = ("rt_detr", "rt_detr_v2")
+MAP_MODEL_FILES = ("config.json", "preprocessor_config.json", "model.safetensors")
+DEPTH_MODEL_FILES = MAP_MODEL_FILES
 
 
-def is_depth_model(folder: Path) -> bool:
-    """Whether `folder` is a depth-estimation model the app reads (engine/depth.py): a transformers folder of a
-    Depth Anything model in safetensors, known by its config, not its name."""
-    if not all((folder / name).is_file() for name in DEPTH_MODEL_FILES):
-        return False
+def map_model_type(folder: Path) -> str | None:
+    """The model_type of `folder` when it is a transformers folder in safetensors of a kind that makes control maps
+    (known by its config, not its name); None otherwise."""
+    if not all((folder / name).is_file() for name in MAP_MODEL_FILES):
+        return None
     try:
         config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return False
-    return isinstance(config, dict) and config.get("model_type") in DEPTH_MODEL_TYPES
+        return None
+    kind = config.get("model_type") if isinstance(config, dict) else None
+    return kind if kind in DEPTH_MODEL_TYPES + POSE_MODEL_TYPES + PERSON_DETECTOR_TYPES else None
+
+
+def is_depth_model(folder: Path) -> bool:
+    """Whether `folder` is a depth-estimation model the app reads (engine/depth.py): Depth Anything."""
+    return map_model_type(folder) in DEPTH_MODEL_TYPES
+
+
+def is_pose_model(folder: Path) -> bool:
+    """Whether `folder` is a pose model the app reads (engine/pose.py): ViTPose."""
+    return map_model_type(folder) in POSE_MODEL_TYPES
+
+
+def is_person_detector(folder: Path) -> bool:
+    """Whether `folder` is a person detector the pose maps use (engine/pose.py): RT-DETR."""
+    return map_model_type(folder) in PERSON_DETECTOR_TYPES
 
 
 def folder_family(folder: Path) -> str | None:

@@ -24,7 +24,8 @@ from hypersd_desktop.core.errors import AppError, ModelFormatError, UnsafeFileEr
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import Architecture, ImportStatus, ModelKind, WeightsKind
 from hypersd_desktop.engine.inspect import (
-    PICKLE_SUFFIXES, PIPELINE_CLASSES, family_phrase, folder_family, folder_name, inspect_file, is_depth_model,
+    DEPTH_MODEL_TYPES, PERSON_DETECTOR_TYPES, PICKLE_SUFFIXES, PIPELINE_CLASSES, POSE_MODEL_TYPES, family_phrase,
+    folder_family, folder_name, inspect_file, map_model_type,
     unknown_phrase, weights_name,
 )
 from hypersd_desktop.core.hashes import other_tools_hashes, sha256_file
@@ -33,6 +34,9 @@ from hypersd_desktop.models.registry import InstalledModel, ModelFile, Registry
 KIND_OF_WEIGHTS = {WeightsKind.CHECKPOINT: ModelKind.BASE, WeightsKind.UNET: ModelKind.UNET, WeightsKind.VAE: ModelKind.VAE,
                    WeightsKind.TAESD: ModelKind.TAESD, WeightsKind.LORA: ModelKind.LORA,
                    WeightsKind.CONTROLNET: ModelKind.CONTROLNET, WeightsKind.EMBEDDING: ModelKind.EMBEDDING}
+MAP_MODEL_KINDS = {**dict.fromkeys(DEPTH_MODEL_TYPES, ModelKind.DEPTH),  # by the folder's model_type
+                   **dict.fromkeys(POSE_MODEL_TYPES, ModelKind.POSE),
+                   **dict.fromkeys(PERSON_DETECTOR_TYPES, ModelKind.DETECTOR)}
 
 
 @dataclass(frozen=True)
@@ -130,9 +134,10 @@ class Importer:
         return ImportItem(str(path), ImportStatus.IMPORTED, kind, architecture, model_id=model.id)
 
     def _import_folder(self, path: Path, copy: bool, meter: TransferMeter, cancel: CancelToken) -> ImportItem:
-        """A diffusers pipeline folder, or a depth-estimation model's (Depth Anything, as transformers saves it)."""
-        kind, architecture = ModelKind.DEPTH, None
-        if not is_depth_model(path):
+        """A diffusers pipeline folder, or a model that makes control maps, as transformers saves it (Depth Anything,
+        ViTPose, RT-DETR)."""
+        kind, architecture = MAP_MODEL_KINDS.get(map_model_type(path)), None
+        if kind is None:
             kind = ModelKind.BASE
             try:
                 index = json.loads((path / "model_index.json").read_text(encoding="utf-8"))
@@ -213,8 +218,8 @@ def _model_name(path: Path) -> str:
 
 
 def _is_diffusers_folder(path: Path) -> bool:
-    """A folder imported whole: a diffusers pipeline, or a depth model."""
-    return path.is_dir() and ((path / "model_index.json").is_file() or is_depth_model(path))
+    """A folder imported whole: a diffusers pipeline, or a model that makes control maps."""
+    return path.is_dir() and ((path / "model_index.json").is_file() or map_model_type(path) is not None)
 
 
 def _scan(root: Path) -> Iterator[Path]:

@@ -2,18 +2,19 @@
 
 The picture comes in as the init image's does (drop, Choose…, Paste). The preprocessor makes it the
 ControlNet's input: Canny edges of a photo (OpenCV, the model card's thresholds, found on the photo
-fitted to the run's size; the request then names the edge map), a photo's depth map (made by the worker
-with an installed depth model, Depth Anything; the request names the map), a scribble from a drawing
-(made by the engine; the request names the drawing),
-or the picture as it is (an edge map, depth map or scribble already). The thumbnail shows what the ControlNet
-sees. The scale is how strongly it steers (the model card uses 0.5 with canny ControlNets). A ControlNet
-Union model follows many kinds of image: for one, a Type list says what the picture is (canny edges and
-scribbles are known from the preprocessor; a depth map or a pose given as it is needs saying).
+fitted to the run's size; the request then names the edge map), a photo's depth map or the pose of the
+people in it (made by the worker with installed models: Depth Anything; ViTPose with the RT-DETR person
+detector; the request names the map), a scribble from a drawing (made by the engine; the request names the
+drawing), or the picture as it is (an edge map, depth map, pose or scribble already). The thumbnail shows what
+the ControlNet sees. The scale is how strongly it steers (the model card uses 0.5 with canny ControlNets). A
+ControlNet Union model follows many kinds of image: for one, a Type list says what the picture is (known from
+the preprocessor that made it; a map given as it is needs saying).
 """
 
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QWidget
@@ -32,16 +33,40 @@ from hypersd_desktop.worker.protocol import ControlMap
 
 CANNY = "canny"
 DEPTH = "depth"
+POSE = "pose"
 PREPROCESSORS = (("Canny edges of a photo", CANNY), ("Depth map of a photo", DEPTH),
-                 ("Scribble from a drawing", Preprocessor.SCRIBBLE.value),
-                 ("As it is (edges, a depth map or a scribble)", Preprocessor.NONE.value))
-TYPE_OF_PREPROCESSOR = {CANNY: ControlType.CANNY, DEPTH: ControlType.DEPTH,
+                 ("Pose of the people in a photo", POSE), ("Scribble from a drawing", Preprocessor.SCRIBBLE.value),
+                 ("As it is (edges, a depth map, a pose or a scribble)", Preprocessor.NONE.value))
+TYPE_OF_PREPROCESSOR = {CANNY: ControlType.CANNY, DEPTH: ControlType.DEPTH, POSE: ControlType.OPENPOSE,
                         Preprocessor.SCRIBBLE.value: ControlType.SOFTEDGE}
-MAP_FAILED = ""  # a depth map that could not be made: not asked for again until the preprocessor or models change
-MAP_FAILED_TEXT = ("The depth map could not be made (the message above says why); choose Depth map of a photo in "
-                   "the list again to try again.")
+MAP_FAILED = ""  # a map that could not be made: not asked for again until the preprocessor or models change
 NO_DEPTH_MODEL = ("A depth map needs a depth model: download Depth Anything V2 Small in the Models tab, or choose "
                   "another preprocessor.")
+NO_POSE_MODELS = ("A pose needs a pose model and a person detector: download ViTPose Base and RT-DETR (person "
+                  "detector) in the Models tab, or choose another preprocessor.")
+
+
+@dataclass(frozen=True)
+class MapRecipe:
+    """A map the worker makes from the photo: what it is called, the installed models it needs (the map's model,
+    then for a pose the person detector), what to do without them, and what the shown map is."""
+
+    name: str
+    kinds: tuple[ModelKind, ...]
+    missing: str
+    shows: str
+
+    def failed_text(self, label: str) -> str:
+        return (f"The {self.name} could not be made (the message above says why); choose {label} in the list again "
+                "to try again.")
+
+
+MAP_RECIPES = {
+    DEPTH: MapRecipe("depth map", (ModelKind.DEPTH,), NO_DEPTH_MODEL, "the photo's depth, near is light"),
+    POSE: MapRecipe("pose", (ModelKind.POSE, ModelKind.DETECTOR), NO_POSE_MODELS,
+                    "the pose of the people in the photo (OpenPose)"),
+}
+MAP_FAILED_TEXT = MAP_RECIPES[DEPTH].failed_text("Depth map of a photo")
 
 
 class ControlBox(PictureInput):
@@ -51,9 +76,9 @@ class ControlBox(PictureInput):
     def __init__(self, inputs: InputImages, library: ModelLibrary, maps: ControlMaps | None = None,
                  parent: QWidget | None = None) -> None:
         self.library = library
-        self.maps = maps  # makes depth maps (in the worker); None: no depth maps
+        self.maps = maps  # makes depth and pose maps (in the worker); None: no such maps
         # asked for -> the map's digest; None while it is made, MAP_FAILED when it could not be
-        self._depth_maps: dict[ControlMap, str | None] = {}
+        self._maps: dict[ControlMap, str | None] = {}
         self.model_box = QComboBox()
         self.model_box.setToolTip("The ControlNet: installed ones for the base model's architecture")
         self.preprocessor = QComboBox()
@@ -85,7 +110,7 @@ class ControlBox(PictureInput):
 
     def fill_models(self, architecture: str) -> None:
         """List the installed ControlNets for `architecture`, keeping the chosen one where it is listed."""
-        self._forget_failed_maps()  # the depth model may be another now
+        self._forget_failed_maps()  # the depth or pose model may be another now
         current = self.model_box.currentData()
         self.model_box.blockSignals(True)
         self.model_box.clear()
@@ -116,8 +141,8 @@ class ControlBox(PictureInput):
                                       "As it is (a map of that type)" if types else PREPROCESSORS[-1][0])
 
     def _follow_preprocessor(self) -> None:
-        """Canny edges, depth maps and scribbles say what they are: the Type list follows the preprocessor to
-        them. A depth map that could not be made is tried again when Depth is chosen again."""
+        """Canny edges, depth maps, poses and scribbles say what they are: the Type list follows the preprocessor
+        to them. A map that could not be made is tried again when its preprocessor is chosen again."""
         self._forget_failed_maps()
         kind = TYPE_OF_PREPROCESSOR.get(self.preprocessor.currentData())
         if kind is not None and self.type_box.findData(kind) >= 0:
@@ -139,16 +164,15 @@ class ControlBox(PictureInput):
         if kind == CANNY:
             return ControlSpec(model.path, self._edge_map(self.run_size), self.scale.value(),
                                control_type=self.control_type())
-        if kind == DEPTH:
-            wanted = self._wanted_map()
+        if kind in MAP_RECIPES:
+            recipe, wanted = MAP_RECIPES[kind], self._wanted_map()
             if wanted is None:
-                raise AppError(NO_DEPTH_MODEL)
-            if self._depth_maps.get(wanted) == MAP_FAILED:
-                raise AppError(MAP_FAILED_TEXT)
-            if self._depth_maps.get(wanted) is None:
-                raise AppError("The depth map is still being made; generate again in a moment.")
-            return ControlSpec(model.path, self._depth_maps[wanted], self.scale.value(),
-                               control_type=self.control_type())
+                raise AppError(recipe.missing)
+            if self._maps.get(wanted) == MAP_FAILED:
+                raise AppError(recipe.failed_text(self.preprocessor.currentText()))
+            if self._maps.get(wanted) is None:
+                raise AppError(f"The {recipe.name} is still being made; generate again in a moment.")
+            return ControlSpec(model.path, self._maps[wanted], self.scale.value(), control_type=self.control_type())
         return ControlSpec(model.path, self.digest, self.scale.value(), preprocessor=kind,
                            control_type=self.control_type())
 
@@ -198,73 +222,79 @@ class ControlBox(PictureInput):
         for widget in (self.scale, self.preprocessor, self.type_box):
             widget.setEnabled(has_picture)
 
-    # -- depth maps -------------------------------------------------------------------------
+    # -- depth and pose maps -----------------------------------------------------------------
 
-    def _depth_model(self):
-        models = self.library.registry.list(kind=ModelKind.DEPTH)
-        return models[0] if models else None
+    def _map_models(self, recipe: MapRecipe) -> list | None:
+        """The installed models `recipe` needs, one of each kind; None when one is missing."""
+        models = [next(iter(self.library.registry.list(kind=kind)), None) for kind in recipe.kinds]
+        return None if None in models else models
 
     def _wanted_map(self) -> ControlMap | None:
-        """The depth map the picture needs (with the installed depth model); None without a picture or a model."""
-        model = self._depth_model()
-        if self.digest is None or model is None or self.maps is None:
+        """The map the picture needs with the preprocessor chosen and the installed models; None for a preprocessor
+        made here, or without a picture or a model."""
+        kind = self.preprocessor.currentData()
+        models = self._map_models(MAP_RECIPES[kind]) if kind in MAP_RECIPES else None
+        if self.digest is None or models is None or self.maps is None:
             return None
-        return ControlMap(self.digest, model.path)
+        return ControlMap(self.digest, models[0].path, kind, *(model.path for model in models[1:]))
 
     def _ask_for_map(self) -> None:
-        wanted = self._wanted_map() if self.preprocessor.currentData() == DEPTH else None
-        if wanted is not None and wanted not in self._depth_maps:
-            self._depth_maps[wanted] = None
+        wanted = self._wanted_map()
+        if wanted is not None and wanted not in self._maps:
+            self._maps[wanted] = None
             self.maps.request(wanted)
 
     @property
     def reading(self) -> bool:
-        """Also while the picture's depth map is being made: the request cannot name it yet."""
+        """Also while the picture's depth map or pose is being made: the request cannot name it yet."""
         if super().reading:
             return True
-        wanted = self._wanted_map() if self.preprocessor.currentData() == DEPTH else None
-        return wanted in self._depth_maps and self._depth_maps[wanted] is None
+        wanted = self._wanted_map()
+        return wanted in self._maps and self._maps[wanted] is None
 
     def waiting_text(self) -> str:
-        return "Making the depth map…" if not super().reading and self.reading else super().waiting_text()
+        if super().reading or not self.reading:
+            return super().waiting_text()
+        return f"Making the {MAP_RECIPES[self.preprocessor.currentData()].name}…"
 
     def _map_made(self, control_map: ControlMap, digest: str) -> None:
-        if control_map in self._depth_maps:
-            self._depth_maps[control_map] = digest
+        if control_map in self._maps:
+            self._maps[control_map] = digest
             if control_map == self._wanted_map():
                 self._show()
                 self.changed.emit()
 
     def _map_failed(self, control_map: ControlMap, message: str) -> None:
-        if control_map in self._depth_maps and self._depth_maps[control_map] is None:
-            self._depth_maps[control_map] = MAP_FAILED
+        if control_map in self._maps and self._maps[control_map] is None:
+            self._maps[control_map] = MAP_FAILED
             if control_map == self._wanted_map():
-                self.failed.emit(f"The depth map could not be made: {message}")
+                self.failed.emit(f"The {MAP_RECIPES[control_map.kind].name} could not be made: {message}")
                 self._show()
                 self.changed.emit()
 
     def _forget_failed_maps(self) -> None:
-        """Depth maps that could not be made are asked for again (the preprocessor or the models changed)."""
-        self._depth_maps = {key: value for key, value in self._depth_maps.items() if value != MAP_FAILED}
+        """Maps that could not be made are asked for again (the preprocessor or the models changed)."""
+        self._maps = {key: value for key, value in self._maps.items() if value != MAP_FAILED}
 
     def shown(self, picture: QImage) -> tuple[QImage, str]:
         """What the ControlNet sees of the picture at the run's size, made here (edges are kept in the input
-        store), or in the worker (a depth map: the photo is shown until it comes)."""
+        store), or in the worker (a depth map or a pose: the photo is shown until it comes)."""
         from hypersd_desktop.engine.preprocess import drawing_mode, scribble
 
         kind = self.preprocessor.currentData()
         if kind == Preprocessor.NONE.value:
             return picture, "The ControlNet follows this picture as it is"
-        if kind == DEPTH:
-            wanted = self._wanted_map()
+        if kind in MAP_RECIPES:
+            recipe, wanted = MAP_RECIPES[kind], self._wanted_map()
             if wanted is None:
-                return picture, NO_DEPTH_MODEL
-            if self._depth_maps.get(wanted) == MAP_FAILED:
-                return picture, MAP_FAILED_TEXT
-            if self._depth_maps.get(wanted) is None:
-                return picture, "Making the depth map…" if wanted in self._depth_maps else ""
-            return (read_picture(self.inputs.find(self._depth_maps[wanted])),
-                    f"What the ControlNet follows: the photo's depth, near is light ({self._depth_model().name})")
+                return picture, recipe.missing
+            if self._maps.get(wanted) == MAP_FAILED:
+                return picture, recipe.failed_text(self.preprocessor.currentText())
+            if self._maps.get(wanted) is None:
+                return picture, f"Making the {recipe.name}…" if wanted in self._maps else ""
+            names = ", ".join(model.name for model in self._map_models(recipe))
+            return (read_picture(self.inputs.find(self._maps[wanted])),
+                    f"What the ControlNet follows: {recipe.shows} ({names})")
         if kind == CANNY:
             data = self.inputs.read(self._edge_map(self.run_size))
         else:  # as the engine makes it, from the drawing fitted to the run

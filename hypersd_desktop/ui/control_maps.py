@@ -1,8 +1,9 @@
-"""Control maps the window asks the worker for: a photo's depth map, made by a depth-estimation model, which
-needs torch and so runs in the worker like generation, queued with the images.
+"""Control maps the window asks the worker for: a photo's depth map, made by a depth-estimation model, or the pose
+of the people in it, made by a pose model and a person detector; they need torch and so run in the worker like
+generation, queued with the images.
 
 One map per picture and model is asked for; a map that came back is added to the input store and named by
-its digest, so a request names the map itself (as it names a Canny edge map) and reuse needs no depth model.
+its digest, so a request names the map itself (as it names a Canny edge map) and reuse needs no such model.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ class ControlMaps(QObject):
 
     def _ready(self, message) -> None:
         if message.job_id in self._jobs:
-            self.made.emit(message.map, self.bridge.inputs.add(message.png, "The depth map"))
+            self.made.emit(message.map, self.bridge.inputs.add(message.png, f"The {message.map.kind} map"))
 
     def _failed(self, message) -> None:
         control_map = self._jobs.pop(message.job_id, None)

@@ -132,7 +132,7 @@ class MainWindow(QMainWindow):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.init_image = InitImageBox(self.bridge.inputs)
-        self.control_maps = ControlMaps(self.bridge, self)  # depth maps, made by the worker
+        self.control_maps = ControlMaps(self.bridge, self)  # depth and pose maps, made by the worker
         self.control_image = ControlBox(self.bridge.inputs, self.library, self.control_maps)
         self.latest_wins = QCheckBox("Latest wins (replace queued jobs)")
         self.latest_wins.setChecked(self.settings.latest_wins)

@@ -59,7 +59,8 @@ def _table(columns: tuple[str, ...]) -> QTableWidget:
 
 
 def _made_for(kind: str, architecture: str | None) -> str:
-    """The architecture a model is for; a VAE file that does not say, or a depth model, is for either."""
+    """The architecture a model is for; a VAE file that does not say, or a model making control maps, is for
+    either."""
     if not architecture:
         return "SD1.5 or SDXL" if kind in EITHER_ARCHITECTURE_KINDS else "?"
     return architecture_label(architecture)

@@ -218,7 +218,7 @@ class Worker:
         with self._reported(job.job_id):
             self.out.send(JobStarted(job.job_id))
             token.raise_if_cancelled()
-            png, device = self.service.depth_map(job.map.image, job.map.model, job.device)
+            png, device = self.service.control_map(job.map, job.device)
             self.out.send(MapReady(job.job_id, job.map, png))
             self.out.send(JobFinished(job.job_id, seconds=time.perf_counter() - started, device=device))
 

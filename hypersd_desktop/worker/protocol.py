@@ -27,7 +27,7 @@ from hypersd_desktop.engine.backend import BackendInfo
 from hypersd_desktop.engine.types import AUTO_BACKEND, GenerationRequest
 from hypersd_desktop.worker.batch import BatchSpec
 
-PROTOCOL_VERSION = 2  # 2: control maps (`MakeMap`), which a worker of protocol 1 would leave unanswered
+PROTOCOL_VERSION = 3  # 2: control maps (`MakeMap`), which a worker of protocol 1 would leave unanswered; 3: pose maps
 
 MESSAGES: dict[str, type] = {}
 
@@ -82,11 +82,13 @@ class RunBatch:
 @dataclass(frozen=True)
 class ControlMap:
     """A map a ControlNet follows, made by a model from input image `image` (a digest): `kind` "depth", a depth map
-    made with the depth-estimation model at `model` (engine/depth.py)."""
+    made with the depth-estimation model at `model` (engine/depth.py); "pose", an OpenPose picture of the people
+    that the person detector at `detector` finds, posed by the pose model at `model` (engine/pose.py)."""
 
     image: str
     model: str
     kind: str = "depth"
+    detector: str = ""
 
 
 @message("make-map")

@@ -145,22 +145,31 @@ class GenerationService:
         self.inputs = inputs or InputImages(paths.inputs)
         self.engines = engines or Engines(self.inputs)
         self._depth = None  # the DepthEstimator, made on the first depth map
+        self._pose = None  # the PoseEstimator, made on the first pose map
 
-    def depth_map(self, image: str, model: str, device: str = Device.AUTO) -> tuple[bytes, Device]:
-        """The depth map (PNG) of input image `image` (a digest) made with the depth model at `model`, and the
-        device it ran on: `device` where torch has it (DirectML is ONNX Runtime's: the map is made on the CPU)."""
-        from hypersd_desktop.engine.depth import DepthEstimator
+    def control_map(self, control_map, device: str = Device.AUTO) -> tuple[bytes, Device]:
+        """The map (PNG) a `ControlMap` (worker/protocol.py, which imports this module) asks for, and the device it
+        was made on: `device` where torch has it (DirectML is ONNX Runtime's: the map is made on the CPU)."""
         from hypersd_desktop.engine.devices import available_devices
 
-        self._depth = self._depth or DepthEstimator()
         placed = Device(device) if device in available_devices() else Device(available_devices()[0])
-        picture = self.inputs.open(image)
-        if max(picture.size) > MAP_SIDE:  # the model sees 518 pixels: a larger map holds nothing more
+        picture = self.inputs.open(control_map.image)
+        if max(picture.size) > MAP_SIDE:  # the models see 518 pixels or fewer: a larger map holds nothing more
             from PIL import Image, ImageOps
 
             picture = ImageOps.contain(picture, (MAP_SIDE, MAP_SIDE), Image.Resampling.LANCZOS)
+        if control_map.kind == "pose":
+            from hypersd_desktop.engine.pose import PoseEstimator
+
+            self._pose = self._pose or PoseEstimator()
+            made = self._pose.pose_map(picture, control_map.model, control_map.detector, placed.value)
+        else:
+            from hypersd_desktop.engine.depth import DepthEstimator
+
+            self._depth = self._depth or DepthEstimator()
+            made = self._depth.depth_map(picture, control_map.model, placed.value)
         buffer = io.BytesIO()
-        self._depth.depth_map(picture, model, placed.value).save(buffer, format="PNG")
+        made.save(buffer, format="PNG")
         return buffer.getvalue(), placed
 
     def generate(self, request: GenerationRequest, on_progress: Callable[[Progress], None] | None = None,

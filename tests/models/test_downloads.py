@@ -244,18 +244,26 @@ def test_an_unreadable_size_from_the_hub_is_a_clear_error(setup, hub, payload):
         setup.downloader.download(lora_entry())
 
 
-def test_the_catalogs_depth_model_downloads_as_a_depth_model_the_engine_reads(tmp_path, hub, setup, depth_model):
-    """Depth Anything V2 Small, as the catalog lists it, served as the hub serves its repository (the tiny model's
-    files under the real names): it lands as a folder the depth estimator reads, registered as a depth model."""
+@pytest.mark.parametrize("entry_id", ["depth-anything-v2-small", "vitpose-base-simple", "rtdetr-r50vd-coco-o365"])
+def test_the_catalogs_map_models_download_as_models_the_engine_reads(tmp_path, hub, setup, depth_model, pose_models,
+                                                                     entry_id):
+    """Depth Anything V2 Small, ViTPose Base and RT-DETR, as the catalog lists them, served as the hub serves their
+    repositories (the tiny models' files under the real names): each lands as a folder the depth or pose estimator
+    reads, registered as a depth model, a pose model or a person detector."""
     from hypersd_desktop.core.vocab import ModelKind
-    from hypersd_desktop.engine.inspect import is_depth_model
+    from hypersd_desktop.engine import inspect
     from hypersd_desktop.models.catalog import load_catalog
 
-    entry = load_catalog().get("depth-anything-v2-small")
+    folder, kind, check = {"depth-anything-v2-small": (depth_model, ModelKind.DEPTH, inspect.is_depth_model),
+                           "vitpose-base-simple": (pose_models[0], ModelKind.POSE, inspect.is_pose_model),
+                           "rtdetr-r50vd-coco-o365": (pose_models[1], ModelKind.DETECTOR,
+                                                      inspect.is_person_detector)}[entry_id]
+    entry = load_catalog().get(entry_id)
+    assert entry.kind == kind
     for file in entry.files:
-        data = (depth_model / file.path).read_bytes()
+        data = (folder / file.path).read_bytes()
         hub.add(entry.repo, file.path, data, lfs=file.path.endswith(".safetensors"))
     model = setup.downloader.download(entry)
-    assert (model.kind, model.layout, model.architecture) == (ModelKind.DEPTH, "diffusers", "")
-    assert is_depth_model(setup.models / "depth-anything-v2-small") and model.path == str(setup.models / entry.id)
-    assert setup.registry.list(kind=ModelKind.DEPTH)[0].id == entry.id
+    assert (model.kind, model.layout, model.architecture) == (kind, "diffusers", "")
+    assert check(setup.models / entry_id) and model.path == str(setup.models / entry.id)
+    assert setup.registry.list(kind=kind)[0].id == entry.id

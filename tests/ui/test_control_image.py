@@ -122,7 +122,7 @@ def test_a_union_controlnet_asks_what_the_picture_is(qtbot, idle_app, tiny_sdxl,
     as_it_is = box.preprocessor.findData("none")
     box.model_box.setCurrentIndex(0)
     assert box.type_box.isHidden() and window.build_request().controls[0].control_type is None
-    assert box.preprocessor.itemText(as_it_is) == "As it is (edges, a depth map or a scribble)"
+    assert box.preprocessor.itemText(as_it_is) == "As it is (edges, a depth map, a pose or a scribble)"
     box.model_box.setCurrentIndex(1)
     assert not box.type_box.isHidden() and box.type_box.count() == 6  # no tile or repaint before ProMax
     assert box.preprocessor.itemText(as_it_is) == "As it is (a map of that type)"
@@ -246,23 +246,30 @@ def test_a_phone_photos_edges_are_found_at_the_runs_size_and_again_when_it_chang
         assert box.thumbnail.pixmap().width() > 0
 
 
+def photo_for_a_map(parts, tiny_sd15, tmp_path, controlnet: str, preprocessor: str, size: int):
+    """The Generate tab with a tiny ControlNet named `controlnet` installed, a prompt, `preprocessor` chosen and a
+    photo dropped in the ControlNet box: (window, box)."""
+    import tiny_models
+
+    window, box = parts.window, parts.window.control_image
+    parts.library.import_path(tiny_models.save_controlnet(tiny_sd15, tmp_path / controlnet))
+    window.models.models_changed.emit()
+    select_size(window.size_box, 64, 64)
+    window.prompt.setPlainText("a sunflower on a table")
+    box.preprocessor.setCurrentIndex(box.preprocessor.findData(preprocessor))
+    assert box.load_file(photo(tmp_path / "photo.png", size=size))
+    return window, box
+
+
 def test_a_photos_depth_map_is_made_by_the_worker_and_the_request_names_it(qtbot, parts, tiny_sd15, depth_model,
                                                                           tmp_path):
     """The window has no torch: the depth map comes from the worker. Generate pressed while it is made makes the
     image once it is in; the request names the map, so reuse needs no depth model. Without one, it is said."""
-    import tiny_models
-
     from hypersd_desktop.engine.depth import DepthEstimator
     from hypersd_desktop.gallery.metadata import read_request
     from hypersd_desktop.ui.control_image import NO_DEPTH_MODEL
 
-    window, box = parts.window, parts.window.control_image
-    parts.library.import_path(tiny_models.save_controlnet(tiny_sd15, tmp_path / "control_v11f1p_sd15_depth"))
-    window.models.models_changed.emit()
-    select_size(window.size_box, 64, 64)
-    window.prompt.setPlainText("a sunflower on a table")
-    box.preprocessor.setCurrentIndex(box.preprocessor.findData("depth"))
-    assert box.load_file(photo(tmp_path / "photo.png", size=80))
+    window, box = photo_for_a_map(parts, tiny_sd15, tmp_path, "control_v11f1p_sd15_depth", "depth", size=80)
     assert box.caption.text() == NO_DEPTH_MODEL and not box.reading
     assert window.build_request(quiet=True) is None
 
@@ -295,6 +302,33 @@ def test_a_photos_depth_map_is_made_by_the_worker_and_the_request_names_it(qtbot
     assert not box.reading and window.build_request().controls == stored.controls
     window.apply_request(stored)  # reuse: the map as it is
     assert box.preprocessor.currentData() == "none" and box.digest == control.image
+
+
+def test_the_pose_of_the_people_in_a_photo_is_made_by_the_worker(qtbot, parts, tiny_sd15, pose_models, tmp_path):
+    """Pose of the people in a photo: both models are needed (said until both are installed), the worker draws the
+    OpenPose picture, and the request names it."""
+    from hypersd_desktop.engine.pose import PoseEstimator
+    from hypersd_desktop.ui.control_image import NO_POSE_MODELS
+
+    model, detector = pose_models
+    window, box = photo_for_a_map(parts, tiny_sd15, tmp_path, "control_v11p_sd15_openpose", "pose", size=72)
+    assert box.caption.text() == NO_POSE_MODELS and window.build_request(quiet=True) is None
+    (item,) = parts.library.import_path(model)
+    assert item.kind == "pose"
+    window.models.models_changed.emit()
+    assert box.caption.text() == NO_POSE_MODELS and not box.reading  # the person detector is missing still
+    (item,) = parts.library.import_path(detector)
+    assert item.kind == "detector"
+    window.models.models_changed.emit()
+    select_size(window.size_box, 64, 64)
+    assert box.reading and box.caption.text() == "Making the pose…"
+    window.generate()  # waits for the map
+    qtbot.waitUntil(lambda: window.results.count() == 1, timeout=WAIT)
+    assert not window.errors.text() and "pose of the people" in box.caption.text()
+    (control,) = window.build_request().controls
+    expected = PoseEstimator().pose_map(Image.open(tmp_path / "photo.png"), str(model), str(detector), "cpu")
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(box.inputs.read(control.image)))), np.asarray(expected))
+    assert control.preprocessor == Preprocessor.NONE and "openpose" in control.model
 
 
 def test_a_depth_map_that_cannot_be_made_is_said_once_and_tried_again_when_asked(qtbot, parts, tiny_sd15,

@@ -18,7 +18,7 @@ from hypersd_desktop.gallery.export import ExportOptions
 from hypersd_desktop.worker.batch import BatchSpec, BatchUnit
 from hypersd_desktop.worker.client import WorkerClient, WorkerRestarted, WorkerUnavailable, worker_command
 from hypersd_desktop.worker.protocol import (
-    MESSAGES, Hello, ImageReady, JobFailed, JobProgress, RunBatch, RunJob, WorkerReady, WorkerRefused,
+    MESSAGES, PROTOCOL_VERSION, Hello, ImageReady, JobFailed, JobProgress, RunBatch, RunJob, WorkerReady, WorkerRefused,
 )
 from hypersd_desktop.worker.wire import ProtocolError, encode, read_message
 from event_log import Events
@@ -74,7 +74,7 @@ def test_the_worker_refuses_another_protocol_version(app_home):
     worker.stdin.write(encode(Hello(99, "9.9")))
     worker.stdin.flush()
     answer = read_message(worker.stdout)
-    assert isinstance(answer, WorkerRefused) and "speaks protocol 2; the app spoke protocol 99" in answer.message
+    assert isinstance(answer, WorkerRefused) and f"speaks protocol {PROTOCOL_VERSION}; the app spoke protocol 99" in answer.message
     assert worker.wait(30) == 3
 
 
@@ -86,7 +86,7 @@ def fake_client(mode: str, **options) -> tuple[WorkerClient, Events]:
 
 
 @pytest.mark.parametrize("mode, options, reason", [
-    ("old-protocol", {}, "it speaks protocol 99 (HyperSD Desktop 0.0-test); this app speaks 2"),
+    ("old-protocol", {}, f"it speaks protocol 99 (HyperSD Desktop 0.0-test); this app speaks {PROTOCOL_VERSION}"),
     ("garbage", {}, "does not speak this protocol (it began b'Loading we')) before it was ready"),
     ("silent", {"handshake_timeout": 1.0}, "did not answer within 1 s"),
     ("crash", {}, "exited with code 1 before it was ready: RuntimeError: the NVIDIA driver on this machine is too old"),
