@@ -91,6 +91,35 @@ def test_the_keypoints_are_transformers_top_down_recipes(pose_models, monkeypatc
         assert np.allclose(person[:, 2], reference["scores"].numpy(), atol=1e-4)
 
 
+WITHOUT_SCIPY = """
+import json, sys
+import transformers.utils.import_utils as found
+found._scipy_available = False  # as in the compute runtime, which has no scipy
+from PIL import Image
+from hypersd_desktop.engine.pose import PoseEstimator
+people = PoseEstimator().keypoints(Image.open(sys.argv[1]), sys.argv[2], sys.argv[3], "cpu")
+print(json.dumps([person.tolist() for person in people]))
+"""
+
+
+def test_the_keypoints_come_out_the_same_where_transformers_finds_no_scipy(pose_models, tmp_path):
+    """In a process where transformers sees no scipy (its ViTPose processor then lacks the functions), the stand-ins
+    are put in their place and the keypoints are those of the recipe with scipy."""
+    import subprocess
+    import sys
+
+    model, detector = pose_models
+    photo().save(tmp_path / "photo.png")
+    run = subprocess.run([sys.executable, "-c", WITHOUT_SCIPY, str(tmp_path / "photo.png"), str(model), str(detector)],
+                         capture_output=True, text=True, encoding="utf-8", timeout=300)
+    assert run.returncode == 0, run.stderr
+    found = np.array(json.loads(run.stdout))
+    expected = np.array(PoseEstimator().keypoints(Image.open(tmp_path / "photo.png"), str(model), str(detector), "cpu"))
+    assert found.shape == expected.shape == (3, 17, 3)
+    assert np.allclose(found[..., :2], expected[..., :2], atol=1e-2) and np.allclose(found[..., 2], expected[..., 2],
+                                                                                      atol=1e-4)
+
+
 def test_the_map_is_openposes_drawing_of_the_people(pose_models, without_scipy):
     model, detector = pose_models
     picture = photo((160, 100))
