@@ -266,16 +266,18 @@ def save_union_controlnet(base: Path, folder: Path, seed: int = 5, control_types
     return folder
 
 
-def save_pose_model(folder: Path, seed: int = 8) -> Path:
+def save_pose_model(folder: Path, seed: int = 8, plus: bool = False) -> Path:
     """A tiny ViTPose (a ViT backbone and the simple heatmap head, as vitpose-base-simple is: COCO's 17 keypoints)
-    saved as transformers saves it, its image processor at 64 × 48 instead of 256 × 192."""
+    saved as transformers saves it, its image processor at 64 × 48 instead of 256 × 192. `plus`: ViTPose+, whose
+    backbone has an expert per training dataset (vitpose-plus-base) and the classic decoder."""
     from transformers import VitPoseBackboneConfig, VitPoseConfig, VitPoseForPoseEstimation, VitPoseImageProcessor
 
     torch.manual_seed(seed)
+    experts = {"num_experts": 6, "part_features": 4} if plus else {}
     backbone = VitPoseBackboneConfig(hidden_size=16, num_hidden_layers=2, num_attention_heads=2, mlp_ratio=2,
-                                     image_size=[64, 48], patch_size=[8, 8], out_indices=[2])
-    VitPoseForPoseEstimation(VitPoseConfig(backbone_config=backbone, use_simple_decoder=True, num_labels=17)).eval() \
-        .save_pretrained(folder, safe_serialization=True)
+                                     image_size=[64, 48], patch_size=[8, 8], out_indices=[2], **experts)
+    config = VitPoseConfig(backbone_config=backbone, use_simple_decoder=not plus, num_labels=17)
+    VitPoseForPoseEstimation(config).eval().save_pretrained(folder, safe_serialization=True)
     VitPoseImageProcessor(size={"height": 64, "width": 48}).save_pretrained(folder)
     return folder
 

@@ -135,6 +135,15 @@ def test_the_map_is_openposes_drawing_of_the_people(pose_models, without_scipy):
     assert estimator._loaded[1] is first, "the models are loaded once"
 
 
+def test_a_vitpose_plus_model_reads_cocos_keypoints(pose_models, tmp_path, without_scipy):
+    """ViTPose+ (vitpose-plus-base) has an expert per training dataset: it is asked for COCO's (index 0)."""
+    import tiny_models
+
+    plus = tiny_models.save_pose_model(tmp_path / "vitpose-plus-base", plus=True)
+    people = PoseEstimator().keypoints(photo(), str(plus), str(pose_models[1]), "cpu")
+    assert len(people) == 3 and all(person.shape == (17, 3) for person in people)
+
+
 def test_openpose_points_and_their_drawing():
     """COCO's order to OpenPose's, the neck between the shoulders, a keypoint under 0.3 left out; limbs in 60 % of
     their colour, joints in theirs, the rest black, drawn at 512 on the short side and scaled to the picture."""
