@@ -18,7 +18,8 @@ from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import TransferProgress
 from hypersd_desktop.core.vocab import (
-    Architecture, ControlType, Decoder, Device, DType, ModelKind, Preprocessor, Preview, Scheduler, architecture_label,
+    Architecture, ControlType, Decoder, Device, DType, MapKind, ModelKind, Preprocessor, Preview, Scheduler,
+    architecture_label,
 )
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.engine.inspect import union_control_types
@@ -28,8 +29,8 @@ if TYPE_CHECKING:
     from hypersd_desktop.worker.protocol import ControlMap
 
 CANNY = "canny"  # --preprocess canny: the edge map is made here, and the request names it
-DEPTH = "depth"  # --preprocess depth: the depth map is made (here or in the runtime) and the request names it
-POSE = "pose"  # --preprocess pose: the OpenPose picture likewise
+# --preprocess depth and pose: the map is made (here or in the runtime's worker) and the request names it
+DEPTH, POSE = MapKind.DEPTH.value, MapKind.POSE.value
 
 
 def parse_timesteps(text: str) -> tuple[int, ...]:

@@ -140,6 +140,13 @@ class Mode(TextEnum):
         return {"txt2img": "text-to-image", "img2img": "image-to-image", "inpaint": "inpainting"}[self.value]
 
 
+class MapKind(TextEnum):
+    """A map of a photo that a model makes for a ControlNet (in the worker: they need torch)."""
+
+    DEPTH = "depth"  # its depth, near is light (a depth-estimation model)
+    POSE = "pose"  # its people's pose, as OpenPose draws it (a pose model and a person detector)
+
+
 class Preprocessor(TextEnum):
     """How a control image is made from the picture a request names; NONE: the picture is the control image."""
 

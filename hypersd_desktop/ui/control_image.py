@@ -21,7 +21,7 @@ from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QWidget
 
 from hypersd_desktop.core.errors import AppError
 from hypersd_desktop.core.images import InputImages
-from hypersd_desktop.core.vocab import ControlType, ModelKind, Preprocessor, architecture_label
+from hypersd_desktop.core.vocab import ControlType, MapKind, ModelKind, Preprocessor, architecture_label
 from hypersd_desktop.engine.inputs import covered, edge_map
 from hypersd_desktop.engine.inspect import union_control_types
 from hypersd_desktop.engine.types import ControlSpec
@@ -32,8 +32,7 @@ from hypersd_desktop.ui.pictures import read_picture
 from hypersd_desktop.worker.protocol import ControlMap
 
 CANNY = "canny"
-DEPTH = "depth"
-POSE = "pose"
+DEPTH, POSE = MapKind.DEPTH.value, MapKind.POSE.value
 PREPROCESSORS = (("Canny edges of a photo", CANNY), ("Depth map of a photo", DEPTH),
                  ("Pose of the people in a photo", POSE), ("Scribble from a drawing", Preprocessor.SCRIBBLE.value),
                  ("As it is (edges, a depth map, a pose or a scribble)", Preprocessor.NONE.value))

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hypersd_desktop.core.vocab import Device, DType
+from hypersd_desktop.core.vocab import Device, DType, MapKind
 from hypersd_desktop.engine.backend import BackendInfo
 from hypersd_desktop.engine.types import AUTO_BACKEND, GenerationRequest
 from hypersd_desktop.worker.batch import BatchSpec
@@ -87,7 +87,7 @@ class ControlMap:
 
     image: str
     model: str
-    kind: str = "depth"
+    kind: str = MapKind.DEPTH.value
     detector: str = ""
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken
-from hypersd_desktop.core.vocab import Architecture, Device, Mode, Scheduler
+from hypersd_desktop.core.vocab import Architecture, Device, MapKind, Mode, Scheduler
 from hypersd_desktop.engine import backend as backends
 from hypersd_desktop.engine.backend import BatchingEngine, Engine
 from hypersd_desktop.engine.types import HIRES_STAGE, GenerationRequest, GenerationResult, Progress, hires_size
@@ -158,7 +158,7 @@ class GenerationService:
             from PIL import Image, ImageOps
 
             picture = ImageOps.contain(picture, (MAP_SIDE, MAP_SIDE), Image.Resampling.LANCZOS)
-        if control_map.kind == "pose":
+        if control_map.kind == MapKind.POSE:
             from hypersd_desktop.engine.pose import PoseEstimator
 
             self._pose = self._pose or PoseEstimator()
