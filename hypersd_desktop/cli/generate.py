@@ -304,14 +304,14 @@ def embeddings_of(args: argparse.Namespace, base_model: str, resolve) -> tuple[s
     return tuple(dict.fromkeys(given))
 
 
-# --preprocess: its option naming a model, the model kind installed, what the app reads, the catalog entry to install
+# --preprocess: its option naming a model, what the model is, its kind when installed, the check of a folder, what
+# the app reads, the catalog entry to install
 MAP_MODELS = {
-    "depth_model": (ModelKind.DEPTH, "is_depth_model", "a Depth Anything folder as the hub has it (config.json, "
-                    "preprocessor_config.json, model.safetensors)", "depth-anything-v2-small"),
-    "pose_model": (ModelKind.POSE, "is_pose_model", "a ViTPose folder as the hub has it (config.json, "
-                   "preprocessor_config.json, model.safetensors)", "vitpose-base-simple"),
-    "person_detector": (ModelKind.DETECTOR, "is_person_detector", "an RT-DETR folder as the hub has it (config.json, "
-                        "preprocessor_config.json, model.safetensors)", "rtdetr-r50vd-coco-o365"),
+    "depth_model": ("depth model", ModelKind.DEPTH, "is_depth_model", "a Depth Anything folder",
+                    "depth-anything-v2-small"),
+    "pose_model": ("pose model", ModelKind.POSE, "is_pose_model", "a ViTPose folder", "vitpose-base-simple"),
+    "person_detector": ("person detector", ModelKind.DETECTOR, "is_person_detector", "an RT-DETR folder",
+                        "rtdetr-r50vd-coco-o365"),
 }
 
 
@@ -331,12 +331,13 @@ def map_of(args: argparse.Namespace) -> Callable[[str], ControlMap] | None:
 def _map_model(args: argparse.Namespace, option: str) -> str:
     from hypersd_desktop.engine import inspect
 
-    kind, check, reads, entry = MAP_MODELS[option]
+    what, kind, check, reads, entry = MAP_MODELS[option]
     flag = "--" + option.replace("_", "-")
     if getattr(args, option) is not None:
         path = Path(resolver()(getattr(args, option)))
         if not getattr(inspect, check)(path):
-            raise InputError(f"{flag} {getattr(args, option)} is not a {kind.value} model the app reads: {reads}.")
+            raise InputError(f"{flag} {getattr(args, option)} is not a {what} the app reads: {reads} as the hub has "
+                             f"it ({', '.join(inspect.MAP_MODEL_FILES)}).")
         return str(path)
     from hypersd_desktop.models.library import ModelLibrary
 
@@ -346,7 +347,7 @@ def _map_model(args: argparse.Namespace, option: str) -> str:
     finally:
         library.close()
     if not installed:
-        raise InputError(f"--preprocess {args.preprocess} needs a {kind.value} model: install one with "
+        raise InputError(f"--preprocess {args.preprocess} needs a {what}: install one with "
                          f"`hypersd-desktop models download {entry}`, or name a folder with {flag}.")
     return installed[0].path
 
