@@ -26,8 +26,8 @@ def add_parser(commands) -> None:
     download = sub.add_parser("download", help="download catalog entries (resumes an interrupted download)")
     download.add_argument("ids", nargs="+", metavar="ID")
     download.add_argument("--yes", action="store_true", help="do not ask before downloading")
-    importing = sub.add_parser("import", help="import a .safetensors file, a diffusers folder or a models folder")
-    importing.add_argument("path", type=Path)
+    importing = sub.add_parser("import", help="import .safetensors files, diffusers folders or models folders")
+    importing.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     importing.add_argument("--copy", action="store_true", help="copy into the app's models folder (default: use in place)")
     importing.add_argument("--json", action="store_true")
     verify = sub.add_parser("verify", help="re-hash installed models and report changed or missing files")
@@ -102,8 +102,10 @@ def _download(library, args) -> int:
 
 
 def _import(library, args) -> int:
-    with ProgressBar("import") as bar:
-        items = library.import_path(args.path, copy=args.copy, on_progress=bar)
+    items = []
+    for path in args.paths:
+        with ProgressBar("import") as bar:
+            items += library.import_path(path, copy=args.copy, on_progress=bar)
     if args.json:
         print(json.dumps([asdict(item) for item in items], indent=1))
     else:

@@ -73,11 +73,15 @@ def test_import_verify_remove(tmp_path, hyper_lora):
     assert (folder / "style.safetensors").exists()
 
 
-def test_a_depth_model_is_listed_for_any_architecture(depth_model):
-    """Depth Anything serves SD1.5 and SDXL alike: the listings say so rather than leaving the column empty."""
+def test_the_map_models_are_listed_for_any_architecture(depth_model, pose_models):
+    """Depth Anything, ViTPose and RT-DETR serve SD1.5 and SDXL alike: the listings say so rather than leaving the
+    column empty. One import takes them all."""
     catalog = {line.split()[0]: line.split() for line in cli("models", "catalog").stdout.splitlines()}
     assert catalog["depth-anything-v2-small"][1:3] == ["depth", "any"]
+    assert catalog["vitpose-base-simple"][1:3] == ["pose", "any"]
+    assert catalog["rtdetr-r50vd-coco-o365"][1:3] == ["detector", "any"]
     assert catalog["controlnet-sd15-depth"][1:3] == ["controlnet", "sd15"]
-    assert cli("models", "import", depth_model).returncode == 0
-    (listed,) = cli("models", "list").stdout.splitlines()
-    assert listed.split()[:3] == ["depth-anything-v2-small-hf", "depth", "any"]  # its id
+    assert cli("models", "import", depth_model, *pose_models).returncode == 0
+    listed = sorted(line.split()[:3] for line in cli("models", "list").stdout.splitlines())
+    assert listed == [["depth-anything-v2-small-hf", "depth", "any"], ["rtdetr-r50vd-coco-o365", "detector", "any"],
+                      ["vitpose-base-simple", "pose", "any"]]  # their ids
