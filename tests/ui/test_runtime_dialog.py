@@ -55,7 +55,8 @@ def test_cancel_stops_the_install_and_says_what_is_kept(qtbot, kit):
     task = dialog.install("cpu")
     task.progress.connect(lambda progress: task.cancel())
     qtbot.waitUntil(lambda: task.isFinished(), timeout=WAIT)
-    assert dialog.message.text().startswith("Stopped:") and "installing again resumes" in dialog.message.text()
+    qtbot.waitUntil(lambda: dialog.message.text().startswith("Stopped:"), timeout=WAIT)  # said on the GUI thread
+    assert "installing again resumes" in dialog.message.text()
     assert status(AppPaths.default()).state == "none" and dialog.install_button.isEnabled()
 
 
@@ -89,7 +90,7 @@ def test_a_runtime_for_another_app_version_is_updated_at_start(qtbot, kit, tmp_p
     task = parts.runtime.task
     assert task is not None and "Updating the runtime" in parts.runtime.message.text()
     qtbot.waitUntil(task.isFinished, timeout=WAIT)
-    assert parts.runtime.message.text().startswith("Done."), parts.runtime.message.text()
+    qtbot.waitUntil(lambda: parts.runtime.message.text().startswith("Done."), timeout=WAIT)  # said on the GUI thread
     assert status(AppPaths.default()).state == "ready"
     parts.runtime.detection.wait()
     parts.bridge.shutdown()
