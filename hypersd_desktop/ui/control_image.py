@@ -63,7 +63,7 @@ class MapRecipe:
 MAP_RECIPES = {
     DEPTH: MapRecipe("depth map", (ModelKind.DEPTH,), NO_DEPTH_MODEL, "the photo's depth, near is light"),
     POSE: MapRecipe("pose", (ModelKind.POSE, ModelKind.DETECTOR), NO_POSE_MODELS,
-                    "the pose of the people in the photo (OpenPose)"),
+                    "the pose of the people in the photo, as OpenPose draws it"),
 }
 MAP_FAILED_TEXT = MAP_RECIPES[DEPTH].failed_text("Depth map of a photo")
 
