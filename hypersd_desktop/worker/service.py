@@ -35,7 +35,7 @@ def _job_timings(passes: list[dict[str, float]], total_s: float, images: int) ->
     return {**stages, "total_s": total_s, "per_image_s": (total_s - stages["load_s"]) / images}
 
 
-MAP_SIDE = 2048  # the longest side of a depth map: a phone photo's is made at 2048 × 1536, not 4032 × 3024
+MAP_SIDE = 2048  # the longest side of a depth or pose map: a phone photo's is made at 2048 × 1536, not 4032 × 3024
 
 
 def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParameters:
