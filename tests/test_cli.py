@@ -96,6 +96,23 @@ def test_generate_from_an_init_image_with_a_mask_and_a_controlnet(tiny_sd15, hyp
     assert "Denoising strength: 0.5, Mask blur: 4" in settings  # as A1111 writes an inpainting's
 
 
+def test_enlarge_upscales_an_init_image_and_gallery_reuse_repeats_its_size(tiny_sd15, hyper_lora, tmp_path):
+    init = tmp_path / "small.png"
+    Image.new("RGB", (80, 64), (40, 120, 200)).save(init)
+    run = cli("generate", "--model", tiny_sd15, "--prompt", "a red fox", "--lora", hyper_lora("Hyper-SD15-1step-lora"),
+              "--steps", 2, "--init-image", init, "--strength", 0.5, "--enlarge", 2, "--seed", 3,
+              "--out", tmp_path / "out", "--json")
+    assert run.returncode == 0, run.stderr
+    (line,) = [json.loads(line) for line in run.stdout.splitlines()]
+    with Image.open(line["path"]) as image:
+        assert image.size == (160, 128)
+    request = read_request(line["path"])
+    assert (request["width"], request["height"], request["strength"]) == (160, 128, 0.5)
+    listing = json.loads(cli("gallery", "search", "fox", "--json").stdout)
+    reuse = cli("gallery", "reuse", listing[0]["id"]).stdout
+    assert "--width 160 --height 128" in reuse and "--init-image" in reuse, reuse
+
+
 def test_only_the_masked_area_is_inpainted_and_the_photo_keeps_its_size(tiny_sd15, hyper_lora, tmp_path):
     from pictures import init_picture
 
@@ -227,6 +244,9 @@ def bad_inputs(tmp_path, tiny_sd15, hyper_lora):
         "mask-colours": ([*base, "--init-image", picture, "--mask", colours], "The mask has colours"),
         "mask-without-init": ([*base, "--mask", small], "--mask needs --init-image"),
         "init-not-an-image": ([*base, "--init-image", not_safetensors], "cannot be read as an image"),
+        "enlarge-without-init": ([*base, "--enlarge", 2], "--enlarge needs --init-image"),
+        "enlarge-and-width": ([*base, "--init-image", picture, "--enlarge", 2, "--width", 128], "leave out --width"),
+        "enlarge-too-far": ([*base, "--init-image", picture, "--enlarge", 5], "at most 4; got 5"),
         "controlnet-architecture": ([*base, "--control", f"{other_controlnet}:{picture}"],
                                    "ControlNet sdxl-canny is for SDXL; the base model is SD1.5"),
         "other-architecture": ([*base, "--lora", hyper_lora("Hyper-SDXL-2steps-lora")], "for SDXL; the base model is SD1.5"),
@@ -243,7 +263,8 @@ def bad_inputs(tmp_path, tiny_sd15, hyper_lora):
 @pytest.mark.parametrize("case", ["other-architecture", "width-not-multiple-of-8", "pickle-lora", "pickle-model",
                                   "truncated-lora", "not-safetensors", "missing-model", "inspect-pickle",
                                   "mask-size", "mask-colours", "mask-without-init",
-                                  "init-not-an-image", "controlnet-architecture"])
+                                  "init-not-an-image", "controlnet-architecture", "enlarge-without-init",
+                                  "enlarge-and-width", "enlarge-too-far"])
 def test_bad_input_is_one_line_exit_2_and_nothing_written(bad_inputs, case, tmp_path):
     args, message = bad_inputs[case]
     out = tmp_path / "out"

@@ -23,7 +23,9 @@ from hypersd_desktop.core.vocab import (
 )
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.engine.inspect import union_control_types
-from hypersd_desktop.engine.types import AUTO_BACKEND, HIRES_STAGE, ControlSpec, GenerationRequest, LoraSpec
+from hypersd_desktop.engine.types import (
+    AUTO_BACKEND, HIRES_STAGE, MAX_HIRES_SCALE, ControlSpec, GenerationRequest, LoraSpec, hires_size,
+)
 
 if TYPE_CHECKING:
     from hypersd_desktop.worker.protocol import ControlMap
@@ -108,6 +110,10 @@ def add_parser(commands) -> None:
                           "output's unless --width/--height say otherwise, when it is cut to that shape and scaled")
     generate.add_argument("--strength", type=float, default=0.75,
                           help="how much of the init image is repainted, 0-1 (default 0.75); at 4 steps 0.5 runs 2")
+    generate.add_argument("--enlarge", type=float, metavar="SCALE",
+                          help="with --init-image: make the result SCALE times the picture's size (above 1, at most "
+                               "4), the picture enlarged with Lanczos and repainted at --strength: an upscale "
+                               "(about 0.5 keeps the picture and adds detail)")
     generate.add_argument("--mask", type=Path, help="inpaint: a grayscale image of the init image's size, white "
                                                     "repainted and black kept; or strokes on a transparent layer "
                                                     "(what is painted is repainted)")
@@ -178,6 +184,22 @@ def run_size(args: argparse.Namespace, base_model: str, inputs: InputImages, ini
     return run.width, run.height
 
 
+def enlarged_size(args: argparse.Namespace, base_model: str, inputs: InputImages, init: str | None) -> tuple[int, int]:
+    """The size `--enlarge` asks for: the init image's run size (`run_size`) times the scale, as the window's
+    Enlarge makes it."""
+    if init is None:
+        raise InputError("--enlarge needs --init-image: the picture to make larger (--hires enlarges an image made "
+                         "from the prompt).")
+    if args.width is not None or args.height is not None:
+        raise InputError("--enlarge sets the size from the init image; leave out --width and --height, or give "
+                         "only them.")
+    if args.only_masked is not None:
+        raise InputError("--only-masked keeps the picture's size; leave out --enlarge.")
+    if not 1.0 < args.enlarge <= MAX_HIRES_SCALE:
+        raise InputError(f"--enlarge must be above 1 and at most {MAX_HIRES_SCALE:g}; got {args.enlarge:g}.")
+    return hires_size(*run_size(args, base_model, inputs, init), args.enlarge)
+
+
 def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     import secrets
 
@@ -192,6 +214,8 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         raise InputError("--mask needs --init-image: the image to paint into.")
     init = inputs.add_file(args.init_image, "The --init-image") if args.init_image else None
     mask = inputs.add_file(args.mask, "The --mask") if args.mask else None
+    if args.enlarge is not None:
+        args.width, args.height = enlarged_size(args, base_model, inputs, init)
     canny = args.preprocess == CANNY
     edges_at = run_size(args, base_model, inputs, init) if canny and args.control else None
     made_here = {CANNY: ControlType.CANNY, DEPTH: ControlType.DEPTH,  # the request names a map

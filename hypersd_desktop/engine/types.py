@@ -244,7 +244,8 @@ class GenerationRequest:
             raise InputError(f"The Hires fix strength must be above 0 and at most 1; got {self.hires_strength}.")
         if self.init_image is not None:
             raise InputError("Hires fix enlarges an image made from the prompt (and ControlNets), as A1111's does; "
-                             "with an init image, set the size to make instead, or leave Hires fix off.")
+                             "with an init image, ask for a larger size instead (the init image's Enlarge in the "
+                             "window, --enlarge on the command line), or leave Hires fix off.")
         if self.width and self.height and max(self.width, self.height) * self.hires_scale > MAX_SIDE:
             raise InputError(f"Hires fix would make {self.width} × {self.height} over {MAX_SIDE} pixels on a side; "
                              "choose a smaller scale or size.")

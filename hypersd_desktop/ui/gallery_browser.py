@@ -2,7 +2,8 @@
 
 Grid keys: arrows move, Enter opens the large view, Delete moves to the trash (Ctrl+Z brings it
 back), F toggles favourite, 0–5 rate, Ctrl+C copies the image, Ctrl+Shift+C its parameters,
-Ctrl+R reuses its settings. In the large view: Left/Right for previous/next, +/−/0 zoom, Esc back.
+Ctrl+R reuses its settings, Ctrl+U makes it again twice as large (Upscale). In the large view:
+Left/Right for previous/next, +/−/0 zoom, Esc back.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from PySide6.QtCore import QItemSelection, QItemSelectionModel, QMimeData, Qt, Q
 from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeySequence, QPainter, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView,
-    QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QSizePolicy, QSplitter, QStackedWidget, QTableView,
-    QTextBrowser, QToolButton, QVBoxLayout, QWidget,
+    QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMenu, QPushButton, QSizePolicy, QSplitter, QStackedWidget,
+    QTableView, QTextBrowser, QToolButton, QVBoxLayout, QWidget,
 )
 
 from hypersd_desktop.core.vocab import Device, Scheduler
@@ -28,9 +29,11 @@ from hypersd_desktop.gallery.formats.common import ImageMetadata, hires_pass
 from hypersd_desktop.gallery.gallery import Gallery, parameters_text, read_metadata
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
 from hypersd_desktop.ui.gallery_model import CELL, GalleryModel, ThumbnailDelegate
+from hypersd_desktop.ui.init_image import UPSCALE_SCALES
 from hypersd_desktop.ui.pictures import read_picture
 from hypersd_desktop.ui.tasks import Task, describe_items
 
+NOTICE_MIN_WIDTH = 96  # pixels: the notice beside the buttons at the window's narrowest, a word or two a line
 DATE_RANGES = (("Any time", 0), ("Today", 1), ("Last 7 days", 7), ("Last 30 days", 30), ("Last year", 365))
 
 
@@ -354,6 +357,7 @@ class GalleryBrowser(QWidget):
 
     reuse_requested = Signal(object)
     init_image_requested = Signal(str)  # the path of an image to start from (image-to-image)
+    upscale_requested = Signal(object, float)  # an `ImageRecord` to make again larger, and how many times
     status = Signal(str)
 
     def __init__(self, gallery: Gallery, parent: QWidget | None = None) -> None:
@@ -411,6 +415,7 @@ class GalleryBrowser(QWidget):
         self.count_label = QLabel("")
         self.notice = QLabel("")
         self.notice.setWordWrap(True)  # a long notice takes two lines instead of widening the window
+        self.notice.setMinimumWidth(NOTICE_MIN_WIDTH)  # nor does its longest word, where the buttons fill the row
         self.notice.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.undo_button = QPushButton("Undo")
         self.undo_button.hide()
@@ -420,6 +425,7 @@ class GalleryBrowser(QWidget):
         self.reuse_button = QPushButton("Reuse settings")
         self.init_button = QPushButton("Start from it")
         self.init_button.setToolTip("Use this image as the Generate tab's init image (image-to-image)")
+        self.upscale_button = self._upscale_button()
         self.copy_button = QPushButton("Copy image")
         self.copy_params_button = QPushButton("Copy parameters")
         self.reveal_button = QPushButton("Show in folder")
@@ -431,7 +437,7 @@ class GalleryBrowser(QWidget):
         actions.addWidget(self.notice)
         actions.addWidget(self.undo_button)
         actions.addWidget(self.stop_import_button)
-        for button in (self.open_button, self.reuse_button, self.init_button, self.copy_button,
+        for button in (self.open_button, self.reuse_button, self.init_button, self.upscale_button, self.copy_button,
                        self.copy_params_button, self.reveal_button, self.delete_button, self.export_button,
                        self.import_button):
             actions.addWidget(button)
@@ -450,6 +456,8 @@ class GalleryBrowser(QWidget):
             button = QPushButton(text)
             button.clicked.connect(handler)
             self.viewer.action_row.addWidget(button)
+            if handler == self.start_from_current:
+                self.viewer.action_row.addWidget(self._upscale_button())
         self.pages = QStackedWidget()
         self.pages.addWidget(grid_page)
         self.pages.addWidget(self.viewer)
@@ -486,7 +494,8 @@ class GalleryBrowser(QWidget):
         for keys, handler in (
             (QKeySequence.StandardKey.Delete, self.delete_selected), (QKeySequence.StandardKey.Undo, self.undo_delete),
             (QKeySequence.StandardKey.Copy, self.copy_image), ("Ctrl+Shift+C", self.copy_parameters),
-            ("Ctrl+R", self.reuse_current), ("Return", self._open_current), ("Enter", self._open_current),
+            ("Ctrl+R", self.reuse_current), ("Ctrl+U", lambda: self.upscale_current(2.0)),
+            ("Return", self._open_current), ("Enter", self._open_current),
             ("F", self.toggle_favourite), *((str(n), lambda n=n: self.rate(n)) for n in range(6)),
         ):
             shortcut = QShortcut(QKeySequence(keys), self.grid if keys in ("Return", "Enter", "F")
@@ -563,7 +572,7 @@ class GalleryBrowser(QWidget):
 
     def _update_buttons(self) -> None:
         count = len(self.grid.positions())
-        for button in (self.open_button, self.reuse_button, self.init_button, self.copy_button,
+        for button in (self.open_button, self.reuse_button, self.init_button, self.upscale_button, self.copy_button,
                        self.copy_params_button, self.reveal_button):
             button.setEnabled(count == 1)
         self.delete_button.setEnabled(count > 0)
@@ -621,6 +630,23 @@ class GalleryBrowser(QWidget):
         record = self.current_record()
         if record is not None:
             self.init_image_requested.emit(record.path)
+
+    def _upscale_button(self) -> QPushButton:
+        """"Upscale" with its choices of size, for the grid's row and the large view's."""
+        button = QPushButton("Upscale")
+        button.setToolTip("Make this image again, larger: its settings, the image enlarged and repainted at the "
+                          "Hires fix strength (Generate tab)")
+        menu = QMenu(button)
+        for scale in UPSCALE_SCALES:
+            action = menu.addAction(f"× {scale:g}" + (" (Ctrl+U)" if scale == 2 else ""))
+            action.triggered.connect(lambda _checked=False, scale=scale: self.upscale_current(scale))
+        button.setMenu(menu)
+        return button
+
+    def upscale_current(self, scale: float) -> None:
+        record = self.current_record()
+        if record is not None:
+            self.upscale_requested.emit(record, scale)
 
     def copy_image(self) -> None:
         record = self.current_record()

@@ -5,8 +5,10 @@ A picture comes in by dropping a file on the box, Choose…, Paste (an image or 
 clipboard), or a result's "Use as init image". It is kept in the input store by the sha256 of its
 bytes, which is what the request names; a phone's HEIC photo or an AVIF picture is made PNG off the
 GUI thread first (a second or more), the box saying so meanwhile. Strength says how much of it is
-repainted. Paint mask… opens the picture to paint the part to repaint with a brush (white in the
-mask); Mask blur softens its edge. Clear goes back to text-to-image.
+repainted. Enlarge makes the result larger than the picture, which is enlarged (Lanczos) and
+repainted at that size: an upscale, as a result's or a gallery image's "Upscale" sets up. Paint
+mask… opens the picture to paint the part to repaint with a brush (white in the mask); Mask blur
+softens its edge. Clear goes back to text-to-image.
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ from PySide6.QtWidgets import (
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import InputImages, is_converted
 from hypersd_desktop.engine.inputs import mask_of
-from hypersd_desktop.engine.types import MAX_MASKED_PADDING, init_size
+from hypersd_desktop.engine.types import MAX_HIRES_SCALE, MAX_MASKED_PADDING, MAX_SIDE, hires_size, init_size
 from hypersd_desktop.ui.pictures import png_bytes, read_picture
 from hypersd_desktop.ui.sketch_canvas import SketchCanvas, tinted
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif *.heic *.heif *.avif)"
 THUMBNAIL = (160, 96)  # the largest a picture is shown in its box
+UPSCALE_SCALES = (1.5, 2.0)  # the enlargements "Upscale" offers on a result or a gallery image
 
 
 class PictureInput(QWidget):
@@ -211,6 +214,13 @@ class InitImageBox(PictureInput):
         self.strength.setPrefix("Strength ")
         self.strength.setToolTip("How much of the picture is repainted: 1 repaints all of it. With few steps it "
                                  "moves in jumps: at 4 steps, 0.5 runs the last 2.")
+        self.enlarge = QDoubleSpinBox(minimum=1.0, maximum=MAX_HIRES_SCALE, singleStep=0.25, value=1.0, decimals=2)
+        self.enlarge.setPrefix("Enlarge × ")
+        self.enlarge.setSpecialValueText("Enlarge: no")
+        self.enlarge.setToolTip("Make the result this many times larger than the picture: it is enlarged and "
+                                "repainted at that size, Strength of it (an upscale: about 0.5 adds detail and "
+                                "keeps the picture)")
+        self._size_override: tuple[int, int] | None = None  # a request's own size, kept exactly on reuse
         self.mask_button = QToolButton(text="Paint mask…")
         self.mask_button.setToolTip("Paint the part of the picture to repaint (inpainting); the rest is kept")
         self.mask_blur = QSpinBox(minimum=0, maximum=64, value=4, suffix=" px")
@@ -223,6 +233,9 @@ class InitImageBox(PictureInput):
         self.masked_padding = QSpinBox(minimum=0, maximum=MAX_MASKED_PADDING, value=32, suffix=" px")
         self.masked_padding.setPrefix("Padding ")
         self.masked_padding.setToolTip("How much of the picture around the mask the model sees, to match it")
+        enlarge_row = QHBoxLayout()
+        enlarge_row.addWidget(self.enlarge)
+        enlarge_row.addStretch(1)
         mask_row = QHBoxLayout()
         mask_row.addWidget(self.mask_button)
         mask_row.addWidget(self.mask_blur)
@@ -231,8 +244,10 @@ class InitImageBox(PictureInput):
         masked_row.addWidget(self.only_masked)
         masked_row.addWidget(self.masked_padding)
         masked_row.addStretch(1)
-        super().__init__(inputs, extra=(self.strength,), rows=(mask_row, masked_row), parent=parent)
+        super().__init__(inputs, extra=(self.strength,), rows=(enlarge_row, mask_row, masked_row),
+                         parent=parent)
         self.strength.valueChanged.connect(lambda _value: self.changed.emit())
+        self.enlarge.valueChanged.connect(self._enlarge_changed)
         self.mask_button.clicked.connect(self.paint_mask)
         self.mask_blur.valueChanged.connect(lambda _value: self.changed.emit())
         self.only_masked.toggled.connect(lambda _on: (self._show(), self.changed.emit()))
@@ -253,12 +268,46 @@ class InitImageBox(PictureInput):
         """Show the stored picture `digest` (a request's init image) with `mask` (its inpainting mask), or nothing."""
         found = digest is not None and self.inputs.find(digest) is not None
         self.mask = mask if found and mask is not None and self.inputs.find(mask) is not None else None
+        self._size_override = None  # a size set for another picture
         super().set_digest(digest)
+
+    def clear(self) -> None:
+        self.enlarge.setValue(1.0)  # the next picture is made at its own size until asked otherwise
+        super().clear()
+
+    def _enlarge_changed(self) -> None:
+        self._size_override = None  # the size asked for now is the enlarged picture's
+        self._show()
+        self.changed.emit()
+
+    def set_size(self, size: tuple[int, int] | None) -> None:
+        """Show a request's size for the picture shown: None for the picture's own size (`run_size`), else the
+        enlargement that makes it, the size itself kept exactly where no enlargement makes it to the pixel."""
+        self.enlarge.blockSignals(True)
+        self.enlarge.setValue(1.0)
+        if size is not None and self.image_size is not None:
+            base = init_size(self.image_size, self.model_side)
+            self.enlarge.setValue(size[0] / base[0])  # rounded to the box's two decimals, within its range
+        self.enlarge.blockSignals(False)
+        made = self._enlarged()
+        self._size_override = size if size is not None and size != made else None
+        self._show()
+        self.changed.emit()
+
+    def request_size(self) -> tuple[int, int] | None:
+        """The size the request names: None while the result takes the picture's size (`run_size`)."""
+        if self._size_override is not None:
+            return self._size_override
+        return self._enlarged() if self.enlarge.value() > 1 and self.padding() is None else None
+
+    def _enlarged(self) -> tuple[int, int] | None:
+        base = self.run_size(own=True)
+        return hires_size(*base, self.enlarge.value()) if base and self.enlarge.value() > 1 else base
 
     def state(self) -> dict:
         """What `restore` brings back after a restart: the picture, its mask and their settings."""
         return {"image": self.digest, "mask": self.mask, "strength": self.strength.value(),
-                "mask_blur": self.mask_blur.value(), "masked_padding": self.padding()}
+                "mask_blur": self.mask_blur.value(), "masked_padding": self.padding(), "size": self.request_size()}
 
     def restore(self, state: dict) -> None:
         """Show a `state()` again; a picture no longer in the input store is left out."""
@@ -268,6 +317,10 @@ class InitImageBox(PictureInput):
         self.set_padding(padding if isinstance(padding, int) else None)
         image, mask = state.get("image"), state.get("mask")
         self.set_digest(image if isinstance(image, str) else None, mask if isinstance(mask, str) else None)
+        size = state.get("size")
+        if self.digest is not None and isinstance(size, list) and len(size) == 2 and all(
+                isinstance(side, int) and 64 <= side <= MAX_SIDE for side in size):
+            self.set_size((size[0], size[1]))
 
     def set_mask(self, mask_png: bytes | None) -> None:
         """Use `mask_png` (white: repainted) as the mask; None: no mask."""
@@ -288,6 +341,7 @@ class InitImageBox(PictureInput):
         super()._show()
         self.strength.setEnabled(self.digest is not None)
         self.mask_button.setEnabled(self.digest is not None)
+        self.enlarge.setEnabled(self.digest is not None and self.padding() is None)
         self.mask_blur.setEnabled(self.mask is not None)
         self.only_masked.setEnabled(self.mask is not None)
         self.masked_padding.setEnabled(self.padding() is not None)
@@ -299,13 +353,19 @@ class InitImageBox(PictureInput):
         self._show()
         self.changed.emit()  # the size the result takes may be another now
 
-    def run_size(self) -> tuple[int, int] | None:
-        """The size the result will have (the engine's `init_size` of the picture), or None without one."""
-        return init_size(self.image_size, self.model_side) if self.image_size else None
+    def run_size(self, own: bool = False) -> tuple[int, int] | None:
+        """The size the result will have, or None without a picture: the request's (`request_size`), else the
+        engine's `init_size` of the picture, which `own` asks for whatever the request's."""
+        if not self.image_size:
+            return None
+        return (None if own else self.request_size()) or init_size(self.image_size, self.model_side)
 
     def shown(self, picture: QImage) -> tuple[QImage, str]:
         size = self.run_size()
-        if size == self.image_size:
+        if self.request_size() is not None and self.padding() is None:
+            how = f"enlarged × {self.enlarge.value():g}" if self._size_override is None else "the size asked for"
+            caption = f"{picture.width()} × {picture.height()}, made at {size[0]} × {size[1]} ({how})"
+        elif size == self.image_size:
             caption = f"{size[0]} × {size[1]}: the result takes this size"
         elif size[0] * size[1] < picture.width() * picture.height() * 0.9:
             caption = f"{picture.width()} × {picture.height()}, made at {size[0]} × {size[1]} (the model's size)"
@@ -315,8 +375,9 @@ class InitImageBox(PictureInput):
         if self.mask is None:
             return picture, caption
         if self.padding() is not None:
+            area = "{} × {}".format(*self._size_override) if self._size_override else "about the model's size"
             caption = (f"{picture.width()} × {picture.height()}: the result keeps this size; the masked area is made "
-                       "at about the model's size")
+                       f"at {area}")
         mask = QImage.fromData(self._mask_png())
         return tinted(picture, mask), caption + "; only the part painted red is repainted"
 

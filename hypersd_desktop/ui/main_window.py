@@ -24,7 +24,7 @@ from hypersd_desktop import __version__
 from hypersd_desktop.core.errors import AppError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.settings import Settings, save_settings
-from hypersd_desktop.core.vocab import Architecture, Decoder, Device, ModelKind, Preprocessor, Preview
+from hypersd_desktop.core.vocab import Architecture, Decoder, Device, ImageSource, ModelKind, Preprocessor, Preview
 from hypersd_desktop.engine.planning import plan
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID
 from hypersd_desktop.engine.types import MAX_CLIP_SKIP, MAX_HIRES_SCALE, GenerationRequest, LoraSpec, hires_size
@@ -32,7 +32,7 @@ from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.gallery.formats.common import hires_settings
 from hypersd_desktop.core.prompt_tags import embeddings_by_name, without_network_tags
 from hypersd_desktop.gallery.formats.syntax import reused_prompts
-from hypersd_desktop.gallery.gallery import Gallery, read_metadata
+from hypersd_desktop.gallery.gallery import Gallery, read_metadata, record_for
 from hypersd_desktop.gallery.store import ImageRecord
 from hypersd_desktop.models.catalog import FP16_SDXL_VAE
 from hypersd_desktop.models.library import ModelLibrary
@@ -48,7 +48,7 @@ from hypersd_desktop.ui.generate_form import (
     hyper_parts, select_size, select_vae,
 )
 from hypersd_desktop.ui.gallery_browser import GalleryBrowser
-from hypersd_desktop.ui.init_image import InitImageBox
+from hypersd_desktop.ui.init_image import UPSCALE_SCALES, InitImageBox
 from hypersd_desktop.ui.job_view import JobView, JobWidgets, PreviewLabel
 from hypersd_desktop.ui.model_manager import ModelManager
 from hypersd_desktop.ui.model_matching import ModelMatch, match_metadata, match_request
@@ -188,6 +188,10 @@ class MainWindow(QMainWindow):
         use_result = QAction("Use as init image", self.results)
         use_result.triggered.connect(self.use_result_as_init_image)
         self.results.addAction(use_result)
+        for scale in UPSCALE_SCALES:
+            upscale = QAction(f"Upscale × {scale:g}", self.results)
+            upscale.triggered.connect(lambda _checked=False, scale=scale: self.upscale_result(scale))
+            self.results.addAction(upscale)
         self.queue = QListWidget()
         self.queue.setMaximumHeight(90)
         queue_buttons = QHBoxLayout()
@@ -276,7 +280,7 @@ class MainWindow(QMainWindow):
         QShortcut(QKeySequence("Ctrl+Enter"), self, activated=self.generate)
         QShortcut(QKeySequence("Escape"), self.generate_page, activated=self.cancel,
                   context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        self.generate_button.clicked.connect(self.generate)
+        self.generate_button.clicked.connect(lambda: self.generate())
         self.cancel_button.clicked.connect(self.cancel)
         self.seed_random.clicked.connect(lambda: self.seed.setValue(random.randrange(RANDOM_SEEDS)))
         self.model_box.currentIndexChanged.connect(self._model_changed)
@@ -297,6 +301,7 @@ class MainWindow(QMainWindow):
         self.find_action.triggered.connect(self._find)
         self.browser.reuse_requested.connect(self.reuse_record)
         self.browser.init_image_requested.connect(self.start_from_image)
+        self.browser.upscale_requested.connect(self.upscale_record)
         self.browser.status.connect(lambda text: self.statusBar().showMessage(text, 3000))
         self.models.models_changed.connect(self.reload_models)
         self.models.models_changed.connect(self.draw.reload_models)
@@ -382,8 +387,8 @@ class MainWindow(QMainWindow):
         self.hires_scale.setToolTip(
             "Hires fix (A1111's): make the image at the size above, then again this many times larger from itself "
             f"enlarged, for detail at sizes the model was not trained at. Off: one pass.{made}" if free else
-            "Hires fix enlarges an image made from the prompt; clear the init image to use it (set the size to make "
-            "from a picture instead).")
+            "Hires fix enlarges an image made from the prompt; clear the init image to use it (or enlarge the "
+            "picture with Enlarge under the init image).")
 
     def _update_recipe_controls(self) -> None:
         self._update_hires()
@@ -436,8 +441,8 @@ class MainWindow(QMainWindow):
                 loras.append(LoraSpec(item.data(Qt.ItemDataRole.UserRole).path, self.styles.cellWidget(row, 1).value()))
         width, height = self.size_box.currentData() or (None, None)
         init = {}
-        if self.init_image.digest is not None:  # the result takes the picture's size
-            width = height = None
+        if self.init_image.digest is not None:  # the result takes the picture's size, or the enlarged picture's
+            width, height = self.init_image.request_size() or (None, None)
             init = {"init_image": self.init_image.digest, "strength": self.init_image.strength.value()}
             if self.init_image.mask is not None:
                 init.update(mask_image=self.init_image.mask, mask_blur=self.init_image.mask_blur.value(),
@@ -479,7 +484,8 @@ class MainWindow(QMainWindow):
                 self.errors.show_messages([str(error)])
             return None
 
-    def generate(self) -> None:
+    def generate(self, count: int | None = None) -> None:
+        """Queue the request the controls describe, `count` times (the Batch count's by default)."""
         reading = next((box for box in (self.init_image, self.control_image) if box.reading), None)
         if reading is not None:  # a phone's photo being made PNG: the image is made once it is in
             self._generate_when_read = reading
@@ -493,7 +499,7 @@ class MainWindow(QMainWindow):
             return
         self.errors.clear()
         self._reuse_notes = []
-        for k in range(self.batch_count.value()):
+        for k in range(count or self.batch_count.value()):
             job_request = request.replace(seed=(request.seed + k * request.batch_size) % (MAX_SEED + 1))
             self._job_ids.append(self.bridge.client.submit(job_request, latest_wins=self.latest_wins.isChecked()))
         self.library.registry.mark_used(request.model_paths())
@@ -529,14 +535,15 @@ class MainWindow(QMainWindow):
 
     # -- reuse settings -------------------------------------------------------------------
 
-    def reuse_record(self, record: ImageRecord) -> None:
-        """Fill the controls from a gallery image: exactly from its stored request when it has one."""
+    def reuse_record(self, record: ImageRecord, to_canvas: bool = True) -> None:
+        """Fill the controls from a gallery image: exactly from its stored request when it has one. A drawing
+        kept on the Draw tab goes back onto its canvas (unless not `to_canvas`)."""
         problem = None
         if record.request:
             try:
                 request = GenerationRequest.from_json(record.request)
                 drawn = any(control.preprocessor == Preprocessor.SCRIBBLE for control in request.controls)
-                if drawn and request.init_image is None:
+                if drawn and request.init_image is None and to_canvas:
                     self.draw.apply_request(request)  # a kept drawing: back onto the canvas
                     self.tabs.setCurrentWidget(self.draw)
                     return
@@ -569,12 +576,41 @@ class MainWindow(QMainWindow):
         self.init_image.mask_blur.setValue(request.mask_blur)
         self.init_image.set_padding(request.masked_padding)
         self.init_image.set_digest(request.init_image, request.mask_image)
+        self.init_image.set_size((request.width, request.height) if request.width and request.height else None)
         self.hires_scale.setValue(request.hires_scale or 1.0)
         self.hires_strength.setValue(request.hires_strength)
         if request.init_image is not None and self.init_image.digest is None:
             self._reuse_notes.append("The init image of this request is no longer in the input store; it was made "
                                      "from a picture that is gone, so this runs from the prompt alone.")
             self._update_recipe_controls()
+
+    def upscale_record(self, record: ImageRecord, scale: float) -> None:
+        """Make a gallery image again `scale` times larger, as one image: its settings (as Reuse settings
+        gives them), the image itself as the init image, enlarged and repainted at the Hires fix strength, without
+        its ControlNet (the image itself guides now)."""
+        strength = self.hires_strength.value()  # the one set here, not the image's
+        self.reuse_record(record, to_canvas=False)
+        if not self.init_image.load_file(Path(record.path)):
+            return
+        self.control_image.set_control(None)
+        self.init_image.enlarge.setValue(scale)
+        self.init_image.strength.setValue(strength)
+        self.batch_size.setValue(1)
+        self.generate(count=1)
+
+    def upscale_result(self, scale: float) -> None:
+        """"Upscale" on the selected result (or the newest)."""
+        item = self.results.currentItem() or self.results.item(0)
+        if item is None:
+            return
+        path = Path(item.data(Qt.ItemDataRole.UserRole))
+        try:
+            metadata, width, height, _warnings = read_metadata(path)
+        except OSError as error:
+            self.errors.show_messages([f"{path} cannot be read ({error.strerror or error}); it may have been moved "
+                                       "or deleted."])
+            return
+        self.upscale_record(record_for(path, metadata, width, height, ImageSource.GENERATED), scale)
 
     def start_from_image(self, path: str) -> None:
         """A gallery image becomes the init image, on the Generate tab."""
