@@ -174,6 +174,13 @@ class RecipeRules:
     def default_steps(self) -> int | None:
         return self.recipe.default_steps if self.recipe is not None else None
 
+    @property
+    def least_strength(self) -> float:
+        """The least strength an init image is repainted at: with fixed timesteps (the 1-step UNet's 800), one of
+        them must run."""
+        timesteps = self.recipe.timesteps if self.recipe is not None else None
+        return 1 / len(timesteps) if timesteps else 0.0
+
     def negative_applies(self, guidance: float) -> bool:
         """A negative prompt does something only with classifier-free guidance above 1."""
         return self.uses_guidance and guidance > 1.0

@@ -594,6 +594,11 @@ class MainWindow(QMainWindow):
             return
         self.control_image.set_control(None)
         self.init_image.enlarge.setValue(scale)
+        rules = RecipeRules.of(self.hyper_box.currentData())
+        if strength < rules.least_strength:
+            strength = rules.least_strength
+            self._reuse_notes.append(f"Upscale repaints at strength {strength:g} with {rules.recipe.label}: it runs "
+                                     "fixed timesteps, and a lower strength would leave none of them to run.")
         self.init_image.strength.setValue(strength)
         self.batch_size.setValue(1)
         self.generate(count=1)

@@ -153,6 +153,21 @@ def test_strength_under_one_step_lengthens_the_schedule_and_says_so(tiny_sd15, h
     assert plan(request.replace(init_image=None), "sd15").running_steps == 1
 
 
+def test_a_strength_that_leaves_none_of_fixed_timesteps_is_refused_before_anything_runs(tiny_sdxl, tmp_path):
+    """The Hyper-SDXL 1-step UNet runs timestep 800 alone: a later start has nothing to run, for an init image and
+    for a Hires fix's second pass alike, which must be said before the first pass is made."""
+    digest = InputImages(tmp_path / "inputs").add(png(init_picture()))
+    request = GenerationRequest(prompt=PROMPT, base_model=str(tiny_sdxl), recipe="Hyper-SDXL-1step-Unet",
+                                width=SIZE, height=SIZE)
+    with pytest.raises(InputError, match="Strength 0.5 leaves none of the 1 fixed timesteps"):
+        plan(request.replace(init_image=digest, strength=0.5), "sdxl")
+    assert plan(request.replace(init_image=digest, strength=1.0), "sdxl").running_steps == 1
+    with pytest.raises(InputError, match="Hires fix strength 0.5 leaves none of the 1 fixed timesteps of "
+                                         "Hyper-SDXL-1step-Unet to run; raise it to at least 1"):
+        plan(request.replace(hires_scale=2.0, hires_strength=0.5), "sdxl")
+    assert plan(request.replace(hires_scale=2.0, hires_strength=1.0), "sdxl").timesteps == (800,)
+
+
 def test_input_images_that_do_not_fit_are_refused_with_what_to_do(tiny_sd15, hyper_lora, controlnets, tmp_path):
     store = InputImages(tmp_path / "inputs")
     lora = hyper_lora("Hyper-SD15-1step-lora")

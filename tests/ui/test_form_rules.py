@@ -31,6 +31,9 @@ def test_recipe_rules():
     assert not unified.negative_applies(0.0) and cfg.negative_applies(6.0) and not cfg.negative_applies(1.0)
     assert cfg.guidance_for(2.0) == 5.0 and cfg.guidance_for(7.0) == 7.0 and not cfg.steps_free
     assert (two.default_steps, two.steps_free, two.uses_eta) == (2, False, False)
+    one_step_unet = RecipeRules.of(model("Hyper-SDXL-1step-Unet", "unet", "Hyper-SDXL-1step-Unet"))
+    assert one_step_unet.least_strength == 1.0, "its one fixed timestep must run"
+    assert plain.least_strength == unified.least_strength == two.least_strength == 0.0
 
 
 def test_hyper_parts_put_a_lora_or_a_unet_into_the_request():
