@@ -108,6 +108,11 @@ class MainWindow(QMainWindow):
         for widget in (self.seed, self.seed_lock, self.seed_random):
             seed_row.addWidget(widget)
         self.size_box = QComboBox()
+        self.size_from_init = QLabel("")  # in the size list's place while the init image sets the size
+        self.size_from_init.hide()
+        size_row = QHBoxLayout()
+        size_row.addWidget(self.size_box, 1)
+        size_row.addWidget(self.size_from_init, 1)
         self.hires_scale = QDoubleSpinBox(minimum=1.0, maximum=MAX_HIRES_SCALE, singleStep=0.25, decimals=2,
                                           value=self.settings.last_hires_scale)
         self.hires_scale.setSpecialValueText("Off")
@@ -146,7 +151,7 @@ class MainWindow(QMainWindow):
         form.addRow("Eta (TCD)", self.eta)
         form.addRow("Clip skip", self.clip_skip)
         form.addRow("Seed", seed_row)
-        form.addRow("Size", self.size_box)
+        form.addRow("Size", size_row)
         form.addRow("Hires fix", hires_row)
         form.addRow("Batch size", self.batch_size)
         form.addRow("Batch count", self.batch_count)
@@ -643,9 +648,13 @@ class MainWindow(QMainWindow):
         self.errors.show_messages([message])
 
     def _init_image_changed(self) -> None:
-        self.size_box.setEnabled(self.init_image.digest is None)
+        free = self.init_image.digest is None
+        self.size_box.setEnabled(free)
+        self.size_box.setVisible(free)  # not a size the run does not have
+        self.size_from_init.setVisible(not free)
         if self.init_image.image_size is not None:
             self.size_box.setToolTip("The init image sets the size: {} × {}".format(*self.init_image.run_size()))
+            self.size_from_init.setText("{} × {}, set by the init image".format(*self.init_image.run_size()))
         else:
             self.size_box.setToolTip("")
         self._update_recipe_controls()

@@ -38,6 +38,7 @@ def test_enlarge_asks_for_the_picture_made_larger_and_a_request_of_any_size_come
     assert (request.mode, request.width, request.height) == ("img2img", 192, 128)
     assert box.caption.text() == "96 × 64, made at 192 × 128 (enlarged × 2)"
     assert "192 × 128" in window.size_box.toolTip()
+    assert window.size_box.isHidden() and window.size_from_init.text() == "192 × 128, set by the init image"
     box.enlarge.setValue(1.5)
     assert (window.build_request().width, window.build_request().height) == (144, 96)
 
@@ -71,6 +72,7 @@ def test_enlarge_asks_for_the_picture_made_larger_and_a_request_of_any_size_come
     box.clear_button.click()
     assert box.enlarge.value() == 1.0, "the next picture starts at its own size"
     assert window.build_request().mode == "txt2img"
+    assert not window.size_box.isHidden() and window.size_from_init.isHidden()
 
 
 def _upscaled(qtbot, window, trigger) -> tuple[str, dict]:
