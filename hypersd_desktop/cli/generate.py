@@ -24,7 +24,7 @@ from hypersd_desktop.core.vocab import (
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.engine.inspect import union_control_types
 from hypersd_desktop.engine.types import (
-    AUTO_BACKEND, HIRES_STAGE, MAX_HIRES_SCALE, ControlSpec, GenerationRequest, LoraSpec, hires_size,
+    AUTO_BACKEND, HIRES_STAGE, MAX_HIRES_SCALE, ControlSpec, GenerationRequest, LoraSpec, enlarged_size,
 )
 
 if TYPE_CHECKING:
@@ -184,8 +184,8 @@ def run_size(args: argparse.Namespace, base_model: str, inputs: InputImages, ini
     return run.width, run.height
 
 
-def enlarged_size(args: argparse.Namespace, base_model: str, inputs: InputImages, init: str | None) -> tuple[int, int]:
-    """The size `--enlarge` asks for: the init image's run size (`run_size`) times the scale, as the window's
+def enlarge_to(args: argparse.Namespace, inputs: InputImages, init: str | None) -> tuple[int, int]:
+    """The size `--enlarge` asks for: the init image's own size times the scale (`enlarged_size`), as the window's
     Enlarge makes it."""
     if init is None:
         raise InputError("--enlarge needs --init-image: the picture to make larger (--hires enlarges an image made "
@@ -197,7 +197,7 @@ def enlarged_size(args: argparse.Namespace, base_model: str, inputs: InputImages
         raise InputError("--only-masked keeps the picture's size; leave out --enlarge.")
     if not 1.0 < args.enlarge <= MAX_HIRES_SCALE:
         raise InputError(f"--enlarge must be above 1 and at most {MAX_HIRES_SCALE:g}; got {args.enlarge:g}.")
-    return hires_size(*run_size(args, base_model, inputs, init), args.enlarge)
+    return enlarged_size(inputs.open(init).size, args.enlarge)
 
 
 def request_from_args(args: argparse.Namespace) -> GenerationRequest:
@@ -215,7 +215,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     init = inputs.add_file(args.init_image, "The --init-image") if args.init_image else None
     mask = inputs.add_file(args.mask, "The --mask") if args.mask else None
     if args.enlarge is not None:
-        args.width, args.height = enlarged_size(args, base_model, inputs, init)
+        args.width, args.height = enlarge_to(args, inputs, init)
     canny = args.preprocess == CANNY
     edges_at = run_size(args, base_model, inputs, init) if canny and args.control else None
     made_here = {CANNY: ControlType.CANNY, DEPTH: ControlType.DEPTH,  # the request names a map

@@ -51,6 +51,14 @@ def hires_size(width: int, height: int, scale: float) -> tuple[int, int]:
     return tuple(min(MAX_SIDE, max(64, int(side * scale) // 8 * 8)) for side in (width, height))
 
 
+def enlarged_size(picture: tuple[int, int], scale: float) -> tuple[int, int]:
+    """The size an init image `picture` (width, height) enlarged `scale` times is made at: its own size times
+    `scale` (not the model's size a large photo is otherwise scaled to), less where a side would pass MAX_SIDE,
+    its aspect ratio kept; sides cut to multiples of 8."""
+    scale = min(scale, MAX_SIDE / max(picture))
+    return tuple(min(MAX_SIDE, max(64, int(side * scale) // 8 * 8)) for side in picture)
+
+
 def init_size(picture: tuple[int, int], model_side: int) -> tuple[int, int]:
     """The size an image-to-image run has when the request names none: the picture's, its sides cut down to
     multiples of 8; for a picture over 2.25 times the model's area (a phone photo), about the model's own area

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import InputImages, is_converted
 from hypersd_desktop.engine.inputs import mask_of
-from hypersd_desktop.engine.types import MAX_HIRES_SCALE, MAX_MASKED_PADDING, MAX_SIDE, hires_size, init_size
+from hypersd_desktop.engine.types import MAX_HIRES_SCALE, MAX_MASKED_PADDING, MAX_SIDE, enlarged_size, init_size
 from hypersd_desktop.ui.pictures import png_bytes, read_picture
 from hypersd_desktop.ui.sketch_canvas import SketchCanvas, tinted
 
@@ -286,8 +286,7 @@ class InitImageBox(PictureInput):
         self.enlarge.blockSignals(True)
         self.enlarge.setValue(1.0)
         if size is not None and self.image_size is not None:
-            base = init_size(self.image_size, self.model_side)
-            self.enlarge.setValue(size[0] / base[0])  # rounded to the box's two decimals, within its range
+            self.enlarge.setValue(size[0] / self.image_size[0])  # rounded to the box's two decimals, within its range
         self.enlarge.blockSignals(False)
         made = self._enlarged()
         self._size_override = size if size is not None and size != made else None
@@ -301,8 +300,9 @@ class InitImageBox(PictureInput):
         return self._enlarged() if self.enlarge.value() > 1 and self.padding() is None else None
 
     def _enlarged(self) -> tuple[int, int] | None:
-        base = self.run_size(own=True)
-        return hires_size(*base, self.enlarge.value()) if base and self.enlarge.value() > 1 else base
+        if self.image_size and self.enlarge.value() > 1:
+            return enlarged_size(self.image_size, self.enlarge.value())
+        return self.run_size(own=True)
 
     def state(self) -> dict:
         """What `restore` brings back after a restart: the picture, its mask and their settings."""
@@ -363,7 +363,11 @@ class InitImageBox(PictureInput):
     def shown(self, picture: QImage) -> tuple[QImage, str]:
         size = self.run_size()
         if self.request_size() is not None and self.padding() is None:
-            how = f"enlarged × {self.enlarge.value():g}" if self._size_override is None else "the size asked for"
+            how = "the size asked for"
+            if self._size_override is None:
+                how = f"enlarged × {self.enlarge.value():g}"
+                if self.enlarge.value() * max(picture.width(), picture.height()) > MAX_SIDE:
+                    how += f", as far as {MAX_SIDE} pixels a side allow"
             caption = f"{picture.width()} × {picture.height()}, made at {size[0]} × {size[1]} ({how})"
         elif size == self.image_size:
             caption = f"{size[0]} × {size[1]}: the result takes this size"

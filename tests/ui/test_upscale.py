@@ -71,6 +71,17 @@ def test_enlarge_asks_for_the_picture_made_larger_and_a_request_of_any_size_come
     box.only_masked.setChecked(False)
     box.clear_button.click()
     assert box.enlarge.value() == 1.0, "the next picture starts at its own size"
+
+    # A photo larger than the model's size is made at about the model's size, but enlarged from its own size
+    assert box.load_file(_picture(tmp_path / "large.png", (1600, 1200)))
+    assert window.init_image.run_size() == (584, 440)
+    box.enlarge.setValue(1.5)
+    assert (window.build_request().width, window.build_request().height) == (2400, 1800)
+    assert box.load_file(_picture(tmp_path / "huge.png", (3000, 2000)))
+    box.enlarge.setValue(2.0)
+    assert (window.build_request().width, window.build_request().height) == (4096, 2728)
+    assert box.caption.text().endswith("(enlarged × 2, as far as 4096 pixels a side allow)")
+    box.clear_button.click()
     assert window.build_request().mode == "txt2img"
     assert not window.size_box.isHidden() and window.size_from_init.isHidden()
 
