@@ -300,9 +300,12 @@ class InitImageBox(PictureInput):
         return self._enlarged() if self.enlarge.value() > 1 and self.padding() is None else None
 
     def _enlarged(self) -> tuple[int, int] | None:
-        if self.image_size and self.enlarge.value() > 1:
+        """The size Enlarge asks for (the engine's `init_size` of the picture where it is off)."""
+        if not self.image_size:
+            return None
+        if self.enlarge.value() > 1:
             return enlarged_size(self.image_size, self.enlarge.value())
-        return self.run_size(own=True)
+        return init_size(self.image_size, self.model_side)
 
     def state(self) -> dict:
         """What `restore` brings back after a restart: the picture, its mask and their settings."""
@@ -353,12 +356,12 @@ class InitImageBox(PictureInput):
         self._show()
         self.changed.emit()  # the size the result takes may be another now
 
-    def run_size(self, own: bool = False) -> tuple[int, int] | None:
+    def run_size(self) -> tuple[int, int] | None:
         """The size the result will have, or None without a picture: the request's (`request_size`), else the
-        engine's `init_size` of the picture, which `own` asks for whatever the request's."""
+        engine's `init_size` of the picture."""
         if not self.image_size:
             return None
-        return (None if own else self.request_size()) or init_size(self.image_size, self.model_side)
+        return self.request_size() or init_size(self.image_size, self.model_side)
 
     def shown(self, picture: QImage) -> tuple[QImage, str]:
         size = self.run_size()
