@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QStyle, QToolButton
 
 STYLES = {
     "warning": "QFrame { background: #fff4ce; color: #4a3b00; border: 1px solid #e0c060; border-radius: 4px; }",
@@ -15,13 +16,22 @@ class Banner(QFrame):
         super().__init__()
         self.kind = kind
         self.setStyleSheet(STYLES[kind])
+        # The style's own icon, not a character: an emoji such as ⛔ is missing from many Linux fonts and shows as
+        # an empty box there.
+        icon = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning if kind == "warning"
+                                         else QStyle.StandardPixmap.SP_MessageBoxCritical)
+        side = self.fontMetrics().height()
+        self.icon = QLabel(alignment=Qt.AlignmentFlag.AlignTop)
+        self.icon.setPixmap(icon.pixmap(side, side))
         self.label = QLabel(wordWrap=True)
-        self.label.setStyleSheet("QLabel { border: none; background: transparent; }")
+        for label in (self.icon, self.label):
+            label.setStyleSheet("QLabel { border: none; background: transparent; }")
         close = QToolButton(text="✕", autoRaise=True)
         close.setToolTip("Dismiss")
         close.clicked.connect(self.clear)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 4, 4, 4)
+        layout.addWidget(self.icon)
         layout.addWidget(self.label, 1)
         layout.addWidget(close)
         self.hide()
@@ -30,8 +40,8 @@ class Banner(QFrame):
         if not messages:
             self.clear()
             return
-        prefix = "⚠ " if self.kind == "warning" else "⛔ "
-        self.label.setText("\n".join(prefix + message for message in messages))
+        bullet = "• " if len(messages) > 1 else ""
+        self.label.setText("\n".join(bullet + message for message in messages))
         self.show()
 
     def text(self) -> str:

@@ -236,7 +236,8 @@ class DrawTab(QWidget):
         for model in controlnets:
             self.controlnet_box.addItem(model.name, model)
         self.controlnet_box.blockSignals(False)
-        self.notes.show_messages([] if controlnets else [self._missing_controlnet()])
+        missing = self._missing()
+        self.notes.show_messages([missing] if missing else [])
         self.size_box.blockSignals(True)
         fill_sizes(self.size_box, architecture)
         self.size_box.blockSignals(False)
@@ -287,16 +288,19 @@ class DrawTab(QWidget):
     def _missing(self) -> str | None:
         """What the tab lacks to make images (a base model, a scribble ControlNet), or None."""
         if self.model_box.currentData() is None:
-            return "No base model is installed. Use File → Import models… or the Models tab."
+            return ("Drawing needs a base model and a scribble ControlNet: download them in the Models tab (Ctrl+4), "
+                    "\"Stable Diffusion 1.5\" with \"ControlNet Scribble (SD1.5)\", or import your own files (File → "
+                    "Import models…).")
         if self.controlnet_box.currentData() is None:
             return self._missing_controlnet()
         return None
 
     def _missing_controlnet(self) -> str:
         if self._architecture() == Architecture.SD15:
-            where = "install \"ControlNet Scribble (SD1.5)\" in the Models tab"
+            where = "install \"ControlNet Scribble (SD1.5)\" in the Models tab (Ctrl+4)"
         else:
-            where = "import one with File → Import models… (a folder with config.json and its weights)"
+            where = ("install \"ControlNet Union ProMax (SDXL)\" in the Models tab (Ctrl+4), which reads scribbles, or "
+                     "import one with File → Import models…")
         return f"Drawing needs a scribble ControlNet for {architecture_label(self._architecture())}: {where}."
 
     def _taesd(self) -> str | None:

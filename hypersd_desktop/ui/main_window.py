@@ -436,7 +436,8 @@ class MainWindow(QMainWindow):
         model = self.current_model()
         if model is None:
             if not quiet:
-                self.errors.show_messages(["No base model is installed. Use File → Import models… or the setup."])
+                self.errors.show_messages(["No base model is installed. Download one in the Models tab (Ctrl+4), or "
+                                           "import your own files (File → Import models…)."])
             return None
         unet, hyper_loras = hyper_parts(self.hyper_box.currentData())
         loras = list(hyper_loras)

@@ -74,6 +74,19 @@ def _installed_kind(model: InstalledModel) -> str:
     return f"{model.kind}, no VAE" if model.kind == ModelKind.BASE and not base_has_vae(model.path) else model.kind
 
 
+def disk_use_words(count: int, total: int, owned: int) -> str:
+    """The Installed list's disk use: how many models, their size, and how much of it the app's models folder
+    holds (downloads and copies) rather than the folders files were imported from."""
+    if count == 0:
+        return "No models yet"
+    models = f"{count} model{'s' if count != 1 else ''}, {format_size(total)}"
+    if owned == total:
+        return f"{models}, in the app's models folder"
+    if owned == 0:
+        return f"{models}, used where {'they were' if count != 1 else 'it was'} imported from"
+    return f"{models}; {format_size(owned)} of it in the app's models folder, the rest used where it was imported from"
+
+
 class ModelManager(QWidget):
     """`in_use()` returns the model paths running or queued jobs need; those cannot be removed."""
 
@@ -154,6 +167,8 @@ class ModelManager(QWidget):
         splitter.addWidget(top)
         splitter.addWidget(bottom)
         splitter.addWidget(exports)
+        for index, stretch in enumerate((3, 2, 1)):  # the catalog, where a first start begins, is the tallest
+            splitter.setStretchFactor(index, stretch)
         layout = QVBoxLayout(self)
         layout.addWidget(splitter)
 
@@ -200,8 +215,7 @@ class ModelManager(QWidget):
                 self.installed_table.setItem(row, column, item)
         total = sum(model.size or 0 for model in models)
         owned = sum(model.size or 0 for model in models if model.owned)
-        self.disk_label.setText(f"{len(models)} models, {format_size(total)}; {format_size(owned)} of it in the "
-                                "app's models folder, the rest linked where it was imported from")
+        self.disk_label.setText(disk_use_words(len(models), total, owned))
         self.refresh_exports()
 
     def refresh_exports(self) -> None:

@@ -91,12 +91,15 @@ def test_import_verify_and_remove_but_not_while_in_use(qtbot, app_home, hyper_lo
     in_use: set[str] = set()
     manager = ModelManager(library, lambda: in_use)
     qtbot.addWidget(manager)
+    assert manager.disk_label.text() == "No models yet"
     source = tmp_path / "Hyper-SD15-2steps-lora.safetensors"
     source.write_bytes(hyper_lora("Hyper-SD15-2steps-lora").read_bytes())
     with qtbot.waitSignal(manager.models_changed, timeout=20_000):
         manager.import_paths([tmp_path])  # a folder, as from A1111
     qtbot.waitUntil(lambda: manager.side_task is None, timeout=5000)
     assert "Imported 1 model" in manager.status.text() and manager.installed_table.rowCount() == 1
+    size = format_size(source.stat().st_size)
+    assert manager.disk_label.text() == f"1 model, {size}, used where it was imported from"  # not copied
     model = library.registry.list()[0]
     manager.verify(model)
     qtbot.waitUntil(lambda: manager.side_task is None, timeout=20_000)
@@ -114,7 +117,18 @@ def test_import_verify_and_remove_but_not_while_in_use(qtbot, app_home, hyper_lo
     in_use.clear()
     assert manager.remove(model, ask=False)
     assert library.registry.list() == [] and source.exists()  # imported by reference: the file stays
+    assert manager.disk_label.text() == "No models yet"
     library.close()
+
+
+def test_disk_use_says_where_the_installed_models_are():
+    from hypersd_desktop.ui.model_manager import disk_use_words
+
+    gb = 10**9
+    assert disk_use_words(2, 3 * gb, 3 * gb) == "2 models, 3.0 GB, in the app's models folder"
+    assert disk_use_words(2, 3 * gb, 0) == "2 models, 3.0 GB, used where they were imported from"
+    assert disk_use_words(3, 3 * gb, gb) == ("3 models, 3.0 GB; 1.0 GB of it in the app's models folder, the rest used "
+                                             "where it was imported from")
 
 
 def test_the_window_blocks_removing_a_model_a_queued_job_needs(qtbot, idle_app):
