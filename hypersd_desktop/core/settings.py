@@ -25,6 +25,7 @@ class Settings:
     images_dir: str = ""
     theme: str = "system"  # system, light, dark
     latest_wins: bool = False
+    window_geometry: str = ""  # the main window's place, size and maximised state (Qt's saveGeometry, base64)
     previews: bool = True
     fast_decode: bool = False  # decode with TAESD instead of the full VAE (when installed)
     cuda_graphs: bool = True  # the GPU fast path: UNet and VAE decode replayed as CUDA graphs

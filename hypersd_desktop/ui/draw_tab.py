@@ -33,6 +33,7 @@ from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.banner import Banner
+from hypersd_desktop.ui.flow_layout import FlowLayout
 from hypersd_desktop.ui.generate_form import (
     RANDOM_SEEDS, RecipeRules, SeedBox, fill_base_models, fill_hyper_box, fill_sizes, hyper_parts, select_size,
 )
@@ -97,11 +98,10 @@ class DrawTab(QWidget):
         self.trace_button = QToolButton(text="Trace a picture…")
         self.trace_button.setToolTip("Show a picture faintly under the canvas to draw over; it is not part of the "
                                      "drawing")
-        tools = QHBoxLayout()
+        tools = FlowLayout()  # two lines over a narrow canvas
         for widget in (self.brush_button, self.eraser_button, self.brush_size, self.undo_button, self.redo_button,
                        self.clear_button, self.trace_button):
             tools.addWidget(widget)
-        tools.addStretch(1)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.addLayout(tools)

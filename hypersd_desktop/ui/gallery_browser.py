@@ -28,6 +28,7 @@ from hypersd_desktop.engine.types import hires_size
 from hypersd_desktop.gallery.formats.common import ImageMetadata, hires_pass
 from hypersd_desktop.gallery.gallery import Gallery, parameters_text, read_metadata
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
+from hypersd_desktop.ui.flow_layout import FlowLayout
 from hypersd_desktop.ui.gallery_model import CELL, GalleryModel, ThumbnailDelegate
 from hypersd_desktop.ui.init_image import UPSCALE_SCALES
 from hypersd_desktop.ui.pictures import read_picture
@@ -400,13 +401,14 @@ class GalleryBrowser(QWidget):
         self.favourite_filter = QCheckBox("★ only")
         self.sort = QComboBox()
         self.sort.addItems(["Newest first", "Oldest first"])
-        filters = QHBoxLayout()
-        filters.addWidget(self.search, 3)
+        self.search.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)  # takes what a line has left
+        filters = FlowLayout()  # wraps onto two lines in a narrow window instead of widening it
+        filters.addWidget(self.search)
         for widget, what in self._facet_boxes():
             widget.setToolTip(f"Only images with this {what}")
             widget.setMinimumContentsLength(8)
             widget.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            filters.addWidget(widget, 1)
+            filters.addWidget(widget)
         for widget in (self.date_filter, self.rating_filter, self.favourite_filter, self.sort):
             filters.addWidget(widget)
 
@@ -432,15 +434,17 @@ class GalleryBrowser(QWidget):
         self.delete_button = QPushButton("Delete")
         self.export_button = QPushButton("Export…")
         self.import_button = QPushButton("Import folder…")
+        buttons = FlowLayout(alignment=Qt.AlignmentFlag.AlignRight)  # more lines in a narrow window
+        for button in (self.open_button, self.reuse_button, self.init_button, self.upscale_button, self.copy_button,
+                       self.copy_params_button, self.reveal_button, self.delete_button, self.export_button,
+                       self.import_button):
+            buttons.addWidget(button)
         actions = QHBoxLayout()
         actions.addWidget(self.count_label)
         actions.addWidget(self.notice)
         actions.addWidget(self.undo_button)
         actions.addWidget(self.stop_import_button)
-        for button in (self.open_button, self.reuse_button, self.init_button, self.upscale_button, self.copy_button,
-                       self.copy_params_button, self.reveal_button, self.delete_button, self.export_button,
-                       self.import_button):
-            actions.addWidget(button)
+        actions.addLayout(buttons)
 
         grid_page = QWidget()
         grid_layout = QVBoxLayout(grid_page)

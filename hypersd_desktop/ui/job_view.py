@@ -27,7 +27,7 @@ class PreviewLabel(QLabel):
     def __init__(self, text: str) -> None:
         super().__init__(text, alignment=Qt.AlignmentFlag.AlignCenter)
         self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
-        self.setMinimumSize(320, 320)
+        self.setMinimumSize(192, 192)  # room for the form beside it on a laptop's screen
         self.setStyleSheet("QLabel { background: palette(base); border-radius: 6px; }")
         self._pixmap: QPixmap | None = None
         self._idle_text = text

@@ -12,8 +12,8 @@ import html
 import random
 from pathlib import Path
 
-from PySide6.QtCore import QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout, QLabel, QListWidget,
     QMainWindow, QMessageBox, QPlainTextEdit, QPushButton, QScrollArea, QSpinBox, QSplitter,
@@ -57,6 +57,9 @@ from hypersd_desktop.worker.bridge import WorkerBridge
 from hypersd_desktop.worker.protocol import PROTOCOL_VERSION
 
 
+FIRST_SIZE = QSize(1280, 800)  # the window on a first start, where the screen has the room
+
+
 class MainWindow(QMainWindow):
     """The app's main window. `library` lists models; `bridge` runs jobs in the worker process."""
 
@@ -73,8 +76,8 @@ class MainWindow(QMainWindow):
         self._batch_dialog = None
         self._generate_when_read = None  # the picture box being read when Generate was pressed
         self.setWindowTitle("HyperSD Desktop")
-        self.resize(1280, 800)
         self._build()
+        self._place()
         self._connect()
         self.reload_models()
         self._restore_choices()
@@ -827,9 +830,21 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.models)
         self.models.choose_files()
 
+    def _place(self) -> None:
+        """Where the window was when it last closed (size, place, maximised); on a first start 1280 × 800, or
+        the screen's room where it has less (a laptop at 150 % scaling lays out 1280 × 720, less the taskbar)."""
+        saved = self.settings.window_geometry
+        if saved and self.restoreGeometry(QByteArray.fromBase64(saved.encode("ascii"))):
+            return
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        room = screen.availableGeometry().size() if screen is not None else FIRST_SIZE
+        frame = QSize(16, 40)  # the title bar and borders a window manager adds around it
+        self.resize(FIRST_SIZE.boundedTo(room - frame).expandedTo(self.minimumSizeHint()))
+
     def _remember_choices(self) -> None:
         model, hyper = self.current_model(), self.hyper_box.currentData()
         self.settings = self.settings.replace(
+            window_geometry=bytes(self.saveGeometry().toBase64()).decode("ascii"),
             last_model=model.id if model else "", last_hyper=hyper.id if hyper else "", last_steps=self.steps.value(),
             last_hires_scale=self.hires_scale.value(), last_hires_strength=self.hires_strength.value(),
             last_size=self.size_box.currentText(), last_vae=self.vae_box.currentData() or "",

@@ -129,7 +129,7 @@ class ModelManager(QWidget):
         self.verify_button = QPushButton("Verify")
         self.remove_button = QPushButton("Remove")
         self.reveal_button = QPushButton("Show in folder")
-        self.disk_label = QLabel("")
+        self.disk_label = QLabel("", wordWrap=True)
         self.status = QLabel("Drop .safetensors files or A1111/ComfyUI model folders here to import them.",
                              wordWrap=True)
         installed_buttons = QHBoxLayout()
@@ -160,7 +160,8 @@ class ModelManager(QWidget):
         bottom_layout.addWidget(self.status)
         exports_layout = QVBoxLayout(exports)
         exports_layout.addWidget(QLabel("<b>ONNX exports</b> — made by the ONNX Runtime backend on first use of a "
-                                        "model and LoRA set; removing one frees its disk, the next use exports again"))
+                                        "model and LoRA set; removing one frees its disk, the next use exports again",
+                                        wordWrap=True))
         exports_layout.addWidget(self.exports_table)
         exports_layout.addLayout(export_buttons)
         splitter = QSplitter(Qt.Orientation.Vertical)

@@ -6,6 +6,10 @@ import pytest
 
 from ui_helpers import WAIT
 
+# The window's size in the tests that draw, click and lay out at set places: its first size on a large screen
+# (the offscreen platform's screen is 800 × 800, where the window would start smaller; test_window_size.py).
+TEST_WINDOW = (1280, 800)
+
 
 @pytest.fixture(autouse=True)
 def empty_clipboard():
@@ -25,6 +29,7 @@ def parts(qtbot, installed):
     from hypersd_desktop.app import build_app
 
     parts = build_app(["test"])
+    parts.window.resize(*TEST_WINDOW)
     parts.window.show()  # closed below, not by qtbot: a window with a running job asks before closing
     if not parts.bridge.client._ready:
         qtbot.waitSignal(parts.bridge.ready, timeout=WAIT).wait()
@@ -40,6 +45,7 @@ def idle_app(qtbot, installed):
     from hypersd_desktop.app import build_app
 
     parts = build_app(["test"], start_worker=False)
+    parts.window.resize(*TEST_WINDOW)
     parts.window.show()
     parts.window.activateWindow()  # keyboard shortcuts act only in the active window
     qtbot.waitUntil(parts.window.isActiveWindow, timeout=5000)
