@@ -28,6 +28,7 @@ from hypersd_desktop.ui.first_run import FirstRunDialog
 from hypersd_desktop.ui.main_window import MainWindow
 from hypersd_desktop.ui.runtime_dialog import RuntimeDialog
 from hypersd_desktop.ui.settings_dialog import SettingsDialog
+from hypersd_desktop.ui.theme import apply_theme
 from hypersd_desktop.worker.bridge import WorkerBridge
 from hypersd_desktop.worker.client import worker_command
 
@@ -49,11 +50,6 @@ class AppParts:
     first_run: FirstRunDialog | None
     runtime: RuntimeDialog | None  # opened at start: no runtime yet (packaged app), or one to update
     error_relay: QObject  # carries uncaught exceptions from any thread to the window
-
-
-def apply_theme(app: QApplication, theme: str) -> None:
-    schemes = {"light": Qt.ColorScheme.Light, "dark": Qt.ColorScheme.Dark, "system": Qt.ColorScheme.Unknown}
-    app.styleHints().setColorScheme(schemes.get(theme, Qt.ColorScheme.Unknown))
 
 
 def install_error_hooks(window: MainWindow, log_path: Path) -> _ErrorRelay:

@@ -5,9 +5,14 @@ from __future__ import annotations
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QStyle, QToolButton
 
+# Light boxes with dark text in both the light and the dark look: the text and the close button take the
+# box's colour, not the palette's (light text on a dark theme would vanish on the box).
+COLOURS = {"warning": ("#fff4ce", "#4a3b00", "#e0c060"), "error": ("#fde7e9", "#5c0011", "#e08a94")}
 STYLES = {
-    "warning": "QFrame { background: #fff4ce; color: #4a3b00; border: 1px solid #e0c060; border-radius: 4px; }",
-    "error": "QFrame { background: #fde7e9; color: #5c0011; border: 1px solid #e08a94; border-radius: 4px; }",
+    kind: (f"QFrame {{ background: {back}; color: {text}; border: 1px solid {edge}; border-radius: 4px; }} "
+           f"QToolButton {{ color: {text}; background: transparent; border: none; padding: 2px 4px; }} "
+           f"QToolButton:hover {{ background: {edge}; border-radius: 3px; }}")
+    for kind, (back, text, edge) in COLOURS.items()
 }
 
 

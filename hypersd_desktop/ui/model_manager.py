@@ -136,8 +136,8 @@ class ModelManager(QWidget):
         for button in (self.import_files_button, self.import_folder_button, self.verify_button, self.remove_button,
                        self.reveal_button):
             installed_buttons.addWidget(button)
-        installed_buttons.addStretch(1)
-        installed_buttons.addWidget(self.disk_label)
+        self.disk_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        installed_buttons.addWidget(self.disk_label, 1)  # the row's room: one line where it fits, two where not
 
         self.exports_table = _table(EXPORT_COLUMNS)
         self.remove_export_button = QPushButton("Remove export")
