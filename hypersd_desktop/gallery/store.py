@@ -206,8 +206,13 @@ class GalleryStore:
         return ids
 
     def has_path(self, path: str) -> bool:
+        return self.id_of_path(path) is not None
+
+    def id_of_path(self, path: str) -> int | None:
+        """The id of the image kept at `path`, or None."""
         with self._lock:
-            return self._db.execute("SELECT 1 FROM images WHERE path = ?", (path,)).fetchone() is not None
+            row = self._db.execute("SELECT id FROM images WHERE path = ?", (path,)).fetchone()
+        return row[0] if row is not None else None
 
     def set_favourite(self, image_id: int, favourite: bool) -> None:
         with self.transaction() as db:

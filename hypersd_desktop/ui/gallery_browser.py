@@ -597,6 +597,36 @@ class GalleryBrowser(QWidget):
         self.pages.setCurrentWidget(self.viewer)
         self.viewer.view.setFocus()
 
+    def open_path(self, path: str) -> bool:
+        """The large view of the gallery image kept at `path` (a result on the Generate tab), the filters and
+        search cleared where they hide it; False when the gallery has no image there."""
+        image_id = self.gallery.store.id_of_path(path)
+        if image_id is None:
+            return False
+        self.image_added()
+        position = self.model.position_of(image_id)
+        if position is None:
+            self.clear_filters()
+            position = self.model.position_of(image_id)
+        if position is None:
+            return False
+        self.open_viewer(position)
+        return True
+
+    def clear_filters(self) -> None:
+        """Every image, newest first."""
+        boxes = (*(box for box, _ in self._facet_boxes()), self.date_filter, self.rating_filter, self.sort)
+        for widget in (self.search, *boxes, self.favourite_filter):
+            widget.blockSignals(True)
+        self.search.clear()
+        for box in boxes:
+            box.setCurrentIndex(0)
+        self.favourite_filter.setChecked(False)
+        for widget in (self.search, *boxes, self.favourite_filter):
+            widget.blockSignals(False)
+        self._search_timer.stop()
+        self.apply_filters()
+
     def close_viewer(self) -> None:
         self.pages.setCurrentIndex(0)
         self.grid.setFocus()

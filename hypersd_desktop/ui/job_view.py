@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QMimeData, QObject, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QIcon, QPixmap
-from PySide6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QPushButton, QSizePolicy
+from PySide6.QtWidgets import QAbstractItemView, QLabel, QListView, QListWidget, QListWidgetItem, QPushButton, QSizePolicy
 
 from hypersd_desktop.core.settings import Settings
 from hypersd_desktop.core.vocab import Device, DType
@@ -51,6 +51,33 @@ class PreviewLabel(QLabel):
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().resizeEvent(event)
         QTimer.singleShot(0, self._rescale)
+
+
+class ResultStrip(QListWidget):
+    """The latest images, newest first, each holding its file's path. Clicking one (or moving to it with the
+    arrow keys) shows it large in the preview; dragging one out gives its file, so it lands in the init image
+    box, a file manager or another app as the file itself."""
+
+    def __init__(self) -> None:
+        super().__init__(viewMode=QListWidget.ViewMode.IconMode, flow=QListWidget.Flow.LeftToRight)
+        self.setIconSize(QSize(96, 96))
+        self.setFixedHeight(124)
+        self.setWrapping(False)
+        self.setMovement(QListView.Movement.Static)  # the icon view's default lets icons be dragged about in it
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+
+    @staticmethod
+    def path_of(item: QListWidgetItem) -> str:
+        return item.data(Qt.ItemDataRole.UserRole)
+
+    def mimeTypes(self) -> list[str]:  # noqa: N802 - Qt API
+        return ["text/uri-list"]
+
+    def mimeData(self, items) -> QMimeData:  # noqa: N802 - Qt API
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(self.path_of(item)) for item in items])
+        return mime
 
 
 @dataclass

@@ -13,7 +13,7 @@ import random
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QShortcut
+from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout, QLabel, QListWidget,
     QMainWindow, QMessageBox, QPlainTextEdit, QPushButton, QScrollArea, QSpinBox, QSplitter,
@@ -49,7 +49,7 @@ from hypersd_desktop.ui.generate_form import (
 )
 from hypersd_desktop.ui.gallery_browser import GalleryBrowser
 from hypersd_desktop.ui.init_image import UPSCALE_SCALES, InitImageBox
-from hypersd_desktop.ui.job_view import JobView, JobWidgets, PreviewLabel
+from hypersd_desktop.ui.job_view import JobView, JobWidgets, PreviewLabel, ResultStrip
 from hypersd_desktop.ui.model_manager import ModelManager
 from hypersd_desktop.ui.model_matching import ModelMatch, match_metadata, match_request
 from hypersd_desktop.ui.session import SessionKeeper
@@ -188,14 +188,16 @@ class MainWindow(QMainWindow):
         self.errors = Banner("error")
         self.preview = PreviewLabel("Type a prompt and press Ctrl+Enter")
         self.timing = QLabel("", wordWrap=True)  # a long message wraps; the window keeps its width
-        self.results = QListWidget(viewMode=QListWidget.ViewMode.IconMode, flow=QListWidget.Flow.LeftToRight)
-        self.results.setIconSize(QSize(96, 96))
-        self.results.setFixedHeight(124)
-        self.results.setWrapping(False)
+        self.results = ResultStrip()
+        self.results.setToolTip("Click to see an image large; double-click (or Enter) opens it in the gallery; "
+                                "drag one to the init image box or out of the app")
         self.results.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
         use_result = QAction("Use as init image", self.results)
         use_result.triggered.connect(self.use_result_as_init_image)
         self.results.addAction(use_result)
+        open_result = QAction("Open in the gallery", self.results)
+        open_result.triggered.connect(lambda: self.open_result(self.results.currentItem() or self.results.item(0)))
+        self.results.addAction(open_result)
         for scale in UPSCALE_SCALES:
             upscale = QAction(f"Upscale × {scale:g}", self.results)
             upscale.triggered.connect(lambda _checked=False, scale=scale: self.upscale_result(scale))
@@ -322,6 +324,9 @@ class MainWindow(QMainWindow):
             self.device_label, self.memory_label), lambda: self.settings, self,
             skip=lambda job_id: self.draw.owns(job_id) or self.control_maps.owns(job_id))
         self.jobs.image_saved.connect(self.image_saved)
+        self.results.currentItemChanged.connect(lambda item, _previous: self.show_result(item))
+        self.results.itemClicked.connect(self.show_result)  # the current one again, after a newer image
+        self.results.itemActivated.connect(self.open_result)
         self.bridge.ready.connect(lambda _message: self._update_recipe_controls())  # the device decides some notes
         self.bridge.notice.connect(self.engine_notice.show_notice)
         self.init_image.changed.connect(self._init_image_changed)
@@ -625,6 +630,26 @@ class MainWindow(QMainWindow):
                                        "or deleted."])
             return
         self.upscale_record(record_for(path, metadata, width, height, ImageSource.GENERATED), scale)
+
+    def show_result(self, item) -> None:
+        """A result from the strip, large in the preview."""
+        if item is None:
+            return
+        pixmap = QPixmap(ResultStrip.path_of(item))
+        if pixmap.isNull():
+            self.statusBar().showMessage(f"{ResultStrip.path_of(item)} cannot be read; it may have been moved or "
+                                         "deleted.", 8000)
+            return
+        self.preview.show_image(pixmap)
+
+    def open_result(self, item) -> None:
+        """A result from the strip in the gallery's large view, with its details, rating and tags."""
+        if item is None:
+            return
+        if self.browser.open_path(ResultStrip.path_of(item)):
+            self.tabs.setCurrentWidget(self.browser)
+        else:
+            self.statusBar().showMessage(f"{ResultStrip.path_of(item)} is no longer in the gallery.", 8000)
 
     def start_from_image(self, path: str) -> None:
         """A gallery image becomes the init image, on the Generate tab."""

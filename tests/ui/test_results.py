@@ -1,0 +1,52 @@
+"""The strip of latest results on the Generate tab: looked at large, opened in the gallery, dragged out."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage
+from PySide6.QtTest import QTest
+
+from ui_helpers import WAIT, drop
+
+
+def test_a_result_is_shown_large_opened_in_the_gallery_and_dragged_as_its_file(qtbot, parts):
+    window = parts.window
+    window.prompt.setPlainText("a lighthouse at dusk")
+    window.batch_count.setValue(2)
+    saved: list[str] = []
+    window.image_saved.connect(saved.append)
+    window.generate()
+    qtbot.waitUntil(lambda: len(saved) == 2 and window.jobs.active_job is None, timeout=WAIT)
+    strip = window.results
+    assert [strip.item(row).data(Qt.ItemDataRole.UserRole) for row in range(2)] == saved[::-1]  # newest first
+    older = strip.item(1)
+
+    rect = strip.visualItemRect(older)
+    QTest.mouseClick(strip.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    shown = window.preview._pixmap.toImage().convertToFormat(QImage.Format.Format_RGB32)
+    assert shown == QImage(saved[0]).convertToFormat(QImage.Format.Format_RGB32), "the older image, large"
+    assert strip.item(0).text() and strip.indexAt(rect.center()).row() == 1, "clicking moves nothing"
+
+    mime = strip.mimeData([older])
+    assert [url.toLocalFile() for url in mime.urls()] == [saved[0]], "dragged out, it is its file"
+    drop(window.init_image, [Path(url.toLocalFile()) for url in mime.urls()])
+    qtbot.waitUntil(lambda: window.init_image.digest is not None, timeout=WAIT)
+
+    QTest.mouseDClick(strip.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    browser = window.browser
+    assert window.tabs.currentWidget() is browser and browser.pages.currentWidget() is browser.viewer
+    assert browser.viewer.record.path == saved[0]
+
+
+def test_opening_a_result_clears_gallery_filters_that_hide_it(qtbot, parts):
+    window, browser = parts.window, parts.window.browser
+    window.prompt.setPlainText("a quiet harbour")
+    with qtbot.waitSignal(window.image_saved, timeout=WAIT) as done:
+        window.generate()
+    browser.search.setText("no image has these words")
+    browser.apply_filters()
+    assert browser.model.count() == 0
+    window.open_result(window.results.item(0))
+    assert browser.search.text() == "" and browser.viewer.record.path == done.args[0]
