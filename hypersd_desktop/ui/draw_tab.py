@@ -41,6 +41,7 @@ from hypersd_desktop.ui.init_image import IMAGE_FILTER
 from hypersd_desktop.ui.job_view import PreviewLabel
 from hypersd_desktop.ui.live_jobs import LiveImage, LiveJobs
 from hypersd_desktop.ui.pictures import read_picture
+from hypersd_desktop.ui.shortcuts import DRAW, described
 from hypersd_desktop.ui.sketch_canvas import PngEncoder, SketchCanvas
 from hypersd_desktop.worker.bridge import WorkerBridge
 from hypersd_desktop.worker.service import output_path
@@ -193,12 +194,16 @@ class DrawTab(QWidget):
             signal.connect(lambda _value: self.ask())
         self.size_box.currentIndexChanged.connect(self._size_changed)
         self.seed_random.clicked.connect(lambda: self.seed.setValue(random.randrange(RANDOM_SEEDS)))
-        for keys, action in (("Ctrl+Z", self.canvas.undo), ("Ctrl+Shift+Z", self.canvas.redo),
-                             ("Ctrl+Y", self.canvas.redo), ("Ctrl+S", self.keep), ("Ctrl+P", self.pause.toggle),
-                             ("B", lambda: self.set_erasing(False)), ("E", lambda: self.set_erasing(True)),
-                             ("[", lambda: self.brush_size.setValue(self.brush_size.value() - 2)),
-                             ("]", lambda: self.brush_size.setValue(self.brush_size.value() + 2))):
-            QShortcut(QKeySequence(keys), self, activated=action, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        for keys, what, action in (
+            ("Ctrl+Z", "Undo a stroke", self.canvas.undo), ("Ctrl+Shift+Z", "Redo", self.canvas.redo),
+            ("Ctrl+Y", "Redo", self.canvas.redo), ("Ctrl+S", "Keep the image shown (to the gallery)", self.keep),
+            ("Ctrl+P", "Pause or go on making images", self.pause.toggle),
+            ("B", "Brush", lambda: self.set_erasing(False)), ("E", "Eraser", lambda: self.set_erasing(True)),
+            ("[", "Smaller brush", lambda: self.brush_size.setValue(self.brush_size.value() - 2)),
+            ("]", "Larger brush", lambda: self.brush_size.setValue(self.brush_size.value() + 2)),
+        ):
+            described(QShortcut(QKeySequence(keys), self, activated=action,
+                                context=Qt.ShortcutContext.WidgetWithChildrenShortcut), DRAW, what)
 
     def set_erasing(self, erasing: bool) -> None:
         self.canvas.erasing = erasing

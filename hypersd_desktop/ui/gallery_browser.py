@@ -32,6 +32,7 @@ from hypersd_desktop.ui.flow_layout import FlowLayout
 from hypersd_desktop.ui.gallery_model import CELL, GalleryModel, ThumbnailDelegate
 from hypersd_desktop.ui.init_image import UPSCALE_SCALES
 from hypersd_desktop.ui.pictures import read_picture
+from hypersd_desktop.ui.shortcuts import GALLERY, LARGE_VIEW, described
 from hypersd_desktop.ui.tasks import Task, describe_items
 
 NOTICE_MIN_WIDTH = 96  # pixels: the notice beside the buttons at the window's narrowest, a word or two a line
@@ -294,11 +295,14 @@ class ImageViewer(QWidget):
         self.favourite.toggled.connect(self._favourite_changed)
         self.rating.currentIndexChanged.connect(self._rating_changed)
         self.tags.editingFinished.connect(self._tags_changed)
-        for keys, handler in (("Escape", self.closed.emit), ("Left", lambda: self.step.emit(-1)),
-                              ("Right", lambda: self.step.emit(1)), ("+", lambda: self._zoom(1.25)),
-                              ("=", lambda: self._zoom(1.25)), ("-", lambda: self._zoom(0.8)), ("0", self._fit)):
-            QShortcut(QKeySequence(keys), self, activated=handler,
-                      context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        for keys, what, handler in (
+            ("Escape", "Back to the grid", self.closed.emit), ("Left", "The image before", lambda: self.step.emit(-1)),
+            ("Right", "The image after", lambda: self.step.emit(1)), ("+", "Zoom in", lambda: self._zoom(1.25)),
+            ("=", "Zoom in", lambda: self._zoom(1.25)), ("-", "Zoom out", lambda: self._zoom(0.8)),
+            ("0", "Fit the window", self._fit),
+        ):
+            described(QShortcut(QKeySequence(keys), self, activated=handler,
+                                context=Qt.ShortcutContext.WidgetWithChildrenShortcut), LARGE_VIEW, what)
 
     def show_record(self, record: ImageRecord) -> None:
         self.record = self.gallery.store.get(record.id) or record  # with its tags
@@ -495,16 +499,20 @@ class GalleryBrowser(QWidget):
         self.viewer.step.connect(self.step_viewer)
         self.viewer.changed.connect(self._record_changed)
         context = Qt.ShortcutContext.WidgetWithChildrenShortcut
-        for keys, handler in (
-            (QKeySequence.StandardKey.Delete, self.delete_selected), (QKeySequence.StandardKey.Undo, self.undo_delete),
-            (QKeySequence.StandardKey.Copy, self.copy_image), ("Ctrl+Shift+C", self.copy_parameters),
-            ("Ctrl+R", self.reuse_current), ("Ctrl+U", lambda: self.upscale_current(2.0)),
-            ("Return", self._open_current), ("Enter", self._open_current),
-            ("F", self.toggle_favourite), *((str(n), lambda n=n: self.rate(n)) for n in range(6)),
+        for keys, what, handler in (
+            (QKeySequence.StandardKey.Delete, "Delete the selected images", self.delete_selected),
+            (QKeySequence.StandardKey.Undo, "Undo the delete", self.undo_delete),
+            (QKeySequence.StandardKey.Copy, "Copy the image", self.copy_image),
+            ("Ctrl+Shift+C", "Copy its parameters (as A1111 writes them)", self.copy_parameters),
+            ("Ctrl+R", "Reuse its settings on the Generate tab", self.reuse_current),
+            ("Ctrl+U", "Upscale × 2", lambda: self.upscale_current(2.0)),
+            ("Return", "Open it large", self._open_current), ("Enter", "Open it large", self._open_current),
+            ("F", "Favourite or not", self.toggle_favourite),
+            *((str(n), "Rate it (0 to 5 dots)", lambda n=n: self.rate(n)) for n in range(6)),
         ):
             shortcut = QShortcut(QKeySequence(keys), self.grid if keys in ("Return", "Enter", "F")
                                  or str(keys).isdigit() else self, context=context)
-            shortcut.activated.connect(handler)
+            described(shortcut, GALLERY, what).activated.connect(handler)
         self._update_buttons()
 
     # -- queries --------------------------------------------------------------------------

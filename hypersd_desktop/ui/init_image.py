@@ -28,6 +28,7 @@ from hypersd_desktop.core.images import InputImages, is_converted
 from hypersd_desktop.engine.inputs import mask_of
 from hypersd_desktop.engine.types import MAX_HIRES_SCALE, MAX_MASKED_PADDING, MAX_SIDE, enlarged_size, init_size
 from hypersd_desktop.ui.pictures import png_bytes, read_picture
+from hypersd_desktop.ui.shortcuts import MASK, described
 from hypersd_desktop.ui.sketch_canvas import SketchCanvas, tinted
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif *.heic *.heif *.avif)"
@@ -427,6 +428,6 @@ class MaskDialog(QDialog):
         layout.addLayout(tools)
         layout.addWidget(self.canvas, 1)
         layout.addWidget(buttons)
-        QShortcut(QKeySequence.StandardKey.Undo, self, activated=self.canvas.undo)
-        QShortcut(QKeySequence.StandardKey.Redo, self, activated=self.canvas.redo)
+        described(QShortcut(QKeySequence.StandardKey.Undo, self, activated=self.canvas.undo), MASK, "Undo a stroke")
+        described(QShortcut(QKeySequence.StandardKey.Redo, self, activated=self.canvas.redo), MASK, "Redo")
 

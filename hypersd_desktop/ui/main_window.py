@@ -53,6 +53,7 @@ from hypersd_desktop.ui.job_view import JobView, JobWidgets, PreviewLabel, Resul
 from hypersd_desktop.ui.model_manager import ModelManager
 from hypersd_desktop.ui.model_matching import ModelMatch, match_metadata, match_request
 from hypersd_desktop.ui.session import SessionKeeper
+from hypersd_desktop.ui.shortcuts import EVERYWHERE, GENERATE, ShortcutsDialog, described
 from hypersd_desktop.worker.bridge import WorkerBridge
 from hypersd_desktop.worker.protocol import PROTOCOL_VERSION
 
@@ -262,11 +263,14 @@ class MainWindow(QMainWindow):
         view = self.menuBar().addMenu("&View")
         self.find_action = QAction("&Search the gallery", self, shortcut=QKeySequence.StandardKey.Find)
         view.addAction(self.find_action)
-        for number, title in enumerate(("&Generate", "&Draw", "G&allery", "&Models")):
+        for number, title in enumerate(("&Generate tab", "&Draw tab", "G&allery tab", "&Models tab")):
             action = QAction(title, self, shortcut=QKeySequence(f"Ctrl+{number + 1}"))
             action.triggered.connect(lambda _=False, n=number: self.tabs.setCurrentIndex(n))
             view.addAction(action)
         help_menu = self.menuBar().addMenu("&Help")
+        self.shortcuts_action = QAction("&Keyboard shortcuts", self, shortcut=QKeySequence.StandardKey.HelpContents)
+        self.shortcuts_action.triggered.connect(lambda: ShortcutsDialog(self).open())
+        help_menu.addAction(self.shortcuts_action)
         self.about_action = QAction("&About HyperSD Desktop", self)
         self.about_action.triggered.connect(lambda: QMessageBox.about(self, "About HyperSD Desktop", self.about_text()))
         help_menu.addAction(self.about_action)
@@ -286,10 +290,11 @@ class MainWindow(QMainWindow):
                 "<p>Stable Diffusion 1.5 and SDXL with ByteDance's Hyper-SD LoRAs, in 1 to 8 steps.</p>")
 
     def _connect(self) -> None:
-        QShortcut(QKeySequence("Ctrl+Return"), self, activated=self.generate)
-        QShortcut(QKeySequence("Ctrl+Enter"), self, activated=self.generate)
-        QShortcut(QKeySequence("Escape"), self.generate_page, activated=self.cancel,
-                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        for keys in ("Ctrl+Return", "Ctrl+Enter"):
+            described(QShortcut(QKeySequence(keys), self, activated=self.generate), EVERYWHERE,
+                      "Generate (the Generate tab's settings)")
+        described(QShortcut(QKeySequence("Escape"), self.generate_page, activated=self.cancel,
+                            context=Qt.ShortcutContext.WidgetWithChildrenShortcut), GENERATE, "Cancel the running image")
         self.generate_button.clicked.connect(lambda: self.generate())
         self.cancel_button.clicked.connect(self.cancel)
         self.seed_random.clicked.connect(lambda: self.seed.setValue(random.randrange(RANDOM_SEEDS)))
