@@ -12,8 +12,8 @@ import html
 import random
 from pathlib import Path
 
-from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QGuiApplication, QKeySequence, QPixmap, QShortcut
+from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout, QLabel, QListWidget,
     QMainWindow, QMessageBox, QPlainTextEdit, QPushButton, QScrollArea, QSpinBox, QSplitter,
@@ -271,6 +271,11 @@ class MainWindow(QMainWindow):
         self.shortcuts_action = QAction("&Keyboard shortcuts", self, shortcut=QKeySequence.StandardKey.HelpContents)
         self.shortcuts_action.triggered.connect(lambda: ShortcutsDialog(self).open())
         help_menu.addAction(self.shortcuts_action)
+        self.logs_action = QAction("Show the &log files", self)
+        self.logs_action.setToolTip("The folder with app.log and worker.log, to attach to a bug report")
+        self.logs_action.triggered.connect(
+            lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(str(self.library.paths.data))))
+        help_menu.addAction(self.logs_action)
         self.about_action = QAction("&About HyperSD Desktop", self)
         self.about_action.triggered.connect(lambda: QMessageBox.about(self, "About HyperSD Desktop", self.about_text()))
         help_menu.addAction(self.about_action)

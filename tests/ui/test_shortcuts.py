@@ -31,3 +31,13 @@ def test_f1_opens_the_list(qtbot, idle_app):
     text = dialog.text.toPlainText()
     assert "Draw tab" in text and "Pause or go on making images" in text and "Ctrl+P" in text
     dialog.close()
+
+
+def test_help_shows_the_folder_of_the_log_files(qtbot, idle_app):
+    from hypersd_desktop.core.paths import AppPaths
+    from ui_helpers import opened_urls
+
+    with opened_urls() as urls:
+        idle_app.window.logs_action.trigger()
+    folder = AppPaths.default().data
+    assert urls == [str(folder)] and (folder / "app.log").is_file()
