@@ -2,16 +2,43 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QPushButton,
     QWidget,
 )
 
+from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.settings import Settings
 from hypersd_desktop.core.vocab import Device, DType
 from hypersd_desktop.engine.types import AUTO_BACKEND, BACKEND_TITLES
 
 AUTO_TITLE = "Automatic: a GPU first, else the faster CPU backend"
+
+
+# What each setting's value is called in the dialog; the settings file keeps the values.
+DEVICE_TITLES = {
+    Device.AUTO: "Automatic: the best one found", Device.CUDA: "NVIDIA GPU (CUDA)", Device.MPS: "Apple GPU (MPS)",
+    Device.DIRECTML: "AMD or Intel GPU on Windows (DirectML)", Device.CPU: "CPU",
+}
+DTYPE_TITLES = {
+    DType.AUTO: "Automatic: fp16 on GPUs, fp32 on the CPU", DType.FP16: "fp16 (half)",
+    DType.BF16: "bf16 (newer NVIDIA GPUs, CPUs with bf16)", DType.FP32: "fp32 (full; slowest, most memory)",
+}
+THEME_TITLES = {"system": "As the system", "light": "Light", "dark": "Dark"}
+
+
+def _choices(titles: dict, current: str) -> QComboBox:
+    """A list of `titles` holding their values, `current` chosen (added as it is when the list lacks it: a
+    value written by another version of the app)."""
+    box = QComboBox()
+    for value, title in titles.items():
+        box.addItem(title, str(value))
+    if box.findData(current) < 0:
+        box.addItem(current, current)
+    box.setCurrentIndex(box.findData(current))
+    return box
 
 
 class SettingsDialog(QDialog):
@@ -26,12 +53,8 @@ class SettingsDialog(QDialog):
         self.backend.setToolTip("PyTorch runs on CUDA, Apple MPS and the CPU; ONNX Runtime on DirectML (Windows GPUs "
                                 "without CUDA), the CPU and CUDA. ONNX Runtime exports each model and LoRA set "
                                 "once on first use (minutes, a few GB of disk; see the Models tab).")
-        self.device = QComboBox()
-        self.device.addItems(Device.values())
-        self.device.setCurrentText(settings.device)
-        self.dtype = QComboBox()
-        self.dtype.addItems(DType.values())
-        self.dtype.setCurrentText(settings.dtype)
+        self.device = _choices(DEVICE_TITLES, settings.device)
+        self.dtype = _choices(DTYPE_TITLES, settings.dtype)
         self.slicing = QCheckBox("Attention slicing (less memory, a little slower)", checked=settings.attention_slicing)
         self.tiling = QCheckBox("Always decode in tiles (VAE tiling)", checked=settings.vae_tiling)
         self.tiling.setToolTip("The VAE decodes in 512-pixel tiles on its own when the device is short of memory "
@@ -59,11 +82,10 @@ class SettingsDialog(QDialog):
                                       "starts and how much faster each step got. It takes minutes per model size "
                                       "and batch the first time, and about a second after a restart. Needs Triton "
                                       "and a C++ compiler (Linux).")
-        self.theme = QComboBox()
-        self.theme.addItems(["system", "light", "dark"])
-        self.theme.setCurrentText(settings.theme)
-        self.models_dir = self._folder_row(settings.models_dir)
-        self.images_dir = self._folder_row(settings.images_dir)
+        self.theme = _choices(THEME_TITLES, settings.theme)
+        data = AppPaths.default().data  # where the folders are unless one is chosen
+        self.models_dir = self._folder_row(settings.models_dir, data / "models")
+        self.images_dir = self._folder_row(settings.images_dir, data / "images")
         self.worker_python = QLineEdit(settings.worker_python, placeholderText="the compute runtime (File → Compute runtime…), or this app's own Python")
         self.worker_python.setToolTip("The Python interpreter that runs image generation (a compute runtime with "
                                       "torch installed); the worker restarts when this changes.")
@@ -100,9 +122,10 @@ class SettingsDialog(QDialog):
         if path:
             self.worker_python.setText(path)
 
-    def _folder_row(self, value: str) -> QWidget:
+    def _folder_row(self, value: str, default: Path) -> QWidget:
         row = QWidget()
-        edit = QLineEdit(value, placeholderText="default")
+        edit = QLineEdit(value, placeholderText=f"{default} (the default)")
+        edit.setToolTip(f"Empty: {default}")
         browse = QPushButton("Choose…")
         browse.clicked.connect(lambda: edit.setText(QFileDialog.getExistingDirectory(self, "Choose a folder") or edit.text()))
         layout = QHBoxLayout(row)
@@ -114,10 +137,10 @@ class SettingsDialog(QDialog):
 
     def settings(self) -> Settings:
         return self._original.replace(
-            backend=self.backend.currentData(), device=self.device.currentText(), dtype=self.dtype.currentText(),
+            backend=self.backend.currentData(), device=self.device.currentData(), dtype=self.dtype.currentData(),
             worker_python=self.worker_python.text().strip(),
             attention_slicing=self.slicing.isChecked(), vae_tiling=self.tiling.isChecked(),
-            cpu_offload=self.offload.isChecked(), previews=self.previews.isChecked(), theme=self.theme.currentText(),
+            cpu_offload=self.offload.isChecked(), previews=self.previews.isChecked(), theme=self.theme.currentData(),
             fast_decode=self.fast_decode.isChecked(), cuda_graphs=self.cuda_graphs.isChecked(),
             compile_steps=self.compile_steps.isChecked(),
             models_dir=self.models_dir.edit.text().strip(), images_dir=self.images_dir.edit.text().strip(),

@@ -114,3 +114,23 @@ def test_the_settings_dialog_keeps_the_backend_and_the_worker_python(qtbot):
     dialog.backend.setCurrentIndex(2)
     dialog.worker_python.setText("  ")
     assert dialog.settings().worker_python == ""  # empty: the app's own Python
+
+
+def test_the_settings_dialog_names_devices_precisions_and_themes_in_words_and_keeps_their_values(qtbot):
+    from hypersd_desktop.core.settings import Settings
+    from hypersd_desktop.ui.settings_dialog import SettingsDialog
+
+    chosen = Settings(device="cuda", dtype="bf16", theme="dark")
+    dialog = SettingsDialog(chosen, None, ("torch",))
+    qtbot.addWidget(dialog)
+    assert (dialog.device.currentText(), dialog.dtype.currentText(), dialog.theme.currentText()) == (
+        "NVIDIA GPU (CUDA)", "bf16 (newer NVIDIA GPUs, CPUs with bf16)", "Dark")
+    assert dialog.settings() == chosen
+    assert [dialog.device.itemData(i) for i in range(dialog.device.count())] == ["auto", "cuda", "mps", "directml",
+                                                                                 "cpu"]
+    dialog.theme.setCurrentIndex(dialog.theme.findText("As the system"))
+    dialog.dtype.setCurrentIndex(0)
+    assert (dialog.settings().theme, dialog.settings().dtype) == ("system", "auto")
+    odd = SettingsDialog(Settings(device="xpu"), None, ("torch",))  # written by another version: kept as it is
+    qtbot.addWidget(odd)
+    assert odd.settings().device == "xpu"
