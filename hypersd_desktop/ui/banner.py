@@ -33,6 +33,7 @@ class Banner(QFrame):
             label.setStyleSheet("QLabel { border: none; background: transparent; }")
         close = QToolButton(text="✕", autoRaise=True)
         close.setToolTip("Dismiss")
+        close.setAccessibleName("Dismiss")
         close.clicked.connect(self.clear)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(8, 4, 4, 4)

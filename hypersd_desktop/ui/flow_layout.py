@@ -121,4 +121,6 @@ class FlowLayout(QLayout):
 
 def _expands(item: QLayoutItem) -> bool:
     widget = item.widget()
-    return widget is not None and bool(widget.sizePolicy().horizontalPolicy().value & QSizePolicy.PolicyFlag.ExpandFlag.value)
+    if widget is None:
+        return False
+    return bool(widget.sizePolicy().horizontalPolicy().value & QSizePolicy.PolicyFlag.ExpandFlag.value)

@@ -259,9 +259,11 @@ class ImageViewer(QWidget):
         for widget in (self.back_button, self.previous_button, self.next_button):
             nav.addWidget(widget)
         nav.addStretch(1)
-        for text, handler in (("−", lambda: self._zoom(0.8)), ("Fit", self._fit), ("1:1", self._actual),
-                              ("+", lambda: self._zoom(1.25))):
-            button = QToolButton(text=text)
+        for text, tip, handler in (("−", "Zoom out (-)", lambda: self._zoom(0.8)),
+                                   ("Fit", "Fit the window (0)", self._fit), ("1:1", "Actual size", self._actual),
+                                   ("+", "Zoom in (+)", lambda: self._zoom(1.25))):
+            button = QToolButton(text=text, toolTip=tip)
+            button.setAccessibleName(tip)
             button.clicked.connect(handler)
             nav.addWidget(button)
         nav.addWidget(self.zoom_label)

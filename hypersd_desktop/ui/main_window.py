@@ -209,6 +209,7 @@ class MainWindow(QMainWindow):
         self.queue_up, self.queue_down, self.queue_remove = (QToolButton(text=t) for t in ("▲", "▼", "✕"))
         for button, tip in ((self.queue_up, "Move up"), (self.queue_down, "Move down"), (self.queue_remove, "Remove")):
             button.setToolTip(tip)
+            button.setAccessibleName(tip)  # what a screen reader says instead of the arrow
             queue_buttons.addWidget(button)
         queue_buttons.addStretch(1)
         center = QVBoxLayout()
