@@ -238,6 +238,10 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.draw, "&Draw")
         self.tabs.addTab(self.browser, "G&allery")
         self.tabs.addTab(self.models, "&Models")
+        # An image dragged from the gallery and held over the Generate or Draw tab opens that tab, so it can be
+        # dropped in the init image or ControlNet box there.
+        self.tabs.tabBar().setChangeCurrentOnDrag(True)
+        self.tabs.tabBar().setAcceptDrops(True)
         self.setCentralWidget(self.tabs)
         self.setAcceptDrops(True)
 

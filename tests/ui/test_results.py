@@ -50,3 +50,22 @@ def test_opening_a_result_clears_gallery_filters_that_hide_it(qtbot, parts):
     assert browser.model.count() == 0
     window.open_result(window.results.item(0))
     assert browser.search.text() == "" and browser.viewer.record.path == done.args[0]
+
+
+def test_an_image_held_over_the_generate_tab_opens_it_for_the_drop(qtbot, idle_app, tmp_path):
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent
+    from PySide6.QtWidgets import QApplication
+
+    window = idle_app.window
+    window.tabs.setCurrentWidget(window.browser)
+    bar = window.tabs.tabBar()
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(tmp_path / "a.png"))])
+    where = bar.tabRect(0).center()
+    for event in (QDragEnterEvent(where, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                  Qt.KeyboardModifier.NoModifier),
+                  QDragMoveEvent(where, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                 Qt.KeyboardModifier.NoModifier)):
+        QApplication.sendEvent(bar, event)
+    qtbot.waitUntil(lambda: window.tabs.currentIndex() == 0, timeout=3000)  # the drop lands in its init image box
