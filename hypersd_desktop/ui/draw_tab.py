@@ -17,7 +17,7 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QThreadPool, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QProgressBar,
@@ -29,10 +29,11 @@ from hypersd_desktop.core.settings import Settings
 from hypersd_desktop.core.vocab import Architecture, Decoder, ModelKind, Preprocessor, Preview, architecture_label
 from hypersd_desktop.engine.inspect import union_control_types
 from hypersd_desktop.engine.types import ControlSpec, GenerationRequest
-from hypersd_desktop.gallery.gallery import Gallery
+from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES, Gallery
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.banner import Banner
+from hypersd_desktop.ui.drops import PICTURE_SUFFIXES
 from hypersd_desktop.ui.flow_layout import FlowLayout
 from hypersd_desktop.ui.generate_form import (
     RANDOM_SEEDS, RecipeRules, SeedBox, fill_base_models, fill_hyper_box, fill_sizes, hyper_parts, select_size,
@@ -175,6 +176,8 @@ class DrawTab(QWidget):
         self.redo_button.clicked.connect(self.canvas.redo)
         self.clear_button.clicked.connect(self.canvas.clear)
         self.trace_button.clicked.connect(self._choose_trace)
+        self.canvas.setAcceptDrops(True)  # a picture dropped on the canvas is shown to trace
+        self.canvas.installEventFilter(self)
         self._traced.connect(self._show_trace)
         self.pause.toggled.connect(self.live.set_paused)
         self.keep_button.clicked.connect(self.keep)
@@ -476,6 +479,19 @@ class DrawTab(QWidget):
         index = next((i for i in range(box.count()) if box.itemData(i) is not None and matches(box.itemData(i))), -1)
         if index >= 0:
             box.setCurrentIndex(index)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt API
+        """A picture file dragged over the canvas is taken to trace (not the window's reuse-or-import offer)."""
+        if watched is self.canvas and event.type() in (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop):
+            files = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+            pictures = [path for path in files if path.suffix.lower() in (*IMAGE_SUFFIXES, *PICTURE_SUFFIXES)]
+            if not pictures:
+                return False
+            event.acceptProposedAction()
+            if event.type() == QEvent.Type.Drop:
+                self.trace(pictures[0])
+            return True
+        return super().eventFilter(watched, event)
 
     def _choose_trace(self) -> None:
         if self.canvas.tracing:

@@ -327,3 +327,34 @@ def test_an_iphone_photo_dropped_in_comes_upright_and_can_be_traced(qtbot, idle_
     qtbot.waitUntil(lambda: not window.draw.reading_trace, timeout=10_000)
     assert "test_init_image.py cannot be read as an image" in window.draw.errors.text()
     assert window.draw.canvas.tracing and window.draw.trace_button.text() == "Stop tracing"  # the photo stays
+
+
+def test_a_picture_dropped_on_the_draw_canvas_is_traced_not_offered_for_reuse(qtbot, idle_app, tmp_path):
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDragEnterEvent, QDropEvent
+    from PySide6.QtWidgets import QApplication
+    from PIL import Image
+
+    window, draw = idle_app.window, idle_app.window.draw
+    window.tabs.setCurrentWidget(draw)
+    picture = tmp_path / "landscape.png"
+    Image.new("RGB", (96, 64), (40, 120, 200)).save(picture)
+    offered = []
+    window.offer_dropped_image = offered.append  # the window's own drop: the reuse-or-import question
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(picture))])
+    where = QPointF(draw.canvas.rect().center())
+    enter = QDragEnterEvent(where.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                            Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(draw.canvas, enter)
+    assert enter.isAccepted()
+    QApplication.sendEvent(draw.canvas, QDropEvent(where, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                                   Qt.KeyboardModifier.NoModifier))
+    qtbot.waitUntil(lambda: not draw.reading_trace, timeout=10_000)
+    assert draw.canvas.tracing and draw.trace_button.text() == "Stop tracing" and offered == []
+    assert draw.canvas.is_blank(), "traced under the drawing, not drawn"
+    weights = QMimeData()
+    weights.setUrls([QUrl.fromLocalFile(str(tmp_path / "lora.safetensors"))])
+    passed_on = QDragEnterEvent(where.toPoint(), Qt.DropAction.CopyAction, weights, Qt.MouseButton.LeftButton,
+                                Qt.KeyboardModifier.NoModifier)
+    assert not draw.eventFilter(draw.canvas, passed_on), "weights go on to the window, which imports them"
