@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import QMimeData, QObject, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QIcon, QPixmap
-from PySide6.QtWidgets import QAbstractItemView, QLabel, QListView, QListWidget, QListWidgetItem, QPushButton, QSizePolicy
+from PySide6.QtWidgets import (
+    QAbstractItemView, QLabel, QListView, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSizePolicy,
+)
 
 from hypersd_desktop.core.settings import Settings
 from hypersd_desktop.core.vocab import Device, DType
@@ -91,6 +93,7 @@ class JobWidgets:
     errors: Banner
     device_label: QLabel
     memory_label: QLabel
+    progress: QProgressBar  # beside the timing while a job runs: moving while the model loads, then its steps
 
 
 class JobView(QObject):
@@ -145,12 +148,14 @@ class JobView(QObject):
         self.widgets.cancel_button.setEnabled(True)
         self.widgets.timing.setText("Loading the model…")
         self.widgets.preview.set_waiting(True)
+        self._show_progress(0, 0)  # no steps yet: a moving bar
 
     def _job_progress(self, message) -> None:
         if message.preview:
             pixmap = QPixmap()
             pixmap.loadFromData(message.preview)
             self.widgets.preview.show_image(pixmap)
+        self._show_progress(message.step, message.total_steps)
         if message.stage == HIRES_STAGE:  # the second pass of a Hires fix, step by step
             self.widgets.timing.setText(f"{HIRES_STAGE} · step {message.step}/{message.total_steps} · "
                                         f"{message.elapsed_s:.2f} s")
@@ -174,10 +179,17 @@ class JobView(QObject):
             results.takeItem(results.count() - 1)
         self.image_saved.emit(message.path)
 
+    def _show_progress(self, done: int, total: int) -> None:
+        bar = self.widgets.progress
+        bar.setRange(0, max(total, 0))
+        bar.setValue(min(max(done, 0), max(total, 0)))
+        bar.show()
+
     def _job_ended(self, job_id: int) -> None:
         if job_id == self.active_job:
             self.active_job = None
             self.widgets.cancel_button.setEnabled(False)
+            self.widgets.progress.hide()
 
     def _job_finished(self, message) -> None:
         self._job_ended(message.job_id)

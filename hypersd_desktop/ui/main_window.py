@@ -16,7 +16,7 @@ from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout, QLabel, QListWidget,
-    QMainWindow, QMessageBox, QPlainTextEdit, QPushButton, QScrollArea, QSpinBox, QSplitter,
+    QMainWindow, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSpinBox, QSplitter,
     QTableWidget, QTableWidgetItem, QTabWidget, QToolButton, QVBoxLayout, QWidget,
 )
 
@@ -189,6 +189,8 @@ class MainWindow(QMainWindow):
         self.errors = Banner("error")
         self.preview = PreviewLabel("Type a prompt and press Ctrl+Enter")
         self.timing = QLabel("", wordWrap=True)  # a long message wraps; the window keeps its width
+        self.progress = QProgressBar(textVisible=False, visible=False)
+        self.progress.setFixedWidth(160)
         self.results = ResultStrip()
         self.results.setToolTip("Click to see an image large; double-click (or Enter) opens it in the gallery; "
                                 "drag one to the init image box or out of the app")
@@ -216,7 +218,10 @@ class MainWindow(QMainWindow):
         center.addWidget(self.errors)
         center.addWidget(self.warnings)
         center.addWidget(self.preview, 1)
-        center.addWidget(self.timing)
+        timing_row = QHBoxLayout()
+        timing_row.addWidget(self.timing, 1)
+        timing_row.addWidget(self.progress)
+        center.addLayout(timing_row)
         center.addWidget(QLabel("Latest results"))
         center.addWidget(self.results)
         center.addWidget(QLabel("Queue"))
@@ -336,7 +341,7 @@ class MainWindow(QMainWindow):
         self.image_saved.connect(lambda _: self._gallery_timer.start())
         self.jobs = JobView(self.bridge, JobWidgets(
             self.preview, self.timing, self.cancel_button, self.results, self.queue, self.warnings, self.errors,
-            self.device_label, self.memory_label), lambda: self.settings, self,
+            self.device_label, self.memory_label, self.progress), lambda: self.settings, self,
             skip=lambda job_id: self.draw.owns(job_id) or self.control_maps.owns(job_id))
         self.jobs.image_saved.connect(self.image_saved)
         self.results.currentItemChanged.connect(lambda item, _previous: self.show_result(item))

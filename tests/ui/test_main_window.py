@@ -286,3 +286,22 @@ def test_the_onnx_backend_chosen_in_settings_exports_on_first_use_with_progress_
     with qtbot.waitSignal(window.image_saved, timeout=WAIT):  # exported once: the second image only generates
         window.generate()
     assert not any(text.startswith("Exporting") for text in shown)
+
+
+def test_a_progress_bar_moves_while_the_model_loads_then_counts_the_steps(qtbot, parts):
+    window = parts.window
+    bar = window.progress
+    assert bar.isHidden()
+    seen: list[tuple[bool, int, int]] = []
+    parts.bridge.started.connect(lambda _m: seen.append((bar.isVisible(), bar.maximum(), bar.value())))
+    parts.bridge.progress.connect(lambda m: seen.append((bar.isVisible(), bar.maximum(), bar.value()))
+                                  if not m.stage else None)
+    window.prompt.setPlainText("a lighthouse at dusk")
+    window.steps.setValue(3)
+    with qtbot.waitSignal(parts.bridge.finished, timeout=WAIT):
+        window.generate()
+    assert seen[0] == (True, 0, seen[0][2]), "busy (no maximum) before the first step"
+    steps = [(shown, maximum, value) for shown, maximum, value in seen[1:] if maximum == 3]
+    assert steps and [value for _, _, value in steps] == sorted(value for _, _, value in steps)
+    assert steps[-1] == (True, 3, 3) and all(shown for shown, _, _ in steps)
+    assert bar.isHidden(), "gone when the image is done"
