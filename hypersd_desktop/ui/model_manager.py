@@ -40,12 +40,14 @@ SOURCES = {"download": "downloaded", "hf-cache": "from the Hugging Face cache", 
 def _item(text: str, data=None) -> QTableWidgetItem:
     item = QTableWidgetItem(text)
     item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+    item.setToolTip(text)  # the whole text where a narrow window shortens it
     if data is not None:
         item.setData(Qt.ItemDataRole.UserRole, data)
     return item
 
 
-def _table(columns: tuple[str, ...]) -> QTableWidget:
+def _table(columns: tuple[str, ...], stretch: int = -1) -> QTableWidget:
+    """A read-only table of `columns`; column `stretch` (the last by default) takes the room the others leave."""
     table = QTableWidget(0, len(columns))
     table.setHorizontalHeaderLabels(list(columns))
     table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -54,7 +56,11 @@ def _table(columns: tuple[str, ...]) -> QTableWidget:
     table.setAlternatingRowColors(True)
     header = table.horizontalHeader()
     header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    header.setStretchLastSection(True)
+    # The long column (what a model enables, where it is) takes the room left and shortens its text with "…"
+    # (the whole text is its tooltip) rather than widening the table past the window.
+    header.setSectionResizeMode(stretch % len(columns), QHeaderView.ResizeMode.Stretch)
+    table.setWordWrap(False)
+    table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
     return table
 
 
@@ -111,7 +117,7 @@ class ModelManager(QWidget):
         self._complete_hashes()
 
     def _build(self) -> None:
-        self.catalog_table = _table(CATALOG_COLUMNS)
+        self.catalog_table = _table(CATALOG_COLUMNS, stretch=CATALOG_COLUMNS.index("What it enables"))
         self.installed_table = _table(INSTALLED_COLUMNS)
         self.download_button = QPushButton("Download")
         self.pause_button = QPushButton("Pause")

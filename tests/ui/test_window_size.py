@@ -81,3 +81,21 @@ def test_the_window_opens_as_it_was_closed(qtbot, idle_app):
         assert again.window.size().toTuple() == (777, 611)
     finally:
         close(again)
+
+
+def test_the_models_tables_fit_their_width_with_every_column_in_view(qtbot, idle_app):
+    window = idle_app.window
+    window.tabs.setCurrentWidget(window.models)
+    window.resize(*LAPTOP)
+    qtbot.wait(50)
+    for table in (window.models.catalog_table, window.models.installed_table, window.models.exports_table):
+        last = table.columnCount() - 1
+        right = table.columnViewportPosition(last) + table.columnWidth(last)
+        assert right <= table.viewport().width(), f"{table.horizontalHeaderItem(last).text()} is out of view"
+        assert not table.horizontalScrollBar().isVisible()
+    catalog = window.models.catalog_table
+    status = [catalog.horizontalHeaderItem(c).text() for c in range(catalog.columnCount())].index("Status")
+    assert catalog.columnWidth(status) > 20
+    long_item = catalog.item(0, [catalog.horizontalHeaderItem(c).text() for c in range(catalog.columnCount())]
+                             .index("What it enables"))
+    assert long_item.toolTip() == long_item.text(), "the whole text, where the column shortens it"
