@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QWidget
@@ -26,6 +27,7 @@ from hypersd_desktop.engine.inputs import covered, edge_map
 from hypersd_desktop.engine.inspect import union_control_types
 from hypersd_desktop.engine.types import ControlSpec
 from hypersd_desktop.models.library import ModelLibrary
+from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.control_maps import ControlMaps
 from hypersd_desktop.ui.init_image import PictureInput
 from hypersd_desktop.ui.pictures import read_picture
@@ -38,6 +40,13 @@ PREPROCESSORS = (("Canny edges of a photo", CANNY), ("Depth map of a photo", DEP
                  ("As it is (edges, a depth map, a pose or a scribble)", Preprocessor.NONE.value))
 TYPE_OF_PREPROCESSOR = {CANNY: ControlType.CANNY, DEPTH: ControlType.DEPTH, POSE: ControlType.OPENPOSE,
                         Preprocessor.SCRIBBLE.value: ControlType.SOFTEDGE}
+# What a single-kind ControlNet's pictures are, read off its name (as its files and the catalog name them:
+# control_v11p_sd15_canny, controlnet-depth-sdxl-1.0, sd-controlnet-scribble, thibaud_xl_openpose): the
+# preprocessor chosen with it. Kinds with no preprocessor here take their map as it is.
+PREPROCESSOR_OF_NAME = ((("canny",), CANNY), (("depth",), DEPTH), (("openpose", "pose"), POSE),
+                        (("scribble",), Preprocessor.SCRIBBLE.value),
+                        (("lineart", "line_art", "softedge", "hed", "pidi", "normal", "seg", "mlsd", "shuffle"),
+                         Preprocessor.NONE.value))
 MAP_FAILED = ""  # a map that could not be made: not asked for again until the preprocessor or models change
 NO_DEPTH_MODEL = ("A depth map needs a depth model: download Depth Anything V2 Small in the Models tab, or choose "
                   "another preprocessor.")
@@ -68,6 +77,15 @@ MAP_RECIPES = {
 MAP_FAILED_TEXT = MAP_RECIPES[DEPTH].failed_text("Depth map of a photo")
 
 
+def preprocessor_for(model: InstalledModel) -> str | None:
+    """The preprocessor for the pictures of a single-kind ControlNet, by its name; None for a Union model (its
+    Type says) or a name that does not say."""
+    if union_control_types(model.path) is not None:
+        return None
+    words = f"{model.name} {model.catalog_id or ''} {Path(model.path).name}".lower()
+    return next((value for keys, value in PREPROCESSOR_OF_NAME if any(key in words for key in keys)), None)
+
+
 class ControlBox(PictureInput):
     EMPTY_TEXT = "Drop a picture for a ControlNet to follow"
     CHOOSE_TITLE = "A picture for the ControlNet to follow"
@@ -95,7 +113,8 @@ class ControlBox(PictureInput):
         self.run_size: tuple[int, int] | None = None  # the run's size, which edges are found at
         self._edges: dict[tuple[str | None, tuple[int, int] | None], str] = {}  # (picture, size): its edge map
         super().__init__(inputs, extra=(self.scale,), rows=rows, parent=parent)
-        self.model_box.currentIndexChanged.connect(lambda _index: (self._fill_types(), self.changed.emit()))
+        self.model_box.currentIndexChanged.connect(lambda _index: (self._follow_model(), self._fill_types(),
+                                                                   self.changed.emit()))
         self.preprocessor.currentIndexChanged.connect(lambda _index: (self._follow_preprocessor(), self._show(),
                                                                       self.changed.emit()))
         self.preprocessor.activated.connect(lambda _index: (self._forget_failed_maps(), self._show()))  # chosen again
@@ -121,8 +140,19 @@ class ControlBox(PictureInput):
                       and self.model_box.itemData(i) is not None and self.model_box.itemData(i).id == current.id), 0)
         self.model_box.setCurrentIndex(index)
         self.model_box.blockSignals(False)
+        chosen = self.model_box.currentData()
+        if chosen is not None and (current is None or chosen.id != current.id):
+            self._follow_model()
         self._fill_types()
         self._show()
+
+    def _follow_model(self) -> None:
+        """A ControlNet chosen that says what its pictures are (a scribble one, a depth one) takes the preprocessor
+        that makes them; the preprocessor can be changed after."""
+        model = self.model_box.currentData()
+        wanted = preprocessor_for(model) if model is not None else None
+        if wanted is not None:
+            self.preprocessor.setCurrentIndex(self.preprocessor.findData(wanted))
 
     def _fill_types(self) -> None:
         """The Type list: shown for a ControlNet Union model, with the types it knows; the choice is kept."""

@@ -357,3 +357,29 @@ def test_a_depth_map_that_cannot_be_made_is_said_once_and_tried_again_when_asked
     assert len(asked) == 1 and window.results.count() == 0 and not box.reading  # said once, not asked again
     box.preprocessor.activated.emit(box.preprocessor.currentIndex())  # chosen in the list again
     assert len(asked) == 2 and box.caption.text() == "Making the depth map…"
+
+
+def test_choosing_a_controlnet_chooses_the_preprocessor_its_name_says(qtbot, idle_app, tiny_sd15, tmp_path):
+    import tiny_models
+
+    window, box = idle_app.window, idle_app.window.control_image
+    for name in ("control_v11p_sd15_canny", "sd-controlnet-scribble", "control_v11f1p_sd15_depth",
+                 "control_v11p_sd15_openpose", "control_v11p_sd15_lineart", "my-favourite-controlnet"):
+        idle_app.library.import_path(tiny_models.save_controlnet(tiny_sd15, tmp_path / name))
+    window.models.models_changed.emit()
+    names = [box.model_box.itemText(i) for i in range(box.model_box.count())]
+    chosen = {}
+    for name in names:
+        box.model_box.setCurrentIndex(names.index(name))
+        chosen[name] = box.preprocessor.currentData()
+    assert chosen["control_v11p_sd15_canny"] == "canny" and chosen["sd-controlnet-scribble"] == "scribble"
+    assert chosen["control_v11f1p_sd15_depth"] == "depth" and chosen["control_v11p_sd15_openpose"] == "pose"
+    assert chosen["control_v11p_sd15_lineart"] == "none", "line art has no preprocessor here: the map as it is"
+    box.model_box.setCurrentIndex(names.index("control_v11p_sd15_openpose"))
+    box.model_box.setCurrentIndex(names.index("my-favourite-controlnet"))
+    assert box.preprocessor.currentData() == "pose", "a name that says nothing keeps the preprocessor"
+
+    box.model_box.setCurrentIndex(names.index("sd-controlnet-scribble"))
+    box.preprocessor.setCurrentIndex(box.preprocessor.findData("canny"))  # changed after: that stands
+    window.models.models_changed.emit()  # the lists filled again, the same ControlNet chosen
+    assert box.model_box.currentText() == "sd-controlnet-scribble" and box.preprocessor.currentData() == "canny"
