@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from PySide6.QtCore import QMimeData, QObject, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QIcon, QPixmap
 from PySide6.QtWidgets import (
-    QAbstractItemView, QLabel, QListView, QListWidget, QListWidgetItem, QProgressBar, QPushButton, QSizePolicy,
+    QAbstractItemView, QApplication, QLabel, QListView, QListWidget, QListWidgetItem, QProgressBar, QPushButton,
+    QSizePolicy,
 )
 
 from hypersd_desktop.core.settings import Settings
@@ -191,6 +192,13 @@ class JobView(QObject):
             self.widgets.cancel_button.setEnabled(False)
             self.widgets.progress.hide()
 
+    def _tell_if_away(self) -> None:
+        """A job ended while the window is in the background (a long CPU run, a batch): the taskbar entry
+        flashes (the dock icon bounces on macOS) until the window is brought back."""
+        window = self.widgets.preview.window()
+        if window.isVisible() and not window.isActiveWindow():
+            QApplication.alert(window)
+
     def _job_finished(self, message) -> None:
         self._job_ended(message.job_id)
         text = f"Done in {message.seconds:.2f} s on {message.device.upper()} ({message.dtype})"
@@ -198,6 +206,7 @@ class JobView(QObject):
             text += f", {self._load_s:.1f} s of it loading the model"
         self._load_s = 0.0
         self.widgets.timing.setText(text)
+        self._tell_if_away()
         self.widgets.warnings.show_messages(list(message.warnings))
         if message.memory_bytes is not None:
             where = "GPU memory" if Device(message.device).is_gpu else "Worker memory"
@@ -211,6 +220,7 @@ class JobView(QObject):
         self._job_ended(message.job_id)
         self.widgets.timing.setText(f"Batch done in {message.seconds:.1f} s: {message.generated} generated, "
                                     f"{message.skipped} already done")
+        self._tell_if_away()
 
     def _job_failed(self, message) -> None:
         self._job_ended(message.job_id)
@@ -220,6 +230,7 @@ class JobView(QObject):
         else:
             self.widgets.errors.show_messages([message.message])
             self.widgets.timing.setText("Failed")
+            self._tell_if_away()
 
     def _queue_changed(self, message) -> None:
         queue = self.widgets.queue

@@ -305,3 +305,25 @@ def test_a_progress_bar_moves_while_the_model_loads_then_counts_the_steps(qtbot,
     assert steps and [value for _, _, value in steps] == sorted(value for _, _, value in steps)
     assert steps[-1] == (True, 3, 3) and all(shown for shown, _, _ in steps)
     assert bar.isHidden(), "gone when the image is done"
+
+
+def test_an_image_done_while_the_window_is_in_the_background_flashes_its_taskbar_entry(qtbot, parts, monkeypatch):
+    from PySide6.QtWidgets import QApplication, QLineEdit
+
+    window = parts.window
+    alerts: list = []
+    monkeypatch.setattr(QApplication, "alert", staticmethod(lambda widget, duration=0: alerts.append(widget)))
+    window.prompt.setPlainText("a lighthouse at dusk")
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow, timeout=5000)
+    with qtbot.waitSignal(parts.bridge.finished, timeout=WAIT):
+        window.generate()
+    assert alerts == [], "in front: nothing to tell"
+    other = QLineEdit()  # another app's window in front
+    qtbot.addWidget(other)
+    other.show()
+    other.activateWindow()
+    qtbot.waitUntil(lambda: not window.isActiveWindow(), timeout=5000)
+    with qtbot.waitSignal(parts.bridge.finished, timeout=WAIT):
+        window.generate()
+    assert alerts == [window]
