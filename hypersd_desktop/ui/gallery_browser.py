@@ -100,7 +100,8 @@ def describe_record(record: ImageRecord, metadata: ImageMetadata | None = None,
         ("Time", f"{record.time_taken:.2f} s" if record.time_taken else None),
         ("Created", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.created))),
         ("Source", f"{record.source}" + (f" ({record.metadata_format})" if record.metadata_format else "")),
-        ("File", record.path),
+        ("File", Path(record.path).name),
+        ("Folder", str(Path(record.path).parent)),
     ]
     body = "".join(f"<tr><td><b>{escape(name)}</b></td><td>{escape(str(value))}</td></tr>"
                    for name, value in rows if value not in (None, ""))

@@ -174,6 +174,8 @@ def test_large_view_navigation_rating_tags_and_favourite(qtbot, filled):
     first = browser.model.all_records()[0]
     assert viewer.record.id == first.id and first.prompt in viewer.details.toPlainText()
     assert "Seed" in viewer.details.toPlainText()
+    shown_path = Path(first.path)  # the name on its own line, which a long folder would otherwise break mid-word
+    assert f"\nFile\n{shown_path.name}\nFolder\n{shown_path.parent}\n" in viewer.details.toPlainText()
     qtbot.keyClick(viewer.view, Qt.Key.Key_Right)
     assert viewer.record.id == browser.model.all_records()[1].id
     qtbot.keyClick(viewer.view, Qt.Key.Key_Plus)
