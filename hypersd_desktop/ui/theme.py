@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication, QStyleFactory
 
 SCHEMES = {"light": Qt.ColorScheme.Light, "dark": Qt.ColorScheme.Dark}
 _PLATFORM_STYLE = "hypersd_platform_style"  # the style the app started with, kept on the application object
+_FORCED = "hypersd_forced_look"  # whether the app draws the look itself (the platform did not switch)
 
 
 def apply_theme(app: QApplication, theme: str) -> None:
@@ -23,15 +24,16 @@ def apply_theme(app: QApplication, theme: str) -> None:
     wanted = SCHEMES.get(theme, Qt.ColorScheme.Unknown)
     hints = app.styleHints()
     hints.setColorScheme(wanted)
-    platform_style = str(app.property(_PLATFORM_STYLE))
     if wanted == Qt.ColorScheme.Unknown or hints.colorScheme() == wanted:
-        if app.style().name() != platform_style:  # a fallback was in place: the platform's look again
-            app.setStyle(platform_style)
-        app.setPalette(app.style().standardPalette())
+        if app.property(_FORCED):  # a fallback was in place: the platform's own style and colours again
+            app.setStyle(str(app.property(_PLATFORM_STYLE)))
+            app.setPalette(QPalette())  # a palette that sets nothing: the platform's (a KDE colour scheme too)
+            app.setProperty(_FORCED, False)
         return
     if app.style().name() != "fusion":
         app.setStyle(QStyleFactory.create("Fusion"))
     app.setPalette(dark_palette() if wanted == Qt.ColorScheme.Dark else app.style().standardPalette())
+    app.setProperty(_FORCED, True)
 
 
 def dark_palette() -> QPalette:

@@ -49,3 +49,16 @@ def test_a_banners_close_button_shows_on_its_light_box_in_the_dark_look(qtbot, a
         assert dark > 5, "the ✕ is drawn in the box's dark text colour, not the palette's light one"
         text = banner.label.grab().toImage()
         assert any(text.pixelColor(x, y).lightness() < 128 for x in range(text.width()) for y in range(text.height()))
+
+
+def test_the_system_look_leaves_the_platforms_colours_alone(app):
+    """At start with "system" (the default), a palette the platform gives (a KDE colour scheme, Windows' dark
+    mode) is not replaced by the style's own."""
+    platform = QPalette(app.palette())
+    platform.setColor(QPalette.ColorRole.Window, "#123456")
+    app.setPalette(platform)
+    try:
+        apply_theme(app, "system")
+        assert app.palette().color(QPalette.ColorRole.Window).name() == "#123456"
+    finally:
+        app.setPalette(QPalette())
