@@ -46,6 +46,10 @@ class PreviewLabel(QLabel):
         self._pixmap = pixmap
         self._rescale()
 
+    def shown(self) -> QPixmap | None:
+        """The image in view at full size, or None before the first."""
+        return self._pixmap
+
     def _rescale(self) -> None:
         if self._pixmap is not None:
             self.setPixmap(self._pixmap.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio,

@@ -192,6 +192,7 @@ class MainWindow(QMainWindow):
         self.progress = QProgressBar(textVisible=False, visible=False)
         self.progress.setFixedWidth(160)
         self.results = ResultStrip()
+        self._result_shown: tuple = (None, None)  # the strip's item in the preview, and its picture
         self.results.setToolTip("Click to see an image large; double-click (or Enter) opens it in the gallery; "
                                 "drag one to the init image box or out of the app")
         self.results.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
@@ -345,7 +346,7 @@ class MainWindow(QMainWindow):
             skip=lambda job_id: self.draw.owns(job_id) or self.control_maps.owns(job_id))
         self.jobs.image_saved.connect(self.image_saved)
         self.results.currentItemChanged.connect(lambda item, _previous: self.show_result(item))
-        self.results.itemClicked.connect(self.show_result)  # the current one again, after a newer image
+        self.results.itemClicked.connect(self._result_clicked)  # the current one again, after a newer image
         self.results.itemActivated.connect(self.open_result)
         self.bridge.ready.connect(lambda _message: self._update_recipe_controls())  # the device decides some notes
         self.bridge.notice.connect(self.engine_notice.show_notice)
@@ -661,6 +662,14 @@ class MainWindow(QMainWindow):
                                          "deleted.", 8000)
             return
         self.preview.show_image(pixmap)
+        self._result_shown = (item, pixmap)
+
+    def _result_clicked(self, item) -> None:
+        """A click that made the result current has shown it already; one on the current result shows it again
+        only if a newer image has taken the preview since."""
+        shown_item, pixmap = self._result_shown
+        if item is not shown_item or self.preview.shown() is not pixmap:
+            self.show_result(item)
 
     def open_result(self, item) -> None:
         """A result from the strip in the gallery's large view, with its details, rating and tags."""

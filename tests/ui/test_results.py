@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QImage
+from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtTest import QTest
 
 from ui_helpers import WAIT, drop
@@ -38,6 +38,30 @@ def test_a_result_is_shown_large_opened_in_the_gallery_and_dragged_as_its_file(q
     browser = window.browser
     assert window.tabs.currentWidget() is browser and browser.pages.currentWidget() is browser.viewer
     assert browser.viewer.record.path == saved[0]
+
+
+def test_a_click_reads_the_result_once_and_again_only_after_a_newer_image(qtbot, parts, monkeypatch):
+    window = parts.window
+    window.prompt.setPlainText("a lighthouse at dusk")
+    window.batch_count.setValue(2)
+    saved: list[str] = []
+    window.image_saved.connect(saved.append)
+    window.generate()
+    qtbot.waitUntil(lambda: len(saved) == 2 and window.jobs.active_job is None, timeout=WAIT)
+    shown: list[int] = []  # the preview's pictures, each read from a file
+    show_image = window.preview.show_image
+    monkeypatch.setattr(window.preview, "show_image", lambda pixmap: (shown.append(pixmap.cacheKey()),
+                                                                    show_image(pixmap)))
+    strip = window.results
+    older = strip.visualItemRect(strip.item(1)).center()
+
+    QTest.mouseClick(strip.viewport(), Qt.MouseButton.LeftButton, pos=older)
+    assert len(shown) == 1, "made current and clicked: read from its file once"
+    QTest.mouseClick(strip.viewport(), Qt.MouseButton.LeftButton, pos=older)
+    assert len(shown) == 1, "already in view"
+    show_image(QPixmap(saved[1]))  # as a newer image would
+    QTest.mouseClick(strip.viewport(), Qt.MouseButton.LeftButton, pos=older)
+    assert len(shown) == 2, "the current result again, after another image took the preview"
 
 
 def test_opening_a_result_clears_gallery_filters_that_hide_it(qtbot, parts):
