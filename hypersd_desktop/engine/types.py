@@ -25,6 +25,7 @@ AUTO_BACKEND = "auto"
 BACKEND_TITLES = {"torch": "PyTorch", "onnx": "ONNX Runtime"}  # what the window calls the built-in backends
 MAX_SEED = 2**63 - 1
 MAX_SIDE = 4096  # pixels; SD1.5 and SDXL make sense up to about 2048
+MAX_STEPS = 100  # a plain model wants 20 to 50; Hyper-SD 1 to 8
 MAX_CLIP_SKIP = 12  # the layers of SD1.5's CLIP text encoder
 MAX_PROMPT_CHARACTERS = 20_000  # far past the 600 tokens that are read: a pasted page, not a prompt
 MAX_BATCH_PIXELS = 16 * 1024 * 1024  # width × height × batch size: sixteen 1024² images
@@ -218,8 +219,8 @@ class GenerationRequest:
             raise InputError(f"{self.batch_size} image(s) of {self.width or 1024} × {self.height or 1024} is "
                              f"{pixels / 2**20:.0f} megapixels at once; the limit is {MAX_BATCH_PIXELS / 2**20:.0f}. "
                              "Make the images smaller or the batch smaller.")
-        if self.steps is not None and not 1 <= self.steps <= 100:
-            raise InputError(f"Steps must be between 1 and 100; got {self.steps}.")
+        if self.steps is not None and not 1 <= self.steps <= MAX_STEPS:
+            raise InputError(f"Steps must be between 1 and {MAX_STEPS}; got {self.steps}.")
         if self.guidance is not None and not 0 <= self.guidance <= 30:  # also refuses nan and inf
             raise InputError(f"Guidance must be between 0 and 30; got {self.guidance}.")
         if self.eta is not None and not 0.0 <= self.eta <= 1.0:

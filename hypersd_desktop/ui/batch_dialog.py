@@ -16,7 +16,7 @@ from hypersd_desktop.core.errors import AppError, InputError
 from hypersd_desktop.core.progress import TransferProgress
 from hypersd_desktop.core.settings import load_settings, save_settings
 from hypersd_desktop.core.vocab import Architecture, ModelKind
-from hypersd_desktop.engine.types import GenerationRequest
+from hypersd_desktop.engine.types import MAX_STEPS, GenerationRequest
 from hypersd_desktop.gallery.export import ExportOptions, export_formats
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.ui.generate_form import (
@@ -61,7 +61,7 @@ class BatchDialog(QDialog):
         for model in library.registry.list(kind=ModelKind.BASE):
             self.model_box.addItem(base_model_label(model), model)
         self.hyper_box = QComboBox()
-        self.steps = QSpinBox(minimum=1, maximum=12, value=defaults.steps or 2 if defaults else 2)
+        self.steps = QSpinBox(minimum=1, maximum=MAX_STEPS, value=defaults.steps or 2 if defaults else 2)
         self.size_box = QComboBox()
         self.folder = QLineEdit(settings.batch_dir or str(Path.home() / "Pictures" / "HyperSD batches"))
         choose_folder = QPushButton("Choose…")
@@ -129,9 +129,8 @@ class BatchDialog(QDialog):
         self._model_changed()
         if self.defaults is not None:
             wanted = {str(Path(lora.path)) for lora in self.defaults.loras} | {str(Path(self.defaults.unet or "."))}
-            for i in range(1, self.hyper_box.count()):
-                if str(Path(self.hyper_box.itemData(i).path)) in wanted:
-                    self.hyper_box.setCurrentIndex(i)
+            self.hyper_box.setCurrentIndex(next((i for i in range(1, self.hyper_box.count())
+                                                 if str(Path(self.hyper_box.itemData(i).path)) in wanted), 0))
             if self.defaults.steps:
                 self.steps.setValue(self.defaults.steps)
         settings = load_settings(self.library.paths)
@@ -154,6 +153,7 @@ class BatchDialog(QDialog):
 
     def _recipe_changed(self) -> None:
         rules = RecipeRules.of(self.hyper_box.currentData())
+        self.steps.setMaximum(rules.max_steps)
         if rules.default_steps is not None:
             self.steps.setValue(rules.default_steps)
         self.steps.setEnabled(rules.steps_free)

@@ -12,12 +12,12 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QValidator
-from PySide6.QtWidgets import QComboBox, QLineEdit
+from PySide6.QtWidgets import QComboBox, QLineEdit, QSpinBox
 
 from hypersd_desktop.core.vocab import Architecture, ModelKind, Scheduler, architecture_label
 from hypersd_desktop.engine.inspect import INPAINTING_CHANNELS, base_has_vae, base_in_channels
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID, Recipe, recipe_for_checkpoint
-from hypersd_desktop.engine.types import MAX_SEED, LoraSpec
+from hypersd_desktop.engine.types import MAX_SEED, MAX_STEPS, LoraSpec
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
 
@@ -27,6 +27,7 @@ SIZE_PRESETS = {
     Architecture.SDXL: [("1024 × 1024 (1:1)", 1024, 1024), ("832 × 1216 (2:3)", 832, 1216), ("1216 × 832 (3:2)", 1216, 832),
              ("768 × 1344 (9:16)", 768, 1344), ("1344 × 768 (16:9)", 1344, 768), ("1152 × 896 (5:4)", 1152, 896)],
 }
+MOST_HYPER_STEPS = 12  # a unified Hyper-SD LoRA is made for 1 to 8; a few more show what they do
 RANDOM_SEEDS = 2**32  # a new random seed is below this, as other tools pick them: short enough to read and type
 
 
@@ -173,6 +174,21 @@ class RecipeRules:
     @property
     def default_steps(self) -> int | None:
         return self.recipe.default_steps if self.recipe is not None else None
+
+    @property
+    def max_steps(self) -> int:
+        """A plain model runs the 20 to 50 steps it was made for; a Hyper-SD file a few past its own (the planner
+        warns beyond them)."""
+        return MAX_STEPS if self.recipe is None else MOST_HYPER_STEPS
+
+    def fit_steps(self, box: QSpinBox) -> None:
+        """`box`'s range and value as these rules allow, without signalling the value's change."""
+        box.blockSignals(True)
+        box.setMaximum(self.max_steps)
+        if not self.steps_free:
+            box.setValue(self.default_steps)
+        box.setEnabled(self.steps_free)
+        box.blockSignals(False)
 
     @property
     def least_strength(self) -> float:

@@ -27,7 +27,7 @@ from hypersd_desktop.core.settings import Settings, save_settings
 from hypersd_desktop.core.vocab import Architecture, Decoder, Device, ImageSource, ModelKind, Preprocessor, Preview
 from hypersd_desktop.engine.planning import plan
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID
-from hypersd_desktop.engine.types import MAX_CLIP_SKIP, MAX_HIRES_SCALE, GenerationRequest, LoraSpec, hires_size
+from hypersd_desktop.engine.types import MAX_CLIP_SKIP, MAX_HIRES_SCALE, MAX_STEPS, GenerationRequest, LoraSpec, hires_size
 from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.gallery.formats.common import hires_settings
 from hypersd_desktop.core.prompt_tags import embeddings_by_name, without_network_tags
@@ -97,7 +97,7 @@ class MainWindow(QMainWindow):
             editor.setTabChangesFocus(True)
         self.model_box = QComboBox()
         self.hyper_box = QComboBox()
-        self.steps = QSpinBox(minimum=1, maximum=12, value=2)
+        self.steps = QSpinBox(minimum=1, maximum=MAX_STEPS, value=2)  # the recipe's rules narrow it
         self.guidance = QDoubleSpinBox(minimum=0.0, maximum=15.0, singleStep=0.5, value=0.0, decimals=1)
         self.eta = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.1, value=1.0, decimals=2)
         self.clip_skip = QSpinBox(minimum=1, maximum=MAX_CLIP_SKIP, value=1)
@@ -432,11 +432,7 @@ class MainWindow(QMainWindow):
             self.guidance.setValue(rules.guidance_for(self.guidance.value()))
         self.negative.setEnabled(rules.negative_applies(self.guidance.value()))
         self.eta.setEnabled(rules.uses_eta)
-        if not rules.steps_free:
-            self.steps.blockSignals(True)
-            self.steps.setValue(rules.default_steps)
-            self.steps.blockSignals(False)
-        self.steps.setEnabled(rules.steps_free)
+        rules.fit_steps(self.steps)
         request = self.build_request(quiet=True)
         warnings: tuple[str, ...] = ()
         if request is not None and self.current_model() is not None:

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from hypersd_desktop.engine.types import MAX_SEED
+from hypersd_desktop.engine.types import MAX_SEED, MAX_STEPS
 from tool_layouts import draw_things_png, easy_diffusion_png
 from ui_helpers import answer_next_dialog, drop
 
@@ -91,6 +91,30 @@ def test_an_image_made_without_hyper_sd_is_reused_with_the_nearest_recipe_instal
     text = window.warnings.text()
     assert "made without Hyper-SD (the DPM++ 2M Karras sampler, 25 steps, guidance 7)" in text
     assert "reused with Hyper-SD15-1step-lora: 1 step, TCD" in text
+
+
+def test_without_a_hyper_sd_file_an_image_keeps_the_steps_a_plain_model_was_run_with(qtbot, idle_app, tmp_path):
+    window, library = idle_app.window, idle_app.library
+    for lora in [m for m in library.registry.list() if m.recipe]:
+        library.registry.remove(lora.id)
+    window.reload_models()
+    base = library.registry.list(kind="base")[0]
+    answer_next_dialog(qtbot, "Reuse its settings")
+    drop(window, [a1111_png(tmp_path / "plain.png", base.name, "Euler a", 28, 7.0)])
+    qtbot.waitUntil(lambda: window.prompt.toPlainText() == "a quiet harbour", timeout=5000)
+    assert window.hyper_box.currentData() is None
+    assert window.steps.value() == 28 and window.build_request().steps == 28, "not cut to a Hyper-SD file's 12"
+
+
+def test_a_plain_model_runs_up_to_the_engines_steps_and_a_hyper_sd_file_a_few_past_its_own(qtbot, idle_app):
+    window = idle_app.window
+    window.hyper_box.setCurrentIndex(0)  # None (plain model)
+    window.steps.setValue(50)
+    assert window.build_request().steps == 50
+    window.steps.setValue(MAX_STEPS + 1)
+    assert window.steps.value() == MAX_STEPS
+    window.hyper_box.setCurrentIndex(1)  # the unified 1-step LoRA: its steps are free, to 12
+    assert window.steps.isEnabled() and window.steps.value() == window.steps.maximum() == 12
 
 
 def test_a_foreign_sampler_with_a_hyper_sd_lora_is_named_as_a_change(qtbot, idle_app, tmp_path):
@@ -227,3 +251,16 @@ def test_reusing_a_hires_fix_image_runs_the_hires_fix_and_says_how(qtbot, idle_a
     request = window.build_request()
     assert (request.width, request.height, request.hires_scale) == (1024, 1024, 1.5)
     assert request.hires_strength == float(strength.split()[0])
+
+
+def test_the_batch_dialog_takes_a_plain_models_request_as_it_is(qtbot, idle_app):
+    window = idle_app.window
+    window.hyper_box.setCurrentIndex(0)  # None (plain model), though a Hyper-SD LoRA is installed
+    window.steps.setValue(30)
+    window.open_batch()
+    dialog = window._batch_dialog
+    assert dialog.hyper_box.currentData() is None, "not the installed LoRA the request does not use"
+    assert dialog.steps.value() == 30
+    dialog.hyper_box.setCurrentIndex(1)
+    assert dialog.steps.value() == 1 and dialog.steps.maximum() == 12
+    dialog.reject()
