@@ -7,8 +7,9 @@ The files are the real-file corpus (tests/gallery/corpus: 90 files of 19 tools a
 its SOURCES.md) cycled to `--files`: once as they are (crops of a few
 pixels), and once with each file's metadata carried onto `--side`² pixels as the tools write them
 (PNG chunks, JPEG EXIF; the stealth file's alpha record re-embedded), since reading can depend on
-the pixels (text after the image data, the alpha channel). Per-file figures in milliseconds:
-median and worst.
+the pixels (text after the image data, the alpha channel); then PNGs without any metadata at
+`--side`² (photo-like noise, RGB and RGBA), where a stealth record in the pixels' low bits is
+looked for. Per-file figures in milliseconds: median and worst.
 """
 
 from __future__ import annotations
@@ -82,7 +83,12 @@ def main() -> None:
     names = list(json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))["files"])
     with tempfile.TemporaryDirectory() as folder:
         large = [enlarge(CORPUS / name, Path(folder) / f"{k}.png", args.side) for k, name in enumerate(names)]
-        for label, files in (("as in the corpus", [CORPUS / n for n in names]), (f"at {args.side}² pixels", large)):
+        plain = []
+        for mode in ("RGB", "RGBA"):
+            plain.append(Path(folder) / f"plain-{mode}.png")
+            Image.effect_noise((args.side, args.side), 40).convert(mode).save(plain[-1])
+        for label, files in (("as in the corpus", [CORPUS / n for n in names]), (f"at {args.side}² pixels", large),
+                             (f"without metadata at {args.side}² pixels", plain)):
             paths = [files[k % len(files)] for k in range(args.files)]
             read_metadata(paths[0])  # imports and caches warm for both
             baseline = timed(plain_open, paths)

@@ -61,9 +61,9 @@ def read_metadata(path: Path) -> tuple[ImageMetadata | None, int | None, int | N
             chunks.pop(key)
         try:
             metadata = parse_chunks(chunks)
-            if metadata is None and "A" in image.getbands():
-                # Nothing in the chunks: A1111's stealth extension and NovelAI also hide the
-                # parameters in the alpha channel, which survives sites that strip chunks.
+            if metadata is None:
+                # Nothing in the chunks: A1111's stealth extension and NovelAI also hide the parameters
+                # in the pixels' lowest bits, which survive sites that strip chunks.
                 stealth = read_stealth(image)
                 if stealth is not None:
                     metadata = parse_chunks({**chunks, "stealth": stealth})

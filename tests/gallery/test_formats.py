@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import gzip
 import json
+import struct
+import zlib
 from pathlib import Path
 
 import pytest
@@ -126,6 +128,86 @@ def test_novelai_stealth_record_in_the_alpha_channel(tmp_path):
     assert (metadata.format, metadata.prompt, metadata.negative_prompt, metadata.seed) == (
         "novelai", "a cat in space", "lowres", 2253955223)
     assert (metadata.model_name, metadata.model_hash, metadata.width) == ("NovelAI Diffusion V3", "7BCCAA2C", 832)
+
+
+def _hide_in_rgb(image: Image.Image, payload: bytes, signature: bytes) -> Image.Image:
+    """As the stealth-pnginfo extension's RGB mode writes: three bits a pixel (red, green, blue), down each column."""
+    bits = "".join(f"{byte:08b}" for byte in signature + (len(payload) * 8).to_bytes(4, "big") + payload)
+    width, height = image.size
+    for start in range(0, len(bits), 3):
+        x, y = divmod(start // 3, height)
+        pixel = list(image.getpixel((x, y)))
+        for channel, bit in enumerate(bits[start:start + 3]):
+            pixel[channel] = (pixel[channel] & ~1) | int(bit)
+        image.putpixel((x, y), tuple(pixel))
+    return image
+
+
+@pytest.mark.parametrize("signature", [b"stealth_rgbinfo", b"stealth_rgbcomp"])
+def test_a1111_stealth_parameters_in_the_rgb_channels_of_an_image_without_alpha(tmp_path, signature):
+    parameters = ("a red fox in fresh snow, (golden hour:1.2)\nNegative prompt: blurry\nSteps: 2, Sampler: TCD, "
+                  "CFG scale: 0, Seed: 4242, Size: 512x512, Model: sd15")
+    payload = gzip.compress(parameters.encode()) if signature.endswith(b"comp") else parameters.encode()
+    photo = Image.effect_noise((48, 40), 60).convert("RGB")  # odd heights: a pixel's bits run past a column's end
+    _hide_in_rgb(photo, payload, signature).save(tmp_path / "stealth.png")
+    metadata, *_ = read_metadata(tmp_path / "stealth.png")
+    assert (metadata.format, metadata.prompt, metadata.negative_prompt, metadata.seed, metadata.steps) == (
+        "a1111", "a red fox in fresh snow, (golden hour:1.2)", "blurry", 4242, 2)
+    photo.save(tmp_path / "stealth.jpg", quality=95)  # a lossy copy has lost the bits: read as plain
+    assert read_metadata(tmp_path / "stealth.jpg")[0] is None
+
+
+def _png_with_every_filter(path: Path, image: Image.Image) -> Path:
+    """An 8-bit RGB(A) PNG whose rows take PNG's five filter types in turn (Pillow's writer picks one for all)."""
+    channels = len(image.getbands())
+    width, height = image.size
+    rows = [image.tobytes()[y * width * channels:(y + 1) * width * channels] for y in range(height)]
+
+    def paeth(a: int, b: int, c: int) -> int:
+        p = a + b - c
+        pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+        return a if pa <= pb and pa <= pc else b if pb <= pc else c
+
+    data = bytearray()
+    for y, row in enumerate(rows):
+        kind, above = y % 5, rows[y - 1] if y else bytes(len(row))
+        data.append(kind)
+        for i, value in enumerate(row):
+            left = row[i - channels] if i >= channels else 0
+            corner = above[i - channels] if i >= channels else 0
+            predicted = (0, left, above[i], (left + above[i]) // 2, paeth(left, above[i], corner))[kind]
+            data.append((value - predicted) & 0xFF)
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    header = struct.pack(">IIBBBBB", width, height, 8, 6 if channels == 4 else 2, 0, 0, 0)
+    compressed = zlib.compress(bytes(data))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", compressed[:999])
+                     + chunk(b"IDAT", compressed[999:]) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("mode, signature", [("RGB", b"stealth_rgbcomp"), ("RGBA", b"stealth_pngcomp")])
+def test_a_stealth_record_in_a_tall_png_with_every_filter_type_is_read(tmp_path, mode, signature):
+    """The signature is looked for in the top of the first column without decoding the image; rows filtered every
+    way PNG filters them must give the pixels the decoder gives."""
+    parameters = "a lighthouse at dusk\nSteps: 1, Sampler: TCD, CFG scale: 0, Seed: 77, Size: 512x512"
+    image = Image.effect_noise((9, 400), 90).convert(mode)
+    hide = _hide_in_rgb if mode == "RGB" else _hide_in_alpha
+    path = _png_with_every_filter(tmp_path / "tall.png", hide(image, gzip.compress(parameters.encode()), signature))
+    with Image.open(path) as written:
+        assert written.tobytes() == image.tobytes(), "the test's own encoder writes the image it was given"
+    metadata, *_ = read_metadata(path)
+    assert (metadata.prompt, metadata.seed) == ("a lighthouse at dusk", 77)
+    plain = _png_with_every_filter(tmp_path / "plain.png", Image.effect_noise((9, 400), 90).convert(mode))
+    assert read_metadata(plain)[0] is None
+
+
+def test_a_stealth_signature_in_the_wrong_layer_is_not_read(tmp_path):
+    """RGB's signature in the alpha channel (or the reverse) is not what either writer makes."""
+    image = _hide_in_alpha(Image.new("RGBA", (64, 64), (40, 50, 60, 255)), b"x" * 8, b"stealth_rgbinfo")
+    image.save(tmp_path / "odd.png")
+    assert read_metadata(tmp_path / "odd.png")[0] is None
 
 
 def test_an_opaque_image_has_no_stealth_record(tmp_path):
