@@ -8,10 +8,11 @@ import os
 import sys
 import threading
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QApplication
 
@@ -28,6 +29,7 @@ from hypersd_desktop.ui.first_run import FirstRunDialog
 from hypersd_desktop.ui.main_window import MainWindow
 from hypersd_desktop.ui.runtime_dialog import RuntimeDialog
 from hypersd_desktop.ui.settings_dialog import SettingsDialog
+from hypersd_desktop.ui.single_instance import SingleInstance
 from hypersd_desktop.ui.theme import apply_theme
 from hypersd_desktop.worker.bridge import WorkerBridge
 from hypersd_desktop.worker.client import worker_command
@@ -151,8 +153,59 @@ def build_app(argv: list[str] | None = None, home: str | None = None, start_work
 QUIT_WHEN_SHOWN_ENV = "HYPERSD_QUIT_WHEN_SHOWN"  # bench/start_time.py: quit once the window takes input
 
 
-def run_app(argv: list[str] | None = None) -> int:
+class _FileOpenEvents(QObject):
+    """macOS hands files opened with the app (Finder's Open With, a drop on the Dock icon) to the running
+    application as events, not arguments."""
+
+    def __init__(self, opened, parent: QObject) -> None:
+        super().__init__(parent)
+        self._opened = opened
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.Type.FileOpen and event.file():
+            self._opened([event.file()])
+            return True
+        return False
+
+
+def come_forward(window: MainWindow, files: list[str]) -> None:
+    """The window to the front (restored if minimised), then `files` opened as if dropped on it."""
+    if window.isMinimized():
+        window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMinimized)
+    window.show()
+    window.raise_()
+    window.activateWindow()
+    if files:
+        QTimer.singleShot(0, window, lambda: window.open_dropped([Path(f) for f in files]))
+
+
+def _let_the_running_window_come_forward() -> None:
+    """Windows gives the foreground only to the process the user just started; this one passes it on."""
+    if sys.platform == "win32":
+        import ctypes
+
+        ctypes.windll.user32.AllowSetForegroundWindow(-1)  # ASFW_ANY
+
+
+def run_app(argv: list[str] | None = None, files: Sequence[str] = ()) -> int:
+    """The window; `files` open in it as if dropped on it. With a window already open on the same data folder,
+    `files` go to that one, which comes to the front, and this start ends."""
+    app = QApplication.instance() or QApplication(argv or sys.argv)
+    files = [str(Path(f).resolve()) for f in files]
+    instance = SingleInstance(AppPaths.default().data)
+    if not instance.claim():
+        _let_the_running_window_come_forward()
+        if instance.forward(files):
+            print("HyperSD Desktop is already open: its window was brought to the front"
+                  f"{' with the files given' if files else ''}.", file=sys.stderr)
+            return 0
+        print("HyperSD Desktop seems to be open already but its window does not answer; opening another.",
+              file=sys.stderr)
     parts = build_app(argv)
+    instance.setParent(parts.window)
+    instance.files_received.connect(lambda received: come_forward(parts.window, received))
+    if sys.platform == "darwin":  # a filter on the application sees every event: only where it is needed
+        app.installEventFilter(_FileOpenEvents(lambda opened: come_forward(parts.window, opened), parts.window))
     parts.window.show()
     if parts.runtime is not None:
         parts.runtime.open()
@@ -160,6 +213,8 @@ def run_app(argv: list[str] | None = None) -> int:
         parts.runtime.finished.connect(parts.first_run.open)  # one dialog at a time: the runtime first
     elif parts.first_run is not None:
         parts.first_run.open()
+    if files:
+        QTimer.singleShot(0, parts.window, lambda: parts.window.open_dropped([Path(f) for f in files]))
     if os.environ.get(QUIT_WHEN_SHOWN_ENV):
         def shown() -> None:  # runs once the event loop has drawn the window
             print("hypersd-desktop: window shown", flush=True)

@@ -53,6 +53,7 @@ Exec={NAME} %F
 Icon={NAME}
 Terminal=false
 Categories=Graphics;2DGraphics;RasterGraphics;
+MimeType=image/png;image/jpeg;image/webp;
 Keywords=stable diffusion;image;generator;AI;
 StartupWMClass={NAME}
 """

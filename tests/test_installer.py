@@ -89,6 +89,7 @@ def test_the_deb_installs_a_command_a_menu_entry_and_an_icon(built, tmp_path, ti
     assert (root / "usr" / "bin" / "hypersd-desktop").readlink() == Path("/opt/hypersd-desktop/hypersd-desktop")
     desktop = (root / "usr" / "share" / "applications" / "hypersd-desktop.desktop").read_text()
     assert "Exec=hypersd-desktop %F" in desktop and "Categories=Graphics;" in desktop
+    assert "MimeType=image/png;image/jpeg;image/webp;" in desktop  # Open With offers it; the files open in it
     assert Image.open(root / "usr" / "share" / "icons" / "hicolor" / "256x256" / "apps" / "hypersd-desktop.png").size == (256, 256)
     program = root / "opt" / "hypersd-desktop" / "hypersd-desktop"
     assert run(program, "--version", home=tmp_path).returncode == 0  # stripped binaries still run

@@ -1,6 +1,6 @@
 """The `hypersd-desktop` command line: headless access to the same services as the window.
 
-    hypersd-desktop                      the window
+    hypersd-desktop [FILE …]             the window (files open in it as if dropped on it)
     hypersd-desktop generate --model PATH --prompt TEXT [options]
     hypersd-desktop inspect FILE [--json]
     hypersd-desktop models|gallery ACTION …
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from hypersd_desktop import __version__
 from hypersd_desktop.cli import batch, gallery, generate, inspect, models, runtime
@@ -31,6 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hypersd-desktop",
         description="Stable Diffusion 1.5 and SDXL in 1 to 8 steps with Hyper-SD.",
+        epilog="Without a command, opens the window. Image or model files named instead of a command open in it as "
+               "if dropped on it (a file manager's Open With does this); with the window already open, they go to it.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -39,9 +42,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def opened_files(arguments: list[str]) -> list[str] | None:
+    """Paths given instead of a command, as a file manager's Open With, a drop on the app's icon or the Linux
+    packages' desktop entry (`%F`) give them; None if these arguments are not that."""
+    arguments = [a for a in arguments if not a.startswith("-psn_")]  # older macOS adds a process serial number
+    if arguments and arguments[0] not in GROUPS and not arguments[0].startswith("-") and \
+            all(Path(a).exists() for a in arguments):
+        return arguments
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     speak_utf8(sys.stdout)  # before argparse, which may print an argument back
     speak_utf8(sys.stderr)
+    files = opened_files(sys.argv[1:] if argv is None else argv)
+    if files is not None:
+        from hypersd_desktop.app import run_app
+
+        return run_app(sys.argv[:1], files)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
