@@ -21,6 +21,9 @@ Unicode true
 !define APP "HyperSD Desktop"
 !define EXE "HyperSD Desktop.exe"  ; the windowed program; hypersd-desktop.exe is the command line
 !define UNINSTALL_KEY "Software\Microsoft\Windows\CurrentVersion\Uninstall\HyperSDDesktop"
+; Open With for images (never their default program): the image opens in the window as if dropped on it.
+!define PROGID "HyperSDDesktop.Image"
+!define CLASSES "Software\Classes"
 ; Where the app keeps models, images and settings (platformdirs: %LOCALAPPDATA%\HyperSD Desktop).
 !define DATA "$LOCALAPPDATA\${APP}"
 
@@ -55,6 +58,15 @@ VIAddVersionKey "LegalCopyright" "the HyperSD Desktop authors"
 !insertmacro MUI_UNPAGE_INSTFILES
 !insertmacro MUI_LANGUAGE "English"
 
+!macro OpenWith EXTENSION
+  WriteRegStr HKCU "${CLASSES}\${EXTENSION}\OpenWithProgids" "${PROGID}" ""
+  WriteRegStr HKCU "${CLASSES}\Applications\${EXE}\SupportedTypes" "${EXTENSION}" ""
+!macroend
+
+!macro ForgetOpenWith EXTENSION
+  DeleteRegValue HKCU "${CLASSES}\${EXTENSION}\OpenWithProgids" "${PROGID}"
+!macroend
+
 Section "${APP}" SecApp
   SectionIn RO
   SetOutPath "$INSTDIR"
@@ -73,6 +85,16 @@ Section "${APP}" SecApp
   WriteRegDWORD HKCU "${UNINSTALL_KEY}" "NoRepair" 1
   ${GetSize} "$INSTDIR" "/S=0K" $0 $1 $2
   WriteRegDWORD HKCU "${UNINSTALL_KEY}" "EstimatedSize" $0
+  WriteRegStr HKCU "${CLASSES}\${PROGID}" "" "Image (${APP})"
+  WriteRegStr HKCU "${CLASSES}\${PROGID}\DefaultIcon" "" '"$INSTDIR\${EXE}",0'
+  WriteRegStr HKCU "${CLASSES}\${PROGID}\shell\open\command" "" '"$INSTDIR\${EXE}" "%1"'
+  WriteRegStr HKCU "${CLASSES}\Applications\${EXE}" "FriendlyAppName" "${APP}"
+  WriteRegStr HKCU "${CLASSES}\Applications\${EXE}\shell\open\command" "" '"$INSTDIR\${EXE}" "%1"'
+  !insertmacro OpenWith ".png"
+  !insertmacro OpenWith ".jpg"
+  !insertmacro OpenWith ".jpeg"
+  !insertmacro OpenWith ".webp"
+  System::Call 'shell32::SHChangeNotify(i 0x08000000, i 0, p 0, p 0)'  ; SHCNE_ASSOCCHANGED: Explorer rereads them
 SectionEnd
 
 Section /o "Desktop shortcut" SecDesktop
@@ -89,6 +111,13 @@ Section "Uninstall"
   RMDir /r "$SMPROGRAMS\${APP}"
   RMDir /r "$INSTDIR"
   DeleteRegKey HKCU "${UNINSTALL_KEY}"
+  !insertmacro ForgetOpenWith ".png"
+  !insertmacro ForgetOpenWith ".jpg"
+  !insertmacro ForgetOpenWith ".jpeg"
+  !insertmacro ForgetOpenWith ".webp"
+  DeleteRegKey HKCU "${CLASSES}\${PROGID}"
+  DeleteRegKey HKCU "${CLASSES}\Applications\${EXE}"
+  System::Call 'shell32::SHChangeNotify(i 0x08000000, i 0, p 0, p 0)'
   ; The compute runtime (torch for this machine, up to several GB) is part of the program, made for
   ; its version by the app on first start: it goes with the program. The uv download cache too.
   RMDir /r "${DATA}\runtime"
