@@ -70,12 +70,17 @@ def test_the_frozen_window_starts_and_keeps_running(built, tmp_path):
                                text=True, cwd=tmp_path)
     time.sleep(8)
     alive = process.poll() is None
+    Image.new("RGB", (64, 64), (20, 40, 90)).save(tmp_path / "opened.png")
+    second = run(program, "opened.png", home=tmp_path)  # Open With while the window is open: handed to it
+    time.sleep(1)
     process.terminate()
     _out, err = process.communicate(timeout=30)
     assert alive, err
     assert "Traceback" not in err
+    assert second.returncode == 0 and "already open" in second.stderr, second.stderr
     log = (tmp_path / "hypersd" / "data" / "app.log").read_text()
     assert "Traceback" not in log
+    assert "a later start asked this window to come to the front with 1 file(s)" in log
 
 
 def test_the_deb_installs_a_command_a_menu_entry_and_an_icon(built, tmp_path, tiny_sd15):
