@@ -29,7 +29,7 @@ from hypersd_desktop.ui.first_run import FirstRunDialog
 from hypersd_desktop.ui.main_window import MainWindow
 from hypersd_desktop.ui.runtime_dialog import RuntimeDialog
 from hypersd_desktop.ui.settings_dialog import SettingsDialog
-from hypersd_desktop.ui.single_instance import SingleInstance
+from hypersd_desktop.ui.single_instance import ACTIVATION_TOKEN_ENV, SingleInstance
 from hypersd_desktop.ui.theme import apply_theme
 from hypersd_desktop.worker.bridge import WorkerBridge
 from hypersd_desktop.worker.client import worker_command
@@ -168,8 +168,11 @@ class _FileOpenEvents(QObject):
         return False
 
 
-def come_forward(window: MainWindow, files: list[str]) -> None:
-    """The window to the front (restored if minimised), then `files` opened as if dropped on it."""
+def come_forward(window: MainWindow, files: list[str], activation_token: str = "") -> None:
+    """The window to the front (restored if minimised), then `files` opened as if dropped on it. `activation_token`:
+    the one a Wayland launcher gave the start that asked, without which the compositor keeps the focus elsewhere."""
+    if activation_token:
+        os.environ[ACTIVATION_TOKEN_ENV] = activation_token
     if window.isMinimized():
         window.setWindowState(window.windowState() & ~Qt.WindowState.WindowMinimized)
     window.show()
@@ -203,7 +206,7 @@ def run_app(argv: list[str] | None = None, files: Sequence[str] = ()) -> int:
               file=sys.stderr)
     parts = build_app(argv)
     instance.setParent(parts.window)
-    instance.files_received.connect(lambda received: come_forward(parts.window, received))
+    instance.files_received.connect(lambda received, token: come_forward(parts.window, received, token))
     if sys.platform == "darwin":  # a filter on the application sees every event: only where it is needed
         app.installEventFilter(_FileOpenEvents(lambda opened: come_forward(parts.window, opened), parts.window))
     parts.window.show()

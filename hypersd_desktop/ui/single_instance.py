@@ -14,6 +14,7 @@ import getpass
 import hashlib
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -23,6 +24,9 @@ from PySide6.QtNetwork import QLocalServer, QLocalSocket
 log = logging.getLogger("hypersd")
 
 LOCK_NAME = "window.lock"
+# What a Wayland launcher gives the program it starts so that its window may take the focus; Qt's Wayland plugin
+# reads it when a window asks to be activated.
+ACTIVATION_TOKEN_ENV = "XDG_ACTIVATION_TOKEN"
 _MOST_MESSAGE_BYTES = 1 << 20
 
 
@@ -38,9 +42,10 @@ def server_name(data_folder: Path) -> str:
 
 class SingleInstance(QObject):
     """`claim()` makes this process the one with the window, or says another has it; `forward()` hands files to
-    that one. `files_received` carries what a later start forwarded (an empty list: just come to the front)."""
+    that one. `files_received` carries what a later start forwarded (an empty list: just come to the front) and the
+    Wayland activation token its launcher gave it ("" without one), which lets the window take the focus there."""
 
-    files_received = Signal(list)
+    files_received = Signal(list, str)
 
     def __init__(self, data_folder: Path, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -72,7 +77,8 @@ class SingleInstance(QObject):
     def forward(self, files: list[str], wait_s: float = 15.0) -> bool:
         """Hand `files` to the process that owns the window; False if it did not answer within `wait_s` (it may
         be starting: the lock comes before the socket)."""
-        message = (json.dumps({"files": files}) + "\n").encode()
+        token = os.environ.get(ACTIVATION_TOKEN_ENV, "")
+        message = (json.dumps({"files": files, "activation_token": token}) + "\n").encode()
         deadline = time.monotonic() + wait_s
         while True:
             socket = QLocalSocket()
@@ -108,10 +114,11 @@ class SingleInstance(QObject):
 
     def _deliver(self, data: bytes) -> None:
         try:
-            files = json.loads(data)["files"]
-        except (ValueError, KeyError, TypeError):
+            message = json.loads(data)
+            files, token = message["files"], message.get("activation_token") or ""
+        except (ValueError, KeyError, TypeError, AttributeError):
             log.warning("a later start sent what this window cannot read: %r", data[:200])
             return
-        if isinstance(files, list) and all(isinstance(f, str) for f in files):
+        if isinstance(files, list) and all(isinstance(f, str) for f in files) and isinstance(token, str):
             log.info("a later start asked this window to come to the front with %d file(s)", len(files))
-            self.files_received.emit(files)
+            self.files_received.emit(files, token)

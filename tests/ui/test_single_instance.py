@@ -33,8 +33,8 @@ time.sleep(60)
 """
 
 
-def start(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
+def start(*args: str, **env: str) -> subprocess.Popen:
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT), **env}
     return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 
@@ -45,16 +45,18 @@ def test_a_second_start_hands_its_files_to_the_window_that_has_the_data_folder(q
     first = SingleInstance(AppPaths.default().data)
     assert first.claim()
     with qtbot.waitSignal(first.files_received, timeout=30_000) as received:
-        second = start("main.py", str(A1111_IMAGE.relative_to(ROOT)))  # as a file manager's Open With starts it
+        second = start("main.py", str(A1111_IMAGE.relative_to(ROOT)),  # as a file manager's Open With starts it
+                       XDG_ACTIVATION_TOKEN="token-from-the-launcher")
     _out, err = second.communicate(timeout=30)
     assert second.returncode == 0, err
     assert "already open: its window was brought to the front with the files given" in err
     assert received.args[0] == [str(A1111_IMAGE)], "absolute: the window has another working folder"
+    assert received.args[1] == "token-from-the-launcher", "for the window to take the focus on Wayland"
 
     with qtbot.waitSignal(first.files_received, timeout=30_000) as received:
-        again = start("main.py")  # a double-click on the icon while the window is open
+        again = start("main.py", XDG_ACTIVATION_TOKEN="")  # a double-click on the icon while the window is open
     assert again.wait(timeout=30) == 0
-    assert received.args[0] == []
+    assert received.args == [[], ""]
 
 
 def test_a_window_whose_process_died_does_not_keep_the_next_start_from_having_one(qtbot, tmp_path):
@@ -74,14 +76,17 @@ def test_a_window_whose_process_died_does_not_keep_the_next_start_from_having_on
     assert received.args[0] == ["x"], "and it listens where the dead one did"
 
 
-def test_files_handed_to_the_window_bring_it_forward_and_open_as_if_dropped(qtbot, idle_app):
+def test_files_handed_to_the_window_bring_it_forward_and_open_as_if_dropped(qtbot, idle_app, monkeypatch):
     from hypersd_desktop.app import come_forward
+
+    monkeypatch.delenv("XDG_ACTIVATION_TOKEN", raising=False)  # and restored after
 
     window = idle_app.window
     window.showMinimized()
     answer_next_dialog(qtbot, "Reuse its settings")
-    come_forward(window, [str(A1111_IMAGE)])
+    come_forward(window, [str(A1111_IMAGE)], "token-from-the-launcher")
     assert not window.isMinimized()
+    assert os.environ["XDG_ACTIVATION_TOKEN"] == "token-from-the-launcher", "where Qt's Wayland plugin reads it"
     qtbot.waitUntil(lambda: window.prompt.toPlainText().startswith("photo of a duck"), timeout=5000)
 
 
