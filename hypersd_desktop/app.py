@@ -206,6 +206,7 @@ def run_app(argv: list[str] | None = None, files: Sequence[str] = ()) -> int:
               file=sys.stderr)
     parts = build_app(argv)
     instance.setParent(parts.window)
+    app.aboutToQuit.connect(instance.release)  # not left to a stale-lock check, which a reused process id could fool
     instance.files_received.connect(lambda received, token: come_forward(parts.window, received, token))
     if sys.platform == "darwin":  # a filter on the application sees every event: only where it is needed
         app.installEventFilter(_FileOpenEvents(lambda opened: come_forward(parts.window, opened), parts.window))

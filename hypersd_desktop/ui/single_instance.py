@@ -74,6 +74,13 @@ class SingleInstance(QObject):
         self._server = server
         return True
 
+    def release(self) -> None:
+        """Stop listening and free the lock (the window is closing): the next start opens a window of its own."""
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        self._lock.unlock()
+
     def forward(self, files: list[str], wait_s: float = 15.0) -> bool:
         """Hand `files` to the process that owns the window; False if it did not answer within `wait_s` (it may
         be starting: the lock comes before the socket)."""

@@ -74,6 +74,8 @@ def test_a_window_whose_process_died_does_not_keep_the_next_start_from_having_on
         assert late.stdout.readline().strip() == "True"
     late.kill()
     assert received.args[0] == ["x"], "and it listens where the dead one did"
+    instance.release()  # the window closed
+    assert SingleInstance(tmp_path).claim(), "the next start has the window"
 
 
 def test_files_handed_to_the_window_bring_it_forward_and_open_as_if_dropped(qtbot, idle_app, monkeypatch):
