@@ -11,14 +11,20 @@ from PySide6.QtTest import QTest
 from ui_helpers import WAIT, drop
 
 
-def test_a_result_is_shown_large_opened_in_the_gallery_and_dragged_as_its_file(qtbot, parts):
-    window = parts.window
+def two_results(qtbot, window) -> list[str]:
+    """Two images generated in one job, in the strip; their files, oldest first."""
     window.prompt.setPlainText("a lighthouse at dusk")
     window.batch_count.setValue(2)
     saved: list[str] = []
     window.image_saved.connect(saved.append)
     window.generate()
     qtbot.waitUntil(lambda: len(saved) == 2 and window.jobs.active_job is None, timeout=WAIT)
+    return saved
+
+
+def test_a_result_is_shown_large_opened_in_the_gallery_and_dragged_as_its_file(qtbot, parts):
+    window = parts.window
+    saved = two_results(qtbot, window)
     strip = window.results
     assert [strip.item(row).data(Qt.ItemDataRole.UserRole) for row in range(2)] == saved[::-1]  # newest first
     older = strip.item(1)
@@ -42,12 +48,7 @@ def test_a_result_is_shown_large_opened_in_the_gallery_and_dragged_as_its_file(q
 
 def test_a_click_reads_the_result_once_and_again_only_after_a_newer_image(qtbot, parts, monkeypatch):
     window = parts.window
-    window.prompt.setPlainText("a lighthouse at dusk")
-    window.batch_count.setValue(2)
-    saved: list[str] = []
-    window.image_saved.connect(saved.append)
-    window.generate()
-    qtbot.waitUntil(lambda: len(saved) == 2 and window.jobs.active_job is None, timeout=WAIT)
+    saved = two_results(qtbot, window)
     shown: list[int] = []  # the preview's pictures, each read from a file
     show_image = window.preview.show_image
     monkeypatch.setattr(window.preview, "show_image", lambda pixmap: (shown.append(pixmap.cacheKey()),
