@@ -15,7 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QFrame, QHBoxLayout, QLabel, QListWidget,
+    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel, QListWidget,
     QMainWindow, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSpinBox, QSplitter,
     QTableWidget, QTableWidgetItem, QTabWidget, QToolButton, QVBoxLayout, QWidget,
 )
@@ -48,7 +48,7 @@ from hypersd_desktop.ui.generate_form import (
     hyper_parts, select_size, select_vae,
 )
 from hypersd_desktop.ui.gallery_browser import GalleryBrowser
-from hypersd_desktop.ui.init_image import UPSCALE_SCALES, InitImageBox
+from hypersd_desktop.ui.init_image import IMAGE_FILTER, UPSCALE_SCALES, InitImageBox
 from hypersd_desktop.ui.job_view import JobView, JobWidgets, PreviewLabel, ResultStrip
 from hypersd_desktop.ui.model_manager import ModelManager
 from hypersd_desktop.ui.model_matching import ModelMatch, match_metadata, match_request
@@ -193,6 +193,7 @@ class MainWindow(QMainWindow):
         self.progress.setFixedWidth(160)
         self.results = ResultStrip()
         self._result_shown: tuple = (None, None)  # the strip's item in the preview, and its picture
+        self._opened_folder = ""  # where File → Open an image last found one (this session)
         self.results.setToolTip("Click to see an image large; double-click (or Enter) opens it in the gallery; "
                                 "drag one to the init image box or out of the app")
         self.results.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
@@ -259,6 +260,10 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.memory_label)
 
         menu = self.menuBar().addMenu("&File")
+        self.open_action = QAction("&Open an image…", self, shortcut=QKeySequence.StandardKey.Open)
+        self.open_action.setToolTip("Reuse an image's settings (made here or by another tool), start from it, or "
+                                    "import it: as when it is dropped on the window")
+        self.open_action.triggered.connect(self.choose_images)
         self.import_action = QAction("&Import models…", self)
         self.import_images_action = QAction("Import &images from a folder…", self)
         self.rebuild_action = QAction("&Rebuild the gallery from the images folder", self)
@@ -268,9 +273,13 @@ class MainWindow(QMainWindow):
         self.runtime_action = QAction("Compute &runtime…", self)
         quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
-        for action in (self.import_action, self.import_images_action, self.rebuild_action, self.batch_action,
-                       self.export_action, self.settings_action, self.runtime_action, quit_action):
-            menu.addAction(action)
+        for action in (self.open_action, None, self.import_action, self.import_images_action, self.rebuild_action, None,
+                       self.batch_action, self.export_action, None, self.settings_action, self.runtime_action, None,
+                       quit_action):  # None: a separator
+            if action is None:
+                menu.addSeparator()
+            else:
+                menu.addAction(action)
         view = self.menuBar().addMenu("&View")
         self.find_action = QAction("&Search the gallery", self, shortcut=QKeySequence.StandardKey.Find)
         view.addAction(self.find_action)
@@ -814,6 +823,14 @@ class MainWindow(QMainWindow):
         elif dropped.images:  # several: into the gallery, in the background (progress under the grid)
             self.tabs.setCurrentWidget(self.browser)
             self.browser.import_files(list(dropped.images))
+
+    def choose_images(self) -> None:
+        """File → Open an image: the chosen files, as if dropped on the window."""
+        names, _ = QFileDialog.getOpenFileNames(self, "Open an image", self._opened_folder,
+                                                f"{IMAGE_FILTER};;All files (*)")
+        if names:
+            self._opened_folder = str(Path(names[0]).parent)
+            self.open_dropped([Path(name) for name in names])
 
     def offer_dropped_image(self, path: Path) -> None:
         try:

@@ -1,6 +1,6 @@
 """One window per data folder: a second start (a double-click while the first loads, Open With from a file
 manager) hands its files to the open window and ends; a window whose process died leaves nothing that keeps
-the next start from opening one."""
+the next start from opening one. File → Open an image does what a drop does."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from PySide6.QtGui import QKeySequence
 
 from hypersd_desktop.cli import opened_files
 from hypersd_desktop.ui.single_instance import SingleInstance
@@ -101,3 +102,18 @@ def test_files_handed_to_the_window_bring_it_forward_and_open_as_if_dropped(qtbo
 ])
 def test_files_instead_of_a_command_open_in_the_window(arguments, files):
     assert opened_files(arguments) == files
+
+
+def test_file_open_an_image_reuses_it_as_a_drop_would(qtbot, idle_app, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    window = idle_app.window
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getOpenFileNames",  # the platform's dialog, answered as a person would
+                        lambda *args: (asked.append(args[3]), ([str(A1111_IMAGE)], ""))[1])
+    answer_next_dialog(qtbot, "Reuse its settings")
+    window.open_action.trigger()
+    qtbot.waitUntil(lambda: window.prompt.toPlainText().startswith("photo of a duck"), timeout=5000)
+    assert "*.png" in asked[0] and "*.heic" in asked[0]
+    assert window.open_action.shortcut().matches(QKeySequence(QKeySequence.StandardKey.Open)) == \
+        QKeySequence.SequenceMatch.ExactMatch
