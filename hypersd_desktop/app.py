@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QIcon
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QDialog
 
 from hypersd_desktop import __version__
 from hypersd_desktop.core.logs import setup_logging
@@ -179,7 +179,18 @@ def come_forward(window: MainWindow, files: list[str], activation_token: str = "
     window.raise_()
     window.activateWindow()
     if files:
-        QTimer.singleShot(0, window, lambda: window.open_dropped([Path(f) for f in files]))
+        QTimer.singleShot(0, window, lambda: open_when_answered(window, files))
+
+
+def open_when_answered(window: MainWindow, files: list[str]) -> None:
+    """`files` opened as if dropped on the window, once no dialog waits for an answer (the first start's model
+    set-up, the compute runtime's, the settings): their questions would otherwise cover each other."""
+    dialog = QApplication.activeModalWidget()
+    if isinstance(dialog, QDialog) and dialog.isVisible():
+        dialog.finished.connect(lambda _result: QTimer.singleShot(0, window, lambda: open_when_answered(window, files)),
+                                Qt.ConnectionType.SingleShotConnection)
+        return
+    window.open_dropped([Path(f) for f in files])
 
 
 def _let_the_running_window_come_forward() -> None:
@@ -218,7 +229,7 @@ def run_app(argv: list[str] | None = None, files: Sequence[str] = ()) -> int:
     elif parts.first_run is not None:
         parts.first_run.open()
     if files:
-        QTimer.singleShot(0, parts.window, lambda: parts.window.open_dropped([Path(f) for f in files]))
+        QTimer.singleShot(0, parts.window, lambda: open_when_answered(parts.window, files))
     if os.environ.get(QUIT_WHEN_SHOWN_ENV):
         def shown() -> None:  # runs once the event loop has drawn the window
             print("hypersd-desktop: window shown", flush=True)

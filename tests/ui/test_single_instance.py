@@ -117,3 +117,30 @@ def test_file_open_an_image_reuses_it_as_a_drop_would(qtbot, idle_app, monkeypat
     assert "*.png" in asked[0] and "*.heic" in asked[0]
     assert window.open_action.shortcut().matches(QKeySequence(QKeySequence.StandardKey.Open)) == \
         QKeySequence.SequenceMatch.ExactMatch
+
+
+def test_files_wait_for_a_dialog_that_is_open_to_be_answered(qtbot, idle_app):
+    """The first start's model set-up (or the settings) open when an image comes: its question comes after."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication, QDialog
+
+    from hypersd_desktop.app import come_forward
+
+    window = idle_app.window
+    setup = QDialog(window)
+    setup.open()
+    qtbot.waitUntil(lambda: QApplication.activeModalWidget() is setup, timeout=5000)
+    over_it: list[str] = []
+
+    def look() -> None:  # a question over the set-up is closed, so that the test goes on to fail
+        shown = QApplication.activeModalWidget()
+        if shown is not setup:
+            over_it.append(shown.windowTitle())
+            shown.reject()
+    QTimer.singleShot(300, look)
+    come_forward(window, [str(A1111_IMAGE)])
+    qtbot.wait(500)
+    assert over_it == [], "not a second question over it"
+    answer_next_dialog(qtbot, "Reuse its settings")
+    setup.reject()
+    qtbot.waitUntil(lambda: window.prompt.toPlainText().startswith("photo of a duck"), timeout=5000)
