@@ -153,10 +153,9 @@ class BatchDialog(QDialog):
 
     def _recipe_changed(self) -> None:
         rules = RecipeRules.of(self.hyper_box.currentData())
-        self.steps.setMaximum(rules.max_steps)
         if rules.default_steps is not None:
             self.steps.setValue(rules.default_steps)
-        self.steps.setEnabled(rules.steps_free)
+        rules.fit_steps(self.steps)
 
     def _choose_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Batch job file", str(Path.home()),

@@ -181,13 +181,25 @@ class RecipeRules:
         warns beyond them)."""
         return MAX_STEPS if self.recipe is None else MOST_HYPER_STEPS
 
+    @property
+    def steps_hint(self) -> str:
+        """What steps to choose, or why they cannot be chosen (a tooltip: a greyed-out box says nothing itself)."""
+        if self.recipe is None:
+            return f"A plain model makes its best images in 20 to 50 steps (up to {MAX_STEPS})."
+        low, high = self.recipe.steps
+        if self.steps_free:
+            return f"{self.recipe.label} is made for {low} to {high} steps (up to {MOST_HYPER_STEPS}, to compare)."
+        return (f"{self.recipe.label} is trained for exactly {low} step{'' if low == 1 else 's'}; a unified Hyper-SD "
+                "LoRA (the 1-step one) lets you choose 1 to 8.")
+
     def fit_steps(self, box: QSpinBox) -> None:
-        """`box`'s range and value as these rules allow, without signalling the value's change."""
+        """`box`'s range, value and tooltip as these rules have them, without signalling the value's change."""
         box.blockSignals(True)
         box.setMaximum(self.max_steps)
         if not self.steps_free:
             box.setValue(self.default_steps)
         box.setEnabled(self.steps_free)
+        box.setToolTip(self.steps_hint)
         box.blockSignals(False)
 
     @property

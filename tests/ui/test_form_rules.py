@@ -36,6 +36,20 @@ def test_recipe_rules():
     assert plain.least_strength == unified.least_strength == two.least_strength == 0.0
 
 
+def test_the_steps_box_follows_the_recipe_and_says_why(qtbot):
+    from PySide6.QtWidgets import QSpinBox
+
+    box = QSpinBox(minimum=1, maximum=100, value=30)
+    RecipeRules.of(None).fit_steps(box)
+    assert (box.value(), box.maximum(), box.isEnabled()) == (30, 100, True)
+    assert "20 to 50 steps" in box.toolTip()
+    RecipeRules.of(TWO).fit_steps(box)
+    assert (box.value(), box.isEnabled()) == (2, False)
+    assert "trained for exactly 2 steps" in box.toolTip() and "1 to 8" in box.toolTip(), "why it is greyed out"
+    RecipeRules.of(UNIFIED).fit_steps(box)
+    assert (box.maximum(), box.isEnabled()) == (12, True) and "made for 1 to 8 steps" in box.toolTip()
+
+
 def test_hyper_parts_put_a_lora_or_a_unet_into_the_request():
     unet = model("Hyper-SDXL-1step-Unet", "unet", "Hyper-SDXL-1step-Unet")
     assert hyper_parts(None) == (None, ())
