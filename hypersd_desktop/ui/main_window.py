@@ -27,7 +27,9 @@ from hypersd_desktop.core.settings import Settings, save_settings
 from hypersd_desktop.core.vocab import Architecture, Decoder, Device, ImageSource, ModelKind, Preprocessor, Preview
 from hypersd_desktop.engine.planning import plan
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID
-from hypersd_desktop.engine.types import MAX_CLIP_SKIP, MAX_HIRES_SCALE, MAX_STEPS, GenerationRequest, LoraSpec, hires_size
+from hypersd_desktop.engine.types import (
+    MAX_CLIP_SKIP, MAX_HIRES_SCALE, MAX_STEPS, GenerationRequest, LoraSpec, hires_size,
+)
 from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.gallery.formats.common import hires_settings
 from hypersd_desktop.core.prompt_tags import embeddings_by_name, without_network_tags
