@@ -17,9 +17,28 @@ from hypersd_desktop.core.settings import Settings
 from hypersd_desktop.core.vocab import Device, DType
 from hypersd_desktop.engine.types import AUTO_BACKEND, BACKEND_TITLES, HIRES_STAGE
 from hypersd_desktop.ui.banner import Banner
+from hypersd_desktop.ui.tasks import format_duration
 from hypersd_desktop.worker.bridge import WorkerBridge
 
 RESULTS_KEPT = 40
+SAY_TIME_LEFT_S = 3.0  # a run's time left is said only when there is this much: a GPU's half second needs none
+
+
+class StepClock:
+    """The time left in a run of denoising steps, at the pace of its steps so far: from its first step on, so that
+    loading the model (counted in the elapsed time) does not make the estimate long. A new run (another stage, or
+    the steps counting from the start again: a Hires fix's second pass) starts the clock again."""
+
+    def __init__(self) -> None:
+        self._first: tuple[str, int, float] | None = None  # the run's stage, first step seen and its elapsed time
+
+    def left_s(self, stage: str, step: int, total: int, elapsed_s: float) -> float | None:
+        first = self._first
+        if first is None or first[0] != stage or step <= first[1]:
+            self._first = (stage, step, elapsed_s)
+            return None
+        pace = (elapsed_s - first[2]) / (step - first[1])
+        return max(pace, 0.0) * max(total - step, 0)
 
 
 class PreviewLabel(QLabel):
@@ -115,6 +134,7 @@ class JobView(QObject):
         self.settings = settings
         self.active_job: int | None = None
         self._load_s = 0.0  # seconds the running job spent loading its model (from its first image)
+        self._clock = StepClock()  # the running job's time left
         self._available = ""  # the worker's devices
         self.device = ""  # where generation runs, once the worker has said
         bridge.ready.connect(self._worker_ready)
@@ -152,6 +172,7 @@ class JobView(QObject):
         self.active_job = message.job_id
         self.widgets.cancel_button.setEnabled(True)
         self.widgets.timing.setText("Loading the model…")
+        self._clock = StepClock()
         self.widgets.preview.set_waiting(True)
         self._show_progress(0, 0)  # no steps yet: a moving bar
 
@@ -161,14 +182,17 @@ class JobView(QObject):
             pixmap.loadFromData(message.preview)
             self.widgets.preview.show_image(pixmap)
         self._show_progress(message.step, message.total_steps)
+        left = self._clock.left_s(message.stage, message.step, message.total_steps, message.elapsed_s)
+        said_left = f" · about {format_duration(left)} left" if left is not None and left >= SAY_TIME_LEFT_S else ""
         if message.stage == HIRES_STAGE:  # the second pass of a Hires fix, step by step
             self.widgets.timing.setText(f"{HIRES_STAGE} · step {message.step}/{message.total_steps} · "
-                                        f"{message.elapsed_s:.2f} s")
+                                        f"{message.elapsed_s:.2f} s{said_left}")
         elif message.stage:
             done = round(100 * message.step / max(message.total_steps, 1))
             self.widgets.timing.setText(f"{message.stage} · {done}% · {message.elapsed_s:.0f} s")
         else:
-            self.widgets.timing.setText(f"Step {message.step}/{message.total_steps} · {message.elapsed_s:.2f} s")
+            self.widgets.timing.setText(f"Step {message.step}/{message.total_steps} · {message.elapsed_s:.2f} s"
+                                        f"{said_left}")
 
     def _image_ready(self, message) -> None:
         self._load_s = message.load_s

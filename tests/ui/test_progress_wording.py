@@ -23,3 +23,26 @@ def test_durations_and_bytes():
         "0 s", "59 s", "1 min 01 s", "59 min 59 s", "2 h 05 min"]
     line = describe_bytes(TransferProgress("download", "", 1_200_000_000, 2_400_000_000, 35_000_000, 34.0))
     assert line.startswith("1.2 GB of 2.4 GB") and line.endswith("/s · 34 s left")
+
+
+def test_a_long_run_says_its_time_left_at_the_pace_of_its_steps_not_of_the_loading(qtbot, idle_app):
+    from hypersd_desktop.engine.types import HIRES_STAGE
+    from hypersd_desktop.worker.protocol import JobProgress, JobStarted
+
+    window, bridge = idle_app.window, idle_app.bridge
+    bridge.started.emit(JobStarted(job_id=7))
+
+    def step(number: int, total: int, elapsed_s: float, stage: str = "") -> str:
+        bridge.progress.emit(JobProgress(job_id=7, step=number, total_steps=total, elapsed_s=elapsed_s, stage=stage))
+        return window.timing.text()
+
+    assert step(1, 30, 10.0) == "Step 1/30 · 10.00 s", "one step: no pace yet (10 s of it was the loading)"
+    assert step(2, 30, 11.0) == "Step 2/30 · 11.00 s · about 28 s left"
+    assert step(3, 30, 12.5) == "Step 3/30 · 12.50 s · about 34 s left"  # 1.25 s a step since the first
+    assert step(1, 20, 13.0, HIRES_STAGE) == f"{HIRES_STAGE} · step 1/20 · 13.00 s", "a second pass: a new pace"
+    assert step(2, 20, 16.0, HIRES_STAGE).endswith("· about 54 s left")
+
+    bridge.started.emit(JobStarted(job_id=8))  # a GPU's run: a half second needs no estimate
+    bridge.progress.emit(JobProgress(job_id=8, step=1, total_steps=4, elapsed_s=0.30))
+    bridge.progress.emit(JobProgress(job_id=8, step=2, total_steps=4, elapsed_s=0.35))
+    assert window.timing.text() == "Step 2/4 · 0.35 s"
