@@ -410,3 +410,14 @@ def test_the_packaged_app_has_the_runtimes_worker_make_the_depth_map(tiny_sd15, 
     depth = DepthEstimator().depth_map(Image.open(tmp_path / "p.png"), str(depth_model), "cpu")
     depth.save(tmp_path / "depth.png")
     assert control["image"] == hashlib.sha256((tmp_path / "depth.png").read_bytes()).hexdigest()
+
+
+def test_importing_a_folder_without_models_says_so_and_where_its_images_go(app_home, tmp_path):
+    outputs = tmp_path / "outputs" / "txt2img-images"
+    outputs.mkdir(parents=True)
+    for k in range(3):
+        Image.new("RGB", (8, 8)).save(outputs / f"0000{k}.png")
+    result = cli("models", "import", tmp_path / "outputs")
+    assert result.returncode == 0 and result.stdout == ""
+    assert "no model files in" in result.stderr, "not a silent success"
+    assert f"its 3 images go to the gallery with `gallery import {tmp_path / 'outputs'}`" in result.stderr

@@ -13,6 +13,7 @@ from hypersd_desktop.core.errors import CancelledError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import EITHER_ARCHITECTURE_KINDS, ImportStatus
+from hypersd_desktop.gallery.gallery import image_files
 from hypersd_desktop.models.catalog import format_size
 
 
@@ -105,7 +106,12 @@ def _import(library, args) -> int:
     items = []
     for path in args.paths:
         with ProgressBar("import") as bar:
-            items += library.import_path(path, copy=args.copy, on_progress=bar)
+            found = library.import_path(path, copy=args.copy, on_progress=bar)
+        if not found:  # said: an image folder given by mistake would read as a silent success
+            images = len(image_files(path)) if path.is_dir() else 0
+            hint = f"; its {images:,} images go to the gallery with `gallery import {path}`" if images else ""
+            warn(f"no model files in {path} (.safetensors files and diffusers folders are looked for){hint}")
+        items += found
     if args.json:
         print(json.dumps([asdict(item) for item in items], indent=1))
     else:

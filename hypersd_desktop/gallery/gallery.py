@@ -195,6 +195,11 @@ def record_for(path: Path, metadata: ImageMetadata | None, width: int | None, he
     )
 
 
+def image_files(folder: Path) -> list[Path]:
+    """The gallery's kinds of image file below `folder`, in order."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
 class Gallery:
     """Images under the app's folders, indexed in `gallery.sqlite3`."""
 
@@ -254,8 +259,7 @@ class Gallery:
 
         Progress counts files. A cancel keeps what was imported so far; importing again continues.
         """
-        files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        return self.import_files(files, on_progress, cancel)
+        return self.import_files(image_files(folder), on_progress, cancel)
 
     def import_files(self, files: list[Path], on_progress: Callable[[TransferProgress], None] | None = None,
                      cancel: CancelToken | None = None, ours_as_generated: bool = False) -> ImportReport:

@@ -1,15 +1,18 @@
 """Files dropped on the window: images go to "reuse settings", the gallery or the init image, pictures the
-gallery does not hold (a phone's HEIC photo, BMP, TIFF, GIF) to the init image, the rest to the model library;
-and the question asked about a single dropped image."""
+gallery does not hold (a phone's HEIC photo, BMP, TIFF, GIF) to the init image, folders of images (with no
+weights in them) to the gallery, the rest to the model library; and the question asked about a single dropped
+image."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from hypersd_desktop.engine.inspect import PICKLE_SUFFIXES
 from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES
 
@@ -20,12 +23,13 @@ PICTURE_SUFFIXES = (".heic", ".heif", ".bmp", ".tif", ".tiff", ".gif")
 
 @dataclass(frozen=True)
 class DroppedFiles:
-    """`images` (the gallery's image files), `pictures` (other picture files) and `models` (weights files and
-    folders: everything else)."""
+    """`images` (the gallery's image files), `pictures` (other picture files), `image_folders` (folders of images
+    without weights in them: an outputs folder) and `models` (weights files and folders: everything else)."""
 
     images: tuple[Path, ...]
     pictures: tuple[Path, ...]
     models: tuple[Path, ...]
+    image_folders: tuple[Path, ...] = ()
 
     @classmethod
     def sort(cls, paths: list[Path]) -> DroppedFiles:
@@ -33,7 +37,17 @@ class DroppedFiles:
             return tuple(p for p in paths if p.suffix.lower() in suffixes and p.is_file())
 
         images, pictures = having(IMAGE_SUFFIXES), having(PICTURE_SUFFIXES)
-        return cls(images, pictures, tuple(p for p in paths if p not in images and p not in pictures))
+        rest = [p for p in paths if p not in images and p not in pictures]
+        folders = tuple(p for p in rest if p.is_dir() and not _holds(p, WEIGHTS_SUFFIXES) and _holds(p, IMAGE_SUFFIXES))
+        return cls(images, pictures, tuple(p for p in rest if p not in folders), folders)
+
+
+WEIGHTS_SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)
+
+
+def _holds(folder: Path, suffixes: tuple[str, ...]) -> bool:
+    """Whether a file below `folder` ends in one of `suffixes` (the walk stops at the first)."""
+    return any(Path(name).suffix.lower() in suffixes for _here, _folders, files in os.walk(folder) for name in files)
 
 
 class ImageChoice(Enum):

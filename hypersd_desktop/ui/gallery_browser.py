@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from PySide6.QtWidgets import (
 from hypersd_desktop.core.vocab import Device, Scheduler
 from hypersd_desktop.engine.types import hires_size
 from hypersd_desktop.gallery.formats.common import ImageMetadata, hires_pass
-from hypersd_desktop.gallery.gallery import Gallery, parameters_text, read_metadata
+from hypersd_desktop.gallery.gallery import Gallery, image_files, parameters_text, read_metadata
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
 from hypersd_desktop.ui.flow_layout import FlowLayout
 from hypersd_desktop.ui.gallery_model import CELL, GalleryModel, ThumbnailDelegate
@@ -762,15 +763,19 @@ class GalleryBrowser(QWidget):
 
     def import_folder(self, folder: Path) -> Task | None:
         """Index the images below `folder` in the background (progress in the notice line)."""
-        return self._start_import(lambda report, cancel: self.gallery.import_folder(folder, report, cancel))
+        return self.import_files([], [folder])
 
     def rebuild(self) -> Task | None:
         """Index every image of the images folder again, in the background (after a damaged database)."""
         return self._start_import(lambda report, cancel: self.gallery.rebuild(None, report, cancel))
 
-    def import_files(self, paths: list[Path]) -> Task | None:
-        """Index image files (dropped on the window) in the background, as `import_folder` does."""
-        return self._start_import(lambda report, cancel: self.gallery.import_files(paths, report, cancel))
+    def import_files(self, paths: Sequence[Path], folders: Sequence[Path] = ()) -> Task | None:
+        """Index image files and the images below `folders` (dropped on the window) in the background, as
+        `import_folder` does."""
+        def work(report, cancel):
+            return self.gallery.import_files([*paths, *(p for folder in folders for p in image_files(folder))],
+                                             report, cancel)
+        return self._start_import(work)
 
     def _start_import(self, work) -> Task | None:
         if self._import_task is not None and self._import_task.isRunning():

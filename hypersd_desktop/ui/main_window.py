@@ -809,7 +809,8 @@ class MainWindow(QMainWindow):
 
     def open_dropped(self, paths: list[Path]) -> None:
         """Images: offer to reuse their settings, start from them or import them. Other pictures (a phone's HEIC
-        photo): the init image. Weights and folders: import as models."""
+        photo): the init image. Folders of images without weights: into the gallery. Weights and other folders:
+        import as models."""
         dropped = DroppedFiles.sort(paths)
         if dropped.models:
             self.tabs.setCurrentWidget(self.models)
@@ -820,11 +821,11 @@ class MainWindow(QMainWindow):
                 self._reuse_notes.append(f"{dropped.pictures[0].name} is the init image; a run starts from one "
                                          "picture, so the other pictures dropped were left alone.")
                 self._update_recipe_controls()
-        elif len(dropped.images) == 1:
+        elif len(dropped.images) == 1 and not dropped.image_folders:
             self.offer_dropped_image(dropped.images[0])
-        elif dropped.images:  # several: into the gallery, in the background (progress under the grid)
+        elif dropped.images or dropped.image_folders:  # into the gallery, in the background (progress under the grid)
             self.tabs.setCurrentWidget(self.browser)
-            self.browser.import_files(list(dropped.images))
+            self.browser.import_files(list(dropped.images), list(dropped.image_folders))
 
     def choose_images(self) -> None:
         """File → Open an image: the chosen files, as if dropped on the window."""

@@ -107,9 +107,16 @@ def test_dropped_images_and_model_files_are_told_apart(tmp_path):
         path.write_bytes(b"x")
     folder.mkdir()
     (tmp_path / "dir.png").mkdir()
-    dropped = DroppedFiles.sort([image, upper, weights, folder, tmp_path / "dir.png"])
+    outputs, checkpoints = tmp_path / "outputs", tmp_path / "checkpoints"
+    (outputs / "txt2img-images" / "2026-12-03").mkdir(parents=True)
+    (outputs / "txt2img-images" / "2026-12-03" / "00001-123.PNG").write_bytes(b"x")  # an A1111 outputs folder
+    (checkpoints / "previews").mkdir(parents=True)
+    (checkpoints / "previews" / "model.preview.png").write_bytes(b"x")  # a checkpoint's preview beside it
+    (checkpoints / "model.ckpt").write_bytes(b"x")
+    dropped = DroppedFiles.sort([image, upper, weights, folder, tmp_path / "dir.png", outputs, checkpoints])
     assert dropped.images == (image, upper)
-    assert dropped.models == (weights, folder, Path(tmp_path / "dir.png"))
+    assert dropped.image_folders == (outputs,), "images and no weights: for the gallery"
+    assert dropped.models == (weights, folder, Path(tmp_path / "dir.png"), checkpoints)
 
 
 def test_the_settings_dialog_keeps_the_backend_and_the_worker_python(qtbot):

@@ -144,3 +144,17 @@ def test_files_wait_for_a_dialog_that_is_open_to_be_answered(qtbot, idle_app):
     answer_next_dialog(qtbot, "Reuse its settings")
     setup.reject()
     qtbot.waitUntil(lambda: window.prompt.toPlainText().startswith("photo of a duck"), timeout=5000)
+
+
+def test_a_folder_of_images_dropped_or_opened_goes_to_the_gallery(qtbot, idle_app, tmp_path):
+    import shutil
+
+    from hypersd_desktop.app import come_forward
+
+    window, browser = idle_app.window, idle_app.window.browser
+    outputs = tmp_path / "outputs"
+    shutil.copytree(CORPUS / "sd-parsers", outputs / "sd-parsers")  # images and no weights: an outputs folder
+    images = [p for p in outputs.rglob("*") if p.suffix in (".png", ".jpg")]
+    come_forward(window, [str(outputs)])
+    qtbot.waitUntil(lambda: browser.model.count() == len(images), timeout=30_000)
+    assert window.tabs.currentWidget() is browser, "not the Models tab, importing no model"
