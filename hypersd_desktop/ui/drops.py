@@ -45,9 +45,20 @@ class DroppedFiles:
 WEIGHTS_SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)
 
 
+MOST_FILES_LOOKED_AT = 50_000  # a drop is sorted on the GUI's thread: a larger tree goes to the model library
+
+
 def _holds(folder: Path, suffixes: tuple[str, ...]) -> bool:
-    """Whether a file below `folder` ends in one of `suffixes` (the walk stops at the first)."""
-    return any(Path(name).suffix.lower() in suffixes for _here, _folders, files in os.walk(folder) for name in files)
+    """Whether a file below `folder` ends in one of `suffixes` (the walk stops at the first); True for a tree too
+    large to look through, which the model library's importer then searches in the background as before."""
+    seen = 0
+    for _here, _folders, files in os.walk(folder):
+        if any(Path(name).suffix.lower() in suffixes for name in files):
+            return True
+        seen += len(files)
+        if seen > MOST_FILES_LOOKED_AT:
+            return True
+    return False
 
 
 class ImageChoice(Enum):
