@@ -24,6 +24,7 @@ from hypersd_desktop.core.vocab import Architecture, WeightsKind
 from hypersd_desktop.engine.recipes import recipe_for_checkpoint, recipe_for_file
 
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle")
+WEIGHTS_SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)  # what the importer looks for (and refuses, for pickles)
 MAX_HEADER_BYTES = 16 * 1024 * 1024  # real headers are under 1 MB; larger is corrupt or hostile
 MAX_TENSORS = 100_000  # a full SDXL checkpoint has about 2,500
 DTYPE_SIZES = {

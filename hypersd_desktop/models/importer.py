@@ -24,8 +24,8 @@ from hypersd_desktop.core.errors import AppError, ModelFormatError, UnsafeFileEr
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import Architecture, ImportStatus, ModelKind, WeightsKind
 from hypersd_desktop.engine.inspect import (
-    DEPTH_MODEL_TYPES, PERSON_DETECTOR_TYPES, PICKLE_SUFFIXES, PIPELINE_CLASSES, POSE_MODEL_TYPES, family_phrase,
-    folder_family, folder_name, inspect_file, map_model_type,
+    DEPTH_MODEL_TYPES, PERSON_DETECTOR_TYPES, PICKLE_SUFFIXES, PIPELINE_CLASSES, POSE_MODEL_TYPES, WEIGHTS_SUFFIXES,
+    family_phrase, folder_family, folder_name, inspect_file, map_model_type,
     unknown_phrase, weights_name,
 )
 from hypersd_desktop.core.hashes import other_tools_hashes, sha256_file
@@ -66,7 +66,7 @@ class Importer:
         path = path.expanduser().resolve()
         if not path.exists():
             return [ImportItem(str(path), ImportStatus.BROKEN, reason="does not exist")]
-        if path.is_dir() and path.suffix.lower() in (".safetensors", *PICKLE_SUFFIXES) and not _is_diffusers_folder(path):
+        if path.is_dir() and path.suffix.lower() in WEIGHTS_SUFFIXES and not _is_diffusers_folder(path):
             return [ImportItem(str(path), ImportStatus.BROKEN, reason="a folder named like a weights file, not a file")]
         if not path.is_dir() and not path.is_file():
             return [ImportItem(str(path), ImportStatus.BROKEN, reason="not a regular file (a pipe or a device)")]
@@ -232,8 +232,7 @@ def _scan(root: Path) -> Iterator[Path]:
             continue
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
         for name in sorted(files):
-            suffix = Path(name).suffix.lower()
-            if suffix == ".safetensors" or suffix in PICKLE_SUFFIXES:
+            if Path(name).suffix.lower() in WEIGHTS_SUFFIXES:
                 yield here / name
 
 

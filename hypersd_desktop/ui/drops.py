@@ -12,7 +12,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from hypersd_desktop.engine.inspect import PICKLE_SUFFIXES
+from hypersd_desktop.engine.inspect import WEIGHTS_SUFFIXES
 from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES
 
@@ -40,9 +40,6 @@ class DroppedFiles:
         rest = [p for p in paths if p not in images and p not in pictures]
         folders = tuple(p for p in rest if p.is_dir() and not _holds(p, WEIGHTS_SUFFIXES) and _holds(p, IMAGE_SUFFIXES))
         return cls(images, pictures, tuple(p for p in rest if p not in folders), folders)
-
-
-WEIGHTS_SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)
 
 
 MOST_FILES_LOOKED_AT = 50_000  # a drop is sorted on the GUI's thread: a larger tree goes to the model library

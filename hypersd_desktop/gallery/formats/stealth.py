@@ -32,15 +32,21 @@ def read_stealth(image: Image.Image) -> str | None:
     bands = image.getbands()
     layers = ([ALPHA] if ALPHA in bands else []) + ([RGB] if image.format == "PNG" and bands[:3] == tuple(RGB)
                                                       else [])
+    # The top of the first column, inflated once for every layer looked in (RGB's header is a prefix of alpha's).
+    column = _png_first_pixels(getattr(image, "filename", ""), max(map(_header_pixels, layers))) if layers else None
     for layer in layers:
-        text = _read(image, layer)
+        text = _read(image, layer, column)
         if text is not None:
             return text
     return None
 
 
-def _read(image: Image.Image, layer: str) -> str | None:
-    quick = _first_column_header(image, layer)
+def _header_pixels(layer: str) -> int:
+    return -(-_HEADER_BITS // len(layer))
+
+
+def _read(image: Image.Image, layer: str, column: tuple[bytes, int] | None) -> str | None:
+    quick = _first_column_header(column, layer)
     if quick is not None and _SIGNATURES.get(quick[:15], (None,))[0] != layer:
         return None
     header = _bits(image, layer, _HEADER_BITS)
@@ -83,11 +89,9 @@ _CHANNELS = {2: 3, 6: 4}  # PNG colour types: RGB, RGBA
 _MOST_INFLATED = 64 * 2**20  # bytes of rows: a first column this costly is left to the decoder
 
 
-def _first_column_header(image: Image.Image, layer: str) -> bytes | None:
-    """The header's bytes read off the top of the first column of an 8-bit, non-interlaced RGB(A) PNG file, without
-    decoding the rest of it; None where that cannot be done (another kind of file, a header past the first column)."""
-    pixels = -(-_HEADER_BITS // len(layer))
-    column = _png_first_pixels(getattr(image, "filename", ""), pixels)
+def _first_column_header(column: tuple[bytes, int] | None, layer: str) -> bytes | None:
+    """The header's bytes in `layer` of `column` (`_png_first_pixels`: the top of the first column of an 8-bit,
+    non-interlaced RGB(A) PNG file, read without decoding the rest); None without it."""
     if column is None:
         return None
     values, channels = column
