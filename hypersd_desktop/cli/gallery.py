@@ -201,7 +201,8 @@ def reuse_command(record: ImageRecord) -> tuple[str, str | None]:
         words += ["--vae", stem(written.vae_name)]
     hires = hires_settings(written) if written is not None else None
     if hires:  # the image's Size is its first pass; this app's Hires fix makes the second
-        words += ["--hires", f"{hires[0]:g}", "--hires-strength", f"{hires[1]:g}"]
+        words += ["--hires", f"{hires.scale:g}", "--hires-strength", f"{hires.strength:g}"]
+        words += ["--hires-steps", str(hires.steps)] if hires.steps else []
     if written is not None and hires_note(written):
         note = f"{note} {hires_note(written)}"
     return shlex.join(words), note
@@ -242,6 +243,7 @@ def _request_words(request: GenerationRequest, inputs: InputImages) -> tuple[lis
         words += ["--taesd", here(request.taesd), "--fast-decode"]
     if request.hires_scale is not None:
         words += ["--hires", f"{request.hires_scale:g}", "--hires-strength", f"{request.hires_strength:g}"]
+        words += ["--hires-steps", str(request.hires_steps)] if request.hires_steps else []
     image_words, notes = _image_words(request, inputs, here)
     if renamed:
         notes.append(f"the models at the paths it names are gone, so it names them by file name, as installed here "

@@ -124,6 +124,10 @@ def add_parser(commands) -> None:
                                "trained at")
     generate.add_argument("--hires-strength", type=float, default=0.5,
                           help="how much of the enlarged image the Hires fix repaints, 0-1 (default 0.5)")
+    generate.add_argument("--hires-steps", type=int, metavar="STEPS",
+                          help="the steps the Hires fix's second pass runs, as A1111's \"Hires steps\" (the last "
+                               "ones of a schedule long enough that --hires-strength of it is STEPS); default: "
+                               "--hires-strength of the first pass's steps, on its timesteps (a Hyper-SD file's)")
     generate.add_argument("--only-masked", type=int, nargs="?", const=32, metavar="PADDING",
                           help="inpaint only the masked area, with PADDING pixels around it (default 32), made at "
                                "about the model's size (or --width × --height) and laid back into the whole picture, "
@@ -266,6 +270,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         controls=tuple(controls),
         hires_scale=args.hires,
         hires_strength=args.hires_strength,
+        hires_steps=args.hires_steps,
     )
     from hypersd_desktop.engine.inputs import open_inputs  # numpy: only for a request that generates
 

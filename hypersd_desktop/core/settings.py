@@ -37,6 +37,7 @@ class Settings:
     last_vae: str = ""  # the VAE chosen in the list (a path); empty: Automatic
     last_hires_scale: float = 1.0  # 1: Hires fix off
     last_hires_strength: float = 0.5
+    last_hires_steps: int = 0  # 0: the strength's share of the first pass's steps
     export_dir: str = ""
     export_template: str = "{date}/{seed}-{prompt:40}"
     batch_dir: str = ""

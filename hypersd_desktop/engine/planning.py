@@ -251,7 +251,8 @@ def plan(request: GenerationRequest, architecture: str) -> Plan:
     denoise_steps = None
     if request.mode != Mode.TEXT_TO_IMAGE:
         steps, denoise_steps = _steps_with_strength(steps, request.strength, timesteps is not None, warnings)
-    if request.hires_scale is not None and timesteps is not None and int(len(timesteps) * request.hires_strength) < 1:
+    if (request.hires_scale is not None and request.hires_steps is None and timesteps is not None
+            and int(len(timesteps) * request.hires_strength) < 1):
         # the second pass starts hires_strength into the same fixed timesteps: say so before the first pass runs
         raise InputError(f"Hires fix strength {request.hires_strength:g} leaves none of the {len(timesteps)} fixed "
                          f"timesteps of {recipe.label if recipe else 'these timesteps'} to run; raise it to at least "

@@ -26,6 +26,7 @@ BACKEND_TITLES = {"torch": "PyTorch", "onnx": "ONNX Runtime"}  # what the window
 MAX_SEED = 2**63 - 1
 MAX_SIDE = 4096  # pixels; SD1.5 and SDXL make sense up to about 2048
 MAX_STEPS = 100  # a plain model wants 20 to 50; Hyper-SD 1 to 8
+DISTILLED_STEPS = 50  # TCD and LCM space their steps over a 50-step schedule (their original_inference_steps)
 MAX_CLIP_SKIP = 12  # the layers of SD1.5's CLIP text encoder
 MAX_PROMPT_CHARACTERS = 20_000  # far past the 600 tokens that are read: a pasted page, not a prompt
 MAX_BATCH_PIXELS = 16 * 1024 * 1024  # width × height × batch size: sixteen 1024² images
@@ -50,6 +51,15 @@ def area_size(region: tuple[int, int], model_side: int) -> tuple[int, int]:
 def hires_size(width: int, height: int, scale: float) -> tuple[int, int]:
     """The size a Hires fix makes an image of `width` × `height` at: `scale` times, sides cut to multiples of 8."""
     return tuple(min(MAX_SIDE, max(64, int(side * scale) // 8 * 8)) for side in (width, height))
+
+
+def hires_schedule(steps: int, strength: float, most: int = MAX_STEPS) -> int:
+    """The schedule a Hires fix's second pass runs its last `steps` of at `strength`, as A1111 runs "Hires steps":
+    the shortest whose `strength` share is `steps` (20 steps at 0.5: the last 20 of 40), at most `most`."""
+    length = max(steps, math.ceil(steps / strength))
+    while int(length * strength) < steps:  # as the image-to-image schedule counts them, floats and all
+        length += 1
+    return min(length, most)
 
 
 def enlarged_size(picture: tuple[int, int], scale: float) -> tuple[int, int]:
@@ -180,6 +190,9 @@ class GenerationRequest:
     # made again from it at that size, `hires_strength` of the schedule repainting it. None: one pass.
     hires_scale: float | None = None
     hires_strength: float = 0.5
+    # The steps the second pass runs, as A1111's "Hires steps" (the last ones of a longer schedule: see
+    # `hires_schedule`). None: `hires_strength` of the first pass's steps, on its timesteps (a Hyper-SD file's).
+    hires_steps: int | None = None
 
     def __post_init__(self) -> None:
         for name, vocabulary in _VOCABULARIES.items():
@@ -245,12 +258,17 @@ class GenerationRequest:
 
     def _validate_hires(self) -> None:
         if self.hires_scale is None:
+            if self.hires_steps is not None:
+                raise InputError("Hires steps are the steps of a Hires fix's second pass; choose its scale too (above "
+                                 "1), or leave the Hires steps out.")
             return
         if not 1.0 < self.hires_scale <= MAX_HIRES_SCALE:
             raise InputError(f"The Hires fix scale must be above 1 and at most {MAX_HIRES_SCALE:g}; got "
                              f"{self.hires_scale}.")
         if not 0.0 < self.hires_strength <= 1.0:
             raise InputError(f"The Hires fix strength must be above 0 and at most 1; got {self.hires_strength}.")
+        if self.hires_steps is not None and not 1 <= self.hires_steps <= MAX_STEPS:
+            raise InputError(f"Hires steps must be between 1 and {MAX_STEPS}; got {self.hires_steps}.")
         if self.init_image is not None:
             raise InputError("Hires fix enlarges an image made from the prompt (and ControlNets), as A1111's does; "
                              "with an init image, ask for a larger size instead (the init image's Enlarge in the "

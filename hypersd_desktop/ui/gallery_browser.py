@@ -115,7 +115,9 @@ def _own_hires(request: dict, record: ImageRecord) -> str | None:
     if not isinstance(scale, (int, float)) or not record.width or not record.height:
         return None
     width, height = hires_size(record.width, record.height, scale)
-    return f"enlarged to {width} × {height} by a Hires fix pass (Lanczos, strength {strength:g})"
+    steps = request.get("hires_steps")
+    return (f"enlarged to {width} × {height} by a Hires fix pass (Lanczos, strength {strength:g}"
+            f"{f', {steps} steps' if isinstance(steps, int) else ''})")
 
 
 def _file_metadata(path: Path) -> ImageMetadata | None:

@@ -128,8 +128,11 @@ class MainWindow(QMainWindow):
         self.hires_strength.setPrefix("Strength ")
         self.hires_strength.setToolTip("How much of the enlarged image is made again: more adds detail and changes "
                                        "more. With few steps it moves in jumps, as an init image's strength does.")
+        self.hires_steps = QSpinBox(minimum=0, maximum=MAX_STEPS, value=self.settings.last_hires_steps)
+        self.hires_steps.setSpecialValueText("Steps: by strength")
+        self.hires_steps.setPrefix("Steps ")
         hires_row = QHBoxLayout()
-        for widget in (self.hires_scale, self.hires_strength):
+        for widget in (self.hires_scale, self.hires_strength, self.hires_steps):
             hires_row.addWidget(widget)
         self.vae_box = QComboBox()
         self.batch_size = QSpinBox(minimum=1, maximum=8, value=1)
@@ -426,6 +429,14 @@ class MainWindow(QMainWindow):
         free = self.init_image.digest is None
         self.hires_scale.setEnabled(free)
         self.hires_strength.setEnabled(free and self.hires_scale.value() > 1)
+        plain = RecipeRules.of(self.hyper_box.currentData()).recipe is None
+        self.hires_steps.setEnabled(free and self.hires_scale.value() > 1 and plain)
+        self.hires_steps.setToolTip(
+            "The steps the second pass runs, as A1111's Hires steps: the last ones of a longer schedule, so that "
+            "the strength's share of it is this many. By strength: the strength's share of the steps above (28 "
+            "steps at 0.5 run 14)." if plain else
+            "With a Hyper-SD file the second pass runs the strength's share of its steps, on the timesteps it was "
+            "trained for; Hires steps are for plain models.")
         size = self.size_box.currentData()
         made = (" Now: {} × {}, then {} × {}.".format(*size, *hires_size(*size, self.hires_scale.value()))
                 if size and self.hires_scale.value() > 1 else "")
@@ -500,7 +511,8 @@ class MainWindow(QMainWindow):
         if control is not None:
             init["controls"] = (control,)
         if self.hires_scale.value() > 1 and self.init_image.digest is None:  # with or without a ControlNet
-            init.update(hires_scale=self.hires_scale.value(), hires_strength=self.hires_strength.value())
+            init.update(hires_scale=self.hires_scale.value(), hires_strength=self.hires_strength.value(),
+                        hires_steps=self.hires_steps.value() or None if self.hires_steps.isEnabled() else None)
         rules = RecipeRules.of(self.hyper_box.currentData())
         settings = self.settings
         taesd = self._taesd() if settings.fast_decode else None
@@ -621,6 +633,7 @@ class MainWindow(QMainWindow):
         self.init_image.set_size((request.width, request.height) if request.width and request.height else None)
         self.hires_scale.setValue(request.hires_scale or 1.0)
         self.hires_strength.setValue(request.hires_strength)
+        self.hires_steps.setValue(request.hires_steps or 0)
         if request.init_image is not None and self.init_image.digest is None:
             self._reuse_notes.append("The init image of this request is no longer in the input store; it was made "
                                      "from a picture that is gone, so this runs from the prompt alone.")
@@ -737,9 +750,12 @@ class MainWindow(QMainWindow):
                             metadata.seed, metadata.width, metadata.height, None,  # LoRA tags: the LoRA table's
                             metadata.clip_skip or 1)
         hires = hires_settings(metadata)  # the first pass's size is the image's Size; then this app's Hires fix
-        self.hires_scale.setValue(hires[0] if hires else 1.0)
+        self.hires_scale.setValue(hires.scale if hires else 1.0)
         if hires:
-            self.hires_strength.setValue(hires[1])
+            self.hires_strength.setValue(hires.strength)
+            # A1111 runs all of the first pass's steps again (or its Hires steps); a Hyper-SD file taking the
+            # place of the image's sampler runs its share of the recipe's
+            self.hires_steps.setValue(0 if match.recipe_settings else hires.steps or 0)
         # shown beside the recipe's warnings until the next generation
         self._reuse_notes = [*match.warnings, *([rewritten] if rewritten else [])]
         self._update_recipe_controls()
@@ -917,6 +933,7 @@ class MainWindow(QMainWindow):
             window_geometry=bytes(self.saveGeometry().toBase64()).decode("ascii"),
             last_model=model.id if model else "", last_hyper=hyper.id if hyper else "", last_steps=self.steps.value(),
             last_hires_scale=self.hires_scale.value(), last_hires_strength=self.hires_strength.value(),
+            last_hires_steps=self.hires_steps.value(),
             last_size=self.size_box.currentText(), last_vae=self.vae_box.currentData() or "",
             latest_wins=self.latest_wins.isChecked(),
         )

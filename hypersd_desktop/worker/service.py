@@ -20,10 +20,24 @@ from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import Architecture, Device, MapKind, Mode, Scheduler
 from hypersd_desktop.engine import backend as backends
 from hypersd_desktop.engine.backend import BatchingEngine, Engine
-from hypersd_desktop.engine.types import HIRES_STAGE, GenerationRequest, GenerationResult, Progress, hires_size
+from hypersd_desktop.engine.types import (
+    DISTILLED_STEPS, HIRES_STAGE, MAX_STEPS, GenerationRequest, GenerationResult, Progress, ResolvedSettings,
+    hires_schedule, hires_size,
+)
 from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.gallery.metadata import ImageParameters, encode_png, write_png
 from hypersd_desktop.core.hashes import LORA_HASH_DIGITS, HashCache
+
+
+def hires_pass_schedule(request: GenerationRequest, first: ResolvedSettings) -> tuple[int | None, int]:
+    """The steps asked of a Hires fix's second pass (None: the first pass's) and the steps that run, after a first
+    pass that ran as `first`: the last `hires_steps` of a schedule long enough (as long as its scheduler makes
+    them), or without them `hires_strength` of the first pass's steps. A1111 writes the second as "Hires steps"."""
+    if request.hires_steps is None:
+        return request.steps, max(1, int(first.steps * request.hires_strength))
+    most = DISTILLED_STEPS if first.scheduler in (Scheduler.TCD, Scheduler.LCM) else MAX_STEPS
+    schedule = hires_schedule(request.hires_steps, request.hires_strength, most)
+    return schedule, int(schedule * request.hires_strength)
 
 
 def _job_timings(passes: list[dict[str, float]], total_s: float, images: int) -> dict[str, float]:
@@ -64,7 +78,9 @@ def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParame
         extra.append(("Denoising strength", f"{request.strength:g}"))
     if request.hires_scale is not None:  # as A1111 writes its Hires fix (its Size is the first pass's)
         extra.extend([("Denoising strength", f"{request.hires_strength:g}"),
-                      ("Hires upscale", f"{request.hires_scale:g}"), ("Hires upscaler", "Lanczos")])
+                      ("Hires upscale", f"{request.hires_scale:g}"),
+                      ("Hires steps", str(hires_pass_schedule(request, settings)[1])),
+                      ("Hires upscaler", "Lanczos")])
     if request.mode == Mode.INPAINT:
         extra.append(("Mask blur", str(request.mask_blur)))
         if request.masked_padding is not None:  # as A1111 writes its "Only masked" inpainting
@@ -183,18 +199,26 @@ class GenerationService:
                    cancel: CancelToken | None) -> list[GenerationResult]:
         """A1111's Hires fix on any engine: the images at the request's size, then each enlarged `hires_scale`
         times (Lanczos, as the image-to-image inputs are fitted) and made again from it with its own seed,
-        `hires_strength` of the schedule repainting it. The results name the whole request (the first pass is
+        `hires_strength` of the schedule repainting it (the first pass's, or one whose last `hires_steps` run, as
+        A1111's "Hires steps"). The results name the whole request (the first pass is
         made again from it), with the first pass's settings, as A1111 reports a Hires fix."""
         started = time.perf_counter()
-        first = engine.generate(request.replace(hires_scale=None), on_progress=on_progress, cancel=cancel)
+        first = engine.generate(request.replace(hires_scale=None, hires_steps=None), on_progress=on_progress,
+                                cancel=cancel)
+        steps, runs = hires_pass_schedule(request, first[0].settings)
+        notes = []
+        if request.hires_steps is not None and runs < request.hires_steps:
+            notes.append(f"Hires steps {request.hires_steps} at strength {request.hires_strength:g} would need a "
+                         f"schedule of over {steps} steps, the most {first[0].settings.scheduler.label} runs; the "
+                         f"second pass ran the last {runs} of {steps}. Raise the strength to run them all.")
         results = []
         for result in first:
             buffer = io.BytesIO()
             result.image.save(buffer, format="PNG")
             width, height = hires_size(result.settings.width, result.settings.height, request.hires_scale)
-            second = request.replace(hires_scale=None, init_image=self.inputs.hold(buffer.getvalue(), "The first pass"),
-                                     strength=request.hires_strength, width=width, height=height, seed=result.seed,
-                                     batch_size=1)
+            second = request.replace(hires_scale=None, hires_steps=None, strength=request.hires_strength,
+                                     init_image=self.inputs.hold(buffer.getvalue(), "The first pass"), width=width,
+                                     height=height, seed=result.seed, batch_size=1, steps=steps)
 
             def report(progress: Progress, index: int = result.index) -> None:
                 if on_progress is not None:
@@ -203,7 +227,8 @@ class GenerationService:
 
             (made,) = engine.generate(second, on_progress=report, cancel=cancel)
             results.append(dataclasses.replace(made, request=request, index=result.index, settings=result.settings,
-                                               warnings=tuple(dict.fromkeys((*result.warnings, *made.warnings)))))
+                                               warnings=tuple(dict.fromkeys((*result.warnings, *made.warnings,
+                                                                             *notes)))))
         timings = _job_timings([first[0].timings, *(made.timings for made in results)],
                                time.perf_counter() - started, len(results))
         return [dataclasses.replace(made, timings=timings) for made in results]

@@ -115,6 +115,7 @@ def test_reuse_of_an_image_made_elsewhere_repeats_what_its_file_says(tmp_path):
     assert "not made here" in run.stderr
     assert "made at 512 × 768 and then enlarged to 1024 × 1536 by a Hires fix pass (Latent)" in run.stderr
     assert words[words.index("--hires") + 1] == "2" and words[words.index("--hires-strength") + 1] == "0.7"
+    assert words[words.index("--hires-steps") + 1] == "20"  # A1111 runs all of the first pass's steps again
     assert "reuse runs the Hires fix at ×2, strength 0.7 (A1111’s default: the image does not say)" in run.stderr
     Path(record["path"]).unlink()  # the file is gone: what the row holds is repeated
     assert "--clip-skip" not in cli("gallery", "reuse", record["id"]).stdout

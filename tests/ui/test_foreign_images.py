@@ -84,10 +84,15 @@ def test_an_image_made_without_hyper_sd_is_reused_with_the_nearest_recipe_instal
     base = idle_app.library.registry.list(kind="base")[0]
     lora = next(m for m in idle_app.library.registry.list() if m.recipe)
     answer_next_dialog(qtbot, "Reuse its settings")
-    drop(window, [a1111_png(tmp_path / "plain.png", base.name, "DPM++ 2M Karras", 25, 7.0)])
+    drop(window, [a1111_png(tmp_path / "plain.png", base.name, "DPM++ 2M Karras", 25, 7.0,
+                            extra=", Denoising strength: 0.6, Hires upscale: 2, Hires steps: 12")])
     qtbot.waitUntil(lambda: window.prompt.toPlainText() == "a quiet harbour", timeout=5000)
     assert window.hyper_box.currentData().id == lora.id
     assert window.steps.value() == 1  # the recipe's, not the image's 25
+    # the Hires fix too runs the recipe's share of its steps, not the image's 12 of a plain model's schedule
+    request = window.build_request()
+    assert (request.hires_scale, request.hires_strength, request.hires_steps) == (2.0, 0.6, None)
+    assert not window.hires_steps.isEnabled() and "Hyper-SD file" in window.hires_steps.toolTip()
     text = window.warnings.text()
     assert "made without Hyper-SD (the DPM++ 2M Karras sampler, 25 steps, guidance 7)" in text
     assert "reused with Hyper-SD15-1step-lora: 1 step, TCD" in text
@@ -236,9 +241,9 @@ def test_a_lora_and_an_embedding_are_found_by_the_hashes_a1111_wrote_under_other
             in window.warnings.text())
 
 
-@pytest.mark.parametrize(("name", "strength"), [("sd-metadata/png/sd-webui-hires.png", "0.3"),
-                                              ("sd-metadata/webp/sd-next-hires.webp", "0.7 (A1111’s default")])
-def test_reusing_a_hires_fix_image_runs_the_hires_fix_and_says_how(qtbot, idle_app, name, strength):
+@pytest.mark.parametrize(("name", "strength", "hires_steps"), [
+    ("sd-metadata/png/sd-webui-hires.png", "0.3", 10), ("sd-metadata/webp/sd-next-hires.webp", "0.7 (A1111’s default", 20)])
+def test_reusing_a_hires_fix_image_runs_the_hires_fix_and_says_how(qtbot, idle_app, name, strength, hires_steps):
     """A1111 (and Forge, reForge, SD.Next) write the first pass's size and how the Hires fix enlarged it: reuse
     makes the first pass at that size and this app's Hires fix after it, and says what differs (the upscaler)."""
     window = idle_app.window
@@ -251,6 +256,8 @@ def test_reusing_a_hires_fix_image_runs_the_hires_fix_and_says_how(qtbot, idle_a
     request = window.build_request()
     assert (request.width, request.height, request.hires_scale) == (1024, 1024, 1.5)
     assert request.hires_strength == float(strength.split()[0])
+    # A1111 runs its Hires steps, or without them all the first pass's steps again (SD.Next writes none)
+    assert (request.steps, request.hires_steps) == (20, hires_steps)
 
 
 def test_the_batch_dialog_takes_a_plain_models_request_as_it_is(qtbot, idle_app):

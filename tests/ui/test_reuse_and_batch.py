@@ -196,3 +196,23 @@ def test_hires_fix_from_the_window_makes_the_larger_image_and_reuse_brings_it_ba
     Image.new("RGB", (64, 64), (20, 90, 160)).save(picture)
     assert window.init_image.load_file(picture)  # from a picture: no Hires fix (set the size instead)
     assert not window.hires_scale.isEnabled() and window.build_request().hires_scale is None
+
+
+def test_hires_steps_are_chosen_for_a_plain_model_and_come_back_on_reuse(qtbot, idle_app):
+    """A1111's "Hires steps" run a plain model's second pass; a Hyper-SD file's runs its share of the recipe's."""
+    window = idle_app.window
+    window.prompt.setPlainText("a lighthouse at dusk")
+    window.hyper_box.setCurrentIndex(1)  # the installed Hyper-SD LoRA
+    window.hires_scale.setValue(2.0)
+    window.hires_steps.setValue(12)
+    assert not window.hires_steps.isEnabled() and window.build_request().hires_steps is None
+    window.hyper_box.setCurrentIndex(0)  # None (plain model)
+    assert window.hires_steps.isEnabled() and "A1111's Hires steps" in window.hires_steps.toolTip()
+    asked = window.build_request()
+    assert (asked.hires_scale, asked.hires_steps) == (2.0, 12)
+    window.hires_steps.setValue(0)
+    assert window.hires_steps.text() == "Steps: by strength" and window.build_request().hires_steps is None
+    window.hires_scale.setValue(1.0)  # Off
+    assert not window.hires_steps.isEnabled() and window.build_request().hires_steps is None
+    window.apply_request(asked)
+    assert window.hires_steps.value() == 12 and window.build_request() == asked

@@ -21,7 +21,8 @@ PROMPT = "a harbour at dawn"
 SEED = 31
 
 
-def two_passes(base, lora, steps: int, scale: float, strength: float, seeds: list[int]) -> list[Image.Image]:
+def two_passes(base, lora, steps: int, scale: float, strength: float, seeds: list[int],
+               second_steps: int | None = None) -> list[Image.Image]:
     from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionPipeline, TCDScheduler
 
     pipe = StableDiffusionPipeline.from_pretrained(base)
@@ -35,7 +36,7 @@ def two_passes(base, lora, steps: int, scale: float, strength: float, seeds: lis
                      generator=torch.Generator("cpu").manual_seed(seed)).images[0]
         size = (int(64 * scale) // 8 * 8,) * 2
         enlarged = ImageOps.fit(first, size, Image.Resampling.LANCZOS)
-        made.append(again(prompt=PROMPT, image=enlarged, strength=strength, num_inference_steps=steps,
+        made.append(again(prompt=PROMPT, image=enlarged, strength=strength, num_inference_steps=second_steps or steps,
                           guidance_scale=0, eta=1.0, generator=torch.Generator("cpu").manual_seed(seed)).images[0])
     return made
 
@@ -60,8 +61,9 @@ def test_hires_fix_makes_the_two_passes_of_the_diffusers_code_and_says_so_as_a11
         assert (width, height) == (128, 128) and (metadata.width, metadata.height) == (64, 64)
         with Image.open(image.path) as png:
             settings = png.text["parameters"].splitlines()[-1]
-        assert "Size: 64x64" in settings and "Denoising strength: 0.5, Hires upscale: 2, Hires upscaler: Lanczos" \
-            in settings
+        # the second pass ran 2 steps: half of the first pass's 4, which A1111 writes as its Hires steps
+        assert "Size: 64x64" in settings and ("Denoising strength: 0.5, Hires upscale: 2, Hires steps: 2, "
+                                              "Hires upscaler: Lanczos") in settings
         assert GenerationRequest.from_dict(read_request(image.path)) == request.replace(seed=image.result.seed,
                                                                                         batch_size=1)
     # the timings are the whole job's, as a batch's are: the same for each image, within the time it took
@@ -121,12 +123,56 @@ def test_a_hires_fix_with_a_controlnet_steers_both_passes_as_the_diffusers_pipel
     assert np.abs(np.asarray(plain.image, np.int16) - np.asarray(made.image, np.int16)).max() > 10
 
 
+def test_hires_steps_run_that_many_steps_at_the_end_of_a_longer_schedule_as_a1111s_do(service, tiny_sd15,
+                                                                                     hyper_lora):
+    """A1111's "Hires steps" (written by it, Forge and reForge; reuse sets them) are the steps its second pass
+    runs, of a schedule long enough that the strength's share of it is that many: 3 at 0.5 run the last 3 of 6.
+    The reference: the image-to-image pipeline asked for 6 steps at strength 0.5."""
+    lora = hyper_lora("Hyper-SD15-1step-lora")
+    request = GenerationRequest(prompt=PROMPT, base_model=str(tiny_sd15), loras=(LoraSpec(str(lora)),), steps=4,
+                                seed=SEED, width=64, height=64, device="cpu", hires_scale=1.5, hires_strength=0.5,
+                                hires_steps=3)
+    progress = []
+    (saved,) = service.run(request, on_progress=progress.append)
+    (expected,) = two_passes(tiny_sd15, lora, 4, 1.5, 0.5, [SEED], second_steps=6)
+    difference = np.abs(np.asarray(saved.result.image, np.int16) - np.asarray(expected, np.int16))
+    assert difference.max() <= 1, difference.max()
+    assert max(p.step for p in progress if p.stage == "Hires fix") == 3
+    with Image.open(saved.path) as png:
+        assert "Hires upscale: 1.5, Hires steps: 3, Hires upscaler: Lanczos" in png.text["parameters"]
+    assert GenerationRequest.from_dict(read_request(saved.path)) == request
+    assert saved.result.warnings == ()
+
+    # 60 at 0.5 would need 120: the longest schedule there is runs its last 50 (TCD's is 50 long), and says so
+    for changes, schedule in (({"loras": (), "guidance": 0.0, "scheduler": "ddim-trailing"}, 100), ({}, 50)):
+        progress.clear()
+        (long,) = service.generate(request.replace(hires_steps=60, steps=1, **changes), on_progress=progress.append)
+        assert max(p.step for p in progress if p.stage == "Hires fix") == schedule // 2
+        assert any(f"Hires steps 60 at strength 0.5 would need a schedule of over {schedule} steps" in warning
+                   and f"ran the last {schedule // 2} of {schedule}" in warning for warning in long.warnings), \
+            long.warnings
+
+
+@pytest.mark.parametrize(("steps", "strength"), [(s, k / 20) for s in (1, 3, 10, 20, 28, 50) for k in range(1, 21)])
+def test_a_hires_schedule_is_the_shortest_whose_strength_share_is_the_hires_steps(steps, strength):
+    from hypersd_desktop.engine.types import MAX_STEPS, hires_schedule
+
+    length = hires_schedule(steps, strength)
+    if steps / strength <= MAX_STEPS - 1:
+        assert int(length * strength) == steps and int((length - 1) * strength) < steps
+    else:
+        assert length == MAX_STEPS
+
+
 @pytest.mark.parametrize(("changes", "message"), [
     ({"hires_scale": 1.0}, "above 1 and at most 4"),
     ({"hires_scale": 4.5}, "above 1 and at most 4"),
     ({"hires_strength": 0.0}, "strength must be above 0"),
     ({"init_image": "0" * 64}, "Hires fix enlarges an image made from the prompt"),
     ({"width": 2048, "height": 1024, "hires_scale": 3.0}, "over 4096 pixels on a side"),
+    ({"hires_steps": 0}, "Hires steps must be between 1 and 100"),
+    ({"hires_steps": 101}, "Hires steps must be between 1 and 100"),
+    ({"hires_scale": None, "hires_steps": 10}, "choose its scale too"),
 ])
 def test_a_hires_fix_that_cannot_run_is_refused_with_what_to_do(changes, message):
     with pytest.raises(InputError, match=message):
@@ -142,7 +188,7 @@ def test_generate_with_hires_from_the_command_line(tiny_sd15, hyper_lora, tmp_pa
     run = subprocess.run(
         [sys.executable, "-m", "hypersd_desktop", "generate", "--model", str(tiny_sd15), "--prompt", PROMPT, "--lora",
          str(hyper_lora("Hyper-SD15-1step-lora")), "--steps", "2", "--width", "64", "--height", "64", "--hires",
-         "1.5", "--hires-strength", "0.5", "--seed", "4", "--out", str(tmp_path), "--json"],
+         "1.5", "--hires-strength", "0.5", "--hires-steps", "2", "--seed", "4", "--out", str(tmp_path), "--json"],
         capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     made = json.loads(run.stdout.splitlines()[-1])
@@ -155,6 +201,7 @@ def test_generate_with_hires_from_the_command_line(tiny_sd15, hyper_lora, tmp_pa
                            capture_output=True, text=True, timeout=120).stdout.strip()
     words = shlex.split(reuse)
     assert words[words.index("--hires") + 1] == "1.5" and words[words.index("--hires-strength") + 1] == "0.5"
+    assert words[words.index("--hires-steps") + 1] == "2"
     again = subprocess.run([sys.executable, "-m", "hypersd_desktop", *words[1:], "--out", str(tmp_path), "--json"],
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr

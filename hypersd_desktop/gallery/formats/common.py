@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from hypersd_desktop.core.prompt_tags import network_tags
 
@@ -192,10 +192,17 @@ def hires_pass(metadata: ImageMetadata) -> str | None:
     return f"enlarged to {final[0]} × {final[1]} by a Hires fix pass{f' ({upscaler})' if upscaler else ''}"
 
 
-def hires_settings(metadata: ImageMetadata) -> tuple[float, float] | None:
-    """The Hires fix this app runs to make an image's second pass again: its scale (the enlargement along the
-    width) and strength (the image's denoising strength); None without a Hires fix, or with one this app's does
-    not make (over 4 times)."""
+class HiresSettings(NamedTuple):
+    """The Hires fix this app runs to make an image's second pass again."""
+
+    scale: float  # the enlargement along the width
+    strength: float  # the image's denoising strength
+    steps: int | None  # the second pass's steps: A1111's "Hires steps", or without them all the first pass's
+
+
+def hires_settings(metadata: ImageMetadata) -> HiresSettings | None:
+    """The Hires fix that makes an image's second pass again; None without a Hires fix, or with one this app's
+    does not make (over 4 times)."""
     final = _hires_target(metadata)
     if final is None:
         return None
@@ -204,7 +211,9 @@ def hires_settings(metadata: ImageMetadata) -> tuple[float, float] | None:
         return None
     extra = {key.lower(): value for key, value in metadata.extra.items()}
     strength = to_float(extra.get("denoising strength"))
-    return scale, strength if strength is not None and 0 < strength <= 1 else HIRES_DEFAULT_STRENGTH
+    steps = to_int(extra.get("hires steps")) or metadata.steps  # A1111 writes them only when they are not 0
+    return HiresSettings(scale, strength if strength is not None and 0 < strength <= 1 else HIRES_DEFAULT_STRENGTH,
+                         steps if steps is not None and steps > 0 else None)
 
 
 def hires_note(metadata: ImageMetadata) -> str | None:
@@ -220,5 +229,5 @@ def hires_note(metadata: ImageMetadata) -> str | None:
                 f"{width} × {height}.")
     said = "denoising strength" in {key.lower() for key in metadata.extra}
     return (f"The image was made at {width} × {height} and then {enlarged}; reuse runs the Hires fix at "
-            f"×{settings[0]:g}, strength {settings[1]:g}{'' if said else ' (A1111’s default: the image does not say)'}"
+            f"×{settings.scale:g}, strength {settings.strength:g}{'' if said else ' (A1111’s default: the image does not say)'}"
             ", enlarging with Lanczos.")
