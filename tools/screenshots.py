@@ -147,7 +147,9 @@ def images_in(out: Path) -> None:
         for x0, x1 in ((0.5, 0.85), (0.55, 0.8)):
             stroke(canvas, [(x0, 0.62), (x1, 0.62)])
             stroke(canvas, [(x0, 0.5), (x1, 0.45)])
-        QTimer.singleShot(300, lambda: (shoot("mask-dialog", whole_screen=True), dialog.accept(), generate()))
+        # generate once the dialog has closed and the box has taken the mask, as a click after OK would
+        QTimer.singleShot(300, lambda: (shoot("mask-dialog", whole_screen=True), dialog.accept(),
+                                        QTimer.singleShot(0, generate)))
 
     def generate() -> None:
         parts.bridge.finished.connect(lambda _m: QTimer.singleShot(300, finish))
