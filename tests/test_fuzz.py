@@ -13,6 +13,7 @@ import string
 import struct
 import time
 import tracemalloc
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -119,7 +120,49 @@ def comfy_graph(rng: random.Random) -> str:
     return json.dumps(graph, allow_nan=True)
 
 
-def image_bytes(rng: random.Random) -> tuple[str, bytes]:
+def real_workflows() -> list[dict]:
+    """The UI workflows of the corpus's real ComfyUI images."""
+    corpus = Path(__file__).parent / "gallery" / "corpus"
+    found = []
+    for path in sorted(corpus.rglob("*.png")):
+        with Image.open(path) as image:
+            if "workflow" in image.text:
+                found.append(json.loads(image.text["workflow"]))
+    return found
+
+
+def mutated(rng: random.Random, value, rate: float):
+    """`value` with junk in place of some of its parts, at any depth."""
+    if isinstance(value, dict):
+        return {key: junk_value(rng) if rng.random() < rate else mutated(rng, part, rate) for key, part in value.items()}
+    if isinstance(value, list):
+        return [junk_value(rng) if rng.random() < rate else mutated(rng, part, rate) for part in value]
+    return value
+
+
+def comfy_workflow(rng: random.Random, real: list[dict]) -> str:
+    """A real workflow with junk in some places, or a workflow's shape with junk in all of them: nodes, their
+    inputs and widgets, links as lists or objects."""
+    if real and rng.random() < 0.5:
+        return json.dumps(mutated(rng, rng.choice(real), rng.choice([0.01, 0.05, 0.2])), allow_nan=True)
+    def entry():
+        return {"name": rng.choice(["model", "clip", "text", "seed", junk_value(rng)]), "type": junk_value(rng),
+                "link": rng.choice([rng.randrange(6), None, junk_value(rng)]),
+                "widget": rng.choice([{"name": "seed"}, junk_value(rng)])}
+    nodes = [{"id": rng.choice([k, str(k), junk_value(rng)]), "type": rng.choice(["KSampler", "CLIPTextEncode",
+                                                                                   "Reroute", "PrimitiveNode",
+                                                                                   junk_text(rng)]),
+              "mode": rng.choice([0, 2, 4, junk_value(rng)]), "inputs": [entry() for _ in range(rng.randrange(4))],
+              "widgets_values": rng.choice([[junk_value(rng) for _ in range(rng.randrange(8))], junk_value(rng)])}
+             for k in range(rng.randrange(6))]
+    links = [rng.choice([[rng.randrange(6) for _ in range(6)], {"id": rng.randrange(6), "origin_id": junk_value(rng),
+                                                                 "origin_slot": 0}, junk_value(rng)])
+             for _ in range(rng.randrange(6))]
+    workflow = {"nodes": nodes, "links": links} if rng.random() < 0.8 else junk_value(rng)
+    return json.dumps(workflow, allow_nan=True)
+
+
+def image_bytes(rng: random.Random, workflows: list[dict]) -> tuple[str, bytes]:
     picture = Image.new("RGB", (8, 8), (rng.randrange(256), 0, 0))
     buffer = io.BytesIO()
     kind = rng.choice(["png", "png", "jpeg", "webp"])
@@ -127,8 +170,8 @@ def image_bytes(rng: random.Random) -> tuple[str, bytes]:
         info = PngInfo()
         for key in rng.sample(["parameters", "prompt", "workflow", "hypersd", "invokeai_metadata", "sd-metadata",
                                "Dream", "Comment", "fooocus_scheme"], rng.randrange(1, 4)):
-            text = comfy_graph(rng) if key in ("prompt", "workflow", "invokeai_metadata", "Comment", "hypersd") \
-                else parameters_text(rng)
+            text = comfy_graph(rng) if key in ("prompt", "invokeai_metadata", "Comment", "hypersd") \
+                else comfy_workflow(rng, workflows) if key == "workflow" else parameters_text(rng)
             (info.add_itxt if rng.random() < 0.5 else info.add_text)(key, text)
         picture.save(buffer, "PNG", pnginfo=info)
     else:
@@ -148,8 +191,9 @@ def test_the_image_metadata_reader_and_the_import_behind_it(tmp_path, app_home):
     rng = random.Random(7 + SEED)
     folder = tmp_path / "images"
     folder.mkdir()
+    workflows = real_workflows()
     for case in range(CASES):
-        kind, data = image_bytes(rng)
+        kind, data = image_bytes(rng, workflows)
         path = folder / f"{case}.{kind}"
         path.write_bytes(data)
         try:
@@ -160,6 +204,18 @@ def test_the_image_metadata_reader_and_the_import_behind_it(tmp_path, app_home):
     report = gallery.import_folder(folder)
     assert report.added + len(report.failed) == CASES and report.added > CASES // 2
     gallery.close()
+
+
+def test_the_comfyui_workflow_reader():
+    """Real workflows with junk in some places, and junk in a workflow's shape: a reading or None. Reading a
+    workflow is quick, so many more cases run than of whole images."""
+    from hypersd_desktop.gallery.formats.comfyui_workflow import parse_comfyui_workflow
+
+    rng = random.Random(11 + SEED)
+    workflows = real_workflows()
+    read = sum(bounded(lambda: parse_comfyui_workflow(comfy_workflow(rng, workflows))) is not None
+               for _ in range(CASES * 15))
+    assert read > CASES  # the mutated real ones mostly still read
 
 
 def job_file(rng: random.Random) -> tuple[str, str]:

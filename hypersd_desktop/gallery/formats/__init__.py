@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from hypersd_desktop.gallery.formats.a1111 import parse_a1111
 from hypersd_desktop.gallery.formats.comfyui import is_comfyui_graph, parse_comfyui
+from hypersd_desktop.gallery.formats.comfyui_workflow import parse_comfyui_workflow
 from hypersd_desktop.gallery.formats.common import ImageMetadata, json_object, merged, sampler_key
 from hypersd_desktop.gallery.formats.fooocus import FOOOCUS_KEYS, parse_fooocus, parse_ruinedfooocus
 from hypersd_desktop.gallery.formats.invokeai import parse_dream, parse_invokeai, parse_sd_metadata
@@ -106,6 +107,8 @@ READERS: tuple[Reader, ...] = (
     Reader("Draw Things (UserComment)", _chunk("parameters", parse_draw_things_json)),
     Reader("AUTOMATIC1111 (stealth)", _chunk("stealth", parse_a1111)),
     Reader("NovelAI (stealth)", _novelai_stealth),
+    # last: the text an image saver writes beside it says what ran (its prompts with wildcards and {a|b} chosen)
+    Reader("ComfyUI (workflow)", lambda c: parse_comfyui_workflow(c["workflow"]) if "workflow" in c else None),
 )
 
 

@@ -167,7 +167,11 @@ def _generating_sampler(graph: _Graph) -> tuple[str, dict] | None:
 
 
 def parse_comfyui(prompt_json: str) -> ImageMetadata | None:
-    data = json_object(prompt_json)
+    return parse_comfyui_graph(json_object(prompt_json))
+
+
+def parse_comfyui_graph(data: Any) -> ImageMetadata | None:
+    """What an API graph (node id → class_type and inputs) says of the image its sampler made."""
     if not is_comfyui_graph(data):
         return None
     graph = _Graph(data)
