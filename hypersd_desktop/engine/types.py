@@ -260,7 +260,7 @@ class GenerationRequest:
         if self.hires_scale is None:
             if self.hires_steps is not None:
                 raise InputError("Hires steps are the steps of a Hires fix's second pass; choose its scale too (above "
-                                 "1), or leave the Hires steps out.")
+                                 "1; --hires SCALE on the command line), or leave the Hires steps out.")
             return
         if not 1.0 < self.hires_scale <= MAX_HIRES_SCALE:
             raise InputError(f"The Hires fix scale must be above 1 and at most {MAX_HIRES_SCALE:g}; got "

@@ -351,3 +351,28 @@ def test_civitais_generator_names_its_resources_in_unquoted_json():
     assert metadata.loras == (("Hyper-SD", 0.6, None), ("detail", 0.4, None))
     assert metadata.embeddings == (("negativeXL_D", None),)
     assert metadata.extra["Broken"] == "[not json" and metadata.extra["Version"] == "v1"
+
+
+@pytest.mark.parametrize(("hires", "own"), [
+    ("Hires steps: 10, Hires upscaler: Latent", None),
+    ("Hires CFG Scale: 6, Hires upscaler: Latent, Hires sampler: Use same sampler, Hires checkpoint: Use same checkpoint",
+     None),  # reForge and Forge write them even when they are the first pass's
+    ('Hires CFG Scale: 4, Hires prompt: "a fox, detailed fur", Hires sampler: Euler a, '
+     "Hires checkpoint: juggernaut_xl [d91d35736d]", "own prompt, CFG scale (4), sampler (Euler a) and model "
+                                                     "(juggernaut_xl)"),
+    ('Hires negative prompt: "lowres"', "own negative prompt"),
+])
+def test_reuse_says_which_settings_of_a_hires_pass_it_does_not_repeat(hires, own):
+    """A1111 lets the second pass have its own prompt, CFG scale, sampler and model; this app's Hires fix runs
+    with the first pass's, and the note on reuse says which the image had."""
+    from hypersd_desktop.gallery.formats import parse_a1111
+    from hypersd_desktop.gallery.formats.common import hires_note
+
+    metadata = parse_a1111("a fox\nNegative prompt: blurry\nSteps: 20, Sampler: DPM++ 2M, CFG scale: 6, Seed: 3, "
+                           f"Size: 512x512, Denoising strength: 0.4, Hires upscale: 2, {hires}")
+    note = hires_note(metadata)
+    assert note.startswith("The image was made at 512 × 512 and then enlarged to 1024 × 1024")
+    if own is None:
+        assert "second pass had" not in note
+    else:
+        assert f"The second pass had its {own}, which reuse does not repeat" in note

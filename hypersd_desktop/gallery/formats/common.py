@@ -228,6 +228,32 @@ def hires_note(metadata: ImageMetadata) -> str | None:
         return (f"The image was made at {width} × {height} and then {enlarged}; reuse makes the first pass, at "
                 f"{width} × {height}.")
     said = "denoising strength" in {key.lower() for key in metadata.extra}
+    own = _second_pass_own(metadata)
     return (f"The image was made at {width} × {height} and then {enlarged}; reuse runs the Hires fix at "
             f"×{settings.scale:g}, strength {settings.strength:g}{'' if said else ' (A1111’s default: the image does not say)'}"
-            ", enlarging with Lanczos.")
+            ", enlarging with Lanczos." + (f" The second pass had its own {_listed(own)}, which reuse does not repeat: "
+                                            "it runs with the first pass's." if own else ""))
+
+
+def _second_pass_own(metadata: ImageMetadata) -> list[str]:
+    """What A1111 (and Forge, reForge) let a Hires fix's second pass have of its own, where an image says it did."""
+    extra = {key.lower(): value.strip() for key, value in metadata.extra.items() if isinstance(value, str)}
+    own = []
+    if extra.get("hires prompt") and extra["hires prompt"] != metadata.prompt.strip():
+        own.append("prompt")
+    if extra.get("hires negative prompt") and extra["hires negative prompt"] != metadata.negative_prompt.strip():
+        own.append("negative prompt")
+    guidance = to_float(extra.get("hires cfg scale"))
+    if guidance is not None and guidance != metadata.guidance:
+        own.append(f"CFG scale ({guidance:g})")
+    sampler = extra.get("hires sampler")
+    if sampler and sampler != metadata.sampler and not sampler.lower().startswith("use same"):
+        own.append(f"sampler ({sampler})")
+    checkpoint = re.sub(r"\s*\[[0-9a-fA-F]+\]$", "", extra.get("hires checkpoint", ""))  # "name [hash]"
+    if checkpoint and not checkpoint.lower().startswith("use same"):
+        own.append(f"model ({stem(checkpoint)})")
+    return own
+
+
+def _listed(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
