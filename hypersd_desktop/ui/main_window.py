@@ -512,7 +512,7 @@ class MainWindow(QMainWindow):
             init["controls"] = (control,)
         if self.hires_scale.value() > 1 and self.init_image.digest is None:  # with or without a ControlNet
             init.update(hires_scale=self.hires_scale.value(), hires_strength=self.hires_strength.value(),
-                        hires_steps=self.hires_steps.value() or None if self.hires_steps.isEnabled() else None)
+                        hires_steps=(self.hires_steps.value() or None) if self.hires_steps.isEnabled() else None)
         rules = RecipeRules.of(self.hyper_box.currentData())
         settings = self.settings
         taesd = self._taesd() if settings.fast_decode else None
