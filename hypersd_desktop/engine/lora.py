@@ -17,7 +17,8 @@ magnitude m per output row (or input column): W' = m · (W + ΔW) / ‖W + ΔW�
 W + s · (W' − W). That cannot be subtracted again, so a DoRA LoRA is unfused by reloading.
 
 Key styles: kohya (`lora_unet_<path with _>.<tensor>`, including the original-SD block names of
-SDXL files, and `lora_te`/`lora_te1`/`lora_te2` text-encoder keys; LyCORIS writes these too),
+SDXL files, and `lora_te`/`lora_te1`/`lora_te2` text-encoder keys; LyCORIS writes these too, and its
+own wrapper `lycoris_<UNet path with _>`, as ComfyUI reads them),
 PEFT (`<path>.lora_A.weight` / `lora_B.weight`, optionally prefixed `unet.`, `text_encoder.` …) and
 ComfyUI's (`diffusion_model.<original path>.lora_down.weight`, `text_encoders.clip_l.transformer.…`).
 A PEFT-style file keeps its alpha in no tensor: diffusers writes the adapter's config (`lora_alpha`,
@@ -52,7 +53,8 @@ from safetensors.torch import load_file
 from hypersd_desktop.core.errors import InputError, ModelFormatError
 from hypersd_desktop.engine.inspect import LYCORIS_OTHER_METHODS
 
-KOHYA_PREFIXES = {"lora_unet_": "unet", "lora_te1_": "text_encoder", "lora_te2_": "text_encoder_2", "lora_te_": "text_encoder"}
+KOHYA_PREFIXES = {"lora_unet_": "unet", "lora_te1_": "text_encoder", "lora_te2_": "text_encoder_2", "lora_te_": "text_encoder",
+                  "lycoris_": "unet"}  # LyCORIS's own wrapper (SimpleTuner and other diffusers trainers): the UNet
 PEFT_PREFIXES = {"unet.": "unet", "text_encoder.": "text_encoder", "text_encoder_2.": "text_encoder_2"}
 # A kohya-style layer's tensors by the suffix after its name; LyCORIS's keep their own names.
 KOHYA_PARTS = {"lora_down.weight": "down", "lora_up.weight": "up", "lora_mid.weight": "mid", "alpha": "alpha",
@@ -260,7 +262,7 @@ def _parse_key(key: str) -> tuple[str, str, str] | None:
             layer = key[len(prefix):]
             return next(((component, layer[: -len(suffix)], part) for suffix, part in _PART_SUFFIXES
                          if layer.endswith(suffix)), None)
-    if key.startswith("lora_") and "." in key:
+    if key.startswith(("lora_", "lycoris_")) and "." in key:
         stem, suffix = key.split(".", 1)  # kohya layer names join their path with '_'
         for prefix, component in KOHYA_PREFIXES.items():
             if stem.startswith(prefix):

@@ -116,6 +116,43 @@ def test_a_lycoris_file_fuses_to_the_update_lycoris_trains(pipe, tmp_path, algo,
         torch.testing.assert_close(parameter, pipe.unet.get_parameter(name), rtol=0, atol=2e-5)
 
 
+@pytest.mark.parametrize(("algo", "options"), [("locon", {}), ("loha", {}), ("lokr", {"factor": 4})])
+def test_a_file_of_lycoriss_own_wrapper_fuses_into_the_unet(pipe, tmp_path, monkeypatch, algo, options):
+    """LyCORIS's own wrapper (`create_lycoris`, which SimpleTuner and other diffusers trainers use) names the
+    UNet's layers `lycoris_<diffusers path with _>`, as ComfyUI's loader reads them."""
+    from lycoris import LycorisNetwork, create_lycoris
+    from safetensors import safe_open
+
+    unet = copy.deepcopy(pipe.unet)
+    # its preset, as `apply_preset` would set it, undone after the test (it is the class's, for every network)
+    monkeypatch.setattr(LycorisNetwork, "TARGET_REPLACE_MODULE", ["Transformer2DModel", "ResnetBlock2D"])
+    monkeypatch.setattr(LycorisNetwork, "ENABLE_CONV", True)
+    network = create_lycoris(unet, 1.0, linear_dim=4, linear_alpha=2.0, conv_dim=4, conv_alpha=1.0, algo=algo,
+                             **options)
+    network.apply_to()
+    generator = torch.Generator().manual_seed(3)
+    with torch.no_grad():
+        for _, parameter in network.named_parameters():
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) * 0.2)
+    path = tmp_path / f"{algo}.safetensors"
+    network.save_weights(str(path), torch.float32, {})
+    names = {id(module): ("unet", name) for name, module in unet.named_modules()}
+    with torch.no_grad():
+        expected = {names[id(module.org_module[0])]: module.get_weight(module.org_module[0].weight.shape).float()
+                    if hasattr(module, "get_weight") else module.get_diff_weight(1, module.org_module[0].weight.shape)[0]
+                    for module in network.loras}
+    network.restore()
+    with safe_open(str(path), "pt") as weights:
+        assert all(key.startswith("lycoris_") for key in weights.keys())
+    info = inspect_file(path)
+    assert (info.kind, info.architecture) == (WeightsKind.LORA, "sd15")
+    components, layers, unmatched = fuse(pipe, path)
+    assert unmatched == 0 and len(layers) == len(expected)
+    for (component, name), update in expected.items():
+        after = components[component].get_submodule(name).weight
+        torch.testing.assert_close(after - pipe.unet.get_submodule(name).weight, update, rtol=1e-4, atol=1e-5)
+
+
 def test_a_half_precision_lokr_file_at_weight_0_6(pipe, tmp_path):
     path = tmp_path / "lokr-fp16.safetensors"
     expected = write_lycoris(pipe, path, "lokr", factor=4, decompose_both=True, dtype=torch.float16)
