@@ -62,6 +62,8 @@ KOHYA_PARTS = {"lora_down.weight": "down", "lora_up.weight": "up", "lora_mid.wei
 LYCORIS_PARTS = ("hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b", "hada_t1", "hada_t2",
                  "lokr_w1", "lokr_w1_a", "lokr_w1_b", "lokr_w2", "lokr_w2_a", "lokr_w2_b", "lokr_t2")
 PEFT_PARTS = {".lora_A.weight": "down", ".lora_B.weight": "up", ".lora.down.weight": "down", ".lora.up.weight": "up",
+              # the text encoders of diffusers' 2023 training scripts (SDXL DreamBooth LoRA `pytorch_lora_weights`)
+              ".lora_linear_layer.down.weight": "down", ".lora_linear_layer.up.weight": "up",
               ".alpha": "alpha", ".lora_magnitude_vector": "magnitude", ".lora_magnitude_vector.weight": "magnitude"}
 # ComfyUI's own key style (its LoRA save node): the layer's original-SD path under the model's prefix in ComfyUI,
 # then any of the parts above.
@@ -166,17 +168,20 @@ class LoraLayer:
 def load_lora_layers(path: str | Path, components: dict[str, torch.nn.Module], unet_config: dict) -> tuple[list[LoraLayer], int]:
     """Read a LoRA file and map its keys onto the modules of `components` ("unet", "text_encoder"…).
 
-    Returns the layers and the number of LoRA layers that matched nothing (for a warning).
-    Raises `InputError` when no key matches: the file is not a LoRA for these models.
+    Returns the layers and the number of LoRA layers that matched nothing, or whose key style is not read (for
+    a warning: the LoRA applies in part). Raises `InputError` when no key matches: the file is not a LoRA for
+    these models.
     """
     state = load_file(str(path), device="cpu")
     groups = _group(state)
+    unread = {key.split(".")[0] if key.startswith(("lora_", "lycoris_")) else key.rsplit(".", 3)[0]
+              for key in state if _parse_key(key) is None and any(token in key for token in _LORA_TOKENS)}
     adapters = _adapter_configs(path)
     lookups = {name: _module_lookup(module) for name, module in components.items()}
     if "unet" in lookups:
         lookups["unet"].update(_original_names(lookups["unet"], unet_config))
     layers: list[LoraLayer] = []
-    unmatched = 0
+    unmatched = len(unread)
     others: set[str] = set()
     for (component, flat_name), parts in groups.items():
         lookup = lookups.get(component)
@@ -242,6 +247,9 @@ def _complete(parts: dict[str, torch.Tensor]) -> bool:
         return True
     halves = [f"lokr_w{n}" in parts or (f"lokr_w{n}_a" in parts and f"lokr_w{n}_b" in parts) for n in (1, 2)]
     return all(halves)
+
+
+_LORA_TOKENS = ("lora", "hada_", "lokr_", "dora_scale")  # in the names of the tensors of a layer's update
 
 
 def _group(state: dict[str, torch.Tensor]) -> dict[tuple[str, str], dict[str, torch.Tensor]]:

@@ -333,8 +333,8 @@ class TorchEngine:
                 loaded.fused.append((spec, _file_stamp(spec.path)))
                 if unmatched:
                     loaded.load_warnings.append(
-                        f"{unmatched} layers of the LoRA {Path(spec.path).name} match nothing in this base "
-                        "model and were skipped."
+                        f"{unmatched} layers of the LoRA {Path(spec.path).name} were skipped: they match nothing "
+                        "in this base model, or hold parts the app does not read, so the LoRA applies in part."
                     )
         except Exception:
             # A half-applied LoRA set would poison every later image: drop the pipeline.

@@ -222,3 +222,58 @@ def test_a_lora_in_comfyuis_key_style_fuses_as_the_kohya_file(tiny_sdxl, tmp_pat
     for component in ("unet", "text_encoder"):
         for (name, a), (_, b) in zip(fused[0][component].named_parameters(), fused[1][component].named_parameters()):
             torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
+
+
+def test_a_2023_diffusers_lora_with_text_encoder_layers_fuses_as_diffusers_loads_it(tiny_sd15, tmp_path):
+    """diffusers' training scripts of 2023 (the SDXL DreamBooth LoRA's `pytorch_lora_weights`, many on the hub)
+    wrote the UNet's layers as `….lora.down.weight` and the text encoder's as `….lora_linear_layer.down.weight`:
+    both are fused, as diffusers' own loader fuses them (the text encoder's were dropped without a word)."""
+    import copy
+
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline.from_pretrained(tiny_sd15)
+    generator = torch.Generator().manual_seed(5)
+    state = {}
+    for prefix, model, ends, part in (("unet", pipe.unet, ("attn1.to_q", "attn2.to_v", "attn1.to_out.0"), "lora"),
+                                      ("text_encoder", pipe.text_encoder, ("q_proj", "v_proj", "out_proj"),
+                                       "lora_linear_layer")):
+        for name, module in model.named_modules():
+            if name.endswith(ends):
+                state[f"{prefix}.{name}.{part}.down.weight"] = torch.randn(4, module.in_features, generator=generator)
+                state[f"{prefix}.{name}.{part}.up.weight"] = torch.randn(module.out_features, 4,
+                                                                          generator=generator) * 0.1
+    path = tmp_path / "pytorch_lora_weights.safetensors"
+    save_file(state, str(path))
+
+    components = {"unet": copy.deepcopy(pipe.unet), "text_encoder": copy.deepcopy(pipe.text_encoder)}
+    layers, unmatched = load_lora_layers(path, components, dict(pipe.unet.config))
+    assert unmatched == 0 and len(layers) == len(state) // 2
+    assert {layer.component for layer in layers} == {"unet", "text_encoder"}
+    apply_layers(components, layers, 1.0)
+
+    pipe.load_lora_weights(str(tmp_path), weight_name=path.name)
+    pipe.fuse_lora()
+    for layer in layers:
+        theirs = getattr(pipe, layer.component).get_submodule(layer.module)
+        theirs = theirs.get_base_layer() if hasattr(theirs, "get_base_layer") else theirs
+        ours = components[layer.component].get_submodule(layer.module).weight
+        torch.testing.assert_close(ours, theirs.weight, rtol=1e-5, atol=1e-6, msg=layer.module)
+
+
+def test_layers_in_a_key_style_not_read_are_counted_for_the_warning(unet, tmp_path):
+    """Tensors of a layer update the loader does not read (here PEFT's `lora_B.bias`, which `lora_bias=True`
+    adapters add) are not dropped without a word: they count as skipped, which the engine warns of."""
+    generator = torch.Generator().manual_seed(2)
+    state = {}
+    for name, module in unet.named_modules():
+        if name.endswith(("attn1.to_q", "attn2.to_k")):
+            state[f"unet.{name}.lora_A.weight"] = torch.randn(4, module.in_features, generator=generator)
+            state[f"unet.{name}.lora_B.weight"] = torch.randn(module.out_features, 4, generator=generator)
+            if name.endswith("to_q"):
+                state[f"unet.{name}.lora_B.bias"] = torch.randn(module.out_features, generator=generator)
+    path = tmp_path / "bias.safetensors"
+    save_file(state, str(path))
+    layers, unmatched = load_lora_layers(path, {"unet": unet}, dict(unet.config))
+    biased = sum(key.endswith("lora_B.bias") for key in state)
+    assert biased > 0 and len(layers) == (len(state) - biased) // 2 and unmatched == biased
