@@ -122,3 +122,24 @@ def test_the_text_an_image_saver_writes_beside_a_workflow_says_what_ran(tmp_path
     Image.new("RGB", (8, 8)).save(tmp_path / "saver.png", pnginfo=info)
     metadata, *_ = read_metadata(tmp_path / "saver.png")
     assert (metadata.format, metadata.prompt, metadata.seed) == ("a1111", "a red fox", 7)
+
+
+def test_a_power_lora_loaders_rows_in_a_workflow():
+    """rgthree's Power Lora Loader keeps its LoRA rows as objects among its widget values."""
+    nodes = [
+        node(1, "CheckpointLoaderSimple", ["base.safetensors"]),
+        node(2, "Power Lora Loader (rgthree)", [{}, {"type": "PowerLoraLoaderHeaderWidget"},
+                                                {"on": True, "lora": "detail.safetensors", "strength": 0.9,
+                                                 "strengthTwo": None},
+                                                {"on": False, "lora": "off.safetensors", "strength": 1}, {}, ""],
+             [("model", "MODEL", 1), ("clip", "CLIP", 2)]),
+        node(3, "CLIPTextEncode", ["a harbour"], [("clip", "CLIP", 3)]),
+        node(4, "EmptyLatentImage", [512, 512, 1]),
+        node(5, "KSampler", [7, "fixed", 4, 1.0, "euler", "normal", 1.0],
+             [("model", "MODEL", 4), ("positive", "CONDITIONING", 5), ("negative", "CONDITIONING", 5),
+              ("latent_image", "LATENT", 6)]),
+    ]
+    links = [[1, 1, 0, 2, 0, "MODEL"], [2, 1, 1, 2, 1, "CLIP"], [3, 2, 1, 3, 0, "CLIP"], [4, 2, 0, 5, 0, "MODEL"],
+             [5, 3, 0, 5, 1, "CONDITIONING"], [6, 4, 0, 5, 3, "LATENT"]]
+    metadata = parse_comfyui_workflow(json.dumps({"nodes": nodes, "links": links}))
+    assert (metadata.model_name, metadata.loras, metadata.seed) == ("base", (("detail", 0.9, None),), 7)

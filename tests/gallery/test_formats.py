@@ -376,3 +376,61 @@ def test_reuse_says_which_settings_of_a_hires_pass_it_does_not_repeat(hires, own
         assert "second pass had" not in note
     else:
         assert f"The second pass had its {own}, which reuse does not repeat" in note
+
+
+def sampled(nodes: dict) -> dict:
+    """`nodes` and a KSampler on the model of node "9", with texts and an empty latent."""
+    return comfy({**nodes,
+                  "20": ("CLIPTextEncode", {"text": "a quiet harbour", "clip": ["1", 1]}),
+                  "21": ("EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 1}),
+                  "22": ("KSampler", {"seed": 5, "steps": 4, "cfg": 1.0, "sampler_name": "euler", "scheduler": "normal",
+                                      "denoise": 1.0, "model": ["9", 0], "positive": ["20", 0], "negative": ["20", 0],
+                                      "latent_image": ["21", 0]})})
+
+
+def test_comfyui_loras_of_rgthrees_power_lora_loader_those_switched_on():
+    graph = sampled({
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": "dreamshaper_8.safetensors"}),
+        "9": ("Power Lora Loader (rgthree)", {
+            "PowerLoraLoaderHeaderWidget": {"type": "PowerLoraLoaderHeaderWidget"}, "➕ Add Lora": "",
+            "lora_1": {"on": True, "lora": "SDXL/add-detail-xl.safetensors", "strength": 0.95},
+            "lora_2": {"on": False, "lora": "DMD2/dmd2_sdxl_4step_lora_fp16.safetensors", "strength": 1},
+            "lora_10": {"on": True, "lora": "style.safetensors", "strength": 0.8},
+            "model": ["1", 0], "clip": ["1", 1]}),
+    })
+    metadata = parse_chunks({"prompt": graph})
+    assert metadata.model_name == "dreamshaper_8"
+    assert metadata.loras == (("add-detail-xl", 0.95, None), ("style", 0.8, None))
+
+
+def test_comfyui_lora_stacks_of_comfyroll_and_efficiency_nodes():
+    """Comfyroll's stacks chain into CR Apply LoRA Stack (the upstream stack's LoRAs first; "Off" ones not
+    applied); Efficiency's Efficient Loader applies its own LoRA, then its LoRA Stacker's first `lora_count`."""
+    comfyroll = sampled({
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": "base.safetensors"}),
+        "2": ("CR LoRA Stack", {"switch_1": "On", "lora_name_1": "first.safetensors", "model_weight_1": 0.5,
+                                "clip_weight_1": 1.0, "switch_2": "Off", "lora_name_2": "off.safetensors",
+                                "model_weight_2": 1.0, "clip_weight_2": 1.0}),
+        "3": ("CR LoRA Stack", {"switch_1": "On", "lora_name_1": "second.safetensors", "model_weight_1": 0.7,
+                                "clip_weight_1": 1.0, "switch_2": "On", "lora_name_2": "None", "model_weight_2": 1.0,
+                                "clip_weight_2": 1.0, "lora_stack": ["2", 0]}),
+        "4": ("CR Apply LoRA Stack", {"model": ["1", 0], "clip": ["1", 1], "lora_stack": ["3", 0]}),
+        "9": ("LoraLoader", {"lora_name": "last.safetensors", "strength_model": 0.6, "strength_clip": 0.6,
+                             "model": ["4", 0], "clip": ["4", 1]}),
+    })
+    assert parse_chunks({"prompt": comfyroll}).loras == (("first", 0.5, None), ("second", 0.7, None),
+                                                         ("last", 0.6, None))
+    efficiency = sampled({
+        "2": ("LoRA Stacker", {"input_mode": "simple", "lora_count": 2, "lora_name_1": "stacked.safetensors",
+                               "lora_wt_1": 0.4, "model_str_1": 1.0, "lora_name_2": "None", "lora_wt_2": 1.0,
+                               "lora_name_3": "beyond_the_count.safetensors", "lora_wt_3": 1.0}),
+        "9": ("Efficient Loader", {"ckpt_name": "base.safetensors", "vae_name": "Baked VAE", "clip_skip": -1,
+                                   "lora_name": "own.safetensors", "lora_model_strength": 0.9,
+                                   "lora_clip_strength": 1.0, "lora_stack": ["2", 0]}),
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": "unused.safetensors"}),
+    })
+    metadata = parse_chunks({"prompt": efficiency})
+    assert metadata.model_name == "base" and metadata.loras == (("own", 0.9, None), ("stacked", 0.4, None))
+    without = json.loads(efficiency)
+    without["9"]["inputs"]["lora_name"] = "None"
+    assert parse_chunks({"prompt": json.dumps(without)}).loras == (("stacked", 0.4, None),)

@@ -25,6 +25,7 @@ _TEXT_NAMES = ("text", "text_g", "text_l", "prompt", "positive", "string", "popu
                "Text", "text_positive", "value")
 _NOT_CONDITIONING = {"clip", "model", "vae", "image", "images", "mask", "control_net", "pixels", "samples",
                      "clip_vision", "style_model", "upscale_model", "latent", "latent_image"}
+_LORA_WEIGHTS = ("strength_model", "strength", "lora_model_strength")
 _MODEL_NAMES = ("ckpt_name", "unet_name", "model_name", "base_ckpt_name", "model_path", "gguf_name")
 
 
@@ -230,21 +231,64 @@ def _vae(graph: _Graph, sampler_node: str) -> str | None:
 
 
 def _model(graph: _Graph, link: Any) -> tuple[str | None, list[tuple[str, float, None]]]:
-    """The loader at the end of the model path, and the LoRA loaders along it (base first)."""
+    """The loader at the end of the model path, and the LoRAs applied along it (base first): LoRA loaders, the
+    LoRAs switched on in rgthree's Power Lora Loader, and the stacks (Comfyroll's, Efficiency's) an applier or
+    loader on the path takes."""
     loras = []
     for node in graph.upstream(link, ("model", "unet", "base_model", "MODEL")):
         inputs = node["inputs"]
-        if "lora_name" in inputs:
+        found = []
+        if "lora_name" in inputs:  # a LoRA loader's, or Efficiency's Efficient Loader's own ("None": none)
             name = graph.value(inputs["lora_name"], ("lora_name", *_VALUE_NAMES), str)
-            weight = graph.value(inputs.get("strength_model", inputs.get("strength", 1.0)),
-                                 ("strength_model", "strength", *_VALUE_NAMES), (int, float))
-            if name:
-                loras.append((stem(name) or name, to_float(weight) if weight is not None else 1.0, None))
+            weight = next((inputs[key] for key in _LORA_WEIGHTS if key in inputs), 1.0)
+            weight = graph.value(weight, (*_LORA_WEIGHTS, *_VALUE_NAMES), (int, float))
+            if name and name != "None" and stem(name):
+                found.append((stem(name), to_float(weight) if weight is not None else 1.0, None))
+        found += _stacked(graph, inputs.get("lora_stack")) + _power_loras(inputs)
+        loras.extend(reversed(found))
         for name in _MODEL_NAMES:
             if name in inputs:
                 value = graph.value(inputs[name], (name, *_VALUE_NAMES), str)
                 return stem(value), loras[::-1]
     return None, loras[::-1]
+
+
+def _power_loras(inputs: dict) -> list[tuple[str, float, None]]:
+    """rgthree's Power Lora Loader: `lora_1`, `lora_2` … each {"on", "lora", "strength"}."""
+    found = []
+    for key in sorted((key for key in inputs if key.startswith("lora_") and isinstance(inputs[key], dict)),
+                      key=lambda key: to_int(key.removeprefix("lora_")) or 0):
+        entry = inputs[key]
+        name, strength = entry.get("lora"), to_float(entry.get("strength"))
+        if entry.get("on") is True and isinstance(name, str) and stem(name) and name != "None":
+            found.append((stem(name), strength if strength is not None else 1.0, None))
+    return found
+
+
+def _stacked(graph: _Graph, link: Any) -> list[tuple[str, float, None]]:
+    """The LoRAs of a stack and the stacks it extends (theirs first): Comfyroll's CR LoRA Stack (`switch_N`,
+    `lora_name_N`, `model_weight_N`), Efficiency's LoRA Stacker (`lora_count`, `lora_name_N`, `lora_wt_N` or in
+    its advanced mode `model_str_N`)."""
+    found: list[tuple[str, float, None]] = []
+    for node in graph.upstream(link, ("lora_stack",)):
+        inputs = node["inputs"]
+        count = to_int(graph.value(inputs.get("lora_count"), ("lora_count", *_VALUE_NAMES), int))
+        own = []
+        for key in sorted((key for key in inputs if key.startswith("lora_name_")),
+                          key=lambda key: to_int(key.removeprefix("lora_name_")) or 0):
+            number = key.removeprefix("lora_name_")
+            if count is not None and (to_int(number) or 0) > count:
+                continue
+            name = graph.value(inputs[key], (key, *_VALUE_NAMES), str)
+            switch = graph.value(inputs.get(f"switch_{number}", "On"), (f"switch_{number}", *_VALUE_NAMES), str)
+            weight = next((graph.value(inputs[weight], (weight, *_VALUE_NAMES), (int, float))
+                           for weight in (f"model_weight_{number}", f"model_str_{number}", f"lora_wt_{number}")
+                           if weight in inputs and (weight != f"model_str_{number}" or inputs.get("input_mode")
+                                                    == "advanced")), None)
+            if name and name != "None" and stem(name) and switch != "Off":
+                own.append((stem(name), to_float(weight) if weight is not None else 1.0, None))
+        found = own + found  # a stack's own LoRAs come after those of the stack it extends
+    return found
 
 
 def _size(graph: _Graph, link: Any) -> tuple[int | None, int | None]:

@@ -146,9 +146,12 @@ def _widgets(node: dict) -> dict[str, Any]:
 def _unnamed(node: dict, values: list) -> dict[str, Any]:
     """The widgets of a custom node the workflow does not name, by position ("widget_0", …), so that a link to the
     node finds the one value of the kind it wants (a seed node's seed, a text box's text); a text encoder's first
-    text is its "text", and a size written as text ("1216 x 832 (landscape)") its "dimensions"."""
+    text is its "text", a size written as text ("1216 x 832 (landscape)") its "dimensions", and the LoRA rows of a
+    Power Lora Loader its `lora_1`, `lora_2` …, as in the graph."""
     named = {f"widget_{position}": value for position, value in enumerate(values)
              if isinstance(value, (str, int, float)) and not _is_control(value)}
+    loras = [value for value in values if isinstance(value, dict) and {"on", "lora"} <= value.keys()]
+    named.update({f"lora_{number}": value for number, value in enumerate(loras, 1)})  # rgthree's Power Lora Loader
     texts = [name for name, value in named.items() if isinstance(value, str)]
     if texts and any(entry.get("type") == "CLIP" for entry in _entries(node)):
         named["text"] = named.pop(texts[0])
