@@ -434,3 +434,50 @@ def test_comfyui_lora_stacks_of_comfyroll_and_efficiency_nodes():
     without = json.loads(efficiency)
     without["9"]["inputs"]["lora_name"] = "None"
     assert parse_chunks({"prompt": json.dumps(without)}).loras == (("stacked", 0.4, None),)
+
+
+def test_comfyui_prompts_through_controlnets_keep_their_sides():
+    """ControlNetApplyAdvanced (and every node that takes both prompts) passes the positive and the negative
+    through: each prompt is read along its own side, through a chain of them (the negative read the positive's
+    text before)."""
+    graph = comfy({
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": "m.safetensors"}),
+        "2": ("CLIPTextEncode", {"text": "a lighthouse", "clip": ["1", 1]}),
+        "3": ("CLIPTextEncode", {"text": "blurry", "clip": ["1", 1]}),
+        "4": ("ControlNetLoader", {"control_net_name": "canny.safetensors"}),
+        "5": ("LoadImage", {"image": "edges.png"}),
+        "6": ("ControlNetApplyAdvanced", {"positive": ["2", 0], "negative": ["3", 0], "control_net": ["4", 0],
+                                          "image": ["5", 0], "strength": 0.8, "start_percent": 0, "end_percent": 1}),
+        "7": ("ControlNetApplyAdvanced", {"positive": ["6", 0], "negative": ["6", 1], "control_net": ["4", 0],
+                                          "image": ["5", 0], "strength": 0.5, "start_percent": 0, "end_percent": 1}),
+        "8": ("EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 1}),
+        "9": ("KSampler", {"seed": 1, "steps": 4, "cfg": 1.0, "sampler_name": "euler", "scheduler": "normal",
+                           "denoise": 1.0, "model": ["1", 0], "positive": ["7", 0], "negative": ["7", 1],
+                           "latent_image": ["8", 0]}),
+    })
+    metadata = parse_chunks({"prompt": graph})
+    assert (metadata.prompt, metadata.negative_prompt) == ("a lighthouse", "blurry")
+
+
+def test_comfyui_efficiency_nodes_loader_and_sampler():
+    """Efficiency's Efficient Loader holds the prompts, size, clip skip and VAE; its KSampler decodes itself."""
+    graph = comfy({
+        "1": ("Efficient Loader", {
+            "ckpt_name": "dreamshaper_8.safetensors", "vae_name": "vae-ft-mse-840000-ema-pruned.safetensors",
+            "clip_skip": -2, "lora_name": "None", "lora_model_strength": 1.0, "lora_clip_strength": 1.0,
+            "positive": "a lighthouse at dusk", "negative": "blurry, lowres", "token_normalization": "none",
+            "weight_interpretation": "comfy", "empty_latent_width": 512, "empty_latent_height": 768,
+            "batch_size": 1}),
+        "2": ("KSampler (Efficient)", {"seed": 1234, "steps": 25, "cfg": 7.0, "sampler_name": "dpmpp_2m",
+                                       "scheduler": "karras", "denoise": 1.0, "preview_method": "auto",
+                                       "vae_decode": "true", "model": ["1", 0], "positive": ["1", 1],
+                                       "negative": ["1", 2], "latent_image": ["1", 3], "optional_vae": ["1", 4]}),
+    })
+    metadata = parse_chunks({"prompt": graph})
+    assert (metadata.prompt, metadata.negative_prompt) == ("a lighthouse at dusk", "blurry, lowres")
+    assert (metadata.seed, metadata.steps, metadata.guidance, metadata.sampler) == (1234, 25, 7.0, "dpmpp_2m")
+    assert (metadata.width, metadata.height, metadata.clip_skip, metadata.model_name) == (512, 768, 2, "dreamshaper_8")
+    assert metadata.vae_name == "vae-ft-mse-840000-ema-pruned.safetensors" and metadata.loras == ()
+    baked = json.loads(graph)
+    baked["1"]["inputs"]["vae_name"] = "Baked VAE"
+    assert parse_chunks({"prompt": json.dumps(baked)}).vae_name is None

@@ -62,8 +62,10 @@ class _Graph:
             raw = found
         return None
 
-    def texts(self, link: Any) -> list[str]:
-        """Every prompt text feeding a conditioning input, through combine/area/concat nodes."""
+    def texts(self, link: Any, role: str = "positive") -> list[str]:
+        """Every prompt text feeding a conditioning input, through combine/area/concat nodes. A node that takes or
+        holds both prompts (ControlNetApplyAdvanced and the like, Efficiency's Efficient Loader) is followed along
+        the one of `role`, "positive" or "negative"."""
         found: list[str] = []
         seen: set[str] = set()
         stack = [link]
@@ -76,7 +78,11 @@ class _Graph:
             if node is None:
                 continue
             inputs = node["inputs"]
-            names = [name for name in _TEXT_NAMES if name in inputs]
+            if {"positive", "negative"} <= inputs.keys() and self.node(inputs[role]) is not None:
+                stack.append(inputs[role])  # both prompts pass through: only this one's side is its text
+                continue
+            names = [role] if {"positive", "negative"} <= inputs.keys() else [name for name in _TEXT_NAMES
+                                                                                if name in inputs]
             texts = [self.value(inputs[name], _VALUE_NAMES, str) for name in names]
             texts = [t.strip() for t in texts if isinstance(t, str) and t.strip()]
             if texts:
@@ -206,12 +212,15 @@ def parse_comfyui_graph(data: Any) -> ImageMetadata | None:
         if isinstance(node, dict) and node.get("class_type") == "CLIPSetLastLayer":
             layer = graph.value(node["inputs"].get("stop_at_clip_layer"), ("stop_at_clip_layer", *_VALUE_NAMES), int)
             clip_skip = -layer if isinstance(layer, int) and layer < 0 else clip_skip
+        elif isinstance(node, dict) and "clip_skip" in node["inputs"]:  # a loader's own (Efficiency's: -2)
+            layer = graph.value(node["inputs"]["clip_skip"], ("clip_skip", *_VALUE_NAMES), int)
+            clip_skip = -layer if isinstance(layer, int) and layer < 0 else clip_skip
     scheduler = number(("scheduler",), str)
     if scheduler:
         extra["scheduler"] = scheduler
     return ImageMetadata(
         format="comfyui", prompt="\n".join(graph.texts(inputs.get("positive"))),
-        negative_prompt="\n".join(graph.texts(inputs.get("negative"))), steps=to_int(steps), sampler=sampler_name,
+        negative_prompt="\n".join(graph.texts(inputs.get("negative"), "negative")), steps=to_int(steps), sampler=sampler_name,
         guidance=to_float(guidance), seed=to_int(seed), width=width, height=height, model_name=model_name,
         loras=tuple(loras), clip_skip=clip_skip, vae_name=_vae(graph, sampler_node), extra=extra,
     )
@@ -219,13 +228,14 @@ def parse_comfyui_graph(data: Any) -> ImageMetadata | None:
 
 def _vae(graph: _Graph, sampler_node: str) -> str | None:
     """The VAE file a VAE Decode of the sampler's result reads, when a loader of its own gives it rather than the
-    checkpoint (a `VAELoader`'s `vae_name`)."""
-    for key, node in graph.nodes.items():
-        if not str(node.get("class_type", "")).startswith("VAEDecode") or sampler_node not in graph.ancestors(key):
-            continue
-        for source in graph.upstream(node["inputs"].get("vae"), ("vae", "VAE")):
+    checkpoint (a `VAELoader`'s `vae_name`); for a sampler that decodes itself (Efficiency's), the VAE it takes."""
+    decoders = [node["inputs"].get("vae") for key, node in graph.nodes.items()
+                if str(node.get("class_type", "")).startswith("VAEDecode") and sampler_node in graph.ancestors(key)]
+    sampler = graph.nodes[sampler_node]["inputs"]
+    for link in [*decoders, sampler.get("optional_vae")]:
+        for source in graph.upstream(link, ("vae", "VAE")):
             name = graph.value(source["inputs"].get("vae_name"), ("vae_name", *_VALUE_NAMES), str)
-            if name:
+            if name and name != "Baked VAE":
                 return name
     return None
 
@@ -297,11 +307,12 @@ def _size(graph: _Graph, link: Any) -> tuple[int | None, int | None]:
     for node in graph.upstream(link, ("samples", "latent", "latent_image", "latents", "LATENT", "pixels", "image",
                                       "images")):
         inputs = node["inputs"]
-        if "width" in inputs and "height" in inputs:
-            width = graph.value(inputs["width"], ("width", *_VALUE_NAMES), (int, float))
-            height = graph.value(inputs["height"], ("height", *_VALUE_NAMES), (int, float))
-            if to_int(width) and to_int(height):
-                return to_int(width), to_int(height)
+        for across, down in (("width", "height"), ("empty_latent_width", "empty_latent_height")):  # Efficiency's
+            if across in inputs and down in inputs:
+                width = graph.value(inputs[across], (across, *_VALUE_NAMES), (int, float))
+                height = graph.value(inputs[down], (down, *_VALUE_NAMES), (int, float))
+                if to_int(width) and to_int(height):
+                    return to_int(width), to_int(height)
         for name in ("dimensions", "resolution", "aspect_ratio"):
             if isinstance(inputs.get(name), str) and (size := size_of(inputs[name]))[0]:
                 return size
