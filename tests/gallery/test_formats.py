@@ -481,3 +481,21 @@ def test_comfyui_efficiency_nodes_loader_and_sampler():
     baked = json.loads(graph)
     baked["1"]["inputs"]["vae_name"] = "Baked VAE"
     assert parse_chunks({"prompt": json.dumps(baked)}).vae_name is None
+
+
+def test_comfyui_prompts_from_a_node_giving_both_take_the_side_linked():
+    """The SDXL Prompt Styler gives the positive and the negative text as its two outputs: each encoder's text is
+    the one of the output it links (the negative read the positive's before)."""
+    graph = sampled({
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": "sdxl.safetensors"}),
+        "2": ("SDXLPromptStyler", {"text_positive": "a castle on a hill", "text_negative": "blurry",
+                                   "style": "base", "log_prompt": False}),
+        "9": ("LoraLoader", {"lora_name": "None", "strength_model": 1.0, "strength_clip": 1.0, "model": ["1", 0],
+                             "clip": ["1", 1]}),
+        "30": ("CLIPTextEncode", {"text": ["2", 0], "clip": ["1", 1]}),
+        "31": ("CLIPTextEncode", {"text": ["2", 1], "clip": ["1", 1]}),
+    })
+    data = json.loads(graph)
+    data["22"]["inputs"].update(positive=["30", 0], negative=["31", 0])
+    metadata = parse_chunks({"prompt": json.dumps(data)})
+    assert (metadata.prompt, metadata.negative_prompt, metadata.loras) == ("a castle on a hill", "blurry", ())

@@ -25,6 +25,7 @@ _TEXT_NAMES = ("text", "text_g", "text_l", "prompt", "positive", "string", "popu
                "Text", "text_positive", "value")
 _NOT_CONDITIONING = {"clip", "model", "vae", "image", "images", "mask", "control_net", "pixels", "samples",
                      "clip_vision", "style_model", "upscale_model", "latent", "latent_image"}
+_SIDES = (("text_positive", "text_negative"), ("positive_prompt", "negative_prompt"))  # a node's two prompt outputs
 _LORA_WEIGHTS = ("strength_model", "strength", "lora_model_strength")
 _MODEL_NAMES = ("ckpt_name", "unet_name", "model_name", "base_ckpt_name", "model_path", "gguf_name")
 
@@ -46,7 +47,9 @@ class _Graph:
         return None
 
     def value(self, raw: Any, names: tuple[str, ...], kind: type | tuple[type, ...]) -> Any:
-        """A literal of `kind`: `raw` itself, or what a chain of links leads to."""
+        """A literal of `kind`: `raw` itself, or what a chain of links leads to. A node giving both prompts (the
+        SDXL Prompt Styler's `text_positive` and `text_negative`) gives the one of the output linked: the first,
+        or the second."""
         for _ in range(_MAX_DEPTH):
             if isinstance(raw, kind) and not isinstance(raw, bool):
                 return raw
@@ -54,7 +57,11 @@ class _Graph:
             if node is None:
                 return None
             inputs = node["inputs"]
-            found = next((inputs[name] for name in names if name in inputs), None)
+            sides = next((pair for pair in _SIDES if pair[0] in inputs and pair[1] in inputs), None)
+            if sides is not None:
+                found = inputs[sides[1] if raw[1] == 1 else sides[0]]
+            else:
+                found = next((inputs[name] for name in names if name in inputs), None)
             if found is None:
                 literals = [v for v in inputs.values() if isinstance(v, kind) and not isinstance(v, bool)]
                 links = [v for v in inputs.values() if self.node(v) is not None]
