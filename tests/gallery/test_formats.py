@@ -499,3 +499,15 @@ def test_comfyui_prompts_from_a_node_giving_both_take_the_side_linked():
     data["22"]["inputs"].update(positive=["30", 0], negative=["31", 0])
     metadata = parse_chunks({"prompt": json.dumps(data)})
     assert (metadata.prompt, metadata.negative_prompt, metadata.loras) == ("a castle on a hill", "blurry", ())
+
+
+def test_comfyui_loaders_with_preview_images_give_their_files_names():
+    """pysssss's CheckpointLoader and LoraLoader (with preview images) pass {"content": name, "image": …}."""
+    graph = sampled({
+        "1": ("CheckpointLoader|pysssss", {"ckpt_name": {"content": "sd15/dreamshaper_8.safetensors",
+                                                         "image": "checkpoints/sd15/dreamshaper_8.png"}}),
+        "9": ("LoraLoader|pysssss", {"lora_name": {"content": "detail.safetensors", "image": None},
+                                     "strength_model": 0.7, "strength_clip": 1.0, "model": ["1", 0], "clip": ["1", 1]}),
+    })
+    metadata = parse_chunks({"prompt": graph})
+    assert (metadata.model_name, metadata.loras) == ("dreamshaper_8", (("detail", 0.7, None),))

@@ -51,6 +51,8 @@ class _Graph:
         SDXL Prompt Styler's `text_positive` and `text_negative`) gives the one of the output linked: the first,
         or the second."""
         for _ in range(_MAX_DEPTH):
+            if isinstance(raw, dict) and "content" in raw:  # pysssss's loaders: {"content": name, "image": preview}
+                raw = raw["content"]
             if isinstance(raw, kind) and not isinstance(raw, bool):
                 return raw
             node = self.node(raw)

@@ -45,6 +45,8 @@ _WIDGETS: dict[str, tuple[str, ...]] = {
     "VAELoader": ("vae_name",),
     "LoraLoader": ("lora_name", "strength_model", "strength_clip"),
     "LoraLoaderModelOnly": ("lora_name", "strength_model"),
+    "CheckpointLoader|pysssss": ("ckpt_name",),  # pysssss's loaders with preview images
+    "LoraLoader|pysssss": ("lora_name", "strength_model", "strength_clip"),
     "EmptyLatentImage": ("width", "height", "batch_size"),
     "EmptySD3LatentImage": ("width", "height", "batch_size"),
     "LatentUpscale": ("upscale_method", "width", "height", "crop"),
