@@ -511,3 +511,25 @@ def test_comfyui_loaders_with_preview_images_give_their_files_names():
     })
     metadata = parse_chunks({"prompt": graph})
     assert (metadata.model_name, metadata.loras) == ("dreamshaper_8", (("detail", 0.7, None),))
+
+
+def test_comfyui_impact_wildcard_nodes_give_the_text_as_populated():
+    """Impact Pack's wildcard nodes hold the template (`wildcard_text`) and the text as it ran
+    (`populated_text`): the prompt is the populated one, not both, and their seed is not taken for a text."""
+    graph = sampled({
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": "m.safetensors"}),
+        "9": ("ImpactWildcardEncode", {"wildcard_text": "a __animal__ in the snow",
+                                       "populated_text": "a red fox in the snow", "mode": "populate",
+                                       "Select to add LoRA": "Select the LoRA to add to the text",
+                                       "Select to add Wildcard": "Select the Wildcard to add to the text",
+                                       "seed": 7, "model": ["1", 0], "clip": ["1", 1]}),
+        "10": ("ImpactWildcardProcessor", {"wildcard_text": "__style__, portrait",
+                                           "populated_text": "oil painting, portrait", "mode": "populate", "seed": 3,
+                                           "Select to add Wildcard": "Select the Wildcard to add to the text"}),
+        "11": ("CLIPTextEncode", {"text": ["10", 0], "clip": ["1", 1]}),
+    })
+    data = json.loads(graph)
+    data["22"]["inputs"].update(positive=["9", 2])
+    assert parse_chunks({"prompt": json.dumps(data)}).prompt == "a red fox in the snow"
+    data["22"]["inputs"].update(positive=["11", 0])
+    assert parse_chunks({"prompt": json.dumps(data)}).prompt == "oil painting, portrait"

@@ -62,8 +62,10 @@ class _Graph:
             sides = next((pair for pair in _SIDES if pair[0] in inputs and pair[1] in inputs), None)
             if sides is not None:
                 found = inputs[sides[1] if raw[1] == 1 else sides[0]]
-            else:
-                found = next((inputs[name] for name in names if name in inputs), None)
+            else:  # the first of `names` that holds a value of the kind, or a link (a seed is no text)
+                found = next((inputs[name] for name in names if name in inputs and (
+                    (isinstance(inputs[name], kind) and not isinstance(inputs[name], bool))
+                    or self.node(inputs[name]) is not None)), None)
             if found is None:
                 literals = [v for v in inputs.values() if isinstance(v, kind) and not isinstance(v, bool)]
                 links = [v for v in inputs.values() if self.node(v) is not None]
@@ -92,6 +94,8 @@ class _Graph:
                 continue
             names = [role] if {"positive", "negative"} <= inputs.keys() else [name for name in _TEXT_NAMES
                                                                                 if name in inputs]
+            if "wildcard_text" in names and self.value(inputs.get("populated_text"), _VALUE_NAMES, str):
+                names.remove("wildcard_text")  # Impact's wildcard nodes: the text as populated is what ran
             texts = [self.value(inputs[name], _VALUE_NAMES, str) for name in names]
             texts = [t.strip() for t in texts if isinstance(t, str) and t.strip()]
             if texts:
