@@ -533,3 +533,39 @@ def test_comfyui_impact_wildcard_nodes_give_the_text_as_populated():
     assert parse_chunks({"prompt": json.dumps(data)}).prompt == "a red fox in the snow"
     data["22"]["inputs"].update(positive=["11", 0])
     assert parse_chunks({"prompt": json.dumps(data)}).prompt == "oil painting, portrait"
+
+
+def test_comfyui_texts_joined_by_concatenating_nodes():
+    """ComfyUI's StringConcatenate (no delimiter unless given) and WAS's Text Concatenate (its delimiter, inputs in
+    order, text_10 after text_2) build the prompt from several boxes: the prompt is their join, not the first."""
+    graph = sampled({
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": "m.safetensors"}),
+        "9": ("LoraLoader", {"lora_name": "None", "strength_model": 1.0, "strength_clip": 1.0, "model": ["1", 0],
+                             "clip": ["1", 1]}),
+        "2": ("PrimitiveStringMultiline", {"value": "a red fox"}),
+        "3": ("StringConcatenate", {"string_a": ["2", 0], "string_b": " in the snow", "delimiter": ""}),
+        "4": ("Text Concatenate", {"delimiter": ", ", "clean_whitespace": "true", "text_10": "35mm",
+                                   "text_2": ["3", 0], "text_1": "photo"}),
+        "30": ("CLIPTextEncode", {"text": ["4", 0], "clip": ["1", 1]}),
+    })
+    data = json.loads(graph)
+    data["22"]["inputs"].update(positive=["30", 0])
+    assert parse_chunks({"prompt": json.dumps(data)}).prompt == "photo, a red fox in the snow, 35mm"
+
+
+def test_comfyui_joins_of_joins_and_cycles_are_bounded():
+    """A chain of concatenations each taking the one before twice doubles its text 60 times, and two that take
+    each other loop: both are read, the text cut at 100,000 characters (uncut, 2^60 of them would not fit)."""
+    nodes = {"0": ("PrimitiveString", {"value": "x"}), "9": ("CheckpointLoaderSimple", {"ckpt_name": "m"}),
+             "1": ("CheckpointLoaderSimple", {"ckpt_name": "m"})}
+    for i in range(1, 61):
+        nodes[f"j{i}"] = ("StringConcatenate", {"string_a": [f"j{i - 1}" if i > 1 else "0", 0],
+                                                "string_b": [f"j{i - 1}" if i > 1 else "0", 0], "delimiter": ""})
+    nodes["c1"] = ("StringConcatenate", {"string_a": ["c2", 0], "string_b": "y", "delimiter": ""})
+    nodes["c2"] = ("StringConcatenate", {"string_a": ["c1", 0], "string_b": "z", "delimiter": ""})
+    nodes["30"] = ("CLIPTextEncode", {"text": ["j60", 0], "clip": ["1", 1]})
+    nodes["31"] = ("CLIPTextEncode", {"text": ["c1", 0], "clip": ["1", 1]})
+    data = json.loads(sampled(nodes))
+    data["22"]["inputs"].update(positive=["30", 0], negative=["31", 0])
+    metadata = parse_chunks({"prompt": json.dumps(data)})
+    assert metadata.prompt == "x" * 100_000 and metadata.negative_prompt == "zy"

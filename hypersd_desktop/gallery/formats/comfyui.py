@@ -14,11 +14,13 @@ first pass of a Hires fix; where passes merge (latent composition) the final sam
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from hypersd_desktop.gallery.formats.common import ImageMetadata, json_object, size_of, stem, to_float, to_int
 
 _MAX_DEPTH = 64
+_MAX_TEXT = 100_000  # characters of a joined text: far past a prompt the model reads
 _VALUE_NAMES = ("value", "int", "float", "number", "seed", "noise_seed", "string", "text", "Text", "STRING", "INT",
                 "FLOAT", "prompt", "populated_text", "wildcard_text", "text_positive")
 _TEXT_NAMES = ("text", "text_g", "text_l", "prompt", "positive", "string", "populated_text", "wildcard_text",
@@ -40,16 +42,17 @@ class _Graph:
     def __init__(self, data: dict):
         self.nodes = {str(key): node for key, node in data.items()
                       if isinstance(node, dict) and isinstance(node.get("inputs"), dict)}
+        self._joins: dict[str, str | None] = {}  # the texts of concatenating nodes, by node
 
     def node(self, link: Any) -> dict | None:
         if isinstance(link, list) and len(link) == 2 and str(link[0]) in self.nodes:
             return self.nodes[str(link[0])]
         return None
 
-    def value(self, raw: Any, names: tuple[str, ...], kind: type | tuple[type, ...]) -> Any:
+    def value(self, raw: Any, names: tuple[str, ...], kind: type | tuple[type, ...], depth: int = 0) -> Any:
         """A literal of `kind`: `raw` itself, or what a chain of links leads to. A node giving both prompts (the
         SDXL Prompt Styler's `text_positive` and `text_negative`) gives the one of the output linked: the first,
-        or the second."""
+        or the second; a node joining texts (ComfyUI's StringConcatenate, WAS's Text Concatenate) their join."""
         for _ in range(_MAX_DEPTH):
             if isinstance(raw, dict) and "content" in raw:  # pysssss's loaders: {"content": name, "image": preview}
                 raw = raw["content"]
@@ -59,6 +62,12 @@ class _Graph:
             if node is None:
                 return None
             inputs = node["inputs"]
+            if kind is str and "concat" in str(node.get("class_type", "")).lower():
+                key = str(raw[0])
+                if key not in self._joins:  # once per node: a cycle, or a join reached twice, costs nothing more
+                    self._joins[key] = None
+                    self._joins[key] = self._joined(inputs, names, depth + 1) if depth < _MAX_DEPTH else None
+                return self._joins[key]
             sides = next((pair for pair in _SIDES if pair[0] in inputs and pair[1] in inputs), None)
             if sides is not None:
                 found = inputs[sides[1] if raw[1] == 1 else sides[0]]
@@ -72,6 +81,17 @@ class _Graph:
                 found = literals[0] if len(literals) == 1 else (links[0] if links else None)
             raw = found
         return None
+
+    def _joined(self, inputs: dict, names: tuple[str, ...], depth: int) -> str | None:
+        """The texts a concatenating node joins (`string_a`, `string_b` …; `text_a` … or `text1` …), in order, by
+        its `delimiter` (none given: nothing between them, as ComfyUI's own node has it)."""
+        parts = [name for name in inputs if re.fullmatch(r"(string|text)_?([a-z]|\d+)", name)]
+        texts = [self.value(inputs[name], names, str, depth) for name in sorted(parts, key=_natural)]
+        texts = [text for text in texts if isinstance(text, str) and text]
+        delimiter = inputs.get("delimiter", "")
+        delimiter = {"\\n": "\n", "comma": ", ", "space": " ", "none": ""}.get(delimiter, delimiter) \
+            if isinstance(delimiter, str) else ""
+        return delimiter.join(texts)[:_MAX_TEXT] if texts else None  # a join of joins doubles at each one
 
     def texts(self, link: Any, role: str = "positive") -> list[str]:
         """Every prompt text feeding a conditioning input, through combine/area/concat nodes. A node that takes or
@@ -127,6 +147,11 @@ class _Graph:
                     seen.add(str(value[0]))
                     stack.append(str(value[0]))
         return seen
+
+
+def _natural(name: str) -> tuple:
+    """`text_2` before `text_10`."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name))
 
 
 def _is_sampler(node: dict) -> bool:
