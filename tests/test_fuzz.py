@@ -112,9 +112,14 @@ def parameters_text(rng: random.Random) -> str:
 
 
 def comfy_graph(rng: random.Random) -> str:
+    def junk_input(k: int):
+        return rng.choice([[str(rng.randrange(5)), rng.randrange(3)], junk_value(rng)])  # a link, or a value
+
     graph = {str(k): {"class_type": rng.choice(["KSampler", "CLIPTextEncode", "SamplerCustomAdvanced",
-                                                "RandomNoise", junk_text(rng)]),
-                      "inputs": {junk_text(rng): junk_value(rng) for _ in range(4)}} for k in range(rng.randrange(5))}
+                                                "RandomNoise", "StringConcatenate", junk_text(rng)]),
+                      "inputs": {rng.choice(["string_a", "string_b", "text", "positive", "negative", "model",
+                                             "latent_image", junk_text(rng)]): junk_input(k) for _ in range(4)}}
+             for k in range(rng.randrange(5))}
     if rng.random() < 0.3:
         graph = junk_value(rng)
     return json.dumps(graph, allow_nan=True)
