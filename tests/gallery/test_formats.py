@@ -569,3 +569,21 @@ def test_comfyui_joins_of_joins_and_cycles_are_bounded():
     data["22"]["inputs"].update(positive=["30", 0], negative=["31", 0])
     metadata = parse_chunks({"prompt": json.dumps(data)})
     assert metadata.prompt == "x" * 100_000 and metadata.negative_prompt == "zy"
+
+
+def test_comfyui_prompts_of_flux_and_sd3_text_encoders():
+    """FLUX's and SD3's encoders hold a text per text encoder (often the same one): the gallery keeps them for
+    search, once each, though the app runs neither model."""
+    graph = sampled({
+        "1": ("UNETLoader", {"unet_name": "flux1-dev.safetensors", "weight_dtype": "default"}),
+        "9": ("LoraLoaderModelOnly", {"lora_name": "None", "strength_model": 1.0, "model": ["1", 0]}),
+        "30": ("CLIPTextEncodeFlux", {"clip_l": "a lighthouse", "t5xxl": "a lighthouse", "guidance": 3.5,
+                                      "clip": ["1", 1]}),
+        "31": ("CLIPTextEncodeSD3", {"clip_l": "blurry", "clip_g": "blurry", "t5xxl": "blurry, lowres",
+                                     "empty_padding": "none", "clip": ["1", 1]}),
+    })
+    data = json.loads(graph)
+    data["22"]["inputs"].update(positive=["30", 0], negative=["31", 0])
+    metadata = parse_chunks({"prompt": json.dumps(data)})
+    assert (metadata.prompt, metadata.negative_prompt) == ("a lighthouse", "blurry\nblurry, lowres")
+    assert metadata.model_name == "flux1-dev"

@@ -24,7 +24,8 @@ _MAX_TEXT = 100_000  # characters of a joined text: far past a prompt the model 
 _VALUE_NAMES = ("value", "int", "float", "number", "seed", "noise_seed", "string", "text", "Text", "STRING", "INT",
                 "FLOAT", "prompt", "populated_text", "wildcard_text", "text_positive")
 _TEXT_NAMES = ("text", "text_g", "text_l", "prompt", "positive", "string", "populated_text", "wildcard_text",
-               "Text", "text_positive", "value")
+               "Text", "text_positive", "value",
+               "clip_l", "clip_g", "t5xxl")  # the encoders of FLUX and SD3 (CLIPTextEncodeFlux, CLIPTextEncodeSD3)
 _NOT_CONDITIONING = {"clip", "model", "vae", "image", "images", "mask", "control_net", "pixels", "samples",
                      "clip_vision", "style_model", "upscale_model", "latent", "latent_image"}
 _SIDES = (("text_positive", "text_negative"), ("positive_prompt", "negative_prompt"))  # a node's two prompt outputs
