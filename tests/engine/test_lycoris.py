@@ -138,9 +138,11 @@ def test_a_file_of_lycoriss_own_wrapper_fuses_into_the_unet(pipe, tmp_path, monk
     network.save_weights(str(path), torch.float32, {})
     names = {id(module): ("unet", name) for name, module in unet.named_modules()}
     with torch.no_grad():
-        expected = {names[id(module.org_module[0])]: module.get_weight(module.org_module[0].weight.shape).float()
-                    if hasattr(module, "get_weight") else module.get_diff_weight(1, module.org_module[0].weight.shape)[0]
-                    for module in network.loras}
+        expected = {}
+        for module in network.loras:
+            shape = module.org_module[0].weight.shape
+            update = module.get_weight(shape) if hasattr(module, "get_weight") else module.get_diff_weight(1, shape)[0]
+            expected[names[id(module.org_module[0])]] = update.float()
     network.restore()
     with safe_open(str(path), "pt") as weights:
         assert all(key.startswith("lycoris_") for key in weights.keys())

@@ -355,8 +355,8 @@ def test_civitais_generator_names_its_resources_in_unquoted_json():
 
 @pytest.mark.parametrize(("hires", "own"), [
     ("Hires steps: 10, Hires upscaler: Latent", None),
-    ("Hires CFG Scale: 6, Hires upscaler: Latent, Hires sampler: Use same sampler, Hires checkpoint: Use same checkpoint",
-     None),  # reForge and Forge write them even when they are the first pass's
+    ("Hires CFG Scale: 6, Hires upscaler: Latent, Hires sampler: Use same sampler, "
+     "Hires checkpoint: Use same checkpoint", None),  # reForge and Forge write them even when they are the first pass's
     ('Hires CFG Scale: 4, Hires prompt: "a fox, detailed fur", Hires sampler: Euler a, '
      "Hires checkpoint: juggernaut_xl [d91d35736d]", "own prompt, CFG scale (4), sampler (Euler a) and model "
                                                      "(juggernaut_xl)"),

@@ -242,7 +242,8 @@ def test_a_lora_and_an_embedding_are_found_by_the_hashes_a1111_wrote_under_other
 
 
 @pytest.mark.parametrize(("name", "strength", "hires_steps"), [
-    ("sd-metadata/png/sd-webui-hires.png", "0.3", 10), ("sd-metadata/webp/sd-next-hires.webp", "0.7 (A1111’s default", 20)])
+    ("sd-metadata/png/sd-webui-hires.png", "0.3", 10),
+    ("sd-metadata/webp/sd-next-hires.webp", "0.7 (A1111’s default", 20)])
 def test_reusing_a_hires_fix_image_runs_the_hires_fix_and_says_how(qtbot, idle_app, name, strength, hires_steps):
     """A1111 (and Forge, reForge, SD.Next) write the first pass's size and how the Hires fix enlarged it: reuse
     makes the first pass at that size and this app's Hires fix after it, and says what differs (the upscaler)."""

@@ -259,7 +259,8 @@ def parse_comfyui_graph(data: Any) -> ImageMetadata | None:
         extra["scheduler"] = scheduler
     return ImageMetadata(
         format="comfyui", prompt="\n".join(graph.texts(inputs.get("positive"))),
-        negative_prompt="\n".join(graph.texts(inputs.get("negative"), "negative")), steps=to_int(steps), sampler=sampler_name,
+        negative_prompt="\n".join(graph.texts(inputs.get("negative"), "negative")), steps=to_int(steps),
+        sampler=sampler_name,
         guidance=to_float(guidance), seed=to_int(seed), width=width, height=height, model_name=model_name,
         loras=tuple(loras), clip_skip=clip_skip, vae_name=_vae(graph, sampler_node), extra=extra,
     )

@@ -227,12 +227,13 @@ def hires_note(metadata: ImageMetadata) -> str | None:
     if settings is None:
         return (f"The image was made at {width} × {height} and then {enlarged}; reuse makes the first pass, at "
                 f"{width} × {height}.")
-    said = "denoising strength" in {key.lower() for key in metadata.extra}
+    said = "" if "denoising strength" in {key.lower() for key in metadata.extra} else \
+        " (A1111’s default: the image does not say)"
     own = _second_pass_own(metadata)
     return (f"The image was made at {width} × {height} and then {enlarged}; reuse runs the Hires fix at "
-            f"×{settings.scale:g}, strength {settings.strength:g}{'' if said else ' (A1111’s default: the image does not say)'}"
-            ", enlarging with Lanczos." + (f" The second pass had its own {_listed(own)}, which reuse does not repeat: "
-                                            "it runs with the first pass's." if own else ""))
+            f"×{settings.scale:g}, strength {settings.strength:g}{said}, enlarging with Lanczos."
+            + (f" The second pass had its own {_listed(own)}, which reuse does not repeat: it runs with the first "
+               "pass's." if own else ""))
 
 
 def _second_pass_own(metadata: ImageMetadata) -> list[str]:
