@@ -143,3 +143,20 @@ def test_a_power_lora_loaders_rows_in_a_workflow():
              [5, 3, 0, 5, 1, "CONDITIONING"], [6, 4, 0, 5, 3, "LATENT"]]
     metadata = parse_comfyui_workflow(json.dumps({"nodes": nodes, "links": links}))
     assert (metadata.model_name, metadata.loras, metadata.seed) == ("base", (("detail", 0.9, None),), 7)
+
+
+def test_a_lora_loader_stacks_rows_in_a_workflow():
+    nodes = [
+        node(1, "CheckpointLoaderSimple", ["base.safetensors"]),
+        node(2, "Lora Loader Stack (rgthree)", ["a.safetensors", 0.5, "None", 1.0, "b.safetensors", 0.25, "None", 1],
+             [("model", "MODEL", 1), ("clip", "CLIP", 2)]),
+        node(3, "CLIPTextEncode", ["a harbour"], [("clip", "CLIP", 3)]),
+        node(4, "EmptyLatentImage", [512, 512, 1]),
+        node(5, "KSampler", [7, "fixed", 4, 1.0, "euler", "normal", 1.0],
+             [("model", "MODEL", 4), ("positive", "CONDITIONING", 5), ("negative", "CONDITIONING", 5),
+              ("latent_image", "LATENT", 6)]),
+    ]
+    links = [[1, 1, 0, 2, 0, "MODEL"], [2, 1, 1, 2, 1, "CLIP"], [3, 2, 1, 3, 0, "CLIP"], [4, 2, 0, 5, 0, "MODEL"],
+             [5, 3, 0, 5, 1, "CONDITIONING"], [6, 4, 0, 5, 3, "LATENT"]]
+    metadata = parse_comfyui_workflow(json.dumps({"nodes": nodes, "links": links}))
+    assert metadata.loras == (("a", 0.5, None), ("b", 0.25, None))

@@ -403,6 +403,19 @@ def test_comfyui_loras_of_rgthrees_power_lora_loader_those_switched_on():
     assert metadata.loras == (("add-detail-xl", 0.95, None), ("style", 0.8, None))
 
 
+def test_comfyui_loras_of_rgthrees_lora_loader_stack():
+    graph = sampled({
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": "base.safetensors"}),
+        "2": ("Primitive string [Crystools]", {"string": "linked.safetensors"}),
+        "9": ("Lora Loader Stack (rgthree)", {"model": ["1", 0], "clip": ["1", 1],
+                                              "lora_01": "first.safetensors", "strength_01": 0.6,
+                                              "lora_02": "None", "strength_02": 1.0,
+                                              "lora_03": "zero.safetensors", "strength_03": 0.0,
+                                              "lora_04": ["2", 0], "strength_04": 0.3}),
+    })
+    assert parse_chunks({"prompt": graph}).loras == (("first", 0.6, None), ("linked", 0.3, None))
+
+
 def test_comfyui_lora_stacks_of_comfyroll_and_efficiency_nodes():
     """Comfyroll's stacks chain into CR Apply LoRA Stack (the upstream stack's LoRAs first; "Off" ones not
     applied); Efficiency's Efficient Loader applies its own LoRA, then its LoRA Stacker's first `lora_count`."""

@@ -282,8 +282,8 @@ def _vae(graph: _Graph, sampler_node: str) -> str | None:
 
 def _model(graph: _Graph, link: Any) -> tuple[str | None, list[tuple[str, float, None]]]:
     """The loader at the end of the model path, and the LoRAs applied along it (base first): LoRA loaders, the
-    LoRAs switched on in rgthree's Power Lora Loader, and the stacks (Comfyroll's, Efficiency's) an applier or
-    loader on the path takes."""
+    rows of rgthree's Power Lora Loader (those switched on) and Lora Loader Stack, and the stacks (Comfyroll's,
+    Efficiency's) an applier or loader on the path takes."""
     loras = []
     for node in graph.upstream(link, ("model", "unet", "base_model", "MODEL")):
         inputs = node["inputs"]
@@ -294,7 +294,7 @@ def _model(graph: _Graph, link: Any) -> tuple[str | None, list[tuple[str, float,
             weight = graph.value(weight, (*_LORA_WEIGHTS, *_VALUE_NAMES), (int, float))
             if name and name != "None" and stem(name):
                 found.append((stem(name), to_float(weight) if weight is not None else 1.0, None))
-        found += _stacked(graph, inputs.get("lora_stack")) + _power_loras(inputs)
+        found += _stacked(graph, inputs.get("lora_stack")) + _row_loras(graph, inputs)
         loras.extend(reversed(found))
         for name in _MODEL_NAMES:
             if name in inputs:
@@ -303,14 +303,21 @@ def _model(graph: _Graph, link: Any) -> tuple[str | None, list[tuple[str, float,
     return None, loras[::-1]
 
 
-def _power_loras(inputs: dict) -> list[tuple[str, float, None]]:
-    """rgthree's Power Lora Loader: `lora_1`, `lora_2` … each {"on", "lora", "strength"}."""
+def _row_loras(graph: _Graph, inputs: dict) -> list[tuple[str, float, None]]:
+    """LoRAs in numbered rows: rgthree's Power Lora Loader (`lora_1`, `lora_2` … each {"on", "lora",
+    "strength"}) and its Lora Loader Stack (`lora_01` with `strength_01` …; "None" for an empty row)."""
     found = []
-    for key in sorted((key for key in inputs if key.startswith("lora_") and isinstance(inputs[key], dict)),
+    for key in sorted((key for key in inputs if re.fullmatch(r"lora_\d+", key)),
                       key=lambda key: to_int(key.removeprefix("lora_")) or 0):
         entry = inputs[key]
-        name, strength = entry.get("lora"), to_float(entry.get("strength"))
-        if entry.get("on") is True and isinstance(name, str) and stem(name) and name != "None":
+        if isinstance(entry, dict):
+            name, strength, on = entry.get("lora"), to_float(entry.get("strength")), entry.get("on") is True
+        else:
+            name = graph.value(entry, (key, *_VALUE_NAMES), str)
+            strength_key = f"strength_{key.removeprefix('lora_')}"
+            strength = to_float(graph.value(inputs.get(strength_key), (strength_key, *_VALUE_NAMES), (int, float)))
+            on = strength != 0
+        if on and isinstance(name, str) and stem(name) and name != "None":
             found.append((stem(name), strength if strength is not None else 1.0, None))
     return found
 

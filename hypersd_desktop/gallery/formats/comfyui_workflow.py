@@ -47,6 +47,7 @@ _WIDGETS: dict[str, tuple[str, ...]] = {
     "LoraLoaderModelOnly": ("lora_name", "strength_model"),
     "CheckpointLoader|pysssss": ("ckpt_name",),  # pysssss's loaders with preview images
     "LoraLoader|pysssss": ("lora_name", "strength_model", "strength_clip"),
+    "Lora Loader Stack (rgthree)": tuple(f"{part}_0{row}" for row in range(1, 5) for part in ("lora", "strength")),
     "EmptyLatentImage": ("width", "height", "batch_size"),
     "EmptySD3LatentImage": ("width", "height", "batch_size"),
     "LatentUpscale": ("upscale_method", "width", "height", "crop"),
