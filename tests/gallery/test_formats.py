@@ -600,3 +600,29 @@ def test_comfyui_prompts_of_flux_and_sd3_text_encoders():
     metadata = parse_chunks({"prompt": json.dumps(data)})
     assert (metadata.prompt, metadata.negative_prompt) == ("a lighthouse", "blurry\nblurry, lowres")
     assert metadata.model_name == "flux1-dev"
+
+
+def test_comfyui_easy_use_pipes_from_the_loader_through_pre_sampling():
+    """Easy-Use's loader holds the model, prompts, size (a preset over its widths), clip skip, LoRA and VAE, and
+    passes them on as a pipe; its pre-sampling node adds the seed, steps, guidance and sampler; its kSampler only
+    runs the pipe. Read as one sampler."""
+    graph = comfy({
+        "1": ("easy a1111Loader", {"ckpt_name": "sd15/majicmixRealistic_v7.safetensors", "vae_name": "Baked VAE",
+                                   "clip_skip": -2, "lora_name": "detail.safetensors", "lora_model_strength": 0.7,
+                                   "lora_clip_strength": 1.0, "resolution": "512 x 768", "empty_latent_width": 512,
+                                   "empty_latent_height": 512, "positive": "a girl in a garden",
+                                   "negative": "lowres, bad hands", "batch_size": 1, "a1111_prompt_style": False}),
+        "2": ("easy preSampling", {"pipe": ["1", 0], "steps": 25, "cfg": 7.0, "sampler_name": "dpmpp_2m",
+                                   "scheduler": "karras", "denoise": 1.0, "seed": 987654321}),
+        "3": ("easy kSampler", {"pipe": ["2", 0], "image_output": "Preview", "link_id": 0, "save_prefix": "ComfyUI"}),
+    })
+    metadata = parse_chunks({"prompt": graph})
+    assert (metadata.prompt, metadata.negative_prompt) == ("a girl in a garden", "lowres, bad hands")
+    assert (metadata.seed, metadata.steps, metadata.guidance, metadata.sampler) == (987654321, 25, 7.0, "dpmpp_2m")
+    assert (metadata.width, metadata.height, metadata.clip_skip) == (512, 768, 2)
+    assert (metadata.model_name, metadata.loras, metadata.vae_name) == ("majicmixRealistic_v7",
+                                                                        (("detail", 0.7, None),), None)
+    from hypersd_desktop.gallery.formats.comfyui import parse_comfyui_graph
+
+    data = json.loads(graph)
+    assert parse_comfyui_graph(data) == metadata and data == json.loads(graph)  # the caller's graph is left as is

@@ -221,6 +221,7 @@ def parse_comfyui_graph(data: Any) -> ImageMetadata | None:
     if not is_comfyui_graph(data):
         return None
     graph = _Graph(data)
+    _unpipe(graph)
     found = _generating_sampler(graph)
     if found is None:
         return None
@@ -266,6 +267,34 @@ def parse_comfyui_graph(data: Any) -> ImageMetadata | None:
     )
 
 
+def _unpipe(graph: _Graph) -> None:
+    """Easy-Use's pipes (from tinyterra's): a loader (`easy a1111Loader`, `easy fullLoader` …) holds the model,
+    prompts, size, clip skip and VAE and passes them on as one `pipe`; a pre-sampling node (`easy preSampling`,
+    `easy fullkSampler` …) adds the seed, steps, guidance and sampler. Such a node is given the links a sampler
+    has, to the loader's outputs in the order its pipe carries them, and is walked as one."""
+    for name, node in list(graph.nodes.items()):
+        inputs = node["inputs"]
+        if "steps" not in inputs or "sampler_name" not in inputs or graph.node(inputs.get("pipe")) is None:
+            continue
+        loader = next((link for link in _pipe_links(graph, inputs["pipe"])
+                       if {"positive", "negative"} <= graph.node(link)["inputs"].keys()), None)
+        if loader is not None and "latent_image" not in inputs:
+            key = str(loader[0])
+            graph.nodes[name] = {  # a copy: the caller's graph stays as it was
+                "class_type": f"{node.get('class_type')} (as a KSampler)",  # so that it is taken for a sampler
+                "inputs": {**inputs, "model": [key, 0], "positive": [key, 1], "negative": [key, 2],
+                           "latent_image": [key, 3], "optional_vae": [key, 4]}}
+
+
+def _pipe_links(graph: _Graph, link: Any) -> list:
+    """The links along a chain of pipes, from `link` back."""
+    found = []
+    while graph.node(link) is not None and len(found) < _MAX_DEPTH:
+        found.append(link)
+        link = graph.node(link)["inputs"].get("pipe")
+    return found
+
+
 def _vae(graph: _Graph, sampler_node: str) -> str | None:
     """The VAE file a VAE Decode of the sampler's result reads, when a loader of its own gives it rather than the
     checkpoint (a `VAELoader`'s `vae_name`); for a sampler that decodes itself (Efficiency's), the VAE it takes."""
@@ -294,7 +323,8 @@ def _model(graph: _Graph, link: Any) -> tuple[str | None, list[tuple[str, float,
             weight = graph.value(weight, (*_LORA_WEIGHTS, *_VALUE_NAMES), (int, float))
             if name and name != "None" and stem(name):
                 found.append((stem(name), to_float(weight) if weight is not None else 1.0, None))
-        found += _stacked(graph, inputs.get("lora_stack")) + _row_loras(graph, inputs)
+        found += _stacked(graph, inputs.get("lora_stack", inputs.get("optional_lora_stack")))
+        found += _row_loras(graph, inputs)
         loras.extend(reversed(found))
         for name in _MODEL_NAMES:
             if name in inputs:
@@ -354,6 +384,9 @@ def _size(graph: _Graph, link: Any) -> tuple[int | None, int | None]:
     for node in graph.upstream(link, ("samples", "latent", "latent_image", "latents", "LATENT", "pixels", "image",
                                       "images")):
         inputs = node["inputs"]
+        if "empty_latent_width" in inputs and isinstance(inputs.get("resolution"), str) \
+                and (size := size_of(inputs["resolution"]))[0]:  # Easy-Use's loaders: a preset, else the widths
+            return size
         for across, down in (("width", "height"), ("empty_latent_width", "empty_latent_height")):  # Efficiency's
             if across in inputs and down in inputs:
                 width = graph.value(inputs[across], (across, *_VALUE_NAMES), (int, float))
