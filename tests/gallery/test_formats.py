@@ -626,3 +626,21 @@ def test_comfyui_easy_use_pipes_from_the_loader_through_pre_sampling():
 
     data = json.loads(graph)
     assert parse_comfyui_graph(data) == metadata and data == json.loads(graph)  # the caller's graph is left as is
+
+
+def test_comfyui_impact_packs_ksampler_with_a_basic_pipe():
+    graph = comfy({
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": "base.safetensors"}),
+        "2": ("CLIPTextEncode", {"text": "a lighthouse", "clip": ["1", 1]}),
+        "3": ("CLIPTextEncode", {"text": "blurry", "clip": ["1", 1]}),
+        "4": ("ToBasicPipe", {"model": ["1", 0], "clip": ["1", 1], "vae": ["1", 2], "positive": ["2", 0],
+                              "negative": ["3", 0]}),
+        "5": ("EmptyLatentImage", {"width": 640, "height": 512, "batch_size": 1}),
+        "6": ("ImpactKSamplerBasicPipe", {"basic_pipe": ["4", 0], "seed": 11, "steps": 6, "cfg": 2.0,
+                                          "sampler_name": "euler", "scheduler": "sgm_uniform", "denoise": 1.0,
+                                          "latent_image": ["5", 0]}),
+    })
+    metadata = parse_chunks({"prompt": graph})
+    assert (metadata.prompt, metadata.negative_prompt, metadata.seed, metadata.steps) == ("a lighthouse", "blurry",
+                                                                                          11, 6)
+    assert (metadata.model_name, metadata.width, metadata.height) == ("base", 640, 512)

@@ -271,9 +271,15 @@ def _unpipe(graph: _Graph) -> None:
     """Easy-Use's pipes (from tinyterra's): a loader (`easy a1111Loader`, `easy fullLoader` …) holds the model,
     prompts, size, clip skip and VAE and passes them on as one `pipe`; a pre-sampling node (`easy preSampling`,
     `easy fullkSampler` …) adds the seed, steps, guidance and sampler. Such a node is given the links a sampler
-    has, to the loader's outputs in the order its pipe carries them, and is walked as one."""
+    has, to the loader's outputs in the order its pipe carries them, and is walked as one. Impact Pack's
+    `KSampler (pipe)` takes the model and prompts packed by ToBasicPipe as its `basic_pipe`."""
     for name, node in list(graph.nodes.items()):
         inputs = node["inputs"]
+        packed = graph.node(inputs.get("basic_pipe"))  # Impact Pack's: ToBasicPipe's model, prompts …
+        if "steps" in inputs and packed is not None and {"model", "positive", "negative"} <= packed["inputs"].keys():
+            graph.nodes[name] = {**node, "inputs": {**{part: packed["inputs"][part] for part in
+                                                       ("model", "positive", "negative")}, **inputs}}
+            continue
         if "steps" not in inputs or "sampler_name" not in inputs or graph.node(inputs.get("pipe")) is None:
             continue
         loader = next((link for link in _pipe_links(graph, inputs["pipe"])
