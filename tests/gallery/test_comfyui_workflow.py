@@ -160,3 +160,24 @@ def test_a_lora_loader_stacks_rows_in_a_workflow():
              [5, 3, 0, 5, 1, "CONDITIONING"], [6, 4, 0, 5, 3, "LATENT"]]
     metadata = parse_comfyui_workflow(json.dumps({"nodes": nodes, "links": links}))
     assert metadata.loras == (("a", 0.5, None), ("b", 0.25, None))
+
+
+def test_a_flux_encoders_texts_and_a_concatenation_in_a_workflow():
+    nodes = [
+        node(1, "UNETLoader", ["flux1-dev.safetensors", "default"]),
+        node(2, "PrimitiveStringMultiline", ["a red fox"]),
+        node(3, "StringConcatenate", ["", " in the snow", ""], [("string_a", "STRING", 1)]),
+        node(4, "CLIPTextEncodeFlux", ["", "", 3.5], [("clip", "CLIP", None), ("clip_l", "STRING", 2),
+                                                      ("t5xxl", "STRING", 3)]),
+        node(5, "CLIPTextEncodeFlux", ["blurry", "blurry /* not this */", 3.5], [("clip", "CLIP", None)]),
+        node(6, "EmptySD3LatentImage", [1024, 768, 1]),
+        node(7, "KSampler", [3, "fixed", 20, 1.0, "euler", "simple", 1.0],
+             [("model", "MODEL", 4), ("positive", "CONDITIONING", 5), ("negative", "CONDITIONING", 6),
+              ("latent_image", "LATENT", 7)]),
+    ]
+    links = [[1, 2, 0, 3, 0, "STRING"], [2, 3, 0, 4, 1, "STRING"], [3, 3, 0, 4, 2, "STRING"],
+             [4, 1, 0, 7, 0, "MODEL"], [5, 4, 0, 7, 1, "CONDITIONING"], [6, 5, 0, 7, 2, "CONDITIONING"],
+             [7, 6, 0, 7, 3, "LATENT"]]
+    metadata = parse_comfyui_workflow(json.dumps({"nodes": nodes, "links": links}))
+    assert (metadata.prompt, metadata.negative_prompt) == ("a red fox in the snow", "blurry")
+    assert (metadata.model_name, metadata.width, metadata.height, metadata.steps) == ("flux1-dev", 1024, 768, 20)

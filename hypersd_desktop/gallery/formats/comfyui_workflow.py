@@ -36,6 +36,9 @@ _WIDGETS: dict[str, tuple[str, ...]] = {
     "CLIPTextEncode": ("text",),
     "CLIPTextEncodeSDXL": ("width", "height", "crop_w", "crop_h", "target_width", "target_height", "text_g", "text_l"),
     "CLIPTextEncodeSDXLRefiner": ("ascore", "width", "height", "text"),
+    "CLIPTextEncodeFlux": ("clip_l", "t5xxl", "guidance"),
+    "CLIPTextEncodeSD3": ("clip_l", "clip_g", "t5xxl", "empty_padding"),
+    "StringConcatenate": ("string_a", "string_b", "delimiter"),
     "CLIPSetLastLayer": ("stop_at_clip_layer",),
     "CheckpointLoaderSimple": ("ckpt_name",),
     "CheckpointLoader": ("config_name", "ckpt_name"),
@@ -60,7 +63,7 @@ _WIDGETS: dict[str, tuple[str, ...]] = {
     "PrimitiveStringMultiline": ("value",),
 }
 _CONTROL = {"fixed", "increment", "decrement", "randomize"}
-_PROMPTS = {"text", "text_g", "text_l"}  # the text widgets whose comments the front end strips before queueing
+_PROMPTS = {"text", "text_g", "text_l", "clip_l", "clip_g", "t5xxl"}  # texts the front end strips of comments
 _COMMENTS = re.compile(r"/\*[\s\S]*?\*/|//[^\n]*")
 _SIZE = re.compile(r"\s*\d+\s*[x×]\s*\d+")
 _PASS_THROUGH = {"Reroute"}
