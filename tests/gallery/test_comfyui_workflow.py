@@ -124,15 +124,12 @@ def test_the_text_an_image_saver_writes_beside_a_workflow_says_what_ran(tmp_path
     assert (metadata.format, metadata.prompt, metadata.seed) == ("a1111", "a red fox", 7)
 
 
-def test_a_power_lora_loaders_rows_in_a_workflow():
-    """rgthree's Power Lora Loader keeps its LoRA rows as objects among its widget values."""
+def with_lora_node(lora_node: dict) -> str:
+    """A workflow of a checkpoint, `lora_node` (id 2) on its model and CLIP, a prompt, and a KSampler."""
     nodes = [
         node(1, "CheckpointLoaderSimple", ["base.safetensors"]),
-        node(2, "Power Lora Loader (rgthree)", [{}, {"type": "PowerLoraLoaderHeaderWidget"},
-                                                {"on": True, "lora": "detail.safetensors", "strength": 0.9,
-                                                 "strengthTwo": None},
-                                                {"on": False, "lora": "off.safetensors", "strength": 1}, {}, ""],
-             [("model", "MODEL", 1), ("clip", "CLIP", 2)]),
+        {**lora_node, "id": 2, "inputs": [{"name": "model", "type": "MODEL", "link": 1},
+                                          {"name": "clip", "type": "CLIP", "link": 2}]},
         node(3, "CLIPTextEncode", ["a harbour"], [("clip", "CLIP", 3)]),
         node(4, "EmptyLatentImage", [512, 512, 1]),
         node(5, "KSampler", [7, "fixed", 4, 1.0, "euler", "normal", 1.0],
@@ -141,24 +138,21 @@ def test_a_power_lora_loaders_rows_in_a_workflow():
     ]
     links = [[1, 1, 0, 2, 0, "MODEL"], [2, 1, 1, 2, 1, "CLIP"], [3, 2, 1, 3, 0, "CLIP"], [4, 2, 0, 5, 0, "MODEL"],
              [5, 3, 0, 5, 1, "CONDITIONING"], [6, 4, 0, 5, 3, "LATENT"]]
-    metadata = parse_comfyui_workflow(json.dumps({"nodes": nodes, "links": links}))
+    return json.dumps({"nodes": nodes, "links": links})
+
+
+def test_a_power_lora_loaders_rows_in_a_workflow():
+    """rgthree's Power Lora Loader keeps its LoRA rows as objects among its widget values."""
+    rows = [{}, {"type": "PowerLoraLoaderHeaderWidget"},
+            {"on": True, "lora": "detail.safetensors", "strength": 0.9, "strengthTwo": None},
+            {"on": False, "lora": "off.safetensors", "strength": 1}, {}, ""]
+    metadata = parse_comfyui_workflow(with_lora_node(node(2, "Power Lora Loader (rgthree)", rows)))
     assert (metadata.model_name, metadata.loras, metadata.seed) == ("base", (("detail", 0.9, None),), 7)
 
 
 def test_a_lora_loader_stacks_rows_in_a_workflow():
-    nodes = [
-        node(1, "CheckpointLoaderSimple", ["base.safetensors"]),
-        node(2, "Lora Loader Stack (rgthree)", ["a.safetensors", 0.5, "None", 1.0, "b.safetensors", 0.25, "None", 1],
-             [("model", "MODEL", 1), ("clip", "CLIP", 2)]),
-        node(3, "CLIPTextEncode", ["a harbour"], [("clip", "CLIP", 3)]),
-        node(4, "EmptyLatentImage", [512, 512, 1]),
-        node(5, "KSampler", [7, "fixed", 4, 1.0, "euler", "normal", 1.0],
-             [("model", "MODEL", 4), ("positive", "CONDITIONING", 5), ("negative", "CONDITIONING", 5),
-              ("latent_image", "LATENT", 6)]),
-    ]
-    links = [[1, 1, 0, 2, 0, "MODEL"], [2, 1, 1, 2, 1, "CLIP"], [3, 2, 1, 3, 0, "CLIP"], [4, 2, 0, 5, 0, "MODEL"],
-             [5, 3, 0, 5, 1, "CONDITIONING"], [6, 4, 0, 5, 3, "LATENT"]]
-    metadata = parse_comfyui_workflow(json.dumps({"nodes": nodes, "links": links}))
+    rows = ["a.safetensors", 0.5, "None", 1.0, "b.safetensors", 0.25, "None", 1]
+    metadata = parse_comfyui_workflow(with_lora_node(node(2, "Lora Loader Stack (rgthree)", rows)))
     assert metadata.loras == (("a", 0.5, None), ("b", 0.25, None))
 
 
