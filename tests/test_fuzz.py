@@ -1,5 +1,5 @@
 """Seeded fuzzing of the parsers that read files and text made elsewhere: the weights inspector, the
-image metadata reader (with the gallery import behind it), the batch job parser and the prompt reader. Every input
+image metadata reader (with the gallery import behind it; JPEG IPTC segments among its inputs), the batch job parser and the prompt reader. Every input
 gives a result or one of the app's own errors, never another exception, within a time and
 memory bound. The seed is fixed, so a failure repeats; FUZZ_CASES and FUZZ_SEED search further."""
 
@@ -167,6 +167,31 @@ def comfy_workflow(rng: random.Random, real: list[dict]) -> str:
     return json.dumps(workflow, allow_nan=True)
 
 
+MOCHI_KEYS = ["Metadata Version", "Include in Image", "Exclude from Image", "Model", "Steps", "Guidance Scale", "Seed",
+              "Size", "Upscaler", "Input Images", "Scheduler", "Generator"]
+
+
+def mochi_caption(rng: random.Random) -> str:
+    """A caption in Mochi Diffusion's layout (fields by "; " or a line each) with junk among its keys and values."""
+    fields = [f"{rng.choice(MOCHI_KEYS) if rng.random() < 0.8 else junk_text(rng)}:"
+              f"{rng.choice([' ', '', ';', ' ; '])}{junk_value(rng)}" for _ in range(rng.randrange(8))]
+    if rng.random() < 0.5:
+        return "\n".join(["Metadata Version: 2", *fields]) + rng.choice(["", "\\", "\\n\r"])
+    return "; ".join(["Include in Image: " + str(junk_value(rng)), *fields, "Generator: Mochi Diffusion 5.2"])
+
+
+def iptc_resource(rng: random.Random, caption: str) -> bytes:
+    """A JPEG's APP13 segment: IPTC datasets, some with lengths that lie or run past the end."""
+    data = b""
+    for record, number, value in [(1, 90, b"\x1b%G"), (2, rng.choice([120, 65, 0]), caption.encode("utf-8", "replace"))]:
+        length = len(value) if rng.random() < 0.8 else rng.choice([0, 2**15 - 1, 2**15 + 4, 2**16 - 1])
+        data += bytes([0x1C, record, number]) + struct.pack(">H", length) + value
+    data = data[: rng.randrange(len(data) + 1)] if rng.random() < 0.2 else data
+    body = (b"Photoshop 3.0\0" + b"8BIM" + struct.pack(">H", 0x0404) + b"\0\0" + struct.pack(">I", len(data)) + data
+            + b"\0" * (len(data) % 2))
+    return b"\xff\xed" + struct.pack(">H", len(body) + 2) + body
+
+
 def image_bytes(rng: random.Random, workflows: list[dict]) -> tuple[str, bytes]:
     picture = Image.new("RGB", (8, 8), (rng.randrange(256), 0, 0))
     buffer = io.BytesIO()
@@ -174,9 +199,13 @@ def image_bytes(rng: random.Random, workflows: list[dict]) -> tuple[str, bytes]:
     if kind == "png":
         info = PngInfo()
         for key in rng.sample(["parameters", "prompt", "workflow", "hypersd", "invokeai_metadata", "sd-metadata",
-                               "Dream", "Comment", "fooocus_scheme"], rng.randrange(1, 4)):
+                               "Dream", "Comment", "fooocus_scheme", "Description", "XML:com.adobe.xmp"],
+                              rng.randrange(1, 4)):
             text = comfy_graph(rng) if key in ("prompt", "invokeai_metadata", "Comment", "hypersd") \
-                else comfy_workflow(rng, workflows) if key == "workflow" else parameters_text(rng)
+                else comfy_workflow(rng, workflows) if key == "workflow" \
+                else mochi_caption(rng) if key == "Description" \
+                else f"<dc:description><rdf:Alt><rdf:li>{mochi_caption(rng)}</rdf:li>" if key == "XML:com.adobe.xmp" \
+                else parameters_text(rng)
             (info.add_itxt if rng.random() < 0.5 else info.add_text)(key, text)
         picture.save(buffer, "PNG", pnginfo=info)
     else:
@@ -185,8 +214,12 @@ def image_bytes(rng: random.Random, workflows: list[dict]) -> tuple[str, bytes]:
         exif.get_ifd(0x8769)[0x9286] = rng.choice([b"UNICODE\0", b"ASCII\0\0\0", b""]) + comment
         if rng.random() < 0.5:
             exif[0x010F] = "Prompt: " + comfy_graph(rng)
+        if rng.random() < 0.3:
+            exif[0x010E] = mochi_caption(rng)
         picture.save(buffer, kind.upper(), exif=exif.tobytes())
     data = buffer.getvalue()
+    if kind == "jpeg" and rng.random() < 0.4:
+        data = data[:2] + iptc_resource(rng, mochi_caption(rng)) + data[2:]
     if rng.random() < 0.1:  # damaged on disk
         data = data[: rng.randrange(len(data))]
     return kind, data

@@ -1,11 +1,13 @@
 """Images in the layouts of tools no public test suite has sample files of (Draw Things, Easy
-Diffusion), written as those tools write them, for the reader, gallery and window tests; and the
+Diffusion, Mochi Diffusion), written as those tools write them, for the reader, gallery and window tests; and the
 hashes A1111 names files by, computed here from its definition, not with the app's code."""
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
+import struct
 from pathlib import Path
 
 from PIL import Image
@@ -38,6 +40,46 @@ def easy_diffusion_png(path: Path, chunks: dict = EASY_DIFFUSION) -> Path:
     for key, value in chunks.items():
         info.add_text(key, value)
     Image.new("RGB", (16, 16), (90, 60, 30)).save(path, pnginfo=info)
+    return path
+
+
+MOCHI = ("Include in Image: a lighthouse; stormy sea, dramatic sky; Exclude from Image: ; Model: sd-1.5_512x512; "
+         "Steps: 12; Guidance Scale: 7.5; Seed: 3141592653; Size: 512x768; Scheduler: DPM-Solver++; "
+         "ML Compute Unit: CPU & Neural Engine; Generator: Mochi Diffusion 5.2")
+
+
+def _mochi_xmp(caption: str) -> str:
+    """The XMP packet macOS's ImageIO writes for an IPTC Caption-Abstract: its dc:description."""
+    text = caption.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?><x:xmpmeta xmlns:x="adobe:ns:meta/" '
+            'x:xmptk="XMP Core 6.0.0"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+            '<rdf:Description rdf:about="" xmlns:dc="http://purl.org/dc/elements/1.1/" '
+            'xmlns:photoshop="http://ns.adobe.com/photoshop/1.0/"><dc:description><rdf:Alt>'
+            f'<rdf:li xml:lang="x-default">{text}</rdf:li></rdf:Alt></dc:description></rdf:Description></rdf:RDF>'
+            '</x:xmpmeta><?xpacket end="w"?>')
+
+
+def mochi_png(path: Path, caption: str = MOCHI) -> Path:
+    """Mochi Diffusion's caption as ImageIO stores IPTC in a PNG: XMP in an iTXt chunk."""
+    info = PngInfo()
+    info.add_itxt("XML:com.adobe.xmp", _mochi_xmp(caption))
+    Image.new("RGB", (16, 24), (20, 40, 80)).save(path, pnginfo=info)
+    return path
+
+
+def mochi_jpeg(path: Path, caption: str = MOCHI, xmp: bool = False) -> Path:
+    """Mochi Diffusion's caption as IPTC-IIM in a JPEG's APP13 Photoshop segment (UTF-8, said by 1:90), beside
+    the program's name and version; with `xmp`, also as the XMP packet."""
+    def dataset(record: int, number: int, value: bytes) -> bytes:
+        return bytes([0x1C, record, number]) + struct.pack(">H", len(value)) + value
+    iim = (dataset(1, 90, b"\x1b%G") + dataset(2, 0, b"\x00\x04") + dataset(2, 65, b"Mochi Diffusion")
+           + dataset(2, 70, b"5.2") + dataset(2, 120, caption.encode()))
+    resource = b"8BIM" + struct.pack(">H", 0x0404) + b"\0\0" + struct.pack(">I", len(iim)) + iim + b"\0" * (len(iim) % 2)
+    body = b"Photoshop 3.0\0" + resource
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 24), (20, 40, 80)).save(buffer, "JPEG", **({"xmp": _mochi_xmp(caption).encode()} if xmp else {}))
+    data = buffer.getvalue()
+    path.write_bytes(data[:2] + b"\xff\xed" + struct.pack(">H", len(body) + 2) + body + data[2:])
     return path
 
 

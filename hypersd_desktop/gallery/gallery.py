@@ -130,14 +130,39 @@ def _inflate(data: bytes) -> bytes:
 
 
 def _binary_chunks(info: dict) -> dict[str, str]:
-    """Metadata Pillow leaves as bytes in a JPEG or WebP: the XMP packet (Draw Things) and the
-    JPEG comment (Fooocus)."""
+    """Metadata Pillow leaves as bytes in a JPEG or WebP: the XMP packet (Draw Things), the
+    JPEG comment (Fooocus) and the IPTC caption of a JPEG's Photoshop segment (Mochi Diffusion)."""
     chunks = {}
     for key, name in (("xmp", "XML:com.adobe.xmp"), ("comment", "Comment")):
         value = info.get(key)
         if isinstance(value, bytes) and len(value) <= MAX_TEXT_BYTES:
             chunks[name] = value.decode("utf-8", errors="replace")
+    resources = info.get("photoshop")
+    iptc = resources.get(_IPTC_RESOURCE) if isinstance(resources, dict) else None
+    caption = _iptc_datasets(iptc).get((2, 120)) if isinstance(iptc, bytes) else None
+    if caption is not None:  # UTF-8 as ImageIO writes it; without a character set named, often Latin-1
+        try:
+            chunks["IPTC:Caption-Abstract"] = caption.decode("utf-8")
+        except UnicodeDecodeError:
+            chunks["IPTC:Caption-Abstract"] = caption.decode("latin-1")
     return chunks
+
+
+_IPTC_RESOURCE = 0x0404  # the Photoshop image resource holding IPTC-IIM data
+
+
+def _iptc_datasets(data: bytes) -> dict[tuple[int, int], bytes]:
+    """IPTC-IIM datasets by (record, dataset), the first of each: a tag byte 0x1C, record, dataset, a 2-byte
+    length, the value. Stops at anything else (an extended length, damage)."""
+    found: dict[tuple[int, int], bytes] = {}
+    offset = 0
+    while offset + 5 <= len(data) and data[offset] == 0x1C:
+        record, dataset, length = data[offset + 1], data[offset + 2], int.from_bytes(data[offset + 3:offset + 5], "big")
+        if length & 0x8000:
+            break
+        found.setdefault((record, dataset), data[offset + 5:offset + 5 + length])
+        offset += 5 + length
+    return found
 
 
 def _utf8(text: str) -> str:
@@ -166,6 +191,8 @@ def _exif_chunks(exif) -> dict[str, str]:
             label, sep, rest = value.partition(":")
             if sep and label.strip().lower() in ("prompt", "workflow") and rest.lstrip().startswith("{"):
                 chunks[label.strip().lower()] = rest.strip().rstrip("\0")
+            elif tag == _EXIF_DESCRIPTION and value.strip("\0 "):
+                chunks["Description"] = value.rstrip("\0")
     comment = exif.get_ifd(0x8769).get(_EXIF_USER_COMMENT) or exif.get(_EXIF_USER_COMMENT)  # some savers use IFD0
     if comment:
         chunks["parameters"] = _decode_user_comment(comment).rstrip("\0")

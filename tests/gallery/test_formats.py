@@ -19,7 +19,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from hypersd_desktop.gallery.formats import parse_chunks, sampler_key
 from hypersd_desktop.gallery.gallery import read_metadata
-from tool_layouts import draw_things_png, easy_diffusion_png
+from tool_layouts import MOCHI, draw_things_png, easy_diffusion_png, mochi_jpeg, mochi_png
 
 
 def png(path, mode="RGB", **chunks):
@@ -96,6 +96,56 @@ def test_draw_things_json_in_a_jpeg_user_comment(tmp_path):
     metadata, *_ = read_metadata(path)
     assert (metadata.format, metadata.prompt, metadata.seed, metadata.width, metadata.model_name) == (
         "drawthings", "a lantern", 4041, 768, "flux_1_schnell_q5p")
+
+
+@pytest.mark.parametrize("write", [mochi_png, mochi_jpeg, lambda path: mochi_jpeg(path, xmp=True)],
+                         ids=["png-xmp", "jpeg-iptc", "jpeg-iptc-and-xmp"])
+def test_mochi_diffusion_caption(tmp_path, write):
+    """Mochi's fields joined by "; ": the prompt keeps its own "; " (only "; " before one of Mochi's keys ends a
+    field), an empty negative prompt stays empty."""
+    metadata, *_ = read_metadata(write(tmp_path / ("m.png" if write is mochi_png else "m.jpg")))
+    assert (metadata.format, metadata.prompt, metadata.negative_prompt) == (
+        "mochi", "a lighthouse; stormy sea, dramatic sky", "")
+    assert (metadata.seed, metadata.steps, metadata.guidance, metadata.width, metadata.height) == (
+        3141592653, 12, 7.5, 512, 768)
+    assert (metadata.model_name, metadata.sampler_key) == ("sd-1.5_512x512", "dpmpp_2m")
+    assert metadata.extra == {"ML Compute Unit": "CPU & Neural Engine", "Generator": "Mochi Diffusion 5.2"}
+
+
+def test_mochi_diffusion_caption_of_an_enlarged_image_gives_the_size_it_was_made_at(tmp_path):
+    caption = ("Include in Image: a fox; Exclude from Image: blurry; Model: sd-2-1; Steps: 25; Guidance Scale: 11.0; "
+               "Seed: 7; Size: 2048x3072; Upscaler: RealESRGAN; Scheduler: PNDM; ML Compute Unit: All; "
+               "Generator: Mochi Diffusion 4.7.1")
+    metadata, *_ = read_metadata(mochi_png(tmp_path / "m.png", caption))
+    assert (metadata.prompt, metadata.negative_prompt, metadata.width, metadata.height) == ("a fox", "blurry", 512, 768)
+    assert (metadata.sampler_key, metadata.extra["Upscaler"]) == ("plms", "RealESRGAN (×4, after generating)")
+
+
+def test_mochi_diffusion_line_caption_with_escapes():
+    """6.1's `Metadata Version: 2`: a field a line, backslash and line breaks escaped, repeated keys."""
+    caption = ("Metadata Version: 2\nInclude in Image: a red; blue cube\\nsecond line\nExclude from Image: back\\\\slash\n"
+               "Model: Example\nEngine: coreml\nSteps: 8\nGuidance Scale: 4.5\nSeed: 42\nSize: 64x32\n"
+               "Input Images: first, one.png\nInput Images: second.png\nScheduler: DPM-Solver++\n"
+               "Generator: Mochi Diffusion 6.1.2")
+    metadata = parse_chunks({"XML:com.adobe.xmp": '<x:xmpmeta><rdf:RDF><rdf:Description><dc:description><rdf:Alt>'
+                             f'<rdf:li xml:lang="x-default">{caption}</rdf:li></rdf:Alt></dc:description>'
+                             '</rdf:Description></rdf:RDF></x:xmpmeta>'})
+    assert (metadata.prompt, metadata.negative_prompt) == ("a red; blue cube\nsecond line", "back\\slash")
+    assert (metadata.steps, metadata.guidance, metadata.seed, metadata.width, metadata.height) == (8, 4.5, 42, 64, 32)
+    assert metadata.extra["Input Images"] == "first, one.png, second.png"
+    assert metadata.extra["Engine"] == "coreml"
+
+
+def test_mochi_diffusion_caption_as_png_text_is_not_read_as_a1111s():
+    """Scripts copying Mochi's layout write it as `Description` and `parameters` text too; A1111's reader would
+    take the whole caption for a prompt. A caption with its prompt left out (Mochi lets fields be left out) is
+    still Mochi's."""
+    metadata = parse_chunks({"Description": MOCHI, "parameters": MOCHI})
+    assert (metadata.format, metadata.prompt, metadata.steps) == ("mochi", "a lighthouse; stormy sea, dramatic sky", 12)
+    metadata = parse_chunks({"Description": "Model: sd-1.5; Steps: 8; Seed: 9; Generator: Mochi Diffusion 6.0"})
+    assert (metadata.format, metadata.prompt, metadata.steps, metadata.seed, metadata.model_name) == (
+        "mochi", "", 8, 9, "sd-1.5")
+    assert parse_chunks({"Description": "a photo; Model: x"}) is None  # a caption, not Mochi's
 
 
 def test_hugging_face_demo_json(tmp_path):

@@ -148,6 +148,7 @@ _SAMPLER_ALIASES = {
     "euler": "euler", "dpmpp_2m_sde_gpu": "dpmpp_2m_sde", "dpmpp_sde_gpu": "dpmpp_sde", "pndm": "plms",
     "dpmpp_2m_k": "dpmpp_2m", "dpmpp_2m_sde_k": "dpmpp_2m_sde", "euler_k": "euler", "lms_k": "lms", "heun_k": "heun",
     "dpm_2_k": "dpm_2", "dpmpp_sde_k": "dpmpp_sde", "restart": "restart", "deis": "deis", "ipndm": "ipndm",
+    "dpm-solver++": "dpmpp_2m", "flow match euler discrete": "euler",  # Mochi Diffusion's (Core ML's schedulers)
 }
 _SCHEDULE_WORDS = re.compile(r"\s+(karras|exponential|sgm[_ ]uniform|simple|normal|beta|uniform|align your steps)$")
 
