@@ -55,6 +55,7 @@ from hypersd_desktop.engine.inspect import LYCORIS_OTHER_METHODS
 
 KOHYA_PREFIXES = {"lora_unet_": "unet", "lora_te1_": "text_encoder", "lora_te2_": "text_encoder_2", "lora_te_": "text_encoder",
                   "lycoris_": "unet"}  # LyCORIS's own wrapper (SimpleTuner and other diffusers trainers): the UNet
+_KOHYA_STYLE = ("lora_", "lycoris_")  # keys of a layer path joined with '_', then '.' and the part
 PEFT_PREFIXES = {"unet.": "unet", "text_encoder.": "text_encoder", "text_encoder_2.": "text_encoder_2"}
 # A kohya-style layer's tensors by the suffix after its name; LyCORIS's keep their own names.
 KOHYA_PARTS = {"lora_down.weight": "down", "lora_up.weight": "up", "lora_mid.weight": "mid", "alpha": "alpha",
@@ -172,10 +173,7 @@ def load_lora_layers(path: str | Path, components: dict[str, torch.nn.Module], u
     a warning: the LoRA applies in part). Raises `InputError` when no key matches: the file is not a LoRA for
     these models.
     """
-    state = load_file(str(path), device="cpu")
-    groups = _group(state)
-    unread = {key.split(".")[0] if key.startswith(("lora_", "lycoris_")) else key.rsplit(".", 3)[0]
-              for key in state if _parse_key(key) is None and any(token in key for token in _LORA_TOKENS)}
+    groups, unread = _group(load_file(str(path), device="cpu"))
     adapters = _adapter_configs(path)
     lookups = {name: _module_lookup(module) for name, module in components.items()}
     if "unet" in lookups:
@@ -252,16 +250,19 @@ def _complete(parts: dict[str, torch.Tensor]) -> bool:
 _LORA_TOKENS = ("lora", "hada_", "lokr_", "dora_scale")  # in the names of the tensors of a layer's update
 
 
-def _group(state: dict[str, torch.Tensor]) -> dict[tuple[str, str], dict[str, torch.Tensor]]:
-    """Group tensors by (component, layer name with '.' as '_') into their parts."""
+def _group(state: dict[str, torch.Tensor]) -> tuple[dict[tuple[str, str], dict[str, torch.Tensor]], set[str]]:
+    """Tensors grouped by (component, layer name with '.' as '_') into their parts; and the layers whose tensors
+    look like a LoRA's update but are in a key style not read."""
     groups: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
+    unread: set[str] = set()
     for key, tensor in state.items():
         parsed = _parse_key(key)
-        if parsed is None:
-            continue
-        component, layer, part = parsed
-        groups.setdefault((component, layer.replace(".", "_")), {})[part] = tensor
-    return groups
+        if parsed is not None:
+            component, layer, part = parsed
+            groups.setdefault((component, layer.replace(".", "_")), {})[part] = tensor
+        elif any(token in key for token in _LORA_TOKENS):
+            unread.add(key.split(".")[0] if key.startswith(_KOHYA_STYLE) else key.rsplit(".", 3)[0])
+    return groups, unread
 
 
 def _parse_key(key: str) -> tuple[str, str, str] | None:
@@ -270,7 +271,7 @@ def _parse_key(key: str) -> tuple[str, str, str] | None:
             layer = key[len(prefix):]
             return next(((component, layer[: -len(suffix)], part) for suffix, part in _PART_SUFFIXES
                          if layer.endswith(suffix)), None)
-    if key.startswith(("lora_", "lycoris_")) and "." in key:
+    if key.startswith(_KOHYA_STYLE) and "." in key:
         stem, suffix = key.split(".", 1)  # kohya layer names join their path with '_'
         for prefix, component in KOHYA_PREFIXES.items():
             if stem.startswith(prefix):
