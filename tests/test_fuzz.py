@@ -268,7 +268,10 @@ def job_file(rng: random.Random) -> tuple[str, str]:
         rows = [",".join(str(junk_value(rng)).replace("\n", " ") for _ in header) for _ in range(rng.randrange(4))]
         text = "\n".join([",".join(header), *rows])
     else:
-        text = "\n".join(str(junk_value(rng)) for _ in range(rng.randrange(5)))
+        options = ["--prompt", "--negative_prompt", "--seed", "--steps", "--cfg_scale", "--n_iter", "--batch_size",
+                   "--sd_model", "--sampler_name", "--width", '"', "--"]
+        text = "\n".join(" ".join(f"{rng.choice(options)} {junk_value(rng)}" for _ in range(rng.randrange(1, 6)))
+                         if rng.random() < 0.5 else str(junk_value(rng)) for _ in range(rng.randrange(5)))
     return suffix, text
 
 

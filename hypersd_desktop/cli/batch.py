@@ -67,6 +67,8 @@ def _batch(gallery, args) -> int:
 
     runner = batch.BatchRunner(GenerationService(gallery.paths, gallery, ModelLibrary(gallery.paths).hash_cache()))
     print(f"batch {job_id}: {len(units)} images from {args.job.name} into {args.to}", file=sys.stderr)
+    if note := batch.unused_options(items):
+        print(f"note: {note}", file=sys.stderr)
     with ProgressBar("batch", unit="image") as bar:
         try:
             report = runner.run(job_id, units, args.to, options, on_progress=bar)

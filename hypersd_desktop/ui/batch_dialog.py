@@ -23,7 +23,7 @@ from hypersd_desktop.ui.generate_form import (
     RecipeRules, SeedBox, base_model_label, fill_hyper_box, fill_sizes, hyper_parts, select_size,
 )
 from hypersd_desktop.ui.tasks import describe_items, percent
-from hypersd_desktop.worker.batch import BatchSpec, job_id_for, parse_job, plan_units
+from hypersd_desktop.worker.batch import BatchSpec, job_id_for, parse_job, plan_units, prompt_lines, unused_options
 from hypersd_desktop.worker.bridge import WorkerBridge
 
 
@@ -40,6 +40,7 @@ class BatchDialog(QDialog):
         self.defaults = defaults
         self.job_id: int | None = None
         self.spec: BatchSpec | None = None
+        self.note: str | None = None  # what the job's A1111 lines ask for that is not used here
         settings = load_settings(library.paths)
         self.setWindowTitle("Batch job")
         self.resize(680, 640)
@@ -78,6 +79,7 @@ class BatchDialog(QDialog):
         self.bar = QProgressBar(maximum=1000)
         self.status = QLabel("Stopping keeps what is done; starting the same job again continues where it stopped.",
                              wordWrap=True)
+        self.notice = QLabel(wordWrap=True, visible=False)  # stays while the job runs, under its changing status
 
         form = QFormLayout()
         form.addRow(self.use_prompts)
@@ -103,6 +105,7 @@ class BatchDialog(QDialog):
         layout.addLayout(form)
         layout.addWidget(self.bar)
         layout.addWidget(self.status)
+        layout.addWidget(self.notice)
         layout.addWidget(buttons)
 
         self.model_box.currentIndexChanged.connect(self._model_changed)
@@ -182,7 +185,7 @@ class BatchDialog(QDialog):
                 raise InputError(f"{path} does not exist.")
             items = parse_job(path)
         else:
-            items = [{"prompt": line.strip()} for line in self.prompts.toPlainText().splitlines() if line.strip()]
+            items = prompt_lines(self.prompts.toPlainText())
             if not items:
                 raise InputError("Type at least one prompt (one per line), or choose a job file.")
         hyper = self.hyper_box.currentData()
@@ -206,6 +209,7 @@ class BatchDialog(QDialog):
         units = plan_units(items, defaults, self.seeds_per_prompt.value(), self.library.resolve,
                            self.library.embeddings_named, self.library.vae_for)
         job = job_id_for(items, defaults, options, self.seeds_per_prompt.value())
+        self.note = unused_options(items)
         return BatchSpec(job, tuple(units), Path(folder).expanduser().resolve(), options)
 
     def _show_earlier_run(self) -> None:
@@ -248,6 +252,8 @@ class BatchDialog(QDialog):
         self.bar.setValue(int(1000 * done / len(spec.units)))
         resumed = f"; {done} were done by an earlier run and are skipped" if done else ""
         self.status.setText(f"Queued {len(spec.units)} images{resumed}.")
+        self.notice.setText(self.note or "")
+        self.notice.setVisible(bool(self.note))
         return self.job_id
 
     def stop(self) -> None:

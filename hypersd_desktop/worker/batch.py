@@ -2,8 +2,10 @@
 
 A job file is text (one prompt per line; `#` starts a comment), CSV with a header, or JSON (a
 list of objects, or {"items": [...]}). Columns: prompt, negative, seed, seeds ("1,2,5" or
-"10-13"), steps, guidance, model, lora ("path[:weight];…"), width, height. Missing values take
-the job's defaults. Every (item, seed) is one unit.
+"10-13"), images (of the item, on consecutive seeds), steps, guidance, model, lora
+("path[:weight];…"), width, height. Missing values take the job's defaults. Every (item, seed) is
+one unit. A text line may also be one of A1111's "Prompts from file or textbox" script:
+`--prompt "…" --negative_prompt "…" --steps 4 --seed 7 --n_iter 2 …`.
 
 Each unit's gallery file has a fixed name and its export path is recorded in a state file in the
 export folder before it is written, both written through a temporary name and renamed; so a job
@@ -22,6 +24,7 @@ import hashlib
 import io
 import json
 import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -40,7 +43,17 @@ from hypersd_desktop.worker.service import GenerationService
 MAX_UNITS = 100_000  # images in one job
 LARGEST_BATCH = 8  # images per engine call a batch job tries at most
 FASTER = 1.05  # a larger batch is taken when its images per second beat the best so far by this factor
-COLUMNS = ("prompt", "negative", "seed", "seeds", "steps", "guidance", "model", "lora", "width", "height")
+COLUMNS = ("prompt", "negative", "seed", "seeds", "images", "steps", "guidance", "model", "lora", "width", "height")
+UNUSED = "a1111_unused"  # an item's A1111 options that this app does not use (see `unused_options`)
+
+# A1111's "Prompts from file or textbox" script: its options by the column they fill, the two that multiply the
+# images of a line, and those it has that this app has no use for (the Hyper-SD recipe sets the sampler)
+_A1111_COLUMNS = {"prompt": "prompt", "negative_prompt": "negative", "seed": "seed", "steps": "steps",
+                  "cfg_scale": "guidance", "width": "width", "height": "height", "sd_model": "model"}
+_A1111_COUNTS = ("n_iter", "batch_size")
+_A1111_UNUSED = ("sampler_name", "sampler_index", "scheduler", "styles", "subseed", "subseed_strength",
+                 "seed_resize_from_h", "seed_resize_from_w", "restore_faces", "tiling", "do_not_save_samples",
+                 "do_not_save_grid", "outpath_samples", "outpath_grids", "prompt_for_display", "denoising_strength")
 
 
 @dataclass(frozen=True)
@@ -80,12 +93,12 @@ def parse_job(path: Path) -> list[dict[str, Any]]:
         except csv.Error as error:
             raise InputError(f"{path.name} is not a CSV job file this app can read ({error}).") from None
     else:
-        items = [{"prompt": line.strip()} for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+        items = prompt_lines(text, path.name)
     cleaned = []
     for number, item in enumerate(items, start=1):
         if len(cleaned) >= MAX_UNITS:
             raise InputError(f"{path.name} has more than {MAX_UNITS:,} prompts; split it into several jobs.")
-        unknown = {str(key) for key in item} - set(COLUMNS)
+        unknown = {str(key) for key in item} - {*COLUMNS, UNUSED}
         if unknown:
             raise InputError(f"{path.name}, item {number}: unknown column(s) {', '.join(sorted(unknown))}; "
                              f"known: {', '.join(COLUMNS)}.")
@@ -95,6 +108,79 @@ def parse_job(path: Path) -> list[dict[str, Any]]:
     if not cleaned:
         raise InputError(f"{path.name} has no prompts.")
     return cleaned
+
+
+def prompt_lines(text: str, name: str = "The prompts") -> list[dict[str, Any]]:
+    """Items of prompts one a line (`#` starts a comment), each a plain prompt or a line of A1111's prompt-file
+    script (`--prompt "…" --steps 4 …`; see `a1111_line`)."""
+    items = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        try:
+            items.append(a1111_line(line) if line.startswith("--") else {"prompt": line})
+        except ValueError as error:
+            raise InputError(f"{name}, line {number}: {error}.") from None
+    return items
+
+
+def a1111_line(line: str) -> dict[str, Any]:
+    """A line of A1111's "Prompts from file or textbox" script as an item: `--option value` pairs, the words
+    after `--prompt` and `--negative_prompt` up to the next option being the prompt; `--n_iter` × `--batch_size`
+    images; a seed of -1 is a random one (here: the job's next). Its options this app does not use are listed
+    under `UNUSED`. `ValueError` says what is wrong with the line."""
+    try:
+        words = shlex.split(line)
+    except ValueError as error:  # "No closing quotation"
+        raise ValueError(f"it cannot be read as A1111's --option value line ({str(error).lower()})") from None
+    item: dict[str, Any] = {}
+    unused: list[str] = []
+    images, at = 1, 0
+    while at < len(words):
+        option = words[at]
+        name = option[2:]
+        if not option.startswith("--"):
+            raise ValueError(f"{option[:40]!r} is not an option (an A1111 line is --option value pairs)")
+        if name in ("prompt", "negative_prompt"):
+            end = next((k for k in range(at + 1, len(words)) if words[k].startswith("--")), len(words))
+            value, at = " ".join(words[at + 1:end]), end
+        elif at + 1 < len(words):
+            value, at = words[at + 1], at + 2
+        else:
+            raise ValueError(f"{option} has no value")
+        if name in _A1111_COUNTS:
+            try:
+                images *= int(value)
+            except ValueError:
+                raise ValueError(f"{option} {value[:40]!r} is not a whole number") from None
+        elif name == "seed" and value.strip() == "-1":
+            continue
+        elif name == "sd_model":  # A1111 names a checkpoint "name.safetensors [hash]"
+            item["model"] = re.sub(r"\s*\[[0-9a-fA-F]{8,10}\]$", "", value.strip())
+        elif name in _A1111_COLUMNS:
+            item[_A1111_COLUMNS[name]] = value
+        elif name in _A1111_UNUSED:
+            unused.append(option)
+        else:
+            raise ValueError(f"{option} is not an option of A1111's prompt-file script")
+    if "prompt" not in item:
+        raise ValueError("the line has no --prompt")
+    if images != 1:
+        item["images"] = images
+    if unused:
+        item[UNUSED] = unused
+    return item
+
+
+def unused_options(items: list[dict[str, Any]]) -> str | None:
+    """A note naming the A1111 options of a job that this app does not use, or None when there are none."""
+    unused = sorted({option for item in items for option in item.get(UNUSED, ())})
+    if not unused:
+        return None
+    return (f"The job's A1111 option{'s' if len(unused) > 1 else ''} {', '.join(unused)} "
+            f"{'are' if len(unused) > 1 else 'is'} not used here: the Hyper-SD recipe sets the sampler, and the "
+            "rest are A1111's own.")
 
 
 def _seeds(item: dict[str, Any], default: int, per_prompt: int) -> list[int]:
@@ -116,6 +202,13 @@ def _seeds(item: dict[str, Any], default: int, per_prompt: int) -> list[int]:
         first = int(item["seed"]) if "seed" in item else default
     except (TypeError, ValueError):
         raise ValueError(f"seed {str(item['seed'])[:40]!r} is not a whole number") from None
+    if "images" in item:
+        try:
+            per_prompt = int(item["images"])
+        except (TypeError, ValueError):
+            raise ValueError(f"images {str(item['images'])[:40]!r} is not a whole number") from None
+        if not 1 <= per_prompt <= MAX_UNITS:
+            raise ValueError(f"images is {per_prompt}; an item makes 1 to {MAX_UNITS:,}")
     return [first + k for k in range(per_prompt)]
 
 
@@ -131,6 +224,7 @@ def plan_units(items: list[dict[str, Any]], defaults: GenerationRequest, seeds_p
     Raises `InputError` naming the item for any value that cannot be used.
     """
     units: list[BatchUnit] = []
+    next_seed = defaults.seed  # an item without a seed takes the seeds after those the items before it would
     for index, item in enumerate(items, start=1):
         try:
             base = defaults.replace(**_item_changes(item, resolve))
@@ -138,7 +232,9 @@ def plan_units(items: list[dict[str, Any]], defaults: GenerationRequest, seeds_p
                 base = base.replace(vae=vae_for(base.base_model))
             if embeddings is not None:
                 base = base.replace(embeddings=embeddings(base.base_model, base.prompt, base.negative_prompt))
-            for seed in _seeds(item, defaults.seed + (index - 1) * seeds_per_prompt, seeds_per_prompt):
+            seeds = _seeds(item, next_seed, seeds_per_prompt)
+            next_seed += len(seeds) if "images" in item and "seeds" not in item else seeds_per_prompt
+            for seed in seeds:
                 units.append(BatchUnit(len(units) + 1, index, replace(base, seed=seed, batch_size=1)))
         except (ValueError, TypeError, OverflowError) as error:
             raise InputError(f"Job item {index}: {error}.") from None

@@ -15,7 +15,7 @@ from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.engine import GenerationRequest
 from hypersd_desktop.gallery.store import GalleryStore
-from hypersd_desktop.worker.batch import parse_job, plan_units
+from hypersd_desktop.worker.batch import parse_job, plan_units, unused_options
 
 DEFAULTS = GenerationRequest(prompt="", base_model="/m", seed=100, steps=2, width=64, height=64)
 
@@ -48,6 +48,55 @@ def test_text_csv_and_json_jobs(tmp_path):
     (unit,) = plan_units(parse_job(data), DEFAULTS)
     assert [(l.path, l.weight) for l in unit.request.loras] == [("/l/a.safetensors", 0.5), ("/l/b.safetensors", 1.0)]
     assert [u.request.seed for u in plan_units(parse_job(text), DEFAULTS, seeds_per_prompt=2)] == [100, 101, 102, 103]
+
+
+# The example of A1111's wiki for its "Prompts from file or textbox" script, with a plain prompt among its lines
+A1111_PROMPTS = """--prompt "photo of sunset"
+--prompt "photo of sunset" --negative_prompt "orange, pink, red, sea, water, lake" --width 1024 --height 768 --sampler_name "DPM++ 2M Karras" --steps 10 --batch_size 2 --cfg_scale 3 --seed 9
+--prompt "photo of winter mountains" --steps 7 --sampler_name "DDIM"
+a lighthouse at dusk
+--prompt photo of winter mountains --width 1024 --n_iter 2 --seed -1 --sd_model "v1-5-pruned-emaonly.safetensors [6ce0161689]"
+"""
+
+
+def test_a1111_prompt_file_lines(tmp_path):
+    """Lines of A1111's prompt-file script: prompts quoted or as the words up to the next option, its options
+    mapped to the job's columns, `--batch_size` × `--n_iter` images on consecutive seeds, seed -1 the job's next;
+    its sampler and other options of its own are named in a note, not dropped without a word. An item without a
+    seed takes the seeds after those the items before it would have taken without theirs."""
+    job = tmp_path / "prompts.txt"
+    job.write_text(A1111_PROMPTS)
+    items = parse_job(job)
+    resolved = []
+    units = plan_units(items, DEFAULTS, resolve=lambda name: resolved.append(name) or f"/models/{name}")
+    assert [(u.item, u.request.prompt, u.request.seed) for u in units] == [
+        (1, "photo of sunset", 100), (2, "photo of sunset", 9), (2, "photo of sunset", 10),
+        (3, "photo of winter mountains", 103), (4, "a lighthouse at dusk", 104),
+        (5, "photo of winter mountains", 105), (5, "photo of winter mountains", 106)]
+    second = units[1].request
+    assert (second.negative_prompt, second.width, second.height, second.steps, second.guidance) == (
+        "orange, pink, red, sea, water, lake", 1024, 768, 10, 3.0)
+    assert units[3].request.steps == 7 and units[0].request.steps == DEFAULTS.steps
+    assert resolved == ["v1-5-pruned-emaonly.safetensors"] and units[5].request.base_model.endswith("emaonly.safetensors")
+    assert "--sampler_name" in unused_options(items) and unused_options(parse_job(table_of(tmp_path))) is None
+
+
+def table_of(folder):
+    path = folder / "plain.txt"
+    path.write_text("a castle\n")
+    return path
+
+
+@pytest.mark.parametrize("line,message", [
+    ('--prompt "a cat', "no closing quotation"), ("--prompt a cat --colour red", "--colour is not an option"),
+    ("--steps 4", "no --prompt"), ("--prompt a cat --steps", "--steps has no value"),
+    ("--prompt a cat --n_iter two", "not a whole number"),
+])
+def test_bad_a1111_prompt_file_lines_name_their_line(tmp_path, line, message):
+    job = tmp_path / "prompts.txt"
+    job.write_text(f"a first prompt\n# a comment\n{line}\n")
+    with pytest.raises(InputError, match=f"prompts.txt, line 3: .*{message}"):
+        parse_job(job)
 
 
 @pytest.mark.parametrize("content,message", [

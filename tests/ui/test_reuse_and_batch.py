@@ -87,6 +87,26 @@ def test_batch_dialog_runs_a_three_item_job_then_resumes_a_stopped_one(qtbot, pa
     dialog.reject()
 
 
+def test_batch_dialog_takes_a1111_prompt_file_lines_typed_or_pasted(qtbot, parts, tmp_path):
+    """A1111's prompt-file lines pasted into the prompts box run as in a job file, and what they ask for that is
+    not used here stays named under the job's progress while it runs."""
+    dialog = parts.window.open_batch()
+    dialog.prompts.setPlainText('# from A1111\n--prompt "a red fox" --n_iter 2 --seed 40 --sampler_name "Euler a"\n')
+    dialog.select_size(64, 64)
+    dialog.folder.setText(str(tmp_path / "batch"))
+    spec = dialog.build_spec()
+    assert [(u.request.prompt, u.request.seed) for u in spec.units] == [("a red fox", 40), ("a red fox", 41)]
+    with qtbot.waitSignal(parts.bridge.batch_finished, timeout=WAIT) as finished:
+        dialog.start()
+    assert finished.args[0].generated == 2
+    assert dialog.notice.isVisibleTo(dialog) and "--sampler_name" in dialog.notice.text()
+    dialog.prompts.setPlainText('--prompt "a fox')
+    dialog.start()
+    assert dialog.status.text() == "⚠ The prompts, line 1: it cannot be read as A1111's --option value line (no " \
+                                   "closing quotation)."
+    dialog.close()
+
+
 def test_reusing_an_image_whose_stored_request_is_damaged_uses_the_gallery_fields(qtbot, idle_app):
     from hypersd_desktop.gallery.store import ImageRecord
 
