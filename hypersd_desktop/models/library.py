@@ -150,7 +150,7 @@ class ModelLibrary:
             return str(Path(name_or_path).expanduser().resolve())
         wanted = name_or_path.lower()
         named = [m for m in self.registry.list()  # the file's own name too, as other tools write it
-                 if wanted in (m.id.lower(), m.name.lower(), Path(m.path).stem.lower())]
+                 if wanted in (m.id.lower(), m.name.lower(), Path(m.path).stem.lower(), Path(m.path).name.lower())]
         named.sort(key=lambda m: (not Path(m.path).exists(), m.id.lower() != wanted, m.name.lower() != wanted))
         model = named[0] if named else None  # one whose files are here first: a model imported again after a move
         if model is None and any(sep in name_or_path for sep in ("/", "\\")):

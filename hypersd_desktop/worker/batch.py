@@ -23,6 +23,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import math
 import re
 import shlex
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from typing import Any
 
 from hypersd_desktop.core.errors import CancelledError, InputError, OutOfMemoryError
 from hypersd_desktop.core.files import remove_stale_partials, write_atomic
+from hypersd_desktop.core.prompt_tags import network_tags
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import BatchUnitState, ExportStatus
 from hypersd_desktop.engine.backend import batch_key
@@ -230,6 +232,7 @@ def plan_units(items: list[dict[str, Any]], defaults: GenerationRequest, seeds_p
             base = defaults.replace(**_item_changes(item, resolve))
             if vae_for is not None and base.base_model != defaults.base_model:
                 base = base.replace(vae=vae_for(base.base_model))
+            base = _with_tagged_loras(base, resolve)
             if embeddings is not None:
                 base = base.replace(embeddings=embeddings(base.base_model, base.prompt, base.negative_prompt))
             seeds = _seeds(item, next_seed, seeds_per_prompt)
@@ -243,6 +246,34 @@ def plan_units(items: list[dict[str, Any]], defaults: GenerationRequest, seeds_p
         if len(units) > MAX_UNITS:
             raise InputError(f"The job makes more than {MAX_UNITS:,} images; split it into several jobs.")
     return units
+
+
+def _with_tagged_loras(request: GenerationRequest, resolve: Callable[[str], str]) -> GenerationRequest:
+    """The request with the installed LoRAs its prompt's `<lora:NAME:WEIGHT>` tags name (as A1111's prompt lists
+    carry them), at their weights, beside the LoRAs it lists; a tag naming no installed LoRA is left to the
+    generation's warning."""
+    listed = {Path(lora.path).stem.lower() for lora in request.loras}
+    tagged = []
+    for kind, name, weight in network_tags(request.prompt):
+        if kind == "hypernet" or name.lower() in listed:
+            continue
+        try:
+            path = resolve(name)
+        except InputError:
+            continue
+        if Path(path).is_file():
+            tagged.append(LoraSpec(path, _tag_weight(weight)))
+            listed.add(name.lower())
+    return request.replace(loras=(*request.loras, *tagged)) if tagged else request
+
+
+def _tag_weight(text: str) -> float:
+    """A tag's weight as A1111 reads it: a number, else 1 (`<lora:NAME>`, or only named arguments)."""
+    try:
+        weight = float(text)
+    except ValueError:
+        return 1.0
+    return weight if math.isfinite(weight) else 1.0
 
 
 def _item_changes(item: dict[str, Any], resolve: Callable[[str], str]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -14,6 +15,7 @@ from PIL import Image
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.engine import GenerationRequest
+from hypersd_desktop.engine.types import LoraSpec
 from hypersd_desktop.gallery.store import GalleryStore
 from hypersd_desktop.worker.batch import parse_job, plan_units, unused_options
 
@@ -85,6 +87,26 @@ def table_of(folder):
     path = folder / "plain.txt"
     path.write_text("a castle\n")
     return path
+
+
+def test_lora_tags_in_a_jobs_prompts_apply_the_installed_loras_they_name(tmp_path):
+    """A1111's prompt lists apply LoRAs by `<lora:NAME:WEIGHT>` tags: an installed one named so joins the item's
+    LoRAs at the tag's weight (1 without one); one named nowhere is left to the generation's warning."""
+    installed = {"detail": tmp_path / "detail_tweaker.safetensors", "ink": tmp_path / "ink.safetensors"}
+    for path in installed.values():
+        path.write_bytes(b"weights")
+    def resolve(name):
+        if name not in installed:
+            raise InputError(f"{name} is neither a file nor an installed model")
+        return str(installed[name])
+    job = tmp_path / "prompts.txt"
+    job.write_text('--prompt "a fox <lora:detail:0.6>, <lora:missing:1>"\na heron <lora:ink>\na plain owl\n')
+    defaults = DEFAULTS.replace(loras=(LoraSpec("/hyper/Hyper-SD15-1step-lora.safetensors", 1.0),))
+    units = plan_units(parse_job(job), defaults, resolve=resolve)
+    assert [[(Path(l.path).name, l.weight) for l in u.request.loras] for u in units] == [
+        [("Hyper-SD15-1step-lora.safetensors", 1.0), ("detail_tweaker.safetensors", 0.6)],
+        [("Hyper-SD15-1step-lora.safetensors", 1.0), ("ink.safetensors", 1.0)],
+        [("Hyper-SD15-1step-lora.safetensors", 1.0)]]
 
 
 @pytest.mark.parametrize("line,message", [

@@ -365,6 +365,7 @@ def test_an_installed_model_resolves_by_its_file_name_as_other_tools_name_it(lib
         id="sd-vae-ft-mse", name="SD1.5 VAE (ft-MSE)", kind="vae", architecture="sd15", layout="file", path=str(path),
         size=1, sha256=None, short_hash=None, source="download", owned=True, catalog_id="sd-vae-ft-mse"))
     assert library.resolve("vae-ft-mse-840000-ema-pruned") == str(path)  # as A1111's `VAE:` field names it
+    assert library.resolve("VAE-ft-mse-840000-ema-pruned.safetensors") == str(path)  # with its extension (job files)
     assert library.resolve("SD1.5 VAE (ft-MSE)") == library.resolve("sd-vae-ft-mse") == str(path)
     with pytest.raises(InputError, match="neither a file nor an installed model"):
         library.resolve("vae-ft-mse")
