@@ -20,7 +20,7 @@ from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.vocab import CollisionRule, Decoder, ExportFormat, ExportStatus, Preprocessor
 from hypersd_desktop.engine.types import GenerationRequest
 from hypersd_desktop.gallery.export import ExportOptions, export_formats
-from hypersd_desktop.gallery.formats.common import hires_note, hires_settings, stem
+from hypersd_desktop.gallery.formats.common import hires_note, hires_settings, stem, unrepeated_note
 from hypersd_desktop.gallery.formats.syntax import reused_prompts
 from hypersd_desktop.gallery.gallery import read_metadata
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
@@ -203,8 +203,8 @@ def reuse_command(record: ImageRecord) -> tuple[str, str | None]:
     if hires:  # the image's Size is its first pass; this app's Hires fix makes the second
         words += ["--hires", f"{hires.scale:g}", "--hires-strength", f"{hires.strength:g}"]
         words += ["--hires-steps", str(hires.steps)] if hires.steps else []
-    if written is not None and hires_note(written):
-        note = f"{note} {hires_note(written)}"
+    for said in (hires_note(written), unrepeated_note(written)) if written is not None else ():
+        note = f"{note} {said}" if said else note
     return shlex.join(words), note
 
 

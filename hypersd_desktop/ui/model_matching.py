@@ -15,7 +15,7 @@ from hypersd_desktop.core.vocab import ModelKind, Scheduler
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
 from hypersd_desktop.gallery.formats import ImageMetadata
-from hypersd_desktop.gallery.formats.common import hires_note, stem
+from hypersd_desktop.gallery.formats.common import hires_note, stem, unrepeated_note
 from hypersd_desktop.models.registry import InstalledModel
 
 
@@ -118,9 +118,7 @@ def match_metadata(metadata: ImageMetadata, models: list[InstalledModel]) -> Mod
             match.styles.append(LoraSpec(model.path, weight))
     _match_embeddings(metadata, match, models)
     _map_to_recipe(metadata, match, models)
-    hires = hires_note(metadata)
-    if hires:
-        match.warnings.append(hires)
+    match.warnings.extend(note for note in (hires_note(metadata), unrepeated_note(metadata)) if note)
     return match
 
 

@@ -21,6 +21,8 @@ from hypersd_desktop.gallery.formats import parse_chunks, sampler_key
 from hypersd_desktop.gallery.gallery import read_metadata
 from tool_layouts import MOCHI, draw_things_png, easy_diffusion_png, mochi_jpeg, mochi_png
 
+CORPUS = Path(__file__).parent / "corpus"
+
 
 def png(path, mode="RGB", **chunks):
     info = PngInfo()
@@ -426,6 +428,70 @@ def test_reuse_says_which_settings_of_a_hires_pass_it_does_not_repeat(hires, own
         assert "second pass had" not in note
     else:
         assert f"The second pass had its {own}, which reuse does not repeat" in note
+
+
+A1111_BASE = "a fox\nNegative prompt: blurry\nSteps: 20, Sampler: DPM++ 2M, CFG scale: 6, Seed: 3, Size: 512x512, "
+
+
+@pytest.mark.parametrize(("fields", "said"), [
+    ("Denoising strength: 0.75", "image-to-image from another picture at strength 0.75 (give that picture as the "
+                                 "init image to make it again from it)"),
+    ("Denoising strength: 0.5, Mask blur: 4, Inpaint area: Only masked", "inpainting from another picture at "
+                                                                         "strength 0.5 (give that picture as the init image with its mask"),
+    ('ControlNet 0: "Module: canny, Model: control_v11p_sd15_canny [d14c016b], Weight: 1, Guidance Start: 0", '
+     'ControlNet 1: "Module: none, Model: control_v11f1p_sd15_depth [cfd03158], Weight: 0.5"',
+     "ControlNet (canny and control_v11f1p_sd15_depth)"),
+    ("ControlNet-0 Enabled: True, ControlNet-0 Module: openpose, ControlNet-0 Model: control_sd15_openpose [fef5e48e]",
+     "ControlNet (openpose)"),  # sd-webui-controlnet of early 2023
+    ("ADetailer model: face_yolov8n.pt, ADetailer confidence: 0.3, ADetailer model 2nd: hand_yolov8n.pt",
+     "ADetailer's second pass (face_yolov8n.pt and hand_yolov8n.pt)"),
+    ("Refiner: sd_xl_refiner_1.0 [7440042bbd], Refiner switch at: 0.8", "the refiner sd_xl_refiner_1.0 from 80% of"),
+    ("Variation seed: 12345, Variation seed strength: 0.3", "the variation seed 12345 at 0.3"),
+    ("Face restoration: CodeFormer, Tiling: True", "face restoration (CodeFormer) and tiling"),
+    ("Denoising strength: 0.4, Hires upscale: 2, Variation seed strength: 0", None),  # a Hires fix: hires_note's
+])
+def test_reuse_names_what_an_a1111_image_had_besides_its_settings(fields, said):
+    """Reuse makes an image from its prompt and settings; what A1111 and its extensions added (a source picture,
+    ControlNet, ADetailer, the refiner, a variation seed, face restoration, tiling) is named, not dropped unsaid."""
+    from hypersd_desktop.gallery.formats import parse_a1111
+    from hypersd_desktop.gallery.formats.common import unrepeated_note
+
+    note = unrepeated_note(parse_a1111(A1111_BASE + fields))
+    if said is None:
+        assert note is None
+    else:
+        assert note.startswith("The image was made with ") and note.endswith(", which reuse does not repeat.")
+        assert said in note
+
+
+def test_a_comfyui_graph_that_encodes_a_picture_or_uses_controlnet_says_so():
+    """ComfyUI's graphs say the same in nodes: a sampler whose latent encodes a loaded picture at a denoise under 1
+    (image-to-image), or masked (inpainting, at any denoise); ControlNets on its positive prompt, by model."""
+    from hypersd_desktop.gallery.formats.common import unrepeated_note
+
+    metadata, *_ = read_metadata(CORPUS / "sd-parsers" / "img2img_cropped.png")  # ComfyUI's img2img example
+    assert (metadata.extra["Denoising strength"], metadata.extra["Init image"]) == ("0.87", "example.png")
+    assert "image-to-image from another picture (example.png) at strength 0.87" in unrepeated_note(metadata)
+    inpaint = comfy({
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": "sd15-inpainting.safetensors"}),
+        "2": ("LoadImage", {"image": "yosemite_inpaint_example.png", "upload": "image"}),
+        "3": ("VAEEncodeForInpaint", {"pixels": ["2", 0], "vae": ["1", 2], "mask": ["2", 1], "grow_mask_by": 6}),
+        "4": ("CLIPTextEncode", {"text": "a lake", "clip": ["1", 1]}),
+        "5": ("ControlNetLoader", {"control_net_name": "control_v11p_sd15_canny.pth"}),
+        "6": ("ControlNetApplyAdvanced", {"positive": ["4", 0], "negative": ["4", 0], "control_net": ["5", 0],
+                                          "image": ["2", 0], "strength": 1.0}),
+        "7": ("KSampler", {"seed": 1, "steps": 20, "cfg": 8, "sampler_name": "euler", "scheduler": "normal",
+                           "denoise": 1.0, "model": ["1", 0], "positive": ["6", 0], "negative": ["6", 1],
+                           "latent_image": ["3", 0]})})
+    metadata = parse_chunks({"prompt": inpaint})
+    assert metadata.extra["Mask"] == "VAEEncodeForInpaint" and metadata.extra["ControlNet 0"] == \
+        "Model: control_v11p_sd15_canny"
+    note = unrepeated_note(metadata)
+    assert "inpainting from another picture (yosemite_inpaint_example.png) at strength 1" in note
+    assert "ControlNet (control_v11p_sd15_canny)" in note
+    plain = json.loads(inpaint)
+    plain["3"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["2", 0], "vae": ["1", 2]}}
+    assert unrepeated_note(parse_chunks({"prompt": json.dumps({**plain, "6": plain["4"]})})) is None  # denoise 1
 
 
 def sampled(nodes: dict) -> dict:

@@ -241,6 +241,15 @@ def test_a_lora_and_an_embedding_are_found_by_the_hashes_a1111_wrote_under_other
             in window.warnings.text())
 
 
+def test_reusing_an_image_says_what_it_had_besides_its_settings(qtbot, idle_app):
+    """Forge with ADetailer (a real file): reuse fills in the settings and says the face pass is not repeated."""
+    window = idle_app.window
+    answer_next_dialog(qtbot, "Reuse its settings")
+    drop(window, [CORPUS / "sd-metadata/png/forge-classic-adetailer.png"])
+    qtbot.waitUntil(lambda: window.prompt.toPlainText() != "", timeout=5000)
+    assert "made with ADetailer's second pass (face_yolov8n.pt), which reuse does not repeat" in window.warnings.text()
+
+
 @pytest.mark.parametrize(("name", "strength", "hires_steps"), [
     ("sd-metadata/png/sd-webui-hires.png", "0.3", 10),
     ("sd-metadata/webp/sd-next-hires.webp", "0.7 (A1111’s default", 20)])

@@ -258,6 +258,7 @@ def parse_comfyui_graph(data: Any) -> ImageMetadata | None:
     scheduler = number(("scheduler",), str)
     if scheduler:
         extra["scheduler"] = scheduler
+    extra.update(_pictures_in(graph, inputs, to_float(number(("denoise",), (int, float)))))
     return ImageMetadata(
         format="comfyui", prompt="\n".join(graph.texts(inputs.get("positive"))),
         negative_prompt="\n".join(graph.texts(inputs.get("negative"), "negative")), steps=to_int(steps),
@@ -265,6 +266,37 @@ def parse_comfyui_graph(data: Any) -> ImageMetadata | None:
         guidance=to_float(guidance), seed=to_int(seed), width=width, height=height, model_name=model_name,
         loras=tuple(loras), clip_skip=clip_skip, vae_name=_vae(graph, sampler_node), extra=extra,
     )
+
+
+_MASKED = ("VAEEncodeForInpaint", "SetLatentNoiseMask", "InpaintModelConditioning")  # an inpainting's encoders
+
+
+def _pictures_in(graph: _Graph, inputs: dict, denoise: float | None) -> dict[str, str]:
+    """What the sampler started from besides its prompts, in A1111's words, for reuse to say it does not repeat
+    them: a picture its latent encodes (`Denoising strength`, the picture's file as `Init image`, `Mask` when
+    inpainting) and the ControlNets its positive prompt passes through (`ControlNet N`: their models)."""
+    found: dict[str, str] = {}
+    link = inputs.get("latent_image", inputs.get("latent"))
+    latent = [graph.node(link), *map(graph.nodes.get, graph.ancestors(str(link[0])) if graph.node(link) else ())]
+    kinds = {str(node.get("class_type")) for node in latent if isinstance(node, dict)}
+    masked = next((kind for kind in _MASKED if kind in kinds), None)
+    if any("VAEEncode" in kind or kind == "InpaintModelConditioning" for kind in kinds) and (
+            masked or denoise is not None and denoise < 1):
+        found["Denoising strength"] = f"{denoise if denoise is not None else 1:g}"
+        pictures = [node["inputs"].get("image") for node in latent
+                    if isinstance(node, dict) and str(node.get("class_type")).startswith("LoadImage")]
+        if pictures and isinstance(pictures[0], str):
+            found["Init image"] = pictures[0]
+        if masked:
+            found["Mask"] = masked
+    positive = inputs.get("positive")
+    nodes = [graph.node(positive), *map(graph.nodes.get, graph.ancestors(str(positive[0])) if graph.node(positive)
+                                        else ())]
+    models = [graph.value(node["inputs"].get("control_net"), ("control_net_name", *_VALUE_NAMES), str)
+              for node in nodes if isinstance(node, dict) and "ControlNetApply" in str(node.get("class_type"))]
+    for number, model in enumerate(models):
+        found[f"ControlNet {number}"] = f"Model: {stem(model)}" if model else "Model: unknown"
+    return found
 
 
 def _unpipe(graph: _Graph) -> None:

@@ -257,5 +257,52 @@ def _second_pass_own(metadata: ImageMetadata) -> list[str]:
     return own
 
 
+def unrepeated_note(metadata: ImageMetadata) -> str | None:
+    """What an image's tool did besides the settings reuse takes (A1111's fields, which Forge, reForge, SD.Next and
+    image savers write too), in words; None when the image says of nothing else. A Hires fix is `hires_note`'s."""
+    extra = {key.lower(): value.strip() for key, value in metadata.extra.items() if isinstance(value, str)}
+    parts = []
+    strength = to_float(extra.get("denoising strength"))
+    if strength is not None and _hires_target(metadata) is None:
+        inpainted = any(key in extra for key in ("mask blur", "inpaint area", "masked content", "mask mode", "mask"))
+        picture = extra.get("init image", "")
+        named = f" ({picture})" if picture and len(picture) <= 80 and "://" not in picture else ""
+        parts.append(f"{'inpainting' if inpainted else 'image-to-image'} from another picture{named} at strength "
+                     f"{strength:g} (give that picture as the init image{' with its mask' if inpainted else ''} to "
+                     "make it again from it)")
+    modules = [module for key, value in extra.items() for module in _controlnet_modules(key, value)]
+    if modules or any(key.startswith("controlnet") for key in extra):
+        parts.append(f"ControlNet{f' ({_listed(list(dict.fromkeys(modules)))})' if modules else ''}")
+    detectors = [value for key, value in extra.items() if re.fullmatch(r"adetailer model(?: \w+)?", key)]
+    if detectors:
+        parts.append(f"ADetailer's second pass ({_listed(detectors)})")
+    refiner = re.sub(r"\s*\[[0-9a-fA-F]+\]$", "", extra.get("refiner", ""))
+    if refiner:
+        switch = to_float(extra.get("refiner switch at"))
+        parts.append(f"the refiner {stem(refiner)}" + (f" from {switch:.0%} of the steps" if switch is not None else ""))
+    variation = to_float(extra.get("variation seed strength"))
+    if extra.get("variation seed") and (variation is None or variation > 0):
+        parts.append(f"the variation seed {extra['variation seed']}" + (f" at {variation:g}" if variation else ""))
+    if extra.get("face restoration"):
+        parts.append(f"face restoration ({extra['face restoration']})")
+    if extra.get("tiling", "").lower() == "true":
+        parts.append("tiling")
+    return f"The image was made with {_listed(parts)}, which reuse does not repeat." if parts else None
+
+
+def _controlnet_modules(key: str, value: str) -> list[str]:
+    """What a ControlNet field names: its preprocessor (`ControlNet 0: "Module: canny, Model: …"` of
+    sd-webui-controlnet and Forge, or the older `ControlNet-0 Module: canny`), else its model (a unit given its
+    control image as it is, or a ComfyUI graph's)."""
+    if re.fullmatch(r"controlnet[ -]?\d*", key):
+        fields = dict(re.findall(r"(?:^|,\s*)(Module|Model):\s*([^,]+)", value))
+        module = fields.get("Module", "").strip()
+        if not module or module.lower() == "none":  # no preprocessor (or ComfyUI's graph): the model says which
+            module = re.sub(r"\s*\[[0-9a-fA-F]+\]$", "", fields.get("Model", "").strip())
+    else:
+        module = value if re.fullmatch(r"controlnet[ -]?\d* module", key) else None
+    return [module] if module and module.lower() not in ("none", "unknown") else []
+
+
 def _listed(words: list[str]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
