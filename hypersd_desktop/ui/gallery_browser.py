@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 
 from hypersd_desktop.core.vocab import Device, Scheduler
 from hypersd_desktop.engine.types import hires_size
-from hypersd_desktop.gallery.formats.common import ImageMetadata, hires_pass
+from hypersd_desktop.gallery.formats.common import ImageMetadata, hires_pass, other_passes
 from hypersd_desktop.gallery.gallery import Gallery, image_files, parameters_text, read_metadata
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
 from hypersd_desktop.ui.flow_layout import FlowLayout
@@ -97,6 +97,7 @@ def describe_record(record: ImageRecord, metadata: ImageMetadata | None = None,
         ("Pixels", f"{pixels[0]} × {pixels[1]}" if pixels and record.width and pixels != (record.width, record.height)
          else None),
         ("Hires fix", hires_pass(metadata) if metadata and not request else _own_hires(request, record)),
+        ("Also made with", "; ".join(other_passes(metadata)) if metadata and not request else None),
         ("Device", Device(record.device).label if record.device in Device.values() else record.device),
         ("Time", f"{record.time_taken:.2f} s" if record.time_taken else None),
         ("Created", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.created))),

@@ -356,16 +356,17 @@ def test_the_large_view_shows_the_vae_and_clip_skip_an_image_was_made_with():
 
 
 def test_the_large_view_shows_what_another_tools_file_says_beyond_the_gallerys_row(qtbot, idle_app, tmp_path):
-    """Real files from the corpus: a ComfyUI graph that loads its own VAE, and an A1111 image a Hires fix
-    enlarged. The large view reads the file again for what the gallery's row does not keep."""
+    """Real files from the corpus: a ComfyUI graph that loads its own VAE, an A1111 image a Hires fix enlarged,
+    Forge's with ADetailer and ComfyUI's image-to-image. The large view reads the file again for what the gallery's row does not keep."""
     import shutil
 
     corpus = Path(__file__).parent.parent / "gallery" / "corpus"
     folder = tmp_path / "theirs"
     folder.mkdir()
-    for name in ("sd-parsers/night_evening_day_morning_cropped.png", "sd-metadata/png/sd-webui-hires.png"):
+    for name in ("sd-parsers/night_evening_day_morning_cropped.png", "sd-metadata/png/sd-webui-hires.png",
+                 "sd-metadata/png/forge-neo-adetailer.png", "sd-parsers/img2img_cropped.png"):
         shutil.copy(corpus / name, folder / Path(name).name)
-    browser = browse_imported(qtbot, idle_app.window, folder, 2)
+    browser = browse_imported(qtbot, idle_app.window, folder, 4)
     shown = {}
     for record in browser.model.all_records():
         browser.viewer.show_record(record)
@@ -376,6 +377,10 @@ def test_the_large_view_shows_what_another_tools_file_says_beyond_the_gallerys_r
     assert "\nSize\n1024 × 1024\n" in webui and "\nVAE\n" not in webui
     with Image.open(folder / "sd-webui-hires.png") as file:  # the corpus file was shrunk to a few pixels
         assert f"\nPixels\n{file.width} × {file.height}\n" in webui
+    assert "\nAlso made with\nADetailer's second pass (face_yolov8n.pt)\n" in shown["forge-neo-adetailer.png"]
+    assert "\nAlso made with\nimage-to-image from another picture (example.png) at strength 0.87\n" in \
+        shown["img2img_cropped.png"]
+    assert "Also made with" not in webui
 
 
 def test_an_avif_image_is_shown_large_and_copied(qtbot, idle_app, tmp_path):

@@ -257,19 +257,17 @@ def _second_pass_own(metadata: ImageMetadata) -> list[str]:
     return own
 
 
-def unrepeated_note(metadata: ImageMetadata) -> str | None:
+def other_passes(metadata: ImageMetadata) -> list[str]:
     """What an image's tool did besides the settings reuse takes (A1111's fields, which Forge, reForge, SD.Next and
-    image savers write too), in words; None when the image says of nothing else. A Hires fix is `hires_note`'s."""
+    image savers write too; what a ComfyUI graph says of the same), in words; a Hires fix is `hires_pass`'s."""
     extra = {key.lower(): value.strip() for key, value in metadata.extra.items() if isinstance(value, str)}
     parts = []
     strength = to_float(extra.get("denoising strength"))
     if strength is not None and _hires_target(metadata) is None:
-        inpainted = any(key in extra for key in ("mask blur", "inpaint area", "masked content", "mask mode", "mask"))
         picture = extra.get("init image", "")
         named = f" ({picture})" if picture and len(picture) <= 80 and "://" not in picture else ""
-        parts.append(f"{'inpainting' if inpainted else 'image-to-image'} from another picture{named} at strength "
-                     f"{strength:g} (give that picture as the init image{' with its mask' if inpainted else ''} to "
-                     "make it again from it)")
+        parts.append(f"{'inpainting' if _inpainted(extra) else 'image-to-image'} from another picture{named} at "
+                     f"strength {strength:g}")
     modules = [module for key, value in extra.items() for module in _controlnet_modules(key, value)]
     if modules or any(key.startswith("controlnet") for key in extra):
         parts.append(f"ControlNet{f' ({_listed(list(dict.fromkeys(modules)))})' if modules else ''}")
@@ -287,7 +285,25 @@ def unrepeated_note(metadata: ImageMetadata) -> str | None:
         parts.append(f"face restoration ({extra['face restoration']})")
     if extra.get("tiling", "").lower() == "true":
         parts.append("tiling")
-    return f"The image was made with {_listed(parts)}, which reuse does not repeat." if parts else None
+    return parts
+
+
+def _inpainted(extra: dict[str, str]) -> bool:
+    return any(key in extra for key in ("mask blur", "inpaint area", "masked content", "mask mode", "mask"))
+
+
+def unrepeated_note(metadata: ImageMetadata) -> str | None:
+    """What reuse does not repeat of `other_passes`, and how to make the image from its source picture again;
+    None when the image says of nothing else."""
+    parts = other_passes(metadata)
+    if not parts:
+        return None
+    note = f"The image was made with {_listed(parts)}, which reuse does not repeat."
+    if parts[0].startswith(("inpainting ", "image-to-image ")):
+        inpainted = _inpainted({key.lower(): value for key, value in metadata.extra.items()})
+        note += (f" Give that picture as the init image{' with its mask' if inpainted else ''} to make it again "
+                 "from it.")
+    return note
 
 
 def _controlnet_modules(key: str, value: str) -> list[str]:
