@@ -95,6 +95,9 @@ def _name_key(name: str) -> str:
 
 
 _BY_NAME = {_name_key(recipe.file_name): recipe for recipe in RECIPES}
+# Published files other tools download under their own names: Fooocus's "Hyper-SD" performance fetches the 4-step
+# SDXL LoRA as `sdxl_hyper_sd_4step_lora.safetensors` (its `PerformanceLoRA.HYPER_SD`), into its loras folder.
+_BY_NAME[_name_key("sdxl_hyper_sd_4step_lora.safetensors")] = RECIPES_BY_ID["Hyper-SDXL-4steps-lora"]
 # Whole checkpoints that are a Hyper-SD file: ByteDance's ComfyUI form of the 1-step SDXL UNet, which ComfyUI's
 # Load Checkpoint reads (the UNet with SDXL's text encoders and VAE).
 _CHECKPOINTS = {_name_key("Hyper-SDXL-1step-Unet-Comfyui.fp16.safetensors"): RECIPES_BY_ID["Hyper-SDXL-1step-Unet"]}

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hypersd_desktop.core.vocab import ModelKind, Scheduler
-from hypersd_desktop.engine.recipes import RECIPES_BY_ID
+from hypersd_desktop.engine.recipes import RECIPES_BY_ID, recipe_for_file
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
 from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.gallery.formats.common import hires_note, stem, unrepeated_note
@@ -96,6 +96,13 @@ def find_model(models: list[InstalledModel], name: str | None, short_hash: str |
     return min(named, key=lambda m: not Path(m.path).exists(), default=None)  # one whose files are here first
 
 
+def _same_hyper_file(models: list[InstalledModel], name: str) -> InstalledModel | None:
+    """The installed Hyper-SD file an image names by another name its tool gave the published file (Fooocus's
+    `sdxl_hyper_sd_4step_lora`, `hyper_sdxl_8steps_lora`)."""
+    recipe = recipe_for_file(name)
+    return next((m for m in models if recipe is not None and m.recipe == recipe.id), None)
+
+
 def match_metadata(metadata: ImageMetadata, models: list[InstalledModel]) -> ModelMatch:
     """The installed models another tool's parameters name (by hash, then by name)."""
     match = ModelMatch(base=find_model(models, metadata.model_name, metadata.model_hash, ModelKind.BASE))
@@ -109,7 +116,7 @@ def match_metadata(metadata: ImageMetadata, models: list[InstalledModel]) -> Mod
         modules = (value for key, value in metadata.extra.items() if re.fullmatch(r"Module \d+", key))
         match.vae = next(filter(None, (find_model(models, stem(name), None, ModelKind.VAE) for name in modules)), None)
     for name, weight, short_hash in metadata.loras:
-        model = find_model(models, name, short_hash)
+        model = find_model(models, name, short_hash) or _same_hyper_file(models, name)
         if model is None:
             match.missing.append(f"the LoRA {name}")
         elif model.recipe and match.hyper is None:

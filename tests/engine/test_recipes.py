@@ -56,7 +56,9 @@ def test_file_names_as_downloads_and_tools_leave_them_are_recognised():
                          "hyper_sd15_1step_lora.safetensors": "Hyper-SD15-1step-lora",
                          "Hyper-SD15-8steps-CFG-lora.fp16.safetensors": "Hyper-SD15-8steps-CFG-lora",
                          "HyperSDXL-12steps-CFG-lora.safetensors": "Hyper-SDXL-12steps-CFG-lora",
-                         "D:\\ComfyUI\\models\\unet\\Hyper-SDXL-1step-Unet.safetensors": "Hyper-SDXL-1step-Unet"}.items():
+                         "D:\\ComfyUI\\models\\unet\\Hyper-SDXL-1step-Unet.safetensors": "Hyper-SDXL-1step-Unet",
+                         # Fooocus's Hyper-SD performance mode downloads the 4-step SDXL LoRA under this name
+                         "Fooocus/models/loras/sdxl_hyper_sd_4step_lora.safetensors": "Hyper-SDXL-4steps-lora"}.items():
         assert recipe_for_file(name).id == recipe, name
     for name in ("Hyper-SD15-8steps-lora-myfinetune.safetensors", "not-Hyper-SDXL-8steps-lora.safetensors",
                  "Hyper-SDXL-1step-Unet-Comfyui.fp16.safetensors"):

@@ -101,6 +101,22 @@ def test_another_tools_parameters_match_by_hash_then_by_name():
     assert match.missing == ["the LoRA unknown"]
 
 
+def test_a_hyper_sd_file_an_image_names_by_its_tools_own_name_is_the_installed_one():
+    """Fooocus's Hyper-SD performance runs the 4-step SDXL LoRA under its own file name: reusing such an image
+    takes the installed Hyper-SD file, and says the image's sampler is not the recipe's, not that it was made
+    without Hyper-SD."""
+    four = InstalledModel("Hyper-SDXL-4steps-lora", "Hyper-SDXL-4steps-lora", "lora", "sdxl", "file",
+                          "/models/Hyper-SDXL-4steps-lora.safetensors", 1, None, None, "download", True,
+                          recipe="Hyper-SDXL-4steps-lora")
+    base = InstalledModel("juggernaut", "juggernautXL_v8", "base", "sdxl", "file", "/models/juggernautXL_v8.safetensors",
+                          1, None, None, "import-reference", False)
+    metadata = ImageMetadata("fooocus", prompt="x", model_name="juggernautXL_v8", steps=4, sampler="dpmpp_sde_gpu",
+                             loras=(("sdxl_hyper_sd_4step_lora", 0.8, None),))
+    match = match_metadata(metadata, [base, four])
+    assert (match.base, match.hyper, match.missing) == (base, four, [])
+    assert not any("without Hyper-SD" in warning for warning in match.warnings)
+
+
 def test_dropped_images_and_model_files_are_told_apart(tmp_path):
     image, upper, weights, folder = (tmp_path / n for n in ("a.png", "B.JPG", "m.safetensors", "models"))
     for path in (image, upper, weights):
