@@ -150,6 +150,20 @@ def test_mochi_diffusion_caption_as_png_text_is_not_read_as_a1111s():
     assert parse_chunks({"Description": "a photo; Model: x"}) is None  # a caption, not Mochi's
 
 
+@pytest.mark.parametrize(("sampler", "key"), [("Default - DPM++ 2M", "dpmpp_2m"), ("Fast - UniPC BH2", "uni_pc"),
+                                              ("Turbo/Lightning Merge - DPM++ SDE", "dpmpp_sde"),
+                                              ("Realtime - Hyper", "realtime_hyper")])
+def test_krita_ai_diffusion_a1111_text(sampler, key):
+    """Krita's AI plugin writes A1111's layout with its sampler preset's name, "Model hash: unknown", the LoRAs
+    as tags and, for a refine of the canvas, its strength (as in its own tests' expected text)."""
+    text = (f"A cat <lora:lora1:0.7>\nNegative prompt: \nSteps: 8, Sampler: {sampler}, CFG scale: 3.5, Seed: 12345, "
+            "Size: 512x768, Model hash: unknown, Model: realisticVisionV51.safetensors, Denoising strength: 0.6")
+    metadata = parse_chunks({"parameters": text})
+    assert (metadata.prompt, metadata.negative_prompt, metadata.model_name, metadata.model_hash) == (
+        "A cat <lora:lora1:0.7>", "", "realisticVisionV51", None)
+    assert (metadata.sampler, metadata.sampler_key, metadata.loras) == (sampler, key, (("lora1", 0.7, None),))
+
+
 def test_hugging_face_demo_json(tmp_path):
     record = {"prompt": "a teapot", "negative_prompt": "", "num_inference_steps": 2, "guidance_scale": 0.0, "seed": 42,
               "width": 1024, "height": 1024, "Model": "ByteDance/SDXL-Lightning", "Model hash": "a1b2c3d4e5"}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 from hypersd_desktop.gallery.formats.common import ImageMetadata, prompt_loras, size_of, stem, to_float, to_int
 
@@ -64,8 +65,7 @@ def parse_a1111(text: str, format_name: str = "a1111") -> ImageMetadata | None:
     loras = tuple((name, _first(weights.get(name), tagged.get(name), 1.0), hashes.get(name)) for name in names)
     embeddings = {**{name: None for name in resources["embedding"]}, **_prefixed(hashes_json, "embed:"),
                   **_pairs(by_key.get("ti hashes", ""))}
-    model_hash = by_key.get("model hash") or (hashes_json.get("model") if isinstance(hashes_json.get("model"), str)
-                                              else None)
+    model_hash = _hex(by_key.get("model hash")) or _hex(hashes_json.get("model"))  # Krita's plugin: "unknown"
     return ImageMetadata(
         format=format_name, prompt=prompt, negative_prompt="\n".join(negative_lines).strip(),
         steps=to_int(by_key.get("steps")), sampler=by_key.get("sampler"), guidance=to_float(by_key.get("cfg scale")),
@@ -73,7 +73,7 @@ def parse_a1111(text: str, format_name: str = "a1111") -> ImageMetadata | None:
         model_name=stem(by_key.get("model")) or next(iter(resources["checkpoint"]), None),
         model_hash=model_hash, loras=loras, embeddings=tuple(embeddings.items()), recipe=by_key.get("hyper-sd"),
         clip_skip=to_int(by_key.get("clip skip")), vae_name=_chosen_vae(by_key.get("vae")),
-        vae_hash=by_key.get("vae hash") or (hashes_json.get("vae") if isinstance(hashes_json.get("vae"), str) else None),
+        vae_hash=_hex(by_key.get("vae hash")) or _hex(hashes_json.get("vae")),
         extra={**{k: v for k, v in fields.items() if k.lower() not in _KNOWN},
                **{k: json.dumps(v, ensure_ascii=False) for k, v in json_fields.items() if k.lower() != "hashes"}},
     )
@@ -132,3 +132,8 @@ def _pairs(text: str) -> dict[str, str]:
 
 def _first(*values: float | None) -> float:
     return next(value for value in values if value is not None)
+
+
+def _hex(value: Any) -> str | None:
+    """A hash as written, or None for what is no hash (Krita's AI plugin writes "Model hash: unknown")."""
+    return value.strip() if isinstance(value, str) and re.fullmatch(r"\s*(0x)?[0-9a-fA-F]{8,64}\s*", value) else None

@@ -149,13 +149,21 @@ _SAMPLER_ALIASES = {
     "dpmpp_2m_k": "dpmpp_2m", "dpmpp_2m_sde_k": "dpmpp_2m_sde", "euler_k": "euler", "lms_k": "lms", "heun_k": "heun",
     "dpm_2_k": "dpm_2", "dpmpp_sde_k": "dpmpp_sde", "restart": "restart", "deis": "deis", "ipndm": "ipndm",
     "dpm-solver++": "dpmpp_2m", "flow match euler discrete": "euler",  # Mochi Diffusion's (Core ML's schedulers)
+    "unipc bh2": "uni_pc", "unipc_bh2": "uni_pc",
 }
 _SCHEDULE_WORDS = re.compile(r"\s+(karras|exponential|sgm[_ ]uniform|simple|normal|beta|uniform|align your steps)$")
+
+
+_SAMPLER_KEYS = set(_SAMPLER_ALIASES.values())
 
 
 def sampler_key(name: Any) -> str | None:
     if not isinstance(name, str) or not name.strip():
         return None
+    if " - " in name:  # Krita's AI plugin writes its preset's name, "Default - DPM++ 2M": the sampler ends it
+        tail = sampler_key(name.rsplit(" - ", 1)[1])
+        if tail in _SAMPLER_KEYS:
+            return tail
     key = name.strip().lower()
     key = _SCHEDULE_WORDS.sub("", key)
     for prefix in ("sample_", "k_"):
