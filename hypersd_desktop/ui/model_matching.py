@@ -168,8 +168,11 @@ def _map_to_recipe(metadata: ImageMetadata, match: ModelMatch, models: list[Inst
             return (recipe.uses_guidance != wants_guidance, abs(recipe.default_steps - steps), -recipe.default_steps)
         match.hyper, recipe = min(recipes, key=distance)
         match.recipe_settings = True
+        # Krita's AI plugin runs Hyper-SD's 8-step CFG LoRA in its "Realtime - Hyper" sampler preset, unnamed
+        made = "with Hyper-SD as another tool runs it" if "hyper" in (metadata.sampler or "").lower() \
+            else "without Hyper-SD"
         match.warnings.append(
-            f"The image was made without Hyper-SD ({how or 'settings unknown'}); it is reused with {recipe.label}: "
+            f"The image was made {made} ({how or 'settings unknown'}); it is reused with {recipe.label}: "
             f"{recipe.default_steps} step{'' if recipe.default_steps == 1 else 's'}, {_RUNS[recipe.scheduler][1]}, "
             f"guidance {recipe.guidance:g}.")
         return

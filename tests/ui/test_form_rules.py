@@ -117,6 +117,18 @@ def test_a_hyper_sd_file_an_image_names_by_its_tools_own_name_is_the_installed_o
     assert not any("without Hyper-SD" in warning for warning in match.warnings)
 
 
+def test_an_image_of_krita_ais_hyper_preset_is_reused_with_the_cfg_recipe_and_said_to_be_hyper_sd():
+    """Krita's AI plugin runs Hyper-SD's 8-step CFG LoRA in its "Realtime - Hyper" preset without naming the
+    LoRA: reuse takes the nearest installed recipe and does not say the image was made without Hyper-SD."""
+    metadata = ImageMetadata("a1111", prompt="x", model_name="dreamshaper", steps=8, guidance=3.5,
+                             sampler="Realtime - Hyper")
+    match = match_metadata(metadata, [BASE, UNIFIED, CFG, TWO])
+    assert match.hyper == CFG
+    (warning,) = match.warnings
+    assert warning.startswith("The image was made with Hyper-SD as another tool runs it (the Realtime - Hyper "
+                              "sampler, 8 steps, guidance 3.5); it is reused with Hyper-SD15-8steps-CFG-lora")
+
+
 def test_dropped_images_and_model_files_are_told_apart(tmp_path):
     image, upper, weights, folder = (tmp_path / n for n in ("a.png", "B.JPG", "m.safetensors", "models"))
     for path in (image, upper, weights):
