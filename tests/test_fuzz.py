@@ -1,5 +1,5 @@
 """Seeded fuzzing of the parsers that read files and text made elsewhere: the weights inspector, the
-image metadata reader (with the gallery import behind it; JPEG IPTC segments among its inputs), the batch job parser and the prompt reader. Every input
+image metadata reader (with the gallery import behind it; JPEG IPTC segments among its inputs), Fooocus's log, the batch job parser and the prompt reader. Every input
 gives a result or one of the app's own errors, never another exception, within a time and
 memory bound. The seed is fixed, so a failure repeats; FUZZ_CASES and FUZZ_SEED search further."""
 
@@ -254,6 +254,32 @@ def test_the_comfyui_workflow_reader():
     read = sum(bounded(lambda: parse_comfyui_workflow(comfy_workflow(rng, workflows))) is not None
                for _ in range(CASES * 15))
     assert read > CASES  # the mutated real ones mostly still read
+
+
+def test_the_fooocus_log_reader(tmp_path):
+    """Fooocus's log.html beside bare images (`gallery/sidecars.py`), as written and with junk in its entries: an
+    image's settings or None, never an exception."""
+    import urllib.parse
+
+    from hypersd_desktop.gallery.sidecars import sidecar_metadata
+
+    rng = random.Random(13 + SEED)
+    Image.new("RGB", (4, 4)).save(tmp_path / "a.png")
+    pieces = ['class="image-container"', '<a href="a.png">', "<a href='a.png'>", '<a href="', "to_clipboard('",
+              "')", "<img src='a.png'/>", urllib.parse.quote(json.dumps({"prompt": "x", "performance": "Speed"}), safe=""),
+              "%7B%22prompt%22%3A%20%22x%22", "%22", "%", "'", '"', "<", "\n"]
+    read = 0
+    for case in range(CASES * 4):
+        parts = [rng.choice(pieces) if rng.random() < 0.7 else urllib.parse.quote(json.dumps(junk_value(rng)))
+                 for _ in range(rng.randrange(40))]
+        if rng.random() < 0.5:  # an entry as written, with junk put in somewhere
+            entry = [pieces[0], pieces[1], pieces[6], pieces[4], pieces[7], pieces[5]]
+            entry.insert(rng.randrange(len(entry) + 1), rng.choice(parts or pieces))
+            parts = entry
+        (tmp_path / "log.html").write_text("".join(parts), encoding="utf-8", errors="surrogatepass")
+        os.utime(tmp_path / "log.html", ns=(case, case))  # a new log each time, not the cached one
+        read += bounded(lambda: sidecar_metadata(tmp_path / "a.png")) is not None
+    assert read > 0
 
 
 def job_file(rng: random.Random) -> tuple[str, str]:

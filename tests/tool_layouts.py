@@ -1,5 +1,5 @@
 """Images in the layouts of tools no public test suite has sample files of (Draw Things, Easy
-Diffusion, Mochi Diffusion), written as those tools write them, for the reader, gallery and window tests; and the
+Diffusion, Mochi Diffusion, Fooocus's log beside bare images), written as those tools write them, for the reader, gallery and window tests; and the
 hashes A1111 names files by, computed here from its definition, not with the app's code."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import struct
+import urllib.parse
 from pathlib import Path
 
 from PIL import Image
@@ -81,6 +82,48 @@ def mochi_jpeg(path: Path, caption: str = MOCHI, xmp: bool = False) -> Path:
     data = buffer.getvalue()
     path.write_bytes(data[:2] + b"\xff\xed" + struct.pack(">H", len(body) + 2) + body + data[2:])
     return path
+
+
+FOOOCUS_LOG_ROWS = [  # (label, key, value) as Fooocus's async worker lists an image's settings
+    ("Prompt", "prompt", "a red fox in the snow"), ("Negative Prompt", "negative_prompt", "blurry"),
+    ("Fooocus V2 Expansion", "prompt_expansion", "a red fox in the snow, intricate, highly detailed"),
+    ("Styles", "styles", "['Fooocus V2', 'Fooocus Enhance']"), ("Performance", "performance", "Hyper-SD"),
+    ("Steps", "steps", 4), ("Resolution", "resolution", "(1152, 896)"), ("Guidance Scale", "guidance_scale", 1.0),
+    ("Sharpness", "sharpness", 0.0), ("ADM Guidance", "adm_guidance", "(1.0, 1.0, 0.0)"),
+    ("Base Model", "base_model", "juggernautXL_v8Rundiffusion.safetensors"), ("Refiner Model", "refiner_model", "None"),
+    ("Refiner Switch", "refiner_switch", 1.0), ("Sampler", "sampler", "dpmpp_sde_gpu"),
+    ("Scheduler", "scheduler", "karras"), ("VAE", "vae", "Default (model)"), ("Seed", "seed", "1234567890"),
+    ("LoRA 1", "lora_combined_1", "sdxl_hyper_sd_4step_lora.safetensors : 0.8"),
+    ("Metadata Scheme", "metadata_scheme", False), ("Version", "version", "Fooocus v2.5.5"),
+]
+
+
+def fooocus_outputs(folder: Path, names: tuple[str, ...] = ("2026-12-03_10-00-01_1234.png",
+                                                           "2026-12-03_10-01-07_5678.png")) -> Path:
+    """A Fooocus day folder as it leaves it by default: images with no metadata, and `log.html` with an entry for
+    each (the newest first), its settings as the table and the "Copy to Clipboard" button's URL-quoted JSON. The
+    first image's entry is made with another seed, to tell the entries apart."""
+    folder.mkdir(parents=True, exist_ok=True)
+    items = []
+    for number, name in enumerate(names):
+        Image.new("RGB", (16, 12), (10 * number, 80, 120)).save(folder / name)
+        rows = [(label, key, str(int(value) + number) if key == "seed" else value)
+                for label, key, value in FOOOCUS_LOG_ROWS]
+        item = f'<div id="{name.replace(".", "_")}" class="image-container"><hr><table><tr>\n'
+        item += (f'<td><a href="{name}" target="_blank"><img src=\'{name}\' onerror="this.closest(\'.image-container\')'
+                 f'.style.display=\'none\';" loading=\'lazy\'/></a><div>{name}</div></td>')
+        item += "<td><table class='metadata'>"
+        item += "".join(f"<tr><td class='label'>{label}</td><td class='value'>{value}</td></tr>\n"
+                        for label, _, value in rows)
+        item += "</table>"
+        quoted = urllib.parse.quote(json.dumps({key: value for _, key, value in rows}, indent=0), safe="")
+        item += f"</br><button onclick=\"to_clipboard('{quoted}')\">Copy to Clipboard</button></td></tr></table></div>\n\n"
+        items.insert(0, item)  # Fooocus puts the newest entry first
+    (folder / "log.html").write_text(
+        "<!DOCTYPE html><html><head><title>Fooocus Log 2026-12-03</title></head><body><p>Fooocus Log 2026-12-03 "
+        "(private)</p>\n<!--fooocus-log-split-->\n\n" + "".join(items) + "\n<!--fooocus-log-split--></body></html>",
+        encoding="utf-8")
+    return folder
 
 
 def a1111_lora_hash(path: Path) -> str:

@@ -24,6 +24,7 @@ from hypersd_desktop.core.vocab import ImageSource
 from hypersd_desktop.gallery.formats import ImageMetadata, parse_chunks
 from hypersd_desktop.gallery.formats.stealth import read_stealth
 from hypersd_desktop.gallery.metadata import PARAMETERS_CHUNK, ImageParameters, a1111_parameters
+from hypersd_desktop.gallery.sidecars import sidecar_metadata
 from hypersd_desktop.gallery.store import GalleryStore, ImageQuery, ImageRecord
 from hypersd_desktop.gallery.thumbnails import Thumbnails
 
@@ -73,6 +74,8 @@ def read_metadata(path: Path) -> tuple[ImageMetadata | None, int | None, int | N
         except Exception as error:  # noqa: BLE001 - a foreign format we misjudged must not stop an import
             metadata = None
             warnings.append(f"{path.name}: its metadata is malformed ({type(error).__name__}); imported without it.")
+    if metadata is None:  # A1111's text file beside it, or the log Fooocus keeps of the images it saves bare
+        metadata = sidecar_metadata(path)
     return metadata, width, height, warnings
 
 

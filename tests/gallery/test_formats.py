@@ -19,7 +19,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from hypersd_desktop.gallery.formats import parse_chunks, sampler_key
 from hypersd_desktop.gallery.gallery import read_metadata
-from tool_layouts import MOCHI, draw_things_png, easy_diffusion_png, mochi_jpeg, mochi_png
+from tool_layouts import MOCHI, draw_things_png, easy_diffusion_png, fooocus_outputs, mochi_jpeg, mochi_png
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -162,6 +162,36 @@ def test_krita_ai_diffusion_a1111_text(sampler, key):
     assert (metadata.prompt, metadata.negative_prompt, metadata.model_name, metadata.model_hash) == (
         "A cat <lora:lora1:0.7>", "", "realisticVisionV51", None)
     assert (metadata.sampler, metadata.sampler_key, metadata.loras) == (sampler, key, (("lora1", 0.7, None),))
+
+
+def test_fooocus_images_saved_without_metadata_are_read_from_its_log(tmp_path):
+    """Fooocus writes no metadata into its images by default; its day folder's log.html has each image's settings."""
+    folder = fooocus_outputs(tmp_path / "outputs" / "2026-12-03")
+    first, second = (read_metadata(folder / name)[0] for name in ("2026-12-03_10-00-01_1234.png",
+                                                                  "2026-12-03_10-01-07_5678.png"))
+    assert (first.format, first.prompt, first.negative_prompt, first.seed, second.seed) == (
+        "fooocus", "a red fox in the snow", "blurry", 1234567890, 1234567891)
+    assert (first.steps, first.guidance, first.width, first.height, first.model_name) == (
+        4, 1.0, 1152, 896, "juggernautXL_v8Rundiffusion")
+    assert first.loras == (("sdxl_hyper_sd_4step_lora", 0.8, None),) and first.sampler_key == "dpmpp_sde"
+    Image.new("RGB", (8, 8)).save(folder / "not-in-the-log.png")
+    assert read_metadata(folder / "not-in-the-log.png")[0] is None
+
+
+def test_a1111_parameters_in_a_text_file_beside_the_image(tmp_path):
+    """A1111's "Create a text file next to every image with generation parameters"; a text file of other words is
+    not read as parameters, and metadata in the image wins over a text file."""
+    Image.new("RGB", (8, 8)).save(tmp_path / "00012-777.jpg")
+    (tmp_path / "00012-777.txt").write_text("a lighthouse\nNegative prompt: fog\nSteps: 4, Sampler: Euler, "
+                                           "CFG scale: 1, Seed: 777, Size: 512x512, Model: dreamshaper_8")
+    metadata, *_ = read_metadata(tmp_path / "00012-777.jpg")
+    assert (metadata.prompt, metadata.negative_prompt, metadata.seed, metadata.model_name) == (
+        "a lighthouse", "fog", 777, "dreamshaper_8")
+    png(tmp_path / "notes.png")
+    (tmp_path / "notes.txt").write_text("things to try tomorrow")
+    assert read_metadata(tmp_path / "notes.png")[0] is None
+    png(tmp_path / "00012-777.png", parameters="a boat\nSteps: 2, Seed: 5")  # beside the same 00012-777.txt
+    assert read_metadata(tmp_path / "00012-777.png")[0].prompt == "a boat"
 
 
 def test_hugging_face_demo_json(tmp_path):

@@ -114,6 +114,21 @@ def test_import_folder_twice_adds_nothing_twice(gallery, tmp_path):
     assert gallery.store.query(ImageQuery(text="image")).images[0].metadata_format == "a1111"
 
 
+def test_importing_a_fooocus_outputs_folder_reads_its_bare_images_from_its_logs(gallery, tmp_path):
+    """Fooocus saves its images without metadata by default, a day a folder, each with its log.html: imported,
+    they are found by their prompts and models, and the logs are no images."""
+    from tool_layouts import fooocus_outputs
+
+    outputs = tmp_path / "Fooocus" / "outputs"
+    fooocus_outputs(outputs / "2026-12-02", ("2026-12-02_21-40-11_4455.png",))
+    fooocus_outputs(outputs / "2026-12-03")
+    report = gallery.import_folder(outputs)
+    assert (report.added, len(report.failed)) == (3, 0)
+    found = gallery.store.query(ImageQuery(text="fox juggernautXL_v8Rundiffusion")).images
+    assert len(found) == 3 and {image.metadata_format for image in found} == {"fooocus"}
+    assert sorted(image.seed for image in found) == [1234567890, 1234567890, 1234567891]
+
+
 def test_import_cancel_keeps_what_was_added(gallery, tmp_path):
     folder = tmp_path / "many"
     write_images(folder, 30)
