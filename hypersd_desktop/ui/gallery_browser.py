@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from hypersd_desktop.core.vocab import Device, Scheduler
+from hypersd_desktop.engine.recipes import recipe_for_file
 from hypersd_desktop.engine.types import hires_size
 from hypersd_desktop.gallery.formats.common import ImageMetadata, hires_pass, other_passes
 from hypersd_desktop.gallery.gallery import Gallery, image_files, parameters_text, read_metadata
@@ -87,7 +88,7 @@ def describe_record(record: ImageRecord, metadata: ImageMetadata | None = None,
         ("VAE", vae),
         ("LoRAs", ", ".join(f"{name} × {weight:g}" for name, weight, _ in record.loras) or "—"),
         ("Embeddings", ", ".join(embeddings)),
-        ("Recipe", record.recipe or "—"),
+        ("Recipe", record.recipe or _hyper_file_of(record) or "—"),
         ("Clip skip", clip_skip if isinstance(clip_skip, int) and clip_skip > 1 else None),
         ("Steps", record.steps), ("Guidance", record.guidance),
         ("Sampler", Scheduler(record.scheduler).label if request and record.scheduler in Scheduler.values()
@@ -108,6 +109,14 @@ def describe_record(record: ImageRecord, metadata: ImageMetadata | None = None,
     body = "".join(f"<tr><td><b>{escape(name)}</b></td><td>{escape(str(value))}</td></tr>"
                    for name, value in rows if value not in (None, ""))
     return f"<table cellspacing='4'>{body}</table>"
+
+
+def _hyper_file_of(record: ImageRecord) -> str | None:
+    """The Hyper-SD recipe of a LoRA another tool's image names by a Hyper-SD file's name (Fooocus's Hyper-SD
+    performance, ComfyUI's LoRA loaders), where the image does not name its recipe itself."""
+    if record.request:
+        return None
+    return next((recipe.id for name, _, _ in record.loras if (recipe := recipe_for_file(name)) is not None), None)
 
 
 def _own_hires(request: dict, record: ImageRecord) -> str | None:

@@ -353,6 +353,9 @@ def test_the_large_view_shows_the_vae_and_clip_skip_an_image_was_made_with():
     assert "<b>Sampler</b></td><td>DDIM (trailing)<" in shown and "<b>Device</b></td><td>DirectML<" in shown
     plain = describe_record(ImageRecord(path="/images/b.png", created=0.0, source="imported", request="{not json"))
     assert "VAE" not in plain and "Clip skip" not in plain
+    fooocus = describe_record(ImageRecord(path="/images/c.png", created=0.0, source="imported",
+                                          loras=(("detail", 0.5, None), ("sdxl_hyper_sd_4step_lora", 0.8, None))))
+    assert "<b>Recipe</b></td><td>Hyper-SDXL-4steps-lora<" in fooocus  # Fooocus's name for the published file
 
 
 def test_the_large_view_shows_what_another_tools_file_says_beyond_the_gallerys_row(qtbot, idle_app, tmp_path):
