@@ -509,6 +509,35 @@ def test_reuse_names_what_an_a1111_image_had_besides_its_settings(fields, said):
         assert said in note
 
 
+@pytest.mark.parametrize(("record", "said"), [
+    ({"generation_mode": "img2img", "strength": 0.55, "init_image": "b3a1.png",  # 3.x, with its ControlNet units
+      "controlnets": [{"control_model": {"model_name": "canny", "base_model": "sd-1"}, "control_weight": 1}],
+      "t2iAdapters": [{"t2i_adapter_model": {"model_name": "t2i-sketch"}}]},
+     "image-to-image from another picture (b3a1.png) at strength 0.55 and ControlNet (canny and t2i-sketch)"),
+    ({"generation_mode": "sdxl_inpaint", "canvas_v2_metadata": {"controlLayers": [  # 5.x's canvas
+        {"isEnabled": True, "controlAdapter": {"type": "controlnet", "model": {"name": "xinsir-canny-sdxl"}}},
+        {"isEnabled": False, "controlAdapter": {"type": "controlnet", "model": {"name": "switched-off"}}}]},
+      "ref_images": [{"config": {"type": "ip_adapter", "model": {"name": "Standard Reference (IP Adapter ViT-H)"}}}],
+      "seamless_x": True, "seamless_y": False, "refiner_model": {"name": "sdxl-refiner"}, "refiner_start": 0.8},
+     "inpainting from another picture, ControlNet (xinsir-canny-sdxl), IP-Adapter (Standard Reference (IP Adapter "
+     "ViT-H)), the refiner sdxl-refiner from 80% of the steps and tiling, which reuse does not repeat. Give that "
+     "picture as the init image with its mask"),
+    ({"generation_mode": "sdxl_txt2img", "seamless_x": False, "seamless_y": False}, None),
+])
+def test_invokeai_says_what_it_ran_besides_its_settings(record, said):
+    from hypersd_desktop.gallery.formats.common import unrepeated_note
+
+    """InvokeAI's metadata says the picture or canvas it started from, its control layers, its reference images
+    (IP-Adapters), seamless tiling and the refiner; reuse names them, switched-off layers not among them."""
+    metadata = parse_chunks({"invokeai_metadata": json.dumps({"positive_prompt": "a cat", "seed": 3, **record})})
+    if said is not None:
+        assert said in unrepeated_note(metadata)
+    else:
+        assert unrepeated_note(metadata) is None
+    corpus, *_ = read_metadata(CORPUS / "sd-parsers" / "invokeai_imeta1.png")  # a real one, with an IP-Adapter
+    assert "IP-Adapter (ip-adapter-plus_sdxl_vit-h)" in unrepeated_note(corpus)
+
+
 def test_a_comfyui_graph_that_encodes_a_picture_or_uses_controlnet_says_so():
     """ComfyUI's graphs say the same in nodes: a sampler whose latent encodes a loaded picture at a denoise under 1
     (image-to-image), or masked (inpainting, at any denoise); ControlNets on its positive prompt, by model."""

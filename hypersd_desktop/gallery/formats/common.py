@@ -271,14 +271,18 @@ def other_passes(metadata: ImageMetadata) -> list[str]:
     extra = {key.lower(): value.strip() for key, value in metadata.extra.items() if isinstance(value, str)}
     parts = []
     strength = to_float(extra.get("denoising strength"))
-    if strength is not None and _hires_target(metadata) is None:
+    mode = extra.get("generation mode", "")  # InvokeAI's: "img2img", "sdxl_inpaint", "outpaint" …
+    if (strength is not None or mode) and _hires_target(metadata) is None:
         picture = extra.get("init image", "")
         named = f" ({picture})" if picture and len(picture) <= 80 and "://" not in picture else ""
-        parts.append(f"{'inpainting' if _inpainted(extra) else 'image-to-image'} from another picture{named} at "
-                     f"strength {strength:g}")
+        kind = "outpainting" if "outpaint" in mode else "inpainting" if _inpainted(extra) else "image-to-image"
+        parts.append(f"{kind} from another picture{named}" + (f" at strength {strength:g}" if strength is not None
+                                                               else ""))
     modules = [module for key, value in extra.items() for module in _controlnet_modules(key, value)]
     if modules or any(key.startswith("controlnet") for key in extra):
         parts.append(f"ControlNet{f' ({_listed(list(dict.fromkeys(modules)))})' if modules else ''}")
+    if extra.get("ip-adapter"):
+        parts.append(f"IP-Adapter ({extra['ip-adapter']})")
     detectors = [value for key, value in extra.items() if re.fullmatch(r"adetailer model(?: \w+)?", key)]
     if detectors:
         parts.append(f"ADetailer's second pass ({_listed(detectors)})")
@@ -297,7 +301,8 @@ def other_passes(metadata: ImageMetadata) -> list[str]:
 
 
 def _inpainted(extra: dict[str, str]) -> bool:
-    return any(key in extra for key in ("mask blur", "inpaint area", "masked content", "mask mode", "mask"))
+    return any(key in extra for key in ("mask blur", "inpaint area", "masked content", "mask mode", "mask")) \
+        or any(word in extra.get("generation mode", "") for word in ("inpaint", "outpaint"))
 
 
 def unrepeated_note(metadata: ImageMetadata) -> str | None:
@@ -307,7 +312,7 @@ def unrepeated_note(metadata: ImageMetadata) -> str | None:
     if not parts:
         return None
     note = f"The image was made with {_listed(parts)}, which reuse does not repeat."
-    if parts[0].startswith(("inpainting ", "image-to-image ")):
+    if parts[0].startswith(("inpainting ", "outpainting ", "image-to-image ")):
         inpainted = _inpainted({key.lower(): value for key, value in metadata.extra.items()})
         note += (f" Give that picture as the init image{' with its mask' if inpainted else ''} to make it again "
                  "from it.")

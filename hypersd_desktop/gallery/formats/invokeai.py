@@ -31,7 +31,52 @@ def parse_invokeai(text: str) -> ImageMetadata | None:
         model_name=(model.get("name") or model.get("model_name")) if isinstance(model, dict) else stem(model),
         model_hash=model.get("hash") if isinstance(model, dict) else None, loras=tuple(loras),
         vae_name=to_text(vae.get("name") or vae.get("model_name")) or None, vae_hash=to_text(vae.get("hash")) or None,
+        extra=_other_inputs(data),
     )
+
+
+def _name(model) -> str | None:
+    """A model's name in InvokeAI's metadata: {"name": …} (4.x and later) or {"model_name": …} (3.x)."""
+    name = (model.get("name") or model.get("model_name")) if isinstance(model, dict) else None
+    return name if isinstance(name, str) and name else None
+
+
+def _other_inputs(data: dict) -> dict[str, str]:
+    """What InvokeAI ran besides the prompts and settings, in A1111's words (`gallery.formats.common.other_passes`
+    names them on reuse): a canvas or picture it started from, ControlNets and T2I-Adapters (3.x: `controlnets`,
+    `t2iAdapters`; 5.x: the canvas's enabled control layers), IP-Adapters (`ipAdapters`, later `ref_images`),
+    seamless tiling and the SDXL refiner."""
+    found: dict[str, str] = {}
+    mode = data.get("generation_mode")
+    if isinstance(mode, str) and any(word in mode for word in ("img2img", "inpaint", "outpaint")):
+        found["Generation mode"] = mode
+        strength = to_float(data.get("strength"))
+        if strength is not None:
+            found["Denoising strength"] = f"{strength:g}"
+        if isinstance(data.get("init_image"), str):
+            found["Init image"] = data["init_image"]
+    canvas = data.get("canvas_v2_metadata") if isinstance(data.get("canvas_v2_metadata"), dict) else {}
+    layers = [layer.get("controlAdapter") for layer in canvas.get("controlLayers") or []
+              if isinstance(layer, dict) and layer.get("isEnabled", True) and isinstance(layer.get("controlAdapter"), dict)]
+    controls = [*(unit.get("control_model") for unit in data.get("controlnets") or [] if isinstance(unit, dict)),
+                *(unit.get("t2i_adapter_model") for unit in data.get("t2iAdapters") or [] if isinstance(unit, dict)),
+                *(adapter.get("model") for adapter in layers)]
+    for number, model in enumerate(controls):
+        found[f"ControlNet {number}"] = f"Model: {_name(model) or 'unknown'}"
+    references = [*(unit.get("ip_adapter_model") for unit in data.get("ipAdapters") or [] if isinstance(unit, dict)),
+                  *((unit.get("config") or {}).get("model") if isinstance(unit.get("config"), dict) else unit.get("model")
+                    for unit in data.get("ref_images") or [] if isinstance(unit, dict))]
+    if references:
+        found["IP-Adapter"] = ", ".join(dict.fromkeys(_name(model) or "unknown" for model in references))
+    if data.get("seamless_x") is True or data.get("seamless_y") is True:
+        found["Tiling"] = "True"
+    refiner = _name(data.get("refiner_model"))
+    if refiner:
+        found["Refiner"] = refiner
+        start = to_float(data.get("refiner_start"))
+        if start is not None:
+            found["Refiner switch at"] = f"{start:g}"
+    return found
 
 
 def parse_sd_metadata(text: str) -> ImageMetadata | None:
@@ -51,6 +96,8 @@ def parse_sd_metadata(text: str) -> ImageMetadata | None:
         height=to_int(image.get("height")),
         model_name=str(data.get("model_weights")) if data.get("model_weights") else None,
         model_hash=str(data.get("model_hash")) if data.get("model_hash") else None,
+        extra=_other_inputs({"generation_mode": image.get("type"), "strength": image.get("strength"),
+                             "init_image": image.get("init_image_path")}),
     )
 
 
