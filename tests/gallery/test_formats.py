@@ -174,6 +174,13 @@ def test_fooocus_images_saved_without_metadata_are_read_from_its_log(tmp_path):
     assert (first.steps, first.guidance, first.width, first.height, first.model_name) == (
         4, 1.0, 1152, 896, "juggernautXL_v8Rundiffusion")
     assert first.loras == (("sdxl_hyper_sd_4step_lora", 0.8, None),) and first.sampler_key == "dpmpp_sde"
+    from hypersd_desktop.gallery.formats.common import unrepeated_note
+    assert unrepeated_note(first) == ("The image was made with Fooocus's styles on the prompt (Fooocus V2, Fooocus "
+                                      "Enhance), which reuse does not repeat.")
+    record = {"prompt": "a castle", "styles": "['Fooocus V2', \"Sai's Anime\"]", "refiner_model": "realvis.safetensors",
+              "refiner_switch": 0.8, "performance": "Quality", "metadata_scheme": "fooocus"}
+    assert ("Fooocus's styles on the prompt (Fooocus V2, Sai's Anime) and the refiner realvis from 80% of the steps"
+            in unrepeated_note(parse_chunks({"parameters": json.dumps(record)})))
     Image.new("RGB", (8, 8)).save(folder / "not-in-the-log.png")
     assert read_metadata(folder / "not-in-the-log.png")[0] is None
 

@@ -281,6 +281,8 @@ def other_passes(metadata: ImageMetadata) -> list[str]:
     modules = [module for key, value in extra.items() for module in _controlnet_modules(key, value)]
     if modules or any(key.startswith("controlnet") for key in extra):
         parts.append(f"ControlNet{f' ({_listed(list(dict.fromkeys(modules)))})' if modules else ''}")
+    if extra.get("fooocus styles"):
+        parts.append(f"Fooocus's styles on the prompt ({extra['fooocus styles']})")
     if extra.get("ip-adapter"):
         parts.append(f"IP-Adapter ({extra['ip-adapter']})")
     detectors = [value for key, value in extra.items() if re.fullmatch(r"adetailer model(?: \w+)?", key)]

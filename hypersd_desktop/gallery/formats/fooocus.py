@@ -3,6 +3,7 @@ the comment or UserComment), each recognised by its own keys."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from hypersd_desktop.gallery.formats.common import ImageMetadata, json_object, size_of, stem, to_float, to_int, to_text
@@ -30,7 +31,31 @@ def parse_fooocus(text: str) -> ImageMetadata | None:
         steps=to_int(data.get("steps")), sampler=data.get("sampler"), guidance=to_float(data.get("guidance_scale")),
         seed=to_int(data.get("seed")), width=width, height=height, model_name=stem(data.get("base_model")),
         model_hash=data.get("base_model_hash"), loras=tuple(loras), vae_name=_chosen(data.get("vae")),
+        extra=_other_passes(data),
     )
+
+
+_QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"")
+
+
+def _other_passes(data: dict[str, Any]) -> dict[str, str]:
+    """What Fooocus ran besides the prompt as typed, in the words `common.other_passes` reads: its styles (its
+    V2 prompt expansion among them; written as Python's list, "['Fooocus V2', 'Fooocus Enhance']") and the
+    refiner it switched to."""
+    found: dict[str, str] = {}
+    styles = data.get("styles")
+    names = styles if isinstance(styles, list) else [a or b for a, b in _QUOTED.findall(styles)] \
+        if isinstance(styles, str) else []
+    names = [name for name in names if isinstance(name, str) and name.strip()]
+    if names:
+        found["Fooocus styles"] = ", ".join(names)
+    refiner = data.get("refiner_model")
+    if isinstance(refiner, str) and refiner.strip() and refiner.strip() != "None":
+        found["Refiner"] = refiner.strip()
+        switch = to_float(data.get("refiner_switch"))
+        if switch is not None:
+            found["Refiner switch at"] = f"{switch:g}"
+    return found
 
 
 def _chosen(name: Any) -> str | None:
