@@ -45,6 +45,25 @@ def test_swarmui_parameters_with_its_model_hash(tmp_path):
     assert metadata.loras == (("Hyper-SDXL-4steps-lora", 1.0, None),)
 
 
+def test_swarmui_says_what_it_ran_besides_its_settings():
+    """SwarmUI's parameter ids (names in lower-case letters): an init image's creativity, its mask, the ControlNet
+    models, the refiner and its share of the steps, a variation seed, seamless tiling. Its "upscale" of an image
+    (a real file) is an image-to-image at 0.4."""
+    from hypersd_desktop.gallery.formats.common import unrepeated_note
+
+    params = {"prompt": "a cat", "seed": 1, "steps": 20, "initimagecreativity": 0.6, "maskblur": 4,
+              "controlnetmodel": "diffusers_xl_canny_full.safetensors", "controlnettwomodel": "OpenPoseXL2.safetensors",
+              "refinermodel": "sd_xl_refiner_1.0", "refinercontrolpercentage": 0.2, "variationseed": 7,
+              "variationseedstrength": 0.3, "seamlesstileable": "X-Only"}
+    note = unrepeated_note(parse_chunks({"parameters": json.dumps({"sui_image_params": params})}))
+    assert ("inpainting from another picture at strength 0.6, ControlNet (diffusers_xl_canny_full and OpenPoseXL2), "
+            "the refiner sd_xl_refiner_1.0 from 80% of the steps, the variation seed 7 at 0.3 and tiling") in note
+    plain = {"prompt": "a cat", "seed": 1, "refinermodel": "(Use Base)", "variationseed": 7, "seamlesstileable": "false"}
+    assert unrepeated_note(parse_chunks({"parameters": json.dumps({"sui_image_params": plain})})) is None
+    upscaled, *_ = read_metadata(CORPUS / "sd-metadata" / "png" / "swarmui-upscale.png")
+    assert "image-to-image from another picture at strength 0.4" in unrepeated_note(upscaled)
+
+
 def test_stability_matrix_json_beside_its_a1111_text(tmp_path):
     record = {"PositivePrompt": "a red barn", "NegativePrompt": "people", "Seed": 7, "Steps": 8, "CfgScale": 1.5,
               "Sampler": "dpmpp_2m", "Width": 512, "Height": 512, "ModelName": "dreamshaper_8.safetensors", "ModelHash": "879db523c3"}

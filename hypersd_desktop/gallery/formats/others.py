@@ -43,7 +43,37 @@ def parse_swarmui(text: str) -> ImageMetadata | None:
         height=to_int(params.get("height")), model_name=stem(params.get("model")),
         model_hash=_short_hash(model.get("hash")), loras=loras, vae_name=vae,
         vae_hash=_short_hash((models.get("vae") or {}).get("hash")) if vae else None,
+        extra=_swarmui_passes(params),
     )
+
+
+def _swarmui_passes(params: dict) -> dict[str, str]:
+    """What SwarmUI ran besides the prompt and settings, in A1111's words (`common.other_passes`): its parameters'
+    ids are their names in lower-case letters ("Init Image Creativity": `initimagecreativity`; the second
+    ControlNet's model: `controlnettwomodel`)."""
+    found: dict[str, str] = {}
+    strength = to_float(params.get("initimagecreativity"))
+    if strength is not None:
+        found["Denoising strength"] = f"{strength:g}"
+        if "maskblur" in params or "maskimage" in params:
+            found["Mask"] = "Mask Image"
+    for number, suffix in enumerate(("", "two", "three")):
+        model = params.get(f"controlnet{suffix}model")
+        if isinstance(model, str) and model.strip():
+            found[f"ControlNet {number}"] = f"Model: {stem(model)}"
+    refiner = params.get("refinermodel")
+    if isinstance(refiner, str) and refiner.strip() and refiner.strip() != "(Use Base)":
+        found["Refiner"] = stem(refiner) or refiner
+        share = to_float(params.get("refinercontrolpercentage"))  # the refiner's share of the steps
+        if share is not None and 0 <= share <= 1:
+            found["Refiner switch at"] = f"{1 - share:g}"
+    if params.get("variationseed") is not None and (to_float(params.get("variationseedstrength")) or 0) > 0:
+        found["Variation seed"] = str(params["variationseed"])
+        found["Variation seed strength"] = f"{to_float(params['variationseedstrength']):g}"
+    tiling = params.get("seamlesstileable")
+    if isinstance(tiling, str) and tiling.strip().lower() not in ("", "false"):
+        found["Tiling"] = "True"
+    return found
 
 
 def _short_hash(value) -> str | None:
