@@ -56,6 +56,8 @@ _WIDGETS: dict[str, tuple[str, ...]] = {
     "LatentUpscale": ("upscale_method", "width", "height", "crop"),
     "LatentUpscaleBy": ("upscale_method", "scale_by"),
     "ImageScale": ("upscale_method", "width", "height", "crop"),
+    "LoadImage": ("image", "upload"),  # the picture an image-to-image starts from
+    "ControlNetLoader": ("control_net_name",),
     "PrimitiveNode": ("value",),
     "PrimitiveInt": ("value",),
     "PrimitiveFloat": ("value",),
