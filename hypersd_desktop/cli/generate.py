@@ -272,6 +272,9 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         hires_strength=args.hires_strength,
         hires_steps=args.hires_steps,
     )
+    from hypersd_desktop.worker.batch import with_tagged_loras
+
+    request = with_tagged_loras(request, resolve)  # `<lora:NAME:WEIGHT>` in the prompt, as A1111 applies it
     from hypersd_desktop.engine.inputs import open_inputs  # numpy: only for a request that generates
 
     open_inputs(request, inputs, request.width or 0, request.height or 0)  # sizes and the mask, before torch loads

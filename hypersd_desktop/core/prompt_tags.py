@@ -9,6 +9,7 @@ request's list).
 
 from __future__ import annotations
 
+import math
 import re
 
 NETWORK_TAG = re.compile(r"<(lora|lyco|hypernet):([^:>]+)(?::([^:>]*))?[^>]*>", re.IGNORECASE)
@@ -17,6 +18,15 @@ NETWORK_TAG = re.compile(r"<(lora|lyco|hypernet):([^:>]+)(?::([^:>]*))?[^>]*>", 
 def network_tags(prompt: str) -> list[tuple[str, str, str]]:
     """The prompt's tags as (kind, name, weight as written, "" when none), in order."""
     return [(kind.lower(), name.strip(), weight.strip()) for kind, name, weight in NETWORK_TAG.findall(prompt or "")]
+
+
+def tag_weight(text: str) -> float:
+    """A tag's weight as A1111 reads it: a number, else 1 (`<lora:NAME>`, or named arguments only)."""
+    try:
+        weight = float(text)
+    except ValueError:
+        return 1.0
+    return weight if math.isfinite(weight) else 1.0
 
 
 def without_network_tags(prompt: str) -> str:

@@ -277,8 +277,9 @@ def plan(request: GenerationRequest, architecture: str) -> Plan:
 
 
 def tag_warnings(request: GenerationRequest) -> list[str]:
-    """What the prompts' A1111 `<lora:…>` tags did not do: the text encoder does not read them (as in A1111),
-    and the LoRAs they name apply only from the request's LoRA list."""
+    """What the prompts' A1111 `<lora:…>` tags did not do: the text encoder does not read them (as in A1111), and
+    the LoRAs they name apply from the request's LoRA list, where the window, the command line and batch jobs put
+    the installed ones a tag names by their file's name."""
     listed = {Path(lora.path).stem.lower() for lora in request.loras}
     warnings = []
     for label, text in (("prompt", request.prompt), ("negative prompt", request.negative_prompt)):
@@ -286,8 +287,9 @@ def tag_warnings(request: GenerationRequest) -> list[str]:
                    if name.lower() not in listed]
         if missing:
             warnings.append(f"The {label}'s {', '.join(missing)} {'tag is' if len(missing) == 1 else 'tags are'} "
-                            "left out of the text the model reads and applies no LoRA here; tick the LoRA in the "
-                            "LoRA list (or give it with --lora) to apply it.")
+                            "left out of the text the model reads and applies no LoRA here: no LoRA installed for "
+                            "this model has that file name. Install it, or tick the LoRA in the LoRA list (or give "
+                            "it with --lora) to apply it.")
     return warnings
 
 

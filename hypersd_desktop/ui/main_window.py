@@ -53,7 +53,7 @@ from hypersd_desktop.ui.gallery_browser import GalleryBrowser
 from hypersd_desktop.ui.init_image import IMAGE_FILTER, UPSCALE_SCALES, InitImageBox
 from hypersd_desktop.ui.job_view import JobView, JobWidgets, PreviewLabel, ResultStrip
 from hypersd_desktop.ui.model_manager import ModelManager
-from hypersd_desktop.ui.model_matching import ModelMatch, match_metadata, match_request
+from hypersd_desktop.ui.model_matching import ModelMatch, match_metadata, match_request, tagged_loras
 from hypersd_desktop.ui.session import SessionKeeper
 from hypersd_desktop.ui.shortcuts import EVERYWHERE, GENERATE, ShortcutsDialog, described
 from hypersd_desktop.worker.bridge import WorkerBridge
@@ -520,6 +520,7 @@ class MainWindow(QMainWindow):
                 "preview": Preview.TAESD if settings.previews else Preview.NONE} if taesd else {}
         prompt = self.prompt.toPlainText().strip()
         negative = self.negative.toPlainText().strip() if self.negative.isEnabled() else ""
+        loras += tagged_loras(prompt, self.library.registry.list(kind=ModelKind.LORA), tuple(loras), model.architecture)
         embeddings = self.library.embeddings_named(model.path, prompt, negative)
         try:
             return GenerationRequest(

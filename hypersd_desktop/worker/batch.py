@@ -23,7 +23,6 @@ import dataclasses
 import hashlib
 import io
 import json
-import math
 import re
 import shlex
 from collections.abc import Callable
@@ -31,12 +30,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hypersd_desktop.core.errors import CancelledError, InputError, OutOfMemoryError
+from hypersd_desktop.core.errors import AppError, CancelledError, InputError, OutOfMemoryError
 from hypersd_desktop.core.files import remove_stale_partials, write_atomic
-from hypersd_desktop.core.prompt_tags import network_tags
+from hypersd_desktop.core.prompt_tags import network_tags, tag_weight
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
-from hypersd_desktop.core.vocab import BatchUnitState, ExportStatus
+from hypersd_desktop.core.vocab import BatchUnitState, ExportStatus, WeightsKind
 from hypersd_desktop.engine.backend import batch_key
+from hypersd_desktop.engine.inspect import base_architecture, inspect_file
 from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, LoraSpec
 from hypersd_desktop.gallery.export import ExportEntry, ExportOptions, plan_destination, write_image, write_manifests
 from hypersd_desktop.gallery.gallery import Gallery
@@ -232,7 +232,7 @@ def plan_units(items: list[dict[str, Any]], defaults: GenerationRequest, seeds_p
             base = defaults.replace(**_item_changes(item, resolve))
             if vae_for is not None and base.base_model != defaults.base_model:
                 base = base.replace(vae=vae_for(base.base_model))
-            base = _with_tagged_loras(base, resolve)
+            base = with_tagged_loras(base, resolve)
             if embeddings is not None:
                 base = base.replace(embeddings=embeddings(base.base_model, base.prompt, base.negative_prompt))
             seeds = _seeds(item, next_seed, seeds_per_prompt)
@@ -248,12 +248,14 @@ def plan_units(items: list[dict[str, Any]], defaults: GenerationRequest, seeds_p
     return units
 
 
-def _with_tagged_loras(request: GenerationRequest, resolve: Callable[[str], str]) -> GenerationRequest:
-    """The request with the installed LoRAs its prompt's `<lora:NAME:WEIGHT>` tags name (as A1111's prompt lists
-    carry them), at their weights, beside the LoRAs it lists; a tag naming no installed LoRA is left to the
-    generation's warning."""
+def with_tagged_loras(request: GenerationRequest, resolve: Callable[[str], str]) -> GenerationRequest:
+    """The request with the installed LoRAs its prompt's `<lora:NAME:WEIGHT>` tags name by their file's name (as
+    A1111's prompts carry them), at their weights, beside the LoRAs it lists; a tag naming no installed LoRA is left
+    to the generation's warning, as is one naming a LoRA for the other architecture (A1111 skips those too).
+    `resolve` finds an installed model by name (`ModelLibrary.resolve`)."""
     listed = {Path(lora.path).stem.lower() for lora in request.loras}
     tagged = []
+    architecture: list[str | None] = []  # the base model's, read once and only for a prompt with tags
     for kind, name, weight in network_tags(request.prompt):
         if kind == "hypernet" or name.lower() in listed:
             continue
@@ -261,19 +263,26 @@ def _with_tagged_loras(request: GenerationRequest, resolve: Callable[[str], str]
             path = resolve(name)
         except InputError:
             continue
-        if Path(path).is_file():
-            tagged.append(LoraSpec(path, _tag_weight(weight)))
+        if not (Path(path).is_file() and Path(path).stem.lower() == name.lower()):  # a tag names the file
+            continue
+        if not architecture:
+            try:
+                architecture.append(base_architecture(request.base_model))
+            except AppError:
+                architecture.append(None)
+        if _is_lora_for(Path(path), architecture[0]):
+            tagged.append(LoraSpec(path, tag_weight(weight)))
             listed.add(name.lower())
     return request.replace(loras=(*request.loras, *tagged)) if tagged else request
 
 
-def _tag_weight(text: str) -> float:
-    """A tag's weight as A1111 reads it: a number, else 1 (`<lora:NAME>`, or only named arguments)."""
+def _is_lora_for(path: Path, architecture: str | None) -> bool:
+    """Whether `path` is a LoRA for `architecture` (either, where one of the two is not known)."""
     try:
-        weight = float(text)
-    except ValueError:
-        return 1.0
-    return weight if math.isfinite(weight) else 1.0
+        info = inspect_file(path)
+    except AppError:
+        return False
+    return info.kind == WeightsKind.LORA and (architecture is None or info.architecture in (None, architecture))
 
 
 def _item_changes(item: dict[str, Any], resolve: Callable[[str], str]) -> dict[str, Any]:

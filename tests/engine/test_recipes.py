@@ -75,3 +75,16 @@ def test_warnings():
     assert "tcd" in sched and "auto" in sched
     (neg,) = settings_warnings(R["Hyper-SDXL-2steps-lora"], 2, 0, "ddim-trailing", True)
     assert "negative prompt has no effect" in neg
+
+
+def test_a_tag_naming_no_listed_lora_is_named_and_an_applied_one_is_not():
+    """A prompt's `<lora:…>` tags: one whose LoRA the request lists (by its file's name, as the window and batch
+    jobs add them) says nothing; one that names no listed LoRA is named in the warning."""
+    from hypersd_desktop.engine.planning import tag_warnings
+    from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
+
+    request = GenerationRequest(prompt="a harbour <lora:watercolour_wash:0.4>, <lora:not_installed:1>",
+                                base_model="/m", loras=(LoraSpec("/l/watercolour_wash.safetensors", 0.4),))
+    (warning,) = tag_warnings(request)
+    assert "<lora:not_installed:1> tag is" in warning and "watercolour_wash" not in warning
+    assert tag_warnings(request.replace(prompt="a harbour <lora:watercolour_wash:0.4>")) == []

@@ -36,6 +36,25 @@ def test_generate_lands_in_the_gallery_and_reuse_reproduces_it(tiny_sd15, hyper_
         assert np.array_equal(np.asarray(a), np.asarray(b))
 
 
+def test_generate_applies_an_installed_lora_its_prompts_tag_names(tiny_sd15, hyper_lora, tmp_path):
+    """`<lora:NAME:WEIGHT>` in --prompt applies the installed LoRA of that file name, as A1111 applies it: the image
+    says so in its parameters, and is the one --lora makes."""
+    import shutil
+
+    style = tmp_path / "watercolour_wash.safetensors"
+    shutil.copy(hyper_lora("Hyper-SD15-2steps-lora"), style)
+    assert cli("models", "import", style).returncode == 0
+    common = ["--model", tiny_sd15, "--lora", hyper_lora("Hyper-SD15-1step-lora"), "--width", 64, "--height", 64,
+              "--seed", 5, "--json", "--out", tmp_path / "out"]
+    tagged = cli("generate", "--prompt", "a harbour <lora:watercolour_wash:0.5>", *common)
+    listed = cli("generate", "--prompt", "a harbour", "--lora", f"{style}:0.5", *common)
+    assert tagged.returncode == 0 and listed.returncode == 0, tagged.stderr + listed.stderr
+    with Image.open(json.loads(tagged.stdout)["path"]) as a, Image.open(json.loads(listed.stdout)["path"]) as b:
+        assert "watercolour_wash" in a.info["parameters"] and "Lora hashes" in a.info["parameters"]
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+    assert "applies no LoRA" not in tagged.stderr
+
+
 def test_reuse_of_an_image_made_from_pictures_names_them_and_reproduces_it(tiny_sd15, hyper_lora, tmp_path):
     """The init image, mask and control image are kept in the app's input store; the command names those files."""
     import tiny_models

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
+from PySide6.QtCore import Qt
 
 from hypersd_desktop.engine.types import MAX_SEED, MAX_STEPS
 from tool_layouts import draw_things_png, easy_diffusion_png
@@ -150,6 +151,27 @@ def test_a_lora_tag_in_an_a1111_prompt_checks_the_style_lora_at_its_weight(qtbot
     qtbot.waitUntil(lambda: window.prompt.toPlainText() == "a quiet harbour, soft light", timeout=5000)
     request = window.build_request()
     assert [(Path(lora.path).name, lora.weight) for lora in request.loras][-1] == ("watercolour_wash.safetensors", 0.65)
+
+
+def test_a_lora_tag_typed_or_pasted_into_the_prompt_applies_the_installed_lora(qtbot, idle_app, hyper_lora, tmp_path):
+    """A prompt pasted from A1111 keeps its tags: an installed LoRA a tag names by its file's name applies at the
+    tag's weight, as in A1111; one ticked in the table keeps the table's weight; a tag naming nothing installed
+    applies nothing (the generation says so)."""
+    import shutil
+
+    window = idle_app.window
+    style = tmp_path / "watercolour_wash.safetensors"
+    shutil.copy(hyper_lora("Hyper-SD15-2steps-lora"), style)
+    idle_app.library.import_path(style)
+    window.reload_models()
+    window.prompt.setPlainText("a quiet harbour <lora:watercolour_wash:0.4>, <lora:not_installed:1>")
+    request = window.build_request()
+    assert [(Path(lora.path).name, lora.weight) for lora in request.loras][-1] == ("watercolour_wash.safetensors", 0.4)
+    assert not any("not_installed" in lora.path for lora in request.loras)
+    row = next(r for r in range(window.styles.rowCount()) if "watercolour" in window.styles.item(r, 0).text())
+    window.styles.item(row, 0).setCheckState(Qt.CheckState.Checked)
+    window.styles.cellWidget(row, 1).setValue(0.8)
+    assert [lora.weight for lora in window.build_request().loras if "watercolour" in lora.path] == [0.8]
 
 
 def test_clip_skip_of_an_a1111_image_is_reused_on_an_sd15_model(qtbot, idle_app, tmp_path):
