@@ -41,6 +41,7 @@ from hypersd_desktop.ui.generate_form import (
 from hypersd_desktop.ui.init_image import IMAGE_FILTER
 from hypersd_desktop.ui.job_view import PreviewLabel
 from hypersd_desktop.ui.live_jobs import LiveImage, LiveJobs
+from hypersd_desktop.ui.model_matching import tagged_loras
 from hypersd_desktop.ui.pictures import read_picture
 from hypersd_desktop.ui.shortcuts import DRAW, described
 from hypersd_desktop.ui.sketch_canvas import PngEncoder, SketchCanvas
@@ -283,6 +284,8 @@ class DrawTab(QWidget):
         taesd = self._taesd() if settings.fast_decode else None
         prompt = self.prompt.text().strip()
         embeddings = self.library.embeddings_named(model.path, prompt)
+        loras = (*loras, *tagged_loras(prompt, self.library.registry.list(kind=ModelKind.LORA), tuple(loras),
+                                       model.architecture))
         return GenerationRequest(
             prompt=prompt, base_model=model.path, unet=unet, vae=self.vae_for(model), loras=loras, embeddings=embeddings,
             steps=self.steps.value(), guidance=None if rules.uses_guidance else 0.0, seed=self.seed.value(),

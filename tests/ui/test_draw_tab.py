@@ -163,6 +163,18 @@ def test_a_long_stroke_asks_for_images_while_it_is_drawn(qtbot, draw):
     assert draw.bridge.inputs.read(draw.shown.request.controls[0].image) == draw.canvas.png()
 
 
+def test_a_lora_tag_in_the_drawings_prompt_applies_the_installed_lora(qtbot, draw, parts, hyper_lora, tmp_path):
+    """As on the Generate tab: `<lora:NAME:WEIGHT>` applies the installed LoRA whose file is NAME."""
+    import shutil
+
+    style = tmp_path / "ink_wash.safetensors"
+    shutil.copy(hyper_lora("Hyper-SD15-2steps-lora"), style)
+    parts.library.import_path(style)
+    draw.prompt.setText("a house on a hill <lora:ink_wash:0.7>")
+    request = draw.build_request(digest="0" * 64)
+    assert [(Path(lora.path).name, lora.weight) for lora in request.loras][-1] == ("ink_wash.safetensors", 0.7)
+
+
 def test_without_a_scribble_controlnet_the_tab_says_what_to_install_and_runs_nothing(qtbot, idle_app):
     tab = idle_app.window.draw
     idle_app.window.tabs.setCurrentWidget(tab)
