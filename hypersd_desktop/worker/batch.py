@@ -100,6 +100,7 @@ def parse_job(path: Path) -> list[dict[str, Any]]:
     for number, item in enumerate(items, start=1):
         if len(cleaned) >= MAX_UNITS:
             raise InputError(f"{path.name} has more than {MAX_UNITS:,} prompts; split it into several jobs.")
+        item = _named_columns(item, f"{path.name}, item {number}")
         unknown = {str(key) for key in item} - {*COLUMNS, UNUSED}
         if unknown:
             raise InputError(f"{path.name}, item {number}: unknown column(s) {', '.join(sorted(unknown))}; "
@@ -110,6 +111,30 @@ def parse_job(path: Path) -> list[dict[str, Any]]:
     if not cleaned:
         raise InputError(f"{path.name} has no prompts.")
     return cleaned
+
+
+# Other names spreadsheets and other tools' job files give the columns, after lower case and "_" for spaces
+_COLUMN_NAMES = {"negative_prompt": "negative", "neg": "negative", "negative_prompts": "negative", "prompts": "prompt",
+                 "positive_prompt": "prompt", "positive": "prompt", "cfg": "guidance", "cfg_scale": "guidance",
+                 "guidance_scale": "guidance", "num_inference_steps": "steps", "loras": "lora", "checkpoint": "model",
+                 "sd_model": "model", "model_name": "model", "base_model": "model", "count": "images"}
+
+
+def _named_columns(item: dict, where: str) -> dict:
+    """An item's columns by this app's names: any case, spaces or dashes for "_", and the other names of
+    `_COLUMN_NAMES` ("Negative Prompt", "CFG scale"); `InputError` when two columns give the same one."""
+    named: dict = {}
+    for key, value in item.items():
+        if key == UNUSED or not isinstance(key, str):
+            named[key] = value
+            continue
+        column = re.sub(r"[\s\-]+", "_", key.strip().lower())
+        column = _COLUMN_NAMES.get(column, column)
+        if column in named and value not in (None, "") and named[column] not in (None, ""):
+            raise InputError(f"{where}: the columns {key!r} and another both give {column}; keep one.")
+        if column not in named or named[column] in (None, ""):
+            named[column] = value
+    return named
 
 
 def prompt_lines(text: str, name: str = "The prompts") -> list[dict[str, Any]]:

@@ -127,6 +127,24 @@ def test_bad_a1111_prompt_file_lines_name_their_line(tmp_path, line, message):
         parse_job(job)
 
 
+def test_a_spreadsheets_column_names_are_read_in_any_case_and_as_other_tools_name_them(tmp_path):
+    """A CSV saved from a spreadsheet: "Prompt", "Negative Prompt", "CFG Scale", "Seed", "Steps"; JSON with
+    diffusers' argument names. Two columns giving the same setting are refused, naming them."""
+    table = tmp_path / "prompts.csv"
+    table.write_text("Prompt,Negative Prompt,CFG Scale,Seed,Steps,Checkpoint\na ship,fog,3.5,9,4,\n")
+    (unit,) = plan_units(parse_job(table), DEFAULTS)
+    assert (unit.request.prompt, unit.request.negative_prompt, unit.request.guidance, unit.request.seed,
+            unit.request.steps) == ("a ship", "fog", 3.5, 9, 4)
+    data = tmp_path / "job.json"
+    data.write_text(json.dumps([{"prompt": "a tree", "negative_prompt": "snow", "guidance_scale": 2,
+                                 "num_inference_steps": 3}]))
+    (unit,) = plan_units(parse_job(data), DEFAULTS)
+    assert (unit.request.negative_prompt, unit.request.guidance, unit.request.steps) == ("snow", 2.0, 3)
+    table.write_text("prompt,cfg,guidance\na ship,3,4\n")
+    with pytest.raises(InputError, match="prompts.csv, item 1: the columns 'guidance' and another both give guidance"):
+        parse_job(table)
+
+
 @pytest.mark.parametrize("content,message", [
     ("prompt,colour\na,red\n", "unknown column"), ("prompt,steps\n,4\n", "prompt is empty"), ("\n# nothing\n", "no prompts"),
 ])
