@@ -13,7 +13,8 @@ from hypersd_desktop.core.paths import AppPaths
 
 def add_parser(commands) -> None:
     batch = commands.add_parser("batch", help="generate a job file of prompts into the gallery and export them")
-    batch.add_argument("job", type=Path, help="text (one prompt a line), CSV or JSON job file")
+    batch.add_argument("job", type=Path, help="text (one prompt a line, or A1111 prompt-file lines: --prompt … --steps …), "
+                       "CSV or JSON job file")
     batch.add_argument("--model", required=True, help="default base model (path or installed name)")
     batch.add_argument("--lora", action="append", default=[], metavar="PATH[:WEIGHT]")
     batch.add_argument("--steps", type=int)
