@@ -49,6 +49,8 @@ class BatchDialog(QDialog):
         self.use_file = QRadioButton("A job file (text, CSV or JSON)")
         self.use_prompts.setChecked(True)
         self.prompts = QPlainTextEdit(placeholderText="a lighthouse at dusk\na fox in the snow, watercolor\n…")
+        self.prompts.setToolTip("One prompt a line; # starts a comment. Lines of A1111's \"Prompts from file or "
+                                "textbox\" script work too: --prompt \"…\" --negative_prompt \"…\" --steps 4 --seed 7")
         self.job_file = QLineEdit(placeholderText="prompts.txt, job.csv or job.json")
         choose_file = QPushButton("Choose…")
         choose_file.clicked.connect(self._choose_file)
