@@ -566,7 +566,8 @@ def test_invokeai_says_what_it_ran_besides_its_settings(record, said):
 
 def test_a_comfyui_graph_that_encodes_a_picture_or_uses_controlnet_says_so():
     """ComfyUI's graphs say the same in nodes: a sampler whose latent encodes a loaded picture at a denoise under 1
-    (image-to-image), or masked (inpainting, at any denoise); ControlNets on its positive prompt, by model."""
+    (image-to-image), or masked (inpainting, at any denoise); ControlNets on its positive prompt, by model;
+    IP-Adapters on its model's path; a detailer after it."""
     from hypersd_desktop.gallery.formats.common import unrepeated_note
 
     metadata, *_ = read_metadata(CORPUS / "sd-parsers" / "img2img_cropped.png")  # ComfyUI's img2img example
@@ -589,6 +590,28 @@ def test_a_comfyui_graph_that_encodes_a_picture_or_uses_controlnet_says_so():
     note = unrepeated_note(metadata)
     assert "inpainting from another picture (yosemite_inpaint_example.png) at strength 1" in note
     assert "ControlNet (control_v11p_sd15_canny)" in note
+    # IPAdapter Plus on the model's path, Impact Pack's FaceDetailer after the sampler (their nodes' input names)
+    adapted = comfy({
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": "dreamshaper_8.safetensors"}),
+        "2": ("IPAdapterModelLoader", {"ipadapter_file": "ip-adapter-plus_sd15.safetensors"}),
+        "3": ("LoadImage", {"image": "reference.png", "upload": "image"}),
+        "4": ("IPAdapterAdvanced", {"model": ["1", 0], "ipadapter": ["2", 0], "image": ["3", 0], "weight": 0.8,
+                                    "weight_type": "linear", "start_at": 0.0, "end_at": 1.0}),
+        "5": ("CLIPTextEncode", {"text": "a portrait", "clip": ["1", 1]}),
+        "6": ("EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 1}),
+        "7": ("KSampler", {"seed": 1, "steps": 8, "cfg": 2, "sampler_name": "euler", "scheduler": "normal",
+                           "denoise": 1.0, "model": ["4", 0], "positive": ["5", 0], "negative": ["5", 0],
+                           "latent_image": ["6", 0]}),
+        "8": ("VAEDecode", {"samples": ["7", 0], "vae": ["1", 2]}),
+        "9": ("UltralyticsDetectorProvider", {"model_name": "bbox/face_yolov8m.pt"}),
+        "10": ("FaceDetailer", {"image": ["8", 0], "model": ["1", 0], "clip": ["1", 1], "vae": ["1", 2],
+                                "bbox_detector": ["9", 0], "positive": ["5", 0], "negative": ["5", 0],
+                                "denoise": 0.5, "seed": 2, "steps": 8, "cfg": 2}),
+        "11": ("SaveImage", {"images": ["10", 0]})})
+    metadata = parse_chunks({"prompt": adapted})
+    assert (metadata.prompt, metadata.seed, metadata.steps) == ("a portrait", 1, 8)  # the sampler, not the detailer
+    assert ("IP-Adapter (ip-adapter-plus_sd15) and a detailer pass (face_yolov8m)"
+            in unrepeated_note(metadata)), unrepeated_note(metadata)
     plain = json.loads(inpaint)
     plain["3"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["2", 0], "vae": ["1", 2]}}
     assert unrepeated_note(parse_chunks({"prompt": json.dumps({**plain, "6": plain["4"]})})) is None  # denoise 1

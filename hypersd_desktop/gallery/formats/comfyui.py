@@ -296,7 +296,26 @@ def _pictures_in(graph: _Graph, inputs: dict, denoise: float | None) -> dict[str
               for node in nodes if isinstance(node, dict) and "ControlNetApply" in str(node.get("class_type"))]
     for number, model in enumerate(models):
         found[f"ControlNet {number}"] = f"Model: {stem(model)}" if model else "Model: unknown"
+    model_link = inputs.get("model")
+    on_model = [graph.node(model_link), *map(graph.nodes.get, graph.ancestors(str(model_link[0]))
+                                             if graph.node(model_link) else ())]
+    kinds = [str(node.get("class_type")) for node in on_model if isinstance(node, dict)]
+    if any("IPAdapter" in kind and not kind.endswith("Loader") for kind in kinds):  # IPAdapter Plus's nodes
+        files = [stem(node["inputs"].get("ipadapter_file")) or node["inputs"].get("preset") for node in on_model
+                 if isinstance(node, dict) and str(node.get("class_type")).startswith("IPAdapter")
+                 and isinstance(node["inputs"].get("ipadapter_file") or node["inputs"].get("preset"), str)]
+        found["IP-Adapter"] = ", ".join(dict.fromkeys(files)) or "IPAdapter"
+    detailers = [node for node in graph.nodes.values() if node.get("class_type") in _DETAILERS]
+    if detailers:  # Impact Pack's detailers redo what a detector finds in the image the sampler made
+        detectors = [stem(node["inputs"].get("model_name")) for node in graph.nodes.values()
+                     if str(node.get("class_type")).startswith("UltralyticsDetectorProvider")
+                     and isinstance(node["inputs"].get("model_name"), str)]
+        found["Detailer"] = ", ".join(dict.fromkeys(name for name in detectors if name)) or "FaceDetailer"
     return found
+
+
+_DETAILERS = {"FaceDetailer", "FaceDetailerPipe", "DetailerForEach", "DetailerForEachPipe", "DetailerForEachDebug",
+              "DetailerForEachDebugPipe"}
 
 
 def _unpipe(graph: _Graph) -> None:

@@ -288,6 +288,8 @@ def other_passes(metadata: ImageMetadata) -> list[str]:
     detectors = [value for key, value in extra.items() if re.fullmatch(r"adetailer model(?: \w+)?", key)]
     if detectors:
         parts.append(f"ADetailer's second pass ({_listed(detectors)})")
+    if extra.get("detailer"):  # a ComfyUI graph's (Impact Pack)
+        parts.append(f"a detailer pass ({extra['detailer']})")
     refiner = re.sub(r"\s*\[[0-9a-fA-F]+\]$", "", extra.get("refiner", ""))
     if refiner:
         switch = to_float(extra.get("refiner switch at"))
