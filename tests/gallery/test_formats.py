@@ -142,6 +142,17 @@ def test_mochi_diffusion_caption_of_an_enlarged_image_gives_the_size_it_was_made
     assert (metadata.sampler_key, metadata.extra["Upscaler"]) == ("plms", "RealESRGAN (×4, after generating)")
 
 
+def test_mochi_diffusion_caption_of_an_image_made_from_pictures_says_so():
+    """Mochi 6 names the starting image of an image-to-image and a ControlNet's image; reuse says it makes
+    neither again."""
+    from hypersd_desktop.gallery.formats.common import unrepeated_note
+
+    caption = ("Include in Image: a cube; Model: sd-1.5; Steps: 8; Seed: 4; Size: 512x512; Starting Image: start.png; "
+               "ControlNet Image: edges.png; Generator: Mochi Diffusion 6.0")
+    note = unrepeated_note(parse_chunks({"Description": caption}))
+    assert "image-to-image from another picture (start.png) and ControlNet, which reuse does not repeat" in note
+
+
 def test_mochi_diffusion_line_caption_with_escapes():
     """6.1's `Metadata Version: 2`: a field a line, backslash and line breaks escaped, repeated keys."""
     caption = ("Metadata Version: 2\nInclude in Image: a red; blue cube\\nsecond line\nExclude from Image: back\\\\slash\n"

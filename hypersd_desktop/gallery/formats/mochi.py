@@ -91,6 +91,10 @@ def parse_mochi_caption(caption: str) -> ImageMetadata | None:
     extra = {key: ", ".join(value.strip() for value in fields[key]) for key in _DETAILS if key in fields}
     if upscaler:
         extra["Upscaler"] = f"{upscaler} (×{_UPSCALE}, after generating)"
+    if first("Starting Image"):  # its image-to-image, in the words `common.other_passes` reads
+        extra.update({"Generation mode": "img2img", "Init image": first("Starting Image")})
+    if first("ControlNet Image"):
+        extra["ControlNet 0"] = "Model: unknown"
     return ImageMetadata(
         format="mochi", prompt=first("Include in Image") or "", negative_prompt=first("Exclude from Image") or "",
         steps=to_int(first("Steps")), sampler=first("Scheduler") or None, guidance=to_float(first("Guidance Scale")),
