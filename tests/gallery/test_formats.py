@@ -107,6 +107,16 @@ def test_draw_things_xmp(tmp_path):
     assert (metadata.sampler_key, metadata.loras) == ("dpmpp_2m", (("hyper_sdxl_8_step_lora_f16", 1.0, None),))
 
 
+def test_draw_things_image_to_image_is_said(tmp_path):
+    """Draw Things writes `strength` (1 from the prompt): under 1 the image was made from a picture."""
+    from hypersd_desktop.gallery.formats.common import unrepeated_note
+    from tool_layouts import DRAW_THINGS
+
+    assert unrepeated_note(read_metadata(draw_things_png(tmp_path / "a.png", {**DRAW_THINGS, "strength": 1}))[0]) is None
+    again, *_ = read_metadata(draw_things_png(tmp_path / "b.png", {**DRAW_THINGS, "strength": 0.6}))
+    assert "image-to-image from another picture at strength 0.6" in unrepeated_note(again)
+
+
 def test_draw_things_json_in_a_jpeg_user_comment(tmp_path):
     record = {"c": "a lantern", "uc": "", "model": "flux_1_schnell_q5p.ckpt", "sampler": "Euler A Trailing",
               "scale": 1.0, "seed": 4041, "steps": 4, "size": "768x768"}

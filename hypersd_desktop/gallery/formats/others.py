@@ -180,7 +180,9 @@ def parse_draw_things_json(text: str) -> ImageMetadata | None:
     width, height = size_of(data.get("size"))
     loras = tuple((stem(entry.get("file")) or "", to_float(entry.get("weight")) or 1.0, None)
                   for entry in data.get("lora") or [] if isinstance(entry, dict) and entry.get("file"))
+    strength = to_float(data.get("strength"))  # 1 for an image from the prompt; under 1, from a picture
     return ImageMetadata(
+        extra={"Denoising strength": f"{strength:g}"} if strength is not None and 0 < strength < 1 else {},
         format="drawthings", prompt=to_text(data.get("c")), negative_prompt=to_text(data.get("uc")),
         steps=to_int(data.get("steps")), sampler=data.get("sampler") if isinstance(data.get("sampler"), str) else None,
         guidance=to_float(data.get("scale")), seed=to_int(data.get("seed")), width=width, height=height,
