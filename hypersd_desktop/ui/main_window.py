@@ -31,7 +31,7 @@ from hypersd_desktop.engine.types import (
     MAX_CLIP_SKIP, MAX_HIRES_SCALE, MAX_STEPS, GenerationRequest, LoraSpec, hires_size,
 )
 from hypersd_desktop.gallery.formats import ImageMetadata
-from hypersd_desktop.gallery.formats.common import hires_settings
+from hypersd_desktop.gallery.formats.common import hires_settings, picture_strength
 from hypersd_desktop.core.prompt_tags import embeddings_by_name, without_network_tags
 from hypersd_desktop.gallery.formats.syntax import reused_prompts
 from hypersd_desktop.gallery.gallery import Gallery, read_metadata, record_for
@@ -750,6 +750,9 @@ class MainWindow(QMainWindow):
         self._fill_controls(match, prompt, negative, steps, guidance,
                             metadata.seed, metadata.width, metadata.height, None,  # LoRA tags: the LoRA table's
                             metadata.clip_skip or 1)
+        strength = picture_strength(metadata)
+        if strength is not None:  # made from a picture: the picture given as the init image goes at its strength
+            self.init_image.strength.setValue(max(strength, self.init_image.strength.minimum()))
         hires = hires_settings(metadata)  # the first pass's size is the image's Size; then this app's Hires fix
         self.hires_scale.setValue(hires.scale if hires else 1.0)
         if hires:

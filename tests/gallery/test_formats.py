@@ -526,7 +526,8 @@ A1111_BASE = "a fox\nNegative prompt: blurry\nSteps: 20, Sampler: DPM++ 2M, CFG 
 
 @pytest.mark.parametrize(("fields", "said"), [
     ("Denoising strength: 0.75", "image-to-image from another picture at strength 0.75, which reuse does not "
-                                 "repeat. Give that picture as the init image to make it again from it."),
+                                 "repeat. Give that picture as the init image to make it again from it (at strength "
+                                 "0.75)."),
     ("Denoising strength: 0.5, Mask blur: 4, Inpaint area: Only masked", "inpainting from another picture at "
                                                                          "strength 0.5, which reuse does not repeat. "
                                                                          "Give that picture as the init image with its mask"),

@@ -263,6 +263,20 @@ def test_a_lora_and_an_embedding_are_found_by_the_hashes_a1111_wrote_under_other
             in window.warnings.text())
 
 
+def test_reusing_an_image_made_from_a_picture_sets_the_init_images_strength_and_says_so(qtbot, idle_app, tmp_path):
+    """A1111's image-to-image: the picture is not in the file, so reuse makes the image from the prompt, says so,
+    and sets the init image's strength to the image's for when the picture is given."""
+    window = idle_app.window
+    base = idle_app.library.registry.list(kind="base")[0]
+    image = a1111_png(tmp_path / "img2img.png", base.name, extra=", Denoising strength: 0.45")
+    answer_next_dialog(qtbot, "Reuse its settings")
+    drop(window, [image])
+    qtbot.waitUntil(lambda: window.prompt.toPlainText() != "", timeout=5000)
+    assert window.init_image.strength.value() == 0.45 and window.init_image.digest is None
+    assert ("made with image-to-image from another picture at strength 0.45, which reuse does not repeat. Give that "
+            "picture as the init image to make it again from it (at strength 0.45)." in window.warnings.text())
+
+
 def test_reusing_an_image_says_what_it_had_besides_its_settings(qtbot, idle_app):
     """Forge with ADetailer (a real file): reuse fills in the settings and says the face pass is not repeated."""
     window = idle_app.window

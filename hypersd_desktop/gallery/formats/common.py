@@ -304,6 +304,14 @@ def other_passes(metadata: ImageMetadata) -> list[str]:
     return parts
 
 
+def picture_strength(metadata: ImageMetadata) -> float | None:
+    """The strength an image was made from a picture at (image-to-image, inpainting), where it says one; None for
+    an image made from the prompt, or enlarged by a Hires fix (whose strength is `hires_settings`')."""
+    extra = {key.lower(): value for key, value in metadata.extra.items() if isinstance(value, str)}
+    strength = to_float(extra.get("denoising strength"))
+    return strength if strength is not None and 0 < strength <= 1 and _hires_target(metadata) is None else None
+
+
 def _inpainted(extra: dict[str, str]) -> bool:
     return any(key in extra for key in ("mask blur", "inpaint area", "masked content", "mask mode", "mask")) \
         or any(word in extra.get("generation mode", "") for word in ("inpaint", "outpaint"))
@@ -318,8 +326,9 @@ def unrepeated_note(metadata: ImageMetadata) -> str | None:
     note = f"The image was made with {_listed(parts)}, which reuse does not repeat."
     if parts[0].startswith(("inpainting ", "outpainting ", "image-to-image ")):
         inpainted = _inpainted({key.lower(): value for key, value in metadata.extra.items()})
+        strength = picture_strength(metadata)
         note += (f" Give that picture as the init image{' with its mask' if inpainted else ''} to make it again "
-                 "from it.")
+                 f"from it{f' (at strength {strength:g})' if strength is not None else ''}.")
     return note
 
 
