@@ -99,10 +99,13 @@ FOOOCUS_LOG_ROWS = [  # (label, key, value) as Fooocus's async worker lists an i
 
 
 def fooocus_outputs(folder: Path, names: tuple[str, ...] = ("2026-12-03_10-00-01_1234.png",
-                                                           "2026-12-03_10-01-07_5678.png")) -> Path:
+                                                           "2026-12-03_10-01-07_5678.png"),
+                    version: str = "2.5") -> Path:
     """A Fooocus day folder as it leaves it by default: images with no metadata, and `log.html` with an entry for
     each (the newest first), its settings as the table and the "Copy to Clipboard" button's URL-quoted JSON. The
-    first image's entry is made with another seed, to tell the entries apart."""
+    first image's entry is made with another seed, to tell the entries apart. `version` "2.1" writes the table
+    only, keyed by its labels in cells of class 'key', as Fooocus 2.1.8xx did; "2.1-button" adds its button,
+    whose JSON is keyed by the labels too (early 2024)."""
     folder.mkdir(parents=True, exist_ok=True)
     items = []
     for number, name in enumerate(names):
@@ -112,12 +115,17 @@ def fooocus_outputs(folder: Path, names: tuple[str, ...] = ("2026-12-03_10-00-01
         item = f'<div id="{name.replace(".", "_")}" class="image-container"><hr><table><tr>\n'
         item += (f'<td><a href="{name}" target="_blank"><img src=\'{name}\' onerror="this.closest(\'.image-container\')'
                  f'.style.display=\'none\';" loading=\'lazy\'/></a><div>{name}</div></td>')
+        old = version.startswith("2.1")
+        if old:  # 2.1 had no steps, VAE or metadata scheme rows, and named LoRAs by their labels only
+            rows = [row for row in rows if row[1] not in ("steps", "vae", "metadata_scheme")]
         item += "<td><table class='metadata'>"
-        item += "".join(f"<tr><td class='label'>{label}</td><td class='value'>{value}</td></tr>\n"
+        item += "".join(f"<tr><td class='{'key' if old else 'label'}'>{label}</td><td class='value'>{value}</td></tr>\n"
                         for label, _, value in rows)
         item += "</table>"
-        quoted = urllib.parse.quote(json.dumps({key: value for _, key, value in rows}, indent=0), safe="")
-        item += f"</br><button onclick=\"to_clipboard('{quoted}')\">Copy to Clipboard</button></td></tr></table></div>\n\n"
+        keyed = {label if old else key: value for label, key, value in rows}
+        quoted = urllib.parse.quote(json.dumps(keyed, indent=0), safe="")
+        button = f"</br><button onclick=\"to_clipboard('{quoted}')\">Copy to Clipboard</button>" if version != "2.1" else ""
+        item += f"{button}</td></tr></table></div>\n\n"
         items.insert(0, item)  # Fooocus puts the newest entry first
     (folder / "log.html").write_text(
         "<!DOCTYPE html><html><head><title>Fooocus Log 2026-12-03</title></head><body><p>Fooocus Log 2026-12-03 "

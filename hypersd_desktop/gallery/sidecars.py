@@ -3,12 +3,14 @@
 - AUTOMATIC1111 (and Forge) with "Create a text file next to every image with generation parameters": the
   `parameters` text in `<image name>.txt`.
 - Fooocus, which by default writes no metadata into its images: each day's output folder has a `log.html`
-  listing every image made there, each entry with a "Copy to Clipboard" button holding the image's settings as
-  URL-quoted JSON in Fooocus's own scheme (the keys of its `parameters` JSON).
+  listing every image made there, each entry a table of its settings and (from 2.1.85x) a "Copy to Clipboard"
+  button holding them as URL-quoted JSON: keyed as in Fooocus's `parameters` JSON (2.2 and later), or by the
+  table's labels ("Prompt", "Guidance Scale"; 2.1). An entry without the button is read from its table.
 """
 
 from __future__ import annotations
 
+import html as html_lib
 import json
 import re
 import urllib.parse
@@ -22,9 +24,17 @@ MAX_TEXT_BYTES = 1024 * 1024  # a parameters text beside an image
 MAX_LOG_BYTES = 64 * 1024 * 1024  # a Fooocus day's log: ~3 kB an image
 FOOOCUS_LOG = "log.html"
 
-# In one image's entry: its file name (the link around its picture) and its settings (the button's call)
+# In one image's entry: its file name (the link around its picture), its settings (the button's call) and the
+# table's rows (2.1's cells are class 'key', later ones 'label')
 _LINK = re.compile(r'<a href="([^"<>]+)"')
 _BUTTON = re.compile(r"to_clipboard\('([^'<>]*)'\)")
+_ROW = re.compile(r"<td class='(?:key|label)'>([^<]*)</td><td class='value'>(.*?)</td></tr>", re.DOTALL)
+# Fooocus 2.1's labels, by the keys of its later JSON (`parse_fooocus` reads those)
+_LABELS = {"Prompt": "prompt", "Negative Prompt": "negative_prompt", "Fooocus V2 Expansion": "prompt_expansion",
+           "Styles": "styles", "Performance": "performance", "Resolution": "resolution", "Sharpness": "sharpness",
+           "Guidance Scale": "guidance_scale", "ADM Guidance": "adm_guidance", "Base Model": "base_model",
+           "Refiner Model": "refiner_model", "Refiner Switch": "refiner_switch", "Sampler": "sampler",
+           "Scheduler": "scheduler", "Seed": "seed", "Steps": "steps", "VAE": "vae", "Version": "version"}
 
 
 def sidecar_metadata(path: Path) -> ImageMetadata | None:
@@ -52,14 +62,33 @@ def _fooocus_log(path: str, _mtime_ns: int, size: int) -> dict[str, str]:
         return {}
     html = Path(path).read_text(encoding="utf-8", errors="replace")
     entries: dict[str, str] = {}
-    for block in html.split('class="image-container"')[1:]:  # an entry of a version without the button has none
-        link, button = _LINK.search(block), _BUTTON.search(block)
-        if link is None or button is None:
+    for block in html.split('class="image-container"')[1:]:
+        link = _LINK.search(block)
+        if link is None:
             continue
-        text = urllib.parse.unquote(button[1])
-        try:
-            if isinstance(json.loads(text), dict):
-                entries.setdefault(urllib.parse.unquote(link[1]), text)  # the newest first: Fooocus prepends
-        except (ValueError, RecursionError):
-            continue
+        settings = _button_settings(block)
+        if settings is None:  # before the button: the table
+            settings = {label.strip(): html_lib.unescape(re.sub(r"\s*<\s*/?\s*br\s*/?\s*>\s*", "\n", value)).strip()
+                        for label, value in _ROW.findall(block)}
+        settings = {_key(name): value for name, value in settings.items()}
+        if "prompt" in settings:
+            entries.setdefault(urllib.parse.unquote(link[1]), json.dumps(settings))  # the newest first: prepended
     return entries
+
+
+def _button_settings(block: str) -> dict | None:
+    button = _BUTTON.search(block)
+    if button is None:
+        return None
+    try:
+        settings = json.loads(urllib.parse.unquote(button[1]))
+    except (ValueError, RecursionError):
+        return None
+    return settings if isinstance(settings, dict) else None
+
+
+def _key(name: str) -> str:
+    """A setting's key as Fooocus's JSON has it, from 2.1's label ("LoRA 2": `lora_combined_2`)."""
+    if match := re.fullmatch(r"LoRA (\d+)", name):
+        return f"lora_combined_{match[1]}"
+    return _LABELS.get(name, name)

@@ -204,15 +204,17 @@ def test_krita_ai_diffusion_a1111_text(sampler, key):
     assert (metadata.sampler, metadata.sampler_key, metadata.loras) == (sampler, key, (("lora1", 0.7, None),))
 
 
-def test_fooocus_images_saved_without_metadata_are_read_from_its_log(tmp_path):
-    """Fooocus writes no metadata into its images by default; its day folder's log.html has each image's settings."""
-    folder = fooocus_outputs(tmp_path / "outputs" / "2026-12-03")
+@pytest.mark.parametrize("version", ["2.5", "2.1-button", "2.1"])
+def test_fooocus_images_saved_without_metadata_are_read_from_its_log(tmp_path, version):
+    """Fooocus writes no metadata into its images by default; its day folder's log.html has each image's settings
+    (2.1's: keyed by the table's labels, and before its "Copy to Clipboard" button only in the table)."""
+    folder = fooocus_outputs(tmp_path / "outputs" / "2026-12-03", version=version)
     first, second = (read_metadata(folder / name)[0] for name in ("2026-12-03_10-00-01_1234.png",
                                                                   "2026-12-03_10-01-07_5678.png"))
     assert (first.format, first.prompt, first.negative_prompt, first.seed, second.seed) == (
         "fooocus", "a red fox in the snow", "blurry", 1234567890, 1234567891)
     assert (first.steps, first.guidance, first.width, first.height, first.model_name) == (
-        4, 1.0, 1152, 896, "juggernautXL_v8Rundiffusion")
+        None if version.startswith("2.1") else 4, 1.0, 1152, 896, "juggernautXL_v8Rundiffusion")
     assert first.loras == (("sdxl_hyper_sd_4step_lora", 0.8, None),) and first.sampler_key == "dpmpp_sde"
     from hypersd_desktop.gallery.formats.common import unrepeated_note
     assert unrepeated_note(first) == ("The image was made with Fooocus's styles on the prompt (Fooocus V2, Fooocus "
