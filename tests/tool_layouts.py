@@ -107,6 +107,8 @@ def fooocus_outputs(folder: Path, names: tuple[str, ...] = ("2026-12-03_10-00-01
     only, keyed by its labels in cells of class 'key', as Fooocus 2.1.8xx did; "2.1-button" adds its button,
     whose JSON is keyed by the labels too (early 2024)."""
     folder.mkdir(parents=True, exist_ok=True)
+    if version == "2.1.7":  # paragraphs, appended (Fooocus's private_logger before November 2023)
+        return _fooocus_paragraph_log(folder, names)
     items = []
     for number, name in enumerate(names):
         Image.new("RGB", (16, 12), (10 * number, 80, 120)).save(folder / name)
@@ -131,6 +133,25 @@ def fooocus_outputs(folder: Path, names: tuple[str, ...] = ("2026-12-03_10-00-01
         "<!DOCTYPE html><html><head><title>Fooocus Log 2026-12-03</title></head><body><p>Fooocus Log 2026-12-03 "
         "(private)</p>\n<!--fooocus-log-split-->\n\n" + "".join(items) + "\n<!--fooocus-log-split--></body></html>",
         encoding="utf-8")
+    return folder
+
+
+def _fooocus_paragraph_log(folder: Path, names: tuple[str, ...]) -> Path:
+    """The log as Fooocus 2.1.7xx appended it: the first three settings a paragraph each, then two a paragraph."""
+    text = "<p>Fooocus Log 2023-10-20 (private)</p>\n<p>All images do not contain any hidden data.</p>"
+    rows = [row for row in FOOOCUS_LOG_ROWS if row[1] not in ("steps", "vae", "metadata_scheme")]
+    for number, name in enumerate(names):
+        Image.new("RGB", (16, 12), (10 * number, 80, 120)).save(folder / name)
+        text += f'<div id="{name.replace(".", "_")}"><hr>\n<p>{name}</p>\n'
+        for index, (label, key, value) in enumerate(rows):
+            value = str(int(value) + number) if key == "seed" else value
+            if index < 3:
+                text += f"<p>{label}: <b>{value}</b> </p>\n"
+            else:
+                text += f"<p>{label}: <b>{value}</b>, " if (index - 3) % 2 == 0 else f"{label}: <b>{value}</b></p>\n"
+        text += (f'<p><img src="{name}" width=512 onerror="document.getElementById(\'{name.replace(".", "_")}\')'
+                 f'.style.display = \'none\';"></img></p></div>\n')
+    (folder / "log.html").write_text(text, encoding="utf-8")
     return folder
 
 

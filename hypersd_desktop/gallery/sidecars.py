@@ -5,7 +5,8 @@
 - Fooocus, which by default writes no metadata into its images: each day's output folder has a `log.html`
   listing every image made there, each entry a table of its settings and (from 2.1.85x) a "Copy to Clipboard"
   button holding them as URL-quoted JSON: keyed as in Fooocus's `parameters` JSON (2.2 and later), or by the
-  table's labels ("Prompt", "Guidance Scale"; 2.1). An entry without the button is read from its table.
+  table's labels ("Prompt", "Guidance Scale"; 2.1). An entry without the button is read from its table, and
+  one of before the table (autumn 2023) from its paragraphs.
 """
 
 from __future__ import annotations
@@ -29,6 +30,10 @@ FOOOCUS_LOG = "log.html"
 _LINK = re.compile(r'<a href="([^"<>]+)"')
 _BUTTON = re.compile(r"to_clipboard\('([^'<>]*)'\)")
 _ROW = re.compile(r"<td class='(?:key|label)'>([^<]*)</td><td class='value'>(.*?)</td></tr>", re.DOTALL)
+# Before November 2023 (2.1.78x and older) an entry was paragraphs: `<p>Prompt: <b>…</b> </p>`, then two
+# settings a paragraph (`<p>Sharpness: <b>2.0</b>, Guidance Scale: <b>7.0</b></p>`), then its picture
+_PICTURE = re.compile(r'<img src="([^"<>]+)"')
+_PARAGRAPH = re.compile(r"(?:<p>|, )([A-Za-z][A-Za-z0-9 ]*): <b>(.*?)</b>", re.DOTALL)
 # Fooocus 2.1's labels, by the keys of its later JSON (`parse_fooocus` reads those)
 _LABELS = {"Prompt": "prompt", "Negative Prompt": "negative_prompt", "Fooocus V2 Expansion": "prompt_expansion",
            "Styles": "styles", "Performance": "performance", "Resolution": "resolution", "Sharpness": "sharpness",
@@ -62,14 +67,15 @@ def _fooocus_log(path: str, _mtime_ns: int, size: int) -> dict[str, str]:
         return {}
     html = Path(path).read_text(encoding="utf-8", errors="replace")
     entries: dict[str, str] = {}
-    for block in html.split('class="image-container"')[1:]:
-        link = _LINK.search(block)
+    tables = 'class="image-container"' in html
+    for block in html.split('class="image-container"' if tables else '<div id="')[1:]:
+        link = _LINK.search(block) if tables else _PICTURE.search(block)
         if link is None:
             continue
         settings = _button_settings(block)
-        if settings is None:  # before the button: the table
+        if settings is None:  # before the button: the table's rows, or before the table the paragraphs
             settings = {label.strip(): html_lib.unescape(re.sub(r"\s*<\s*/?\s*br\s*/?\s*>\s*", "\n", value)).strip()
-                        for label, value in _ROW.findall(block)}
+                        for label, value in (_ROW if tables else _PARAGRAPH).findall(block)}
         settings = {_key(name): value for name, value in settings.items()}
         if "prompt" in settings:
             entries.setdefault(urllib.parse.unquote(link[1]), json.dumps(settings))  # the newest first: prepended

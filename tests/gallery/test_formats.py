@@ -204,10 +204,11 @@ def test_krita_ai_diffusion_a1111_text(sampler, key):
     assert (metadata.sampler, metadata.sampler_key, metadata.loras) == (sampler, key, (("lora1", 0.7, None),))
 
 
-@pytest.mark.parametrize("version", ["2.5", "2.1-button", "2.1"])
+@pytest.mark.parametrize("version", ["2.5", "2.1-button", "2.1", "2.1.7"])
 def test_fooocus_images_saved_without_metadata_are_read_from_its_log(tmp_path, version):
     """Fooocus writes no metadata into its images by default; its day folder's log.html has each image's settings
-    (2.1's: keyed by the table's labels, and before its "Copy to Clipboard" button only in the table)."""
+    (2.1's: keyed by the table's labels, before its "Copy to Clipboard" button only in the table, and before the
+    table in paragraphs)."""
     folder = fooocus_outputs(tmp_path / "outputs" / "2026-12-03", version=version)
     first, second = (read_metadata(folder / name)[0] for name in ("2026-12-03_10-00-01_1234.png",
                                                                   "2026-12-03_10-01-07_5678.png"))
