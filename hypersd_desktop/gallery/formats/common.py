@@ -259,7 +259,7 @@ def _second_pass_own(metadata: ImageMetadata) -> list[str]:
     sampler = extra.get("hires sampler")
     if sampler and sampler != metadata.sampler and not sampler.lower().startswith("use same"):
         own.append(f"sampler ({sampler})")
-    checkpoint = re.sub(r"\s*\[[0-9a-fA-F]+\]$", "", extra.get("hires checkpoint", ""))  # "name [hash]"
+    checkpoint = _without_hash(extra.get("hires checkpoint", ""))
     if checkpoint and not checkpoint.lower().startswith("use same"):
         own.append(f"model ({stem(checkpoint)})")
     return own
@@ -270,9 +270,9 @@ def other_passes(metadata: ImageMetadata) -> list[str]:
     image savers write too; what a ComfyUI graph says of the same), in words; a Hires fix is `hires_pass`'s."""
     extra = {key.lower(): value.strip() for key, value in metadata.extra.items() if isinstance(value, str)}
     parts = []
-    strength = to_float(extra.get("denoising strength"))
+    strength = picture_strength(metadata)
     mode = extra.get("generation mode", "")  # InvokeAI's: "img2img", "sdxl_inpaint", "outpaint" …
-    if (strength is not None or mode) and _hires_target(metadata) is None:
+    if strength is not None or mode and _hires_target(metadata) is None:
         picture = extra.get("init image", "")
         named = f" ({picture})" if picture and len(picture) <= 80 and "://" not in picture else ""
         kind = "outpainting" if "outpaint" in mode else "inpainting" if _inpainted(extra) else "image-to-image"
@@ -290,7 +290,7 @@ def other_passes(metadata: ImageMetadata) -> list[str]:
         parts.append(f"ADetailer's second pass ({_listed(detectors)})")
     if extra.get("detailer"):  # a ComfyUI graph's (Impact Pack)
         parts.append(f"a detailer pass ({extra['detailer']})")
-    refiner = re.sub(r"\s*\[[0-9a-fA-F]+\]$", "", extra.get("refiner", ""))
+    refiner = _without_hash(extra.get("refiner", ""))
     if refiner:
         switch = to_float(extra.get("refiner switch at"))
         parts.append(f"the refiner {stem(refiner)}" + (f" from {switch:.0%} of the steps" if switch is not None else ""))
@@ -340,10 +340,15 @@ def _controlnet_modules(key: str, value: str) -> list[str]:
         fields = dict(re.findall(r"(?:^|,\s*)(Module|Model):\s*([^,]+)", value))
         module = fields.get("Module", "").strip()
         if not module or module.lower() == "none":  # no preprocessor (or ComfyUI's graph): the model says which
-            module = re.sub(r"\s*\[[0-9a-fA-F]+\]$", "", fields.get("Model", "").strip())
+            module = _without_hash(fields.get("Model", "").strip())
     else:
         module = value if re.fullmatch(r"controlnet[ -]?\d* module", key) else None
     return [module] if module and module.lower() not in ("none", "unknown") else []
+
+
+def _without_hash(name: str) -> str:
+    """A model as A1111 names it, "name [hash]", without its hash."""
+    return re.sub(r"\s*\[[0-9a-fA-F]+\]$", "", name)
 
 
 def _listed(words: list[str]) -> str:
