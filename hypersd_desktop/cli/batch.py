@@ -60,7 +60,7 @@ def _batch(gallery, args) -> int:
     try:
         defaults = defaults.replace(vae=library.vae_for(defaults.base_model))
         units = batch.plan_units(items, defaults, args.seeds_per_prompt, resolve, library.embeddings_named,
-                                 library.vae_for)
+                                 library.vae_for, library.loras_tagged)
     finally:
         library.close()
     job_id = batch.job_id_for(items, defaults, options, args.seeds_per_prompt)

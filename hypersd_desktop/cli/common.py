@@ -6,6 +6,8 @@ import argparse
 import codecs
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from hypersd_desktop.core.paths import AppPaths
@@ -50,6 +52,22 @@ def resolver():
         return library.resolve(name_or_path)
 
     return resolve
+
+
+@contextmanager
+def installed_library() -> Iterator:
+    """The model library, open for the block, or None where none was made yet (nothing is installed)."""
+    paths = AppPaths.default()
+    if not paths.data.exists():
+        yield None
+        return
+    from hypersd_desktop.models.library import ModelLibrary
+
+    library = ModelLibrary(paths)
+    try:
+        yield library
+    finally:
+        library.close()
 
 
 def bounded_int(low: int, high: int):

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hypersd_desktop.cli.common import parse_lora, ProgressBar, resolver, warn
+from hypersd_desktop.cli.common import installed_library, parse_lora, ProgressBar, resolver, warn
 from hypersd_desktop.core.codec import to_data
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
@@ -274,7 +274,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     )
     from hypersd_desktop.worker.batch import with_tagged_loras
 
-    request = with_tagged_loras(request, resolve)  # `<lora:NAME:WEIGHT>` in the prompt, as A1111 applies it
+    request = with_tagged_loras(request, installed_tagged_loras)  # `<lora:NAME:WEIGHT>` in the prompt, as A1111 applies it
     from hypersd_desktop.engine.inputs import open_inputs  # numpy: only for a request that generates
 
     open_inputs(request, inputs, request.width or 0, request.height or 0)  # sizes and the mask, before torch loads
@@ -283,34 +283,22 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
 
 def automatic_vae(base_model: str) -> str | None:
     """The VAE the window's "Automatic" picks for the model (`ModelLibrary.vae_for`), where there is a library."""
-    from hypersd_desktop.models.library import ModelLibrary, vae_beside
+    from hypersd_desktop.models.library import vae_beside
 
-    paths = AppPaths.default()
-    if not paths.data.exists():  # no library yet: only the file beside the checkpoint
-        beside = vae_beside(Path(base_model))
-        return str(beside) if beside is not None else None
-
-    library = ModelLibrary(paths)
-    try:
-        return library.vae_for(base_model)
-    finally:
-        library.close()
+    with installed_library() as library:
+        if library is not None:
+            return library.vae_for(base_model)
+    beside = vae_beside(Path(base_model))  # no library yet: only the file beside the checkpoint
+    return str(beside) if beside is not None else None
 
 
 def installed_taesd(base_model: str) -> str:
     """The installed TAESD for the model's architecture, which --fast-decode uses when --taesd names none."""
     from hypersd_desktop.engine.inspect import base_architecture
-    from hypersd_desktop.models.library import ModelLibrary
 
     architecture = base_architecture(base_model)
-    found = None
-    paths = AppPaths.default()
-    if paths.data.exists():  # a library is there to look in
-        library = ModelLibrary(paths)
-        try:
-            found = library.taesd_for(architecture)
-        finally:
-            library.close()
+    with installed_library() as library:
+        found = library.taesd_for(architecture) if library is not None else None
     if found is None:
         name = "taesdxl" if architecture == Architecture.SDXL else "taesd"
         raise InputError(f"--fast-decode needs {name.upper()} for this {architecture_label(architecture)} model: "
@@ -321,19 +309,20 @@ def installed_taesd(base_model: str) -> str:
 def embeddings_of(args: argparse.Namespace, base_model: str, resolve) -> tuple[str, ...]:
     """The embeddings given with --embedding, and the installed ones for the base model that the prompts name."""
     given = [resolve(path) for path in args.embedding]
-    paths = AppPaths.default()
-    if paths.data.exists():  # a library is there to look in
-        from hypersd_desktop.engine.inspect import base_architecture
-        from hypersd_desktop.models.library import ModelLibrary
-        from hypersd_desktop.models.registry import named_embeddings
+    with installed_library() as library:
+        if library is not None:
+            from hypersd_desktop.engine.inspect import base_architecture
+            from hypersd_desktop.models.registry import named_embeddings
 
-        library = ModelLibrary(paths)
-        try:
             installed = library.registry.list(ModelKind.EMBEDDING, base_architecture(base_model))
             given += named_embeddings(installed, args.prompt, args.negative)
-        finally:
-            library.close()
     return tuple(dict.fromkeys(given))
+
+
+def installed_tagged_loras(base_model: str, prompt: str, listed: list[str]) -> list[tuple[str, float]]:
+    """The installed LoRAs the prompt's `<lora:NAME:WEIGHT>` tags name (`ModelLibrary.loras_tagged`)."""
+    with installed_library() as library:
+        return library.loras_tagged(base_model, prompt, listed) if library is not None else []
 
 
 # --preprocess: its option naming a model, what the model is, its kind when installed, the check of a folder, what

@@ -5,12 +5,13 @@ The CLI and the GUI both go through this, so a model downloaded in one is known 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from hypersd_desktop.core.errors import AppError, InputError
 from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.core.prompt_tags import network_tags
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import Architecture, ModelKind, ModelLayout
 from hypersd_desktop.engine.inspect import base_architecture, base_has_vae, vae_family
@@ -18,7 +19,7 @@ from hypersd_desktop.models.catalog import CATALOG_VAES, Catalog, CatalogEntry, 
 from hypersd_desktop.models.downloads import Downloader
 from hypersd_desktop.core.hashes import HashCache, other_tools_hashes, sha256_file
 from hypersd_desktop.models.importer import ImportItem, Importer
-from hypersd_desktop.models.registry import InstalledModel, Registry, named_embeddings
+from hypersd_desktop.models.registry import InstalledModel, Registry, named_embeddings, tagged_loras
 
 Report = Callable[[TransferProgress], None]
 
@@ -97,6 +98,23 @@ class ModelLibrary:
         if model is None or not model.architecture:
             return ()
         return named_embeddings(self.registry.list(ModelKind.EMBEDDING, model.architecture), *texts)
+
+    def loras_tagged(self, base_model: str, prompt: str, listed: Iterable[str] = ()) -> list[tuple[str, float]]:
+        """The installed LoRAs the prompt's `<lora:NAME:WEIGHT>` tags name, as (file, weight), for the base model's
+        architecture (see `tagged_loras`): one for the other architecture is left out, as A1111 skips it, and the
+        generation's warning names its tag."""
+        if not network_tags(prompt):
+            return []
+        model = self.registry.find(base_model)
+        architecture = model.architecture if model is not None else None
+        if architecture is None:  # a file the library does not know: its header says
+            try:
+                architecture = base_architecture(base_model)
+            except AppError:
+                pass
+        loras = [lora for lora in self.registry.list(ModelKind.LORA)
+                 if architecture is None or lora.architecture in (None, architecture)]
+        return tagged_loras(loras, prompt, listed)
 
     def vaes_for(self, architecture: str) -> list[InstalledModel]:
         """The installed VAEs a model of `architecture` may use: those for it, and those whose architecture is not

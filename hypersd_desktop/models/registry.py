@@ -18,6 +18,7 @@ from pathlib import Path
 
 from hypersd_desktop.core.database import Database
 from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.prompt_tags import network_tags, tag_weight
 from hypersd_desktop.core.vocab import ModelKind, ModelLayout
 
 log = logging.getLogger("hypersd.models")
@@ -225,6 +226,22 @@ def named_embeddings(models: Iterable[InstalledModel], *texts: str) -> tuple[str
     name without the extension, in any case, as in A1111, whose embeddings folder applies the same way."""
     return tuple(model.path for model in models if model.kind == ModelKind.EMBEDDING
                  and any(Path(model.path).stem.lower() in text.lower() for text in texts if text))
+
+
+def tagged_loras(models: Iterable[InstalledModel], prompt: str, listed: Iterable[str] = ()) -> list[tuple[str, float]]:
+    """The files and weights of the LoRAs among `models` a prompt's A1111 tags name (`<lora:NAME:WEIGHT>`, NAME the
+    file's name without its extension, in any case), as A1111 applies a LoRA by its tag; a tag naming one of the
+    `listed` files is left to the list, whose weight it keeps, and one naming no LoRA here to the generation's
+    warning."""
+    have = {Path(path).stem.lower() for path in listed}
+    by_stem = {Path(m.path).stem.lower(): m for m in models if m.kind == ModelKind.LORA and Path(m.path).is_file()}
+    found = []
+    for kind, name, weight in network_tags(prompt):
+        model = by_stem.get(name.lower())
+        if kind != "hypernet" and model is not None and name.lower() not in have:
+            found.append((model.path, tag_weight(weight)))
+            have.add(name.lower())
+    return found
 
 
 def _replace(model: InstalledModel, **changes) -> InstalledModel:

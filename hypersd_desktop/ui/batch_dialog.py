@@ -209,7 +209,7 @@ class BatchDialog(QDialog):
         if not folder:
             raise InputError("Choose the folder to export the batch to.")
         units = plan_units(items, defaults, self.seeds_per_prompt.value(), self.library.resolve,
-                           self.library.embeddings_named, self.library.vae_for)
+                           self.library.embeddings_named, self.library.vae_for, self.library.loras_tagged)
         job = job_id_for(items, defaults, options, self.seeds_per_prompt.value())
         self.note = unused_options(items)
         return BatchSpec(job, tuple(units), Path(folder).expanduser().resolve(), options)

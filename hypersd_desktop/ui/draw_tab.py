@@ -41,10 +41,10 @@ from hypersd_desktop.ui.generate_form import (
 from hypersd_desktop.ui.init_image import IMAGE_FILTER
 from hypersd_desktop.ui.job_view import PreviewLabel
 from hypersd_desktop.ui.live_jobs import LiveImage, LiveJobs
-from hypersd_desktop.ui.model_matching import tagged_loras
 from hypersd_desktop.ui.pictures import read_picture
 from hypersd_desktop.ui.shortcuts import DRAW, described
 from hypersd_desktop.ui.sketch_canvas import PngEncoder, SketchCanvas
+from hypersd_desktop.worker.batch import with_tagged_loras
 from hypersd_desktop.worker.bridge import WorkerBridge
 from hypersd_desktop.worker.service import output_path
 
@@ -284,9 +284,7 @@ class DrawTab(QWidget):
         taesd = self._taesd() if settings.fast_decode else None
         prompt = self.prompt.text().strip()
         embeddings = self.library.embeddings_named(model.path, prompt)
-        loras = (*loras, *tagged_loras(prompt, self.library.registry.list(kind=ModelKind.LORA), tuple(loras),
-                                       model.architecture))
-        return GenerationRequest(
+        return with_tagged_loras(GenerationRequest(
             prompt=prompt, base_model=model.path, unet=unet, vae=self.vae_for(model), loras=loras, embeddings=embeddings,
             steps=self.steps.value(), guidance=None if rules.uses_guidance else 0.0, seed=self.seed.value(),
             width=width, height=height, backend=settings.backend, device=settings.device, dtype=settings.dtype,
@@ -294,7 +292,7 @@ class DrawTab(QWidget):
             cpu_offload=settings.cpu_offload, cuda_graphs=settings.cuda_graphs, compile=settings.compile_steps,
             decoder=Decoder.TAESD if taesd else Decoder.VAE, taesd=taesd, preview=Preview.NONE,
             controls=(ControlSpec(controlnet.path, digest, self.scale.value(), preprocessor=Preprocessor.SCRIBBLE),),
-        )
+        ), self.library.loras_tagged)  # `<lora:NAME:WEIGHT>` in the prompt, as A1111 applies it
 
     def _missing(self) -> str | None:
         """What the tab lacks to make images (a base model, a scribble ControlNet), or None."""

@@ -53,9 +53,10 @@ from hypersd_desktop.ui.gallery_browser import GalleryBrowser
 from hypersd_desktop.ui.init_image import IMAGE_FILTER, UPSCALE_SCALES, InitImageBox
 from hypersd_desktop.ui.job_view import JobView, JobWidgets, PreviewLabel, ResultStrip
 from hypersd_desktop.ui.model_manager import ModelManager
-from hypersd_desktop.ui.model_matching import ModelMatch, match_metadata, match_request, tagged_loras
+from hypersd_desktop.ui.model_matching import ModelMatch, match_metadata, match_request
 from hypersd_desktop.ui.session import SessionKeeper
 from hypersd_desktop.ui.shortcuts import EVERYWHERE, GENERATE, ShortcutsDialog, described
+from hypersd_desktop.worker.batch import with_tagged_loras
 from hypersd_desktop.worker.bridge import WorkerBridge
 from hypersd_desktop.worker.protocol import PROTOCOL_VERSION
 
@@ -520,10 +521,9 @@ class MainWindow(QMainWindow):
                 "preview": Preview.TAESD if settings.previews else Preview.NONE} if taesd else {}
         prompt = self.prompt.toPlainText().strip()
         negative = self.negative.toPlainText().strip() if self.negative.isEnabled() else ""
-        loras += tagged_loras(prompt, self.library.registry.list(kind=ModelKind.LORA), tuple(loras), model.architecture)
         embeddings = self.library.embeddings_named(model.path, prompt, negative)
         try:
-            return GenerationRequest(
+            return with_tagged_loras(GenerationRequest(
                 prompt=prompt, negative_prompt=negative, embeddings=embeddings,
                 base_model=model.path, unet=unet, vae=self.vae_for(model), loras=tuple(loras), steps=self.steps.value(),
                 guidance=self.guidance.value() if self.guidance.isEnabled() else None,
@@ -533,7 +533,7 @@ class MainWindow(QMainWindow):
                 backend=settings.backend, device=settings.device, dtype=settings.dtype, attention_slicing=settings.attention_slicing,
                 vae_tiling=settings.vae_tiling, cpu_offload=settings.cpu_offload, cuda_graphs=settings.cuda_graphs,
                 compile=settings.compile_steps, **fast, **init,
-            )
+            ), self.library.loras_tagged)  # `<lora:NAME:WEIGHT>` in the prompt, as A1111 applies it
         except AppError as error:
             if not quiet:
                 self.errors.show_messages([str(error)])

@@ -11,7 +11,6 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hypersd_desktop.core.prompt_tags import network_tags, tag_weight
 from hypersd_desktop.core.vocab import ModelKind, Scheduler
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID, recipe_for_file
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
@@ -95,24 +94,6 @@ def find_model(models: list[InstalledModel], name: str | None, short_hash: str |
     wanted = (name or "").lower()
     named = [m for m in candidates if wanted and wanted in (m.name.lower(), m.id.lower(), Path(m.path).stem.lower())]
     return min(named, key=lambda m: not Path(m.path).exists(), default=None)  # one whose files are here first
-
-
-def tagged_loras(prompt: str, models: list[InstalledModel], listed: tuple[LoraSpec, ...],
-                 architecture: str | None = None) -> list[LoraSpec]:
-    """The installed LoRAs a prompt's A1111 tags (`<lora:NAME:WEIGHT>`, NAME the file's) name that `listed` does
-    not hold, at the tags' weights: A1111 applies a LoRA by its tag, and a prompt pasted from it does here too. A
-    LoRA for another architecture than `architecture` is left out (the generation's warning names its tag)."""
-    have = {Path(lora.path).stem.lower() for lora in listed}
-    found = []
-    for kind, name, weight in network_tags(prompt):
-        if kind == "hypernet" or name.lower() in have:
-            continue
-        model = next((m for m in models if m.kind == ModelKind.LORA and Path(m.path).stem.lower() == name.lower()
-                      and architecture in (None, m.architecture) and Path(m.path).exists()), None)
-        if model is not None:
-            found.append(LoraSpec(model.path, tag_weight(weight)))
-            have.add(name.lower())
-    return found
 
 
 def _same_hyper_file(models: list[InstalledModel], name: str) -> InstalledModel | None:

@@ -30,13 +30,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hypersd_desktop.core.errors import AppError, CancelledError, InputError, OutOfMemoryError
+from hypersd_desktop.core.errors import CancelledError, InputError, OutOfMemoryError
 from hypersd_desktop.core.files import remove_stale_partials, write_atomic
-from hypersd_desktop.core.prompt_tags import network_tags, tag_weight
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
-from hypersd_desktop.core.vocab import BatchUnitState, ExportStatus, WeightsKind
+from hypersd_desktop.core.vocab import BatchUnitState, ExportStatus
 from hypersd_desktop.engine.backend import batch_key
-from hypersd_desktop.engine.inspect import base_architecture, inspect_file
 from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, LoraSpec
 from hypersd_desktop.gallery.export import ExportEntry, ExportOptions, plan_destination, write_image, write_manifests
 from hypersd_desktop.gallery.gallery import Gallery
@@ -242,11 +240,12 @@ def _seeds(item: dict[str, Any], default: int, per_prompt: int) -> list[int]:
 def plan_units(items: list[dict[str, Any]], defaults: GenerationRequest, seeds_per_prompt: int = 1,
                resolve: Callable[[str], str] = str,
                embeddings: Callable[..., tuple[str, ...]] | None = None,
-               vae_for: Callable[[str], str | None] | None = None) -> list[BatchUnit]:
+               vae_for: Callable[[str], str | None] | None = None,
+               loras_tagged: Callable[..., list[tuple[str, float]]] | None = None) -> list[BatchUnit]:
     """Every (item, seed) as a request built on `defaults`; `resolve` maps model/LoRA names to paths,
-    `embeddings(base_model, prompt, negative)` gives the installed embeddings an item's prompts name, and
+    `embeddings(base_model, prompt, negative)` gives the installed embeddings an item's prompts name,
     `vae_for(base_model)` the VAE for an item that names another model than the defaults (see
-    `ModelLibrary.vae_for`).
+    `ModelLibrary.vae_for`), and `loras_tagged` the LoRAs its prompt's A1111 tags name (see `with_tagged_loras`).
 
     Raises `InputError` naming the item for any value that cannot be used.
     """
@@ -257,7 +256,7 @@ def plan_units(items: list[dict[str, Any]], defaults: GenerationRequest, seeds_p
             base = defaults.replace(**_item_changes(item, resolve))
             if vae_for is not None and base.base_model != defaults.base_model:
                 base = base.replace(vae=vae_for(base.base_model))
-            base = with_tagged_loras(base, resolve)
+            base = with_tagged_loras(base, loras_tagged)
             if embeddings is not None:
                 base = base.replace(embeddings=embeddings(base.base_model, base.prompt, base.negative_prompt))
             seeds = _seeds(item, next_seed, seeds_per_prompt)
@@ -273,41 +272,16 @@ def plan_units(items: list[dict[str, Any]], defaults: GenerationRequest, seeds_p
     return units
 
 
-def with_tagged_loras(request: GenerationRequest, resolve: Callable[[str], str]) -> GenerationRequest:
-    """The request with the installed LoRAs its prompt's `<lora:NAME:WEIGHT>` tags name by their file's name (as
-    A1111's prompts carry them), at their weights, beside the LoRAs it lists; a tag naming no installed LoRA is left
-    to the generation's warning, as is one naming a LoRA for the other architecture (A1111 skips those too).
-    `resolve` finds an installed model by name (`ModelLibrary.resolve`)."""
-    listed = {Path(lora.path).stem.lower() for lora in request.loras}
-    tagged = []
-    architecture: list[str | None] = []  # the base model's, read once and only for a prompt with tags
-    for kind, name, weight in network_tags(request.prompt):
-        if kind == "hypernet" or name.lower() in listed:
-            continue
-        try:
-            path = resolve(name)
-        except InputError:
-            continue
-        if not (Path(path).is_file() and Path(path).stem.lower() == name.lower()):  # a tag names the file
-            continue
-        if not architecture:
-            try:
-                architecture.append(base_architecture(request.base_model))
-            except AppError:
-                architecture.append(None)
-        if _is_lora_for(Path(path), architecture[0]):
-            tagged.append(LoraSpec(path, tag_weight(weight)))
-            listed.add(name.lower())
-    return request.replace(loras=(*request.loras, *tagged)) if tagged else request
-
-
-def _is_lora_for(path: Path, architecture: str | None) -> bool:
-    """Whether `path` is a LoRA for `architecture` (either, where one of the two is not known)."""
-    try:
-        info = inspect_file(path)
-    except AppError:
-        return False
-    return info.kind == WeightsKind.LORA and (architecture is None or info.architecture in (None, architecture))
+def with_tagged_loras(request: GenerationRequest,
+                      loras_tagged: Callable[..., list[tuple[str, float]]] | None) -> GenerationRequest:
+    """The request with the installed LoRAs its prompt's `<lora:NAME:WEIGHT>` tags name, at their weights, after
+    those it lists (as A1111 applies them); `loras_tagged(base_model, prompt, listed)` finds them
+    (`ModelLibrary.loras_tagged`)."""
+    if loras_tagged is None:
+        return request
+    tagged = loras_tagged(request.base_model, request.prompt, [lora.path for lora in request.loras])
+    return request.replace(loras=(*request.loras, *(LoraSpec(path, weight) for path, weight in tagged))) if tagged \
+        else request
 
 
 def _item_changes(item: dict[str, Any], resolve: Callable[[str], str]) -> dict[str, Any]:

@@ -89,26 +89,31 @@ def table_of(folder):
     return path
 
 
-def test_lora_tags_in_a_jobs_prompts_apply_the_installed_loras_they_name(tmp_path, tiny_sd15, hyper_lora):
+def test_lora_tags_in_a_jobs_prompts_apply_the_installed_loras_they_name(tmp_path, installed, tiny_sd15, hyper_lora):
     """A1111's prompt lists apply LoRAs by `<lora:NAME:WEIGHT>` tags, NAME being the file's: an installed one
-    named so joins the item's LoRAs at the tag's weight (1 without one); one named nowhere, a model whose file has
-    another name, or a LoRA for SDXL under an SD1.5 model, is left to the generation's warning."""
+    named so joins the item's LoRAs at the tag's weight (1 without one); one named nowhere, a LoRA whose file has
+    another name, a model that is no LoRA, or a LoRA for SDXL under an SD1.5 model, is left to the generation's
+    warning."""
     import shutil
 
-    installed = {"detail": tmp_path / "detail.safetensors", "ink": tmp_path / "ink.safetensors",
-                 "Watercolour": tmp_path / "watercolour_v2.safetensors", "xl_style": tmp_path / "xl_style.safetensors"}
-    for name, path in installed.items():
-        shutil.copy(hyper_lora("Hyper-SDXL-2steps-lora" if name == "xl_style" else "Hyper-SD15-2steps-lora"), path)
-    def resolve(name):
-        if name not in installed:
-            raise InputError(f"{name} is neither a file nor an installed model")
-        return str(installed[name])
-    job = tmp_path / "prompts.txt"
-    job.write_text('--prompt "a fox <lora:detail:0.6>, <lora:missing:1>"\na heron <lora:ink> <lora:Watercolour:0.5>'
-                   ' <lora:xl_style:1>\na plain owl\n')
-    defaults = DEFAULTS.replace(base_model=str(tiny_sd15),
-                                loras=(LoraSpec("/hyper/Hyper-SD15-1step-lora.safetensors", 1.0),))
-    units = plan_units(parse_job(job), defaults, resolve=resolve)
+    from hypersd_desktop.models.library import ModelLibrary
+
+    files = {"detail": "detail.safetensors", "ink": "ink.safetensors", "Watercolour": "watercolour_v2.safetensors",
+             "xl_style": "xl_style.safetensors"}
+    library = ModelLibrary(AppPaths.default())
+    try:
+        for name, file in files.items():
+            shutil.copy(hyper_lora("Hyper-SDXL-2steps-lora" if name == "xl_style" else "Hyper-SD15-2steps-lora"),
+                        tmp_path / file)
+            library.import_path(tmp_path / file)
+        job = tmp_path / "prompts.txt"
+        job.write_text(f'--prompt "a fox <lora:detail:0.6>, <lora:missing:1>"\na heron <lora:ink> <lora:Watercolour:0.5>'
+                       f' <lora:xl_style:1> <lora:{tiny_sd15.stem}:1>\na plain owl\n')
+        defaults = DEFAULTS.replace(base_model=str(tiny_sd15),
+                                    loras=(LoraSpec("/hyper/Hyper-SD15-1step-lora.safetensors", 1.0),))
+        units = plan_units(parse_job(job), defaults, resolve=library.resolve, loras_tagged=library.loras_tagged)
+    finally:
+        library.close()
     assert [[(Path(l.path).name, l.weight) for l in u.request.loras] for u in units] == [
         [("Hyper-SD15-1step-lora.safetensors", 1.0), ("detail.safetensors", 0.6)],
         [("Hyper-SD15-1step-lora.safetensors", 1.0), ("ink.safetensors", 1.0)],
