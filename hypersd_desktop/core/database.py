@@ -6,7 +6,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,15 +14,18 @@ from pathlib import Path
 class Database:
     """One connection (WAL, foreign keys, busy timeout), shared between threads behind a lock.
 
-    `migrations` are SQL scripts applied in order, each in one transaction with `user_version`.
+    `migrations` are SQL scripts applied in order, each in one transaction with `user_version`; they may call the
+    `functions` (SQL name: a Python function of one argument), which every statement of the connection can call.
     """
 
-    def __init__(self, path: Path, migrations: Sequence[str], timeout: float = 30.0) -> None:
+    def __init__(self, path: Path, migrations: Sequence[str], timeout: float = 30.0,
+                 functions: Mapping[str, Callable] | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.lock = threading.RLock()
         self.notice: str | None = None  # set when a damaged file was put aside and a new one started
         self.timeout = timeout
+        self.functions = dict(functions or {})
         problem = _damage(path)
         if problem is None:
             try:
@@ -40,6 +43,8 @@ class Database:
         self.connection = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None,
                                           check_same_thread=False)
         self.connection.row_factory = sqlite3.Row
+        for name, function in self.functions.items():
+            self.connection.create_function(name, 1, function, deterministic=True)
         for pragma in ("journal_mode=WAL", "foreign_keys=ON", f"busy_timeout={int(self.timeout * 1000)}",
                        "synchronous=NORMAL"):
             self.connection.execute(f"PRAGMA {pragma}")

@@ -68,7 +68,22 @@ MIGRATIONS: tuple[str, ...] = (
         VALUES (new.id, new.prompt, new.negative_prompt, coalesce(new.model_name, ''), new.lora_names);
     END;
     """,
+    # LoRA names are kept apart by LORA_SEPARATOR, no longer by spaces, which names have ("add detail v2")
+    """
+    UPDATE images SET lora_names = lora_names_of(loras) WHERE loras != '[]';
+    """,
 )
+
+# Between the LoRA names of a row's `lora_names`: a character no file name has, and a word break to the search.
+LORA_SEPARATOR = "\x1f"
+
+
+def lora_names_of(loras: str) -> str:
+    """The names in a row's `loras` JSON, as `lora_names` keeps them (for the gallery's second migration)."""
+    try:
+        return LORA_SEPARATOR.join(str(lora[0]) for lora in json.loads(loras))
+    except (ValueError, TypeError, IndexError, KeyError):
+        return ""
 
 COLUMNS = (
     "path", "file_size", "width", "height", "prompt", "negative_prompt", "seed", "steps", "guidance", "scheduler",
@@ -115,7 +130,7 @@ class ImageRecord:
             **{name: _as_int64(getattr(self, name)) for name in ("width", "height", "steps")},
             "seed": _seed_to_int64(self.seed),
             "loras": json.dumps([list(lora) for lora in self.loras]),
-            "lora_names": " ".join(name for name, _, _ in self.loras),
+            "lora_names": LORA_SEPARATOR.join(name for name, _, _ in self.loras),
             "favourite": int(self.favourite),
         }
         return tuple(values[name] for name in COLUMNS)
@@ -173,7 +188,7 @@ class GalleryStore:
 
     def __init__(self, database: Path) -> None:
         self.database = database
-        self._database = Database(database, MIGRATIONS)
+        self._database = Database(database, MIGRATIONS, functions={"lora_names_of": lora_names_of})
         self.notice = self._database.notice  # a damaged database was put aside: say so
         self._db = self._database.connection
         self._lock = self._database.lock
@@ -333,7 +348,7 @@ class GalleryStore:
             steps = [r[0] for r in self._db.execute(
                 f"SELECT DISTINCT steps FROM images {alive} AND steps IS NOT NULL ORDER BY 1")]
             tags = [r[0] for r in self._db.execute("SELECT DISTINCT tag FROM tags ORDER BY 1")]
-        loras = sorted({name for names in lora_sets for name in names.split()})
+        loras = sorted({name for names in lora_sets for name in names.split(LORA_SEPARATOR) if name}, key=str.lower)
         return {"models": models, "loras": loras, "steps": steps, "tags": tags}
 
     def all_paths(self) -> list[tuple[int, str]]:
@@ -359,9 +374,9 @@ class GalleryStore:
             if value is not None:
                 where.append(f"images.{column} = ?")
                 args.append(value)
-        if query.lora:
-            where.append("(' ' || images.lora_names || ' ') LIKE ?")
-            args.append(f"% {query.lora} %")
+        if query.lora:  # one of the names, whole, in any case
+            where.append("instr(lower(char(31) || images.lora_names || char(31)), lower(?)) > 0")
+            args.append(f"{LORA_SEPARATOR}{query.lora}{LORA_SEPARATOR}")
         if query.created_from is not None:
             where.append("images.created >= ?")
             args.append(query.created_from)

@@ -62,6 +62,53 @@ def test_full_text_search_over_prompt_negative_model_and_loras(gallery):
     assert ids('"unbalanced') == []  # user text never breaks the FTS syntax
 
 
+def test_lora_names_with_spaces_are_one_filter_each_and_match_whole(gallery):
+    """Other tools' LoRA names hold spaces ("add detail v2", ComfyUI's "my style.safetensors") and underscores: the
+    LoRA filter offers each name once, whole, and picks the images with that name, not with a part of it or with
+    a name LIKE's wildcards would match."""
+    gallery.store.add_many([
+        record(1, loras=(("add detail v2", 0.5, None), ("Hyper-SD15-8steps-lora", 1.0, None))),
+        record(2, loras=(("detail", 1.0, None),)),
+        record(3, loras=(("more_details", 1.0, None),)),
+        record(4, loras=(("moreXdetails", 1.0, None),)),
+    ])
+    assert gallery.store.facets()["loras"] == ["add detail v2", "detail", "Hyper-SD15-8steps-lora", "more_details",
+                                               "moreXdetails"]
+    seeds = lambda lora: sorted(r.seed for r in gallery.store.query(ImageQuery(lora=lora)).images)  # noqa: E731
+    assert seeds("add detail v2") == [1]
+    assert seeds("detail") == [2]
+    assert seeds("more_details") == [3]
+    assert seeds("hyper-sd15-8steps-lora") == [1]  # typed in another case (`gallery list --lora`)
+    assert sorted(r.seed for r in gallery.store.query(ImageQuery(text="tweaker detail")).images) == []
+    assert sorted(r.seed for r in gallery.store.query(ImageQuery(text="detail")).images) == [1, 2, 3]  # words
+
+
+def test_a_gallery_of_an_earlier_version_keeps_its_lora_names_apart_once_opened(app_home):
+    """Rows written when names were kept apart by spaces are read again from their LoRAs on opening."""
+    import json
+    import sqlite3
+
+    from hypersd_desktop.gallery.store import GalleryStore, MIGRATIONS
+
+    database = AppPaths.default().data / "old-gallery.sqlite3"
+    database.parent.mkdir(parents=True, exist_ok=True)
+    old = sqlite3.connect(database)
+    old.executescript(MIGRATIONS[0] + "; PRAGMA user_version=1;")
+    loras = [["add detail v2", 0.5, None], ["ink", 1.0, None]]
+    old.execute("INSERT INTO images (path, created, source, loras, lora_names) VALUES (?, ?, ?, ?, ?)",
+                ("/images/old.png", 1.0, "imported", json.dumps(loras), "add detail v2 ink"))
+    old.commit()
+    old.close()
+    store = GalleryStore(database)
+    try:
+        assert store.notice is None
+        assert store.facets()["loras"] == ["add detail v2", "ink"]
+        assert store.count(ImageQuery(lora="add detail v2")) == 1 and store.count(ImageQuery(lora="detail")) == 0
+        assert store.count(ImageQuery(text="detail")) == 1  # the search index follows the column
+    finally:
+        store.close()
+
+
 def test_a_word_inside_a_chinese_japanese_or_thai_prompt_is_found(gallery):
     """These scripts put no spaces between words, so the full-text index holds a whole phrase as one word."""
     gallery.store.add_many([
