@@ -164,7 +164,7 @@ class BatchDialog(QDialog):
 
     def _choose_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Batch job file", str(Path.home()),
-                                              "Job files (*.txt *.csv *.json);;All files (*)")
+                                              "Job files (*.txt *.csv *.tsv *.json);;All files (*)")
         if path:
             self.job_file.setText(path)
             self.use_file.setChecked(True)

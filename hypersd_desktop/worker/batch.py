@@ -1,7 +1,8 @@
 """Batch jobs: a job file of prompts generated into the gallery and exported by a template.
 
-A job file is text (one prompt per line; `#` starts a comment), CSV with a header, or JSON (a
-list of objects, or {"items": [...]}). Columns: prompt, negative, seed, seeds ("1,2,5" or
+A job file is text (one prompt per line; `#` starts a comment), CSV with a header (comma, semicolon or
+tab between columns; a text file whose first line is tab-separated column names is one too), or JSON (a
+list of objects, or {"items": [...]}), in any of the encodings editors save text in (see `job_text`). Columns: prompt, negative, seed, seeds ("1,2,5" or
 "10-13"), images (of the item, on consecutive seeds), steps, guidance, model, lora
 ("path[:weight];…"), width, height. Missing values take the job's defaults. Every (item, seed) is
 one unit. A text line may also be one of A1111's "Prompts from file or textbox" script:
@@ -18,6 +19,7 @@ many at once as `BatchSizer` finds fastest.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import dataclasses
 import hashlib
@@ -73,10 +75,7 @@ def parse_job(path: Path) -> list[dict[str, Any]]:
         raw = path.read_bytes()
     except OSError as error:
         raise InputError(f"The job file {path} cannot be read: {error.strerror or error}.") from None
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:  # an "ANSI" file from an older Windows editor
-        text = raw.decode("cp1252", errors="replace")
+    text = job_text(raw)
     suffix = path.suffix.lower()
     if suffix == ".json":
         try:
@@ -87,9 +86,9 @@ def parse_job(path: Path) -> list[dict[str, Any]]:
         items = data.get("items") if isinstance(data, dict) else data
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise InputError(f"{path.name}: a JSON job is a list of objects, or an object with an \"items\" list.")
-    elif suffix == ".csv":
+    elif suffix in (".csv", ".tsv") or _is_tab_table(text):
         try:
-            items = list(csv.DictReader(io.StringIO(text)))
+            items = list(csv.DictReader(io.StringIO(text), delimiter=_delimiter(text, suffix)))
         except csv.Error as error:
             raise InputError(f"{path.name} is not a CSV job file this app can read ({error}).") from None
     else:
@@ -111,11 +110,55 @@ def parse_job(path: Path) -> list[dict[str, Any]]:
     return cleaned
 
 
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
+         (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+
+
+def job_text(raw: bytes) -> str:
+    """A job file's text in whatever its editor saved it in: UTF-8; UTF-16 (Windows PowerShell's `>` and
+    `Out-File`, Notepad's "Unicode", Excel's "Unicode Text"), with or without its byte order mark; UTF-32 with
+    one; else an "ANSI" file from an older Windows editor (cp1252)."""
+    for bom, encoding in _BOMS:  # UTF-32 LE's mark begins like UTF-16 LE's: it is tried first
+        if raw.startswith(bom):
+            return raw[len(bom):].decode(encoding, errors="replace")
+    if len(raw) >= 4 and raw.count(0) >= len(raw) // 4:  # no text has NULs; UTF-16's Latin letters do, every other
+        return raw.decode("utf-16-le" if raw[1::2].count(0) >= raw[0::2].count(0) else "utf-16-be", errors="replace")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", errors="replace")
+
+
+def _first_line(text: str) -> str:
+    return next((line for line in text.splitlines() if line.strip()), "")
+
+
+def _delimiter(text: str, suffix: str) -> str:
+    """The table's delimiter, from its header: a tab in a `.tsv`, else the most frequent of comma, semicolon (the
+    CSV of Excel in the locales whose decimal mark is a comma) and tab."""
+    if suffix == ".tsv":
+        return "\t"
+    header = _first_line(text)
+    return max((",", ";", "\t"), key=header.count) if any(c in header for c in ",;\t") else ","
+
+
+def _is_tab_table(text: str) -> bool:
+    """Whether a text file is a table with a header of tab-separated column names, as spreadsheets save "Text (Tab
+    delimited)" and "Unicode Text": no prompt is a line of column names."""
+    names = [_column_name(name) for name in _first_line(text).split("\t")]
+    return len(names) > 1 and "prompt" in names and all(name in COLUMNS for name in names if name)
+
+
 # Other names spreadsheets and other tools' job files give the columns, after lower case and "_" for spaces
 _COLUMN_NAMES = {"negative_prompt": "negative", "neg": "negative", "negative_prompts": "negative", "prompts": "prompt",
                  "positive_prompt": "prompt", "positive": "prompt", "cfg": "guidance", "cfg_scale": "guidance",
                  "guidance_scale": "guidance", "num_inference_steps": "steps", "loras": "lora", "checkpoint": "model",
                  "sd_model": "model", "model_name": "model", "base_model": "model", "count": "images"}
+
+
+def _column_name(name: str) -> str:
+    name = re.sub(r"[\s\-]+", "_", name.strip().lower())
+    return _COLUMN_NAMES.get(name, name)
 
 
 def _named_columns(item: dict, where: str) -> dict:
@@ -126,8 +169,7 @@ def _named_columns(item: dict, where: str) -> dict:
         if key == UNUSED or not isinstance(key, str):
             named[key] = value
             continue
-        column = re.sub(r"[\s\-]+", "_", key.strip().lower())
-        column = _COLUMN_NAMES.get(column, column)
+        column = _column_name(key)
         if column in named and value not in (None, "") and named[column] not in (None, ""):
             raise InputError(f"{where}: the columns {key!r} and another both give {column}; keep one.")
         if column not in named or named[column] in (None, ""):

@@ -52,6 +52,45 @@ def test_text_csv_and_json_jobs(tmp_path):
     assert [u.request.seed for u in plan_units(parse_job(text), DEFAULTS, seeds_per_prompt=2)] == [100, 101, 102, 103]
 
 
+PROMPTS = ["a red fox, in snow", "une baleine bleue, très grande", "猫が窓辺に座っている"]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32"])
+def test_a_prompt_list_saved_in_any_editors_encoding_reads_as_typed(tmp_path, encoding):
+    """Windows PowerShell's `>` writes UTF-16 with a byte order mark, Notepad's "Unicode" too; some tools write it
+    without one. Each prompt reads as typed, with no stray characters."""
+    job = tmp_path / "prompts.txt"
+    job.write_bytes("\r\n".join(PROMPTS).encode(encoding))
+    assert [item["prompt"] for item in parse_job(job)] == PROMPTS
+
+
+def test_an_ansi_prompt_list_from_an_older_windows_editor_reads_as_typed(tmp_path):
+    job = tmp_path / "prompts.txt"
+    job.write_bytes("une baleine bleue, très grande\r\ncafé crème\r\n".encode("cp1252"))
+    assert [item["prompt"] for item in parse_job(job)] == ["une baleine bleue, très grande", "café crème"]
+
+
+@pytest.mark.parametrize("name,content,encoding", [
+    ("job.csv", 'prompt;negative;seed\r\n"a fox; in snow";blurry;5\r\nune baleine;;7\r\n', "utf-8-sig"),  # Excel, fr
+    ("job.csv", "prompt,negative,seed\na fox; in snow,blurry,5\nune baleine,,7\n", "utf-8"),
+    ("job.tsv", "prompt\tnegative\tseed\na fox; in snow\tblurry\t5\nune baleine\t\t7\n", "utf-8"),
+    ("job.txt", "Prompt\tNegative Prompt\tSeed\r\na fox; in snow\tblurry\t5\r\nune baleine\t\t7\r\n", "utf-16"),
+])
+def test_spreadsheets_tables_read_with_their_delimiter_and_encoding(tmp_path, name, content, encoding):
+    """Excel saves CSV with semicolons where the decimal mark is a comma, "Text (Tab delimited)" and "Unicode
+    Text" (UTF-16) as .txt files with tabs between the columns."""
+    job = tmp_path / name
+    job.write_bytes(content.encode(encoding))
+    assert parse_job(job) == [{"prompt": "a fox; in snow", "negative": "blurry", "seed": "5"},
+                              {"prompt": "une baleine", "seed": "7"}]
+
+
+def test_a_prompt_holding_tabs_is_still_a_prompt(tmp_path):
+    job = tmp_path / "prompts.txt"
+    job.write_text("a fox\tin snow\nprompt\tfox\n")
+    assert [item["prompt"] for item in parse_job(job)] == ["a fox\tin snow", "prompt\tfox"]
+
+
 # The example of A1111's wiki for its "Prompts from file or textbox" script, with a plain prompt among its lines
 A1111_PROMPTS = """--prompt "photo of sunset"
 --prompt "photo of sunset" --negative_prompt "orange, pink, red, sea, water, lake" --width 1024 --height 768 --sampler_name "DPM++ 2M Karras" --steps 10 --batch_size 2 --cfg_scale 3 --seed 9
