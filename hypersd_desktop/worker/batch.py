@@ -25,6 +25,7 @@ import dataclasses
 import hashlib
 import io
 import json
+import math
 import re
 import shlex
 from collections.abc import Callable
@@ -331,22 +332,35 @@ def _item_changes(item: dict[str, Any], resolve: Callable[[str], str]) -> dict[s
     changes: dict[str, Any] = {"prompt": str(item["prompt"]).strip()}
     if "negative" in item:
         changes["negative_prompt"] = str(item["negative"])
-    for key, cast in (("steps", int), ("width", int), ("height", int), ("guidance", float)):
+    for key, whole in (("steps", True), ("width", True), ("height", True), ("guidance", False)):
         if key in item:
-            try:
-                changes[key] = cast(item[key])
-            except (TypeError, ValueError):
-                raise ValueError(f"{key} {str(item[key])[:40]!r} is not a number") from None
+            changes[key] = _number(key, item[key], whole)
     if "model" in item:
         changes["base_model"] = resolve(str(item["model"]))
     if "lora" in item:
         loras = []
         for spec in str(item["lora"]).split(";"):
             path, sep, weight = spec.strip().rpartition(":")
-            path, weight = (path, float(weight)) if sep and re.fullmatch(r"[\d.]+", weight) else (spec.strip(), 1.0)
+            path, weight = ((path, _number("the LoRA's weight", weight, False)) if sep and re.fullmatch(r"\d*[.,]?\d+", weight)
+                            else (spec.strip(), 1.0))
             loras.append(LoraSpec(resolve(path), weight))
         changes["loras"] = tuple(loras)
     return changes
+
+
+def _number(key: str, value: Any, whole: bool) -> int | float:
+    """A job's number as people and spreadsheets write it: `4`, `4.0`, or with a decimal comma (`1,5`, as Excel
+    saves numbers where that is the decimal mark); `ValueError` naming `key` for anything else."""
+    text = str(value).strip()
+    if re.fullmatch(r"[+-]?\d+,\d+", text):
+        text = text.replace(",", ".")
+    try:
+        number = float(text) if not isinstance(value, int) or isinstance(value, bool) else value
+    except (TypeError, ValueError):
+        number = None
+    if isinstance(value, bool) or number is None or not math.isfinite(number) or (whole and number != int(number)):
+        raise ValueError(f"{key} {str(value)[:40]!r} is not a {'whole ' if whole else ''}number")
+    return int(number) if whole else float(number)
 
 
 @dataclass

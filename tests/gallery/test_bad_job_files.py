@@ -17,12 +17,12 @@ DEFAULTS = GenerationRequest(prompt="", base_model="/models/sd15")
 
 @pytest.mark.parametrize("name, content, complaint", [
     ("job.csv", "prompt,seed\na fox,abc\n", "Job item 1: seed 'abc' is not a whole number"),
-    ("job.csv", "prompt,steps\na fox,many\n", "Job item 1: steps 'many' is not a number"),
+    ("job.csv", "prompt,steps\na fox,many\n", "Job item 1: steps 'many' is not a whole number"),
     ("job.json", '[{"prompt": "a fox", ', "job.json is not valid JSON"),
     ("job.json", "[" * 100_000 + "]" * 100_000, "job.json is not valid JSON (nested too deeply)"),
     ("job.csv", "prompt\n" + "x" * 200_000 + "\n", "job.csv is not a CSV job file this app can read"),
     ("job.csv", "prompt,seeds\na fox,0-10000000000\n", "Job item 1: the seed range 0-10000000000 is over 100,000"),
-    ("job.csv", "prompt,guidance\na fox,nan\n", "Job item 1: Guidance must be between 0 and 30; got nan"),
+    ("job.csv", "prompt,guidance\na fox,nan\n", "Job item 1: guidance 'nan' is not a number"),
     ("job.csv", "prompt,width\na fox,100000\n", "Job item 1: Width must be a multiple of 8 from 64 to 4096"),
 ])
 def test_bad_job_files_are_clear_errors(tmp_path, name, content, complaint):

@@ -85,6 +85,18 @@ def test_spreadsheets_tables_read_with_their_delimiter_and_encoding(tmp_path, na
                               {"prompt": "une baleine", "seed": "7"}]
 
 
+def test_numbers_as_spreadsheets_write_them(tmp_path):
+    """A decimal comma (Excel where it is the decimal mark), a whole number written `4.0`, a LoRA weight `0,5`."""
+    job = tmp_path / "job.csv"
+    job.write_text('prompt;guidance;steps;width;lora\na fox;1,5;4.0;96;/l/ink.safetensors:0,5\n')
+    (unit,) = plan_units(parse_job(job), DEFAULTS)
+    assert (unit.request.guidance, unit.request.steps, unit.request.width) == (1.5, 4, 96)
+    assert [(lora.path, lora.weight) for lora in unit.request.loras] == [("/l/ink.safetensors", 0.5)]
+    job.write_text("prompt;steps\na fox;4,5\n")
+    with pytest.raises(InputError, match="item 1: steps '4,5' is not a whole number"):
+        plan_units(parse_job(job), DEFAULTS)
+
+
 def test_a_prompt_holding_tabs_is_still_a_prompt(tmp_path):
     job = tmp_path / "prompts.txt"
     job.write_text("a fox\tin snow\nprompt\tfox\n")
