@@ -51,6 +51,9 @@ class ImportItem:
     model_id: str | None = None
 
 
+COPY_CHUNK = 8 * 1024 * 1024
+
+
 class Importer:
     """Imports into `registry`; copies go under `models_dir/<id>/`."""
 
@@ -71,7 +74,7 @@ class Importer:
         if not path.is_dir() and not path.is_file():
             return [ImportItem(str(path), ImportStatus.BROKEN, reason="not a regular file (a pipe or a device)")]
         candidates = [path] if path.is_file() or _is_diffusers_folder(path) else list(_scan(path))
-        total = sum(_size(candidate) for candidate in candidates)
+        total = sum(_size(candidate) for candidate in candidates) * (2 if copy else 1)  # a copy reads them twice
         meter = TransferMeter("import", total, 0, on_progress)
         items = []
         for candidate in candidates:
@@ -81,6 +84,13 @@ class Importer:
         return items
 
     def _import_one(self, path: Path, copy: bool, meter: TransferMeter, cancel: CancelToken) -> ImportItem:
+        """One model, its bytes counted on `meter` once read (and once more copied) whatever becomes of it."""
+        start = meter.done
+        item = self._import_checked(path, copy, meter, cancel)
+        meter.advance(path.name, start + _size(path) * (2 if copy else 1) - meter.done)
+        return item
+
+    def _import_checked(self, path: Path, copy: bool, meter: TransferMeter, cancel: CancelToken) -> ImportItem:
         existing = self.registry.find(str(path))
         if existing is not None and existing.size == _size(path):
             meter.advance(path.name, _size(path))
@@ -123,7 +133,7 @@ class Importer:
         source, final = "import-reference", path
         if copy:
             final = self.models_dir / model_id / path.name
-            _copy(path, final, cancel)
+            _copy(path, final, meter, cancel)
             source = "import-copy"
         model = self.registry.add(InstalledModel(
             id=model_id, name=name, kind=kind, architecture=architecture, layout="file", path=str(final),
@@ -167,7 +177,7 @@ class Importer:
         final = path
         if copy:
             final = self.models_dir / model_id
-            _copy(path, final, cancel)
+            _copy(path, final, meter, cancel)
         model = self.registry.add(InstalledModel(
             id=model_id, name=folder_name(path), kind=kind, architecture=architecture, layout="diffusers", path=str(final),
             size=_size(path), sha256=None, short_hash=None, source="import-copy" if copy else "import-reference",
@@ -242,16 +252,21 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def _copy(source: Path, target: Path, cancel: CancelToken) -> None:
-    """Copy a file or folder to `target` through a temporary name, so a cancel leaves nothing."""
+def _copy(source: Path, target: Path, meter: TransferMeter, cancel: CancelToken) -> None:
+    """Copy a file or folder to `target` through a temporary name, counting its bytes on `meter`, so a cancel stops
+    it within a few megabytes and leaves nothing. A folder's links (the Hugging Face cache's) are copied as the
+    files they point to."""
     temporary = target.with_name(target.name + ".part")
     target.parent.mkdir(parents=True, exist_ok=True)
+    if temporary.is_dir():  # left by an import that was killed
+        shutil.rmtree(temporary, ignore_errors=True)
     try:
         if source.is_dir():
-            shutil.copytree(source, temporary, dirs_exist_ok=True)
+            for file in sorted(source.rglob("*")):
+                if file.is_file():
+                    _copy_file(file, temporary / file.relative_to(source), meter, cancel)
         else:
-            shutil.copyfile(source, temporary)
-        cancel.raise_if_cancelled()
+            _copy_file(source, temporary, meter, cancel)
         os.replace(temporary, target)
     except BaseException:
         if temporary.is_dir():
@@ -259,6 +274,15 @@ def _copy(source: Path, target: Path, cancel: CancelToken) -> None:
         else:
             temporary.unlink(missing_ok=True)
         raise
+
+
+def _copy_file(source: Path, target: Path, meter: TransferMeter, cancel: CancelToken) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with source.open("rb") as reading, target.open("wb") as writing:
+        while chunk := reading.read(COPY_CHUNK):
+            cancel.raise_if_cancelled()
+            writing.write(chunk)
+            meter.advance(source.name, len(chunk))
 
 
 __all__ = ["AppError", "ImportItem", "Importer"]

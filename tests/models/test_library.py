@@ -114,6 +114,61 @@ def test_copy_import_then_remove_frees_space_but_reference_is_kept(library, hype
     assert library.registry.find(referenced.model_id) is None
 
 
+def test_a_copying_import_counts_the_copy_in_its_progress_and_stops_mid_copy_when_cancelled(library, tiny_sd15,
+                                                                                           tmp_path):
+    """Copying a 7 GB SDXL folder takes as long as hashing it: the progress counts both (reaching the total at the
+    end) and a cancel during the copy stops it there, leaving no part of the copy and nothing registered."""
+    from hypersd_desktop.core.errors import CancelledError
+    from hypersd_desktop.core.progress import CancelToken
+    from hypersd_desktop.models import importer
+
+    reports = []
+    (item,) = library.import_path(tiny_sd15, copy=True, on_progress=reports.append)
+    assert item.status == ImportStatus.IMPORTED
+    size = sum(p.stat().st_size for p in tiny_sd15.rglob("*") if p.is_file())
+    assert reports[-1].total == reports[-1].done == 2 * size
+    assert [r.done for r in reports] == sorted(r.done for r in reports)
+    library.remove(item.model_id)
+
+    class CancelOnceCopying(CancelToken):  # the user presses Cancel once part of the copy is on disk
+        def raise_if_cancelled(self) -> None:
+            if any(library.paths.models.rglob("*.safetensors")):
+                self.cancel()
+            super().raise_if_cancelled()
+
+    original = importer.COPY_CHUNK
+    importer.COPY_CHUNK = 64 * 1024  # the tiny model's files in several chunks, as a real model's are
+    try:
+        with pytest.raises(CancelledError):
+            library.import_path(tiny_sd15, copy=True, cancel=CancelOnceCopying())
+    finally:
+        importer.COPY_CHUNK = original
+    assert not any(library.paths.models.iterdir()) and library.registry.list() == []
+
+
+def test_a_hugging_face_cache_snapshot_is_copied_as_files(library, tiny_sd15, tmp_path):
+    """The hub's cache keeps a snapshot's files as links into its blobs folder: a copy holds the files."""
+    import os
+
+    snapshot = tmp_path / "hub" / "models--org--tiny" / "snapshots" / "0123abcd"
+    blobs = tmp_path / "hub" / "models--org--tiny" / "blobs"
+    blobs.mkdir(parents=True)
+    for file in tiny_sd15.rglob("*"):
+        if file.is_file():
+            blob = blobs / hashlib.sha256(file.read_bytes()).hexdigest()
+            shutil.copy(file, blob)
+            link = snapshot / file.relative_to(tiny_sd15)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink(os.path.relpath(blob, link.parent), link)
+    (item,) = library.import_path(snapshot, copy=True)
+    model = library.registry.get(item.model_id)
+    copied = [p for p in Path(model.path).rglob("*") if p.is_file()]
+    assert model.name == "tiny" and copied and not any(p.is_symlink() for p in copied)
+    assert (Path(model.path) / "unet" / "diffusion_pytorch_model.safetensors").read_bytes() == \
+        (tiny_sd15 / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
+    assert all(result.ok for result in library.verify(item.model_id))
+
+
 def test_verify_reports_a_changed_file(library, hyper_lora, tmp_path):
     path = tmp_path / "lora.safetensors"
     shutil.copy(hyper_lora("Hyper-SD15-2steps-lora"), path)
