@@ -421,3 +421,21 @@ def test_importing_a_folder_without_models_says_so_and_where_its_images_go(app_h
     assert result.returncode == 0 and result.stdout == ""
     assert "no model files in" in result.stderr, "not a silent success"
     assert f"its 3 images go to the gallery with `gallery import {tmp_path / 'outputs'}`" in result.stderr
+
+
+def test_an_images_folder_on_a_drive_that_is_not_there_is_said_and_the_app_still_runs(tiny_sd15, app_home, tmp_path):
+    """The images folder chosen in Settings is gone (an unplugged drive; here a file stands on its path): the
+    commands still start, and generating says the image was not saved, where, and why, writing nothing."""
+    from hypersd_desktop.core.paths import AppPaths
+
+    paths = AppPaths.default()
+    paths.config.mkdir(parents=True, exist_ok=True)
+    unplugged = tmp_path / "usb-drive"
+    unplugged.write_text("not a folder")
+    (paths.config / "settings.json").write_text(json.dumps({"images_dir": str(unplugged / "images")}))
+    assert cli("models", "list").returncode == 0
+    run = cli("generate", "--model", tiny_sd15, "--prompt", "a red fox", "--seed", 3, "--steps", 1, "--width", 64,
+              "--height", 64)
+    assert run.returncode == 2, run.stderr
+    assert f"The image (seed 3) was not saved: it could not be written into {unplugged / 'images'}" in run.stderr
+    assert "bug" not in run.stderr and unplugged.read_text() == "not a folder"

@@ -40,3 +40,12 @@ class CancelledError(AppError):
 
     def __init__(self, message: str = "nothing was written") -> None:
         super().__init__(message)
+
+
+class NotSavedError(AppError):
+    """An image was made but could not be written (a full disk, a folder that cannot be written to); `png` holds
+    the file it would have been, so the window can keep it on screen and save it elsewhere."""
+
+    def __init__(self, message: str, png: bytes = b"") -> None:
+        super().__init__(message)
+        self.png = png

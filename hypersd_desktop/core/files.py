@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -71,3 +72,17 @@ def folder_size(folder: Path) -> int:
             seen.add((info.st_dev, info.st_ino))
             total += info.st_size
     return total
+
+
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_NOT_ALLOWED = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def why_not_written(error: OSError, folder: Path) -> str:
+    """Why writing into `folder` failed, and what to do about it, for a message that goes on "… was not saved"."""
+    reason = error.strerror or str(error)
+    if error.errno in _DISK_FULL:
+        return f"the disk holding {folder} is full ({reason}). Free some space, or choose another folder"
+    if error.errno in _NOT_ALLOWED:
+        return f"{folder} cannot be written to ({reason}). Choose another folder, or one you may write in"
+    return f"it could not be written into {folder} ({reason})"

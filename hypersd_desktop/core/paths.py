@@ -61,6 +61,14 @@ class AppPaths:
         return Path(value) if isinstance(value, str) and value else None
 
     def ensure(self) -> AppPaths:
-        for folder in (self.data, self.config, self.cache, self.models, self.images):
+        """The folders, created where missing. The models and images folders may be ones the user chose on a drive
+        that is not there now (unplugged, a network share offline): those are left to be made when something is
+        written there, which then says what is wrong, and the app starts."""
+        for folder in (self.data, self.config, self.cache):
             folder.mkdir(parents=True, exist_ok=True)
+        for folder in (self.models, self.images):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                pass
         return self

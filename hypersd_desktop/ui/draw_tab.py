@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from hypersd_desktop.core.errors import AppError
+from hypersd_desktop.core.files import why_not_written
 from hypersd_desktop.core.settings import Settings
 from hypersd_desktop.core.vocab import Architecture, Decoder, ModelKind, Preprocessor, Preview, architecture_label
 from hypersd_desktop.engine.inspect import union_control_types
@@ -389,7 +390,8 @@ class DrawTab(QWidget):
             path.write_bytes(image.png)
             self.gallery.add_file(path)
         except (AppError, OSError) as error:
-            self.errors.show_messages([f"The image could not be kept: {error}"])
+            why = why_not_written(error, self.library.paths.images) if isinstance(error, OSError) else error
+            self.errors.show_messages([f"The image could not be kept: {str(why).rstrip('.')}."])
             self.keep_button.setEnabled(True)
             return None
         self.kept.emit(str(path))

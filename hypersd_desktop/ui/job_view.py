@@ -21,6 +21,8 @@ from hypersd_desktop.ui.tasks import format_duration
 from hypersd_desktop.worker.bridge import WorkerBridge
 
 RESULTS_KEPT = 40
+NOT_SAVED = "not saved"
+PNG_ROLE = Qt.ItemDataRole.UserRole + 1  # a result that could not be saved (a full disk): its file's bytes
 SAY_TIME_LEFT_S = 3.0  # a run's time left is said only when there is this much: a GPU's half second needs none
 
 
@@ -95,14 +97,30 @@ class ResultStrip(QListWidget):
 
     @staticmethod
     def path_of(item: QListWidgetItem) -> str:
+        """The result's file; "" for one that could not be saved (see `unsaved_png`)."""
         return item.data(Qt.ItemDataRole.UserRole)
 
+    @staticmethod
+    def unsaved_png(item: QListWidgetItem) -> bytes | None:
+        """The file a result would have been, while it is not saved anywhere; else None."""
+        return item.data(PNG_ROLE) if not item.data(Qt.ItemDataRole.UserRole) else None
+
+    @staticmethod
+    def mark_saved(item: QListWidgetItem, path: str, seed_text: str) -> None:
+        item.setData(Qt.ItemDataRole.UserRole, path)
+        item.setData(PNG_ROLE, None)
+        item.setText(seed_text)
+        item.setToolTip(path)
+
     def mimeTypes(self) -> list[str]:  # noqa: N802 - Qt API
-        return ["text/uri-list"]
+        return ["text/uri-list", "image/png"]
 
     def mimeData(self, items) -> QMimeData:  # noqa: N802 - Qt API
         mime = QMimeData()
-        mime.setUrls([QUrl.fromLocalFile(self.path_of(item)) for item in items])
+        mime.setUrls([QUrl.fromLocalFile(self.path_of(item)) for item in items if self.path_of(item)])
+        unsaved = [png for png in map(self.unsaved_png, items) if png]
+        if unsaved:  # not a file yet: the picture itself, as a copy would give it
+            mime.setData("image/png", unsaved[0])
         return mime
 
 
@@ -135,6 +153,7 @@ class JobView(QObject):
         self.active_job: int | None = None
         self._load_s = 0.0  # seconds the running job spent loading its model (from its first image)
         self._clock = StepClock()  # the running job's time left
+        self._unsaved_jobs: set[int] = set()  # jobs that made an image the disk could not take
         self._available = ""  # the worker's devices
         self.device = ""  # where generation runs, once the worker has said
         bridge.ready.connect(self._worker_ready)
@@ -203,10 +222,16 @@ class JobView(QObject):
         item = QListWidgetItem(QIcon(pixmap), f"seed {message.seed}")
         item.setData(Qt.ItemDataRole.UserRole, message.path)
         item.setToolTip(message.path)
+        if not message.path:  # made, but the disk was full: kept here until it is saved elsewhere
+            item.setData(PNG_ROLE, message.png)
+            item.setText(f"seed {message.seed} · {NOT_SAVED}")
+            item.setToolTip("Not saved: right-click it and choose Save as… to keep it")
+            self._unsaved_jobs.add(message.job_id)
         results.insertItem(0, item)
         while results.count() > RESULTS_KEPT:
             results.takeItem(results.count() - 1)
-        self.image_saved.emit(message.path)
+        if message.path:
+            self.image_saved.emit(message.path)
 
     def _show_progress(self, done: int, total: int) -> None:
         bar = self.widgets.progress
@@ -256,7 +281,10 @@ class JobView(QObject):
         if message.cancelled:
             self.widgets.timing.setText(message.message)
         else:
-            self.widgets.errors.show_messages([message.message])
+            kept = (" Until then it is in Latest results, marked \"not saved\": right-click it and choose Save as… to "
+                    "keep it elsewhere." if message.job_id in self._unsaved_jobs else "")
+            self._unsaved_jobs.discard(message.job_id)
+            self.widgets.errors.show_messages([message.message + kept])
             self.widgets.timing.setText("Failed")
             self._tell_if_away()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import random
+import re
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, QUrl, Signal
@@ -22,6 +23,7 @@ from PySide6.QtWidgets import (
 
 from hypersd_desktop import __version__
 from hypersd_desktop.core.errors import AppError
+from hypersd_desktop.core.files import why_not_written, write_atomic
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.settings import Settings, save_settings
 from hypersd_desktop.core.vocab import Architecture, Decoder, Device, ImageSource, ModelKind, Preprocessor, Preview
@@ -51,7 +53,7 @@ from hypersd_desktop.ui.generate_form import (
 )
 from hypersd_desktop.ui.gallery_browser import GalleryBrowser
 from hypersd_desktop.ui.init_image import IMAGE_FILTER, UPSCALE_SCALES, InitImageBox
-from hypersd_desktop.ui.job_view import JobView, JobWidgets, PreviewLabel, ResultStrip
+from hypersd_desktop.ui.job_view import NOT_SAVED, JobView, JobWidgets, PreviewLabel, ResultStrip
 from hypersd_desktop.ui.model_manager import ModelManager
 from hypersd_desktop.ui.model_matching import ModelMatch, match_metadata, match_request
 from hypersd_desktop.ui.session import SessionKeeper
@@ -59,6 +61,7 @@ from hypersd_desktop.ui.shortcuts import EVERYWHERE, GENERATE, ShortcutsDialog, 
 from hypersd_desktop.worker.batch import with_tagged_loras
 from hypersd_desktop.worker.bridge import WorkerBridge
 from hypersd_desktop.worker.protocol import PROTOCOL_VERSION
+from hypersd_desktop.worker.service import output_path
 
 
 FIRST_SIZE = QSize(1280, 800)  # the window on a first start, where the screen has the room
@@ -200,6 +203,7 @@ class MainWindow(QMainWindow):
         self.results = ResultStrip()
         self._result_shown: tuple = (None, None)  # the strip's item in the preview, and its picture
         self._opened_folder = ""  # where File → Open an image last found one (this session)
+        self._saved_folder = ""  # where Save as… last put a result (this session)
         self.results.setToolTip("Click to see an image large; double-click (or Enter) opens it in the gallery; "
                                 "drag one to the init image box or out of the app")
         self.results.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
@@ -209,6 +213,9 @@ class MainWindow(QMainWindow):
         open_result = QAction("Open in the gallery", self.results)
         open_result.triggered.connect(lambda: self.open_result(self.results.currentItem() or self.results.item(0)))
         self.results.addAction(open_result)
+        save_result = QAction("Save as…", self.results)
+        save_result.triggered.connect(self.save_result_as)
+        self.results.addAction(save_result)
         for scale in UPSCALE_SCALES:
             upscale = QAction(f"Upscale × {scale:g}", self.results)
             upscale.triggered.connect(lambda _checked=False, scale=scale: self.upscale_result(scale))
@@ -664,7 +671,9 @@ class MainWindow(QMainWindow):
         item = self.results.currentItem() or self.results.item(0)
         if item is None:
             return
-        path = Path(item.data(Qt.ItemDataRole.UserRole))
+        if self._unsaved(item):
+            return
+        path = Path(ResultStrip.path_of(item))
         try:
             metadata, width, height, _warnings = read_metadata(path)
         except OSError as error:
@@ -677,7 +686,11 @@ class MainWindow(QMainWindow):
         """A result from the strip, large in the preview."""
         if item is None:
             return
-        pixmap = QPixmap(ResultStrip.path_of(item))
+        pixmap, png = QPixmap(), ResultStrip.unsaved_png(item)
+        if png is not None:
+            pixmap.loadFromData(png, "PNG")
+        else:
+            pixmap.load(ResultStrip.path_of(item))
         if pixmap.isNull():
             self.statusBar().showMessage(f"{ResultStrip.path_of(item)} cannot be read; it may have been moved or "
                                          "deleted.", 8000)
@@ -694,7 +707,7 @@ class MainWindow(QMainWindow):
 
     def open_result(self, item) -> None:
         """A result from the strip in the gallery's large view, with its details, rating and tags."""
-        if item is None:
+        if item is None or self._unsaved(item):
             return
         if self.browser.open_path(ResultStrip.path_of(item)):
             self.tabs.setCurrentWidget(self.browser)
@@ -710,8 +723,45 @@ class MainWindow(QMainWindow):
     def use_result_as_init_image(self) -> None:
         """The selected result (or the newest) becomes the init image."""
         item = self.results.currentItem() or self.results.item(0)
-        if item is not None:
-            self.init_image.load_file(Path(item.data(Qt.ItemDataRole.UserRole)))
+        if item is not None and not self._unsaved(item):
+            self.init_image.load_file(Path(ResultStrip.path_of(item)))
+
+    def _unsaved(self, item) -> bool:
+        """Whether a result is one the disk could not take; if so, says what to do first."""
+        if ResultStrip.unsaved_png(item) is None:
+            return False
+        self.statusBar().showMessage("This image is not saved: right-click it and choose Save as… first.", 8000)
+        return True
+
+    def save_result_as(self) -> Path | None:
+        """The selected result (or the newest) written where the user chooses: an image the disk could not take
+        is saved at last (and joins the gallery), a saved one copied."""
+        item = self.results.currentItem() or self.results.item(0)
+        if item is None:
+            return None
+        png, source = ResultStrip.unsaved_png(item), ResultStrip.path_of(item)
+        name = Path(source).name if source else output_path(Path(), int(re.search(r"\d+", item.text()).group())).name
+        folder = self._saved_folder or str(Path.home())
+        chosen, _ = QFileDialog.getSaveFileName(self, "Save the image as", str(Path(folder) / name),
+                                                "PNG images (*.png)")
+        if not chosen:
+            return None
+        path = Path(chosen) if chosen.lower().endswith(".png") else Path(chosen + ".png")
+        try:
+            write_atomic(path, png if png is not None else Path(source).read_bytes())
+        except OSError as error:
+            self.errors.show_messages([f"The image was not saved: {why_not_written(error, path.parent)}."])
+            return None
+        self._saved_folder = str(path.parent)
+        if png is not None:  # a file now: in the gallery, and the strip's other commands work on it
+            try:
+                self.gallery.add_file(path)
+            except AppError as error:
+                self.errors.show_messages([str(error)])
+            ResultStrip.mark_saved(item, str(path), item.text().removesuffix(f" · {NOT_SAVED}"))
+            self.image_saved.emit(str(path))
+        self.statusBar().showMessage(f"Saved {path}", 8000)
+        return path
 
     def _generate_once_read(self) -> None:
         box = self._generate_when_read

@@ -194,6 +194,10 @@ class Worker:
             self.out.send(ImageReady(job.job_id, result.index, result.seed, str(saved.path), saved.image_id,
                                      saved.png, result.timings.get("load_s", 0.0)))
 
+        def on_unsaved(result, png: bytes) -> None:  # a full disk: the window keeps it on screen, to save elsewhere
+            self.out.send(ImageReady(job.job_id, result.index, result.seed, "", None, png,
+                                     result.timings.get("load_s", 0.0)))
+
         with self._reported(job.job_id):
             self.out.send(JobStarted(job.job_id))
             token.raise_if_cancelled()
@@ -201,7 +205,7 @@ class Worker:
             request = asked.replace(preview=Preview.LATENT) if job.previews and asked.preview == Preview.NONE else asked
             if job.save:
                 first = self.service.run(request, on_progress=on_progress, cancel=token, on_saved=on_saved,
-                                         stored=asked)[0].result
+                                         stored=asked, on_unsaved=on_unsaved)[0].result
             else:
                 results = self.service.generate(request, on_progress, token)
                 for result in results:

@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hypersd_desktop.core.errors import NotSavedError
+from hypersd_desktop.core.files import why_not_written, write_atomic
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken
@@ -25,7 +27,7 @@ from hypersd_desktop.engine.types import (
     hires_schedule, hires_size,
 )
 from hypersd_desktop.gallery.gallery import Gallery
-from hypersd_desktop.gallery.metadata import ImageParameters, encode_png, write_png
+from hypersd_desktop.gallery.metadata import ImageParameters, encode_png
 from hypersd_desktop.core.hashes import LORA_HASH_DIGITS, HashCache
 
 
@@ -251,7 +253,12 @@ class GenerationService:
         for digest in result.request.input_images():
             self.inputs.keep(digest)
         path = path or output_path(out_dir or self.paths.images, result.seed)
-        png = write_png(result.image, path, params)
+        png = encode_png(result.image, params)
+        try:
+            write_atomic(path, png)
+        except OSError as error:
+            raise NotSavedError(f"The image (seed {result.seed}) was not saved: {why_not_written(error, path.parent)}.",
+                                png) from None
         image_id = None
         if self.gallery is not None:
             image_id = self.gallery.add_generated(path, params, result.settings.device.value,
@@ -261,21 +268,31 @@ class GenerationService:
     def run(self, request: GenerationRequest, out_dir: Path | None = None,
             on_progress: Callable[[Progress], None] | None = None, cancel: CancelToken | None = None,
             on_saved: Callable[[SavedImage], None] | None = None, stored: GenerationRequest | None = None,
-            ) -> list[SavedImage]:
+            on_unsaved: Callable[[GenerationResult, bytes], None] | None = None) -> list[SavedImage]:
         """Generate, save and index every image of `request`.
 
         `stored` is the request written into the images when it differs from the one run (the
         window asks for live previews, which are no part of the image). `on_saved` is called as
-        each image is written.
+        each image is written, and `on_unsaved` with the file's bytes for one that cannot be (a full disk):
+        `NotSavedError` then ends the run, once every image was tried.
         """
         results = self.generate(request, on_progress, cancel)
-        saved = []
+        saved, unsaved = [], []
         for result in results:
             if stored is not None:
                 result = dataclasses.replace(result, request=stored)
-            saved.append(self.save(result, out_dir=out_dir))
+            try:
+                saved.append(self.save(result, out_dir=out_dir))
+            except NotSavedError as error:  # the others are tried too: a file removed meanwhile frees room
+                unsaved.append(error)
+                if on_unsaved is not None:
+                    on_unsaved(result, error.png)
+                continue
             if on_saved is not None:
                 on_saved(saved[-1])
+        if unsaved:
+            more = f" ({len(unsaved)} of the {len(results)} images)" if len(results) > 1 else ""
+            raise NotSavedError(f"{unsaved[0]}{more}", unsaved[0].png)
         return saved
 
     def memory_in_use(self, request: GenerationRequest, device) -> int | None:

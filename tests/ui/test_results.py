@@ -94,3 +94,47 @@ def test_an_image_held_over_the_generate_tab_opens_it_for_the_drop(qtbot, idle_a
                                  Qt.KeyboardModifier.NoModifier)):
         QApplication.sendEvent(bar, event)
     qtbot.waitUntil(lambda: window.tabs.currentIndex() == 0, timeout=3000)  # the drop lands in its init image box
+
+
+def test_an_image_the_disk_cannot_take_stays_on_screen_and_is_saved_elsewhere(qtbot, parts, tmp_path, monkeypatch):
+    """The images folder cannot be written (here a file stands where it was; a full disk acts the same): the job
+    says the image was not saved and why, the image stays in the strip marked so, and Save as… writes it (with
+    its settings) where the user chooses, into the gallery, after which the strip's other commands work on it."""
+    import shutil
+
+    from PySide6.QtWidgets import QFileDialog
+
+    from hypersd_desktop.gallery.metadata import read_request
+
+    window = parts.window
+    images = window.library.paths.images
+    shutil.rmtree(images)
+    images.write_text("not a folder")
+    window.prompt.setPlainText("a lighthouse at dusk")
+    window.seed.setValue(4242)
+    window.generate()
+    qtbot.waitUntil(lambda: window.jobs.active_job is None and window.results.count() == 1, timeout=WAIT)
+    qtbot.waitUntil(lambda: window.errors.isVisible(), timeout=WAIT)
+    error = window.errors.text()
+    assert "The image (seed 4242) was not saved" in error and str(images) in error and "Save as…" in error
+    item = window.results.item(0)
+    assert item.text() == "seed 4242 · not saved"
+    assert window.preview.shown() is not None and not window.preview.shown().isNull()
+
+    window.results.setCurrentItem(item)
+    window.use_result_as_init_image()
+    assert window.init_image.digest is None and "not saved" in window.statusBar().currentMessage()
+
+    chosen = tmp_path / "kept" / "lighthouse"
+    chosen.parent.mkdir()
+    asked = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",  # the platform's dialog, answered as a person would
+                        lambda parent, title, suggested, filters: (asked.append(suggested), (str(chosen), filters))[1])
+    path = window.save_result_as()
+    assert path == chosen.with_suffix(".png") and path.is_file()
+    assert asked[0].endswith("-4242.png")
+    assert read_request(path)["seed"] == 4242 and read_request(path)["prompt"] == "a lighthouse at dusk"
+    assert item.text() == "seed 4242" and window.results.path_of(item) == str(path)
+    assert window.gallery.store.id_of_path(str(path)) is not None
+    window.use_result_as_init_image()
+    qtbot.waitUntil(lambda: window.init_image.digest is not None, timeout=WAIT)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+
+import pytest
 
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
 from hypersd_desktop.gallery import gallery as gallery_module
@@ -41,3 +45,41 @@ def test_the_gallery_row_equals_the_request_without_reading_the_file_back(servic
         stored = request.replace(seed=image.result.seed, batch_size=1)
         assert GenerationRequest.from_dict(json.loads(record.request)) == stored
         assert GenerationRequest.from_dict(read_request(image.path)) == stored  # the PNG holds the same request
+
+
+def test_images_the_disk_cannot_take_are_handed_back_whole_with_what_to_do(service, tiny_sd15, tmp_path):
+    """Every image of the job is tried and each one not written is given to `on_unsaved` as its file; the error
+    then names the folder, the reason and how many were lost, and nothing is left in the gallery."""
+    import io
+
+    from PIL import Image
+
+    from hypersd_desktop.core.errors import NotSavedError
+
+    blocked = tmp_path / "images"
+    blocked.write_text("a file where the folder should be")
+    request = GenerationRequest(prompt="a lighthouse", base_model=str(tiny_sd15), steps=1, seed=7, width=64,
+                                height=64, batch_size=2, device="cpu")
+    unsaved = []
+    with pytest.raises(NotSavedError) as raised:
+        service.run(request, out_dir=blocked / "today", on_unsaved=lambda result, png: unsaved.append((result, png)))
+    assert f"The image (seed 7) was not saved: it could not be written into {blocked / 'today'}" in str(raised.value)
+    assert str(raised.value).endswith("(2 of the 2 images)")
+    assert [result.seed for result, _ in unsaved] == [7, 8] and raised.value.png == unsaved[0][1]
+    for result, png in unsaved:
+        assert read_request(io.BytesIO(png))["seed"] == result.seed  # the whole file, its settings with it
+        assert Image.open(io.BytesIO(png)).size == (64, 64)
+    assert service.gallery.store.count() == 0
+
+
+@pytest.mark.parametrize("number,said", [
+    (errno.ENOSPC, "the disk holding /images is full (No space left on device). Free some space"),
+    (errno.EROFS, "/images cannot be written to (Read-only file system). Choose another folder"),
+    (errno.EACCES, "/images cannot be written to (Permission denied). Choose another folder"),
+])
+def test_why_an_image_was_not_written_says_what_to_do(number, said):
+    from pathlib import Path
+
+    from hypersd_desktop.core.files import why_not_written
+
+    assert why_not_written(OSError(number, os.strerror(number)), Path("/images")).startswith(said)
