@@ -83,6 +83,9 @@ def why_not_written(error: OSError, folder: Path) -> str:
     reason = error.strerror or str(error)
     if error.errno in _DISK_FULL:
         return f"the disk holding {folder} is full ({reason}). Free some space, or choose another folder"
+    if error.errno == errno.EFBIG:
+        return (f"the drive holding {folder} cannot hold a file this large ({reason}; FAT32 drives hold up to 4 GB). "
+                "Choose a folder on another drive")
     if error.errno in _NOT_ALLOWED:
         return f"{folder} cannot be written to ({reason}). Choose another folder, or one you may write in"
     return f"it could not be written into {folder} ({reason})"

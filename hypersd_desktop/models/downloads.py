@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hypersd_desktop.core.errors import AppError, CancelledError
+from hypersd_desktop.core.files import why_not_written
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import ModelKind, ModelLayout
 from hypersd_desktop.core.hashes import other_tools_hashes, sha256_file
@@ -98,7 +99,10 @@ class Downloader:
         cancel = cancel or CancelToken()
         remote = remote or self.plan(entry)
         folder = self.models_dir / entry.id
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # a models folder on a drive that is gone
+            raise DownloadError(f"{entry.name} was not downloaded: {why_not_written(error, self.models_dir)}.") from None
         total = sum(file.size for file in remote)
         done = sum(self._already_have(folder, file) for file in remote)
         self._check_space(folder, total - done)
@@ -314,12 +318,18 @@ class Downloader:
                 part.write_bytes(b"")
                 digest.__init__()  # type: ignore[misc]
                 meter.advance(file.path, -start)
-            with part.open("ab") as handle:
+            with part.open("ab", buffering=0) as handle:  # unbuffered: a write that fails fails here, not on close
                 for chunk in response.iter_content(READ_SIZE):
                     if cancel.cancelled:
                         handle.flush()
                         raise CancelledError("download cancelled; it resumes from here next time")
-                    handle.write(chunk)
+                    try:
+                        rest = memoryview(chunk)
+                        while rest:
+                            rest = rest[handle.write(rest):]
+                    except OSError as error:  # not the network's: the disk's, which trying again will not mend
+                        raise DownloadError(f"{file.path} stopped downloading: {why_not_written(error, part.parent)}"
+                                            "; what was downloaded so far is kept.") from None
                     digest.update(chunk)
                     meter.advance(file.path, len(chunk))
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hypersd_desktop.core.errors import AppError, ModelFormatError, UnsafeFileError
+from hypersd_desktop.core.files import why_not_written
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import Architecture, ImportStatus, ModelKind, WeightsKind
 from hypersd_desktop.engine.inspect import (
@@ -257,7 +258,6 @@ def _copy(source: Path, target: Path, meter: TransferMeter, cancel: CancelToken)
     it within a few megabytes and leaves nothing. A folder's links (the Hugging Face cache's) are copied as the
     files they point to."""
     temporary = target.with_name(target.name + ".part")
-    target.parent.mkdir(parents=True, exist_ok=True)
     if temporary.is_dir():  # left by an import that was killed
         shutil.rmtree(temporary, ignore_errors=True)
     try:
@@ -277,12 +277,25 @@ def _copy(source: Path, target: Path, meter: TransferMeter, cancel: CancelToken)
 
 
 def _copy_file(source: Path, target: Path, meter: TransferMeter, cancel: CancelToken) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with source.open("rb") as reading, target.open("wb") as writing:
-        while chunk := reading.read(COPY_CHUNK):
-            cancel.raise_if_cancelled()
-            writing.write(chunk)
-            meter.advance(source.name, len(chunk))
+    """One file's bytes; a failure to write (a full disk) ends the whole import with what to do, as every other
+    copy would fail too, where one to read leaves this model unimported (see `_import_checked`)."""
+    with source.open("rb") as reading:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            writing = target.open("wb", buffering=0)  # unbuffered: a write that fails fails here, not on close
+        except OSError as error:
+            raise AppError(f"{source.name} was not copied: {why_not_written(error, target.parent)}.") from None
+        with writing:
+            while chunk := reading.read(COPY_CHUNK):
+                cancel.raise_if_cancelled()
+                try:
+                    rest = memoryview(chunk)
+                    while rest:
+                        rest = rest[writing.write(rest):]
+                except OSError as error:
+                    raise AppError(f"{source.name} was not copied: {why_not_written(error, target.parent)}; "
+                                   "nothing of it was kept.") from None
+                meter.advance(source.name, len(chunk))
 
 
 __all__ = ["AppError", "ImportItem", "Importer"]

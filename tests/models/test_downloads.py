@@ -188,6 +188,43 @@ def test_not_enough_space_is_refused_before_the_first_byte(setup, hub, monkeypat
     assert hub.gets(NAME) == []
 
 
+def test_a_disk_that_cannot_take_more_mid_file_is_said_so_and_the_download_resumes_later(setup, hub, payload):
+    """The space was there when the download started, then ran out (another program took it), or the drive holds
+    no file this large (FAT32): that is said, not taken for a network error and tried again, and what was written
+    is kept for the download to resume once there is room. The operating system's own limit on file size stands
+    in for the full disk here (the same failed write, where a test cannot fill a disk)."""
+    resource = pytest.importorskip("resource")  # POSIX; Python ignores SIGXFSZ, so the write fails with EFBIG
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (SIZE // 2, hard))
+    try:
+        with pytest.raises(DownloadError) as raised:
+            setup.downloader.download(lora_entry())
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    message = str(raised.value)
+    assert message.startswith(f"{NAME} stopped downloading: the drive holding {setup.models / 'hyper-sd15-1step-lora'}"
+                              " cannot hold a file this large (File too large; FAT32 drives hold up to 4 GB)")
+    assert message.endswith("what was downloaded so far is kept.") and "network" not in message
+    assert len(hub.gets(NAME)) == 1 and setup.waits == []  # not retried
+    assert setup.registry.find("hyper-sd15-1step-lora") is None
+    kept = (setup.models / "hyper-sd15-1step-lora" / f"{NAME}.part").stat().st_size
+    assert 0 < kept <= SIZE // 2
+
+    model = setup.downloader.download(lora_entry())
+    assert model.sha256 == hashlib.sha256(payload).hexdigest()
+    assert hub.gets(NAME)[-1] == f"bytes={kept}-"
+
+
+def test_a_models_folder_on_a_drive_that_is_gone_is_said(setup, hub, tmp_path):
+    gone = tmp_path / "usb-drive"
+    gone.write_text("not a folder")
+    downloader = Downloader(gone / "models", setup.registry, endpoint=hub.url, token=False, use_hf_cache=False)
+    with pytest.raises(DownloadError, match=f"Hyper-SD15-1step-lora was not downloaded: it could not be written into "
+                                            f"{gone / 'models'}"):
+        downloader.download(lora_entry())
+    assert hub.gets(NAME) == []
+
+
 def test_a_file_in_the_hugging_face_cache_is_used_without_downloading(tmp_path, hub, payload, monkeypatch):
     from huggingface_hub import constants
 

@@ -146,6 +146,25 @@ def test_a_copying_import_counts_the_copy_in_its_progress_and_stops_mid_copy_whe
     assert not any(library.paths.models.iterdir()) and library.registry.list() == []
 
 
+def test_a_copy_the_disk_cannot_take_ends_the_import_saying_why(library, hyper_lora, tmp_path):
+    """A full disk (here the system's limit on file size, the same failed write) is no broken model file: the
+    import stops saying why, keeping no part of the copy and registering nothing."""
+    from hypersd_desktop.core.errors import AppError
+
+    resource = pytest.importorskip("resource")
+    source = tmp_path / "style.safetensors"
+    shutil.copy(hyper_lora("Hyper-SD15-4steps-lora"), source)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (source.stat().st_size // 2, hard))
+    try:
+        with pytest.raises(AppError, match="style.safetensors was not copied: the drive holding .* cannot hold a file "
+                                           "this large"):
+            library.import_path(source, copy=True)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert not any(path.is_file() for path in library.paths.models.rglob("*")) and library.registry.list() == []
+
+
 def test_a_hugging_face_cache_snapshot_is_copied_as_files(library, tiny_sd15, tmp_path):
     """The hub's cache keeps a snapshot's files as links into its blobs folder: a copy holds the files."""
     import os
