@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +31,8 @@ from hypersd_desktop.engine.types import (
 from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.gallery.metadata import ImageParameters, encode_png
 from hypersd_desktop.core.hashes import LORA_HASH_DIGITS, HashCache
+
+log = logging.getLogger("hypersd.worker")
 
 
 def hires_pass_schedule(request: GenerationRequest, first: ResolvedSettings) -> tuple[int | None, int]:
@@ -261,8 +265,14 @@ class GenerationService:
                                 png) from None
         image_id = None
         if self.gallery is not None:
-            image_id = self.gallery.add_generated(path, params, result.settings.device.value,
-                                                  result.timings.get("per_image_s"))
+            try:
+                image_id = self.gallery.add_generated(path, params, result.settings.device.value,
+                                                      result.timings.get("per_image_s"))
+            except sqlite3.Error as error:  # "database or disk is full": the image is saved, and said so
+                log.warning("the gallery could not record %s: %s", path, error)
+                result = dataclasses.replace(result, warnings=(*result.warnings, (
+                    f"{path.name} was saved, but the gallery could not record it ({error}); once that is mended, "
+                    f"File → Import images from a folder ({path.parent}) adds it.")))
         return SavedImage(result, path, png, image_id)
 
     def run(self, request: GenerationRequest, out_dir: Path | None = None,

@@ -83,3 +83,15 @@ def test_why_an_image_was_not_written_says_what_to_do(number, said):
     from hypersd_desktop.core.files import why_not_written
 
     assert why_not_written(OSError(number, os.strerror(number)), Path("/images")).startswith(said)
+
+
+def test_an_image_the_gallery_cannot_record_is_kept_and_said(service, tiny_sd15):
+    """The gallery's database refuses writes (a full disk, a read-only copy): the image is saved all the same and
+    the job's warnings say how to add it to the gallery later."""
+    service.gallery.store._database.connection.execute("PRAGMA query_only = 1")  # every write now fails
+    request = GenerationRequest(prompt="a lighthouse", base_model=str(tiny_sd15), steps=1, seed=3, width=64,
+                                height=64, device="cpu")
+    (saved,) = service.run(request)
+    assert saved.path.is_file() and saved.image_id is None
+    assert any(warning.startswith(f"{saved.path.name} was saved, but the gallery could not record it")
+               and "Import images from a folder" in warning for warning in saved.result.warnings)
