@@ -33,8 +33,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hypersd_desktop.core.errors import CancelledError, InputError, OutOfMemoryError
-from hypersd_desktop.core.files import remove_stale_partials, write_atomic
+from hypersd_desktop.core.errors import AppError, CancelledError, InputError, OutOfMemoryError
+from hypersd_desktop.core.files import remove_stale_partials, why_not_written, write_atomic
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import BatchUnitState, ExportStatus
 from hypersd_desktop.engine.backend import batch_key
@@ -479,7 +479,11 @@ class BatchRunner:
                     cancel.raise_if_cancelled()
                     group = self._group(units[index:], to_make)
                     for member, result in zip(group, self._generate(group, cancel)):
-                        made[member.key] = self.service.save(result, path=image_path(member)).image_id
+                        saved = self.service.save(result, path=image_path(member))
+                        if saved.image_id is None:  # the export reads its gallery row: the job cannot go on
+                            raise AppError(f"{saved.result.warnings[-1]} The batch stopped there; run it again to "
+                                           "continue.")
+                        made[member.key] = saved.image_id
                         generated += 1
                 image_id = made.pop(unit.key)
                 record = self.gallery.store.get(image_id)
@@ -508,6 +512,9 @@ class BatchRunner:
                 f"batch stopped after {sum(e.get('status') == BatchUnitState.DONE for e in state.values())} of "
                 f"{len(units)} images; "
                 "run it again to continue") from None
+        except OSError as error:  # writing into the export folder: a full disk, a drive gone
+            raise AppError(f"The batch stopped: {why_not_written(error, target)}. What was done is kept; run it "
+                           "again to continue.") from None
         finally:
             meter.advance("", 0, force=True)
         entries = [ExportEntry(state[u.key].get("id", 0), "", state[u.key]["target"], ExportStatus.WRITTEN) for u in units

@@ -161,3 +161,32 @@ def test_each_job_item_gets_the_installed_embeddings_its_prompts_name(installed,
     finally:
         library.close()
     assert [unit.request.embeddings for unit in units] == [(), (), (str(files["badhandv4"]),)]  # SDXL's: not here
+
+
+def test_an_export_folder_that_cannot_take_an_image_stops_the_job_saying_why(tiny_sd15, tmp_path, app_home):
+    """A file stands where the template puts a subfolder (a full disk or a drive unplugged fails the same write):
+    the job stops with what happened and what to do, and run again once that is mended it makes no image twice."""
+    import pytest
+
+    from hypersd_desktop.core.errors import AppError
+
+    paths = AppPaths.default()
+    defaults = GenerationRequest(prompt="", base_model=str(tiny_sd15), steps=1, width=64, height=64, seed=5)
+    units = plan_units([{"prompt": "a fox"}, {"prompt": "an owl"}], defaults)
+    target = tmp_path / "out"
+    target.mkdir()
+    (target / "an owl").write_text("a file where the subfolder goes")
+    gallery = Gallery(paths)
+    service = GenerationService(paths, gallery, HashCache(paths.data / "hashes.json"))
+    options = ExportOptions(template="{prompt}/{index}")
+    try:
+        with pytest.raises(AppError, match=f"The batch stopped: it could not be written into {target}.*What was "
+                                           "done is kept; run it again to continue"):
+            BatchRunner(service, BatchSizer(largest=1)).run("job", units, target, options)
+        assert (target / "a fox" / "1.png").is_file()
+        (target / "an owl").unlink()
+        report = BatchRunner(service, BatchSizer(largest=1)).run("job", units, target, options)
+    finally:
+        gallery.close()
+    assert (report.generated, report.skipped) == (0, 1)  # the owl, made before the stop, is exported, not made again
+    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*.png")) == ["a fox/1.png", "an owl/2.png"]
