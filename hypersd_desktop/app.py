@@ -117,7 +117,8 @@ def build_app(argv: list[str] | None = None, home: str | None = None, start_work
             bridge.client.engine_choice = (window.settings.backend, window.settings.device)
             if window.settings.worker_python != previous.worker_python:
                 bridge.restart(choose_worker(window.settings, paths))
-            save_settings(window.settings, paths)
+            if problem := save_settings(window.settings, paths):
+                window.errors.show_messages([problem + " They hold until the app closes."])
             bridge.client.previews = window.settings.previews
             apply_theme(app, window.settings.theme)
             window.reload_models()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
-from hypersd_desktop.core.files import write_atomic
+from hypersd_desktop.core.files import why_not_written, write_atomic
 from hypersd_desktop.core.paths import AppPaths
+
+log = logging.getLogger("hypersd")
 
 
 @dataclass(frozen=True)
@@ -74,5 +77,14 @@ def load_settings(paths: AppPaths | None = None) -> Settings:
     return Settings(**values)
 
 
-def save_settings(settings: Settings, paths: AppPaths | None = None) -> None:
-    write_atomic(settings_file(paths), json.dumps(asdict(settings), indent=1))
+def save_settings(settings: Settings, paths: AppPaths | None = None) -> str | None:
+    """Write the settings; on a disk that will not take them (full, read-only) the reason and what to do, for the
+    caller to show where the user changed something, and None once written. The app goes on either way: settings
+    are remembered choices, and closing the window must not fail for them."""
+    path = settings_file(paths)
+    try:
+        write_atomic(path, json.dumps(asdict(settings), indent=1))
+    except OSError as error:
+        log.warning("the settings were not saved in %s: %s", path, error)
+        return f"The settings were not saved: {why_not_written(error, path.parent)}."
+    return None

@@ -124,6 +124,20 @@ def test_settings_persist_between_runs(qtbot, parts):
     assert settings.last_hyper == "hyper-sd15-1step-lora"
 
 
+def test_the_window_closes_when_its_settings_cannot_be_written(qtbot, idle_app):
+    """A full or read-only disk (here a folder where the settings file goes): the choices are not remembered,
+    which the log and `save_settings`'s answer say, and the window closes all the same."""
+    from hypersd_desktop.core.settings import save_settings, settings_file
+
+    paths = idle_app.library.paths
+    settings_file(paths).unlink(missing_ok=True)
+    (settings_file(paths) / "in the way").mkdir(parents=True)
+    problem = save_settings(idle_app.window.settings, paths)
+    assert problem.startswith(f"The settings were not saved: it could not be written into {paths.config}")
+    idle_app.window._remember_choices()  # as closing the window does
+    assert idle_app.window.close()
+
+
 def test_first_run_with_an_imported_tiny_model(qtbot, app_home, tiny_sd15, hyper_lora):
     from hypersd_desktop.app import build_app
 
