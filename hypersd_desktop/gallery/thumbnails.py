@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import hashlib
+import io
+import logging
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from PIL import Image, ImageOps
 
-from hypersd_desktop.core.files import atomic_writer
+from hypersd_desktop.core.files import write_atomic
 from hypersd_desktop.core.images import eight_bit
 
 DEFAULT_SIZE = 256
+log = logging.getLogger("hypersd")
 
 
 class Thumbnails:
@@ -22,6 +25,7 @@ class Thumbnails:
         self.cache_dir = cache_dir
         self.size = size
         self.workers = workers
+        self._said_unwritable = False  # the log says once that the cache cannot be written
         self._pool: ThreadPoolExecutor | None = None  # started by the first request: the worker and CLI never ask
         self._lock = threading.Lock()
 
@@ -45,18 +49,18 @@ class Thumbnails:
             return None
         return target if target.exists() else None
 
-    def request(self, image: Path) -> Future[Path]:
+    def request(self, image: Path) -> Future[Path | bytes]:
         with self._lock:
             if self._pool is None:
                 self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="thumbnails")
             return self._pool.submit(self.make, image)
 
-    def make(self, image: Path) -> Path:
-        """Create the thumbnail now (in the calling thread) if it is not cached; returns its path."""
+    def make(self, image: Path) -> Path | bytes:
+        """Create the thumbnail now (in the calling thread) if it is not cached; returns its path, or its WebP
+        bytes where the cache cannot be written (a full disk): the gallery still shows it."""
         target = self.cache_path(image)
         if target.exists():
             return target
-        target.parent.mkdir(parents=True, exist_ok=True)
         with Image.open(image) as source:
             source.draft("RGB", (self.size, self.size))  # JPEG: decode at reduced size
             source = eight_bit(source)  # 16-bit grey scaled, not clipped to white
@@ -66,6 +70,14 @@ class Thumbnails:
             # (a quarter less time per thumbnail; the square box makes the order irrelevant).
             source.thumbnail((self.size, self.size), Image.Resampling.LANCZOS)
             thumb = ImageOps.exif_transpose(source.convert("RGB"))
-        with atomic_writer(target) as stream:
-            thumb.save(stream, format="WEBP", quality=82, method=2)  # method 2: 2x faster to encode, same look
+        data = io.BytesIO()
+        thumb.save(data, format="WEBP", quality=82, method=2)  # method 2: 2x faster to encode, same look
+        try:
+            write_atomic(target, data.getvalue())
+        except OSError as error:
+            if not self._said_unwritable:
+                self._said_unwritable = True
+                log.warning("thumbnails are not cached in %s (%s); they are made each time instead", self.cache_dir,
+                            error)
+            return data.getvalue()
         return target

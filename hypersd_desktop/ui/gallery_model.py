@@ -108,7 +108,8 @@ class ThumbnailLoader(QObject):
                     return
                 image_id, path, position = self._pending.pop()  # the newest request is what is on screen now
             try:
-                image = QImage(str(self.thumbnails.make(Path(path))))
+                made = self.thumbnails.make(Path(path))
+                image = QImage.fromData(made) if isinstance(made, bytes) else QImage(str(made))
             except (OSError, ValueError, SyntaxError):
                 image = QImage()
             if image.width() > self.display or image.height() > self.display:

@@ -287,6 +287,22 @@ def test_thumbnails_are_made_off_thread_and_cached(gallery, tmp_path):
     assert gallery.thumbnails.make(source).stat().st_mtime_ns == before
 
 
+def test_thumbnails_are_made_when_their_cache_cannot_be_written(tmp_path):
+    """A full disk or a read-only cache (here a file where the cache folder goes): the gallery still shows
+    thumbnails, made each time instead of kept."""
+    import io
+
+    from hypersd_desktop.gallery.thumbnails import Thumbnails
+
+    write_images(tmp_path / "t", 1)
+    blocked = tmp_path / "cache"
+    blocked.write_text("not a folder")
+    made = Thumbnails(blocked / "thumbnails").make(tmp_path / "t" / "000.png")
+    assert isinstance(made, bytes)
+    with Image.open(io.BytesIO(made)) as thumb:
+        assert thumb.format == "WEBP" and max(thumb.size) <= 256
+
+
 def test_thumbnails_follow_the_cameras_orientation(gallery, tmp_path):
     """A phone photo stored landscape with EXIF orientation 6 (rotate 90° clockwise) is shown upright."""
     photo = Image.new("RGB", (400, 200), (0, 0, 255))
