@@ -22,7 +22,7 @@ from functools import cache
 from pathlib import Path
 
 from hypersd_desktop.core.errors import InputError
-from hypersd_desktop.core.files import write_atomic
+from hypersd_desktop.core.files import why_not_written, write_atomic
 
 MAX_INPUT_SIDE = 8192
 FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif", "GIF": "gif"}
@@ -207,7 +207,10 @@ class InputImages:
             raise self._missing(digest)
         extension, data = held
         path = self.root / f"{digest}.{extension}"
-        write_atomic(path, data)
+        try:
+            write_atomic(path, data)
+        except OSError as error:
+            raise InputError(f"The picture could not be stored: {why_not_written(error, self.root)}.") from None
         return path
 
     def add_file(self, path: Path, what: str | None = None, keep: bool = True) -> str:

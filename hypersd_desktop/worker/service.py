@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hypersd_desktop.core.errors import NotSavedError
+from hypersd_desktop.core.errors import InputError, NotSavedError
 from hypersd_desktop.core.files import why_not_written, write_atomic
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.paths import AppPaths
@@ -254,15 +254,15 @@ class GenerationService:
     def save(self, result: GenerationResult, path: Path | None = None, out_dir: Path | None = None) -> SavedImage:
         """Write `result` to `path` (default: a new name in `out_dir`, or the images folder) and index it."""
         params = image_parameters(result, self.hashes)
-        for digest in result.request.input_images():
-            self.inputs.keep(digest)
         path = path or output_path(out_dir or self.paths.images, result.seed)
         png = encode_png(result.image, params)
         try:
+            for digest in result.request.input_images():  # what reuse of the image needs, kept first
+                self.inputs.keep(digest)
             write_atomic(path, png)
-        except OSError as error:
-            raise NotSavedError(f"The image (seed {result.seed}) was not saved: {why_not_written(error, path.parent)}.",
-                                png) from None
+        except (OSError, InputError) as error:
+            why = why_not_written(error, path.parent) if isinstance(error, OSError) else str(error).rstrip(".")
+            raise NotSavedError(f"The image (seed {result.seed}) was not saved: {why}.", png) from None
         image_id = None
         if self.gallery is not None:
             try:

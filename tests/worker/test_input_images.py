@@ -138,3 +138,16 @@ def test_a_depth_map_is_made_by_the_worker_from_a_picture_the_app_holds(fake_bac
     assert maps[jobs[0]].map.image == held[0]
     assert np.array_equal(np.asarray(small), np.asarray(DepthEstimator().depth_map(photos[0], str(depth_model), "cpu")))
     assert large.size == (2048, 1365)
+
+
+def test_a_picture_the_disk_cannot_store_is_a_clear_error(tmp_path):
+    """A full disk or a folder that cannot be written (here a file where the folder goes): an `InputError` the
+    window shows in its banner, never an unexpected error."""
+    import pytest
+
+    from hypersd_desktop.core.errors import InputError
+
+    blocked = tmp_path / "inputs"
+    blocked.write_text("not a folder")
+    with pytest.raises(InputError, match=f"The picture could not be stored: it could not be written into {blocked}"):
+        InputImages(blocked).add(drawing())
