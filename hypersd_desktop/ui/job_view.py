@@ -281,11 +281,12 @@ class JobView(QObject):
         if message.cancelled:
             self.widgets.timing.setText(message.message)
         else:
-            kept = (" Until then it is in Latest results, marked \"not saved\": right-click it and choose Save as… to "
-                    "keep it elsewhere." if message.job_id in self._unsaved_jobs else "")
+            unsaved = message.job_id in self._unsaved_jobs
             self._unsaved_jobs.discard(message.job_id)
+            kept = (" It is kept in Latest results, marked \"not saved\", until you save it (right-click it, then "
+                    "Save as…)." if unsaved else "")
             self.widgets.errors.show_messages([message.message + kept])
-            self.widgets.timing.setText("Failed")
+            self.widgets.timing.setText("Made, not saved" if unsaved else "Failed")
             self._tell_if_away()
 
     def _queue_changed(self, message) -> None:

@@ -760,6 +760,8 @@ class MainWindow(QMainWindow):
                 self.errors.show_messages([str(error)])
             ResultStrip.mark_saved(item, str(path), item.text().removesuffix(f" · {NOT_SAVED}"))
             self.image_saved.emit(str(path))
+            if not any(ResultStrip.unsaved_png(self.results.item(row)) for row in range(self.results.count())):
+                self.errors.clear()  # what the banner said is mended
         self.statusBar().showMessage(f"Saved {path}", 8000)
         return path
 

@@ -117,6 +117,7 @@ def test_an_image_the_disk_cannot_take_stays_on_screen_and_is_saved_elsewhere(qt
     qtbot.waitUntil(lambda: window.errors.isVisible(), timeout=WAIT)
     error = window.errors.text()
     assert "The image (seed 4242) was not saved" in error and str(images) in error and "Save as…" in error
+    assert window.timing.text() == "Made, not saved"
     item = window.results.item(0)
     assert item.text() == "seed 4242 · not saved"
     assert window.preview.shown() is not None and not window.preview.shown().isNull()
@@ -135,6 +136,6 @@ def test_an_image_the_disk_cannot_take_stays_on_screen_and_is_saved_elsewhere(qt
     assert asked[0].endswith("-4242.png")
     assert read_request(path)["seed"] == 4242 and read_request(path)["prompt"] == "a lighthouse at dusk"
     assert item.text() == "seed 4242" and window.results.path_of(item) == str(path)
-    assert window.gallery.store.id_of_path(str(path)) is not None
+    assert window.gallery.store.id_of_path(str(path)) is not None and not window.errors.isVisible()
     window.use_result_as_init_image()
     qtbot.waitUntil(lambda: window.init_image.digest is not None, timeout=WAIT)
