@@ -762,6 +762,7 @@ class MainWindow(QMainWindow):
             self.image_saved.emit(str(path))
             if not any(ResultStrip.unsaved_png(self.results.item(row)) for row in range(self.results.count())):
                 self.errors.clear()  # what the banner said is mended
+                self.timing.setText(f"Saved as {path.name}")
         self.statusBar().showMessage(f"Saved {path}", 8000)
         return path
 
