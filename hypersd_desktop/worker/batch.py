@@ -2,7 +2,7 @@
 
 A job file is text (one prompt per line; `#` starts a comment), CSV with a header (comma, semicolon or
 tab between columns; a text file whose first line is tab-separated column names is one too), or JSON (a
-list of objects, or {"items": [...]}), in any of the encodings editors save text in (see `job_text`). Columns: prompt, negative, seed, seeds ("1,2,5" or
+list of prompts or objects, or {"items": [...]} / {"prompts": [...]}), in any of the encodings editors save text in (see `job_text`). Columns: prompt, negative, seed, seeds ("1,2,5" or
 "10-13"), images (of the item, on consecutive seeds), steps, guidance, model, lora
 ("path[:weight];…"), width, height. Missing values take the job's defaults. Every (item, seed) is
 one unit. A text line may also be one of A1111's "Prompts from file or textbox" script:
@@ -84,9 +84,13 @@ def parse_job(path: Path) -> list[dict[str, Any]]:
         except (ValueError, RecursionError) as error:
             reason = "nested too deeply" if isinstance(error, RecursionError) else str(error)
             raise InputError(f"{path.name} is not valid JSON ({reason}).") from None
-        items = data.get("items") if isinstance(data, dict) else data
+        items = next((data[key] for key in ("items", "prompts") if key in data), None) if isinstance(data, dict) \
+            else data
+        if isinstance(items, list):  # a plain list of prompts, as scripts write them, is prompts
+            items = [{"prompt": item} if isinstance(item, str) else item for item in items]
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-            raise InputError(f"{path.name}: a JSON job is a list of objects, or an object with an \"items\" list.")
+            raise InputError(f"{path.name}: a JSON job is a list of prompts or objects, or an object with an "
+                             "\"items\" or \"prompts\" list.")
     elif suffix in (".csv", ".tsv") or _is_tab_table(text):
         try:
             items = list(csv.DictReader(io.StringIO(text), delimiter=_delimiter(text, suffix)))

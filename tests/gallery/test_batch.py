@@ -201,6 +201,18 @@ def test_a_spreadsheets_column_names_are_read_in_any_case_and_as_other_tools_nam
         parse_job(table)
 
 
+def test_a_json_list_of_prompts_is_a_job(tmp_path):
+    """Scripts dump prompts as a JSON list of strings, or under "prompts"; objects and strings may mix."""
+    job = tmp_path / "job.json"
+    job.write_text(json.dumps(["a fox", {"prompt": "an owl", "seed": 3}]))
+    assert parse_job(job) == [{"prompt": "a fox"}, {"prompt": "an owl", "seed": 3}]
+    job.write_text(json.dumps({"prompts": ["a heron", "a kite"]}))
+    assert [item["prompt"] for item in parse_job(job)] == ["a heron", "a kite"]
+    job.write_text(json.dumps([["a fox"]]))
+    with pytest.raises(InputError, match="a JSON job is a list of prompts or objects"):
+        parse_job(job)
+
+
 @pytest.mark.parametrize("content,message", [
     ("prompt,colour\na,red\n", "unknown column"), ("prompt,steps\n,4\n", "prompt is empty"), ("\n# nothing\n", "no prompts"),
 ])
