@@ -1013,6 +1013,15 @@ class MainWindow(QMainWindow):
         ) != QMessageBox.StandardButton.Yes:
             event.ignore()
             return
+        unsaved = sum(ResultStrip.unsaved_png(self.results.item(row)) is not None for row in range(self.results.count()))
+        them = "them" if unsaved > 1 else "it"
+        if unsaved and QMessageBox.question(
+            self, "Quit", f"{unsaved} image{'s were' if unsaved > 1 else ' was'} made but not saved (the disk could not "
+                          f"take {them}). Quit anyway and lose {them}? (No: right-click {them} in Latest results, then "
+                          "Save as…)"
+        ) != QMessageBox.StandardButton.Yes:
+            event.ignore()
+            return
         self._remember_choices()
         self.session.save(wait=True)
         self.browser.close_resources()

@@ -126,6 +126,15 @@ def test_an_image_the_disk_cannot_take_stays_on_screen_and_is_saved_elsewhere(qt
     window.use_result_as_init_image()
     assert window.init_image.digest is None and "not saved" in window.statusBar().currentMessage()
 
+    from PySide6.QtWidgets import QMessageBox
+
+    asked_to_quit = []
+    monkeypatch.setattr(QMessageBox, "question", lambda parent, title, text: (asked_to_quit.append(text),
+                                                                              QMessageBox.StandardButton.No)[1])
+    assert not window.close() and window.isVisible()  # quitting would lose it: asked, and No keeps the window
+    assert asked_to_quit == ["1 image was made but not saved (the disk could not take it). Quit anyway and lose it? "
+                             "(No: right-click it in Latest results, then Save as…)"]
+
     chosen = tmp_path / "kept" / "lighthouse"
     chosen.parent.mkdir()
     asked = []
