@@ -228,8 +228,9 @@ class JobView(QObject):
             item.setToolTip("Not saved: right-click it and choose Save as… to keep it")
             self._unsaved_jobs.add(message.job_id)
         results.insertItem(0, item)
-        while results.count() > RESULTS_KEPT:
-            results.takeItem(results.count() - 1)
+        saved_rows = [row for row in range(results.count()) if ResultStrip.unsaved_png(results.item(row)) is None]
+        while results.count() > RESULTS_KEPT and saved_rows:  # the oldest saved ones go; a not saved one stays
+            results.takeItem(saved_rows.pop())
         if message.path:
             self.image_saved.emit(message.path)
 

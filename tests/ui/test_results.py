@@ -148,3 +148,27 @@ def test_an_image_the_disk_cannot_take_stays_on_screen_and_is_saved_elsewhere(qt
     assert window.gallery.store.id_of_path(str(path)) is not None and not window.errors.isVisible()
     window.use_result_as_init_image()
     qtbot.waitUntil(lambda: window.init_image.digest is not None, timeout=WAIT)
+
+
+def test_the_strip_lets_its_oldest_saved_results_go_and_keeps_a_not_saved_one(qtbot, idle_app):
+    """The strip holds the latest 40 results: past that the oldest saved one goes (its file is in the gallery),
+    never one that is not saved anywhere."""
+    import io
+
+    from PIL import Image
+
+    from hypersd_desktop.ui.job_view import RESULTS_KEPT
+    from hypersd_desktop.worker.protocol import ImageReady
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "teal").save(buffer, format="PNG")
+    png = buffer.getvalue()
+    window = idle_app.window
+    window.jobs._image_ready(ImageReady(1, 0, 99, "", None, png))  # the disk could not take it
+    for seed in range(RESULTS_KEPT + 5):
+        window.jobs._image_ready(ImageReady(2, seed, seed, f"/images/{seed}.png", seed + 1, png))
+    strip = window.results
+    texts = [strip.item(row).text() for row in range(strip.count())]
+    assert len(texts) == RESULTS_KEPT and texts[-1] == "seed 99 · not saved"
+    assert texts[:-1] == [f"seed {seed}" for seed in range(RESULTS_KEPT + 4, 5, -1)]
+    strip.clear()  # nothing left unsaved: closing the window asks nothing
