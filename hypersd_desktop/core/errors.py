@@ -46,6 +46,7 @@ class NotSavedError(AppError):
     """An image was made but could not be written (a full disk, a folder that cannot be written to); `png` holds
     the file it would have been, so the window can keep it on screen and save it elsewhere."""
 
-    def __init__(self, message: str, png: bytes = b"") -> None:
+    def __init__(self, message: str, png: bytes = b"", reason: str = "") -> None:
         super().__init__(message)
         self.png = png
+        self.reason = reason  # why, and what to do: the message's end

@@ -153,7 +153,7 @@ class JobView(QObject):
         self.active_job: int | None = None
         self._load_s = 0.0  # seconds the running job spent loading its model (from its first image)
         self._clock = StepClock()  # the running job's time left
-        self._unsaved_jobs: set[int] = set()  # jobs that made an image the disk could not take
+        self._unsaved_jobs: dict[int, int] = {}  # jobs that made images the disk could not take: how many
         self._available = ""  # the worker's devices
         self.device = ""  # where generation runs, once the worker has said
         bridge.ready.connect(self._worker_ready)
@@ -226,7 +226,7 @@ class JobView(QObject):
             item.setData(PNG_ROLE, message.png)
             item.setText(f"seed {message.seed} · {NOT_SAVED}")
             item.setToolTip("Not saved: right-click it and choose Save as… to keep it")
-            self._unsaved_jobs.add(message.job_id)
+            self._unsaved_jobs[message.job_id] = self._unsaved_jobs.get(message.job_id, 0) + 1
         results.insertItem(0, item)
         saved_rows = [row for row in range(results.count()) if ResultStrip.unsaved_png(results.item(row)) is None]
         while results.count() > RESULTS_KEPT and saved_rows:  # the oldest saved ones go; a not saved one stays
@@ -282,10 +282,10 @@ class JobView(QObject):
         if message.cancelled:
             self.widgets.timing.setText(message.message)
         else:
-            unsaved = message.job_id in self._unsaved_jobs
-            self._unsaved_jobs.discard(message.job_id)
-            kept = (" It is kept in Latest results, marked \"not saved\", until you save it (right-click it, then "
-                    "Save as…)." if unsaved else "")
+            unsaved = self._unsaved_jobs.pop(message.job_id, 0)
+            it, is_ = ("they", "are") if unsaved > 1 else ("it", "is")
+            kept = (f" {it.capitalize()} {is_} kept in Latest results, marked \"not saved\", until you save "
+                    f"{'them' if unsaved > 1 else 'it'} (right-click, then Save as…)." if unsaved else "")
             self.widgets.errors.show_messages([message.message + kept])
             self.widgets.timing.setText("Made, not saved" if unsaved else "Failed")
             self._tell_if_away()

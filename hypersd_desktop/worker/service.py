@@ -262,7 +262,7 @@ class GenerationService:
             write_atomic(path, png)
         except (OSError, InputError) as error:
             why = why_not_written(error, path.parent) if isinstance(error, OSError) else str(error).rstrip(".")
-            raise NotSavedError(f"The image (seed {result.seed}) was not saved: {why}.", png) from None
+            raise NotSavedError(f"The image (seed {result.seed}) was not saved: {why}.", png, why) from None
         image_id = None
         if self.gallery is not None:
             try:
@@ -287,7 +287,7 @@ class GenerationService:
         `NotSavedError` then ends the run, once every image was tried.
         """
         results = self.generate(request, on_progress, cancel)
-        saved, unsaved = [], []
+        saved, unsaved, seeds = [], [], []
         for result in results:
             if stored is not None:
                 result = dataclasses.replace(result, request=stored)
@@ -295,14 +295,17 @@ class GenerationService:
                 saved.append(self.save(result, out_dir=out_dir))
             except NotSavedError as error:  # the others are tried too: a file removed meanwhile frees room
                 unsaved.append(error)
+                seeds.append(str(result.seed))
                 if on_unsaved is not None:
                     on_unsaved(result, error.png)
                 continue
             if on_saved is not None:
                 on_saved(saved[-1])
+        if len(unsaved) == 1:
+            raise unsaved[0]
         if unsaved:
-            more = f" ({len(unsaved)} of the {len(results)} images)" if len(results) > 1 else ""
-            raise NotSavedError(f"{unsaved[0]}{more}", unsaved[0].png)
+            raise NotSavedError(f"{len(unsaved)} of the {len(results)} images (seeds {', '.join(seeds)}) were not "
+                                f"saved: {unsaved[0].reason}.", unsaved[0].png, unsaved[0].reason)
         return saved
 
     def memory_in_use(self, request: GenerationRequest, device) -> int | None:
