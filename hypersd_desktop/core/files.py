@@ -6,9 +6,13 @@ import contextlib
 import errno
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from hypersd_desktop.core.errors import AppError
+
+COPY_CHUNK = 8 * 1024 * 1024  # a cancel or the progress bar waits at most one chunk
 
 
 def _umask() -> int:
@@ -57,6 +61,35 @@ def write_atomic(path: Path, data: bytes | str) -> None:
     """Replace `path` with `data` (text is written as UTF-8) in one step."""
     with atomic_writer(path) as stream:
         stream.write(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+def write_all(stream: BinaryIO, data: bytes) -> None:
+    """Write every byte of `data` to an unbuffered `stream`, whose `write` may take only part of it. Unbuffered, a
+    write that fails (a full disk) fails here, where its caller can say so, not later on close."""
+    rest = memoryview(data)
+    while rest:
+        rest = rest[stream.write(rest):]
+
+
+def copy_file(source: Path, target: Path, on_chunk: Callable[[int], None]) -> None:
+    """Copy `source`'s bytes into a new file `target` (its folder made) chunk by chunk, calling `on_chunk(size)` after
+    each, which may raise to stop (a cancel). A failure to read raises its OSError; one to write raises AppError with
+    the disk's reason (what to do about a full disk is the same for every file that follows). The caller removes
+    what was written when it fails: `target` should be a temporary name."""
+    with source.open("rb") as reading:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            writing = target.open("wb", buffering=0)
+        except OSError as error:
+            raise AppError(f"{source.name} was not copied: {why_not_written(error, target.parent)}.") from None
+        with writing:
+            while chunk := reading.read(COPY_CHUNK):
+                try:
+                    write_all(writing, chunk)
+                except OSError as error:
+                    raise AppError(f"{source.name} was not copied: {why_not_written(error, target.parent)}; "
+                                   "nothing of it was kept.") from None
+                on_chunk(len(chunk))
 
 
 def folder_size(folder: Path) -> int:

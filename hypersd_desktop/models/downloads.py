@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hypersd_desktop.core.errors import AppError, CancelledError
-from hypersd_desktop.core.files import why_not_written
+from hypersd_desktop.core.files import copy_file, why_not_written, write_all
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import ModelKind, ModelLayout
 from hypersd_desktop.core.hashes import other_tools_hashes, sha256_file
@@ -255,7 +255,7 @@ class Downloader:
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
             return ModelFile(file.path, target.stat().st_size, file.sha256)
-        if self.use_hf_cache and self._take_from_hf_cache(entry, file, target, meter):
+        if self.use_hf_cache and self._take_from_hf_cache(entry, file, target, meter, cancel):
             return ModelFile(file.path, file.size, file.sha256)
         part = _part(target)
         if not part.exists() or _part_state(part) != _identity(file):
@@ -324,17 +324,17 @@ class Downloader:
                         handle.flush()
                         raise CancelledError("download cancelled; it resumes from here next time")
                     try:
-                        rest = memoryview(chunk)
-                        while rest:
-                            rest = rest[handle.write(rest):]
+                        write_all(handle, chunk)
                     except OSError as error:  # not the network's: the disk's, which trying again will not mend
                         raise DownloadError(f"{file.path} stopped downloading: {why_not_written(error, part.parent)}"
                                             "; what was downloaded so far is kept.") from None
                     digest.update(chunk)
                     meter.advance(file.path, len(chunk))
 
-    def _take_from_hf_cache(self, entry: CatalogEntry, file: RemoteFile, target: Path, meter: TransferMeter) -> bool:
-        """Link (or copy) the file from the user's Hugging Face cache when it is there and verifies."""
+    def _take_from_hf_cache(self, entry: CatalogEntry, file: RemoteFile, target: Path, meter: TransferMeter,
+                            cancel: CancelToken) -> bool:
+        """Link the file from the user's Hugging Face cache when it is there and verifies, or copy it (another
+        drive) through a temporary name, so that a full disk or a cancel leaves no part under the real name."""
         from huggingface_hub import try_to_load_from_cache
 
         cached = try_to_load_from_cache(entry.repo, file.path, revision=file.commit or entry.revision)
@@ -348,8 +348,20 @@ class Downloader:
         try:
             os.link(source, target)
         except OSError:
-            shutil.copyfile(source, target)
-        meter.advance(file.path, file.size)
+            copying = target.with_name(target.name + ".copying")
+
+            def copied(size: int) -> None:
+                meter.advance(file.path, size)
+                cancel.raise_if_cancelled()
+
+            try:
+                copy_file(Path(cached), copying, copied)  # by the file's name, not its blob's hash
+                os.replace(copying, target)
+            except BaseException:
+                copying.unlink(missing_ok=True)
+                raise
+        else:
+            meter.advance(file.path, file.size)
         return True
 
     def _wait(self, attempt: int) -> None:

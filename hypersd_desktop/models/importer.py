@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hypersd_desktop.core.errors import AppError, ModelFormatError, UnsafeFileError
-from hypersd_desktop.core.files import why_not_written
+from hypersd_desktop.core.files import copy_file
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import Architecture, ImportStatus, ModelKind, WeightsKind
 from hypersd_desktop.engine.inspect import (
@@ -50,9 +50,6 @@ class ImportItem:
     architecture: str | None = None
     reason: str = ""
     model_id: str | None = None
-
-
-COPY_CHUNK = 8 * 1024 * 1024
 
 
 class Importer:
@@ -253,6 +250,14 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
+def _counted(source: Path, meter: TransferMeter, cancel: CancelToken) -> Callable[[int], None]:
+    """What `copy_file` calls after each chunk of `source`: count it, and stop when cancelled."""
+    def copied(size: int) -> None:
+        meter.advance(source.name, size)
+        cancel.raise_if_cancelled()
+    return copied
+
+
 def _copy(source: Path, target: Path, meter: TransferMeter, cancel: CancelToken) -> None:
     """Copy a file or folder to `target` through a temporary name, counting its bytes on `meter`, so a cancel stops
     it within a few megabytes and leaves nothing. A folder's links (the Hugging Face cache's) are copied as the
@@ -264,9 +269,9 @@ def _copy(source: Path, target: Path, meter: TransferMeter, cancel: CancelToken)
         if source.is_dir():
             for file in sorted(source.rglob("*")):
                 if file.is_file():
-                    _copy_file(file, temporary / file.relative_to(source), meter, cancel)
+                    copy_file(file, temporary / file.relative_to(source), _counted(file, meter, cancel))
         else:
-            _copy_file(source, temporary, meter, cancel)
+            copy_file(source, temporary, _counted(source, meter, cancel))
         os.replace(temporary, target)
     except BaseException:
         if temporary.is_dir():
@@ -274,28 +279,6 @@ def _copy(source: Path, target: Path, meter: TransferMeter, cancel: CancelToken)
         else:
             temporary.unlink(missing_ok=True)
         raise
-
-
-def _copy_file(source: Path, target: Path, meter: TransferMeter, cancel: CancelToken) -> None:
-    """One file's bytes; a failure to write (a full disk) ends the whole import with what to do, as every other
-    copy would fail too, where one to read leaves this model unimported (see `_import_checked`)."""
-    with source.open("rb") as reading:
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            writing = target.open("wb", buffering=0)  # unbuffered: a write that fails fails here, not on close
-        except OSError as error:
-            raise AppError(f"{source.name} was not copied: {why_not_written(error, target.parent)}.") from None
-        with writing:
-            while chunk := reading.read(COPY_CHUNK):
-                cancel.raise_if_cancelled()
-                try:
-                    rest = memoryview(chunk)
-                    while rest:
-                        rest = rest[writing.write(rest):]
-                except OSError as error:
-                    raise AppError(f"{source.name} was not copied: {why_not_written(error, target.parent)}; "
-                                   "nothing of it was kept.") from None
-                meter.advance(source.name, len(chunk))
 
 
 __all__ = ["AppError", "ImportItem", "Importer"]

@@ -225,7 +225,9 @@ def test_a_models_folder_on_a_drive_that_is_gone_is_said(setup, hub, tmp_path):
     assert hub.gets(NAME) == []
 
 
-def test_a_file_in_the_hugging_face_cache_is_used_without_downloading(tmp_path, hub, payload, monkeypatch):
+@pytest.fixture
+def hf_cache(tmp_path, payload, monkeypatch):
+    """The user's Hugging Face cache holding the LoRA, as huggingface_hub lays it out (a snapshot's link to a blob)."""
     from huggingface_hub import constants
 
     cache = tmp_path / "hf-cache"
@@ -239,12 +241,52 @@ def test_a_file_in_the_hugging_face_cache_is_used_without_downloading(tmp_path, 
     snapshot.symlink_to(blob)
     (storage / "refs").mkdir()
     (storage / "refs" / "main").write_text("0123456789abcdef0123456789abcdef01234567")
+    return cache
 
+
+def test_a_file_in_the_hugging_face_cache_is_used_without_downloading(tmp_path, hub, payload, hf_cache):
     registry = Registry(tmp_path / "models.sqlite3")
     downloader = Downloader(tmp_path / "models", registry, endpoint=hub.url, token=False)
     model = downloader.download(lora_entry())
     assert hub.gets(NAME) == []
     assert model.sha256 == hashlib.sha256(payload).hexdigest()
+    registry.close()
+
+
+def test_a_cached_file_on_another_drive_is_copied_whole_or_not_at_all(tmp_path, hub, payload, hf_cache, monkeypatch):
+    """A cache on another drive cannot be linked: the file is copied, counted on the progress bar, and a disk that
+    cannot take it (the system's file-size limit standing in for a full disk) leaves no half file under the real
+    name, which the next download would have taken for a finished one."""
+    import errno
+    import os
+
+    from hypersd_desktop.core.errors import AppError
+    from hypersd_desktop.models import downloads
+
+    resource = pytest.importorskip("resource")
+
+    def across_drives(source, target):
+        raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+
+    monkeypatch.setattr(downloads.os, "link", across_drives)
+    registry = Registry(tmp_path / "models.sqlite3")
+    downloader = Downloader(tmp_path / "models", registry, endpoint=hub.url, token=False)
+    folder = tmp_path / "models" / "hyper-sd15-1step-lora"
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (SIZE // 2, hard))
+    try:
+        with pytest.raises(AppError, match=f"{NAME} was not copied: the drive holding {folder} cannot hold a file "
+                                           "this large"):
+            downloader.download(lora_entry())
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert list(folder.iterdir()) == [] and registry.find("hyper-sd15-1step-lora") is None
+
+    reports = []
+    model = downloader.download(lora_entry(), on_progress=reports.append)
+    assert hub.gets(NAME) == [] and (folder / NAME).read_bytes() == payload and not (folder / NAME).is_symlink()
+    assert model.sha256 == hashlib.sha256(payload).hexdigest()
+    assert reports[-1].done == SIZE and [r.done for r in reports] == sorted(r.done for r in reports)
     registry.close()
 
 

@@ -119,8 +119,8 @@ def test_a_copying_import_counts_the_copy_in_its_progress_and_stops_mid_copy_whe
     """Copying a 7 GB SDXL folder takes as long as hashing it: the progress counts both (reaching the total at the
     end) and a cancel during the copy stops it there, leaving no part of the copy and nothing registered."""
     from hypersd_desktop.core.errors import CancelledError
+    from hypersd_desktop.core import files
     from hypersd_desktop.core.progress import CancelToken
-    from hypersd_desktop.models import importer
 
     reports = []
     (item,) = library.import_path(tiny_sd15, copy=True, on_progress=reports.append)
@@ -136,13 +136,13 @@ def test_a_copying_import_counts_the_copy_in_its_progress_and_stops_mid_copy_whe
                 self.cancel()
             super().raise_if_cancelled()
 
-    original = importer.COPY_CHUNK
-    importer.COPY_CHUNK = 64 * 1024  # the tiny model's files in several chunks, as a real model's are
+    original = files.COPY_CHUNK
+    files.COPY_CHUNK = 64 * 1024  # the tiny model's files in several chunks, as a real model's are
     try:
         with pytest.raises(CancelledError):
             library.import_path(tiny_sd15, copy=True, cancel=CancelOnceCopying())
     finally:
-        importer.COPY_CHUNK = original
+        files.COPY_CHUNK = original
     assert not any(library.paths.models.iterdir()) and library.registry.list() == []
 
 
