@@ -23,6 +23,7 @@ from hypersd_desktop.worker.bridge import WorkerBridge
 RESULTS_KEPT = 40
 NOT_SAVED = "not saved"
 PNG_ROLE = Qt.ItemDataRole.UserRole + 1  # a result that could not be saved (a full disk): its file's bytes
+SEED_ROLE = Qt.ItemDataRole.UserRole + 2  # a result's seed (its file name when it is saved at last)
 SAY_TIME_LEFT_S = 3.0  # a run's time left is said only when there is this much: a GPU's half second needs none
 
 
@@ -106,10 +107,15 @@ class ResultStrip(QListWidget):
         return item.data(PNG_ROLE) if not item.data(Qt.ItemDataRole.UserRole) else None
 
     @staticmethod
-    def mark_saved(item: QListWidgetItem, path: str, seed_text: str) -> None:
+    def seed_of(item: QListWidgetItem) -> int:
+        return item.data(SEED_ROLE)
+
+    @staticmethod
+    def mark_saved(item: QListWidgetItem, path: str) -> None:
+        """A result that was not saved is a file at `path` now."""
         item.setData(Qt.ItemDataRole.UserRole, path)
         item.setData(PNG_ROLE, None)
-        item.setText(seed_text)
+        item.setText(f"seed {ResultStrip.seed_of(item)}")
         item.setToolTip(path)
 
     def mimeTypes(self) -> list[str]:  # noqa: N802 - Qt API
@@ -221,6 +227,7 @@ class JobView(QObject):
         results = self.widgets.results
         item = QListWidgetItem(QIcon(pixmap), f"seed {message.seed}")
         item.setData(Qt.ItemDataRole.UserRole, message.path)
+        item.setData(SEED_ROLE, message.seed)
         item.setToolTip(message.path)
         if not message.path:  # made, but the disk was full: kept here until it is saved elsewhere
             item.setData(PNG_ROLE, message.png)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import html
 import random
-import re
 from pathlib import Path
 
 from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, QUrl, Signal
@@ -53,7 +52,7 @@ from hypersd_desktop.ui.generate_form import (
 )
 from hypersd_desktop.ui.gallery_browser import GalleryBrowser
 from hypersd_desktop.ui.init_image import IMAGE_FILTER, UPSCALE_SCALES, InitImageBox
-from hypersd_desktop.ui.job_view import NOT_SAVED, JobView, JobWidgets, PreviewLabel, ResultStrip
+from hypersd_desktop.ui.job_view import JobView, JobWidgets, PreviewLabel, ResultStrip
 from hypersd_desktop.ui.model_manager import ModelManager
 from hypersd_desktop.ui.model_matching import ModelMatch, match_metadata, match_request
 from hypersd_desktop.ui.session import SessionKeeper
@@ -740,7 +739,7 @@ class MainWindow(QMainWindow):
         if item is None:
             return None
         png, source = ResultStrip.unsaved_png(item), ResultStrip.path_of(item)
-        name = Path(source).name if source else output_path(Path(), int(re.search(r"\d+", item.text()).group())).name
+        name = Path(source).name if source else output_path(Path(), ResultStrip.seed_of(item)).name
         folder = self._saved_folder or str(Path.home())
         chosen, _ = QFileDialog.getSaveFileName(self, "Save the image as", str(Path(folder) / name),
                                                 "PNG images (*.png)")
@@ -758,7 +757,7 @@ class MainWindow(QMainWindow):
                 self.gallery.add_file(path)
             except AppError as error:
                 self.errors.show_messages([str(error)])
-            ResultStrip.mark_saved(item, str(path), item.text().removesuffix(f" · {NOT_SAVED}"))
+            ResultStrip.mark_saved(item, str(path))
             self.image_saved.emit(str(path))
             if not any(ResultStrip.unsaved_png(self.results.item(row)) for row in range(self.results.count())):
                 self.errors.clear()  # what the banner said is mended
