@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hypersd_desktop.core.errors import AppError, CancelledError, InputError, OutOfMemoryError
+from hypersd_desktop.core.errors import AppError, CancelledError, InputError, NotSavedError, OutOfMemoryError
 from hypersd_desktop.core.files import remove_stale_partials, why_not_written, write_atomic
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import BatchUnitState, ExportStatus
@@ -483,7 +483,11 @@ class BatchRunner:
                     cancel.raise_if_cancelled()
                     group = self._group(units[index:], to_make)
                     for member, result in zip(group, self._generate(group, cancel)):
-                        saved = self.service.save(result, path=image_path(member))
+                        try:
+                            saved = self.service.save(result, path=image_path(member))
+                        except NotSavedError as error:  # the gallery's folder: a full disk, a drive gone
+                            raise AppError(f"The batch stopped: {error.reason}. What was done is kept; run it again "
+                                           "to continue.") from None
                         if saved.image_id is None:  # the export reads its gallery row: the job cannot go on
                             raise AppError(f"{saved.result.warnings[-1]} The batch stopped there; run it again to "
                                            "continue.")

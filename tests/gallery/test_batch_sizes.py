@@ -190,3 +190,31 @@ def test_an_export_folder_that_cannot_take_an_image_stops_the_job_saying_why(tin
         gallery.close()
     assert (report.generated, report.skipped) == (0, 1)  # the owl, made before the stop, is exported, not made again
     assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*.png")) == ["a fox/1.png", "an owl/2.png"]
+
+
+def test_a_gallery_folder_that_cannot_take_an_image_stops_the_job_saying_why(tiny_sd15, tmp_path, app_home):
+    """The images folder, where a batch's images are made before they are exported, fails the same way (a file
+    where the job's folder goes stands in for a full disk): the job stops saying why and that a rerun continues."""
+    import pytest
+
+    from hypersd_desktop.core.errors import AppError
+
+    paths = AppPaths.default()
+    defaults = GenerationRequest(prompt="", base_model=str(tiny_sd15), steps=1, width=64, height=64, seed=5)
+    units = plan_units([{"prompt": "a fox"}, {"prompt": "an owl"}], defaults)
+    target = tmp_path / "out"
+    blocked = paths.images / "batch-job"
+    blocked.parent.mkdir(parents=True, exist_ok=True)
+    blocked.write_text("a file where the job's folder goes")
+    gallery = Gallery(paths)
+    service = GenerationService(paths, gallery, HashCache(paths.data / "hashes.json"))
+    try:
+        with pytest.raises(AppError) as raised:
+            BatchRunner(service, BatchSizer(largest=1)).run("job", units, target, ExportOptions())
+        blocked.unlink()
+        report = BatchRunner(service, BatchSizer(largest=1)).run("job", units, target, ExportOptions())
+    finally:
+        gallery.close()
+    assert str(raised.value).startswith(f"The batch stopped: it could not be written into {blocked} (")
+    assert str(raised.value).endswith("What was done is kept; run it again to continue.")
+    assert (report.generated, report.skipped) == (2, 0) and len(list(target.rglob("*.png"))) == 2
