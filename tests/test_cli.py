@@ -439,3 +439,45 @@ def test_an_images_folder_on_a_drive_that_is_not_there_is_said_and_the_app_still
     assert run.returncode == 2, run.stderr
     assert f"The image (seed 3) was not saved: it could not be written into {unplugged / 'images'}" in run.stderr
     assert "bug" not in run.stderr and unplugged.read_text() == "not a folder"
+
+
+def test_generate_without_a_model_runs_the_windows_model_and_hyper_sd_file(tiny_sd15, hyper_lora, tmp_path, app_home):
+    """Typed by someone who set the window up: `generate "a red fox"` runs the base model and the Hyper-SD file the
+    window starts with (the last chosen), and says which; a Hyper-SD --lora named on the line replaces the file."""
+    from hypersd_desktop.core.paths import AppPaths
+    from hypersd_desktop.core.settings import Settings, save_settings
+    from hypersd_desktop.models.library import ModelLibrary
+
+    run = cli("generate", "a red fox")
+    assert run.returncode == 2 and run.stderr.startswith("error: No base model is installed: `hypersd-desktop models "
+                                                         "download sd15`"), run.stderr
+    for path in (tiny_sd15, hyper_lora("Hyper-SD15-1step-lora"), hyper_lora("Hyper-SD15-4steps-lora")):
+        assert cli("models", "import", path).returncode == 0
+    library = ModelLibrary(AppPaths.default())
+    (four_steps,) = [m for m in library.hyper_files("sd15") if m.recipe == "Hyper-SD15-4steps-lora"]
+    library.close()
+    save_settings(Settings(last_hyper=four_steps.id))  # the window's last choice; not the first in its list
+
+    def generate(*args):
+        run = cli("generate", *args, "--width", 64, "--height", 64, "--seed", 5, "--json", "--out", tmp_path / "out")
+        assert run.returncode == 0, run.stderr
+        line = json.loads(run.stdout)
+        return line, read_request(line["path"]), run.stderr
+
+    line, request, said = generate("a red fox")
+    assert (line["recipe"], line["steps"]) == ("Hyper-SD15-4steps-lora", 4)
+    assert [lora["path"] for lora in request["loras"]] == [four_steps.path] and request["prompt"] == "a red fox"
+    assert "note: using sd15 with Hyper-SD15-4steps-lora, as the window would; --model names another" in said
+    line, request, _ = generate("--prompt", "a red fox", "--lora", "Hyper-SD15-1step-lora")
+    assert line["recipe"] == "Hyper-SD15-1step-lora" and len(request["loras"]) == 1
+    job = tmp_path / "job.txt"
+    job.write_text("an owl\n")
+    run = cli("batch", job, "--width", 64, "--height", 64, "--to", tmp_path / "batch")
+    assert run.returncode == 0 and "using sd15 with Hyper-SD15-4steps-lora" in run.stderr, run.stderr
+    (made,) = (tmp_path / "batch").rglob("*.png")
+    assert [lora["path"] for lora in read_request(made)["loras"]] == [four_steps.path]
+
+    run = cli("generate", "--model", tiny_sd15)
+    assert run.returncode == 2 and "Say what to make: hypersd-desktop generate \"a lighthouse at dusk\"" in run.stderr
+    run = cli("generate", "a red fox", "--prompt", "an owl")
+    assert run.returncode == 2 and "Give the prompt once" in run.stderr

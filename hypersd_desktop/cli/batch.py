@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from hypersd_desktop.cli.common import bounded_int, parse_lora, ProgressBar, resolver, warn
+from hypersd_desktop.cli.common import bounded_int, parse_lora, ProgressBar, resolver, warn, windows_model
 from hypersd_desktop.cli.gallery import add_export_options, export_options
 from hypersd_desktop.core.errors import CancelledError
 from hypersd_desktop.core.paths import AppPaths
@@ -15,8 +15,9 @@ def add_parser(commands) -> None:
     batch = commands.add_parser("batch", help="generate a job file of prompts into the gallery and export them")
     batch.add_argument("job", type=Path, help="text (one prompt a line, or A1111 prompt-file lines: --prompt … --steps …), "
                        "CSV or JSON job file")
-    batch.add_argument("--model", required=True, help="default base model (path or installed name)")
-    batch.add_argument("--lora", action="append", default=[], metavar="PATH[:WEIGHT]")
+    batch.add_argument("--model", help="default base model (path or installed name; default: the window's, with its "
+                                       "Hyper-SD file unless --lora names one)")
+    batch.add_argument("--lora", action="append", default=[], type=parse_lora, metavar="PATH[:WEIGHT]")
     batch.add_argument("--steps", type=int)
     batch.add_argument("--guidance", type=float)
     batch.add_argument("--width", type=int)
@@ -46,10 +47,13 @@ def _batch(gallery, args) -> int:
     from hypersd_desktop.worker import batch
 
     resolve = resolver()
+    unet = None
+    if args.model is None:
+        args.model, args.lora, unet = windows_model(args.lora, named=False, resolve=resolve)
     defaults = GenerationRequest(
-        prompt="", base_model=resolve(args.model), steps=args.steps, guidance=args.guidance, width=args.width,
-        height=args.height, seed=args.seed, device=args.device, dtype=args.dtype,
-        loras=tuple(LoraSpec(resolve(spec.path), spec.weight) for spec in map(parse_lora, args.lora)),
+        prompt="", base_model=resolve(args.model), unet=unet, steps=args.steps, guidance=args.guidance,
+        width=args.width, height=args.height, seed=args.seed, device=args.device, dtype=args.dtype,
+        loras=tuple(LoraSpec(resolve(spec.path), spec.weight) for spec in args.lora),
     )
     options = export_options(args)
     options.validate()

@@ -9,10 +9,14 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import TransferProgress
 from hypersd_desktop.engine.types import LoraSpec
+
+if TYPE_CHECKING:
+    from hypersd_desktop.models.registry import InstalledModel
 
 EXIT_UNEXPECTED = 1  # a bug: the traceback is in cli.log
 EXIT_BAD_INPUT = 2
@@ -68,6 +72,50 @@ def installed_library() -> Iterator:
         yield library
     finally:
         library.close()
+
+
+def window_choice() -> tuple[str, InstalledModel | None, str]:
+    """For a command given no --model: the base model the window starts with (the one chosen last, while installed,
+    else the first installed whose files are here) and its Hyper-SD file likewise (the last one for the model's
+    architecture, else the first; none for a checkpoint with its recipe built in). Returns the base model's path,
+    the Hyper-SD file, and a line saying what was chosen."""
+    from hypersd_desktop.core.errors import InputError
+    from hypersd_desktop.core.settings import load_settings
+    from hypersd_desktop.core.vocab import ModelKind
+    from hypersd_desktop.engine.recipes import recipe_for_checkpoint
+
+    settings = load_settings()
+    with installed_library() as library:
+        bases = library.registry.list(kind=ModelKind.BASE) if library is not None else []
+        present = [model for model in bases if Path(model.path).exists()]
+        if not present:
+            raise InputError("No base model is installed: `hypersd-desktop models download sd15` (or `sdxl`) gets one, "
+                             "`hypersd-desktop models import PATH` adds one you have; or name a file with --model.")
+        model = next((m for m in present if m.id == settings.last_model), present[0])
+        built_in = recipe_for_checkpoint(model.path) is not None
+        offered = [] if built_in else library.hyper_files(model.architecture)
+        hyper = next((m for m in offered if m.id == settings.last_hyper), offered[0] if offered else None)
+    if hyper is not None:
+        said = f"{model.name} with {hyper.recipe}"
+    else:
+        said = f"{model.name} ({'its Hyper-SD recipe built in' if built_in else 'no Hyper-SD file installed'})"
+    return model.path, hyper, f"using {said}, as the window would; --model names another"
+
+
+def windows_model(loras: list[LoraSpec], named: bool, resolve) -> tuple[str, list[LoraSpec], str | None]:
+    """For a command given no --model: the base model the window would use (`window_choice`), said on stderr, the
+    `loras` with its Hyper-SD file first (unless `named`, one the command names already, or one of `loras` is a
+    Hyper-SD file), and the UNet when its Hyper-SD file is one."""
+    from hypersd_desktop.core.vocab import ModelKind
+    from hypersd_desktop.engine.recipes import recipe_for_file
+
+    model, hyper, said = window_choice()
+    print(f"note: {said}", file=sys.stderr)
+    if hyper is None or named or any(recipe_for_file(resolve(spec.path)) for spec in loras):
+        return model, loras, None
+    if hyper.kind == ModelKind.UNET:
+        return model, loras, hyper.path
+    return model, [LoraSpec(hyper.path, 1.0), *loras], None
 
 
 def bounded_int(low: int, high: int):

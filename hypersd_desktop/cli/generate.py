@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hypersd_desktop.cli.common import installed_library, parse_lora, ProgressBar, resolver, warn
+from hypersd_desktop.cli.common import installed_library, parse_lora, ProgressBar, resolver, warn, windows_model
 from hypersd_desktop.core.codec import to_data
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
@@ -67,9 +67,11 @@ def parse_control(text: str) -> tuple[str, str, float, str | None]:
 
 def add_parser(commands) -> None:
     generate = commands.add_parser("generate", help="generate images from a prompt")
-    generate.add_argument("--model", required=True,
-                          help="base model: a diffusers folder, a .safetensors checkpoint, or an installed model's name")
-    generate.add_argument("--prompt", required=True)
+    generate.add_argument("prompt_given", nargs="?", metavar="PROMPT", help="what to make (or --prompt)")
+    generate.add_argument("--model",
+                          help="base model: a diffusers folder, a .safetensors checkpoint, or an installed model's name "
+                               "(default: the window's, with its Hyper-SD file unless --lora or --unet names one)")
+    generate.add_argument("--prompt")
     generate.add_argument("--negative", default="", help="negative prompt (used only with guidance above 1)")
     generate.add_argument("--lora", action="append", default=[], type=parse_lora, metavar="PATH[:WEIGHT]",
                           help="a LoRA file or installed LoRA's name, repeatable; a Hyper-SD file name sets the recipe")
@@ -208,6 +210,11 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     import secrets
 
     resolve = resolver()
+    args.prompt = the_prompt(args)
+    if args.model is None:
+        args.model, args.lora, unet = windows_model(args.lora, named=args.unet is not None or args.recipe is not None,
+                                                    resolve=resolve)
+        args.unet = args.unet or unet
     if args.unet is not None and not Path(args.unet).exists():
         raise InputError(f"--unet {args.unet} does not exist; check the path.")
     base_model = resolve(args.model)
@@ -279,6 +286,16 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
 
     open_inputs(request, inputs, request.width or 0, request.height or 0)  # sizes and the mask, before torch loads
     return request
+
+
+def the_prompt(args: argparse.Namespace) -> str:
+    """The prompt, typed after `generate` or given with --prompt."""
+    if args.prompt_given is not None and args.prompt is not None:
+        raise InputError("Give the prompt once: after `generate`, or with --prompt.")
+    prompt = args.prompt if args.prompt is not None else args.prompt_given
+    if prompt is None:
+        raise InputError('Say what to make: hypersd-desktop generate "a lighthouse at dusk".')
+    return prompt
 
 
 def automatic_vae(base_model: str) -> str | None:

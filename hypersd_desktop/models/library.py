@@ -162,6 +162,11 @@ class ModelLibrary:
         found.sort(key=lambda model: model.catalog_id is None)
         return found[0].path if found else None
 
+    def hyper_files(self, architecture: str) -> list[InstalledModel]:
+        """The installed Hyper-SD LoRAs and UNets for `architecture`, in the order the window lists them."""
+        return [model for model in self.registry.list(architecture=architecture)
+                if model.recipe and model.kind in (ModelKind.LORA, ModelKind.UNET)]
+
     def resolve(self, name_or_path: str) -> str:
         """A path as given if it exists, else the path of the installed model with that id, name or file name."""
         if Path(name_or_path).expanduser().exists():

@@ -95,7 +95,7 @@ def fill_hyper_box(box: QComboBox, library: ModelLibrary, architecture: str,
         box.addItem(f"Built into the model ({built_in.label})", dataclasses.replace(model, recipe=built_in.id))
         return 0
     box.addItem("None (plain model)", None)
-    hyper = [m for m in library.registry.list(architecture=architecture) if m.recipe and m.kind in (ModelKind.LORA, ModelKind.UNET)]
+    hyper = library.hyper_files(architecture)
     for entry in hyper:
         box.addItem(entry.recipe, entry)
     return len(hyper)
