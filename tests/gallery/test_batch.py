@@ -64,10 +64,18 @@ def test_a_prompt_list_saved_in_any_editors_encoding_reads_as_typed(tmp_path, en
     assert [item["prompt"] for item in parse_job(job)] == PROMPTS
 
 
-def test_an_ansi_prompt_list_from_an_older_windows_editor_reads_as_typed(tmp_path):
-    job = tmp_path / "prompts.txt"
-    job.write_bytes("une baleine bleue, très grande\r\ncafé crème\r\n".encode("cp1252"))
-    assert [item["prompt"] for item in parse_job(job)] == ["une baleine bleue, très grande", "café crème"]
+EIGHT_BIT_PROMPTS = ["une forêt enchantée, lumière dorée", "„Grüße aus München“ — Öl auf Leinwand", "ÉTÉ À PARIS",
+                     "niño con un perro, día de sol", "l’été, 50 € the print™", "Ålesund, Søren’s boat, 90° view"]
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "mac_roman"])
+@pytest.mark.parametrize("prompt", EIGHT_BIT_PROMPTS)
+def test_an_eight_bit_prompt_list_from_windows_or_a_mac_reads_as_typed(tmp_path, encoding, prompt):
+    """Older Windows editors save "ANSI" (cp1252); Excel for Mac's plain "CSV" is still Mac Roman, which puts é,
+    ü and ñ where cp1252 has Ž, Ÿ and –. Which of the two a file is, is read off its words."""
+    job = tmp_path / "prompts.csv"
+    job.write_bytes(f"prompt;seed\r\n{prompt};5\r\n".encode(encoding))
+    assert parse_job(job) == [{"prompt": prompt, "seed": "5"}]
 
 
 @pytest.mark.parametrize("name,content,encoding", [
