@@ -70,6 +70,10 @@ def base_model_label(model: InstalledModel) -> str:
     return f"{model.name}  ({architecture_label(model.architecture or '')}{inpainting}{no_vae})"
 
 
+NO_MODEL_HINT = ("No model yet: download one in the Models tab (Ctrl+4),\n"
+                 "or import the files you have (File → Import models…)")
+
+
 def fill_base_models(box: QComboBox, library: ModelLibrary) -> None:
     """The installed base models with their architecture, keeping the chosen one; no signal while filling."""
     current = box.currentData()

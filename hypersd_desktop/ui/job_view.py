@@ -57,6 +57,12 @@ class PreviewLabel(QLabel):
         self._pixmap: QPixmap | None = None
         self._idle_text = text
 
+    def set_idle_text(self, text: str) -> None:
+        """What it says before the first image: a hint that follows what is installed."""
+        self._idle_text = text
+        if self._pixmap is None and self.text() != self.WAITING:
+            self.setText(text)
+
     def set_waiting(self, waiting: bool) -> None:
         """Until the first image, say whether one is being made (the prompt hint would read as idle)."""
         if self._pixmap is None:

@@ -47,8 +47,8 @@ from hypersd_desktop.ui.draw_tab import DrawTab
 from hypersd_desktop.ui.drops import DroppedFiles, ImageChoice, ask_about_image
 from hypersd_desktop.ui.engine_notice import EngineNoticeView
 from hypersd_desktop.ui.generate_form import (
-    MAX_SEED, RANDOM_SEEDS, RecipeRules, SeedBox, fill_base_models, fill_hyper_box, fill_sizes, fill_vae_box,
-    hyper_parts, select_size, select_vae,
+    MAX_SEED, NO_MODEL_HINT, RANDOM_SEEDS, RecipeRules, SeedBox, fill_base_models, fill_hyper_box, fill_sizes,
+    fill_vae_box, hyper_parts, select_size, select_vae,
 )
 from hypersd_desktop.ui.gallery_browser import GalleryBrowser
 from hypersd_desktop.ui.init_image import IMAGE_FILTER, UPSCALE_SCALES, InitImageBox
@@ -63,6 +63,7 @@ from hypersd_desktop.worker.protocol import PROTOCOL_VERSION
 from hypersd_desktop.worker.service import output_path
 
 
+IDLE_HINT = "Type a prompt and press Ctrl+Enter"
 FIRST_SIZE = QSize(1280, 800)  # the window on a first start, where the screen has the room
 
 
@@ -195,7 +196,7 @@ class MainWindow(QMainWindow):
 
         self.warnings = Banner("warning")
         self.errors = Banner("error")
-        self.preview = PreviewLabel("Type a prompt and press Ctrl+Enter")
+        self.preview = PreviewLabel(IDLE_HINT)
         self.timing = QLabel("", wordWrap=True)  # a long message wraps; the window keeps its width
         self.progress = QProgressBar(textVisible=False, visible=False)
         self.progress.setFixedWidth(160)
@@ -356,7 +357,6 @@ class MainWindow(QMainWindow):
         self.browser.upscale_requested.connect(self.upscale_record)
         self.browser.status.connect(lambda text: self.statusBar().showMessage(text, 3000))
         self.models.models_changed.connect(self.reload_models)
-        self.models.models_changed.connect(self.draw.reload_models)
         self.draw.kept.connect(self.image_saved)
         self._gallery_timer = QTimer(self, singleShot=True, interval=250)
         self._gallery_timer.timeout.connect(self.browser.image_added)
@@ -380,9 +380,12 @@ class MainWindow(QMainWindow):
     # -- models ---------------------------------------------------------------------------
 
     def reload_models(self) -> None:
-        """Refill the model lists from the library (after a download or import)."""
+        """Refill the model lists from the library (after a download or an import, here, in the Models tab or in
+        the first start's dialog, or another models folder), the Draw tab's too."""
         fill_base_models(self.model_box, self.library)
+        self.preview.set_idle_text(IDLE_HINT if self.model_box.count() else NO_MODEL_HINT)
         self._model_changed()
+        self.draw.reload_models()
 
     def current_model(self) -> InstalledModel | None:
         return self.model_box.currentData()

@@ -140,12 +140,16 @@ def test_the_window_closes_when_its_settings_cannot_be_written(qtbot, idle_app):
 
 def test_first_run_with_an_imported_tiny_model(qtbot, app_home, tiny_sd15, hyper_lora):
     from hypersd_desktop.app import build_app
+    from hypersd_desktop.ui.generate_form import NO_MODEL_HINT
 
     parts = build_app(["test"], start_worker=False)
     qtbot.addWidget(parts.window)
     try:
         assert parts.first_run is not None and parts.window.model_box.count() == 0
         assert "GB" in parts.first_run.offer_buttons[0].text()
+        # behind the dialog, and once it is closed: where a model comes from, not "type a prompt" (the Draw tab's
+        # banner says what drawing needs)
+        assert parts.window.preview.text() == NO_MODEL_HINT and parts.window.draw.model_box.count() == 0
         task = parts.first_run.import_paths([tiny_sd15, hyper_lora("Hyper-SD15-2steps-lora")])
         qtbot.waitUntil(task.isFinished, timeout=30_000)  # imported off the GUI thread
         qtbot.waitUntil(lambda: parts.first_run.result() != 0, timeout=5000)
@@ -153,6 +157,8 @@ def test_first_run_with_an_imported_tiny_model(qtbot, app_home, tiny_sd15, hyper
         assert parts.window.model_box.count() == 1
         assert parts.window.hyper_box.currentText() == "Hyper-SD15-2steps-lora"
         assert parts.window.steps.value() == 2 and not parts.window.steps.isEnabled()
+        assert parts.window.preview.text() == "Type a prompt and press Ctrl+Enter"
+        assert parts.window.draw.model_box.count() == 1  # the Draw tab has the model too, without a restart
     finally:
         parts.library.close()
 
