@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import struct
 import threading
 from collections import OrderedDict
 from functools import cache
@@ -143,6 +144,37 @@ def kept_bytes(data: bytes, what: str = "The image") -> tuple[bytes, str]:
     buffer = io.BytesIO()
     upright.save(buffer, "PNG", compress_level=1, **({"icc_profile": profile} if profile else {}))
     return buffer.getvalue(), "png"
+
+
+def open_any_size(path: Path):
+    """An image file opened as Pillow opens one (nothing decoded yet), however many pixels it has. Pillow refuses to
+    open one over about 179 megapixels (a 16K² upscale) even for its size and text, as a guard against a small file
+    that decodes to gigabytes; its callers decode such an image only at a reduced size (`too_many_pixels`)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        return Image.open(path)
+    except Image.DecompressionBombError:
+        pass
+    Image.init()
+    with open(path, "rb") as stream:
+        prefix = stream.read(16)
+    for factory, accept in list(Image.OPEN.values()):
+        matched = accept(prefix) if accept is not None else True
+        if not matched or isinstance(matched, str):  # a string: a warning that the format is not read
+            continue
+        try:
+            return factory(str(path))  # what Image.open does, without its check of the size
+        except (SyntaxError, IndexError, TypeError, ValueError, struct.error):
+            continue
+    raise UnidentifiedImageError(f"cannot identify image file {str(path)!r}")
+
+
+def too_many_pixels(image) -> bool:
+    """Whether decoding `image` at its size (after any `draft`) would pass Pillow's guard (see `open_any_size`)."""
+    from PIL import Image
+
+    return Image.MAX_IMAGE_PIXELS is not None and image.width * image.height > 2 * Image.MAX_IMAGE_PIXELS
 
 
 def eight_bit(image):

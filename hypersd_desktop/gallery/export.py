@@ -28,7 +28,7 @@ from PIL.PngImagePlugin import PngInfo
 
 from hypersd_desktop.core.errors import CancelledError, InputError
 from hypersd_desktop.core.files import atomic_writer, remove_stale_partials
-from hypersd_desktop.core.images import eight_bit
+from hypersd_desktop.core.images import eight_bit, open_any_size, too_many_pixels
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import CollisionRule, ExportFormat, ExportStatus
 from hypersd_desktop.gallery.store import ImageRecord
@@ -268,7 +268,9 @@ def write_image(record: ImageRecord, destination: Path, options: ExportOptions) 
         # ~50x faster than decoding and compressing again.
         _atomic_write(destination, lambda stream: _copy_png_chunks(Path(record.path), stream, options.keep_metadata))
         return
-    with Image.open(record.path) as image:
+    with open_any_size(Path(record.path)) as image:
+        if too_many_pixels(image):  # a 16K² upscale: gigabytes to decode, where a PNG's copy needs none
+            raise ValueError(f"{image.width} × {image.height} pixels is too many to convert; export it as PNG")
         image.load()
         text = {str(k): str(v) for k, v in getattr(image, "text", {}).items()} if options.keep_metadata else {}
         out = displayable(image, options.format)

@@ -18,6 +18,7 @@ from PIL import Image
 
 from hypersd_desktop.core.errors import CancelledError
 from hypersd_desktop.core.files import atomic_writer
+from hypersd_desktop.core.images import open_any_size, too_many_pixels
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import ImageSource
@@ -47,8 +48,11 @@ def read_metadata(path: Path) -> tuple[ImageMetadata | None, int | None, int | N
     Raises `OSError` only when the file is not a readable image.
     """
     warnings: list[str] = []
-    with Image.open(path) as image:
+    with open_any_size(path) as image:  # a 16K² upscale too: only its size and text are read
         width, height = image.size
+        if too_many_pixels(image):
+            warnings.append(f"{path.name}: {width:,} × {height:,} pixels are too many to show or convert here; it is "
+                            "listed without a thumbnail (Show in folder finds it for another app).")
         try:
             chunks = {str(k): _utf8(v) for k, v in image.info.items() if isinstance(v, str)}
             if image.format == "PNG":
@@ -65,7 +69,7 @@ def read_metadata(path: Path) -> tuple[ImageMetadata | None, int | None, int | N
             if metadata is None:
                 # Nothing in the chunks: A1111's stealth extension and NovelAI also hide the parameters
                 # in the pixels' lowest bits, which survive sites that strip chunks.
-                stealth = read_stealth(image)
+                stealth = read_stealth(image) if not too_many_pixels(image) else None
                 if stealth is not None:
                     metadata = parse_chunks({**chunks, "stealth": stealth})
         except (ValueError, OSError, SyntaxError) as error:  # pixels too damaged to reach the alpha channel
@@ -497,9 +501,10 @@ def parameters_text(record: ImageRecord) -> str:
     """The AUTOMATIC1111 parameters of an image, as other tools paste them: the file's own
     `parameters` text when it has one, else composed from what the gallery knows."""
     try:
-        with Image.open(record.path) as image:
-            image.load()
-            text = getattr(image, "text", {}).get(PARAMETERS_CHUNK) or image.info.get(PARAMETERS_CHUNK)
+        with open_any_size(Path(record.path)) as image:  # the text only: no pixels decoded
+            text = image.info.get(PARAMETERS_CHUNK)
+            if not isinstance(text, str) and image.format == "PNG":
+                text = _text_after_image_data(Path(record.path)).get(PARAMETERS_CHUNK)
         if isinstance(text, str) and text.strip():
             return text
     except (OSError, ValueError, SyntaxError):

@@ -12,7 +12,7 @@ from pathlib import Path
 from PIL import Image, ImageOps
 
 from hypersd_desktop.core.files import write_atomic
-from hypersd_desktop.core.images import eight_bit
+from hypersd_desktop.core.images import eight_bit, open_any_size, too_many_pixels
 
 DEFAULT_SIZE = 256
 log = logging.getLogger("hypersd")
@@ -61,8 +61,11 @@ class Thumbnails:
         target = self.cache_path(image)
         if target.exists():
             return target
-        with Image.open(image) as source:
+        with open_any_size(image) as source:
             source.draft("RGB", (self.size, self.size))  # JPEG: decode at reduced size
+            if too_many_pixels(source):  # a 16K² PNG: gigabytes to decode for a thumbnail
+                raise ValueError(f"{image.name} has too many pixels ({source.width} × {source.height}) for a "
+                                 "thumbnail")
             source = eight_bit(source)  # 16-bit grey scaled, not clipped to white
             if source.mode not in ("RGB", "RGBA", "L"):
                 source = source.convert("RGBA")  # palette images: scale colours, not indices

@@ -8,6 +8,7 @@ Left/Right for previous/next, +/−/0 zoom, Esc back.
 
 from __future__ import annotations
 
+import html
 import json
 import subprocess
 import sys
@@ -326,7 +327,10 @@ class ImageViewer(QWidget):
         pixmap = QPixmap.fromImage(read_picture(record.path))
         if pixmap.isNull():
             self.view.set_pixmap(QPixmap())
-            self.details.setHtml("<p><b>The file is missing or unreadable.</b></p>" + describe_record(record))
+            size = f" ({record.width:,} × {record.height:,} pixels)" if record.width and record.height else ""
+            problem = (f"This picture{size} cannot be shown here; Show in folder finds it for another app."
+                       if Path(record.path).is_file() else "The file is missing.")
+            self.details.setHtml(f"<p><b>{html.escape(problem)}</b></p>" + describe_record(record))
         else:
             self.view.set_pixmap(pixmap)
             # another tool's file says more than the gallery's row keeps (its VAE, a Hires fix); read it again

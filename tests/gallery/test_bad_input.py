@@ -47,9 +47,9 @@ def test_huge_seeds_and_steps_do_not_sink_the_import(gallery, tmp_path):
     png_with(folder / "steps.png", "silly steps\nSteps: 1e30, Seed: 5")
     bomb(folder / "bomb.png")
     report = gallery.import_folder(folder)
-    assert report.added == 302
-    assert [(path.rsplit("/", 1)[-1], reason.split(" (")[0]) for path, reason in report.failed] == [
-        ("bomb.png", "too many pixels to open safely")]
+    assert report.added == 303 and report.failed == ()  # the bomb is listed, never decoded (see the test below)
+    assert report.warnings == ("bomb.png: 60,000 × 60,000 pixels are too many to show or convert here; it is listed "
+                               "without a thumbnail (Show in folder finds it for another app).",)
     (seeded,) = gallery.store.query(ImageQuery(text="max seed")).images
     assert seeded.seed == 2**64 - 1  # exact, though SQLite integers stop at 2^63 - 1
     (steps,) = gallery.store.query(ImageQuery(text="silly steps")).images
@@ -128,3 +128,40 @@ def test_a_pasted_page_searches_by_its_first_words_only(gallery, tmp_path):
     assert len(gallery.store.query(ImageQuery(text="word0 word1 " + "zzz " * 5000)).images) == 0
     assert len(gallery.store.query(ImageQuery(text="word0 word1 lighthouse " + "zzz" * 5000)).images) == 0
     assert len(gallery.store.query(ImageQuery(text="lighthouse word2")).images) == 1
+
+
+def test_an_image_over_pillows_size_guard_is_listed_with_its_parameters_and_never_decoded(gallery, tmp_path):
+    """A 16K² upscale (here 13,600², 185 megapixels; a two-colour PNG keeps the file small) is over the size Pillow
+    refuses to open even for its text, as a guard against decompression bombs: it is listed with its size and
+    parameters; its thumbnail and a conversion are declined saying why, where decoding would take gigabytes, and
+    its PNG copies as it is. A JPEG that large has a thumbnail all the same, decoded at an eighth of its size."""
+    from hypersd_desktop.core.vocab import ExportFormat
+    from hypersd_desktop.gallery.export import ExportOptions, export_images
+    from hypersd_desktop.gallery.gallery import parameters_text
+
+    side = 13_600
+    parameters = f"a very large lighthouse\nSteps: 4, Sampler: DDIM, CFG scale: 0, Seed: 7, Size: {side}x{side}"
+    info = PngInfo()
+    info.add_text("parameters", parameters)
+    png, jpeg = tmp_path / "upscale.png", tmp_path / "upscale.jpg"
+    Image.new("1", (side, side), 0).save(png, pnginfo=info)
+    Image.new("L", (side, side), 128).save(jpeg, quality=50)
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(png)
+
+    report = gallery.import_files([png, jpeg])
+    assert report.added == 2 and report.failed == () and len(report.warnings) == 2
+    record = gallery.store.get(gallery.store.id_of_path(str(png)))
+    assert (record.width, record.height, record.prompt, record.seed) == (side, side, "a very large lighthouse", 7)
+    assert parameters_text(record) == parameters
+
+    with pytest.raises(ValueError, match=f"upscale.png has too many pixels \\({side} × {side}\\) for a thumbnail"):
+        gallery.thumbnails.make(png)
+    with Image.open(gallery.thumbnails.make(jpeg)) as thumbnail:
+        assert max(thumbnail.size) == gallery.thumbnails.size
+
+    result = export_images([record], tmp_path / "as-jpeg", ExportOptions(template="{seed}", format=ExportFormat.JPEG))
+    (entry,) = result.entries
+    assert entry.status.endswith(f"{side} × {side} pixels is too many to convert; export it as PNG")
+    result = export_images([record], tmp_path / "as-png", ExportOptions(template="{seed}"))
+    assert result.written == 1 and (tmp_path / "as-png" / "7.png").read_bytes() == png.read_bytes()

@@ -397,7 +397,7 @@ def test_an_avif_image_is_shown_large_and_copied(qtbot, idle_app, tmp_path):
     browser = browse_imported(qtbot, idle_app.window, folder, 1)
     (record,) = browser.model.all_records()
     browser.viewer.show_record(record)
-    assert "The file is missing or unreadable" not in browser.viewer.details.toPlainText()
+    assert "cannot be shown here" not in browser.viewer.details.toPlainText()
     assert "\nPixels\n96 × 64\n" in browser.viewer.details.toPlainText()  # its pixels, not the row's first pass
     browser.grid.select_position(0)
     browser.copy_image()
@@ -426,3 +426,24 @@ def test_a_dropped_photo_becomes_the_init_image(qtbot, idle_app, tmp_path):
     answer_next_dialog(qtbot, "Use as init image")
     drop(window, [plain])
     qtbot.waitUntil(lambda: window.init_image.image_size == (96, 64), timeout=5000)
+
+
+def test_a_picture_too_large_to_show_is_listed_said_so_and_the_other_thumbnails_still_come(qtbot, idle_app, tmp_path):
+    """A 16K² upscale (13,600², over Pillow's guard against decompression bombs) has no thumbnail and no large
+    view, which would take gigabytes: the large view says so and how to open it elsewhere, and the thumbnails of the
+    pictures after it are made (the worker that declined it goes on)."""
+    folder = tmp_path / "outputs"
+    folder.mkdir()
+    Image.new("1", (13_600, 13_600), 0).save(folder / "huge.png")
+    Image.new("RGB", (64, 48), (200, 80, 40)).save(folder / "small.png")
+    browser = browse_imported(qtbot, idle_app.window, folder, 2)
+    huge, small = sorted(browser.model.all_records(), key=lambda record: record.path)
+    with qtbot.waitSignal(browser.model.loader.loaded, timeout=10_000,
+                          check_params_cb=lambda image_id, _position, image: image_id == huge.id and image.isNull()):
+        browser.model.pixmap(huge)  # declined by the worker: no thumbnail
+    browser.model.pixmap(small)
+    qtbot.waitUntil(lambda: browser.model.pixmap(small) is not None, timeout=10_000)
+    assert browser.model.pixmap(small).width() == 64
+    browser.viewer.show_record(huge)
+    assert browser.viewer.details.toPlainText().startswith(
+        "This picture (13,600 × 13,600 pixels) cannot be shown here; Show in folder finds it for another app.")
