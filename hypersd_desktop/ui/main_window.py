@@ -213,7 +213,7 @@ class MainWindow(QMainWindow):
         open_result = QAction("Open in the gallery", self.results)
         open_result.triggered.connect(lambda: self.open_result(self.results.currentItem() or self.results.item(0)))
         self.results.addAction(open_result)
-        save_result = QAction("Save as…", self.results)
+        save_result = QAction("Save as… (Ctrl+S)", self.results)
         save_result.triggered.connect(self.save_result_as)
         self.results.addAction(save_result)
         for scale in UPSCALE_SCALES:
@@ -333,6 +333,9 @@ class MainWindow(QMainWindow):
                       "Generate (the Generate tab's settings)")
         described(QShortcut(QKeySequence("Escape"), self.generate_page, activated=self.cancel,
                             context=Qt.ShortcutContext.WidgetWithChildrenShortcut), GENERATE, "Cancel the running image")
+        described(QShortcut(QKeySequence("Ctrl+S"), self.generate_page, activated=self.save_result_as,
+                            context=Qt.ShortcutContext.WidgetWithChildrenShortcut), GENERATE,
+                  "Save the selected result (or the newest) as a file where you choose")
         self.generate_button.clicked.connect(lambda: self.generate())
         self.cancel_button.clicked.connect(self.cancel)
         self.seed_random.clicked.connect(lambda: self.seed.setValue(random.randrange(RANDOM_SEEDS)))

@@ -140,8 +140,11 @@ def test_an_image_the_disk_cannot_take_stays_on_screen_and_is_saved_elsewhere(qt
     asked = []
     monkeypatch.setattr(QFileDialog, "getSaveFileName",  # the platform's dialog, answered as a person would
                         lambda parent, title, suggested, filters: (asked.append(suggested), (str(chosen), filters))[1])
-    path = window.save_result_as()
-    assert path == chosen.with_suffix(".png") and path.is_file()
+    window.activateWindow()
+    window.results.setFocus()
+    qtbot.keyClick(window.results, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)  # Save as…'s key
+    path = chosen.with_suffix(".png")
+    assert asked and path.is_file()
     assert asked[0].endswith("-4242.png")
     assert read_request(path)["seed"] == 4242 and read_request(path)["prompt"] == "a lighthouse at dusk"
     assert item.text() == "seed 4242" and window.results.path_of(item) == str(path)

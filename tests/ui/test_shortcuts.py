@@ -21,6 +21,7 @@ def test_every_shortcut_is_listed_with_what_it_does(qtbot, idle_app):
     assert rows[("Gallery", "0 or 1 or 2 or 3 or 4 or 5")].startswith("Rate")
     assert rows[("Gallery's large view", "+ or =")] == "Zoom in"
     assert ("Painting a mask", "Ctrl+Z") in rows
+    assert rows[("Generate tab", "Ctrl+S")].startswith("Save the selected result") and ("Draw tab", "Ctrl+S") in rows
     mask.deleteLater()
 
 
