@@ -92,10 +92,7 @@ def parse_job(path: Path) -> list[dict[str, Any]]:
             raise InputError(f"{path.name}: a JSON job is a list of prompts or objects, or an object with an "
                              "\"items\" or \"prompts\" list.")
     elif suffix in (".csv", ".tsv") or _is_tab_table(text):
-        try:
-            items = list(csv.DictReader(io.StringIO(text), delimiter=_delimiter(text, suffix)))
-        except csv.Error as error:
-            raise InputError(f"{path.name} is not a CSV job file this app can read ({error}).") from None
+        items = table_items(text, _delimiter(text, suffix), path.name)
     else:
         items = prompt_lines(text, path.name)
     cleaned = []
@@ -105,7 +102,8 @@ def parse_job(path: Path) -> list[dict[str, Any]]:
         item = _named_columns(item, f"{path.name}, item {number}")
         unknown = {str(key) for key in item} - {*COLUMNS, UNUSED}
         if unknown:
-            raise InputError(f"{path.name}, item {number}: unknown column(s) {', '.join(sorted(unknown))}; "
+            said = [f"{column} ({near}?)" if (near := _near_column(column)) else column for column in sorted(unknown)]
+            raise InputError(f"{path.name}, item {number}: unknown column(s) {', '.join(said)}; "
                              f"known: {', '.join(COLUMNS)}.")
         if not str(item.get("prompt") or "").strip():
             raise InputError(f"{path.name}, item {number}: the prompt is empty.")
@@ -179,6 +177,52 @@ def _reads_as_words(text: str) -> int:
             fits = None if not (before.isalpha() and after.isalpha()) else False  # a symbol inside a word
         score += 0 if fits is None else 1 if fits else -1
     return score
+
+
+def table_items(text: str, delimiter: str, name: str) -> list[dict[str, str]]:
+    """The rows of a CSV or TSV job by column, as spreadsheets and people write them: rows with nothing in them (the
+    ";;;" a spreadsheet saves past the data) and columns without a name that hold nothing are left out; a file whose
+    first row names no column is a list of prompts, a row each (a prompt's commas are its own: a prompt list saved
+    as .csv); and so is a row of a table whose only column is the prompt. Elsewhere a row with more values than
+    there are columns is an error saying to quote the prompt."""
+    try:
+        rows = [row for row in csv.reader(io.StringIO(text), delimiter=delimiter) if any(cell.strip() for cell in row)]
+    except csv.Error as error:
+        raise InputError(f"{name} is not a CSV job file this app can read ({error}).") from None
+    if not rows:
+        return []
+    header, body = rows[0], rows[1:]
+    named = [_column_name(column) for column in header if column.strip()]
+    if not any(column in COLUMNS or _near_column(column) for column in named):  # no header: each row is a prompt
+        return [{"prompt": delimiter.join(row).strip()} for row in rows]
+    items = []
+    for number, row in enumerate(body, start=1):
+        if len(row) > len(header) and any(cell.strip() for cell in row[len(header):]):
+            if named != ["prompt"]:
+                raise InputError(f"{name}, item {number}: {len(row)} values for {len(header)} columns. A prompt with "
+                                 f"{_DELIMITER_NAMES[delimiter]} in it goes in double quotes (\"a fox, in snow\"), as "
+                                 "spreadsheets save it.")
+            row = [delimiter.join(row)]  # the one column's prompt, with its commas
+        item = {}
+        for column, cell in zip(header, row):
+            if column.strip():
+                item[column] = cell
+            elif cell.strip():
+                raise InputError(f"{name}, item {number}: {cell.strip()[:40]!r} is in a column without a name; name "
+                                 "the column, or move it.")
+        items.append(item)
+    return items
+
+
+_DELIMITER_NAMES = {",": "commas", ";": "semicolons", "\t": "tabs"}
+
+
+def _near_column(name: str) -> str | None:
+    """The column a misspelt column name means ("promt": prompt), or None."""
+    import difflib
+
+    close = difflib.get_close_matches(name, COLUMNS, n=1, cutoff=0.8)
+    return close[0] if close else None
 
 
 def _first_line(text: str) -> str:

@@ -223,14 +223,30 @@ def test_a_json_list_of_prompts_is_a_job(tmp_path):
 
 @pytest.mark.parametrize("content,message", [
     ("prompt,colour\na,red\n", "unknown column"), ("prompt,steps\n,4\n", "prompt is empty"), ("\n# nothing\n", "no prompts"),
+    ("promt,seed\na fox,5\n", "unknown column(s) promt (prompt?)"),  # a header all the same, misspelt
+    ("prompt,seed\na fox, in snow,5\n", 'item 1: 3 values for 2 columns. A prompt with commas in it goes in double '
+                                       'quotes ("a fox, in snow")'),
+    ("prompt;;\na fox;;lost\n", "item 1: 'lost' is in a column without a name"),
 ])
 def test_bad_jobs(tmp_path, content, message):
     path = tmp_path / "bad.csv"
     path.write_text(content)
     if message == "no prompts":
         path = path.rename(tmp_path / "bad.txt")
-    with pytest.raises(InputError, match=message):
+    with pytest.raises(InputError) as raised:
         parse_job(path)
+    assert message in str(raised.value)
+
+
+@pytest.mark.parametrize("content", [
+    "prompt;negative;;;\r\na fox, in snow;blurry;;;\r\nan owl;;;;\r\n;;;;\r\n;;;;\r\n",  # Excel, past its data
+    "prompt\na fox, in snow\nan owl\n",  # one column, commas unquoted, as typed by hand
+    "a fox, in snow\n\"an owl\"\n",  # no header: a prompt list saved as .csv
+])
+def test_tables_as_spreadsheets_and_people_write_them(tmp_path, content):
+    path = tmp_path / "job.csv"
+    path.write_text(content, encoding="utf-8")
+    assert [item["prompt"] for item in parse_job(path)] == ["a fox, in snow", "an owl"]
 
 
 def test_killed_batch_restarts_and_produces_each_item_once(tiny_sd15, hyper_lora, tmp_path, app_home):
