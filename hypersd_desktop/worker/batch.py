@@ -48,6 +48,7 @@ LARGEST_BATCH = 8  # images per engine call a batch job tries at most
 FASTER = 1.05  # a larger batch is taken when its images per second beat the best so far by this factor
 COLUMNS = ("prompt", "negative", "seed", "seeds", "images", "steps", "guidance", "model", "lora", "width", "height")
 UNUSED = "a1111_unused"  # an item's A1111 options that this app does not use (see `unused_options`)
+IGNORED = "other_columns"  # an item's columns of no setting here (a spreadsheet's notes; see `unused_options`)
 
 # A1111's "Prompts from file or textbox" script: its options by the column they fill, the two that multiply the
 # images of a line, and those it has that this app has no use for (the Hyper-SD recipe sets the sampler)
@@ -100,14 +101,17 @@ def parse_job(path: Path) -> list[dict[str, Any]]:
         if len(cleaned) >= MAX_UNITS:
             raise InputError(f"{path.name} has more than {MAX_UNITS:,} prompts; split it into several jobs.")
         item = _named_columns(item, f"{path.name}, item {number}")
-        unknown = {str(key) for key in item} - {*COLUMNS, UNUSED}
-        if unknown:
-            said = [f"{column} ({near}?)" if (near := _near_column(column)) else column for column in sorted(unknown)]
-            raise InputError(f"{path.name}, item {number}: unknown column(s) {', '.join(said)}; "
+        unknown = sorted({str(key) for key in item} - {*COLUMNS, UNUSED})
+        misspelt = [f"{column} ({near}?)" for column in unknown if (near := _near_column(column))]
+        if misspelt:  # a setting that would be left out unseen
+            raise InputError(f"{path.name}, item {number}: unknown column(s) {', '.join(misspelt)}; "
                              f"known: {', '.join(COLUMNS)}.")
         if not str(item.get("prompt") or "").strip():
             raise InputError(f"{path.name}, item {number}: the prompt is empty.")
-        cleaned.append({key: value for key, value in item.items() if value not in (None, "")})
+        kept = {key: value for key, value in item.items() if value not in (None, "") and str(key) not in unknown}
+        if unknown:  # a spreadsheet's own columns (notes, an id, another tool's sampler): said, not used
+            kept[IGNORED] = tuple(unknown)
+        cleaned.append(kept)
     if not cleaned:
         raise InputError(f"{path.name} has no prompts.")
     return cleaned
@@ -337,13 +341,19 @@ def a1111_line(line: str) -> dict[str, Any]:
 
 
 def unused_options(items: list[dict[str, Any]]) -> str | None:
-    """A note naming the A1111 options of a job that this app does not use, or None when there are none."""
+    """A note naming the A1111 options and the other columns of a job that this app does not use, or None when there
+    are none."""
     unused = sorted({option for item in items for option in item.get(UNUSED, ())})
-    if not unused:
-        return None
-    return (f"The job's A1111 option{'s' if len(unused) > 1 else ''} {', '.join(unused)} "
-            f"{'are' if len(unused) > 1 else 'is'} not used here: the Hyper-SD recipe sets the sampler, and the "
-            "rest are A1111's own.")
+    ignored = sorted({column for item in items for column in item.get(IGNORED, ())})
+    notes = []
+    if unused:
+        notes.append(f"The job's A1111 option{'s' if len(unused) > 1 else ''} {', '.join(unused)} "
+                     f"{'are' if len(unused) > 1 else 'is'} not used here: the Hyper-SD recipe sets the sampler, and "
+                     "the rest are A1111's own.")
+    if ignored:
+        notes.append(f"The job's column{'s' if len(ignored) > 1 else ''} {', '.join(ignored)} "
+                     f"{'are' if len(ignored) > 1 else 'is'} not used (the columns used: {', '.join(COLUMNS)}).")
+    return " ".join(notes) or None
 
 
 def _seeds(item: dict[str, Any], default: int, per_prompt: int) -> list[int]:

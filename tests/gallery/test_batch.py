@@ -222,7 +222,7 @@ def test_a_json_list_of_prompts_is_a_job(tmp_path):
 
 
 @pytest.mark.parametrize("content,message", [
-    ("prompt,colour\na,red\n", "unknown column"), ("prompt,steps\n,4\n", "prompt is empty"), ("\n# nothing\n", "no prompts"),
+    ("prompt,steps\n,4\n", "prompt is empty"), ("\n# nothing\n", "no prompts"),
     ("promt,seed\na fox,5\n", "unknown column(s) promt (prompt?)"),  # a header all the same, misspelt
     ("prompt,seed\na fox, in snow,5\n", 'item 1: 3 values for 2 columns. A prompt with commas in it goes in double '
                                        'quotes ("a fox, in snow")'),
@@ -236,6 +236,18 @@ def test_bad_jobs(tmp_path, content, message):
     with pytest.raises(InputError) as raised:
         parse_job(path)
     assert message in str(raised.value)
+
+
+def test_a_spreadsheets_own_columns_are_said_and_left_out(tmp_path):
+    """People keep prompts in sheets with columns of their own (an id, notes, another tool's sampler): the job runs,
+    and its note names them; a misspelt setting is an error (above), never left out unseen."""
+    path = tmp_path / "job.csv"
+    path.write_text("ID,Prompt,Notes,Sampler,Seed\n1,a fox,for the cover,DPM++ 2M,5\n2,an owl,,,6\n", encoding="utf-8")
+    items = parse_job(path)
+    assert [(item["prompt"], item["seed"]) for item in items] == [("a fox", "5"), ("an owl", "6")]
+    assert [unit.request.seed for unit in plan_units(items, DEFAULTS)] == [5, 6]
+    assert unused_options(items) == ("The job's columns id, notes, sampler are not used (the columns used: prompt, "
+                                     "negative, seed, seeds, images, steps, guidance, model, lora, width, height).")
 
 
 @pytest.mark.parametrize("content", [
