@@ -202,16 +202,22 @@ def _exif_chunks(exif) -> dict[str, str]:
                 chunks["Description"] = value.rstrip("\0")
     comment = exif.get_ifd(0x8769).get(_EXIF_USER_COMMENT) or exif.get(_EXIF_USER_COMMENT)  # some savers use IFD0
     if comment:
-        chunks["parameters"] = _decode_user_comment(comment).rstrip("\0")
+        chunks["parameters"] = _decode_user_comment(comment, getattr(exif, "endian", None)).rstrip("\0")
     return chunks
 
 
-def _decode_user_comment(raw) -> str:
+def _decode_user_comment(raw, endian: str | None = None) -> str:
+    """EXIF's UserComment: "UNICODE" text is UTF-16 in the byte order of the EXIF block by the standard (A1111's,
+    through piexif, big-endian), though some savers write little-endian in a big-endian block. The order is read off
+    the text's ASCII (its zero bytes come first or second: the settings line has plenty, where a prompt may begin
+    with 猫), and the block's order is taken only for text with no ASCII at all."""
     if isinstance(raw, str):
         return raw
     prefix, body = raw[:8], raw[8:]
     if prefix.startswith(b"UNICODE"):
-        return body.decode("utf-16-be" if body[:1] == b"\0" else "utf-16-le", errors="replace")
+        first, second = body[0::2].count(0), body[1::2].count(0)
+        big = first > second if first != second else endian != "<"
+        return body.decode("utf-16-be" if big else "utf-16-le", errors="replace")
     return body.decode("utf-8", errors="replace")
 
 

@@ -137,6 +137,19 @@ def test_jpeg_with_a1111_user_comment(tmp_path):
     assert (metadata.prompt, metadata.steps, metadata.seed) == ("a tram", 4, 5)
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-be", "utf-16-le"])
+def test_a_user_comment_whose_prompt_begins_outside_ascii_reads_in_either_byte_order(tmp_path, encoding):
+    """A1111 writes UTF-16 big-endian (piexif), some savers little-endian; a prompt that begins with 猫 gives the
+    first bytes no zero to tell them by, the settings line does."""
+    text = "猫が窓辺に座っている, 油絵\nSteps: 4, Sampler: TCD, CFG scale: 0, Seed: 5, Size: 512x512"
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9286] = b"UNICODE\0" + text.encode(encoding)
+    path = tmp_path / "j.jpg"
+    Image.new("RGB", (32, 32)).save(path, exif=exif.tobytes())
+    metadata, *_ = read_metadata(path)
+    assert (metadata.prompt, metadata.steps, metadata.seed) == ("猫が窓辺に座っている, 油絵", 4, 5)
+
+
 @pytest.mark.parametrize("chunks", [
     {"parameters": "x" * (2 * 1024 * 1024)},
     {"prompt": "{not json"},
