@@ -62,6 +62,13 @@ class TransferMeter:
         self._last_done = done
         self._last_report = 0.0
 
+    def counter(self, item: str, cancel: CancelToken) -> Callable[[int], None]:
+        """What a copy calls after each chunk of `item`: the chunk counted, then a stop when `cancel` is."""
+        def copied(count: int) -> None:
+            self.advance(item, count)
+            cancel.raise_if_cancelled()
+        return copied
+
     def advance(self, item: str, count: int, force: bool = False) -> None:
         self.done += count
         now = time.monotonic()

@@ -349,13 +349,8 @@ class Downloader:
             os.link(source, target)
         except OSError:
             copying = target.with_name(target.name + ".copying")
-
-            def copied(size: int) -> None:
-                meter.advance(file.path, size)
-                cancel.raise_if_cancelled()
-
             try:
-                copy_file(Path(cached), copying, copied)  # by the file's name, not its blob's hash
+                copy_file(Path(cached), copying, meter.counter(file.path, cancel))  # named as the file, not its blob
                 os.replace(copying, target)
             except BaseException:
                 copying.unlink(missing_ok=True)

@@ -250,14 +250,6 @@ def _size(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
 
 
-def _counted(source: Path, meter: TransferMeter, cancel: CancelToken) -> Callable[[int], None]:
-    """What `copy_file` calls after each chunk of `source`: count it, and stop when cancelled."""
-    def copied(size: int) -> None:
-        meter.advance(source.name, size)
-        cancel.raise_if_cancelled()
-    return copied
-
-
 def _copy(source: Path, target: Path, meter: TransferMeter, cancel: CancelToken) -> None:
     """Copy a file or folder to `target` through a temporary name, counting its bytes on `meter`, so a cancel stops
     it within a few megabytes and leaves nothing. A folder's links (the Hugging Face cache's) are copied as the
@@ -269,9 +261,9 @@ def _copy(source: Path, target: Path, meter: TransferMeter, cancel: CancelToken)
         if source.is_dir():
             for file in sorted(source.rglob("*")):
                 if file.is_file():
-                    copy_file(file, temporary / file.relative_to(source), _counted(file, meter, cancel))
+                    copy_file(file, temporary / file.relative_to(source), meter.counter(file.name, cancel))
         else:
-            copy_file(source, temporary, _counted(source, meter, cancel))
+            copy_file(source, temporary, meter.counter(source.name, cancel))
         os.replace(temporary, target)
     except BaseException:
         if temporary.is_dir():
