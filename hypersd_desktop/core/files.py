@@ -92,6 +92,25 @@ def copy_file(source: Path, target: Path, on_chunk: Callable[[int], None]) -> No
                 on_chunk(len(chunk))
 
 
+def name_is_text(path: Path) -> bool:
+    """Whether a path is text that the databases can keep. On Linux a file name is bytes, and one saved by an older
+    system or copied from an old drive (café in Latin-1) is no UTF-8: Python holds its odd bytes as surrogates,
+    which no text encoding takes."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def shown_path(path: Path | str) -> str:
+    """A path as text to show, the bytes of its name that are no UTF-8 written as �."""
+    return os.fsencode(path).decode("utf-8", errors="replace")
+
+
+NOT_TEXT_NAME = "its name is not UTF-8 text (a file from an older system or drive); rename it to add it"
+
+
 def folder_size(folder: Path) -> int:
     """The bytes of the files under `folder` (each hard-linked file once; links not followed)."""
     seen: set[tuple[int, int]] = set()

@@ -17,7 +17,7 @@ from pathlib import Path
 from PIL import Image
 
 from hypersd_desktop.core.errors import CancelledError
-from hypersd_desktop.core.files import atomic_writer
+from hypersd_desktop.core.files import NOT_TEXT_NAME, atomic_writer, name_is_text, shown_path
 from hypersd_desktop.core.images import open_any_size, too_many_pixels
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
@@ -320,6 +320,10 @@ class Gallery:
                 if cancel.cancelled:
                     stopped_at = index
                     break
+                if not name_is_text(path):
+                    meter.advance(shown_path(path.name), 1)
+                    failed.append((shown_path(path), NOT_TEXT_NAME))
+                    continue
                 meter.advance(path.name, 1)
                 if self.store.has_path(str(path)):
                     skipped += 1

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hypersd_desktop.core.errors import AppError, ModelFormatError, UnsafeFileError
-from hypersd_desktop.core.files import copy_file
+from hypersd_desktop.core.files import NOT_TEXT_NAME, copy_file, name_is_text, shown_path
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import Architecture, ImportStatus, ModelKind, WeightsKind
 from hypersd_desktop.engine.inspect import (
@@ -85,10 +85,12 @@ class Importer:
         """One model, its bytes counted on `meter` once read (and once more copied) whatever becomes of it."""
         start = meter.done
         item = self._import_checked(path, copy, meter, cancel)
-        meter.advance(path.name, start + _size(path) * (2 if copy else 1) - meter.done)
+        meter.advance(shown_path(path.name), start + _size(path) * (2 if copy else 1) - meter.done)
         return item
 
     def _import_checked(self, path: Path, copy: bool, meter: TransferMeter, cancel: CancelToken) -> ImportItem:
+        if not name_is_text(path):
+            return ImportItem(shown_path(path), ImportStatus.BROKEN, reason=NOT_TEXT_NAME)
         existing = self.registry.find(str(path))
         if existing is not None and existing.size == _size(path):
             meter.advance(path.name, _size(path))

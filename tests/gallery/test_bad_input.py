@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -165,3 +166,22 @@ def test_an_image_over_pillows_size_guard_is_listed_with_its_parameters_and_neve
     assert entry.status.endswith(f"{side} × {side} pixels is too many to convert; export it as PNG")
     result = export_images([record], tmp_path / "as-png", ExportOptions(template="{seed}"))
     assert result.written == 1 and (tmp_path / "as-png" / "7.png").read_bytes() == png.read_bytes()
+
+
+def test_a_file_name_that_is_no_utf8_text_is_listed_and_the_rest_imported(gallery, tmp_path):
+    """On Linux a file name is bytes: café.png saved by an older system (Latin-1) is no UTF-8, and its name cannot
+    go into the database. It is listed with why and what to do; it sank the whole import before."""
+    import os
+
+    folder = tmp_path / "old-drive"
+    folder.mkdir()
+    png_with(folder / "fine.png", "a fine one\nSteps: 4, Seed: 1")
+    try:
+        odd = Path(os.fsdecode(os.fsencode(folder) + b"/caf\xe9.png"))
+        png_with(odd, "a latin-1 one\nSteps: 4, Seed: 2")
+    except (OSError, UnicodeError):
+        pytest.skip("this file system takes only UTF-8 names (macOS, Windows)")
+    report = gallery.import_folder(folder)
+    assert report.added == 1
+    assert report.failed == ((f"{folder}/caf\ufffd.png", "its name is not UTF-8 text (a file from an older system or "
+                                                         "drive); rename it to add it"),)

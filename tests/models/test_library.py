@@ -443,3 +443,22 @@ def test_an_installed_model_resolves_by_its_file_name_as_other_tools_name_it(lib
     assert library.resolve("SD1.5 VAE (ft-MSE)") == library.resolve("sd-vae-ft-mse") == str(path)
     with pytest.raises(InputError, match="neither a file nor an installed model"):
         library.resolve("vae-ft-mse")
+
+
+def test_a_model_whose_file_name_is_no_utf8_text_is_listed_and_the_rest_imported(library, hyper_lora, tmp_path):
+    """A LoRA named café in Latin-1 (a Linux file name is bytes) cannot be kept in the registry by its name: it is
+    listed as not added, saying why and what to do, and the folder's other models go in."""
+    import os
+
+    folder = tmp_path / "loras"
+    folder.mkdir()
+    shutil.copy(hyper_lora("Hyper-SD15-2steps-lora"), folder / "Hyper-SD15-2steps-lora.safetensors")
+    try:
+        odd = Path(os.fsdecode(os.fsencode(folder) + b"/caf\xe9.safetensors"))
+        shutil.copy(hyper_lora("Hyper-SD15-1step-lora"), odd)
+    except (OSError, UnicodeError):
+        pytest.skip("this file system takes only UTF-8 names (macOS, Windows)")
+    items = sorted(library.import_path(folder), key=lambda item: item.path)
+    assert [(Path(item.path).name, item.status) for item in items] == [
+        ("Hyper-SD15-2steps-lora.safetensors", ImportStatus.IMPORTED), ("caf\ufffd.safetensors", ImportStatus.BROKEN)]
+    assert items[1].reason == "its name is not UTF-8 text (a file from an older system or drive); rename it to add it"
