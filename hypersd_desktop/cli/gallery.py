@@ -147,7 +147,7 @@ def _import(gallery, args) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     for path, reason in report.failed:
         print(f"skipped {path}: {reason}", file=sys.stderr)
-    print(f"added {report.added}, already in the gallery {report.skipped}, unreadable {len(report.failed)}")
+    print(f"added {report.added}, already in the gallery {report.skipped}, skipped {len(report.failed)}")
     return 1 if report.failed else 0
 
 
@@ -337,7 +337,7 @@ def _rebuild(gallery, args) -> int:
     for path, reason in report.failed:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     print(f"rebuilt from {', '.join(str(f) for f in [gallery.paths.images, *args.folders])}: added {report.added}, "
-          f"already in the gallery {report.skipped}, unreadable {len(report.failed)}")
+          f"already in the gallery {report.skipped}, skipped {len(report.failed)}")
     return 1 if report.failed else 0
 
 

@@ -98,7 +98,11 @@ def test_import_export_delete_undo(tmp_path):
     for i in range(3):
         Image.new("RGB", (8, 8)).save(folder / f"{i}.png")
     assert "added 3" in cli("gallery", "import", folder).stdout
-    assert "added 0, already in the gallery 3" in cli("gallery", "import", folder).stdout
+    (folder / "page.png").write_text("<html>a web page saved as .png</html>")
+    again = cli("gallery", "import", folder)  # the summary counts what was skipped, whatever the reason
+    assert again.stdout.strip() == "added 0, already in the gallery 3, skipped 1" and again.returncode == 1
+    assert "skipped " in again.stderr and "page.png: not a readable image" in again.stderr
+    (folder / "page.png").unlink()
     run = cli("gallery", "export", "--to", tmp_path / "out", "--template", "{index}", "--format", "webp")
     assert run.returncode == 0 and sorted(p.name for p in (tmp_path / "out").glob("*.webp")) == ["1.webp", "2.webp", "3.webp"]
     ids = [r["id"] for r in json.loads(cli("gallery", "list", "--json").stdout)]
