@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from hypersd_desktop.cli.common import bounded_int, parse_lora, ProgressBar, resolver, warn, windows_model
+from hypersd_desktop.cli.common import bounded_int, parse_lora, ProgressBar, resolver, warn, with_windows_model
 from hypersd_desktop.cli.gallery import add_export_options, export_options
 from hypersd_desktop.core.errors import CancelledError
 from hypersd_desktop.core.paths import AppPaths
@@ -49,7 +49,7 @@ def _batch(gallery, args) -> int:
     resolve = resolver()
     unet = None
     if args.model is None:
-        args.model, args.lora, unet = windows_model(args.lora, named=False, resolve=resolve)
+        args.model, args.lora, unet = with_windows_model(args.lora, named=False, resolve=resolve)
     defaults = GenerationRequest(
         prompt="", base_model=resolve(args.model), unet=unet, steps=args.steps, guidance=args.guidance,
         width=args.width, height=args.height, seed=args.seed, device=args.device, dtype=args.dtype,

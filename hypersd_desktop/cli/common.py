@@ -102,7 +102,7 @@ def window_choice() -> tuple[str, InstalledModel | None, str]:
     return model.path, hyper, f"using {said}, as the window would; --model names another"
 
 
-def windows_model(loras: list[LoraSpec], named: bool, resolve) -> tuple[str, list[LoraSpec], str | None]:
+def with_windows_model(loras: list[LoraSpec], named: bool, resolve) -> tuple[str, list[LoraSpec], str | None]:
     """For a command given no --model: the base model the window would use (`window_choice`), said on stderr, the
     `loras` with its Hyper-SD file first (unless `named`, one the command names already, or one of `loras` is a
     Hyper-SD file), and the UNet when its Hyper-SD file is one."""

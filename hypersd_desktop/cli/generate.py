@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hypersd_desktop.cli.common import installed_library, parse_lora, ProgressBar, resolver, warn, windows_model
+from hypersd_desktop.cli.common import installed_library, parse_lora, ProgressBar, resolver, warn, with_windows_model
 from hypersd_desktop.core.codec import to_data
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
@@ -212,8 +212,8 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     resolve = resolver()
     args.prompt = the_prompt(args)
     if args.model is None:
-        args.model, args.lora, unet = windows_model(args.lora, named=args.unet is not None or args.recipe is not None,
-                                                    resolve=resolve)
+        named = args.unet is not None or args.recipe is not None
+        args.model, args.lora, unet = with_windows_model(args.lora, named=named, resolve=resolve)
         args.unet = args.unet or unet
     if args.unet is not None and not Path(args.unet).exists():
         raise InputError(f"--unet {args.unet} does not exist; check the path.")

@@ -149,7 +149,10 @@ def kept_bytes(data: bytes, what: str = "The image") -> tuple[bytes, str]:
 def open_any_size(path: Path):
     """An image file opened as Pillow opens one (nothing decoded yet), however many pixels it has. Pillow refuses to
     open one over about 179 megapixels (a 16K² upscale) even for its size and text, as a guard against a small file
-    that decodes to gigabytes; its callers decode such an image only at a reduced size (`too_many_pixels`)."""
+    that decodes to gigabytes; its callers decode such an image only at a reduced size (`too_many_pixels`). The
+    way past the guard is Pillow's own table of openers (`Image.OPEN`), which `Image.open` walks: Pillow is pinned
+    (requirements/constraints.txt), and tests/gallery/test_bad_input.py opens a real 185-megapixel PNG through it, so
+    a Pillow that changes the table fails there before it ships."""
     from PIL import Image, UnidentifiedImageError
 
     try:
