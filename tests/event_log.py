@@ -1,8 +1,14 @@
-"""Collects a worker client's events (on its reader thread) for tests to wait on."""
+"""Collects a worker client's events (on its reader thread) for tests to wait on; a worker program serving the fake
+backend, with its client and events."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
+
+from hypersd_desktop.core.images import InputImages
+from hypersd_desktop.worker.client import WorkerClient
+from hypersd_desktop.worker.protocol import ImageReady, JobFinished, WorkerReady
 
 
 class Events:
@@ -19,3 +25,25 @@ class Events:
         with self.changed:
             assert self.changed.wait_for(lambda: any(isinstance(e, kind) for e in self.items), timeout), self.items
             return next(e for e in self.items if isinstance(e, kind))
+
+
+@contextlib.contextmanager
+def fake_worker(app_home, inputs: InputImages):
+    """A worker program serving the fake backend, ready; its events and client."""
+    events = Events()
+    client = WorkerClient(events, home=str(app_home), inputs=inputs)
+    client.engine_choice = ("fake", "auto")
+    client.start()
+    try:
+        events.wait_for(WorkerReady)
+        yield events, client
+    finally:
+        client.shutdown()
+
+
+def finished_images(events: Events, count: int) -> list:
+    for _ in range(count):
+        events.wait_for(JobFinished)
+        with events.changed:
+            events.items.remove(next(e for e in events.items if isinstance(e, JobFinished)))
+    return [e for e in events.items if isinstance(e, ImageReady)]

@@ -148,6 +148,7 @@ class JobWidgets:
     device_label: QLabel
     memory_label: QLabel
     progress: QProgressBar  # beside the timing while a job runs: moving while the model loads, then its steps
+    resume: QPushButton  # under the queue while its jobs are held (an image could not be saved)
 
 
 class JobView(QObject):
@@ -166,6 +167,7 @@ class JobView(QObject):
         self._load_s = 0.0  # seconds the running job spent loading its model (from its first image)
         self._clock = StepClock()  # the running job's time left
         self._unsaved_jobs: dict[int, int] = {}  # jobs that made images the disk could not take: how many
+        self._waiting = 0  # queued jobs that save, as the queue was last shown
         self._available = ""  # the worker's devices
         self.device = ""  # where generation runs, once the worker has said
         bridge.ready.connect(self._worker_ready)
@@ -299,7 +301,11 @@ class JobView(QObject):
             it, is_ = ("they", "are") if unsaved > 1 else ("it", "is")
             kept = (f" {it.capitalize()} {is_} kept in Latest results, marked \"not saved\", until you save "
                     f"{'them' if unsaved > 1 else 'it'} (right-click, then Save as…)." if unsaved else "")
-            self.widgets.errors.show_messages([message.message + kept])
+            waiting = ""
+            if message.not_saved and self._waiting:
+                jobs = f"{self._waiting} queued job{'s wait' if self._waiting > 1 else ' waits'}"
+                waiting = f" The {jobs}: press Resume queue once there is room."
+            self.widgets.errors.show_messages([message.message + kept + waiting])
             self.widgets.timing.setText("Made, not saved" if unsaved else "Failed")
             self._tell_if_away()
 
@@ -307,7 +313,11 @@ class JobView(QObject):
         queue = self.widgets.queue
         queue.clear()
         jobs = ([(message.running, "running")] if message.running else []) + [(j, "queued") for j in message.queued]
+        self._waiting = sum(job.saves for job in message.queued)
+        self.widgets.resume.setVisible(message.held and self._waiting > 0)
         for job, state in jobs:
+            if state == "queued" and message.held and job.saves:
+                state = "held"
             item = QListWidgetItem(f"#{job.job_id} {state}: {job.describe()}")
             item.setData(Qt.ItemDataRole.UserRole, job.job_id if state == "queued" else 0)  # 0: running
             queue.addItem(item)

@@ -229,6 +229,10 @@ class MainWindow(QMainWindow):
             button.setAccessibleName(tip)  # what a screen reader says instead of the arrow
             queue_buttons.addWidget(button)
         queue_buttons.addStretch(1)
+        self.resume_queue = QPushButton("Resume queue", visible=False)
+        self.resume_queue.setToolTip("Run the queued jobs, held since an image could not be saved: make room on the "
+                                     "disk first")
+        queue_buttons.addWidget(self.resume_queue)
         center = QVBoxLayout()
         center.addWidget(self.errors)
         center.addWidget(self.warnings)
@@ -349,6 +353,7 @@ class MainWindow(QMainWindow):
         self.queue_up.clicked.connect(lambda: self._move_queued(-1))
         self.queue_down.clicked.connect(lambda: self._move_queued(1))
         self.queue_remove.clicked.connect(self._remove_queued)
+        self.resume_queue.clicked.connect(lambda: self.bridge.client.resume())
         self.import_action.triggered.connect(self.import_models)
         self.import_images_action.triggered.connect(self.browser.choose_import_folder)
         self.rebuild_action.triggered.connect(self._rebuild_gallery)
@@ -366,7 +371,7 @@ class MainWindow(QMainWindow):
         self.image_saved.connect(lambda _: self._gallery_timer.start())
         self.jobs = JobView(self.bridge, JobWidgets(
             self.preview, self.timing, self.cancel_button, self.results, self.queue, self.warnings, self.errors,
-            self.device_label, self.memory_label, self.progress), lambda: self.settings, self,
+            self.device_label, self.memory_label, self.progress, self.resume_queue), lambda: self.settings, self,
             skip=lambda job_id: self.draw.owns(job_id) or self.control_maps.owns(job_id))
         self.jobs.image_saved.connect(self.image_saved)
         self.results.currentItemChanged.connect(lambda item, _previous: self.show_result(item))

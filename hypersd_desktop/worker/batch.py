@@ -587,8 +587,8 @@ class BatchRunner:
                         try:
                             saved = self.service.save(result, path=image_path(member))
                         except NotSavedError as error:  # the gallery's folder: a full disk, a drive gone
-                            raise AppError(f"The batch stopped: {error.reason}. What was done is kept; run it again "
-                                           "to continue.") from None
+                            raise NotSavedError(f"The batch stopped: {error.reason}. What was done is kept; run it "
+                                                "again to continue.", reason=error.reason) from None
                         if saved.image_id is None:  # the export reads its gallery row: the job cannot go on
                             raise AppError(f"{saved.result.warnings[-1]} The batch stopped there; run it again to "
                                            "continue.")

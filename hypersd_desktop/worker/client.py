@@ -15,6 +15,9 @@ turns them into signals on the GUI thread.
   `latest_wins` replaces the queued jobs with the new one (typing-as-you-go).
 - A cancel reaches the running job's next step; if the worker does not answer within
   `cancel_timeout` seconds it is ended and restarted.
+- A job that made images the disk could not take (`JobFailed.not_saved`: full, or a drive gone) holds the
+  queue: the queued jobs that save wait, each one's images would only be kept in memory, until `resume()` or
+  a new job that saves (the person tries again); jobs that save nothing (live images, control maps) still run.
 - If the worker dies after the handshake (a driver crash, out of memory, killed from outside,
   an unreadable message), the job is reported failed with a message, a new worker starts, and
   the queue goes on.
@@ -83,6 +86,11 @@ class QueuedJob:
         named = tuple(digest for request in self.requests() for digest in request.input_images())
         return tuple(dict.fromkeys(named + ((self.map.image,) if self.map else ())))
 
+    @property
+    def saves(self) -> bool:
+        """Whether the job writes images: a generation to keep or a batch (not a live image, not a map)."""
+        return self.map is None and (self.save or self.batch is not None)
+
     def describe(self) -> str:
         if self.map:
             return f"{self.map.kind} map of a ControlNet picture"
@@ -95,6 +103,7 @@ class QueuedJob:
 class QueueChanged:
     running: QueuedJob | None
     queued: tuple[QueuedJob, ...]
+    held: bool = False  # the queued jobs that save wait for `WorkerClient.resume`
 
 
 @dataclass(frozen=True)
@@ -132,6 +141,7 @@ class WorkerClient:
         self._ids = itertools.count(1)
         self._queue: list[QueuedJob] = []
         self._running: QueuedJob | None = None
+        self._held = False  # a job's images could not be saved: the queued jobs that save wait
         self._ready: WorkerReady | None = None
         self._process: subprocess.Popen | None = None
         self._writer: MessageWriter | None = None
@@ -228,6 +238,8 @@ class WorkerClient:
             self.on_event(JobFailed(job.job_id, self._unavailable_reason))
             return job.job_id
         with self._lock:
+            if job.saves:  # asked for anew: the person has made room, or wants to see whether there is
+                self._held = False
             # batches and control maps stay: a newer image asked for replaces only the images waiting
             dropped = [j for j in self._queue if j.batch is None and j.map is None] if latest_wins else []
             self._queue = [j for j in self._queue if j not in dropped] + [job]
@@ -243,6 +255,18 @@ class WorkerClient:
     @property
     def running(self) -> QueuedJob | None:
         return self._running
+
+    @property
+    def held(self) -> bool:
+        """Whether the queued jobs that save wait (a job's images could not be saved) until `resume()`."""
+        return self._held
+
+    def resume(self) -> None:
+        """Run the held jobs again (there is room on the disk now, or the person says so)."""
+        with self._lock:
+            was_held, self._held = self._held, False
+        if was_held:
+            self._dispatch()
 
     def move(self, job_id: int, index: int) -> None:
         with self._lock:
@@ -296,10 +320,12 @@ class WorkerClient:
     def _dispatch(self) -> None:
         while True:
             with self._lock:
-                if self._running is not None or self._ready is None or not self._queue:
+                runnable = [j for j in self._queue if not (self._held and j.saves)]
+                if self._running is not None or self._ready is None or not runnable:
                     self._notify_queue()
                     return
-                job = self._queue.pop(0)
+                job = runnable[0]
+                self._queue.remove(job)
                 self._running = job
             self._notify_queue()
             missing = self._send_inputs(job)
@@ -337,7 +363,7 @@ class WorkerClient:
 
     def _notify_queue(self) -> None:
         with self._lock:
-            event = QueueChanged(self._running, tuple(self._queue))
+            event = QueueChanged(self._running, tuple(self._queue), self._held)
         self.on_event(event)
 
     def _handshake_overdue(self, generation: int) -> None:
@@ -401,6 +427,8 @@ class WorkerClient:
                 with self._lock:
                     if self._running is not None and self._running.job_id == message.job_id:
                         self._running = None
+                    if isinstance(message, JobFailed) and message.not_saved:
+                        self._held = True
                     if self._cancel_timer is not None:
                         self._cancel_timer.cancel()
                         self._cancel_timer = None

@@ -25,7 +25,7 @@ import traceback
 from typing import BinaryIO
 
 from hypersd_desktop import __version__
-from hypersd_desktop.core.errors import AppError, CancelledError, InputError
+from hypersd_desktop.core.errors import AppError, CancelledError, InputError, NotSavedError
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.logs import setup_logging
 from hypersd_desktop.core.paths import AppPaths
@@ -253,7 +253,7 @@ class Worker:
             plain = str(error) == str(CancelledError())  # a single image: nothing to say but that
             self.out.send(JobFailed(job_id, "Cancelled." if plain else f"Stopped: {error}.", cancelled=True))
         except AppError as error:  # OutOfMemoryError among them: the engine has freed its models
-            self.out.send(JobFailed(job_id, str(error)))
+            self.out.send(JobFailed(job_id, str(error), not_saved=isinstance(error, NotSavedError)))
         except Exception as error:  # noqa: BLE001 - the worker boundary: log, report, keep serving
             log.exception("job %s failed", job_id)
             self.out.send(JobFailed(job_id, f"Generation failed: {type(error).__name__}: {error}. "

@@ -234,12 +234,15 @@ class BatchFinished:
 @message("failed")
 @dataclass(frozen=True)
 class JobFailed:
-    """`cancelled` for a user cancel; otherwise `message` says what happened and what to do."""
+    """`cancelled` for a user cancel; otherwise `message` says what happened and what to do. `not_saved` when the
+    job made images the disk could not take (full, or a drive gone): the app then holds its queued jobs that save,
+    rather than make each one and keep it in memory."""
 
     job_id: int
     message: str
     cancelled: bool = False
     details: str = field(default="", compare=False)
+    not_saved: bool = False
 
 
 @message("notice")

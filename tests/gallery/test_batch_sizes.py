@@ -194,10 +194,11 @@ def test_an_export_folder_that_cannot_take_an_image_stops_the_job_saying_why(tin
 
 def test_a_gallery_folder_that_cannot_take_an_image_stops_the_job_saying_why(tiny_sd15, tmp_path, app_home):
     """The images folder, where a batch's images are made before they are exported, fails the same way (a file
-    where the job's folder goes stands in for a full disk): the job stops saying why and that a rerun continues."""
+    where the job's folder goes stands in for a full disk): the job stops saying why and that a rerun continues, as
+    a NotSavedError, so that the window holds its queued jobs that save too."""
     import pytest
 
-    from hypersd_desktop.core.errors import AppError
+    from hypersd_desktop.core.errors import NotSavedError
 
     paths = AppPaths.default()
     defaults = GenerationRequest(prompt="", base_model=str(tiny_sd15), steps=1, width=64, height=64, seed=5)
@@ -209,7 +210,7 @@ def test_a_gallery_folder_that_cannot_take_an_image_stops_the_job_saying_why(tin
     gallery = Gallery(paths)
     service = GenerationService(paths, gallery, HashCache(paths.data / "hashes.json"))
     try:
-        with pytest.raises(AppError) as raised:
+        with pytest.raises(NotSavedError) as raised:
             BatchRunner(service, BatchSizer(largest=1)).run("job", units, target, ExportOptions())
         blocked.unlink()
         report = BatchRunner(service, BatchSizer(largest=1)).run("job", units, target, ExportOptions())

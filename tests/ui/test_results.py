@@ -153,6 +153,44 @@ def test_an_image_the_disk_cannot_take_stays_on_screen_and_is_saved_elsewhere(qt
     qtbot.waitUntil(lambda: window.init_image.digest is not None, timeout=WAIT)
 
 
+def test_the_queue_waits_while_the_disk_cannot_take_images_and_resumes_when_asked(qtbot, parts, monkeypatch):
+    """Three images queued and the first could not be saved (a file stands where the images folder was): the two
+    queued after it are held, not made one by one into memory; the error says so and Resume queue, shown under the
+    queue, runs them once there is room."""
+    import shutil
+
+    from PySide6.QtWidgets import QMessageBox
+
+    monkeypatch.setattr(QMessageBox, "question", lambda *args: QMessageBox.StandardButton.Yes)  # at the end: quit
+    window = parts.window
+    images = window.library.paths.images
+    shutil.rmtree(images)
+    images.write_text("not a folder")
+    window.prompt.setPlainText("a lighthouse at dusk")
+    window.seed.setValue(10)
+    window.seed_lock.setChecked(True)
+    window.batch_count.setValue(3)
+    saved: list[str] = []
+    window.image_saved.connect(saved.append)
+    window.generate()
+    qtbot.waitUntil(lambda: window.resume_queue.isVisible(), timeout=WAIT)
+    client = parts.bridge.client
+    assert client.held and client.running is None and len(client.queued()) == 2
+    assert [window.queue.item(row).text().split(":")[0] for row in range(window.queue.count())] == [
+        f"#{job.job_id} held" for job in client.queued()]
+    error = window.errors.text()
+    assert "The image (seed 10) was not saved" in error
+    assert error.endswith("The 2 queued jobs wait: press Resume queue once there is room.")
+    assert window.results.count() == 1 and saved == []
+
+    images.unlink()  # room again
+    qtbot.mouseClick(window.resume_queue, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(saved) == 2 and window.jobs.active_job is None and not client.queued(), timeout=WAIT)
+    assert not client.held and not window.resume_queue.isVisible()
+    assert sorted(Path(path).stem.rsplit("-", 1)[-1] for path in saved) == ["11", "12"]
+    assert window.results.item(2).text() == "seed 10 · not saved"
+
+
 def test_the_strip_lets_its_oldest_saved_results_go_and_keeps_a_not_saved_one(qtbot, idle_app):
     """The strip holds the latest 40 results: past that the oldest saved one goes (its file is in the gallery),
     never one that is not saved anywhere."""

@@ -4,7 +4,6 @@ image saved from them keeps them, so its stored request can be run again."""
 
 from __future__ import annotations
 
-import contextlib
 import io
 
 from PIL import Image, ImageDraw
@@ -14,9 +13,8 @@ from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.vocab import Preprocessor
 from hypersd_desktop.engine.types import ControlSpec, GenerationRequest
 from hypersd_desktop.gallery.metadata import read_request
-from hypersd_desktop.worker.client import WorkerClient
-from hypersd_desktop.worker.protocol import ImageReady, JobFailed, JobFinished, WorkerReady
-from event_log import Events
+from hypersd_desktop.worker.protocol import JobFailed, JobFinished, WorkerReady
+from event_log import fake_worker, finished_images
 
 REQUEST = GenerationRequest(prompt="a red kite", base_model="/models/sd15", steps=3, seed=41, width=64, height=72,
                             backend="fake")
@@ -29,28 +27,6 @@ def drawing(size: int = 64) -> bytes:
     buffer = io.BytesIO()
     picture.save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-@contextlib.contextmanager
-def fake_worker(app_home, inputs: InputImages):
-    """A worker program serving the fake backend, ready; its events and client."""
-    events = Events()
-    client = WorkerClient(events, home=str(app_home), inputs=inputs)
-    client.engine_choice = ("fake", "auto")
-    client.start()
-    try:
-        events.wait_for(WorkerReady)
-        yield events, client
-    finally:
-        client.shutdown()
-
-
-def finished_images(events: Events, count: int) -> list:
-    for _ in range(count):
-        events.wait_for(JobFinished)
-        with events.changed:
-            events.items.remove(next(e for e in events.items if isinstance(e, JobFinished)))
-    return [e for e in events.items if isinstance(e, ImageReady)]
 
 
 def test_images_held_in_the_app_reach_the_worker_and_are_kept_only_with_a_saved_image(fake_backend, app_home,

@@ -1,0 +1,44 @@
+"""The client's queue while the disk cannot take images: the jobs that save wait, the others run."""
+
+from __future__ import annotations
+
+from hypersd_desktop.core.images import InputImages
+from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.engine.types import GenerationRequest
+from hypersd_desktop.worker.client import QueueChanged
+from hypersd_desktop.worker.protocol import JobFailed, JobFinished
+from event_log import fake_worker
+
+REQUEST = GenerationRequest(prompt="a red kite", base_model="/models/sd15", steps=2, seed=1, width=64, height=64,
+                            backend="fake")
+
+
+def ended(events, job_id: int):
+    """The message that ended job `job_id`, once it has come."""
+    with events.changed:
+        assert events.changed.wait_for(lambda: any(isinstance(e, (JobFinished, JobFailed)) and e.job_id == job_id
+                                                   for e in events.items), 60), events.items
+        return next(e for e in events.items if isinstance(e, (JobFinished, JobFailed)) and e.job_id == job_id)
+
+
+def test_a_job_whose_image_cannot_be_saved_holds_the_jobs_that_save_until_a_new_one_is_asked_for(
+        fake_backend, app_home, tmp_path):
+    images = AppPaths.default().images
+    images.parent.mkdir(parents=True, exist_ok=True)
+    images.write_text("not a folder")  # the images folder cannot be written, as on a full disk
+    with fake_worker(app_home, InputImages(tmp_path / "inputs")) as (events, client):
+        first, second, third = (client.submit(REQUEST.replace(seed=seed)) for seed in (1, 2, 3))
+        live = client.submit(REQUEST.replace(seed=4), save=False)  # a live image saves nothing: it runs
+        failed = ended(events, first)
+        assert failed.not_saved and "not saved" in failed.message
+        assert isinstance(ended(events, live), JobFinished)
+        assert client.held and [job.job_id for job in client.queued()] == [second, third]
+        with events.changed:
+            shown = [e for e in events.items if isinstance(e, QueueChanged)][-1]
+        assert shown.held and [job.job_id for job in shown.queued] == [second, third]
+
+        images.unlink()  # room again: the next image asked for runs the held ones first
+        fourth = client.submit(REQUEST.replace(seed=5))
+        assert [type(ended(events, job)) for job in (second, third, fourth)] == [JobFinished] * 3
+        assert not client.held
+    assert sorted(path.stem.rsplit("-", 1)[-1] for path in images.rglob("*.png")) == ["2", "3", "5"]
