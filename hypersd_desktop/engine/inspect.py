@@ -117,11 +117,55 @@ def refuse_pickle(path: Path) -> None:
     # whose ninth byte is not "{" is judged by the zip and pickle signatures.
     zip_archive = head.startswith(b"PK\x03\x04")
     pickle_stream = head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")
+    if head[8:9] != b"{" and zip_archive and not _holds_pickle(path):
+        raise ModelFormatError(f"{path.name} is a ZIP archive, not model weights: unpack it, then import the "
+                               ".safetensors file (or the diffusers folder) it holds.")
     if head[8:9] != b"{" and (zip_archive or pickle_stream):
         raise UnsafeFileError(
             f"{path.name} is a pickle (PyTorch zip or pickle protocol) despite its name; it is refused "
             "because loading it can run code. Use a real .safetensors file."
         )
+
+
+def _holds_pickle(path: Path) -> bool:
+    """Whether a ZIP file is PyTorch's (its `data.pkl`, read from the archive's listing alone), or one not read
+    as a ZIP at all: either way it is judged a pickle."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return any(name.endswith(".pkl") for name in archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+        return True
+
+
+# Files saved under a model's name that are something else, by their first bytes: what each is, and what to do.
+_LFS_POINTER = re.compile(rb"^version https://git-lfs\.github\.com/spec/v1\s+oid sha256:[0-9a-f]{64}\s+size (\d+)")
+_WEB_PAGE = re.compile(rb"^(?:\xef\xbb\xbf)?\s*(?:<!doctype html|<html|<head|<body|<\?xml)", re.IGNORECASE)
+
+
+def _what_else(name: str, head: bytes) -> str | None:
+    """What a file named as model weights is instead, from its first bytes (a page the site sent in place of the
+    file, a Git LFS pointer, a GGUF or archive file, a JSON or text reply), with what to do; None for bytes that
+    say nothing (a damaged file)."""
+    pointer = _LFS_POINTER.match(head)
+    if pointer:
+        return (f"{name} is a Git LFS pointer to the model ({int(pointer[1]):,} bytes), not the model itself: the "
+                "repository was cloned without Git LFS. Run `git lfs pull` in its folder, or download the file.")
+    if _WEB_PAGE.match(head):
+        return (f"{name} is a web page (HTML), not the model: the site sent a page (often a sign-in or error page) "
+                "instead of the file. Download it again, signed in where the site asks.")
+    if head.startswith(b"GGUF"):
+        return (f"{name} is a GGUF file (quantized weights, as llama.cpp and ComfyUI-GGUF read them); this app "
+                "reads SD1.5 and SDXL weights as .safetensors.")
+    if head.startswith((b"7z\xbc\xaf\x27\x1c", b"Rar!\x1a\x07")):
+        return f"{name} is an archive (7-Zip or RAR), not model weights: unpack it, then import what it holds."
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text[:1] in (b"{", b"[") or (text and all(32 <= byte < 127 or byte in b"\t\r\n" for byte in text)):
+        said = " ".join(text.decode("ascii", "replace").split())[:80]
+        return (f"{name} is text, not model weights (it begins \"{said}\"): the download saved the site's "
+                "answer instead of the file. Download it again.")
+    return None
 
 
 def read_header(path: str | os.PathLike[str]) -> tuple[dict[str, TensorInfo], dict[str, str]]:
@@ -146,9 +190,15 @@ def read_header(path: str | os.PathLike[str]) -> tuple[dict[str, TensorInfo], di
 
 
 def _parse_header(name: str, handle, size: int) -> tuple[dict[str, TensorInfo], dict[str, str]]:
+    head = handle.read(512)
     if size < 8:
         raise ModelFormatError(f"{name} is not a safetensors file: it is only {size} bytes long.")
-    (header_len,) = struct.unpack("<Q", handle.read(8))
+    (header_len,) = struct.unpack("<Q", head[:8])
+    handle.seek(8)
+    if header_len > MAX_HEADER_BYTES or 8 + header_len > size:
+        said = _what_else(name, head)
+        if said is not None:
+            raise ModelFormatError(said)
     if header_len > MAX_HEADER_BYTES:
         raise ModelFormatError(
             f"{name} declares a {header_len:,}-byte header, far more than any real model; "

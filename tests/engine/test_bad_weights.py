@@ -46,6 +46,51 @@ def test_malformed_headers_are_clear_errors(tmp_path, header, raw, data, complai
         inspect_file(path)
 
 
+def _zipped_diffusers_folder() -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("my-model/model_index.json", '{"_class_name": "StableDiffusionPipeline"}')
+        archive.writestr("my-model/unet/diffusion_pytorch_model.safetensors", weights_bytes(GOOD))
+    return buffer.getvalue()
+
+
+def weights_bytes(header) -> bytes:
+    text = json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text + b"\0" * 8
+
+
+@pytest.mark.parametrize("name, content, said", [
+    ("model.safetensors", b"<!DOCTYPE html>\n<html lang=\"en\"><head><title>Sign in | Civitai</title>",
+     "is a web page (HTML), not the model"),
+    ("model.safetensors", b"version https://git-lfs.github.com/spec/v1\noid sha256:" + b"4d7a2146" * 8 +
+     b"\nsize 2132625894\n", "is a Git LFS pointer to the model (2,132,625,894 bytes)"),
+    ("model.safetensors", b'{"error":"Repository Not Found for url: https://huggingface.co/api/models/x."}',
+     'is text, not model weights (it begins "{"error":"Repository Not Found'),
+    ("model.gguf", b"GGUF" + struct.pack("<IQQ", 3, 1, 0), "is a GGUF file"),
+    ("model.safetensors", b"7z\xbc\xaf\x27\x1c\x00\x04" + b"\0" * 24, "is an archive (7-Zip or RAR)"),
+    ("model.zip", _zipped_diffusers_folder(), "is a ZIP archive, not model weights: unpack it"),
+])
+def test_a_file_that_is_something_else_under_a_models_name_says_what_it_is(tmp_path, name, content, said):
+    """What a download saves in place of a model (the site's sign-in page, an error answer), a clone without Git
+    LFS, and files of other kinds named as models: each says what it is and what to do, not that it declares an
+    absurd header length."""
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ModelFormatError) as raised:
+        inspect_file(path)
+    assert said in str(raised.value) and "header" not in str(raised.value)
+
+
+def test_a_truncated_model_is_still_called_truncated(tmp_path):
+    path = tmp_path / "cut.safetensors"
+    path.write_bytes(weights_bytes(GOOD)[:40])
+    with pytest.raises(ModelFormatError, match="is truncated or not safetensors"):
+        inspect_file(path)
+
+
 def test_a_good_header_still_passes(tmp_path):
     assert inspect_file(weights(tmp_path / "good.safetensors", GOOD)).tensor_count == 1
 
