@@ -47,7 +47,7 @@ def sidecar_metadata(path: Path) -> ImageMetadata | None:
     text = path.with_suffix(".txt")
     try:
         if text.is_file() and text.stat().st_size <= MAX_TEXT_BYTES:
-            found = parse_a1111(text.read_text(encoding="utf-8", errors="replace"))
+            found = parse_a1111(text.read_text(encoding="utf-8-sig", errors="replace"))  # Notepad's BOM
             if found is not None:
                 return found
         log = path.parent / FOOOCUS_LOG

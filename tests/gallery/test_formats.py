@@ -242,6 +242,13 @@ def test_a1111_parameters_in_a_text_file_beside_the_image(tmp_path):
     assert read_metadata(tmp_path / "notes.png")[0] is None
     png(tmp_path / "00012-777.png", parameters="a boat\nSteps: 2, Seed: 5")  # beside the same 00012-777.txt
     assert read_metadata(tmp_path / "00012-777.png")[0].prompt == "a boat"
+    # As A1111 writes it on Windows (CRLF line ends), then saved again by Notepad (a BOM before the text).
+    Image.new("RGB", (8, 8)).save(tmp_path / "00013-778.jpg")
+    (tmp_path / "00013-778.txt").write_bytes("\ufeffa lighthouse,\r\nat dusk\r\nNegative prompt: fog\r\nSteps: 4, "
+                                            "Seed: 778, Size: 512x768\r\n".encode())
+    metadata, *_ = read_metadata(tmp_path / "00013-778.jpg")
+    assert (metadata.prompt, metadata.negative_prompt, metadata.seed, metadata.height) == (
+        "a lighthouse,\nat dusk", "fog", 778, 768)
 
 
 def test_hugging_face_demo_json(tmp_path):
