@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from hypersd_desktop.core.errors import AppError
+from hypersd_desktop.core.errors import AppError, InputError
 
 COPY_CHUNK = 8 * 1024 * 1024  # a cancel or the progress bar waits at most one chunk
 
@@ -109,6 +109,30 @@ def shown_path(path: Path | str) -> str:
 
 
 NOT_TEXT_NAME = "its name is not UTF-8 text (a file from an older system or drive); rename it to add it"
+
+
+def typed_path(text: str) -> Path | None:
+    """A path as a person types, pastes or drops it into a box; None when there is none. The quotes Windows
+    Explorer's "Copy as path" puts around it are dropped, a dropped file:// address becomes its path, and `~` and
+    environment variables are expanded. A path that is still not whole (it would be taken from wherever the app
+    happened to start) is an `InputError` saying so."""
+    import urllib.parse
+    import urllib.request
+
+    text = text.strip()
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+        text = text[1:-1].strip()
+    if text.lower().startswith("file://"):
+        address = urllib.parse.urlparse(text)
+        local = address.netloc in ("", "localhost")
+        text = urllib.request.url2pathname(address.path if local else f"//{address.netloc}{address.path}")
+    if not text:
+        return None
+    path = Path(os.path.expandvars(os.path.expanduser(text)))
+    if not path.is_absolute():
+        example = Path.home() / "Pictures"
+        raise InputError(f"\"{text}\" is not a whole path: type it from the start (such as {example}), or use Choose….")
+    return path
 
 
 def folder_size(folder: Path) -> int:

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
 )
 
 from hypersd_desktop.core.errors import AppError, InputError
+from hypersd_desktop.core.files import typed_path
 from hypersd_desktop.core.progress import TransferProgress
 from hypersd_desktop.core.settings import load_settings, save_settings
 from hypersd_desktop.core.vocab import Architecture, ModelKind
@@ -180,9 +181,9 @@ class BatchDialog(QDialog):
         if model is None:
             raise InputError("No base model is installed; install one in the Models tab first.")
         if self.use_file.isChecked():
-            if not self.job_file.text().strip():
+            path = typed_path(self.job_file.text())
+            if path is None:
                 raise InputError("Choose a job file, or type the prompts.")
-            path = Path(self.job_file.text().strip()).expanduser()
             if not path.is_file():
                 raise InputError(f"{path} does not exist.")
             items = parse_job(path)
@@ -205,14 +206,14 @@ class BatchDialog(QDialog):
         )
         options = ExportOptions(template=self.template.text().strip(), format=self.format.currentText())
         options.validate()
-        folder = self.folder.text().strip()
-        if not folder:
+        folder = typed_path(self.folder.text())
+        if folder is None:
             raise InputError("Choose the folder to export the batch to.")
         units = plan_units(items, defaults, self.seeds_per_prompt.value(), self.library.resolve,
                            self.library.embeddings_named, self.library.vae_for, self.library.loras_tagged)
         job = job_id_for(items, defaults, options, self.seeds_per_prompt.value())
         self.note = unused_options(items)
-        return BatchSpec(job, tuple(units), Path(folder).expanduser().resolve(), options)
+        return BatchSpec(job, tuple(units), folder.resolve(), options)
 
     def _show_earlier_run(self) -> None:
         """Say so when the job as filled in was stopped part way (Start then continues it)."""
@@ -246,6 +247,7 @@ class BatchDialog(QDialog):
             return None
         self._remember(spec)
         self.spec = spec
+        self.folder.setText(str(spec.target))  # as typed ("~/out", in quotes) it is the folder written
         done = spec.done_before()
         self.job_id = self.bridge.client.submit_batch(spec)
         self.library.registry.mark_used(path for unit in spec.units for path in unit.request.model_paths())

@@ -11,7 +11,8 @@ from PySide6.QtWidgets import (
     QPlainTextEdit, QProgressBar, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
-from hypersd_desktop.core.errors import AppError
+from hypersd_desktop.core.errors import AppError, InputError
+from hypersd_desktop.core.files import typed_path
 from hypersd_desktop.core.settings import load_settings, save_settings
 from hypersd_desktop.core.vocab import CollisionRule, ExportFormat
 from hypersd_desktop.gallery.export import FIELDS, ExportOptions, export_formats, export_images, plan_destination
@@ -108,7 +109,11 @@ class ExportDialog(QDialog):
                              collision=self.collision.currentData())
 
     def target(self) -> Path:
-        return Path(self.folder.text().strip()).expanduser()
+        """The folder typed or chosen (`InputError` when there is none, or it is not a whole path)."""
+        path = typed_path(self.folder.text())
+        if path is None:
+            raise InputError("Choose the folder to export to.")
+        return path
 
     def _source(self) -> tuple[ImageQuery, int]:
         if self.use_selection.isChecked() and self.ids:
@@ -127,8 +132,6 @@ class ExportDialog(QDialog):
         try:
             options = self.options()
             options.validate()
-            if not self.folder.text().strip():
-                raise AppError("Choose the folder to export to.")
             query, count = self._source()
             target = self.target().resolve()
             claimed: set[str] = set()

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLineEdit, QPushButton,
-    QWidget,
+    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+    QPushButton, QWidget,
 )
 
+from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.files import typed_path, why_not_written
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.settings import Settings
 from hypersd_desktop.core.vocab import Device, DType
@@ -111,11 +113,57 @@ class SettingsDialog(QDialog):
         form.addRow("Models folder", self.models_dir)
         form.addRow("Images folder", self.images_dir)
         form.addRow("Worker Python", python_row)
+        self.problem = QLabel(wordWrap=True, visible=False)  # why OK did not close the dialog
+        form.addRow(self.problem)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
         self._original = settings
+
+    def accept(self) -> None:
+        """Close only with folders and a Python that can be used, said beside OK otherwise."""
+        try:
+            self._folder(self.models_dir.edit, "models")
+            self._folder(self.images_dir.edit, "images")
+            self._python()
+        except InputError as error:
+            self.problem.setText(f"⚠ {error}")
+            self.problem.setVisible(True)
+            return
+        super().accept()
+
+    @staticmethod
+    def _folder(edit: QLineEdit, what: str) -> None:
+        """The folder typed in `edit` made where missing, and written back as the settings keep it."""
+        path = typed_path(edit.text())
+        if path is None:
+            return
+        if path.exists() and not path.is_dir():
+            raise InputError(f"The {what} folder {path} is a file, not a folder.")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise InputError(f"The {what} folder cannot be made: {why_not_written(error, path)}.") from None
+        edit.setText(str(path))
+
+    def _python(self) -> None:
+        path = typed_path(self.worker_python.text())
+        if path is None:
+            return
+        if not path.is_file():
+            raise InputError(f"The worker Python {path} is not there: choose the python (python.exe) of a runtime "
+                             "with torch, or leave it empty.")
+        self.worker_python.setText(str(path))
+
+    @staticmethod
+    def _typed(text: str) -> str:
+        """A path box's text as the settings keep it: the path it names, or the text itself where it names none."""
+        try:
+            path = typed_path(text)
+        except InputError:
+            return text.strip()
+        return str(path) if path is not None else ""
 
     def _choose_python(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "The Python that runs generation", self.worker_python.text())
@@ -138,10 +186,10 @@ class SettingsDialog(QDialog):
     def settings(self) -> Settings:
         return self._original.replace(
             backend=self.backend.currentData(), device=self.device.currentData(), dtype=self.dtype.currentData(),
-            worker_python=self.worker_python.text().strip(),
+            worker_python=self._typed(self.worker_python.text()),
             attention_slicing=self.slicing.isChecked(), vae_tiling=self.tiling.isChecked(),
             cpu_offload=self.offload.isChecked(), previews=self.previews.isChecked(), theme=self.theme.currentData(),
             fast_decode=self.fast_decode.isChecked(), cuda_graphs=self.cuda_graphs.isChecked(),
             compile_steps=self.compile_steps.isChecked(),
-            models_dir=self.models_dir.edit.text().strip(), images_dir=self.images_dir.edit.text().strip(),
+            models_dir=self._typed(self.models_dir.edit.text()), images_dir=self._typed(self.images_dir.edit.text()),
         )

@@ -23,7 +23,10 @@ def test_export_dialog_previews_names_and_exports_the_selection(qtbot, idle_app,
     dialog = browser._export_dialog
     assert dialog.use_selection.isChecked() and "3 selected" in dialog.use_selection.text()
     target = tmp_path / "export"
-    dialog.folder.setText(str(target))
+    dialog.folder.setText("export")  # a part of a path: from wherever the app started
+    dialog.update_preview()
+    assert "is not a whole path" in dialog.status.text() and not dialog.export_button.isEnabled()
+    dialog.folder.setText(f'"{target}"')  # as Windows Explorer's "Copy as path" puts it on the clipboard
     dialog.template.setText("{model}/{seed}-{prompt:15}")
     dialog.format.setCurrentText("jpeg")
     dialog.update_preview()

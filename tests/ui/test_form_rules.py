@@ -165,6 +165,41 @@ def test_the_settings_dialog_keeps_the_backend_and_the_worker_python(qtbot):
     assert dialog.settings().worker_python == ""  # empty: the app's own Python
 
 
+def test_the_settings_dialog_takes_folders_as_people_type_them_and_says_what_is_wrong(qtbot, tmp_path,
+                                                                                      monkeypatch):
+    """A folder typed with ~, pasted in quotes or dropped as a file:// address is the folder meant, made at OK; a
+    part of a path, a file, or a worker Python that is not there keeps the dialog open saying so."""
+    from hypersd_desktop.core.settings import Settings
+    from hypersd_desktop.ui.settings_dialog import SettingsDialog
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("USERPROFILE", str(tmp_path))
+    dialog = SettingsDialog(Settings(), None, ("torch",))
+    qtbot.addWidget(dialog)
+    dialog.show()
+    dialog.images_dir.edit.setText("Pictures/ai")
+    dialog.accept()
+    assert dialog.isVisible() and "\"Pictures/ai\" is not a whole path" in dialog.problem.text()
+    (tmp_path / "a file").write_text("")
+    dialog.images_dir.edit.setText(f"'{tmp_path / 'a file'}'")
+    dialog.accept()
+    said = dialog.problem.text()
+    assert dialog.isVisible() and said == f"⚠ The images folder {tmp_path / 'a file'} is a file, not a folder."
+    dialog.images_dir.edit.setText(str(Path("~") / "Pictures" / "ai"))
+    dialog.models_dir.edit.setText((tmp_path / "my models").as_uri())
+    dialog.worker_python.setText(str(tmp_path / "runtime" / "python"))
+    dialog.accept()
+    said = dialog.problem.text()
+    assert dialog.isVisible() and "The worker Python" in said and "is not there" in said
+    dialog.worker_python.setText("")
+    dialog.accept()
+    assert dialog.result() == dialog.DialogCode.Accepted
+    chosen = dialog.settings()
+    assert (chosen.images_dir, chosen.models_dir, chosen.worker_python) == (
+        str(tmp_path / "Pictures" / "ai"), str(tmp_path / "my models"), "")
+    assert (tmp_path / "Pictures" / "ai").is_dir() and (tmp_path / "my models").is_dir()
+
+
 def test_the_settings_dialog_names_devices_precisions_and_themes_in_words_and_keeps_their_values(qtbot):
     from hypersd_desktop.core.settings import Settings
     from hypersd_desktop.ui.settings_dialog import SettingsDialog

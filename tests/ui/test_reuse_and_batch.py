@@ -45,13 +45,13 @@ def test_batch_dialog_runs_a_three_item_job_then_resumes_a_stopped_one(qtbot, pa
     dialog.first_seed.setValue(10)
     dialog.select_size(64, 64)
     target = tmp_path / "batch"
-    dialog.folder.setText(str(target))
+    dialog.folder.setText(target.as_uri())  # a folder dropped from a file manager: its address
     progress = []
     parts.bridge.batch_progress.connect(lambda m: progress.append((m.done, m.total)))
     with qtbot.waitSignal(parts.bridge.batch_finished, timeout=WAIT) as finished:
         dialog.start()
     assert finished.args[0].generated == 3 and dialog.status.text().startswith("Done: 3 generated")
-    assert progress[-1] == (3, 3)
+    assert progress[-1] == (3, 3) and dialog.folder.text() == str(target)
     files = image_files(target)
     assert [f.name for f in files] == ["0001-10-a red fox.png", "0002-11-a blue whale.png", "0003-12-a green frog.png"]
     qtbot.waitUntil(lambda: window.browser.model.count() == 3, timeout=5000)  # the gallery follows
