@@ -58,7 +58,7 @@ class AppPaths:
             value = json.loads((self.config / "settings.json").read_text(encoding="utf-8")).get(key)
         except (OSError, ValueError, AttributeError):
             return None
-        return Path(value) if isinstance(value, str) and value else None
+        return Path(value).expanduser() if isinstance(value, str) and value else None  # "~/…" from an edited file
 
     def ensure(self) -> AppPaths:
         """The folders, created where missing. The models and images folders may be ones the user chose on a drive

@@ -200,6 +200,20 @@ def test_the_settings_dialog_takes_folders_as_people_type_them_and_says_what_is_
     assert (tmp_path / "Pictures" / "ai").is_dir() and (tmp_path / "my models").is_dir()
 
 
+def test_a_folder_written_with_a_tilde_into_the_settings_file_is_the_home_folders(app_home, tmp_path, monkeypatch):
+    """Settings written by hand, or by an older version that kept what was typed: "~/…" is under the home folder,
+    for the window and the worker alike (both read the folders from the file), not a folder named ~."""
+    import json
+
+    from hypersd_desktop.core.paths import AppPaths
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("USERPROFILE", str(tmp_path))
+    paths = AppPaths.default().ensure()
+    (paths.config / "settings.json").write_text(json.dumps({"images_dir": "~/Pictures/ai", "models_dir": "~/models"}))
+    assert (paths.images, paths.models) == (tmp_path / "Pictures" / "ai", tmp_path / "models")
+
+
 def test_the_settings_dialog_names_devices_precisions_and_themes_in_words_and_keeps_their_values(qtbot):
     from hypersd_desktop.core.settings import Settings
     from hypersd_desktop.ui.settings_dialog import SettingsDialog
