@@ -6,7 +6,6 @@ import argparse
 import json
 import shlex
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 from hypersd_desktop.cli.common import (
     EXIT_BAD_INPUT, ProgressBar, bounded_int, date_argument, image_id, image_ids, warn,
 )
+from hypersd_desktop.core.dates import local_time
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.paths import AppPaths
@@ -110,7 +110,7 @@ def _print_records(records: list[ImageRecord], as_json: bool) -> None:
         print(json.dumps([asdict(r) for r in records], indent=1, ensure_ascii=False))
         return
     for r in records:
-        when = time.strftime("%Y-%m-%d %H:%M", time.localtime(r.created))
+        when = local_time("%Y-%m-%d %H:%M", r.created)
         prompt = " ".join(r.prompt.split())
         print(f"{r.id:>7}  {when}  {r.model_name or '?':20.20}  {r.steps or '-':>2} steps  seed {r.seed}  "
               f"{'*' if r.favourite else ' '} {prompt[:60]}")
@@ -134,7 +134,7 @@ def _show(gallery, args) -> int:
         return 0
     for key, value in asdict(record).items():
         if key == "created":
-            value = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
+            value = local_time("%Y-%m-%d %H:%M:%S", value)
         if value not in (None, "", (), []) and key != "request":
             print(f"{key:16} {value}")
     return 0

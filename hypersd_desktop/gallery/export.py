@@ -26,6 +26,7 @@ from pathlib import Path
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
+from hypersd_desktop.core.dates import local_time
 from hypersd_desktop.core.errors import CancelledError, InputError
 from hypersd_desktop.core.files import atomic_writer, remove_stale_partials
 from hypersd_desktop.core.images import eight_bit, open_any_size, too_many_pixels
@@ -111,8 +112,8 @@ def _first_lora(record: ImageRecord) -> str:
 
 
 FIELDS: dict[str, Callable[[ImageRecord], object]] = {
-    "date": lambda r: time.strftime("%Y-%m-%d", time.localtime(r.created)),
-    "time": lambda r: time.strftime("%H-%M-%S", time.localtime(r.created)),
+    "date": lambda r: local_time("%Y-%m-%d", r.created),
+    "time": lambda r: local_time("%H-%M-%S", r.created),
     "seed": lambda r: r.seed if r.seed is not None else "noseed",
     "steps": lambda r: r.steps if r.steps is not None else "",
     "guidance": lambda r: f"{r.guidance:g}" if r.guidance is not None else "",

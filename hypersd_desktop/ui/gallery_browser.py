@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
     QTableView, QTextBrowser, QToolButton, QVBoxLayout, QWidget,
 )
 
+from hypersd_desktop.core.dates import local_time
 from hypersd_desktop.core.vocab import Device, Scheduler
 from hypersd_desktop.engine.recipes import recipe_for_file
 from hypersd_desktop.engine.types import hires_size
@@ -102,7 +103,7 @@ def describe_record(record: ImageRecord, metadata: ImageMetadata | None = None,
         ("Also made with", "; ".join(other_passes(metadata)) if metadata and not request else None),
         ("Device", Device(record.device).label if record.device in Device.values() else record.device),
         ("Time", f"{record.time_taken:.2f} s" if record.time_taken else None),
-        ("Created", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(record.created))),
+        ("Created", local_time("%Y-%m-%d %H:%M:%S", record.created)),
         ("Source", f"{record.source}" + (f" ({record.metadata_format})" if record.metadata_format else "")),
         ("File", Path(record.path).name),
         ("Folder", str(Path(record.path).parent)),

@@ -9,7 +9,6 @@ Cancel deletes them. Files and whole AUTOMATIC1111/ComfyUI folders can be droppe
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (
     QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
+from hypersd_desktop.core.dates import local_time
 from hypersd_desktop.core.vocab import EITHER_ARCHITECTURE_KINDS, ImportStatus, ModelKind, architecture_label
 from hypersd_desktop.engine.inspect import base_has_vae
 from hypersd_desktop.engine.onnx.export import CachedExport, ExportCache, cache_root
@@ -209,7 +209,7 @@ class ModelManager(QWidget):
         models = self.library.registry.list()
         self.installed_table.setRowCount(len(models))
         for row, model in enumerate(models):
-            used = time.strftime("%Y-%m-%d", time.localtime(model.last_used)) if model.last_used else "never"
+            used = local_time("%Y-%m-%d", model.last_used) if model.last_used else "never"
             source = SOURCES.get(model.source, model.source)
             values = (model.name, _made_for(model.kind, model.architecture), _installed_kind(model),
                       format_size(model.size or 0), source, used, model.path)

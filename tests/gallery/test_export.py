@@ -37,6 +37,14 @@ def test_template_fields_and_subfolders(tmp_path):
     assert render("{prompt}", image(tmp_path, 1, prompt="a/b\\c"), 1, 1) == "a_b_c"
 
 
+@pytest.mark.parametrize("created, date", [(1e20, "9999-12-31"), (-1e20, "1-01-01"), (float("nan"), "1-01-01")])
+def test_a_date_the_platforms_clock_refuses_still_names_a_folder(tmp_path, created, date):
+    """A file dated before 1970 (Windows' clock refuses those) or with a damaged date past any clock's range: the
+    {date} field still writes a date, counted from 1970 (the year is written as the platform writes year 1)."""
+    name = render("{date}/{seed}", image(tmp_path, 3, created=created), 1, 1)
+    assert name.split("/")[0].lstrip("0").startswith(date) and name.endswith("/3")
+
+
 @pytest.mark.parametrize("name,expected", [
     ("CON", "_CON"), ("com1.png", "_com1.png"), ("lpt9", "_lpt9"), ('a<b>c:d"e|f?g*h', "a_b_c_d_e_f_g_h"),
     ("ends with dots...", "ends with dots"), ("  ", "_"), ("..", "_"), ("tab\there", "tab_here"),
