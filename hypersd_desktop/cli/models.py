@@ -24,8 +24,11 @@ def add_parser(commands) -> None:
     catalog.add_argument("--json", action="store_true")
     listing = sub.add_parser("list", help="installed models")
     listing.add_argument("--json", action="store_true")
-    download = sub.add_parser("download", help="download catalog entries (resumes an interrupted download)")
-    download.add_argument("ids", nargs="+", metavar="ID")
+    download = sub.add_parser("download", help="download catalog entries, or .safetensors files by their Hugging Face "
+                                               "address (resumes an interrupted download)")
+    download.add_argument("ids", nargs="+", metavar="ID_OR_ADDRESS",
+                          help="a catalog id (`models catalog` lists them), or the address of a .safetensors file on "
+                               "Hugging Face (https://huggingface.co/OWNER/REPO/blob/main/FILE.safetensors)")
     download.add_argument("--yes", action="store_true", help="do not ask before downloading")
     importing = sub.add_parser("import", help="import .safetensors files, diffusers folders or models folders")
     importing.add_argument("paths", nargs="+", type=Path, metavar="PATH")
@@ -82,7 +85,7 @@ def _list(library, args) -> int:
 
 
 def _download(library, args) -> int:
-    entries = [library.catalog.get(entry_id) for entry_id in args.ids]
+    entries = [library.add_address(key) if "/" in key else library.catalog.get(key) for key in args.ids]
     # The hub's own sizes (one metadata request per file), so the total shown is exact.
     plans = [library.downloader.plan(entry) for entry in entries]
     total = sum(file.size for plan in plans for file in plan)
@@ -95,7 +98,7 @@ def _download(library, args) -> int:
     for entry, plan in zip(entries, plans):
         with ProgressBar(entry.id) as bar:
             try:
-                model = library.downloader.download(entry, bar, token, remote=plan)
+                model = library.download(entry.id, bar, token, remote=plan)
             except KeyboardInterrupt:
                 raise CancelledError("download stopped; run the same command again to resume where it stopped") from None
         print(f"installed {model.id}: {model.path}")

@@ -45,6 +45,7 @@ class CatalogEntry:
     enables: str
     files: tuple[CatalogFile, ...]
     recipe: str | None = None
+    address: str = ""  # the hub address a person gave (models/addresses.py); "" for the catalog's own entries
 
     @property
     def size(self) -> int:

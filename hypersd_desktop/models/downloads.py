@@ -98,6 +98,24 @@ class Downloader:
         """
         cancel = cancel or CancelToken()
         remote = remote or self.plan(entry)
+        files = self.fetch(entry, remote, on_progress, cancel)
+        folder = self.models_dir / entry.id
+        total = sum(file.size for file in remote)
+        model_path = folder / entry.weights_file if entry.weights_file else folder
+        sha = files[0].sha256 if entry.layout == ModelLayout.FILE else None
+        lora, legacy = (other_tools_hashes(model_path, entry.kind == ModelKind.LORA, cancel)
+                        if entry.layout == ModelLayout.FILE else (None, None))
+        return self.registry.add(InstalledModel(
+            id=entry.id, name=entry.name, kind=entry.kind, architecture=entry.architecture, layout=entry.layout,
+            path=str(model_path), size=total, sha256=sha, short_hash=sha[:10] if sha else None, source="download",
+            owned=True, licence=entry.licence, catalog_id=entry.id, recipe=entry.recipe,
+            revision=remote[0].commit, files=tuple(files), lora_hash=lora, legacy_hash=legacy,
+        ))
+
+    def fetch(self, entry: CatalogEntry, remote: list[RemoteFile], on_progress: Callable[[TransferProgress], None] | None,
+              cancel: CancelToken) -> list[ModelFile]:
+        """Every file of `entry` (its `plan()`) into `<models folder>/<entry id>/`, verified: downloaded, resumed or
+        taken from the Hugging Face cache. Nothing is registered."""
         folder = self.models_dir / entry.id
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -112,16 +130,7 @@ class Downloader:
             cancel.raise_if_cancelled()
             files.append(self._fetch_file(entry, folder, file, meter, cancel))
         meter.advance("", 0, force=True)
-        model_path = folder / entry.weights_file if entry.weights_file else folder
-        sha = files[0].sha256 if entry.layout == ModelLayout.FILE else None
-        lora, legacy = (other_tools_hashes(model_path, entry.kind == ModelKind.LORA, cancel)
-                        if entry.layout == ModelLayout.FILE else (None, None))
-        return self.registry.add(InstalledModel(
-            id=entry.id, name=entry.name, kind=entry.kind, architecture=entry.architecture, layout=entry.layout,
-            path=str(model_path), size=total, sha256=sha, short_hash=sha[:10] if sha else None, source="download",
-            owned=True, licence=entry.licence, catalog_id=entry.id, recipe=entry.recipe,
-            revision=remote[0].commit, files=tuple(files), lora_hash=lora, legacy_hash=legacy,
-        ))
+        return files
 
     def partial(self, entry: CatalogEntry) -> int:
         """Bytes an interrupted download of `entry` left (finished files and `.part` files): a download
@@ -215,7 +224,8 @@ class Downloader:
                 "the model page, then log in with `huggingface-cli login` (or set HF_TOKEN) and try again."
             )
         if status == 404:
-            return DownloadError(f"{where} was not found on the hub (404); the catalog entry may be out of date.")
+            hint = "check the address" if entry.address else "the catalog entry may be out of date"
+            return DownloadError(f"{where} was not found on the hub (404); {hint}.")
         if status is not None and status >= 500:
             return DownloadError(
                 f"The hub failed to serve {where} ({status}) {tries} times; it is having trouble. Try again later; "

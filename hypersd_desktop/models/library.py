@@ -5,8 +5,9 @@ The CLI and the GUI both go through this, so a model downloaded in one is known 
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hypersd_desktop.core.errors import AppError, InputError
@@ -15,8 +16,9 @@ from hypersd_desktop.core.prompt_tags import network_tags
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import Architecture, ModelKind, ModelLayout
 from hypersd_desktop.engine.inspect import base_architecture, base_has_vae, vae_family
-from hypersd_desktop.models.catalog import CATALOG_VAES, Catalog, CatalogEntry, load_catalog
-from hypersd_desktop.models.downloads import Downloader
+from hypersd_desktop.models.addresses import address_entry
+from hypersd_desktop.models.catalog import CATALOG_VAES, Catalog, CatalogEntry, CatalogFile, load_catalog
+from hypersd_desktop.models.downloads import DownloadError, Downloader, RemoteFile
 from hypersd_desktop.core.hashes import HashCache, other_tools_hashes, sha256_file
 from hypersd_desktop.models.importer import ImportItem, Importer
 from hypersd_desktop.models.registry import InstalledModel, Registry, named_embeddings, tagged_loras
@@ -53,6 +55,21 @@ class ModelLibrary:
         self.registry = Registry(paths.data / "models.sqlite3")
         self.downloader = Downloader(paths.models, self.registry, endpoint=endpoint, token=token)
         self.importer = Importer(self.registry, paths.models)
+        self.addresses: dict[str, CatalogEntry] = {}  # downloads asked for by hub address, by entry id
+
+    def entries(self) -> tuple[CatalogEntry, ...]:
+        """What can be downloaded: the catalog's entries, then the addresses given (this session's)."""
+        return (*self.catalog.entries, *self.addresses.values())
+
+    def entry(self, entry_id: str) -> CatalogEntry:
+        return self.addresses.get(entry_id) or self.catalog.get(entry_id)
+
+    def add_address(self, text: str) -> CatalogEntry:
+        """A download of the .safetensors file a Hugging Face address names (`InputError` for any other address),
+        listed with the catalog's until the app closes. The same address again is the same entry: its download
+        resumes what an earlier one left."""
+        entry = address_entry(text, self.downloader.endpoint)
+        return self.addresses.setdefault(entry.id, entry)
 
     def close(self) -> None:
         self.registry.close()
@@ -80,8 +97,31 @@ class ModelLibrary:
                 self.registry.set_hashes(model.id, lora, legacy)
         return self.registry.list()
 
-    def download(self, entry_id: str, on_progress: Report | None = None, cancel: CancelToken | None = None) -> InstalledModel:
-        return self.downloader.download(self.catalog.get(entry_id), on_progress, cancel)
+    def download(self, entry_id: str, on_progress: Report | None = None, cancel: CancelToken | None = None,
+                 remote: list[RemoteFile] | None = None) -> InstalledModel:
+        """Download and register a catalog entry or an address's file (`remote`: its `plan()`, when fetched)."""
+        entry = self.entry(entry_id)
+        if entry.address:
+            return self._download_address(entry, on_progress, cancel or CancelToken(), remote)
+        return self.downloader.download(entry, on_progress, cancel, remote)
+
+    def _download_address(self, entry: CatalogEntry, on_progress: Report | None, cancel: CancelToken,
+                          remote: list[RemoteFile] | None) -> InstalledModel:
+        """Download the file an address names, verified against the sha256 the hub publishes, then judge it as an
+        import does; a file the app cannot use is deleted again, saying what it is."""
+        remote = remote or self.downloader.plan(entry)
+        entry = replace(entry, files=tuple(CatalogFile(file.path, file.size) for file in remote))
+        self.addresses[entry.id] = entry  # with its size, for the Models tab
+        self.downloader.fetch(entry, remote, on_progress, cancel)
+        folder = self.paths.models / entry.id
+        (item,) = self.importer.import_path(folder / entry.weights_file, on_progress=on_progress, cancel=cancel)
+        if item.model_id is None:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise DownloadError(f"{entry.name}: {item.reason}. The downloaded file was deleted.")
+        model = self.registry.get(item.model_id)
+        return self.registry.add(replace(
+            model, id=entry.id, source="download", owned=True, catalog_id=entry.id, revision=remote[0].commit,
+            added=0.0))
 
     def import_path(self, path: Path, copy: bool = False, on_progress: Report | None = None,
                     cancel: CancelToken | None = None) -> list[ImportItem]:

@@ -85,3 +85,19 @@ def test_the_map_models_are_listed_for_any_architecture(depth_model, pose_models
     listed = sorted(line.split()[:3] for line in cli("models", "list").stdout.splitlines())
     assert listed == [["depth-anything-v2-small-hf", "depth", "any"], ["rtdetr-r50vd-coco-o365", "detector", "any"],
                       ["vitpose-base-simple", "pose", "any"]]  # their ids
+
+
+def test_a_file_is_downloaded_by_its_hugging_face_address(hub_env):
+    """The address as copied from the file's page; a link to another site says what to do instead."""
+    hub, env = hub_env
+    data = hub.files[("ByteDance/Hyper-SD", "Hyper-SD15-1step-lora.safetensors")].data
+    hub.add("someone/pixel-art", "pixel-art.safetensors", data)
+    run = cli("models", "download", f"{hub.url}/someone/pixel-art/blob/main/pixel-art.safetensors", "--yes",
+              env_extra=env)
+    assert run.returncode == 0, run.stderr
+    assert f"Downloading pixel-art: {len(data) / 1e3:.1f} kB in all" in run.stderr and "installed pixel-art-" in run.stdout
+    listing = json.loads(cli("models", "list", "--json").stdout)
+    assert [(m["name"], m["kind"], m["architecture"], m["source"]) for m in listing] == [
+        ("pixel-art", "lora", "sd15", "download")]
+    refused = cli("models", "download", "https://civitai.com/api/download/models/128713", "--yes", env_extra=env)
+    assert refused.returncode == 2 and "is not a Hugging Face address" in refused.stderr

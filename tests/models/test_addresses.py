@@ -1,0 +1,89 @@
+"""Models downloaded by their Hugging Face address, as people share them, against the local hub server."""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import pytest
+
+from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.models.addresses import address_entry
+from hypersd_desktop.models.catalog import Catalog
+from hypersd_desktop.models.downloads import DownloadError
+from hypersd_desktop.models.library import ModelLibrary
+from hub_server import HubServer
+
+HUB = "https://huggingface.co"
+
+
+@pytest.mark.parametrize("address, repo, revision, path, name", [
+    ("https://huggingface.co/Lykon/dreamshaper-8/blob/main/dreamshaper_8.safetensors", "Lykon/dreamshaper-8", "main",
+     "dreamshaper_8.safetensors", "dreamshaper_8"),
+    ("https://huggingface.co/ByteDance/Hyper-SD/resolve/main/Hyper-SD15-1step-lora.safetensors?download=true",
+     "ByteDance/Hyper-SD", "main", "Hyper-SD15-1step-lora.safetensors", "Hyper-SD15-1step-lora"),
+    ('"hf.co/madebyollin/sdxl-vae-fp16-fix/blob/207b116/sdxl.vae.safetensors"', "madebyollin/sdxl-vae-fp16-fix",
+     "207b116", "sdxl.vae.safetensors", "sdxl.vae"),
+    ("https://huggingface.co/someone/my-model/blob/refs%2Fpr%2F3/unet/diffusion_pytorch_model.fp16.safetensors",
+     "someone/my-model", "refs/pr/3", "unet/diffusion_pytorch_model.fp16.safetensors", "my-model unet"),
+    ("https://huggingface.co/someone/pixel-lora/resolve/main/pytorch_lora_weights.safetensors", "someone/pixel-lora",
+     "main", "pytorch_lora_weights.safetensors", "pixel-lora"),
+])
+def test_an_address_names_the_repository_revision_and_file(address, repo, revision, path, name):
+    entry = address_entry(address, HUB)
+    assert (entry.repo, entry.revision, entry.files[0].path, entry.name) == (repo, revision, path, name)
+    assert entry.address and entry.layout == "file"
+    assert address_entry(address, HUB).id == entry.id  # the same address again: the same download, resumed
+
+
+@pytest.mark.parametrize("address, said", [
+    ("https://civitai.com/models/4384/dreamshaper", "is not a Hugging Face address"),
+    ("https://huggingface.co/ByteDance/Hyper-SD", "names a repository, not one of its files"),
+    ("https://huggingface.co/ByteDance/Hyper-SD/tree/main", "names a repository, not one of its files"),
+    ("https://huggingface.co/someone/model/blob/main/model.ckpt", "model.ckpt is not a .safetensors file"),
+    ("https://huggingface.co/someone/model/blob/main/../../x.safetensors", "is not a .safetensors file"),
+    ("   ", "Paste the address"),
+])
+def test_an_address_that_names_no_safetensors_file_says_what_to_give(address, said):
+    with pytest.raises(InputError, match=said.replace(".", r"\.")):
+        address_entry(address, HUB)
+
+
+@pytest.fixture
+def hub(online):
+    with HubServer() as hub:
+        yield hub
+
+
+@pytest.fixture
+def library(hub, app_home):
+    library = ModelLibrary(AppPaths.default(), catalog=Catalog(()), endpoint=hub.url, token=False)
+    yield library
+    library.close()
+
+
+def test_a_lora_downloaded_by_its_address_is_verified_judged_and_removable(hub, library, hyper_lora):
+    data = hyper_lora("Hyper-SD15-1step-lora").read_bytes()
+    hub.add("someone/pixel-art", "pixel-art.safetensors", data)
+    entry = library.add_address(f"{hub.url}/someone/pixel-art/blob/main/pixel-art.safetensors")
+    assert library.entries() == (entry,) and library.add_address(entry.address) is entry
+    progress = []
+    model = library.download(entry.id, progress.append)
+    path = library.paths.models / entry.id / "pixel-art.safetensors"
+    assert path.read_bytes() == data and progress[-1].done == progress[-1].total
+    assert (model.id, model.name, model.kind, model.architecture, model.source, model.owned) == (
+        entry.id, "pixel-art", "lora", "sd15", "download", True)
+    assert library.installed_entry(library.entry(entry.id)) == model and library.entry(entry.id).size == len(data)
+    assert library.registry.get(entry.id).sha256 == hub.files[("someone/pixel-art", "pixel-art.safetensors")].sha256
+    assert library.remove(entry.id) == len(data) and not path.exists()
+
+
+def test_a_file_the_app_cannot_use_is_deleted_again_saying_what_it_is(hub, library):
+    header = json.dumps({"double_blocks.0.img_attn.qkv.lora_A.weight": {"dtype": "F16", "shape": [4, 3072],
+                                                                        "data_offsets": [0, 24576]}}).encode()
+    hub.add("someone/flux-style", "flux-style.safetensors", struct.pack("<Q", len(header)) + header + bytes(24576))
+    entry = library.add_address(f"{hub.url}/someone/flux-style/resolve/main/flux-style.safetensors?download=true")
+    with pytest.raises(DownloadError, match=r"^flux-style: a LoRA for FLUX.*The downloaded file was deleted\.$"):
+        library.download(entry.id)
+    assert not (library.paths.models / entry.id).exists() and library.registry.list() == []
