@@ -26,6 +26,13 @@ GENERIC_NAMES = ("diffusion_pytorch_model", "model", "pytorch_lora_weights")
 _REPO_ONLY = re.compile(r"^/[\w.-]+/[\w.-]+(?:/tree/.*)?/?$")
 
 
+def is_hub_link(text: str, endpoint: str) -> bool:
+    """Whether `text` is an address on the Hugging Face hub (or on `endpoint`, the hub the app downloads from)."""
+    address = urllib.parse.urlsplit(text.strip())
+    origin = f"{address.scheme}://{address.netloc}".lower()
+    return address.netloc.lower() in HUB_HOSTS or origin == endpoint.rstrip("/").lower()
+
+
 def address_entry(text: str, endpoint: str) -> CatalogEntry:
     """The download a hub address names (`endpoint`: the hub the app downloads from, `HF_ENDPOINT`, whose addresses
     are taken too); `InputError` saying what to give instead for an address that names no single safetensors
@@ -35,11 +42,10 @@ def address_entry(text: str, endpoint: str) -> CatalogEntry:
         raise InputError("Paste the address of a .safetensors file on Hugging Face (…/blob/main/model.safetensors).")
     if text.lower().startswith(HUB_HOSTS):
         text = "https://" + text
-    address = urllib.parse.urlsplit(text)
-    origin = f"{address.scheme}://{address.netloc}".lower()
-    if address.netloc.lower() not in HUB_HOSTS and origin != endpoint.rstrip("/").lower():
+    if not is_hub_link(text, endpoint):
         raise InputError(f"{text or 'That'} is not a Hugging Face address. For a model from another site (Civitai…), "
                          "download the file in your browser, then import it (Import files…, or drop it here).")
+    address = urllib.parse.urlsplit(text)
     found = _FILE.match(address.path)
     if found is None:
         what = "a repository, not one of its files" if _REPO_ONLY.match(address.path) else "no file"

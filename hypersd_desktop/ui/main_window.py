@@ -37,6 +37,7 @@ from hypersd_desktop.core.prompt_tags import embeddings_by_name, without_network
 from hypersd_desktop.gallery.formats.syntax import reused_prompts
 from hypersd_desktop.gallery.gallery import Gallery, read_metadata, record_for
 from hypersd_desktop.gallery.store import ImageRecord
+from hypersd_desktop.models.addresses import is_hub_link
 from hypersd_desktop.models.catalog import FP16_SDXL_VAE
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
@@ -65,6 +66,7 @@ from hypersd_desktop.worker.service import output_path
 
 IDLE_HINT = "Type a prompt and press Ctrl+Enter"
 FIRST_SIZE = QSize(1280, 800)  # the window on a first start, where the screen has the room
+WEB_SCHEMES = ("http", "https")  # links dragged from a browser
 
 
 class MainWindow(QMainWindow):
@@ -882,18 +884,29 @@ class MainWindow(QMainWindow):
     # -- drag and drop --------------------------------------------------------------------
 
     def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt API
-        if event.mimeData().hasUrls() and any(url.isLocalFile() for url in event.mimeData().urls()):
+        if event.mimeData().hasUrls() and any(url.isLocalFile() or url.scheme() in WEB_SCHEMES
+                                              for url in event.mimeData().urls()):
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
         paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        links = [url.toString() for url in event.mimeData().urls() if url.scheme() in WEB_SCHEMES]
         event.acceptProposedAction()
-        QTimer.singleShot(0, self, lambda: self.open_dropped(paths))  # the drag source is not kept waiting
+        QTimer.singleShot(0, self, lambda: self.open_dropped(paths, links))  # the drag source is not kept waiting
 
-    def open_dropped(self, paths: list[Path]) -> None:
+    def open_dropped(self, paths: list[Path], links: list[str] = ()) -> None:
         """Images: offer to reuse their settings, start from them or import them. Other pictures (a phone's HEIC
         photo): the init image. Folders of images without weights: into the gallery. Weights and other folders:
-        import as models."""
+        import as models. Links (from a browser) to a model's file on Hugging Face: downloaded on the Models tab;
+        other links are said to be links."""
+        hub = [link for link in links if is_hub_link(link, self.library.downloader.endpoint)]
+        for link in hub:
+            self.tabs.setCurrentWidget(self.models)
+            self.models.download_address(link)
+        if len(hub) < len(links):
+            other = next(link for link in links if link not in hub)
+            self.errors.show_messages([f"{other[:120]} is a link, not a file: save what it points to (a picture, a "
+                                       "model) in your browser, then drop the saved file here."])
         dropped = DroppedFiles.sort(paths)
         if dropped.models:
             self.tabs.setCurrentWidget(self.models)

@@ -15,11 +15,12 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
-    QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QMessageBox, QProgressBar, QPushButton,
-    QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+    QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox, QProgressBar,
+    QPushButton, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
 from hypersd_desktop.core.dates import local_time
+from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.vocab import EITHER_ARCHITECTURE_KINDS, ImportStatus, ModelKind, architecture_label
 from hypersd_desktop.engine.inspect import base_has_vae
 from hypersd_desktop.engine.onnx.export import CachedExport, ExportCache, cache_root
@@ -125,6 +126,12 @@ class ModelManager(QWidget):
         self.bar = QProgressBar(maximum=1000)
         self.bar.hide()
         self.download_label = QLabel("", wordWrap=True)  # long names wrap; the window keeps its width
+        self.address = QLineEdit(placeholderText="Or paste the address of a .safetensors file on Hugging Face "
+                                                 "(https://huggingface.co/…/blob/main/model.safetensors)")
+        self.address.setToolTip("A model that is not in the catalog: on its Hugging Face page, open Files and versions "
+                                "and copy the .safetensors file's address. It is checked against the sha256 the hub "
+                                "publishes, and its kind read from the file, as an import reads it.")
+        self.address_button = QPushButton("Download from address")
         catalog_buttons = QHBoxLayout()
         for button in (self.download_button, self.pause_button, self.cancel_button):
             catalog_buttons.addWidget(button)
@@ -160,6 +167,10 @@ class ModelManager(QWidget):
         top_layout.addWidget(QLabel("<b>Catalog</b> — base models, Hyper-SD LoRAs and helpers"))
         top_layout.addWidget(self.catalog_table)
         top_layout.addLayout(catalog_buttons)
+        address_row = QHBoxLayout()
+        address_row.addWidget(self.address, 1)
+        address_row.addWidget(self.address_button)
+        top_layout.addLayout(address_row)
         bottom_layout.addWidget(QLabel("<b>Installed</b>"))
         bottom_layout.addWidget(self.installed_table)
         bottom_layout.addLayout(installed_buttons)
@@ -181,6 +192,8 @@ class ModelManager(QWidget):
 
         self.download_button.clicked.connect(lambda: self.download(self._selected_entry()))
         self.pause_button.clicked.connect(self.pause)
+        self.address_button.clicked.connect(lambda: self.download_address(self.address.text()))
+        self.address.returnPressed.connect(self.address_button.click)
         self.cancel_button.clicked.connect(lambda: self.cancel_download(self._selected_entry()))
         self.catalog_table.itemSelectionChanged.connect(self._update_buttons)
         self.installed_table.itemSelectionChanged.connect(self._update_buttons)
@@ -196,12 +209,13 @@ class ModelManager(QWidget):
     # -- tables ---------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        entries = self.library.catalog.entries
+        entries = self.library.entries()
         selected = self._selected_entry()
         self.catalog_table.setRowCount(len(entries))
         for row, entry in enumerate(entries):
-            values = (entry.name, _made_for(entry.kind, entry.architecture), entry.kind,
-                      format_size(entry.size), entry.licence, entry.enables, self.entry_status(entry))
+            values = (entry.name, _made_for(entry.kind, entry.architecture), entry.kind or "?",
+                      format_size(entry.size) if entry.size else "?", entry.licence, entry.enables,
+                      self.entry_status(entry))
             for column, value in enumerate(values):
                 self.catalog_table.setItem(row, column, _item(value, entry if column == 0 else None))
             if selected is not None and entry.id == selected.id:
@@ -293,6 +307,7 @@ class ModelManager(QWidget):
         for row in range(self.catalog_table.rowCount()):
             if self.catalog_table.item(row, 0).data(Qt.ItemDataRole.UserRole).id == entry_id:
                 self.catalog_table.selectRow(row)
+                self.catalog_table.scrollToItem(self.catalog_table.item(row, 0))
 
     def _update_buttons(self) -> None:
         entry = self._selected_entry()
@@ -321,6 +336,19 @@ class ModelManager(QWidget):
         self.waiting.append(entry.id)
         self._next_download()
         self.refresh()
+
+    def download_address(self, text: str) -> CatalogEntry | None:
+        """List the file a Hugging Face address names with the catalog and download it; say why not otherwise."""
+        try:
+            entry = self.library.add_address(text)
+        except InputError as error:
+            self.download_label.setText(f"⚠ {error}")
+            return None
+        self.address.clear()
+        self.refresh()
+        self.select_entry(entry.id)
+        self.download(entry)
+        return entry
 
     def pause(self) -> None:
         if self.download_task is not None:
@@ -353,7 +381,7 @@ class ModelManager(QWidget):
         self.download_task = task
         self.bar.setValue(0)
         self.bar.show()
-        self.download_label.setText(f"Starting {library.catalog.get(entry_id).name}…")
+        self.download_label.setText(f"Starting {library.entry(entry_id).name}…")
         task.start()
 
     def _download_progress(self, progress) -> None:
@@ -361,7 +389,7 @@ class ModelManager(QWidget):
             return
         self._progress[self.downloading] = percent(progress)
         self.bar.setValue(percent(progress))
-        name = self.library.catalog.get(self.downloading).name
+        name = self.library.entry(self.downloading).name
         self.download_label.setText(f"{name}: {describe_bytes(progress)}")
         for row in range(self.catalog_table.rowCount()):
             entry = self.catalog_table.item(row, 0).data(Qt.ItemDataRole.UserRole)
@@ -369,7 +397,7 @@ class ModelManager(QWidget):
                 self.catalog_table.item(row, len(CATALOG_COLUMNS) - 1).setText(self.entry_status(entry))
 
     def _download_ended(self, entry_id: str, message: str | None) -> None:
-        entry = self.library.catalog.get(entry_id)
+        entry = self.library.entry(entry_id)
         if entry_id in self._discard:
             self._discard.discard(entry_id)
             self.library.downloader.discard_partial(entry)
@@ -501,7 +529,11 @@ class ModelManager(QWidget):
             event.acceptProposedAction()
 
     def dropEvent(self, event) -> None:  # noqa: N802 - Qt API
-        paths = [Path(url.toLocalFile()) for url in event.mimeData().urls() if url.isLocalFile()]
+        urls = event.mimeData().urls()
+        paths = [Path(url.toLocalFile()) for url in urls if url.isLocalFile()]
         event.acceptProposedAction()
         if paths:
             self.import_paths(paths)
+        for url in urls:  # a link dragged from a browser: a model's file on Hugging Face
+            if url.scheme() in ("http", "https"):
+                self.download_address(url.toString())

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 
 import pytest
+from PySide6.QtCore import Qt
 
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.engine.types import GenerationRequest
@@ -242,3 +243,48 @@ def test_models_installed_by_an_earlier_version_get_their_hashes_in_the_backgrou
     again = ModelManager(library)  # nothing left to read: no task
     qtbot.addWidget(again)
     assert again.hash_task is None
+
+
+def test_a_model_is_downloaded_by_its_hugging_face_address_pasted_or_dropped(qtbot, hub, hyper_lora):
+    """An address pasted below the catalog (Enter) or a link dropped from a browser: listed with the catalog,
+    downloaded with progress, then installed with its kind read from the file. A link to another site says what to
+    do instead."""
+    from PySide6.QtCore import QMimeData, QPoint, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    hub.add("someone/pixel-art", "pixel-art.safetensors", hyper_lora("Hyper-SD15-1step-lora").read_bytes())
+    hub.add("someone/ink", "ink.safetensors", hyper_lora("Hyper-SD15-2steps-lora", seed=2).read_bytes())
+    manager = manager_for(qtbot, hub)
+    manager.address.setText("https://civitai.com/models/4384/dreamshaper")
+    qtbot.keyClick(manager.address, Qt.Key.Key_Return)
+    assert "is not a Hugging Face address" in manager.download_label.text() and manager.download_task is None
+    assert manager.address.text() and manager.catalog_table.rowCount() == 1  # kept, to be mended
+
+    changed = []
+    manager.models_changed.connect(lambda: changed.append(True))
+    manager.address.setText(f"{hub.url}/someone/pixel-art/blob/main/pixel-art.safetensors")
+    qtbot.keyClick(manager.address, Qt.Key.Key_Return)
+    assert manager.address.text() == "" and manager.catalog_table.rowCount() == 2
+    assert manager.catalog_table.item(1, 0).text() == "pixel-art" and manager._selected_entry().address
+    mime = QMimeData()
+    mime.setUrls([QUrl(f"{hub.url}/someone/ink/resolve/main/ink.safetensors?download=true")])
+    manager.dropEvent(QDropEvent(QPoint(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                 Qt.KeyboardModifier.NoModifier))
+    qtbot.waitUntil(lambda: len(changed) == 2 and manager.download_task is None, timeout=30_000)
+    installed = {model.name: model for model in manager.library.registry.list()}
+    assert {name: (m.kind, m.architecture, m.source) for name, m in installed.items()} == {
+        "pixel-art": ("lora", "sd15", "download"), "ink": ("lora", "sd15", "download")}
+    assert [manager.catalog_table.item(row, 6).text() for row in (1, 2)] == ["Installed", "Installed"]
+    assert manager.download_label.text() == "Installed ink."
+
+
+def test_links_dropped_on_the_window_go_to_the_models_tab_or_are_said_to_be_links(qtbot, idle_app):
+    window = idle_app.window
+    window.open_dropped([], ["https://example.com/gallery/cat.png"])
+    assert window.errors.isVisible() and window.errors.text().startswith(
+        "https://example.com/gallery/cat.png is a link, not a file: save what it points to")
+    window.open_dropped([], ["https://huggingface.co/someone/pixel-art/blob/main/pixel-art.safetensors"])
+    assert window.tabs.currentWidget() is window.models
+    assert window.models._selected_entry().name == "pixel-art"
+    qtbot.waitUntil(lambda: window.models.download_task is None, timeout=20_000)  # offline here: it fails, saying so
+    assert window.models.download_label.text().startswith("⚠ ")
