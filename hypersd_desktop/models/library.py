@@ -5,12 +5,14 @@ The CLI and the GUI both go through this, so a model downloaded in one is known 
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hypersd_desktop.core.errors import AppError, InputError
+from hypersd_desktop.core.files import write_atomic
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.prompt_tags import network_tags
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
@@ -44,6 +46,9 @@ def vae_beside(checkpoint: Path) -> Path | None:
     return beside if checkpoint.suffix.lower() == ".safetensors" and beside.is_file() else None
 
 
+ADDRESSES_FILE = "addresses.json"  # hub addresses whose download is not finished (`ModelLibrary.add_address`)
+
+
 class ModelLibrary:
     """Everything about installed and installable models, rooted at `paths`."""
 
@@ -56,6 +61,13 @@ class ModelLibrary:
         self.downloader = Downloader(paths.models, self.registry, endpoint=endpoint, token=token)
         self.importer = Importer(self.registry, paths.models)
         self.addresses: dict[str, CatalogEntry] = {}  # downloads asked for by hub address, by entry id
+        for text in self._kept_addresses():  # not finished when the app last closed: listed to resume
+            try:
+                entry = address_entry(text, self.downloader.endpoint)
+            except InputError:
+                continue
+            if self.installed_entry(entry) is None:
+                self.addresses[entry.id] = entry
 
     def entries(self) -> tuple[CatalogEntry, ...]:
         """What can be downloaded: the catalog's entries, then the addresses given (this session's)."""
@@ -69,7 +81,29 @@ class ModelLibrary:
         listed with the catalog's until the app closes. The same address again is the same entry: its download
         resumes what an earlier one left."""
         entry = address_entry(text, self.downloader.endpoint)
-        return self.addresses.setdefault(entry.id, entry)
+        entry = self.addresses.setdefault(entry.id, entry)
+        self._keep_addresses()
+        return entry
+
+    @property
+    def _addresses_file(self) -> Path:
+        return self.paths.data / ADDRESSES_FILE
+
+    def _kept_addresses(self) -> list[str]:
+        try:
+            kept = json.loads(self._addresses_file.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return []
+        return [text for text in kept if isinstance(text, str)] if isinstance(kept, list) else []
+
+    def _keep_addresses(self) -> None:
+        """Write down the addresses whose download is not finished, so a paused one is listed after a restart (its
+        bytes are kept under its entry's id); a settings folder that cannot be written only loses the list."""
+        unfinished = [entry.address for entry in self.addresses.values() if self.installed_entry(entry) is None]
+        try:
+            write_atomic(self._addresses_file, json.dumps(unfinished, indent=1))
+        except OSError:
+            pass
 
     def close(self) -> None:
         self.registry.close()
@@ -119,9 +153,11 @@ class ModelLibrary:
             shutil.rmtree(folder, ignore_errors=True)
             raise DownloadError(f"{entry.name}: {item.reason}. The downloaded file was deleted.")
         model = self.registry.get(item.model_id)
-        return self.registry.add(replace(
+        model = self.registry.add(replace(
             model, id=entry.id, source="download", owned=True, catalog_id=entry.id, revision=remote[0].commit,
             added=0.0))
+        self._keep_addresses()
+        return model
 
     def import_path(self, path: Path, copy: bool = False, on_progress: Report | None = None,
                     cancel: CancelToken | None = None) -> list[ImportItem]:

@@ -292,7 +292,8 @@ class ModelManager(QWidget):
             return "Queued"
         kept = self.library.downloader.partial(entry)
         if kept:
-            return f"Paused at {100 * kept / max(entry.size, 1):.0f} % — Download resumes"
+            done = f"{100 * kept / entry.size:.0f} %" if entry.size else format_size(kept)  # an address: size unknown
+            return f"Paused at {done} — Download resumes"
         return ""
 
     def _selected_entry(self) -> CatalogEntry | None:

@@ -87,3 +87,31 @@ def test_a_file_the_app_cannot_use_is_deleted_again_saying_what_it_is(hub, libra
     with pytest.raises(DownloadError, match=r"^flux-style: a LoRA for FLUX.*The downloaded file was deleted\.$"):
         library.download(entry.id)
     assert not (library.paths.models / entry.id).exists() and library.registry.list() == []
+
+
+def test_a_download_stopped_part_way_is_listed_after_a_restart_and_resumes(hub, library, hyper_lora):
+    from hypersd_desktop.core.errors import CancelledError
+    from hypersd_desktop.core.progress import CancelToken
+
+    data = hyper_lora("Hyper-SD15-1step-lora").read_bytes()
+    hub.add("someone/pixel-art", "pixel-art.safetensors", data)
+    hub.pause_per_64k = 0.05  # 0.25 s for the file: the progress reported every 0.1 s stops it part way
+    entry = library.add_address(f"{hub.url}/someone/pixel-art/blob/main/pixel-art.safetensors")
+    token = CancelToken()
+    with pytest.raises(CancelledError):
+        library.download(entry.id, lambda progress: token.cancel() if progress.done > 64 * 1024 else None, token)
+    library.close()
+
+    again = ModelLibrary(AppPaths.default(), catalog=Catalog(()), endpoint=hub.url, token=False)
+    try:
+        (listed,) = again.entries()
+        kept = again.downloader.partial(listed)
+        assert listed.id == entry.id and 64 * 1024 < kept < len(data)
+        again.download(listed.id)
+        assert hub.gets("pixel-art.safetensors")[-1] == f"bytes={kept}-"
+        assert again.registry.get(entry.id).sha256 == hub.files[("someone/pixel-art", "pixel-art.safetensors")].sha256
+    finally:
+        again.close()
+    third = ModelLibrary(AppPaths.default(), catalog=Catalog(()), endpoint=hub.url, token=False)
+    assert third.entries() == ()  # installed: listed among the installed models only
+    third.close()
