@@ -79,8 +79,11 @@ class ModelLibrary:
     def add_address(self, text: str) -> CatalogEntry:
         """A download of the .safetensors file a Hugging Face address names (`InputError` for any other address),
         listed with the catalog's until the app closes. The same address again is the same entry: its download
-        resumes what an earlier one left."""
+        resumes what an earlier one left. A file the catalog has is its catalog entry."""
         entry = address_entry(text, self.downloader.endpoint)
+        for known in self.catalog.entries:  # a file the catalog has (a Hyper-SD LoRA): its entry, with its recipe
+            if (known.repo, known.weights_file) == (entry.repo, entry.files[0].path):
+                return known
         entry = self.addresses.setdefault(entry.id, entry)
         self._keep_addresses()
         return entry

@@ -115,3 +115,12 @@ def test_a_download_stopped_part_way_is_listed_after_a_restart_and_resumes(hub, 
     third = ModelLibrary(AppPaths.default(), catalog=Catalog(()), endpoint=hub.url, token=False)
     assert third.entries() == ()  # installed: listed among the installed models only
     third.close()
+
+
+def test_an_address_of_a_file_the_catalog_has_is_its_catalog_entry(app_home):
+    library = ModelLibrary(AppPaths.default())
+    try:
+        entry = library.add_address("https://huggingface.co/ByteDance/Hyper-SD/blob/main/Hyper-SD15-1step-lora.safetensors")
+        assert entry is library.catalog.get("hyper-sd15-1step-lora") and library.addresses == {}
+    finally:
+        library.close()
