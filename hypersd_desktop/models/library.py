@@ -70,7 +70,7 @@ class ModelLibrary:
                 self.addresses[entry.id] = entry
 
     def entries(self) -> tuple[CatalogEntry, ...]:
-        """What can be downloaded: the catalog's entries, then the addresses given (this session's)."""
+        """What can be downloaded: the catalog's entries, then the addresses given (until each is installed)."""
         return (*self.catalog.entries, *self.addresses.values())
 
     def entry(self, entry_id: str) -> CatalogEntry:
@@ -78,8 +78,8 @@ class ModelLibrary:
 
     def add_address(self, text: str) -> CatalogEntry:
         """A download of the .safetensors file a Hugging Face address names (`InputError` for any other address),
-        listed with the catalog's until the app closes. The same address again is the same entry: its download
-        resumes what an earlier one left. A file the catalog has is its catalog entry."""
+        listed with the catalog's until it is installed, across restarts. The same address again is the same entry:
+        its download resumes what an earlier one left. A file the catalog has is its catalog entry."""
         entry = address_entry(text, self.downloader.endpoint)
         for known in self.catalog.entries:  # a file the catalog has (a Hyper-SD LoRA): its entry, with its recipe
             if (known.repo, known.weights_file) == (entry.repo, entry.files[0].path):
@@ -101,8 +101,10 @@ class ModelLibrary:
 
     def _keep_addresses(self) -> None:
         """Write down the addresses whose download is not finished, so a paused one is listed after a restart (its
-        bytes are kept under its entry's id); a settings folder that cannot be written only loses the list."""
-        unfinished = [entry.address for entry in self.addresses.values() if self.installed_entry(entry) is None]
+        bytes are kept under its entry's id); a data folder that cannot be written only loses the list. (A download
+        runs on another thread than the window's: the entries are taken at once, not while the registry is read.)"""
+        entries = tuple(self.addresses.values())
+        unfinished = [entry.address for entry in entries if self.installed_entry(entry) is None]
         try:
             write_atomic(self._addresses_file, json.dumps(unfinished, indent=1))
         except OSError:
