@@ -316,8 +316,9 @@ class JobView(QObject):
         self._waiting = sum(job.saves for job in message.queued)
         self.widgets.resume.setVisible(message.held and self._waiting > 0)
         for job, state in jobs:
-            if state == "queued" and message.held and job.saves:
-                state = "held"
+            queued = state == "queued"
+            if queued and message.held and job.saves:
+                state = "held"  # moved and removed as any queued job
             item = QListWidgetItem(f"#{job.job_id} {state}: {job.describe()}")
-            item.setData(Qt.ItemDataRole.UserRole, job.job_id if state == "queued" else 0)  # 0: running
+            item.setData(Qt.ItemDataRole.UserRole, job.job_id if queued else 0)  # 0: running
             queue.addItem(item)

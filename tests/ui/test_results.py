@@ -178,6 +178,8 @@ def test_the_queue_waits_while_the_disk_cannot_take_images_and_resumes_when_aske
     assert client.held and client.running is None and len(client.queued()) == 2
     assert [window.queue.item(row).text().split(":")[0] for row in range(window.queue.count())] == [
         f"#{job.job_id} held" for job in client.queued()]
+    assert [window.queue.item(row).data(Qt.ItemDataRole.UserRole) for row in range(window.queue.count())] == [
+        job.job_id for job in client.queued()]  # each can be moved or removed as a queued one
     error = window.errors.text()
     assert "The image (seed 10) was not saved" in error
     assert error.endswith("The 2 queued jobs wait: press Resume queue once there is room.")
