@@ -96,20 +96,26 @@ def test_an_image_held_over_the_generate_tab_opens_it_for_the_drop(qtbot, idle_a
     qtbot.waitUntil(lambda: window.tabs.currentIndex() == 0, timeout=3000)  # the drop lands in its init image box
 
 
+def block_images_folder(window) -> Path:
+    """Make the images folder one that cannot be written (a file stands where it was; a full disk acts the same)."""
+    import shutil
+
+    images = window.library.paths.images
+    shutil.rmtree(images)
+    images.write_text("not a folder")
+    return images
+
+
 def test_an_image_the_disk_cannot_take_stays_on_screen_and_is_saved_elsewhere(qtbot, parts, tmp_path, monkeypatch):
     """The images folder cannot be written (here a file stands where it was; a full disk acts the same): the job
     says the image was not saved and why, the image stays in the strip marked so, and Save as… writes it (with
     its settings) where the user chooses, into the gallery, after which the strip's other commands work on it."""
-    import shutil
-
     from PySide6.QtWidgets import QFileDialog
 
     from hypersd_desktop.gallery.metadata import read_request
 
     window = parts.window
-    images = window.library.paths.images
-    shutil.rmtree(images)
-    images.write_text("not a folder")
+    images = block_images_folder(window)
     window.prompt.setPlainText("a lighthouse at dusk")
     window.seed.setValue(4242)
     window.generate()
@@ -157,15 +163,11 @@ def test_the_queue_waits_while_the_disk_cannot_take_images_and_resumes_when_aske
     """Three images queued and the first could not be saved (a file stands where the images folder was): the two
     queued after it are held, not made one by one into memory; the error says so and Resume queue, shown under the
     queue, runs them once there is room."""
-    import shutil
-
     from PySide6.QtWidgets import QMessageBox
 
     monkeypatch.setattr(QMessageBox, "question", lambda *args: QMessageBox.StandardButton.Yes)  # at the end: quit
     window = parts.window
-    images = window.library.paths.images
-    shutil.rmtree(images)
-    images.write_text("not a folder")
+    images = block_images_folder(window)
     window.prompt.setPlainText("a lighthouse at dusk")
     window.seed.setValue(10)
     window.seed_lock.setChecked(True)
