@@ -254,7 +254,7 @@ def bad_inputs(tmp_path, tiny_sd15, hyper_lora):
         "pickle-lora": ([*base, "--lora", pickle], "pickle"),
         "pickle-model": (["generate", "--model", pickle, "--prompt", "x"], "pickle"),
         "truncated-lora": ([*base, "--lora", truncated], "truncated"),
-        "not-safetensors": ([*base, "--lora", not_safetensors], "not safetensors"),
+        "not-safetensors": ([*base, "--lora", not_safetensors], "is text, not model weights"),
         "missing-model": (["generate", "--model", tmp_path / "nope", "--prompt", "x"], "does not exist"),
         "inspect-pickle": (["inspect", pickle], "pickle"),
     }
