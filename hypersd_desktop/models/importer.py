@@ -58,6 +58,9 @@ class Importer:
     def __init__(self, registry: Registry, models_dir: Path) -> None:
         self.registry = registry
         self.models_dir = models_dir
+        # Files whose sha256 was checked a moment ago (a download, against the hub's), by path: taken as they are,
+        # where hashing a 7 GB checkpoint again would take a while
+        self.verified: dict[str, str] = {}
 
     def import_path(self, path: Path, copy: bool = False,
                     on_progress: Callable[[TransferProgress], None] | None = None,
@@ -123,7 +126,7 @@ class Importer:
                 what = f"a {info.kind} file"
             return ImportItem(str(path), ImportStatus.UNSUPPORTED, info.kind, info.architecture,
                               reason=f"{what}; only SD1.5/SDXL models, LoRAs, VAEs, ControlNets and embeddings are used")
-        sha = sha256_file(path, meter, cancel)
+        sha = self.verified.pop(str(path), None) or sha256_file(path, meter, cancel)
         lora, legacy = other_tools_hashes(path, kind == ModelKind.LORA, cancel)
         architecture = info.architecture
         if kind == ModelKind.VAE and architecture is None:

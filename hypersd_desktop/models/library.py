@@ -151,9 +151,15 @@ class ModelLibrary:
         remote = remote or self.downloader.plan(entry)
         entry = replace(entry, files=tuple(CatalogFile(file.path, file.size) for file in remote))
         self.addresses[entry.id] = entry  # with its size, for the Models tab
-        self.downloader.fetch(entry, remote, on_progress, cancel)
+        (file,) = self.downloader.fetch(entry, remote, on_progress, cancel)
         folder = self.paths.models / entry.id
-        (item,) = self.importer.import_path(folder / entry.weights_file, on_progress=on_progress, cancel=cancel)
+        path = (folder / entry.weights_file).resolve()
+        if file.sha256:
+            self.importer.verified[str(path)] = file.sha256
+        try:
+            (item,) = self.importer.import_path(path, on_progress=on_progress, cancel=cancel)
+        finally:
+            self.importer.verified.pop(str(path), None)
         if item.model_id is None:
             shutil.rmtree(folder, ignore_errors=True)
             raise DownloadError(f"{entry.name}: {item.reason}. The downloaded file was deleted.")

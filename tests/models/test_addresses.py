@@ -63,7 +63,12 @@ def library(hub, app_home):
     library.close()
 
 
-def test_a_lora_downloaded_by_its_address_is_verified_judged_and_removable(hub, library, hyper_lora):
+def test_a_lora_downloaded_by_its_address_is_verified_judged_and_removable(hub, library, hyper_lora, monkeypatch):
+    """Hashed once, as it comes in (a 7 GB checkpoint is not read again to register it)."""
+    from hypersd_desktop.models import importer
+
+    hashed = []
+    monkeypatch.setattr(importer, "sha256_file", lambda path, *args: hashed.append(path))
     data = hyper_lora("Hyper-SD15-1step-lora").read_bytes()
     hub.add("someone/pixel-art", "pixel-art.safetensors", data)
     entry = library.add_address(f"{hub.url}/someone/pixel-art/blob/main/pixel-art.safetensors")
@@ -76,6 +81,7 @@ def test_a_lora_downloaded_by_its_address_is_verified_judged_and_removable(hub, 
         entry.id, "pixel-art", "lora", "sd15", "download", True)
     assert library.installed_entry(library.entry(entry.id)) == model and library.entry(entry.id).size == len(data)
     assert library.registry.get(entry.id).sha256 == hub.files[("someone/pixel-art", "pixel-art.safetensors")].sha256
+    assert hashed == [] and library.importer.verified == {}
     assert library.remove(entry.id) == len(data) and not path.exists()
 
 
