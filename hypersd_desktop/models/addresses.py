@@ -43,7 +43,7 @@ def address_entry(text: str, endpoint: str) -> CatalogEntry:
     if text.lower().startswith(HUB_HOSTS):
         text = "https://" + text
     if not is_hub_link(text, endpoint):
-        raise InputError(f"{text or 'That'} is not a Hugging Face address. For a model from another site (Civitai…), "
+        raise InputError(f"{text} is not a Hugging Face address. For a model from another site (Civitai…), "
                          "download the file in your browser, then import it (Import files…, or drop it here).")
     address = urllib.parse.urlsplit(text)
     found = _FILE.match(address.path)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from PySide6.QtWidgets import (
@@ -148,6 +149,9 @@ class SettingsDialog(QDialog):
         edit.setText(str(path))
 
     def _python(self) -> None:
+        command = self.worker_python.text().strip().strip("\"'")
+        if command and not any(sep in command for sep in "/\\") and shutil.which(command):
+            return  # a command the system finds (python3, py), as a terminal would run it
         path = typed_path(self.worker_python.text())
         if path is None:
             return

@@ -191,6 +191,10 @@ def test_the_settings_dialog_takes_folders_as_people_type_them_and_says_what_is_
     dialog.accept()
     said = dialog.problem.text()
     assert dialog.isVisible() and "The worker Python" in said and "is not there" in said
+    dialog.worker_python.setText("python3")  # a command the system finds, as typed in a terminal
+    monkeypatch.setattr("shutil.which", lambda name: f"/usr/bin/{name}" if name == "python3" else None)
+    dialog.accept()
+    assert dialog.result() == dialog.DialogCode.Accepted and dialog.settings().worker_python == "python3"
     dialog.worker_python.setText("")
     dialog.accept()
     assert dialog.result() == dialog.DialogCode.Accepted
