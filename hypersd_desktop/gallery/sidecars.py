@@ -18,6 +18,7 @@ import urllib.parse
 from functools import lru_cache
 from pathlib import Path
 
+from hypersd_desktop.core.text import saved_text
 from hypersd_desktop.gallery.formats import ImageMetadata, parse_a1111
 from hypersd_desktop.gallery.formats.fooocus import parse_fooocus
 
@@ -47,7 +48,8 @@ def sidecar_metadata(path: Path) -> ImageMetadata | None:
     text = path.with_suffix(".txt")
     try:
         if text.is_file() and text.stat().st_size <= MAX_TEXT_BYTES:
-            found = parse_a1111(text.read_text(encoding="utf-8-sig", errors="replace"))  # Notepad's BOM
+            # as A1111 wrote it (UTF-8; CRLF on Windows), or as an editor saved it again (a BOM, UTF-16, "ANSI")
+            found = parse_a1111(saved_text(text.read_bytes()).replace("\r\n", "\n"))
             if found is not None:
                 return found
         log = path.parent / FOOOCUS_LOG

@@ -2,7 +2,7 @@
 
 A job file is text (one prompt per line; `#` starts a comment), CSV with a header (comma, semicolon or
 tab between columns; a text file whose first line is tab-separated column names is one too), or JSON (a
-list of prompts or objects, or {"items": [...]} / {"prompts": [...]}), in any of the encodings editors save text in (see `job_text`). Columns: prompt, negative, seed, seeds ("1,2,5" or
+list of prompts or objects, or {"items": [...]} / {"prompts": [...]}), in any of the encodings editors save text in (see `core.text.saved_text`). Columns: prompt, negative, seed, seeds ("1,2,5" or
 "10-13"), images (of the item, on consecutive seeds), steps, guidance, model, lora
 ("path[:weight];…"), width, height. Missing values take the job's defaults. Every (item, seed) is
 one unit. A text line may also be one of A1111's "Prompts from file or textbox" script:
@@ -19,7 +19,6 @@ many at once as `BatchSizer` finds fastest.
 
 from __future__ import annotations
 
-import codecs
 import csv
 import dataclasses
 import hashlib
@@ -36,6 +35,7 @@ from typing import Any
 from hypersd_desktop.core.errors import AppError, CancelledError, InputError, NotSavedError, OutOfMemoryError
 from hypersd_desktop.core.files import remove_stale_partials, why_not_written, write_atomic
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
+from hypersd_desktop.core.text import saved_text
 from hypersd_desktop.core.vocab import BatchUnitState, ExportStatus
 from hypersd_desktop.engine.backend import batch_key
 from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, LoraSpec
@@ -77,7 +77,7 @@ def parse_job(path: Path) -> list[dict[str, Any]]:
         raw = path.read_bytes()
     except OSError as error:
         raise InputError(f"The job file {path} cannot be read: {error.strerror or error}.") from None
-    text = job_text(raw)
+    text = saved_text(raw)
     suffix = path.suffix.lower()
     if suffix == ".json":
         try:
@@ -115,72 +115,6 @@ def parse_job(path: Path) -> list[dict[str, Any]]:
     if not cleaned:
         raise InputError(f"{path.name} has no prompts.")
     return cleaned
-
-
-_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
-         (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
-
-
-def job_text(raw: bytes) -> str:
-    """A job file's text in whatever its editor saved it in: UTF-8; UTF-16 (Windows PowerShell's `>` and
-    `Out-File`, Notepad's "Unicode", Excel's "Unicode Text"), with or without its byte order mark; UTF-32 with
-    one; else an "ANSI" file from an older Windows editor (cp1252) or Mac Roman, which Excel for Mac's plain "CSV"
-    still writes, whichever reads as words (`_reads_as_words`)."""
-    for bom, encoding in _BOMS:  # UTF-32 LE's mark begins like UTF-16 LE's: it is tried first
-        if raw.startswith(bom):
-            return raw[len(bom):].decode(encoding, errors="replace")
-    if len(raw) >= 4 and raw.count(0) >= len(raw) // 4:  # no text has NULs; UTF-16's Latin letters do, every other
-        return raw.decode("utf-16-le" if raw[1::2].count(0) >= raw[0::2].count(0) else "utf-16-be", errors="replace")
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        windows, mac = raw.decode("cp1252", errors="replace"), raw.decode("mac_roman")
-        return mac if _reads_as_words(mac) > _reads_as_words(windows) else windows
-
-
-_QUOTES, _DASHES = set("“”‘’„«»"), set("–—…")
-# The accented letters of the languages these two encodings were made for (not ƒ, Š, Ž, Ÿ, ı: rare anywhere)
-_LETTERS = set("àâäáãåæçèéêëìíîïñòóôöõøùúûüýÿßœÀÂÄÁÃÅÆÇÈÉÊËÌÍÎÏÑÒÓÔÖÕØÙÚÛÜÝŒ")
-_ONE_LETTER_WORDS = set("àèåÀÈÅ")  # French's à, Italian's è, Swedish's å
-
-
-def _reads_as_words(text: str) -> int:
-    """How well `text`'s non-ASCII characters fit what is beside them, one point each way: an accented capital
-    where a word starts or in capitals (Übel, ÉTÉ), a small letter beside small letters (été, ñ), a letter that is
-    a word (à), a quote on a word's edge (“Hallo”, l’été), a dash between words, a euro sign by a number, ™ or ° after one. cp1252 and
-    Mac Roman put accented letters and punctuation in each other's places, and each read as the other makes rare
-    letters (ƒ, Ž, Ÿ), capitals, symbols and dashes inside words (lÈt, Gr§e, ni–o), letters alone, or a byte it has
-    no character for."""
-    score = 0
-    for index, char in enumerate(text):
-        if char.isascii():
-            continue
-        before = text[index - 1] if index else " "
-        after = text[index + 1] if index + 1 < len(text) else " "
-        if char == "\ufffd":  # a byte the encoding has no character for
-            score -= 2
-            continue
-        if char.isalpha():
-            if char not in _LETTERS:
-                fits = False
-            elif not (before.isalpha() or after.isalpha()):
-                fits = char in _ONE_LETTER_WORDS
-            else:
-                fits = not before.islower() if char.isupper() else before.islower() or after.islower()
-        elif char in _QUOTES:
-            fits = before.isalnum() != after.isalnum() or char == "’" and before.isalpha() and after.isalpha()
-        elif char in _DASHES:
-            fits = not (before.isalpha() and after.isalpha())
-        elif char == "€":
-            fits = not (before.isalpha() or after.isalpha())
-        elif char in "™®°":  # after a name or a number
-            fits = before.isalnum() and not after.isalnum()
-        elif char in "¡¿":  # before a Spanish sentence
-            fits = not before.isalnum() and after.isalpha()
-        else:
-            fits = None if not (before.isalpha() and after.isalpha()) else False  # a symbol inside a word
-        score += 0 if fits is None else 1 if fits else -1
-    return score
 
 
 def table_items(text: str, delimiter: str, name: str) -> list[dict[str, str]]:

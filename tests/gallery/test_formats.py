@@ -249,6 +249,11 @@ def test_a1111_parameters_in_a_text_file_beside_the_image(tmp_path):
     metadata, *_ = read_metadata(tmp_path / "00013-778.jpg")
     assert (metadata.prompt, metadata.negative_prompt, metadata.seed, metadata.height) == (
         "a lighthouse,\nat dusk", "fog", 778, 768)
+    # Saved again as Notepad's "Unicode" (UTF-16), and as an older Windows editor's "ANSI" (cp1252)
+    for number, encoding in ((14, "utf-16"), (15, "cp1252")):
+        Image.new("RGB", (8, 8)).save(tmp_path / f"000{number}-9.jpg")
+        (tmp_path / f"000{number}-9.txt").write_bytes("café au lait\r\nSteps: 4, Seed: 9, Size: 512x512".encode(encoding))
+        assert read_metadata(tmp_path / f"000{number}-9.jpg")[0].prompt == "café au lait"
 
 
 def test_hugging_face_demo_json(tmp_path):
