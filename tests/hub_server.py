@@ -2,7 +2,8 @@
 
 `HEAD /{repo}/resolve/{revision}/{path}` answers with `X-Repo-Commit`, `ETag`, and for large
 (LFS) files `X-Linked-Etag` (the sha256) and `X-Linked-Size`; `GET` serves the bytes and honours
-`Range`. Faults can be queued per file: an HTTP status for the next requests, a connection
+`Range`. `GET /api/models/{repo}/revision/{revision}` lists a repository's files (`siblings`), as the
+hub's model-info answer does. Faults can be queued per file: an HTTP status for the next requests, a connection
 dropped after a number of bytes, or content that does not match the published sha256.
 """
 
@@ -19,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 _RESOLVE = re.compile(r"^/(?P<repo>[^/]+/[^/]+)/resolve/(?P<revision>[^/]+)/(?P<path>.+)$")
+_INFO = re.compile(r"^/api/models/(?P<repo>[^/]+/[^/]+)/revision/(?P<revision>[^/]+)$")
 
 
 @dataclass
@@ -118,7 +120,27 @@ def _handler(hub: FakeHub):
             self.send_header("Content-Length", str(len(hosted.data)))
             self.end_headers()
 
+        def _repo_info(self, repo: str) -> None:
+            import json
+
+            hub.requests.append(("GET", f"api:{repo}", None))
+            names = [path for hosted_repo, path in hub.files if hosted_repo == repo]
+            if not names:
+                body = b'{"error": "Repository not found"}'
+                self.send_response(404)
+                self.send_header("X-Error-Code", "RepoNotFound")
+            else:
+                body = json.dumps({"id": repo, "sha": COMMIT, "siblings": [{"rfilename": n} for n in names]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
         def do_GET(self):
+            info = _INFO.match(self.path.split("?")[0])
+            if info:
+                return self._repo_info(info["repo"])
             path, hosted = self._resolve()
             range_header = self.headers.get("Range")
             hub.requests.append(("GET", path, range_header))

@@ -24,11 +24,12 @@ def add_parser(commands) -> None:
     catalog.add_argument("--json", action="store_true")
     listing = sub.add_parser("list", help="installed models")
     listing.add_argument("--json", action="store_true")
-    download = sub.add_parser("download", help="download catalog entries, or .safetensors files by their Hugging Face "
-                                               "address (resumes an interrupted download)")
+    download = sub.add_parser("download", help="download catalog entries, or models by their Hugging Face address "
+                                               "(resumes an interrupted download)")
     download.add_argument("ids", nargs="+", metavar="ID_OR_ADDRESS",
-                          help="a catalog id (`models catalog` lists them), or the address of a .safetensors file on "
-                               "Hugging Face (https://huggingface.co/OWNER/REPO/blob/main/FILE.safetensors)")
+                          help="a catalog id (`models catalog` lists them), or a Hugging Face address: a diffusers "
+                               "model's page (https://huggingface.co/OWNER/REPO) or one .safetensors file "
+                               "(https://huggingface.co/OWNER/REPO/blob/main/FILE.safetensors)")
     download.add_argument("--yes", action="store_true", help="do not ask before downloading")
     importing = sub.add_parser("import", help="import .safetensors files, diffusers folders or models folders")
     importing.add_argument("paths", nargs="+", type=Path, metavar="PATH")
@@ -87,7 +88,7 @@ def _list(library, args) -> int:
 def _download(library, args) -> int:
     entries = [library.add_address(key) if "/" in key else library.catalog.get(key) for key in args.ids]
     # The hub's own sizes (one metadata request per file), so the total shown is exact.
-    plans = [library.downloader.plan(entry) for entry in entries]
+    entries, plans = zip(*(library.plan(entry) for entry in entries))
     total = sum(file.size for plan in plans for file in plan)
     print(f"Downloading {', '.join(e.name for e in entries)}: {format_size(total)} in all "
           f"(licences: {', '.join(sorted({e.licence for e in entries}))}).", file=sys.stderr)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hypersd_desktop.core.errors import AppError, CancelledError
-from hypersd_desktop.core.files import copy_file, why_not_written, write_all
+from hypersd_desktop.core.files import copy_file, folder_size, why_not_written, write_all
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import ModelKind, ModelLayout
 from hypersd_desktop.core.hashes import other_tools_hashes, sha256_file
@@ -112,8 +112,8 @@ class Downloader:
             revision=remote[0].commit, files=tuple(files), lora_hash=lora, legacy_hash=legacy,
         ))
 
-    def fetch(self, entry: CatalogEntry, remote: list[RemoteFile], on_progress: Callable[[TransferProgress], None] | None,
-              cancel: CancelToken) -> list[ModelFile]:
+    def fetch(self, entry: CatalogEntry, remote: list[RemoteFile],
+              on_progress: Callable[[TransferProgress], None] | None, cancel: CancelToken) -> list[ModelFile]:
         """Every file of `entry` (its `plan()`) into `<models folder>/<entry id>/`, verified: downloaded, resumed or
         taken from the Hugging Face cache. Nothing is registered."""
         folder = self.models_dir / entry.id
@@ -138,6 +138,8 @@ class Downloader:
         folder = self.models_dir / entry.id
         if not folder.is_dir() or self.registry.find(entry.id) is not None:
             return 0
+        if not entry.files:  # a repository's, whose files are listed when it downloads: whatever it left
+            return folder_size(folder)
         kept = 0
         for file in entry.files:
             target = folder / file.path
@@ -200,6 +202,30 @@ class Downloader:
             commit=headers.get("X-Repo-Commit"), etag=etag or None,
         )
 
+    def repo_files(self, entry: CatalogEntry) -> list[str]:
+        """The names of every file in `entry`'s repository at its revision (the hub's model-info answer)."""
+        import urllib.parse
+
+        from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+        url = f"{self.endpoint}/api/models/{entry.repo}/revision/{urllib.parse.quote(entry.revision, safe='')}"
+        for attempt in range(self.retries + 1):
+            try:
+                response = get_session().get(url, headers=build_hf_headers(token=self.token), timeout=self.timeout)
+                hf_raise_for_status(response)
+                siblings = response.json().get("siblings", [])
+                return [str(item["rfilename"]) for item in siblings if isinstance(item, dict) and "rfilename" in item]
+            except (ValueError, AttributeError, TypeError):
+                raise DownloadError(f"The hub's list of the files in {entry.repo} could not be read; it may be having "
+                                    "trouble. Try again later.") from None
+            except Exception as error:  # noqa: BLE001 - classified below
+                status = _status_of(error)
+                if _is_transient(error, status) and attempt < self.retries:
+                    self._wait(attempt)
+                    continue
+                raise self._explain(entry, "", error, status, attempt + 1) from None
+        raise AssertionError("unreachable")
+
     def _head(self, url: str):
         """The metadata headers of a resolve URL, following the hub's relative (renamed-repo) redirects."""
         from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
@@ -217,7 +243,7 @@ class Downloader:
         raise DownloadError(f"Too many redirects for {url}.")
 
     def _explain(self, entry: CatalogEntry, path: str, error: Exception, status: int | None, tries: int) -> DownloadError:
-        where = f"{entry.repo}/{path}"
+        where = f"{entry.repo}/{path}" if path else entry.repo
         if status in (401, 403):
             return DownloadError(
                 f"The hub refused {where} ({status}): the repository is gated or needs a login. Accept its licence on "

@@ -18,7 +18,7 @@ from hypersd_desktop.core.prompt_tags import network_tags
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import Architecture, ModelKind, ModelLayout
 from hypersd_desktop.engine.inspect import base_architecture, base_has_vae, vae_family
-from hypersd_desktop.models.addresses import address_entry
+from hypersd_desktop.models.addresses import address_entry, repo_parts
 from hypersd_desktop.models.catalog import CATALOG_VAES, Catalog, CatalogEntry, CatalogFile, load_catalog
 from hypersd_desktop.models.downloads import DownloadError, Downloader, RemoteFile
 from hypersd_desktop.core.hashes import HashCache, other_tools_hashes, sha256_file
@@ -79,10 +79,11 @@ class ModelLibrary:
     def add_address(self, text: str) -> CatalogEntry:
         """A download of the .safetensors file a Hugging Face address names (`InputError` for any other address),
         listed with the catalog's until it is installed, across restarts. The same address again is the same entry:
-        its download resumes what an earlier one left. A file the catalog has is its catalog entry."""
+        its download resumes what an earlier one left. A model the catalog has is its catalog entry."""
         entry = address_entry(text, self.downloader.endpoint)
-        for known in self.catalog.entries:  # a file the catalog has (a Hyper-SD LoRA): its entry, with its recipe
-            if (known.repo, known.weights_file) == (entry.repo, entry.files[0].path):
+        wanted = entry.files[0].path if entry.files else None  # a file, or a repository's pipeline
+        for known in self.catalog.entries:  # one the catalog has (a Hyper-SD LoRA, SDXL): its entry, with its recipe
+            if known.repo == entry.repo and known.weights_file == wanted:
                 return known
         entry = self.addresses.setdefault(entry.id, entry)
         self._keep_addresses()
@@ -136,9 +137,20 @@ class ModelLibrary:
                 self.registry.set_hashes(model.id, lora, legacy)
         return self.registry.list()
 
+    def plan(self, entry: CatalogEntry) -> tuple[CatalogEntry, list[RemoteFile]]:
+        """`entry` with its files (a repository's chosen from the hub's list of them) and the hub's metadata for
+        each (sizes, sha256, commit); an address's entry is kept so, for the Models tab to show its size."""
+        if entry.address and not entry.files:  # a repository's page: its pipeline's parts, or its one file
+            entry = repo_parts(entry, self.downloader.repo_files(entry))
+        remote = self.downloader.plan(entry)
+        if entry.address:
+            entry = replace(entry, files=tuple(CatalogFile(file.path, file.size) for file in remote))
+            self.addresses[entry.id] = entry
+        return entry, remote
+
     def download(self, entry_id: str, on_progress: Report | None = None, cancel: CancelToken | None = None,
                  remote: list[RemoteFile] | None = None) -> InstalledModel:
-        """Download and register a catalog entry or an address's file (`remote`: its `plan()`, when fetched)."""
+        """Download and register a catalog entry or what an address names (`remote`: its `plan()`, when made)."""
         entry = self.entry(entry_id)
         if entry.address:
             return self._download_address(entry, on_progress, cancel or CancelToken(), remote)
@@ -148,14 +160,15 @@ class ModelLibrary:
                           remote: list[RemoteFile] | None) -> InstalledModel:
         """Download the file an address names, verified against the sha256 the hub publishes, then judge it as an
         import does; a file the app cannot use is deleted again, saying what it is."""
-        remote = remote or self.downloader.plan(entry)
-        entry = replace(entry, files=tuple(CatalogFile(file.path, file.size) for file in remote))
-        self.addresses[entry.id] = entry  # with its size, for the Models tab
-        (file,) = self.downloader.fetch(entry, remote, on_progress, cancel)
+        if remote is None:
+            entry, remote = self.plan(entry)
+        else:
+            entry = self.entry(entry.id)  # as planned: with its files and their sizes
+        files = self.downloader.fetch(entry, remote, on_progress, cancel)
         folder = self.paths.models / entry.id
-        path = (folder / entry.weights_file).resolve()
-        if file.sha256:
-            self.importer.verified[str(path)] = file.sha256
+        path = (folder / entry.weights_file if entry.weights_file else folder).resolve()
+        if entry.weights_file and files[0].sha256:
+            self.importer.verified[str(path)] = files[0].sha256
         try:
             (item,) = self.importer.import_path(path, on_progress=on_progress, cancel=cancel)
         finally:

@@ -126,11 +126,12 @@ class ModelManager(QWidget):
         self.bar = QProgressBar(maximum=1000)
         self.bar.hide()
         self.download_label = QLabel("", wordWrap=True)  # long names wrap; the window keeps its width
-        self.address = QLineEdit(placeholderText="Or paste the address of a .safetensors file on Hugging Face "
-                                                 "(https://huggingface.co/…/blob/main/model.safetensors)")
-        self.address.setToolTip("A model that is not in the catalog: on its Hugging Face page, open Files and versions "
-                                "and copy the .safetensors file's address. It is checked against the sha256 the hub "
-                                "publishes, and its kind read from the file, as an import reads it.")
+        self.address = QLineEdit(placeholderText="Or paste a Hugging Face address: a diffusers model's page "
+                                                 "(https://huggingface.co/OWNER/MODEL), or a .safetensors file's")
+        self.address.setToolTip("A model that is not in the catalog: the address of its page on Hugging Face (a "
+                                "diffusers model: what its pipeline loads is downloaded), or of one .safetensors file "
+                                "(on the page, under Files and versions). Each file is checked against the sha256 the "
+                                "hub publishes, and the model's kind read from its files, as an import reads them.")
         self.address_button = QPushButton("Download from address")
         catalog_buttons = QHBoxLayout()
         for button in (self.download_button, self.pause_button, self.cancel_button):
@@ -339,7 +340,7 @@ class ModelManager(QWidget):
         self.refresh()
 
     def download_address(self, text: str) -> CatalogEntry | None:
-        """List the file a Hugging Face address names with the catalog and download it; say why not otherwise."""
+        """List what a Hugging Face address names with the catalog and download it; say why not otherwise."""
         try:
             entry = self.library.add_address(text)
         except InputError as error:

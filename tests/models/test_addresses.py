@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import struct
 
 import pytest
 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
-from hypersd_desktop.models.addresses import address_entry
+from hypersd_desktop.models.addresses import address_entry, repo_parts
 from hypersd_desktop.models.catalog import Catalog
 from hypersd_desktop.models.downloads import DownloadError
 from hypersd_desktop.models.library import ModelLibrary
@@ -39,8 +40,7 @@ def test_an_address_names_the_repository_revision_and_file(address, repo, revisi
 
 @pytest.mark.parametrize("address, said", [
     ("https://civitai.com/models/4384/dreamshaper", "is not a Hugging Face address"),
-    ("https://huggingface.co/ByteDance/Hyper-SD", "names a repository, not one of its files"),
-    ("https://huggingface.co/ByteDance/Hyper-SD/tree/main", "names a repository, not one of its files"),
+    ("https://huggingface.co/docs/diffusers/index", "names no model"),
     ("https://huggingface.co/someone/model/blob/main/model.ckpt", "model.ckpt is not a .safetensors file"),
     ("https://huggingface.co/someone/model/blob/main/../../x.safetensors", "is not a .safetensors file"),
     ("   ", "Paste the address"),
@@ -48,6 +48,60 @@ def test_an_address_names_the_repository_revision_and_file(address, repo, revisi
 def test_an_address_that_names_no_safetensors_file_says_what_to_give(address, said):
     with pytest.raises(InputError, match=said.replace(".", r"\.")):
         address_entry(address, HUB)
+
+
+@pytest.mark.parametrize("address, revision", [("https://huggingface.co/Lykon/dreamshaper-8", "main"),
+                                               ("huggingface.co/Lykon/dreamshaper-8/tree/v2", "v2")])
+def test_a_repositorys_page_names_a_diffusers_model_whose_files_are_listed_when_it_downloads(address, revision):
+    entry = address_entry(address, HUB)
+    assert (entry.repo, entry.revision, entry.name, entry.layout, entry.files) == (
+        "Lykon/dreamshaper-8", revision, "dreamshaper-8", "diffusers", ())
+
+
+SDXL_REPO = ["model_index.json", "README.md", "scheduler/scheduler_config.json", "text_encoder/config.json",
+             "text_encoder/model.safetensors", "text_encoder/model.fp16.safetensors", "text_encoder/pytorch_model.bin",
+             "text_encoder_2/config.json", "text_encoder_2/model.safetensors", "text_encoder_2/model.fp16.safetensors",
+             "tokenizer/merges.txt", "tokenizer/vocab.json", "tokenizer/special_tokens_map.json",
+             "tokenizer/tokenizer_config.json", "tokenizer_2/merges.txt", "tokenizer_2/vocab.json",
+             "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
+             "unet/diffusion_pytorch_model.fp16.safetensors", "unet/diffusion_flax_model.msgpack", "unet/model.onnx",
+             "vae/config.json",
+             "vae/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.fp16.safetensors",
+             "vae_1_0/diffusion_pytorch_model.safetensors", "sd_xl_base_1.0.safetensors",
+             "sd_xl_offset_example-lora.safetensors"]
+
+
+def test_a_repositorys_pipeline_is_taken_in_fp16_without_the_rest_of_the_repository():
+    """As the SDXL base repository lays its files out: the pipeline's configs, tokenizers and fp16 weights; not
+    the full-precision copies, pickles, Flax or ONNX files, single-file checkpoints or other folders."""
+    entry = repo_parts(address_entry("https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0", HUB), SDXL_REPO)
+    chosen = [file.path for file in entry.files]
+    assert chosen == ["model_index.json", "scheduler/scheduler_config.json", "text_encoder/config.json",
+                      "text_encoder/model.fp16.safetensors", "text_encoder_2/config.json",
+                      "text_encoder_2/model.fp16.safetensors", "tokenizer/merges.txt",
+                      "tokenizer/special_tokens_map.json", "tokenizer/tokenizer_config.json", "tokenizer/vocab.json", "tokenizer_2/merges.txt",
+                      "tokenizer_2/vocab.json", "unet/config.json", "unet/diffusion_pytorch_model.fp16.safetensors",
+                      "vae/config.json", "vae/diffusion_pytorch_model.fp16.safetensors"]
+    full = [name for name in SDXL_REPO if ".fp16." not in name or not name.startswith("text_encoder_2/")]
+    chosen = [file.path for file in repo_parts(address_entry("hf.co/a/b", HUB), full).files]  # one part lacks fp16
+    assert "unet/diffusion_pytorch_model.safetensors" in chosen and not any(".fp16." in name for name in chosen)
+
+
+@pytest.mark.parametrize("names, said", [
+    (["README.md", "model_a.safetensors", "model_b.safetensors"], "holds 2 .safetensors files (model_a.safetensors, "
+                                                                  "model_b.safetensors): copy the address"),
+    (["README.md"], "holds no diffusers pipeline (model_index.json) and no .safetensors file"),
+    (["model_index.json", "unet/config.json", "unet/diffusion_pytorch_model.bin"], "has no safetensors weights for "
+                                                                                   "its unet"),
+])
+def test_a_repository_with_nothing_to_take_says_what_to_give(names, said):
+    with pytest.raises(InputError, match=re.escape(said)):
+        repo_parts(address_entry("https://huggingface.co/a/b", HUB), names)
+
+
+def test_a_repository_of_one_safetensors_file_is_that_file():
+    entry = repo_parts(address_entry("https://huggingface.co/a/b", HUB), ["README.md", "b_v2.safetensors", "x.ckpt"])
+    assert (entry.layout, entry.name, [file.path for file in entry.files]) == ("file", "b_v2", ["b_v2.safetensors"])
 
 
 @pytest.fixture
@@ -126,7 +180,30 @@ def test_a_download_stopped_part_way_is_listed_after_a_restart_and_resumes(hub, 
 def test_an_address_of_a_file_the_catalog_has_is_its_catalog_entry(app_home):
     library = ModelLibrary(AppPaths.default())
     try:
-        entry = library.add_address("https://huggingface.co/ByteDance/Hyper-SD/blob/main/Hyper-SD15-1step-lora.safetensors")
+        address = "https://huggingface.co/ByteDance/Hyper-SD/blob/main/Hyper-SD15-1step-lora.safetensors"
+        entry = library.add_address(address)
         assert entry is library.catalog.get("hyper-sd15-1step-lora") and library.addresses == {}
+        entry = library.add_address("https://huggingface.co/stabilityai/stable-diffusion-xl-base-1.0")
+        assert entry is library.catalog.get("sdxl") and library.addresses == {}
+        entry = library.add_address("https://huggingface.co/someone/tiny-sd15")  # none the catalog has
+        assert library.addresses == {entry.id: entry}
     finally:
         library.close()
+
+
+def test_a_diffusers_model_is_downloaded_from_its_repositorys_page(hub, library, tiny_sd15):
+    """What the pipeline loads, listed by the hub, each file verified; a README and a pickle copy stay behind."""
+    for path in sorted(p for p in tiny_sd15.rglob("*") if p.is_file()):
+        name = path.relative_to(tiny_sd15).as_posix()
+        hub.add("someone/tiny-sd15", name, path.read_bytes(), lfs=name.endswith(".safetensors"))
+    hub.add("someone/tiny-sd15", "README.md", b"# tiny", lfs=False)
+    hub.add("someone/tiny-sd15", "unet/diffusion_pytorch_model.bin", b"pickle", lfs=True)
+    entry = library.add_address(f"{hub.url}/someone/tiny-sd15")
+    model = library.download(entry.id)
+    folder = library.paths.models / entry.id
+    assert (model.id, model.kind, model.architecture, model.layout, model.path) == (
+        entry.id, "base", "sd15", "diffusers", str(folder.resolve()))
+    got = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    assert got == sorted(p.relative_to(tiny_sd15).as_posix() for p in tiny_sd15.rglob("*") if p.is_file())
+    assert library.entry(entry.id).size == sum(p.stat().st_size for p in tiny_sd15.rglob("*") if p.is_file())
+    assert library.remove(entry.id) > 0 and not folder.exists()
