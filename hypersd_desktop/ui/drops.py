@@ -17,6 +17,7 @@ from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES
 
 
+WEB_SCHEMES = ("http", "https")  # links dragged from a browser (a model's page on Hugging Face, a picture's)
 # Pictures a run can start from that the gallery does not hold (core/images.py reads them).
 PICTURE_SUFFIXES = (".heic", ".heif", ".bmp", ".tif", ".tiff", ".gif")
 

@@ -45,7 +45,7 @@ from hypersd_desktop.ui.banner import Banner
 from hypersd_desktop.ui.control_image import ControlBox
 from hypersd_desktop.ui.control_maps import ControlMaps
 from hypersd_desktop.ui.draw_tab import DrawTab
-from hypersd_desktop.ui.drops import DroppedFiles, ImageChoice, ask_about_image
+from hypersd_desktop.ui.drops import WEB_SCHEMES, DroppedFiles, ImageChoice, ask_about_image
 from hypersd_desktop.ui.engine_notice import EngineNoticeView
 from hypersd_desktop.ui.generate_form import (
     MAX_SEED, NO_MODEL_HINT, RANDOM_SEEDS, RecipeRules, SeedBox, fill_base_models, fill_hyper_box, fill_sizes,
@@ -66,7 +66,6 @@ from hypersd_desktop.worker.service import output_path
 
 IDLE_HINT = "Type a prompt and press Ctrl+Enter"
 FIRST_SIZE = QSize(1280, 800)  # the window on a first start, where the screen has the room
-WEB_SCHEMES = ("http", "https")  # links dragged from a browser
 
 
 class MainWindow(QMainWindow):
@@ -897,8 +896,8 @@ class MainWindow(QMainWindow):
     def open_dropped(self, paths: list[Path], links: list[str] = ()) -> None:
         """Images: offer to reuse their settings, start from them or import them. Other pictures (a phone's HEIC
         photo): the init image. Folders of images without weights: into the gallery. Weights and other folders:
-        import as models. Links (from a browser) to a model's file on Hugging Face: downloaded on the Models tab;
-        other links are said to be links."""
+        import as models. Links (from a browser) to a model on Hugging Face: downloaded on the Models tab; other
+        links are said to be links."""
         hub = [link for link in links if is_hub_link(link, self.library.downloader.endpoint)]
         for link in hub:
             self.tabs.setCurrentWidget(self.models)

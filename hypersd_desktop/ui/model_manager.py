@@ -27,6 +27,7 @@ from hypersd_desktop.engine.onnx.export import CachedExport, ExportCache, cache_
 from hypersd_desktop.models.catalog import CatalogEntry, format_size
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
+from hypersd_desktop.ui.drops import WEB_SCHEMES
 from hypersd_desktop.ui.tasks import Task, describe_bytes, percent
 
 CATALOG_COLUMNS = ("Name", "For", "Kind", "Size", "Licence", "What it enables", "Status")
@@ -536,6 +537,6 @@ class ModelManager(QWidget):
         event.acceptProposedAction()
         if paths:
             self.import_paths(paths)
-        for url in urls:  # a link dragged from a browser: a model's file on Hugging Face
-            if url.scheme() in ("http", "https"):
+        for url in urls:  # a link dragged from a browser: a model on Hugging Face
+            if url.scheme() in WEB_SCHEMES:
                 self.download_address(url.toString())
