@@ -124,6 +124,8 @@ def _handler(hub: FakeHub):
             import json
 
             hub.requests.append(("GET", f"api:{repo}", None))
+            if self._status_fault(f"api:{repo}"):  # faults for the listing are queued under "api:<repo>"
+                return
             names = [path for hosted_repo, path in hub.files if hosted_repo == repo]
             if not names:
                 body = b'{"error": "Repository not found"}'

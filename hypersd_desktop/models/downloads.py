@@ -209,7 +209,8 @@ class Downloader:
         from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
         url = f"{self.endpoint}/api/models/{entry.repo}/revision/{urllib.parse.quote(entry.revision, safe='')}"
-        for attempt in range(self.retries + 1):
+        attempt = 0
+        while True:
             try:
                 response = get_session().get(url, headers=build_hf_headers(token=self.token), timeout=self.timeout)
                 hf_raise_for_status(response)
@@ -220,11 +221,10 @@ class Downloader:
                                     "trouble. Try again later.") from None
             except Exception as error:  # noqa: BLE001 - classified below
                 status = _status_of(error)
-                if _is_transient(error, status) and attempt < self.retries:
-                    self._wait(attempt)
-                    continue
-                raise self._explain(entry, "", error, status, attempt + 1) from None
-        raise AssertionError("unreachable")
+                if not (_is_transient(error, status) and attempt < self.retries):
+                    raise self._explain(entry, "", error, status, attempt + 1) from None
+                self._wait(attempt)
+                attempt += 1
 
     def _head(self, url: str):
         """The metadata headers of a resolve URL, following the hub's relative (renamed-repo) redirects."""

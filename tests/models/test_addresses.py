@@ -79,7 +79,8 @@ def test_a_repositorys_pipeline_is_taken_in_fp16_without_the_rest_of_the_reposit
     assert chosen == ["model_index.json", "scheduler/scheduler_config.json", "text_encoder/config.json",
                       "text_encoder/model.fp16.safetensors", "text_encoder_2/config.json",
                       "text_encoder_2/model.fp16.safetensors", "tokenizer/merges.txt",
-                      "tokenizer/special_tokens_map.json", "tokenizer/tokenizer_config.json", "tokenizer/vocab.json", "tokenizer_2/merges.txt",
+                      "tokenizer/special_tokens_map.json", "tokenizer/tokenizer_config.json", "tokenizer/vocab.json",
+                      "tokenizer_2/merges.txt",
                       "tokenizer_2/vocab.json", "unet/config.json", "unet/diffusion_pytorch_model.fp16.safetensors",
                       "vae/config.json", "vae/diffusion_pytorch_model.fp16.safetensors"]
     full = [name for name in SDXL_REPO if ".fp16." not in name or not name.startswith("text_encoder_2/")]
@@ -207,3 +208,17 @@ def test_a_diffusers_model_is_downloaded_from_its_repositorys_page(hub, library,
     assert got == sorted(p.relative_to(tiny_sd15).as_posix() for p in tiny_sd15.rglob("*") if p.is_file())
     assert library.entry(entry.id).size == sum(p.stat().st_size for p in tiny_sd15.rglob("*") if p.is_file())
     assert library.remove(entry.id) > 0 and not folder.exists()
+
+
+def test_a_repository_listing_is_retried_through_a_hub_hiccup_and_a_missing_one_said(hub, library, tiny_sd15):
+    for path in sorted(p for p in tiny_sd15.rglob("*") if p.is_file()):
+        name = path.relative_to(tiny_sd15).as_posix()
+        hub.add("someone/tiny-sd15", name, path.read_bytes(), lfs=name.endswith(".safetensors"))
+    waits = []
+    library.downloader.sleep = waits.append
+    hub.statuses["api:someone/tiny-sd15"] += [503, 502]
+    entry, remote = library.plan(library.add_address(f"{hub.url}/someone/tiny-sd15"))
+    files = [p for p in tiny_sd15.rglob("*") if p.is_file()]
+    assert len(waits) == 2 and len(remote) == len(entry.files) == len(files)
+    with pytest.raises(DownloadError, match=r"someone/elsewhere was not found on the hub \(404\); check the address"):
+        library.plan(library.add_address(f"{hub.url}/someone/elsewhere"))
