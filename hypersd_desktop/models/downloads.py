@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from hypersd_desktop.core.errors import AppError, CancelledError
 from hypersd_desktop.core.files import copy_file, folder_size, why_not_written, write_all
@@ -37,6 +38,7 @@ READ_SIZE = 64 * 1024
 SPACE_MARGIN = 64 * 1024 * 1024
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+T = TypeVar("T")
 
 
 class DownloadError(AppError):
@@ -162,16 +164,7 @@ class Downloader:
         from huggingface_hub import hf_hub_url
 
         url = hf_hub_url(entry.repo, file.path, revision=entry.revision, endpoint=self.endpoint)
-        for attempt in range(self.retries + 1):
-            try:
-                headers = self._head(url)
-                break
-            except Exception as error:  # noqa: BLE001 - classified below
-                status = _status_of(error)
-                if _is_transient(error, status) and attempt < self.retries:
-                    self._wait(attempt)
-                    continue
-                raise self._explain(entry, file.path, error, status, attempt + 1) from None
+        headers = self._retried(entry, file.path, lambda: self._head(url))
         # The hub puts a large (LFS) file's sha256 and size in X-Linked-Etag / X-Linked-Size;
         # a small file's ETag is its git blob id, which is not a sha256 of the bytes.
         etag = (headers.get("X-Linked-Etag") or headers.get("ETag") or "").strip('"').removeprefix("W/").strip('"')
@@ -209,20 +202,32 @@ class Downloader:
         from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
 
         url = f"{self.endpoint}/api/models/{entry.repo}/revision/{urllib.parse.quote(entry.revision, safe='')}"
+
+        def listing():
+            response = get_session().get(url, headers=build_hf_headers(token=self.token), timeout=self.timeout)
+            hf_raise_for_status(response)
+            return response
+
+        response = self._retried(entry, "", listing)
+        try:
+            siblings = response.json().get("siblings", [])
+            return [str(item["rfilename"]) for item in siblings if isinstance(item, dict) and "rfilename" in item]
+        except (ValueError, AttributeError, TypeError):
+            raise DownloadError(f"The hub's list of the files in {entry.repo} could not be read; it may be having "
+                                "trouble. Try again later.") from None
+
+    def _retried(self, entry: CatalogEntry, path: str, request: Callable[[], T]) -> T:
+        """`request()`, tried again after a transient failure (a dropped connection, a 5xx, a 429), waiting longer
+        each time; a failure for good is explained (`_explain`) as one about `path` of `entry` ("": the whole
+        repository)."""
         attempt = 0
         while True:
             try:
-                response = get_session().get(url, headers=build_hf_headers(token=self.token), timeout=self.timeout)
-                hf_raise_for_status(response)
-                siblings = response.json().get("siblings", [])
-                return [str(item["rfilename"]) for item in siblings if isinstance(item, dict) and "rfilename" in item]
-            except (ValueError, AttributeError, TypeError):
-                raise DownloadError(f"The hub's list of the files in {entry.repo} could not be read; it may be having "
-                                    "trouble. Try again later.") from None
+                return request()
             except Exception as error:  # noqa: BLE001 - classified below
                 status = _status_of(error)
                 if not (_is_transient(error, status) and attempt < self.retries):
-                    raise self._explain(entry, "", error, status, attempt + 1) from None
+                    raise self._explain(entry, path, error, status, attempt + 1) from None
                 self._wait(attempt)
                 attempt += 1
 
