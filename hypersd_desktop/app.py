@@ -96,7 +96,7 @@ def build_app(argv: list[str] | None = None, home: str | None = None, start_work
     log_path = setup_logging("app", paths)
     settings = load_settings(paths)
     apply_theme(app, settings.theme)
-    library = ModelLibrary(paths)
+    library = ModelLibrary(paths, civitai_token=settings.civitai_token or None)
     gallery = Gallery(paths)
     command = choose_worker(settings, paths)
     bridge = WorkerBridge(home=home, command=command)
@@ -115,6 +115,7 @@ def build_app(argv: list[str] | None = None, home: str | None = None, start_work
             previous = window.settings
             window.settings = dialog.settings()
             bridge.client.engine_choice = (window.settings.backend, window.settings.device)
+            library.downloader.civitai_token = window.settings.civitai_token or None
             if window.settings.worker_python != previous.worker_python:
                 bridge.restart(choose_worker(window.settings, paths))
             if problem := save_settings(window.settings, paths):

@@ -24,12 +24,15 @@ def add_parser(commands) -> None:
     catalog.add_argument("--json", action="store_true")
     listing = sub.add_parser("list", help="installed models")
     listing.add_argument("--json", action="store_true")
-    download = sub.add_parser("download", help="download catalog entries, or models by their Hugging Face address "
-                                               "(resumes an interrupted download)")
+    download = sub.add_parser("download", help="download catalog entries, or models by their Hugging Face or Civitai "
+                                               "address (resumes an interrupted download)")
     download.add_argument("ids", nargs="+", metavar="ID_OR_ADDRESS",
-                          help="a catalog id (`models catalog` lists them), or a Hugging Face address: a diffusers "
+                          help="a catalog id (`models catalog` lists them); a Hugging Face address: a diffusers "
                                "model's page (https://huggingface.co/OWNER/REPO) or one .safetensors file "
-                               "(https://huggingface.co/OWNER/REPO/blob/main/FILE.safetensors)")
+                               "(https://huggingface.co/OWNER/REPO/blob/main/FILE.safetensors); or a Civitai address: a "
+                               "model's page (https://civitai.com/models/ID?modelVersionId=VERSION), its Download link "
+                               "or its AIR (urn:air:…). Civitai takes an API key: Settings → Civitai API key in the "
+                               "app, or CIVITAI_TOKEN")
     download.add_argument("--yes", action="store_true", help="do not ask before downloading")
     importing = sub.add_parser("import", help="import .safetensors files, diffusers folders or models folders")
     importing.add_argument("paths", nargs="+", type=Path, metavar="PATH")
@@ -44,7 +47,10 @@ def add_parser(commands) -> None:
 def run(args: argparse.Namespace) -> int:
     from hypersd_desktop.models.library import ModelLibrary
 
-    library = ModelLibrary(AppPaths.default())
+    from hypersd_desktop.core.settings import load_settings
+
+    paths = AppPaths.default()
+    library = ModelLibrary(paths, civitai_token=load_settings(paths).civitai_token or None)
     if library.registry.notice:
         warn(f"{library.registry.notice} The model files are untouched: import or download them again.")
     try:
@@ -86,7 +92,7 @@ def _list(library, args) -> int:
 
 
 def _download(library, args) -> int:
-    entries = [library.add_address(key) if "/" in key else library.catalog.get(key) for key in args.ids]
+    entries = [library.add_address(key) if "/" in key or ":" in key else library.catalog.get(key) for key in args.ids]
     # The hub's own sizes (one metadata request per file), so the total shown is exact.
     entries, plans = zip(*(library.plan(entry) for entry in entries))
     total = sum(file.size for plan in plans for file in plan)

@@ -32,6 +32,7 @@ class Settings:
     previews: bool = True
     fast_decode: bool = False  # decode with TAESD instead of the full VAE (when installed)
     cuda_graphs: bool = True  # the GPU fast path: UNet and VAE decode replayed as CUDA graphs
+    civitai_token: str = ""  # the person's Civitai API key, which downloads from Civitai take (models/civitai.py)
     compile_steps: bool = True  # compile the UNet and VAE decode for the GPU in the background (engine/compiled.py)
     last_model: str = ""
     last_hyper: str = ""

@@ -1,4 +1,5 @@
-"""Models named by their Hugging Face address: a file someone links to, downloaded as a catalog entry is.
+"""Models named by their address: a file someone links to, downloaded as a catalog entry is (on Civitai:
+models/civitai.py).
 
 People share models as links to a file on the hub: its page (`https://huggingface.co/<owner>/<repo>/blob/<revision>/
 <file>.safetensors`) or its download (`…/resolve/<revision>/…`, often with `?download=true`). The link names the
@@ -14,7 +15,6 @@ the repository. A repository with no pipeline but one .safetensors file is that 
 
 from __future__ import annotations
 
-import hashlib
 import re
 import urllib.parse
 from dataclasses import replace
@@ -22,7 +22,8 @@ from pathlib import PurePosixPath
 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.vocab import ModelLayout
-from hypersd_desktop.models.catalog import CatalogEntry, CatalogFile
+from hypersd_desktop.models.catalog import CatalogEntry, CatalogFile, address_id
+from hypersd_desktop.models.civitai import CIVITAI, civitai_entry, is_civitai_link
 
 HUB_HOSTS = ("huggingface.co", "www.huggingface.co", "hf.co")
 _FILE = re.compile(r"^/(?P<repo>[\w.-]+/[\w.-]+)/(?:blob|resolve)/(?P<revision>[^/]+)/(?P<path>.+)$")
@@ -43,17 +44,25 @@ def is_hub_link(text: str, endpoint: str) -> bool:
     return address.netloc.lower() in HUB_HOSTS or origin == endpoint.rstrip("/").lower()
 
 
-def address_entry(text: str, endpoint: str) -> CatalogEntry:
-    """The download a hub address names (`endpoint`: the hub the app downloads from, `HF_ENDPOINT`, whose addresses
-    are taken too); `InputError` saying what to give instead for an address that names no single safetensors
-    file on the hub."""
+def is_model_link(text: str, endpoint: str, civitai: str = CIVITAI) -> bool:
+    """Whether `text` is an address the app downloads models from: on the hub (`endpoint`) or on Civitai."""
+    return is_hub_link(text, endpoint) or is_civitai_link(text, civitai)
+
+
+def address_entry(text: str, endpoint: str, civitai: str = CIVITAI) -> CatalogEntry:
+    """The download an address names: on the hub (`endpoint`: the hub the app downloads from, `HF_ENDPOINT`, whose
+    addresses are taken too) or on Civitai (`civitai`: the Civitai the app asks, models/civitai.py); `InputError`
+    saying what to give instead for an address that names no single safetensors file or model."""
     text = text.strip().strip("\"'<>")
     if not text:
-        raise InputError("Paste the address of a model's page on Hugging Face, or of one of its .safetensors files.")
+        raise InputError("Paste the address of a model's page on Hugging Face or Civitai, or of one of its "
+                         ".safetensors files.")
+    if is_civitai_link(text, civitai):
+        return civitai_entry(text)
     if text.lower().startswith(HUB_HOSTS):
         text = "https://" + text
     if not is_hub_link(text, endpoint):
-        raise InputError(f"{text} is not a Hugging Face address. For a model from another site (Civitai…), "
+        raise InputError(f"{text} is not a Hugging Face or Civitai address. For a model from another site, "
                          "download the file in your browser, then import it (Import files…, or drop it here).")
     address = urllib.parse.urlsplit(text)
     found = _FILE.match(address.path)
@@ -64,7 +73,7 @@ def address_entry(text: str, endpoint: str) -> CatalogEntry:
                              "file (on the page, under Files and versions).")
         repo, revision = repository["repo"], urllib.parse.unquote(repository["revision"] or "main")
         return CatalogEntry(
-            id=_entry_id(repo.split("/")[1], f"{repo}/{revision}"), name=repo.split("/")[1], kind="", architecture="",
+            id=address_id(repo.split("/")[1], f"{repo}/{revision}"), name=repo.split("/")[1], kind="", architecture="",
             layout=ModelLayout.DIFFUSERS, repo=repo, revision=revision, licence="see the model's page",
             enables=f"from huggingface.co/{repo}", files=(), address=text)
     repo, revision = found["repo"], urllib.parse.unquote(found["revision"])
@@ -77,15 +86,9 @@ def address_entry(text: str, endpoint: str) -> CatalogEntry:
     if name.split(".")[0] in GENERIC_NAMES:  # diffusers' file names: the repository's (and its folder's) say more
         name = " ".join((repo.split("/")[1], *PurePosixPath(path).parent.parts))
     return CatalogEntry(
-        id=_entry_id(name, f"{repo}/{revision}/{path}"), name=name, kind="", architecture="", layout=ModelLayout.FILE,
+        id=address_id(name, f"{repo}/{revision}/{path}"), name=name, kind="", architecture="", layout=ModelLayout.FILE,
         repo=repo, revision=revision, licence="see the model's page", enables=f"from huggingface.co/{repo}",
         files=(CatalogFile(path, 0),), address=text)
-
-
-def _entry_id(name: str, where: str) -> str:
-    """An id from the model's name and where it is on the hub: the same address is the same download."""
-    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:48] or "model"
-    return f"{slug}-{hashlib.sha1(where.encode()).hexdigest()[:6]}"
 
 
 def repo_parts(entry: CatalogEntry, names: list[str]) -> CatalogEntry:

@@ -7,6 +7,7 @@ with its hub repository, revision, files, sizes, licence, and what it enables.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -19,6 +20,20 @@ from hypersd_desktop.core.vocab import ModelKind, ModelLayout
 KINDS = ModelKind.values()
 FP16_SDXL_VAE = "sdxl-vae-fp16-fix"  # the catalog's SDXL VAE that decodes in fp16 without overflowing
 CATALOG_VAES = {"sd15": "sd-vae-ft-mse", "sdxl": FP16_SDXL_VAE}  # the catalog's VAE for each architecture
+CIVITAI = "https://civitai.com"  # where the app asks Civitai's API (models/civitai.py)
+CIVITAI_HOSTS = ("civitai.com", "www.civitai.com", "civitai.green", "www.civitai.green")
+CIVITAI_REPO = "civitai.com/models/"  # the `repo` of a download from Civitai, then the model's id
+
+
+def slug(name: str) -> str:
+    """A model's name as ids and folder names write it: lowercase letters and digits joined by hyphens."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "model"
+
+
+def address_id(name: str, where: str) -> str:
+    """The id of a download someone named by its address, from the model's name and where it is: the same address
+    is the same download (resumed), whenever it is given again."""
+    return f"{slug(name)[:48]}-{hashlib.sha1(where.encode()).hexdigest()[:6]}"
 
 
 @dataclass(frozen=True)
@@ -46,6 +61,11 @@ class CatalogEntry:
     files: tuple[CatalogFile, ...]
     recipe: str | None = None
     address: str = ""  # the hub address a person gave (models/addresses.py); "" for the catalog's own entries
+
+    @property
+    def on_civitai(self) -> bool:
+        """Whether this is a download from Civitai (an address someone gave), not from the Hugging Face hub."""
+        return self.repo.startswith(CIVITAI_REPO)
 
     @property
     def size(self) -> int:

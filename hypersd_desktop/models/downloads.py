@@ -1,4 +1,5 @@
-"""Verified, resumable downloads of catalog entries from a Hugging Face hub.
+"""Verified, resumable downloads of catalog entries from a Hugging Face hub (and of models named by their Civitai
+address, models/civitai.py, whose API publishes what the hub's headers do).
 
 huggingface_hub supplies the metadata (size, the published sha256 of large files, the commit),
 the endpoint (`HF_ENDPOINT`) and the stored token; the bytes are fetched here, because its own
@@ -19,6 +20,7 @@ import os
 import re
 import shutil
 import time
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +31,7 @@ from hypersd_desktop.core.files import copy_file, folder_size, why_not_written, 
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import ModelKind, ModelLayout
 from hypersd_desktop.core.hashes import other_tools_hashes, sha256_file
-from hypersd_desktop.models.catalog import CatalogEntry, CatalogFile
+from hypersd_desktop.models.catalog import CIVITAI, CIVITAI_HOSTS, CatalogEntry, CatalogFile
 from hypersd_desktop.models.registry import InstalledModel, ModelFile, Registry
 
 CHUNK = 1024 * 1024
@@ -67,13 +69,15 @@ class Downloader:
     """Downloads catalog entries into `models_dir` and registers them in `registry`.
 
     `endpoint` defaults to huggingface_hub's (`HF_ENDPOINT`); `token` to the one huggingface_hub
-    stores (None lets it decide). `retries` transient failures per file are retried, waiting
+    stores (None lets it decide). `civitai` is where Civitai's API is asked (else `CIVITAI_ENDPOINT` from the
+    environment, else civitai.com) and `civitai_token` the person's API key there (else `CIVITAI_TOKEN`). `retries` transient failures per file are retried, waiting
     `backoff` · 2^n seconds (capped at 30 s) through `sleep`.
     """
 
     def __init__(self, models_dir: Path, registry: Registry, endpoint: str | None = None, token: str | None = None,
                  retries: int = 5, backoff: float = 1.0, sleep: Callable[[float], None] = time.sleep,
-                 use_hf_cache: bool = True, timeout: float = 30.0) -> None:
+                 use_hf_cache: bool = True, timeout: float = 30.0, civitai: str | None = None,
+                 civitai_token: str | None = None) -> None:
         from huggingface_hub import constants
 
         self.models_dir = models_dir
@@ -85,6 +89,9 @@ class Downloader:
         self.sleep = sleep
         self.use_hf_cache = use_hf_cache
         self.timeout = timeout
+        self.civitai = (civitai or os.environ.get("CIVITAI_ENDPOINT") or CIVITAI).rstrip("/")
+        self.civitai_token = civitai_token
+        self._plain_session = None
 
     # -- public ----------------------------------------------------------------------------
 
@@ -216,6 +223,51 @@ class Downloader:
             raise DownloadError(f"The hub's list of the files in {entry.repo} could not be read; it may be having "
                                 "trouble. Try again later.") from None
 
+    def civitai_answer(self, entry: CatalogEntry, url: str) -> dict:
+        """What Civitai's API answers at `url` about `entry` (a version, or a model with its versions)."""
+        def asked():
+            response = self._session(entry).get(url, headers=self._headers(entry, url), timeout=self.timeout)
+            response.raise_for_status()
+            return response
+
+        response = self._retried(entry, "", asked)
+        try:
+            answer = response.json()
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise DownloadError(f"Civitai's description of {entry.name} could not be read; it may be having trouble. "
+                                "Try again later.")
+        return answer
+
+    def _session(self, entry: CatalogEntry):
+        """huggingface_hub's session for the hub (its proxies, its offline switch); a plain one for Civitai."""
+        if not entry.on_civitai:
+            from huggingface_hub.utils import get_session
+
+            return get_session()
+        if self._plain_session is None:
+            import requests
+
+            self._plain_session = requests.Session()
+        return self._plain_session
+
+    def _headers(self, entry: CatalogEntry, url: str) -> dict[str, str]:
+        """The hub's headers (its token); for Civitai the person's API key, sent to Civitai only (its download links
+        redirect to storage elsewhere, which gets no key: requests drops it on a redirect to another host)."""
+        if not entry.on_civitai:
+            from huggingface_hub.utils import build_hf_headers
+
+            return build_hf_headers(token=self.token)
+        from hypersd_desktop import __version__
+
+        headers = {"User-Agent": f"HyperSD-Desktop/{__version__}"}
+        address = urllib.parse.urlsplit(url)
+        token = self.civitai_token or os.environ.get("CIVITAI_TOKEN")
+        if token and (address.netloc.lower() in CIVITAI_HOSTS or url.startswith(self.civitai + "/")):
+            headers["Authorization"] = f"Bearer {token}"
+        return headers
+
     def _retried(self, entry: CatalogEntry, path: str, request: Callable[[], T]) -> T:
         """`request()`, tried again after a transient failure (a dropped connection, a 5xx, a 429), waiting longer
         each time; a failure for good is explained (`_explain`) as one about `path` of `entry` ("": the whole
@@ -248,6 +300,8 @@ class Downloader:
         raise DownloadError(f"Too many redirects for {url}.")
 
     def _explain(self, entry: CatalogEntry, path: str, error: Exception, status: int | None, tries: int) -> DownloadError:
+        if entry.on_civitai:
+            return self._explain_civitai(f"{entry.name} ({path})" if path else entry.name, error, status, tries)
         where = f"{entry.repo}/{path}" if path else entry.repo
         if status in (401, 403):
             return DownloadError(
@@ -270,6 +324,26 @@ class Downloader:
             f"Could not reach the hub for {where} after {tries} tries ({type(error).__name__}). Check the network "
             "connection and try again; what was downloaded so far is kept."
         )
+
+    def _explain_civitai(self, where: str, error: Exception, status: int | None, tries: int) -> DownloadError:
+        if status in (401, 403):
+            if self.civitai_token or os.environ.get("CIVITAI_TOKEN"):
+                return DownloadError(
+                    f"Civitai refused {where} with your API key ({status}): the key may be mistyped or deleted (check "
+                    "Settings → Civitai API key), or the model is in early access or sold (see its page).")
+            return DownloadError(
+                f"Civitai refused {where} ({status}): it asks for your API key to download. Create one on civitai.com "
+                "(Account settings → API Keys), paste it in Settings → Civitai API key (or set CIVITAI_TOKEN), then "
+                "try again.")
+        if status == 404:
+            return DownloadError(f"{where} was not found on Civitai (404); check the address.")
+        if status is not None and status >= 500:
+            return DownloadError(f"Civitai failed to serve {where} ({status}) {tries} times; it is having trouble. "
+                                 "Try again later; what was downloaded so far is kept.")
+        if status is not None:
+            return DownloadError(f"Civitai answered {status} for {where}.")
+        return DownloadError(f"Could not reach Civitai for {where} after {tries} tries ({type(error).__name__}). Check "
+                             "the network connection and try again; what was downloaded so far is kept.")
 
     # -- files -----------------------------------------------------------------------------
 
@@ -296,7 +370,7 @@ class Downloader:
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():
             return ModelFile(file.path, target.stat().st_size, file.sha256)
-        if self.use_hf_cache and self._take_from_hf_cache(entry, file, target, meter, cancel):
+        if self.use_hf_cache and not entry.on_civitai and self._take_from_hf_cache(entry, file, target, meter, cancel):
             return ModelFile(file.path, file.size, file.sha256)
         part = _part(target)
         if not part.exists() or _part_state(part) != _identity(file):
@@ -312,7 +386,7 @@ class Downloader:
             cancel.raise_if_cancelled()
             before = part.stat().st_size
             try:
-                self._transfer(file, part, digest, meter, cancel)
+                self._transfer(entry, file, part, digest, meter, cancel)
                 error, status = None, None
             except (CancelledError, DownloadError):
                 raise
@@ -341,19 +415,22 @@ class Downloader:
         _state_file(part).unlink(missing_ok=True)
         return ModelFile(file.path, file.size, actual)
 
-    def _transfer(self, file: RemoteFile, part: Path, digest, meter: TransferMeter, cancel: CancelToken) -> None:
+    def _transfer(self, entry: CatalogEntry, file: RemoteFile, part: Path, digest, meter: TransferMeter,
+                  cancel: CancelToken) -> None:
         """Append the rest of the file to `part`, from its current size, with one ranged GET."""
-        from huggingface_hub.utils import build_hf_headers, get_session
-
         start = part.stat().st_size
-        headers = build_hf_headers(token=self.token)
+        headers = self._headers(entry, file.url)
         headers["Accept-Encoding"] = "identity"
         if start:
             headers["Range"] = f"bytes={start}-"
-        with get_session().get(file.url, headers=headers, stream=True, timeout=self.timeout) as response:
+        with self._session(entry).get(file.url, headers=headers, stream=True, timeout=self.timeout) as response:
             if response.status_code == 416 and start == file.size:
                 return
             response.raise_for_status()
+            if entry.on_civitai and response.headers.get("Content-Type", "").startswith(("text/", "application/json")):
+                raise DownloadError(  # its sign-in page, where a file was asked for
+                    f"Civitai sent a page instead of {file.path}: it may ask you to sign in (your API key, in Settings "
+                    "→ Civitai API key), or the model is in early access (see its page). Nothing was installed.")
             if start and response.status_code != 206:
                 # The server ignored the range: start this file over.
                 part.write_bytes(b"")

@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import re
 import shutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from hypersd_desktop.engine.inspect import (
     unknown_phrase, weights_name,
 )
 from hypersd_desktop.core.hashes import other_tools_hashes, sha256_file
+from hypersd_desktop.models.catalog import slug
 from hypersd_desktop.models.registry import InstalledModel, ModelFile, Registry
 
 KIND_OF_WEIGHTS = {WeightsKind.CHECKPOINT: ModelKind.BASE, WeightsKind.UNET: ModelKind.UNET, WeightsKind.VAE: ModelKind.VAE,
@@ -191,7 +191,7 @@ class Importer:
     def _new_id(self, name: str, sha: str) -> str:
         """An id no installed model has: the name, else the name and the hash, else numbered (two
         copies of one file in two folders are two models)."""
-        base = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "model"
+        base = slug(name)
         candidates = itertools.chain((base, f"{base}-{sha[:8]}"), (f"{base}-{sha[:8]}-{n}" for n in itertools.count(2)))
         return next(candidate for candidate in candidates if self.registry.find(candidate) is None)
 

@@ -18,7 +18,8 @@ from hypersd_desktop.core.prompt_tags import network_tags
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import Architecture, ModelKind, ModelLayout
 from hypersd_desktop.engine.inspect import base_architecture, base_has_vae, vae_family
-from hypersd_desktop.models.addresses import address_entry, repo_parts
+from hypersd_desktop.models.addresses import address_entry, is_model_link, repo_parts
+from hypersd_desktop.models.civitai import api_address, civitai_plan
 from hypersd_desktop.models.catalog import CATALOG_VAES, Catalog, CatalogEntry, CatalogFile, load_catalog
 from hypersd_desktop.models.downloads import DownloadError, Downloader, RemoteFile
 from hypersd_desktop.core.hashes import HashCache, other_tools_hashes, sha256_file
@@ -53,17 +54,18 @@ class ModelLibrary:
     """Everything about installed and installable models, rooted at `paths`."""
 
     def __init__(self, paths: AppPaths, catalog: Catalog | None = None, endpoint: str | None = None,
-                 token: str | None = None) -> None:
+                 token: str | None = None, civitai: str | None = None, civitai_token: str | None = None) -> None:
         paths.ensure()
         self.paths = paths
         self.catalog = catalog or load_catalog()
         self.registry = Registry(paths.data / "models.sqlite3")
-        self.downloader = Downloader(paths.models, self.registry, endpoint=endpoint, token=token)
+        self.downloader = Downloader(paths.models, self.registry, endpoint=endpoint, token=token, civitai=civitai,
+                                     civitai_token=civitai_token)
         self.importer = Importer(self.registry, paths.models)
-        self.addresses: dict[str, CatalogEntry] = {}  # downloads asked for by hub address, by entry id
+        self.addresses: dict[str, CatalogEntry] = {}  # downloads asked for by address, by entry id
         for text in self._kept_addresses():  # not finished when the app last closed: listed to resume
             try:
-                entry = address_entry(text, self.downloader.endpoint)
+                entry = self._address_entry(text)
             except InputError:
                 continue
             if self.installed_entry(entry) is None:
@@ -76,11 +78,18 @@ class ModelLibrary:
     def entry(self, entry_id: str) -> CatalogEntry:
         return self.addresses.get(entry_id) or self.catalog.get(entry_id)
 
+    def is_model_link(self, text: str) -> bool:
+        """Whether `text` is an address of a model on the hub or on Civitai, which `add_address` takes."""
+        return is_model_link(text, self.downloader.endpoint, self.downloader.civitai)
+
+    def _address_entry(self, text: str) -> CatalogEntry:
+        return address_entry(text, self.downloader.endpoint, self.downloader.civitai)
+
     def add_address(self, text: str) -> CatalogEntry:
-        """A download of the .safetensors file a Hugging Face address names (`InputError` for any other address),
-        listed with the catalog's until it is installed, across restarts. The same address again is the same entry:
-        its download resumes what an earlier one left. A model the catalog has is its catalog entry."""
-        entry = address_entry(text, self.downloader.endpoint)
+        """A download of what a Hugging Face or Civitai address names (`InputError` for any other address), listed
+        with the catalog's until it is installed, across restarts. The same address again is the same entry: its
+        download resumes what an earlier one left. A model the catalog has is its catalog entry."""
+        entry = self._address_entry(text)
         wanted = entry.files[0].path if entry.files else None  # a file, or a repository's pipeline
         for known in self.catalog.entries:  # one the catalog has (a Hyper-SD LoRA, SDXL): its entry, with its recipe
             if known.repo == entry.repo and known.weights_file == wanted:
@@ -140,6 +149,11 @@ class ModelLibrary:
     def plan(self, entry: CatalogEntry) -> tuple[CatalogEntry, list[RemoteFile]]:
         """`entry` with its files (a repository's chosen from the hub's list of them) and the hub's metadata for
         each (sizes, sha256, commit); an address's entry is kept so, for the Models tab to show its size."""
+        if entry.on_civitai:  # Civitai's API describes the version, its file, size and sha256
+            entry, remote = civitai_plan(entry, self.downloader.civitai_answer(
+                entry, api_address(entry, self.downloader.civitai)))
+            self.addresses[entry.id] = entry
+            return entry, [remote]
         if entry.address and not entry.files:  # a repository's page: its pipeline's parts, or its one file
             entry = repo_parts(entry, self.downloader.repo_files(entry))
         remote = self.downloader.plan(entry)
@@ -178,8 +192,8 @@ class ModelLibrary:
             raise DownloadError(f"{entry.name}: {item.reason}. The downloaded file was deleted.")
         model = self.registry.get(item.model_id)
         model = self.registry.add(replace(
-            model, id=entry.id, source="download", owned=True, catalog_id=entry.id, revision=remote[0].commit,
-            added=0.0))
+            model, id=entry.id, name=entry.name, source="download", owned=True, catalog_id=entry.id,
+            revision=remote[0].commit, added=0.0))
         self._keep_addresses()
         return model
 

@@ -37,7 +37,6 @@ from hypersd_desktop.core.prompt_tags import embeddings_by_name, without_network
 from hypersd_desktop.gallery.formats.syntax import reused_prompts
 from hypersd_desktop.gallery.gallery import Gallery, read_metadata, record_for
 from hypersd_desktop.gallery.store import ImageRecord
-from hypersd_desktop.models.addresses import is_hub_link
 from hypersd_desktop.models.catalog import FP16_SDXL_VAE
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
@@ -896,14 +895,14 @@ class MainWindow(QMainWindow):
     def open_dropped(self, paths: list[Path], links: list[str] = ()) -> None:
         """Images: offer to reuse their settings, start from them or import them. Other pictures (a phone's HEIC
         photo): the init image. Folders of images without weights: into the gallery. Weights and other folders:
-        import as models. Links (from a browser) to a model on Hugging Face: downloaded on the Models tab; other
-        links are said to be links."""
-        hub = [link for link in links if is_hub_link(link, self.library.downloader.endpoint)]
-        for link in hub:
+        import as models. Links (from a browser) to a model on Hugging Face or Civitai: downloaded on the Models tab;
+        other links are said to be links."""
+        models = [link for link in links if self.library.is_model_link(link)]
+        for link in models:
             self.tabs.setCurrentWidget(self.models)
             self.models.download_address(link)
-        if len(hub) < len(links):
-            other = next(link for link in links if link not in hub)
+        if len(models) < len(links):
+            other = next(link for link in links if link not in models)
             self.errors.show_messages([f"{other[:120]} is a link, not a file: save what it points to (a picture, a "
                                        "model) in your browser, then drop the saved file here."])
         dropped = DroppedFiles.sort(paths)

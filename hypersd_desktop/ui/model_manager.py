@@ -127,12 +127,14 @@ class ModelManager(QWidget):
         self.bar = QProgressBar(maximum=1000)
         self.bar.hide()
         self.download_label = QLabel("", wordWrap=True)  # long names wrap; the window keeps its width
-        self.address = QLineEdit(placeholderText="Or paste a Hugging Face address: a diffusers model's page "
-                                                 "(https://huggingface.co/OWNER/MODEL), or a .safetensors file's")
-        self.address.setToolTip("A model that is not in the catalog: the address of its page on Hugging Face (a "
-                                "diffusers model: what its pipeline loads is downloaded), or of one .safetensors file "
-                                "(on the page, under Files and versions). Each file is checked against the sha256 the "
-                                "hub publishes, and the model's kind read from its files, as an import reads them.")
+        self.address = QLineEdit(placeholderText="Or paste an address: a model's page on Civitai or Hugging Face, or "
+                                                 "a .safetensors file's")
+        self.address.setToolTip("A model that is not in the catalog: the address of its page on Civitai (the version "
+                                "shown, or its Download link; downloads from Civitai take your API key, in Settings), "
+                                "or on Hugging Face (a diffusers model: what its pipeline loads is downloaded), or of "
+                                "one .safetensors file there (under Files and versions). Each file is checked against "
+                                "the sha256 the site publishes, and the model's kind read from its files, as an import "
+                                "reads them.")
         self.address_button = QPushButton("Download from address")
         catalog_buttons = QHBoxLayout()
         for button in (self.download_button, self.pause_button, self.cancel_button):
@@ -341,7 +343,8 @@ class ModelManager(QWidget):
         self.refresh()
 
     def download_address(self, text: str) -> CatalogEntry | None:
-        """List what a Hugging Face address names with the catalog and download it; say why not otherwise."""
+        """List what a Hugging Face or Civitai address names with the catalog and download it; say why not
+        otherwise."""
         try:
             entry = self.library.add_address(text)
         except InputError as error:
@@ -537,6 +540,6 @@ class ModelManager(QWidget):
         event.acceptProposedAction()
         if paths:
             self.import_paths(paths)
-        for url in urls:  # a link dragged from a browser: a model on Hugging Face
+        for url in urls:  # a link dragged from a browser: a model on Hugging Face or Civitai
             if url.scheme() in WEB_SCHEMES:
                 self.download_address(url.toString())

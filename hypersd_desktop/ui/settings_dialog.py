@@ -89,6 +89,11 @@ class SettingsDialog(QDialog):
         data = AppPaths.default().data  # where the folders are unless one is chosen
         self.models_dir = self._folder_row(settings.models_dir, data / "models")
         self.images_dir = self._folder_row(settings.images_dir, data / "images")
+        self.civitai_token = QLineEdit(settings.civitai_token, placeholderText="for downloads from Civitai",
+                                       echoMode=QLineEdit.EchoMode.PasswordEchoOnEdit)
+        self.civitai_token.setToolTip("Civitai asks for your API key to download any model file. Create one on "
+                                      "civitai.com: Account settings → API Keys → Add API key, then paste it here. "
+                                      "It is kept in the settings file and sent to Civitai only.")
         self.worker_python = QLineEdit(settings.worker_python, placeholderText="the compute runtime (File → Compute runtime…), or this app's own Python")
         self.worker_python.setToolTip("The Python interpreter that runs image generation (a compute runtime with "
                                       "torch installed); the worker restarts when this changes.")
@@ -114,6 +119,7 @@ class SettingsDialog(QDialog):
         form.addRow("Models folder", self.models_dir)
         form.addRow("Images folder", self.images_dir)
         form.addRow("Worker Python", python_row)
+        form.addRow("Civitai API key", self.civitai_token)
         self.problem = QLabel(wordWrap=True, visible=False)  # why OK did not close the dialog
         form.addRow(self.problem)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
@@ -196,4 +202,5 @@ class SettingsDialog(QDialog):
             fast_decode=self.fast_decode.isChecked(), cuda_graphs=self.cuda_graphs.isChecked(),
             compile_steps=self.compile_steps.isChecked(),
             models_dir=self._typed(self.models_dir.edit.text()), images_dir=self._typed(self.images_dir.edit.text()),
+            civitai_token=self.civitai_token.text().strip(),
         )

@@ -39,7 +39,7 @@ def test_an_address_names_the_repository_revision_and_file(address, repo, revisi
 
 
 @pytest.mark.parametrize("address, said", [
-    ("https://civitai.com/models/4384/dreamshaper", "is not a Hugging Face address"),
+    ("https://openmodeldb.info/models/4x-UltraSharp", "is not a Hugging Face or Civitai address"),
     ("https://huggingface.co/docs/diffusers/index", "names no model"),
     ("https://huggingface.co/someone/model/blob/main/model.ckpt", "model.ckpt is not a .safetensors file"),
     ("https://huggingface.co/someone/model/blob/main/../../x.safetensors", "is not a .safetensors file"),

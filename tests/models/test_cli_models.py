@@ -99,5 +99,26 @@ def test_a_file_is_downloaded_by_its_hugging_face_address(hub_env):
     listing = json.loads(cli("models", "list", "--json").stdout)
     assert [(m["name"], m["kind"], m["architecture"], m["source"]) for m in listing] == [
         ("pixel-art", "lora", "sd15", "download")]
-    refused = cli("models", "download", "https://civitai.com/api/download/models/128713", "--yes", env_extra=env)
-    assert refused.returncode == 2 and "is not a Hugging Face address" in refused.stderr
+    refused = cli("models", "download", "https://openmodeldb.info/models/4x-UltraSharp", "--yes", env_extra=env)
+    assert refused.returncode == 2 and "is not a Hugging Face or Civitai address" in refused.stderr
+
+
+def test_a_model_is_downloaded_by_its_civitai_address_with_the_api_key(tmp_path, hyper_lora):
+    """The key from CIVITAI_TOKEN (or the app's settings); without it, one line saying where to get one."""
+    from civitai_server import CivitaiFile, CivitaiServer, CivitaiVersion
+
+    data = hyper_lora("Hyper-SD15-1step-lora").read_bytes()
+    with CivitaiServer() as civitai:
+        civitai.add(CivitaiVersion(id=250000, model_id=120000, model_name="Pixel Art", name="v2",
+                                   files=[CivitaiFile("pixel-art-v2.safetensors", data)]))
+        env = {"CIVITAI_ENDPOINT": civitai.url, "CIVITAI_TOKEN": ""}
+        refused = cli("models", "download", "urn:air:sd1:lora:civitai:120000@250000", "--yes", env_extra=env)
+        assert refused.returncode == 2 and refused.stderr.strip().splitlines()[-1].startswith(
+            "error: Civitai refused Pixel Art v2 (pixel-art-v2.safetensors) (401): it asks for your API key")
+        run = cli("models", "download", f"{civitai.url}/models/120000/pixel-art", "--yes",
+                  env_extra={**env, "CIVITAI_TOKEN": civitai.key})
+    assert run.returncode == 0, run.stderr
+    assert f"Downloading Pixel Art v2: {len(data) / 1e3:.1f} kB in all" in run.stderr and "installed pixel-art-" in run.stdout
+    listing = json.loads(cli("models", "list", "--json").stdout)
+    assert [(m["name"], m["kind"], m["architecture"], m["revision"]) for m in listing] == [
+        ("Pixel Art v2", "lora", "sd15", "250000")]

@@ -165,6 +165,20 @@ def test_the_settings_dialog_keeps_the_backend_and_the_worker_python(qtbot):
     assert dialog.settings().worker_python == ""  # empty: the app's own Python
 
 
+def test_the_settings_dialog_keeps_the_civitai_key_hidden_and_as_pasted_without_spaces(qtbot):
+    from PySide6.QtWidgets import QLineEdit
+
+    from hypersd_desktop.core.settings import Settings
+    from hypersd_desktop.ui.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(Settings(civitai_token="0123abcd"), None)
+    qtbot.addWidget(dialog)
+    assert dialog.civitai_token.echoMode() == QLineEdit.EchoMode.PasswordEchoOnEdit
+    assert dialog.settings().civitai_token == "0123abcd"
+    dialog.civitai_token.setText(" 4567ef89\n")  # copied with the line's end
+    assert dialog.settings().civitai_token == "4567ef89"
+
+
 def test_the_settings_dialog_takes_folders_as_people_type_them_and_says_what_is_wrong(qtbot, tmp_path,
                                                                                       monkeypatch):
     """A folder typed with ~, pasted in quotes or dropped as a file:// address is the folder meant, made at OK; a

@@ -255,9 +255,10 @@ def test_a_model_is_downloaded_by_its_hugging_face_address_pasted_or_dropped(qtb
     hub.add("someone/pixel-art", "pixel-art.safetensors", hyper_lora("Hyper-SD15-1step-lora").read_bytes())
     hub.add("someone/ink", "ink.safetensors", hyper_lora("Hyper-SD15-2steps-lora", seed=2).read_bytes())
     manager = manager_for(qtbot, hub)
-    manager.address.setText("https://civitai.com/models/4384/dreamshaper")
+    manager.address.setText("https://openmodeldb.info/models/4x-UltraSharp")
     qtbot.keyClick(manager.address, Qt.Key.Key_Return)
-    assert "is not a Hugging Face address" in manager.download_label.text() and manager.download_task is None
+    assert "is not a Hugging Face or Civitai address" in manager.download_label.text()
+    assert manager.download_task is None
     assert manager.address.text() and manager.catalog_table.rowCount() == 1  # kept, to be mended
 
     changed = []
@@ -278,6 +279,55 @@ def test_a_model_is_downloaded_by_its_hugging_face_address_pasted_or_dropped(qtb
     assert manager.download_label.text() == "Installed ink."
 
 
+def test_a_model_is_downloaded_by_its_civitai_address_once_the_api_key_is_given(qtbot, app_home, hyper_lora,
+                                                                               monkeypatch):
+    """Without a key Civitai refuses the file: the Models tab says where the key goes, and the download goes on
+    from there once it is given."""
+    from civitai_server import CivitaiFile, CivitaiServer, CivitaiVersion
+
+    monkeypatch.delenv("CIVITAI_TOKEN", raising=False)
+    with CivitaiServer() as civitai:
+        civitai.add(CivitaiVersion(id=250000, model_id=120000, model_name="Pixel Art", name="v2", files=[
+            CivitaiFile("pixel-art-v2.safetensors", hyper_lora("Hyper-SD15-1step-lora").read_bytes())]))
+        library = ModelLibrary(AppPaths.default(), catalog=Catalog((ENTRY,)), token=False, civitai=civitai.url)
+        manager = ModelManager(library)
+        qtbot.addWidget(manager)
+        manager.show()
+        manager.address.setText(f"{civitai.url}/models/120000/pixel-art?modelVersionId=250000")
+        qtbot.keyClick(manager.address, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: manager.download_task is None, timeout=20_000)
+        assert manager.download_label.text().startswith("⚠ Civitai refused Pixel Art v2 (pixel-art-v2.safetensors) "
+                                                        "(401): it asks for your API key")
+        assert manager.catalog_table.item(1, 0).text() == "Pixel Art v2"  # as Civitai names it, once asked
+        library.downloader.civitai_token = civitai.key  # as Settings sets it
+        manager.download(manager._selected_entry())
+        qtbot.waitUntil(lambda: manager.download_task is None, timeout=20_000)
+        assert manager.download_label.text() == "Installed Pixel Art v2."
+        assert manager.catalog_table.item(1, 6).text() == "Installed"
+        manager.shutdown()
+        library.close()
+
+
+def test_the_civitai_key_given_in_settings_is_kept_and_used(qtbot, idle_app):
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from hypersd_desktop.core.settings import load_settings
+    from hypersd_desktop.ui.settings_dialog import SettingsDialog
+
+    def give_key():  # inside the dialog's own event loop, once it is open
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, SettingsDialog):
+            QTimer.singleShot(20, give_key)
+            return
+        dialog.civitai_token.setText("0123abcd")
+        dialog.accept()
+
+    QTimer.singleShot(0, give_key)
+    idle_app.window.settings_action.trigger()
+    assert idle_app.library.downloader.civitai_token == "0123abcd" == load_settings().civitai_token
+
+
 def test_links_dropped_on_the_window_go_to_the_models_tab_or_are_said_to_be_links(qtbot, idle_app):
     window = idle_app.window
     window.open_dropped([], ["https://example.com/gallery/cat.png"])
@@ -288,3 +338,9 @@ def test_links_dropped_on_the_window_go_to_the_models_tab_or_are_said_to_be_link
     assert window.models._selected_entry().name == "pixel-art"
     qtbot.waitUntil(lambda: window.models.download_task is None, timeout=20_000)  # offline here: it fails, saying so
     assert window.models.download_label.text().startswith("⚠ ")
+    window.library.downloader.civitai = "http://127.0.0.1:9"  # offline here too: nothing listens there
+    window.library.downloader.sleep = lambda seconds: None
+    window.open_dropped([], ["https://civitai.com/models/4384/dreamshaper?modelVersionId=128713"])
+    assert window.models._selected_entry().name == "dreamshaper"
+    qtbot.waitUntil(lambda: window.models.download_task is None, timeout=20_000)
+    assert window.models.download_label.text().startswith("⚠ Could not reach Civitai for dreamshaper")

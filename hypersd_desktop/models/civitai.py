@@ -1,0 +1,167 @@
+"""Models named by their Civitai address: most SD1.5 and SDXL fine-tunes, LoRAs and embeddings people use are there.
+
+People copy one of these: a model's page (`https://civitai.com/models/<model>/<slug>`, the newest version), a
+version's page (`…?modelVersionId=<version>`), the Download button's link (`https://civitai.com/api/download/models/
+<version>`, perhaps with `?type=Model&format=SafeTensor`), or a resource's AIR (`urn:air:sdxl:lora:civitai:<model>@
+<version>`). Civitai's public API (`GET /api/v1/model-versions/<version>`, `GET /api/v1/models/<model>`) says what
+the version is (its type and base model) and lists its files with their size and sha256, so a download is
+planned, verified and resumed as a catalog entry's is, and a model the app cannot run (a FLUX LoRA, an SD 3
+checkpoint) is named before a byte of it is downloaded. Downloading a file takes the person's API key (Civitai asks
+for one for every file): sent as a bearer token to Civitai only, never to the storage its download link redirects
+to.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from dataclasses import replace
+
+from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.vocab import Architecture, ModelKind, ModelLayout
+from hypersd_desktop.models.catalog import (
+    CIVITAI, CIVITAI_HOSTS, CIVITAI_REPO, CatalogEntry, CatalogFile, address_id)
+from hypersd_desktop.models.downloads import RemoteFile
+
+_MODEL_PAGE = re.compile(r"^/models/(?P<model>\d+)(?:/[^/]*)?/?$")
+_DOWNLOAD = re.compile(r"^/api/download/models/(?P<version>\d+)/?$")
+_AIR = re.compile(r"^urn:air:[\w.-]+:[\w.-]+:civitai:(?P<model>\d+)@(?P<version>\d+)", re.IGNORECASE)
+# Civitai's model types, as its API names them, and what the app makes of each
+KINDS = {"checkpoint": ModelKind.BASE, "lora": ModelKind.LORA, "locon": ModelKind.LORA, "dora": ModelKind.LORA,
+         "textualinversion": ModelKind.EMBEDDING, "vae": ModelKind.VAE, "controlnet": ModelKind.CONTROLNET}
+OTHER_TYPES = {"hypernetwork": "a hypernetwork", "aestheticgradient": "an aesthetic gradient",
+               "upscaler": "an upscaler", "motionmodule": "an AnimateDiff motion module", "poses": "a set of poses",
+               "wildcards": "a wildcards list", "workflows": "a workflow", "detection": "a detection model"}
+# Civitai's base models the app runs: SD 1.4/1.5 and their LCM/Hyper variants; SDXL and the models made from it
+_SDXL_FAMILY = ("pony", "illustrious", "noobai")
+_UNSAFE_NAME = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+
+
+def is_civitai_link(text: str, endpoint: str = CIVITAI) -> bool:
+    """Whether `text` is an address on Civitai (or on `endpoint`, the Civitai the app asks), or a Civitai AIR."""
+    text = text.strip().strip("\"'<>")
+    if _AIR.match(text):
+        return True
+    address = urllib.parse.urlsplit(text if "://" in text else "https://" + text)
+    origin = f"{address.scheme}://{address.netloc}".lower()
+    return address.netloc.lower() in CIVITAI_HOSTS or origin == endpoint.rstrip("/").lower()
+
+
+def civitai_entry(text: str) -> CatalogEntry:
+    """The download a Civitai address (or AIR) names; `InputError` saying what to copy instead for an address of
+    something else on Civitai (an image, a creator's page)."""
+    text = text.strip().strip("\"'<>")
+    model = version = None
+    air = _AIR.match(text)
+    if air:
+        model, version = air["model"], air["version"]
+        slug = ""
+    else:
+        address = urllib.parse.urlsplit(text if "://" in text else "https://" + text)
+        query = urllib.parse.parse_qs(address.query)
+        page, download = _MODEL_PAGE.match(address.path), _DOWNLOAD.match(address.path)
+        if page:
+            model = page["model"]
+            version = next((v for v in query.get("modelVersionId", ()) if v.isdigit()), None)
+            slug = urllib.parse.unquote(address.path.rstrip("/").split("/")[-1]) if address.path.count("/") > 2 else ""
+        elif download:
+            version, slug = download["version"], ""
+        else:
+            raise InputError(f"{text} names no model on Civitai: copy the address of the model's page "
+                             "(https://civitai.com/models/…), or its Download button's link.")
+    name = slug.replace("-", " ").strip() or (f"Civitai model {model}" if model else f"Civitai version {version}")
+    return CatalogEntry(
+        id=address_id(slug or "civitai", f"civitai/{version}" if version else f"civitai/model/{model}"), name=name,
+        kind="", architecture="", layout=ModelLayout.FILE,
+        repo=f"{CIVITAI_REPO}{model}" if model else f"{CIVITAI_REPO}?version={version}",
+        revision=version or "latest", licence="see the model's page", enables="from civitai.com", files=(),
+        address=text)
+
+
+def api_address(entry: CatalogEntry, endpoint: str) -> str:
+    """Where Civitai's API describes `entry`'s version (or, for a model's page, the model with its versions)."""
+    if entry.revision != "latest":
+        return f"{endpoint.rstrip('/')}/api/v1/model-versions/{entry.revision}"
+    return f"{endpoint.rstrip('/')}/api/v1/models/{entry.repo.removeprefix(CIVITAI_REPO)}"
+
+
+def civitai_plan(entry: CatalogEntry, answer: dict) -> tuple[CatalogEntry, RemoteFile]:
+    """`entry` with the file it downloads, chosen from the version Civitai's API describes in `answer` (a version's,
+    or a model's with its versions, newest first), and that file's size, sha256 and download link. `InputError`
+    names what cannot be run here (another base model, a hypernetwork…) or downloaded safely (pickles only)."""
+    if "modelVersions" in answer:  # a model's page: its newest version
+        versions = [v for v in answer.get("modelVersions") or () if isinstance(v, dict)]
+        if not versions:
+            raise InputError(f"{answer.get('name') or entry.name} has no published version on Civitai to download.")
+        version = {**versions[0], "model": {"name": answer.get("name"), "type": answer.get("type")}}
+    else:
+        version = answer
+    model = version.get("model") if isinstance(version.get("model"), dict) else {}
+    name = " ".join(str(part) for part in (model.get("name"), version.get("name")) if part) or entry.name
+    kind = _kind(name, str(model.get("type") or ""))
+    architecture = _architecture(name, str(version.get("baseModel") or ""))
+    file = _chosen_file(name, version.get("files"), urllib.parse.urlsplit(entry.address).query)
+    sha256 = str((file.get("hashes") or {}).get("SHA256") or "").lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+        raise InputError(f"Civitai publishes no sha256 for {name}, so its download could not be verified; nothing "
+                         "was downloaded. Download it in your browser, then import it.")
+    # sizeKB is the size in bytes divided by 1024, which a double holds exactly: times 1024 it is the size again
+    size = round(float(file.get("sizeKB") or 0) * 1024)
+    path = _UNSAFE_NAME.sub("_", str(file.get("name") or "")).strip(". ") or f"{entry.id}.safetensors"
+    if not path.lower().endswith(".safetensors"):
+        path += ".safetensors"
+    version_id = str(version.get("id") or entry.revision)
+    url = str(file.get("downloadUrl") or version.get("downloadUrl") or "")
+    planned = replace(entry, name=name, kind=kind, architecture=architecture, files=(CatalogFile(path, size),))
+    return planned, RemoteFile(path=path, url=url, size=size, sha256=sha256, commit=version_id, etag=None)
+
+
+def _kind(name: str, civitai_type: str) -> str:
+    key = civitai_type.lower().replace(" ", "")
+    if key in OTHER_TYPES:
+        raise InputError(f"{name} is {OTHER_TYPES[key]}, which HyperSD Desktop does not use: it takes checkpoints, "
+                         "LoRAs (LoCon, DoRA), embeddings, VAEs and ControlNets.")
+    return KINDS.get(key, "")  # "Other": judged from the file once it is here, as an import judges it
+
+
+def _architecture(name: str, base_model: str) -> str:
+    label = base_model.strip().lower()
+    if label.startswith("sd 1."):
+        return Architecture.SD15
+    if label.startswith("sdxl") or label in _SDXL_FAMILY:
+        return Architecture.SDXL
+    if label in ("", "other"):
+        return ""
+    raise InputError(f"{name} is made for {base_model}; HyperSD Desktop runs SD1.5 and SDXL models (and those made "
+                     "from SDXL: Pony, Illustrious, NoobAI). If you know it is one of those, download it in your "
+                     "browser, then import it.")
+
+
+def _chosen_file(name: str, files, query: str) -> dict:
+    """The version's model file in safetensors: the one the address asks for (`?type=…&format=…&size=…&fp=…`, as the
+    Download button's menu writes them), else the primary one, else the first."""
+    files = [f for f in files or () if isinstance(f, dict)]
+    models = [f for f in files if str(f.get("type") or "Model") in ("Model", "Pruned Model")]
+    safe = [f for f in models if _is_safetensors(f)]
+    if not safe:
+        offered = ", ".join(str(f.get("name")) for f in models[:3]) or "no model file"
+        raise InputError(f"{name} is offered only as {offered}: not safetensors, which the app needs (a .ckpt, .pt or "
+                         ".bin file can run code when it is loaded). Look for a SafeTensor version of the model.")
+    wanted = {key: values[0].lower() for key, values in urllib.parse.parse_qs(query).items()
+              if key in ("type", "format", "size", "fp")}
+    wanted.pop("format", None)  # safetensors in any case
+
+    def fits(file: dict) -> bool:
+        meta = file.get("metadata") if isinstance(file.get("metadata"), dict) else {}
+        offered = {"type": str(file.get("type") or "Model"), "size": meta.get("size"), "fp": meta.get("fp")}
+        return all(str(offered.get(key) or "").lower() == value for key, value in wanted.items())
+
+    return next((f for f in safe if fits(f) and f.get("primary")), None) or next((f for f in safe if fits(f)), None) \
+        or next((f for f in safe if f.get("primary")), safe[0])
+
+
+def _is_safetensors(file: dict) -> bool:
+    meta = file.get("metadata") if isinstance(file.get("metadata"), dict) else {}
+    return str(meta.get("format") or "").lower() == "safetensor" or str(file.get("name") or "").lower().endswith(
+        ".safetensors")
+

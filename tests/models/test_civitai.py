@@ -1,0 +1,213 @@
+"""Models downloaded by their Civitai address, as people copy them, against a local server speaking Civitai's API."""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+
+import pytest
+
+from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.models.addresses import address_entry
+from hypersd_desktop.models.catalog import Catalog
+from hypersd_desktop.models.civitai import civitai_plan
+from hypersd_desktop.models.downloads import DownloadError
+from hypersd_desktop.models.library import ModelLibrary
+from civitai_server import CivitaiFile, CivitaiServer, CivitaiVersion
+
+HUB = "https://huggingface.co"
+SHA = "AB" * 32
+
+
+@pytest.mark.parametrize("address, repo, revision, name", [
+    ("https://civitai.com/models/4384/dreamshaper", "civitai.com/models/4384", "latest", "dreamshaper"),
+    ("https://civitai.com/models/4384/dreamshaper?modelVersionId=128713", "civitai.com/models/4384", "128713",
+     "dreamshaper"),
+    ("civitai.com/models/4384?modelVersionId=128713", "civitai.com/models/4384", "128713", "Civitai model 4384"),
+    ("https://civitai.com/api/download/models/128713?type=Model&format=SafeTensor&size=pruned&fp=fp16",
+     "civitai.com/models/?version=128713", "128713", "Civitai version 128713"),
+    ("urn:air:sd1:checkpoint:civitai:4384@128713", "civitai.com/models/4384", "128713", "Civitai model 4384"),
+    ('"https://civitai.green/models/133005/juggernaut-xl"', "civitai.com/models/133005", "latest", "juggernaut xl"),
+])
+def test_a_civitai_address_names_the_model_and_its_version(address, repo, revision, name):
+    entry = address_entry(address, HUB)
+    assert (entry.repo, entry.revision, entry.name, entry.layout, entry.files) == (repo, revision, name, "file", ())
+    assert entry.on_civitai and address_entry(address, HUB).id == entry.id  # the same address: the same download
+
+
+@pytest.mark.parametrize("address, said", [
+    ("https://civitai.com/images/41235", "names no model on Civitai"),
+    ("https://civitai.com/user/someone/models", "names no model on Civitai"),
+    ("https://tensor.art/models/612345", "is not a Hugging Face or Civitai address"),
+])
+def test_an_address_of_something_else_says_what_to_copy(address, said):
+    with pytest.raises(InputError, match=said):
+        address_entry(address, HUB)
+
+
+def version(files: list[dict], model_type: str = "Checkpoint", base_model: str = "SDXL 1.0") -> dict:
+    """A model version as Civitai's API describes it."""
+    return {"id": 128713, "modelId": 4384, "name": "v8", "baseModel": base_model,
+            "model": {"name": "DreamShaper", "type": model_type}, "files": files}
+
+
+def civitai_file(name: str, format: str = "SafeTensor", size: str = "pruned", fp: str = "fp16", primary=False,
+                 kind: str = "Model", kb: float = 2082642.3046875) -> dict:
+    return {"name": name, "type": kind, "sizeKB": kb, "primary": primary, "hashes": {"SHA256": SHA},
+            "metadata": {"format": format, "size": size, "fp": fp},
+            "downloadUrl": f"https://civitai.com/api/download/models/128713?type={kind}&format={format}"}
+
+
+def plan(answer: dict, address: str = "https://civitai.com/models/4384/dreamshaper"):
+    return civitai_plan(address_entry(address, HUB), answer)
+
+
+def test_the_safetensors_model_file_is_taken_and_its_size_and_sha256_published():
+    """A version with a pickle as its primary file, a safetensors one beside it, its VAE and training data."""
+    answer = version([civitai_file("dreamshaper_8.ckpt", format="PickleTensor", primary=True),
+                      civitai_file("dreamshaper_8.safetensors"),
+                      civitai_file("vae.safetensors", kind="VAE"), civitai_file("data.zip", "Other", kind="Training Data")])
+    entry, remote = plan(answer)
+    assert (entry.name, entry.kind, entry.architecture, [f.path for f in entry.files]) == (
+        "DreamShaper v8", "base", "sdxl", ["dreamshaper_8.safetensors"])
+    assert (remote.size, remote.sha256, remote.commit) == (2132625720, SHA.lower(), "128713")
+    assert remote.url.startswith("https://civitai.com/api/download/models/128713") and entry.size == remote.size
+
+
+def test_the_download_links_choice_of_file_is_kept():
+    answer = version([civitai_file("model_pruned.safetensors", primary=True),
+                      civitai_file("model_full.safetensors", size="full", fp="fp32")])
+    address = "https://civitai.com/api/download/models/128713?type=Model&format=SafeTensor&size=full&fp=fp32"
+    assert plan(answer, address)[1].path == "model_full.safetensors"
+    assert plan(answer)[1].path == "model_pruned.safetensors"  # the page: the primary file
+
+
+def test_a_models_page_takes_its_newest_version_and_names_made_unsafe_for_a_folder_are_mended():
+    newest = {**version([civitai_file('pixel:art "v2"/final.safetensors', primary=True)], base_model="Pony"), "id": 9}
+    answer = {"id": 4384, "name": "Pixel Art", "type": "LORA", "modelVersions": [newest, version([])]}
+    entry, remote = plan(answer)
+    assert (entry.name, entry.kind, entry.architecture, remote.path, remote.commit) == (
+        "Pixel Art v8", "lora", "sdxl", "pixel_art _v2__final.safetensors", "9")
+
+
+@pytest.mark.parametrize("base_model, architecture", [("SD 1.5", "sd15"), ("SD 1.5 Hyper", "sd15"),
+                                                      ("SDXL Lightning", "sdxl"), ("Illustrious", "sdxl"),
+                                                      ("NoobAI", "sdxl"), ("Other", "")])
+def test_the_base_models_the_app_runs(base_model, architecture):
+    assert plan(version([civitai_file("a.safetensors")], base_model=base_model))[0].architecture == architecture
+
+
+@pytest.mark.parametrize("answer, said", [
+    (version([civitai_file("a.safetensors")], "LORA", "Flux.1 D"), "DreamShaper v8 is made for Flux.1 D; HyperSD "
+                                                                   "Desktop runs SD1.5 and SDXL models"),
+    (version([civitai_file("a.safetensors")], "LORA", "Pony V7"), "is made for Pony V7"),
+    (version([civitai_file("a.safetensors")], "LORA", "SD 2.1 768"), "is made for SD 2.1 768"),
+    (version([civitai_file("a.pt", "PickleTensor")], "Hypernetwork", "SD 1.5"), "is a hypernetwork, which"),
+    (version([civitai_file("a.pt", "PickleTensor")], "TextualInversion", "SD 1.5"), "offered only as a.pt: not "
+                                                                                    "safetensors"),
+    (version([{**civitai_file("a.safetensors"), "hashes": {"AutoV2": "ABCDEF0123"}}]), "publishes no sha256"),
+    ({"id": 4384, "name": "Gone", "type": "LORA", "modelVersions": []}, "Gone has no published version"),
+])
+def test_what_the_app_cannot_run_or_verify_is_named_before_it_downloads(answer, said):
+    with pytest.raises(InputError, match=re.escape(said)):
+        plan(answer)
+
+
+@pytest.fixture
+def civitai():
+    with CivitaiServer() as civitai:
+        yield civitai
+
+
+@pytest.fixture
+def library(civitai, app_home, monkeypatch):
+    monkeypatch.delenv("CIVITAI_TOKEN", raising=False)
+    library = ModelLibrary(AppPaths.default(), catalog=Catalog(()), token=False, civitai=civitai.url,
+                           civitai_token=civitai.key)
+    yield library
+    library.close()
+
+
+def pixel_art(civitai, data: bytes, base_model: str = "SD 1.5") -> CivitaiVersion:
+    return civitai.add(CivitaiVersion(
+        id=250000, model_id=120000, model_name="Pixel Art", name="v2", base_model=base_model, files=[
+            CivitaiFile("pixel-art-v2.safetensors", data),
+            CivitaiFile("pixel-art-v2-full.safetensors", data + b"\0" * 8, size="full", fp="fp32", primary=False)]))
+
+
+def test_a_lora_is_downloaded_with_the_key_sent_to_civitai_only_resumed_verified_and_judged(
+        civitai, library, hyper_lora):
+    """Its download link redirects to storage that refuses a request with an Authorization header (as signed links
+    do): the key goes to Civitai, not there; a connection dropped part way resumes with a Range."""
+    data = hyper_lora("Hyper-SD15-1step-lora").read_bytes()
+    pixel_art(civitai, data)
+    civitai.drops.append(2 * 64 * 1024)  # whole reads (downloads.READ_SIZE): a part-read one is read again
+    entry = library.add_address(f"{civitai.url}/models/120000/pixel-art?modelVersionId=250000")
+    library.downloader.sleep = lambda seconds: None
+    progress = []
+    model = library.download(entry.id, progress.append)
+    path = library.paths.models / entry.id / "pixel-art-v2.safetensors"
+    assert path.read_bytes() == data and progress[-1].done == progress[-1].total == len(data)
+    assert (model.id, model.name, model.kind, model.architecture, model.source, model.revision) == (
+        entry.id, "Pixel Art v2", "lora", "sd15", "download", "250000")
+    assert library.registry.get(entry.id).sha256 == civitai.file("pixel-art-v2.safetensors").described("", 0)[
+        "hashes"]["SHA256"].lower()
+    api = [request for request in civitai.requests if request[0] == "api"]
+    stored = [request for request in civitai.requests if request[0] == "storage"]
+    assert {auth for *_, auth in api} == {f"Bearer {civitai.key}"} and {auth for *_, auth in stored} == {None}
+    assert [rng for _, _, rng, _ in stored] == [None, f"bytes={2 * 64 * 1024}-"] and len(data) > 2 * 64 * 1024
+    assert library.installed_entry(library.entry(entry.id)) == model
+
+
+@pytest.mark.parametrize("key, sign_in_page, said", [
+    (None, False, r"Civitai refused .* \(401\): it asks for your API key to download\. Create one on civitai\.com "
+                  r"\(Account settings → API Keys\), paste it in Settings → Civitai API key"),
+    ("mistyped", False, r"refused .* with your API key \(401\): the key may be mistyped"),
+    (None, True, r"Civitai sent a page instead of pixel-art-v2\.safetensors: it may ask you to sign in"),
+])
+def test_a_download_without_a_working_key_says_how_to_give_one(civitai, library, key, sign_in_page, said):
+    pixel_art(civitai, b"weights" * 1000)
+    civitai.sign_in_page = sign_in_page
+    library.downloader.civitai_token = key
+    entry = library.add_address(f"{civitai.url}/api/download/models/250000")
+    with pytest.raises(DownloadError, match=said):
+        library.download(entry.id)
+    assert library.registry.list() == [] and library.downloader.partial(library.entry(entry.id)) == 0
+
+
+def test_the_key_can_come_from_the_environment(civitai, library, hyper_lora, monkeypatch):
+    pixel_art(civitai, hyper_lora("Hyper-SD15-1step-lora").read_bytes())
+    library.downloader.civitai_token = None
+    monkeypatch.setenv("CIVITAI_TOKEN", civitai.key)
+    model = library.download(library.add_address("urn:air:sd1:lora:civitai:120000@250000").id)
+    assert model.kind == "lora"
+
+
+def test_a_model_for_another_base_is_named_before_anything_is_downloaded(civitai, library):
+    pixel_art(civitai, b"x" * 4096, base_model="Flux.1 D")
+    entry = library.add_address(f"{civitai.url}/models/120000/pixel-art")  # its page: the newest version
+    with pytest.raises(InputError, match=r"^Pixel Art v2 is made for Flux\.1 D"):
+        library.download(entry.id)
+    assert [path for _, path, *_ in civitai.requests] == ["/api/v1/models/120000"]
+    assert not (library.paths.models / entry.id).exists()
+
+
+def test_a_file_that_is_not_what_civitai_says_is_judged_from_its_bytes(civitai, library):
+    """Civitai's type and base model are what its uploader chose; the file's own tensors decide (a FLUX LoRA
+    listed as SD 1.5 is deleted again, saying what it is)."""
+    header = json.dumps({"double_blocks.0.img_attn.qkv.lora_A.weight": {"dtype": "F16", "shape": [4, 3072],
+                                                                        "data_offsets": [0, 24576]}}).encode()
+    pixel_art(civitai, struct.pack("<Q", len(header)) + header + bytes(24576))
+    entry = library.add_address(f"{civitai.url}/models/120000?modelVersionId=250000")
+    with pytest.raises(DownloadError, match=r"^Pixel Art v2: a LoRA for FLUX.*The downloaded file was deleted\.$"):
+        library.download(entry.id)
+    assert not (library.paths.models / entry.id).exists() and library.registry.list() == []
+
+
+def test_a_missing_version_is_said(civitai, library):
+    entry = library.add_address(f"{civitai.url}/models/1?modelVersionId=999")
+    with pytest.raises(DownloadError, match=r"^Civitai model 1 was not found on Civitai \(404\); check the "
+                                            r"address\."):
+        library.download(entry.id)
