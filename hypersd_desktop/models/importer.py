@@ -58,14 +58,13 @@ class Importer:
     def __init__(self, registry: Registry, models_dir: Path) -> None:
         self.registry = registry
         self.models_dir = models_dir
-        # Files whose sha256 was checked a moment ago (a download, against the hub's), by path: taken as they are,
-        # where hashing a 7 GB checkpoint again would take a while
-        self.verified: dict[str, str] = {}
 
     def import_path(self, path: Path, copy: bool = False,
                     on_progress: Callable[[TransferProgress], None] | None = None,
-                    cancel: CancelToken | None = None) -> list[ImportItem]:
-        """Import a weights file, a diffusers folder, or every model found below a folder."""
+                    cancel: CancelToken | None = None, sha256: str | None = None) -> list[ImportItem]:
+        """Import a weights file, a diffusers folder, or every model found below a folder. `sha256`: a file's, checked
+        a moment ago (a download, against the one its site publishes), taken as it is where hashing a 7 GB checkpoint
+        again would take a while."""
         cancel = cancel or CancelToken()
         path = path.expanduser().resolve()
         if not path.exists():
@@ -80,18 +79,20 @@ class Importer:
         items = []
         for candidate in candidates:
             cancel.raise_if_cancelled()
-            items.append(self._import_one(candidate, copy, meter, cancel))
+            items.append(self._import_one(candidate, copy, meter, cancel, sha256 if candidate == path else None))
         meter.advance("", 0, force=True)
         return items
 
-    def _import_one(self, path: Path, copy: bool, meter: TransferMeter, cancel: CancelToken) -> ImportItem:
+    def _import_one(self, path: Path, copy: bool, meter: TransferMeter, cancel: CancelToken,
+                    sha256: str | None) -> ImportItem:
         """One model, its bytes counted on `meter` once read (and once more copied) whatever becomes of it."""
         start = meter.done
-        item = self._import_checked(path, copy, meter, cancel)
+        item = self._import_checked(path, copy, meter, cancel, sha256)
         meter.advance(shown_path(path.name), start + _size(path) * (2 if copy else 1) - meter.done)
         return item
 
-    def _import_checked(self, path: Path, copy: bool, meter: TransferMeter, cancel: CancelToken) -> ImportItem:
+    def _import_checked(self, path: Path, copy: bool, meter: TransferMeter, cancel: CancelToken,
+                        sha256: str | None) -> ImportItem:
         if not name_is_text(path):
             return ImportItem(shown_path(path), ImportStatus.BROKEN, reason=NOT_TEXT_NAME)
         existing = self.registry.find(str(path))
@@ -101,7 +102,7 @@ class Importer:
         try:
             if path.is_dir():
                 return self._import_folder(path, copy, meter, cancel)
-            return self._import_file(path, copy, meter, cancel)
+            return self._import_file(path, copy, meter, cancel, sha256)
         except UnsafeFileError as error:
             meter.advance(path.name, _size(path))
             return ImportItem(str(path), ImportStatus.REFUSED, reason=str(error))
@@ -109,7 +110,8 @@ class Importer:
             meter.advance(path.name, _size(path))
             return ImportItem(str(path), ImportStatus.BROKEN, reason=str(error))
 
-    def _import_file(self, path: Path, copy: bool, meter: TransferMeter, cancel: CancelToken) -> ImportItem:
+    def _import_file(self, path: Path, copy: bool, meter: TransferMeter, cancel: CancelToken,
+                     sha256: str | None) -> ImportItem:
         info = inspect_file(path)
         kind = KIND_OF_WEIGHTS.get(info.kind)
         needs_architecture = kind in (ModelKind.BASE, ModelKind.CONTROLNET, ModelKind.EMBEDDING)
@@ -126,7 +128,7 @@ class Importer:
                 what = f"a {info.kind} file"
             return ImportItem(str(path), ImportStatus.UNSUPPORTED, info.kind, info.architecture,
                               reason=f"{what}; only SD1.5/SDXL models, LoRAs, VAEs, ControlNets and embeddings are used")
-        sha = self.verified.pop(str(path), None) or sha256_file(path, meter, cancel)
+        sha = sha256 or sha256_file(path, meter, cancel)
         lora, legacy = other_tools_hashes(path, kind == ModelKind.LORA, cancel)
         architecture = info.architecture
         if kind == ModelKind.VAE and architecture is None:

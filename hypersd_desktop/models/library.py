@@ -181,12 +181,8 @@ class ModelLibrary:
         files = self.downloader.fetch(entry, remote, on_progress, cancel)
         folder = self.paths.models / entry.id
         path = (folder / entry.weights_file if entry.weights_file else folder).resolve()
-        if entry.weights_file and files[0].sha256:
-            self.importer.verified[str(path)] = files[0].sha256
-        try:
-            (item,) = self.importer.import_path(path, on_progress=on_progress, cancel=cancel)
-        finally:
-            self.importer.verified.pop(str(path), None)
+        (item,) = self.importer.import_path(path, on_progress=on_progress, cancel=cancel,
+                                            sha256=files[0].sha256 if entry.weights_file else None)
         if item.model_id is None:
             shutil.rmtree(folder, ignore_errors=True)
             raise DownloadError(f"{entry.name}: {item.reason}. The downloaded file was deleted.")
