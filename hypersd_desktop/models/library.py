@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -63,6 +64,8 @@ class ModelLibrary:
                                      civitai_token=civitai_token)
         self.importer = Importer(self.registry, paths.models)
         self.addresses: dict[str, CatalogEntry] = {}  # downloads asked for by address, by entry id
+        # A download's thread fills in an address's entry once planned, while the window lists them
+        self._addresses_lock = threading.Lock()
         for text in self._kept_addresses():  # not finished when the app last closed: listed to resume
             try:
                 entry = self._address_entry(text)
@@ -73,10 +76,13 @@ class ModelLibrary:
 
     def entries(self) -> tuple[CatalogEntry, ...]:
         """What can be downloaded: the catalog's entries, then the addresses given (until each is installed)."""
-        return (*self.catalog.entries, *self.addresses.values())
+        with self._addresses_lock:
+            return (*self.catalog.entries, *self.addresses.values())
 
     def entry(self, entry_id: str) -> CatalogEntry:
-        return self.addresses.get(entry_id) or self.catalog.get(entry_id)
+        with self._addresses_lock:
+            entry = self.addresses.get(entry_id)
+        return entry or self.catalog.get(entry_id)
 
     def is_model_link(self, text: str) -> bool:
         """Whether `text` is an address of a model on the hub or on Civitai, which `add_address` takes."""
@@ -94,7 +100,8 @@ class ModelLibrary:
         for known in self.catalog.entries:  # one the catalog has (a Hyper-SD LoRA, SDXL): its entry, with its recipe
             if known.repo == entry.repo and known.weights_file == wanted:
                 return known
-        entry = self.addresses.setdefault(entry.id, entry)
+        with self._addresses_lock:
+            entry = self.addresses.setdefault(entry.id, entry)
         self._keep_addresses()
         return entry
 
@@ -111,9 +118,9 @@ class ModelLibrary:
 
     def _keep_addresses(self) -> None:
         """Write down the addresses whose download is not finished, so a paused one is listed after a restart (its
-        bytes are kept under its entry's id); a data folder that cannot be written only loses the list. (A download
-        runs on another thread than the window's: the entries are taken at once, not while the registry is read.)"""
-        entries = tuple(self.addresses.values())
+        bytes are kept under its entry's id); a data folder that cannot be written only loses the list."""
+        with self._addresses_lock:
+            entries = tuple(self.addresses.values())
         unfinished = [entry.address for entry in entries if self.installed_entry(entry) is None]
         try:
             write_atomic(self._addresses_file, json.dumps(unfinished, indent=1))
@@ -152,15 +159,19 @@ class ModelLibrary:
         if entry.on_civitai:  # Civitai's API describes the version, its file, size and sha256
             entry, remote = civitai_plan(entry, self.downloader.civitai_answer(
                 entry, api_address(entry, self.downloader.civitai)))
-            self.addresses[entry.id] = entry
+            self._planned(entry)
             return entry, [remote]
         if entry.address and not entry.files:  # a repository's page: its pipeline's parts, or its one file
             entry = repo_parts(entry, self.downloader.repo_files(entry))
         remote = self.downloader.plan(entry)
         if entry.address:
             entry = replace(entry, files=tuple(CatalogFile(file.path, file.size) for file in remote))
-            self.addresses[entry.id] = entry
+            self._planned(entry)
         return entry, remote
+
+    def _planned(self, entry: CatalogEntry) -> None:
+        with self._addresses_lock:
+            self.addresses[entry.id] = entry
 
     def download(self, entry_id: str, on_progress: Report | None = None, cancel: CancelToken | None = None,
                  remote: list[RemoteFile] | None = None) -> InstalledModel:
