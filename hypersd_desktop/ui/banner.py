@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QStyle, QToolButton
+from collections.abc import Callable
+
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QStyle, QToolButton
 
 # Light boxes with dark text in both the light and the dark look: the text and the close button take the
 # box's colour, not the palette's (light text on a dark theme would vanish on the box).
@@ -31,6 +33,9 @@ class Banner(QFrame):
         self.label = QLabel(wordWrap=True)
         for label in (self.icon, self.label):
             label.setStyleSheet("QLabel { border: none; background: transparent; }")
+        self.action = QPushButton(visible=False)  # what the message offers to do about it, where it offers one
+        self.action.clicked.connect(self._act)
+        self._on_action: Callable[[], None] | None = None
         close = QToolButton(text="✕", autoRaise=True)
         close.setToolTip("Dismiss")
         close.setAccessibleName("Dismiss")
@@ -39,20 +44,33 @@ class Banner(QFrame):
         layout.setContentsMargins(8, 4, 4, 4)
         layout.addWidget(self.icon)
         layout.addWidget(self.label, 1)
+        layout.addWidget(self.action, 0, Qt.AlignmentFlag.AlignTop)
         layout.addWidget(close)
         self.hide()
 
-    def show_messages(self, messages: list[str]) -> None:
+    def show_messages(self, messages: list[str], action: tuple[str, Callable[[], None]] | None = None) -> None:
+        """Show `messages`, with a button for `action` (its text, and what it does: the banner closes then)."""
         if not messages:
             self.clear()
             return
         bullet = "• " if len(messages) > 1 else ""
         self.label.setText("\n".join(bullet + message for message in messages))
+        self._on_action = action[1] if action else None
+        self.action.setText(action[0] if action else "")
+        self.action.setVisible(action is not None)
         self.show()
+
+    def _act(self) -> None:
+        act = self._on_action
+        self.clear()
+        if act is not None:
+            act()
 
     def text(self) -> str:
         return self.label.text() if self.isVisible() else ""
 
     def clear(self) -> None:
         self.label.clear()
+        self._on_action = None
+        self.action.hide()
         self.hide()

@@ -860,7 +860,7 @@ class MainWindow(QMainWindow):
             if path in weights:
                 self.styles.cellWidget(row, 1).setValue(weights[path])
         self._update_recipe_controls()
-        self._report_missing(match.missing)
+        self._report_missing(match.missing, match.downloads)
 
     @staticmethod
     def _select(box: QComboBox, model_id: str | None) -> None:
@@ -870,14 +870,24 @@ class MainWindow(QMainWindow):
                 box.setCurrentIndex(i)
                 return
 
-    def _report_missing(self, missing: list[str]) -> None:
+    def _report_missing(self, missing: list[str], downloads: list[str] = ()) -> None:
+        """Name what is not installed; where the image says where it is on Civitai, offer to download it."""
         if missing:
             one = len(missing) == 1
-            self.errors.show_messages([f"Settings reused, but {', '.join(missing)} {'is' if one else 'are'} not "
-                                       f"installed; the current choice is kept. Install {'it' if one else 'them'} "
-                                       "from the Models tab to reproduce the image exactly."])
+            where = (f" The image names {'it' if one else 'them'} on Civitai: Download from Civitai fetches "
+                     f"{'it' if len(downloads) == 1 else f'its {len(downloads)} files'} there.") if downloads else ""
+            self.errors.show_messages(
+                [f"Settings reused, but {', '.join(missing)} {'is' if one else 'are'} not installed; the current choice "
+                 f"is kept. Install {'it' if one else 'them'} from the Models tab to reproduce the image exactly.{where}"],
+                ("Download from Civitai", lambda: self.download_addresses(list(downloads))) if downloads else None)
         else:
             self.errors.clear()
+
+    def download_addresses(self, addresses: list[str]) -> None:
+        """Download what these addresses name, on the Models tab (shown: its progress, and what it says)."""
+        self.tabs.setCurrentWidget(self.models)
+        for address in addresses:
+            self.models.download_address(address)
 
     # -- drag and drop --------------------------------------------------------------------
 
@@ -898,9 +908,8 @@ class MainWindow(QMainWindow):
         import as models. Links (from a browser) to a model on Hugging Face or Civitai: downloaded on the Models tab;
         other links are said to be links."""
         models = [link for link in links if self.library.is_model_link(link)]
-        for link in models:
-            self.tabs.setCurrentWidget(self.models)
-            self.models.download_address(link)
+        if models:
+            self.download_addresses(models)
         if len(models) < len(links):
             other = next(link for link in links if link not in models)
             self.errors.show_messages([f"{other[:120]} is a link, not a file: save what it points to (a picture, a "

@@ -34,6 +34,8 @@ class ModelMatch:
     missing: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     recipe_settings: bool = False
+    lacking: set[str] = field(default_factory=set)  # the kinds (Civitai's words: checkpoint, lora…) missing
+    downloads: list[str] = field(default_factory=list)  # where the image's tool has what is missing (Civitai)
 
 
 def match_request(request: GenerationRequest, models: list[InstalledModel]) -> ModelMatch:
@@ -108,6 +110,7 @@ def match_metadata(metadata: ImageMetadata, models: list[InstalledModel]) -> Mod
     match = ModelMatch(base=find_model(models, metadata.model_name, metadata.model_hash, ModelKind.BASE))
     if match.base is None and (metadata.model_name or metadata.model_hash):
         match.missing.append(f"the base model {metadata.model_name or metadata.model_hash}")
+        match.lacking.add("checkpoint")
     if metadata.vae_name or metadata.vae_hash:  # A1111 names the file, extension and all
         match.vae = find_model(models, stem(metadata.vae_name), metadata.vae_hash, ModelKind.VAE)
         if match.vae is None:
@@ -119,15 +122,25 @@ def match_metadata(metadata: ImageMetadata, models: list[InstalledModel]) -> Mod
         model = find_model(models, name, short_hash) or _same_hyper_file(models, name)
         if model is None:
             match.missing.append(f"the LoRA {name}")
+            match.lacking.add("lora")
         elif model.recipe and match.hyper is None:
             match.hyper = model
         else:
             match.styles.append(LoraSpec(model.path, weight))
     _match_embeddings(metadata, match, models)
+    match.downloads = civitai_downloads(metadata, match.lacking, models)
     _map_to_recipe(metadata, match, models)
     match.warnings.extend(note for note in (hires_note(metadata), unrepeated_note(metadata)) if note)
     return match
 
+
+
+def civitai_downloads(metadata: ImageMetadata, lacking: set[str], models: list[InstalledModel]) -> list[str]:
+    """The addresses on Civitai of the resources the image names of the kinds `lacking` (one whose kind the image does
+    not say, whenever anything is lacking), less the versions downloaded here before."""
+    downloaded = {model.revision for model in models if model.source == "download" and model.revision}
+    return [f"https://civitai.com/api/download/models/{version}" for kind, version in metadata.civitai
+            if lacking and (kind in lacking or not kind) and str(version) not in downloaded]
 
 
 def _match_embeddings(metadata: ImageMetadata, match: ModelMatch, models: list[InstalledModel]) -> None:
@@ -140,6 +153,7 @@ def _match_embeddings(metadata: ImageMetadata, match: ModelMatch, models: list[I
         model = find_model(embeddings, name, short_hash)
         if model is None:
             match.missing.append(f"the embedding {name}")
+            match.lacking.add("embedding")
         elif Path(model.path).stem.lower() != name.lower():  # names are read in any case
             match.warnings.append(
                 f"The image used the embedding {name}, which is installed here as {Path(model.path).stem}; write "

@@ -112,3 +112,12 @@ def test_an_avif_saved_as_a1111_and_forge_save_one_reads_as_their_jpeg(app_home,
             assert gallery.thumbnails.make(Path(record.path)).is_file()
     finally:
         gallery.close()
+
+
+def test_the_civitai_versions_images_from_civitai_name_are_read():
+    """Its generator's A1111 text (`Civitai resources`), its graphs (`extra.airs`; an upscale's `extraMetadata`
+    lists versions only): what a missing model is downloaded by."""
+    found = {name: read_metadata(CORPUS / "sd-metadata" / "jpg" / name)[0].civitai
+             for name in ("civitai.jpeg", "civitai-hires.jpg", "civitai-upscale.jpg")}
+    assert found == {"civitai.jpeg": (("checkpoint", 2514310),), "civitai-hires.jpg": (("checkpoint", 2514310),),
+                     "civitai-upscale.jpg": (("", 2514310),)}  # its upscaler's AIR is not a kind the app uses

@@ -317,3 +317,31 @@ def test_the_batch_dialog_takes_a_plain_models_request_as_it_is(qtbot, idle_app)
     dialog.hyper_box.setCurrentIndex(1)
     assert dialog.steps.value() == 1 and dialog.steps.maximum() == 12
     dialog.reject()
+
+
+def test_an_image_from_civitai_whose_model_is_missing_offers_to_download_it_from_there(qtbot, idle_app, hyper_lora,
+                                                                                      monkeypatch):
+    """The real image Civitai's generator wrote names its checkpoint's version: one button downloads it on the Models
+    tab (here from a local server speaking Civitai's API, serving a tiny file for it)."""
+    from civitai_server import CivitaiFile, CivitaiServer, CivitaiVersion
+
+    monkeypatch.delenv("CIVITAI_TOKEN", raising=False)
+    window = idle_app.window
+    with CivitaiServer() as civitai:
+        civitai.add(CivitaiVersion(
+            id=2514310, model_id=827184, model_name="WAI-illustrious-SDXL", name="v16.0", model_type="Checkpoint",
+            base_model="Illustrious", files=[CivitaiFile("waiIllustriousSDXL_v160.safetensors",
+                                                         hyper_lora("Hyper-SDXL-1step-lora").read_bytes())]))
+        idle_app.library.downloader.civitai, idle_app.library.downloader.civitai_token = civitai.url, civitai.key
+        answer_next_dialog(qtbot, "Reuse its settings")
+        drop(window, [CORPUS / "sd-metadata/jpg/civitai.jpeg"])
+        qtbot.waitUntil(lambda: window.errors.action.isVisible(), timeout=5000)
+        assert "the base model WAI-illustrious-SDXL is not installed" in window.errors.text()
+        assert window.errors.text().endswith("The image names it on Civitai: Download from Civitai fetches it there.")
+        assert window.errors.action.text() == "Download from Civitai"
+        window.errors.action.click()
+        assert window.tabs.currentWidget() is window.models and not window.errors.isVisible()
+        qtbot.waitUntil(lambda: window.models.download_task is None, timeout=30_000)
+        assert window.models.download_label.text() == "Installed WAI-illustrious-SDXL v16.0."
+    assert [path for _, path, *_ in civitai.requests][:2] == ["/api/v1/model-versions/2514310",
+                                                              "/api/download/models/2514310"]

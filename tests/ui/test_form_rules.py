@@ -101,6 +101,24 @@ def test_another_tools_parameters_match_by_hash_then_by_name():
     assert match.missing == ["the LoRA unknown"]
 
 
+def test_what_is_missing_is_offered_from_civitai_where_the_image_names_its_versions_there():
+    """Of the kinds missing only, and not a version downloaded here before (an image made with a LoRA the person
+    has, but a checkpoint they have not, offers the checkpoint)."""
+    from dataclasses import replace
+
+    metadata = ImageMetadata("a1111", prompt="x", model_name="WAI-illustrious-SDXL", loras=(("watercolour", 0.7, None),),
+                             civitai=(("checkpoint", 2514310), ("lora", 11), ("embedding", 12)))
+    match = match_metadata(metadata, [BASE, STYLE])
+    assert match.missing == ["the base model WAI-illustrious-SDXL"]
+    assert match.downloads == ["https://civitai.com/api/download/models/2514310"]
+    downloaded = replace(BASE, id="wai", name="WAI", short_hash=None, source="download", revision="2514310")
+    assert match_metadata(metadata, [downloaded, STYLE]).downloads == []  # named otherwise, yet downloaded here
+    unsaid = replace(metadata, civitai=(("", 2514310), ("", 11)))  # Civitai's record of versions without kinds
+    assert match_metadata(unsaid, [BASE, STYLE]).downloads == [
+        "https://civitai.com/api/download/models/2514310", "https://civitai.com/api/download/models/11"]
+    assert match_metadata(replace(unsaid, model_name="dreamshaper"), [BASE, STYLE]).downloads == []  # none missing
+
+
 def test_a_hyper_sd_file_an_image_names_by_its_tools_own_name_is_the_installed_one():
     """Fooocus's Hyper-SD performance runs the 4-step SDXL LoRA under its own file name: reusing such an image
     takes the installed Hyper-SD file, and says the image's sampler is not the recipe's, not that it was made

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from hypersd_desktop.gallery.formats.a1111 import parse_a1111
 from hypersd_desktop.gallery.formats.comfyui import is_comfyui_graph, parse_comfyui
 from hypersd_desktop.gallery.formats.comfyui_workflow import parse_comfyui_workflow
-from hypersd_desktop.gallery.formats.common import ImageMetadata, json_object, merged, sampler_key
+from hypersd_desktop.gallery.formats.common import ImageMetadata, civitai_airs, json_object, merged, sampler_key
 from hypersd_desktop.gallery.formats.fooocus import FOOOCUS_KEYS, parse_fooocus, parse_ruinedfooocus
 from hypersd_desktop.gallery.formats.invokeai import parse_dream, parse_invokeai, parse_sd_metadata
 from hypersd_desktop.gallery.formats.mochi import parse_mochi
@@ -62,6 +62,9 @@ def _graph(chunks: dict[str, str]) -> ImageMetadata | None:
     graph = parse_comfyui(chunks["prompt"])
     extra = json_object(chunks["prompt"])
     graph = merged(graph, parse_civitai_extra(extra.get("extraMetadata")) if extra else None, "comfyui")
+    airs = civitai_airs((extra.get("extra") or {}).get("airs")) if extra and isinstance(extra.get("extra"), dict) else ()
+    if graph is not None and airs:  # Civitai's generator names its resources by AIR
+        graph = ImageMetadata(**{**graph.__dict__, "civitai": airs})
     text = parse_a1111(chunks.get("parameters", ""))
     if graph is None or text is None:
         return graph

@@ -20,15 +20,14 @@ import json
 import re
 from typing import Any
 
-from hypersd_desktop.gallery.formats.common import ImageMetadata, prompt_loras, size_of, stem, to_float, to_int
+from hypersd_desktop.gallery.formats.common import (
+    CIVITAI_KINDS, ImageMetadata, prompt_loras, size_of, stem, to_float, to_int)
 
 # A1111's own pattern for `key: value` pairs.
 _PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 _KNOWN = {"steps", "sampler", "cfg scale", "seed", "size", "model hash", "model", "lora hashes", "lora weights",
           "hyper-sd", "clip skip", "ti hashes"}
 _JSON_FIELD = re.compile(r"(?:^|,)\s*(\w[\w \-/]+):\s*(?=[\[{])")
-_RESOURCE_KINDS = {"lora": "lora", "locon": "lora", "lycoris": "lora", "dora": "lora", "embed": "embedding",
-                   "embedding": "embedding", "textualinversion": "embedding"}
 
 
 def parse_a1111(text: str, format_name: str = "a1111") -> ImageMetadata | None:
@@ -38,7 +37,7 @@ def parse_a1111(text: str, format_name: str = "a1111") -> ImageMetadata | None:
     settings_line, json_fields = _take_json_fields(lines.pop())
     hashes_json = next((value for key, value in json_fields.items() if key.lower() == "hashes"
                         and isinstance(value, dict)), {})
-    resources = _civitai_resources(json_fields)
+    resources, civitai = _civitai_resources(json_fields)
     prompt_lines, negative_lines, in_negative = [], [], False
     for line in lines:
         if line.startswith("Negative prompt:"):
@@ -73,7 +72,7 @@ def parse_a1111(text: str, format_name: str = "a1111") -> ImageMetadata | None:
         model_name=stem(by_key.get("model")) or next(iter(resources["checkpoint"]), None),
         model_hash=model_hash, loras=loras, embeddings=tuple(embeddings.items()), recipe=by_key.get("hyper-sd"),
         clip_skip=to_int(by_key.get("clip skip")), vae_name=_chosen_vae(by_key.get("vae")),
-        vae_hash=_hex(by_key.get("vae hash")) or _hex(hashes_json.get("vae")),
+        vae_hash=_hex(by_key.get("vae hash")) or _hex(hashes_json.get("vae")), civitai=civitai,
         extra={**{k: v for k, v in fields.items() if k.lower() not in _KNOWN},
                **{k: json.dumps(v, ensure_ascii=False) for k, v in json_fields.items() if k.lower() != "hashes"}},
     )
@@ -99,19 +98,23 @@ def _take_json_fields(line: str) -> tuple[str, dict]:
     return line, found
 
 
-def _civitai_resources(fields: dict) -> dict[str, dict]:
-    """Civitai's generator's resources by kind: "checkpoint" and "embedding" names, "lora" names with weights."""
+def _civitai_resources(fields: dict) -> tuple[dict[str, dict], tuple[tuple[str, int], ...]]:
+    """Civitai's generator's resources by kind: "checkpoint" and "embedding" names, "lora" names with weights; and
+    the (kind, version id) of each, where it gives its version."""
     kinds: dict[str, dict] = {"checkpoint": {}, "lora": {}, "embedding": {}}
+    versions = []
     resources = next((value for key, value in fields.items() if key.lower() == "civitai resources"), [])
     for resource in resources if isinstance(resources, list) else []:
-        if not isinstance(resource, dict) or not isinstance(resource.get("modelName"), str):
+        if not isinstance(resource, dict):
             continue
-        kind = str(resource.get("type", "")).lower()
-        kind = "checkpoint" if kind == "checkpoint" else _RESOURCE_KINDS.get(kind)
-        if kind is not None and resource["modelName"].strip():
+        kind = CIVITAI_KINDS.get(str(resource.get("type", "")).lower())
+        version = to_int(resource.get("modelVersionId"))
+        if kind is not None and version is not None and version > 0:
+            versions.append((kind, version))
+        if kind is not None and isinstance(resource.get("modelName"), str) and resource["modelName"].strip():
             weight = to_float(resource.get("weight"))
             kinds[kind][resource["modelName"].strip()] = 1.0 if weight is None else weight
-    return kinds
+    return kinds, tuple(dict.fromkeys(versions))
 
 
 def _prefixed(hashes: dict, prefix: str) -> dict[str, str]:

@@ -39,6 +39,9 @@ class ImageMetadata:
     clip_skip: int | None = None  # A1111's count: 2 reads the text encoder's second-to-last layer
     vae_name: str | None = None  # a VAE chosen instead of the model's own, as the tool names it (A1111: its file)
     vae_hash: str | None = None
+    # (kind, version id) of the Civitai resources the image names (kind: "checkpoint", "lora", "embedding", or ""
+    # where the image does not say), for what is not installed to be downloaded from there
+    civitai: tuple[tuple[str, int], ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
     request: dict[str, Any] | None = None
 
@@ -59,6 +62,20 @@ def merged(primary: ImageMetadata | None, fallback: ImageMetadata | None, format
     if format:
         values["format"] = format
     return ImageMetadata(**values)
+
+
+# Civitai's names for the kinds of resource (in its generator's `Civitai resources` and in AIRs), as the app's
+CIVITAI_KINDS = {"checkpoint": "checkpoint", "lora": "lora", "locon": "lora", "lycoris": "lora", "dora": "lora",
+                 "embed": "embedding", "embedding": "embedding", "textualinversion": "embedding"}
+_AIR = re.compile(r"^urn:air:[\w.-]+:(?P<type>[\w.-]+):civitai:\d+@(?P<version>\d+)$", re.IGNORECASE)
+
+
+def civitai_airs(airs: Any) -> tuple[tuple[str, int], ...]:
+    """The (kind, version id) of the checkpoints, LoRAs and embeddings in a list of Civitai AIRs
+    (`urn:air:sdxl:checkpoint:civitai:827184@2514310`), as Civitai's generator lists them in its graphs."""
+    found = (_AIR.match(air.strip()) for air in airs if isinstance(air, str)) if isinstance(airs, list) else ()
+    return tuple(dict.fromkeys((CIVITAI_KINDS[m["type"].lower()], int(m["version"])) for m in found
+                               if m and m["type"].lower() in CIVITAI_KINDS))
 
 
 def to_int(value: Any) -> int | None:

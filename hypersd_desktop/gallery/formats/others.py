@@ -127,6 +127,9 @@ def parse_civitai_extra(text: Any) -> ImageMetadata | None:
         guidance=to_float(data.get("cfgScale")), seed=to_int(data.get("seed")), width=to_int(data.get("width")),
         height=to_int(data.get("height")),
         model_name=data.get("baseModel") if isinstance(data.get("baseModel"), str) else None,
+        civitai=tuple(dict.fromkeys(("", version) for version in (  # versions only: their kind is not said here
+            to_int(resource.get("modelVersionId")) for resource in data.get("resources") or ()
+            if isinstance(resource, dict)) if version is not None and version > 0)),
     )
 
 
