@@ -1,6 +1,7 @@
 """A local HTTP server speaking the parts of Civitai's public API and downloads that the app uses.
 
-`GET /api/v1/model-versions/{id}` and `GET /api/v1/models/{id}` answer as Civitai's do (a version: its model's name
+`GET /api/v1/model-versions/{id}`, `GET /api/v1/model-versions/by-hash/{hash}` (a file's AutoV2 or SHA256) and
+`GET /api/v1/models/{id}` answer as Civitai's do (a version: its model's name
 and type, its base model, its files with `sizeKB`, `hashes.SHA256` (uppercase), `metadata` and `downloadUrl`; a
 model: its versions, newest first). `GET /api/download/models/{version}` wants `Authorization: Bearer <key>` (401
 and a JSON error without it, or Civitai's sign-in page when `sign_in_page` is set) and redirects (307) to a second
@@ -24,6 +25,7 @@ from hub_server import _QuietServer
 _VERSION = re.compile(r"^/api/v1/model-versions/(\d+)$")
 _MODEL = re.compile(r"^/api/v1/models/(\d+)$")
 _DOWNLOAD = re.compile(r"^/api/download/models/(\d+)$")
+_BY_HASH = re.compile(r"^/api/v1/model-versions/by-hash/([0-9A-Fa-f]+)$")
 
 
 @dataclass
@@ -110,6 +112,13 @@ def _handler(civitai: FakeCivitai, storage: bool):
                 version = civitai.versions.get(int(match[1]))
                 if version is None:
                     return self._send(404, b'{"error":"No model version with id ' + match[1].encode() + b'"}')
+                return self._send(200, json.dumps(version.described(civitai.url)).encode())
+            if match := _BY_HASH.match(address.path):  # a version by its file's AutoV2 or SHA256, in any case
+                wanted = match[1].upper()
+                version = next((v for v in civitai.versions.values() for f in v.files if wanted in (
+                    hashlib.sha256(f.data).hexdigest()[:10].upper(), hashlib.sha256(f.data).hexdigest().upper())), None)
+                if version is None:
+                    return self._send(404, b'{"error":"Model not found"}')
                 return self._send(200, json.dumps(version.described(civitai.url)).encode())
             if match := _MODEL.match(address.path):
                 versions = sorted((v for v in civitai.versions.values() if v.model_id == int(match[1])),

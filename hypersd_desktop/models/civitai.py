@@ -25,6 +25,9 @@ from hypersd_desktop.models.downloads import RemoteFile
 
 _MODEL_PAGE = re.compile(r"^/models/(?P<model>\d+)(?:/[^/]*)?/?$")
 _DOWNLOAD = re.compile(r"^/api/download/models/(?P<version>\d+)/?$")
+# The API's lookup of a version by one of its file's hashes (AutoV1, AutoV2, SHA256…): how the app asks for a model
+# an image names by its hash only
+_BY_HASH = re.compile(r"^/api/v1/model-versions/by-hash/(?P<hash>[0-9a-f]{8,64})/?$", re.IGNORECASE)
 _AIR = re.compile(r"^urn:air:[\w.-]+:[\w.-]+:civitai:(?P<model>\d+)@(?P<version>\d+)", re.IGNORECASE)
 # Civitai's model types, as its API names them, and what the app makes of each
 KINDS = {"checkpoint": ModelKind.BASE, "lora": ModelKind.LORA, "locon": ModelKind.LORA, "dora": ModelKind.LORA,
@@ -60,6 +63,13 @@ def civitai_entry(text: str) -> CatalogEntry:
         address = urllib.parse.urlsplit(text if "://" in text else "https://" + text)
         query = urllib.parse.parse_qs(address.query)
         page, download = _MODEL_PAGE.match(address.path), _DOWNLOAD.match(address.path)
+        if by_hash := _BY_HASH.match(address.path):
+            digest = by_hash["hash"].lower()
+            return CatalogEntry(
+                id=address_id("civitai", f"civitai/hash/{digest}"), name=f"the file with hash {digest}", kind="",
+                architecture="", layout=ModelLayout.FILE, repo=f"{CIVITAI_REPO}?hash={digest}",
+                revision=f"hash:{digest}", licence="see the model's page", enables="from civitai.com", files=(),
+                address=text)
         if page:
             model = page["model"]
             version = next((v for v in query.get("modelVersionId", ()) if v.isdigit()), None)
@@ -80,6 +90,8 @@ def civitai_entry(text: str) -> CatalogEntry:
 
 def api_address(entry: CatalogEntry, endpoint: str) -> str:
     """Where Civitai's API describes `entry`'s version (or, for a model's page, the model with its versions)."""
+    if entry.revision.startswith("hash:"):
+        return f"{endpoint.rstrip('/')}/api/v1/model-versions/by-hash/{entry.revision.removeprefix('hash:')}"
     if entry.revision != "latest":
         return f"{endpoint.rstrip('/')}/api/v1/model-versions/{entry.revision}"
     return f"{endpoint.rstrip('/')}/api/v1/models/{entry.repo.removeprefix(CIVITAI_REPO)}"

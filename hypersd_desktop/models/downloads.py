@@ -301,7 +301,7 @@ class Downloader:
 
     def _explain(self, entry: CatalogEntry, path: str, error: Exception, status: int | None, tries: int) -> DownloadError:
         if entry.on_civitai:
-            return self._explain_civitai(f"{entry.name} ({path})" if path else entry.name, error, status, tries)
+            return self._explain_civitai(entry, f"{entry.name} ({path})" if path else entry.name, error, status, tries)
         where = f"{entry.repo}/{path}" if path else entry.repo
         if status in (401, 403):
             return DownloadError(
@@ -325,7 +325,8 @@ class Downloader:
             "connection and try again; what was downloaded so far is kept."
         )
 
-    def _explain_civitai(self, where: str, error: Exception, status: int | None, tries: int) -> DownloadError:
+    def _explain_civitai(self, entry: CatalogEntry, where: str, error: Exception, status: int | None,
+                         tries: int) -> DownloadError:
         if status in (401, 403):
             if self.civitai_token or os.environ.get("CIVITAI_TOKEN"):
                 return DownloadError(
@@ -335,6 +336,9 @@ class Downloader:
                 f"Civitai refused {where} ({status}): it asks for your API key to download. Create one on civitai.com "
                 "(Account settings → API Keys), paste it in Settings → Civitai API key (or set CIVITAI_TOKEN), then "
                 "try again.")
+        if status == 404 and entry.revision.startswith("hash:"):  # a model an image names by its hash
+            return DownloadError(f"Civitai has no file with the hash {entry.revision.removeprefix('hash:')}: the model "
+                                 "is not shared there, or under another file. Look for it by its name.")
         if status == 404:
             return DownloadError(f"{where} was not found on Civitai (404); check the address.")
         if status is not None and status >= 500:

@@ -874,8 +874,15 @@ class MainWindow(QMainWindow):
         """Name what is not installed; where the image says where it is on Civitai, offer to download it."""
         if missing:
             one = len(missing) == 1
-            where = (f" The image names {'it' if one else 'them'} on Civitai: Download from Civitai fetches "
-                     f"{'it' if len(downloads) == 1 else f'its {len(downloads)} files'} there.") if downloads else ""
+            files = "it" if len(downloads) == 1 else f"its {len(downloads)} files"
+            if any("/by-hash/" in address for address in downloads):  # another tool's image: hashes only
+                where = (f" Download from Civitai looks {'it' if len(downloads) == 1 else 'them'} up there by the "
+                         f"{'hash' if len(downloads) == 1 else 'hashes'} the image gives.")
+            elif downloads:
+                where = (f" The image names {'it' if one else 'them'} on Civitai: Download from Civitai fetches "
+                         f"{files} there.")
+            else:
+                where = ""
             self.errors.show_messages(
                 [f"Settings reused, but {', '.join(missing)} {'is' if one else 'are'} not installed; the current choice "
                  f"is kept. Install {'it' if one else 'them'} from the Models tab to reproduce the image exactly.{where}"],

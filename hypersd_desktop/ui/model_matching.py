@@ -35,6 +35,7 @@ class ModelMatch:
     warnings: list[str] = field(default_factory=list)
     recipe_settings: bool = False
     lacking: set[str] = field(default_factory=set)  # the kinds (Civitai's words: checkpoint, lora…) missing
+    hashes: list[str] = field(default_factory=list)  # the hashes the image gives for what is missing
     downloads: list[str] = field(default_factory=list)  # where the image's tool has what is missing (Civitai)
 
 
@@ -111,6 +112,7 @@ def match_metadata(metadata: ImageMetadata, models: list[InstalledModel]) -> Mod
     if match.base is None and (metadata.model_name or metadata.model_hash):
         match.missing.append(f"the base model {metadata.model_name or metadata.model_hash}")
         match.lacking.add("checkpoint")
+        match.hashes.append(metadata.model_hash or "")
     if metadata.vae_name or metadata.vae_hash:  # A1111 names the file, extension and all
         match.vae = find_model(models, stem(metadata.vae_name), metadata.vae_hash, ModelKind.VAE)
         if match.vae is None:
@@ -123,24 +125,30 @@ def match_metadata(metadata: ImageMetadata, models: list[InstalledModel]) -> Mod
         if model is None:
             match.missing.append(f"the LoRA {name}")
             match.lacking.add("lora")
+            match.hashes.append(short_hash or "")
         elif model.recipe and match.hyper is None:
             match.hyper = model
         else:
             match.styles.append(LoraSpec(model.path, weight))
     _match_embeddings(metadata, match, models)
-    match.downloads = civitai_downloads(metadata, match.lacking, models)
+    match.downloads = civitai_downloads(metadata, match, models)
     _map_to_recipe(metadata, match, models)
     match.warnings.extend(note for note in (hires_note(metadata), unrepeated_note(metadata)) if note)
     return match
 
 
 
-def civitai_downloads(metadata: ImageMetadata, lacking: set[str], models: list[InstalledModel]) -> list[str]:
-    """The addresses on Civitai of the resources the image names of the kinds `lacking` (one whose kind the image does
-    not say, whenever anything is lacking), less the versions downloaded here before."""
-    downloaded = {model.revision for model in models if model.source == "download" and model.revision}
-    return [f"https://civitai.com/api/download/models/{version}" for kind, version in metadata.civitai
-            if lacking and (kind in lacking or not kind) and str(version) not in downloaded]
+def civitai_downloads(metadata: ImageMetadata, match: ModelMatch, models: list[InstalledModel]) -> list[str]:
+    """Where on Civitai what `match` lacks may be: the versions an image from Civitai names, of the kinds lacking
+    (one whose kind the image does not say, whenever anything is), less those downloaded here before; for another
+    tool's image, the hashes it gives the files missing (Civitai looks a version up by its file's AutoV2 hash, which
+    A1111 writes, its sha256 and others)."""
+    if metadata.civitai:
+        downloaded = {model.revision for model in models if model.source == "download" and model.revision}
+        return [f"https://civitai.com/api/download/models/{version}" for kind, version in metadata.civitai
+                if match.lacking and (kind in match.lacking or not kind) and str(version) not in downloaded]
+    return [f"https://civitai.com/api/v1/model-versions/by-hash/{digest.lower()}"
+            for digest in dict.fromkeys(match.hashes) if re.fullmatch(r"[0-9a-fA-F]{8,64}", digest)]
 
 
 def _match_embeddings(metadata: ImageMetadata, match: ModelMatch, models: list[InstalledModel]) -> None:
@@ -154,6 +162,7 @@ def _match_embeddings(metadata: ImageMetadata, match: ModelMatch, models: list[I
         if model is None:
             match.missing.append(f"the embedding {name}")
             match.lacking.add("embedding")
+            match.hashes.append(short_hash or "")
         elif Path(model.path).stem.lower() != name.lower():  # names are read in any case
             match.warnings.append(
                 f"The image used the embedding {name}, which is installed here as {Path(model.path).stem}; write "

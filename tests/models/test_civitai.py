@@ -30,6 +30,8 @@ SHA = "AB" * 32
      "civitai.com/models/?version=128713", "128713", "Civitai version 128713"),
     ("urn:air:sd1:checkpoint:civitai:4384@128713", "civitai.com/models/4384", "128713", "Civitai model 4384"),
     ('"https://civitai.green/models/133005/juggernaut-xl"', "civitai.com/models/133005", "latest", "juggernaut xl"),
+    ("https://civitai.com/api/v1/model-versions/by-hash/879DB523C3", "civitai.com/models/?hash=879db523c3",
+     "hash:879db523c3", "the file with hash 879db523c3"),
 ])
 def test_a_civitai_address_names_the_model_and_its_version(address, repo, revision, name):
     entry = address_entry(address, HUB)
@@ -204,6 +206,20 @@ def test_a_file_that_is_not_what_civitai_says_is_judged_from_its_bytes(civitai, 
     with pytest.raises(DownloadError, match=r"^Pixel Art v2: a LoRA for FLUX.*The downloaded file was deleted\.$"):
         library.download(entry.id)
     assert not (library.paths.models / entry.id).exists() and library.registry.list() == []
+
+
+def test_a_model_an_image_names_by_its_hash_is_looked_up_and_downloaded(civitai, library, hyper_lora):
+    data = hyper_lora("Hyper-SD15-1step-lora").read_bytes()
+    pixel_art(civitai, data)
+    autov2 = civitai.file("pixel-art-v2.safetensors").described("", 0)["hashes"]["AutoV2"]
+    entry = library.add_address(f"https://civitai.com/api/v1/model-versions/by-hash/{autov2}")
+    model = library.download(entry.id)
+    assert (model.name, model.kind, model.revision) == ("Pixel Art v2", "lora", "250000")
+    assert civitai.requests[0][1] == f"/api/v1/model-versions/by-hash/{autov2.lower()}"
+    unknown = library.add_address("https://civitai.com/api/v1/model-versions/by-hash/0123456789")
+    with pytest.raises(DownloadError, match=r"^Civitai has no file with the hash 0123456789: the model is not shared "
+                                            r"there"):
+        library.download(unknown.id)
 
 
 def test_a_missing_version_is_said(civitai, library):

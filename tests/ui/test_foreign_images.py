@@ -345,3 +345,30 @@ def test_an_image_from_civitai_whose_model_is_missing_offers_to_download_it_from
         assert window.models.download_label.text() == "Installed WAI-illustrious-SDXL v16.0."
     assert [path for _, path, *_ in civitai.requests][:2] == ["/api/v1/model-versions/2514310",
                                                               "/api/download/models/2514310"]
+
+
+def test_another_tools_image_of_a_missing_model_offers_to_look_it_up_on_civitai_by_its_hash(qtbot, idle_app, tmp_path,
+                                                                                          hyper_lora, monkeypatch):
+    """A1111 writes the model's AutoV2 hash (`Model hash`), by which Civitai's API finds the version."""
+    import hashlib
+
+    from civitai_server import CivitaiFile, CivitaiServer, CivitaiVersion
+
+    monkeypatch.delenv("CIVITAI_TOKEN", raising=False)
+    window = idle_app.window
+    data = hyper_lora("Hyper-SD15-2steps-lora", seed=5).read_bytes()
+    with CivitaiServer() as civitai:
+        civitai.add(CivitaiVersion(id=77, model_id=7, model_name="Ink Wash", name="v1", model_type="LORA",
+                                   files=[CivitaiFile("ink-wash.safetensors", data)]))
+        idle_app.library.downloader.civitai, idle_app.library.downloader.civitai_token = civitai.url, civitai.key
+        base = idle_app.library.registry.list(kind="base")[0]
+        autov2 = hashlib.sha256(data).hexdigest()[:10]
+        answer_next_dialog(qtbot, "Reuse its settings")
+        drop(window, [a1111_png(tmp_path / "ink.png", base.name, extra=f', Lora hashes: "ink-wash: {autov2}"')])
+        qtbot.waitUntil(lambda: window.errors.action.isVisible(), timeout=5000)
+        assert "the LoRA ink-wash is not installed" in window.errors.text()
+        assert window.errors.text().endswith("Download from Civitai looks it up there by the hash the image gives.")
+        window.errors.action.click()
+        qtbot.waitUntil(lambda: window.models.download_task is None, timeout=30_000)
+        assert window.models.download_label.text() == "Installed Ink Wash v1."
+    assert civitai.requests[0][1] == f"/api/v1/model-versions/by-hash/{autov2}"
