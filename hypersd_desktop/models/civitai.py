@@ -118,12 +118,15 @@ def civitai_plan(entry: CatalogEntry, answer: dict) -> tuple[CatalogEntry, Remot
         raise InputError(f"Civitai publishes no sha256 for {name}, so its download could not be verified; nothing "
                          "was downloaded. Download it in your browser, then import it.")
     # sizeKB is the size in bytes divided by 1024, which a double holds exactly: times 1024 it is the size again
-    size = round(float(file.get("sizeKB") or 0) * 1024)
+    size = round(float(file["sizeKB"]) * 1024) if isinstance(file.get("sizeKB"), (int, float)) else 0
+    if size <= 0:
+        raise InputError(f"Civitai lists no size for {name}'s file, so its download could not be checked; nothing "
+                         "was downloaded. Download it in your browser, then import it.")
     path = _UNSAFE_NAME.sub("_", str(file.get("name") or "")).strip(". ") or f"{entry.id}.safetensors"
     if not path.lower().endswith(".safetensors"):
         path += ".safetensors"
     version_id = str(version.get("id") or entry.revision)
-    url = str(file.get("downloadUrl") or version.get("downloadUrl") or "")
+    url = str(file.get("downloadUrl") or f"{CIVITAI}/api/download/models/{version_id}")
     planned = replace(entry, name=name, kind=kind, architecture=architecture, files=(CatalogFile(path, size),))
     return planned, RemoteFile(path=path, url=url, size=size, sha256=sha256, commit=version_id, etag=None)
 

@@ -78,6 +78,11 @@ def test_the_safetensors_model_file_is_taken_and_its_size_and_sha256_published()
     assert remote.url.startswith("https://civitai.com/api/download/models/128713") and entry.size == remote.size
 
 
+def test_a_file_listed_without_its_download_link_is_downloaded_by_its_versions():
+    listed = {key: value for key, value in civitai_file("a.safetensors").items() if key != "downloadUrl"}
+    assert plan(version([listed]))[1].url == "https://civitai.com/api/download/models/128713"
+
+
 def test_the_download_links_choice_of_file_is_kept():
     answer = version([civitai_file("model_pruned.safetensors", primary=True),
                       civitai_file("model_full.safetensors", size="full", fp="fp32")])
@@ -110,6 +115,7 @@ def test_the_base_models_the_app_runs(base_model, architecture):
     (version([civitai_file("a.pt", "PickleTensor")], "TextualInversion", "SD 1.5"), "offered only as a.pt: not "
                                                                                     "safetensors"),
     (version([{**civitai_file("a.safetensors"), "hashes": {"AutoV2": "ABCDEF0123"}}]), "publishes no sha256"),
+    (version([{**civitai_file("a.safetensors"), "sizeKB": None}]), "lists no size for DreamShaper v8's file"),
     ({"id": 4384, "name": "Gone", "type": "LORA", "modelVersions": []}, "Gone has no published version"),
 ])
 def test_what_the_app_cannot_run_or_verify_is_named_before_it_downloads(answer, said):
