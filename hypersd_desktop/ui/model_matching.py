@@ -15,7 +15,7 @@ from hypersd_desktop.core.vocab import ModelKind, Scheduler
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID, recipe_for_file
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
 from hypersd_desktop.gallery.formats import ImageMetadata
-from hypersd_desktop.gallery.formats.common import hires_note, stem, unrepeated_note
+from hypersd_desktop.gallery.formats.common import civitai_airs, hires_note, stem, unrepeated_note
 from hypersd_desktop.models.registry import InstalledModel
 
 
@@ -89,11 +89,14 @@ def _file_name(path: str) -> str:
 
 def find_model(models: list[InstalledModel], name: str | None, short_hash: str | None,
                kind: ModelKind | None = None) -> InstalledModel | None:
-    """A model by one of the hashes other tools write (see `InstalledModel.has_hash`), else by name, id or file stem."""
+    """A model by one of the hashes other tools write (see `InstalledModel.has_hash`), else by name, id or file stem;
+    a name that is a Civitai AIR (as Civitai's generator names its files), the version downloaded from there."""
     candidates = [m for m in models if kind is None or m.kind == kind]
     for model in candidates:
         if short_hash and model.has_hash(short_hash):
             return model
+    if air := civitai_airs([(name or "").strip()]):
+        return _downloaded(candidates, {str(version) for _, version in air})
     wanted = (name or "").lower()
     named = [m for m in candidates if wanted and wanted in (m.name.lower(), m.id.lower(), Path(m.path).stem.lower())]
     return min(named, key=lambda m: not Path(m.path).exists(), default=None)  # one whose files are here first
@@ -108,7 +111,9 @@ def _same_hyper_file(models: list[InstalledModel], name: str) -> InstalledModel 
 
 def match_metadata(metadata: ImageMetadata, models: list[InstalledModel]) -> ModelMatch:
     """The installed models another tool's parameters name (by hash, then by name)."""
-    match = ModelMatch(base=find_model(models, metadata.model_name, metadata.model_hash, ModelKind.BASE))
+    match = ModelMatch(base=find_model(models, metadata.model_name, metadata.model_hash, ModelKind.BASE) or _downloaded(
+        [m for m in models if m.kind == ModelKind.BASE],
+        {str(version) for kind, version in metadata.civitai if kind in ("checkpoint", "")}))  # from Civitai before
     if match.base is None and (metadata.model_name or metadata.model_hash):
         match.missing.append(f"the base model {metadata.model_name or metadata.model_hash}")
         match.lacking.add("checkpoint")
@@ -136,6 +141,11 @@ def match_metadata(metadata: ImageMetadata, models: list[InstalledModel]) -> Mod
     match.warnings.extend(note for note in (hires_note(metadata), unrepeated_note(metadata)) if note)
     return match
 
+
+
+def _downloaded(models: list[InstalledModel], versions: set[str]) -> InstalledModel | None:
+    """The model among `models` downloaded from Civitai as one of these versions (its revision), if any."""
+    return next((m for m in models if m.source == "download" and m.revision in versions), None) if versions else None
 
 
 def civitai_downloads(metadata: ImageMetadata, match: ModelMatch, models: list[InstalledModel]) -> list[str]:

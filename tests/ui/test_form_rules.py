@@ -112,7 +112,11 @@ def test_what_is_missing_is_offered_from_civitai_where_the_image_names_its_versi
     assert match.missing == ["the base model WAI-illustrious-SDXL"]
     assert match.downloads == ["https://civitai.com/api/download/models/2514310"]
     downloaded = replace(BASE, id="wai", name="WAI", short_hash=None, source="download", revision="2514310")
-    assert match_metadata(metadata, [downloaded, STYLE]).downloads == []  # named otherwise, yet downloaded here
+    again = match_metadata(metadata, [downloaded, STYLE])  # named otherwise, yet downloaded here: that version
+    assert (again.base, again.missing, again.downloads) == (downloaded, [], [])
+    air = replace(metadata, model_name="urn:air:sdxl:checkpoint:civitai:827184@2514310", civitai=())  # its graphs
+    assert match_metadata(air, [BASE, downloaded]).base == downloaded
+    assert match_metadata(air, [BASE, STYLE]).missing == ["the base model urn:air:sdxl:checkpoint:civitai:827184@2514310"]
     unsaid = replace(metadata, civitai=(("", 2514310), ("", 11)))  # Civitai's record of versions without kinds
     assert match_metadata(unsaid, [BASE, STYLE]).downloads == [
         "https://civitai.com/api/download/models/2514310", "https://civitai.com/api/download/models/11"]
