@@ -70,8 +70,9 @@ class Downloader:
 
     `endpoint` defaults to huggingface_hub's (`HF_ENDPOINT`); `token` to the one huggingface_hub
     stores (None lets it decide). `civitai` is where Civitai's API is asked (else `CIVITAI_ENDPOINT` from the
-    environment, else civitai.com) and `civitai_token` the person's API key there (else `CIVITAI_TOKEN`). `retries` transient failures per file are retried, waiting
-    `backoff` · 2^n seconds (capped at 30 s) through `sleep`.
+    environment, else civitai.com) and `civitai_token` the person's API key there (else `CIVITAI_TOKEN`).
+    `retries` transient failures per file are retried, waiting `backoff` · 2^n seconds (capped at 30 s)
+    through `sleep`.
     """
 
     def __init__(self, models_dir: Path, registry: Registry, endpoint: str | None = None, token: str | None = None,

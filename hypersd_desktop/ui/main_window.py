@@ -884,8 +884,9 @@ class MainWindow(QMainWindow):
             else:
                 where = ""
             self.errors.show_messages(
-                [f"Settings reused, but {', '.join(missing)} {'is' if one else 'are'} not installed; the current choice "
-                 f"is kept. Install {'it' if one else 'them'} from the Models tab to reproduce the image exactly.{where}"],
+                [f"Settings reused, but {', '.join(missing)} {'is' if one else 'are'} not installed; the current "
+                 f"choice is kept. Install {'it' if one else 'them'} from the Models tab to reproduce the image "
+                 f"exactly.{where}"],
                 ("Download from Civitai", lambda: self.download_addresses(list(downloads))) if downloads else None)
         else:
             self.errors.clear()
