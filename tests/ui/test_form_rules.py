@@ -116,6 +116,8 @@ def test_what_is_missing_is_offered_from_civitai_where_the_image_names_its_versi
     assert (again.base, again.missing, again.downloads) == (downloaded, [], [])
     air = replace(metadata, model_name="urn:air:sdxl:checkpoint:civitai:827184@2514310", civitai=())  # its graphs
     assert match_metadata(air, [BASE, downloaded]).base == downloaded
+    with_format = replace(air, model_name="urn:air:sdxl:checkpoint:civitai:827184@2514310.safetensors")
+    assert match_metadata(with_format, [BASE, downloaded]).base == downloaded
     assert match_metadata(air, [BASE, STYLE]).missing == ["the base model urn:air:sdxl:checkpoint:civitai:827184@2514310"]
     unsaid = replace(metadata, civitai=(("", 2514310), ("", 11)))  # Civitai's record of versions without kinds
     assert match_metadata(unsaid, [BASE, STYLE]).downloads == [

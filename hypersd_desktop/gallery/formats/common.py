@@ -67,7 +67,8 @@ def merged(primary: ImageMetadata | None, fallback: ImageMetadata | None, format
 # Civitai's names for the kinds of resource (in its generator's `Civitai resources` and in AIRs), as the app's
 CIVITAI_KINDS = {"checkpoint": "checkpoint", "lora": "lora", "locon": "lora", "lycoris": "lora", "dora": "lora",
                  "embed": "embedding", "embedding": "embedding", "textualinversion": "embedding"}
-_AIR = re.compile(r"^urn:air:[\w.-]+:(?P<type>[\w.-]+):civitai:\d+@(?P<version>\d+)$", re.IGNORECASE)
+# (its layer and format may follow: `…@2514310:clip.safetensors`)
+_AIR = re.compile(r"^urn:air:[\w.-]+:(?P<type>[\w.-]+):civitai:\d+@(?P<version>\d+)(?:[:.][\w.:-]*)?$", re.IGNORECASE)
 
 
 def civitai_airs(airs: Any) -> tuple[tuple[str, int], ...]:
