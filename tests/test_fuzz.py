@@ -1,5 +1,5 @@
 """Seeded fuzzing of the parsers that read files and text made elsewhere: the weights inspector, the
-image metadata reader (with the gallery import behind it; JPEG IPTC segments among its inputs), Fooocus's log, the batch job parser and the prompt reader. Every input
+image metadata reader (with the gallery import behind it; JPEG IPTC segments among its inputs), Civitai's API answers, Fooocus's log, the batch job parser and the prompt reader. Every input
 gives a result or one of the app's own errors, never another exception, within a time and
 memory bound. The seed is fixed, so a failure repeats; FUZZ_CASES and FUZZ_SEED search further."""
 
@@ -254,6 +254,36 @@ def test_the_comfyui_workflow_reader():
     read = sum(bounded(lambda: parse_comfyui_workflow(comfy_workflow(rng, workflows))) is not None
                for _ in range(CASES * 15))
     assert read > CASES  # the mutated real ones mostly still read
+
+
+def civitai_answer(rng: random.Random) -> dict:
+    """A version as Civitai's API describes one (or a model with its versions), with junk in some places."""
+    version = {"id": 128713, "name": "v8", "baseModel": rng.choice(["SD 1.5", "SDXL 1.0", "Pony", "Other"]),
+               "model": {"name": "DreamShaper", "type": rng.choice(["Checkpoint", "LORA", "TextualInversion"])},
+               "files": [{"name": "dreamshaper_8.safetensors", "type": "Model", "sizeKB": 2082642.3046875,
+                          "primary": True, "hashes": {"AutoV2": "879DB523C3", "SHA256": "AB" * 32},
+                          "metadata": {"format": "SafeTensor", "size": "pruned", "fp": "fp16"},
+                          "downloadUrl": "https://civitai.com/api/download/models/128713"}]}
+    if rng.random() < 0.3:
+        version = {"id": 4384, "name": "DreamShaper", "type": "Checkpoint", "modelVersions": [version]}
+    return mutated(rng, version, rng.choice([0.02, 0.1, 0.3]))
+
+
+def test_civitais_answers():
+    """What Civitai's API answers (or a server in between) is planned or refused with the app's own error."""
+    from hypersd_desktop.models.addresses import address_entry
+    from hypersd_desktop.models.civitai import civitai_plan
+
+    rng = random.Random(17 + SEED)
+    entry = address_entry("https://civitai.com/models/4384/dreamshaper?modelVersionId=128713", "https://hf.co")
+    outcomes = {"planned": 0, "refused": 0}
+    for _ in range(CASES * 10):
+        try:
+            bounded(lambda: civitai_plan(entry, civitai_answer(rng)))
+            outcomes["planned"] += 1
+        except AppError:
+            outcomes["refused"] += 1
+    assert outcomes["planned"] > CASES and outcomes["refused"] > CASES // 10
 
 
 def test_the_fooocus_log_reader(tmp_path):

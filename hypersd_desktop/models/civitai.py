@@ -13,6 +13,7 @@ to.
 
 from __future__ import annotations
 
+import math
 import re
 import urllib.parse
 from dataclasses import replace
@@ -102,30 +103,31 @@ def civitai_plan(entry: CatalogEntry, answer: dict) -> tuple[CatalogEntry, Remot
     or a model's with its versions, newest first), and that file's size, sha256 and download link. `InputError`
     names what cannot be run here (another base model, a hypernetwork…) or downloaded safely (pickles only)."""
     if "modelVersions" in answer:  # a model's page: its newest version
-        versions = [v for v in answer.get("modelVersions") or () if isinstance(v, dict)]
+        versions = [v for v in _list(answer.get("modelVersions")) if isinstance(v, dict)]
         if not versions:
             raise InputError(f"{answer.get('name') or entry.name} has no published version on Civitai to download.")
         version = {**versions[0], "model": {"name": answer.get("name"), "type": answer.get("type")}}
     else:
         version = answer
-    model = version.get("model") if isinstance(version.get("model"), dict) else {}
+    model = _object(version.get("model"))
     name = " ".join(str(part) for part in (model.get("name"), version.get("name")) if part) or entry.name
     kind = _kind(name, str(model.get("type") or ""))
     architecture = _architecture(name, str(version.get("baseModel") or ""))
     file = _chosen_file(name, version.get("files"), urllib.parse.urlsplit(entry.address).query)
-    sha256 = str((file.get("hashes") or {}).get("SHA256") or "").lower()
+    sha256 = str(_object(file.get("hashes")).get("SHA256") or "").lower()
     if not re.fullmatch(r"[0-9a-f]{64}", sha256):
         raise InputError(f"Civitai publishes no sha256 for {name}, so its download could not be verified; nothing "
                          "was downloaded. Download it in your browser, then import it.")
     # sizeKB is the size in bytes divided by 1024, which a double holds exactly: times 1024 it is the size again
-    size = round(float(file["sizeKB"]) * 1024) if isinstance(file.get("sizeKB"), (int, float)) else 0
+    kb = file.get("sizeKB")
+    size = round(kb * 1024) if type(kb) in (int, float) and math.isfinite(kb) else 0
     if size <= 0:
         raise InputError(f"Civitai lists no size for {name}'s file, so its download could not be checked; nothing "
                          "was downloaded. Download it in your browser, then import it.")
-    path = _UNSAFE_NAME.sub("_", str(file.get("name") or "")).strip(". ") or f"{entry.id}.safetensors"
+    path = _UNSAFE_NAME.sub("_", str(file.get("name") or ""))[-200:].strip(". ") or f"{entry.id}.safetensors"
     if not path.lower().endswith(".safetensors"):
         path += ".safetensors"
-    version_id = str(version.get("id") or entry.revision)
+    version_id = str(version["id"]) if type(version.get("id")) is int and version["id"] > 0 else entry.revision
     url = str(file.get("downloadUrl") or f"{CIVITAI}/api/download/models/{version_id}")
     planned = replace(entry, name=name, kind=kind, architecture=architecture, files=(CatalogFile(path, size),))
     return planned, RemoteFile(path=path, url=url, size=size, sha256=sha256, commit=version_id, etag=None)
@@ -155,7 +157,7 @@ def _architecture(name: str, base_model: str) -> str:
 def _chosen_file(name: str, files, query: str) -> dict:
     """The version's model file in safetensors: the one the address asks for (`?type=…&format=…&size=…&fp=…`, as the
     Download button's menu writes them), else the primary one, else the first."""
-    files = [f for f in files or () if isinstance(f, dict)]
+    files = [f for f in _list(files) if isinstance(f, dict)]
     models = [f for f in files if str(f.get("type") or "Model") in ("Model", "Pruned Model")]
     safe = [f for f in models if _is_safetensors(f)]
     if not safe:
@@ -167,7 +169,7 @@ def _chosen_file(name: str, files, query: str) -> dict:
     wanted.pop("format", None)  # safetensors in any case
 
     def fits(file: dict) -> bool:
-        meta = file.get("metadata") if isinstance(file.get("metadata"), dict) else {}
+        meta = _object(file.get("metadata"))
         offered = {"type": str(file.get("type") or "Model"), "size": meta.get("size"), "fp": meta.get("fp")}
         return all(str(offered.get(key) or "").lower() == value for key, value in wanted.items())
 
@@ -175,8 +177,17 @@ def _chosen_file(name: str, files, query: str) -> dict:
         or next((f for f in safe if f.get("primary")), safe[0])
 
 
+def _object(value) -> dict:
+    """A JSON object of an answer, or an empty one where the answer has something else."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
+
+
 def _is_safetensors(file: dict) -> bool:
-    meta = file.get("metadata") if isinstance(file.get("metadata"), dict) else {}
+    meta = _object(file.get("metadata"))
     return str(meta.get("format") or "").lower() == "safetensor" or str(file.get("name") or "").lower().endswith(
         ".safetensors")
 
