@@ -1,7 +1,8 @@
 """A local HTTP server speaking the parts of Civitai's public API and downloads that the app uses.
 
-`GET /api/v1/model-versions/{id}`, `GET /api/v1/model-versions/by-hash/{hash}` (a file's AutoV2 or SHA256) and
-`GET /api/v1/models/{id}` answer as Civitai's do (a version: its model's name
+`GET /api/v1/model-versions/{id}`, `GET /api/v1/model-versions/by-hash/{hash}` (a file's AutoV2 or SHA256),
+`GET /api/v1/models/{id}` and the search, `GET /api/v1/models?query=…&types=…&baseModels=…&nsfw=…&cursor=…`, answer
+as Civitai's do (a version: its model's name
 and type, its base model, its files with `sizeKB`, `hashes.SHA256` (uppercase), `metadata` and `downloadUrl`; a
 model: its versions, newest first). `GET /api/download/models/{version}` wants `Authorization: Bearer <key>` (401
 and a JSON error without it, or Civitai's sign-in page when `sign_in_page` is set) and redirects (307) to a second
@@ -24,6 +25,7 @@ from hub_server import _QuietServer
 
 _VERSION = re.compile(r"^/api/v1/model-versions/(\d+)$")
 _MODEL = re.compile(r"^/api/v1/models/(\d+)$")
+_SEARCH = "/api/v1/models"
 _DOWNLOAD = re.compile(r"^/api/download/models/(\d+)$")
 _BY_HASH = re.compile(r"^/api/v1/model-versions/by-hash/([0-9A-Fa-f]+)$")
 
@@ -58,6 +60,7 @@ class CivitaiVersion:
     model_type: str = "LORA"
     base_model: str = "SD 1.5"
     files: list[CivitaiFile] = field(default_factory=list)
+    mature: bool = False
 
     def described(self, api: str, with_model: bool = True) -> dict:
         answer = {"id": self.id, "modelId": self.model_id, "name": self.name, "baseModel": self.base_model,
@@ -75,6 +78,7 @@ class FakeCivitai:
     sign_in_page: bool = False  # a download without a key gets the sign-in page (200, HTML), not a 401
     drops: list[int] = field(default_factory=list)  # the storage drops the next connections after N bytes
     requests: list[tuple[str, str, str | None, str | None]] = field(default_factory=list)  # server, path, Range, auth
+    search_requests: list[str] = field(default_factory=list)
     url: str = ""
     storage: str = ""
 
@@ -120,6 +124,9 @@ def _handler(civitai: FakeCivitai, storage: bool):
                 if version is None:
                     return self._send(404, b'{"error":"Model not found"}')
                 return self._send(200, json.dumps(version.described(civitai.url)).encode())
+            if address.path == _SEARCH:
+                civitai.search_requests.append(self.path)
+                return self._search(urllib.parse.parse_qs(address.query))
             if match := _MODEL.match(address.path):
                 versions = sorted((v for v in civitai.versions.values() if v.model_id == int(match[1])),
                                   key=lambda v: -v.id)
@@ -131,6 +138,29 @@ def _handler(civitai: FakeCivitai, storage: bool):
             if match := _DOWNLOAD.match(address.path):
                 return self._download(int(match[1]), urllib.parse.parse_qs(address.query))
             self._send(404, b"<html>Page not found</html>", "text/html")
+
+        def _search(self, query: dict) -> None:
+            """Models whose name holds the query's words, of the types and base models asked for, a page at a time
+            (the cursor: where the next page starts)."""
+            words = query.get("query", [""])[0].lower().split()
+            types, bases = set(query.get("types", ())), set(query.get("baseModels", ()))
+            by_model: dict[int, list[CivitaiVersion]] = {}
+            for version in sorted(civitai.versions.values(), key=lambda v: -v.id):
+                by_model.setdefault(version.model_id, []).append(version)
+            found = [versions for versions in by_model.values()
+                     if all(word in versions[0].model_name.lower() for word in words)
+                     and (not types or versions[0].model_type in types)
+                     and (not bases or any(v.base_model in bases for v in versions))
+                     and (query.get("nsfw") != ["false"] or not versions[0].mature)]
+            start, limit = int(query.get("cursor", ["0"])[0]), int(query.get("limit", ["100"])[0])
+            page = found[start:start + limit]
+            answer = {"items": [{"id": versions[0].model_id, "name": versions[0].model_name,
+                                 "type": versions[0].model_type, "nsfw": versions[0].mature,
+                                 "creator": {"username": "someone"}, "stats": {"downloadCount": 1000 * len(versions)},
+                                 "modelVersions": [v.described(civitai.url, with_model=False) for v in versions]}
+                                for versions in page],
+                      "metadata": {"nextCursor": str(start + limit) if start + limit < len(found) else None}}
+            self._send(200, json.dumps(answer).encode())
 
         def _download(self, version_id: int, query: dict) -> None:
             version = civitai.versions.get(version_id)

@@ -16,12 +16,12 @@ from __future__ import annotations
 import math
 import re
 import urllib.parse
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.vocab import Architecture, ModelKind, ModelLayout
 from hypersd_desktop.models.catalog import (
-    CIVITAI, CIVITAI_HOSTS, CIVITAI_REPO, CatalogEntry, CatalogFile, address_id)
+    CIVITAI, CIVITAI_HOSTS, CIVITAI_REPO, CatalogEntry, CatalogFile, address_id, slug)
 from hypersd_desktop.models.downloads import RemoteFile
 
 _MODEL_PAGE = re.compile(r"^/models/(?P<model>\d+)(?:/[^/]*)?/?$")
@@ -191,3 +191,86 @@ def _is_safetensors(file: dict) -> bool:
     return str(meta.get("format") or "").lower() == "safetensor" or str(file.get("name") or "").lower().endswith(
         ".safetensors")
 
+
+
+# -- search ------------------------------------------------------------------------------------------------------
+
+# What the app runs, in the words of Civitai's search filters: its model types by kind, its base models by family
+SEARCH_TYPES = {ModelKind.BASE: ("Checkpoint",), ModelKind.LORA: ("LORA", "LoCon", "DoRA"),
+                ModelKind.EMBEDDING: ("TextualInversion",), ModelKind.VAE: ("VAE",),
+                ModelKind.CONTROLNET: ("Controlnet",)}
+SEARCH_BASES = {Architecture.SD15: ("SD 1.4", "SD 1.5", "SD 1.5 LCM", "SD 1.5 Hyper"),
+                Architecture.SDXL: ("SDXL 1.0", "SDXL Lightning", "SDXL Hyper", "SDXL Turbo", "Pony", "Illustrious",
+                                    "NoobAI")}
+SEARCH_PAGE = 30
+# The search's requests, explained as a download's are when they fail
+SEARCH = CatalogEntry(id="civitai-search", name="the search", kind="", architecture="", layout=ModelLayout.FILE,
+                      repo=f"{CIVITAI_REPO}?search", revision="", licence="", enables="", files=())
+
+
+@dataclass(frozen=True)
+class CivitaiModel:
+    """A model Civitai's search found, as the newest of its versions the app runs."""
+
+    model_id: int
+    version_id: int
+    name: str
+    version: str
+    kind: str
+    architecture: str
+    base_model: str
+    size: int  # its safetensors file's, in bytes
+    downloads: int
+    creator: str
+
+    @property
+    def address(self) -> str:
+        """The version's page, which the Models tab downloads as any address pasted there."""
+        return f"{CIVITAI}/models/{self.model_id}/{slug(self.name)}?modelVersionId={self.version_id}"
+
+
+def search_address(endpoint: str, query: str, kinds: tuple[str, ...] = (), architectures: tuple[str, ...] = (),
+                   mature: bool = False, cursor: str | None = None) -> str:
+    """Civitai's search (`GET /api/v1/models`) for `query` among the models of these kinds and families (all the app
+    runs, where none are given), without mature ones unless `mature`; `cursor` continues an earlier page."""
+    params = [("query", query.strip()), ("limit", str(SEARCH_PAGE)), ("nsfw", "true" if mature else "false"),
+              ("primaryFileOnly", "false")]
+    params += [("types", name) for kind in (kinds or tuple(SEARCH_TYPES)) for name in SEARCH_TYPES[kind]]
+    params += [("baseModels", name) for family in (architectures or tuple(SEARCH_BASES))
+               for name in SEARCH_BASES[family]]
+    if cursor:
+        params.append(("cursor", cursor))
+    return f"{endpoint.rstrip('/')}/api/v1/models?{urllib.parse.urlencode(params)}"
+
+
+def search_results(answer: dict) -> tuple[list[CivitaiModel], str | None]:
+    """The models of a search's answer the app can download and run (each as its newest such version: made for
+    SD1.5 or SDXL, with a safetensors file), and the cursor of the next page (None: the last)."""
+    found = []
+    for item in _list(answer.get("items")):
+        if not isinstance(item, dict) or type(item.get("id")) is not int:
+            continue
+        kind = KINDS.get(str(item.get("type") or "").lower().replace(" ", ""))
+        for version in _list(item.get("modelVersions")):
+            if not isinstance(version, dict) or type(version.get("id")) is not int:
+                continue
+            try:
+                architecture = _architecture("", str(version.get("baseModel") or ""))
+                file = _chosen_file("", version.get("files"), "")
+            except InputError:
+                continue
+            kb = file.get("sizeKB")
+            found.append(CivitaiModel(
+                model_id=item["id"], version_id=version["id"], name=str(item.get("name") or item["id"]),
+                version=str(version.get("name") or ""), kind=kind or "", architecture=architecture,
+                base_model=str(version.get("baseModel") or ""),
+                size=round(kb * 1024) if type(kb) in (int, float) and math.isfinite(kb) else 0,
+                downloads=_count(_object(item.get("stats")).get("downloadCount")),
+                creator=str(_object(item.get("creator")).get("username") or "")))
+            break
+    cursor = _object(answer.get("metadata")).get("nextCursor")
+    return found, str(cursor) if cursor not in (None, "") and (found or _list(answer.get("items"))) else None
+
+
+def _count(value) -> int:
+    return value if type(value) is int and value >= 0 else 0

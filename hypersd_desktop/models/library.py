@@ -20,7 +20,8 @@ from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferPr
 from hypersd_desktop.core.vocab import Architecture, ModelKind, ModelLayout
 from hypersd_desktop.engine.inspect import base_architecture, base_has_vae, vae_family
 from hypersd_desktop.models.addresses import address_entry, is_model_link, repo_parts
-from hypersd_desktop.models.civitai import api_address, civitai_plan
+from hypersd_desktop.models.civitai import (
+    SEARCH, CivitaiModel, api_address, civitai_plan, search_address, search_results)
 from hypersd_desktop.models.catalog import CATALOG_VAES, Catalog, CatalogEntry, CatalogFile, load_catalog
 from hypersd_desktop.models.downloads import DownloadError, Downloader, RemoteFile
 from hypersd_desktop.core.hashes import HashCache, other_tools_hashes, sha256_file
@@ -90,6 +91,13 @@ class ModelLibrary:
 
     def _address_entry(self, text: str) -> CatalogEntry:
         return address_entry(text, self.downloader.endpoint, self.downloader.civitai)
+
+    def search_civitai(self, query: str, kinds: tuple[str, ...] = (), architectures: tuple[str, ...] = (),
+                       mature: bool = False, cursor: str | None = None) -> tuple[list[CivitaiModel], str | None]:
+        """Civitai's models for `query` that the app runs (of these kinds and families, all where none are given),
+        and the cursor of the next page (None: no more). Each downloads by its `address` (`add_address`)."""
+        address = search_address(self.downloader.civitai, query, kinds, architectures, mature, cursor)
+        return search_results(self.downloader.civitai_answer(SEARCH, address))
 
     def add_address(self, text: str) -> CatalogEntry:
         """A download of what a Hugging Face or Civitai address names (`InputError` for any other address), listed

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import struct
+import urllib.parse
 
 import pytest
 
@@ -12,7 +13,7 @@ from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.models.addresses import address_entry
 from hypersd_desktop.models.catalog import Catalog
-from hypersd_desktop.models.civitai import civitai_plan
+from hypersd_desktop.models.civitai import civitai_plan, search_results
 from hypersd_desktop.models.downloads import DownloadError
 from hypersd_desktop.models.library import ModelLibrary
 from civitai_server import CivitaiFile, CivitaiServer, CivitaiVersion
@@ -233,3 +234,47 @@ def test_a_missing_version_is_said(civitai, library):
     with pytest.raises(DownloadError, match=r"^Civitai model 1 was not found on Civitai \(404\); check the "
                                             r"address\."):
         library.download(entry.id)
+
+
+def test_a_search_answer_gives_each_model_as_its_newest_version_the_app_runs():
+    """As Civitai answers `GET /api/v1/models`: a model whose newest version is for FLUX is offered as its SDXL one;
+    one with pickles only, or for another base model only, is left out."""
+    answer = {"items": [
+        {"id": 1, "name": "Juggernaut XL", "type": "Checkpoint", "creator": {"username": "KandooAI"},
+         "stats": {"downloadCount": 123456},
+         "modelVersions": [{**version([civitai_file("jugg_flux.safetensors")], base_model="Flux.1 D"), "id": 12},
+                           {**version([civitai_file("jugg_x.safetensors", kb=6775430.0)]), "id": 11,
+                            "name": "Ragnarok"}]},
+        {"id": 2, "name": "Old Pickle", "type": "Checkpoint",
+         "modelVersions": [version([civitai_file("old.ckpt", "PickleTensor")], base_model="SD 1.5")]},
+        {"id": 3, "name": "Flux Only", "type": "LORA", "modelVersions": [version([civitai_file("f.safetensors")],
+                                                                                 base_model="Flux.1 D")]},
+        {"id": "junk"}, "junk"],
+        "metadata": {"nextCursor": "2|55|10"}}
+    (found,), cursor = search_results(answer)
+    assert (found.model_id, found.version_id, found.name, found.version, found.kind, found.architecture,
+            found.size, found.downloads, found.creator) == (1, 11, "Juggernaut XL", "Ragnarok", "base", "sdxl",
+                                                             6775430 * 1024, 123456, "KandooAI")
+    assert found.address == "https://civitai.com/models/1/juggernaut-xl?modelVersionId=11" and cursor == "2|55|10"
+    assert address_entry(found.address, HUB).revision == "11"
+
+
+def test_civitai_is_searched_for_what_the_app_runs_page_by_page(civitai, library, hyper_lora, monkeypatch):
+    data = hyper_lora("Hyper-SD15-1step-lora").read_bytes()
+    for n in range(45):  # more than a page (search's 30)
+        civitai.add(CivitaiVersion(id=1000 + n, model_id=100 + n, model_name=f"Pixel Style {n}", name="v1",
+                                   base_model="SDXL 1.0" if n % 2 else "SD 1.5",
+                                   files=[CivitaiFile(f"pixel-{n}.safetensors", data)], mature=n == 3))
+    civitai.add(CivitaiVersion(id=9, model_id=9, model_name="Pixel Flux", name="v1", base_model="Flux.1 D",
+                               files=[CivitaiFile("pixel-flux.safetensors", data)]))
+    found, cursor = library.search_civitai("pixel style")
+    more, last = library.search_civitai("pixel style", cursor=cursor)
+    assert len(found) == 30 and len(more) == 14 and last is None  # the mature one left out
+    assert "Pixel Style 3" not in {m.name for m in found + more}
+    assert "Pixel Style 3" in {m.name for m in library.search_civitai("pixel style 3", mature=True)[0]}
+    sdxl, _ = library.search_civitai("pixel", kinds=("lora",), architectures=("sdxl",))
+    assert sdxl and {m.architecture for m in sdxl} == {"sdxl"} and "Pixel Flux" not in {m.name for m in sdxl}
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(civitai.search_requests[-1]).query)
+    assert query["types"] == ["LORA", "LoCon", "DoRA"] and "Pony" in query["baseModels"] and query["nsfw"] == ["false"]
+    model = library.download(library.add_address(sdxl[0].address).id)
+    assert (model.name, model.revision) == (f"{sdxl[0].name} v1", str(sdxl[0].version_id))
