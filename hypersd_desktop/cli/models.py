@@ -34,6 +34,16 @@ def add_parser(commands) -> None:
                                "or its AIR (urn:air:…). Civitai takes an API key: Settings → Civitai API key in the "
                                "app, or CIVITAI_TOKEN")
     download.add_argument("--yes", action="store_true", help="do not ask before downloading")
+    search = sub.add_parser("search", help="search Civitai for models the app runs (SD1.5 and SDXL checkpoints, "
+                                           "LoRAs, embeddings, VAEs, ControlNets); `models download ADDRESS` gets one")
+    search.add_argument("query", nargs="+", help="words of the model's name")
+    search.add_argument("--kind", choices=("base", "lora", "embedding", "vae", "controlnet"), action="append",
+                        help="only models of this kind (again for more kinds; default: all)")
+    search.add_argument("--for", dest="architecture", choices=("sd15", "sdxl"),
+                        help="only models made for SD1.5 or for SDXL (and Pony, Illustrious, NoobAI)")
+    search.add_argument("--mature", action="store_true", help="include models Civitai marks as mature")
+    search.add_argument("--more", type=int, default=0, metavar="PAGES", help="read this many further pages of results")
+    search.add_argument("--json", action="store_true")
     importing = sub.add_parser("import", help="import .safetensors files, diffusers folders or models folders")
     importing.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     importing.add_argument("--copy", action="store_true", help="copy into the app's models folder (default: use in place)")
@@ -150,5 +160,28 @@ def _remove(library, args) -> int:
     return 0
 
 
+def _search(library, args) -> int:
+    found, cursor = library.search_civitai(" ".join(args.query), tuple(args.kind or ()),
+                                           (args.architecture,) if args.architecture else (), args.mature)
+    for _ in range(args.more):
+        if cursor is None:
+            break
+        more, cursor = library.search_civitai(" ".join(args.query), tuple(args.kind or ()),
+                                              (args.architecture,) if args.architecture else (), args.mature, cursor)
+        found += more
+    if args.json:
+        print(json.dumps([{**asdict(model), "address": model.address} for model in found], indent=1))
+        return 0
+    if not found:
+        print("Nothing on Civitai for that which the app runs (SD1.5 or SDXL, in safetensors).", file=sys.stderr)
+        return 1
+    for model in found:
+        print(f"{model.name[:36]:36} {model.version[:14]:14} {model.kind or '?':10} {model.base_model[:12]:12} "
+              f"{format_size(model.size):>9} {model.downloads:>9,}  {model.address}")
+    if cursor is not None:
+        print(f"More results: add --more {args.more + 1}.", file=sys.stderr)
+    return 0
+
+
 ACTIONS = {"catalog": _catalog, "list": _list, "download": _download, "import": _import, "verify": _verify,
-           "remove": _remove}
+           "remove": _remove, "search": _search}

@@ -122,3 +122,27 @@ def test_a_model_is_downloaded_by_its_civitai_address_with_the_api_key(tmp_path,
     listing = json.loads(cli("models", "list", "--json").stdout)
     assert [(m["name"], m["kind"], m["architecture"], m["revision"]) for m in listing] == [
         ("Pixel Art v2", "lora", "sd15", "250000")]
+
+
+def test_civitai_is_searched_from_the_command_line_and_a_result_downloaded_by_its_address(tmp_path, hyper_lora):
+    from civitai_server import CivitaiFile, CivitaiServer, CivitaiVersion
+
+    data = hyper_lora("Hyper-SD15-1step-lora").read_bytes()
+    with CivitaiServer() as civitai:
+        for n, base in enumerate(("SD 1.5", "SDXL 1.0", "Flux.1 D")):
+            civitai.add(CivitaiVersion(id=10 + n, model_id=n + 1, model_name=f"Pixel Art {base}", name="v1",
+                                       base_model=base, files=[CivitaiFile(f"pixel-{n}.safetensors", data)]))
+        env = {"CIVITAI_ENDPOINT": civitai.url, "CIVITAI_TOKEN": civitai.key}
+        run = cli("models", "search", "pixel", "art", "--for", "sd15", env_extra=env)
+        assert run.returncode == 0, run.stderr
+        (line,) = run.stdout.splitlines()
+        assert line.startswith("Pixel Art SD 1.5") and line.endswith(
+            "https://civitai.com/models/1/pixel-art-sd-1-5?modelVersionId=10")
+        listed = json.loads(cli("models", "search", "pixel", "--json", env_extra=env).stdout)
+        assert [(m["name"], m["architecture"]) for m in listed] == [("Pixel Art SDXL 1.0", "sdxl"),
+                                                                    ("Pixel Art SD 1.5", "sd15")]
+        none = cli("models", "search", "watercolour", env_extra=env)
+        assert none.returncode == 1 and "Nothing on Civitai" in none.stderr
+        got = cli("models", "download", line.split()[-1], "--yes", env_extra=env)
+    assert got.returncode == 0, got.stderr
+    assert "Downloading Pixel Art SD 1.5 v1:" in got.stderr
