@@ -15,8 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
-    QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox, QProgressBar,
-    QPushButton, QSplitter, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+    QFileDialog, QHBoxLayout, QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton, QSplitter, QVBoxLayout, QWidget,
 )
 
 from hypersd_desktop.core.dates import local_time
@@ -27,7 +26,9 @@ from hypersd_desktop.engine.onnx.export import CachedExport, ExportCache, cache_
 from hypersd_desktop.models.catalog import CatalogEntry, format_size
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
+from hypersd_desktop.ui.civitai_search import CivitaiSearch
 from hypersd_desktop.ui.drops import WEB_SCHEMES
+from hypersd_desktop.ui.tables import read_only_table, table_item
 from hypersd_desktop.ui.tasks import Task, describe_bytes, percent
 
 CATALOG_COLUMNS = ("Name", "For", "Kind", "Size", "Licence", "What it enables", "Status")
@@ -37,33 +38,6 @@ log = logging.getLogger("hypersd")
 
 SOURCES = {"download": "downloaded", "hf-cache": "from the Hugging Face cache", "import-copy": "imported (copied)",
            "import-reference": "imported (linked in place)"}
-
-
-def _item(text: str, data=None) -> QTableWidgetItem:
-    item = QTableWidgetItem(text)
-    item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
-    item.setToolTip(text)  # the whole text where a narrow window shortens it
-    if data is not None:
-        item.setData(Qt.ItemDataRole.UserRole, data)
-    return item
-
-
-def _table(columns: tuple[str, ...], stretch: int = -1) -> QTableWidget:
-    """A read-only table of `columns`; column `stretch` (the last by default) takes the room the others leave."""
-    table = QTableWidget(0, len(columns))
-    table.setHorizontalHeaderLabels(list(columns))
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    table.verticalHeader().hide()
-    table.setAlternatingRowColors(True)
-    header = table.horizontalHeader()
-    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    # The long column (what a model enables, where it is) takes the room left and shortens its text with "…"
-    # (the whole text is its tooltip) rather than widening the table past the window.
-    header.setSectionResizeMode(stretch % len(columns), QHeaderView.ResizeMode.Stretch)
-    table.setWordWrap(False)
-    table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-    return table
 
 
 def _made_for(kind: str, architecture: str | None) -> str:
@@ -119,8 +93,8 @@ class ModelManager(QWidget):
         self._complete_hashes()
 
     def _build(self) -> None:
-        self.catalog_table = _table(CATALOG_COLUMNS, stretch=CATALOG_COLUMNS.index("What it enables"))
-        self.installed_table = _table(INSTALLED_COLUMNS)
+        self.catalog_table = read_only_table(CATALOG_COLUMNS, stretch=CATALOG_COLUMNS.index("What it enables"))
+        self.installed_table = read_only_table(INSTALLED_COLUMNS)
         self.download_button = QPushButton("Download")
         self.pause_button = QPushButton("Pause")
         self.cancel_button = QPushButton("Cancel download")
@@ -136,6 +110,10 @@ class ModelManager(QWidget):
                                 "the sha256 the site publishes, and the model's kind read from its files, as an import "
                                 "reads them.")
         self.address_button = QPushButton("Download from address")
+        self.search_button = QPushButton("Search Civitai…")
+        self.search_button.setToolTip("Find SD1.5 and SDXL checkpoints, LoRAs and embeddings on Civitai by name, "
+                                      "and download them here.")
+        self.search_dialog: CivitaiSearch | None = None
         catalog_buttons = QHBoxLayout()
         for button in (self.download_button, self.pause_button, self.cancel_button):
             catalog_buttons.addWidget(button)
@@ -156,7 +134,7 @@ class ModelManager(QWidget):
         self.disk_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         installed_buttons.addWidget(self.disk_label, 1)  # the row's room: one line where it fits, two where not
 
-        self.exports_table = _table(EXPORT_COLUMNS)
+        self.exports_table = read_only_table(EXPORT_COLUMNS)
         self.remove_export_button = QPushButton("Remove export")
         self.reveal_export_button = QPushButton("Show in folder")
         self.exports_label = QLabel("")
@@ -174,6 +152,7 @@ class ModelManager(QWidget):
         address_row = QHBoxLayout()
         address_row.addWidget(self.address, 1)
         address_row.addWidget(self.address_button)
+        address_row.addWidget(self.search_button)
         top_layout.addLayout(address_row)
         bottom_layout.addWidget(QLabel("<b>Installed</b>"))
         bottom_layout.addWidget(self.installed_table)
@@ -198,6 +177,7 @@ class ModelManager(QWidget):
         self.pause_button.clicked.connect(self.pause)
         self.address_button.clicked.connect(lambda: self.download_address(self.address.text()))
         self.address.returnPressed.connect(self.address_button.click)
+        self.search_button.clicked.connect(self.search_civitai)
         self.cancel_button.clicked.connect(lambda: self.cancel_download(self._selected_entry()))
         self.catalog_table.itemSelectionChanged.connect(self._update_buttons)
         self.installed_table.itemSelectionChanged.connect(self._update_buttons)
@@ -221,7 +201,7 @@ class ModelManager(QWidget):
                       format_size(entry.size) if entry.size else "?", entry.licence, entry.enables,
                       self.entry_status(entry))
             for column, value in enumerate(values):
-                self.catalog_table.setItem(row, column, _item(value, entry if column == 0 else None))
+                self.catalog_table.setItem(row, column, table_item(value, entry if column == 0 else None))
             if selected is not None and entry.id == selected.id:
                 self.catalog_table.selectRow(row)
         models = self.library.registry.list()
@@ -233,7 +213,7 @@ class ModelManager(QWidget):
                       format_size(model.size or 0), source, used, model.path)
             gone = not Path(model.path).exists()
             for column, value in enumerate(values):
-                item = _item(value, model if column == 0 else None)
+                item = table_item(value, model if column == 0 else None)
                 if gone:
                     item.setToolTip("The files are no longer at this path (moved or deleted): import them again from "
                                     "where they are now, and remove this entry.")
@@ -249,7 +229,7 @@ class ModelManager(QWidget):
         for row, export in enumerate(exports):
             values = (export.title, format_size(export.size_bytes), f"{export.seconds:.0f} s", str(export.folder))
             for column, value in enumerate(values):
-                self.exports_table.setItem(row, column, _item(value, export if column == 0 else None))
+                self.exports_table.setItem(row, column, table_item(value, export if column == 0 else None))
         total = sum(export.size_bytes for export in exports)
         count = f"{len(exports)} export" + ("s" if len(exports) != 1 else "")
         self.exports_label.setText(f"{count}, {format_size(total)}" if exports else "No exports yet")
@@ -356,6 +336,16 @@ class ModelManager(QWidget):
         self.download(entry)
         return entry
 
+    def search_civitai(self) -> CivitaiSearch:
+        """Open the Civitai search (the same dialog each time, its results kept); what it chooses downloads here."""
+        if self.search_dialog is None:
+            self.search_dialog = CivitaiSearch(self.library, self)
+            self.search_dialog.chosen.connect(self.download_address)
+        self.search_dialog.show()
+        self.search_dialog.raise_()
+        self.search_dialog.query.setFocus()
+        return self.search_dialog
+
     def pause(self) -> None:
         if self.download_task is not None:
             self.download_label.setText("Pausing…")
@@ -424,7 +414,8 @@ class ModelManager(QWidget):
     def shutdown(self) -> None:
         """Closing the app: stop the download (its bytes are kept for the next start) and other work."""
         self.waiting.clear()
-        for task in (self.download_task, self.side_task, self.hash_task):
+        searching = self.search_dialog.task if self.search_dialog is not None else None
+        for task in (self.download_task, self.side_task, self.hash_task, searching):
             if task is not None:
                 task.cancel()
                 task.wait(10_000)

@@ -308,6 +308,60 @@ def test_a_model_is_downloaded_by_its_civitai_address_once_the_api_key_is_given(
         library.close()
 
 
+def test_civitai_is_searched_from_the_models_tab_and_a_result_downloaded_there(qtbot, app_home, hyper_lora):
+    """Only what the app runs is listed (not the FLUX LoRA); Download hands the version to the Models tab; the dialog
+    keeps its results when opened again."""
+    from civitai_server import CivitaiFile, CivitaiServer, CivitaiVersion
+
+    data = hyper_lora("Hyper-SD15-1step-lora").read_bytes()
+    with CivitaiServer() as civitai:
+        for n, (name, base) in enumerate((("Pixel Art", "SD 1.5"), ("Pixel Art XL", "SDXL 1.0"),
+                                          ("Pixel Art Flux", "Flux.1 D"))):
+            civitai.add(CivitaiVersion(id=10 + n, model_id=1 + n, model_name=name, name="v1", base_model=base,
+                                       files=[CivitaiFile(f"pixel-{n}.safetensors", data)]))
+        library = ModelLibrary(AppPaths.default(), catalog=Catalog((ENTRY,)), token=False, civitai=civitai.url,
+                               civitai_token=civitai.key)
+        manager = ModelManager(library)
+        qtbot.addWidget(manager)
+        manager.show()
+        manager.search_button.click()
+        dialog = manager.search_dialog
+        assert dialog.isVisible() and not dialog.download_button.isEnabled()
+        qtbot.keyClicks(dialog.query, "pixel art")
+        qtbot.keyClick(dialog.query, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: dialog.task is None and dialog.table.rowCount() == 2, timeout=20_000)
+        rows = [[dialog.table.item(row, column).text() for column in range(4)] for row in range(2)]
+        assert rows == [["Pixel Art XL", "v1", "lora", "SDXL"], ["Pixel Art", "v1", "lora", "SD1.5"]]
+        assert dialog.status.text() == "2 models found." and not dialog.more_button.isEnabled()
+        dialog.table.selectRow(1)
+        dialog.download_button.click()
+        qtbot.waitUntil(lambda: manager.download_task is None and manager.download_label.text().startswith(
+            "Installed"), timeout=20_000)
+        assert manager.download_label.text() == "Installed Pixel Art v1."
+        assert dialog.status.text() == "Pixel Art v1 is downloading on the Models tab."
+        dialog.close()
+        assert manager.search_civitai() is dialog and dialog.table.rowCount() == 2
+        manager.shutdown()
+        library.close()
+
+
+def test_a_civitai_search_that_cannot_be_made_says_why(qtbot, app_home):
+    library = ModelLibrary(AppPaths.default(), catalog=Catalog((ENTRY,)), token=False, civitai="http://127.0.0.1:9")
+    library.downloader.sleep = lambda seconds: None  # nothing listens there: refused at once, each try
+    manager = ModelManager(library)
+    qtbot.addWidget(manager)
+    dialog = manager.search_civitai()
+    dialog.search_button.click()
+    assert dialog.status.text() == "Type words of a model's name first." and dialog.task is None
+    dialog.query.setText("dreamshaper")
+    dialog.search_button.click()
+    assert not dialog.search_button.isEnabled()  # one search at a time
+    qtbot.waitUntil(lambda: dialog.task is None, timeout=20_000)
+    assert dialog.status.text().startswith("⚠ Could not reach Civitai for the search after 6 tries")
+    assert dialog.search_button.isEnabled() and dialog.table.rowCount() == 0
+    library.close()
+
+
 def test_the_civitai_key_given_in_settings_is_kept_and_used(qtbot, idle_app):
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication

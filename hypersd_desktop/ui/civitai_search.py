@@ -1,0 +1,138 @@
+"""Search Civitai for models the app runs and download them (the Models tab's *Search Civitai…*).
+
+The search runs in the background (`ModelLibrary.search_civitai`: SD1.5 and SDXL models in safetensors, without
+mature ones unless asked). Download, or a double click, hands the chosen version's address to the Models tab, which
+downloads it as any address pasted there; the dialog stays open for the next one, and keeps its results when it is
+opened again (the Models tab keeps the one dialog).
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget,
+)
+
+from hypersd_desktop.core.vocab import ModelKind, architecture_label
+from hypersd_desktop.models.catalog import format_size
+from hypersd_desktop.models.civitai import CivitaiModel
+from hypersd_desktop.models.library import ModelLibrary
+from hypersd_desktop.ui.tables import read_only_table, table_item
+from hypersd_desktop.ui.tasks import Task
+
+COLUMNS = ("Name", "Version", "Kind", "For", "Size", "Downloads", "By")
+KINDS = (("Every kind the app uses", ()), ("Checkpoints", (ModelKind.BASE,)), ("LoRAs", (ModelKind.LORA,)),
+         ("Embeddings", (ModelKind.EMBEDDING,)), ("VAEs", (ModelKind.VAE,)), ("ControlNets", (ModelKind.CONTROLNET,)))
+FAMILIES = (("SD1.5 and SDXL", ()), ("SD1.5", ("sd15",)), ("SDXL (Pony, Illustrious, NoobAI)", ("sdxl",)))
+
+
+class CivitaiSearch(QDialog):
+    """Civitai's models for some words, of a kind and family; `chosen` carries the address of one to download."""
+
+    chosen = Signal(str)
+
+    def __init__(self, library: ModelLibrary, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.library = library
+        self.setWindowTitle("Search Civitai")
+        self.resize(900, 560)
+        self.query = QLineEdit(placeholderText="Words of a model's name: dreamshaper, juggernaut, pixel art…")
+        self.kind, self.family = QComboBox(), QComboBox()
+        for box, choices in ((self.kind, KINDS), (self.family, FAMILIES)):
+            for title, value in choices:
+                box.addItem(title, value)
+        self.mature = QCheckBox("Include mature models")
+        self.search_button = QPushButton("Search")
+        self.search_button.setDefault(True)
+        self.table = read_only_table(COLUMNS, stretch=0)
+        self.more_button = QPushButton("More results", enabled=False)
+        self.download_button = QPushButton("Download", enabled=False)
+        self.download_button.setToolTip("Download the selected model on the Models tab (also a double click). "
+                                        "Civitai asks for your API key: File → Settings → Civitai API key.")
+        self.status = QLabel("Only what the app runs is listed: SD1.5 and SDXL models with a safetensors file, each "
+                             "as its newest such version.", wordWrap=True)
+        close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        close.rejected.connect(self.reject)
+
+        filters = QHBoxLayout()
+        filters.addWidget(self.query, 1)
+        for widget in (self.kind, self.family, self.mature, self.search_button):
+            filters.addWidget(widget)
+        actions = QHBoxLayout()
+        actions.addWidget(self.download_button)
+        actions.addWidget(self.more_button)
+        actions.addWidget(self.status, 1)
+        actions.addWidget(close)
+        layout = QVBoxLayout(self)
+        layout.addLayout(filters)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(actions)
+
+        self.search_button.clicked.connect(lambda: self.search())
+        self.query.returnPressed.connect(self.search_button.click)
+        self.more_button.clicked.connect(lambda: self.search(self._cursor))
+        self.download_button.clicked.connect(self.download)
+        self.table.doubleClicked.connect(lambda _index: self.download())
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.task: Task | None = None
+        self._cursor: str | None = None
+        self._asked: tuple = ()
+
+    def search(self, cursor: str | None = None) -> None:
+        """Ask Civitai in the background: a new search, or (`cursor`) the next page of the last one."""
+        if self.task is not None:
+            return
+        if cursor is None:
+            if not self.query.text().strip():
+                self.status.setText("Type words of a model's name first.")
+                return
+            self._asked = (self.query.text(), self.kind.currentData(), self.family.currentData(),
+                           self.mature.isChecked())
+            self.table.setRowCount(0)
+        query, kinds, families, mature = self._asked
+        library = self.library
+        self.task = Task(lambda _report, _cancel: library.search_civitai(query, kinds, families, mature, cursor), self)
+        self.task.succeeded.connect(self._found)
+        self.task.failed.connect(lambda message: self._ended(f"⚠ {message}"))
+        self.status.setText("Searching Civitai…")
+        self._update_buttons()
+        self.task.start()
+
+    def _found(self, result: tuple[list[CivitaiModel], str | None]) -> None:
+        models, self._cursor = result
+        for model in models:
+            row = self.table.rowCount()
+            self.table.insertRow(row)
+            values = (model.name, model.version, model.kind or "?", architecture_label(model.architecture),
+                      format_size(model.size) if model.size else "?", f"{model.downloads:,}", model.creator)
+            for column, value in enumerate(values):
+                item = table_item(value, model if column == 0 else None)
+                if column in (4, 5):
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                self.table.setItem(row, column, item)
+        count = self.table.rowCount()
+        found = f"{count} model{'s' if count != 1 else ''} found" if count else "Nothing found that the app runs"
+        self._ended(found + (" (more with More results)." if self._cursor else "."))
+
+    def _ended(self, message: str) -> None:
+        if self.task is not None:
+            self.task.wait()
+            self.task = None
+        self.status.setText(message)
+        self._update_buttons()
+
+    def selected(self) -> CivitaiModel | None:
+        rows = self.table.selectionModel().selectedRows()
+        return self.table.item(rows[0].row(), 0).data(Qt.ItemDataRole.UserRole) if rows else None
+
+    def download(self) -> None:
+        model = self.selected()
+        if model is not None:
+            self.chosen.emit(model.address)
+            self.status.setText(f"{model.name} {model.version} is downloading on the Models tab.")
+
+    def _update_buttons(self) -> None:
+        idle = self.task is None
+        self.search_button.setEnabled(idle)
+        self.more_button.setEnabled(idle and self._cursor is not None)
+        self.download_button.setEnabled(self.selected() is not None)

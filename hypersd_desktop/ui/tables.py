@@ -1,0 +1,35 @@
+"""The read-only tables of the Models tab and the Civitai search: rows selected whole, one at a time."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+
+
+def read_only_table(columns: tuple[str, ...], stretch: int = -1) -> QTableWidget:
+    """A read-only table of `columns`; column `stretch` (the last by default) takes the room the others leave."""
+    table = QTableWidget(0, len(columns))
+    table.setHorizontalHeaderLabels(list(columns))
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    table.verticalHeader().hide()
+    table.setAlternatingRowColors(True)
+    header = table.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    # The long column (what a model enables, where it is) takes the room left and shortens its text with "…"
+    # (the whole text is its tooltip) rather than widening the table past the window.
+    header.setSectionResizeMode(stretch % len(columns), QHeaderView.ResizeMode.Stretch)
+    table.setWordWrap(False)
+    table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+    return table
+
+
+def table_item(text: str, data=None) -> QTableWidgetItem:
+    """A cell that cannot be edited, its whole text in its tooltip (a narrow window shortens it), holding `data`."""
+    item = QTableWidgetItem(text)
+    item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEditable)
+    item.setToolTip(text)
+    if data is not None:
+        item.setData(Qt.ItemDataRole.UserRole, data)
+    return item
