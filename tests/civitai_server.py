@@ -79,6 +79,7 @@ class FakeCivitai:
     drops: list[int] = field(default_factory=list)  # the storage drops the next connections after N bytes
     requests: list[tuple[str, str, str | None, str | None]] = field(default_factory=list)  # server, path, Range, auth
     search_requests: list[str] = field(default_factory=list)
+    unknown_bases: set[str] = field(default_factory=set)  # base models its search refuses to filter by (400)
     url: str = ""
     storage: str = ""
 
@@ -143,6 +144,8 @@ def _handler(civitai: FakeCivitai, storage: bool):
             """Models whose name holds the query's words, of the types and base models asked for, a page at a time
             (the cursor: where the next page starts)."""
             words = query.get("query", [""])[0].lower().split()
+            if set(query.get("baseModels", ())) & civitai.unknown_bases:  # its enum's validation
+                return self._send(400, b'{"error":"Invalid enum value"}')
             types, bases = set(query.get("types", ())), set(query.get("baseModels", ()))
             by_model: dict[int, list[CivitaiVersion]] = {}
             for version in sorted(civitai.versions.values(), key=lambda v: -v.id):

@@ -47,6 +47,10 @@ class DownloadError(AppError):
     """A download that cannot complete; the message says why and what to do."""
 
 
+class RefusedRequestError(DownloadError):
+    """A request the server found malformed (400): what it was asked for is not something it knows."""
+
+
 class IntegrityError(DownloadError):
     """Bytes that do not hash to the published sha256."""
 
@@ -346,7 +350,7 @@ class Downloader:
             return DownloadError(f"Civitai failed to serve {where} ({status}) {tries} times; it is having trouble. "
                                  "Try again later; what was downloaded so far is kept.")
         if status is not None:
-            return DownloadError(f"Civitai answered {status} for {where}.")
+            return (RefusedRequestError if status == 400 else DownloadError)(f"Civitai answered {status} for {where}.")
         return DownloadError(f"Could not reach Civitai for {where} after {tries} tries ({type(error).__name__}). Check "
                              "the network connection and try again; what was downloaded so far is kept.")
 

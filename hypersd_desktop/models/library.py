@@ -23,7 +23,7 @@ from hypersd_desktop.models.addresses import address_entry, is_model_link, repo_
 from hypersd_desktop.models.civitai import (
     SEARCH, CivitaiModel, api_address, civitai_plan, search_address, search_results)
 from hypersd_desktop.models.catalog import CATALOG_VAES, Catalog, CatalogEntry, CatalogFile, load_catalog
-from hypersd_desktop.models.downloads import DownloadError, Downloader, RemoteFile
+from hypersd_desktop.models.downloads import DownloadError, Downloader, RefusedRequestError, RemoteFile
 from hypersd_desktop.core.hashes import HashCache, other_tools_hashes, sha256_file
 from hypersd_desktop.models.importer import ImportItem, Importer
 from hypersd_desktop.models.registry import InstalledModel, Registry, named_embeddings, tagged_loras
@@ -97,7 +97,12 @@ class ModelLibrary:
         """Civitai's models for `query` that the app runs (of these kinds and families, all where none are given),
         and the cursor of the next page (None: no more). Each downloads by its `address` (`add_address`)."""
         address = search_address(self.downloader.civitai, query, kinds, architectures, mature, cursor)
-        return search_results(self.downloader.civitai_answer(SEARCH, address))
+        try:
+            return search_results(self.downloader.civitai_answer(SEARCH, address))
+        except RefusedRequestError:  # a base model's name Civitai no longer knows: every family, sorted out here
+            everything = search_address(self.downloader.civitai, query, kinds, (), mature, cursor, families=False)
+            found, cursor = search_results(self.downloader.civitai_answer(SEARCH, everything))
+            return [model for model in found if not architectures or model.architecture in architectures], cursor
 
     def add_address(self, text: str) -> CatalogEntry:
         """A download of what a Hugging Face or Civitai address names (`InputError` for any other address), listed

@@ -278,3 +278,7 @@ def test_civitai_is_searched_for_what_the_app_runs_page_by_page(civitai, library
     assert query["types"] == ["LORA", "LoCon", "DoRA"] and "Pony" in query["baseModels"] and query["nsfw"] == ["false"]
     model = library.download(library.add_address(sdxl[0].address).id)
     assert (model.name, model.revision) == (f"{sdxl[0].name} v1", str(sdxl[0].version_id))
+    civitai.unknown_bases = {"NoobAI"}  # one of the app's names Civitai came to refuse: asked again without them
+    again, _ = library.search_civitai("pixel", kinds=("lora",), architectures=("sdxl",))
+    assert again and {m.architecture for m in again} == {"sdxl"} and "Pixel Flux" not in {m.name for m in again}
+    assert "baseModels" not in civitai.search_requests[-1]  # each family, sorted out from what comes
