@@ -230,15 +230,16 @@ class CivitaiModel:
 
 
 def search_address(endpoint: str, query: str, kinds: tuple[str, ...] = (), architectures: tuple[str, ...] = (),
-                   mature: bool = False, cursor: str | None = None, families: bool = True) -> str:
+                   mature: bool = False, cursor: str | None = None, filtered: bool = True) -> str:
     """Civitai's search (`GET /api/v1/models`) for `query` among the models of these kinds and families (all the app
-    runs, where none are given; any, without `families`), without mature ones unless `mature`; `cursor` continues
-    an earlier page."""
+    runs, where none are given; any, not `filtered`), without mature ones unless `mature`; `cursor` continues an
+    earlier page."""
     params = [("query", query.strip()), ("limit", str(SEARCH_PAGE)), ("nsfw", "true" if mature else "false"),
               ("primaryFileOnly", "false")]
-    params += [("types", name) for kind in (kinds or tuple(SEARCH_TYPES)) for name in SEARCH_TYPES[kind]]
-    params += [("baseModels", name) for family in (architectures or tuple(SEARCH_BASES)) if families
-               for name in SEARCH_BASES[family]]
+    if filtered:
+        params += [("types", name) for kind in (kinds or tuple(SEARCH_TYPES)) for name in SEARCH_TYPES[kind]]
+        params += [("baseModels", name) for family in (architectures or tuple(SEARCH_BASES))
+                   for name in SEARCH_BASES[family]]
     if cursor:
         params.append(("cursor", cursor))
     return f"{endpoint.rstrip('/')}/api/v1/models?{urllib.parse.urlencode(params)}"

@@ -21,7 +21,7 @@ from hypersd_desktop.core.vocab import Architecture, ModelKind, ModelLayout
 from hypersd_desktop.engine.inspect import base_architecture, base_has_vae, vae_family
 from hypersd_desktop.models.addresses import address_entry, is_model_link, repo_parts
 from hypersd_desktop.models.civitai import (
-    SEARCH, CivitaiModel, api_address, civitai_plan, search_address, search_results)
+    SEARCH, SEARCH_BASES, SEARCH_TYPES, CivitaiModel, api_address, civitai_plan, search_address, search_results)
 from hypersd_desktop.models.catalog import CATALOG_VAES, Catalog, CatalogEntry, CatalogFile, load_catalog
 from hypersd_desktop.models.downloads import DownloadError, Downloader, RefusedRequestError, RemoteFile
 from hypersd_desktop.core.hashes import HashCache, other_tools_hashes, sha256_file
@@ -99,10 +99,11 @@ class ModelLibrary:
         address = search_address(self.downloader.civitai, query, kinds, architectures, mature, cursor)
         try:
             return search_results(self.downloader.civitai_answer(SEARCH, address))
-        except RefusedRequestError:  # a base model's name Civitai no longer knows: every family, sorted out here
-            everything = search_address(self.downloader.civitai, query, kinds, (), mature, cursor, families=False)
+        except RefusedRequestError:  # a type's or base model's name Civitai no longer knows: sorted out here
+            everything = search_address(self.downloader.civitai, query, mature=mature, cursor=cursor, filtered=False)
             found, cursor = search_results(self.downloader.civitai_answer(SEARCH, everything))
-            return [model for model in found if not architectures or model.architecture in architectures], cursor
+            return [model for model in found if model.kind in (kinds or SEARCH_TYPES)
+                    and model.architecture in (architectures or SEARCH_BASES)], cursor
 
     def add_address(self, text: str) -> CatalogEntry:
         """A download of what a Hugging Face or Civitai address names (`InputError` for any other address), listed

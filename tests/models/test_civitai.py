@@ -281,4 +281,4 @@ def test_civitai_is_searched_for_what_the_app_runs_page_by_page(civitai, library
     civitai.unknown_bases = {"NoobAI"}  # one of the app's names Civitai came to refuse: asked again without them
     again, _ = library.search_civitai("pixel", kinds=("lora",), architectures=("sdxl",))
     assert again and {m.architecture for m in again} == {"sdxl"} and "Pixel Flux" not in {m.name for m in again}
-    assert "baseModels" not in civitai.search_requests[-1]  # each family, sorted out from what comes
+    assert "baseModels" not in civitai.search_requests[-1] and "types" not in civitai.search_requests[-1]
