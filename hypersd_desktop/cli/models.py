@@ -161,13 +161,13 @@ def _remove(library, args) -> int:
 
 
 def _search(library, args) -> int:
-    found, cursor = library.search_civitai(" ".join(args.query), tuple(args.kind or ()),
-                                           (args.architecture,) if args.architecture else (), args.mature)
+    asked = (" ".join(args.query), tuple(args.kind or ()), (args.architecture,) if args.architecture else (),
+             args.mature)
+    found, cursor = library.search_civitai(*asked)
     for _ in range(args.more):
         if cursor is None:
             break
-        more, cursor = library.search_civitai(" ".join(args.query), tuple(args.kind or ()),
-                                              (args.architecture,) if args.architecture else (), args.mature, cursor)
+        more, cursor = library.search_civitai(*asked, cursor)
         found += more
     if args.json:
         print(json.dumps([{**asdict(model), "address": model.address} for model in found], indent=1))
