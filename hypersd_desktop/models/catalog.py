@@ -60,7 +60,7 @@ class CatalogEntry:
     enables: str
     files: tuple[CatalogFile, ...]
     recipe: str | None = None
-    address: str = ""  # the hub address a person gave (models/addresses.py); "" for the catalog's own entries
+    address: str = ""  # the address a person gave, on the hub or Civitai (addresses.py); "" for the catalog's own
 
     @property
     def on_civitai(self) -> bool:
