@@ -257,6 +257,11 @@ class Downloader:
             self._plain_session = requests.Session()
         return self._plain_session
 
+    @property
+    def civitai_key(self) -> str | None:
+        """The person's Civitai API key: the one given (Settings), else `CIVITAI_TOKEN`'s."""
+        return self.civitai_token or os.environ.get("CIVITAI_TOKEN") or None
+
     def _headers(self, entry: CatalogEntry, url: str) -> dict[str, str]:
         """The hub's headers (its token); for Civitai the person's API key, sent to Civitai only (its download links
         redirect to storage elsewhere, which gets no key: requests drops it on a redirect to another host)."""
@@ -268,7 +273,7 @@ class Downloader:
 
         headers = {"User-Agent": f"HyperSD-Desktop/{__version__}"}
         address = urllib.parse.urlsplit(url)
-        token = self.civitai_token or os.environ.get("CIVITAI_TOKEN")
+        token = self.civitai_key
         if token and (address.netloc.lower() in CIVITAI_HOSTS or url.startswith(self.civitai + "/")):
             headers["Authorization"] = f"Bearer {token}"
         return headers
@@ -333,7 +338,7 @@ class Downloader:
     def _explain_civitai(self, entry: CatalogEntry, where: str, error: Exception, status: int | None,
                          tries: int) -> DownloadError:
         if status in (401, 403):
-            if self.civitai_token or os.environ.get("CIVITAI_TOKEN"):
+            if self.civitai_key:
                 return DownloadError(
                     f"Civitai refused {where} with your API key ({status}): the key may be mistyped or deleted (check "
                     "Settings → Civitai API key), or the model is in early access or sold (see its page).")

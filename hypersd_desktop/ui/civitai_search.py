@@ -78,6 +78,12 @@ class CivitaiSearch(QDialog):
         self._cursor: str | None = None
         self._asked: tuple = ()
 
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        if self.library.downloader.civitai_key is None and self.task is None and not self.table.rowCount():
+            self.status.setText("Civitai asks for your API key to download any file: create one on civitai.com "
+                                "(Account settings → API Keys), then paste it in File → Settings → Civitai API key.")
+
     def search(self, cursor: str | None = None) -> None:
         """Ask Civitai in the background: a new search, or (`cursor`) the next page of the last one."""
         if self.task is not None:

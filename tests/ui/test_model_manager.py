@@ -345,12 +345,14 @@ def test_civitai_is_searched_from_the_models_tab_and_a_result_downloaded_there(q
         library.close()
 
 
-def test_a_civitai_search_that_cannot_be_made_says_why(qtbot, app_home):
+def test_a_civitai_search_that_cannot_be_made_says_why(qtbot, app_home, monkeypatch):
+    monkeypatch.delenv("CIVITAI_TOKEN", raising=False)
     library = ModelLibrary(AppPaths.default(), catalog=Catalog((ENTRY,)), token=False, civitai="http://127.0.0.1:9")
     library.downloader.sleep = lambda seconds: None  # nothing listens there: refused at once, each try
     manager = ModelManager(library)
     qtbot.addWidget(manager)
     dialog = manager.search_civitai()
+    assert dialog.status.text().startswith("Civitai asks for your API key to download any file")  # none given
     dialog.search_button.click()
     assert dialog.status.text() == "Type words of a model's name first." and dialog.task is None
     dialog.query.setText("dreamshaper")
