@@ -4,8 +4,9 @@ Also measures the time from launch to an interactive window and the longest stal
 event loop while a job runs (a 10 ms timer that records how late it fires).
 
 After the generation window: a batch job of a few hundred images through the batch dialog
-(shot mid-run), the gallery they fill, the large view, the export dialog, and the Models tab
-mid-download from a local server speaking the hub's protocol (tests/hub_server.py).
+(shot mid-run), the gallery they fill, the large view, the export dialog, the Models tab
+mid-download from a local server speaking the hub's protocol (tests/hub_server.py), and its Civitai search
+against one speaking Civitai's API (tests/civitai_server.py).
 
     xvfb-run -s "-screen 0 1280x800x24" .venv/bin/python tools/screenshots.py docs/screenshots
     xvfb-run -s "-screen 0 1280x800x24" .venv/bin/python tools/screenshots.py --images-in docs/screenshots
@@ -336,7 +337,36 @@ def main(out: Path) -> None:
             state["download_shot"] = True
             shoot("model-manager-downloading")
             window.models.pause()
-            QTimer.singleShot(1000, done)
+            QTimer.singleShot(1000, search_civitai)
+
+    def search_civitai() -> None:
+        """The Civitai search against a local server speaking Civitai's API (tests/civitai_server.py)."""
+        from civitai_server import CivitaiFile, CivitaiServer, CivitaiVersion
+
+        server = CivitaiServer()
+        civitai = server.__enter__()
+        state["civitai"] = server
+        for n, (name, base, kind) in enumerate((
+                ("Pixel Art Diffusion", "SD 1.5", "Checkpoint"), ("Pixel Art XL", "SDXL 1.0", "LORA"),
+                ("Pixel Art Style", "SD 1.5", "LORA"), ("Pixel Portraits", "Illustrious", "LORA"),
+                ("Pixel Art Sprites", "SD 1.5", "LORA"), ("Pixel Art Flux", "Flux.1 D", "LORA"))):
+            civitai.add(CivitaiVersion(id=100 + n, model_id=1 + n, model_name=name, name=f"v{n + 1}.0",
+                                       model_type=kind, base_model=base,
+                                       files=[CivitaiFile(f"pixel-{n}.safetensors", bytes(2_000_000 * (n + 1)))]))
+        window.models.library.downloader.civitai = civitai.url
+        dialog = window.models.search_civitai()
+        dialog.move(window.x() + 190, window.y() + 120)
+        dialog.query.setText("pixel")
+        dialog.search()
+        dialog.task.finished.connect(lambda: QTimer.singleShot(300, shoot_civitai))
+
+    def shoot_civitai() -> None:
+        dialog = window.models.search_dialog
+        dialog.table.selectRow(1)
+        shoot("civitai-search", whole_screen=True)
+        dialog.close()
+        state["civitai"].__exit__(None, None, None)
+        done()
 
     def done() -> None:
         state["server"].__exit__(None, None, None)
