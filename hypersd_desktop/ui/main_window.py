@@ -860,7 +860,7 @@ class MainWindow(QMainWindow):
             if path in weights:
                 self.styles.cellWidget(row, 1).setValue(weights[path])
         self._update_recipe_controls()
-        self._report_missing(match.missing, match.downloads)
+        self._report_missing(match)
 
     @staticmethod
     def _select(box: QComboBox, model_id: str | None) -> None:
@@ -870,12 +870,14 @@ class MainWindow(QMainWindow):
                 box.setCurrentIndex(i)
                 return
 
-    def _report_missing(self, missing: list[str], downloads: list[str] = ()) -> None:
-        """Name what is not installed; where the image says where it is on Civitai, offer to download it."""
+    def _report_missing(self, match: ModelMatch) -> None:
+        """Name what is not installed; where the image says where it is on Civitai (or gives hashes Civitai may know
+        it by), offer to download it."""
+        missing, downloads = match.missing, match.downloads
         if missing:
             one = len(missing) == 1
             files = "it" if len(downloads) == 1 else f"its {len(downloads)} files"
-            if any("/by-hash/" in address for address in downloads):  # another tool's image: hashes only
+            if match.by_hash:
                 where = (f" Download from Civitai looks {'it' if len(downloads) == 1 else 'them'} up there by the "
                          f"{'hash' if len(downloads) == 1 else 'hashes'} the image gives.")
             elif downloads:

@@ -37,6 +37,7 @@ class ModelMatch:
     lacking: set[str] = field(default_factory=set)  # the kinds (Civitai's words: checkpoint, lora…) missing
     hashes: list[str] = field(default_factory=list)  # the hashes the image gives for what is missing
     downloads: list[str] = field(default_factory=list)  # where the image's tool has what is missing (Civitai)
+    by_hash: bool = False  # the downloads are looked up by the hashes the image gives, not named by it
 
 
 def match_request(request: GenerationRequest, models: list[InstalledModel]) -> ModelMatch:
@@ -137,6 +138,7 @@ def match_metadata(metadata: ImageMetadata, models: list[InstalledModel]) -> Mod
             match.styles.append(LoraSpec(model.path, weight))
     _match_embeddings(metadata, match, models)
     match.downloads = civitai_downloads(metadata, match, models)
+    match.by_hash = bool(match.downloads) and not metadata.civitai
     _map_to_recipe(metadata, match, models)
     match.warnings.extend(note for note in (hires_note(metadata), unrepeated_note(metadata)) if note)
     return match

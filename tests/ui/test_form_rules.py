@@ -126,6 +126,7 @@ def test_what_is_missing_is_offered_from_civitai_where_the_image_names_its_versi
     # another tool's image gives hashes only: the missing files are looked up by them ("unknown" is no hash)
     hashed = ImageMetadata("a1111", prompt="x", model_name="juggernaut", model_hash="879DB523C3",
                            loras=(("watercolour", 0.7, None), ("detail", 1.0, "ABCDEF012345"), ("x", 1.0, "unknown")))
+    assert match_metadata(hashed, [BASE, STYLE]).by_hash and not match.by_hash
     assert match_metadata(hashed, [BASE, STYLE]).downloads == [
         "https://civitai.com/api/v1/model-versions/by-hash/879db523c3",
         "https://civitai.com/api/v1/model-versions/by-hash/abcdef012345"]
