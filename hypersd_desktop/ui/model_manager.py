@@ -390,6 +390,9 @@ class ModelManager(QWidget):
         for row in range(self.catalog_table.rowCount()):
             entry = self.catalog_table.item(row, 0).data(Qt.ItemDataRole.UserRole)
             if entry.id == self.downloading:
+                if entry != self.library.entry(entry.id):  # an address planned since it was listed: its name, kind
+                    self.refresh()  # and size are known now
+                    return
                 self.catalog_table.item(row, len(CATALOG_COLUMNS) - 1).setText(self.entry_status(entry))
 
     def _download_ended(self, entry_id: str, message: str | None) -> None:

@@ -335,8 +335,12 @@ def test_civitai_is_searched_from_the_models_tab_and_a_result_downloaded_there(q
         assert dialog.status.text() == "2 models found." and not dialog.more_button.isEnabled()
         dialog.table.selectRow(1)
         dialog.download_button.click()
+        rows = []  # the new row as the download goes: named from the address, then as Civitai names it
+        manager.download_task.progress.connect(lambda _: rows.append(tuple(
+            manager.catalog_table.item(1, column).text() for column in (0, 2, 3))))
         qtbot.waitUntil(lambda: manager.download_task is None and manager.download_label.text().startswith(
             "Installed"), timeout=20_000)
+        assert rows and rows[-1] == ("Pixel Art v1", "lora", format_size(len(data)))
         assert manager.download_label.text() == "Installed Pixel Art v1."
         assert dialog.status.text() == "Pixel Art v1 is downloading on the Models tab."
         dialog.close()
