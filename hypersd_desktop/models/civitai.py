@@ -66,11 +66,8 @@ def civitai_entry(text: str) -> CatalogEntry:
         page, download = _MODEL_PAGE.match(address.path), _DOWNLOAD.match(address.path)
         if by_hash := _BY_HASH.match(address.path):
             digest = by_hash["hash"].lower()
-            return CatalogEntry(
-                id=address_id("civitai", f"civitai/hash/{digest}"), name=f"the file with hash {digest}", kind="",
-                architecture="", layout=ModelLayout.FILE, repo=f"{CIVITAI_REPO}?hash={digest}",
-                revision=f"hash:{digest}", licence="see the model's page", enables="from civitai.com", files=(),
-                address=text)
+            return _entry(text, address_id("civitai", f"civitai/hash/{digest}"), f"the file with hash {digest}",
+                          f"{CIVITAI_REPO}?hash={digest}", f"hash:{digest}")
         if page:
             model = page["model"]
             version = next((v for v in query.get("modelVersionId", ()) if v.isdigit()), None)
@@ -81,12 +78,15 @@ def civitai_entry(text: str) -> CatalogEntry:
             raise InputError(f"{text} names no model on Civitai: copy the address of the model's page "
                              "(https://civitai.com/models/…), or its Download button's link.")
     name = slug.replace("-", " ").strip() or (f"Civitai model {model}" if model else f"Civitai version {version}")
-    return CatalogEntry(
-        id=address_id(slug or "civitai", f"civitai/{version}" if version else f"civitai/model/{model}"), name=name,
-        kind="", architecture="", layout=ModelLayout.FILE,
-        repo=f"{CIVITAI_REPO}{model}" if model else f"{CIVITAI_REPO}?version={version}",
-        revision=version or "latest", licence="see the model's page", enables="from civitai.com", files=(),
-        address=text)
+    return _entry(text, address_id(slug or "civitai", f"civitai/{version}" if version else f"civitai/model/{model}"),
+                  name, f"{CIVITAI_REPO}{model}" if model else f"{CIVITAI_REPO}?version={version}", version or "latest")
+
+
+def _entry(address: str, entry_id: str, name: str, repo: str, revision: str) -> CatalogEntry:
+    """A download from Civitai, as an address names it: what it is and its file are known once planned."""
+    return CatalogEntry(id=entry_id, name=name, kind="", architecture="", layout=ModelLayout.FILE, repo=repo,
+                        revision=revision, licence="see the model's page", enables="from civitai.com", files=(),
+                        address=address)
 
 
 def api_address(entry: CatalogEntry, endpoint: str) -> str:
@@ -118,9 +118,7 @@ def civitai_plan(entry: CatalogEntry, answer: dict) -> tuple[CatalogEntry, Remot
     if not re.fullmatch(r"[0-9a-f]{64}", sha256):
         raise InputError(f"Civitai publishes no sha256 for {name}, so its download could not be verified; nothing "
                          "was downloaded. Download it in your browser, then import it.")
-    # sizeKB is the size in bytes divided by 1024, which a double holds exactly: times 1024 it is the size again
-    kb = file.get("sizeKB")
-    size = round(kb * 1024) if type(kb) in (int, float) and math.isfinite(kb) else 0
+    size = _size(file)
     if size <= 0:
         raise InputError(f"Civitai lists no size for {name}'s file, so its download could not be checked; nothing "
                          "was downloaded. Download it in your browser, then import it.")
@@ -175,6 +173,12 @@ def _chosen_file(name: str, files, query: str) -> dict:
 
     return next((f for f in safe if fits(f) and f.get("primary")), None) or next((f for f in safe if fits(f)), None) \
         or next((f for f in safe if f.get("primary")), safe[0])
+
+
+def _size(file: dict) -> int:
+    """A file's size in bytes (0: not said). `sizeKB` is the size divided by 1024, which a double holds exactly."""
+    kb = file.get("sizeKB")
+    return round(kb * 1024) if type(kb) in (int, float) and math.isfinite(kb) and kb > 0 else 0
 
 
 def _object(value) -> dict:
@@ -261,12 +265,11 @@ def search_results(answer: dict) -> tuple[list[CivitaiModel], str | None]:
                 file = _chosen_file("", version.get("files"), "")
             except InputError:
                 continue
-            kb = file.get("sizeKB")
             found.append(CivitaiModel(
                 model_id=item["id"], version_id=version["id"], name=str(item.get("name") or item["id"]),
                 version=str(version.get("name") or ""), kind=kind or "", architecture=architecture,
                 base_model=str(version.get("baseModel") or ""),
-                size=round(kb * 1024) if type(kb) in (int, float) and math.isfinite(kb) else 0,
+                size=_size(file),
                 downloads=_count(_object(item.get("stats")).get("downloadCount")),
                 creator=str(_object(item.get("creator")).get("username") or "")))
             break
