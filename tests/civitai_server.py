@@ -61,10 +61,11 @@ class CivitaiVersion:
     base_model: str = "SD 1.5"
     files: list[CivitaiFile] = field(default_factory=list)
     mature: bool = False
+    trained_words: list = field(default_factory=list)
 
     def described(self, api: str, with_model: bool = True) -> dict:
         answer = {"id": self.id, "modelId": self.model_id, "name": self.name, "baseModel": self.base_model,
-                  "files": [file.described(api, self.id) for file in self.files],
+                  "trainedWords": self.trained_words, "files": [file.described(api, self.id) for file in self.files],
                   "downloadUrl": f"{api}/api/download/models/{self.id}"}
         if with_model:
             answer["model"] = {"name": self.model_name, "type": self.model_type, "nsfw": False}

@@ -43,3 +43,68 @@ def embeddings_by_name(prompt: str) -> str:
     """The prompt with ComfyUI's `embedding:NAME` written as the bare name, which is how A1111 and this app
     name an embedding in a prompt."""
     return EMBEDDING_PREFIX.sub(lambda match: match.group(1), prompt or "")
+
+
+# -- trigger words --------------------------------------------------------------------------------------------------
+
+MAX_TRIGGER_WORDS = 32
+MAX_TRIGGER_LENGTH = 300
+
+
+def _pieces(text: str) -> list[str]:
+    """`text` cut at its commas outside brackets (`(red hair, blue eyes:1.2)`, `[a, b]`, `<lora:…>`), as written."""
+    pieces, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        if char in "([{<":
+            depth += 1
+        elif char in ")]}>":
+            depth = max(depth - 1, 0)
+        elif char == "," and depth == 0:
+            pieces.append(text[start:index])
+            start = index + 1
+    return [*pieces, text[start:]]
+
+
+def prompt_items(text: str) -> list[str]:
+    """`text`'s comma-separated items, their spaces tidied, empty ones left out; a comma inside brackets does not
+    separate."""
+    return [" ".join(piece.split()) for piece in _pieces(text or "") if piece.strip()]
+
+
+def trigger_words(*sources) -> tuple[str, ...]:
+    """The trigger words of a LoRA or embedding from what its makers wrote: each source a text of comma-separated
+    words (A1111's "activation text", a `modelspec.trigger_phrase`) or a list of such texts (Civitai's
+    `trainedWords`); anything else is left out. Duplicates (in any case) are dropped and the count and each length
+    capped, so a hostile file cannot flood the prompt."""
+    words: dict[str, str] = {}
+    for source in sources:
+        texts = [source] if isinstance(source, str) else source if isinstance(source, (list, tuple)) else ()
+        for text in texts:
+            if not isinstance(text, str):
+                continue
+            for item in prompt_items(text):
+                if len(item) <= MAX_TRIGGER_LENGTH and len(words) < MAX_TRIGGER_WORDS:
+                    words.setdefault(item.lower(), item)
+    return tuple(words.values())
+
+
+def with_words(prompt: str, words) -> str:
+    """`prompt` with each of `words` it lacks (compared in any case, as whole comma-separated items) added at its
+    end after a comma, as A1111 adds a LoRA's activation text."""
+    have = {item.lower() for item in prompt_items(prompt)}
+    missing = [word for word in words if word.lower() not in have]
+    if not missing:
+        return prompt
+    text = prompt.rstrip()
+    joiner = "" if not text else " " if text.endswith(",") else ", "
+    return text + joiner + ", ".join(missing)
+
+
+def without_words(prompt: str, words) -> str:
+    """`prompt` without the comma-separated items that are exactly one of `words` (in any case); the rest of the
+    text, the person's own words, is kept as written."""
+    drop = {word.lower() for word in words}
+    if not drop or not any(item.lower() in drop for item in prompt_items(prompt)):
+        return prompt
+    kept = [piece for piece in _pieces(prompt) if " ".join(piece.split()).lower() not in drop]
+    return ",".join(kept).strip().strip(",").strip()

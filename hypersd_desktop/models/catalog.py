@@ -61,6 +61,7 @@ class CatalogEntry:
     files: tuple[CatalogFile, ...]
     recipe: str | None = None
     address: str = ""  # the address a person gave, on the hub or Civitai (addresses.py); "" for the catalog's own
+    trigger_words: tuple[str, ...] = ()  # what its page says to write in the prompt (Civitai's `trainedWords`)
 
     @property
     def on_civitai(self) -> bool:

@@ -19,6 +19,7 @@ import urllib.parse
 from dataclasses import dataclass, replace
 
 from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.prompt_tags import trigger_words
 from hypersd_desktop.core.vocab import Architecture, ModelKind, ModelLayout
 from hypersd_desktop.models.catalog import (
     CIVITAI, CIVITAI_HOSTS, CIVITAI_REPO, CatalogEntry, CatalogFile, address_id, slug)
@@ -127,7 +128,8 @@ def civitai_plan(entry: CatalogEntry, answer: dict) -> tuple[CatalogEntry, Remot
         path += ".safetensors"
     version_id = str(version["id"]) if type(version.get("id")) is int and version["id"] > 0 else entry.revision
     url = str(file.get("downloadUrl") or f"{CIVITAI}/api/download/models/{version_id}")
-    planned = replace(entry, name=name, kind=kind, architecture=architecture, files=(CatalogFile(path, size),))
+    planned = replace(entry, name=name, kind=kind, architecture=architecture, files=(CatalogFile(path, size),),
+                      trigger_words=trigger_words(version.get("trainedWords")))
     return planned, RemoteFile(path=path, url=url, size=size, sha256=sha256, commit=version_id, etag=None)
 
 

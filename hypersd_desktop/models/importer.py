@@ -30,6 +30,7 @@ from hypersd_desktop.engine.inspect import (
 )
 from hypersd_desktop.core.hashes import other_tools_hashes, sha256_file
 from hypersd_desktop.models.catalog import slug
+from hypersd_desktop.models.model_notes import NOTED_KINDS, ModelNotes, read_notes
 from hypersd_desktop.models.registry import InstalledModel, ModelFile, Registry
 
 KIND_OF_WEIGHTS = {WeightsKind.CHECKPOINT: ModelKind.BASE, WeightsKind.UNET: ModelKind.UNET, WeightsKind.VAE: ModelKind.VAE,
@@ -134,6 +135,7 @@ class Importer:
         if kind == ModelKind.VAE and architecture is None:
             architecture = _vae_architecture(path, sha)
         name = _model_name(path)
+        notes = read_notes(path, info.metadata) if kind in NOTED_KINDS else ModelNotes()
         model_id = self._new_id(name, sha)
         source, final = "import-reference", path
         if copy:
@@ -144,7 +146,7 @@ class Importer:
             id=model_id, name=name, kind=kind, architecture=architecture, layout="file", path=str(final),
             size=path.stat().st_size, sha256=sha, short_hash=sha[:10], source=source, owned=copy,
             recipe=info.hyper_sd, files=(ModelFile(path.name, path.stat().st_size, sha),), lora_hash=lora,
-            legacy_hash=legacy,
+            legacy_hash=legacy, trigger_words=notes.trigger_words, preferred_weight=notes.preferred_weight,
         ))
         return ImportItem(str(path), ImportStatus.IMPORTED, kind, architecture, model_id=model.id)
 

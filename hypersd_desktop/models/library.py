@@ -26,6 +26,7 @@ from hypersd_desktop.models.catalog import CATALOG_VAES, Catalog, CatalogEntry, 
 from hypersd_desktop.models.downloads import DownloadError, Downloader, RefusedRequestError, RemoteFile
 from hypersd_desktop.core.hashes import HashCache, other_tools_hashes, sha256_file
 from hypersd_desktop.models.importer import ImportItem, Importer
+from hypersd_desktop.models.model_notes import NOTED_KINDS
 from hypersd_desktop.models.registry import InstalledModel, Registry, named_embeddings, tagged_loras
 
 Report = Callable[[TransferProgress], None]
@@ -214,7 +215,8 @@ class ModelLibrary:
         model = self.registry.get(item.model_id)
         model = self.registry.add(replace(
             model, id=entry.id, name=entry.name, source="download", owned=True, catalog_id=entry.id,
-            revision=remote[0].commit, added=0.0))
+            revision=remote[0].commit, added=0.0,
+            trigger_words=(entry.trigger_words if model.kind in NOTED_KINDS else ()) or model.trigger_words))
         self._keep_addresses()
         return model
 

@@ -7,6 +7,7 @@ whether removing the model deletes them: a file the app only references is never
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shutil
@@ -18,8 +19,9 @@ from pathlib import Path
 
 from hypersd_desktop.core.database import Database
 from hypersd_desktop.core.errors import InputError
-from hypersd_desktop.core.prompt_tags import network_tags, tag_weight
+from hypersd_desktop.core.prompt_tags import network_tags, tag_weight, trigger_words
 from hypersd_desktop.core.vocab import ModelKind, ModelLayout
+from hypersd_desktop.models.model_notes import preferred_weight
 
 log = logging.getLogger("hypersd.models")
 
@@ -57,6 +59,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE models ADD COLUMN lora_hash TEXT;
     ALTER TABLE models ADD COLUMN legacy_hash TEXT;
     """,
+    # What a LoRA's or embedding's makers say to write in the prompt (a JSON list) and the weight they suggest.
+    """
+    ALTER TABLE models ADD COLUMN trigger_words TEXT;
+    ALTER TABLE models ADD COLUMN preferred_weight REAL;
+    """,
 )
 
 
@@ -91,6 +98,8 @@ class InstalledModel:
     lora_hash: str | None = None  # A1111's hash of a LoRA file (`core.hashes.lora_hash`)
     legacy_hash: str | None = None  # A1111's old 8-digit model hash ("AutoV1")
     files: tuple[ModelFile, ...] = ()
+    trigger_words: tuple[str, ...] = ()  # what to write in the prompt for a LoRA or embedding (`models.model_notes`)
+    preferred_weight: float | None = None  # a LoRA's suggested weight
 
     def has_hash(self, short_hash: str) -> bool:
         """Whether `short_hash` (from an image's metadata: 8 to 64 hex digits) names this model's file."""
@@ -102,6 +111,7 @@ class InstalledModel:
 
 
 _COLUMNS = {field.name for field in fields(InstalledModel)} - {"files"}
+MAX_TRIGGER_TEXT = 64 * 1024
 
 
 class Registry:
@@ -125,11 +135,12 @@ class Registry:
             db.execute("DELETE FROM models WHERE id = ? OR path = ?", (model.id, model.path))
             db.execute(
                 "INSERT INTO models (id, name, kind, architecture, layout, path, size, sha256, short_hash, source, owned,"
-                " licence, catalog_id, recipe, revision, added, last_used, lora_hash, legacy_hash)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " licence, catalog_id, recipe, revision, added, last_used, lora_hash, legacy_hash, trigger_words,"
+                " preferred_weight) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (model.id, model.name, model.kind, model.architecture, model.layout, model.path, model.size, model.sha256,
                  model.short_hash, model.source, int(model.owned), model.licence, model.catalog_id, model.recipe,
-                 model.revision, model.added, model.last_used, model.lora_hash, model.legacy_hash),
+                 model.revision, model.added, model.last_used, model.lora_hash, model.legacy_hash,
+                 json.dumps(list(model.trigger_words)) if model.trigger_words else None, model.preferred_weight),
             )
             db.executemany(
                 "INSERT INTO model_files (model_id, path, size, sha256) VALUES (?,?,?,?)",
@@ -182,6 +193,13 @@ class Registry:
         self._db.execute("UPDATE models SET lora_hash = ?, legacy_hash = ? WHERE id = ?",
                          (lora_hash, legacy_hash, model_id))
 
+    def set_notes(self, model_id: str, words: tuple[str, ...], weight: float | None) -> None:
+        """Record a model's trigger words and suggested weight (None: the default), as the person wrote them; an
+        empty word, a duplicate or a weight out of range is left out as a note's would be."""
+        words = trigger_words(list(words))
+        self._db.execute("UPDATE models SET trigger_words = ?, preferred_weight = ? WHERE id = ?",
+                         (json.dumps(list(words)) if words else None, preferred_weight(weight), model_id))
+
     def touch(self, model_id: str) -> None:
         self._db.execute("UPDATE models SET last_used = ? WHERE id = ?", (time.time(), model_id))
 
@@ -218,6 +236,8 @@ class Registry:
         # a later version's columns are left out: going back to this version keeps the library readable
         values = {key: value for key, value in dict(row).items() if key in _COLUMNS}
         values["owned"] = bool(values["owned"])
+        values["trigger_words"] = _stored_words(values.get("trigger_words"))
+        values["preferred_weight"] = preferred_weight(values.get("preferred_weight"))
         return InstalledModel(**values, files=tuple(ModelFile(f["path"], f["size"], f["sha256"]) for f in files))
 
 
@@ -242,6 +262,16 @@ def tagged_loras(models: Iterable[InstalledModel], prompt: str, listed: Iterable
             found.append((model.path, tag_weight(weight)))
             have.add(name.lower())
     return found
+
+
+def _stored_words(text: str | None) -> tuple[str, ...]:
+    """The trigger words a row holds; a damaged cell (edited by hand, or by a later version) reads as none."""
+    if not text or len(text) > MAX_TRIGGER_TEXT:
+        return ()
+    try:
+        return trigger_words(json.loads(text))
+    except (ValueError, RecursionError):
+        return ()
 
 
 def _replace(model: InstalledModel, **changes) -> InstalledModel:

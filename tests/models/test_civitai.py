@@ -141,7 +141,8 @@ def library(civitai, app_home, monkeypatch):
 
 def pixel_art(civitai, data: bytes, base_model: str = "SD 1.5") -> CivitaiVersion:
     return civitai.add(CivitaiVersion(
-        id=250000, model_id=120000, model_name="Pixel Art", name="v2", base_model=base_model, files=[
+        id=250000, model_id=120000, model_name="Pixel Art", name="v2", base_model=base_model,
+        trained_words=["pixelart style", " pixel art,  8-bit ", "Pixel Art", 7], files=[
             CivitaiFile("pixel-art-v2.safetensors", data),
             CivitaiFile("pixel-art-v2-full.safetensors", data + b"\0" * 8, size="full", fp="fp32", primary=False)]))
 
@@ -161,6 +162,8 @@ def test_a_lora_is_downloaded_with_the_key_sent_to_civitai_only_resumed_verified
     assert path.read_bytes() == data and progress[-1].done == progress[-1].total == len(data)
     assert (model.id, model.name, model.kind, model.architecture, model.source, model.revision) == (
         entry.id, "Pixel Art v2", "lora", "sd15", "download", "250000")
+    # its page's trigger words, each of Civitai's texts cut at its commas, a repeat and a number left out
+    assert library.registry.get(entry.id).trigger_words == ("pixelart style", "pixel art", "8-bit")
     assert library.registry.get(entry.id).sha256 == civitai.file("pixel-art-v2.safetensors").described("", 0)[
         "hashes"]["SHA256"].lower()
     api = [request for request in civitai.requests if request[0] == "api"]
