@@ -9,12 +9,14 @@ from dataclasses import asdict
 from pathlib import Path
 
 from hypersd_desktop.cli.common import ProgressBar, warn
-from hypersd_desktop.core.errors import CancelledError
+from hypersd_desktop.core.errors import CancelledError, InputError
+from hypersd_desktop.core.prompt_tags import trigger_words
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import EITHER_ARCHITECTURE_KINDS, ImportStatus
 from hypersd_desktop.gallery.gallery import image_files
 from hypersd_desktop.models.catalog import format_size
+from hypersd_desktop.models.model_notes import NOTED_KINDS
 
 
 def add_parser(commands) -> None:
@@ -52,6 +54,12 @@ def add_parser(commands) -> None:
     verify.add_argument("id", nargs="?")
     remove = sub.add_parser("remove", help="remove an installed model (files are deleted only if the app made them)")
     remove.add_argument("id")
+    words = sub.add_parser("words", help="show or set what to write in the prompt for a LoRA or embedding (its "
+                                         "trigger words) and a LoRA's suggested weight")
+    words.add_argument("id", help="the LoRA's or embedding's id or name (`models list`)")
+    words.add_argument("words", nargs="?", help='the trigger words, comma-separated ("" for none); without them, '
+                                                "the recorded ones are shown")
+    words.add_argument("--weight", type=float, help="the suggested weight (0: the default)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -98,6 +106,8 @@ def _list(library, args) -> int:
         made_for = model.architecture or ("any" if model.kind in EITHER_ARCHITECTURE_KINDS else "?")
         print(f"{model.id:28} {model.kind:10} {made_for:5} {format_size(model.size):>9}  "
               f"{model.source:16} {model.path}")
+        if model.trigger_words:
+            print(f"{'':28} trigger words: {', '.join(model.trigger_words)}")
     return 0
 
 
@@ -160,6 +170,20 @@ def _remove(library, args) -> int:
     return 0
 
 
+def _words(library, args) -> int:
+    model = library.registry.get(args.id)
+    if model.kind not in NOTED_KINDS:
+        raise InputError(f"{model.name} is a {model.kind}: trigger words are kept for LoRAs and embeddings.")
+    if args.words is not None or args.weight is not None:
+        words = trigger_words(args.words) if args.words is not None else model.trigger_words
+        weight = (args.weight or None) if args.weight is not None else model.preferred_weight
+        library.registry.set_notes(model.id, words, weight)
+        model = library.registry.get(model.id)
+    print(f"{model.name}: {', '.join(model.trigger_words) or 'no trigger words'}"
+          + (f"; suggested weight {model.preferred_weight:g}" if model.preferred_weight is not None else ""))
+    return 0
+
+
 def _search(library, args) -> int:
     asked = (" ".join(args.query), tuple(args.kind or ()), (args.architecture,) if args.architecture else (),
              args.mature)
@@ -184,4 +208,4 @@ def _search(library, args) -> int:
 
 
 ACTIONS = {"catalog": _catalog, "list": _list, "download": _download, "import": _import, "verify": _verify,
-           "remove": _remove, "search": _search}
+           "remove": _remove, "search": _search, "words": _words}

@@ -17,7 +17,7 @@ from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequen
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel, QListWidget,
     QMainWindow, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSpinBox, QSplitter,
-    QTableWidget, QTableWidgetItem, QTabWidget, QToolButton, QVBoxLayout, QWidget,
+    QTabWidget, QToolButton, QVBoxLayout, QWidget,
 )
 
 from hypersd_desktop import __version__
@@ -29,11 +29,11 @@ from hypersd_desktop.core.vocab import Architecture, Decoder, Device, ImageSourc
 from hypersd_desktop.engine.planning import plan
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID
 from hypersd_desktop.engine.types import (
-    MAX_CLIP_SKIP, MAX_HIRES_SCALE, MAX_STEPS, GenerationRequest, LoraSpec, hires_size,
+    MAX_CLIP_SKIP, MAX_HIRES_SCALE, MAX_STEPS, GenerationRequest, hires_size,
 )
 from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.gallery.formats.common import hires_settings, picture_strength
-from hypersd_desktop.core.prompt_tags import embeddings_by_name, without_network_tags
+from hypersd_desktop.core.prompt_tags import embeddings_by_name, with_words, without_network_tags, without_words
 from hypersd_desktop.gallery.formats.syntax import reused_prompts
 from hypersd_desktop.gallery.gallery import Gallery, read_metadata, record_for
 from hypersd_desktop.gallery.store import ImageRecord
@@ -57,6 +57,7 @@ from hypersd_desktop.ui.model_manager import ModelManager
 from hypersd_desktop.ui.model_matching import ModelMatch, match_metadata, match_request
 from hypersd_desktop.ui.session import SessionKeeper
 from hypersd_desktop.ui.shortcuts import EVERYWHERE, GENERATE, ShortcutsDialog, described
+from hypersd_desktop.ui.style_loras import StyleLoras
 from hypersd_desktop.worker.batch import with_tagged_loras
 from hypersd_desktop.worker.bridge import WorkerBridge
 from hypersd_desktop.worker.protocol import PROTOCOL_VERSION
@@ -141,10 +142,9 @@ class MainWindow(QMainWindow):
         self.vae_box = QComboBox()
         self.batch_size = QSpinBox(minimum=1, maximum=8, value=1)
         self.batch_count = QSpinBox(minimum=1, maximum=100, value=1)
-        self.styles = QTableWidget(0, 2)
-        self.styles.setHorizontalHeaderLabels(["Style LoRA", "Weight"])
-        self.styles.horizontalHeader().setStretchLastSection(True)
-        self.styles.setMaximumHeight(110)
+        self.styles = StyleLoras()
+        self.styles.words_added.connect(lambda words: self._edit_prompt(with_words, words))
+        self.styles.words_removed.connect(lambda words: self._edit_prompt(without_words, words))
         self.generate_button = QPushButton("Generate")
         self.generate_button.setDefault(True)
         self.cancel_button = QPushButton("Cancel")
@@ -427,19 +427,8 @@ class MainWindow(QMainWindow):
         self.clip_skip.setEnabled(architecture == Architecture.SD15)  # SDXL reads its second-to-last layers already
         self.init_image.set_model_side(Architecture(architecture).default_size)
         self.control_image.fill_models(architecture)
-        self.styles.setRowCount(0)
-        for lora in self.library.registry.list(kind=ModelKind.LORA, architecture=architecture):
-            if lora.recipe:
-                continue
-            row = self.styles.rowCount()
-            self.styles.insertRow(row)
-            item = QTableWidgetItem(lora.name)
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-            item.setCheckState(Qt.CheckState.Unchecked)
-            item.setData(Qt.ItemDataRole.UserRole, lora)
-            self.styles.setItem(row, 0, item)
-            weight = QDoubleSpinBox(minimum=-2.0, maximum=2.0, singleStep=0.1, value=0.8)
-            self.styles.setCellWidget(row, 1, weight)
+        self.styles.fill([lora for lora in self.library.registry.list(kind=ModelKind.LORA, architecture=architecture)
+                          if not lora.recipe])
         self._update_recipe_controls()
 
     def _update_hires(self) -> None:
@@ -494,6 +483,16 @@ class MainWindow(QMainWindow):
                                    "the Models tab to decode in fp16, faster and with less memory.")
         self.warnings.show_messages([*self._reuse_notes, *warnings])
 
+    def _edit_prompt(self, edit, words: tuple[str, ...]) -> None:
+        """Add (`with_words`) or take out (`without_words`) a style LoRA's trigger words, as one step Ctrl+Z undoes."""
+        text = self.prompt.toPlainText()
+        edited = edit(text, words)
+        if edited != text:
+            cursor = self.prompt.textCursor()
+            cursor.select(cursor.SelectionType.Document)
+            cursor.insertText(edited)
+            self.prompt.setTextCursor(cursor)
+
     # -- requests -------------------------------------------------------------------------
 
     def build_request(self, quiet: bool = False) -> GenerationRequest | None:
@@ -505,11 +504,7 @@ class MainWindow(QMainWindow):
                                            "import your own files (File → Import models…)."])
             return None
         unet, hyper_loras = hyper_parts(self.hyper_box.currentData())
-        loras = list(hyper_loras)
-        for row in range(self.styles.rowCount()):
-            item = self.styles.item(row, 0)
-            if item.checkState() == Qt.CheckState.Checked:
-                loras.append(LoraSpec(item.data(Qt.ItemDataRole.UserRole).path, self.styles.cellWidget(row, 1).value()))
+        loras = [*hyper_loras, *self.styles.chosen()]
         width, height = self.size_box.currentData() or (None, None)
         init = {}
         if self.init_image.digest is not None:  # the result takes the picture's size, or the enlarged picture's
@@ -852,13 +847,7 @@ class MainWindow(QMainWindow):
             self.seed_lock.setChecked(True)
         if width and height:
             select_size(self.size_box, width, height, " (from the image)")
-        weights = {str(Path(lora.path)): lora.weight for lora in match.styles}
-        for row in range(self.styles.rowCount()):
-            item = self.styles.item(row, 0)
-            path = str(Path(item.data(Qt.ItemDataRole.UserRole).path))
-            item.setCheckState(Qt.CheckState.Checked if path in weights else Qt.CheckState.Unchecked)
-            if path in weights:
-                self.styles.cellWidget(row, 1).setValue(weights[path])
+        self.styles.choose({str(Path(lora.path)): lora.weight for lora in match.styles})
         self._update_recipe_controls()
         self._report_missing(match)
 

@@ -25,11 +25,13 @@ from hypersd_desktop.engine.inspect import base_has_vae
 from hypersd_desktop.engine.onnx.export import CachedExport, ExportCache, cache_root
 from hypersd_desktop.models.catalog import CatalogEntry, format_size
 from hypersd_desktop.models.library import ModelLibrary
+from hypersd_desktop.models.model_notes import NOTED_KINDS
 from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.civitai_search import CivitaiSearch
 from hypersd_desktop.ui.drops import WEB_SCHEMES
 from hypersd_desktop.ui.tables import read_only_table, table_item
 from hypersd_desktop.ui.tasks import Task, describe_bytes, percent
+from hypersd_desktop.ui.trigger_words import TriggerWordsDialog
 
 CATALOG_COLUMNS = ("Name", "For", "Kind", "Size", "Licence", "What it enables", "Status")
 INSTALLED_COLUMNS = ("Name", "For", "Kind", "Disk use", "Source", "Last used", "Location")
@@ -124,12 +126,15 @@ class ModelManager(QWidget):
         self.verify_button = QPushButton("Verify")
         self.remove_button = QPushButton("Remove")
         self.reveal_button = QPushButton("Show in folder")
+        self.words_button = QPushButton("Trigger words…")
+        self.words_button.setToolTip("What to write in the prompt for the selected LoRA or embedding (read from its "
+                                     "page or the notes beside its file), and a LoRA's suggested weight.")
         self.disk_label = QLabel("", wordWrap=True)
         self.status = QLabel("Drop .safetensors files or A1111/ComfyUI model folders here to import them.",
                              wordWrap=True)
         installed_buttons = QHBoxLayout()
         for button in (self.import_files_button, self.import_folder_button, self.verify_button, self.remove_button,
-                       self.reveal_button):
+                       self.reveal_button, self.words_button):
             installed_buttons.addWidget(button)
         self.disk_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         installed_buttons.addWidget(self.disk_label, 1)  # the row's room: one line where it fits, two where not
@@ -186,6 +191,7 @@ class ModelManager(QWidget):
         self.verify_button.clicked.connect(lambda: self.verify(self._selected_model()))
         self.remove_button.clicked.connect(lambda: self.remove(self._selected_model()))
         self.reveal_button.clicked.connect(self._reveal)
+        self.words_button.clicked.connect(lambda: self.edit_words(self._selected_model()))
         self.exports_table.itemSelectionChanged.connect(self._update_buttons)
         self.remove_export_button.clicked.connect(lambda: self.remove_export(self._selected_export()))
         self.reveal_export_button.clicked.connect(self._reveal_export)
@@ -217,6 +223,8 @@ class ModelManager(QWidget):
                 if gone:
                     item.setToolTip("The files are no longer at this path (moved or deleted): import them again from "
                                     "where they are now, and remove this entry.")
+                elif model.trigger_words:
+                    item.setToolTip("Trigger words: " + ", ".join(model.trigger_words))
                 self.installed_table.setItem(row, column, item)
         total = sum(model.size or 0 for model in models)
         owned = sum(model.size or 0 for model in models if model.owned)
@@ -307,6 +315,7 @@ class ModelManager(QWidget):
         idle = self.side_task is None
         for button in (self.verify_button, self.remove_button, self.reveal_button):
             button.setEnabled(model is not None and idle)
+        self.words_button.setEnabled(model is not None and model.kind in NOTED_KINDS and not model.recipe)
         self.import_files_button.setEnabled(idle)
         self.import_folder_button.setEnabled(idle)
         for button in (self.remove_export_button, self.reveal_export_button):
@@ -499,6 +508,23 @@ class ModelManager(QWidget):
         self.refresh()
         self.models_changed.emit()
         return True
+
+    def edit_words(self, model: InstalledModel | None) -> TriggerWordsDialog | None:
+        """Open the editor of a LoRA's or embedding's trigger words and suggested weight; saving records them and
+        refreshes the Generate tab's list."""
+        if model is None or model.kind not in NOTED_KINDS:
+            return None
+        dialog = TriggerWordsDialog(model, self)
+
+        def save() -> None:
+            self.library.registry.set_notes(model.id, dialog.words(), dialog.weight())
+            self.status.setText(f"Saved the trigger words of {model.name}.")
+            self.refresh()
+            self.models_changed.emit()
+
+        dialog.accepted.connect(save)
+        dialog.open()
+        return dialog
 
     def _reveal(self) -> None:
         model = self._selected_model()

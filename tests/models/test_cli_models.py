@@ -73,6 +73,22 @@ def test_import_verify_remove(tmp_path, hyper_lora):
     assert (folder / "style.safetensors").exists()
 
 
+def test_a_loras_trigger_words_are_listed_and_set(tmp_path, hyper_lora):
+    lora = tmp_path / "pixel-art.safetensors"
+    lora.write_bytes(hyper_lora("Hyper-SD15-2steps-lora").read_bytes())
+    lora.with_name("pixel-art.civitai.info").write_text(json.dumps({"trainedWords": ["pixel art, 8-bit"]}))
+    assert cli("models", "import", lora).returncode == 0
+    listed = cli("models", "list").stdout.splitlines()
+    assert listed[listed.index(next(line for line in listed if line.startswith("pixel-art "))) + 1].split() == [
+        "trigger", "words:", "pixel", "art,", "8-bit"]
+    assert cli("models", "words", "pixel-art").stdout == "pixel-art: pixel art, 8-bit\n"
+    run = cli("models", "words", "pixel-art", "sprite,  sprite, isometric", "--weight", "0.7")
+    assert (run.returncode, run.stdout) == (0, "pixel-art: sprite, isometric; suggested weight 0.7\n")
+    (model,) = [m for m in json.loads(cli("models", "list", "--json").stdout) if m["id"] == "pixel-art"]
+    assert (model["trigger_words"], model["preferred_weight"]) == (["sprite", "isometric"], 0.7)
+    assert cli("models", "words", "pixel-art", "", "--weight", "0").stdout == "pixel-art: no trigger words\n"
+
+
 def test_the_map_models_are_listed_for_any_architecture(depth_model, pose_models):
     """Depth Anything, ViTPose and RT-DETR serve SD1.5 and SDXL alike: the listings say so rather than leaving the
     column empty. One import takes them all."""

@@ -1,0 +1,98 @@
+"""The Generate tab's style LoRAs: the installed LoRAs for the base model's family, each applied when checked, at
+its weight.
+
+Checking one by hand adds its trigger words (what its makers say to write, `models.model_notes`) to the prompt,
+and unchecking it takes them out again, as a click on a LoRA's card does in A1111. A check set from a reused
+image changes no words: its prompt has them already.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QDoubleSpinBox, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
+
+from hypersd_desktop.engine.types import LoraSpec
+from hypersd_desktop.models.registry import InstalledModel
+
+DEFAULT_WEIGHT = 0.8
+COLUMNS = ("Style LoRA", "Weight", "Trigger words")
+
+
+class StyleLoras(QTableWidget):
+    """A checkable row per style LoRA; `words_added` and `words_removed` carry the trigger words of one checked or
+    unchecked by hand."""
+
+    words_added = Signal(tuple)
+    words_removed = Signal(tuple)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(0, len(COLUMNS), parent)
+        self.setHorizontalHeaderLabels(COLUMNS)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        header.setStretchLastSection(True)
+        self.verticalHeader().hide()
+        self.setMaximumHeight(130)
+        self._quiet = False
+        self.itemChanged.connect(self._changed)
+
+    def fill(self, loras: list[InstalledModel]) -> None:
+        """A row per LoRA, at the weight its notes suggest (else 0.8), unchecked; one that was listed before keeps
+        its check and weight (a download or an edit elsewhere refills the list)."""
+        kept = {str(Path(self.lora(row).path)): (self.item(row, 0).checkState(), self.cellWidget(row, 1).value())
+                for row in range(self.rowCount())}
+        self._quiet = True
+        try:
+            self.setRowCount(0)
+            for lora in loras:
+                row = self.rowCount()
+                self.insertRow(row)
+                item = QTableWidgetItem(lora.name)
+                item.setFlags((item.flags() | Qt.ItemFlag.ItemIsUserCheckable) & ~Qt.ItemFlag.ItemIsEditable)
+                item.setCheckState(Qt.CheckState.Unchecked)
+                item.setData(Qt.ItemDataRole.UserRole, lora)
+                self.setItem(row, 0, item)
+                weight = lora.preferred_weight if lora.preferred_weight is not None else DEFAULT_WEIGHT
+                check, weight = kept.get(str(Path(lora.path)), (Qt.CheckState.Unchecked, weight))
+                item.setCheckState(check)
+                self.setCellWidget(row, 1, QDoubleSpinBox(minimum=-2.0, maximum=2.0, singleStep=0.1,
+                                                          value=max(-2.0, min(weight, 2.0))))
+                words = QTableWidgetItem(", ".join(lora.trigger_words) or "—")
+                words.setFlags(words.flags() & ~Qt.ItemFlag.ItemIsEditable)
+                words.setToolTip(
+                    f"Checking {lora.name} adds these to the prompt; unchecking it takes them out again."
+                    if lora.trigger_words else
+                    "No trigger words are known for this LoRA: Models tab → Trigger words… records them.")
+                self.setItem(row, 2, words)
+        finally:
+            self._quiet = False
+
+    def lora(self, row: int) -> InstalledModel:
+        return self.item(row, 0).data(Qt.ItemDataRole.UserRole)
+
+    def chosen(self) -> list[LoraSpec]:
+        """The checked LoRAs at their weights."""
+        return [LoraSpec(self.lora(row).path, self.cellWidget(row, 1).value()) for row in range(self.rowCount())
+                if self.item(row, 0).checkState() == Qt.CheckState.Checked]
+
+    def choose(self, weights: dict[str, float]) -> None:
+        """Check the LoRAs at these paths, at these weights, and uncheck the rest; the prompt is left as it is."""
+        self._quiet = True
+        try:
+            for row in range(self.rowCount()):
+                path = str(Path(self.lora(row).path))
+                self.item(row, 0).setCheckState(Qt.CheckState.Checked if path in weights else Qt.CheckState.Unchecked)
+                if path in weights:
+                    self.cellWidget(row, 1).setValue(weights[path])
+        finally:
+            self._quiet = False
+
+    def _changed(self, item: QTableWidgetItem) -> None:
+        if self._quiet or item.column() != 0:
+            return
+        words = self.lora(item.row()).trigger_words
+        if words:
+            (self.words_added if item.checkState() == Qt.CheckState.Checked else self.words_removed).emit(words)

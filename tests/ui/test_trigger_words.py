@@ -1,0 +1,92 @@
+"""A style LoRA's trigger words on the Generate tab (checked by hand: added to the prompt; unchecked: taken out) and
+their editor on the Models tab."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialogButtonBox
+
+from hypersd_desktop.ui.trigger_words import TriggerWordsDialog
+
+
+@pytest.fixture
+def watercolour(idle_app, hyper_lora, tmp_path):
+    """A style LoRA imported with A1111's notes beside it: its activation text and preferred weight."""
+    style = tmp_path / "watercolour_wash.safetensors"
+    shutil.copy(hyper_lora("Hyper-SD15-2steps-lora"), style)
+    style.with_name("watercolour_wash.json").write_text(json.dumps(
+        {"activation text": "watercolour, soft wash", "preferred weight": 0.65, "sd version": "SD1"}))
+    (item,) = idle_app.library.import_path(style)
+    idle_app.window.reload_models()
+    idle_app.window.models.refresh()
+    return idle_app.library.registry.get(item.model_id)
+
+
+def style_row(window, name: str) -> int:
+    return next(row for row in range(window.styles.rowCount()) if window.styles.item(row, 0).text() == name)
+
+
+def test_checking_a_lora_adds_its_words_and_unchecking_takes_them_out(qtbot, idle_app, watercolour):
+    window = idle_app.window
+    row = style_row(window, watercolour.name)
+    assert window.styles.item(row, 2).text() == "watercolour, soft wash"
+    assert window.styles.cellWidget(row, 1).value() == 0.65  # its notes' weight
+    window.prompt.setPlainText("a quiet harbour, Watercolour")
+    window.styles.item(row, 0).setCheckState(Qt.CheckState.Checked)
+    assert window.prompt.toPlainText() == "a quiet harbour, Watercolour, soft wash"  # one it had is not repeated
+    assert [(lora.path, lora.weight) for lora in window.build_request().loras][-1] == (watercolour.path, 0.65)
+    window.prompt.undo()  # one step undoes the words
+    assert window.prompt.toPlainText() == "a quiet harbour, Watercolour"
+    window.prompt.redo()
+    window.prompt.moveCursor(window.prompt.textCursor().MoveOperation.End)
+    window.prompt.insertPlainText(", at dusk")
+    window.styles.item(row, 0).setCheckState(Qt.CheckState.Unchecked)
+    assert window.prompt.toPlainText() == "a quiet harbour, at dusk"
+    assert watercolour.path not in [lora.path for lora in window.build_request().loras]
+
+
+def test_a_check_from_a_reused_image_leaves_the_prompt_as_it_is(qtbot, idle_app, watercolour):
+    window = idle_app.window
+    window.prompt.setPlainText("a lighthouse")
+    window.styles.choose({watercolour.path: 0.5})
+    row = style_row(window, watercolour.name)
+    assert window.styles.item(row, 0).checkState() == Qt.CheckState.Checked
+    assert window.styles.cellWidget(row, 1).value() == 0.5 and window.prompt.toPlainText() == "a lighthouse"
+
+
+def test_the_models_tab_edits_the_words_and_the_checked_lora_stays_checked(qtbot, idle_app, watercolour):
+    window, manager = idle_app.window, idle_app.window.models
+    window.styles.item(style_row(window, watercolour.name), 0).setCheckState(Qt.CheckState.Checked)
+    window.styles.cellWidget(style_row(window, watercolour.name), 1).setValue(1.1)
+    table = manager.installed_table
+    (row,) = [r for r in range(table.rowCount()) if table.item(r, 0).text() == watercolour.name]
+    assert table.item(row, 0).toolTip() == "Trigger words: watercolour, soft wash"
+    table.selectRow(row)
+    assert manager.words_button.isEnabled()
+    manager.words_button.click()
+    dialog = manager.findChild(TriggerWordsDialog)
+    assert dialog.words_edit.text() == "watercolour, soft wash" and dialog.weight_box.value() == 0.65
+    dialog.words_edit.setText("ink wash,  (muted colours:1.2), ink wash")
+    dialog.weight_box.setValue(0)  # "Default (0.8)"
+    dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Save).click()
+    model = idle_app.library.registry.get(watercolour.id)
+    assert (model.trigger_words, model.preferred_weight) == (("ink wash", "(muted colours:1.2)"), None)
+    row = style_row(window, watercolour.name)
+    assert window.styles.item(row, 2).text() == "ink wash, (muted colours:1.2)"
+    assert window.styles.item(row, 0).checkState() == Qt.CheckState.Checked
+    assert window.styles.cellWidget(row, 1).value() == 1.1
+
+
+def test_the_editor_is_offered_for_loras_and_embeddings_only(qtbot, idle_app, watercolour):
+    manager = idle_app.window.models
+    table = manager.installed_table
+    offered = {}
+    for row in range(table.rowCount()):
+        table.selectRow(row)
+        model = table.item(row, 0).data(Qt.ItemDataRole.UserRole)
+        offered[model.kind, bool(model.recipe)] = manager.words_button.isEnabled()
+    assert offered == {("base", False): False, ("lora", True): False, ("lora", False): True}
