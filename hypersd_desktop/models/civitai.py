@@ -111,7 +111,7 @@ def civitai_plan(entry: CatalogEntry, answer: dict) -> tuple[CatalogEntry, Remot
     else:
         version = answer
     model = _object(version.get("model"))
-    name = " ".join(str(part) for part in (model.get("name"), version.get("name")) if part) or entry.name
+    name = version_name(version) or entry.name
     kind = _kind(name, str(model.get("type") or ""))
     architecture = _architecture(name, str(version.get("baseModel") or ""))
     file = _chosen_file(name, version.get("files"), urllib.parse.urlsplit(entry.address).query)
@@ -131,6 +131,16 @@ def civitai_plan(entry: CatalogEntry, answer: dict) -> tuple[CatalogEntry, Remot
     planned = replace(entry, name=name, kind=kind, architecture=architecture, files=(CatalogFile(path, size),),
                       trigger_words=trigger_words(version.get("trainedWords")))
     return planned, RemoteFile(path=path, url=url, size=size, sha256=sha256, commit=version_id, etag=None)
+
+
+def version_name(version: dict) -> str:
+    """A version's name as its page shows it: its model's name and its own ("Pixel Art v2"); "" when not given."""
+    return " ".join(str(part) for part in (_object(version.get("model")).get("name"), version.get("name")) if part)
+
+
+def hash_entry(sha256: str) -> CatalogEntry:
+    """Civitai's version of the file with this sha256 (`api_address` asks its by-hash lookup, which takes no key)."""
+    return civitai_entry(f"{CIVITAI}/api/v1/model-versions/by-hash/{sha256}")
 
 
 def _kind(name: str, civitai_type: str) -> str:

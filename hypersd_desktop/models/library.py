@@ -15,13 +15,14 @@ from pathlib import Path
 from hypersd_desktop.core.errors import AppError, InputError
 from hypersd_desktop.core.files import write_atomic
 from hypersd_desktop.core.paths import AppPaths
-from hypersd_desktop.core.prompt_tags import network_tags
+from hypersd_desktop.core.prompt_tags import network_tags, trigger_words
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import Architecture, ModelKind, ModelLayout
 from hypersd_desktop.engine.inspect import base_architecture, base_has_vae, vae_family
 from hypersd_desktop.models.addresses import address_entry, is_model_link, repo_parts
 from hypersd_desktop.models.civitai import (
-    SEARCH, SEARCH_BASES, SEARCH_TYPES, CivitaiModel, api_address, civitai_plan, search_address, search_results)
+    SEARCH, SEARCH_BASES, SEARCH_TYPES, CivitaiModel, api_address, civitai_plan, hash_entry, search_address,
+    search_results, version_name)
 from hypersd_desktop.models.catalog import CATALOG_VAES, Catalog, CatalogEntry, CatalogFile, load_catalog
 from hypersd_desktop.models.downloads import DownloadError, Downloader, RefusedRequestError, RemoteFile
 from hypersd_desktop.core.hashes import HashCache, other_tools_hashes, sha256_file
@@ -105,6 +106,15 @@ class ModelLibrary:
             found, cursor = search_results(self.downloader.civitai_answer(SEARCH, everything))
             return [model for model in found if model.kind in (kinds or SEARCH_TYPES)
                     and model.architecture in (architectures or SEARCH_BASES)], cursor
+
+    def civitai_notes(self, model: InstalledModel) -> tuple[str, tuple[str, ...]]:
+        """Civitai's name for an installed file ("Pixel Art v2") and the trigger words its page gives, found by the
+        file's sha256 (no API key needed); `DownloadError` saying so where Civitai does not know the file."""
+        if not model.sha256:
+            raise InputError(f"{model.name} has no recorded sha256 to look it up by on Civitai.")
+        entry = hash_entry(model.sha256)
+        answer = self.downloader.civitai_answer(entry, api_address(entry, self.downloader.civitai))
+        return version_name(answer) or model.name, trigger_words(answer.get("trainedWords"))
 
     def add_address(self, text: str) -> CatalogEntry:
         """A download of what a Hugging Face or Civitai address names (`InputError` for any other address), listed

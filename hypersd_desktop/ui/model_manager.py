@@ -116,6 +116,7 @@ class ModelManager(QWidget):
         self.search_button.setToolTip("Find SD1.5 and SDXL checkpoints, LoRAs and embeddings on Civitai by name, "
                                       "and download them here.")
         self.search_dialog: CivitaiSearch | None = None
+        self.words_dialog: TriggerWordsDialog | None = None
         catalog_buttons = QHBoxLayout()
         for button in (self.download_button, self.pause_button, self.cancel_button):
             catalog_buttons.addWidget(button)
@@ -427,7 +428,7 @@ class ModelManager(QWidget):
         """Closing the app: stop the download (its bytes are kept for the next start) and other work."""
         self.waiting.clear()
         searching = self.search_dialog.task if self.search_dialog is not None else None
-        for task in (self.download_task, self.side_task, self.hash_task, searching):
+        for task in (self.download_task, self.side_task, self.hash_task, searching, *self.findChildren(Task)):
             if task is not None:
                 task.cancel()
                 task.wait(10_000)
@@ -514,7 +515,9 @@ class ModelManager(QWidget):
         refreshes the Generate tab's list."""
         if model is None or model.kind not in NOTED_KINDS:
             return None
-        dialog = TriggerWordsDialog(model, self)
+        if self.words_dialog is not None:
+            self.words_dialog.deleteLater()  # its look-up, if running, is the tab's and ends on its own
+        dialog = self.words_dialog = TriggerWordsDialog(model, self.library.civitai_notes, self)
 
         def save() -> None:
             self.library.registry.set_notes(model.id, dialog.words(), dialog.weight())

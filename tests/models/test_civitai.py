@@ -232,6 +232,21 @@ def test_a_model_an_image_names_by_its_hash_is_looked_up_and_downloaded(civitai,
         library.download(unknown.id)
 
 
+def test_an_imported_files_trigger_words_are_looked_up_on_civitai_by_its_sha256(civitai, library, hyper_lora, tmp_path):
+    """Without an API key (the lookup takes none); a file Civitai does not know is said to be unknown there."""
+    data = hyper_lora("Hyper-SD15-1step-lora").read_bytes()
+    pixel_art(civitai, data)
+    (tmp_path / "pixel_art_v2.safetensors").write_bytes(data)
+    (tmp_path / "own.safetensors").write_bytes(data[:-4] + bytes(4))
+    library.downloader.civitai_token = None
+    models = {library.registry.get(item.model_id).name: library.registry.get(item.model_id)
+              for item in library.import_path(tmp_path)}
+    assert library.civitai_notes(models["pixel_art_v2"]) == ("Pixel Art v2", ("pixelart style", "pixel art", "8-bit"))
+    assert {auth for *_, auth in civitai.requests} == {None}
+    with pytest.raises(DownloadError, match=r"^Civitai has no file with the hash [0-9a-f]{64}: the model is not"):
+        library.civitai_notes(models["own"])
+
+
 def test_a_missing_version_is_said(civitai, library):
     entry = library.add_address(f"{civitai.url}/models/1?modelVersionId=999")
     with pytest.raises(DownloadError, match=r"^Civitai model 1 was not found on Civitai \(404\); check the "

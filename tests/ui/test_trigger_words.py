@@ -90,3 +90,30 @@ def test_the_editor_is_offered_for_loras_and_embeddings_only(qtbot, idle_app, wa
         model = table.item(row, 0).data(Qt.ItemDataRole.UserRole)
         offered[model.kind, bool(model.recipe)] = manager.words_button.isEnabled()
     assert offered == {("base", False): False, ("lora", True): False, ("lora", False): True}
+
+
+def test_the_editor_looks_the_file_up_on_civitai_and_adds_its_words(qtbot, idle_app, watercolour):
+    from civitai_server import CivitaiFile, CivitaiServer, CivitaiVersion
+
+    manager = idle_app.window.models
+    with CivitaiServer() as civitai:
+        civitai.add(CivitaiVersion(id=7, model_id=3, model_name="Watercolour Wash", name="v1", trained_words=[
+            "soft wash", "wet paper"], files=[CivitaiFile("watercolour_wash.safetensors",
+                                                          open(watercolour.path, "rb").read())]))
+        idle_app.library.downloader.civitai = civitai.url
+        dialog = manager.edit_words(watercolour)
+        dialog.lookup_button.click()
+        qtbot.waitUntil(lambda: dialog.task is None, timeout=20_000)
+        assert dialog.status.text() == ("Civitai knows this file as Watercolour Wash v1: 2 trigger words, added "
+                                        "above. Save keeps them.")
+        assert dialog.words_edit.text() == "watercolour, soft wash, wet paper"
+        assert idle_app.library.registry.get(watercolour.id).trigger_words == ("watercolour", "soft wash")  # not yet
+        dialog.accept()
+        assert idle_app.library.registry.get(watercolour.id).trigger_words == (
+            "watercolour", "soft wash", "wet paper")
+        civitai.versions.clear()  # the file taken down: said, nothing changed
+        dialog = manager.edit_words(idle_app.library.registry.get(watercolour.id))
+        dialog.lookup_button.click()
+        qtbot.waitUntil(lambda: dialog.task is None, timeout=20_000)
+    assert dialog.status.text().startswith("⚠ Civitai has no file with the hash ") and dialog.lookup_button.isEnabled()
+    assert dialog.words_edit.text() == "watercolour, soft wash, wet paper"
