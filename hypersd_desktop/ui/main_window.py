@@ -179,6 +179,7 @@ class MainWindow(QMainWindow):
         controls.addWidget(QLabel("Negative prompt"))
         controls.addWidget(self.negative)
         controls.addLayout(form)
+        controls.addWidget(self.styles.filter)
         controls.addWidget(self.styles)
         controls.addWidget(self.latest_wins)
         controls.addStretch(1)

@@ -11,12 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QDoubleSpinBox, QHeaderView, QTableWidget, QTableWidgetItem, QWidget
+from PySide6.QtWidgets import QDoubleSpinBox, QHeaderView, QLineEdit, QTableWidget, QTableWidgetItem, QWidget
 
 from hypersd_desktop.engine.types import LoraSpec
 from hypersd_desktop.models.registry import InstalledModel
 
 DEFAULT_WEIGHT = 0.8
+FILTER_FROM = 6  # LoRAs listed before the filter box shows
 COLUMNS = ("Style LoRA", "Weight", "Trigger words")
 
 
@@ -36,6 +37,10 @@ class StyleLoras(QTableWidget):
         header.setStretchLastSection(True)
         self.verticalHeader().hide()
         self.setMaximumHeight(130)
+        # A models folder of hundreds of LoRAs: the list is narrowed by a word of their names or trigger words
+        self.filter = QLineEdit(placeholderText="Filter the style LoRAs: a word of a name or trigger word",
+                                clearButtonEnabled=True)
+        self.filter.textChanged.connect(self._narrow)
         self._quiet = False
         self.itemChanged.connect(self._changed)
 
@@ -69,6 +74,17 @@ class StyleLoras(QTableWidget):
                 self.setItem(row, 2, words)
         finally:
             self._quiet = False
+        self.filter.setVisible(self.rowCount() > FILTER_FROM)
+        self._narrow()
+
+    def _narrow(self) -> None:
+        """Show the LoRAs whose name or trigger words hold the filter's words, and every checked one."""
+        words = self.filter.text().lower().split() if self.rowCount() > FILTER_FROM else []  # else not shown
+        for row in range(self.rowCount()):
+            lora = self.lora(row)
+            text = " ".join((lora.name, Path(lora.path).stem, *lora.trigger_words)).lower()
+            shown = self.item(row, 0).checkState() == Qt.CheckState.Checked or all(word in text for word in words)
+            self.setRowHidden(row, not shown)
 
     def lora(self, row: int) -> InstalledModel:
         return self.item(row, 0).data(Qt.ItemDataRole.UserRole)

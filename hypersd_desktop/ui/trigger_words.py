@@ -28,7 +28,7 @@ class TriggerWordsDialog(QDialog):
         self.model, self.lookup = model, lookup
         self.task: Task | None = None
         self.setWindowTitle(f"Trigger words — {model.name}")
-        self.resize(520, 0)
+        self.setMinimumWidth(520)
         self.words_edit = QLineEdit(", ".join(model.trigger_words),
                                     placeholderText="Comma-separated, as you would write them in the prompt")
         lora = model.kind == ModelKind.LORA

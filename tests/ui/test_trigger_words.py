@@ -117,3 +117,29 @@ def test_the_editor_looks_the_file_up_on_civitai_and_adds_its_words(qtbot, idle_
         qtbot.waitUntil(lambda: dialog.task is None, timeout=20_000)
     assert dialog.status.text().startswith("⚠ Civitai has no file with the hash ") and dialog.lookup_button.isEnabled()
     assert dialog.words_edit.text() == "watercolour, soft wash, wet paper"
+
+
+def test_a_long_list_of_loras_is_narrowed_by_a_word_of_a_name_or_trigger_word(qtbot, idle_app, watercolour, tmp_path):
+    window = idle_app.window
+    assert window.styles.filter.isHidden()  # one LoRA: nothing to narrow
+    for n, name in enumerate(("ink_sketch", "pixel_art", "oil_paint", "pencil", "neon", "clay")):
+        path = tmp_path / f"{name}.safetensors"
+        shutil.copy(watercolour.path, path)
+        path.write_bytes(path.read_bytes()[:-4] + bytes([n, 1, 2, 3]))  # a file of its own
+        idle_app.library.import_path(path)
+    window.reload_models()
+    assert not window.styles.filter.isHidden()
+
+    def shown() -> set[str]:
+        return {window.styles.item(row, 0).text() for row in range(window.styles.rowCount())
+                if not window.styles.isRowHidden(row)}
+
+    window.styles.item(style_row(window, "neon"), 0).setCheckState(Qt.CheckState.Checked)
+    window.styles.filter.setText("PAINT")
+    assert shown() == {"oil_paint", "neon"}  # a checked one stays in view
+    window.styles.filter.setText("soft wash")  # its trigger words
+    assert shown() == {"watercolour_wash", "neon"}
+    window.reload_models()  # a download or import refills the list: the filter still applies
+    assert shown() == {"watercolour_wash", "neon"}
+    window.styles.filter.clear()
+    assert len(shown()) == 7
