@@ -28,6 +28,7 @@ _MODEL = re.compile(r"^/api/v1/models/(\d+)$")
 _SEARCH = "/api/v1/models"
 _DOWNLOAD = re.compile(r"^/api/download/models/(\d+)$")
 _BY_HASH = re.compile(r"^/api/v1/model-versions/by-hash/([0-9A-Fa-f]+)$")
+_PICTURE = re.compile(r"^/xG1nkqKTMzGDvpLrqFT7WA/([\w-]+)/width=\d+/[\w.-]+$")  # Civitai's image server's addresses
 
 
 @dataclass
@@ -62,10 +63,14 @@ class CivitaiVersion:
     files: list[CivitaiFile] = field(default_factory=list)
     mature: bool = False
     trained_words: list = field(default_factory=list)
+    images: list[tuple[str, int, str]] = field(default_factory=list)  # a picture's name, nsfwLevel and type
 
     def described(self, api: str, with_model: bool = True) -> dict:
         answer = {"id": self.id, "modelId": self.model_id, "name": self.name, "baseModel": self.base_model,
                   "trainedWords": self.trained_words, "files": [file.described(api, self.id) for file in self.files],
+                  "images": [{"url": f"{api}/xG1nkqKTMzGDvpLrqFT7WA/{name}/width=1024/{name}.png",
+                              "nsfwLevel": level, "type": kind, "width": 1024, "height": 1024}
+                             for name, level, kind in self.images],
                   "downloadUrl": f"{api}/api/download/models/{self.id}"}
         if with_model:
             answer["model"] = {"name": self.model_name, "type": self.model_type, "nsfw": False}
@@ -81,6 +86,7 @@ class FakeCivitai:
     requests: list[tuple[str, str, str | None, str | None]] = field(default_factory=list)  # server, path, Range, auth
     search_requests: list[str] = field(default_factory=list)
     unknown_bases: set[str] = field(default_factory=set)  # base models its search refuses to filter by (400)
+    pictures: dict[str, bytes] = field(default_factory=dict)  # its image server's, by name
     url: str = ""
     storage: str = ""
 
@@ -139,6 +145,8 @@ def _handler(civitai: FakeCivitai, storage: bool):
                 return self._send(200, json.dumps(answer).encode())
             if match := _DOWNLOAD.match(address.path):
                 return self._download(int(match[1]), urllib.parse.parse_qs(address.query))
+            if (match := _PICTURE.match(address.path)) and match[1] in civitai.pictures:
+                return self._send(200, civitai.pictures[match[1]], "image/png")
             self._send(404, b"<html>Page not found</html>", "text/html")
 
         def _search(self, query: dict) -> None:

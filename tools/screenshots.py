@@ -66,6 +66,22 @@ def a_picture(path: Path) -> Path:
     return path
 
 
+def pixel_picture(seed: int) -> bytes:
+    """A 512² picture of coloured blocks, as a pixel-art model's page shows one (drawn here, no outside image)."""
+    import io
+    import random
+
+    from PIL import Image
+
+    rng = random.Random(seed)
+    palette = [tuple(rng.randrange(40, 256) for _ in range(3)) for _ in range(5)]
+    small = Image.new("RGB", (16, 16))
+    small.putdata([palette[min(4, (x * y + rng.randrange(3) + seed) % 5)] for y in range(16) for x in range(16)])
+    out = io.BytesIO()
+    small.resize((512, 512), Image.Resampling.NEAREST).save(out, "PNG")
+    return out.getvalue()
+
+
 def images_in(out: Path) -> None:
     """The Draw tab mid-drawing, and inpainting from the Generate tab with a painted mask."""
     import subprocess
@@ -350,19 +366,28 @@ def main(out: Path) -> None:
                 ("Pixel Art Diffusion", "SD 1.5", "Checkpoint"), ("Pixel Art XL", "SDXL 1.0", "LORA"),
                 ("Pixel Art Style", "SD 1.5", "LORA"), ("Pixel Portraits", "Illustrious", "LORA"),
                 ("Pixel Art Sprites", "SD 1.5", "LORA"), ("Pixel Art Flux", "Flux.1 D", "LORA"))):
+            civitai.pictures[f"pixel-{n}"] = pixel_picture(n)
             civitai.add(CivitaiVersion(id=100 + n, model_id=1 + n, model_name=name, name=f"v{n + 1}.0",
-                                       model_type=kind, base_model=base,
+                                       model_type=kind, base_model=base, images=[(f"pixel-{n}", 1, "image")],
+                                       trained_words=["pixel art", "pixelated"] if kind == "LORA" else [],
                                        files=[CivitaiFile(f"pixel-{n}.safetensors", bytes(2_000_000 * (n + 1)))]))
         window.models.library.downloader.civitai = civitai.url
         dialog = window.models.search_civitai()
-        dialog.move(window.x() + 190, window.y() + 120)
+        dialog.move(window.x() + 40, window.y() + 100)
         dialog.query.setText("pixel")
         dialog.search()
-        dialog.task.finished.connect(lambda: QTimer.singleShot(300, shoot_civitai))
+        dialog.task.finished.connect(lambda: QTimer.singleShot(300, select_civitai))
+
+    def select_civitai() -> None:
+        dialog = window.models.search_dialog
+        dialog.table.selectRow(1)
+        if dialog.picture_task is not None:
+            dialog.picture_task.finished.connect(lambda: QTimer.singleShot(300, shoot_civitai))
+        else:
+            QTimer.singleShot(300, shoot_civitai)
 
     def shoot_civitai() -> None:
         dialog = window.models.search_dialog
-        dialog.table.selectRow(1)
         shoot("civitai-search", whole_screen=True)
         dialog.close()
         state["civitai"].__exit__(None, None, None)

@@ -40,6 +40,7 @@ OTHER_TYPES = {"hypernetwork": "a hypernetwork", "aestheticgradient": "an aesthe
 # Civitai's base models the app runs: SD 1.4/1.5 and their LCM/Hyper variants; SDXL and the models made from it
 _SDXL_FAMILY = ("pony", "illustrious", "noobai")
 _UNSAFE_NAME = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
+_WIDTH = re.compile(r"/width=\d+/")  # the size Civitai's image server is asked for, in a picture's address
 
 
 def is_civitai_link(text: str, endpoint: str = CIVITAI) -> bool:
@@ -238,6 +239,8 @@ class CivitaiModel:
     size: int  # its safetensors file's, in bytes
     downloads: int
     creator: str
+    preview: str = ""  # the address of its first picture a person asked to see (at 450 px wide); "" for none
+    trigger_words: tuple[str, ...] = ()
 
     @property
     def address(self) -> str:
@@ -261,9 +264,10 @@ def search_address(endpoint: str, query: str, kinds: tuple[str, ...] = (), archi
     return f"{endpoint.rstrip('/')}/api/v1/models?{urllib.parse.urlencode(params)}"
 
 
-def search_results(answer: dict) -> tuple[list[CivitaiModel], str | None]:
+def search_results(answer: dict, mature: bool = False) -> tuple[list[CivitaiModel], str | None]:
     """The models of a search's answer the app can download and run (each as its newest such version: made for
-    SD1.5 or SDXL, with a safetensors file), and the cursor of the next page (None: the last)."""
+    SD1.5 or SDXL, with a safetensors file), and the cursor of the next page (None: the last). A model's preview
+    is its version's first still picture rated for everyone (any, with `mature`)."""
     found = []
     for item in _list(answer.get("items")):
         if not isinstance(item, dict) or type(item.get("id")) is not int:
@@ -283,10 +287,27 @@ def search_results(answer: dict) -> tuple[list[CivitaiModel], str | None]:
                 base_model=str(version.get("baseModel") or ""),
                 size=_size(file),
                 downloads=_count(_object(item.get("stats")).get("downloadCount")),
-                creator=str(_object(item.get("creator")).get("username") or "")))
+                creator=str(_object(item.get("creator")).get("username") or ""),
+                preview=_preview(version.get("images"), mature),
+                trigger_words=trigger_words(version.get("trainedWords"))))
             break
     cursor = _object(answer.get("metadata")).get("nextCursor")
     return found, str(cursor) if cursor not in (None, "") and (found or _list(answer.get("items"))) else None
+
+
+def _preview(images, mature: bool) -> str:
+    """The address of the first still picture among a version's `images` that may be shown (rated PG, Civitai's
+    `nsfwLevel` 1, unless `mature`; one without a rating is not shown), asked for 450 pixels wide, as Civitai's
+    own cards ask its image server (`…/width=450/…`)."""
+    for image in _list(images):
+        image = _object(image)
+        url, level = image.get("url"), image.get("nsfwLevel")
+        if not isinstance(url, str) or not url.startswith(("https://", "http://")) or image.get("type", "image") != \
+                "image":
+            continue
+        if mature or (type(level) is int and level == 1):
+            return _WIDTH.sub("/width=450/", url, count=1)
+    return ""
 
 
 def _count(value) -> int:

@@ -15,6 +15,7 @@ sha256 before it is renamed into place, and the model is registered only when ev
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -37,6 +38,7 @@ from hypersd_desktop.models.registry import InstalledModel, ModelFile, Registry
 CHUNK = 1024 * 1024
 # A dropped connection loses the chunk being read, so reads are kept small.
 READ_SIZE = 64 * 1024
+MAX_PICTURE_BYTES = 8 * 1024 * 1024  # a 450-pixel preview is tens of kilobytes
 SPACE_MARGIN = 64 * 1024 * 1024
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -251,11 +253,34 @@ class Downloader:
             from huggingface_hub.utils import get_session
 
             return get_session()
+        return self._plain()
+
+    def _plain(self):
         if self._plain_session is None:
             import requests
 
             self._plain_session = requests.Session()
         return self._plain_session
+
+    def picture(self, url: str, limit: int = MAX_PICTURE_BYTES) -> bytes:
+        """A model's preview picture on Civitai's image server (no key sent: it asks for none); `DownloadError`
+        where it cannot be had or is not a picture of at most `limit` bytes."""
+        from hypersd_desktop import __version__
+
+        try:
+            with self._plain().get(url, headers={"User-Agent": f"HyperSD-Desktop/{__version__}"},
+                                                 timeout=self.timeout, stream=True) as response:
+                response.raise_for_status()
+                if not response.headers.get("Content-Type", "").lower().startswith("image/"):
+                    raise DownloadError("Civitai sent something other than a picture for the preview.")
+                data = b"".join(itertools.islice(response.iter_content(READ_SIZE), limit // READ_SIZE + 1))
+        except DownloadError:
+            raise
+        except Exception as error:  # noqa: BLE001 - any failure of the network or the server: no preview
+            raise DownloadError(f"The preview could not be fetched ({type(error).__name__}).") from None
+        if len(data) > limit:
+            raise DownloadError("The preview is larger than a preview should be; it was not shown.")
+        return data
 
     @property
     def civitai_key(self) -> str | None:

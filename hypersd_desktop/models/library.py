@@ -100,10 +100,10 @@ class ModelLibrary:
         and the cursor of the next page (None: no more). Each downloads by its `address` (`add_address`)."""
         address = search_address(self.downloader.civitai, query, kinds, architectures, mature, cursor)
         try:
-            return search_results(self.downloader.civitai_answer(SEARCH, address))
+            return search_results(self.downloader.civitai_answer(SEARCH, address), mature)
         except RefusedRequestError:  # a type's or base model's name Civitai no longer knows: sorted out here
             everything = search_address(self.downloader.civitai, query, mature=mature, cursor=cursor, filtered=False)
-            found, cursor = search_results(self.downloader.civitai_answer(SEARCH, everything))
+            found, cursor = search_results(self.downloader.civitai_answer(SEARCH, everything), mature)
             return [model for model in found if model.kind in (kinds or SEARCH_TYPES)
                     and model.architecture in (architectures or SEARCH_BASES)], cursor
 

@@ -1,14 +1,18 @@
 """Search Civitai for models the app runs and download them (the Models tab's *Search Civitai…*).
 
 The search runs in the background (`ModelLibrary.search_civitai`: SD1.5 and SDXL models in safetensors, without
-mature ones unless asked). Download, or a double click, hands the chosen version's address to the Models tab, which
+mature ones unless asked). Beside the list, the selected model's base model, trigger words and a picture made
+with it (its page's first one rated for everyone, fetched when selected). Download, or a double click, hands the chosen version's address to the Models tab, which
 downloads it as any address pasted there; the dialog stays open for the next one, and keeps its results when it is
 opened again (the Models tab keeps the one dialog).
 """
 
 from __future__ import annotations
 
+import html
+
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QCheckBox, QComboBox, QDialog, QDialogButtonBox, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout, QWidget,
 )
@@ -23,6 +27,7 @@ from hypersd_desktop.ui.tasks import Task
 COLUMNS = ("Name", "Version", "Kind", "For", "Size", "Downloads", "By")
 KINDS = (("Every kind the app uses", ()), ("Checkpoints", (ModelKind.BASE,)), ("LoRAs", (ModelKind.LORA,)),
          ("Embeddings", (ModelKind.EMBEDDING,)), ("VAEs", (ModelKind.VAE,)), ("ControlNets", (ModelKind.CONTROLNET,)))
+PREVIEW_SIDE = 300
 FAMILIES = (("SD1.5 and SDXL", ()), ("SD1.5", ("sd15",)), ("SDXL (Pony, Illustrious, NoobAI)", ("sdxl",)))
 
 
@@ -35,7 +40,7 @@ class CivitaiSearch(QDialog):
         super().__init__(parent)
         self.library = library
         self.setWindowTitle("Search Civitai")
-        self.resize(900, 560)
+        self.resize(1180, 600)
         self.query = QLineEdit(placeholderText="Words of a model's name: dreamshaper, juggernaut, pixel art…")
         self.kind, self.family = QComboBox(), QComboBox()
         for box, choices in ((self.kind, KINDS), (self.family, FAMILIES)):
@@ -51,6 +56,14 @@ class CivitaiSearch(QDialog):
                                         "Civitai asks for your API key: File → Settings → Civitai API key.")
         self.status = QLabel("Only what the app runs is listed: SD1.5 and SDXL models with a safetensors file, each "
                              "as its newest such version.", wordWrap=True)
+        self.picture = QLabel("Select a model to see a picture made with it.", wordWrap=True,
+                              alignment=Qt.AlignmentFlag.AlignCenter)
+        self.picture.setFixedSize(PREVIEW_SIDE, PREVIEW_SIDE)
+        self.picture.setFrameShape(QLabel.Shape.StyledPanel)
+        self.details = QLabel("", wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.details.setFixedWidth(PREVIEW_SIDE)
+        self.picture_task: Task | None = None
+        self._pictures: dict[str, QPixmap | str] = {}  # by address: the picture, or why there is none
         close = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         close.rejected.connect(self.reject)
 
@@ -64,8 +77,15 @@ class CivitaiSearch(QDialog):
         actions.addWidget(self.status, 1)
         actions.addWidget(close)
         layout = QVBoxLayout(self)
+        side = QVBoxLayout()
+        side.addWidget(self.picture)
+        side.addWidget(self.details)
+        side.addStretch(1)
+        middle = QHBoxLayout()
+        middle.addWidget(self.table, 1)
+        middle.addLayout(side)
         layout.addLayout(filters)
-        layout.addWidget(self.table, 1)
+        layout.addLayout(middle, 1)
         layout.addLayout(actions)
 
         self.search_button.clicked.connect(lambda: self.search())
@@ -74,6 +94,7 @@ class CivitaiSearch(QDialog):
         self.download_button.clicked.connect(self.download)
         self.table.doubleClicked.connect(lambda _index: self.download())
         self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.table.itemSelectionChanged.connect(self._show_selected)
         self.task: Task | None = None
         self._cursor: str | None = None
         self._asked: tuple = ()
@@ -136,6 +157,45 @@ class CivitaiSearch(QDialog):
         if model is not None:
             self.chosen.emit(model.address)
             self.status.setText(f"{model.name} {model.version} is downloading on the Models tab.")
+
+    def _show_selected(self) -> None:
+        """The selected model's trigger words and base model beside the list, and its preview, fetched once in the
+        background (one fetch at a time; the newest selection's goes next)."""
+        model = self.selected()
+        if model is None:
+            return
+        words = ", ".join(model.trigger_words) or "none given"
+        self.details.setText(f"<b>{html.escape(model.name)}</b> {html.escape(model.version)}<br>Base model: "
+                             f"{html.escape(model.base_model)}<br>Trigger words: {html.escape(words)}")
+        shown = self._pictures.get(model.preview) if model.preview else "No picture to show for this model."
+        if isinstance(shown, QPixmap):
+            self.picture.setPixmap(shown)
+        elif shown is not None:
+            self.picture.setText(shown)
+        else:
+            self.picture.setText("Fetching a picture…")
+            self._fetch(model.preview)
+
+    def _fetch(self, address: str) -> None:
+        if self.picture_task is not None:
+            return  # the selection is looked at again when this one ends
+        downloader = self.library.downloader
+        self.picture_task = Task(lambda _report, _cancel: downloader.picture(address), self)
+        self.picture_task.succeeded.connect(lambda data: self._fetched(address, data))
+        self.picture_task.failed.connect(lambda message: self._fetched(address, None, message))
+        self.picture_task.start()
+
+    def _fetched(self, address: str, data: bytes | None, message: str = "") -> None:
+        self.picture_task.wait()
+        self.picture_task = None
+        picture = QPixmap()
+        if data is not None and picture.loadFromData(data):
+            self._pictures[address] = picture.scaled(PREVIEW_SIDE - 4, PREVIEW_SIDE - 4,
+                                                     Qt.AspectRatioMode.KeepAspectRatio,
+                                                     Qt.TransformationMode.SmoothTransformation)
+        else:
+            self._pictures[address] = message or "The picture could not be read."
+        self._show_selected()
 
     def _update_buttons(self) -> None:
         idle = self.task is None

@@ -277,6 +277,39 @@ def test_a_search_answer_gives_each_model_as_its_newest_version_the_app_runs():
     assert address_entry(found.address, HUB).revision == "11"
 
 
+def test_a_searched_models_preview_is_its_first_still_picture_rated_for_everyone():
+    pictures = [{"url": "https://image.civitai.com/x/a/width=832/1.mp4", "type": "video", "nsfwLevel": 1},
+                {"url": "https://image.civitai.com/x/b/width=832/2.jpeg", "type": "image", "nsfwLevel": 4},
+                {"url": "https://image.civitai.com/x/c/width=832/3.jpeg", "type": "image"},  # not rated
+                {"url": "javascript:alert(1)", "nsfwLevel": 1}, "junk", {"url": 7, "nsfwLevel": 1},
+                {"url": "https://image.civitai.com/x/d/width=1216/4.jpeg", "type": "image", "nsfwLevel": 1}]
+    answer = {"items": [{"id": 1, "name": "Pixel", "type": "LORA", "modelVersions": [
+        {**version([civitai_file("p.safetensors")], "LORA", "SD 1.5"), "images": pictures,
+         "trainedWords": ["pixel art"]}]}]}
+    (found,), _ = search_results(answer)
+    assert found.preview == "https://image.civitai.com/x/d/width=450/4.jpeg" and found.trigger_words == ("pixel art",)
+    (mature,), _ = search_results(answer, mature=True)
+    assert mature.preview == "https://image.civitai.com/x/b/width=450/2.jpeg"
+    answer["items"][0]["modelVersions"][0]["images"] = pictures[:4]
+    assert search_results(answer)[0][0].preview == ""
+
+
+def test_a_preview_picture_is_fetched_without_the_key_and_only_a_picture(civitai, library):
+    civitai.pictures["one"] = b"\x89PNG\r\n\x1a\n" + bytes(1000)
+    civitai.add(CivitaiVersion(id=5, model_id=5, model_name="Pixel", name="v1", images=[("one", 1, "image")],
+                               files=[CivitaiFile("p.safetensors", b"x" * 10)]))
+    (found,), _ = library.search_civitai("pixel")
+    assert found.preview.endswith("/one/width=450/one.png")
+    assert library.downloader.picture(found.preview) == civitai.pictures["one"]
+    assert civitai.requests[-1][1:] == ("/xG1nkqKTMzGDvpLrqFT7WA/one/width=450/one.png", None, None)
+    with pytest.raises(DownloadError, match="larger than a preview should be"):
+        library.downloader.picture(found.preview, limit=100)
+    with pytest.raises(DownloadError, match=r"could not be fetched \(HTTPError\)"):
+        library.downloader.picture(found.preview.replace("/one/", "/gone/"))
+    with pytest.raises(DownloadError, match="something other than a picture"):
+        library.downloader.picture(f"{civitai.url}/api/v1/models/5")
+
+
 def test_civitai_is_searched_for_what_the_app_runs_page_by_page(civitai, library, hyper_lora, monkeypatch):
     data = hyper_lora("Hyper-SD15-1step-lora").read_bytes()
     for n in range(45):  # more than a page (search's 30)

@@ -349,6 +349,52 @@ def test_civitai_is_searched_from_the_models_tab_and_a_result_downloaded_there(q
         library.close()
 
 
+def test_a_searched_models_picture_and_trigger_words_show_beside_the_list(qtbot, app_home, tmp_path):
+    """Fetched once when selected, its shape kept; a picture that cannot be read, or none, is said."""
+    import io
+
+    from PIL import Image
+
+    from civitai_server import CivitaiFile, CivitaiServer, CivitaiVersion
+
+    picture = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 40, 40)).save(picture, "PNG")
+    with CivitaiServer() as civitai:
+        civitai.pictures.update({"red": picture.getvalue(), "broken": b"\x89PNG\r\n\x1a\n broken"})
+        for n, (name, images) in enumerate((("Ink Red", [("red", 1, "image")]), ("Ink Broken", [("broken", 1, "image")]),
+                                            ("Ink Mature", [("red", 8, "image")]))):
+            civitai.add(CivitaiVersion(id=10 + n, model_id=1 + n, model_name=name, name="v1", images=images,
+                                       trained_words=["ink <b>wash</b>"] if n == 0 else [],
+                                       files=[CivitaiFile(f"ink-{n}.safetensors", b"x" * 100)]))
+        library = ModelLibrary(AppPaths.default(), catalog=Catalog((ENTRY,)), token=False, civitai=civitai.url)
+        manager = ModelManager(library)
+        qtbot.addWidget(manager)
+        dialog = manager.search_civitai()
+        dialog.query.setText("ink")
+        dialog.search_button.click()
+        qtbot.waitUntil(lambda: dialog.task is None and dialog.table.rowCount() == 3, timeout=20_000)
+        row = {dialog.table.item(r, 0).text(): r for r in range(3)}
+
+        def select(name: str) -> None:
+            dialog.table.selectRow(row[name])
+            qtbot.waitUntil(lambda: dialog.picture_task is None, timeout=20_000)
+
+        select("Ink Red")
+        shown = dialog.picture.pixmap()
+        assert (shown.width(), shown.height()) == (296, 222) and shown.toImage().pixelColor(148, 111).red() == 200
+        assert "Trigger words: ink &lt;b&gt;wash&lt;/b&gt;" in dialog.details.text()  # as text, not markup
+        select("Ink Broken")
+        assert dialog.picture.text() == "The picture could not be read."
+        select("Ink Mature")  # its only picture is rated for adults: not shown
+        assert dialog.picture.text() == "No picture to show for this model."
+        fetched = [path for _, path, *_ in civitai.requests if "width=450" in path]
+        select("Ink Red")
+        assert dialog.picture.pixmap().width() == 296 and len(fetched) == 2  # each fetched once
+        assert [path for _, path, *_ in civitai.requests if "width=450" in path] == fetched
+        manager.shutdown()
+        library.close()
+
+
 def test_a_civitai_search_that_cannot_be_made_says_why(qtbot, app_home, monkeypatch):
     monkeypatch.delenv("CIVITAI_TOKEN", raising=False)
     library = ModelLibrary(AppPaths.default(), catalog=Catalog((ENTRY,)), token=False, civitai="http://127.0.0.1:9")
