@@ -5,6 +5,8 @@ SwarmUI write), and the notes other tools keep beside a model file, read when it
 - `NAME.civitai.info`: Civitai Helper's (and many downloaders') copy of Civitai's answer for the version,
   with its `trainedWords`;
 - `NAME.cm-info.json`: Stability Matrix's record of a model it downloaded (`TrainedWords`);
+- `NAME.metadata.json`: ComfyUI LoRA Manager's record, holding Civitai's answer (`civitai.trainedWords`, which
+  its editor changes too);
 - `NAME.json`: A1111's notes on a LoRA (its "activation text", which a click on the LoRA's card adds to the
   prompt, and its "preferred weight").
 A Civitai download takes the version's `trainedWords` from the API itself. Each note is a JSON file of a few
@@ -39,11 +41,14 @@ class ModelNotes:
 
 def read_notes(path: Path, header: dict[str, str] | None = None) -> ModelNotes:
     """The notes on the weights file at `path`: from its safetensors `header` metadata and the notes beside it, the
-    A1111 notes' words first (those are the person's own), then Civitai's, then the file's."""
+    A1111 and LoRA Manager notes' words first (a person edits those), then Civitai's copies, then the file's."""
     a1111 = _json_beside(path, ".json")
+    manager = _json_beside(path, ".metadata.json").get("civitai")
     civitai = _json_beside(path, ".civitai.info")
     matrix = _json_beside(path, ".cm-info.json")
-    words = trigger_words(a1111.get("activation text"), civitai.get("trainedWords"), matrix.get("TrainedWords"),
+    words = trigger_words(a1111.get("activation text"),
+                          manager.get("trainedWords") if isinstance(manager, dict) else None,
+                          civitai.get("trainedWords"), matrix.get("TrainedWords"),
                           (header or {}).get("modelspec.trigger_phrase"))
     return ModelNotes(words, preferred_weight(a1111.get("preferred weight")))
 

@@ -68,8 +68,8 @@ def style_lora(tmp_path, tiny_sd15):
 
 
 def test_an_import_reads_the_header_and_the_notes_beside_the_file(library, style_lora):
-    """A1111's notes (the person's own) first, then Civitai Helper's copy of Civitai's answer, then Stability
-    Matrix's record, then the header; A1111's preferred weight."""
+    """A1111's notes and ComfyUI LoRA Manager's (a person edits those) first, then Civitai Helper's copy of
+    Civitai's answer, then Stability Matrix's record, then the header; A1111's preferred weight."""
     beside = style_lora.with_name
     beside("pixel-art.json").write_text(json.dumps({
         "description": "", "sd version": "SD1", "activation text": "pixel art, 8-bit", "preferred weight": 0.65,
@@ -77,13 +77,17 @@ def test_an_import_reads_the_header_and_the_notes_beside_the_file(library, style
     beside("pixel-art.civitai.info").write_text("\ufeff" + json.dumps({  # Civitai Helper writes a BOM at times
         "id": 250000, "modelId": 120000, "name": "v2", "trainedWords": ["pixel art", "isometric"],
         "baseModel": "SD 1.5", "model": {"name": "Pixel Art", "type": "LORA"}}), encoding="utf-8")
+    beside("pixel-art.metadata.json").write_text(json.dumps({  # ComfyUI LoRA Manager's, with Civitai's answer
+        "file_name": "pixel-art", "model_name": "Pixel Art", "base_model": "SD 1.5", "usage_tips": "{}",
+        "civitai": {"id": 250000, "trainedWords": ["pixel art", "dithering"]}}), encoding="utf-8")
     beside("pixel-art.cm-info.json").write_text(json.dumps({
         "ModelId": 120000, "ModelName": "Pixel Art", "VersionName": "v2", "TrainedWords": ["sprite sheet"],
         "BaseModel": "SD 1.5"}), encoding="utf-8")
     (item,) = library.import_path(style_lora)
     model = library.registry.get(item.model_id)
     assert (item.status, model.kind) == (ImportStatus.IMPORTED, "lora")
-    assert model.trigger_words == ("pixel art", "8-bit", "isometric", "sprite sheet", "pixelart", "retro game")
+    assert model.trigger_words == ("pixel art", "8-bit", "dithering", "isometric", "sprite sheet", "pixelart",
+                                   "retro game")
     assert model.preferred_weight == 0.65
 
 
