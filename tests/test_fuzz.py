@@ -1,5 +1,7 @@
 """Seeded fuzzing of the parsers that read files and text made elsewhere: the weights inspector, the
-image metadata reader (with the gallery import behind it; JPEG IPTC segments among its inputs), Civitai's API answers, Fooocus's log, the batch job parser and the prompt reader. Every input
+image metadata reader (with the gallery import behind it; JPEG IPTC segments among its inputs), Civitai's API
+answers, Fooocus's log, the batch job parser, the prompt reader, and trigger words with the notes other tools keep
+beside a model. Every input
 gives a result or one of the app's own errors, never another exception, within a time and
 memory bound. The seed is fixed, so a failure repeats; FUZZ_CASES and FUZZ_SEED search further."""
 
@@ -392,3 +394,32 @@ def test_the_prompt_editing_reader():
         for _, step_text in entries:
             assert prompts.chunks(tokenizer, step_text)
         prompt_editing.unchanging_warnings(text, text, steps, rng.choice([None, 1]))
+
+
+def test_the_trigger_words_and_the_notes_beside_a_model(tmp_path):
+    """Trigger words (`core/prompt_tags.py`) from any value give short, distinct texts; adding words a prompt lacks
+    and taking them out again gives the prompt back; a note of any content beside a file (`models/model_notes.py`)
+    gives notes, never an error."""
+    from hypersd_desktop.core.prompt_tags import MAX_TRIGGER_WORDS, prompt_items, trigger_words, with_words, without_words
+    from hypersd_desktop.models.model_notes import read_notes
+
+    rng = random.Random(23 + SEED)
+    pieces = [*"ab ,:()[]<>{}", "sks", "pixel art", "(red, blue:1.2)", "<lora:x, y:1>", "\n", "é", "\x00"]
+    weights = tmp_path / "style.safetensors"
+    weights.write_bytes(b"")
+    for _ in range(CASES * 4):
+        words = bounded(lambda: trigger_words(*(junk_value(rng) for _ in range(rng.randrange(4))),
+                                              "".join(rng.choice(pieces) for _ in range(rng.randrange(40)))))
+        assert len(words) <= MAX_TRIGGER_WORDS and len({w.lower() for w in words}) == len(words)
+        assert all(word and word == word.strip() and prompt_items(word) == [word] for word in words), words
+        prompt = "".join(rng.choice(pieces) for _ in range(rng.randrange(40)))
+        lacking = tuple(w for w in words if w.lower() not in {item.lower() for item in prompt_items(prompt)})
+        added = with_words(prompt, lacking)
+        assert prompt_items(without_words(added, lacking)) == prompt_items(prompt), (prompt, lacking)
+        note = junk_value(rng)
+        for suffix in (".json", ".civitai.info", ".cm-info.json", ".metadata.json"):
+            weights.with_name("style" + suffix).write_text(json.dumps(
+                {"activation text": note, "trainedWords": note, "TrainedWords": note, "civitai": note,
+                 "preferred weight": junk_value(rng)} if rng.random() < 0.7 else note, allow_nan=True))
+        notes = bounded(lambda: read_notes(weights, {"modelspec.trigger_phrase": str(note)}))
+        assert notes.preferred_weight is None or abs(notes.preferred_weight) <= 10

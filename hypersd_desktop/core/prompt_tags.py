@@ -52,14 +52,20 @@ MAX_TRIGGER_LENGTH = 300
 
 
 def _pieces(text: str) -> list[str]:
-    """`text` cut at its commas outside brackets (`(red hair, blue eyes:1.2)`, `[a, b]`, `<lora:…>`), as written."""
-    pieces, depth, start = [], 0, 0
+    """`text` cut at its commas outside brackets (`(red hair, blue eyes:1.2)`, `[a, b]`, `<lora:…>`), as written. A
+    bracket left open (a typo) guards nothing, so words added after it stay an item of their own."""
+    inside = [0] * (len(text) + 1)  # +1 where a closed bracket's span starts, -1 after it ends
+    opened = []
     for index, char in enumerate(text):
         if char in "([{<":
-            depth += 1
-        elif char in ")]}>":
-            depth = max(depth - 1, 0)
-        elif char == "," and depth == 0:
+            opened.append(index)
+        elif char in ")]}>" and opened:
+            inside[opened.pop()] += 1
+            inside[index + 1] -= 1
+    pieces, depth, start = [], 0, 0
+    for index, char in enumerate(text):
+        depth += inside[index]
+        if char == "," and depth == 0:
             pieces.append(text[start:index])
             start = index + 1
     return [*pieces, text[start:]]
@@ -83,9 +89,26 @@ def trigger_words(*sources) -> tuple[str, ...]:
             if not isinstance(text, str):
                 continue
             for item in prompt_items(text):
-                if len(item) <= MAX_TRIGGER_LENGTH and len(words) < MAX_TRIGGER_WORDS:
+                item = " ".join(_matched(item).split())
+                if item and len(item) <= MAX_TRIGGER_LENGTH and len(words) < MAX_TRIGGER_WORDS:
                     words.setdefault(item.lower(), item)
     return tuple(words.values())
+
+
+def _matched(text: str) -> str:
+    """`text` without its brackets that close or open nothing (a trigger word's typo), so that added to a prompt it
+    never closes a bracket the prompt left open."""
+    unmatched, opened = set(), []
+    for index, char in enumerate(text):
+        if char in "([{<":
+            opened.append(index)
+        elif char in ")]}>":
+            if opened:
+                opened.pop()
+            else:
+                unmatched.add(index)
+    unmatched.update(opened)
+    return "".join(char for index, char in enumerate(text) if index not in unmatched)
 
 
 def with_words(prompt: str, words) -> str:

@@ -42,6 +42,9 @@ def test_words_are_added_once_and_taken_out_leaving_the_persons_own_words():
     # only whole items go: "8-bit style" and a bracketed weight are the person's
     assert without_words("8-bit, a castle, 8-bit style, (8-bit:1.3)", ("8-bit",)) == "a castle, 8-bit style, (8-bit:1.3)"
     assert without_words("a castle", ("8-bit",)) == "a castle"
+    # a bracket the person left open guards nothing, and a word's own stray bracket is dropped
+    assert with_words("a (castle", trigger_words("style of (ink", "8-bit)")) == "a (castle, style of ink, 8-bit"
+    assert without_words("a (castle, style of ink, 8-bit", ("style of ink", "8-bit")) == "a (castle"
 
 
 @pytest.fixture
