@@ -149,3 +149,23 @@ def test_a_damaged_row_reads_as_no_words(library, style_lora):
                    ('{"not": "a list"', "heavy", item.model_id))
     model = library.registry.get(item.model_id)
     assert (model.trigger_words, model.preferred_weight) == ((), None)
+
+
+def test_a_registry_from_before_trigger_words_keeps_its_models(tmp_path):
+    """The version before kept no notes: its models read with none, and take them once set."""
+    from hypersd_desktop.core.database import Database
+    from hypersd_desktop.models.registry import MIGRATIONS
+
+    path = tmp_path / "models.sqlite3"
+    older = Database(path, MIGRATIONS[:2])
+    older.execute("INSERT INTO models (id, name, kind, architecture, layout, path, size, source, owned, added) "
+                  "VALUES ('ink', 'ink', 'lora', 'sd15', 'file', '/loras/ink.safetensors', 10, 'import-reference', 0, 1)")
+    older.close()
+    registry = Registry(path)
+    try:
+        model = registry.get("ink")
+        assert (model.name, model.trigger_words, model.preferred_weight) == ("ink", (), None)
+        registry.set_notes("ink", ("ink wash",), 0.7)
+        assert registry.get("ink").trigger_words == ("ink wash",)
+    finally:
+        registry.close()
