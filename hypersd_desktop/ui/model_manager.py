@@ -29,7 +29,7 @@ from hypersd_desktop.models.model_notes import NOTED_KINDS
 from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.civitai_search import CivitaiSearch
 from hypersd_desktop.ui.drops import WEB_SCHEMES
-from hypersd_desktop.ui.tables import read_only_table, table_item
+from hypersd_desktop.ui.tables import read_only_table, show_matching_rows, table_item
 from hypersd_desktop.ui.tasks import Task, describe_bytes, percent
 from hypersd_desktop.ui.trigger_words import TriggerWordsDialog
 
@@ -131,6 +131,10 @@ class ModelManager(QWidget):
         self.words_button.setToolTip("What to write in the prompt for the selected LoRA or embedding (read from its "
                                      "page or the notes beside its file), and a LoRA's suggested weight.")
         self.disk_label = QLabel("", wordWrap=True)
+        self.installed_filter = QLineEdit(placeholderText="Filter: a word of a name, kind, path or trigger word",
+                                          clearButtonEnabled=True)
+        self.installed_filter.setMinimumWidth(320)
+        self.installed_filter.textChanged.connect(self._narrow_installed)
         self.status = QLabel("Drop .safetensors files or A1111/ComfyUI model folders here to import them.",
                              wordWrap=True)
         installed_buttons = QHBoxLayout()
@@ -160,7 +164,11 @@ class ModelManager(QWidget):
         address_row.addWidget(self.address_button)
         address_row.addWidget(self.search_button)
         top_layout.addLayout(address_row)
-        bottom_layout.addWidget(QLabel("<b>Installed</b>"))
+        installed_title = QHBoxLayout()
+        installed_title.addWidget(QLabel("<b>Installed</b>"))
+        installed_title.addStretch(1)
+        installed_title.addWidget(self.installed_filter)
+        bottom_layout.addLayout(installed_title)
         bottom_layout.addWidget(self.installed_table)
         bottom_layout.addLayout(installed_buttons)
         bottom_layout.addWidget(self.status)
@@ -227,10 +235,17 @@ class ModelManager(QWidget):
                 elif model.trigger_words:
                     item.setToolTip("Trigger words: " + ", ".join(model.trigger_words))
                 self.installed_table.setItem(row, column, item)
+        self._narrow_installed()
         total = sum(model.size or 0 for model in models)
         owned = sum(model.size or 0 for model in models if model.owned)
         self.disk_label.setText(disk_use_words(len(models), total, owned))
         self.refresh_exports()
+
+    def _narrow_installed(self) -> None:
+        table = self.installed_table
+        show_matching_rows(table, self.installed_filter.text(), lambda row: " ".join(
+            table.item(row, column).text() for column in range(table.columnCount())) + " " + " ".join(
+            table.item(row, 0).data(Qt.ItemDataRole.UserRole).trigger_words))
 
     def refresh_exports(self) -> None:
         exports = self.exports.entries() if self.exports.root.is_dir() else []

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import QDoubleSpinBox, QHeaderView, QLineEdit, QTableWidg
 
 from hypersd_desktop.engine.types import LoraSpec
 from hypersd_desktop.models.registry import InstalledModel
+from hypersd_desktop.ui.tables import show_matching_rows
 
 DEFAULT_WEIGHT = 0.8
 FILTER_FROM = 6  # LoRAs listed before the filter box shows
@@ -79,12 +80,10 @@ class StyleLoras(QTableWidget):
 
     def _narrow(self) -> None:
         """Show the LoRAs whose name or trigger words hold the filter's words, and every checked one."""
-        words = self.filter.text().lower().split() if self.rowCount() > FILTER_FROM else []  # else not shown
-        for row in range(self.rowCount()):
-            lora = self.lora(row)
-            text = " ".join((lora.name, Path(lora.path).stem, *lora.trigger_words)).lower()
-            shown = self.item(row, 0).checkState() == Qt.CheckState.Checked or all(word in text for word in words)
-            self.setRowHidden(row, not shown)
+        show_matching_rows(self, self.filter.text() if self.rowCount() > FILTER_FROM else "",  # else not shown
+                           lambda row: " ".join((self.lora(row).name, Path(self.lora(row).path).stem,
+                                                 *self.lora(row).trigger_words)),
+                           lambda row: self.item(row, 0).checkState() == Qt.CheckState.Checked)
 
     def lora(self, row: int) -> InstalledModel:
         return self.item(row, 0).data(Qt.ItemDataRole.UserRole)

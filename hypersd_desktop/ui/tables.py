@@ -1,6 +1,9 @@
-"""The read-only tables of the Models tab and the Civitai search: rows selected whole, one at a time."""
+"""The read-only tables of the Models tab and the Civitai search: rows selected whole, one at a time; and the
+narrowing of a long table by the words of a filter box."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
@@ -33,3 +36,12 @@ def table_item(text: str, data=None) -> QTableWidgetItem:
     if data is not None:
         item.setData(Qt.ItemDataRole.UserRole, data)
     return item
+
+
+def show_matching_rows(table: QTableWidget, text: str, row_text: Callable[[int], str],
+                       kept: Callable[[int], bool] = lambda row: False) -> None:
+    """Hide the rows whose `row_text` lacks one of the words of `text` (in any case), but not those `kept` keeps
+    in view (a checked one)."""
+    words = text.lower().split()
+    for row in range(table.rowCount()):
+        table.setRowHidden(row, not (kept(row) or all(word in row_text(row).lower() for word in words)))

@@ -143,3 +143,22 @@ def test_a_long_list_of_loras_is_narrowed_by_a_word_of_a_name_or_trigger_word(qt
     assert shown() == {"watercolour_wash", "neon"}
     window.styles.filter.clear()
     assert len(shown()) == 7
+
+
+def test_the_installed_models_are_narrowed_by_a_word_of_their_row_or_trigger_words(qtbot, idle_app, watercolour):
+    manager = idle_app.window.models
+    table = manager.installed_table
+
+    def shown() -> set[str]:
+        return {table.item(row, 0).text() for row in range(table.rowCount()) if not table.isRowHidden(row)}
+
+    everything = shown()
+    assert len(everything) == 3
+    manager.installed_filter.setText("LORA")
+    assert shown() == everything - {idle_app.library.registry.list(kind="base")[0].name}
+    manager.installed_filter.setText("lora soft")  # every word: a kind and a trigger word
+    assert shown() == {"watercolour_wash"}
+    manager.refresh()  # an import or download refreshes the table: the filter still applies
+    assert shown() == {"watercolour_wash"}
+    manager.installed_filter.clear()
+    assert shown() == everything
