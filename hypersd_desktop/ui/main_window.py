@@ -55,6 +55,7 @@ from hypersd_desktop.ui.init_image import IMAGE_FILTER, UPSCALE_SCALES, InitImag
 from hypersd_desktop.ui.job_view import JobView, JobWidgets, PreviewLabel, ResultStrip
 from hypersd_desktop.ui.model_manager import ModelManager
 from hypersd_desktop.ui.model_matching import ModelMatch, match_metadata, match_request
+from hypersd_desktop.ui.prompt_completer import PromptCompleter
 from hypersd_desktop.ui.session import SessionKeeper
 from hypersd_desktop.ui.shortcuts import EVERYWHERE, GENERATE, ShortcutsDialog, described
 from hypersd_desktop.ui.style_loras import StyleLoras
@@ -142,6 +143,7 @@ class MainWindow(QMainWindow):
         self.vae_box = QComboBox()
         self.batch_size = QSpinBox(minimum=1, maximum=8, value=1)
         self.batch_count = QSpinBox(minimum=1, maximum=100, value=1)
+        self.completers = (PromptCompleter(self.prompt), PromptCompleter(self.negative))
         self.styles = StyleLoras()
         self.styles.words_added.connect(lambda words: self._edit_prompt(with_words, words))
         self.styles.words_removed.connect(lambda words: self._edit_prompt(without_words, words))
@@ -428,8 +430,11 @@ class MainWindow(QMainWindow):
         self.clip_skip.setEnabled(architecture == Architecture.SD15)  # SDXL reads its second-to-last layers already
         self.init_image.set_model_side(Architecture(architecture).default_size)
         self.control_image.fill_models(architecture)
-        self.styles.fill([lora for lora in self.library.registry.list(kind=ModelKind.LORA, architecture=architecture)
-                          if not lora.recipe])
+        loras = [lora for lora in self.library.registry.list(kind=ModelKind.LORA, architecture=architecture)
+                 if not lora.recipe]
+        self.styles.fill(loras)
+        for completer in self.completers:
+            completer.set_models(loras, self.library.registry.list(kind=ModelKind.EMBEDDING, architecture=architecture))
         self._update_recipe_controls()
 
     def _update_hires(self) -> None:

@@ -1,0 +1,100 @@
+"""Completion of installed LoRAs and embeddings while a prompt is typed, as A1111's tag autocomplete offers them.
+
+After `<lora:` the installed LoRAs whose file name holds what follows are offered; choosing one writes its whole
+tag, `<lora:NAME:WEIGHT>` at its suggested weight (else 0.8), which applies it as A1111 does. A word of three
+letters or more that begins an installed embedding's name offers that name. Enter or Tab takes the highlighted
+one, Escape (or typing on) leaves the text as typed.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QObject, QStringListModel, Qt, QTimer
+from PySide6.QtWidgets import QCompleter, QPlainTextEdit
+
+from hypersd_desktop.models.registry import InstalledModel
+from hypersd_desktop.ui.style_loras import DEFAULT_WEIGHT
+
+_LORA_TAG = re.compile(r"<lora:([^:<>\s]*)$", re.IGNORECASE)
+_WORD = re.compile(r"(?:^|[\s,(\[])([\w.-]{3,})$")
+MOST_OFFERED = 50
+_LIST_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Tab, Qt.Key.Key_Escape)
+
+
+class PromptCompleter(QObject):
+    """Offers the installed LoRAs and embeddings (`set_models`) in `editor` as the person types."""
+
+    def __init__(self, editor: QPlainTextEdit) -> None:
+        super().__init__(editor)
+        self.editor = editor
+        self.completer = QCompleter(self)
+        self.completer.setWidget(editor)
+        self.completer.setCompletionMode(QCompleter.CompletionMode.UnfilteredPopupCompletion)
+        self.completer.setCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.completer.setModel(QStringListModel(self))
+        self.completer.activated.connect(self._complete)
+        self.loras: dict[str, float] = {}  # a LoRA's name in a tag (its file's stem) and its suggested weight
+        self.embeddings: list[str] = []
+        self._typed = ""  # the part of the text being completed
+        self._in_tag = False  # in a `<lora:` tag (else a word that may name an embedding)
+        editor.installEventFilter(self)
+        # keys go to the list while it shows, which passes them on to the editor: seen first here, either way
+        self.completer.popup().installEventFilter(self)
+
+    def set_models(self, loras: list[InstalledModel], embeddings: list[InstalledModel]) -> None:
+        self.loras = {Path(lora.path).stem: lora.preferred_weight or DEFAULT_WEIGHT for lora in loras}
+        self.embeddings = sorted({Path(embedding.path).stem for embedding in embeddings}, key=str.lower)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
+        popup = self.completer.popup()
+        if (watched in (self.editor, popup) and event.type() == QEvent.Type.ShortcutOverride and popup.isVisible()
+                and event.key() in _LIST_KEYS and event.modifiers() == Qt.KeyboardModifier.NoModifier):
+            event.accept()  # the list's, not a shortcut's (Escape cancels a generation elsewhere)
+            return True
+        if watched in (self.editor, popup) and event.type() == QEvent.Type.KeyPress:
+            if popup.isVisible() and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Tab):
+                index = popup.currentIndex()
+                if not index.isValid():
+                    index = self.completer.completionModel().index(0, 0)
+                popup.hide()
+                self._complete(index.data())
+                return True
+            if popup.isVisible() and event.key() == Qt.Key.Key_Escape:
+                popup.hide()
+                return True
+            if event.text() and event.text().isprintable() or event.key() == Qt.Key.Key_Backspace:
+                QTimer.singleShot(0, self.offer)  # once the key has changed the text
+        return False
+
+    def offer(self) -> None:
+        """Show what completes the text before the cursor, or hide the list when nothing does."""
+        before = self.editor.textCursor().block().text()[:self.editor.textCursor().positionInBlock()]
+        offered: list[str] = []
+        self._in_tag = bool(tag := _LORA_TAG.search(before))
+        if tag:
+            self._typed = tag[1]
+            offered = [name for name in sorted(self.loras, key=str.lower) if tag[1].lower() in name.lower()]
+        elif (word := _WORD.search(before)) and self.embeddings:
+            self._typed = word[1]
+            offered = [name for name in self.embeddings
+                       if name.lower().startswith(word[1].lower()) and name.lower() != word[1].lower()]
+        popup = self.completer.popup()
+        if not offered or not self.editor.hasFocus():
+            popup.hide()
+            return
+        self.completer.model().setStringList(offered[:MOST_OFFERED])
+        rect = self.editor.cursorRect()
+        rect.setWidth(max(240, popup.sizeHintForColumn(0) + popup.verticalScrollBar().sizeHint().width()))
+        self.completer.complete(rect)
+        popup.setCurrentIndex(self.completer.completionModel().index(0, 0))
+
+    def _complete(self, name: str | None) -> None:
+        """Replace what was typed with `name`: a LoRA's whole tag, or an embedding's name."""
+        if not name:
+            return
+        cursor = self.editor.textCursor()
+        cursor.movePosition(cursor.MoveOperation.Left, cursor.MoveMode.KeepAnchor, len(self._typed))
+        cursor.insertText(f"{name}:{self.loras[name]:g}>" if self._in_tag and name in self.loras else name)
+        self.editor.setTextCursor(cursor)
