@@ -264,10 +264,12 @@ def search_address(endpoint: str, query: str, kinds: tuple[str, ...] = (), archi
     return f"{endpoint.rstrip('/')}/api/v1/models?{urllib.parse.urlencode(params)}"
 
 
-def search_results(answer: dict, mature: bool = False) -> tuple[list[CivitaiModel], str | None]:
+def search_results(answer: dict, mature: bool = False, architectures: tuple[str, ...] = ()) -> tuple[
+        list[CivitaiModel], str | None]:
     """The models of a search's answer the app can download and run (each as its newest such version: made for
-    SD1.5 or SDXL, with a safetensors file), and the cursor of the next page (None: the last). A model's preview
-    is its version's first still picture rated for everyone (any, with `mature`)."""
+    SD1.5 or SDXL, or for those of `architectures` asked for, with a safetensors file), and the cursor of the next
+    page (None: the last). A model's preview is its version's first still picture rated for everyone (any, with
+    `mature`)."""
     found = []
     for item in _list(answer.get("items")):
         if not isinstance(item, dict) or type(item.get("id")) is not int:
@@ -281,6 +283,8 @@ def search_results(answer: dict, mature: bool = False) -> tuple[list[CivitaiMode
                 file = _chosen_file("", version.get("files"), "")
             except InputError:
                 continue
+            if not architecture or (architectures and architecture not in architectures):
+                continue  # "Other": what it is is known only from its file; one for the other family
             found.append(CivitaiModel(
                 model_id=item["id"], version_id=version["id"], name=str(item.get("name") or item["id"]),
                 version=str(version.get("name") or ""), kind=kind or "", architecture=architecture,

@@ -21,7 +21,7 @@ from hypersd_desktop.core.vocab import Architecture, ModelKind, ModelLayout
 from hypersd_desktop.engine.inspect import base_architecture, base_has_vae, vae_family
 from hypersd_desktop.models.addresses import address_entry, is_model_link, repo_parts
 from hypersd_desktop.models.civitai import (
-    SEARCH, SEARCH_BASES, SEARCH_TYPES, CivitaiModel, api_address, civitai_plan, hash_entry, search_address,
+    SEARCH, SEARCH_TYPES, CivitaiModel, api_address, civitai_plan, hash_entry, search_address,
     search_results, version_name)
 from hypersd_desktop.models.catalog import CATALOG_VAES, Catalog, CatalogEntry, CatalogFile, load_catalog
 from hypersd_desktop.models.downloads import DownloadError, Downloader, RefusedRequestError, RemoteFile
@@ -100,12 +100,11 @@ class ModelLibrary:
         and the cursor of the next page (None: no more). Each downloads by its `address` (`add_address`)."""
         address = search_address(self.downloader.civitai, query, kinds, architectures, mature, cursor)
         try:
-            return search_results(self.downloader.civitai_answer(SEARCH, address), mature)
+            return search_results(self.downloader.civitai_answer(SEARCH, address), mature, architectures)
         except RefusedRequestError:  # a type's or base model's name Civitai no longer knows: sorted out here
             everything = search_address(self.downloader.civitai, query, mature=mature, cursor=cursor, filtered=False)
-            found, cursor = search_results(self.downloader.civitai_answer(SEARCH, everything), mature)
-            return [model for model in found if model.kind in (kinds or SEARCH_TYPES)
-                    and model.architecture in (architectures or SEARCH_BASES)], cursor
+            found, cursor = search_results(self.downloader.civitai_answer(SEARCH, everything), mature, architectures)
+            return [model for model in found if model.kind in (kinds or SEARCH_TYPES)], cursor
 
     def civitai_notes(self, model: InstalledModel) -> tuple[str, tuple[str, ...]]:
         """Civitai's name for an installed file ("Pixel Art v2") and the trigger words its page gives, found by the

@@ -275,6 +275,12 @@ def test_a_search_answer_gives_each_model_as_its_newest_version_the_app_runs():
                                                              6775430 * 1024, 123456, "KandooAI")
     assert found.address == "https://civitai.com/models/1/juggernaut-xl?modelVersionId=11" and cursor == "2|55|10"
     assert address_entry(found.address, HUB).revision == "11"
+    # asked for SD1.5: a model's newest SD1.5 version, not its newer SDXL one
+    answer["items"][0]["modelVersions"].append({**version([civitai_file("jugg_15.safetensors")], base_model="SD 1.5"),
+                                                "id": 10, "name": "v9"})
+    (older,), _ = search_results(answer, architectures=("sd15",))
+    assert (older.version_id, older.version, older.architecture) == (10, "v9", "sd15")
+    assert search_results(answer, architectures=("sdxl",))[0][0].version_id == 11
 
 
 def test_a_searched_models_preview_is_its_first_still_picture_rated_for_everyone():
