@@ -312,6 +312,24 @@ def test_an_installed_embedding_named_in_the_prompt_applies_and_reuse_names_it(t
         assert a.tobytes() != b.tobytes()
 
 
+def test_a_lora_applied_without_its_trigger_words_is_noted(tiny_sd15, hyper_lora, tmp_path, app_home):
+    lora = tmp_path / "pixel_art.safetensors"
+    lora.write_bytes(hyper_lora("Hyper-SD15-2steps-lora").read_bytes())
+    lora.with_name("pixel_art.civitai.info").write_text('{"trainedWords": ["pixel art", "8-bit"]}')
+    assert cli("models", "import", lora).returncode == 0
+
+    def generate(prompt):
+        run = cli("generate", "--model", tiny_sd15, "--prompt", prompt, "--steps", 1, "--width", 64, "--height", 64,
+                  "--out", tmp_path / "out")
+        assert run.returncode == 0, run.stderr
+        return [line for line in run.stderr.splitlines() if line.startswith("note:")]
+
+    assert generate("a castle <lora:pixel_art:0.7>") == [
+        "note: pixel_art is applied, but the prompt has none of its trigger words (pixel art, 8-bit); it may show "
+        "little without them."]
+    assert generate("a castle, 8-bit <lora:pixel_art:0.7>") == []
+
+
 def test_generate_with_a_photos_depth_map(tiny_sd15, hyper_lora, depth_model, tmp_path, app_home):
     """--preprocess depth makes the map with the depth model (--depth-model, or the installed one) and the
     request names the map: the image is the one made from that map given as it is."""

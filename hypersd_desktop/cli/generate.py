@@ -406,6 +406,10 @@ def run(args: argparse.Namespace) -> int:
 
     # Check everything that can be checked from headers before torch is even imported.
     plan(request, base_architecture(request.base_model))
+    with installed_library() as library:
+        for note in library.unprompted_words((lora.path for lora in request.loras), request.prompt) \
+                if library is not None and not args.json else ():
+            print(f"note: {note}", file=sys.stderr)
     if importlib.util.find_spec("torch") is None:  # the packaged app: generation runs in the compute runtime
         return run_in_runtime(request, args, paths, make_map)
 

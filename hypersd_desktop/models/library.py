@@ -262,6 +262,18 @@ class ModelLibrary:
                  if architecture is None or lora.architecture in (None, architecture)]
         return tagged_loras(loras, prompt, listed)
 
+    def unprompted_words(self, lora_paths: Iterable[str], prompt: str) -> list[str]:
+        """A note for each installed LoRA at these paths whose trigger words the prompt has none of: its makers say
+        it shows little without them."""
+        notes = []
+        for path in dict.fromkeys(lora_paths):
+            model = self.registry.find(str(path))
+            if model is not None and model.trigger_words and not any(
+                    word.lower() in prompt.lower() for word in model.trigger_words):
+                notes.append(f"{model.name} is applied, but the prompt has none of its trigger words "
+                             f"({', '.join(model.trigger_words)}); it may show little without them.")
+        return notes
+
     def vaes_for(self, architecture: str) -> list[InstalledModel]:
         """The installed VAEs a model of `architecture` may use: those for it, and those whose architecture is not
         known (a VAE file does not say which model's latents it decodes), the catalog's first. A FLUX VAE registered

@@ -169,3 +169,12 @@ def test_a_registry_from_before_trigger_words_keeps_its_models(tmp_path):
         assert registry.get("ink").trigger_words == ("ink wash",)
     finally:
         registry.close()
+
+
+def test_a_lora_whose_words_the_prompt_lacks_is_noted(library, style_lora):
+    (item,) = library.import_path(style_lora)
+    path = library.registry.get(item.model_id).path
+    assert library.unprompted_words([path, path, "/not/installed.safetensors"], "a castle, Retro Game style") == []
+    assert library.unprompted_words([path], "a castle") == [
+        "pixel-art is applied, but the prompt has none of its trigger words (pixelart, retro game); it may show "
+        "little without them."]
