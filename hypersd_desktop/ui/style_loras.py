@@ -58,12 +58,11 @@ class StyleLoras(QTableWidget):
                 self.insertRow(row)
                 item = QTableWidgetItem(lora.name)
                 item.setFlags((item.flags() | Qt.ItemFlag.ItemIsUserCheckable) & ~Qt.ItemFlag.ItemIsEditable)
-                item.setCheckState(Qt.CheckState.Unchecked)
                 item.setData(Qt.ItemDataRole.UserRole, lora)
-                self.setItem(row, 0, item)
                 weight = lora.preferred_weight if lora.preferred_weight is not None else DEFAULT_WEIGHT
                 check, weight = kept.get(str(Path(lora.path)), (Qt.CheckState.Unchecked, weight))
                 item.setCheckState(check)
+                self.setItem(row, 0, item)
                 self.setCellWidget(row, 1, QDoubleSpinBox(minimum=-2.0, maximum=2.0, singleStep=0.1,
                                                           value=max(-2.0, min(weight, 2.0))))
                 words = QTableWidgetItem(", ".join(lora.trigger_words) or "—")

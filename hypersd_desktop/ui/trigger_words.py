@@ -5,6 +5,7 @@ weight, as read from its notes (`models.model_notes`) or as the person writes th
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from PySide6.QtWidgets import (
     QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel, QLineEdit, QPushButton, QWidget,
@@ -32,9 +33,10 @@ class TriggerWordsDialog(QDialog):
         self.words_edit = QLineEdit(", ".join(model.trigger_words),
                                     placeholderText="Comma-separated, as you would write them in the prompt")
         lora = model.kind == ModelKind.LORA
-        self.weight_box = QDoubleSpinBox(minimum=0.0, maximum=2.0, singleStep=0.05, decimals=2,
+        self.weight_box = QDoubleSpinBox(minimum=-2.0, maximum=2.0, singleStep=0.05, decimals=2,
                                          value=model.preferred_weight or 0.0)
-        self.weight_box.setSpecialValueText(f"Default ({DEFAULT_WEIGHT:g})")
+        self.weight_box.setToolTip(f"The weight the LoRA starts at in the Generate tab's list; 0: the default, "
+                                   f"{DEFAULT_WEIGHT:g}. A slider LoRA may suggest a negative one.")
         self.lookup_button = QPushButton("Look up on Civitai", enabled=bool(model.sha256))
         self.lookup_button.setToolTip("Find this file on Civitai by its sha256 and add the trigger words its page "
                                       "gives (no API key needed).")
@@ -48,8 +50,8 @@ class TriggerWordsDialog(QDialog):
         form.addRow(QLabel(
             "Checking this LoRA on the Generate tab adds these words to the prompt, and unchecking it takes them "
             "out again." if lora else
-            "The words this embedding is called by in a prompt, as its page gives them (its file name calls it "
-            "up too).", wordWrap=True))
+            f"The words its page gives for this embedding. A prompt applies it by its file name, "
+            f"{Path(model.path).stem}, as in AUTOMATIC1111.", wordWrap=True))
         form.addRow("Trigger words", self.words_edit)
         if lora:
             form.addRow("Suggested weight", self.weight_box)

@@ -71,7 +71,7 @@ def test_the_models_tab_edits_the_words_and_the_checked_lora_stays_checked(qtbot
     dialog = manager.findChild(TriggerWordsDialog)
     assert dialog.words_edit.text() == "watercolour, soft wash" and dialog.weight_box.value() == 0.65
     dialog.words_edit.setText("ink wash,  (muted colours:1.2), ink wash")
-    dialog.weight_box.setValue(0)  # "Default (0.8)"
+    dialog.weight_box.setValue(0)  # the default, 0.8
     dialog.findChild(QDialogButtonBox).button(QDialogButtonBox.StandardButton.Save).click()
     model = idle_app.library.registry.get(watercolour.id)
     assert (model.trigger_words, model.preferred_weight) == (("ink wash", "(muted colours:1.2)"), None)
