@@ -268,8 +268,8 @@ class Downloader:
         from hypersd_desktop import __version__
 
         try:
-            with self._plain().get(url, headers={"User-Agent": f"HyperSD-Desktop/{__version__}"},
-                                                 timeout=self.timeout, stream=True) as response:
+            with self._plain().get(url, headers={"User-Agent": f"HyperSD-Desktop/{__version__}"}, timeout=self.timeout,
+                                   stream=True) as response:
                 response.raise_for_status()
                 if not response.headers.get("Content-Type", "").lower().startswith("image/"):
                     raise DownloadError("Civitai sent something other than a picture for the preview.")
