@@ -2,9 +2,9 @@
 
 The search runs in the background (`ModelLibrary.search_civitai`: SD1.5 and SDXL models in safetensors, without
 mature ones unless asked). Beside the list, the selected model's base model, trigger words and a picture made
-with it (its page's first one rated for everyone, fetched when selected). Download, or a double click, hands the chosen version's address to the Models tab, which
-downloads it as any address pasted there; the dialog stays open for the next one, and keeps its results when it is
-opened again (the Models tab keeps the one dialog).
+with it (its page's first one rated for everyone, fetched when selected). Download, or a double click, hands the
+chosen version's address to the Models tab, which downloads it as any address pasted there; the dialog stays open
+for the next one, and keeps its results when it is opened again (the Models tab keeps the one dialog).
 """
 
 from __future__ import annotations
