@@ -11,18 +11,8 @@ import torch
 from safetensors.torch import save_file
 
 from hypersd_desktop.core.errors import InputError
-from hypersd_desktop.core.paths import AppPaths
-
 from hypersd_desktop.core.vocab import ImportStatus
-from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import MIGRATIONS, Registry
-
-
-@pytest.fixture
-def library(app_home):
-    library = ModelLibrary(AppPaths.default())
-    yield library
-    library.close()
 
 
 @pytest.fixture

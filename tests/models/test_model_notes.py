@@ -10,10 +10,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.prompt_tags import prompt_items, trigger_words, with_words, without_words
 from hypersd_desktop.core.vocab import ImportStatus
-from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.model_notes import MAX_NOTE_BYTES
 from hypersd_desktop.models.registry import Registry
 
@@ -45,13 +43,6 @@ def test_words_are_added_once_and_taken_out_leaving_the_persons_own_words():
     # a bracket the person left open guards nothing, and a word's own stray bracket is dropped
     assert with_words("a (castle", trigger_words("style of (ink", "8-bit)")) == "a (castle, style of ink, 8-bit"
     assert without_words("a (castle, style of ink, 8-bit", ("style of ink", "8-bit")) == "a (castle"
-
-
-@pytest.fixture
-def library(app_home):
-    library = ModelLibrary(AppPaths.default())
-    yield library
-    library.close()
 
 
 @pytest.fixture
