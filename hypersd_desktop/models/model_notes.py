@@ -28,6 +28,7 @@ log = logging.getLogger("hypersd.models")
 
 MAX_NOTE_BYTES = 4 * 1024 * 1024  # Civitai's answers with their descriptions are tens of kilobytes
 MAX_WEIGHT = 10.0
+PREVIEW_SUFFIXES = tuple(f"{middle}.{kind}" for middle in (".preview", "") for kind in ("png", "jpeg", "jpg", "webp"))
 NOTED_KINDS = (ModelKind.LORA, ModelKind.EMBEDDING)  # what a prompt's words call up (a checkpoint's are its own)
 
 
@@ -51,6 +52,19 @@ def read_notes(path: Path, header: dict[str, str] | None = None) -> ModelNotes:
                           civitai.get("trainedWords"), matrix.get("TrainedWords"),
                           (header or {}).get("modelspec.trigger_phrase"))
     return ModelNotes(words, preferred_weight(a1111.get("preferred weight")))
+
+
+def preview_beside(path: Path) -> Path | None:
+    """The picture other tools keep beside a model file to show it by (A1111's and Civitai Helper's
+    `NAME.preview.png`, A1111's `NAME.png`, Stability Matrix's `NAME.preview.jpeg`…), if there is one."""
+    for suffix in PREVIEW_SUFFIXES:
+        picture = path.with_name(path.stem + suffix)
+        try:
+            if picture.is_file():
+                return picture
+        except OSError:  # a name the file system refuses, a drive gone
+            return None
+    return None
 
 
 def preferred_weight(value) -> float | None:

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QDoubleSpinBox, QHeaderView, QLineEdit, QTableWidg
 
 from hypersd_desktop.engine.types import LoraSpec
 from hypersd_desktop.models.registry import InstalledModel
-from hypersd_desktop.ui.tables import show_matching_rows
+from hypersd_desktop.ui.tables import model_tooltip, show_matching_rows
 
 DEFAULT_WEIGHT = 0.8
 FILTER_FROM = 6  # LoRAs listed before the filter box shows
@@ -59,6 +59,7 @@ class StyleLoras(QTableWidget):
                 item = QTableWidgetItem(lora.name)
                 item.setFlags((item.flags() | Qt.ItemFlag.ItemIsUserCheckable) & ~Qt.ItemFlag.ItemIsEditable)
                 item.setData(Qt.ItemDataRole.UserRole, lora)
+                item.setToolTip(model_tooltip(lora))
                 weight = lora.preferred_weight if lora.preferred_weight is not None else DEFAULT_WEIGHT
                 check, weight = kept.get(str(Path(lora.path)), (Qt.CheckState.Unchecked, weight))
                 item.setCheckState(check)

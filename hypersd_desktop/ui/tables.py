@@ -1,12 +1,20 @@
-"""The read-only tables of the Models tab and the Civitai search: rows selected whole, one at a time; and the
-narrowing of a long table by the words of a filter box."""
+"""The read-only tables of the Models tab and the Civitai search: rows selected whole, one at a time; the
+narrowing of a long table by the words of a filter box; and a model's tooltip, with the picture other tools keep
+beside its file."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
+from pathlib import Path
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QUrl
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
+
+from hypersd_desktop.models.model_notes import preview_beside
+from hypersd_desktop.models.registry import InstalledModel
+
+TOOLTIP_PICTURE_WIDTH = 192
 
 
 def read_only_table(columns: tuple[str, ...], stretch: int = -1) -> QTableWidget:
@@ -45,3 +53,17 @@ def show_matching_rows(table: QTableWidget, text: str, row_text: Callable[[int],
     words = text.lower().split()
     for row in range(table.rowCount()):
         table.setRowHidden(row, not (kept(row) or all(word in row_text(row).lower() for word in words)))
+
+
+def model_tooltip(model: InstalledModel, note: str = "") -> str:
+    """A model's tooltip: the picture other tools keep beside its file (`NAME.preview.png`…) where there is one, its
+    name, its trigger words, and `note`."""
+    picture = preview_beside(Path(model.path))
+    lines = [f'<img src="{html.escape(QUrl.fromLocalFile(str(picture)).toString())}" '
+             f'width="{TOOLTIP_PICTURE_WIDTH}">'] if picture is not None else []
+    lines.append(f"<b>{html.escape(model.name)}</b>")
+    if model.trigger_words:
+        lines.append(f"Trigger words: {html.escape(', '.join(model.trigger_words))}")
+    if note:
+        lines.append(html.escape(note))
+    return "<br>".join(lines)

@@ -169,3 +169,15 @@ def test_a_lora_whose_words_the_prompt_lacks_is_noted(library, style_lora):
     assert library.unprompted_words([path], "a castle") == [
         "pixel-art is applied, but the prompt has none of its trigger words (pixelart, retro game); it may show "
         "little without them."]
+
+
+def test_the_picture_beside_a_model_file_is_found_as_other_tools_name_it(tmp_path):
+    from hypersd_desktop.models.model_notes import preview_beside
+
+    lora = tmp_path / "ink.v2.safetensors"
+    assert preview_beside(lora) is None
+    for name in ("ink.v2.webp", "ink.v2.preview.jpeg", "ink.v2.png", "ink.png"):
+        (tmp_path / name).write_bytes(b"picture")
+    assert preview_beside(lora).name == "ink.v2.preview.jpeg"  # the one made to show it, before a plain one
+    (tmp_path / "ink.v2.preview.jpeg").unlink()
+    assert preview_beside(lora).name == "ink.v2.png"

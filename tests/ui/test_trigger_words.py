@@ -64,7 +64,7 @@ def test_the_models_tab_edits_the_words_and_the_checked_lora_stays_checked(qtbot
     window.styles.cellWidget(style_row(window, watercolour.name), 1).setValue(1.1)
     table = manager.installed_table
     (row,) = [r for r in range(table.rowCount()) if table.item(r, 0).text() == watercolour.name]
-    assert table.item(row, 0).toolTip() == "Trigger words: watercolour, soft wash"
+    assert table.item(row, 0).toolTip() == "<b>watercolour_wash</b><br>Trigger words: watercolour, soft wash"
     table.selectRow(row)
     assert manager.words_button.isEnabled()
     manager.words_button.click()
@@ -162,3 +162,23 @@ def test_the_installed_models_are_narrowed_by_a_word_of_their_row_or_trigger_wor
     assert shown() == {"watercolour_wash"}
     manager.installed_filter.clear()
     assert shown() == everything
+
+
+def test_a_loras_tooltip_shows_the_picture_kept_beside_its_file(qtbot, idle_app, watercolour):
+    """As A1111 and Civitai Helper keep it (`NAME.preview.png`), shown at 192 pixels wide, its shape kept."""
+    from PIL import Image
+    from PySide6.QtGui import QTextDocument
+
+    Image.new("RGB", (40, 20), (30, 90, 200)).save(watercolour.path.replace(".safetensors", ".preview.png"))
+    window = idle_app.window
+    window.reload_models()
+    tip = window.styles.item(style_row(window, watercolour.name), 0).toolTip()
+    assert tip.startswith('<img src="file://') and 'watercolour_wash.preview.png" width="192">' in tip
+    document = QTextDocument()
+    document.setDocumentMargin(0)
+    document.setHtml(tip.split("<br>")[0])  # the picture, as the tooltip shows it
+    assert (document.size().width(), document.size().height()) == (192, 96)
+    window.models.refresh()
+    table = window.models.installed_table
+    (row,) = [r for r in range(table.rowCount()) if table.item(r, 0).text() == watercolour.name]
+    assert table.item(row, 0).toolTip() == tip
