@@ -62,6 +62,7 @@ class CatalogEntry:
     recipe: str | None = None
     address: str = ""  # the address a person gave, on the hub or Civitai (addresses.py); "" for the catalog's own
     trigger_words: tuple[str, ...] = ()  # what its page says to write in the prompt (Civitai's `trainedWords`)
+    preview: str = ""  # the address of a picture its page shows, kept beside the file once downloaded
 
     @property
     def on_civitai(self) -> bool:

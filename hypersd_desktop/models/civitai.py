@@ -130,7 +130,7 @@ def civitai_plan(entry: CatalogEntry, answer: dict) -> tuple[CatalogEntry, Remot
     version_id = str(version["id"]) if type(version.get("id")) is int and version["id"] > 0 else entry.revision
     url = str(file.get("downloadUrl") or f"{CIVITAI}/api/download/models/{version_id}")
     planned = replace(entry, name=name, kind=kind, architecture=architecture, files=(CatalogFile(path, size),),
-                      trigger_words=trigger_words(version.get("trainedWords")))
+                      trigger_words=trigger_words(version.get("trainedWords")), preview=_preview(version.get("images")))
     return planned, RemoteFile(path=path, url=url, size=size, sha256=sha256, commit=version_id, etag=None)
 
 
@@ -299,7 +299,7 @@ def search_results(answer: dict, mature: bool = False, architectures: tuple[str,
     return found, str(cursor) if cursor not in (None, "") and (found or _list(answer.get("items"))) else None
 
 
-def _preview(images, mature: bool) -> str:
+def _preview(images, mature: bool = False) -> str:
     """The address of the first still picture among a version's `images` that may be shown (rated PG, Civitai's
     `nsfwLevel` 1, unless `mature`; one without a rating is not shown), asked for 450 pixels wide, as Civitai's
     own cards ask its image server (`…/width=450/…`)."""

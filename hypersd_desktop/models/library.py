@@ -6,6 +6,7 @@ The CLI and the GUI both go through this, so a model downloaded in one is known 
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import threading
 from collections.abc import Callable, Iterable
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from hypersd_desktop.core.errors import AppError, InputError
 from hypersd_desktop.core.files import write_atomic
+from hypersd_desktop.core.images import kept_bytes
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.prompt_tags import network_tags, trigger_words
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
@@ -29,6 +31,8 @@ from hypersd_desktop.core.hashes import HashCache, other_tools_hashes, sha256_fi
 from hypersd_desktop.models.importer import ImportItem, Importer
 from hypersd_desktop.models.model_notes import NOTED_KINDS
 from hypersd_desktop.models.registry import InstalledModel, Registry, named_embeddings, tagged_loras
+
+log = logging.getLogger("hypersd.models")
 
 Report = Callable[[TransferProgress], None]
 
@@ -221,6 +225,8 @@ class ModelLibrary:
         if item.model_id is None:
             shutil.rmtree(folder, ignore_errors=True)
             raise DownloadError(f"{entry.name}: {item.reason}. The downloaded file was deleted.")
+        if entry.preview and entry.weights_file:
+            self._keep_preview(entry.preview, path)
         model = self.registry.get(item.model_id)
         model = self.registry.add(replace(
             model, id=entry.id, name=entry.name, source="download", owned=True, catalog_id=entry.id,
@@ -228,6 +234,15 @@ class ModelLibrary:
             trigger_words=(entry.trigger_words if model.kind in NOTED_KINDS else ()) or model.trigger_words))
         self._keep_addresses()
         return model
+
+    def _keep_preview(self, address: str, weights: Path) -> None:
+        """Keep the picture a model's page shows beside its downloaded file, as other tools keep it
+        (`NAME.preview.jpeg`), for the app's lists to show; a picture that cannot be had is done without."""
+        try:
+            data, extension = kept_bytes(self.downloader.picture(address), "The preview")
+            write_atomic(weights.with_name(f"{weights.stem}.preview.{extension}"), data)
+        except (AppError, OSError) as error:
+            log.info("no preview kept for %s: %s", weights.name, error)
 
     def import_path(self, path: Path, copy: bool = False, on_progress: Report | None = None,
                     cancel: CancelToken | None = None) -> list[ImportItem]:

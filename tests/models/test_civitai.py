@@ -6,6 +6,7 @@ import json
 import re
 import struct
 import urllib.parse
+from pathlib import Path
 
 import pytest
 
@@ -126,7 +127,15 @@ def test_what_the_app_cannot_run_or_verify_is_named_before_it_downloads(answer, 
 
 @pytest.fixture
 def civitai():
+    import io
+
+    from PIL import Image
+
     with CivitaiServer() as civitai:
+        for name, colour in (("castle", (120, 90, 40)), ("mature", (200, 0, 0))):
+            picture = io.BytesIO()
+            Image.new("RGB", (24, 16), colour).save(picture, "PNG")
+            civitai.pictures[name] = picture.getvalue()
         yield civitai
 
 
@@ -142,7 +151,8 @@ def library(civitai, app_home, monkeypatch):
 def pixel_art(civitai, data: bytes, base_model: str = "SD 1.5") -> CivitaiVersion:
     return civitai.add(CivitaiVersion(
         id=250000, model_id=120000, model_name="Pixel Art", name="v2", base_model=base_model,
-        trained_words=["pixelart style", " pixel art,  8-bit ", "Pixel Art", 7], files=[
+        trained_words=["pixelart style", " pixel art,  8-bit ", "Pixel Art", 7],
+        images=[("mature", 8, "image"), ("castle", 1, "image")], files=[
             CivitaiFile("pixel-art-v2.safetensors", data),
             CivitaiFile("pixel-art-v2-full.safetensors", data + b"\0" * 8, size="full", fp="fp32", primary=False)]))
 
@@ -164,13 +174,29 @@ def test_a_lora_is_downloaded_with_the_key_sent_to_civitai_only_resumed_verified
         entry.id, "Pixel Art v2", "lora", "sd15", "download", "250000")
     # its page's trigger words, each of Civitai's texts cut at its commas, a repeat and a number left out
     assert library.registry.get(entry.id).trigger_words == ("pixelart style", "pixel art", "8-bit")
+    # and its first picture rated for everyone, kept beside the file as other tools keep one
+    assert path.with_name("pixel-art-v2.preview.png").read_bytes() == civitai.pictures["castle"]
+    assert not [request for request in civitai.requests if "/mature/" in request[1]]
     assert library.registry.get(entry.id).sha256 == civitai.file("pixel-art-v2.safetensors").described("", 0)[
         "hashes"]["SHA256"].lower()
-    api = [request for request in civitai.requests if request[0] == "api"]
+    api = [request for request in civitai.requests if request[0] == "api" and request[1].startswith("/api/")]
     stored = [request for request in civitai.requests if request[0] == "storage"]
+    pictures = [request for request in civitai.requests if request[0] == "api" and request not in api]
     assert {auth for *_, auth in api} == {f"Bearer {civitai.key}"} and {auth for *_, auth in stored} == {None}
+    assert [(path, auth) for _, path, _, auth in pictures] == [  # the image server gets no key either
+        ("/xG1nkqKTMzGDvpLrqFT7WA/castle/width=450/castle.png", None)]
     assert [rng for _, _, rng, _ in stored] == [None, f"bytes={2 * 64 * 1024}-"] and len(data) > 2 * 64 * 1024
     assert library.installed_entry(library.entry(entry.id)) == model
+
+
+def test_a_picture_that_cannot_be_had_leaves_the_download_whole(civitai, library, hyper_lora):
+    data = hyper_lora("Hyper-SD15-1step-lora").read_bytes()
+    pixel_art(civitai, data)
+    civitai.pictures["castle"] = b"\x89PNG\r\n\x1a\n but no picture"
+    entry = library.add_address(f"{civitai.url}/models/120000/pixel-art?modelVersionId=250000")
+    model = library.download(entry.id)
+    assert Path(model.path).read_bytes() == data
+    assert [path.name for path in Path(model.path).parent.iterdir()] == ["pixel-art-v2.safetensors"]
 
 
 @pytest.mark.parametrize("key, sign_in_page, said", [
