@@ -124,10 +124,9 @@ class ModelLibrary:
         with the catalog's until it is installed, across restarts. The same address again is the same entry: its
         download resumes what an earlier one left. A model the catalog has is its catalog entry."""
         entry = self._address_entry(text)
-        wanted = entry.files[0].path if entry.files else None  # a file, or a repository's pipeline
-        for known in self.catalog.entries:  # one the catalog has (a Hyper-SD LoRA, SDXL): its entry, with its recipe
-            if known.repo == entry.repo and known.weights_file == wanted:
-                return known
+        known = self._catalogs(entry)
+        if known is not None:
+            return known
         with self._addresses_lock:
             entry = self.addresses.setdefault(entry.id, entry)
         self._keep_addresses()
@@ -247,6 +246,21 @@ class ModelLibrary:
     def import_path(self, path: Path, copy: bool = False, on_progress: Report | None = None,
                     cancel: CancelToken | None = None) -> list[ImportItem]:
         return self.importer.import_path(path, copy, on_progress, cancel)
+
+    def installed_address(self, text: str) -> InstalledModel | None:
+        """The installed model a Hugging Face or Civitai address names, if it was downloaded (None also for an
+        address of nothing the app downloads)."""
+        try:
+            entry = self._address_entry(text)
+        except InputError:
+            return None
+        return self.installed_entry(self._catalogs(entry) or entry)
+
+    def _catalogs(self, entry: CatalogEntry) -> CatalogEntry | None:
+        """The catalog's entry for what an address names (a Hyper-SD LoRA, SDXL), with its recipe; None if none."""
+        wanted = entry.files[0].path if entry.files else None  # a file, or a repository's pipeline
+        return next((known for known in self.catalog.entries
+                     if known.repo == entry.repo and known.weights_file == wanted), None)
 
     def installed_entry(self, entry: CatalogEntry) -> InstalledModel | None:
         model = self.registry.find(entry.id)

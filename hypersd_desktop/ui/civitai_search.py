@@ -130,7 +130,9 @@ class CivitaiSearch(QDialog):
         for model in models:
             row = self.table.rowCount()
             self.table.insertRow(row)
-            values = (model.name, model.version, model.kind or "?", architecture_label(model.architecture),
+            installed = self.library.installed_address(model.address) is not None
+            values = (model.name, model.version + (" · installed" if installed else ""), model.kind or "?",
+                      architecture_label(model.architecture),
                       format_size(model.size) if model.size else "?", f"{model.downloads:,}", model.creator)
             for column, value in enumerate(values):
                 item = table_item(value, model if column == 0 else None)
@@ -154,7 +156,7 @@ class CivitaiSearch(QDialog):
 
     def download(self) -> None:
         model = self.selected()
-        if model is not None:
+        if model is not None and self.library.installed_address(model.address) is None:
             self.chosen.emit(model.address)
             self.status.setText(f"{model.name} {model.version} is downloading on the Models tab.")
 
@@ -201,4 +203,7 @@ class CivitaiSearch(QDialog):
         idle = self.task is None
         self.search_button.setEnabled(idle)
         self.more_button.setEnabled(idle and self._cursor is not None)
-        self.download_button.setEnabled(self.selected() is not None)
+        model = self.selected()
+        installed = model is not None and self.library.installed_address(model.address) is not None
+        self.download_button.setEnabled(model is not None and not installed)
+        self.download_button.setText("Installed" if installed else "Download")

@@ -343,6 +343,9 @@ class ModelManager(QWidget):
         """Start (or resume, or queue behind the running one) the download of `entry`."""
         if entry is None or entry.id == self.downloading or entry.id in self.waiting:
             return
+        if self.library.installed_entry(entry) is not None:  # chosen again in the search, or pasted again
+            self.download_label.setText(f"{entry.name} is installed already.")
+            return
         self.waiting.append(entry.id)
         self._next_download()
         self.refresh()

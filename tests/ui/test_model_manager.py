@@ -345,6 +345,14 @@ def test_civitai_is_searched_from_the_models_tab_and_a_result_downloaded_there(q
         assert dialog.status.text() == "Pixel Art v1 is downloading on the Models tab."
         dialog.close()
         assert manager.search_civitai() is dialog and dialog.table.rowCount() == 2
+        dialog.table.selectRow(0)
+        dialog.table.selectRow(1)  # installed now: said, and not offered again
+        assert (dialog.download_button.text(), dialog.download_button.isEnabled()) == ("Installed", False)
+        manager.download_address(dialog.selected().address)  # pasted again
+        assert manager.download_label.text() == "Pixel Art v1 is installed already." and manager.download_task is None
+        dialog.search()
+        qtbot.waitUntil(lambda: dialog.task is None, timeout=20_000)
+        assert [dialog.table.item(row, 1).text() for row in range(2)] == ["v1", "v1 · installed"]
         manager.shutdown()
         library.close()
 
