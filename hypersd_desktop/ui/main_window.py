@@ -368,6 +368,7 @@ class MainWindow(QMainWindow):
         self.browser.upscale_requested.connect(self.upscale_record)
         self.browser.status.connect(lambda text: self.statusBar().showMessage(text, 3000))
         self.models.models_changed.connect(self.reload_models)
+        self.styles.edit_words.connect(self.models.edit_words)
         self.draw.kept.connect(self.image_saved)
         self._gallery_timer = QTimer(self, singleShot=True, interval=250)
         self._gallery_timer.timeout.connect(self.browser.image_added)

@@ -24,10 +24,11 @@ COLUMNS = ("Style LoRA", "Weight", "Trigger words")
 
 class StyleLoras(QTableWidget):
     """A checkable row per style LoRA; `words_added` and `words_removed` carry the trigger words of one checked or
-    unchecked by hand."""
+    unchecked by hand, and `edit_words` the LoRA whose words were double-clicked."""
 
     words_added = Signal(tuple)
     words_removed = Signal(tuple)
+    edit_words = Signal(object)  # the LoRA whose trigger words cell was double-clicked
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(0, len(COLUMNS), parent)
@@ -44,6 +45,7 @@ class StyleLoras(QTableWidget):
         self.filter.textChanged.connect(self._narrow)
         self._quiet = False
         self.itemChanged.connect(self._changed)
+        self.cellDoubleClicked.connect(lambda row, column: column == 2 and self.edit_words.emit(self.lora(row)))
 
     def fill(self, loras: list[InstalledModel]) -> None:
         """A row per LoRA, at the weight its notes suggest (else 0.8), unchecked; one that was listed before keeps
@@ -69,9 +71,10 @@ class StyleLoras(QTableWidget):
                 words = QTableWidgetItem(", ".join(lora.trigger_words) or "—")
                 words.setFlags(words.flags() & ~Qt.ItemFlag.ItemIsEditable)
                 words.setToolTip(
-                    f"Checking {lora.name} adds these to the prompt; unchecking it takes them out again."
+                    f"Checking {lora.name} adds these to the prompt; unchecking it takes them out again. "
+                    "Double-click to change them."
                     if lora.trigger_words else
-                    "No trigger words are known for this LoRA: Models tab → Trigger words… records them.")
+                    "No trigger words are known for this LoRA: double-click to write them.")
                 self.setItem(row, 2, words)
         finally:
             self._quiet = False

@@ -182,3 +182,26 @@ def test_a_loras_tooltip_shows_the_picture_kept_beside_its_file(qtbot, idle_app,
     table = window.models.installed_table
     (row,) = [r for r in range(table.rowCount()) if table.item(r, 0).text() == watercolour.name]
     assert table.item(row, 0).toolTip() == tip
+
+
+def test_double_clicking_a_loras_words_opens_their_editor(qtbot, idle_app, watercolour):
+    from PySide6.QtWidgets import QApplication
+
+    window = idle_app.window
+    styles = window.styles
+    row = style_row(window, watercolour.name)
+
+    def double_click(column: int) -> None:  # as Qt 6 sees one: a click, then the second press of a double click
+        spot = styles.visualItemRect(styles.item(row, column)).center()
+        qtbot.mouseClick(styles.viewport(), Qt.MouseButton.LeftButton, pos=spot)
+        qtbot.mouseDClick(styles.viewport(), Qt.MouseButton.LeftButton, pos=spot)
+        qtbot.wait(QApplication.doubleClickInterval() + 50)
+
+    double_click(0)  # its name: no editor
+    assert window.models.words_dialog is None
+    double_click(2)
+    dialog = window.models.words_dialog
+    assert dialog.isVisible() and dialog.model.id == watercolour.id
+    dialog.words_edit.setText("wet paper")
+    dialog.accept()
+    assert window.styles.item(style_row(window, watercolour.name), 2).text() == "wet paper"
