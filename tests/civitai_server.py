@@ -164,6 +164,8 @@ def _handler(civitai: FakeCivitai, storage: bool):
                      and (not types or versions[0].model_type in types)
                      and (not bases or any(v.base_model in bases for v in versions))
                      and (query.get("nsfw") != ["false"] or not versions[0].mature)]
+            if query.get("sort") == ["Most Downloaded"]:  # downloadCount below: 1000 a version
+                found.sort(key=lambda versions: -len(versions))
             start, limit = int(query.get("cursor", ["0"])[0]), int(query.get("limit", ["100"])[0])
             page = found[start:start + limit]
             answer = {"items": [{"id": versions[0].model_id, "name": versions[0].model_name,

@@ -44,6 +44,8 @@ def add_parser(commands) -> None:
     search.add_argument("--for", dest="architecture", choices=("sd15", "sdxl"),
                         help="only models made for SD1.5 or for SDXL (and Pony, Illustrious, NoobAI)")
     search.add_argument("--mature", action="store_true", help="include models Civitai marks as mature")
+    search.add_argument("--sort", choices=("downloads", "rating", "newest"), default="",
+                        help="most downloaded, highest rated or newest first (default: the best match)")
     search.add_argument("--more", type=int, default=0, metavar="PAGES", help="read this many further pages of results")
     search.add_argument("--json", action="store_true")
     importing = sub.add_parser("import", help="import .safetensors files, diffusers folders or models folders")
@@ -187,11 +189,11 @@ def _words(library, args) -> int:
 def _search(library, args) -> int:
     asked = (" ".join(args.query), tuple(args.kind or ()), (args.architecture,) if args.architecture else (),
              args.mature)
-    found, cursor = library.search_civitai(*asked)
+    found, cursor = library.search_civitai(*asked, sort=args.sort)
     for _ in range(args.more):
         if cursor is None:
             break
-        more, cursor = library.search_civitai(*asked, cursor)
+        more, cursor = library.search_civitai(*asked, cursor, sort=args.sort)
         found += more
     if args.json:
         print(json.dumps([{**asdict(model), "address": model.address} for model in found], indent=1))

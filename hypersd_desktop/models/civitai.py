@@ -220,6 +220,7 @@ SEARCH_BASES = {Architecture.SD15: ("SD 1.4", "SD 1.5", "SD 1.5 LCM", "SD 1.5 Hy
                 Architecture.SDXL: ("SDXL 1.0", "SDXL Lightning", "SDXL Hyper", "SDXL Turbo", "Pony", "Illustrious",
                                     "NoobAI")}
 SEARCH_PAGE = 30
+SORTS = {"downloads": "Most Downloaded", "rating": "Highest Rated", "newest": "Newest"}  # the app's, Civitai's words
 # The search's requests, explained as a download's are when they fail
 SEARCH = CatalogEntry(id="civitai-search", name="the search", kind="", architecture="", layout=ModelLayout.FILE,
                       repo=f"{CIVITAI_REPO}?search", revision="", licence="", enables="", files=())
@@ -249,12 +250,14 @@ class CivitaiModel:
 
 
 def search_address(endpoint: str, query: str, kinds: tuple[str, ...] = (), architectures: tuple[str, ...] = (),
-                   mature: bool = False, cursor: str | None = None, filtered: bool = True) -> str:
+                   mature: bool = False, cursor: str | None = None, filtered: bool = True, sort: str = "") -> str:
     """Civitai's search (`GET /api/v1/models`) for `query` among the models of these kinds and families (all the app
-    runs, where none are given; any, not `filtered`), without mature ones unless `mature`; `cursor` continues an
-    earlier page."""
+    runs, where none are given; any, not `filtered`), without mature ones unless `mature`, in the order `sort` names
+    (one of `SORTS`; "": Civitai's best match); `cursor` continues an earlier page."""
     params = [("query", query.strip()), ("limit", str(SEARCH_PAGE)), ("nsfw", "true" if mature else "false"),
               ("primaryFileOnly", "false")]
+    if sort in SORTS:
+        params.append(("sort", SORTS[sort]))
     if filtered:
         params += [("types", name) for kind in (kinds or tuple(SEARCH_TYPES)) for name in SEARCH_TYPES[kind]]
         params += [("baseModels", name) for family in (architectures or tuple(SEARCH_BASES))

@@ -99,14 +99,17 @@ class ModelLibrary:
         return address_entry(text, self.downloader.endpoint, self.downloader.civitai)
 
     def search_civitai(self, query: str, kinds: tuple[str, ...] = (), architectures: tuple[str, ...] = (),
-                       mature: bool = False, cursor: str | None = None) -> tuple[list[CivitaiModel], str | None]:
+                       mature: bool = False, cursor: str | None = None, sort: str = "") -> tuple[
+                           list[CivitaiModel], str | None]:
         """Civitai's models for `query` that the app runs (of these kinds and families, all where none are given),
-        and the cursor of the next page (None: no more). Each downloads by its `address` (`add_address`)."""
-        address = search_address(self.downloader.civitai, query, kinds, architectures, mature, cursor)
+        and the cursor of the next page (None: no more), in the order `sort` names (`civitai.SORTS`; "": Civitai's
+        best match). Each downloads by its `address` (`add_address`)."""
+        address = search_address(self.downloader.civitai, query, kinds, architectures, mature, cursor, sort=sort)
         try:
             return search_results(self.downloader.civitai_answer(SEARCH, address), mature, architectures)
         except RefusedRequestError:  # a type's or base model's name Civitai no longer knows: sorted out here
-            everything = search_address(self.downloader.civitai, query, mature=mature, cursor=cursor, filtered=False)
+            everything = search_address(self.downloader.civitai, query, mature=mature, cursor=cursor, filtered=False,
+                                        sort=sort)
             found, cursor = search_results(self.downloader.civitai_answer(SEARCH, everything), mature, architectures)
             return [model for model in found if model.kind in (kinds or SEARCH_TYPES)], cursor
 

@@ -27,6 +27,7 @@ from hypersd_desktop.ui.tasks import Task
 COLUMNS = ("Name", "Version", "Kind", "For", "Size", "Downloads", "By")
 KINDS = (("Every kind the app uses", ()), ("Checkpoints", (ModelKind.BASE,)), ("LoRAs", (ModelKind.LORA,)),
          ("Embeddings", (ModelKind.EMBEDDING,)), ("VAEs", (ModelKind.VAE,)), ("ControlNets", (ModelKind.CONTROLNET,)))
+ORDERS = (("Best match", ""), ("Most downloaded", "downloads"), ("Highest rated", "rating"), ("Newest", "newest"))
 PREVIEW_SIDE = 300
 FAMILIES = (("SD1.5 and SDXL", ()), ("SD1.5", ("sd15",)), ("SDXL (Pony, Illustrious, NoobAI)", ("sdxl",)))
 
@@ -42,8 +43,8 @@ class CivitaiSearch(QDialog):
         self.setWindowTitle("Search Civitai")
         self.resize(1180, 600)
         self.query = QLineEdit(placeholderText="Words of a model's name: dreamshaper, juggernaut, pixel art…")
-        self.kind, self.family = QComboBox(), QComboBox()
-        for box, choices in ((self.kind, KINDS), (self.family, FAMILIES)):
+        self.kind, self.family, self.sort = QComboBox(), QComboBox(), QComboBox()
+        for box, choices in ((self.kind, KINDS), (self.family, FAMILIES), (self.sort, ORDERS)):
             for title, value in choices:
                 box.addItem(title, value)
         self.mature = QCheckBox("Include mature models")
@@ -69,7 +70,7 @@ class CivitaiSearch(QDialog):
 
         filters = QHBoxLayout()
         filters.addWidget(self.query, 1)
-        for widget in (self.kind, self.family, self.mature, self.search_button):
+        for widget in (self.kind, self.family, self.sort, self.mature, self.search_button):
             filters.addWidget(widget)
         actions = QHBoxLayout()
         actions.addWidget(self.download_button)
@@ -114,11 +115,12 @@ class CivitaiSearch(QDialog):
                 self.status.setText("Type words of a model's name first.")
                 return
             self._asked = (self.query.text(), self.kind.currentData(), self.family.currentData(),
-                           self.mature.isChecked())
+                           self.mature.isChecked(), self.sort.currentData())
             self.table.setRowCount(0)
-        query, kinds, families, mature = self._asked
+        query, kinds, families, mature, sort = self._asked
         library = self.library
-        self.task = Task(lambda _report, _cancel: library.search_civitai(query, kinds, families, mature, cursor), self)
+        self.task = Task(lambda _report, _cancel: library.search_civitai(query, kinds, families, mature, cursor,
+                                                                         sort=sort), self)
         self.task.succeeded.connect(self._found)
         self.task.failed.connect(lambda message: self._ended(f"⚠ {message}"))
         self.status.setText("Searching Civitai…")

@@ -309,6 +309,20 @@ def test_a_search_answer_gives_each_model_as_its_newest_version_the_app_runs():
     assert search_results(answer, architectures=("sdxl",))[0][0].version_id == 11
 
 
+def test_a_search_is_sorted_as_asked(civitai, library):
+    for n, versions in enumerate((1, 3, 2)):
+        for v in range(versions):
+            civitai.add(CivitaiVersion(id=100 * n + v, model_id=n + 1, model_name=f"Ink {n}", name=f"v{v}",
+                                       files=[CivitaiFile(f"ink-{n}-{v}.safetensors", b"x" * 10)]))
+    assert [m.name for m in library.search_civitai("ink", sort="downloads")[0]] == ["Ink 1", "Ink 2", "Ink 0"]
+    assert urllib.parse.parse_qs(urllib.parse.urlsplit(civitai.search_requests[-1]).query)["sort"] == [
+        "Most Downloaded"]
+    library.search_civitai("ink", sort="newest")
+    assert "sort=Newest" in civitai.search_requests[-1]
+    library.search_civitai("ink")  # the best match: Civitai's own order, no sort asked
+    assert "sort=" not in civitai.search_requests[-1]
+
+
 def test_a_searched_models_preview_is_its_first_still_picture_rated_for_everyone():
     pictures = [{"url": "https://image.civitai.com/x/a/width=832/1.mp4", "type": "video", "nsfwLevel": 1},
                 {"url": "https://image.civitai.com/x/b/width=832/2.jpeg", "type": "image", "nsfwLevel": 4},

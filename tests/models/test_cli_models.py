@@ -149,7 +149,8 @@ def test_civitai_is_searched_from_the_command_line_and_a_result_downloaded_by_it
             civitai.add(CivitaiVersion(id=10 + n, model_id=n + 1, model_name=f"Pixel Art {base}", name="v1",
                                        base_model=base, files=[CivitaiFile(f"pixel-{n}.safetensors", data)]))
         env = {"CIVITAI_ENDPOINT": civitai.url, "CIVITAI_TOKEN": civitai.key}
-        run = cli("models", "search", "pixel", "art", "--for", "sd15", env_extra=env)
+        run = cli("models", "search", "pixel", "art", "--for", "sd15", "--sort", "downloads", env_extra=env)
+        assert "sort=Most+Downloaded" in civitai.search_requests[-1]
         assert run.returncode == 0, run.stderr
         (line,) = run.stdout.splitlines()
         assert line.startswith("Pixel Art SD 1.5") and line.endswith(

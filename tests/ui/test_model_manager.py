@@ -379,9 +379,11 @@ def test_a_searched_models_picture_and_trigger_words_show_beside_the_list(qtbot,
         qtbot.addWidget(manager)
         dialog = manager.search_civitai()
         dialog.query.setText("ink")
+        dialog.sort.setCurrentIndex(dialog.sort.findText("Newest"))
         dialog.search_button.click()
         qtbot.waitUntil(lambda: dialog.task is None and dialog.table.rowCount() == 3, timeout=20_000)
         row = {dialog.table.item(r, 0).text(): r for r in range(3)}
+        assert "sort=Newest" in civitai.search_requests[-1]
 
         def select(name: str) -> None:
             dialog.table.selectRow(row[name])
