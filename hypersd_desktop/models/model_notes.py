@@ -28,6 +28,7 @@ log = logging.getLogger("hypersd.models")
 
 MAX_NOTE_BYTES = 4 * 1024 * 1024  # Civitai's answers with their descriptions are tens of kilobytes
 MAX_WEIGHT = 10.0
+MAX_TAG_LENGTH = 100
 PREVIEW_SUFFIXES = tuple(f"{middle}.{kind}" for middle in (".preview", "") for kind in ("png", "jpeg", "jpg", "webp"))
 NOTED_KINDS = (ModelKind.LORA, ModelKind.EMBEDDING)  # what a prompt's words call up (a checkpoint's are its own)
 
@@ -52,6 +53,23 @@ def read_notes(path: Path, header: dict[str, str] | None = None) -> ModelNotes:
                           civitai.get("trainedWords"), matrix.get("TrainedWords"),
                           (header or {}).get("modelspec.trigger_phrase"))
     return ModelNotes(words, preferred_weight(a1111.get("preferred weight")))
+
+
+def training_tags(header: dict[str, str], limit: int = 12) -> list[tuple[str, int]]:
+    """The tags most often in a LoRA's training captions, with their counts, most frequent first, as Kohya's
+    sd-scripts records them in the file's header (`ss_tag_frequency`: each dataset folder's tags and counts). A
+    trigger word is in every caption, so it leads where there is one; a header without them gives none."""
+    try:
+        folders = json.loads(header.get("ss_tag_frequency") or "{}")
+    except (ValueError, RecursionError):
+        return []
+    counts: dict[str, int] = {}
+    for tags in (folders.values() if isinstance(folders, dict) else ()):
+        for tag, count in (tags.items() if isinstance(tags, dict) else ()):
+            tag = " ".join(str(tag).split())
+            if tag and type(count) is int and count > 0 and len(tag) <= MAX_TAG_LENGTH:
+                counts[tag] = counts.get(tag, 0) + count
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0].lower()))[:limit]
 
 
 def preview_beside(path: Path) -> Path | None:

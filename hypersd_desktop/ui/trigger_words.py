@@ -4,15 +4,20 @@ weight, as read from its notes (`models.model_notes`) or as the person writes th
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QLabel, QLineEdit, QPushButton, QWidget,
 )
 
+from hypersd_desktop.core.errors import AppError
 from hypersd_desktop.core.prompt_tags import trigger_words
 from hypersd_desktop.core.vocab import ModelKind
+from hypersd_desktop.engine.inspect import read_header
+from hypersd_desktop.models.model_notes import training_tags
 from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.style_loras import DEFAULT_WEIGHT
 from hypersd_desktop.ui.tasks import Task
@@ -53,6 +58,14 @@ class TriggerWordsDialog(QDialog):
             f"The words its page gives for this embedding. A prompt applies it by its file name, "
             f"{Path(model.path).stem}, as in AUTOMATIC1111.", wordWrap=True))
         form.addRow("Trigger words", self.words_edit)
+        tags = _training_tags(model) if lora else []
+        if tags:
+            hint = QLabel("Most frequent in its training captions: " + ", ".join(
+                f"{html.escape(tag)} ({count})" for tag, count in tags), wordWrap=True,
+                textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
+            hint.setToolTip("As its trainer recorded them in the file. A trigger word is in every caption, so it "
+                            "comes first where there is one.")
+            form.addRow("", hint)
         if lora:
             form.addRow("Suggested weight", self.weight_box)
         else:
@@ -92,3 +105,12 @@ class TriggerWordsDialog(QDialog):
 
     def weight(self) -> float | None:
         return self.weight_box.value() or None
+
+
+def _training_tags(model: InstalledModel) -> list[tuple[str, int]]:
+    """The tags of a LoRA file's training captions (`model_notes.training_tags`); none for a file not readable."""
+    try:
+        _, header = read_header(model.path)
+    except AppError:
+        return []
+    return training_tags(header)

@@ -181,3 +181,16 @@ def test_the_picture_beside_a_model_file_is_found_as_other_tools_name_it(tmp_pat
     assert preview_beside(lora).name == "ink.v2.preview.jpeg"  # the one made to show it, before a plain one
     (tmp_path / "ink.v2.preview.jpeg").unlink()
     assert preview_beside(lora).name == "ink.v2.png"
+
+
+def test_the_tags_of_a_loras_training_captions_are_counted_across_its_folders():
+    from hypersd_desktop.models.model_notes import training_tags
+
+    header = {"ss_tag_frequency": json.dumps({
+        "10_sks dog": {"sks": 40, "dog": 38, " grass ": 5, "x" * 500: 90, "": 9, "bad": "7", "neg": -3},
+        "5_reg": {"dog": 20, "Sky": 5}, "junk": ["a list"]})}
+    assert training_tags(header) == [("dog", 58), ("sks", 40), ("grass", 5), ("Sky", 5)]
+    assert training_tags(header, limit=1) == [("dog", 58)]
+    for damaged in ({}, {"ss_tag_frequency": "{not json"}, {"ss_tag_frequency": "[1, 2]"},
+                    {"ss_tag_frequency": "[" * 100_000}):
+        assert training_tags(damaged) == []

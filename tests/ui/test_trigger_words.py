@@ -205,3 +205,23 @@ def test_double_clicking_a_loras_words_opens_their_editor(qtbot, idle_app, water
     dialog.words_edit.setText("wet paper")
     dialog.accept()
     assert window.styles.item(style_row(window, watercolour.name), 2).text() == "wet paper"
+
+
+def test_the_editor_shows_the_tags_a_lora_was_trained_with(qtbot, idle_app, hyper_lora, watercolour, tmp_path):
+    from PySide6.QtWidgets import QLabel
+    from safetensors.torch import load_file, save_file
+
+    lora = tmp_path / "sks_dog.safetensors"
+    save_file(load_file(hyper_lora("Hyper-SD15-2steps-lora")), str(lora), metadata={
+        "ss_tag_frequency": json.dumps({"10_sks dog": {"sks": 40, "dog": 38, "<b>grass</b>": 5}})})
+    (item,) = idle_app.library.import_path(lora)
+
+    def hints(model) -> list[str]:
+        dialog = idle_app.window.models.edit_words(model)
+        shown = [label.text() for label in dialog.findChildren(QLabel) if label.text().startswith("Most frequent")]
+        dialog.reject()
+        return shown
+
+    assert hints(idle_app.library.registry.get(item.model_id)) == [
+        "Most frequent in its training captions: sks (40), dog (38), &lt;b&gt;grass&lt;/b&gt; (5)"]
+    assert hints(watercolour) == []  # a file without them
