@@ -401,7 +401,7 @@ def test_the_trigger_words_and_the_notes_beside_a_model(tmp_path):
     and taking them out again gives the prompt back; a note of any content beside a file (`models/model_notes.py`)
     gives notes, never an error."""
     from hypersd_desktop.core.prompt_tags import MAX_TRIGGER_WORDS, prompt_items, trigger_words, with_words, without_words
-    from hypersd_desktop.models.model_notes import read_notes
+    from hypersd_desktop.models.model_notes import read_notes, training_tags
 
     rng = random.Random(23 + SEED)
     pieces = [*"ab ,:()[]<>{}", "sks", "pixel art", "(red, blue:1.2)", "<lora:x, y:1>", "\n", "é", "\x00"]
@@ -423,3 +423,5 @@ def test_the_trigger_words_and_the_notes_beside_a_model(tmp_path):
                  "preferred weight": junk_value(rng)} if rng.random() < 0.7 else note, allow_nan=True))
         notes = bounded(lambda: read_notes(weights, {"modelspec.trigger_phrase": str(note)}))
         assert notes.preferred_weight is None or abs(notes.preferred_weight) <= 10
+        tags = bounded(lambda: training_tags({"ss_tag_frequency": json.dumps(note, allow_nan=True)}))
+        assert all(tag and count > 0 for tag, count in tags) and len(tags) <= 12
