@@ -2,8 +2,9 @@
 its weight.
 
 Checking one by hand adds its trigger words (what its makers say to write, `models.model_notes`) to the prompt,
-and unchecking it takes them out again, as a click on a LoRA's card does in A1111. A check set from a reused
-image changes no words: its prompt has them already.
+and unchecking it takes them out again, as a click on a LoRA's card does in A1111. A LoRA with more words than a
+few (a pack of characters or styles, one word each) adds none: a click on its words offers each, to add the one
+wanted, as well as their editor. A check set from a reused image changes no words: its prompt has them already.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QDoubleSpinBox, QHeaderView, QLineEdit, QTableWidget, QTableWidgetItem, QWidget
+from PySide6.QtWidgets import (
+    QDoubleSpinBox, QHeaderView, QLineEdit, QMenu, QTableWidget, QTableWidgetItem, QWidget,
+)
 
 from hypersd_desktop.engine.types import LoraSpec
 from hypersd_desktop.models.registry import InstalledModel
@@ -19,16 +22,17 @@ from hypersd_desktop.ui.tables import model_tooltip, show_matching_rows
 
 DEFAULT_WEIGHT = 0.8
 FILTER_FROM = 6  # LoRAs listed before the filter box shows
+MOST_ADDED = 4  # trigger words a check adds; more are a pack's, one word for each of its characters or styles
 COLUMNS = ("Style LoRA", "Weight", "Trigger words")
 
 
 class StyleLoras(QTableWidget):
-    """A checkable row per style LoRA; `words_added` and `words_removed` carry the trigger words of one checked or
-    unchecked by hand, and `edit_words` the LoRA whose words were double-clicked."""
+    """A checkable row per style LoRA; `words_added` and `words_removed` carry the trigger words to add to the
+    prompt or take out of it, and `edit_words` the LoRA whose words are to be edited."""
 
     words_added = Signal(tuple)
     words_removed = Signal(tuple)
-    edit_words = Signal(object)  # the LoRA whose trigger words cell was double-clicked
+    edit_words = Signal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(0, len(COLUMNS), parent)
@@ -45,7 +49,8 @@ class StyleLoras(QTableWidget):
         self.filter.textChanged.connect(self._narrow)
         self._quiet = False
         self.itemChanged.connect(self._changed)
-        self.cellDoubleClicked.connect(lambda row, column: column == 2 and self.edit_words.emit(self.lora(row)))
+        self.cellClicked.connect(lambda row, column: column == 2 and self.offer_words(row))
+        self.words_menu: QMenu | None = None
 
     def fill(self, loras: list[InstalledModel]) -> None:
         """A row per LoRA, at the weight its notes suggest (else 0.8), unchecked; one that was listed before keeps
@@ -71,10 +76,11 @@ class StyleLoras(QTableWidget):
                 words = QTableWidgetItem(", ".join(lora.trigger_words) or "—")
                 words.setFlags(words.flags() & ~Qt.ItemFlag.ItemIsEditable)
                 words.setToolTip(
-                    f"Checking {lora.name} adds these to the prompt; unchecking it takes them out again. "
-                    "Double-click to change them."
-                    if lora.trigger_words else
-                    "No trigger words are known for this LoRA: double-click to write them.")
+                    f"Checking {lora.name} adds these to the prompt; unchecking it takes them out again. Click to "
+                    "add one, or to change them." if 0 < len(lora.trigger_words) <= MOST_ADDED else
+                    f"{len(lora.trigger_words)} trigger words, one for each character or style it was trained on, "
+                    "most often: click to add the one you want." if lora.trigger_words else
+                    "No trigger words are known for this LoRA: click to write them.")
                 self.setItem(row, 2, words)
         finally:
             self._quiet = False
@@ -108,9 +114,26 @@ class StyleLoras(QTableWidget):
         finally:
             self._quiet = False
 
+    def offer_words(self, row: int) -> QMenu:
+        """A menu under a LoRA's words: each word (added to the prompt when chosen), all of them, and their editor."""
+        lora = self.lora(row)
+        menu = self.words_menu = QMenu(self)
+        for word in lora.trigger_words:
+            menu.addAction(f"Add “{word}”", lambda word=word: self.words_added.emit((word,)))
+        if len(lora.trigger_words) > 1:
+            menu.addAction("Add all of them", lambda: self.words_added.emit(lora.trigger_words))
+        if lora.trigger_words:
+            menu.addSeparator()
+        menu.addAction("Edit the trigger words…", lambda: self.edit_words.emit(lora))
+        menu.popup(self.viewport().mapToGlobal(self.visualItemRect(self.item(row, 2)).bottomLeft()))
+        return menu
+
     def _changed(self, item: QTableWidgetItem) -> None:
         if self._quiet or item.column() != 0:
             return
         words = self.lora(item.row()).trigger_words
-        if words:
-            (self.words_added if item.checkState() == Qt.CheckState.Checked else self.words_removed).emit(words)
+        if item.checkState() == Qt.CheckState.Unchecked:
+            if words:
+                self.words_removed.emit(words)  # those it added, or the one chosen of many
+        elif 0 < len(words) <= MOST_ADDED:
+            self.words_added.emit(words)

@@ -184,27 +184,52 @@ def test_a_loras_tooltip_shows_the_picture_kept_beside_its_file(qtbot, idle_app,
     assert table.item(row, 0).toolTip() == tip
 
 
-def test_double_clicking_a_loras_words_opens_their_editor(qtbot, idle_app, watercolour):
-    from PySide6.QtWidgets import QApplication
-
-    window = idle_app.window
+def click_words(qtbot, window, row: int):
+    """Click a LoRA's trigger words, as a person does: the menu of them it opens."""
     styles = window.styles
-    row = style_row(window, watercolour.name)
+    qtbot.mouseClick(styles.viewport(), Qt.MouseButton.LeftButton,
+                     pos=styles.visualItemRect(styles.item(row, 2)).center())
+    qtbot.waitUntil(lambda: styles.words_menu is not None and styles.words_menu.isVisible(), timeout=5000)
+    return styles.words_menu
 
-    def double_click(column: int) -> None:  # as Qt 6 sees one: a click, then the second press of a double click
-        spot = styles.visualItemRect(styles.item(row, column)).center()
-        qtbot.mouseClick(styles.viewport(), Qt.MouseButton.LeftButton, pos=spot)
-        qtbot.mouseDClick(styles.viewport(), Qt.MouseButton.LeftButton, pos=spot)
-        qtbot.wait(QApplication.doubleClickInterval() + 50)
 
-    double_click(0)  # its name: no editor
-    assert window.models.words_dialog is None
-    double_click(2)
+def menu_action(menu, text: str):
+    return next(action for action in menu.actions() if action.text() == text)
+
+
+def test_a_click_on_a_loras_words_offers_each_and_their_editor(qtbot, idle_app, watercolour):
+    window = idle_app.window
+    window.prompt.setPlainText("a harbour")
+    menu = click_words(qtbot, window, style_row(window, watercolour.name))
+    assert [action.text() for action in menu.actions() if not action.isSeparator()] == [
+        "Add “watercolour”", "Add “soft wash”", "Add all of them", "Edit the trigger words…"]
+    menu_action(menu, "Add “soft wash”").trigger()
+    assert window.prompt.toPlainText() == "a harbour, soft wash"
+    menu.hide()
+    menu = click_words(qtbot, window, style_row(window, watercolour.name))
+    menu_action(menu, "Edit the trigger words…").trigger()
     dialog = window.models.words_dialog
     assert dialog.isVisible() and dialog.model.id == watercolour.id
     dialog.words_edit.setText("wet paper")
     dialog.accept()
     assert window.styles.item(style_row(window, watercolour.name), 2).text() == "wet paper"
+
+
+def test_a_pack_of_characters_adds_none_on_a_check_and_the_one_chosen_from_its_words(qtbot, idle_app, watercolour):
+    """Civitai's packs list a word for each character: a check adds none of them (they would mix), the menu the one
+    wanted, and unchecking takes it out again."""
+    window = idle_app.window
+    idle_app.library.registry.set_notes(watercolour.id, ("ganyu", "keqing", "hu tao", "ayaka", "yoimiya"), None)
+    window.reload_models()
+    row = style_row(window, watercolour.name)
+    assert window.styles.item(row, 2).toolTip().startswith("5 trigger words, one for each character or style")
+    window.prompt.setPlainText("a girl in a garden")
+    window.styles.item(row, 0).setCheckState(Qt.CheckState.Checked)
+    assert window.prompt.toPlainText() == "a girl in a garden"
+    menu_action(click_words(qtbot, window, row), "Add “keqing”").trigger()
+    assert window.prompt.toPlainText() == "a girl in a garden, keqing"
+    window.styles.item(row, 0).setCheckState(Qt.CheckState.Unchecked)
+    assert window.prompt.toPlainText() == "a girl in a garden"
 
 
 def test_the_editor_shows_the_tags_a_lora_was_trained_with(qtbot, idle_app, hyper_lora, watercolour, tmp_path):
