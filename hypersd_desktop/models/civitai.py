@@ -220,6 +220,7 @@ SEARCH_BASES = {Architecture.SD15: ("SD 1.4", "SD 1.5", "SD 1.5 LCM", "SD 1.5 Hy
                 Architecture.SDXL: ("SDXL 1.0", "SDXL Lightning", "SDXL Hyper", "SDXL Turbo", "Pony", "Illustrious",
                                     "NoobAI")}
 SEARCH_PAGE = 30
+MOST_VERSIONS = 50  # of one model, offered in the search
 SORTS = {"downloads": "Most Downloaded", "rating": "Highest Rated", "newest": "Newest"}  # the app's, Civitai's words
 # The search's requests, explained as a download's are when they fail
 SEARCH = CatalogEntry(id="civitai-search", name="the search", kind="", architecture="", layout=ModelLayout.FILE,
@@ -242,6 +243,7 @@ class CivitaiModel:
     creator: str
     preview: str = ""  # the address of its first picture a person asked to see (at 450 px wide); "" for none
     trigger_words: tuple[str, ...] = ()
+    older: tuple[CivitaiModel, ...] = ()  # its older versions the app runs, newest first
 
     @property
     def address(self) -> str:
@@ -270,14 +272,15 @@ def search_address(endpoint: str, query: str, kinds: tuple[str, ...] = (), archi
 def search_results(answer: dict, mature: bool = False, architectures: tuple[str, ...] = ()) -> tuple[
         list[CivitaiModel], str | None]:
     """The models of a search's answer the app can download and run (each as its newest such version: made for
-    SD1.5 or SDXL, or for those of `architectures` asked for, with a safetensors file), and the cursor of the next
-    page (None: the last). A model's preview is its version's first still picture rated for everyone (any, with
-    `mature`)."""
+    SD1.5 or SDXL, or for those of `architectures` asked for, with a safetensors file; its other such versions in
+    `older`), and the cursor of the next page (None: the last). A version's preview is its first still picture
+    rated for everyone (any, with `mature`)."""
     found = []
     for item in _list(answer.get("items")):
         if not isinstance(item, dict) or type(item.get("id")) is not int:
             continue
         kind = KINDS.get(str(item.get("type") or "").lower().replace(" ", ""))
+        usable = []
         for version in _list(item.get("modelVersions")):
             if not isinstance(version, dict) or type(version.get("id")) is not int:
                 continue
@@ -288,7 +291,7 @@ def search_results(answer: dict, mature: bool = False, architectures: tuple[str,
                 continue
             if not architecture or (architectures and architecture not in architectures):
                 continue  # "Other": what it is is known only from its file; one for the other family
-            found.append(CivitaiModel(
+            usable.append(CivitaiModel(
                 model_id=item["id"], version_id=version["id"], name=str(item.get("name") or item["id"]),
                 version=str(version.get("name") or ""), kind=kind or "", architecture=architecture,
                 base_model=str(version.get("baseModel") or ""),
@@ -297,7 +300,8 @@ def search_results(answer: dict, mature: bool = False, architectures: tuple[str,
                 creator=str(_object(item.get("creator")).get("username") or ""),
                 preview=_preview(version.get("images"), mature),
                 trigger_words=trigger_words(version.get("trainedWords"))))
-            break
+        if usable:
+            found.append(replace(usable[0], older=tuple(usable[1:MOST_VERSIONS])))
     cursor = _object(answer.get("metadata")).get("nextCursor")
     return found, str(cursor) if cursor not in (None, "") and (found or _list(answer.get("items"))) else None
 

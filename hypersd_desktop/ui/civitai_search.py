@@ -2,9 +2,10 @@
 
 The search runs in the background (`ModelLibrary.search_civitai`: SD1.5 and SDXL models in safetensors, without
 mature ones unless asked). Beside the list, the selected model's base model, trigger words and a picture made
-with it (its page's first one rated for everyone, fetched when selected). Download, or a double click, hands the
-chosen version's address to the Models tab, which downloads it as any address pasted there; the dialog stays open
-for the next one, and keeps its results when it is opened again (the Models tab keeps the one dialog).
+with it (its page's first one rated for everyone, fetched when selected), and its other versions the app runs to
+choose from. Download, or a double click, hands the chosen version's address to the Models tab, which downloads it
+as any address pasted there; the dialog stays open for the next one, and keeps its results when it is opened again
+(the Models tab keeps the one dialog).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ KINDS = (("Every kind the app uses", ()), ("Checkpoints", (ModelKind.BASE,)), ("
          ("Embeddings", (ModelKind.EMBEDDING,)), ("VAEs", (ModelKind.VAE,)), ("ControlNets", (ModelKind.CONTROLNET,)))
 ORDERS = (("Best match", ""), ("Most downloaded", "downloads"), ("Highest rated", "rating"), ("Newest", "newest"))
 PREVIEW_SIDE = 300
+VERSIONS = Qt.ItemDataRole.UserRole + 1  # a row's model's versions the app runs, newest first
 FAMILIES = (("SD1.5 and SDXL", ()), ("SD1.5", ("sd15",)), ("SDXL (Pony, Illustrious, NoobAI)", ("sdxl",)))
 
 
@@ -61,6 +63,10 @@ class CivitaiSearch(QDialog):
                               alignment=Qt.AlignmentFlag.AlignCenter)
         self.picture.setFixedSize(PREVIEW_SIDE, PREVIEW_SIDE)
         self.picture.setFrameShape(QLabel.Shape.StyledPanel)
+        self.version_box = QComboBox()
+        self.version_box.setToolTip("The model's versions the app runs, newest first: Download takes the one shown.")
+        self.version_box.setFixedWidth(PREVIEW_SIDE)
+        self.version_box.currentIndexChanged.connect(self._version_chosen)
         self.details = QLabel("", wordWrap=True, textInteractionFlags=Qt.TextInteractionFlag.TextSelectableByMouse)
         self.details.setFixedWidth(PREVIEW_SIDE)
         self.picture_task: Task | None = None
@@ -80,6 +86,7 @@ class CivitaiSearch(QDialog):
         layout = QVBoxLayout(self)
         side = QVBoxLayout()
         side.addWidget(self.picture)
+        side.addWidget(self.version_box)
         side.addWidget(self.details)
         side.addStretch(1)
         middle = QHBoxLayout()
@@ -132,18 +139,38 @@ class CivitaiSearch(QDialog):
         for model in models:
             row = self.table.rowCount()
             self.table.insertRow(row)
-            installed = self.library.installed_address(model.address) is not None
-            values = (model.name, model.version + (" · installed" if installed else ""), model.kind or "?",
-                      architecture_label(model.architecture),
-                      format_size(model.size) if model.size else "?", f"{model.downloads:,}", model.creator)
-            for column, value in enumerate(values):
-                item = table_item(value, model if column == 0 else None)
-                if column in (4, 5):
-                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-                self.table.setItem(row, column, item)
+            self._fill_row(row, model)
+            self.table.item(row, 0).setData(VERSIONS, (model, *model.older))
         count = self.table.rowCount()
         found = f"{count} model{'s' if count != 1 else ''} found" if count else "Nothing found that the app runs"
         self._ended(found + (" (more with More results)." if self._cursor else "."))
+
+    def _fill_row(self, row: int, model: CivitaiModel) -> None:
+        """Show `model` (one of its versions) in the table's `row`."""
+        installed = self.library.installed_address(model.address) is not None
+        values = (model.name, model.version + (" · installed" if installed else ""), model.kind or "?",
+                  architecture_label(model.architecture),
+                  format_size(model.size) if model.size else "?", f"{model.downloads:,}", model.creator)
+        versions = self.table.item(row, 0).data(VERSIONS) if self.table.item(row, 0) is not None else None
+        for column, value in enumerate(values):
+            item = table_item(value, model if column == 0 else None)
+            if column in (4, 5):
+                item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+            self.table.setItem(row, column, item)
+        if versions is not None:
+            self.table.item(row, 0).setData(VERSIONS, versions)
+
+    def _version_chosen(self, index: int) -> None:
+        """Another version of the selected model: its row, details and picture show it, and Download takes it."""
+        rows = self.table.selectionModel().selectedRows()
+        if not rows or index < 0:
+            return
+        row = rows[0].row()
+        versions = self.table.item(row, 0).data(VERSIONS)
+        if index < len(versions) and versions[index] != self.selected():
+            self._fill_row(row, versions[index])
+            self._show_selected()
+            self._update_buttons()
 
     def _ended(self, message: str) -> None:
         if self.task is not None:
@@ -168,6 +195,14 @@ class CivitaiSearch(QDialog):
         model = self.selected()
         if model is None:
             return
+        versions = self.table.item(self.table.selectionModel().selectedRows()[0].row(), 0).data(VERSIONS)
+        self.version_box.blockSignals(True)
+        self.version_box.clear()
+        for version in versions:
+            self.version_box.addItem(f"{version.version} ({version.base_model})")
+        self.version_box.setCurrentIndex(versions.index(model))
+        self.version_box.setEnabled(len(versions) > 1)
+        self.version_box.blockSignals(False)
         words = ", ".join(model.trigger_words) or "none given"
         self.details.setText(f"<b>{html.escape(model.name)}</b> {html.escape(model.version)}<br>Base model: "
                              f"{html.escape(model.base_model)}<br>Trigger words: {html.escape(words)}")

@@ -401,6 +401,27 @@ def test_a_searched_models_picture_and_trigger_words_show_beside_the_list(qtbot,
         select("Ink Red")
         assert dialog.picture.pixmap().width() == 296 and len(fetched) == 2  # each fetched once
         assert [path for _, path, *_ in civitai.requests if "width=450" in path] == fetched
+        # an older version of a model: chosen beside the list, shown in its row and downloaded
+        civitai.add(CivitaiVersion(id=9, model_id=1, model_name="Ink Red", name="v0", base_model="SD 1.5",
+                                   images=[("broken", 1, "image")], trained_words=["old ink"],
+                                   files=[CivitaiFile("ink-old.safetensors", b"y" * 100)]))
+        dialog.search()
+        qtbot.waitUntil(lambda: dialog.task is None and dialog.table.rowCount() == 3, timeout=20_000)
+        row = {dialog.table.item(r, 0).text(): r for r in range(3)}
+        select("Ink Red")
+        assert [dialog.version_box.itemText(i) for i in range(dialog.version_box.count())] == [
+            "v1 (SD 1.5)", "v0 (SD 1.5)"] and dialog.version_box.isEnabled()
+        dialog.version_box.setCurrentIndex(1)
+        qtbot.waitUntil(lambda: dialog.picture_task is None, timeout=20_000)
+        assert dialog.table.item(row["Ink Red"], 1).text() == "v0" and dialog.selected().version_id == 9
+        assert "Trigger words: old ink" in dialog.details.text()
+        assert dialog.picture.text() == "The picture could not be read."  # the old version's own picture
+        chosen = []
+        dialog.chosen.connect(chosen.append)
+        dialog.download_button.click()
+        assert chosen == ["https://civitai.com/models/1/ink-red?modelVersionId=9"]
+        select("Ink Broken")
+        assert not dialog.version_box.isEnabled()  # one version only
         manager.shutdown()
         library.close()
 
