@@ -196,7 +196,9 @@ def _search(library, args) -> int:
         more, cursor = library.search_civitai(*asked, cursor, sort=args.sort)
         found += more
     if args.json:
-        print(json.dumps([{**asdict(model), "address": model.address} for model in found], indent=1))
+        print(json.dumps([{**asdict(model), "address": model.address,
+                           "older": [{**asdict(old), "address": old.address} for old in model.older]}
+                          for model in found], indent=1))
         return 0
     if not found:
         print("Nothing on Civitai for that which the app runs (SD1.5 or SDXL, in safetensors).", file=sys.stderr)

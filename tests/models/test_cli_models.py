@@ -155,9 +155,13 @@ def test_civitai_is_searched_from_the_command_line_and_a_result_downloaded_by_it
         (line,) = run.stdout.splitlines()
         assert line.startswith("Pixel Art SD 1.5") and line.endswith(
             "https://civitai.com/models/1/pixel-art-sd-1-5?modelVersionId=10")
+        civitai.add(CivitaiVersion(id=5, model_id=1, model_name="Pixel Art SD 1.5", name="v0", base_model="SD 1.5",
+                                   files=[CivitaiFile("pixel-old.safetensors", data)]))
         listed = json.loads(cli("models", "search", "pixel", "--json", env_extra=env).stdout)
         assert [(m["name"], m["architecture"]) for m in listed] == [("Pixel Art SDXL 1.0", "sdxl"),
                                                                     ("Pixel Art SD 1.5", "sd15")]
+        assert [(old["version"], old["address"]) for old in listed[1]["older"]] == [
+            ("v0", "https://civitai.com/models/1/pixel-art-sd-1-5?modelVersionId=5")]
         none = cli("models", "search", "watercolour", env_extra=env)
         assert none.returncode == 1 and "Nothing on Civitai" in none.stderr
         got = cli("models", "download", line.split()[-1], "--yes", env_extra=env)
