@@ -113,3 +113,14 @@ def opened_urls() -> Iterator[list[str]]:
         yield catcher.urls
     finally:
         QDesktopServices.unsetUrlHandler("file")
+
+
+def hovered(table, row: int) -> str:
+    """A cell's tooltip once the pointer rests on it (made then, not when the table is filled)."""
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QHelpEvent
+    from PySide6.QtWidgets import QApplication
+
+    spot = table.visualItemRect(table.item(row, 0)).center()
+    QApplication.sendEvent(table.viewport(), QHelpEvent(QEvent.Type.ToolTip, spot, table.viewport().mapToGlobal(spot)))
+    return table.item(row, 0).toolTip()

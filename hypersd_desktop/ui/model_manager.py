@@ -29,7 +29,7 @@ from hypersd_desktop.models.model_notes import NOTED_KINDS
 from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.civitai_search import CivitaiSearch
 from hypersd_desktop.ui.drops import WEB_SCHEMES
-from hypersd_desktop.ui.tables import model_tooltip, read_only_table, show_matching_rows, table_item
+from hypersd_desktop.ui.tables import ModelTooltips, read_only_table, show_matching_rows, table_item
 from hypersd_desktop.ui.tasks import Task, describe_bytes, percent
 from hypersd_desktop.ui.trigger_words import TriggerWordsDialog
 
@@ -97,6 +97,7 @@ class ModelManager(QWidget):
     def _build(self) -> None:
         self.catalog_table = read_only_table(CATALOG_COLUMNS, stretch=CATALOG_COLUMNS.index("What it enables"))
         self.installed_table = read_only_table(INSTALLED_COLUMNS)
+        ModelTooltips(self.installed_table)  # a model's picture, name and words, found when hovered
         self.download_button = QPushButton("Download")
         self.pause_button = QPushButton("Pause")
         self.cancel_button = QPushButton("Cancel download")
@@ -232,8 +233,7 @@ class ModelManager(QWidget):
                 if gone:
                     item.setToolTip("The files are no longer at this path (moved or deleted): import them again from "
                                     "where they are now, and remove this entry.")
-                elif column == 0:
-                    item.setToolTip(model_tooltip(model))
+
                 self.installed_table.setItem(row, column, item)
         self._narrow_installed()
         total = sum(model.size or 0 for model in models)

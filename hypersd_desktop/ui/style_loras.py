@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 
 from hypersd_desktop.engine.types import LoraSpec
 from hypersd_desktop.models.registry import InstalledModel
-from hypersd_desktop.ui.tables import model_tooltip, show_matching_rows
+from hypersd_desktop.ui.tables import ModelTooltips, show_matching_rows
 
 DEFAULT_WEIGHT = 0.8
 FILTER_FROM = 6  # LoRAs listed before the filter box shows
@@ -51,6 +51,7 @@ class StyleLoras(QTableWidget):
         self.itemChanged.connect(self._changed)
         self.cellClicked.connect(lambda row, column: column == 2 and self.offer_words(row))
         self.words_menu: QMenu | None = None
+        ModelTooltips(self)
 
     def fill(self, loras: list[InstalledModel]) -> None:
         """A row per LoRA, at the weight its notes suggest (else 0.8), unchecked; one that was listed before keeps
@@ -66,7 +67,6 @@ class StyleLoras(QTableWidget):
                 item = QTableWidgetItem(lora.name)
                 item.setFlags((item.flags() | Qt.ItemFlag.ItemIsUserCheckable) & ~Qt.ItemFlag.ItemIsEditable)
                 item.setData(Qt.ItemDataRole.UserRole, lora)
-                item.setToolTip(model_tooltip(lora))
                 weight = lora.preferred_weight if lora.preferred_weight is not None else DEFAULT_WEIGHT
                 check, weight = kept.get(str(Path(lora.path)), (Qt.CheckState.Unchecked, weight))
                 item.setCheckState(check)

@@ -8,13 +8,14 @@ import html
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QUrl
+from PySide6.QtCore import QEvent, QObject, Qt, QUrl
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem
 
 from hypersd_desktop.models.model_notes import preview_beside
 from hypersd_desktop.models.registry import InstalledModel
 
 TOOLTIP_PICTURE_WIDTH = 192
+_TIPPED = Qt.ItemDataRole.UserRole + 10  # a cell whose model tooltip was made
 
 
 def read_only_table(columns: tuple[str, ...], stretch: int = -1) -> QTableWidget:
@@ -53,6 +54,27 @@ def show_matching_rows(table: QTableWidget, text: str, row_text: Callable[[int],
     words = text.lower().split()
     for row in range(table.rowCount()):
         table.setRowHidden(row, not (kept(row) or all(word in row_text(row).lower() for word in words)))
+
+
+class ModelTooltips(QObject):
+    """Gives the first cells of `table`, which hold installed models, their `model_tooltip` when one is about to
+    show, not when the table is filled: finding the pictures of hundreds of models on a network drive would hold
+    the window up at every refill. A model whose files are gone keeps the tooltip that says so."""
+
+    def __init__(self, table: QTableWidget) -> None:
+        super().__init__(table)
+        self.table = table
+        table.viewport().installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
+        if event.type() == QEvent.Type.ToolTip:
+            item = self.table.itemAt(event.pos())
+            item = self.table.item(item.row(), 0) if item is not None else None
+            model = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+            if isinstance(model, InstalledModel) and not item.data(_TIPPED) and Path(model.path).exists():
+                item.setToolTip(model_tooltip(model))
+                item.setData(_TIPPED, True)
+        return False
 
 
 def model_tooltip(model: InstalledModel, note: str = "") -> str:

@@ -11,6 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialogButtonBox
 
 from hypersd_desktop.ui.trigger_words import TriggerWordsDialog
+from ui_helpers import hovered
 
 
 @pytest.fixture
@@ -64,7 +65,7 @@ def test_the_models_tab_edits_the_words_and_the_checked_lora_stays_checked(qtbot
     window.styles.cellWidget(style_row(window, watercolour.name), 1).setValue(1.1)
     table = manager.installed_table
     (row,) = [r for r in range(table.rowCount()) if table.item(r, 0).text() == watercolour.name]
-    assert table.item(row, 0).toolTip() == "<b>watercolour_wash</b><br>Trigger words: watercolour, soft wash"
+    assert hovered(table, row) == "<b>watercolour_wash</b><br>Trigger words: watercolour, soft wash"
     table.selectRow(row)
     assert manager.words_button.isEnabled()
     manager.words_button.click()
@@ -172,7 +173,7 @@ def test_a_loras_tooltip_shows_the_picture_kept_beside_its_file(qtbot, idle_app,
     Image.new("RGB", (40, 20), (30, 90, 200)).save(watercolour.path.replace(".safetensors", ".preview.png"))
     window = idle_app.window
     window.reload_models()
-    tip = window.styles.item(style_row(window, watercolour.name), 0).toolTip()
+    tip = hovered(window.styles, style_row(window, watercolour.name))
     assert tip.startswith('<img src="file://') and 'watercolour_wash.preview.png" width="192">' in tip
     document = QTextDocument()
     document.setDocumentMargin(0)
@@ -181,7 +182,7 @@ def test_a_loras_tooltip_shows_the_picture_kept_beside_its_file(qtbot, idle_app,
     window.models.refresh()
     table = window.models.installed_table
     (row,) = [r for r in range(table.rowCount()) if table.item(r, 0).text() == watercolour.name]
-    assert table.item(row, 0).toolTip() == tip
+    assert hovered(table, row) == tip
 
 
 def click_words(qtbot, window, row: int):
