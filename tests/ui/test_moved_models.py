@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import shutil
 
+from ui_helpers import hovered
+
 
 def test_a_model_whose_files_are_gone_is_marked_and_not_chosen_by_default(qtbot, idle_app, tiny_sd15, tmp_path):
     from hypersd_desktop.ui.generate_form import fill_base_models
@@ -30,8 +32,7 @@ def test_a_model_whose_files_are_gone_is_marked_and_not_chosen_by_default(qtbot,
     rows = {manager.installed_table.item(row, 0).text(): row for row in range(manager.installed_table.rowCount())}
     kind = manager.installed_table.item(rows["aaa-moved-model"], 2)
     assert kind.text() == "base, files missing" and "moved or deleted" in kind.toolTip()
-    from ui_helpers import hovered  # its name's tooltip, once the pointer rests on it, still says so
-
-    assert "moved or deleted" in hovered(manager.installed_table, rows["aaa-moved-model"])
+    assert "moved or deleted" in hovered(  # its name's tooltip, once the pointer rests on it, still says so
+        manager.installed_table, rows["aaa-moved-model"])
     fill_base_models(window.model_box, library)  # refilled with the choice kept
     assert window.current_model().name == "aaa-moved-model"
