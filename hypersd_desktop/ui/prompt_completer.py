@@ -21,6 +21,8 @@ _LORA_TAG = re.compile(r"<lora:([^:<>\s]*)$", re.IGNORECASE)
 _WORD = re.compile(r"(?:^|[\s,(\[])([\w.-]{3,})$")
 MOST_OFFERED = 50
 _LIST_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Tab, Qt.Key.Key_Escape)
+_COMMAND_MODIFIERS = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier | \
+    Qt.KeyboardModifier.MetaModifier
 
 
 class PromptCompleter(QObject):
@@ -49,23 +51,29 @@ class PromptCompleter(QObject):
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
         popup = self.completer.popup()
-        if (watched in (self.editor, popup) and event.type() == QEvent.Type.ShortcutOverride and popup.isVisible()
-                and event.key() in _LIST_KEYS and event.modifiers() == Qt.KeyboardModifier.NoModifier):
-            event.accept()  # the list's, not a shortcut's (Escape cancels a generation elsewhere)
+        if watched not in (self.editor, popup) or event.type() not in (QEvent.Type.ShortcutOverride,
+                                                                         QEvent.Type.KeyPress):
+            return False
+        if event.modifiers() & _COMMAND_MODIFIERS:  # Ctrl+Enter generates, as ever: the list goes
+            popup.hide()
+            return False
+        if event.type() == QEvent.Type.ShortcutOverride:
+            if popup.isVisible() and event.key() in _LIST_KEYS:
+                event.accept()  # the list's, not a shortcut's (Escape cancels a generation elsewhere)
+                return True
+            return False
+        if popup.isVisible() and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Tab):
+            index = popup.currentIndex()
+            if not index.isValid():
+                index = self.completer.completionModel().index(0, 0)
+            popup.hide()
+            self._complete(index.data())
             return True
-        if watched in (self.editor, popup) and event.type() == QEvent.Type.KeyPress:
-            if popup.isVisible() and event.key() in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Tab):
-                index = popup.currentIndex()
-                if not index.isValid():
-                    index = self.completer.completionModel().index(0, 0)
-                popup.hide()
-                self._complete(index.data())
-                return True
-            if popup.isVisible() and event.key() == Qt.Key.Key_Escape:
-                popup.hide()
-                return True
-            if event.text() and event.text().isprintable() or event.key() == Qt.Key.Key_Backspace:
-                QTimer.singleShot(0, self.offer)  # once the key has changed the text
+        if popup.isVisible() and event.key() == Qt.Key.Key_Escape:
+            popup.hide()
+            return True
+        if event.text() and event.text().isprintable() or event.key() == Qt.Key.Key_Backspace:
+            QTimer.singleShot(0, self.offer)  # once the key has changed the text
         return False
 
     def offer(self) -> None:

@@ -45,6 +45,11 @@ def test_a_lora_tag_is_completed_with_the_loras_weight(qtbot, idle_app, hyper_lo
     qtbot.waitUntil(lambda: offered(completer) == ["pixel_art"], timeout=5000)
     qtbot.keyClick(completer.completer.popup(), Qt.Key.Key_Tab)
     assert window.prompt.toPlainText() == "a harbour <lora:watercolour_wash:0.65>, <lora:pixel_art:0.8>"
+    qtbot.keyClicks(window.prompt, " <lora:INK")  # capitals typed with Shift keep the list
+    qtbot.waitUntil(lambda: offered(completer) == ["ink_wash"], timeout=5000)
+    qtbot.keyClick(completer.completer.popup(), Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+    assert not completer.completer.popup().isVisible()  # Ctrl+Enter is the window's (generate), not the list's
+    assert window.prompt.toPlainText().endswith(" <lora:INK")
 
 
 def test_an_embedding_is_offered_by_its_first_letters_and_escape_leaves_the_text(qtbot, idle_app, hyper_lora,
