@@ -262,6 +262,8 @@ def civitai_answer(rng: random.Random) -> dict:
     """A version as Civitai's API describes one (or a model with its versions), with junk in some places."""
     version = {"id": 128713, "name": "v8", "baseModel": rng.choice(["SD 1.5", "SDXL 1.0", "Pony", "Other"]),
                "model": {"name": "DreamShaper", "type": rng.choice(["Checkpoint", "LORA", "TextualInversion"])},
+               "trainedWords": ["dreamy, soft light", "dreamshaper"],
+               "images": [{"url": "https://image.civitai.com/x/y/width=832/1.jpeg", "nsfwLevel": 1, "type": "image"}],
                "files": [{"name": "dreamshaper_8.safetensors", "type": "Model", "sizeKB": 2082642.3046875,
                           "primary": True, "hashes": {"AutoV2": "879DB523C3", "SHA256": "AB" * 32},
                           "metadata": {"format": "SafeTensor", "size": "pruned", "fp": "fp16"},
@@ -286,6 +288,28 @@ def test_civitais_answers():
         except AppError:
             outcomes["refused"] += 1
     assert outcomes["planned"] > CASES and outcomes["refused"] > CASES // 10
+
+
+def test_civitais_search_answers():
+    """What Civitai's search answers (`GET /api/v1/models`), junk in some places, gives models the app runs, each
+    with its older versions, and a cursor, never another error."""
+    from hypersd_desktop.models.civitai import search_results
+
+    rng = random.Random(19 + SEED)
+    listed = 0
+    for _ in range(CASES * 4):
+        versions = [civitai_answer(rng) for _ in range(rng.randrange(4))]
+        answer = mutated(rng, {"items": [{"id": 4384, "name": "DreamShaper", "type": "Checkpoint",
+                                          "modelVersions": versions}],
+                               "metadata": {"nextCursor": "2|55"}}, rng.choice([0.02, 0.1]))
+        found, cursor = bounded(lambda: search_results(answer, rng.random() < 0.5,
+                                                       rng.choice([(), ("sd15",), ("sdxl",)])))
+        assert cursor is None or isinstance(cursor, str)
+        for model in found:
+            assert model.address.startswith("https://civitai.com/models/") and isinstance(model.preview, str)
+            assert all(old.model_id == model.model_id for old in model.older)
+        listed += len(found)
+    assert listed > CASES // 2  # most answers list a model, some none
 
 
 def test_the_fooocus_log_reader(tmp_path):
