@@ -371,6 +371,8 @@ def main(out: Path) -> None:
                                        model_type=kind, base_model=base, images=[(f"pixel-{n}", 1, "image")],
                                        trained_words=["pixel art", "pixelated"] if kind == "LORA" else [],
                                        files=[CivitaiFile(f"pixel-{n}.safetensors", bytes(2_000_000 * (n + 1)))]))
+        civitai.add(CivitaiVersion(id=90, model_id=4, model_name="Pixel Portraits", name="v3.0", model_type="LORA",
+                                   base_model="Pony", files=[CivitaiFile("pixel-old.safetensors", bytes(3_000_000))]))
         window.models.library.downloader.civitai = civitai.url
         dialog = window.models.search_civitai()
         dialog.move(window.x() + 40, window.y() + 100)

@@ -51,17 +51,28 @@ MAX_TRIGGER_WORDS = 32
 MAX_TRIGGER_LENGTH = 300
 
 
+def _brackets(text: str) -> tuple[list[tuple[int, int]], set[int]]:
+    """The brackets of `text` that close one another, as (opening, closing) positions, and the positions of the
+    rest: one left open, one closing nothing (a typo)."""
+    pairs, opened, stray = [], [], set()
+    for index, char in enumerate(text):
+        if char in "([{<":
+            opened.append(index)
+        elif char in ")]}>":
+            if opened:
+                pairs.append((opened.pop(), index))
+            else:
+                stray.add(index)
+    return pairs, stray.union(opened)
+
+
 def _pieces(text: str) -> list[str]:
     """`text` cut at its commas outside brackets (`(red hair, blue eyes:1.2)`, `[a, b]`, `<lora:…>`), as written. A
     bracket left open (a typo) guards nothing, so words added after it stay an item of their own."""
     inside = [0] * (len(text) + 1)  # +1 where a closed bracket's span starts, -1 after it ends
-    opened = []
-    for index, char in enumerate(text):
-        if char in "([{<":
-            opened.append(index)
-        elif char in ")]}>" and opened:
-            inside[opened.pop()] += 1
-            inside[index + 1] -= 1
+    for start, end in _brackets(text)[0]:
+        inside[start] += 1
+        inside[end + 1] -= 1
     pieces, depth, start = [], 0, 0
     for index, char in enumerate(text):
         depth += inside[index]
@@ -98,17 +109,8 @@ def trigger_words(*sources) -> tuple[str, ...]:
 def _matched(text: str) -> str:
     """`text` without its brackets that close or open nothing (a trigger word's typo), so that added to a prompt it
     never closes a bracket the prompt left open."""
-    unmatched, opened = set(), []
-    for index, char in enumerate(text):
-        if char in "([{<":
-            opened.append(index)
-        elif char in ")]}>":
-            if opened:
-                opened.pop()
-            else:
-                unmatched.add(index)
-    unmatched.update(opened)
-    return "".join(char for index, char in enumerate(text) if index not in unmatched)
+    stray = _brackets(text)[1]
+    return "".join(char for index, char in enumerate(text) if index not in stray)
 
 
 def with_words(prompt: str, words) -> str:
