@@ -357,6 +357,10 @@ class ModelLibrary:
         return [model for model in self.registry.list(architecture=architecture)
                 if model.recipe and model.kind in (ModelKind.LORA, ModelKind.UNET)]
 
+    def style_loras(self, architecture: str) -> list[InstalledModel]:
+        """The installed LoRAs for `architecture` other than Hyper-SD's: those a person adds for a style."""
+        return [model for model in self.registry.list(ModelKind.LORA, architecture) if not model.recipe]
+
     def resolve(self, name_or_path: str) -> str:
         """A path as given if it exists, else the path of the installed model with that id, name or file name."""
         if Path(name_or_path).expanduser().exists():

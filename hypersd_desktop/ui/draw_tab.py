@@ -43,6 +43,7 @@ from hypersd_desktop.ui.init_image import IMAGE_FILTER
 from hypersd_desktop.ui.job_view import PreviewLabel
 from hypersd_desktop.ui.live_jobs import LiveImage, LiveJobs
 from hypersd_desktop.ui.pictures import read_picture
+from hypersd_desktop.ui.prompt_completer import PromptCompleter
 from hypersd_desktop.ui.shortcuts import DRAW, described
 from hypersd_desktop.ui.sketch_canvas import PngEncoder, SketchCanvas
 from hypersd_desktop.worker.batch import with_tagged_loras
@@ -129,6 +130,7 @@ class DrawTab(QWidget):
         status.addWidget(self.keep_button)
 
         self.prompt = QLineEdit(placeholderText="Describe what you draw…")
+        self.completer = PromptCompleter(self.prompt)  # `<lora:` and embeddings, as in the Generate tab
         self.model_box = QComboBox()
         self.hyper_box = QComboBox()
         self.steps = QSpinBox(minimum=1, maximum=8, value=1)
@@ -246,6 +248,8 @@ class DrawTab(QWidget):
         for model in controlnets:
             self.controlnet_box.addItem(model.name, model)
         self.controlnet_box.blockSignals(False)
+        self.completer.set_models(self.library.style_loras(architecture),
+                                  self.library.registry.list(kind=ModelKind.EMBEDDING, architecture=architecture))
         missing = self._missing()
         self.notes.show_messages([missing] if missing else [])
         self.size_box.blockSignals(True)

@@ -431,8 +431,7 @@ class MainWindow(QMainWindow):
         self.clip_skip.setEnabled(architecture == Architecture.SD15)  # SDXL reads its second-to-last layers already
         self.init_image.set_model_side(Architecture(architecture).default_size)
         self.control_image.fill_models(architecture)
-        loras = [lora for lora in self.library.registry.list(kind=ModelKind.LORA, architecture=architecture)
-                 if not lora.recipe]
+        loras = self.library.style_loras(architecture)
         self.styles.fill(loras)
         for completer in self.completers:
             completer.set_models(loras, self.library.registry.list(kind=ModelKind.EMBEDDING, architecture=architecture))

@@ -1,4 +1,5 @@
-"""Completion of installed LoRAs and embeddings while a prompt is typed, as A1111's tag autocomplete offers them.
+"""Completion of installed LoRAs and embeddings while a prompt is typed (the Generate tab's prompts, the Draw tab's),
+as A1111's tag autocomplete offers them.
 
 After `<lora:` the installed LoRAs whose file name holds what follows are offered; choosing one writes its whole
 tag, `<lora:NAME:WEIGHT>` at its suggested weight (else 0.8), which applies it as A1111 does. A word of three
@@ -12,7 +13,7 @@ import re
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QObject, QStringListModel, Qt, QTimer
-from PySide6.QtWidgets import QCompleter, QPlainTextEdit
+from PySide6.QtWidgets import QCompleter, QLineEdit, QPlainTextEdit
 
 from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.style_loras import DEFAULT_WEIGHT
@@ -28,7 +29,7 @@ _COMMAND_MODIFIERS = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.A
 class PromptCompleter(QObject):
     """Offers the installed LoRAs and embeddings (`set_models`) in `editor` as the person types."""
 
-    def __init__(self, editor: QPlainTextEdit) -> None:
+    def __init__(self, editor: QPlainTextEdit | QLineEdit) -> None:
         super().__init__(editor)
         self.editor = editor
         self.completer = QCompleter(self)
@@ -78,7 +79,7 @@ class PromptCompleter(QObject):
 
     def offer(self) -> None:
         """Show what completes the text before the cursor, or hide the list when nothing does."""
-        before = self.editor.textCursor().block().text()[:self.editor.textCursor().positionInBlock()]
+        before = self._before_cursor()
         offered: list[str] = []
         self._in_tag = bool(tag := _LORA_TAG.search(before))
         if tag:
@@ -93,7 +94,7 @@ class PromptCompleter(QObject):
             popup.hide()
             return
         self.completer.model().setStringList(offered[:MOST_OFFERED])
-        rect = self.editor.cursorRect()
+        rect = self.editor.cursorRect() if isinstance(self.editor, QPlainTextEdit) else self.editor.rect()
         rect.setWidth(max(240, popup.sizeHintForColumn(0) + popup.verticalScrollBar().sizeHint().width()))
         self.completer.complete(rect)
         popup.setCurrentIndex(self.completer.completionModel().index(0, 0))
@@ -102,7 +103,19 @@ class PromptCompleter(QObject):
         """Replace what was typed with `name`: a LoRA's whole tag, or an embedding's name."""
         if not name:
             return
+        text = f"{name}:{self.loras[name]:g}>" if self._in_tag and name in self.loras else name
+        if isinstance(self.editor, QLineEdit):
+            self.editor.setSelection(self.editor.cursorPosition() - len(self._typed), len(self._typed))
+            self.editor.insert(text)  # one step Ctrl+Z undoes, as in the prompt box
+            return
         cursor = self.editor.textCursor()
         cursor.movePosition(cursor.MoveOperation.Left, cursor.MoveMode.KeepAnchor, len(self._typed))
-        cursor.insertText(f"{name}:{self.loras[name]:g}>" if self._in_tag and name in self.loras else name)
+        cursor.insertText(text)
         self.editor.setTextCursor(cursor)
+
+    def _before_cursor(self) -> str:
+        """The text of the cursor's line before it."""
+        if isinstance(self.editor, QLineEdit):
+            return self.editor.text()[:self.editor.cursorPosition()]
+        cursor = self.editor.textCursor()
+        return cursor.block().text()[:cursor.positionInBlock()]

@@ -70,3 +70,16 @@ def test_an_embedding_is_offered_by_its_first_letters_and_escape_leaves_the_text
     assert window.prompt.toPlainText() == "a harbour, EasyNegative"
     assert window.build_request().embeddings  # its name in the prompt applies it
     assert window.completers[1].embeddings == ["EasyNegative"]
+
+
+def test_the_draw_tabs_prompt_completes_a_lora_tag_too(qtbot, idle_app, hyper_lora, tmp_path):
+    install(idle_app, hyper_lora, tmp_path)
+    window = idle_app.window
+    window.tabs.setCurrentWidget(window.draw)
+    window.draw.prompt.setFocus()
+    qtbot.keyClicks(window.draw.prompt, "a boat <lora:pix")
+    qtbot.waitUntil(lambda: offered(window.draw.completer) == ["pixel_art"], timeout=5000)
+    qtbot.keyClick(window.draw.completer.completer.popup(), Qt.Key.Key_Return)
+    assert window.draw.prompt.text() == "a boat <lora:pixel_art:0.8>"
+    window.draw.prompt.undo()  # one step
+    assert window.draw.prompt.text() == "a boat <lora:pix"
