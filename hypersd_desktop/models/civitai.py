@@ -40,7 +40,8 @@ OTHER_TYPES = {"hypernetwork": "a hypernetwork", "aestheticgradient": "an aesthe
 # Civitai's base models the app runs: SD 1.4/1.5 and their LCM/Hyper variants; SDXL and the models made from it
 _SDXL_FAMILY = ("pony", "illustrious", "noobai")
 _UNSAFE_NAME = re.compile(r'[<>:"/\\|?*\x00-\x1f]')
-_WIDTH = re.compile(r"/width=\d+/")  # the size Civitai's image server is asked for, in a picture's address
+# The size Civitai's image server is asked for, in a picture's address (`/width=832/`, or `/original=true/`)
+_WIDTH = re.compile(r"/(?:width=\d+|original=true)/")
 
 
 def is_civitai_link(text: str, endpoint: str = CIVITAI) -> bool:

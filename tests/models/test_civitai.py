@@ -328,7 +328,7 @@ def test_a_searched_models_preview_is_its_first_still_picture_rated_for_everyone
                 {"url": "https://image.civitai.com/x/b/width=832/2.jpeg", "type": "image", "nsfwLevel": 4},
                 {"url": "https://image.civitai.com/x/c/width=832/3.jpeg", "type": "image"},  # not rated
                 {"url": "javascript:alert(1)", "nsfwLevel": 1}, "junk", {"url": 7, "nsfwLevel": 1},
-                {"url": "https://image.civitai.com/x/d/width=1216/4.jpeg", "type": "image", "nsfwLevel": 1}]
+                {"url": "https://image.civitai.com/x/d/original=true/4.jpeg", "type": "image", "nsfwLevel": 1}]
     answer = {"items": [{"id": 1, "name": "Pixel", "type": "LORA", "modelVersions": [
         {**version([civitai_file("p.safetensors")], "LORA", "SD 1.5"), "images": pictures,
          "trainedWords": ["pixel art"]}]}]}
