@@ -20,7 +20,7 @@ from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.prompt_tags import network_tags, trigger_words
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import Architecture, ModelKind, ModelLayout
-from hypersd_desktop.engine.inspect import base_architecture, base_has_vae, vae_family
+from hypersd_desktop.engine.inspect import base_architecture, base_has_vae, read_header, vae_family
 from hypersd_desktop.models.addresses import address_entry, is_model_link, repo_parts
 from hypersd_desktop.models.civitai import (
     SEARCH, SEARCH_TYPES, CivitaiModel, api_address, civitai_plan, hash_entry, search_address,
@@ -29,7 +29,7 @@ from hypersd_desktop.models.catalog import CATALOG_VAES, Catalog, CatalogEntry, 
 from hypersd_desktop.models.downloads import DownloadError, Downloader, RefusedRequestError, RemoteFile
 from hypersd_desktop.core.hashes import HashCache, other_tools_hashes, sha256_file
 from hypersd_desktop.models.importer import ImportItem, Importer
-from hypersd_desktop.models.model_notes import NOTED_KINDS
+from hypersd_desktop.models.model_notes import NOTED_KINDS, ModelNotes, read_notes
 from hypersd_desktop.models.registry import InstalledModel, Registry, named_embeddings, tagged_loras
 
 log = logging.getLogger("hypersd.models")
@@ -182,6 +182,25 @@ class ModelLibrary:
                     continue  # unreadable now: tried again next time
                 self.registry.set_hashes(model.id, lora, legacy)
         return self.registry.list()
+
+    def complete_notes(self, cancel: CancelToken | None = None) -> int:
+        """Read the trigger words of the LoRAs and embeddings registered before the registry kept them (from their
+        headers and the notes beside them, as an import reads them); how many had some. A file not here now is
+        tried again next time."""
+        found = 0
+        for model in self.registry.unread_notes():
+            if cancel is not None:
+                cancel.raise_if_cancelled()
+            path = Path(model.path)
+            if model.layout != ModelLayout.FILE or not path.is_file():
+                continue
+            try:
+                notes = read_notes(path, read_header(path)[1])
+            except AppError:
+                notes = ModelNotes()  # a file that no longer reads: none
+            self.registry.set_notes(model.id, notes.trigger_words, notes.preferred_weight)
+            found += bool(notes.trigger_words)
+        return found
 
     def plan(self, entry: CatalogEntry) -> tuple[CatalogEntry, list[RemoteFile]]:
         """`entry` with its files (a repository's chosen from the hub's list of them) and the hub's metadata for

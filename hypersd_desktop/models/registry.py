@@ -21,7 +21,7 @@ from hypersd_desktop.core.database import Database
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.prompt_tags import network_tags, tag_weight, trigger_words
 from hypersd_desktop.core.vocab import ModelKind, ModelLayout
-from hypersd_desktop.models.model_notes import preferred_weight
+from hypersd_desktop.models.model_notes import NOTED_KINDS, preferred_weight
 
 log = logging.getLogger("hypersd.models")
 
@@ -59,7 +59,8 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE models ADD COLUMN lora_hash TEXT;
     ALTER TABLE models ADD COLUMN legacy_hash TEXT;
     """,
-    # What a LoRA's or embedding's makers say to write in the prompt (a JSON list) and the weight they suggest.
+    # What a LoRA's or embedding's makers say to write in the prompt (a JSON list; NULL: not read yet, as for the
+    # rows before it) and the weight they suggest.
     """
     ALTER TABLE models ADD COLUMN trigger_words TEXT;
     ALTER TABLE models ADD COLUMN preferred_weight REAL;
@@ -140,7 +141,7 @@ class Registry:
                 (model.id, model.name, model.kind, model.architecture, model.layout, model.path, model.size, model.sha256,
                  model.short_hash, model.source, int(model.owned), model.licence, model.catalog_id, model.recipe,
                  model.revision, model.added, model.last_used, model.lora_hash, model.legacy_hash,
-                 json.dumps(list(model.trigger_words)) if model.trigger_words else None, model.preferred_weight),
+                 json.dumps(list(model.trigger_words)), model.preferred_weight),
             )
             db.executemany(
                 "INSERT INTO model_files (model_id, path, size, sha256) VALUES (?,?,?,?)",
@@ -198,7 +199,15 @@ class Registry:
         empty word, a duplicate or a weight out of range is left out as a note's would be."""
         words = trigger_words(list(words))
         self._db.execute("UPDATE models SET trigger_words = ?, preferred_weight = ? WHERE id = ?",
-                         (json.dumps(list(words)) if words else None, preferred_weight(weight), model_id))
+                         (json.dumps(list(words)), preferred_weight(weight), model_id))
+
+    def unread_notes(self) -> list[InstalledModel]:
+        """The LoRAs and embeddings registered before the registry kept trigger words, whose notes were never read
+        (a row read and found without words holds an empty list)."""
+        marks = ",".join("?" * len(NOTED_KINDS))
+        with self._db.lock:
+            return [self._model(row) for row in self._db.execute(
+                f"SELECT * FROM models WHERE trigger_words IS NULL AND kind IN ({marks})", NOTED_KINDS)]
 
     def touch(self, model_id: str) -> None:
         self._db.execute("UPDATE models SET last_used = ? WHERE id = ?", (time.time(), model_id))

@@ -453,13 +453,20 @@ class ModelManager(QWidget):
 
     def _complete_hashes(self) -> None:
         """Models installed by an earlier version lack the hashes other tools' images name them by (reuse finds a
-        renamed LoRA by them); they are read once, in the background: about a second for each LoRA."""
-        if not self.library.lacking_hashes():
-            return
+        renamed LoRA by them), and their trigger words; they are read once, in the background: about a second for
+        each LoRA's hashes, its header and notes for its words (then the lists show them)."""
         library = self.library
-        self.hash_task = Task(lambda report, cancel: library.complete_hashes(cancel), self)
-        self.hash_task.failed.connect(lambda message: log.warning("reading the models' hashes failed: %s", message))
-        self.hash_task.start()
+        if library.lacking_hashes():
+            self.hash_task = Task(lambda report, cancel: library.complete_hashes(cancel), self)
+            self.hash_task.failed.connect(lambda message: log.warning("reading the models' hashes failed: %s",
+                                                                      message))
+            self.hash_task.start()
+        if library.registry.unread_notes():
+            notes = Task(lambda report, cancel: library.complete_notes(cancel), self)
+            notes.succeeded.connect(lambda found: found and (self.refresh(), self.models_changed.emit()))
+            notes.failed.connect(lambda message: log.warning("reading the models' trigger words failed: %s", message))
+            notes.finished.connect(notes.deleteLater)
+            notes.start()
 
     # -- installed models -----------------------------------------------------------------
 

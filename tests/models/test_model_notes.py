@@ -156,10 +156,28 @@ def test_a_registry_from_before_trigger_words_keeps_its_models(tmp_path):
     try:
         model = registry.get("ink")
         assert (model.name, model.trigger_words, model.preferred_weight) == ("ink", (), None)
+        assert [model.id for model in registry.unread_notes()] == ["ink"]
         registry.set_notes("ink", ("ink wash",), 0.7)
-        assert registry.get("ink").trigger_words == ("ink wash",)
+        assert registry.get("ink").trigger_words == ("ink wash",) and registry.unread_notes() == []
     finally:
         registry.close()
+
+
+def test_the_words_of_loras_imported_before_are_read_once(library, style_lora):
+    """As the Models tab does at start for a registry from the version before: each LoRA's header and notes are
+    read once; one read without words is not read again."""
+    (item,) = library.import_path(style_lora)
+    other = style_lora.with_name("plain.safetensors")
+    other.write_bytes(style_lora.read_bytes())
+    (plain,) = library.import_path(other)
+    with sqlite3.connect(library.registry.database) as db:  # as the migration leaves the rows of before
+        db.execute("UPDATE models SET trigger_words = NULL, preferred_weight = NULL")
+    style_lora.with_name("pixel-art.json").write_text(json.dumps({"activation text": "8-bit", "preferred weight": 1.2}))
+    assert {model.id for model in library.registry.unread_notes()} == {item.model_id, plain.model_id}
+    assert library.complete_notes() == 2  # both headers name a trigger phrase
+    model = library.registry.get(item.model_id)
+    assert (model.trigger_words, model.preferred_weight) == (("8-bit", "pixelart", "retro game"), 1.2)
+    assert library.registry.unread_notes() == [] and library.complete_notes() == 0
 
 
 def test_a_lora_whose_words_the_prompt_lacks_is_noted(library, style_lora):

@@ -251,3 +251,29 @@ def test_the_editor_shows_the_tags_a_lora_was_trained_with(qtbot, idle_app, hype
     assert hints(idle_app.library.registry.get(item.model_id)) == [
         "Most frequent in its training captions: sks (40), dog (38), &lt;b&gt;grass&lt;/b&gt; (5)"]
     assert hints(watercolour) == []  # a file without them
+
+
+def test_the_models_tab_reads_the_words_of_loras_imported_before_once_at_start(qtbot, app_home, hyper_lora, tmp_path):
+    """A library from the version before trigger words: its LoRAs' notes are read in the background, and the lists
+    refilled with them."""
+    import sqlite3
+
+    from hypersd_desktop.core.paths import AppPaths
+    from hypersd_desktop.models.catalog import Catalog
+    from hypersd_desktop.models.library import ModelLibrary
+    from hypersd_desktop.ui.model_manager import ModelManager
+
+    style = tmp_path / "ink_wash.safetensors"
+    shutil.copy(hyper_lora("Hyper-SD15-2steps-lora"), style)
+    library = ModelLibrary(AppPaths.default(), catalog=Catalog(()))
+    (item,) = library.import_path(style)
+    style.with_name("ink_wash.civitai.info").write_text(json.dumps({"trainedWords": ["sumi-e"]}))
+    with sqlite3.connect(library.registry.database) as db:
+        db.execute("UPDATE models SET trigger_words = NULL")
+    manager = ModelManager(library)
+    qtbot.addWidget(manager)
+    with qtbot.waitSignal(manager.models_changed, timeout=20_000):
+        pass
+    assert library.registry.get(item.model_id).trigger_words == ("sumi-e",)
+    manager.shutdown()
+    library.close()
