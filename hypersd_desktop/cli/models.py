@@ -74,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
     if library.registry.notice:
         warn(f"{library.registry.notice} The model files are untouched: import or download them again.")
     try:
+        if args.models_command in ("list", "words"):
+            library.complete_notes()  # the words of LoRAs imported before they were kept: read once, as the window does
         return ACTIONS[args.models_command](library, args)
     finally:
         library.close()

@@ -87,6 +87,13 @@ def test_a_loras_trigger_words_are_listed_and_set(tmp_path, hyper_lora):
     (model,) = [m for m in json.loads(cli("models", "list", "--json").stdout) if m["id"] == "pixel-art"]
     assert (model["trigger_words"], model["preferred_weight"]) == (["sprite", "isometric"], 0.7)
     assert cli("models", "words", "pixel-art", "", "--weight", "0").stdout == "pixel-art: no trigger words\n"
+    import sqlite3
+
+    from hypersd_desktop.core.paths import AppPaths
+
+    with sqlite3.connect(AppPaths.default().data / "models.sqlite3") as db:  # as a registry from before the words
+        db.execute("UPDATE models SET trigger_words = NULL")
+    assert cli("models", "words", "pixel-art").stdout == "pixel-art: pixel art, 8-bit\n"  # read once, on the way
 
 
 def test_the_map_models_are_listed_for_any_architecture(depth_model, pose_models):
