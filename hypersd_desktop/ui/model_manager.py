@@ -92,7 +92,7 @@ class ModelManager(QWidget):
         self._build()
         self.setAcceptDrops(True)
         self.refresh()
-        self._complete_hashes()
+        self._complete_earlier_records()
 
     def _build(self) -> None:
         self.catalog_table = read_only_table(CATALOG_COLUMNS, stretch=CATALOG_COLUMNS.index("What it enables"))
@@ -451,7 +451,7 @@ class ModelManager(QWidget):
                 task.cancel()
                 task.wait(10_000)
 
-    def _complete_hashes(self) -> None:
+    def _complete_earlier_records(self) -> None:
         """Models installed by an earlier version lack the hashes other tools' images name them by (reuse finds a
         renamed LoRA by them), and their trigger words; they are read once, in the background: about a second for
         each LoRA's hashes, its header and notes for its words (then the lists show them)."""
