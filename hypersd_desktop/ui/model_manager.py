@@ -89,6 +89,7 @@ class ModelManager(QWidget):
         self._progress: dict[str, int] = {}
         self.side_task: Task | None = None  # an import or a verify
         self.hash_task: Task | None = None
+        self.closed = False  # shut down: the library is closed, late reports are let go
         self._build()
         self.setAcceptDrops(True)
         self.refresh()
@@ -424,6 +425,8 @@ class ModelManager(QWidget):
                 self.catalog_table.item(row, len(CATALOG_COLUMNS) - 1).setText(self.entry_status(entry))
 
     def _download_ended(self, entry_id: str, message: str | None) -> None:
+        if self.closed:  # its end came after the app's: the bytes are kept, the library is closed
+            return
         entry = self.library.entry(entry_id)
         if entry_id in self._discard:
             self._discard.discard(entry_id)
@@ -443,7 +446,9 @@ class ModelManager(QWidget):
         self._next_download()
 
     def shutdown(self) -> None:
-        """Closing the app: stop the download (its bytes are kept for the next start) and other work."""
+        """Closing the app: stop the download (its bytes are kept for the next start) and other work; what they
+        report after this is let go (the library is closed next)."""
+        self.closed = True
         self.waiting.clear()
         searching = self.search_dialog.task if self.search_dialog is not None else None
         for task in (self.download_task, self.side_task, self.hash_task, searching, *self.findChildren(Task)):
@@ -463,7 +468,8 @@ class ModelManager(QWidget):
             self.hash_task.start()
         if library.registry.unread_notes():
             notes = Task(lambda report, cancel: library.complete_notes(cancel), self)
-            notes.succeeded.connect(lambda found: found and (self.refresh(), self.models_changed.emit()))
+            notes.succeeded.connect(lambda found: found and not self.closed and (self.refresh(),
+                                                                                 self.models_changed.emit()))
             notes.failed.connect(lambda message: log.warning("reading the models' trigger words failed: %s", message))
             notes.finished.connect(notes.deleteLater)
             notes.start()
