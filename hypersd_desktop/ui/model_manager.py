@@ -569,7 +569,7 @@ class ModelManager(QWidget):
     def _start_side_task(self, work, on_done, verb: str) -> Task:
         task = Task(work, self)
         task.progress.connect(lambda p: self.status.setText(f"{verb}: {describe_bytes(p)}"))
-        task.succeeded.connect(on_done)
+        task.succeeded.connect(lambda result: self.closed or on_done(result))  # after closing: nothing to show
         task.failed.connect(lambda message: self.status.setText(f"⚠ {message}"))
         task.cancelled.connect(lambda _: self.status.setText(f"{verb} stopped."))
         task.finished.connect(self._side_task_done)
@@ -580,7 +580,8 @@ class ModelManager(QWidget):
 
     def _side_task_done(self) -> None:
         self.side_task = None
-        self.refresh()
+        if not self.closed:  # an import stopped by closing the app ends after the library is closed
+            self.refresh()
 
     # -- drag and drop --------------------------------------------------------------------
 
