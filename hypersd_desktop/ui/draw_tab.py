@@ -248,8 +248,7 @@ class DrawTab(QWidget):
         for model in controlnets:
             self.controlnet_box.addItem(model.name, model)
         self.controlnet_box.blockSignals(False)
-        self.completer.set_models(self.library.style_loras(architecture),
-                                  self.library.registry.list(kind=ModelKind.EMBEDDING, architecture=architecture))
+        self.completer.set_models(self.library, architecture)
         missing = self._missing()
         self.notes.show_messages([missing] if missing else [])
         self.size_box.blockSignals(True)

@@ -25,7 +25,7 @@ from hypersd_desktop.core.errors import AppError
 from hypersd_desktop.core.files import why_not_written, write_atomic
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.settings import Settings, save_settings
-from hypersd_desktop.core.vocab import Architecture, Decoder, Device, ImageSource, ModelKind, Preprocessor, Preview
+from hypersd_desktop.core.vocab import Architecture, Decoder, Device, ImageSource, Preprocessor, Preview
 from hypersd_desktop.engine.planning import plan
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID
 from hypersd_desktop.engine.types import (
@@ -431,10 +431,9 @@ class MainWindow(QMainWindow):
         self.clip_skip.setEnabled(architecture == Architecture.SD15)  # SDXL reads its second-to-last layers already
         self.init_image.set_model_side(Architecture(architecture).default_size)
         self.control_image.fill_models(architecture)
-        loras = self.library.style_loras(architecture)
-        self.styles.fill(loras)
+        self.styles.fill(self.library.style_loras(architecture))
         for completer in self.completers:
-            completer.set_models(loras, self.library.registry.list(kind=ModelKind.EMBEDDING, architecture=architecture))
+            completer.set_models(self.library, architecture)
         self._update_recipe_controls()
 
     def _update_hires(self) -> None:

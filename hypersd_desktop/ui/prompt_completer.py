@@ -15,7 +15,8 @@ from pathlib import Path
 from PySide6.QtCore import QEvent, QObject, QStringListModel, Qt, QTimer
 from PySide6.QtWidgets import QCompleter, QLineEdit, QPlainTextEdit
 
-from hypersd_desktop.models.registry import InstalledModel
+from hypersd_desktop.core.vocab import ModelKind
+from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.ui.style_loras import DEFAULT_WEIGHT
 
 _LORA_TAG = re.compile(r"<lora:([^:<>\s]*)$", re.IGNORECASE)
@@ -46,9 +47,12 @@ class PromptCompleter(QObject):
         # keys go to the list while it shows, which passes them on to the editor: seen first here, either way
         self.completer.popup().installEventFilter(self)
 
-    def set_models(self, loras: list[InstalledModel], embeddings: list[InstalledModel]) -> None:
-        self.loras = {Path(lora.path).stem: lora.preferred_weight or DEFAULT_WEIGHT for lora in loras}
-        self.embeddings = sorted({Path(embedding.path).stem for embedding in embeddings}, key=str.lower)
+    def set_models(self, library: ModelLibrary, architecture: str) -> None:
+        """Offer the installed style LoRAs and embeddings for `architecture`."""
+        self.loras = {Path(lora.path).stem: lora.preferred_weight or DEFAULT_WEIGHT
+                      for lora in library.style_loras(architecture)}
+        self.embeddings = sorted({Path(embedding.path).stem for embedding in library.registry.list(
+            ModelKind.EMBEDDING, architecture)}, key=str.lower)
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
         popup = self.completer.popup()

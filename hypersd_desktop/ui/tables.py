@@ -68,24 +68,21 @@ class ModelTooltips(QObject):
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
         if event.type() == QEvent.Type.ToolTip:
-            item = self.table.itemAt(event.pos())
-            item = self.table.item(item.row(), 0) if item is not None else None
-            model = item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+            item = self.table.itemAt(event.pos())  # a model's cell: the others' tooltips are their own
+            model = item.data(Qt.ItemDataRole.UserRole) if item is not None and item.column() == 0 else None
             if isinstance(model, InstalledModel) and not item.data(_TIPPED) and Path(model.path).exists():
                 item.setToolTip(model_tooltip(model))
                 item.setData(_TIPPED, True)
         return False
 
 
-def model_tooltip(model: InstalledModel, note: str = "") -> str:
+def model_tooltip(model: InstalledModel) -> str:
     """A model's tooltip: the picture other tools keep beside its file (`NAME.preview.png`…) where there is one, its
-    name, its trigger words, and `note`."""
+    name and its trigger words."""
     picture = preview_beside(Path(model.path))
     lines = [f'<img src="{html.escape(QUrl.fromLocalFile(str(picture)).toString())}" '
              f'width="{TOOLTIP_PICTURE_WIDTH}">'] if picture is not None else []
     lines.append(f"<b>{html.escape(model.name)}</b>")
     if model.trigger_words:
         lines.append(f"Trigger words: {html.escape(', '.join(model.trigger_words))}")
-    if note:
-        lines.append(html.escape(note))
     return "<br>".join(lines)
