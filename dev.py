@@ -23,6 +23,10 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".hypersd-installed"
 INSTALL_INPUTS = (ROOT / "pyproject.toml", ROOT / "requirements" / "constraints.txt")
+# Reference code the tests compare the app against, installed without its dependencies: spandrel (the upscaler
+# architectures, tests/engine/test_upscalers.py) asks for torchvision, which only architectures the tests do not
+# load import, and PyPI's torchvision build does not load with the CPU torch (transformers would then fail on it).
+TEST_REFERENCES = ("spandrel==0.4.2",)
 
 
 def venv_python() -> Path:
@@ -35,6 +39,7 @@ def install_fingerprint() -> str:
     digest = hashlib.sha256(sys.version.encode())
     for path in INSTALL_INPUTS:
         digest.update(path.read_bytes())
+    digest.update(" ".join(TEST_REFERENCES).encode())
     return digest.hexdigest()
 
 
@@ -52,6 +57,7 @@ def ensure_environment() -> Path:
             [*pip, "install", "--quiet", "-c", str(INSTALL_INPUTS[1]), "-e", f"{ROOT}[dev]"],
             check=True,
         )
+        subprocess.run([*pip, "install", "--quiet", "--no-deps", *TEST_REFERENCES], check=True)
         STAMP.write_text(fingerprint)
     return python
 

@@ -321,3 +321,53 @@ def save_depth_model(folder: Path, seed: int = 7) -> Path:
     DPTImageProcessor(size={"height": 56, "width": 56}, keep_aspect_ratio=True, ensure_multiple_of=14, resample=3,
                       image_mean=[0.485, 0.456, 0.406], image_std=[0.229, 0.224, 0.225]).save_pretrained(folder)
     return folder
+
+
+def upscaler_state(layout: str = "esrgan", scale: int = 4, features: int = 8, blocks: int = 1, growth: int = 32,
+                   seed: int = 11) -> dict:
+    """Random weights of a small upscaler under the key names its kind of file has: "esrgan" (ESRGAN's own layout,
+    as 4x-UltraSharp keeps it), "basicsr" (Real-ESRGAN's; at scale 2 folded by a pixel unshuffle as x2plus is),
+    "bsrgan" (BSRGAN's, RealSR's), "compact" (Real-ESRGAN's SRVGGNetCompact; `blocks` is its middle convolutions)."""
+    from hypersd_desktop.engine.upscaler_files import COMPACT, ESRGAN, UpscalerLayout, expected_shapes
+
+    if layout == "compact":
+        shapes = expected_shapes(UpscalerLayout(COMPACT, scale, features, blocks))
+    else:
+        unshuffle = 2 if layout == "basicsr" and scale == 2 else 1
+        doublings = {1: 0, 2: 1, 4: 2, 8: 3}[scale * unshuffle]
+        shapes = expected_shapes(UpscalerLayout(ESRGAN, scale, features, blocks, growth, doublings, unshuffle))
+    generator = torch.Generator().manual_seed(seed)
+    state = {name: torch.randn(shape, generator=generator) * (0.2 if name.endswith("weight") and len(shape) == 1
+                                                               else 0.05) for name, shape in shapes.items()}
+    if layout == "esrgan":
+        return {_esrgan_key(name, blocks, doublings): tensor for name, tensor in state.items()}
+    if layout == "bsrgan":
+        renames = (("conv_body.", "trunk_conv."), ("body.", "RRDB_trunk."), (".rdb", ".RDB"), ("conv_up", "upconv"),
+                   ("conv_hr.", "HRconv."))
+        for old, new in renames:
+            state = {name.replace(old, new): tensor for name, tensor in state.items()}
+    return state
+
+
+def _esrgan_key(name: str, blocks: int, doublings: int) -> str:
+    """BasicSR's name of an RRDBNet tensor in ESRGAN's own layout: a sequence whose layers between the convolutions
+    (upsampling, activations) hold no weights but take their numbers."""
+    import re
+
+    kind = name.rsplit(".", 1)[1]
+    if match := re.fullmatch(r"body\.(\d+)\.rdb(\d)\.conv(\d)\.(weight|bias)", name):
+        return f"model.1.sub.{match[1]}.RDB{match[2]}.conv{match[3]}.0.{kind}"
+    layer = name.rsplit(".", 1)[0]
+    if layer == "conv_body":
+        return f"model.1.sub.{blocks}.{kind}"  # the trunk's convolution, after its blocks
+    if match := re.fullmatch(r"conv_up(\d)", layer):
+        return f"model.{3 * int(match[1])}.{kind}"
+    return {"conv_first": f"model.0.{kind}", "conv_hr": f"model.{3 * doublings + 2}.{kind}",
+            "conv_last": f"model.{3 * doublings + 4}.{kind}"}[layer]
+
+
+def save_upscaler(path: Path, layout: str = "esrgan", **shape) -> Path:
+    """A small upscaler file (`upscaler_state`) at `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(upscaler_state(layout, **shape), str(path))
+    return path

@@ -68,11 +68,12 @@ class ModelKind(TextEnum):
     DEPTH = "depth"  # a depth-estimation model (Depth Anything), which makes depth maps of photos for ControlNets
     POSE = "pose"  # a pose model (ViTPose), which finds people's keypoints in photos for OpenPose ControlNets
     DETECTOR = "detector"  # a person detector (RT-DETR), which finds the people a pose model reads
+    UPSCALER = "upscaler"  # an ESRGAN or Real-ESRGAN model, which enlarges a picture before it is repainted
 
 
 # Kinds that, naming no architecture, serve SD1.5 and SDXL alike: a VAE file that does not say, the models that make
-# control maps from photos.
-EITHER_ARCHITECTURE_KINDS = (ModelKind.VAE, ModelKind.DEPTH, ModelKind.POSE, ModelKind.DETECTOR)
+# control maps from photos, upscalers.
+EITHER_ARCHITECTURE_KINDS = (ModelKind.VAE, ModelKind.DEPTH, ModelKind.POSE, ModelKind.DETECTOR, ModelKind.UPSCALER)
 
 
 class Device(TextEnum):
@@ -224,6 +225,7 @@ class WeightsKind(TextEnum):
     CONTROL_LORA = "control-lora"  # Stability's LoRA-compressed ControlNets: not runnable here
     TEXT_ENCODER = "text_encoder"
     EMBEDDING = "embedding"
+    UPSCALER = "upscaler"
     UNKNOWN = "unknown"
 
     @property
@@ -236,7 +238,7 @@ _WEIGHTS_PHRASES = {
     WeightsKind.CHECKPOINT: "a full checkpoint", WeightsKind.UNET: "a UNet", WeightsKind.VAE: "a VAE",
     WeightsKind.TAESD: "a TAESD decoder", WeightsKind.LORA: "a LoRA", WeightsKind.CONTROLNET: "a ControlNet",
     WeightsKind.CONTROL_LORA: "a Control-LoRA", WeightsKind.TEXT_ENCODER: "a text encoder",
-    WeightsKind.EMBEDDING: "a textual-inversion embedding",
+    WeightsKind.EMBEDDING: "a textual-inversion embedding", WeightsKind.UPSCALER: "an upscaler",
     WeightsKind.UNKNOWN: "no kind of weights this app knows",
 }
 

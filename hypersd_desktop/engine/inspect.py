@@ -22,6 +22,7 @@ from typing import Any
 from hypersd_desktop.core.errors import AppError, InputError, ModelFormatError, UnsafeFileError
 from hypersd_desktop.core.vocab import Architecture, WeightsKind
 from hypersd_desktop.engine.recipes import recipe_for_checkpoint, recipe_for_file
+from hypersd_desktop.engine.upscaler_files import upscaler_layout
 
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle")
 WEIGHTS_SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)  # what the importer looks for (and refuses, for pickles)
@@ -57,7 +58,11 @@ OTHER_KINDS = {
     "AnimateDiff motion module": ((), (".motion_modules.",)),
     "CLIP vision encoder": (("vision_model.",), ()),
     "T5 text encoder": (("encoder.block.", "shared.weight"), ()),
-    "ESRGAN upscaler": ((), ("RDB1.", "rdb1.")),
+    # ESRGAN files the app's upscaling does not take (`upscaler_files`): ESRGAN+ (`conv1x1`), 1× restoration models
+    "ESRGAN variant (ESRGAN+, a 1× model)": ((), ("RDB1.", "rdb1.")),
+    # upscalers of other architectures: SwinIR, Swin2SR, HAT (`residual_group`), SPAN (`block_1.c1_r`), DAT
+    "upscaler of another architecture (SwinIR, HAT, DAT, SPAN)": (("block_1.c1_r.", "before_RG."),
+                                                                 (".residual_group.",)),
 }
 _UNET_BLOCKS = ("down_blocks_", "up_blocks_", "mid_block_", "input_blocks_", "output_blocks_", "middle_block_")
 # Where a UNet-style file keeps its cross-attention key projection, which takes the text encoder's width:
@@ -367,6 +372,9 @@ def classify(tensors: dict[str, TensorInfo]) -> tuple[str, str | None]:
         return WeightsKind.VAE, "ldm"
     if any_prefix("text_model.", "text_model.encoder."):
         return WeightsKind.TEXT_ENCODER, "diffusers"
+    upscaler = upscaler_layout({key: info.shape for key, info in tensors.items()})
+    if upscaler is not None:
+        return WeightsKind.UPSCALER, upscaler.description
     other = next((name for name, (prefixes, fragments) in OTHER_KINDS.items()
                   if any_prefix(*prefixes) or any_key(*fragments)), None)
     return WeightsKind.UNKNOWN, other
@@ -433,7 +441,7 @@ def other_family(kind: str, tensors: dict[str, TensorInfo]) -> str | None:
     LoRA's keys start `lora_unet_`, and an SD2 LoRA has SD1.5's blocks."""
     if kind in (WeightsKind.VAE, WeightsKind.TAESD):  # FLUX's `ae.safetensors` in a ComfyUI vae folder, TAEF1 …
         return latent_family(_latent_channels(tensors))
-    if kind == WeightsKind.TEXT_ENCODER:
+    if kind in (WeightsKind.TEXT_ENCODER, WeightsKind.UPSCALER):
         return None
     if kind == WeightsKind.EMBEDDING:
         return "SD2" if _embedding_width(tensors) == 1024 else None
@@ -487,7 +495,8 @@ def _latent_channels(tensors: dict[str, TensorInfo]) -> int | None:
 def detect_architecture(kind: str, tensors: dict[str, TensorInfo]) -> str | None:
     """SD1.5 or SDXL from key names and shapes; None when the file does not say (VAEs) or is neither."""
     keys = list(tensors)
-    if kind in (WeightsKind.VAE, WeightsKind.TAESD, WeightsKind.TEXT_ENCODER, WeightsKind.UNKNOWN):
+    if kind in (WeightsKind.VAE, WeightsKind.TAESD, WeightsKind.TEXT_ENCODER, WeightsKind.UPSCALER,
+                WeightsKind.UNKNOWN):
         return None
     if kind == WeightsKind.CHECKPOINT:
         if any(key.startswith("conditioner.embedders.") for key in keys):
@@ -573,7 +582,7 @@ def unknown_phrase(info: WeightsInfo) -> str:
         return WeightsKind.UNKNOWN.phrase
     if info.format.startswith("LyCORIS"):
         return f"a {info.format} file"
-    return f"{'an' if info.format[0] in 'AEIOU' else 'a'} {info.format}"
+    return f"{'an' if info.format[0].upper() in 'AEIOU' else 'a'} {info.format}"
 
 
 def not_the_kind(path: Path, info: WeightsInfo, wanted: str) -> str:

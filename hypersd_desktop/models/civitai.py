@@ -33,9 +33,10 @@ _BY_HASH = re.compile(r"^/api/v1/model-versions/by-hash/(?P<hash>[0-9a-f]{8,64})
 _AIR = re.compile(r"^urn:air:[\w.-]+:[\w.-]+:civitai:(?P<model>\d+)@(?P<version>\d+)", re.IGNORECASE)
 # Civitai's model types, as its API names them, and what the app makes of each
 KINDS = {"checkpoint": ModelKind.BASE, "lora": ModelKind.LORA, "locon": ModelKind.LORA, "dora": ModelKind.LORA,
-         "textualinversion": ModelKind.EMBEDDING, "vae": ModelKind.VAE, "controlnet": ModelKind.CONTROLNET}
+         "textualinversion": ModelKind.EMBEDDING, "vae": ModelKind.VAE, "controlnet": ModelKind.CONTROLNET,
+         "upscaler": ModelKind.UPSCALER}
 OTHER_TYPES = {"hypernetwork": "a hypernetwork", "aestheticgradient": "an aesthetic gradient",
-               "upscaler": "an upscaler", "motionmodule": "an AnimateDiff motion module", "poses": "a set of poses",
+               "motionmodule": "an AnimateDiff motion module", "poses": "a set of poses",
                "wildcards": "a wildcards list", "workflows": "a workflow", "detection": "a detection model"}
 # Civitai's base models the app runs: SD 1.4/1.5 and their LCM/Hyper variants; SDXL and the models made from it
 _SDXL_FAMILY = ("pony", "illustrious", "noobai")
@@ -115,7 +116,8 @@ def civitai_plan(entry: CatalogEntry, answer: dict) -> tuple[CatalogEntry, Remot
     model = _object(version.get("model"))
     name = version_name(version) or entry.name
     kind = _kind(name, str(model.get("type") or ""))
-    architecture = _architecture(name, str(version.get("baseModel") or ""))
+    # an upscaler enlarges pictures of any model, whichever base model its page names
+    architecture = "" if kind == ModelKind.UPSCALER else _architecture(name, str(version.get("baseModel") or ""))
     file = _chosen_file(name, version.get("files"), urllib.parse.urlsplit(entry.address).query)
     sha256 = str(_object(file.get("hashes")).get("SHA256") or "").lower()
     if not re.fullmatch(r"[0-9a-f]{64}", sha256):
@@ -149,7 +151,7 @@ def _kind(name: str, civitai_type: str) -> str:
     key = civitai_type.lower().replace(" ", "")
     if key in OTHER_TYPES:
         raise InputError(f"{name} is {OTHER_TYPES[key]}, which HyperSD Desktop does not use: it takes checkpoints, "
-                         "LoRAs (LoCon, DoRA), embeddings, VAEs and ControlNets.")
+                         "LoRAs (LoCon, DoRA), embeddings, VAEs, ControlNets and upscalers (ESRGAN).")
     return KINDS.get(key, "")  # "Other": judged from the file once it is here, as an import judges it
 
 

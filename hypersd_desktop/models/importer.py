@@ -35,7 +35,8 @@ from hypersd_desktop.models.registry import InstalledModel, ModelFile, Registry
 
 KIND_OF_WEIGHTS = {WeightsKind.CHECKPOINT: ModelKind.BASE, WeightsKind.UNET: ModelKind.UNET, WeightsKind.VAE: ModelKind.VAE,
                    WeightsKind.TAESD: ModelKind.TAESD, WeightsKind.LORA: ModelKind.LORA,
-                   WeightsKind.CONTROLNET: ModelKind.CONTROLNET, WeightsKind.EMBEDDING: ModelKind.EMBEDDING}
+                   WeightsKind.CONTROLNET: ModelKind.CONTROLNET, WeightsKind.EMBEDDING: ModelKind.EMBEDDING,
+                   WeightsKind.UPSCALER: ModelKind.UPSCALER}
 MAP_MODEL_KINDS = {**dict.fromkeys(DEPTH_MODEL_TYPES, ModelKind.DEPTH),  # by the folder's model_type
                    **dict.fromkeys(POSE_MODEL_TYPES, ModelKind.POSE),
                    **dict.fromkeys(PERSON_DETECTOR_TYPES, ModelKind.DETECTOR)}
@@ -128,7 +129,8 @@ class Importer:
             else:
                 what = f"a {info.kind} file"
             return ImportItem(str(path), ImportStatus.UNSUPPORTED, info.kind, info.architecture,
-                              reason=f"{what}; only SD1.5/SDXL models, LoRAs, VAEs, ControlNets and embeddings are used")
+                              reason=f"{what}; only SD1.5/SDXL models, LoRAs, VAEs, ControlNets, embeddings and "
+                                     "upscalers (ESRGAN, Real-ESRGAN) are used")
         sha = sha256 or sha256_file(path, meter, cancel)
         lora, legacy = other_tools_hashes(path, kind == ModelKind.LORA, cancel)
         architecture = info.architecture

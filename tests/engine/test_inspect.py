@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import struct
 
 import pytest
@@ -134,7 +135,12 @@ OTHER_FILES = {
     "clip_vision_h": ("a CLIP vision encoder", ["vision_model.embeddings.class_embedding",
                                                 "vision_model.post_layernorm.weight"]),
     "t5xxl_fp16": ("a T5 text encoder", ["shared.weight", "encoder.block.0.layer.0.SelfAttention.q.weight"]),
-    "4x-UltraSharp": ("an ESRGAN upscaler", ["model.0.weight", "model.1.sub.0.RDB1.conv1.0.weight"]),
+    "4x_esrgan_plus": ("an ESRGAN variant (ESRGAN+, a 1× model)", [
+        "model.0.weight", "model.1.sub.0.RDB1.conv1.0.weight", "model.1.sub.0.RDB1.conv1x1.weight"]),
+    "4x_SwinIR-M": ("an upscaler of another architecture (SwinIR, HAT, DAT, SPAN)", [
+        "conv_first.weight", "layers.0.residual_group.blocks.0.attn.relative_position_bias_table"]),
+    "4x-SPAN": ("an upscaler of another architecture (SwinIR, HAT, DAT, SPAN)", [
+        "conv_1.sk.weight", "block_1.c1_r.sk.weight"]),
 }
 
 
@@ -157,5 +163,6 @@ def test_files_the_app_does_not_run_are_named(name, tmp_path, app_home):
     library.close()
     assert item.status == ImportStatus.UNSUPPORTED and item.reason.startswith(f"{phrase};")
     request = GenerationRequest(prompt="", base_model="unused", loras=(LoraSpec(str(path)),))
-    with pytest.raises(InputError, match=rf"^{name}.safetensors is {phrase}, which this app does not run, not a LoRA.$"):
+    with pytest.raises(InputError, match=rf"^{name}.safetensors is {re.escape(phrase)}, which this app does not run, "
+                                         "not a LoRA.$"):
         check_lora_files(request, "sd15")

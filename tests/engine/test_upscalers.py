@@ -1,0 +1,139 @@
+"""Upscaler models (engine/upscalers.py, engine/upscaler_files.py): every key layout people's files have, checked
+against spandrel (chaiNNer's model loader, the reference ComfyUI uses) on the same weights; tiles against the whole
+picture; the files the app does not run named."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import types
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+from tests.tiny_models import save_upscaler, upscaler_state
+
+# (layout, scale): ESRGAN's own layout at each scale it has, Real-ESRGAN's x4plus and x2plus (pixel-unshuffled),
+# BSRGAN's, and the Compact models
+LAYOUTS = [("esrgan", 4), ("esrgan", 2), ("esrgan", 8), ("basicsr", 4), ("basicsr", 2), ("bsrgan", 4),
+           ("compact", 4), ("compact", 2)]
+
+
+@pytest.fixture
+def spandrel():
+    """spandrel's ESRGAN and Compact architectures. Its package's own `__init__` imports every architecture, some of
+    them torchvision (which the tests' environment leaves out), so the package is entered without it."""
+    spec = importlib.util.find_spec("spandrel")
+    assert spec is not None, "spandrel is installed by dev.py (TEST_REFERENCES)"
+    before = set(sys.modules)
+    shell = types.ModuleType("spandrel")
+    shell.__path__ = list(spec.submodule_search_locations)
+    sys.modules["spandrel"] = shell
+    try:
+        from spandrel.architectures.Compact import CompactArch
+        from spandrel.architectures.ESRGAN import ESRGANArch
+
+        yield {"compact": CompactArch(), "esrgan": ESRGANArch()}
+    finally:
+        for name in set(sys.modules) - before:
+            del sys.modules[name]
+
+
+@pytest.mark.parametrize(("layout", "scale"), LAYOUTS)
+def test_every_layout_runs_as_spandrel_runs_it(layout, scale, spandrel, tmp_path):
+    from hypersd_desktop.engine.inspect import inspect_file
+    from hypersd_desktop.engine.upscalers import load_upscaler
+
+    path = save_upscaler(tmp_path / f"{layout}-x{scale}.safetensors", layout, scale=scale, blocks=2)
+    info = inspect_file(path)
+    assert (info.kind, info.architecture) == ("upscaler", None)
+    net, read = load_upscaler(path)
+    assert read.scale == scale and info.format == read.description
+    reference = spandrel["compact" if layout == "compact" else "esrgan"].load(load_file(str(path)))
+    assert reference.scale == scale
+    picture = torch.rand(1, 3, 21, 34, generator=torch.Generator().manual_seed(3))  # odd sides: x2plus pads them
+    with torch.no_grad():
+        ours, theirs = net(picture), reference.model.eval()(picture)
+    assert ours.shape == theirs.shape == (1, 3, 21 * scale, 34 * scale)
+    assert (ours - theirs).abs().max().item() < 1e-5
+    assert ours.std().item() > 0.01  # the weights do something: a layout read wrong would not match
+
+
+@pytest.mark.parametrize("layout", ["esrgan", "basicsr", "compact"])
+def test_tiles_make_the_picture_the_whole_run_makes(layout):
+    """Each tile reads a margin around it and keeps its middle, so where the margin is wider than what an output
+    pixel sees (a small model's few layers here), the tiled picture is the whole run's, to the byte."""
+    from hypersd_desktop.engine.upscalers import CompactNet, RRDBNet, run_tiled
+    from hypersd_desktop.engine.upscaler_files import canonical_names, upscaler_layout
+
+    state = upscaler_state(layout, scale=2 if layout == "basicsr" else 4, blocks=1)
+    read = upscaler_layout({key: tuple(tensor.shape) for key, tensor in state.items()})
+    net = CompactNet(read) if layout == "compact" else RRDBNet(read)
+    net.load_state_dict({name: state[key] for name, key in canonical_names(state).items()})
+    picture = torch.rand(1, 3, 45, 62, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        whole = run_tiled(net, read.scale, picture, tile=1000)
+        tiled = run_tiled(net, read.scale, picture, tile=16, margin=24)
+    assert whole.shape == (45 * read.scale, 62 * read.scale, 3)
+    assert np.abs(whole.astype(int) - tiled.astype(int)).max() <= 1
+
+
+def test_enlarge_runs_the_model_until_the_size_is_covered(tmp_path):
+    from hypersd_desktop.core.errors import CancelledError
+    from hypersd_desktop.core.progress import CancelToken
+    from hypersd_desktop.engine.upscalers import Upscalers, passes_to_cover
+
+    path = save_upscaler(tmp_path / "2x.safetensors", "compact", scale=2)
+    upscalers = Upscalers()
+    told = []
+    picture = Image.new("RGB", (40, 30), (200, 60, 20))
+    made = upscalers.enlarge(path, picture, (100, 70), on_progress=lambda done, total: told.append((done, total)))
+    assert made.size == (160, 120)  # ×2 twice: 80 × 60 does not cover 100 × 70
+    assert told == [(1, 2), (2, 2)]
+    assert passes_to_cover((512, 512), (768, 768), 4) == 1 and passes_to_cover((512, 512), (512, 512), 4) == 0
+    assert passes_to_cover((512, 512), (2048, 2048), 2) == 2
+    token = CancelToken()
+    token.cancel()
+    with pytest.raises(CancelledError):
+        upscalers.enlarge(path, picture, (100, 70), cancel=token)
+
+
+def test_files_that_are_no_upscaler_the_app_runs_are_refused(tmp_path):
+    from hypersd_desktop.core.errors import ModelFormatError
+    from hypersd_desktop.engine.inspect import inspect_file
+    from hypersd_desktop.engine.upscalers import load_upscaler
+
+    one_x = upscaler_state("esrgan", scale=1)  # a restoration model: it does not enlarge
+    wrong = upscaler_state("basicsr")
+    wrong["conv_last.weight"] = wrong["conv_last.weight"][:, :4].contiguous()  # a layer that does not fit the rest
+    plus = upscaler_state("esrgan")
+    plus["model.1.sub.0.RDB1.conv1x1.weight"] = torch.zeros(8, 8, 1, 1)  # ESRGAN+
+    for name, state in (("1x", one_x), ("wrong", wrong), ("plus", plus)):
+        path = tmp_path / f"{name}.safetensors"
+        save_file(state, str(path))
+        info = inspect_file(path)
+        assert (info.kind, info.format) == ("unknown", "ESRGAN variant (ESRGAN+, a 1× model)"), name
+        with pytest.raises(ModelFormatError, match="is no upscaler this app runs"):
+            load_upscaler(path)
+
+
+def test_an_imported_upscaler_is_listed_for_either_model(tmp_path, app_home):
+    from hypersd_desktop.core.paths import AppPaths
+    from hypersd_desktop.core.vocab import ImportStatus, ModelKind
+    from hypersd_desktop.models.library import ModelLibrary
+
+    folder = tmp_path / "ESRGAN"
+    save_upscaler(folder / "4x-UltraSharp.safetensors")
+    (folder / "RealESRGAN_x4plus.pth").write_bytes(b"\x80\x02}q\x00.")  # a pickle: refused, as every pickle is
+    library = ModelLibrary(AppPaths.default())
+    try:
+        items = {item.path.rsplit("/", 1)[-1]: item for item in library.import_path(folder)}
+        assert items["4x-UltraSharp.safetensors"].status == ImportStatus.IMPORTED
+        assert items["RealESRGAN_x4plus.pth"].status == ImportStatus.REFUSED
+        [model] = library.registry.list(ModelKind.UPSCALER)
+        assert (model.name, model.architecture) == ("4x-UltraSharp", None)
+    finally:
+        library.close()
