@@ -227,7 +227,8 @@ def _request_words(request: GenerationRequest, inputs: InputImages) -> tuple[lis
         words += ["--lora", f"{here(lora.path)}:{lora.weight:g}"]
     for embedding in request.embeddings:
         words += ["--embedding", here(embedding)]
-    options = {"--unet": here(request.unet), "--vae": here(request.vae), "--config": request.base_config,
+    options = {"--unet": here(request.unet), "--vae": here(request.vae), "--upscaler": here(request.upscaler),
+               "--config": request.base_config,
                "--recipe": request.recipe, "--steps": request.steps, "--guidance": request.guidance,
                "--eta": request.eta, "--width": request.width, "--height": request.height,
                "--backend": request.backend, "--device": request.device, "--dtype": request.dtype,

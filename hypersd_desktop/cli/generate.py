@@ -19,10 +19,10 @@ from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import TransferProgress
 from hypersd_desktop.core.vocab import (
     Architecture, ControlType, Decoder, Device, DType, MapKind, ModelKind, Preprocessor, Preview, Scheduler,
-    architecture_label,
+    architecture_label, WeightsKind,
 )
 from hypersd_desktop.core.images import InputImages
-from hypersd_desktop.engine.inspect import union_control_types
+from hypersd_desktop.engine.inspect import inspect_file, not_the_kind, union_control_types
 from hypersd_desktop.engine.types import (
     AUTO_BACKEND, HIRES_STAGE, MAX_HIRES_SCALE, ControlSpec, GenerationRequest, LoraSpec, enlarged_size,
 )
@@ -114,16 +114,20 @@ def add_parser(commands) -> None:
                           help="how much of the init image is repainted, 0-1 (default 0.75); at 4 steps 0.5 runs 2")
     generate.add_argument("--enlarge", type=float, metavar="SCALE",
                           help="with --init-image: make the result SCALE times the picture's size (above 1, at most "
-                               "4), the picture enlarged with Lanczos and repainted at --strength: an upscale "
-                               "(about 0.5 keeps the picture and adds detail)")
+                               "4), the picture enlarged (Lanczos, or --upscaler) and repainted at --strength: an "
+                               "upscale (about 0.5 keeps the picture and adds detail)")
     generate.add_argument("--mask", type=Path, help="inpaint: a grayscale image of the init image's size, white "
                                                     "repainted and black kept; or strokes on a transparent layer "
                                                     "(what is painted is repainted)")
     generate.add_argument("--mask-blur", type=int, default=4, help="pixels of blur on the mask's edge (default 4)")
     generate.add_argument("--hires", type=float, metavar="SCALE",
                           help="Hires fix (A1111's): make each image again SCALE times larger (above 1, at most 4: "
-                               "1.5, 2) from itself enlarged with Lanczos, for detail at sizes the model was not "
-                               "trained at")
+                               "1.5, 2) from itself enlarged (Lanczos, or --upscaler), for detail at sizes the model "
+                               "was not trained at")
+    generate.add_argument("--upscaler", metavar="FILE|NAME",
+                          help="with --hires or --enlarge: the upscaler model that enlarges the picture before it is "
+                               "repainted, an ESRGAN or Real-ESRGAN file in safetensors (4x-UltraSharp, "
+                               "RealESRGAN_x4plus …) or an installed one's name; default: Lanczos")
     generate.add_argument("--hires-strength", type=float, default=0.5,
                           help="how much of the enlarged image the Hires fix repaints, 0-1 (default 0.5)")
     generate.add_argument("--hires-steps", type=int, metavar="STEPS",
@@ -278,6 +282,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         hires_scale=args.hires,
         hires_strength=args.hires_strength,
         hires_steps=args.hires_steps,
+        upscaler=upscaler_of(args, resolve),
     )
     from hypersd_desktop.worker.batch import with_tagged_loras
 
@@ -286,6 +291,20 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
 
     open_inputs(request, inputs, request.width or 0, request.height or 0)  # sizes and the mask, before torch loads
     return request
+
+
+def upscaler_of(args: argparse.Namespace, resolve) -> str | None:
+    """The upscaler file --upscaler names (a path or an installed name), checked to be one the app runs."""
+    if args.upscaler is None:
+        return None
+    if args.hires is None and args.init_image is None:
+        raise InputError("--upscaler enlarges a picture before it is repainted: it goes with --hires, or with "
+                         "--init-image made larger (--enlarge, or --width and --height).")
+    path = Path(resolve(args.upscaler))
+    info = inspect_file(path)  # refuses a pickle, a damaged file, a folder
+    if info.kind != WeightsKind.UPSCALER:
+        raise InputError(not_the_kind(path, info, "an upscaler (ESRGAN or Real-ESRGAN, ×2 or larger)"))
+    return str(path)
 
 
 def the_prompt(args: argparse.Namespace) -> str:

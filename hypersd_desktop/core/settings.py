@@ -42,6 +42,7 @@ class Settings:
     last_hires_scale: float = 1.0  # 1: Hires fix off
     last_hires_strength: float = 0.5
     last_hires_steps: int = 0  # 0: the strength's share of the first pass's steps
+    last_upscaler: str = ""  # the upscaler model chosen (a path); empty: Lanczos
     export_dir: str = ""
     export_template: str = "{date}/{seed}-{prompt:40}"
     batch_dir: str = ""

@@ -14,6 +14,7 @@ blur (a Gaussian blur, as diffusers' `VaeImageProcessor.blur`) at the run's size
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -63,9 +64,12 @@ class ModeInputs:
         return self.overlay.paste(image) if self.overlay is not None else image
 
 
-def open_inputs(request: GenerationRequest, inputs: InputImages | None, width: int, height: int) -> ModeInputs:
+def open_inputs(request: GenerationRequest, inputs: InputImages | None, width: int, height: int,
+                enlarge: Callable | None = None) -> ModeInputs:
     """The request's images from the input store, at the run's size. `width` × `height` is the size the run
-    would have without an init image (the model's own when the request names none)."""
+    would have without an init image (the model's own when the request names none). `enlarge(picture, size)`, when
+    given, enlarges an init image (or the masked area of one) smaller than the run to cover the run's size (an
+    upscaler model); it is then fitted to it as any picture is."""
     if not request.input_images():
         return ModeInputs(width, height)
     if inputs is None:
@@ -76,7 +80,7 @@ def open_inputs(request: GenerationRequest, inputs: InputImages | None, width: i
         if request.masked_padding is None:  # else the masked area sets the size, below
             own = init_size(picture.size, math.isqrt(width * height))
             width, height = (request.width or own[0], request.height or own[1])
-            init = covered(picture, (width, height))
+            init = covered(_enlarged(picture, (width, height), enlarge), (width, height))
     if request.mask_image is not None:
         mask = mask_of(inputs.open(request.mask_image, mode="RGBA"))
         if mask.size != picture.size:
@@ -93,12 +97,19 @@ def open_inputs(request: GenerationRequest, inputs: InputImages | None, width: i
                 left, top, right, bottom = _padded_bounds(whole, request.masked_padding)
                 width, height = area_size((right - left, bottom - top), math.isqrt(width * height))
             box = masked_area(whole, (width, height), request.masked_padding)
-            init, mask = (covered(image.crop(box), (width, height)) for image in (picture, whole))
+            init = covered(_enlarged(picture.crop(box), (width, height), enlarge), (width, height))
+            mask = covered(whole.crop(box), (width, height))
             overlay = Overlay(picture, whole, box)
     controls = [control_image(covered(inputs.open(control.image, mode=drawing_mode(control.preprocessor)),
                                       (width, height)), control.preprocessor)
                 for control in request.controls]
     return ModeInputs(width, height, init, mask, controls, overlay)
+
+
+def _enlarged(picture, size: tuple[int, int], enlarge: Callable | None):
+    """`picture` enlarged by `enlarge` where it is smaller than `size` on either side; else as it is."""
+    smaller = picture.width < size[0] or picture.height < size[1]
+    return enlarge(picture, size) if enlarge is not None and smaller else picture
 
 
 def _blurred(mask, radius: int):

@@ -33,6 +33,7 @@ from hypersd_desktop.engine.lora import apply_layers, has_dora, load_lora_layers
 from hypersd_desktop.engine.planning import VAE_TILE, Decode, Plan, check_fits, choose_decode, plan
 from hypersd_desktop.engine.previews import latent_preview, to_image
 from hypersd_desktop.engine.schedulers import build_scheduler, check_timesteps
+from hypersd_desktop.engine.upscalers import Upscalers, enlarger
 from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, LoraSpec, Progress, ResolvedSettings
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ class TorchEngine:
         self.compiler = compiler
         self._inputs = inputs
         self._controlnets = modes.ControlNets()
+        self._upscalers = Upscalers()
         # The last mode pipeline built on the loaded weights, by (pipeline, mode, ControlNets): building one
         # (`from_pipe`) takes longer than a one-step image on a GPU, and the Draw tab asks for the same one each time.
         self._mode_pipe: tuple[tuple, object] | None = None
@@ -123,6 +125,7 @@ class TorchEngine:
         self._taesd = None
         self._mode_pipe = None
         self._controlnets.clear()
+        self._upscalers.unload()
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
@@ -199,7 +202,8 @@ class TorchEngine:
         cancel.raise_if_cancelled()
 
         loaded = self._prepare(request, architecture)
-        sources = open_inputs(request, self._inputs, settings_plan.width, settings_plan.height)
+        sources = open_inputs(request, self._inputs, settings_plan.width, settings_plan.height,
+                              enlarger(self._upscalers, request, str(loaded.placement.device), on_progress, cancel))
         settings_plan = dataclasses.replace(settings_plan, width=sources.width, height=sources.height)
         loaded_at = time.perf_counter()
         warnings = [*settings_plan.warnings, *loaded.load_warnings]

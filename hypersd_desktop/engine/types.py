@@ -33,6 +33,7 @@ MAX_BATCH_PIXELS = 16 * 1024 * 1024  # width × height × batch size: sixteen 10
 LARGEST_INIT_AREA = 2.25  # init images up to this many times the model's own area are made at their own size
 MAX_MASKED_PADDING = 256  # pixels around the masked area (A1111's slider goes to 256)
 MAX_HIRES_SCALE = 4.0  # A1111's Hires fix slider ends at 4
+UPSCALE_STAGE = "Upscaling"  # the `Progress.stage` of an upscaler model enlarging a picture, tile by tile
 HIRES_STAGE = "Hires fix"  # the `Progress.stage` of a Hires fix's second pass, whose steps it counts
 
 
@@ -186,13 +187,16 @@ class GenerationRequest:
     # made at about the model's size and pasted back into the whole picture; None inpaints the whole picture.
     masked_padding: int | None = None
     controls: tuple[ControlSpec, ...] = ()
-    # A1111's Hires fix: each image, made at the request's size, is enlarged `hires_scale` times (Lanczos) and
+    # A1111's Hires fix: each image, made at the request's size, is enlarged `hires_scale` times (by `upscaler`) and
     # made again from it at that size, `hires_strength` of the schedule repainting it. None: one pass.
     hires_scale: float | None = None
     hires_strength: float = 0.5
     # The steps the second pass runs, as A1111's "Hires steps" (the last ones of a longer schedule: see
     # `hires_schedule`). None: `hires_strength` of the first pass's steps, on its timesteps (a Hyper-SD file's).
     hires_steps: int | None = None
+    # The upscaler model (an ESRGAN or Real-ESRGAN file; see engine/upscalers.py) that enlarges a picture before it is
+    # repainted: a Hires fix's first pass, an init image made at a larger size. None: Lanczos.
+    upscaler: str | None = None
 
     def __post_init__(self) -> None:
         for name, vocabulary in _VOCABULARIES.items():
@@ -211,9 +215,10 @@ class GenerationRequest:
         return Mode.IMAGE_TO_IMAGE if self.init_image is not None else Mode.TEXT_TO_IMAGE
 
     def model_paths(self) -> tuple[str, ...]:
-        """Every model file or folder the request uses: base model, UNet, VAE, TAESD, LoRAs, embeddings, ControlNets."""
+        """Every model file or folder the request uses: base model, UNet, VAE, TAESD, LoRAs, embeddings, ControlNets,
+        the upscaler."""
         named = (self.base_model, self.unet, self.vae, self.taesd, *(lora.path for lora in self.loras),
-                 *self.embeddings, *(control.model for control in self.controls))
+                 *self.embeddings, *(control.model for control in self.controls), self.upscaler)
         return tuple(dict.fromkeys(path for path in named if path))
 
     def input_images(self) -> tuple[str, ...]:

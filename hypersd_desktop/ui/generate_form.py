@@ -129,6 +129,24 @@ def fill_vae_box(box: QComboBox, library: ModelLibrary, model: InstalledModel | 
     box.blockSignals(False)
 
 
+def fill_upscaler_box(box: QComboBox, library: ModelLibrary) -> None:
+    """"Lanczos" and the installed upscaler models, keeping the chosen one where it is still installed; no signal
+    while filling."""
+    chosen = box.currentData()
+    box.blockSignals(True)
+    box.clear()
+    box.addItem("Lanczos (resampling)", None)
+    box.setItemData(0, "Enlarges by resampling the picture: quick, and soft; the repainting adds the detail.",
+                    Qt.ItemDataRole.ToolTipRole)
+    for upscaler in library.registry.list(ModelKind.UPSCALER):
+        box.addItem(upscaler.name, upscaler.path)
+        box.setItemData(box.count() - 1, f"{upscaler.path}\nAn upscaler model enlarges with detail of its own before the "
+                        "picture is repainted; on a CPU it takes a while (the status bar counts its tiles).",
+                        Qt.ItemDataRole.ToolTipRole)
+    box.setCurrentIndex(max(box.findData(chosen), 0) if chosen is not None else 0)
+    box.blockSignals(False)
+
+
 def select_vae(box: QComboBox, path: str | None) -> None:
     """Choose the VAE at `path` ("Automatic" for None, or one that is not in the list)."""
     box.setCurrentIndex(max(box.findData(path), 0) if path is not None else 0)

@@ -48,7 +48,7 @@ from hypersd_desktop.ui.drops import WEB_SCHEMES, DroppedFiles, ImageChoice, ask
 from hypersd_desktop.ui.engine_notice import EngineNoticeView
 from hypersd_desktop.ui.generate_form import (
     MAX_SEED, NO_MODEL_HINT, RANDOM_SEEDS, RecipeRules, SeedBox, fill_base_models, fill_hyper_box, fill_sizes,
-    fill_vae_box, hyper_parts, select_size, select_vae,
+    fill_upscaler_box, fill_vae_box, hyper_parts, select_size, select_vae,
 )
 from hypersd_desktop.ui.gallery_browser import GalleryBrowser
 from hypersd_desktop.ui.init_image import IMAGE_FILTER, UPSCALE_SCALES, InitImageBox
@@ -140,6 +140,11 @@ class MainWindow(QMainWindow):
         hires_row = QHBoxLayout()
         for widget in (self.hires_scale, self.hires_strength, self.hires_steps):
             hires_row.addWidget(widget)
+        self.upscaler_box = QComboBox()  # what enlarges a picture before it is repainted (Hires fix, Enlarge, Upscale)
+        self.upscaler_box.setToolTip("What enlarges a picture before it is repainted: a Hires fix's first pass, an "
+                                     "init image made larger (Enlarge), Upscale. Lanczos resamples it; an upscaler "
+                                     "model (ESRGAN, Real-ESRGAN: 4x-UltraSharp, RealESRGAN_x4plus … imported in "
+                                     "safetensors in the Models tab) draws sharper detail into it.")
         self.vae_box = QComboBox()
         self.batch_size = QSpinBox(minimum=1, maximum=8, value=1)
         self.batch_count = QSpinBox(minimum=1, maximum=100, value=1)
@@ -168,6 +173,7 @@ class MainWindow(QMainWindow):
         form.addRow("Seed", seed_row)
         form.addRow("Size", size_row)
         form.addRow("Hires fix", hires_row)
+        form.addRow("Upscaler", self.upscaler_box)
         form.addRow("Batch size", self.batch_size)
         form.addRow("Batch count", self.batch_count)
         form.addRow("Init image", self.init_image)
@@ -428,6 +434,7 @@ class MainWindow(QMainWindow):
         fill_sizes(self.size_box, architecture)
         self.size_box.blockSignals(False)
         fill_vae_box(self.vae_box, self.library, model)
+        fill_upscaler_box(self.upscaler_box, self.library)
         self.clip_skip.setEnabled(architecture == Architecture.SD15)  # SDXL reads its second-to-last layers already
         self.init_image.set_model_side(Architecture(architecture).default_size)
         self.control_image.fill_models(architecture)
@@ -458,8 +465,15 @@ class MainWindow(QMainWindow):
             "Hires fix enlarges an image made from the prompt; clear the init image to use it (or enlarge the "
             "picture with Enlarge under the init image).")
 
+    def _enlarges(self) -> bool:
+        """Whether a picture is enlarged before it is repainted: a Hires fix, or an init image made larger."""
+        if self.init_image.digest is None:
+            return self.hires_scale.value() > 1
+        return self.init_image.enlarge.isEnabled() and self.init_image.enlarge.value() > 1
+
     def _update_recipe_controls(self) -> None:
         self._update_hires()
+        self.upscaler_box.setEnabled(self._enlarges())
         rules = RecipeRules.of(self.hyper_box.currentData())
         self.guidance.setEnabled(rules.uses_guidance)
         if rules.guidance_for(self.guidance.value()) != self.guidance.value():
@@ -531,6 +545,8 @@ class MainWindow(QMainWindow):
         if self.hires_scale.value() > 1 and self.init_image.digest is None:  # with or without a ControlNet
             init.update(hires_scale=self.hires_scale.value(), hires_strength=self.hires_strength.value(),
                         hires_steps=(self.hires_steps.value() or None) if self.hires_steps.isEnabled() else None)
+        if self._enlarges():
+            init["upscaler"] = self.upscaler_box.currentData()
         rules = RecipeRules.of(self.hyper_box.currentData())
         settings = self.settings
         taesd = self._taesd() if settings.fast_decode else None
@@ -652,6 +668,7 @@ class MainWindow(QMainWindow):
         self.hires_scale.setValue(request.hires_scale or 1.0)
         self.hires_strength.setValue(request.hires_strength)
         self.hires_steps.setValue(request.hires_steps or 0)
+        select_vae(self.upscaler_box, match.upscaler.path if match.upscaler is not None else None)
         if request.init_image is not None and self.init_image.digest is None:
             self._reuse_notes.append("The init image of this request is no longer in the input store; it was made "
                                      "from a picture that is gone, so this runs from the prompt alone.")
@@ -823,6 +840,7 @@ class MainWindow(QMainWindow):
             # A1111 runs all of the first pass's steps again (or its Hires steps); a Hyper-SD file taking the
             # place of the image's sampler runs its share of the recipe's
             self.hires_steps.setValue(0 if match.recipe_settings else hires.steps or 0)
+            select_vae(self.upscaler_box, match.upscaler.path if match.upscaler is not None else None)
         # shown beside the recipe's warnings until the next generation
         self._reuse_notes = [*match.warnings, *([rewritten] if rewritten else [])]
         self._update_recipe_controls()
@@ -1024,7 +1042,7 @@ class MainWindow(QMainWindow):
             window_geometry=bytes(self.saveGeometry().toBase64()).decode("ascii"),
             last_model=model.id if model else "", last_hyper=hyper.id if hyper else "", last_steps=self.steps.value(),
             last_hires_scale=self.hires_scale.value(), last_hires_strength=self.hires_strength.value(),
-            last_hires_steps=self.hires_steps.value(),
+            last_hires_steps=self.hires_steps.value(), last_upscaler=self.upscaler_box.currentData() or "",
             last_size=self.size_box.currentText(), last_vae=self.vae_box.currentData() or "",
             latest_wins=self.latest_wins.isChecked(),
         )
@@ -1040,6 +1058,7 @@ class MainWindow(QMainWindow):
         if index >= 0:
             self.size_box.setCurrentIndex(index)
         select_vae(self.vae_box, self.settings.last_vae or None)  # Automatic when it is no longer offered
+        select_vae(self.upscaler_box, self.settings.last_upscaler or None)  # Lanczos when it is gone
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         if self._active_job is not None and QMessageBox.question(

@@ -15,7 +15,7 @@ from hypersd_desktop.core.vocab import ModelKind, Scheduler
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID, recipe_for_file
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
 from hypersd_desktop.gallery.formats import ImageMetadata
-from hypersd_desktop.gallery.formats.common import civitai_airs, hires_note, stem, unrepeated_note
+from hypersd_desktop.gallery.formats.common import civitai_airs, hires_note, hires_upscaler, stem, unrepeated_note
 from hypersd_desktop.models.registry import InstalledModel
 
 
@@ -30,6 +30,7 @@ class ModelMatch:
     base: InstalledModel | None = None
     hyper: InstalledModel | None = None
     vae: InstalledModel | None = None  # a VAE the image was made with instead of the model's own
+    upscaler: InstalledModel | None = None  # the upscaler model its Hires fix (or enlarged init image) ran
     styles: list[LoraSpec] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -77,6 +78,10 @@ def match_request(request: GenerationRequest, models: list[InstalledModel]) -> M
             match.styles.append(LoraSpec(model.path, lora.weight))
     match.missing.extend(f"the embedding {_file_name(path)}" for path in request.embeddings
                          if installed(path, ModelKind.EMBEDDING) is None)
+    if request.upscaler:
+        match.upscaler = installed(request.upscaler, ModelKind.UPSCALER)
+        if match.upscaler is None:
+            match.missing.append(f"the upscaler {_file_name(request.upscaler)}")
     if moved:
         match.warnings.append("The image names its models where they were when it was made; the ones installed "
                               f"here of the same names are used: {', '.join(moved)}.")
@@ -140,8 +145,42 @@ def match_metadata(metadata: ImageMetadata, models: list[InstalledModel]) -> Mod
     match.downloads = civitai_downloads(metadata, match, models)
     match.by_hash = bool(match.downloads) and not metadata.civitai
     _map_to_recipe(metadata, match, models)
-    match.warnings.extend(note for note in (hires_note(metadata), unrepeated_note(metadata)) if note)
+    if name := hires_upscaler(metadata):
+        match.upscaler = find_upscaler(models, name)
+    upscaler = Path(match.upscaler.path).stem if match.upscaler is not None else None
+    match.warnings.extend(note for note in (hires_note(metadata, upscaler), unrepeated_note(metadata)) if note)
     return match
+
+
+# The upscalers AUTOMATIC1111 brings, by the names it writes into images, and the files they are
+A1111_UPSCALERS = {"r-esrgan 4x+": "RealESRGAN_x4plus", "r-esrgan 4x+ anime6b": "RealESRGAN_x4plus_anime_6B",
+                   "r-esrgan 2x+": "RealESRGAN_x2plus", "r-esrgan general 4xv3": "realesr-general-x4v3",
+                   "r-esrgan general wdn 4xv3": "realesr-general-wdn-x4v3",
+                   "r-esrgan animevideo": "realesr-animevideov3", "esrgan_4x": "ESRGAN_4x"}
+_SCALE_WORD = re.compile(r"x?\d+x?")
+
+
+def _name_words(name: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9]+", name.lower())) - {"esrgan"}
+
+
+def find_upscaler(models: list[InstalledModel], name: str) -> InstalledModel | None:
+    """The installed upscaler an image names: by A1111's name for its own (R-ESRGAN 4x+ is RealESRGAN_x4plus), by
+    name, or by the words of its name in any order, as other tools rename files ("ESRGAN 4x Ultrasharp",
+    "ESRGAN-UltraSharp-4x" and `4x-UltraSharp.safetensors` are one; a word beyond the scale must be shared)."""
+    upscalers = [m for m in models if m.kind == ModelKind.UPSCALER]
+    named = stem(name) or ""
+    found = find_model(upscalers, A1111_UPSCALERS.get(named.lower(), named), None)
+    if found is not None:
+        return found
+    words = _name_words(named)
+
+    def same(model: InstalledModel) -> bool:
+        theirs = _name_words(Path(model.path).stem)
+        shared = theirs & words
+        return shared in (theirs, words) and any(not _SCALE_WORD.fullmatch(word) for word in shared)
+
+    return next((m for m in upscalers if same(m)), None)
 
 
 

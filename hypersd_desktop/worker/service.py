@@ -86,7 +86,7 @@ def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParame
         extra.extend([("Denoising strength", f"{request.hires_strength:g}"),
                       ("Hires upscale", f"{request.hires_scale:g}"),
                       ("Hires steps", str(hires_pass_schedule(request, settings)[1])),
-                      ("Hires upscaler", "Lanczos")])
+                      ("Hires upscaler", Path(request.upscaler).stem if request.upscaler else "Lanczos")])
     if request.mode == Mode.INPAINT:
         extra.append(("Mask blur", str(request.mask_blur)))
         if request.masked_padding is not None:  # as A1111 writes its "Only masked" inpainting
@@ -204,7 +204,7 @@ class GenerationService:
     def _hires_fix(self, engine: Engine, request: GenerationRequest, on_progress: Callable[[Progress], None] | None,
                    cancel: CancelToken | None) -> list[GenerationResult]:
         """A1111's Hires fix on any engine: the images at the request's size, then each enlarged `hires_scale`
-        times (Lanczos, as the image-to-image inputs are fitted) and made again from it with its own seed,
+        times (by the request's upscaler, else Lanczos, as the image-to-image inputs are fitted) and made again from it with its own seed,
         `hires_strength` of the schedule repainting it (the first pass's, or one whose last `hires_steps` run, as
         A1111's "Hires steps"). The results name the whole request (the first pass is
         made again from it), with the first pass's settings, as A1111 reports a Hires fix."""

@@ -78,6 +78,46 @@ def test_hires_fix_makes_the_two_passes_of_the_diffusers_code_and_says_so_as_a11
     assert np.array_equal(np.asarray(again[0].image), np.asarray(saved[1].result.image))
 
 
+def test_a_hires_fix_with_an_upscaler_repaints_the_upscalers_picture(service, tiny_sd15, hyper_lora, tmp_path):
+    """With an upscaler model the first pass is enlarged by it (until it covers the size, then fitted to it with
+    Lanczos, as A1111 does) instead of by Lanczos alone; the PNG names it as A1111 does."""
+    from diffusers import StableDiffusionImg2ImgPipeline
+
+    from hypersd_desktop.engine.upscalers import load_upscaler, run_tiled
+    from tests.tiny_models import save_upscaler
+
+    upscaler = save_upscaler(tmp_path / "4x-Tiny.safetensors", "esrgan", scale=4)
+    lora = hyper_lora("Hyper-SD15-1step-lora")
+    request = GenerationRequest(prompt=PROMPT, base_model=str(tiny_sd15), loras=(LoraSpec(str(lora)),), steps=4,
+                                seed=SEED, width=64, height=64, device="cpu", hires_scale=1.5, hires_strength=0.5,
+                                upscaler=str(upscaler))
+    progress = []
+    [saved] = service.run(request, on_progress=progress.append)
+
+    net, _ = load_upscaler(upscaler)
+    first = service.generate(request.replace(hires_scale=None, upscaler=None))[0].image
+    with torch.no_grad():
+        picture = torch.from_numpy(np.asarray(first, np.float32) / 255).permute(2, 0, 1)[None]
+        enlarged = ImageOps.fit(Image.fromarray(run_tiled(net, 4, picture)), (96, 96), Image.Resampling.LANCZOS)
+    pipe = StableDiffusionImg2ImgPipeline.from_pretrained(tiny_sd15)
+    pipe.load_lora_weights(str(lora.parent), weight_name=lora.name)
+    pipe.fuse_lora()
+    from diffusers import TCDScheduler
+
+    pipe.scheduler = TCDScheduler.from_config(pipe.scheduler.config)
+    reference = pipe(prompt=PROMPT, image=enlarged, strength=0.5, num_inference_steps=4, guidance_scale=0, eta=1.0,
+                     generator=torch.Generator("cpu").manual_seed(SEED)).images[0]
+    made = np.asarray(saved.result.image, np.int16)
+    assert np.abs(made - np.asarray(reference, np.int16)).max() <= 1
+    lanczos = service.generate(request.replace(upscaler=None))[0].image
+    assert np.abs(made - np.asarray(lanczos, np.int16)).max() > 8  # the upscaler's picture is another
+    with Image.open(saved.path) as png:
+        assert "Hires upscale: 1.5, Hires steps: 2, Hires upscaler: 4x-Tiny" in png.text["parameters"]
+    assert ("Upscaling (4x-Tiny)", 1, 1) in {(p.stage, p.step, p.total_steps) for p in progress}
+    again = service.generate(GenerationRequest.from_dict(read_request(saved.path)))
+    assert np.array_equal(np.asarray(again[0].image), np.asarray(saved.result.image))
+
+
 def test_a_hires_fix_with_a_controlnet_steers_both_passes_as_the_diffusers_pipelines_do(service, tiny_sd15,
                                                                                        hyper_lora, controlnets):
     """A1111 runs a Hires fix with ControlNet: its picture steers the first pass at the asked size and the second
@@ -185,10 +225,14 @@ def test_generate_with_hires_from_the_command_line(tiny_sd15, hyper_lora, tmp_pa
     import subprocess
     import sys
 
+    from tests.tiny_models import save_upscaler
+
+    upscaler = save_upscaler(tmp_path / "models" / "2x-Compact.safetensors", "compact", scale=2)
     run = subprocess.run(
         [sys.executable, "-m", "hypersd_desktop", "generate", "--model", str(tiny_sd15), "--prompt", PROMPT, "--lora",
          str(hyper_lora("Hyper-SD15-1step-lora")), "--steps", "2", "--width", "64", "--height", "64", "--hires",
-         "1.5", "--hires-strength", "0.5", "--hires-steps", "2", "--seed", "4", "--out", str(tmp_path), "--json"],
+         "1.5", "--hires-strength", "0.5", "--hires-steps", "2", "--upscaler", str(upscaler), "--seed", "4", "--out",
+         str(tmp_path), "--json"],
         capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     made = json.loads(run.stdout.splitlines()[-1])
@@ -201,7 +245,7 @@ def test_generate_with_hires_from_the_command_line(tiny_sd15, hyper_lora, tmp_pa
                            capture_output=True, text=True, timeout=120).stdout.strip()
     words = shlex.split(reuse)
     assert words[words.index("--hires") + 1] == "1.5" and words[words.index("--hires-strength") + 1] == "0.5"
-    assert words[words.index("--hires-steps") + 1] == "2"
+    assert words[words.index("--hires-steps") + 1] == "2" and words[words.index("--upscaler") + 1] == str(upscaler)
     again = subprocess.run([sys.executable, "-m", "hypersd_desktop", *words[1:], "--out", str(tmp_path), "--json"],
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
@@ -210,3 +254,9 @@ def test_generate_with_hires_from_the_command_line(tiny_sd15, hyper_lora, tmp_pa
     refused = subprocess.run([sys.executable, "-m", "hypersd_desktop", "generate", "--model", str(tiny_sd15),
                               "--prompt", PROMPT, "--hires", "5"], capture_output=True, text=True, timeout=120)
     assert refused.returncode != 0 and "Hires fix scale must be above 1 and at most 4" in refused.stderr
+    for words, said in ((["--upscaler", str(upscaler)], "it goes with --hires"),
+                        (["--hires", "2", "--upscaler", str(hyper_lora("Hyper-SD15-1step-lora"))],
+                         "is a LoRA, not an upscaler")):
+        refused = subprocess.run([sys.executable, "-m", "hypersd_desktop", "generate", "--model", str(tiny_sd15),
+                                  "--prompt", PROMPT, *words], capture_output=True, text=True, timeout=120)
+        assert refused.returncode == 2 and said in refused.stderr, refused.stderr

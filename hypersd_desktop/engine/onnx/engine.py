@@ -71,10 +71,20 @@ class OnnxEngine:
         self.inputs = inputs
         self._open: _Open | None = None
         self._taesd: tuple[Path, str, object] | None = None
+        self._upscalers = None  # made on the first request with an upscaler (which runs on torch, on the CPU)
 
     def unload(self) -> None:
         self._open = None
         self._taesd = None
+        self._upscalers = None
+
+    def _enlarger(self, request: GenerationRequest, on_progress, cancel: CancelToken) -> Callable | None:
+        if request.upscaler is None:
+            return None
+        from hypersd_desktop.engine.upscalers import Upscalers, enlarger
+
+        self._upscalers = self._upscalers or Upscalers()
+        return enlarger(self._upscalers, request, "cpu", on_progress, cancel)
 
     def memory_in_use(self, device: Device) -> int | None:
         return None  # ONNX Runtime does not say
@@ -116,7 +126,8 @@ class OnnxEngine:
             raise InputError(f"The ONNX Runtime backend reads the text encoder's last layer only (clip skip "
                              f"{settings_plan.clip_skip} was asked); set clip skip to 1, or choose PyTorch (or "
                              "Automatic) as the backend in Settings.")
-        sources = open_inputs(request, self.inputs, settings_plan.width, settings_plan.height)
+        sources = open_inputs(request, self.inputs, settings_plan.width, settings_plan.height,
+                              self._enlarger(request, on_progress, cancel))
         settings_plan = dataclasses.replace(settings_plan, width=sources.width, height=sources.height)
         start = None
         if request.mode != Mode.TEXT_TO_IMAGE:

@@ -243,9 +243,24 @@ def hires_settings(metadata: ImageMetadata) -> HiresSettings | None:
                          steps if steps is not None and steps > 0 else None)
 
 
-def hires_note(metadata: ImageMetadata) -> str | None:
-    """What reuse changes of an image made with a Hires fix: it runs this app's (its upscaler is Lanczos), or, for
-    an enlargement it does not make, only the first pass."""
+# What tools write as a Hires fix's upscaler when no upscaler model enlarged the image: a resampling of the picture,
+# or A1111's latent upscale (the latents enlarged before they are decoded)
+_RESAMPLINGS = re.compile(r"^(latent|lanczos|nearest|bicubic|bilinear|area|none)\b", re.IGNORECASE)
+
+
+def hires_upscaler(metadata: ImageMetadata) -> str | None:
+    """The upscaler model a Hires fix enlarged an image with, by the name its tool gives it ("4x-UltraSharp",
+    A1111's "R-ESRGAN 4x+"); None without a Hires fix, or where the tool resampled the picture (Lanczos, Latent)."""
+    if hires_pass(metadata) is None:
+        return None
+    name = {key.lower(): value for key, value in metadata.extra.items()}.get("hires upscaler")
+    return name.strip() if isinstance(name, str) and name.strip() and not _RESAMPLINGS.match(name.strip()) else None
+
+
+def hires_note(metadata: ImageMetadata, upscaler: str | None = None) -> str | None:
+    """What reuse changes of an image made with a Hires fix: it runs this app's, enlarging with `upscaler` (the
+    installed upscaler model reuse chose) or Lanczos, or, for an enlargement it does not make, only the first
+    pass."""
     enlarged = hires_pass(metadata)
     if enlarged is None:
         return None
@@ -257,8 +272,12 @@ def hires_note(metadata: ImageMetadata) -> str | None:
     said = "" if "denoising strength" in {key.lower() for key in metadata.extra} else \
         " (A1111’s default: the image does not say)"
     own = _second_pass_own(metadata)
+    model = hires_upscaler(metadata)
+    lacking = (f" ({model} is not installed here: an ESRGAN or Real-ESRGAN upscaler in safetensors imports in the "
+               "Models tab)") if model and upscaler is None else ""
     return (f"The image was made at {width} × {height} and then {enlarged}; reuse runs the Hires fix at "
-            f"×{settings.scale:g}, strength {settings.strength:g}{said}, enlarging with Lanczos."
+            f"×{settings.scale:g}, strength {settings.strength:g}{said}, enlarging with {upscaler or 'Lanczos'}"
+            f"{lacking}."
             + (f" The second pass had its own {_listed(own)}, which reuse does not repeat: it runs with the first "
                "pass's." if own else ""))
 

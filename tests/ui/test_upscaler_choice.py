@@ -1,0 +1,97 @@
+"""The Upscaler list on the Generate tab: an installed upscaler model enlarges what a Hires fix, Enlarge or Upscale
+enlarges; requests name it only when they enlarge; reuse of a request, and of other tools' images naming theirs by
+their own names, chooses it again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from hypersd_desktop.core.vocab import ModelKind
+from tests.tiny_models import save_upscaler
+from ui_helpers import answer_next_dialog, drop
+
+CORPUS = Path(__file__).resolve().parent.parent / "gallery" / "corpus"
+
+
+def _install(idle_app, folder: Path, *names: str) -> None:
+    for name in names:
+        idle_app.library.import_path(save_upscaler(folder / f"{name}.safetensors", "compact", scale=4))
+    idle_app.window.reload_models()
+
+
+def test_the_chosen_upscaler_goes_with_a_hires_fix_and_an_enlarged_init_image_only(qtbot, idle_app, tmp_path):
+    window = idle_app.window
+    window.prompt.setPlainText("a lighthouse")
+    _install(idle_app, tmp_path, "4x-UltraSharp")
+    box = window.upscaler_box
+    assert [box.itemText(i) for i in range(box.count())] == ["Lanczos (resampling)", "4x-UltraSharp"]
+    box.setCurrentIndex(1)
+    path = box.currentData()
+    window.hires_scale.setValue(1.0)
+    assert not box.isEnabled() and window.build_request().upscaler is None  # nothing is enlarged
+    window.hires_scale.setValue(1.5)
+    assert box.isEnabled() and window.build_request().upscaler == path
+    Image.new("RGB", (96, 64), "teal").save(tmp_path / "photo.png")
+    assert window.init_image.load_file(tmp_path / "photo.png")
+    assert window.build_request().upscaler is None  # made at the picture's size: no Hires fix from an init image
+    window.init_image.enlarge.setValue(2.0)
+    request = window.build_request()
+    assert (request.width, request.upscaler, request.hires_scale) == (192, path, None)
+    window.init_image.clear()
+
+    window.apply_request(request.replace(init_image=None, width=64, height=64, hires_scale=2.0, upscaler=None))
+    assert box.currentData() is None  # reuse of a Lanczos request chooses Lanczos
+    window.apply_request(request.replace(init_image=None, width=64, height=64, hires_scale=2.0))
+    assert box.currentData() == path
+    gone = request.replace(init_image=None, width=64, height=64, hires_scale=2.0, upscaler="/elsewhere/4x-Lost.safetensors")
+    window.apply_request(gone)
+    assert "the upscaler 4x-Lost.safetensors" in window.errors.text()
+
+
+@pytest.mark.parametrize(("upscaler", "chosen", "said"), [
+    ("RealESRGAN_x4plus_anime_6B", "RealESRGAN_x4plus_anime_6B", "enlarging with RealESRGAN_x4plus_anime_6B."),
+    ("4x-UltraSharp", None, "enlarging with Lanczos (R-ESRGAN 4x+ Anime6B is not installed here"),
+])
+def test_reusing_an_a1111_hires_image_chooses_the_upscaler_it_names(qtbot, idle_app, tmp_path, upscaler, chosen,
+                                                                     said):
+    """sd-webui-hires.png (a real A1111 file) says "Hires upscaler: R-ESRGAN 4x+ Anime6B", A1111's name for
+    RealESRGAN_x4plus_anime_6B.pth: installed as safetensors under that file name, it is chosen."""
+    window = idle_app.window
+    _install(idle_app, tmp_path, upscaler)
+    answer_next_dialog(qtbot, "Reuse its settings")
+    drop(window, [CORPUS / "sd-metadata/png/sd-webui-hires.png"])
+    qtbot.waitUntil(lambda: window.prompt.toPlainText() != "", timeout=5000)
+    assert said in window.warnings.text()
+    request = window.build_request(quiet=False)
+    assert request is not None, window.errors.text()
+    assert request.hires_scale == 1.5
+    assert (Path(request.upscaler).stem if request.upscaler else None) == chosen
+
+
+def test_other_tools_names_for_an_upscaler_find_the_installed_file(app_home, tmp_path):
+    from hypersd_desktop.core.paths import AppPaths
+    from hypersd_desktop.models.library import ModelLibrary
+    from hypersd_desktop.ui.model_matching import find_upscaler
+
+    library = ModelLibrary(AppPaths.default())
+    try:
+        for name in ("4x-UltraSharp", "4x_foolhardy_Remacri", "RealESRGAN_x4plus", "realesr-general-x4v3"):
+            library.import_path(save_upscaler(tmp_path / f"{name}.safetensors", "compact", scale=4))
+        models = library.registry.list(ModelKind.UPSCALER)
+    finally:
+        library.close()
+
+    def found(name: str) -> str | None:
+        model = find_upscaler(models, name)
+        return Path(model.path).stem if model is not None else None
+
+    # as the corpus's tools write them: Forge ("ESRGAN 4x Ultrasharp"), SD.Next, ComfyUI's loader (with .pth)
+    assert found("ESRGAN 4x Ultrasharp") == found("ESRGAN-UltraSharp-4x") == found("4x-UltraSharp") == "4x-UltraSharp"
+    assert found("ESRGAN-Remacri-4x.pth") == "4x_foolhardy_Remacri"
+    assert found("R-ESRGAN 4x+") == "RealESRGAN_x4plus"
+    assert found("R-ESRGAN General 4xV3") == "realesr-general-x4v3"
+    for other in ("ESRGAN", "4x", "ESRGAN_4x", "R-ESRGAN 4x+ Anime6B", "SwinIR_4x", "Latent (nearest-exact)"):
+        assert found(other) is None, other
