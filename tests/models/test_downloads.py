@@ -346,3 +346,24 @@ def test_the_catalogs_map_models_download_as_models_the_engine_reads(tmp_path, h
     assert (model.kind, model.layout, model.architecture) == (kind, "diffusers", "")
     assert check(setup.models / entry_id) and model.path == str(setup.models / entry.id)
     assert setup.registry.list(kind=kind)[0].id == entry.id
+
+
+def test_the_catalogs_upscaler_downloads_as_an_upscaler_the_hires_fix_runs(tmp_path, hub, setup):
+    """Real-ESRGAN ×4 as the catalog lists it, served as the hub serves Comfy-Org's repackaging (a small file in
+    Real-ESRGAN's key layout under the real name): it lands as an upscaler for either architecture, and it loads."""
+    from safetensors.torch import save_file
+
+    from hypersd_desktop.core.vocab import ModelKind
+    from hypersd_desktop.engine.upscalers import load_upscaler
+    from hypersd_desktop.models.catalog import load_catalog
+    from tests.tiny_models import upscaler_state
+
+    entry = load_catalog().get("realesrgan-x4plus")
+    assert (entry.kind, entry.layout, entry.architecture) == (ModelKind.UPSCALER, "file", "")
+    [file] = entry.files
+    save_file(upscaler_state("basicsr", scale=4), str(tmp_path / "served.safetensors"))
+    hub.add(entry.repo, file.path, (tmp_path / "served.safetensors").read_bytes())
+    model = setup.downloader.download(entry)
+    assert model.kind == ModelKind.UPSCALER and not model.architecture
+    assert setup.registry.list(kind=ModelKind.UPSCALER)[0].id == "realesrgan-x4plus"
+    assert load_upscaler(model.path)[1].scale == 4

@@ -1,0 +1,69 @@
+"""Benchmark: enlarging a picture with an upscaler model (engine/upscalers.py), as a Hires fix's first pass, an
+enlarged init image or Upscale is enlarged, against Lanczos (the baseline, what runs without a model) in the same run.
+
+Two models of the sizes people use, with random weights in the file layouts they have (no download):
+- ESRGAN ×4, 23 blocks of 64 features (4x-UltraSharp, RealESRGAN_x4plus, 4x_NMKD-Siax …);
+- Real-ESRGAN Compact ×4, 32 convolutions of 64 features (realesr-general-x4v3).
+Each enlarges a picture (by default 128 × 128; on a GPU ask for 512) in
+tiles, as the app does; the time is per megapixel of the model's output, the median of the repeats.
+
+    python bench/upscalers.py [--device cpu|cuda|mps] [--side 128] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from hypersd_desktop.engine.upscalers import Upscalers  # noqa: E402
+from tests.tiny_models import save_upscaler  # noqa: E402
+
+MODELS = {"ESRGAN ×4, 23 blocks (4x-UltraSharp's size)": ("esrgan", {"blocks": 23, "features": 64}),
+          "Compact ×4, 32 convolutions (realesr-general-x4v3's size)": ("compact", {"blocks": 32, "features": 64})}
+
+
+def median_s(run, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--side", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    picture = Image.effect_mandelbrot((args.side, args.side), (-2, -1.5, 1, 1.5), 60).convert("RGB")
+    target = (args.side * 4, args.side * 4)
+    megapixels = target[0] * target[1] / 1e6
+    lanczos = median_s(lambda: picture.resize(target, Image.Resampling.LANCZOS), max(args.repeats, 5))
+    print(f"{args.side} × {args.side} → {target[0]} × {target[1]} on {args.device}")
+    print(f"  Lanczos (baseline): {lanczos * 1000:.1f} ms ({lanczos / megapixels * 1000:.1f} ms per megapixel)")
+    with tempfile.TemporaryDirectory() as folder:
+        for label, (layout, shape) in MODELS.items():
+            path = save_upscaler(Path(folder) / f"{layout}.safetensors", layout, scale=4, **shape)
+            upscalers = Upscalers()
+            began = time.perf_counter()
+            upscalers.enlarge(path, picture, (8, 8), args.device)  # loads it; nothing to enlarge
+            loaded = time.perf_counter() - began
+            took = median_s(lambda: upscalers.enlarge(path, picture, target, args.device), args.repeats)
+            print(f"  {label}: {took:.2f} s ({took / megapixels:.2f} s per megapixel; {took / lanczos:.0f}× "
+                  f"Lanczos), load {loaded * 1000:.0f} ms, file {path.stat().st_size / 2**20:.1f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
