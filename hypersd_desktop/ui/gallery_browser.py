@@ -29,7 +29,7 @@ from hypersd_desktop.core.dates import local_time
 from hypersd_desktop.core.vocab import Device, Scheduler
 from hypersd_desktop.engine.recipes import recipe_for_file
 from hypersd_desktop.engine.types import hires_size
-from hypersd_desktop.gallery.formats.common import ImageMetadata, hires_pass, other_passes
+from hypersd_desktop.gallery.formats.common import ImageMetadata, hires_pass, other_passes, stem
 from hypersd_desktop.gallery.gallery import Gallery, image_files, parameters_text, read_metadata
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
 from hypersd_desktop.ui.flow_layout import FlowLayout
@@ -128,7 +128,9 @@ def _own_hires(request: dict, record: ImageRecord) -> str | None:
         return None
     width, height = hires_size(record.width, record.height, scale)
     steps = request.get("hires_steps")
-    return (f"enlarged to {width} × {height} by a Hires fix pass (Lanczos, strength {strength:g}"
+    upscaler = request.get("upscaler")
+    upscaler = stem(upscaler) if isinstance(upscaler, str) else None
+    return (f"enlarged to {width} × {height} by a Hires fix pass ({upscaler or 'Lanczos'}, strength {strength:g}"
             f"{f', {steps} steps' if isinstance(steps, int) else ''})")
 
 

@@ -325,3 +325,10 @@ def test_a_hires_fix_gives_the_torch_backends_images(onnx_engine, tiny_sd15, hyp
         assert image.image.size == expected.image.size == (96, 96)
         difference = np.abs(np.asarray(image.image, np.int16) - np.asarray(expected.image, np.int16)).max()
         assert difference <= TOLERANCE, difference
+    # with an upscaler model enlarging the first pass (on torch, on the CPU, under either backend)
+    from tests.tiny_models import save_upscaler
+
+    upscaled = request.replace(batch_size=1, upscaler=str(save_upscaler(tmp_path / "4x.safetensors")))
+    (expected,), (image,) = (service.generate(upscaled.replace(backend=backend)) for backend in ("torch", "onnx"))
+    assert np.abs(np.asarray(image.image, np.int16) - np.asarray(expected.image, np.int16)).max() <= TOLERANCE
+    assert np.abs(np.asarray(image.image, np.int16) - np.asarray(ours[0].image, np.int16)).max() > TOLERANCE

@@ -95,3 +95,14 @@ def test_other_tools_names_for_an_upscaler_find_the_installed_file(app_home, tmp
     assert found("R-ESRGAN General 4xV3") == "realesr-general-x4v3"
     for other in ("ESRGAN", "4x", "ESRGAN_4x", "R-ESRGAN 4x+ Anime6B", "SwinIR_4x", "Latent (nearest-exact)"):
         assert found(other) is None, other
+
+
+def test_the_gallery_names_the_upscaler_an_image_of_this_app_was_enlarged_with():
+    from types import SimpleNamespace
+
+    from hypersd_desktop.ui.gallery_browser import _own_hires
+
+    record = SimpleNamespace(width=512, height=768)
+    asked = {"hires_scale": 1.5, "hires_strength": 0.4, "upscaler": "/models/ESRGAN/4x-UltraSharp.safetensors"}
+    assert _own_hires(asked, record) == "enlarged to 768 × 1152 by a Hires fix pass (4x-UltraSharp, strength 0.4)"
+    assert _own_hires({**asked, "upscaler": None}, record).endswith("(Lanczos, strength 0.4)")
