@@ -42,6 +42,27 @@ class ImportReport:
     warnings: tuple[str, ...]
 
 
+def _chunks(image, path: Path) -> dict[str, str]:
+    """The texts the metadata readers read of an opened image file: a PNG's text chunks (those after its image data
+    too), another format's EXIF UserComment and other fields, XMP, comments."""
+    chunks = {str(k): _utf8(v) for k, v in image.info.items() if isinstance(v, str)}
+    if image.format == "PNG":
+        chunks.update({key: _utf8(value) for key, value in _text_after_image_data(path).items()})
+        return chunks
+    return {**_exif_chunks(image.getexif()), **_binary_chunks(image.info), **chunks}
+
+
+def metadata_chunks(path: Path) -> dict[str, str]:
+    """The texts of an image file that say how it was made (`_chunks`), for an image made from it to carry as PNG
+    text chunks, which the readers read as they read the file's own: an enlarged copy reads as its original does.
+    Empty where they cannot be read."""
+    try:
+        with open_any_size(path) as image:
+            return {key: value for key, value in _chunks(image, path).items() if len(value) <= MAX_TEXT_BYTES}
+    except (ValueError, OSError, SyntaxError):
+        return {}
+
+
 def read_metadata(path: Path) -> tuple[ImageMetadata | None, int | None, int | None, list[str]]:
     """Metadata, width and height of an image file, and warnings; never raises for odd metadata.
 
@@ -54,11 +75,7 @@ def read_metadata(path: Path) -> tuple[ImageMetadata | None, int | None, int | N
             warnings.append(f"{path.name}: {width:,} × {height:,} pixels are too many to show or convert here; it is "
                             "listed without a thumbnail (Show in folder finds it for another app).")
         try:
-            chunks = {str(k): _utf8(v) for k, v in image.info.items() if isinstance(v, str)}
-            if image.format == "PNG":
-                chunks.update({key: _utf8(value) for key, value in _text_after_image_data(path).items()})
-            else:
-                chunks = {**_exif_chunks(image.getexif()), **_binary_chunks(image.info), **chunks}
+            chunks = _chunks(image, path)
         except (ValueError, OSError, SyntaxError) as error:
             return None, width, height, [f"{path.name}: its metadata could not be read ({error}); imported without it."]
         for key in [key for key, value in chunks.items() if len(value) > MAX_TEXT_BYTES]:

@@ -18,7 +18,7 @@ from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QMimeData, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QDesktopServices, QGuiApplication, QKeySequence, QPainter, QPixmap, QShortcut
+from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QPainter, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView,
     QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMenu, QPushButton, QSizePolicy, QSplitter, QStackedWidget,
@@ -34,7 +34,7 @@ from hypersd_desktop.gallery.gallery import Gallery, image_files, parameters_tex
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
 from hypersd_desktop.ui.flow_layout import FlowLayout
 from hypersd_desktop.ui.gallery_model import CELL, GalleryModel, ThumbnailDelegate
-from hypersd_desktop.ui.init_image import UPSCALE_SCALES
+from hypersd_desktop.ui.init_image import ENLARGE_SCALES, UPSCALE_SCALES
 from hypersd_desktop.ui.pictures import read_picture
 from hypersd_desktop.ui.shortcuts import GALLERY, LARGE_VIEW, described
 from hypersd_desktop.ui.tasks import Task, describe_items
@@ -386,6 +386,7 @@ class GalleryBrowser(QWidget):
     reuse_requested = Signal(object)
     init_image_requested = Signal(str)  # the path of an image to start from (image-to-image)
     upscale_requested = Signal(object, float)  # an `ImageRecord` to make again larger, and how many times
+    enlarge_requested = Signal(str, float)  # the path of an image to enlarge alone (not repainted), how many times
     status = Signal(str)
 
     def __init__(self, gallery: Gallery, parent: QWidget | None = None) -> None:
@@ -393,6 +394,8 @@ class GalleryBrowser(QWidget):
         self.gallery = gallery
         self._deleted: list[int] = []
         self._import_task: Task | None = None
+        self._enlarge_actions: list[tuple[QAction, float]] = []  # the Upscale menus' "enlarged only" choices
+        self._enlarger = "Lanczos"  # what enlarges them: the Generate tab's Upscaler
         self._import_shown = 0.0  # when the grid last showed an import's progress (monotonic seconds)
         self._export_dialog = None
         ratio = QGuiApplication.primaryScreen().devicePixelRatio() if QGuiApplication.primaryScreen() else 1.0
@@ -705,13 +708,33 @@ class GalleryBrowser(QWidget):
         for scale in UPSCALE_SCALES:
             action = menu.addAction(f"× {scale:g}" + (" (Ctrl+U)" if scale == 2 else ""))
             action.triggered.connect(lambda _checked=False, scale=scale: self.upscale_current(scale))
+        menu.addSeparator()
+        for scale in ENLARGE_SCALES:
+            action = menu.addAction("")
+            action.setToolTip("Enlarge the image alone, as A1111's Extras tab does: by the upscaler chosen in the "
+                              "Generate tab's Upscaler list, not repainted; the copy keeps its settings")
+            action.triggered.connect(lambda _checked=False, scale=scale: self.enlarge_current(scale))
+            self._enlarge_actions.append((action, scale))
+        menu.setToolTipsVisible(True)
         button.setMenu(menu)
+        self.set_enlarger(self._enlarger)
         return button
+
+    def set_enlarger(self, name: str) -> None:
+        """Name in the Upscale menus what enlarges an image alone (the Generate tab's Upscaler)."""
+        self._enlarger = name
+        for action, scale in self._enlarge_actions:
+            action.setText(f"× {scale:g}, enlarged only ({name})")
 
     def upscale_current(self, scale: float) -> None:
         record = self.current_record()
         if record is not None:
             self.upscale_requested.emit(record, scale)
+
+    def enlarge_current(self, scale: float) -> None:
+        record = self.current_record()
+        if record is not None:
+            self.enlarge_requested.emit(record.path, scale)
 
     def copy_image(self) -> None:
         record = self.current_record()

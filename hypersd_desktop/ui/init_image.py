@@ -34,6 +34,7 @@ from hypersd_desktop.ui.sketch_canvas import SketchCanvas, tinted
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif *.heic *.heif *.avif)"
 THUMBNAIL = (160, 96)  # the largest a picture is shown in its box
 UPSCALE_SCALES = (1.5, 2.0)  # the enlargements "Upscale" offers on a result or a gallery image
+ENLARGE_SCALES = (2.0, 4.0)  # the enlargements of an image alone, not repainted (A1111's Extras), offered beside them
 
 
 class PictureInput(QWidget):

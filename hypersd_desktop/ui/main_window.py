@@ -51,7 +51,7 @@ from hypersd_desktop.ui.generate_form import (
     fill_upscaler_box, fill_vae_box, hyper_parts, select_size, select_vae,
 )
 from hypersd_desktop.ui.gallery_browser import GalleryBrowser
-from hypersd_desktop.ui.init_image import IMAGE_FILTER, UPSCALE_SCALES, InitImageBox
+from hypersd_desktop.ui.init_image import ENLARGE_SCALES, IMAGE_FILTER, UPSCALE_SCALES, InitImageBox
 from hypersd_desktop.ui.job_view import JobView, JobWidgets, PreviewLabel, ResultStrip
 from hypersd_desktop.ui.model_manager import ModelManager
 from hypersd_desktop.ui.model_matching import ModelMatch, match_metadata, match_request
@@ -61,7 +61,7 @@ from hypersd_desktop.ui.shortcuts import EVERYWHERE, GENERATE, ShortcutsDialog, 
 from hypersd_desktop.ui.style_loras import StyleLoras
 from hypersd_desktop.worker.batch import with_tagged_loras
 from hypersd_desktop.worker.bridge import WorkerBridge
-from hypersd_desktop.worker.protocol import PROTOCOL_VERSION
+from hypersd_desktop.worker.protocol import PROTOCOL_VERSION, Enlargement
 from hypersd_desktop.worker.service import output_path
 
 
@@ -229,6 +229,12 @@ class MainWindow(QMainWindow):
             upscale = QAction(f"Upscale × {scale:g}", self.results)
             upscale.triggered.connect(lambda _checked=False, scale=scale: self.upscale_result(scale))
             self.results.addAction(upscale)
+        self._enlarge_actions = []  # the results' "enlarged only" choices, named after the Upscaler chosen
+        for scale in ENLARGE_SCALES:
+            enlarge = QAction("", self.results)
+            enlarge.triggered.connect(lambda _checked=False, scale=scale: self.enlarge_result(scale))
+            self.results.addAction(enlarge)
+            self._enlarge_actions.append((enlarge, scale))
         self.queue = QListWidget()
         self.queue.setMaximumHeight(90)
         queue_buttons = QHBoxLayout()
@@ -372,6 +378,8 @@ class MainWindow(QMainWindow):
         self.browser.reuse_requested.connect(self.reuse_record)
         self.browser.init_image_requested.connect(self.start_from_image)
         self.browser.upscale_requested.connect(self.upscale_record)
+        self.browser.enlarge_requested.connect(self.enlarge_image)
+        self.upscaler_box.currentIndexChanged.connect(lambda _index: self._name_enlarger())
         self.browser.status.connect(lambda text: self.statusBar().showMessage(text, 3000))
         self.models.models_changed.connect(self.reload_models)
         self.styles.edit_words.connect(self.models.edit_words)
@@ -435,6 +443,7 @@ class MainWindow(QMainWindow):
         self.size_box.blockSignals(False)
         fill_vae_box(self.vae_box, self.library, model)
         fill_upscaler_box(self.upscaler_box, self.library)
+        self._name_enlarger()
         self.clip_skip.setEnabled(architecture == Architecture.SD15)  # SDXL reads its second-to-last layers already
         self.init_image.set_model_side(Architecture(architecture).default_size)
         self.control_image.fill_models(architecture)
@@ -692,6 +701,28 @@ class MainWindow(QMainWindow):
         self.init_image.strength.setValue(strength)
         self.batch_size.setValue(1)
         self.generate(count=1)
+
+    def _name_enlarger(self) -> None:
+        """The results' and the gallery's "enlarged only" choices say what enlarges: the Upscaler chosen."""
+        name = self.upscaler_box.currentText().removesuffix(" (resampling)") or "Lanczos"
+        for action, scale in self._enlarge_actions:
+            action.setText(f"Enlarge × {scale:g}, not repainted ({name})")
+        self.browser.set_enlarger(name)
+
+    def enlarge_image(self, path: str, scale: float) -> None:
+        """Enlarge the image at `path` alone, by the Upscaler chosen, not repainted (A1111's Extras): the copy joins
+        the results and the gallery, with the image's settings."""
+        upscaler = self.upscaler_box.currentData()
+        self.bridge.client.submit_enlargement(Enlargement(path, scale, upscaler))
+        self.tabs.setCurrentIndex(0)  # where its progress shows
+        self.statusBar().showMessage(f"Enlarging {Path(path).name} × {scale:g} "
+                                     f"({Path(upscaler).stem if upscaler else 'Lanczos'})…", 5000)
+
+    def enlarge_result(self, scale: float) -> None:
+        """"Enlarge, not repainted" on the selected result (or the newest)."""
+        item = self.results.currentItem() or self.results.item(0)
+        if item is not None and not self._unsaved(item):
+            self.enlarge_image(ResultStrip.path_of(item), scale)
 
     def upscale_result(self, scale: float) -> None:
         """"Upscale" on the selected result (or the newest)."""
@@ -1013,10 +1044,10 @@ class MainWindow(QMainWindow):
         jobs = ([client.running] if client.running is not None else []) + list(client.queued())
         paths: set[str] = set()
         for job in jobs:
-            for request in job.requests():
-                paths.add(str(Path(request.base_model)))
-                paths.update(str(Path(p)) for p in (request.unet, request.vae, request.taesd) if p)
-                paths.update(str(Path(lora.path)) for lora in request.loras)
+            for request in job.requests():  # the base model, LoRAs, VAE, ControlNets, upscaler …
+                paths.update(str(Path(path)) for path in request.model_paths())
+            if job.enlargement is not None and job.enlargement.upscaler:
+                paths.add(str(Path(job.enlargement.upscaler)))
         return paths
 
     # -- misc -----------------------------------------------------------------------------
@@ -1059,6 +1090,7 @@ class MainWindow(QMainWindow):
             self.size_box.setCurrentIndex(index)
         select_vae(self.vae_box, self.settings.last_vae or None)  # Automatic when it is no longer offered
         select_vae(self.upscaler_box, self.settings.last_upscaler or None)  # Lanczos when it is gone
+        self._name_enlarger()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         if self._active_job is not None and QMessageBox.question(

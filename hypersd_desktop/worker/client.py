@@ -44,8 +44,8 @@ from hypersd_desktop.core.vocab import Device
 from hypersd_desktop.engine.types import AUTO_BACKEND, GenerationRequest
 from hypersd_desktop.worker.batch import BatchSpec
 from hypersd_desktop.worker.protocol import (
-    JOB_ENDS, PROTOCOL_VERSION, CancelJob, ControlMap, Hello, JobFailed, MakeMap, PutImage, RunBatch, RunJob, Shutdown,
-    WorkerReady, WorkerRefused,
+    JOB_ENDS, PROTOCOL_VERSION, CancelJob, ControlMap, EnlargeImage, Enlargement, Hello, JobFailed, MakeMap, PutImage,
+    RunBatch, RunJob, Shutdown, WorkerReady, WorkerRefused,
 )
 from hypersd_desktop.worker.wire import MessageWriter, ProtocolError, read_message
 
@@ -67,14 +67,15 @@ def worker_command(python: str | None = None) -> list[str] | None:
 
 @dataclass(frozen=True)
 class QueuedJob:
-    """One image request, a batch (`request` is then its first unit's, for display), or a control map to make
-    (`map`; `request` is then None)."""
+    """One image request, a batch (`request` is then its first unit's, for display), a control map to make (`map`),
+    or an image to enlarge alone (`enlargement`; `request` is None for those two)."""
 
     job_id: int
     request: GenerationRequest | None
     batch: BatchSpec | None = None
     save: bool = True  # False: the images are shown, not written (the Draw tab's live images)
     map: ControlMap | None = None
+    enlargement: Enlargement | None = None
 
     def requests(self) -> tuple[GenerationRequest, ...]:
         if self.batch:
@@ -94,6 +95,9 @@ class QueuedJob:
     def describe(self) -> str:
         if self.map:
             return f"{self.map.kind} map of a ControlNet picture"
+        if self.enlargement:
+            how = Path(self.enlargement.upscaler).stem if self.enlargement.upscaler else "Lanczos"
+            return f"{Path(self.enlargement.path).name} enlarged × {self.enlargement.scale:g} ({how})"
         if self.batch:
             return f"batch of {len(self.batch.units)} images into {self.batch.target}"
         return f"{self.request.prompt[:60]} (seed {self.request.seed})"
@@ -229,6 +233,10 @@ class WorkerClient:
         """Queue the making of a control map; it comes back as `MapReady`, on the device generation uses."""
         return self._enqueue(QueuedJob(next(self._ids), None, map=control_map), latest_wins=False)
 
+    def submit_enlargement(self, enlargement: Enlargement) -> int:
+        """Queue an image to enlarge alone; it comes back as `ImageReady`, saved into the gallery."""
+        return self._enqueue(QueuedJob(next(self._ids), None, enlargement=enlargement), latest_wins=False)
+
     def submit_batch(self, spec: BatchSpec) -> int:
         """Queue a batch job; it runs as one job (one cancel stops it; running it again resumes it)."""
         return self._enqueue(QueuedJob(next(self._ids), spec.units[0].request, spec), latest_wins=False)
@@ -240,8 +248,8 @@ class WorkerClient:
         with self._lock:
             if job.saves:  # asked for anew: the person has made room, or wants to see whether there is
                 self._held = False
-            # batches and control maps stay: a newer image asked for replaces only the images waiting
-            dropped = [j for j in self._queue if j.batch is None and j.map is None] if latest_wins else []
+            # batches, control maps and enlargements stay: a newer image asked for replaces only the images waiting
+            dropped = [j for j in self._queue if j.request is not None and j.batch is None] if latest_wins else []
             self._queue = [j for j in self._queue if j not in dropped] + [job]
         for old in dropped:
             self.on_event(JobFailed(old.job_id, "Replaced by a newer request.", cancelled=True))
@@ -332,6 +340,8 @@ class WorkerClient:
             if missing is None:
                 if job.map is not None:
                     self._send(MakeMap(job.job_id, job.map, Device(self.engine_choice[1])))
+                elif job.enlargement is not None:
+                    self._send(EnlargeImage(job.job_id, job.enlargement, Device(self.engine_choice[1])))
                 elif job.batch is not None:
                     self._send(RunBatch(job.job_id, job.batch))
                 else:

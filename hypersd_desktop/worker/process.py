@@ -35,8 +35,9 @@ from hypersd_desktop.engine import backend as backends
 from hypersd_desktop.engine import notices
 from hypersd_desktop.engine.types import Progress
 from hypersd_desktop.worker.protocol import (
-    PROTOCOL_VERSION, BatchFinished, BatchProgress, CancelJob, EngineNotice, Hello, ImageReady, JobFailed, JobFinished,
-    JobProgress, JobStarted, MakeMap, MapReady, PutImage, RunBatch, RunJob, Shutdown, WorkerReady, WorkerRefused,
+    PROTOCOL_VERSION, BatchFinished, BatchProgress, CancelJob, EnlargeImage, EngineNotice, Hello, ImageReady, JobFailed,
+    JobFinished, JobProgress, JobStarted, MakeMap, MapReady, PutImage, RunBatch, RunJob, Shutdown, WorkerReady,
+    WorkerRefused,
 )
 from hypersd_desktop.worker.wire import MessageWriter, ProtocolError, read_message
 
@@ -126,6 +127,8 @@ class Worker:
                 self._run(message, token)
             elif isinstance(message, MakeMap):
                 self._make_map(message, token)
+            elif isinstance(message, EnlargeImage):
+                self._enlarge(message, token)
             else:
                 self._run_batch(message, token)
             with self.lock:
@@ -155,7 +158,7 @@ class Worker:
                     self.cancels.setdefault(message.job_id, CancelToken()).cancel()
             elif isinstance(message, PutImage):
                 self._keep_image(message)
-            elif isinstance(message, (RunJob, RunBatch, MakeMap, Shutdown)):
+            elif isinstance(message, (RunJob, RunBatch, MakeMap, EnlargeImage, Shutdown)):
                 self.inbox.put(message)
             else:
                 log.warning("ignored a %s message", type(message).kind)
@@ -225,6 +228,20 @@ class Worker:
             png, device = self.service.control_map(job.map, job.device)
             self.out.send(MapReady(job.job_id, job.map, png))
             self.out.send(JobFinished(job.job_id, seconds=time.perf_counter() - started, device=device))
+
+    def _enlarge(self, job: EnlargeImage, token: CancelToken) -> None:
+        started = time.perf_counter()
+
+        def on_progress(progress: Progress) -> None:
+            self.out.send(JobProgress(job.job_id, progress.step, progress.total_steps, progress.elapsed_s, None,
+                                      progress.stage))
+
+        with self._reported(job.job_id):
+            self.out.send(JobStarted(job.job_id))
+            token.raise_if_cancelled()
+            made = self.service.enlarge(job.enlargement, job.device, on_progress, token)
+            self.out.send(ImageReady(job.job_id, 0, made.seed, str(made.path), made.image_id, made.png))
+            self.out.send(JobFinished(job.job_id, seconds=time.perf_counter() - started, device=made.device))
 
     def _run_batch(self, job: RunBatch, token: CancelToken) -> None:
         from hypersd_desktop.worker.batch import BatchRunner, BatchSizer

@@ -27,7 +27,8 @@ from hypersd_desktop.engine.backend import BackendInfo
 from hypersd_desktop.engine.types import AUTO_BACKEND, GenerationRequest
 from hypersd_desktop.worker.batch import BatchSpec
 
-PROTOCOL_VERSION = 3  # 2: control maps (`MakeMap`), which a worker of protocol 1 would leave unanswered; 3: pose maps
+# 2: control maps (`MakeMap`), which a worker of protocol 1 would leave unanswered; 3: pose maps; 4: `EnlargeImage`
+PROTOCOL_VERSION = 4
 
 MESSAGES: dict[str, type] = {}
 
@@ -98,6 +99,27 @@ class MakeMap:
 
     job_id: int
     map: ControlMap
+    device: Device = Device.AUTO
+
+
+@dataclass(frozen=True)
+class Enlargement:
+    """An image file enlarged `scale` times and not repainted, as A1111's Extras tab enlarges one: by the upscaler
+    model at `upscaler` (engine/upscalers.py), or by Lanczos where it is None. The enlarged image keeps the file's
+    metadata and is saved into the gallery beside it."""
+
+    path: str
+    scale: float
+    upscaler: str | None = None
+
+
+@message("enlarge")
+@dataclass(frozen=True)
+class EnlargeImage:
+    """Make `enlargement` on `device`; answered with `ImageReady`, then `JobFinished` (or `JobFailed`)."""
+
+    job_id: int
+    enlargement: Enlargement
     device: Device = Device.AUTO
 
 

@@ -25,8 +25,8 @@ from hypersd_desktop.core.vocab import Architecture, Device, MapKind, Mode, Sche
 from hypersd_desktop.engine import backend as backends
 from hypersd_desktop.engine.backend import BatchingEngine, Engine
 from hypersd_desktop.engine.types import (
-    DISTILLED_STEPS, HIRES_STAGE, MAX_STEPS, GenerationRequest, GenerationResult, Progress, ResolvedSettings,
-    hires_schedule, hires_size,
+    DISTILLED_STEPS, HIRES_STAGE, MAX_HIRES_SCALE, MAX_STEPS, UPSCALE_STAGE, GenerationRequest, GenerationResult,
+    Progress, ResolvedSettings, hires_schedule, hires_size,
 )
 from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.gallery.metadata import ImageParameters, encode_png
@@ -55,6 +55,7 @@ def _job_timings(passes: list[dict[str, float]], total_s: float, images: int) ->
     return {**stages, "total_s": total_s, "per_image_s": (total_s - stages["load_s"]) / images}
 
 
+MAX_ENLARGED_SIDE = 8192  # the longest side an image is enlarged to alone: a 2048² image ×4
 MAP_SIDE = 2048  # the longest side of a depth or pose map: a phone photo's is made at 2048 × 1536, not 4032 × 3024
 
 
@@ -132,6 +133,23 @@ class SavedImage:
     image_id: int | None
 
 
+@dataclass(frozen=True)
+class Enlarged:
+    """An image enlarged alone (`GenerationService.enlarge`), written to `path` and indexed as `image_id`."""
+
+    path: Path
+    png: bytes
+    image_id: int | None
+    seed: int  # the original's, as its file name gives it (0 where it does not)
+    device: Device
+
+
+def _seed_in_name(path: Path) -> int:
+    """The seed in a file name this app gives (`YYYYmmdd-HHMMSS-<seed>.png`), else 0."""
+    parts = path.stem.split("-")
+    return int(parts[2]) if len(parts) >= 3 and parts[2].isdigit() and len(parts[2]) < 20 else 0
+
+
 class Engines:
     """The engines opened in this process, one per backend, chosen through the registry; they read the
     input images requests name from `inputs`."""
@@ -168,6 +186,7 @@ class GenerationService:
         self.engines = engines or Engines(self.inputs)
         self._depth = None  # the DepthEstimator, made on the first depth map
         self._pose = None  # the PoseEstimator, made on the first pose map
+        self._upscalers = None  # the Upscalers that enlarge images alone (`enlarge`), made on the first
 
     def control_map(self, control_map, device: str = Device.AUTO) -> tuple[bytes, Device]:
         """The map (PNG) a `ControlMap` (worker/protocol.py, which imports this module) asks for, and the device it
@@ -193,6 +212,71 @@ class GenerationService:
         buffer = io.BytesIO()
         made.save(buffer, format="PNG")
         return buffer.getvalue(), placed
+
+    def enlarge(self, enlargement, device: str = Device.AUTO, on_progress: Callable[[Progress], None] | None = None,
+                cancel: CancelToken | None = None) -> Enlarged:
+        """The image an `Enlargement` (worker/protocol.py) asks for: its file enlarged by the upscaler model until it
+        covers the size, then fitted to it with Lanczos (or by Lanczos alone), not repainted, as A1111's Extras tab
+        enlarges one. It keeps the file's metadata (so it reads, and is reused, as the original is) and says how it
+        was enlarged as A1111 does (`postprocessing`); it is written beside the images made here and indexed."""
+        from PIL import Image, ImageOps, PngImagePlugin
+
+        from hypersd_desktop.core.images import open_any_size, too_many_pixels
+        from hypersd_desktop.engine.devices import available_devices
+        from hypersd_desktop.engine.upscalers import Upscalers
+        from hypersd_desktop.gallery.gallery import metadata_chunks
+
+        source = Path(enlargement.path)
+        if not 1 < enlargement.scale <= MAX_HIRES_SCALE:
+            raise InputError(f"An image is enlarged above 1 and at most {MAX_HIRES_SCALE:g} times; got "
+                             f"{enlargement.scale:g}.")
+        try:
+            with open_any_size(source) as picture:
+                size = (round(picture.width * enlargement.scale), round(picture.height * enlargement.scale))
+                if max(size) > MAX_ENLARGED_SIDE or too_many_pixels(picture):
+                    raise InputError(f"{source.name} enlarged {enlargement.scale:g} times would be {size[0]} × "
+                                     f"{size[1]}; the most is {MAX_ENLARGED_SIDE} pixels a side. Enlarge it less.")
+                profile = picture.info.get("icc_profile")
+                picture = picture.convert("RGBA" if "A" in picture.getbands() else "RGB")
+        except (OSError, SyntaxError) as error:
+            raise InputError(f"{source.name} cannot be read as an image ({error}); it may have been moved or "
+                             "deleted.") from None
+        started = time.perf_counter()
+        placed = Device(device) if device in available_devices() else Device(available_devices()[0])
+        alpha = picture.getchannel("A") if picture.mode == "RGBA" else None
+        made = picture.convert("RGB")
+        if enlargement.upscaler:
+            name = Path(enlargement.upscaler).stem
+            self._upscalers = self._upscalers or Upscalers()
+
+            def told(done: int, total: int) -> None:
+                if on_progress is not None:
+                    on_progress(Progress(done, total, elapsed_s=time.perf_counter() - started,
+                                         stage=f"{UPSCALE_STAGE} ({name})"))
+
+            made = self._upscalers.enlarge(enlargement.upscaler, made, size, placed.value, cancel, told)
+        made = ImageOps.fit(made, size, Image.Resampling.LANCZOS) if made.size != size else made
+        if alpha is not None:  # transparency is enlarged as it is, by Lanczos
+            made.putalpha(alpha.resize(size, Image.Resampling.LANCZOS))
+        text = PngImagePlugin.PngInfo()
+        for key, value in metadata_chunks(source).items():
+            if key != "postprocessing":
+                text.add_itxt(key, value)
+        text.add_itxt("postprocessing", f"Postprocess upscale by: {enlargement.scale:g}, Postprocess upscaler: "
+                                        f"{Path(enlargement.upscaler).stem if enlargement.upscaler else 'Lanczos'}")
+        buffer = io.BytesIO()
+        made.save(buffer, format="PNG", pnginfo=text, **({"icc_profile": profile} if profile else {}))
+        png = buffer.getvalue()
+        seed = _seed_in_name(source)
+        path = output_path(self.paths.images, seed)
+        try:
+            write_atomic(path, png)
+        except OSError as error:
+            raise NotSavedError(f"The enlarged image was not saved: {why_not_written(error, path.parent)}.", png,
+                                why_not_written(error, path.parent)) from None
+        image_id = self.gallery.add_file(path, device=placed.value, time_taken=time.perf_counter() - started) \
+            if self.gallery is not None else None
+        return Enlarged(path, png, image_id, seed, placed)
 
     def generate(self, request: GenerationRequest, on_progress: Callable[[Progress], None] | None = None,
                  cancel: CancelToken | None = None) -> list[GenerationResult]:

@@ -151,3 +151,45 @@ def test_upscale_from_the_gallery_uses_the_image_and_its_settings(qtbot, parts):
     path, stored = _upscaled(qtbot, window, lambda: QTest.keyClick(browser.grid, Qt.Key.Key_U,
                                                                    Qt.KeyboardModifier.ControlModifier))
     assert Image.open(path).size == (128, 128) and stored["width"] == 128
+
+
+def test_enlarge_only_makes_a_larger_copy_with_the_upscaler_chosen_and_its_settings(qtbot, parts, tmp_path):
+    """A1111's Extras: a result (or a gallery image) enlarged by the Upscaler chosen, not repainted, in the worker;
+    the copy joins the results and the gallery and reads as the original."""
+    from hypersd_desktop.gallery.gallery import read_metadata
+    from tests.tiny_models import save_upscaler
+
+    window = parts.window
+    parts.library.import_path(save_upscaler(tmp_path / "2x-Compact.safetensors", "compact", scale=2))
+    window.reload_models()
+    window.size_box.addItem("64 × 64 (test)", (64, 64))  # the sizes were filled again: the quick one once more
+    window.size_box.setCurrentIndex(window.size_box.count() - 1)
+    window.upscaler_box.setCurrentIndex(window.upscaler_box.findText("2x-Compact"))
+    window.prompt.setPlainText("a windmill in snow")
+    with qtbot.waitSignal(window.image_saved, timeout=WAIT) as made:
+        window.generate()
+    qtbot.waitUntil(lambda: window.timing.text().startswith("Done in"), timeout=WAIT)
+    window.results.setCurrentRow(0)
+    (action,) = [a for a in window.results.actions() if a.text() == "Enlarge × 4, not repainted (2x-Compact)"]
+    with qtbot.waitSignal(window.image_saved, timeout=WAIT) as enlarged:
+        action.trigger()
+    qtbot.waitUntil(lambda: window.timing.text().startswith("Done in"), timeout=WAIT)
+    with Image.open(enlarged.args[0]) as image:
+        assert image.size == (256, 256)
+        assert image.text["postprocessing"] == "Postprocess upscale by: 4, Postprocess upscaler: 2x-Compact"
+    assert read_metadata(Path(enlarged.args[0]))[0].prompt == read_metadata(Path(made.args[0]))[0].prompt
+    assert window.results.count() == 2 and window.results.item(0).data(Qt.ItemDataRole.UserRole) == enlarged.args[0]
+
+    browser = window.browser  # the gallery's Upscale menu names the same upscaler, and Lanczos once it is chosen
+    window.tabs.setCurrentWidget(browser)
+    qtbot.waitUntil(lambda: browser.model.count() == 2, timeout=5000)
+    window.upscaler_box.setCurrentIndex(0)
+    browser.grid.select_position(1)  # newest first: the generated image
+    (twice,) = [a for a in browser.upscale_button.menu().actions() if a.text() == "× 2, enlarged only (Lanczos)"]
+    with qtbot.waitSignal(window.image_saved, timeout=WAIT) as lanczos:
+        twice.trigger()
+    assert window.tabs.currentIndex() == 0
+    with Image.open(lanczos.args[0]) as image, Image.open(made.args[0]) as original:
+        assert image.size == (128, 128)
+        expected = original.convert("RGB").resize((128, 128), Image.Resampling.LANCZOS)
+        assert np.array_equal(np.asarray(image.convert("RGB")), np.asarray(expected))

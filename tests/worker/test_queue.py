@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.engine.types import GenerationRequest
-from hypersd_desktop.worker.client import QueueChanged
+from hypersd_desktop.worker.client import QueueChanged, QueuedJob
 from hypersd_desktop.worker.protocol import JobFailed, JobFinished
 from event_log import fake_worker
 
@@ -42,3 +42,24 @@ def test_a_job_whose_image_cannot_be_saved_holds_the_jobs_that_save_until_a_new_
         assert [type(ended(events, job)) for job in (second, third, fourth)] == [JobFinished] * 3
         assert not client.held
     assert sorted(path.stem.rsplit("-", 1)[-1] for path in images.rglob("*.png")) == ["2", "3", "5"]
+
+
+def test_an_image_to_enlarge_waits_its_turn_and_a_newer_request_does_not_replace_it(fake_backend, app_home, tmp_path):
+    from PIL import Image
+
+    from hypersd_desktop.worker.protocol import Enlargement, ImageReady
+
+    picture = tmp_path / "20261204-101500-9.png"
+    Image.new("RGB", (32, 24), "teal").save(picture)
+    with fake_worker(app_home, InputImages(tmp_path / "inputs")) as (events, client):
+        first = client.submit(REQUEST)
+        enlarge = client.submit_enlargement(Enlargement(str(picture), 2.0))
+        last = client.submit(REQUEST.replace(seed=7), latest_wins=True)  # replaces images waiting, not this
+        assert [type(ended(events, job)) for job in (first, enlarge, last)] == [JobFinished] * 3
+        with events.changed:
+            [made] = [e for e in events.items if isinstance(e, ImageReady) and e.job_id == enlarge]
+    assert made.seed == 9 and made.image_id is not None
+    described = QueuedJob(enlarge, None, enlargement=Enlargement(str(picture), 2.0, "/models/4x-UltraSharp.safetensors"))
+    assert described.describe() == "20261204-101500-9.png enlarged × 2 (4x-UltraSharp)" and described.saves
+    with Image.open(made.path) as image:
+        assert image.size == (64, 48)

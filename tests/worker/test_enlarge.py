@@ -1,0 +1,85 @@
+"""An image enlarged alone, not repainted (A1111's Extras tab): by an upscaler model (until it covers the size, then
+fitted with Lanczos) or by Lanczos; the copy keeps the original's metadata, says how it was enlarged, and joins the
+gallery."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageOps, PngImagePlugin
+
+from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.worker.protocol import Enlargement
+from tests.tiny_models import save_upscaler
+
+PARAMETERS = ("a lighthouse on a cliff\nNegative prompt: fog\nSteps: 4, Sampler: Euler a, CFG scale: 1.5, Seed: 77, "
+              "Size: 48x40, Model: dreamshaper_8")
+
+
+def _picture(seed: int = 2) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, (40, 48, 3), dtype=np.uint8))
+
+
+def test_an_upscaler_enlarges_an_image_alone_and_the_copy_reads_as_the_original(service, tmp_path):
+    from hypersd_desktop.engine.upscalers import load_upscaler, run_tiled
+    from hypersd_desktop.gallery.gallery import read_metadata
+
+    source = tmp_path / "20261204-101500-77.png"
+    text = PngImagePlugin.PngInfo()
+    text.add_text("parameters", PARAMETERS)
+    _picture().save(source, pnginfo=text)
+    upscaler = save_upscaler(tmp_path / "4x-Tiny.safetensors", "esrgan", scale=4)
+    told = []
+    made = service.enlarge(Enlargement(str(source), 2.0, str(upscaler)), on_progress=told.append)
+
+    net, _ = load_upscaler(upscaler)
+    with torch.no_grad():
+        pixels = torch.from_numpy(np.asarray(_picture(), np.float32) / 255).permute(2, 0, 1)[None]
+        expected = ImageOps.fit(Image.fromarray(run_tiled(net, 4, pixels)), (96, 80), Image.Resampling.LANCZOS)
+    with Image.open(made.path) as image:
+        assert image.size == (96, 80)
+        assert np.abs(np.asarray(image, np.int16) - np.asarray(expected, np.int16)).max() <= 1
+        assert image.text["parameters"] == PARAMETERS
+        assert image.text["postprocessing"] == "Postprocess upscale by: 2, Postprocess upscaler: 4x-Tiny"
+    assert made.seed == 77 and made.path.name.endswith("-77.png") and made.path.parent == service.paths.images
+    metadata, width, height, _ = read_metadata(made.path)
+    assert (metadata.prompt, metadata.seed, metadata.width, (width, height)) == ("a lighthouse on a cliff", 77, 48,
+                                                                                 (96, 80))
+    record = service.gallery.store.get(made.image_id)
+    assert record.prompt == "a lighthouse on a cliff"
+    assert [(p.stage, p.step, p.total_steps) for p in told] == [("Upscaling (4x-Tiny)", 1, 1)]
+
+
+def test_without_an_upscaler_lanczos_enlarges_and_a_jpegs_parameters_come_along(service, tmp_path):
+    """A1111 keeps a JPEG's parameters in its EXIF UserComment; the enlarged PNG carries them as its text."""
+    source = tmp_path / "photo.jpg"
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9286] = b"UNICODE\0" + PARAMETERS.encode("utf-16-be")
+    _picture().save(source, quality=95, exif=exif.tobytes())
+    made = service.enlarge(Enlargement(str(source), 1.5))
+    with Image.open(source) as original, Image.open(made.path) as image:
+        expected = original.convert("RGB").resize((72, 60), Image.Resampling.LANCZOS)
+        assert np.array_equal(np.asarray(image), np.asarray(expected))
+        assert image.text["parameters"] == PARAMETERS
+        assert image.text["postprocessing"].endswith("Postprocess upscaler: Lanczos")
+    assert made.seed == 0
+
+
+def test_transparency_is_kept_and_what_cannot_be_enlarged_is_refused(service, tmp_path):
+    source = tmp_path / "sticker.png"
+    picture = _picture().convert("RGBA")
+    picture.putalpha(0)
+    picture.paste((255, 0, 0, 255), (10, 10, 30, 30))
+    picture.save(source)
+    made = service.enlarge(Enlargement(str(source), 2.0))
+    with Image.open(made.path) as image:
+        assert image.mode == "RGBA" and image.getchannel("A").getextrema() == (0, 255)
+    with pytest.raises(InputError, match="the most is 8192 pixels a side"):
+        huge = tmp_path / "huge.png"
+        Image.new("RGB", (2100, 64)).save(huge)
+        service.enlarge(Enlargement(str(huge), 4.0))
+    with pytest.raises(InputError, match="cannot be read as an image"):
+        service.enlarge(Enlargement(str(tmp_path / "gone.png"), 2.0))
+    with pytest.raises(InputError, match="above 1 and at most 4"):
+        service.enlarge(Enlargement(str(source), 8.0))
