@@ -24,7 +24,7 @@ from hypersd_desktop.core.vocab import (
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.engine.inspect import inspect_file, not_the_kind, union_control_types
 from hypersd_desktop.engine.types import (
-    AUTO_BACKEND, HIRES_STAGE, MAX_HIRES_SCALE, ControlSpec, GenerationRequest, LoraSpec, enlarged_size,
+    AUTO_BACKEND, HIRES_STAGE, MAX_HIRES_SCALE, UPSCALE_STAGE, ControlSpec, GenerationRequest, LoraSpec, enlarged_size,
 )
 
 if TYPE_CHECKING:
@@ -484,6 +484,8 @@ class StageProgress:
             self.stage = name
             if name == HIRES_STAGE:  # the second pass's steps
                 self.bar.title, self.bar.unit = "hires fix", "step"
+            elif name.startswith(UPSCALE_STAGE):  # an upscaler model's tiles, each time it runs
+                self.bar.title, self.bar.unit = name.lower(), "tile"
             else:
                 self.bar.title, self.bar.unit = ("export", "%") if name else ("generate", "step")
                 if name and not self.quiet:

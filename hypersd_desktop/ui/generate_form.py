@@ -140,9 +140,9 @@ def fill_upscaler_box(box: QComboBox, library: ModelLibrary) -> None:
                     Qt.ItemDataRole.ToolTipRole)
     for upscaler in library.registry.list(ModelKind.UPSCALER):
         box.addItem(upscaler.name, upscaler.path)
-        box.setItemData(box.count() - 1, f"{upscaler.path}\nAn upscaler model enlarges with detail of its own before the "
-                        "picture is repainted; on a CPU it takes a while (the status bar counts its tiles).",
-                        Qt.ItemDataRole.ToolTipRole)
+        box.setItemData(box.count() - 1, f"{upscaler.path}\nAn upscaler model enlarges with detail of its own "
+                        "before the picture is repainted; on a CPU it takes a while (the status bar counts its "
+                        "tiles).", Qt.ItemDataRole.ToolTipRole)
     box.setCurrentIndex(max(box.findData(chosen), 0) if chosen is not None else 0)
     box.blockSignals(False)
 

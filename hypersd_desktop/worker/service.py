@@ -288,8 +288,8 @@ class GenerationService:
     def _hires_fix(self, engine: Engine, request: GenerationRequest, on_progress: Callable[[Progress], None] | None,
                    cancel: CancelToken | None) -> list[GenerationResult]:
         """A1111's Hires fix on any engine: the images at the request's size, then each enlarged `hires_scale`
-        times (by the request's upscaler, else Lanczos, as the image-to-image inputs are fitted) and made again from it with its own seed,
-        `hires_strength` of the schedule repainting it (the first pass's, or one whose last `hires_steps` run, as
+        times (by the request's upscaler, else Lanczos, as the image-to-image inputs are fitted) and made again
+        from it with its own seed, `hires_strength` of the schedule repainting it (the first pass's, or one whose last `hires_steps` run, as
         A1111's "Hires steps"). The results name the whole request (the first pass is
         made again from it), with the first pass's settings, as A1111 reports a Hires fix."""
         started = time.perf_counter()

@@ -46,7 +46,8 @@ def test_the_chosen_upscaler_goes_with_a_hires_fix_and_an_enlarged_init_image_on
     assert box.currentData() is None  # reuse of a Lanczos request chooses Lanczos
     window.apply_request(request.replace(init_image=None, width=64, height=64, hires_scale=2.0))
     assert box.currentData() == path
-    gone = request.replace(init_image=None, width=64, height=64, hires_scale=2.0, upscaler="/elsewhere/4x-Lost.safetensors")
+    gone = request.replace(init_image=None, width=64, height=64, hires_scale=2.0,
+                           upscaler="/elsewhere/4x-Lost.safetensors")
     window.apply_request(gone)
     assert "the upscaler 4x-Lost.safetensors" in window.errors.text()
 

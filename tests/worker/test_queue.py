@@ -59,7 +59,8 @@ def test_an_image_to_enlarge_waits_its_turn_and_a_newer_request_does_not_replace
         with events.changed:
             [made] = [e for e in events.items if isinstance(e, ImageReady) and e.job_id == enlarge]
     assert made.seed == 9 and made.image_id is not None
-    described = QueuedJob(enlarge, None, enlargement=Enlargement(str(picture), 2.0, "/models/4x-UltraSharp.safetensors"))
+    upscaler = "/models/4x-UltraSharp.safetensors"
+    described = QueuedJob(enlarge, None, enlargement=Enlargement(str(picture), 2.0, upscaler))
     assert described.describe() == "20261204-101500-9.png enlarged × 2 (4x-UltraSharp)" and described.saves
     with Image.open(made.path) as image:
         assert image.size == (64, 48)
