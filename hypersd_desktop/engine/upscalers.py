@@ -163,7 +163,11 @@ class Upscalers:
         self._loaded: tuple[tuple, nn.Module, UpscalerLayout] | None = None
 
     def _model(self, path: Path, device: str, dtype: torch.dtype) -> tuple[nn.Module, UpscalerLayout]:
-        stat = path.stat()
+        try:
+            stat = path.stat()
+        except OSError:
+            raise ModelFormatError(f"The upscaler {path} is gone (moved or deleted); choose another in the Upscaler "
+                                   "list, or import it again in the Models tab.") from None
         key = (str(path), stat.st_size, stat.st_mtime_ns, device, dtype)
         if self._loaded is None or self._loaded[0] != key:
             self._loaded = None  # the last one's memory goes before the next loads

@@ -82,7 +82,7 @@ def test_tiles_make_the_picture_the_whole_run_makes(layout):
 
 
 def test_enlarge_runs_the_model_until_the_size_is_covered(tmp_path):
-    from hypersd_desktop.core.errors import CancelledError
+    from hypersd_desktop.core.errors import CancelledError, ModelFormatError
     from hypersd_desktop.core.progress import CancelToken
     from hypersd_desktop.engine.upscalers import Upscalers, passes_to_cover
 
@@ -99,6 +99,8 @@ def test_enlarge_runs_the_model_until_the_size_is_covered(tmp_path):
     token.cancel()
     with pytest.raises(CancelledError):
         upscalers.enlarge(path, picture, (100, 70), cancel=token)
+    with pytest.raises(ModelFormatError, match="is gone .* choose another in the Upscaler list"):
+        upscalers.enlarge(tmp_path / "moved.safetensors", picture, (100, 70))
 
 
 def test_files_that_are_no_upscaler_the_app_runs_are_refused(tmp_path):
