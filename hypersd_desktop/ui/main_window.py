@@ -142,9 +142,11 @@ class MainWindow(QMainWindow):
             hires_row.addWidget(widget)
         self.upscaler_box = QComboBox()  # what enlarges a picture before it is repainted (Hires fix, Enlarge, Upscale)
         self.upscaler_box.setToolTip("What enlarges a picture before it is repainted: a Hires fix's first pass, an "
-                                     "init image made larger (Enlarge), Upscale. Lanczos resamples it; an upscaler "
-                                     "model (ESRGAN, Real-ESRGAN: 4x-UltraSharp, RealESRGAN_x4plus … imported in "
-                                     "safetensors in the Models tab) draws sharper detail into it.")
+                                     "init image made larger (Enlarge), Upscale; and what enlarges an image alone "
+                                     "(a result's or a gallery image's \"Enlarge, not repainted\"). Lanczos "
+                                     "resamples it; an upscaler model (ESRGAN, Real-ESRGAN: 4x-UltraSharp, "
+                                     "RealESRGAN_x4plus … imported in safetensors in the Models tab) draws sharper "
+                                     "detail into it.")
         self.vae_box = QComboBox()
         self.batch_size = QSpinBox(minimum=1, maximum=8, value=1)
         self.batch_count = QSpinBox(minimum=1, maximum=100, value=1)
@@ -482,7 +484,6 @@ class MainWindow(QMainWindow):
 
     def _update_recipe_controls(self) -> None:
         self._update_hires()
-        self.upscaler_box.setEnabled(self._enlarges())
         rules = RecipeRules.of(self.hyper_box.currentData())
         self.guidance.setEnabled(rules.uses_guidance)
         if rules.guidance_for(self.guidance.value()) != self.guidance.value():
