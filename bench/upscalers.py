@@ -13,7 +13,6 @@ tiles, as the app does; the time is per megapixel of the model's output, the med
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -24,20 +23,12 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from depth_map import median_s  # noqa: E402
 from hypersd_desktop.engine.upscalers import Upscalers  # noqa: E402
 from tests.tiny_models import save_upscaler  # noqa: E402
 
 MODELS = {"ESRGAN ×4, 23 blocks (4x-UltraSharp's size)": ("esrgan", {"blocks": 23, "features": 64}),
           "Compact ×4, 32 convolutions (realesr-general-x4v3's size)": ("compact", {"blocks": 32, "features": 64})}
-
-
-def median_s(run, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        began = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times)
 
 
 def main() -> int:
