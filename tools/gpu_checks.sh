@@ -12,10 +12,11 @@
 #     run(command="bash tools/gpu_checks.sh throughput", carry=[".gpu"]) # issue 16: batch jobs' images per second
 #     run(command="bash tools/gpu_checks.sh memory", carry=[".gpu"])     # issue 16: SDXL's peak per memory plan
 #     run(command="bash tools/gpu_checks.sh tests", carry=[".gpu"])      # the gpu-marked tests
+#     run(command="bash tools/gpu_checks.sh upscale", carry=[".gpu"])    # upscaler models on the GPU (fp16)
 # The machine has no PySide6, so `cache` skips the window phase (the window's stall).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-phase=${1:?which phase: wheels, scribble, fast, compiled, cache, throughput, memory, tests}
+phase=${1:?which phase: wheels, scribble, fast, compiled, cache, throughput, memory, tests, upscale}
 if [ "$phase" = wheels ]; then
   mkdir -p .gpu
   .venv/bin/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
@@ -39,5 +40,6 @@ case "$phase" in
   memory) timeout 560 python3 bench/memory_plans.py --device cuda --arch sdxl --steps 4 ;;
   # Not pyproject's addopts: the machine has no pytest-xdist.
   tests) timeout 560 python3 -m pytest -o addopts= -p no:cacheprovider -m gpu tests/engine/test_graphs.py ;;
+  upscale) timeout 560 python3 bench/upscalers.py --device cuda --side 512 --repeats 5 ;;
   *) echo "unknown phase $phase" >&2; exit 2 ;;
 esac 2>&1 | tee "$out/$phase.log"
