@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -212,9 +213,10 @@ def enlarger(upscalers: Upscalers, request, device: str, on_progress: Callable |
     if request.upscaler is None:
         return None
     stage = f"{UPSCALE_STAGE} ({Path(request.upscaler).stem})"
+    started = time.perf_counter()
 
     def told(done: int, total: int) -> None:
         if on_progress is not None:
-            on_progress(Progress(done, total, stage=stage))
+            on_progress(Progress(done, total, elapsed_s=time.perf_counter() - started, stage=stage))
 
     return lambda picture, size: upscalers.enlarge(request.upscaler, picture, size, device, cancel, told)

@@ -678,7 +678,8 @@ class MainWindow(QMainWindow):
         self.hires_scale.setValue(request.hires_scale or 1.0)
         self.hires_strength.setValue(request.hires_strength)
         self.hires_steps.setValue(request.hires_steps or 0)
-        select_vae(self.upscaler_box, match.upscaler.path if match.upscaler is not None else None)
+        if self._enlarges():  # the upscaler it enlarged with (Lanczos: None); otherwise the choice stays
+            select_vae(self.upscaler_box, match.upscaler.path if match.upscaler is not None else None)
         if request.init_image is not None and self.init_image.digest is None:
             self._reuse_notes.append("The init image of this request is no longer in the input store; it was made "
                                      "from a picture that is gone, so this runs from the prompt alone.")

@@ -30,7 +30,7 @@ from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.logs import setup_logging
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken
-from hypersd_desktop.core.vocab import Device, Preview
+from hypersd_desktop.core.vocab import Device, DType, Preview
 from hypersd_desktop.engine import backend as backends
 from hypersd_desktop.engine import notices
 from hypersd_desktop.engine.types import Progress
@@ -241,7 +241,9 @@ class Worker:
             token.raise_if_cancelled()
             made = self.service.enlarge(job.enlargement, job.device, on_progress, token)
             self.out.send(ImageReady(job.job_id, 0, made.seed, str(made.path), made.image_id, made.png))
-            self.out.send(JobFinished(job.job_id, seconds=time.perf_counter() - started, device=made.device))
+            half = made.device == Device.CUDA and job.enlargement.upscaler  # the model runs in fp16 on CUDA
+            self.out.send(JobFinished(job.job_id, seconds=time.perf_counter() - started, device=made.device,
+                                      dtype=DType.FP16 if half else DType.FP32))
 
     def _run_batch(self, job: RunBatch, token: CancelToken) -> None:
         from hypersd_desktop.worker.batch import BatchRunner, BatchSizer

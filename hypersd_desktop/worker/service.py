@@ -274,8 +274,12 @@ class GenerationService:
         except OSError as error:
             raise NotSavedError(f"The enlarged image was not saved: {why_not_written(error, path.parent)}.", png,
                                 why_not_written(error, path.parent)) from None
-        image_id = self.gallery.add_file(path, device=placed.value, time_taken=time.perf_counter() - started) \
-            if self.gallery is not None else None
+        image_id = None
+        if self.gallery is not None:
+            try:
+                image_id = self.gallery.add_file(path, device=placed.value, time_taken=time.perf_counter() - started)
+            except sqlite3.Error as error:  # saved: File → Import images from a folder adds it later
+                log.warning("the gallery could not record %s: %s", path, error)
         return Enlarged(path, png, image_id, seed, placed)
 
     def generate(self, request: GenerationRequest, on_progress: Callable[[Progress], None] | None = None,

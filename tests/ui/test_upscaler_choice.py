@@ -42,6 +42,8 @@ def test_the_chosen_upscaler_goes_with_a_hires_fix_and_an_enlarged_init_image_on
     assert (request.width, request.upscaler, request.hires_scale) == (192, path, None)
     window.init_image.clear()
 
+    window.apply_request(request.replace(init_image=None, width=64, height=64, upscaler=None))
+    assert box.currentData() == path  # a request that enlarges nothing leaves the choice as it is
     window.apply_request(request.replace(init_image=None, width=64, height=64, hires_scale=2.0, upscaler=None))
     assert box.currentData() is None  # reuse of a Lanczos request chooses Lanczos
     window.apply_request(request.replace(init_image=None, width=64, height=64, hires_scale=2.0))
