@@ -187,12 +187,15 @@ class Upscalers:
             net, layout = self._model(Path(path), device, dtype)
             image = picture.convert("RGB")
             passes = passes_to_cover(image.size, size, layout.scale)
+            # each pass's tiles (a later pass reads a larger picture), counted as one run
+            tiles = [math.ceil(image.width * layout.scale ** n / TILE) * math.ceil(image.height * layout.scale ** n
+                                                                                  / TILE) for n in range(passes)]
             for n in range(passes):
                 pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)[None]
 
-                def told(done: int, total: int, n: int = n) -> None:
+                def told(done: int, _total: int, before: int = sum(tiles[:n])) -> None:
                     if on_progress is not None:
-                        on_progress(n * total + done, passes * total)
+                        on_progress(before + done, sum(tiles))
 
                 with torch.inference_mode():
                     image = Image.fromarray(run_tiled(net, layout.scale, pixels.to(device=device, dtype=dtype),

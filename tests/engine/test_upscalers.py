@@ -93,6 +93,11 @@ def test_enlarge_runs_the_model_until_the_size_is_covered(tmp_path):
     made = upscalers.enlarge(path, picture, (100, 70), on_progress=lambda done, total: told.append((done, total)))
     assert made.size == (160, 120)  # ×2 twice: 80 × 60 does not cover 100 × 70
     assert told == [(1, 2), (2, 2)]
+    told.clear()
+    wide = Image.new("RGB", (300, 40), (20, 60, 200))  # two tiles, then three in the second pass (600 × 80)
+    assert upscalers.enlarge(path, wide, (1200, 160), on_progress=lambda *told_now: told.append(told_now)).size == \
+        (1200, 160)
+    assert told == [(1, 5), (2, 5), (3, 5), (4, 5), (5, 5)]
     assert passes_to_cover((512, 512), (768, 768), 4) == 1 and passes_to_cover((512, 512), (512, 512), 4) == 0
     assert passes_to_cover((512, 512), (2048, 2048), 2) == 2
     token = CancelToken()
