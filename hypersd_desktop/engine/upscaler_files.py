@@ -56,6 +56,8 @@ class UpscalerLayout:
 
 def _without_prefix(keys: Iterable[str]) -> dict[str, str]:
     keys = list(keys)
+    if any(key.startswith("params_ema.") for key in keys):  # BasicSR's training state: its EMA weights are the model
+        keys = [key for key in keys if key.startswith("params_ema.")]
     for prefix in _PREFIXES:
         if keys and all(key.startswith(prefix) for key in keys):
             return {key[len(prefix):]: key for key in keys}

@@ -108,6 +108,18 @@ def test_enlarge_runs_the_model_until_the_size_is_covered(tmp_path):
         upscalers.enlarge(tmp_path / "moved.safetensors", picture, (100, 70))
 
 
+def test_a_basicsr_training_state_runs_its_ema_weights(tmp_path):
+    """BasicSR saves `params` and `params_ema` side by side; a file converted from it whole keeps both."""
+    from hypersd_desktop.engine.upscalers import load_upscaler
+
+    ema, plain = upscaler_state("basicsr", seed=1), upscaler_state("basicsr", seed=2)
+    path = tmp_path / "RealESRGAN_x4plus.safetensors"
+    save_file({**{f"params_ema.{k}": v for k, v in ema.items()}, **{f"params.{k}": v for k, v in plain.items()}},
+              str(path))
+    net, layout = load_upscaler(path)
+    assert layout.scale == 4 and torch.equal(net.conv_first.weight, ema["conv_first.weight"])
+
+
 def test_files_that_are_no_upscaler_the_app_runs_are_refused(tmp_path):
     from hypersd_desktop.core.errors import ModelFormatError
     from hypersd_desktop.engine.inspect import inspect_file
