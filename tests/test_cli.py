@@ -499,3 +499,63 @@ def test_generate_without_a_model_runs_the_windows_model_and_hyper_sd_file(tiny_
     assert run.returncode == 2 and "Say what to make: hypersd-desktop generate \"a lighthouse at dusk\"" in run.stderr
     run = cli("generate", "a red fox", "--prompt", "an owl")
     assert run.returncode == 2 and "Give the prompt once" in run.stderr
+
+
+def test_gallery_enlarge_makes_copies_alone_by_the_upscaler_named(tmp_path, app_home):
+    """`gallery enlarge` does what the window's "Enlarge only" does: by a gallery id or a file, with an upscaler
+    model (by its installed name) or Lanczos, into the gallery; what is no upscaler is refused with what it is."""
+    import tiny_models
+    import torch
+    from safetensors.torch import save_file
+
+    from hypersd_desktop.core.paths import AppPaths
+    from hypersd_desktop.models.library import ModelLibrary
+
+    picture = tmp_path / "20261204-101500-31.png"
+    Image.fromarray(np.random.default_rng(3).integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(picture)
+    library = ModelLibrary(AppPaths.default())
+    library.import_path(tiny_models.save_upscaler(tmp_path / "2x-Compact.safetensors", "compact", scale=2))
+    library.close()
+    run = cli("gallery", "enlarge", str(picture), "--scale", "4", "--upscaler", "2x-Compact", "--json")
+    assert run.returncode == 0, run.stderr
+    made = json.loads(run.stdout.splitlines()[-1])
+    with Image.open(made["path"]) as image:
+        assert image.size == (128, 96)
+        assert image.text["postprocessing"] == "Postprocess upscale by: 4, Postprocess upscaler: 2x-Compact"
+    assert made["seed"] == 31 and made["image_id"] is not None
+
+    again = cli("gallery", "enlarge", str(made["image_id"]), "--scale", "1.5")  # by its id, with Lanczos
+    assert again.returncode == 0, again.stderr
+    with Image.open(again.stdout.strip()) as image:
+        assert image.size == (192, 144)
+    refused = cli("gallery", "enlarge", str(picture), "--upscaler", str(tmp_path / "20261204-101500-31.png"))
+    assert refused.returncode == 2 and "is a picture (PNG, JPEG, WebP or GIF), not model weights" in refused.stderr
+    lora = tmp_path / "style.safetensors"
+    save_file({"lora_unet_a.lora_down.weight": torch.zeros(4, 8), "lora_unet_a.lora_up.weight": torch.zeros(8, 4)},
+              str(lora))
+    refused = cli("gallery", "enlarge", str(picture), "--upscaler", lora)
+    assert refused.returncode == 2 and "is a LoRA, not an upscaler" in refused.stderr, refused.stderr
+    refused = cli("gallery", "enlarge", "9999", "--scale", "2")
+    assert refused.returncode == 2 and "No image 9999 in the gallery" in refused.stderr, refused.stderr
+
+
+def test_the_packaged_app_has_the_runtimes_worker_enlarge(tmp_path, app_home, monkeypatch, capsys):
+    """Without torch in the program (the packaged app), `gallery enlarge` asks the compute runtime's worker, which is
+    this interpreter here."""
+    import argparse
+
+    from hypersd_desktop.cli import gallery
+    from hypersd_desktop.core.paths import AppPaths
+    from hypersd_desktop.runtime import install
+    from hypersd_desktop.worker.client import worker_command
+    from hypersd_desktop.worker.protocol import Enlargement
+
+    monkeypatch.setattr(install, "status", lambda paths: install.RuntimeStatus("ready", "ready"))
+    monkeypatch.setattr(install, "runtime_worker_command", lambda paths: worker_command())
+    pictures = [tmp_path / f"{n}.png" for n in range(2)]
+    for n, path in enumerate(pictures):
+        Image.new("RGB", (20 + n, 10), (n * 90, 40, 200)).save(path)
+    args = argparse.Namespace(device="auto", json=True)
+    assert gallery._enlarge_in_runtime(AppPaths.default(), [Enlargement(str(p), 2.0) for p in pictures], args) == 0
+    made = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(Image.open(m["path"]).size for m in made) == [(40, 20), (42, 20)]

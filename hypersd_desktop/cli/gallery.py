@@ -68,6 +68,15 @@ def add_parser(commands) -> None:
     add_export_options(export)
     reuse = sub.add_parser("reuse", help="print the generate command that reproduces an image")
     reuse.add_argument("id", type=image_id)
+    enlarge = sub.add_parser("enlarge", help="enlarge images alone, not repainted (A1111's Extras tab): copies that "
+                                             "keep their settings, into the gallery")
+    enlarge.add_argument("images", nargs="+", metavar="ID|FILE", help="gallery image ids or image files")
+    enlarge.add_argument("--scale", type=float, default=2.0, help="how many times larger: above 1, at most 4 "
+                                                                  "(default 2)")
+    enlarge.add_argument("--upscaler", metavar="FILE|NAME", help="the upscaler model that enlarges them: an ESRGAN or "
+                         "Real-ESRGAN file in safetensors, or an installed one's name (default: Lanczos)")
+    enlarge.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
+    enlarge.add_argument("--json", action="store_true", help="one JSON line per image made: path, image_id, seed")
     delete = sub.add_parser("delete", help="move images to the app trash (undo with `gallery undo`)")
     delete.add_argument("ids", type=image_id, nargs="+")
     undo = sub.add_parser("undo", help="bring deleted images back")
@@ -342,5 +351,91 @@ def _rebuild(gallery, args) -> int:
     return 1 if report.failed else 0
 
 
+def _enlarge(gallery, args) -> int:
+    """Each image enlarged `--scale` times by the upscaler (or Lanczos), not repainted, as the window's "Enlarge
+    only" does: here, or by the compute runtime's worker where this program has no torch (the packaged app)."""
+    import importlib.util
+
+    from hypersd_desktop.cli.common import resolver
+    from hypersd_desktop.cli.generate import checked_upscaler
+    from hypersd_desktop.engine.types import MAX_HIRES_SCALE
+    from hypersd_desktop.worker.protocol import Enlargement
+
+    if not 1 < args.scale <= MAX_HIRES_SCALE:
+        raise InputError(f"--scale must be above 1 and at most {MAX_HIRES_SCALE:g}; got {args.scale:g}.")
+    upscaler = checked_upscaler(Path(resolver()(args.upscaler))) if args.upscaler else None
+    wanted = [Enlargement(str(_image_file(gallery, name)), args.scale, upscaler) for name in args.images]
+    if importlib.util.find_spec("torch") is None:
+        return _enlarge_in_runtime(gallery.paths, wanted, args)
+    from hypersd_desktop.core.progress import TransferProgress
+    from hypersd_desktop.models.library import ModelLibrary
+    from hypersd_desktop.worker.service import GenerationService
+
+    library = ModelLibrary(gallery.paths)
+    try:
+        service = GenerationService(gallery.paths, gallery, library.hash_cache())
+        with ProgressBar("upscale", unit="tile", enabled=False if args.json else None) as bar:
+            for enlargement in wanted:
+                made = service.enlarge(enlargement, args.device, lambda p: bar(
+                    TransferProgress("upscale", "", p.step, p.total_steps)))
+                _print_enlarged(str(made.path), made.image_id, made.seed, args.json)
+    finally:
+        library.close()
+    return 0
+
+
+def _image_file(gallery, name: str) -> Path:
+    """A gallery image's file by its id, or an image file's path."""
+    if name.isdigit() and not Path(name).exists():
+        record = gallery.store.get(int(name))
+        if record is None:
+            raise InputError(f"No image {name} in the gallery.")
+        return Path(record.path)
+    path = Path(name).expanduser()
+    if not path.is_file():
+        raise InputError(f"{name} is no gallery image id and no image file.")
+    return path.resolve()
+
+
+def _print_enlarged(path: str, image_id: int | None, seed: int, as_json: bool) -> None:
+    print(json.dumps({"path": path, "image_id": image_id, "seed": seed}) if as_json else path, flush=True)
+
+
+def _enlarge_in_runtime(paths: AppPaths, wanted: list, args) -> int:
+    """The enlargements made by the compute runtime's worker, which adds them to the gallery."""
+    import queue
+
+    from hypersd_desktop.cli.generate import runtime_worker
+    from hypersd_desktop.core.errors import AppError
+    from hypersd_desktop.worker.client import WorkerUnavailable
+    from hypersd_desktop.worker.protocol import ImageReady, JobFailed, JobFinished, WorkerReady
+
+    events: queue.Queue = queue.Queue()
+    client = runtime_worker(paths, events.put, ("auto", args.device))
+    jobs: set[int] = set()
+    try:
+        while True:
+            event = events.get()
+            if isinstance(event, WorkerUnavailable):
+                raise AppError(event.message)
+            if isinstance(event, WorkerReady) and not jobs:
+                jobs = {client.submit_enlargement(enlargement) for enlargement in wanted}
+            elif isinstance(event, ImageReady):
+                _print_enlarged(event.path, event.image_id, event.seed, args.json)
+            elif isinstance(event, JobFailed) and event.job_id in jobs:
+                raise AppError(event.message)
+            elif isinstance(event, JobFinished) and event.job_id in jobs:
+                jobs.discard(event.job_id)
+                if not jobs:
+                    return 0
+    except KeyboardInterrupt:
+        for job in jobs:
+            client.cancel(job)
+        raise
+    finally:
+        client.shutdown(timeout=10)
+
+
 ACTIONS = {"list": _list, "search": _list, "show": _show, "import": _import, "export": _export, "reuse": _reuse,
-           "delete": _delete, "undo": _undo, "empty-trash": _empty_trash, "missing": _missing, "rebuild": _rebuild}
+           "delete": _delete, "undo": _undo, "empty-trash": _empty_trash, "missing": _missing, "rebuild": _rebuild,
+           "enlarge": _enlarge}

@@ -300,7 +300,11 @@ def upscaler_of(args: argparse.Namespace, resolve) -> str | None:
     if args.hires is None and args.init_image is None:
         raise InputError("--upscaler enlarges a picture before it is repainted: it goes with --hires, or with "
                          "--init-image made larger (--enlarge, or --width and --height).")
-    path = Path(resolve(args.upscaler))
+    return checked_upscaler(Path(resolve(args.upscaler)))
+
+
+def checked_upscaler(path: Path) -> str:
+    """`path`, an upscaler file the app runs; `InputError` saying what it is instead (a pickle, a LoRA…)."""
     info = inspect_file(path)  # refuses a pickle, a damaged file, a folder
     if info.kind != WeightsKind.UPSCALER:
         raise InputError(not_the_kind(path, info, "an upscaler (ESRGAN or Real-ESRGAN, ×2 or larger)"))
@@ -493,21 +497,13 @@ class StageProgress:
         self.bar(TransferProgress(self.bar.title, "", step, total))
 
 
-def run_in_runtime(request: GenerationRequest, args: argparse.Namespace, paths: AppPaths,
-                   make_map: Callable[[str], ControlMap] | None = None) -> int:
-    """Generate through the worker in the installed compute runtime: it saves the images and adds them
-    to the gallery; with --out, a copy of each goes there too. With `make_map`, the worker makes the
-    control pictures' depth or pose maps first, and the request names them."""
+def runtime_worker(paths: AppPaths, on_event: Callable, engine_choice: tuple[str, str]):
+    """A worker client for the compute runtime's worker, started (the runtime updated first where the app was):
+    how the packaged app's command line, which has no torch, generates and enlarges."""
     from hypersd_desktop.core.errors import AppError
     from hypersd_desktop.runtime.install import runtime_worker_command, status
-    from hypersd_desktop.worker.client import WorkerClient, WorkerUnavailable
-    from hypersd_desktop.worker.protocol import (
-        ImageReady, JobFailed, JobFinished, JobProgress, MapReady, WorkerReady,
-    )
+    from hypersd_desktop.worker.client import WorkerClient
 
-    if args.no_gallery:
-        raise InputError("--no-gallery needs torch in this program; the compute runtime's worker always adds its "
-                         "images to the gallery.")
     if status(paths).state == "outdated":  # the app was updated: its runtime follows, as in the window
         from hypersd_desktop.cli.runtime import StepPrinter
         from hypersd_desktop.runtime.install import RuntimeInstaller
@@ -521,10 +517,28 @@ def run_in_runtime(request: GenerationRequest, args: argparse.Namespace, paths: 
     command = runtime_worker_command(paths)
     if command is None:
         raise AppError(f"{status(paths).message} Generation needs it: run `hypersd-desktop runtime install`.")
-    events: queue.Queue = queue.Queue()
-    client = WorkerClient(events.put, command=command, previews=False)
-    client.engine_choice = (request.backend, request.device)
+    client = WorkerClient(on_event, command=command, previews=False)
+    client.engine_choice = engine_choice
     client.start()
+    return client
+
+
+def run_in_runtime(request: GenerationRequest, args: argparse.Namespace, paths: AppPaths,
+                   make_map: Callable[[str], ControlMap] | None = None) -> int:
+    """Generate through the worker in the installed compute runtime: it saves the images and adds them
+    to the gallery; with --out, a copy of each goes there too. With `make_map`, the worker makes the
+    control pictures' depth or pose maps first, and the request names them."""
+    from hypersd_desktop.core.errors import AppError
+    from hypersd_desktop.worker.client import WorkerUnavailable
+    from hypersd_desktop.worker.protocol import (
+        ImageReady, JobFailed, JobFinished, JobProgress, MapReady, WorkerReady,
+    )
+
+    if args.no_gallery:
+        raise InputError("--no-gallery needs torch in this program; the compute runtime's worker always adds its "
+                         "images to the gallery.")
+    events: queue.Queue = queue.Queue()
+    client = runtime_worker(paths, events.put, (request.backend, request.device))
     job = None
     pictures = {c.image for c in request.controls} if make_map else set()  # their maps come first
     maps: dict[str, str] = {}  # picture -> its map

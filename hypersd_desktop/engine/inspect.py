@@ -165,6 +165,8 @@ def _what_else(name: str, head: bytes) -> str | None:
                 "reads SD1.5 and SDXL weights as .safetensors.")
     if head.startswith((b"7z\xbc\xaf\x27\x1c", b"Rar!\x1a\x07")):
         return f"{name} is an archive (7-Zip or RAR), not model weights: unpack it, then import what it holds."
+    if head.startswith((b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF8")) or head[:4] + head[8:12] == b"RIFFWEBP":
+        return f"{name} is a picture (PNG, JPEG, WebP or GIF), not model weights."
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if text[:1] in (b"{", b"[") or (text and all(32 <= byte < 127 or byte in b"\t\r\n" for byte in text)):
         said = " ".join(text.decode("ascii", "replace").split())[:80]

@@ -72,6 +72,9 @@ def weights_bytes(header) -> bytes:
     ("model.gguf", b"GGUF" + struct.pack("<IQQ", 3, 1, 0), "is a GGUF file"),
     ("model.safetensors", b"7z\xbc\xaf\x27\x1c\x00\x04" + b"\0" * 24, "is an archive (7-Zip or RAR)"),
     ("model.zip", _zipped_diffusers_folder(), "is a ZIP archive, not model weights: unpack it"),
+    # a model's preview picture saved under the model's name (Civitai's "Download" of the wrong item)
+    ("4x-UltraSharp.safetensors", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\0" * 24, "is a picture (PNG, JPEG"),
+    ("model.safetensors", b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\0" * 24, "is a picture (PNG, JPEG, WebP or GIF)"),
 ])
 def test_a_file_that_is_something_else_under_a_models_name_says_what_it_is(tmp_path, name, content, said):
     """What a download saves in place of a model (the site's sign-in page, an error answer), a clone without Git
