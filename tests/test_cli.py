@@ -513,9 +513,13 @@ def test_gallery_enlarge_makes_copies_alone_by_the_upscaler_named(tmp_path, app_
 
     picture = tmp_path / "20261204-101500-31.png"
     Image.fromarray(np.random.default_rng(3).integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(picture)
+    upscaler = tiny_models.save_upscaler(tmp_path / "2x-Compact.safetensors", "compact", scale=2)
     library = ModelLibrary(AppPaths.default())
-    library.import_path(tiny_models.save_upscaler(tmp_path / "2x-Compact.safetensors", "compact", scale=2))
+    library.import_path(upscaler)
     library.close()
+    said = cli("inspect", upscaler).stdout
+    assert said.startswith("2x-Compact.safetensors: upscaler for SD1.5 and SDXL images, Real-ESRGAN Compact ×2 "
+                           "(1 convolution); 8 tensors"), said
     run = cli("gallery", "enlarge", str(picture), "--scale", "4", "--upscaler", "2x-Compact", "--json")
     assert run.returncode == 0, run.stderr
     made = json.loads(run.stdout.splitlines()[-1])

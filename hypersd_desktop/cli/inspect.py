@@ -36,6 +36,9 @@ def run(args: argparse.Namespace) -> int:
     if info.kind == WeightsKind.UNKNOWN and info.format and not info.family:  # a kind the app names but does not use
         print(f"{args.file.name}: {unknown_phrase(info)}, which this app does not use; {size}")
         return 0
+    if info.kind == WeightsKind.UPSCALER:  # for pictures of any model: no architecture, no key style
+        print(f"{args.file.name}: upscaler for SD1.5 and SDXL images, {info.format}; {size}")
+        return 0
     arch = (Architecture(info.architecture).label if info.architecture
             else f"{info.family} (not run by this app)" if info.family else "unknown architecture")
     print(f"{args.file.name}: {info.kind} for {arch}, {info.format or 'unknown'} keys, {size}")

@@ -50,7 +50,8 @@ class UpscalerLayout:
     @property
     def description(self) -> str:
         """"ESRGAN ×4 (23 blocks)", "Real-ESRGAN Compact ×4 (32 convolutions)"."""
-        parts = f"{self.blocks} blocks" if self.family == ESRGAN else f"{self.blocks} convolutions"
+        parts = f"{self.blocks} block{'s' * (self.blocks != 1)}" if self.family == ESRGAN else \
+            f"{self.blocks} convolution{'s' * (self.blocks != 1)}"
         return f"{self.family} ×{self.scale} ({parts})"
 
 

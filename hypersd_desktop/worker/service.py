@@ -140,12 +140,21 @@ class Enlarged:
     path: Path
     png: bytes
     image_id: int | None
-    seed: int  # the original's, as its file name gives it (0 where it does not)
+    seed: int  # the original's (`_seed_of`; 0 where nothing says)
     device: Device
 
 
-def _seed_in_name(path: Path) -> int:
-    """The seed in a file name this app gives (`YYYYmmdd-HHMMSS-<seed>.png`), else 0."""
+def _seed_of(path: Path) -> int:
+    """The seed an image was made with, as its metadata says, else as a file name this app gives says
+    (`YYYYmmdd-HHMMSS-<seed>.png`), else 0."""
+    from hypersd_desktop.gallery.gallery import read_metadata
+
+    try:
+        metadata = read_metadata(path)[0]
+    except OSError:
+        metadata = None
+    if metadata is not None and metadata.seed is not None:
+        return metadata.seed
     parts = path.stem.split("-")
     return int(parts[2]) if len(parts) >= 3 and parts[2].isdigit() and len(parts[2]) < 20 else 0
 
@@ -267,7 +276,7 @@ class GenerationService:
         buffer = io.BytesIO()
         made.save(buffer, format="PNG", pnginfo=text, **({"icc_profile": profile} if profile else {}))
         png = buffer.getvalue()
-        seed = _seed_in_name(source)
+        seed = _seed_of(source)
         path = output_path(self.paths.images, seed)
         try:
             write_atomic(path, png)

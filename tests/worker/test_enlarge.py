@@ -53,7 +53,7 @@ def test_an_upscaler_enlarges_an_image_alone_and_the_copy_reads_as_the_original(
 
 def test_without_an_upscaler_lanczos_enlarges_and_a_jpegs_parameters_come_along(service, tmp_path):
     """A1111 keeps a JPEG's parameters in its EXIF UserComment; the enlarged PNG carries them as its text."""
-    source = tmp_path / "photo.jpg"
+    source = tmp_path / "photo.jpg"  # a name that says no seed: its parameters say 77
     exif = Image.Exif()
     exif.get_ifd(0x8769)[0x9286] = b"UNICODE\0" + PARAMETERS.encode("utf-16-be")
     _picture().save(source, quality=95, exif=exif.tobytes())
@@ -63,7 +63,7 @@ def test_without_an_upscaler_lanczos_enlarges_and_a_jpegs_parameters_come_along(
         assert np.array_equal(np.asarray(image), np.asarray(expected))
         assert image.text["parameters"] == PARAMETERS
         assert image.text["postprocessing"].endswith("Postprocess upscaler: Lanczos")
-    assert made.seed == 0
+    assert made.seed == 77 and made.path.name.endswith("-77.png")
 
 
 def test_transparency_is_kept_and_what_cannot_be_enlarged_is_refused(service, tmp_path):
