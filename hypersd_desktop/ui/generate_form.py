@@ -147,8 +147,9 @@ def fill_upscaler_box(box: QComboBox, library: ModelLibrary) -> None:
     box.blockSignals(False)
 
 
-def select_vae(box: QComboBox, path: str | None) -> None:
-    """Choose the VAE at `path` ("Automatic" for None, or one that is not in the list)."""
+def select_path(box: QComboBox, path: str | None) -> None:
+    """Choose the model at `path` in a list of paths whose first item is None (the VAE list's "Automatic", the
+    Upscaler list's "Lanczos"): that first item for None, or for a path the list does not offer."""
     box.setCurrentIndex(max(box.findData(path), 0) if path is not None else 0)
 
 

@@ -48,7 +48,7 @@ from hypersd_desktop.ui.drops import WEB_SCHEMES, DroppedFiles, ImageChoice, ask
 from hypersd_desktop.ui.engine_notice import EngineNoticeView
 from hypersd_desktop.ui.generate_form import (
     MAX_SEED, NO_MODEL_HINT, RANDOM_SEEDS, RecipeRules, SeedBox, fill_base_models, fill_hyper_box, fill_sizes,
-    fill_upscaler_box, fill_vae_box, hyper_parts, select_size, select_vae,
+    fill_upscaler_box, fill_vae_box, hyper_parts, select_path, select_size,
 )
 from hypersd_desktop.ui.gallery_browser import GalleryBrowser
 from hypersd_desktop.ui.init_image import ENLARGE_SCALES, IMAGE_FILTER, UPSCALE_SCALES, InitImageBox
@@ -679,7 +679,7 @@ class MainWindow(QMainWindow):
         self.hires_strength.setValue(request.hires_strength)
         self.hires_steps.setValue(request.hires_steps or 0)
         if self._enlarges():  # the upscaler it enlarged with (Lanczos: None); otherwise the choice stays
-            select_vae(self.upscaler_box, match.upscaler.path if match.upscaler is not None else None)
+            select_path(self.upscaler_box, match.upscaler.path if match.upscaler is not None else None)
         if request.init_image is not None and self.init_image.digest is None:
             self._reuse_notes.append("The init image of this request is no longer in the input store; it was made "
                                      "from a picture that is gone, so this runs from the prompt alone.")
@@ -873,7 +873,7 @@ class MainWindow(QMainWindow):
             # A1111 runs all of the first pass's steps again (or its Hires steps); a Hyper-SD file taking the
             # place of the image's sampler runs its share of the recipe's
             self.hires_steps.setValue(0 if match.recipe_settings else hires.steps or 0)
-            select_vae(self.upscaler_box, match.upscaler.path if match.upscaler is not None else None)
+            select_path(self.upscaler_box, match.upscaler.path if match.upscaler is not None else None)
         # shown beside the recipe's warnings until the next generation
         self._reuse_notes = [*match.warnings, *([rewritten] if rewritten else [])]
         self._update_recipe_controls()
@@ -888,7 +888,7 @@ class MainWindow(QMainWindow):
         self._select(self.hyper_box, match.hyper.id if match.hyper else None)
         model = self.current_model()
         automatic = self.library.vae_for(model.path, model.architecture) if model is not None else None
-        select_vae(self.vae_box, match.vae.path if match.vae is not None and match.vae.path != automatic else None)
+        select_path(self.vae_box, match.vae.path if match.vae is not None and match.vae.path != automatic else None)
         self.prompt.setPlainText(prompt)
         if guidance is not None:
             self.guidance.setValue(guidance)
@@ -1090,8 +1090,8 @@ class MainWindow(QMainWindow):
         index = self.size_box.findText(self.settings.last_size)
         if index >= 0:
             self.size_box.setCurrentIndex(index)
-        select_vae(self.vae_box, self.settings.last_vae or None)  # Automatic when it is no longer offered
-        select_vae(self.upscaler_box, self.settings.last_upscaler or None)  # Lanczos when it is gone
+        select_path(self.vae_box, self.settings.last_vae or None)  # Automatic when it is no longer offered
+        select_path(self.upscaler_box, self.settings.last_upscaler or None)  # Lanczos when it is gone
         self._name_enlarger()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
