@@ -53,11 +53,9 @@ def build(arch: str, root: Path) -> tuple[Path, Path]:
         with torch.no_grad():
             tiny_models.kohya_lora(UNet2DConditionModel.from_pretrained(base, subfolder="unet"), lora)
         return base, lora
-    from engine_vs_model_card import build_lora, build_random_model
+    from engine_vs_model_card import random_model
 
-    folder = root / arch
-    build_random_model(arch, folder)
-    return folder, build_lora(folder, arch)
+    return random_model(arch, root)
 
 
 def request_for(args, base: Path, lora: Path):

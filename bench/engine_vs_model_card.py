@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -95,6 +96,26 @@ class PeakMemory:
             self._thread.join()
 
 
+def random_model(architecture: str, root: Path) -> tuple[Path, Path]:
+    """The random model of `architecture` and its LoRA, built under `root`; or, where the variable
+    HYPERSD_BENCH_MODELS names a folder, built there once and reused by later runs (the benches of one
+    GPU machine share them: saving SDXL's random weights takes a minute)."""
+    shared = os.environ.get("HYPERSD_BENCH_MODELS")
+    root = Path(shared) if shared else root
+    folder = root / architecture
+    done = root / f"{architecture}.complete"
+    if not done.is_file():
+        for partial in (folder, root / f"{architecture}-fp16-vae", root / f"{architecture}-taesd"):
+            shutil.rmtree(partial, ignore_errors=True)
+        build_random_model(architecture, folder)
+        done.write_text(str(build_lora(folder, architecture)))
+    return folder, Path(done.read_text())
+
+
+def shared_models() -> bool:
+    return bool(os.environ.get("HYPERSD_BENCH_MODELS"))
+
+
 def build_random_model(architecture: str, folder: Path) -> None:
     """Save the architecture with random weights, in fp16 to halve the disk traffic (loading casts).
 
@@ -144,25 +165,28 @@ def _random_parts(config: Path, architecture: str) -> dict:
 
 
 def build_lora(folder: Path, architecture: str) -> Path:
-    """A random rank-64 LoRA over the Hyper-SD target layers, under the unified LoRA's name."""
+    """A random rank-64 LoRA over the Hyper-SD target layers, under the unified LoRA's name; small, as a trained
+    LoRA's update is, so that fp16 stays finite (images of NaN would make every comparison vacuous)."""
     import tiny_models
     from diffusers import UNet2DConditionModel
 
     unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet")
     name = "Hyper-SDXL-1step-lora" if architecture == "sdxl" else "Hyper-SD15-1step-lora"
-    return tiny_models.kohya_lora(unet, folder.parent / f"{name}.safetensors", rank=64, alpha=64.0)
+    return tiny_models.kohya_lora(unet, folder.parent / f"{name}.safetensors", rank=64, alpha=64.0, relative=0.05)
 
 
 def build_controlnet(folder: Path) -> Path:
     """A full-size ControlNet from the model's UNet (random zero convolutions too: speed is what is measured)."""
     from diffusers import ControlNetModel, UNet2DConditionModel
 
+    target = folder.parent / "scribble-controlnet"
+    if (target / "config.json").is_file() and shared_models():
+        return target
     unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet")
     controlnet = ControlNetModel.from_unet(unet)
     for name, parameter in controlnet.named_parameters():
         if "zero_conv" in name or "controlnet_" in name:
             torch.nn.init.normal_(parameter, std=0.01)
-    target = folder.parent / "scribble-controlnet"
     controlnet.to(torch.float16).save_pretrained(target, safe_serialization=True)
     return target
 
@@ -307,6 +331,9 @@ def engine_side(folder: Path, lora: Path, size: int, device: str, dtype_name: st
             eager = np.asarray(engine.generate(request.replace(steps=steps, seed=7, cuda_graphs=False,
                                                                compile=False))[0].image, dtype=np.int16)
             difference = int(np.abs(graphed - eager).max())
+            if graphed.min() == graphed.max():  # NaN latents give a flat image: the comparison would prove nothing
+                print(json.dumps({"flat_image": True}), file=sys.stderr, flush=True)
+                difference = -1
         yield steps, times, memory.peak, difference
 
 
@@ -372,7 +399,9 @@ def measure_in_subprocess(side: str, folder: Path, lora: Path, size: int, args, 
     command = [sys.executable, __file__, "--side", side, "--folder", str(folder), "--lora-file", str(lora),
                "--size", str(size), "--device", args.device, "--dtype", dtype, "--repeats", str(repeats),
                "--steps", args.steps, "--packages", str(args.packages)]
-    done = subprocess.run(command, check=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    done = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:  # the other sides still run: a GPU machine's minutes are few
+        print(f"# {folder.name} {side} failed:\n" + "\n".join(done.stderr.strip().splitlines()[-25:]), flush=True)
     for line in done.stderr.splitlines():
         if line.startswith(('{"compile_s"', '{"batch_sizes"')):
             print(f"# {folder.name} {side}: {line}", flush=True)
@@ -389,6 +418,8 @@ def main() -> None:
     parser.add_argument("--scribble", action="store_true", help="the drawing demo: SD1.5 with a scribble ControlNet")
     parser.add_argument("--throughput", action="store_true", help="batch jobs: images per second, one per call and "
                         "batched")
+    parser.add_argument("--arch", default=None, help="sd15, sdxl or both (default: both on a GPU, sd15 on the CPU)")
+    parser.add_argument("--sides", default=None, help="the sides to run, in order (default: each mode's own)")
     parser.add_argument("--compiled", action="store_true", help="add the compiled side (minutes of compiling on "
                                                                 "the first run with a --packages folder)")
     parser.add_argument("--packages", type=Path, default=Path(tempfile.gettempdir()) / "hypersd-bench-packages",
@@ -409,18 +440,16 @@ def main() -> None:
             print(json.dumps({"steps": steps, "median_s": statistics.median(times), "peak": peak,
                               "difference": difference}), flush=True)
         return
-    plans = [("sd15", args.size or (512 if gpu else 256))]
-    if gpu and not args.scribble:
-        plans.append(("sdxl", 1024))
+    architectures = (args.arch or ("sd15" if args.scribble or not gpu else "sd15,sdxl")).split(",")
+    plans = [(architecture, args.size or (512 if gpu else 256) if architecture == "sd15" else 1024)
+             for architecture in architectures]
     device_name = torch.cuda.get_device_name() if args.device == "cuda" else args.device
     print(f"# device {device_name}, {dtype}, torch {torch.__version__}, median of {repeats} after one warm-up")
     results: dict[tuple[str, str], dict] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for architecture, size in plans:
-            folder = Path(tmp) / architecture
-            print(f"# building {architecture} with random weights ...", flush=True)
-            build_random_model(architecture, folder)
-            lora = build_lora(folder, architecture)
+            print(f"# building {architecture} with random weights (or reusing them) ...", flush=True)
+            folder, lora = random_model(architecture, Path(tmp))
             sides = ["card", "engine"]  # on CUDA the fast sides first: a run cut short keeps what matters most
             if args.device == "cuda":
                 sides = ["card", "fast", "fast-taesd", "engine"] if architecture == "sd15" else ["card", "fast", "engine"]
@@ -431,27 +460,32 @@ def main() -> None:
                 sides = ["demo", "scribble", "scribble-taesd"]
             if args.throughput:
                 sides = ["card", "fast", "batched"] if args.device == "cuda" else ["card", "engine", "batched"]
+            if args.sides:
+                sides = args.sides.split(",")
             for side in sides:
                 started = time.perf_counter()
                 results[architecture, side] = measure_in_subprocess(side, folder, lora, size, args, dtype, repeats)
                 figures = " ".join(f"{steps} step(s) {row['median_s'] * 1000:.0f} ms" for steps, row in
                                    results[architecture, side].items())
                 print(f"# {architecture} {side}: {figures} ({time.perf_counter() - started:.0f} s)", flush=True)
-            shutil.rmtree(folder)
+            if not shared_models():
+                shutil.rmtree(folder)
     baseline = "demo" if args.scribble else "card"
     print()
     print(f"{'model':6} {'steps':>5} {'side':>14} {'ms':>8} {'img/s':>7} {'vs ' + baseline:>8} {'peak':>9} "
           f"{'max diff vs eager':>18}")
     for architecture, size in plans:
         for steps in steps_list:
-            card = results[architecture, baseline][steps]["median_s"]
+            card = results.get((architecture, baseline), {}).get(steps, {}).get("median_s")
             for (arch, side), rows in results.items():
                 if arch != architecture:
                     continue
+                if steps not in rows:
+                    continue
                 row = rows[steps]
-                difference = "" if row["difference"] is None else f"{row['difference']}/255"
+                difference = {None: "", -1: "flat image!"}.get(row["difference"], f"{row['difference']}/255")
                 print(f"{architecture:6} {steps:>5} {side:>14} {row['median_s'] * 1000:>8.1f} {1 / row['median_s']:>7.2f} "
-                      f"{row['median_s'] / card:>8.2f} {row['peak'] / 2**30:>7.2f}Gi {difference:>18}")
+                      f"{row['median_s'] / card if card else float('nan'):>8.2f} {row['peak'] / 2**30:>7.2f}Gi {difference:>18}")
     memory = "peak CUDA memory allocated" if args.device == "cuda" else "peak resident memory of each side's process"
     print(f"\nvs {baseline} = the side's time / the {'drawing demo' if args.scribble else 'model card'} code's (below 1: "
           f"faster). Peak: {memory}. Sizes: "

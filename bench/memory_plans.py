@@ -114,9 +114,7 @@ def main() -> None:
           f"median of {args.repeats} after one warm-up", flush=True)
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / args.arch
-        models.build_random_model(args.arch, folder)
-        lora = models.build_lora(folder, args.arch)
+        folder, lora = models.random_model(args.arch, Path(tmp))
         for plan in plans:
             command = [sys.executable, __file__, "--plan", plan, "--folder", str(folder), "--lora-file", str(lora),
                        "--device", args.device, "--arch", args.arch, "--size", str(args.size), "--steps",

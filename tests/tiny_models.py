@@ -184,23 +184,36 @@ def save_inpainting_pipeline(base: Path, folder: Path, seed: int = 5) -> Path:
 
 
 def kohya_lora(unet, path: Path, rank: int = 4, alpha: float | None = 2.0, seed: int = 1,
-               text_encoder=None, te_prefix: str = "lora_te") -> Path:
+               text_encoder=None, te_prefix: str = "lora_te", relative: float | None = None) -> Path:
     """A kohya-format LoRA over the Hyper-SD target modules of `unet`, saved at `path`.
 
     Keys are `lora_unet_<module path with _>.lora_down.weight / .lora_up.weight / .alpha`, as in
     the published Hyper-SD files; optionally text-encoder keys under `te_prefix`.
+
+    The factors' entries are N(0, 0.1²), which changes a tiny model's image plainly. With `relative`, the down
+    factor is scaled by the layer's fan-in and the up factor by the rank instead, so that the update adds
+    about `relative` times a unit input's size to each output, as a trained LoRA adds a small part: a
+    full-size model with random weights then stays finite in fp16 (with N(0, 0.1²) factors of rank 64, its
+    activations grow past 10¹² and fp16 gives NaN).
     """
     generator = torch.Generator().manual_seed(seed)
     tensors: dict[str, torch.Tensor] = {}
 
+    def factors(fan_in: int, down_shape: tuple, up_shape: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+        down = torch.randn(*down_shape, generator=generator)
+        up = torch.randn(*up_shape, generator=generator)
+        if relative is None:
+            return down * 0.1, up * 0.1
+        scale = 1.0 if alpha is None else alpha / rank  # what the loader multiplies the update by
+        return down / fan_in**0.5, up * relative / (rank**0.5 * scale)
+
     def add(prefix: str, module_name: str, module) -> None:
         base = f"{prefix}_{module_name.replace('.', '_')}"
         if isinstance(module, torch.nn.Linear):
-            down = torch.randn(rank, module.in_features, generator=generator) * 0.1
-            up = torch.randn(module.out_features, rank, generator=generator) * 0.1
+            down, up = factors(module.in_features, (rank, module.in_features), (module.out_features, rank))
         else:
-            down = torch.randn(rank, module.in_channels, *module.kernel_size, generator=generator) * 0.1
-            up = torch.randn(module.out_channels, rank, 1, 1, generator=generator) * 0.1
+            fan_in = module.in_channels * module.kernel_size[0] * module.kernel_size[1]
+            down, up = factors(fan_in, (rank, module.in_channels, *module.kernel_size), (module.out_channels, rank, 1, 1))
         tensors[f"{base}.lora_down.weight"] = down
         tensors[f"{base}.lora_up.weight"] = up
         if alpha is not None:
