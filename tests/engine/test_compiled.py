@@ -329,3 +329,21 @@ def test_aot_inductor_steps_equal_eager_ones_and_come_back_from_the_disk(sd15, t
     assert restarted.wait(120) and restarted.status()["ready"] == 2
     assert same(again.generate(request), eager) <= 1
     assert sum("loaded in" in text for text, _ in said) == 2
+
+
+def test_a_compiled_step_is_judged_where_the_eager_output_is_finite():
+    """An fp16 part that overflows gives NaN with or without compiling: the compiled part must then give NaN in the
+    same places and the eager numbers elsewhere (a full-size model with random weights was refused for its NaN)."""
+    eager = torch.tensor([[1.0, float("nan")], [-4.0, float("inf")]], dtype=torch.float16)
+    same_places = eager.clone()
+    same_places[0, 0] = 1.04
+    assert compiled.relative_difference(same_places, eager) == pytest.approx(0.04 / 4, rel=0.01)
+    assert compiled.relative_difference(eager.clone(), eager) == 0.0
+    nan_elsewhere = eager.clone()
+    nan_elsewhere[1, 0] = float("nan")
+    assert compiled.relative_difference(nan_elsewhere, eager) == float("inf")
+    finite_where_nan = torch.nan_to_num(eager)
+    assert compiled.relative_difference(finite_where_nan, eager) == float("inf")
+    small = torch.tensor([0.1, 0.2])
+    assert compiled.relative_difference(small + 0.05, small) == pytest.approx(0.05)  # scaled by at least 1
+    assert compiled.relative_difference(torch.full((2,), float("nan")), torch.full((2,), float("nan"))) == 0.0
