@@ -23,8 +23,8 @@ from hypersd_desktop.core.errors import OutOfMemoryError
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import Architecture, Decoder, Device, DType, Preview, Scheduler
-from hypersd_desktop.engine import (compiled, conditioning, devices, embeddings, graphs, loading, modes,
-                                    prompt_editing)
+from hypersd_desktop.engine import (compiled, conditioning, devices, embeddings, graphs, loading, modes, notices,
+                                    parking, prompt_editing)
 from hypersd_desktop.engine.backend import batch_key
 from hypersd_desktop.engine.inputs import ModeInputs, open_inputs
 from hypersd_desktop.engine.inspect import base_architecture
@@ -302,7 +302,12 @@ class TorchEngine:
         if key.cpu_offload:
             pipe.enable_model_cpu_offload()  # each component moves to the GPU only while it runs
         else:
+            free = devices.free_memory(placement.device)
             pipe.to(placement.device)
+            if parking.should_park(pipe, placement.device, free):
+                parking.park(pipe, placement.device)
+                notices.post(f"The GPU has {free / 2**30:.1f} GiB free, too little for the whole model and an image "
+                             "beside it: the text encoders wait in RAM and come to the GPU only to read a prompt.")
         if placement.vae_dtype != placement.dtype:
             pipe.vae.to(TORCH_DTYPES[placement.vae_dtype])
         pipe.set_progress_bar_config(disable=True)
