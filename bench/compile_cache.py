@@ -128,6 +128,8 @@ def window_phase(args, base: Path, lora: Path, home: Path) -> dict:
     from hypersd_desktop.worker.bridge import WorkerBridge
 
     os.environ["HYPERSD_HOME"] = str(home)
+    if args.compile_on_cpu:  # the worker compiles on the CPU as it does on CUDA (engine/torch_backend.py)
+        os.environ["HYPERSD_BENCH_COMPILE_ON_CPU"] = "1"
     app = QApplication.instance() or QApplication([])
     bridge = WorkerBridge()
     notices: list[str] = []
@@ -158,9 +160,9 @@ def window_phase(args, base: Path, lora: Path, home: Path) -> dict:
             submitted += 1
         app.processEvents()
         time.sleep(0.002)
-        if any(text.startswith(("Optimised the VAE", "Could not optimise the VAE")) for text in notices):
+        if any(text.startswith(("Optimised the VAE", "Could not optimise the VAE", "Compiled the VAE")) for text in notices):
             break
-        if args.device != "cuda" and len(finished) >= 5:  # nothing compiles in the worker on the CPU
+        if args.device != "cuda" and not args.compile_on_cpu and len(finished) >= 5:  # nothing compiles on the CPU
             break
     ticker.stop()
     bridge.shutdown()
@@ -173,6 +175,8 @@ def run_phase(which: str, args, base: Path, lora: Path, packages: Path, inductor
     command = [sys.executable, __file__, "--phase", which, "--base", str(base), "--lora", str(lora),
                "--packages", str(packages), "--device", args.device, "--arch", args.arch, "--steps", str(args.steps),
                "--repeats", str(args.repeats), "--window-s", str(args.window_s)]
+    if args.compile_on_cpu:
+        command.append("--compile-on-cpu")
     env = {**os.environ, "TORCHINDUCTOR_CACHE_DIR": str(inductor)}
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=args.timeout)
     if done.returncode != 0:
@@ -189,6 +193,9 @@ def main() -> None:
     parser.add_argument("--window-s", type=float, default=600, help="the window phase's longest run")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per phase")
     parser.add_argument("--skip-window", action="store_true")
+    parser.add_argument("--window-only", action="store_true", help="the window phase alone")
+    parser.add_argument("--compile-on-cpu", action="store_true",
+                        help="window phase on the CPU: the worker compiles there, as it does on CUDA")
     parser.add_argument("--phase", choices=["cold", "warm", "window"], help=argparse.SUPPRESS)
     parser.add_argument("--base", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--lora", type=Path, help=argparse.SUPPRESS)
@@ -209,15 +216,25 @@ def main() -> None:
         root = Path(tmp)
         base, lora = build(args.arch, root)
         packages = root / "packages"
-        cold = run_phase("cold", args, base, lora, packages, root / "inductor-cold")
-        print(f"# cold: {json.dumps(cold)}", flush=True)
-        warm = run_phase("warm", args, base, lora, packages, root / "inductor-warm")
-        print(f"# warm: {json.dumps(warm)}", flush=True)
-        window = None
+        cold = warm = window = None
+        if not args.window_only:
+            cold = run_phase("cold", args, base, lora, packages, root / "inductor-cold")
+            print(f"# cold: {json.dumps(cold)}", flush=True)
+            warm = run_phase("warm", args, base, lora, packages, root / "inductor-warm")
+            print(f"# warm: {json.dumps(warm)}", flush=True)
         if not args.skip_window:
             window = run_phase("window", args, base, lora, root / "home", root / "inductor-window")
             print(f"# window: {json.dumps(window)}", flush=True)
     print()
+    if cold is not None:
+        print_compile(cold, warm)
+    if window is not None:
+        p99 = "n/a" if window["p99_stall_ms"] is None else f"{window['p99_stall_ms']:.1f} ms"
+        print(f"window event loop during the worker's run: max lateness {window['max_stall_ms']:.1f} ms, p99 {p99} "
+              f"({window['jobs']} jobs; last notices {window['notices']})")
+
+
+def print_compile(cold: dict, warm: dict) -> None:
     print(f"plain (eager) image                      {cold['plain_ms']:8.1f} ms")
     print(f"image while compiling (median / max)     {cold['during_ms']:8.1f} / {cold['during_max_ms']:.1f} ms "
           f"({cold['images_during']} images)")
@@ -228,10 +245,6 @@ def main() -> None:
           f"{warm['first_image_s']:.1f} s after the process started (model loaded in {warm['load_s']:.1f} s)")
     print(f"after a restart, first compiled image      cold {cold['first_compiled_image_s']:6.1f} s / warm "
           f"{warm['first_compiled_image_s']:.1f} s (warm: compiled steps ready at {warm['compiled_ready_s']:.1f} s)")
-    if window is not None:
-        p99 = "n/a" if window["p99_stall_ms"] is None else f"{window['p99_stall_ms']:.1f} ms"
-        print(f"window event loop during the worker's run: max lateness {window['max_stall_ms']:.1f} ms, p99 {p99} "
-              f"({window['jobs']} jobs; last notices {window['notices']})")
 
 
 if __name__ == "__main__":
