@@ -128,7 +128,7 @@ def window_phase(args, base: Path, lora: Path, home: Path) -> dict:
     from hypersd_desktop.worker.bridge import WorkerBridge
 
     os.environ["HYPERSD_HOME"] = str(home)
-    if args.compile_on_cpu:  # the worker compiles on the CPU as it does on CUDA (engine/torch_backend.py)
+    if args.compile_on_cpu:  # the worker compiles on the CPU as it does on CUDA (engine/torch_engine.py)
         os.environ["HYPERSD_BENCH_COMPILE_ON_CPU"] = "1"
     app = QApplication.instance() or QApplication([])
     bridge = WorkerBridge()

@@ -63,14 +63,7 @@ def probe() -> BackendInfo:
 def open_engine(inputs=None) -> Engine:
     from hypersd_desktop.engine.torch_engine import TorchEngine
 
-    compiler = None
-    if os.environ.get("HYPERSD_BENCH_COMPILE_ON_CPU"):
-        # bench/compile_cache.py's window phase: the worker compiles on the CPU as it does on CUDA, so the
-        # window's stall during a background compile can be measured where there is no GPU.
-        from hypersd_desktop.engine import compiled
-
-        compiler = compiled.Compiler(compiled.default_root())
-    return TorchEngine(inputs=inputs, compiler=compiler)
+    return TorchEngine(inputs=inputs)
 
 
 BACKEND = Backend("torch", probe, open_engine, priority=10, cpu_priority=1)

@@ -102,6 +102,10 @@ class TorchEngine:
         device; without it, requests that allow compiling get one on CUDA only, with its packages in the
         app's cache. `inputs` holds the input images requests name."""
         quiet_libraries()
+        if compiler is None and os.environ.get("HYPERSD_BENCH_COMPILE_ON_CPU"):
+            # bench/compile_cache.py's window phase: the worker compiles on the CPU as it does on CUDA, so the
+            # window's stall during a background compile can be measured where there is no GPU.
+            compiler = compiled.Compiler(compiled.default_root())
         self._loaded: LoadedPipeline | None = None
         self._taesd: tuple[str, str, object] | None = None
         self._graph_recorder = graph_recorder
