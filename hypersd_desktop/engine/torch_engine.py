@@ -24,7 +24,7 @@ from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import Architecture, Decoder, Device, DType, Preview, Scheduler
 from hypersd_desktop.engine import (compiled, conditioning, devices, embeddings, graphs, loading, modes, notices,
-                                    parking, prompt_editing)
+                                    prompt_editing, text_encoders)
 from hypersd_desktop.engine.backend import batch_key
 from hypersd_desktop.engine.inputs import ModeInputs, open_inputs
 from hypersd_desktop.engine.inspect import base_architecture
@@ -213,6 +213,8 @@ class TorchEngine:
         warnings = [*settings_plan.warnings, *loaded.load_warnings]
         self._memory_options(loaded.pipe, request)
         self._graphs(loaded, request)
+        if not loaded.key.cpu_offload:  # offload's own hooks move the encoders
+            text_encoders.install(loaded.pipe)
         placement = loaded.placement
         check_fits(settings_plan, request.batch_size, placement.dtype, placement.vae_dtype,
                    devices.free_memory(placement.device), placement.device)
@@ -279,11 +281,19 @@ class TorchEngine:
             if not self._unfuse_all(loaded):
                 loaded = None
                 loaded = self._reload(key, architecture, placement)
+            text_encoders.forget(loaded.pipe)  # before the fuse: one that fails part way leaves other weights
             self._fuse(loaded, key.loras)
             loaded.key = key
             if self.compiler is not None:
                 self.compiler.weights_changed()  # compiled steps recompute what they folded from the weights
-        loaded.embeddings = embeddings.apply(loaded.pipe, request.embeddings, loaded.embeddings)
+        try:
+            embedded = embeddings.apply(loaded.pipe, request.embeddings, loaded.embeddings)
+        except Exception:
+            text_encoders.forget(loaded.pipe)  # a load that failed part way may have changed the encoders
+            raise
+        if embedded != loaded.embeddings:
+            text_encoders.forget(loaded.pipe)
+        loaded.embeddings = embedded
         return loaded
 
     def _reload(self, key: PipelineKey, architecture: str, placement: Placement) -> LoadedPipeline:
@@ -308,10 +318,10 @@ class TorchEngine:
         else:
             free = devices.free_memory(placement.device)
             pipe.to(placement.device)
-            if parking.should_park(pipe, placement.device, free):
-                parking.park(pipe, placement.device)
+            if text_encoders.should_park(pipe, placement.device, free):
+                text_encoders.park(pipe, placement.device)
                 notices.post(f"The GPU has {free / 2**30:.1f} GiB free, too little for the whole model and an image "
-                             "beside it: the text encoders wait in RAM and come to the GPU only to read a prompt.")
+                             "beside it: the text encoders wait in RAM and come to the GPU only to read a new prompt.")
         if placement.vae_dtype != placement.dtype:
             pipe.vae.to(TORCH_DTYPES[placement.vae_dtype])
         pipe.set_progress_bar_config(disable=True)
