@@ -116,6 +116,30 @@ def shared_models() -> bool:
     return bool(os.environ.get("HYPERSD_BENCH_MODELS"))
 
 
+def model_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of a bench that runs the fast side on one random model (bench/profile_image.py and others)."""
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--arch", default="sd15", choices=["sd15", "sdxl"])
+    parser.add_argument("--size", type=int, default=None, help="image size (default 512 for SD1.5, 1024 for SDXL)")
+    parser.add_argument("--steps", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+
+
+def fast_request(folder: Path, lora: Path, args: argparse.Namespace) -> GenerationRequest:
+    """The request of the fast side (graphs on CUDA, fp16 there, the fp16-safe SDXL VAE) for `model_arguments`."""
+    from hypersd_desktop.core.vocab import Preview
+
+    cuda = args.device == "cuda"
+    size = args.size or (1024 if args.arch == "sdxl" else 512)
+    request = GenerationRequest(prompt=PROMPT, base_model=str(folder), loras=(LoraSpec(str(lora)),), seed=0,
+                                width=size, height=size, steps=args.steps, device=args.device,
+                                dtype="fp16" if cuda else "fp32", cuda_graphs=cuda, compile=False,
+                                preview=Preview.NONE)
+    if args.arch == "sdxl":
+        request = request.replace(vae=str(folder.parent / "sdxl-fp16-vae"))
+    return request
+
+
 def build_random_model(architecture: str, folder: Path) -> None:
     """Save the architecture with random weights, in fp16 to halve the disk traffic (loading casts).
 

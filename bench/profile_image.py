@@ -21,34 +21,24 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import engine_vs_model_card as models  # noqa: E402  (the random full-size models)
-from hypersd_desktop.core.vocab import Decoder, Preview  # noqa: E402
-from hypersd_desktop.engine import GenerationRequest, LoraSpec  # noqa: E402
+import engine_vs_model_card as models  # noqa: E402
+from hypersd_desktop.core.vocab import Decoder  # noqa: E402
 from hypersd_desktop.engine.torch_engine import TorchEngine, quiet_libraries  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", choices=["cpu", "cuda"])
-    parser.add_argument("--arch", default="sd15", choices=["sd15", "sdxl"])
-    parser.add_argument("--size", type=int, default=None)
-    parser.add_argument("--steps", type=int, default=1)
-    parser.add_argument("--repeats", type=int, default=5)
+    models.model_arguments(parser)
     parser.add_argument("--taesd", action="store_true", help="decode with TAESD")
     parser.add_argument("--rows", type=int, default=25)
     parser.add_argument("--trace", type=Path, default=None, help="where to write the Chrome trace of one image")
     args = parser.parse_args()
     quiet_libraries()
     cuda = args.device == "cuda"
-    size = args.size or (1024 if args.arch == "sdxl" else 512)
     with tempfile.TemporaryDirectory() as tmp:
         folder, lora = models.random_model(args.arch, Path(tmp))
-        request = GenerationRequest(prompt=models.PROMPT, base_model=str(folder), loras=(LoraSpec(str(lora)),), seed=0,
-                                    width=size, height=size, steps=args.steps, device=args.device,
-                                    dtype="fp16" if cuda else "fp32", cuda_graphs=cuda, compile=False,
-                                    preview=Preview.NONE)
-        if args.arch == "sdxl":
-            request = request.replace(vae=str(folder.parent / "sdxl-fp16-vae"))
+        request = models.fast_request(folder, lora, args)
+        size = request.width
         if args.taesd:
             request = request.replace(decoder=Decoder.TAESD, taesd=str(folder.parent / f"{args.arch}-taesd"))
         engine = TorchEngine()
