@@ -217,3 +217,24 @@ def test_running_out_of_memory_frees_the_pipeline_and_says_so(request_sd15, monk
     with pytest.raises(OutOfMemoryError, match="The GPU ran out of memory. Try a smaller size or batch"):
         engine.generate(request_sd15.replace(steps=1))
     assert engine.loaded_key is None
+
+
+def test_the_decoded_image_becomes_8_bits_as_diffusers_makes_it():
+    """The conversion runs where the image is (on the GPU, a quarter of the bytes cross); its pixels must be
+    diffusers' postprocess's to the last bit, rounding halves included and values outside [-1, 1] clipped."""
+    from diffusers.image_processor import VaeImageProcessor
+
+    from hypersd_desktop.engine.torch_engine import to_pil
+
+    generator = torch.Generator().manual_seed(0)
+    decoded = torch.randn(1, 3, 40, 48, generator=generator) * 1.5
+    halves = (torch.arange(256, dtype=torch.float32) + 0.5) / 255 * 2 - 1  # every k + ½ of the 8-bit scale
+    decoded[0, 0, :8, :32] = halves.view(8, 32)
+    for image in (decoded, decoded.half()):
+        theirs = VaeImageProcessor().postprocess(image.float(), output_type="pil")[0]
+        ours = to_pil(image)
+        assert ours.mode == theirs.mode == "RGB" and ours.size == (48, 40)
+        assert np.array_equal(np.asarray(ours), np.asarray(theirs))
+    grey = torch.rand(1, 1, 8, 8, generator=generator)
+    theirs = VaeImageProcessor(do_normalize=False).postprocess(grey, output_type="pil")[0]
+    assert np.array_equal(np.asarray(to_pil(grey, denormalize=False)), np.asarray(theirs))
