@@ -54,6 +54,7 @@ from pathlib import Path
 import torch
 
 from hypersd_desktop.engine import notices
+from hypersd_desktop.engine.devices import module_bytes
 from hypersd_desktop.engine.graphs import DEVICE_WORK, unflatten
 
 log = logging.getLogger("hypersd.compiled")
@@ -272,8 +273,7 @@ def device_free_memory(device: torch.device) -> int | None:
 
 def compile_memory(module: torch.nn.Module) -> int:
     """Bytes the compiler process holds on the device while it compiles `module`'s part."""
-    tensors = itertools.chain(module.parameters(), module.buffers())
-    return sum(t.numel() * t.element_size() for t in tensors) + COMPILE_HEADROOM
+    return module_bytes(module) + COMPILE_HEADROOM
 
 
 def relative_difference(got: torch.Tensor, expected: torch.Tensor) -> float:

@@ -95,6 +95,13 @@ def free_memory(device: str) -> int | None:
     return psutil.virtual_memory().available
 
 
+def module_bytes(module: torch.nn.Module | None) -> int:
+    """Bytes of a module's weights and buffers, wherever they are."""
+    if module is None:
+        return 0
+    return sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
+
+
 def memory_in_use(device: str) -> int | None:
     """Bytes the engine holds now: device memory on CUDA/MPS, this process's resident memory on the CPU."""
     if device == Device.CUDA:

@@ -23,6 +23,8 @@ from collections import OrderedDict
 
 import torch
 
+from hypersd_desktop.engine.devices import module_bytes
+
 log = logging.getLogger("hypersd.engine")
 
 ENCODERS = ("text_encoder", "text_encoder_2")
@@ -96,12 +98,6 @@ def forget(pipe) -> None:
         calls = calls_of(encoder)
         if calls is not None:
             calls.outputs.clear()
-
-
-def module_bytes(module: torch.nn.Module | None) -> int:
-    if module is None:
-        return 0
-    return sum(t.numel() * t.element_size() for t in (*module.parameters(), *module.buffers()))
 
 
 def should_park(pipe, device: str, free: int | None) -> bool:

@@ -13,7 +13,7 @@ from diffusers import StableDiffusionXLPipeline
 from safetensors.torch import save_file
 
 import tiny_models
-from hypersd_desktop.engine import GenerationRequest, LoraSpec, notices, text_encoders
+from hypersd_desktop.engine import GenerationRequest, LoraSpec, devices, notices, text_encoders
 from hypersd_desktop.engine.torch_engine import TorchEngine
 
 
@@ -100,9 +100,9 @@ def test_kept_outputs_are_copies_and_only_the_last_few_are_kept():
 
 def test_encoders_are_parked_only_where_a_gpu_lacks_room_for_every_weight_and_a_run(tiny_sdxl):
     pipe = StableDiffusionXLPipeline.from_pretrained(tiny_sdxl)
-    weights = sum(text_encoders.module_bytes(module) for module in
+    weights = sum(devices.module_bytes(module) for module in
                   (pipe.unet, pipe.vae, pipe.text_encoder, pipe.text_encoder_2))
-    assert text_encoders.module_bytes(pipe.text_encoder_2) > 0
+    assert devices.module_bytes(pipe.text_encoder_2) > 0
     assert text_encoders.should_park(pipe, "cuda", weights + text_encoders.RUN_ROOM - 1)
     assert not text_encoders.should_park(pipe, "cuda", weights + text_encoders.RUN_ROOM)
     assert not text_encoders.should_park(pipe, "cuda", None)  # unknown: as before
