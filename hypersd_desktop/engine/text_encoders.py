@@ -41,7 +41,8 @@ class EncoderCalls:
 
     def __init__(self, encoder: torch.nn.Module) -> None:
         self.encoder = encoder
-        self.plain = type(encoder).forward.__get__(encoder)
+        self.plain = encoder.forward  # the class's, or a wrapper already on the instance (accelerate's hooks)
+        self.replaced = encoder.__dict__.get("forward")  # put back by `uninstall`
         self.outputs: OrderedDict[tuple, object] = OrderedDict()
         self.device: torch.device | None = None  # where a parked encoder runs; None: not parked
         self.runs = 0  # calls the encoder itself answered
@@ -89,7 +90,10 @@ def uninstall(pipe) -> None:
         if calls is not None:
             if calls.device is not None:
                 _move(encoder, calls.device)
-            del encoder.__dict__["forward"]
+            if calls.replaced is None:
+                del encoder.__dict__["forward"]
+            else:
+                encoder.forward = calls.replaced
 
 
 def forget(pipe) -> None:

@@ -148,3 +148,21 @@ def test_parked_encoders_come_to_the_gpu_only_to_read_a_new_prompt(tiny_sdxl, wi
     assert np.abs(pixels(engine.generate(half)) - pixels(TorchEngine().generate(half))).max() <= 1
     engine.generate(half.replace(prompt="a lighthouse at night"))
     assert next(pipe.text_encoder_2.parameters()).device.type == "cpu"
+
+
+def test_a_forward_already_on_the_instance_is_called_and_put_back():
+    """accelerate's hooks, for one, replace a module's forward on the instance: the kept outputs wrap that."""
+    encoder = torch.nn.Linear(3, 2)
+    seen = []
+
+    def hooked(x):
+        seen.append(x)
+        return torch.nn.Linear.forward(encoder, x)
+
+    encoder.forward = hooked
+    pipe = type("Pipe", (), {"text_encoder": encoder})()
+    text_encoders.install(pipe)
+    ids = torch.ones(1, 3)
+    assert torch.equal(encoder(ids), encoder(ids)) and len(seen) == 1
+    text_encoders.uninstall(pipe)
+    assert encoder.forward is hooked
