@@ -99,8 +99,8 @@ def mode_pipeline(base, architecture: str, request: GenerationRequest, controlne
     cls = getattr(diffusers, pipeline_class_name(architecture, mode, with_control, union))
     extra = {}
     if with_control:
-        from diffusers.models import MultiControlNetUnionModel
-        from diffusers.pipelines.controlnet import MultiControlNetModel
+        # diffusers 0.39 raises where the old path, diffusers.pipelines.controlnet, is used
+        from diffusers.models import MultiControlNetModel, MultiControlNetUnionModel
 
         several = MultiControlNetUnionModel if union else MultiControlNetModel
         extra["controlnet"] = controlnets[0] if len(controlnets) == 1 else several(controlnets)
