@@ -1,4 +1,4 @@
-"""The UNet and the VAE decode replayed as CUDA graphs, captured per input shape on first use.
+"""The UNet, the VAE decode and ControlNets replayed as CUDA graphs, captured per input shape on first use.
 
 At one to four steps a fast GPU spends most of a UNet step launching kernels, not running them: an
 SD1.5 UNet step took 26 ms eager and 9.4 ms replayed as a graph on an H200. A CUDA graph records the
@@ -17,7 +17,9 @@ What makes a replay equal to the eager call:
 - A call with inputs the graph cannot take (a dict of non-tensor options, say) runs eagerly.
 
 `install(pipe, recorder, compiler)` puts these callables in place of `pipe.unet.forward` and the
-VAE's `decode`; `uninstall(pipe)` restores them. The recorder is `record_cuda_graph` on CUDA; tests on
+VAE's `decode`; `uninstall(pipe)` restores them. `follow(pipe, controlnets)` does the same for the
+ControlNets a request runs (each step calls them before the UNet: the Draw tab's every stroke), with the
+UNet's recorder, or restores them where the UNet runs eagerly. The recorder is `record_cuda_graph` on CUDA; tests on
 the CPU pass one that keeps the same contract (static inputs in, static output out) by re-running.
 Either may be None. With a compiler (`engine/compiled.py`), a call whose layout has a compiled step
 ready runs that instead of the eager code; when one becomes ready, the layout's graph is recorded
@@ -143,7 +145,12 @@ class Graphed:
             for static, tensor in zip(entry.inputs, tensors):
                 static.copy_(tensor)
         entry.replay()
-        return entry.output.clone()
+        return _copy(entry.output)
+
+
+def _copy(output):
+    """A copy of a static output (a tensor, or a tuple of them): the next replay overwrites it."""
+    return tuple(t.clone() for t in output) if isinstance(output, tuple) else output.clone()
 
 
 def _flatten(kwargs: dict) -> tuple[tuple, list[torch.Tensor]] | None:
@@ -238,6 +245,66 @@ class GraphedDecode:
             return self.eager(latents, return_dict=return_dict, **kwargs)
         image = self.graphed((), [latents])
         return DecoderOutput(sample=image) if return_dict else (image,)
+
+
+class GraphedControlNet:
+    """A ControlNet's `forward` replayed from graphs, as the UNet's is: its residuals come out as copies. The
+    conditioning scale and guess mode are numbers the graph holds, so they are part of the layout (a scale that
+    changes by step, with a start or end, records a graph per scale). Calls a graph cannot take run eagerly."""
+
+    def __init__(self, controlnet: torch.nn.Module, recorder: Recorder) -> None:
+        import inspect
+
+        self.eager = controlnet.forward
+        self.signature = inspect.signature(self.eager)
+
+        def controlnet_step(layout, sample, timestep, encoder_hidden_states, controlnet_cond, *rest):
+            (scale, guess), optional = layout
+            down, mid = self.eager(sample, timestep, encoder_hidden_states, controlnet_cond, conditioning_scale=scale,
+                                   guess_mode=guess, **unflatten(optional, list(rest)), return_dict=False)
+            return (*down, mid)
+
+        self.graphed = Graphed(controlnet_step, recorder, part="controlnet", module=controlnet)
+
+    def __call__(self, *args, **kwargs):
+        from diffusers.models.controlnets.controlnet import ControlNetOutput
+
+        given = self.signature.bind(*args, **kwargs)
+        given.apply_defaults()
+        named = dict(given.arguments)
+        scale, guess, return_dict = named.pop("conditioning_scale"), named.pop("guess_mode"), named.pop("return_dict")
+        sample, timestep = named.pop("sample"), named.pop("timestep")
+        hidden, cond = named.pop("encoder_hidden_states"), named.pop("controlnet_cond")
+        attention_options = named.pop("cross_attention_kwargs")
+        flat = _flatten(named)
+        if (flat is None or set(named) - set(UNET_INPUTS) or attention_options or isinstance(scale, bool)
+                or not isinstance(scale, (int, float)) or torch.is_grad_enabled()):
+            return self.eager(*args, **kwargs)
+        optional, rest = flat
+        timestep = torch.as_tensor(timestep, device=sample.device)  # a device tensor, as for the UNet
+        if timestep.dtype == torch.float64:
+            timestep = timestep.float()
+        *down, mid = self.graphed(((float(scale), bool(guess)), optional), [sample, timestep, hidden, cond, *rest])
+        if return_dict:
+            return ControlNetOutput(down_block_res_samples=tuple(down), mid_block_res_sample=mid)
+        return tuple(down), mid
+
+
+def follow(pipe, controlnets: list) -> None:
+    """Replay `controlnets` from graphs where `pipe`'s UNet is (with its recorder, so their graphs share its
+    memory pool), and run them eagerly where it is not. Union ControlNets, which take other inputs, stay eager."""
+    from diffusers import ControlNetModel
+
+    wrapper = pipe.unet.__dict__.get("forward")
+    recorder = wrapper.graphed.recorder if isinstance(wrapper, GraphedUNet) else None
+    for net in controlnets:
+        current = net.__dict__.get("forward")
+        if isinstance(current, GraphedControlNet):
+            if current.graphed.recorder is recorder:
+                continue
+            del net.__dict__["forward"]
+        if recorder is not None and type(net) is ControlNetModel:
+            net.forward = GraphedControlNet(net, recorder)
 
 
 def eager(method: Callable) -> Callable:

@@ -410,6 +410,7 @@ class TorchEngine:
         placement = loaded.placement
         controlnets = self._controlnets.get([control.model for control in request.controls], placement.device,
                                             TORCH_DTYPES[placement.dtype], dict(loaded.pipe.unet.config))
+        graphs.follow(loaded.pipe, controlnets)
         key = (id(loaded.pipe), request.mode, tuple(id(controlnet) for controlnet in controlnets))
         if self._mode_pipe is None or self._mode_pipe[0] != key:
             self._mode_pipe = (key, modes.mode_pipeline(loaded.pipe, loaded.architecture, request, controlnets))
