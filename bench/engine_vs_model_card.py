@@ -37,6 +37,7 @@ call on the next of a few drawings (black strokes on white, as a canvas gives th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -138,6 +139,16 @@ def fast_request(folder: Path, lora: Path, args: argparse.Namespace) -> Generati
     if args.arch == "sdxl":
         request = request.replace(vae=str(folder.parent / "sdxl-fp16-vae"))
     return request
+
+
+@contextlib.contextmanager
+def fast_model(args: argparse.Namespace):
+    """(folder, request): the random model of `model_arguments`' options, built or reused, and the fast side's request
+    for it; the model is removed at the end unless HYPERSD_BENCH_MODELS keeps it."""
+    quiet_libraries()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder, lora = random_model(args.arch, Path(tmp))
+        yield folder, fast_request(folder, lora, args)
 
 
 def build_random_model(architecture: str, folder: Path) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 import torch
@@ -23,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import engine_vs_model_card as models  # noqa: E402
 from hypersd_desktop.core.vocab import Decoder  # noqa: E402
-from hypersd_desktop.engine.torch_engine import TorchEngine, quiet_libraries  # noqa: E402
+from hypersd_desktop.engine.torch_engine import TorchEngine  # noqa: E402
 
 
 def main() -> None:
@@ -33,11 +32,8 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=25)
     parser.add_argument("--trace", type=Path, default=None, help="where to write the Chrome trace of one image")
     args = parser.parse_args()
-    quiet_libraries()
     cuda = args.device == "cuda"
-    with tempfile.TemporaryDirectory() as tmp:
-        folder, lora = models.random_model(args.arch, Path(tmp))
-        request = models.fast_request(folder, lora, args)
+    with models.fast_model(args) as (folder, request):
         size = request.width
         if args.taesd:
             request = request.replace(decoder=Decoder.TAESD, taesd=str(folder.parent / f"{args.arch}-taesd"))

@@ -11,7 +11,6 @@ import argparse
 import itertools
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,18 +19,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import engine_vs_model_card as models  # noqa: E402
-from hypersd_desktop.engine.torch_engine import TorchEngine, quiet_libraries  # noqa: E402
+from hypersd_desktop.engine.torch_engine import TorchEngine  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     models.model_arguments(parser)
     args = parser.parse_args()
-    quiet_libraries()
     cuda = args.device == "cuda"
-    with tempfile.TemporaryDirectory() as tmp:
-        folder, lora = models.random_model(args.arch, Path(tmp))
-        request = models.fast_request(folder, lora, args)
+    with models.fast_model(args) as (folder, request):
         engine = TorchEngine()
         engine.generate(request)
         fresh = (f"{models.PROMPT}, take {n}" for n in itertools.count())
