@@ -27,7 +27,9 @@ scale and range, as single-kind ControlNets are; the copies share the loaded wei
 
 from __future__ import annotations
 
+import contextlib
 import json
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -104,9 +106,66 @@ def mode_pipeline(base, architecture: str, request: GenerationRequest, controlne
 
         several = MultiControlNetUnionModel if union else MultiControlNetModel
         extra["controlnet"] = controlnets[0] if len(controlnets) == 1 else several(controlnets)
-    pipe = cls.from_pipe(base, **extra)
+    # torch_dtype=None: from_pipe's default (fp32) would move every shared part, fp16 UNet included, to fp32
+    pipe = cls.from_pipe(base, torch_dtype=None, **extra)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+@contextlib.contextmanager
+def vae_as_placed(vae):
+    """While a mode pipeline runs, its VAE keeps the dtype and the weights the engine gave it.
+
+    diffusers' SDXL image-to-image and inpainting pipelines move a VAE marked `force_upcast` (the stock SDXL
+    VAE) to fp32 to encode the init image, then to the pipeline's dtype: on CUDA the VAE would end in fp16, where
+    it overflows (black images from then on), its weights would be new tensors (a recorded decode graph reads the
+    old ones) and, in bf16, every later image would decode in fp32. Here the mark is off for the call and the
+    VAE encodes in its own dtype (`Placement.vae_dtype`, chosen for that overflow); the latents come back in the
+    caller's dtype, as diffusers' fp32 encode gives them. That also lets SD1.5's pipelines, which never upcast,
+    encode with a VAE kept in another dtype than the UNet's (MPS keeps it in fp32)."""
+    upcast = vae.config.get("force_upcast", False)
+    own = vae.__dict__.get("encode")
+    if upcast:
+        vae.register_to_config(force_upcast=False)
+    vae.encode = partial(_encode_in_own_dtype, vae, own or type(vae).encode.__get__(vae))
+    try:
+        yield
+    finally:
+        if own is None:
+            del vae.encode
+        else:
+            vae.encode = own
+        if upcast:
+            vae.register_to_config(force_upcast=True)
+
+
+def _encode_in_own_dtype(vae, encode, pixels: torch.Tensor, *args, **kwargs):
+    """`encode` on `pixels` cast to the VAE's dtype, its latents (sampled or the mode) cast back to the pixels'."""
+    own, wanted = vae.dtype, pixels.dtype
+    output = encode(pixels.to(own), *args, **kwargs)
+    if own == wanted:
+        return output
+    from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKLOutput
+
+    distribution = _LatentsIn(output[0] if isinstance(output, tuple) else output.latent_dist, wanted)
+    return (distribution,) if isinstance(output, tuple) else AutoencoderKLOutput(latent_dist=distribution)
+
+
+class _LatentsIn:
+    """A VAE's latent distribution whose samples and mode come out in `dtype`; sampled in the VAE's own dtype, so
+    the noise drawn is the one an encode in that dtype draws."""
+
+    def __init__(self, distribution, dtype: torch.dtype) -> None:
+        self.distribution, self.dtype = distribution, dtype
+
+    def sample(self, generator=None) -> torch.Tensor:
+        return self.distribution.sample(generator).to(self.dtype)
+
+    def mode(self) -> torch.Tensor:
+        return self.distribution.mode().to(self.dtype)
+
+    def __getattr__(self, name):
+        return getattr(self.distribution, name)
 
 
 def mode_arguments(request: GenerationRequest, images: ModeInputs, union: bool = False,

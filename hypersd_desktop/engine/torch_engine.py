@@ -312,7 +312,8 @@ class TorchEngine:
             vae = loading.load_vae_override(key.vae, dtype, config)
         pipe = loading.load_base_pipeline(key.base_model, architecture, dtype, key.base_config, unet=unet, vae=vae)
         safe_vae = pipe.vae.config.get("force_upcast", True) is False
-        placement = choose_placement(placement.device, placement.dtype, architecture, safe_fp16_vae=safe_vae)
+        placement = choose_placement(placement.device, placement.dtype, architecture, safe_fp16_vae=safe_vae,
+                                     native_bf16=placement.device == Device.CUDA and devices.cuda_supports_bf16())
         if key.cpu_offload:
             pipe.enable_model_cpu_offload()  # each component moves to the GPU only while it runs
         else:

@@ -389,3 +389,66 @@ def test_the_mode_pipeline_is_built_once_for_a_run_of_requests_of_one_mode(tiny_
     again = engine.generate(request.replace(controls=(control,)))[0]  # back to the ControlNet: built again, same image
     assert built == ["txt2img", "img2img", "txt2img"]
     assert np.array_equal(np.asarray(again.image), np.asarray(first.image))
+
+
+@pytest.mark.parametrize("architecture", ["sd15", "sdxl"])
+def test_every_mode_runs_on_the_weights_as_loaded(architecture, tiny_sd15, tiny_sdxl, hyper_lora, controlnets,
+                                                  tmp_path):
+    """Image-to-image, inpainting and ControlNets share the loaded weights in the dtypes the engine chose, and leave
+    them so. diffusers' `from_pipe` moved every shared part to fp32 by default (on CUDA an fp16 UNet became fp32),
+    and its SDXL image-to-image and inpainting moved the stock VAE to fp32 and back to the UNet's dtype (on CUDA an
+    fp16 VAE, which overflows); either way the weights became new tensors under recorded graphs. In bf16 on the CPU
+    both show."""
+    from hypersd_desktop.engine.torch_engine import lora_components
+
+    store = InputImages(tmp_path / "inputs")
+    base = tiny_sdxl if architecture == "sdxl" else tiny_sd15
+    lora = hyper_lora("Hyper-SDXL-1step-lora" if architecture == "sdxl" else "Hyper-SD15-1step-lora")
+    request = GenerationRequest(prompt=PROMPT, base_model=str(base), loras=(LoraSpec(str(lora)),), steps=2, seed=SEED,
+                                width=SIZE, height=SIZE, dtype="bf16")
+    engine = TorchEngine(inputs=store)
+    before = engine.generate(request)[0]
+    pipe = engine._loaded.pipe
+    parts = {**lora_components(pipe), "vae": pipe.vae}
+
+    def weights():
+        return {name: (part.dtype, [p.data_ptr() for p in part.parameters()]) for name, part in parts.items()}
+
+    loaded = weights()
+    assert {dtype for dtype, _ in loaded.values()} == {torch.bfloat16}
+    init, mask = store.add(png(init_picture())), store.add(png(mask_picture()))
+    control = ControlSpec(str(controlnets[architecture]), store.add(png(edges_picture())), 0.8)
+    for other in (request.replace(init_image=init, strength=0.5),
+                  request.replace(init_image=init, mask_image=mask, strength=0.9),
+                  request.replace(controls=(control,)),
+                  request.replace(init_image=init, strength=0.75, controls=(control,))):
+        image = np.asarray(engine.generate(other)[0].image, dtype=np.int16)
+        assert image.std() > 5
+        assert weights() == loaded, other.mode
+    after = engine.generate(request)[0]
+    assert np.array_equal(np.asarray(after.image), np.asarray(before.image))
+
+
+def test_a_vae_in_another_dtype_than_the_pipelines_encodes_in_its_own(tiny_sdxl):
+    """A VAE kept in fp32 beside a bf16 UNet (MPS keeps it so) encodes the pipeline's bf16 pixels in fp32 and hands
+    the latents back in bf16, sampled as an fp32 encode samples them; its `force_upcast` mark and `encode` are as
+    before afterwards."""
+    from diffusers import AutoencoderKL
+    from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl_img2img import retrieve_latents
+
+    from hypersd_desktop.engine.modes import vae_as_placed
+
+    vae = AutoencoderKL.from_pretrained(tiny_sdxl / "vae")
+    pixels = torch.from_numpy(np.asarray(init_picture(), dtype=np.float32) / 127.5 - 1).permute(2, 0, 1)[None]
+    pixels = pixels.to(torch.bfloat16)
+    assert vae.config.force_upcast
+    with torch.no_grad():
+        expected = retrieve_latents(vae.encode(pixels.float()), torch.Generator().manual_seed(3)).to(torch.bfloat16)
+        with vae_as_placed(vae):
+            assert not vae.config.force_upcast
+            latents = retrieve_latents(vae.encode(pixels), torch.Generator().manual_seed(3))
+            mode = retrieve_latents(vae.encode(pixels), sample_mode="argmax")
+    assert latents.dtype == mode.dtype == torch.bfloat16
+    assert torch.equal(latents, expected)
+    assert not torch.equal(latents, mode)
+    assert vae.config.force_upcast and "encode" not in vae.__dict__ and vae.dtype == torch.float32
