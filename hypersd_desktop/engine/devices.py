@@ -41,6 +41,11 @@ def cpu_supports_bf16() -> bool:
     return torch.backends.cpu.get_cpu_capability() in ("AVX512_BF16", "AMX")
 
 
+def cuda_supports_bf16() -> bool:
+    """True where the GPU has native bf16 arithmetic (compute capability 8.0 on: Ampere and later)."""
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported(including_emulation=False)
+
+
 def choose_device(requested: str) -> str:
     available = available_devices()
     if requested == Device.AUTO:
@@ -53,24 +58,32 @@ def choose_device(requested: str) -> str:
     return requested
 
 
-def choose_placement(requested_device: str, requested_dtype: str, architecture: str, safe_fp16_vae: bool) -> Placement:
+def choose_placement(requested_device: str, requested_dtype: str, architecture: str, safe_fp16_vae: bool,
+                     native_bf16: bool = False) -> Placement:
+    """The device asked for, if this machine has it, and `placement_on` it."""
+    return placement_on(choose_device(requested_device), requested_dtype, architecture, safe_fp16_vae, native_bf16)
+
+
+def placement_on(device: str, requested_dtype: str, architecture: str, safe_fp16_vae: bool,
+                 native_bf16: bool = False) -> Placement:
     """The dtype policy per device.
 
-    CUDA: fp16; the SDXL VAE overflows in fp16, so it decodes in fp32 unless the VAE is the
-    fp16-safe one or the run is in bf16. MPS: fp16 for the UNet and text encoders, the VAE in
-    fp32 (fp16 VAE decodes on MPS give black or NaN images); bf16 only when asked. CPU: fp32, or
-    bf16 when asked (fast only on CPUs with native bf16); fp16 on the CPU is refused (slow and
-    not supported by every kernel).
+    CUDA: fp16; the SDXL VAE overflows in fp16, so unless it is the fp16-safe one (or the run is in bf16) it
+    decodes in bf16 where the GPU has native bf16 (`native_bf16`: Ampere and later), whose range is fp32's, and
+    in fp32 elsewhere. MPS: fp16 for the UNet and text encoders, the VAE in fp32 (fp16 VAE decodes on MPS give
+    black or NaN images); bf16 only when asked. CPU: fp32, or bf16 when asked (fast only on CPUs with native
+    bf16); fp16 on the CPU is refused (slow and not supported by every kernel).
     """
-    device = choose_device(requested_device)
     if requested_dtype == DType.AUTO:
         dtype = DType.FP16 if device in (Device.CUDA, Device.MPS) else DType.FP32
     else:
         dtype = requested_dtype
     if device == Device.CPU and dtype == DType.FP16:
         raise InputError("fp16 is not supported on the CPU; use fp32, or bf16 on a CPU with bf16 support.")
-    if dtype == DType.FP16 and (device == Device.MPS or (architecture == Architecture.SDXL and not safe_fp16_vae)):
-        vae_dtype = "fp32"
+    if dtype == DType.FP16 and device == Device.MPS:
+        vae_dtype = DType.FP32
+    elif dtype == DType.FP16 and architecture == Architecture.SDXL and not safe_fp16_vae:
+        vae_dtype = DType.BF16 if native_bf16 and device == Device.CUDA else DType.FP32
     else:
         vae_dtype = dtype
     return Placement(device=device, dtype=dtype, vae_dtype=vae_dtype)

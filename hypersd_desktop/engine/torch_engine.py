@@ -475,7 +475,8 @@ class TorchEngine:
         )
         if settings_plan.timesteps is not None:
             kwargs["timesteps"] = list(settings_plan.timesteps)
-        return pipe(**kwargs).images
+        with modes.vae_as_placed(pipe.vae):
+            return pipe(**kwargs).images
 
     def _decode(self, loaded: LoadedPipeline, latents: torch.Tensor, taesd):
         pipe = loaded.pipe
