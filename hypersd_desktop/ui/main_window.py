@@ -508,8 +508,9 @@ class MainWindow(QMainWindow):
                         "again from where they are now (Models tab), or choose another model.", *warnings)
         if (model is not None and model.architecture == Architecture.SDXL and self.jobs.device == Device.CUDA
                 and self.library.installed_entry(self.library.catalog.get(FP16_SDXL_VAE)) is None):
-            warnings = (*warnings, "SDXL's own VAE decodes in fp32 on this GPU; install \"SDXL VAE (fp16 fix)\" in "
-                                   "the Models tab to decode in fp16, faster and with less memory.")
+            warnings = (*warnings, "SDXL's own VAE overflows in fp16, so it decodes in bf16 (fp32, slower and with "
+                                   "more memory, on GPUs before the RTX 30 series); install \"SDXL VAE (fp16 fix)\" "
+                                   "in the Models tab to decode in fp16 on any GPU.")
         self.warnings.show_messages([*self._reuse_notes, *warnings])
 
     def _edit_prompt(self, edit, words: tuple[str, ...]) -> None:
