@@ -15,6 +15,7 @@
 #     run(command="bash tools/gpu_checks.sh upscale", carry=[".gpu"])    # upscaler models on the GPU (fp16)
 #     run(command="bash tools/gpu_checks.sh profile", carry=[".gpu"])    # where a 1-step SD1.5 image's time goes
 #     run(command="bash tools/gpu_checks.sh prompts", carry=[".gpu"])    # SDXL: a prompt read before vs a new one
+#     run(command="bash tools/gpu_checks.sh parts", carry=[".gpu"])      # each part channels_last or not, VAE dtypes
 # Or several phases in one call, in order, within SECONDS seconds in all (each phase at most CAP
 # seconds; one that would start with under 30 seconds left is skipped), sharing the random models:
 #     run(command="bash tools/gpu_checks.sh seq 570 scribble:150 fast15:120 cache15:200 memory:400", carry=[".gpu"])
@@ -23,7 +24,7 @@
 # The machine has no PySide6, so `cache` skips the window phase (the window's stall).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-phase=${1:?which phase: wheels, seq, scribble, fast, fast15, fastxl, compiled, cache, cache15, throughput, memory, memory3, tests, profile, prompts, upscale}
+phase=${1:?which phase: wheels, seq, scribble, fast, fast15, fastxl, compiled, cache, cache15, throughput, memory, memory3, tests, profile, prompts, parts, upscale}
 if [ "$phase" = wheels ]; then
   mkdir -p .gpu
   .venv/bin/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
@@ -64,7 +65,9 @@ case "$phase" in
   memory3) timeout 560 python3 bench/memory_plans.py --device cuda --arch sdxl --steps 4 --plans eager,fast,fast-in-7.5GiB ;;
   memory) timeout 560 python3 bench/memory_plans.py --device cuda --arch sdxl --steps 4 ;;
   # Not pyproject's addopts: the machine has no pytest-xdist.
-  tests) timeout 560 python3 -m pytest -o addopts= -p no:cacheprovider -m gpu tests/engine/test_graphs.py ;;
+  tests) timeout 560 python3 -m pytest -o addopts= -p no:cacheprovider -m gpu tests/engine/test_graphs.py \
+           tests/engine/test_devices.py tests/engine/test_text_encoders.py ;;
+  parts) timeout 560 python3 bench/parts.py --device cuda ;;
   prompts) timeout 560 python3 bench/prompt_reuse.py --device cuda --arch sdxl ;;
   profile) timeout 560 python3 bench/profile_image.py --device cuda --trace "$out/trace.json" ;;
   upscale) timeout 560 python3 bench/upscalers.py --device cuda --side 512 --repeats 5 ;;

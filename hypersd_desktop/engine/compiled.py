@@ -54,7 +54,7 @@ from pathlib import Path
 import torch
 
 from hypersd_desktop.engine import notices
-from hypersd_desktop.engine.devices import module_bytes
+from hypersd_desktop.engine.devices import lay_out, module_bytes, weights_layout
 from hypersd_desktop.engine.graphs import DEVICE_WORK, unflatten
 
 log = logging.getLogger("hypersd.compiled")
@@ -129,6 +129,7 @@ class StepSpec:
     device: str  # "cuda:0", "cpu"
     layout: list  # graphs' layout of the optional inputs, as JSON
     inputs: list  # [[shape], dtype] of each input tensor
+    memory_format: str = "contiguous"  # of the weights ("channels_last"): the kernels index them so
 
     @classmethod
     def of(cls, part: str, module: torch.nn.Module, layout: tuple, tensors: list[torch.Tensor]) -> StepSpec:
@@ -138,7 +139,7 @@ class StepSpec:
         kind = type(module)
         return cls(part, f"{kind.__module__.split('.')[0]}.{kind.__name__}", config,
                    str(next(module.parameters()).dtype), str(tensors[0].device), json.loads(json.dumps(layout)),
-                   [[list(t.shape), str(t.dtype)] for t in tensors])
+                   [[list(t.shape), str(t.dtype)] for t in tensors], weights_layout(module))
 
     def package_name(self, device_label: str) -> str:
         described = {"layout": LAYOUT, "spec": asdict(self), "torch": torch.__version__, "device": device_label}
@@ -155,7 +156,7 @@ class StepSpec:
         dtype = getattr(torch, self.dtype.removeprefix("torch."))
         with torch.device("meta"):
             module = cls.from_config(self.config)
-        module = module.to(dtype).to_empty(device=self.device).eval()
+        module = lay_out(module.to(dtype).to_empty(device=self.device), self.memory_format == "channels_last").eval()
         inputs = []
         for shape, kind in self.inputs:
             kind = getattr(torch, kind.removeprefix("torch."))

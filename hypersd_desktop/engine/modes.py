@@ -36,6 +36,7 @@ import torch
 
 from hypersd_desktop.core.vocab import Architecture, Mode
 from hypersd_desktop.engine.controlnet_files import CONFIG_FROM_UNET, load_controlnet
+from hypersd_desktop.engine.devices import lay_out
 from hypersd_desktop.engine.inspect import INPAINTING_CHANNELS
 from hypersd_desktop.engine.inputs import ModeInputs
 from hypersd_desktop.engine.types import GenerationRequest
@@ -58,20 +59,23 @@ class ControlNets:
     """Loaded ControlNets by path and the base model's UNet config, kept while requests use them."""
 
     def __init__(self) -> None:
-        self._loaded: dict[tuple[str, str, torch.dtype, str], torch.nn.Module] = {}
+        self._loaded: dict[tuple[str, str, torch.dtype, str, bool], torch.nn.Module] = {}
 
-    def get(self, paths: list[str], device: str, dtype: torch.dtype, base_unet_config: dict) -> list[torch.nn.Module]:
-        """The ControlNets at `paths` on `device`; `base_unet_config` (the base model's UNet's) completes the config
-        of a single file that brings none, so a ControlNet is kept per base UNet config (what it takes from it)."""
+    def get(self, paths: list[str], device: str, dtype: torch.dtype, base_unet_config: dict,
+            channels_last: bool = False) -> list[torch.nn.Module]:
+        """The ControlNets at `paths` on `device`, their weights `channels_last` or not; `base_unet_config` (the
+        base model's UNet's) completes the config of a single file that brings none, so a ControlNet is kept per
+        base UNet config (what it takes from it)."""
         taken = (*CONFIG_FROM_UNET, "block_out_channels", "cross_attention_dim")
         base = json.dumps({key: base_unet_config.get(key) for key in taken}, sort_keys=True, default=str)
-        wanted = [(path, device, dtype, base) for path in paths]
+        wanted = [(path, device, dtype, base, channels_last) for path in paths]
         for key in list(self._loaded):
             if key not in wanted:
                 del self._loaded[key]  # a ControlNet the requests moved away from: free it
         for key in wanted:
             if key not in self._loaded:
-                self._loaded[key] = load_controlnet(Path(key[0]), dtype, base_unet_config).to(device)
+                model = load_controlnet(Path(key[0]), dtype, base_unet_config).to(device)
+                self._loaded[key] = lay_out(model, channels_last) if channels_last else model
         return [self._loaded[key] for key in wanted]
 
     def clear(self) -> None:

@@ -13,7 +13,7 @@ import gc
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,11 +96,13 @@ class TorchEngine:
     loaded between calls."""
 
     def __init__(self, graph_recorder: graphs.Recorder | None = None, inputs: InputImages | None = None,
-                 compiler: compiled.Compiler | None = None) -> None:
+                 compiler: compiled.Compiler | None = None, channels_last: Collection[str] | None = None) -> None:
         """`graph_recorder` records graphs on any device (tests pass one that re-runs on the CPU); without it,
         graphs are recorded as CUDA graphs on CUDA only. `compiler` compiles steps in the background on any
         device; without it, requests that allow compiling get one on CUDA only, with its packages in the
-        app's cache. `inputs` holds the input images requests name."""
+        app's cache. `inputs` holds the input images requests name. `channels_last`: the parts ("unet",
+        "controlnet", "vae") whose weights are laid out channels_last; by default the device's measured choice
+        (`devices.CHANNELS_LAST`)."""
         quiet_libraries()
         if compiler is None and os.environ.get("HYPERSD_BENCH_COMPILE_ON_CPU"):
             # bench/compile_cache.py's window phase: the worker compiles on the CPU as it does on CUDA, so the
@@ -110,6 +112,7 @@ class TorchEngine:
         self._taesd: tuple[str, str, object] | None = None
         self._graph_recorder = graph_recorder
         self._given_compiler = compiler is not None
+        self._channels_last = None if channels_last is None else frozenset(channels_last)
         self.compiler = compiler
         self._inputs = inputs
         self._controlnets = modes.ControlNets()
@@ -325,8 +328,15 @@ class TorchEngine:
                              "beside it: the text encoders wait in RAM and come to the GPU only to read a new prompt.")
         if placement.vae_dtype != placement.dtype:
             pipe.vae.to(TORCH_DTYPES[placement.vae_dtype])
+        laid_out = self._channels_last_parts(placement.device)
+        for part in ("unet", "vae"):
+            if part in laid_out:
+                devices.lay_out(getattr(pipe, part), channels_last=True)
         pipe.set_progress_bar_config(disable=True)
         return LoadedPipeline(key.without_loras(), pipe, architecture, placement, pipe.scheduler)
+
+    def _channels_last_parts(self, device: str) -> frozenset[str]:
+        return devices.channels_last_parts(device) if self._channels_last is None else self._channels_last
 
     def _unfuse_all(self, loaded: LoadedPipeline) -> bool:
         """Subtract the fused LoRAs again, reading them from disk (nothing is kept in memory).
@@ -410,7 +420,8 @@ class TorchEngine:
                  on_progress, cancel, started):
         placement = loaded.placement
         controlnets = self._controlnets.get([control.model for control in request.controls], placement.device,
-                                            TORCH_DTYPES[placement.dtype], dict(loaded.pipe.unet.config))
+                                            TORCH_DTYPES[placement.dtype], dict(loaded.pipe.unet.config),
+                                            "controlnet" in self._channels_last_parts(placement.device))
         graphs.follow(loaded.pipe, controlnets)
         key = (id(loaded.pipe), request.mode, tuple(id(controlnet) for controlnet in controlnets))
         if self._mode_pipe is None or self._mode_pipe[0] != key:

@@ -277,6 +277,8 @@ def test_a_package_is_named_by_what_makes_its_kernels_not_by_the_weights(tiny_sd
     assert compiled.package_name("unet", unet, (), [torch.zeros(2, 4, 32, 32), *inputs[1:]]) != name
     assert compiled.package_name("unet", unet, (), [inputs[0].half(), *inputs[1:]]) != name
     assert compiled.package_name("vae", unet, (), inputs) != name
+    unet.to(memory_format=torch.channels_last)  # the kernels index the weights otherwise
+    assert compiled.package_name("unet", unet, (), inputs) != name
 
 
 def test_a_step_spec_rebuilds_the_module_without_its_weights(tiny_sdxl):
@@ -296,6 +298,13 @@ def test_a_step_spec_rebuilds_the_module_without_its_weights(tiny_sdxl):
     assert next(step.parameters()).dtype == torch.float16
     assert [(tuple(t.shape), t.dtype) for t in example] == [(tuple(t.shape), t.dtype) for t in inputs]
     assert sorted(n for n, _ in step.named_parameters()) == sorted(f"unet.{n}" for n, _ in unet.named_parameters())
+    assert spec.memory_format == "contiguous" and step.unet.conv_in.weight.is_contiguous()
+    unet.to(memory_format=torch.channels_last)
+    spec = compiled.StepSpec.of("unet", unet, layout, inputs)
+    assert spec.memory_format == "channels_last"
+    step, _ = compiled.StepSpec(**json.loads(json.dumps(dataclasses.asdict(spec)))).build_step()
+    weight = step.unet.conv_in.weight
+    assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
 
 
 @pytest.mark.slow

@@ -158,3 +158,35 @@ def test_controlnets_replay_from_graphs_as_the_unet_does(architecture, tiny_sd15
 
 def loaded_controlnets(engine) -> list:
     return list(engine._controlnets._loaded.values())
+
+
+@pytest.mark.parametrize("architecture", ["sd15", "sdxl"])
+def test_channels_last_parts_give_the_images_of_contiguous_ones(architecture, tiny_sd15, tiny_sdxl, hyper_lora,
+                                                                controlnets, tmp_path):
+    """Each part laid out channels_last (as the UNet is on CUDA), replayed from graphs, with a ControlNet and a LoRA
+    switched (fused in place into channels_last weights): the images of the parts as loaded."""
+    from hypersd_desktop.core.images import InputImages
+    from hypersd_desktop.engine import ControlSpec
+    from hypersd_desktop.engine.devices import weights_layout
+    from pictures import edges_picture, png
+
+    store = InputImages(tmp_path / "inputs")
+    base = tiny_sdxl if architecture == "sdxl" else tiny_sd15
+    prefix = "Hyper-SDXL" if architecture == "sdxl" else "Hyper-SD15"
+    request = GenerationRequest(prompt="a cat", base_model=str(base), seed=5, width=64, height=64, steps=2,
+                                loras=(LoraSpec(str(hyper_lora(f"{prefix}-1step-lora"))),))
+    control = ControlSpec(str(controlnets[architecture]), store.add(png(edges_picture())), 0.7)
+    requests = [request, request.replace(controls=(control,)),
+                request.replace(loras=(LoraSpec(str(hyper_lora(f"{prefix}-2steps-lora"))),), seed=8)]
+    laid_out = TorchEngine(graph_recorder=rerun_recorder([]), inputs=store, channels_last=("unet", "controlnet", "vae"))
+    as_loaded = TorchEngine(graph_recorder=rerun_recorder([]), inputs=store, channels_last=())
+    for one in requests:
+        ours, theirs = laid_out.generate(one), as_loaded.generate(one)
+        assert pixels(ours[0]).std() > 5
+        assert_same_images(ours, theirs)
+        if one.controls:
+            (net,) = laid_out._controlnets._loaded.values()
+            assert weights_layout(net) == "channels_last"
+    pipe = laid_out._loaded.pipe
+    assert weights_layout(pipe.unet) == weights_layout(pipe.vae) == "channels_last"
+    assert weights_layout(as_loaded._loaded.pipe.unet) == "contiguous"
