@@ -452,3 +452,31 @@ def test_a_vae_in_another_dtype_than_the_pipelines_encodes_in_its_own(tiny_sdxl)
     assert torch.equal(latents, expected)
     assert not torch.equal(latents, mode)
     assert vae.config.force_upcast and "encode" not in vae.__dict__ and vae.dtype == torch.float32
+
+
+@pytest.mark.parametrize("architecture", ["sd15", "sdxl"])
+def test_every_mode_runs_with_the_vae_in_another_dtype_than_the_unet(architecture, tiny_sd15, tiny_sdxl, hyper_lora,
+                                                                     controlnets, tmp_path, monkeypatch):
+    """MPS keeps the VAE in fp32 beside an fp16 UNet, as GPUs before Ampere do for SDXL's stock VAE; here bf16
+    stands in for fp16. Each mode encodes its init image with the VAE in fp32 and denoises in bf16, and the VAE
+    stays fp32."""
+    from hypersd_desktop.engine import devices
+
+    policy = devices.placement_on
+    monkeypatch.setattr(devices, "placement_on", lambda device, dtype, *rest, **options: dataclasses.replace(
+        policy(device, "bf16", *rest, **options), vae_dtype="fp32"))
+    store = InputImages(tmp_path / "inputs")
+    base = tiny_sdxl if architecture == "sdxl" else tiny_sd15
+    lora = hyper_lora("Hyper-SDXL-1step-lora" if architecture == "sdxl" else "Hyper-SD15-1step-lora")
+    request = GenerationRequest(prompt=PROMPT, base_model=str(base), loras=(LoraSpec(str(lora)),), steps=2, seed=SEED,
+                                width=SIZE, height=SIZE)
+    init, mask = store.add(png(init_picture())), store.add(png(mask_picture()))
+    control = ControlSpec(str(controlnets[architecture]), store.add(png(edges_picture())), 0.8)
+    engine = TorchEngine(inputs=store)
+    for other in (request.replace(init_image=init, strength=0.5),
+                  request.replace(init_image=init, mask_image=mask, strength=0.9),
+                  request.replace(init_image=init, strength=0.75, controls=(control,))):
+        image = np.asarray(engine.generate(other)[0].image, dtype=np.int16)
+        assert image.std() > 5
+        pipe = engine._loaded.pipe
+        assert (pipe.unet.dtype, pipe.vae.dtype) == (torch.bfloat16, torch.float32)
