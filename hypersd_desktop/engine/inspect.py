@@ -15,6 +15,7 @@ import json
 import os
 import re
 import struct
+import dataclasses
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -188,12 +189,21 @@ def read_header(path: str | os.PathLike[str]) -> tuple[dict[str, TensorInfo], di
                                    "weights are in its unet/, vae/ … subfolders).")
         if not path.is_file():
             raise ModelFormatError(f"{path} does not exist or is not a file.")
-        refuse_pickle(path)
-        size = path.stat().st_size
-        with path.open("rb") as handle:
-            return _parse_header(path.name, handle, size)
+        stat = path.stat()
+        tensors, metadata = _read_header(str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+        return dict(tensors), dict(metadata)
     except OSError as error:  # unreadable, a symlink loop, a file that vanished
         raise ModelFormatError(f"{path} cannot be read: {error.strerror or error}.") from None
+
+
+@functools.lru_cache(maxsize=64)
+def _read_header(path: str, size: int, *_stamp: int) -> tuple[dict[str, TensorInfo], dict[str, str]]:
+    """`read_header` of the file as it is now (its size, times and inode are the key): every request checks its
+    model and LoRA files, and parsing an SDXL checkpoint's or LoRA's header of thousands of tensors took about 10
+    ms each time, on the host, before the GPU began. A file written anew is read anew; a failure is not kept."""
+    refuse_pickle(Path(path))
+    with open(path, "rb") as handle:
+        return _parse_header(Path(path).name, handle, size)
 
 
 def _parse_header(name: str, handle, size: int) -> tuple[dict[str, TensorInfo], dict[str, str]]:
@@ -280,8 +290,25 @@ def _check_layout(name: str, spans: list[tuple[int, int, str]], data_size: int) 
 
 
 def inspect_file(path: str | os.PathLike[str]) -> WeightsInfo:
-    """Say what a `.safetensors` weights file is, from its header."""
+    """Say what a `.safetensors` weights file is, from its header. Kept per file as it is now (as its header is):
+    each request inspects its base model and LoRAs again."""
     path = Path(path)
+    try:
+        stat = path.stat() if path.is_file() else None
+    except OSError:
+        stat = None
+    if stat is None:  # read_header says what is wrong
+        return _inspect(path)
+    info = _inspected(str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
+    return dataclasses.replace(info, metadata=dict(info.metadata))
+
+
+@functools.lru_cache(maxsize=64)
+def _inspected(path: str, *_stamp: int) -> WeightsInfo:
+    return _inspect(Path(path))
+
+
+def _inspect(path: Path) -> WeightsInfo:
     tensors, metadata = read_header(path)
     kind, style = classify(tensors)
     family = other_family(kind, tensors)

@@ -67,6 +67,7 @@ class LoadedPipeline:
     fused: list[tuple[LoraSpec, tuple[int, int]]] = field(default_factory=list)  # with the file's (size, mtime)
     embeddings: embeddings.Loaded = ()
     load_warnings: list[str] = field(default_factory=list)
+    memory_options: tuple[bool, bool] | None = None  # (attention slicing, VAE tiling) as last set
 
 
 def _file_stamp(path: str) -> tuple[int, int]:
@@ -214,7 +215,7 @@ class TorchEngine:
         settings_plan = dataclasses.replace(settings_plan, width=sources.width, height=sources.height)
         loaded_at = time.perf_counter()
         warnings = [*settings_plan.warnings, *loaded.load_warnings]
-        self._memory_options(loaded.pipe, request)
+        self._memory_options(loaded, request)
         self._graphs(loaded, request)
         if not loaded.key.cpu_offload:  # offload's own hooks move the encoders
             text_encoders.install(loaded.pipe)
@@ -386,7 +387,13 @@ class TorchEngine:
     # -- running -------------------------------------------------------------------------
 
     @staticmethod
-    def _memory_options(pipe, request: GenerationRequest) -> None:
+    def _memory_options(loaded: LoadedPipeline, request: GenerationRequest) -> None:
+        """Attention slicing and VAE tiling as the request asks, set when they change (setting slicing walks every
+        module of the UNet and gives each attention a new processor)."""
+        options = (request.attention_slicing, request.vae_tiling)
+        if loaded.memory_options == options:
+            return
+        pipe = loaded.pipe
         if request.attention_slicing:
             pipe.enable_attention_slicing()
         else:
@@ -395,6 +402,7 @@ class TorchEngine:
             _tile(pipe)
         else:
             pipe.vae.disable_tiling()
+        loaded.memory_options = options
 
     def _graphs(self, loaded: LoadedPipeline, request: GenerationRequest) -> None:
         """Run the UNet and VAE decode compiled and replay them as graphs where asked and possible; the

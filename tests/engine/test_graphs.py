@@ -104,6 +104,25 @@ def test_memory_options_and_the_setting_run_eagerly(sd15):
     assert graphs.installed(engine._loaded.pipe)
 
 
+def test_memory_options_take_effect_when_they_change_and_only_then(sd15, monkeypatch):
+    """Slicing and tiling are set when a request changes them (setting slicing walks the whole UNet), and each
+    request runs with its own: the image of a fresh engine."""
+    engine = TorchEngine()
+    pipe = None
+    for options in ({}, {"attention_slicing": True}, {"attention_slicing": True}, {"vae_tiling": True}, {}):
+        request = sd15.replace(steps=1, **options)
+        ours = engine.generate(request)
+        pipe = engine._loaded.pipe
+        processors = {type(p).__name__ for p in pipe.unet.attn_processors.values()}
+        assert processors == ({"SlicedAttnProcessor"} if options.get("attention_slicing") else {"AttnProcessor2_0"})
+        assert pipe.vae.use_tiling == bool(options.get("vae_tiling"))
+        assert_same_images(ours, TorchEngine().generate(request))
+    set_again = []
+    monkeypatch.setattr(type(pipe), "disable_attention_slicing", lambda self: set_again.append(1))
+    engine.generate(sd15.replace(steps=1, seed=6))
+    assert set_again == []
+
+
 def test_graphs_are_cuda_only_without_a_recorder(sd15):
     engine = TorchEngine()
     engine.generate(sd15.replace(steps=1))

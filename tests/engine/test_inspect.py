@@ -166,3 +166,33 @@ def test_files_the_app_does_not_run_are_named(name, tmp_path, app_home):
     with pytest.raises(InputError, match=rf"^{name}.safetensors is {re.escape(phrase)}, which this app does not run, "
                                          "not a LoRA.$"):
         check_lora_files(request, "sd15")
+
+
+def test_a_file_is_inspected_once_until_it_is_written_again(tmp_path):
+    """Each request inspects its base model and LoRAs; the header is parsed once per version of the file: one
+    rewritten in place, even to the same size, is read anew, and what callers get are their own copies."""
+    from hypersd_desktop.engine.inspect import read_header
+
+    path = tmp_path / "style.safetensors"
+    name = "lora_unet_down_blocks_0_attentions_0_proj_in"
+
+    def write(prefix: str, value: float) -> None:
+        save_file({f"{prefix}.lora_down.weight": torch.full((4, 320), value),
+                   f"{prefix}.lora_up.weight": torch.full((320, 4), value)}, str(path), metadata={"v": str(value)})
+
+    write(name, 1.0)
+    first = inspect_file(path)
+    assert (first.kind, first.tensor_count, first.metadata) == ("lora", 2, {"v": "1.0"})
+    first.metadata["v"] = "changed by a caller"
+    tensors, metadata = read_header(path)
+    tensors.clear()
+    metadata.clear()
+    assert inspect_file(path).metadata == {"v": "1.0"} and len(read_header(path)[0]) == 2
+    size = path.stat().st_size
+    write(name.replace("proj_in", "proj_xx"), 2.0)  # the same size: another key of the same length
+    assert path.stat().st_size == size
+    assert inspect_file(path).metadata == {"v": "2.0"}
+    assert all("proj_xx" in key for key in read_header(path)[0])
+    path.write_bytes(b"not weights at all")
+    with pytest.raises(ModelFormatError):
+        inspect_file(path)

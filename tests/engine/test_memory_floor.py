@@ -91,7 +91,8 @@ def test_vae_tiling_tiles_an_sdxl_image_at_sdxl_s_own_size():
         vae = AutoencoderKL.from_config(AutoencoderKL.load_config(bundled_config("sdxl") / "vae"))
     assert vae.tile_latent_min_size == 1024 // 8  # diffusers' own: no tile at 1024²
     pipe = SimpleNamespace(vae=vae, vae_scale_factor=8, disable_attention_slicing=lambda: None)
-    TorchEngine._memory_options(pipe, GenerationRequest(prompt="", base_model="m", vae_tiling=True))
+    TorchEngine._memory_options(SimpleNamespace(pipe=pipe, memory_options=None),
+                                GenerationRequest(prompt="", base_model="m", vae_tiling=True))
     assert vae.use_tiling and vae.tile_sample_min_size == 512 and 1024 // 8 > vae.tile_latent_min_size == 64
 
 
