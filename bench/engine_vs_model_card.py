@@ -10,6 +10,8 @@ to PIL for 1, 2, 4 and 8 steps through each side (unified LoRA, TCD, guidance 0)
 - fast: the engine as the app runs it on an NVIDIA GPU: UNet and VAE decode replayed as CUDA graphs, and
   for SDXL the fp16-safe VAE (here the same random VAE with `force_upcast` off, as the fp16-fix VAE's
   config has it), so it decodes in fp16; its images are compared with the eager engine's (max difference);
+- fast-own-vae (SDXL): the fast side with the model's own VAE, as it runs where the fp16-fix VAE is not
+  installed: in bf16 on GPUs with native bf16, fp32 on older ones (the model card's code decodes it in fp32);
 - fast-taesd (SD1.5): the fast side with TAESD decode (random TAESD weights);
 - compiled: the fast side once the background compile (engine/compiled.py) has made the UNet and VAE
   decode steps for this GPU; the compile's own time is printed, its packages kept in --packages (a
@@ -335,7 +337,7 @@ def card_side(folder: Path, lora: Path, size: int, device: str, dtype_name: str,
 
 
 def engine_side(folder: Path, lora: Path, size: int, device: str, dtype_name: str, repeats: int, steps_list,
-                fast: bool = False, taesd: bool = False, packages: Path | None = None):
+                fast: bool = False, taesd: bool = False, packages: Path | None = None, own_vae: bool = False):
     from hypersd_desktop.core.vocab import Decoder, Preview
     from hypersd_desktop.engine.compiled import Compiler
 
@@ -345,7 +347,7 @@ def engine_side(folder: Path, lora: Path, size: int, device: str, dtype_name: st
                                 width=size, height=size, device=device, dtype=dtype_name, cuda_graphs=fast,
                                 compile=compiler is not None)
     architecture = folder.name
-    if fast and architecture == "sdxl":
+    if fast and architecture == "sdxl" and not own_vae:
         request = request.replace(vae=str(folder.parent / "sdxl-fp16-vae"))
     if taesd:
         request = request.replace(decoder=Decoder.TAESD, preview=Preview.NONE, taesd=str(folder.parent / f"{architecture}-taesd"))
@@ -414,6 +416,10 @@ def fast_side(*args):
     return engine_side(*args, fast=True)
 
 
+def fast_own_vae_side(*args):
+    return engine_side(*args, fast=True, own_vae=True)
+
+
 def fast_taesd_side(*args):
     return engine_side(*args, fast=True, taesd=True)
 
@@ -423,7 +429,8 @@ def compiled_side(*args):
 
 
 PACKAGES: list[Path | None] = [None]  # --packages
-SIDES = {"card": card_side, "engine": engine_side, "fast": fast_side, "fast-taesd": fast_taesd_side,
+SIDES = {"card": card_side, "engine": engine_side, "fast": fast_side, "fast-own-vae": fast_own_vae_side,
+         "fast-taesd": fast_taesd_side,
          "compiled": compiled_side, "batched": batched_side,
          "demo": demo_side, "scribble": scribble_side,
          "scribble-taesd": lambda *args: scribble_side(*args, taesd=True)}
@@ -487,7 +494,8 @@ def main() -> None:
             folder, lora = random_model(architecture, Path(tmp))
             sides = ["card", "engine"]  # on CUDA the fast sides first: a run cut short keeps what matters most
             if args.device == "cuda":
-                sides = ["card", "fast", "fast-taesd", "engine"] if architecture == "sd15" else ["card", "fast", "engine"]
+                sides = (["card", "fast", "fast-taesd", "engine"] if architecture == "sd15"
+                         else ["card", "fast", "fast-own-vae", "engine"])
             if args.compiled and not args.scribble:
                 sides.insert(sides.index("engine") if "engine" in sides else len(sides), "compiled")
             if args.scribble:

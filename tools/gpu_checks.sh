@@ -56,7 +56,7 @@ fi
 case "$phase" in
   scribble) timeout 560 python3 bench/engine_vs_model_card.py --device cuda --scribble --steps 1 ;;
   fast15) timeout 560 python3 bench/engine_vs_model_card.py --device cuda --steps 1,4 --arch sd15 --sides card,fast,fast-taesd ;;
-  fastxl) timeout 560 python3 bench/engine_vs_model_card.py --device cuda --steps 1,4 --arch sdxl --sides card,fast ;;
+  fastxl) timeout 560 python3 bench/engine_vs_model_card.py --device cuda --steps 1,4 --arch sdxl --sides card,fast,fast-own-vae ;;
   cache15) timeout 560 python3 bench/compile_cache.py --device cuda --arch sd15 --steps 1 --skip-window --timeout 540 ;;
   fast) timeout 560 python3 bench/engine_vs_model_card.py --device cuda --steps 1,4 ;;
   compiled) timeout 560 python3 bench/engine_vs_model_card.py --device cuda --steps 1,4 --compiled --packages "$packages" ;;
