@@ -93,7 +93,6 @@ def placement_on(device: str, requested_dtype: str, architecture: str, safe_fp16
 # UNet step replayed as a CUDA graph took 7.6 ms channels_last against 9.4 ms, and the SDXL VAE decode was slower
 # so (bench/parts.py measures each part both ways). The ControlNet and the VAE stay as loaded until measured.
 CHANNELS_LAST = {Device.CUDA: frozenset({"unet"})}
-PARTS = ("unet", "controlnet", "vae")
 
 
 def channels_last_parts(device: str) -> frozenset[str]:

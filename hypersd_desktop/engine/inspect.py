@@ -10,12 +10,12 @@ formats are refused before any byte is interpreted.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
 import re
 import struct
-import dataclasses
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any

@@ -74,8 +74,8 @@ class ControlNets:
                 del self._loaded[key]  # a ControlNet the requests moved away from: free it
         for key in wanted:
             if key not in self._loaded:
-                model = load_controlnet(Path(key[0]), dtype, base_unet_config).to(device)
-                self._loaded[key] = lay_out(model, channels_last) if channels_last else model
+                self._loaded[key] = lay_out(load_controlnet(Path(key[0]), dtype, base_unet_config).to(device),
+                                            channels_last)
         return [self._loaded[key] for key in wanted]
 
     def clear(self) -> None:
