@@ -196,7 +196,7 @@ def read_header(path: str | os.PathLike[str]) -> tuple[dict[str, TensorInfo], di
         raise ModelFormatError(f"{path} cannot be read: {error.strerror or error}.") from None
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=16)  # a request's model, LoRAs and ControlNets; an SDXL checkpoint's is about 1 MB
 def _read_header(path: str, size: int, *_stamp: int) -> tuple[dict[str, TensorInfo], dict[str, str]]:
     """`read_header` of the file as it is now (its size, times and inode are the key): every request checks its
     model and LoRA files, and parsing an SDXL checkpoint's or LoRA's header of thousands of tensors took about 10
