@@ -175,3 +175,191 @@ def test_a_flux_encoders_texts_and_a_concatenation_in_a_workflow():
     metadata = parse_comfyui_workflow(json.dumps({"nodes": nodes, "links": links}))
     assert (metadata.prompt, metadata.negative_prompt) == ("a red fox in the snow", "blurry")
     assert (metadata.model_name, metadata.width, metadata.height, metadata.steps) == ("flux1-dev", 1024, 768, 20)
+
+
+# Subgraphs (ComfyUI's front end since 1.24): the front end queues a subgraph's nodes as "instance:node".
+
+def into_subgraph(workflow: dict, inner: set[str]) -> dict:
+    """`workflow` with its nodes of the types in `inner` moved into one subgraph, as the front end's "Convert to
+    Subgraph" writes it: links that cross in become the subgraph's inputs (from its input node, -10), links that
+    cross out its outputs (to its output node, -20); the definition's links are objects. A sampler's unlinked seed
+    is promoted: the instance holds the value, the inner node a stale one."""
+    nodes = [dict(node, inputs=[dict(entry) for entry in node.get("inputs") or []]) for node in workflow["nodes"]]
+    inside = {node["id"] for node in nodes if node["type"] in inner}
+    instance = 9000  # ids may be text ("SaveImage", "4:1") in these files
+    next_link = max(link[0] for link in workflow["links"]) + 1
+    inputs, outputs, inner_links, outer_links, out_slots = [], [], [], [], {}
+    for link_id, origin, origin_slot, target, target_slot, kind in (link[:6] for link in workflow["links"]):
+        if origin in inside and target in inside:
+            inner_links.append((link_id, origin, origin_slot, target, target_slot, kind))
+        elif target in inside:
+            inputs.append({"name": f"in_{len(inputs)}", "type": kind, "linkIds": [link_id]})
+            inner_links.append((link_id, -10, len(inputs) - 1, target, target_slot, kind))
+            outer_links.append([next_link, origin, origin_slot, instance, len(inputs) - 1, kind])
+            next_link += 1
+        elif origin in inside:
+            if (origin, origin_slot) not in out_slots:
+                out_slots[origin, origin_slot] = len(outputs)
+                outputs.append({"name": f"out_{len(outputs)}", "type": kind, "linkIds": [next_link]})
+                inner_links.append((next_link, origin, origin_slot, -20, len(outputs) - 1, kind))
+                next_link += 1
+            outer_links.append([link_id, instance, out_slots[origin, origin_slot], target, target_slot, kind])
+        else:
+            outer_links.append([link_id, origin, origin_slot, target, target_slot, kind])
+    promoted = []
+    for node in nodes:
+        if node["id"] in inside and node["type"] == "KSampler" and node["widgets_values"][0] != 0 \
+                and not any(entry["name"] == "seed" and entry.get("link") is not None for entry in node["inputs"]):
+            promoted.append(node["widgets_values"][0])
+            node["widgets_values"] = [0, *node["widgets_values"][1:]]  # stale: the instance's value is queued
+            node["inputs"] = [entry for entry in node["inputs"] if entry["name"] != "seed"]
+            node["inputs"].append({"name": "seed", "type": "INT", "widget": {"name": "seed"}, "link": next_link})
+            inputs.append({"name": f"seed_{len(inputs)}", "type": "INT", "linkIds": [next_link]})
+            inner_links.append((next_link, -10, len(inputs) - 1, node["id"], len(node["inputs"]) - 1, "INT"))
+            next_link += 1
+    fields = ("id", "origin_id", "origin_slot", "target_id", "target_slot", "type")
+    definition = {"id": "5f2d8c1e-0b7a-4c39-9d0e-2a6b1c3e4f50", "version": 1, "name": "Sampling",
+                  "inputNode": {"id": -10}, "outputNode": {"id": -20}, "inputs": inputs, "outputs": outputs,
+                  "widgets": [], "nodes": [node for node in nodes if node["id"] in inside],
+                  "links": [dict(zip(fields, link)) for link in inner_links]}
+    instance_node = {"id": instance, "type": definition["id"], "mode": 0, "widgets_values": promoted,
+                     "inputs": [{"name": entry["name"], "type": entry["type"], "link": None} for entry in inputs],
+                     "outputs": [{"name": entry["name"], "type": entry["type"]} for entry in outputs]}
+    for link in outer_links:
+        if link[3] == instance:
+            instance_node["inputs"][link[4]]["link"] = link[0]
+    for entry in instance_node["inputs"]:
+        if entry["link"] is None:
+            entry["widget"] = {"name": entry["name"]}
+    return {**workflow, "nodes": [node for node in nodes if node["id"] not in inside] + [instance_node],
+            "links": outer_links, "definitions": {"subgraphs": [definition]}}
+
+
+SAMPLING = {"KSampler", "KSamplerAdvanced", "SamplerCustom", "SamplerCustomAdvanced", "CLIPTextEncode",
+            "CLIPTextEncodeSDXL", "EmptyLatentImage", "LoraLoader"}
+
+
+@pytest.mark.parametrize("name", BOTH)
+def test_a_real_workflow_with_its_sampling_in_a_subgraph_reads_the_same(name):
+    with Image.open(CORPUS / name) as image:
+        workflow, from_graph = json.loads(image.text["workflow"]), parse_comfyui(image.text["prompt"])
+    converted = into_subgraph(workflow, SAMPLING)
+    assert converted["definitions"]["subgraphs"][0]["nodes"], "nothing moved into the subgraph"
+    metadata = parse_comfyui_workflow(json.dumps(converted))
+    fields = ("seed", "steps", "guidance", "sampler") if name == GROUP_NODES else FIELDS
+    assert {field: getattr(metadata, field) for field in fields} == \
+        {field: getattr(from_graph, field) for field in fields}
+
+
+@pytest.mark.parametrize("name", BOTH)
+def test_a_graph_queued_from_subgraphs_reads_as_the_flat_one(name):
+    """The API graph names a subgraph's nodes "instance:node"; which sampler is final must not depend on it."""
+    with Image.open(CORPUS / name) as image:
+        graph = json.loads(image.text["prompt"])
+
+    def renamed(key):
+        return f"57:{key}"
+
+    def relinked(value):
+        return [renamed(value[0]), value[1]] if isinstance(value, list) and len(value) == 2 \
+            and str(value[0]) in graph else value
+    nested = {renamed(key): {**node, "inputs": {name: relinked(value) for name, value in node["inputs"].items()}}
+              for key, node in graph.items()}
+    assert parse_comfyui(json.dumps(nested)) == parse_comfyui(json.dumps(graph))
+
+
+def z_image_template(seed_value=None, mode=0) -> dict:
+    """A text-to-image subgraph as ComfyUI's own templates ship it (Z-Image-Turbo, front end 1.36): the whole
+    pipeline inside, no subgraph inputs, the widgets shown on the instance through `proxyWidgets` (their values stay
+    on the inner nodes), a bypassed ModelSampling node, and the prompt zeroed out as the negative."""
+    inner = [
+        node(30, "CLIPLoader", ["qwen_3_4b.safetensors", "lumina2", "default"]),
+        node(29, "VAELoader", ["ae.safetensors"]),
+        node(13, "EmptySD3LatentImage", [1280, 768, 1]),
+        node(33, "ConditioningZeroOut", [], [("conditioning", "CONDITIONING", 32)]),
+        node(8, "VAEDecode", [], [("samples", "LATENT", 14), ("vae", "VAE", 27)]),
+        node(3, "KSampler", [918273645, "randomize", 8, 1, "res_multistep", "simple", 1],
+             [("model", "MODEL", 13), ("positive", "CONDITIONING", 30), ("negative", "CONDITIONING", 33),
+              ("latent_image", "LATENT", 17)]),
+        node(27, "CLIPTextEncode", ["a tram crossing a bridge in the fog"], [("clip", "CLIP", 28)]),
+        node(28, "UNETLoader", ["z_image_turbo_bf16.safetensors", "default"]),
+        node(11, "ModelSamplingAuraFlow", [3], [("model", "MODEL", 26)], mode=4),
+    ]
+    links = [(32, 27, 0, 33, 0, "CONDITIONING"), (26, 28, 0, 11, 0, "MODEL"), (14, 3, 0, 8, 0, "LATENT"),
+             (27, 29, 0, 8, 1, "VAE"), (13, 11, 0, 3, 0, "MODEL"), (30, 27, 0, 3, 1, "CONDITIONING"),
+             (33, 33, 0, 3, 2, "CONDITIONING"), (17, 13, 0, 3, 3, "LATENT"), (28, 30, 0, 27, 0, "CLIP"),
+             (16, 8, 0, -20, 0, "IMAGE")]
+    fields = ("id", "origin_id", "origin_slot", "target_id", "target_slot", "type")
+    definition = {"id": "ef10a538-17cf-46fb-930c-5460c4cf7f0e", "version": 1, "name": "Text to Image",
+                  "inputNode": {"id": -10}, "outputNode": {"id": -20}, "inputs": [],
+                  "outputs": [{"name": "IMAGE", "type": "IMAGE", "linkIds": [16]}], "widgets": [], "nodes": inner,
+                  "links": [dict(zip(fields, link)) for link in links]}
+    instance = {"id": 83, "type": definition["id"], "mode": mode, "inputs": [],
+                "outputs": [{"name": "IMAGE", "type": "IMAGE", "links": [134]}],
+                "properties": {"proxyWidgets": [["27", "text"], ["13", "height"], ["13", "width"], ["3", "seed"]]},
+                "widgets_values": []}
+    return {"version": 0.4, "nodes": [instance, node(60, "SaveImage", ["z-image"], [("images", "IMAGE", 134)])],
+            "links": [[134, 83, 0, 60, 0, "IMAGE"]], "definitions": {"subgraphs": [definition]}}
+
+
+def test_a_subgraph_as_comfyuis_templates_ship_it():
+    metadata = parse_comfyui_workflow(json.dumps(z_image_template()))
+    assert (metadata.prompt, metadata.negative_prompt) == ("a tram crossing a bridge in the fog", "")
+    assert (metadata.seed, metadata.steps, metadata.guidance, metadata.sampler) == (918273645, 8, 1, "res_multistep")
+    assert (metadata.width, metadata.height, metadata.model_name) == (1280, 768, "z_image_turbo_bf16")
+    assert set(workflow_graph(z_image_template())) == {"60", "83:30", "83:29", "83:13", "83:33", "83:8", "83:3",
+                                                       "83:27", "83:28"}  # the bypassed node passes through
+    assert parse_comfyui_workflow(json.dumps(z_image_template(mode=2))) is None  # a muted subgraph ran nothing
+
+
+def test_nested_subgraphs_promoted_values_and_what_must_not_loop():
+    """A subgraph in a subgraph: the seed and prompt are promoted twice, the outer instance's values win over the
+    inner instance's and the node's own; the model comes in from the root graph through both boundaries. A
+    definition that names itself is not followed."""
+    fields = ("id", "origin_id", "origin_slot", "target_id", "target_slot", "type")
+
+    def links(*rows):
+        return [dict(zip(fields, row)) for row in rows]
+    sampler = {"id": "inner-sampler", "name": "Sampler", "inputNode": {"id": -10}, "outputNode": {"id": -20},
+               "inputs": [{"name": "model", "type": "MODEL"}, {"name": "text", "type": "STRING"},
+                          {"name": "seed", "type": "INT"}],
+               "outputs": [{"name": "LATENT", "type": "LATENT"}],
+               "nodes": [node(1, "CLIPTextEncode", ["stale prompt"], [("clip", "CLIP", None)]),
+                         node(2, "EmptyLatentImage", [640, 448, 1]),
+                         node(3, "KSampler", [1, "fixed", 6, 1.5, "euler", "sgm_uniform", 1.0],
+                              [("model", "MODEL", 11), ("positive", "CONDITIONING", 12),
+                               ("negative", "CONDITIONING", 12), ("latent_image", "LATENT", 13)]),
+                         {"id": 4, "type": "inner-sampler", "mode": 0, "inputs": [], "widgets_values": []}],
+               "links": links((11, -10, 0, 3, 0, "MODEL"), (12, 1, 0, 3, 1, "CONDITIONING"),
+                              (13, 2, 0, 3, 3, "LATENT"), (14, 3, 0, -20, 0, "LATENT"),
+                              (15, -10, 1, 1, 1, "STRING"), (16, -10, 2, 3, 4, "INT"))}
+    sampler["nodes"][0]["inputs"].append({"name": "text", "type": "STRING", "widget": {"name": "text"}, "link": 15})
+    sampler["nodes"][2]["inputs"].append({"name": "seed", "type": "INT", "widget": {"name": "seed"}, "link": 16})
+    outer = {"id": "outer", "name": "Generate", "inputNode": {"id": -10}, "outputNode": {"id": -20},
+             "inputs": [{"name": "model", "type": "MODEL"}, {"name": "text", "type": "STRING"},
+                        {"name": "seed", "type": "INT"}],
+             "outputs": [{"name": "LATENT", "type": "LATENT"}],
+             "nodes": [{"id": 7, "type": "inner-sampler", "mode": 0, "widgets_values": ["inner's prompt", 2, "fixed"],
+                        "inputs": [{"name": "model", "type": "MODEL", "link": 21},
+                                   {"name": "text", "type": "STRING", "widget": {"name": "text"}, "link": 22},
+                                   {"name": "seed", "type": "INT", "widget": {"name": "seed"}, "link": 23}]}],
+             "links": links((21, -10, 0, 7, 0, "MODEL"), (22, -10, 1, 7, 1, "STRING"), (23, -10, 2, 7, 2, "INT"),
+                            (24, 7, 0, -20, 0, "LATENT"))}
+    workflow = {"nodes": [node(1, "CheckpointLoaderSimple", ["juggernaut.safetensors"]),
+                          {"id": 5, "type": "outer", "mode": 0, "widgets_values": ["a kite over dunes", 31337],
+                           "inputs": [{"name": "model", "type": "MODEL", "link": 1},
+                                      {"name": "text", "type": "STRING", "widget": {"name": "text"}, "link": None},
+                                      {"name": "seed", "type": "INT", "widget": {"name": "seed"}, "link": None}]},
+                          node(6, "VAEDecode", [], [("samples", "LATENT", 2)])],
+                "links": [[1, 1, 0, 5, 0, "MODEL"], [2, 5, 0, 6, 0, "LATENT"]],
+                "definitions": {"subgraphs": [outer, sampler]}}
+    graph = workflow_graph(workflow)
+    assert graph["5:7:3"]["inputs"]["model"] == ["1", 0] and graph["6"]["inputs"]["samples"] == ["5:7:3", 0]
+    assert "5:7:4" not in graph  # the definition inside itself
+    metadata = parse_comfyui_workflow(json.dumps(workflow))
+    assert (metadata.prompt, metadata.seed, metadata.steps, metadata.guidance) == ("a kite over dunes", 31337, 6, 1.5)
+    assert (metadata.model_name, metadata.width, metadata.height) == ("juggernaut", 640, 448)
+    inner_values = json.loads(json.dumps(workflow))
+    inner_values["nodes"][1]["widgets_values"] = []  # the outer instance keeps none: the inner instance's stand
+    assert parse_comfyui_workflow(json.dumps(inner_values)).prompt == "inner's prompt"
+    assert parse_comfyui_workflow(json.dumps(inner_values)).seed == 2  # its seed's "fixed" skipped

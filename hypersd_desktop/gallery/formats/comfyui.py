@@ -28,6 +28,8 @@ _TEXT_NAMES = ("text", "text_g", "text_l", "prompt", "positive", "string", "popu
                "clip_l", "clip_g", "t5xxl")  # the encoders of FLUX and SD3 (CLIPTextEncodeFlux, CLIPTextEncodeSD3)
 _NOT_CONDITIONING = {"clip", "model", "vae", "image", "images", "mask", "control_net", "pixels", "samples",
                      "clip_vision", "style_model", "upscale_model", "latent", "latent_image"}
+# Nodes whose conditioning has no text: a FLUX, Z-Image or Qwen workflow's "negative" is its prompt zeroed out.
+_ZEROED = {"ConditioningZeroOut"}
 _SIDES = (("text_positive", "text_negative"), ("positive_prompt", "negative_prompt"))  # a node's two prompt outputs
 _LORA_WEIGHTS = ("strength_model", "strength", "lora_model_strength")
 _MODEL_NAMES = ("ckpt_name", "unet_name", "model_name", "base_ckpt_name", "model_path", "gguf_name")
@@ -107,7 +109,7 @@ class _Graph:
                 continue
             seen.add(str(current[0]))
             node = self.node(current)
-            if node is None:
+            if node is None or node.get("class_type") in _ZEROED:
                 continue
             inputs = node["inputs"]
             if {"positive", "negative"} <= inputs.keys() and self.node(inputs[role]) is not None:
@@ -198,8 +200,9 @@ def _generating_sampler(graph: _Graph) -> tuple[str, dict] | None:
     finals = [key for key in samplers if key not in refined] or list(samplers)
 
     def order(key: str):
-        number = to_int(key)
-        return len(upstream[key]), number if number is not None else -1
+        # A node inside a subgraph is queued as "instance:node" ("57:12", nested "57:3:12").
+        numbers = tuple(number if (number := to_int(part)) is not None else -1 for part in key.split(":"))
+        return len(upstream[key]), numbers
     final = max(finals, key=order)
     current, visited = final, {final}
     while True:
