@@ -1,9 +1,11 @@
 """Benchmark: enlarging a picture with an upscaler model (engine/upscalers.py), as a Hires fix's first pass, an
 enlarged init image or Upscale is enlarged, against Lanczos (the baseline, what runs without a model) in the same run.
 
-Two models of the sizes people use, with random weights in the file layouts they have (no download):
+Models of the sizes people use, with random weights in the file layouts they have (no download):
 - ESRGAN ×4, 23 blocks of 64 features (4x-UltraSharp, RealESRGAN_x4plus, 4x_NMKD-Siax …);
-- Real-ESRGAN Compact ×4, 32 convolutions of 64 features (realesr-general-x4v3).
+- Real-ESRGAN Compact ×4, 32 convolutions of 64 features (realesr-general-x4v3);
+- SPAN ×4, 48 channels (the architecture's default, as most SPAN models on OpenModelDB keep it);
+- RealPLKSR ×4, 28 blocks of 64 features, 17 × 17 kernels, with DySample (the architecture's defaults).
 Each enlarges a picture (by default 128 × 128; on a GPU ask for 512) in
 tiles, as the app does; the time is per megapixel of the model's output, the median of the repeats.
 
@@ -28,7 +30,9 @@ from hypersd_desktop.engine.upscalers import Upscalers  # noqa: E402
 from tests.tiny_models import save_upscaler  # noqa: E402
 
 MODELS = {"ESRGAN ×4, 23 blocks (4x-UltraSharp's size)": ("esrgan", {"blocks": 23, "features": 64}),
-          "Compact ×4, 32 convolutions (realesr-general-x4v3's size)": ("compact", {"blocks": 32, "features": 64})}
+          "Compact ×4, 32 convolutions (realesr-general-x4v3's size)": ("compact", {"blocks": 32, "features": 64}),
+          "SPAN ×4, 48 channels": ("span", {"features": 48}),
+          "RealPLKSR ×4, 28 blocks, DySample": ("plksr-dysample", {"blocks": 28, "features": 64, "kernel": 17})}
 
 
 def main() -> int:

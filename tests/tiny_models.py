@@ -337,14 +337,27 @@ def save_depth_model(folder: Path, seed: int = 7) -> Path:
 
 
 def upscaler_state(layout: str = "esrgan", scale: int = 4, features: int = 8, blocks: int = 1, growth: int = 32,
-                   seed: int = 11) -> dict:
+                   seed: int = 11, kernel: int = 7) -> dict:
     """Random weights of a small upscaler under the key names its kind of file has: "esrgan" (ESRGAN's own layout,
     as 4x-UltraSharp keeps it), "basicsr" (Real-ESRGAN's; at scale 2 folded by a pixel unshuffle as x2plus is),
-    "bsrgan" (BSRGAN's, RealSR's), "compact" (Real-ESRGAN's SRVGGNetCompact; `blocks` is its middle convolutions)."""
-    from hypersd_desktop.engine.upscaler_files import COMPACT, ESRGAN, UpscalerLayout, expected_shapes
+    "bsrgan" (BSRGAN's, RealSR's), "compact" (Real-ESRGAN's SRVGGNetCompact; `blocks` is its middle convolutions),
+    "span" (with the `eval_conv` copies its files carry; "span-raw": marked `no_norm`), "plksr" (RealPLKSR;
+    "plksr-dysample", "plksr-layernorm": its variants; `blocks` is its blocks, `features` a multiple of 4, `kernel`
+    its large kernel's size)."""
+    from hypersd_desktop.engine.upscaler_files import (
+        COMPACT, ESRGAN, PLKSR, SPAN, UpscalerLayout, expected_shapes,
+    )
 
     if layout == "compact":
         shapes = expected_shapes(UpscalerLayout(COMPACT, scale, features, blocks))
+    elif layout.startswith("span"):
+        shapes = expected_shapes(UpscalerLayout(SPAN, scale, features, 6, normalized=layout == "span"))
+        shapes.update({name.replace(".sk.", ".eval_conv."): (*shape[:2], 3, 3) if len(shape) == 4 else shape
+                       for name, shape in shapes.items() if ".sk." in name})
+    elif layout.startswith("plksr"):
+        shapes = expected_shapes(UpscalerLayout(PLKSR, scale, features, blocks, kernel=kernel, split=features // 4,
+                                                layer_norm=layout.endswith("layernorm"),
+                                                dysample=layout.endswith("dysample")))
     else:
         unshuffle = 2 if layout == "basicsr" and scale == 2 else 1
         doublings = {1: 0, 2: 1, 4: 2, 8: 3}[scale * unshuffle]
@@ -352,6 +365,12 @@ def upscaler_state(layout: str = "esrgan", scale: int = 4, features: int = 8, bl
     generator = torch.Generator().manual_seed(seed)
     state = {name: torch.randn(shape, generator=generator) * (0.2 if name.endswith("weight") and len(shape) == 1
                                                                else 0.05) for name, shape in shapes.items()}
+    if "no_norm" in state:
+        state["no_norm"] = torch.zeros(1)
+    if "to_img.init_pos" in state:
+        state["to_img.init_pos"] = (state["to_img.init_pos"] * 4).clamp(-0.5, 0.5)  # offsets within a pixel
+    if layout.startswith(("span", "plksr")):
+        return state
     if layout == "esrgan":
         return {_esrgan_key(name, blocks, doublings): tensor for name, tensor in state.items()}
     if layout == "bsrgan":

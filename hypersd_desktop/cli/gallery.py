@@ -73,8 +73,9 @@ def add_parser(commands) -> None:
     enlarge.add_argument("images", nargs="+", metavar="ID|FILE", help="gallery image ids or image files")
     enlarge.add_argument("--scale", type=float, default=2.0, help="how many times larger: above 1, at most 4 "
                                                                   "(default 2)")
-    enlarge.add_argument("--upscaler", metavar="FILE|NAME", help="the upscaler model that enlarges them: an ESRGAN or "
-                         "Real-ESRGAN file in safetensors, or an installed one's name (default: Lanczos)")
+    enlarge.add_argument("--upscaler", metavar="FILE|NAME", help="the upscaler model that enlarges them: an ESRGAN, "
+                         "Real-ESRGAN, SPAN or RealPLKSR file in safetensors, or an installed one's name "
+                         "(default: Lanczos)")
     enlarge.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     enlarge.add_argument("--json", action="store_true", help="one JSON line per image made: path, image_id, seed")
     delete = sub.add_parser("delete", help="move images to the app trash (undo with `gallery undo`)")

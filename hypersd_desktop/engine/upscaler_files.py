@@ -11,9 +11,20 @@ Nearly every upscaler people pair with a Hires fix is one of two architectures:
 - Real-ESRGAN's SRVGGNetCompact (realesr-general-x4v3, realesr-animevideov3): 3×3 convolutions with PReLUs at the
   picture's own size, ending in a pixel shuffle, added to the picture enlarged by nearest neighbour.
 
-Every layout is renamed to one (BasicSR's names; `body.N` for the Compact) and checked against the shapes its
-layout implies, so a file that would not load is refused when it is imported, not when a Hires fix runs.
-Other architectures (SwinIR, DAT, HAT, SPAN …), ESRGAN+ and 1× restoration models are not run.
+Two fast architectures of the newer community models (2024 on, traiNNer-redux and neosr's) run too:
+
+- SPAN (Swift Parameter-free Attention Network): six blocks of re-parameterised convolutions (`conv_1`, `block_1`
+  … `block_6` with `c1_r` … `c3_r`, `conv_cat`, `conv_2`, `upsampler.0`). Each such convolution is kept as it was
+  trained, a 1×1, 3×3, 1×1 chain beside a 1×1 skip, which add up to one 3×3 convolution (its `eval_conv`, not
+  needed: it is computed from the others, as at inference). A `no_norm` tensor marks a model that takes the
+  picture as it is rather than centred and times 255.
+- RealPLKSR (Partial Large Kernel CNNs): blocks of a channel mixer, a large-kernel convolution over part of the
+  channels, element-wise attention and a refinement (`feats.N`), the picture's pixels repeated and added before
+  the pixel shuffle, or DySample's learned resampling (`to_img`) instead of it.
+
+Every layout is renamed to one (BasicSR's names; `body.N` for the Compact; SPAN and RealPLKSR keep theirs) and
+checked against the shapes its layout implies, so a file that would not load is refused when it is imported, not
+when a Hires fix runs. Other architectures (SwinIR, DAT, HAT …), ESRGAN+ and 1× restoration models are not run.
 """
 
 from __future__ import annotations
@@ -25,6 +36,9 @@ from dataclasses import dataclass
 
 ESRGAN = "ESRGAN"
 COMPACT = "Real-ESRGAN Compact"
+SPAN = "SPAN"
+PLKSR = "RealPLKSR"
+SPAN_BLOCKS = 6
 RDB_CONVS = 5  # the convolutions of one residual dense block; each of an RRDB's three reads all before it
 _PREFIXES = ("params_ema.", "params.", "module.")  # BasicSR's training wrappers, DataParallel's
 _OLD_RDB = re.compile(r"model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0\.(weight|bias)")
@@ -33,26 +47,43 @@ _OLD_TRUNK = re.compile(r"model\.1\.sub\.(\d+)\.(weight|bias)")
 _OLD_LAYER = re.compile(r"model\.(\d+)\.(weight|bias)")
 _UP = re.compile(r"(?:conv_up|upconv)(\d+)\.(weight|bias)")
 _COMPACT = re.compile(r"body\.(\d+)\.(weight|bias)")
+_FEATS = re.compile(r"feats\.(\d+)\.")
 
 
 @dataclass(frozen=True)
 class UpscalerLayout:
     """What an upscaler file holds, read off its weights."""
 
-    family: str  # ESRGAN or COMPACT
+    family: str  # ESRGAN, COMPACT, SPAN or PLKSR
     scale: int  # how many times larger, each side, its output is than its input
     features: int
     blocks: int  # ESRGAN: its RRDB blocks (23 in most); Compact: its convolutions between the first and the last
     growth: int = 0  # ESRGAN: the channels each dense convolution adds
     doublings: int = 0  # ESRGAN: its enlarging layers, each doubling the picture
     unshuffle: int = 1  # ESRGAN: the picture is folded by this (a pixel unshuffle) before the first layer
+    normalized: bool = True  # SPAN: the picture is centred on ImageNet's mean and times 255 before the first layer
+    kernel: int = 0  # RealPLKSR: the large kernel's size (17 in most)
+    split: int = 0  # RealPLKSR: the channels the large kernel convolves (a quarter in most)
+    attention: bool = True  # RealPLKSR: element-wise attention in each block
+    layer_norm: bool = False  # RealPLKSR: a layer norm in front of each block instead of a group norm after it
+    dysample: bool = False  # RealPLKSR: DySample's learned resampling instead of the pixel shuffle
 
     @property
     def description(self) -> str:
-        """"ESRGAN ×4 (23 blocks)", "Real-ESRGAN Compact ×4 (32 convolutions)"."""
-        parts = f"{self.blocks} block{'s' * (self.blocks != 1)}" if self.family == ESRGAN else \
-            f"{self.blocks} convolution{'s' * (self.blocks != 1)}"
+        """"ESRGAN ×4 (23 blocks)", "Real-ESRGAN Compact ×4 (32 convolutions)", "SPAN ×4 (48 channels)",
+        "RealPLKSR ×4 (28 blocks, DySample)"."""
+        if self.family == COMPACT:
+            parts = f"{self.blocks} convolution{'s' * (self.blocks != 1)}"
+        elif self.family == SPAN:
+            parts = f"{self.features} channels"
+        else:
+            parts = f"{self.blocks} block{'s' * (self.blocks != 1)}" + (", DySample" * self.dysample)
         return f"{self.family} ×{self.scale} ({parts})"
+
+    @property
+    def half_ok(self) -> bool:
+        """Whether it holds in fp16: RealPLKSR's group norms do not (spandrel runs those in fp32 too)."""
+        return not (self.family == PLKSR and not self.layer_norm)
 
 
 def _without_prefix(keys: Iterable[str]) -> dict[str, str]:
@@ -82,6 +113,10 @@ def canonical_names(keys: Iterable[str]) -> dict[str, str]:
             renamed[key] = original
         return renamed
     if "body.0.weight" in named and "body.1.weight" in named and all(_COMPACT.fullmatch(key) for key in named):
+        return named
+    if "conv_1.sk.weight" in named and "block_1.c1_r.sk.weight" in named:
+        return {key: original for key, original in named.items() if ".eval_conv." not in key}  # made from the rest
+    if "feats.0.weight" in named and "feats.1.channel_mixer.0.weight" in named:
         return named
     return {}
 
@@ -118,10 +153,18 @@ def upscaler_layout(shapes: Mapping[str, tuple[int, ...]]) -> UpscalerLayout | N
     if not names:
         return None
     canonical = {name: tuple(shapes[key]) for name, key in names.items()}
-    layout = (_esrgan_layout if "conv_first.weight" in canonical else _compact_layout)(canonical)
+    read = _esrgan_layout if "conv_first.weight" in canonical else _span_layout if "conv_1.sk.weight" in canonical \
+        else _plksr_layout if "feats.0.weight" in canonical else _compact_layout
+    layout = read(canonical)
     if layout is None or layout.scale < 2 or canonical != expected_shapes(layout):
         return None
     return layout
+
+
+def _shuffled_scale(channels: int) -> int | None:
+    """The scale of a last layer making `channels` for a pixel shuffle into three: 3·scale² of them."""
+    scale = math.isqrt(channels // 3)
+    return scale if 3 * scale * scale == channels else None
 
 
 def _esrgan_layout(shapes: dict[str, tuple[int, ...]]) -> UpscalerLayout | None:
@@ -148,14 +191,75 @@ def _compact_layout(shapes: dict[str, tuple[int, ...]]) -> UpscalerLayout | None
     return UpscalerLayout(COMPACT, scale, first[0], layers[-1] // 2 - 1)
 
 
+def _span_layout(shapes: dict[str, tuple[int, ...]]) -> UpscalerLayout | None:
+    first, last = shapes.get("conv_1.sk.weight", ()), shapes.get("upsampler.0.weight", ())
+    if len(first) != 4 or len(last) != 4 or first[1] != 3 or (scale := _shuffled_scale(last[0])) is None:
+        return None
+    return UpscalerLayout(SPAN, scale, first[0], SPAN_BLOCKS, normalized="no_norm" not in shapes)
+
+
+def _plksr_layout(shapes: dict[str, tuple[int, ...]]) -> UpscalerLayout | None:
+    first, large = shapes.get("feats.0.weight", ()), shapes.get("feats.1.lk.conv.weight", ())
+    layers = max((int(match[1]) for key in shapes if (match := _FEATS.match(key))), default=0)
+    last = shapes.get(f"feats.{layers}.weight", ())
+    if len(first) != 4 or len(large) != 4 or len(last) != 4 or first[1] != 3 or layers < 3:
+        return None
+    scale = _shuffled_scale(last[0])
+    if scale is None:
+        return None
+    return UpscalerLayout(PLKSR, scale, first[0], layers - 2, kernel=large[-1], split=large[0],
+                          attention="feats.1.attn.f.0.weight" in shapes,
+                          layer_norm="feats.1.layer_norm.weight" in shapes, dysample="to_img.init_pos" in shapes)
+
+
 def expected_shapes(layout: UpscalerLayout) -> dict[str, tuple[int, ...]]:
     """Every tensor a file of `layout` holds, by its canonical name, with its shape."""
     shapes: dict[str, tuple[int, ...]] = {}
 
-    def conv(name: str, out: int, into: int) -> None:
-        shapes[f"{name}.weight"], shapes[f"{name}.bias"] = (out, into, 3, 3), (out,)
+    def conv(name: str, out: int, into: int, size: int = 3, bias: bool = True) -> None:
+        shapes[f"{name}.weight"] = (out, into, size, size)
+        if bias:
+            shapes[f"{name}.bias"] = (out,)
 
     features = layout.features
+    if layout.family == SPAN:
+        def reparameterised(name: str, out: int, into: int) -> None:  # 1×1, 3×3, 1×1 at twice the width, a 1×1 skip
+            conv(f"{name}.sk", out, into, 1)
+            conv(f"{name}.conv.0", 2 * into, into, 1)
+            conv(f"{name}.conv.1", 2 * out, 2 * into)
+            conv(f"{name}.conv.2", out, 2 * out, 1)
+
+        reparameterised("conv_1", features, 3)
+        for block in range(1, SPAN_BLOCKS + 1):
+            for n in (1, 2, 3):
+                reparameterised(f"block_{block}.c{n}_r", features, features)
+        conv("conv_cat", features, 4 * features, 1)
+        reparameterised("conv_2", features, features)
+        conv("upsampler.0", 3 * layout.scale ** 2, features)
+        if not layout.normalized:
+            shapes["no_norm"] = (1,)
+        return shapes
+    if layout.family == PLKSR:
+        conv("feats.0", features, 3)
+        for block in range(1, layout.blocks + 1):
+            name = f"feats.{block}"
+            norm = f"{name}.layer_norm" if layout.layer_norm else f"{name}.norm"
+            shapes[f"{norm}.weight"] = shapes[f"{norm}.bias"] = (features,)
+            conv(f"{name}.channel_mixer.0", 2 * features, features)
+            conv(f"{name}.channel_mixer.2", features, 2 * features)
+            conv(f"{name}.lk.conv", layout.split, layout.split, layout.kernel)
+            if layout.attention:
+                conv(f"{name}.attn.f.0", features, features)
+            conv(f"{name}.refine", features, features, 1)
+        shuffled = 3 * layout.scale ** 2
+        conv(f"feats.{layout.blocks + 2}", shuffled, features)  # after the blocks, a dropout (no weights)
+        if layout.dysample:
+            offsets = 2 * dysample_groups(layout.scale) * layout.scale ** 2
+            shapes["to_img.init_pos"] = (1, offsets, 1, 1)
+            conv("to_img.offset", offsets, shuffled, 1)
+            conv("to_img.scope", offsets, shuffled, 1, bias=False)
+            conv("to_img.end_conv", 3, shuffled, 1)
+        return shapes
     if layout.family == COMPACT:
         conv("body.0", features, 3)
         for n in range(layout.blocks + 1):
@@ -176,3 +280,8 @@ def expected_shapes(layout: UpscalerLayout) -> dict[str, tuple[int, ...]]:
     conv("conv_hr", features, features)
     conv("conv_last", 3, features)
     return shapes
+
+
+def dysample_groups(scale: int) -> int:
+    """The groups DySample samples a RealPLKSR's channels in: four, or three at odd scales."""
+    return 3 if scale % 2 else 4

@@ -1,5 +1,6 @@
-"""Upscaler models (ESRGAN and Real-ESRGAN Compact files; see `upscaler_files`) that enlarge a picture before it
-is repainted: a Hires fix's first pass, an init image made larger (Enlarge, Upscale).
+"""Upscaler models (ESRGAN, Real-ESRGAN Compact, SPAN and RealPLKSR files; see `upscaler_files` and
+`upscaler_nets`) that enlarge a picture before it is repainted: a Hires fix's first pass, an init image made larger
+(Enlarge, Upscale).
 
 As A1111 uses them: the model runs over the picture as many times as it takes to cover the size asked for (a ×4
 model once for a ×1.5 Hires fix), and the caller scales its output down to that size (Lanczos). It runs in tiles
@@ -18,91 +19,15 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional
 
 from hypersd_desktop.core.errors import ModelFormatError
 from hypersd_desktop.core.progress import CancelToken
-from hypersd_desktop.engine.upscaler_files import COMPACT, RDB_CONVS, UpscalerLayout, canonical_names, upscaler_layout
+from hypersd_desktop.engine.upscaler_files import UpscalerLayout, canonical_names, upscaler_layout
+from hypersd_desktop.engine.upscaler_nets import build_upscaler
 
 TILE = 256  # input pixels a side per tile (A1111's ESRGAN default is 192)
 MARGIN = 32  # input pixels around each tile that the model reads but whose output is dropped
 MAX_PASSES = 3  # a ×2 model three times makes ×8, more than any enlargement asked for (at most ×4)
-
-
-class _DenseBlock(nn.Module):
-    """ESRGAN's residual dense block: five convolutions, each reading the block's input and every output before it;
-    the last one's output, scaled by 0.2, is added to the input."""
-
-    def __init__(self, features: int, growth: int) -> None:
-        super().__init__()
-        for n in range(1, RDB_CONVS + 1):
-            setattr(self, f"conv{n}", nn.Conv2d(features + (n - 1) * growth,
-                                                growth if n < RDB_CONVS else features, 3, padding=1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        outputs = [x]
-        for n in range(1, RDB_CONVS):
-            outputs.append(functional.leaky_relu(getattr(self, f"conv{n}")(torch.cat(outputs, 1)), 0.2))
-        return getattr(self, f"conv{RDB_CONVS}")(torch.cat(outputs, 1)) * 0.2 + x
-
-
-class _ResidualInResidual(nn.Module):
-    def __init__(self, features: int, growth: int) -> None:
-        super().__init__()
-        self.rdb1, self.rdb2, self.rdb3 = (_DenseBlock(features, growth) for _ in range(3))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.rdb3(self.rdb2(self.rdb1(x))) * 0.2 + x
-
-
-class RRDBNet(nn.Module):
-    """ESRGAN's generator, under BasicSR's names: blocks at the picture's size (or the folded picture's), then
-    doublings (nearest neighbour, a convolution, an activation) and two convolutions at the output's size."""
-
-    def __init__(self, layout: UpscalerLayout) -> None:
-        super().__init__()
-        features = layout.features
-        self.unshuffle = layout.unshuffle
-        self.conv_first = nn.Conv2d(3 * layout.unshuffle ** 2, features, 3, padding=1)
-        self.body = nn.Sequential(*(_ResidualInResidual(features, layout.growth) for _ in range(layout.blocks)))
-        self.conv_body = nn.Conv2d(features, features, 3, padding=1)
-        self.ups = [f"conv_up{n}" for n in range(1, layout.doublings + 1)]
-        for name in self.ups:
-            setattr(self, name, nn.Conv2d(features, features, 3, padding=1))
-        self.conv_hr = nn.Conv2d(features, features, 3, padding=1)
-        self.conv_last = nn.Conv2d(features, 3, 3, padding=1)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        height, width = x.shape[-2:]
-        if self.unshuffle > 1:  # Real-ESRGAN x2plus: the picture folded into 4 times the channels
-            x = functional.pad(x, (0, -width % self.unshuffle, 0, -height % self.unshuffle), mode="reflect")
-            x = functional.pixel_unshuffle(x, self.unshuffle)
-        features = self.conv_first(x)
-        features = features + self.conv_body(self.body(features))
-        for name in self.ups:
-            features = functional.interpolate(features, scale_factor=2, mode="nearest")
-            features = functional.leaky_relu(getattr(self, name)(features), 0.2)
-        out = self.conv_last(functional.leaky_relu(self.conv_hr(features), 0.2))
-        scale = 2 ** len(self.ups) // self.unshuffle
-        return out[..., : height * scale, : width * scale]
-
-
-class CompactNet(nn.Module):
-    """Real-ESRGAN's SRVGGNetCompact: convolutions with PReLUs at the picture's size, the last making `scale`²
-    pixels of each channel, shuffled into place, added to the picture enlarged by nearest neighbour."""
-
-    def __init__(self, layout: UpscalerLayout) -> None:
-        super().__init__()
-        features, self.scale = layout.features, layout.scale
-        layers: list[nn.Module] = [nn.Conv2d(3, features, 3, padding=1), nn.PReLU(features)]
-        for _ in range(layout.blocks):
-            layers += [nn.Conv2d(features, features, 3, padding=1), nn.PReLU(features)]
-        layers.append(nn.Conv2d(features, 3 * layout.scale ** 2, 3, padding=1))
-        self.body = nn.Sequential(*layers)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = functional.pixel_shuffle(self.body(x), self.scale)
-        return out + functional.interpolate(x, scale_factor=self.scale, mode="nearest")
 
 
 def load_upscaler(path: Path) -> tuple[nn.Module, UpscalerLayout]:
@@ -116,13 +41,11 @@ def load_upscaler(path: Path) -> tuple[nn.Module, UpscalerLayout]:
     layout = upscaler_layout({key: info.shape for key, info in tensors.items()})
     if layout is None:
         raise ModelFormatError(f"{Path(path).name} is no upscaler this app runs (ESRGAN, Real-ESRGAN and their "
-                               "Compact models, ×2 and larger, in safetensors).")
+                               "Compact models, SPAN and RealPLKSR, ×2 and larger, in safetensors).")
     names = canonical_names(tensors)
     with safe_open(str(path), framework="pt") as handle:
         state = {name: handle.get_tensor(key).float() for name, key in names.items()}
-    net = CompactNet(layout) if layout.family == COMPACT else RRDBNet(layout)
-    net.load_state_dict(state)
-    return net.eval().requires_grad_(False), layout
+    return build_upscaler(layout, state), layout
 
 
 def run_tiled(net: nn.Module, scale: int, picture: torch.Tensor, tile: int = TILE, margin: int = MARGIN,
@@ -163,28 +86,31 @@ class Upscalers:
         self._lock = threading.Lock()
         self._loaded: tuple[tuple, nn.Module, UpscalerLayout] | None = None
 
-    def _model(self, path: Path, device: str, dtype: torch.dtype) -> tuple[nn.Module, UpscalerLayout]:
+    def _model(self, path: Path, device: str) -> tuple[nn.Module, UpscalerLayout, torch.dtype]:
+        """The upscaler in `path` on `device`, its layout and the dtype it runs in: fp16 on CUDA (the models are
+        trained in fp32 and hold in fp16, but for RealPLKSR's group norms), fp32 elsewhere."""
         try:
             stat = path.stat()
         except OSError:
             raise ModelFormatError(f"The upscaler {path} is gone (moved or deleted); choose another in the Upscaler "
                                    "list, or import it again in the Models tab.") from None
-        key = (str(path), stat.st_size, stat.st_mtime_ns, device, dtype)
+        key = (str(path), stat.st_size, stat.st_mtime_ns, device)
         if self._loaded is None or self._loaded[0] != key:
             self._loaded = None  # the last one's memory goes before the next loads
             net, layout = load_upscaler(path)
+            dtype = torch.float16 if device.startswith("cuda") and layout.half_ok else torch.float32
             self._loaded = (key, net.to(device=device, dtype=dtype), layout)
-        return self._loaded[1], self._loaded[2]
+        net, layout = self._loaded[1], self._loaded[2]
+        return net, layout, next(net.parameters()).dtype
 
     def enlarge(self, path: str | Path, picture, size: tuple[int, int], device: str = "cpu",
                 cancel: CancelToken | None = None, on_progress: Callable[[int, int], None] | None = None):
-        """`picture` (PIL) enlarged by the upscaler in `path` until it covers `size`; the caller fits it to the size.
-        fp16 on CUDA (the models are trained in fp32 and hold in fp16), fp32 elsewhere."""
+        """`picture` (PIL) enlarged by the upscaler in `path` until it covers `size`; the caller fits it to the
+        size."""
         from PIL import Image
 
-        dtype = torch.float16 if device.startswith("cuda") else torch.float32
         with self._lock:
-            net, layout = self._model(Path(path), device, dtype)
+            net, layout, dtype = self._model(Path(path), device)
             image = picture.convert("RGB")
             passes = passes_to_cover(image.size, size, layout.scale)
             # each pass's tiles (a later pass reads a larger picture), counted as one run

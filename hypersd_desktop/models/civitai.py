@@ -151,7 +151,7 @@ def _kind(name: str, civitai_type: str) -> str:
     key = civitai_type.lower().replace(" ", "")
     if key in OTHER_TYPES:
         raise InputError(f"{name} is {OTHER_TYPES[key]}, which HyperSD Desktop does not use: it takes checkpoints, "
-                         "LoRAs (LoCon, DoRA), embeddings, VAEs, ControlNets and upscalers (ESRGAN).")
+                         "LoRAs (LoCon, DoRA), embeddings, VAEs, ControlNets and upscalers (ESRGAN, SPAN, RealPLKSR).")
     return KINDS.get(key, "")  # "Other": judged from the file once it is here, as an import judges it
 
 

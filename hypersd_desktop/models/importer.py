@@ -130,7 +130,7 @@ class Importer:
                 what = f"a {info.kind} file"
             return ImportItem(str(path), ImportStatus.UNSUPPORTED, info.kind, info.architecture,
                               reason=f"{what}; only SD1.5/SDXL models, LoRAs, VAEs, ControlNets, embeddings and "
-                                     "upscalers (ESRGAN, Real-ESRGAN) are used")
+                                     "upscalers (ESRGAN, Real-ESRGAN, SPAN, RealPLKSR) are used")
         sha = sha256 or sha256_file(path, meter, cancel)
         lora, legacy = other_tools_hashes(path, kind == ModelKind.LORA, cancel)
         architecture = info.architecture

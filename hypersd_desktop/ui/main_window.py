@@ -144,8 +144,9 @@ class MainWindow(QMainWindow):
         self.upscaler_box.setToolTip("What enlarges a picture before it is repainted: a Hires fix's first pass, an "
                                      "init image made larger (Enlarge), Upscale; and what enlarges an image alone "
                                      "(a result's or a gallery image's \"Enlarge, not repainted\"). Lanczos "
-                                     "resamples it; an upscaler model (ESRGAN, Real-ESRGAN: 4x-UltraSharp, "
-                                     "RealESRGAN_x4plus … imported in safetensors in the Models tab) draws sharper "
+                                     "resamples it; an upscaler model (ESRGAN, Real-ESRGAN, SPAN, RealPLKSR: "
+                                     "4x-UltraSharp, RealESRGAN_x4plus … imported in safetensors in the Models tab) "
+                                     "draws sharper "
                                      "detail into it.")
         self.vae_box = QComboBox()
         self.batch_size = QSpinBox(minimum=1, maximum=8, value=1)

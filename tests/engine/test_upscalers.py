@@ -1,6 +1,6 @@
-"""Upscaler models (engine/upscalers.py, engine/upscaler_files.py): every key layout people's files have, checked
-against spandrel (chaiNNer's model loader, the reference ComfyUI uses) on the same weights; tiles against the whole
-picture; the files the app does not run named."""
+"""Upscaler models (engine/upscalers.py, upscaler_files.py, upscaler_nets.py): every key layout people's files have,
+checked against spandrel (chaiNNer's model loader, the reference ComfyUI uses) on the same weights; tiles against
+the whole picture; the files the app does not run named."""
 
 from __future__ import annotations
 
@@ -17,14 +17,18 @@ from safetensors.torch import load_file, save_file
 from tests.tiny_models import save_upscaler, upscaler_state
 
 # (layout, scale): ESRGAN's own layout at each scale it has, Real-ESRGAN's x4plus and x2plus (pixel-unshuffled),
-# BSRGAN's, and the Compact models
+# BSRGAN's, the Compact models, SPAN (normalised or not) and RealPLKSR (with a pixel shuffle or DySample, group or
+# layer norms; DySample samples in three groups at odd scales)
 LAYOUTS = [("esrgan", 4), ("esrgan", 2), ("esrgan", 8), ("basicsr", 4), ("basicsr", 2), ("bsrgan", 4),
-           ("compact", 4), ("compact", 2)]
+           ("compact", 4), ("compact", 2), ("span", 4), ("span", 2), ("span-raw", 4), ("plksr", 4), ("plksr", 2),
+           ("plksr-dysample", 4), ("plksr-dysample", 3), ("plksr-layernorm", 2)]
+REFERENCE = {"esrgan": "esrgan", "basicsr": "esrgan", "bsrgan": "esrgan", "compact": "compact", "span": "span",
+             "span-raw": "span", "plksr": "plksr", "plksr-dysample": "plksr", "plksr-layernorm": "plksr"}
 
 
 @pytest.fixture
 def spandrel():
-    """spandrel's ESRGAN and Compact architectures. Its package's own `__init__` imports every architecture, some of
+    """spandrel's ESRGAN, Compact, SPAN and PLKSR architectures. Its package's `__init__` imports all, some of
     them torchvision (which the tests' environment leaves out), so the package is entered without it."""
     spec = importlib.util.find_spec("spandrel")
     assert spec is not None, "spandrel is installed by dev.py (TEST_REFERENCES)"
@@ -35,8 +39,10 @@ def spandrel():
     try:
         from spandrel.architectures.Compact import CompactArch
         from spandrel.architectures.ESRGAN import ESRGANArch
+        from spandrel.architectures.PLKSR import PLKSRArch
+        from spandrel.architectures.SPAN import SPANArch
 
-        yield {"compact": CompactArch(), "esrgan": ESRGANArch()}
+        yield {"compact": CompactArch(), "esrgan": ESRGANArch(), "span": SPANArch(), "plksr": PLKSRArch()}
     finally:
         for name in set(sys.modules) - before:
             del sys.modules[name]
@@ -52,7 +58,8 @@ def test_every_layout_runs_as_spandrel_runs_it(layout, scale, spandrel, tmp_path
     assert (info.kind, info.architecture) == ("upscaler", None)
     net, read = load_upscaler(path)
     assert read.scale == scale and info.format == read.description
-    reference = spandrel["compact" if layout == "compact" else "esrgan"].load(load_file(str(path)))
+    assert read.half_ok == (layout not in ("plksr", "plksr-dysample"))  # group norms run in fp32 on CUDA
+    reference = spandrel[REFERENCE[layout]].load(load_file(str(path)))
     assert reference.scale == scale
     picture = torch.rand(1, 3, 21, 34, generator=torch.Generator().manual_seed(3))  # odd sides: x2plus pads them
     with torch.no_grad():
@@ -62,17 +69,18 @@ def test_every_layout_runs_as_spandrel_runs_it(layout, scale, spandrel, tmp_path
     assert ours.std().item() > 0.01  # the weights do something: a layout read wrong would not match
 
 
-@pytest.mark.parametrize("layout", ["esrgan", "basicsr", "compact"])
+@pytest.mark.parametrize("layout", ["esrgan", "basicsr", "compact", "span", "plksr-dysample", "plksr-layernorm"])
 def test_tiles_make_the_picture_the_whole_run_makes(layout):
     """Each tile reads a margin around it and keeps its middle, so where the margin is wider than what an output
-    pixel sees (a small model's few layers here), the tiled picture is the whole run's, to the byte."""
-    from hypersd_desktop.engine.upscalers import CompactNet, RRDBNet, run_tiled
+    pixel sees (a small model's few layers here), the tiled picture is the whole run's, to the byte. (RealPLKSR's
+    group norms take their statistics from what they are given, so with them a tile is not the whole run's.)"""
     from hypersd_desktop.engine.upscaler_files import canonical_names, upscaler_layout
+    from hypersd_desktop.engine.upscaler_nets import build_upscaler
+    from hypersd_desktop.engine.upscalers import run_tiled
 
     state = upscaler_state(layout, scale=2 if layout == "basicsr" else 4, blocks=1)
     read = upscaler_layout({key: tuple(tensor.shape) for key, tensor in state.items()})
-    net = CompactNet(read) if layout == "compact" else RRDBNet(read)
-    net.load_state_dict({name: state[key] for name, key in canonical_names(state).items()})
+    net = build_upscaler(read, {name: state[key] for name, key in canonical_names(state).items()})
     picture = torch.rand(1, 3, 45, 62, generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
         whole = run_tiled(net, read.scale, picture, tile=1000)
@@ -146,13 +154,16 @@ def test_an_imported_upscaler_is_listed_for_either_model(tmp_path, app_home):
 
     folder = tmp_path / "ESRGAN"
     save_upscaler(folder / "4x-UltraSharp.safetensors")
+    save_upscaler(folder / "2x-SPAN.safetensors", "span", scale=2)
     (folder / "RealESRGAN_x4plus.pth").write_bytes(b"\x80\x02}q\x00.")  # a pickle: refused, as every pickle is
     library = ModelLibrary(AppPaths.default())
     try:
         items = {item.path.rsplit("/", 1)[-1]: item for item in library.import_path(folder)}
-        assert items["4x-UltraSharp.safetensors"].status == ImportStatus.IMPORTED
+        assert items["4x-UltraSharp.safetensors"].status == items["2x-SPAN.safetensors"].status == \
+            ImportStatus.IMPORTED
         assert items["RealESRGAN_x4plus.pth"].status == ImportStatus.REFUSED
-        [model] = library.registry.list(ModelKind.UPSCALER)
-        assert (model.name, model.architecture) == ("4x-UltraSharp", None)
+        models = library.registry.list(ModelKind.UPSCALER)
+        assert sorted((model.name, model.architecture) for model in models) == [("2x-SPAN", None),
+                                                                                ("4x-UltraSharp", None)]
     finally:
         library.close()

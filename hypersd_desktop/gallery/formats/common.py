@@ -273,8 +273,8 @@ def hires_note(metadata: ImageMetadata, upscaler: str | None = None) -> str | No
         " (A1111’s default: the image does not say)"
     own = _second_pass_own(metadata)
     model = hires_upscaler(metadata)
-    lacking = (f" ({model} is not installed here: an ESRGAN or Real-ESRGAN upscaler in safetensors imports in the "
-               "Models tab)") if model and upscaler is None else ""
+    lacking = (f" ({model} is not installed here: an ESRGAN, Real-ESRGAN, SPAN or RealPLKSR upscaler in "
+               "safetensors imports in the Models tab)") if model and upscaler is None else ""
     return (f"The image was made at {width} × {height} and then {enlarged}; reuse runs the Hires fix at "
             f"×{settings.scale:g}, strength {settings.strength:g}{said}, enlarging with {upscaler or 'Lanczos'}"
             f"{lacking}."
