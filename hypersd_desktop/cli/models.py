@@ -37,10 +37,12 @@ def add_parser(commands) -> None:
                                "app, or CIVITAI_TOKEN")
     download.add_argument("--yes", action="store_true", help="do not ask before downloading")
     search = sub.add_parser("search", help="search Civitai for models the app runs (SD1.5 and SDXL checkpoints, "
-                                           "LoRAs, embeddings, VAEs, ControlNets); `models download ADDRESS` gets one")
+                                           "LoRAs, embeddings, VAEs, ControlNets; upscalers with --kind upscaler); "
+                                           "`models download ADDRESS` gets one")
     search.add_argument("query", nargs="+", help="words of the model's name")
-    search.add_argument("--kind", choices=("base", "lora", "embedding", "vae", "controlnet"), action="append",
-                        help="only models of this kind (again for more kinds; default: all)")
+    search.add_argument("--kind", choices=("base", "lora", "embedding", "vae", "controlnet", "upscaler"),
+                        action="append", help="only models of this kind (again for more kinds; default: all but "
+                                              "upscalers, which are made for no base model and asked for alone)")
     search.add_argument("--for", dest="architecture", choices=("sd15", "sdxl"),
                         help="only models made for SD1.5 or for SDXL (and Pony, Illustrious, NoobAI)")
     search.add_argument("--mature", action="store_true", help="include models Civitai marks as mature")
@@ -203,7 +205,8 @@ def _search(library, args) -> int:
                           for model in found], indent=1))
         return 0
     if not found:
-        print("Nothing on Civitai for that which the app runs (SD1.5 or SDXL, in safetensors).", file=sys.stderr)
+        print("Nothing on Civitai for that which the app runs (SD1.5 or SDXL, or an upscaler, in safetensors).",
+              file=sys.stderr)
         return 1
     for model in found:
         print(f"{model.name[:36]:36} {model.version[:14]:14} {model.kind or '?':10} {model.base_model[:12]:12} "

@@ -218,7 +218,10 @@ def _is_safetensors(file: dict) -> bool:
 # What the app runs, in the words of Civitai's search filters: its model types by kind, its base models by family
 SEARCH_TYPES = {ModelKind.BASE: ("Checkpoint",), ModelKind.LORA: ("LORA", "LoCon", "DoRA"),
                 ModelKind.EMBEDDING: ("TextualInversion",), ModelKind.VAE: ("VAE",),
-                ModelKind.CONTROLNET: ("Controlnet",)}
+                ModelKind.CONTROLNET: ("Controlnet",), ModelKind.UPSCALER: ("Upscaler",)}
+# Kinds made for no base model (an upscaler enlarges any model's pictures, whichever base model its page names):
+# searched only when asked for, and then without the base-model filter
+ANY_BASE = (ModelKind.UPSCALER,)
 SEARCH_BASES = {Architecture.SD15: ("SD 1.4", "SD 1.5", "SD 1.5 LCM", "SD 1.5 Hyper"),
                 Architecture.SDXL: ("SDXL 1.0", "SDXL Lightning", "SDXL Hyper", "SDXL Turbo", "Pony", "Illustrious",
                                     "NoobAI")}
@@ -257,27 +260,35 @@ class CivitaiModel:
 def search_address(endpoint: str, query: str, kinds: tuple[str, ...] = (), architectures: tuple[str, ...] = (),
                    mature: bool = False, cursor: str | None = None, filtered: bool = True, sort: str = "") -> str:
     """Civitai's search (`GET /api/v1/models`) for `query` among the models of these kinds and families (all the app
-    runs, where none are given; any, not `filtered`), without mature ones unless `mature`, in the order `sort` names
-    (one of `SORTS`; "": Civitai's best match); `cursor` continues an earlier page."""
+    runs but upscalers, where none are given; any, not `filtered`), without mature ones unless `mature`, in the order
+    `sort` names (one of `SORTS`; "": Civitai's best match); `cursor` continues an earlier page. With an upscaler
+    among the kinds, no base model is asked for (the families are sorted out of the answer)."""
     params = [("query", query.strip()), ("limit", str(SEARCH_PAGE)), ("nsfw", "true" if mature else "false"),
               ("primaryFileOnly", "false")]
     if sort in SORTS:
         params.append(("sort", SORTS[sort]))
     if filtered:
-        params += [("types", name) for kind in (kinds or tuple(SEARCH_TYPES)) for name in SEARCH_TYPES[kind]]
-        params += [("baseModels", name) for family in (architectures or tuple(SEARCH_BASES))
-                   for name in SEARCH_BASES[family]]
+        kinds = searched_kinds(kinds)
+        params += [("types", name) for kind in kinds for name in SEARCH_TYPES[kind]]
+        if not set(kinds) & set(ANY_BASE):
+            params += [("baseModels", name) for family in (architectures or tuple(SEARCH_BASES))
+                       for name in SEARCH_BASES[family]]
     if cursor:
         params.append(("cursor", cursor))
     return f"{endpoint.rstrip('/')}/api/v1/models?{urllib.parse.urlencode(params)}"
 
 
+def searched_kinds(kinds: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The kinds a search asks for: `kinds`, or where none are given every kind made for a base model."""
+    return kinds or tuple(kind for kind in SEARCH_TYPES if kind not in ANY_BASE)
+
+
 def search_results(answer: dict, mature: bool = False, architectures: tuple[str, ...] = ()) -> tuple[
         list[CivitaiModel], str | None]:
     """The models of a search's answer the app can download and run (each as its newest such version: made for
-    SD1.5 or SDXL, or for those of `architectures` asked for, with a safetensors file; its other such versions in
-    `older`), and the cursor of the next page (None: the last). A version's preview is its first still picture
-    rated for everyone (any, with `mature`)."""
+    SD1.5 or SDXL, or for those of `architectures` asked for, or an upscaler, for any; with a safetensors file; its
+    other such versions in `older`), and the cursor of the next page (None: the last). A version's preview is its
+    first still picture rated for everyone (any, with `mature`)."""
     found = []
     for item in _list(answer.get("items")):
         if not isinstance(item, dict) or type(item.get("id")) is not int:
@@ -288,11 +299,11 @@ def search_results(answer: dict, mature: bool = False, architectures: tuple[str,
             if not isinstance(version, dict) or type(version.get("id")) is not int:
                 continue
             try:
-                architecture = _architecture("", str(version.get("baseModel") or ""))
+                architecture = "" if kind in ANY_BASE else _architecture("", str(version.get("baseModel") or ""))
                 file = _chosen_file("", version.get("files"), "")
             except InputError:
                 continue
-            if not architecture or (architectures and architecture not in architectures):
+            if kind not in ANY_BASE and (not architecture or (architectures and architecture not in architectures)):
                 continue  # "Other": what it is is known only from its file; one for the other family
             usable.append(CivitaiModel(
                 model_id=item["id"], version_id=version["id"], name=str(item.get("name") or item["id"]),

@@ -23,8 +23,8 @@ from hypersd_desktop.core.vocab import Architecture, ModelKind, ModelLayout
 from hypersd_desktop.engine.inspect import base_architecture, base_has_vae, read_header, vae_family
 from hypersd_desktop.models.addresses import address_entry, is_model_link, repo_parts
 from hypersd_desktop.models.civitai import (
-    SEARCH, SEARCH_TYPES, CivitaiModel, api_address, civitai_plan, hash_entry, search_address,
-    search_results, version_name)
+    SEARCH, CivitaiModel, api_address, civitai_plan, hash_entry, search_address, search_results, searched_kinds,
+    version_name)
 from hypersd_desktop.models.catalog import CATALOG_VAES, Catalog, CatalogEntry, CatalogFile, load_catalog
 from hypersd_desktop.models.downloads import DownloadError, Downloader, RefusedRequestError, RemoteFile
 from hypersd_desktop.core.hashes import HashCache, other_tools_hashes, sha256_file
@@ -111,7 +111,7 @@ class ModelLibrary:
             everything = search_address(self.downloader.civitai, query, mature=mature, cursor=cursor, filtered=False,
                                         sort=sort)
             found, cursor = search_results(self.downloader.civitai_answer(SEARCH, everything), mature, architectures)
-            return [model for model in found if model.kind in (kinds or SEARCH_TYPES)], cursor
+            return [model for model in found if model.kind in searched_kinds(kinds)], cursor
 
     def civitai_notes(self, model: InstalledModel) -> tuple[str, tuple[str, ...]]:
         """Civitai's name for an installed file ("Pixel Art v2") and the trigger words its page gives, found by the

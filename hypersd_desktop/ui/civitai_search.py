@@ -27,7 +27,8 @@ from hypersd_desktop.ui.tasks import Task
 
 COLUMNS = ("Name", "Version", "Kind", "For", "Size", "Downloads", "By")
 KINDS = (("Every kind the app uses", ()), ("Checkpoints", (ModelKind.BASE,)), ("LoRAs", (ModelKind.LORA,)),
-         ("Embeddings", (ModelKind.EMBEDDING,)), ("VAEs", (ModelKind.VAE,)), ("ControlNets", (ModelKind.CONTROLNET,)))
+         ("Embeddings", (ModelKind.EMBEDDING,)), ("VAEs", (ModelKind.VAE,)), ("ControlNets", (ModelKind.CONTROLNET,)),
+         ("Upscalers", (ModelKind.UPSCALER,)))  # made for no base model: only when asked for
 ORDERS = (("Best match", ""), ("Most downloaded", "downloads"), ("Highest rated", "rating"), ("Newest", "newest"))
 PREVIEW_SIDE = 300
 VERSIONS = Qt.ItemDataRole.UserRole + 1  # a row's model's versions the app runs, newest first
@@ -49,6 +50,7 @@ class CivitaiSearch(QDialog):
         for box, choices in ((self.kind, KINDS), (self.family, FAMILIES), (self.sort, ORDERS)):
             for title, value in choices:
                 box.addItem(title, value)
+        self.kind.currentIndexChanged.connect(self._kind_chosen)
         self.mature = QCheckBox("Include mature models")
         self.search_button = QPushButton("Search")
         self.search_button.setDefault(True)
@@ -57,8 +59,8 @@ class CivitaiSearch(QDialog):
         self.download_button = QPushButton("Download", enabled=False)
         self.download_button.setToolTip("Download the selected model on the Models tab (also a double click). "
                                         "Civitai asks for your API key: File → Settings → Civitai API key.")
-        self.status = QLabel("Only what the app runs is listed: SD1.5 and SDXL models with a safetensors file, each "
-                             "as its newest such version.", wordWrap=True)
+        self.status = QLabel("Only what the app runs is listed: SD1.5 and SDXL models (and upscalers, for any) with "
+                             "a safetensors file, each as its newest such version.", wordWrap=True)
         self.picture = QLabel("Select a model to see a picture made with it.", wordWrap=True,
                               alignment=Qt.AlignmentFlag.AlignCenter)
         self.picture.setFixedSize(PREVIEW_SIDE, PREVIEW_SIDE)
@@ -149,7 +151,7 @@ class CivitaiSearch(QDialog):
         """Show `model` (one of its versions) in the table's `row`."""
         installed = self.library.installed_address(model.address) is not None
         values = (model.name, model.version + (" · installed" if installed else ""), model.kind or "?",
-                  architecture_label(model.architecture),
+                  "any model" if model.kind == ModelKind.UPSCALER else architecture_label(model.architecture),
                   format_size(model.size) if model.size else "?", f"{model.downloads:,}", model.creator)
         versions = self.table.item(row, 0).data(VERSIONS) if self.table.item(row, 0) is not None else None
         for column, value in enumerate(values):
@@ -159,6 +161,13 @@ class CivitaiSearch(QDialog):
             self.table.setItem(row, column, item)
         if versions is not None:
             self.table.item(row, 0).setData(VERSIONS, versions)
+
+    def _kind_chosen(self) -> None:
+        """An upscaler enlarges any model's pictures: the family list does not apply to them."""
+        upscalers = ModelKind.UPSCALER in (self.kind.currentData() or ())
+        self.family.setEnabled(not upscalers)
+        self.family.setToolTip("Upscalers are made for no base model: they enlarge any model's pictures"
+                               if upscalers else "")
 
     def _version_chosen(self, index: int) -> None:
         """Another version of the selected model: its row, details and picture show it, and Download takes it."""

@@ -9,6 +9,7 @@ import urllib.parse
 from pathlib import Path
 
 import pytest
+from safetensors.torch import save_file
 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
@@ -379,3 +380,33 @@ def test_civitai_is_searched_for_what_the_app_runs_page_by_page(civitai, library
     again, _ = library.search_civitai("pixel", kinds=("lora",), architectures=("sdxl",))
     assert again and {m.architecture for m in again} == {"sdxl"} and "Pixel Flux" not in {m.name for m in again}
     assert "baseModels" not in civitai.search_requests[-1] and "types" not in civitai.search_requests[-1]
+
+
+def test_upscalers_are_searched_on_their_own_for_any_model_and_download_as_upscalers(civitai, library, tmp_path):
+    """Civitai's upscalers name base models of every kind ("Other", "SD 1.5", "Upscaler"): asked for alone, they are
+    searched without the base-model filter, each offered for any model; most are pickles (`.pth`), left out. A
+    search for every kind leaves them out, as they are made for no base model."""
+    from hypersd_desktop.core.vocab import ModelKind
+    from hypersd_desktop.engine.upscalers import load_upscaler
+    from tests.tiny_models import upscaler_state
+
+    path = tmp_path / "4x-span.safetensors"
+    save_file(upscaler_state("span", scale=4), str(path))
+    civitai.add(CivitaiVersion(id=71, model_id=7, model_name="4x Sharp SPAN", name="v1", model_type="Upscaler",
+                               base_model="Other", files=[CivitaiFile("4x-sharp-span.safetensors", path.read_bytes())]))
+    civitai.add(CivitaiVersion(id=81, model_id=8, model_name="4x Sharp Pickle", name="v1", model_type="Upscaler",
+                               base_model="SD 1.5", files=[CivitaiFile("4x-sharp.pth", b"\x80\x02}q\x00.",
+                                                                       format="PickleTensor")]))
+    civitai.add(CivitaiVersion(id=91, model_id=9, model_name="Sharp Lines", name="v1", base_model="SD 1.5",
+                               files=[CivitaiFile("sharp-lines.safetensors", b"x" * 10)]))
+    found, _ = library.search_civitai("sharp", kinds=("upscaler",), architectures=("sdxl",))
+    assert [(m.name, m.kind, m.architecture, m.base_model) for m in found] == [
+        ("4x Sharp SPAN", ModelKind.UPSCALER, "", "Other")]
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(civitai.search_requests[-1]).query)
+    assert query["types"] == ["Upscaler"] and "baseModels" not in query
+    everything, _ = library.search_civitai("sharp")
+    assert [m.name for m in everything] == ["Sharp Lines"]
+    assert "Upscaler" not in urllib.parse.parse_qs(urllib.parse.urlsplit(civitai.search_requests[-1]).query)["types"]
+    model = library.download(library.add_address(found[0].address).id)
+    assert model.kind == ModelKind.UPSCALER and not model.architecture
+    assert load_upscaler(model.path)[1].description == "SPAN ×4 (8 channels)"

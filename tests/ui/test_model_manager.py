@@ -331,6 +331,9 @@ def test_civitai_is_searched_from_the_models_tab_and_a_result_downloaded_there(q
                                           ("Pixel Art Flux", "Flux.1 D"))):
             civitai.add(CivitaiVersion(id=10 + n, model_id=1 + n, model_name=name, name="v1", base_model=base,
                                        files=[CivitaiFile(f"pixel-{n}.safetensors", data)]))
+        civitai.add(CivitaiVersion(id=20, model_id=20, model_name="Pixel Art Upscaler", name="v1",
+                                   model_type="Upscaler", base_model="Other",
+                                   files=[CivitaiFile("4x-pixel.safetensors", data)]))
         library = ModelLibrary(AppPaths.default(), catalog=Catalog((ENTRY,)), token=False, civitai=civitai.url,
                                civitai_token=civitai.key)
         manager = ModelManager(library)
@@ -345,6 +348,16 @@ def test_civitai_is_searched_from_the_models_tab_and_a_result_downloaded_there(q
         rows = [[dialog.table.item(row, column).text() for column in range(4)] for row in range(2)]
         assert rows == [["Pixel Art XL", "v1", "lora", "SDXL"], ["Pixel Art", "v1", "lora", "SD1.5"]]
         assert dialog.status.text() == "2 models found." and not dialog.more_button.isEnabled()
+        dialog.kind.setCurrentIndex(dialog.kind.findText("Upscalers"))  # for any model: the family does not apply
+        assert not dialog.family.isEnabled()
+        dialog.search()
+        qtbot.waitUntil(lambda: dialog.task is None, timeout=20_000)
+        assert [dialog.table.item(0, column).text() for column in range(4)] == [
+            "Pixel Art Upscaler", "v1", "upscaler", "any model"]
+        dialog.kind.setCurrentIndex(0)
+        assert dialog.family.isEnabled()
+        dialog.search()
+        qtbot.waitUntil(lambda: dialog.task is None and dialog.table.rowCount() == 2, timeout=20_000)
         dialog.table.selectRow(1)
         dialog.download_button.click()
         rows = []  # the new row as the download goes: named from the address, then as Civitai names it
