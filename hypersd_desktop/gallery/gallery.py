@@ -55,12 +55,31 @@ def _chunks(image, path: Path) -> dict[str, str]:
 def metadata_chunks(path: Path) -> dict[str, str]:
     """The texts of an image file that say how it was made (`_chunks`), for an image made from it to carry as PNG
     text chunks, which the readers read as they read the file's own: an enlarged copy reads as its original does.
-    Empty where they cannot be read."""
+    A record hidden in the pixels (`read_stealth`), which resizing the pixels would lose, comes as the chunks it
+    stands for: A1111's `parameters`, or NovelAI's own. Empty where they cannot be read."""
     try:
         with open_any_size(path) as image:
-            return {key: value for key, value in _chunks(image, path).items() if len(value) <= MAX_TEXT_BYTES}
+            chunks = {key: value for key, value in _chunks(image, path).items() if len(value) <= MAX_TEXT_BYTES}
+            if parse_chunks(chunks) is None and not too_many_pixels(image):
+                stealth = read_stealth(image)
+                if stealth is not None and parse_chunks({**chunks, "stealth": stealth}) is not None:
+                    chunks.update(_stealth_chunks(stealth))
+            return chunks
     except (ValueError, OSError, SyntaxError):
         return {}
+
+
+def _stealth_chunks(stealth: str) -> dict[str, str]:
+    """The PNG text chunks a stealth record stands for: NovelAI hides its chunks as a JSON object (its `Comment`
+    JSON text, or an object), A1111's stealth extension its `parameters` text."""
+    try:
+        record = json.loads(stealth)
+    except ValueError:
+        record = None
+    if isinstance(record, dict) and "Comment" in record:
+        return {key: value if isinstance(value, str) else json.dumps(value) for key, value in record.items()
+                if isinstance(key, str) and isinstance(value, (str, dict))}
+    return {PARAMETERS_CHUNK: stealth}
 
 
 def read_metadata(path: Path) -> tuple[ImageMetadata | None, int | None, int | None, list[str]]:

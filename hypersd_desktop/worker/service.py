@@ -230,7 +230,7 @@ class GenerationService:
         was enlarged as A1111 does (`postprocessing`); it is written beside the images made here and indexed."""
         from PIL import Image, ImageOps, PngImagePlugin
 
-        from hypersd_desktop.core.images import open_any_size, too_many_pixels
+        from hypersd_desktop.core.images import eight_bit, open_any_size, too_many_pixels
         from hypersd_desktop.engine.devices import available_devices
         from hypersd_desktop.engine.upscalers import Upscalers
         from hypersd_desktop.gallery.gallery import metadata_chunks
@@ -246,6 +246,7 @@ class GenerationService:
                     raise InputError(f"{source.name} enlarged {enlargement.scale:g} times would be {size[0]} × "
                                      f"{size[1]}; the most is {MAX_ENLARGED_SIDE} pixels a side. Enlarge it less.")
                 profile = picture.info.get("icc_profile")
+                picture = eight_bit(picture)  # 16-bit grey (a depth map, a scan) scaled, not clipped to white
                 picture = picture.convert("RGBA" if "A" in picture.getbands() else "RGB")
         except (OSError, SyntaxError) as error:
             raise InputError(f"{source.name} cannot be read as an image ({error}); it may have been moved or "

@@ -83,3 +83,53 @@ def test_transparency_is_kept_and_what_cannot_be_enlarged_is_refused(service, tm
         service.enlarge(Enlargement(str(tmp_path / "gone.png"), 2.0))
     with pytest.raises(InputError, match="above 1 and at most 4"):
         service.enlarge(Enlargement(str(source), 8.0))
+
+
+@pytest.mark.parametrize("hidden", ["novelai", "a1111"])
+def test_a_record_hidden_in_the_pixels_comes_along_as_the_chunks_it_stands_for(service, tmp_path, hidden):
+    """NovelAI hides its chunks in the alpha channel, A1111's stealth extension its parameters in the colours' low
+    bits, where they survive sites that strip chunks; enlarging resamples those bits away, so the copy carries them
+    as the text chunks they stand for, which every tool reads."""
+    import gzip
+    import json
+
+    from hypersd_desktop.gallery.gallery import read_metadata
+    from tests.gallery.test_formats import _hide_in_alpha, _hide_in_rgb
+
+    source = tmp_path / f"{hidden}.png"
+    if hidden == "novelai":
+        comment = {"prompt": "a cat in space", "uc": "lowres", "steps": 28, "scale": 5.0, "seed": 2253955223,
+                   "sampler": "k_euler_ancestral", "width": 48, "height": 40}
+        record = {"Description": "a cat in space", "Software": "NovelAI", "Source": "NovelAI Diffusion V3 7BCCAA2C",
+                  "Comment": comment}  # as an object: some writers keep it so
+        _hide_in_alpha(_picture().convert("RGBA"), gzip.compress(json.dumps(record).encode()),
+                       b"stealth_pngcomp").save(source)
+    else:
+        _hide_in_rgb(_picture(), gzip.compress(PARAMETERS.encode()), b"stealth_rgbcomp").save(source)
+    original, *_ = read_metadata(source)
+    made = service.enlarge(Enlargement(str(source), 2.0))
+    with Image.open(made.path) as image:
+        chunks = image.text
+    if hidden == "novelai":
+        assert chunks["Software"] == "NovelAI" and json.loads(chunks["Comment"]) == comment
+    else:
+        assert chunks["parameters"] == PARAMETERS
+    copy, width, height, _ = read_metadata(made.path)
+    assert copy == original and (width, height) == (96, 80) and copy.prompt in ("a cat in space",
+                                                                                 "a lighthouse on a cliff")
+
+
+def test_a_16_bit_grey_picture_is_enlarged_as_it_looks(service, tmp_path):
+    """A 16-bit greyscale PNG (a depth map, a scan) opens as Pillow's "I;16", whose own conversion to RGB clips every
+    value above 255 to white: it is scaled to 8 bits first, as it looks."""
+    ramp = np.linspace(0, 65535, 40 * 48).reshape(40, 48).astype(np.uint16)
+    source = tmp_path / "depth16.png"
+    Image.fromarray(ramp).save(source)
+    with Image.open(source) as image:
+        assert image.mode == "I;16"
+    made = service.enlarge(Enlargement(str(source), 2.0))
+    with Image.open(made.path) as image:
+        grey = np.asarray(image.convert("L"), np.int16)
+    expected = np.asarray(Image.fromarray((ramp / 257).round().astype(np.uint8)).convert("RGB").resize(
+        (96, 80), Image.Resampling.LANCZOS).convert("L"), np.int16)
+    assert np.abs(grey - expected).max() <= 2 and 120 < grey.mean() < 136  # not white (255)
