@@ -128,14 +128,16 @@ def comfy_graph(rng: random.Random) -> str:
 
 
 def real_workflows() -> list[dict]:
-    """The UI workflows of the corpus's real ComfyUI images."""
+    """The UI workflows of the corpus's real ComfyUI images, and each with its sampling made a subgraph."""
+    from tests.gallery.test_comfyui_workflow import SAMPLING, into_subgraph, z_image_template
+
     corpus = Path(__file__).parent / "gallery" / "corpus"
     found = []
     for path in sorted(corpus.rglob("*.png")):
         with Image.open(path) as image:
             if "workflow" in image.text:
                 found.append(json.loads(image.text["workflow"]))
-    return found
+    return found + [into_subgraph(workflow, SAMPLING) for workflow in found] + [z_image_template()]
 
 
 def mutated(rng: random.Random, value, rate: float):
@@ -299,7 +301,8 @@ def test_civitais_search_answers():
     listed = 0
     for _ in range(CASES * 4):
         versions = [civitai_answer(rng) for _ in range(rng.randrange(4))]
-        answer = mutated(rng, {"items": [{"id": 4384, "name": "DreamShaper", "type": "Checkpoint",
+        answer = mutated(rng, {"items": [{"id": 4384, "name": "DreamShaper",
+                                          "type": rng.choice(["Checkpoint", "Upscaler"]),
                                           "modelVersions": versions}],
                                "metadata": {"nextCursor": "2|55"}}, rng.choice([0.02, 0.1]))
         found, cursor = bounded(lambda: search_results(answer, rng.random() < 0.5,

@@ -114,7 +114,7 @@ class _Scope:
         self.nodes = {str(node["id"]): node for node in nodes if isinstance(node, dict) and "id" in node
                       and isinstance(node.get("type"), str)} if isinstance(nodes, list) else {}
         self.links = _links(graph.get("links"))
-        self.chain = (parent.chain if parent else frozenset()) | {graph.get("id")}
+        self.chain = (parent.chain if parent else frozenset()) | {str(graph.get("id"))}
         self._children: dict[str, _Scope | None] = {}
         self._promoted: dict[int, Any] | None = None
 
@@ -196,13 +196,14 @@ class _Scope:
     def outer_input(self, slot: Any) -> tuple[Any, _Value | None]:
         """What feeds this subgraph's input `slot` from outside: the instance's link to it (None when unlinked), and
         the instance's value for it where the input is a promoted widget (None where it has none)."""
+        if not _is_int(slot):
+            return None, None
         declared = self.graph.get("inputs")
         declared = declared if isinstance(declared, list) else []
-        name = declared[slot].get("name") if _is_int(slot) and 0 <= slot < len(declared) \
-            and isinstance(declared[slot], dict) else None
+        name = declared[slot].get("name") if 0 <= slot < len(declared) and isinstance(declared[slot], dict) else None
         entries = _entries(self.instance)
         entry = next((entry for entry in entries if name is not None and entry.get("name") == name), None)
-        if entry is None and _is_int(slot) and 0 <= slot < len(entries):
+        if entry is None and 0 <= slot < len(entries):
             entry = entries[slot]
         link = entry.get("link") if entry is not None else None
         if self._promoted is None:
