@@ -14,7 +14,7 @@ from hypersd_desktop.engine.upscaler_files import (
     COMPACT, ESRGAN, PLKSR, RDB_CONVS, SPAN, SPAN_BLOCKS, UpscalerLayout, dysample_groups,
 )
 
-IMAGENET_MEAN = (0.4488, 0.4371, 0.4040)  # SPAN's (DIV2K's) mean colour, which a normalised SPAN centres on
+DIV2K_MEAN = (0.4488, 0.4371, 0.4040)  # DIV2K's mean colour (SPAN's training set), which a normalised SPAN centres on
 NORMALISED_RANGE = 255.0
 
 
@@ -115,7 +115,7 @@ class SPANNet(nn.Module):
         super().__init__()
         features = layout.features
         self.normalized = layout.normalized
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("mean", torch.tensor(DIV2K_MEAN).view(1, 3, 1, 1), persistent=False)
         self.conv_1 = nn.Conv2d(3, features, 3, padding=1)
         for block in range(1, SPAN_BLOCKS + 1):
             setattr(self, f"block_{block}", _AttentionBlock(features))
