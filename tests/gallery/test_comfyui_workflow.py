@@ -363,3 +363,30 @@ def test_nested_subgraphs_promoted_values_and_what_must_not_loop():
     inner_values["nodes"][1]["widgets_values"] = []  # the outer instance keeps none: the inner instance's stand
     assert parse_comfyui_workflow(json.dumps(inner_values)).prompt == "inner's prompt"
     assert parse_comfyui_workflow(json.dumps(inner_values)).seed == 2  # its seed's "fixed" skipped
+
+
+def test_a_subgraphs_inputs_of_one_name_are_told_apart_by_place():
+    """Two subgraph inputs may share a name (both prompts' "text"); the front end feeds each by its place."""
+    fields = ("id", "origin_id", "origin_slot", "target_id", "target_slot", "type")
+    inner = [node(1, "CLIPTextEncode", ["stale"], [("clip", "CLIP", None)]),
+             node(2, "CLIPTextEncode", ["stale"], [("clip", "CLIP", None)]),
+             node(3, "EmptyLatentImage", [512, 512, 1]),
+             node(4, "KSampler", [5, "fixed", 4, 1.0, "euler", "normal", 1.0],
+                  [("model", "MODEL", None), ("positive", "CONDITIONING", 11), ("negative", "CONDITIONING", 12),
+                   ("latent_image", "LATENT", 13)])]
+    for text_node, link in ((inner[0], 14), (inner[1], 15)):
+        text_node["inputs"].append({"name": "text", "type": "STRING", "widget": {"name": "text"}, "link": link})
+    definition = {"id": "prompts", "inputNode": {"id": -10}, "outputNode": {"id": -20},
+                  "inputs": [{"name": "text", "type": "STRING"}, {"name": "text", "type": "STRING"}], "outputs": [],
+                  "nodes": inner, "links": [dict(zip(fields, link)) for link in (
+                      (11, 1, 0, 4, 1, "CONDITIONING"), (12, 2, 0, 4, 2, "CONDITIONING"), (13, 3, 0, 4, 3, "LATENT"),
+                      (14, -10, 0, 1, 1, "STRING"), (15, -10, 1, 2, 1, "STRING"))]}
+    instance = {"id": 9, "type": "prompts", "mode": 0, "widgets_values": ["", ""],
+                "inputs": [{"name": "text", "type": "STRING", "widget": {"name": "text"}, "link": 1},
+                           {"name": "text", "type": "STRING", "widget": {"name": "text"}, "link": 2}]}
+    workflow = {"nodes": [node(7, "PrimitiveStringMultiline", ["a castle at dawn"]),
+                          node(8, "PrimitiveStringMultiline", ["blurry"]), instance],
+                "links": [[1, 7, 0, 9, 0, "STRING"], [2, 8, 0, 9, 1, "STRING"]],
+                "definitions": {"subgraphs": [definition]}}
+    metadata = parse_comfyui_workflow(json.dumps(workflow))
+    assert (metadata.prompt, metadata.negative_prompt, metadata.seed) == ("a castle at dawn", "blurry", 5)

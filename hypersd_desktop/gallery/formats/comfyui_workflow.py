@@ -12,7 +12,7 @@ their input through; muted nodes are left out; a primitive node is a node with o
 Subgraphs (ComfyUI's front end since 1.24, mid-2025) are expanded as the front end expands them when
 it queues: a node whose type is the id of a definition in `definitions.subgraphs` stands for that
 definition's nodes, named "instance:node" ("57:12"; nested, "57:3:12"). A link inside from the
-subgraph's input node (-10) continues from the instance's input of the same name; an unlinked one
+subgraph's input node (-10) continues from the instance's input in the same place; an unlinked one
 whose inner end is a widget takes the instance's value for it (`widgets_values` holds one per such
 input, in order). A link out through the output node (-20) starts at the inner node feeding it.
 
@@ -202,9 +202,10 @@ class _Scope:
         declared = declared if isinstance(declared, list) else []
         name = declared[slot].get("name") if 0 <= slot < len(declared) and isinstance(declared[slot], dict) else None
         entries = _entries(self.instance)
-        entry = next((entry for entry in entries if name is not None and entry.get("name") == name), None)
-        if entry is None and 0 <= slot < len(entries):
-            entry = entries[slot]
+        if len(entries) == len(declared) and 0 <= slot < len(entries):
+            entry = entries[slot]  # the instance's inputs are the subgraph's, in order: the front end goes by place
+        else:  # an instance saved out of step with its definition: by name
+            entry = next((entry for entry in entries if name is not None and entry.get("name") == name), None)
         link = entry.get("link") if entry is not None else None
         if self._promoted is None:
             self._promoted = self._promoted_values(len(declared))
