@@ -81,9 +81,15 @@ class UpscalerLayout:
         return f"{self.family} ×{self.scale} ({parts})"
 
     @property
+    def group_norms(self) -> bool:
+        """Whether it normalises over the picture it is given (RealPLKSR without a layer norm): its output depends on
+        the tiles it runs in."""
+        return self.family == PLKSR and not self.layer_norm
+
+    @property
     def half_ok(self) -> bool:
         """Whether it holds in fp16: RealPLKSR's group norms do not (spandrel runs those in fp32 too)."""
-        return not (self.family == PLKSR and not self.layer_norm)
+        return not self.group_norms
 
 
 def _without_prefix(keys: Iterable[str]) -> dict[str, str]:

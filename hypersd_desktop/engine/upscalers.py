@@ -26,6 +26,9 @@ from hypersd_desktop.engine.upscaler_files import UpscalerLayout, canonical_name
 from hypersd_desktop.engine.upscaler_nets import build_upscaler
 
 TILE = 256  # input pixels a side per tile (A1111's ESRGAN default is 192)
+# RealPLKSR's group norms take their statistics from the tile they are given, so each tile is normalised a little
+# differently: larger tiles (ComfyUI's default) see more of the picture and differ less
+NORMED_TILE = 512
 MARGIN = 32  # input pixels around each tile that the model reads but whose output is dropped
 MAX_PASSES = 3  # a ×2 model three times makes ×8, more than any enlargement asked for (at most ×4)
 
@@ -114,8 +117,9 @@ class Upscalers:
             image = picture.convert("RGB")
             passes = passes_to_cover(image.size, size, layout.scale)
             # each pass's tiles (a later pass reads a larger picture), counted as one run
-            tiles = [math.ceil(image.width * layout.scale ** n / TILE) * math.ceil(image.height * layout.scale ** n
-                                                                                  / TILE) for n in range(passes)]
+            tile = NORMED_TILE if layout.group_norms else TILE
+            tiles = [math.ceil(image.width * layout.scale ** n / tile) * math.ceil(image.height * layout.scale ** n
+                                                                                  / tile) for n in range(passes)]
             for n in range(passes):
                 pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)[None]
 
@@ -125,7 +129,7 @@ class Upscalers:
 
                 with torch.inference_mode():
                     image = Image.fromarray(run_tiled(net, layout.scale, pixels.to(device=device, dtype=dtype),
-                                                      cancel=cancel, on_tile=told))
+                                                      tile=tile, cancel=cancel, on_tile=told))
             return image
 
     def unload(self) -> None:

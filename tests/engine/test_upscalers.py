@@ -167,3 +167,16 @@ def test_an_imported_upscaler_is_listed_for_either_model(tmp_path, app_home):
                                                                                 ("4x-UltraSharp", None)]
     finally:
         library.close()
+
+
+def test_a_model_with_group_norms_runs_in_larger_tiles(tmp_path):
+    """RealPLKSR's group norms normalise over the tile they see: it runs in 512-pixel tiles (ComfyUI's), others in
+    256."""
+    from hypersd_desktop.engine.upscalers import Upscalers
+
+    picture = Image.new("RGB", (300, 40), (20, 60, 200))
+    for layout, tiles in (("plksr", 1), ("plksr-layernorm", 2), ("span", 2)):
+        told = []
+        path = save_upscaler(tmp_path / f"{layout}.safetensors", layout, scale=2)
+        Upscalers().enlarge(path, picture, (600, 80), on_progress=lambda *now: told.append(now))
+        assert told[-1] == (tiles, tiles), layout
