@@ -191,7 +191,12 @@ def reuse_command(record: ImageRecord) -> tuple[str, str | None]:
         else:
             request_words, missing = _request_words(request, InputImages(AppPaths.default().inputs))
             return shlex.join(words + request_words), missing
-    prompt, negative, rewritten = reused_prompts(record.metadata_format or "", record.prompt, record.negative_prompt)
+    try:  # what the gallery's row lacks is read from the file
+        written = read_metadata(Path(record.path))[0]
+    except OSError:
+        written = None
+    prompt, negative, rewritten = reused_prompts(record.metadata_format or "", record.prompt, record.negative_prompt,
+                                                 written.extra if written is not None else None)
     if rewritten:
         note = f"{note} {rewritten}"
     words += ["--model", record.model_name or "MODEL", "--prompt", prompt]
@@ -201,10 +206,6 @@ def reuse_command(record: ImageRecord) -> tuple[str, str | None]:
                         ("--width", record.width), ("--height", record.height)):
         if value is not None:
             words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
-    try:  # what the gallery's row lacks is read from the file
-        written = read_metadata(Path(record.path))[0]
-    except OSError:
-        written = None
     if written is not None and written.clip_skip and written.clip_skip > 1:
         words += ["--clip-skip", str(written.clip_skip)]
     if written is not None and stem(written.vae_name):  # as installed here under the file's name

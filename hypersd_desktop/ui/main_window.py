@@ -860,7 +860,8 @@ class MainWindow(QMainWindow):
         if match.recipe_settings:  # made without Hyper-SD: the chosen recipe's own settings
             recipe = RECIPES_BY_ID[match.hyper.recipe]
             steps, guidance = recipe.default_steps, recipe.guidance
-        prompt, negative, rewritten = reused_prompts(metadata.format, metadata.prompt, metadata.negative_prompt)
+        prompt, negative, rewritten = reused_prompts(metadata.format, metadata.prompt, metadata.negative_prompt,
+                                                     metadata.extra)
         prompt, negative = (embeddings_by_name(text) for text in (without_network_tags(prompt), negative))
         self._fill_controls(match, prompt, negative, steps, guidance,
                             metadata.seed, metadata.width, metadata.height, None,  # LoRA tags: the LoRA table's

@@ -56,3 +56,28 @@ def test_what_cannot_be_written_is_left_and_other_tools_are_untouched():
     prompt, negative, note = reused_prompts("novelai", "{x}", "[y]")
     assert (prompt, negative) == ("(x:1.05)", "(y:0.9524)") and "NovelAI weighting" in note
     assert reused_prompts("invokeai", "a cat", "blurry")[2] is None  # nothing to write: no note
+
+
+def test_novelai_v4_character_prompts_follow_the_prompt_on_reuse():
+    """NovelAI V4 keeps a prompt for each character beside the base prompt (the corpus's novelai-full-3char.png):
+    read into the image's extra, one a line, and added after the prompt on reuse, in A1111's syntax too."""
+    from pathlib import Path
+
+    from hypersd_desktop.gallery.gallery import read_metadata
+
+    corpus = Path(__file__).parent / "corpus" / "sd-metadata" / "png"
+    metadata, *_ = read_metadata(corpus / "novelai-full-3char.png")
+    assert metadata.extra["Character prompts"].splitlines() == [
+        "girl, hatsune miku, spread arms", "girl, kagamine rin, hand up", "boy, kagamine len, hand up"]
+    assert "Character negative prompts" not in metadata.extra  # its characters' negatives are empty
+    prompt, negative, note = reused_prompts(metadata.format, metadata.prompt, metadata.negative_prompt,
+                                            metadata.extra)
+    assert prompt.startswith("2girls, 1boy, dancing") and prompt.endswith(
+        "no text, girl, hatsune miku, spread arms, girl, kagamine rin, hand up, boy, kagamine len, hand up")
+    assert negative == metadata.negative_prompt.strip() and "3 character prompts follow the prompt" in note
+    assert read_metadata(corpus / "novelai-full.png")[0].extra == {}  # one without characters
+    prompt, negative, note = reused_prompts("novelai", "{dancing}", "lowres", {
+        "Character prompts": "girl, {red hair}", "Character negative prompts": "[hat]"})
+    assert (prompt, negative) == ("(dancing:1.05), girl, (red hair:1.05)", "lowres, (hat:0.9524)")
+    assert "NovelAI weighting" in note and "1 character prompt follows the prompt" in note
+    assert reused_prompts("a1111", "x", "y", {"Character prompts": "z"}) == ("x", "y", None)  # NovelAI's only

@@ -134,14 +134,37 @@ def _written(pieces: list[tuple[str, float]]) -> str:
 TOOL_SYNTAX = {"novelai": ("NovelAI", novelai_to_a1111), "invokeai": ("InvokeAI", compel_to_a1111)}
 
 
-def reused_prompts(format_name: str, prompt: str, negative: str) -> tuple[str, str, str | None]:
+def reused_prompts(format_name: str, prompt: str, negative: str,
+                   extra: dict[str, str] | None = None) -> tuple[str, str, str | None]:
     """The prompt and negative prompt of an image made by `format_name`'s tool, in A1111's syntax, and a note
-    saying so when that changed them (None otherwise)."""
+    saying so when that changed them (None otherwise). NovelAI V4's character prompts (in the image's `extra`) are
+    added to the prompt after its own text, as a model here takes one prompt for the whole picture."""
     tool, convert = TOOL_SYNTAX.get(format_name, (None, None))
-    if convert is None:
-        return prompt, negative, None
-    written = convert(prompt), convert(negative)
-    if written == (prompt, negative):
-        return prompt, negative, None
-    return (*written, f"The prompts' {tool} weighting is written in A1111's syntax, which this app reads, so the "
-                      "words weigh what they weighed there.")
+    notes = []
+    if convert is not None:
+        written = convert(prompt), convert(negative)
+        if written != (prompt, negative):
+            prompt, negative = written
+            notes.append(f"The prompts' {tool} weighting is written in A1111's syntax, which this app reads, so the "
+                         "words weigh what they weighed there.")
+    characters = {name: _lines(extra.get(name)) for name in CHARACTERS} if format_name == "novelai" and extra else {}
+    if characters.get(CHARACTERS[0]):
+        joined = [_joined(text, [convert(line) for line in characters[name]] if convert else characters[name])
+                  for text, name in ((prompt, CHARACTERS[0]), (negative, CHARACTERS[1]))]
+        prompt, negative = joined
+        count = len(characters[CHARACTERS[0]])
+        notes.append(f"NovelAI's {count} character prompt{'s' * (count != 1)} {'follow' if count != 1 else 'follows'} "
+                     "the prompt: a model here takes one prompt for the whole picture, not one per character.")
+    return prompt, negative, " ".join(notes) or None
+
+
+CHARACTERS = ("Character prompts", "Character negative prompts")  # novelai.py's names in `extra`
+
+
+def _lines(text) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()] if isinstance(text, str) else []
+
+
+def _joined(text: str, more: list[str]) -> str:
+    """`text` with `more` after it, each parted by a comma."""
+    return ", ".join(part for part in (text.strip().rstrip(","), *more) if part)
