@@ -5,7 +5,7 @@
 NovelAI's V4 models take a prompt for each character besides the base prompt (`v4_prompt`'s
 `char_captions`, each placed in the picture); `Comment`'s `prompt` is the base prompt alone. The
 characters' prompts (and their negatives, where given) are kept in `extra` as CHARACTER_PROMPTS,
-one per line, so they show with the image and reuse can take them (`syntax.reused_prompts`)."""
+one per line, for reuse to add to the prompt (`syntax.reused_prompts`)."""
 
 from __future__ import annotations
 

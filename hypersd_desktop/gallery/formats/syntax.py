@@ -132,6 +132,7 @@ def _written(pieces: list[tuple[str, float]]) -> str:
 
 
 TOOL_SYNTAX = {"novelai": ("NovelAI", novelai_to_a1111), "invokeai": ("InvokeAI", compel_to_a1111)}
+CHARACTERS = ("Character prompts", "Character negative prompts")  # NovelAI V4's, in an image's `extra` (novelai.py)
 
 
 def reused_prompts(format_name: str, prompt: str, negative: str,
@@ -156,9 +157,6 @@ def reused_prompts(format_name: str, prompt: str, negative: str,
         notes.append(f"NovelAI's {count} character prompt{'s' * (count != 1)} {'follow' if count != 1 else 'follows'} "
                      "the prompt: a model here takes one prompt for the whole picture, not one per character.")
     return prompt, negative, " ".join(notes) or None
-
-
-CHARACTERS = ("Character prompts", "Character negative prompts")  # novelai.py's names in `extra`
 
 
 def _lines(text) -> list[str]:
