@@ -23,6 +23,8 @@ from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import ImageSource
 from hypersd_desktop.gallery.formats import ImageMetadata, parse_chunks
+from hypersd_desktop.gallery.formats.common import json_object
+from hypersd_desktop.gallery.formats.novelai import stealth_chunks
 from hypersd_desktop.gallery.formats.stealth import read_stealth
 from hypersd_desktop.gallery.metadata import PARAMETERS_CHUNK, ImageParameters, a1111_parameters
 from hypersd_desktop.gallery.sidecars import sidecar_metadata
@@ -72,14 +74,8 @@ def metadata_chunks(path: Path) -> dict[str, str]:
 def _stealth_chunks(stealth: str) -> dict[str, str]:
     """The PNG text chunks a stealth record stands for: NovelAI hides its chunks as a JSON object (its `Comment`
     JSON text, or an object), A1111's stealth extension its `parameters` text."""
-    try:
-        record = json.loads(stealth)
-    except ValueError:
-        record = None
-    if isinstance(record, dict) and "Comment" in record:
-        return {key: value if isinstance(value, str) else json.dumps(value) for key, value in record.items()
-                if isinstance(key, str) and isinstance(value, (str, dict))}
-    return {PARAMETERS_CHUNK: stealth}
+    record = json_object(stealth)
+    return stealth_chunks(record) if record is not None and "Comment" in record else {PARAMETERS_CHUNK: stealth}
 
 
 def read_metadata(path: Path) -> tuple[ImageMetadata | None, int | None, int | None, list[str]]:

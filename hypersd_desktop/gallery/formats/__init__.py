@@ -21,7 +21,7 @@ from hypersd_desktop.gallery.formats.common import ImageMetadata, civitai_airs, 
 from hypersd_desktop.gallery.formats.fooocus import FOOOCUS_KEYS, parse_fooocus, parse_ruinedfooocus
 from hypersd_desktop.gallery.formats.invokeai import parse_dream, parse_invokeai, parse_sd_metadata
 from hypersd_desktop.gallery.formats.mochi import parse_mochi
-from hypersd_desktop.gallery.formats.novelai import is_novelai, parse_novelai
+from hypersd_desktop.gallery.formats.novelai import is_novelai, parse_novelai, stealth_chunks
 from hypersd_desktop.gallery.formats.others import (
     parse_civitai_extra, parse_diffusers_json, parse_draw_things, parse_draw_things_json, parse_easy_diffusion, parse_stability_matrix,
     parse_swarmui, parse_tensorart,
@@ -44,13 +44,7 @@ def _chunk(key: str, parse: Callable[[str], ImageMetadata | None]) -> Callable[[
 def _novelai_stealth(chunks: dict[str, str]) -> ImageMetadata | None:
     """The stealth record of NovelAI is its chunks as JSON (`Comment` itself JSON text or an object)."""
     record = json_object(chunks.get("stealth"))
-    if record is None:
-        return None
-    comment = record.get("Comment")
-    fields = {key: value for key, value in record.items() if isinstance(value, str)}
-    if isinstance(comment, dict):
-        fields["Comment"] = json.dumps(comment)
-    return parse_novelai(fields)
+    return parse_novelai(stealth_chunks(record)) if record is not None else None
 
 
 def _graph(chunks: dict[str, str]) -> ImageMetadata | None:

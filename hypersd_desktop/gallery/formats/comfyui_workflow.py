@@ -214,23 +214,11 @@ class _Scope:
 
     def _promoted_values(self, count: int) -> dict[int, Any]:
         """The instance's widget values by subgraph input: one per input whose inner end is a widget, in input
-        order; older front ends also wrote a seed's "control after generate" after it."""
+        order, as a node's widgets by name (a seed's "control after generate" after it, in older front ends)."""
         values = self.instance.get("widgets_values")
         if not isinstance(values, list):
             return {}
-        promoted = [slot for slot in range(count) if self._feeds_widget(slot)]
-        spare = len(values) - len(promoted)
-        found: dict[int, Any] = {}
-        position = 0
-        for slot in promoted:
-            if position >= len(values):
-                break
-            found[slot] = values[position]
-            position += 1
-            if spare > 0 and position < len(values) and _is_control(values[position]) and _is_int(found[slot]):
-                position += 1
-                spare -= 1
-        return found
+        return _by_name(tuple(slot for slot in range(count) if self._feeds_widget(slot)), values)
 
     def _feeds_widget(self, slot: int) -> bool:
         for link, (origin, origin_slot, _) in self.links.items():
@@ -322,8 +310,10 @@ def _unnamed(node: dict, values: list) -> dict[str, Any]:
     return named
 
 
-def _by_name(names: tuple[str, ...], values: list) -> dict[str, Any]:
-    named: dict[str, Any] = {}
+def _by_name(names: tuple, values: list) -> dict:
+    """`values` by the names (or subgraph inputs) they are for, in order, past each seed's "control after
+    generate" where there are more values than names."""
+    named: dict = {}
     spare = len(values) - len(names)
     position = 0
     for name in names:

@@ -9,6 +9,7 @@ one per line, for reuse to add to the prompt (`syntax.reused_prompts`)."""
 
 from __future__ import annotations
 
+import json
 import re
 
 from hypersd_desktop.gallery.formats.common import ImageMetadata, json_object, to_float, to_int, to_text
@@ -51,3 +52,10 @@ def _characters(prompt) -> list[str]:
     texts = [entry.get("char_caption") for entry in captions if isinstance(entry, dict)] \
         if isinstance(captions, list) else []
     return [text.strip().rstrip(",").strip() for text in texts if isinstance(text, str) and text.strip(" ,\n")]
+
+
+def stealth_chunks(record: dict) -> dict[str, str]:
+    """The chunks NovelAI's stealth record (a JSON object of its chunks) stands for: its texts, with `Comment`
+    (JSON text, or an object in some writers') as JSON text."""
+    return {key: value if isinstance(value, str) else json.dumps(value) for key, value in record.items()
+            if isinstance(key, str) and isinstance(value, (str, dict))}
