@@ -139,15 +139,32 @@ def _show(gallery, args) -> int:
     record = gallery.store.get(args.id)
     if record is None:
         raise InputError(f"No image {args.id} in the gallery.")
+    fields = _file_fields(record)
     if args.json:
-        print(json.dumps(asdict(record), indent=1, ensure_ascii=False))
+        print(json.dumps({**asdict(record), "file_fields": fields}, indent=1, ensure_ascii=False))
         return 0
     for key, value in asdict(record).items():
         if key == "created":
             value = local_time("%Y-%m-%d %H:%M:%S", value)
-        if value not in (None, "", (), []) and key != "request":
-            print(f"{key:16} {value}")
+        if value not in (None, "", (), []) and key != "request" and not (key == "other_prompts" and fields):
+            print(f"{key:16} " + str(value).replace("\n", "\n" + " " * 17))
+    if fields:
+        print("other fields (as the image's tool wrote them):")
+        for key, value in fields.items():
+            print(f"  {key}: " + value.replace("\n", "\n" + " " * (len(key) + 4)))
     return 0
+
+
+def _file_fields(record) -> dict[str, str]:
+    """The fields another tool wrote in the image that the gallery's row has no column for (A1111's "Schedule
+    type", ADetailer's, NovelAI's character prompts), read from the file; none for an image made here."""
+    if record.request:
+        return {}
+    try:
+        metadata = read_metadata(Path(record.path))[0]
+    except OSError:  # gone or damaged: the row is still shown
+        return {}
+    return {key: value for key, value in metadata.extra.items() if isinstance(value, str)} if metadata else {}
 
 
 def _import(gallery, args) -> int:

@@ -23,7 +23,7 @@ from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import ImageSource
 from hypersd_desktop.gallery.formats import ImageMetadata, parse_chunks
-from hypersd_desktop.gallery.formats.common import json_object
+from hypersd_desktop.gallery.formats.common import json_object, other_prompts
 from hypersd_desktop.gallery.formats.novelai import stealth_chunks
 from hypersd_desktop.gallery.formats.stealth import read_stealth
 from hypersd_desktop.gallery.metadata import PARAMETERS_CHUNK, ImageParameters, a1111_parameters
@@ -264,7 +264,13 @@ def record_for(path: Path, metadata: ImageMetadata | None, width: int | None, he
         model_name=meta.model_name, model_hash=meta.model_hash, loras=meta.loras, device=device,
         time_taken=time_taken, metadata_format=meta.format if metadata else None,
         request=json.dumps(meta.request, sort_keys=True) if meta.request else None,
+        other_prompts=other_prompts_text(metadata),
     )
+
+
+def other_prompts_text(metadata: ImageMetadata | None) -> str:
+    """What the gallery searches of the prompts an image holds besides its own two: a line each."""
+    return "\n".join(other_prompts(metadata.extra).values()) if metadata else ""
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -359,6 +365,7 @@ class Gallery:
                 meter.advance(path.name, 1)
                 if self.store.has_path(str(path)):
                     skipped += 1
+                    self._read_other_prompts(path)
                     continue
                 try:
                     metadata, width, height, notes = read_metadata(path)
@@ -383,6 +390,18 @@ class Gallery:
             raise CancelledError(f"import stopped after {stopped_at:,} of {len(files):,} files: "
                                  f"{added:,} images added; importing again adds the rest")
         return ImportReport(added, skipped, tuple(failed), tuple(warnings))
+
+    def _read_other_prompts(self, path: Path) -> None:
+        """An image indexed before the gallery searched its other prompts gets them: read once, on the next
+        import of its folder."""
+        image_id = self.store.unread_other_prompts(str(path))
+        if image_id is None:
+            return
+        try:
+            metadata = read_metadata(path)[0]
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+            return
+        self.store.set_other_prompts(image_id, other_prompts_text(metadata))
 
     def _commit(self, records: list[ImageRecord], failed: list[tuple[str, str]]) -> int:
         """Add `records` in one transaction; if one cannot be stored, the others still are, one by one."""

@@ -1,7 +1,7 @@
 """The gallery database: one SQLite file (WAL, ordered migrations) with full-text search.
 
 A row per image holds its path and what made it; the image itself is a file on disk. FTS5
-indexes prompt, negative prompt, model and LoRA names. Deleted images move to the app's trash
+indexes prompt, negative prompt, model and LoRA names, and the other prompts an image holds. Deleted images move to the app's trash
 and keep their row (marked `trashed_at`) until the trash is emptied, so a delete can be undone.
 """
 
@@ -72,6 +72,39 @@ MIGRATIONS: tuple[str, ...] = (
     """
     UPDATE images SET lora_names = lora_names_of(loras) WHERE loras != '[]';
     """,
+    # The prompts an image holds besides its own two (NovelAI's character prompts, ADetailer's), searched too;
+    # NULL for the images indexed before, whose files were not read for them (an import of their folder reads them)
+    """
+    ALTER TABLE images ADD COLUMN other_prompts TEXT;
+    DROP TRIGGER images_ai;
+    DROP TRIGGER images_ad;
+    DROP TRIGGER images_au;
+    DROP TABLE images_fts;
+    CREATE VIRTUAL TABLE images_fts USING fts5(
+        prompt, negative_prompt, model_name, lora_names, other_prompts, content='images', content_rowid='id'
+    );
+    CREATE TRIGGER images_ai AFTER INSERT ON images BEGIN
+        INSERT INTO images_fts (rowid, prompt, negative_prompt, model_name, lora_names, other_prompts)
+        VALUES (new.id, new.prompt, new.negative_prompt, coalesce(new.model_name, ''), new.lora_names,
+                new.other_prompts);
+    END;
+    CREATE TRIGGER images_ad AFTER DELETE ON images BEGIN
+        INSERT INTO images_fts (images_fts, rowid, prompt, negative_prompt, model_name, lora_names, other_prompts)
+        VALUES ('delete', old.id, old.prompt, old.negative_prompt, coalesce(old.model_name, ''), old.lora_names,
+                old.other_prompts);
+    END;
+    CREATE TRIGGER images_au AFTER UPDATE OF prompt, negative_prompt, model_name, lora_names, other_prompts
+    ON images BEGIN
+        INSERT INTO images_fts (images_fts, rowid, prompt, negative_prompt, model_name, lora_names, other_prompts)
+        VALUES ('delete', old.id, old.prompt, old.negative_prompt, coalesce(old.model_name, ''), old.lora_names,
+                old.other_prompts);
+        INSERT INTO images_fts (rowid, prompt, negative_prompt, model_name, lora_names, other_prompts)
+        VALUES (new.id, new.prompt, new.negative_prompt, coalesce(new.model_name, ''), new.lora_names,
+                new.other_prompts);
+    END;
+    INSERT INTO images_fts (rowid, prompt, negative_prompt, model_name, lora_names, other_prompts)
+    SELECT id, prompt, negative_prompt, coalesce(model_name, ''), lora_names, other_prompts FROM images;
+    """,
 )
 
 # Between the LoRA names of a row's `lora_names`: a character no file name has, and a word break to the search.
@@ -88,7 +121,7 @@ def lora_names_of(loras: str) -> str:
 COLUMNS = (
     "path", "file_size", "width", "height", "prompt", "negative_prompt", "seed", "steps", "guidance", "scheduler",
     "recipe", "model_name", "model_hash", "loras", "lora_names", "device", "time_taken", "created", "favourite",
-    "rating", "source", "metadata_format", "request",
+    "rating", "source", "metadata_format", "request", "other_prompts",
 )
 
 
@@ -121,6 +154,8 @@ class ImageRecord:
     rating: int = 0
     metadata_format: str | None = None
     request: str | None = None
+    # the prompts the file holds besides these two, a line each (searched); None: the file was not read for them
+    other_prompts: str | None = ""
     tags: tuple[str, ...] = ()
     id: int | None = None
 
@@ -228,6 +263,16 @@ class GalleryStore:
         with self._lock:
             row = self._db.execute("SELECT id FROM images WHERE path = ?", (path,)).fetchone()
         return row[0] if row is not None else None
+
+    def unread_other_prompts(self, path: str) -> int | None:
+        """The id of the image at `path` if it was indexed before its other prompts were (`other_prompts`)."""
+        with self._lock:
+            row = self._db.execute("SELECT id FROM images WHERE path = ? AND other_prompts IS NULL", (path,)).fetchone()
+        return row[0] if row is not None else None
+
+    def set_other_prompts(self, image_id: int, text: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE images SET other_prompts = ? WHERE id = ?", (text, image_id))
 
     def set_favourite(self, image_id: int, favourite: bool) -> None:
         with self.transaction() as db:
@@ -421,7 +466,7 @@ MAX_SEARCH_WORD = 100  # characters
 
 # What the search reads of a row: the columns images_fts indexes.
 SEARCHED = "(images.prompt || ' ' || images.negative_prompt || ' ' || coalesce(images.model_name, '') || ' ' " \
-           "|| images.lora_names)"
+           "|| images.lora_names || ' ' || coalesce(images.other_prompts, ''))"
 # Scripts written without spaces between words: CJK ideographs, kana, Thai, Lao, Myanmar, Khmer. FTS5's tokenizer
 # takes a run of them for one word, so a word inside a Chinese or Japanese prompt ("猫" in "一只猫坐在窗台上") is
 # found by a substring match instead.

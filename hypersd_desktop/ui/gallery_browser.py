@@ -29,7 +29,7 @@ from hypersd_desktop.core.dates import local_time
 from hypersd_desktop.core.vocab import Device, Scheduler
 from hypersd_desktop.engine.recipes import recipe_for_file
 from hypersd_desktop.engine.types import hires_size
-from hypersd_desktop.gallery.formats.common import ImageMetadata, hires_pass, other_passes, stem
+from hypersd_desktop.gallery.formats.common import ImageMetadata, hires_pass, other_passes, other_prompts, stem
 from hypersd_desktop.gallery.gallery import Gallery, image_files, parameters_text, read_metadata
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
 from hypersd_desktop.ui.flow_layout import FlowLayout
@@ -83,9 +83,11 @@ def describe_record(record: ImageRecord, metadata: ImageMetadata | None = None,
     else:
         vae, clip_skip = (metadata.vae_name, metadata.clip_skip) if metadata else (None, None)
         embeddings = [name for name, _ in metadata.embeddings] if metadata else []
+    prompts = other_prompts(metadata.extra) if metadata else {}
     rows = [
         ("Prompt", record.prompt or "—"),
         ("Negative prompt", record.negative_prompt or "—"),
+        *prompts.items(),
         ("Model", f"{record.model_name or 'unknown'}" + (f" [{record.model_hash}]" if record.model_hash else "")),
         ("VAE", vae),
         ("LoRAs", ", ".join(f"{name} × {weight:g}" for name, weight, _ in record.loras) or "—"),
@@ -101,6 +103,7 @@ def describe_record(record: ImageRecord, metadata: ImageMetadata | None = None,
          else None),
         ("Hires fix", hires_pass(metadata) if metadata and not request else _own_hires(request, record)),
         ("Also made with", "; ".join(other_passes(metadata)) if metadata and not request else None),
+        ("Other fields", _other_fields(metadata, prompts) if metadata and not request else None),
         ("Device", Device(record.device).label if record.device in Device.values() else record.device),
         ("Time", f"{record.time_taken:.2f} s" if record.time_taken else None),
         ("Created", local_time("%Y-%m-%d %H:%M:%S", record.created)),
@@ -108,9 +111,21 @@ def describe_record(record: ImageRecord, metadata: ImageMetadata | None = None,
         ("File", Path(record.path).name),
         ("Folder", str(Path(record.path).parent)),
     ]
-    body = "".join(f"<tr><td><b>{escape(name)}</b></td><td>{escape(str(value))}</td></tr>"
+    body = "".join(f"<tr><td><b>{escape(name)}</b></td><td>{escape(str(value)).replace(chr(10), '<br>')}</td></tr>"
                    for name, value in rows if value not in (None, ""))
     return f"<table cellspacing='4'>{body}</table>"
+
+
+FIELD_SHOWN = 200  # characters of another tool's field shown in the details (a resource list can run to pages)
+
+
+def _other_fields(metadata: ImageMetadata, prompts: dict[str, str]) -> str:
+    """The rest of what another tool wrote, as it wrote it ("Schedule type: Karras; ADetailer model: …"), for
+    what the rows above do not name."""
+    fields = [(key, " ".join(value.split())) for key, value in metadata.extra.items()
+              if key not in prompts and isinstance(value, str) and value.strip()]
+    return "; ".join(f"{key}: {value if len(value) <= FIELD_SHOWN else value[:FIELD_SHOWN - 1] + '…'}"
+                     for key, value in fields)
 
 
 def _hyper_file_of(record: ImageRecord) -> str | None:
@@ -419,7 +434,8 @@ class GalleryBrowser(QWidget):
 
     def _build(self) -> None:
         self.search = QLineEdit(placeholderText="Search  (Ctrl+F)")
-        self.search.setToolTip("Words in the prompt, the negative prompt, the model or LoRA names; all must match")
+        self.search.setToolTip("Words in the prompt, the negative prompt, the model or LoRA names, or an imported "
+                               "image's other prompts (NovelAI's characters, ADetailer's); all must match")
         self.search.setClearButtonEnabled(True)
         self.search.setMinimumWidth(200)
         self.model_filter, self.lora_filter, self.steps_filter, self.tag_filter = (QComboBox() for _ in range(4))

@@ -164,6 +164,28 @@ def test_reuse_of_a_novelai_image_writes_its_weights_in_a1111s_syntax(tmp_path):
     assert "NovelAI weighting is written in A1111's syntax" in run.stderr
 
 
+def test_search_and_show_read_a_novelai_images_character_prompts(tmp_path):
+    """`gallery search` finds the corpus's three-character NovelAI image by a character's words; `gallery show`
+    prints the fields its file holds beyond the gallery's row, as NovelAI wrote them."""
+    import shutil
+    from pathlib import Path
+
+    folder = tmp_path / "from-novelai"
+    folder.mkdir()
+    shutil.copy(Path(__file__).parent / "corpus" / "sd-metadata" / "png" / "novelai-full-3char.png", folder)
+    shutil.copy(Path(__file__).parent / "corpus" / "sd-metadata" / "png" / "novelai-full.png", folder)
+    assert "added 2" in cli("gallery", "import", folder).stdout
+    found = json.loads(cli("gallery", "search", "kagamine len", "--json").stdout)
+    assert [Path(image["path"]).name for image in found] == ["novelai-full-3char.png"]
+    shown = cli("gallery", "show", found[0]["id"]).stdout
+    assert ("other fields (as the image's tool wrote them):\n  Character prompts: girl, hatsune miku, spread arms\n"
+            "                     girl, kagamine rin, hand up\n") in shown
+    assert "other_prompts" not in shown  # said once, under the field's own name
+    record = json.loads(cli("gallery", "show", found[0]["id"], "--json").stdout)
+    assert record["file_fields"]["Character prompts"].splitlines()[2] == "boy, kagamine len, hand up"
+    assert record["other_prompts"].splitlines()[2] == "boy, kagamine len, hand up"
+
+
 def test_reuse_after_the_models_moved_names_them_by_file_name_and_reproduces_the_image(tiny_sd15, hyper_lora,
                                                                                        tmp_path):
     import shutil

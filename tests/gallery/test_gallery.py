@@ -109,6 +109,73 @@ def test_a_gallery_of_an_earlier_version_keeps_its_lora_names_apart_once_opened(
         store.close()
 
 
+CORPUS = Path(__file__).parent / "corpus"
+THREE_CHARACTERS = CORPUS / "sd-metadata" / "png" / "novelai-full-3char.png"
+
+
+def adetailer_png(path: Path) -> None:
+    """An image as A1111 writes one made with ADetailer's own prompts for the faces it found."""
+    info = PngInfo()
+    info.add_text("parameters", 'a knight in a hall\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 5, '
+                                'Size: 16x16, ADetailer model: face_yolov8n.pt, ADetailer prompt: "freckles, red '
+                                'scarf", ADetailer negative prompt: "eyepatch", ADetailer version: 24.1.2, '
+                                'Version: v1.10.1')
+    Image.new("RGB", (16, 16)).save(path, pnginfo=info)
+
+
+def test_the_prompts_an_image_holds_besides_its_own_two_are_searched(gallery, tmp_path):
+    """NovelAI V4 gives each character a prompt beside the base prompt, and ADetailer its faces: a search finds
+    an image by those words too, and by nothing else of its fields."""
+    import shutil
+
+    shutil.copy(THREE_CHARACTERS, tmp_path / "three.png")
+    adetailer_png(tmp_path / "knight.png")
+    assert gallery.import_folder(tmp_path).added == 2
+    found = lambda text: sorted(Path(r.path).name for r in gallery.store.query(ImageQuery(text=text)).images)  # noqa
+    assert found("kagamine len") == ["three.png"]  # the third character's prompt only
+    assert found("dancing hatsune") == ["three.png"]  # a base prompt's word with a character's
+    assert found("scarf") == ["knight.png"] and found("eyepatch") == ["knight.png"]
+    assert found("knight freckles") == ["knight.png"]
+    assert found("yolov8n") == [] and found("face_yolov8n") == []  # a detector's file is no prompt
+    knight = gallery.store.query(ImageQuery(text="knight")).images[0]
+    assert knight.other_prompts == "freckles, red scarf\neyepatch"
+    gallery.delete([knight.id])
+    assert found("scarf") == []  # the index follows a deleted row
+
+
+def test_images_indexed_before_other_prompts_were_searched_get_them_when_their_folder_is_imported_again(app_home,
+                                                                                                          tmp_path):
+    """A gallery of the version before: opened, its rows are searched as before; their files' other prompts are
+    read when their folder is imported again (not at opening, which would read every file), once."""
+    import shutil
+    import sqlite3
+
+    from hypersd_desktop.gallery.store import MIGRATIONS, lora_names_of
+
+    shutil.copy(THREE_CHARACTERS, tmp_path / "three.png")
+    paths = AppPaths.default()
+    paths.ensure()
+    old = sqlite3.connect(paths.data / "gallery.sqlite3")
+    old.create_function("lora_names_of", 1, lora_names_of)
+    old.executescript(MIGRATIONS[0] + ";" + MIGRATIONS[1] + "; PRAGMA user_version=2;")
+    old.execute("INSERT INTO images (path, created, source, prompt, metadata_format) VALUES (?, ?, ?, ?, ?)",
+                (str(tmp_path / "three.png"), 1.0, "imported", "2girls, 1boy, dancing", "novelai"))
+    old.commit()
+    old.close()
+    gallery = Gallery(paths)
+    try:
+        assert gallery.store.notice is None
+        assert gallery.store.count(ImageQuery(text="dancing")) == 1  # the rebuilt index holds the old rows
+        assert gallery.store.count(ImageQuery(text="kagamine")) == 0
+        assert gallery.store.query().images[0].other_prompts is None  # not read yet
+        report = gallery.import_folder(tmp_path)
+        assert (report.added, report.skipped) == (0, 1)
+        assert gallery.store.count(ImageQuery(text="kagamine rin")) == 1
+        assert gallery.store.unread_other_prompts(str(tmp_path / "three.png")) is None  # read once
+    finally:
+        gallery.close()
+
+
 def test_a_word_inside_a_chinese_japanese_or_thai_prompt_is_found(gallery):
     """These scripts put no spaces between words, so the full-text index holds a whole phrase as one word."""
     gallery.store.add_many([

@@ -360,16 +360,18 @@ def test_the_large_view_shows_the_vae_and_clip_skip_an_image_was_made_with():
 
 def test_the_large_view_shows_what_another_tools_file_says_beyond_the_gallerys_row(qtbot, idle_app, tmp_path):
     """Real files from the corpus: a ComfyUI graph that loads its own VAE, an A1111 image a Hires fix enlarged,
-    Forge's with ADetailer and ComfyUI's image-to-image. The large view reads the file again for what the gallery's row does not keep."""
+    Forge's with ADetailer, ComfyUI's image-to-image and NovelAI's with character prompts. The large view reads the
+    file again for what the gallery's row does not keep, and shows the rest of its fields as the tool wrote them."""
     import shutil
 
     corpus = Path(__file__).parent.parent / "gallery" / "corpus"
     folder = tmp_path / "theirs"
     folder.mkdir()
     for name in ("sd-parsers/night_evening_day_morning_cropped.png", "sd-metadata/png/sd-webui-hires.png",
-                 "sd-metadata/png/forge-neo-adetailer.png", "sd-parsers/img2img_cropped.png"):
+                 "sd-metadata/png/forge-neo-adetailer.png", "sd-parsers/img2img_cropped.png",
+                 "sd-metadata/png/novelai-full-3char.png"):
         shutil.copy(corpus / name, folder / Path(name).name)
-    browser = browse_imported(qtbot, idle_app.window, folder, 4)
+    browser = browse_imported(qtbot, idle_app.window, folder, 5)
     shown = {}
     for record in browser.model.all_records():
         browser.viewer.show_record(record)
@@ -384,6 +386,28 @@ def test_the_large_view_shows_what_another_tools_file_says_beyond_the_gallerys_r
     assert "\nAlso made with\nimage-to-image from another picture (example.png) at strength 0.87\n" in \
         shown["img2img_cropped.png"]
     assert "Also made with" not in webui
+    assert "\nOther fields\nSchedule type: Automatic; RNG: CPU; ADetailer model: face_yolov8n.pt; ADetailer confidence: " \
+           "0.3;" in shown["forge-neo-adetailer.png"]  # the rest as the tool wrote it
+    assert "\nOther fields\nSchedule type: Karras; Denoising strength: 0.3; Hires upscale: 1.5;" in webui
+    assert "\nCharacter prompts\ngirl, hatsune miku, spread arms\ngirl, kagamine rin, hand up\nboy, kagamine len, " \
+           "hand up\n" in shown["novelai-full-3char.png"]  # a line each, as NovelAI's V4 took them
+    assert "Other fields" not in shown["novelai-full-3char.png"]  # its one field is shown by its name
+
+
+def test_a_long_field_of_another_tool_is_cut_in_the_large_view_and_its_prompts_keep_their_lines():
+    from hypersd_desktop.gallery.formats.common import ImageMetadata
+    from hypersd_desktop.gallery.store import ImageRecord
+    from hypersd_desktop.ui.gallery_browser import FIELD_SHOWN, describe_record
+
+    resources = json.dumps([{"type": "lora", "modelVersionId": n, "weight": 0.8} for n in range(40)])
+    metadata = ImageMetadata(format="a1111", extra={"Civitai resources": resources, "Version": "v1.10.1",
+                                                    "Hires prompt": "<b>lantern</b>\nat dusk", "Empty": " "})
+    shown = describe_record(ImageRecord(path="/images/a.png", created=0.0, source="imported"), metadata)
+    fields = shown.split("<b>Other fields</b></td><td>")[1].split("</td>")[0]
+    assert fields.startswith("Civitai resources: [{&quot;type&quot;") and fields.endswith("…; Version: v1.10.1")
+    assert len(fields.split("; Version")[0].replace("&quot;", '"')) == len("Civitai resources: ") + FIELD_SHOWN
+    assert "<b>Hires prompt</b></td><td>&lt;b&gt;lantern&lt;/b&gt;<br>at dusk</td>" in shown  # escaped, a line each
+    assert "Empty" not in shown
 
 
 def test_an_avif_image_is_shown_large_and_copied(qtbot, idle_app, tmp_path):

@@ -341,6 +341,16 @@ def other_passes(metadata: ImageMetadata) -> list[str]:
     return parts
 
 
+_PROMPT_FIELD = re.compile(r"\bprompts?\b", re.IGNORECASE)
+
+
+def other_prompts(extra: dict[str, Any]) -> dict[str, str]:
+    """The prompts an image holds besides its own two, by field: NovelAI V4's character prompts, ADetailer's
+    ("ADetailer prompt 2nd"), a Hires fix's own ("Hires negative prompt"). The gallery searches their words."""
+    return {key: value.strip() for key, value in extra.items()
+            if _PROMPT_FIELD.search(key) and isinstance(value, str) and value.strip()}
+
+
 def picture_strength(metadata: ImageMetadata) -> float | None:
     """The strength an image was made from a picture at (image-to-image, inpainting), where it says one; None for
     an image made from the prompt, or enlarged by a Hires fix (whose strength is `hires_settings`')."""
