@@ -120,11 +120,11 @@ FIELD_SHOWN = 200  # characters of another tool's field shown in the details (a 
 
 
 def _other_fields(metadata: ImageMetadata, prompts: dict[str, str]) -> str:
-    """The rest of what another tool wrote, as it wrote it ("Schedule type: Karras; ADetailer model: …"), for
-    what the rows above do not name."""
+    """The rest of what another tool wrote, as it wrote it, a field a line ("Schedule type: Karras"), for what the
+    rows above do not name."""
     fields = [(key, " ".join(value.split())) for key, value in metadata.extra.items()
               if key not in prompts and isinstance(value, str) and value.strip()]
-    return "; ".join(f"{key}: {value if len(value) <= FIELD_SHOWN else value[:FIELD_SHOWN - 1] + '…'}"
+    return "\n".join(f"{key}: {value if len(value) <= FIELD_SHOWN else value[:FIELD_SHOWN - 1] + '…'}"
                      for key, value in fields)
 
 

@@ -386,9 +386,9 @@ def test_the_large_view_shows_what_another_tools_file_says_beyond_the_gallerys_r
     assert "\nAlso made with\nimage-to-image from another picture (example.png) at strength 0.87\n" in \
         shown["img2img_cropped.png"]
     assert "Also made with" not in webui
-    assert "\nOther fields\nSchedule type: Automatic; RNG: CPU; ADetailer model: face_yolov8n.pt; ADetailer confidence: " \
-           "0.3;" in shown["forge-neo-adetailer.png"]  # the rest as the tool wrote it
-    assert "\nOther fields\nSchedule type: Karras; Denoising strength: 0.3; Hires upscale: 1.5;" in webui
+    assert "\nOther fields\nSchedule type: Automatic\nRNG: CPU\nADetailer model: face_yolov8n.pt\n" \
+           "ADetailer confidence: 0.3\n" in shown["forge-neo-adetailer.png"]  # the rest as the tool wrote it, a field a line
+    assert "\nOther fields\nSchedule type: Karras\nDenoising strength: 0.3\nHires upscale: 1.5\n" in webui
     assert "\nCharacter prompts\ngirl, hatsune miku, spread arms\ngirl, kagamine rin, hand up\nboy, kagamine len, " \
            "hand up\n" in shown["novelai-full-3char.png"]  # a line each, as NovelAI's V4 took them
     assert "Other fields" not in shown["novelai-full-3char.png"]  # its one field is shown by its name
@@ -404,8 +404,8 @@ def test_a_long_field_of_another_tool_is_cut_in_the_large_view_and_its_prompts_k
                                                     "Hires prompt": "<b>lantern</b>\nat dusk", "Empty": " "})
     shown = describe_record(ImageRecord(path="/images/a.png", created=0.0, source="imported"), metadata)
     fields = shown.split("<b>Other fields</b></td><td>")[1].split("</td>")[0]
-    assert fields.startswith("Civitai resources: [{&quot;type&quot;") and fields.endswith("…; Version: v1.10.1")
-    assert len(fields.split("; Version")[0].replace("&quot;", '"')) == len("Civitai resources: ") + FIELD_SHOWN
+    assert fields.startswith("Civitai resources: [{&quot;type&quot;") and fields.endswith("…<br>Version: v1.10.1")
+    assert len(fields.split("<br>")[0].replace("&quot;", '"')) == len("Civitai resources: ") + FIELD_SHOWN
     assert "<b>Hires prompt</b></td><td>&lt;b&gt;lantern&lt;/b&gt;<br>at dusk</td>" in shown  # escaped, a line each
     assert "Empty" not in shown
 
