@@ -184,6 +184,22 @@ def mochi_caption(rng: random.Random) -> str:
     return "; ".join(["Include in Image: " + str(junk_value(rng)), *fields, "Generator: Mochi Diffusion 5.2"])
 
 
+MIDJOURNEY_PARAMETERS = ["--no", "--seed", "--sameseed", "--v", "--version", "--niji", "--ar", "--raw", "--"]
+
+
+def midjourney_line(rng: random.Random) -> str:
+    """A prompt line in Midjourney's layout: image addresses, words, parameters with junk values, the job's id."""
+    words = [rng.choice(["https://s.mj.run/x", "<https://a.b/c.png>", ""])] * rng.randrange(3)
+    words += [rng.choice(MIDJOURNEY_PARAMETERS + [junk_text(rng)]) if rng.random() < 0.5 else str(junk_value(rng))
+              for _ in range(rng.randrange(10))]
+    job = rng.choice(["Job ID: 5e0b2f7c-9d41-4c8e-a3f6-1b2c3d4e5f60", "Job ID:", "Job ID: zz", ""])
+    return " ".join(words) + rng.choice([" ", "\n", ""]) + job + rng.choice(["", " ", "\n\n"])
+
+
+def caption(rng: random.Random) -> str:
+    return mochi_caption(rng) if rng.random() < 0.5 else midjourney_line(rng)
+
+
 def iptc_resource(rng: random.Random, caption: str) -> bytes:
     """A JPEG's APP13 segment: IPTC datasets, some with lengths that lie or run past the end."""
     data = b""
@@ -203,12 +219,12 @@ def image_bytes(rng: random.Random, workflows: list[dict]) -> tuple[str, bytes]:
     if kind == "png":
         info = PngInfo()
         for key in rng.sample(["parameters", "prompt", "workflow", "hypersd", "invokeai_metadata", "sd-metadata",
-                               "Dream", "Comment", "fooocus_scheme", "Description", "XML:com.adobe.xmp"],
+                               "Dream", "Comment", "fooocus_scheme", "Description", "XML:com.adobe.xmp", "Author"],
                               rng.randrange(1, 4)):
             text = comfy_graph(rng) if key in ("prompt", "invokeai_metadata", "Comment", "hypersd") \
                 else comfy_workflow(rng, workflows) if key == "workflow" \
-                else mochi_caption(rng) if key == "Description" \
-                else f"<dc:description><rdf:Alt><rdf:li>{mochi_caption(rng)}</rdf:li>" if key == "XML:com.adobe.xmp" \
+                else caption(rng) if key == "Description" \
+                else f"<dc:description><rdf:Alt><rdf:li>{caption(rng)}</rdf:li>" if key == "XML:com.adobe.xmp" \
                 else parameters_text(rng)
             (info.add_itxt if rng.random() < 0.5 else info.add_text)(key, text)
         picture.save(buffer, "PNG", pnginfo=info)
@@ -219,7 +235,7 @@ def image_bytes(rng: random.Random, workflows: list[dict]) -> tuple[str, bytes]:
         if rng.random() < 0.5:
             exif[0x010F] = "Prompt: " + comfy_graph(rng)
         if rng.random() < 0.3:
-            exif[0x010E] = mochi_caption(rng)
+            exif[0x010E] = caption(rng)
         picture.save(buffer, kind.upper(), exif=exif.tobytes())
     data = buffer.getvalue()
     if kind == "jpeg" and rng.random() < 0.4:
@@ -227,6 +243,14 @@ def image_bytes(rng: random.Random, workflows: list[dict]) -> tuple[str, bytes]:
     if rng.random() < 0.1:  # damaged on disk
         data = data[: rng.randrange(len(data))]
     return kind, data
+
+
+def described(metadata) -> None:
+    """What reuse and the gallery say of a reading, besides the reading itself."""
+    from hypersd_desktop.gallery.formats.common import hosted_note, other_prompts, unrepeated_note
+
+    if metadata is not None:
+        hosted_note(metadata), unrepeated_note(metadata), other_prompts(metadata.extra)
 
 
 def test_the_image_metadata_reader_and_the_import_behind_it(tmp_path, app_home):
@@ -239,7 +263,7 @@ def test_the_image_metadata_reader_and_the_import_behind_it(tmp_path, app_home):
         path = folder / f"{case}.{kind}"
         path.write_bytes(data)
         try:
-            bounded(lambda: read_metadata(path))
+            bounded(lambda: described(read_metadata(path)[0]))
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
             pass  # not a readable image: the import lists it as unreadable
     gallery = Gallery(AppPaths.default())

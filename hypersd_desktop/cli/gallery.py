@@ -20,7 +20,7 @@ from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.vocab import CollisionRule, Decoder, ExportFormat, ExportStatus, Preprocessor
 from hypersd_desktop.engine.types import GenerationRequest
 from hypersd_desktop.gallery.export import ExportOptions, export_formats
-from hypersd_desktop.gallery.formats.common import hires_note, hires_settings, stem, unrepeated_note
+from hypersd_desktop.gallery.formats.common import hires_note, hires_settings, hosted_note, stem, unrepeated_note
 from hypersd_desktop.gallery.formats.syntax import reused_prompts
 from hypersd_desktop.gallery.gallery import read_metadata
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
@@ -214,9 +214,10 @@ def reuse_command(record: ImageRecord) -> tuple[str, str | None]:
         written = None
     prompt, negative, rewritten = reused_prompts(record.metadata_format or "", record.prompt, record.negative_prompt,
                                                  written.extra if written is not None else None)
-    if rewritten:
-        note = f"{note} {rewritten}"
-    words += ["--model", record.model_name or "MODEL", "--prompt", prompt]
+    hosted = hosted_note(written, "name a model installed here in place of MODEL") if written is not None else None
+    for said in (hosted, rewritten):
+        note = f"{note} {said}" if said else note
+    words += ["--model", record.model_name if record.model_name and not hosted else "MODEL", "--prompt", prompt]
     if negative:
         words += ["--negative", negative]
     for flag, value in (("--steps", record.steps), ("--guidance", record.guidance), ("--seed", record.seed),

@@ -15,7 +15,9 @@ from hypersd_desktop.core.vocab import ModelKind, Scheduler
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID, recipe_for_file
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
 from hypersd_desktop.gallery.formats import ImageMetadata
-from hypersd_desktop.gallery.formats.common import civitai_airs, hires_note, hires_upscaler, stem, unrepeated_note
+from hypersd_desktop.gallery.formats.common import (
+    civitai_airs, hires_note, hires_upscaler, hosted_note, stem, unrepeated_note,
+)
 from hypersd_desktop.models.registry import InstalledModel
 
 
@@ -120,7 +122,10 @@ def match_metadata(metadata: ImageMetadata, models: list[InstalledModel]) -> Mod
     match = ModelMatch(base=find_model(models, metadata.model_name, metadata.model_hash, ModelKind.BASE) or _downloaded(
         [m for m in models if m.kind == ModelKind.BASE],
         {str(version) for kind, version in metadata.civitai if kind in ("checkpoint", "")}))  # from Civitai before
-    if match.base is None and (metadata.model_name or metadata.model_hash):
+    hosted = hosted_note(metadata)
+    if hosted:
+        match.warnings.append(hosted)
+    elif match.base is None and (metadata.model_name or metadata.model_hash):
         match.missing.append(f"the base model {metadata.model_name or metadata.model_hash}")
         match.lacking.add("checkpoint")
         match.hashes.append(metadata.model_hash or "")

@@ -186,6 +186,25 @@ def test_search_and_show_read_a_novelai_images_character_prompts(tmp_path):
     assert record["other_prompts"].splitlines()[2] == "boy, kagamine len, hand up"
 
 
+def test_reuse_of_a_midjourney_image_leaves_the_model_to_be_named(tmp_path):
+    """A Midjourney image is found by its prompt; reuse cannot name a model for it (Midjourney's run only there):
+    the command says MODEL and the note says why, and which of its parameters are not repeated."""
+    from tool_layouts import midjourney_png
+
+    folder = tmp_path / "from-midjourney"
+    folder.mkdir()
+    midjourney_png(folder / "lumen_artist_a_lighthouse_5e0b2f7c_0.png")
+    assert "added 1" in cli("gallery", "import", folder).stdout
+    (record,) = json.loads(cli("gallery", "search", "lighthouse storm", "--json").stdout)
+    assert (record["model_name"], record["metadata_format"]) == ("Midjourney v6.1", "midjourney")
+    run = cli("gallery", "reuse", record["id"])
+    words = shlex.split(run.stdout.strip())
+    assert words[words.index("--model") + 1] == "MODEL" and words[words.index("--negative") + 1] == "boats, people"
+    assert words[words.index("--seed") + 1] == "4242"
+    assert ("runs only on Midjourney's own service: name a model installed here in place of MODEL; its other "
+            "parameters (--ar 3:2 --stylize 250 --v 6.1) are not repeated.") in run.stderr
+
+
 def test_reuse_after_the_models_moved_names_them_by_file_name_and_reproduces_the_image(tiny_sd15, hyper_lora,
                                                                                        tmp_path):
     import shutil

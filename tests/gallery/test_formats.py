@@ -19,7 +19,9 @@ from PIL.PngImagePlugin import PngInfo
 
 from hypersd_desktop.gallery.formats import parse_chunks, sampler_key
 from hypersd_desktop.gallery.gallery import read_metadata
-from tool_layouts import MOCHI, draw_things_png, easy_diffusion_png, fooocus_outputs, mochi_jpeg, mochi_png
+from tool_layouts import (
+    MOCHI, draw_things_png, easy_diffusion_png, fooocus_outputs, midjourney_png, mochi_jpeg, mochi_png,
+)
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -188,6 +190,37 @@ def test_mochi_diffusion_caption_as_png_text_is_not_read_as_a1111s():
     assert (metadata.format, metadata.prompt, metadata.steps, metadata.seed, metadata.model_name) == (
         "mochi", "", 8, 9, "sd-1.5")
     assert parse_chunks({"Description": "a photo; Model: x"}) is None  # a caption, not Mochi's
+
+
+@pytest.mark.parametrize("xmp_only", [False, True], ids=["png-text", "xmp"])
+def test_midjourney_prompt_line(tmp_path, xmp_only):
+    """Midjourney's prompt line: the image prompt's address and the parameters are no part of the prompt; `--no`
+    is the negative prompt, `--seed` the seed, `--v` the model; the rest is kept as written."""
+    metadata, width, height, _ = read_metadata(midjourney_png(tmp_path / "m.png", xmp_only=xmp_only))
+    assert (metadata.format, metadata.prompt, metadata.negative_prompt, metadata.seed, metadata.model_name) == (
+        "midjourney", "a lighthouse on a cliff, storm, oil painting", "boats, people", 4242, "Midjourney v6.1")
+    assert (width, height, metadata.steps, metadata.guidance) == (24, 16, None, None)
+    assert metadata.extra == {"Image prompts": "https://s.mj.run/x1Yz",
+                              "Midjourney parameters": "--no boats, people --ar 3:2 --stylize 250 --seed 4242 --v 6.1",
+                              "Job ID": "5e0b2f7c-9d41-4c8e-a3f6-1b2c3d4e5f60", "Author": "lumen_artist"}
+
+
+@pytest.mark.parametrize("line, read", [
+    ("cat::2 dog --niji 6 --style expressive Job ID: 0a1b2c3d-0000-4000-8000-000000000000",
+     ("cat::2 dog", "", None, "niji 6")),
+    ("a quiet harbour at dawn Job ID: 0a1b2c3d-0000-4000-8000-000000000000", ("a quiet harbour at dawn", "", None,
+                                                                            "Midjourney")),
+    ("a--b test --raw --tile Job ID: 0a1b2c3d-0000-4000-8000-000000000000", ("a--b test", "", None, "Midjourney")),
+])
+def test_midjourney_prompt_lines_of_other_shapes(line, read):
+    metadata = parse_chunks({"Description": line})
+    assert (metadata.prompt, metadata.negative_prompt, metadata.seed, metadata.model_name) == read
+
+
+def test_a_description_without_a_midjourney_job_is_no_midjourney_record():
+    """A photo's caption, even with a double dash in it, says nothing of how an image was made."""
+    assert parse_chunks({"Description": "Sunset over the bay --ar 16:9 --v 6"}) is None
+    assert parse_chunks({"Description": "Holiday 2024", "Author": "Sam"}) is None
 
 
 @pytest.mark.parametrize(("sampler", "key"), [("Default - DPM++ 2M", "dpmpp_2m"), ("Fast - UniPC BH2", "uni_pc"),

@@ -12,7 +12,7 @@ from PIL.PngImagePlugin import PngInfo
 from PySide6.QtCore import Qt
 
 from hypersd_desktop.engine.types import MAX_SEED, MAX_STEPS
-from tool_layouts import draw_things_png, easy_diffusion_png
+from tool_layouts import draw_things_png, easy_diffusion_png, midjourney_png
 from ui_helpers import answer_next_dialog, drop
 
 CORPUS = Path(__file__).parent.parent / "gallery" / "corpus"
@@ -55,7 +55,11 @@ def test_dropping_a_real_image_of_each_tool_fills_the_controls(qtbot, idle_app, 
     assert window.seed.value() == expected["seed"] % (MAX_SEED + 1) and window.seed_lock.isChecked()
     if "width" in expected:
         assert window.size_box.currentData() == (expected["width"], expected["height"])
-    assert expected.get("model_name", "") in window.errors.text()  # not installed here: named in the banner
+    if "novelai" in name:  # its models run only on NovelAI's service: no install is asked for
+        assert "runs only on NovelAI's own service: a model installed here takes its place" in window.warnings.text()
+        assert "not installed" not in window.errors.text()
+    else:
+        assert expected.get("model_name", "") in window.errors.text()  # not installed here: named in the banner
 
 
 @pytest.mark.parametrize("write, prompt, seed", [
@@ -67,6 +71,22 @@ def test_dropping_an_image_of_a_tool_without_sample_files_fills_the_controls(qtb
     drop(window, [write(tmp_path / "image.png")])
     qtbot.waitUntil(lambda: window.prompt.toPlainText() == prompt, timeout=5000)
     assert window.seed.value() == seed
+
+
+def test_a_midjourney_image_gives_its_prompt_and_names_no_model_to_install(qtbot, idle_app, tmp_path):
+    """Midjourney's models run only there: reuse takes the prompt, `--no` and the seed, keeps the model chosen, and
+    says what it cannot repeat instead of asking for a model no one can install."""
+    window = idle_app.window
+    model = window.current_model()
+    answer_next_dialog(qtbot, "Reuse its settings")
+    drop(window, [midjourney_png(tmp_path / "lumen_artist_a_lighthouse.png")])
+    qtbot.waitUntil(lambda: window.prompt.toPlainText() == "a lighthouse on a cliff, storm, oil painting",
+                    timeout=5000)
+    assert window.negative.toPlainText() == "boats, people" and window.seed.value() == 4242
+    assert window.current_model() == model and window.errors.text() == ""
+    assert ("The image was made with Midjourney v6.1, which runs only on Midjourney's own service: a model installed "
+            "here takes its place; its other parameters (--ar 3:2 --stylize 250 --v 6.1) are not repeated."
+            ) in window.warnings.text()
 
 
 def a1111_png(path: Path, model: str, sampler: str = "TCD", steps: int = 1, guidance: float = 0,

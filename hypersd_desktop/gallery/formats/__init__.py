@@ -20,6 +20,7 @@ from hypersd_desktop.gallery.formats.comfyui_workflow import parse_comfyui_workf
 from hypersd_desktop.gallery.formats.common import ImageMetadata, civitai_airs, json_object, merged, sampler_key
 from hypersd_desktop.gallery.formats.fooocus import FOOOCUS_KEYS, parse_fooocus, parse_ruinedfooocus
 from hypersd_desktop.gallery.formats.invokeai import parse_dream, parse_invokeai, parse_sd_metadata
+from hypersd_desktop.gallery.formats.midjourney import parse_midjourney
 from hypersd_desktop.gallery.formats.mochi import parse_mochi
 from hypersd_desktop.gallery.formats.novelai import is_novelai, parse_novelai, stealth_chunks
 from hypersd_desktop.gallery.formats.others import (
@@ -97,6 +98,7 @@ READERS: tuple[Reader, ...] = (
     Reader("Easy Diffusion (JSON)", lambda c: parse_easy_diffusion(json_object(c.get("parameters")) or {})),
     Reader("ComfyUI", _graph),  # before the A1111 text an image saver writes beside the graph
     Reader("Mochi Diffusion", parse_mochi),  # before A1111's reader, which would take its caption for a prompt
+    Reader("Midjourney", parse_midjourney),
     Reader("AUTOMATIC1111", _chunk("parameters", parse_a1111)),
     Reader("InvokeAI", _chunk("invokeai_metadata", parse_invokeai)),
     Reader("InvokeAI 2", _chunk("sd-metadata", parse_sd_metadata)),
