@@ -336,17 +336,22 @@ def save_depth_model(folder: Path, seed: int = 7) -> Path:
     return folder
 
 
-def upscaler_state(layout: str = "esrgan", scale: int = 4, features: int = 8, blocks: int = 1, growth: int = 32,
-                   seed: int = 11, kernel: int = 7) -> dict:
+def upscaler_state(layout: str = "esrgan", scale: int = 4, features: int | None = None, blocks: int = 1,
+                   growth: int = 32, seed: int = 11, kernel: int = 7, **dat) -> dict:
     """Random weights of a small upscaler under the key names its kind of file has: "esrgan" (ESRGAN's own layout,
     as 4x-UltraSharp keeps it), "basicsr" (Real-ESRGAN's; at scale 2 folded by a pixel unshuffle as x2plus is),
     "bsrgan" (BSRGAN's, RealSR's), "compact" (Real-ESRGAN's SRVGGNetCompact; `blocks` is its middle convolutions),
     "span" (with the `eval_conv` copies its files carry; "span-raw": marked `no_norm`), "plksr" (RealPLKSR;
     "plksr-dysample", "plksr-layernorm": its variants; `blocks` is its blocks, `features` a multiple of 4, `kernel`
-    its large kernel's size)."""
+    its large kernel's size), "dat…" (`dat_state`, which `dat` is passed on to). `features`: 8 unless told (32 for
+    DAT, whose position network needs as many)."""
     from hypersd_desktop.engine.upscaler_files import (
         COMPACT, ESRGAN, PLKSR, SPAN, UpscalerLayout, expected_shapes,
     )
+
+    if layout.startswith("dat"):
+        return dat_state(layout, scale, blocks, seed, features or 32, **dat)
+    features = features or 8
 
     if layout == "compact":
         shapes = expected_shapes(UpscalerLayout(COMPACT, scale, features, blocks))
@@ -378,6 +383,43 @@ def upscaler_state(layout: str = "esrgan", scale: int = 4, features: int = 8, bl
                    ("conv_hr.", "HRconv."))
         for old, new in renames:
             state = {name.replace(old, new): tensor for name, tensor in state.items()}
+    return state
+
+
+def dat_state(layout: str, scale: int = 4, blocks: int = 1, seed: int = 11, features: int = 32,
+              groups: int | None = None, heads: int = 2, window: tuple[int, int] = (2, 4)) -> dict:
+    """A DAT as its files hold one (small unless told): "dat" (`groups` (2) of `blocks` + 1 blocks with `features`
+    channels, feed-forward layers twice as wide, pixel shuffles from 64 channels, as DAT always has), "dat-light"
+    (one group ending in three convolutions, one convolution straight into the pixel shuffle) or "dat-tall" (its
+    windows turned); with the position tables, the batch norms' step counts and the masks of its shifted blocks at the
+    64-pixel size it was trained at, which the files carry."""
+    from hypersd_desktop.engine.upscaler_dat import shift_mask, window_index, window_offsets
+    from hypersd_desktop.engine.upscaler_files import DAT, DATShape, UpscalerLayout, dat_shifted, expected_shapes
+
+    light = layout == "dat-light"
+    window = window[::-1] if layout == "dat-tall" else window
+    depths = (blocks + 1,) * (groups or (1 if light else 2))
+    shape = DATShape(depths, (heads,) * len(depths), window, 2 * features, True, light, 0 if light else 64)
+    shapes = expected_shapes(UpscalerLayout(DAT, scale, features, sum(depths), dat=shape))
+    generator = torch.Generator().manual_seed(seed)
+    state = {name: torch.randn(shape, generator=generator) * (0.2 if name.endswith("weight") and len(shape) == 1
+                                                              else 0.05) for name, shape in shapes.items()}
+    for name in [name for name in state if name.endswith(".running_var")]:
+        state[name] = state[name].abs() + 0.5
+        state[name.replace(".running_var", ".num_batches_tracked")] = torch.tensor(1000)
+    for name in [name for name in state if name.endswith(".weight") and state[name].ndim == 1]:
+        state[name] = state[name] + 1  # norms' scales near 1, as trained
+    for name in [name for name in state if name.endswith(".rpe_biases")]:
+        turned = name.endswith("attns.1.rpe_biases")
+        height, width = window[::-1] if turned else window
+        state[name] = window_offsets(height, width).contiguous()
+        state[name.replace("rpe_biases", "relative_position_index")] = window_index(height, width)
+    for group, depth in enumerate(depths):
+        for block in range(0, depth, 2):
+            if dat_shifted(group, block):
+                for branch, (height, width) in enumerate((window, window[::-1])):
+                    state[f"layers.{group}.blocks.{block}.attn.attn_mask_{branch}"] = \
+                        shift_mask(64, 64, (height, width), (height // 2, width // 2)).clone()
     return state
 
 

@@ -17,7 +17,9 @@ from hypersd_desktop.core.dates import local_time
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.paths import AppPaths
-from hypersd_desktop.core.vocab import CollisionRule, Decoder, ExportFormat, ExportStatus, Preprocessor
+from hypersd_desktop.core.vocab import (
+    CollisionRule, Decoder, ExportFormat, ExportStatus, Preprocessor, upscaler_families,
+)
 from hypersd_desktop.engine.types import GenerationRequest
 from hypersd_desktop.gallery.export import ExportOptions, export_formats
 from hypersd_desktop.gallery.formats.common import hires_note, hires_settings, hosted_note, stem, unrepeated_note
@@ -73,8 +75,8 @@ def add_parser(commands) -> None:
     enlarge.add_argument("images", nargs="+", metavar="ID|FILE", help="gallery image ids or image files")
     enlarge.add_argument("--scale", type=float, default=2.0, help="how many times larger: above 1, at most 4 "
                                                                   "(default 2)")
-    enlarge.add_argument("--upscaler", metavar="FILE|NAME", help="the upscaler model that enlarges them: an ESRGAN, "
-                         "Real-ESRGAN, SPAN or RealPLKSR file in safetensors, or an installed one's name "
+    enlarge.add_argument("--upscaler", metavar="FILE|NAME", help="the upscaler model that enlarges them: an "
+                         f"{upscaler_families()} file in safetensors, or an installed one's name "
                          "(default: Lanczos)")
     enlarge.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     enlarge.add_argument("--json", action="store_true", help="one JSON line per image made: path, image_id, seed")

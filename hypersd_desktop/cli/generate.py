@@ -19,7 +19,7 @@ from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import TransferProgress
 from hypersd_desktop.core.vocab import (
     Architecture, ControlType, Decoder, Device, DType, MapKind, ModelKind, Preprocessor, Preview, Scheduler,
-    architecture_label, WeightsKind,
+    architecture_label, upscaler_families, WeightsKind,
 )
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.engine.inspect import inspect_file, not_the_kind, union_control_types
@@ -126,7 +126,7 @@ def add_parser(commands) -> None:
                                "was not trained at")
     generate.add_argument("--upscaler", metavar="FILE|NAME",
                           help="with --hires or --enlarge: the upscaler model that enlarges the picture before it is "
-                               "repainted, an ESRGAN or Real-ESRGAN file in safetensors (4x-UltraSharp, "
+                               f"repainted, an {upscaler_families()} file in safetensors (4x-UltraSharp, "
                                "RealESRGAN_x4plus …) or an installed one's name; default: Lanczos")
     generate.add_argument("--hires-strength", type=float, default=0.5,
                           help="how much of the enlarged image the Hires fix repaints, 0-1 (default 0.5)")
@@ -307,7 +307,7 @@ def checked_upscaler(path: Path) -> str:
     """`path`, an upscaler file the app runs; `InputError` saying what it is instead (a pickle, a LoRA…)."""
     info = inspect_file(path)  # refuses a pickle, a damaged file, a folder
     if info.kind != WeightsKind.UPSCALER:
-        raise InputError(not_the_kind(path, info, "an upscaler (ESRGAN or Real-ESRGAN, ×2 or larger)"))
+        raise InputError(not_the_kind(path, info, f"an upscaler ({upscaler_families()}, ×2 or larger)"))
     return str(path)
 
 

@@ -68,12 +68,19 @@ class ModelKind(TextEnum):
     DEPTH = "depth"  # a depth-estimation model (Depth Anything), which makes depth maps of photos for ControlNets
     POSE = "pose"  # a pose model (ViTPose), which finds people's keypoints in photos for OpenPose ControlNets
     DETECTOR = "detector"  # a person detector (RT-DETR), which finds the people a pose model reads
-    UPSCALER = "upscaler"  # an ESRGAN or Real-ESRGAN model, which enlarges a picture before it is repainted
+    UPSCALER = "upscaler"  # an ESRGAN, SPAN, DAT … model, which enlarges a picture before it is repainted
 
 
 # Kinds that, naming no architecture, serve SD1.5 and SDXL alike: a VAE file that does not say, the models that make
 # control maps from photos, upscalers.
 EITHER_ARCHITECTURE_KINDS = (ModelKind.VAE, ModelKind.DEPTH, ModelKind.POSE, ModelKind.DETECTOR, ModelKind.UPSCALER)
+# The upscaler architectures the app runs (engine/upscaler_files.py), as its messages name them
+UPSCALER_FAMILIES = ("ESRGAN", "Real-ESRGAN", "SPAN", "RealPLKSR", "DAT")
+
+
+def upscaler_families(last: str = "or") -> str:
+    """"ESRGAN, Real-ESRGAN, SPAN, RealPLKSR or DAT"."""
+    return f"{', '.join(UPSCALER_FAMILIES[:-1])} {last} {UPSCALER_FAMILIES[-1]}"
 
 
 class Device(TextEnum):

@@ -194,7 +194,7 @@ class GenerationRequest:
     # The steps the second pass runs, as A1111's "Hires steps" (the last ones of a longer schedule: see
     # `hires_schedule`). None: `hires_strength` of the first pass's steps, on its timesteps (a Hyper-SD file's).
     hires_steps: int | None = None
-    # The upscaler model (an ESRGAN or Real-ESRGAN file; see engine/upscalers.py) that enlarges a picture before it is
+    # The upscaler model (an ESRGAN, SPAN, DAT … file; see engine/upscalers.py) that enlarges a picture before it is
     # repainted: a Hires fix's first pass, an init image made at a larger size. None: Lanczos.
     upscaler: str | None = None
 

@@ -22,9 +22,16 @@ Two fast architectures of the newer community models (2024 on, traiNNer-redux an
   channels, element-wise attention and a refinement (`feats.N`), the picture's pixels repeated and added before
   the pixel shuffle, or DySample's learned resampling (`to_img`) instead of it.
 
-Every layout is renamed to one (BasicSR's names; `body.N` for the Compact; SPAN and RealPLKSR keep theirs) and
-checked against the shapes its layout implies, so a file that would not load is refused when it is imported, not
-when a Hires fix runs. Other architectures (SwinIR, DAT, HAT …), ESRGAN+ and 1× restoration models are not run.
+One transformer runs too, for the detail it keeps (slowly on a CPU):
+
+- DAT (Dual Aggregation Transformer; DAT, DAT-S, DAT-light and DAT2, as OpenModelDB's 4xNomos8kDAT and the like):
+  residual groups (`layers.N`) of blocks that alternate attention within windows of the picture and attention
+  across its channels, each followed by a gated feed-forward layer; a convolution after the groups, then pixel
+  shuffles. The windows' size is read from the shapes of the position tables the file carries.
+
+Every layout is renamed to one (BasicSR's names; `body.N` for the Compact; SPAN, RealPLKSR and DAT keep theirs)
+and checked against the shapes its layout implies, so a file that would not load is refused when it is imported,
+not when a Hires fix runs. Other architectures (SwinIR, HAT …), ESRGAN+ and 1× restoration models are not run.
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ ESRGAN = "ESRGAN"
 COMPACT = "Real-ESRGAN Compact"
 SPAN = "SPAN"
 PLKSR = "RealPLKSR"
+DAT = "DAT"
 SPAN_BLOCKS = 6
 RDB_CONVS = 5  # the convolutions of one residual dense block; each of an RRDB's three reads all before it
 _PREFIXES = ("params_ema.", "params.", "module.")  # BasicSR's training wrappers, DataParallel's
@@ -48,6 +56,29 @@ _OLD_LAYER = re.compile(r"model\.(\d+)\.(weight|bias)")
 _UP = re.compile(r"(?:conv_up|upconv)(\d+)\.(weight|bias)")
 _COMPACT = re.compile(r"body\.(\d+)\.(weight|bias)")
 _FEATS = re.compile(r"feats\.(\d+)\.")
+_DAT_BLOCK = re.compile(r"layers\.(\d+)\.blocks\.(\d+)\.")
+# What a DAT file carries besides its weights: tables computed from the window's size (made again when it loads),
+# the masks of shifted windows at the size it was trained at, and batch norms' counts of training steps
+_DAT_DERIVED = re.compile(r".*\.(?:attn_mask_[01]|num_batches_tracked)")
+
+
+@dataclass(frozen=True)
+class DATShape:
+    """The shape of a DAT model beyond its channels and scale."""
+
+    depths: tuple[int, ...]  # the blocks of each residual group
+    heads: tuple[int, ...]  # the attention heads of each group
+    window: tuple[int, int]  # the spatial attention's window, height × width (the second branch's is turned)
+    hidden: int  # the feed-forward layers' width
+    qkv_bias: bool
+    three_convs: bool  # a residual group ends in three convolutions (a quarter as wide between) instead of one
+    shuffle_features: int  # the channels before the pixel shuffles; 0: one convolution straight into them
+
+
+def dat_shifted(group: int, block: int) -> bool:
+    """Whether a DAT block's windows are shifted by half a window: every fourth spatial block, from the second in
+    even groups and the first in odd ones."""
+    return (group % 2 == 0 and block > 0 and (block - 2) % 4 == 0) or (group % 2 == 1 and block % 4 == 0)
 
 
 @dataclass(frozen=True)
@@ -67,6 +98,7 @@ class UpscalerLayout:
     attention: bool = True  # RealPLKSR: element-wise attention in each block
     layer_norm: bool = False  # RealPLKSR: a layer norm in front of each block instead of a group norm after it
     dysample: bool = False  # RealPLKSR: DySample's learned resampling instead of the pixel shuffle
+    dat: DATShape | None = None  # DAT: the rest of its shape
 
     @property
     def description(self) -> str:
@@ -74,6 +106,10 @@ class UpscalerLayout:
         "RealPLKSR ×4 (28 blocks, DySample)"."""
         if self.family == COMPACT:
             parts = f"{self.blocks} convolution{'s' * (self.blocks != 1)}"
+        elif self.dat is not None:
+            groups = len(self.dat.depths)
+            parts = f"{groups} group{'s' * (groups != 1)} of {'/'.join(str(d) for d in sorted(set(self.dat.depths)))} " \
+                    f"blocks, {self.features} channels"
         elif self.family == SPAN:
             parts = f"{self.features} channels"
         else:
@@ -81,15 +117,15 @@ class UpscalerLayout:
         return f"{self.family} ×{self.scale} ({parts})"
 
     @property
-    def group_norms(self) -> bool:
-        """Whether it normalises over the picture it is given (RealPLKSR without a layer norm): its output depends on
-        the tiles it runs in."""
-        return self.family == PLKSR and not self.layer_norm
+    def whole_tile(self) -> bool:
+        """Whether each pixel of its output depends on all of the picture it is given (RealPLKSR's group norms, DAT's
+        attention across channels): its output depends on the tiles it runs in."""
+        return self.family == PLKSR and not self.layer_norm or self.family == DAT
 
     @property
     def half_ok(self) -> bool:
-        """Whether it holds in fp16: RealPLKSR's group norms do not (spandrel runs those in fp32 too)."""
-        return not self.group_norms
+        """Whether it holds in fp16: RealPLKSR's group norms and DAT do not (spandrel runs them in fp32 too)."""
+        return not self.whole_tile
 
 
 def _without_prefix(keys: Iterable[str]) -> dict[str, str]:
@@ -124,6 +160,8 @@ def canonical_names(keys: Iterable[str]) -> dict[str, str]:
         return {key: original for key, original in named.items() if ".eval_conv." not in key}  # made from the rest
     if "feats.0.weight" in named and "feats.1.channel_mixer.0.weight" in named:
         return named
+    if "conv_first.weight" in named and "before_RG.1.weight" in named:
+        return {key: original for key, original in named.items() if not _DAT_DERIVED.fullmatch(key)}
     return {}
 
 
@@ -159,8 +197,9 @@ def upscaler_layout(shapes: Mapping[str, tuple[int, ...]]) -> UpscalerLayout | N
     if not names:
         return None
     canonical = {name: tuple(shapes[key]) for name, key in names.items()}
-    read = _esrgan_layout if "conv_first.weight" in canonical else _span_layout if "conv_1.sk.weight" in canonical \
-        else _plksr_layout if "feats.0.weight" in canonical else _compact_layout
+    read = _dat_layout if "before_RG.1.weight" in canonical else _esrgan_layout if "conv_first.weight" in canonical \
+        else _span_layout if "conv_1.sk.weight" in canonical else _plksr_layout if "feats.0.weight" in canonical \
+        else _compact_layout
     layout = read(canonical)
     if layout is None or layout.scale < 2 or canonical != expected_shapes(layout):
         return None
@@ -218,6 +257,48 @@ def _plksr_layout(shapes: dict[str, tuple[int, ...]]) -> UpscalerLayout | None:
                           layer_norm="feats.1.layer_norm.weight" in shapes, dysample="to_img.init_pos" in shapes)
 
 
+def _dat_layout(shapes: dict[str, tuple[int, ...]]) -> UpscalerLayout | None:
+    first, fc1 = shapes.get("conv_first.weight", ()), shapes.get("layers.0.blocks.0.ffn.fc1.weight", ())
+    table, index = (shapes.get(f"layers.0.blocks.0.attn.attns.0.{name}", ()) for name in ("rpe_biases",
+                                                                                          "relative_position_index"))
+    if len(first) != 4 or first[1] != 3 or len(fc1) != 2 or len(table) != 2 or len(index) != 2:
+        return None
+    blocks = sorted({(int(match[1]), int(match[2])) for key in shapes if (match := _DAT_BLOCK.match(key))})
+    depths = tuple(1 + max(block for group, block in blocks if group == n) for n in range(blocks[-1][0] + 1))
+    heads = tuple(shapes.get(f"layers.{n}.blocks.1.attn.temperature", (0,))[0] if depth > 1 else
+                  2 * shapes.get(f"layers.{n}.blocks.0.attn.attns.0.pos.pos3.2.weight", (0,))[0]
+                  for n, depth in enumerate(depths))
+    window = _window(index[0], table[0])
+    channels = first[0]  # in halves for the two windows, each in half the heads; the position network 1/32 as wide
+    if window is None or channels < 32 or any(heads < 2 or channels % heads or channels // 2 % (heads // 2)
+                                              for heads in heads):
+        return None
+    if "conv_last.weight" in shapes:  # convolutions into 64 channels, then ×2 shuffles (or one ×3)
+        before, up = shapes.get("conv_before_upsample.0.weight", ()), shapes.get("upsample.0.weight", ())
+        doublings = sum(1 for key in shapes if re.fullmatch(r"upsample\.\d+\.weight", key))
+        if len(before) != 4 or len(up) != 4:
+            return None
+        scale, shuffled = (3, before[0]) if up[0] == 9 * before[0] and doublings == 1 else (2 ** doublings, before[0])
+    else:
+        direct = shapes.get("upsample.0.weight", ())
+        scale, shuffled = (_shuffled_scale(direct[0]) if len(direct) == 4 else None), 0
+        if scale is None:
+            return None
+    shape = DATShape(depths, heads, window, fc1[0], "layers.0.blocks.0.attn.qkv.bias" in shapes,
+                     "conv_after_body.4.weight" in shapes, shuffled)
+    return UpscalerLayout(DAT, scale, first[0], sum(depths), dat=shape)
+
+
+def _window(cells: int, offsets: int) -> tuple[int, int] | None:
+    """The window (height ≤ width, as DAT's models are made) of `cells` = h·w cells and `offsets` = (2h−1)(2w−1)
+    relative positions, or None when no whole sides give both."""
+    for height in range(1, math.isqrt(cells) + 1):
+        width = cells // height
+        if height * width == cells and (2 * height - 1) * (2 * width - 1) == offsets:
+            return height, width
+    return None
+
+
 def expected_shapes(layout: UpscalerLayout) -> dict[str, tuple[int, ...]]:
     """Every tensor a file of `layout` holds, by its canonical name, with its shape."""
     shapes: dict[str, tuple[int, ...]] = {}
@@ -228,6 +309,8 @@ def expected_shapes(layout: UpscalerLayout) -> dict[str, tuple[int, ...]]:
             shapes[f"{name}.bias"] = (out,)
 
     features = layout.features
+    if layout.dat is not None:
+        return _dat_shapes(layout)
     if layout.family == SPAN:
         def reparameterised(name: str, out: int, into: int) -> None:  # 1×1, 3×3, 1×1 at twice the width, a 1×1 skip
             conv(f"{name}.sk", out, into, 1)
@@ -286,6 +369,89 @@ def expected_shapes(layout: UpscalerLayout) -> dict[str, tuple[int, ...]]:
     conv("conv_hr", features, features)
     conv("conv_last", 3, features)
     return shapes
+
+
+def _dat_shapes(layout: UpscalerLayout) -> dict[str, tuple[int, ...]]:
+    """Every tensor of a DAT file but those `canonical_names` leaves out (`_DAT_DERIVED`)."""
+    shape, features = layout.dat, layout.features
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def linear(name: str, out: int, into: int, bias: bool = True) -> None:
+        shapes[f"{name}.weight"] = (out, into)
+        if bias:
+            shapes[f"{name}.bias"] = (out,)
+
+    def norm(name: str, channels: int, batch: bool = False) -> None:
+        shapes[f"{name}.weight"] = shapes[f"{name}.bias"] = (channels,)
+        if batch:
+            shapes[f"{name}.running_mean"] = shapes[f"{name}.running_var"] = (channels,)
+
+    def gates(name: str) -> None:  # a depth-wise convolution beside the attention, and the two maps they trade
+        shapes[f"{name}.dwconv.0.weight"], shapes[f"{name}.dwconv.0.bias"] = (features, 1, 3, 3), (features,)
+        norm(f"{name}.dwconv.1", features, batch=True)
+        conv2d(f"{name}.channel_interaction.1", features // 8, features, 1)
+        norm(f"{name}.channel_interaction.2", features // 8, batch=True)
+        conv2d(f"{name}.channel_interaction.4", features, features // 8, 1)
+        conv2d(f"{name}.spatial_interaction.0", features // 16, features, 1)
+        norm(f"{name}.spatial_interaction.1", features // 16, batch=True)
+        conv2d(f"{name}.spatial_interaction.3", 1, features // 16, 1)
+
+    def conv2d(name: str, out: int, into: int, size: int = 3) -> None:
+        shapes[f"{name}.weight"], shapes[f"{name}.bias"] = (out, into, size, size), (out,)
+
+    height, width = shape.window
+    conv2d("conv_first", features, 3)
+    norm("before_RG.1", features)
+    for group, (depth, heads) in enumerate(zip(shape.depths, shape.heads)):
+        for block in range(depth):
+            name = f"layers.{group}.blocks.{block}"
+            norm(f"{name}.norm1", features)
+            norm(f"{name}.norm2", features)
+            linear(f"{name}.attn.qkv", 3 * features, features, shape.qkv_bias)
+            linear(f"{name}.attn.proj", features, features)
+            gates(f"{name}.attn")
+            if block % 2:
+                shapes[f"{name}.attn.temperature"] = (heads, 1, 1)
+            else:
+                positions = (features // 2) // 4 // 4
+                for branch in (0, 1):
+                    table = f"{name}.attn.attns.{branch}"
+                    shapes[f"{table}.rpe_biases"] = ((2 * height - 1) * (2 * width - 1), 2)
+                    shapes[f"{table}.relative_position_index"] = (height * width, height * width)
+                    linear(f"{table}.pos.pos_proj", positions, 2)
+                    for n in (1, 2, 3):
+                        norm(f"{table}.pos.pos{n}.0", positions)
+                        linear(f"{table}.pos.pos{n}.2", positions if n < 3 else heads // 2, positions)
+            linear(f"{name}.ffn.fc1", shape.hidden, features)
+            norm(f"{name}.ffn.sg.norm", shape.hidden // 2)
+            shapes[f"{name}.ffn.sg.conv.weight"], shapes[f"{name}.ffn.sg.conv.bias"] = \
+                (shape.hidden // 2, 1, 3, 3), (shape.hidden // 2,)
+            linear(f"{name}.ffn.fc2", features, shape.hidden // 2)
+        _residual_convs(f"layers.{group}.conv", features, shape.three_convs, conv2d)
+    norm("norm", features)
+    _residual_convs("conv_after_body", features, shape.three_convs, conv2d)
+    if shape.shuffle_features:
+        shuffled = shape.shuffle_features
+        conv2d("conv_before_upsample.0", shuffled, features)
+        if layout.scale == 3:
+            conv2d("upsample.0", 9 * shuffled, shuffled)
+        else:
+            for n in range(layout.scale.bit_length() - 1):
+                conv2d(f"upsample.{2 * n}", 4 * shuffled, shuffled)
+        conv2d("conv_last", 3, shuffled)
+    else:
+        conv2d("upsample.0", 3 * layout.scale ** 2, features)
+    return shapes
+
+
+def _residual_convs(name: str, features: int, three: bool, conv2d) -> None:
+    """The end of a residual group (and of the body): one 3×3 convolution, or 3×3, 1×1, 3×3 a quarter as wide."""
+    if not three:
+        conv2d(name, features, features)
+        return
+    conv2d(f"{name}.0", features // 4, features)
+    conv2d(f"{name}.2", features // 4, features // 4, 1)
+    conv2d(f"{name}.4", features, features // 4)
 
 
 def dysample_groups(scale: int) -> int:

@@ -1,17 +1,20 @@
 """The upscaler architectures the app runs (see `upscaler_files` for the files): ESRGAN's RRDBNet, Real-ESRGAN's
-SRVGGNetCompact, SPAN and RealPLKSR, each built from a file's layout and loaded with its weights under their
+SRVGGNetCompact, SPAN and RealPLKSR (DAT, a transformer, is `upscaler_dat`'s), each built from a file's layout and loaded with its weights under their
 canonical names. Written from the papers and checked against spandrel (chaiNNer's loader, which ComfyUI uses) on
 the same weights (tests/engine/test_upscalers.py).
 """
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import nn
 from torch.nn import functional
 
+from hypersd_desktop.core.errors import ModelFormatError
 from hypersd_desktop.engine.upscaler_files import (
-    COMPACT, ESRGAN, PLKSR, RDB_CONVS, SPAN, SPAN_BLOCKS, UpscalerLayout, dysample_groups,
+    COMPACT, DAT, ESRGAN, PLKSR, RDB_CONVS, SPAN, SPAN_BLOCKS, UpscalerLayout, dysample_groups,
 )
 
 DIV2K_MEAN = (0.4488, 0.4371, 0.4040)  # DIV2K's mean colour (SPAN's training set), which a normalised SPAN centres on
@@ -20,12 +23,30 @@ NORMALISED_RANGE = 255.0
 
 def build_upscaler(layout: UpscalerLayout, state: dict[str, torch.Tensor]) -> nn.Module:
     """The network of `layout` with `state` (canonical names, fp32) loaded, in eval mode on the CPU."""
+    if layout.family == DAT:
+        return _built_dat(layout, state)
     if layout.family == SPAN:
         net: nn.Module = SPANNet(layout)
         state = span_inference_state(state)
     else:
         net = {ESRGAN: RRDBNet, COMPACT: CompactNet, PLKSR: PLKSRNet}[layout.family](layout)
     net.load_state_dict(state)
+    return net.eval().requires_grad_(False)
+
+
+def _built_dat(layout: UpscalerLayout, state: dict[str, torch.Tensor]) -> nn.Module:
+    """A DAT model: its position tables are made from the window (read from the file's); the batch norms' step counts
+    are not needed (and not in `state`, nor are the masks of shifted windows, made for the picture at hand)."""
+    from hypersd_desktop.engine.upscaler_dat import DATNet, dat_window
+
+    shape = dataclasses.replace(layout.dat, window=dat_window(state, layout))
+    net = DATNet(dataclasses.replace(layout, dat=shape), DIV2K_MEAN)
+    weights = {name: tensor for name, tensor in state.items()
+               if not name.endswith((".rpe_biases", ".relative_position_index"))}
+    missing, unexpected = net.load_state_dict(weights, strict=False)
+    if unexpected or any(not name.endswith(".num_batches_tracked") for name in missing):
+        raise ModelFormatError(f"The DAT weights do not fit their layout: {sorted(unexpected)[:3]} "
+                               f"{sorted(missing)[:3]}; the file is damaged.")
     return net.eval().requires_grad_(False)
 
 

@@ -1,4 +1,4 @@
-"""Upscaler models (ESRGAN, Real-ESRGAN Compact, SPAN and RealPLKSR files; see `upscaler_files` and
+"""Upscaler models (ESRGAN, Real-ESRGAN Compact, SPAN, RealPLKSR and DAT files; see `upscaler_files` and
 `upscaler_nets`) that enlarge a picture before it is repainted: a Hires fix's first pass, an init image made larger
 (Enlarge, Upscale).
 
@@ -22,12 +22,13 @@ from torch import nn
 
 from hypersd_desktop.core.errors import ModelFormatError
 from hypersd_desktop.core.progress import CancelToken
+from hypersd_desktop.core.vocab import upscaler_families
 from hypersd_desktop.engine.upscaler_files import UpscalerLayout, canonical_names, upscaler_layout
 from hypersd_desktop.engine.upscaler_nets import build_upscaler
 
 TILE = 256  # input pixels a side per tile (A1111's ESRGAN default is 192)
-# RealPLKSR's group norms take their statistics from the tile they are given, so each tile is normalised a little
-# differently: larger tiles (ComfyUI's default) see more of the picture and differ less
+# RealPLKSR's group norms and DAT's attention across channels take their statistics from the tile they are given,
+# so each tile comes out a little differently: larger tiles (ComfyUI's default) see more of the picture and differ less
 NORMED_TILE = 512
 MARGIN = 32  # input pixels around each tile that the model reads but whose output is dropped
 MAX_PASSES = 3  # a ×2 model three times makes ×8, more than any enlargement asked for (at most ×4)
@@ -43,8 +44,8 @@ def load_upscaler(path: Path) -> tuple[nn.Module, UpscalerLayout]:
     tensors, _ = read_header(path)
     layout = upscaler_layout({key: info.shape for key, info in tensors.items()})
     if layout is None:
-        raise ModelFormatError(f"{Path(path).name} is no upscaler this app runs (ESRGAN, Real-ESRGAN and their "
-                               "Compact models, SPAN and RealPLKSR, ×2 and larger, in safetensors).")
+        raise ModelFormatError(f"{Path(path).name} is no upscaler this app runs ({upscaler_families()}, ×2 and "
+                               "larger, in safetensors).")
     names = canonical_names(tensors)
     with safe_open(str(path), framework="pt") as handle:
         state = {name: handle.get_tensor(key).float() for name, key in names.items()}
@@ -91,7 +92,7 @@ class Upscalers:
 
     def _model(self, path: Path, device: str) -> tuple[nn.Module, UpscalerLayout, torch.dtype]:
         """The upscaler in `path` on `device`, its layout and the dtype it runs in: fp16 on CUDA (the models are
-        trained in fp32 and hold in fp16, but for RealPLKSR's group norms), fp32 elsewhere."""
+        trained in fp32 and hold in fp16, but for RealPLKSR's group norms and DAT), fp32 elsewhere."""
         try:
             stat = path.stat()
         except OSError:
@@ -117,7 +118,7 @@ class Upscalers:
             image = picture.convert("RGB")
             passes = passes_to_cover(image.size, size, layout.scale)
             # each pass's tiles (a later pass reads a larger picture), counted as one run
-            tile = NORMED_TILE if layout.group_norms else TILE
+            tile = NORMED_TILE if layout.whole_tile else TILE
             tiles = [math.ceil(image.width * layout.scale ** n / tile) * math.ceil(image.height * layout.scale ** n
                                                                                   / tile) for n in range(passes)]
             for n in range(passes):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.prompt_tags import trigger_words
-from hypersd_desktop.core.vocab import Architecture, ModelKind, ModelLayout
+from hypersd_desktop.core.vocab import Architecture, ModelKind, ModelLayout, upscaler_families
 from hypersd_desktop.models.catalog import (
     CIVITAI, CIVITAI_HOSTS, CIVITAI_REPO, CatalogEntry, CatalogFile, address_id, slug)
 from hypersd_desktop.models.downloads import RemoteFile
@@ -151,7 +151,8 @@ def _kind(name: str, civitai_type: str) -> str:
     key = civitai_type.lower().replace(" ", "")
     if key in OTHER_TYPES:
         raise InputError(f"{name} is {OTHER_TYPES[key]}, which HyperSD Desktop does not use: it takes checkpoints, "
-                         "LoRAs (LoCon, DoRA), embeddings, VAEs, ControlNets and upscalers (ESRGAN, SPAN, RealPLKSR).")
+                         "LoRAs (LoCon, DoRA), embeddings, VAEs, ControlNets and upscalers "
+                         f"({upscaler_families('and')}).")
     return KINDS.get(key, "")  # "Other": judged from the file once it is here, as an import judges it
 
 

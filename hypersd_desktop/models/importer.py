@@ -22,7 +22,7 @@ from pathlib import Path
 from hypersd_desktop.core.errors import AppError, ModelFormatError, UnsafeFileError
 from hypersd_desktop.core.files import NOT_TEXT_NAME, copy_file, name_is_text, shown_path
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
-from hypersd_desktop.core.vocab import Architecture, ImportStatus, ModelKind, WeightsKind
+from hypersd_desktop.core.vocab import Architecture, ImportStatus, ModelKind, WeightsKind, upscaler_families
 from hypersd_desktop.engine.inspect import (
     DEPTH_MODEL_TYPES, PERSON_DETECTOR_TYPES, PICKLE_SUFFIXES, PIPELINE_CLASSES, POSE_MODEL_TYPES, WEIGHTS_SUFFIXES,
     family_phrase, folder_family, folder_name, inspect_file, map_model_type,
@@ -130,7 +130,7 @@ class Importer:
                 what = f"a {info.kind} file"
             return ImportItem(str(path), ImportStatus.UNSUPPORTED, info.kind, info.architecture,
                               reason=f"{what}; only SD1.5/SDXL models, LoRAs, VAEs, ControlNets, embeddings and "
-                                     "upscalers (ESRGAN, Real-ESRGAN, SPAN, RealPLKSR) are used")
+                                     f"upscalers ({upscaler_families('and')}) are used")
         sha = sha256 or sha256_file(path, meter, cancel)
         lora, legacy = other_tools_hashes(path, kind == ModelKind.LORA, cancel)
         architecture = info.architecture

@@ -25,7 +25,9 @@ from hypersd_desktop.core.errors import AppError
 from hypersd_desktop.core.files import why_not_written, write_atomic
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.settings import Settings, save_settings
-from hypersd_desktop.core.vocab import Architecture, Decoder, Device, ImageSource, Preprocessor, Preview
+from hypersd_desktop.core.vocab import (
+    Architecture, Decoder, Device, ImageSource, Preprocessor, Preview, upscaler_families,
+)
 from hypersd_desktop.engine.planning import plan
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID
 from hypersd_desktop.engine.types import (
@@ -144,7 +146,7 @@ class MainWindow(QMainWindow):
         self.upscaler_box.setToolTip("What enlarges a picture before it is repainted: a Hires fix's first pass, an "
                                      "init image made larger (Enlarge), Upscale; and what enlarges an image alone "
                                      "(a result's or a gallery image's \"Enlarge, not repainted\"). Lanczos "
-                                     "resamples it; an upscaler model (ESRGAN, Real-ESRGAN, SPAN, RealPLKSR: "
+                                     f"resamples it; an upscaler model ({upscaler_families('and')}: "
                                      "4x-UltraSharp, RealESRGAN_x4plus … imported in safetensors in the Models tab) "
                                      "draws sharper "
                                      "detail into it.")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from hypersd_desktop.core.prompt_tags import network_tags
+from hypersd_desktop.core.vocab import upscaler_families
 
 
 @dataclass(frozen=True)
@@ -273,7 +274,7 @@ def hires_note(metadata: ImageMetadata, upscaler: str | None = None) -> str | No
         " (A1111’s default: the image does not say)"
     own = _second_pass_own(metadata)
     model = hires_upscaler(metadata)
-    lacking = (f" ({model} is not installed here: an ESRGAN, Real-ESRGAN, SPAN or RealPLKSR upscaler in "
+    lacking = (f" ({model} is not installed here: an {upscaler_families()} upscaler in "
                "safetensors imports in the Models tab)") if model and upscaler is None else ""
     return (f"The image was made at {width} × {height} and then {enlarged}; reuse runs the Hires fix at "
             f"×{settings.scale:g}, strength {settings.strength:g}{said}, enlarging with {upscaler or 'Lanczos'}"
