@@ -18,6 +18,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from hypersd_desktop.gallery.formats import parse_chunks, sampler_key
+from hypersd_desktop.gallery.formats.common import other_prompts
 from hypersd_desktop.gallery.gallery import read_metadata
 from tool_layouts import (
     MOCHI, draw_things_png, easy_diffusion_png, fooocus_outputs, midjourney_png, mochi_jpeg, mochi_png,
@@ -203,6 +204,7 @@ def test_midjourney_prompt_line(tmp_path, xmp_only):
     assert metadata.extra == {"Image prompts": "https://s.mj.run/x1Yz",
                               "Midjourney parameters": "--no boats, people --ar 3:2 --stylize 250 --seed 4242 --v 6.1",
                               "Job ID": "5e0b2f7c-9d41-4c8e-a3f6-1b2c3d4e5f60", "Author": "lumen_artist"}
+    assert other_prompts(metadata.extra) == {}  # addresses: no words to search, no prompt row in the large view
 
 
 @pytest.mark.parametrize("line, read", [

@@ -343,13 +343,16 @@ def other_passes(metadata: ImageMetadata) -> list[str]:
 
 
 _PROMPT_FIELD = re.compile(r"\bprompts?\b", re.IGNORECASE)
+_ADDRESS = re.compile(r"<?https?://", re.IGNORECASE)
 
 
 def other_prompts(extra: dict[str, Any]) -> dict[str, str]:
     """The prompts an image holds besides its own two, by field: NovelAI V4's character prompts, ADetailer's
-    ("ADetailer prompt 2nd"), a Hires fix's own ("Hires negative prompt"). The gallery searches their words."""
+    ("ADetailer prompt 2nd"), a Hires fix's own ("Hires negative prompt"). The gallery searches their words. A field
+    of addresses (Midjourney's image prompts) holds no words to search."""
     return {key: value.strip() for key, value in extra.items()
-            if _PROMPT_FIELD.search(key) and isinstance(value, str) and value.strip()}
+            if _PROMPT_FIELD.search(key) and isinstance(value, str) and value.strip()
+            and not all(_ADDRESS.match(word) for word in value.split())}
 
 
 # The tools whose models run only on their own service: the model an image of theirs names cannot be installed
