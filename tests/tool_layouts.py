@@ -101,7 +101,8 @@ def midjourney_png(path: Path, description: str = MIDJOURNEY, xmp_only: bool = F
         ('<dc:description><rdf:Alt><rdf:li xml:lang="x-default">'
          f'{description.replace("&", "&amp;").replace("<", "&lt;")}</rdf:li></rdf:Alt></dc:description>')
     info.add_itxt("XML:com.adobe.xmp",
-                  '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+                  '<x:xmpmeta xmlns:x="adobe:ns:meta/">'
+                  '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
                   '<rdf:Description rdf:about="" xmlns:iptcExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" '
                   'xmlns:dc="http://purl.org/dc/elements/1.1/" '
                   'iptcExt:DigImageGUID="2f1e0d9c-8b7a-4655-9443-3a2b1c0d9e8f" '

@@ -107,9 +107,8 @@ class UpscalerLayout:
         if self.family == COMPACT:
             parts = f"{self.blocks} convolution{'s' * (self.blocks != 1)}"
         elif self.dat is not None:
-            groups = len(self.dat.depths)
-            parts = f"{groups} group{'s' * (groups != 1)} of {'/'.join(str(d) for d in sorted(set(self.dat.depths)))} " \
-                    f"blocks, {self.features} channels"
+            groups, depths = len(self.dat.depths), "/".join(str(depth) for depth in sorted(set(self.dat.depths)))
+            parts = f"{groups} group{'s' * (groups != 1)} of {depths} blocks, {self.features} channels"
         elif self.family == SPAN:
             parts = f"{self.features} channels"
         else:

@@ -1,6 +1,6 @@
 """The upscaler architectures the app runs (see `upscaler_files` for the files): ESRGAN's RRDBNet, Real-ESRGAN's
-SRVGGNetCompact, SPAN and RealPLKSR (DAT, a transformer, is `upscaler_dat`'s), each built from a file's layout and loaded with its weights under their
-canonical names. Written from the papers and checked against spandrel (chaiNNer's loader, which ComfyUI uses) on
+SRVGGNetCompact, SPAN and RealPLKSR (DAT, a transformer, is `upscaler_dat`'s), each built from a file's layout and
+loaded with its weights under their canonical names. Written from the papers and checked against spandrel (chaiNNer's loader, which ComfyUI uses) on
 the same weights (tests/engine/test_upscalers.py).
 """
 

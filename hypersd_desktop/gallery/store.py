@@ -1,8 +1,9 @@
 """The gallery database: one SQLite file (WAL, ordered migrations) with full-text search.
 
 A row per image holds its path and what made it; the image itself is a file on disk. FTS5
-indexes prompt, negative prompt, model and LoRA names, and the other prompts an image holds. Deleted images move to the app's trash
-and keep their row (marked `trashed_at`) until the trash is emptied, so a delete can be undone.
+indexes prompt, negative prompt, model and LoRA names, and the other prompts an image holds.
+Deleted images move to the app's trash and keep their row (marked `trashed_at`) until the trash
+is emptied, so a delete can be undone.
 """
 
 from __future__ import annotations

@@ -387,7 +387,7 @@ def test_the_large_view_shows_what_another_tools_file_says_beyond_the_gallerys_r
         shown["img2img_cropped.png"]
     assert "Also made with" not in webui
     assert "\nOther fields\nSchedule type: Automatic\nRNG: CPU\nADetailer model: face_yolov8n.pt\n" \
-           "ADetailer confidence: 0.3\n" in shown["forge-neo-adetailer.png"]  # the rest as the tool wrote it, a field a line
+           "ADetailer confidence: 0.3\n" in shown["forge-neo-adetailer.png"]  # as the tool wrote them, a line each
     assert "\nOther fields\nSchedule type: Karras\nDenoising strength: 0.3\nHires upscale: 1.5\n" in webui
     assert "\nCharacter prompts\ngirl, hatsune miku, spread arms\ngirl, kagamine rin, hand up\nboy, kagamine len, " \
            "hand up\n" in shown["novelai-full-3char.png"]  # a line each, as NovelAI's V4 took them

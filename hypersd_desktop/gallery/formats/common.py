@@ -357,6 +357,7 @@ def other_prompts(extra: dict[str, Any]) -> dict[str, str]:
 
 # The tools whose models run only on their own service: the model an image of theirs names cannot be installed
 HOSTED_MODELS = {"novelai": "NovelAI", "midjourney": "Midjourney"}
+_TAKEN_PARAMETERS = re.compile(r"(?:^|\s)--(?:no|seed)\b.*?(?=\s--|$)")
 
 
 def hosted_note(metadata: ImageMetadata, instead: str = "a model installed here takes its place") -> str | None:
@@ -365,10 +366,11 @@ def hosted_note(metadata: ImageMetadata, instead: str = "a model installed here 
     if service is None:
         return None
     # what of Midjourney's parameters reuse does not take: all but `--no` (the negative prompt) and `--seed`
-    unread = re.sub(r"(?:^|\s)--(?:no|seed)\b.*?(?=\s--|$)", "", metadata.extra.get("Midjourney parameters", "")).strip()
+    unread = _TAKEN_PARAMETERS.sub("", metadata.extra.get("Midjourney parameters", "")).strip()
     unread = unread if len(unread) <= 200 else unread[:199] + "…"
     model = metadata.model_name or f"{service}'s model"
-    return (f"The image was made with {model}, which runs only on {service}'s own service: {instead}" + (f"; its other parameters ({unread}) are not repeated." if unread else "."))
+    return (f"The image was made with {model}, which runs only on {service}'s own service: {instead}"
+            + (f"; its other parameters ({unread}) are not repeated." if unread else "."))
 
 
 def picture_strength(metadata: ImageMetadata) -> float | None:
