@@ -26,7 +26,7 @@ from hypersd_desktop.gallery.formats import ImageMetadata, parse_chunks
 from hypersd_desktop.gallery.formats.common import json_object, other_prompts
 from hypersd_desktop.gallery.formats.novelai import stealth_chunks
 from hypersd_desktop.gallery.formats.stealth import read_stealth
-from hypersd_desktop.gallery.metadata import PARAMETERS_CHUNK, ImageParameters, a1111_parameters
+from hypersd_desktop.gallery.metadata import PARAMETERS_CHUNK, ImageParameters, a1111_parameters, with_lora_tags
 from hypersd_desktop.gallery.sidecars import sidecar_metadata
 from hypersd_desktop.gallery.store import GalleryStore, ImageQuery, ImageRecord
 from hypersd_desktop.gallery.thumbnails import Thumbnails
@@ -570,9 +570,25 @@ def parameters_text(record: ImageRecord) -> str:
             return text
     except (OSError, ValueError, SyntaxError):
         pass
+    if not record.request:
+        return _known_parameters(record)
     return a1111_parameters(ImageParameters(
         prompt=record.prompt, negative_prompt=record.negative_prompt, steps=record.steps or 0,
         sampler=record.scheduler or "", guidance=record.guidance or 0.0, seed=record.seed if record.seed is not None else -1,
         width=record.width or 0, height=record.height or 0, model_name=record.model_name or "",
         model_hash=record.model_hash, loras=record.loras,
     ))
+
+
+def _known_parameters(record: ImageRecord) -> str:
+    """A1111's text of an image another tool made (a ComfyUI graph, NovelAI's or Midjourney's record): the fields
+    its file says, none it does not ("Steps: 0" would be pasted as a setting), and no Version of this app's."""
+    lines = [with_lora_tags(record.prompt, record.loras)]
+    if record.negative_prompt:
+        lines.append(f"Negative prompt: {record.negative_prompt}")
+    fields = {"Steps": record.steps, "Sampler": record.scheduler,
+              "CFG scale": f"{record.guidance:g}" if record.guidance is not None else None, "Seed": record.seed,
+              "Size": f"{record.width}x{record.height}" if record.width and record.height else None,
+              "Model hash": record.model_hash, "Model": record.model_name}
+    known = ", ".join(f"{key}: {value}" for key, value in fields.items() if value not in (None, ""))
+    return "\n".join([*lines, known] if known else lines)

@@ -176,6 +176,24 @@ def test_images_indexed_before_other_prompts_were_searched_get_them_when_their_f
         gallery.close()
 
 
+def test_parameters_copied_of_another_tools_image_say_what_its_file_says_and_no_more(gallery, tmp_path):
+    """An image without A1111's text (a ComfyUI graph, Midjourney's prompt line) copies as A1111's text of what its
+    file says: no setting it does not have ("Steps: 0" would be pasted as one) and no Version of this app's."""
+    import shutil
+
+    from hypersd_desktop.gallery.gallery import parameters_text
+    from tool_layouts import midjourney_png
+
+    shutil.copy(CORPUS / "sd-metadata" / "png" / "comfyui-hires.png", tmp_path / "graph.png")
+    midjourney_png(tmp_path / "mj.png")
+    gallery.import_folder(tmp_path)
+    copied = {Path(record.path).name: parameters_text(record) for record in gallery.store.query().images}
+    assert copied["mj.png"] == ("a lighthouse on a cliff, storm, oil painting\nNegative prompt: boats, people\n"
+                                "Seed: 4242, Size: 24x16, Model: Midjourney v6.1")
+    graph = copied["graph.png"].splitlines()[-1]
+    assert graph.startswith("Steps: ") and ", Sampler: " in graph and ", Seed: " in graph and "Version" not in graph
+
+
 def test_a_word_inside_a_chinese_japanese_or_thai_prompt_is_found(gallery):
     """These scripts put no spaces between words, so the full-text index holds a whole phrase as one word."""
     gallery.store.add_many([
