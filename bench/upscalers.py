@@ -7,7 +7,10 @@ Models of the sizes people use, with random weights in the file layouts they hav
 - SPAN ×4, 48 channels (the architecture's default, as most SPAN models on OpenModelDB keep it);
 - RealPLKSR ×4, 28 blocks of 64 features, 17 × 17 kernels, with DySample (the architecture's defaults);
 - DAT-light ×4 (60 channels, one group of 18 blocks) and DAT ×4 (180 channels, six groups of six blocks), with
-  8 × 32 windows, as the paper's (and 4xNomos8kDAT's) are. `--skip-dat` leaves them out: on a CPU they take minutes.
+  8 × 32 windows, as the paper's (and 4xNomos8kDAT's) are;
+- HAT-S ×4 (144 channels) and HAT ×4 (180 channels; Real_HAT_GAN's size), six groups of six blocks, 16-pixel
+  windows, as the paper's are.
+`--skip-transformers` leaves DAT and HAT out: on a CPU they take the longest.
 Each enlarges a picture (by default 128 × 128; on a GPU ask for 512) in
 tiles, as the app does; the time is per megapixel of the model's output, the median of the repeats.
 
@@ -38,7 +41,11 @@ MODELS = {"ESRGAN ×4, 23 blocks (4x-UltraSharp's size)": ("esrgan", {"blocks": 
           "DAT-light ×4, 18 blocks, 60 channels": ("dat-light", {"blocks": 17, "features": 60, "heads": 6,
                                                                  "window": (8, 32)}),
           "DAT ×4, 6 × 6 blocks, 180 channels": ("dat", {"blocks": 5, "groups": 6, "features": 180, "heads": 6,
-                                                         "window": (8, 32)})}
+                                                         "window": (8, 32)}),
+          "HAT-S ×4, 6 × 6 blocks, 144 channels": ("hat", {"blocks": 5, "groups": 6, "features": 144, "heads": 6,
+                                                           "window": 16, "compress": 24, "squeeze": 24}),
+          "HAT ×4, 6 × 6 blocks, 180 channels": ("hat", {"blocks": 5, "groups": 6, "features": 180, "heads": 6,
+                                                         "window": 16, "compress": 3, "squeeze": 30})}
 
 
 def main() -> int:
@@ -46,7 +53,7 @@ def main() -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--side", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--skip-dat", action="store_true")
+    parser.add_argument("--skip-transformers", action="store_true")
     args = parser.parse_args()
     picture = Image.effect_mandelbrot((args.side, args.side), (-2, -1.5, 1, 1.5), 60).convert("RGB")
     target = (args.side * 4, args.side * 4)
@@ -56,7 +63,7 @@ def main() -> int:
     print(f"  Lanczos (baseline): {lanczos * 1000:.1f} ms ({lanczos / megapixels * 1000:.1f} ms per megapixel)")
     with tempfile.TemporaryDirectory() as folder:
         for label, (layout, shape) in MODELS.items():
-            if args.skip_dat and layout.startswith("dat"):
+            if args.skip_transformers and layout.startswith(("dat", "hat")):
                 continue
             path = save_upscaler(Path(folder) / f"{layout}.safetensors", layout, scale=4, **shape)
             upscalers = Upscalers()

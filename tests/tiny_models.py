@@ -351,6 +351,8 @@ def upscaler_state(layout: str = "esrgan", scale: int = 4, features: int | None 
 
     if layout.startswith("dat"):
         return dat_state(layout, scale, blocks, seed, features or 32, **dat)
+    if layout.startswith("hat"):
+        return hat_state(layout, scale, blocks, seed, features or 32, **dat)
     features = features or 8
 
     if layout == "compact":
@@ -383,6 +385,32 @@ def upscaler_state(layout: str = "esrgan", scale: int = 4, features: int | None 
                    ("conv_hr.", "HRconv."))
         for old, new in renames:
             state = {name.replace(old, new): tensor for name, tensor in state.items()}
+    return state
+
+
+def hat_state(layout: str, scale: int = 4, blocks: int = 1, seed: int = 11, features: int = 32,
+              groups: int = 2, heads: int = 2, window: int = 4, compress: int = 3, squeeze: int = 16) -> dict:
+    """A HAT as its files hold one (small unless told): "hat" (`groups` of `blocks` + 1 blocks with `features`
+    channels and `window`-pixel windows, the cross-attention's windows half as large again, MLPs twice as wide, the
+    convolution branch `compress` times narrower and its channel attention `squeeze` times, pixel shuffles from 64
+    channels) or
+    "hat-plain" (no norm as features become tokens, no convolution ending the groups); with its position indexes."""
+    from hypersd_desktop.engine.upscaler_dat import window_index
+    from hypersd_desktop.engine.upscaler_files import HAT, HATShape, UpscalerLayout, expected_shapes
+    from hypersd_desktop.engine.upscaler_hat import overlap_index
+
+    plain = layout == "hat-plain"
+    overlap = window + window // 2
+    shape = HATShape((blocks + 1,) * groups, (heads,) * groups, window, overlap, 2 * features, 2 * features,
+                     features // compress, max(features // squeeze, 1), True, not plain, not plain, 64)
+    shapes = expected_shapes(UpscalerLayout(HAT, scale, features, sum(shape.depths), hat=shape))
+    generator = torch.Generator().manual_seed(seed)
+    state = {name: torch.randn(shape, generator=generator) * (0.2 if name.endswith("weight") and len(shape) == 1
+                                                              else 0.05) for name, shape in shapes.items()}
+    for name in [name for name in state if name.endswith(".weight") and state[name].ndim == 1]:
+        state[name] = state[name] + 1  # norms' scales near 1, as trained
+    state["relative_position_index_SA"] = window_index(window, window)
+    state["relative_position_index_OCA"] = overlap_index(window, overlap)
     return state
 
 

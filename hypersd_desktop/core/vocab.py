@@ -75,11 +75,11 @@ class ModelKind(TextEnum):
 # control maps from photos, upscalers.
 EITHER_ARCHITECTURE_KINDS = (ModelKind.VAE, ModelKind.DEPTH, ModelKind.POSE, ModelKind.DETECTOR, ModelKind.UPSCALER)
 # The upscaler architectures the app runs (engine/upscaler_files.py), as its messages name them
-UPSCALER_FAMILIES = ("ESRGAN", "Real-ESRGAN", "SPAN", "RealPLKSR", "DAT")
+UPSCALER_FAMILIES = ("ESRGAN", "Real-ESRGAN", "SPAN", "RealPLKSR", "DAT", "HAT")
 
 
 def upscaler_families(last: str = "or") -> str:
-    """"ESRGAN, Real-ESRGAN, SPAN, RealPLKSR or DAT"."""
+    """"ESRGAN, Real-ESRGAN, SPAN, RealPLKSR, DAT or HAT"."""
     return f"{', '.join(UPSCALER_FAMILIES[:-1])} {last} {UPSCALER_FAMILIES[-1]}"
 
 

@@ -22,16 +22,20 @@ Two fast architectures of the newer community models (2024 on, traiNNer-redux an
   channels, element-wise attention and a refinement (`feats.N`), the picture's pixels repeated and added before
   the pixel shuffle, or DySample's learned resampling (`to_img`) instead of it.
 
-One transformer runs too, for the detail it keeps (slowly on a CPU):
+Two transformers run too, for the detail they keep (slowly on a CPU):
 
 - DAT (Dual Aggregation Transformer; DAT, DAT-S, DAT-light and DAT2, as OpenModelDB's 4xNomos8kDAT and the like):
   residual groups (`layers.N`) of blocks that alternate attention within windows of the picture and attention
   across its channels, each followed by a gated feed-forward layer; a convolution after the groups, then pixel
   shuffles. The windows' size is read from the shapes of the position tables the file carries.
+- HAT (Hybrid Attention Transformer; HAT-S, HAT, HAT-L, Real_HAT_GAN): groups (`layers.N.residual_group`) of
+  window-attention blocks, every other one shifted, each with a convolution branch and channel attention beside it,
+  and an overlapping cross-attention at the end of each group; then pixel shuffles. The windows' sizes are read
+  from the position indexes' shapes.
 
-Every layout is renamed to one (BasicSR's names; `body.N` for the Compact; SPAN, RealPLKSR and DAT keep theirs)
-and checked against the shapes its layout implies, so a file that would not load is refused when it is imported,
-not when a Hires fix runs. Other architectures (SwinIR, HAT …), ESRGAN+ and 1× restoration models are not run.
+Every layout is renamed to one (BasicSR's names; `body.N` for the Compact; SPAN, RealPLKSR, DAT and HAT keep
+theirs) and checked against the shapes its layout implies, so a file that would not load is refused when it is
+imported, not when a Hires fix runs. Other architectures (SwinIR …), ESRGAN+ and 1× restoration models are not run.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ COMPACT = "Real-ESRGAN Compact"
 SPAN = "SPAN"
 PLKSR = "RealPLKSR"
 DAT = "DAT"
+HAT = "HAT"
 SPAN_BLOCKS = 6
 RDB_CONVS = 5  # the convolutions of one residual dense block; each of an RRDB's three reads all before it
 _PREFIXES = ("params_ema.", "params.", "module.")  # BasicSR's training wrappers, DataParallel's
@@ -57,6 +62,7 @@ _UP = re.compile(r"(?:conv_up|upconv)(\d+)\.(weight|bias)")
 _COMPACT = re.compile(r"body\.(\d+)\.(weight|bias)")
 _FEATS = re.compile(r"feats\.(\d+)\.")
 _DAT_BLOCK = re.compile(r"layers\.(\d+)\.blocks\.(\d+)\.")
+_HAT_BLOCK = re.compile(r"layers\.(\d+)\.residual_group\.blocks\.(\d+)\.")
 # What a DAT file carries besides its weights: tables computed from the window's size (made again when it loads),
 # the masks of shifted windows at the size it was trained at, and batch norms' counts of training steps
 _DAT_DERIVED = re.compile(r".*\.(?:attn_mask_[01]|num_batches_tracked)")
@@ -73,6 +79,24 @@ class DATShape:
     qkv_bias: bool
     three_convs: bool  # a residual group ends in three convolutions (a quarter as wide between) instead of one
     shuffle_features: int  # the channels before the pixel shuffles; 0: one convolution straight into them
+
+
+@dataclass(frozen=True)
+class HATShape:
+    """The shape of a HAT model beyond its channels and scale."""
+
+    depths: tuple[int, ...]  # the window-attention blocks of each group
+    heads: tuple[int, ...]  # the attention heads of each group
+    window: int  # the side of the square attention windows
+    overlap_window: int  # the side of the windows the overlapping cross-attention reads (the window and half, mostly)
+    hidden: int  # the blocks' MLP width
+    overlap_hidden: int  # the cross-attention's MLP width
+    compressed: int  # the channels inside a block's convolution branch
+    squeezed: int  # the channels inside its channel attention
+    qkv_bias: bool
+    patch_norm: bool  # a layer norm on the features as they become tokens
+    body_convs: bool  # a convolution ends each group and the body (else nothing does)
+    shuffle_features: int  # the channels before the pixel shuffles
 
 
 def dat_shifted(group: int, block: int) -> bool:
@@ -99,6 +123,7 @@ class UpscalerLayout:
     layer_norm: bool = False  # RealPLKSR: a layer norm in front of each block instead of a group norm after it
     dysample: bool = False  # RealPLKSR: DySample's learned resampling instead of the pixel shuffle
     dat: DATShape | None = None  # DAT: the rest of its shape
+    hat: HATShape | None = None  # HAT: the rest of its shape
 
     @property
     def description(self) -> str:
@@ -106,8 +131,8 @@ class UpscalerLayout:
         "RealPLKSR ×4 (28 blocks, DySample)"."""
         if self.family == COMPACT:
             parts = f"{self.blocks} convolution{'s' * (self.blocks != 1)}"
-        elif self.dat is not None:
-            groups, depths = len(self.dat.depths), "/".join(str(depth) for depth in sorted(set(self.dat.depths)))
+        elif (transformer := self.dat or self.hat) is not None:
+            groups, depths = len(transformer.depths), "/".join(str(depth) for depth in sorted(set(transformer.depths)))
             parts = f"{groups} group{'s' * (groups != 1)} of {depths} blocks, {self.features} channels"
         elif self.family == SPAN:
             parts = f"{self.features} channels"
@@ -118,13 +143,14 @@ class UpscalerLayout:
     @property
     def whole_tile(self) -> bool:
         """Whether each pixel of its output depends on all of the picture it is given (RealPLKSR's group norms, DAT's
-        attention across channels): its output depends on the tiles it runs in."""
+        attention across channels), so that its output depends on the tiles it runs in. (HAT's channel attention
+        pools the whole tile too, but is added at a hundredth of its strength.)"""
         return self.family == PLKSR and not self.layer_norm or self.family == DAT
 
     @property
     def half_ok(self) -> bool:
-        """Whether it holds in fp16: RealPLKSR's group norms and DAT do not (spandrel runs them in fp32 too)."""
-        return not self.whole_tile
+        """Whether it holds in fp16: RealPLKSR's group norms, DAT and HAT do not (spandrel runs them in fp32 too)."""
+        return not self.whole_tile and self.family != HAT
 
 
 def _without_prefix(keys: Iterable[str]) -> dict[str, str]:
@@ -161,6 +187,8 @@ def canonical_names(keys: Iterable[str]) -> dict[str, str]:
         return named
     if "conv_first.weight" in named and "before_RG.1.weight" in named:
         return {key: original for key, original in named.items() if not _DAT_DERIVED.fullmatch(key)}
+    if "conv_first.weight" in named and "layers.0.residual_group.overlap_attn.qkv.weight" in named:
+        return named
     return {}
 
 
@@ -196,7 +224,8 @@ def upscaler_layout(shapes: Mapping[str, tuple[int, ...]]) -> UpscalerLayout | N
     if not names:
         return None
     canonical = {name: tuple(shapes[key]) for name, key in names.items()}
-    read = _dat_layout if "before_RG.1.weight" in canonical else _esrgan_layout if "conv_first.weight" in canonical \
+    read = _dat_layout if "before_RG.1.weight" in canonical else _hat_layout if "relative_position_index_SA" in \
+        canonical else _esrgan_layout if "conv_first.weight" in canonical \
         else _span_layout if "conv_1.sk.weight" in canonical else _plksr_layout if "feats.0.weight" in canonical \
         else _compact_layout
     layout = read(canonical)
@@ -269,8 +298,8 @@ def _dat_layout(shapes: dict[str, tuple[int, ...]]) -> UpscalerLayout | None:
                   for n, depth in enumerate(depths))
     window = _window(index[0], table[0])
     channels = first[0]  # in halves for the two windows, each in half the heads; the position network 1/32 as wide
-    if window is None or channels < 32 or any(heads < 2 or channels % heads or channels // 2 % (heads // 2)
-                                              for heads in heads):
+    if window is None or channels < 32 or any(count < 2 or channels % count or channels // 2 % (count // 2)
+                                              for count in heads):
         return None
     if "conv_last.weight" in shapes:  # convolutions into 64 channels, then ×2 shuffles (or one ×3)
         before, up = shapes.get("conv_before_upsample.0.weight", ()), shapes.get("upsample.0.weight", ())
@@ -286,6 +315,35 @@ def _dat_layout(shapes: dict[str, tuple[int, ...]]) -> UpscalerLayout | None:
     shape = DATShape(depths, heads, window, fc1[0], "layers.0.blocks.0.attn.qkv.bias" in shapes,
                      "conv_after_body.4.weight" in shapes, shuffled)
     return UpscalerLayout(DAT, scale, first[0], sum(depths), dat=shape)
+
+
+def _hat_layout(shapes: dict[str, tuple[int, ...]]) -> UpscalerLayout | None:
+    first, last = shapes.get("conv_first.weight", ()), shapes.get("conv_last.weight", ())
+    own, overlap = shapes.get("relative_position_index_SA", ()), shapes.get("relative_position_index_OCA", ())
+    block, cross = "layers.0.residual_group.blocks.0", "layers.0.residual_group.overlap_attn"
+    sizes = [shapes.get(f"{block}.{name}", ()) for name in ("mlp.fc1.weight", "conv_block.cab.0.weight",
+                                                            "conv_block.cab.3.attention.1.weight")]
+    crossed = shapes.get(f"{cross}.mlp.fc1.weight", ())
+    if len(first) != 4 or first[1] != 3 or len(last) != 4 or len(own) != 2 or len(overlap) != 2 or \
+            not all(sizes) or not crossed:
+        return None
+    window, overlap_window = math.isqrt(own[0]), math.isqrt(overlap[1])
+    groups = sorted({(int(match[1]), int(match[2])) for key in shapes if (match := _HAT_BLOCK.match(key))})
+    if window * window != own[0] or overlap_window ** 2 != overlap[1] or (overlap_window - window) % 2 or not groups:
+        return None
+    depths = tuple(1 + max(n for group, n in groups if group == index) for index in range(groups[-1][0] + 1))
+    heads = tuple(shapes.get(f"layers.{n}.residual_group.overlap_attn.relative_position_bias_table", (0, 0))[1]
+                  for n in range(len(depths)))
+    channels, shuffled = first[0], last[1]
+    if any(not count or channels % count for count in heads):
+        return None
+    doublings = sum(1 for key in shapes if re.fullmatch(r"upsample\.\d+\.weight", key))
+    up = shapes.get("upsample.0.weight", ())
+    scale = 3 if len(up) == 4 and up[0] == 9 * shuffled and doublings == 1 else 2 ** doublings
+    shape = HATShape(depths, heads, window, overlap_window, sizes[0][0], crossed[0], sizes[1][0], sizes[2][0],
+                     f"{block}.attn.qkv.bias" in shapes, "patch_embed.norm.weight" in shapes,
+                     "conv_after_body.weight" in shapes, shuffled)
+    return UpscalerLayout(HAT, scale, channels, sum(depths), hat=shape)
 
 
 def _window(cells: int, offsets: int) -> tuple[int, int] | None:
@@ -310,6 +368,8 @@ def expected_shapes(layout: UpscalerLayout) -> dict[str, tuple[int, ...]]:
     features = layout.features
     if layout.dat is not None:
         return _dat_shapes(layout)
+    if layout.hat is not None:
+        return _hat_shapes(layout)
     if layout.family == SPAN:
         def reparameterised(name: str, out: int, into: int) -> None:  # 1×1, 3×3, 1×1 at twice the width, a 1×1 skip
             conv(f"{name}.sk", out, into, 1)
@@ -440,6 +500,64 @@ def _dat_shapes(layout: UpscalerLayout) -> dict[str, tuple[int, ...]]:
         conv2d("conv_last", 3, shuffled)
     else:
         conv2d("upsample.0", 3 * layout.scale ** 2, features)
+    return shapes
+
+
+def _hat_shapes(layout: UpscalerLayout) -> dict[str, tuple[int, ...]]:
+    """Every tensor of a HAT file."""
+    shape, features = layout.hat, layout.features
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def layer(name: str, out: int, into: int, size: int = 0, bias: bool = True) -> None:  # linear, or a convolution
+        shapes[f"{name}.weight"] = (out, into, size, size) if size else (out, into)
+        if bias:
+            shapes[f"{name}.bias"] = (out,)
+
+    def norm(name: str) -> None:
+        shapes[f"{name}.weight"] = shapes[f"{name}.bias"] = (features,)
+
+    window, overlap = shape.window, shape.overlap_window
+    layer("conv_first", features, 3, 3)
+    if shape.patch_norm:
+        norm("patch_embed.norm")
+    shapes["relative_position_index_SA"] = (window ** 2, window ** 2)
+    shapes["relative_position_index_OCA"] = (window ** 2, overlap ** 2)
+    for group, (depth, heads) in enumerate(zip(shape.depths, shape.heads)):
+        prefix = f"layers.{group}.residual_group"
+        for block in range(depth):
+            name = f"{prefix}.blocks.{block}"
+            norm(f"{name}.norm1")
+            shapes[f"{name}.attn.relative_position_bias_table"] = ((2 * window - 1) ** 2, heads)
+            layer(f"{name}.attn.qkv", 3 * features, features, bias=shape.qkv_bias)
+            layer(f"{name}.attn.proj", features, features)
+            layer(f"{name}.conv_block.cab.0", shape.compressed, features, 3)
+            layer(f"{name}.conv_block.cab.2", features, shape.compressed, 3)
+            layer(f"{name}.conv_block.cab.3.attention.1", shape.squeezed, features, 1)
+            layer(f"{name}.conv_block.cab.3.attention.3", features, shape.squeezed, 1)
+            norm(f"{name}.norm2")
+            layer(f"{name}.mlp.fc1", shape.hidden, features)
+            layer(f"{name}.mlp.fc2", features, shape.hidden)
+        cross = f"{prefix}.overlap_attn"
+        norm(f"{cross}.norm1")
+        layer(f"{cross}.qkv", 3 * features, features, bias=shape.qkv_bias)
+        shapes[f"{cross}.relative_position_bias_table"] = ((window + overlap - 1) ** 2, heads)
+        layer(f"{cross}.proj", features, features)
+        norm(f"{cross}.norm2")
+        layer(f"{cross}.mlp.fc1", shape.overlap_hidden, features)
+        layer(f"{cross}.mlp.fc2", features, shape.overlap_hidden)
+        if shape.body_convs:
+            layer(f"layers.{group}.conv", features, features, 3)
+    norm("norm")
+    if shape.body_convs:
+        layer("conv_after_body", features, features, 3)
+    shuffled = shape.shuffle_features
+    layer("conv_before_upsample.0", shuffled, features, 3)
+    if layout.scale == 3:
+        layer("upsample.0", 9 * shuffled, shuffled, 3)
+    else:
+        for n in range(layout.scale.bit_length() - 1):
+            layer(f"upsample.{2 * n}", 4 * shuffled, shuffled, 3)
+    layer("conv_last", 3, shuffled, 3)
     return shapes
 
 

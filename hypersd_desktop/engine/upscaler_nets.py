@@ -1,6 +1,6 @@
 """The upscaler architectures the app runs (see `upscaler_files` for the files): ESRGAN's RRDBNet, Real-ESRGAN's
-SRVGGNetCompact, SPAN and RealPLKSR (DAT, a transformer, is `upscaler_dat`'s), each built from a file's layout and
-loaded with its weights under their canonical names. Written from the papers and checked against spandrel (chaiNNer's loader, which ComfyUI uses) on
+SRVGGNetCompact, SPAN and RealPLKSR (the transformers DAT and HAT are `upscaler_dat`'s and `upscaler_hat`'s), each
+built from a file's layout and loaded with its weights under their canonical names. Written from the papers and checked against spandrel (chaiNNer's loader, which ComfyUI uses) on
 the same weights (tests/engine/test_upscalers.py).
 """
 
@@ -14,7 +14,7 @@ from torch.nn import functional
 
 from hypersd_desktop.core.errors import ModelFormatError
 from hypersd_desktop.engine.upscaler_files import (
-    COMPACT, DAT, ESRGAN, PLKSR, RDB_CONVS, SPAN, SPAN_BLOCKS, UpscalerLayout, dysample_groups,
+    COMPACT, DAT, ESRGAN, HAT, PLKSR, RDB_CONVS, SPAN, SPAN_BLOCKS, UpscalerLayout, dysample_groups,
 )
 
 DIV2K_MEAN = (0.4488, 0.4371, 0.4040)  # DIV2K's mean colour (SPAN's training set), which a normalised SPAN centres on
@@ -25,6 +25,13 @@ def build_upscaler(layout: UpscalerLayout, state: dict[str, torch.Tensor]) -> nn
     """The network of `layout` with `state` (canonical names, fp32) loaded, in eval mode on the CPU."""
     if layout.family == DAT:
         return _built_dat(layout, state)
+    if layout.family == HAT:
+        from hypersd_desktop.engine.upscaler_hat import HATNet
+
+        net = HATNet(layout, DIV2K_MEAN)  # its position indexes are made from the windows' sizes, not read
+        net.load_state_dict({name: tensor for name, tensor in state.items()
+                             if not name.startswith("relative_position_index_")})
+        return net.eval().requires_grad_(False)
     if layout.family == SPAN:
         net: nn.Module = SPANNet(layout)
         state = span_inference_state(state)

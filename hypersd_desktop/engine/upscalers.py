@@ -1,4 +1,4 @@
-"""Upscaler models (ESRGAN, Real-ESRGAN Compact, SPAN, RealPLKSR and DAT files; see `upscaler_files` and
+"""Upscaler models (ESRGAN, Real-ESRGAN Compact, SPAN, RealPLKSR, DAT and HAT files; see `upscaler_files` and
 `upscaler_nets`) that enlarge a picture before it is repainted: a Hires fix's first pass, an init image made larger
 (Enlarge, Upscale).
 
@@ -27,8 +27,8 @@ from hypersd_desktop.engine.upscaler_files import UpscalerLayout, canonical_name
 from hypersd_desktop.engine.upscaler_nets import build_upscaler
 
 TILE = 256  # input pixels a side per tile (A1111's ESRGAN default is 192)
-# RealPLKSR's group norms and DAT's attention across channels take their statistics from the tile they are given,
-# so each tile comes out a little differently: larger tiles (ComfyUI's default) see more of the picture and differ less
+# RealPLKSR's group norms and DAT's attention across channels take their statistics from the tile they are given, so
+# each tile comes out a little differently: larger tiles (ComfyUI's default) see more of the picture and differ less
 NORMED_TILE = 512
 MARGIN = 32  # input pixels around each tile that the model reads but whose output is dropped
 MAX_PASSES = 3  # a ×2 model three times makes ×8, more than any enlargement asked for (at most ×4)
@@ -92,7 +92,7 @@ class Upscalers:
 
     def _model(self, path: Path, device: str) -> tuple[nn.Module, UpscalerLayout, torch.dtype]:
         """The upscaler in `path` on `device`, its layout and the dtype it runs in: fp16 on CUDA (the models are
-        trained in fp32 and hold in fp16, but for RealPLKSR's group norms and DAT), fp32 elsewhere."""
+        trained in fp32 and hold in fp16, but for RealPLKSR's group norms, DAT and HAT), fp32 elsewhere."""
         try:
             stat = path.stat()
         except OSError:

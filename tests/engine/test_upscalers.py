@@ -22,16 +22,17 @@ from tests.tiny_models import save_upscaler, upscaler_state
 LAYOUTS = [("esrgan", 4), ("esrgan", 2), ("esrgan", 8), ("basicsr", 4), ("basicsr", 2), ("bsrgan", 4),
            ("compact", 4), ("compact", 2), ("span", 4), ("span", 2), ("span-raw", 4), ("plksr", 4), ("plksr", 2),
            ("plksr-dysample", 4), ("plksr-dysample", 3), ("plksr-layernorm", 2), ("dat", 4), ("dat", 2),
-           ("dat-light", 3), ("dat-tall", 4)]
+           ("dat-light", 3), ("dat-tall", 4), ("hat", 4), ("hat", 2), ("hat-plain", 3)]
 REFERENCE = {"esrgan": "esrgan", "basicsr": "esrgan", "bsrgan": "esrgan", "compact": "compact", "span": "span",
              "span-raw": "span", "plksr": "plksr", "plksr-dysample": "plksr", "plksr-layernorm": "plksr",
-             "dat": "dat", "dat-light": "dat", "dat-tall": "dat"}
-WHOLE_TILE = ("plksr", "plksr-dysample", "dat", "dat-light", "dat-tall")  # run in fp32 on CUDA, in larger tiles
+             "dat": "dat", "dat-light": "dat", "dat-tall": "dat", "hat": "hat", "hat-plain": "hat"}
+WHOLE_TILE = ("plksr", "plksr-dysample", "dat", "dat-light", "dat-tall")  # in larger tiles
+FP32 = (*WHOLE_TILE, "hat", "hat-plain")  # on CUDA too
 
 
 @pytest.fixture
 def spandrel():
-    """spandrel's ESRGAN, Compact, SPAN, PLKSR and DAT architectures. Its package's `__init__` imports all, some of
+    """spandrel's ESRGAN, Compact, SPAN, PLKSR, DAT and HAT architectures. Its package's `__init__` imports all, some of
     them torchvision (which the tests' environment leaves out), so the package is entered without it."""
     spec = importlib.util.find_spec("spandrel")
     assert spec is not None, "spandrel is installed by dev.py (TEST_REFERENCES)"
@@ -43,11 +44,12 @@ def spandrel():
         from spandrel.architectures.Compact import CompactArch
         from spandrel.architectures.DAT import DATArch
         from spandrel.architectures.ESRGAN import ESRGANArch
+        from spandrel.architectures.HAT import HATArch
         from spandrel.architectures.PLKSR import PLKSRArch
         from spandrel.architectures.SPAN import SPANArch
 
         yield {"compact": CompactArch(), "esrgan": ESRGANArch(), "span": SPANArch(), "plksr": PLKSRArch(),
-               "dat": DATArch()}
+               "dat": DATArch(), "hat": HATArch()}
     finally:
         for name in set(sys.modules) - before:
             del sys.modules[name]
@@ -63,7 +65,7 @@ def test_every_layout_runs_as_spandrel_runs_it(layout, scale, spandrel, tmp_path
     assert (info.kind, info.architecture) == ("upscaler", None)
     net, read = load_upscaler(path)
     assert read.scale == scale and info.format == read.description
-    assert read.half_ok == (layout not in WHOLE_TILE) and read.whole_tile == (layout in WHOLE_TILE)
+    assert read.half_ok == (layout not in FP32) and read.whole_tile == (layout in WHOLE_TILE)
     reference = spandrel[REFERENCE[layout]].load(load_file(str(path)))
     assert reference.scale == scale
     picture = torch.rand(1, 3, 21, 34, generator=torch.Generator().manual_seed(3))  # odd sides: x2plus pads them
@@ -153,11 +155,14 @@ def test_files_that_are_no_upscaler_the_app_runs_are_refused(tmp_path):
     uneven = upscaler_state("dat", heads=3)  # 32 channels do not part into three heads
     short = upscaler_state("dat")
     del short["layers.1.blocks.1.ffn.fc2.weight"]
-    for name, state in (("uneven", uneven), ("short", short)):
-        path = tmp_path / f"{name}-dat.safetensors"
+    odd = upscaler_state("hat", window=4)
+    odd["relative_position_index_OCA"] = torch.zeros(16, 25, dtype=torch.long)  # a 5-pixel window around a 4-pixel
+    for name, state in (("uneven-dat", uneven), ("short-dat", short), ("odd-hat", odd),
+                        ("uneven-hat", upscaler_state("hat", heads=3))):
+        path = tmp_path / f"{name}.safetensors"
         save_file(state, str(path))
-        assert inspect_file(path).format == "upscaler of another architecture (SwinIR, HAT) or a DAT variant", name
-        with pytest.raises(ModelFormatError, match=r"is no upscaler this app runs \(ESRGAN, .* or DAT, ×2"):
+        assert inspect_file(path).format == "upscaler of another architecture (SwinIR) or a DAT or HAT variant", name
+        with pytest.raises(ModelFormatError, match=r"is no upscaler this app runs \(ESRGAN, .* DAT or HAT, ×2"):
             load_upscaler(path)
 
 
@@ -185,11 +190,12 @@ def test_an_imported_upscaler_is_listed_for_either_model(tmp_path, app_home):
 
 def test_a_model_reading_the_whole_tile_runs_in_larger_tiles(tmp_path):
     """RealPLKSR's group norms normalise over the tile they see, and DAT's channels attend across all of it: they run
-    in 512-pixel tiles (ComfyUI's), others in 256."""
+    in 512-pixel tiles (ComfyUI's), others in 256 (HAT too: its channel attention, pooled over the tile, is added at a
+    hundredth, and its cross-attention's memory grows fast with the tile)."""
     from hypersd_desktop.engine.upscalers import Upscalers
 
     picture = Image.new("RGB", (300, 40), (20, 60, 200))
-    for layout, tiles in (("plksr", 1), ("plksr-layernorm", 2), ("span", 2), ("dat", 1)):
+    for layout, tiles in (("plksr", 1), ("plksr-layernorm", 2), ("span", 2), ("dat", 1), ("hat", 2)):
         told = []
         path = save_upscaler(tmp_path / f"{layout}.safetensors", layout, scale=2)
         Upscalers().enlarge(path, picture, (600, 80), on_progress=lambda *now: told.append(now))
