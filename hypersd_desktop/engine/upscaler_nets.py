@@ -1,7 +1,7 @@
 """The upscaler architectures the app runs (see `upscaler_files` for the files): ESRGAN's RRDBNet, Real-ESRGAN's
 SRVGGNetCompact, SPAN and RealPLKSR (the transformers DAT and HAT are `upscaler_dat`'s and `upscaler_hat`'s), each
-built from a file's layout and loaded with its weights under their canonical names. Written from the papers and checked against spandrel (chaiNNer's loader, which ComfyUI uses) on
-the same weights (tests/engine/test_upscalers.py).
+built from a file's layout and loaded with its weights under their canonical names. Written from the papers and
+checked against spandrel (chaiNNer's loader, which ComfyUI uses) on the same weights (tests/engine/test_upscalers.py).
 """
 
 from __future__ import annotations
