@@ -356,15 +356,30 @@ def _window(cells: int, offsets: int) -> tuple[int, int] | None:
     return None
 
 
+class _Shapes(dict):
+    """Tensor shapes by name, written a layer at a time."""
+
+    def conv(self, name: str, out: int, into: int, size: int = 3, bias: bool = True) -> None:
+        self[f"{name}.weight"] = (out, into, size, size)
+        if bias:
+            self[f"{name}.bias"] = (out,)
+
+    def linear(self, name: str, out: int, into: int, bias: bool = True) -> None:
+        self[f"{name}.weight"] = (out, into)
+        if bias:
+            self[f"{name}.bias"] = (out,)
+
+    def norm(self, name: str, channels: int, batch: bool = False) -> None:
+        """A layer or group norm's scale and shift; a batch norm's running statistics too."""
+        self[f"{name}.weight"] = self[f"{name}.bias"] = (channels,)
+        if batch:
+            self[f"{name}.running_mean"] = self[f"{name}.running_var"] = (channels,)
+
+
 def expected_shapes(layout: UpscalerLayout) -> dict[str, tuple[int, ...]]:
     """Every tensor a file of `layout` holds, by its canonical name, with its shape."""
-    shapes: dict[str, tuple[int, ...]] = {}
-
-    def conv(name: str, out: int, into: int, size: int = 3, bias: bool = True) -> None:
-        shapes[f"{name}.weight"] = (out, into, size, size)
-        if bias:
-            shapes[f"{name}.bias"] = (out,)
-
+    shapes = _Shapes()
+    conv = shapes.conv
     features = layout.features
     if layout.dat is not None:
         return _dat_shapes(layout)
@@ -433,41 +448,28 @@ def expected_shapes(layout: UpscalerLayout) -> dict[str, tuple[int, ...]]:
 def _dat_shapes(layout: UpscalerLayout) -> dict[str, tuple[int, ...]]:
     """Every tensor of a DAT file but those `canonical_names` leaves out (`_DAT_DERIVED`)."""
     shape, features = layout.dat, layout.features
-    shapes: dict[str, tuple[int, ...]] = {}
-
-    def linear(name: str, out: int, into: int, bias: bool = True) -> None:
-        shapes[f"{name}.weight"] = (out, into)
-        if bias:
-            shapes[f"{name}.bias"] = (out,)
-
-    def norm(name: str, channels: int, batch: bool = False) -> None:
-        shapes[f"{name}.weight"] = shapes[f"{name}.bias"] = (channels,)
-        if batch:
-            shapes[f"{name}.running_mean"] = shapes[f"{name}.running_var"] = (channels,)
+    shapes = _Shapes()
 
     def gates(name: str) -> None:  # a depth-wise convolution beside the attention, and the two maps they trade
-        shapes[f"{name}.dwconv.0.weight"], shapes[f"{name}.dwconv.0.bias"] = (features, 1, 3, 3), (features,)
-        norm(f"{name}.dwconv.1", features, batch=True)
-        conv2d(f"{name}.channel_interaction.1", features // 8, features, 1)
-        norm(f"{name}.channel_interaction.2", features // 8, batch=True)
-        conv2d(f"{name}.channel_interaction.4", features, features // 8, 1)
-        conv2d(f"{name}.spatial_interaction.0", features // 16, features, 1)
-        norm(f"{name}.spatial_interaction.1", features // 16, batch=True)
-        conv2d(f"{name}.spatial_interaction.3", 1, features // 16, 1)
-
-    def conv2d(name: str, out: int, into: int, size: int = 3) -> None:
-        shapes[f"{name}.weight"], shapes[f"{name}.bias"] = (out, into, size, size), (out,)
+        shapes.conv(f"{name}.dwconv.0", features, 1)
+        shapes.norm(f"{name}.dwconv.1", features, batch=True)
+        shapes.conv(f"{name}.channel_interaction.1", features // 8, features, 1)
+        shapes.norm(f"{name}.channel_interaction.2", features // 8, batch=True)
+        shapes.conv(f"{name}.channel_interaction.4", features, features // 8, 1)
+        shapes.conv(f"{name}.spatial_interaction.0", features // 16, features, 1)
+        shapes.norm(f"{name}.spatial_interaction.1", features // 16, batch=True)
+        shapes.conv(f"{name}.spatial_interaction.3", 1, features // 16, 1)
 
     height, width = shape.window
-    conv2d("conv_first", features, 3)
-    norm("before_RG.1", features)
+    shapes.conv("conv_first", features, 3)
+    shapes.norm("before_RG.1", features)
     for group, (depth, heads) in enumerate(zip(shape.depths, shape.heads)):
         for block in range(depth):
             name = f"layers.{group}.blocks.{block}"
-            norm(f"{name}.norm1", features)
-            norm(f"{name}.norm2", features)
-            linear(f"{name}.attn.qkv", 3 * features, features, shape.qkv_bias)
-            linear(f"{name}.attn.proj", features, features)
+            shapes.norm(f"{name}.norm1", features)
+            shapes.norm(f"{name}.norm2", features)
+            shapes.linear(f"{name}.attn.qkv", 3 * features, features, shape.qkv_bias)
+            shapes.linear(f"{name}.attn.proj", features, features)
             gates(f"{name}.attn")
             if block % 2:
                 shapes[f"{name}.attn.temperature"] = (heads, 1, 1)
@@ -477,98 +479,87 @@ def _dat_shapes(layout: UpscalerLayout) -> dict[str, tuple[int, ...]]:
                     table = f"{name}.attn.attns.{branch}"
                     shapes[f"{table}.rpe_biases"] = ((2 * height - 1) * (2 * width - 1), 2)
                     shapes[f"{table}.relative_position_index"] = (height * width, height * width)
-                    linear(f"{table}.pos.pos_proj", positions, 2)
+                    shapes.linear(f"{table}.pos.pos_proj", positions, 2)
                     for n in (1, 2, 3):
-                        norm(f"{table}.pos.pos{n}.0", positions)
-                        linear(f"{table}.pos.pos{n}.2", positions if n < 3 else heads // 2, positions)
-            linear(f"{name}.ffn.fc1", shape.hidden, features)
-            norm(f"{name}.ffn.sg.norm", shape.hidden // 2)
-            shapes[f"{name}.ffn.sg.conv.weight"], shapes[f"{name}.ffn.sg.conv.bias"] = \
-                (shape.hidden // 2, 1, 3, 3), (shape.hidden // 2,)
-            linear(f"{name}.ffn.fc2", features, shape.hidden // 2)
-        _residual_convs(f"layers.{group}.conv", features, shape.three_convs, conv2d)
-    norm("norm", features)
-    _residual_convs("conv_after_body", features, shape.three_convs, conv2d)
+                        shapes.norm(f"{table}.pos.pos{n}.0", positions)
+                        shapes.linear(f"{table}.pos.pos{n}.2", positions if n < 3 else heads // 2, positions)
+            shapes.linear(f"{name}.ffn.fc1", shape.hidden, features)
+            shapes.norm(f"{name}.ffn.sg.norm", shape.hidden // 2)
+            shapes.conv(f"{name}.ffn.sg.conv", shape.hidden // 2, 1)
+            shapes.linear(f"{name}.ffn.fc2", features, shape.hidden // 2)
+        _residual_convs(shapes, f"layers.{group}.conv", features, shape.three_convs)
+    shapes.norm("norm", features)
+    _residual_convs(shapes, "conv_after_body", features, shape.three_convs)
     if shape.shuffle_features:
-        shuffled = shape.shuffle_features
-        conv2d("conv_before_upsample.0", shuffled, features)
-        if layout.scale == 3:
-            conv2d("upsample.0", 9 * shuffled, shuffled)
-        else:
-            for n in range(layout.scale.bit_length() - 1):
-                conv2d(f"upsample.{2 * n}", 4 * shuffled, shuffled)
-        conv2d("conv_last", 3, shuffled)
+        shapes.conv("conv_before_upsample.0", shape.shuffle_features, features)
+        _shuffles(shapes, layout.scale, shape.shuffle_features)
+        shapes.conv("conv_last", 3, shape.shuffle_features)
     else:
-        conv2d("upsample.0", 3 * layout.scale ** 2, features)
+        shapes.conv("upsample.0", 3 * layout.scale ** 2, features)
     return shapes
 
 
 def _hat_shapes(layout: UpscalerLayout) -> dict[str, tuple[int, ...]]:
     """Every tensor of a HAT file."""
     shape, features = layout.hat, layout.features
-    shapes: dict[str, tuple[int, ...]] = {}
-
-    def layer(name: str, out: int, into: int, size: int = 0, bias: bool = True) -> None:  # linear, or a convolution
-        shapes[f"{name}.weight"] = (out, into, size, size) if size else (out, into)
-        if bias:
-            shapes[f"{name}.bias"] = (out,)
-
-    def norm(name: str) -> None:
-        shapes[f"{name}.weight"] = shapes[f"{name}.bias"] = (features,)
-
+    shapes = _Shapes()
     window, overlap = shape.window, shape.overlap_window
-    layer("conv_first", features, 3, 3)
+    shapes.conv("conv_first", features, 3)
     if shape.patch_norm:
-        norm("patch_embed.norm")
+        shapes.norm("patch_embed.norm", features)
     shapes["relative_position_index_SA"] = (window ** 2, window ** 2)
     shapes["relative_position_index_OCA"] = (window ** 2, overlap ** 2)
     for group, (depth, heads) in enumerate(zip(shape.depths, shape.heads)):
         prefix = f"layers.{group}.residual_group"
         for block in range(depth):
             name = f"{prefix}.blocks.{block}"
-            norm(f"{name}.norm1")
+            shapes.norm(f"{name}.norm1", features)
             shapes[f"{name}.attn.relative_position_bias_table"] = ((2 * window - 1) ** 2, heads)
-            layer(f"{name}.attn.qkv", 3 * features, features, bias=shape.qkv_bias)
-            layer(f"{name}.attn.proj", features, features)
-            layer(f"{name}.conv_block.cab.0", shape.compressed, features, 3)
-            layer(f"{name}.conv_block.cab.2", features, shape.compressed, 3)
-            layer(f"{name}.conv_block.cab.3.attention.1", shape.squeezed, features, 1)
-            layer(f"{name}.conv_block.cab.3.attention.3", features, shape.squeezed, 1)
-            norm(f"{name}.norm2")
-            layer(f"{name}.mlp.fc1", shape.hidden, features)
-            layer(f"{name}.mlp.fc2", features, shape.hidden)
+            shapes.linear(f"{name}.attn.qkv", 3 * features, features, shape.qkv_bias)
+            shapes.linear(f"{name}.attn.proj", features, features)
+            shapes.conv(f"{name}.conv_block.cab.0", shape.compressed, features)
+            shapes.conv(f"{name}.conv_block.cab.2", features, shape.compressed)
+            shapes.conv(f"{name}.conv_block.cab.3.attention.1", shape.squeezed, features, 1)
+            shapes.conv(f"{name}.conv_block.cab.3.attention.3", features, shape.squeezed, 1)
+            shapes.norm(f"{name}.norm2", features)
+            shapes.linear(f"{name}.mlp.fc1", shape.hidden, features)
+            shapes.linear(f"{name}.mlp.fc2", features, shape.hidden)
         cross = f"{prefix}.overlap_attn"
-        norm(f"{cross}.norm1")
-        layer(f"{cross}.qkv", 3 * features, features, bias=shape.qkv_bias)
+        shapes.norm(f"{cross}.norm1", features)
+        shapes.linear(f"{cross}.qkv", 3 * features, features, shape.qkv_bias)
         shapes[f"{cross}.relative_position_bias_table"] = ((window + overlap - 1) ** 2, heads)
-        layer(f"{cross}.proj", features, features)
-        norm(f"{cross}.norm2")
-        layer(f"{cross}.mlp.fc1", shape.overlap_hidden, features)
-        layer(f"{cross}.mlp.fc2", features, shape.overlap_hidden)
+        shapes.linear(f"{cross}.proj", features, features)
+        shapes.norm(f"{cross}.norm2", features)
+        shapes.linear(f"{cross}.mlp.fc1", shape.overlap_hidden, features)
+        shapes.linear(f"{cross}.mlp.fc2", features, shape.overlap_hidden)
         if shape.body_convs:
-            layer(f"layers.{group}.conv", features, features, 3)
-    norm("norm")
+            shapes.conv(f"layers.{group}.conv", features, features)
+    shapes.norm("norm", features)
     if shape.body_convs:
-        layer("conv_after_body", features, features, 3)
-    shuffled = shape.shuffle_features
-    layer("conv_before_upsample.0", shuffled, features, 3)
-    if layout.scale == 3:
-        layer("upsample.0", 9 * shuffled, shuffled, 3)
-    else:
-        for n in range(layout.scale.bit_length() - 1):
-            layer(f"upsample.{2 * n}", 4 * shuffled, shuffled, 3)
-    layer("conv_last", 3, shuffled, 3)
+        shapes.conv("conv_after_body", features, features)
+    shapes.conv("conv_before_upsample.0", shape.shuffle_features, features)
+    _shuffles(shapes, layout.scale, shape.shuffle_features)
+    shapes.conv("conv_last", 3, shape.shuffle_features)
     return shapes
 
 
-def _residual_convs(name: str, features: int, three: bool, conv2d) -> None:
-    """The end of a residual group (and of the body): one 3×3 convolution, or 3×3, 1×1, 3×3 a quarter as wide."""
+def _residual_convs(shapes: _Shapes, name: str, features: int, three: bool) -> None:
+    """The end of a DAT group (and of the body): one 3×3 convolution, or 3×3, 1×1, 3×3 a quarter as wide."""
     if not three:
-        conv2d(name, features, features)
+        shapes.conv(name, features, features)
         return
-    conv2d(f"{name}.0", features // 4, features)
-    conv2d(f"{name}.2", features // 4, features // 4, 1)
-    conv2d(f"{name}.4", features, features // 4)
+    shapes.conv(f"{name}.0", features // 4, features)
+    shapes.conv(f"{name}.2", features // 4, features // 4, 1)
+    shapes.conv(f"{name}.4", features, features // 4)
+
+
+def _shuffles(shapes: _Shapes, scale: int, features: int) -> None:
+    """A transformer's enlarging convolutions, each before a pixel shuffle: one ×3, or as many ×2 as it takes."""
+    if scale == 3:
+        shapes.conv("upsample.0", 9 * features, features)
+        return
+    for n in range(scale.bit_length() - 1):
+        shapes.conv(f"upsample.{2 * n}", 4 * features, features)
 
 
 def dysample_groups(scale: int) -> int:
