@@ -10,6 +10,7 @@ never shows where the margin is wider than what a pixel of the model's output se
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -23,14 +24,18 @@ from torch import nn
 from hypersd_desktop.core.errors import ModelFormatError
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import upscaler_families
+from hypersd_desktop.engine.devices import release_cached
 from hypersd_desktop.engine.upscaler_files import UpscalerLayout, canonical_names, upscaler_layout
 from hypersd_desktop.engine.upscaler_nets import build_upscaler
+
+log = logging.getLogger(__name__)
 
 TILE = 256  # input pixels a side per tile (A1111's ESRGAN default is 192)
 # RealPLKSR's group norms and DAT's attention across channels take their statistics from the tile they are given, so
 # each tile comes out a little differently: larger tiles (ComfyUI's default) see more of the picture and differ less
 NORMED_TILE = 512
 MARGIN = 32  # input pixels around each tile that the model reads but whose output is dropped
+MIN_TILE = 64  # the smallest tile a pass that runs out of memory is tried again in
 MAX_PASSES = 3  # a ×2 model three times makes ×8, more than any enlargement asked for (at most ×4)
 
 
@@ -76,6 +81,48 @@ def run_tiled(net: nn.Module, scale: int, picture: torch.Tensor, tile: int = TIL
     return out
 
 
+def run_passes(net: nn.Module, layout: UpscalerLayout, image, passes: int, device: str, dtype: torch.dtype,
+               cancel: CancelToken | None = None, on_progress: Callable[[int, int], None] | None = None):
+    """`image` (PIL, RGB) run through `net` `passes` times, in tiles; each pass's tiles (a later pass reads a
+    larger picture) counted as one run. A pass that runs out of the device's memory runs again in tiles half as
+    large, down to `MIN_TILE` (as ComfyUI's upscaling does): a transformer's attention grows fast with the tile."""
+    from PIL import Image
+
+    tile = NORMED_TILE if layout.whole_tile else TILE
+
+    def tiles(n: int) -> int:
+        side = layout.scale ** n
+        return math.ceil(image.width * side / tile) * math.ceil(image.height * side / tile)
+
+    done = 0  # the tiles of the passes run
+    n = 0
+    while n < passes:
+        pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)[None]
+        total = done + sum(tiles(later) for later in range(passes - n))
+
+        def told(count: int, _total: int, before: int = done, total: int = total) -> None:
+            if on_progress is not None:
+                on_progress(before + count, total)
+
+        try:
+            with torch.inference_mode():
+                made = run_tiled(net, layout.scale, pixels.to(device=device, dtype=dtype), tile=tile, cancel=cancel,
+                                 on_tile=told)
+        except torch.OutOfMemoryError:
+            if tile <= MIN_TILE:
+                raise
+            made = None  # the traceback, and the memory its frames hold, goes before the next try
+        if made is None:
+            log.warning("the upscaler ran out of %s memory in tiles of %d pixels; trying %d", device, tile, tile // 2)
+            release_cached(device.split(":")[0])
+            tile //= 2
+            continue
+        done += tiles(0)
+        image = Image.fromarray(made)
+        n += 1
+    return image
+
+
 def passes_to_cover(picture: tuple[int, int], size: tuple[int, int], scale: int) -> int:
     """How many runs of a ×`scale` model a picture needs to cover `size` (each side at least as large)."""
     needed = max(size[0] / picture[0], size[1] / picture[1])
@@ -111,27 +158,17 @@ class Upscalers:
                 cancel: CancelToken | None = None, on_progress: Callable[[int, int], None] | None = None):
         """`picture` (PIL) enlarged by the upscaler in `path` until it covers `size`; the caller fits it to the
         size."""
-        from PIL import Image
-
         with self._lock:
             net, layout, dtype = self._model(Path(path), device)
             image = picture.convert("RGB")
-            passes = passes_to_cover(image.size, size, layout.scale)
-            # each pass's tiles (a later pass reads a larger picture), counted as one run
-            tile = NORMED_TILE if layout.whole_tile else TILE
-            tiles = [math.ceil(image.width * layout.scale ** n / tile) * math.ceil(image.height * layout.scale ** n
-                                                                                  / tile) for n in range(passes)]
-            for n in range(passes):
-                pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)[None]
+            return run_passes(net, layout, image, passes_to_cover(image.size, size, layout.scale), device, dtype,
+                              cancel, on_progress)
 
-                def told(done: int, _total: int, before: int = sum(tiles[:n])) -> None:
-                    if on_progress is not None:
-                        on_progress(before + done, sum(tiles))
-
-                with torch.inference_mode():
-                    image = Image.fromarray(run_tiled(net, layout.scale, pixels.to(device=device, dtype=dtype),
-                                                      tile=tile, cancel=cancel, on_tile=told))
-            return image
+    @property
+    def half(self) -> bool:
+        """Whether the upscaler last used runs in fp16 (on CUDA, where its architecture holds in it)."""
+        loaded = self._loaded
+        return loaded is not None and next(loaded[1].parameters()).dtype == torch.float16
 
     def unload(self) -> None:
         with self._lock:

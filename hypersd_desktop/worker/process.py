@@ -241,9 +241,8 @@ class Worker:
             token.raise_if_cancelled()
             made = self.service.enlarge(job.enlargement, job.device, on_progress, token)
             self.out.send(ImageReady(job.job_id, 0, made.seed, str(made.path), made.image_id, made.png))
-            half = made.device == Device.CUDA and job.enlargement.upscaler  # the model runs in fp16 on CUDA
             self.out.send(JobFinished(job.job_id, seconds=time.perf_counter() - started, device=made.device,
-                                      dtype=DType.FP16 if half else DType.FP32))
+                                      dtype=DType.FP16 if made.half else DType.FP32))
 
     def _run_batch(self, job: RunBatch, token: CancelToken) -> None:
         from hypersd_desktop.worker.batch import BatchRunner, BatchSizer

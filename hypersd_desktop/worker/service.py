@@ -142,6 +142,7 @@ class Enlarged:
     image_id: int | None
     seed: int  # the original's (`_seed_of`; 0 where nothing says)
     device: Device
+    half: bool = False  # the upscaler ran in fp16 (on CUDA, where its architecture holds in it)
 
 
 def _seed_of(path: Path) -> int:
@@ -290,7 +291,7 @@ class GenerationService:
                 image_id = self.gallery.add_file(path, device=placed.value, time_taken=time.perf_counter() - started)
             except sqlite3.Error as error:  # saved: File → Import images from a folder adds it later
                 log.warning("the gallery could not record %s: %s", path, error)
-        return Enlarged(path, png, image_id, seed, placed)
+        return Enlarged(path, png, image_id, seed, placed, bool(enlargement.upscaler) and self._upscalers.half)
 
     def generate(self, request: GenerationRequest, on_progress: Callable[[Progress], None] | None = None,
                  cancel: CancelToken | None = None) -> list[GenerationResult]:

@@ -123,6 +123,47 @@ def test_enlarge_runs_the_model_until_the_size_is_covered(tmp_path):
         upscalers.enlarge(tmp_path / "moved.safetensors", picture, (100, 70))
 
 
+class _ShortOfMemory(torch.nn.Module):
+    """An upscaler on a device with room for tiles of `room` pixels a side only: larger ones run out of memory, as
+    CUDA says it (the device's memory is the one thing not here)."""
+
+    def __init__(self, net: torch.nn.Module, room: int) -> None:
+        super().__init__()
+        self.net, self.room, self.sides = net, room, []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.sides.append(max(x.shape[-2:]))
+        if self.sides[-1] > self.room:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return self.net(x)
+
+
+def test_a_pass_that_runs_out_of_memory_runs_again_in_smaller_tiles(caplog):
+    """As ComfyUI's upscaling does: tiles half as large until they fit, down to 64 pixels; the picture is the one
+    smaller tiles make, the progress counts the tiles that ran, and a device too small even then says so."""
+    from hypersd_desktop.engine.upscaler_files import canonical_names, upscaler_layout
+    from hypersd_desktop.engine.upscaler_nets import build_upscaler
+    from hypersd_desktop.engine.upscalers import MARGIN, run_passes, run_tiled
+
+    state = upscaler_state("compact", scale=2, blocks=1)
+    layout = upscaler_layout({key: tuple(tensor.shape) for key, tensor in state.items()})
+    net = build_upscaler(layout, {name: state[key] for name, key in canonical_names(state).items()})
+    picture = Image.effect_mandelbrot((300, 200), (-2, -1.5, 1, 1.5), 40).convert("RGB")
+    short = _ShortOfMemory(net, room=128 + 2 * MARGIN)  # 256-pixel tiles do not fit; 128 do
+    told = []
+    made = run_passes(short, layout, picture, 2, "cpu", torch.float32, on_progress=lambda *now: told.append(now))
+    pixels = torch.from_numpy(np.asarray(picture, dtype=np.float32) / 255).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        once = run_tiled(net, 2, pixels, tile=128)
+        twice = run_tiled(net, 2, torch.from_numpy(once.astype(np.float32) / 255).permute(2, 0, 1)[None], tile=128)
+    assert made.size == (1200, 800) and np.array_equal(np.asarray(made), twice)
+    assert max(short.sides[1:]) <= 128 + 2 * MARGIN  # after the first tile ran out, none larger was tried
+    assert told[-1] == (6 + 20, 6 + 20)  # 3 × 2 tiles of 128, then 5 × 4 in the picture twice as large
+    assert "ran out of cpu memory in tiles of 256 pixels; trying 128" in caplog.text
+    with pytest.raises(torch.OutOfMemoryError):
+        run_passes(_ShortOfMemory(net, room=32), layout, picture, 1, "cpu", torch.float32)
+
+
 def test_a_basicsr_training_state_runs_its_ema_weights(tmp_path):
     """BasicSR saves `params` and `params_ema` side by side; a file converted from it whole keeps both."""
     from hypersd_desktop.engine.upscalers import load_upscaler
