@@ -247,7 +247,8 @@ def image_bytes(rng: random.Random, workflows: list[dict]) -> tuple[str, bytes]:
 
 def described(metadata) -> None:
     """What reuse and the gallery say of a reading, besides the reading itself."""
-    from hypersd_desktop.gallery.formats.common import hosted_note, other_prompts, unrepeated_note
+    from hypersd_desktop.gallery.formats.common import other_prompts, unrepeated_note
+    from hypersd_desktop.gallery.formats.hosted import hosted_note
 
     if metadata is not None:
         hosted_note(metadata), unrepeated_note(metadata), other_prompts(metadata.extra)

@@ -22,7 +22,8 @@ from hypersd_desktop.core.vocab import (
 )
 from hypersd_desktop.engine.types import GenerationRequest
 from hypersd_desktop.gallery.export import ExportOptions, export_formats
-from hypersd_desktop.gallery.formats.common import hires_note, hires_settings, hosted_note, stem, unrepeated_note
+from hypersd_desktop.gallery.formats.common import hires_note, hires_settings, stem, unrepeated_note
+from hypersd_desktop.gallery.formats.hosted import hosted_note
 from hypersd_desktop.gallery.formats.syntax import reused_prompts
 from hypersd_desktop.gallery.gallery import read_metadata
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord

@@ -16,8 +16,9 @@ from hypersd_desktop.engine.recipes import RECIPES_BY_ID, recipe_for_file
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
 from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.gallery.formats.common import (
-    civitai_airs, hires_note, hires_upscaler, hosted_note, stem, unrepeated_note,
+    civitai_airs, hires_note, hires_upscaler, stem, unrepeated_note,
 )
+from hypersd_desktop.gallery.formats.hosted import hosted_note
 from hypersd_desktop.models.registry import InstalledModel
 
 

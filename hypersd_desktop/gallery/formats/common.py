@@ -355,24 +355,6 @@ def other_prompts(extra: dict[str, Any]) -> dict[str, str]:
             and not all(_ADDRESS.match(word) for word in value.split())}
 
 
-# The tools whose models run only on their own service: the model an image of theirs names cannot be installed
-HOSTED_MODELS = {"novelai": "NovelAI", "midjourney": "Midjourney"}
-_TAKEN_PARAMETERS = re.compile(r"(?:^|\s)--(?:no|seed)\b.*?(?=\s--|$)")
-
-
-def hosted_note(metadata: ImageMetadata, instead: str = "a model installed here takes its place") -> str | None:
-    """What reuse says of an image whose model runs only on its tool's service (None for any other image)."""
-    service = HOSTED_MODELS.get(metadata.format)
-    if service is None:
-        return None
-    # what of Midjourney's parameters reuse does not take: all but `--no` (the negative prompt) and `--seed`
-    unread = _TAKEN_PARAMETERS.sub("", metadata.extra.get("Midjourney parameters", "")).strip()
-    unread = unread if len(unread) <= 200 else unread[:199] + "…"
-    model = metadata.model_name or f"{service}'s model"
-    return (f"The image was made with {model}, which runs only on {service}'s own service: {instead}"
-            + (f"; its other parameters ({unread}) are not repeated." if unread else "."))
-
-
 def picture_strength(metadata: ImageMetadata) -> float | None:
     """The strength an image was made from a picture at (image-to-image, inpainting), where it says one; None for
     an image made from the prompt, or enlarged by a Hires fix (whose strength is `hires_settings`')."""

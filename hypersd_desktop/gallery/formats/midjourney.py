@@ -17,6 +17,8 @@ from hypersd_desktop.gallery.formats.mochi import xmp_description
 _JOB = re.compile(r"Job ID:\s*([0-9a-fA-F][0-9a-fA-F-]{7,})\s*$")  # searched from its words: no run of spaces first
 _PARAMETER = re.compile(r"(?:^|\s)--([a-zA-Z][a-zA-Z0-9-]*)(?=\s|$)")
 _IMAGE_PROMPTS = re.compile(r"^(?:<?https?://\S+?>?\s+)+")
+PARAMETERS_FIELD = "Midjourney parameters"  # the line of parameters as written, among an image's other fields
+TAKEN = ("no", "seed", "sameseed")  # the parameters a reading takes: the negative prompt and the seed
 
 
 def midjourney_text(chunks: dict[str, str]) -> str | None:
@@ -35,15 +37,14 @@ def parse_midjourney(chunks: dict[str, str]) -> ImageMetadata | None:
     command = text[:job.start()].strip()
     marks = list(_PARAMETER.finditer(command))
     prompt = command[:marks[0].start()].strip() if marks else command
-    parameters = {mark[1].lower(): command[mark.end():after.start() if after else len(command)].strip()
-                  for mark, after in zip(marks, [*marks[1:], None])}
+    parameters = dict(_parameters(command))
     extra = {}
     images = _IMAGE_PROMPTS.match(prompt)
     if images:
         extra["Image prompts"] = images[0].strip()
         prompt = prompt[images.end():]
     if marks:
-        extra["Midjourney parameters"] = command[marks[0].start():].strip()
+        extra[PARAMETERS_FIELD] = command[marks[0].start():].strip()
     extra["Job ID"] = job[1]
     if chunks.get("Author", "").strip():
         extra["Author"] = chunks["Author"].strip()
@@ -52,6 +53,19 @@ def parse_midjourney(chunks: dict[str, str]) -> ImageMetadata | None:
         seed=to_int(parameters.get("seed") or parameters.get("sameseed") or None),
         model_name=_model(parameters), extra=extra,
     )
+
+
+def _parameters(command: str) -> list[tuple[str, str]]:
+    """Each `--parameter` of a prompt line (lower case) with its value (to the next one; "" for a switch)."""
+    marks = list(_PARAMETER.finditer(command))
+    return [(mark[1].lower(), command[mark.end():after.start() if after else len(command)].strip())
+            for mark, after in zip(marks, [*marks[1:], None])]
+
+
+def unrepeated(extra: dict[str, str]) -> str:
+    """The parameters of an image's line that a reading does not take (all but `TAKEN`), as written."""
+    return " ".join(f"--{name} {value}".strip() for name, value in _parameters(extra.get(PARAMETERS_FIELD, ""))
+                    if name not in TAKEN)
 
 
 def _model(parameters: dict[str, str]) -> str:
