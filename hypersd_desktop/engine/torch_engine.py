@@ -195,6 +195,9 @@ class TorchEngine:
         except MemoryError:
             self.unload()
             raise OutOfMemoryError() from None
+        except OutOfMemoryError:  # said by a part that knows better what to do (an upscaler's smallest tiles)
+            self.unload()
+            raise
 
     def _generate(self, request: GenerationRequest, on_progress, cancel,
                   members: tuple[GenerationRequest, ...] | None = None) -> list[GenerationResult]:

@@ -21,11 +21,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from hypersd_desktop.core.errors import ModelFormatError
+from hypersd_desktop.core.errors import ModelFormatError, OutOfMemoryError
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import upscaler_families
 from hypersd_desktop.engine.devices import release_cached
-from hypersd_desktop.engine.upscaler_files import UpscalerLayout, canonical_names, upscaler_layout
+from hypersd_desktop.engine.upscaler_files import DAT, HAT, UpscalerLayout, canonical_names, upscaler_layout
 from hypersd_desktop.engine.upscaler_nets import build_upscaler
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ def run_passes(net: nn.Module, layout: UpscalerLayout, image, passes: int, devic
                                  on_tile=told)
         except torch.OutOfMemoryError:
             if tile <= MIN_TILE:
-                raise
+                raise OutOfMemoryError(_too_large(layout, device)) from None
             made = None  # the traceback, and the memory its frames hold, goes before the next try
         if made is None:
             log.warning("the upscaler ran out of %s memory in tiles of %d pixels; trying %d", device, tile, tile // 2)
@@ -121,6 +121,16 @@ def run_passes(net: nn.Module, layout: UpscalerLayout, image, passes: int, devic
         image = Image.fromarray(made)
         n += 1
     return image
+
+
+def _too_large(layout: UpscalerLayout, device: str) -> str:
+    """What a person reads when an upscaler does not fit the device even in the smallest tiles."""
+    where = "GPU" if device.startswith(("cuda", "mps")) else "computer"
+    lighter = ("a lighter upscaler (ESRGAN, Real-ESRGAN Compact, SPAN) or Lanczos" if layout.family in (DAT, HAT)
+               else "Lanczos")
+    return (f"The upscaler ({layout.description}) ran out of the {where}'s memory even in tiles of {MIN_TILE} "
+            f"pixels. Choose {lighter} in the Upscaler list, or close other programs using the {where}'s memory, "
+            "and try again.")
 
 
 def passes_to_cover(picture: tuple[int, int], size: tuple[int, int], scale: int) -> int:

@@ -218,6 +218,17 @@ def test_running_out_of_memory_frees_the_pipeline_and_says_so(request_sd15, monk
         engine.generate(request_sd15.replace(steps=1))
     assert engine.loaded_key is None
 
+    monkeypatch.undo()  # a part that said what to do (an upscaler in its smallest tiles): its words, models freed
+    engine.generate(request_sd15.replace(steps=1))
+
+    def upscaler_too_large(self, *args):
+        raise OutOfMemoryError("The upscaler (DAT ×4) ran out of the GPU's memory even in tiles of 64 pixels.")
+
+    monkeypatch.setattr(TorchEngine, "_denoise", upscaler_too_large)
+    with pytest.raises(OutOfMemoryError, match=r"^The upscaler \(DAT ×4\) ran out"):
+        engine.generate(request_sd15.replace(steps=1))
+    assert engine.loaded_key is None
+
 
 def test_the_decoded_image_becomes_8_bits_as_diffusers_makes_it():
     """The conversion runs where the image is (on the GPU, a quarter of the bytes cross); its pixels must be

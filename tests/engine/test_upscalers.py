@@ -143,6 +143,7 @@ def test_a_pass_that_runs_out_of_memory_runs_again_in_smaller_tiles(caplog):
     smaller tiles make, the progress counts the tiles that ran, and a device too small even then says so."""
     from hypersd_desktop.engine.upscaler_files import canonical_names, upscaler_layout
     from hypersd_desktop.engine.upscaler_nets import build_upscaler
+    from hypersd_desktop.core.errors import OutOfMemoryError
     from hypersd_desktop.engine.upscalers import MARGIN, run_passes, run_tiled
 
     state = upscaler_state("compact", scale=2, blocks=1)
@@ -160,7 +161,8 @@ def test_a_pass_that_runs_out_of_memory_runs_again_in_smaller_tiles(caplog):
     assert max(short.sides[1:]) <= 128 + 2 * MARGIN  # after the first tile ran out, none larger was tried
     assert told[-1] == (6 + 20, 6 + 20)  # 3 × 2 tiles of 128, then 5 × 4 in the picture twice as large
     assert "ran out of cpu memory in tiles of 256 pixels; trying 128" in caplog.text
-    with pytest.raises(torch.OutOfMemoryError):
+    with pytest.raises(OutOfMemoryError, match=r"The upscaler \(Real-ESRGAN Compact ×2 \(1 convolution\)\) ran out of "
+                       r"the computer's memory even in tiles of 64 pixels\. Choose Lanczos"):
         run_passes(_ShortOfMemory(net, room=32), layout, picture, 1, "cpu", torch.float32)
 
 
