@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -43,6 +44,29 @@ def test_generate_writes_pngs_with_parameters_and_json(tiny_sd15, hyper_lora, tm
     assert request["seed"] == 5 and request["loras"][0]["path"] == str(lora)
     assert request["cuda_graphs"] is False
     assert sorted(p.name for p in out.iterdir()) == sorted(p.rsplit("/", 1)[-1] for p in (l["path"] for l in lines))
+
+
+def test_out_names_a_png_file_or_a_folder(tiny_sd15, tmp_path):
+    """`--out cat.png` is the file, as image tools' `-o` is; several images are numbered beside it. A JPEG name is
+    refused before anything runs: the images are PNGs, which keep their parameters."""
+    common = ("generate", "--model", tiny_sd15, "--prompt", "a red fox", "--steps", 1, "--width", 64, "--height", 64,
+              "--seed", 5, "--backend", "torch", "--json", "--no-gallery")
+    one = cli(*common, "--out", tmp_path / "cat.png")
+    assert one.returncode == 0, one.stderr
+    assert json.loads(one.stdout)["path"] == str(tmp_path / "cat.png")
+    with Image.open(tmp_path / "cat.png") as image:
+        assert image.format == "PNG" and "Seed: 5" in image.text["parameters"]
+    two = cli(*common, "--batch", 2, "--out", tmp_path / "new" / "Dog.PNG")
+    assert two.returncode == 0, two.stderr
+    assert [json.loads(line)["path"] for line in two.stdout.splitlines()] == [
+        str(tmp_path / "new" / "Dog-1.PNG"), str(tmp_path / "new" / "Dog-2.PNG")]
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["Dog-1.PNG", "Dog-2.PNG"]
+    jpeg = cli(*common, "--out", tmp_path / "fox.jpg")
+    assert jpeg.returncode == 2 and "name a .png file (fox.png) or a folder" in jpeg.stderr
+    assert not (tmp_path / "fox.jpg").exists()
+    (tmp_path / "folder.png").mkdir()  # a folder that happens to end in .png stays a folder
+    into = cli(*common, "--out", tmp_path / "folder.png")
+    assert into.returncode == 0 and Path(json.loads(into.stdout)["path"]).parent == tmp_path / "folder.png"
 
 
 def test_reusing_the_stored_request_reproduces_the_image(tiny_sd15, hyper_lora, tmp_path):
@@ -420,10 +444,12 @@ def test_the_packaged_app_has_the_runtimes_worker_make_the_depth_map(tiny_sd15, 
     args = build_parser().parse_args([
         "generate", "--model", str(tiny_sd15), "--prompt", "a room", "--lora", str(hyper_lora("Hyper-SD15-1step-lora")),
         "--steps", "2", "--width", "64", "--height", "64", "--seed", "5", "--json", "--control",
-        f"{controlnet}:{tmp_path / 'p.png'}", "--preprocess", "depth", "--depth-model", str(depth_model)])
+        f"{controlnet}:{tmp_path / 'p.png'}", "--preprocess", "depth", "--depth-model", str(depth_model),
+        "--out", str(tmp_path / "made" / "room.png")])
     request = generate.request_from_args(args)
     assert generate.run_in_runtime(request, args, AppPaths.default(), generate.map_of(args)) == 0
     made = json.loads(capsys.readouterr().out)
+    assert made["path"] == str(tmp_path / "made" / "room.png")  # a copy of the runtime's image, named by --out
     (control,) = read_request(made["path"])["controls"]
     depth = DepthEstimator().depth_map(Image.open(tmp_path / "p.png"), str(depth_model), "cpu")
     depth.save(tmp_path / "depth.png")

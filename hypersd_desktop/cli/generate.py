@@ -159,7 +159,8 @@ def add_parser(commands) -> None:
                                                     "an installed name; default: the installed one)")
     generate.add_argument("--depth-model", help="the depth model for --preprocess depth (a folder or an installed "
                                                 "name; default: the installed one)")
-    generate.add_argument("--out", type=Path, help="output folder (default: the app's images folder)")
+    generate.add_argument("--out", type=Path, help="output folder, or a .png file (several images: numbered -1, -2 …; "
+                                                   "default: the app's images folder)")
     generate.add_argument("--json", action="store_true", help="print one JSON object per image")
     generate.add_argument("--no-gallery", action="store_true", help="do not add the images to the gallery")
 
@@ -418,11 +419,30 @@ def with_maps(request: GenerationRequest, make: Callable[[str], str]) -> Generat
     return request.replace(controls=tuple(dataclasses.replace(c, image=make(c.image)) for c in request.controls))
 
 
+PICTURE_SUFFIXES = (".jpg", ".jpeg", ".webp", ".avif", ".tif", ".tiff", ".bmp", ".gif", ".jxl", ".heic")
+
+
+def out_files(out: Path | None, count: int) -> list[Path] | None:
+    """The files `--out` names for `count` images, or None where it names a folder (or is not given): a `.png`
+    name that is no folder is the file (`cat.png`); several images number it (`cat-1.png`, `cat-2.png`)."""
+    if out is None or out.is_dir() or out.suffix.lower() != ".png":
+        if out is not None and not out.is_dir() and out.suffix.lower() in PICTURE_SUFFIXES:
+            raise InputError(f"--out {out}: images are written as PNG, which keeps their parameters for reuse; name "
+                             f"a .png file ({out.with_suffix('.png').name}) or a folder.")
+        return None
+    if count == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}-{k}{out.suffix}") for k in range(1, count + 1)]
+
+
 def run(args: argparse.Namespace) -> int:
     request = request_from_args(args)
     make_map = map_of(args)
     paths = AppPaths.default()
-    out_dir = args.out or paths.ensure().images
+    files = out_files(args.out, request.batch_size)
+    out_dir = (files[0].parent if files else args.out) or paths.ensure().images
+    if files:
+        out_dir.mkdir(parents=True, exist_ok=True)
 
     from hypersd_desktop.engine.inspect import base_architecture
     from hypersd_desktop.engine.planning import plan
@@ -453,8 +473,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.json:
         for warning in results[0].warnings:
             print(f"warning: {warning}", file=sys.stderr)
-    for result in results:
-        path = service.save(result, out_dir=out_dir).path
+    for k, result in enumerate(results):
+        path = service.save(result, files[k] if files else None, out_dir).path
         settings = result.settings
         if args.json:
             print(json.dumps({
@@ -564,8 +584,9 @@ def run_in_runtime(request: GenerationRequest, args: argparse.Namespace, paths: 
                 elif isinstance(event, ImageReady):
                     path = Path(event.path)
                     if args.out:
-                        args.out.mkdir(parents=True, exist_ok=True)
-                        path = args.out / path.name
+                        files = out_files(args.out, request.batch_size)
+                        path = files[event.index] if files else args.out / path.name
+                        path.parent.mkdir(parents=True, exist_ok=True)
                         path.write_bytes(event.png)
                     print(json.dumps({"path": str(path), "seed": event.seed, "image_id": event.image_id})
                           if args.json else f"{path}  (seed {event.seed}, in the compute runtime)", flush=True)
