@@ -285,6 +285,24 @@ def test_the_comfyui_workflow_reader():
     assert read > CASES  # the mutated real ones mostly still read
 
 
+def test_generation_data_pasted_as_text():
+    """What a person might paste: A1111 texts, graphs, workflows, captions and JSON records with junk in them,
+    whole or cut anywhere. A reading has a prompt; nothing raises or runs long."""
+    from hypersd_desktop.gallery.formats import parse_text
+
+    rng = random.Random(13 + SEED)
+    workflows = real_workflows()
+    makers = [parameters_text, comfy_graph, lambda rng: comfy_workflow(rng, workflows), caption,
+              lambda rng: json.dumps(mutated(rng, {"prompt": "a fox", "uc": "blurry", "scale": 5, "steps": 28,
+                                                   "seed": 7, "sampler": "k_euler"}, 0.3)),
+              lambda rng: json.dumps(mutated(rng, {"PositivePrompt": "a fox", "Steps": 20, "Seed": 3}, 0.3))]
+    for _ in range(CASES * 5):
+        text = rng.choice(makers)(rng)
+        text = text[:rng.randrange(len(text) + 1)] if rng.random() < 0.2 else text
+        read = bounded(lambda: parse_text(text))
+        assert read is None or read.prompt.strip()
+
+
 def civitai_answer(rng: random.Random) -> dict:
     """A version as Civitai's API describes one (or a model with its versions), with junk in some places."""
     version = {"id": 128713, "name": "v8", "baseModel": rng.choice(["SD 1.5", "SDXL 1.0", "Pony", "Other"]),

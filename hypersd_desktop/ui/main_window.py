@@ -57,6 +57,7 @@ from hypersd_desktop.ui.init_image import ENLARGE_SCALES, IMAGE_FILTER, UPSCALE_
 from hypersd_desktop.ui.job_view import JobView, JobWidgets, PreviewLabel, ResultStrip
 from hypersd_desktop.ui.model_manager import ModelManager
 from hypersd_desktop.ui.model_matching import ModelMatch, match_metadata, match_request
+from hypersd_desktop.ui.pasted_parameters import NOTHING_TO_PASTE, PromptBox, clipboard_metadata
 from hypersd_desktop.ui.prompt_completer import PromptCompleter
 from hypersd_desktop.ui.session import SessionKeeper
 from hypersd_desktop.ui.shortcuts import EVERYWHERE, GENERATE, ShortcutsDialog, described
@@ -100,7 +101,7 @@ class MainWindow(QMainWindow):
     # -- layout ---------------------------------------------------------------------------
 
     def _build(self) -> None:
-        self.prompt = QPlainTextEdit(placeholderText="Describe the image… (Ctrl+Enter to generate)")
+        self.prompt = PromptBox(placeholderText="Describe the image… (Ctrl+Enter to generate)")
         self.negative = QPlainTextEdit(placeholderText="Negative prompt (only with a CFG recipe)")
         for editor, height in ((self.prompt, 110), (self.negative, 60)):
             editor.setMaximumHeight(height)
@@ -301,6 +302,11 @@ class MainWindow(QMainWindow):
         self.open_action.setToolTip("Reuse an image's settings (made here or by another tool), start from it, or "
                                     "import it: as when it is dropped on the window")
         self.open_action.triggered.connect(self.choose_images)
+        self.paste_action = QAction("&Paste parameters", self, shortcut=QKeySequence("Ctrl+Shift+V"))
+        self.paste_action.setToolTip("Fill the settings from generation data copied as text: A1111's or Forge's, "
+                                     "Civitai's “Copy generation data”, a ComfyUI workflow (pasting it into the "
+                                     "prompt box does the same)")
+        self.paste_action.triggered.connect(self.paste_parameters)
         self.import_action = QAction("&Import models…", self)
         self.import_images_action = QAction("Import &images from a folder…", self)
         self.rebuild_action = QAction("&Rebuild the gallery from the images folder", self)
@@ -310,7 +316,7 @@ class MainWindow(QMainWindow):
         self.runtime_action = QAction("Compute &runtime…", self)
         quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
-        for action in (self.open_action, None, self.import_action, self.import_images_action, self.rebuild_action, None,
+        for action in (self.open_action, self.paste_action, None, self.import_action, self.import_images_action, self.rebuild_action, None,
                        self.batch_action, self.export_action, None, self.settings_action, self.runtime_action, None,
                        quit_action):  # None: a separator
             if action is None:
@@ -361,6 +367,7 @@ class MainWindow(QMainWindow):
                             context=Qt.ShortcutContext.WidgetWithChildrenShortcut), GENERATE,
                   "Save the selected result (or the newest) as a file where you choose")
         self.generate_button.clicked.connect(lambda: self.generate())
+        self.prompt.parameters_pasted.connect(self.reuse_pasted)
         self.cancel_button.clicked.connect(self.cancel)
         self.seed_random.clicked.connect(lambda: self.seed.setValue(random.randrange(RANDOM_SEEDS)))
         self.model_box.currentIndexChanged.connect(self._model_changed)
@@ -662,6 +669,22 @@ class MainWindow(QMainWindow):
                 vae_name=written.vae_name if written else None, vae_hash=written.vae_hash if written else None))
         if problem is not None:
             self.warnings.show_messages([problem])
+        self.tabs.setCurrentIndex(0)
+        self.prompt.setFocus()
+
+    def paste_parameters(self) -> None:
+        """File → Paste parameters: the settings the clipboard's text holds, or a message that it holds none."""
+        metadata = clipboard_metadata()
+        if metadata is None:
+            self.errors.show_messages([NOTHING_TO_PASTE])
+        else:
+            self.reuse_pasted(metadata)
+
+    def reuse_pasted(self, metadata: ImageMetadata) -> None:
+        """Fill the controls from generation data pasted as text, as from a dropped image's."""
+        self.apply_metadata(metadata)
+        self._reuse_notes.insert(0, f"Settings read from the pasted {metadata.format.upper()} parameters.")
+        self._update_recipe_controls()
         self.tabs.setCurrentIndex(0)
         self.prompt.setFocus()
 

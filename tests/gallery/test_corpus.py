@@ -48,6 +48,38 @@ def test_every_field_of_every_real_file_reads_as_its_project_expects():
     assert not wrong, "\n".join(wrong)
 
 
+# Files whose record is split across chunks (Stability Matrix's and TensorArt's beside the graph that holds the
+# sampler or seed; NovelAI's older Comment, whose prompt is in Description), or written as a command line (InvokeAI's
+# Dream): no one text copied from them holds all of it
+SPLIT_RECORDS = {"sd-parsers/invokeai_dream1.png", "sd-parsers/novelai1_cropped.png",
+                 "sd-metadata/png/stability-matrix.png", "sd-metadata/png/stability-matrix-hires.png",
+                 "sd-metadata/png/stability-matrix-upscale.png", "sd-metadata/png/tensorart.png"}
+
+
+def test_generation_data_copied_as_text_from_a_real_file_reads_as_the_file_does():
+    """What a person copies out of an image (its A1111 text, its graph or workflow, its tool's JSON record) and
+    pastes: one of its texts reads with every field the file is expected to have. Images without settings have
+    no text that reads."""
+    from hypersd_desktop.gallery.formats import parse_text
+    from hypersd_desktop.gallery.gallery import metadata_chunks
+
+    def same(metadata, expected) -> bool:
+        return all((getattr(metadata, field) or "").strip() == value.strip() if field in TEXTS
+                   else getattr(metadata, field) == value
+                   for field, value in expected.items() if field not in NOT_FIELDS)
+
+    read = 0
+    for name, expected in corpus().items():
+        texts = [text for text in metadata_chunks(CORPUS / name).values() if isinstance(text, str)]
+        readings = [parse_text(text) for text in texts]
+        if expected["tool"] == "none":
+            assert readings == [None] * len(texts), name
+        elif name not in SPLIT_RECORDS:
+            assert any(reading is not None and same(reading, expected) for reading in readings), name
+            read += 1
+    assert read == len(corpus()) - len(SPLIT_RECORDS) - 6  # 6 images without settings
+
+
 def test_every_corpus_file_says_where_it_comes_from():
     files = corpus()
     assert {str(p.relative_to(CORPUS)) for p in CORPUS.rglob("*") if p.suffix in (".png", ".jpg", ".jpeg", ".webp")} == set(files)

@@ -29,7 +29,9 @@ from hypersd_desktop.gallery.formats.others import (
 )
 
 __all__ = ["FOOOCUS_KEYS", "READERS", "ImageMetadata", "is_comfyui_graph", "parse_a1111", "parse_chunks",
-           "parse_comfyui", "parse_dream", "sampler_key"]
+           "parse_comfyui", "parse_dream", "parse_text", "sampler_key"]
+
+MAX_PASTED = 1024 * 1024  # characters of pasted generation data read (an A1111 text is ~1 kB, a workflow ~100 kB)
 
 
 @dataclass(frozen=True)
@@ -134,3 +136,32 @@ def parse_chunks(chunks: dict[str, str]) -> ImageMetadata | None:
             chunks = {**chunks, "prompt": json.dumps(data["prompt"])}
     found = [parsed for reader in READERS if (parsed := reader.read(chunks)) is not None]
     return next((parsed for parsed in found if parsed.prompt.strip()), found[0] if found else None)
+
+
+def parse_text(text: str) -> ImageMetadata | None:
+    """Generation data as people copy it as text, or None for text that holds no settings (a prompt alone), or no
+    prompt:
+    - A1111's text (its own and Forge's "parameters", Civitai's "Copy generation data", a sidecar `.txt`);
+    - a ComfyUI graph (API format, or {"prompt": graph, …}) or UI workflow, as a workflow file holds it;
+    - another tool's JSON record (SwarmUI, Fooocus, InvokeAI, NovelAI, Stability Matrix, TensorArt …);
+    - Midjourney's prompt line with its job's id."""
+    text = text.strip().replace("\r\n", "\n")[:MAX_PASTED]
+    data = json_object(text)
+    if data is None:  # A1111's text, Midjourney's line
+        chunks = {"parameters": text, "Description": text}
+    elif isinstance(data.get("nodes"), list):
+        chunks = {"workflow": text}
+    elif is_comfyui_graph(data):
+        chunks = {"prompt": text}
+    elif "uc" in data and "scale" in data:  # NovelAI's settings (its `Comment`)
+        chunks = {"Comment": text, "Software": "NovelAI"}
+    else:  # a record in the chunk its tool writes it to, which its reader recognises by its keys
+        chunks = dict.fromkeys(("parameters", "invokeai_metadata", "sd-metadata", "parameters-json", "generation_data"),
+                               text)
+    found = parse_chunks(chunks)
+    # a prompt and two settings, not words that happen to look like one ("a red fox, Steps: 20")
+    settings = ("steps", "sampler", "guidance", "seed", "width", "model_name", "model_hash")
+    if found is None or not found.prompt.strip() or \
+            sum(getattr(found, name) not in (None, "") for name in settings) < 2:
+        return None
+    return found

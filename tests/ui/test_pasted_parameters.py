@@ -1,0 +1,65 @@
+"""Generation data copied as text (A1111's, Civitai's "Copy generation data", a ComfyUI workflow) pasted into the
+prompt box or with File → Paste parameters: the controls take its settings, as from a dropped image's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QApplication
+
+from hypersd_desktop.engine.types import MAX_SEED
+from hypersd_desktop.gallery.gallery import metadata_chunks
+from hypersd_desktop.ui.pasted_parameters import NOTHING_TO_PASTE
+
+CORPUS = Path(__file__).parent.parent / "gallery" / "corpus"
+EXPECTED = json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))["files"]
+
+
+def test_a1111_text_pasted_into_the_prompt_box_fills_the_controls(qtbot, idle_app):
+    """Forge's text, as its "parameters" chunk holds it (and as Civitai's copy button gives it): the prompt box gets
+    the prompt alone, the other controls the rest, and the banner says where the settings came from."""
+    window = idle_app.window
+    name = "sd-metadata/png/forge.png"
+    expected = EXPECTED[name]
+    QApplication.clipboard().setText(metadata_chunks(CORPUS / name)["parameters"])
+    window.prompt.setFocus()
+    qtbot.keyClick(window.prompt, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    assert window.prompt.toPlainText() == expected["prompt"].strip()
+    assert window.negative.toPlainText() == expected["negative_prompt"].strip()
+    assert window.seed.value() == expected["seed"] % (MAX_SEED + 1) and window.seed_lock.isChecked()
+    assert window.size_box.currentData() == (expected["width"], expected["height"])
+    assert "Settings read from the pasted A1111 parameters." in window.warnings.text()
+    assert expected["model_name"] in window.errors.text()  # not installed here: named, as for a dropped image
+
+
+def test_paste_parameters_reads_a_comfyui_workflow_and_says_when_there_is_nothing_to_read(qtbot, idle_app):
+    window = idle_app.window
+    name = "sd-metadata/png/comfyui-hires.png"
+    expected = EXPECTED[name]
+    window.prompt.setPlainText("a lighthouse")
+    QApplication.clipboard().setText("a red fox in the snow, watercolor")  # a prompt alone holds no settings
+    window.paste_action.trigger()
+    assert window.errors.text() == NOTHING_TO_PASTE
+    assert window.prompt.toPlainText() == "a lighthouse"
+
+    QApplication.clipboard().setText(metadata_chunks(CORPUS / name)["workflow"])  # as a saved workflow file holds it
+    window.paste_action.trigger()
+    assert window.prompt.toPlainText() == expected["prompt"].strip()
+    assert window.seed.value() == expected["seed"] % (MAX_SEED + 1)
+    assert "Settings read from the pasted COMFYUI parameters." in window.warnings.text()
+
+
+def test_a_prompt_pasted_into_the_prompt_box_is_pasted(qtbot, idle_app):
+    """Text without settings is the prompt's words, even when it looks like parameters in part."""
+    window = idle_app.window
+    window.prompt.setPlainText("")
+    seed = window.seed.value()
+    for text in ("a red fox, Steps: 20", "a castle\nNegative prompt: blurry"):
+        QApplication.clipboard().setText(text)
+        window.prompt.clear()
+        window.prompt.setFocus()
+        qtbot.keyClick(window.prompt, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+        assert window.prompt.toPlainText() == text
+    assert window.seed.value() == seed and "pasted" not in window.warnings.text()
