@@ -159,8 +159,8 @@ def add_parser(commands) -> None:
                                                     "an installed name; default: the installed one)")
     generate.add_argument("--depth-model", help="the depth model for --preprocess depth (a folder or an installed "
                                                 "name; default: the installed one)")
-    generate.add_argument("--out", type=Path, help="output folder, or a .png file (several images: numbered -1, -2 …; "
-                                                   "default: the app's images folder)")
+    generate.add_argument("--out", type=Path, help="output folder, or a .png file (several images: numbered -1, "
+                                                   "-2 …; default: the app's images folder)")
     generate.add_argument("--json", action="store_true", help="print one JSON object per image")
     generate.add_argument("--no-gallery", action="store_true", help="do not add the images to the gallery")
 
@@ -557,6 +557,7 @@ def run_in_runtime(request: GenerationRequest, args: argparse.Namespace, paths: 
     if args.no_gallery:
         raise InputError("--no-gallery needs torch in this program; the compute runtime's worker always adds its "
                          "images to the gallery.")
+    files = out_files(args.out, request.batch_size)
     events: queue.Queue = queue.Queue()
     client = runtime_worker(paths, events.put, (request.backend, request.device))
     job = None
@@ -584,7 +585,6 @@ def run_in_runtime(request: GenerationRequest, args: argparse.Namespace, paths: 
                 elif isinstance(event, ImageReady):
                     path = Path(event.path)
                     if args.out:
-                        files = out_files(args.out, request.batch_size)
                         path = files[event.index] if files else args.out / path.name
                         path.parent.mkdir(parents=True, exist_ok=True)
                         path.write_bytes(event.png)

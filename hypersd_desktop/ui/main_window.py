@@ -316,9 +316,9 @@ class MainWindow(QMainWindow):
         self.runtime_action = QAction("Compute &runtime…", self)
         quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
-        for action in (self.open_action, self.paste_action, None, self.import_action, self.import_images_action, self.rebuild_action, None,
-                       self.batch_action, self.export_action, None, self.settings_action, self.runtime_action, None,
-                       quit_action):  # None: a separator
+        for action in (self.open_action, self.paste_action, None, self.import_action, self.import_images_action,
+                       self.rebuild_action, None, self.batch_action, self.export_action, None, self.settings_action,
+                       self.runtime_action, None, quit_action):  # None: a separator
             if action is None:
                 menu.addSeparator()
             else:
