@@ -4,27 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
 from hypersd_desktop.cli.common import (
-    EXIT_BAD_INPUT, ProgressBar, bounded_int, date_argument, image_id, image_ids, warn,
+    EXIT_BAD_INPUT, ProgressBar, bounded_int, date_argument, image_id, image_ids, installed_library, warn,
 )
 from hypersd_desktop.core.dates import local_time
 from hypersd_desktop.core.errors import InputError
-from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.vocab import (
-    CollisionRule, Decoder, ExportFormat, ExportStatus, Preprocessor, upscaler_families,
+    CollisionRule, ExportFormat, ExportStatus, upscaler_families,
 )
-from hypersd_desktop.engine.types import GenerationRequest
 from hypersd_desktop.gallery.export import ExportOptions, export_formats
-from hypersd_desktop.gallery.formats.common import hires_note, hires_settings, stem, unrepeated_note
-from hypersd_desktop.gallery.formats.hosted import hosted_note
-from hypersd_desktop.gallery.formats.syntax import reused_prompts
 from hypersd_desktop.gallery.gallery import read_metadata
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
 
@@ -69,8 +62,11 @@ def add_parser(commands) -> None:
     export.add_argument("--ids", type=image_ids, default=None, help="comma-separated image ids instead of a query")
     _add_filters(export)
     add_export_options(export)
-    reuse = sub.add_parser("reuse", help="print the generate command that reproduces an image")
-    reuse.add_argument("id", type=image_id)
+    reuse = sub.add_parser("reuse", help="print the generate command that makes an image again: a gallery image, "
+                                         "an image file, or generation data copied as text")
+    reuse.add_argument("image", metavar="ID|FILE|-", help="a gallery image's id; an image file; a text file of "
+                       "generation data (A1111's or Civitai's text, a ComfyUI workflow's .json, another tool's "
+                       "JSON record); or - for such text piped in")
     enlarge = sub.add_parser("enlarge", help="enlarge images alone, not repainted (A1111's Extras tab): copies that "
                                              "keep their settings, into the gallery")
     enlarge.add_argument("images", nargs="+", metavar="ID|FILE", help="gallery image ids or image files")
@@ -198,130 +194,18 @@ def _export(gallery, args) -> int:
     return 1 if failed else 0
 
 
-def reuse_command(record: ImageRecord) -> tuple[str, str | None]:
-    """The `generate` command line that reproduces an image (exactly, when its request is stored),
-    and a note when it can only repeat the settings the gallery shows."""
-    words = ["hypersd-desktop", "generate"]
-    note = "this image was not made here; the command repeats its settings, not its exact model and LoRAs."
-    if record.request:
-        try:
-            request = GenerationRequest.from_json(record.request)
-        except InputError as error:
-            note = f"{str(error).rstrip('.')}; the command repeats the settings the gallery shows."
-        else:
-            request_words, missing = _request_words(request, InputImages(AppPaths.default().inputs))
-            return shlex.join(words + request_words), missing
-    try:  # what the gallery's row lacks is read from the file
-        written = read_metadata(Path(record.path))[0]
-    except OSError:
-        written = None
-    prompt, negative, rewritten = reused_prompts(record.metadata_format or "", record.prompt, record.negative_prompt,
-                                                 written.extra if written is not None else None)
-    hosted = hosted_note(written, "name a model installed here in place of MODEL") if written is not None else None
-    for said in (hosted, rewritten):
-        note = f"{note} {said}" if said else note
-    words += ["--model", record.model_name if record.model_name and not hosted else "MODEL", "--prompt", prompt]
-    if negative:
-        words += ["--negative", negative]
-    for flag, value in (("--steps", record.steps), ("--guidance", record.guidance), ("--seed", record.seed),
-                        ("--width", record.width), ("--height", record.height)):
-        if value is not None:
-            words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
-    if written is not None and written.clip_skip and written.clip_skip > 1:
-        words += ["--clip-skip", str(written.clip_skip)]
-    if written is not None and stem(written.vae_name):  # as installed here under the file's name
-        words += ["--vae", stem(written.vae_name)]
-    hires = hires_settings(written) if written is not None else None
-    if hires:  # the image's Size is its first pass; this app's Hires fix makes the second
-        words += ["--hires", f"{hires.scale:g}", "--hires-strength", f"{hires.strength:g}"]
-        words += ["--hires-steps", str(hires.steps)] if hires.steps else []
-    for said in (hires_note(written), unrepeated_note(written)) if written is not None else ():
-        note = f"{note} {said}" if said else note
-    return shlex.join(words), note
-
-
-def _request_words(request: GenerationRequest, inputs: InputImages) -> tuple[list[str], str | None]:
-    """The `generate` options of a stored request, and a note on what they cannot repeat (None: all of it). A model
-    whose path is gone (an image made on another computer, or before the models moved) is named by its file name,
-    which `generate` finds among the installed models."""
-    renamed: list[str] = []
-
-    def here(path: str | None) -> str | None:
-        if path is None or Path(path).exists():
-            return path
-        renamed.append(stem(path))
-        return stem(path)
-
-    words = ["--model", here(request.base_model), "--prompt", request.prompt]
-    if request.negative_prompt:
-        words += ["--negative", request.negative_prompt]
-    for lora in request.loras:
-        words += ["--lora", f"{here(lora.path)}:{lora.weight:g}"]
-    for embedding in request.embeddings:
-        words += ["--embedding", here(embedding)]
-    options = {"--unet": here(request.unet), "--vae": here(request.vae), "--upscaler": here(request.upscaler),
-               "--config": request.base_config,
-               "--recipe": request.recipe, "--steps": request.steps, "--guidance": request.guidance,
-               "--eta": request.eta, "--width": request.width, "--height": request.height,
-               "--backend": request.backend, "--device": request.device, "--dtype": request.dtype,
-               "--scheduler": request.scheduler}
-    for flag, value in options.items():
-        if value is not None and value != "auto":
-            words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
-    if request.timesteps:
-        words += ["--timesteps", ",".join(str(t) for t in request.timesteps)]
-    if request.clip_skip > 1:
-        words += ["--clip-skip", str(request.clip_skip)]
-    if request.decoder == Decoder.TAESD and request.taesd:
-        words += ["--taesd", here(request.taesd), "--fast-decode"]
-    if request.hires_scale is not None:
-        words += ["--hires", f"{request.hires_scale:g}", "--hires-strength", f"{request.hires_strength:g}"]
-        words += ["--hires-steps", str(request.hires_steps)] if request.hires_steps else []
-    image_words, notes = _image_words(request, inputs, here)
-    if renamed:
-        notes.append(f"the models at the paths it names are gone, so it names them by file name, as installed here "
-                     f"({', '.join(renamed)})")
-    note = f"the command cannot repeat all of the request: {'; '.join(notes)}." if notes else None
-    return words + image_words + ["--seed", str(request.seed)], note
-
-
-def _image_words(request: GenerationRequest, inputs: InputImages,
-                 here: Callable[[str], str]) -> tuple[list[str], list[str]]:
-    """The init image, mask and control images of a request as `generate` takes them: files of the app's input
-    store, which keeps them by their sha256. What the options cannot say is noted."""
-    words: list[str] = []
-    notes: list[str] = []
-
-    def path_of(digest: str, what: str) -> str:
-        found = inputs.find(digest)
-        if found is None:
-            notes.append(f"its {what} ({digest[:12]}…) is no longer in {inputs.root}")
-        return str(found or f"{digest[:12]}-MISSING.png")
-
-    if request.init_image is not None:
-        words += ["--init-image", path_of(request.init_image, "init image"), "--strength", f"{request.strength:g}"]
-    if request.mask_image is not None:
-        words += ["--mask", path_of(request.mask_image, "mask"), "--mask-blur", str(request.mask_blur)]
-        if request.masked_padding is not None:
-            words += ["--only-masked", str(request.masked_padding)]
-    for control in request.controls:
-        kind = f":{control.control_type}" if control.control_type is not None else ""
-        words += ["--control", f"{here(control.model)}:{path_of(control.image, 'control image')}:{control.scale:g}{kind}"]
-    preprocessors = {control.preprocessor for control in request.controls}
-    if preprocessors == {Preprocessor.SCRIBBLE}:
-        words += ["--preprocess", Preprocessor.SCRIBBLE.value]
-    elif len(preprocessors) > 1:
-        notes.append("its control images were made in different ways, and --preprocess applies to all of them")
-    if any((control.start, control.end) != (0.0, 1.0) for control in request.controls):
-        notes.append("the command line has no ControlNet start and end: the command steers over all steps")
-    return words, notes
-
-
 def _reuse(gallery, args) -> int:
-    record = gallery.store.get(args.id)
-    if record is None:
-        raise InputError(f"No image {args.id} in the gallery.")
-    command, note = reuse_command(record)
+    from hypersd_desktop.cli.reuse import reuse_command, source_command
+
+    with installed_library() as library:
+        models = library.registry.list() if library is not None else []
+    if args.image.isdigit() and not Path(args.image).is_file():
+        record = gallery.store.get(image_id(args.image))
+        if record is None:
+            raise InputError(f"No image {args.image} in the gallery.")
+        command, note = reuse_command(record, models)
+    else:
+        command, note = source_command(args.image, models)
     print(command)
     if note:
         print(f"note: {note}", file=sys.stderr)

@@ -29,9 +29,13 @@ def tag_weight(text: str) -> float:
     return weight if math.isfinite(weight) else 1.0
 
 
-def without_network_tags(prompt: str) -> str:
-    """The prompt without its extra-network tags: the words the text encoder is meant to read."""
-    return re.sub(r"[ \t]*" + NETWORK_TAG.pattern, "", prompt or "", flags=re.IGNORECASE).strip()
+def without_network_tags(prompt: str, names: set[str] | None = None) -> str:
+    """The prompt without its extra-network tags (those naming one of `names`, in any case, where given): the
+    words the text encoder is meant to read."""
+    def kept(tag: re.Match) -> str:
+        return "" if names is None or tag[2].strip().lower() in names else tag[0]
+
+    return re.sub(r"[ \t]*" + NETWORK_TAG.pattern, kept, prompt or "", flags=re.IGNORECASE).strip()
 
 
 # ComfyUI's `embedding:EasyNegative`, `embedding:EasyNegative.safetensors`, `embedding:negatives/bad_hands.pt`

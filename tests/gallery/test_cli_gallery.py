@@ -205,6 +205,77 @@ def test_reuse_of_a_midjourney_image_leaves_the_model_to_be_named(tmp_path):
             "parameters (--ar 3:2 --stylize 250 --v 6.1) are not repeated.") in run.stderr
 
 
+def test_reuse_of_copied_generation_data_names_the_installed_models_it_matches(installed, tiny_sd15, hyper_lora,
+                                                                             tmp_path):
+    """A1111's text of an image made elsewhere, as a .txt file or piped in: the LoRA it names by its hash is
+    installed here under another name and applied with --lora (its tag taken out of the prompt); made without
+    Hyper-SD, it runs the installed recipe's steps and guidance; a LoRA not installed keeps its tag and is named in
+    the note. The command makes the image."""
+    from pathlib import Path
+
+    import torch
+    from diffusers import UNet2DConditionModel
+
+    import tiny_models
+
+    with torch.no_grad():
+        unet = UNet2DConditionModel.from_pretrained(tiny_sd15, subfolder="unet")
+    style = tiny_models.kohya_lora(unet, tmp_path / "watercolour_wash.safetensors", seed=7)
+    assert cli("models", "import", style).returncode == 0
+    models = {Path(m["path"]).stem: m for m in json.loads(cli("models", "list", "--json").stdout)}
+    lora_hash = models["watercolour_wash"]["lora_hash"][:12]
+    text = (f"a harbour at dawn <lora:ink_style:0.6> <lora:gone_style:0.4>\nNegative prompt: fog\nSteps: 20, "
+            f"Sampler: DPM++ 2M, CFG scale: 7, Seed: 12, Size: 64x64, Model: {Path(tiny_sd15).name}, "
+            f'Lora hashes: "ink_style: {lora_hash}", Version: v1.10.1')
+    (tmp_path / "harbour.txt").write_text(text, encoding="utf-8")
+    run = cli("gallery", "reuse", tmp_path / "harbour.txt")
+    assert run.returncode == 0, run.stderr
+    words = shlex.split(run.stdout.strip())
+    options = [(words[i], words[i + 1]) for i in range(2, len(words), 2)]
+    assert options == [("--model", models[Path(tiny_sd15).name]["path"]),
+                       ("--prompt", "a harbour at dawn <lora:gone_style:0.4>"), ("--negative", "fog"),
+                       ("--lora", models["Hyper-SD15-1step-lora"]["path"]),
+                       ("--lora", f"{models['watercolour_wash']['path']}:0.6"),
+                       ("--steps", "1"), ("--guidance", "0"), ("--seed", "12"), ("--width", "64"), ("--height", "64")]
+    assert "made without Hyper-SD (the DPM++ 2M sampler, 20 steps, guidance 7)" in run.stderr
+    assert "Not installed here: the LoRA gone_style." in run.stderr
+    piped = subprocess.run([sys.executable, "-m", "hypersd_desktop", "gallery", "reuse", "-"], input=text,
+                           capture_output=True, text=True, timeout=300)
+    assert (piped.returncode, piped.stdout, piped.stderr) == (0, run.stdout, run.stderr)
+
+    made = cli(*words[1:], "--out", tmp_path / "again.png")
+    assert made.returncode == 0, made.stderr
+    with Image.open(tmp_path / "again.png") as image:
+        assert "watercolour_wash" in image.info["parameters"] and "Steps: 1," in image.info["parameters"]
+
+
+def test_reuse_reads_an_image_file_or_a_workflow_without_importing_it(tmp_path):
+    """Any image with parameters, or a ComfyUI workflow saved as .json, gives a command; nothing is added to the
+    gallery. A file without settings, or a name that is neither an id nor a file, says what to give instead."""
+    from pathlib import Path
+
+    corpus = Path(__file__).parent / "corpus"
+    run = cli("gallery", "reuse", corpus / "sd-parsers" / "automatic1111_cropped.png")
+    words = shlex.split(run.stdout.strip())
+    assert words[words.index("--prompt") + 1] == "photo of a duck" and words[words.index("--seed") + 1] == "235284042"
+    assert "by-hash/c0d1994c73` fetches it from Civitai" in run.stderr  # its model, by the hash the image gives
+    assert json.loads(cli("gallery", "list", "--json").stdout) == []
+
+    with Image.open(corpus / "sd-metadata" / "png" / "comfyui.png") as image:
+        (tmp_path / "workflow.json").write_text(image.info["workflow"], encoding="utf-8")
+    run = cli("gallery", "reuse", tmp_path / "workflow.json")
+    words = shlex.split(run.stdout.strip())
+    assert run.returncode == 0 and words[words.index("--model") + 1] == "waiIllustriousSDXL_v160"
+    assert words[words.index("--seed") + 1] == "422847914351919" and "hatsune miku" in words[words.index("--prompt") + 1]
+
+    (tmp_path / "notes.txt").write_text("a red fox, Steps: 20", encoding="utf-8")
+    for given, said in ((tmp_path / "notes.txt", "notes.txt holds no generation settings to repeat"),
+                        (corpus / "sd-metadata" / "png" / "empty.png", "empty.png holds no generation settings"),
+                        (tmp_path / "nowhere.png", "is neither an image id of the gallery")):
+        run = cli("gallery", "reuse", given)
+        assert (run.returncode, run.stdout) == (2, "") and said in run.stderr, run.stderr
+
+
 def test_reuse_after_the_models_moved_names_them_by_file_name_and_reproduces_the_image(tiny_sd15, hyper_lora,
                                                                                        tmp_path):
     import shutil

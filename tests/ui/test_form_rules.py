@@ -9,7 +9,7 @@ from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.drops import DroppedFiles
 from hypersd_desktop.ui.generate_form import RecipeRules, hyper_parts
-from hypersd_desktop.ui.model_matching import match_metadata, match_request
+from hypersd_desktop.worker.matching import match_metadata, match_request
 
 
 def model(model_id: str, kind: str, recipe: str | None = None, short_hash: str | None = None) -> InstalledModel:

@@ -77,7 +77,7 @@ def test_reusing_an_a1111_hires_image_chooses_the_upscaler_it_names(qtbot, idle_
 def test_other_tools_names_for_an_upscaler_find_the_installed_file(app_home, tmp_path):
     from hypersd_desktop.core.paths import AppPaths
     from hypersd_desktop.models.library import ModelLibrary
-    from hypersd_desktop.ui.model_matching import find_upscaler
+    from hypersd_desktop.worker.matching import find_upscaler
 
     library = ModelLibrary(AppPaths.default())
     try:

@@ -228,7 +228,7 @@ def test_forges_modules_choose_the_one_that_is_an_installed_vae():
     which is which: reuse takes the one installed here as a VAE, and names none of them as missing."""
     from hypersd_desktop.gallery.formats import parse_a1111
     from hypersd_desktop.models.registry import InstalledModel
-    from hypersd_desktop.ui.model_matching import match_metadata
+    from hypersd_desktop.worker.matching import match_metadata
 
     def model(name: str, kind: str) -> InstalledModel:
         return InstalledModel(id=name, name=name, kind=kind, architecture="sdxl", layout="file",

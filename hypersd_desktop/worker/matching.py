@@ -1,8 +1,10 @@
-"""Which installed models an image's settings name: for "reuse settings" and dropped images.
+"""Which installed models an image's settings name: for the window's "reuse settings", dropped and pasted images,
+and `gallery reuse`.
 
 A request made here names its files by path; another tool's parameters name them by A1111 short
 hash and by name, matched in that order. No Qt here: the window fills its controls from the
-result, and what is not installed is listed for the person to install.
+result, the command line writes a `generate` command, and what is not installed is listed for
+the person to install.
 """
 
 from __future__ import annotations
@@ -118,12 +120,14 @@ def _same_hyper_file(models: list[InstalledModel], name: str) -> InstalledModel 
     return next((m for m in models if recipe is not None and m.recipe == recipe.id), None)
 
 
-def match_metadata(metadata: ImageMetadata, models: list[InstalledModel]) -> ModelMatch:
-    """The installed models another tool's parameters name (by hash, then by name)."""
+def match_metadata(metadata: ImageMetadata, models: list[InstalledModel],
+                   hosted_instead: str | None = None) -> ModelMatch:
+    """The installed models another tool's parameters name (by hash, then by name). `hosted_instead` is what the
+    warning on a model that runs only on its tool's service says to do instead (`hosted_note`)."""
     match = ModelMatch(base=find_model(models, metadata.model_name, metadata.model_hash, ModelKind.BASE) or _downloaded(
         [m for m in models if m.kind == ModelKind.BASE],
         {str(version) for kind, version in metadata.civitai if kind in ("checkpoint", "")}))  # from Civitai before
-    hosted = hosted_note(metadata)
+    hosted = hosted_note(metadata, hosted_instead) if hosted_instead else hosted_note(metadata)
     if hosted:
         match.warnings.append(hosted)
     elif match.base is None and (metadata.model_name or metadata.model_hash):

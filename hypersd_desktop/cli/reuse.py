@@ -1,0 +1,236 @@
+"""`hypersd-desktop gallery reuse`: the `generate` command that makes an image again.
+
+An image made here holds its exact request, which the command repeats. Another tool's image (or
+its generation data copied as text) gives its settings; the command names the installed models
+they match, by hash and then by name, as the window's reuse does (`worker.matching`), and a note
+says what it changes and what is not installed.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.images import InputImages
+from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.core.prompt_tags import embeddings_by_name, without_network_tags
+from hypersd_desktop.core.vocab import Decoder, Preprocessor
+from hypersd_desktop.engine.recipes import RECIPES_BY_ID, recipe_for_file
+from hypersd_desktop.engine.types import GenerationRequest
+from hypersd_desktop.gallery.formats import ImageMetadata, MAX_PASTED, parse_text
+from hypersd_desktop.gallery.formats.common import hires_settings, stem
+from hypersd_desktop.gallery.formats.hosted import HOSTED_MODELS
+from hypersd_desktop.gallery.formats.syntax import reused_prompts
+from hypersd_desktop.gallery.gallery import read_metadata
+from hypersd_desktop.gallery.store import ImageRecord
+from hypersd_desktop.models.registry import InstalledModel
+from hypersd_desktop.worker.matching import match_metadata
+
+NOT_MADE_HERE = "this image was not made here; the command repeats its settings with the models installed here."
+NOTHING_READ = ("{what} holds no generation settings to repeat: give an image with its parameters (a PNG from "
+                "A1111, ComfyUI, InvokeAI …), the text A1111 or Civitai copies (\"Copy generation data\"), or a "
+                "ComfyUI workflow's .json.")
+
+
+def reuse_command(record: ImageRecord, models: list[InstalledModel]) -> tuple[str, str | None]:
+    """The `generate` command line that reproduces a gallery image (exactly, when its request is stored), and a
+    note on what it cannot repeat. What the gallery's row lacks of another tool's image is read from its file."""
+    damaged = None
+    if record.request:
+        try:
+            return request_command(GenerationRequest.from_json(record.request))
+        except InputError as error:
+            damaged = str(error).rstrip(".")
+    try:
+        written = read_metadata(Path(record.path))[0]
+    except OSError:  # gone: what the row holds is repeated
+        written = None
+    settings = _row_settings(record) if written is None else \
+        replace(written, width=written.width or record.width, height=written.height or record.height)
+    where = "the gallery shows" if written is None else "its file holds"
+    return settings_command(settings, models, f"{damaged}; the command repeats the settings {where}." if damaged
+                            else NOT_MADE_HERE)
+
+
+def source_command(source: str, models: list[InstalledModel]) -> tuple[str, str | None]:
+    """The command for an image file, a text file of generation data, or `-`: the text piped in."""
+    if source == "-":
+        metadata, what = parse_text(sys.stdin.read(MAX_PASTED)), "The text piped in"
+    else:
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise InputError(f"{source} is neither an image id of the gallery (`gallery list` shows them) nor a file.")
+        try:
+            metadata, width, height, _ = read_metadata(path)
+        except OSError:  # not an image: generation data as text (A1111's .txt beside an image, a workflow's .json)
+            metadata = parse_text(_text_of(path))
+        else:
+            metadata = replace(metadata, width=metadata.width or width, height=metadata.height or height) \
+                if metadata is not None else None
+        what = path.name
+    if metadata is None:
+        raise InputError(NOTHING_READ.format(what=what))
+    if metadata.request:  # made here
+        try:
+            return request_command(GenerationRequest.from_dict(metadata.request))
+        except InputError as error:
+            return settings_command(metadata, models, f"{str(error).rstrip('.')}; the command repeats its "
+                                                      "A1111 parameters.")
+    return settings_command(metadata, models)
+
+
+def _text_of(path: Path) -> str:
+    with path.open("rb") as file:
+        data = file.read(4 * MAX_PASTED)
+    if b"\0" in data[:4096]:
+        raise InputError(NOTHING_READ.format(what=path.name))
+    return data.decode("utf-8-sig", errors="replace")  # Notepad's byte-order mark, a cut-off last character
+
+
+def _row_settings(record: ImageRecord) -> ImageMetadata:
+    """What the gallery's row holds of an image's settings."""
+    return ImageMetadata(
+        format=record.metadata_format or "none", prompt=record.prompt, negative_prompt=record.negative_prompt,
+        steps=record.steps, sampler=record.scheduler, guidance=record.guidance, seed=record.seed, width=record.width,
+        height=record.height, model_name=record.model_name, model_hash=record.model_hash, loras=record.loras)
+
+
+def settings_command(metadata: ImageMetadata, models: list[InstalledModel],
+                     first_note: str = NOT_MADE_HERE) -> tuple[str, str]:
+    """The command that repeats another tool's settings with the installed models they name (matched as the
+    window's reuse matches them: by hash, then by name), and a note on what changes and what is missing. A model
+    not installed is named as the image names it; one that runs only on its tool's service, as MODEL."""
+    match = match_metadata(metadata, models, hosted_instead="name a model installed here in place of MODEL")
+    steps, guidance = metadata.steps, metadata.guidance
+    if match.recipe_settings:  # made without Hyper-SD: the recipe's own settings
+        recipe = RECIPES_BY_ID[match.hyper.recipe]
+        steps, guidance = recipe.default_steps, recipe.guidance
+    prompt, negative, rewritten = reused_prompts(metadata.format, metadata.prompt, metadata.negative_prompt,
+                                                 metadata.extra)
+    # the LoRAs installed here are --lora options (a tag would name them by the image's name for them); a tag
+    # naming one not installed is kept, for the command to apply it once it is installed under that name
+    missing = {name.lower() for name, _, _ in metadata.loras if f"the LoRA {name}" in match.missing}
+    prompt = without_network_tags(prompt, {name.lower() for name, _, _ in metadata.loras} - missing)
+    prompt, negative = embeddings_by_name(prompt), embeddings_by_name(negative)
+    hosted = metadata.format in HOSTED_MODELS  # its model is not to be had: another is named in its place
+    model = match.base.path if match.base is not None and not hosted else None if hosted else metadata.model_name
+    words = ["hypersd-desktop", "generate", "--model", model or "MODEL", "--prompt", prompt]
+    words += ["--negative", negative] if negative else []
+    if match.hyper is not None:
+        words += ["--lora", match.hyper.path]
+        if getattr(recipe_for_file(match.hyper.path), "id", None) != match.hyper.recipe:  # its file name does not say
+            words += ["--recipe", match.hyper.recipe]
+    for lora in match.styles:
+        words += ["--lora", f"{lora.path}:{lora.weight:g}"]
+    if match.vae is not None or stem(metadata.vae_name):
+        words += ["--vae", match.vae.path if match.vae is not None else stem(metadata.vae_name)]
+    for flag, value in (("--steps", steps), ("--guidance", guidance), ("--seed", metadata.seed),
+                        ("--width", metadata.width), ("--height", metadata.height)):
+        if value is not None:
+            words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    if metadata.clip_skip and metadata.clip_skip > 1:
+        words += ["--clip-skip", str(metadata.clip_skip)]
+    hires = hires_settings(metadata)
+    if hires:  # the image's Size is its first pass; this app's Hires fix makes the second
+        words += ["--hires", f"{hires.scale:g}", "--hires-strength", f"{hires.strength:g}"]
+        # A1111 runs all of the first pass's steps again (or its Hires steps); a Hyper-SD recipe in place of the
+        # image's sampler runs its share of the recipe's
+        words += ["--hires-steps", str(hires.steps)] if hires.steps and not match.recipe_settings else []
+        words += ["--upscaler", match.upscaler.path] if match.upscaler is not None else []
+    return shlex.join(words), " ".join([first_note, *match.warnings, *filter(None, [rewritten]),
+                                        *filter(None, [_missing_note(match.missing, match.downloads)])])
+
+
+def _missing_note(missing: list[str], downloads: list[str]) -> str | None:
+    if not missing:
+        return None
+    fetch = (f" `hypersd-desktop models download {' '.join(downloads)}` fetches "
+             f"{'it' if len(downloads) == 1 else 'them'} from Civitai.") if downloads else ""
+    return f"Not installed here: {', '.join(missing)}.{fetch}"
+
+
+def request_command(request: GenerationRequest) -> tuple[str, str | None]:
+    """The command that repeats a request made here."""
+    words, note = _request_words(request, InputImages(AppPaths.default().inputs))
+    return shlex.join(["hypersd-desktop", "generate", *words]), note
+
+
+def _request_words(request: GenerationRequest, inputs: InputImages) -> tuple[list[str], str | None]:
+    """The `generate` options of a stored request, and a note on what they cannot repeat (None: all of it). A model
+    whose path is gone (an image made on another computer, or before the models moved) is named by its file name,
+    which `generate` finds among the installed models."""
+    renamed: list[str] = []
+
+    def here(path: str | None) -> str | None:
+        if path is None or Path(path).exists():
+            return path
+        renamed.append(stem(path))
+        return stem(path)
+
+    words = ["--model", here(request.base_model), "--prompt", request.prompt]
+    if request.negative_prompt:
+        words += ["--negative", request.negative_prompt]
+    for lora in request.loras:
+        words += ["--lora", f"{here(lora.path)}:{lora.weight:g}"]
+    for embedding in request.embeddings:
+        words += ["--embedding", here(embedding)]
+    options = {"--unet": here(request.unet), "--vae": here(request.vae), "--upscaler": here(request.upscaler),
+               "--config": request.base_config,
+               "--recipe": request.recipe, "--steps": request.steps, "--guidance": request.guidance,
+               "--eta": request.eta, "--width": request.width, "--height": request.height,
+               "--backend": request.backend, "--device": request.device, "--dtype": request.dtype,
+               "--scheduler": request.scheduler}
+    for flag, value in options.items():
+        if value is not None and value != "auto":
+            words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
+    if request.timesteps:
+        words += ["--timesteps", ",".join(str(t) for t in request.timesteps)]
+    if request.clip_skip > 1:
+        words += ["--clip-skip", str(request.clip_skip)]
+    if request.decoder == Decoder.TAESD and request.taesd:
+        words += ["--taesd", here(request.taesd), "--fast-decode"]
+    if request.hires_scale is not None:
+        words += ["--hires", f"{request.hires_scale:g}", "--hires-strength", f"{request.hires_strength:g}"]
+        words += ["--hires-steps", str(request.hires_steps)] if request.hires_steps else []
+    image_words, notes = _image_words(request, inputs, here)
+    if renamed:
+        notes.append(f"the models at the paths it names are gone, so it names them by file name, as installed here "
+                     f"({', '.join(renamed)})")
+    note = f"the command cannot repeat all of the request: {'; '.join(notes)}." if notes else None
+    return words + image_words + ["--seed", str(request.seed)], note
+
+
+def _image_words(request: GenerationRequest, inputs: InputImages,
+                 here: Callable[[str], str]) -> tuple[list[str], list[str]]:
+    """The init image, mask and control images of a request as `generate` takes them: files of the app's input
+    store, which keeps them by their sha256. What the options cannot say is noted."""
+    words: list[str] = []
+    notes: list[str] = []
+
+    def path_of(digest: str, what: str) -> str:
+        found = inputs.find(digest)
+        if found is None:
+            notes.append(f"its {what} ({digest[:12]}…) is no longer in {inputs.root}")
+        return str(found or f"{digest[:12]}-MISSING.png")
+
+    if request.init_image is not None:
+        words += ["--init-image", path_of(request.init_image, "init image"), "--strength", f"{request.strength:g}"]
+    if request.mask_image is not None:
+        words += ["--mask", path_of(request.mask_image, "mask"), "--mask-blur", str(request.mask_blur)]
+        if request.masked_padding is not None:
+            words += ["--only-masked", str(request.masked_padding)]
+    for control in request.controls:
+        kind = f":{control.control_type}" if control.control_type is not None else ""
+        words += ["--control", f"{here(control.model)}:{path_of(control.image, 'control image')}:{control.scale:g}{kind}"]
+    preprocessors = {control.preprocessor for control in request.controls}
+    if preprocessors == {Preprocessor.SCRIBBLE}:
+        words += ["--preprocess", Preprocessor.SCRIBBLE.value]
+    elif len(preprocessors) > 1:
+        notes.append("its control images were made in different ways, and --preprocess applies to all of them")
+    if any((control.start, control.end) != (0.0, 1.0) for control in request.controls):
+        notes.append("the command line has no ControlNet start and end: the command steers over all steps")
+    return words, notes
