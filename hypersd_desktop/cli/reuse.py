@@ -26,6 +26,7 @@ from hypersd_desktop.gallery.formats.common import hires_settings, stem
 from hypersd_desktop.gallery.formats.hosted import HOSTED_MODELS
 from hypersd_desktop.gallery.formats.syntax import reused_prompts
 from hypersd_desktop.gallery.gallery import read_metadata
+from hypersd_desktop.gallery.sidecars import settings_file
 from hypersd_desktop.gallery.store import ImageRecord
 from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.worker.matching import match_metadata
@@ -67,7 +68,7 @@ def source_command(source: str, models: list[InstalledModel]) -> tuple[str, str 
         try:
             metadata, width, height, _ = read_metadata(path)
         except OSError:  # not an image: generation data as text (A1111's .txt beside an image, a workflow's .json)
-            metadata = parse_text(_text_of(path))
+            metadata = settings_file(path)
         else:
             metadata = replace(metadata, width=metadata.width or width, height=metadata.height or height) \
                 if metadata is not None else None
@@ -81,14 +82,6 @@ def source_command(source: str, models: list[InstalledModel]) -> tuple[str, str 
             return settings_command(metadata, models, f"{str(error).rstrip('.')}; the command repeats its "
                                                       "A1111 parameters.")
     return settings_command(metadata, models)
-
-
-def _text_of(path: Path) -> str:
-    with path.open("rb") as file:
-        data = file.read(4 * MAX_PASTED)
-    if b"\0" in data[:4096]:
-        raise InputError(NOTHING_READ.format(what=path.name))
-    return data.decode("utf-8-sig", errors="replace")  # Notepad's byte-order mark, a cut-off last character
 
 
 def _row_settings(record: ImageRecord) -> ImageMetadata:
@@ -225,7 +218,8 @@ def _image_words(request: GenerationRequest, inputs: InputImages,
             words += ["--only-masked", str(request.masked_padding)]
     for control in request.controls:
         kind = f":{control.control_type}" if control.control_type is not None else ""
-        words += ["--control", f"{here(control.model)}:{path_of(control.image, 'control image')}:{control.scale:g}{kind}"]
+        image = path_of(control.image, "control image")
+        words += ["--control", f"{here(control.model)}:{image}:{control.scale:g}{kind}"]
     preprocessors = {control.preprocessor for control in request.controls}
     if preprocessors == {Preprocessor.SCRIBBLE}:
         words += ["--preprocess", Preprocessor.SCRIBBLE.value]

@@ -19,7 +19,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from hypersd_desktop.core.text import saved_text
-from hypersd_desktop.gallery.formats import ImageMetadata, parse_a1111
+from hypersd_desktop.gallery.formats import MAX_PASTED, ImageMetadata, parse_a1111, parse_text
 from hypersd_desktop.gallery.formats.fooocus import parse_fooocus
 
 MAX_TEXT_BYTES = 1024 * 1024  # a parameters text beside an image
@@ -60,6 +60,15 @@ def sidecar_metadata(path: Path) -> ImageMetadata | None:
     except OSError:
         return None
     return None
+
+
+def settings_file(path: Path) -> ImageMetadata | None:
+    """The settings a text file of generation data holds (A1111's `.txt`, a ComfyUI workflow's `.json`, another
+    tool's JSON record, in whatever encoding an editor saved it: `parse_text`), or None; `OSError` when it cannot
+    be read."""
+    with path.open("rb") as file:
+        raw = file.read(4 * MAX_PASTED)  # UTF-8 takes up to 4 bytes a character; UTF-16 2
+    return parse_text(saved_text(raw))
 
 
 @lru_cache(maxsize=4)  # an import walks a folder's images one by one: its log is read once

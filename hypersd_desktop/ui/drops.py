@@ -1,7 +1,7 @@
 """Files dropped on the window: images go to "reuse settings", the gallery or the init image, pictures the
-gallery does not hold (a phone's HEIC photo, BMP, TIFF, GIF) to the init image, folders of images (with no
-weights in them) to the gallery, the rest to the model library; and the question asked about a single dropped
-image."""
+gallery does not hold (a phone's HEIC photo, BMP, TIFF, GIF) to the init image, text files of generation data (a
+ComfyUI workflow's .json, A1111's .txt) to "reuse settings", folders of images (with no weights in them) to the
+gallery, the rest to the model library; and the question asked about a single dropped image."""
 
 from __future__ import annotations
 
@@ -20,27 +20,31 @@ from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES
 WEB_SCHEMES = ("http", "https")  # links dragged from a browser (a model's page on Hugging Face, a picture's)
 # Pictures a run can start from that the gallery does not hold (core/images.py reads them).
 PICTURE_SUFFIXES = (".heic", ".heif", ".bmp", ".tif", ".tiff", ".gif")
+# Generation data saved as text: a ComfyUI workflow, A1111's parameters beside an image, another tool's JSON record
+SETTINGS_SUFFIXES = (".json", ".txt")
 
 
 @dataclass(frozen=True)
 class DroppedFiles:
     """`images` (the gallery's image files), `pictures` (other picture files), `image_folders` (folders of images
-    without weights in them: an outputs folder) and `models` (weights files and folders: everything else)."""
+    without weights in them: an outputs folder), `settings` (text files of generation data) and `models` (weights
+    files and folders: everything else)."""
 
     images: tuple[Path, ...]
     pictures: tuple[Path, ...]
     models: tuple[Path, ...]
     image_folders: tuple[Path, ...] = ()
+    settings: tuple[Path, ...] = ()
 
     @classmethod
     def sort(cls, paths: list[Path]) -> DroppedFiles:
         def having(suffixes: tuple[str, ...]) -> tuple[Path, ...]:
             return tuple(p for p in paths if p.suffix.lower() in suffixes and p.is_file())
 
-        images, pictures = having(IMAGE_SUFFIXES), having(PICTURE_SUFFIXES)
-        rest = [p for p in paths if p not in images and p not in pictures]
+        images, pictures, settings = having(IMAGE_SUFFIXES), having(PICTURE_SUFFIXES), having(SETTINGS_SUFFIXES)
+        rest = [p for p in paths if p not in images and p not in pictures and p not in settings]
         folders = tuple(p for p in rest if p.is_dir() and not _holds(p, WEIGHTS_SUFFIXES) and _holds(p, IMAGE_SUFFIXES))
-        return cls(images, pictures, tuple(p for p in rest if p not in folders), folders)
+        return cls(images, pictures, tuple(p for p in rest if p not in folders), folders, settings)
 
 
 MOST_FILES_LOOKED_AT = 50_000  # a drop is sorted on the GUI's thread: a larger tree goes to the model library

@@ -38,6 +38,7 @@ from hypersd_desktop.gallery.formats.common import hires_settings, picture_stren
 from hypersd_desktop.core.prompt_tags import embeddings_by_name, with_words, without_network_tags, without_words
 from hypersd_desktop.gallery.formats.syntax import reused_prompts
 from hypersd_desktop.gallery.gallery import Gallery, read_metadata, record_for
+from hypersd_desktop.gallery.sidecars import settings_file
 from hypersd_desktop.gallery.store import ImageRecord
 from hypersd_desktop.models.catalog import FP16_SDXL_VAE
 from hypersd_desktop.models.library import ModelLibrary
@@ -680,10 +681,12 @@ class MainWindow(QMainWindow):
         else:
             self.reuse_pasted(metadata)
 
-    def reuse_pasted(self, metadata: ImageMetadata) -> None:
-        """Fill the controls from generation data pasted as text, as from a dropped image's."""
+    def reuse_pasted(self, metadata: ImageMetadata, source: str | None = None) -> None:
+        """Fill the controls from generation data pasted as text (or read from the text file `source`, by name), as
+        from a dropped image's."""
         self.apply_metadata(metadata)
-        self._reuse_notes.insert(0, f"Settings read from the pasted {metadata.format.upper()} parameters.")
+        said = f"{source}'s" if source else "the pasted"
+        self._reuse_notes.insert(0, f"Settings read from {said} {metadata.format.upper()} parameters.")
         self._update_recipe_controls()
         self.tabs.setCurrentIndex(0)
         self.prompt.setFocus()
@@ -987,7 +990,8 @@ class MainWindow(QMainWindow):
 
     def open_dropped(self, paths: list[Path], links: list[str] = ()) -> None:
         """Images: offer to reuse their settings, start from them or import them. Other pictures (a phone's HEIC
-        photo): the init image. Folders of images without weights: into the gallery. Weights and other folders:
+        photo): the init image. A text file of generation data (a workflow's .json): its settings, as if pasted.
+        Folders of images without weights: into the gallery. Weights and other folders:
         import as models. Links (from a browser) to a model on Hugging Face or Civitai: downloaded on the Models tab;
         other links are said to be links."""
         models = [link for link in links if self.library.is_model_link(link)]
@@ -1009,6 +1013,12 @@ class MainWindow(QMainWindow):
                 self._update_recipe_controls()
         elif len(dropped.images) == 1 and not dropped.image_folders:
             self.offer_dropped_image(dropped.images[0])
+        elif dropped.settings and not dropped.images and not dropped.image_folders:
+            self.reuse_settings_file(dropped.settings[0])
+            if len(dropped.settings) > 1:
+                self._reuse_notes.append(f"The settings are {dropped.settings[0].name}'s; the other text files "
+                                         "dropped were left alone.")
+                self._update_recipe_controls()
         elif dropped.images or dropped.image_folders:  # into the gallery, in the background (progress under the grid)
             self.tabs.setCurrentWidget(self.browser)
             self.browser.import_files(list(dropped.images), list(dropped.image_folders))
@@ -1016,10 +1026,24 @@ class MainWindow(QMainWindow):
     def choose_images(self) -> None:
         """File → Open an image: the chosen files, as if dropped on the window."""
         names, _ = QFileDialog.getOpenFileNames(self, "Open an image", self._opened_folder,
-                                                f"{IMAGE_FILTER};;All files (*)")
+                                                f"{IMAGE_FILTER};;Generation data (*.json *.txt);;All files (*)")
         if names:
             self._opened_folder = str(Path(names[0]).parent)
             self.open_dropped([Path(name) for name in names])
+
+    def reuse_settings_file(self, path: Path) -> None:
+        """A text file of generation data dropped or opened (a ComfyUI workflow's .json, A1111's .txt): its
+        settings fill the controls, as pasted text's do."""
+        try:
+            metadata = settings_file(path)
+        except OSError as error:
+            self.errors.show_messages([f"{path.name} cannot be read ({error.strerror or error})."])
+            return
+        if metadata is None:
+            self.errors.show_messages([f"{path.name} holds no generation settings: drop an image with its "
+                                       "parameters, A1111's .txt beside one, or a ComfyUI workflow's .json."])
+            return
+        self.reuse_pasted(metadata, path.name)
 
     def offer_dropped_image(self, path: Path) -> None:
         try:

@@ -266,7 +266,8 @@ def test_reuse_reads_an_image_file_or_a_workflow_without_importing_it(tmp_path):
     run = cli("gallery", "reuse", tmp_path / "workflow.json")
     words = shlex.split(run.stdout.strip())
     assert run.returncode == 0 and words[words.index("--model") + 1] == "waiIllustriousSDXL_v160"
-    assert words[words.index("--seed") + 1] == "422847914351919" and "hatsune miku" in words[words.index("--prompt") + 1]
+    assert words[words.index("--seed") + 1] == "422847914351919"
+    assert "hatsune miku" in words[words.index("--prompt") + 1]
 
     (tmp_path / "notes.txt").write_text("a red fox, Steps: 20", encoding="utf-8")
     for given, said in ((tmp_path / "notes.txt", "notes.txt holds no generation settings to repeat"),

@@ -63,3 +63,39 @@ def test_a_prompt_pasted_into_the_prompt_box_is_pasted(qtbot, idle_app):
         qtbot.keyClick(window.prompt, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
         assert window.prompt.toPlainText() == text
     assert window.seed.value() == seed and "pasted" not in window.warnings.text()
+
+
+def test_a_workflow_file_dropped_on_the_window_fills_the_controls(qtbot, idle_app, tmp_path):
+    """ComfyUI's workflow saved as .json (and A1111's text as PowerShell saves it: UTF-16), dropped on the window,
+    gives its settings as pasted text does; a text file without settings is named in the error banner."""
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    window = idle_app.window
+
+    def drop(*paths: Path) -> None:
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(path)) for path in paths])
+        window.dropEvent(QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                    Qt.KeyboardModifier.NoModifier))
+        qtbot.wait(50)  # the drop is opened once the drag source is let go
+
+    name = "sd-metadata/png/comfyui-hires.png"
+    (tmp_path / "hires workflow.json").write_text(metadata_chunks(CORPUS / name)["workflow"], encoding="utf-8")
+    (tmp_path / "notes.txt").write_text("a red fox, Steps: 20", encoding="utf-8")
+    drop(tmp_path / "hires workflow.json", tmp_path / "notes.txt")
+    assert window.prompt.toPlainText() == EXPECTED[name]["prompt"].strip()
+    assert window.seed.value() == EXPECTED[name]["seed"] % (MAX_SEED + 1)
+    assert "Settings read from hires workflow.json's COMFYUI parameters." in window.warnings.text()
+    assert "the other text files dropped were left alone" in window.warnings.text()
+    assert window.tabs.currentIndex() == 0  # not the Models tab: a .json is no model
+
+    name = "sd-metadata/png/forge.png"
+    (tmp_path / "forge.txt").write_bytes(metadata_chunks(CORPUS / name)["parameters"].encode("utf-16"))
+    drop(tmp_path / "forge.txt")
+    assert window.prompt.toPlainText() == EXPECTED[name]["prompt"].strip()
+    assert window.negative.toPlainText() == EXPECTED[name]["negative_prompt"].strip()
+
+    drop(tmp_path / "notes.txt")
+    assert window.errors.text().startswith("notes.txt holds no generation settings")
+    assert window.prompt.toPlainText() == EXPECTED[name]["prompt"].strip()
