@@ -459,6 +459,85 @@ def test_comfyui_sampler_custom_with_sdxl_text_and_lora_chain():
     assert metadata.loras == (("Hyper-SDXL-8steps-lora", 1.0, None), ("style", 0.6, None))
 
 
+def test_swarmuis_refiner_upscale_reads_as_a1111s_hires_fix():
+    """SwarmUI's refiner on the finished image with an upscale is a Hires fix (the real swarmui-hires.png is in the
+    corpus): its control percentage is the strength, its refiner steps run that share, a refiner model of its own
+    is the second pass's own model; its "StepSwap" method (the refiner taking over mid-schedule) is none."""
+    from hypersd_desktop.gallery.formats.common import hires_note, hires_settings, unrepeated_note
+
+    params = {"prompt": "a cat", "seed": 1, "steps": 30, "cfgscale": 6, "width": 640, "height": 832,
+              "refinerupscale": 2, "refinerupscalemethod": "latent-bislerp", "refinercontrolpercentage": 0.45,
+              "refinersteps": 40, "refinermodel": "sdxl/juggernautXL_v9.safetensors", "refinercfgscale": 4}
+    made = parse_chunks({"parameters": json.dumps({"sui_image_params": params})})
+    assert hires_settings(made) == (2, 0.45, 18) and made.extra["Hires upscaler"] == "Latent"
+    assert "The second pass had its own CFG scale (4) and model (juggernautXL_v9)" in hires_note(made)
+    assert "Refiner" not in made.extra and unrepeated_note(made) is None
+    swapped = parse_chunks({"parameters": json.dumps({"sui_image_params": {**params, "refinermethod": "StepSwap"}})})
+    assert hires_settings(swapped) is None and swapped.extra["Refiner"] == "juggernautXL_v9"
+
+
+def test_comfyui_second_passes_read_as_a1111s_hires_fix():
+    """A sampler that repaints the first pass's picture enlarged is a Hires fix: through a latent upscale to a
+    KSamplerAdvanced that starts at step 12 of 20 with a prompt of its own; through an upscaler model whose name
+    gives its scale. A second pass at the same size, one that repaints the whole picture, or an upscaler whose
+    scale its name does not say (with no resize after it) is none."""
+    from hypersd_desktop.gallery.formats.common import hires_note, hires_settings
+
+    def graph(*between: tuple[str, dict], second: tuple[str, dict]) -> str:
+        nodes = {
+            "1": ("CheckpointLoaderSimple", {"ckpt_name": "sd15/dreamshaper_8.safetensors"}),
+            "2": ("CLIPTextEncode", {"text": "a harbour at dusk", "clip": ["1", 1]}),
+            "3": ("CLIPTextEncode", {"text": "blurry", "clip": ["1", 1]}),
+            "4": ("EmptyLatentImage", {"width": 512, "height": 768, "batch_size": 1}),
+            "5": ("KSampler", {"seed": 5, "steps": 20, "cfg": 7.0, "sampler_name": "euler", "scheduler": "normal",
+                               "denoise": 1.0, "model": ["1", 0], "positive": ["2", 0], "negative": ["3", 0],
+                               "latent_image": ["4", 0]}),
+            "6": ("CLIPTextEncode", {"text": "a harbour at dusk, sharp rigging", "clip": ["1", 1]}),
+            "20": ("UpscaleModelLoader", {"model_name": "4x-UltraSharp.pth"}),
+            "21": ("UpscaleModelLoader", {"model_name": "BSRGAN.pth"}),
+        }
+        previous = ["5", 0]
+        for number, (kind, inputs) in enumerate(between, start=10):
+            nodes[str(number)] = (kind, {**inputs, ("samples" if "Latent" in kind or kind == "VAEDecode" else
+                                                    "pixels" if kind == "VAEEncode" else "image"): previous})
+            previous = [str(number), 0]
+        kind, inputs = second
+        nodes["30"] = (kind, {"model": ["1", 0], "positive": ["2", 0], "negative": ["3", 0], "latent_image": previous,
+                              "seed": 5, "sampler_name": "euler", "scheduler": "normal", "cfg": 7.0, **inputs})
+        nodes["31"] = ("VAEDecode", {"samples": ["30", 0], "vae": ["1", 2]})
+        nodes["32"] = ("SaveImage", {"images": ["31", 0]})
+        return comfy(nodes)
+
+    advanced = ("KSamplerAdvanced", {"steps": 20, "start_at_step": 12, "end_at_step": 10000, "cfg": 5.0,
+                                     "positive": ["6", 0]})
+    made = parse_chunks({"prompt": graph(("LatentUpscaleBy", {"scale_by": 1.5, "upscale_method": "bislerp"}),
+                                         second=advanced)})
+    assert (made.width, made.height, made.steps, made.prompt) == (512, 768, 20, "a harbour at dusk")
+    assert hires_settings(made) == (1.5, 0.4, 8)
+    assert {key: made.extra[key] for key in ("Hires size", "Hires upscaler", "Hires prompt", "Hires CFG Scale")} == {
+        "Hires size": "768x1152", "Hires upscaler": "Latent", "Hires prompt": "a harbour at dusk, sharp rigging",
+        "Hires CFG Scale": "5"}
+    assert "The second pass had its own prompt and CFG scale (5)" in hires_note(made)
+
+    decoded = (("VAEDecode", {"vae": ["1", 2]}), ("ImageUpscaleWithModel", {"upscale_model": ["20", 0]}))
+    made = parse_chunks({"prompt": graph(*decoded, ("VAEEncode", {"vae": ["1", 2]}),
+                                         second=("KSampler", {"steps": 12, "denoise": 0.35}))})
+    assert hires_settings(made) == (4, 0.35, 12) and made.extra["Hires upscaler"] == "4x-UltraSharp"
+    made = parse_chunks({"prompt": graph(*decoded, ("ImageScaleBy", {"scale_by": 0.5, "upscale_method": "lanczos"}),
+                                         ("VAEEncode", {"vae": ["1", 2]}),
+                                         second=("KSampler", {"steps": 12, "denoise": 0.35}))})
+    assert made.extra["Hires size"] == "1024x1536"  # ×4, then halved: A1111's "Hires upscale: 2"
+
+    for between, second in (
+            ((("LatentUpscaleBy", {"scale_by": 1.0}),), ("KSampler", {"steps": 12, "denoise": 0.5})),
+            ((("LatentUpscaleBy", {"scale_by": 2.0}),), ("KSampler", {"steps": 12, "denoise": 1.0})),
+            ((("VAEDecode", {"vae": ["1", 2]}), ("ImageUpscaleWithModel", {"upscale_model": ["21", 0]}),
+              ("VAEEncode", {"vae": ["1", 2]})), ("KSampler", {"steps": 12, "denoise": 0.5}))):
+        made = parse_chunks({"prompt": graph(*between, second=second)})
+        assert (made.width, made.steps, hires_settings(made)) == (512, 20, None)
+        assert not any(key.startswith("Hires") for key in made.extra)
+
+
 @pytest.mark.parametrize("name, key", [
     ("Euler a", "euler_ancestral"), ("k_euler_ancestral", "euler_ancestral"), ("DPM++ 2M Karras", "dpmpp_2m"),
     ("dpmpp_2m_sde_gpu", "dpmpp_2m_sde"), ("sample_dpmpp_2m", "dpmpp_2m"), ("k_lms", "lms"), ("UniPC", "uni_pc"),

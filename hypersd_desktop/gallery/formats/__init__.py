@@ -71,15 +71,16 @@ def _graph(chunks: dict[str, str]) -> ImageMetadata | None:
 
 
 def _stability_matrix(chunks: dict[str, str]) -> ImageMetadata | None:
-    """Stability Matrix's `parameters-json`; its ComfyUI graph says the sampler and the first
-    pass's size (the record gives the final size)."""
+    """Stability Matrix's `parameters-json`; its ComfyUI graph says the sampler, the first pass's size (the record
+    gives the final size) and what else ran (its Hires fix)."""
     record = parse_stability_matrix(chunks["parameters-json"]) if "parameters-json" in chunks else None
     if record is None:
         return None
     graph = parse_comfyui(chunks.get("prompt", ""))
     if graph is not None:
         record = ImageMetadata(**{**record.__dict__, "sampler": graph.sampler or record.sampler,
-                                  "width": graph.width or record.width, "height": graph.height or record.height})
+                                  "width": graph.width or record.width, "height": graph.height or record.height,
+                                  "extra": {**graph.extra, **record.extra}})
     return record
 
 

@@ -188,10 +188,10 @@ def _latent_sources(graph: _Graph, key: str) -> set[str]:
     return found
 
 
-def _generating_sampler(graph: _Graph) -> tuple[str, dict] | None:
-    """The sampler whose settings describe the image: the first pass of the chain that ends in the
-    final image (a hires or upscale pass refines it, as A1111's Hires fix does); when passes merge
-    (latent composition), the final sampler."""
+def _generating_sampler(graph: _Graph) -> list[str] | None:
+    """The samplers of the chain that ends in the final image, the last first: the last of the list (the first
+    pass) is the one whose settings describe the image, the one before it a Hires fix's or refiner's second pass;
+    when passes merge (latent composition), the final sampler alone."""
     samplers = {key: node for key, node in graph.nodes.items() if _is_sampler(node)}
     if not samplers:
         return None
@@ -204,15 +204,14 @@ def _generating_sampler(graph: _Graph) -> tuple[str, dict] | None:
         numbers = tuple(number if (number := to_int(part)) is not None else -1 for part in key.split(":"))
         return len(upstream[key]), numbers
     final = max(finals, key=order)
-    current, visited = final, {final}
+    chain = [final]
     while True:
-        sources = _latent_sources(graph, current)
+        sources = _latent_sources(graph, chain[-1])
         if not sources:
-            return current, samplers[current]
-        if len(sources) > 1 or not sources.isdisjoint(visited):
-            return final, samplers[final]
-        current = sources.pop()
-        visited.add(current)
+            return chain
+        if len(sources) > 1 or not sources.isdisjoint(chain):
+            return [final]
+        chain.append(sources.pop())
 
 
 def parse_comfyui(prompt_json: str) -> ImageMetadata | None:
@@ -225,23 +224,14 @@ def parse_comfyui_graph(data: Any) -> ImageMetadata | None:
         return None
     graph = _Graph(data)
     _unpipe(graph)
-    found = _generating_sampler(graph)
-    if found is None:
+    chain = _generating_sampler(graph)
+    if chain is None:
         return None
-    sampler_node, sampler = found
-    inputs = dict(sampler["inputs"])
-    # SamplerCustomAdvanced: the seed, guidance, sampler and schedule sit on the nodes it links to.
-    for part in ("noise", "guider", "sampler", "sigmas"):
-        node = graph.node(inputs.get(part))
-        if node is not None:
-            for name, value in node["inputs"].items():
-                inputs.setdefault(name, value)
-    if "conditioning" in inputs and "positive" not in inputs:  # BasicGuider: one conditioning, no negative
-        inputs["positive"] = inputs["conditioning"]
+    sampler_node = chain[-1]
+    inputs = _sampler_inputs(graph, sampler_node)
 
     def number(names: tuple[str, ...], kind) -> Any:
-        raw = next((inputs[name] for name in names if name in inputs), None)
-        return graph.value(raw, (*names, *_VALUE_NAMES), kind)
+        return _number(graph, inputs, names, kind)
 
     seed = number(("seed", "noise_seed"), int)
     steps = number(("steps",), (int, float))
@@ -262,13 +252,153 @@ def parse_comfyui_graph(data: Any) -> ImageMetadata | None:
     if scheduler:
         extra["scheduler"] = scheduler
     extra.update(_pictures_in(graph, inputs, to_float(number(("denoise",), (int, float)))))
-    return ImageMetadata(
+    found = ImageMetadata(
         format="comfyui", prompt="\n".join(graph.texts(inputs.get("positive"))),
         negative_prompt="\n".join(graph.texts(inputs.get("negative"), "negative")), steps=to_int(steps),
         sampler=sampler_name,
         guidance=to_float(guidance), seed=to_int(seed), width=width, height=height, model_name=model_name,
         loras=tuple(loras), clip_skip=clip_skip, vae_name=_vae(graph, sampler_node), extra=extra,
     )
+    if len(chain) > 1 and width and height:  # the picture it made, enlarged and made again: a Hires fix
+        second = _second_pass(graph, sampler_node, chain[-2], found)
+        extra.update({key: value for key, value in second.items() if key not in extra})
+    return found
+
+
+def _sampler_inputs(graph: _Graph, key: str) -> dict:
+    """A sampler's inputs, with those of the nodes SamplerCustomAdvanced links to (its seed, guidance, sampler and
+    schedule sit there)."""
+    inputs = dict(graph.nodes[key]["inputs"])
+    for part in ("noise", "guider", "sampler", "sigmas"):
+        node = graph.node(inputs.get(part))
+        if node is not None:
+            for name, value in node["inputs"].items():
+                inputs.setdefault(name, value)
+    if "conditioning" in inputs and "positive" not in inputs:  # BasicGuider: one conditioning, no negative
+        inputs["positive"] = inputs["conditioning"]
+    return inputs
+
+
+def _number(graph: _Graph, inputs: dict, names: tuple[str, ...], kind) -> Any:
+    """The first of `names` among `inputs`, its value followed through the nodes that give it."""
+    raw = next((inputs[name] for name in names if name in inputs), None)
+    return graph.value(raw, (*names, *_VALUE_NAMES), kind)
+
+
+# The inputs a picture passes through between two samplers: decoded, enlarged, encoded again
+_PICTURE_INPUTS = ("samples", "latent", "latent_image", "latents", "LATENT", "pixels", "image", "images")
+
+
+def _second_pass(graph: _Graph, first: str, second: str, made: ImageMetadata) -> dict[str, str]:
+    """A sampler after the first pass that repaints its picture enlarged, in A1111's words for a Hires fix: the
+    size (`Hires upscale`, `Hires size`), how it was enlarged (`Hires upscaler`: the upscaler model's name, else
+    "Latent" or the resampling), the share repainted (`Denoising strength`), the steps it ran (`Hires steps`) and
+    what it had of its own (`Hires prompt`, `Hires CFG Scale`, `Hires sampler`, `Hires checkpoint`). None where the
+    picture was not enlarged, or repainted whole."""
+    inputs = _sampler_inputs(graph, second)
+    between = _between(graph, inputs.get("latent_image", inputs.get("latent")), first)
+    size = _enlarged(graph, between, (made.width, made.height)) if between is not None else None
+    if size is None or size[0] <= made.width:
+        return {}
+    steps = to_int(_number(graph, inputs, ("steps",), (int, float)))
+    start = to_int(_number(graph, inputs, ("start_at_step",), (int, float)))
+    if start is not None and steps:  # KSamplerAdvanced: the steps after `start_at_step` of its schedule
+        end = to_int(_number(graph, inputs, ("end_at_step",), (int, float)))
+        denoise, ran = (steps - start) / steps, min(end if end is not None else steps, steps) - start
+    else:  # KSampler, or a custom sampler's BasicScheduler: the last `steps` of a schedule `denoise` long
+        denoise, ran = to_float(_number(graph, inputs, ("denoise",), (int, float))), steps
+    if denoise is None or not 0 < denoise < 1:
+        return {}
+    found = {"Hires upscale": f"{round(size[0] / made.width, 4):g}", "Hires size": f"{size[0]}x{size[1]}",
+             "Hires upscaler": _enlarged_by(graph, between), "Denoising strength": f"{round(denoise, 4):g}"}
+    if ran and ran > 0:
+        found["Hires steps"] = str(ran)
+    texts = ("\n".join(graph.texts(inputs.get("positive"))), "\n".join(graph.texts(inputs.get("negative"), "negative")))
+    for key, own, first_pass in (("Hires prompt", texts[0], made.prompt),
+                                 ("Hires negative prompt", texts[1], made.negative_prompt)):
+        if own.strip() and own.strip() != first_pass.strip():
+            found[key] = own
+    guidance = to_float(_number(graph, inputs, ("cfg", "guidance"), (int, float)))
+    if guidance is not None and guidance != made.guidance:
+        found["Hires CFG Scale"] = f"{guidance:g}"
+    sampler = _number(graph, inputs, ("sampler_name", "sampler"), str)
+    if sampler and sampler != made.sampler:
+        found["Hires sampler"] = sampler
+    model = _model(graph, inputs.get("model"))[0]
+    if model and model != made.model_name:
+        found["Hires checkpoint"] = model
+    return found
+
+
+def _between(graph: _Graph, link: Any, first: str) -> list[dict] | None:
+    """The nodes a picture passes through from sampler `first` to `link`, in that order; None where `link` does
+    not come from it."""
+    nodes: list[dict] = []
+    while (node := graph.node(link)) is not None and len(nodes) < _MAX_DEPTH:
+        if str(link[0]) == first:
+            return nodes[::-1]
+        nodes.append(node)
+        link = next((node["inputs"][name] for name in _PICTURE_INPUTS if graph.node(node["inputs"].get(name))), None)
+    return None
+
+
+def _enlarged(graph: _Graph, nodes: list[dict], size: tuple[int, int]) -> tuple[int, int] | None:
+    """The size a picture of `size` has after `nodes` (upscales, resizes, decodes and encodes), or None where an
+    upscaler model's scale cannot be told from its name and no resize after it says the size."""
+    width, height = size
+    known = True
+    for node in nodes:
+        inputs = node["inputs"]
+
+        def number(name: str) -> float | None:
+            return to_float(graph.value(inputs.get(name), (name, *_VALUE_NAMES), (int, float)))
+        if "scale_by" in inputs and number("scale_by"):  # ImageScaleBy, LatentUpscaleBy
+            width, height = width * number("scale_by"), height * number("scale_by")
+        elif "upscale_model" in inputs:  # ImageUpscaleWithModel: the model's own scale
+            factor = _model_scale(graph, inputs["upscale_model"])
+            known = factor is not None
+            width, height = (width * factor, height * factor) if factor else (width, height)
+        elif "width" in inputs and "height" in inputs:  # ImageScale, LatentUpscale (0: the other side's ratio)
+            across, down = number("width"), number("height")
+            if across is None or down is None:  # worked out by nodes of their own: not known here
+                known = False
+            elif across or down:
+                width, height = (across or width * down / height), (down or height * across / width)
+                known = True
+        elif "megapixels" in inputs and number("megapixels"):  # ImageScaleToTotalPixels
+            factor = (number("megapixels") * 1024 * 1024 / (width * height)) ** 0.5
+            width, height, known = width * factor, height * factor, True
+    return (round(width), round(height)) if known else None
+
+
+_MODEL_SCALE = re.compile(r"(?<![0-9a-z])([1-8])x|x([1-8])(?![0-9])")
+
+
+def _model_scale(graph: _Graph, link: Any) -> int | None:
+    """An upscaler model's scale, from its file's name as people name them (`4x-UltraSharp`, `RealESRGAN_x4plus`,
+    `SwinIR_4x`)."""
+    name = _upscaler_name(graph, link)
+    found = _MODEL_SCALE.search(name.lower()) if name else None
+    return int(found[1] or found[2]) if found else None
+
+
+def _upscaler_name(graph: _Graph, link: Any) -> str | None:
+    node = graph.node(link)
+    name = graph.value(node["inputs"].get("model_name"), ("model_name", *_VALUE_NAMES), str) if node else None
+    return name if isinstance(name, str) else None
+
+
+def _enlarged_by(graph: _Graph, nodes: list[dict]) -> str:
+    """What enlarged the picture, as A1111 names it: the upscaler model's file name, else "Latent", else the
+    resampling ("Lanczos", "Bilinear")."""
+    for node in nodes:
+        if "upscale_model" in node["inputs"]:
+            return stem(_upscaler_name(graph, node["inputs"]["upscale_model"])) or "an upscaler model"
+    if any("Latent" in str(node.get("class_type")) and "Upscale" in str(node.get("class_type")) for node in nodes):
+        return "Latent"
+    method = next((node["inputs"]["upscale_method"] for node in nodes
+                   if isinstance(node["inputs"].get("upscale_method"), str)), "")
+    return method.replace("-", " ").replace("_", " ").capitalize() or "Lanczos"
 
 
 _MASKED = ("VAEEncodeForInpaint", "SetLatentNoiseMask", "InpaintModelConditioning")  # an inpainting's encoders

@@ -63,6 +63,9 @@ _WIDGETS: dict[str, tuple[str, ...]] = {
     "LatentUpscale": ("upscale_method", "width", "height", "crop"),
     "LatentUpscaleBy": ("upscale_method", "scale_by"),
     "ImageScale": ("upscale_method", "width", "height", "crop"),
+    "ImageScaleBy": ("upscale_method", "scale_by"),
+    "ImageScaleToTotalPixels": ("upscale_method", "megapixels"),
+    "UpscaleModelLoader": ("model_name",),  # a Hires fix's upscaler model
     "LoadImage": ("image", "upload"),  # the picture an image-to-image starts from
     "ControlNetLoader": ("control_net_name",),
     "PrimitiveNode": ("value",),

@@ -61,8 +61,10 @@ def _swarmui_passes(params: dict) -> dict[str, str]:
         model = params.get(f"controlnet{suffix}model")
         if isinstance(model, str) and model.strip():
             found[f"ControlNet {number}"] = f"Model: {stem(model)}"
+    hires = _swarmui_hires(params)
+    found.update({key: value for key, value in hires.items() if key not in found})
     refiner = params.get("refinermodel")
-    if isinstance(refiner, str) and refiner.strip() and refiner.strip() != "(Use Base)":
+    if isinstance(refiner, str) and refiner.strip() and refiner.strip() != "(Use Base)" and not hires:
         found["Refiner"] = stem(refiner) or refiner
         share = to_float(params.get("refinercontrolpercentage"))  # the refiner's share of the steps
         if share is not None and 0 <= share <= 1:
@@ -74,6 +76,43 @@ def _swarmui_passes(params: dict) -> dict[str, str]:
     if isinstance(tiling, str) and tiling.strip().lower() not in ("", "false"):
         found["Tiling"] = "True"
     return found
+
+
+def _swarmui_hires(params: dict) -> dict[str, str]:
+    """SwarmUI's refiner run on the finished image (its default method, "PostApply") enlarged by its "Refiner
+    Upscale": A1111's Hires fix, in A1111's words. Its "Refiner Control Percentage" is the share of the schedule
+    repainted, and the second pass runs that share of its "Refiner Steps" (else of the steps); a refiner model,
+    CFG scale or sampler of its own are the second pass's own, as A1111's Hires checkpoint, CFG scale and sampler."""
+    scale = to_float(params.get("refinerupscale"))
+    method = params.get("refinermethod")
+    if scale is None or scale <= 1 or (isinstance(method, str) and method.strip().lower() not in ("", "postapply")):
+        return {}
+    share = to_float(params.get("refinercontrolpercentage"))
+    share = share if share is not None and 0 < share <= 1 else 0.2  # SwarmUI's default
+    found = {"Hires upscale": f"{scale:g}", "Hires upscaler": _swarmui_upscaler(params.get("refinerupscalemethod")),
+             "Denoising strength": f"{share:g}"}
+    steps = to_int(params.get("refinersteps")) or to_int(params.get("steps"))
+    if steps and steps - round(steps * (1 - share)) > 0:  # it starts its schedule at the step the share leaves
+        found["Hires steps"] = str(steps - round(steps * (1 - share)))
+    model = params.get("refinermodel")
+    if isinstance(model, str) and model.strip() and model.strip() != "(Use Base)":
+        found["Hires checkpoint"] = stem(model) or model
+    guidance = to_float(params.get("refinercfgscale"))
+    if guidance is not None and guidance != to_float(params.get("cfgscale")):
+        found["Hires CFG Scale"] = f"{guidance:g}"
+    sampler = params.get("refinersampler")
+    if isinstance(sampler, str) and sampler.strip() and sampler != params.get("sampler"):
+        found["Hires sampler"] = sampler
+    return found
+
+
+def _swarmui_upscaler(method) -> str:
+    """SwarmUI's "Refiner Upscale Method" as A1111 names an upscaler: `model-4x-UltraSharp.pth` is the model's
+    name, `latent-bislerp` "Latent", `pixel-lanczos` (its default) "Lanczos"."""
+    kind, _, name = (method if isinstance(method, str) and method.strip() else "pixel-lanczos").partition("-")
+    if kind == "model":
+        return stem(name) or name
+    return "Latent" if kind == "latent" else (name or kind).replace("-", " ").capitalize()
 
 
 def _short_hash(value) -> str | None:
