@@ -31,6 +31,16 @@ def hires_reading(metadata, wanted: dict | None) -> dict | None:
     return {key: got[key] for key in wanted or got}
 
 
+def upscale_reading(metadata) -> dict | None:
+    """The enlargement of the finished image an image says of (A1111's Extras' words; None: none)."""
+    extra = {key.lower(): value for key, value in metadata.extra.items()} if metadata else {}
+    scale = extra.get("postprocess upscale by")
+    return {"scale": float(scale), "upscaler": extra.get("postprocess upscaler")} if scale else None
+
+
+READINGS = {"hires": hires_reading, "upscale": lambda metadata, _wanted: upscale_reading(metadata)}
+
+
 def corpus() -> dict[str, dict]:
     return json.loads((CORPUS / "expected.json").read_text(encoding="utf-8"))["files"]
 
@@ -44,8 +54,8 @@ def test_every_field_of_every_real_file_reads_as_its_project_expects():
         maker = expected["made_by"]
         checks = {"format": (metadata.format if metadata else "none", expected["tool"])}
         for field, value in expected.items():
-            if field == "hires":
-                checks[field] = (hires_reading(metadata, value), value)
+            if field in READINGS:
+                checks[field] = (READINGS[field](metadata, value), value)
             elif field not in NOT_FIELDS:
                 got = getattr(metadata, field, None)
                 checks[field] = (got.strip(), value.strip()) if field in TEXTS and got is not None else (got, value)
@@ -79,7 +89,7 @@ def test_generation_data_copied_as_text_from_a_real_file_reads_as_the_file_does(
 
     def same(metadata, expected) -> bool:
         return all((getattr(metadata, field) or "").strip() == value.strip() if field in TEXTS
-                   else hires_reading(metadata, value) == value if field == "hires"
+                   else READINGS[field](metadata, value) == value if field in READINGS
                    else getattr(metadata, field) == value
                    for field, value in expected.items() if field not in NOT_FIELDS)
 

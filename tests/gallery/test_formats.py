@@ -476,6 +476,21 @@ def test_swarmuis_refiner_upscale_reads_as_a1111s_hires_fix():
     assert hires_settings(swapped) is None and swapped.extra["Refiner"] == "juggernautXL_v9"
 
 
+def test_an_enlargement_of_the_finished_image_is_named_as_reuse_does_not_repeat_it():
+    """A1111's Extras tab writes `Postprocess upscale by` into the image; a ComfyUI graph that enlarges the decoded
+    picture on its way to the saved image (the corpus's comfyui-upscale.png) reads the same. Reuse makes the image
+    at its size and says so."""
+    from hypersd_desktop.gallery.formats.common import unrepeated_note
+
+    text = ("a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512, Postprocess upscale by: 2, "
+            "Postprocess upscaler: R-ESRGAN 4x+")
+    assert "made with R-ESRGAN 4x+'s enlargement ×2 of the finished image" in unrepeated_note(parse_chunks(
+        {"parameters": text}))
+    graph, *_ = read_metadata(CORPUS / "sd-metadata" / "png" / "comfyui-upscale.png")
+    assert (graph.width, graph.height) == (1024, 1024)
+    assert "made with SwinIR_4x's enlargement ×1.5 of the finished image" in unrepeated_note(graph)
+
+
 def test_comfyui_second_passes_read_as_a1111s_hires_fix():
     """A sampler that repaints the first pass's picture enlarged is a Hires fix: through a latent upscale to a
     KSamplerAdvanced that starts at step 12 of 20 with a prompt of its own; through an upscaler model whose name

@@ -262,7 +262,25 @@ def parse_comfyui_graph(data: Any) -> ImageMetadata | None:
     if len(chain) > 1 and width and height:  # the picture it made, enlarged and made again: a Hires fix
         second = _second_pass(graph, sampler_node, chain[-2], found)
         extra.update({key: value for key, value in second.items() if key not in extra})
+    if width and height:
+        made = size_of(extra.get("Hires size")) if "Hires size" in extra else (width, height)
+        extra.update(_enlarged_after(graph, chain[0], made))
     return found
+
+
+def _enlarged_after(graph: _Graph, final: str, size: tuple[int, int]) -> dict[str, str]:
+    """The final sampler's picture enlarged on its way to the image saved (an upscaler model, a resize), in the
+    words A1111's Extras tab writes: `Postprocess upscale by`, `Postprocess upscaler`."""
+    outputs = [node for node in graph.nodes.values() if isinstance(node["inputs"].get("images"), list)
+               and any(word in str(node.get("class_type")) for word in ("Save", "Preview"))]
+    outputs.sort(key=lambda node: "Save" not in str(node.get("class_type")))  # a saved image before a preview
+    for node in outputs:
+        between = _between(graph, node["inputs"]["images"], final)
+        enlarged = _enlarged(graph, between, size) if between is not None else None
+        if enlarged is not None and enlarged[0] > size[0]:
+            return {"Postprocess upscale by": f"{round(enlarged[0] / size[0], 4):g}",
+                    "Postprocess upscaler": _enlarged_by(graph, between)}
+    return {}
 
 
 def _sampler_inputs(graph: _Graph, key: str) -> dict:

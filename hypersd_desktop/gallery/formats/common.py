@@ -339,6 +339,14 @@ def other_passes(metadata: ImageMetadata) -> list[str]:
         parts.append(f"face restoration ({extra['face restoration']})")
     if extra.get("tiling", "").lower() == "true":
         parts.append("tiling")
+    enlarged = to_float(extra.get("postprocess upscale by"))  # A1111's Extras tab (and a ComfyUI graph's, so read)
+    target = extra.get("postprocess upscale to")
+    if (enlarged is not None and enlarged > 1) or target:
+        how = f"×{enlarged:g}" if enlarged is not None and enlarged > 1 else f"to {target}"
+        upscaler = extra.get("postprocess upscaler")
+        by = f"{upscaler}'s" if upscaler else "an"
+        parts.append(f"{by} enlargement {how} of the finished image (Enlarge, in the gallery, does that to the image "
+                     "reuse makes)")
     return parts
 
 
