@@ -134,6 +134,9 @@ def add_parser(commands) -> None:
                           help="the steps the Hires fix's second pass runs, as A1111's \"Hires steps\" (the last "
                                "ones of a schedule long enough that --hires-strength of it is STEPS); default: "
                                "--hires-strength of the first pass's steps, on its timesteps (a Hyper-SD file's)")
+    generate.add_argument("--hires-prompt", metavar="TEXT", help="the Hires fix's second pass's own prompt, as "
+                          "A1111's \"Hires prompt\" (default: --prompt)")
+    generate.add_argument("--hires-negative", metavar="TEXT", help="its own negative prompt (default: --negative)")
     generate.add_argument("--only-masked", type=int, nargs="?", const=32, metavar="PADDING",
                           help="inpaint only the masked area, with PADDING pixels around it (default 32), made at "
                                "about the model's size (or --width × --height) and laid back into the whole picture, "
@@ -282,7 +285,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         controls=tuple(controls),
         hires_scale=args.hires,
         hires_strength=args.hires_strength,
-        hires_steps=args.hires_steps,
+        hires_steps=args.hires_steps, hires_prompt=args.hires_prompt, hires_negative_prompt=args.hires_negative,
         upscaler=upscaler_of(args, resolve),
     )
     from hypersd_desktop.worker.batch import with_tagged_loras
@@ -356,7 +359,8 @@ def embeddings_of(args: argparse.Namespace, base_model: str, resolve) -> tuple[s
             from hypersd_desktop.models.registry import named_embeddings
 
             installed = library.registry.list(ModelKind.EMBEDDING, base_architecture(base_model))
-            given += named_embeddings(installed, args.prompt, args.negative)
+            given += named_embeddings(installed, args.prompt, args.negative, args.hires_prompt or "",
+                                      args.hires_negative or "")
     return tuple(dict.fromkeys(given))
 
 

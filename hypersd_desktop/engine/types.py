@@ -194,6 +194,10 @@ class GenerationRequest:
     # The steps the second pass runs, as A1111's "Hires steps" (the last ones of a longer schedule: see
     # `hires_schedule`). None: `hires_strength` of the first pass's steps, on its timesteps (a Hyper-SD file's).
     hires_steps: int | None = None
+    # The second pass's own prompts, as A1111's "Hires prompt" and "Hires negative prompt" (None or "": the first
+    # pass's), for detail the first pass's words do not ask for.
+    hires_prompt: str | None = None
+    hires_negative_prompt: str | None = None
     # The upscaler model (an ESRGAN, SPAN, DAT … file; see engine/upscalers.py) that enlarges a picture before it is
     # repainted: a Hires fix's first pass, an init image made at a larger size. None: Lanczos.
     upscaler: str | None = None
@@ -243,7 +247,9 @@ class GenerationRequest:
             raise InputError(f"Guidance must be between 0 and 30; got {self.guidance}.")
         if self.eta is not None and not 0.0 <= self.eta <= 1.0:
             raise InputError(f"Eta must be between 0 and 1; got {self.eta}.")
-        for label, text in (("prompt", self.prompt), ("negative prompt", self.negative_prompt)):
+        for label, text in (("prompt", self.prompt), ("negative prompt", self.negative_prompt),
+                            ("Hires prompt", self.hires_prompt or ""),
+                            ("Hires negative prompt", self.hires_negative_prompt or "")):
             if len(text) > MAX_PROMPT_CHARACTERS:
                 raise InputError(f"The {label} is {len(text):,} characters; the limit is {MAX_PROMPT_CHARACTERS:,} "
                                  "(about 600 tokens are read). Shorten it.")
@@ -266,6 +272,9 @@ class GenerationRequest:
             if self.hires_steps is not None:
                 raise InputError("Hires steps are the steps of a Hires fix's second pass; choose its scale too (above "
                                  "1; --hires SCALE on the command line), or leave the Hires steps out.")
+            if self.hires_prompt or self.hires_negative_prompt:
+                raise InputError("A Hires prompt is the prompt of a Hires fix's second pass; choose its scale too "
+                                 "(above 1; --hires SCALE on the command line), or leave the Hires prompt out.")
             return
         if not 1.0 < self.hires_scale <= MAX_HIRES_SCALE:
             raise InputError(f"The Hires fix scale must be above 1 and at most {MAX_HIRES_SCALE:g}; got "

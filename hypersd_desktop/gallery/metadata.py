@@ -74,7 +74,7 @@ def a1111_parameters(params: ImageParameters) -> str:
     if params.embeddings:  # A1111 drops the two characters that would break the list
         fields.append(("TI hashes", _quote(", ".join(
             f"{name.replace(':', '').replace(',', '')}: {digest}" for name, digest in params.embeddings))))
-    fields.extend(params.extra)
+    fields.extend((key, _quote(value)) for key, value in params.extra)  # a Hires prompt's commas
     fields.append(("Version", f"HyperSD Desktop {__version__}"))
     lines.append(", ".join(f"{key}: {value}" for key, value in fields))
     return "\n".join(lines)
@@ -96,7 +96,8 @@ def _taggable(name: str) -> bool:
 
 
 def _quote(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False) if any(c in value for c in ",:\"") else value
+    """A field's value as A1111 writes one that would not read back whole: in JSON's quotes."""
+    return json.dumps(value, ensure_ascii=False) if any(c in value for c in ",:\"\n") else value
 
 
 def encode_png(image: Image.Image, params: ImageParameters) -> bytes:

@@ -202,7 +202,8 @@ class BatchDialog(QDialog):
             prompt="", negative_prompt="", base_model=model.path, vae=vae, seed=self.first_seed.value(), batch_size=1,
             unet=unet, loras=loras, steps=self.steps.value(), width=width, height=height, eta=None, preview="none",
             guidance=None if RecipeRules.of(hyper).recipe is not None else base.guidance,
-            hires_scale=None,  # the batch's own size, shown above, is what it makes
+            # the batch's own size, shown above, is what it makes
+            hires_scale=None, hires_steps=None, hires_prompt=None, hires_negative_prompt=None,
         )
         options = ExportOptions(template=self.template.text().strip(), format=self.format.currentText())
         options.validate()

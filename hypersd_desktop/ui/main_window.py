@@ -15,9 +15,9 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel, QListWidget,
-    QMainWindow, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSpinBox, QSplitter,
-    QTabWidget, QToolButton, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel, QLineEdit,
+    QListWidget, QMainWindow, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSpinBox,
+    QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget,
 )
 
 from hypersd_desktop import __version__
@@ -34,7 +34,7 @@ from hypersd_desktop.engine.types import (
     MAX_CLIP_SKIP, MAX_HIRES_SCALE, MAX_STEPS, GenerationRequest, hires_size,
 )
 from hypersd_desktop.gallery.formats import ImageMetadata
-from hypersd_desktop.gallery.formats.common import hires_settings, picture_strength
+from hypersd_desktop.gallery.formats.common import hires_prompts, hires_settings, picture_strength
 from hypersd_desktop.core.prompt_tags import embeddings_by_name, with_words, without_network_tags, without_words
 from hypersd_desktop.gallery.formats.syntax import reused_prompts
 from hypersd_desktop.gallery.gallery import Gallery, read_metadata, record_for
@@ -144,6 +144,16 @@ class MainWindow(QMainWindow):
         hires_row = QHBoxLayout()
         for widget in (self.hires_scale, self.hires_strength, self.hires_steps):
             hires_row.addWidget(widget)
+        # the second pass's own prompts (A1111's Hires prompt): empty, the prompts above
+        self.hires_prompt = QLineEdit(placeholderText="Second pass: the prompt above")
+        self.hires_negative = QLineEdit(placeholderText="Negative: the one above")
+        for box, which in ((self.hires_prompt, "prompt"), (self.hires_negative, "negative prompt")):
+            box.setClearButtonEnabled(True)
+            box.setToolTip(f"The Hires fix's second pass's own {which} (A1111's Hires {which}), for detail the "
+                           f"first pass's words do not ask for; empty, it repaints with the {which} above.")
+        hires_prompts = QHBoxLayout()
+        hires_prompts.addWidget(self.hires_prompt, 3)
+        hires_prompts.addWidget(self.hires_negative, 2)
         self.upscaler_box = QComboBox()  # what enlarges a picture before it is repainted (Hires fix, Enlarge, Upscale)
         self.upscaler_box.setToolTip("What enlarges a picture before it is repainted: a Hires fix's first pass, an "
                                      "init image made larger (Enlarge), Upscale; and what enlarges an image alone "
@@ -180,6 +190,7 @@ class MainWindow(QMainWindow):
         form.addRow("Seed", seed_row)
         form.addRow("Size", size_row)
         form.addRow("Hires fix", hires_row)
+        form.addRow("Hires prompt", hires_prompts)
         form.addRow("Upscaler", self.upscaler_box)
         form.addRow("Batch size", self.batch_size)
         form.addRow("Batch count", self.batch_count)
@@ -472,6 +483,8 @@ class MainWindow(QMainWindow):
         self.hires_strength.setEnabled(free and self.hires_scale.value() > 1)
         plain = RecipeRules.of(self.hyper_box.currentData()).recipe is None
         self.hires_steps.setEnabled(free and self.hires_scale.value() > 1 and plain)
+        for box in (self.hires_prompt, self.hires_negative):
+            box.setEnabled(free and self.hires_scale.value() > 1)
         self.hires_steps.setToolTip(
             "The steps the second pass runs, as A1111's Hires steps: the last ones of a longer schedule, so that "
             "the strength's share of it is this many. By strength: the strength's share of the steps above (28 "
@@ -500,6 +513,7 @@ class MainWindow(QMainWindow):
         if rules.guidance_for(self.guidance.value()) != self.guidance.value():
             self.guidance.setValue(rules.guidance_for(self.guidance.value()))
         self.negative.setEnabled(rules.negative_applies(self.guidance.value()))
+        self.hires_negative.setEnabled(self.hires_prompt.isEnabled() and self.negative.isEnabled())
         self.eta.setEnabled(rules.uses_eta)
         rules.fit_steps(self.steps)
         request = self.build_request(quiet=True)
@@ -566,7 +580,10 @@ class MainWindow(QMainWindow):
             init["controls"] = (control,)
         if self.hires_scale.value() > 1 and self.init_image.digest is None:  # with or without a ControlNet
             init.update(hires_scale=self.hires_scale.value(), hires_strength=self.hires_strength.value(),
-                        hires_steps=(self.hires_steps.value() or None) if self.hires_steps.isEnabled() else None)
+                        hires_steps=(self.hires_steps.value() or None) if self.hires_steps.isEnabled() else None,
+                        hires_prompt=self.hires_prompt.text().strip() or None,
+                        hires_negative_prompt=(self.hires_negative.text().strip() or None)
+                        if self.hires_negative.isEnabled() else None)
         if self._enlarges():
             init["upscaler"] = self.upscaler_box.currentData()
         rules = RecipeRules.of(self.hyper_box.currentData())
@@ -576,7 +593,8 @@ class MainWindow(QMainWindow):
                 "preview": Preview.TAESD if settings.previews else Preview.NONE} if taesd else {}
         prompt = self.prompt.toPlainText().strip()
         negative = self.negative.toPlainText().strip() if self.negative.isEnabled() else ""
-        embeddings = self.library.embeddings_named(model.path, prompt, negative)
+        embeddings = self.library.embeddings_named(model.path, prompt, negative, init.get("hires_prompt") or "",
+                                                   init.get("hires_negative_prompt") or "")
         try:
             return with_tagged_loras(GenerationRequest(
                 prompt=prompt, negative_prompt=negative, embeddings=embeddings,
@@ -708,6 +726,7 @@ class MainWindow(QMainWindow):
         self.hires_scale.setValue(request.hires_scale or 1.0)
         self.hires_strength.setValue(request.hires_strength)
         self.hires_steps.setValue(request.hires_steps or 0)
+        self._set_hires_prompts(request.hires_prompt, request.hires_negative_prompt)
         if self._enlarges():  # the upscaler it enlarged with (Lanczos: None); otherwise the choice stays
             select_path(self.upscaler_box, match.upscaler.path if match.upscaler is not None else None)
         if request.init_image is not None and self.init_image.digest is None:
@@ -899,6 +918,7 @@ class MainWindow(QMainWindow):
             self.init_image.strength.setValue(max(strength, self.init_image.strength.minimum()))
         hires = hires_settings(metadata)  # the first pass's size is the image's Size; then this app's Hires fix
         self.hires_scale.setValue(hires.scale if hires else 1.0)
+        self._set_hires_prompts(*(hires_prompts(metadata) if hires else (None, None)))
         if hires:
             self.hires_strength.setValue(hires.strength)
             # A1111 runs all of the first pass's steps again (or its Hires steps); a Hyper-SD file taking the
@@ -908,6 +928,10 @@ class MainWindow(QMainWindow):
         # shown beside the recipe's warnings until the next generation
         self._reuse_notes = [*match.warnings, *([rewritten] if rewritten else [])]
         self._update_recipe_controls()
+
+    def _set_hires_prompts(self, prompt: str | None, negative: str | None) -> None:
+        for box, text in ((self.hires_prompt, prompt), (self.hires_negative, negative)):
+            box.setText(" ".join((text or "").split()))  # one line: a prompt's line breaks read as spaces
 
     def _fill_controls(self, match: ModelMatch, prompt: str, negative: str, steps: int | None, guidance: float | None,
                        seed: int | None, width: int | None, height: int | None, eta: float | None,

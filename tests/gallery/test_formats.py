@@ -496,7 +496,7 @@ def test_comfyui_second_passes_read_as_a1111s_hires_fix():
     KSamplerAdvanced that starts at step 12 of 20 with a prompt of its own; through an upscaler model whose name
     gives its scale. A second pass at the same size, one that repaints the whole picture, or an upscaler whose
     scale its name does not say (with no resize after it) is none."""
-    from hypersd_desktop.gallery.formats.common import hires_note, hires_settings
+    from hypersd_desktop.gallery.formats.common import hires_note, hires_prompts, hires_settings
 
     def graph(*between: tuple[str, dict], second: tuple[str, dict]) -> str:
         nodes = {
@@ -532,7 +532,8 @@ def test_comfyui_second_passes_read_as_a1111s_hires_fix():
     assert {key: made.extra[key] for key in ("Hires size", "Hires upscaler", "Hires prompt", "Hires CFG Scale")} == {
         "Hires size": "768x1152", "Hires upscaler": "Latent", "Hires prompt": "a harbour at dusk, sharp rigging",
         "Hires CFG Scale": "5"}
-    assert "The second pass had its own prompt and CFG scale (5)" in hires_note(made)
+    assert "The second pass had its own CFG scale (5)" in hires_note(made)  # its prompt reuse repeats
+    assert hires_prompts(made) == ("a harbour at dusk, sharp rigging", None)
 
     decoded = (("VAEDecode", {"vae": ["1", 2]}), ("ImageUpscaleWithModel", {"upscale_model": ["20", 0]}))
     made = parse_chunks({"prompt": graph(*decoded, ("VAEEncode", {"vae": ["1", 2]}),
@@ -645,13 +646,13 @@ def test_civitais_generator_names_its_resources_in_unquoted_json():
     ("Hires CFG Scale: 6, Hires upscaler: Latent, Hires sampler: Use same sampler, "
      "Hires checkpoint: Use same checkpoint", None),  # reForge and Forge write them even when they are the first pass's
     ('Hires CFG Scale: 4, Hires prompt: "a fox, detailed fur", Hires sampler: Euler a, '
-     "Hires checkpoint: juggernaut_xl [d91d35736d]", "own prompt, CFG scale (4), sampler (Euler a) and model "
+     "Hires checkpoint: juggernaut_xl [d91d35736d]", "own CFG scale (4), sampler (Euler a) and model "
                                                      "(juggernaut_xl)"),
-    ('Hires negative prompt: "lowres"', "own negative prompt"),
+    ('Hires negative prompt: "lowres"', None),  # its prompts reuse repeats (`hires_prompts`)
 ])
 def test_reuse_says_which_settings_of_a_hires_pass_it_does_not_repeat(hires, own):
     """A1111 lets the second pass have its own prompt, CFG scale, sampler and model; this app's Hires fix runs
-    with the first pass's, and the note on reuse says which the image had."""
+    its own prompts but the first pass's other settings, and the note on reuse says which the image had."""
     from hypersd_desktop.gallery.formats import parse_a1111
     from hypersd_desktop.gallery.formats.common import hires_note
 

@@ -236,3 +236,30 @@ def test_hires_steps_are_chosen_for_a_plain_model_and_come_back_on_reuse(qtbot, 
     assert not window.hires_steps.isEnabled() and window.build_request().hires_steps is None
     window.apply_request(asked)
     assert window.hires_steps.value() == 12 and window.build_request() == asked
+
+
+def test_a_hires_prompt_goes_with_the_hires_fix_and_comes_back_on_reuse(qtbot, idle_app):
+    """The second pass's own prompt (A1111's Hires prompt) is asked for only with a Hires fix; reuse of a request
+    and of another tool's image (ComfyUI's second sampler with its own words) fills it in."""
+    from hypersd_desktop.gallery.formats import parse_chunks
+
+    window = idle_app.window
+    window.prompt.setPlainText("a lighthouse at dusk")
+    window.hires_scale.setValue(1.0)  # Off
+    window.hires_prompt.setText("crisp brickwork")
+    assert not window.hires_prompt.isEnabled() and window.build_request().hires_prompt is None
+    window.hires_scale.setValue(2.0)
+    asked = window.build_request()
+    assert window.hires_prompt.isEnabled() and asked.hires_prompt == "crisp brickwork"
+    window.hires_prompt.clear()
+    assert window.build_request().hires_prompt is None  # empty: the prompt above
+    window.apply_request(asked)
+    assert window.hires_prompt.text() == "crisp brickwork" and window.build_request() == asked
+
+    text = ('a castle\nNegative prompt: fog\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 3, Size: 512x512, '
+            'Denoising strength: 0.4, Hires upscale: 2, Hires upscaler: Latent, Hires prompt: "a castle, moss\\nand '
+            'ivy", Hires negative prompt: fog')
+    window.apply_metadata(parse_chunks({"parameters": text}))
+    assert window.hires_scale.value() == 2.0 and window.hires_prompt.text() == "a castle, moss and ivy"
+    assert window.hires_negative.text() == ""  # the same as the first pass's: nothing of its own
+    assert "second pass had its own" not in window.warnings.text()

@@ -22,7 +22,7 @@ SEED = 31
 
 
 def two_passes(base, lora, steps: int, scale: float, strength: float, seeds: list[int],
-               second_steps: int | None = None) -> list[Image.Image]:
+               second_steps: int | None = None, second_prompt: str = PROMPT) -> list[Image.Image]:
     from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionPipeline, TCDScheduler
 
     pipe = StableDiffusionPipeline.from_pretrained(base)
@@ -36,7 +36,8 @@ def two_passes(base, lora, steps: int, scale: float, strength: float, seeds: lis
                      generator=torch.Generator("cpu").manual_seed(seed)).images[0]
         size = (int(64 * scale) // 8 * 8,) * 2
         enlarged = ImageOps.fit(first, size, Image.Resampling.LANCZOS)
-        made.append(again(prompt=PROMPT, image=enlarged, strength=strength, num_inference_steps=second_steps or steps,
+        made.append(again(prompt=second_prompt, image=enlarged, strength=strength,
+                          num_inference_steps=second_steps or steps,
                           guidance_scale=0, eta=1.0, generator=torch.Generator("cpu").manual_seed(seed)).images[0])
     return made
 
@@ -76,6 +77,30 @@ def test_hires_fix_makes_the_two_passes_of_the_diffusers_code_and_says_so_as_a11
 
     again = service.generate(request.replace(batch_size=1, seed=SEED + 1))  # reuse: the same image
     assert np.array_equal(np.asarray(again[0].image), np.asarray(saved[1].result.image))
+
+
+def test_a_hires_prompt_is_the_second_passs_own_and_comes_back_from_the_png(service, tiny_sd15, hyper_lora):
+    """A1111's Hires prompt: the second pass repaints with its own words (the diffusers reference's image-to-image
+    call given them); the PNG writes it as A1111 does, quoted for its commas, and reuse reads it back."""
+    from hypersd_desktop.gallery.formats.common import hires_note, hires_prompts
+
+    lora = hyper_lora("Hyper-SD15-1step-lora")
+    own = "zebra crossing, a purple elephant"  # far from the prompt: the tiny model's words weigh little
+    request = GenerationRequest(prompt=PROMPT, base_model=str(tiny_sd15), loras=(LoraSpec(str(lora)),), steps=4,
+                                seed=SEED, width=64, height=64, device="cpu", hires_scale=2.0, hires_strength=0.5,
+                                hires_prompt=own)
+    (saved,) = service.run(request)
+    (expected,) = two_passes(tiny_sd15, lora, 4, 2.0, 0.5, [SEED], second_prompt=own)
+    (plain,) = two_passes(tiny_sd15, lora, 4, 2.0, 0.5, [SEED])
+    made = np.asarray(saved.result.image, np.int16)
+    assert np.abs(made - np.asarray(expected, np.int16)).max() <= 1
+    assert np.abs(made - np.asarray(plain, np.int16)).max() > 4  # the words changed the second pass (10 seen)
+    with Image.open(saved.path) as png:
+        assert f'Hires upscaler: Lanczos, Hires prompt: "{own}"' in png.text["parameters"]
+    metadata = read_metadata(saved.path)[0]
+    assert hires_prompts(metadata) == (own, None) and "second pass had its own" not in hires_note(metadata)
+    with pytest.raises(InputError, match="Hires prompt is the prompt of a Hires fix's second pass"):
+        request.replace(hires_scale=None)
 
 
 def test_a_hires_fix_with_an_upscaler_repaints_the_upscalers_picture(service, tiny_sd15, hyper_lora, tmp_path):
@@ -232,7 +257,7 @@ def test_generate_with_hires_from_the_command_line(tiny_sd15, hyper_lora, tmp_pa
         [sys.executable, "-m", "hypersd_desktop", "generate", "--model", str(tiny_sd15), "--prompt", PROMPT, "--lora",
          str(hyper_lora("Hyper-SD15-1step-lora")), "--steps", "2", "--width", "64", "--height", "64", "--hires",
          "1.5", "--hires-strength", "0.5", "--hires-steps", "2", "--upscaler", str(upscaler), "--seed", "4", "--out",
-         str(tmp_path), "--json"],
+         str(tmp_path), "--json", "--hires-prompt", "a harbour at dawn: masts, rigging"],
         capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     made = json.loads(run.stdout.splitlines()[-1])
@@ -246,6 +271,7 @@ def test_generate_with_hires_from_the_command_line(tiny_sd15, hyper_lora, tmp_pa
     words = shlex.split(reuse)
     assert words[words.index("--hires") + 1] == "1.5" and words[words.index("--hires-strength") + 1] == "0.5"
     assert words[words.index("--hires-steps") + 1] == "2" and words[words.index("--upscaler") + 1] == str(upscaler)
+    assert words[words.index("--hires-prompt") + 1] == "a harbour at dawn: masts, rigging"
     again = subprocess.run([sys.executable, "-m", "hypersd_desktop", *words[1:], "--out", str(tmp_path), "--json"],
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr

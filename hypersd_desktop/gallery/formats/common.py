@@ -283,14 +283,22 @@ def hires_note(metadata: ImageMetadata, upscaler: str | None = None) -> str | No
                "pass's." if own else ""))
 
 
+def hires_prompts(metadata: ImageMetadata) -> tuple[str | None, str | None]:
+    """A Hires fix's second pass's own prompt and negative prompt (A1111's `Hires prompt`, `Hires negative
+    prompt`), each None where it is the first pass's or not said."""
+    extra = {key.lower(): value.strip() for key, value in metadata.extra.items() if isinstance(value, str)}
+
+    def own(key: str, first: str) -> str | None:
+        return extra[key] if extra.get(key) and extra[key] != first.strip() else None
+
+    return own("hires prompt", metadata.prompt), own("hires negative prompt", metadata.negative_prompt)
+
+
 def _second_pass_own(metadata: ImageMetadata) -> list[str]:
-    """What A1111 (and Forge, reForge) let a Hires fix's second pass have of its own, where an image says it did."""
+    """What A1111 (and Forge, reForge) let a Hires fix's second pass have of its own that reuse does not repeat
+    (its prompts it does: `hires_prompts`), where an image says it did."""
     extra = {key.lower(): value.strip() for key, value in metadata.extra.items() if isinstance(value, str)}
     own = []
-    if extra.get("hires prompt") and extra["hires prompt"] != metadata.prompt.strip():
-        own.append("prompt")
-    if extra.get("hires negative prompt") and extra["hires negative prompt"] != metadata.negative_prompt.strip():
-        own.append("negative prompt")
     guidance = to_float(extra.get("hires cfg scale"))
     if guidance is not None and guidance != metadata.guidance:
         own.append(f"CFG scale ({guidance:g})")
