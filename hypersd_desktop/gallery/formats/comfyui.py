@@ -20,6 +20,7 @@ from typing import Any
 from hypersd_desktop.gallery.formats.common import ImageMetadata, json_object, size_of, stem, to_float, to_int
 
 _MAX_DEPTH = 64
+MAX_SIDE = 65_536  # pixels on a side: a size past it in a graph is no picture's
 _MAX_TEXT = 100_000  # characters of a joined text: far past a prompt the model reads
 _VALUE_NAMES = ("value", "int", "float", "number", "seed", "noise_seed", "string", "text", "Text", "STRING", "INT",
                 "FLOAT", "prompt", "populated_text", "wildcard_text", "text_positive")
@@ -368,8 +369,9 @@ def _enlarged(graph: _Graph, nodes: list[dict], size: tuple[int, int]) -> tuple[
     for node in nodes:
         inputs = node["inputs"]
 
-        def number(name: str) -> float | None:
-            return to_float(graph.value(inputs.get(name), (name, *_VALUE_NAMES), (int, float)))
+        def number(name: str) -> float | None:  # a size or scale: a side of 0 keeps the other's ratio
+            value = to_float(graph.value(inputs.get(name), (name, *_VALUE_NAMES), (int, float)))
+            return value if value is not None and 0 <= value <= MAX_SIDE else None
         if "scale_by" in inputs and number("scale_by"):  # ImageScaleBy, LatentUpscaleBy
             width, height = width * number("scale_by"), height * number("scale_by")
         elif "upscale_model" in inputs:  # ImageUpscaleWithModel: the model's own scale
@@ -386,6 +388,8 @@ def _enlarged(graph: _Graph, nodes: list[dict], size: tuple[int, int]) -> tuple[
         elif "megapixels" in inputs and number("megapixels"):  # ImageScaleToTotalPixels
             factor = (number("megapixels") * 1024 * 1024 / (width * height)) ** 0.5
             width, height, known = width * factor, height * factor, True
+        if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):  # no picture this size was made
+            return None
     return (round(width), round(height)) if known else None
 
 
