@@ -47,7 +47,7 @@ from hypersd_desktop.ui.banner import Banner
 from hypersd_desktop.ui.control_image import ControlBox
 from hypersd_desktop.ui.control_maps import ControlMaps
 from hypersd_desktop.ui.draw_tab import DrawTab
-from hypersd_desktop.ui.drops import WEB_SCHEMES, DroppedFiles, ImageChoice, ask_about_image
+from hypersd_desktop.ui.drops import SETTINGS_SUFFIXES, WEB_SCHEMES, DroppedFiles, ImageChoice, ask_about_image
 from hypersd_desktop.ui.engine_notice import EngineNoticeView
 from hypersd_desktop.ui.generate_form import (
     MAX_SEED, NO_MODEL_HINT, RANDOM_SEEDS, RecipeRules, SeedBox, fill_base_models, fill_hyper_box, fill_sizes,
@@ -58,7 +58,7 @@ from hypersd_desktop.ui.init_image import ENLARGE_SCALES, IMAGE_FILTER, UPSCALE_
 from hypersd_desktop.ui.job_view import JobView, JobWidgets, PreviewLabel, ResultStrip
 from hypersd_desktop.ui.model_manager import ModelManager
 from hypersd_desktop.worker.matching import ModelMatch, match_metadata, match_request
-from hypersd_desktop.ui.pasted_parameters import NOTHING_TO_PASTE, PromptBox, clipboard_metadata
+from hypersd_desktop.ui.pasted_parameters import NOTHING_TO_PASTE, PromptBox, clipboard_files, clipboard_metadata
 from hypersd_desktop.ui.prompt_completer import PromptCompleter
 from hypersd_desktop.ui.session import SessionKeeper
 from hypersd_desktop.ui.shortcuts import EVERYWHERE, GENERATE, ShortcutsDialog, described
@@ -692,7 +692,12 @@ class MainWindow(QMainWindow):
         self.prompt.setFocus()
 
     def paste_parameters(self) -> None:
-        """File → Paste parameters: the settings the clipboard's text holds, or a message that it holds none."""
+        """File → Paste parameters: the settings the clipboard's text holds, or those of the file copied there (an
+        image, a workflow's .json), or a message that it holds none."""
+        files = clipboard_files()
+        if files:
+            self.reuse_file(files[0])
+            return
         metadata = clipboard_metadata()
         if metadata is None:
             self.errors.show_messages([NOTHING_TO_PASTE])
@@ -1069,6 +1074,34 @@ class MainWindow(QMainWindow):
             return
         self.reuse_pasted(metadata, path.name)
 
+    def reuse_file(self, path: Path) -> None:
+        """The settings of a file (an image, or generation data saved as text) fill the controls, without asking
+        what to do with it: Paste parameters of a copied file."""
+        if path.suffix.lower() in SETTINGS_SUFFIXES:
+            self.reuse_settings_file(path)
+            return
+        try:
+            metadata, _, _, notes = read_metadata(path)
+        except (OSError, ValueError, SyntaxError) as error:
+            self.errors.show_messages([f"{path.name} is not a readable image ({error})."])
+            return
+        if metadata is None:
+            self.errors.show_messages([f"{path.name} carries no generation settings."])
+            return
+        self._reuse_image(metadata, notes)
+
+    def _reuse_image(self, metadata: ImageMetadata, notes: list[str]) -> None:
+        self.apply_metadata(metadata)
+        if metadata.request:
+            try:
+                self.apply_request(GenerationRequest.from_dict(metadata.request))
+            except (AppError, TypeError):
+                pass  # a request from another version: the A1111 fields above stand
+        if notes:
+            self._reuse_notes += notes
+            self._update_recipe_controls()
+        self.tabs.setCurrentIndex(0)
+
     def offer_dropped_image(self, path: Path) -> None:
         try:
             metadata, _, _, notes = read_metadata(path)
@@ -1077,16 +1110,7 @@ class MainWindow(QMainWindow):
             return
         choice = ask_about_image(self, path, metadata)
         if choice is ImageChoice.REUSE:
-            self.apply_metadata(metadata)
-            if metadata.request:
-                try:
-                    self.apply_request(GenerationRequest.from_dict(metadata.request))
-                except (AppError, TypeError):
-                    pass  # a request from another version: the A1111 fields above stand
-            if notes:
-                self._reuse_notes += notes
-                self._update_recipe_controls()
-            self.tabs.setCurrentIndex(0)
+            self._reuse_image(metadata, notes)
         elif choice is ImageChoice.INIT:
             self.start_from_image(str(path))
         elif choice is ImageChoice.IMPORT:

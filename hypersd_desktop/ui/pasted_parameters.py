@@ -3,6 +3,8 @@ into the window's settings, as a dropped image's are, instead of becoming the pr
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QMimeData, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QPlainTextEdit
@@ -10,7 +12,8 @@ from PySide6.QtWidgets import QPlainTextEdit
 from hypersd_desktop.gallery.formats import ImageMetadata, parse_text
 
 NOTHING_TO_PASTE = ("The clipboard holds no generation parameters. Copy them as text (A1111's or Forge's, Civitai's "
-                    "“Copy generation data”, a ComfyUI workflow or API graph) and paste again.")
+                    "“Copy generation data”, a ComfyUI workflow or API graph), or copy the image's file, and paste "
+                    "again.")
 
 
 def pasted_metadata(source: QMimeData | None) -> ImageMetadata | None:
@@ -20,6 +23,14 @@ def pasted_metadata(source: QMimeData | None) -> ImageMetadata | None:
 
 def clipboard_metadata() -> ImageMetadata | None:
     return pasted_metadata(QGuiApplication.clipboard().mimeData())
+
+
+def clipboard_files() -> list[Path]:
+    """The files on the clipboard (copied in a file manager: an image, a workflow's .json)."""
+    source = QGuiApplication.clipboard().mimeData()
+    if source is None or not source.hasUrls():
+        return []
+    return [Path(url.toLocalFile()) for url in source.urls() if url.isLocalFile()]
 
 
 class PromptBox(QPlainTextEdit):

@@ -99,3 +99,34 @@ def test_a_workflow_file_dropped_on_the_window_fills_the_controls(qtbot, idle_ap
     drop(tmp_path / "notes.txt")
     assert window.errors.text().startswith("notes.txt holds no generation settings")
     assert window.prompt.toPlainText() == EXPECTED[name]["prompt"].strip()
+
+
+def test_paste_parameters_of_a_file_copied_in_a_file_manager_reads_its_settings(qtbot, idle_app, tmp_path):
+    """A file manager's Copy puts the file's address on the clipboard: Paste parameters reads that image's settings
+    (no question asked, as for a drop) or a workflow file's; an image without settings is named."""
+    from PySide6.QtCore import QMimeData, QUrl
+
+    window = idle_app.window
+
+    def copy(path: Path) -> None:
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(path))])
+        mime.setText(str(path))  # as file managers give it too: a path is no parameters
+        QApplication.clipboard().setMimeData(mime)
+
+    name = "sd-metadata/png/forge.png"
+    copy(CORPUS / name)
+    window.paste_action.trigger()
+    assert window.prompt.toPlainText() == EXPECTED[name]["prompt"].strip()
+    assert window.seed.value() == EXPECTED[name]["seed"] % (MAX_SEED + 1)
+
+    name = "sd-metadata/png/comfyui-hires.png"
+    (tmp_path / "workflow.json").write_text(metadata_chunks(CORPUS / name)["workflow"], encoding="utf-8")
+    copy(tmp_path / "workflow.json")
+    window.paste_action.trigger()
+    assert window.seed.value() == EXPECTED[name]["seed"] % (MAX_SEED + 1) and window.hires_scale.value() == 1.5
+    assert "Settings read from workflow.json's COMFYUI parameters." in window.warnings.text()
+
+    copy(CORPUS / "sd-metadata/png/gimp.png")
+    window.paste_action.trigger()
+    assert window.errors.text() == "gimp.png carries no generation settings."
