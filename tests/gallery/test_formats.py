@@ -554,6 +554,41 @@ def test_comfyui_second_passes_read_as_a1111s_hires_fix():
         assert not any(key.startswith("Hires") for key in made.extra)
 
 
+def test_efficiency_nodes_highres_fix_script_reads_as_a1111s_hires_fix():
+    """Efficiency Nodes' KSampler (Efficient) runs the HighRes-Fix Script chained to its `script` input: its
+    upscale, upscaler model, steps, denoise and checkpoint are A1111's Hires fields; more iterations than one are
+    more than one Hires fix, and are not read as one."""
+    from hypersd_desktop.gallery.formats.common import hires_note, hires_settings
+
+    def graph(**script) -> str:
+        return comfy({
+            "1": ("Efficient Loader", {"ckpt_name": "dreamshaper_8.safetensors", "vae_name": "Baked VAE",
+                                       "clip_skip": -1, "lora_name": "None", "positive": "a lighthouse at dusk",
+                                       "negative": "blurry", "empty_latent_width": 512, "empty_latent_height": 768,
+                                       "batch_size": 1}),
+            "2": ("XY Plot", {"grid_spacing": 0}),
+            "3": ("HighRes-Fix Script", {"upscale_type": "pixel", "hires_ckpt_name": "(use same)",
+                                         "latent_upscaler": "nearest-exact", "pixel_upscaler": "4x-UltraSharp.pth",
+                                         "upscale_by": 1.5, "use_same_seed": True, "seed": 0, "hires_steps": 12,
+                                         "denoise": 0.45, "iterations": 1, "use_controlnet": False,
+                                         "script": ["2", 0], **script}),
+            "4": ("KSampler (Efficient)", {"model": ["1", 0], "positive": ["1", 1], "negative": ["1", 2],
+                                           "latent_image": ["1", 3], "optional_vae": ["1", 4], "script": ["3", 0],
+                                           "seed": 9, "steps": 25, "cfg": 7.0, "sampler_name": "dpmpp_2m",
+                                           "scheduler": "karras", "denoise": 1.0, "preview_method": "auto",
+                                           "vae_decode": "true"}),
+        })
+
+    made = parse_chunks({"prompt": graph()})
+    assert (made.width, made.height, made.steps, made.seed) == (512, 768, 25, 9)
+    assert hires_settings(made) == (1.5, 0.45, 12) and made.extra["Hires upscaler"] == "4x-UltraSharp"
+    made = parse_chunks({"prompt": graph(upscale_type="latent", hires_ckpt_name="sd15/photon_v1.safetensors")})
+    assert made.extra["Hires upscaler"] == "Latent"
+    assert "The second pass had its own model (photon_v1)" in hires_note(made)
+    for changes in ({"iterations": 2}, {"iterations": 0}, {"upscale_by": 1.0}):
+        assert hires_settings(parse_chunks({"prompt": graph(**changes)})) is None
+
+
 @pytest.mark.parametrize("name, key", [
     ("Euler a", "euler_ancestral"), ("k_euler_ancestral", "euler_ancestral"), ("DPM++ 2M Karras", "dpmpp_2m"),
     ("dpmpp_2m_sde_gpu", "dpmpp_2m_sde"), ("sample_dpmpp_2m", "dpmpp_2m"), ("k_lms", "lms"), ("UniPC", "uni_pc"),

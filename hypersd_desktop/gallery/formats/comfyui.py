@@ -263,6 +263,9 @@ def parse_comfyui_graph(data: Any) -> ImageMetadata | None:
     if len(chain) > 1 and width and height:  # the picture it made, enlarged and made again: a Hires fix
         second = _second_pass(graph, sampler_node, chain[-2], found)
         extra.update({key: value for key, value in second.items() if key not in extra})
+    elif "script" in inputs:  # Efficiency Nodes' KSampler runs its HighRes-Fix Script itself
+        extra.update({key: value for key, value in _highres_script(graph, inputs["script"]).items()
+                      if key not in extra})
     if width and height:
         made = size_of(extra.get("Hires size")) if "Hires size" in extra else (width, height)
         extra.update(_enlarged_after(graph, chain[0], made))
@@ -347,6 +350,38 @@ def _second_pass(graph: _Graph, first: str, second: str, made: ImageMetadata) ->
     if model and model != made.model_name:
         found["Hires checkpoint"] = model
     return found
+
+
+def _highres_script(graph: _Graph, link: Any) -> dict[str, str]:
+    """Efficiency Nodes' HighRes-Fix Script (among the scripts chained to its KSampler's `script` input) in A1111's
+    Hires words: it enlarges the sampler's latent (`latent`: a latent upscale; `pixel` or `both`: its upscaler model)
+    `upscale_by` times and samples it again for `hires_steps` at `denoise`, with its own checkpoint unless "(use
+    same)". Run for more than one iteration, it is more than one Hires fix: not read."""
+    for node in graph.upstream(link, ("script",)):
+        if node.get("class_type") != "HighRes-Fix Script":
+            continue
+        inputs = node["inputs"]
+
+        def value(name: str, kind) -> Any:
+            return graph.value(inputs.get(name), (name, *_VALUE_NAMES), kind)
+
+        scale = to_float(value("upscale_by", (int, float)))
+        denoise = to_float(value("denoise", (int, float)))
+        iterations = to_int(value("iterations", (int, float)))
+        if scale is None or scale <= 1 or denoise is None or not 0 < denoise <= 1 or iterations not in (None, 1):
+            return {}
+        pixels = value("upscale_type", str) in ("pixel", "both")
+        upscaler = stem(value("pixel_upscaler", str)) if pixels else None
+        found = {"Hires upscale": f"{round(scale, 4):g}", "Hires upscaler": upscaler or "Latent",
+                 "Denoising strength": f"{round(denoise, 4):g}"}
+        steps = to_int(value("hires_steps", (int, float)))
+        if steps and steps > 0:
+            found["Hires steps"] = str(steps)
+        checkpoint = value("hires_ckpt_name", str)
+        if checkpoint and checkpoint != "(use same)":
+            found["Hires checkpoint"] = stem(checkpoint) or checkpoint
+        return found
+    return {}
 
 
 def _between(graph: _Graph, link: Any, first: str) -> list[dict] | None:
