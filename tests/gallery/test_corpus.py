@@ -31,14 +31,18 @@ def hires_reading(metadata, wanted: dict | None) -> dict | None:
     return {key: got[key] for key in wanted or got}
 
 
-def upscale_reading(metadata) -> dict | None:
-    """The enlargement of the finished image an image says of (A1111's Extras' words; None: none)."""
+def upscale_reading(metadata, wanted: dict | None) -> dict | None:
+    """The enlargement of the finished image an image says of (A1111's Extras' words; None: none), as its
+    project's test names the values it gives."""
     extra = {key.lower(): value for key, value in metadata.extra.items()} if metadata else {}
     scale = extra.get("postprocess upscale by")
-    return {"scale": float(scale), "upscaler": extra.get("postprocess upscaler")} if scale else None
+    if not scale:
+        return None
+    got = {"scale": float(scale), "upscaler": extra.get("postprocess upscaler")}
+    return {key: got[key] for key in wanted or got}
 
 
-READINGS = {"hires": hires_reading, "upscale": lambda metadata, _wanted: upscale_reading(metadata)}
+READINGS = {"hires": hires_reading, "upscale": upscale_reading}
 
 
 def corpus() -> dict[str, dict]:

@@ -484,11 +484,11 @@ def test_an_enlargement_of_the_finished_image_is_named_as_reuse_does_not_repeat_
 
     text = ("a cat\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512, Postprocess upscale by: 2, "
             "Postprocess upscaler: R-ESRGAN 4x+")
-    assert "made with R-ESRGAN 4x+'s enlargement ×2 of the finished image" in unrepeated_note(parse_chunks(
+    assert "made with an enlargement ×2 by R-ESRGAN 4x+ of the finished image" in unrepeated_note(parse_chunks(
         {"parameters": text}))
     graph, *_ = read_metadata(CORPUS / "sd-metadata" / "png" / "comfyui-upscale.png")
     assert (graph.width, graph.height) == (1024, 1024)
-    assert "made with SwinIR_4x's enlargement ×1.5 of the finished image" in unrepeated_note(graph)
+    assert "made with an enlargement ×1.5 by SwinIR_4x of the finished image" in unrepeated_note(graph)
 
 
 def test_comfyui_second_passes_read_as_a1111s_hires_fix():

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from hypersd_desktop.gallery.formats.a1111 import parse_a1111
-from hypersd_desktop.gallery.formats.comfyui import is_comfyui_graph, parse_comfyui
+from hypersd_desktop.gallery.formats.comfyui import enlarged_picture, is_comfyui_graph, parse_comfyui
 from hypersd_desktop.gallery.formats.comfyui_workflow import parse_comfyui_workflow
 from hypersd_desktop.gallery.formats.common import ImageMetadata, civitai_airs, json_object, merged, sampler_key
 from hypersd_desktop.gallery.formats.fooocus import FOOOCUS_KEYS, parse_fooocus, parse_ruinedfooocus
@@ -58,7 +58,11 @@ def _graph(chunks: dict[str, str]) -> ImageMetadata | None:
         return None
     graph = parse_comfyui(chunks["prompt"])
     extra = json_object(chunks["prompt"])
-    graph = merged(graph, parse_civitai_extra(extra.get("extraMetadata")) if extra else None, "comfyui")
+    record = parse_civitai_extra(extra.get("extraMetadata")) if extra else None
+    if graph is None and record is not None and record.width and record.height:  # the record's picture enlarged
+        enlarged = enlarged_picture(extra, (record.width, record.height))
+        record = ImageMetadata(**{**record.__dict__, "extra": {**record.extra, **enlarged}})
+    graph = merged(graph, record, "comfyui")
     airs = civitai_airs((extra.get("extra") or {}).get("airs")) if extra and isinstance(extra.get("extra"), dict) else ()
     if graph is not None and airs:  # Civitai's generator names its resources by AIR
         graph = ImageMetadata(**{**graph.__dict__, "civitai": airs})

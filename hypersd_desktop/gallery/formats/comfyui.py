@@ -272,6 +272,16 @@ def parse_comfyui_graph(data: Any) -> ImageMetadata | None:
     return found
 
 
+def enlarged_picture(data: Any, size: tuple[int, int]) -> dict[str, str]:
+    """What a graph that only enlarges a loaded picture (Civitai's Upscale) did to a picture of `size`, in the words
+    of A1111's Extras tab (see `_enlarged_after`)."""
+    if not is_comfyui_graph(data):
+        return {}
+    graph = _Graph(data)
+    loads = [key for key, node in graph.nodes.items() if str(node.get("class_type")).startswith("LoadImage")]
+    return next(filter(None, (_enlarged_after(graph, key, size) for key in loads)), {})
+
+
 def _enlarged_after(graph: _Graph, final: str, size: tuple[int, int]) -> dict[str, str]:
     """The final sampler's picture enlarged on its way to the image saved (an upscaler model, a resize), in the
     words A1111's Extras tab writes: `Postprocess upscale by`, `Postprocess upscaler`."""
@@ -450,7 +460,9 @@ def _enlarged_by(graph: _Graph, nodes: list[dict]) -> str:
     resampling ("Lanczos", "Bilinear")."""
     for node in nodes:
         if "upscale_model" in node["inputs"]:
-            return stem(_upscaler_name(graph, node["inputs"]["upscale_model"])) or "an upscaler model"
+            name = _upscaler_name(graph, node["inputs"]["upscale_model"]) or ""
+            air = re.search(r"civitai:\d+@(\d+)$", name)  # Civitai's generator names its files by AIR
+            return f"Civitai's upscaler {air[1]}" if air else stem(name) or "an upscaler model"
     if any("Latent" in str(node.get("class_type")) and "Upscale" in str(node.get("class_type")) for node in nodes):
         return "Latent"
     method = next((node["inputs"]["upscale_method"] for node in nodes

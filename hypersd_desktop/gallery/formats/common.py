@@ -352,9 +352,9 @@ def other_passes(metadata: ImageMetadata) -> list[str]:
     if (enlarged is not None and enlarged > 1) or target:
         how = f"×{enlarged:g}" if enlarged is not None and enlarged > 1 else f"to {target}"
         upscaler = extra.get("postprocess upscaler")
-        by = f"{upscaler}'s" if upscaler else "an"
-        parts.append(f"{by} enlargement {how} of the finished image (Enlarge, in the gallery, does that to the image "
-                     "reuse makes)")
+        by = f" by {upscaler}" if upscaler else ""
+        parts.append(f"an enlargement {how}{by} of the finished image (Enlarge, in the gallery, does that to the "
+                     "image reuse makes)")
     return parts
 
 
