@@ -110,12 +110,13 @@ def settings_command(metadata: ImageMetadata, models: list[InstalledModel],
     prompt = without_network_tags(prompt, {name.lower() for name, _, _ in metadata.loras} - missing)
     prompt, negative = embeddings_by_name(prompt), embeddings_by_name(negative)
     hosted = metadata.format in HOSTED_MODELS  # its model is not to be had: another is named in its place
-    model = match.base.path if match.base is not None and not hosted else None if hosted else metadata.model_name
+    model = None if hosted else match.base.path if match.base is not None else metadata.model_name
     words = ["hypersd-desktop", "generate", "--model", model or "MODEL", "--prompt", prompt]
     words += ["--negative", negative] if negative else []
     if match.hyper is not None:
         words += ["--lora", match.hyper.path]
-        if getattr(recipe_for_file(match.hyper.path), "id", None) != match.hyper.recipe:  # its file name does not say
+        named = recipe_for_file(match.hyper.path)
+        if named is None or named.id != match.hyper.recipe:  # its file name does not say which recipe it is
             words += ["--recipe", match.hyper.recipe]
     for lora in match.styles:
         words += ["--lora", f"{lora.path}:{lora.weight:g}"]

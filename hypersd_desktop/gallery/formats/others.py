@@ -92,8 +92,9 @@ def _swarmui_hires(params: dict) -> dict[str, str]:
     found = {"Hires upscale": f"{scale:g}", "Hires upscaler": _swarmui_upscaler(params.get("refinerupscalemethod")),
              "Denoising strength": f"{share:g}"}
     steps = to_int(params.get("refinersteps")) or to_int(params.get("steps"))
-    if steps and steps - round(steps * (1 - share)) > 0:  # it starts its schedule at the step the share leaves
-        found["Hires steps"] = str(steps - round(steps * (1 - share)))
+    ran = steps - round(steps * (1 - share)) if steps else 0  # from the step the share leaves to the end
+    if ran > 0:
+        found["Hires steps"] = str(ran)
     model = params.get("refinermodel")
     if isinstance(model, str) and model.strip() and model.strip() != "(Use Base)":
         found["Hires checkpoint"] = stem(model) or model
