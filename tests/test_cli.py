@@ -5,20 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from cli_process import run_cli
 from hypersd_desktop.gallery.metadata import read_png_text, read_request
 
 
 def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "hypersd_desktop", *map(str, args)], capture_output=True, text=True,
-                          cwd=cwd, timeout=300)
+    return run_cli(*args, cwd=cwd)
 
 
 def test_generate_writes_pngs_with_parameters_and_json(tiny_sd15, hyper_lora, tmp_path):

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
+from cli_process import run_cli
 from hypersd_desktop import cli
 from hypersd_desktop.core.paths import AppPaths
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hypersd_desktop", *args], capture_output=True, text=True, timeout=120)
+    return run_cli(*args, timeout=120)
 
 
 @pytest.mark.parametrize("args, complaint", [

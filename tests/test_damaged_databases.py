@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 
 import pytest
 from PIL import Image
 
+from cli_process import run_cli
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.gallery.metadata import ImageParameters, write_png
@@ -19,7 +19,7 @@ DAMAGE = {"empty": b"", "garbage": os.urandom(4096), "truncated": b"SQLite forma
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "hypersd_desktop", *args], capture_output=True, text=True, timeout=120)
+    return run_cli(*args, timeout=120)
 
 
 @pytest.mark.parametrize("damage", sorted(DAMAGE))

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from cli_process import run_cli
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import InputImages, kept_bytes
 from hypersd_desktop.core.paths import AppPaths
@@ -103,12 +104,10 @@ def test_generate_from_an_iphone_photo(tiny_sd15, hyper_lora, tmp_path):
     import tiny_models
 
     controlnet = tiny_models.save_controlnet(tiny_sd15, tmp_path / "controlnet")
-    run = subprocess.run(
-        [sys.executable, "-m", "hypersd_desktop", "generate", "--model", str(tiny_sd15), "--prompt", "an arrow",
-         "--lora", str(hyper_lora("Hyper-SD15-1step-lora")), "--steps", "1", "--init-image", str(IPHONE),
-         "--strength", "1.0", "--control", f"{controlnet}:{IPHONE}", "--preprocess", "scribble", "--width", "64",
-         "--height", "88", "--seed", "2", "--out", str(tmp_path / "out"), "--json"],
-        capture_output=True, text=True, timeout=300)
+    run = run_cli("generate", "--model", tiny_sd15, "--prompt", "an arrow", "--lora",
+                  hyper_lora("Hyper-SD15-1step-lora"), "--steps", "1", "--init-image", IPHONE, "--strength", "1.0",
+                  "--control", f"{controlnet}:{IPHONE}", "--preprocess", "scribble", "--width", "64", "--height", "88",
+                  "--seed", "2", "--out", tmp_path / "out", "--json")
     assert run.returncode == 0, run.stderr
     made = json.loads(run.stdout.splitlines()[-1])
     request = read_request(made["path"])

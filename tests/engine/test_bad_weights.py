@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import os
 import struct
-import subprocess
-import sys
 import time
 
 import pytest
 
+from cli_process import run_cli
 from hypersd_desktop.core.errors import InputError, ModelFormatError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.engine.inspect import base_architecture, inspect_file
@@ -165,8 +164,7 @@ def test_the_same_file_in_two_folders_is_two_models(app_home, tmp_path):
 
 def test_the_command_line_says_one_line(tmp_path):
     path = weights(tmp_path / "bad.safetensors", {"a": {"dtype": ["F32"], "shape": [2], "data_offsets": [0, 8]}})
-    result = subprocess.run([sys.executable, "-m", "hypersd_desktop", "inspect", str(path)], capture_output=True,
-                            text=True, timeout=60)
+    result = run_cli("inspect", path, timeout=60)
     assert result.returncode == 2 and result.stderr.startswith("error: bad.safetensors stores tensor 'a' in an "
                                                                 "unknown dtype")
     assert len(result.stderr.strip().splitlines()) == 1

@@ -11,14 +11,13 @@ convolution as A1111 widens them. Tiny models, fp32, CPU.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from cli_process import run_cli
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.engine import GenerationRequest, LoraSpec
@@ -134,8 +133,9 @@ def test_a_checkpoint_says_it_is_an_inpainting_model_and_other_inputs_are_refuse
     (refiner / "unet" / "config.json").write_text(json.dumps({**config, "cross_attention_dim": 1280}))
     with pytest.raises(InputError, match="is a model for the SDXL refiner"):
         base_architecture(refiner)
-    said = subprocess.run([sys.executable, "-m", "hypersd_desktop", "inspect", str(checkpoint)], capture_output=True,
-                          text=True, check=True).stdout
+    said = run_cli("inspect", checkpoint)
+    assert said.returncode == 0, said.stderr
+    said = said.stdout
     assert "An inpainting model: its UNet also reads the mask" in said
 
 

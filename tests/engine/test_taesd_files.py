@@ -172,12 +172,8 @@ def test_fast_decode_and_previews_with_a_decoder_file_equal_those_of_the_same_we
 def test_the_command_line_fast_decode_takes_the_installed_taesd_for_the_model_or_says_how_to_get_one(decoder,
                                                                                                   tiny_sd15, tmp_path):
     import json
-    import subprocess
-    import sys
 
-    def cli(*args):
-        return subprocess.run([sys.executable, "-m", "hypersd_desktop", *map(str, args)], capture_output=True,
-                              text=True, timeout=300)
+    from cli_process import run_cli as cli
 
     generate = ("generate", "--model", tiny_sd15, "--prompt", "a cat", "--steps", 2, "--seed", 1, "--width", 64,
                 "--height", 64, "--out", tmp_path / "out", "--json", "--no-gallery", "--fast-decode")

@@ -120,11 +120,9 @@ def test_only_a_key_counts_as_the_vae_not_text_that_mentions_one(split_checkpoin
 
 
 def _cli(*args):
-    import subprocess
-    import sys
+    from cli_process import run_cli
 
-    return subprocess.run([sys.executable, "-m", "hypersd_desktop", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
+    return run_cli(*args)
 
 
 def test_the_command_line_takes_the_vae_beside_a_checkpoint_and_names_it_in_the_png(split_checkpoints, tmp_path):

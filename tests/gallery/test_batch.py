@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from cli_process import run_cli
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.engine import GenerationRequest
@@ -285,7 +286,7 @@ def test_killed_batch_restarts_and_produces_each_item_once(tiny_sd15, hyper_lora
             image.load()  # complete, readable files only
     store.close()
 
-    finished = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    finished = run_cli(*command[3:])
     assert finished.returncode == 0, finished.stderr
     names = sorted(p.name for p in out.glob("*.png"))
     assert names == sorted(f"{i}-{i - 1}.png" for i in range(1, 9))  # {index}-{seed}; seeds 0..7

@@ -10,10 +10,11 @@ import sys
 import numpy as np
 from PIL import Image
 
+from cli_process import run_cli
 
-def cli(*args):
-    return subprocess.run([sys.executable, "-m", "hypersd_desktop", *map(str, args)], capture_output=True, text=True,
-                          timeout=300)
+
+def cli(*args, input=None):
+    return run_cli(*args, input=input)
 
 
 def test_generate_lands_in_the_gallery_and_reuse_reproduces_it(tiny_sd15, hyper_lora, tmp_path):
@@ -29,8 +30,7 @@ def test_generate_lands_in_the_gallery_and_reuse_reproduces_it(tiny_sd15, hyper_
     command = cli("gallery", "reuse", listing[0]["id"]).stdout.strip()
     words = shlex.split(command)
     assert words[:2] == ["hypersd-desktop", "generate"] and words[words.index("--clip-skip") + 1] == "2"
-    again = subprocess.run([sys.executable, "-m", "hypersd_desktop", *words[1:], "--out", tmp_path, "--json"],
-                           capture_output=True, text=True, timeout=300)
+    again = cli(*words[1:], "--out", tmp_path, "--json")
     assert again.returncode == 0, again.stderr
     with Image.open(original) as a, Image.open(json.loads(again.stdout)["path"]) as b:
         assert np.array_equal(np.asarray(a), np.asarray(b))
@@ -239,8 +239,7 @@ def test_reuse_of_copied_generation_data_names_the_installed_models_it_matches(i
                        ("--steps", "1"), ("--guidance", "0"), ("--seed", "12"), ("--width", "64"), ("--height", "64")]
     assert "made without Hyper-SD (the DPM++ 2M sampler, 20 steps, guidance 7)" in run.stderr
     assert "Not installed here: the LoRA gone_style." in run.stderr
-    piped = subprocess.run([sys.executable, "-m", "hypersd_desktop", "gallery", "reuse", "-"], input=text,
-                           capture_output=True, text=True, timeout=300)
+    piped = cli("gallery", "reuse", "-", input=text)
     assert (piped.returncode, piped.stdout, piped.stderr) == (0, run.stdout, run.stderr)
 
     made = cli(*words[1:], "--out", tmp_path / "again.png")
@@ -299,8 +298,7 @@ def test_reuse_after_the_models_moved_names_them_by_file_name_and_reproduces_the
     assert words[words.index("--model") + 1] == "tiny-sd15"
     assert words[words.index("--lora") + 1] == "Hyper-SD15-1step-lora:1"
     assert "names them by file name, as installed here (tiny-sd15, Hyper-SD15-1step-lora)" in reuse.stderr
-    again = subprocess.run([sys.executable, "-m", "hypersd_desktop", *words[1:], "--out", tmp_path / "again", "--json"],
-                           capture_output=True, text=True, timeout=300)
+    again = cli(*words[1:], "--out", tmp_path / "again", "--json")
     assert again.returncode == 0, again.stderr
     with Image.open(original) as a, Image.open(json.loads(again.stdout)["path"]) as b:
         assert np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).max() <= 1

@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
+from cli_process import run_cli
 from hub_server import HubServer
 
 
 def cli(*args, env_extra=None):
-    env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "hypersd_desktop", *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=300)
+    return run_cli(*args, env={**os.environ, **(env_extra or {})})
 
 
 @pytest.fixture

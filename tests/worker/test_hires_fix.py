@@ -247,42 +247,34 @@ def test_a_hires_fix_that_cannot_run_is_refused_with_what_to_do(changes, message
 def test_generate_with_hires_from_the_command_line(tiny_sd15, hyper_lora, tmp_path):
     import json
     import shlex
-    import subprocess
-    import sys
 
+    from cli_process import run_cli
     from tests.tiny_models import save_upscaler
 
     upscaler = save_upscaler(tmp_path / "models" / "2x-Compact.safetensors", "compact", scale=2)
-    run = subprocess.run(
-        [sys.executable, "-m", "hypersd_desktop", "generate", "--model", str(tiny_sd15), "--prompt", PROMPT, "--lora",
-         str(hyper_lora("Hyper-SD15-1step-lora")), "--steps", "2", "--width", "64", "--height", "64", "--hires",
-         "1.5", "--hires-strength", "0.5", "--hires-steps", "2", "--upscaler", str(upscaler), "--seed", "4", "--out",
-         str(tmp_path), "--json", "--hires-prompt", "a harbour at dawn: masts, rigging"],
-        capture_output=True, text=True, timeout=300)
+    run = run_cli("generate", "--model", tiny_sd15, "--prompt", PROMPT, "--lora", hyper_lora("Hyper-SD15-1step-lora"),
+                  "--steps", "2", "--width", "64", "--height", "64", "--hires", "1.5", "--hires-strength", "0.5",
+                  "--hires-steps", "2", "--upscaler", upscaler, "--seed", "4", "--out", tmp_path, "--json",
+                  "--hires-prompt", "a harbour at dawn: masts, rigging")
     assert run.returncode == 0, run.stderr
     made = json.loads(run.stdout.splitlines()[-1])
     with Image.open(made["path"]) as image:
         assert image.size == (96, 96) and "Hires upscale: 1.5" in image.text["parameters"]
     assert (made["width"], made["height"]) == (64, 64)  # the settings of the first pass, as A1111 reports them
-    listing = json.loads(subprocess.run([sys.executable, "-m", "hypersd_desktop", "gallery", "list", "--json"],
-                                        capture_output=True, text=True, timeout=120).stdout)
-    reuse = subprocess.run([sys.executable, "-m", "hypersd_desktop", "gallery", "reuse", str(listing[0]["id"])],
-                           capture_output=True, text=True, timeout=120).stdout.strip()
+    listing = json.loads(run_cli("gallery", "list", "--json", timeout=120).stdout)
+    reuse = run_cli("gallery", "reuse", listing[0]["id"], timeout=120).stdout.strip()
     words = shlex.split(reuse)
     assert words[words.index("--hires") + 1] == "1.5" and words[words.index("--hires-strength") + 1] == "0.5"
     assert words[words.index("--hires-steps") + 1] == "2" and words[words.index("--upscaler") + 1] == str(upscaler)
     assert words[words.index("--hires-prompt") + 1] == "a harbour at dawn: masts, rigging"
-    again = subprocess.run([sys.executable, "-m", "hypersd_desktop", *words[1:], "--out", str(tmp_path), "--json"],
-                           capture_output=True, text=True, timeout=300)
+    again = run_cli(*words[1:], "--out", tmp_path, "--json")
     assert again.returncode == 0, again.stderr
     with Image.open(made["path"]) as first, Image.open(json.loads(again.stdout)["path"]) as second:
         assert np.array_equal(np.asarray(first), np.asarray(second))  # reuse makes the same image
-    refused = subprocess.run([sys.executable, "-m", "hypersd_desktop", "generate", "--model", str(tiny_sd15),
-                              "--prompt", PROMPT, "--hires", "5"], capture_output=True, text=True, timeout=120)
+    refused = run_cli("generate", "--model", tiny_sd15, "--prompt", PROMPT, "--hires", "5", timeout=120)
     assert refused.returncode != 0 and "Hires fix scale must be above 1 and at most 4" in refused.stderr
     for words, said in ((["--upscaler", str(upscaler)], "it goes with --hires"),
                         (["--hires", "2", "--upscaler", str(hyper_lora("Hyper-SD15-1step-lora"))],
                          "is a LoRA, not an upscaler")):
-        refused = subprocess.run([sys.executable, "-m", "hypersd_desktop", "generate", "--model", str(tiny_sd15),
-                                  "--prompt", PROMPT, *words], capture_output=True, text=True, timeout=120)
+        refused = run_cli("generate", "--model", tiny_sd15, "--prompt", PROMPT, *words, timeout=120)
         assert refused.returncode == 2 and said in refused.stderr, refused.stderr

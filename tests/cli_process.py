@@ -1,0 +1,130 @@
+"""The command line as a user runs it, `python -m hypersd_desktop …` in a process of its own, without paying for
+torch's import in every run.
+
+`run_cli(*args)` returns what `subprocess.run([sys.executable, "-m", "hypersd_desktop", *args],
+capture_output=True, text=True)` returns. Where it can, the run is forked from a process that has imported the
+heavy libraries once (tests/cli_zygote.py; the app's own modules are imported afresh by every run): it still has
+its own arguments, environment, working folder, standard streams and exit status. A run whose environment differs
+from that process's in more than the app's home (a variable the libraries read when imported, PYTHONPATH …), a
+system without fork, or HYPERSD_TEST_FRESH_CLI=1 gets a fresh interpreter instead.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import locale
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ZYGOTE = Path(__file__).with_name("cli_zygote.py")
+# Read by the app when it runs, not by a library when imported: these may differ from run to run.
+PER_RUN = frozenset({"HYPERSD_HOME", "PYTEST_CURRENT_TEST"})
+STARTUP_TIMEOUT_S = 300
+
+
+def run_cli(*args, input: str | None = None, cwd=None, env: dict[str, str] | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess:
+    argv = [str(arg) for arg in args]
+    env = dict(os.environ if env is None else env)
+    zygote = _zygote(env)
+    if zygote is None:
+        return subprocess.run([sys.executable, "-m", "hypersd_desktop", *argv], input=input, capture_output=True,
+                              text=True, cwd=cwd, env=env, timeout=timeout)
+    return zygote.run(argv, input, Path(cwd or os.getcwd()), env, timeout)
+
+
+def _imported_with(env: dict[str, str]) -> dict[str, str]:
+    return {key: value for key, value in env.items() if key not in PER_RUN}
+
+
+class _Zygote:
+    def __init__(self, env: dict[str, str]) -> None:
+        self.imported_with = _imported_with(env)
+        self.process = subprocess.Popen([sys.executable, str(ZYGOTE)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                        bufsize=0, env=env)
+        self.unread = b""
+        self.lock = threading.Lock()
+        ready = self._reply(STARTUP_TIMEOUT_S)
+        if ready is None or "ready" not in ready:
+            self.close()
+            raise RuntimeError("tests/cli_zygote.py did not start")
+
+    def _reply(self, timeout: float) -> dict | None:
+        """The next line the zygote writes, or None after `timeout` seconds or at its end. Read here, unbuffered:
+        two replies that come together must not wait in a buffer `select` cannot see."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.unread:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([self.process.stdout], [], [], left)[0]:
+                return None
+            data = os.read(self.process.stdout.fileno(), 65536)
+            if not data:
+                return None
+            self.unread += data
+        line, self.unread = self.unread.split(b"\n", 1)
+        return json.loads(line)
+
+    def run(self, argv: list[str], input: str | None, cwd: Path, env: dict[str, str],
+            timeout: float) -> subprocess.CompletedProcess:
+        folder = Path(tempfile.mkdtemp(prefix="cli-run-"))
+        try:
+            streams = {name: folder / name for name in ("stdin", "stdout", "stderr")}
+            for path in streams.values():
+                path.write_bytes(b"")
+            if input is not None:
+                streams["stdin"].write_bytes(input.encode(_ENCODING))
+            request = {"argv": argv, "env": env, "cwd": str(cwd), "encoding": _ENCODING,
+                       **{name: str(path) for name, path in streams.items()}}
+            with self.lock:
+                self.process.stdin.write(json.dumps(request).encode() + b"\n")
+                started = self._reply(30)
+                if started is None:
+                    raise RuntimeError("tests/cli_zygote.py ended")
+                pid = started["pid"]
+                ended = self._reply(timeout)
+                if ended is None:
+                    os.kill(pid, signal.SIGKILL)
+                    self._reply(30)
+                    raise subprocess.TimeoutExpired(["hypersd_desktop", *argv], timeout)
+            stdout, stderr = (_text(streams[name].read_bytes()) for name in ("stdout", "stderr"))
+            return subprocess.CompletedProcess([sys.executable, "-m", "hypersd_desktop", *argv],
+                                               ended["returncode"], stdout, stderr)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def close(self) -> None:
+        self.process.stdin.close()
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+_ENCODING = locale.getpreferredencoding(False)  # what `text=True` decodes with, and a child's streams' encoding
+_started: list[_Zygote] = []
+_lock = threading.Lock()
+
+
+def _zygote(env: dict[str, str]) -> _Zygote | None:
+    if not hasattr(os, "fork") or os.environ.get("HYPERSD_TEST_FRESH_CLI") == "1":
+        return None
+    with _lock:
+        if not _started:
+            _started.append(_Zygote(dict(os.environ)))
+            atexit.register(_started[0].close)
+        zygote = _started[0]
+    return zygote if zygote.imported_with == _imported_with(env) and zygote.process.poll() is None else None
+
+
+def _text(data: bytes) -> str:
+    """As `subprocess.run(text=True)` decodes a stream."""
+    return data.decode(_ENCODING).replace("\r\n", "\n").replace("\r", "\n")
