@@ -6,7 +6,10 @@ capture_output=True, text=True)` returns. Where it can, the run is forked from a
 heavy libraries once (tests/cli_zygote.py; the app's own modules are imported afresh by every run): it still has
 its own arguments, environment, working folder, standard streams and exit status. A run whose environment differs
 from that process's in more than the app's home (a variable the libraries read when imported, PYTHONPATH …), a
-system without fork, or HYPERSD_TEST_FRESH_CLI=1 gets a fresh interpreter instead.
+system other than Linux, or HYPERSD_TEST_FRESH_CLI=1 gets a fresh interpreter instead.
+
+`worker_command()` is the same for the worker program the window tests start (`python -m hypersd_desktop.worker`):
+a command that runs it forked from that process (tests/worker_shim.py), or None where a fresh interpreter is due.
 """
 
 from __future__ import annotations
@@ -26,9 +29,21 @@ import time
 from pathlib import Path
 
 ZYGOTE = Path(__file__).with_name("cli_zygote.py")
-# Read by the app when it runs, not by a library when imported: these may differ from run to run.
-PER_RUN = frozenset({"HYPERSD_HOME", "PYTEST_CURRENT_TEST"})
+SHIM = Path(__file__).with_name("worker_shim.py")
+# Read by the app when it runs, not by a library when imported: these may differ from run to run. (PYTHONPATH is
+# read by the interpreter at its start: a run puts its folders on its path as the interpreter would.) Runs with
+# another backend (HYPERSD_BACKENDS: the fake one, which reports whether torch is imported) start afresh. Three are
+# set in this process by libraries as they are imported, and read by them only when used: PySide6's (never imported
+# by a run), torch inductor's cache folder (read when it compiles), and OpenCV's library folder put before
+# LD_LIBRARY_PATH for the programs this process starts (the zygote has its libraries loaded already).
+PER_RUN = frozenset({"HYPERSD_HOME", "PYTEST_CURRENT_TEST", "PYTHONPATH", "PYSIDE6_OPTION_PYTHON_ENUM",
+                     "TORCHINDUCTOR_CACHE_DIR", "LD_LIBRARY_PATH"})
+# The environment the suite runs in, before any test changes it: the zygote starts with it, whichever test is first.
+BASE_ENV = dict(os.environ)
 STARTUP_TIMEOUT_S = 300
+# Linux only: macOS has fork, but a process forked after its system frameworks have started (torch loads them) may
+# crash in them; Windows has none.
+FORKS = sys.platform.startswith("linux")
 
 
 def run_cli(*args, input: str | None = None, cwd=None, env: dict[str, str] | None = None,
@@ -48,9 +63,10 @@ def _imported_with(env: dict[str, str]) -> dict[str, str]:
 
 class _Zygote:
     def __init__(self, env: dict[str, str]) -> None:
-        self.imported_with = _imported_with(env)
-        self.process = subprocess.Popen([sys.executable, str(ZYGOTE)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        bufsize=0, env=env)
+        self.folder = Path(tempfile.mkdtemp(prefix="zygote-"))
+        self.address = str(self.folder / "socket")  # short: a socket's path has a limit of about 100 bytes
+        self.process = subprocess.Popen([sys.executable, str(ZYGOTE), self.address], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, bufsize=0, env=env)
         self.unread = b""
         self.lock = threading.Lock()
         ready = self._reply(STARTUP_TIMEOUT_S)
@@ -107,6 +123,7 @@ class _Zygote:
             self.process.wait(30)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 _ENCODING = locale.getpreferredencoding(False)  # what `text=True` decodes with, and a child's streams' encoding
@@ -114,15 +131,27 @@ _started: list[_Zygote] = []
 _lock = threading.Lock()
 
 
+def worker_command() -> list[str] | None:
+    """The command that starts the worker program, forked from the zygote, under this process's environment."""
+    zygote = _zygote(dict(os.environ))
+    return None if zygote is None else [sys.executable, str(SHIM), zygote.address, "hypersd_desktop.worker"]
+
+
 def _zygote(env: dict[str, str]) -> _Zygote | None:
-    if not hasattr(os, "fork") or os.environ.get("HYPERSD_TEST_FRESH_CLI") == "1":
+    if not FORKS or os.environ.get("HYPERSD_TEST_FRESH_CLI") == "1":
         return None
     with _lock:
         if not _started:
-            _started.append(_Zygote(dict(os.environ)))
+            _started.append(_Zygote(BASE_ENV))
             atexit.register(_started[0].close)
         zygote = _started[0]
-    return zygote if zygote.imported_with == _imported_with(env) and zygote.process.poll() is None else None
+    return zygote if not differences(env) and zygote.process.poll() is None else None
+
+
+def differences(env: dict[str, str]) -> set[str]:
+    """The variables, other than the per-run ones, in which `env` differs from the one the zygote started with."""
+    imported_with, asked = _imported_with(BASE_ENV), _imported_with(env)
+    return {key for key in imported_with.keys() | asked.keys() if imported_with.get(key) != asked.get(key)}
 
 
 def _text(data: bytes) -> str:

@@ -14,6 +14,8 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 os.environ["HF_HUB_OFFLINE"] = "1"  # no test may reach a hub
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # headless Qt; tools/screenshots.py uses Xvfb
 
+import cli_process  # noqa: E402  (after the variables above: its zygote starts with this environment)
+
 SD15_PREFIX = "Hyper-SD15"
 SDXL_PREFIX = "Hyper-SDXL"
 
@@ -23,6 +25,22 @@ def app_home(tmp_path, monkeypatch):
     home = tmp_path / "home"
     monkeypatch.setenv("HYPERSD_HOME", str(home))
     return home
+
+
+@pytest.fixture(autouse=True)
+def forked_workers(monkeypatch):
+    """The worker programs the app starts in this process are forked from a process that has imported torch
+    (`cli_process.worker_command`), not started afresh: a window test then waits milliseconds for its worker, not
+    the seconds of torch's import. Not for a worker under another Python, nor with HYPERSD_TEST_FRESH_CLI=1."""
+    from hypersd_desktop.worker import client
+
+    fresh = client.worker_command
+
+    def command(python: str | None = None) -> list[str] | None:
+        forked = cli_process.worker_command() if python is None and not getattr(sys, "frozen", False) else None
+        return forked or fresh(python)
+
+    monkeypatch.setattr(client, "worker_command", command)
 
 
 @pytest.fixture
