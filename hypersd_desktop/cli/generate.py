@@ -137,6 +137,8 @@ def add_parser(commands) -> None:
     generate.add_argument("--hires-prompt", metavar="TEXT", help="the Hires fix's second pass's own prompt, as "
                           "A1111's \"Hires prompt\" (default: --prompt)")
     generate.add_argument("--hires-negative", metavar="TEXT", help="its own negative prompt (default: --negative)")
+    generate.add_argument("--hires-cfg", type=float, metavar="SCALE", help="its own guidance, as Forge's \"Hires CFG "
+                          "Scale\" (default: --guidance)")
     generate.add_argument("--only-masked", type=int, nargs="?", const=32, metavar="PADDING",
                           help="inpaint only the masked area, with PADDING pixels around it (default 32), made at "
                                "about the model's size (or --width × --height) and laid back into the whole picture, "
@@ -286,6 +288,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         hires_scale=args.hires,
         hires_strength=args.hires_strength,
         hires_steps=args.hires_steps, hires_prompt=args.hires_prompt, hires_negative_prompt=args.hires_negative,
+        hires_guidance=args.hires_cfg,
         upscaler=upscaler_of(args, resolve),
     )
     from hypersd_desktop.worker.batch import with_tagged_loras

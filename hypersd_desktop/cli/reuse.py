@@ -22,7 +22,7 @@ from hypersd_desktop.core.vocab import Decoder, Preprocessor
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID, recipe_for_file
 from hypersd_desktop.engine.types import GenerationRequest
 from hypersd_desktop.gallery.formats import ImageMetadata, MAX_PASTED, parse_text
-from hypersd_desktop.gallery.formats.common import hires_prompts, hires_settings, stem
+from hypersd_desktop.gallery.formats.common import hires_guidance, hires_prompts, hires_settings, stem
 from hypersd_desktop.gallery.formats.hosted import HOSTED_MODELS
 from hypersd_desktop.gallery.formats.syntax import reused_prompts
 from hypersd_desktop.gallery.gallery import read_metadata
@@ -135,13 +135,16 @@ def settings_command(metadata: ImageMetadata, models: list[InstalledModel],
         # image's sampler runs its share of the recipe's
         words += ["--hires-steps", str(hires.steps)] if hires.steps and not match.recipe_settings else []
         words += ["--upscaler", match.upscaler.path] if match.upscaler is not None else []
-        words += _hires_prompt_words(*hires_prompts(metadata))
+        # its own CFG scale, where the image's guidance is the one run (not a Hyper-SD recipe's in its place)
+        words += _hires_own_words(*hires_prompts(metadata),
+                                  None if match.recipe_settings else hires_guidance(metadata))
     return shlex.join(words), " ".join([first_note, *match.warnings, *filter(None, [rewritten]),
                                         *filter(None, [_missing_note(match.missing, match.downloads)])])
 
 
-def _hires_prompt_words(prompt: str | None, negative: str | None) -> list[str]:
-    return [*(["--hires-prompt", prompt] if prompt else []), *(["--hires-negative", negative] if negative else [])]
+def _hires_own_words(prompt: str | None, negative: str | None, guidance: float | None) -> list[str]:
+    return [*(["--hires-prompt", prompt] if prompt else []), *(["--hires-negative", negative] if negative else []),
+            *(["--hires-cfg", f"{guidance:g}"] if guidance is not None else [])]
 
 
 def _missing_note(missing: list[str], downloads: list[str]) -> str | None:
@@ -195,7 +198,7 @@ def _request_words(request: GenerationRequest, inputs: InputImages) -> tuple[lis
     if request.hires_scale is not None:
         words += ["--hires", f"{request.hires_scale:g}", "--hires-strength", f"{request.hires_strength:g}"]
         words += ["--hires-steps", str(request.hires_steps)] if request.hires_steps else []
-        words += _hires_prompt_words(request.hires_prompt, request.hires_negative_prompt)
+        words += _hires_own_words(request.hires_prompt, request.hires_negative_prompt, request.hires_guidance)
     image_words, notes = _image_words(request, inputs, here)
     if renamed:
         notes.append(f"the models at the paths it names are gone, so it names them by file name, as installed here "

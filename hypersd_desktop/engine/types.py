@@ -198,6 +198,8 @@ class GenerationRequest:
     # pass's), for detail the first pass's words do not ask for.
     hires_prompt: str | None = None
     hires_negative_prompt: str | None = None
+    # The second pass's own guidance, as Forge's "Hires CFG Scale" (None: the first pass's `guidance`).
+    hires_guidance: float | None = None
     # The upscaler model (an ESRGAN, SPAN, DAT … file; see engine/upscalers.py) that enlarges a picture before it is
     # repainted: a Hires fix's first pass, an init image made at a larger size. None: Lanczos.
     upscaler: str | None = None
@@ -243,8 +245,9 @@ class GenerationRequest:
                              "Make the images smaller or the batch smaller.")
         if self.steps is not None and not 1 <= self.steps <= MAX_STEPS:
             raise InputError(f"Steps must be between 1 and {MAX_STEPS}; got {self.steps}.")
-        if self.guidance is not None and not 0 <= self.guidance <= 30:  # also refuses nan and inf
-            raise InputError(f"Guidance must be between 0 and 30; got {self.guidance}.")
+        for label, guidance in (("Guidance", self.guidance), ("Hires guidance", self.hires_guidance)):
+            if guidance is not None and not 0 <= guidance <= 30:  # also refuses nan and inf
+                raise InputError(f"{label} must be between 0 and 30; got {guidance}.")
         if self.eta is not None and not 0.0 <= self.eta <= 1.0:
             raise InputError(f"Eta must be between 0 and 1; got {self.eta}.")
         for label, text in (("prompt", self.prompt), ("negative prompt", self.negative_prompt),
@@ -275,6 +278,9 @@ class GenerationRequest:
             if self.hires_prompt or self.hires_negative_prompt:
                 raise InputError("A Hires prompt is the prompt of a Hires fix's second pass; choose its scale too "
                                  "(above 1; --hires SCALE on the command line), or leave the Hires prompt out.")
+            if self.hires_guidance is not None:
+                raise InputError("Hires guidance is the guidance of a Hires fix's second pass; choose its scale too "
+                                 "(above 1; --hires SCALE on the command line), or leave the Hires guidance out.")
             return
         if not 1.0 < self.hires_scale <= MAX_HIRES_SCALE:
             raise InputError(f"The Hires fix scale must be above 1 and at most {MAX_HIRES_SCALE:g}; got "

@@ -204,6 +204,7 @@ class BatchDialog(QDialog):
             guidance=None if RecipeRules.of(hyper).recipe is not None else base.guidance,
             # the batch's own size, shown above, is what it makes
             hires_scale=None, hires_steps=None, hires_prompt=None, hires_negative_prompt=None,
+            hires_guidance=None,
         )
         options = ExportOptions(template=self.template.text().strip(), format=self.format.currentText())
         options.validate()

@@ -145,8 +145,10 @@ def _own_hires(request: dict, record: ImageRecord) -> str | None:
     steps = request.get("hires_steps")
     upscaler = request.get("upscaler")
     upscaler = stem(upscaler) if isinstance(upscaler, str) else None
-    own = " and ".join(name for key, name in (("hires_prompt", "prompt"), ("hires_negative_prompt", "negative prompt"))
-                       if isinstance(request.get(key), str) and request[key])
+    guidance = request.get("hires_guidance")
+    prompts = (("hires_prompt", "prompt"), ("hires_negative_prompt", "negative prompt"))
+    own = " and ".join([*(name for key, name in prompts if isinstance(request.get(key), str) and request[key]),
+                        *([f"CFG scale {guidance:g}"] if isinstance(guidance, (int, float)) else [])])
     return (f"enlarged to {width} × {height} by a Hires fix pass ({upscaler or 'Lanczos'}, strength {strength:g}"
             f"{f', {steps} steps' if isinstance(steps, int) else ''}{f', its own {own}' if own else ''})")
 

@@ -34,7 +34,7 @@ from hypersd_desktop.engine.types import (
     MAX_CLIP_SKIP, MAX_HIRES_SCALE, MAX_STEPS, GenerationRequest, hires_size,
 )
 from hypersd_desktop.gallery.formats import ImageMetadata
-from hypersd_desktop.gallery.formats.common import hires_prompts, hires_settings, picture_strength
+from hypersd_desktop.gallery.formats.common import hires_guidance, hires_prompts, hires_settings, picture_strength
 from hypersd_desktop.core.prompt_tags import embeddings_by_name, with_words, without_network_tags, without_words
 from hypersd_desktop.gallery.formats.syntax import reused_prompts
 from hypersd_desktop.gallery.gallery import Gallery, read_metadata, record_for
@@ -141,8 +141,13 @@ class MainWindow(QMainWindow):
         self.hires_steps = QSpinBox(minimum=0, maximum=MAX_STEPS, value=self.settings.last_hires_steps)
         self.hires_steps.setSpecialValueText("Steps: by strength")
         self.hires_steps.setPrefix("Steps ")
+        self.hires_guidance = QDoubleSpinBox(minimum=0.0, maximum=15.0, singleStep=0.5, decimals=1, value=0.0)
+        self.hires_guidance.setSpecialValueText("CFG: same")  # 0: the guidance above
+        self.hires_guidance.setPrefix("CFG ")
+        self.hires_guidance.setToolTip("The second pass's own guidance, as Forge's Hires CFG Scale; above 1 it reads "
+                                       "the negative prompt. Same: the guidance above.")
         hires_row = QHBoxLayout()
-        for widget in (self.hires_scale, self.hires_strength, self.hires_steps):
+        for widget in (self.hires_scale, self.hires_strength, self.hires_steps, self.hires_guidance):
             hires_row.addWidget(widget)
         # the second pass's own prompts (A1111's Hires prompt): empty, the prompts above
         self.hires_prompt = QLineEdit(placeholderText="Second pass: the prompt above")
@@ -386,6 +391,7 @@ class MainWindow(QMainWindow):
         self.hyper_box.currentIndexChanged.connect(self._update_recipe_controls)
         self.size_box.currentIndexChanged.connect(self._update_recipe_controls)  # the control image follows it
         self.hires_scale.valueChanged.connect(lambda _value: self._update_recipe_controls())
+        self.hires_guidance.valueChanged.connect(lambda _value: self._update_recipe_controls())
         self.vae_box.currentIndexChanged.connect(self._update_recipe_controls)
         self.steps.valueChanged.connect(self._update_recipe_controls)
         self.guidance.valueChanged.connect(self._update_recipe_controls)
@@ -485,6 +491,8 @@ class MainWindow(QMainWindow):
         self.hires_steps.setEnabled(free and self.hires_scale.value() > 1 and plain)
         for box in (self.hires_prompt, self.hires_negative):
             box.setEnabled(free and self.hires_scale.value() > 1)
+        self.hires_guidance.setEnabled(free and self.hires_scale.value() > 1
+                                       and RecipeRules.of(self.hyper_box.currentData()).uses_guidance)
         self.hires_steps.setToolTip(
             "The steps the second pass runs, as A1111's Hires steps: the last ones of a longer schedule, so that "
             "the strength's share of it is this many. By strength: the strength's share of the steps above (28 "
@@ -513,7 +521,9 @@ class MainWindow(QMainWindow):
         if rules.guidance_for(self.guidance.value()) != self.guidance.value():
             self.guidance.setValue(rules.guidance_for(self.guidance.value()))
         self.negative.setEnabled(rules.negative_applies(self.guidance.value()))
-        self.hires_negative.setEnabled(self.hires_prompt.isEnabled() and self.negative.isEnabled())
+        own_guidance = self.hires_guidance.value() if self.hires_guidance.isEnabled() else 0.0  # 0: the first's
+        self.hires_negative.setEnabled(self.hires_prompt.isEnabled() and (
+            rules.negative_applies(own_guidance) if own_guidance else self.negative.isEnabled()))
         self.eta.setEnabled(rules.uses_eta)
         rules.fit_steps(self.steps)
         request = self.build_request(quiet=True)
@@ -583,7 +593,9 @@ class MainWindow(QMainWindow):
                         hires_steps=(self.hires_steps.value() or None) if self.hires_steps.isEnabled() else None,
                         hires_prompt=self.hires_prompt.text().strip() or None,
                         hires_negative_prompt=(self.hires_negative.text().strip() or None)
-                        if self.hires_negative.isEnabled() else None)
+                        if self.hires_negative.isEnabled() else None,
+                        hires_guidance=(self.hires_guidance.value() or None) if self.hires_guidance.isEnabled()
+                        else None)
         if self._enlarges():
             init["upscaler"] = self.upscaler_box.currentData()
         rules = RecipeRules.of(self.hyper_box.currentData())
@@ -732,6 +744,7 @@ class MainWindow(QMainWindow):
         self.hires_strength.setValue(request.hires_strength)
         self.hires_steps.setValue(request.hires_steps or 0)
         self._set_hires_prompts(request.hires_prompt, request.hires_negative_prompt)
+        self._set_hires_guidance(request.hires_guidance)
         if self._enlarges():  # the upscaler it enlarged with (Lanczos: None); otherwise the choice stays
             select_path(self.upscaler_box, match.upscaler.path if match.upscaler is not None else None)
         if request.init_image is not None and self.init_image.digest is None:
@@ -924,6 +937,8 @@ class MainWindow(QMainWindow):
         hires = hires_settings(metadata)  # the first pass's size is the image's Size; then this app's Hires fix
         self.hires_scale.setValue(hires.scale if hires else 1.0)
         self._set_hires_prompts(*(hires_prompts(metadata) if hires else (None, None)))
+        # its own CFG scale, where the image's guidance is the one run (not a Hyper-SD recipe's in its place)
+        self._set_hires_guidance(hires_guidance(metadata) if hires and not match.recipe_settings else None)
         if hires:
             self.hires_strength.setValue(hires.strength)
             # A1111 runs all of the first pass's steps again (or its Hires steps); a Hyper-SD file taking the
@@ -933,6 +948,10 @@ class MainWindow(QMainWindow):
         # shown beside the recipe's warnings until the next generation
         self._reuse_notes = [*match.warnings, *([rewritten] if rewritten else [])]
         self._update_recipe_controls()
+
+    def _set_hires_guidance(self, guidance: float | None) -> None:
+        """None: the first pass's ("CFG: same", the box's 0); up to 1 (no guidance, as 0 is) shows as 1."""
+        self.hires_guidance.setValue(0.0 if guidance is None else max(guidance, 1.0))
 
     def _set_hires_prompts(self, prompt: str | None, negative: str | None) -> None:
         for box, text in ((self.hires_prompt, prompt), (self.hires_negative, negative)):

@@ -88,6 +88,8 @@ def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParame
                       ("Hires upscale", f"{request.hires_scale:g}"),
                       ("Hires steps", str(hires_pass_schedule(request, settings)[1])),
                       ("Hires upscaler", Path(request.upscaler).stem if request.upscaler else "Lanczos")])
+        if request.hires_guidance is not None:  # as Forge writes the second pass's own CFG scale
+            extra.append(("Hires CFG Scale", f"{request.hires_guidance:g}"))
         extra.extend((key, text) for key, text in (("Hires prompt", request.hires_prompt),
                                                    ("Hires negative prompt", request.hires_negative_prompt)) if text)
     if request.mode == Mode.INPAINT:
@@ -307,12 +309,14 @@ class GenerationService:
         """A1111's Hires fix on any engine: the images at the request's size, then each enlarged `hires_scale`
         times (by the request's upscaler, else Lanczos, as the image-to-image inputs are fitted) and made again
         from it with its own seed, `hires_strength` of the schedule repainting it (the first pass's, or one whose
-        last `hires_steps` run, as A1111's "Hires steps"), with the Hires prompts where it has its own. The results
+        last `hires_steps` run, as A1111's "Hires steps"), with the Hires prompts and guidance where it has its own.
+        The results
         name the whole request (the first pass is
         made again from it), with the first pass's settings, as A1111 reports a Hires fix."""
         started = time.perf_counter()
         first = engine.generate(request.replace(hires_scale=None, hires_steps=None, hires_prompt=None,
-                                                hires_negative_prompt=None), on_progress=on_progress, cancel=cancel)
+                                                hires_negative_prompt=None, hires_guidance=None),
+                                on_progress=on_progress, cancel=cancel)
         steps, runs = hires_pass_schedule(request, first[0].settings)
         notes = []
         if request.hires_steps is not None and runs < request.hires_steps:
@@ -327,7 +331,9 @@ class GenerationService:
             second = request.replace(hires_scale=None, hires_steps=None, strength=request.hires_strength,
                                      prompt=request.hires_prompt or request.prompt, hires_prompt=None,
                                      negative_prompt=request.hires_negative_prompt or request.negative_prompt,
-                                     hires_negative_prompt=None,
+                                     hires_negative_prompt=None, hires_guidance=None,
+                                     guidance=request.guidance if request.hires_guidance is None else
+                                     request.hires_guidance,
                                      init_image=self.inputs.hold(buffer.getvalue(), "The first pass"), width=width,
                                      height=height, seed=result.seed, batch_size=1, steps=steps)
 

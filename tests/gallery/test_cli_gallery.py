@@ -126,7 +126,8 @@ def test_reuse_of_an_image_made_elsewhere_repeats_what_its_file_says(tmp_path):
     info.add_text("parameters", "a paper lantern\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, "
                                 "CFG scale: 7, Seed: 77, Size: 512x768, Model: anything-v5, Clip skip: 2, "
                                 "VAE hash: 735e4c3a44, VAE: vae-ft-mse-840000-ema-pruned.safetensors, "
-                                "Hires upscale: 2, Hires upscaler: Latent, ADetailer model: face_yolov8n.pt")
+                                "Hires upscale: 2, Hires upscaler: Latent, Hires CFG Scale: 5, "
+                                "ADetailer model: face_yolov8n.pt")
     Image.new("RGB", (8, 8)).save(folder / "lantern.png", pnginfo=info)
     assert "added 1" in cli("gallery", "import", folder).stdout
     (record,) = json.loads(cli("gallery", "list", "--json").stdout)
@@ -139,6 +140,7 @@ def test_reuse_of_an_image_made_elsewhere_repeats_what_its_file_says(tmp_path):
     assert "made at 512 × 768 and then enlarged to 1024 × 1536 by a Hires fix pass (Latent)" in run.stderr
     assert words[words.index("--hires") + 1] == "2" and words[words.index("--hires-strength") + 1] == "0.7"
     assert words[words.index("--hires-steps") + 1] == "20"  # A1111 runs all of the first pass's steps again
+    assert words[words.index("--hires-cfg") + 1] == "5"  # Forge's second pass's own guidance (the first's: 7)
     assert "reuse runs the Hires fix at ×2, strength 0.7 (A1111’s default: the image does not say)" in run.stderr
     assert "made with ADetailer's second pass (face_yolov8n.pt), which reuse does not repeat" in run.stderr
     Path(record["path"]).unlink()  # the file is gone: what the row holds is repeated

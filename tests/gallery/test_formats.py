@@ -463,14 +463,15 @@ def test_swarmuis_refiner_upscale_reads_as_a1111s_hires_fix():
     """SwarmUI's refiner on the finished image with an upscale is a Hires fix (the real swarmui-hires.png is in the
     corpus): its control percentage is the strength, its refiner steps run that share, a refiner model of its own
     is the second pass's own model; its "StepSwap" method (the refiner taking over mid-schedule) is none."""
-    from hypersd_desktop.gallery.formats.common import hires_note, hires_settings, unrepeated_note
+    from hypersd_desktop.gallery.formats.common import hires_guidance, hires_note, hires_settings, unrepeated_note
 
     params = {"prompt": "a cat", "seed": 1, "steps": 30, "cfgscale": 6, "width": 640, "height": 832,
               "refinerupscale": 2, "refinerupscalemethod": "latent-bislerp", "refinercontrolpercentage": 0.45,
               "refinersteps": 40, "refinermodel": "sdxl/juggernautXL_v9.safetensors", "refinercfgscale": 4}
     made = parse_chunks({"parameters": json.dumps({"sui_image_params": params})})
     assert hires_settings(made) == (2, 0.45, 18) and made.extra["Hires upscaler"] == "Latent"
-    assert "The second pass had its own CFG scale (4) and model (juggernautXL_v9)" in hires_note(made)
+    assert "The second pass had its own model (juggernautXL_v9)" in hires_note(made)  # its CFG scale reuse repeats
+    assert hires_guidance(made) == 4
     assert "Refiner" not in made.extra and unrepeated_note(made) is None
     swapped = parse_chunks({"parameters": json.dumps({"sui_image_params": {**params, "refinermethod": "StepSwap"}})})
     assert hires_settings(swapped) is None and swapped.extra["Refiner"] == "juggernautXL_v9"
@@ -496,7 +497,7 @@ def test_comfyui_second_passes_read_as_a1111s_hires_fix():
     KSamplerAdvanced that starts at step 12 of 20 with a prompt of its own; through an upscaler model whose name
     gives its scale. A second pass at the same size, one that repaints the whole picture, or an upscaler whose
     scale its name does not say (with no resize after it) is none."""
-    from hypersd_desktop.gallery.formats.common import hires_note, hires_prompts, hires_settings
+    from hypersd_desktop.gallery.formats.common import hires_guidance, hires_note, hires_prompts, hires_settings
 
     def graph(*between: tuple[str, dict], second: tuple[str, dict]) -> str:
         nodes = {
@@ -532,7 +533,8 @@ def test_comfyui_second_passes_read_as_a1111s_hires_fix():
     assert {key: made.extra[key] for key in ("Hires size", "Hires upscaler", "Hires prompt", "Hires CFG Scale")} == {
         "Hires size": "768x1152", "Hires upscaler": "Latent", "Hires prompt": "a harbour at dusk, sharp rigging",
         "Hires CFG Scale": "5"}
-    assert "The second pass had its own CFG scale (5)" in hires_note(made)  # its prompt reuse repeats
+    assert "second pass had" not in hires_note(made)  # its prompt and CFG scale reuse repeats
+    assert hires_guidance(made) == 5
     assert hires_prompts(made) == ("a harbour at dusk, sharp rigging", None)
 
     decoded = (("VAEDecode", {"vae": ["1", 2]}), ("ImageUpscaleWithModel", {"upscale_model": ["20", 0]}))
@@ -681,20 +683,21 @@ def test_civitais_generator_names_its_resources_in_unquoted_json():
     ("Hires CFG Scale: 6, Hires upscaler: Latent, Hires sampler: Use same sampler, "
      "Hires checkpoint: Use same checkpoint", None),  # reForge and Forge write them even when they are the first pass's
     ('Hires CFG Scale: 4, Hires prompt: "a fox, detailed fur", Hires sampler: Euler a, '
-     "Hires checkpoint: juggernaut_xl [d91d35736d]", "own CFG scale (4), sampler (Euler a) and model "
-                                                     "(juggernaut_xl)"),
+     "Hires checkpoint: juggernaut_xl [d91d35736d]", "own sampler (Euler a) and model (juggernaut_xl)"),
     ('Hires negative prompt: "lowres"', None),  # its prompts reuse repeats (`hires_prompts`)
 ])
 def test_reuse_says_which_settings_of_a_hires_pass_it_does_not_repeat(hires, own):
     """A1111 lets the second pass have its own prompt, CFG scale, sampler and model; this app's Hires fix runs
-    its own prompts but the first pass's other settings, and the note on reuse says which the image had."""
+    its own prompts and CFG scale but the first pass's sampler and model, and the note on reuse says which the
+    image had."""
     from hypersd_desktop.gallery.formats import parse_a1111
-    from hypersd_desktop.gallery.formats.common import hires_note
+    from hypersd_desktop.gallery.formats.common import hires_guidance, hires_note
 
     metadata = parse_a1111("a fox\nNegative prompt: blurry\nSteps: 20, Sampler: DPM++ 2M, CFG scale: 6, Seed: 3, "
                            f"Size: 512x512, Denoising strength: 0.4, Hires upscale: 2, {hires}")
     note = hires_note(metadata)
     assert note.startswith("The image was made at 512 × 512 and then enlarged to 1024 × 1024")
+    assert hires_guidance(metadata) == (4 if "Hires CFG Scale: 4" in hires else None)  # 6: the first pass's
     if own is None:
         assert "second pass had" not in note
     else:

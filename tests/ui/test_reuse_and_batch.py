@@ -263,3 +263,40 @@ def test_a_hires_prompt_goes_with_the_hires_fix_and_comes_back_on_reuse(qtbot, i
     assert window.hires_scale.value() == 2.0 and window.hires_prompt.text() == "a castle, moss and ivy"
     assert window.hires_negative.text() == ""  # the same as the first pass's: nothing of its own
     assert "second pass had its own" not in window.warnings.text()
+
+
+def test_hires_guidance_goes_with_the_hires_fix_and_a_guided_model_and_comes_back_on_reuse(qtbot, idle_app):
+    """The second pass's own CFG scale (Forge's Hires CFG Scale) is asked for with a Hires fix where guidance is
+    chosen (not with a guidance-free Hyper-SD file); above 1 it takes a negative prompt of its own. Reuse of a
+    request and of a Forge image fills it in; 'CFG: same' is the first pass's."""
+    from hypersd_desktop.gallery.formats import parse_chunks
+
+    window = idle_app.window
+    window.prompt.setPlainText("a lighthouse at dusk")
+    window.hyper_box.setCurrentIndex(0)  # None (plain model): guidance is chosen
+    window.guidance.setValue(1.0)  # the first pass unguided: its negative prompt does nothing
+    window.hires_scale.setValue(1.0)  # Off
+    window.hires_guidance.setValue(4.0)
+    assert not window.hires_guidance.isEnabled() and window.build_request().hires_guidance is None
+    window.hires_scale.setValue(2.0)
+    assert window.hires_guidance.isEnabled() and window.hires_negative.isEnabled()
+    assert not window.negative.isEnabled()
+    window.hires_negative.setText("fog")
+    asked = window.build_request()
+    assert (asked.hires_guidance, asked.hires_negative_prompt, asked.negative_prompt) == (4.0, "fog", "")
+    window.hires_guidance.setValue(0.0)
+    assert window.hires_guidance.text() == "CFG: same" and not window.hires_negative.isEnabled()
+    assert window.build_request().hires_guidance is None
+    window.apply_request(asked)
+    assert window.hires_guidance.value() == 4.0 and window.build_request() == asked
+
+    window.hyper_box.setCurrentIndex(1)  # a guidance-free Hyper-SD LoRA
+    assert not window.hires_guidance.isEnabled() and window.build_request().hires_guidance is None
+
+    window.hyper_box.setCurrentIndex(0)
+    text = ("a castle\nNegative prompt: fog\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 3, Size: 512x512, "
+            "Denoising strength: 0.4, Hires upscale: 2, Hires upscaler: Latent, Hires CFG Scale: 4.5")
+    window.apply_metadata(parse_chunks({"parameters": text}))
+    assert window.hyper_box.currentData() is None  # the image's own guidance runs, and its second pass's
+    assert window.hires_guidance.value() == 4.5 and window.build_request().hires_guidance == 4.5
+    assert "second pass had its own" not in window.warnings.text()

@@ -109,3 +109,5 @@ def test_the_gallery_names_the_upscaler_an_image_of_this_app_was_enlarged_with()
     asked = {"hires_scale": 1.5, "hires_strength": 0.4, "upscaler": "/models/ESRGAN/4x-UltraSharp.safetensors"}
     assert _own_hires(asked, record) == "enlarged to 768 × 1152 by a Hires fix pass (4x-UltraSharp, strength 0.4)"
     assert _own_hires({**asked, "upscaler": None}, record).endswith("(Lanczos, strength 0.4)")
+    assert _own_hires({**asked, "hires_prompt": "moss", "hires_guidance": 4.5}, record).endswith(
+        "strength 0.4, its own prompt and CFG scale 4.5)")

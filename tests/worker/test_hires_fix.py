@@ -22,7 +22,8 @@ SEED = 31
 
 
 def two_passes(base, lora, steps: int, scale: float, strength: float, seeds: list[int],
-               second_steps: int | None = None, second_prompt: str = PROMPT) -> list[Image.Image]:
+               second_steps: int | None = None, second_prompt: str = PROMPT, second_guidance: float = 0,
+               negative: str | None = None) -> list[Image.Image]:
     from diffusers import StableDiffusionImg2ImgPipeline, StableDiffusionPipeline, TCDScheduler
 
     pipe = StableDiffusionPipeline.from_pretrained(base)
@@ -36,9 +37,9 @@ def two_passes(base, lora, steps: int, scale: float, strength: float, seeds: lis
                      generator=torch.Generator("cpu").manual_seed(seed)).images[0]
         size = (int(64 * scale) // 8 * 8,) * 2
         enlarged = ImageOps.fit(first, size, Image.Resampling.LANCZOS)
-        made.append(again(prompt=second_prompt, image=enlarged, strength=strength,
-                          num_inference_steps=second_steps or steps,
-                          guidance_scale=0, eta=1.0, generator=torch.Generator("cpu").manual_seed(seed)).images[0])
+        made.append(again(prompt=second_prompt, negative_prompt=negative, image=enlarged, strength=strength,
+                          num_inference_steps=second_steps or steps, guidance_scale=second_guidance, eta=1.0,
+                          generator=torch.Generator("cpu").manual_seed(seed)).images[0])
     return made
 
 
@@ -101,6 +102,33 @@ def test_a_hires_prompt_is_the_second_passs_own_and_comes_back_from_the_png(serv
     assert hires_prompts(metadata) == (own, None) and "second pass had its own" not in hires_note(metadata)
     with pytest.raises(InputError, match="Hires prompt is the prompt of a Hires fix's second pass"):
         request.replace(hires_scale=None)
+
+
+def test_hires_guidance_is_the_second_passs_own_and_comes_back_from_the_png(service, tiny_sd15, hyper_lora):
+    """Forge's Hires CFG Scale: the second pass is guided at its own scale, with the negative prompt (the diffusers
+    reference's image-to-image call given them), the first pass at its own (here none); the PNG writes it as Forge
+    does and reuse reads it back."""
+    from hypersd_desktop.gallery.formats.common import hires_guidance, hires_note
+
+    lora = hyper_lora("Hyper-SD15-1step-lora")
+    negative = "zebra crossing, a purple elephant"  # far from the prompt: the tiny model's words weigh little
+    request = GenerationRequest(prompt=PROMPT, negative_prompt=negative, base_model=str(tiny_sd15),
+                                loras=(LoraSpec(str(lora)),), steps=4, seed=SEED, width=64, height=64, device="cpu",
+                                hires_scale=2.0, hires_strength=0.5, hires_guidance=3.0)
+    (saved,) = service.run(request)
+    (expected,) = two_passes(tiny_sd15, lora, 4, 2.0, 0.5, [SEED], second_guidance=3.0, negative=negative)
+    (plain,) = two_passes(tiny_sd15, lora, 4, 2.0, 0.5, [SEED])
+    made = np.asarray(saved.result.image, np.int16)
+    assert np.abs(made - np.asarray(expected, np.int16)).max() <= 1
+    assert np.abs(made - np.asarray(plain, np.int16)).max() > 4  # guidance changed the second pass
+    with Image.open(saved.path) as png:
+        assert "Hires upscaler: Lanczos, Hires CFG Scale: 3" in png.text["parameters"]
+    metadata = read_metadata(saved.path)[0]
+    assert hires_guidance(metadata) == 3.0 and "second pass had its own" not in hires_note(metadata)
+    with pytest.raises(InputError, match="Hires guidance is the guidance of a Hires fix's second pass"):
+        request.replace(hires_scale=None)
+    with pytest.raises(InputError, match="Hires guidance must be between 0 and 30"):
+        request.replace(hires_guidance=float("nan"))
 
 
 def test_a_hires_fix_with_an_upscaler_repaints_the_upscalers_picture(service, tiny_sd15, hyper_lora, tmp_path):
@@ -255,11 +283,13 @@ def test_generate_with_hires_from_the_command_line(tiny_sd15, hyper_lora, tmp_pa
     run = run_cli("generate", "--model", tiny_sd15, "--prompt", PROMPT, "--lora", hyper_lora("Hyper-SD15-1step-lora"),
                   "--steps", "2", "--width", "64", "--height", "64", "--hires", "1.5", "--hires-strength", "0.5",
                   "--hires-steps", "2", "--upscaler", upscaler, "--seed", "4", "--out", tmp_path, "--json",
-                  "--hires-prompt", "a harbour at dawn: masts, rigging")
+                  "--hires-prompt", "a harbour at dawn: masts, rigging", "--hires-cfg", "2.5",
+                  "--hires-negative", "fog")
     assert run.returncode == 0, run.stderr
     made = json.loads(run.stdout.splitlines()[-1])
     with Image.open(made["path"]) as image:
         assert image.size == (96, 96) and "Hires upscale: 1.5" in image.text["parameters"]
+        assert "Hires CFG Scale: 2.5" in image.text["parameters"]
     assert (made["width"], made["height"]) == (64, 64)  # the settings of the first pass, as A1111 reports them
     listing = json.loads(run_cli("gallery", "list", "--json", timeout=120).stdout)
     reuse = run_cli("gallery", "reuse", listing[0]["id"], timeout=120).stdout.strip()
@@ -267,6 +297,7 @@ def test_generate_with_hires_from_the_command_line(tiny_sd15, hyper_lora, tmp_pa
     assert words[words.index("--hires") + 1] == "1.5" and words[words.index("--hires-strength") + 1] == "0.5"
     assert words[words.index("--hires-steps") + 1] == "2" and words[words.index("--upscaler") + 1] == str(upscaler)
     assert words[words.index("--hires-prompt") + 1] == "a harbour at dawn: masts, rigging"
+    assert words[words.index("--hires-cfg") + 1] == "2.5" and words[words.index("--hires-negative") + 1] == "fog"
     again = run_cli(*words[1:], "--out", tmp_path, "--json")
     assert again.returncode == 0, again.stderr
     with Image.open(made["path"]) as first, Image.open(json.loads(again.stdout)["path"]) as second:

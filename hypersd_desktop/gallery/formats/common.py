@@ -294,14 +294,21 @@ def hires_prompts(metadata: ImageMetadata) -> tuple[str | None, str | None]:
     return own("hires prompt", metadata.prompt), own("hires negative prompt", metadata.negative_prompt)
 
 
+def hires_guidance(metadata: ImageMetadata) -> float | None:
+    """A Hires fix's second pass's own CFG scale (Forge's and reForge's `Hires CFG Scale`; a ComfyUI second
+    sampler's cfg reads as it), None where it is the first pass's, not said, or out of range."""
+    extra = {key.lower(): value.strip() for key, value in metadata.extra.items() if isinstance(value, str)}
+    guidance = to_float(extra.get("hires cfg scale"))
+    if guidance is None or guidance == metadata.guidance or not 0 <= guidance <= 30:
+        return None
+    return guidance
+
+
 def _second_pass_own(metadata: ImageMetadata) -> list[str]:
     """What A1111 (and Forge, reForge) let a Hires fix's second pass have of its own that reuse does not repeat
-    (its prompts it does: `hires_prompts`), where an image says it did."""
+    (its prompts and CFG scale it does: `hires_prompts`, `hires_guidance`), where an image says it did."""
     extra = {key.lower(): value.strip() for key, value in metadata.extra.items() if isinstance(value, str)}
     own = []
-    guidance = to_float(extra.get("hires cfg scale"))
-    if guidance is not None and guidance != metadata.guidance:
-        own.append(f"CFG scale ({guidance:g})")
     sampler = extra.get("hires sampler")
     if sampler and sampler != metadata.sampler and not sampler.lower().startswith("use same"):
         own.append(f"sampler ({sampler})")
