@@ -222,7 +222,8 @@ class JobView(QObject):
                                         f"{message.elapsed_s:.2f} s{said_left}")
         elif message.stage:
             done = round(100 * message.step / max(message.total_steps, 1))
-            self.widgets.timing.setText(f"{message.stage} · {done}% · {message.elapsed_s:.0f} s")
+            # a long stage wraps in a narrow window: the seconds stay with their unit (a no-break space)
+            self.widgets.timing.setText(f"{message.stage} · {done}% · {message.elapsed_s:.0f}\u00a0s")
         else:
             self.widgets.timing.setText(f"Step {message.step}/{message.total_steps} · {message.elapsed_s:.2f} s"
                                         f"{said_left}")

@@ -292,7 +292,7 @@ def test_the_onnx_backend_chosen_in_settings_exports_on_first_use_with_progress_
         window.generate()
     exporting = [text for text in shown if text.startswith("Exporting the model to ONNX")]
     assert exporting and re.fullmatch(r"Exporting the model to ONNX \(first use of this model and LoRA set\): "
-                                      r"[a-z0-9 ]+ · \d+% · \d+ s", exporting[0])
+                                      r"[a-z0-9 ]+ · \d+% · \d+\u00a0s", exporting[0])  # kept together
     assert [text.split(" · ")[0] for text in shown if text.startswith("Step ")] == ["Step 1/2", "Step 2/2"]
     qtbot.waitUntil(lambda: window.timing.text().startswith("Done in"), timeout=WAIT)
     assert "ONNX Runtime" in window.device_label.text() and window.device_label.text().startswith("Device: CPU · fp32")
