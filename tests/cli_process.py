@@ -5,8 +5,9 @@ torch's import in every run.
 capture_output=True, text=True)` returns. Where it can, the run is forked from a process that has imported the
 heavy libraries once (tests/cli_zygote.py; the app's own modules are imported afresh by every run): it still has
 its own arguments, environment, working folder, standard streams and exit status. A run whose environment differs
-from that process's in more than the app's home (a variable the libraries read when imported, PYTHONPATH …), a
-system other than Linux, or HYPERSD_TEST_FRESH_CLI=1 gets a fresh interpreter instead.
+from the suite's in more than the variables read per run (`PER_RUN`: the app's home, PYTHONPATH …) — in one a
+library reads when imported —, a system other than Linux, or HYPERSD_TEST_FRESH_CLI=1 gets a fresh interpreter
+instead.
 
 `worker_command()` is the same for the worker program the window tests start (`python -m hypersd_desktop.worker`):
 a command that runs it forked from that process (tests/worker_shim.py), or None where a fresh interpreter is due.

@@ -310,9 +310,8 @@ class GenerationService:
         times (by the request's upscaler, else Lanczos, as the image-to-image inputs are fitted) and made again
         from it with its own seed, `hires_strength` of the schedule repainting it (the first pass's, or one whose
         last `hires_steps` run, as A1111's "Hires steps"), with the Hires prompts and guidance where it has its own.
-        The results
-        name the whole request (the first pass is
-        made again from it), with the first pass's settings, as A1111 reports a Hires fix."""
+        The results name the whole request (the first pass is made again from it), with the first pass's settings,
+        as A1111 reports a Hires fix."""
         started = time.perf_counter()
         first = engine.generate(request.replace(hires_scale=None, hires_steps=None, hires_prompt=None,
                                                 hires_negative_prompt=None, hires_guidance=None),
