@@ -113,11 +113,13 @@ def sd15_unet(in_channels: int = 4):
     )
 
 
-def sdxl_unet(cross_attention_dim: int = 64, in_channels: int = 4):
+def sdxl_unet(cross_attention_dim: int = 64, in_channels: int = 4, layers_per_block: int = 1):
+    """The tiny SDXL UNet; `layers_per_block` 2 is the real one's (diffusers' Control-LoRA reader assumes it)."""
     from diffusers import UNet2DConditionModel
 
     return UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=in_channels, out_channels=4,
+        block_out_channels=(32, 64), layers_per_block=layers_per_block, sample_size=32, in_channels=in_channels,
+        out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), attention_head_dim=(2, 4),
         use_linear_projection=True, addition_embed_type="text_time", addition_time_embed_dim=8,
@@ -473,3 +475,68 @@ def save_upscaler(path: Path, layout: str = "esrgan", **shape) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(upscaler_state(layout, **shape), str(path))
     return path
+
+
+
+def control_lora_tensors(unet, rank: int = 4, seed: int = 13,
+                         hint: tuple[int, ...] = (16, 32)) -> dict[str, torch.Tensor]:
+    """A tiny Control-LoRA's tensors for `unet`, under diffusers' ControlNet names (`save_control_lora` writes them
+    as Stability's files have them). `hint`: the conditioning embedding's widths; (16, 32) downsamples once, to
+    the tiny VAE's latents, and the published (16, 32, 96, 256) three times.
+
+    The ControlNet's own parts (`controlnet_cond_embedding`, `controlnet_down_blocks`, `controlnet_mid_block`)
+    are whole. The part a ControlNet copies from the base UNet holds, for every convolution and linear layer, a
+    low-rank update of the base weight (`<layer>.up` and `<layer>.down`, with no alpha) and its bias whole;
+    norms are whole too. Every tensor is random, so a loader that drops or misplaces any gives other outputs."""
+    from diffusers import ControlNetModel
+
+    controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=hint)
+    own = ("controlnet_down_blocks.", "controlnet_mid_block.", "controlnet_cond_embedding.")
+    layers = {name for name, module in controlnet.named_modules()
+              if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)) and not name.startswith(own)}
+    generator = torch.Generator().manual_seed(seed)
+
+    def noise(*shape: int, scale: float) -> torch.Tensor:
+        return torch.randn(shape, generator=generator) * scale
+
+    tensors: dict[str, torch.Tensor] = {}
+    for key, tensor in controlnet.state_dict().items():
+        module, part = key.rsplit(".", 1)
+        if key.startswith(own):
+            tensors[key] = noise(*tensor.shape, scale=0.2)
+        elif module in layers and part == "weight":
+            out, *rest = tensor.shape
+            tensors[f"{module}.up"] = noise(out, rank, *[1] * (len(rest) - 1), scale=0.1)
+            tensors[f"{module}.down"] = noise(rank, *rest, scale=0.1)
+        else:
+            tensors[key] = tensor + noise(*tensor.shape, scale=0.05)
+    return tensors
+
+
+def save_control_lora(unet, path: Path, **shape) -> Path:
+    """`control_lora_tensors(unet, **shape)` as Stability's Control-LoRA files hold them: original (cldm) names
+    without a prefix (`input_blocks.1.0.in_layers.2.up`, `zero_convs.0.0.weight`, `input_hint_block.0.weight`),
+    and the marker tensor `lora_controlnet`."""
+    from ldm_format import convert_controlnet
+
+    original = convert_controlnet(control_lora_tensors(unet, **shape), unet.config.layers_per_block, prefix="")
+    save_file({**original, "lora_controlnet": torch.zeros(1)}, path)
+    return path
+
+
+def controlnet_from_control_lora(unet, tensors: dict[str, torch.Tensor], hint: tuple[int, ...] = (16, 32)):
+    """The ControlNet a Control-LoRA stands for, made the way ComfyUI makes it, from diffusers-named `tensors`:
+    a copy of `unet`, each layer's weight plus `up · down`, every other tensor as given."""
+    from diffusers import ControlNetModel
+
+    controlnet = ControlNetModel.from_unet(unet, conditioning_embedding_out_channels=hint)
+    parameters = dict(controlnet.named_parameters())
+    with torch.no_grad():
+        for key, tensor in tensors.items():
+            module, part = key.rsplit(".", 1)
+            if part == "up":
+                weight = parameters[f"{module}.weight"]
+                weight += (tensor.flatten(1) @ tensors[f"{module}.down"].flatten(1)).reshape(weight.shape)
+            elif part != "down":
+                parameters[key].copy_(tensor)
+    return controlnet

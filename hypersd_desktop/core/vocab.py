@@ -229,7 +229,6 @@ class WeightsKind(TextEnum):
     TAESD = "taesd"
     LORA = "lora"
     CONTROLNET = "controlnet"
-    CONTROL_LORA = "control-lora"  # Stability's LoRA-compressed ControlNets: not runnable here
     TEXT_ENCODER = "text_encoder"
     EMBEDDING = "embedding"
     UPSCALER = "upscaler"
@@ -244,7 +243,7 @@ class WeightsKind(TextEnum):
 _WEIGHTS_PHRASES = {
     WeightsKind.CHECKPOINT: "a full checkpoint", WeightsKind.UNET: "a UNet", WeightsKind.VAE: "a VAE",
     WeightsKind.TAESD: "a TAESD decoder", WeightsKind.LORA: "a LoRA", WeightsKind.CONTROLNET: "a ControlNet",
-    WeightsKind.CONTROL_LORA: "a Control-LoRA", WeightsKind.TEXT_ENCODER: "a text encoder",
+    WeightsKind.TEXT_ENCODER: "a text encoder",
     WeightsKind.EMBEDDING: "a textual-inversion embedding", WeightsKind.UPSCALER: "an upscaler",
     WeightsKind.UNKNOWN: "no kind of weights this app knows",
 }

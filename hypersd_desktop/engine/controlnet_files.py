@@ -1,13 +1,16 @@
 """ControlNet weights as people have them, loaded offline from safetensors.
 
-Three layouts are met in the wild:
+Four layouts are met in the wild:
 
 - a diffusers folder (`config.json` + `diffusion_pytorch_model[.fp16].safetensors`), as the
   Models tab downloads it;
 - a single file with diffusers key names and no config beside it (`diffusers_xl_canny_full.safetensors`
   of the sd_control_collection, or a downloaded weights file renamed);
 - a single file in the original ControlNet layout (`control_v11p_sd15_canny_fp16.safetensors`,
-  with or without the `control_model.` prefix), as AUTOMATIC1111 and ComfyUI folders hold them.
+  with or without the `control_model.` prefix), as AUTOMATIC1111 and ComfyUI folders hold them;
+- a Control-LoRA (Stability's `control-lora-canny-rank128.safetensors`): the original layout with the
+  marker tensor `lora_controlnet`, storing the part copied from the UNet as low-rank changes to it
+  (`load_control_lora`).
 
 A ControlNet Union model (xinsir's controlnet-union-sdxl-1.0, its ProMax file) comes in diffusers' layout
 with more parts (`task_embedding`, `transformer_layes`, `spatial_ch_projs`) and is built as diffusers'
@@ -39,19 +42,24 @@ CONFIG_FROM_UNET = (
 )
 
 
-def load_controlnet(path: Path, dtype: torch.dtype, base_unet_config: dict | None = None):
+# The tensors of a Control-LoRA's layers: a low-rank update's halves, whole weights and biases.
+CONTROL_LORA_PARTS = ("up", "down", "weight", "bias")
+
+
+def load_controlnet(path: Path, dtype: torch.dtype, base_unet_config: dict | None = None, unet=None):
     """A ControlNet from a diffusers folder or one safetensors file, in `dtype`, on the CPU.
 
     `base_unet_config` is the config of the base model's UNet; it is needed only for a file that brings no
-    config of its own."""
+    config of its own. `unet` is the base model's UNet, which a Control-LoRA is a change to."""
     from diffusers import ControlNetModel, ControlNetUnionModel
     from safetensors.torch import load_file
 
     weights = controlnet_weights(path)
     state = load_file(weights)
     if "lora_controlnet" in state:
-        raise ModelFormatError(f"{weights.name} is a Control-LoRA, which this app cannot run; use a full ControlNet "
-                               "(for SDXL canny, diffusers' controlnet-canny-sdxl-1.0 from the Models tab).")
+        if unet is None:
+            raise ModelFormatError(f"{weights.name} is a Control-LoRA: it loads with a base model.")
+        return load_control_lora(weights.name, state, unet).to(dtype=dtype).eval()
     diffusers_layout = any(key.startswith("controlnet_cond_embedding.") for key in state)
     config = _folder_config(weights.parent) if diffusers_layout else None
     if not diffusers_layout:
@@ -95,12 +103,8 @@ def from_original_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tens
     from diffusers.loaders.single_file_utils import convert_controlnet_checkpoint
 
     state = {key.removeprefix("control_model."): tensor for key, tensor in state.items()}
-    hint = sorted({int(key.split(".")[1]) for key in state if key.startswith("input_hint_block.")})
-    if len(hint) < 2:
-        raise ModelFormatError("The ControlNet has no conditioning embedding (input_hint_block): it is damaged or "
-                               "not a ControlNet.")
+    names = _hint_names(state)
     renamed: dict[str, torch.Tensor] = {}
-    names = {hint[0]: "conv_in", hint[-1]: "conv_out"} | {index: f"blocks.{n}" for n, index in enumerate(hint[1:-1])}
     label = {"label_emb.0.0": "add_embedding.linear_1", "label_emb.0.2": "add_embedding.linear_2"}
     rest = {}
     for key, tensor in state.items():
@@ -116,6 +120,95 @@ def from_original_layout(state: dict[str, torch.Tensor]) -> dict[str, torch.Tens
     layers_per_block = (len(inputs) - 1 - len(downsamplers)) // (len(downsamplers) + 1)
     converted = convert_controlnet_checkpoint(rest, {"layers_per_block": layers_per_block})
     return {key: tensor for key, tensor in converted.items() if tensor is not None} | renamed
+
+
+def _hint_names(state: dict[str, torch.Tensor]) -> dict[int, str]:
+    """The conditioning embedding's layers (`input_hint_block.<index>`, convolutions between activations) by
+    index: their names under diffusers' `controlnet_cond_embedding`."""
+    hint = sorted({int(key.split(".")[1]) for key in state if re.match(r"input_hint_block\.\d+\.", key)})
+    if len(hint) < 2:
+        raise ModelFormatError("The ControlNet has no conditioning embedding (input_hint_block): it is damaged or "
+                               "not a ControlNet.")
+    return {hint[0]: "conv_in", hint[-1]: "conv_out"} | {index: f"blocks.{n}" for n, index in enumerate(hint[1:-1])}
+
+
+def load_control_lora(name: str, state: dict[str, torch.Tensor], unet) -> torch.nn.Module:
+    """A ControlNet from a Control-LoRA (Stability's `control-lora-canny-rank128.safetensors`) and the base UNet.
+
+    A Control-LoRA stores a ControlNet as a change to the UNet it was trained from. The ControlNet's own parts
+    (`input_hint_block`, `zero_convs`, `middle_block_out`) are whole; the part a ControlNet copies from the UNet
+    (`input_blocks`, `middle_block`, the time and size embeddings) holds, per convolution or linear layer, a
+    low-rank update (`<layer>.up`, `<layer>.down`, no alpha) added to the UNet's weight, and whole biases and
+    norms. The copy is made of `unet` as it runs, with the LoRAs fused into it, as ComfyUI copies the patched
+    model for a Control-LoRA. Built in fp32 on the CPU, as `load_controlnet` builds the others."""
+    from diffusers import ControlNetModel
+
+    from hypersd_desktop.engine.lora import original_module_names
+
+    hint = _hint_names(state)
+    ordered = sorted(hint)
+    first = state.get(f"input_hint_block.{ordered[0]}.weight")
+    if first is None or first.dim() != 4:
+        raise ModelFormatError(f"{name}'s conditioning embedding has no first convolution: the file is damaged.")
+    # the embedding's widths: its first convolution's, then each stride-2 one's (every other block)
+    widths = [first.shape[0], *(state[f"input_hint_block.{index}.weight"].shape[0]
+                                for index in ordered[1:-1][1::2] if f"input_hint_block.{index}.weight" in state)]
+    try:
+        controlnet = ControlNetModel.from_unet(unet, conditioning_channels=first.shape[1],
+                                               conditioning_embedding_out_channels=tuple(widths))
+    except (TypeError, ValueError) as error:
+        raise ModelFormatError(f"{name} is not a Control-LoRA this app can build ({error}).") from error
+    own = {f"input_hint_block.{index}": f"controlnet_cond_embedding.{part}" for index, part in hint.items()}
+    own |= {f"zero_convs.{n}.0": f"controlnet_down_blocks.{n}" for n in range(len(controlnet.controlnet_down_blocks))}
+    own["middle_block_out.0"] = "controlnet_mid_block"
+    copied = original_module_names(controlnet, dict(unet.config))
+    layers: dict[str, dict[str, torch.Tensor]] = {}
+    unknown = []
+    for key, tensor in state.items():
+        module, _, part = key.rpartition(".")
+        if part not in CONTROL_LORA_PARTS or "__" in key:  # the marker `lora_controlnet`; ComfyUI reads only these
+            continue
+        target = own.get(module) or copied.get(module.replace(".", "_"))
+        if target is None:
+            unknown.append(key)
+        else:
+            layers.setdefault(target, {})[part] = tensor
+    modules = dict(controlnet.named_modules())
+    misfits = [*unknown, *(f"{target}.{part}" for target, tensors in layers.items() for part in
+                           _apply_control_lora_layer(modules[target], tensors))]
+    unset = sorted({key for key, _ in controlnet.named_parameters() if key.startswith("controlnet_")}
+                   - {f"{target}.{part}" for target, tensors in layers.items() for part in tensors})
+    if misfits or unset:
+        raise ModelFormatError(f"{name} does not fit this base model's UNet as a Control-LoRA ({len(misfits)} weights "
+                               f"that fit nothing, {len(unset)} of its own missing); it may be damaged, or for "
+                               "another base model.")
+    return controlnet
+
+
+def _apply_control_lora_layer(module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> list[str]:
+    """Write one layer's tensors of a Control-LoRA into `module`: the update `up · down` added to its weight, whole
+    weights, biases and norms copied. Returns the parts that do not fit (an unknown name, another shape)."""
+    misfits = []
+    up, down = tensors.get("up"), tensors.get("down")
+    with torch.no_grad():
+        if up is not None or down is not None:
+            weight = getattr(module, "weight", None)
+            if up is None or down is None or weight is None or up.dim() < 2 or down.dim() < 2 \
+                    or up.shape[0] != weight.shape[0] or down[0].numel() != weight[0].numel() \
+                    or up[0].numel() != down.shape[0]:
+                misfits.extend(part for part in ("up", "down") if part in tensors)
+            else:
+                update = up.flatten(1).to(torch.float32) @ down.flatten(1).to(torch.float32)
+                weight += update.reshape(weight.shape).to(weight.dtype)
+        for part, tensor in tensors.items():
+            if part in ("up", "down"):
+                continue
+            parameter = getattr(module, part, None)
+            if not isinstance(parameter, torch.nn.Parameter) or parameter.shape != tensor.shape:
+                misfits.append(part)
+            else:
+                parameter.copy_(tensor)
+    return misfits
 
 
 def union_config(state: dict[str, torch.Tensor]) -> dict:

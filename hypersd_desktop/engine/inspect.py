@@ -72,7 +72,9 @@ _UNET_BLOCKS = ("down_blocks_", "up_blocks_", "mid_block_", "input_blocks_", "ou
 # weights, and the input side of LoRA (kohya, PEFT, diffusers) and LoHa layers.
 _CROSS_ATTENTION_KEYS = ("attn2.to_k.weight", "attn2_to_k.lora_down.weight", "attn2.to_k.lora_A.weight",
                          "attn2.to_k.lora.down.weight", "attn2.to_k.lora_down.weight", "attn2_to_k.hada_w1_b",
-                         "attn2.to_k.hada_w1_b")
+                         "attn2.to_k.hada_w1_b", "attn2.to_k.down")  # the last: a Control-LoRA's
+# Stability's Control-LoRAs: a ControlNet stored as a low-rank change to the base UNet (`<layer>.up`, `.down`)
+CONTROL_LORA_FORMAT = "control-lora"
 V_PREDICTION = "v_prediction"  # diffusers' name for it
 CONTROLNET_CLASSES = ("ControlNetModel", "ControlNetUnionModel")  # the `_class_name`s of ControlNet configs
 INPAINTING_CHANNELS = 9  # an inpainting UNet's inputs: the latents (4), the mask (1), the masked image's latents (4)
@@ -377,7 +379,7 @@ def classify(tensors: dict[str, TensorInfo]) -> tuple[str, str | None]:
     if any_key(".lora.down.weight", ".lora.up.weight"):
         return WeightsKind.LORA, "diffusers"
     if "lora_controlnet" in keys:  # the marker tensor of Stability's Control-LoRAs (which also hold input_hint_block)
-        return WeightsKind.CONTROL_LORA, None
+        return WeightsKind.CONTROLNET, CONTROL_LORA_FORMAT
     if any_prefix("control_model.") or any_key("input_hint_block."):
         return WeightsKind.CONTROLNET, "ldm"
     if "task_embedding" in keys and any_prefix("controlnet_cond_embedding."):
@@ -570,7 +572,7 @@ def _lokr_in_features(keys: list[str], tensors: dict[str, TensorInfo], layer: st
 def _from_unet(keys: list[str], tensors: dict[str, TensorInfo]) -> str | None:
     if any("add_embedding." in key or "label_emb." in key for key in keys):
         return Architecture.SDXL
-    dim = _cross_attention_dim(keys, tensors, ("attn2.to_k.weight",))
+    dim = _cross_attention_dim(keys, tensors, ("attn2.to_k.weight", "attn2.to_k.down"))  # a Control-LoRA: `down`
     if dim is None or dim in OTHER_CROSS_ATTENTION_DIMS:
         return None  # no text width, or SD2's or the refiner's (`other_family` names those)
     return CROSS_ATTENTION_DIMS.get(dim, Architecture.SD15)

@@ -331,6 +331,14 @@ def _original_blocks(config: dict) -> dict[str, str]:
     return names
 
 
+def original_module_names(root: torch.nn.Module, unet_config: dict) -> dict[str, str]:
+    """Every module of `root` (a UNet, or a ControlNet made from one) that holds weights, under its original-SD name
+    flattened with '_' (`input_blocks_1_0_in_layers_0`), to its name in `root`; `unet_config` is the UNet's."""
+    lookup = {name.replace(".", "_"): name for name, module in root.named_modules()
+              if next(module.parameters(recurse=False), None) is not None}
+    return _original_names(lookup, unet_config)
+
+
 def _original_names(lookup: dict[str, str], config: dict) -> dict[str, str]:
     """The UNet's layers under their original-SD names (flattened), to the module names `lookup` gives."""
     try:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Hashable
 from functools import partial
 from pathlib import Path
 
@@ -37,7 +38,7 @@ import torch
 from hypersd_desktop.core.vocab import Architecture, Mode
 from hypersd_desktop.engine.controlnet_files import CONFIG_FROM_UNET, load_controlnet
 from hypersd_desktop.engine.devices import lay_out
-from hypersd_desktop.engine.inspect import INPAINTING_CHANNELS
+from hypersd_desktop.engine.inspect import CONTROL_LORA_FORMAT, INPAINTING_CHANNELS, controlnet_weights, inspect_file
 from hypersd_desktop.engine.inputs import ModeInputs
 from hypersd_desktop.engine.types import GenerationRequest
 
@@ -51,6 +52,12 @@ def pipeline_class_name(architecture: str, mode: Mode, controlnet: bool, union: 
     return f"{STEM[Architecture(architecture)]}{control}{MODE_PART[mode]}Pipeline"
 
 
+def is_control_lora(path: str) -> bool:
+    """Whether the ControlNet at `path` is a Control-LoRA (a change to the base UNet, not a network of its own)."""
+    weights = controlnet_weights(Path(path))
+    return weights.suffix == ".safetensors" and inspect_file(weights).format == CONTROL_LORA_FORMAT
+
+
 def is_union(controlnet) -> bool:
     return type(controlnet).__name__ == "ControlNetUnionModel"
 
@@ -59,23 +66,25 @@ class ControlNets:
     """Loaded ControlNets by path and the base model's UNet config, kept while requests use them."""
 
     def __init__(self) -> None:
-        self._loaded: dict[tuple[str, str, torch.dtype, str, bool], torch.nn.Module] = {}
+        self._loaded: dict[tuple, torch.nn.Module] = {}
 
     def get(self, paths: list[str], device: str, dtype: torch.dtype, base_unet_config: dict,
-            channels_last: bool = False) -> list[torch.nn.Module]:
+            channels_last: bool = False, unet=None, unet_weights: Hashable = None) -> list[torch.nn.Module]:
         """The ControlNets at `paths` on `device`, their weights `channels_last` or not; `base_unet_config` (the
         base model's UNet's) completes the config of a single file that brings none, so a ControlNet is kept per
-        base UNet config (what it takes from it)."""
+        base UNet config (what it takes from it). A Control-LoRA is a change to `unet` (the UNet as it runs,
+        LoRAs fused), so one is kept while `unet_weights` (what says which weights it holds) is the same."""
         taken = (*CONFIG_FROM_UNET, "block_out_channels", "cross_attention_dim")
         base = json.dumps({key: base_unet_config.get(key) for key in taken}, sort_keys=True, default=str)
-        wanted = [(path, device, dtype, base, channels_last) for path in paths]
+        wanted = [(path, device, dtype, base, channels_last, unet_weights if is_control_lora(path) else None)
+                  for path in paths]
         for key in list(self._loaded):
             if key not in wanted:
                 del self._loaded[key]  # a ControlNet the requests moved away from: free it
         for key in wanted:
             if key not in self._loaded:
-                self._loaded[key] = lay_out(load_controlnet(Path(key[0]), dtype, base_unet_config).to(device),
-                                            channels_last)
+                model = load_controlnet(Path(key[0]), dtype, base_unet_config, unet)
+                self._loaded[key] = lay_out(model.to(device), channels_last)
         return [self._loaded[key] for key in wanted]
 
     def clear(self) -> None:

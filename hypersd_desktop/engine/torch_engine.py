@@ -430,9 +430,11 @@ class TorchEngine:
     def _denoise(self, request, members, settings_plan: Plan, loaded: LoadedPipeline, sources: ModeInputs, taesd,
                  on_progress, cancel, started):
         placement = loaded.placement
+        unet = loaded.pipe.unet
         controlnets = self._controlnets.get([control.model for control in request.controls], placement.device,
-                                            TORCH_DTYPES[placement.dtype], dict(loaded.pipe.unet.config),
-                                            "controlnet" in self._channels_last_parts(placement.device))
+                                            TORCH_DTYPES[placement.dtype], dict(unet.config),
+                                            "controlnet" in self._channels_last_parts(placement.device),
+                                            unet, (loaded.key, id(unet), tuple(loaded.fused)))
         graphs.follow(loaded.pipe, controlnets)
         key = (id(loaded.pipe), request.mode, tuple(id(controlnet) for controlnet in controlnets))
         if self._mode_pipe is None or self._mode_pipe[0] != key:

@@ -41,11 +41,14 @@ PREPROCESSORS = (("Canny edges of a photo", CANNY), ("Depth map of a photo", DEP
 TYPE_OF_PREPROCESSOR = {CANNY: ControlType.CANNY, DEPTH: ControlType.DEPTH, POSE: ControlType.OPENPOSE,
                         Preprocessor.SCRIBBLE.value: ControlType.SOFTEDGE}
 # What a single-kind ControlNet's pictures are, read off its name (as its files and the catalog name them:
-# control_v11p_sd15_canny, controlnet-depth-sdxl-1.0, sd-controlnet-scribble, thibaud_xl_openpose): the
-# preprocessor chosen with it. Kinds with no preprocessor here take their map as it is.
+# control_v11p_sd15_canny, controlnet-depth-sdxl-1.0, sd-controlnet-scribble, thibaud_xl_openpose,
+# control-lora-canny-rank128): the preprocessor chosen with it. Kinds with no preprocessor here take their map as
+# it is (the black-and-white photo a Control-LoRA's recolor model colours); its sketch model takes a drawing white
+# on black, as a scribble.
 PREPROCESSOR_OF_NAME = ((("canny",), CANNY), (("depth",), DEPTH), (("openpose", "pose"), POSE),
-                        (("scribble",), Preprocessor.SCRIBBLE.value),
-                        (("lineart", "line_art", "softedge", "hed", "pidi", "normal", "seg", "mlsd", "shuffle"),
+                        (("scribble", "sketch"), Preprocessor.SCRIBBLE.value),
+                        (("lineart", "line_art", "softedge", "hed", "pidi", "normal", "seg", "mlsd", "shuffle",
+                          "recolor"),
                          Preprocessor.NONE.value))
 MAP_FAILED = ""  # a map that could not be made: not asked for again until the preprocessor or models change
 NO_DEPTH_MODEL = ("A depth map needs a depth model: download Depth Anything V2 Small in the Models tab, or choose "

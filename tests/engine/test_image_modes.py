@@ -337,8 +337,8 @@ def test_a_drawing_reaches_the_controlnet_as_white_strokes_on_black(tiny_sd15, h
     seen = []
     load = modes.load_controlnet
 
-    def watched(path, dtype, base_unet_config):  # the engine's ControlNet, with a look at what it is given
-        model = load(path, dtype, base_unet_config)
+    def watched(path, dtype, base_unet_config, unet=None):  # the engine's ControlNet, with a look at what it is given
+        model = load(path, dtype, base_unet_config, unet)
         model.register_forward_pre_hook(lambda module, args, kwargs: seen.append(kwargs["controlnet_cond"]),
                                         with_kwargs=True)
         return model

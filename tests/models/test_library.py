@@ -22,6 +22,7 @@ def a1111(tmp_path, tiny_sd15, hyper_lora, controlnets):
     from safetensors.torch import load_file
 
     import ldm_format
+    import tiny_models
 
     root = tmp_path / "stable-diffusion-webui" / "models"
     checkpoints, loras, control = root / "Stable-diffusion", root / "Lora", root / "ControlNet"
@@ -29,7 +30,7 @@ def a1111(tmp_path, tiny_sd15, hyper_lora, controlnets):
         folder.mkdir(parents=True)
     original = ldm_format.convert_controlnet(load_file(controlnets["sd15"] / "diffusion_pytorch_model.safetensors"), 1, "")
     save_file(original, control / "control_v11p_sd15_canny_fp16.safetensors")
-    save_file({**original, "lora_controlnet": torch.zeros(1)}, control / "control-lora-canny-rank128.safetensors")
+    tiny_models.save_control_lora(tiny_models.sdxl_unet(), control / "control-lora-canny-rank128.safetensors")
     save_file({"input_hint_block.0.weight": torch.zeros(16, 3, 3, 3),  # an SD2.1 ControlNet: 1024-wide text
                "input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight": torch.zeros(320, 1024)},
               control / "controlnet-sd21-canny.safetensors")
@@ -61,7 +62,8 @@ def test_a1111_folder_lists_every_file_correctly(library, a1111):
     control = items["control_v11p_sd15_canny_fp16.safetensors"]
     assert (control.status, control.kind, control.architecture) == (ImportStatus.IMPORTED, "controlnet", "sd15")
     control_lora = items["control-lora-canny-rank128.safetensors"]
-    assert control_lora.status == ImportStatus.UNSUPPORTED and "control-lora" in control_lora.reason
+    assert (control_lora.status, control_lora.kind, control_lora.architecture) == (ImportStatus.IMPORTED, "controlnet",
+                                                                                  "sdxl")
     sd21 = items["controlnet-sd21-canny.safetensors"]
     assert sd21.status == ImportStatus.UNSUPPORTED and "a ControlNet for SD2" in sd21.reason
 
@@ -75,7 +77,7 @@ def test_a1111_folder_lists_every_file_correctly(library, a1111):
     again = library.import_path(a1111)
     imported = {item.path for item in items.values() if item.status == ImportStatus.IMPORTED}
     assert {item.status for item in again if item.path in imported} == {ImportStatus.ALREADY}
-    assert len(library.registry.list()) == 4
+    assert len(library.registry.list()) == 5
 
 
 def test_comfyui_folder_and_single_file(library, tmp_path, hyper_lora):

@@ -383,3 +383,26 @@ def test_choosing_a_controlnet_chooses_the_preprocessor_its_name_says(qtbot, idl
     box.preprocessor.setCurrentIndex(box.preprocessor.findData("canny"))  # changed after: that stands
     window.models.models_changed.emit()  # the lists filled again, the same ControlNet chosen
     assert box.model_box.currentText() == "sd-controlnet-scribble" and box.preprocessor.currentData() == "canny"
+
+
+def test_a_control_loras_name_chooses_its_preprocessor_too(app_home, tmp_path):
+    """Stability's Control-LoRAs import as SDXL ControlNets: canny and depth take their maps, the sketch model a
+    drawing white on black (its model card's words: a scribble), the recolor model a black-and-white photo as it
+    is."""
+    import tiny_models
+    from hypersd_desktop.core.paths import AppPaths
+    from hypersd_desktop.core.vocab import ModelKind
+    from hypersd_desktop.models.library import ModelLibrary
+    from hypersd_desktop.ui.control_image import preprocessor_for
+
+    names = {"control-lora-canny-rank128": "canny", "control-lora-depth-rank256": "depth",
+             "control-lora-sketch-rank128-metadata": "scribble", "control-lora-recolor-rank128": "none"}
+    library = ModelLibrary(AppPaths.default())
+    try:
+        for name in names:
+            path = tiny_models.save_control_lora(tiny_models.sdxl_unet(), tmp_path / f"{name}.safetensors")
+            library.import_path(path)
+        installed = library.registry.list(kind=ModelKind.CONTROLNET, architecture="sdxl")
+        assert {model.name: preprocessor_for(model) for model in installed} == names
+    finally:
+        library.close()
