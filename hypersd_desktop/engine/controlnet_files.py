@@ -26,11 +26,13 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 from pathlib import Path
 
 import torch
 
 from hypersd_desktop.core.errors import ModelFormatError
+from hypersd_desktop.engine.devices import built_with
 from hypersd_desktop.engine.inspect import CONTROLNET_CLASSES, controlnet_weights
 
 #: A diffusers ControlNet config's keys copied from the base UNet's config (as `ControlNetModel.from_unet`).
@@ -73,20 +75,13 @@ def load_controlnet(path: Path, dtype: torch.dtype, base_unet_config: dict | Non
         config = {**config, "_class_name": "ControlNetUnionModel", **union_config(state)}
         config.pop("mid_block_type", None)
     try:
-        with torch.device("meta"):  # no weights are made: every one comes from the file
-            model = (ControlNetUnionModel if union else ControlNetModel).from_config(config)
+        model, misfit = built_with(partial((ControlNetUnionModel if union else ControlNetModel).from_config, config),
+                                   state, dtype)
     except (TypeError, ValueError, KeyError, IndexError) as error:
         raise ModelFormatError(f"{weights.name} is not a ControlNet this app can build ({error}).") from error
-    shapes = {key: tuple(tensor.shape) for key, tensor in model.state_dict().items()}
-    missing, unexpected = shapes.keys() - state.keys(), state.keys() - shapes.keys()
-    mismatched = [key for key in shapes.keys() & state.keys() if tuple(state[key].shape) != shapes[key]]
-    if missing or unexpected or mismatched:
-        raise ModelFormatError(f"{weights.name} does not fit a ControlNet of its kind ({len(missing)} missing, "
-                               f"{len(unexpected)} unexpected and {len(mismatched)} misshapen weights); it may be "
+    if model is None:
+        raise ModelFormatError(f"{weights.name} does not fit a ControlNet of its kind ({misfit.counts()}); it may be "
                                "damaged, or for a base model other than SD1.5 and SDXL.")
-    model = model.to(dtype=dtype).to_empty(device="cpu")
-    with torch.no_grad():
-        model.load_state_dict(state)  # each weight converted to `dtype` as it is copied in
     return model.eval()
 
 
@@ -147,7 +142,7 @@ def load_control_lora(name: str, state: dict[str, torch.Tensor], unet, dtype: to
     model for a Control-LoRA.
 
     It is built where `unet` is, in `dtype`, with no weights made first (each is the UNet's or the file's), and
-    each update is added in fp32. Full size SDXL on the CPU in bf16 (bench/control_lora.py): 4.2 s, against 8.6 s
+    each update is added in fp32. Full size SDXL on the CPU in bf16 (bench/loading_parts.py): 4.2 s, against 8.6 s
     when it was built in fp32 from random weights and then converted."""
     from diffusers import ControlNetModel
 

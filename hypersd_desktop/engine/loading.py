@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -19,6 +20,7 @@ import torch
 from hypersd_desktop.core.errors import InputError, ModelFormatError
 from hypersd_desktop.core.resources import resources_dir
 from hypersd_desktop.core.vocab import Architecture, WeightsKind, architecture_label
+from hypersd_desktop.engine.devices import built_with
 from hypersd_desktop.engine.inspect import (
     OLD_CLIP_PREFIX, TAESD_DECODER_FORMAT, base_in_channels, base_prediction, has_key_prefix, inspect_file,
     latent_family, not_the_kind,
@@ -142,14 +144,10 @@ def load_unet_override(path: str | Path, config: dict, architecture: str, dtype:
         from diffusers.loaders.single_file_utils import convert_ldm_unet_checkpoint
 
         state = convert_ldm_unet_checkpoint(state, config)
-    unet = UNet2DConditionModel.from_config(config)
-    missing, unexpected = unet.load_state_dict(state, strict=False)
-    if missing or unexpected:
-        raise ModelFormatError(
-            f"{path.name} does not fit the base model's UNet ({len(missing)} missing and {len(unexpected)} "
-            "unexpected weights)."
-        )
-    return unet.to(dtype)
+    unet, misfit = built_with(partial(UNet2DConditionModel.from_config, config), state, dtype)
+    if unet is None:
+        raise ModelFormatError(f"{path.name} does not fit the base model's UNet ({misfit.counts()}).")
+    return unet
 
 
 def load_vae_override(path: str | Path, dtype: torch.dtype, base_vae_config: dict):
@@ -172,13 +170,11 @@ def load_vae_override(path: str | Path, dtype: torch.dtype, base_vae_config: dic
         from diffusers.loaders.single_file_utils import convert_ldm_vae_checkpoint
 
         state = convert_ldm_vae_checkpoint(state, base_vae_config)
-    vae = AutoencoderKL.from_config(base_vae_config)
-    try:
-        vae.load_state_dict(state)
-    except RuntimeError:  # torch lists every missing, unexpected and misshapen weight
+    vae, _ = built_with(partial(AutoencoderKL.from_config, base_vae_config), state, dtype)
+    if vae is None:
         raise ModelFormatError(f"{path.name} does not fit the base model's VAE (its weights have other names or "
-                               "shapes); it may be damaged, or be a VAE of another kind.") from None
-    return vae.to(dtype)
+                               "shapes); it may be damaged, or be a VAE of another kind.")
+    return vae
 
 
 def load_taesd(path: str | Path, dtype: torch.dtype, device: str):

@@ -62,3 +62,31 @@ def test_the_stock_sdxl_vae_decodes_in_bf16_or_fp32_on_cuda_and_stays_so(tiny_sd
     full = np.asarray(TorchEngine().generate(request.replace(dtype="fp32"))[0].image, dtype=np.float64)
     assert first.std() > 5
     assert 10 * np.log10(255**2 / max(((first - full) ** 2).mean(), 1e-9)) > 30  # dB: fp16 UNet and bf16 VAE
+
+
+def test_a_module_built_with_a_state_dict_holds_it_in_the_dtype_asked_for_or_says_what_does_not_fit():
+    """`built_with` makes the module on the meta device and copies each weight in once: the weights are the state
+    dict's, converted; a state dict that does not fit gives no module and names what is wrong."""
+    from functools import partial
+
+    from diffusers import UNet2DConditionModel
+
+    import tiny_models
+    from hypersd_desktop.engine.devices import built_with
+
+    unet = tiny_models.sdxl_unet()
+    state = {key: tensor.half() for key, tensor in unet.state_dict().items()}
+    make = partial(UNet2DConditionModel.from_config, dict(unet.config))
+    built, misfit = built_with(make, state, torch.bfloat16)
+    assert not misfit and built is not None
+    for key, tensor in built.state_dict().items():
+        assert tensor.device.type == "cpu" and torch.equal(tensor, state[key].to(torch.bfloat16)), key
+    broken = dict(state)
+    del broken["conv_in.bias"]
+    broken["conv_out.weight"] = broken["conv_out.weight"][:2]
+    broken["extra.weight"] = torch.zeros(1)
+    built, misfit = built_with(make, broken, torch.float32)
+    assert built is None
+    assert (misfit.missing, misfit.unexpected, misfit.misshapen) == (("conv_in.bias",), ("extra.weight",),
+                                                                      ("conv_out.weight",))
+    assert misfit.counts() == "1 missing, 1 unexpected and 1 misshapen weights"

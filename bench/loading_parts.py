@@ -1,20 +1,27 @@
-"""Making an SDXL ControlNet from a Control-LoRA against loading a whole ControlNet file, full size.
+"""Loading full-size SDXL parts from single files as the engine does: a ControlNet, a Control-LoRA, a UNet.
 
-    python bench/control_lora.py [--device cpu|cuda] [--dtype bf16|fp16|fp32] [--repeats 3]
+    python bench/loading_parts.py [--device cpu|cuda] [--dtype bf16|fp16|fp32] [--repeats 3]
 
-Random weights in the real layouts: the SDXL UNet from the bundled config (2.57 G parameters), a
-Control-LoRA of rank 128 with the published conditioning embedding (as `control-lora-canny-rank128`,
-fp16), and the baseline, the same ControlNet whole in the original single-file layout (fp16, as the
-`*_fp16.safetensors` ControlNets people have). Each is made the way the engine makes it
-(`load_controlnet`, then to the device) and timed, median of `--repeats`; the Control-LoRA's
-ControlNet is compared with the ControlNet it stands for.
+Random weights in the real layouts: the SDXL UNet from the bundled config (2.57 G parameters).
+
+- ControlNets: a Control-LoRA of rank 128 with the published conditioning embedding (as
+  `control-lora-canny-rank128`, fp16) against the same ControlNet whole in the original single-file
+  layout (fp16, as the `*_fp16.safetensors` ControlNets people have), each made as the engine makes it
+  (`load_controlnet`, then to the device), median of `--repeats`, and compared with the ControlNet it
+  stands for.
+- A whole UNet file (the Hyper-SDXL 1-step UNet's layout, fp16, 5.1 GB), the engine's way
+  (`load_unet_override`) against the plain one (built in fp32 with random weights, filled, converted),
+  each in a fresh process for its own peak memory: load time and peak resident memory.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import json
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -52,7 +59,55 @@ def timed(make, repeats: int, device: str):
     return statistics.median(seconds), model
 
 
+def peak_resident_bytes() -> int:
+    """This process's peak resident memory. On Linux the memory map's own high-water mark: `ru_maxrss` keeps the
+    parent's across fork and exec, which would count the bench's own models."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # macOS: bytes
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) * 1024
+
+
+def load_unet_file(way: str, path: str, dtype_name: str) -> dict:
+    """One UNet load in this process: seconds and the peak resident memory, and a checksum of the weights."""
+    from diffusers import UNet2DConditionModel
+    from safetensors.torch import load_file
+
+    from hypersd_desktop.core.resources import resources_dir
+    from hypersd_desktop.engine.devices import TORCH_DTYPES
+    from hypersd_desktop.engine.loading import load_unet_override
+
+    dtype = TORCH_DTYPES[dtype_name]
+    config = json.loads((resources_dir() / "configs" / "sdxl" / "unet" / "config.json").read_text())
+    started = time.perf_counter()
+    if way == "engine":
+        unet = load_unet_override(path, config, "sdxl", dtype)
+    else:
+        unet = UNet2DConditionModel.from_config(config)
+        unet.load_state_dict(load_file(path))
+        unet = unet.to(dtype)
+    seconds = time.perf_counter() - started
+    return {"seconds": seconds, "peak": peak_resident_bytes(), "checksum": float(sum(p.double().sum() for p in unet.parameters()))}
+
+
+def compare_unet_loads(path: Path, dtype_name: str) -> None:
+    print(f"UNet file {path.stat().st_size / 1e9:.2f} GB (fp16), loaded in {dtype_name}, each way in its own process:")
+    for way in ("plain", "engine"):
+        run = subprocess.run([sys.executable, __file__, "--unet-run", way, str(path), dtype_name],
+                             capture_output=True, text=True)
+        if run.returncode != 0:
+            print(f"  {way}: failed\n{run.stderr[-2000:]}")
+            continue
+        figures = json.loads(run.stdout.strip().splitlines()[-1])
+        print(f"  {way:7} {figures['seconds']:6.2f} s   peak memory {figures['peak'] / 2**30:5.2f} GiB   "
+              f"(checksum {figures['checksum']:.8g})")
+
+
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--unet-run":
+        print(json.dumps(load_unet_file(*sys.argv[2:])))
+        return
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--dtype", choices=("bf16", "fp16", "fp32"), help="default: fp16 on CUDA, bf16 on the CPU")
@@ -107,6 +162,12 @@ def main() -> None:
                               arguments.repeats, arguments.device)
         print(f"  Control-LoRA           {seconds:6.2f} s   ({seconds / baseline:.2f}× the whole file; "
               f"largest weight difference from the ControlNet it stands for {difference(made):.2g})")
+        made = expected = reference = None
+        path = Path(folder) / "Hyper-SDXL-1step-Unet.safetensors"
+        save_file({key: tensor.half().contiguous().cpu() for key, tensor in unet.state_dict().items()}, path)
+        unet = None  # the loads below have the memory to themselves
+        gc.collect()
+        compare_unet_loads(path, arguments.dtype or ("fp16" if arguments.device == "cuda" else "bf16"))
 
 
 if __name__ == "__main__":
