@@ -68,7 +68,7 @@ class DeviceMemory:
 
 def run_row(row: str, device: str, work: Path, size: int, repeats: int) -> dict:
     """One row in this process: seconds per image for every case, and the peak memory."""
-    import resource
+    from peak_memory import peak_resident_bytes
 
     from hypersd_desktop.core.hashes import HashCache
     from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
@@ -105,7 +105,7 @@ def run_row(row: str, device: str, work: Path, size: int, repeats: int) -> dict:
             engine.generate(request)
             times.append(time.perf_counter() - begun)
         figures[f"{steps}-{decoder}"] = statistics.median(times)
-    figures["peak"] = memory.stop() if memory else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    figures["peak"] = memory.stop() if memory else peak_resident_bytes()
     if backend == "torch":
         import torch
 

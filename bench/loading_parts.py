@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -59,16 +58,6 @@ def timed(make, repeats: int, device: str):
     return statistics.median(seconds), model
 
 
-def peak_resident_bytes() -> int:
-    """This process's peak resident memory. On Linux the memory map's own high-water mark: `ru_maxrss` keeps the
-    parent's across fork and exec, which would count the bench's own models."""
-    try:
-        status = Path("/proc/self/status").read_text()
-    except OSError:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # macOS: bytes
-    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) * 1024
-
-
 def load_unet_file(way: str, path: str, dtype_name: str) -> dict:
     """One UNet load in this process: seconds and the peak resident memory, and a checksum of the weights."""
     from diffusers import UNet2DConditionModel
@@ -77,6 +66,7 @@ def load_unet_file(way: str, path: str, dtype_name: str) -> dict:
     from hypersd_desktop.core.resources import resources_dir
     from hypersd_desktop.engine.devices import TORCH_DTYPES
     from hypersd_desktop.engine.loading import load_unet_override
+    from peak_memory import peak_resident_bytes  # beside this script
 
     dtype = TORCH_DTYPES[dtype_name]
     config = json.loads((resources_dir() / "configs" / "sdxl" / "unet" / "config.json").read_text())

@@ -12,12 +12,13 @@ the figures are wall time and the peak resident memory above the UNet already lo
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from peak_memory import peak_resident_bytes  # beside this script (its folder is on the path)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,11 +32,6 @@ def build_unet():
     config = json.loads((resources_dir() / "configs" / "sd15" / "unet" / "config.json").read_text())
     torch.manual_seed(0)
     return UNet2DConditionModel.from_config(config)
-
-
-def peak_rss_bytes() -> int:
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
 
 
 def current_rss_bytes() -> int:
@@ -69,7 +65,7 @@ def run_one(way: str, lora: str) -> dict:
             pipe.unload_lora_weights()  # keep the fused weights, drop the adapter layers
     seconds = time.perf_counter() - started
     changed = unet.down_blocks[0].attentions[0].transformer_blocks[0].attn1.to_q.weight
-    return {"way": way, "seconds": seconds, "extra_peak_bytes": peak_rss_bytes() - before,
+    return {"way": way, "seconds": seconds, "extra_peak_bytes": peak_resident_bytes() - before,
             "changed": float((changed - reference).abs().max()), "checksum": float(changed.double().sum())}
 
 

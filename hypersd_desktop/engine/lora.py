@@ -30,8 +30,9 @@ unfusing and fusing. After `fuse_lora` diffusers can only unfuse while the adapt
 loaded (the LoRA's weights kept in memory and every layer wrapped); once `unload_lora_weights`
 drops them, the base weights are lost until a reload. Here the update is read back from the file
 and subtracted, so nothing is kept. Measured on the full-size SD1.5 UNet (859.5 M parameters,
-fp32, CPU) with a 269 MB rank-64 Hyper-SD LoRA, it is faster at a little more peak memory:
-9.2 s and 678 MiB above the UNet, against 13.2 s and 542 MiB for diffusers' load + fuse + unload.
+fp32, CPU) with a 269 MB rank-64 Hyper-SD LoRA (bench/lora_fuse.py, three runs), it takes about
+as long at a little more peak memory: 4.1–5.0 s and 626–700 MiB above the UNet, against 3.9–4.2 s
+and 552–658 MiB for diffusers' load + fuse + unload.
 
 Original-SD block names (`lora_unet_input_blocks_4_1_…`, `…_output_blocks_2_0_in_layers_2`), which
 kohya's SDXL trainer writes, are matched by giving every UNet layer its original name as well,
