@@ -16,6 +16,7 @@
 #     run(command="bash tools/gpu_checks.sh profile", carry=[".gpu"])    # where a 1-step SD1.5 image's time goes
 #     run(command="bash tools/gpu_checks.sh prompts", carry=[".gpu"])    # SDXL: a prompt read before vs a new one
 #     run(command="bash tools/gpu_checks.sh parts", carry=[".gpu"])      # each part channels_last or not, VAE dtypes
+#     run(command="bash tools/gpu_checks.sh loading", carry=[".gpu"])    # ControlNet, Control-LoRA, UNet file loads
 # Or several phases in one call, in order, within SECONDS seconds in all (each phase at most CAP
 # seconds; one that would start with under 30 seconds left is skipped), sharing the random models:
 #     run(command="bash tools/gpu_checks.sh seq 570 scribble:150 fast15:120 cache15:200 memory:400", carry=[".gpu"])
@@ -24,7 +25,7 @@
 # The machine has no PySide6, so `cache` skips the window phase (the window's stall).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-phase=${1:?which phase: wheels, seq, scribble, fast, fast15, fastxl, compiled, cache, cache15, throughput, memory, memory3, tests, profile, prompts, parts, upscale}
+phase=${1:?which phase: wheels, seq, scribble, fast, fast15, fastxl, compiled, cache, cache15, throughput, memory, memory3, tests, profile, prompts, parts, upscale, loading}
 if [ "$phase" = wheels ]; then
   mkdir -p .gpu
   .venv/bin/python -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 \
@@ -71,5 +72,6 @@ case "$phase" in
   prompts) timeout 560 python3 bench/prompt_reuse.py --device cuda --arch sdxl ;;
   profile) timeout 560 python3 bench/profile_image.py --device cuda --trace "$out/trace.json" ;;
   upscale) timeout 560 python3 bench/upscalers.py --device cuda --side 512 --repeats 5 ;;
+  loading) timeout 560 python3 bench/loading_parts.py --device cuda ;;
   *) echo "unknown phase $phase" >&2; exit 2 ;;
 esac 2>&1 | tee "$out/$phase.log"
