@@ -46,6 +46,7 @@ CONFIG_FROM_UNET = (
 
 # The tensors of a Control-LoRA's layers: a low-rank update's halves, whole weights and biases.
 CONTROL_LORA_PARTS = ("up", "down", "weight", "bias")
+LATENT_CHANNELS = 4  # what a text-to-image UNet, and every ControlNet, takes
 
 
 def load_controlnet(path: Path, dtype: torch.dtype, base_unet_config: dict | None = None, unet=None):
@@ -142,12 +143,16 @@ def load_control_lora(name: str, state: dict[str, torch.Tensor], unet, dtype: to
     model for a Control-LoRA.
 
     It is built where `unet` is, in `dtype`, with no weights made first (each is the UNet's or the file's), and
-    each update is added in fp32. Full size SDXL on the CPU in bf16 (bench/loading_parts.py): 4.2 s, against 8.6 s
-    when it was built in fp32 from random weights and then converted."""
+    each update is added in fp32. Full size SDXL on the CPU in bf16 (bench/loading_parts.py): 2.5–4.2 s, against
+    8.6 s when it was built in fp32 from random weights and then converted."""
     from diffusers import ControlNetModel
 
     from hypersd_desktop.engine.lora import original_module_names
 
+    if unet.config.in_channels != LATENT_CHANNELS:  # the ControlNet would take the mask and masked image too
+        raise ModelFormatError(f"{name} is a Control-LoRA, which is made from a text-to-image model's UNet; this base "
+                               f"model is an inpainting model (its UNet takes {unet.config.in_channels} channels). "
+                               "Use a whole ControlNet with it, or a text-to-image base model.")
     hint = _hint_names(state)
     ordered = sorted(hint)
     first = state.get(f"input_hint_block.{ordered[0]}.weight")
@@ -195,11 +200,20 @@ def load_control_lora(name: str, state: dict[str, torch.Tensor], unet, dtype: to
 
 
 def _apply_control_lora_layer(module: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> list[str]:
-    """Write one layer's tensors of a Control-LoRA into `module`: the update `up · down` added to its weight, whole
-    weights, biases and norms copied. Returns the parts that do not fit (an unknown name, another shape)."""
+    """Write one layer's tensors of a Control-LoRA into `module`: whole weights, biases and norms copied, then the
+    update `up · down` added to its weight (to the file's own weight where it has one, as ComfyUI adds it).
+    Returns the parts that do not fit (an unknown name, another shape)."""
     misfits = []
     up, down = tensors.get("up"), tensors.get("down")
     with torch.no_grad():
+        for part, tensor in tensors.items():
+            if part in ("up", "down"):
+                continue
+            parameter = getattr(module, part, None)
+            if not isinstance(parameter, torch.nn.Parameter) or parameter.shape != tensor.shape:
+                misfits.append(part)
+            else:
+                parameter.copy_(tensor)
         if up is not None or down is not None:
             weight = getattr(module, "weight", None)
             if up is None or down is None or weight is None or up.dim() < 2 or down.dim() < 2 \
@@ -210,14 +224,6 @@ def _apply_control_lora_layer(module: torch.nn.Module, tensors: dict[str, torch.
                 halves = (half.flatten(1).to(weight.device, torch.float32) for half in (up, down))
                 update = torch.mm(*halves).reshape(weight.shape)
                 weight.copy_(weight.float() + update)  # added in fp32, then rounded once to the weight's dtype
-        for part, tensor in tensors.items():
-            if part in ("up", "down"):
-                continue
-            parameter = getattr(module, part, None)
-            if not isinstance(parameter, torch.nn.Parameter) or parameter.shape != tensor.shape:
-                misfits.append(part)
-            else:
-                parameter.copy_(tensor)
     return misfits
 
 

@@ -148,3 +148,28 @@ def test_a_control_lora_that_does_not_fit_the_base_model_says_so(tmp_path):
     check_controlnet(path, "sdxl")
     with pytest.raises(ArchitectureMismatchError, match="is for SDXL; the base model is SD1.5"):
         check_controlnet(path, "sd15")
+
+
+def test_a_layer_with_a_whole_weight_and_an_update_is_the_files_weight_plus_the_update(tmp_path):
+    """As ComfyUI writes a Control-LoRA into its ControlNet: a whole weight replaces the UNet's, and the update is
+    added to it."""
+    import ldm_format
+
+    unet = _unet(1)
+    tensors = tiny_models.control_lora_tensors(unet)
+    layer = "down_blocks.1.attentions.0.proj_in"
+    whole = torch.randn(tuple(unet.down_blocks[1].attentions[0].proj_in.weight.shape))
+    tensors[f"{layer}.weight"] = whole
+    path = tmp_path / "control-lora-canny-rank128.safetensors"
+    save_file({**ldm_format.convert_controlnet(tensors, 1, prefix=""), "lora_controlnet": torch.zeros(1)}, path)
+    loaded = load_controlnet(path, torch.float32, dict(unet.config), unet).state_dict()
+    update = tensors[f"{layer}.up"].flatten(1) @ tensors[f"{layer}.down"].flatten(1)
+    torch.testing.assert_close(loaded[f"{layer}.weight"], whole + update.reshape(whole.shape), rtol=0, atol=1e-6)
+
+
+def test_an_inpainting_model_is_refused_with_what_to_use_instead(tmp_path):
+    unet = _unet(1)
+    path = tiny_models.save_control_lora(unet, tmp_path / "control-lora-canny-rank128.safetensors")
+    inpainting = tiny_models.sdxl_unet(64, in_channels=9)
+    with pytest.raises(ModelFormatError, match="this base model is an inpainting model .* Use a whole ControlNet"):
+        load_controlnet(path, torch.float32, dict(inpainting.config), inpainting)
