@@ -477,7 +477,6 @@ def save_upscaler(path: Path, layout: str = "esrgan", **shape) -> Path:
     return path
 
 
-
 def control_lora_tensors(unet, rank: int = 4, seed: int = 13,
                          hint: tuple[int, ...] = (16, 32)) -> dict[str, torch.Tensor]:
     """A tiny Control-LoRA's tensors for `unet`, under diffusers' ControlNet names (`save_control_lora` writes them

@@ -43,8 +43,8 @@ TYPE_OF_PREPROCESSOR = {CANNY: ControlType.CANNY, DEPTH: ControlType.DEPTH, POSE
 # What a single-kind ControlNet's pictures are, read off its name (as its files and the catalog name them:
 # control_v11p_sd15_canny, controlnet-depth-sdxl-1.0, sd-controlnet-scribble, thibaud_xl_openpose,
 # control-lora-canny-rank128): the preprocessor chosen with it. Kinds with no preprocessor here take their map as
-# it is (the black-and-white photo a Control-LoRA's recolor model colours); its sketch model takes a drawing white
-# on black, as a scribble.
+# it is. Of Stability's Control-LoRAs, the sketch model takes a drawing white on black (a scribble) and the recolor
+# model a black-and-white photo as it is.
 PREPROCESSOR_OF_NAME = ((("canny",), CANNY), (("depth",), DEPTH), (("openpose", "pose"), POSE),
                         (("scribble", "sketch"), Preprocessor.SCRIBBLE.value),
                         (("lineart", "line_art", "softedge", "hed", "pidi", "normal", "seg", "mlsd", "shuffle",
