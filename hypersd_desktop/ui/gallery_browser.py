@@ -13,12 +13,14 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from html import escape
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QMimeData, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QPainter, QPixmap, QShortcut
+from PySide6.QtGui import (
+    QAction, QDesktopServices, QFontMetrics, QGuiApplication, QKeySequence, QPainter, QPixmap, QShortcut,
+)
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QFileDialog, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView,
     QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMenu, QPushButton, QSizePolicy, QSplitter, QStackedWidget,
@@ -66,11 +68,12 @@ def copy_image_to_clipboard(path: str) -> bool:
 
 
 def describe_record(record: ImageRecord, metadata: ImageMetadata | None = None,
-                    pixels: tuple[int, int] | None = None) -> str:
+                    pixels: tuple[int, int] | None = None, name_width: int = 112) -> str:
     """The large view's parameter panel, as HTML. Beyond the gallery's row: what an image made here has in its
     request, or what another tool wrote in the file (`metadata`): a chosen VAE, clip skip, embeddings, and how a
     Hires fix enlarged it; and the file's own `pixels` where they are not the size it was made at (a Hires fix, or
-    only the masked area of a larger picture made)."""
+    only the masked area of a larger picture made). `name_width`: pixels for the names' column ("Negative prompt"
+    in bold in the panel's font), so that the names of each table line up."""
     try:
         request = json.loads(record.request) if record.request else {}
     except ValueError:
@@ -111,9 +114,32 @@ def describe_record(record: ImageRecord, metadata: ImageMetadata | None = None,
         ("File", Path(record.path).name),
         ("Folder", str(Path(record.path).parent)),
     ]
-    body = "".join(f"<tr><td><b>{escape(name)}</b></td><td>{escape(str(value)).replace(chr(10), '<br>')}</td></tr>"
-                   for name, value in rows if value not in (None, ""))
-    return f"<table cellspacing='4'>{body}</table>"
+    return _name_value_html(((name, str(value)) for name, value in rows if value not in (None, "")), name_width)
+
+
+BESIDE = 24  # characters of a value that fit beside its name in the narrowest panel; a longer one goes under it
+
+
+def _name_value_html(rows: Iterable[tuple[str, str]], name_width: int) -> str:
+    """Each value beside its name where it fits, else under it across the panel's whole width, so that a prompt
+    reads as lines of text rather than a narrow column and a long file or model name wraps at its spaces and
+    slashes instead of a letter off its end ("….pn g")."""
+    parts: list[str] = []
+    table: list[str] = []
+    for name, value in rows:
+        text = escape(value).replace("\n", "<br>")
+        if len(value) <= BESIDE and "\n" not in value:
+            table.append(f"<tr><td width='{name_width}' style='white-space: nowrap'><b>{escape(name)}</b></td>"
+                         f"<td>{text}</td></tr>")
+            continue
+        if table:
+            parts.append(f"<table cellspacing='0' cellpadding='1'>{''.join(table)}</table>")
+            table.clear()
+        parts.append(f"<p style='margin: 3px 0 0 1px'><b>{escape(name)}</b></p>"
+                     f"<p style='margin: 0 0 3px 12px'>{text}</p>")
+    if table:
+        parts.append(f"<table cellspacing='0' cellpadding='1'>{''.join(table)}</table>")
+    return "".join(parts)
 
 
 FIELD_SHOWN = 200  # characters of another tool's field shown in the details (a resource list can run to pages)
@@ -343,6 +369,12 @@ class ImageViewer(QWidget):
             described(QShortcut(QKeySequence(keys), self, activated=handler,
                                 context=Qt.ShortcutContext.WidgetWithChildrenShortcut), LARGE_VIEW, what)
 
+    def _name_width(self) -> int:
+        """The details' names column: "Negative prompt" in bold in the panel's font, and the cell's padding."""
+        bold = self.details.document().defaultFont()
+        bold.setBold(True)
+        return QFontMetrics(bold).horizontalAdvance("Negative prompt") + 8
+
     def show_record(self, record: ImageRecord) -> None:
         self.record = self.gallery.store.get(record.id) or record  # with its tags
         record = self.record
@@ -352,12 +384,14 @@ class ImageViewer(QWidget):
             size = f" ({record.width:,} × {record.height:,} pixels)" if record.width and record.height else ""
             problem = (f"This picture{size} cannot be shown here; Show in folder finds it for another app."
                        if Path(record.path).is_file() else "The file is missing.")
-            self.details.setHtml(f"<p><b>{html.escape(problem)}</b></p>" + describe_record(record))
+            self.details.setHtml(f"<p><b>{html.escape(problem)}</b></p>"
+                                 + describe_record(record, name_width=self._name_width()))
         else:
             self.view.set_pixmap(pixmap)
             # another tool's file says more than the gallery's row keeps (its VAE, a Hires fix); read it again
             metadata = None if record.request else _file_metadata(Path(record.path))
-            self.details.setHtml(describe_record(record, metadata, (pixmap.width(), pixmap.height())))
+            self.details.setHtml(describe_record(record, metadata, (pixmap.width(), pixmap.height()),
+                                                 self._name_width()))
         for widget in (self.favourite, self.rating):
             widget.blockSignals(True)
         self.favourite.setChecked(record.favourite)

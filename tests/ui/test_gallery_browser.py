@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -174,8 +175,9 @@ def test_large_view_navigation_rating_tags_and_favourite(qtbot, filled):
     first = browser.model.all_records()[0]
     assert viewer.record.id == first.id and first.prompt in viewer.details.toPlainText()
     assert "Seed" in viewer.details.toPlainText()
-    shown_path = Path(first.path)  # the name on its own line, which a long folder would otherwise break mid-word
-    assert f"\nFile\n{shown_path.name}\nFolder\n{shown_path.parent}\n" in viewer.details.toPlainText()
+    shown_path = Path(first.path)
+    assert f"\nFile\n{shown_path.name}\n" in viewer.details.toPlainText()
+    assert f"\nFolder\n{shown_path.parent}" in viewer.details.toPlainText()
     qtbot.keyClick(viewer.view, Qt.Key.Key_Right)
     assert viewer.record.id == browser.model.all_records()[1].id
     qtbot.keyClick(viewer.view, Qt.Key.Key_Plus)
@@ -347,15 +349,20 @@ def test_the_large_view_shows_the_vae_and_clip_skip_an_image_was_made_with():
     record = ImageRecord(path="/images/a.png", created=0.0, source="generated", prompt="a fox",
                          model_name="anything-v5", request=json.dumps(request), scheduler="ddim-trailing",
                          device="directml")
-    shown = describe_record(record)
-    assert "<b>VAE</b></td><td>kl-f8-anime2.safetensors" in shown and "<b>Clip skip</b></td><td>2" in shown
-    assert "<b>Embeddings</b></td><td>EasyNegative<" in shown
-    assert "<b>Sampler</b></td><td>DDIM (trailing)<" in shown and "<b>Device</b></td><td>DirectML<" in shown
+    shown = as_lines(describe_record(record))
+    assert "\nVAE\nkl-f8-anime2.safetensors\n" in shown and "\nClip skip\n2\n" in shown
+    assert "\nEmbeddings\nEasyNegative\n" in shown
+    assert "\nSampler\nDDIM (trailing)\n" in shown and "\nDevice\nDirectML\n" in shown
     plain = describe_record(ImageRecord(path="/images/b.png", created=0.0, source="imported", request="{not json"))
     assert "VAE" not in plain and "Clip skip" not in plain
     fooocus = describe_record(ImageRecord(path="/images/c.png", created=0.0, source="imported",
                                           loras=(("detail", 0.5, None), ("sdxl_hyper_sd_4step_lora", 0.8, None))))
-    assert "<b>Recipe</b></td><td>Hyper-SDXL-4steps-lora<" in fooocus  # Fooocus's name for the published file
+    assert "\nRecipe\nHyper-SDXL-4steps-lora\n" in as_lines(fooocus)  # Fooocus's name for the published file
+
+
+def as_lines(shown: str) -> str:
+    """The details' HTML as text, a line per name and per value."""
+    return "\n" + "\n".join(line for line in re.split("<[^>]*>", shown) if line) + "\n"
 
 
 def test_the_large_view_shows_what_another_tools_file_says_beyond_the_gallerys_row(qtbot, idle_app, tmp_path):
@@ -394,6 +401,43 @@ def test_the_large_view_shows_what_another_tools_file_says_beyond_the_gallerys_r
     assert "Other fields" not in shown["novelai-full-3char.png"]  # its one field is shown by its name
 
 
+def test_the_large_view_breaks_long_values_between_words_never_inside_one(qtbot, idle_app, tmp_path):
+    """A prompt, a civitai model's one-word name and A1111's file name, shown at the window's usual size: a value
+    longer than fits beside its name goes under it, across the panel, so each line ends between words or after a
+    slash, never a letter off a word's end ("00050-4099303404.pn" / "g")."""
+    from PySide6.QtGui import QTextLine
+
+    from hypersd_desktop.gallery.metadata import ImageParameters, write_png
+
+    folder = tmp_path / "outputs" / "txt2img-images" / "2026-12-05"
+    folder.mkdir(parents=True)
+    prompt = ("masterpiece, best quality, (a red fox in the snow:1.2), watercolor, highly detailed, soft morning "
+              "light, pine forest, by a famous illustrator")
+    write_png(Image.new("RGB", (64, 64), "white"), folder / "00050-4099303404.png", ImageParameters(
+        prompt=prompt, negative_prompt="lowres, bad anatomy, worst quality", steps=1, sampler="tcd", guidance=0.0,
+        seed=4099303404, width=512, height=768, model_name="realisticVisionV60B1_v51HyperVAE",
+        model_hash="a0f13c83e1", loras=(("Hyper-SD15-1step-lora", 1.0, None),)))
+    browser = browse_imported(qtbot, idle_app.window, folder, 1)
+    browser.grid.setFocus()
+    browser.grid.select_position(0)
+    qtbot.keyClick(browser.grid, Qt.Key.Key_Return)
+    details = browser.viewer.details
+    qtbot.waitUntil(details.isVisible)
+    assert details.viewport().width() < 400  # the panel as narrow as it opens
+    block, lines = details.document().begin(), []
+    while block.isValid():
+        layout = block.layout()
+        lines += [block.text()[line.textStart():line.textStart() + line.textLength()]
+                  for line in (layout.lineAt(k) for k in range(layout.lineCount())) if isinstance(line, QTextLine)]
+        lines.append("")  # the block's end: a break there is not inside a word
+        block = block.next()
+    assert "00050-4099303404.png" in lines and f"/{folder.name}" in "".join(lines)
+    assert sum(line.startswith("masterpiece") for line in lines) == 1
+    inside = [(before, after) for before, after in zip(lines, lines[1:])
+              if before and after and before[-1].isalnum() and after[0].isalnum()]
+    assert not inside, inside
+
+
 def test_a_long_field_of_another_tool_is_cut_in_the_large_view_and_its_prompts_keep_their_lines():
     from hypersd_desktop.gallery.formats.common import ImageMetadata
     from hypersd_desktop.gallery.store import ImageRecord
@@ -403,10 +447,10 @@ def test_a_long_field_of_another_tool_is_cut_in_the_large_view_and_its_prompts_k
     metadata = ImageMetadata(format="a1111", extra={"Civitai resources": resources, "Version": "v1.10.1",
                                                     "Hires prompt": "<b>lantern</b>\nat dusk", "Empty": " "})
     shown = describe_record(ImageRecord(path="/images/a.png", created=0.0, source="imported"), metadata)
-    fields = shown.split("<b>Other fields</b></td><td>")[1].split("</td>")[0]
+    fields = shown.split("<b>Other fields</b></p>")[1].split("</p>")[0].split(">", 1)[1]
     assert fields.startswith("Civitai resources: [{&quot;type&quot;") and fields.endswith("…<br>Version: v1.10.1")
     assert len(fields.split("<br>")[0].replace("&quot;", '"')) == len("Civitai resources: ") + FIELD_SHOWN
-    assert "<b>Hires prompt</b></td><td>&lt;b&gt;lantern&lt;/b&gt;<br>at dusk</td>" in shown  # escaped, a line each
+    assert ">&lt;b&gt;lantern&lt;/b&gt;<br>at dusk</p>" in shown.split("<b>Hires prompt</b>")[1]  # escaped, a line each
     assert "Empty" not in shown
 
 
@@ -462,9 +506,8 @@ def test_a_picture_too_large_to_show_is_listed_said_so_and_the_other_thumbnails_
     Image.new("RGB", (64, 48), (200, 80, 40)).save(folder / "small.png")
     browser = browse_imported(qtbot, idle_app.window, folder, 2)
     huge, small = sorted(browser.model.all_records(), key=lambda record: record.path)
-    with qtbot.waitSignal(browser.model.loader.loaded, timeout=10_000,
-                          check_params_cb=lambda image_id, _position, image: image_id == huge.id and image.isNull()):
-        browser.model.pixmap(huge)  # declined by the worker: no thumbnail
+    assert browser.model.pixmap(huge) is None  # asked for here unless the grid, drawing it, has asked already
+    qtbot.waitUntil(lambda: browser.model.is_broken(huge.id), timeout=10_000)  # declined by the worker
     browser.model.pixmap(small)
     qtbot.waitUntil(lambda: browser.model.pixmap(small) is not None, timeout=10_000)
     assert browser.model.pixmap(small).width() == 64
