@@ -86,19 +86,29 @@ def test_the_weights_are_those_diffusers_reads_from_the_published_layout(tmp_pat
         torch.testing.assert_close(ours[key], theirs_state[key], rtol=0, atol=1e-5, msg=key)
 
 
-def test_an_image_with_a_control_lora_is_the_diffusers_pipelines_with_that_controlnet(tiny_sdxl, hyper_lora,
-                                                                                     tmp_path):
+@pytest.mark.parametrize(("architecture", "lora_name", "file_name"), [
+    ("sdxl", "Hyper-SDXL-1step-lora", "control-lora-canny-rank128.safetensors"),
+    ("sd15", "Hyper-SD15-1step-lora", "control_lora_rank128_v11p_sd15_canny_fp16.safetensors"),  # ComfyUI's
+])
+def test_an_image_with_a_control_lora_is_the_diffusers_pipelines_with_that_controlnet(
+        architecture, lora_name, file_name, tiny_sd15, tiny_sdxl, hyper_lora, tmp_path):
     """The ControlNet is copied from the UNet as it runs, with the Hyper-SD LoRA fused into it; the reference is
-    diffusers' SDXL ControlNet pipeline given the ControlNet made from its own fused UNet."""
-    from diffusers import StableDiffusionXLControlNetPipeline, StableDiffusionXLPipeline, TCDScheduler
+    diffusers' ControlNet pipeline given the ControlNet made from its own fused UNet. Stability published SDXL's;
+    ComfyUI's SD1.5 ones (ControlNet 1.1 as rank-128 Control-LoRAs) have the same layout."""
+    from diffusers import (
+        StableDiffusionControlNetPipeline, StableDiffusionPipeline, StableDiffusionXLControlNetPipeline,
+        StableDiffusionXLPipeline, TCDScheduler,
+    )
 
-    lora = hyper_lora("Hyper-SDXL-1step-lora")
-    pipe = StableDiffusionXLPipeline.from_pretrained(tiny_sdxl)
-    path = tiny_models.save_control_lora(pipe.unet, tmp_path / "control-lora-canny-rank128.safetensors")
+    base = tiny_sdxl if architecture == "sdxl" else tiny_sd15
+    lora = hyper_lora(lora_name)
+    pipe = (StableDiffusionXLPipeline if architecture == "sdxl" else StableDiffusionPipeline).from_pretrained(base)
+    path = tiny_models.save_control_lora(pipe.unet, tmp_path / file_name)
+    assert inspect_file(path).architecture == architecture
     tensors = tiny_models.control_lora_tensors(pipe.unet)
     store = InputImages(tmp_path / "inputs")
     picture = edges_picture()
-    request = GenerationRequest(prompt=PROMPT, base_model=str(tiny_sdxl), loras=(LoraSpec(str(lora)),), steps=2,
+    request = GenerationRequest(prompt=PROMPT, base_model=str(base), loras=(LoraSpec(str(lora)),), steps=2,
                                 seed=SEED, width=SIZE, height=SIZE,
                                 controls=(ControlSpec(str(path), store.add(png(picture)), 0.8),))
     engine = TorchEngine(inputs=store)
@@ -109,7 +119,8 @@ def test_an_image_with_a_control_lora_is_the_diffusers_pipelines_with_that_contr
     pipe.fuse_lora()
     pipe.unload_lora_weights()  # the fused weights stay, the LoRA's layers go
     controlnet = tiny_models.controlnet_from_control_lora(pipe.unet, tensors)
-    control_pipe = StableDiffusionXLControlNetPipeline.from_pipe(pipe, controlnet=controlnet)
+    control_class = StableDiffusionXLControlNetPipeline if architecture == "sdxl" else StableDiffusionControlNetPipeline
+    control_pipe = control_class.from_pipe(pipe, controlnet=controlnet)
     control_pipe.scheduler = TCDScheduler.from_config(pipe.scheduler.config)
     expected = diffusers_image(control_pipe, prompt=PROMPT, num_inference_steps=2, guidance_scale=0, eta=1.0,
                                generator=torch.Generator("cpu").manual_seed(SEED), image=picture,

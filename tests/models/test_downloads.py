@@ -367,3 +367,39 @@ def test_the_catalogs_upscaler_downloads_as_an_upscaler_the_hires_fix_runs(tmp_p
     assert model.kind == ModelKind.UPSCALER and not model.architecture
     assert setup.registry.list(kind=ModelKind.UPSCALER)[0].id == "realesrgan-x4plus"
     assert load_upscaler(model.path)[1].scale == 4
+
+
+def test_the_catalogs_control_loras_download_as_sdxl_controlnets_that_load(tmp_path, hub, setup):
+    """Stability's Control-LoRAs as the catalog lists them, each served as the hub serves it (a tiny file in their
+    layout under the real name, its hash in place of the pinned one): each lands as an SDXL ControlNet, is read as
+    a Control-LoRA, builds on an SDXL UNet, and its name chooses the pictures it takes."""
+    import dataclasses
+    from pathlib import Path
+
+    from hypersd_desktop.core.vocab import ModelKind
+    import torch
+
+    from hypersd_desktop.engine.controlnet_files import load_controlnet
+    from hypersd_desktop.engine.inspect import CONTROL_LORA_FORMAT, inspect_file
+    from hypersd_desktop.models.catalog import load_catalog
+    from hypersd_desktop.ui.control_image import preprocessor_for
+    from tests.tiny_models import save_control_lora, sdxl_unet
+
+    unet = sdxl_unet()
+    data = save_control_lora(unet, tmp_path / "served.safetensors").read_bytes()
+    catalog = load_catalog()
+    pictures = {"canny": "canny", "depth": "depth", "sketch": "scribble", "recolor": "none"}
+    for what, preprocessor in pictures.items():
+        entry = catalog.get(f"control-lora-sdxl-{what}")
+        [file] = entry.files
+        assert (entry.kind, entry.architecture, entry.repo) == (ModelKind.CONTROLNET, "sdxl", "stabilityai/control-lora")
+        assert 395e6 < file.size < 396e6 and file.sha256 and what in file.path
+        hub.add(entry.repo, file.path, data)
+        served = dataclasses.replace(entry, files=(dataclasses.replace(
+            file, size=len(data), sha256=hashlib.sha256(data).hexdigest()),))
+        model = setup.downloader.download(served)
+        assert (model.kind, model.architecture) == (ModelKind.CONTROLNET, "sdxl")
+        assert Path(model.path).name == Path(file.path).name
+        assert inspect_file(model.path).format == CONTROL_LORA_FORMAT
+        assert load_controlnet(Path(model.path), torch.float32, unet=unet).config.conditioning_channels == 3
+        assert preprocessor_for(model) == preprocessor, (what, model.name)
