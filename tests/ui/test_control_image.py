@@ -7,6 +7,7 @@ import io
 import shutil
 
 import numpy as np
+import pytest
 from PIL import Image, ImageDraw, ImageOps
 from PySide6.QtCore import Qt
 
@@ -64,19 +65,28 @@ def test_a_photo_becomes_canny_edges_the_request_names_and_reuse_brings_back(qtb
     assert GenerationRequest.from_json(request.to_json()) == request
 
 
-def test_a_drawing_with_a_controlnet_runs_through_the_worker(qtbot, parts, tiny_sd15, tmp_path):
+@pytest.mark.parametrize("file_name", ["sd-controlnet-scribble", "control_lora_rank128_v11p_sd15_scribble_fp16"])
+def test_a_drawing_with_a_controlnet_runs_through_the_worker(qtbot, parts, tiny_sd15, tmp_path, file_name):
+    """A whole ControlNet, and a Control-LoRA (as ComfyUI publishes SD1.5's) the worker makes from the UNet."""
     import tiny_models
+    from diffusers import UNet2DConditionModel
 
     window = parts.window
-    parts.library.import_path(tiny_models.save_controlnet(tiny_sd15, tmp_path / "sd-controlnet-scribble"))
+    if file_name.startswith("control_lora"):
+        unet = UNet2DConditionModel.from_pretrained(tiny_sd15, subfolder="unet")
+        made = tiny_models.save_control_lora(unet, tmp_path / f"{file_name}.safetensors")
+    else:
+        made = tiny_models.save_controlnet(tiny_sd15, tmp_path / file_name)
+    parts.library.import_path(made)
     window.models.models_changed.emit()
     select_size(window.size_box, 64, 64)  # the model lists were refilled: the quick size again
     drawing = Image.new("RGB", (64, 64), "white")
     ImageDraw.Draw(drawing).line((8, 8, 56, 40), fill="black", width=5)
     drawing.save(tmp_path / "drawing.png")
     box = window.control_image
-    box.preprocessor.setCurrentIndex(box.preprocessor.findData("scribble"))
+    assert box.model_box.currentText() == file_name and box.preprocessor.currentData() == "scribble"  # by its name
     assert box.load_file(tmp_path / "drawing.png")
+    assert window.build_request().controls[0].model.startswith(str(made))  # a folder's: its weights file
     window.prompt.setPlainText("a kite")
     ended = []
     parts.bridge.finished.connect(ended.append)
