@@ -15,6 +15,7 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from html import escape
+from itertools import groupby
 from pathlib import Path
 
 from PySide6.QtCore import QItemSelection, QItemSelectionModel, QMimeData, Qt, QTimer, QUrl, Signal
@@ -124,21 +125,16 @@ def _name_value_html(rows: Iterable[tuple[str, str]], name_width: int) -> str:
     """Each value beside its name where it fits, else under it across the panel's whole width, so that a prompt
     reads as lines of text rather than a narrow column and a long file or model name wraps at its spaces and
     slashes instead of a letter off its end ("….pn g")."""
-    parts: list[str] = []
-    table: list[str] = []
-    for name, value in rows:
-        text = escape(value).replace("\n", "<br>")
-        if len(value) <= BESIDE and "\n" not in value:
-            table.append(f"<tr><td width='{name_width}' style='white-space: nowrap'><b>{escape(name)}</b></td>"
-                         f"<td>{text}</td></tr>")
-            continue
-        if table:
-            parts.append(f"<table cellspacing='0' cellpadding='1'>{''.join(table)}</table>")
-            table.clear()
-        parts.append(f"<p style='margin: 3px 0 0 1px'><b>{escape(name)}</b></p>"
-                     f"<p style='margin: 0 0 3px 12px'>{text}</p>")
-    if table:
-        parts.append(f"<table cellspacing='0' cellpadding='1'>{''.join(table)}</table>")
+    parts = []
+    for beside, run in groupby(rows, key=lambda row: len(row[1]) <= BESIDE and "\n" not in row[1]):
+        if beside:
+            parts.append("<table cellspacing='0' cellpadding='1'>" + "".join(
+                f"<tr><td width='{name_width}' style='white-space: nowrap'><b>{escape(name)}</b></td>"
+                f"<td>{escape(value)}</td></tr>" for name, value in run) + "</table>")
+        else:
+            parts += [f"<p style='margin: 3px 0 0 1px'><b>{escape(name)}</b></p>"
+                      f"<p style='margin: 0 0 3px 12px'>{escape(value).replace(chr(10), '<br>')}</p>"
+                      for name, value in run]
     return "".join(parts)
 
 
