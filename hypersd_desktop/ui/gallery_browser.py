@@ -29,7 +29,8 @@ from PySide6.QtWidgets import (
 )
 
 from hypersd_desktop.core.dates import local_time
-from hypersd_desktop.core.vocab import Device, Scheduler
+from hypersd_desktop.core.vocab import ControlType, Device, Mode, Preprocessor, Scheduler
+from hypersd_desktop.engine.inspect import weights_name
 from hypersd_desktop.engine.recipes import recipe_for_file
 from hypersd_desktop.engine.types import hires_size
 from hypersd_desktop.gallery.formats.common import ImageMetadata, hires_pass, other_passes, other_prompts, stem
@@ -106,7 +107,7 @@ def describe_record(record: ImageRecord, metadata: ImageMetadata | None = None,
         ("Pixels", f"{pixels[0]} × {pixels[1]}" if pixels and record.width and pixels != (record.width, record.height)
          else None),
         ("Hires fix", hires_pass(metadata) if metadata and not request else _own_hires(request, record)),
-        ("Also made with", "; ".join(other_passes(metadata)) if metadata and not request else None),
+        ("Also made with", "; ".join(other_passes(metadata) if metadata and not request else _own_passes(request))),
         ("Other fields", _other_fields(metadata, prompts) if metadata and not request else None),
         ("Device", Device(record.device).label if record.device in Device.values() else record.device),
         ("Time", f"{record.time_taken:.2f} s" if record.time_taken else None),
@@ -173,6 +174,36 @@ def _own_hires(request: dict, record: ImageRecord) -> str | None:
                         *([f"CFG scale {guidance:g}"] if isinstance(guidance, (int, float)) else [])])
     return (f"enlarged to {width} × {height} by a Hires fix pass ({upscaler or 'Lanczos'}, strength {strength:g}"
             f"{f', {steps} steps' if isinstance(steps, int) else ''}{f', its own {own}' if own else ''})")
+
+
+def _own_passes(request: dict) -> list[str]:
+    """What an image made here started from besides its prompt (an init image, a mask, ControlNets), in the words
+    `other_passes` has for other tools'. `request` is the stored one, read as JSON: any part of it may be odd."""
+    parts = []
+
+    def number(value: object) -> float | None:
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+    if isinstance(request.get("init_image"), str):
+        strength = number(request.get("strength"))
+        upscaler = request.get("upscaler") if request.get("hires_scale") is None else None
+        parts.append((Mode.INPAINT if request.get("mask_image") else Mode.IMAGE_TO_IMAGE).label + " from a picture"
+                     + (f" at strength {strength:g}" if strength is not None else "")
+                     + (", only the masked area" if isinstance(request.get("masked_padding"), int) else "")
+                     + (f", enlarged first by {stem(upscaler)}" if isinstance(upscaler, str) and upscaler else ""))
+    for control in request.get("controls") or ():
+        if not isinstance(control, dict) or not isinstance(control.get("model"), str) or not control["model"]:
+            continue
+        scale, start, end = (number(control.get(key)) for key in ("scale", "start", "end"))
+        how = [f"scale {scale:g}" if scale is not None else "",
+               ControlType(control["control_type"]).label if control.get("control_type") in ControlType.values()
+               else "",
+               "a drawing as a scribble" if control.get("preprocessor") == Preprocessor.SCRIBBLE else "",
+               f"from {start:.0%} to {end:.0%} of the steps" if start is not None and end is not None
+               and (start, end) != (0, 1) else ""]
+        said = ", ".join(part for part in how if part)
+        parts.append(f"the ControlNet {weights_name(Path(control['model']))}" + (f" ({said})" if said else ""))
+    return parts
 
 
 def _file_metadata(path: Path) -> ImageMetadata | None:

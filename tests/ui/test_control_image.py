@@ -86,7 +86,8 @@ def test_a_drawing_with_a_controlnet_runs_through_the_worker(qtbot, parts, tiny_
     box = window.control_image
     assert box.model_box.currentText() == file_name and box.preprocessor.currentData() == "scribble"  # by its name
     assert box.load_file(tmp_path / "drawing.png")
-    assert window.build_request().controls[0].model.startswith(str(made))  # a folder's: its weights file
+    (control,) = window.build_request().controls
+    assert control.model.startswith(str(made))  # a folder's: its weights file
     window.prompt.setPlainText("a kite")
     ended = []
     parts.bridge.finished.connect(ended.append)
@@ -97,6 +98,12 @@ def test_a_drawing_with_a_controlnet_runs_through_the_worker(qtbot, parts, tiny_
     path = window.results.item(0).data(Qt.ItemDataRole.UserRole)
     with Image.open(path) as image:
         assert image.size == (64, 64)
+    browser = window.browser  # the gallery's large view says what steered it
+    qtbot.waitUntil(lambda: browser.model.count() == 1, timeout=WAIT)
+    browser.viewer.show_record(browser.model.record(0))
+    shown = made.name if made.is_file() else file_name
+    text = browser.viewer.details.toPlainText()
+    assert f"\nAlso made with\nthe ControlNet {shown} (scale {control.scale:g}, a drawing as a scribble)\n" in text
 
 
 def test_a_union_controlnet_asks_what_the_picture_is(qtbot, idle_app, tiny_sdxl, union_controlnets, controlnets,

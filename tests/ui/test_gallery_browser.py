@@ -360,6 +360,41 @@ def test_the_large_view_shows_the_vae_and_clip_skip_an_image_was_made_with():
     assert "\nRecipe\nHyper-SDXL-4steps-lora\n" in as_lines(fooocus)  # Fooocus's name for the published file
 
 
+def test_the_large_view_says_what_an_image_made_here_started_from_besides_its_prompt():
+    """An init image, its mask and ControlNets, read from the stored request, in the words the view has for
+    other tools' images; a text-to-image request has no such row, and an odd stored one is passed over."""
+    from hypersd_desktop.engine.types import ControlSpec, GenerationRequest
+    from hypersd_desktop.gallery.store import ImageRecord
+    from hypersd_desktop.ui.gallery_browser import describe_record
+
+    request = GenerationRequest(
+        prompt="a fox", base_model="/m/sdxl", init_image="a" * 64, mask_image="b" * 64, strength=0.6, controls=(
+            ControlSpec("/m/controlnet-canny-sdxl-1.0/diffusion_pytorch_model.fp16.safetensors", "c" * 64, 0.5),
+            ControlSpec("/m/control-lora-sketch-rank128-metadata.safetensors", "d" * 64, end=0.8,
+                        preprocessor="scribble"),
+            ControlSpec("/m/xinsir/diffusion_pytorch_model_promax.safetensors", "e" * 64, control_type="depth")))
+
+    def shown(stored: dict) -> str:
+        return as_lines(describe_record(ImageRecord(path="/images/a.png", created=0.0, source="generated",
+                                                    prompt="a fox", request=json.dumps(stored))))
+
+    assert ("\nAlso made with\ninpainting from a picture at strength 0.6; "
+            "the ControlNet controlnet-canny-sdxl-1.0 (scale 0.5); "
+            "the ControlNet control-lora-sketch-rank128-metadata.safetensors (scale 1, a drawing as a scribble, "
+            "from 0% to 80% of the steps); the ControlNet xinsir promax (scale 1, Depth map)\n") in \
+        shown(request.to_dict())
+    assert "\nAlso made with\nimage-to-image from a picture at strength 0.6, enlarged first by 4x-UltraSharp\n" in \
+        shown(request.replace(mask_image=None, masked_padding=None, controls=(),
+                              upscaler="/u/4x-UltraSharp.safetensors").to_dict())
+    assert "\nAlso made with\ninpainting from a picture at strength 0.6, only the masked area\n" in \
+        shown(request.replace(controls=(), masked_padding=32).to_dict())
+    assert "Also made with" not in shown(GenerationRequest(prompt="a fox", base_model="/m/sdxl").to_dict())
+    odd = {**request.to_dict(), "strength": "much", "controls": [None, {"model": 3}, {"model": "/m/x.safetensors",
+                                                                                     "scale": True}]}
+    assert "\nAlso made with\ninpainting from a picture; the ControlNet x.safetensors\n" in \
+        shown(odd)
+
+
 def as_lines(shown: str) -> str:
     """The details' HTML as text, a line per name and per value."""
     return "\n" + "\n".join(line for line in re.split("<[^>]*>", shown) if line) + "\n"
