@@ -21,9 +21,10 @@ from hypersd_desktop.core.files import why_not_written, write_atomic
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken
-from hypersd_desktop.core.vocab import Architecture, Device, MapKind, Mode, Scheduler
+from hypersd_desktop.core.vocab import Architecture, Device, MapKind, Mode, Preprocessor, Scheduler
 from hypersd_desktop.engine import backend as backends
 from hypersd_desktop.engine.backend import BatchingEngine, Engine
+from hypersd_desktop.engine.inspect import weights_name
 from hypersd_desktop.engine.types import (
     DISTILLED_STEPS, HIRES_STAGE, MAX_HIRES_SCALE, MAX_STEPS, UPSCALE_STAGE, GenerationRequest, GenerationResult,
     Progress, ResolvedSettings, hires_schedule, hires_size,
@@ -96,6 +97,11 @@ def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParame
         extra.append(("Mask blur", str(request.mask_blur)))
         if request.masked_padding is not None:  # as A1111 writes its "Only masked" inpainting
             extra.extend([("Inpaint area", "Only masked"), ("Masked area padding", str(request.masked_padding))])
+    # as sd-webui-controlnet and Forge write their units, after A1111's own fields
+    for number, control in enumerate(request.controls):
+        module = "scribble" if control.preprocessor == Preprocessor.SCRIBBLE else "none"  # "none": the picture as is
+        extra.append((f"ControlNet {number}", f"Module: {module}, Model: {weights_name(Path(control.model))}, "
+                      f"Weight: {control.scale:g}, Guidance Start: {control.start:g}, Guidance End: {control.end:g}"))
     return ImageParameters(
         prompt=request.prompt,
         negative_prompt=request.negative_prompt,

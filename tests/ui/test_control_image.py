@@ -14,6 +14,8 @@ from PySide6.QtCore import Qt
 from hypersd_desktop.core.vocab import Preprocessor
 from hypersd_desktop.engine.preprocess import canny
 from hypersd_desktop.engine.types import GenerationRequest
+from hypersd_desktop.gallery.formats import parse_text
+from hypersd_desktop.gallery.formats.common import other_passes
 from hypersd_desktop.ui.generate_form import select_size
 from ui_helpers import WAIT
 
@@ -96,12 +98,16 @@ def test_a_drawing_with_a_controlnet_runs_through_the_worker(qtbot, parts, tiny_
     qtbot.waitUntil(lambda: bool(ended), timeout=WAIT)
     assert not window.errors.text()
     path = window.results.item(0).data(Qt.ItemDataRole.UserRole)
+    shown = made.name if made.is_file() else file_name
     with Image.open(path) as image:
         assert image.size == (64, 64)
+        parameters = image.text["parameters"]  # as sd-webui-controlnet writes a unit, which other tools read
+    assert (f'ControlNet 0: "Module: scribble, Model: {shown}, Weight: {control.scale:g}, Guidance Start: 0, '
+            'Guidance End: 1"') in parameters
+    assert other_passes(parse_text(parameters)) == ["ControlNet (scribble)"]
     browser = window.browser  # the gallery's large view says what steered it
     qtbot.waitUntil(lambda: browser.model.count() == 1, timeout=WAIT)
     browser.viewer.show_record(browser.model.record(0))
-    shown = made.name if made.is_file() else file_name
     text = browser.viewer.details.toPlainText()
     assert f"\nAlso made with\nthe ControlNet {shown} (scale {control.scale:g}, a drawing as a scribble)\n" in text
 
