@@ -44,11 +44,11 @@ TYPE_OF_PREPROCESSOR = {CANNY: ControlType.CANNY, DEPTH: ControlType.DEPTH, POSE
 # control_v11p_sd15_canny, controlnet-depth-sdxl-1.0, sd-controlnet-scribble, thibaud_xl_openpose,
 # control-lora-canny-rank128): the preprocessor chosen with it. Kinds with no preprocessor here take their map as
 # it is. Of Stability's Control-LoRAs, the sketch model takes a drawing white on black (a scribble) and the recolor
-# model a black-and-white photo as it is.
+# model a black-and-white photo as it is; a tile model and instruct-pix2pix's take the picture itself.
 PREPROCESSOR_OF_NAME = ((("canny",), CANNY), (("depth",), DEPTH), (("openpose", "pose"), POSE),
                         (("scribble", "sketch"), Preprocessor.SCRIBBLE.value),
                         (("lineart", "line_art", "softedge", "hed", "pidi", "normal", "seg", "mlsd", "shuffle",
-                          "recolor"),
+                          "recolor", "tile", "ip2p"),
                          Preprocessor.NONE.value))
 MAP_FAILED = ""  # a map that could not be made: not asked for again until the preprocessor or models change
 NO_DEPTH_MODEL = ("A depth map needs a depth model: download Depth Anything V2 Small in the Models tab, or choose "

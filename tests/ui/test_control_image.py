@@ -411,7 +411,7 @@ def test_choosing_a_controlnet_chooses_the_preprocessor_its_name_says(qtbot, idl
 def test_a_control_loras_name_chooses_its_preprocessor_too(app_home, tmp_path):
     """Stability's Control-LoRAs import as SDXL ControlNets: canny and depth take their maps, the sketch model a
     drawing white on black (its model card's words: a scribble), the recolor model a black-and-white photo as it
-    is."""
+    is. ComfyUI's SD1.5 ones: a tile model and instruct-pix2pix's take the picture itself."""
     import tiny_models
     from hypersd_desktop.core.paths import AppPaths
     from hypersd_desktop.core.vocab import ModelKind
@@ -419,13 +419,15 @@ def test_a_control_loras_name_chooses_its_preprocessor_too(app_home, tmp_path):
     from hypersd_desktop.ui.control_image import preprocessor_for
 
     names = {"control-lora-canny-rank128": "canny", "control-lora-depth-rank256": "depth",
-             "control-lora-sketch-rank128-metadata": "scribble", "control-lora-recolor-rank128": "none"}
+             "control-lora-sketch-rank128-metadata": "scribble", "control-lora-recolor-rank128": "none",
+             "control_lora_rank128_v11f1e_sd15_tile_fp16": "none", "control_lora_rank128_v11e_sd15_ip2p_fp16": "none"}
     library = ModelLibrary(AppPaths.default())
     try:
         for name in names:
-            path = tiny_models.save_control_lora(tiny_models.sdxl_unet(), tmp_path / f"{name}.safetensors")
-            library.import_path(path)
-        installed = library.registry.list(kind=ModelKind.CONTROLNET, architecture="sdxl")
+            unet = tiny_models.sd15_unet() if "_sd15_" in name else tiny_models.sdxl_unet()
+            library.import_path(tiny_models.save_control_lora(unet, tmp_path / f"{name}.safetensors"))
+        installed = library.registry.list(kind=ModelKind.CONTROLNET)
+        assert {model.architecture for model in installed} == {"sd15", "sdxl"}
         assert {model.name: preprocessor_for(model) for model in installed} == names
     finally:
         library.close()
