@@ -376,9 +376,9 @@ def test_the_catalogs_control_loras_download_as_sdxl_controlnets_that_load(tmp_p
     import dataclasses
     from pathlib import Path
 
-    from hypersd_desktop.core.vocab import ModelKind
     import torch
 
+    from hypersd_desktop.core.vocab import ModelKind
     from hypersd_desktop.engine.controlnet_files import load_controlnet
     from hypersd_desktop.engine.inspect import CONTROL_LORA_FORMAT, inspect_file
     from hypersd_desktop.models.catalog import load_catalog
