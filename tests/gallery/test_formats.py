@@ -719,6 +719,20 @@ A1111_BASE = "a fox\nNegative prompt: blurry\nSteps: 20, Sampler: DPM++ 2M, CFG 
      "ControlNet (canny and control_v11f1p_sd15_depth)"),
     ("ControlNet-0 Enabled: True, ControlNet-0 Module: openpose, ControlNet-0 Model: control_sd15_openpose [fef5e48e]",
      "ControlNet (openpose)"),  # sd-webui-controlnet of early 2023
+    # sd-webui-controlnet 1.1.2xx, with A1111 1.2 to 1.4: lower-case fields, and "ControlNet" alone for one unit
+    ('ControlNet 0: "preprocessor: lineart_coarse, model: control_v11p_sd15_lineart [43d4be0d], weight: 0.6, '
+     'starting/ending: (0.1, 0.8), resize mode: Crop and Resize, pixel perfect: True, control mode: ControlNet is '
+     'more important, preprocessor params: (512, 32, 64)"', "ControlNet (lineart_coarse)"),
+    ('ControlNet: "preprocessor: none, model: control_v1p_sd15_qrcode_monster [a6e58995], weight: 1.35, '
+     'starting/ending: (0.05, 1), preprocessor params: (512, 64, 64)"', "ControlNet (control_v1p_sd15_qrcode_monster)"),
+    # IP-Adapters run as ControlNet units: sd-webui-controlnet's, Forge's FaceID, this app's own
+    ('ControlNet 0: "Module: ip-adapter_clip_sd15, Model: ip-adapter-plus_sd15 [c817b455], Weight: 0.7, Resize Mode: '
+     'Crop and Resize, Guidance Start: 0, Guidance End: 1", ControlNet 1: "Module: canny, Model: '
+     'control_v11p_sd15_canny [d14c016b], Weight: 1"', "ControlNet (canny) and IP-Adapter (ip-adapter-plus_sd15)"),
+    ('ControlNet 0: "preprocessor: InsightFace+CLIP-H (IPAdapter), model: ip-adapter-faceid-plusv2_sd15 [6e14fc1a], '
+     'weight: 1, starting/ending: (0, 1)"', "IP-Adapter (ip-adapter-faceid-plusv2_sd15)"),
+    ('ControlNet 0: "Module: ip-adapter_clip_h, Model: ip-adapter_sd15, Weight: 0.6, Guidance Start: 0, Guidance '
+     'End: 1"', "IP-Adapter (ip-adapter_sd15)"),
     ("ADetailer model: face_yolov8n.pt, ADetailer confidence: 0.3, ADetailer model 2nd: hand_yolov8n.pt",
      "ADetailer's second pass (face_yolov8n.pt and hand_yolov8n.pt)"),
     ("Refiner: sd_xl_refiner_1.0 [7440042bbd], Refiner switch at: 0.8", "the refiner sd_xl_refiner_1.0 from 80% of"),

@@ -331,13 +331,16 @@ def other_passes(metadata: ImageMetadata) -> list[str]:
         kind = "outpainting" if "outpaint" in mode else "inpainting" if _inpainted(extra) else "image-to-image"
         parts.append(f"{kind} from another picture{named}" + (f" at strength {strength:g}" if strength is not None
                                                                else ""))
-    modules = [module for key, value in extra.items() for module in _controlnet_modules(key, value)]
-    if modules or any(key.startswith("controlnet") for key in extra):
+    adapters = {key: name for key, value in extra.items() if (name := _ip_adapter_unit(key, value))}
+    modules = [module for key, value in extra.items() if key not in adapters
+               for module in _controlnet_modules(key, value)]
+    if modules or any(key.startswith("controlnet") and key not in adapters for key in extra):
         parts.append(f"ControlNet{f' ({_listed(list(dict.fromkeys(modules)))})' if modules else ''}")
     if extra.get("fooocus styles"):
         parts.append(f"Fooocus's styles on the prompt ({extra['fooocus styles']})")
-    if extra.get("ip-adapter"):
-        parts.append(f"IP-Adapter ({extra['ip-adapter']})")
+    adapted = [*adapters.values(), *([extra["ip-adapter"]] if extra.get("ip-adapter") else [])]
+    if adapted:
+        parts.append(f"IP-Adapter ({_listed(list(dict.fromkeys(adapted)))})")
     detectors = [value for key, value in extra.items() if re.fullmatch(r"adetailer model(?: \w+)?", key)]
     if detectors:
         parts.append(f"ADetailer's second pass ({_listed(detectors)})")
@@ -411,13 +414,33 @@ def _controlnet_modules(key: str, value: str) -> list[str]:
     sd-webui-controlnet and Forge, or the older `ControlNet-0 Module: canny`), else its model (a unit given its
     control image as it is, or a ComfyUI graph's)."""
     if re.fullmatch(r"controlnet[ -]?\d*", key):
-        fields = dict(re.findall(r"(?:^|,\s*)(Module|Model):\s*([^,]+)", value))
-        module = fields.get("Module", "").strip()
+        module, model = _unit_fields(value)
         if not module or module.lower() == "none":  # no preprocessor (or ComfyUI's graph): the model says which
-            module = _without_hash(fields.get("Model", "").strip())
+            module = model
     else:
         module = value if re.fullmatch(r"controlnet[ -]?\d* module", key) else None
     return [module] if module and module.lower() not in ("none", "unknown") else []
+
+
+def _ip_adapter_unit(key: str, value: str) -> str | None:
+    """The IP-Adapter a ControlNet field names, where its unit is one (sd-webui-controlnet and Forge run
+    IP-Adapters as ControlNet units: `ControlNet 0: "Module: ip-adapter_clip_h, Model: ip-adapter_sd15 [hash]"`):
+    its model, else its preprocessor; None for a ControlNet's unit."""
+    if not re.fullmatch(r"controlnet[ -]?\d*", key):
+        return None
+    module, model = _unit_fields(value)
+    if not re.match(r"ip[-_ ]?adapter", module.lower()) and not re.match(r"ip[-_ ]?adapter", model.lower()) \
+            and "(ipadapter)" not in module.lower().replace("-", ""):
+        return None
+    return model if model and model.lower() not in ("none", "unknown") else module
+
+
+def _unit_fields(value: str) -> tuple[str, str]:
+    """A ControlNet unit's preprocessor and model (without its hash), as sd-webui-controlnet writes them: `Module: …,
+    Model: …` (1.1.4xx, Forge), `preprocessor: …, model: …` (1.1.2xx, with A1111 1.2 to 1.4)."""
+    fields = {name.lower(): text.strip()
+              for name, text in re.findall(r"(?:^|,\s*)(module|preprocessor|model):\s*([^,]+)", value, re.IGNORECASE)}
+    return fields.get("module") or fields.get("preprocessor", ""), _without_hash(fields.get("model", ""))
 
 
 def _without_hash(name: str) -> str:
