@@ -104,6 +104,19 @@ def controlnets(tmp_path_factory, tiny_sd15, tiny_sdxl) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def ip_adapters(tmp_path_factory, tiny_sd15, tiny_sdxl) -> dict[str, Path]:
+    """A tiny plain IP-Adapter for each tiny base model, named as h94's are, and the image encoder they read with,
+    as h94/IP-Adapter keeps it (a folder: "encoder") and as ComfyUI keeps it (its weights alone: "encoder file")."""
+    import tiny_models
+
+    root = tmp_path_factory.mktemp("ip-adapters")
+    return {"sd15": tiny_models.save_ip_adapter(tiny_sd15, root / "ip-adapter_sd15.safetensors"),
+            "sdxl": tiny_models.save_ip_adapter(tiny_sdxl, root / "ip-adapter_sdxl_vit-h.safetensors"),
+            "encoder": tiny_models.save_image_encoder(root / "models" / "image_encoder", folder=True),
+            "encoder file": tiny_models.save_image_encoder(root / "CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors")}
+
+
+@pytest.fixture(scope="session")
 def depth_model(tmp_path_factory) -> Path:
     """A tiny Depth Anything folder, as Depth-Anything-V2-Small-hf is laid out."""
     import tiny_models

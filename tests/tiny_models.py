@@ -539,3 +539,61 @@ def controlnet_from_control_lora(unet, tensors: dict[str, torch.Tensor], hint: t
             elif part != "down":
                 parameters[key].copy_(tensor)
     return controlnet
+
+
+def save_image_encoder(path: Path, folder: bool = False, seed: int = 17, projection: int = 16,
+                       hidden: int = 32) -> Path:
+    """A tiny CLIP image encoder (`CLIPVisionModelWithProjection`, OpenCLIP's 16 heads and GELU), 32 pixels square
+    in patches of 8: a folder as h94/IP-Adapter keeps one (config.json, model.safetensors), or its weights alone
+    at `path`, as ComfyUI keeps them."""
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    config = CLIPVisionConfig(hidden_size=hidden, intermediate_size=37, projection_dim=projection, num_hidden_layers=2,
+                              num_attention_heads=16, image_size=32, patch_size=8, hidden_act="gelu",
+                              layer_norm_eps=1e-5)
+    torch.manual_seed(seed)
+    model = CLIPVisionModelWithProjection(config)
+    if folder:
+        model.save_pretrained(path, safe_serialization=True)
+    else:
+        save_file({key: value.contiguous() for key, value in model.state_dict().items()}, str(path))
+    return path
+
+
+def ip_adapter_tensors(unet, embedding: int = 16, seed: int = 19, tokens: int = 4) -> dict[str, torch.Tensor]:
+    """A plain IP-Adapter for `unet` in h94's layout: the image projection of an image embedding `embedding` wide
+    to `tokens` tokens of the text's width (`image_proj.proj`, `image_proj.norm`), and the key and value layers
+    beside each cross-attention, numbered 1, 3, 5 … in the UNet's order of attentions."""
+    generator = torch.Generator().manual_seed(seed)
+    cross = unet.config.cross_attention_dim
+    blocks = list(unet.config.block_out_channels)
+
+    def random(*shape: int) -> torch.Tensor:
+        return torch.randn(shape, generator=generator) * 0.3
+
+    tensors = {"image_proj.proj.weight": random(tokens * cross, embedding),
+               "image_proj.proj.bias": random(tokens * cross),
+               "image_proj.norm.weight": 1 + random(cross), "image_proj.norm.bias": random(cross)}
+    number = 1
+    for name in unet.attn_processors:
+        if name.endswith("attn1.processor"):
+            continue
+        if name.startswith("mid_block"):
+            width = blocks[-1]
+        else:
+            index = int(name.split(".")[1])
+            width = blocks[index] if name.startswith("down_blocks") else blocks[::-1][index]
+        tensors[f"ip_adapter.{number}.to_k_ip.weight"] = random(width, cross)
+        tensors[f"ip_adapter.{number}.to_v_ip.weight"] = random(width, cross)
+        number += 2
+    return tensors
+
+
+def save_ip_adapter(base: Path, path: Path, **shape) -> Path:
+    """A tiny plain IP-Adapter for the UNet of the diffusers folder `base`, as a safetensors file
+    (`ip_adapter_tensors`)."""
+    from diffusers import UNet2DConditionModel
+
+    unet = UNet2DConditionModel.from_pretrained(base, subfolder="unet")
+    save_file(ip_adapter_tensors(unet, **shape), str(path))
+    return path

@@ -69,11 +69,14 @@ class ModelKind(TextEnum):
     POSE = "pose"  # a pose model (ViTPose), which finds people's keypoints in photos for OpenPose ControlNets
     DETECTOR = "detector"  # a person detector (RT-DETR), which finds the people a pose model reads
     UPSCALER = "upscaler"  # an ESRGAN, SPAN, DAT … model, which enlarges a picture before it is repainted
+    IP_ADAPTER = "ip-adapter"  # an IP-Adapter, which steers an image by a picture, as a prompt does by words
+    IMAGE_ENCODER = "image-encoder"  # a CLIP image encoder, which reads the picture for an IP-Adapter
 
 
 # Kinds that, naming no architecture, serve SD1.5 and SDXL alike: a VAE file that does not say, the models that make
 # control maps from photos, upscalers.
-EITHER_ARCHITECTURE_KINDS = (ModelKind.VAE, ModelKind.DEPTH, ModelKind.POSE, ModelKind.DETECTOR, ModelKind.UPSCALER)
+EITHER_ARCHITECTURE_KINDS = (ModelKind.VAE, ModelKind.DEPTH, ModelKind.POSE, ModelKind.DETECTOR, ModelKind.UPSCALER,
+                             ModelKind.IMAGE_ENCODER)
 # The upscaler architectures the app runs (engine/upscaler_files.py), as its messages name them
 UPSCALER_FAMILIES = ("ESRGAN", "Real-ESRGAN", "SPAN", "RealPLKSR", "DAT", "HAT")
 
@@ -232,6 +235,8 @@ class WeightsKind(TextEnum):
     TEXT_ENCODER = "text_encoder"
     EMBEDDING = "embedding"
     UPSCALER = "upscaler"
+    IP_ADAPTER = "ip_adapter"
+    IMAGE_ENCODER = "image_encoder"
     UNKNOWN = "unknown"
 
     @property
@@ -245,6 +250,7 @@ _WEIGHTS_PHRASES = {
     WeightsKind.TAESD: "a TAESD decoder", WeightsKind.LORA: "a LoRA", WeightsKind.CONTROLNET: "a ControlNet",
     WeightsKind.TEXT_ENCODER: "a text encoder",
     WeightsKind.EMBEDDING: "a textual-inversion embedding", WeightsKind.UPSCALER: "an upscaler",
+    WeightsKind.IP_ADAPTER: "an IP-Adapter", WeightsKind.IMAGE_ENCODER: "a CLIP image encoder",
     WeightsKind.UNKNOWN: "no kind of weights this app knows",
 }
 

@@ -6,7 +6,8 @@ torch engine itself is `hypersd_desktop.engine.torch_engine`, imported when it i
 """
 
 from hypersd_desktop.engine.types import (
-    ControlSpec, GenerationRequest, GenerationResult, LoraSpec, Progress, ResolvedSettings,
+    ControlSpec, GenerationRequest, GenerationResult, IPAdapterSpec, LoraSpec, Progress, ResolvedSettings,
 )
 
-__all__ = ["ControlSpec", "GenerationRequest", "GenerationResult", "LoraSpec", "Progress", "ResolvedSettings"]
+__all__ = ["ControlSpec", "GenerationRequest", "GenerationResult", "IPAdapterSpec", "LoraSpec", "Progress",
+           "ResolvedSettings"]

@@ -66,7 +66,7 @@ class BatchingEngine(Protocol):
 def batch_key(request: GenerationRequest) -> str | None:
     """Requests with equal keys can run as one batch: one-image text-to-image requests that differ only in prompt
     and seed. None for a request that runs alone (image inputs, or a batch of its own)."""
-    if request.batch_size != 1 or request.mode != Mode.TEXT_TO_IMAGE or request.controls:
+    if request.batch_size != 1 or request.mode != Mode.TEXT_TO_IMAGE or request.controls or request.ip_adapters:
         return None
     return request.replace(prompt="", seed=0).to_json()
 
@@ -81,6 +81,7 @@ class BackendInfo:
     modes: tuple[Mode, ...] = (Mode.TEXT_TO_IMAGE,)
     dtypes: tuple[DType, ...] = (DType.FP32,)
     controlnet: bool = False  # runs ControlNets with its modes
+    ip_adapter: bool = False  # runs IP-Adapters with its modes
     version: str = ""
     reason: str = ""
 
@@ -181,6 +182,9 @@ def resolve(backend_name: str, device: Device | str, mode: Mode = Mode.TEXT_TO_I
         if request is not None and request.controls and not info.controlnet:
             reasons.append(f"{info.name}: no ControlNet")
             continue
+        if request is not None and request.ip_adapters and not info.ip_adapter:
+            reasons.append(f"{info.name}: no IP-Adapter")
+            continue
         declined = backend.declines(request) if request is not None and backend.declines and len(candidates) > 1 else None
         if declined:
             reasons.append(f"{info.name}: {declined}")
@@ -196,6 +200,7 @@ def resolve(backend_name: str, device: Device | str, mode: Mode = Mode.TEXT_TO_I
         _, backend, chosen = max(fits, key=lambda fit: fit[0])
         return backend, chosen
     wanted = "any device" if device == Device.AUTO else f"the {device.value.upper()} device"
-    what = mode.label + (" with a ControlNet" if request is not None and request.controls else "")
+    what = mode.label + (" with a ControlNet" if request is not None and request.controls else "") + (
+        " with an IP-Adapter" if request is not None and request.ip_adapters else "")
     raise InputError(f"No backend here runs {what} on {wanted} ({'; '.join(reasons)}). "
                      "Choose another device or backend in Settings.")

@@ -8,7 +8,8 @@ is a grayscale image of the init image's size, or one with transparency whose al
 (`mask_of`), and any other is refused with what to do. Control images
 are fitted to the run's size the same way (a ControlNet would otherwise get them stretched), and one
 with a preprocessor is made here from the picture named. The mask is blurred by the request's mask
-blur (a Gaussian blur, as diffusers' `VaeImageProcessor.blur`) at the run's size.
+blur (a Gaussian blur, as diffusers' `VaeImageProcessor.blur`) at the run's size. An IP-Adapter's picture is
+taken whole: its image encoder scales and crops it to its own square.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class ModeInputs:
     mask: object = None  # grayscale, blurred by the request's mask blur
     controls: list = field(default_factory=list)
     overlay: Overlay | None = None  # set when inpainting
+    references: list = field(default_factory=list)  # the IP-Adapters' pictures, whole (their encoder crops them)
 
     def finish(self, image):
         """A run's result as the request asked for it: an inpainted image laid into the init image (into the whole
@@ -103,7 +105,8 @@ def open_inputs(request: GenerationRequest, inputs: InputImages | None, width: i
     controls = [control_image(covered(inputs.open(control.image, mode=drawing_mode(control.preprocessor)),
                                       (width, height)), control.preprocessor)
                 for control in request.controls]
-    return ModeInputs(width, height, init, mask, controls, overlay)
+    references = [inputs.open(adapter.image, mode="RGB") for adapter in request.ip_adapters]
+    return ModeInputs(width, height, init, mask, controls, overlay, references)
 
 
 def _enlarged(picture, size: tuple[int, int], enlarge: Callable | None):

@@ -53,7 +53,6 @@ OTHER_CROSS_ATTENTION_DIMS = {1024: "SD2", 1280: "the SDXL refiner"}
 # Weights people keep beside their models that the app does not run, by their key names (prefixes, fragments), so
 # an import of a whole models folder says what each is: named after the tried kinds, so none of those is taken.
 OTHER_KINDS = {
-    "IP-Adapter": (("image_proj.", "ip_adapter."), ()),
     "T2I-Adapter": (("adapter.body.", "adapter.conv_in."), ()),
     "ControlNet-LLLite": (("lllite_",), ()),
     "AnimateDiff motion module": ((), (".motion_modules.",)),
@@ -405,12 +404,31 @@ def classify(tensors: dict[str, TensorInfo]) -> tuple[str, str | None]:
         return WeightsKind.VAE, "ldm"
     if any_prefix("text_model.", "text_model.encoder."):
         return WeightsKind.TEXT_ENCODER, "diffusers"
+    if any_prefix("image_proj.") and any_prefix("ip_adapter."):
+        return _ip_adapter_kind(tensors)
+    if any_prefix("vision_model.embeddings.") and "visual_projection.weight" in keys:
+        return WeightsKind.IMAGE_ENCODER, "transformers"  # CLIPVisionModelWithProjection, as h94 and ComfyUI keep it
     upscaler = upscaler_layout({key: info.shape for key, info in tensors.items()})
     if upscaler is not None:
         return WeightsKind.UPSCALER, upscaler.description
     other = next((name for name, (prefixes, fragments) in OTHER_KINDS.items()
                   if any_prefix(*prefixes) or any_key(*fragments)), None)
     return WeightsKind.UNKNOWN, other
+
+
+FACEID = "FaceID IP-Adapter (it reads faces with InsightFace, not a CLIP image encoder)"
+
+
+def is_faceid(tensors: dict[str, TensorInfo]) -> bool:
+    """Whether an IP-Adapter's tensors are a FaceID one's (engine/ip_adapter_files.py): its face embedding's
+    projection (`proj.0`, `proj.2` and a norm, or a perceiver resampler's), or LoRA layers beside its own."""
+    return ("image_proj.proj.0.weight" in tensors and "image_proj.proj.3.weight" not in tensors) \
+        or any(key.startswith("image_proj.perceiver_resampler.") for key in tensors) \
+        or any(key.startswith("ip_adapter.") and "lora" in key for key in tensors)
+
+
+def _ip_adapter_kind(tensors: dict[str, TensorInfo]) -> tuple[str, str | None]:
+    return (WeightsKind.UNKNOWN, FACEID) if is_faceid(tensors) else (WeightsKind.IP_ADAPTER, "ip-adapter")
 
 
 # The original TAESD files (madebyollin's `taesd_decoder.safetensors`, `taesdxl_decoder.safetensors`, the ones in
@@ -474,7 +492,7 @@ def other_family(kind: str, tensors: dict[str, TensorInfo]) -> str | None:
     LoRA's keys start `lora_unet_`, and an SD2 LoRA has SD1.5's blocks."""
     if kind in (WeightsKind.VAE, WeightsKind.TAESD):  # FLUX's `ae.safetensors` in a ComfyUI vae folder, TAEF1 …
         return latent_family(_latent_channels(tensors))
-    if kind in (WeightsKind.TEXT_ENCODER, WeightsKind.UPSCALER):
+    if kind in (WeightsKind.TEXT_ENCODER, WeightsKind.UPSCALER, WeightsKind.IMAGE_ENCODER):
         return None
     if kind == WeightsKind.EMBEDDING:
         return "SD2" if _embedding_width(tensors) == 1024 else None
@@ -529,8 +547,10 @@ def detect_architecture(kind: str, tensors: dict[str, TensorInfo]) -> str | None
     """SD1.5 or SDXL from key names and shapes; None when the file does not say (VAEs) or is neither."""
     keys = list(tensors)
     if kind in (WeightsKind.VAE, WeightsKind.TAESD, WeightsKind.TEXT_ENCODER, WeightsKind.UPSCALER,
-                WeightsKind.UNKNOWN):
+                WeightsKind.IMAGE_ENCODER, WeightsKind.UNKNOWN):
         return None
+    if kind == WeightsKind.IP_ADAPTER:  # its key layers take the text's width (768, 2048), as the UNet's do
+        return CROSS_ATTENTION_DIMS.get(_cross_attention_dim(keys, tensors, ("to_k_ip.weight",)))
     if kind == WeightsKind.CHECKPOINT:
         if any(key.startswith("conditioner.embedders.") for key in keys):
             return Architecture.SDXL

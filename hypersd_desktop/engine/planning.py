@@ -64,6 +64,31 @@ def check_lora_files(request: GenerationRequest, architecture: str) -> None:
     if request.unet is not None:
         check_unet_file(Path(request.unet), architecture)
     check_controls(request, architecture)
+    check_ip_adapters(request, architecture)
+
+
+def check_ip_adapters(request: GenerationRequest, architecture: str) -> None:
+    """Raise for an IP-Adapter that is missing, not an IP-Adapter or for another UNet than the request's (its
+    layers take the text's width), and for an image encoder that is missing or not the one the adapter reads
+    pictures with."""
+    from hypersd_desktop.engine.ip_adapter_files import adapter_text_width, check_pair, encoder_weights, unet_text_width
+
+    for adapter in request.ip_adapters:
+        check_weights_file(Path(adapter.model), architecture, WeightsKind.IP_ADAPTER, "IP-Adapter")
+        theirs, ours = adapter_text_width(adapter.model), unet_text_width(request.base_model, request.unet)
+        if theirs is not None and ours is not None and theirs != ours:
+            label = Architecture(architecture).label
+            made_for = Architecture(CROSS_ATTENTION_DIMS[theirs]).label if theirs in CROSS_ATTENTION_DIMS else "other"
+            raise ArchitectureMismatchError(
+                f"The IP-Adapter {Path(adapter.model).name} is for {made_for} models, whose text is {theirs} wide; "
+                f"this {label} model's is {ours}. Use an IP-Adapter for {label}.")
+        encoder = Path(adapter.encoder)
+        if not encoder_weights(encoder).is_file():
+            raise InputError(f"The image encoder {encoder} does not exist; check the path or install it.")
+        info = inspect_file(encoder_weights(encoder))
+        if info.kind != WeightsKind.IMAGE_ENCODER:
+            raise InputError(not_the_kind(encoder, info, WeightsKind.IMAGE_ENCODER.phrase))
+        check_pair(adapter.model, encoder)
 
 
 def check_weights_file(path: Path, architecture: str, kind: WeightsKind, noun: str) -> None:

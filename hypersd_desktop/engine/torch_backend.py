@@ -57,7 +57,7 @@ def probe() -> BackendInfo:
         devices.append(Device.MPS)
     devices.append(Device.CPU)
     return BackendInfo("torch", tuple(devices), tuple(Mode), (DType.FP32, DType.FP16, DType.BF16),
-                       controlnet=True, version=version)
+                       controlnet=True, ip_adapter=True, version=version)
 
 
 def open_engine(inputs=None) -> Engine:

@@ -23,8 +23,8 @@ from hypersd_desktop.core.errors import OutOfMemoryError
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import Architecture, Decoder, Device, DType, Preview, Scheduler
-from hypersd_desktop.engine import (compiled, conditioning, devices, embeddings, graphs, loading, modes, notices,
-                                    prompt_editing, text_encoders)
+from hypersd_desktop.engine import (compiled, conditioning, devices, embeddings, graphs, ip_adapters, loading, modes,
+                                    notices, prompt_editing, text_encoders)
 from hypersd_desktop.engine.backend import batch_key
 from hypersd_desktop.engine.inputs import ModeInputs, open_inputs
 from hypersd_desktop.engine.inspect import base_architecture
@@ -118,6 +118,7 @@ class TorchEngine:
         self._inputs = inputs
         self._controlnets = modes.ControlNets()
         self._upscalers = Upscalers()
+        self._ip_adapters = ip_adapters.IPAdapters()
         # The last mode pipeline built on the loaded weights, by (pipeline, mode, ControlNets): building one
         # (`from_pipe`) takes longer than a one-step image on a GPU, and the Draw tab asks for the same one each time.
         self._mode_pipe: tuple[tuple, object] | None = None
@@ -133,6 +134,7 @@ class TorchEngine:
         self._taesd = None
         self._mode_pipe = None
         self._controlnets.clear()
+        self._ip_adapters.forget()
         self._upscalers.unload()
         gc.collect()
         if torch.cuda.is_available():
@@ -218,11 +220,17 @@ class TorchEngine:
         settings_plan = dataclasses.replace(settings_plan, width=sources.width, height=sources.height)
         loaded_at = time.perf_counter()
         warnings = [*settings_plan.warnings, *loaded.load_warnings]
+        if not request.ip_adapters:  # before attention slicing, which gives every attention a processor of its own
+            self._ip_adapters.remove(loaded.pipe)
         self._memory_options(loaded, request)
+        placement = loaded.placement
+        self._ip_adapters.apply(loaded.pipe, request, placement.device, TORCH_DTYPES[placement.dtype],
+                                loaded.key.cpu_offload)
+        if request.ip_adapters and request.attention_slicing:
+            warnings.append("Attention slicing is off while an IP-Adapter runs: its attention is diffusers' own.")
         self._graphs(loaded, request)
         if not loaded.key.cpu_offload:  # offload's own hooks move the encoders
             text_encoders.install(loaded.pipe)
-        placement = loaded.placement
         check_fits(settings_plan, request.batch_size, placement.dtype, placement.vae_dtype,
                    devices.free_memory(placement.device), placement.device)
         if request.cpu_offload and loaded.placement.device != Device.CUDA:
@@ -393,11 +401,12 @@ class TorchEngine:
     def _memory_options(loaded: LoadedPipeline, request: GenerationRequest) -> None:
         """Attention slicing and VAE tiling as the request asks, set when they change (setting slicing walks every
         module of the UNet and gives each attention a new processor)."""
-        options = (request.attention_slicing, request.vae_tiling)
+        slicing = request.attention_slicing and not request.ip_adapters  # an IP-Adapter's processors are its own
+        options = (slicing, request.vae_tiling)
         if loaded.memory_options == options:
             return
         pipe = loaded.pipe
-        if request.attention_slicing:
+        if slicing:
             pipe.enable_attention_slicing()
         else:
             pipe.disable_attention_slicing()
@@ -410,9 +419,11 @@ class TorchEngine:
     def _graphs(self, loaded: LoadedPipeline, request: GenerationRequest) -> None:
         """Run the UNet and VAE decode compiled and replay them as graphs where asked and possible; the
         memory-saving options change what runs between calls (offload moves weights, slicing and tiling
-        split the work), so they run eagerly."""
+        split the work), so they run eagerly, as IP-Adapters do (their pictures' tokens are one more input of
+        every attention)."""
         cuda = loaded.placement.device == Device.CUDA
-        plain = not loaded.key.cpu_offload and not request.attention_slicing and not request.vae_tiling
+        plain = (not loaded.key.cpu_offload and not request.attention_slicing and not request.vae_tiling
+                 and not request.ip_adapters)
         record = request.cuda_graphs and plain and (cuda or self._graph_recorder is not None)
         compile_steps = request.compile and plain and (cuda or self._given_compiler)
         if compile_steps and self.compiler is None:
@@ -436,7 +447,8 @@ class TorchEngine:
                                             "controlnet" in self._channels_last_parts(placement.device),
                                             unet, (loaded.key, id(unet), tuple(loaded.fused)))
         graphs.follow(loaded.pipe, controlnets)
-        key = (id(loaded.pipe), request.mode, tuple(id(controlnet) for controlnet in controlnets))
+        key = (id(loaded.pipe), request.mode, tuple(id(controlnet) for controlnet in controlnets),
+               id(getattr(loaded.pipe, "image_encoder", None)))  # an IP-Adapter's encoder is one of its parts
         if self._mode_pipe is None or self._mode_pipe[0] != key:
             self._mode_pipe = (key, modes.mode_pipeline(loaded.pipe, loaded.architecture, request, controlnets))
         pipe = self._mode_pipe[1]
@@ -496,6 +508,7 @@ class TorchEngine:
                                                   else [])],
             **modes.mode_arguments(request, sources, any(modes.is_union(net) for net in controlnets),
                                    modes.is_inpainting(loaded.pipe.unet)),
+            **ip_adapters.call_arguments(request, sources.references),
         )
         if settings_plan.timesteps is not None:
             kwargs["timesteps"] = list(settings_plan.timesteps)

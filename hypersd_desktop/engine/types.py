@@ -34,6 +34,7 @@ LARGEST_INIT_AREA = 2.25  # init images up to this many times the model's own ar
 MAX_MASKED_PADDING = 256  # pixels around the masked area (A1111's slider goes to 256)
 MAX_HIRES_SCALE = 4.0  # A1111's Hires fix slider ends at 4
 UPSCALE_STAGE = "Upscaling"  # the `Progress.stage` of an upscaler model enlarging a picture, tile by tile
+IP_ADAPTER_SCALE = 0.6  # the window's and the command line's: the picture and the prompt both count (1: the picture)
 HIRES_STAGE = "Hires fix"  # the `Progress.stage` of a Hires fix's second pass, whose steps it counts
 
 
@@ -134,6 +135,19 @@ class ControlSpec:
 
 
 @dataclass(frozen=True)
+class IPAdapterSpec:
+    """An IP-Adapter and the picture it steers the image by, as a prompt steers it by words: `model` is the adapter
+    file, `encoder` the CLIP image encoder it reads the picture with (a folder or its weights), `image` the sha256
+    of an input image (`core/images.py`), `scale` how strongly the picture counts (1.0 = as trained; about 0.5 mixes
+    it with the prompt)."""
+
+    model: str
+    encoder: str
+    image: str
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     """Everything one generation needs.
 
@@ -187,6 +201,7 @@ class GenerationRequest:
     # made at about the model's size and pasted back into the whole picture; None inpaints the whole picture.
     masked_padding: int | None = None
     controls: tuple[ControlSpec, ...] = ()
+    ip_adapters: tuple[IPAdapterSpec, ...] = ()  # pictures that steer the image as a prompt does
     # A1111's Hires fix: each image, made at the request's size, is enlarged `hires_scale` times (by `upscaler`) and
     # made again from it at that size, `hires_strength` of the schedule repainting it. None: one pass.
     hires_scale: float | None = None
@@ -222,14 +237,16 @@ class GenerationRequest:
 
     def model_paths(self) -> tuple[str, ...]:
         """Every model file or folder the request uses: base model, UNet, VAE, TAESD, LoRAs, embeddings, ControlNets,
-        the upscaler."""
+        IP-Adapters and their image encoders, the upscaler."""
         named = (self.base_model, self.unet, self.vae, self.taesd, *(lora.path for lora in self.loras),
-                 *self.embeddings, *(control.model for control in self.controls), self.upscaler)
+                 *self.embeddings, *(control.model for control in self.controls),
+                 *(part for adapter in self.ip_adapters for part in (adapter.model, adapter.encoder)), self.upscaler)
         return tuple(dict.fromkeys(path for path in named if path))
 
     def input_images(self) -> tuple[str, ...]:
         """The sha256 of every input image the request names."""
-        named = (self.init_image, self.mask_image, *(control.image for control in self.controls))
+        named = (self.init_image, self.mask_image, *(control.image for control in self.controls),
+                 *(adapter.image for adapter in self.ip_adapters))
         return tuple(dict.fromkeys(digest for digest in named if digest is not None))
 
     def validate(self) -> None:
@@ -299,7 +316,8 @@ class GenerationRequest:
 
     def _validate_images(self) -> None:
         for label, digest in (("init image", self.init_image), ("mask", self.mask_image),
-                              *(("control image", control.image) for control in self.controls)):
+                              *(("control image", control.image) for control in self.controls),
+                              *(("IP-Adapter's picture", adapter.image) for adapter in self.ip_adapters)):
             if digest is not None and not DIGEST.fullmatch(digest):
                 raise InputError(f"The {label} must be named by the sha256 of its file (64 hex digits).")
         if not 0.0 < self.strength <= 1.0:
@@ -324,6 +342,13 @@ class GenerationRequest:
             if not 0.0 <= control.start < control.end <= 1.0:
                 raise InputError(f"A ControlNet's start and end must satisfy 0 ≤ start < end ≤ 1; got "
                                  f"{control.start} and {control.end}.")
+
+        for adapter in self.ip_adapters:
+            if not 0.0 <= adapter.scale <= 2.0:  # also refuses nan
+                raise InputError(f"An IP-Adapter's scale must be between 0 and 2; got {adapter.scale}.")
+        if len({adapter.encoder for adapter in self.ip_adapters}) > 1:
+            raise InputError("IP-Adapters that run together read their pictures with one image encoder; choose the "
+                             "same encoder for each, or leave one out.")
 
     def replace(self, **changes: Any) -> GenerationRequest:
         return dataclasses.replace(self, **changes)

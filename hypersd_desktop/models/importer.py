@@ -29,6 +29,7 @@ from hypersd_desktop.engine.inspect import (
     unknown_phrase, weights_name,
 )
 from hypersd_desktop.core.hashes import other_tools_hashes, sha256_file
+from hypersd_desktop.engine.ip_adapter_files import encoder_shape, is_encoder_folder
 from hypersd_desktop.models.catalog import slug
 from hypersd_desktop.models.model_notes import NOTED_KINDS, ModelNotes, read_notes
 from hypersd_desktop.models.registry import InstalledModel, ModelFile, Registry
@@ -36,7 +37,8 @@ from hypersd_desktop.models.registry import InstalledModel, ModelFile, Registry
 KIND_OF_WEIGHTS = {WeightsKind.CHECKPOINT: ModelKind.BASE, WeightsKind.UNET: ModelKind.UNET, WeightsKind.VAE: ModelKind.VAE,
                    WeightsKind.TAESD: ModelKind.TAESD, WeightsKind.LORA: ModelKind.LORA,
                    WeightsKind.CONTROLNET: ModelKind.CONTROLNET, WeightsKind.EMBEDDING: ModelKind.EMBEDDING,
-                   WeightsKind.UPSCALER: ModelKind.UPSCALER}
+                   WeightsKind.UPSCALER: ModelKind.UPSCALER, WeightsKind.IP_ADAPTER: ModelKind.IP_ADAPTER,
+                   WeightsKind.IMAGE_ENCODER: ModelKind.IMAGE_ENCODER}
 MAP_MODEL_KINDS = {**dict.fromkeys(DEPTH_MODEL_TYPES, ModelKind.DEPTH),  # by the folder's model_type
                    **dict.fromkeys(POSE_MODEL_TYPES, ModelKind.POSE),
                    **dict.fromkeys(PERSON_DETECTOR_TYPES, ModelKind.DETECTOR)}
@@ -129,14 +131,15 @@ class Importer:
             else:
                 what = f"a {info.kind} file"
             return ImportItem(str(path), ImportStatus.UNSUPPORTED, info.kind, info.architecture,
-                              reason=f"{what}; only SD1.5/SDXL models, LoRAs, VAEs, ControlNets, embeddings and "
-                                     f"upscalers ({upscaler_families('and')}) are used")
+                              reason=f"{what}; only SD1.5/SDXL models, LoRAs, VAEs, ControlNets, IP-Adapters and "
+                                     f"their image encoders, embeddings and upscalers ({upscaler_families('and')}) "
+                                     "are used")
         sha = sha256 or sha256_file(path, meter, cancel)
         lora, legacy = other_tools_hashes(path, kind == ModelKind.LORA, cancel)
         architecture = info.architecture
         if kind == ModelKind.VAE and architecture is None:
             architecture = _vae_architecture(path, sha)
-        name = _model_name(path)
+        name = _encoder_name(path) if kind == ModelKind.IMAGE_ENCODER else _model_name(path)
         notes = read_notes(path, info.metadata) if kind in NOTED_KINDS else ModelNotes()
         model_id = self._new_id(name, sha)
         source, final = "import-reference", path
@@ -156,6 +159,8 @@ class Importer:
         """A diffusers pipeline folder, or a model that makes control maps, as transformers saves it (Depth Anything,
         ViTPose, RT-DETR)."""
         kind, architecture = MAP_MODEL_KINDS.get(map_model_type(path)), None
+        if is_encoder_folder(path):
+            kind = ModelKind.IMAGE_ENCODER
         if kind is None:
             kind = ModelKind.BASE
             try:
@@ -182,13 +187,14 @@ class Importer:
             sha = sha256_file(weight, meter, cancel)
             files.append(ModelFile(str(weight.relative_to(path)).replace(os.sep, "/"), weight.stat().st_size, sha))
         meter.advance(path.name, _size(path) - sum(file.size for file in files))  # configs and tokenizer files
-        model_id = self._new_id(folder_name(path), files[0].sha256 if files else "")
+        name = _encoder_name(path) if kind == ModelKind.IMAGE_ENCODER else folder_name(path)
+        model_id = self._new_id(name, files[0].sha256 if files else "")
         final = path
         if copy:
             final = self.models_dir / model_id
             _copy(path, final, meter, cancel)
         model = self.registry.add(InstalledModel(
-            id=model_id, name=folder_name(path), kind=kind, architecture=architecture, layout="diffusers", path=str(final),
+            id=model_id, name=name, kind=kind, architecture=architecture, layout="diffusers", path=str(final),
             size=_size(path), sha256=None, short_hash=None, source="import-copy" if copy else "import-reference",
             owned=copy, files=tuple(files),
         ))
@@ -236,9 +242,24 @@ def _model_name(path: Path) -> str:
     return weights_name(path).removesuffix(".safetensors")  # xinsir's `diffusion_pytorch_model_promax` too
 
 
+# The names h94/IP-Adapter and ComfyUI give image encoders' folders and files, which say nothing of which one it is
+_PLAIN_ENCODER_NAMES = ("image_encoder", "image-encoder", "clip_vision", "clip-vision", "model", "pytorch_model")
+
+
+def _encoder_name(path: Path) -> str:
+    """An image encoder's name in the library: its file's or folder's, or, where that is h94's `image_encoder`, what
+    its shapes say it is ("OpenCLIP ViT-H/14 image encoder")."""
+    name = _model_name(path) if path.is_file() else folder_name(path)
+    if name.lower() not in _PLAIN_ENCODER_NAMES:
+        return name
+    shape = encoder_shape(path)
+    return f"{shape.known} image encoder" if shape.known else f"CLIP image encoder ({shape.projection} wide)"
+
+
 def _is_diffusers_folder(path: Path) -> bool:
-    """A folder imported whole: a diffusers pipeline, or a model that makes control maps."""
-    return path.is_dir() and ((path / "model_index.json").is_file() or map_model_type(path) is not None)
+    """A folder imported whole: a diffusers pipeline, a model that makes control maps, a CLIP image encoder."""
+    return path.is_dir() and ((path / "model_index.json").is_file() or map_model_type(path) is not None
+                              or is_encoder_folder(path))
 
 
 def _scan(root: Path) -> Iterator[Path]:

@@ -325,6 +325,21 @@ class ModelLibrary:
                              f"({', '.join(model.trigger_words)}); it may show little without them.")
         return notes
 
+    def image_encoder_for(self, adapter: str) -> InstalledModel | None:
+        """The installed image encoder the IP-Adapter at `adapter` reads its pictures with (`ip_adapter_files`);
+        None where none is installed. `ModelFormatError` for a file that is no IP-Adapter the app runs."""
+        from hypersd_desktop.core.errors import ModelFormatError
+        from hypersd_desktop.engine.ip_adapter_files import adapter_need, encoder_shape
+
+        need = adapter_need(adapter)
+        for encoder in self.registry.list(ModelKind.IMAGE_ENCODER):
+            try:
+                if encoder_shape(encoder.path).serves(need):
+                    return encoder
+            except (OSError, ModelFormatError):  # moved or damaged since it was installed
+                continue
+        return None
+
     def vaes_for(self, architecture: str) -> list[InstalledModel]:
         """The installed VAEs a model of `architecture` may use: those for it, and those whose architecture is not
         known (a VAE file does not say which model's latents it decodes), the catalog's first. A FLUX VAE registered

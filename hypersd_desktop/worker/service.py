@@ -25,6 +25,7 @@ from hypersd_desktop.core.vocab import Architecture, Device, MapKind, Mode, Prep
 from hypersd_desktop.engine import backend as backends
 from hypersd_desktop.engine.backend import BatchingEngine, Engine
 from hypersd_desktop.engine.inspect import weights_name
+from hypersd_desktop.engine.ip_adapter_files import webui_module
 from hypersd_desktop.engine.types import (
     DISTILLED_STEPS, HIRES_STAGE, MAX_HIRES_SCALE, MAX_STEPS, UPSCALE_STAGE, GenerationRequest, GenerationResult,
     Progress, ResolvedSettings, hires_schedule, hires_size,
@@ -102,6 +103,9 @@ def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParame
         module = "scribble" if control.preprocessor == Preprocessor.SCRIBBLE else "none"  # "none": the picture as is
         extra.append((f"ControlNet {number}", f"Module: {module}, Model: {weights_name(Path(control.model))}, "
                       f"Weight: {control.scale:g}, Guidance Start: {control.start:g}, Guidance End: {control.end:g}"))
+    for number, adapter in enumerate(request.ip_adapters, start=len(request.controls)):  # as IP-Adapter units
+        extra.append((f"ControlNet {number}", f"Module: {webui_module(adapter.encoder)}, Model: "
+                      f"{Path(adapter.model).stem}, Weight: {adapter.scale:g}, Guidance Start: 0, Guidance End: 1"))
     return ImageParameters(
         prompt=request.prompt,
         negative_prompt=request.negative_prompt,

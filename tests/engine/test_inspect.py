@@ -126,7 +126,9 @@ def test_a_header_length_that_looks_like_a_pickle_opcode_is_still_safetensors(tm
 
 # Key names as the files people keep beside their models have them (a few tensors each).
 OTHER_FILES = {
-    "ip-adapter_sd15": ("an IP-Adapter", ["image_proj.proj.weight", "ip_adapter.1.to_k_ip.weight"]),
+    "ip-adapter-faceid_sd15": ("a FaceID IP-Adapter (it reads faces with InsightFace, not a CLIP image encoder)", [
+        "image_proj.proj.0.weight", "image_proj.proj.2.weight", "image_proj.norm.weight",
+        "ip_adapter.1.to_k_ip.weight"]),
     "t2i-adapter-canny-sdxl": ("a T2I-Adapter", ["adapter.conv_in.weight", "adapter.body.0.resnets.0.block1.weight"]),
     "kohya_controllllite_xl_canny": ("a ControlNet-LLLite", [
         "lllite_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q.conditioning1.0.weight"]),

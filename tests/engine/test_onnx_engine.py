@@ -101,11 +101,13 @@ def test_plain_generation_without_a_hyper_sd_scheduler_is_refused_with_what_to_d
 
 
 def test_controlnets_and_missing_images_are_refused_before_any_export_with_what_to_do(engine, request_sd15):
-    from hypersd_desktop.engine import ControlSpec
+    from hypersd_desktop.engine import ControlSpec, IPAdapterSpec
 
     digest = "cd" * 32
     with pytest.raises(InputError, match="has no ControlNet .*choose PyTorch"):
         engine.generate(request_sd15.replace(controls=(ControlSpec("/cn", digest),)))
+    with pytest.raises(InputError, match="has no IP-Adapter; .*choose PyTorch"):
+        engine.generate(request_sd15.replace(ip_adapters=(IPAdapterSpec("/ip.safetensors", "/encoder", digest),)))
     with pytest.raises(InputError, match="given no input image store"):
         engine.generate(request_sd15.replace(init_image=digest))
     assert engine.cache.entries() == []

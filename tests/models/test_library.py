@@ -348,6 +348,28 @@ def test_a_hugging_face_cache_imports_with_each_model_named_by_its_repository(li
                      "depth": "Depth-Anything-V2-Small-hf"}
 
 
+def test_ip_adapters_and_their_image_encoders_import_as_comfyui_and_h94_keep_them(library, tmp_path, ip_adapters):
+    """ComfyUI's ipadapter and clip_vision folders, and h94/IP-Adapter's layout (the encoder a transformers folder
+    beside the adapters, with its pickle copy), imported whole; an encoder named only `image_encoder` is named by
+    what it is."""
+    comfy, h94 = tmp_path / "ComfyUI" / "models", tmp_path / "IP-Adapter" / "models"
+    for folder in (comfy / "ipadapter", comfy / "clip_vision", h94):
+        folder.mkdir(parents=True)
+    shutil.copy(ip_adapters["sd15"], comfy / "ipadapter" / "ip-adapter_sd15.safetensors")
+    shutil.copy(ip_adapters["encoder file"], comfy / "clip_vision" / "CLIP-ViT-H-14-laion2B-s32B-b79K.safetensors")
+    shutil.copy(ip_adapters["sdxl"], h94 / "ip-adapter_sdxl_vit-h.safetensors")
+    shutil.copytree(ip_adapters["encoder"], h94 / "image_encoder")
+    (h94 / "image_encoder" / "pytorch_model.bin").write_bytes(b"\x80\x02}q\x00.")
+    items = library.import_path(tmp_path)
+    assert [item.status for item in items] == [ImportStatus.IMPORTED] * 4, [item.reason for item in items]
+    models = {model.name: model for model in library.registry.list()}
+    assert {name: model.kind for name, model in models.items()} == {
+        "ip-adapter_sd15": "ip-adapter", "ip-adapter_sdxl_vit-h": "ip-adapter",
+        "CLIP-ViT-H-14-laion2B-s32B-b79K": "image-encoder", "CLIP image encoder (16 wide)": "image-encoder"}
+    assert models["CLIP image encoder (16 wide)"].path == str(h94 / "image_encoder")
+    assert models["CLIP image encoder (16 wide)"].layout == "diffusers"
+
+
 def _register(library, path, kind, architecture=None, catalog_id=None):
     from hypersd_desktop.models.registry import InstalledModel
 

@@ -117,6 +117,9 @@ class OnnxEngine:
         if request.controls:
             raise InputError(f"The ONNX Runtime backend has no ControlNet ({request.mode.label} with a ControlNet was "
                              "asked); choose PyTorch (or Automatic) as the backend in Settings.")
+        if request.ip_adapters:
+            raise InputError("The ONNX Runtime backend has no IP-Adapter; leave the reference picture out, or choose "
+                             "PyTorch (or Automatic) as the backend in Settings.")
         architecture = base_architecture(request.base_model)
         settings_plan = plan(request, architecture)
         if request.embeddings:
