@@ -135,6 +135,46 @@ def test_enlarge_upscales_an_init_image_and_gallery_reuse_repeats_its_size(tiny_
     assert "--width 160 --height 128" in reuse and "--init-image" in reuse, reuse
 
 
+def test_an_ip_adapter_steers_by_a_picture_with_the_installed_encoder_and_reuse_repeats_it(tiny_sd15, hyper_lora,
+                                                                                          ip_adapters, tmp_path):
+    """--ip-adapter MODEL:IMAGE:SCALE finds the installed encoder the adapter reads with, says what to install where
+    none is, writes the unit as sd-webui-controlnet does, and `gallery reuse` gives the same command back."""
+    from pictures import init_picture
+
+    picture = tmp_path / "reference.png"
+    init_picture().rotate(90).save(picture)
+    base = ["generate", "--model", tiny_sd15, "--prompt", "a red fox", "--lora", hyper_lora("Hyper-SD15-1step-lora"),
+            "--steps", 2, "--width", 64, "--height", 64, "--seed", 3, "--out", tmp_path / "out", "--json"]
+    steer = ["--ip-adapter", f"{ip_adapters['sd15']}:{picture}:0.7"]
+    missing = cli(*base, *steer)
+    assert missing.returncode == 2
+    assert "reads pictures with a CLIP image encoder 16 wide, and no such image encoder is installed" in missing.stderr
+    assert "name one with --image-encoder" in missing.stderr
+    assert cli("models", "import", ip_adapters["encoder"]).returncode == 0
+    run = cli(*base, *steer)
+    assert run.returncode == 0, run.stderr
+    (line,) = [json.loads(line) for line in run.stdout.splitlines()]
+    (adapter,) = read_request(line["path"])["ip_adapters"]
+    assert (adapter["model"], adapter["encoder"], adapter["scale"]) == (
+        str(ip_adapters["sd15"]), str(ip_adapters["encoder"]), 0.7)
+    with Image.open(line["path"]) as made:
+        assert 'ControlNet 0: "Module: ip-adapter_clip, Model: ip-adapter_sd15, Weight: 0.7, Guidance Start: 0, ' \
+               'Guidance End: 1"' in made.text["parameters"]
+        steered = np.asarray(made.convert("RGB"), dtype=np.int16)
+    plain = cli(*base)
+    with Image.open(json.loads(plain.stdout)["path"]) as made:
+        assert np.abs(np.asarray(made.convert("RGB"), dtype=np.int16) - steered).max() > 10
+    listing = json.loads(cli("gallery", "search", "fox", "--json").stdout)
+    reuse = cli("gallery", "reuse", next(item["id"] for item in listing if item["path"] == line["path"])).stdout
+    assert f"--ip-adapter {ip_adapters['sd15']}:" in reuse and ":0.7 --image-encoder" in reuse, reuse
+    given = cli(*base, *steer, "--image-encoder", ip_adapters["encoder file"])
+    assert given.returncode == 0, given.stderr
+    assert read_request(json.loads(given.stdout)["path"])["ip_adapters"][0]["encoder"] == str(
+        ip_adapters["encoder file"])
+    not_one = cli(*base, "--ip-adapter", f"{hyper_lora('Hyper-SD15-1step-lora')}:{picture}")
+    assert not_one.returncode == 2 and "is a LoRA, not an IP-Adapter" in not_one.stderr
+
+
 def test_only_the_masked_area_is_inpainted_and_the_photo_keeps_its_size(tiny_sd15, hyper_lora, tmp_path):
     from pictures import init_picture
 

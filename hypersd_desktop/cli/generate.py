@@ -24,7 +24,8 @@ from hypersd_desktop.core.vocab import (
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.engine.inspect import inspect_file, not_the_kind, union_control_types
 from hypersd_desktop.engine.types import (
-    AUTO_BACKEND, HIRES_STAGE, MAX_HIRES_SCALE, UPSCALE_STAGE, ControlSpec, GenerationRequest, LoraSpec, enlarged_size,
+    AUTO_BACKEND, HIRES_STAGE, IP_ADAPTER_SCALE, MAX_HIRES_SCALE, UPSCALE_STAGE, ControlSpec, GenerationRequest,
+    LoraSpec, enlarged_size,
 )
 
 if TYPE_CHECKING:
@@ -42,14 +43,34 @@ def parse_timesteps(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"timesteps must be integers separated by commas, not {text!r}") from None
 
 
-def parse_control(text: str) -> tuple[str, str, float, str | None]:
-    """MODEL:IMAGE[:SCALE[:TYPE]]; a Windows drive letter (C:\\…) stays part of its path."""
+def _colon_parts(text: str) -> list[str]:
+    """`text` split at its colons; a Windows drive letter (C:\\…) stays part of its path."""
     parts: list[str] = []
     for part in text.split(":"):
         if parts and len(parts[-1]) == 1 and parts[-1].isalpha() and part[:1] in ("\\", "/"):
             parts[-1] += ":" + part
         else:
             parts.append(part)
+    return parts
+
+
+def parse_ip_adapter(text: str) -> tuple[str, str, float]:
+    """MODEL:IMAGE[:SCALE] (the scale 0.6 by default)."""
+    parts = _colon_parts(text)
+    scale = IP_ADAPTER_SCALE
+    if len(parts) == 3:
+        try:
+            scale = float(parts.pop())
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"the scale in {text!r} is not a number") from None
+    if len(parts) != 2 or not all(parts):
+        raise argparse.ArgumentTypeError(f"an IP-Adapter is MODEL:IMAGE or MODEL:IMAGE:SCALE, not {text!r}")
+    return parts[0], parts[1], scale
+
+
+def parse_control(text: str) -> tuple[str, str, float, str | None]:
+    """MODEL:IMAGE[:SCALE[:TYPE]]; a Windows drive letter (C:\\…) stays part of its path."""
+    parts = _colon_parts(text)
     kind = parts.pop() if len(parts) == 4 else None
     if kind is not None and kind not in ControlType.values():
         raise argparse.ArgumentTypeError(f"the control type in {text!r} is none of {', '.join(ControlType.values())}")
@@ -149,6 +170,14 @@ def add_parser(commands) -> None:
                                "scribble: white on black), with a scale (default 1.0); repeatable. A ControlNet "
                                "Union model is told what the image is by TYPE: " + ", ".join(ControlType.values())
                                + " (canny and scribble are known from --preprocess)")
+    generate.add_argument("--ip-adapter", action="append", default=[], type=parse_ip_adapter,
+                          metavar="MODEL:IMAGE[:SCALE]",
+                          help="an IP-Adapter (file or installed name) and the picture it steers the image by, as a "
+                               f"prompt does by words, with a scale (default {IP_ADAPTER_SCALE:g}; 1 follows the "
+                               "picture most); repeatable")
+    generate.add_argument("--image-encoder", metavar="ENCODER",
+                          help="the CLIP image encoder the IP-Adapters read their pictures with (a folder, a file or "
+                               "an installed name; default: the installed one each adapter was trained with)")
     generate.add_argument("--preprocess", choices=[*Preprocessor.values(), CANNY, DEPTH, POSE],
                           default=Preprocessor.NONE.value,
                           help="make the --control images into what the ControlNet sees: canny finds a photo's edges "
@@ -184,6 +213,36 @@ def control_image(inputs: InputImages, path: Path, edges_at: tuple[int, int] | N
     buffer = io.BytesIO()
     edge_map(inputs.open(inputs.add_file(path, what, keep=False)), edges_at).save(buffer, format="PNG")
     return inputs.add(buffer.getvalue(), f"The edge map of {path}")
+
+
+def ip_adapters_of(args: argparse.Namespace, inputs: InputImages, resolve: Callable[[str], str]) -> tuple:
+    """The --ip-adapter options as the request names them, each with the --image-encoder or the installed encoder
+    its adapter reads with."""
+    from hypersd_desktop.engine.ip_adapter_files import no_encoder
+    from hypersd_desktop.engine.types import IPAdapterSpec
+
+    if args.image_encoder is not None and not args.ip_adapter:
+        raise InputError("--image-encoder is the encoder of an IP-Adapter's picture; add --ip-adapter MODEL:IMAGE, or "
+                         "leave it out.")
+    specs = []
+    for model, image, scale in args.ip_adapter:
+        path = resolve(model)
+        info = inspect_file(path)
+        if info.kind != WeightsKind.IP_ADAPTER:
+            raise InputError(not_the_kind(Path(path), info, "an IP-Adapter"))
+        if args.image_encoder is not None:
+            encoder = resolve(args.image_encoder)
+        else:
+            with installed_library() as library:
+                found = library.image_encoder_for(path) if library is not None else None
+            if found is None:
+                from hypersd_desktop.engine.ip_adapter_files import adapter_need
+
+                raise InputError(no_encoder(path, adapter_need(path), "name one with --image-encoder"))
+            encoder = found.path
+        specs.append(IPAdapterSpec(path, encoder, inputs.add_file(Path(image), f"The --ip-adapter picture {image}"),
+                                   scale))
+    return tuple(specs)
 
 
 def run_size(args: argparse.Namespace, base_model: str, inputs: InputImages, init: str | None) -> tuple[int, int]:
@@ -285,6 +344,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         mask_blur=args.mask_blur,
         masked_padding=args.only_masked,
         controls=tuple(controls),
+        ip_adapters=ip_adapters_of(args, inputs, resolve),
         hires_scale=args.hires,
         hires_strength=args.hires_strength,
         hires_steps=args.hires_steps, hires_prompt=args.hires_prompt, hires_negative_prompt=args.hires_negative,

@@ -209,8 +209,8 @@ def _request_words(request: GenerationRequest, inputs: InputImages) -> tuple[lis
 
 def _image_words(request: GenerationRequest, inputs: InputImages,
                  here: Callable[[str], str]) -> tuple[list[str], list[str]]:
-    """The init image, mask and control images of a request as `generate` takes them: files of the app's input
-    store, which keeps them by their sha256. What the options cannot say is noted."""
+    """The init image, mask, control images and IP-Adapter pictures of a request as `generate` takes them: files of
+    the app's input store, which keeps them by their sha256. What the options cannot say is noted."""
     words: list[str] = []
     notes: list[str] = []
 
@@ -237,4 +237,9 @@ def _image_words(request: GenerationRequest, inputs: InputImages,
         notes.append("its control images were made in different ways, and --preprocess applies to all of them")
     if any((control.start, control.end) != (0.0, 1.0) for control in request.controls):
         notes.append("the command line has no ControlNet start and end: the command steers over all steps")
+    for adapter in request.ip_adapters:
+        words += ["--ip-adapter", f"{here(adapter.model)}:{path_of(adapter.image, 'IP-Adapter picture')}:"
+                                  f"{adapter.scale:g}"]
+    if request.ip_adapters:  # one encoder for all (`GenerationRequest.validate`)
+        words += ["--image-encoder", here(request.ip_adapters[0].encoder)]
     return words, notes
