@@ -12,8 +12,8 @@ against one speaking Civitai's API (tests/civitai_server.py).
     xvfb-run -s "-screen 0 1280x800x24" .venv/bin/python tools/screenshots.py --images-in docs/screenshots
 
 With --images-in: the Draw tab mid-drawing (strokes drawn with the mouse, a tiny scribble ControlNet),
-then the Generate tab with an init image and a mask painted in the mask dialog (shot open), and
-the inpainting result.
+then the Generate tab with an init image and a mask painted in the mask dialog (shot open), the
+inpainting result, and an image taking after a picture through a tiny IP-Adapter.
 
 Needs Debian's xvfb and the xcb libraries listed in ../shared/DESIGN.md §4. Uses a temporary
 HYPERSD_HOME with a tiny SD1.5 model and a tiny Hyper-SD LoRA built by the test helpers.
@@ -44,10 +44,11 @@ def prepare_home(home: Path) -> None:
     unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet")
     lora = tiny_models.kohya_lora(unet, home / "weights" / "Hyper-SD15-1step-lora.safetensors")
     controlnet = tiny_models.save_controlnet(folder, home / "weights" / "scribble-controlnet")
+    adapter = tiny_models.save_ip_adapter(folder, home / "weights" / "ip-adapter_sd15.safetensors")
+    encoder = tiny_models.save_image_encoder(home / "weights" / "image_encoder", folder=True)
     library = ModelLibrary(AppPaths.default())
-    library.import_path(folder)
-    library.import_path(lora)
-    library.import_path(controlnet)
+    for path in (folder, lora, controlnet, adapter, encoder):
+        library.import_path(path)
     library.close()
 
 
@@ -93,7 +94,7 @@ def images_in(out: Path) -> None:
 
     from PySide6.QtCore import QPoint, Qt, QTimer
     from PySide6.QtTest import QTest
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtWidgets import QApplication, QScrollArea
 
     from hypersd_desktop.app import build_app
 
@@ -169,11 +170,27 @@ def images_in(out: Path) -> None:
                                         QTimer.singleShot(0, generate)))
 
     def generate() -> None:
-        parts.bridge.finished.connect(lambda _m: QTimer.singleShot(300, finish))
+        parts.bridge.finished.connect(inpainted)
         window.generate()
+
+    def inpainted(_message) -> None:
+        parts.bridge.finished.disconnect(inpainted)  # the window's own handlers stay
+        QTimer.singleShot(300, finish)
 
     def finish() -> None:
         shoot("inpainting-done")
+        window.init_image.clear()  # the next image from the prompt, taking after the picture (IP-Adapter)
+        window.prompt.setPlainText("a lighthouse on the shore at dusk")
+        window.ip_adapter.load_file(home / "landscape.png")
+        window.size_box.addItem("192 × 192 (tiny test model)", (192, 192))
+        window.size_box.setCurrentIndex(window.size_box.count() - 1)
+        scroller = next(area for area in window.findChildren(QScrollArea) if area.isAncestorOf(window.ip_adapter))
+        scroller.ensureWidgetVisible(window.ip_adapter)
+        parts.bridge.finished.connect(lambda _m: QTimer.singleShot(300, quit_after_reference))
+        window.generate()
+
+    def quit_after_reference() -> None:
+        shoot("ip-adapter-done")
         parts.bridge.shutdown()
         app.quit()
 

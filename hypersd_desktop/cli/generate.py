@@ -54,15 +54,20 @@ def _colon_parts(text: str) -> list[str]:
     return parts
 
 
+def _scale_of(parts: list[str], text: str, default: float) -> float:
+    """The SCALE after MODEL:IMAGE in `parts` (taken off them), else `default`."""
+    if len(parts) != 3:
+        return default
+    try:
+        return float(parts.pop())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"the scale in {text!r} is not a number") from None
+
+
 def parse_ip_adapter(text: str) -> tuple[str, str, float]:
     """MODEL:IMAGE[:SCALE] (the scale 0.6 by default)."""
     parts = _colon_parts(text)
-    scale = IP_ADAPTER_SCALE
-    if len(parts) == 3:
-        try:
-            scale = float(parts.pop())
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"the scale in {text!r} is not a number") from None
+    scale = _scale_of(parts, text, IP_ADAPTER_SCALE)
     if len(parts) != 2 or not all(parts):
         raise argparse.ArgumentTypeError(f"an IP-Adapter is MODEL:IMAGE or MODEL:IMAGE:SCALE, not {text!r}")
     return parts[0], parts[1], scale
@@ -74,12 +79,7 @@ def parse_control(text: str) -> tuple[str, str, float, str | None]:
     kind = parts.pop() if len(parts) == 4 else None
     if kind is not None and kind not in ControlType.values():
         raise argparse.ArgumentTypeError(f"the control type in {text!r} is none of {', '.join(ControlType.values())}")
-    scale = 1.0
-    if len(parts) == 3:
-        try:
-            scale = float(parts.pop())
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"the scale in {text!r} is not a number") from None
+    scale = _scale_of(parts, text, 1.0)
     if len(parts) != 2 or not all(parts):
         raise argparse.ArgumentTypeError(f"a control is MODEL:IMAGE, MODEL:IMAGE:SCALE or MODEL:IMAGE:SCALE:TYPE, "
                                          f"not {text!r}")

@@ -29,6 +29,7 @@ from hypersd_desktop.engine.types import ControlSpec
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.control_maps import ControlMaps
+from hypersd_desktop.ui.generate_form import refill_models
 from hypersd_desktop.ui.init_image import PictureInput
 from hypersd_desktop.ui.pictures import read_picture
 from hypersd_desktop.worker.protocol import ControlMap
@@ -132,19 +133,9 @@ class ControlBox(PictureInput):
     def fill_models(self, architecture: str) -> None:
         """List the installed ControlNets for `architecture`, keeping the chosen one where it is listed."""
         self._forget_failed_maps()  # the depth or pose model may be another now
-        current = self.model_box.currentData()
-        self.model_box.blockSignals(True)
-        self.model_box.clear()
-        for model in self.library.registry.list(kind=ModelKind.CONTROLNET, architecture=architecture):
-            self.model_box.addItem(model.name, model)
-        if not self.model_box.count():
-            self.model_box.addItem(f"No ControlNet for {architecture_label(architecture)} installed (Models tab)", None)
-        index = next((i for i in range(self.model_box.count()) if current is not None
-                      and self.model_box.itemData(i) is not None and self.model_box.itemData(i).id == current.id), 0)
-        self.model_box.setCurrentIndex(index)
-        self.model_box.blockSignals(False)
-        chosen = self.model_box.currentData()
-        if chosen is not None and (current is None or chosen.id != current.id):
+        controlnets = self.library.registry.list(kind=ModelKind.CONTROLNET, architecture=architecture)
+        if refill_models(self.model_box, controlnets,
+                         f"No ControlNet for {architecture_label(architecture)} installed (Models tab)"):
             self._follow_model()
         self._fill_types()
         self._show()

@@ -177,8 +177,9 @@ def _own_hires(request: dict, record: ImageRecord) -> str | None:
 
 
 def _own_passes(request: dict) -> list[str]:
-    """What an image made here started from besides its prompt (an init image, a mask, ControlNets), in the words
-    `other_passes` has for other tools'. `request` is the stored one, read as JSON: any part of it may be odd."""
+    """What an image made here started from besides its prompt (an init image, a mask, ControlNets, IP-Adapters), in
+    the words `other_passes` has for other tools'. `request` is the stored one, read as JSON: any part of it may be
+    odd."""
     parts = []
 
     def number(value: object) -> float | None:
@@ -203,6 +204,11 @@ def _own_passes(request: dict) -> list[str]:
                and (start, end) != (0, 1) else ""]
         said = ", ".join(part for part in how if part)
         parts.append(f"the ControlNet {weights_name(Path(control['model']))}" + (f" ({said})" if said else ""))
+    for adapter in request.get("ip_adapters") or ():
+        if isinstance(adapter, dict) and isinstance(adapter.get("model"), str) and adapter["model"]:
+            scale = number(adapter.get("scale"))
+            parts.append(f"the IP-Adapter {stem(adapter['model'])} from a picture"
+                         + (f" (scale {scale:g})" if scale is not None else ""))
     return parts
 
 

@@ -147,6 +147,24 @@ def fill_upscaler_box(box: QComboBox, library: ModelLibrary) -> None:
     box.blockSignals(False)
 
 
+def refill_models(box: QComboBox, models: list[InstalledModel], none_text: str) -> bool:
+    """List `models` in `box` (`none_text` where there are none), keeping the chosen one where it is still listed,
+    without a change signal while the list is made; True where the chosen model is another now."""
+    current = box.currentData()
+    box.blockSignals(True)
+    box.clear()
+    for model in models:
+        box.addItem(model.name, model)
+    if not box.count():
+        box.addItem(none_text, None)
+    index = next((i for i in range(box.count()) if current is not None
+                  and box.itemData(i) is not None and box.itemData(i).id == current.id), 0)
+    box.setCurrentIndex(index)
+    box.blockSignals(False)
+    chosen = box.currentData()
+    return chosen is not None and (current is None or chosen.id != current.id)
+
+
 def select_path(box: QComboBox, path: str | None) -> None:
     """Choose the model at `path` in a list of paths whose first item is None (the VAE list's "Automatic", the
     Upscaler list's "Lanczos"): that first item for None, or for a path the list does not offer."""

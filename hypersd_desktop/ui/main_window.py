@@ -45,6 +45,7 @@ from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.banner import Banner
 from hypersd_desktop.ui.control_image import ControlBox
+from hypersd_desktop.ui.reference_image import ReferenceBox
 from hypersd_desktop.ui.control_maps import ControlMaps
 from hypersd_desktop.ui.draw_tab import DrawTab
 from hypersd_desktop.ui.drops import SETTINGS_SUFFIXES, WEB_SCHEMES, DroppedFiles, ImageChoice, ask_about_image
@@ -181,6 +182,7 @@ class MainWindow(QMainWindow):
         self.init_image = InitImageBox(self.bridge.inputs)
         self.control_maps = ControlMaps(self.bridge, self)  # depth and pose maps, made by the worker
         self.control_image = ControlBox(self.bridge.inputs, self.library, self.control_maps)
+        self.ip_adapter = ReferenceBox(self.bridge.inputs, self.library)
         self.latest_wins = QCheckBox("Latest wins (replace queued jobs)")
         self.latest_wins.setChecked(self.settings.latest_wins)
 
@@ -201,6 +203,7 @@ class MainWindow(QMainWindow):
         form.addRow("Batch count", self.batch_count)
         form.addRow("Init image", self.init_image)
         form.addRow("ControlNet", self.control_image)
+        form.addRow("IP-Adapter", self.ip_adapter)
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button)
         buttons.addWidget(self.cancel_button)
@@ -429,7 +432,8 @@ class MainWindow(QMainWindow):
         self.bridge.notice.connect(self.engine_notice.show_notice)
         self.init_image.changed.connect(self._init_image_changed)
         self.control_image.changed.connect(self._update_recipe_controls)
-        for box in (self.init_image, self.control_image):
+        self.ip_adapter.changed.connect(self._update_recipe_controls)
+        for box in self._picture_boxes():
             box.failed.connect(self._picture_failed)
             box.changed.connect(self._generate_once_read)  # after the views above follow the picture
 
@@ -477,6 +481,7 @@ class MainWindow(QMainWindow):
         self.clip_skip.setEnabled(architecture == Architecture.SD15)  # SDXL reads its second-to-last layers already
         self.init_image.set_model_side(Architecture(architecture).default_size)
         self.control_image.fill_models(architecture)
+        self.ip_adapter.fill_models(architecture)
         self.styles.fill(self.library.style_loras(architecture))
         for completer in self.completers:
             completer.set_models(self.library, architecture)
@@ -581,13 +586,15 @@ class MainWindow(QMainWindow):
         # the run's size: the chosen one, or the init image's (its edges are found at it)
         self.control_image.set_run_size((width, height) if width else self.init_image.run_size())
         try:
-            control = self.control_image.control()
+            control, adapter = self.control_image.control(), self.ip_adapter.ip_adapter()
         except AppError as error:
             if not quiet:
                 self.errors.show_messages([str(error)])
             return None
         if control is not None:
             init["controls"] = (control,)
+        if adapter is not None:
+            init["ip_adapters"] = (adapter,)
         if self.hires_scale.value() > 1 and self.init_image.digest is None:  # with or without a ControlNet
             init.update(hires_scale=self.hires_scale.value(), hires_strength=self.hires_strength.value(),
                         hires_steps=(self.hires_steps.value() or None) if self.hires_steps.isEnabled() else None,
@@ -626,7 +633,7 @@ class MainWindow(QMainWindow):
 
     def generate(self, count: int | None = None) -> None:
         """Queue the request the controls describe, `count` times (the Batch count's by default)."""
-        reading = next((box for box in (self.init_image, self.control_image) if box.reading), None)
+        reading = next((box for box in self._picture_boxes() if box.reading), None)
         if reading is not None:  # a phone's photo being made PNG: the image is made once it is in
             self._generate_when_read = reading
             self.statusBar().showMessage(f"{reading.waiting_text()} The image is made once it is read.")
@@ -736,6 +743,10 @@ class MainWindow(QMainWindow):
         self.batch_size.setValue(request.batch_size)
         self.init_image.strength.setValue(request.strength)
         self.control_image.set_control(request.controls[0] if request.controls else None)
+        self._reuse_notes += self.ip_adapter.set_ip_adapter(request.ip_adapters[0] if request.ip_adapters else None)
+        if len(request.ip_adapters) > 1:
+            self._reuse_notes.append(f"This request has {len(request.ip_adapters)} IP-Adapters; the window runs one, "
+                                     "the first (the command line runs several: `gallery reuse` gives its command).")
         self.init_image.mask_blur.setValue(request.mask_blur)
         self.init_image.set_padding(request.masked_padding)
         self.init_image.set_digest(request.init_image, request.mask_image)
@@ -761,6 +772,7 @@ class MainWindow(QMainWindow):
         if not self.init_image.load_file(Path(record.path)):
             return
         self.control_image.set_control(None)
+        self.ip_adapter.set_ip_adapter(None)
         self.init_image.enlarge.setValue(scale)
         rules = RecipeRules.of(self.hyper_box.currentData())
         if strength < rules.least_strength:
@@ -893,9 +905,13 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Saved {path}", 8000)
         return path
 
+    def _picture_boxes(self) -> tuple:
+        """The Generate tab's pictures: the init image, the ControlNet's, the IP-Adapter's."""
+        return self.init_image, self.control_image, self.ip_adapter
+
     def _generate_once_read(self) -> None:
         box = self._generate_when_read
-        if box is not None and not (self.init_image.reading or self.control_image.reading):
+        if box is not None and not any(picture.reading for picture in self._picture_boxes()):
             self._generate_when_read = None
             self.statusBar().clearMessage()
             if box.digest is not None:  # not when the picture was cleared meanwhile

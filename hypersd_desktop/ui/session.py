@@ -68,6 +68,7 @@ class SessionKeeper(QObject):
             "prompt": window.prompt.toPlainText(), "negative": window.negative.toPlainText(),
             "seed": window.seed.value() if window.seed_lock.isChecked() else None,
             "init_image": window.init_image.state(), "control": window.control_image.state(),
+            "ip_adapter": window.ip_adapter.state(),
             "draw": window.draw.state(),
         }
 
@@ -112,7 +113,8 @@ class SessionKeeper(QObject):
             if isinstance(state.get("seed"), int) and not isinstance(state.get("seed"), bool):
                 window.seed.setValue(state["seed"])
                 window.seed_lock.setChecked(True)
-            for box, name in ((window.control_image, "control"), (window.init_image, "init_image")):
+            for box, name in ((window.control_image, "control"), (window.ip_adapter, "ip_adapter"),
+                              (window.init_image, "init_image")):
                 if isinstance(state.get(name), dict):
                     box.restore(state[name])
             if isinstance(state.get("draw"), dict):

@@ -361,9 +361,9 @@ def test_the_large_view_shows_the_vae_and_clip_skip_an_image_was_made_with():
 
 
 def test_the_large_view_says_what_an_image_made_here_started_from_besides_its_prompt():
-    """An init image, its mask and ControlNets, read from the stored request, in the words the view has for
-    other tools' images; a text-to-image request has no such row, and an odd stored one is passed over."""
-    from hypersd_desktop.engine.types import ControlSpec, GenerationRequest
+    """An init image, its mask, ControlNets and IP-Adapters, read from the stored request, in the words the view has
+    for other tools' images; a text-to-image request has no such row, and an odd stored one is passed over."""
+    from hypersd_desktop.engine.types import ControlSpec, GenerationRequest, IPAdapterSpec
     from hypersd_desktop.gallery.store import ImageRecord
     from hypersd_desktop.ui.gallery_browser import describe_record
 
@@ -389,10 +389,15 @@ def test_the_large_view_says_what_an_image_made_here_started_from_besides_its_pr
     assert "\nAlso made with\ninpainting from a picture at strength 0.6, only the masked area\n" in \
         shown(request.replace(controls=(), masked_padding=32).to_dict())
     assert "Also made with" not in shown(GenerationRequest(prompt="a fox", base_model="/m/sdxl").to_dict())
+    steered = GenerationRequest(prompt="a fox", base_model="/m/sdxl", ip_adapters=(
+        IPAdapterSpec("/m/ip-adapter-plus_sdxl_vit-h.safetensors", "/m/image_encoder", "f" * 64, 0.6),))
+    assert "\nAlso made with\nthe IP-Adapter ip-adapter-plus_sdxl_vit-h from a picture (scale 0.6)\n" in \
+        shown(steered.to_dict())
     odd = {**request.to_dict(), "strength": "much", "controls": [None, {"model": 3}, {"model": "/m/x.safetensors",
-                                                                                     "scale": True}]}
-    assert "\nAlso made with\ninpainting from a picture; the ControlNet x.safetensors\n" in \
-        shown(odd)
+                                                                                     "scale": True}],
+           "ip_adapters": [7, {"model": None}, {"model": "/m/ip.safetensors", "scale": "half"}]}
+    assert "\nAlso made with\ninpainting from a picture; the ControlNet x.safetensors; the IP-Adapter ip from a " \
+           "picture\n" in shown(odd)
 
 
 def as_lines(shown: str) -> str:
