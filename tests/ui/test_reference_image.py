@@ -4,6 +4,7 @@ restart bring it back."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 
 import numpy as np
@@ -52,6 +53,11 @@ def test_the_picture_needs_an_adapter_and_its_encoder_and_says_which(qtbot, idle
     box.clear()
     window.session.restore()
     assert window.build_request() == request
+    elsewhere = dataclasses.replace(spec, model="/elsewhere/ip-adapter-plus_sd15.safetensors", image="0" * 64)
+    window.apply_request(request.replace(ip_adapters=(elsewhere,)))  # made on another machine: said, not dropped
+    said = window.warnings.text()
+    assert "The IP-Adapter ip-adapter-plus_sd15.safetensors of this request is not installed here" in said
+    assert "The IP-Adapter's picture of this request is no longer in the input store" in said
 
 
 def test_an_ip_adapter_steers_an_image_made_through_the_worker(qtbot, parts, tiny_sd15, hyper_lora, ip_adapters,
