@@ -2,11 +2,11 @@
 
 diffusers runs an IP-Adapter inside the UNet: `load_ip_adapter` gives each cross-attention an attention processor
 with the adapter's key and value layers and the UNet the adapter's image projection, and the pipelines encode
-`ip_adapter_image` with the pipeline's `image_encoder`. Here the adapter is read from its safetensors file and the
-encoder from its folder or its weights alone, loaded for the first request that names them and kept while the
-following ones name the same (the Draw tab's requests come one after another); a request that names none or
-others takes them out of the UNet again (`unload_ip_adapter`: the plain attention processors, no projection),
-so the LoRAs fused into the same UNet are untouched. Its scale is set for each request.
+`ip_adapter_image` with the pipeline's `image_encoder`. Here diffusers reads the adapter from its safetensors file
+and the app loads the encoder from its folder or its weights alone, for the first request that names them; they
+are kept while the following ones name the same (the Draw tab's requests come one after another); a request that
+names none or others takes them out of the UNet again (`unload_ip_adapter`: the plain attention processors, no
+projection), so the LoRAs fused into the same UNet are untouched. Its scale is set for each request.
 """
 
 from __future__ import annotations
@@ -19,19 +19,6 @@ import torch
 from hypersd_desktop.engine.ip_adapter_files import encoder_config, encoder_weights
 from hypersd_desktop.engine.inspect import read_header
 from hypersd_desktop.engine.types import GenerationRequest, IPAdapterSpec
-
-
-def adapter_state(path: str) -> dict[str, dict[str, torch.Tensor]]:
-    """An IP-Adapter file as diffusers' `load_ip_adapter` takes it: its `image_proj` and `ip_adapter` parts."""
-    from safetensors import safe_open
-
-    state: dict[str, dict[str, torch.Tensor]] = {"image_proj": {}, "ip_adapter": {}}
-    with safe_open(path, framework="pt", device="cpu") as weights:
-        for key in weights.keys():
-            part, _, name = key.partition(".")
-            if part in state:
-                state[part][name] = weights.get_tensor(key)
-    return state
 
 
 def load_encoder(path: str, dtype: torch.dtype, device: str):
@@ -100,11 +87,12 @@ class IPAdapters:
         encoder = load_encoder(specs[0].encoder, dtype, "cpu" if offloaded else device)
         size = encoder.config.image_size
         pipe.register_modules(image_encoder=encoder, feature_extractor=CLIPImageProcessor(size=size, crop_size=size))
-        states = [adapter_state(spec.model) for spec in specs]
+        files = [Path(spec.model) for spec in specs]
         try:
-            # its layers are made on the UNet's device in its dtype
-            pipe.load_ip_adapter(states, subfolder=[""] * len(states), weight_name=[""] * len(states),
-                                 image_encoder_folder=None)
+            # read with safetensors from the file's folder, never the hub; its layers take the UNet's device and dtype
+            pipe.load_ip_adapter([str(file.parent) for file in files], subfolder=[""] * len(files),
+                                 weight_name=[file.name for file in files], image_encoder_folder=None,
+                                 local_files_only=True)
             pipe.set_ip_adapter_scale([spec.scale for spec in specs])
         except Exception:
             if getattr(pipe.unet, "encoder_hid_proj", None) is not None:
