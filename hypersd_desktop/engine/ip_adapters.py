@@ -52,21 +52,19 @@ class IPAdapters:
     def __init__(self) -> None:
         self._key: tuple | None = None  # what is in the UNet: its id, each adapter's file, the encoder's
 
-    def apply(self, pipe, request: GenerationRequest, device: str, dtype: torch.dtype, offloaded: bool) -> bool:
+    def apply(self, pipe, request: GenerationRequest, device: str, dtype: torch.dtype, offloaded: bool) -> None:
         """Put the request's IP-Adapters into `pipe` (its UNet, its image encoder), or take them out where it names
-        none; True where that changed what is in the pipeline. `offloaded`: the pipeline's parts are moved to the
-        GPU as they run (`enable_model_cpu_offload`), the encoder then among them."""
+        none. `offloaded`: the pipeline's parts are moved to the GPU as they run (`enable_model_cpu_offload`), the
+        encoder then among them."""
         specs = request.ip_adapters
         key = (id(pipe.unet), *(_stamp(spec.model) for spec in specs), _stamp(specs[0].encoder)) if specs else None
-        if key == self._key:
+        if key != self._key:
+            self.remove(pipe)
             if specs:
-                pipe.set_ip_adapter_scale([spec.scale for spec in specs])
-            return False
-        self.remove(pipe)
-        if specs:
-            self._load(pipe, specs, device, dtype, offloaded)
-            self._key = key
-        return True
+                self._load(pipe, specs, device, dtype, offloaded)
+                self._key = key
+        elif specs:
+            pipe.set_ip_adapter_scale([spec.scale for spec in specs])
 
     def remove(self, pipe) -> None:
         """Take the IP-Adapters out of `pipe`'s UNet and drop the encoder; nothing where there are none."""
@@ -95,8 +93,7 @@ class IPAdapters:
                                  local_files_only=True)
             pipe.set_ip_adapter_scale([spec.scale for spec in specs])
         except Exception:
-            if getattr(pipe.unet, "encoder_hid_proj", None) is not None:
-                pipe.unload_ip_adapter()
+            pipe.unload_ip_adapter()  # the encoder too, which would otherwise stay in memory with nothing to use it
             raise
         if offloaded:
             pipe.enable_model_cpu_offload()  # its hooks again, the encoder's among them
