@@ -159,10 +159,13 @@ class MapKind(TextEnum):
 
 
 class Preprocessor(TextEnum):
-    """How a control image is made from the picture a request names; NONE: the picture is the control image."""
+    """How a control image is made from the picture a request names; NONE: the picture is the control image.
+    INPAINT: the init image with the request's mask left open, as an inpainting ControlNet sees it (A1111's
+    "inpaint_only"; the control's picture is the init image)."""
 
     NONE = "none"
     SCRIBBLE = "scribble"
+    INPAINT = "inpaint"
 
 
 class ControlType(TextEnum):

@@ -5,11 +5,12 @@ takes the size the request names, else the init image's own (`init_size`: sides 
 a picture far larger than the model's size scaled down to it). The init image and its mask are cut
 about the centre to that size's aspect ratio and scaled to it, so any picture can start a run; a mask
 is a grayscale image of the init image's size, or one with transparency whose alpha channel is the mask
-(`mask_of`), and any other is refused with what to do. Control images
-are fitted to the run's size the same way (a ControlNet would otherwise get them stretched), and one
-with a preprocessor is made here from the picture named. The mask is blurred by the request's mask
-blur (a Gaussian blur, as diffusers' `VaeImageProcessor.blur`) at the run's size. An IP-Adapter's picture is
-taken whole: its image encoder scales and crops it to its own square.
+(`mask_of`), and any other is refused with what to do. Control images are fitted to the run's size the same
+way (a ControlNet would otherwise get them stretched; when only the masked area is made, that area is cut out
+of them too), and one with a preprocessor is made here from the picture named (an inpainting ControlNet's is
+the run's init image, marked where the mask paints by the mode's call). The mask is blurred by the request's
+mask blur (a Gaussian blur, as diffusers' `VaeImageProcessor.blur`) at the run's size. An IP-Adapter's picture
+is taken whole: its image encoder scales and crops it to its own square.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import InputImages
+from hypersd_desktop.core.vocab import Preprocessor
 from hypersd_desktop.engine.preprocess import control_image, drawing_mode
 from hypersd_desktop.engine.types import GenerationRequest, area_size, init_size
 
@@ -102,11 +104,24 @@ def open_inputs(request: GenerationRequest, inputs: InputImages | None, width: i
             init = covered(_enlarged(picture.crop(box), (width, height), enlarge), (width, height))
             mask = covered(whole.crop(box), (width, height))
             overlay = Overlay(picture, whole, box)
-    controls = [control_image(covered(inputs.open(control.image, mode=drawing_mode(control.preprocessor)),
-                                      (width, height)), control.preprocessor)
+    area = (picture.size, overlay.box) if request.masked_padding is not None else None
+    controls = [init if control.preprocessor == Preprocessor.INPAINT else
+                control_image(_control_picture(inputs.open(control.image, mode=drawing_mode(control.preprocessor)),
+                                               (width, height), area), control.preprocessor)
                 for control in request.controls]
     references = [inputs.open(adapter.image, mode="RGB") for adapter in request.ip_adapters]
     return ModeInputs(width, height, init, mask, controls, overlay, references)
+
+
+def _control_picture(picture, size: tuple[int, int], area: tuple[tuple[int, int], tuple] | None):
+    """A control picture fitted to the run as the init image is: whole, or, when only the masked area is made
+    (`area`: the init image's size and the area's box in it), fitted to the whole init image, the area cut out
+    and fitted to the run, so that it lies over the part of the picture made (as sd-webui-controlnet crops its
+    control images for "Only masked")."""
+    if area is not None:
+        whole, box = area
+        picture = covered(picture, whole).crop(box)
+    return covered(picture, size)
 
 
 def _enlarged(picture, size: tuple[int, int], enlarge: Callable | None):

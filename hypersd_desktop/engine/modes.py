@@ -35,11 +35,12 @@ from pathlib import Path
 
 import torch
 
-from hypersd_desktop.core.vocab import Architecture, Mode
+from hypersd_desktop.core.vocab import Architecture, Mode, Preprocessor
 from hypersd_desktop.engine.controlnet_files import CONFIG_FROM_UNET, load_controlnet
 from hypersd_desktop.engine.devices import lay_out
 from hypersd_desktop.engine.inspect import CONTROL_LORA_FORMAT, INPAINTING_CHANNELS, controlnet_weights, inspect_file
 from hypersd_desktop.engine.inputs import ModeInputs
+from hypersd_desktop.engine.preprocess import inpaint_control
 from hypersd_desktop.engine.types import GenerationRequest
 
 STEM = {Architecture.SD15: "StableDiffusion", Architecture.SDXL: "StableDiffusionXL"}
@@ -201,11 +202,13 @@ def mode_arguments(request: GenerationRequest, images: ModeInputs, union: bool =
     if mode == Mode.INPAINT:
         mask = images.mask if images.mask is not None else Image.new("L", (images.width, images.height), 255)
         kwargs.update(mask_image=mask, width=images.width, height=images.height)
+    seen = [inpaint_control(picture, images.mask, union) if control.preprocessor == Preprocessor.INPAINT else picture
+            for control, picture in zip(controls, images.controls)]
     if controls and union:  # one image and type per copy of the model: lists even for one
-        kwargs["control_image"] = list(images.controls)
+        kwargs["control_image"] = seen
         kwargs["control_mode"] = [control.union_type.index for control in controls]
     elif controls:
-        control_images = images.controls[0] if len(controls) == 1 else images.controls
+        control_images = seen[0] if len(controls) == 1 else seen
         kwargs["image" if mode == Mode.TEXT_TO_IMAGE else "control_image"] = control_images
     if controls:
         one = len(controls) == 1

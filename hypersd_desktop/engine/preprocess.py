@@ -48,6 +48,17 @@ def canny(picture, low: int = CANNY_THRESHOLDS[0], high: int = CANNY_THRESHOLDS[
     return Image.fromarray(edges, "L").convert("RGB")
 
 
+def inpaint_control(picture, mask, union: bool) -> np.ndarray:
+    """The init image (PIL) as an inpainting ControlNet sees it, with the part the mask (PIL L, or None: nothing)
+    paints (above half) left open: -1 in every channel for lllyasviel's `control_v11p_sd15_inpaint`, as its model
+    card and A1111's inpaint_only mark it, black for xinsir's ProMax Union model (`union`), as its own inpainting
+    code marks it. One image as diffusers takes an array: (1, height, width, 3), float32, 0 to 1 elsewhere."""
+    pixels = np.asarray(picture.convert("RGB"), dtype=np.float32) / 255
+    if mask is not None:
+        pixels[np.asarray(mask.convert("L")) > 127] = 0.0 if union else -1.0
+    return pixels[None]
+
+
 def drawing_mode(preprocessor: str) -> str:
     """The mode to open a control picture in for `preprocessor`: RGBA for a drawing made a scribble (its
     transparency says where the strokes are), else RGB (transparent parts laid on white)."""
@@ -55,7 +66,8 @@ def drawing_mode(preprocessor: str) -> str:
 
 
 def control_image(picture, preprocessor: Preprocessor):
-    """What a ControlNet sees of `picture` (PIL) with `preprocessor`: the picture itself for NONE."""
+    """What a ControlNet sees of `picture` (PIL) with `preprocessor`: the picture itself for NONE (and for INPAINT,
+    whose marks the mode's call adds: `inpaint_control`)."""
     if preprocessor == Preprocessor.SCRIBBLE:
         return scribble(picture)
     return picture.convert("RGB")

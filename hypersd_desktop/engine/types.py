@@ -128,10 +128,12 @@ class ControlSpec:
 
     @property
     def union_type(self) -> ControlType | None:
-        """What the image is to a ControlNet Union model: as given, or a scribble's soft edges."""
+        """What the image is to a ControlNet Union model: as given, a scribble's soft edges, or the picture to repaint
+        of an inpainting."""
         if self.control_type is not None:
             return self.control_type
-        return ControlType.SOFTEDGE if self.preprocessor == Preprocessor.SCRIBBLE else None
+        return {Preprocessor.SCRIBBLE: ControlType.SOFTEDGE, Preprocessor.INPAINT: ControlType.REPAINT}.get(
+            self.preprocessor)
 
 
 @dataclass(frozen=True)
@@ -333,10 +335,12 @@ class GenerationRequest:
             if not 0 <= self.masked_padding <= MAX_MASKED_PADDING:
                 raise InputError(f"The padding around the masked area must be between 0 and {MAX_MASKED_PADDING} "
                                  f"pixels; got {self.masked_padding}.")
-            if self.controls:
-                raise InputError("A ControlNet follows the whole picture, so it cannot go with inpainting only the "
-                                 "masked area; inpaint the whole picture, or leave the ControlNet out.")
         for control in self.controls:
+            if control.preprocessor == Preprocessor.INPAINT and (self.init_image is None
+                                                                  or control.image != self.init_image):
+                raise InputError("An inpainting ControlNet repaints the init image where the mask is painted: its "
+                                 "picture is the init image. Choose an init image (and paint a mask), or another "
+                                 "preprocessor.")
             if not 0.0 <= control.scale <= 2.0:
                 raise InputError(f"A ControlNet's scale must be between 0 and 2; got {control.scale}.")
             if not 0.0 <= control.start < control.end <= 1.0:

@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import InputImages
-from hypersd_desktop.engine import ControlSpec, GenerationRequest, LoraSpec
+from hypersd_desktop.engine import GenerationRequest, LoraSpec
 from hypersd_desktop.engine.inputs import masked_area, open_inputs
 from hypersd_desktop.engine.torch_engine import TorchEngine
 from pictures import init_picture, png
@@ -40,15 +40,13 @@ def test_the_area_is_the_one_diffusers_chooses(box, size, padding):
     assert masked_area(mask, size, padding) == VaeImageProcessor.get_crop_region(mask, *size, pad=padding)
 
 
-def test_an_empty_mask_or_a_controlnet_is_refused_saying_why(tmp_path):
+def test_an_empty_or_missing_mask_is_refused_saying_why(tmp_path):
     store = InputImages(tmp_path / "inputs")
     init = store.add(png(init_picture().resize(WHOLE)))
     request = GenerationRequest(prompt=PROMPT, base_model="unused", init_image=init,
                                 mask_image=store.add(png(Image.new("L", WHOLE, 0))), masked_padding=32)
     with pytest.raises(InputError, match="The mask is empty"):
         open_inputs(request, store, 512, 512)
-    with pytest.raises(InputError, match="cannot go with inpainting only the masked area"):
-        request.replace(controls=(ControlSpec("unused", init),))
     with pytest.raises(InputError, match="needs a mask"):
         GenerationRequest(prompt=PROMPT, base_model="unused", init_image=init, masked_padding=32)
 
