@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +117,40 @@ def test_generate_from_an_init_image_with_a_mask_and_a_controlnet(tiny_sd15, hyp
         assert image.size == (64, 64)  # the init image's size: no --width or --height was given
         settings = image.text["parameters"].splitlines()[-1]
     assert "Denoising strength: 0.5, Mask blur: 4" in settings  # as A1111 writes an inpainting's
+
+
+def test_an_inpainting_controlnet_takes_the_init_image_and_reuse_repeats_it(tiny_sd15, hyper_lora, controlnets,
+                                                                             tmp_path):
+    """--preprocess inpaint with --control MODEL::SCALE (no image): the control is the init image, written as
+    sd-webui-controlnet's inpaint_only unit, and `gallery reuse` gives back a command that makes the same request."""
+    from pictures import init_picture, mask_picture
+
+    init, mask = tmp_path / "init.png", tmp_path / "mask.png"
+    init_picture().save(init)
+    mask_picture().save(mask)
+    base = ["generate", "--model", tiny_sd15, "--prompt", "a red fox", "--lora", hyper_lora("Hyper-SD15-1step-lora"),
+            "--steps", 4, "--seed", 3, "--out", tmp_path / "out", "--json"]
+    inpaint = ["--control", f"{controlnets['sd15']}::0.8", "--preprocess", "inpaint"]
+    run = cli(*base, "--init-image", init, "--mask", mask, "--strength", 0.9, *inpaint)
+    assert run.returncode == 0, run.stderr
+    line = json.loads(run.stdout)
+    request = read_request(line["path"])
+    (control,) = request["controls"]
+    assert (control["preprocessor"], control["scale"]) == ("inpaint", 0.8)
+    assert control["image"] == request["init_image"] == hashlib.sha256(init.read_bytes()).hexdigest()
+    with Image.open(line["path"]) as made:
+        assert 'ControlNet 0: "Module: inpaint_only, Model: sd15, Weight: 0.8' in made.text["parameters"]
+    listing = json.loads(cli("gallery", "search", "fox", "--json").stdout)
+    reuse = shlex.split(cli("gallery", "reuse", listing[0]["id"]).stdout)
+    assert reuse[reuse.index("--preprocess") + 1] == "inpaint", reuse
+    again = cli(*reuse[reuse.index("generate"):], "--json", "--out", tmp_path / "again")
+    assert again.returncode == 0, again.stderr
+    assert read_request(json.loads(again.stdout)["path"])["controls"] == request["controls"]
+
+    no_init = cli(*base, *inpaint)
+    assert no_init.returncode == 2 and "An inpainting ControlNet repaints the init image" in no_init.stderr
+    no_image = cli(*base, "--init-image", init, "--control", str(controlnets["sd15"]))
+    assert no_image.returncode == 2 and "names no image for the ControlNet to follow" in no_image.stderr
 
 
 def test_enlarge_upscales_an_init_image_and_gallery_reuse_repeats_its_size(tiny_sd15, hyper_lora, tmp_path):

@@ -73,17 +73,20 @@ def parse_ip_adapter(text: str) -> tuple[str, str, float]:
     return parts[0], parts[1], scale
 
 
-def parse_control(text: str) -> tuple[str, str, float, str | None]:
-    """MODEL:IMAGE[:SCALE[:TYPE]]; a Windows drive letter (C:\\…) stays part of its path."""
+def parse_control(text: str) -> tuple[str, str | None, float, str | None]:
+    """MODEL:IMAGE[:SCALE[:TYPE]]; a Windows drive letter (C:\\…) stays part of its path. IMAGE may be left out
+    (MODEL, MODEL::SCALE) for --preprocess inpaint, which takes the init image: None then."""
     parts = _colon_parts(text)
     kind = parts.pop() if len(parts) == 4 else None
     if kind is not None and kind not in ControlType.values():
         raise argparse.ArgumentTypeError(f"the control type in {text!r} is none of {', '.join(ControlType.values())}")
     scale = _scale_of(parts, text, 1.0)
-    if len(parts) != 2 or not all(parts):
+    if len(parts) == 1:
+        parts.append("")
+    if len(parts) != 2 or not parts[0]:
         raise argparse.ArgumentTypeError(f"a control is MODEL:IMAGE, MODEL:IMAGE:SCALE or MODEL:IMAGE:SCALE:TYPE, "
                                          f"not {text!r}")
-    return parts[0], parts[1], scale, kind
+    return parts[0], parts[1] or None, scale, kind
 
 
 def add_parser(commands) -> None:
@@ -186,7 +189,9 @@ def add_parser(commands) -> None:
                                "request names the map); pose draws the people in a photo as OpenPose's skeleton "
                                "with the installed pose model and person detector (ViTPose, RT-DETR; the "
                                "request names the map); scribble turns a drawing (dark strokes on light, or light on "
-                               "dark) into white strokes on black")
+                               "dark) into white strokes on black; inpaint gives an inpainting ControlNet "
+                               "(control_v11p_sd15_inpaint, or a ControlNet Union ProMax model) the --init-image with "
+                               "the --mask's part left open (--control MODEL or MODEL::SCALE: no image to name)")
     generate.add_argument("--pose-model", help="the pose model for --preprocess pose (a ViTPose folder or an "
                                                "installed name; default: the installed one)")
     generate.add_argument("--person-detector", help="the person detector for --preprocess pose (an RT-DETR folder or "
@@ -304,11 +309,16 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         if getattr(args, option) is not None and args.preprocess != preprocess:
             raise InputError(f"--{option.replace('_', '-')} is for --preprocess {preprocess}.")
     controls = []
+    inpaint = args.preprocess == Preprocessor.INPAINT
     for model, image, scale, kind in args.control:
         path = resolve(model)
         if kind is None and made_here and union_control_types(path):
             kind = made_here  # a Union model is told what the map is
-        controls.append(ControlSpec(path, control_image(inputs, Path(image), edges_at), scale, control_type=kind,
+        if image is None and not inpaint:
+            raise InputError(f"--control {model} names no image for the ControlNet to follow: write MODEL:IMAGE "
+                             "(only --preprocess inpaint takes the init image by itself).")
+        digest = init if image is None else control_image(inputs, Path(image), edges_at)
+        controls.append(ControlSpec(path, digest, scale, control_type=kind,
                                     preprocessor=Preprocessor.NONE if made_here else Preprocessor(args.preprocess)))
     request = GenerationRequest(
         prompt=args.prompt,

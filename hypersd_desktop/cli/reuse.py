@@ -231,8 +231,8 @@ def _image_words(request: GenerationRequest, inputs: InputImages,
         image = path_of(control.image, "control image")
         words += ["--control", f"{here(control.model)}:{image}:{control.scale:g}{kind}"]
     preprocessors = {control.preprocessor for control in request.controls}
-    if preprocessors == {Preprocessor.SCRIBBLE}:
-        words += ["--preprocess", Preprocessor.SCRIBBLE.value]
+    if len(preprocessors) == 1 and preprocessors != {Preprocessor.NONE}:  # a scribble, an inpainting's init image
+        words += ["--preprocess", preprocessors.pop().value]
     elif len(preprocessors) > 1:
         notes.append("its control images were made in different ways, and --preprocess applies to all of them")
     if any((control.start, control.end) != (0.0, 1.0) for control in request.controls):

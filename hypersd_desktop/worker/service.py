@@ -58,6 +58,8 @@ def _job_timings(passes: list[dict[str, float]], total_s: float, images: int) ->
 
 
 MAX_ENLARGED_SIDE = 8192  # the longest side an image is enlarged to alone: a 2048² image ×4
+# sd-webui-controlnet's module for each preprocessor, as a unit is written ("none": the picture as it is)
+WEBUI_MODULES = {Preprocessor.NONE: "none", Preprocessor.SCRIBBLE: "scribble", Preprocessor.INPAINT: "inpaint_only"}
 MAP_SIDE = 2048  # the longest side of a depth or pose map: a phone photo's is made at 2048 × 1536, not 4032 × 3024
 
 
@@ -100,7 +102,7 @@ def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParame
             extra.extend([("Inpaint area", "Only masked"), ("Masked area padding", str(request.masked_padding))])
     # as sd-webui-controlnet and Forge write their units, after A1111's own fields
     for number, control in enumerate(request.controls):
-        module = "scribble" if control.preprocessor == Preprocessor.SCRIBBLE else "none"  # "none": the picture as is
+        module = WEBUI_MODULES[control.preprocessor]
         extra.append((f"ControlNet {number}", f"Module: {module}, Model: {weights_name(Path(control.model))}, "
                       f"Weight: {control.scale:g}, Guidance Start: {control.start:g}, Guidance End: {control.end:g}"))
     for number, adapter in enumerate(request.ip_adapters, start=len(request.controls)):  # as IP-Adapter units
