@@ -8,7 +8,10 @@ detector; the request names the map), a scribble from a drawing (made by the eng
 drawing), or the picture as it is (an edge map, depth map, pose or scribble already). The thumbnail shows what
 the ControlNet sees. The scale is how strongly it steers (the model card uses 0.5 with canny ControlNets). A
 ControlNet Union model follows many kinds of image: for one, a Type list says what the picture is (known from
-the preprocessor that made it; a map given as it is needs saying).
+the preprocessor that made it; a map given as it is needs saying). An inpainting ControlNet
+(control_v11p_sd15_inpaint, or a ProMax Union model's repaint type) follows the init image itself with its
+masked part left open: with the inpaint preprocessor the box takes the init image, and choosing such a
+ControlNet by hand fills an empty box with it.
 """
 
 from __future__ import annotations
@@ -36,17 +39,20 @@ from hypersd_desktop.worker.protocol import ControlMap
 
 CANNY = "canny"
 DEPTH, POSE = MapKind.DEPTH.value, MapKind.POSE.value
+INPAINT = Preprocessor.INPAINT.value
 PREPROCESSORS = (("Canny edges of a photo", CANNY), ("Depth map of a photo", DEPTH),
                  ("Pose of the people in a photo", POSE), ("Scribble from a drawing", Preprocessor.SCRIBBLE.value),
+                 ("Inpaint: the init image, its masked part open", INPAINT),
                  ("As it is (edges, a depth map, a pose or a scribble)", Preprocessor.NONE.value))
 TYPE_OF_PREPROCESSOR = {CANNY: ControlType.CANNY, DEPTH: ControlType.DEPTH, POSE: ControlType.OPENPOSE,
-                        Preprocessor.SCRIBBLE.value: ControlType.SOFTEDGE}
+                        Preprocessor.SCRIBBLE.value: ControlType.SOFTEDGE, INPAINT: ControlType.REPAINT}
 # What a single-kind ControlNet's pictures are, read off its name (as its files and the catalog name them:
 # control_v11p_sd15_canny, controlnet-depth-sdxl-1.0, sd-controlnet-scribble, thibaud_xl_openpose,
 # control-lora-canny-rank128): the preprocessor chosen with it. Kinds with no preprocessor here take their map as
 # it is. Of Stability's Control-LoRAs, the sketch model takes a drawing white on black (a scribble) and the recolor
-# model a black-and-white photo as it is; a tile model and instruct-pix2pix's take the picture itself.
-PREPROCESSOR_OF_NAME = ((("canny",), CANNY), (("depth",), DEPTH), (("openpose", "pose"), POSE),
+# model a black-and-white photo as it is; a tile model and instruct-pix2pix's take the picture itself. An inpainting
+# ControlNet (control_v11p_sd15_inpaint) takes the init image with its masked part open.
+PREPROCESSOR_OF_NAME = ((("inpaint",), INPAINT), (("canny",), CANNY), (("depth",), DEPTH), (("openpose", "pose"), POSE),
                         (("scribble", "sketch"), Preprocessor.SCRIBBLE.value),
                         (("lineart", "line_art", "softedge", "hed", "pidi", "normal", "seg", "mlsd", "shuffle",
                           "recolor", "tile", "ip2p"),
@@ -54,6 +60,8 @@ PREPROCESSOR_OF_NAME = ((("canny",), CANNY), (("depth",), DEPTH), (("openpose", 
 MAP_FAILED = ""  # a map that could not be made: not asked for again until the preprocessor or models change
 NO_DEPTH_MODEL = ("A depth map needs a depth model: download Depth Anything V2 Small in the Models tab, or choose "
                   "another preprocessor.")
+NO_INIT_IMAGE = ("An inpainting ControlNet repaints the init image: choose an init image above (and paint the part to "
+                 "repaint), or another preprocessor.")
 NO_POSE_MODELS = ("A pose needs a pose model and a person detector: download ViTPose Base and RT-DETR (person "
                   "detector) in the Models tab, or choose another preprocessor.")
 
@@ -115,10 +123,12 @@ class ControlBox(PictureInput):
         rows[1].addWidget(self.preprocessor, 1)
         rows[1].addWidget(self.type_box, 1)
         self.run_size: tuple[int, int] | None = None  # the run's size, which edges are found at
+        self.init: tuple[str | None, str | None] = (None, None)  # the init image and its mask (digests)
         self._edges: dict[tuple[str | None, tuple[int, int] | None], str] = {}  # (picture, size): its edge map
         super().__init__(inputs, extra=(self.scale,), rows=rows, parent=parent)
         self.model_box.currentIndexChanged.connect(lambda _index: (self._follow_model(), self._fill_types(),
                                                                    self.changed.emit()))
+        self.model_box.activated.connect(lambda _index: self._follow_init(fill=True))  # chosen by hand
         self.preprocessor.currentIndexChanged.connect(lambda _index: (self._follow_preprocessor(), self._show(),
                                                                       self.changed.emit()))
         self.preprocessor.activated.connect(lambda _index: (self._forget_failed_maps(), self._show()))  # chosen again
@@ -170,6 +180,23 @@ class ControlBox(PictureInput):
         kind = TYPE_OF_PREPROCESSOR.get(self.preprocessor.currentData())
         if kind is not None and self.type_box.findData(kind) >= 0:
             self.type_box.setCurrentIndex(self.type_box.findData(kind))
+        self._follow_init()
+
+    def set_init(self, digest: str | None, mask: str | None) -> None:
+        """The init image and its mask (the Init image box's), which an inpainting ControlNet follows."""
+        if (digest, mask) != self.init:
+            self.init = (digest, mask)
+            self._follow_init()
+            if self.preprocessor.currentData() == INPAINT:
+                self._show()
+
+    def _follow_init(self, fill: bool = False) -> None:
+        """With the inpaint preprocessor, the picture is the init image: a picture shown becomes it, and so does an
+        empty box when an inpainting ControlNet is chosen by hand (`fill`)."""
+        wanted = self.init[0]
+        if (self.preprocessor.currentData() == INPAINT and wanted is not None and self.digest != wanted
+                and (fill or self.digest is not None)):
+            self.set_digest(wanted)
 
     def control_type(self) -> ControlType | None:
         """The Type chosen for a ControlNet Union model; None for a single-kind ControlNet."""
@@ -187,6 +214,10 @@ class ControlBox(PictureInput):
         if kind == CANNY:
             return ControlSpec(model.path, self._edge_map(self.run_size), self.scale.value(),
                                control_type=self.control_type())
+        if kind == INPAINT:  # a Union model's type is repaint (the engine refuses one without it)
+            if self.init[0] is None:
+                raise AppError(NO_INIT_IMAGE)
+            return ControlSpec(model.path, self.init[0], self.scale.value(), preprocessor=Preprocessor.INPAINT)
         if kind in MAP_RECIPES:
             recipe, wanted = MAP_RECIPES[kind], self._wanted_map()
             if wanted is None:
@@ -307,6 +338,8 @@ class ControlBox(PictureInput):
         kind = self.preprocessor.currentData()
         if kind == Preprocessor.NONE.value:
             return picture, "The ControlNet follows this picture as it is"
+        if kind == INPAINT:
+            return self._inpaint_shown(picture)
         if kind in MAP_RECIPES:
             recipe, wanted = MAP_RECIPES[kind], self._wanted_map()
             if wanted is None:
@@ -327,6 +360,28 @@ class ControlBox(PictureInput):
             data = buffer.getvalue()
         return QImage.fromData(data), "What the ControlNet follows: " + (
             "the picture's edges" if kind == CANNY else "the drawing as a scribble")
+
+    def _inpaint_shown(self, picture: QImage) -> tuple[QImage, str]:
+        """The init image with the part its mask paints black (as the ProMax Union model sees it; an inpainting
+        ControlNet sees it left out)."""
+        from PIL import Image
+
+        from hypersd_desktop.engine.inputs import mask_of
+        from hypersd_desktop.engine.preprocess import inpaint_control
+
+        digest, mask = self.init
+        if digest is None:
+            return picture, NO_INIT_IMAGE
+        init = self.inputs.open(digest, mode="RGB")
+        painted = mask_of(self.inputs.open(mask, mode="RGBA")) if mask is not None else None
+        if painted is None or painted.size != init.size:
+            return (read_picture(self.inputs.find(digest)),
+                    "What the ControlNet follows: the init image; paint a mask to leave the part to repaint open")
+        marked = Image.fromarray((inpaint_control(init, painted, union=True)[0] * 255).round().astype("uint8"))
+        buffer = io.BytesIO()
+        marked.save(buffer, format="PNG")
+        return (QImage.fromData(buffer.getvalue()),
+                "What the ControlNet follows: the init image, the masked part (black) left open for it to repaint")
 
     def set_run_size(self, size: tuple[int, int] | None) -> None:
         """The size the run has (the Generate tab's, or the init image's): Canny edges are found at it."""

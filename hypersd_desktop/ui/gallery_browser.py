@@ -199,7 +199,8 @@ def _own_passes(request: dict) -> list[str]:
         how = [f"scale {scale:g}" if scale is not None else "",
                ControlType(control["control_type"]).label if control.get("control_type") in ControlType.values()
                else "",
-               "a drawing as a scribble" if control.get("preprocessor") == Preprocessor.SCRIBBLE else "",
+               {Preprocessor.SCRIBBLE: "a drawing as a scribble",
+                Preprocessor.INPAINT: "the init image, the masked part left open"}.get(control.get("preprocessor"), ""),
                f"from {start:.0%} to {end:.0%} of the steps" if start is not None and end is not None
                and (start, end) != (0, 1) else ""]
         said = ", ".join(part for part in how if part)

@@ -583,8 +583,10 @@ class MainWindow(QMainWindow):
             if self.init_image.mask is not None:
                 init.update(mask_image=self.init_image.mask, mask_blur=self.init_image.mask_blur.value(),
                             masked_padding=self.init_image.padding())
-        # the run's size: the chosen one, or the init image's (its edges are found at it)
-        self.control_image.set_run_size((width, height) if width else self.init_image.run_size())
+        # the size a ControlNet picture's edges are found at: the run's (the chosen one, or the init image's), or the
+        # whole init image's when only its masked area is made (the engine cuts that area out of the edge map)
+        whole = self.init_image.image_size if self.init_image.padding() is not None else None
+        self.control_image.set_run_size(whole or ((width, height) if width else self.init_image.run_size()))
         try:
             control, adapter = self.control_image.control(), self.ip_adapter.ip_adapter()
         except AppError as error:
@@ -923,6 +925,7 @@ class MainWindow(QMainWindow):
         self.errors.show_messages([message])
 
     def _init_image_changed(self) -> None:
+        self.control_image.set_init(self.init_image.digest, self.init_image.mask)
         free = self.init_image.digest is None
         self.size_box.setEnabled(free)
         self.size_box.setVisible(free)  # not a size the run does not have

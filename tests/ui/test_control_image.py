@@ -112,6 +112,64 @@ def test_a_drawing_with_a_controlnet_runs_through_the_worker(qtbot, parts, tiny_
     assert f"\nAlso made with\nthe ControlNet {shown} (scale {control.scale:g}, a drawing as a scribble)\n" in text
 
 
+def test_an_inpainting_controlnet_follows_the_init_image_and_its_mask_through_the_worker(qtbot, parts, tiny_sd15,
+                                                                                       tmp_path):
+    """control_v11p_sd15_inpaint takes the inpaint preprocessor by its name; it is switched on by choosing it by hand
+    (not by its being first in the list), takes the init image, shows the masked part black, follows another init
+    image, and says what to do without one. The image is made, written as an inpaint_only unit, and reused."""
+    import tiny_models
+    from pictures import init_picture, mask_picture, png
+
+    from hypersd_desktop.ui.control_image import NO_INIT_IMAGE
+
+    window, box = parts.window, parts.window.control_image
+    made = tiny_models.save_controlnet(tiny_sd15, tmp_path / "control_v11p_sd15_inpaint")
+    parts.library.import_path(made)
+    window.models.models_changed.emit()
+    window.prompt.setPlainText("a kite")
+    assert box.model_box.currentText() == "control_v11p_sd15_inpaint" and box.preprocessor.currentData() == "inpaint"
+    init_picture().save(tmp_path / "init.png")
+    assert window.init_image.load_file(tmp_path / "init.png")
+    window.init_image.set_mask(png(mask_picture()))
+    assert box.digest is None and window.build_request().controls == ()  # listed first: not switched on
+
+    box.model_box.activated.emit(box.model_box.currentIndex())  # chosen by hand
+    init = window.init_image.digest
+    assert box.digest == init
+    (control,) = window.build_request().controls
+    assert (control.image, control.preprocessor) == (init, Preprocessor.INPAINT)
+    assert control.model.startswith(str(made))  # a folder's: its weights file
+    assert "masked part (black)" in box.caption.text()
+    shown = box.thumbnail.pixmap().toImage()
+    scale = shown.width() / 64
+    assert shown.pixelColor(int(36 * scale), int(32 * scale)).value() < 10  # inside the mask
+    assert shown.pixelColor(int(4 * scale), int(60 * scale)).value() > 40  # the init image's own
+
+    ended = []
+    parts.bridge.finished.connect(ended.append)
+    parts.bridge.failed.connect(ended.append)
+    window.generate()
+    qtbot.waitUntil(lambda: bool(ended), timeout=WAIT)
+    assert not window.errors.text()
+    with Image.open(window.results.item(0).data(Qt.ItemDataRole.UserRole)) as image:
+        assert image.size == (64, 64) and np.asarray(image).std() > 5
+        assert 'ControlNet 0: "Module: inpaint_only, Model: control_v11p_sd15_inpaint' in image.text["parameters"]
+    browser = window.browser
+    qtbot.waitUntil(lambda: browser.model.count() == 1, timeout=WAIT)
+    browser.viewer.show_record(browser.model.record(0))
+    assert "the init image, the masked part left open" in browser.viewer.details.toPlainText()
+
+    request = window.build_request()
+    init_picture().rotate(90).save(tmp_path / "other.png")
+    assert window.init_image.load_file(tmp_path / "other.png")
+    assert box.digest == window.init_image.digest != init  # the box follows the init image
+    window.init_image.clear()
+    window.build_request()
+    assert NO_INIT_IMAGE in window.errors.text()
+    window.apply_request(request)
+    assert window.build_request() == request
+
+
 def test_a_union_controlnet_asks_what_the_picture_is(qtbot, idle_app, tiny_sdxl, union_controlnets, controlnets,
                                                     tmp_path):
     """A ControlNet Union model shows a Type list with the types it knows, following the preprocessor (canny,
