@@ -44,7 +44,7 @@ from hypersd_desktop.models.catalog import FP16_SDXL_VAE
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.banner import Banner
-from hypersd_desktop.ui.control_image import ControlBox
+from hypersd_desktop.ui.control_stack import ControlStack
 from hypersd_desktop.ui.reference_image import ReferenceBox
 from hypersd_desktop.ui.control_maps import ControlMaps
 from hypersd_desktop.ui.draw_tab import DrawTab
@@ -181,7 +181,8 @@ class MainWindow(QMainWindow):
         self.cancel_button.setEnabled(False)
         self.init_image = InitImageBox(self.bridge.inputs)
         self.control_maps = ControlMaps(self.bridge, self)  # depth and pose maps, made by the worker
-        self.control_image = ControlBox(self.bridge.inputs, self.library, self.control_maps)
+        self.control_stack = ControlStack(self.bridge.inputs, self.library, self.control_maps)
+        self.control_image = self.control_stack.first  # the first ControlNet's box
         self.ip_adapter = ReferenceBox(self.bridge.inputs, self.library)
         self.latest_wins = QCheckBox("Latest wins (replace queued jobs)")
         self.latest_wins.setChecked(self.settings.latest_wins)
@@ -202,7 +203,7 @@ class MainWindow(QMainWindow):
         form.addRow("Batch size", self.batch_size)
         form.addRow("Batch count", self.batch_count)
         form.addRow("Init image", self.init_image)
-        form.addRow("ControlNet", self.control_image)
+        form.addRow("ControlNet", self.control_stack)
         form.addRow("IP-Adapter", self.ip_adapter)
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button)
@@ -431,9 +432,9 @@ class MainWindow(QMainWindow):
         self.bridge.ready.connect(lambda _message: self._update_recipe_controls())  # the device decides some notes
         self.bridge.notice.connect(self.engine_notice.show_notice)
         self.init_image.changed.connect(self._init_image_changed)
-        self.control_image.changed.connect(self._update_recipe_controls)
+        self.control_stack.changed.connect(self._update_recipe_controls)
         self.ip_adapter.changed.connect(self._update_recipe_controls)
-        for box in self._picture_boxes():
+        for box in (self.init_image, self.control_stack, self.ip_adapter):  # the stack's say its boxes'
             box.failed.connect(self._picture_failed)
             box.changed.connect(self._generate_once_read)  # after the views above follow the picture
 
@@ -480,7 +481,7 @@ class MainWindow(QMainWindow):
         self._name_enlarger()
         self.clip_skip.setEnabled(architecture == Architecture.SD15)  # SDXL reads its second-to-last layers already
         self.init_image.set_model_side(Architecture(architecture).default_size)
-        self.control_image.fill_models(architecture)
+        self.control_stack.fill_models(architecture)
         self.ip_adapter.fill_models(architecture)
         self.styles.fill(self.library.style_loras(architecture))
         for completer in self.completers:
@@ -586,15 +587,15 @@ class MainWindow(QMainWindow):
         # the size a ControlNet picture's edges are found at: the run's (the chosen one, or the init image's), or the
         # whole init image's when only its masked area is made (the engine cuts that area out of the edge map)
         whole = self.init_image.image_size if self.init_image.padding() is not None else None
-        self.control_image.set_run_size(whole or ((width, height) if width else self.init_image.run_size()))
+        self.control_stack.set_run_size(whole or ((width, height) if width else self.init_image.run_size()))
         try:
-            control, adapter = self.control_image.control(), self.ip_adapter.ip_adapter()
+            controls, adapter = self.control_stack.controls(), self.ip_adapter.ip_adapter()
         except AppError as error:
             if not quiet:
                 self.errors.show_messages([str(error)])
             return None
-        if control is not None:
-            init["controls"] = (control,)
+        if controls:
+            init["controls"] = controls
         if adapter is not None:
             init["ip_adapters"] = (adapter,)
         if self.hires_scale.value() > 1 and self.init_image.digest is None:  # with or without a ControlNet
@@ -744,7 +745,7 @@ class MainWindow(QMainWindow):
                             request.seed, request.width, request.height, request.eta, request.clip_skip)
         self.batch_size.setValue(request.batch_size)
         self.init_image.strength.setValue(request.strength)
-        self.control_image.set_control(request.controls[0] if request.controls else None)
+        self._reuse_notes += self.control_stack.set_controls(request.controls)
         self._reuse_notes += self.ip_adapter.set_ip_adapter(request.ip_adapters[0] if request.ip_adapters else None)
         if len(request.ip_adapters) > 1:
             self._reuse_notes.append(f"This request has {len(request.ip_adapters)} IP-Adapters; the window runs one, "
@@ -773,7 +774,7 @@ class MainWindow(QMainWindow):
         self.reuse_record(record, to_canvas=False)
         if not self.init_image.load_file(Path(record.path)):
             return
-        self.control_image.set_control(None)
+        self.control_stack.set_controls(())
         self.ip_adapter.set_ip_adapter(None)
         self.init_image.enlarge.setValue(scale)
         rules = RecipeRules.of(self.hyper_box.currentData())
@@ -908,8 +909,8 @@ class MainWindow(QMainWindow):
         return path
 
     def _picture_boxes(self) -> tuple:
-        """The Generate tab's pictures: the init image, the ControlNet's, the IP-Adapter's."""
-        return self.init_image, self.control_image, self.ip_adapter
+        """The Generate tab's pictures: the init image, the ControlNets', the IP-Adapter's."""
+        return self.init_image, *self.control_stack.boxes, self.ip_adapter
 
     def _generate_once_read(self) -> None:
         box = self._generate_when_read
@@ -925,7 +926,7 @@ class MainWindow(QMainWindow):
         self.errors.show_messages([message])
 
     def _init_image_changed(self) -> None:
-        self.control_image.set_init(self.init_image.digest, self.init_image.mask)
+        self.control_stack.set_init(self.init_image.digest, self.init_image.mask)
         free = self.init_image.digest is None
         self.size_box.setEnabled(free)
         self.size_box.setVisible(free)  # not a size the run does not have

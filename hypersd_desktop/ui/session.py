@@ -47,8 +47,8 @@ class SessionKeeper(QObject):
         """Save a second after any change of what the session keeps."""
         window, draw = self.window, self.window.draw
         for signal in (window.prompt.textChanged, window.negative.textChanged, window.init_image.changed,
-                       window.control_image.changed, draw.prompt.textChanged, draw.steps.valueChanged,
-                       draw.scale.valueChanged):
+                       window.control_stack.changed, window.ip_adapter.changed, draw.prompt.textChanged,
+                       draw.steps.valueChanged, draw.scale.valueChanged):
             signal.connect(self._changed)
         for signal in (window.seed.valueChanged, window.seed_lock.toggled, draw.seed.valueChanged):
             signal.connect(lambda _value: self._changed())
@@ -68,6 +68,7 @@ class SessionKeeper(QObject):
             "prompt": window.prompt.toPlainText(), "negative": window.negative.toPlainText(),
             "seed": window.seed.value() if window.seed_lock.isChecked() else None,
             "init_image": window.init_image.state(), "control": window.control_image.state(),
+            "more_controls": window.control_stack.state()[1:],  # the ControlNets added under the first
             "ip_adapter": window.ip_adapter.state(),
             "draw": window.draw.state(),
         }
@@ -113,8 +114,10 @@ class SessionKeeper(QObject):
             if isinstance(state.get("seed"), int) and not isinstance(state.get("seed"), bool):
                 window.seed.setValue(state["seed"])
                 window.seed_lock.setChecked(True)
-            for box, name in ((window.control_image, "control"), (window.ip_adapter, "ip_adapter"),
-                              (window.init_image, "init_image")):
+            if isinstance(state.get("control"), dict):
+                more = state.get("more_controls")
+                window.control_stack.restore([state["control"], *(more if isinstance(more, list) else ())])
+            for box, name in ((window.ip_adapter, "ip_adapter"), (window.init_image, "init_image")):
                 if isinstance(state.get(name), dict):
                     box.restore(state[name])
             if isinstance(state.get("draw"), dict):

@@ -170,6 +170,62 @@ def test_an_inpainting_controlnet_follows_the_init_image_and_its_mask_through_th
     assert window.build_request() == request
 
 
+def test_two_controlnets_steer_one_image_and_come_back_on_reuse(qtbot, parts, tiny_sd15, tmp_path):
+    """"Add a ControlNet" (offered once the first has a picture) adds a box of its own: both steer the image, each
+    written as its unit; reuse brings both back, and a request of more than three says which ones run."""
+    import dataclasses
+
+    import tiny_models
+
+    window, stack = parts.window, parts.window.control_stack
+    for name in ("control_v11p_sd15_canny", "sd-controlnet-scribble"):
+        parts.library.import_path(tiny_models.save_controlnet(tiny_sd15, tmp_path / name))
+    window.models.models_changed.emit()
+    select_size(window.size_box, 64, 64)
+    window.prompt.setPlainText("a kite over a field")
+    first = window.control_image
+    assert stack.add_button.isHidden()  # nothing to add to yet
+    first.model_box.setCurrentIndex(first.model_box.findText("control_v11p_sd15_canny"))
+    assert first.load_file(photo(tmp_path / "photo.png"))
+    assert not stack.add_button.isHidden()
+    stack.add_button.click()
+    second = stack.boxes[1]
+    second.model_box.setCurrentIndex(second.model_box.findText("sd-controlnet-scribble"))
+    drawing = Image.new("RGB", (64, 64), "white")
+    ImageDraw.Draw(drawing).line((8, 8, 56, 40), fill="black", width=5)
+    drawing.save(tmp_path / "drawing.png")
+    assert second.load_file(tmp_path / "drawing.png")
+    second.scale.setValue(0.7)
+    request = window.build_request()
+    assert [(c.preprocessor, c.scale) for c in request.controls] == [(Preprocessor.NONE, 0.5),
+                                                                      (Preprocessor.SCRIBBLE, 0.7)]
+    assert request.controls[1].image == second.digest
+
+    ended = []
+    parts.bridge.finished.connect(ended.append)
+    parts.bridge.failed.connect(ended.append)
+    window.generate()
+    qtbot.waitUntil(lambda: bool(ended), timeout=WAIT)
+    assert not window.errors.text()
+    with Image.open(window.results.item(0).data(Qt.ItemDataRole.UserRole)) as image:
+        parameters = image.text["parameters"]
+    assert 'ControlNet 0: "Module: none, Model: control_v11p_sd15_canny, Weight: 0.5' in parameters
+    assert 'ControlNet 1: "Module: scribble, Model: sd-controlnet-scribble, Weight: 0.7' in parameters
+
+    stack.remove_box(second)
+    assert len(stack.boxes) == 1 and len(window.build_request().controls) == 1
+    window.apply_request(request)
+    assert len(stack.boxes) == 2 and window.build_request() == request
+    four = request.replace(controls=(*request.controls, *(dataclasses.replace(request.controls[0], scale=s)
+                                                          for s in (0.2, 0.3))))
+    window.apply_request(four)
+    assert len(stack.boxes) == 3 and window.build_request().controls == four.controls[:3]
+    assert "This request has 4 ControlNets; the window runs 3" in window.warnings.text()
+    assert stack.add_button.isHidden()  # three at most
+    window.apply_request(request.replace(controls=()))
+    assert len(stack.boxes) == 1 and window.build_request().controls == ()
+
+
 def test_a_union_controlnet_asks_what_the_picture_is(qtbot, idle_app, tiny_sdxl, union_controlnets, controlnets,
                                                     tmp_path):
     """A ControlNet Union model shows a Type list with the types it knows, following the preprocessor (canny,
@@ -325,6 +381,33 @@ def test_a_phone_photos_edges_are_found_at_the_runs_size_and_again_when_it_chang
         assert edges.shape == (size[1], size[0]) and np.array_equal(edges, expected)
         assert (edges == 255).sum() > 1000, "whole-strength edges, not grey ones"
         assert box.thumbnail.pixmap().width() > 0
+
+
+def test_with_only_the_masked_area_edges_are_found_on_the_whole_photo(qtbot, idle_app, tiny_sd15, tmp_path):
+    """The engine cuts the area made out of the control picture as out of the init image: the edge map is of the
+    whole photo, at its own size, so the area keeps edges as sharp as the photo's."""
+    import tiny_models
+    from pictures import init_picture, png
+
+    window, box = idle_app.window, idle_app.window.control_image
+    idle_app.library.import_path(tiny_models.save_controlnet(tiny_sd15, tmp_path / "control_v11p_sd15_canny"))
+    window.models.models_changed.emit()
+    window.prompt.setPlainText("a sunflower")
+    init_picture().resize((1280, 768)).save(tmp_path / "photo.png")
+    assert window.init_image.load_file(tmp_path / "photo.png")
+    mask = Image.new("L", (1280, 768), 0)
+    mask.paste(255, (800, 240, 1040, 480))
+    window.init_image.set_mask(png(mask))
+    assert box.load_file(tmp_path / "photo.png")
+    window.init_image.only_masked.setChecked(True)
+    request = window.build_request()
+    assert request.masked_padding is not None
+    edges = Image.open(io.BytesIO(box.inputs.read(request.controls[0].image)))
+    assert edges.size == (1280, 768)
+    assert np.array_equal(np.asarray(edges), np.asarray(canny(Image.open(tmp_path / "photo.png").convert("RGB"))))
+    window.init_image.only_masked.setChecked(False)
+    (whole,) = window.build_request().controls
+    assert Image.open(io.BytesIO(box.inputs.read(whole.image))).size == window.init_image.run_size() != (1280, 768)
 
 
 def photo_for_a_map(parts, tiny_sd15, tmp_path, controlnet: str, preprocessor: str, size: int):

@@ -1,5 +1,5 @@
 """The work in the window survives a restart and a crash: the prompts, the locked seed, the init image with its
-mask, the ControlNet picture, and the Draw tab's drawing and prompt come back when the app starts again."""
+mask, the ControlNets' pictures, and the Draw tab's drawing and prompt come back when the app starts again."""
 
 from __future__ import annotations
 
@@ -45,6 +45,11 @@ def test_the_work_in_the_window_comes_back_after_a_crash(qtbot, idle_app, tmp_pa
     Image.new("RGB", (64, 64), "white").save(sketch)
     assert window.control_image.load_file(sketch)
     window.control_image.scale.setValue(0.8)
+    assert not window.control_stack.add_button.isHidden()  # offered once the first ControlNet has a picture
+    second = window.control_stack.add_box()  # a second ControlNet, with a picture of its own
+    Image.new("RGB", (64, 64), "black").save(tmp_path / "edges.png")
+    assert second.load_file(tmp_path / "edges.png")
+    second.scale.setValue(0.3)
 
     draw = window.draw
     window.tabs.setCurrentWidget(draw)
@@ -68,6 +73,9 @@ def test_the_work_in_the_window_comes_back_after_a_crash(qtbot, idle_app, tmp_pa
         assert (box.strength.value(), box.padding()) == (0.4, 16)
         assert restored.control_image.digest == window.control_image.digest
         assert restored.control_image.scale.value() == 0.8
+        assert [(box.digest, box.scale.value()) for box in restored.control_stack.boxes] == [
+            (box.digest, box.scale.value()) for box in window.control_stack.boxes]
+        assert len(restored.control_stack.boxes) == 2
         assert restored.build_request(quiet=True) == window.build_request(quiet=True)
         assert restored.draw.prompt.text() == "a house on a hill"
         assert np.array_equal(pixels(restored.draw.canvas.png()), pixels(drawn))
