@@ -13,7 +13,8 @@ against one speaking Civitai's API (tests/civitai_server.py).
 
 With --images-in: the Draw tab mid-drawing (strokes drawn with the mouse, a tiny scribble ControlNet),
 then the Generate tab with an init image and a mask painted in the mask dialog (shot open), the
-inpainting result, and an image taking after a picture through a tiny IP-Adapter.
+inpainting result, the same again with an inpainting ControlNet chosen by hand and a second ControlNet
+following a drawing, and an image taking after a picture through a tiny IP-Adapter.
 
 Needs Debian's xvfb and the xcb libraries listed in ../shared/DESIGN.md §4. Uses a temporary
 HYPERSD_HOME with a tiny SD1.5 model and a tiny Hyper-SD LoRA built by the test helpers.
@@ -44,10 +45,11 @@ def prepare_home(home: Path) -> None:
     unet = UNet2DConditionModel.from_pretrained(folder, subfolder="unet")
     lora = tiny_models.kohya_lora(unet, home / "weights" / "Hyper-SD15-1step-lora.safetensors")
     controlnet = tiny_models.save_controlnet(folder, home / "weights" / "scribble-controlnet")
+    inpaint = tiny_models.save_controlnet(folder, home / "weights" / "control_v11p_sd15_inpaint", seed=5)
     adapter = tiny_models.save_ip_adapter(folder, home / "weights" / "ip-adapter_sd15.safetensors")
     encoder = tiny_models.save_image_encoder(home / "weights" / "image_encoder", folder=True)
     library = ModelLibrary(AppPaths.default())
-    for path in (folder, lora, controlnet, adapter, encoder):
+    for path in (folder, lora, controlnet, inpaint, adapter, encoder):
         library.import_path(path)
     library.close()
 
@@ -64,6 +66,19 @@ def a_picture(path: Path) -> Path:
     draw.polygon([(0, 120), (60, 70), (120, 115), (191, 80), (191, 140), (0, 140)], fill=(70, 120, 60))
     draw.rectangle((0, 140, 191, 191), fill=(50, 90, 150))
     picture.save(path)
+    return path
+
+
+def a_drawing(path: Path) -> Path:
+    """A lighthouse drawn in dark strokes on white, where the landscape's mask is painted."""
+    from PIL import Image, ImageDraw
+
+    drawing = Image.new("RGB", (192, 192), "white")
+    draw = ImageDraw.Draw(drawing)
+    draw.polygon([(118, 130), (126, 70), (138, 70), (146, 130)], outline="black", width=3)
+    draw.rectangle((122, 58, 142, 70), outline="black", width=3)
+    draw.line([(110, 62), (154, 62)], fill="black", width=2)
+    drawing.save(path)
     return path
 
 
@@ -175,10 +190,30 @@ def images_in(out: Path) -> None:
 
     def inpainted(_message) -> None:
         parts.bridge.finished.disconnect(inpainted)  # the window's own handlers stay
+        QTimer.singleShot(300, with_controlnets)
+
+    def with_controlnets() -> None:
+        """The same inpainting with an inpainting ControlNet chosen by hand (it takes the init image) and a second
+        ControlNet following a drawing of the lighthouse."""
+        shoot("inpainting-done")
+        box = window.control_image
+        box.model_box.setCurrentIndex(box.model_box.findText("control_v11p_sd15_inpaint"))
+        box.model_box.activated.emit(box.model_box.currentIndex())
+        second = window.control_stack.add_box()
+        second.model_box.setCurrentIndex(second.model_box.findText("scribble-controlnet"))
+        second.load_file(a_drawing(home / "lighthouse-drawing.png"))
+        scroller = next(area for area in window.findChildren(QScrollArea) if area.isAncestorOf(second))
+        scroller.ensureWidgetVisible(second)
+        parts.bridge.finished.connect(controlled)
+        window.generate()
+
+    def controlled(_message) -> None:
+        parts.bridge.finished.disconnect(controlled)
         QTimer.singleShot(300, finish)
 
     def finish() -> None:
-        shoot("inpainting-done")
+        shoot("controlnet-inpaint-done")
+        window.control_stack.set_controls(())
         window.init_image.clear()  # the next image from the prompt, taking after the picture (IP-Adapter)
         window.prompt.setPlainText("a lighthouse on the shore at dusk")
         window.ip_adapter.load_file(home / "landscape.png")
