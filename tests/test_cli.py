@@ -153,6 +153,39 @@ def test_an_inpainting_controlnet_takes_the_init_image_and_reuse_repeats_it(tiny
     assert no_image.returncode == 2 and "names no image for the ControlNet to follow" in no_image.stderr
 
 
+def test_variations_keep_the_seed_and_vary_it_and_reuse_repeats_each(tiny_sd15, hyper_lora, tmp_path):
+    """--variation-strength with --batch: one seed, variation seeds N and N + 1, written as A1111 writes them; each
+    image's `gallery reuse` makes it again."""
+    base = ["generate", "--model", tiny_sd15, "--prompt", "a red fox", "--lora", hyper_lora("Hyper-SD15-1step-lora"),
+            "--steps", 2, "--width", 64, "--height", 64, "--seed", 3, "--json"]
+    run = cli(*base, "--variation-strength", 0.3, "--variation-seed", 50, "--batch", 2, "--out", tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    lines = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [(line["seed"], line["variation_seed"]) for line in lines] == [(3, 50), (3, 51)]
+    with Image.open(lines[1]["path"]) as made:
+        assert "Seed: 3, Size: 64x64" in made.text["parameters"]
+        assert "Variation seed: 51, Variation seed strength: 0.3" in made.text["parameters"]
+        second = np.asarray(made.convert("RGB"), dtype=np.int16)
+    request = read_request(lines[1]["path"])
+    assert (request["seed"], request["variation_seed"], request["variation_strength"]) == (3, 51, 0.3)
+    listing = json.loads(cli("gallery", "search", "fox", "--json").stdout)
+    reuse = shlex.split(cli("gallery", "reuse", next(item["id"] for item in listing
+                                                     if item["path"] == lines[1]["path"])).stdout)
+    assert reuse[reuse.index("--variation-seed") + 1] == "51"
+    again = cli(*reuse[reuse.index("generate"):], "--json", "--out", tmp_path / "again")
+    assert again.returncode == 0, again.stderr
+    with Image.open(json.loads(again.stdout)["path"]) as made:
+        assert np.abs(np.asarray(made.convert("RGB"), dtype=np.int16) - second).max() <= 1
+    with Image.open(lines[0]["path"]) as first:
+        assert np.abs(np.asarray(first.convert("RGB"), dtype=np.int16) - second).max() > 10
+
+    chosen = json.loads(cli(*base, "--variation-strength", 0.2, "--out", tmp_path / "out").stdout)
+    assert isinstance(chosen["variation_seed"], int)  # none given: a random one
+    Image.new("RGB", (64, 64), "white").save(tmp_path / "init.png")
+    refused = cli(*base, "--variation-strength", 0.2, "--init-image", tmp_path / "init.png")
+    assert refused.returncode == 2 and "an init image starts from the picture instead" in refused.stderr
+
+
 def test_enlarge_upscales_an_init_image_and_gallery_reuse_repeats_its_size(tiny_sd15, hyper_lora, tmp_path):
     init = tmp_path / "small.png"
     Image.new("RGB", (80, 64), (40, 120, 200)).save(init)

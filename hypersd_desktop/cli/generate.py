@@ -118,7 +118,13 @@ def add_parser(commands) -> None:
     generate.add_argument("--seed", type=int, default=None, help="seed of the first image (default: random)")
     generate.add_argument("--width", type=int)
     generate.add_argument("--height", type=int)
-    generate.add_argument("--batch", type=int, default=1, help="images per run; image k uses seed + k")
+    generate.add_argument("--batch", type=int, default=1, help="images per run; image k uses seed + k (with a "
+                          "variation: the seed, and variation seed + k)")
+    generate.add_argument("--variation-strength", type=float, default=0.0, metavar="S",
+                          help="vary the seed's image by a second seed's noise, S of the way (0 to 1; about 0.1–0.3 "
+                               "makes close variations), as A1111's variation seed")
+    generate.add_argument("--variation-seed", type=int, metavar="N",
+                          help="the seed the image is varied by (default: random)")
     generate.add_argument("--backend", default=AUTO_BACKEND,
                           help="engine backend: torch or onnx (ONNX Runtime; exports each model + LoRA set once); "
                                "default: the best for the device")
@@ -337,6 +343,9 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         scheduler=args.scheduler,
         timesteps=args.timesteps,
         seed=args.seed if args.seed is not None else secrets.randbelow(2**32),
+        variation_seed=args.variation_seed if args.variation_seed is not None or not args.variation_strength else
+        secrets.randbelow(2**32),
+        variation_strength=args.variation_strength,
         width=args.width,
         height=args.height,
         batch_size=args.batch,
@@ -555,11 +564,14 @@ def run(args: argparse.Namespace) -> int:
         settings = result.settings
         if args.json:
             print(json.dumps({
-                "path": str(path), "seed": result.seed, **to_data(settings), "warnings": list(result.warnings),
+                "path": str(path), "seed": result.seed,
+                **({"variation_seed": result.variation_seed} if result.request.varied else {}),
+                **to_data(settings), "warnings": list(result.warnings),
                 "timings": {k: round(v, 4) for k, v in result.timings.items()},
             }), flush=True)
         else:
-            print(f"{path}  (seed {result.seed}, {settings.steps} step{'' if settings.steps == 1 else 's'}, "
+            varied = f" varied by {result.variation_seed}" if result.request.varied else ""
+            print(f"{path}  (seed {result.seed}{varied}, {settings.steps} step{'' if settings.steps == 1 else 's'}, "
                   f"{settings.scheduler}, "
                   f"{result.timings['per_image_s'] * 1000:.0f} ms per image)")
     if gallery is not None:

@@ -22,7 +22,9 @@ from hypersd_desktop.core.vocab import Decoder, Preprocessor
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID, recipe_for_file
 from hypersd_desktop.engine.types import GenerationRequest
 from hypersd_desktop.gallery.formats import ImageMetadata, MAX_PASTED, parse_text
-from hypersd_desktop.gallery.formats.common import hires_guidance, hires_prompts, hires_settings, stem
+from hypersd_desktop.gallery.formats.common import (
+    hires_guidance, hires_prompts, hires_settings, picture_strength, stem, variation_of,
+)
 from hypersd_desktop.gallery.formats.hosted import HOSTED_MODELS
 from hypersd_desktop.gallery.formats.syntax import reused_prompts
 from hypersd_desktop.gallery.gallery import read_metadata
@@ -128,6 +130,9 @@ def settings_command(metadata: ImageMetadata, models: list[InstalledModel],
             words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
     if metadata.clip_skip and metadata.clip_skip > 1:
         words += ["--clip-skip", str(metadata.clip_skip)]
+    variation = variation_of(metadata)
+    if variation is not None and picture_strength(metadata) is None:  # an image made from the prompt, varied
+        words += ["--variation-seed", str(variation[0]), "--variation-strength", f"{variation[1]:g}"]
     hires = hires_settings(metadata)
     if hires:  # the image's Size is its first pass; this app's Hires fix makes the second
         words += ["--hires", f"{hires.scale:g}", "--hires-strength", f"{hires.strength:g}"]
@@ -204,6 +209,9 @@ def _request_words(request: GenerationRequest, inputs: InputImages) -> tuple[lis
         notes.append(f"the models at the paths it names are gone, so it names them by file name, as installed here "
                      f"({', '.join(renamed)})")
     note = f"the command cannot repeat all of the request: {'; '.join(notes)}." if notes else None
+    if request.varied:
+        words += ["--variation-seed", str(request.variation_seed), "--variation-strength",
+                  f"{request.variation_strength:g}"]
     return words + image_words + ["--seed", str(request.seed)], note
 
 

@@ -65,10 +65,10 @@ class BatchingEngine(Protocol):
 
 def batch_key(request: GenerationRequest) -> str | None:
     """Requests with equal keys can run as one batch: one-image text-to-image requests that differ only in prompt
-    and seed. None for a request that runs alone (image inputs, or a batch of its own)."""
+    and seed (and variation seed). None for a request that runs alone (image inputs, or a batch of its own)."""
     if request.batch_size != 1 or request.mode != Mode.TEXT_TO_IMAGE or request.controls or request.ip_adapters:
         return None
-    return request.replace(prompt="", seed=0).to_json()
+    return request.replace(prompt="", seed=0, variation_seed=None if request.variation_seed is None else 0).to_json()
 
 
 @dataclass(frozen=True)

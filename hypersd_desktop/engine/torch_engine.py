@@ -207,7 +207,7 @@ class TorchEngine:
         are several requests run as a batch (each its own prompt and seed)."""
         cancel = cancel or CancelToken()
         separate = members is not None  # each image is its own request (its result's request)
-        members = members or tuple(request.replace(seed=request.seed + k) for k in range(request.batch_size))
+        members = members or tuple(request.advanced(k) for k in range(request.batch_size))
         started = time.perf_counter()
         architecture = base_architecture(request.base_model)
         settings_plan = plan(request, architecture)
@@ -275,7 +275,7 @@ class TorchEngine:
         return [
             GenerationResult(image, member.seed, 0 if separate else k, member if separate else request, settings,
                              (*warnings, *conditioning.length_warnings(loaded.pipe, member.prompt, negative, steps)),
-                             timings)
+                             timings, member.variation_seed)
             for k, (image, member) in enumerate(zip(images, members))
         ]
 
@@ -512,6 +512,9 @@ class TorchEngine:
         )
         if settings_plan.timesteps is not None:
             kwargs["timesteps"] = list(settings_plan.timesteps)
+        if request.varied:
+            kwargs["latents"] = _varied_noise(pipe, members, generators, sources.width, sources.height,
+                                              placement.device)
         with modes.vae_as_placed(pipe.vae):
             return pipe(**kwargs).images
 
@@ -598,3 +601,23 @@ def _replace_prompt(tensors: dict, arguments: dict, copies: int) -> None:
         laid_out(arguments["pooled_prompt_embeds"], arguments.get("negative_pooled_prompt_embeds"),
                  tensors["add_text_embeds"])
 
+
+def _varied_noise(pipe, members, generators, width: int, height: int, device: str) -> torch.Tensor:
+    """The starting noise of images made from the prompt with variation seeds (engine/variation.py): each seed's
+    noise drawn from its generator as the pipeline would draw it (diffusers' `randn_tensor`, in the dtype of the
+    prompt's embeddings), so the generators go on to the scheduler's steps as in a plain run, turned towards the
+    variation seed's noise."""
+    from diffusers.utils.torch_utils import randn_tensor
+
+    from hypersd_desktop.engine.variation import slerp
+
+    encoder = getattr(pipe, "text_encoder_2", None) or getattr(pipe, "text_encoder", None)
+    dtype = encoder.dtype if encoder is not None else pipe.unet.dtype
+    shape = (len(members), pipe.vae.config.latent_channels, height // pipe.vae_scale_factor,
+             width // pipe.vae_scale_factor)
+    noise = randn_tensor(shape, generator=generators, device=torch.device(device), dtype=dtype)
+    others = randn_tensor(shape, generator=[torch.Generator("cpu").manual_seed(member.variation_seed)
+                                            for member in members], device=torch.device(device), dtype=dtype)
+    strength = members[0].variation_strength
+    varied = slerp(strength, noise.float().cpu().numpy(), others.float().cpu().numpy())
+    return torch.from_numpy(varied).to(device=noise.device, dtype=dtype)

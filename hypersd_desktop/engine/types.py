@@ -159,7 +159,8 @@ class GenerationRequest:
     (the Hyper-SDXL 1-step UNet); `vae` replaces its VAE (the fp16-safe SDXL VAE). `loras` are
     fused in order. `recipe` names a Hyper-SD recipe (see `recipes.RECIPES`) or is None to let
     the engine choose from the LoRAs and UNet given. `steps`, `guidance`, `eta`, `scheduler` and
-    `timesteps` left at None take the recipe's values. Image k of the batch uses seed `seed + k`.
+    `timesteps` left at None take the recipe's values. Image k of the batch uses seed `seed + k`; with a variation
+    (A1111's variation seed), every image keeps `seed` and image k varies it by `variation_seed + k`.
     `backend` names the engine backend ("torch", "onnx", or "auto" for the best one that runs
     on `device`); the device says where, the backend says with what.
     """
@@ -180,6 +181,10 @@ class GenerationRequest:
     scheduler: Scheduler = Scheduler.AUTO
     timesteps: tuple[int, ...] | None = None
     seed: int = 0
+    # A1111's variation seed: the starting noise is the seed's turned `variation_strength` of the way (along the
+    # sphere) towards the variation seed's, so 0 is the seed's image and small strengths are close variations of it.
+    variation_seed: int | None = None
+    variation_strength: float = 0.0
     width: int | None = None
     height: int | None = None
     batch_size: int = 1
@@ -237,6 +242,18 @@ class GenerationRequest:
             return Mode.INPAINT
         return Mode.IMAGE_TO_IMAGE if self.init_image is not None else Mode.TEXT_TO_IMAGE
 
+    @property
+    def varied(self) -> bool:
+        """Whether the starting noise is varied by a variation seed."""
+        return self.variation_strength > 0
+
+    def advanced(self, count: int) -> GenerationRequest:
+        """The request `count` images on: the next seed, or with a variation the next variation seed (the seed
+        stays, as in A1111), wrapping at the largest seed. Image k of a batch, job k of a batch count."""
+        if self.varied:
+            return self.replace(variation_seed=(self.variation_seed + count) % (MAX_SEED + 1))
+        return self.replace(seed=(self.seed + count) % (MAX_SEED + 1))
+
     def model_paths(self) -> tuple[str, ...]:
         """Every model file or folder the request uses: base model, UNet, VAE, TAESD, LoRAs, embeddings, ControlNets,
         IP-Adapters and their image encoders, the upscaler."""
@@ -282,12 +299,25 @@ class GenerationRequest:
             raise InputError(f"Batch size must be between 1 and 64; got {self.batch_size}.")
         if not 0 <= self.seed <= MAX_SEED:
             raise InputError(f"Seed must be between 0 and 2^63-1; got {self.seed}.")
+        self._validate_variation()
         if self.timesteps is not None and (not self.timesteps or any(not 0 <= t < 1000 for t in self.timesteps)):
             raise InputError("Timesteps must be a non-empty list of integers between 0 and 999.")
         if (self.preview == Preview.TAESD or self.decoder == Decoder.TAESD) and not self.taesd:
             raise InputError("A TAESD preview or decode needs the TAESD weights; install TAESD or choose another.")
         self._validate_images()
         self._validate_hires()
+
+    def _validate_variation(self) -> None:
+        if not 0.0 <= self.variation_strength <= 1.0:  # also refuses nan
+            raise InputError(f"The variation strength must be between 0 and 1; got {self.variation_strength}.")
+        if self.variation_seed is not None and not 0 <= self.variation_seed <= MAX_SEED:
+            raise InputError(f"The variation seed must be between 0 and 2^63-1; got {self.variation_seed}.")
+        if self.varied and self.variation_seed is None:
+            raise InputError("A variation strength needs a variation seed to vary the image by.")
+        if self.varied and self.init_image is not None:
+            raise InputError("A variation seed varies the starting noise of an image made from the prompt; an init "
+                             "image starts from the picture instead. Change the seed or the strength, or leave the "
+                             "variation out.")
 
     def _validate_hires(self) -> None:
         if self.hires_scale is None:
@@ -438,3 +468,10 @@ class GenerationResult:
     settings: ResolvedSettings
     warnings: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
+    variation_seed: int | None = None  # the variation seed that varied this image, with the request's strength
+
+    def image_request(self) -> GenerationRequest:
+        """The one-image request that makes this image again."""
+        return self.request.replace(seed=self.seed, batch_size=1,
+                                    variation_seed=self.variation_seed if self.request.varied else
+                                    self.request.variation_seed)

@@ -83,6 +83,9 @@ def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParame
         vae = Path(request.vae)
         digest = hashes.short_hash(vae)
         extra.extend([*([("VAE hash", digest)] if digest else []), ("VAE", vae.name)])
+    if request.varied:  # as A1111 writes them, after the VAE
+        extra.extend([("Variation seed", str(result.variation_seed)),
+                      ("Variation seed strength", f"{request.variation_strength:g}")])
     if request.clip_skip > 1 and settings.architecture == Architecture.SD15:
         extra.append(("Clip skip", str(request.clip_skip)))  # A1111 writes it only when it is not 1
     if request.mode != Mode.TEXT_TO_IMAGE:  # A1111's img2img fields (the init image is named in the request)
@@ -122,7 +125,7 @@ def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParame
         loras=loras,
         embeddings=embeddings,
         extra=tuple(extra),
-        request=request.replace(seed=result.seed, batch_size=1).to_dict(),
+        request=result.image_request().to_dict(),
         recipe=settings.recipe,
     )
 
@@ -346,7 +349,8 @@ class GenerationService:
                                      guidance=request.guidance if request.hires_guidance is None else
                                      request.hires_guidance,
                                      init_image=self.inputs.hold(buffer.getvalue(), "The first pass"), width=width,
-                                     height=height, seed=result.seed, batch_size=1, steps=steps)
+                                     height=height, seed=result.seed, batch_size=1, steps=steps,
+                                     variation_seed=None, variation_strength=0.0)  # the first pass was varied
 
             def report(progress: Progress, index: int = result.index) -> None:
                 if on_progress is not None:
@@ -355,6 +359,7 @@ class GenerationService:
 
             (made,) = engine.generate(second, on_progress=report, cancel=cancel)
             results.append(dataclasses.replace(made, request=request, index=result.index, settings=result.settings,
+                                               variation_seed=result.variation_seed,
                                                warnings=tuple(dict.fromkeys((*result.warnings, *made.warnings,
                                                                              *notes)))))
         timings = _job_timings([first[0].timings, *(made.timings for made in results)],

@@ -115,7 +115,8 @@ def test_import_export_delete_undo(tmp_path):
 
 
 def test_reuse_of_an_image_made_elsewhere_repeats_what_its_file_says(tmp_path):
-    """An A1111 image's clip skip and VAE are not in the gallery's row: `gallery reuse` reads them from the file."""
+    """An A1111 image's clip skip, VAE and variation seed are not in the gallery's row: `gallery reuse` reads them
+    from the file."""
     from pathlib import Path
 
     from PIL.PngImagePlugin import PngInfo
@@ -126,6 +127,7 @@ def test_reuse_of_an_image_made_elsewhere_repeats_what_its_file_says(tmp_path):
     info.add_text("parameters", "a paper lantern\nNegative prompt: blurry\nSteps: 20, Sampler: Euler a, "
                                 "CFG scale: 7, Seed: 77, Size: 512x768, Model: anything-v5, Clip skip: 2, "
                                 "VAE hash: 735e4c3a44, VAE: vae-ft-mse-840000-ema-pruned.safetensors, "
+                                "Variation seed: 4021, Variation seed strength: 0.15, "
                                 "Hires upscale: 2, Hires upscaler: Latent, Hires CFG Scale: 5, "
                                 "ADetailer model: face_yolov8n.pt")
     Image.new("RGB", (8, 8)).save(folder / "lantern.png", pnginfo=info)
@@ -135,6 +137,9 @@ def test_reuse_of_an_image_made_elsewhere_repeats_what_its_file_says(tmp_path):
     words = shlex.split(run.stdout.strip())
     assert words[words.index("--model") + 1] == "anything-v5" and words[words.index("--seed") + 1] == "77"
     assert words[words.index("--clip-skip") + 1] == "2" and words[words.index("--negative") + 1] == "blurry"
+    assert (words[words.index("--variation-seed") + 1], words[words.index("--variation-strength") + 1]) == (
+        "4021", "0.15")  # A1111's variation seed: reuse varies the seed's image by it
+    assert "variation" not in run.stderr  # taken, so not among what reuse does not repeat
     assert words[words.index("--vae") + 1] == "vae-ft-mse-840000-ema-pruned"  # the installed VAE of that file name
     assert "not made here" in run.stderr
     assert "made at 512 × 768 and then enlarged to 1024 × 1536 by a Hires fix pass (Latent)" in run.stderr

@@ -736,7 +736,9 @@ A1111_BASE = "a fox\nNegative prompt: blurry\nSteps: 20, Sampler: DPM++ 2M, CFG 
     ("ADetailer model: face_yolov8n.pt, ADetailer confidence: 0.3, ADetailer model 2nd: hand_yolov8n.pt",
      "ADetailer's second pass (face_yolov8n.pt and hand_yolov8n.pt)"),
     ("Refiner: sd_xl_refiner_1.0 [7440042bbd], Refiner switch at: 0.8", "the refiner sd_xl_refiner_1.0 from 80% of"),
-    ("Variation seed: 12345, Variation seed strength: 0.3", "the variation seed 12345 at 0.3"),
+    ("Variation seed: 12345, Variation seed strength: 0.3", None),  # reuse varies the image by it
+    ("Denoising strength: 0.5, Variation seed: 12345, Variation seed strength: 0.3",  # not an image from the prompt
+     "image-to-image from another picture at strength 0.5 and the variation seed 12345 at 0.3"),
     ("Face restoration: CodeFormer, Tiling: True", "face restoration (CodeFormer) and tiling"),
     ("Denoising strength: 0.4, Hires upscale: 2, Variation seed strength: 0", None),  # a Hires fix: hires_note's
 ])

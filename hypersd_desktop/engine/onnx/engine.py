@@ -164,7 +164,9 @@ class OnnxEngine:
         latents = pipeline.denoise(request.prompt, request.seed, settings_plan.steps, settings_plan.scheduler,
                                    settings_plan.width, settings_plan.height, request.batch_size,
                                    settings_plan.guidance, request.negative_prompt, settings_plan.eta,
-                                   settings_plan.timesteps, on_step, start)
+                                   settings_plan.timesteps, on_step, start,
+                                   (tuple(request.advanced(k).variation_seed for k in range(request.batch_size)),
+                                    request.variation_strength) if request.varied else None)
         denoised_at = time.perf_counter()
         images = []
         for k in range(request.batch_size):
@@ -182,8 +184,9 @@ class OnnxEngine:
         timings = {"load_s": loaded_at - started, "denoise_s": denoised_at - loaded_at,
                      "decode_s": finished - denoised_at, "total_s": finished - started,
                    "per_image_s": (finished - loaded_at) / request.batch_size}
-        return [GenerationResult(image, request.seed + k, k, request, settings, tuple(warnings), timings)
-                for k, image in enumerate(images)]
+        members = [request.advanced(k) for k in range(request.batch_size)]
+        return [GenerationResult(image, member.seed, k, request, settings, tuple(warnings), timings,
+                                 member.variation_seed) for k, (image, member) in enumerate(zip(images, members))]
 
     # -- exports and sessions -------------------------------------------------------------
 

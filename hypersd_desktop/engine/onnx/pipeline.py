@@ -47,6 +47,7 @@ from hypersd_desktop.engine.inspect import INPAINTING_CHANNELS
 from hypersd_desktop.engine.onnx.noise import TorchCpuGenerator, batch_randn
 from hypersd_desktop.engine.onnx.providers import CPU, Provider
 from hypersd_desktop.engine.onnx.schedulers import NumpyScheduler, build
+from hypersd_desktop.engine.variation import slerp
 
 MAX_TOKENS = 77  # CLIP's window: every prompt is padded to it
 
@@ -209,8 +210,9 @@ class OnnxPipeline:
     def denoise(self, prompt: str, seed: int, steps: int, scheduler: str, width: int, height: int,
                 batch_size: int = 1, guidance: float = 0.0, negative_prompt: str = "", eta: float | None = None,
                 timesteps: tuple[int, ...] | None = None, on_step: StepCallback | None = None,
-                start: Start | None = None) -> np.ndarray:
-        """The denoised latents of the batch: from noise, or from `start`'s image."""
+                start: Start | None = None, variation: tuple[tuple[int, ...], float] | None = None) -> np.ndarray:
+        """The denoised latents of the batch: from noise, or from `start`'s image. With a `variation` (each image's
+        variation seed, the strength), every image is of `seed`, its starting noise varied (engine/variation.py)."""
         guided = guidance > 1
         runs = prompt_editing.runs([prompt, negative_prompt if guided else ""], len(timesteps) if timesteps else steps)
         ends = [end for end, _ in runs]
@@ -224,18 +226,19 @@ class OnnxPipeline:
             # an inpainting model runs every request as inpainting, masked all over (as engine/modes.py says)
             image = start.image if start is not None else np.full((height, width, 3), 128, np.uint8)
             start = Start(image, start.strength if start is not None else 1.0, np.full(image.shape[:2], 255, np.uint8))
-        generators = [TorchCpuGenerator(seed + k) for k in range(batch_size)]
+        generators = [TorchCpuGenerator(seed if variation else seed + k) for k in range(batch_size)]
         shape = (batch_size, 4, height // self.vae_scale, width // self.vae_scale)
         schedule = stepper.timesteps.tolist()
+        vary = _varied(variation)
         if start is None:
-            latents = batch_randn(generators, shape) * np.float32(stepper.init_noise_sigma)
+            latents = vary(batch_randn(generators, shape)) * np.float32(stepper.init_noise_sigma)
             image_start = None
         else:
             schedule = schedule[len(schedule) - min(int(len(schedule) * start.strength), len(schedule)):]
             if not schedule:
                 raise InputError(f"Strength {start.strength:g} leaves none of the {len(stepper.timesteps)} steps to run.")
             stepper.set_begin_index(len(stepper.timesteps) - len(schedule))
-            image_start = _ImageStart(self, start, generators, shape, stepper, schedule[0])
+            image_start = _ImageStart(self, start, generators, shape, stepper, schedule[0], vary)
             latents = image_start.latents
         extra = {"eta": eta} if eta is not None else {}
         total = len(schedule)
@@ -291,11 +294,20 @@ class OnnxPipeline:
         return to_uint8(self.vae_decoder.run(["sample"], {"latent_sample": latent.astype(np.float32)})[0][0])
 
 
+def _varied(variation: tuple[tuple[int, ...], float] | None) -> Callable[[np.ndarray], np.ndarray]:
+    """What the starting noise of a batch becomes: with a variation, each image's turned towards its variation
+    seed's (engine/variation.py); without one, the noise as drawn."""
+    if variation is None:
+        return lambda noise: noise
+    seeds, strength = variation
+    return lambda noise: slerp(strength, noise, batch_randn([TorchCpuGenerator(seed) for seed in seeds], noise.shape))
+
+
 class _ImageStart:
     """The starting latents of image to image and inpainting, and inpainting's work after each step."""
 
     def __init__(self, pipeline: OnnxPipeline, start: Start, generators: list[TorchCpuGenerator], shape: tuple,
-                 stepper: NumpyScheduler, first: int) -> None:
+                 stepper: NumpyScheduler, first: int, vary: Callable[[np.ndarray], np.ndarray]) -> None:
         height, width = start.image.shape[:2]
         if (width, height) != (shape[3] * pipeline.vae_scale, shape[2] * pipeline.vae_scale):
             raise InputError(f"The init image is {width} × {height}, not the {shape[3] * pipeline.vae_scale} × "
@@ -317,7 +329,8 @@ class _ImageStart:
             self.init = np.repeat(pipeline.scale_latents(mean + std * generators[0].randn(one), with_mean=False),
                                   shape[0], axis=0)
         self.noise = batch_randn(generators, shape)
-        if start.strength == 1.0:
+        if start.strength == 1.0:  # pure noise: an inpainting model's image from the prompt, which a variation varies
+            self.noise = vary(self.noise)
             self.latents = self.noise * np.float32(stepper.init_noise_sigma)
         else:
             self.latents = stepper.add_noise(self.init, self.noise, first)

@@ -351,7 +351,8 @@ def other_passes(metadata: ImageMetadata) -> list[str]:
         switch = to_float(extra.get("refiner switch at"))
         parts.append(f"the refiner {stem(refiner)}" + (f" from {switch:.0%} of the steps" if switch is not None else ""))
     variation = to_float(extra.get("variation seed strength"))
-    if extra.get("variation seed") and (variation is None or variation > 0):
+    reused = variation_of(metadata) is not None and strength is None  # reuse varies an image from the prompt
+    if extra.get("variation seed") and (variation is None or variation > 0) and not reused:
         parts.append(f"the variation seed {extra['variation seed']}" + (f" at {variation:g}" if variation else ""))
     if extra.get("face restoration"):
         parts.append(f"face restoration ({extra['face restoration']})")
@@ -392,6 +393,16 @@ def picture_strength(metadata: ImageMetadata) -> float | None:
 def _inpainted(extra: dict[str, str]) -> bool:
     return any(key in extra for key in ("mask blur", "inpaint area", "masked content", "mask mode", "mask")) \
         or any(word in extra.get("generation mode", "") for word in ("inpaint", "outpaint"))
+
+
+def variation_of(metadata: ImageMetadata) -> tuple[int, float] | None:
+    """A1111's variation seed and strength (`Variation seed`, `Variation seed strength`, which Forge and SD.Next
+    write too, and SwarmUI's read as them), None where the image has none or one out of range."""
+    extra = {key.lower(): value for key, value in metadata.extra.items()}
+    seed, strength = to_int(extra.get("variation seed")), to_float(extra.get("variation seed strength"))
+    if seed is None or strength is None or not 0 <= seed < 2**63 or not 0 < strength <= 1:
+        return None
+    return seed, strength
 
 
 def unrepeated_note(metadata: ImageMetadata) -> str | None:
