@@ -38,7 +38,8 @@ class BatchDialog(QDialog):
         super().__init__(parent)
         self.library = library
         self.bridge = bridge
-        self.defaults = defaults
+        # the Generate tab's settings, but not its variation: a job's images differ by their seeds and prompts
+        self.defaults = defaults.replace(variation_seed=None, variation_strength=0.0) if defaults else None
         self.job_id: int | None = None
         self.spec: BatchSpec | None = None
         self.note: str | None = None  # what the job's A1111 lines ask for that is not used here

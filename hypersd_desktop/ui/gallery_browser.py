@@ -33,7 +33,9 @@ from hypersd_desktop.core.vocab import ControlType, Device, Mode, Preprocessor, 
 from hypersd_desktop.engine.inspect import weights_name
 from hypersd_desktop.engine.recipes import recipe_for_file
 from hypersd_desktop.engine.types import hires_size
-from hypersd_desktop.gallery.formats.common import ImageMetadata, hires_pass, other_passes, other_prompts, stem
+from hypersd_desktop.gallery.formats.common import (
+    ImageMetadata, hires_pass, other_passes, other_prompts, stem, variation_of,
+)
 from hypersd_desktop.gallery.gallery import Gallery, image_files, parameters_text, read_metadata
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
 from hypersd_desktop.ui.flow_layout import FlowLayout
@@ -103,6 +105,7 @@ def describe_record(record: ImageRecord, metadata: ImageMetadata | None = None,
         ("Sampler", Scheduler(record.scheduler).label if request and record.scheduler in Scheduler.values()
          else record.scheduler),
         ("Seed", record.seed),
+        ("Variation", _variation_text(request, metadata)),
         ("Size", f"{record.width} × {record.height}" if record.width else None),
         ("Pixels", f"{pixels[0]} × {pixels[1]}" if pixels and record.width and pixels != (record.width, record.height)
          else None),
@@ -174,6 +177,17 @@ def _own_hires(request: dict, record: ImageRecord) -> str | None:
                         *([f"CFG scale {guidance:g}"] if isinstance(guidance, (int, float)) else [])])
     return (f"enlarged to {width} × {height} by a Hires fix pass ({upscaler or 'Lanczos'}, strength {strength:g}"
             f"{f', {steps} steps' if isinstance(steps, int) else ''}{f', its own {own}' if own else ''})")
+
+
+def _variation_text(request: dict, metadata: ImageMetadata | None) -> str | None:
+    """How the seed's image was varied (A1111's variation seed), from the request made here or the image's text."""
+    if request:
+        seed, strength = request.get("variation_seed"), request.get("variation_strength")
+        varied = isinstance(seed, int) and isinstance(strength, (int, float)) and strength > 0
+        variation = (seed, strength) if varied else None
+    else:
+        variation = variation_of(metadata) if metadata else None
+    return f"by seed {variation[0]} at strength {variation[1]:g}" if variation else None
 
 
 def _own_passes(request: dict) -> list[str]:

@@ -7,12 +7,13 @@ Used by the Generate tab and the batch dialog, so both offer the same choices by
 from __future__ import annotations
 
 import dataclasses
+import random
 from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QValidator
-from PySide6.QtWidgets import QComboBox, QLineEdit, QSpinBox
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QLineEdit, QSpinBox, QToolButton, QWidget
 
 from hypersd_desktop.core.vocab import Architecture, ModelKind, Scheduler, architecture_label
 from hypersd_desktop.engine.inspect import INPAINTING_CHANNELS, base_has_vae, base_in_channels
@@ -58,6 +59,56 @@ class SeedBox(QLineEdit):
 
     def setValue(self, value: int) -> None:  # noqa: N802 - the spin box's name, so both read alike
         self.setText(str(max(0, min(int(value), MAX_SEED))))
+
+
+VARIATION_STRENGTH = 0.25  # "Variations of this image": close to it, and each plainly its own
+
+
+class VariationRow(QWidget):
+    """A1111's variation seed: a strength (Off at 0) and the seed the image is varied by, which a new random one
+    replaces after each Generate (the seed itself stays: variations are of its image)."""
+
+    changed = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.strength = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, value=0.0, decimals=2)
+        self.strength.setSpecialValueText("Off")
+        self.strength.setToolTip("Vary the seed's image by a second seed's starting noise, this far (A1111's "
+                                 "variation seed): 0.1–0.3 makes close variations of it, 1 is the second seed's own "
+                                 "image. Images made from the prompt only.")
+        self.seed = SeedBox(random.randrange(RANDOM_SEEDS))
+        self.seed.setToolTip("The seed the image is varied by; each Generate takes a new one")
+        self.random = QToolButton(text="Random")
+        self.random.setToolTip("New random variation seed")
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        for widget in (self.strength, self.seed, self.random):
+            layout.addWidget(widget)
+        self.random.clicked.connect(self.renew)
+        self.strength.valueChanged.connect(lambda _value: (self._follow(), self.changed.emit()))
+        self.seed.valueChanged.connect(lambda _value: self.changed.emit())
+        self._follow()
+
+    def _follow(self) -> None:
+        on = self.strength.value() > 0
+        self.seed.setEnabled(on)
+        self.random.setEnabled(on)
+
+    def renew(self) -> None:
+        self.seed.setValue(random.randrange(RANDOM_SEEDS))
+
+    def request_fields(self) -> dict:
+        """The request's variation fields: none while Off or disabled (an init image sets the start)."""
+        if not self.isEnabled() or self.strength.value() <= 0:
+            return {}
+        return {"variation_seed": self.seed.value(), "variation_strength": self.strength.value()}
+
+    def set_variation(self, seed: int | None, strength: float) -> None:
+        """Show a request's (or an image's) variation; Off for none."""
+        self.strength.setValue(strength if seed is not None else 0.0)
+        if seed is not None:
+            self.seed.setValue(seed)
 
 
 def base_model_label(model: InstalledModel) -> str:

@@ -34,7 +34,9 @@ from hypersd_desktop.engine.types import (
     MAX_CLIP_SKIP, MAX_HIRES_SCALE, MAX_STEPS, GenerationRequest, hires_size,
 )
 from hypersd_desktop.gallery.formats import ImageMetadata
-from hypersd_desktop.gallery.formats.common import hires_guidance, hires_prompts, hires_settings, picture_strength
+from hypersd_desktop.gallery.formats.common import (
+    hires_guidance, hires_prompts, hires_settings, picture_strength, variation_of,
+)
 from hypersd_desktop.core.prompt_tags import embeddings_by_name, with_words, without_network_tags, without_words
 from hypersd_desktop.gallery.formats.syntax import reused_prompts
 from hypersd_desktop.gallery.gallery import Gallery, read_metadata, record_for
@@ -51,8 +53,8 @@ from hypersd_desktop.ui.draw_tab import DrawTab
 from hypersd_desktop.ui.drops import SETTINGS_SUFFIXES, WEB_SCHEMES, DroppedFiles, ImageChoice, ask_about_image
 from hypersd_desktop.ui.engine_notice import EngineNoticeView
 from hypersd_desktop.ui.generate_form import (
-    MAX_SEED, NO_MODEL_HINT, RANDOM_SEEDS, RecipeRules, SeedBox, fill_base_models, fill_hyper_box, fill_sizes,
-    fill_upscaler_box, fill_vae_box, hyper_parts, select_path, select_size,
+    MAX_SEED, NO_MODEL_HINT, RANDOM_SEEDS, VARIATION_STRENGTH, RecipeRules, SeedBox, VariationRow, fill_base_models,
+    fill_hyper_box, fill_sizes, fill_upscaler_box, fill_vae_box, hyper_parts, select_path, select_size,
 )
 from hypersd_desktop.ui.gallery_browser import GalleryBrowser
 from hypersd_desktop.ui.init_image import ENLARGE_SCALES, IMAGE_FILTER, UPSCALE_SCALES, InitImageBox
@@ -71,6 +73,7 @@ from hypersd_desktop.worker.service import output_path
 
 
 IDLE_HINT = "Type a prompt and press Ctrl+Enter"
+VARIATIONS = 4  # images "Variations of this image" makes
 FIRST_SIZE = QSize(1280, 800)  # the window on a first start, where the screen has the room
 
 
@@ -124,6 +127,7 @@ class MainWindow(QMainWindow):
         seed_row = QHBoxLayout()
         for widget in (self.seed, self.seed_lock, self.seed_random):
             seed_row.addWidget(widget)
+        self.variation = VariationRow()
         self.size_box = QComboBox()
         self.size_from_init = QLabel("")  # in the size list's place while the init image sets the size
         self.size_from_init.hide()
@@ -196,6 +200,7 @@ class MainWindow(QMainWindow):
         form.addRow("Eta (TCD)", self.eta)
         form.addRow("Clip skip", self.clip_skip)
         form.addRow("Seed", seed_row)
+        form.addRow("Variation", self.variation)
         form.addRow("Size", size_row)
         form.addRow("Hires fix", hires_row)
         form.addRow("Hires prompt", hires_prompts)
@@ -246,6 +251,9 @@ class MainWindow(QMainWindow):
         use_result = QAction("Use as init image", self.results)
         use_result.triggered.connect(self.use_result_as_init_image)
         self.results.addAction(use_result)
+        vary_result = QAction(f"Variations of this image (× {VARIATIONS})", self.results)
+        vary_result.triggered.connect(self.variations_of_result)
+        self.results.addAction(vary_result)
         open_result = QAction("Open in the gallery", self.results)
         open_result.triggered.connect(lambda: self.open_result(self.results.currentItem() or self.results.item(0)))
         self.results.addAction(open_result)
@@ -433,6 +441,7 @@ class MainWindow(QMainWindow):
         self.bridge.notice.connect(self.engine_notice.show_notice)
         self.init_image.changed.connect(self._init_image_changed)
         self.control_stack.changed.connect(self._update_recipe_controls)
+        self.variation.changed.connect(self._update_recipe_controls)
         self.ip_adapter.changed.connect(self._update_recipe_controls)
         for box in (self.init_image, self.control_stack, self.ip_adapter):  # the stack's say its boxes'
             box.failed.connect(self._picture_failed)
@@ -624,7 +633,8 @@ class MainWindow(QMainWindow):
                 guidance=self.guidance.value() if self.guidance.isEnabled() else None,
                 eta=self.eta.value() if rules.uses_eta else None,
                 clip_skip=self.clip_skip.value() if self.clip_skip.isEnabled() else 1,
-                seed=self.seed.value(), width=width, height=height, batch_size=self.batch_size.value(),
+                seed=self.seed.value(), **self.variation.request_fields(), width=width, height=height,
+                batch_size=self.batch_size.value(),
                 backend=settings.backend, device=settings.device, dtype=settings.dtype, attention_slicing=settings.attention_slicing,
                 vae_tiling=settings.vae_tiling, cpu_offload=settings.cpu_offload, cuda_graphs=settings.cuda_graphs,
                 compile=settings.compile_steps, **fast, **init,
@@ -649,11 +659,13 @@ class MainWindow(QMainWindow):
             return
         self.errors.clear()
         self._reuse_notes = []
-        for k in range(count or self.batch_count.value()):
-            job_request = request.replace(seed=(request.seed + k * request.batch_size) % (MAX_SEED + 1))
-            self._job_ids.append(self.bridge.client.submit(job_request, latest_wins=self.latest_wins.isChecked()))
+        for k in range(count or self.batch_count.value()):  # "Latest wins" replaces older jobs, not this one's
+            self._job_ids.append(self.bridge.client.submit(request.advanced(k * request.batch_size),
+                                                           latest_wins=self.latest_wins.isChecked() and k == 0))
         self.library.registry.mark_used(request.model_paths())
-        if not self.seed_lock.isChecked():
+        if request.varied:  # variations of one seed's image: the next are varied by new seeds
+            self.variation.renew()
+        elif not self.seed_lock.isChecked():
             self.seed.setValue(random.randrange(RANDOM_SEEDS))
         self._remember_choices()
 
@@ -744,6 +756,7 @@ class MainWindow(QMainWindow):
         self._fill_controls(match, request.prompt, request.negative_prompt, request.steps, request.guidance,
                             request.seed, request.width, request.height, request.eta, request.clip_skip)
         self.batch_size.setValue(request.batch_size)
+        self.variation.set_variation(request.variation_seed if request.varied else None, request.variation_strength)
         self.init_image.strength.setValue(request.strength)
         self._reuse_notes += self.control_stack.set_controls(request.controls)
         self._reuse_notes += self.ip_adapter.set_ip_adapter(request.ip_adapters[0] if request.ip_adapters else None)
@@ -862,6 +875,29 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentIndex(0)
             self.prompt.setFocus()
 
+    def variations_of_result(self) -> None:
+        """Variations of the selected result (or the newest): its settings (as Reuse settings gives them), its
+        seed kept, each image varied by a new variation seed at the Variation strength (`VARIATION_STRENGTH` when
+        it is Off)."""
+        item = self.results.currentItem() or self.results.item(0)
+        if item is None or self._unsaved(item):
+            return
+        path = Path(ResultStrip.path_of(item))
+        try:
+            metadata, width, height, _warnings = read_metadata(path)
+        except OSError as error:
+            self.errors.show_messages([f"{path} cannot be read ({error.strerror or error}); it may have been moved "
+                                       "or deleted."])
+            return
+        self.reuse_record(record_for(path, metadata, width, height, ImageSource.GENERATED), to_canvas=False)
+        if self.init_image.digest is not None:
+            self.errors.show_messages(["Variations vary the starting noise of an image made from the prompt; this "
+                                       "one started from a picture. Change its seed or strength to vary it."])
+            return
+        self.variation.set_variation(random.randrange(RANDOM_SEEDS),
+                                     self.variation.strength.value() or VARIATION_STRENGTH)
+        self.generate(count=VARIATIONS)
+
     def use_result_as_init_image(self) -> None:
         """The selected result (or the newest) becomes the init image."""
         item = self.results.currentItem() or self.results.item(0)
@@ -928,6 +964,7 @@ class MainWindow(QMainWindow):
     def _init_image_changed(self) -> None:
         self.control_stack.set_init(self.init_image.digest, self.init_image.mask)
         free = self.init_image.digest is None
+        self.variation.setEnabled(free)  # an init image starts from the picture, not from a seed's noise
         self.size_box.setEnabled(free)
         self.size_box.setVisible(free)  # not a size the run does not have
         self.size_from_init.setVisible(not free)
@@ -952,6 +989,8 @@ class MainWindow(QMainWindow):
                             metadata.seed, metadata.width, metadata.height, None,  # LoRA tags: the LoRA table's
                             metadata.clip_skip or 1)
         strength = picture_strength(metadata)
+        variation = variation_of(metadata) if strength is None else None  # only an image from the prompt varies
+        self.variation.set_variation(*(variation or (None, 0.0)))
         if strength is not None:  # made from a picture: the picture given as the init image goes at its strength
             self.init_image.strength.setValue(max(strength, self.init_image.strength.minimum()))
         hires = hires_settings(metadata)  # the first pass's size is the image's Size; then this app's Hires fix
