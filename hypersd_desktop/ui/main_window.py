@@ -823,19 +823,24 @@ class MainWindow(QMainWindow):
 
     def upscale_result(self, scale: float) -> None:
         """"Upscale" on the selected result (or the newest)."""
+        record = self._result_record()
+        if record is not None:
+            self.upscale_record(record, scale)
+
+    def _result_record(self) -> ImageRecord | None:
+        """The selected result (or the newest) as the gallery records it, read from its file; None (said) for none,
+        one not saved, or one that cannot be read."""
         item = self.results.currentItem() or self.results.item(0)
-        if item is None:
-            return
-        if self._unsaved(item):
-            return
+        if item is None or self._unsaved(item):
+            return None
         path = Path(ResultStrip.path_of(item))
         try:
             metadata, width, height, _warnings = read_metadata(path)
         except OSError as error:
             self.errors.show_messages([f"{path} cannot be read ({error.strerror or error}); it may have been moved "
                                        "or deleted."])
-            return
-        self.upscale_record(record_for(path, metadata, width, height, ImageSource.GENERATED), scale)
+            return None
+        return record_for(path, metadata, width, height, ImageSource.GENERATED)
 
     def show_result(self, item) -> None:
         """A result from the strip, large in the preview."""
@@ -879,17 +884,10 @@ class MainWindow(QMainWindow):
         """Variations of the selected result (or the newest): its settings (as Reuse settings gives them), its
         seed kept, each image varied by a new variation seed at the Variation strength (`VARIATION_STRENGTH` when
         it is Off)."""
-        item = self.results.currentItem() or self.results.item(0)
-        if item is None or self._unsaved(item):
+        record = self._result_record()
+        if record is None:
             return
-        path = Path(ResultStrip.path_of(item))
-        try:
-            metadata, width, height, _warnings = read_metadata(path)
-        except OSError as error:
-            self.errors.show_messages([f"{path} cannot be read ({error.strerror or error}); it may have been moved "
-                                       "or deleted."])
-            return
-        self.reuse_record(record_for(path, metadata, width, height, ImageSource.GENERATED), to_canvas=False)
+        self.reuse_record(record, to_canvas=False)
         if self.init_image.digest is not None:
             self.errors.show_messages(["Variations vary the starting noise of an image made from the prompt; this "
                                        "one started from a picture. Change its seed or strength to vary it."])

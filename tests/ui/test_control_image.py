@@ -20,6 +20,17 @@ from hypersd_desktop.ui.generate_form import select_size
 from ui_helpers import WAIT
 
 
+def made_through_the_worker(qtbot, parts) -> str:
+    """Generate, wait for the job to end, and give the newest result's path; the window says nothing went wrong."""
+    ended = []
+    parts.bridge.finished.connect(ended.append)
+    parts.bridge.failed.connect(ended.append)
+    parts.window.generate()
+    qtbot.waitUntil(lambda: bool(ended), timeout=WAIT)
+    assert not parts.window.errors.text()
+    return parts.window.results.item(0).data(Qt.ItemDataRole.UserRole)
+
+
 def photo(path, size=64):
     image = Image.new("RGB", (size, size), (40, 60, 90))
     ImageDraw.Draw(image).ellipse((12, 12, 44, 44), fill=(230, 200, 60))
@@ -91,13 +102,7 @@ def test_a_drawing_with_a_controlnet_runs_through_the_worker(qtbot, parts, tiny_
     (control,) = window.build_request().controls
     assert control.model.startswith(str(made))  # a folder's: its weights file
     window.prompt.setPlainText("a kite")
-    ended = []
-    parts.bridge.finished.connect(ended.append)
-    parts.bridge.failed.connect(ended.append)
-    window.generate()
-    qtbot.waitUntil(lambda: bool(ended), timeout=WAIT)
-    assert not window.errors.text()
-    path = window.results.item(0).data(Qt.ItemDataRole.UserRole)
+    path = made_through_the_worker(qtbot, parts)
     shown = made.name if made.is_file() else file_name
     with Image.open(path) as image:
         assert image.size == (64, 64)
@@ -145,13 +150,7 @@ def test_an_inpainting_controlnet_follows_the_init_image_and_its_mask_through_th
     assert shown.pixelColor(int(36 * scale), int(32 * scale)).value() < 10  # inside the mask
     assert shown.pixelColor(int(4 * scale), int(60 * scale)).value() > 40  # the init image's own
 
-    ended = []
-    parts.bridge.finished.connect(ended.append)
-    parts.bridge.failed.connect(ended.append)
-    window.generate()
-    qtbot.waitUntil(lambda: bool(ended), timeout=WAIT)
-    assert not window.errors.text()
-    with Image.open(window.results.item(0).data(Qt.ItemDataRole.UserRole)) as image:
+    with Image.open(made_through_the_worker(qtbot, parts)) as image:
         assert image.size == (64, 64) and np.asarray(image).std() > 5
         assert 'ControlNet 0: "Module: inpaint_only, Model: control_v11p_sd15_inpaint' in image.text["parameters"]
     browser = window.browser
@@ -201,13 +200,7 @@ def test_two_controlnets_steer_one_image_and_come_back_on_reuse(qtbot, parts, ti
                                                                       (Preprocessor.SCRIBBLE, 0.7)]
     assert request.controls[1].image == second.digest
 
-    ended = []
-    parts.bridge.finished.connect(ended.append)
-    parts.bridge.failed.connect(ended.append)
-    window.generate()
-    qtbot.waitUntil(lambda: bool(ended), timeout=WAIT)
-    assert not window.errors.text()
-    with Image.open(window.results.item(0).data(Qt.ItemDataRole.UserRole)) as image:
+    with Image.open(made_through_the_worker(qtbot, parts)) as image:
         parameters = image.text["parameters"]
     assert 'ControlNet 0: "Module: none, Model: control_v11p_sd15_canny, Weight: 0.5' in parameters
     assert 'ControlNet 1: "Module: scribble, Model: sd-controlnet-scribble, Weight: 0.7' in parameters
