@@ -184,6 +184,8 @@ def test_variations_keep_the_seed_and_vary_it_and_reuse_repeats_each(tiny_sd15, 
     Image.new("RGB", (64, 64), "white").save(tmp_path / "init.png")
     refused = cli(*base, "--variation-strength", 0.2, "--init-image", tmp_path / "init.png")
     assert refused.returncode == 2 and "an init image starts from the picture instead" in refused.stderr
+    alone = cli(*base, "--variation-seed", 5)
+    assert alone.returncode == 2 and "add --variation-strength" in alone.stderr
 
 
 def test_enlarge_upscales_an_init_image_and_gallery_reuse_repeats_its_size(tiny_sd15, hyper_lora, tmp_path):

@@ -314,6 +314,9 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     for option, preprocess in (("depth_model", DEPTH), ("pose_model", POSE), ("person_detector", POSE)):
         if getattr(args, option) is not None and args.preprocess != preprocess:
             raise InputError(f"--{option.replace('_', '-')} is for --preprocess {preprocess}.")
+    if args.variation_seed is not None and not args.variation_strength:
+        raise InputError("--variation-seed is the seed an image is varied by; add --variation-strength S (0.1–0.3 "
+                         "makes close variations).")
     controls = []
     inpaint = args.preprocess == Preprocessor.INPAINT
     for model, image, scale, kind in args.control:
@@ -343,8 +346,8 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         scheduler=args.scheduler,
         timesteps=args.timesteps,
         seed=args.seed if args.seed is not None else secrets.randbelow(2**32),
-        variation_seed=args.variation_seed if args.variation_seed is not None or not args.variation_strength else
-        secrets.randbelow(2**32),
+        variation_seed=None if not args.variation_strength else args.variation_seed if args.variation_seed is not None
+        else secrets.randbelow(2**32),
         variation_strength=args.variation_strength,
         width=args.width,
         height=args.height,
