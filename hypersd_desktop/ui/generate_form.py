@@ -74,6 +74,7 @@ class VariationRow(QWidget):
         super().__init__()
         self.strength = QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.05, value=0.0, decimals=2)
         self.strength.setSpecialValueText("Off")
+        self.strength.setPrefix("Strength ")
         self.strength.setToolTip("Vary the seed's image by a second seed's starting noise, this far (A1111's "
                                  "variation seed): 0.1–0.3 makes close variations of it, 1 is the second seed's own "
                                  "image. Images made from the prompt only.")
