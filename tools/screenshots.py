@@ -213,7 +213,7 @@ def images_in(out: Path) -> None:
 
     def finish() -> None:
         shoot("controlnet-inpaint-done")
-        window.control_stack.set_controls(())
+        window.control_stack.set_specs(())
         window.init_image.clear()  # the next image from the prompt, taking after the picture (IP-Adapter)
         window.prompt.setPlainText("a lighthouse on the shore at dusk")
         window.ip_adapter.load_file(home / "landscape.png")

@@ -46,8 +46,7 @@ from hypersd_desktop.models.catalog import FP16_SDXL_VAE
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.banner import Banner
-from hypersd_desktop.ui.control_stack import ControlStack
-from hypersd_desktop.ui.reference_image import ReferenceBox
+from hypersd_desktop.ui.control_stack import ControlStack, ReferenceStack
 from hypersd_desktop.ui.control_maps import ControlMaps
 from hypersd_desktop.ui.draw_tab import DrawTab
 from hypersd_desktop.ui.drops import SETTINGS_SUFFIXES, WEB_SCHEMES, DroppedFiles, ImageChoice, ask_about_image
@@ -187,7 +186,8 @@ class MainWindow(QMainWindow):
         self.control_maps = ControlMaps(self.bridge, self)  # depth and pose maps, made by the worker
         self.control_stack = ControlStack(self.bridge.inputs, self.library, self.control_maps)
         self.control_image = self.control_stack.first  # the first ControlNet's box
-        self.ip_adapter = ReferenceBox(self.bridge.inputs, self.library)
+        self.reference_stack = ReferenceStack(self.bridge.inputs, self.library)
+        self.ip_adapter = self.reference_stack.first  # the first IP-Adapter's box
         self.latest_wins = QCheckBox("Latest wins (replace queued jobs)")
         self.latest_wins.setChecked(self.settings.latest_wins)
 
@@ -209,7 +209,7 @@ class MainWindow(QMainWindow):
         form.addRow("Batch count", self.batch_count)
         form.addRow("Init image", self.init_image)
         form.addRow("ControlNet", self.control_stack)
-        form.addRow("IP-Adapter", self.ip_adapter)
+        form.addRow("IP-Adapter", self.reference_stack)
         buttons = QHBoxLayout()
         buttons.addWidget(self.generate_button)
         buttons.addWidget(self.cancel_button)
@@ -442,8 +442,8 @@ class MainWindow(QMainWindow):
         self.init_image.changed.connect(self._init_image_changed)
         self.control_stack.changed.connect(self._update_recipe_controls)
         self.variation.changed.connect(self._update_recipe_controls)
-        self.ip_adapter.changed.connect(self._update_recipe_controls)
-        for box in (self.init_image, self.control_stack, self.ip_adapter):  # the stack's say its boxes'
+        self.reference_stack.changed.connect(self._update_recipe_controls)
+        for box in (self.init_image, self.control_stack, self.reference_stack):  # a stack's say its boxes'
             box.failed.connect(self._picture_failed)
             box.changed.connect(self._generate_once_read)  # after the views above follow the picture
 
@@ -491,7 +491,7 @@ class MainWindow(QMainWindow):
         self.clip_skip.setEnabled(architecture == Architecture.SD15)  # SDXL reads its second-to-last layers already
         self.init_image.set_model_side(Architecture(architecture).default_size)
         self.control_stack.fill_models(architecture)
-        self.ip_adapter.fill_models(architecture)
+        self.reference_stack.fill_models(architecture)
         self.styles.fill(self.library.style_loras(architecture))
         for completer in self.completers:
             completer.set_models(self.library, architecture)
@@ -598,15 +598,15 @@ class MainWindow(QMainWindow):
         whole = self.init_image.image_size if self.init_image.padding() is not None else None
         self.control_stack.set_run_size(whole or ((width, height) if width else self.init_image.run_size()))
         try:
-            controls, adapter = self.control_stack.controls(), self.ip_adapter.ip_adapter()
+            controls, adapters = self.control_stack.specs(), self.reference_stack.specs()
         except AppError as error:
             if not quiet:
                 self.errors.show_messages([str(error)])
             return None
         if controls:
             init["controls"] = controls
-        if adapter is not None:
-            init["ip_adapters"] = (adapter,)
+        if adapters:
+            init["ip_adapters"] = adapters
         if self.hires_scale.value() > 1 and self.init_image.digest is None:  # with or without a ControlNet
             init.update(hires_scale=self.hires_scale.value(), hires_strength=self.hires_strength.value(),
                         hires_steps=(self.hires_steps.value() or None) if self.hires_steps.isEnabled() else None,
@@ -758,11 +758,8 @@ class MainWindow(QMainWindow):
         self.batch_size.setValue(request.batch_size)
         self.variation.set_variation(request.variation_seed if request.varied else None, request.variation_strength)
         self.init_image.strength.setValue(request.strength)
-        self._reuse_notes += self.control_stack.set_controls(request.controls)
-        self._reuse_notes += self.ip_adapter.set_ip_adapter(request.ip_adapters[0] if request.ip_adapters else None)
-        if len(request.ip_adapters) > 1:
-            self._reuse_notes.append(f"This request has {len(request.ip_adapters)} IP-Adapters; the window runs one, "
-                                     "the first (the command line runs several: `gallery reuse` gives its command).")
+        self._reuse_notes += self.control_stack.set_specs(request.controls)
+        self._reuse_notes += self.reference_stack.set_specs(request.ip_adapters)
         self.init_image.mask_blur.setValue(request.mask_blur)
         self.init_image.set_padding(request.masked_padding)
         self.init_image.set_digest(request.init_image, request.mask_image)
@@ -787,8 +784,8 @@ class MainWindow(QMainWindow):
         self.reuse_record(record, to_canvas=False)
         if not self.init_image.load_file(Path(record.path)):
             return
-        self.control_stack.set_controls(())
-        self.ip_adapter.set_ip_adapter(None)
+        self.control_stack.set_specs(())
+        self.reference_stack.set_specs(())
         self.init_image.enlarge.setValue(scale)
         rules = RecipeRules.of(self.hyper_box.currentData())
         if strength < rules.least_strength:
@@ -944,7 +941,7 @@ class MainWindow(QMainWindow):
 
     def _picture_boxes(self) -> tuple:
         """The Generate tab's pictures: the init image, the ControlNets', the IP-Adapter's."""
-        return self.init_image, *self.control_stack.boxes, self.ip_adapter
+        return self.init_image, *self.control_stack.boxes, *self.reference_stack.boxes
 
     def _generate_once_read(self) -> None:
         box = self._generate_when_read

@@ -47,7 +47,7 @@ class SessionKeeper(QObject):
         """Save a second after any change of what the session keeps."""
         window, draw = self.window, self.window.draw
         for signal in (window.prompt.textChanged, window.negative.textChanged, window.init_image.changed,
-                       window.control_stack.changed, window.ip_adapter.changed, draw.prompt.textChanged,
+                       window.control_stack.changed, window.reference_stack.changed, draw.prompt.textChanged,
                        draw.steps.valueChanged, draw.scale.valueChanged):
             signal.connect(self._changed)
         for signal in (window.seed.valueChanged, window.seed_lock.toggled, draw.seed.valueChanged):
@@ -69,7 +69,7 @@ class SessionKeeper(QObject):
             "seed": window.seed.value() if window.seed_lock.isChecked() else None,
             "init_image": window.init_image.state(), "control": window.control_image.state(),
             "more_controls": window.control_stack.state()[1:],  # the ControlNets added under the first
-            "ip_adapter": window.ip_adapter.state(),
+            "ip_adapter": window.ip_adapter.state(), "more_ip_adapters": window.reference_stack.state()[1:],
             "draw": window.draw.state(),
         }
 
@@ -114,12 +114,12 @@ class SessionKeeper(QObject):
             if isinstance(state.get("seed"), int) and not isinstance(state.get("seed"), bool):
                 window.seed.setValue(state["seed"])
                 window.seed_lock.setChecked(True)
-            if isinstance(state.get("control"), dict):
-                more = state.get("more_controls")
-                window.control_stack.restore([state["control"], *(more if isinstance(more, list) else ())])
-            for box, name in ((window.ip_adapter, "ip_adapter"), (window.init_image, "init_image")):
-                if isinstance(state.get(name), dict):
-                    box.restore(state[name])
+            for stack, name in ((window.control_stack, "control"), (window.reference_stack, "ip_adapter")):
+                if isinstance(state.get(name), dict):  # the first box's, then those added under it
+                    more = state.get(f"more_{name}s")
+                    stack.restore([state[name], *(more if isinstance(more, list) else ())])
+            if isinstance(state.get("init_image"), dict):
+                window.init_image.restore(state["init_image"])
             if isinstance(state.get("draw"), dict):
                 try:
                     drawing = self.drawing_file.read_bytes()

@@ -1,6 +1,6 @@
 """The Generate tab's IP-Adapter: a picture the image takes after, the adapter chosen from the installed ones, the
 encoder it reads with found by itself (or named for installing), through the worker to the gallery; reuse and a
-restart bring it back."""
+restart bring it back; a second and third picture each with its own adapter and scale."""
 
 from __future__ import annotations
 
@@ -58,6 +58,25 @@ def test_the_picture_needs_an_adapter_and_its_encoder_and_says_which(qtbot, idle
     said = window.warnings.text()
     assert "The IP-Adapter ip-adapter-plus_sd15.safetensors of this request is not installed here" in said
     assert "The IP-Adapter's picture of this request is no longer in the input store" in said
+
+    window.apply_request(request)  # "Add an IP-Adapter": a second picture, at its own scale
+    stack = window.reference_stack
+    assert not stack.add_button.isHidden()
+    second = stack.add_box()
+    init_picture().rotate(180).save(tmp_path / "subject.png")
+    assert second.load_file(tmp_path / "subject.png")
+    second.scale.setValue(0.3)
+    both = window.build_request()
+    assert [a.scale for a in both.ip_adapters] == [0.8, 0.3] and both.ip_adapters[1].image == second.digest
+    window.session.save(wait=True)
+    stack.remove_box(second)
+    assert len(window.build_request().ip_adapters) == 1
+    window.session.restore()
+    assert len(stack.boxes) == 2 and window.build_request() == both
+    four = both.replace(ip_adapters=both.ip_adapters * 2)
+    window.apply_request(four)
+    assert len(stack.boxes) == 3 and window.build_request().ip_adapters == four.ip_adapters[:3]
+    assert "This request has 4 IP-Adapters; the window runs 3" in window.warnings.text()
 
 
 def test_an_ip_adapter_steers_an_image_made_through_the_worker(qtbot, parts, tiny_sd15, hyper_lora, ip_adapters,
