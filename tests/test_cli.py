@@ -188,6 +188,38 @@ def test_variations_keep_the_seed_and_vary_it_and_reuse_repeats_each(tiny_sd15, 
     assert alone.returncode == 2 and "add --variation-strength" in alone.stderr
 
 
+def test_outpaint_extends_the_picture_paints_the_new_part_and_reuse_repeats_it(tiny_sd15, hyper_lora, tmp_path):
+    from pictures import init_picture
+
+    init_picture().save(tmp_path / "init.png")
+    base = ["generate", "--model", tiny_sd15, "--prompt", "a red fox", "--lora", hyper_lora("Hyper-SD15-1step-lora"),
+            "--steps", 2, "--seed", 3, "--json"]
+    run = cli(*base, "--init-image", tmp_path / "init.png", "--outpaint", "0,0,32,0", "--out", tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    line = json.loads(run.stdout)
+    request = read_request(line["path"])
+    assert request["strength"] == 1.0 and request["mask_image"] is not None
+    assert request["init_image"] != hashlib.sha256((tmp_path / "init.png").read_bytes()).hexdigest()
+    with Image.open(line["path"]) as made:
+        assert made.size == (96, 64)
+        pixels = np.asarray(made.convert("RGB"), dtype=np.int16)
+    kept = np.asarray(init_picture(), dtype=np.int16)[:, :40]  # away from the seam and its blur: its own pixels
+    assert np.array_equal(pixels[:, :40], kept)
+    assert np.abs(pixels[:, 70:] - pixels[:, 70:].mean()).mean() > 3  # the new part is painted, not flat
+    listing = json.loads(cli("gallery", "search", "fox", "--json").stdout)
+    reuse = shlex.split(cli("gallery", "reuse", listing[0]["id"]).stdout)
+    assert "--outpaint" not in reuse and "--mask" in reuse  # the extended picture and its mask are named
+    again = cli(*reuse[reuse.index("generate"):], "--json", "--out", tmp_path / "again")
+    assert again.returncode == 0, again.stderr
+    with Image.open(json.loads(again.stdout)["path"]) as made:
+        assert np.abs(np.asarray(made.convert("RGB"), dtype=np.int16) - pixels).max() <= 1
+
+    alone = cli(*base, "--outpaint", "0,0,32,0")
+    assert alone.returncode == 2 and "--outpaint needs --init-image" in alone.stderr
+    odd = cli(*base, "--init-image", tmp_path / "init.png", "--outpaint", "32")
+    assert odd.returncode == 2 and "four whole numbers of pixels" in odd.stderr
+
+
 def test_enlarge_upscales_an_init_image_and_gallery_reuse_repeats_its_size(tiny_sd15, hyper_lora, tmp_path):
     init = tmp_path / "small.png"
     Image.new("RGB", (80, 64), (40, 120, 200)).save(init)

@@ -21,7 +21,7 @@ from hypersd_desktop.core.vocab import (
     Architecture, ControlType, Decoder, Device, DType, MapKind, ModelKind, Preprocessor, Preview, Scheduler,
     architecture_label, upscaler_families, WeightsKind,
 )
-from hypersd_desktop.core.images import InputImages
+from hypersd_desktop.core.images import InputImages, png_data
 from hypersd_desktop.engine.inspect import inspect_file, not_the_kind, union_control_types
 from hypersd_desktop.engine.types import (
     AUTO_BACKEND, HIRES_STAGE, IP_ADAPTER_SCALE, MAX_HIRES_SCALE, UPSCALE_STAGE, ControlSpec, GenerationRequest,
@@ -71,6 +71,16 @@ def parse_ip_adapter(text: str) -> tuple[str, str, float]:
     if len(parts) != 2 or not all(parts):
         raise argparse.ArgumentTypeError(f"an IP-Adapter is MODEL:IMAGE or MODEL:IMAGE:SCALE, not {text!r}")
     return parts[0], parts[1], scale
+
+
+def parse_outpaint(text: str) -> tuple[int, int, int, int]:
+    """LEFT,TOP,RIGHT,BOTTOM: pixels to extend the init image by on each side."""
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) != 4 or not all(part.isdigit() for part in parts) or not any(int(part) for part in parts):
+        raise argparse.ArgumentTypeError(f"--outpaint is four whole numbers of pixels, LEFT,TOP,RIGHT,BOTTOM (such as "
+                                         f"0,0,256,0), not all 0; not {text!r}")
+    left, top, right, bottom = (int(part) for part in parts)
+    return left, top, right, bottom
 
 
 def parse_control(text: str) -> tuple[str, str | None, float, str | None]:
@@ -140,8 +150,12 @@ def add_parser(commands) -> None:
     generate.add_argument("--init-image", type=Path, help="start from this image (image-to-image); its size (sides "
                           "cut to multiples of 8; a photo far larger than the model's size scaled down to it) is the "
                           "output's unless --width/--height say otherwise, when it is cut to that shape and scaled")
-    generate.add_argument("--strength", type=float, default=0.75,
-                          help="how much of the init image is repainted, 0-1 (default 0.75); at 4 steps 0.5 runs 2")
+    generate.add_argument("--strength", type=float,
+                          help="how much of the init image is repainted, 0-1 (default 0.75, 1 with --outpaint); at 4 "
+                               "steps 0.5 runs 2")
+    generate.add_argument("--outpaint", type=parse_outpaint, metavar="LEFT,TOP,RIGHT,BOTTOM",
+                          help="with --init-image: extend the picture by these many pixels on each side and paint the "
+                               "new parts (outpainting; with --mask, that is kept too)")
     generate.add_argument("--enlarge", type=float, metavar="SCALE",
                           help="with --init-image: make the result SCALE times the picture's size (above 1, at most "
                                "4), the picture enlarged (Lanczos, or --upscaler) and repainted at --strength: an "
@@ -226,6 +240,28 @@ def control_image(inputs: InputImages, path: Path, edges_at: tuple[int, int] | N
     return inputs.add(buffer.getvalue(), f"The edge map of {path}")
 
 
+def outpaint_inputs(inputs: InputImages, init: str | None, mask: str | None,
+                    pads: tuple[int, int, int, int]) -> tuple[str, str]:
+    """The init image extended by `pads` (`preprocess.outpainted`) and the mask of its new parts, with the --mask
+    kept, as input images."""
+    from hypersd_desktop.engine.inputs import mask_of
+    from hypersd_desktop.engine.preprocess import MAX_OUTPAINTED_SIDE, outpainted
+
+    if init is None:
+        raise InputError("--outpaint needs --init-image: the picture to extend.")
+    picture = inputs.open(init, mode="RGB")
+    given = mask_of(inputs.open(mask, mode="RGBA")) if mask is not None else None
+    if given is not None and given.size != picture.size:
+        raise InputError(f"The mask is {given.width} × {given.height} and the init image {picture.width} × "
+                         f"{picture.height}; the mask must be a grayscale image of the same size.")
+    if max(picture.width + pads[0] + pads[2], picture.height + pads[1] + pads[3]) > MAX_OUTPAINTED_SIDE:
+        raise InputError(f"--outpaint would make the picture over {MAX_OUTPAINTED_SIDE} pixels on a side; extend it "
+                         "less.")
+    extended, painted = outpainted(picture, given, pads)
+    return (inputs.add(png_data(extended), "The outpainted picture"),
+            inputs.add(png_data(painted), "The outpainting mask"))
+
+
 def ip_adapters_of(args: argparse.Namespace, inputs: InputImages, resolve: Callable[[str], str]) -> tuple:
     """The --ip-adapter options as the request names them, each with the --image-encoder or the installed encoder
     its adapter reads with."""
@@ -305,6 +341,10 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         raise InputError("--mask needs --init-image: the image to paint into.")
     init = inputs.add_file(args.init_image, "The --init-image") if args.init_image else None
     mask = inputs.add_file(args.mask, "The --mask") if args.mask else None
+    if args.outpaint is not None:
+        init, mask = outpaint_inputs(inputs, init, mask, args.outpaint)
+    if args.strength is None:  # outpainting's new parts hold only the edge's colours drawn out: from noise
+        args.strength = 1.0 if args.outpaint is not None else 0.75
     if args.enlarge is not None:
         args.width, args.height = enlarge_to(args, inputs, init)
     canny = args.preprocess == CANNY

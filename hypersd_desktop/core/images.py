@@ -146,6 +146,13 @@ def kept_bytes(data: bytes, what: str = "The image") -> tuple[bytes, str]:
     return buffer.getvalue(), "png"
 
 
+def png_data(image) -> bytes:
+    """A PIL image as a PNG file's bytes (a picture the app made: an outpainted picture, an edge map, a mask)."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 def open_any_size(path: Path):
     """An image file opened as Pillow opens one (nothing decoded yet), however many pixels it has. Pillow refuses to
     open one over about 179 megapixels (a 16K² upscale) even for its size and text, as a guard against a small file

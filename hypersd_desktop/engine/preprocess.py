@@ -59,6 +59,45 @@ def inpaint_control(picture, mask, union: bool) -> np.ndarray:
     return pixels[None]
 
 
+MAX_OUTPAINTED_SIDE = 8192  # an outpainted picture's longest side (the run is made at about the model's size)
+OUTPAINT_OVERLAP = 1 / 32  # of the picture's longer side, at least 8 pixels: how far the mask reaches back into it
+
+
+def outpainted(picture, mask, pads: tuple[int, int, int, int]):
+    """`picture` (PIL) extended by `pads` pixels (left, top, right, bottom) for outpainting, and the mask that
+    repaints the new parts: (picture, mask), PIL RGB and L. A side extended is made longer so that the whole is a
+    multiple of 8 wide and high (the run would cut the rest off). The new parts hold the picture's edge drawn out
+    and blurred, colours for the run to start from; the mask paints them and reaches a little way back into the
+    picture across each new edge, so that the seam is painted over. `mask` (PIL L of the picture's size, or None)
+    is an earlier mask, kept: outpainting again extends a picture already extended."""
+    import cv2
+    from PIL import Image
+
+    left, top, right, bottom = (max(0, int(pad)) for pad in pads)
+    width, height = picture.size
+    if left or right:
+        extra = -(width + left + right) % 8
+        right, left = (right + extra, left) if right >= left else (right, left + extra)
+    if top or bottom:
+        extra = -(height + top + bottom) % 8
+        bottom, top = (bottom + extra, top) if bottom >= top else (bottom, top + extra)
+    pixels = np.asarray(picture.convert("RGB"))
+    drawn_out = cv2.copyMakeBorder(pixels, top, bottom, left, right, cv2.BORDER_REPLICATE)
+    sigma = max(left, top, right, bottom, 3) / 3
+    filled = cv2.GaussianBlur(drawn_out, (0, 0), sigma)
+    filled[top:top + height, left:left + width] = pixels
+    painted = np.zeros(filled.shape[:2], np.uint8)
+    if mask is not None:
+        painted[top:top + height, left:left + width] = np.asarray(mask.convert("L"))
+    overlap = max(8, round(max(width, height) * OUTPAINT_OVERLAP))
+    new = np.ones(filled.shape[:2], bool)
+    inner_left, inner_top = left + (overlap if left else 0), top + (overlap if top else 0)
+    inner_right, inner_bottom = left + width - (overlap if right else 0), top + height - (overlap if bottom else 0)
+    new[inner_top:max(inner_top, inner_bottom), inner_left:max(inner_left, inner_right)] = False
+    painted[new] = 255
+    return Image.fromarray(filled, "RGB"), Image.fromarray(painted, "L")
+
+
 def drawing_mode(preprocessor: str) -> str:
     """The mode to open a control picture in for `preprocessor`: RGBA for a drawing made a scribble (its
     transparency says where the strokes are), else RGB (transparent parts laid on white)."""
