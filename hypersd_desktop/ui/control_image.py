@@ -16,7 +16,6 @@ ControlNet by hand fills an empty box with it.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QWidget
 
 from hypersd_desktop.core.errors import AppError
-from hypersd_desktop.core.images import InputImages
+from hypersd_desktop.core.images import InputImages, png_data
 from hypersd_desktop.core.vocab import ControlType, MapKind, ModelKind, Preprocessor, architecture_label
 from hypersd_desktop.engine.inputs import covered, edge_map
 from hypersd_desktop.engine.inspect import union_control_types
@@ -355,9 +354,7 @@ class ControlBox(PictureInput):
             data = self.inputs.read(self._edge_map(self.run_size))
         else:  # as the engine makes it, from the drawing fitted to the run
             drawing = self.inputs.open(self.digest, mode=drawing_mode(kind))
-            buffer = io.BytesIO()
-            scribble(covered(drawing, self.run_size) if self.run_size else drawing).save(buffer, format="PNG")
-            data = buffer.getvalue()
+            data = png_data(scribble(covered(drawing, self.run_size) if self.run_size else drawing))
         return QImage.fromData(data), "What the ControlNet follows: " + (
             "the picture's edges" if kind == CANNY else "the drawing as a scribble")
 
@@ -378,9 +375,7 @@ class ControlBox(PictureInput):
             return (read_picture(self.inputs.find(digest)),
                     "What the ControlNet follows: the init image; paint a mask to leave the part to repaint open")
         marked = Image.fromarray((inpaint_control(init, painted, union=True)[0] * 255).round().astype("uint8"))
-        buffer = io.BytesIO()
-        marked.save(buffer, format="PNG")
-        return (QImage.fromData(buffer.getvalue()),
+        return (QImage.fromData(png_data(marked)),
                 "What the ControlNet follows: the init image, the masked part (black) left open for it to repaint")
 
     def set_run_size(self, size: tuple[int, int] | None) -> None:
@@ -394,7 +389,5 @@ class ControlBox(PictureInput):
         """The digest of the picture's edges at `size` (`inputs.edge_map`), made once per picture and size."""
         key = (self.digest, size)
         if key not in self._edges:
-            buffer = io.BytesIO()
-            edge_map(self.inputs.open(self.digest), size).save(buffer, format="PNG")
-            self._edges[key] = self.inputs.add(buffer.getvalue(), "The edge map")
+            self._edges[key] = self.inputs.add(png_data(edge_map(self.inputs.open(self.digest), size)), "The edge map")
         return self._edges[key]

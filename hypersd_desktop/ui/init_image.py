@@ -8,12 +8,13 @@ GUI thread first (a second or more), the box saying so meanwhile. Strength says 
 repainted. Enlarge makes the result larger than the picture, which is enlarged (Lanczos) and
 repainted at that size: an upscale, as a result's or a gallery image's "Upscale" sets up. Paint
 mask… opens the picture to paint the part to repaint with a brush (white in the mask); Mask blur
-softens its edge. Clear goes back to text-to-image.
+softens its edge. Outpaint's arrows extend the picture on that side (by a share of its size) and mask the new
+part, which the run paints at strength 1 (`preprocess.outpainted`; the request names the extended picture and
+its mask, so reuse makes it again). Clear goes back to text-to-image.
 """
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QThreadPool, Signal
@@ -24,8 +25,9 @@ from PySide6.QtWidgets import (
 )
 
 from hypersd_desktop.core.errors import InputError
-from hypersd_desktop.core.images import InputImages, is_converted
+from hypersd_desktop.core.images import InputImages, is_converted, png_data
 from hypersd_desktop.engine.inputs import mask_of
+from hypersd_desktop.engine.preprocess import MAX_OUTPAINTED_SIDE, outpainted
 from hypersd_desktop.engine.types import MAX_HIRES_SCALE, MAX_MASKED_PADDING, MAX_SIDE, enlarged_size, init_size
 from hypersd_desktop.ui.pictures import png_bytes, read_picture
 from hypersd_desktop.ui.shortcuts import MASK, described
@@ -33,6 +35,8 @@ from hypersd_desktop.ui.sketch_canvas import SketchCanvas, tinted
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif *.heic *.heif *.avif)"
 THUMBNAIL = (160, 96)  # the largest a picture is shown in its box
+OUTPAINT_SIDES = (("←", "left", (1, 0, 0, 0)), ("↑", "top", (0, 1, 0, 0)), ("→", "right", (0, 0, 1, 0)),
+                  ("↓", "bottom", (0, 0, 0, 1)))
 UPSCALE_SCALES = (1.5, 2.0)  # the enlargements "Upscale" offers on a result or a gallery image
 ENLARGE_SCALES = (2.0, 4.0)  # the enlargements of an image alone, not repainted (A1111's Extras), offered beside them
 
@@ -235,6 +239,22 @@ class InitImageBox(PictureInput):
         self.masked_padding = QSpinBox(minimum=0, maximum=MAX_MASKED_PADDING, value=32, suffix=" px")
         self.masked_padding.setPrefix("Padding ")
         self.masked_padding.setToolTip("How much of the picture around the mask the model sees, to match it")
+        self.outpaint_share = QSpinBox(minimum=5, maximum=100, value=25, singleStep=5, suffix=" %")
+        self.outpaint_share.setPrefix("by ")
+        self.outpaint_share.setToolTip("How far an outpaint arrow extends the picture: this share of its width (left, "
+                                       "right) or height (up, down)")
+        self.outpaint_buttons = []
+        outpaint_row = QHBoxLayout()
+        outpaint_row.addWidget(QLabel("Outpaint"))
+        for arrow, side, unit in OUTPAINT_SIDES:
+            button = QToolButton(text=arrow)
+            button.setToolTip(f"Extend the picture on the {side} and paint the new part (outpainting)")
+            button.setAccessibleName(f"Outpaint {side}")
+            button.clicked.connect(lambda _checked=False, unit=unit: self.outpaint(unit))
+            outpaint_row.addWidget(button)
+            self.outpaint_buttons.append(button)
+        outpaint_row.addWidget(self.outpaint_share)
+        outpaint_row.addStretch(1)
         enlarge_row = QHBoxLayout()
         enlarge_row.addWidget(self.enlarge)
         enlarge_row.addStretch(1)
@@ -246,7 +266,7 @@ class InitImageBox(PictureInput):
         masked_row.addWidget(self.only_masked)
         masked_row.addWidget(self.masked_padding)
         masked_row.addStretch(1)
-        super().__init__(inputs, extra=(self.strength,), rows=(enlarge_row, mask_row, masked_row),
+        super().__init__(inputs, extra=(self.strength,), rows=(enlarge_row, mask_row, masked_row, outpaint_row),
                          parent=parent)
         self.strength.valueChanged.connect(lambda _value: self.changed.emit())
         self.enlarge.valueChanged.connect(self._enlarge_changed)
@@ -333,6 +353,27 @@ class InitImageBox(PictureInput):
         self._show()
         self.changed.emit()
 
+    def outpaint(self, sides: tuple[int, int, int, int]) -> None:
+        """Extend the picture on the `sides` marked 1 (left, top, right, bottom) by the Outpaint share of its size,
+        masking the new part (and keeping the mask it had); the run repaints it at strength 1. The extended picture
+        and its mask are new input images, so Clear and a new picture go back as ever."""
+        if self.digest is None:
+            return
+        picture = self.inputs.open(self.digest, mode="RGB")
+        share = self.outpaint_share.value() / 100
+        pads = tuple(round(on * share * (picture.width if index % 2 == 0 else picture.height))
+                     for index, on in enumerate(sides))
+        if max(picture.width + pads[0] + pads[2], picture.height + pads[1] + pads[3]) > MAX_OUTPAINTED_SIDE:
+            self.failed.emit(f"The picture would be over {MAX_OUTPAINTED_SIDE} pixels on a side; outpaint a smaller "
+                             "share, or start from a smaller picture.")
+            return
+        extended, mask = outpainted(picture, mask_of(self.inputs.open(self.mask, mode="RGBA")) if self.mask else None,
+                                    pads)
+        digest = self.inputs.add(png_data(extended), "The outpainted picture")
+        mask_digest = self.inputs.add(png_data(mask), "The outpainting mask")
+        self.strength.setValue(1.0)  # the new part is only the edge's colours drawn out: painted from noise
+        self.set_digest(digest, mask_digest)
+
     def paint_mask(self) -> None:
         if self.digest is None:
             return
@@ -346,6 +387,9 @@ class InitImageBox(PictureInput):
         super()._show()
         self.strength.setEnabled(self.digest is not None)
         self.mask_button.setEnabled(self.digest is not None)
+        for button in self.outpaint_buttons:
+            button.setEnabled(self.digest is not None)
+        self.outpaint_share.setEnabled(self.digest is not None)
         self.enlarge.setEnabled(self.digest is not None and self.padding() is None)
         self.mask_blur.setEnabled(self.mask is not None)
         self.only_masked.setEnabled(self.mask is not None)
@@ -393,9 +437,7 @@ class InitImageBox(PictureInput):
     def _mask_png(self) -> bytes:
         """The mask as the engine reads it (`mask_of`: a mask file with transparency is its alpha channel), as a
         grayscale PNG."""
-        buffer = io.BytesIO()
-        mask_of(self.inputs.open(self.mask, mode="RGBA")).save(buffer, format="PNG")
-        return buffer.getvalue()
+        return png_data(mask_of(self.inputs.open(self.mask, mode="RGBA")))
 
 
 class MaskDialog(QDialog):

@@ -88,6 +88,40 @@ def test_a_result_becomes_the_init_image_and_the_worker_generates_from_it(qtbot,
     assert "no longer in the input store" in window.warnings.text()
 
 
+def test_outpaint_arrows_extend_the_picture_and_the_worker_paints_the_new_part(qtbot, parts, tmp_path):
+    """→ extends the picture by a quarter of its width with the new part masked, ↓ again keeping that mask; the run
+    repaints at strength 1 and keeps the picture's own pixels away from the seams; reuse brings it back."""
+    from hypersd_desktop.engine.inputs import mask_of
+
+    window, box = parts.window, parts.window.init_image
+    window.prompt.setPlainText("a harbour at dawn")
+    ramp = np.tile(np.linspace(0, 255, 64, dtype=np.uint8), (64, 1))
+    Image.fromarray(np.stack([ramp, ramp.T, np.full_like(ramp, 90)], axis=-1)).save(tmp_path / "photo.png")
+    assert not box.outpaint_buttons[2].isEnabled()
+    assert box.load_file(tmp_path / "photo.png")
+    original = box.digest
+    box.outpaint_buttons[2].click()  # →: 25 % of 64
+    assert box.image_size == (80, 64) and box.mask is not None and box.strength.value() == 1.0
+    box.outpaint_buttons[3].click()  # ↓, keeping the mask on the right
+    assert box.image_size == (80, 80)
+    painted = np.asarray(mask_of(box.inputs.open(box.mask, mode="RGBA")))
+    assert (painted[:, 64:] == 255).all() and (painted[64:, :] == 255).all() and (painted[:50, :50] == 0).all()
+    assert "only the part painted red is repainted" in box.caption.text()
+    request = window.build_request()
+    assert request.mode == "inpaint" and request.init_image != original
+
+    with qtbot.waitSignal(window.image_saved, timeout=WAIT) as made:
+        window.generate()
+    qtbot.waitUntil(lambda: window.timing.text().startswith("Done in"), timeout=WAIT)
+    pixels = np.asarray(Image.open(made.args[0]).convert("RGB"), dtype=np.int16)
+    assert pixels.shape == (80, 80, 3)
+    photo = np.asarray(Image.open(tmp_path / "photo.png").convert("RGB"), dtype=np.int16)
+    assert np.array_equal(pixels[:40, :40], photo[:40, :40])
+    box.clear()
+    window.apply_request(request)
+    assert (box.digest, box.mask, box.image_size) == (request.init_image, request.mask_image, (80, 80))
+
+
 def test_a_mask_painted_over_the_picture_makes_the_request_inpainting_and_reuse_brings_it_back(qtbot, idle_app,
                                                                                               tmp_path):
     from PySide6.QtCore import QPoint, QTimer
