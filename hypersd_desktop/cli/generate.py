@@ -231,13 +231,10 @@ def control_image(inputs: InputImages, path: Path, edges_at: tuple[int, int] | N
     what = f"The control image {path}"
     if edges_at is None:
         return inputs.add_file(path, what)
-    import io
-
     from hypersd_desktop.engine.inputs import edge_map
 
-    buffer = io.BytesIO()
-    edge_map(inputs.open(inputs.add_file(path, what, keep=False)), edges_at).save(buffer, format="PNG")
-    return inputs.add(buffer.getvalue(), f"The edge map of {path}")
+    edges = edge_map(inputs.open(inputs.add_file(path, what, keep=False)), edges_at)
+    return inputs.add(png_data(edges), f"The edge map of {path}")  # the bytes the window's edge map has
 
 
 def outpaint_inputs(inputs: InputImages, init: str | None, mask: str | None,
@@ -258,7 +255,7 @@ def outpaint_inputs(inputs: InputImages, init: str | None, mask: str | None,
         raise InputError(f"--outpaint would make the picture over {MAX_OUTPAINTED_SIDE} pixels on a side; extend it "
                          "less.")
     extended, painted = outpainted(picture, given, pads)
-    return (inputs.add(png_data(extended), "The outpainted picture"),
+    return (inputs.add(png_data(extended, quick=True), "The outpainted picture"),
             inputs.add(png_data(painted), "The outpainting mask"))
 
 

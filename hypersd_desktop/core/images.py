@@ -146,11 +146,11 @@ def kept_bytes(data: bytes, what: str = "The image") -> tuple[bytes, str]:
     return buffer.getvalue(), "png"
 
 
-def png_data(image) -> bytes:
-    """A PIL image as a PNG file's bytes (a picture the app made: an outpainted picture, an edge map, a mask),
-    quickly compressed: a phone photo's in under a second."""
+def png_data(image, quick: bool = False) -> bytes:
+    """A PIL image as a PNG file's bytes (a picture the app made: an edge map, a depth map, a mask, an outpainted
+    picture), as Pillow writes it by default, or `quick`ly compressed (a phone photo's in about a second)."""
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=1)
+    image.save(buffer, format="PNG", compress_level=1 if quick else 6)
     return buffer.getvalue()
 
 

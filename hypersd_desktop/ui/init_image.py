@@ -369,7 +369,7 @@ class InitImageBox(PictureInput):
             return
         extended, mask = outpainted(picture, mask_of(self.inputs.open(self.mask, mode="RGBA")) if self.mask else None,
                                     pads)
-        digest = self.inputs.add(png_data(extended), "The outpainted picture")
+        digest = self.inputs.add(png_data(extended, quick=True), "The outpainted picture")
         mask_digest = self.inputs.add(png_data(mask), "The outpainting mask")
         self.strength.setValue(1.0)  # the new part is only the edge's colours drawn out: painted from noise
         self.set_digest(digest, mask_digest)

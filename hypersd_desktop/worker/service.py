@@ -18,7 +18,7 @@ from pathlib import Path
 
 from hypersd_desktop.core.errors import InputError, NotSavedError
 from hypersd_desktop.core.files import why_not_written, write_atomic
-from hypersd_desktop.core.images import InputImages
+from hypersd_desktop.core.images import InputImages, png_data
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import Architecture, Device, MapKind, Mode, Preprocessor, Scheduler
@@ -238,9 +238,7 @@ class GenerationService:
 
             self._depth = self._depth or DepthEstimator()
             made = self._depth.depth_map(picture, control_map.model, placed.value)
-        buffer = io.BytesIO()
-        made.save(buffer, format="PNG")
-        return buffer.getvalue(), placed
+        return png_data(made), placed
 
     def enlarge(self, enlargement, device: str = Device.AUTO, on_progress: Callable[[Progress], None] | None = None,
                 cancel: CancelToken | None = None) -> Enlarged:
