@@ -367,8 +367,10 @@ class InitImageBox(PictureInput):
             self.failed.emit(f"The picture would be over {MAX_OUTPAINTED_SIDE} pixels on a side; outpaint a smaller "
                              "share, or start from a smaller picture.")
             return
-        extended, mask = outpainted(picture, mask_of(self.inputs.open(self.mask, mode="RGBA")) if self.mask else None,
-                                    pads)
+        earlier = mask_of(self.inputs.open(self.mask, mode="RGBA")) if self.mask else None
+        if earlier is not None and earlier.size != picture.size:  # a reused request's mask of another size
+            earlier = None  # which the run would refuse: the new parts alone are masked
+        extended, mask = outpainted(picture, earlier, pads)
         digest = self.inputs.add(png_data(extended, quick=True), "The outpainted picture")
         mask_digest = self.inputs.add(png_data(mask), "The outpainting mask")
         self.strength.setValue(1.0)  # the new part is only the edge's colours drawn out: painted from noise

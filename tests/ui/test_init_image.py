@@ -91,6 +91,7 @@ def test_a_result_becomes_the_init_image_and_the_worker_generates_from_it(qtbot,
 def test_outpaint_arrows_extend_the_picture_and_the_worker_paints_the_new_part(qtbot, parts, tmp_path):
     """→ extends the picture by a quarter of its width with the new part masked, ↓ again keeping that mask; the run
     repaints at strength 1 and keeps the picture's own pixels away from the seams; reuse brings it back."""
+    from hypersd_desktop.core.images import png_data
     from hypersd_desktop.engine.inputs import mask_of
 
     window, box = parts.window, parts.window.init_image
@@ -120,6 +121,11 @@ def test_outpaint_arrows_extend_the_picture_and_the_worker_paints_the_new_part(q
     box.clear()
     window.apply_request(request)
     assert (box.digest, box.mask, box.image_size) == (request.init_image, request.mask_image, (80, 80))
+    small = box.inputs.add(png_data(Image.new("L", (16, 16), 255)), "A mask of another size")
+    box.set_digest(original, small)  # a reused request's mask that does not fit: the new part alone is masked
+    box.outpaint_buttons[0].click()
+    painted = np.asarray(mask_of(box.inputs.open(box.mask, mode="RGBA")))
+    assert box.image_size == (80, 64) and (painted[:, :24] == 255).all() and (painted[:, 24:] == 0).all()
 
 
 def test_a_mask_painted_over_the_picture_makes_the_request_inpainting_and_reuse_brings_it_back(qtbot, idle_app,
