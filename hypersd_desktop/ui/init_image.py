@@ -356,25 +356,48 @@ class InitImageBox(PictureInput):
     def outpaint(self, sides: tuple[int, int, int, int]) -> None:
         """Extend the picture on the `sides` marked 1 (left, top, right, bottom) by the Outpaint share of its size,
         masking the new part (and keeping the mask it had); the run repaints it at strength 1. The extended picture
-        and its mask are new input images, so Clear and a new picture go back as ever."""
-        if self.digest is None:
+        and its mask are new input images, made off the GUI thread (a phone photo's take a second or two), so Clear
+        and a new picture go back as ever and Generate meanwhile waits for them."""
+        if self.digest is None or self.reading:
             return
-        picture = self.inputs.open(self.digest, mode="RGB")
+        picture, mask = self.digest, self.mask
         share = self.outpaint_share.value() / 100
-        pads = tuple(round(on * share * (picture.width if index % 2 == 0 else picture.height))
-                     for index, on in enumerate(sides))
-        if max(picture.width + pads[0] + pads[2], picture.height + pads[1] + pads[3]) > MAX_OUTPAINTED_SIDE:
+        width, height = self.image_size
+        pads = tuple(round(on * share * (width if index % 2 == 0 else height)) for index, on in enumerate(sides))
+        if max(width + pads[0] + pads[2], height + pads[1] + pads[3]) > MAX_OUTPAINTED_SIDE:
             self.failed.emit(f"The picture would be over {MAX_OUTPAINTED_SIDE} pixels on a side; outpaint a smaller "
                              "share, or start from a smaller picture.")
             return
-        earlier = mask_of(self.inputs.open(self.mask, mode="RGBA")) if self.mask else None
-        if earlier is not None and earlier.size != picture.size:  # a reused request's mask of another size
-            earlier = None  # which the run would refuse: the new parts alone are masked
-        extended, mask = outpainted(picture, earlier, pads)
-        digest = self.inputs.add(png_data(extended, quick=True), "The outpainted picture")
-        mask_digest = self.inputs.add(png_data(mask), "The outpainting mask")
-        self.strength.setValue(1.0)  # the new part is only the edge's colours drawn out: painted from noise
-        self.set_digest(digest, mask_digest)
+        self._reading += 1
+        serial = self._reading
+
+        def run() -> None:
+            try:
+                opened = self.inputs.open(picture, mode="RGB")
+                earlier = mask_of(self.inputs.open(mask, mode="RGBA")) if mask else None
+                if earlier is not None and earlier.size != opened.size:  # a reused request's mask of another size,
+                    earlier = None  # which the run would refuse: the new parts alone are masked
+                extended, painted = outpainted(opened, earlier, pads)
+                made = (self.inputs.add(png_data(extended, quick=True), "The outpainted picture"),
+                        self.inputs.add(png_data(painted), "The outpainting mask"))
+                error = None
+            except (InputError, OSError) as failure:
+                made, error = None, f"The picture could not be outpainted: {failure}"
+            try:
+                self._read.emit(serial, made, error)
+            except RuntimeError:  # the window closed meanwhile
+                pass
+
+        self.thumbnail.setText("Outpainting…")
+        self._reader.start(run)
+
+    def _picture_read(self, serial: int, digest, error: str | None) -> None:
+        if not isinstance(digest, tuple):  # a picture read
+            super()._picture_read(serial, digest, error)
+        elif serial == self._reading:  # an outpainted picture and its mask, unless a newer picture came since
+            self._read_serial = serial
+            self.strength.setValue(1.0)  # the new part is only the edge's colours drawn out: painted from noise
+            self.set_digest(*digest)
 
     def paint_mask(self) -> None:
         if self.digest is None:

@@ -89,8 +89,9 @@ def test_a_result_becomes_the_init_image_and_the_worker_generates_from_it(qtbot,
 
 
 def test_outpaint_arrows_extend_the_picture_and_the_worker_paints_the_new_part(qtbot, parts, tmp_path):
-    """→ extends the picture by a quarter of its width with the new part masked, ↓ again keeping that mask; the run
-    repaints at strength 1 and keeps the picture's own pixels away from the seams; reuse brings it back."""
+    """→ extends the picture by a quarter of its width with the new part masked (made off the GUI thread), ↓ again
+    keeping that mask; the run repaints at strength 1 and keeps the picture's own pixels away from the seams; reuse
+    brings it back."""
     from hypersd_desktop.core.images import png_data
     from hypersd_desktop.engine.inputs import mask_of
 
@@ -102,18 +103,20 @@ def test_outpaint_arrows_extend_the_picture_and_the_worker_paints_the_new_part(q
     assert box.load_file(tmp_path / "photo.png")
     original = box.digest
     box.outpaint_buttons[2].click()  # →: 25 % of 64
+    qtbot.waitUntil(lambda: not box.reading, timeout=WAIT)  # made off the GUI thread
     assert box.image_size == (80, 64) and box.mask is not None and box.strength.value() == 1.0
-    box.outpaint_buttons[3].click()  # ↓, keeping the mask on the right
+    box.outpaint_buttons[3].click()  # ↓, keeping the mask on the right; Generate at once waits for the picture
+    assert box.reading
+    with qtbot.waitSignal(window.image_saved, timeout=WAIT) as made:
+        window.generate()
+        assert "The image is made once it is read" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: window.timing.text().startswith("Done in"), timeout=WAIT)
     assert box.image_size == (80, 80)
     painted = np.asarray(mask_of(box.inputs.open(box.mask, mode="RGBA")))
     assert (painted[:, 64:] == 255).all() and (painted[64:, :] == 255).all() and (painted[:50, :50] == 0).all()
     assert "only the part painted red is repainted" in box.caption.text()
     request = window.build_request()
     assert request.mode == "inpaint" and request.init_image != original
-
-    with qtbot.waitSignal(window.image_saved, timeout=WAIT) as made:
-        window.generate()
-    qtbot.waitUntil(lambda: window.timing.text().startswith("Done in"), timeout=WAIT)
     pixels = np.asarray(Image.open(made.args[0]).convert("RGB"), dtype=np.int16)
     assert pixels.shape == (80, 80, 3)
     photo = np.asarray(Image.open(tmp_path / "photo.png").convert("RGB"), dtype=np.int16)
@@ -124,6 +127,7 @@ def test_outpaint_arrows_extend_the_picture_and_the_worker_paints_the_new_part(q
     small = box.inputs.add(png_data(Image.new("L", (16, 16), 255)), "A mask of another size")
     box.set_digest(original, small)  # a reused request's mask that does not fit: the new part alone is masked
     box.outpaint_buttons[0].click()
+    qtbot.waitUntil(lambda: not box.reading, timeout=WAIT)  # made off the GUI thread
     painted = np.asarray(mask_of(box.inputs.open(box.mask, mode="RGBA")))
     assert box.image_size == (80, 64) and (painted[:, :24] == 255).all() and (painted[:, 24:] == 0).all()
 
