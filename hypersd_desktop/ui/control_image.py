@@ -32,7 +32,7 @@ from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.control_maps import ControlMaps
 from hypersd_desktop.ui.generate_form import refill_models
-from hypersd_desktop.ui.init_image import PictureInput
+from hypersd_desktop.ui.init_image import THUMBNAIL, PictureInput
 from hypersd_desktop.ui.pictures import read_picture
 from hypersd_desktop.worker.protocol import ControlMap
 
@@ -360,7 +360,8 @@ class ControlBox(PictureInput):
 
     def _inpaint_shown(self, picture: QImage) -> tuple[QImage, str]:
         """The init image with the part its mask paints black (as the ProMax Union model sees it; an inpainting
-        ControlNet sees it left out)."""
+        ControlNet sees it left out), at twice the thumbnail's size: a phone photo's whole would be marked and
+        written as PNG on the GUI thread each time the box is shown."""
         from PIL import Image
 
         from hypersd_desktop.engine.inputs import mask_of
@@ -374,6 +375,8 @@ class ControlBox(PictureInput):
         if painted is None or painted.size != init.size:
             return (read_picture(self.inputs.find(digest)),
                     "What the ControlNet follows: the init image; paint a mask to leave the part to repaint open")
+        init.thumbnail((2 * THUMBNAIL[0], 2 * THUMBNAIL[1]))
+        painted = painted.resize(init.size)
         marked = Image.fromarray((inpaint_control(init, painted, union=True)[0] * 255).round().astype("uint8"))
         return (QImage.fromData(png_data(marked)),
                 "What the ControlNet follows: the init image, the masked part (black) left open for it to repaint")
