@@ -181,9 +181,21 @@ def test_variations_keep_the_seed_and_vary_it_and_reuse_repeats_each(tiny_sd15, 
 
     chosen = json.loads(cli(*base, "--variation-strength", 0.2, "--out", tmp_path / "out").stdout)
     assert isinstance(chosen["variation_seed"], int)  # none given: a random one
-    Image.new("RGB", (64, 64), "white").save(tmp_path / "init.png")
-    refused = cli(*base, "--variation-strength", 0.2, "--init-image", tmp_path / "init.png")
-    assert refused.returncode == 2 and "an init image starts from the picture instead" in refused.stderr
+    from pictures import init_picture
+
+    init_picture(64).save(tmp_path / "init.png")  # from a picture: the noise added to it is varied, and reused
+    picture = [*base, "--init-image", tmp_path / "init.png", "--strength", 0.8, "--steps", 4]
+    varied = json.loads(cli(*picture, "--variation-strength", 0.5, "--variation-seed", 8,
+                            "--out", tmp_path / "pic").stdout)
+    plain = json.loads(cli(*picture, "--out", tmp_path / "plain").stdout)
+    listing = json.loads(cli("gallery", "search", "fox", "--json").stdout)
+    reuse = shlex.split(cli("gallery", "reuse", next(item["id"] for item in listing
+                                                     if item["path"] == varied["path"])).stdout)
+    assert reuse[reuse.index("--variation-seed") + 1] == "8" and "--init-image" in reuse
+    again = json.loads(cli(*reuse[reuse.index("generate"):], "--json", "--out", tmp_path / "again").stdout)
+    with Image.open(varied["path"]) as one, Image.open(again["path"]) as two, Image.open(plain["path"]) as three:
+        one, two, three = (np.asarray(made.convert("RGB"), dtype=np.int16) for made in (one, two, three))
+    assert np.abs(one - two).max() <= 1 and np.abs(one - three).mean() > 3
     alone = cli(*base, "--variation-seed", 5)
     assert alone.returncode == 2 and "add --variation-strength" in alone.stderr
 

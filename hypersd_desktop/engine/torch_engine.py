@@ -512,10 +512,7 @@ class TorchEngine:
         )
         if settings_plan.timesteps is not None:
             kwargs["timesteps"] = list(settings_plan.timesteps)
-        if request.varied:
-            kwargs["latents"] = _varied_noise(pipe, members, generators, sources.width, sources.height,
-                                              placement.device)
-        with modes.vae_as_placed(pipe.vae):
+        with modes.vae_as_placed(pipe.vae), _varied_draw(pipe, members):
             return pipe(**kwargs).images
 
     def _decode(self, loaded: LoadedPipeline, latents: torch.Tensor, taesd):
@@ -602,22 +599,38 @@ def _replace_prompt(tensors: dict, arguments: dict, copies: int) -> None:
                  tensors["add_text_embeds"])
 
 
-def _varied_noise(pipe, members, generators, width: int, height: int, device: str) -> torch.Tensor:
-    """The starting noise of images made from the prompt with variation seeds (engine/variation.py): each seed's
-    noise drawn from its generator as the pipeline would draw it (diffusers' `randn_tensor`, in the dtype of the
-    prompt's embeddings), so the generators go on to the scheduler's steps as in a plain run, turned towards the
-    variation seed's noise."""
-    from diffusers.utils.torch_utils import randn_tensor
+@contextlib.contextmanager
+def _varied_draw(pipe, members):
+    """While `pipe` runs, its starting noise is varied by the members' variation seeds (engine/variation.py).
+
+    Each mode pipeline draws the starting noise once, in `prepare_latents`, with its module's `randn_tensor`: from
+    the prompt the latents themselves, from a picture the noise added to the picture's latents (and, inpainting,
+    to the kept part's after each step). Here that one draw is the seed's noise, drawn as the pipeline draws it
+    (its generators, after whatever it drew from them before, as the picture's latents; its dtype and device),
+    turned towards the variation seeds' noise; the generators go on to the scheduler's steps as in a plain run.
+    The scheduler's own draws (TCD's) and the VAE's are other modules' and stay the seed's. The engine runs one
+    pipeline at a time, which the module's name is swapped for."""
+    if not members[0].varied:
+        yield
+        return
+    import sys
 
     from hypersd_desktop.engine.variation import slerp
 
-    encoder = getattr(pipe, "text_encoder_2", None) or getattr(pipe, "text_encoder", None)
-    dtype = encoder.dtype if encoder is not None else pipe.unet.dtype
-    shape = (len(members), pipe.vae.config.latent_channels, height // pipe.vae_scale_factor,
-             width // pipe.vae_scale_factor)
-    noise = randn_tensor(shape, generator=generators, device=torch.device(device), dtype=dtype)
-    others = randn_tensor(shape, generator=[torch.Generator("cpu").manual_seed(member.variation_seed)
-                                            for member in members], device=torch.device(device), dtype=dtype)
-    strength = members[0].variation_strength
-    varied = slerp(strength, noise.float().cpu().numpy(), others.float().cpu().numpy())
-    return torch.from_numpy(varied).to(device=noise.device, dtype=dtype)
+    module = sys.modules[type(pipe).__module__]
+    draw = module.randn_tensor  # every mode pipeline has it: tests/engine/test_variation.py runs each mode
+
+    def varied(shape, generator=None, device=None, dtype=None, layout=None):
+        noise = draw(shape, generator=generator, device=device, dtype=dtype, layout=layout)
+        if shape[0] != len(members):
+            raise RuntimeError(f"{type(pipe).__name__} drew noise for {shape[0]} images, not {len(members)}")
+        others = draw(shape, generator=[torch.Generator("cpu").manual_seed(member.variation_seed)
+                                        for member in members], device=device, dtype=dtype, layout=layout)
+        mixed = slerp(members[0].variation_strength, noise.float().cpu().numpy(), others.float().cpu().numpy())
+        return torch.from_numpy(mixed).to(device=noise.device, dtype=noise.dtype)
+
+    module.randn_tensor = varied
+    try:
+        yield
+    finally:
+        module.randn_tensor = draw

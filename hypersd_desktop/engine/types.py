@@ -314,10 +314,6 @@ class GenerationRequest:
             raise InputError(f"The variation seed must be between 0 and 2^63-1; got {self.variation_seed}.")
         if self.varied and self.variation_seed is None:
             raise InputError("A variation strength needs a variation seed to vary the image by.")
-        if self.varied and self.init_image is not None:
-            raise InputError("A variation seed varies the starting noise of an image made from the prompt; an init "
-                             "image starts from the picture instead. Change the seed or the strength, or leave the "
-                             "variation out.")
 
     def _validate_hires(self) -> None:
         if self.hires_scale is None:

@@ -1,12 +1,13 @@
 """Variation seeds (A1111's "Variation seed" and "Variation strength"): close variations of an image.
 
-An image made from the prompt starts from its seed's noise. A variation starts from that noise turned
-`strength` of the way towards a second seed's noise along the sphere they lie on (spherical
-interpolation), so the noise keeps the length pure noise has and strength 0 is the seed's own image:
-small strengths are close variations of it, 1 is the variation seed's image. A1111 interpolates each
-column of the latents on its own; here each image's latents are interpolated as one vector, which
+An image made from the prompt starts from its seed's noise; one made from a picture, from the picture's
+latents with its seed's noise added. A variation turns that noise `strength` of the way towards a
+second seed's noise along the sphere they lie on (spherical interpolation), so the noise keeps the
+length pure noise has and strength 0 is the seed's own image: small strengths are close variations of
+it, 1 is the variation seed's noise (from the prompt, the variation seed's image). A1111 interpolates
+each column of the latents on its own; here each image's latents are interpolated as one vector, which
 keeps the same property. Both backends use this (torch-free) on the noise they draw as they always do,
-so the rest of the run, the scheduler's noise included, is the seed's.
+so the rest of the run, the scheduler's noise and the picture's sampled latents included, is the seed's.
 """
 
 from __future__ import annotations

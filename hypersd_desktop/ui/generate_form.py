@@ -77,7 +77,7 @@ class VariationRow(QWidget):
         self.strength.setPrefix("Strength ")
         self.strength.setToolTip("Vary the seed's image by a second seed's starting noise, this far (A1111's "
                                  "variation seed): 0.1–0.3 makes close variations of it, 1 is the second seed's own "
-                                 "image. Images made from the prompt only.")
+                                 "image. From an init image, the noise added to it is varied.")
         self.seed = SeedBox(random.randrange(RANDOM_SEEDS))
         self.seed.setToolTip("The seed the image is varied by; each Generate takes a new one")
         self.random = QToolButton(text="Random")
@@ -100,8 +100,8 @@ class VariationRow(QWidget):
         self.seed.setValue(random.randrange(RANDOM_SEEDS))
 
     def request_fields(self) -> dict:
-        """The request's variation fields: none while Off or disabled (an init image sets the start)."""
-        if not self.isEnabled() or self.strength.value() <= 0:
+        """The request's variation fields: none while Off."""
+        if self.strength.value() <= 0:
             return {}
         return {"variation_seed": self.seed.value(), "variation_strength": self.strength.value()}
 

@@ -91,6 +91,7 @@ class MainWindow(QMainWindow):
         self._job_ids: list[int] = []
         self._batch_dialog = None
         self._generate_when_read = None  # the picture box being read when Generate was pressed
+        self._count_when_read: int | None = None  # and the count Generate was asked for
         self.setWindowTitle("HyperSD Desktop")
         self._build()
         self._place()
@@ -648,7 +649,7 @@ class MainWindow(QMainWindow):
         """Queue the request the controls describe, `count` times (the Batch count's by default)."""
         reading = next((box for box in self._picture_boxes() if box.reading), None)
         if reading is not None:  # a phone's photo being made PNG: the image is made once it is in
-            self._generate_when_read = reading
+            self._generate_when_read, self._count_when_read = reading, count
             self.statusBar().showMessage(f"{reading.waiting_text()} The image is made once it is read.")
             return
         request = self.build_request()
@@ -885,10 +886,6 @@ class MainWindow(QMainWindow):
         if record is None:
             return
         self.reuse_record(record, to_canvas=False)
-        if self.init_image.digest is not None:
-            self.errors.show_messages(["Variations vary the starting noise of an image made from the prompt; this "
-                                       "one started from a picture. Change its seed or strength to vary it."])
-            return
         self.variation.set_variation(random.randrange(RANDOM_SEEDS),
                                      self.variation.strength.value() or VARIATION_STRENGTH)
         self.generate(count=VARIATIONS)
@@ -949,7 +946,7 @@ class MainWindow(QMainWindow):
             self._generate_when_read = None
             self.statusBar().clearMessage()
             if box.digest is not None:  # not when the picture was cleared meanwhile
-                self.generate()
+                self.generate(self._count_when_read)
 
     def _picture_failed(self, message: str) -> None:
         self._generate_when_read = None  # the picture asked for is not there: nothing is made without it
@@ -959,7 +956,6 @@ class MainWindow(QMainWindow):
     def _init_image_changed(self) -> None:
         self.control_stack.set_init(self.init_image.digest, self.init_image.mask)
         free = self.init_image.digest is None
-        self.variation.setEnabled(free)  # an init image starts from the picture, not from a seed's noise
         self.size_box.setEnabled(free)
         self.size_box.setVisible(free)  # not a size the run does not have
         self.size_from_init.setVisible(not free)

@@ -7,6 +7,7 @@ fp32, CPU; the ONNX backend against the torch one.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import numpy as np
@@ -95,11 +96,92 @@ def test_an_inpainting_models_image_from_the_prompt_is_varied_too(tiny_sd15, hyp
     assert np.abs(pixels(itself) - pixels(plain)).max() <= 1
 
 
+# id: (mode, strength, with a ControlNet): each mode's pipeline is a module of its own, whose noise is varied
+PICTURE_CASES = {"img2img": ("img2img", 0.75, False), "inpaint": ("inpaint", 0.9, False),
+                 "controlnet-img2img": ("img2img", 0.75, True)}
+
+
+@contextlib.contextmanager
+def noise_added_varied(scheduler, strength: float, other: torch.Tensor):
+    """The reference's variation of a picture's noise: wherever the scheduler adds noise to latents (the picture's,
+    and inpainting's kept part after each step), the noise is turned towards `other` first."""
+    add = scheduler.add_noise
+
+    def varied(original, noise, timesteps):
+        return add(original, torch.from_numpy(slerp(strength, noise.numpy(), other.numpy())), timesteps)
+
+    scheduler.add_noise = varied
+    try:
+        yield
+    finally:
+        scheduler.add_noise = add
+
+
+@pytest.mark.parametrize("architecture", ["sd15", "sdxl"])
+@pytest.mark.parametrize("case", list(PICTURE_CASES))
+def test_a_variation_of_an_image_from_a_picture_varies_the_noise_added_to_it(case, architecture, tiny_sd15,
+                                                                             tiny_sdxl, hyper_lora, controlnets,
+                                                                             tmp_path):
+    """As A1111's img2img: the noise added to the picture's latents is the seed's turned towards the variation
+    seed's; the picture's sampled latents and the scheduler's noise stay the seed's. The reference is diffusers'
+    pipeline of the mode with its scheduler's `add_noise` given the varied noise."""
+    import diffusers
+    from diffusers import ControlNetModel, TCDScheduler
+    from diffusers.utils.torch_utils import randn_tensor
+
+    from pictures import diffusers_image, edges_picture, mask_picture
+    from hypersd_desktop.engine import ControlSpec
+
+    mode, strength, with_control = PICTURE_CASES[case]
+    base = tiny_sdxl if architecture == "sdxl" else tiny_sd15
+    lora = hyper_lora("Hyper-SDXL-1step-lora" if architecture == "sdxl" else "Hyper-SD15-1step-lora")
+    store = InputImages(tmp_path / "inputs")
+    init, mask, edges = init_picture(), mask_picture(), edges_picture()
+    request = request_for(base, lora, init_image=store.add(png(init)), strength=strength, variation_seed=OTHER,
+                          variation_strength=0.4).replace(steps=4)
+    call = dict(image=init, strength=strength)
+    if mode == "inpaint":
+        request = request.replace(mask_image=store.add(png(mask)), mask_blur=4)
+        call.update(mask_image=mask, width=SIZE, height=SIZE)
+    extra = {}
+    if with_control:
+        request = request.replace(controls=(ControlSpec(str(controlnets[architecture]), store.add(png(edges)), 0.8),))
+        call.update(control_image=edges, controlnet_conditioning_scale=0.8)
+        extra["controlnet"] = ControlNetModel.from_pretrained(controlnets[architecture])
+    engine = TorchEngine(inputs=store)
+    (result,) = engine.generate(request)
+
+    stem = "StableDiffusionXL" if architecture == "sdxl" else "StableDiffusion"
+    kind = f"{'ControlNet' if with_control else ''}{'Inpaint' if mode == 'inpaint' else 'Img2Img'}"
+    pipe = getattr(diffusers, f"{stem}{kind}Pipeline").from_pretrained(base, **extra)
+    pipe.load_lora_weights(str(lora.parent), weight_name=lora.name)
+    pipe.fuse_lora()
+    pipe.scheduler = TCDScheduler.from_config(pipe.scheduler.config)
+    shape = (1, 4, SIZE // pipe.vae_scale_factor, SIZE // pipe.vae_scale_factor)
+    other = randn_tensor(shape, generator=torch.Generator("cpu").manual_seed(OTHER))
+    with noise_added_varied(pipe.scheduler, 0.4, other):
+        expected = diffusers_image(pipe, blur=4 if mode == "inpaint" else None, prompt=PROMPT, num_inference_steps=4,
+                                   guidance_scale=0, eta=1.0, generator=torch.Generator("cpu").manual_seed(SEED),
+                                   **call)
+    assert np.abs(pixels(result) - np.asarray(expected, np.int16)).max() <= 1
+
+    plain = engine.generate(request.replace(variation_strength=0.0))[0]
+    assert np.abs(pixels(result) - pixels(plain)).mean() > 3  # the variation changes the image
+    itself = engine.generate(request.replace(variation_seed=SEED))[0]
+    if mode == "img2img":  # the picture's latents are sampled from the seed's generator first: the noise is its
+        assert np.abs(pixels(itself) - pixels(plain)).mean() > 1  # second draw, so the seed by itself is not it
+    if mode == "inpaint":  # only what the mask paints changes
+        from PIL import ImageFilter
+
+        kept = np.asarray(mask.filter(ImageFilter.GaussianBlur(4))) == 0
+        assert np.array_equal(pixels(result)[kept], np.asarray(init, np.int16)[kept])
+
+
 def test_variations_are_refused_where_they_cannot_apply_saying_why(tmp_path):
     digest = InputImages(tmp_path / "inputs").add(png(init_picture()))
     base = GenerationRequest(prompt=PROMPT, base_model="unused")
-    with pytest.raises(InputError, match="an init image starts from the picture instead"):
-        base.replace(init_image=digest, variation_seed=3, variation_strength=0.2)
+    varied = base.replace(init_image=digest, variation_seed=3, variation_strength=0.2)  # from a picture: varied too
+    assert varied.varied and varied.advanced(1).variation_seed == 4
     with pytest.raises(InputError, match="needs a variation seed"):
         base.replace(variation_strength=0.2)
     for strength in (-0.1, 1.5, float("nan")):
@@ -113,17 +195,25 @@ def test_variations_are_refused_where_they_cannot_apply_saying_why(tmp_path):
     assert dataclasses.replace(base, seed=2**63 - 1).advanced(1).seed == 0
 
 
-def test_the_onnx_backend_varies_as_the_torch_backend(tiny_sd15, hyper_lora, tmp_path):
+@pytest.mark.parametrize("start", ["prompt", "picture", "inpaint"])
+def test_the_onnx_backend_varies_as_the_torch_backend(start, tiny_sd15, hyper_lora, tmp_path):
+    from pictures import mask_picture
     from hypersd_desktop.core.hashes import sha256_file
     from hypersd_desktop.engine.onnx.engine import OnnxEngine
     from hypersd_desktop.engine.onnx.export import ExportCache
 
+    store = InputImages(tmp_path / "inputs")
     request = request_for(tiny_sd15, hyper_lora("Hyper-SD15-1step-lora"), variation_seed=OTHER,
                           variation_strength=0.4, batch_size=2, device="cpu", dtype="fp32")
-    theirs = TorchEngine().generate(request)
-    ours = OnnxEngine(ExportCache(tmp_path / "onnx", hash_of=sha256_file)).generate(request.replace(backend="onnx"))
+    if start != "prompt":
+        request = request.replace(init_image=store.add(png(init_picture())), strength=0.75, steps=4)
+    if start == "inpaint":
+        request = request.replace(mask_image=store.add(png(mask_picture())))
+    theirs = TorchEngine(inputs=store).generate(request)
+    onnx = OnnxEngine(ExportCache(tmp_path / "onnx", hash_of=sha256_file), inputs=store)
+    ours = onnx.generate(request.replace(backend="onnx"))
     assert [(r.seed, r.variation_seed) for r in ours] == [(r.seed, r.variation_seed) for r in theirs]
     for image, expected in zip(ours, theirs):
         assert np.abs(pixels(image) - pixels(expected)).max() <= 2
-    plain = TorchEngine().generate(request.replace(variation_strength=0.0))
-    assert np.abs(pixels(ours[0]) - pixels(plain[0])).mean() > 5
+    plain = TorchEngine(inputs=store).generate(request.replace(variation_strength=0.0))
+    assert np.abs(pixels(ours[0]) - pixels(plain[0])).mean() > 3

@@ -1,6 +1,6 @@
 """Variations: a result's "Variations of this image" makes four images of its seed, each varied by a new variation
-seed (A1111's variation seed), with "Latest wins" on too; the Variation row asks for one by hand, is off with an
-init image, comes back on reuse, and is read from an A1111 image's text."""
+seed (A1111's variation seed), with "Latest wins" on too, also of an image made from a picture; the Variation row
+asks for one by hand, comes back on reuse, and is read from an A1111 image's text."""
 
 from __future__ import annotations
 
@@ -44,7 +44,31 @@ def test_variations_of_a_result_keep_its_seed_and_vary_it(qtbot, parts):
     assert (window.variation.seed.value(), window.variation.strength.value()) == (first, 0.4)
 
 
-def test_the_variation_row_asks_for_one_is_off_with_an_init_image_and_reads_a1111s(qtbot, idle_app, tmp_path):
+def test_variations_of_an_image_made_from_a_picture_start_from_that_picture(qtbot, parts, tmp_path):
+    window = parts.window
+    window.prompt.setPlainText("a harbour at dusk")
+    window.seed.setValue(99)
+    Image.new("RGB", (64, 64), (200, 120, 40)).save(tmp_path / "init.png")
+    assert window.init_image.load_file(tmp_path / "init.png")
+    window.init_image.strength.setValue(0.75)
+    with qtbot.waitSignal(window.image_saved, timeout=WAIT):
+        window.generate()
+    qtbot.waitUntil(lambda: window.timing.text().startswith("Done in"), timeout=WAIT)
+    window.init_image.clear()  # the variations take the image's own picture back
+    window.results.setCurrentRow(0)
+    saved = []
+    window.image_saved.connect(saved.append)
+    window.variations_of_result()
+    qtbot.waitUntil(lambda: len(saved) == 4, timeout=WAIT)
+    requests = [read_request(path) for path in saved]
+    assert len({r["init_image"] for r in requests}) == 1 and requests[0]["init_image"] is not None
+    assert {(r["seed"], r["strength"], r["variation_strength"]) for r in requests} == {(99, 0.75, 0.25)}
+    assert len({r["variation_seed"] for r in requests}) == 4
+    pictures = [np.asarray(Image.open(path).convert("RGB"), dtype=np.int16) for path in saved]
+    assert min(np.abs(a - b).max() for k, a in enumerate(pictures) for b in pictures[k + 1:]) > 10
+
+
+def test_the_variation_row_asks_for_one_also_with_an_init_image_and_reads_a1111s(qtbot, idle_app, tmp_path):
     window = idle_app.window
     window.prompt.setPlainText("a lantern")
     assert window.build_request().variation_strength == 0.0
@@ -55,7 +79,8 @@ def test_the_variation_row_asks_for_one_is_off_with_an_init_image_and_reads_a111
     assert (request.variation_seed, request.variation_strength) == (77, 0.2)
     Image.new("RGB", (64, 64), "white").save(tmp_path / "init.png")
     assert window.init_image.load_file(tmp_path / "init.png")
-    assert not window.variation.isEnabled() and not window.build_request().varied
+    request = window.build_request()  # from a picture: the noise added to it is varied
+    assert request.init_image is not None and (request.variation_seed, request.variation_strength) == (77, 0.2)
     window.init_image.clear()
     assert window.build_request().varied
 

@@ -321,16 +321,15 @@ class _ImageStart:
         if start.mask is None:  # image to image: one sample per image, each from its own generator
             samples = np.concatenate([mean + std * generator.randn(one) for generator in generators])
             init = pipeline.scale_latents(samples, with_mean=pipeline.architecture == Architecture.SDXL)
-            self.latents = stepper.add_noise(init, batch_randn(generators, shape), first)
+            self.latents = stepper.add_noise(init, vary(batch_randn(generators, shape)), first)
             return
         if pipeline.unet_channels == INPAINTING_CHANNELS and start.strength == 1.0:
             self.init = None  # diffusers samples no init latents for pure noise and a 9-channel UNet, which needs none
         else:
             self.init = np.repeat(pipeline.scale_latents(mean + std * generators[0].randn(one), with_mean=False),
                                   shape[0], axis=0)
-        self.noise = batch_randn(generators, shape)
-        if start.strength == 1.0:  # pure noise: an inpainting model's image from the prompt, which a variation varies
-            self.noise = vary(self.noise)
+        self.noise = vary(batch_randn(generators, shape))  # also what the kept part is noised with after each step
+        if start.strength == 1.0:  # pure noise (an inpainting model's image from the prompt)
             self.latents = self.noise * np.float32(stepper.init_noise_sigma)
         else:
             self.latents = stepper.add_noise(self.init, self.noise, first)
