@@ -95,7 +95,7 @@ def _catalog(library, args) -> int:
         return 0
     for entry in entries:
         mark = "installed" if library.installed_entry(entry) else ""
-        print(f"{entry.id:28} {entry.kind:10} {entry.architecture or 'any':5} {format_size(entry.size):>9}  "
+        print(f"{entry.id:28} {entry.kind:13} {entry.architecture or 'any':5} {format_size(entry.size):>9}  "
               f"{entry.licence:22} {mark:9} {entry.enables}")
     return 0
 
@@ -110,7 +110,7 @@ def _list(library, args) -> int:
               "`hypersd-desktop models import PATH` adds files you have.")
     for model in models:
         made_for = model.architecture or ("any" if model.kind in EITHER_ARCHITECTURE_KINDS else "?")
-        print(f"{model.id:28} {model.kind:10} {made_for:5} {format_size(model.size):>9}  "
+        print(f"{model.id:28} {model.kind:13} {made_for:5} {format_size(model.size):>9}  "
               f"{model.source:16} {model.path}")
         if model.trigger_words:
             print(f"{'':28} trigger words: {', '.join(model.trigger_words)}")

@@ -58,6 +58,8 @@ ENCODER_LINKS = {"OpenCLIP ViT-H/14": "https://huggingface.co/h94/IP-Adapter/blo
                                       "model.safetensors",
                  "OpenCLIP ViT-bigG/14": "https://huggingface.co/h94/IP-Adapter/blob/main/sdxl_models/image_encoder/"
                                          "model.safetensors"}
+# The encoders the catalog (resources/catalog.json) offers, by its entry ids
+ENCODER_ENTRIES = {"OpenCLIP ViT-H/14": ("clip-vit-h-14-image-encoder", "OpenCLIP ViT-H/14 image encoder")}
 
 
 def no_encoder(adapter: str | Path, need: EncoderNeed, how: str) -> str:
@@ -66,6 +68,9 @@ def no_encoder(adapter: str | Path, need: EncoderNeed, how: str) -> str:
     link = ENCODER_LINKS.get(need.encoder)
     where = f" (h94/IP-Adapter's: download {link} in the Models tab's address box or with `hypersd-desktop models " \
             f"download`)" if link else ""
+    if need.encoder in ENCODER_ENTRIES:
+        entry_id, name = ENCODER_ENTRIES[need.encoder]
+        where = f" (the Models tab's {name}, or `hypersd-desktop models download {entry_id}`)"
     return (f"The IP-Adapter {Path(adapter).name} reads pictures with {need.encoder}, and no such image encoder is "
             f"installed: install it{where}, or {how}.")
 

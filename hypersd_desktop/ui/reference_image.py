@@ -72,7 +72,7 @@ class ReferenceBox(PictureInput):
         adapter = self.model_box.currentData()
         if adapter is None:
             raise AppError("The IP-Adapter's picture needs an IP-Adapter for this base model; install one in the "
-                           f"Models tab (h94/IP-Adapter's ip-adapter_sd15 for SD1.5, ip-adapter_sdxl_vit-h for SDXL) "
+                           f"Models tab (IP-Adapter (SD1.5) or IP-Adapter (SDXL, ViT-H), with the image encoder) "
                            f"or {CLEAR_IT}.")
         return IPAdapterSpec(adapter.path, self._encoder(adapter).path, self.digest, self.scale.value())
 

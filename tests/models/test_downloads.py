@@ -404,3 +404,39 @@ def test_the_catalogs_control_loras_download_as_sdxl_controlnets_that_load(tmp_p
         assert inspect_file(model.path).format == CONTROL_LORA_FORMAT
         assert load_controlnet(Path(model.path), torch.float32, unet=unet).config.conditioning_channels == 3
         assert preprocessor_for(model) == preprocessor, (what, model.name)
+
+
+def test_the_catalogs_ip_adapters_and_image_encoder_download_and_find_each_other(hub, ip_adapters):
+    """h94's IP-Adapters and the OpenCLIP ViT-H/14 encoder as the catalog lists them, each served as the hub serves
+    it (a tiny file in its layout under the real name): each lands as the kind the app runs, the adapters for their
+    architecture, and the library finds the downloaded encoder for an adapter; the message for an adapter without
+    one names the catalog's encoder."""
+    from hypersd_desktop.core.paths import AppPaths
+    from hypersd_desktop.core.vocab import ModelKind
+    from hypersd_desktop.engine.inspect import WeightsKind, inspect_file
+    from hypersd_desktop.engine.ip_adapter_files import ENCODER_ENTRIES, EncoderNeed, no_encoder
+    from hypersd_desktop.models.library import ModelLibrary
+
+    library = ModelLibrary(AppPaths.default(), endpoint=hub.url)
+    adapters = [entry for entry in library.catalog.entries if entry.kind == ModelKind.IP_ADAPTER]
+    assert {entry.architecture for entry in adapters} == {"sd15", "sdxl"} and len(adapters) == 5
+    served = {"sd15": ip_adapters["sd15"], "sdxl": ip_adapters["sdxl"]}
+    for entry in adapters:
+        [file] = entry.files
+        assert entry.repo == "h94/IP-Adapter" and file.path.endswith(".safetensors")
+        hub.add(entry.repo, file.path, served[entry.architecture].read_bytes())
+    entry_id, name = ENCODER_ENTRIES["OpenCLIP ViT-H/14"]
+    encoder_entry = library.entry(entry_id)
+    assert (encoder_entry.kind, encoder_entry.architecture, encoder_entry.name) == (ModelKind.IMAGE_ENCODER, "", name)
+    hub.add(encoder_entry.repo, encoder_entry.files[0].path, ip_adapters["encoder file"].read_bytes())
+
+    adapter = library.download("ip-adapter-plus-sd15")
+    assert (adapter.kind, adapter.architecture) == (ModelKind.IP_ADAPTER, "sd15")
+    assert inspect_file(adapter.path).kind == WeightsKind.IP_ADAPTER
+    assert library.image_encoder_for(adapter.path) is None
+    encoder = library.download(entry_id)
+    assert inspect_file(encoder.path).kind == WeightsKind.IMAGE_ENCODER
+    assert library.image_encoder_for(adapter.path) == encoder
+    assert library.download("ip-adapter-sdxl-vit-h").architecture == "sdxl"
+    message = no_encoder(adapter.path, EncoderNeed(1024, False), "choose another")
+    assert f"the Models tab's {name}, or `hypersd-desktop models download {entry_id}`" in message
