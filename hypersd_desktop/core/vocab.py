@@ -139,6 +139,25 @@ class Decoder(TextEnum):
     TAESD = "taesd"
 
 
+class Tiling(TextEnum):
+    """Which way an image repeats seamlessly (A1111's "Tiling", InvokeAI's seamless X and Y): its left edge
+    continues its right one, its top edge its bottom one, or both, so copies laid side by side show no seam."""
+
+    OFF = "off"
+    BOTH = "both"
+    X = "x"  # left to right
+    Y = "y"  # top to bottom
+
+    @property
+    def wraps(self) -> tuple[bool, bool]:
+        """Whether it wraps across (x) and down (y)."""
+        return self in (Tiling.BOTH, Tiling.X), self in (Tiling.BOTH, Tiling.Y)
+
+    @property
+    def label(self) -> str:
+        return {"off": "off", "both": "both ways", "x": "left to right", "y": "top to bottom"}[self.value]
+
+
 class Mode(TextEnum):
     """What a generation starts from; backends list the modes they run. ControlNets go with any of them."""
 

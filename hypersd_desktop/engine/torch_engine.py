@@ -22,9 +22,9 @@ import torch
 from hypersd_desktop.core.errors import OutOfMemoryError
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.progress import CancelToken
-from hypersd_desktop.core.vocab import Architecture, Decoder, Device, DType, Preview, Scheduler
+from hypersd_desktop.core.vocab import Architecture, Decoder, Device, DType, Preview, Scheduler, Tiling
 from hypersd_desktop.engine import (compiled, conditioning, devices, embeddings, graphs, ip_adapters, loading, modes,
-                                    notices, prompt_editing, text_encoders)
+                                    notices, prompt_editing, text_encoders, tiling)
 from hypersd_desktop.engine.backend import batch_key
 from hypersd_desktop.engine.inputs import ModeInputs, open_inputs
 from hypersd_desktop.engine.inspect import base_architecture
@@ -239,7 +239,11 @@ class TorchEngine:
             warnings.append("This CPU has no native bf16 arithmetic, so bf16 runs slower than fp32; choose fp32.")
         taesd = self._taesd_model(request, loaded) if Preview.TAESD in (request.preview, request.decoder) else None
 
-        with torch.inference_mode():
+        if request.tiling != Tiling.OFF and request.vae_tiling:
+            warnings.append("VAE tiling (Settings) decodes in tiles, each wrapping around on its own: the seamless "
+                            "image may show seams; turn VAE tiling off for it.")
+        parts = (loaded.pipe.unet, loaded.pipe.vae, taesd)  # the ControlNets are wrapped where they run (_denoise)
+        with torch.inference_mode(), tiling.seamless(parts, request.tiling):
             latents = self._denoise(request, members, settings_plan, loaded, sources, taesd, on_progress, cancel,
                                     started)
             denoised_at = time.perf_counter()
@@ -420,10 +424,10 @@ class TorchEngine:
         """Run the UNet and VAE decode compiled and replay them as graphs where asked and possible; the
         memory-saving options change what runs between calls (offload moves weights, slicing and tiling
         split the work), so they run eagerly, as IP-Adapters do (their pictures' tokens are one more input of
-        every attention)."""
+        every attention) and seamless images (their convolutions wrap: engine/tiling.py)."""
         cuda = loaded.placement.device == Device.CUDA
         plain = (not loaded.key.cpu_offload and not request.attention_slicing and not request.vae_tiling
-                 and not request.ip_adapters)
+                 and not request.ip_adapters and request.tiling == Tiling.OFF)
         record = request.cuda_graphs and plain and (cuda or self._graph_recorder is not None)
         compile_steps = request.compile and plain and (cuda or self._given_compiler)
         if compile_steps and self.compiler is None:
@@ -512,7 +516,7 @@ class TorchEngine:
         )
         if settings_plan.timesteps is not None:
             kwargs["timesteps"] = list(settings_plan.timesteps)
-        with modes.vae_as_placed(pipe.vae), _varied_draw(pipe, members):
+        with modes.vae_as_placed(pipe.vae), _varied_draw(pipe, members), tiling.seamless(controlnets, request.tiling):
             return pipe(**kwargs).images
 
     def _decode(self, loaded: LoadedPipeline, latents: torch.Tensor, taesd):

@@ -18,7 +18,7 @@ from hypersd_desktop.core.codec import CodecError, from_data, to_data
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import DIGEST
 from hypersd_desktop.core.vocab import (
-    Architecture, ControlType, Decoder, Device, DType, Mode, Preprocessor, Preview, Scheduler,
+    Architecture, ControlType, Decoder, Device, DType, Mode, Preprocessor, Preview, Scheduler, Tiling,
 )
 
 AUTO_BACKEND = "auto"
@@ -225,6 +225,9 @@ class GenerationRequest:
     # The upscaler model (an ESRGAN, SPAN, DAT … file; see engine/upscalers.py) that enlarges a picture before it is
     # repainted: a Hires fix's first pass, an init image made at a larger size. None: Lanczos.
     upscaler: str | None = None
+    # A seamless image (A1111's Tiling): every convolution of the UNet, VAE and ControlNets wraps around the
+    # image's edges the way it asks, so its copies tile without a seam.
+    tiling: Tiling = Tiling.OFF
 
     def __post_init__(self) -> None:
         for name, vocabulary in _VOCABULARIES.items():
@@ -415,6 +418,7 @@ class GenerationRequest:
 
 _VOCABULARIES: dict[str, type[Enum]] = {
     "scheduler": Scheduler, "device": Device, "dtype": DType, "preview": Preview, "decoder": Decoder,
+    "tiling": Tiling,
 }
 
 

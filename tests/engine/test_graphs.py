@@ -91,12 +91,12 @@ def test_a_new_size_records_new_graphs_and_a_lora_change_keeps_them(sd15, hyper_
     assert_same_images(ours, TorchEngine().generate(changed.replace(cuda_graphs=False)))
 
 
-def test_memory_options_and_the_setting_run_eagerly(sd15):
+def test_memory_options_the_setting_and_seamless_images_run_eagerly(sd15):
     recorded = []
     engine = TorchEngine(graph_recorder=rerun_recorder(recorded))
     engine.generate(sd15.replace(steps=1))
     assert graphs.installed(engine._loaded.pipe)
-    for options in ({"attention_slicing": True}, {"vae_tiling": True}, {"cuda_graphs": False}):
+    for options in ({"attention_slicing": True}, {"vae_tiling": True}, {"cuda_graphs": False}, {"tiling": "both"}):
         engine.generate(sd15.replace(steps=1, **options))
         assert not graphs.installed(engine._loaded.pipe), options
         assert "forward" not in engine._loaded.pipe.unet.__dict__

@@ -22,7 +22,8 @@ def declines(request: GenerationRequest) -> str | None:
     """Why the backend cannot run `request` ("auto" then takes another): plain generation without a Hyper-SD
     recipe uses the base model's own scheduler, which only the torch backend has; clip skip needs the text
     encoder's inner layers, which the export does not give; embeddings would need tokens the export lacks; its
-    schedulers predict the noise, so v-prediction models go to torch."""
+    schedulers predict the noise, so v-prediction models go to torch; seamless images need convolutions that wrap
+    around, which the exported models do not."""
     from hypersd_desktop.engine.inspect import base_architecture, base_prediction
     from hypersd_desktop.engine.onnx.schedulers import SCHEDULERS
     from hypersd_desktop.engine.planning import plan
@@ -37,6 +38,8 @@ def declines(request: GenerationRequest) -> str | None:
         return "no clip skip (it reads the text encoder's last layer only)"
     if request.embeddings:
         return "no textual-inversion embeddings"
+    if request.tiling != "off":
+        return "no seamless tiling (its exported convolutions pad with zeros)"
     if base_prediction(request.base_model)[0] is not None:
         return "no v-prediction models (its schedulers predict the noise)"
     return None

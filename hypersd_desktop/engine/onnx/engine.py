@@ -120,6 +120,9 @@ class OnnxEngine:
         if request.ip_adapters:
             raise InputError("The ONNX Runtime backend has no IP-Adapter; leave the reference picture out, or choose "
                              "PyTorch (or Automatic) as the backend in Settings.")
+        if request.tiling != "off":
+            raise InputError("The ONNX Runtime backend makes no seamless (tiling) images; turn Tiling off, or choose "
+                             "PyTorch (or Automatic) as the backend in Settings.")
         architecture = base_architecture(request.base_model)
         settings_plan = plan(request, architecture)
         if request.embeddings:
