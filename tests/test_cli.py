@@ -200,6 +200,31 @@ def test_variations_keep_the_seed_and_vary_it_and_reuse_repeats_each(tiny_sd15, 
     assert alone.returncode == 2 and "add --variation-strength" in alone.stderr
 
 
+def test_tiling_is_written_as_a1111_writes_it_and_reuse_repeats_it(tiny_sd15, hyper_lora, tmp_path):
+    """--tiling: the PNG says `Tiling: True` both ways (A1111's) and `Tiling: x` one way; `gallery reuse` gives the
+    option back and makes the same image; the ONNX backend named for it says what to do."""
+    base = ["generate", "--model", tiny_sd15, "--prompt", "a tiled floor", "--lora", hyper_lora("Hyper-SD15-1step-lora"),
+            "--steps", 1, "--width", 64, "--height", 64, "--seed", 5, "--json"]
+    made = {}
+    for tiling, written in (("both", "Tiling: True"), ("x", "Tiling: x")):
+        run = cli(*base, "--tiling", tiling, "--out", tmp_path / tiling)
+        assert run.returncode == 0, run.stderr
+        made[tiling] = json.loads(run.stdout)["path"]
+        with Image.open(made[tiling]) as image:
+            assert written in image.text["parameters"]
+        assert read_request(made[tiling])["tiling"] == tiling
+    listing = json.loads(cli("gallery", "search", "tiled", "--json").stdout)
+    reuse = shlex.split(cli("gallery", "reuse", next(item["id"] for item in listing
+                                                     if item["path"] == made["x"])).stdout)
+    assert reuse[reuse.index("--tiling") + 1] == "x"
+    again = json.loads(cli(*reuse[reuse.index("generate"):], "--json", "--out", tmp_path / "again").stdout)
+    with Image.open(made["x"]) as one, Image.open(again["path"]) as two, Image.open(made["both"]) as three:
+        one, two, three = (np.asarray(image.convert("RGB"), dtype=np.int16) for image in (one, two, three))
+    assert np.abs(one - two).max() <= 1 and np.abs(one - three).mean() > 2
+    onnx = cli(*base, "--tiling", "y", "--backend", "onnx", "--device", "cpu")
+    assert onnx.returncode != 0 and "turn Tiling off, or choose PyTorch" in onnx.stderr
+
+
 def test_outpaint_extends_the_picture_paints_the_new_part_and_reuse_repeats_it(tiny_sd15, hyper_lora, tmp_path):
     from pictures import init_picture
 

@@ -18,7 +18,7 @@ from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import TransferProgress
 from hypersd_desktop.core.vocab import (
-    Architecture, ControlType, Decoder, Device, DType, MapKind, ModelKind, Preprocessor, Preview, Scheduler,
+    Architecture, ControlType, Decoder, Device, DType, MapKind, ModelKind, Preprocessor, Preview, Scheduler, Tiling,
     architecture_label, upscaler_families, WeightsKind,
 )
 from hypersd_desktop.core.images import InputImages, png_data
@@ -135,6 +135,9 @@ def add_parser(commands) -> None:
                                "makes close variations), as A1111's variation seed")
     generate.add_argument("--variation-seed", type=int, metavar="N",
                           help="the seed the image is varied by (default: random)")
+    generate.add_argument("--tiling", choices=Tiling.values(), default=Tiling.OFF.value,
+                          help="a seamless image, whose copies tile without a seam: both ways (A1111's Tiling), x "
+                               "(left to right) or y (top to bottom); PyTorch backend")
     generate.add_argument("--backend", default=AUTO_BACKEND,
                           help="engine backend: torch or onnx (ONNX Runtime; exports each model + LoRA set once); "
                                "default: the best for the device")
@@ -386,6 +389,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         variation_seed=None if not args.variation_strength else args.variation_seed if args.variation_seed is not None
         else secrets.randbelow(2**32),
         variation_strength=args.variation_strength,
+        tiling=args.tiling,
         width=args.width,
         height=args.height,
         batch_size=args.batch,

@@ -18,12 +18,12 @@ from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.prompt_tags import embeddings_by_name, without_network_tags
-from hypersd_desktop.core.vocab import Decoder, Preprocessor
+from hypersd_desktop.core.vocab import Decoder, Preprocessor, Tiling
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID, recipe_for_file
 from hypersd_desktop.engine.types import GenerationRequest
 from hypersd_desktop.gallery.formats import ImageMetadata, MAX_PASTED, parse_text
 from hypersd_desktop.gallery.formats.common import (
-    hires_guidance, hires_prompts, hires_settings, picture_strength, stem, variation_of,
+    hires_guidance, hires_prompts, hires_settings, picture_strength, stem, tiling_of, variation_of,
 )
 from hypersd_desktop.gallery.formats.hosted import HOSTED_MODELS
 from hypersd_desktop.gallery.formats.syntax import reused_prompts
@@ -130,6 +130,8 @@ def settings_command(metadata: ImageMetadata, models: list[InstalledModel],
             words += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
     if metadata.clip_skip and metadata.clip_skip > 1:
         words += ["--clip-skip", str(metadata.clip_skip)]
+    if tiling_of(metadata) != Tiling.OFF:
+        words += ["--tiling", tiling_of(metadata).value]
     variation = variation_of(metadata)
     if variation is not None and picture_strength(metadata) is None:  # an image made from the prompt, varied
         words += ["--variation-seed", str(variation[0]), "--variation-strength", f"{variation[1]:g}"]
@@ -198,6 +200,8 @@ def _request_words(request: GenerationRequest, inputs: InputImages) -> tuple[lis
         words += ["--timesteps", ",".join(str(t) for t in request.timesteps)]
     if request.clip_skip > 1:
         words += ["--clip-skip", str(request.clip_skip)]
+    if request.tiling != Tiling.OFF:
+        words += ["--tiling", request.tiling.value]
     if request.decoder == Decoder.TAESD and request.taesd:
         words += ["--taesd", here(request.taesd), "--fast-decode"]
     if request.hires_scale is not None:

@@ -29,12 +29,12 @@ from PySide6.QtWidgets import (
 )
 
 from hypersd_desktop.core.dates import local_time
-from hypersd_desktop.core.vocab import ControlType, Device, Mode, Preprocessor, Scheduler
+from hypersd_desktop.core.vocab import ControlType, Device, Mode, Preprocessor, Scheduler, Tiling
 from hypersd_desktop.engine.inspect import weights_name
 from hypersd_desktop.engine.recipes import recipe_for_file
 from hypersd_desktop.engine.types import hires_size
 from hypersd_desktop.gallery.formats.common import (
-    ImageMetadata, hires_pass, other_passes, other_prompts, stem, variation_of,
+    ImageMetadata, hires_pass, other_passes, other_prompts, stem, tiling_of, variation_of,
 )
 from hypersd_desktop.gallery.gallery import Gallery, image_files, parameters_text, read_metadata
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
@@ -106,6 +106,7 @@ def describe_record(record: ImageRecord, metadata: ImageMetadata | None = None,
          else record.scheduler),
         ("Seed", record.seed),
         ("Variation", _variation_text(request, metadata)),
+        ("Tiling", _tiling_text(request, metadata)),
         ("Size", f"{record.width} × {record.height}" if record.width else None),
         ("Pixels", f"{pixels[0]} × {pixels[1]}" if pixels and record.width and pixels != (record.width, record.height)
          else None),
@@ -143,6 +144,13 @@ def _name_value_html(rows: Iterable[tuple[str, str]], name_width: int) -> str:
 
 
 FIELD_SHOWN = 200  # characters of another tool's field shown in the details (a resource list can run to pages)
+
+
+def _tiling_text(request: dict | None, metadata: ImageMetadata | None) -> str | None:
+    """Which way a seamless image tiles, from the request made here or the image's text; None for one that does
+    not."""
+    tiling = request.get("tiling") if request else tiling_of(metadata) if metadata else None
+    return Tiling(tiling).label if tiling in Tiling.values() and tiling != Tiling.OFF else None
 
 
 def _other_fields(metadata: ImageMetadata, prompts: dict[str, str]) -> str:

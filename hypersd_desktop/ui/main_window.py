@@ -26,7 +26,7 @@ from hypersd_desktop.core.files import why_not_written, write_atomic
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.settings import Settings, save_settings
 from hypersd_desktop.core.vocab import (
-    Architecture, Decoder, Device, ImageSource, Preprocessor, Preview, upscaler_families,
+    Architecture, Decoder, Device, ImageSource, Preprocessor, Preview, Tiling, upscaler_families,
 )
 from hypersd_desktop.engine.planning import plan
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID
@@ -35,7 +35,7 @@ from hypersd_desktop.engine.types import (
 )
 from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.gallery.formats.common import (
-    hires_guidance, hires_prompts, hires_settings, picture_strength, variation_of,
+    hires_guidance, hires_prompts, hires_settings, picture_strength, tiling_of, variation_of,
 )
 from hypersd_desktop.core.prompt_tags import embeddings_by_name, with_words, without_network_tags, without_words
 from hypersd_desktop.gallery.formats.syntax import reused_prompts
@@ -128,6 +128,12 @@ class MainWindow(QMainWindow):
         for widget in (self.seed, self.seed_lock, self.seed_random):
             seed_row.addWidget(widget)
         self.variation = VariationRow()
+        self.tiling = QComboBox()
+        for tiling in Tiling:
+            self.tiling.addItem(tiling.label.capitalize(), tiling.value)
+        self.tiling.setToolTip("A seamless image: its left edge goes on from its right one, its top from its bottom, "
+                               "so copies laid side by side show no seam (textures, patterns, wallpapers). A1111's "
+                               "Tiling; the PyTorch backend makes them.")
         self.size_box = QComboBox()
         self.size_from_init = QLabel("")  # in the size list's place while the init image sets the size
         self.size_from_init.hide()
@@ -203,6 +209,7 @@ class MainWindow(QMainWindow):
         form.addRow("Seed", seed_row)
         form.addRow("Variation", self.variation)
         form.addRow("Size", size_row)
+        form.addRow("Tiling", self.tiling)
         form.addRow("Hires fix", hires_row)
         form.addRow("Hires prompt", hires_prompts)
         form.addRow("Upscaler", self.upscaler_box)
@@ -634,7 +641,8 @@ class MainWindow(QMainWindow):
                 guidance=self.guidance.value() if self.guidance.isEnabled() else None,
                 eta=self.eta.value() if rules.uses_eta else None,
                 clip_skip=self.clip_skip.value() if self.clip_skip.isEnabled() else 1,
-                seed=self.seed.value(), **self.variation.request_fields(), width=width, height=height,
+                seed=self.seed.value(), **self.variation.request_fields(), tiling=self.tiling.currentData(),
+                width=width, height=height,
                 batch_size=self.batch_size.value(),
                 backend=settings.backend, device=settings.device, dtype=settings.dtype, attention_slicing=settings.attention_slicing,
                 vae_tiling=settings.vae_tiling, cpu_offload=settings.cpu_offload, cuda_graphs=settings.cuda_graphs,
@@ -758,6 +766,7 @@ class MainWindow(QMainWindow):
                             request.seed, request.width, request.height, request.eta, request.clip_skip)
         self.batch_size.setValue(request.batch_size)
         self.variation.set_variation(request.variation_seed if request.varied else None, request.variation_strength)
+        self.set_tiling(request.tiling)
         self.init_image.strength.setValue(request.strength)
         self._reuse_notes += self.control_stack.set_specs(request.controls)
         self._reuse_notes += self.reference_stack.set_specs(request.ip_adapters)
@@ -878,6 +887,10 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentIndex(0)
             self.prompt.setFocus()
 
+    def set_tiling(self, tiling: str) -> None:
+        """Show which way the image tiles; Off for a value this version does not know."""
+        self.tiling.setCurrentIndex(max(self.tiling.findData(str(tiling)), 0))
+
     def variations_of_result(self) -> None:
         """Variations of the selected result (or the newest): its settings (as Reuse settings gives them), its
         seed kept, each image varied by a new variation seed at the Variation strength (`VARIATION_STRENGTH` when
@@ -982,6 +995,7 @@ class MainWindow(QMainWindow):
         strength = picture_strength(metadata)
         variation = variation_of(metadata) if strength is None else None  # only an image from the prompt varies
         self.variation.set_variation(*(variation or (None, 0.0)))
+        self.set_tiling(tiling_of(metadata))
         if strength is not None:  # made from a picture: the picture given as the init image goes at its strength
             self.init_image.strength.setValue(max(strength, self.init_image.strength.minimum()))
         hires = hires_settings(metadata)  # the first pass's size is the image's Size; then this app's Hires fix

@@ -50,7 +50,8 @@ class SessionKeeper(QObject):
                        window.control_stack.changed, window.reference_stack.changed, draw.prompt.textChanged,
                        draw.steps.valueChanged, draw.scale.valueChanged):
             signal.connect(self._changed)
-        for signal in (window.seed.valueChanged, window.seed_lock.toggled, draw.seed.valueChanged):
+        for signal in (window.seed.valueChanged, window.seed_lock.toggled, draw.seed.valueChanged,
+                       window.tiling.currentIndexChanged):
             signal.connect(lambda _value: self._changed())
         draw.canvas.changed.connect(self._drawing_done)
 
@@ -70,7 +71,7 @@ class SessionKeeper(QObject):
             "init_image": window.init_image.state(), "control": window.control_image.state(),
             "more_controls": window.control_stack.state()[1:],  # the ControlNets added under the first
             "ip_adapter": window.ip_adapter.state(), "more_ip_adapters": window.reference_stack.state()[1:],
-            "draw": window.draw.state(),
+            "draw": window.draw.state(), "tiling": window.tiling.currentData(),
         }
 
     def save(self, wait: bool = False) -> None:
@@ -114,6 +115,7 @@ class SessionKeeper(QObject):
             if isinstance(state.get("seed"), int) and not isinstance(state.get("seed"), bool):
                 window.seed.setValue(state["seed"])
                 window.seed_lock.setChecked(True)
+            window.set_tiling(str(state.get("tiling") or "off"))
             for stack, name in ((window.control_stack, "control"), (window.reference_stack, "ip_adapter")):
                 if isinstance(state.get(name), dict):  # the first box's, then those added under it
                     more = state.get(f"more_{name}s")

@@ -21,7 +21,7 @@ from hypersd_desktop.core.files import why_not_written, write_atomic
 from hypersd_desktop.core.images import InputImages, png_data
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken
-from hypersd_desktop.core.vocab import Architecture, Device, MapKind, Mode, Preprocessor, Scheduler
+from hypersd_desktop.core.vocab import Architecture, Device, MapKind, Mode, Preprocessor, Scheduler, Tiling
 from hypersd_desktop.engine import backend as backends
 from hypersd_desktop.engine.backend import BatchingEngine, Engine
 from hypersd_desktop.engine.inspect import weights_name
@@ -88,6 +88,8 @@ def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParame
                       ("Variation seed strength", f"{request.variation_strength:g}")])
     if request.clip_skip > 1 and settings.architecture == Architecture.SD15:
         extra.append(("Clip skip", str(request.clip_skip)))  # A1111 writes it only when it is not 1
+    if request.tiling != Tiling.OFF:  # A1111's "Tiling: True" both ways; one way "x" or "y" (A1111 has none)
+        extra.append(("Tiling", "True" if request.tiling == Tiling.BOTH else request.tiling.value))
     if request.mode != Mode.TEXT_TO_IMAGE:  # A1111's img2img fields (the init image is named in the request)
         extra.append(("Denoising strength", f"{request.strength:g}"))
     if request.hires_scale is not None:  # as A1111 writes its Hires fix (its Size is the first pass's)

@@ -50,17 +50,22 @@ def test_swarmui_parameters_with_its_model_hash(tmp_path):
 
 def test_swarmui_says_what_it_ran_besides_its_settings():
     """SwarmUI's parameter ids (names in lower-case letters): an init image's creativity, its mask, the ControlNet
-    models, the refiner and its share of the steps, a variation seed, seamless tiling. Its "upscale" of an image
-    (a real file) is an image-to-image at 0.4."""
-    from hypersd_desktop.gallery.formats.common import unrepeated_note
+    models, the refiner and its share of the steps, a variation seed; seamless tiling, by axis, is reused. Its
+    "upscale" of an image (a real file) is an image-to-image at 0.4."""
+    from hypersd_desktop.gallery.formats.common import tiling_of, unrepeated_note
 
     params = {"prompt": "a cat", "seed": 1, "steps": 20, "initimagecreativity": 0.6, "maskblur": 4,
               "controlnetmodel": "diffusers_xl_canny_full.safetensors", "controlnettwomodel": "OpenPoseXL2.safetensors",
               "refinermodel": "sd_xl_refiner_1.0", "refinercontrolpercentage": 0.2, "variationseed": 7,
               "variationseedstrength": 0.3, "seamlesstileable": "X-Only"}
-    note = unrepeated_note(parse_chunks({"parameters": json.dumps({"sui_image_params": params})}))
+    metadata = parse_chunks({"parameters": json.dumps({"sui_image_params": params})})
+    note = unrepeated_note(metadata)
     assert ("inpainting from another picture at strength 0.6, ControlNet (diffusers_xl_canny_full and OpenPoseXL2), "
-            "the refiner sd_xl_refiner_1.0 from 80% of the steps, the variation seed 7 at 0.3 and tiling") in note
+            "the refiner sd_xl_refiner_1.0 from 80% of the steps and the variation seed 7 at 0.3, which") in note
+    assert tiling_of(metadata) == "x"
+    for value, tiling in (("true", "both"), ("Y-Only", "y"), ("false", "off")):
+        tiled = parse_chunks({"parameters": json.dumps({"sui_image_params": {**params, "seamlesstileable": value}})})
+        assert tiling_of(tiled) == tiling
     plain = {"prompt": "a cat", "seed": 1, "refinermodel": "(Use Base)", "variationseed": 7, "seamlesstileable": "false"}
     assert unrepeated_note(parse_chunks({"parameters": json.dumps({"sui_image_params": plain})})) is None
     upscaled, *_ = read_metadata(CORPUS / "sd-metadata" / "png" / "swarmui-upscale.png")
@@ -739,7 +744,7 @@ A1111_BASE = "a fox\nNegative prompt: blurry\nSteps: 20, Sampler: DPM++ 2M, CFG 
     ("Variation seed: 12345, Variation seed strength: 0.3", None),  # reuse varies the image by it
     ("Denoising strength: 0.5, Variation seed: 12345, Variation seed strength: 0.3",  # not an image from the prompt
      "image-to-image from another picture at strength 0.5 and the variation seed 12345 at 0.3"),
-    ("Face restoration: CodeFormer, Tiling: True", "face restoration (CodeFormer) and tiling"),
+    ("Face restoration: CodeFormer, Tiling: True", "with face restoration (CodeFormer), which"),  # tiling: reused
     ("Denoising strength: 0.4, Hires upscale: 2, Variation seed strength: 0", None),  # a Hires fix: hires_note's
 ])
 def test_reuse_names_what_an_a1111_image_had_besides_its_settings(fields, said):
@@ -767,16 +772,17 @@ def test_reuse_names_what_an_a1111_image_had_besides_its_settings(fields, said):
       "ref_images": [{"config": {"type": "ip_adapter", "model": {"name": "Standard Reference (IP Adapter ViT-H)"}}}],
       "seamless_x": True, "seamless_y": False, "refiner_model": {"name": "sdxl-refiner"}, "refiner_start": 0.8},
      "inpainting from another picture, ControlNet (xinsir-canny-sdxl), IP-Adapter (Standard Reference (IP Adapter "
-     "ViT-H)), the refiner sdxl-refiner from 80% of the steps and tiling, which reuse does not repeat. Give that "
+     "ViT-H)) and the refiner sdxl-refiner from 80% of the steps, which reuse does not repeat. Give that "
      "picture as the init image with its mask"),
     ({"generation_mode": "sdxl_txt2img", "seamless_x": False, "seamless_y": False}, None),
 ])
 def test_invokeai_says_what_it_ran_besides_its_settings(record, said):
-    from hypersd_desktop.gallery.formats.common import unrepeated_note
+    from hypersd_desktop.gallery.formats.common import tiling_of, unrepeated_note
 
     """InvokeAI's metadata says the picture or canvas it started from, its control layers, its reference images
     (IP-Adapters), seamless tiling and the refiner; reuse names them, switched-off layers not among them."""
     metadata = parse_chunks({"invokeai_metadata": json.dumps({"positive_prompt": "a cat", "seed": 3, **record})})
+    assert tiling_of(metadata) == ("x" if record.get("seamless_x") else "off")  # seamless X only: reused as "x"
     if said is not None:
         assert said in unrepeated_note(metadata)
     else:

@@ -1,5 +1,5 @@
 """The work in the window survives a restart and a crash: the prompts, the locked seed, the init image with its
-mask, the ControlNets' pictures, and the Draw tab's drawing and prompt come back when the app starts again."""
+mask, the ControlNets' pictures, Tiling, and the Draw tab's drawing and prompt come back when the app starts again."""
 
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ def test_the_work_in_the_window_comes_back_after_a_crash(qtbot, idle_app, tmp_pa
     Image.new("RGB", (64, 64), "black").save(tmp_path / "edges.png")
     assert second.load_file(tmp_path / "edges.png")
     second.scale.setValue(0.3)
+    window.set_tiling("x")  # a texture being made: it stays seamless
 
     draw = window.draw
     window.tabs.setCurrentWidget(draw)
@@ -76,6 +77,7 @@ def test_the_work_in_the_window_comes_back_after_a_crash(qtbot, idle_app, tmp_pa
         assert [(box.digest, box.scale.value()) for box in restored.control_stack.boxes] == [
             (box.digest, box.scale.value()) for box in window.control_stack.boxes]
         assert len(restored.control_stack.boxes) == 2
+        assert restored.tiling.currentData() == "x"
         assert restored.build_request(quiet=True) == window.build_request(quiet=True)
         assert restored.draw.prompt.text() == "a house on a hill"
         assert np.array_equal(pixels(restored.draw.canvas.png()), pixels(drawn))

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from hypersd_desktop.core.prompt_tags import network_tags
-from hypersd_desktop.core.vocab import upscaler_families
+from hypersd_desktop.core.vocab import Tiling, upscaler_families
 
 
 @dataclass(frozen=True)
@@ -356,8 +356,6 @@ def other_passes(metadata: ImageMetadata) -> list[str]:
         parts.append(f"the variation seed {extra['variation seed']}" + (f" at {variation:g}" if variation else ""))
     if extra.get("face restoration"):
         parts.append(f"face restoration ({extra['face restoration']})")
-    if extra.get("tiling", "").lower() == "true":
-        parts.append("tiling")
     enlarged = to_float(extra.get("postprocess upscale by"))  # A1111's Extras tab (and a ComfyUI graph's, so read)
     target = extra.get("postprocess upscale to")
     if (enlarged is not None and enlarged > 1) or target:
@@ -393,6 +391,13 @@ def picture_strength(metadata: ImageMetadata) -> float | None:
 def _inpainted(extra: dict[str, str]) -> bool:
     return any(key in extra for key in ("mask blur", "inpaint area", "masked content", "mask mode", "mask")) \
         or any(word in extra.get("generation mode", "") for word in ("inpaint", "outpaint"))
+
+
+def tiling_of(metadata: ImageMetadata) -> Tiling:
+    """Which way the image tiles: A1111's `Tiling: True` (both ways), or "x" or "y" (one way, as this app writes
+    InvokeAI's seamless X or Y and SwarmUI's X-Only or Y-Only)."""
+    value = {key.lower(): value for key, value in metadata.extra.items()}.get("tiling", "").strip().lower()
+    return {"true": Tiling.BOTH, "x": Tiling.X, "y": Tiling.Y}.get(value, Tiling.OFF)
 
 
 def variation_of(metadata: ImageMetadata) -> tuple[int, float] | None:

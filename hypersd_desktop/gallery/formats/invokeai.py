@@ -68,8 +68,9 @@ def _other_inputs(data: dict) -> dict[str, str]:
                     for unit in data.get("ref_images") or [] if isinstance(unit, dict))]
     if references:
         found["IP-Adapter"] = ", ".join(dict.fromkeys(_name(model) or "unknown" for model in references))
-    if data.get("seamless_x") is True or data.get("seamless_y") is True:
-        found["Tiling"] = "True"
+    across, down = data.get("seamless_x") is True, data.get("seamless_y") is True
+    if across or down:  # as this app writes it: "True" both ways, else the one axis
+        found["Tiling"] = "True" if across and down else "x" if across else "y"
     refiner = _name(data.get("refiner_model"))
     if refiner:
         found["Refiner"] = refiner

@@ -72,9 +72,9 @@ def _swarmui_passes(params: dict) -> dict[str, str]:
     if params.get("variationseed") is not None and (to_float(params.get("variationseedstrength")) or 0) > 0:
         found["Variation seed"] = str(params["variationseed"])
         found["Variation seed strength"] = f"{to_float(params['variationseedstrength']):g}"
-    tiling = params.get("seamlesstileable")
+    tiling = params.get("seamlesstileable")  # SwarmUI's: "true", "X-Only", "Y-Only" or "false"
     if isinstance(tiling, str) and tiling.strip().lower() not in ("", "false"):
-        found["Tiling"] = "True"
+        found["Tiling"] = {"x-only": "x", "y-only": "y"}.get(tiling.strip().lower(), "True")
     return found
 
 
