@@ -195,8 +195,14 @@ def test_variations_are_refused_where_they_cannot_apply_saying_why(tmp_path):
     assert dataclasses.replace(base, seed=2**63 - 1).advanced(1).seed == 0
 
 
+@pytest.fixture(scope="module")
+def onnx_exports(tmp_path_factory):
+    """One ONNX export of the tiny model for every start below (an export takes seconds)."""
+    return tmp_path_factory.mktemp("onnx")
+
+
 @pytest.mark.parametrize("start", ["prompt", "picture", "inpaint"])
-def test_the_onnx_backend_varies_as_the_torch_backend(start, tiny_sd15, hyper_lora, tmp_path):
+def test_the_onnx_backend_varies_as_the_torch_backend(start, tiny_sd15, hyper_lora, onnx_exports, tmp_path):
     from pictures import mask_picture
     from hypersd_desktop.core.hashes import sha256_file
     from hypersd_desktop.engine.onnx.engine import OnnxEngine
@@ -210,7 +216,7 @@ def test_the_onnx_backend_varies_as_the_torch_backend(start, tiny_sd15, hyper_lo
     if start == "inpaint":
         request = request.replace(mask_image=store.add(png(mask_picture())))
     theirs = TorchEngine(inputs=store).generate(request)
-    onnx = OnnxEngine(ExportCache(tmp_path / "onnx", hash_of=sha256_file), inputs=store)
+    onnx = OnnxEngine(ExportCache(onnx_exports, hash_of=sha256_file), inputs=store)
     ours = onnx.generate(request.replace(backend="onnx"))
     assert [(r.seed, r.variation_seed) for r in ours] == [(r.seed, r.variation_seed) for r in theirs]
     for image, expected in zip(ours, theirs):
