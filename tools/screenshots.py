@@ -14,7 +14,8 @@ against one speaking Civitai's API (tests/civitai_server.py).
 With --images-in: the Draw tab mid-drawing (strokes drawn with the mouse, a tiny scribble ControlNet),
 then the Generate tab with an init image and a mask painted in the mask dialog (shot open), the
 inpainting result, the same again with an inpainting ControlNet chosen by hand and a second ControlNet
-following a drawing, and an image taking after a picture through a tiny IP-Adapter.
+following a drawing, an image taking after a picture through a tiny IP-Adapter, and a seamless image
+(Tiling both ways) shown three by three.
 
 Needs Debian's xvfb and the xcb libraries listed in ../shared/DESIGN.md §4. Uses a temporary
 HYPERSD_HOME with a tiny SD1.5 model and a tiny Hyper-SD LoRA built by the test helpers.
@@ -221,11 +222,25 @@ def images_in(out: Path) -> None:
         window.size_box.setCurrentIndex(window.size_box.count() - 1)
         scroller = next(area for area in window.findChildren(QScrollArea) if area.isAncestorOf(window.ip_adapter))
         scroller.ensureWidgetVisible(window.ip_adapter)
-        parts.bridge.finished.connect(lambda _m: QTimer.singleShot(300, quit_after_reference))
+        parts.bridge.finished.connect(reference_made)
         window.generate()
 
-    def quit_after_reference() -> None:
+    def reference_made(_message) -> None:
+        parts.bridge.finished.disconnect(reference_made)
+        QTimer.singleShot(300, after_reference)
+
+    def after_reference() -> None:
         shoot("ip-adapter-done")
+        window.reference_stack.set_specs(())
+        window.prompt.setPlainText("a mossy stone wall, seamless texture")
+        window.set_tiling("both")  # a seamless image: the preview shows it three by three
+        scroller = next(area for area in window.findChildren(QScrollArea) if area.isAncestorOf(window.tiling))
+        scroller.ensureWidgetVisible(window.tiling)
+        parts.bridge.finished.connect(lambda _m: QTimer.singleShot(300, quit_after_tiling))
+        window.generate()
+
+    def quit_after_tiling() -> None:
+        shoot("tiling-done")
         parts.bridge.shutdown()
         app.quit()
 

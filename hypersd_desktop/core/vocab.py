@@ -157,6 +157,11 @@ class Tiling(TextEnum):
     def label(self) -> str:
         return {"off": "off", "both": "both ways", "x": "left to right", "y": "top to bottom"}[self.value]
 
+    @property
+    def repeats(self) -> tuple[int, int]:
+        """The copies across and down the window shows of such an image, to judge its seams: 3 × 3 both ways."""
+        return {"off": (1, 1), "both": (3, 3), "x": (3, 1), "y": (1, 3)}[self.value]
+
 
 class Mode(TextEnum):
     """What a generation starts from; backends list the modes they run. ControlNets go with any of them."""

@@ -7,14 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from PySide6.QtCore import QMimeData, QObject, QSize, Qt, QTimer, QUrl, Signal
-from PySide6.QtGui import QIcon, QPixmap
+from PySide6.QtGui import QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView, QApplication, QLabel, QListView, QListWidget, QListWidgetItem, QProgressBar, QPushButton,
     QSizePolicy,
 )
 
 from hypersd_desktop.core.settings import Settings
-from hypersd_desktop.core.vocab import Device, DType
+from hypersd_desktop.core.vocab import Device, DType, Tiling
 from hypersd_desktop.engine.types import AUTO_BACKEND, BACKEND_TITLES, HIRES_STAGE
 from hypersd_desktop.ui.banner import Banner
 from hypersd_desktop.ui.tasks import format_duration
@@ -24,6 +24,7 @@ RESULTS_KEPT = 40
 NOT_SAVED = "not saved"
 PNG_ROLE = Qt.ItemDataRole.UserRole + 1  # a result that could not be saved (a full disk): its file's bytes
 SEED_ROLE = Qt.ItemDataRole.UserRole + 2  # a result's seed (its file name when it is saved at last)
+TILING_ROLE = Qt.ItemDataRole.UserRole + 3  # which way a result tiles (`Tiling`): it is shown repeated
 SAY_TIME_LEFT_S = 3.0  # a run's time left is said only when there is this much: a GPU's half second needs none
 
 
@@ -45,7 +46,8 @@ class StepClock:
 
 
 class PreviewLabel(QLabel):
-    """Shows the latest preview or image scaled to fit, and scales it again when resized."""
+    """Shows the latest preview or image scaled to fit, and scales it again when resized. A seamless image (one
+    made with Tiling) is shown repeated (`Tiling.repeats`), so its seams, or that it has none, can be seen."""
 
     WAITING = "Making the image: the steps show here as it forms"
 
@@ -55,6 +57,7 @@ class PreviewLabel(QLabel):
         self.setMinimumSize(192, 192)  # room for the form beside it on a laptop's screen
         self.setStyleSheet("QLabel { background: palette(base); border-radius: 6px; }")
         self._pixmap: QPixmap | None = None
+        self._tiling = Tiling.OFF
         self._idle_text = text
 
     def set_idle_text(self, text: str) -> None:
@@ -68,20 +71,37 @@ class PreviewLabel(QLabel):
         if self._pixmap is None:
             self.setText(self.WAITING if waiting else self._idle_text)
 
-    def show_image(self, pixmap: QPixmap) -> None:
+    def show_image(self, pixmap: QPixmap, tiling: str = Tiling.OFF) -> None:
+        """Show `pixmap`, repeated as a seamless image of `tiling` is."""
         if pixmap.isNull():
             return
-        self._pixmap = pixmap
+        self._pixmap, self._tiling = pixmap, Tiling(tiling)
+        self.setToolTip("" if self._tiling == Tiling.OFF else
+                        "Shown {} × {} to show its seams: the image is one of them".format(*self._tiling.repeats))
         self._rescale()
+
+    def tiling(self) -> Tiling:
+        """How the image in view is repeated."""
+        return self._tiling
 
     def shown(self) -> QPixmap | None:
         """The image in view at full size, or None before the first."""
         return self._pixmap
 
     def _rescale(self) -> None:
-        if self._pixmap is not None:
-            self.setPixmap(self._pixmap.scaled(self.size(), Qt.AspectRatioMode.KeepAspectRatio,
-                                               Qt.TransformationMode.SmoothTransformation))
+        if self._pixmap is None:
+            return
+        across, down = self._tiling.repeats
+        one = self._pixmap.scaled(QSize(self.width() // across, self.height() // down),
+                                  Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+        if (across, down) == (1, 1) or one.isNull():
+            self.setPixmap(one)
+            return
+        tiled = QPixmap(one.width() * across, one.height() * down)  # the copies scaled once, laid edge to edge
+        painter = QPainter(tiled)
+        painter.drawTiledPixmap(tiled.rect(), one)
+        painter.end()
+        self.setPixmap(tiled)
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt API
         super().resizeEvent(event)
@@ -115,6 +135,11 @@ class ResultStrip(QListWidget):
     @staticmethod
     def seed_of(item: QListWidgetItem) -> int:
         return item.data(SEED_ROLE)
+
+    @staticmethod
+    def tiling_of(item: QListWidgetItem) -> str:
+        """Which way the result tiles ("off" for most)."""
+        return item.data(TILING_ROLE) or Tiling.OFF.value
 
     @staticmethod
     def mark_saved(item: QListWidgetItem, path: str) -> None:
@@ -170,6 +195,8 @@ class JobView(QObject):
         self._waiting = 0  # queued jobs that save, as the queue was last shown
         self._available = ""  # the worker's devices
         self.device = ""  # where generation runs, once the worker has said
+        self._client = bridge.client  # its `running` job, with the request
+        self._tiling = Tiling.OFF  # which way the running job's images tile
         bridge.ready.connect(self._worker_ready)
         bridge.unavailable.connect(self._worker_unavailable)
         bridge.restarted.connect(lambda _: widgets.device_label.setText("Generation worker restarted"))
@@ -203,6 +230,9 @@ class JobView(QObject):
 
     def _job_started(self, message) -> None:
         self.active_job = message.job_id
+        job = self._client.running
+        request = job.request if job is not None and job.job_id == message.job_id else None
+        self._tiling = request.tiling if request is not None and job.batch is None else Tiling.OFF
         self.widgets.cancel_button.setEnabled(True)
         self.widgets.timing.setText("Loading the model…")
         self._clock = StepClock()
@@ -213,7 +243,7 @@ class JobView(QObject):
         if message.preview:
             pixmap = QPixmap()
             pixmap.loadFromData(message.preview)
-            self.widgets.preview.show_image(pixmap)
+            self.widgets.preview.show_image(pixmap, self._tiling)
         self._show_progress(message.step, message.total_steps)
         left = self._clock.left_s(message.stage, message.step, message.total_steps, message.elapsed_s)
         said_left = f" · about {format_duration(left)} left" if left is not None and left >= SAY_TIME_LEFT_S else ""
@@ -232,11 +262,13 @@ class JobView(QObject):
         self._load_s = message.load_s
         pixmap = QPixmap()
         pixmap.loadFromData(message.png, "PNG")
-        self.widgets.preview.show_image(pixmap)
+        tiling = self._tiling if message.job_id == self.active_job else Tiling.OFF
+        self.widgets.preview.show_image(pixmap, tiling)
         results = self.widgets.results
         item = QListWidgetItem(QIcon(pixmap), f"seed {message.seed}")
         item.setData(Qt.ItemDataRole.UserRole, message.path)
         item.setData(SEED_ROLE, message.seed)
+        item.setData(TILING_ROLE, tiling.value)
         item.setToolTip(message.path)
         if not message.path:  # made, but the disk was full: kept here until it is saved elsewhere
             item.setData(PNG_ROLE, message.png)

@@ -862,7 +862,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"{ResultStrip.path_of(item)} cannot be read; it may have been moved or "
                                          "deleted.", 8000)
             return
-        self.preview.show_image(pixmap)
+        self.preview.show_image(pixmap, ResultStrip.tiling_of(item))
         self._result_shown = (item, pixmap)
 
     def _result_clicked(self, item) -> None:

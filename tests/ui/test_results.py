@@ -51,8 +51,8 @@ def test_a_click_reads_the_result_once_and_again_only_after_a_newer_image(qtbot,
     saved = two_results(qtbot, window)
     shown: list[int] = []  # the preview's pictures, each read from a file
     show_image = window.preview.show_image
-    monkeypatch.setattr(window.preview, "show_image", lambda pixmap: (shown.append(pixmap.cacheKey()),
-                                                                    show_image(pixmap)))
+    monkeypatch.setattr(window.preview, "show_image", lambda pixmap, *tiling: (shown.append(pixmap.cacheKey()),
+                                                                              show_image(pixmap, *tiling)))
     strip = window.results
     older = strip.visualItemRect(strip.item(1)).center()
 

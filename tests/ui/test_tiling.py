@@ -1,5 +1,6 @@
 """Tiling in the window: the Tiling row asks for a seamless image, the worker makes it and writes A1111's
-`Tiling: True`, the gallery's large view says which way it tiles, and reuse and an A1111 image's text set it."""
+`Tiling: True`, the preview shows it three by three, the gallery's large view says which way it tiles, and reuse
+and an A1111 image's text set it."""
 
 from __future__ import annotations
 
@@ -21,15 +22,27 @@ def test_a_seamless_image_from_the_window_is_written_shown_and_reused(qtbot, par
         window.generate()
     path = saved.args[0]
     assert read_request(path)["tiling"] == "both"
+    shown = window.preview.pixmap()  # three by three copies, edge to edge, to judge the seams by
+    assert window.preview.tiling() == "both" and "3 × 3" in window.preview.toolTip()
+    assert shown.width() % 3 == 0 and shown.height() % 3 == 0
+    third = shown.copy(0, 0, shown.width() // 3, shown.height() // 3).toImage()
+    assert shown.copy(shown.width() // 3, shown.height() // 3, third.width(), third.height()).toImage() == third
+    window.set_tiling("off")
+    with qtbot.waitSignal(window.image_saved, timeout=WAIT):
+        window.generate()
+    assert window.preview.tiling() == "off" and window.preview.toolTip() == ""
+    assert window.preview.pixmap().width() > 2 * third.width()  # one copy, as large as fits
+    window.show_result(window.results.item(1))  # the seamless one again, from the strip
+    assert window.preview.tiling() == "both"
     with Image.open(path) as image:
         assert "Tiling: True" in image.text["parameters"]
     browser = window.browser
-    qtbot.waitUntil(lambda: browser.model.count() == 1, timeout=WAIT)
-    browser.viewer.show_record(browser.model.record(0))
+    qtbot.waitUntil(lambda: browser.model.count() == 2, timeout=WAIT)
+    record = next(browser.model.record(k) for k in range(2) if browser.model.record(k).path == path)
+    browser.viewer.show_record(record)
     assert "both ways" in browser.viewer.details.toPlainText()
 
-    window.set_tiling("off")
-    window.reuse_record(browser.model.record(0), to_canvas=False)
+    window.reuse_record(record, to_canvas=False)
     assert window.tiling.currentData() == "both"
 
 
