@@ -23,7 +23,7 @@ import numpy as np
 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import InputImages
-from hypersd_desktop.core.vocab import Preprocessor
+from hypersd_desktop.core.vocab import Preprocessor, Tiling
 from hypersd_desktop.engine.preprocess import control_image, drawing_mode
 from hypersd_desktop.engine.types import GenerationRequest, area_size, init_size
 
@@ -84,7 +84,7 @@ def open_inputs(request: GenerationRequest, inputs: InputImages | None, width: i
         if request.masked_padding is None:  # else the masked area sets the size, below
             own = init_size(picture.size, math.isqrt(width * height))
             width, height = (request.width or own[0], request.height or own[1])
-            init = covered(_enlarged(picture, (width, height), enlarge), (width, height))
+            init = _fitted(_enlarged(picture, (width, height), enlarge), (width, height), request.tiling)
     if request.mask_image is not None:
         mask = mask_of(inputs.open(request.mask_image, mode="RGBA"))
         if mask.size != picture.size:
@@ -121,6 +121,18 @@ def _control_picture(picture, size: tuple[int, int], area: tuple[tuple[int, int]
     if area is not None:
         whole, box = area
         picture = covered(picture, whole).crop(box)
+    return covered(picture, size)
+
+
+def _fitted(picture, size: tuple[int, int], tiling: str):
+    """The init image fitted to the run: for a seamless request, of the run's shape (a Hires fix's first pass is),
+    resized wrapping around its edges (`preprocess.resized_seamless`), so it stays seamless; else `covered`."""
+    wraps = Tiling(tiling).wraps
+    same_shape = abs(picture.width * size[1] - picture.height * size[0]) < size[1]  # fit would crop under a pixel
+    if any(wraps) and same_shape and picture.size != tuple(size):
+        from hypersd_desktop.engine.preprocess import resized_seamless
+
+        return resized_seamless(picture, size, wraps)
     return covered(picture, size)
 
 

@@ -14,6 +14,8 @@ request names the edge map itself.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from hypersd_desktop.core.vocab import Preprocessor
@@ -116,3 +118,21 @@ def control_image(picture, preprocessor: Preprocessor):
     if preprocessor == Preprocessor.SCRIBBLE:
         return scribble(picture)
     return picture.convert("RGB")
+
+
+def resized_seamless(picture, size: tuple[int, int], wraps: tuple[bool, bool]):
+    """`picture` (PIL) resized to `size` with Lanczos as a seamless image is: across (`wraps[0]`) and down
+    (`wraps[1]`) the filter reads past each edge what lies at the other, so the result tiles as the picture does.
+    Pillow's resize of a box of a larger picture reads the pixels around the box; here those are the picture
+    wrapped around, as many as the filter reaches (three source pixels a side, more when shrinking)."""
+    from PIL import Image
+
+    width, height = picture.size
+    reach = math.ceil(3 * max(1.0, width / size[0], height / size[1])) + 1
+    across, down = (reach if wraps[0] else 0), (reach if wraps[1] else 0)
+    if not across and not down:
+        return picture.resize(size, Image.Resampling.LANCZOS)
+    pixels = np.asarray(picture)
+    padding = ((down, down), (across, across)) + ((0, 0),) * (pixels.ndim - 2)
+    wrapped = Image.fromarray(np.pad(pixels, padding, mode="wrap"))
+    return wrapped.resize(size, Image.Resampling.LANCZOS, box=(across, down, across + width, down + height))

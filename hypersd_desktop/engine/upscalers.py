@@ -23,7 +23,7 @@ from torch import nn
 
 from hypersd_desktop.core.errors import ModelFormatError, OutOfMemoryError
 from hypersd_desktop.core.progress import CancelToken
-from hypersd_desktop.core.vocab import upscaler_families
+from hypersd_desktop.core.vocab import Tiling, upscaler_families
 from hypersd_desktop.engine.devices import release_cached
 from hypersd_desktop.engine.upscaler_files import DAT, HAT, UpscalerLayout, canonical_names, upscaler_layout
 from hypersd_desktop.engine.upscaler_nets import build_upscaler
@@ -82,10 +82,13 @@ def run_tiled(net: nn.Module, scale: int, picture: torch.Tensor, tile: int = TIL
 
 
 def run_passes(net: nn.Module, layout: UpscalerLayout, image, passes: int, device: str, dtype: torch.dtype,
-               cancel: CancelToken | None = None, on_progress: Callable[[int, int], None] | None = None):
+               cancel: CancelToken | None = None, on_progress: Callable[[int, int], None] | None = None,
+               wraps: tuple[bool, bool] = (False, False)):
     """`image` (PIL, RGB) run through `net` `passes` times, in tiles; each pass's tiles (a later pass reads a
     larger picture) counted as one run. A pass that runs out of the device's memory runs again in tiles half as
-    large, down to `MIN_TILE` (as ComfyUI's upscaling does): a transformer's attention grows fast with the tile."""
+    large, down to `MIN_TILE` (as ComfyUI's upscaling does): a transformer's attention grows fast with the tile.
+    A seamless image (`wraps` across, down) is read wrapped around its edges, `MARGIN` pixels, as its tiles are
+    read inside it, so the enlargement tiles as the image does."""
     from PIL import Image
 
     tile = NORMED_TILE if layout.whole_tile else TILE
@@ -98,6 +101,9 @@ def run_passes(net: nn.Module, layout: UpscalerLayout, image, passes: int, devic
     n = 0
     while n < passes:
         pixels = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)[None]
+        across, down = (MARGIN if wraps[0] else 0), (MARGIN if wraps[1] else 0)
+        if across or down:
+            pixels = _wrapped(pixels, across, down)
         total = done + sum(tiles(later) for later in range(passes - n))
 
         def told(count: int, _total: int, before: int = done, total: int = total) -> None:
@@ -118,9 +124,20 @@ def run_passes(net: nn.Module, layout: UpscalerLayout, image, passes: int, devic
             tile //= 2
             continue
         done += tiles(0)
-        image = Image.fromarray(made)
+        height, width = made.shape[0] - 2 * down * layout.scale, made.shape[1] - 2 * across * layout.scale
+        image = Image.fromarray(made[down * layout.scale:down * layout.scale + height,
+                                     across * layout.scale:across * layout.scale + width])
         n += 1
     return image
+
+
+def _wrapped(pixels: torch.Tensor, across: int, down: int) -> torch.Tensor:
+    """`pixels` (1 × 3 × H × W) with `across` columns of the other edge on each side and `down` rows, as if the
+    picture went round (repeated where it is smaller than that)."""
+    height, width = pixels.shape[-2:]
+    columns = torch.arange(-across, width + across) % width
+    rows = torch.arange(-down, height + down) % height
+    return pixels[..., rows[:, None], columns[None, :]]
 
 
 def _too_large(layout: UpscalerLayout, device: str) -> str:
@@ -165,14 +182,15 @@ class Upscalers:
         return net, layout, next(net.parameters()).dtype
 
     def enlarge(self, path: str | Path, picture, size: tuple[int, int], device: str = "cpu",
-                cancel: CancelToken | None = None, on_progress: Callable[[int, int], None] | None = None):
-        """`picture` (PIL) enlarged by the upscaler in `path` until it covers `size`; the caller fits it to the
-        size."""
+                cancel: CancelToken | None = None, on_progress: Callable[[int, int], None] | None = None,
+                wraps: tuple[bool, bool] = (False, False)):
+        """`picture` (PIL) enlarged by the upscaler in `path` until it covers `size`, seamless as `wraps` says
+        (`run_passes`); the caller fits it to the size."""
         with self._lock:
             net, layout, dtype = self._model(Path(path), device)
             image = picture.convert("RGB")
             return run_passes(net, layout, image, passes_to_cover(image.size, size, layout.scale), device, dtype,
-                              cancel, on_progress)
+                              cancel, on_progress, wraps)
 
     @property
     def half(self) -> bool:
@@ -200,4 +218,5 @@ def enlarger(upscalers: Upscalers, request, device: str, on_progress: Callable |
         if on_progress is not None:
             on_progress(Progress(done, total, elapsed_s=time.perf_counter() - started, stage=stage))
 
-    return lambda picture, size: upscalers.enlarge(request.upscaler, picture, size, device, cancel, told)
+    return lambda picture, size: upscalers.enlarge(request.upscaler, picture, size, device, cancel, told,
+                                                   Tiling(request.tiling).wraps)

@@ -166,6 +166,19 @@ class Enlarged:
     half: bool = False  # the upscaler ran in fp16 (on CUDA, where its architecture holds in it)
 
 
+def _tiling_of(path: Path) -> Tiling:
+    """Which way the image at `path` tiles, as its metadata says (this app's and A1111's `Tiling`, InvokeAI's and
+    SwarmUI's own fields)."""
+    from hypersd_desktop.gallery.formats.common import tiling_of
+    from hypersd_desktop.gallery.gallery import read_metadata
+
+    try:
+        metadata = read_metadata(path)[0]
+    except OSError:
+        return Tiling.OFF
+    return tiling_of(metadata) if metadata is not None else Tiling.OFF
+
+
 def _seed_of(path: Path) -> int:
     """The seed an image was made with, as its metadata says, else as a file name this app gives says
     (`YYYYmmdd-HHMMSS-<seed>.png`), else 0."""
@@ -252,6 +265,7 @@ class GenerationService:
 
         from hypersd_desktop.core.images import eight_bit, open_any_size, too_many_pixels
         from hypersd_desktop.engine.devices import available_devices
+        from hypersd_desktop.engine.preprocess import resized_seamless
         from hypersd_desktop.engine.upscalers import Upscalers
         from hypersd_desktop.gallery.gallery import metadata_chunks
 
@@ -275,6 +289,7 @@ class GenerationService:
         placed = Device(device) if device in available_devices() else Device(available_devices()[0])
         alpha = picture.getchannel("A") if picture.mode == "RGBA" else None
         made = picture.convert("RGB")
+        wraps = _tiling_of(source).wraps  # a seamless image's enlargement stays seamless
         if enlargement.upscaler:
             name = Path(enlargement.upscaler).stem
             self._upscalers = self._upscalers or Upscalers()
@@ -284,8 +299,10 @@ class GenerationService:
                     on_progress(Progress(done, total, elapsed_s=time.perf_counter() - started,
                                          stage=f"{UPSCALE_STAGE} ({name})"))
 
-            made = self._upscalers.enlarge(enlargement.upscaler, made, size, placed.value, cancel, told)
-        made = ImageOps.fit(made, size, Image.Resampling.LANCZOS) if made.size != size else made
+            made = self._upscalers.enlarge(enlargement.upscaler, made, size, placed.value, cancel, told, wraps)
+        if made.size != size:
+            made = resized_seamless(made, size, wraps) if any(wraps) else ImageOps.fit(made, size,
+                                                                                      Image.Resampling.LANCZOS)
         if alpha is not None:  # transparency is enlarged as it is, by Lanczos
             made.putalpha(alpha.resize(size, Image.Resampling.LANCZOS))
         text = PngImagePlugin.PngInfo()

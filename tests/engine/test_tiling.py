@@ -170,3 +170,32 @@ def test_tiling_is_read_and_refused_where_it_cannot_run(tiny_sd15, hyper_lora, t
     onnx = OnnxEngine(ExportCache(tmp_path / "onnx", hash_of=sha256_file))
     with pytest.raises(InputError, match="makes no seamless .tiling. images; turn Tiling off"):
         onnx.generate(request.replace(backend="onnx", device="cpu"))
+
+
+def test_a_seamless_requests_smaller_init_image_is_enlarged_wrapping_around(tmp_path):
+    """A Hires fix's second pass starts from the first pass enlarged: for a seamless image, Lanczos reads past each
+    edge what lies at the other (as the middle of its copies laid three by three is enlarged), one way only where
+    it tiles one way; an init image of another shape is fitted as any is."""
+    from PIL import Image
+
+    from hypersd_desktop.engine.inputs import covered, open_inputs
+
+    store = InputImages(tmp_path / "inputs")
+    small = Image.fromarray(np.random.default_rng(4).integers(0, 256, (24, 32, 3), dtype=np.uint8))
+    request = GenerationRequest(prompt=PROMPT, base_model="unused", init_image=store.add(png(small)), width=96,
+                                height=72)
+    tiled = Image.new("RGB", (96, 72))
+    for across in range(3):
+        for down in range(3):
+            tiled.paste(small, (32 * across, 24 * down))
+    both = np.asarray(tiled.resize((288, 216), Image.Resampling.LANCZOS).crop((96, 72, 192, 144)), np.int16)
+    wrapped = np.asarray(open_inputs(request.replace(tiling="both"), store, 96, 72).init, np.int16)
+    plain = np.asarray(open_inputs(request, store, 96, 72).init, np.int16)
+    assert np.array_equal(plain, np.asarray(covered(small, (96, 72)), np.int16))
+    assert np.abs(wrapped - both).max() <= 1 and np.abs(plain - both).max() > 10
+    across = np.asarray(open_inputs(request.replace(tiling="x"), store, 96, 72).init, np.int16)
+    assert np.abs(across - both)[10:62].max() <= 1  # away from the top and bottom: as both ways
+    assert np.abs(across - plain)[:, 10:86].max() <= 1  # away from the sides: as the plain one
+    other_shape = request.replace(tiling="both", width=64, height=64)
+    assert np.array_equal(np.asarray(open_inputs(other_shape, store, 64, 64).init, np.int16),
+                          np.asarray(covered(small, (64, 64)), np.int16))

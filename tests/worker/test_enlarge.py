@@ -133,3 +133,48 @@ def test_a_16_bit_grey_picture_is_enlarged_as_it_looks(service, tmp_path):
     expected = np.asarray(Image.fromarray((ramp / 257).round().astype(np.uint8)).convert("RGB").resize(
         (96, 80), Image.Resampling.LANCZOS).convert("L"), np.int16)
     assert np.abs(grey - expected).max() <= 2 and 120 < grey.mean() < 136  # not white (255)
+
+
+def _three_by_three(picture: Image.Image) -> Image.Image:
+    """The picture laid three by three, edge to edge: the tiling a seamless image is made for."""
+    tiled = Image.new(picture.mode, (picture.width * 3, picture.height * 3))
+    for across in range(3):
+        for down in range(3):
+            tiled.paste(picture, (across * picture.width, down * picture.height))
+    return tiled
+
+
+def _middle(picture: Image.Image) -> Image.Image:
+    third = (picture.width // 3, picture.height // 3)
+    return picture.crop((third[0], third[1], 2 * third[0], 2 * third[1]))
+
+
+@pytest.mark.parametrize("upscaler", [None, "compact"])  # compact: its output is the picture, enlarged, and more
+def test_a_seamless_images_enlargement_stays_seamless(service, tmp_path, upscaler):
+    """An image made with Tiling (A1111's `Tiling: True`) is enlarged as the middle of its copies laid three by
+    three would be: the upscaler and Lanczos read past each edge what lies at the other. The same picture without
+    the mark is enlarged as before, and differs at its edges."""
+    from hypersd_desktop.engine.upscalers import load_upscaler, run_tiled
+
+    plain, seamless = tmp_path / "plain.png", tmp_path / "seamless.png"
+    text = PngImagePlugin.PngInfo()
+    text.add_text("parameters", PARAMETERS + ", Tiling: True")
+    _picture().save(seamless, pnginfo=text)
+    _picture().save(plain)
+    path = str(save_upscaler(tmp_path / "4x-Tiny.safetensors", upscaler, scale=4)) if upscaler else None
+    made = service.enlarge(Enlargement(str(seamless), 2.0, path))
+    unmarked = service.enlarge(Enlargement(str(plain), 2.0, path))
+
+    tiled = _three_by_three(_picture())
+    if upscaler:
+        net, _ = load_upscaler(path)
+        with torch.no_grad():
+            pixels = torch.from_numpy(np.asarray(tiled, np.float32) / 255).permute(2, 0, 1)[None]
+            tiled = Image.fromarray(run_tiled(net, 4, pixels))
+    expected = _middle(tiled.resize((96 * 3, 80 * 3), Image.Resampling.LANCZOS))
+    with Image.open(made.path) as image, Image.open(unmarked.path) as other:
+        ours, theirs = np.asarray(image, np.int16), np.asarray(other, np.int16)
+    assert ours.shape == (80, 96, 3)
+    assert np.abs(ours - np.asarray(expected, np.int16)).max() <= 1
+    edges = np.abs(ours - theirs)[:, [0, -1]]
+    assert edges.max() > 8 and np.abs(ours - theirs)[20:60, 30:66].max() <= 1  # the same inside
