@@ -200,6 +200,33 @@ def test_variations_keep_the_seed_and_vary_it_and_reuse_repeats_each(tiny_sd15, 
     assert alone.returncode == 2 and "add --variation-strength" in alone.stderr
 
 
+def test_a_prompt_with_choices_makes_them_by_the_seed_in_generate_and_in_batch_jobs(tiny_sd15, hyper_lora, tmp_path,
+                                                                                   app_home):
+    """`generate` makes a prompt's {a|b} and __wildcard__ choices by its seed (the image's request names the prompt
+    it was made with); a batch job's lines make them by each image's seed."""
+    from hypersd_desktop.core.dynamic_prompts import Wildcards, chosen
+
+    folder = app_home / "data" / "wildcards"
+    folder.mkdir(parents=True)
+    (folder / "animals.txt").write_text("fox\nowl\nhare\n", encoding="utf-8")
+    template = "a {red|blue} __animals__"
+    lora = hyper_lora("Hyper-SD15-1step-lora")
+    run = cli("generate", "--model", tiny_sd15, "--lora", lora, "--prompt", template, "--width", 64, "--height", 64,
+              "--seed", 8, "--json", "--out", tmp_path / "out")
+    assert run.returncode == 0, run.stderr
+    assert read_request(json.loads(run.stdout)["path"])["prompt"] == chosen(template, 8, Wildcards(folder))
+    job = tmp_path / "job.txt"
+    job.write_text(template + "\n", encoding="utf-8")
+    run = cli("batch", job, "--model", tiny_sd15, "--lora", lora, "--width", 64, "--height", 64, "--seed", 20,
+              "--seeds-per-prompt", 3, "--to", tmp_path / "batch")
+    assert run.returncode == 0, run.stderr
+    made = sorted((read_request(path)["seed"], read_request(path)["prompt"])
+                  for path in (tmp_path / "batch").rglob("*.png"))
+    assert made == [(seed, chosen(template, seed, Wildcards(folder))) for seed in (20, 21, 22)]
+    missing = cli("generate", "--model", tiny_sd15, "--lora", lora, "--prompt", "a __plants__")
+    assert missing.returncode == 2 and "no wildcard file plants.txt" in missing.stderr
+
+
 def test_tiling_is_written_as_a1111_writes_it_and_reuse_repeats_it(tiny_sd15, hyper_lora, tmp_path):
     """--tiling: the PNG says `Tiling: True` both ways (A1111's) and `Tiling: x` one way; `gallery reuse` gives the
     option back and makes the same image; the ONNX backend named for it says what to do."""

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from hypersd_desktop.cli.common import bounded_int, parse_lora, ProgressBar, resolver, warn, with_windows_model
 from hypersd_desktop.cli.gallery import add_export_options, export_options
+from hypersd_desktop.core.dynamic_prompts import Wildcards, wildcards_folder
 from hypersd_desktop.core.errors import CancelledError
 from hypersd_desktop.core.paths import AppPaths
 
@@ -64,7 +65,7 @@ def _batch(gallery, args) -> int:
     try:
         defaults = defaults.replace(vae=library.vae_for(defaults.base_model))
         units = batch.plan_units(items, defaults, args.seeds_per_prompt, resolve, library.embeddings_named,
-                                 library.vae_for, library.loras_tagged)
+                                 library.vae_for, library.loras_tagged, Wildcards(wildcards_folder(gallery.paths)))
     finally:
         library.close()
     job_id = batch.job_id_for(items, defaults, options, args.seeds_per_prompt)

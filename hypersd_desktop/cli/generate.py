@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from hypersd_desktop.cli.common import installed_library, parse_lora, ProgressBar, resolver, warn, with_windows_model
 from hypersd_desktop.core.codec import to_data
+from hypersd_desktop.core.dynamic_prompts import Wildcards, chosen, wildcards_folder
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import TransferProgress
@@ -369,6 +370,10 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         digest = init if image is None else control_image(inputs, Path(image), edges_at)
         controls.append(ControlSpec(path, digest, scale, control_type=kind,
                                     preprocessor=Preprocessor.NONE if made_here else Preprocessor(args.preprocess)))
+    seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
+    # a prompt with choices ({a|b}, __wildcard__) makes them by the seed: the run's images share the prompt
+    wildcards = Wildcards(wildcards_folder(AppPaths.default()))
+    args.prompt, args.negative = (chosen(text, seed, wildcards) for text in (args.prompt, args.negative))
     request = GenerationRequest(
         prompt=args.prompt,
         negative_prompt=args.negative,
@@ -385,7 +390,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         clip_skip=args.clip_skip,
         scheduler=args.scheduler,
         timesteps=args.timesteps,
-        seed=args.seed if args.seed is not None else secrets.randbelow(2**32),
+        seed=seed,
         variation_seed=None if not args.variation_strength else args.variation_seed if args.variation_seed is not None
         else secrets.randbelow(2**32),
         variation_strength=args.variation_strength,

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QProgressBar, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
+from hypersd_desktop.core.dynamic_prompts import Wildcards, wildcards_folder
 from hypersd_desktop.core.errors import AppError, InputError
 from hypersd_desktop.core.files import typed_path
 from hypersd_desktop.core.progress import TransferProgress
@@ -213,7 +214,8 @@ class BatchDialog(QDialog):
         if folder is None:
             raise InputError("Choose the folder to export the batch to.")
         units = plan_units(items, defaults, self.seeds_per_prompt.value(), self.library.resolve,
-                           self.library.embeddings_named, self.library.vae_for, self.library.loras_tagged)
+                           self.library.embeddings_named, self.library.vae_for, self.library.loras_tagged,
+                           Wildcards(wildcards_folder(self.library.paths)))
         job = job_id_for(items, defaults, options, self.seeds_per_prompt.value())
         self.note = unused_options(items)
         return BatchSpec(job, tuple(units), folder.resolve(), options)

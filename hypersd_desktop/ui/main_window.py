@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
 )
 
 from hypersd_desktop import __version__
-from hypersd_desktop.core.errors import AppError
+from hypersd_desktop.core.dynamic_prompts import Wildcards, ensure_wildcards, wildcards_folder
+from hypersd_desktop.core.errors import AppError, InputError
 from hypersd_desktop.core.files import why_not_written, write_atomic
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.settings import Settings, save_settings
@@ -65,7 +66,7 @@ from hypersd_desktop.ui.prompt_completer import PromptCompleter
 from hypersd_desktop.ui.session import SessionKeeper
 from hypersd_desktop.ui.shortcuts import EVERYWHERE, GENERATE, ShortcutsDialog, described
 from hypersd_desktop.ui.style_loras import StyleLoras
-from hypersd_desktop.worker.batch import with_tagged_loras
+from hypersd_desktop.worker.batch import dynamic_jobs, with_tagged_loras
 from hypersd_desktop.worker.bridge import WorkerBridge
 from hypersd_desktop.worker.protocol import PROTOCOL_VERSION, Enlargement
 from hypersd_desktop.worker.service import output_path
@@ -181,6 +182,12 @@ class MainWindow(QMainWindow):
         self.vae_box = QComboBox()
         self.batch_size = QSpinBox(minimum=1, maximum=8, value=1)
         self.batch_count = QSpinBox(minimum=1, maximum=100, value=1)
+        self.every_combination = QCheckBox("Each combination")
+        self.every_combination.setToolTip(
+            "For a prompt with choices, {red|green|blue} or a wildcard __colors__ (a line of colors.txt in the "
+            "wildcards folder: File → Open the wildcards folder): make every combination of them, each with the "
+            "same seeds. Off: each image picks its own, by its seed.")
+        self.wildcards = Wildcards(wildcards_folder(self.library.paths))
         self.completers = (PromptCompleter(self.prompt), PromptCompleter(self.negative))
         self.styles = StyleLoras()
         self.styles.words_added.connect(lambda words: self._edit_prompt(with_words, words))
@@ -214,7 +221,10 @@ class MainWindow(QMainWindow):
         form.addRow("Hires prompt", hires_prompts)
         form.addRow("Upscaler", self.upscaler_box)
         form.addRow("Batch size", self.batch_size)
-        form.addRow("Batch count", self.batch_count)
+        count_row = QHBoxLayout()
+        count_row.addWidget(self.batch_count, 1)
+        count_row.addWidget(self.every_combination)
+        form.addRow("Batch count", count_row)
         form.addRow("Init image", self.init_image)
         form.addRow("ControlNet", self.control_stack)
         form.addRow("IP-Adapter", self.reference_stack)
@@ -353,9 +363,13 @@ class MainWindow(QMainWindow):
         self.runtime_action = QAction("Compute &runtime…", self)
         quit_action = QAction("&Quit", self, shortcut=QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
+        self.wildcards_action = QAction("Open the &wildcards folder", self)
+        self.wildcards_action.setToolTip("Text files of options, one a line: __name__ in a prompt is a line of "
+                                         "name.txt")
+        self.wildcards_action.triggered.connect(self.open_wildcards)
         for action in (self.open_action, self.paste_action, None, self.import_action, self.import_images_action,
-                       self.rebuild_action, None, self.batch_action, self.export_action, None, self.settings_action,
-                       self.runtime_action, None, quit_action):  # None: a separator
+                       self.rebuild_action, self.wildcards_action, None, self.batch_action, self.export_action, None,
+                       self.settings_action, self.runtime_action, None, quit_action):  # None: a separator
             if action is None:
                 menu.addSeparator()
             else:
@@ -666,11 +680,18 @@ class MainWindow(QMainWindow):
         if not request.prompt:
             self.errors.show_messages(["Type a prompt first."])
             return
+        try:
+            jobs, note = dynamic_jobs(request, count or self.batch_count.value(), self.every_combination.isChecked(),
+                                      self.wildcards)
+        except InputError as error:
+            self.errors.show_messages([str(error)])
+            return
         self.errors.clear()
         self._reuse_notes = []
-        for k in range(count or self.batch_count.value()):  # "Latest wins" replaces older jobs, not this one's
-            self._job_ids.append(self.bridge.client.submit(request.advanced(k * request.batch_size),
-                                                           latest_wins=self.latest_wins.isChecked() and k == 0))
+        if note:
+            self.statusBar().showMessage(note, 10000)
+        for k, job in enumerate(jobs):  # "Latest wins" replaces older jobs, not this one's
+            self._job_ids.append(self.bridge.client.submit(job, latest_wins=self.latest_wins.isChecked() and k == 0))
         self.library.registry.mark_used(request.model_paths())
         if request.varied:  # variations of one seed's image: the next are varied by new seeds
             self.variation.renew()
@@ -886,6 +907,15 @@ class MainWindow(QMainWindow):
         if self.init_image.load_file(Path(path)):
             self.tabs.setCurrentIndex(0)
             self.prompt.setFocus()
+
+    def open_wildcards(self) -> None:
+        """The wildcards folder in the file manager, made (with a sample file) the first time."""
+        try:
+            folder = ensure_wildcards(self.library.paths)
+        except OSError as error:
+            self.errors.show_messages([f"The wildcards folder cannot be made: {error}."])
+            return
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
 
     def set_tiling(self, tiling: str) -> None:
         """Show which way the image tiles; Off for a value this version does not know."""

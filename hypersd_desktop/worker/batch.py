@@ -32,6 +32,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from hypersd_desktop.core.dynamic_prompts import Wildcards, chosen, every, is_dynamic
 from hypersd_desktop.core.errors import AppError, CancelledError, InputError, NotSavedError, OutOfMemoryError
 from hypersd_desktop.core.files import remove_stale_partials, why_not_written, write_atomic
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
@@ -45,6 +46,7 @@ from hypersd_desktop.worker.service import GenerationService
 
 MAX_UNITS = 100_000  # images in one job
 LARGEST_BATCH = 8  # images per engine call a batch job tries at most
+MOST_COMBINATIONS = 100  # jobs one Generate queues for a prompt's combinations (InvokeAI's default too)
 FASTER = 1.05  # a larger batch is taken when its images per second beat the best so far by this factor
 COLUMNS = ("prompt", "negative", "seed", "seeds", "images", "steps", "guidance", "model", "lora", "width", "height")
 UNUSED = "a1111_unused"  # an item's A1111 options that this app does not use (see `unused_options`)
@@ -323,11 +325,13 @@ def plan_units(items: list[dict[str, Any]], defaults: GenerationRequest, seeds_p
                resolve: Callable[[str], str] = str,
                embeddings: Callable[..., tuple[str, ...]] | None = None,
                vae_for: Callable[[str], str | None] | None = None,
-               loras_tagged: Callable[..., list[tuple[str, float]]] | None = None) -> list[BatchUnit]:
+               loras_tagged: Callable[..., list[tuple[str, float]]] | None = None,
+               wildcards: Wildcards | None = None) -> list[BatchUnit]:
     """Every (item, seed) as a request built on `defaults`; `resolve` maps model/LoRA names to paths,
     `embeddings(base_model, prompt, negative)` gives the installed embeddings an item's prompts name,
     `vae_for(base_model)` the VAE for an item that names another model than the defaults (see
     `ModelLibrary.vae_for`), and `loras_tagged` the LoRAs its prompt's A1111 tags name (see `with_tagged_loras`).
+    A prompt with choices (`{a|b}`, `__wildcard__`: core/dynamic_prompts.py) makes them by each image's seed.
 
     Raises `InputError` naming the item for any value that cannot be used.
     """
@@ -344,7 +348,9 @@ def plan_units(items: list[dict[str, Any]], defaults: GenerationRequest, seeds_p
             seeds = _seeds(item, next_seed, seeds_per_prompt)
             next_seed += len(seeds) if "images" in item and "seeds" not in item else seeds_per_prompt
             for seed in seeds:
-                units.append(BatchUnit(len(units) + 1, index, replace(base, seed=seed, batch_size=1)))
+                units.append(BatchUnit(len(units) + 1, index, replace(
+                    base, seed=seed, batch_size=1, prompt=chosen(base.prompt, seed, wildcards),
+                    negative_prompt=chosen(base.negative_prompt, seed, wildcards))))
         except (ValueError, TypeError, OverflowError) as error:
             raise InputError(f"Job item {index}: {error}.") from None
         except InputError as error:
@@ -352,6 +358,29 @@ def plan_units(items: list[dict[str, Any]], defaults: GenerationRequest, seeds_p
         if len(units) > MAX_UNITS:
             raise InputError(f"The job makes more than {MAX_UNITS:,} images; split it into several jobs.")
     return units
+
+
+def dynamic_jobs(request: GenerationRequest, count: int, each_combination: bool,
+                 wildcards: Wildcards | None = None) -> tuple[list[GenerationRequest], str | None]:
+    """The jobs one Generate queues for `request`, `count` times (the batch count), and a note for the status bar.
+
+    A plain prompt: `count` jobs, each its batch's seeds on from the last. A prompt with choices
+    (core/dynamic_prompts.py): with `each_combination`, each combination of the prompt's choices `count` times,
+    every combination with the same seeds (so only the words differ), at most `MOST_COMBINATIONS`; else each
+    image its own one-image job whose choices its seed makes (the worker runs such jobs of one batch together, as
+    one batch). The negative prompt's choices are made by each image's seed."""
+    size = request.batch_size
+    if not (is_dynamic(request.prompt, wildcards) or is_dynamic(request.negative_prompt, wildcards)):
+        return [request.advanced(k * size) for k in range(count)], None
+    if each_combination:
+        prompts, more = every(request.prompt, wildcards, MOST_COMBINATIONS)
+        jobs = [request.replace(prompt=prompt).advanced(k * size) for prompt in prompts for k in range(count)]
+        note = (f"The prompt makes more than {MOST_COMBINATIONS} combinations; the first {MOST_COMBINATIONS} are "
+                "queued." if more else f"{len(prompts)} combinations of the prompt queued.")
+    else:
+        jobs, note = [request.replace(batch_size=1).advanced(k) for k in range(count * size)], None
+        jobs = [job.replace(prompt=chosen(job.prompt, job.seed, wildcards)) for job in jobs]
+    return [job.replace(negative_prompt=chosen(job.negative_prompt, job.seed, wildcards)) for job in jobs], note
 
 
 def with_tagged_loras(request: GenerationRequest,

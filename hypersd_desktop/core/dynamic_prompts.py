@@ -1,0 +1,225 @@
+"""Dynamic prompts: one prompt that stands for many (the Dynamic Prompts extension's syntax, as A1111, Forge and
+InvokeAI read it).
+
+- `{red|green|blue}` is one of its options; options may hold choices of their own (`{a {small|big} dog|a cat}`),
+  and an empty option is a choice of nothing (`{old |}house`).
+- `__colors__` is one line of the wildcard file `colors.txt` in the wildcards folder (`__styles/ink__`: of
+  `styles/ink.txt`); its lines may hold choices and wildcards of their own. Empty lines and lines starting with
+  `#` are not options.
+- Anything else is the prompt's own text: braces without a `|` in them stay as they are (NovelAI's emphasis), as do
+  A1111's `(word:1.2)`, `[from:to:0.5]` and `[a|b]`, which the engine reads later. `\\{`, `\\}` and `\\|` are
+  the characters themselves.
+
+An image picks its options by its seed (`chosen`), so the same seed gives the same prompt; `every` gives each
+combination once, in order, the last choice changing fastest. Torch-free and Qt-free: the window, the command line
+and batch jobs expand prompts before a request is made, and each request names the prompt its image was made with.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from hypersd_desktop.core.errors import InputError
+
+MAX_COMBINATIONS = 1000  # `every` stops here: a prompt of four choices of ten options each is 10,000 images
+MAX_DEPTH = 12  # wildcards within wildcards: deeper than this is a wildcard that names itself
+_WILDCARD = re.compile(r"__([A-Za-z0-9_\-./ ]+?)__")
+
+
+@dataclass(frozen=True)
+class _Choice:
+    options: tuple[tuple, ...]  # each a sequence of parts: text (str) or a choice
+
+
+class Wildcards:
+    """The wildcard files of a folder, read when first named (and again when changed)."""
+
+    def __init__(self, folder: Path | None) -> None:
+        self.folder = folder
+        self._read: dict[str, tuple[float, tuple[str, ...]]] = {}
+
+    def options(self, name: str) -> tuple[str, ...]:
+        """The lines of `name`.txt; `InputError` saying where it was looked for when there is none."""
+        path = self._path(name)
+        try:
+            stamp = path.stat().st_mtime_ns
+            if name not in self._read or self._read[name][0] != stamp:
+                text = path.read_text(encoding="utf-8-sig", errors="replace")
+                lines = tuple(line.strip() for line in text.splitlines())
+                self._read[name] = (stamp, tuple(line for line in lines if line and not line.startswith("#")))
+        except OSError:
+            where = f" in {self.folder}" if self.folder is not None else ""
+            raise InputError(f"The prompt names the wildcard __{name}__, and there is no wildcard file {name}.txt"
+                             f"{where}. Put one there (an option a line), or write the options as {{a|b|c}}.") from None
+        if not self._read[name][1]:
+            raise InputError(f"The wildcard file {path} has no options: write one a line.")
+        return self._read[name][1]
+
+    def _path(self, name: str) -> Path:
+        if self.folder is None or ".." in Path(name).parts or Path(name).is_absolute():
+            return Path("/nonexistent") / f"{name}.txt"
+        return self.folder / f"{name}.txt"
+
+
+def is_dynamic(text: str, wildcards: Wildcards | None = None) -> bool:
+    """Whether `text` has a choice or a wildcard in it (`InputError` for a wildcard that has no file)."""
+    return _parts(text, wildcards) is not None
+
+
+def chosen(text: str, seed: int, wildcards: Wildcards | None = None) -> str:
+    """`text` with each choice made at random, by `seed`: the same seed makes the same choices. A text without
+    choices is returned as it is."""
+    parts = _parts(text, wildcards)
+    return text if parts is None else _pick(parts, random.Random(seed))
+
+
+def every(text: str, wildcards: Wildcards | None = None, most: int = MAX_COMBINATIONS) -> tuple[list[str], bool]:
+    """Each combination of `text`'s choices once, at most `most`, and whether there were more."""
+    parts = _parts(text, wildcards)
+    if parts is None:
+        return [text], False
+    made = list(itertools.islice(_expand(parts), most + 1))
+    return made[:most], len(made) > most
+
+
+def _parts(text: str, wildcards: Wildcards | None) -> tuple | None:
+    """`text` parsed, or None where it has no choice."""
+    if "|" not in text and "__" not in text:
+        return None
+    parts = _parse(text, wildcards, 0)
+    return parts if any(isinstance(part, _Choice) for part in parts) else None
+
+
+def _parse(text: str, wildcards: Wildcards | None, depth: int) -> tuple:
+    """`text` as parts: runs of text and choices."""
+    if depth > MAX_DEPTH:
+        raise InputError("A wildcard names itself, or wildcards name each other in a circle; the prompt cannot be "
+                         "made.")
+    return _sequence(text, 0, wildcards, depth, top=True)[0]
+
+
+def _sequence(text: str, position: int, wildcards: Wildcards | None, depth: int, top: bool) -> tuple[tuple, int]:
+    """The parts from `position` up to the `|` or `}` that ends an option (or the end at the top), and where it
+    stopped."""
+    parts: list = []
+    run: list[str] = []
+    square = 0  # A1111's `[a|b]` inside an option: its `|` is the prompt's, not the option's end
+
+    def flush() -> None:
+        if run:
+            parts.append("".join(run))
+            run.clear()
+
+    while position < len(text):
+        char = text[position]
+        if char == "\\" and position + 1 < len(text) and text[position + 1] in "{}|":
+            run.append(text[position + 1])
+            position += 2
+        elif char == "{":
+            end = _closing(text, position)
+            if end is None or not _has_bar(text, position + 1, end):  # `{word}`: text, as NovelAI's emphasis
+                stop = end + 1 if end is not None else position + 1
+                run.append(text[position:stop])
+                position = stop
+                continue
+            flush()
+            options = []
+            position += 1
+            while True:
+                option, position = _sequence(text, position, wildcards, depth, top=False)
+                options.append(option)
+                if text[position] == "}":
+                    position += 1
+                    break
+                position += 1  # past the `|`
+            parts.append(_Choice(tuple(options)))
+        elif not top and square == 0 and char in "|}":
+            break
+        elif char == "_" and text.startswith("__", position) and (match := _WILDCARD.match(text, position)):
+            flush()
+            lines = (wildcards or Wildcards(None)).options(match.group(1).strip())
+            parts.append(_Choice(tuple(_parse(line, wildcards, depth + 1) for line in lines)))
+            position = match.end()
+        else:
+            if char == "[":
+                square += 1
+            elif char == "]" and square:
+                square -= 1
+            run.append(char)
+            position += 1
+    flush()
+    return tuple(parts), position
+
+
+def _closing(text: str, start: int) -> int | None:
+    """Where the brace opened at `start` closes (nested braces counted, escaped ones not); None if it does not."""
+    level, position = 0, start
+    while position < len(text):
+        char = text[position]
+        if char == "\\":
+            position += 2
+            continue
+        level += {"{": 1, "}": -1}.get(char, 0)
+        if level == 0:
+            return position
+        position += 1
+    return None
+
+
+def _has_bar(text: str, start: int, end: int) -> bool:
+    """Whether `text[start:end]` has a `|` of its own (not inside nested braces or A1111's `[a|b]`)."""
+    level, position = 0, start
+    while position < end:
+        char = text[position]
+        if char == "\\":
+            position += 2
+            continue
+        if char in "{[":
+            level += 1
+        elif char in "}]":
+            level -= 1
+        elif char == "|" and level == 0:
+            return True
+        position += 1
+    return False
+
+
+def _pick(parts: tuple, rng: random.Random) -> str:
+    return "".join(part if isinstance(part, str) else _pick(rng.choice(part.options), rng) for part in parts)
+
+
+def _expand(parts: tuple) -> Iterator[str]:
+    """Every text `parts` can make, the last choice changing fastest."""
+    if not parts:
+        yield ""
+        return
+    first, rest = parts[0], parts[1:]
+    heads = [first] if isinstance(first, str) else (text for option in first.options for text in _expand(option))
+    for head in heads:
+        for tail in _expand(rest):
+            yield head + tail
+
+
+WILDCARDS = "wildcards"  # the folder, in the app's data folder
+SAMPLE = "colors.txt"
+SAMPLE_TEXT = ("# A wildcard file: __colors__ in a prompt is one of these lines (# starts a comment).\n"
+               "red\ngreen\nblue\ngolden\nteal\n")
+
+
+def wildcards_folder(paths) -> Path:
+    """Where the wildcard files are (`AppPaths`)."""
+    return paths.data / WILDCARDS
+
+
+def ensure_wildcards(paths) -> Path:
+    """The wildcards folder, made with a sample file the first time."""
+    folder = wildcards_folder(paths)
+    if not folder.is_dir():
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / SAMPLE).write_text(SAMPLE_TEXT, encoding="utf-8")
+    return folder
