@@ -95,7 +95,9 @@ def run_passes(net: nn.Module, layout: UpscalerLayout, image, passes: int, devic
 
     def tiles(n: int) -> int:
         side = layout.scale ** n
-        return math.ceil(image.width * side / tile) * math.ceil(image.height * side / tile)
+        width = image.width * side + (2 * MARGIN if wraps[0] else 0)  # a seamless image's wrapped margins too
+        height = image.height * side + (2 * MARGIN if wraps[1] else 0)
+        return math.ceil(width / tile) * math.ceil(height / tile)
 
     done = 0  # the tiles of the passes run
     n = 0

@@ -178,3 +178,15 @@ def test_a_seamless_images_enlargement_stays_seamless(service, tmp_path, upscale
     assert np.abs(ours - np.asarray(expected, np.int16)).max() <= 1
     edges = np.abs(ours - theirs)[:, [0, -1]]
     assert edges.max() > 8 and np.abs(ours - theirs)[20:60, 30:66].max() <= 1  # the same inside
+
+
+def test_a_seamless_pictures_wrapped_margins_are_counted_in_the_progress(tmp_path):
+    """240 pixels across fit one tile of 256; wrapped with 32 more on each side they take two."""
+    from hypersd_desktop.engine.upscalers import load_upscaler, run_passes
+
+    net, layout = load_upscaler(save_upscaler(tmp_path / "2x-Tiny.safetensors", "compact", scale=2))
+    picture = Image.fromarray(np.random.default_rng(3).integers(0, 256, (40, 240, 3), dtype=np.uint8))
+    told = []
+    made = run_passes(net, layout, picture, 1, "cpu", torch.float32, on_progress=lambda *done: told.append(done),
+                      wraps=(True, False))
+    assert made.size == (480, 80) and told == [(1, 2), (2, 2)]
