@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
     QPushButton, QSpinBox, QSplitter, QToolButton, QVBoxLayout, QWidget,
 )
 
+from hypersd_desktop.core.dynamic_prompts import Wildcards, chosen, wildcards_folder
 from hypersd_desktop.core.errors import AppError
 from hypersd_desktop.core.files import why_not_written
 from hypersd_desktop.core.settings import Settings
@@ -131,6 +132,8 @@ class DrawTab(QWidget):
 
         self.prompt = QLineEdit(placeholderText="Describe what you draw…")
         self.completer = PromptCompleter(self.prompt)  # `<lora:` and embeddings, as in the Generate tab
+        self.wildcards = Wildcards(wildcards_folder(self.library.paths))
+        self.completer.wildcards = self.wildcards.folder
         self.model_box = QComboBox()
         self.hyper_box = QComboBox()
         self.steps = QSpinBox(minimum=1, maximum=8, value=1)
@@ -286,7 +289,8 @@ class DrawTab(QWidget):
         settings = self.settings()
         width, height = self.canvas.image_size()
         taesd = self._taesd() if settings.fast_decode else None
-        prompt = self.prompt.text().strip()
+        # a prompt's choices ({a|b}, __wildcard__) made by the seed: the same while the seed stays, as the sketch changes
+        prompt = chosen(self.prompt.text().strip(), self.seed.value(), self.wildcards)
         embeddings = self.library.embeddings_named(model.path, prompt)
         return with_tagged_loras(GenerationRequest(
             prompt=prompt, base_model=model.path, unet=unet, vae=self.vae_for(model), loras=loras, embeddings=embeddings,

@@ -189,6 +189,8 @@ class MainWindow(QMainWindow):
             "same seeds. Off: each image picks its own, by its seed.")
         self.wildcards = Wildcards(wildcards_folder(self.library.paths))
         self.completers = (PromptCompleter(self.prompt), PromptCompleter(self.negative))
+        for completer in self.completers:
+            completer.wildcards = wildcards_folder(self.library.paths)
         self.styles = StyleLoras()
         self.styles.words_added.connect(lambda words: self._edit_prompt(with_words, words))
         self.styles.words_removed.connect(lambda words: self._edit_prompt(without_words, words))

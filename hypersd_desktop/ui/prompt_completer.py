@@ -2,8 +2,9 @@
 as A1111's tag autocomplete offers them.
 
 After `<lora:` the installed LoRAs whose file name holds what follows are offered; choosing one writes its whole
-tag, `<lora:NAME:WEIGHT>` at its suggested weight (else 0.8), which applies it as A1111 does. A word of three
-letters or more that begins an installed embedding's name offers that name. Enter or Tab takes the highlighted
+tag, `<lora:NAME:WEIGHT>` at its suggested weight (else 0.8), which applies it as A1111 does. After `__` the
+wildcard files whose name holds what follows (core/dynamic_prompts.py); choosing one writes `__NAME__`. A word of
+three letters or more that begins an installed embedding's name offers that name. Enter or Tab takes the highlighted
 one, Escape (or typing on) leaves the text as typed.
 """
 
@@ -20,6 +21,7 @@ from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.ui.style_loras import DEFAULT_WEIGHT
 
 _LORA_TAG = re.compile(r"<lora:([^:<>\s]*)$", re.IGNORECASE)
+_WILDCARD = re.compile(r"__([\w\-./]*)$")
 _WORD = re.compile(r"(?:^|[\s,(\[])([\w.-]{3,})$")
 MOST_OFFERED = 50
 _LIST_KEYS = (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Tab, Qt.Key.Key_Escape)
@@ -41,8 +43,10 @@ class PromptCompleter(QObject):
         self.completer.activated.connect(self._complete)
         self.loras: dict[str, float] = {}  # a LoRA's name in a tag (its file's stem) and its suggested weight
         self.embeddings: list[str] = []
+        self.wildcards: Path | None = None  # the wildcards folder
         self._typed = ""  # the part of the text being completed
-        self._in_tag = False  # in a `<lora:` tag (else a word that may name an embedding)
+        self._in_tag = False  # in a `<lora:` tag
+        self._in_wildcard = False  # after `__` (else in neither: a word that may name an embedding)
         editor.installEventFilter(self)
         # keys go to the list while it shows, which passes them on to the editor: seen first here, either way
         self.completer.popup().installEventFilter(self)
@@ -86,9 +90,13 @@ class PromptCompleter(QObject):
         before = self._before_cursor()
         offered: list[str] = []
         self._in_tag = bool(tag := _LORA_TAG.search(before))
+        self._in_wildcard = not tag and bool(wildcard := _WILDCARD.search(before))
         if tag:
             self._typed = tag[1]
             offered = [name for name in sorted(self.loras, key=str.lower) if tag[1].lower() in name.lower()]
+        elif self._in_wildcard:
+            self._typed = wildcard[1]
+            offered = [name for name in self._wildcard_names() if wildcard[1].lower() in name.lower()]
         elif (word := _WORD.search(before)) and self.embeddings:
             self._typed = word[1]
             offered = [name for name in self.embeddings
@@ -108,6 +116,7 @@ class PromptCompleter(QObject):
         if not name:
             return
         text = f"{name}:{self.loras[name]:g}>" if self._in_tag and name in self.loras else name
+        text = f"{name}__" if self._in_wildcard else text
         if isinstance(self.editor, QLineEdit):
             self.editor.setSelection(self.editor.cursorPosition() - len(self._typed), len(self._typed))
             self.editor.insert(text)  # one step Ctrl+Z undoes, as in the prompt box
@@ -116,6 +125,17 @@ class PromptCompleter(QObject):
         cursor.movePosition(cursor.MoveOperation.Left, cursor.MoveMode.KeepAnchor, len(self._typed))
         cursor.insertText(text)
         self.editor.setTextCursor(cursor)
+
+    def _wildcard_names(self) -> list[str]:
+        """The wildcard files' names as a prompt writes them ("colors", "styles/ink"), read as they are now."""
+        if self.wildcards is None:
+            return []
+        try:
+            files = [path.relative_to(self.wildcards).with_suffix("").as_posix()
+                     for path in self.wildcards.rglob("*.txt") if path.is_file()]
+        except OSError:
+            return []
+        return sorted(files, key=str.lower)
 
     def _before_cursor(self) -> str:
         """The text of the cursor's line before it."""

@@ -175,6 +175,20 @@ def test_a_lora_tag_in_the_drawings_prompt_applies_the_installed_lora(qtbot, dra
     assert [(Path(lora.path).name, lora.weight) for lora in request.loras][-1] == ("ink_wash.safetensors", 0.7)
 
 
+def test_the_drawings_prompt_makes_its_choices_by_the_seed(qtbot, draw):
+    """A prompt with {a|b} choices: the seed makes them, so they stay while the sketch changes."""
+    from hypersd_desktop.core.dynamic_prompts import chosen
+
+    draw.prompt.setText("a {red|blue|green} house on a {hill|lake}")
+    prompts = set()
+    for seed in range(6):
+        draw.seed.setValue(seed)
+        request = draw.build_request(digest="0" * 64)
+        assert request.prompt == chosen(draw.prompt.text(), seed) == draw.build_request(digest="1" * 64).prompt
+        prompts.add(request.prompt)
+    assert len(prompts) > 1 and all("{" not in prompt for prompt in prompts)
+
+
 def test_without_a_scribble_controlnet_the_tab_says_what_to_install_and_runs_nothing(qtbot, idle_app):
     tab = idle_app.window.draw
     idle_app.window.tabs.setCurrentWidget(tab)

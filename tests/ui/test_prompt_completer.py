@@ -83,3 +83,22 @@ def test_the_draw_tabs_prompt_completes_a_lora_tag_too(qtbot, idle_app, hyper_lo
     assert window.draw.prompt.text() == "a boat <lora:pixel_art:0.8>"
     window.draw.prompt.undo()  # one step
     assert window.draw.prompt.text() == "a boat <lora:pix"
+
+
+def test_a_wildcard_is_offered_after_two_underscores_and_written_whole(qtbot, idle_app):
+    from hypersd_desktop.core.dynamic_prompts import ensure_wildcards
+
+    folder = ensure_wildcards(idle_app.library.paths)  # with its sample, colors.txt
+    (folder / "styles").mkdir()
+    (folder / "styles" / "ink.txt").write_text("sumi-e\n", encoding="utf-8")
+    (folder / "animals.txt").write_text("fox\n", encoding="utf-8")
+    window = idle_app.window
+    completer = window.completers[0]
+    window.prompt.setFocus()
+    qtbot.keyClicks(window.prompt, "a __")
+    qtbot.waitUntil(lambda: offered(completer) == ["animals", "colors", "styles/ink"], timeout=5000)
+    qtbot.keyClicks(window.prompt, "in")
+    qtbot.waitUntil(lambda: offered(completer) == ["styles/ink"], timeout=5000)
+    qtbot.keyClick(completer.completer.popup(), Qt.Key.Key_Return)
+    assert window.prompt.toPlainText() == "a __styles/ink__"
+    assert window.build_request().prompt == "a __styles/ink__"  # the request is the template; Generate chooses
