@@ -105,3 +105,19 @@ def test_a_batch_jobs_prompts_make_their_choices_by_each_images_seed(tmp_path):
     assert prompts[:4] == [chosen("a __animals__ in {snow|rain}", seed, Wildcards(tmp_path)) for seed in
                            range(100, 104)]
     assert all("__" not in prompt and "{" not in prompt for prompt in prompts) and prompts[4:] == ["a plain one"] * 4
+
+
+def test_unbalanced_and_odd_prompts_are_read_without_failing():
+    assert every("{x|a [b}")[0] == ["x", "a [b"]  # an unclosed [ inside an option ends at the choice's brace
+    assert every("a {b|c")[0] == ["a {b|c"] and every("{a|b}}")[0] == ["a}", "b}"]
+    assert every("{|}")[0] == ["", ""] and every("{a\\}|b}")[0] == ["a}", "b"]
+    import random
+
+    rng = random.Random(5)
+    for _ in range(3000):  # any text of the syntax's characters reads as text and choices, or says why it cannot
+        text = "".join(rng.choice("{}|[]\\_ab ") for _ in range(rng.randrange(1, 24)))
+        try:
+            made, _ = every(text, most=50)
+            assert chosen(text, 1) in made or len(made) == 50
+        except InputError as error:
+            assert "wildcard" in str(error)

@@ -45,8 +45,11 @@ class Wildcards:
 
     def options(self, name: str) -> tuple[str, ...]:
         """The lines of `name`.txt; `InputError` saying where it was looked for when there is none."""
-        path = self._path(name)
+        outside = ".." in Path(name).parts or Path(name).is_absolute()  # only the folder's own files
+        path = self.folder / f"{name}.txt" if self.folder is not None and not outside else None
         try:
+            if path is None:
+                raise OSError("no such wildcard file")
             stamp = path.stat().st_mtime_ns
             if name not in self._read or self._read[name][0] != stamp:
                 text = path.read_text(encoding="utf-8-sig", errors="replace")
@@ -59,11 +62,6 @@ class Wildcards:
         if not self._read[name][1]:
             raise InputError(f"The wildcard file {path} has no options: write one a line.")
         return self._read[name][1]
-
-    def _path(self, name: str) -> Path:
-        if self.folder is None or ".." in Path(name).parts or Path(name).is_absolute():
-            return Path("/nonexistent") / f"{name}.txt"
-        return self.folder / f"{name}.txt"
 
 
 def is_dynamic(text: str, wildcards: Wildcards | None = None) -> bool:
@@ -100,12 +98,13 @@ def _parse(text: str, wildcards: Wildcards | None, depth: int) -> tuple:
     if depth > MAX_DEPTH:
         raise InputError("A wildcard names itself, or wildcards name each other in a circle; the prompt cannot be "
                          "made.")
-    return _sequence(text, 0, wildcards, depth, top=True)[0]
+    return _sequence(text, 0, len(text), wildcards, depth, top=True)[0]
 
 
-def _sequence(text: str, position: int, wildcards: Wildcards | None, depth: int, top: bool) -> tuple[tuple, int]:
-    """The parts from `position` up to the `|` or `}` that ends an option (or the end at the top), and where it
-    stopped."""
+def _sequence(text: str, position: int, end: int, wildcards: Wildcards | None, depth: int,
+              top: bool) -> tuple[tuple, int]:
+    """The parts from `position` up to the `|` that ends an option or to `end` (its choice's closing brace, or the
+    end of the text at the top), and where it stopped."""
     parts: list = []
     run: list[str] = []
     square = 0  # A1111's `[a|b]` inside an option: its `|` is the prompt's, not the option's end
@@ -115,30 +114,27 @@ def _sequence(text: str, position: int, wildcards: Wildcards | None, depth: int,
             parts.append("".join(run))
             run.clear()
 
-    while position < len(text):
+    while position < end:
         char = text[position]
-        if char == "\\" and position + 1 < len(text) and text[position + 1] in "{}|":
+        if char == "\\" and position + 1 < end and text[position + 1] in "{}|":
             run.append(text[position + 1])
             position += 2
         elif char == "{":
-            end = _closing(text, position)
-            if end is None or not _has_bar(text, position + 1, end):  # `{word}`: text, as NovelAI's emphasis
-                stop = end + 1 if end is not None else position + 1
+            closing = _closing(text, position, end)
+            if closing is None or not _has_bar(text, position + 1, closing):  # `{word}`: NovelAI's emphasis
+                stop = closing + 1 if closing is not None else position + 1
                 run.append(text[position:stop])
                 position = stop
                 continue
             flush()
             options = []
             position += 1
-            while True:
-                option, position = _sequence(text, position, wildcards, depth, top=False)
+            while position <= closing:  # each option up to a `|` of the choice's own, the last to the brace
+                option, position = _sequence(text, position, closing, wildcards, depth, top=False)
                 options.append(option)
-                if text[position] == "}":
-                    position += 1
-                    break
-                position += 1  # past the `|`
+                position += 1  # past the `|` or the brace
             parts.append(_Choice(tuple(options)))
-        elif not top and square == 0 and char in "|}":
+        elif not top and square == 0 and char == "|":
             break
         elif char == "_" and text.startswith("__", position) and (match := _WILDCARD.match(text, position)):
             flush()
@@ -156,10 +152,11 @@ def _sequence(text: str, position: int, wildcards: Wildcards | None, depth: int,
     return tuple(parts), position
 
 
-def _closing(text: str, start: int) -> int | None:
-    """Where the brace opened at `start` closes (nested braces counted, escaped ones not); None if it does not."""
+def _closing(text: str, start: int, end: int) -> int | None:
+    """Where the brace opened at `start` closes before `end` (nested braces counted, escaped ones not); None if it
+    does not."""
     level, position = 0, start
-    while position < len(text):
+    while position < end:
         char = text[position]
         if char == "\\":
             position += 2
@@ -182,7 +179,7 @@ def _has_bar(text: str, start: int, end: int) -> bool:
         if char in "{[":
             level += 1
         elif char in "}]":
-            level -= 1
+            level = max(level - 1, 0)
         elif char == "|" and level == 0:
             return True
         position += 1
