@@ -230,8 +230,8 @@ def test_a_prompt_with_choices_makes_them_by_the_seed_in_generate_and_in_batch_j
 def test_tiling_is_written_as_a1111_writes_it_and_reuse_repeats_it(tiny_sd15, hyper_lora, tmp_path):
     """--tiling: the PNG says `Tiling: True` both ways (A1111's) and `Tiling: x` one way; `gallery reuse` gives the
     option back and makes the same image; the ONNX backend named for it says what to do."""
-    base = ["generate", "--model", tiny_sd15, "--prompt", "a tiled floor", "--lora", hyper_lora("Hyper-SD15-1step-lora"),
-            "--steps", 1, "--width", 64, "--height", 64, "--seed", 5, "--json"]
+    base = ["generate", "--model", tiny_sd15, "--prompt", "a tiled floor", "--lora",
+            hyper_lora("Hyper-SD15-1step-lora"), "--steps", 1, "--width", 64, "--height", 64, "--seed", 5, "--json"]
     made = {}
     for tiling, written in (("both", "Tiling: True"), ("x", "Tiling: x")):
         run = cli(*base, "--tiling", tiling, "--out", tmp_path / tiling)

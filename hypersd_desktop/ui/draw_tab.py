@@ -289,7 +289,7 @@ class DrawTab(QWidget):
         settings = self.settings()
         width, height = self.canvas.image_size()
         taesd = self._taesd() if settings.fast_decode else None
-        # a prompt's choices ({a|b}, __wildcard__) made by the seed: the same while the seed stays, as the sketch changes
+        # a prompt's choices ({a|b}, __wildcard__) made by the seed: they hold while the sketch changes
         prompt = chosen(self.prompt.text().strip(), self.seed.value(), self.wildcards)
         embeddings = self.library.embeddings_named(model.path, prompt)
         return with_tagged_loras(GenerationRequest(
