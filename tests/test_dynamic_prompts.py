@@ -121,3 +121,15 @@ def test_unbalanced_and_odd_prompts_are_read_without_failing():
             assert chosen(text, 1) in made or len(made) == 50
         except InputError as error:
             assert "wildcard" in str(error)
+
+
+def test_weights_counts_and_separators_as_the_dynamic_prompts_extension_writes_them(tmp_path):
+    assert every("{2$$red|green|blue}")[0] == ["red, green", "red, blue", "green, blue"]
+    assert every("{1-2$$ and $$a|b|c}")[0] == ["a", "b", "c", "a and b", "a and c", "b and c"]
+    assert every("{3::a|b} {1girl|2girls}")[0] == ["a 1girl", "a 2girls", "b 1girl", "b 2girls"]
+    picks = [chosen("{3::a|b}", seed) for seed in range(400)]
+    assert 0.65 < picks.count("a") / 400 < 0.85  # three times as likely
+    assert {chosen("{2$$x|y|z}", seed) for seed in range(50)} == {"x, y", "x, z", "y, z"}  # two different ones
+    (tmp_path / "colors.txt").write_text("red\nteal\ngold\n", encoding="utf-8")
+    assert every("{2$$__colors__}", Wildcards(tmp_path))[0] == ["red, teal", "red, gold", "teal, gold"]
+    assert every("{5$$a|b}")[0] == ["a, b"] == [chosen("{5$$a|b}", 1)]  # more asked than there are: all

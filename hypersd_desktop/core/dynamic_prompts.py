@@ -2,7 +2,9 @@
 InvokeAI read it).
 
 - `{red|green|blue}` is one of its options; options may hold choices of their own (`{a {small|big} dog|a cat}`),
-  and an empty option is a choice of nothing (`{old |}house`).
+  and an empty option is a choice of nothing (`{old |}house`). `{2::red|green}` weighs an option (twice as likely
+  as the others when a seed chooses). `{2$$red|green|blue}` is two different options joined by ", ", `{1-3$$…}`
+  one to three, `{2$$ and $$…}` joined by " and "; `{2$$__colors__}` two lines of a wildcard file.
 - `__colors__` is one line of the wildcard file `colors.txt` in the wildcards folder (`__styles/ink__`: of
   `styles/ink.txt`); its lines may hold choices and wildcards of their own. Empty lines and lines starting with
   `#` are not options.
@@ -29,11 +31,16 @@ from hypersd_desktop.core.errors import InputError
 MAX_COMBINATIONS = 1000  # `every` stops here: a prompt of four choices of ten options each is 10,000 images
 MAX_DEPTH = 12  # wildcards within wildcards: deeper than this is a wildcard that names itself
 _WILDCARD = re.compile(r"__([A-Za-z0-9_\-./ ]+?)__")
+_COUNT = re.compile(r"\s*(\d+)(?:-(\d+))?\$\$(?:(.*?)\$\$)?", re.DOTALL)  # `2$$`, `1-3$$`, `2$$ and $$`
+_WEIGHT = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)::")  # `2::`, `0.5::` before an option
 
 
 @dataclass(frozen=True)
 class _Choice:
     options: tuple[tuple, ...]  # each a sequence of parts: text (str) or a choice
+    weights: tuple[float, ...] | None = None  # how likely each option is, where any was weighed
+    counts: tuple[int, int] = (1, 1)  # how many different options are taken, at least and at most
+    separator: str = ", "  # what joins several
 
 
 class Wildcards:
@@ -121,19 +128,15 @@ def _sequence(text: str, position: int, end: int, wildcards: Wildcards | None, d
             position += 2
         elif char == "{":
             closing = _closing(text, position, end)
-            if closing is None or not _has_bar(text, position + 1, closing):  # `{word}`: NovelAI's emphasis
+            counted = closing is not None and _COUNT.match(text, position + 1, closing) is not None
+            if closing is None or not (counted or _has_bar(text, position + 1, closing)):  # `{word}`: NovelAI's
                 stop = closing + 1 if closing is not None else position + 1
                 run.append(text[position:stop])
                 position = stop
                 continue
             flush()
-            options = []
-            position += 1
-            while position <= closing:  # each option up to a `|` of the choice's own, the last to the brace
-                option, position = _sequence(text, position, closing, wildcards, depth, top=False)
-                options.append(option)
-                position += 1  # past the `|` or the brace
-            parts.append(_Choice(tuple(options)))
+            parts.append(_choice(text, position + 1, closing, wildcards, depth))
+            position = closing + 1
         elif not top and square == 0 and char == "|":
             break
         elif char == "_" and text.startswith("__", position) and (match := _WILDCARD.match(text, position)):
@@ -150,6 +153,27 @@ def _sequence(text: str, position: int, end: int, wildcards: Wildcards | None, d
             position += 1
     flush()
     return tuple(parts), position
+
+
+def _choice(text: str, position: int, closing: int, wildcards: Wildcards | None, depth: int) -> _Choice:
+    """The choice written from `position` to its `closing` brace: its count and separator, its options, each up to
+    a `|` of the choice's own, and their weights."""
+    counts, separator = (1, 1), ", "
+    if (count := _COUNT.match(text, position, closing)) is not None:
+        low = int(count[1])
+        counts, separator = (low, max(low, int(count[2] or low))), count[3] if count[3] is not None else ", "
+        position = count.end()
+    options, weights = [], []
+    while position <= closing:
+        weight = _WEIGHT.match(text, position, closing)
+        weights.append(float(weight[1]) if weight else 1.0)
+        option, position = _sequence(text, weight.end() if weight else position, closing, wildcards, depth, False)
+        options.append(option)
+        position += 1  # past the `|` or the brace
+    if len(options) == 1 and len(options[0]) == 1 and isinstance(options[0][0], _Choice):
+        only = options[0][0]  # `{2$$__colors__}`: the wildcard's lines are the options
+        options, weights = list(only.options), list(only.weights or (1.0,) * len(only.options))
+    return _Choice(tuple(options), tuple(weights) if any(w != 1.0 for w in weights) else None, counts, separator)
 
 
 def _closing(text: str, start: int, end: int) -> int | None:
@@ -187,7 +211,16 @@ def _has_bar(text: str, start: int, end: int) -> bool:
 
 
 def _pick(parts: tuple, rng: random.Random) -> str:
-    return "".join(part if isinstance(part, str) else _pick(rng.choice(part.options), rng) for part in parts)
+    return "".join(part if isinstance(part, str) else _pick_choice(part, rng) for part in parts)
+
+
+def _pick_choice(choice: _Choice, rng: random.Random) -> str:
+    if choice.counts == (1, 1):
+        option = rng.choices(choice.options, choice.weights)[0] if choice.weights else rng.choice(choice.options)
+        return _pick(option, rng)
+    taken = min(rng.randint(*choice.counts), len(choice.options))
+    return choice.separator.join(_pick(choice.options[k], rng) for k in sorted(rng.sample(range(len(choice.options)),
+                                                                                          taken)))
 
 
 def _expand(parts: tuple) -> Iterator[str]:
@@ -196,7 +229,7 @@ def _expand(parts: tuple) -> Iterator[str]:
         yield ""
         return
     first, rest = parts[0], parts[1:]
-    heads = [first] if isinstance(first, str) else (text for option in first.options for text in _expand(option))
+    heads = [first] if isinstance(first, str) else _expand_choice(first)
     for head in heads:
         for tail in _expand(rest):
             yield head + tail
@@ -220,3 +253,14 @@ def ensure_wildcards(paths) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         (folder / SAMPLE).write_text(SAMPLE_TEXT, encoding="utf-8")
     return folder
+
+
+def _expand_choice(choice: _Choice) -> Iterator[str]:
+    """Every text a choice can make: each option's, or each set of as many different options as it takes, in
+    order, joined."""
+    most = len(choice.options)  # more asked than there are: all of them, as a seed's choice takes
+    low, high = min(choice.counts[0], most), min(choice.counts[1], most)
+    for taken in range(low, high + 1):
+        for options in itertools.combinations(choice.options, taken):
+            for texts in itertools.product(*(list(_expand(option)) for option in options)):
+                yield choice.separator.join(texts)
