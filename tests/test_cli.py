@@ -214,7 +214,8 @@ def test_a_prompt_with_choices_makes_them_by_the_seed_in_generate_and_in_batch_j
     run = cli("generate", "--model", tiny_sd15, "--lora", lora, "--prompt", template, "--width", 64, "--height", 64,
               "--seed", 8, "--json", "--out", tmp_path / "out")
     assert run.returncode == 0, run.stderr
-    assert read_request(json.loads(run.stdout)["path"])["prompt"] == chosen(template, 8, Wildcards(folder))
+    request = read_request(json.loads(run.stdout)["path"])
+    assert (request["prompt"], request["prompt_template"]) == (chosen(template, 8, Wildcards(folder)), template)
     job = tmp_path / "job.txt"
     job.write_text(template + "\n", encoding="utf-8")
     run = cli("batch", job, "--model", tiny_sd15, "--lora", lora, "--width", 64, "--height", 64, "--seed", 20,

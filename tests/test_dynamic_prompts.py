@@ -87,6 +87,8 @@ def test_the_jobs_one_generate_queues():
     assert [(job.prompt, job.seed) for job in each] == [("a red fox", 10), ("a red fox", 12), ("a blue fox", 10),
                                                         ("a blue fox", 12)]
     assert all(job.negative_prompt == chosen("{blur|noise}", job.seed) for job in each)
+    assert {(job.prompt_template, job.negative_template) for job in each} == {("a {red|blue} fox", "{blur|noise}")}
+    assert (plain[0].prompt_template, plain[0].negative_template) == (None, None)
     assert note == "2 combinations of the prompt queued."
     own, note = dynamic_jobs(request, 3, False)  # each image its own, by its seed
     assert [(job.seed, job.batch_size) for job in own] == [(seed, 1) for seed in range(10, 16)]
@@ -105,6 +107,7 @@ def test_a_batch_jobs_prompts_make_their_choices_by_each_images_seed(tmp_path):
     assert prompts[:4] == [chosen("a __animals__ in {snow|rain}", seed, Wildcards(tmp_path)) for seed in
                            range(100, 104)]
     assert all("__" not in prompt and "{" not in prompt for prompt in prompts) and prompts[4:] == ["a plain one"] * 4
+    assert [unit.request.prompt_template for unit in units] == ["a __animals__ in {snow|rain}"] * 4 + [None] * 4
 
 
 def test_unbalanced_and_odd_prompts_are_read_without_failing():

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from hypersd_desktop.cli.common import installed_library, parse_lora, ProgressBar, resolver, warn, with_windows_model
 from hypersd_desktop.core.codec import to_data
-from hypersd_desktop.core.dynamic_prompts import Wildcards, chosen, wildcards_folder
+from hypersd_desktop.core.dynamic_prompts import Wildcards, chosen, is_dynamic, wildcards_folder
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import TransferProgress
@@ -373,6 +373,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
     # a prompt with choices ({a|b}, __wildcard__) makes them by the seed: the run's images share the prompt
     wildcards = Wildcards(wildcards_folder(AppPaths.default()))
+    templates = [text if is_dynamic(text, wildcards) else None for text in (args.prompt, args.negative)]
     args.prompt, args.negative = (chosen(text, seed, wildcards) for text in (args.prompt, args.negative))
     request = GenerationRequest(
         prompt=args.prompt,
@@ -395,6 +396,8 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         else secrets.randbelow(2**32),
         variation_strength=args.variation_strength,
         tiling=args.tiling,
+        prompt_template=templates[0],
+        negative_template=templates[1],
         width=args.width,
         height=args.height,
         batch_size=args.batch,

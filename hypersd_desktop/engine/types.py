@@ -225,6 +225,10 @@ class GenerationRequest:
     # The upscaler model (an ESRGAN, SPAN, DAT … file; see engine/upscalers.py) that enlarges a picture before it is
     # repainted: a Hires fix's first pass, an init image made at a larger size. None: Lanczos.
     upscaler: str | None = None
+    # The prompts with choices (`{a|b}`, `__wildcard__`: core/dynamic_prompts.py) the prompts were made from, where
+    # they were; written into the image as the Dynamic Prompts extension writes them (`Template`). None: their own.
+    prompt_template: str | None = None
+    negative_template: str | None = None
     # A seamless image (A1111's Tiling): every convolution of the UNet, VAE and ControlNets wraps around the
     # image's edges the way it asks, so its copies tile without a seam.
     tiling: Tiling = Tiling.OFF

@@ -94,6 +94,8 @@ def describe_record(record: ImageRecord, metadata: ImageMetadata | None = None,
     rows = [
         ("Prompt", record.prompt or "—"),
         ("Negative prompt", record.negative_prompt or "—"),
+        ("Template", request.get("prompt_template") if request else None),  # the prompt with choices it came from
+        ("Negative template", request.get("negative_template") if request else None),
         *prompts.items(),
         ("Model", f"{record.model_name or 'unknown'}" + (f" [{record.model_hash}]" if record.model_hash else "")),
         ("VAE", vae),

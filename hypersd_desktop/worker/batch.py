@@ -348,8 +348,9 @@ def plan_units(items: list[dict[str, Any]], defaults: GenerationRequest, seeds_p
             seeds = _seeds(item, next_seed, seeds_per_prompt)
             next_seed += len(seeds) if "images" in item and "seeds" not in item else seeds_per_prompt
             for seed in seeds:
+                templated = with_templates(replace(base, seed=seed, batch_size=1), wildcards)
                 units.append(BatchUnit(len(units) + 1, index, replace(
-                    base, seed=seed, batch_size=1, prompt=chosen(base.prompt, seed, wildcards),
+                    templated, prompt=chosen(base.prompt, seed, wildcards),
                     negative_prompt=chosen(base.negative_prompt, seed, wildcards))))
         except (ValueError, TypeError, OverflowError) as error:
             raise InputError(f"Job item {index}: {error}.") from None
@@ -370,7 +371,8 @@ def dynamic_jobs(request: GenerationRequest, count: int, each_combination: bool,
     image its own one-image job whose choices its seed makes (the worker runs such jobs of one batch together, as
     one batch). The negative prompt's choices are made by each image's seed."""
     size = request.batch_size
-    if not (is_dynamic(request.prompt, wildcards) or is_dynamic(request.negative_prompt, wildcards)):
+    request = with_templates(request, wildcards)
+    if request.prompt_template is None and request.negative_template is None:
         return [request.advanced(k * size) for k in range(count)], None
     if each_combination:
         prompts, more = every(request.prompt, wildcards, MOST_COMBINATIONS)
@@ -381,6 +383,13 @@ def dynamic_jobs(request: GenerationRequest, count: int, each_combination: bool,
         jobs, note = [request.replace(batch_size=1).advanced(k) for k in range(count * size)], None
         jobs = [job.replace(prompt=chosen(job.prompt, job.seed, wildcards)) for job in jobs]
     return [job.replace(negative_prompt=chosen(job.negative_prompt, job.seed, wildcards)) for job in jobs], note
+
+
+def with_templates(request: GenerationRequest, wildcards: Wildcards | None) -> GenerationRequest:
+    """`request` naming its prompts as their templates where they have choices (`{a|b}`, `__wildcard__`)."""
+    return request.replace(
+        prompt_template=request.prompt if is_dynamic(request.prompt, wildcards) else None,
+        negative_template=request.negative_prompt if is_dynamic(request.negative_prompt, wildcards) else None)
 
 
 def with_tagged_loras(request: GenerationRequest,

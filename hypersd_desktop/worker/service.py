@@ -113,6 +113,9 @@ def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParame
     for number, adapter in enumerate(request.ip_adapters, start=len(request.controls)):  # as IP-Adapter units
         extra.append((f"ControlNet {number}", f"Module: {webui_module(adapter.encoder)}, Model: "
                       f"{Path(adapter.model).stem}, Weight: {adapter.scale:g}, Guidance Start: 0, Guidance End: 1"))
+    for key, template in (("Template", request.prompt_template), ("Negative Template", request.negative_template)):
+        if template:  # as the Dynamic Prompts extension writes the prompts with choices the image's were made from
+            extra.append((key, template))
     return ImageParameters(
         prompt=request.prompt,
         negative_prompt=request.negative_prompt,

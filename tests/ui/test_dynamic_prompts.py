@@ -4,6 +4,8 @@ and queues nothing; File → Open the wildcards folder makes it with a sample.""
 
 from __future__ import annotations
 
+from PIL import Image
+
 from hypersd_desktop.core.dynamic_prompts import chosen
 from hypersd_desktop.gallery.metadata import read_request
 from ui_helpers import WAIT
@@ -21,6 +23,12 @@ def test_each_combination_and_each_images_own_choices(qtbot, parts):
     qtbot.waitUntil(lambda: len(saved) == 2, timeout=WAIT)
     made = sorted((read_request(path)["prompt"], read_request(path)["seed"]) for path in saved)
     assert made == [("a blue fox", 40), ("a red fox", 40)]
+    with Image.open(saved[0]) as image:  # as the Dynamic Prompts extension writes the prompt it came from
+        assert ", Template: a {red|blue} fox, " in image.text["parameters"]
+    browser = window.browser
+    qtbot.waitUntil(lambda: browser.model.count() == 2, timeout=WAIT)
+    browser.viewer.show_record(browser.model.record(0))
+    assert "a {red|blue} fox" in browser.viewer.details.toPlainText()
     assert window.prompt.toPlainText() == "a {red|blue} fox"  # the prompt box keeps the template
 
     saved.clear()
