@@ -368,8 +368,8 @@ def dynamic_jobs(request: GenerationRequest, count: int, each_combination: bool,
     A plain prompt: `count` jobs, each its batch's seeds on from the last. A prompt with choices
     (core/dynamic_prompts.py): with `each_combination`, each combination of the prompt's choices `count` times,
     every combination with the same seeds (so only the words differ), at most `MOST_COMBINATIONS`; else each
-    image its own one-image job whose choices its seed makes (the worker runs such jobs of one batch together, as
-    one batch). The negative prompt's choices are made by each image's seed."""
+    image its own one-image job whose choices its seed makes (a batch size above 1 then runs image by image: one
+    engine call makes one prompt's images). The negative prompt's choices are made by each image's seed."""
     size = request.batch_size
     request = with_templates(request, wildcards)
     if request.prompt_template is None and request.negative_template is None:
