@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from hypersd_desktop import __version__
-from hypersd_desktop.core.dynamic_prompts import Wildcards, ensure_wildcards, wildcards_folder
+from hypersd_desktop.core.dynamic_prompts import Wildcards, ensure_wildcards, every, wildcards_folder
 from hypersd_desktop.core.errors import AppError, InputError
 from hypersd_desktop.core.files import why_not_written, write_atomic
 from hypersd_desktop.core.paths import AppPaths
@@ -66,7 +66,7 @@ from hypersd_desktop.ui.prompt_completer import PromptCompleter
 from hypersd_desktop.ui.session import SessionKeeper
 from hypersd_desktop.ui.shortcuts import EVERYWHERE, GENERATE, ShortcutsDialog, described
 from hypersd_desktop.ui.style_loras import StyleLoras
-from hypersd_desktop.worker.batch import dynamic_jobs, with_tagged_loras
+from hypersd_desktop.worker.batch import MOST_COMBINATIONS, dynamic_jobs, with_tagged_loras
 from hypersd_desktop.worker.bridge import WorkerBridge
 from hypersd_desktop.worker.protocol import PROTOCOL_VERSION, Enlargement
 from hypersd_desktop.worker.service import output_path
@@ -466,6 +466,7 @@ class MainWindow(QMainWindow):
         self.init_image.changed.connect(self._init_image_changed)
         self.control_stack.changed.connect(self._update_recipe_controls)
         self.variation.changed.connect(self._update_recipe_controls)
+        self.prompt.textChanged.connect(self._count_combinations)
         self.reference_stack.changed.connect(self._update_recipe_controls)
         for box in (self.init_image, self.control_stack, self.reference_stack):  # a stack's say its boxes'
             box.failed.connect(self._picture_failed)
@@ -909,6 +910,16 @@ class MainWindow(QMainWindow):
         if self.init_image.load_file(Path(path)):
             self.tabs.setCurrentIndex(0)
             self.prompt.setFocus()
+
+    def _count_combinations(self) -> None:
+        """Beside "Each combination", how many the prompt makes, as it is typed ("more than 100" past the most one
+        Generate queues); nothing for a prompt without choices, or one naming a wildcard not there yet."""
+        try:
+            made, more = every(self.prompt.toPlainText(), self.wildcards, MOST_COMBINATIONS)
+        except InputError:
+            made, more = [], False
+        count = f" (more than {MOST_COMBINATIONS})" if more else f" ({len(made)})" if len(made) > 1 else ""
+        self.every_combination.setText(f"Each combination{count}")
 
     def open_wildcards(self) -> None:
         """The wildcards folder in the file manager, made (with a sample file) the first time."""
