@@ -176,37 +176,38 @@ def _choice(text: str, position: int, closing: int, wildcards: Wildcards | None,
     return _Choice(tuple(options), tuple(weights) if any(w != 1.0 for w in weights) else None, counts, separator)
 
 
+def _unescaped(text: str, start: int, end: int) -> Iterator[tuple[int, str]]:
+    """The characters of `text[start:end]` with their positions, past escaped ones (`\\{`, `\\|`)."""
+    position = start
+    while position < end:
+        if text[position] == "\\":
+            position += 2
+            continue
+        yield position, text[position]
+        position += 1
+
+
 def _closing(text: str, start: int, end: int) -> int | None:
     """Where the brace opened at `start` closes before `end` (nested braces counted, escaped ones not); None if it
     does not."""
-    level, position = 0, start
-    while position < end:
-        char = text[position]
-        if char == "\\":
-            position += 2
-            continue
+    level = 0
+    for position, char in _unescaped(text, start, end):
         level += {"{": 1, "}": -1}.get(char, 0)
         if level == 0:
             return position
-        position += 1
     return None
 
 
 def _has_bar(text: str, start: int, end: int) -> bool:
     """Whether `text[start:end]` has a `|` of its own (not inside nested braces or A1111's `[a|b]`)."""
-    level, position = 0, start
-    while position < end:
-        char = text[position]
-        if char == "\\":
-            position += 2
-            continue
+    level = 0
+    for _, char in _unescaped(text, start, end):
         if char in "{[":
             level += 1
         elif char in "}]":
             level = max(level - 1, 0)
         elif char == "|" and level == 0:
             return True
-        position += 1
     return False
 
 
