@@ -74,6 +74,7 @@ from hypersd_desktop.worker.service import output_path
 
 IDLE_HINT = "Type a prompt and press Ctrl+Enter"
 VARIATIONS = 4  # images "Variations of this image" makes
+COUNT_AFTER_MS = 250  # the pause in typing after which "Each combination" counts the prompt's combinations
 FIRST_SIZE = QSize(1280, 800)  # the window on a first start, where the screen has the room
 
 
@@ -190,7 +191,7 @@ class MainWindow(QMainWindow):
         self.wildcards = Wildcards(wildcards_folder(self.library.paths))
         self.completers = (PromptCompleter(self.prompt), PromptCompleter(self.negative))
         for completer in self.completers:
-            completer.wildcards = wildcards_folder(self.library.paths)
+            completer.wildcards = self.wildcards.folder
         self.styles = StyleLoras()
         self.styles.words_added.connect(lambda words: self._edit_prompt(with_words, words))
         self.styles.words_removed.connect(lambda words: self._edit_prompt(without_words, words))
@@ -466,7 +467,10 @@ class MainWindow(QMainWindow):
         self.init_image.changed.connect(self._init_image_changed)
         self.control_stack.changed.connect(self._update_recipe_controls)
         self.variation.changed.connect(self._update_recipe_controls)
-        self.prompt.textChanged.connect(self._count_combinations)
+        # counted once typing pauses: a large wildcard file's lines are read as choices at each count
+        self._combinations_timer = QTimer(self, singleShot=True, interval=COUNT_AFTER_MS)
+        self._combinations_timer.timeout.connect(self._count_combinations)
+        self.prompt.textChanged.connect(self._combinations_timer.start)
         self.reference_stack.changed.connect(self._update_recipe_controls)
         for box in (self.init_image, self.control_stack, self.reference_stack):  # a stack's say its boxes'
             box.failed.connect(self._picture_failed)

@@ -44,12 +44,12 @@ def test_a_missing_wildcard_says_where_to_put_it_and_the_folder_opens(qtbot, idl
     from PySide6.QtGui import QDesktopServices
 
     window = idle_app.window
-    window.prompt.setPlainText("a {red|green|blue} {fox|owl}")  # the count shows as the prompt is typed
-    assert window.every_combination.text() == "Each combination (6)"
+    window.prompt.setPlainText("a {red|green|blue} {fox|owl}")  # the count shows once typing pauses
+    qtbot.waitUntil(lambda: window.every_combination.text() == "Each combination (6)", timeout=5000)
     window.prompt.setPlainText("{a|b|c|d|e}{a|b|c|d|e}{a|b|c|d|e}")
-    assert window.every_combination.text() == "Each combination (more than 100)"
+    qtbot.waitUntil(lambda: window.every_combination.text() == "Each combination (more than 100)", timeout=5000)
     window.prompt.setPlainText("a __animals__ at dawn")
-    assert window.every_combination.text() == "Each combination"  # no such file yet: said at Generate
+    qtbot.waitUntil(lambda: window.every_combination.text() == "Each combination", timeout=5000)  # at Generate
     before = len(window._job_ids)
     window.generate()
     assert "no wildcard file animals.txt" in window.errors.text() and len(window._job_ids) == before
