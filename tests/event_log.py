@@ -8,7 +8,7 @@ import threading
 
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.worker.client import WorkerClient
-from hypersd_desktop.worker.protocol import ImageReady, JobFinished, WorkerReady
+from hypersd_desktop.worker.protocol import ImageReady, JobFailed, JobFinished, WorkerReady
 
 
 class Events:
@@ -25,6 +25,16 @@ class Events:
         with self.changed:
             assert self.changed.wait_for(lambda: any(isinstance(e, kind) for e in self.items), timeout), self.items
             return next(e for e in self.items if isinstance(e, kind))
+
+
+def ended(events: Events, job_id: int):
+    """The message that ended job `job_id` (`JobFinished` or `JobFailed`), once it has come."""
+    def end(e) -> bool:
+        return isinstance(e, (JobFinished, JobFailed)) and e.job_id == job_id
+
+    with events.changed:
+        assert events.changed.wait_for(lambda: any(end(e) for e in events.items), 60), events.items
+        return next(e for e in events.items if end(e))
 
 
 @contextlib.contextmanager

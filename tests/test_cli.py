@@ -794,3 +794,29 @@ def test_the_packaged_app_has_the_runtimes_worker_enlarge(tmp_path, app_home, mo
     assert gallery._enlarge_in_runtime(AppPaths.default(), [Enlargement(str(p), 2.0) for p in pictures], args) == 0
     made = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert sorted(Image.open(m["path"]).size for m in made) == [(40, 20), (42, 20)]
+
+
+def test_an_xy_plot_writes_each_image_and_the_labelled_grid_into_the_folder(tiny_sd15, hyper_lora, tmp_path):
+    """--x-axis and --y-axis (A1111's X/Y/Z plot): each image is the one `generate` makes with its settings, the
+    grid is last, and the axes' values are checked before anything runs."""
+    base = ["generate", "--model", tiny_sd15, "--prompt", "a red fox", "--lora", hyper_lora("Hyper-SD15-1step-lora"),
+            "--width", 64, "--height", 64, "--seed", 3, "--json", "--backend", "torch"]
+    run = cli(*base, "--x-axis", "steps:1-2", "--y-axis", "Prompt S/R:red, blue", "--out", tmp_path / "plot")
+    assert run.returncode == 0, run.stderr
+    made = [json.loads(line) for line in run.stdout.splitlines()]
+    assert [item["grid"] for item in made] == [False] * 4 + [True]
+    assert all(Path(item["path"]).parent == tmp_path / "plot" for item in made)
+    with Image.open(made[-1]["path"]) as grid:
+        assert 'X Type: Steps, X Values: 1-2, Y Type: Prompt S/R, Y Values: "red, blue"' in grid.text["parameters"]
+    alone = json.loads(cli(*base, "--steps", 2, "--prompt", "a blue fox", "--out", tmp_path / "alone").stdout)
+    with Image.open(made[3]["path"]) as one, Image.open(alone["path"]) as two:
+        assert np.array_equal(np.asarray(one), np.asarray(two))
+
+    for options, said in ((["--x-axis", "steps:0-2"], "Steps 0 cannot be used"),
+                          (["--x-axis", "size:1,2"], "No plot axis is called 'size'"),
+                          (["--x-axis", "steps"], "is not AXIS:VALUES"),
+                          (["--y-axis", "seed:1,2"], "--y-axis is the rows of an X/Y plot"),
+                          (["--x-axis", "prompt:owl,cat"], "'owl' (its first value) is in neither the prompt"),
+                          (["--x-axis", "seed:1,2", "--out", tmp_path / "grid.png"], "name a folder")):
+        refused = cli(*base, *options)
+        assert refused.returncode != 0 and said in refused.stderr, refused.stderr

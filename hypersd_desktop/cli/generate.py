@@ -24,6 +24,7 @@ from hypersd_desktop.core.vocab import (
 )
 from hypersd_desktop.core.images import InputImages, png_data
 from hypersd_desktop.engine.inspect import inspect_file, not_the_kind, union_control_types
+from hypersd_desktop.engine.plot import PLOT_STAGE, Axis, PlotAxis, PlotSpec
 from hypersd_desktop.engine.types import (
     AUTO_BACKEND, HIRES_STAGE, IP_ADAPTER_SCALE, MAX_HIRES_SCALE, UPSCALE_STAGE, ControlSpec, GenerationRequest,
     LoraSpec, enlarged_size,
@@ -72,6 +73,20 @@ def parse_ip_adapter(text: str) -> tuple[str, str, float]:
     if len(parts) != 2 or not all(parts):
         raise argparse.ArgumentTypeError(f"an IP-Adapter is MODEL:IMAGE or MODEL:IMAGE:SCALE, not {text!r}")
     return parts[0], parts[1], scale
+
+
+def parse_axis(text: str) -> PlotAxis:
+    """`AXIS:VALUES` (`steps:1,2,4,8`, `"CFG Scale:1-3 (+0.5)"`, `prompt:cat,dog`) as a plot axis, its values checked."""
+    name, colon, values = text.partition(":")
+    if not colon:
+        raise argparse.ArgumentTypeError(f"{text!r} is not AXIS:VALUES (for example steps:1,2,4,8); the axes are "
+                                         f"{', '.join(Axis.values())}")
+    try:
+        axis = PlotAxis(Axis.named(name), values.strip())
+        axis.parsed()
+    except InputError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return axis
 
 
 def parse_outpaint(text: str) -> tuple[int, int, int, int]:
@@ -224,6 +239,11 @@ def add_parser(commands) -> None:
                                                 "name; default: the installed one)")
     generate.add_argument("--out", type=Path, help="output folder, or a .png file (several images: numbered -1, "
                                                    "-2 …; default: the app's images folder)")
+    generate.add_argument("--x-axis", type=parse_axis, metavar="AXIS:VALUES",
+                          help="an X/Y plot, as A1111's X/Y/Z plot: the image made again with AXIS at each of VALUES "
+                               "(1,2,4,8; 1-8 (+2); 1-8 [4]; a seed -1 is random), then a grid of them with labels. "
+                               f"AXIS: {', '.join(Axis.values())} (prompt: its first value replaced by each)")
+    generate.add_argument("--y-axis", type=parse_axis, metavar="AXIS:VALUES", help="the plot's rows (with --x-axis)")
     generate.add_argument("--json", action="store_true", help="print one JSON object per image")
     generate.add_argument("--no-gallery", action="store_true", help="do not add the images to the gallery")
 
@@ -573,11 +593,25 @@ def out_files(out: Path | None, count: int) -> list[Path] | None:
     return [out.with_name(f"{out.stem}-{k}{out.suffix}") for k in range(1, count + 1)]
 
 
+def plot_of(args: argparse.Namespace, request: GenerationRequest) -> PlotSpec | None:
+    """The X/Y plot --x-axis and --y-axis ask for (its random seeds chosen, each image checked), or None."""
+    if args.x_axis is None:
+        if args.y_axis is not None:
+            raise InputError("--y-axis is the rows of an X/Y plot: give its columns with --x-axis too.")
+        return None
+    if args.out is not None and not args.out.is_dir() and args.out.suffix:
+        raise InputError(f"--out {args.out}: a plot writes its images and its grid into a folder; name a folder.")
+    spec = PlotSpec(request, args.x_axis, args.y_axis).fixed()
+    spec.cells()
+    return spec
+
+
 def run(args: argparse.Namespace) -> int:
     request = request_from_args(args)
     make_map = map_of(args)
     paths = AppPaths.default()
-    files = out_files(args.out, request.batch_size)
+    spec = plot_of(args, request)
+    files = out_files(args.out, request.batch_size) if spec is None else None
     out_dir = (files[0].parent if files else args.out) or paths.ensure().images
     if files:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -592,7 +626,7 @@ def run(args: argparse.Namespace) -> int:
                 if library is not None and not args.json else ():
             print(f"note: {note}", file=sys.stderr)
     if importlib.util.find_spec("torch") is None:  # the packaged app: generation runs in the compute runtime
-        return run_in_runtime(request, args, paths, make_map)
+        return run_in_runtime(request, args, paths, make_map, spec)
 
     from hypersd_desktop.gallery.gallery import Gallery
     from hypersd_desktop.models.library import ModelLibrary
@@ -605,6 +639,10 @@ def run(args: argparse.Namespace) -> int:
     if make_map is not None:
         request = with_maps(request, lambda image: service.inputs.add(
             service.control_map(make_map(image), request.device)[0], f"The {args.preprocess} map"))
+    if spec is not None:
+        if make_map is not None:
+            spec = dataclasses.replace(spec, base=request)
+        return _plot(service, spec, args, out_dir, library, gallery)
     with ProgressBar("generate", unit="step", enabled=False if args.json else None) as bar:
         show = StageProgress(bar, quiet=args.json)
         results = service.generate(request, on_progress=lambda p: show(p.stage, p.step, p.total_steps))
@@ -633,6 +671,27 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plot(service, spec: PlotSpec, args: argparse.Namespace, out_dir: Path, library, gallery) -> int:
+    """Make an X/Y plot's images and its grid, saying where each went."""
+    with ProgressBar("x/y plot", unit="image", enabled=False if args.json else None) as bar:
+        show = StageProgress(bar, quiet=args.json)
+        made = service.plot(spec, on_progress=lambda p: show(p.stage, p.step, p.total_steps), out_dir=out_dir)
+    warnings = dict.fromkeys(warning for saved in made for warning in saved.result.warnings)
+    for warning in () if args.json else warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    for k, saved in enumerate(made):
+        grid = k == len(made) - 1
+        if args.json:
+            print(json.dumps({"path": str(saved.path), "seed": saved.result.seed, "grid": grid}), flush=True)
+        else:
+            print(f"{saved.path}  ({'the grid: ' + spec.describe() if grid else f'seed {saved.result.seed}'})")
+    if gallery is not None:
+        gallery.close()
+    library.registry.mark_used(spec.base.model_paths())
+    library.close()
+    return 0
+
+
 class StageProgress:
     """Feeds a job's progress to `bar`: its steps, and before them a stage such as the ONNX export (in
     percent, announced once on stderr: it takes minutes)."""
@@ -649,6 +708,8 @@ class StageProgress:
             self.stage = name
             if name == HIRES_STAGE:  # the second pass's steps
                 self.bar.title, self.bar.unit = "hires fix", "step"
+            elif name == PLOT_STAGE:  # a plot's images made
+                self.bar.title, self.bar.unit = "x/y plot", "image"
             elif name.startswith(UPSCALE_STAGE):  # an upscaler model's tiles, each time it runs
                 self.bar.title, self.bar.unit = name.lower(), "tile"
             else:
@@ -685,7 +746,7 @@ def runtime_worker(paths: AppPaths, on_event: Callable, engine_choice: tuple[str
 
 
 def run_in_runtime(request: GenerationRequest, args: argparse.Namespace, paths: AppPaths,
-                   make_map: Callable[[str], ControlMap] | None = None) -> int:
+                   make_map: Callable[[str], ControlMap] | None = None, spec: PlotSpec | None = None) -> int:
     """Generate through the worker in the installed compute runtime: it saves the images and adds them
     to the gallery; with --out, a copy of each goes there too. With `make_map`, the worker makes the
     control pictures' depth or pose maps first, and the request names them."""
@@ -698,8 +759,12 @@ def run_in_runtime(request: GenerationRequest, args: argparse.Namespace, paths: 
     if args.no_gallery:
         raise InputError("--no-gallery needs torch in this program; the compute runtime's worker always adds its "
                          "images to the gallery.")
-    files = out_files(args.out, request.batch_size)
+    files = out_files(args.out, request.batch_size) if spec is None else None
     events: queue.Queue = queue.Queue()
+
+    def submit(request: GenerationRequest) -> int:
+        return client.submit(request) if spec is None else client.submit_plot(dataclasses.replace(spec, base=request))
+
     client = runtime_worker(paths, events.put, (request.backend, request.device))
     job = None
     pictures = {c.image for c in request.controls} if make_map else set()  # their maps come first
@@ -715,12 +780,12 @@ def run_in_runtime(request: GenerationRequest, args: argparse.Namespace, paths: 
                     for picture in sorted(pictures):
                         client.submit_map(make_map(picture))
                     if not pictures:
-                        job = client.submit(request)
+                        job = submit(request)
                 elif isinstance(event, MapReady):
                     maps[event.map.image] = client.inputs.add(event.png, f"The {args.preprocess} map")
                     if len(maps) == len(pictures):
                         request = with_maps(request, maps.__getitem__)
-                        job = client.submit(request)
+                        job = submit(request)
                 elif isinstance(event, JobProgress):
                     show(event.stage, event.step, event.total_steps)
                 elif isinstance(event, ImageReady):

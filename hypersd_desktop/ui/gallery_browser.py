@@ -34,7 +34,7 @@ from hypersd_desktop.engine.inspect import weights_name
 from hypersd_desktop.engine.recipes import recipe_for_file
 from hypersd_desktop.engine.types import hires_size
 from hypersd_desktop.gallery.formats.common import (
-    ImageMetadata, hires_pass, other_passes, other_prompts, stem, tiling_of, variation_of,
+    ImageMetadata, hires_pass, other_passes, other_prompts, plot_axes, stem, tiling_of, variation_of,
 )
 from hypersd_desktop.gallery.gallery import Gallery, image_files, parameters_text, read_metadata
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
@@ -114,6 +114,8 @@ def describe_record(record: ImageRecord, metadata: ImageMetadata | None = None,
          else None),
         ("Hires fix", hires_pass(metadata) if metadata and not request else _own_hires(request, record)),
         ("Also made with", "; ".join(other_passes(metadata) if metadata and not request else _own_passes(request))),
+        ("X/Y plot", f"{plot_axes(request['plot'])}; this is its grid, reuse makes its first image"
+         if isinstance(request.get("plot"), dict) and plot_axes(request["plot"]) else None),
         ("Other fields", _other_fields(metadata, prompts) if metadata and not request else None),
         ("Device", Device(record.device).label if record.device in Device.values() else record.device),
         ("Time", f"{record.time_taken:.2f} s" if record.time_taken else None),

@@ -232,7 +232,7 @@ class JobView(QObject):
         self.active_job = message.job_id
         job = self._client.running
         request = job.request if job is not None and job.job_id == message.job_id else None
-        self._tiling = request.tiling if request is not None and job.batch is None else Tiling.OFF
+        self._tiling = request.tiling if request is not None and job.batch is job.plot is None else Tiling.OFF
         self.widgets.cancel_button.setEnabled(True)
         self.widgets.timing.setText("Loading the model…")
         self._clock = StepClock()

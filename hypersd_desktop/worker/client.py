@@ -41,11 +41,12 @@ from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import HELD_IMAGES, InputImages
 from hypersd_desktop.core.paths import HOME_ENV, AppPaths
 from hypersd_desktop.core.vocab import Device
+from hypersd_desktop.engine.plot import PlotSpec
 from hypersd_desktop.engine.types import AUTO_BACKEND, GenerationRequest
 from hypersd_desktop.worker.batch import BatchSpec
 from hypersd_desktop.worker.protocol import (
     JOB_ENDS, PROTOCOL_VERSION, CancelJob, ControlMap, EnlargeImage, Enlargement, Hello, JobFailed, MakeMap, PutImage,
-    RunBatch, RunJob, Shutdown, WorkerReady, WorkerRefused,
+    RunBatch, RunJob, RunPlot, Shutdown, WorkerReady, WorkerRefused,
 )
 from hypersd_desktop.worker.wire import MessageWriter, ProtocolError, read_message
 
@@ -67,8 +68,9 @@ def worker_command(python: str | None = None) -> list[str] | None:
 
 @dataclass(frozen=True)
 class QueuedJob:
-    """One image request, a batch (`request` is then its first unit's, for display), a control map to make (`map`),
-    or an image to enlarge alone (`enlargement`; `request` is None for those two)."""
+    """One image request, a batch (`request` is then its first unit's, for display), an X/Y plot (`plot`; `request` is
+    its base request), a control map to make (`map`), or an image to enlarge alone (`enlargement`; `request` is None
+    for those two)."""
 
     job_id: int
     request: GenerationRequest | None
@@ -76,6 +78,7 @@ class QueuedJob:
     save: bool = True  # False: the images are shown, not written (the Draw tab's live images)
     map: ControlMap | None = None
     enlargement: Enlargement | None = None
+    plot: PlotSpec | None = None
 
     def requests(self) -> tuple[GenerationRequest, ...]:
         if self.batch:
@@ -98,6 +101,8 @@ class QueuedJob:
         if self.enlargement:
             how = Path(self.enlargement.upscaler).stem if self.enlargement.upscaler else "Lanczos"
             return f"{Path(self.enlargement.path).name} enlarged × {self.enlargement.scale:g} ({how})"
+        if self.plot:
+            return self.plot.describe()
         if self.batch:
             return f"batch of {len(self.batch.units)} images into {self.batch.target}"
         return f"{self.request.prompt[:60]} (seed {self.request.seed})"
@@ -241,6 +246,10 @@ class WorkerClient:
         """Queue a batch job; it runs as one job (one cancel stops it; running it again resumes it)."""
         return self._enqueue(QueuedJob(next(self._ids), spec.units[0].request, spec), latest_wins=False)
 
+    def submit_plot(self, spec: PlotSpec) -> int:
+        """Queue an X/Y plot; it runs as one job, its images and then its grid coming back as `ImageReady`."""
+        return self._enqueue(QueuedJob(next(self._ids), spec.base, plot=spec), latest_wins=False)
+
     def _enqueue(self, job: QueuedJob, latest_wins: bool) -> int:
         if self._unavailable_reason is not None:  # nothing would ever run it
             self.on_event(JobFailed(job.job_id, self._unavailable_reason))
@@ -248,8 +257,10 @@ class WorkerClient:
         with self._lock:
             if job.saves:  # asked for anew: the person has made room, or wants to see whether there is
                 self._held = False
-            # batches, control maps and enlargements stay: a newer image asked for replaces only the images waiting
-            dropped = [j for j in self._queue if j.request is not None and j.batch is None] if latest_wins else []
+            # batches, plots, control maps and enlargements stay: a newer image asked for replaces only the images
+            # waiting
+            dropped = [j for j in self._queue if j.request is not None and j.batch is None and j.plot is None
+                       ] if latest_wins else []
             self._queue = [j for j in self._queue if j not in dropped] + [job]
         for old in dropped:
             self.on_event(JobFailed(old.job_id, "Replaced by a newer request.", cancelled=True))
@@ -344,6 +355,8 @@ class WorkerClient:
                     self._send(EnlargeImage(job.job_id, job.enlargement, Device(self.engine_choice[1])))
                 elif job.batch is not None:
                     self._send(RunBatch(job.job_id, job.batch))
+                elif job.plot is not None:
+                    self._send(RunPlot(job.job_id, job.plot))
                 else:
                     # A live image is shown whole when done: no step previews to make and send.
                     self._send(RunJob(job.job_id, job.request, self.previews and job.save, job.save))

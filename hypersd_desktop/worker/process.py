@@ -36,7 +36,7 @@ from hypersd_desktop.engine import notices
 from hypersd_desktop.engine.types import Progress
 from hypersd_desktop.worker.protocol import (
     PROTOCOL_VERSION, BatchFinished, BatchProgress, CancelJob, EnlargeImage, EngineNotice, Hello, ImageReady, JobFailed,
-    JobFinished, JobProgress, JobStarted, MakeMap, MapReady, PutImage, RunBatch, RunJob, Shutdown, WorkerReady,
+    JobFinished, JobProgress, JobStarted, MakeMap, MapReady, PutImage, RunBatch, RunJob, RunPlot, Shutdown, WorkerReady,
     WorkerRefused,
 )
 from hypersd_desktop.worker.wire import MessageWriter, ProtocolError, read_message
@@ -129,6 +129,8 @@ class Worker:
                 self._make_map(message, token)
             elif isinstance(message, EnlargeImage):
                 self._enlarge(message, token)
+            elif isinstance(message, RunPlot):
+                self._run_plot(message, token)
             else:
                 self._run_batch(message, token)
             with self.lock:
@@ -158,7 +160,7 @@ class Worker:
                     self.cancels.setdefault(message.job_id, CancelToken()).cancel()
             elif isinstance(message, PutImage):
                 self._keep_image(message)
-            elif isinstance(message, (RunJob, RunBatch, MakeMap, EnlargeImage, Shutdown)):
+            elif isinstance(message, (RunJob, RunBatch, RunPlot, MakeMap, EnlargeImage, Shutdown)):
                 self.inbox.put(message)
             else:
                 log.warning("ignored a %s message", type(message).kind)
@@ -192,23 +194,15 @@ class Worker:
             self.out.send(JobProgress(job.job_id, progress.step, progress.total_steps, progress.elapsed_s, preview,
                                       progress.stage))
 
-        def on_saved(saved) -> None:
-            result = saved.result
-            self.out.send(ImageReady(job.job_id, result.index, result.seed, str(saved.path), saved.image_id,
-                                     saved.png, result.timings.get("load_s", 0.0)))
-
-        def on_unsaved(result, png: bytes) -> None:  # a full disk: the window keeps it on screen, to save elsewhere
-            self.out.send(ImageReady(job.job_id, result.index, result.seed, "", None, png,
-                                     result.timings.get("load_s", 0.0)))
-
         with self._reported(job.job_id):
             self.out.send(JobStarted(job.job_id))
             token.raise_if_cancelled()
             asked = job.request
             request = asked.replace(preview=Preview.LATENT) if job.previews and asked.preview == Preview.NONE else asked
             if job.save:
-                first = self.service.run(request, on_progress=on_progress, cancel=token, on_saved=on_saved,
-                                         stored=asked, on_unsaved=on_unsaved)[0].result
+                first = self.service.run(request, on_progress=on_progress, cancel=token,
+                                         on_saved=self._image_sender(job.job_id), stored=asked,
+                                         on_unsaved=self._unsaved_sender(job.job_id))[0].result
             else:
                 results = self.service.generate(request, on_progress, token)
                 for result in results:
@@ -219,6 +213,25 @@ class Worker:
             self.out.send(JobFinished(job.job_id, first.warnings, time.perf_counter() - started,
                                       self.service.memory_in_use(request, first.settings.device),
                                       first.settings.device, first.settings.dtype, first.settings.backend))
+
+    def _image_sender(self, job_id: int):
+        """Sends each image a job saved, as it is saved."""
+
+        def on_saved(saved) -> None:
+            result = saved.result
+            self.out.send(ImageReady(job_id, result.index, result.seed, str(saved.path), saved.image_id, saved.png,
+                                     result.timings.get("load_s", 0.0)))
+
+        return on_saved
+
+    def _unsaved_sender(self, job_id: int):
+        """Sends an image the disk could not take: the window keeps it on screen, to save elsewhere."""
+
+        def on_unsaved(result, png: bytes) -> None:
+            self.out.send(ImageReady(job_id, result.index, result.seed, "", None, png,
+                                     result.timings.get("load_s", 0.0)))
+
+        return on_unsaved
 
     def _make_map(self, job: MakeMap, token: CancelToken) -> None:
         started = time.perf_counter()
@@ -243,6 +256,24 @@ class Worker:
             self.out.send(ImageReady(job.job_id, 0, made.seed, str(made.path), made.image_id, made.png))
             self.out.send(JobFinished(job.job_id, seconds=time.perf_counter() - started, device=made.device,
                                       dtype=DType.FP16 if made.half else DType.FP32))
+
+    def _run_plot(self, job: RunPlot, token: CancelToken) -> None:
+        started = time.perf_counter()
+
+        def on_progress(progress: Progress) -> None:
+            self.out.send(JobProgress(job.job_id, progress.step, progress.total_steps, progress.elapsed_s, None,
+                                      progress.stage))
+
+        with self._reported(job.job_id):
+            self.out.send(JobStarted(job.job_id))
+            token.raise_if_cancelled()
+            made = self.service.plot(job.spec, on_progress, token, self._image_sender(job.job_id),
+                                     self._unsaved_sender(job.job_id))
+            first = made[0].result
+            self.out.send(JobFinished(job.job_id, tuple(dict.fromkeys(w for m in made for w in m.result.warnings)),
+                                      time.perf_counter() - started,
+                                      self.service.memory_in_use(first.request, first.settings.device),
+                                      first.settings.device, first.settings.dtype, first.settings.backend))
 
     def _run_batch(self, job: RunBatch, token: CancelToken) -> None:
         from hypersd_desktop.worker.batch import BatchRunner, BatchSizer

@@ -7,7 +7,7 @@ compute runtime the packaged app installs — and later another machine.
 
 The conversation: the app sends `Hello` and the worker answers `WorkerReady` (its protocol and
 package versions, backends and devices) or `WorkerRefused`. Then the app sends jobs one at a
-time (`RunJob`, `RunBatch`, `MakeMap`), `CancelJob` at any moment, and `Shutdown`. For each job the
+time (`RunJob`, `RunBatch`, `RunPlot`, `MakeMap`, `EnlargeImage`), `CancelJob` at any moment, and `Shutdown`. For each job the
 worker sends `JobStarted`, then `JobProgress`/`BatchProgress`, `ImageReady` per image (`MapReady`
 for a map), and ends it with exactly one of `JobFinished`, `BatchFinished` or `JobFailed`. Between and during jobs
 the worker may send `EngineNotice`: what an engine says outside any job (a background compile).
@@ -24,11 +24,13 @@ from dataclasses import dataclass, field
 
 from hypersd_desktop.core.vocab import Device, DType, MapKind
 from hypersd_desktop.engine.backend import BackendInfo
+from hypersd_desktop.engine.plot import PlotSpec
 from hypersd_desktop.engine.types import AUTO_BACKEND, GenerationRequest
 from hypersd_desktop.worker.batch import BatchSpec
 
-# 2: control maps (`MakeMap`), which a worker of protocol 1 would leave unanswered; 3: pose maps; 4: `EnlargeImage`
-PROTOCOL_VERSION = 4
+# 2: control maps (`MakeMap`), which a worker of protocol 1 would leave unanswered; 3: pose maps; 4: `EnlargeImage`;
+# 5: `RunPlot`
+PROTOCOL_VERSION = 5
 
 MESSAGES: dict[str, type] = {}
 
@@ -78,6 +80,16 @@ class RunBatch:
 
     job_id: int
     spec: BatchSpec
+
+
+@message("run-plot")
+@dataclass(frozen=True)
+class RunPlot:
+    """An X/Y plot (engine/plot.py): each image saved and sent as `ImageReady`, then its grid; `JobProgress` counts
+    the images made (stage `PLOT_STAGE`)."""
+
+    job_id: int
+    spec: PlotSpec
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hypersd_desktop.core.errors import InputError, NotSavedError
+from hypersd_desktop.core.errors import CancelledError, InputError, NotSavedError
 from hypersd_desktop.core.files import why_not_written, write_atomic
 from hypersd_desktop.core.images import InputImages, png_data
 from hypersd_desktop.core.paths import AppPaths
@@ -26,6 +26,7 @@ from hypersd_desktop.engine import backend as backends
 from hypersd_desktop.engine.backend import BatchingEngine, Engine
 from hypersd_desktop.engine.inspect import weights_name
 from hypersd_desktop.engine.ip_adapter_files import webui_module
+from hypersd_desktop.engine.plot import PLOT_STAGE, PlotSpec, plot_grid
 from hypersd_desktop.engine.types import (
     DISTILLED_STEPS, HIRES_STAGE, MAX_HIRES_SCALE, MAX_STEPS, UPSCALE_STAGE, GenerationRequest, GenerationResult,
     Progress, ResolvedSettings, hires_schedule, hires_size,
@@ -35,6 +36,7 @@ from hypersd_desktop.gallery.metadata import ImageParameters, encode_png
 from hypersd_desktop.core.hashes import LORA_HASH_DIGITS, HashCache
 
 log = logging.getLogger("hypersd.worker")
+PLOT_KEY = "plot"  # a grid's request keeps its plot's fields under it
 
 
 def hires_pass_schedule(request: GenerationRequest, first: ResolvedSettings) -> tuple[int | None, int]:
@@ -398,9 +400,15 @@ class GenerationService:
         """`result` as the PNG file `save` would write (with its parameters), written nowhere."""
         return encode_png(result.image, image_parameters(result, self.hashes))
 
-    def save(self, result: GenerationResult, path: Path | None = None, out_dir: Path | None = None) -> SavedImage:
-        """Write `result` to `path` (default: a new name in `out_dir`, or the images folder) and index it."""
+    def save(self, result: GenerationResult, path: Path | None = None, out_dir: Path | None = None,
+             plot_fields: tuple[tuple[str, str], ...] = ()) -> SavedImage:
+        """Write `result` to `path` (default: a new name in `out_dir`, or the images folder) and index it.
+        `plot_fields` (a plot's grid's: its axes, as A1111 writes them) follow its parameters in the PNG text and
+        are kept in its request as `plot`."""
         params = image_parameters(result, self.hashes)
+        if plot_fields:  # kept in the request too, which the gallery reads (reuse leaves out what it does not know)
+            params = dataclasses.replace(params, extra=(*params.extra, *plot_fields),
+                                         request={**params.request, PLOT_KEY: dict(plot_fields)})
         path = path or output_path(out_dir or self.paths.images, result.seed)
         png = encode_png(result.image, params)
         try:
@@ -454,6 +462,46 @@ class GenerationService:
             raise NotSavedError(f"{len(unsaved)} of the {len(results)} images (seeds {', '.join(seeds)}) were not "
                                 f"saved: {unsaved[0].reason}.", unsaved[0].png, unsaved[0].reason)
         return saved
+
+    def plot(self, spec: PlotSpec, on_progress: Callable[[Progress], None] | None = None,
+             cancel: CancelToken | None = None, on_saved: Callable[[SavedImage], None] | None = None,
+             on_unsaved: Callable[[GenerationResult, bytes], None] | None = None,
+             out_dir: Path | None = None) -> list[SavedImage]:
+        """Make, save (into `out_dir`, default the images folder) and index each image of an X/Y plot
+        (engine/plot.py), then its grid: the saved images, the grid last. `on_progress` counts the images made; a
+        cancel keeps those already saved and makes no grid."""
+        cells = spec.cells()
+        columns, _ = spec.shape()
+        started = time.perf_counter()
+        saved: list[SavedImage] = []
+        try:
+            for done, cell in enumerate(cells):
+                if on_progress is not None:
+                    on_progress(Progress(done, len(cells), elapsed_s=time.perf_counter() - started, stage=PLOT_STAGE))
+                if cancel is not None:
+                    cancel.raise_if_cancelled()
+                saved.extend(self.run(cell.request, out_dir, cancel=cancel, on_saved=on_saved,
+                                      on_unsaved=on_unsaved))
+        except CancelledError:
+            if not saved:
+                raise
+            raise CancelledError(f"{len(saved)} of the plot's {len(cells)} images were made and saved; its grid is "
+                                 "made once every image is") from None
+        grid = plot_grid([made.result.image for made in saved], columns, spec.x.labels(),
+                         spec.y.labels() if spec.y else None)
+        first = saved[0].result  # the grid's text is its first image's, as A1111 writes it
+        grid_result = dataclasses.replace(first, image=grid, warnings=())
+        try:
+            made = self.save(grid_result, out_dir=out_dir, plot_fields=tuple(spec.text_fields()))
+        except NotSavedError as error:
+            if on_unsaved is not None:
+                on_unsaved(grid_result, error.png)
+            raise
+        if on_saved is not None:
+            on_saved(made)
+        if on_progress is not None:
+            on_progress(Progress(len(cells), len(cells), elapsed_s=time.perf_counter() - started, stage=PLOT_STAGE))
+        return [*saved, made]
 
     def memory_in_use(self, request: GenerationRequest, device) -> int | None:
         return self.engines.for_request(request).memory_in_use(device)

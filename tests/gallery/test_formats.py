@@ -746,6 +746,13 @@ A1111_BASE = "a fox\nNegative prompt: blurry\nSteps: 20, Sampler: DPM++ 2M, CFG 
      "image-to-image from another picture at strength 0.5 and the variation seed 12345 at 0.3"),
     ("Face restoration: CodeFormer, Tiling: True", "with face restoration (CodeFormer), which"),  # tiling: reused
     ("Denoising strength: 0.4, Hires upscale: 2, Variation seed strength: 0", None),  # a Hires fix: hires_note's
+    # an X/Y/Z plot's grid (A1111 1.x writes the plot into its grid's text): reuse makes its first image
+    ('Script: X/Y/Z plot, X Type: Steps, X Values: "10,20,30", Y Type: Sampler, Y Values: "Euler a, DPM++ 2M '
+     'Karras"', "an X/Y/Z plot of Steps (10,20,30) × Sampler (Euler a, DPM++ 2M Karras) (this is its grid; reuse "
+     "makes its first image)"),
+    ("Script: X/Y/Z plot, X Type: Seed, X Values: -1, Fixed X Values: 7, Y Type: Nothing, Z Type: CFG Scale, "
+     "Z Values: 5", "an X/Y/Z plot of Seed (-1) × CFG Scale (5)"),
+    ("Script: Prompt matrix", None),  # another script: no plot
 ])
 def test_reuse_names_what_an_a1111_image_had_besides_its_settings(fields, said):
     """Reuse makes an image from its prompt and settings; what A1111 and its extensions added (a source picture,

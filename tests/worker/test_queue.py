@@ -6,19 +6,11 @@ from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.engine.types import GenerationRequest
 from hypersd_desktop.worker.client import QueueChanged, QueuedJob
-from hypersd_desktop.worker.protocol import JobFailed, JobFinished
-from event_log import fake_worker
+from hypersd_desktop.worker.protocol import JobFinished
+from event_log import ended, fake_worker
 
 REQUEST = GenerationRequest(prompt="a red kite", base_model="/models/sd15", steps=2, seed=1, width=64, height=64,
                             backend="fake")
-
-
-def ended(events, job_id: int):
-    """The message that ended job `job_id`, once it has come."""
-    with events.changed:
-        assert events.changed.wait_for(lambda: any(isinstance(e, (JobFinished, JobFailed)) and e.job_id == job_id
-                                                   for e in events.items), 60), events.items
-        return next(e for e in events.items if isinstance(e, (JobFinished, JobFailed)) and e.job_id == job_id)
 
 
 def test_a_job_whose_image_cannot_be_saved_holds_the_jobs_that_save_until_a_new_one_is_asked_for(

@@ -318,6 +318,20 @@ def _second_pass_own(metadata: ImageMetadata) -> list[str]:
     return own
 
 
+PLOT_SCRIPTS = ("x/y/z plot", "x/y plot")  # A1111's grid scripts, as they write themselves into a grid's text
+
+
+def plot_axes(fields: dict) -> str | None:
+    """The axes of an X/Y/Z plot whose grid `fields` (an image's A1111 fields, or the `plot` this app keeps in a
+    grid's request) describe, in words: `Steps (1,2,4) × Seed (1-3)`; None for another image."""
+    fields = {str(key).lower(): value.strip() for key, value in fields.items() if isinstance(value, str)}
+    if fields.get("script", "").lower() not in PLOT_SCRIPTS:
+        return None
+    axes = [f"{fields[f'{name} type']}" + (f" ({fields[f'{name} values']})" if fields.get(f"{name} values") else "")
+            for name in "xyz" if fields.get(f"{name} type") and fields[f"{name} type"].lower() != "nothing"]
+    return " × ".join(axes) or None
+
+
 def other_passes(metadata: ImageMetadata) -> list[str]:
     """What an image's tool did besides the settings reuse takes (A1111's fields, which Forge, reForge, SD.Next and
     image savers write too; what a ComfyUI graph says of the same), in words; a Hires fix is `hires_pass`'s."""
@@ -354,6 +368,9 @@ def other_passes(metadata: ImageMetadata) -> list[str]:
     reused = variation_of(metadata) is not None and strength is None  # reuse varies an image from the prompt
     if extra.get("variation seed") and (variation is None or variation > 0) and not reused:
         parts.append(f"the variation seed {extra['variation seed']}" + (f" at {variation:g}" if variation else ""))
+    axes = plot_axes(metadata.extra)
+    if axes:
+        parts.append(f"an X/Y/Z plot of {axes} (this is its grid; reuse makes its first image)")
     if extra.get("face restoration"):
         parts.append(f"face restoration ({extra['face restoration']})")
     enlarged = to_float(extra.get("postprocess upscale by"))  # A1111's Extras tab (and a ComfyUI graph's, so read)

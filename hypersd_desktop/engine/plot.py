@@ -1,0 +1,383 @@
+"""X/Y plots (A1111's "X/Y/Z plot" script): one request made again with one or two of its settings stepped through
+lists of values, and the images laid out as a labelled grid.
+
+An axis is a setting and its values as A1111 reads them: a comma-separated list (`1, 2, 4, 8`; a value holding a
+comma in double quotes), ranges `1-5` (every whole number), `1-9 (+2)` (a step; `(-2)` counts down), `0.5-1
+(+0.25)`, and `1-10 [4]` (that many values spread evenly from the first to the last). A seed of -1 is a new random
+seed, fixed when the plot is planned (`PlotSpec.fixed`), so the grid's text says the seeds it was made with.
+Prompt S/R replaces its first value, which the prompt or negative prompt must hold, by each value in turn (the
+first value is the prompt as it is). Each cell is one image (the batch size is left out); the grid's PNG text is its
+first image's with A1111's `Script: X/Y/Z plot, X Type: Steps, X Values: "1,2,4,8"` added.
+
+Torch-free: the window checks an axis's values as they are typed.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+import re
+from dataclasses import dataclass
+
+from PIL import Image, ImageDraw, ImageFont
+
+from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.vocab import Scheduler, TextEnum
+from hypersd_desktop.engine.recipes import recipe_for_file
+from hypersd_desktop.engine.types import MAX_CLIP_SKIP, MAX_SEED, MAX_STEPS, GenerationRequest, LoraSpec
+
+MOST_CELLS = 100  # images one plot makes (as many as one Generate's combinations of a dynamic prompt)
+RANDOM = -1  # a seed value that stands for a new random seed
+SCRIPT = "X/Y/Z plot"  # the name A1111 writes into a grid's text
+PLOT_STAGE = "X/Y plot"  # a plot's progress: its images made
+
+
+class Axis(TextEnum):
+    """A setting an X/Y plot steps through; `label` is A1111's name for it (written into the grid's text)."""
+
+    SEED = "seed"
+    STEPS = "steps"
+    GUIDANCE = "guidance"
+    PROMPT = "prompt"
+    SCHEDULER = "scheduler"
+    LORA_WEIGHT = "lora-weight"
+    STRENGTH = "strength"
+    VARIATION_STRENGTH = "variation-strength"
+    CLIP_SKIP = "clip-skip"
+
+    @property
+    def label(self) -> str:
+        return _LABELS[self]
+
+    @classmethod
+    def named(cls, name: str) -> Axis:
+        """The axis `name` is: its value (`steps`) or A1111's label (`CFG Scale`), in any case."""
+        key = name.strip().lower().replace("_", "-")
+        for axis in cls:
+            if key in (axis.value, axis.label.lower(), axis.value.replace("-", " ")):
+                return axis
+        raise InputError(f"No plot axis is called {name.strip()!r}; choose one of "
+                         f"{', '.join(axis.value for axis in cls)}.")
+
+
+_LABELS = {Axis.SEED: "Seed", Axis.STEPS: "Steps", Axis.GUIDANCE: "CFG Scale", Axis.PROMPT: "Prompt S/R",
+           Axis.SCHEDULER: "Sampler", Axis.LORA_WEIGHT: "LoRA weight", Axis.STRENGTH: "Denoising",
+           Axis.VARIATION_STRENGTH: "Var. strength", Axis.CLIP_SKIP: "Clip skip"}
+_WHOLE = {Axis.SEED, Axis.STEPS, Axis.CLIP_SKIP}
+_WORDS = {Axis.PROMPT, Axis.SCHEDULER}
+# A1111's sampler names of the schedulers a Hyper-SD file runs with, besides this app's own names and labels
+_SAMPLER_NAMES = {"ddim": Scheduler.DDIM_TRAILING, "automatic": Scheduler.AUTO, "default": Scheduler.AUTO}
+
+_NUMBER = r"[+-]?\s*(?:\d+(?:\.\d*)?|\.\d+)"
+_STEPPED = re.compile(rf"({_NUMBER})\s*-\s*({_NUMBER})(?:\s*\(\s*({_NUMBER})\s*\))?")
+_COUNTED = re.compile(rf"({_NUMBER})\s*-\s*({_NUMBER})\s*\[\s*(\d+)\s*\]")
+
+
+def _number(text: str, whole: bool) -> float:
+    text = text.replace(" ", "")
+    if not whole:
+        return float(text)
+    try:
+        return int(text)  # exactly: a seed has more digits than a float holds
+    except ValueError:
+        value = float(text)
+    if value != int(value):
+        raise InputError(f"{text} is not a whole number.")
+    return int(value)
+
+
+def _range(item: str, whole: bool) -> list[float] | None:
+    """The values a range item stands for, or None where `item` is one value."""
+    counted = _COUNTED.fullmatch(item)
+    if counted:
+        start, end = _number(counted[1], whole), _number(counted[2], whole)
+        count = int(counted[3])
+        if not 1 <= count <= MOST_CELLS:
+            raise InputError(f"{item}: the count in brackets must be from 1 to {MOST_CELLS}.")
+        if whole:  # A1111 truncates numbers spread evenly; in whole numbers, exactly
+            return [start + int((end - start) * k / max(count - 1, 1)) if abs(end - start) < 2**52
+                    else start + (end - start) * k // max(count - 1, 1) for k in range(count)]
+        return [round(start + (end - start) * k / max(count - 1, 1), 6) for k in range(count)]
+    stepped = _STEPPED.fullmatch(item)
+    if not stepped:
+        return None
+    start, end = _number(stepped[1], whole), _number(stepped[2], whole)
+    step = _number(stepped[3], whole) if stepped[3] else (1 if end >= start else -1)
+    if step == 0 or (end - start) * step < 0:
+        raise InputError(f"{item}: a step of {step:g} never goes from {start:g} to {end:g}.")
+    count = math.floor((end - start) / step + 1e-9) + 1
+    if count > MOST_CELLS:
+        raise InputError(f"{item} is {count} values; a plot makes at most {MOST_CELLS} images.")
+    values = [start + step * k for k in range(count)]
+    return [int(value) for value in values] if whole else [round(value, 6) for value in values]
+
+
+def split_values(text: str) -> list[str]:
+    """The comma-separated items of `text`, as A1111 reads them (a CSV line: double quotes keep a comma)."""
+    try:
+        row = next(csv.reader([text.replace("\n", " ")], skipinitialspace=True), [])
+    except csv.Error as error:
+        raise InputError(f"The values cannot be read: {error}.") from None
+    return [item.strip() for item in row if item.strip()]
+
+
+def _scheduler(text: str) -> Scheduler:
+    key = text.strip().lower()
+    for scheduler in Scheduler:
+        if key in (scheduler.value, scheduler.label.lower()):
+            return scheduler
+    if key in _SAMPLER_NAMES:
+        return _SAMPLER_NAMES[key]
+    raise InputError(f"No sampler is called {text!r}; choose one of "
+                     f"{', '.join(scheduler.label for scheduler in Scheduler)}.")
+
+
+def axis_values(axis: Axis, text: str) -> list:
+    """The values `text` gives `axis` (numbers, schedulers or prompt words), each checked; `InputError` says what
+    is wrong with the first that cannot be used."""
+    items = split_values(text)
+    if not items:
+        raise InputError(f"{axis.label}: type the values to compare, separated by commas.")
+    if axis in _WORDS:
+        values = items if axis == Axis.PROMPT else [_scheduler(item) for item in items]
+    else:
+        values = []
+        whole = axis in _WHOLE
+        for item in items:
+            try:
+                spread = _range(item, whole)
+                values.extend(spread if spread is not None else [_number(item, whole)])
+            except ValueError:
+                kind = "a whole number" if whole else "a number"
+                raise InputError(f"{axis.label}: {item!r} is not {kind} or a range (1-8, 1-8 (+2), 1-8 [4])."
+                                 ) from None
+            except InputError as error:
+                raise InputError(f"{axis.label}: {error}") from None
+        for value in values:
+            _check(axis, value)
+    if len(values) > MOST_CELLS:
+        raise InputError(f"{axis.label} has {len(values)} values; a plot makes at most {MOST_CELLS} images.")
+    return values
+
+
+def _check(axis: Axis, value: float) -> None:
+    bounds = {Axis.SEED: (0, MAX_SEED), Axis.STEPS: (1, MAX_STEPS), Axis.GUIDANCE: (0, 30),
+              Axis.CLIP_SKIP: (1, MAX_CLIP_SKIP),
+              Axis.LORA_WEIGHT: (-4, 4), Axis.STRENGTH: (0, 1), Axis.VARIATION_STRENGTH: (0, 1)}[axis]
+    if axis == Axis.SEED and value == RANDOM:
+        return
+    low, high = bounds
+    if not low <= value <= high or (axis == Axis.STRENGTH and value == 0):
+        where = "above 0 and at most 1" if axis == Axis.STRENGTH else f"from {low:g} to {high:g}"
+        raise InputError(f"{axis.label} {value:g} cannot be used: the values must be {where}.")
+
+
+def _short(label: str, most: int = 40) -> str:
+    return label if len(label) <= most else label[:most - 1].rstrip() + "…"
+
+
+def _label(axis: Axis, value) -> str:
+    if axis == Axis.PROMPT:
+        return str(value)
+    text = value.label if isinstance(value, Scheduler) else f"{value:g}"
+    return f"{axis.label}: {text}"
+
+
+@dataclass(frozen=True)
+class PlotAxis:
+    """A setting to step through and its values as typed (A1111's syntax; see the module's text)."""
+
+    axis: Axis
+    values: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.axis, Axis):
+            object.__setattr__(self, "axis", Axis.named(str(self.axis)))
+
+    def parsed(self) -> list:
+        return axis_values(self.axis, self.values)
+
+    def labels(self) -> list[str]:
+        """Each value as the grid names it: `Steps: 4`, `CFG Scale: 1.5`; Prompt S/R's words alone."""
+        return [_label(self.axis, value) for value in self.parsed()]
+
+    def fixed(self, rng: random.Random) -> PlotAxis:
+        """The axis with each random seed (-1) made a seed, so the plot can be made again."""
+        if self.axis != Axis.SEED:
+            return self
+        seeds = [rng.randrange(MAX_SEED) if value == RANDOM else value for value in self.parsed()]
+        return PlotAxis(self.axis, ", ".join(str(seed) for seed in seeds))
+
+
+@dataclass(frozen=True)
+class PlotCell:
+    """One image of a plot: its request, and the values it was made with (as the grid labels them)."""
+
+    request: GenerationRequest
+    column: int
+    row: int
+
+
+@dataclass(frozen=True)
+class PlotSpec:
+    """A plot: `base` made again with `x`'s values across and `y`'s (if any) down."""
+
+    base: GenerationRequest
+    x: PlotAxis
+    y: PlotAxis | None = None
+
+    def axes(self) -> tuple[PlotAxis, ...]:
+        return (self.x,) if self.y is None else (self.x, self.y)
+
+    def fixed(self, rng: random.Random | None = None) -> PlotSpec:
+        """The plot with its random seeds chosen (see `PlotAxis.fixed`)."""
+        rng = rng or random.Random()
+        return PlotSpec(self.base, self.x.fixed(rng), self.y.fixed(rng) if self.y else None)
+
+    def shape(self) -> tuple[int, int]:
+        """(columns, rows)."""
+        return len(self.x.parsed()), len(self.y.parsed()) if self.y else 1
+
+    def cells(self) -> list[PlotCell]:
+        """Every image's request, row by row; `InputError` names the first that cannot be made."""
+        if self.y is not None and self.y.axis == self.x.axis:
+            raise InputError(f"X and Y are both {self.x.axis.label}; choose another setting for one of them.")
+        columns = self.x.parsed()
+        rows = self.y.parsed() if self.y else [None]
+        if len(columns) * len(rows) > MOST_CELLS:
+            raise InputError(f"{len(columns)} × {len(rows)} is {len(columns) * len(rows)} images; a plot makes at "
+                             f"most {MOST_CELLS}. Use fewer values.")
+        base = self.base.replace(batch_size=1)
+        cells = []
+        for row, y_value in enumerate(rows):
+            for column, x_value in enumerate(columns):
+                try:  # a request checks itself as it is made
+                    request = _applied(base, self.x, x_value, columns)
+                    if self.y is not None:
+                        request = _applied(request, self.y, y_value, rows)
+                except InputError as error:
+                    name = _short(_label(self.x.axis, x_value)) + (
+                        f", {_short(_label(self.y.axis, y_value))}" if self.y else "")
+                    raise InputError(f"The image at {name} cannot be made: {error}") from None
+                cells.append(PlotCell(request, column, row))
+        return cells
+
+    def text_fields(self) -> list[tuple[str, str]]:
+        """What A1111 writes into a grid's text: the script and each axis's type and values."""
+        fields = [("Script", SCRIPT)]
+        for name, axis in zip("XY", self.axes()):
+            fields.extend([(f"{name} Type", axis.axis.label), (f"{name} Values", axis.values)])
+        return fields
+
+    def describe(self) -> str:
+        """`X/Y plot of 12 images: Steps × Seed`."""
+        columns, rows = self.shape()
+        names = " × ".join(axis.axis.label for axis in self.axes())
+        return f"X/Y plot of {columns * rows} images: {names}"
+
+
+def _applied(request: GenerationRequest, axis: PlotAxis, value, values: list) -> GenerationRequest:
+    """`request` with `axis` set to `value`."""
+    kind = axis.axis
+    if kind == Axis.SEED:
+        return request.replace(seed=value)
+    if kind == Axis.STEPS:
+        return request.replace(steps=value)
+    if kind == Axis.GUIDANCE:
+        return request.replace(guidance=float(value))
+    if kind == Axis.SCHEDULER:
+        return request.replace(scheduler=value)
+    if kind == Axis.CLIP_SKIP:
+        return request.replace(clip_skip=value)
+    if kind == Axis.PROMPT:
+        return _replaced(request, values[0], value)
+    if kind == Axis.LORA_WEIGHT:
+        return _lora_weighed(request, float(value))
+    if kind == Axis.STRENGTH:
+        if request.init_image is not None:
+            return request.replace(strength=float(value))
+        if request.hires_scale is not None:  # as A1111's Denoising axis sets its Hires fix's strength
+            return request.replace(hires_strength=float(value))
+        raise InputError("Denoising is how much of a picture is repainted: add an init image (or turn on Hires fix) "
+                         "first, or choose another setting to compare.")
+    # a variation strength needs a seed to vary by: the request's, or the one after the image's seed
+    variation_seed = request.variation_seed if request.variation_seed is not None else (request.seed + 1) % MAX_SEED
+    return request.replace(variation_strength=float(value), variation_seed=variation_seed)
+
+
+def _replaced(request: GenerationRequest, search: str, replacement: str) -> GenerationRequest:
+    if search not in request.prompt and search not in request.negative_prompt:
+        raise InputError(f"Prompt S/R: {search!r} (its first value) is in neither the prompt nor the negative "
+                         "prompt; its first value is the words each of the others replaces.")
+    return request.replace(prompt=request.prompt.replace(search, replacement),
+                           negative_prompt=request.negative_prompt.replace(search, replacement))
+
+
+def _lora_weighed(request: GenerationRequest, weight: float) -> GenerationRequest:
+    """The Hyper-SD LoRA's weight set (or the first LoRA's, where none is a Hyper-SD file)."""
+    if not request.loras:
+        raise InputError("LoRA weight compares weights of the Hyper-SD LoRA (or the first LoRA): choose a LoRA "
+                         "first, or another setting to compare.")
+    index = next((k for k, lora in enumerate(request.loras) if recipe_for_file(lora.path)), 0)
+    loras = list(request.loras)
+    loras[index] = LoraSpec(loras[index].path, weight)
+    return request.replace(loras=tuple(loras))
+
+
+# -- the grid ------------------------------------------------------------------------------------------------------
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    return ImageFont.load_default(size=size)
+
+
+def _wrapped(text: str, font, width: int) -> list[str]:
+    """`text` in lines no wider than `width` (a word longer than that is broken)."""
+    lines: list[str] = []
+    for word in text.split() or [""]:
+        line = f"{lines[-1]} {word}" if lines else word
+        if lines and font.getlength(line) <= width:
+            lines[-1] = line
+            continue
+        while font.getlength(word) > width and len(word) > 1:
+            cut = max(1, next((k for k in range(len(word), 0, -1) if font.getlength(word[:k]) <= width), 1))
+            lines.append(word[:cut])
+            word = word[cut:]
+        lines.append(word)
+    return lines
+
+
+def plot_grid(images: list[Image.Image], columns: int, x_labels: list[str], y_labels: list[str] | None = None
+              ) -> Image.Image:
+    """The images, row by row `columns` wide, on white with each column's label above it and each row's to its left
+    (A1111's layout). Cells are the largest image's size; a smaller image sits at its cell's top left."""
+    width = max(image.width for image in images)
+    height = max(image.height for image in images)
+    rows = math.ceil(len(images) / columns)
+    size = max(14, (width + height) // 25)  # A1111's font size for the cell's size, and legible at any
+    font = _font(size)
+    pad = size // 2
+    line = size + size // 4
+    left = 0
+    if y_labels:
+        left = max(width * 3 // 4, size * 6)
+    column_lines = [_wrapped(label, font, width - 2 * pad) for label in x_labels]
+    top = max(len(lines) for lines in column_lines) * line + 2 * pad
+    grid = Image.new("RGB", (left + columns * width, top + rows * height), "white")
+    draw = ImageDraw.Draw(grid)
+    for column, lines in enumerate(column_lines):
+        _draw_lines(draw, lines, font, left + column * width + width // 2, pad + (top - 2 * pad) // 2, line)
+    for row, label in enumerate(y_labels or []):
+        lines = _wrapped(label, font, left - 2 * pad)
+        _draw_lines(draw, lines, font, left // 2, top + row * height + height // 2, line)
+    for index, image in enumerate(images):
+        grid.paste(image.convert("RGB"), (left + (index % columns) * width, top + (index // columns) * height))
+    return grid
+
+
+def _draw_lines(draw: ImageDraw.ImageDraw, lines: list[str], font, centre_x: int, centre_y: int, line: int) -> None:
+    y = centre_y - len(lines) * line // 2
+    for text in lines:
+        draw.text((centre_x - font.getlength(text) / 2, y), text, fill="black", font=font)
+        y += line

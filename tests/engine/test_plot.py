@@ -1,0 +1,194 @@
+"""X/Y plots' axes as A1111's X/Y/Z plot reads them, the requests a plot makes, and its labelled grid."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.vocab import Scheduler
+from hypersd_desktop.engine.plot import (
+    MOST_CELLS, SCRIPT, Axis, PlotAxis, PlotSpec, axis_values, plot_grid, split_values,
+)
+from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
+
+BASE = GenerationRequest(prompt="a cat on a red sofa", negative_prompt="blurry cat", base_model="/m/sd15", seed=7,
+                         steps=4, batch_size=3, loras=(LoraSpec("/l/detail.safetensors", 0.6),
+                                                       LoraSpec("/l/Hyper-SD15-4steps-lora.safetensors", 1.0)))
+
+
+@pytest.mark.parametrize(("axis", "text", "values"), [
+    (Axis.STEPS, "1, 2,4 ,8", [1, 2, 4, 8]),
+    (Axis.STEPS, "1-5", [1, 2, 3, 4, 5]),
+    (Axis.STEPS, "1-9 (+2)", [1, 3, 5, 7, 9]),
+    (Axis.STEPS, "10-1 (-3)", [10, 7, 4, 1]),
+    (Axis.STEPS, "8-5", [8, 7, 6, 5]),
+    (Axis.STEPS, "1-10 [4]", [1, 4, 7, 10]),
+    (Axis.STEPS, "1-2, 6-8 (+2), 12", [1, 2, 6, 8, 12]),
+    (Axis.GUIDANCE, "0.5-1 (+0.25)", [0.5, 0.75, 1.0]),
+    (Axis.GUIDANCE, "1-2 [3], 7", [1.0, 1.5, 2.0, 7.0]),
+    (Axis.GUIDANCE, "0-0.3 (+0.1)", [0.0, 0.1, 0.2, 0.3]),  # 0.1 steps arrive at their end despite rounding
+    (Axis.LORA_WEIGHT, "-0.5, .25", [-0.5, 0.25]),
+    (Axis.SEED, "-1, 5, 2-3", [-1, 5, 2, 3]),
+    (Axis.SEED, "9223372036854775806, 9223372036854775800-9223372036854775807 [3]",  # exactly, as big as they are
+     [2**63 - 2, 2**63 - 8, 2**63 - 5, 2**63 - 1]),
+    (Axis.PROMPT, 'red, "green, striped", blue', ["red", "green, striped", "blue"]),
+    (Axis.SCHEDULER, "TCD, DDIM, lcm, ddim-trailing, the model's own",
+     [Scheduler.TCD, Scheduler.DDIM_TRAILING, Scheduler.LCM, Scheduler.DDIM_TRAILING, Scheduler.BASE]),
+])
+def test_values_are_read_as_a1111s_xyz_plot_reads_them(axis, text, values):
+    assert axis_values(axis, text) == values
+
+
+@pytest.mark.parametrize(("axis", "text", "said"), [
+    (Axis.STEPS, "", "type the values"),
+    (Axis.STEPS, "0, 4", "Steps 0 cannot be used: the values must be from 1 to 100"),
+    (Axis.STEPS, "1.5", "Steps: 1.5 is not a whole number"),
+    (Axis.STEPS, "four", "'four' is not a whole number or a range"),
+    (Axis.STEPS, "1-5 (-1)", "a step of -1 never goes from 1 to 5"),
+    (Axis.STEPS, "1-5 (+0)", "a step of 0"),
+    (Axis.STEPS, "1-1000", "1000 values; a plot makes at most 100"),
+    (Axis.STEPS, "1-9 [0]", "the count in brackets must be from 1 to 100"),
+    (Axis.GUIDANCE, "31", "from 0 to 30"),
+    (Axis.STRENGTH, "0, 0.5", "above 0 and at most 1"),
+    (Axis.SCHEDULER, "Euler a", "No sampler is called 'Euler a'; choose one of"),
+    (Axis.SEED, "-2", "Seed -2 cannot be used"),
+    (Axis.PROMPT, '"unclosed, a', None),  # read as text: a CSV line's quotes are lenient, as A1111's are
+])
+def test_values_that_cannot_be_used_say_which_and_why(axis, text, said):
+    if said is None:
+        assert axis_values(axis, text)
+        return
+    with pytest.raises(InputError, match=said.replace("(", r"\(").replace(")", r"\)").replace("+", r"\+")):
+        axis_values(axis, text)
+
+
+def test_axes_are_named_by_their_value_or_a1111s_label():
+    assert [Axis.named(name) for name in ("steps", "CFG Scale", "cfg scale", "Prompt S/R", "lora_weight",
+                                          "Var. strength", "sampler")] == [
+        Axis.STEPS, Axis.GUIDANCE, Axis.GUIDANCE, Axis.PROMPT, Axis.LORA_WEIGHT, Axis.VARIATION_STRENGTH,
+        Axis.SCHEDULER]
+    with pytest.raises(InputError, match="No plot axis is called 'size'"):
+        Axis.named("size")
+    assert split_values(" a , ,b,\n c ") == ["a", "b", "c"]
+
+
+def test_each_image_is_the_base_request_with_the_columns_and_rows_values_one_image_each():
+    spec = PlotSpec(BASE, PlotAxis(Axis.STEPS, "1, 2, 4"), PlotAxis(Axis.PROMPT, "red, green"))
+    cells = spec.cells()
+    assert [(cell.column, cell.row) for cell in cells] == [(0, 0), (1, 0), (2, 0), (0, 1), (1, 1), (2, 1)]
+    assert [cell.request.steps for cell in cells] == [1, 2, 4] * 2
+    assert [cell.request.prompt for cell in cells] == ["a cat on a red sofa"] * 3 + ["a cat on a green sofa"] * 3
+    assert all(cell.request.batch_size == 1 and cell.request.seed == 7 for cell in cells)
+    assert cells[3].request == BASE.replace(steps=1, prompt="a cat on a green sofa", batch_size=1)
+    assert spec.shape() == (3, 2) and spec.describe() == "X/Y plot of 6 images: Steps × Prompt S/R"
+    assert spec.x.labels() == ["Steps: 1", "Steps: 2", "Steps: 4"] and spec.y.labels() == ["red", "green"]
+    assert spec.text_fields() == [("Script", SCRIPT), ("X Type", "Steps"), ("X Values", "1, 2, 4"),
+                                  ("Y Type", "Prompt S/R"), ("Y Values", "red, green")]
+
+
+@pytest.mark.parametrize(("axis", "text", "field", "expected"), [
+    (Axis.SEED, "3, 9", "seed", [3, 9]),
+    (Axis.GUIDANCE, "1, 2.5", "guidance", [1.0, 2.5]),
+    (Axis.SCHEDULER, "tcd, lcm", "scheduler", [Scheduler.TCD, Scheduler.LCM]),
+    (Axis.CLIP_SKIP, "1-2", "clip_skip", [1, 2]),
+    (Axis.VARIATION_STRENGTH, "0.1, 0.2", "variation_strength", [0.1, 0.2]),
+])
+def test_each_axis_sets_its_setting(axis, text, field, expected):
+    cells = PlotSpec(BASE, PlotAxis(axis, text)).cells()
+    assert [getattr(cell.request, field) for cell in cells] == expected
+    assert all(cell.request.replace(**{field: getattr(BASE, field)}, batch_size=3) == BASE
+               for cell in cells if axis != Axis.VARIATION_STRENGTH)
+
+
+def test_the_prompt_axis_replaces_its_first_value_in_both_prompts_and_must_find_it():
+    cells = PlotSpec(BASE, PlotAxis(Axis.PROMPT, "cat, dog")).cells()
+    assert [(c.request.prompt, c.request.negative_prompt) for c in cells] == [
+        ("a cat on a red sofa", "blurry cat"), ("a dog on a red sofa", "blurry dog")]
+    with pytest.raises(InputError, match="'owl' .* is in neither the prompt nor the negative prompt"):
+        PlotSpec(BASE, PlotAxis(Axis.PROMPT, "owl, cat")).cells()
+
+
+def test_lora_weight_is_the_hyper_sd_loras_or_the_first_loras_and_needs_one():
+    cells = PlotSpec(BASE, PlotAxis(Axis.LORA_WEIGHT, "0.5, 1")).cells()
+    assert [[lora.weight for lora in cell.request.loras] for cell in cells] == [[0.6, 0.5], [0.6, 1.0]]
+    plain = BASE.replace(loras=(LoraSpec("/l/detail.safetensors", 0.6), LoraSpec("/l/style.safetensors", 0.3)))
+    cells = PlotSpec(plain, PlotAxis(Axis.LORA_WEIGHT, "0.2")).cells()
+    assert [lora.weight for lora in cells[0].request.loras] == [0.2, 0.3]
+    with pytest.raises(InputError, match="choose a LoRA first"):
+        PlotSpec(BASE.replace(loras=()), PlotAxis(Axis.LORA_WEIGHT, "0.2")).cells()
+
+
+def test_denoising_is_the_init_images_strength_or_the_hires_fixs_and_needs_one():
+    picture = "a" * 64
+    cells = PlotSpec(BASE.replace(init_image=picture), PlotAxis(Axis.STRENGTH, "0.3, 0.6")).cells()
+    assert [cell.request.strength for cell in cells] == [0.3, 0.6]
+    cells = PlotSpec(BASE.replace(hires_scale=2.0, width=512, height=512), PlotAxis(Axis.STRENGTH, "0.4")).cells()
+    assert cells[0].request.hires_strength == 0.4 and cells[0].request.strength == BASE.strength
+    with pytest.raises(InputError, match="add an init image"):
+        PlotSpec(BASE, PlotAxis(Axis.STRENGTH, "0.4")).cells()
+
+
+def test_a_variation_strength_varies_by_the_requests_variation_seed_or_the_next_seed():
+    cells = PlotSpec(BASE, PlotAxis(Axis.VARIATION_STRENGTH, "0, 0.5")).cells()
+    assert [(c.request.variation_seed, c.request.variation_strength) for c in cells] == [(8, 0.0), (8, 0.5)]
+    cells = PlotSpec(BASE.replace(variation_seed=99), PlotAxis(Axis.VARIATION_STRENGTH, "0.5")).cells()
+    assert cells[0].request.variation_seed == 99
+
+
+def test_random_seeds_are_chosen_once_and_written_as_the_seeds_made():
+    spec = PlotSpec(BASE, PlotAxis(Axis.STEPS, "1, 2"), PlotAxis(Axis.SEED, "-1, 5, -1"))
+    fixed = spec.fixed(random.Random(3))
+    seeds = fixed.y.parsed()
+    assert seeds[1] == 5 and -1 not in seeds and seeds[0] != seeds[2]
+    assert fixed.x == spec.x and fixed.fixed(random.Random(4)) == fixed  # once fixed, they stay
+    assert ("Y Values", fixed.y.values) in fixed.text_fields() and "-1" not in fixed.y.values
+
+
+def test_plots_that_cannot_be_made_say_so_before_any_image_is():
+    with pytest.raises(InputError, match="X and Y are both Steps"):
+        PlotSpec(BASE, PlotAxis(Axis.STEPS, "1"), PlotAxis(Axis.STEPS, "2")).cells()
+    with pytest.raises(InputError, match=f"11 × 10 is 110 images; a plot makes at most {MOST_CELLS}"):
+        PlotSpec(BASE, PlotAxis(Axis.STEPS, "1-11"), PlotAxis(Axis.SEED, "1-10")).cells()
+    long = "cat " * 6000  # a replacement past the longest prompt read
+    with pytest.raises(InputError, match="The image at Steps: 4, (cat ){9}cat… cannot be made: The prompt is 24,015"):
+        PlotSpec(BASE, PlotAxis(Axis.STEPS, "4"), PlotAxis(Axis.PROMPT, f"cat, {long}")).cells()
+
+
+def ink(image: Image.Image, box: tuple[int, int, int, int]) -> int:
+    """How many pixels of `box` are not white."""
+    return int((np.asarray(image.crop(box).convert("L")) < 250).sum())
+
+
+def test_the_grid_lays_the_images_out_row_by_row_under_their_labels():
+    colours = ["red", "green", "blue", "yellow", "purple", "orange"]
+    images = [Image.new("RGB", (64, 48), colour) for colour in colours]
+    grid = plot_grid(images, 3, ["Steps: 1", "Steps: 2", "Steps: 4"], ["Seed: 1", "Seed: 2"])
+    left, top = grid.width - 3 * 64, grid.height - 2 * 48
+    assert left > 0 and top > 0
+    for index, image in enumerate(images):  # each image whole, in its place
+        x, y = left + (index % 3) * 64, top + (index // 3) * 48
+        assert np.array_equal(np.asarray(grid.crop((x, y, x + 64, y + 48))), np.asarray(image))
+    for column in range(3):  # a label above each column, and to the left of each row
+        assert ink(grid, (left + column * 64, 0, left + (column + 1) * 64, top)) > 20
+    for row in range(2):
+        assert ink(grid, (0, top + row * 48, left, top + (row + 1) * 48)) > 20
+    assert ink(grid, (0, 0, left, top)) == 0  # the corner stays blank
+
+    lone = plot_grid(images[:2], 2, ["a", "b"])  # no rows' axis: no labels on the left
+    assert lone.width == 128 and np.array_equal(np.asarray(lone.crop((0, lone.height - 48, 64, lone.height))),
+                                                np.asarray(images[0]))
+
+
+def test_a_long_label_wraps_within_its_column_and_a_smaller_image_keeps_its_size():
+    images = [Image.new("RGB", (64, 64), "red"), Image.new("RGB", (32, 32), "blue")]
+    label = "a very long replacement text with many words in it"
+    grid = plot_grid(images, 2, [label, "b"])
+    short = plot_grid(images, 2, ["a", "b"])
+    assert grid.width == short.width == 128 and grid.height > short.height  # more lines, not wider
+    top = grid.height - 64
+    assert np.array_equal(np.asarray(grid.crop((64, top, 96, top + 32))), np.asarray(images[1]))
+    assert ink(grid, (96, top, 128, top + 64)) == 0  # the rest of its cell is white
