@@ -76,7 +76,8 @@ def parse_ip_adapter(text: str) -> tuple[str, str, float]:
 
 
 def parse_axis(text: str) -> PlotAxis:
-    """`AXIS:VALUES` (`steps:1,2,4,8`, `"CFG Scale:1-3 (+0.5)"`, `prompt:cat,dog`) as a plot axis, its values checked."""
+    """`AXIS:VALUES` (`steps:1,2,4,8`, `"CFG Scale:1-3 (+0.5)"`, `prompt:cat,dog`) as a plot axis, its values
+    checked."""
     name, colon, values = text.partition(":")
     if not colon:
         raise argparse.ArgumentTypeError(f"{text!r} is not AXIS:VALUES (for example steps:1,2,4,8); the axes are "

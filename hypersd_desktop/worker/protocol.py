@@ -7,9 +7,9 @@ compute runtime the packaged app installs — and later another machine.
 
 The conversation: the app sends `Hello` and the worker answers `WorkerReady` (its protocol and
 package versions, backends and devices) or `WorkerRefused`. Then the app sends jobs one at a
-time (`RunJob`, `RunBatch`, `RunPlot`, `MakeMap`, `EnlargeImage`), `CancelJob` at any moment, and `Shutdown`. For each job the
-worker sends `JobStarted`, then `JobProgress`/`BatchProgress`, `ImageReady` per image (`MapReady`
-for a map), and ends it with exactly one of `JobFinished`, `BatchFinished` or `JobFailed`. Between and during jobs
+time (`RunJob`, `RunBatch`, `RunPlot`, `MakeMap`, `EnlargeImage`), `CancelJob` at any moment, and
+`Shutdown`. For each job the worker sends `JobStarted`, then `JobProgress`/`BatchProgress`,
+`ImageReady` per image (`MapReady` for a map), and ends it with exactly one of `JobFinished`, `BatchFinished` or `JobFailed`. Between and during jobs
 the worker may send `EngineNotice`: what an engine says outside any job (a background compile).
 
 Image inputs (init images, masks, control images) are named in requests by the sha256 of their
