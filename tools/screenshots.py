@@ -113,6 +113,7 @@ def images_in(out: Path) -> None:
     from PySide6.QtWidgets import QApplication, QScrollArea
 
     from hypersd_desktop.app import build_app
+    from hypersd_desktop.engine.plot import Axis
 
     parts = build_app(["HyperSD Desktop"])
     app, window = parts.app, parts.window
@@ -241,6 +242,20 @@ def images_in(out: Path) -> None:
 
     def quit_after_tiling() -> None:
         shoot("tiling-done")
+        window.set_tiling("off")
+        window.prompt.setPlainText("a red kite over the sea")
+        dialog = window.open_plot()  # an X/Y plot: steps across, the kite's colour down
+        dialog.x_row.values.setText("1, 2, 4")
+        dialog.y_row.set_axis(Axis.PROMPT, "red, green")
+        QTimer.singleShot(300, lambda: plot_dialog_shown(dialog))
+
+    def plot_dialog_shown(dialog) -> None:
+        shoot("plot-dialog", whole_screen=True)
+        parts.bridge.finished.connect(lambda _m: QTimer.singleShot(300, quit_after_plot))
+        dialog.make_button.click()
+
+    def quit_after_plot() -> None:
+        shoot("plot-done")
         parts.bridge.shutdown()
         app.quit()
 

@@ -240,7 +240,11 @@ class PlotSpec:
         return len(self.x.parsed()), len(self.y.parsed()) if self.y else 1
 
     def cells(self) -> list[PlotCell]:
-        """Every image's request, row by row; `InputError` names the first that cannot be made."""
+        """Every image's request, row by row; `InputError` names the first that cannot be made. Random seeds not
+        yet fixed are chosen (anew at each call)."""
+        fixed = self.fixed()
+        if fixed != self:
+            return fixed.cells()
         if self.y is not None and self.y.axis == self.x.axis:
             raise InputError(f"X and Y are both {self.x.axis.label}; choose another setting for one of them.")
         columns = self.x.parsed()

@@ -3,6 +3,7 @@ the queue, the worker's device and memory, and errors; the Qt side of the worker
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -197,6 +198,7 @@ class JobView(QObject):
         self.device = ""  # where generation runs, once the worker has said
         self._client = bridge.client  # its `running` job, with the request
         self._tiling = Tiling.OFF  # which way the running job's images tile
+        self._plot_images: int | None = None  # images of the running plot still to come before its grid
         bridge.ready.connect(self._worker_ready)
         bridge.unavailable.connect(self._worker_unavailable)
         bridge.restarted.connect(lambda _: widgets.device_label.setText("Generation worker restarted"))
@@ -233,6 +235,9 @@ class JobView(QObject):
         job = self._client.running
         request = job.request if job is not None and job.job_id == message.job_id else None
         self._tiling = request.tiling if request is not None and job.batch is job.plot is None else Tiling.OFF
+        # a plot's images, then its grid: the image after the last of them is the grid
+        self._plot_images = (math.prod(job.plot.shape()) if job is not None and job.job_id == message.job_id
+                             and job.plot is not None else None)
         self.widgets.cancel_button.setEnabled(True)
         self.widgets.timing.setText("Loading the model…")
         self._clock = StepClock()
@@ -265,7 +270,10 @@ class JobView(QObject):
         tiling = self._tiling if message.job_id == self.active_job else Tiling.OFF
         self.widgets.preview.show_image(pixmap, tiling)
         results = self.widgets.results
-        item = QListWidgetItem(QIcon(pixmap), f"seed {message.seed}")
+        grid = self._plot_images is not None and message.job_id == self.active_job and self._plot_images == 0
+        if self._plot_images and message.job_id == self.active_job:
+            self._plot_images -= 1
+        item = QListWidgetItem(QIcon(pixmap), "X/Y plot" if grid else f"seed {message.seed}")
         item.setData(Qt.ItemDataRole.UserRole, message.path)
         item.setData(SEED_ROLE, message.seed)
         item.setData(TILING_ROLE, tiling.value)

@@ -30,6 +30,7 @@ from hypersd_desktop.core.vocab import (
     Architecture, Decoder, Device, ImageSource, Preprocessor, Preview, Tiling, upscaler_families,
 )
 from hypersd_desktop.engine.planning import plan
+from hypersd_desktop.engine.plot import PlotSpec
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID
 from hypersd_desktop.engine.types import (
     MAX_CLIP_SKIP, MAX_HIRES_SCALE, MAX_STEPS, GenerationRequest, hires_size,
@@ -62,6 +63,7 @@ from hypersd_desktop.ui.job_view import JobView, JobWidgets, PreviewLabel, Resul
 from hypersd_desktop.ui.model_manager import ModelManager
 from hypersd_desktop.worker.matching import ModelMatch, match_metadata, match_request
 from hypersd_desktop.ui.pasted_parameters import NOTHING_TO_PASTE, PromptBox, clipboard_files, clipboard_metadata
+from hypersd_desktop.ui.plot_dialog import PlotDialog
 from hypersd_desktop.ui.prompt_completer import PromptCompleter
 from hypersd_desktop.ui.session import SessionKeeper
 from hypersd_desktop.ui.shortcuts import EVERYWHERE, GENERATE, ShortcutsDialog, described
@@ -91,6 +93,7 @@ class MainWindow(QMainWindow):
         self.settings = settings
         self.gallery = gallery or Gallery(library.paths)
         self._job_ids: list[int] = []
+        self._plot_dialog: PlotDialog | None = None
         self._batch_dialog = None
         self._generate_when_read = None  # the picture box being read when Generate was pressed
         self._count_when_read: int | None = None  # and the count Generate was asked for
@@ -361,6 +364,10 @@ class MainWindow(QMainWindow):
         self.import_images_action = QAction("Import &images from a folder…", self)
         self.rebuild_action = QAction("&Rebuild the gallery from the images folder", self)
         self.batch_action = QAction("&Batch job…", self, shortcut=QKeySequence("Ctrl+B"))
+        self.plot_action = QAction("X/Y &plot…", self, shortcut=QKeySequence("Ctrl+Shift+P"))
+        self.plot_action.setToolTip("The Generate tab's image made again with settings stepped through values, and "
+                                    "a grid of them with labels (A1111's X/Y/Z plot)")
+        self.plot_action.triggered.connect(self.open_plot)
         self.export_action = QAction("&Export images…", self, shortcut=QKeySequence("Ctrl+E"))
         self.settings_action = QAction("&Settings…", self, shortcut=QKeySequence("Ctrl+,"))
         self.runtime_action = QAction("Compute &runtime…", self)
@@ -371,7 +378,8 @@ class MainWindow(QMainWindow):
                                          "name.txt")
         self.wildcards_action.triggered.connect(self.open_wildcards)
         for action in (self.open_action, self.paste_action, None, self.import_action, self.import_images_action,
-                       self.rebuild_action, self.wildcards_action, None, self.batch_action, self.export_action, None,
+                       self.rebuild_action, self.wildcards_action, None, self.batch_action, self.plot_action,
+                       self.export_action, None,
                        self.settings_action, self.runtime_action, None, quit_action):  # None: a separator
             if action is None:
                 menu.addSeparator()
@@ -1269,6 +1277,28 @@ class MainWindow(QMainWindow):
         dialog.open()
         self._batch_dialog = dialog
         return dialog
+
+    def open_plot(self) -> PlotDialog:
+        """The X/Y plot dialog, kept with its axes while the window is open."""
+        if self._plot_dialog is None:
+            self._plot_dialog = PlotDialog(self._plot_request, self._submit_plot, self)
+        self._plot_dialog.open()
+        return self._plot_dialog
+
+    def _plot_request(self) -> GenerationRequest | None:
+        """The request a plot makes again: the Generate tab's, a dynamic prompt's choices made by its seed."""
+        request = self.build_request(quiet=True)
+        if request is None or not request.prompt:
+            return None
+        try:
+            return dynamic_jobs(request, 1, False, self.wildcards)[0][0]
+        except InputError:
+            return None
+
+    def _submit_plot(self, spec: PlotSpec) -> None:
+        self._job_ids.append(self.bridge.client.submit_plot(spec))
+        self.library.registry.mark_used(spec.base.model_paths())
+        self.statusBar().showMessage(f"Queued: {spec.describe()}", 10000)
 
     def _paths_in_use(self) -> set[str]:
         """Model files the running and queued jobs need: the model manager will not remove them."""

@@ -146,6 +146,8 @@ def test_random_seeds_are_chosen_once_and_written_as_the_seeds_made():
     assert seeds[1] == 5 and -1 not in seeds and seeds[0] != seeds[2]
     assert fixed.x == spec.x and fixed.fixed(random.Random(4)) == fixed  # once fixed, they stay
     assert ("Y Values", fixed.y.values) in fixed.text_fields() and "-1" not in fixed.y.values
+    checked = spec.cells()  # a plot not fixed yet is checked with seeds chosen for it
+    assert len(checked) == 6 and all(cell.request.seed >= 0 for cell in checked)
 
 
 def test_plots_that_cannot_be_made_say_so_before_any_image_is():

@@ -1,0 +1,177 @@
+"""The X/Y plot dialog (A1111's X/Y/Z plot): the Generate tab's image made again with one or two settings stepped
+through values, queued as one job; each image joins the gallery, then the grid of them with labels."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget,
+)
+
+from hypersd_desktop.core.errors import AppError
+from hypersd_desktop.engine.plot import Axis, PlotAxis, PlotSpec
+from hypersd_desktop.engine.types import GenerationRequest
+
+# What each axis's values look like, shown in its empty box, and the values it starts with when chosen
+EXAMPLES = {
+    Axis.SEED: ("-1, -1, -1, -1 (random) or 1-4", "-1, -1, -1"),
+    Axis.STEPS: ("1, 2, 4, 8 or 1-8 (+2)", "1, 2, 4, 8"),
+    Axis.GUIDANCE: ("1-3 (+0.5) or 1, 2, 5", "1, 2, 3"),
+    Axis.PROMPT: ("the words in the prompt first, then each one to put there: cat, dog, owl", ""),
+    Axis.SCHEDULER: ("TCD, DDIM (trailing), LCM", "TCD, DDIM (trailing), LCM"),
+    Axis.LORA_WEIGHT: ("0.5-1 (+0.25) — the Hyper-SD LoRA's (else the first LoRA's)", "0.5, 0.75, 1"),
+    Axis.STRENGTH: ("0.3, 0.5, 0.7 — the init image's strength, or the Hires fix's", "0.3, 0.5, 0.7"),
+    Axis.VARIATION_STRENGTH: ("0, 0.1, 0.2, 0.3", "0, 0.1, 0.2, 0.3"),
+    Axis.CLIP_SKIP: ("1-3", "1, 2"),
+}
+ERROR_STYLE = "color: #c0392b"
+
+
+class AxisRow(QWidget):
+    """A setting to step through and its values; `optional` rows start at "Nothing"."""
+
+    changed = Signal()
+
+    def __init__(self, optional: bool, first: Axis | None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.box = QComboBox()
+        if optional:
+            self.box.addItem("Nothing", None)
+        for axis in Axis:
+            self.box.addItem(axis.label, axis)
+        self.values = QLineEdit()
+        self.values.setClearButtonEnabled(True)
+        self.said = QLabel(wordWrap=True)
+        row = QHBoxLayout()
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(self.box)
+        row.addWidget(self.values, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(row)
+        layout.addWidget(self.said)
+        self.box.currentIndexChanged.connect(self._axis_chosen)
+        self.values.textChanged.connect(self.changed)
+        if first is not None:
+            self.box.setCurrentIndex(self.box.findData(first))
+        self._axis_chosen()
+
+    def axis(self) -> Axis | None:
+        return self.box.currentData()
+
+    def set_axis(self, axis: Axis | None, values: str | None = None) -> None:
+        self.box.setCurrentIndex(max(self.box.findData(axis), 0))
+        if values is not None:
+            self.values.setText(values)
+
+    def _axis_chosen(self) -> None:
+        axis = self.axis()
+        self.values.setEnabled(axis is not None)
+        hint, start = EXAMPLES.get(axis, ("", ""))
+        self.values.setPlaceholderText(hint)
+        self.values.setText(start)
+        self.changed.emit()
+
+    def plot_axis(self) -> PlotAxis | None:
+        """The axis and its values; `AppError` says what is wrong with them (shown under the row)."""
+        axis = self.axis()
+        if axis is None:
+            self.said.clear()
+            return None
+        chosen = PlotAxis(axis, self.values.text().strip())
+        try:
+            labels = chosen.labels()
+        except AppError as error:
+            self._say(str(error), error=True)
+            raise
+        shown = ", ".join(labels[:6]) + (f" … ({len(labels)} in all)" if len(labels) > 6 else "")
+        self._say(f"{len(labels)} value{'s' if len(labels) != 1 else ''}: {shown}")
+        return chosen
+
+    def _say(self, text: str, error: bool = False) -> None:
+        self.said.setText(text)
+        self.said.setStyleSheet(ERROR_STYLE if error else "color: palette(mid)")
+
+
+class PlotDialog(QDialog):
+    """Makes the plot of the request `request_now()` gives (the Generate tab's controls, read when the plot is
+    made) and hands it to `submit`."""
+
+    def __init__(self, request_now: Callable[[], GenerationRequest | None], submit: Callable[[PlotSpec], None],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.request_now = request_now
+        self.submit = submit
+        self.setWindowTitle("X/Y plot")
+        self.resize(620, 300)
+        intro = QLabel("The Generate tab's image made again with a setting at each of its values — across, and down "
+                       "with a second setting — then a grid of them with labels (A1111's X/Y/Z plot). Each image "
+                       "and the grid go into the gallery.", wordWrap=True)
+        self.x_row = AxisRow(optional=False, first=Axis.STEPS)
+        self.y_row = AxisRow(optional=True, first=None)
+        form = QFormLayout()
+        form.addRow("X (across):", self.x_row)
+        form.addRow("Y (down):", self.y_row)
+        self.summary = QLabel(wordWrap=True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
+        self.make_button = buttons.addButton("Make the plot", QDialogButtonBox.ButtonRole.AcceptRole)
+        self.make_button.setDefault(True)
+        self.make_button.setToolTip("Queue the plot as one job (Esc on the Generate tab, or Cancel, stops it; the "
+                                    "images made stay)")
+        buttons.accepted.connect(self.make)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addLayout(form)
+        layout.addWidget(self.summary)
+        layout.addStretch(1)
+        layout.addWidget(buttons)
+        for row in (self.x_row, self.y_row):
+            row.changed.connect(self.check)
+        self.check()
+
+    def spec(self) -> PlotSpec | None:
+        """The plot the rows and the Generate tab's controls describe, each image checked; None (said in the
+        dialog) when it cannot be made."""
+        try:
+            x, y = self.x_row.plot_axis(), self.y_row.plot_axis()
+        except AppError:
+            self._summarise("", ok=False)
+            return None
+        request = self.request_now()
+        if request is None:
+            self._summarise("The Generate tab's settings cannot make an image yet: choose a model and type a prompt "
+                            "there.", ok=False)
+            return None
+        spec = PlotSpec(request, x, y)
+        try:
+            spec.cells()
+        except AppError as error:
+            self._summarise(str(error), ok=False)
+            return None
+        columns, rows = spec.shape()
+        count = f"{columns} × {rows} = {columns * rows} images" if rows > 1 else f"{columns} images"
+        self._summarise(f"{count}, one at a time with the Generate tab's settings, then their grid.", ok=True)
+        return spec
+
+    def check(self) -> None:
+        self.spec()
+
+    def _summarise(self, text: str, ok: bool) -> None:
+        self.summary.setText(text)
+        self.summary.setStyleSheet("" if ok else ERROR_STYLE)
+        self.make_button.setEnabled(ok)
+
+    def make(self) -> None:
+        spec = self.spec()
+        if spec is None:
+            return
+        self.submit(spec.fixed())
+        self.accept()
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt API
+        super().showEvent(event)
+        self.check()  # the Generate tab may have changed since it was last open

@@ -1,0 +1,76 @@
+"""The X/Y plot dialog: axes checked as they are typed, the plot queued as one job from the Generate tab's settings,
+each image and then the grid in the strip and the gallery, whose large view names the grid's axes."""
+
+from __future__ import annotations
+
+from PIL import Image
+from PySide6.QtCore import Qt
+
+from hypersd_desktop.engine.plot import Axis
+from hypersd_desktop.gallery.metadata import read_request
+from hypersd_desktop.ui.shortcuts import shortcut_rows
+from ui_helpers import WAIT
+
+
+def test_a_plot_from_the_window_makes_each_image_then_the_grid(qtbot, parts):
+    window = parts.window
+    window.prompt.setPlainText("a red kite over {the sea|the hills}")  # a dynamic prompt: chosen once, by the seed
+    window.seed_lock.setChecked(True)
+    window.plot_action.trigger()
+    dialog = window._plot_dialog
+    assert dialog.isVisible() and dialog.x_row.axis() == Axis.STEPS
+    dialog.x_row.values.setText("1-2")
+    dialog.y_row.set_axis(Axis.PROMPT, "red, blue")
+    assert dialog.summary.text().startswith("2 × 2 = 4 images") and dialog.make_button.isEnabled()
+    assert dialog.x_row.said.text() == "2 values: Steps: 1, Steps: 2"
+    saved = []
+    window.image_saved.connect(saved.append)
+    dialog.make_button.click()
+    assert not dialog.isVisible()
+    qtbot.waitUntil(lambda: len(saved) == 5, timeout=WAIT)
+    requests = [read_request(path) for path in saved]
+    assert [r["steps"] for r in requests[:4]] == [1, 2, 1, 2]
+    chosen = requests[0]["prompt"].split(" over ")[1]  # one choice for the whole plot
+    assert chosen in ("the sea", "the hills")
+    assert [r["prompt"] for r in requests] == [f"a red kite over {chosen}"] * 2 + [f"a blue kite over {chosen}"] * 2 \
+        + [f"a red kite over {chosen}"]
+    assert requests[4]["plot"]["X Type"] == "Steps" and requests[4]["plot"]["Y Values"] == "red, blue"
+    with Image.open(saved[4]) as grid:
+        assert grid.width > 2 * 64 and grid.height > 2 * 64
+    strip = window.results  # the grid, latest, named as such
+    assert strip.count() == 5 and strip.item(0).data(Qt.ItemDataRole.UserRole) == saved[4]
+    assert strip.item(0).text() == "X/Y plot" and strip.item(1).text().startswith("seed ")
+    qtbot.waitUntil(lambda: window.timing.text().startswith("Done"), timeout=WAIT)
+
+    browser = window.browser
+    qtbot.waitUntil(lambda: browser.model.count() == 5, timeout=WAIT)
+    record = next(browser.model.record(k) for k in range(5) if browser.model.record(k).path == saved[4])
+    browser.viewer.show_record(record)
+    assert ("X/Y plot Steps (1-2) × Prompt S/R (red, blue); this is its grid, reuse makes its first image"
+            in " ".join(browser.viewer.details.toPlainText().split()))
+
+
+def test_the_dialog_says_what_is_wrong_before_anything_is_queued(qtbot, idle_app):
+    window = idle_app.window
+    assert any(what == "X/Y plot" and keys == "Ctrl+Shift+P" for _, keys, what in shortcut_rows(window))
+    dialog = window.open_plot()
+    assert "type a prompt there" in dialog.summary.text() and not dialog.make_button.isEnabled()
+    window.prompt.setPlainText("a cat in a hat")
+    dialog.check()
+    assert dialog.summary.text().startswith("4 images") and dialog.make_button.isEnabled()  # Steps 1, 2, 4, 8
+    dialog.x_row.values.setText("0, 2")
+    assert "Steps 0 cannot be used" in dialog.x_row.said.text() and not dialog.make_button.isEnabled()
+    dialog.x_row.set_axis(Axis.PROMPT, "dog, owl")
+    assert "'dog' (its first value) is in neither the prompt" in dialog.summary.text()
+    assert not dialog.make_button.isEnabled()
+    dialog.x_row.values.setText("cat, dog, owl")
+    dialog.y_row.set_axis(Axis.PROMPT, "hat, cap")
+    assert "X and Y are both Prompt S/R" in dialog.summary.text()
+    dialog.y_row.set_axis(Axis.SEED)  # random seeds, chosen when the plot is queued
+    assert dialog.y_row.values.text() == "-1, -1, -1" and dialog.summary.text().startswith("3 × 3 = 9 images")
+    submitted = []
+    dialog.submit = submitted.append
+    dialog.make_button.click()
+    (spec,) = submitted
+    assert -1 not in spec.y.parsed() and len(set(spec.y.parsed())) == 3
+    assert window.open_plot() is dialog and dialog.x_row.values.text() == "cat, dog, owl"  # kept while open
