@@ -16,17 +16,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hypersd_desktop.core.errors import CancelledError, InputError, NotSavedError
+from hypersd_desktop.core.errors import CancelledError, InputError, NotSavedError, OutOfMemoryError
 from hypersd_desktop.core.files import why_not_written, write_atomic
 from hypersd_desktop.core.images import InputImages, png_data
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import Architecture, Device, MapKind, Mode, Preprocessor, Scheduler, Tiling
 from hypersd_desktop.engine import backend as backends
-from hypersd_desktop.engine.backend import BatchingEngine, Engine
+from hypersd_desktop.engine.backend import BatchingEngine, Engine, batch_key
 from hypersd_desktop.engine.inspect import weights_name
 from hypersd_desktop.engine.ip_adapter_files import webui_module
-from hypersd_desktop.engine.plot import PLOT_STAGE, PlotSpec, plot_grid
+from hypersd_desktop.engine.plot import PLOT_STAGE, PlotCell, PlotSpec, plot_grid
 from hypersd_desktop.engine.types import (
     DISTILLED_STEPS, HIRES_STAGE, MAX_HIRES_SCALE, MAX_STEPS, UPSCALE_STAGE, GenerationRequest, GenerationResult,
     Progress, ResolvedSettings, hires_schedule, hires_size,
@@ -36,6 +36,7 @@ from hypersd_desktop.gallery.metadata import ImageParameters, encode_png
 from hypersd_desktop.core.hashes import LORA_HASH_DIGITS, HashCache
 
 log = logging.getLogger("hypersd.worker")
+PLOT_BATCH = 8  # a plot's images that run as one batch at most (a batch job finds its size by measuring)
 PLOT_KEY = "plot"  # a grid's request keeps its plot's fields under it
 
 
@@ -135,6 +136,23 @@ def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParame
         request=result.image_request().to_dict(),
         recipe=settings.recipe,
     )
+
+
+def _together(cells: list[PlotCell]) -> list[list[int]]:
+    """The plot's images in groups that run as one batch (equal `batch_key`s, up to `PLOT_BATCH`), in the order of
+    their first image; an image that runs alone is a group of one."""
+    groups: list[list[int]] = []
+    open_groups: dict[str, list[int]] = {}
+    for index, cell in enumerate(cells):
+        key = batch_key(cell.request)
+        group = open_groups.get(key) if key is not None else None
+        if group is None or len(group) >= PLOT_BATCH:
+            group = []
+            groups.append(group)
+            if key is not None:
+                open_groups[key] = group
+        group.append(index)
+    return groups
 
 
 def output_path(out_dir: Path, seed: int) -> Path:
@@ -468,40 +486,62 @@ class GenerationService:
              on_unsaved: Callable[[GenerationResult, bytes], None] | None = None,
              out_dir: Path | None = None) -> list[SavedImage]:
         """Make, save (into `out_dir`, default the images folder) and index each image of an X/Y plot
-        (engine/plot.py), then its grid: the saved images, the grid last. `on_progress` counts the images made; a
-        cancel keeps those already saved and makes no grid."""
+        (engine/plot.py), then its grid: the saved images in the plot's order, the grid last. Images that differ
+        only in their seed or prompt (a Seed or Prompt S/R axis) run together as one batch, as a batch job's do.
+        `on_progress` counts the images made; a cancel keeps those already saved and makes no grid; an image the
+        disk cannot take (`on_unsaved` gets it) ends the plot."""
         cells = spec.cells()
-        columns, _ = spec.shape()
         started = time.perf_counter()
-        saved: list[SavedImage] = []
+        made: dict[int, SavedImage] = {}
+
+        def progress(done: int) -> None:
+            if on_progress is not None:
+                on_progress(Progress(done, len(cells), elapsed_s=time.perf_counter() - started, stage=PLOT_STAGE))
+
         try:
-            for done, cell in enumerate(cells):
-                if on_progress is not None:
-                    on_progress(Progress(done, len(cells), elapsed_s=time.perf_counter() - started, stage=PLOT_STAGE))
+            for group in _together(cells):
+                progress(len(made))
                 if cancel is not None:
                     cancel.raise_if_cancelled()
-                saved.extend(self.run(cell.request, out_dir, cancel=cancel, on_saved=on_saved,
-                                      on_unsaved=on_unsaved))
+                for index, result in zip(group, self._plot_images([cells[k].request for k in group], cancel)):
+                    made[index] = self._save_or_hand_back(result, out_dir, on_unsaved)
+                    if on_saved is not None:
+                        on_saved(made[index])
         except CancelledError:
-            if not saved:
+            if not made:
                 raise
-            raise CancelledError(f"{len(saved)} of the plot's {len(cells)} images were made and saved; its grid is "
+            raise CancelledError(f"{len(made)} of the plot's {len(cells)} images were made and saved; its grid is "
                                  "made once every image is") from None
-        grid = plot_grid([made.result.image for made in saved], columns, spec.x.labels(),
+        saved = [made[index] for index in range(len(cells))]
+        grid = plot_grid([image.result.image for image in saved], spec.shape()[0], spec.x.labels(),
                          spec.y.labels() if spec.y else None)
-        first = saved[0].result  # the grid's text is its first image's, as A1111 writes it
-        grid_result = dataclasses.replace(first, image=grid, warnings=())
+        # the grid's text is its first image's, with the plot's fields, as A1111 writes it
+        made[len(cells)] = self._save_or_hand_back(dataclasses.replace(saved[0].result, image=grid, warnings=()),
+                                                   out_dir, on_unsaved, tuple(spec.text_fields()))
+        if on_saved is not None:
+            on_saved(made[len(cells)])
+        progress(len(cells))
+        return [*saved, made[len(cells)]]
+
+    def _plot_images(self, requests: list[GenerationRequest], cancel: CancelToken | None) -> list[GenerationResult]:
+        """One-image requests' images, as one batch where they can be (one by one when that is too large)."""
+        if len(requests) > 1:
+            try:
+                results = self.generate_batch(requests, cancel)
+                return [dataclasses.replace(result, request=request) for request, result in zip(requests, results)]
+            except OutOfMemoryError:
+                log.warning("a plot's batch of %d images did not fit in memory; making them one by one", len(requests))
+        return [result for request in requests for result in self.generate(request, cancel=cancel)]
+
+    def _save_or_hand_back(self, result: GenerationResult, out_dir: Path | None,
+                           on_unsaved: Callable[[GenerationResult, bytes], None] | None,
+                           plot_fields: tuple[tuple[str, str], ...] = ()) -> SavedImage:
         try:
-            made = self.save(grid_result, out_dir=out_dir, plot_fields=tuple(spec.text_fields()))
+            return self.save(result, out_dir=out_dir, plot_fields=plot_fields)
         except NotSavedError as error:
             if on_unsaved is not None:
-                on_unsaved(grid_result, error.png)
+                on_unsaved(result, error.png)
             raise
-        if on_saved is not None:
-            on_saved(made)
-        if on_progress is not None:
-            on_progress(Progress(len(cells), len(cells), elapsed_s=time.perf_counter() - started, stage=PLOT_STAGE))
-        return [*saved, made]
 
     def memory_in_use(self, request: GenerationRequest, device) -> int | None:
         return self.engines.for_request(request).memory_in_use(device)

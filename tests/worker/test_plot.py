@@ -39,15 +39,18 @@ def test_each_image_is_its_own_requests_and_the_grid_holds_them_with_the_plots_f
     progress, shown = [], []
     made = service.plot(spec, on_progress=progress.append, on_saved=shown.append)
     *cells, grid = made
-    assert [saved.path for saved in shown] == [saved.path for saved in made]  # each as it was saved
-    assert [(p.step, p.total_steps, p.stage) for p in progress] == [(k, 4, PLOT_STAGE) for k in range(5)]
+    assert sorted(saved.path for saved in shown) == sorted(saved.path for saved in made)  # each as it was saved
+    # the two prompts of each step count run together as one batch: two batches, then the grid
+    assert [(p.step, p.total_steps, p.stage) for p in progress] == [(0, 4, PLOT_STAGE), (2, 4, PLOT_STAGE),
+                                                                     (4, 4, PLOT_STAGE)]
+    assert [saved.result.request.steps for saved in shown[:4]] == [1, 1, 2, 2]
     for cell, saved in zip(spec.cells(), cells):
         (alone,) = service.generate(cell.request)
         assert saved.result.request == cell.request and saved.result.settings.steps == cell.request.steps
-        assert np.array_equal(np.asarray(saved.result.image), np.asarray(alone.image))
+        image = np.asarray(saved.result.image, np.int16)
+        assert np.abs(image - np.asarray(alone.image, np.int16)).max() <= 1  # as a batch job's images are
         with Image.open(grid.path) as picture:
-            assert np.array_equal(cell_of(picture.convert("RGB"), 2, 2, cell.column, cell.row),
-                                  np.asarray(alone.image))
+            assert np.array_equal(cell_of(picture.convert("RGB"), 2, 2, cell.column, cell.row), image)
         assert GenerationRequest.from_dict(read_request(saved.path)) == cell.request  # reuse makes it again
     assert not np.array_equal(np.asarray(cells[0].result.image), np.asarray(cells[2].result.image))
 
@@ -67,7 +70,7 @@ def test_each_image_is_its_own_requests_and_the_grid_holds_them_with_the_plots_f
 
 
 def test_a_cancelled_plot_keeps_the_images_made_and_makes_no_grid(service, fake_backend):
-    spec = PlotSpec(FAKE, PlotAxis(Axis.SEED, "1-4"))
+    spec = PlotSpec(FAKE, PlotAxis(Axis.STEPS, "1-4"))  # four batches of one: a cancel comes between two
     token = CancelToken()
     saved = []
 
@@ -78,7 +81,7 @@ def test_a_cancelled_plot_keeps_the_images_made_and_makes_no_grid(service, fake_
 
     with pytest.raises(CancelledError, match="2 of the plot's 4 images were made and saved; its grid is made once"):
         service.plot(spec, cancel=token, on_saved=on_saved)
-    assert [image.result.seed for image in saved] == [1, 2]
+    assert [image.result.request.steps for image in saved] == [1, 2]
     assert service.gallery.store.count() == 2
 
 
@@ -93,7 +96,7 @@ def test_a_plot_runs_as_one_queued_job_in_the_worker(fake_backend, app_home, tmp
             images = [e for e in events.items if isinstance(e, ImageReady) and e.job_id == plot]
             counted = [e.step for e in events.items if isinstance(e, JobProgress) and e.job_id == plot]
             failed = [e for e in events.items if isinstance(e, JobFailed)]
-    assert not failed and counted == [0, 1, 2, 3, 4]
+    assert not failed and counted == [0, 2, 4]  # two seeds a batch
     assert [image.seed for image in images] == [20, 40, 20, 40, 20] and all(image.image_id for image in images)
     grid = Image.open(io.BytesIO(images[-1].png))
     assert 'Script: X/Y/Z plot, X Type: Seed, X Values: "20, 40", Y Type: Steps, Y Values: "1, 3"' in grid.text["parameters"]
@@ -101,3 +104,17 @@ def test_a_plot_runs_as_one_queued_job_in_the_worker(fake_backend, app_home, tmp
         own = np.asarray(Image.open(io.BytesIO(image.png)).convert("RGB"))
         assert np.array_equal(cell_of(grid.convert("RGB"), 2, 2, column, row), own)
     assert QueuedJob(plot, spec.base, plot=spec).describe() == "X/Y plot of 4 images: Seed × Steps"
+
+
+def test_images_that_differ_in_seed_or_prompt_run_together_up_to_a_batch_of_eight():
+    from hypersd_desktop.worker.service import PLOT_BATCH, _together
+
+    assert PLOT_BATCH == 8
+    seeds = PlotSpec(FAKE, PlotAxis(Axis.SEED, "1-10")).cells()
+    assert _together(seeds) == [[0, 1, 2, 3, 4, 5, 6, 7], [8, 9]]
+    grid = PlotSpec(FAKE, PlotAxis(Axis.STEPS, "1, 2, 4"), PlotAxis(Axis.PROMPT, "kite, gull")).cells()
+    assert _together(grid) == [[0, 3], [1, 4], [2, 5]]  # by step count, the first image's order
+    negative = PlotSpec(FAKE.replace(negative_prompt="a kite's string"), PlotAxis(Axis.PROMPT, "kite, gull")).cells()
+    assert _together(negative) == [[0], [1]]  # the negative prompts differ too: each runs alone
+    picture = PlotSpec(FAKE.replace(init_image="a" * 64), PlotAxis(Axis.SEED, "1-3")).cells()
+    assert _together(picture) == [[0], [1], [2]]  # from a picture: one at a time
