@@ -680,12 +680,15 @@ def _plot(service, spec: PlotSpec, args: argparse.Namespace, out_dir: Path, libr
     warnings = dict.fromkeys(warning for saved in made for warning in saved.result.warnings)
     for warning in () if args.json else warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    columns, rows = spec.x.labels(), spec.y.labels() if spec.y else [""]
     for k, saved in enumerate(made):
         grid = k == len(made) - 1
+        place = {} if grid else {"x": columns[k % len(columns)], "y": rows[k // len(columns)]}
         if args.json:
-            print(json.dumps({"path": str(saved.path), "seed": saved.result.seed, "grid": grid}), flush=True)
-        else:
-            print(f"{saved.path}  ({'the grid: ' + spec.describe() if grid else f'seed {saved.result.seed}'})")
+            print(json.dumps({"path": str(saved.path), "seed": saved.result.seed, "grid": grid, **place}), flush=True)
+        else:  # each image by its place in the grid: `Steps: 2, Seed: 7`
+            said = f"the grid: {spec.describe()}" if grid else ", ".join(filter(None, place.values()))
+            print(f"{saved.path}  ({said})")
     if gallery is not None:
         gallery.close()
     library.registry.mark_used(spec.base.model_paths())
