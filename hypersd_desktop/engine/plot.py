@@ -31,6 +31,7 @@ MOST_CELLS = 100  # images one plot makes (as many as one Generate's combination
 RANDOM = -1  # a seed value that stands for a new random seed
 SCRIPT = "X/Y/Z plot"  # the name A1111 writes into a grid's text
 PLOT_STAGE = "X/Y plot"  # a plot's progress: its images made
+GRID_MOST_PIXELS = 64 * 2**20  # a larger grid is made of smaller images: Pillow warns of a "bomb" at 89 MP
 
 
 class Axis(TextEnum):
@@ -352,10 +353,23 @@ def _wrapped(text: str, font, width: int) -> list[str]:
     return lines
 
 
-def plot_grid(images: list[Image.Image], columns: int, x_labels: list[str], y_labels: list[str] | None = None
-              ) -> Image.Image:
+def plot_grid(images: list[Image.Image], columns: int, x_labels: list[str], y_labels: list[str] | None = None,
+              most_pixels: int = GRID_MOST_PIXELS) -> Image.Image:
     """The images, row by row `columns` wide, on white with each column's label above it and each row's to its left
-    (A1111's layout). Cells are the largest image's size; a smaller image sits at its cell's top left."""
+    (A1111's layout). Cells are the largest image's size; a smaller image sits at its cell's top left. A grid that
+    would pass `most_pixels` is made of the images made smaller (they are saved whole on their own)."""
+    grid = _laid_out(images, columns, x_labels, y_labels)
+    scale = 1.0
+    while grid.width * grid.height > most_pixels:  # the labels shrink with the images: smaller until it fits
+        scale *= math.sqrt(most_pixels / (grid.width * grid.height)) * 0.98
+        smaller = [image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                                Image.Resampling.LANCZOS) for image in images]
+        grid = _laid_out(smaller, columns, x_labels, y_labels)
+    return grid
+
+
+def _laid_out(images: list[Image.Image], columns: int, x_labels: list[str], y_labels: list[str] | None
+              ) -> Image.Image:
     width = max(image.width for image in images)
     height = max(image.height for image in images)
     rows = math.ceil(len(images) / columns)

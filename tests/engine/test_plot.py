@@ -194,3 +194,14 @@ def test_a_long_label_wraps_within_its_column_and_a_smaller_image_keeps_its_size
     top = grid.height - 64
     assert np.array_equal(np.asarray(grid.crop((64, top, 96, top + 32))), np.asarray(images[1]))
     assert ink(grid, (96, top, 128, top + 64)) == 0  # the rest of its cell is white
+
+
+def test_a_grid_past_its_pixels_is_made_of_the_images_made_smaller():
+    images = [Image.new("RGB", (1000, 800), colour) for colour in ("red", "green", "blue", "yellow")]
+    grid = plot_grid(images, 2, ["a", "b"], ["c", "d"], most_pixels=1_000_000)
+    assert 900_000 < grid.width * grid.height <= 1_000_000 and grid.width < 1500  # smaller images, and labels
+    assert grid.getpixel((grid.width - 1, grid.height - 1)) == (255, 255, 0)  # the last image, to the corner
+    cell = next(x for x in range(grid.width - 1, 0, -1) if grid.getpixel((x, grid.height - 1)) != (255, 255, 0))
+    assert 400 < grid.width - 1 - cell < 1000 and grid.getpixel((cell, grid.height - 1)) == (0, 0, 255)
+    whole = plot_grid(images[:1], 1, ["a"], most_pixels=1_000_000)
+    assert whole.width == 1000  # one image within the pixels: as it is
