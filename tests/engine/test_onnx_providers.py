@@ -39,6 +39,15 @@ def test_the_cpu_provider_runs_a_model_with_its_options(tmp_path):
     assert CPU.session_options().intra_op_num_threads >= 1
 
 
+@pytest.mark.parametrize(("set_to", "threads"), [("3", 3), ("1", 1), ("", None), ("many", None), ("0", None)])
+def test_cpu_sessions_take_omp_num_threads_where_it_is_set_as_torch_does(monkeypatch, set_to, threads):
+    import psutil
+
+    monkeypatch.setenv("OMP_NUM_THREADS", set_to)
+    cores = psutil.cpu_count(logical=False) or 1
+    assert CPU.session_options().intra_op_num_threads == (threads or cores)
+
+
 def test_fixed_shapes_pin_the_free_dimensions(tmp_path):
     fixed = providers.Provider("fixed-cpu", "CPUExecutionProvider", Device.CPU, fixed_shapes=True)
     session = fixed.session(doubling_model(tmp_path / "double.onnx"), {"batch_size": 1, "n": 4})

@@ -4,7 +4,8 @@ A `Provider` names the device it runs, the ORT provider, and how its sessions ar
 
 - DirectML wants sequential execution, memory patterns off, and fixed shapes (free-dimension
   overrides) for speed; one `Run` per session at a time is the engine's to keep.
-- The CPU gets every graph optimisation and one intra-op thread per physical core.
+- The CPU gets every graph optimisation and one intra-op thread per physical core (OMP_NUM_THREADS where it
+  is set, as torch reads it).
 - CUDA takes the defaults, with the arena grown only as needed.
 
 `installed()` says which providers this environment has from the installed distribution's name
@@ -13,6 +14,7 @@ A `Provider` names the device it runs, the ORT provider, and how its sessions ar
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -26,6 +28,18 @@ DISTRIBUTIONS = {
     "onnxruntime-gpu": ("cuda", "cpu"),
     "onnxruntime": ("cpu",),
 }
+
+
+def cpu_threads() -> int:
+    """The threads a CPU session computes with: OMP_NUM_THREADS where it is set (as torch reads it, so one setting
+    limits both backends, beside other work or other processes), else one a physical core."""
+    import psutil
+
+    try:
+        asked = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        asked = 0
+    return asked if asked >= 1 else psutil.cpu_count(logical=False) or 1
 
 
 @dataclass(frozen=True)
@@ -51,9 +65,7 @@ class Provider:
         if self.sequential:
             options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
         if self.device == Device.CPU:
-            import psutil
-
-            options.intra_op_num_threads = psutil.cpu_count(logical=False) or 1
+            options.intra_op_num_threads = cpu_threads()
         if self.fixed_shapes:
             for name, value in (free_dimensions or {}).items():
                 options.add_free_dimension_override_by_name(name, value)
