@@ -20,7 +20,7 @@ from hypersd_desktop import __version__
 from hypersd_desktop.core.logs import setup_logging
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.resources import resources_dir
-from hypersd_desktop.core.settings import load_settings, save_settings
+from hypersd_desktop.core.settings import load_settings, save_settings, with_dialog_choices
 from hypersd_desktop.core.vocab import ModelKind
 from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.models.library import ModelLibrary
@@ -113,7 +113,7 @@ def build_app(argv: list[str] | None = None, home: str | None = None, start_work
         dialog = SettingsDialog(window.settings, window, tuple(b.name for b in ready.backends) if ready else ("torch",))
         if dialog.exec():
             previous = window.settings
-            window.settings = dialog.settings()
+            window.settings = with_dialog_choices(dialog.settings(), paths)
             bridge.client.engine_choice = (window.settings.backend, window.settings.device)
             library.downloader.civitai_token = window.settings.civitai_token or None
             if window.settings.worker_python != previous.worker_python:

@@ -25,7 +25,7 @@ from hypersd_desktop.core.dynamic_prompts import Wildcards, ensure_wildcards, ev
 from hypersd_desktop.core.errors import AppError, InputError
 from hypersd_desktop.core.files import why_not_written, write_atomic
 from hypersd_desktop.core.paths import AppPaths
-from hypersd_desktop.core.settings import Settings, save_settings
+from hypersd_desktop.core.settings import Settings, save_settings, with_dialog_choices
 from hypersd_desktop.core.vocab import (
     Architecture, Decoder, Device, ImageSource, Preprocessor, Preview, Tiling, upscaler_families,
 )
@@ -1281,7 +1281,7 @@ class MainWindow(QMainWindow):
     def open_plot(self) -> PlotDialog:
         """The X/Y plot dialog, kept with its axes while the window is open."""
         if self._plot_dialog is None:
-            self._plot_dialog = PlotDialog(self._plot_request, self._submit_plot, self)
+            self._plot_dialog = PlotDialog(self._plot_request, self._submit_plot, self.library.paths, self)
         self._plot_dialog.open()
         return self._plot_dialog
 
@@ -1331,7 +1331,7 @@ class MainWindow(QMainWindow):
 
     def _remember_choices(self) -> None:
         model, hyper = self.current_model(), self.hyper_box.currentData()
-        self.settings = self.settings.replace(
+        self.settings = with_dialog_choices(self.settings, self.library.paths).replace(
             window_geometry=bytes(self.saveGeometry().toBase64()).decode("ascii"),
             last_model=model.id if model else "", last_hyper=hyper.id if hyper else "", last_steps=self.steps.value(),
             last_hires_scale=self.hires_scale.value(), last_hires_strength=self.hires_strength.value(),

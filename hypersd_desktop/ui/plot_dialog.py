@@ -11,6 +11,8 @@ from PySide6.QtWidgets import (
 )
 
 from hypersd_desktop.core.errors import AppError
+from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.core.settings import load_settings, save_settings
 from hypersd_desktop.engine.plot import Axis, PlotAxis, PlotSpec
 from hypersd_desktop.engine.types import GenerationRequest
 
@@ -59,7 +61,8 @@ class AxisRow(QWidget):
         self._axis_chosen()
 
     def axis(self) -> Axis | None:
-        return self.box.currentData()
+        chosen = self.box.currentData()  # Qt hands back the text of the Axis it was given
+        return Axis(chosen) if chosen else None
 
     def set_axis(self, axis: Axis | None, values: str | None = None) -> None:
         self.box.setCurrentIndex(max(self.box.findData(axis), 0))
@@ -100,10 +103,11 @@ class PlotDialog(QDialog):
     made) and hands it to `submit`."""
 
     def __init__(self, request_now: Callable[[], GenerationRequest | None], submit: Callable[[PlotSpec], None],
-                 parent: QWidget | None = None) -> None:
+                 paths: AppPaths | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.request_now = request_now
         self.submit = submit
+        self.paths = paths
         self.setWindowTitle("X/Y plot")
         self.resize(620, 300)
         intro = QLabel("The Generate tab's image made again with a setting at each of its values — across, and down "
@@ -129,7 +133,11 @@ class PlotDialog(QDialog):
         layout.addWidget(self.summary)
         layout.addStretch(1)
         layout.addWidget(buttons)
-        for row in (self.x_row, self.y_row):
+        settings = load_settings(paths)  # the axes of the last plot made
+        for row, name, values in ((self.x_row, settings.plot_x, settings.plot_x_values),
+                                  (self.y_row, settings.plot_y, settings.plot_y_values)):
+            if name in Axis.values():
+                row.set_axis(Axis(name), values)
             row.changed.connect(self.check)
         self.check()
 
@@ -170,6 +178,11 @@ class PlotDialog(QDialog):
         if spec is None:
             return
         self.submit(spec.fixed())
+        y_axis = self.y_row.axis()
+        save_settings(load_settings(self.paths).replace(
+            plot_x=self.x_row.axis().value, plot_x_values=self.x_row.values.text().strip(),
+            plot_y=y_axis.value if y_axis else "", plot_y_values=self.y_row.values.text().strip() if y_axis else ""),
+            self.paths)
         self.accept()
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API

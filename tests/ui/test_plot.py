@@ -73,3 +73,31 @@ def test_the_dialog_says_what_is_wrong_before_anything_is_queued(qtbot, idle_app
     (spec,) = submitted
     assert -1 not in spec.y.parsed() and len(set(spec.y.parsed())) == 3
     assert window.open_plot() is dialog and dialog.x_row.values.text() == "cat, dog, owl"  # kept while open
+
+
+def test_the_last_plots_axes_come_back_and_the_windows_own_saves_keep_them(qtbot, idle_app):
+    """The dialog writes its axes to the settings as a plot is made; the window, which read the settings when it
+    started, keeps them (and the batch and export dialogs' folders) when it saves its own choices."""
+    from hypersd_desktop.core.settings import load_settings, save_settings
+    from hypersd_desktop.ui.plot_dialog import PlotDialog
+
+    window = idle_app.window
+    paths = window.library.paths
+    window.prompt.setPlainText("a cat in a hat")
+    dialog = window.open_plot()
+    dialog.submit = lambda spec: None
+    dialog.x_row.set_axis(Axis.GUIDANCE, "1-3")
+    dialog.y_row.set_axis(Axis.SCHEDULER, "TCD, LCM")
+    dialog.make_button.click()
+    save_settings(load_settings(paths).replace(batch_dir="/data/batches", export_dir="/data/exports"), paths)
+    window._remember_choices()  # a Generate, or closing the window
+    saved = load_settings(paths)
+    assert (saved.plot_x, saved.plot_x_values, saved.plot_y, saved.plot_y_values) == (
+        "guidance", "1-3", "scheduler", "TCD, LCM")
+    assert (saved.batch_dir, saved.export_dir) == ("/data/batches", "/data/exports")
+    again = PlotDialog(lambda: None, lambda spec: None, paths)  # after a restart
+    assert (again.x_row.axis(), again.x_row.values.text()) == (Axis.GUIDANCE, "1-3")
+    assert (again.y_row.axis(), again.y_row.values.text()) == (Axis.SCHEDULER, "TCD, LCM")
+    save_settings(load_settings(paths).replace(plot_x="size", plot_y="weather"), paths)  # a newer version's axes
+    fresh = PlotDialog(lambda: None, lambda spec: None, paths)
+    assert fresh.x_row.axis() == Axis.STEPS and fresh.y_row.axis() is None
