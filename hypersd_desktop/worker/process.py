@@ -214,6 +214,15 @@ class Worker:
                                       self.service.memory_in_use(request, first.settings.device),
                                       first.settings.device, first.settings.dtype, first.settings.backend))
 
+    def _progress_sender(self, job_id: int):
+        """Sends a job's progress without previews (an enlargement's tiles, a plot's images)."""
+
+        def on_progress(progress: Progress) -> None:
+            self.out.send(JobProgress(job_id, progress.step, progress.total_steps, progress.elapsed_s, None,
+                                      progress.stage))
+
+        return on_progress
+
     def _image_sender(self, job_id: int):
         """Sends each image a job saved, as it is saved."""
 
@@ -244,31 +253,21 @@ class Worker:
 
     def _enlarge(self, job: EnlargeImage, token: CancelToken) -> None:
         started = time.perf_counter()
-
-        def on_progress(progress: Progress) -> None:
-            self.out.send(JobProgress(job.job_id, progress.step, progress.total_steps, progress.elapsed_s, None,
-                                      progress.stage))
-
         with self._reported(job.job_id):
             self.out.send(JobStarted(job.job_id))
             token.raise_if_cancelled()
-            made = self.service.enlarge(job.enlargement, job.device, on_progress, token)
+            made = self.service.enlarge(job.enlargement, job.device, self._progress_sender(job.job_id), token)
             self.out.send(ImageReady(job.job_id, 0, made.seed, str(made.path), made.image_id, made.png))
             self.out.send(JobFinished(job.job_id, seconds=time.perf_counter() - started, device=made.device,
                                       dtype=DType.FP16 if made.half else DType.FP32))
 
     def _run_plot(self, job: RunPlot, token: CancelToken) -> None:
         started = time.perf_counter()
-
-        def on_progress(progress: Progress) -> None:
-            self.out.send(JobProgress(job.job_id, progress.step, progress.total_steps, progress.elapsed_s, None,
-                                      progress.stage))
-
         with self._reported(job.job_id):
             self.out.send(JobStarted(job.job_id))
             token.raise_if_cancelled()
-            made = self.service.plot(job.spec, on_progress, token, self._image_sender(job.job_id),
-                                     self._unsaved_sender(job.job_id))
+            made = self.service.plot(job.spec, self._progress_sender(job.job_id), token,
+                                     self._image_sender(job.job_id), self._unsaved_sender(job.job_id))
             first = made[0].result
             self.out.send(JobFinished(job.job_id, tuple(dict.fromkeys(w for m in made for w in m.result.warnings)),
                                       time.perf_counter() - started,
