@@ -810,6 +810,10 @@ def test_an_xy_plot_writes_each_image_and_the_labelled_grid_into_the_folder(tiny
     assert all(Path(item["path"]).parent == tmp_path / "plot" for item in made)
     with Image.open(made[-1]["path"]) as grid:
         assert 'X Type: Steps, X Values: 1-2, Y Type: Prompt S/R, Y Values: "red, blue"' in grid.text["parameters"]
+    reuse = shlex.split(cli("gallery", "reuse", made[-1]["path"]).stdout)  # the grid: its plot again
+    assert reuse[reuse.index("--x-axis") + 1] == "steps:1-2"
+    assert reuse[reuse.index("--y-axis") + 1] == "prompt:red, blue"
+    assert reuse[reuse.index("--prompt") + 1] == "a red fox"
     alone = json.loads(cli(*base, "--steps", 2, "--prompt", "a blue fox", "--out", tmp_path / "alone").stdout)
     with Image.open(made[3]["path"]) as one, Image.open(alone["path"]) as two:
         assert np.abs(np.asarray(one, np.int16) - np.asarray(two, np.int16)).max() <= 1  # made in a batch of two

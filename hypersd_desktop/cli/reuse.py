@@ -8,6 +8,7 @@ says what it changes and what is not installed.
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from collections.abc import Callable
@@ -19,6 +20,7 @@ from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.prompt_tags import embeddings_by_name, without_network_tags
 from hypersd_desktop.core.vocab import Decoder, Preprocessor, Tiling
+from hypersd_desktop.engine.plot import PLOT_KEY, stored_axes
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID, recipe_for_file
 from hypersd_desktop.engine.types import GenerationRequest
 from hypersd_desktop.gallery.formats import ImageMetadata, MAX_PASTED, parse_text
@@ -45,7 +47,8 @@ def reuse_command(record: ImageRecord, models: list[InstalledModel]) -> tuple[st
     damaged = None
     if record.request:
         try:
-            return request_command(GenerationRequest.from_json(record.request))
+            return with_plot(request_command(GenerationRequest.from_json(record.request)),
+                             json.loads(record.request).get(PLOT_KEY))
         except InputError as error:
             damaged = str(error).rstrip(".")
     try:
@@ -79,7 +82,8 @@ def source_command(source: str, models: list[InstalledModel]) -> tuple[str, str 
         raise InputError(NOTHING_READ.format(what=what))
     if metadata.request:  # made here
         try:
-            return request_command(GenerationRequest.from_dict(metadata.request))
+            return with_plot(request_command(GenerationRequest.from_dict(metadata.request)),
+                             metadata.request.get(PLOT_KEY))
         except InputError as error:
             return settings_command(metadata, models, f"{str(error).rstrip('.')}; the command repeats its "
                                                       "A1111 parameters.")
@@ -160,6 +164,17 @@ def _missing_note(missing: list[str], downloads: list[str]) -> str | None:
     fetch = (f" `hypersd-desktop models download {' '.join(downloads)}` fetches "
              f"{'it' if len(downloads) == 1 else 'them'} from Civitai.") if downloads else ""
     return f"Not installed here: {', '.join(missing)}.{fetch}"
+
+
+def with_plot(command: tuple[str, str | None], fields: object) -> tuple[str, str | None]:
+    """A grid's command makes its X/Y plot again: its first image's, with the plot's axes (see `stored_axes`)."""
+    axes = stored_axes(fields)
+    if axes is None:
+        return command
+    words = [word for flag, axis in zip(("--x-axis", "--y-axis"), axes) if axis is not None
+             for word in (flag, f"{axis.axis.value}:{axis.values}")]
+    text, note = command
+    return f"{text} {shlex.join(words)}", note
 
 
 def request_command(request: GenerationRequest) -> tuple[str, str | None]:

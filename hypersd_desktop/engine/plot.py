@@ -31,6 +31,7 @@ MOST_CELLS = 100  # images one plot makes (as many as one Generate's combination
 RANDOM = -1  # a seed value that stands for a new random seed
 SCRIPT = "X/Y/Z plot"  # the name A1111 writes into a grid's text
 PLOT_STAGE = "X/Y plot"  # a plot's progress: its images made
+PLOT_KEY = "plot"  # a grid's stored request keeps its plot's fields under it (reuse leaves unknown keys out)
 GRID_MOST_PIXELS = 64 * 2**20  # a larger grid is made of smaller images: Pillow warns of a "bomb" at 89 MP
 
 
@@ -280,6 +281,25 @@ class PlotSpec:
         columns, rows = self.shape()
         names = " × ".join(axis.axis.label for axis in self.axes())
         return f"X/Y plot of {columns * rows} images: {names}"
+
+
+def stored_axes(fields: object) -> tuple[PlotAxis, PlotAxis | None] | None:
+    """The axes of the plot a grid's fields name (`X Type`, `X Values`, `Y Type` … as the grid's request keeps them
+    and A1111 writes them), where they are settings a plot here steps through; None otherwise."""
+    if not isinstance(fields, dict):
+        return None
+    fields = {str(key).lower(): value for key, value in fields.items() if isinstance(value, str)}
+    axes: list[PlotAxis | None] = []
+    for name in "xy":
+        kind, values = fields.get(f"{name} type"), fields.get(f"{name} values")
+        if kind is None or kind.lower() == "nothing":
+            axes.append(None)
+            continue
+        try:
+            axes.append(PlotAxis(Axis.named(kind), values or ""))
+        except InputError:
+            return None
+    return (axes[0], axes[1]) if axes[0] is not None else None
 
 
 def _applied(request: GenerationRequest, axis: PlotAxis, value, values: list) -> GenerationRequest:

@@ -9,6 +9,7 @@ folders dropped on it are imported into the model library.
 from __future__ import annotations
 
 import html
+import json
 import random
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from hypersd_desktop.core.vocab import (
     Architecture, Decoder, Device, ImageSource, Preprocessor, Preview, Tiling, upscaler_families,
 )
 from hypersd_desktop.engine.planning import plan
-from hypersd_desktop.engine.plot import PlotSpec
+from hypersd_desktop.engine.plot import PLOT_KEY, PlotSpec, stored_axes
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID
 from hypersd_desktop.engine.types import (
     MAX_CLIP_SKIP, MAX_HIRES_SCALE, MAX_STEPS, GenerationRequest, hires_size,
@@ -755,6 +756,7 @@ class MainWindow(QMainWindow):
                     self.tabs.setCurrentWidget(self.draw)
                     return
                 self.apply_request(request)
+                self._reuse_plot(json.loads(record.request).get(PLOT_KEY))
             except AppError as error:  # damaged, or written by another version: the gallery's fields stand
                 problem = f"{str(error).rstrip('.')}; the settings the gallery shows were used instead."
         if problem is not None or not record.request:
@@ -1280,10 +1282,24 @@ class MainWindow(QMainWindow):
 
     def open_plot(self) -> PlotDialog:
         """The X/Y plot dialog, kept with its axes while the window is open."""
+        self._plot_dialog_made().open()
+        return self._plot_dialog
+
+    def _plot_dialog_made(self) -> PlotDialog:
         if self._plot_dialog is None:
             self._plot_dialog = PlotDialog(self._plot_request, self._submit_plot, self.library.paths, self)
-        self._plot_dialog.open()
         return self._plot_dialog
+
+    def _reuse_plot(self, fields: object) -> None:
+        """A grid reused: its first image's settings are set; the plot dialog takes its axes, to make it again."""
+        axes = stored_axes(fields)
+        if axes is None:
+            return
+        dialog = self._plot_dialog_made()
+        dialog.x_row.set_axis(axes[0].axis, axes[0].values)
+        dialog.y_row.set_axis(axes[1].axis if axes[1] else None, axes[1].values if axes[1] else None)
+        self.statusBar().showMessage("An X/Y plot's grid: its first image's settings are set, and File → X/Y plot… "
+                                     "(Ctrl+Shift+P) has its axes to make the plot again.", 15000)
 
     def _plot_request(self) -> GenerationRequest | None:
         """The request a plot makes again: the Generate tab's, a dynamic prompt's choices made by its seed."""

@@ -26,7 +26,7 @@ from hypersd_desktop.engine import backend as backends
 from hypersd_desktop.engine.backend import BatchingEngine, Engine, batch_key
 from hypersd_desktop.engine.inspect import weights_name
 from hypersd_desktop.engine.ip_adapter_files import webui_module
-from hypersd_desktop.engine.plot import PLOT_STAGE, PlotCell, PlotSpec, plot_grid
+from hypersd_desktop.engine.plot import PLOT_KEY, PLOT_STAGE, PlotCell, PlotSpec, plot_grid
 from hypersd_desktop.engine.types import (
     DISTILLED_STEPS, HIRES_STAGE, MAX_HIRES_SCALE, MAX_STEPS, UPSCALE_STAGE, GenerationRequest, GenerationResult,
     Progress, ResolvedSettings, hires_schedule, hires_size,
@@ -37,7 +37,6 @@ from hypersd_desktop.core.hashes import LORA_HASH_DIGITS, HashCache
 
 log = logging.getLogger("hypersd.worker")
 PLOT_BATCH = 8  # a plot's images that run as one batch at most (a batch job finds its size by measuring)
-PLOT_KEY = "plot"  # a grid's request keeps its plot's fields under it
 
 
 def hires_pass_schedule(request: GenerationRequest, first: ResolvedSettings) -> tuple[int | None, int]:

@@ -205,3 +205,16 @@ def test_a_grid_past_its_pixels_is_made_of_the_images_made_smaller():
     assert 400 < grid.width - 1 - cell < 1000 and grid.getpixel((cell, grid.height - 1)) == (0, 0, 255)
     whole = plot_grid(images[:1], 1, ["a"], most_pixels=1_000_000)
     assert whole.width == 1000  # one image within the pixels: as it is
+
+
+def test_a_grids_fields_give_its_axes_back_where_they_are_settings_a_plot_here_steps_through():
+    from hypersd_desktop.engine.plot import stored_axes
+
+    spec = PlotSpec(BASE, PlotAxis(Axis.STEPS, "1, 2"), PlotAxis(Axis.PROMPT, "red, blue"))
+    assert stored_axes(dict(spec.text_fields())) == (spec.x, spec.y)
+    assert stored_axes({"Script": SCRIPT, "X Type": "CFG Scale", "X Values": "3-7", "Y Type": "Nothing"}) == (
+        PlotAxis(Axis.GUIDANCE, "3-7"), None)  # A1111's words, in its case or any
+    assert stored_axes({"x type": "seed", "x values": "1,2"}) == (PlotAxis(Axis.SEED, "1,2"), None)
+    for fields in ({"X Type": "Checkpoint name", "X Values": "a, b"}, {"Y Type": "Steps", "Y Values": "1"}, {},
+                   None, "Steps", {"X Type": 3}):
+        assert stored_axes(fields) is None

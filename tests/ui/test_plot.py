@@ -44,6 +44,12 @@ def test_a_plot_from_the_window_makes_each_image_then_the_grid(qtbot, parts):
     browser = window.browser
     qtbot.waitUntil(lambda: browser.model.count() == 5, timeout=WAIT)
     record = next(browser.model.record(k) for k in range(5) if browser.model.record(k).path == saved[4])
+    window._plot_dialog.x_row.set_axis(Axis.SEED, "1, 2")  # changed since
+    window.reuse_record(record)  # the grid: its first image's settings, and the plot's axes to make it again
+    assert window.build_request().steps == 1 and window.prompt.toPlainText() == requests[0]["prompt"]
+    assert (window._plot_dialog.x_row.axis(), window._plot_dialog.x_row.values.text()) == (Axis.STEPS, "1-2")
+    assert (window._plot_dialog.y_row.axis(), window._plot_dialog.y_row.values.text()) == (Axis.PROMPT, "red, blue")
+    assert "X/Y plot's grid" in window.statusBar().currentMessage()
     browser.viewer.show_record(record)
     assert ("X/Y plot Steps (1-2) × Prompt S/R (red, blue); this is its grid, reuse makes its first image"
             in " ".join(browser.viewer.details.toPlainText().split()))
