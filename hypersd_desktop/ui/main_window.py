@@ -1281,9 +1281,13 @@ class MainWindow(QMainWindow):
         return dialog
 
     def open_plot(self) -> PlotDialog:
-        """The X/Y plot dialog, kept with its axes while the window is open."""
-        self._plot_dialog_made().open()
-        return self._plot_dialog
+        """The X/Y plot dialog, kept with its axes while the window is open; it stays open beside the window, whose
+        prompt and settings can be changed meanwhile (the plot takes them as it is made)."""
+        dialog = self._plot_dialog_made()
+        dialog.show()
+        dialog.raise_()
+        dialog.activateWindow()
+        return dialog
 
     def _plot_dialog_made(self) -> PlotDialog:
         if self._plot_dialog is None:

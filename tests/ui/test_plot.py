@@ -59,6 +59,7 @@ def test_the_dialog_says_what_is_wrong_before_anything_is_queued(qtbot, idle_app
     window = idle_app.window
     assert any(what == "X/Y plot" and keys == "Ctrl+Shift+P" for _, keys, what in shortcut_rows(window))
     dialog = window.open_plot()
+    assert not dialog.isModal()  # open beside the window: the prompt can be typed meanwhile
     assert "type a prompt there" in dialog.summary.text() and not dialog.make_button.isEnabled()
     window.prompt.setPlainText("a cat in a hat")
     dialog.check()
