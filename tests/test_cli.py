@@ -818,7 +818,17 @@ def test_an_xy_plot_writes_each_image_and_the_labelled_grid_into_the_folder(tiny
     with Image.open(made[3]["path"]) as one, Image.open(alone["path"]) as two:
         assert np.abs(np.asarray(one, np.int16) - np.asarray(two, np.int16)).max() <= 1  # made in a batch of two
 
+    one, two = hyper_lora("Hyper-SD15-1step-lora"), hyper_lora("Hyper-SD15-2steps-lora")
+    files = cli(*base, "--x-axis", f"hyper-sd:{one}, {two}", "--out", tmp_path / "files")  # each at its recipe
+    assert files.returncode == 0, files.stderr
+    cells = [json.loads(line) for line in files.stdout.splitlines()][:2]
+    assert [(read_request(c["path"])["loras"][0]["path"], read_request(c["path"])["steps"]) for c in cells] == [
+        (str(one), None), (str(two), None)]
+    assert ["Steps: 1," in read_png_text(c["path"])["parameters"] for c in cells] == [True, False]
+    assert "Steps: 2," in read_png_text(cells[1]["path"])["parameters"]
+
     for options, said in ((["--x-axis", "steps:0-2"], "Steps 0 cannot be used"),
+                          (["--x-axis", "model:no such model"], "no such model is neither a file nor an installed"),
                           (["--x-axis", "size:1,2"], "No plot axis is called 'size'"),
                           (["--x-axis", "steps"], "is not AXIS:VALUES"),
                           (["--y-axis", "seed:1,2"], "--y-axis is the rows of an X/Y plot"),

@@ -18,12 +18,14 @@ import csv
 import math
 import random
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import PurePath
 
 from PIL import Image, ImageDraw, ImageFont
 
 from hypersd_desktop.core.errors import InputError
-from hypersd_desktop.core.vocab import Scheduler, TextEnum
+from hypersd_desktop.core.vocab import ModelKind, Scheduler, TextEnum
 from hypersd_desktop.engine.recipes import recipe_for_file
 from hypersd_desktop.engine.types import MAX_CLIP_SKIP, MAX_SEED, MAX_STEPS, GenerationRequest, LoraSpec
 
@@ -47,6 +49,8 @@ class Axis(TextEnum):
     STRENGTH = "strength"
     VARIATION_STRENGTH = "variation-strength"
     CLIP_SKIP = "clip-skip"
+    HYPER = "hyper-sd"
+    MODEL = "model"
 
     @property
     def label(self) -> str:
@@ -65,9 +69,11 @@ class Axis(TextEnum):
 
 _LABELS = {Axis.SEED: "Seed", Axis.STEPS: "Steps", Axis.GUIDANCE: "CFG Scale", Axis.PROMPT: "Prompt S/R",
            Axis.SCHEDULER: "Sampler", Axis.LORA_WEIGHT: "LoRA weight", Axis.STRENGTH: "Denoising",
-           Axis.VARIATION_STRENGTH: "Var. strength", Axis.CLIP_SKIP: "Clip skip"}
+           Axis.VARIATION_STRENGTH: "Var. strength", Axis.CLIP_SKIP: "Clip skip", Axis.HYPER: "Hyper-SD file",
+           Axis.MODEL: "Checkpoint name"}
 _WHOLE = {Axis.SEED, Axis.STEPS, Axis.CLIP_SKIP}
-_WORDS = {Axis.PROMPT, Axis.SCHEDULER}
+FILES = {Axis.HYPER, Axis.MODEL}  # axes whose values name installed files (`PlotAxis.files` holds them)
+_WORDS = {Axis.PROMPT, Axis.SCHEDULER, *FILES}
 # A1111's sampler names of the schedulers a Hyper-SD file runs with, besides this app's own names and labels
 _SAMPLER_NAMES = {"ddim": Scheduler.DDIM_TRAILING, "automatic": Scheduler.AUTO, "default": Scheduler.AUTO}
 
@@ -124,6 +130,11 @@ def split_values(text: str) -> list[str]:
     return [item.strip() for item in row if item.strip()]
 
 
+def joined_values(values: list[str]) -> str:
+    """Values as an axis takes them: separated by commas, one holding a comma in double quotes."""
+    return ", ".join(f'"{value}"' if "," in value else value for value in values)
+
+
 def _scheduler(text: str) -> Scheduler:
     key = text.strip().lower()
     for scheduler in Scheduler:
@@ -142,7 +153,7 @@ def axis_values(axis: Axis, text: str) -> list:
     if not items:
         raise InputError(f"{axis.label}: type the values to compare, separated by commas.")
     if axis in _WORDS:
-        values = items if axis == Axis.PROMPT else [_scheduler(item) for item in items]
+        values = [_scheduler(item) for item in items] if axis == Axis.SCHEDULER else items
     else:
         values = []
         whole = axis in _WHOLE
@@ -180,7 +191,7 @@ def _short(label: str, most: int = 40) -> str:
 
 
 def _label(axis: Axis, value) -> str:
-    if axis == Axis.PROMPT:
+    if axis == Axis.PROMPT or axis in FILES:  # the words, or the file's name, alone (as A1111 labels them)
         return str(value)
     text = value.label if isinstance(value, Scheduler) else f"{value:g}"
     return f"{axis.label}: {text}"
@@ -188,10 +199,13 @@ def _label(axis: Axis, value) -> str:
 
 @dataclass(frozen=True)
 class PlotAxis:
-    """A setting to step through and its values as typed (A1111's syntax; see the module's text)."""
+    """A setting to step through and its values as typed (A1111's syntax; see the module's text). For a Hyper-SD file
+    or a model (`FILES`), the values are installed names (or paths) and `files` the file each names, as the window
+    or the command line looks them up (`looked_up`)."""
 
     axis: Axis
     values: str
+    files: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.axis, Axis):
@@ -204,12 +218,23 @@ class PlotAxis:
         """Each value as the grid names it: `Steps: 4`, `CFG Scale: 1.5`; Prompt S/R's words alone."""
         return [_label(self.axis, value) for value in self.parsed()]
 
+    def looked_up(self, find: Callable[[str], str]) -> PlotAxis:
+        """The axis with the file each of its values names (`find` raises `InputError` for one it cannot find)."""
+        if self.axis not in FILES:
+            return self
+        return PlotAxis(self.axis, self.values, tuple(find(name) for name in self.parsed()))
+
     def fixed(self, rng: random.Random) -> PlotAxis:
         """The axis with each random seed (-1) made a seed, so the plot can be made again."""
         if self.axis != Axis.SEED:
             return self
         seeds = [rng.randrange(MAX_SEED) if value == RANDOM else value for value in self.parsed()]
         return PlotAxis(self.axis, ", ".join(str(seed) for seed in seeds))
+
+    def _file(self, index: int) -> str:
+        if len(self.files) != len(self.parsed()):
+            raise InputError(f"{self.axis.label}: the files its values name were not looked up.")
+        return self.files[index]
 
 
 @dataclass(frozen=True)
@@ -258,10 +283,13 @@ class PlotSpec:
         cells = []
         for row, y_value in enumerate(rows):
             for column, x_value in enumerate(columns):
+                # a file first: a Hyper-SD file brings its own steps, which a Steps axis then sets
+                steps = sorted([(self.x, column, columns)] + ([(self.y, row, rows)] if self.y else []),
+                               key=lambda step: step[0].axis not in FILES)
                 try:  # a request checks itself as it is made
-                    request = _applied(base, self.x, x_value, columns)
-                    if self.y is not None:
-                        request = _applied(request, self.y, y_value, rows)
+                    request = base
+                    for axis, index, values in steps:
+                        request = _applied(request, axis, index, values)
                 except InputError as error:
                     name = _short(_label(self.x.axis, x_value)) + (
                         f", {_short(_label(self.y.axis, y_value))}" if self.y else "")
@@ -302,9 +330,16 @@ def stored_axes(fields: object) -> tuple[PlotAxis, PlotAxis | None] | None:
     return (axes[0], axes[1]) if axes[0] is not None else None
 
 
-def _applied(request: GenerationRequest, axis: PlotAxis, value, values: list) -> GenerationRequest:
-    """`request` with `axis` set to `value`."""
-    kind = axis.axis
+def _applied(request: GenerationRequest, axis: PlotAxis, index: int, values: list) -> GenerationRequest:
+    """`request` with `axis` set to its value `index` (of `values`)."""
+    kind, value = axis.axis, values[index]
+    if kind == Axis.HYPER:
+        return _hyper_file(request, axis._file(index))
+    if kind == Axis.MODEL:
+        if request.unet is not None:
+            raise InputError("The Hyper-SDXL 1-step UNet takes the place of each model's UNet, so the models would "
+                             "make one image: compare models with a Hyper-SD LoRA.")
+        return request.replace(base_model=axis._file(index), base_config=None)
     if kind == Axis.SEED:
         return request.replace(seed=value)
     if kind == Axis.STEPS:
@@ -337,6 +372,21 @@ def _replaced(request: GenerationRequest, search: str, replacement: str) -> Gene
                          "prompt; its first value is the words each of the others replaces.")
     return request.replace(prompt=request.prompt.replace(search, replacement),
                            negative_prompt=request.negative_prompt.replace(search, replacement))
+
+
+def _hyper_file(request: GenerationRequest, path: str) -> GenerationRequest:
+    """The request run with the Hyper-SD file at `path` in place of its own, at that file's recipe (its steps,
+    guidance and scheduler: the settings the request chose for its own file need not suit it)."""
+    recipe = recipe_for_file(path)
+    if recipe is None:
+        raise InputError(f"{PurePath(path).name} is no Hyper-SD file (by its published name); name the Hyper-SD "
+                         "LoRAs or the UNet to compare.")
+    loras = tuple(lora for lora in request.loras if recipe_for_file(lora.path) is None)
+    if recipe.kind == ModelKind.UNET:
+        return request.replace(unet=path, loras=loras, recipe=None, steps=None, guidance=None, eta=None,
+                               scheduler=Scheduler.AUTO, timesteps=None)
+    return request.replace(unet=None, loras=(LoraSpec(path, 1.0), *loras), recipe=None, steps=None, guidance=None,
+                           eta=None, scheduler=Scheduler.AUTO, timesteps=None)
 
 
 def _lora_weighed(request: GenerationRequest, weight: float) -> GenerationRequest:

@@ -31,7 +31,7 @@ from hypersd_desktop.core.vocab import (
     Architecture, Decoder, Device, ImageSource, Preprocessor, Preview, Tiling, upscaler_families,
 )
 from hypersd_desktop.engine.planning import plan
-from hypersd_desktop.engine.plot import PLOT_KEY, PlotSpec, stored_axes
+from hypersd_desktop.engine.plot import PLOT_KEY, Axis, PlotSpec, joined_values, stored_axes
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID
 from hypersd_desktop.engine.types import (
     MAX_CLIP_SKIP, MAX_HIRES_SCALE, MAX_STEPS, GenerationRequest, hires_size,
@@ -1291,8 +1291,29 @@ class MainWindow(QMainWindow):
 
     def _plot_dialog_made(self) -> PlotDialog:
         if self._plot_dialog is None:
-            self._plot_dialog = PlotDialog(self._plot_request, self._submit_plot, self.library.paths, self)
+            self._plot_dialog = PlotDialog(self._plot_request, self._submit_plot, self.library.paths, self,
+                                           find=self._installed_file, suggest=self._installed_names)
         return self._plot_dialog
+
+    def _installed_file(self, name: str) -> str:
+        """The installed model (or file) a plot's value names, by its name or file name, in any case."""
+        wanted = name.strip().lower()
+        for model in self.library.registry.list():
+            if wanted in (model.id.lower(), model.name.lower(), Path(model.path).stem.lower(),
+                          Path(model.path).name.lower()):
+                return model.path
+        if Path(name).expanduser().is_file():
+            return str(Path(name).expanduser())
+        raise InputError(f"{name!r} is no installed model: the Models tab lists them by name.")
+
+    def _installed_names(self, axis: Axis) -> str:
+        """What a files' axis starts with: the Hyper-SD files installed for the model, or the model."""
+        model = self.current_model()
+        if model is None:
+            return ""
+        if axis == Axis.HYPER:
+            return joined_values([Path(entry.path).stem for entry in self.library.hyper_files(model.architecture)])
+        return joined_values([model.name])
 
     def _reuse_plot(self, fields: object) -> None:
         """A grid reused: its first image's settings are set; the plot dialog takes its axes, to make it again."""

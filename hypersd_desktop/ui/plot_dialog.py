@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
 from hypersd_desktop.core.errors import AppError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.settings import load_settings, save_settings
-from hypersd_desktop.engine.plot import Axis, PlotAxis, PlotSpec
+from hypersd_desktop.engine.plot import FILES, Axis, PlotAxis, PlotSpec
 from hypersd_desktop.engine.types import GenerationRequest
 
 # What each axis's values look like, shown in its empty box, and the values it starts with when chosen
@@ -27,6 +27,8 @@ EXAMPLES = {
     Axis.STRENGTH: ("0.3, 0.5, 0.7 — the init image's strength, or the Hires fix's", "0.3, 0.5, 0.7"),
     Axis.VARIATION_STRENGTH: ("0, 0.1, 0.2, 0.3", "0, 0.1, 0.2, 0.3"),
     Axis.CLIP_SKIP: ("1-3", "1, 2"),
+    Axis.HYPER: ("installed Hyper-SD files by name: Hyper-SD15-1step-lora, Hyper-SD15-4steps-lora", ""),
+    Axis.MODEL: ("installed models by name: each with the same Hyper-SD file", ""),
 }
 ERROR_STYLE = "color: #c0392b"
 
@@ -36,8 +38,10 @@ class AxisRow(QWidget):
 
     changed = Signal()
 
-    def __init__(self, optional: bool, first: Axis | None, parent: QWidget | None = None) -> None:
+    def __init__(self, optional: bool, first: Axis | None, suggest: Callable[[Axis], str] = lambda _axis: "",
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.suggest = suggest  # values to start a files' axis with (the installed Hyper-SD files, the model)
         self.box = QComboBox()
         if optional:
             self.box.addItem("Nothing", None)
@@ -74,11 +78,12 @@ class AxisRow(QWidget):
         self.values.setEnabled(axis is not None)
         hint, start = EXAMPLES.get(axis, ("", ""))
         self.values.setPlaceholderText(hint)
-        self.values.setText(start)
+        self.values.setText(self.suggest(axis) if axis in FILES else start)
         self.changed.emit()
 
-    def plot_axis(self) -> PlotAxis | None:
-        """The axis and its values; `AppError` says what is wrong with them (shown under the row)."""
+    def plot_axis(self, find: Callable[[str], str] | None = None) -> PlotAxis | None:
+        """The axis and its values (a files' axis with the files `find` finds); `AppError` says what is wrong with
+        them (shown under the row)."""
         axis = self.axis()
         if axis is None:
             self.said.clear()
@@ -86,6 +91,10 @@ class AxisRow(QWidget):
         chosen = PlotAxis(axis, self.values.text().strip())
         try:
             labels = chosen.labels()
+            if axis in FILES:
+                if find is None:
+                    raise AppError(f"{axis.label}: no installed files to look the names up in.")
+                chosen = chosen.looked_up(find)
         except AppError as error:
             self._say(str(error), error=True)
             raise
@@ -103,18 +112,20 @@ class PlotDialog(QDialog):
     made) and hands it to `submit`."""
 
     def __init__(self, request_now: Callable[[], GenerationRequest | None], submit: Callable[[PlotSpec], None],
-                 paths: AppPaths | None = None, parent: QWidget | None = None) -> None:
+                 paths: AppPaths | None = None, parent: QWidget | None = None,
+                 find: Callable[[str], str] | None = None, suggest: Callable[[Axis], str] = lambda _axis: "") -> None:
         super().__init__(parent)
         self.request_now = request_now
         self.submit = submit
         self.paths = paths
+        self.find = find  # the installed file a Hyper-SD file's or model's name names (`InputError` if none)
         self.setWindowTitle("X/Y plot")
         self.resize(620, 300)
         intro = QLabel("The Generate tab's image made again with a setting at each of its values — across, and down "
                        "with a second setting — then a grid of them with labels (A1111's X/Y/Z plot). Each image "
                        "and the grid go into the gallery.", wordWrap=True)
-        self.x_row = AxisRow(optional=False, first=Axis.STEPS)
-        self.y_row = AxisRow(optional=True, first=None)
+        self.x_row = AxisRow(optional=False, first=Axis.STEPS, suggest=suggest)
+        self.y_row = AxisRow(optional=True, first=None, suggest=suggest)
         form = QFormLayout()
         form.addRow("X (across):", self.x_row)
         form.addRow("Y (down):", self.y_row)
@@ -145,7 +156,7 @@ class PlotDialog(QDialog):
         """The plot the rows and the Generate tab's controls describe, each image checked; None (said in the
         dialog) when it cannot be made."""
         try:
-            x, y = self.x_row.plot_axis(), self.y_row.plot_axis()
+            x, y = self.x_row.plot_axis(self.find), self.y_row.plot_axis(self.find)
         except AppError:
             self._summarise("", ok=False)
             return None

@@ -11,7 +11,7 @@ from PIL import Image
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.vocab import Scheduler
 from hypersd_desktop.engine.plot import (
-    MOST_CELLS, SCRIPT, Axis, PlotAxis, PlotSpec, axis_values, plot_grid, split_values,
+    MOST_CELLS, SCRIPT, Axis, PlotAxis, PlotSpec, axis_values, joined_values, plot_grid, split_values,
 )
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
 
@@ -215,6 +215,44 @@ def test_a_grids_fields_give_its_axes_back_where_they_are_settings_a_plot_here_s
     assert stored_axes({"Script": SCRIPT, "X Type": "CFG Scale", "X Values": "3-7", "Y Type": "Nothing"}) == (
         PlotAxis(Axis.GUIDANCE, "3-7"), None)  # A1111's words, in its case or any
     assert stored_axes({"x type": "seed", "x values": "1,2"}) == (PlotAxis(Axis.SEED, "1,2"), None)
-    for fields in ({"X Type": "Checkpoint name", "X Values": "a, b"}, {"Y Type": "Steps", "Y Values": "1"}, {},
+    assert stored_axes({"X Type": "Checkpoint name", "X Values": "a, b"}) == (PlotAxis(Axis.MODEL, "a, b"), None)
+    for fields in ({"X Type": "Styles", "X Values": "a, b"}, {"Y Type": "Steps", "Y Values": "1"}, {},
                    None, "Steps", {"X Type": 3}):
         assert stored_axes(fields) is None
+
+
+HYPER_FILES = {"one": "/h/Hyper-SD15-1step-lora.safetensors", "eight": "/h/Hyper-SD15-8steps-CFG-lora.safetensors",
+               "unet": "/h/Hyper-SDXL-1step-Unet.safetensors", "style": "/l/style.safetensors",
+               "dream": "/m/dreamshaper_8.safetensors", "real": "/m/realistic vision, v6.safetensors"}
+
+
+def test_a_hyper_sd_file_takes_the_place_of_the_requests_own_and_runs_at_its_own_recipe():
+    base = BASE.replace(steps=4, guidance=1.0, eta=0.5, scheduler="tcd")
+    spec = PlotSpec(base, PlotAxis(Axis.HYPER, "one, eight, unet").looked_up(HYPER_FILES.__getitem__))
+    one, eight, unet = (cell.request for cell in spec.cells())
+    assert one.loras == (LoraSpec(HYPER_FILES["one"], 1.0), LoraSpec("/l/detail.safetensors", 0.6))  # style kept
+    assert eight.loras[0].path == HYPER_FILES["eight"] and unet.unet == HYPER_FILES["unet"]
+    assert unet.loras == (LoraSpec("/l/detail.safetensors", 0.6),)
+    assert all((r.steps, r.guidance, r.eta, r.scheduler, r.recipe) == (None, None, None, Scheduler.AUTO, None)
+               for r in (one, eight, unet))  # each file's recipe decides
+    assert spec.x.labels() == ["one", "eight", "unet"]
+    # a Steps axis sets the steps of each file, whichever way round the axes are
+    for x, y in ((PlotAxis(Axis.STEPS, "2"), PlotAxis(Axis.HYPER, "one")),
+                 (PlotAxis(Axis.HYPER, "one"), PlotAxis(Axis.STEPS, "2"))):
+        (cell,) = PlotSpec(base, x.looked_up(HYPER_FILES.__getitem__), y.looked_up(HYPER_FILES.__getitem__)).cells()
+        assert (cell.request.steps, cell.request.loras[0].path) == (2, HYPER_FILES["one"])
+    with pytest.raises(InputError, match="style.safetensors is no Hyper-SD file"):
+        PlotSpec(base, PlotAxis(Axis.HYPER, "style").looked_up(HYPER_FILES.__getitem__)).cells()
+    with pytest.raises(InputError, match="the files its values name were not looked up"):
+        PlotSpec(base, PlotAxis(Axis.HYPER, "one")).cells()
+
+
+def test_a_model_axis_runs_each_model_with_the_same_files_and_not_under_a_unet():
+    axis = PlotAxis(Axis.MODEL, 'dream, "real"').looked_up(HYPER_FILES.__getitem__)
+    cells = PlotSpec(BASE.replace(base_config="/configs/sd15"), axis).cells()
+    assert [(c.request.base_model, c.request.base_config) for c in cells] == [(HYPER_FILES["dream"], None),
+                                                                           (HYPER_FILES["real"], None)]
+    assert all(c.request.loras == BASE.loras for c in cells)
+    assert PlotAxis(Axis.MODEL, joined_values(["real vision, v6", "dream"])).parsed() == ["real vision, v6", "dream"]
+    with pytest.raises(InputError, match="1-step UNet takes the place of each model's UNet"):
+        PlotSpec(BASE.replace(unet=HYPER_FILES["unet"]), axis).cells()

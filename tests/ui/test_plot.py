@@ -72,6 +72,13 @@ def test_the_dialog_says_what_is_wrong_before_anything_is_queued(qtbot, idle_app
     dialog.x_row.values.setText("cat, dog, owl")
     dialog.y_row.set_axis(Axis.PROMPT, "hat, cap")
     assert "X and Y are both Prompt S/R" in dialog.summary.text()
+    dialog.y_row.set_axis(Axis.HYPER)  # starts with the Hyper-SD files installed for the model, by name
+    assert dialog.y_row.values.text() == "Hyper-SD15-1step-lora" and dialog.make_button.isEnabled()
+    dialog.y_row.values.setText("Hyper-SD15-1step-lora, Hyper-SD15-8steps-lora")
+    assert "'Hyper-SD15-8steps-lora' is no installed model" in dialog.y_row.said.text()
+    assert not dialog.make_button.isEnabled()
+    dialog.y_row.set_axis(Axis.MODEL)
+    assert dialog.y_row.values.text() == window.current_model().name and dialog.make_button.isEnabled()
     dialog.y_row.set_axis(Axis.SEED)  # random seeds, chosen when the plot is queued
     assert dialog.y_row.values.text() == "-1, -1, -1" and dialog.summary.text().startswith("3 × 3 = 9 images")
     submitted = []
