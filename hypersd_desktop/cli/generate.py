@@ -24,7 +24,7 @@ from hypersd_desktop.core.vocab import (
 )
 from hypersd_desktop.core.images import InputImages, png_data
 from hypersd_desktop.engine.inspect import inspect_file, not_the_kind, union_control_types
-from hypersd_desktop.engine.plot import PLOT_STAGE, Axis, PlotAxis, PlotSpec
+from hypersd_desktop.engine.plot import PLOT_PARTS, PLOT_STAGE, Axis, PlotAxis, PlotSpec
 from hypersd_desktop.engine.types import (
     AUTO_BACKEND, HIRES_STAGE, IP_ADAPTER_SCALE, MAX_HIRES_SCALE, UPSCALE_STAGE, ControlSpec, GenerationRequest,
     LoraSpec, enlarged_size,
@@ -722,6 +722,8 @@ class StageProgress:
                 self.bar.title, self.bar.unit = ("export", "%") if name else ("generate", "step")
                 if name and not self.quiet:
                     print(f"{name}; this takes a while once.", file=sys.stderr, flush=True)
+        if name == PLOT_STAGE:  # counted in hundredths of an image
+            step, total = step // PLOT_PARTS, total // PLOT_PARTS
         self.bar(TransferProgress(self.bar.title, "", step, total))
 
 

@@ -32,7 +32,8 @@ from hypersd_desktop.engine.types import MAX_CLIP_SKIP, MAX_SEED, MAX_STEPS, Gen
 MOST_CELLS = 100  # images one plot makes (as many as one Generate's combinations of a dynamic prompt)
 RANDOM = -1  # a seed value that stands for a new random seed
 SCRIPT = "X/Y/Z plot"  # the name A1111 writes into a grid's text
-PLOT_STAGE = "X/Y plot"  # a plot's progress: its images made
+PLOT_STAGE = "X/Y plot"  # a plot's progress: its images made, in hundredths of an image (`PLOT_PARTS`)
+PLOT_PARTS = 100
 PLOT_KEY = "plot"  # a grid's stored request keeps its plot's fields under it (reuse leaves unknown keys out)
 GRID_MOST_PIXELS = 64 * 2**20  # a larger grid is made of smaller images: Pillow warns of a "bomb" at 89 MP
 

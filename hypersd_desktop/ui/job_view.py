@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from hypersd_desktop.core.settings import Settings
 from hypersd_desktop.core.vocab import Device, DType, Tiling
+from hypersd_desktop.engine.plot import PLOT_STAGE
 from hypersd_desktop.engine.types import AUTO_BACKEND, BACKEND_TITLES, HIRES_STAGE
 from hypersd_desktop.ui.banner import Banner
 from hypersd_desktop.ui.tasks import format_duration
@@ -257,8 +258,9 @@ class JobView(QObject):
                                         f"{message.elapsed_s:.2f} s{said_left}")
         elif message.stage:
             done = round(100 * message.step / max(message.total_steps, 1))
+            left = said_left if message.stage == PLOT_STAGE else ""  # a plot's images: the time the rest take
             # a long stage wraps in a narrow window: the seconds stay with their unit (a no-break space)
-            self.widgets.timing.setText(f"{message.stage} · {done}% · {message.elapsed_s:.0f}\u00a0s")
+            self.widgets.timing.setText(f"{message.stage} · {done}% · {message.elapsed_s:.0f}\u00a0s{left}")
         else:
             self.widgets.timing.setText(f"Step {message.step}/{message.total_steps} · {message.elapsed_s:.2f} s"
                                         f"{said_left}")

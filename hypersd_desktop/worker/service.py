@@ -26,7 +26,7 @@ from hypersd_desktop.engine import backend as backends
 from hypersd_desktop.engine.backend import BatchingEngine, Engine, batch_key
 from hypersd_desktop.engine.inspect import weights_name
 from hypersd_desktop.engine.ip_adapter_files import webui_module
-from hypersd_desktop.engine.plot import PLOT_KEY, PLOT_STAGE, PlotCell, PlotSpec, plot_grid
+from hypersd_desktop.engine.plot import PLOT_KEY, PLOT_PARTS, PLOT_STAGE, PlotCell, PlotSpec, plot_grid
 from hypersd_desktop.engine.types import (
     DISTILLED_STEPS, HIRES_STAGE, MAX_HIRES_SCALE, MAX_STEPS, UPSCALE_STAGE, GenerationRequest, GenerationResult,
     Progress, ResolvedSettings, hires_schedule, hires_size,
@@ -405,12 +405,13 @@ class GenerationService:
                                time.perf_counter() - started, len(results))
         return [dataclasses.replace(made, timings=timings) for made in results]
 
-    def generate_batch(self, requests: list[GenerationRequest],
-                       cancel: CancelToken | None = None) -> list[GenerationResult]:
-        """One-image requests of one `batch_key`: as one batch where the engine can, else one by one."""
+    def generate_batch(self, requests: list[GenerationRequest], cancel: CancelToken | None = None,
+                       on_progress: Callable[[Progress], None] | None = None) -> list[GenerationResult]:
+        """One-image requests of one `batch_key`: as one batch where the engine can (`on_progress` gets its steps),
+        else one by one."""
         engine = self.engines.for_request(requests[0])
         if len(requests) > 1 and isinstance(engine, BatchingEngine) and requests[0].hires_scale is None:
-            return engine.generate_batch(requests, cancel=cancel)
+            return engine.generate_batch(requests, on_progress=on_progress, cancel=cancel)
         return [result for request in requests for result in self.generate(request, cancel=cancel)]
 
     def render(self, result: GenerationResult) -> bytes:
@@ -493,16 +494,23 @@ class GenerationService:
         started = time.perf_counter()
         made: dict[int, SavedImage] = {}
 
-        def progress(done: int) -> None:
+        def progress(done: float) -> None:  # in hundredths of an image, so that a slow image moves the bar too
             if on_progress is not None:
-                on_progress(Progress(done, len(cells), elapsed_s=time.perf_counter() - started, stage=PLOT_STAGE))
+                on_progress(Progress(round(done * PLOT_PARTS), len(cells) * PLOT_PARTS,
+                                     elapsed_s=time.perf_counter() - started, stage=PLOT_STAGE))
 
         try:
             for group in _together(cells):
                 progress(len(made))
                 if cancel is not None:
                     cancel.raise_if_cancelled()
-                for index, result in zip(group, self._plot_images([cells[k].request for k in group], cancel)):
+
+                def steps(step: Progress, before: int = len(made), count: int = len(group)) -> None:
+                    if step.total_steps and not step.stage:  # the images' denoising steps (a Hires fix's first pass)
+                        progress(before + count * min(step.step / step.total_steps, 1.0))
+
+                requests = [cells[k].request for k in group]
+                for index, result in zip(group, self._plot_images(requests, cancel, steps)):
                     made[index] = self._save_or_hand_back(result, out_dir, on_unsaved)
                     if on_saved is not None:
                         on_saved(made[index])
@@ -522,15 +530,17 @@ class GenerationService:
         progress(len(cells))
         return [*saved, made[len(cells)]]
 
-    def _plot_images(self, requests: list[GenerationRequest], cancel: CancelToken | None) -> list[GenerationResult]:
+    def _plot_images(self, requests: list[GenerationRequest], cancel: CancelToken | None,
+                     on_progress: Callable[[Progress], None]) -> list[GenerationResult]:
         """One-image requests' images, as one batch where they can be (one by one when that is too large)."""
         if len(requests) > 1:
             try:
-                results = self.generate_batch(requests, cancel)
+                results = self.generate_batch(requests, cancel, on_progress)
                 return [dataclasses.replace(result, request=request) for request, result in zip(requests, results)]
             except OutOfMemoryError:
                 log.warning("a plot's batch of %d images did not fit in memory; making them one by one", len(requests))
-        return [result for request in requests for result in self.generate(request, cancel=cancel)]
+        alone = on_progress if len(requests) == 1 else None  # one by one: counted by the images made
+        return [result for request in requests for result in self.generate(request, alone, cancel)]
 
     def _save_or_hand_back(self, result: GenerationResult, out_dir: Path | None,
                            on_unsaved: Callable[[GenerationResult, bytes], None] | None,

@@ -40,9 +40,10 @@ def test_each_image_is_its_own_requests_and_the_grid_holds_them_with_the_plots_f
     made = service.plot(spec, on_progress=progress.append, on_saved=shown.append)
     *cells, grid = made
     assert sorted(saved.path for saved in shown) == sorted(saved.path for saved in made)  # each as it was saved
-    # the two prompts of each step count run together as one batch: two batches, then the grid
-    assert [(p.step, p.total_steps, p.stage) for p in progress] == [(0, 4, PLOT_STAGE), (2, 4, PLOT_STAGE),
-                                                                     (4, 4, PLOT_STAGE)]
+    # the two prompts of each step count run together as one batch: two batches, then the grid; counted in
+    # hundredths of an image, by the steps of each batch (1 step, then 2)
+    assert all(p.total_steps == 400 and p.stage == PLOT_STAGE for p in progress)
+    assert [p.step for p in progress] == [0, 200, 200, 300, 400, 400]
     assert [saved.result.request.steps for saved in shown[:4]] == [1, 1, 2, 2]
     for cell, saved in zip(spec.cells(), cells):
         (alone,) = service.generate(cell.request)
@@ -96,7 +97,7 @@ def test_a_plot_runs_as_one_queued_job_in_the_worker(fake_backend, app_home, tmp
             images = [e for e in events.items if isinstance(e, ImageReady) and e.job_id == plot]
             counted = [e.step for e in events.items if isinstance(e, JobProgress) and e.job_id == plot]
             failed = [e for e in events.items if isinstance(e, JobFailed)]
-    assert not failed and counted == [0, 2, 4]  # two seeds a batch
+    assert not failed and counted[0] == 0 and counted[-1] == 400 and counted == sorted(counted)
     assert [image.seed for image in images] == [20, 40, 20, 40, 20] and all(image.image_id for image in images)
     grid = Image.open(io.BytesIO(images[-1].png))
     assert 'Script: X/Y/Z plot, X Type: Seed, X Values: "20, 40", Y Type: Steps, Y Values: "1, 3"' in grid.text["parameters"]
