@@ -80,6 +80,7 @@ _SAMPLER_NAMES = {"ddim": Scheduler.DDIM_TRAILING, "automatic": Scheduler.AUTO, 
 
 _NUMBER = r"[+-]?\s*(?:\d+(?:\.\d*)?|\.\d+)"
 _STEPPED = re.compile(rf"({_NUMBER})\s*-\s*({_NUMBER})(?:\s*\(\s*({_NUMBER})\s*\))?")
+_A1111_HASH = re.compile(r"\s*\[[0-9a-fA-F]{8,12}\]$")  # the short hash A1111 writes after a checkpoint's name
 _COUNTED = re.compile(rf"({_NUMBER})\s*-\s*({_NUMBER})\s*\[\s*(\d+)\s*\]")
 
 
@@ -220,10 +221,22 @@ class PlotAxis:
         return [_label(self.axis, value) for value in self.parsed()]
 
     def looked_up(self, find: Callable[[str], str]) -> PlotAxis:
-        """The axis with the file each of its values names (`find` raises `InputError` for one it cannot find)."""
+        """The axis with the file each of its values names (`find` raises `InputError` for one it cannot find). A
+        name as A1111 writes a checkpoint (`models\\dreamshaper_8.safetensors [879db523c3]`) is found by its file
+        name too."""
         if self.axis not in FILES:
             return self
-        return PlotAxis(self.axis, self.values, tuple(find(name) for name in self.parsed()))
+
+        def found(name: str) -> str:
+            try:
+                return find(name)
+            except InputError:
+                bare = _A1111_HASH.sub("", re.split(r"[\\/]", name)[-1])
+                if bare == name or not bare:
+                    raise
+                return find(bare)
+
+        return PlotAxis(self.axis, self.values, tuple(found(name) for name in self.parsed()))
 
     def fixed(self, rng: random.Random) -> PlotAxis:
         """The axis with each random seed (-1) made a seed, so the plot can be made again."""
@@ -273,7 +286,7 @@ class PlotSpec:
         fixed = self.fixed()
         if fixed != self:
             return fixed.cells()
-        if self.y is not None and self.y.axis == self.x.axis:
+        if self.y is not None and self.y.axis == self.x.axis != Axis.PROMPT:  # two words' replacements are two
             raise InputError(f"X and Y are both {self.x.axis.label}; choose another setting for one of them.")
         columns = self.x.parsed()
         rows = self.y.parsed() if self.y else [None]

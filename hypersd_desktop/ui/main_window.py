@@ -761,7 +761,7 @@ class MainWindow(QMainWindow):
                 problem = f"{str(error).rstrip('.')}; the settings the gallery shows were used instead."
         if problem is not None or not record.request:
             written = _file_metadata(record)  # what the gallery's row lacks: clip skip, the embeddings and VAE used
-            self.apply_metadata(ImageMetadata(
+            self.apply_metadata(ImageMetadata(extra=written.extra if written else {},
                 format=record.metadata_format or "none", prompt=record.prompt, negative_prompt=record.negative_prompt,
                 seed=record.seed, steps=record.steps, guidance=record.guidance, width=record.width,
                 height=record.height, model_name=record.model_name, model_hash=record.model_hash, loras=record.loras,
@@ -1069,6 +1069,7 @@ class MainWindow(QMainWindow):
         # shown beside the recipe's warnings until the next generation
         self._reuse_notes = [*match.warnings, *([rewritten] if rewritten else [])]
         self._update_recipe_controls()
+        self._reuse_plot(metadata.extra)  # another tool's X/Y/Z plot grid: its axes, where they are settings here
 
     def _set_hires_guidance(self, guidance: float | None) -> None:
         """None: the first pass's ("CFG: same", the box's 0); up to 1 (no guidance, as 0 is) shows as 1."""

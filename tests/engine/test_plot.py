@@ -256,3 +256,43 @@ def test_a_model_axis_runs_each_model_with_the_same_files_and_not_under_a_unet()
     assert PlotAxis(Axis.MODEL, joined_values(["real vision, v6", "dream"])).parsed() == ["real vision, v6", "dream"]
     with pytest.raises(InputError, match="1-step UNet takes the place of each model's UNet"):
         PlotSpec(BASE.replace(unet=HYPER_FILES["unet"]), axis).cells()
+
+
+# Grids' text as A1111 1.6 and 1.7 wrote it, from images shared with public model cards (found with the code search)
+A1111_GRIDS = [
+    ('1girl\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512, Script: X/Y/Z plot, X Type: Checkpoint '
+     'name, X Values: "me_15_StarlightXLAnimatedV3_noREG-000030.safetensors [f31347de70],me15img\\model\\me_15_Starli'
+     'ghtXLAnimatedV3-step00000901.safetensors [4610bf5599]", Version: v1.7.0-133-gde03882d'),
+    ("1girl, sitting, outdoors\nSteps: 50, Sampler: DPM++ 2M Karras, CFG scale: 7, Seed: 1, Size: 448x704, Model hash: "
+     '7d7b896083, Model: Counterfeit-V2.2, Script: X/Y/Z plot, X Type: Prompt S/R, X Values: "sitting, standing, '
+     'kneeling", Y Type: Prompt S/R, Y Values: "outdoors, indoors"'),
+    ("1girl <lora:cru5rb:0.5>\nSteps: 20, Sampler: DPM++ SDE Karras, CFG scale: 5, Seed: 1964718363, Size: 512x512, "
+     'Script: X/Y/Z plot, X Type: Prompt S/R, X Values: "<lora:cru5rb:0.5> , <lora:cru5rb:0.6>,<lora:cru5rb:0.7>,  '
+     '<lora:cru5rb:0.8> ,<lora:cru5rb:0.9> , <lora:cru5rb:1>,"'),
+]
+
+
+def test_a1111_grids_give_their_axes_back_and_make_the_plot_again_here():
+    from hypersd_desktop.engine.plot import stored_axes
+    from hypersd_desktop.gallery.formats import parse_a1111
+
+    models, prompts, loras = (parse_a1111(text) for text in A1111_GRIDS)
+    installed = {"me_15_starlightxlanimatedv3_noreg-000030.safetensors": "/m/a.safetensors",
+                 "me_15_starlightxlanimatedv3-step00000901.safetensors": "/m/b.safetensors"}
+
+    def find(name: str) -> str:  # as the window finds an installed model: by its name or file name, in any case
+        if name.lower() not in installed:
+            raise InputError(f"{name!r} is no installed model")
+        return installed[name.lower()]
+
+    (x, y) = stored_axes(models.extra)
+    assert y is None and x.axis == Axis.MODEL and x.looked_up(find).files == ("/m/a.safetensors", "/m/b.safetensors")
+    base = BASE.replace(prompt=prompts.prompt, negative_prompt="")
+    x, y = stored_axes(prompts.extra)  # two Prompt S/R axes: each replaces its own words
+    assert [c.request.prompt for c in PlotSpec(base, x, y).cells()] == [
+        "1girl, sitting, outdoors", "1girl, standing, outdoors", "1girl, kneeling, outdoors",
+        "1girl, sitting, indoors", "1girl, standing, indoors", "1girl, kneeling, indoors"]
+    x, _ = stored_axes(loras.extra)  # spaces around the values and a comma at the end, as typed into A1111
+    cells = PlotSpec(BASE.replace(prompt="1girl <lora:cru5rb:0.5>"), x).cells()
+    assert [c.request.prompt for c in cells] == [f"1girl <lora:cru5rb:{w}>" for w in ("0.5", "0.6", "0.7", "0.8",
+                                                                                      "0.9", "1")]

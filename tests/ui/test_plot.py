@@ -70,8 +70,12 @@ def test_the_dialog_says_what_is_wrong_before_anything_is_queued(qtbot, idle_app
     assert "'dog' (its first value) is in neither the prompt" in dialog.summary.text()
     assert not dialog.make_button.isEnabled()
     dialog.x_row.values.setText("cat, dog, owl")
-    dialog.y_row.set_axis(Axis.PROMPT, "hat, cap")
-    assert "X and Y are both Prompt S/R" in dialog.summary.text()
+    dialog.y_row.set_axis(Axis.PROMPT, "hat, cap")  # two words replaced, one across and one down
+    assert dialog.summary.text().startswith("3 × 2 = 6 images")
+    dialog.y_row.set_axis(Axis.CLIP_SKIP, "1, 2")
+    dialog.x_row.set_axis(Axis.CLIP_SKIP, "1-3")
+    assert "X and Y are both Clip skip" in dialog.summary.text()
+    dialog.x_row.set_axis(Axis.PROMPT, "cat, dog, owl")
     dialog.y_row.set_axis(Axis.HYPER)  # starts with the Hyper-SD files installed for the model, by name
     assert dialog.y_row.values.text() == "Hyper-SD15-1step-lora" and dialog.make_button.isEnabled()
     dialog.y_row.values.setText("Hyper-SD15-1step-lora, Hyper-SD15-8steps-lora")
@@ -115,3 +119,19 @@ def test_the_last_plots_axes_come_back_and_the_windows_own_saves_keep_them(qtbot
     save_settings(load_settings(paths).replace(plot_x="size", plot_y="weather"), paths)  # a newer version's axes
     fresh = PlotDialog(lambda: None, lambda spec: None, paths)
     assert fresh.x_row.axis() == Axis.STEPS and fresh.y_row.axis() is None
+
+
+def test_another_tools_grid_reused_gives_the_plot_dialog_its_axes(qtbot, idle_app):
+    from hypersd_desktop.gallery.formats import parse_a1111
+
+    window = idle_app.window
+    window.apply_metadata(parse_a1111(
+        "1girl, sitting, outdoors\nSteps: 4, Sampler: Euler a, CFG scale: 1, Seed: 1, Size: 64x64, Script: X/Y/Z plot, "
+        'X Type: Prompt S/R, X Values: "sitting, standing", Y Type: Prompt S/R, Y Values: "outdoors, indoors"'))
+    dialog = window._plot_dialog
+    assert (dialog.x_row.axis(), dialog.x_row.values.text()) == (Axis.PROMPT, "sitting, standing")
+    assert (dialog.y_row.axis(), dialog.y_row.values.text()) == (Axis.PROMPT, "outdoors, indoors")
+    assert "X/Y plot's grid" in window.statusBar().currentMessage()
+    window.apply_metadata(parse_a1111("a fox\nSteps: 4, Sampler: Euler a, CFG scale: 1, Seed: 1, Size: 64x64, "
+                                      "Script: X/Y/Z plot, X Type: Styles, X Values: \"a, b\""))
+    assert dialog.x_row.values.text() == "sitting, standing"  # a setting not stepped through here: as it was
