@@ -58,8 +58,8 @@ def reuse_command(record: ImageRecord, models: list[InstalledModel]) -> tuple[st
     settings = _row_settings(record) if written is None else \
         replace(written, width=written.width or record.width, height=written.height or record.height)
     where = "the gallery shows" if written is None else "its file holds"
-    return settings_command(settings, models, f"{damaged}; the command repeats the settings {where}." if damaged
-                            else NOT_MADE_HERE)
+    return with_plot(settings_command(settings, models, f"{damaged}; the command repeats the settings {where}."
+                                      if damaged else NOT_MADE_HERE), written.extra if written else None)
 
 
 def source_command(source: str, models: list[InstalledModel]) -> tuple[str, str | None]:
@@ -87,7 +87,7 @@ def source_command(source: str, models: list[InstalledModel]) -> tuple[str, str 
         except InputError as error:
             return settings_command(metadata, models, f"{str(error).rstrip('.')}; the command repeats its "
                                                       "A1111 parameters.")
-    return settings_command(metadata, models)
+    return with_plot(settings_command(metadata, models), metadata.extra)  # another tool's grid: its plot too
 
 
 def _row_settings(record: ImageRecord) -> ImageMetadata:

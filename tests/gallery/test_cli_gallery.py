@@ -341,3 +341,14 @@ def test_prompts_and_paths_in_any_script_print_where_output_goes_to_a_file_on_wi
     assert status == 0 and "猫.png" in out and "低品質" in out, err
     status, _, err = run("gallery", "list", "--model", "ユーザー", "--steps", "四")  # argparse says it back
     assert status == 2 and "'四'" in err
+
+
+def test_reuse_of_an_a1111_grids_text_gives_the_plot_again(tmp_path):
+    """An X/Y/Z plot's grid text (A1111 writes the plot's axes into it): the command makes the plot again."""
+    text = tmp_path / "grid.txt"
+    text.write_text("1girl, sitting, outdoors\nSteps: 4, Sampler: Euler a, CFG scale: 1, Seed: 1, Size: 512x512, "
+                    'Script: X/Y/Z plot, X Type: Prompt S/R, X Values: "sitting, standing", Y Type: Steps, Y Values: '
+                    '"1, 2"', encoding="utf-8")
+    words = shlex.split(cli("gallery", "reuse", text).stdout.strip())
+    assert words[words.index("--x-axis") + 1] == "prompt:sitting, standing"
+    assert words[words.index("--y-axis") + 1] == "steps:1, 2"
