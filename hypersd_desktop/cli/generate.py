@@ -603,8 +603,9 @@ def plot_of(args: argparse.Namespace, request: GenerationRequest) -> PlotSpec | 
     if args.out is not None and not args.out.is_dir() and args.out.suffix:
         raise InputError(f"--out {args.out}: a plot writes its images and its grid into a folder; name a folder.")
     resolve = resolver()  # a Hyper-SD file's or a model's name: the installed file
-    spec = PlotSpec(request, args.x_axis.looked_up(resolve),
-                    args.y_axis.looked_up(resolve) if args.y_axis else None).fixed()
+    vae_of = None if args.vae else automatic_vae  # each model's own automatic VAE, unless --vae names one for all
+    spec = PlotSpec(request, args.x_axis.looked_up(resolve, vae_of),
+                    args.y_axis.looked_up(resolve, vae_of) if args.y_axis else None).fixed()
     spec.cells()
     return spec
 

@@ -208,6 +208,8 @@ class PlotAxis:
     axis: Axis
     values: str
     files: tuple[str, ...] = ()
+    # a model's VAE, for each model (None: its own), where the VAE is the automatic choice; empty: the request's
+    vaes: tuple[str | None, ...] = ()
 
     def __post_init__(self) -> None:
         if not isinstance(self.axis, Axis):
@@ -220,10 +222,11 @@ class PlotAxis:
         """Each value as the grid names it: `Steps: 4`, `CFG Scale: 1.5`; Prompt S/R's words alone."""
         return [_label(self.axis, value) for value in self.parsed()]
 
-    def looked_up(self, find: Callable[[str], str]) -> PlotAxis:
+    def looked_up(self, find: Callable[[str], str], vae_of: Callable[[str], str | None] | None = None) -> PlotAxis:
         """The axis with the file each of its values names (`find` raises `InputError` for one it cannot find). A
         name as A1111 writes a checkpoint (`models\\dreamshaper_8.safetensors [879db523c3]`) is found by its file
-        name too."""
+        name too. With `vae_of`, each model runs with the VAE it gives for the model's file (the automatic choice
+        of each, where the request's VAE was the first model's automatic one)."""
         if self.axis not in FILES:
             return self
 
@@ -236,7 +239,9 @@ class PlotAxis:
                     raise
                 return find(bare)
 
-        return PlotAxis(self.axis, self.values, tuple(found(name) for name in self.parsed()))
+        files = tuple(found(name) for name in self.parsed())
+        vaes = tuple(vae_of(path) for path in files) if vae_of is not None and self.axis == Axis.MODEL else ()
+        return PlotAxis(self.axis, self.values, files, vaes)
 
     def fixed(self, rng: random.Random) -> PlotAxis:
         """The axis with each random seed (-1) made a seed, so the plot can be made again."""
@@ -353,7 +358,8 @@ def _applied(request: GenerationRequest, axis: PlotAxis, index: int, values: lis
         if request.unet is not None:
             raise InputError("The Hyper-SDXL 1-step UNet takes the place of each model's UNet, so the models would "
                              "make one image: compare models with a Hyper-SD LoRA.")
-        return request.replace(base_model=axis._file(index), base_config=None)
+        vae = axis.vaes[index] if len(axis.vaes) == len(values) else request.vae
+        return request.replace(base_model=axis._file(index), base_config=None, vae=vae)
     if kind == Axis.SEED:
         return request.replace(seed=value)
     if kind == Axis.STEPS:

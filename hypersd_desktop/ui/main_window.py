@@ -1293,7 +1293,8 @@ class MainWindow(QMainWindow):
     def _plot_dialog_made(self) -> PlotDialog:
         if self._plot_dialog is None:
             self._plot_dialog = PlotDialog(self._plot_request, self._submit_plot, self.library.paths, self,
-                                           find=self._installed_file, suggest=self._installed_names)
+                                           find=self._installed_file, suggest=self._installed_names,
+                                           vae_of=self._automatic_vaes)
         return self._plot_dialog
 
     def _installed_file(self, name: str) -> str:
@@ -1306,6 +1307,13 @@ class MainWindow(QMainWindow):
         if Path(name).expanduser().is_file():
             return str(Path(name).expanduser())
         raise InputError(f"{name!r} is no installed model: the Models tab lists them by name.")
+
+    def _automatic_vaes(self):
+        """Each model's own automatic VAE for a plot of models, where the VAE list is on Automatic; None where a
+        VAE is chosen in it (then every model runs with that one)."""
+        if self.vae_box.currentData():
+            return None
+        return lambda path: self.library.vae_for(path)
 
     def _installed_names(self, axis: Axis) -> str:
         """What a files' axis starts with: the Hyper-SD files installed for the model, or the model."""

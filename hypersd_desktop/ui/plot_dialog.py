@@ -81,7 +81,8 @@ class AxisRow(QWidget):
         self.values.setText(self.suggest(axis) if axis in FILES else start)
         self.changed.emit()
 
-    def plot_axis(self, find: Callable[[str], str] | None = None) -> PlotAxis | None:
+    def plot_axis(self, find: Callable[[str], str] | None = None,
+                  vae_of: Callable[[str], str | None] | None = None) -> PlotAxis | None:
         """The axis and its values (a files' axis with the files `find` finds); `AppError` says what is wrong with
         them (shown under the row)."""
         axis = self.axis()
@@ -94,7 +95,7 @@ class AxisRow(QWidget):
             if axis in FILES:
                 if find is None:
                     raise AppError(f"{axis.label}: no installed files to look the names up in.")
-                chosen = chosen.looked_up(find)
+                chosen = chosen.looked_up(find, vae_of)
         except AppError as error:
             self._say(str(error), error=True)
             raise
@@ -113,12 +114,14 @@ class PlotDialog(QDialog):
 
     def __init__(self, request_now: Callable[[], GenerationRequest | None], submit: Callable[[PlotSpec], None],
                  paths: AppPaths | None = None, parent: QWidget | None = None,
-                 find: Callable[[str], str] | None = None, suggest: Callable[[Axis], str] = lambda _axis: "") -> None:
+                 find: Callable[[str], str] | None = None, suggest: Callable[[Axis], str] = lambda _axis: "",
+                 vae_of: Callable[[], Callable[[str], str | None] | None] = lambda: None) -> None:
         super().__init__(parent)
         self.request_now = request_now
         self.submit = submit
         self.paths = paths
         self.find = find  # the installed file a Hyper-SD file's or model's name names (`InputError` if none)
+        self.vae_of = vae_of  # how each model's VAE is chosen now (None: the Generate tab's chosen VAE for all)
         self.setWindowTitle("X/Y plot")
         self.resize(620, 300)
         intro = QLabel("The Generate tab's image made again with a setting at each of its values — across, and down "
@@ -156,7 +159,8 @@ class PlotDialog(QDialog):
         """The plot the rows and the Generate tab's controls describe, each image checked; None (said in the
         dialog) when it cannot be made."""
         try:
-            x, y = self.x_row.plot_axis(self.find), self.y_row.plot_axis(self.find)
+            vae_of = self.vae_of()
+            x, y = self.x_row.plot_axis(self.find, vae_of), self.y_row.plot_axis(self.find, vae_of)
         except AppError:
             self._summarise("", ok=False)
             return None

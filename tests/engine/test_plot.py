@@ -253,6 +253,11 @@ def test_a_model_axis_runs_each_model_with_the_same_files_and_not_under_a_unet()
     assert [(c.request.base_model, c.request.base_config) for c in cells] == [(HYPER_FILES["dream"], None),
                                                                            (HYPER_FILES["real"], None)]
     assert all(c.request.loras == BASE.loras for c in cells)
+    assert all(c.request.vae is None for c in cells)  # the request's VAE (its model's own) for each
+    own = {HYPER_FILES["dream"]: "/v/dream.vae.safetensors", HYPER_FILES["real"]: None}
+    each = PlotAxis(Axis.MODEL, 'dream, "real"').looked_up(HYPER_FILES.__getitem__, own.get)
+    cells = PlotSpec(BASE.replace(vae="/v/first-models.vae.safetensors"), each).cells()
+    assert [c.request.vae for c in cells] == ["/v/dream.vae.safetensors", None]  # each model's automatic VAE
     assert PlotAxis(Axis.MODEL, joined_values(["real vision, v6", "dream"])).parsed() == ["real vision, v6", "dream"]
     with pytest.raises(InputError, match="1-step UNet takes the place of each model's UNet"):
         PlotSpec(BASE.replace(unet=HYPER_FILES["unet"]), axis).cells()
