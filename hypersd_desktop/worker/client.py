@@ -83,6 +83,8 @@ class QueuedJob:
     def requests(self) -> tuple[GenerationRequest, ...]:
         if self.batch:
             return tuple(unit.request for unit in self.batch.units)
+        if self.plot:  # each image's: the Hyper-SD files and models a plot compares are in use too
+            return tuple(cell.request for cell in self.plot.cells())
         return (self.request,) if self.request is not None else ()
 
     def input_images(self) -> tuple[str, ...]:

@@ -105,6 +105,10 @@ def test_a_plot_runs_as_one_queued_job_in_the_worker(fake_backend, app_home, tmp
         own = np.asarray(Image.open(io.BytesIO(image.png)).convert("RGB"))
         assert np.array_equal(cell_of(grid.convert("RGB"), 2, 2, column, row), own)
     assert QueuedJob(plot, spec.base, plot=spec).describe() == "X/Y plot of 4 images: Seed × Steps"
+    files = {"a": "/m/a.safetensors", "b": "/m/b.safetensors"}
+    models = PlotSpec(FAKE, PlotAxis(Axis.MODEL, "a, b").looked_up(files.__getitem__))
+    in_use = {path for request in QueuedJob(1, models.base, plot=models).requests() for path in request.model_paths()}
+    assert {"/m/a.safetensors", "/m/b.safetensors"} <= in_use  # the model manager leaves them while it waits
 
 
 def test_images_that_differ_in_seed_or_prompt_run_together_up_to_a_batch_of_eight():
