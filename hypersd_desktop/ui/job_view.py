@@ -3,6 +3,7 @@ the queue, the worker's device and memory, and errors; the Qt side of the worker
 
 from __future__ import annotations
 
+import io
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -14,10 +15,12 @@ from PySide6.QtWidgets import (
     QSizePolicy,
 )
 
+from hypersd_desktop.core.errors import AppError
 from hypersd_desktop.core.settings import Settings
 from hypersd_desktop.core.vocab import Device, DType, Tiling
-from hypersd_desktop.engine.plot import PLOT_STAGE
-from hypersd_desktop.engine.types import AUTO_BACKEND, BACKEND_TITLES, HIRES_STAGE
+from hypersd_desktop.engine.plot import PLOT_STAGE, PlotSpec
+from hypersd_desktop.engine.types import AUTO_BACKEND, BACKEND_TITLES, HIRES_STAGE, GenerationRequest
+from hypersd_desktop.gallery.metadata import read_request
 from hypersd_desktop.ui.banner import Banner
 from hypersd_desktop.ui.tasks import format_duration
 from hypersd_desktop.worker.bridge import WorkerBridge
@@ -28,6 +31,22 @@ PNG_ROLE = Qt.ItemDataRole.UserRole + 1  # a result that could not be saved (a f
 SEED_ROLE = Qt.ItemDataRole.UserRole + 2  # a result's seed (its file name when it is saved at last)
 TILING_ROLE = Qt.ItemDataRole.UserRole + 3  # which way a result tiles (`Tiling`): it is shown repeated
 SAY_TIME_LEFT_S = 3.0  # a run's time left is said only when there is this much: a GPU's half second needs none
+
+
+def _places(plot: PlotSpec) -> dict[str, str]:
+    """Each image of a plot by its request (as JSON), and its place as the grid labels it: `Steps: 2, red`."""
+    columns, rows = plot.x.labels(), plot.y.labels() if plot.y else [""]
+    return {cell.request.to_json(): ", ".join(filter(None, (columns[cell.column], rows[cell.row])))
+            for cell in plot.cells()}
+
+
+def _request_text(png: bytes) -> str | None:
+    """The request a finished image's PNG holds, as JSON (None for one it cannot be read from)."""
+    try:
+        stored = read_request(io.BytesIO(png))
+        return GenerationRequest.from_dict(stored).to_json() if isinstance(stored, dict) else None
+    except (AppError, OSError, ValueError):
+        return None
 
 
 class StepClock:
@@ -200,6 +219,7 @@ class JobView(QObject):
         self._client = bridge.client  # its `running` job, with the request
         self._tiling = Tiling.OFF  # which way the running job's images tile
         self._plot_images: int | None = None  # images of the running plot still to come before its grid
+        self._plot_places: dict[str, str] = {}  # the running plot's images' requests (as JSON) and their places
         bridge.ready.connect(self._worker_ready)
         bridge.unavailable.connect(self._worker_unavailable)
         bridge.restarted.connect(lambda _: widgets.device_label.setText("Generation worker restarted"))
@@ -237,8 +257,9 @@ class JobView(QObject):
         request = job.request if job is not None and job.job_id == message.job_id else None
         self._tiling = request.tiling if request is not None and job.batch is job.plot is None else Tiling.OFF
         # a plot's images, then its grid: the image after the last of them is the grid
-        self._plot_images = (math.prod(job.plot.shape()) if job is not None and job.job_id == message.job_id
-                             and job.plot is not None else None)
+        plot = job.plot if job is not None and job.job_id == message.job_id else None
+        self._plot_images = math.prod(plot.shape()) if plot is not None else None
+        self._plot_places = _places(plot) if plot is not None else {}
         self.widgets.cancel_button.setEnabled(True)
         self.widgets.timing.setText("Loading the model…")
         self._clock = StepClock()
@@ -275,7 +296,8 @@ class JobView(QObject):
         grid = self._plot_images is not None and message.job_id == self.active_job and self._plot_images == 0
         if self._plot_images and message.job_id == self.active_job:
             self._plot_images -= 1
-        item = QListWidgetItem(QIcon(pixmap), "X/Y plot" if grid else f"seed {message.seed}")
+        place = self._plot_places.get(_request_text(message.png)) if self._plot_places and not grid else None
+        item = QListWidgetItem(QIcon(pixmap), "X/Y plot" if grid else place or f"seed {message.seed}")
         item.setData(Qt.ItemDataRole.UserRole, message.path)
         item.setData(SEED_ROLE, message.seed)
         item.setData(TILING_ROLE, tiling.value)

@@ -38,7 +38,8 @@ def test_a_plot_from_the_window_makes_each_image_then_the_grid(qtbot, parts):
         assert grid.width > 2 * 64 and grid.height > 2 * 64
     strip = window.results  # the grid, latest, named as such
     assert strip.count() == 5 and strip.item(0).data(Qt.ItemDataRole.UserRole) == saved[4]
-    assert strip.item(0).text() == "X/Y plot" and strip.item(1).text().startswith("seed ")
+    assert [strip.item(k).text() for k in range(5)] == [  # the grid, then each image by its place, latest first
+        "X/Y plot", "Steps: 2, blue", "Steps: 2, red", "Steps: 1, blue", "Steps: 1, red"]
     qtbot.waitUntil(lambda: window.timing.text().startswith("Done"), timeout=WAIT)
 
     browser = window.browser
