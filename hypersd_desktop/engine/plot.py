@@ -105,9 +105,8 @@ def _range(item: str, whole: bool) -> list[float] | None:
         count = int(counted[3])
         if not 1 <= count <= MOST_CELLS:
             raise InputError(f"{item}: the count in brackets must be from 1 to {MOST_CELLS}.")
-        if whole:  # A1111 truncates numbers spread evenly; in whole numbers, exactly
-            return [start + int((end - start) * k / max(count - 1, 1)) if abs(end - start) < 2**52
-                    else start + (end - start) * k // max(count - 1, 1) for k in range(count)]
+        if whole:  # A1111 truncates the numbers it spreads, none negative here: floor division, exact for any size
+            return [start + (end - start) * k // max(count - 1, 1) for k in range(count)]
         return [round(start + (end - start) * k / max(count - 1, 1), 6) for k in range(count)]
     stepped = _STEPPED.fullmatch(item)
     if not stepped:

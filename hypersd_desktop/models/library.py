@@ -395,15 +395,20 @@ class ModelLibrary:
         """The installed LoRAs for `architecture` other than Hyper-SD's: those a person adds for a style."""
         return [model for model in self.registry.list(ModelKind.LORA, architecture) if not model.recipe]
 
+    def named(self, name: str) -> InstalledModel | None:
+        """The installed model with that id, name or file name (in any case), one whose files are here first (a
+        model imported again after a move); None if there is none."""
+        wanted = name.strip().lower()
+        named = [m for m in self.registry.list()  # the file's own name too, as other tools write it
+                 if wanted in (m.id.lower(), m.name.lower(), Path(m.path).stem.lower(), Path(m.path).name.lower())]
+        named.sort(key=lambda m: (not Path(m.path).exists(), m.id.lower() != wanted, m.name.lower() != wanted))
+        return named[0] if named else None
+
     def resolve(self, name_or_path: str) -> str:
         """A path as given if it exists, else the path of the installed model with that id, name or file name."""
         if Path(name_or_path).expanduser().exists():
             return str(Path(name_or_path).expanduser().resolve())
-        wanted = name_or_path.lower()
-        named = [m for m in self.registry.list()  # the file's own name too, as other tools write it
-                 if wanted in (m.id.lower(), m.name.lower(), Path(m.path).stem.lower(), Path(m.path).name.lower())]
-        named.sort(key=lambda m: (not Path(m.path).exists(), m.id.lower() != wanted, m.name.lower() != wanted))
-        model = named[0] if named else None  # one whose files are here first: a model imported again after a move
+        model = self.named(name_or_path)
         if model is None and any(sep in name_or_path for sep in ("/", "\\")):
             raise InputError(f"{name_or_path} does not exist; check the path.")
         if model is None:

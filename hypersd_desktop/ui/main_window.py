@@ -1299,11 +1299,9 @@ class MainWindow(QMainWindow):
 
     def _installed_file(self, name: str) -> str:
         """The installed model (or file) a plot's value names, by its name or file name, in any case."""
-        wanted = name.strip().lower()
-        for model in self.library.registry.list():
-            if wanted in (model.id.lower(), model.name.lower(), Path(model.path).stem.lower(),
-                          Path(model.path).name.lower()):
-                return model.path
+        model = self.library.named(name)
+        if model is not None:
+            return model.path
         if Path(name).expanduser().is_file():
             return str(Path(name).expanduser())
         raise InputError(f"{name!r} is no installed model: the Models tab lists them by name.")
