@@ -797,8 +797,8 @@ def test_the_packaged_app_has_the_runtimes_worker_enlarge(tmp_path, app_home, mo
 
 
 def test_an_xy_plot_writes_each_image_and_the_labelled_grid_into_the_folder(tiny_sd15, hyper_lora, tmp_path):
-    """--x-axis and --y-axis (A1111's X/Y/Z plot): each image is the one `generate` makes with its settings, the
-    grid is last, and the axes' values are checked before anything runs."""
+    """--x-axis, --y-axis and --z-axis (A1111's X/Y/Z plot): each image is the one `generate` makes with its
+    settings, the grid is last, and the axes' values are checked before anything runs."""
     base = ["generate", "--model", tiny_sd15, "--prompt", "a red fox", "--lora", hyper_lora("Hyper-SD15-1step-lora"),
             "--width", 64, "--height", 64, "--seed", 3, "--json", "--backend", "torch"]
     run = cli(*base, "--x-axis", "steps:1-2", "--y-axis", "Prompt S/R:red, blue", "--out", tmp_path / "plot")
@@ -819,9 +819,16 @@ def test_an_xy_plot_writes_each_image_and_the_labelled_grid_into_the_folder(tiny
         assert np.abs(np.asarray(one, np.int16) - np.asarray(two, np.int16)).max() <= 1  # made in a batch of two
 
     one, two = hyper_lora("Hyper-SD15-1step-lora"), hyper_lora("Hyper-SD15-2steps-lora")
-    files = cli(*base, "--x-axis", f"hyper-sd:{one}, {two}", "--out", tmp_path / "files")  # each at its recipe
+    files = cli(*base, "--x-axis", f"hyper-sd:{one}, {two}", "--z-axis", "seed:3, 4",  # each file at its recipe,
+                "--out", tmp_path / "files")                                       # a grid of them for each seed
     assert files.returncode == 0, files.stderr
-    cells = [json.loads(line) for line in files.stdout.splitlines()][:2]
+    made = [json.loads(line) for line in files.stdout.splitlines()]
+    assert [(item.get("z"), "y" in item, item["grid"]) for item in made] == [
+        ("Seed: 3", False, False)] * 2 + [("Seed: 4", False, False)] * 2 + [(None, False, True)]
+    assert [read_request(item["path"])["seed"] for item in made[:4]] == [3, 3, 4, 4]
+    reuse = shlex.split(cli("gallery", "reuse", made[-1]["path"]).stdout)
+    assert reuse[reuse.index("--z-axis") + 1] == "seed:3, 4" and "--y-axis" not in reuse
+    cells = made[:2]
     assert [(read_request(c["path"])["loras"][0]["path"], read_request(c["path"])["steps"]) for c in cells] == [
         (str(one), None), (str(two), None)]
     assert ["Steps: 1," in read_png_text(c["path"])["parameters"] for c in cells] == [True, False]
@@ -831,7 +838,9 @@ def test_an_xy_plot_writes_each_image_and_the_labelled_grid_into_the_folder(tiny
                           (["--x-axis", "model:no such model"], "no such model is neither a file nor an installed"),
                           (["--x-axis", "size:1,2"], "No plot axis is called 'size'"),
                           (["--x-axis", "steps"], "is not AXIS:VALUES"),
-                          (["--y-axis", "seed:1,2"], "--y-axis is the rows of an X/Y plot"),
+                          (["--y-axis", "seed:1,2"], "--y-axis is part of an X/Y/Z plot"),
+                          (["--z-axis", "seed:1,2"], "--z-axis is part of an X/Y/Z plot"),
+                          (["--x-axis", "seed:1,2", "--z-axis", "seed:3"], "X and Z are both Seed"),
                           (["--x-axis", "prompt:owl,cat"], "'owl' (its first value) is in neither the prompt"),
                           (["--x-axis", "seed:1,2", "--out", tmp_path / "grid.png"], "name a folder")):
         refused = cli(*base, *options)

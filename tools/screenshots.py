@@ -244,9 +244,10 @@ def images_in(out: Path) -> None:
         shoot("tiling-done")
         window.set_tiling("off")
         window.prompt.setPlainText("a red kite over the sea")
-        dialog = window.open_plot()  # an X/Y plot: steps across, the kite's colour down
+        dialog = window.open_plot()  # an X/Y/Z plot: steps across, the kite's colour down, a grid for each seed
         dialog.x_row.values.setText("1, 2, 4")
         dialog.y_row.set_axis(Axis.PROMPT, "red, green")
+        dialog.z_row.set_axis(Axis.SEED, "7, 8")
         QTimer.singleShot(300, lambda: plot_dialog_shown(dialog))
 
     def plot_dialog_shown(dialog) -> None:

@@ -241,10 +241,12 @@ def add_parser(commands) -> None:
     generate.add_argument("--out", type=Path, help="output folder, or a .png file (several images: numbered -1, "
                                                    "-2 …; default: the app's images folder)")
     generate.add_argument("--x-axis", type=parse_axis, metavar="AXIS:VALUES",
-                          help="an X/Y plot, as A1111's X/Y/Z plot: the image made again with AXIS at each of VALUES "
+                          help="an X/Y/Z plot, as A1111's: the image made again with AXIS at each of VALUES "
                                "(1,2,4,8; 1-8 (+2); 1-8 [4]; a seed -1 is random), then a grid of them with labels. "
                                f"AXIS: {', '.join(Axis.values())} (prompt: its first value replaced by each)")
     generate.add_argument("--y-axis", type=parse_axis, metavar="AXIS:VALUES", help="the plot's rows (with --x-axis)")
+    generate.add_argument("--z-axis", type=parse_axis, metavar="AXIS:VALUES",
+                          help="a grid of the plot for each of VALUES, side by side (with --x-axis)")
     generate.add_argument("--json", action="store_true", help="print one JSON object per image")
     generate.add_argument("--no-gallery", action="store_true", help="do not add the images to the gallery")
 
@@ -595,17 +597,19 @@ def out_files(out: Path | None, count: int) -> list[Path] | None:
 
 
 def plot_of(args: argparse.Namespace, request: GenerationRequest) -> PlotSpec | None:
-    """The X/Y plot --x-axis and --y-axis ask for (its random seeds chosen, each image checked), or None."""
+    """The X/Y/Z plot --x-axis, --y-axis and --z-axis ask for (its random seeds chosen, each image checked), or
+    None."""
     if args.x_axis is None:
-        if args.y_axis is not None:
-            raise InputError("--y-axis is the rows of an X/Y plot: give its columns with --x-axis too.")
+        if args.y_axis is not None or args.z_axis is not None:
+            raise InputError(f"--{'y' if args.y_axis is not None else 'z'}-axis is part of an X/Y/Z plot: give its "
+                             "columns with --x-axis too.")
         return None
     if args.out is not None and not args.out.is_dir() and args.out.suffix:
         raise InputError(f"--out {args.out}: a plot writes its images and its grid into a folder; name a folder.")
     resolve = resolver()  # a Hyper-SD file's or a model's name: the installed file
     vae_of = None if args.vae else automatic_vae  # each model's own automatic VAE, unless --vae names one for all
-    spec = PlotSpec(request, args.x_axis.looked_up(resolve, vae_of),
-                    args.y_axis.looked_up(resolve, vae_of) if args.y_axis else None).fixed()
+    spec = PlotSpec(request, *(axis.looked_up(resolve, vae_of) if axis else None
+                               for axis in (args.x_axis, args.y_axis, args.z_axis))).fixed()
     spec.cells()
     return spec
 
@@ -676,22 +680,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _plot(service, spec: PlotSpec, args: argparse.Namespace, out_dir: Path, library, gallery) -> int:
-    """Make an X/Y plot's images and its grid, saying where each went."""
-    with ProgressBar("x/y plot", unit="image", enabled=False if args.json else None) as bar:
+    """Make an X/Y/Z plot's images and its grid, saying where each went."""
+    with ProgressBar("x/y/z plot", unit="image", enabled=False if args.json else None) as bar:
         show = StageProgress(bar, quiet=args.json)
         made = service.plot(spec, on_progress=lambda p: show(p.stage, p.step, p.total_steps), out_dir=out_dir)
     warnings = dict.fromkeys(warning for saved in made for warning in saved.result.warnings)
     for warning in () if args.json else warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    columns, rows = spec.x.labels(), spec.y.labels() if spec.y else [""]
+    cells = spec.cells()
     for k, saved in enumerate(made):
-        grid = k == len(made) - 1
-        place = {} if grid else {"x": columns[k % len(columns)], "y": rows[k // len(columns)]}
+        grid = k == len(cells)
         if args.json:
+            place = {} if grid else spec.places(cells[k])
             print(json.dumps({"path": str(saved.path), "seed": saved.result.seed, "grid": grid, **place}), flush=True)
         else:  # each image by its place in the grid: `Steps: 2, Seed: 7`
-            said = f"the grid: {spec.describe()}" if grid else ", ".join(filter(None, place.values()))
-            print(f"{saved.path}  ({said})")
+            print(f"{saved.path}  ({f'the grid: {spec.describe()}' if grid else spec.place(cells[k])})")
     if gallery is not None:
         gallery.close()
     library.registry.mark_used(spec.base.model_paths())
@@ -716,7 +719,7 @@ class StageProgress:
             if name == HIRES_STAGE:  # the second pass's steps
                 self.bar.title, self.bar.unit = "hires fix", "step"
             elif name == PLOT_STAGE:  # a plot's images made
-                self.bar.title, self.bar.unit = "x/y plot", "image"
+                self.bar.title, self.bar.unit = "x/y/z plot", "image"
             elif name.startswith(UPSCALE_STAGE):  # an upscaler model's tiles, each time it runs
                 self.bar.title, self.bar.unit = name.lower(), "tile"
             else:

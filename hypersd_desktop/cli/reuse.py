@@ -167,11 +167,11 @@ def _missing_note(missing: list[str], downloads: list[str]) -> str | None:
 
 
 def with_plot(command: tuple[str, str | None], fields: object) -> tuple[str, str | None]:
-    """A grid's command makes its X/Y plot again: its first image's, with the plot's axes (see `stored_axes`)."""
+    """A grid's command makes its X/Y/Z plot again: its first image's, with the plot's axes (see `stored_axes`)."""
     axes = stored_axes(fields)
     if axes is None:
         return command
-    words = [word for flag, axis in zip(("--x-axis", "--y-axis"), axes) if axis is not None
+    words = [word for flag, axis in zip(("--x-axis", "--y-axis", "--z-axis"), axes) if axis is not None
              for word in (flag, f"{axis.axis.value}:{axis.values}")]
     text, note = command
     return f"{text} {shlex.join(words)}", note

@@ -55,16 +55,18 @@ class Settings:
     batch_steps: int = 0  # 0: the recipe's
     batch_width: int = 0  # 0: the generation controls' size
     batch_height: int = 0
-    plot_x: str = "steps"  # the X/Y plot dialog's last axes (engine/plot.py's names; empty: Nothing) and values
+    plot_x: str = "steps"  # the X/Y/Z plot dialog's last axes (engine/plot.py's names; empty: Nothing) and values
     plot_x_values: str = "1, 2, 4, 8"
     plot_y: str = ""
     plot_y_values: str = ""
+    plot_z: str = ""
+    plot_z_values: str = ""
 
     def replace(self, **changes) -> Settings:
         return replace(self, **changes)
 
 
-# What the export, batch job and X/Y plot dialogs remember: each writes its own to the file as it is used, so the
+# What the export, batch job and X/Y/Z plot dialogs remember: each writes its own to the file as it is used, so the
 # window's settings, read when it started, take these from the file when they are saved (`with_dialog_choices`).
 DIALOG_FIELDS = tuple(f.name for f in fields(Settings) if f.name.startswith(("export_", "batch_", "plot_")))
 

@@ -1,5 +1,6 @@
-"""X/Y plots (A1111's "X/Y/Z plot" script): one request made again with one or two of its settings stepped through
-lists of values, and the images laid out as a labelled grid.
+"""X/Y/Z plots (A1111's "X/Y/Z plot" script): one request made again with one, two or three of its settings stepped
+through lists of values, and the images laid out as a labelled grid (a Z axis: a grid for each of its values, side by
+side under their labels).
 
 An axis is a setting and its values as A1111 reads them: a comma-separated list (`1, 2, 4, 8`; a value holding a
 comma in double quotes), ranges `1-5` (every whole number), `1-9 (+2)` (a step; `(-2)` counts down), `0.5-1
@@ -7,7 +8,7 @@ comma in double quotes), ranges `1-5` (every whole number), `1-9 (+2)` (a step; 
 seed, fixed when the plot is planned (`PlotSpec.fixed`), so the grid's text says the seeds it was made with.
 Prompt S/R replaces its first value, which the prompt or negative prompt must hold, by each value in turn (the
 first value is the prompt as it is). Each cell is one image (the batch size is left out); the grid's PNG text is its
-first image's with A1111's `Script: X/Y/Z plot, X Type: Steps, X Values: "1,2,4,8"` added.
+first image's with A1111's `Script: X/Y/Z plot, X Type: Steps, X Values: "1,2,4,8"` added (`Y …` and `Z …` too).
 
 Torch-free: the window checks an axis's values as they are typed.
 """
@@ -15,6 +16,7 @@ Torch-free: the window checks an axis's values as they are typed.
 from __future__ import annotations
 
 import csv
+import itertools
 import math
 import random
 import re
@@ -32,14 +34,14 @@ from hypersd_desktop.engine.types import MAX_CLIP_SKIP, MAX_SEED, MAX_STEPS, Gen
 MOST_CELLS = 100  # images one plot makes (as many as one Generate's combinations of a dynamic prompt)
 RANDOM = -1  # a seed value that stands for a new random seed
 SCRIPT = "X/Y/Z plot"  # the name A1111 writes into a grid's text
-PLOT_STAGE = "X/Y plot"  # a plot's progress: its images made, in hundredths of an image (`PLOT_PARTS`)
+PLOT_STAGE = "X/Y/Z plot"  # a plot's progress: its images made, in hundredths of an image (`PLOT_PARTS`)
 PLOT_PARTS = 100
 PLOT_KEY = "plot"  # a grid's stored request keeps its plot's fields under it (reuse leaves unknown keys out)
 GRID_MOST_PIXELS = 64 * 2**20  # a larger grid is made of smaller images: Pillow warns of a "bomb" at 89 MP
 
 
 class Axis(TextEnum):
-    """A setting an X/Y plot steps through; `label` is A1111's name for it (written into the grid's text)."""
+    """A setting an X/Y/Z plot steps through; `label` is A1111's name for it (written into the grid's text)."""
 
     SEED = "seed"
     STEPS = "steps"
@@ -262,90 +264,124 @@ class PlotCell:
     request: GenerationRequest
     column: int
     row: int
+    layer: int = 0  # which of the Z axis's grids it is in
 
 
 @dataclass(frozen=True)
 class PlotSpec:
-    """A plot: `base` made again with `x`'s values across and `y`'s (if any) down."""
+    """A plot: `base` made again with `x`'s values across, `y`'s (if any) down, and a grid of those for each of
+    `z`'s values (if any)."""
 
     base: GenerationRequest
     x: PlotAxis
     y: PlotAxis | None = None
+    z: PlotAxis | None = None
 
     def axes(self) -> tuple[PlotAxis, ...]:
-        return (self.x,) if self.y is None else (self.x, self.y)
+        return tuple(axis for axis in self._slots() if axis is not None)
+
+    def named_axes(self) -> list[tuple[str, PlotAxis]]:
+        """Each axis there is and its letter: `[("X", …), ("Z", …)]`."""
+        return [(name, axis) for name, axis in zip("XYZ", self._slots()) if axis is not None]
+
+    def _slots(self) -> tuple[PlotAxis | None, PlotAxis | None, PlotAxis | None]:
+        return self.x, self.y, self.z
 
     def fixed(self, rng: random.Random | None = None) -> PlotSpec:
         """The plot with its random seeds chosen (see `PlotAxis.fixed`)."""
         rng = rng or random.Random()
-        return PlotSpec(self.base, self.x.fixed(rng), self.y.fixed(rng) if self.y else None)
+        return PlotSpec(self.base, *(axis.fixed(rng) if axis else None for axis in self._slots()))
 
-    def shape(self) -> tuple[int, int]:
-        """(columns, rows)."""
-        return len(self.x.parsed()), len(self.y.parsed()) if self.y else 1
+    def shape(self) -> tuple[int, int, int]:
+        """(columns, rows, grids): the Z axis's values are grids of columns × rows."""
+        return (len(self.x.parsed()), len(self.y.parsed()) if self.y else 1,
+                len(self.z.parsed()) if self.z else 1)
 
     def cells(self) -> list[PlotCell]:
-        """Every image's request, row by row; `InputError` names the first that cannot be made. Random seeds not
-        yet fixed are chosen (anew at each call)."""
+        """Every image's request, grid by grid, row by row; `InputError` names the first that cannot be made.
+        Random seeds not yet fixed are chosen (anew at each call)."""
         fixed = self.fixed()
         if fixed != self:
             return fixed.cells()
-        if self.y is not None and self.y.axis == self.x.axis != Axis.PROMPT:  # two words' replacements are two
-            raise InputError(f"X and Y are both {self.x.axis.label}; choose another setting for one of them.")
-        columns = self.x.parsed()
-        rows = self.y.parsed() if self.y else [None]
-        if len(columns) * len(rows) > MOST_CELLS:
-            raise InputError(f"{len(columns)} × {len(rows)} is {len(columns) * len(rows)} images; a plot makes at "
-                             f"most {MOST_CELLS}. Use fewer values.")
+        named = self.named_axes()
+        for k, (name, axis) in enumerate(named):
+            for other_name, other in named[k + 1:]:
+                if axis.axis == other.axis != Axis.PROMPT:  # two words' replacements are two settings
+                    raise InputError(f"{name} and {other_name} are both {axis.axis.label}; choose another setting "
+                                     f"for one of them.")
+        values = [axis.parsed() if axis else [None] for axis in self._slots()]
+        count = math.prod(len(axis_values) for axis_values in values)
+        if count > MOST_CELLS:
+            sizes = " × ".join(str(len(values[k])) for k, axis in enumerate(self._slots()) if axis)
+            raise InputError(f"{sizes} is {count} images; a plot makes at most {MOST_CELLS}. Use fewer values.")
         base = self.base.replace(batch_size=1)
         cells = []
-        for row, y_value in enumerate(rows):
-            for column, x_value in enumerate(columns):
-                # a file first: a Hyper-SD file brings its own steps, which a Steps axis then sets
-                steps = sorted([(self.x, column, columns)] + ([(self.y, row, rows)] if self.y else []),
-                               key=lambda step: step[0].axis not in FILES)
-                try:  # a request checks itself as it is made
-                    request = base
-                    for axis, index, values in steps:
-                        request = _applied(request, axis, index, values)
-                except InputError as error:
-                    name = _short(_label(self.x.axis, x_value)) + (
-                        f", {_short(_label(self.y.axis, y_value))}" if self.y else "")
-                    raise InputError(f"The image at {name} cannot be made: {error}") from None
-                cells.append(PlotCell(request, column, row))
+        for layer, row, column in itertools.product(*(range(len(axis_values)) for axis_values in reversed(values))):
+            place = (column, row, layer)
+            # a file first: a Hyper-SD file brings its own steps, which a Steps axis then sets
+            steps = sorted([(axis, place[k], values[k]) for k, axis in enumerate(self._slots()) if axis],
+                           key=lambda step: step[0].axis not in FILES)
+            try:  # a request checks itself as it is made
+                request = base
+                for axis, index, axis_values in steps:
+                    request = _applied(request, axis, index, axis_values)
+            except InputError as error:
+                where = ", ".join(_short(label) for label in self._places_at(place).values())
+                raise InputError(f"The image at {where} cannot be made: {error}") from None
+            cells.append(PlotCell(request, column, row, layer))
         return cells
+
+    def place(self, cell: PlotCell) -> str:
+        """Where `cell` is, as the grid labels it: `Steps: 2, red` (its Z value last)."""
+        return ", ".join(self.places(cell).values())
+
+    def places(self, cell: PlotCell) -> dict[str, str]:
+        """`cell`'s label on each axis there is, by the axis's letter: `{"x": "Steps: 2", "y": "red"}`."""
+        return self._places_at((cell.column, cell.row, cell.layer))
+
+    def _places_at(self, indices: tuple[int, int, int]) -> dict[str, str]:
+        return {name: axis.labels()[index] for name, axis, index in zip("xyz", self._slots(), indices) if axis}
+
+    def grid(self, images: list[Image.Image], most_pixels: int = GRID_MOST_PIXELS) -> Image.Image:
+        """The plot's images (in the order of `cells`) as its labelled grid (see `plot_grid`)."""
+        return plot_grid(images, self.shape()[0], self.x.labels(), self.y.labels() if self.y else None,
+                         self.z.labels() if self.z else None, most_pixels)
 
     def text_fields(self) -> list[tuple[str, str]]:
         """What A1111 writes into a grid's text: the script and each axis's type and values."""
         fields = [("Script", SCRIPT)]
-        for name, axis in zip("XY", self.axes()):
+        for name, axis in self.named_axes():
             fields.extend([(f"{name} Type", axis.axis.label), (f"{name} Values", axis.values)])
         return fields
 
     def describe(self) -> str:
-        """`X/Y plot of 12 images: Steps × Seed`."""
-        columns, rows = self.shape()
+        """`X/Y/Z plot of 12 images: Steps × Seed`."""
         names = " × ".join(axis.axis.label for axis in self.axes())
-        return f"X/Y plot of {columns * rows} images: {names}"
+        return f"X/Y/Z plot of {math.prod(self.shape())} images: {names}"
 
 
-def stored_axes(fields: object) -> tuple[PlotAxis, PlotAxis | None] | None:
-    """The axes of the plot a grid's fields name (`X Type`, `X Values`, `Y Type` … as the grid's request keeps them
-    and A1111 writes them), where they are settings a plot here steps through; None otherwise."""
+def stored_axes(fields: object) -> tuple[PlotAxis, PlotAxis | None, PlotAxis | None] | None:
+    """The X, Y and Z axes of the plot a grid's fields name (`X Type`, `X Values`, `Y Type` … as the grid's request
+    keeps them and A1111 writes them), where they are settings a plot here steps through; None otherwise. A Seed
+    axis has the seeds the grid was made with (A1111's `Fixed X Values`, where its values were random)."""
     if not isinstance(fields, dict):
         return None
     fields = {str(key).lower(): value for key, value in fields.items() if isinstance(value, str)}
     axes: list[PlotAxis | None] = []
-    for name in "xy":
+    for name in "xyz":
         kind, values = fields.get(f"{name} type"), fields.get(f"{name} values")
         if kind is None or kind.lower() == "nothing":
             axes.append(None)
             continue
         try:
-            axes.append(PlotAxis(Axis.named(kind), values or ""))
+            axis = Axis.named(kind)
         except InputError:
             return None
-    return (axes[0], axes[1]) if axes[0] is not None else None
+        fixed = fields.get(f"fixed {name} values")
+        axes.append(PlotAxis(axis, fixed if axis == Axis.SEED and fixed else values or ""))
+    if axes[0] is None:  # A1111 makes a plot of Y (or Z) alone: here its first axis is across
+        axes = [axis for axis in axes if axis is not None] + [axis for axis in axes if axis is None]
+    return (axes[0], axes[1], axes[2]) if axes[0] is not None else None
 
 
 def _applied(request: GenerationRequest, axis: PlotAxis, index: int, values: list) -> GenerationRequest:
@@ -443,29 +479,45 @@ def _wrapped(text: str, font, width: int) -> list[str]:
 
 
 def plot_grid(images: list[Image.Image], columns: int, x_labels: list[str], y_labels: list[str] | None = None,
-              most_pixels: int = GRID_MOST_PIXELS) -> Image.Image:
+              z_labels: list[str] | None = None, most_pixels: int = GRID_MOST_PIXELS) -> Image.Image:
     """The images, row by row `columns` wide, on white with each column's label above it and each row's to its left
-    (A1111's layout). Cells are the largest image's size; a smaller image sits at its cell's top left. A grid that
-    would pass `most_pixels` is made of the images made smaller (they are saved whole on their own)."""
-    grid = _laid_out(images, columns, x_labels, y_labels)
+    (A1111's layout); with `z_labels`, the images are that many such grids in turn, laid side by side each under its
+    label. Cells are the largest image's size; a smaller image sits at its cell's top left. A grid that would pass
+    `most_pixels` is made of the images made smaller (they are saved whole on their own)."""
+    grid = _laid_out(images, columns, x_labels, y_labels, z_labels)
     scale = 1.0
     while grid.width * grid.height > most_pixels:  # the labels shrink with the images: smaller until it fits
         scale *= math.sqrt(most_pixels / (grid.width * grid.height)) * 0.98
         smaller = [image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
                                 Image.Resampling.LANCZOS) for image in images]
-        grid = _laid_out(smaller, columns, x_labels, y_labels)
+        grid = _laid_out(smaller, columns, x_labels, y_labels, z_labels)
     return grid
 
 
-def _laid_out(images: list[Image.Image], columns: int, x_labels: list[str], y_labels: list[str] | None
-              ) -> Image.Image:
+def _laid_out(images: list[Image.Image], columns: int, x_labels: list[str], y_labels: list[str] | None,
+              z_labels: list[str] | None = None) -> Image.Image:
     width = max(image.width for image in images)
     height = max(image.height for image in images)
-    rows = math.ceil(len(images) / columns)
     size = max(14, (width + height) // 25)  # A1111's font size for the cell's size, and legible at any
     font = _font(size)
     pad = size // 2
     line = size + size // 4
+    if z_labels:
+        each = len(images) // len(z_labels)
+        grids = [_laid_out(images[k * each:(k + 1) * each], columns, x_labels, y_labels)
+                 for k in range(len(z_labels))]
+        titles = [_wrapped(label, font, grids[0].width - 2 * pad) for label in z_labels]
+        top = max(len(lines) for lines in titles) * line + 2 * pad
+        gap = size  # white between the grids, so that each reads as its own
+        whole = Image.new("RGB", (sum(grid.width for grid in grids) + gap * (len(grids) - 1),
+                                  top + max(grid.height for grid in grids)), "white")
+        draw = ImageDraw.Draw(whole)
+        for k, (grid, lines) in enumerate(zip(grids, titles)):
+            left = k * (grid.width + gap)
+            _draw_lines(draw, lines, font, left + grid.width // 2, pad + (top - 2 * pad) // 2, line)
+            whole.paste(grid, (left, top))
+        return whole
+    rows = math.ceil(len(images) / columns)
     left = 0
     if y_labels:
         left = max(width * 3 // 4, size * 6)

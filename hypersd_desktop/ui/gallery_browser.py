@@ -114,7 +114,7 @@ def describe_record(record: ImageRecord, metadata: ImageMetadata | None = None,
          else None),
         ("Hires fix", hires_pass(metadata) if metadata and not request else _own_hires(request, record)),
         ("Also made with", "; ".join(other_passes(metadata) if metadata and not request else _own_passes(request))),
-        ("X/Y plot", f"{plot_axes(request['plot'])}; this is its grid, reuse makes its first image"
+        ("X/Y/Z plot", f"{plot_axes(request['plot'])}; this is its grid, reuse makes its first image"
          if isinstance(request.get("plot"), dict) and plot_axes(request["plot"]) else None),
         ("Other fields", _other_fields(metadata, prompts) if metadata and not request else None),
         ("Device", Device(record.device).label if record.device in Device.values() else record.device),

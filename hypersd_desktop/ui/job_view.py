@@ -35,9 +35,7 @@ SAY_TIME_LEFT_S = 3.0  # a run's time left is said only when there is this much:
 
 def _places(plot: PlotSpec) -> dict[str, str]:
     """Each image of a plot by its request (as JSON), and its place as the grid labels it: `Steps: 2, red`."""
-    columns, rows = plot.x.labels(), plot.y.labels() if plot.y else [""]
-    return {cell.request.to_json(): ", ".join(filter(None, (columns[cell.column], rows[cell.row])))
-            for cell in plot.cells()}
+    return {cell.request.to_json(): plot.place(cell) for cell in plot.cells()}
 
 
 def _request_text(png: bytes) -> str | None:
@@ -137,7 +135,15 @@ class ResultStrip(QListWidget):
     def __init__(self) -> None:
         super().__init__(viewMode=QListWidget.ViewMode.IconMode, flow=QListWidget.Flow.LeftToRight)
         self.setIconSize(QSize(96, 96))
-        self.setFixedHeight(124)
+        # each image in a cell of its own, its name in up to two lines under it (a plot's place: `Steps: 4, green,
+        # Seed: 8`), cut short with … rather than running into its neighbour's
+        line = self.fontMetrics().lineSpacing()
+        self.setGridSize(QSize(136, 96 + 2 * line + 8))
+        self.setWordWrap(True)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.setUniformItemSizes(True)
+        self.setFixedHeight(self.gridSize().height() + self.horizontalScrollBar().sizeHint().height()
+                            + 2 * self.frameWidth() + 2)
         self.setWrapping(False)
         self.setMovement(QListView.Movement.Static)  # the icon view's default lets icons be dragged about in it
         self.setDragEnabled(True)
@@ -297,7 +303,7 @@ class JobView(QObject):
         if self._plot_images and message.job_id == self.active_job:
             self._plot_images -= 1
         place = self._plot_places.get(_request_text(message.png)) if self._plot_places and not grid else None
-        item = QListWidgetItem(QIcon(pixmap), "X/Y plot" if grid else place or f"seed {message.seed}")
+        item = QListWidgetItem(QIcon(pixmap), "X/Y/Z plot" if grid else place or f"seed {message.seed}")
         item.setData(Qt.ItemDataRole.UserRole, message.path)
         item.setData(SEED_ROLE, message.seed)
         item.setData(TILING_ROLE, tiling.value)

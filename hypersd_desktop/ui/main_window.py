@@ -365,7 +365,7 @@ class MainWindow(QMainWindow):
         self.import_images_action = QAction("Import &images from a folder…", self)
         self.rebuild_action = QAction("&Rebuild the gallery from the images folder", self)
         self.batch_action = QAction("&Batch job…", self, shortcut=QKeySequence("Ctrl+B"))
-        self.plot_action = QAction("X/Y &plot…", self, shortcut=QKeySequence("Ctrl+Shift+P"))
+        self.plot_action = QAction("X/Y/Z &plot…", self, shortcut=QKeySequence("Ctrl+Shift+P"))
         self.plot_action.setToolTip("The Generate tab's image made again with settings stepped through values, and "
                                     "a grid of them with labels (A1111's X/Y/Z plot)")
         self.plot_action.triggered.connect(self.open_plot)
@@ -1282,7 +1282,7 @@ class MainWindow(QMainWindow):
         return dialog
 
     def open_plot(self) -> PlotDialog:
-        """The X/Y plot dialog, kept with its axes while the window is open; it stays open beside the window, whose
+        """The X/Y/Z plot dialog, kept with its axes while the window is open; it stays open beside the window, whose
         prompt and settings can be changed meanwhile (the plot takes them as it is made)."""
         dialog = self._plot_dialog_made()
         dialog.show()
@@ -1328,10 +1328,10 @@ class MainWindow(QMainWindow):
         if axes is None:
             return
         dialog = self._plot_dialog_made()
-        dialog.x_row.set_axis(axes[0].axis, axes[0].values)
-        dialog.y_row.set_axis(axes[1].axis if axes[1] else None, axes[1].values if axes[1] else None)
-        self.statusBar().showMessage("An X/Y plot's grid: its first image's settings are set, and File → X/Y plot… "
-                                     "(Ctrl+Shift+P) has its axes to make the plot again.", 15000)
+        for row, axis in zip(dialog.rows(), axes):
+            row.set_axis(axis.axis if axis else None, axis.values if axis else None)
+        self.statusBar().showMessage("An X/Y/Z plot's grid: its first image's settings are set, and File → X/Y/Z "
+                                     "plot… (Ctrl+Shift+P) has its axes to make the plot again.", 15000)
 
     def _plot_request(self) -> GenerationRequest | None:
         """The request a plot makes again: the Generate tab's, a dynamic prompt's choices made by its seed."""

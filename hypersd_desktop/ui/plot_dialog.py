@@ -1,8 +1,9 @@
-"""The X/Y plot dialog (A1111's X/Y/Z plot): the Generate tab's image made again with one or two settings stepped
+"""The X/Y/Z plot dialog (A1111's): the Generate tab's image made again with one, two or three settings stepped
 through values, queued as one job; each image joins the gallery, then the grid of them with labels."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, Qt, Signal
@@ -122,16 +123,18 @@ class PlotDialog(QDialog):
         self.paths = paths
         self.find = find  # the installed file a Hyper-SD file's or model's name names (`InputError` if none)
         self.vae_of = vae_of  # how each model's VAE is chosen now (None: the Generate tab's chosen VAE for all)
-        self.setWindowTitle("X/Y plot")
-        self.resize(620, 300)
-        intro = QLabel("The Generate tab's image made again with a setting at each of its values — across, and down "
-                       "with a second setting — then a grid of them with labels (A1111's X/Y/Z plot). Each image "
-                       "and the grid go into the gallery.", wordWrap=True)
+        self.setWindowTitle("X/Y/Z plot")
+        self.resize(620, 340)
+        intro = QLabel("The Generate tab's image made again with a setting at each of its values — across, down "
+                       "with a second setting, and a grid for each value of a third — then the grid of them with "
+                       "labels (A1111's X/Y/Z plot). Each image and the grid go into the gallery.", wordWrap=True)
         self.x_row = AxisRow(optional=False, first=Axis.STEPS, suggest=suggest)
         self.y_row = AxisRow(optional=True, first=None, suggest=suggest)
+        self.z_row = AxisRow(optional=True, first=None, suggest=suggest)
         form = QFormLayout()
         form.addRow("X (across):", self.x_row)
         form.addRow("Y (down):", self.y_row)
+        form.addRow("Z (grids):", self.z_row)
         self.summary = QLabel(wordWrap=True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -149,18 +152,23 @@ class PlotDialog(QDialog):
         layout.addWidget(buttons)
         settings = load_settings(paths)  # the axes of the last plot made
         for row, name, values in ((self.x_row, settings.plot_x, settings.plot_x_values),
-                                  (self.y_row, settings.plot_y, settings.plot_y_values)):
+                                  (self.y_row, settings.plot_y, settings.plot_y_values),
+                                  (self.z_row, settings.plot_z, settings.plot_z_values)):
             if name in Axis.values():
                 row.set_axis(Axis(name), values)
             row.changed.connect(self.check)
         self.check()
+
+    def rows(self) -> tuple[AxisRow, AxisRow, AxisRow]:
+        """The X, Y and Z rows."""
+        return self.x_row, self.y_row, self.z_row
 
     def spec(self) -> PlotSpec | None:
         """The plot the rows and the Generate tab's controls describe, each image checked; None (said in the
         dialog) when it cannot be made."""
         try:
             vae_of = self.vae_of()
-            x, y = self.x_row.plot_axis(self.find, vae_of), self.y_row.plot_axis(self.find, vae_of)
+            x, y, z = (row.plot_axis(self.find, vae_of) for row in self.rows())
         except AppError:
             self._summarise("", ok=False)
             return None
@@ -169,15 +177,18 @@ class PlotDialog(QDialog):
             self._summarise("The Generate tab's settings cannot make an image yet: choose a model and type a prompt "
                             "there.", ok=False)
             return None
-        spec = PlotSpec(request, x, y)
+        spec = PlotSpec(request, x, y, z)
         try:
             spec.cells()
         except AppError as error:
             self._summarise(str(error), ok=False)
             return None
-        columns, rows = spec.shape()
-        count = f"{columns} × {rows} = {columns * rows} images" if rows > 1 else f"{columns} images"
-        self._summarise(f"{count}, one at a time with the Generate tab's settings, then their grid.", ok=True)
+        sizes = [size for size, axis in zip(spec.shape(), (x, y, z)) if axis is not None]
+        count = f"{math.prod(sizes)} images"
+        if len(sizes) > 1:
+            count = f"{' × '.join(map(str, sizes))} = {count}"
+        grids = f", in {sizes[-1]} grids side by side" if z is not None else ""
+        self._summarise(f"{count}{grids}, made with the Generate tab's settings, then their grid.", ok=True)
         return spec
 
     def check(self) -> None:
@@ -193,11 +204,12 @@ class PlotDialog(QDialog):
         if spec is None:
             return
         self.submit(spec.fixed())
-        y_axis = self.y_row.axis()
-        save_settings(load_settings(self.paths).replace(
-            plot_x=self.x_row.axis().value, plot_x_values=self.x_row.values.text().strip(),
-            plot_y=y_axis.value if y_axis else "", plot_y_values=self.y_row.values.text().strip() if y_axis else ""),
-            self.paths)
+        kept = {}
+        for name, row in zip("xyz", self.rows()):
+            axis = row.axis()
+            kept[f"plot_{name}"] = axis.value if axis else ""
+            kept[f"plot_{name}_values"] = row.values.text().strip() if axis else ""
+        save_settings(load_settings(self.paths).replace(**kept), self.paths)
         self.accept()
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt API

@@ -68,7 +68,7 @@ def worker_command(python: str | None = None) -> list[str] | None:
 
 @dataclass(frozen=True)
 class QueuedJob:
-    """One image request, a batch (`request` is then its first unit's, for display), an X/Y plot (`plot`; `request` is
+    """One image request, a batch (`request` is then its first unit's, for display), an X/Y/Z plot (`plot`; `request` is
     its base request), a control map to make (`map`), or an image to enlarge alone (`enlargement`; `request` is None
     for those two)."""
 
@@ -249,7 +249,7 @@ class WorkerClient:
         return self._enqueue(QueuedJob(next(self._ids), spec.units[0].request, spec), latest_wins=False)
 
     def submit_plot(self, spec: PlotSpec) -> int:
-        """Queue an X/Y plot; it runs as one job, its images and then its grid coming back as `ImageReady`."""
+        """Queue an X/Y/Z plot; it runs as one job, its images and then its grid coming back as `ImageReady`."""
         return self._enqueue(QueuedJob(next(self._ids), spec.base, plot=spec), latest_wins=False)
 
     def _enqueue(self, job: QueuedJob, latest_wins: bool) -> int:

@@ -30,7 +30,7 @@ from hypersd_desktop.worker.batch import BatchSpec
 
 # 2: control maps (`MakeMap`), which a worker of protocol 1 would leave unanswered; 3: pose maps; 4: `EnlargeImage`;
 # 5: `RunPlot`
-PROTOCOL_VERSION = 5
+PROTOCOL_VERSION = 6
 
 MESSAGES: dict[str, type] = {}
 
@@ -85,7 +85,7 @@ class RunBatch:
 @message("run-plot")
 @dataclass(frozen=True)
 class RunPlot:
-    """An X/Y plot (engine/plot.py): each image saved and sent as `ImageReady`, then its grid; `JobProgress` counts
+    """An X/Y/Z plot (engine/plot.py): each image saved and sent as `ImageReady`, then its grid; `JobProgress` counts
     the images made (stage `PLOT_STAGE`)."""
 
     job_id: int

@@ -26,7 +26,7 @@ from hypersd_desktop.engine import backend as backends
 from hypersd_desktop.engine.backend import BatchingEngine, Engine, batch_key
 from hypersd_desktop.engine.inspect import weights_name
 from hypersd_desktop.engine.ip_adapter_files import webui_module
-from hypersd_desktop.engine.plot import PLOT_KEY, PLOT_PARTS, PLOT_STAGE, PlotCell, PlotSpec, plot_grid
+from hypersd_desktop.engine.plot import PLOT_KEY, PLOT_PARTS, PLOT_STAGE, PlotCell, PlotSpec
 from hypersd_desktop.engine.types import (
     DISTILLED_STEPS, HIRES_STAGE, MAX_HIRES_SCALE, MAX_STEPS, UPSCALE_STAGE, GenerationRequest, GenerationResult,
     Progress, ResolvedSettings, hires_schedule, hires_size,
@@ -485,7 +485,7 @@ class GenerationService:
              cancel: CancelToken | None = None, on_saved: Callable[[SavedImage], None] | None = None,
              on_unsaved: Callable[[GenerationResult, bytes], None] | None = None,
              out_dir: Path | None = None) -> list[SavedImage]:
-        """Make, save (into `out_dir`, default the images folder) and index each image of an X/Y plot
+        """Make, save (into `out_dir`, default the images folder) and index each image of an X/Y/Z plot
         (engine/plot.py), then its grid: the saved images in the plot's order, the grid last. Images that differ
         only in their seed or prompt (a Seed or Prompt S/R axis) run together as one batch, as a batch job's do.
         `on_progress` counts the images made; a cancel keeps those already saved and makes no grid; an image the
@@ -520,8 +520,7 @@ class GenerationService:
             raise CancelledError(f"{len(made)} of the plot's {len(cells)} images were made and saved; its grid is "
                                  "made once every image is") from None
         saved = [made[index] for index in range(len(cells))]
-        grid = plot_grid([image.result.image for image in saved], spec.shape()[0], spec.x.labels(),
-                         spec.y.labels() if spec.y else None)
+        grid = spec.grid([image.result.image for image in saved])
         # the grid's text is its first image's, with the plot's fields, as A1111 writes it
         made[len(cells)] = self._save_or_hand_back(dataclasses.replace(saved[0].result, image=grid, warnings=()),
                                                    out_dir, on_unsaved, tuple(spec.text_fields()))

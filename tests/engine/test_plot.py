@@ -1,4 +1,4 @@
-"""X/Y plots' axes as A1111's X/Y/Z plot reads them, the requests a plot makes, and its labelled grid."""
+"""X/Y/Z plots' axes as A1111's X/Y/Z plot reads them, the requests a plot makes, and its labelled grid."""
 
 from __future__ import annotations
 
@@ -84,7 +84,8 @@ def test_each_image_is_the_base_request_with_the_columns_and_rows_values_one_ima
     assert [cell.request.prompt for cell in cells] == ["a cat on a red sofa"] * 3 + ["a cat on a green sofa"] * 3
     assert all(cell.request.batch_size == 1 and cell.request.seed == 7 for cell in cells)
     assert cells[3].request == BASE.replace(steps=1, prompt="a cat on a green sofa", batch_size=1)
-    assert spec.shape() == (3, 2) and spec.describe() == "X/Y plot of 6 images: Steps × Prompt S/R"
+    assert spec.shape() == (3, 2, 1) and spec.describe() == "X/Y/Z plot of 6 images: Steps × Prompt S/R"
+    assert [spec.place(cell) for cell in cells[2:4]] == ["Steps: 4, red", "Steps: 1, green"]
     assert spec.x.labels() == ["Steps: 1", "Steps: 2", "Steps: 4"] and spec.y.labels() == ["red", "green"]
     assert spec.text_fields() == [("Script", SCRIPT), ("X Type", "Steps"), ("X Values", "1, 2, 4"),
                                   ("Y Type", "Prompt S/R"), ("Y Values", "red, green")]
@@ -211,13 +212,16 @@ def test_a_grids_fields_give_its_axes_back_where_they_are_settings_a_plot_here_s
     from hypersd_desktop.engine.plot import stored_axes
 
     spec = PlotSpec(BASE, PlotAxis(Axis.STEPS, "1, 2"), PlotAxis(Axis.PROMPT, "red, blue"))
-    assert stored_axes(dict(spec.text_fields())) == (spec.x, spec.y)
+    assert stored_axes(dict(spec.text_fields())) == (spec.x, spec.y, None)
     assert stored_axes({"Script": SCRIPT, "X Type": "CFG Scale", "X Values": "3-7", "Y Type": "Nothing"}) == (
-        PlotAxis(Axis.GUIDANCE, "3-7"), None)  # A1111's words, in its case or any
-    assert stored_axes({"x type": "seed", "x values": "1,2"}) == (PlotAxis(Axis.SEED, "1,2"), None)
-    assert stored_axes({"X Type": "Checkpoint name", "X Values": "a, b"}) == (PlotAxis(Axis.MODEL, "a, b"), None)
-    for fields in ({"X Type": "Styles", "X Values": "a, b"}, {"Y Type": "Steps", "Y Values": "1"}, {},
-                   None, "Steps", {"X Type": 3}):
+        PlotAxis(Axis.GUIDANCE, "3-7"), None, None)  # A1111's words, in its case or any
+    assert stored_axes({"x type": "seed", "x values": "1,2"}) == (PlotAxis(Axis.SEED, "1,2"), None, None)
+    assert stored_axes({"X Type": "Checkpoint name", "X Values": "a, b"}) == (PlotAxis(Axis.MODEL, "a, b"), None,
+                                                                              None)
+    # A1111 writes no X Type where X was Nothing: the plot's first axis goes across here
+    assert stored_axes({"Y Type": "Steps", "Y Values": "1"}) == (PlotAxis(Axis.STEPS, "1"), None, None)
+    for fields in ({"X Type": "Styles", "X Values": "a, b"}, {"X Type": "Steps", "X Values": "1", "Z Type": "VAE"},
+                   {}, None, "Steps", {"X Type": 3}):
         assert stored_axes(fields) is None
 
 
@@ -290,14 +294,95 @@ def test_a1111_grids_give_their_axes_back_and_make_the_plot_again_here():
             raise InputError(f"{name!r} is no installed model")
         return installed[name.lower()]
 
-    (x, y) = stored_axes(models.extra)
+    (x, y, _) = stored_axes(models.extra)
     assert y is None and x.axis == Axis.MODEL and x.looked_up(find).files == ("/m/a.safetensors", "/m/b.safetensors")
     base = BASE.replace(prompt=prompts.prompt, negative_prompt="")
-    x, y = stored_axes(prompts.extra)  # two Prompt S/R axes: each replaces its own words
+    x, y, _ = stored_axes(prompts.extra)  # two Prompt S/R axes: each replaces its own words
     assert [c.request.prompt for c in PlotSpec(base, x, y).cells()] == [
         "1girl, sitting, outdoors", "1girl, standing, outdoors", "1girl, kneeling, outdoors",
         "1girl, sitting, indoors", "1girl, standing, indoors", "1girl, kneeling, indoors"]
-    x, _ = stored_axes(loras.extra)  # spaces around the values and a comma at the end, as typed into A1111
+    x, *_ = stored_axes(loras.extra)  # spaces around the values and a comma at the end, as typed into A1111
     cells = PlotSpec(BASE.replace(prompt="1girl <lora:cru5rb:0.5>"), x).cells()
     assert [c.request.prompt for c in cells] == [f"1girl <lora:cru5rb:{w}>" for w in ("0.5", "0.6", "0.7", "0.8",
                                                                                       "0.9", "1")]
+
+
+def test_a_z_axis_makes_a_grid_of_the_x_and_y_axes_for_each_of_its_values():
+    spec = PlotSpec(BASE, PlotAxis(Axis.STEPS, "1, 2"), PlotAxis(Axis.PROMPT, "red, green"),
+                    PlotAxis(Axis.GUIDANCE, "1, 2.5, 4"))
+    cells = spec.cells()
+    assert spec.shape() == (2, 2, 3) and len(cells) == 12
+    assert spec.describe() == "X/Y/Z plot of 12 images: Steps × Prompt S/R × CFG Scale"
+    # grid by grid (A1111's order), each image its three values
+    assert [(c.column, c.row, c.layer) for c in cells[:5]] == [(0, 0, 0), (1, 0, 0), (0, 1, 0), (1, 1, 0), (0, 0, 1)]
+    assert [c.request.guidance for c in cells] == [1.0] * 4 + [2.5] * 4 + [4.0] * 4
+    assert cells[7].request == BASE.replace(steps=2, prompt="a cat on a green sofa", guidance=2.5, batch_size=1)
+    assert spec.place(cells[7]) == "Steps: 2, green, CFG Scale: 2.5"
+    assert spec.places(cells[7]) == {"x": "Steps: 2", "y": "green", "z": "CFG Scale: 2.5"}
+    assert dict(spec.text_fields())["Z Type"] == "CFG Scale" and dict(spec.text_fields())["Z Values"] == "1, 2.5, 4"
+    from hypersd_desktop.engine.plot import stored_axes
+    assert stored_axes(dict(spec.text_fields())) == (spec.x, spec.y, spec.z)
+
+    no_rows = PlotSpec(BASE, PlotAxis(Axis.STEPS, "1, 2"), z=PlotAxis(Axis.SEED, "3, 4"))  # Z without Y
+    assert [(c.column, c.row, c.layer, c.request.seed) for c in no_rows.cells()] == [
+        (0, 0, 0, 3), (1, 0, 0, 3), (0, 0, 1, 4), (1, 0, 1, 4)]
+    assert no_rows.places(no_rows.cells()[3]) == {"x": "Steps: 2", "z": "Seed: 4"}
+    assert [name for name, _ in no_rows.text_fields()] == ["Script", "X Type", "X Values", "Z Type", "Z Values"]
+    rolled = no_rows.fixed(random.Random(1))
+    assert rolled == no_rows  # nothing random: as it was
+
+
+def test_a_z_axis_is_checked_with_the_others():
+    with pytest.raises(InputError, match="X and Z are both Steps"):
+        PlotSpec(BASE, PlotAxis(Axis.STEPS, "1"), PlotAxis(Axis.SEED, "1"), PlotAxis(Axis.STEPS, "2")).cells()
+    with pytest.raises(InputError, match="Y and Z are both Seed"):
+        PlotSpec(BASE, PlotAxis(Axis.STEPS, "1"), PlotAxis(Axis.SEED, "1"), PlotAxis(Axis.SEED, "2")).cells()
+    with pytest.raises(InputError, match=f"5 × 5 × 5 is 125 images; a plot makes at most {MOST_CELLS}"):
+        PlotSpec(BASE, PlotAxis(Axis.STEPS, "1-5"), PlotAxis(Axis.SEED, "1-5"), PlotAxis(Axis.GUIDANCE, "1-5")).cells()
+    with pytest.raises(InputError, match="The image at Steps: 1, Seed: 1, Denoising: 0.5 cannot be made: Denoising"):
+        PlotSpec(BASE, PlotAxis(Axis.STEPS, "1"), PlotAxis(Axis.SEED, "1"), PlotAxis(Axis.STRENGTH, "0.5")).cells()
+    spec = PlotSpec(BASE, PlotAxis(Axis.STEPS, "1"), z=PlotAxis(Axis.SEED, "-1, -1"))
+    fixed = spec.fixed(random.Random(2))  # a Z axis's random seeds are chosen once too
+    assert -1 not in fixed.z.parsed() and fixed.fixed() == fixed and len(set(fixed.z.parsed())) == 2
+
+
+def test_a_z_axis_lays_its_grids_side_by_side_each_under_its_label():
+    colours = ["red", "green", "blue", "yellow", "purple", "orange", "white", "black"]
+    images = [Image.new("RGB", (64, 48), colour) for colour in colours]
+    x_labels, y_labels = ["Steps: 1", "Steps: 2"], ["red", "green"]
+    one = plot_grid(images[:4], 2, x_labels, y_labels)  # a grid of the first Z value alone
+    grid = plot_grid(images, 2, x_labels, y_labels, ["CFG Scale: 1", "CFG Scale: 2"])
+    title = grid.height - one.height
+    gap = (grid.width - 2 * one.width)
+    assert title > 0 and 0 < gap < one.width // 2  # a row of titles above, and a little white between the grids
+    for k, left in enumerate((0, one.width + gap)):  # each Z value's grid whole, with its own labels
+        sub = grid.crop((left, title, left + one.width, grid.height))
+        assert np.array_equal(np.asarray(sub), np.asarray(plot_grid(images[4 * k:4 * k + 4], 2, x_labels, y_labels)))
+        assert ink(grid, (left, 0, left + one.width, title)) > 20  # its Z label above it
+    assert ink(grid, (one.width, 0, one.width + gap, grid.height)) == 0  # the gap is white
+    big = [Image.new("RGB", (1000, 800), colour) for colour in colours]
+    small = plot_grid(big, 2, x_labels, y_labels, ["a", "b"], most_pixels=2_000_000)
+    assert 1_800_000 < small.width * small.height <= 2_000_000  # past its pixels: made of smaller images, as ever
+
+
+# A grid's text as A1111's scripts/xyz_grid.py (1.6 on) writes it for an X/Y/Z plot with a Z axis and random seeds:
+# X, Y and Z's fields, and the seeds it chose for `-1` as "Fixed … Values" (the code, read with the code search)
+A1111_XYZ = ("a lighthouse at dusk\nSteps: 6, Sampler: DPM++ SDE Karras, CFG scale: 2, Seed: 3011426843, "
+             "Size: 512x512, Model hash: 879db523c3, Model: dreamshaper_8, Script: X/Y/Z plot, X Type: Seed, "
+             "X Values: \"-1, -1\", Fixed X Values: \"3011426843, 1077352161\", Y Type: Steps, Y Values: \"4, 6\", "
+             "Z Type: CFG Scale, Z Values: \"1.5,2\", Version: v1.9.4")
+
+
+def test_an_a1111_xyz_grid_gives_its_three_axes_back_with_the_seeds_it_was_made_with():
+    from hypersd_desktop.engine.plot import stored_axes
+    from hypersd_desktop.gallery.formats import parse_a1111
+    from hypersd_desktop.gallery.formats.common import plot_axes
+
+    metadata = parse_a1111(A1111_XYZ)
+    x, y, z = stored_axes(metadata.extra)
+    assert (x.axis, y.axis, z.axis) == (Axis.SEED, Axis.STEPS, Axis.GUIDANCE)
+    assert x.parsed() == [3011426843, 1077352161] and y.parsed() == [4, 6] and z.parsed() == [1.5, 2.0]
+    cells = PlotSpec(BASE, x, y, z).cells()
+    assert [(c.request.seed, c.request.steps, c.request.guidance) for c in cells[:3]] == [
+        (3011426843, 4, 1.5), (1077352161, 4, 1.5), (3011426843, 6, 1.5)]
+    assert plot_axes(metadata.extra) == "Seed (3011426843, 1077352161) × Steps (4, 6) × CFG Scale (1.5,2)"

@@ -751,7 +751,7 @@ A1111_BASE = "a fox\nNegative prompt: blurry\nSteps: 20, Sampler: DPM++ 2M, CFG 
      'Karras"', "an X/Y/Z plot of Steps (10,20,30) × Sampler (Euler a, DPM++ 2M Karras) (this is its grid; reuse "
      "makes its first image)"),
     ("Script: X/Y/Z plot, X Type: Seed, X Values: -1, Fixed X Values: 7, Y Type: Nothing, Z Type: CFG Scale, "
-     "Z Values: 5", "an X/Y/Z plot of Seed (-1) × CFG Scale (5)"),
+     "Z Values: 5", "an X/Y/Z plot of Seed (7) × CFG Scale (5)"),
     ("Script: Prompt matrix", None),  # another script: no plot
 ])
 def test_reuse_names_what_an_a1111_image_had_besides_its_settings(fields, said):

@@ -1,7 +1,9 @@
-"""The X/Y plot dialog: axes checked as they are typed, the plot queued as one job from the Generate tab's settings,
+"""The X/Y/Z plot dialog: axes checked as they are typed, the plot queued as one job from the Generate tab's settings,
 each image and then the grid in the strip and the gallery, whose large view names the grid's axes."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from PIL import Image
 from PySide6.QtCore import Qt
@@ -39,7 +41,7 @@ def test_a_plot_from_the_window_makes_each_image_then_the_grid(qtbot, parts):
     strip = window.results  # the grid, latest, named as such
     assert strip.count() == 5 and strip.item(0).data(Qt.ItemDataRole.UserRole) == saved[4]
     assert [strip.item(k).text() for k in range(5)] == [  # the grid, then each image by its place, latest first
-        "X/Y plot", "Steps: 2, blue", "Steps: 2, red", "Steps: 1, blue", "Steps: 1, red"]
+        "X/Y/Z plot", "Steps: 2, blue", "Steps: 2, red", "Steps: 1, blue", "Steps: 1, red"]
     qtbot.waitUntil(lambda: window.timing.text().startswith("Done"), timeout=WAIT)
 
     browser = window.browser
@@ -50,15 +52,15 @@ def test_a_plot_from_the_window_makes_each_image_then_the_grid(qtbot, parts):
     assert window.build_request().steps == 1 and window.prompt.toPlainText() == requests[0]["prompt"]
     assert (window._plot_dialog.x_row.axis(), window._plot_dialog.x_row.values.text()) == (Axis.STEPS, "1-2")
     assert (window._plot_dialog.y_row.axis(), window._plot_dialog.y_row.values.text()) == (Axis.PROMPT, "red, blue")
-    assert "X/Y plot's grid" in window.statusBar().currentMessage()
+    assert "X/Y/Z plot's grid" in window.statusBar().currentMessage()
     browser.viewer.show_record(record)
-    assert ("X/Y plot Steps (1-2) × Prompt S/R (red, blue); this is its grid, reuse makes its first image"
+    assert ("X/Y/Z plot Steps (1-2) × Prompt S/R (red, blue); this is its grid, reuse makes its first image"
             in " ".join(browser.viewer.details.toPlainText().split()))
 
 
 def test_the_dialog_says_what_is_wrong_before_anything_is_queued(qtbot, idle_app):
     window = idle_app.window
-    assert any(what == "X/Y plot" and keys == "Ctrl+Shift+P" for _, keys, what in shortcut_rows(window))
+    assert any(what == "X/Y/Z plot" and keys == "Ctrl+Shift+P" for _, keys, what in shortcut_rows(window))
     dialog = window.open_plot()
     assert not dialog.isModal()  # open beside the window: the prompt can be typed meanwhile
     assert "type a prompt there" in dialog.summary.text() and not dialog.make_button.isEnabled()
@@ -86,11 +88,22 @@ def test_the_dialog_says_what_is_wrong_before_anything_is_queued(qtbot, idle_app
     assert dialog.y_row.values.text() == window.current_model().name and dialog.make_button.isEnabled()
     dialog.y_row.set_axis(Axis.SEED)  # random seeds, chosen when the plot is queued
     assert dialog.y_row.values.text() == "-1, -1, -1" and dialog.summary.text().startswith("3 × 3 = 9 images")
+    dialog.z_row.set_axis(Axis.SEED, "1, 2")
+    assert "Y and Z are both Seed" in dialog.summary.text() and not dialog.make_button.isEnabled()
+    dialog.z_row.set_axis(Axis.GUIDANCE, "1-2 (+0.5)")  # a grid for each
+    assert dialog.summary.text().startswith("3 × 3 × 3 = 27 images, in 3 grids side by side")
+    dialog.z_row.set_axis(Axis.STEPS, "1-12")
+    assert "3 × 3 × 12 is 108 images; a plot makes at most 100" in dialog.summary.text()
+    dialog.z_row.set_axis(Axis.SEED, "-1, 5")
+    dialog.y_row.set_axis(None)
+    assert dialog.summary.text().startswith("3 × 2 = 6 images, in 2 grids") and dialog.make_button.isEnabled()
+    dialog.z_row.set_axis(Axis.GUIDANCE, "1, 2")
+    dialog.y_row.set_axis(Axis.SEED, "-1, -1, -1")
     submitted = []
     dialog.submit = submitted.append
     dialog.make_button.click()
     (spec,) = submitted
-    assert -1 not in spec.y.parsed() and len(set(spec.y.parsed())) == 3
+    assert -1 not in spec.y.parsed() and len(set(spec.y.parsed())) == 3 and spec.z.parsed() == [1.0, 2.0]
     assert window.open_plot() is dialog and dialog.x_row.values.text() == "cat, dog, owl"  # kept while open
 
 
@@ -107,16 +120,18 @@ def test_the_last_plots_axes_come_back_and_the_windows_own_saves_keep_them(qtbot
     dialog.submit = lambda spec: None
     dialog.x_row.set_axis(Axis.GUIDANCE, "1-3")
     dialog.y_row.set_axis(Axis.SCHEDULER, "TCD, LCM")
+    dialog.z_row.set_axis(Axis.SEED, "1, 2")
     dialog.make_button.click()
     save_settings(load_settings(paths).replace(batch_dir="/data/batches", export_dir="/data/exports"), paths)
     window._remember_choices()  # a Generate, or closing the window
     saved = load_settings(paths)
-    assert (saved.plot_x, saved.plot_x_values, saved.plot_y, saved.plot_y_values) == (
-        "guidance", "1-3", "scheduler", "TCD, LCM")
+    assert (saved.plot_x, saved.plot_x_values, saved.plot_y, saved.plot_y_values, saved.plot_z,
+            saved.plot_z_values) == ("guidance", "1-3", "scheduler", "TCD, LCM", "seed", "1, 2")
     assert (saved.batch_dir, saved.export_dir) == ("/data/batches", "/data/exports")
     again = PlotDialog(lambda: None, lambda spec: None, paths)  # after a restart
     assert (again.x_row.axis(), again.x_row.values.text()) == (Axis.GUIDANCE, "1-3")
     assert (again.y_row.axis(), again.y_row.values.text()) == (Axis.SCHEDULER, "TCD, LCM")
+    assert (again.z_row.axis(), again.z_row.values.text()) == (Axis.SEED, "1, 2")
     save_settings(load_settings(paths).replace(plot_x="size", plot_y="weather"), paths)  # a newer version's axes
     fresh = PlotDialog(lambda: None, lambda spec: None, paths)
     assert fresh.x_row.axis() == Axis.STEPS and fresh.y_row.axis() is None
@@ -132,7 +147,40 @@ def test_another_tools_grid_reused_gives_the_plot_dialog_its_axes(qtbot, idle_ap
     dialog = window._plot_dialog
     assert (dialog.x_row.axis(), dialog.x_row.values.text()) == (Axis.PROMPT, "sitting, standing")
     assert (dialog.y_row.axis(), dialog.y_row.values.text()) == (Axis.PROMPT, "outdoors, indoors")
-    assert "X/Y plot's grid" in window.statusBar().currentMessage()
+    assert "X/Y/Z plot's grid" in window.statusBar().currentMessage()
     window.apply_metadata(parse_a1111("a fox\nSteps: 4, Sampler: Euler a, CFG scale: 1, Seed: 1, Size: 64x64, "
                                       "Script: X/Y/Z plot, X Type: Styles, X Values: \"a, b\""))
     assert dialog.x_row.values.text() == "sitting, standing"  # a setting not stepped through here: as it was
+    assert dialog.z_row.axis() is None
+    window.apply_metadata(parse_a1111(  # A1111's X/Y/Z plot with a Z axis and random seeds: the seeds it chose
+        "a fox\nSteps: 4, Sampler: Euler a, CFG scale: 1, Seed: 31, Size: 64x64, Script: X/Y/Z plot, X Type: Seed, "
+        'X Values: "-1, -1", Fixed X Values: "31, 4077", Z Type: CFG Scale, Z Values: "1, 2"'))
+    assert (dialog.x_row.axis(), dialog.x_row.values.text()) == (Axis.SEED, "31, 4077")
+    assert dialog.y_row.axis() is None
+    assert (dialog.z_row.axis(), dialog.z_row.values.text()) == (Axis.GUIDANCE, "1, 2")
+
+
+def test_a_z_axis_from_the_window_makes_a_grid_for_each_of_its_values(qtbot, parts):
+    window = parts.window
+    window.prompt.setPlainText("a red kite")
+    window.seed_lock.setChecked(True)
+    dialog = window.open_plot()
+    dialog.x_row.set_axis(Axis.STEPS, "1, 2")
+    dialog.y_row.set_axis(None)
+    dialog.z_row.set_axis(Axis.PROMPT, "red, blue")
+    assert dialog.summary.text().startswith("2 × 2 = 4 images, in 2 grids side by side")
+    saved = []
+    window.image_saved.connect(saved.append)
+    dialog.make_button.click()
+    qtbot.waitUntil(lambda: len(saved) == 5, timeout=WAIT)
+    requests = [read_request(path) for path in saved]
+    assert [(r["steps"], r["prompt"]) for r in requests[:4]] == [  # each step count's two as one batch
+        (1, "a red kite"), (1, "a blue kite"), (2, "a red kite"), (2, "a blue kite")]
+    assert requests[4]["plot"]["Z Type"] == "Prompt S/R" and "Y Type" not in requests[4]["plot"]
+    assert [window.results.item(k).text() for k in range(5)] == [
+        "X/Y/Z plot", "Steps: 2, blue", "Steps: 2, red", "Steps: 1, blue", "Steps: 1, red"]
+    with Image.open(saved[4]) as grid:  # two grids of two side by side
+        assert grid.width > 4 * 64 and grid.height > 64
+    dialog.z_row.set_axis(None)
+    window.reuse_file(Path(saved[4]))
+    assert (dialog.z_row.axis(), dialog.z_row.values.text()) == (Axis.PROMPT, "red, blue")

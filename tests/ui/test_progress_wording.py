@@ -43,8 +43,8 @@ def test_a_long_run_says_its_time_left_at_the_pace_of_its_steps_not_of_the_loadi
     assert step(1, 20, 13.0, HIRES_STAGE) == f"{HIRES_STAGE} · step 1/20 · 13.00 s", "a second pass: a new pace"
     assert step(2, 20, 16.0, HIRES_STAGE).endswith("· about 54 s left")
     # an X/Y plot counts its images in hundredths: its percent, and the time the rest of its images take
-    assert step(0, 1200, 17.0, PLOT_STAGE) == "X/Y plot · 0% · 17\u00a0s"
-    assert step(300, 1200, 47.0, PLOT_STAGE) == "X/Y plot · 25% · 47\u00a0s · about 1 min 30 s left"
+    assert step(0, 1200, 17.0, PLOT_STAGE) == "X/Y/Z plot · 0% · 17\u00a0s"
+    assert step(300, 1200, 47.0, PLOT_STAGE) == "X/Y/Z plot · 25% · 47\u00a0s · about 1 min 30 s left"
 
     bridge.started.emit(JobStarted(job_id=8))  # a GPU's run: a half second needs no estimate
     bridge.progress.emit(JobProgress(job_id=8, step=1, total_steps=4, elapsed_s=0.30))

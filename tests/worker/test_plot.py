@@ -104,11 +104,27 @@ def test_a_plot_runs_as_one_queued_job_in_the_worker(fake_backend, app_home, tmp
     for image, (column, row) in zip(images[:4], [(0, 0), (1, 0), (0, 1), (1, 1)]):
         own = np.asarray(Image.open(io.BytesIO(image.png)).convert("RGB"))
         assert np.array_equal(cell_of(grid.convert("RGB"), 2, 2, column, row), own)
-    assert QueuedJob(plot, spec.base, plot=spec).describe() == "X/Y plot of 4 images: Seed × Steps"
+    assert QueuedJob(plot, spec.base, plot=spec).describe() == "X/Y/Z plot of 4 images: Seed × Steps"
     files = {"a": "/m/a.safetensors", "b": "/m/b.safetensors"}
     models = PlotSpec(FAKE, PlotAxis(Axis.MODEL, "a, b").looked_up(files.__getitem__))
     in_use = {path for request in QueuedJob(1, models.base, plot=models).requests() for path in request.model_paths()}
     assert {"/m/a.safetensors", "/m/b.safetensors"} <= in_use  # the model manager leaves them while it waits
+
+
+def test_a_plot_with_a_z_axis_crosses_to_the_worker_and_lays_a_grid_out_for_each_value(fake_backend, app_home,
+                                                                                        tmp_path):
+    spec = PlotSpec(FAKE, PlotAxis(Axis.SEED, "20, 40"), z=PlotAxis(Axis.STEPS, "1, 3")).fixed()
+    with fake_worker(app_home, InputImages(tmp_path / "inputs")) as (events, client):
+        ended(events, client.submit_plot(spec))
+        with events.changed:
+            images = [e for e in events.items if isinstance(e, ImageReady)]
+            failed = [e for e in events.items if isinstance(e, JobFailed)]
+    assert not failed and len(images) == 5
+    made = [Image.open(io.BytesIO(image.png)).convert("RGB") for image in images[:4]]
+    assert [read_request(io.BytesIO(image.png))["steps"] for image in images[:4]] == [1, 1, 3, 3]
+    grid = Image.open(io.BytesIO(images[-1].png))
+    assert 'X Type: Seed, X Values: "20, 40", Z Type: Steps, Z Values: "1, 3"' in grid.text["parameters"]
+    assert np.array_equal(np.asarray(grid.convert("RGB")), np.asarray(spec.grid(made)))  # Z's grids side by side
 
 
 def test_images_that_differ_in_seed_or_prompt_run_together_up_to_a_batch_of_eight():

@@ -323,12 +323,18 @@ PLOT_SCRIPTS = ("x/y/z plot", "x/y plot")  # A1111's grid scripts, as they write
 
 def plot_axes(fields: dict) -> str | None:
     """The axes of an X/Y/Z plot whose grid `fields` (an image's A1111 fields, or the `plot` this app keeps in a
-    grid's request) describe, in words: `Steps (1,2,4) × Seed (1-3)`; None for another image."""
+    grid's request) describe, in words: `Steps (1,2,4) × Seed (1-3)` (random seeds as the seeds A1111 chose); None
+    for another image."""
     fields = {str(key).lower(): value.strip() for key, value in fields.items() if isinstance(value, str)}
     if fields.get("script", "").lower() not in PLOT_SCRIPTS:
         return None
-    axes = [f"{fields[f'{name} type']}" + (f" ({fields[f'{name} values']})" if fields.get(f"{name} values") else "")
-            for name in "xyz" if fields.get(f"{name} type") and fields[f"{name} type"].lower() != "nothing"]
+    axes = []
+    for name in "xyz":
+        kind = fields.get(f"{name} type")
+        if not kind or kind.lower() == "nothing":
+            continue
+        values = fields.get(f"fixed {name} values") or fields.get(f"{name} values")  # the seeds a `-1` was made
+        axes.append(f"{kind} ({values})" if values else kind)
     return " × ".join(axes) or None
 
 
