@@ -974,6 +974,7 @@ class GalleryBrowser(QWidget):
 
     def _import_ended(self, text: str) -> None:
         """The images imported so far are in the gallery, also when the import stopped or failed."""
+        self.stop_import_button.hide()  # with the words that it ended (the thread's own end comes a moment later)
         self.notice.setText(text)
         self.reload_facets()
         self.model.refresh()
