@@ -4,13 +4,15 @@ syntax around them (NovelAI's braces, A1111's [a|b], escapes) left as it is; and
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from hypersd_desktop.core.dynamic_prompts import Wildcards, chosen, ensure_wildcards, every, is_dynamic
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.engine.types import GenerationRequest
-from hypersd_desktop.worker.batch import MOST_COMBINATIONS, dynamic_jobs, plan_units
+from hypersd_desktop.worker.batch import MOST_COMBINATIONS, dynamic_jobs, plan_units, together
 
 
 def test_each_combination_in_order_with_nested_and_empty_options():
@@ -96,6 +98,21 @@ def test_the_jobs_one_generate_queues():
     assert {job.prompt for job in own} == {"a red fox", "a blue fox"}
     many, note = dynamic_jobs(request.replace(prompt="{a|b|c|d|e}{a|b|c|d|e}{a|b|c|d|e}", batch_size=1), 1, True)
     assert len(many) == MOST_COMBINATIONS and "more than 100 combinations" in note
+
+
+def test_a_batchs_images_with_their_own_choices_are_queued_as_one_job_where_they_can_run_as_one_batch():
+    request = GenerationRequest(prompt="a {red|blue} fox", base_model="m", seed=10, batch_size=3)
+    own, _ = dynamic_jobs(request, 2, False)  # two batches of three, each image with its own choices
+    assert [[job.seed for job in group] for group in together(own, 3)] == [[10, 11, 12], [13, 14, 15]]
+    assert together(own, 3)[0] == tuple(own[:3])
+    assert [len(group) for group in together(own, 1)] == [1] * 6  # a batch size of one: one image a job
+    negative, _ = dynamic_jobs(request.replace(negative_prompt="{blur|noise|grain|haze}"), 2, False)
+    runs = [len(list(run)) for _, run in itertools.groupby(negative, key=lambda job: job.negative_prompt)]
+    assert len(runs) > 2 and [len(group) for group in together(negative, 6)] == runs  # only with the same negative
+    picture, _ = dynamic_jobs(request.replace(init_image="a" * 64), 1, False)
+    assert [len(group) for group in together(picture, 3)] == [1, 1, 1]  # from a picture: one by one
+    plain, _ = dynamic_jobs(request.replace(prompt="a fox"), 2, False)
+    assert together(plain, 3) == [(plain[0],), (plain[1],)]  # a batch of its own already
 
 
 def test_a_batch_jobs_prompts_make_their_choices_by_each_images_seed(tmp_path):

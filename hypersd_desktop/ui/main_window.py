@@ -69,7 +69,7 @@ from hypersd_desktop.ui.prompt_completer import PromptCompleter
 from hypersd_desktop.ui.session import SessionKeeper
 from hypersd_desktop.ui.shortcuts import EVERYWHERE, GENERATE, ShortcutsDialog, described
 from hypersd_desktop.ui.style_loras import StyleLoras
-from hypersd_desktop.worker.batch import MOST_COMBINATIONS, dynamic_jobs, with_tagged_loras
+from hypersd_desktop.worker.batch import MOST_COMBINATIONS, dynamic_jobs, together, with_tagged_loras
 from hypersd_desktop.worker.bridge import WorkerBridge
 from hypersd_desktop.worker.protocol import PROTOCOL_VERSION, Enlargement
 from hypersd_desktop.worker.service import output_path
@@ -706,8 +706,11 @@ class MainWindow(QMainWindow):
         self._reuse_notes = []
         if note:
             self.statusBar().showMessage(note, 10000)
-        for k, job in enumerate(jobs):  # "Latest wins" replaces older jobs, not this one's
-            self._job_ids.append(self.bridge.client.submit(job, latest_wins=self.latest_wins.isChecked() and k == 0))
+        client = self.bridge.client
+        for k, group in enumerate(together(jobs, request.batch_size)):  # a batch's images with their own choices
+            latest = self.latest_wins.isChecked() and k == 0  # "Latest wins" replaces older jobs, not this one's
+            self._job_ids.append(client.submit_together(group, latest) if len(group) > 1 else
+                                 client.submit(group[0], latest_wins=latest))
         self.library.registry.mark_used(request.model_paths())
         if request.varied:  # variations of one seed's image: the next are varied by new seeds
             self.variation.renew()

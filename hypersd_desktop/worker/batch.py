@@ -368,8 +368,8 @@ def dynamic_jobs(request: GenerationRequest, count: int, each_combination: bool,
     A plain prompt: `count` jobs, each its batch's seeds on from the last. A prompt with choices
     (core/dynamic_prompts.py): with `each_combination`, each combination of the prompt's choices `count` times,
     every combination with the same seeds (so only the words differ), at most `MOST_COMBINATIONS`; else each
-    image its own one-image job whose choices its seed makes (a batch size above 1 then runs image by image: one
-    engine call makes one prompt's images). The negative prompt's choices are made by each image's seed."""
+    image its own one-image job whose choices its seed makes (`together` makes a batch's of them one job again, run
+    as one batch). The negative prompt's choices are made by each image's seed."""
     size = request.batch_size
     request = with_templates(request, wildcards)
     if request.prompt_template is None and request.negative_template is None:
@@ -383,6 +383,20 @@ def dynamic_jobs(request: GenerationRequest, count: int, each_combination: bool,
         jobs, note = [request.replace(batch_size=1).advanced(k) for k in range(count * size)], None
         jobs = [job.replace(prompt=chosen(job.prompt, job.seed, wildcards)) for job in jobs]
     return [job.replace(negative_prompt=chosen(job.negative_prompt, job.seed, wildcards)) for job in jobs], note
+
+
+def together(jobs: list[GenerationRequest], size: int) -> list[tuple[GenerationRequest, ...]]:
+    """`dynamic_jobs`' jobs as the window queues them: one-image jobs in a row that can run as one batch (equal
+    `batch_key`s: a dynamic prompt's images, each with its own choices), up to `size` (the batch size asked for)
+    in one job; any other job alone."""
+    groups: list[list[GenerationRequest]] = []
+    for job in jobs:
+        key = batch_key(job)
+        if groups and key is not None and len(groups[-1]) < size and batch_key(groups[-1][0]) == key:
+            groups[-1].append(job)
+        else:
+            groups.append([job])
+    return [tuple(group) for group in groups]
 
 
 def with_templates(request: GenerationRequest, wildcards: Wildcards | None) -> GenerationRequest:

@@ -32,7 +32,7 @@ import subprocess
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,8 +79,11 @@ class QueuedJob:
     map: ControlMap | None = None
     enlargement: Enlargement | None = None
     plot: PlotSpec | None = None
+    each: tuple[GenerationRequest, ...] = ()  # one-image requests made as one batch (`request` is the first)
 
     def requests(self) -> tuple[GenerationRequest, ...]:
+        if self.each:
+            return self.each
         if self.batch:
             return tuple(unit.request for unit in self.batch.units)
         if self.plot:  # each image's: the Hyper-SD files and models a plot compares are in use too
@@ -107,7 +110,8 @@ class QueuedJob:
             return self.plot.describe()
         if self.batch:
             return f"batch of {len(self.batch.units)} images into {self.batch.target}"
-        return f"{self.request.prompt[:60]} (seed {self.request.seed})"
+        more = f", {len(self.each)} images with their own prompts" if self.each else ""
+        return f"{self.request.prompt[:60]} (seed {self.request.seed}{more})"
 
 
 @dataclass(frozen=True)
@@ -236,6 +240,12 @@ class WorkerClient:
         Without `save`, its images come back as `ImageReady` with no path and are written nowhere."""
         return self._enqueue(QueuedJob(next(self._ids), request, save=save), latest_wins)
 
+    def submit_together(self, requests: Sequence[GenerationRequest], latest_wins: bool = False) -> int:
+        """Queue one-image requests of one `batch_key` (a dynamic prompt's images, each with its own choices) as one
+        job, made as one batch; each image comes back as `ImageReady`, as a batch's do."""
+        job = QueuedJob(next(self._ids), requests[0], each=tuple(requests) if len(requests) > 1 else ())
+        return self._enqueue(job, latest_wins)
+
     def submit_map(self, control_map: ControlMap) -> int:
         """Queue the making of a control map; it comes back as `MapReady`, on the device generation uses."""
         return self._enqueue(QueuedJob(next(self._ids), None, map=control_map), latest_wins=False)
@@ -361,7 +371,7 @@ class WorkerClient:
                     self._send(RunPlot(job.job_id, job.plot))
                 else:
                     # A live image is shown whole when done: no step previews to make and send.
-                    self._send(RunJob(job.job_id, job.request, self.previews and job.save, job.save))
+                    self._send(RunJob(job.job_id, job.request, self.previews and job.save, job.save, job.each))
                 return
             with self._lock:
                 self._running = None

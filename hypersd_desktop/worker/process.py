@@ -199,10 +199,18 @@ class Worker:
             token.raise_if_cancelled()
             asked = job.request
             request = asked.replace(preview=Preview.LATENT) if job.previews and asked.preview == Preview.NONE else asked
-            if job.save:
+            if job.each:  # one image for each request, as one batch (whose previews show them all)
+                runs = [each.replace(preview=request.preview) for each in job.each]
+                made = self.service.run_together(runs, on_progress=on_progress, cancel=token,
+                                                 on_saved=self._image_sender(job.job_id), stored=list(job.each),
+                                                 on_unsaved=self._unsaved_sender(job.job_id))
+                first = made[0].result
+                warnings = tuple(dict.fromkeys(warning for image in made for warning in image.result.warnings))
+            elif job.save:
                 first = self.service.run(request, on_progress=on_progress, cancel=token,
                                          on_saved=self._image_sender(job.job_id), stored=asked,
                                          on_unsaved=self._unsaved_sender(job.job_id))[0].result
+                warnings = first.warnings
             else:
                 results = self.service.generate(request, on_progress, token)
                 for result in results:
@@ -210,7 +218,8 @@ class Worker:
                     self.out.send(ImageReady(job.job_id, result.index, result.seed, "", None, png,
                                              result.timings.get("load_s", 0.0)))
                 first = results[0]
-            self.out.send(JobFinished(job.job_id, first.warnings, time.perf_counter() - started,
+                warnings = first.warnings
+            self.out.send(JobFinished(job.job_id, warnings, time.perf_counter() - started,
                                       self.service.memory_in_use(request, first.settings.device),
                                       first.settings.device, first.settings.dtype, first.settings.backend))
 

@@ -65,12 +65,15 @@ class Hello:
 @dataclass(frozen=True)
 class RunJob:
     """Generate `request`; with `previews`, step previews are sent when the request asks for none. Without
-    `save` the images are sent and not written (the Draw tab's live images: only the one kept is saved)."""
+    `save` the images are sent and not written (the Draw tab's live images: only the one kept is saved). With
+    `each`, the job's images are one for each of its one-image requests, made as one batch (a dynamic prompt's,
+    each with its own choices); `request` is the first of them."""
 
     job_id: int
     request: GenerationRequest
     previews: bool = True
     save: bool = True
+    each: tuple[GenerationRequest, ...] = ()
 
 
 @message("run-batch")

@@ -412,7 +412,25 @@ class GenerationService:
         engine = self.engines.for_request(requests[0])
         if len(requests) > 1 and isinstance(engine, BatchingEngine) and requests[0].hires_scale is None:
             return engine.generate_batch(requests, on_progress=on_progress, cancel=cancel)
-        return [result for request in requests for result in self.generate(request, cancel=cancel)]
+        return self._one_by_one(requests, cancel, on_progress)
+
+    def _one_by_one(self, requests: list[GenerationRequest], cancel: CancelToken | None,
+                    on_progress: Callable[[Progress], None] | None) -> list[GenerationResult]:
+        """Each request's images in turn; `on_progress` counts the steps of them all, as a batch's are counted (a
+        stage, such as a Hires fix's second pass, is passed on as it comes)."""
+        results = []
+        for index, request in enumerate(requests):
+            def counted(progress: Progress, index: int = index) -> None:
+                if on_progress is None:
+                    return
+                if not progress.stage and progress.total_steps:
+                    progress = dataclasses.replace(progress, step=index * progress.total_steps + progress.step,
+                                                   total_steps=len(requests) * progress.total_steps)
+                on_progress(dataclasses.replace(progress, image_index=index, batch_size=len(requests)))
+
+            results.extend(dataclasses.replace(result, index=index)
+                           for result in self.generate(request, counted, cancel))
+        return results
 
     def render(self, result: GenerationResult) -> bytes:
         """`result` as the PNG file `save` would write (with its parameters), written nowhere."""
@@ -460,10 +478,29 @@ class GenerationService:
         `NotSavedError` then ends the run, once every image was tried.
         """
         results = self.generate(request, on_progress, cancel)
+        if stored is not None:
+            results = [dataclasses.replace(result, request=stored) for result in results]
+        return self._save_all(results, out_dir, on_saved, on_unsaved)
+
+    def run_together(self, requests: list[GenerationRequest], out_dir: Path | None = None,
+                     on_progress: Callable[[Progress], None] | None = None, cancel: CancelToken | None = None,
+                     on_saved: Callable[[SavedImage], None] | None = None,
+                     stored: list[GenerationRequest] | None = None,
+                     on_unsaved: Callable[[GenerationResult, bytes], None] | None = None) -> list[SavedImage]:
+        """Generate, save and index one image for each of `requests`, one-image requests of one `batch_key` (a
+        dynamic prompt's images, each with its own choices): as one batch, as `run` makes one request's. `stored`
+        are the requests written into the images, as `run`'s."""
+        results = self._made_together(requests, cancel, on_progress)
+        if stored is not None:
+            results = [dataclasses.replace(result, request=request) for request, result in zip(stored, results)]
+        return self._save_all(results, out_dir, on_saved, on_unsaved)
+
+    def _save_all(self, results: list[GenerationResult], out_dir: Path | None,
+                  on_saved: Callable[[SavedImage], None] | None,
+                  on_unsaved: Callable[[GenerationResult, bytes], None] | None) -> list[SavedImage]:
+        """Save and index each result (see `run`)."""
         saved, unsaved, seeds = [], [], []
         for result in results:
-            if stored is not None:
-                result = dataclasses.replace(result, request=stored)
             try:
                 saved.append(self.save(result, out_dir=out_dir))
             except NotSavedError as error:  # the others are tried too: a file removed meanwhile frees room
@@ -510,7 +547,7 @@ class GenerationService:
                         progress(before + count * min(step.step / step.total_steps, 1.0))
 
                 requests = [cells[k].request for k in group]
-                for index, result in zip(group, self._plot_images(requests, cancel, steps)):
+                for index, result in zip(group, self._made_together(requests, cancel, steps)):
                     made[index] = self._save_or_hand_back(result, out_dir, on_unsaved)
                     if on_saved is not None:
                         on_saved(made[index])
@@ -529,17 +566,18 @@ class GenerationService:
         progress(len(cells))
         return [*saved, made[len(cells)]]
 
-    def _plot_images(self, requests: list[GenerationRequest], cancel: CancelToken | None,
-                     on_progress: Callable[[Progress], None]) -> list[GenerationResult]:
-        """One-image requests' images, as one batch where they can be (one by one when that is too large)."""
+    def _made_together(self, requests: list[GenerationRequest], cancel: CancelToken | None,
+                       on_progress: Callable[[Progress], None] | None) -> list[GenerationResult]:
+        """One-image requests' images, each result naming its own request: as one batch where they can be (one by
+        one when that is too large for memory)."""
         if len(requests) > 1:
             try:
                 results = self.generate_batch(requests, cancel, on_progress)
                 return [dataclasses.replace(result, request=request) for request, result in zip(requests, results)]
             except OutOfMemoryError:
-                log.warning("a plot's batch of %d images did not fit in memory; making them one by one", len(requests))
-        alone = on_progress if len(requests) == 1 else None  # one by one: counted by the images made
-        return [result for request in requests for result in self.generate(request, alone, cancel)]
+                log.warning("a batch of %d images did not fit in memory; making them one by one", len(requests))
+        results = self._one_by_one(requests, cancel, on_progress)
+        return [dataclasses.replace(result, request=request) for request, result in zip(requests, results)]
 
     def _save_or_hand_back(self, result: GenerationResult, out_dir: Path | None,
                            on_unsaved: Callable[[GenerationResult, bytes], None] | None,

@@ -39,6 +39,18 @@ def test_each_combination_and_each_images_own_choices(qtbot, parts):
     made = sorted((read_request(path)["seed"], read_request(path)["prompt"]) for path in saved)
     assert made == [(seed, chosen("a {red|blue} fox", seed)) for seed in (40, 41, 42)]
 
+    saved.clear()  # a batch of three: its images' own choices, made as one batch in one job
+    window.batch_count.setValue(1)
+    window.batch_size.setValue(3)
+    window.prompt.setPlainText("a {red|blue|green|grey} {fox|owl}")
+    before = len(window._job_ids)
+    window.generate()
+    assert len(window._job_ids) == before + 1
+    qtbot.waitUntil(lambda: len(saved) == 3, timeout=WAIT)
+    made = sorted((read_request(path)["seed"], read_request(path)["prompt"]) for path in saved)
+    assert made == [(seed, chosen("a {red|blue|green|grey} {fox|owl}", seed)) for seed in (40, 41, 42)]
+    assert len({prompt for _, prompt in made}) > 1
+
 
 def test_a_missing_wildcard_says_where_to_put_it_and_the_folder_opens(qtbot, idle_app, monkeypatch):
     from PySide6.QtGui import QDesktopServices
