@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (
-    QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QVBoxLayout, QWidget,
+    QComboBox, QDialog, QDialogButtonBox, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton, QVBoxLayout,
+    QWidget,
 )
 
 from hypersd_desktop.core.errors import AppError
@@ -135,6 +136,16 @@ class PlotDialog(QDialog):
         form.addRow("X (across):", self.x_row)
         form.addRow("Y (down):", self.y_row)
         form.addRow("Z (grids):", self.z_row)
+        swaps = QHBoxLayout()  # as A1111's: an axis's setting and values change places with another's
+        self.swap_buttons = {}
+        for first, second in ("XY", "YZ", "XZ"):
+            button = QPushButton(f"Swap {first}/{second}")
+            button.setToolTip(f"{first}'s setting and values go to {second}, and {second}'s to {first}")
+            button.clicked.connect(lambda _checked=False, pair=first + second: self.swap(*pair))
+            swaps.addWidget(button)
+            self.swap_buttons[first + second] = button
+        swaps.addStretch(1)
+        form.addRow("", swaps)
         self.summary = QLabel(wordWrap=True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
@@ -162,6 +173,18 @@ class PlotDialog(QDialog):
     def rows(self) -> tuple[AxisRow, AxisRow, AxisRow]:
         """The X, Y and Z rows."""
         return self.x_row, self.y_row, self.z_row
+
+    def _row(self, name: str) -> AxisRow:
+        return self.rows()["XYZ".index(name)]
+
+    def swap(self, first: str, second: str) -> None:
+        """Rows `first` and `second` ("X", "Y" or "Z") change their settings and values (X is never Nothing)."""
+        one, other = self._row(first), self._row(second)
+        if one is self.x_row and other.axis() is None:
+            return
+        held = one.axis(), one.values.text()
+        one.set_axis(other.axis(), other.values.text())
+        other.set_axis(*held)
 
     def spec(self) -> PlotSpec | None:
         """The plot the rows and the Generate tab's controls describe, each image checked; None (said in the
@@ -192,6 +215,8 @@ class PlotDialog(QDialog):
         return spec
 
     def check(self) -> None:
+        for pair, button in self.swap_buttons.items():  # X takes no Nothing: a swap with an empty row waits
+            button.setEnabled(pair[0] != "X" or self._row(pair[1]).axis() is not None)
         self.spec()
 
     def _summarise(self, text: str, ok: bool) -> None:

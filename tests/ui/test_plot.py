@@ -98,6 +98,16 @@ def test_the_dialog_says_what_is_wrong_before_anything_is_queued(qtbot, idle_app
     dialog.y_row.set_axis(None)
     assert dialog.summary.text().startswith("3 × 2 = 6 images, in 2 grids") and dialog.make_button.isEnabled()
     dialog.z_row.set_axis(Axis.GUIDANCE, "1, 2")
+    assert not dialog.swap_buttons["XY"].isEnabled() and dialog.swap_buttons["YZ"].isEnabled()  # X is never Nothing
+    dialog.swap_buttons["YZ"].click()  # as A1111's buttons: the rows' settings and values change places
+    assert (dialog.y_row.axis(), dialog.y_row.values.text(), dialog.z_row.axis()) == (Axis.GUIDANCE, "1, 2", None)
+    dialog.swap_buttons["XY"].click()
+    assert (dialog.x_row.axis(), dialog.x_row.values.text()) == (Axis.GUIDANCE, "1, 2")
+    assert (dialog.y_row.axis(), dialog.y_row.values.text()) == (Axis.PROMPT, "cat, dog, owl")
+    assert dialog.summary.text().startswith("2 × 3 = 6 images")
+    dialog.swap_buttons["XY"].click()
+    dialog.swap_buttons["YZ"].click()
+    assert (dialog.x_row.axis(), dialog.y_row.axis(), dialog.z_row.axis()) == (Axis.PROMPT, None, Axis.GUIDANCE)
     dialog.y_row.set_axis(Axis.SEED, "-1, -1, -1")
     submitted = []
     dialog.submit = submitted.append
