@@ -52,8 +52,10 @@ class Axis(TextEnum):
     STRENGTH = "strength"
     VARIATION_STRENGTH = "variation-strength"
     CLIP_SKIP = "clip-skip"
+    ETA = "eta"
     HYPER = "hyper-sd"
     MODEL = "model"
+    VAE = "vae"
 
     @property
     def label(self) -> str:
@@ -72,10 +74,15 @@ class Axis(TextEnum):
 
 _LABELS = {Axis.SEED: "Seed", Axis.STEPS: "Steps", Axis.GUIDANCE: "CFG Scale", Axis.PROMPT: "Prompt S/R",
            Axis.SCHEDULER: "Sampler", Axis.LORA_WEIGHT: "LoRA weight", Axis.STRENGTH: "Denoising",
-           Axis.VARIATION_STRENGTH: "Var. strength", Axis.CLIP_SKIP: "Clip skip", Axis.HYPER: "Hyper-SD file",
-           Axis.MODEL: "Checkpoint name"}
+           Axis.VARIATION_STRENGTH: "Var. strength", Axis.CLIP_SKIP: "Clip skip", Axis.ETA: "Eta",
+           Axis.HYPER: "Hyper-SD file", Axis.MODEL: "Checkpoint name", Axis.VAE: "VAE"}
 _WHOLE = {Axis.SEED, Axis.STEPS, Axis.CLIP_SKIP}
-FILES = {Axis.HYPER, Axis.MODEL}  # axes whose values name installed files (`PlotAxis.files` holds them)
+FILES = {Axis.HYPER, Axis.MODEL, Axis.VAE}  # axes whose values name installed files (`PlotAxis.files` holds them)
+# A VAE axis's values besides installed VAEs, as A1111 names them: the model's own VAE, and the request's choice
+OWN_VAE, CHOSEN_VAE = "none", "automatic"
+# The order axes are applied in: a model or Hyper-SD file first (each brings settings of its own: its automatic VAE,
+# its recipe's steps), then a VAE, then the rest (a Steps axis sets the steps a Hyper-SD file brought)
+_FIRST = {Axis.HYPER: 0, Axis.MODEL: 0, Axis.VAE: 1}
 _WORDS = {Axis.PROMPT, Axis.SCHEDULER, *FILES}
 # A1111's sampler names of the schedulers a Hyper-SD file runs with, besides this app's own names and labels
 _SAMPLER_NAMES = {"ddim": Scheduler.DDIM_TRAILING, "automatic": Scheduler.AUTO, "default": Scheduler.AUTO}
@@ -179,7 +186,7 @@ def axis_values(axis: Axis, text: str) -> list:
 
 def _check(axis: Axis, value: float) -> None:
     bounds = {Axis.SEED: (0, MAX_SEED), Axis.STEPS: (1, MAX_STEPS), Axis.GUIDANCE: (0, 30),
-              Axis.CLIP_SKIP: (1, MAX_CLIP_SKIP),
+              Axis.CLIP_SKIP: (1, MAX_CLIP_SKIP), Axis.ETA: (0, 1),
               Axis.LORA_WEIGHT: (-4, 4), Axis.STRENGTH: (0, 1), Axis.VARIATION_STRENGTH: (0, 1)}[axis]
     if axis == Axis.SEED and value == RANDOM:
         return
@@ -194,9 +201,9 @@ def _short(label: str, most: int = 40) -> str:
 
 
 def _label(axis: Axis, value) -> str:
-    if axis == Axis.PROMPT or axis in FILES:  # the words, or the file's name, alone (as A1111 labels them)
+    if axis in (Axis.PROMPT, Axis.HYPER, Axis.MODEL):  # the words, or the file's name, alone (as A1111 labels them)
         return str(value)
-    text = value.label if isinstance(value, Scheduler) else f"{value:g}"
+    text = value.label if isinstance(value, Scheduler) else value if isinstance(value, str) else f"{value:g}"
     return f"{axis.label}: {text}"
 
 
@@ -232,6 +239,8 @@ class PlotAxis:
             return self
 
         def found(name: str) -> str:
+            if self.axis == Axis.VAE and name.strip().lower() in (OWN_VAE, CHOSEN_VAE):
+                return name.strip().lower()
             try:
                 return find(name)
             except InputError:
@@ -318,9 +327,8 @@ class PlotSpec:
         cells = []
         for layer, row, column in itertools.product(*(range(len(axis_values)) for axis_values in reversed(values))):
             place = (column, row, layer)
-            # a file first: a Hyper-SD file brings its own steps, which a Steps axis then sets
             steps = sorted([(axis, place[k], values[k]) for k, axis in enumerate(self._slots()) if axis],
-                           key=lambda step: step[0].axis not in FILES)
+                           key=lambda step: _FIRST.get(step[0].axis, 2))
             try:  # a request checks itself as it is made
                 request = base
                 for axis, index, axis_values in steps:
@@ -389,6 +397,9 @@ def _applied(request: GenerationRequest, axis: PlotAxis, index: int, values: lis
     kind, value = axis.axis, values[index]
     if kind == Axis.HYPER:
         return _hyper_file(request, axis._file(index))
+    if kind == Axis.VAE:
+        path = axis._file(index)
+        return request.replace(vae=None if path == OWN_VAE else request.vae if path == CHOSEN_VAE else path)
     if kind == Axis.MODEL:
         if request.unet is not None:
             raise InputError("The Hyper-SDXL 1-step UNet takes the place of each model's UNet, so the models would "
@@ -405,6 +416,8 @@ def _applied(request: GenerationRequest, axis: PlotAxis, index: int, values: lis
         return request.replace(scheduler=value)
     if kind == Axis.CLIP_SKIP:
         return request.replace(clip_skip=value)
+    if kind == Axis.ETA:
+        return request.replace(eta=float(value))
     if kind == Axis.PROMPT:
         return _replaced(request, values[0], value)
     if kind == Axis.LORA_WEIGHT:

@@ -1317,12 +1317,14 @@ class MainWindow(QMainWindow):
         return lambda path: self.library.vae_for(path)
 
     def _installed_names(self, axis: Axis) -> str:
-        """What a files' axis starts with: the Hyper-SD files installed for the model, or the model."""
+        """What a files' axis starts with: the Hyper-SD files or the VAEs installed for the model, or the model."""
         model = self.current_model()
         if model is None:
             return ""
         if axis == Axis.HYPER:
             return joined_values([Path(entry.path).stem for entry in self.library.hyper_files(model.architecture)])
+        if axis == Axis.VAE:  # the model's own VAE, then each installed for it
+            return joined_values(["None", *(entry.name for entry in self.library.vaes_for(model.architecture))])
         return joined_values([model.name])
 
     def _reuse_plot(self, fields: object) -> None:

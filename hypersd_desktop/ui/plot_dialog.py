@@ -29,6 +29,8 @@ EXAMPLES = {
     Axis.STRENGTH: ("0.3, 0.5, 0.7 — the init image's strength, or the Hires fix's", "0.3, 0.5, 0.7"),
     Axis.VARIATION_STRENGTH: ("0, 0.1, 0.2, 0.3", "0, 0.1, 0.2, 0.3"),
     Axis.CLIP_SKIP: ("1-3", "1, 2"),
+    Axis.ETA: ("0.3, 0.5, 0.8, 1 — TCD's eta: lower gives more detail at more steps", "0.3, 0.5, 0.8, 1"),
+    Axis.VAE: ("installed VAEs by name, or None (the model's own)", ""),
     Axis.HYPER: ("installed Hyper-SD files by name: Hyper-SD15-1step-lora, Hyper-SD15-4steps-lora", ""),
     Axis.MODEL: ("installed models by name: each with the same Hyper-SD file", ""),
 }

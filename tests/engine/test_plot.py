@@ -96,6 +96,7 @@ def test_each_image_is_the_base_request_with_the_columns_and_rows_values_one_ima
     (Axis.GUIDANCE, "1, 2.5", "guidance", [1.0, 2.5]),
     (Axis.SCHEDULER, "tcd, lcm", "scheduler", [Scheduler.TCD, Scheduler.LCM]),
     (Axis.CLIP_SKIP, "1-2", "clip_skip", [1, 2]),
+    (Axis.ETA, "0.3, 1", "eta", [0.3, 1.0]),
     (Axis.VARIATION_STRENGTH, "0.1, 0.2", "variation_strength", [0.1, 0.2]),
 ])
 def test_each_axis_sets_its_setting(axis, text, field, expected):
@@ -220,12 +221,13 @@ def test_a_grids_fields_give_its_axes_back_where_they_are_settings_a_plot_here_s
                                                                               None)
     # A1111 writes no X Type where X was Nothing: the plot's first axis goes across here
     assert stored_axes({"Y Type": "Steps", "Y Values": "1"}) == (PlotAxis(Axis.STEPS, "1"), None, None)
-    for fields in ({"X Type": "Styles", "X Values": "a, b"}, {"X Type": "Steps", "X Values": "1", "Z Type": "VAE"},
+    for fields in ({"X Type": "Styles", "X Values": "a, b"}, {"X Type": "Steps", "X Values": "1", "Z Type": "Styles"},
                    {}, None, "Steps", {"X Type": 3}):
         assert stored_axes(fields) is None
 
 
-HYPER_FILES = {"one": "/h/Hyper-SD15-1step-lora.safetensors", "eight": "/h/Hyper-SD15-8steps-CFG-lora.safetensors",
+HYPER_FILES = {"fp16 fix": "/v/sdxl-vae-fp16-fix.safetensors", "one": "/h/Hyper-SD15-1step-lora.safetensors",
+               "eight": "/h/Hyper-SD15-8steps-CFG-lora.safetensors",
                "unet": "/h/Hyper-SDXL-1step-Unet.safetensors", "style": "/l/style.safetensors",
                "dream": "/m/dreamshaper_8.safetensors", "real": "/m/realistic vision, v6.safetensors"}
 
@@ -386,3 +388,23 @@ def test_an_a1111_xyz_grid_gives_its_three_axes_back_with_the_seeds_it_was_made_
     assert [(c.request.seed, c.request.steps, c.request.guidance) for c in cells[:3]] == [
         (3011426843, 4, 1.5), (1077352161, 4, 1.5), (3011426843, 6, 1.5)]
     assert plot_axes(metadata.extra) == "Seed (3011426843, 1077352161) × Steps (4, 6) × CFG Scale (1.5,2)"
+
+
+def test_a_vae_axis_runs_each_vae_the_models_own_or_the_one_chosen_and_follows_a_model_axis():
+    base = BASE.replace(vae="/v/chosen.safetensors")
+    axis = PlotAxis(Axis.VAE, "fp16 fix, None, Automatic").looked_up(HYPER_FILES.__getitem__)
+    assert axis.files == (HYPER_FILES["fp16 fix"], "none", "automatic")
+    cells = PlotSpec(base, axis).cells()
+    assert [c.request.vae for c in cells] == [HYPER_FILES["fp16 fix"], None, "/v/chosen.safetensors"]
+    assert all(c.request.replace(vae=base.vae, batch_size=3) == base for c in cells)  # nothing else changes
+    assert axis.labels() == ["VAE: fp16 fix", "VAE: None", "VAE: Automatic"]
+    own = {HYPER_FILES["dream"]: "/v/dream.vae.safetensors", HYPER_FILES["real"]: None}
+    models = PlotAxis(Axis.MODEL, "dream, real").looked_up(HYPER_FILES.__getitem__, own.get)
+    for x, y in ((axis, models), (models, axis)):  # the VAE axis's VAE, whichever way round; Automatic: each model's
+        cells = PlotSpec(base, x, y).cells()
+        assert sorted((c.request.base_model, str(c.request.vae)) for c in cells) == sorted(
+            (model, vae) for model in (HYPER_FILES["dream"], HYPER_FILES["real"])
+            for vae in (HYPER_FILES["fp16 fix"], "None", str(own[model])))
+    with pytest.raises(InputError, match="'sdxl vae' is no installed"):
+        PlotAxis(Axis.VAE, "sdxl vae").looked_up(lambda name: (_ for _ in ()).throw(
+            InputError(f"{name!r} is no installed model")))

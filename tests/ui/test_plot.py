@@ -86,6 +86,10 @@ def test_the_dialog_says_what_is_wrong_before_anything_is_queued(qtbot, idle_app
     assert not dialog.make_button.isEnabled()
     dialog.y_row.set_axis(Axis.MODEL)
     assert dialog.y_row.values.text() == window.current_model().name and dialog.make_button.isEnabled()
+    dialog.y_row.set_axis(Axis.VAE)  # the model's own VAE, then those installed for it
+    assert dialog.y_row.values.text().startswith("None") and dialog.make_button.isEnabled()
+    dialog.y_row.values.setText("None, no such vae")
+    assert "'no such vae' is no installed model" in dialog.y_row.said.text()
     dialog.y_row.set_axis(Axis.SEED)  # random seeds, chosen when the plot is queued
     assert dialog.y_row.values.text() == "-1, -1, -1" and dialog.summary.text().startswith("3 × 3 = 9 images")
     dialog.z_row.set_axis(Axis.SEED, "1, 2")
