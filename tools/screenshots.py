@@ -186,6 +186,14 @@ def images_in(out: Path) -> None:
         QTimer.singleShot(300, lambda: (shoot("mask-dialog", whole_screen=True), dialog.accept(),
                                         QTimer.singleShot(0, generate)))
 
+    def after_next_job(callback) -> None:
+        """`callback` once, after the next job ends (the window's own handlers stay)."""
+        def ended(_message) -> None:
+            parts.bridge.finished.disconnect(ended)
+            QTimer.singleShot(300, callback)
+
+        parts.bridge.finished.connect(ended)
+
     def generate() -> None:
         parts.bridge.finished.connect(inpainted)
         window.generate()
@@ -237,7 +245,7 @@ def images_in(out: Path) -> None:
         window.set_tiling("both")  # a seamless image: the preview shows it three by three
         scroller = next(area for area in window.findChildren(QScrollArea) if area.isAncestorOf(window.tiling))
         scroller.ensureWidgetVisible(window.tiling)
-        parts.bridge.finished.connect(lambda _m: QTimer.singleShot(300, quit_after_tiling))
+        after_next_job(quit_after_tiling)
         window.generate()
 
     def quit_after_tiling() -> None:
@@ -252,11 +260,17 @@ def images_in(out: Path) -> None:
 
     def plot_dialog_shown(dialog) -> None:
         shoot("plot-dialog", whole_screen=True)
-        parts.bridge.finished.connect(lambda _m: QTimer.singleShot(300, quit_after_plot))
+        after_next_job(quit_after_plot)
         dialog.make_button.click()
 
     def quit_after_plot() -> None:
         shoot("plot-done")
+        window.prompt.setPlainText("a lighthouse at dusk")  # Live: the image follows the prompt, saved nowhere
+        window.live.button.click()
+        after_next_job(quit_after_live)  # the live image's job: the image is in the preview
+
+    def quit_after_live() -> None:
+        shoot("live-done")
         parts.bridge.shutdown()
         app.quit()
 

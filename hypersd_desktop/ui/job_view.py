@@ -141,7 +141,6 @@ class ResultStrip(QListWidget):
         self.setGridSize(QSize(136, 96 + 2 * line + 8))
         self.setWordWrap(True)
         self.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.setUniformItemSizes(True)
         self.setFixedHeight(self.gridSize().height() + self.horizontalScrollBar().sizeHint().height()
                             + 2 * self.frameWidth() + 2)
         self.setWrapping(False)
@@ -298,27 +297,35 @@ class JobView(QObject):
         pixmap.loadFromData(message.png, "PNG")
         tiling = self._tiling if message.job_id == self.active_job else Tiling.OFF
         self.widgets.preview.show_image(pixmap, tiling)
-        results = self.widgets.results
         grid = self._plot_images is not None and message.job_id == self.active_job and self._plot_images == 0
         if self._plot_images and message.job_id == self.active_job:
             self._plot_images -= 1
         place = self._plot_places.get(_request_text(message.png)) if self._plot_places and not grid else None
-        item = QListWidgetItem(QIcon(pixmap), "X/Y/Z plot" if grid else place or f"seed {message.seed}")
-        item.setData(Qt.ItemDataRole.UserRole, message.path)
-        item.setData(SEED_ROLE, message.seed)
-        item.setData(TILING_ROLE, tiling.value)
-        item.setToolTip(message.path)
         if not message.path:  # made, but the disk was full: kept here until it is saved elsewhere
-            item.setData(PNG_ROLE, message.png)
-            item.setText(f"seed {message.seed} · {NOT_SAVED}")
-            item.setToolTip("Not saved: right-click it and choose Save as… to keep it")
             self._unsaved_jobs[message.job_id] = self._unsaved_jobs.get(message.job_id, 0) + 1
+        self.add_result(pixmap, message.png, message.path, message.seed, tiling,
+                        "X/Y/Z plot" if grid else place)
+
+    def add_result(self, pixmap: QPixmap, png: bytes, path: str, seed: int, tiling: str = Tiling.OFF,
+                   name: str | None = None) -> None:
+        """Put an image first in the strip, named `name` (else by its seed): saved at `path`, or (no path) not saved
+        and held as its file's bytes `png` until it is saved elsewhere. `image_saved` says a saved one."""
+        results = self.widgets.results
+        item = QListWidgetItem(QIcon(pixmap), name or f"seed {seed}")
+        item.setData(Qt.ItemDataRole.UserRole, path)
+        item.setData(SEED_ROLE, seed)
+        item.setData(TILING_ROLE, Tiling(tiling).value)
+        item.setToolTip(path)
+        if not path:
+            item.setData(PNG_ROLE, png)
+            item.setText(f"seed {seed} · {NOT_SAVED}")
+            item.setToolTip("Not saved: right-click it and choose Save as… to keep it")
         results.insertItem(0, item)
         saved_rows = [row for row in range(results.count()) if ResultStrip.unsaved_png(results.item(row)) is None]
         while results.count() > RESULTS_KEPT and saved_rows:  # the oldest saved ones go; a not saved one stays
             results.takeItem(saved_rows.pop())
-        if message.path:
-            self.image_saved.emit(message.path)
+        if path:
+            self.image_saved.emit(path)
 
     def _show_progress(self, done: int, total: int) -> None:
         bar = self.widgets.progress

@@ -61,6 +61,7 @@ from hypersd_desktop.ui.generate_form import (
 from hypersd_desktop.ui.gallery_browser import GalleryBrowser
 from hypersd_desktop.ui.init_image import ENLARGE_SCALES, IMAGE_FILTER, UPSCALE_SCALES, InitImageBox
 from hypersd_desktop.ui.job_view import JobView, JobWidgets, PreviewLabel, ResultStrip
+from hypersd_desktop.ui.live_prompt import KEEP_KEYS, LIVE_KEYS, LivePrompt
 from hypersd_desktop.ui.model_manager import ModelManager
 from hypersd_desktop.worker.matching import ModelMatch, match_metadata, match_request
 from hypersd_desktop.ui.pasted_parameters import NOTHING_TO_PASTE, PromptBox, clipboard_files, clipboard_metadata
@@ -235,9 +236,13 @@ class MainWindow(QMainWindow):
         form.addRow("Init image", self.init_image)
         form.addRow("ControlNet", self.control_stack)
         form.addRow("IP-Adapter", self.reference_stack)
+        self.live = LivePrompt(self.bridge, self.gallery, lambda: self.library.paths.images, self._live_request,
+                               self._keep_live_again, self._live_said, self._live_failed, self)
         buttons = QHBoxLayout()
-        buttons.addWidget(self.generate_button)
-        buttons.addWidget(self.cancel_button)
+        buttons.addWidget(self.generate_button, 1)
+        buttons.addWidget(self.cancel_button, 1)
+        buttons.addWidget(self.live.button)
+        buttons.addWidget(self.live.keep_button)
         controls = QVBoxLayout()
         controls.addWidget(QLabel("Prompt"))
         controls.addWidget(self.prompt)
@@ -429,6 +434,14 @@ class MainWindow(QMainWindow):
         described(QShortcut(QKeySequence("Ctrl+S"), self.generate_page, activated=self.save_result_as,
                             context=Qt.ShortcutContext.WidgetWithChildrenShortcut), GENERATE,
                   "Save the selected result (or the newest) as a file where you choose")
+        described(QShortcut(QKeySequence(LIVE_KEYS), self.generate_page, activated=self.live.button.toggle,
+                            context=Qt.ShortcutContext.WidgetWithChildrenShortcut), GENERATE,
+                  "Live: an image as you type and change settings, saved nowhere (on and off)")
+        described(QShortcut(QKeySequence(KEEP_KEYS), self.generate_page, activated=self.live.keep,
+                            context=Qt.ShortcutContext.WidgetWithChildrenShortcut), GENERATE,
+                  "Keep the live image shown (to the gallery)")
+        self.live.shown.connect(self._show_live)
+        self.live.kept.connect(self._live_kept)
         self.generate_button.clicked.connect(lambda: self.generate())
         self.prompt.parameters_pasted.connect(self.reuse_pasted)
         self.cancel_button.clicked.connect(self.cancel)
@@ -466,7 +479,7 @@ class MainWindow(QMainWindow):
         self.jobs = JobView(self.bridge, JobWidgets(
             self.preview, self.timing, self.cancel_button, self.results, self.queue, self.warnings, self.errors,
             self.device_label, self.memory_label, self.progress, self.resume_queue), lambda: self.settings, self,
-            skip=lambda job_id: self.draw.owns(job_id) or self.control_maps.owns(job_id))
+            skip=lambda job_id: self.draw.owns(job_id) or self.control_maps.owns(job_id) or self.live.owns(job_id))
         self.jobs.image_saved.connect(self.image_saved)
         self.results.currentItemChanged.connect(lambda item, _previous: self.show_result(item))
         self.results.itemClicked.connect(self._result_clicked)  # the current one again, after a newer image
@@ -1295,7 +1308,7 @@ class MainWindow(QMainWindow):
 
     def _plot_dialog_made(self) -> PlotDialog:
         if self._plot_dialog is None:
-            self._plot_dialog = PlotDialog(self._plot_request, self._submit_plot, self.library.paths, self,
+            self._plot_dialog = PlotDialog(self._one_image_request, self._submit_plot, self.library.paths, self,
                                            find=self._installed_file, suggest=self._installed_names,
                                            vae_of=self._automatic_vaes)
         return self._plot_dialog
@@ -1338,8 +1351,38 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("An X/Y/Z plot's grid: its first image's settings are set, and File → X/Y/Z "
                                      "plot… (Ctrl+Shift+P) has its axes to make the plot again.", 15000)
 
-    def _plot_request(self) -> GenerationRequest | None:
-        """The request a plot makes again: the Generate tab's, a dynamic prompt's choices made by its seed."""
+    # -- live -----------------------------------------------------------------------------
+
+    def _live_request(self) -> GenerationRequest | None:
+        """The image Live makes: the Generate tab's first image (a dynamic prompt's choices by its seed)."""
+        request = self._one_image_request()
+        return request.replace(batch_size=1) if request is not None else None
+
+    def _show_live(self, image) -> None:
+        pixmap = QPixmap()
+        pixmap.loadFromData(image.png, "PNG")
+        self.preview.show_image(pixmap, image.request.tiling)
+
+    def _live_kept(self, path: str) -> None:
+        image = self.live.image
+        pixmap = QPixmap()
+        pixmap.loadFromData(image.png, "PNG")
+        self.jobs.add_result(pixmap, image.png, path, image.request.seed, image.request.tiling)
+        self.library.registry.mark_used(image.request.model_paths())
+
+    def _keep_live_again(self, request: GenerationRequest) -> None:
+        self._job_ids.append(self.bridge.client.submit(request))
+
+    def _live_said(self, text: str) -> None:
+        if self._active_job is None:  # a generated image's progress says more
+            self.timing.setText(text)
+
+    def _live_failed(self, message: str) -> None:
+        self.errors.show_messages([f"Live: {message}"])
+
+    def _one_image_request(self) -> GenerationRequest | None:
+        """The Generate tab's request as one image would be made (a dynamic prompt's choices made by its seed): what
+        a plot and Live make again."""
         request = self.build_request(quiet=True)
         if request is None or not request.prompt:
             return None

@@ -141,7 +141,7 @@ class PlotDialog(QDialog):
         swaps = QHBoxLayout()  # as A1111's: an axis's setting and values change places with another's
         self.swap_buttons = {}
         for first, second in ("XY", "YZ", "XZ"):
-            button = QPushButton(f"Swap {first}/{second}")
+            button = QPushButton(f"Swap {first}/{second}", autoDefault=False)  # Enter makes the plot
             button.setToolTip(f"{first}'s setting and values go to {second}, and {second}'s to {first}")
             button.clicked.connect(lambda _checked=False, pair=first + second: self.swap(*pair))
             swaps.addWidget(button)
