@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
 
 from hypersd_desktop.core.dynamic_prompts import Wildcards, chosen, wildcards_folder
 from hypersd_desktop.core.errors import AppError
-from hypersd_desktop.core.files import why_not_written
 from hypersd_desktop.core.settings import Settings
 from hypersd_desktop.core.vocab import Architecture, Decoder, ModelKind, Preprocessor, Preview, architecture_label
 from hypersd_desktop.engine.inspect import union_control_types
@@ -42,14 +41,13 @@ from hypersd_desktop.ui.generate_form import (
 )
 from hypersd_desktop.ui.init_image import IMAGE_FILTER
 from hypersd_desktop.ui.job_view import PreviewLabel
-from hypersd_desktop.ui.live_jobs import LiveImage, LiveJobs
+from hypersd_desktop.ui.live_jobs import LiveImage, LiveJobs, write_kept
 from hypersd_desktop.ui.pictures import read_picture
 from hypersd_desktop.ui.prompt_completer import PromptCompleter
 from hypersd_desktop.ui.shortcuts import DRAW, described
 from hypersd_desktop.ui.sketch_canvas import PngEncoder, SketchCanvas
 from hypersd_desktop.worker.batch import with_tagged_loras
 from hypersd_desktop.worker.bridge import WorkerBridge
-from hypersd_desktop.worker.service import output_path
 
 DEMO_RECIPE = "Hyper-SD15-1step-lora"  # the drawing demo's: unified LoRA, TCD, 1 step, eta 1
 PROMPT_PAUSE_MS = 400  # typing: a new image once the typing pauses
@@ -390,15 +388,9 @@ class DrawTab(QWidget):
             self.state_label.setText("Keeping: decoding with the full VAE…")
             return None
         try:
-            for digest in image.request.input_images():
-                self.bridge.inputs.keep(digest)
-            path = output_path(self.library.paths.images, image.request.seed)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(image.png)
-            self.gallery.add_file(path)
-        except (AppError, OSError) as error:
-            why = why_not_written(error, self.library.paths.images) if isinstance(error, OSError) else error
-            self.errors.show_messages([f"The image could not be kept: {str(why).rstrip('.')}."])
+            path = write_kept(image, self.bridge, self.gallery, self.library.paths.images)
+        except AppError as error:
+            self.errors.show_messages([f"The image could not be kept: {str(error).rstrip('.')}."])
             self.keep_button.setEnabled(True)
             return None
         self.kept.emit(str(path))

@@ -9,11 +9,16 @@ until the pause ends; then the newest runs. The jobs save nothing: `Keep` saves 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from hypersd_desktop.core.errors import AppError
+from hypersd_desktop.core.files import why_not_written
 from hypersd_desktop.engine.types import GenerationRequest
+from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.worker.bridge import WorkerBridge
+from hypersd_desktop.worker.service import output_path
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,21 @@ class LiveImage:
     serial: int
     png: bytes
     request: GenerationRequest
+
+
+def write_kept(image: LiveImage, bridge: WorkerBridge, gallery: Gallery, folder: Path) -> Path:
+    """Keep a live image: its file (exactly the image shown, with its request) written into `folder` and added to
+    the gallery, and the input images it names kept for reuse. `AppError` says why it could not be."""
+    path = output_path(folder, image.request.seed)
+    try:
+        for digest in image.request.input_images():
+            bridge.inputs.keep(digest)
+        folder.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(image.png)
+        gallery.add_file(path)
+    except OSError as error:
+        raise AppError(why_not_written(error, folder)) from None
+    return path
 
 
 class LiveJobs(QObject):

@@ -16,13 +16,11 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QPushButton
 
 from hypersd_desktop.core.errors import AppError
-from hypersd_desktop.core.files import why_not_written
 from hypersd_desktop.core.vocab import Decoder
 from hypersd_desktop.engine.types import GenerationRequest
 from hypersd_desktop.gallery.gallery import Gallery
-from hypersd_desktop.ui.live_jobs import LiveImage, LiveJobs
+from hypersd_desktop.ui.live_jobs import LiveImage, LiveJobs, write_kept
 from hypersd_desktop.worker.bridge import WorkerBridge
-from hypersd_desktop.worker.service import output_path
 
 READ_EVERY_MS = 250  # how often the settings are read: an image follows a pause of one to two readings
 KEEP_KEYS = "Ctrl+K"
@@ -122,17 +120,10 @@ class LivePrompt(QObject):
             self.keep_again(image.request.replace(decoder=Decoder.VAE))
             self.say("Keeping: making it again with the full VAE…")
             return None
-        folder = self.images()
-        path = output_path(folder, image.request.seed)
         try:
-            for digest in image.request.input_images():  # its init image and others, for reuse
-                self.bridge.inputs.keep(digest)
-            folder.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(image.png)
-            self.gallery.add_file(path)
-        except (AppError, OSError) as error:
-            why = why_not_written(error, folder) if isinstance(error, OSError) else error
-            self.say(f"The image could not be kept: {str(why).rstrip('.')}.")
+            path = write_kept(image, self.bridge, self.gallery, self.images())
+        except AppError as error:
+            self.say(f"The image could not be kept: {str(error).rstrip('.')}.")
             self.keep_button.setEnabled(True)
             return None
         self.say(f"Kept: {path.name}")

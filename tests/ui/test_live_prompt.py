@@ -97,3 +97,17 @@ def test_live_waits_for_a_prompt_and_keeps_a_fast_decoded_image_made_again_with_
     assert window.live.keep() is None  # made again, saved as any generated image
     assert asked == [fast.replace(decoder=Decoder.VAE)] and 99 in window._job_ids
     assert image_files(AppPaths.default().images) == []
+
+
+def test_keep_says_why_an_image_could_not_be_kept_and_stays_ready_to_try_again(qtbot, parts, tmp_path):
+    window = parts.window
+    window.seed_lock.setChecked(True)
+    window.prompt.setPlainText("a red kite")
+    window.live.button.click()
+    settled(qtbot, window, "a red kite")
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("a file where the images folder should be")
+    window.live.images = lambda: blocked
+    assert window.live.keep() is None
+    assert window.timing.text().startswith("The image could not be kept:") and window.live.keep_button.isEnabled()
+    assert window.results.count() == 0
