@@ -370,7 +370,9 @@ class DrawTab(QWidget):
 
     def _state_changed(self, state: str) -> None:
         self.busy.setVisible(state in ("running", "waiting"))
-        self.state_label.setText(STATES[state])
+        made = self.live.made_in
+        self.state_label.setText(f"{STATES[state]} · the last image took {made}" if made and state != "paused"
+                                 else STATES[state])
 
     # -- keep and reuse ---------------------------------------------------------------------
 

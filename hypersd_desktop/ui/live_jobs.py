@@ -61,6 +61,8 @@ class LiveJobs(QObject):
         self._jobs: dict[int, tuple[int, GenerationRequest]] = {}  # unfinished job id -> (serial, request)
         self._ids: set[int] = set()  # every live job's id, finished ones too (their last events may still come)
         self._shown_serial = 0
+        self._load_s: dict[int, float] = {}  # a shown image's job id -> its time loading the model
+        self.made_in = ""  # how long the newest image shown took ("0.08 s"), once its job has finished
         bridge.image_ready.connect(self._image_ready)
         bridge.finished.connect(self._ended)
         bridge.failed.connect(self._ended)
@@ -103,6 +105,8 @@ class LiveJobs(QObject):
         if entry is None or entry[0] <= self._shown_serial:
             return
         self._shown_serial = entry[0]
+        self._load_s[message.job_id] = message.load_s
+        self.made_in = ""
         self.shown.emit(LiveImage(entry[0], message.png, entry[1]))
 
     def _ended(self, message) -> None:
@@ -113,4 +117,14 @@ class LiveJobs(QObject):
             self._running = None
         if not getattr(message, "cancelled", True):  # a failure, not a cancel or replacement
             self.failed.emit(message.message)
+        load_s = self._load_s.pop(message.job_id, None)
+        if load_s is not None and hasattr(message, "seconds"):  # the newest image shown: its job took this long
+            self.made_in = took(message.seconds, load_s)
         self._pump()
+
+
+def took(seconds: float, load_s: float) -> str:
+    """How long a live image took: "0.08 s", or with the model's loading ("3.1 s, 2.9 s of it loading the model")."""
+    if load_s < 0.05:
+        return f"{seconds:.2f} s"
+    return f"{seconds:.1f} s, {load_s:.1f} s of it loading the model"

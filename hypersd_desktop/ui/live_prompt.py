@@ -104,10 +104,13 @@ class LivePrompt(QObject):
         self.shown.emit(image)
 
     def _state_changed(self, state: str) -> None:
-        if self.on:
-            self.say({"running": "Live: making the image…", "waiting": "Live: making the image; newer settings wait",
-                      "idle": f"Live image, saved nowhere: Keep ({KEEP_KEYS}) saves it" if self.image else ""}
-                     .get(state, ""))
+        if not self.on:
+            return
+        made = f" (the last took {self.live.made_in})" if self.live.made_in else ""
+        shown = f"Live image made in {self.live.made_in}" if self.live.made_in else "Live image"
+        self.say({"running": f"Live: making the image…{made}", "waiting": f"Live: making the image; newer settings "
+                  f"wait{made}", "idle": f"{shown}, saved nowhere: Keep ({KEEP_KEYS}) saves it" if self.image else ""}
+                 .get(state, ""))
 
     def keep(self) -> Path | None:
         """Save the live image shown, with its settings, to the gallery; None where it is made again with the full

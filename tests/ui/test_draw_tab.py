@@ -70,6 +70,7 @@ def test_strokes_become_images_and_the_drawing_reaches_the_controlnet_white_on_b
     settle(qtbot, draw)
     assert draw.live.submitted == 1 and draw.keep_button.isEnabled()
     assert not draw.errors.text()
+    assert draw.state_label.text() == f"Ready · the last image took {draw.live.made_in}" and draw.live.made_in
     assert "PyTorch" in draw.window().device_label.text()  # where the drawing's image ran (ONNX has no ControlNet)
     shown = pixels(draw.shown.png)
     assert shown.shape == (64, 64, 3) and shown.std() > 1  # an image, not a blank

@@ -5,6 +5,7 @@ decoded it); Generate works alongside."""
 from __future__ import annotations
 
 import io
+import re
 
 import numpy as np
 from PIL import Image
@@ -12,6 +13,7 @@ from PySide6.QtCore import Qt
 
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.gallery.metadata import read_request
+from hypersd_desktop.ui.live_jobs import took
 from hypersd_desktop.ui.shortcuts import shortcut_rows
 from ui_helpers import WAIT, image_files
 
@@ -29,6 +31,9 @@ def settled(qtbot, window, prompt: str) -> None:
 def test_live_images_follow_the_prompt_and_save_nothing_until_keep(qtbot, parts):
     window = parts.window
     assert any(keys == "Ctrl+L" for _, keys, _ in shortcut_rows(window))
+    finished, ready = [], []
+    window.bridge.finished.connect(finished.append)
+    window.bridge.image_ready.connect(ready.append)
     window.seed_lock.setChecked(True)
     window.prompt.setPlainText("a red kite")
     window.live.button.click()
@@ -36,7 +41,11 @@ def test_live_images_follow_the_prompt_and_save_nothing_until_keep(qtbot, parts)
     assert window.live.keep_button.isVisible() and not window.live.keep_button.isEnabled()
     settled(qtbot, window, "a red kite")
     first = window.live.image
-    assert window.preview.shown() is not None and window.timing.text().startswith("Live image, saved nowhere")
+    # the time the image took, as its job reported it (the first one loads the model)
+    assert re.fullmatch(r"\d+\.\d+ s(, \d+\.\d s of it loading the model)?", window.live.live.made_in)
+    assert window.live.live.made_in == took(finished[-1].seconds, ready[-1].load_s)
+    assert window.preview.shown() is not None
+    assert window.timing.text().startswith(f"Live image made in {window.live.live.made_in}, saved nowhere")
     assert window.results.count() == 0 and image_files(AppPaths.default().images) == []  # saved nowhere
     assert first.request.batch_size == 1 and read_request(io.BytesIO(first.png))["prompt"] == "a red kite"
 
@@ -54,6 +63,7 @@ def test_live_images_follow_the_prompt_and_save_nothing_until_keep(qtbot, parts)
     window.live._timer.start()
     settled(qtbot, window, "a blue kite")
     assert window.live.live.submitted == submitted + 1
+    assert ready[-1].load_s < 0.05 and window.live.live.made_in == f"{finished[-1].seconds:.2f} s"  # loaded before
 
     shown = window.live.image
     path = window.live.keep()
