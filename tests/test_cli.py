@@ -452,6 +452,34 @@ def test_inspect_json(hyper_lora):
         "lora", "sdxl", "kohya", "Hyper-SDXL-2steps-lora")
 
 
+def test_prompt_styles_add_their_words_as_in_the_window(tiny_sd15, hyper_lora, tmp_path, app_home):
+    """`--style NAME` applies a style of the app's styles.csv (in the order given); without guidance its negative
+    words are not added (no negative prompt is read); a name of no style is refused, naming the styles there are."""
+    from hypersd_desktop.core.prompt_styles import PromptStyle, apply_styles, write_styles
+
+    styles = [PromptStyle("Ink", "ink drawing of {prompt}", "colour"), PromptStyle("Sharp", "sharp focus", "blur")]
+    write_styles(app_home / "data" / "styles.csv", styles)
+    base = ["generate", "--model", tiny_sd15, "--prompt", "a {red|blue} fox", "--width", 64, "--height", 64,
+            "--seed", 8, "--json", "--no-gallery", "--out", tmp_path / "out", "--style", "Sharp", "--style", "Ink"]
+    run = cli(*base, "--negative", "text", "--guidance", 5, "--steps", 2)  # a plain model, guided
+    assert run.returncode == 0, run.stderr
+    request = read_request(json.loads(run.stdout)["path"])
+    fox = request["prompt"].removeprefix("ink drawing of ").removesuffix(", sharp focus")
+    assert fox in ("a red fox", "a blue fox")  # the choice made by the seed, within the styles' words
+    assert (request["prompt"], request["negative_prompt"]) == apply_styles(fox, "text", styles[::-1])
+    assert request["prompt_template"] == "ink drawing of a {red|blue} fox, sharp focus"
+
+    run = cli(*base, "--lora", hyper_lora("Hyper-SD15-1step-lora"))  # no guidance: no negative prompt read
+    assert run.returncode == 0, run.stderr
+    request = read_request(json.loads(run.stdout)["path"])
+    assert request["negative_prompt"] == "" and request["prompt"].startswith("ink drawing of a ")
+    assert json.loads(run.stdout)["warnings"] == []
+
+    missing = cli("generate", "--model", tiny_sd15, "--prompt", "a fox", "--style", "Watercolour")
+    assert missing.returncode == 2 and "No style is named 'Watercolour'" in missing.stderr
+    assert "its styles: Ink, Sharp" in missing.stderr
+
+
 @pytest.fixture
 def bad_inputs(tmp_path, tiny_sd15, hyper_lora):
     pickle = tmp_path / "model.ckpt"

@@ -18,6 +18,7 @@ from hypersd_desktop.core.dynamic_prompts import Wildcards, chosen, is_dynamic, 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import TransferProgress
+from hypersd_desktop.core.prompt_styles import PromptStyle, StyleBook, apply_styles, styles_file
 from hypersd_desktop.core.vocab import (
     Architecture, ControlType, Decoder, Device, DType, MapKind, ModelKind, Preprocessor, Preview, Scheduler, Tiling,
     architecture_label, upscaler_families, WeightsKind,
@@ -124,6 +125,10 @@ def add_parser(commands) -> None:
                                "(default: the window's, with its Hyper-SD file unless --lora or --unet names one)")
     generate.add_argument("--prompt")
     generate.add_argument("--negative", default="", help="negative prompt (used only with guidance above 1)")
+    generate.add_argument("--style", action="append", default=[], metavar="NAME",
+                          help="a prompt style of the app's styles.csv (A1111's Styles: made in the window, or an "
+                               "A1111 styles.csv imported there) adding its words to the prompts; repeatable, "
+                               "applied in the order given")
     generate.add_argument("--lora", action="append", default=[], type=parse_lora, metavar="PATH[:WEIGHT]",
                           help="a LoRA file or installed LoRA's name, repeatable; a Hyper-SD file name sets the recipe")
     generate.add_argument("--unet", help="a full UNet replacing the base model's (the Hyper-SDXL 1-step UNet)")
@@ -394,6 +399,13 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         controls.append(ControlSpec(path, digest, scale, control_type=kind,
                                     preprocessor=Preprocessor.NONE if made_here else Preprocessor(args.preprocess)))
     seed = args.seed if args.seed is not None else secrets.randbelow(2**32)
+    typed_negative = args.negative
+    styles = styles_named(args.style)  # their words added, as the window adds them (and A1111)
+    args.prompt, args.negative = apply_styles(args.prompt, args.negative, styles)
+    if args.hires_prompt:
+        args.hires_prompt = apply_styles(args.hires_prompt, "", styles)[0]
+    if args.hires_negative:
+        args.hires_negative = apply_styles("", args.hires_negative, styles)[1]
     # a prompt with choices ({a|b}, __wildcard__) makes them by the seed: the run's images share the prompt
     wildcards = Wildcards(wildcards_folder(AppPaths.default()))
     templates = [text if is_dynamic(text, wildcards) else None for text in (args.prompt, args.negative)]
@@ -448,10 +460,29 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     from hypersd_desktop.worker.batch import with_tagged_loras
 
     request = with_tagged_loras(request, installed_tagged_loras)  # `<lora:NAME:WEIGHT>` in the prompt, as A1111 applies it
+    if styles and args.negative != typed_negative:
+        from hypersd_desktop.engine.inspect import base_architecture
+        from hypersd_desktop.engine.planning import plan
+
+        if plan(request, base_architecture(base_model)).guidance <= 1:  # no negative prompt is read: none added
+            request = request.replace(negative_prompt=chosen(typed_negative, seed, wildcards),
+                                      negative_template=typed_negative if is_dynamic(typed_negative, wildcards)
+                                      else None)
     from hypersd_desktop.engine.inputs import open_inputs  # numpy: only for a request that generates
 
     open_inputs(request, inputs, request.width or 0, request.height or 0)  # sizes and the mask, before torch loads
     return request
+
+
+def styles_named(names: list[str]) -> list[PromptStyle]:
+    """The styles `--style` names, from the app's styles file; `InputError` names one there is none of."""
+    if not names:
+        return []
+    book = StyleBook(styles_file(AppPaths.default()))
+    book.load()
+    if book.problem:
+        raise InputError(f"{book.problem} ({book.path})")
+    return book.named(names)
 
 
 def upscaler_of(args: argparse.Namespace, resolve) -> str | None:

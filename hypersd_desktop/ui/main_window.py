@@ -40,6 +40,7 @@ from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.gallery.formats.common import (
     hires_guidance, hires_prompts, hires_settings, picture_strength, tiling_of, variation_of,
 )
+from hypersd_desktop.core.prompt_styles import StyleBook, apply_styles, styles_file, take_out, unapplied
 from hypersd_desktop.core.prompt_tags import embeddings_by_name, with_words, without_network_tags, without_words
 from hypersd_desktop.gallery.formats.syntax import reused_prompts
 from hypersd_desktop.gallery.gallery import Gallery, read_metadata, record_for
@@ -67,6 +68,7 @@ from hypersd_desktop.worker.matching import ModelMatch, match_metadata, match_re
 from hypersd_desktop.ui.pasted_parameters import NOTHING_TO_PASTE, PromptBox, clipboard_files, clipboard_metadata
 from hypersd_desktop.ui.plot_dialog import PlotDialog
 from hypersd_desktop.ui.prompt_completer import PromptCompleter
+from hypersd_desktop.ui.prompt_styles import STYLES_KEYS, StylePicker
 from hypersd_desktop.ui.session import SessionKeeper
 from hypersd_desktop.ui.shortcuts import EVERYWHERE, GENERATE, ShortcutsDialog, described
 from hypersd_desktop.ui.style_loras import StyleLoras
@@ -118,6 +120,8 @@ class MainWindow(QMainWindow):
         for editor, height in ((self.prompt, 110), (self.negative, 60)):
             editor.setMaximumHeight(height)
             editor.setTabChangesFocus(True)
+        # A1111's Styles (styles.csv): words added to the prompts typed; "style LoRAs" are LoRAs (`self.styles`)
+        self.prompt_styles = StylePicker(StyleBook(styles_file(self.library.paths)), self.prompt, self.negative)
         self.model_box = QComboBox()
         self.hyper_box = QComboBox()
         self.steps = QSpinBox(minimum=1, maximum=MAX_STEPS, value=2)  # the recipe's rules narrow it
@@ -248,6 +252,7 @@ class MainWindow(QMainWindow):
         controls.addWidget(self.prompt)
         controls.addWidget(QLabel("Negative prompt"))
         controls.addWidget(self.negative)
+        controls.addWidget(self.prompt_styles)
         controls.addLayout(form)
         controls.addWidget(self.styles.filter)
         controls.addWidget(self.styles)
@@ -440,6 +445,9 @@ class MainWindow(QMainWindow):
         described(QShortcut(QKeySequence(KEEP_KEYS), self.generate_page, activated=self.live.keep,
                             context=Qt.ShortcutContext.WidgetWithChildrenShortcut), GENERATE,
                   "Keep the live image shown (to the gallery)")
+        described(QShortcut(QKeySequence(STYLES_KEYS), self.generate_page, activated=self.prompt_styles.open_list,
+                            context=Qt.ShortcutContext.WidgetWithChildrenShortcut), GENERATE,
+                  "Choose prompt styles (words added to the prompt, as A1111's Styles)")
         self.live.shown.connect(self._show_live)
         self.live.kept.connect(self._live_kept)
         self.generate_button.clicked.connect(lambda: self.generate())
@@ -675,6 +683,13 @@ class MainWindow(QMainWindow):
                 "preview": Preview.TAESD if settings.previews else Preview.NONE} if taesd else {}
         prompt = self.prompt.toPlainText().strip()
         negative = self.negative.toPlainText().strip() if self.negative.isEnabled() else ""
+        styles = self.prompt_styles.chosen()  # their words, as A1111 adds them (the negative's where it is read)
+        prompt, styled_negative = apply_styles(prompt, negative, styles)
+        negative = styled_negative if self.negative.isEnabled() else ""
+        if init.get("hires_prompt"):  # the second pass's own prompts take them too, as in A1111
+            init["hires_prompt"] = apply_styles(init["hires_prompt"], "", styles)[0]
+        if init.get("hires_negative_prompt"):
+            init["hires_negative_prompt"] = apply_styles("", init["hires_negative_prompt"], styles)[1]
         embeddings = self.library.embeddings_named(model.path, prompt, negative, init.get("hires_prompt") or "",
                                                    init.get("hires_negative_prompt") or "")
         try:
@@ -816,7 +831,10 @@ class MainWindow(QMainWindow):
         device and memory settings); what is not installed here is named in the warning banner."""
         match = match_request(request, self.library.registry.list())
         self._reuse_notes = list(match.warnings)  # models found by name; otherwise nothing changes on reuse
-        self._fill_controls(match, request.prompt, request.negative_prompt, request.steps, request.guidance,
+        prompt, negative, hires_prompt, hires_negative = self._take_out_styles(
+            request.prompt, request.negative_prompt, request.hires_prompt, request.hires_negative_prompt,
+            negative_read=bool(request.negative_prompt) or (request.guidance or 0.0) > 1)  # (not with no guidance)
+        self._fill_controls(match, prompt, negative, request.steps, request.guidance,
                             request.seed, request.width, request.height, request.eta, request.clip_skip)
         self.batch_size.setValue(request.batch_size)
         self.variation.set_variation(request.variation_seed if request.varied else None, request.variation_strength)
@@ -831,7 +849,7 @@ class MainWindow(QMainWindow):
         self.hires_scale.setValue(request.hires_scale or 1.0)
         self.hires_strength.setValue(request.hires_strength)
         self.hires_steps.setValue(request.hires_steps or 0)
-        self._set_hires_prompts(request.hires_prompt, request.hires_negative_prompt)
+        self._set_hires_prompts(hires_prompt, hires_negative)
         self._set_hires_guidance(request.hires_guidance)
         if self._enlarges():  # the upscaler it enlarged with (Lanczos: None); otherwise the choice stays
             select_path(self.upscaler_box, match.upscaler.path if match.upscaler is not None else None)
@@ -1061,6 +1079,9 @@ class MainWindow(QMainWindow):
             steps, guidance = recipe.default_steps, recipe.guidance
         prompt, negative, rewritten = reused_prompts(metadata.format, metadata.prompt, metadata.negative_prompt,
                                                      metadata.extra)
+        hires = hires_settings(metadata)  # the first pass's size is the image's Size; then this app's Hires fix
+        prompt, negative, hires_prompt, hires_negative = self._take_out_styles(
+            prompt, negative, *(hires_prompts(metadata) if hires else (None, None)))
         prompt, negative = (embeddings_by_name(text) for text in (without_network_tags(prompt), negative))
         self._fill_controls(match, prompt, negative, steps, guidance,
                             metadata.seed, metadata.width, metadata.height, None,  # LoRA tags: the LoRA table's
@@ -1071,9 +1092,8 @@ class MainWindow(QMainWindow):
         self.set_tiling(tiling_of(metadata))
         if strength is not None:  # made from a picture: the picture given as the init image goes at its strength
             self.init_image.strength.setValue(max(strength, self.init_image.strength.minimum()))
-        hires = hires_settings(metadata)  # the first pass's size is the image's Size; then this app's Hires fix
         self.hires_scale.setValue(hires.scale if hires else 1.0)
-        self._set_hires_prompts(*(hires_prompts(metadata) if hires else (None, None)))
+        self._set_hires_prompts(hires_prompt, hires_negative)
         # its own CFG scale, where the image's guidance is the one run (not a Hyper-SD recipe's in its place)
         self._set_hires_guidance(hires_guidance(metadata) if hires and not match.recipe_settings else None)
         if hires:
@@ -1086,6 +1106,22 @@ class MainWindow(QMainWindow):
         self._reuse_notes = [*match.warnings, *([rewritten] if rewritten else [])]
         self._update_recipe_controls()
         self._reuse_plot(metadata.extra)  # another tool's X/Y/Z plot grid: its axes, where they are settings here
+
+    def _take_out_styles(self, prompt: str, negative: str, hires_prompt: str | None, hires_negative: str | None,
+                         negative_read: bool = True) -> tuple[str, str, str | None, str | None]:
+        """A reused image's prompts without the styles they end with (or are made around), which are chosen, so the
+        prompt boxes hold what was typed and the image is made the same again (A1111's paste); the Hires fix's own
+        prompts must have had them too, or none are taken out."""
+        self.prompt_styles.reload()  # the styles file as it is now
+        found, typed, typed_negative = take_out(prompt, negative, self.prompt_styles.book.styles, negative_read)
+        styles = self.prompt_styles.book.named(found)
+        hires = (hires_prompt, hires_negative)
+        undone = [unapplied(text, styles, negative=which == 1) if text else text for which, text in enumerate(hires)]
+        if found and all(text is not None for text, given in zip(undone, hires) if given):
+            self.prompt_styles.choose(found)
+            return typed, typed_negative, undone[0], undone[1]
+        self.prompt_styles.choose([])
+        return prompt, negative, hires_prompt, hires_negative
 
     def _set_hires_guidance(self, guidance: float | None) -> None:
         """None: the first pass's ("CFG: same", the box's 0); up to 1 (no guidance, as 0 is) shows as 1."""

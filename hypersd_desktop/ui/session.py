@@ -1,7 +1,7 @@
 """The work in the window that is not an image yet, kept across a restart or a crash.
 
-The Generate tab's prompts, seed (when locked), init image with its mask and the ControlNet picture, and
-the Draw tab's drawing and prompt are written a second after they change and when the window closes:
+The Generate tab's prompts and prompt styles, seed (when locked), init image with its mask and the ControlNet
+picture, and the Draw tab's drawing and prompt are written a second after they change and when the window closes:
 `<data>/session.json`, and `<data>/drawing.png` for the drawing. The app brings them back when it starts,
 so quitting by mistake, a power cut or a crash loses at most the last second. The pictures themselves are
 in the input store already (`core/images.py`); the session names them by their sha256. Which model,
@@ -47,7 +47,8 @@ class SessionKeeper(QObject):
         """Save a second after any change of what the session keeps."""
         window, draw = self.window, self.window.draw
         for signal in (window.prompt.textChanged, window.negative.textChanged, window.init_image.changed,
-                       window.control_stack.changed, window.reference_stack.changed, draw.prompt.textChanged,
+                       window.control_stack.changed, window.reference_stack.changed, window.prompt_styles.changed,
+                       draw.prompt.textChanged,
                        draw.steps.valueChanged, draw.scale.valueChanged):
             signal.connect(self._changed)
         for signal in (window.seed.valueChanged, window.seed_lock.toggled, draw.seed.valueChanged,
@@ -67,6 +68,7 @@ class SessionKeeper(QObject):
         window = self.window
         return {
             "prompt": window.prompt.toPlainText(), "negative": window.negative.toPlainText(),
+            "styles": window.prompt_styles.chosen_names(),
             "seed": window.seed.value() if window.seed_lock.isChecked() else None,
             "init_image": window.init_image.state(), "control": window.control_image.state(),
             "more_controls": window.control_stack.state()[1:],  # the ControlNets added under the first
@@ -112,6 +114,8 @@ class SessionKeeper(QObject):
         try:
             window.prompt.setPlainText(str(state.get("prompt") or ""))
             window.negative.setPlainText(str(state.get("negative") or ""))
+            if isinstance(state.get("styles"), list):
+                window.prompt_styles.choose([str(name) for name in state["styles"]])
             if isinstance(state.get("seed"), int) and not isinstance(state.get("seed"), bool):
                 window.seed.setValue(state["seed"])
                 window.seed_lock.setChecked(True)

@@ -1,5 +1,6 @@
-"""The work in the window survives a restart and a crash: the prompts, the locked seed, the init image with its
-mask, the ControlNets' pictures, Tiling, and the Draw tab's drawing and prompt come back when the app starts again."""
+"""The work in the window survives a restart and a crash: the prompts and prompt styles, the locked seed, the init
+image with its mask, the ControlNets' pictures, Tiling, and the Draw tab's drawing and prompt come back when the app
+starts again."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from PIL import Image, ImageDraw
 from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
+from hypersd_desktop.core.prompt_styles import PromptStyle, styles_file, write_styles
 from hypersd_desktop.ui.session import SAVE_DELAY_MS, session_paths
 
 
@@ -28,6 +30,10 @@ def test_the_work_in_the_window_comes_back_after_a_crash(qtbot, idle_app, tmp_pa
     from tests.ui.conftest import close
 
     window = idle_app.window
+    write_styles(styles_file(idle_app.library.paths), [PromptStyle("Dusk", "{prompt}, golden hour"),
+                                                       PromptStyle("Oil", "oil painting")])
+    window.prompt_styles.reload()
+    window.prompt_styles.choose(["Oil", "Dusk"])
     window.prompt.setPlainText("a lighthouse at dusk")
     window.negative.setPlainText("blurry")
     window.seed.setValue(2**40 + 7)
@@ -77,7 +83,7 @@ def test_the_work_in_the_window_comes_back_after_a_crash(qtbot, idle_app, tmp_pa
         assert [(box.digest, box.scale.value()) for box in restored.control_stack.boxes] == [
             (box.digest, box.scale.value()) for box in window.control_stack.boxes]
         assert len(restored.control_stack.boxes) == 2
-        assert restored.tiling.currentData() == "x"
+        assert restored.tiling.currentData() == "x" and restored.prompt_styles.chosen_names() == ["Oil", "Dusk"]
         assert restored.build_request(quiet=True) == window.build_request(quiet=True)
         assert restored.draw.prompt.text() == "a house on a hill"
         assert np.array_equal(pixels(restored.draw.canvas.png()), pixels(drawn))
