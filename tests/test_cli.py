@@ -453,8 +453,9 @@ def test_inspect_json(hyper_lora):
 
 
 def test_prompt_styles_add_their_words_as_in_the_window(tiny_sd15, hyper_lora, tmp_path, app_home):
-    """`--style NAME` applies a style of the app's styles.csv (in the order given); without guidance its negative
-    words are not added (no negative prompt is read); a name of no style is refused, naming the styles there are."""
+    """`--style NAME` applies a style of the app's styles.csv (in the order given), in `generate` and to each line of
+    a `batch` job; without guidance its negative words are not added (no negative prompt is read); a name of no
+    style is refused, naming the styles there are."""
     from hypersd_desktop.core.prompt_styles import PromptStyle, apply_styles, write_styles
 
     styles = [PromptStyle("Ink", "ink drawing of {prompt}", "colour"), PromptStyle("Sharp", "sharp focus", "blur")]
@@ -474,6 +475,15 @@ def test_prompt_styles_add_their_words_as_in_the_window(tiny_sd15, hyper_lora, t
     request = read_request(json.loads(run.stdout)["path"])
     assert request["negative_prompt"] == "" and request["prompt"].startswith("ink drawing of a ")
     assert json.loads(run.stdout)["warnings"] == []
+
+    job = tmp_path / "job.txt"  # a batch job's lines take them too, as A1111's prompt-file lines
+    job.write_text('an owl\n--prompt "a hare" --negative_prompt "fog" --cfg_scale 6\n', encoding="utf-8")
+    run = cli("batch", job, "--model", tiny_sd15, "--lora", hyper_lora("Hyper-SD15-1step-lora"), "--width", 64,
+              "--height", 64, "--seed", 3, "--to", tmp_path / "batch", "--style", "Ink")
+    assert run.returncode == 0, run.stderr
+    made = sorted((read_request(path)["prompt"], read_request(path)["negative_prompt"])
+                  for path in (tmp_path / "batch").rglob("*.png"))
+    assert made == [apply_styles("a hare", "fog", styles[:1]), ("ink drawing of an owl", "")]
 
     missing = cli("generate", "--model", tiny_sd15, "--prompt", "a fox", "--style", "Watercolour")
     assert missing.returncode == 2 and "No style is named 'Watercolour'" in missing.stderr

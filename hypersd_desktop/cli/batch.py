@@ -5,7 +5,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from hypersd_desktop.cli.common import bounded_int, parse_lora, ProgressBar, resolver, warn, with_windows_model
+from hypersd_desktop.cli.common import (
+    add_style_option, bounded_int, parse_lora, ProgressBar, resolver, styles_named, warn, with_windows_model,
+)
 from hypersd_desktop.cli.gallery import add_export_options, export_options
 from hypersd_desktop.core.dynamic_prompts import Wildcards, wildcards_folder
 from hypersd_desktop.core.errors import CancelledError
@@ -21,6 +23,7 @@ def add_parser(commands) -> None:
     batch.add_argument("--lora", action="append", default=[], type=parse_lora, metavar="PATH[:WEIGHT]")
     batch.add_argument("--steps", type=int)
     batch.add_argument("--guidance", type=float)
+    add_style_option(batch)
     batch.add_argument("--width", type=int)
     batch.add_argument("--height", type=int)
     batch.add_argument("--seed", type=int, default=0, help="first seed (item k uses seed + k unless it names one)")
@@ -59,16 +62,18 @@ def _batch(gallery, args) -> int:
     options = export_options(args)
     options.validate()
     items = batch.parse_job(args.job)
+    styles = styles_named(args.style)  # added to each item's prompts, as A1111 adds styles to prompt-file lines
     from hypersd_desktop.models.library import ModelLibrary
 
     library = ModelLibrary(gallery.paths)
     try:
         defaults = defaults.replace(vae=library.vae_for(defaults.base_model))
         units = batch.plan_units(items, defaults, args.seeds_per_prompt, resolve, library.embeddings_named,
-                                 library.vae_for, library.loras_tagged, Wildcards(wildcards_folder(gallery.paths)))
+                                 library.vae_for, library.loras_tagged, Wildcards(wildcards_folder(gallery.paths)),
+                                 styles, batch.reads_negative)
     finally:
         library.close()
-    job_id = batch.job_id_for(items, defaults, options, args.seeds_per_prompt)
+    job_id = batch.job_id_for(items, defaults, options, args.seeds_per_prompt, styles)
     from hypersd_desktop.worker.service import GenerationService
 
     runner = batch.BatchRunner(GenerationService(gallery.paths, gallery, ModelLibrary(gallery.paths).hash_cache()))

@@ -11,8 +11,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import TransferProgress
+from hypersd_desktop.core.prompt_styles import PromptStyle, StyleBook, styles_file
 from hypersd_desktop.engine.types import LoraSpec
 
 if TYPE_CHECKING:
@@ -79,7 +81,6 @@ def window_choice() -> tuple[str, InstalledModel | None, str]:
     else the first installed whose files are here) and its Hyper-SD file likewise (the last one for the model's
     architecture, else the first; none for a checkpoint with its recipe built in). Returns the base model's path,
     the Hyper-SD file, and a line saying what was chosen."""
-    from hypersd_desktop.core.errors import InputError
     from hypersd_desktop.core.settings import load_settings
     from hypersd_desktop.core.vocab import ModelKind
     from hypersd_desktop.engine.recipes import recipe_for_checkpoint
@@ -221,3 +222,21 @@ class ProgressBar:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def styles_named(names: list[str]) -> list[PromptStyle]:
+    """The styles `--style` names, from the app's styles file; `InputError` names one there is none of."""
+    if not names:
+        return []
+    book = StyleBook(styles_file(AppPaths.default()))
+    book.load()
+    if book.problem:
+        raise InputError(f"{book.problem} ({book.path})")
+    return book.named(names)
+
+
+def add_style_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--style", action="append", default=[], metavar="NAME",
+                        help="a prompt style of the app's styles.csv (A1111's Styles: made in the window, or an A1111 "
+                             "styles.csv imported there) adding its words to the prompts; repeatable, applied in "
+                             "the order given")

@@ -12,13 +12,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hypersd_desktop.cli.common import installed_library, parse_lora, ProgressBar, resolver, warn, with_windows_model
+from hypersd_desktop.cli.common import (
+    add_style_option, installed_library, parse_lora, ProgressBar, resolver, styles_named, warn, with_windows_model,
+)
 from hypersd_desktop.core.codec import to_data
 from hypersd_desktop.core.dynamic_prompts import Wildcards, chosen, is_dynamic, wildcards_folder
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import TransferProgress
-from hypersd_desktop.core.prompt_styles import PromptStyle, StyleBook, apply_styles, styles_file
+from hypersd_desktop.core.prompt_styles import apply_styles
 from hypersd_desktop.core.vocab import (
     Architecture, ControlType, Decoder, Device, DType, MapKind, ModelKind, Preprocessor, Preview, Scheduler, Tiling,
     architecture_label, upscaler_families, WeightsKind,
@@ -125,10 +127,7 @@ def add_parser(commands) -> None:
                                "(default: the window's, with its Hyper-SD file unless --lora or --unet names one)")
     generate.add_argument("--prompt")
     generate.add_argument("--negative", default="", help="negative prompt (used only with guidance above 1)")
-    generate.add_argument("--style", action="append", default=[], metavar="NAME",
-                          help="a prompt style of the app's styles.csv (A1111's Styles: made in the window, or an "
-                               "A1111 styles.csv imported there) adding its words to the prompts; repeatable, "
-                               "applied in the order given")
+    add_style_option(generate)
     generate.add_argument("--lora", action="append", default=[], type=parse_lora, metavar="PATH[:WEIGHT]",
                           help="a LoRA file or installed LoRA's name, repeatable; a Hyper-SD file name sets the recipe")
     generate.add_argument("--unet", help="a full UNet replacing the base model's (the Hyper-SDXL 1-step UNet)")
@@ -457,32 +456,16 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         hires_guidance=args.hires_cfg,
         upscaler=upscaler_of(args, resolve),
     )
-    from hypersd_desktop.worker.batch import with_tagged_loras
+    from hypersd_desktop.worker.batch import reads_negative, with_tagged_loras
 
     request = with_tagged_loras(request, installed_tagged_loras)  # `<lora:NAME:WEIGHT>` in the prompt, as A1111 applies it
-    if styles and args.negative != typed_negative:
-        from hypersd_desktop.engine.inspect import base_architecture
-        from hypersd_desktop.engine.planning import plan
-
-        if plan(request, base_architecture(base_model)).guidance <= 1:  # no negative prompt is read: none added
-            request = request.replace(negative_prompt=chosen(typed_negative, seed, wildcards),
-                                      negative_template=typed_negative if is_dynamic(typed_negative, wildcards)
-                                      else None)
+    if styles and args.negative != typed_negative and not reads_negative(request):  # none read: none added
+        request = request.replace(negative_prompt=chosen(typed_negative, seed, wildcards),
+                                  negative_template=typed_negative if is_dynamic(typed_negative, wildcards) else None)
     from hypersd_desktop.engine.inputs import open_inputs  # numpy: only for a request that generates
 
     open_inputs(request, inputs, request.width or 0, request.height or 0)  # sizes and the mask, before torch loads
     return request
-
-
-def styles_named(names: list[str]) -> list[PromptStyle]:
-    """The styles `--style` names, from the app's styles file; `InputError` names one there is none of."""
-    if not names:
-        return []
-    book = StyleBook(styles_file(AppPaths.default()))
-    book.load()
-    if book.problem:
-        raise InputError(f"{book.problem} ({book.path})")
-    return book.named(names)
 
 
 def upscaler_of(args: argparse.Namespace, resolve) -> str | None:

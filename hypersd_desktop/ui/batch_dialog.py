@@ -3,19 +3,21 @@ an export folder. Stopping keeps what is done; starting the same job again conti
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
-    QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit,
-    QProgressBar, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
+    QPlainTextEdit, QProgressBar, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
 from hypersd_desktop.core.dynamic_prompts import Wildcards, wildcards_folder
 from hypersd_desktop.core.errors import AppError, InputError
 from hypersd_desktop.core.files import typed_path
 from hypersd_desktop.core.progress import TransferProgress
+from hypersd_desktop.core.prompt_styles import PromptStyle
 from hypersd_desktop.core.settings import load_settings, save_settings
 from hypersd_desktop.core.vocab import Architecture, ModelKind
 from hypersd_desktop.engine.types import MAX_STEPS, GenerationRequest
@@ -25,7 +27,9 @@ from hypersd_desktop.ui.generate_form import (
     RecipeRules, SeedBox, base_model_label, fill_hyper_box, fill_sizes, hyper_parts, select_size,
 )
 from hypersd_desktop.ui.tasks import describe_items, percent
-from hypersd_desktop.worker.batch import BatchSpec, job_id_for, parse_job, plan_units, prompt_lines, unused_options
+from hypersd_desktop.worker.batch import (
+    BatchSpec, job_id_for, parse_job, plan_units, prompt_lines, reads_negative, unused_options,
+)
 from hypersd_desktop.worker.bridge import WorkerBridge
 
 
@@ -35,7 +39,7 @@ class BatchDialog(QDialog):
     progressed = Signal()  # a unit finished: new images are in the gallery
 
     def __init__(self, library: ModelLibrary, bridge: WorkerBridge, defaults: GenerationRequest | None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, styles: Sequence[PromptStyle] = ()) -> None:
         super().__init__(parent)
         self.library = library
         self.bridge = bridge
@@ -69,6 +73,11 @@ class BatchDialog(QDialog):
         self.hyper_box = QComboBox()
         self.steps = QSpinBox(minimum=1, maximum=MAX_STEPS, value=defaults.steps or 2 if defaults else 2)
         self.size_box = QComboBox()
+        self.styles = list(styles)  # the Generate tab's prompt styles, added to each prompt while this is checked
+        names = ", ".join(style.name for style in self.styles)
+        self.use_styles = QCheckBox(f"Add the Generate tab's styles: {names}", checked=True, visible=bool(styles))
+        self.use_styles.setToolTip("Their words go into each prompt (and, where guidance reads one, each negative "
+                                   "prompt), as A1111 adds the chosen styles to its prompt-file lines")
         self.folder = QLineEdit(settings.batch_dir or str(Path.home() / "Pictures" / "HyperSD batches"))
         choose_folder = QPushButton("Choose…")
         choose_folder.clicked.connect(self._choose_folder)
@@ -93,6 +102,7 @@ class BatchDialog(QDialog):
         form.addRow(file_row)
         form.addRow("First seed", self.first_seed)
         form.addRow("Seeds per prompt", self.seeds_per_prompt)
+        form.addRow(self.use_styles)
         form.addRow("Base model", self.model_box)
         form.addRow("Hyper-SD", self.hyper_box)
         form.addRow("Steps", self.steps)
@@ -213,10 +223,11 @@ class BatchDialog(QDialog):
         folder = typed_path(self.folder.text())
         if folder is None:
             raise InputError("Choose the folder to export the batch to.")
+        styles = self.styles if self.use_styles.isChecked() else []
         units = plan_units(items, defaults, self.seeds_per_prompt.value(), self.library.resolve,
                            self.library.embeddings_named, self.library.vae_for, self.library.loras_tagged,
-                           Wildcards(wildcards_folder(self.library.paths)))
-        job = job_id_for(items, defaults, options, self.seeds_per_prompt.value())
+                           Wildcards(wildcards_folder(self.library.paths)), styles, reads_negative)
+        job = job_id_for(items, defaults, options, self.seeds_per_prompt.value(), styles)
         self.note = unused_options(items)
         return BatchSpec(job, tuple(units), folder.resolve(), options)
 

@@ -1327,7 +1327,8 @@ class MainWindow(QMainWindow):
     def open_batch(self):
         from hypersd_desktop.ui.batch_dialog import BatchDialog
 
-        dialog = BatchDialog(self.library, self.bridge, self.build_request(quiet=True), self)
+        dialog = BatchDialog(self.library, self.bridge, self.build_request(quiet=True), self,
+                             self.prompt_styles.chosen())
         dialog.progressed.connect(lambda: self._gallery_timer.start())
         dialog.open()
         self._batch_dialog = dialog

@@ -27,7 +27,7 @@ import json
 import math
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from hypersd_desktop.core.dynamic_prompts import Wildcards, chosen, every, is_dy
 from hypersd_desktop.core.errors import AppError, CancelledError, InputError, NotSavedError, OutOfMemoryError
 from hypersd_desktop.core.files import remove_stale_partials, why_not_written, write_atomic
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
+from hypersd_desktop.core.prompt_styles import PromptStyle, apply_styles
 from hypersd_desktop.core.text import saved_text
 from hypersd_desktop.core.vocab import BatchUnitState, ExportStatus
 from hypersd_desktop.engine.backend import batch_key
@@ -326,12 +327,15 @@ def plan_units(items: list[dict[str, Any]], defaults: GenerationRequest, seeds_p
                embeddings: Callable[..., tuple[str, ...]] | None = None,
                vae_for: Callable[[str], str | None] | None = None,
                loras_tagged: Callable[..., list[tuple[str, float]]] | None = None,
-               wildcards: Wildcards | None = None) -> list[BatchUnit]:
+               wildcards: Wildcards | None = None, styles: Sequence[PromptStyle] = (),
+               reads_negative: Callable[[GenerationRequest], bool] | None = None) -> list[BatchUnit]:
     """Every (item, seed) as a request built on `defaults`; `resolve` maps model/LoRA names to paths,
     `embeddings(base_model, prompt, negative)` gives the installed embeddings an item's prompts name,
     `vae_for(base_model)` the VAE for an item that names another model than the defaults (see
     `ModelLibrary.vae_for`), and `loras_tagged` the LoRAs its prompt's A1111 tags name (see `with_tagged_loras`).
     A prompt with choices (`{a|b}`, `__wildcard__`: core/dynamic_prompts.py) makes them by each image's seed.
+    `styles` (the window's prompt styles) add their words to each item's prompts, as A1111 adds them to its
+    prompt-file lines: to the negative prompt where `reads_negative(request)` (guidance reads one).
 
     Raises `InputError` naming the item for any value that cannot be used.
     """
@@ -340,6 +344,10 @@ def plan_units(items: list[dict[str, Any]], defaults: GenerationRequest, seeds_p
     for index, item in enumerate(items, start=1):
         try:
             base = defaults.replace(**_item_changes(item, resolve))
+            if styles:
+                prompt, negative = apply_styles(base.prompt, base.negative_prompt, styles)
+                base = base.replace(prompt=prompt, negative_prompt=negative if reads_negative is None
+                                    or reads_negative(base) else base.negative_prompt)
             if vae_for is not None and base.base_model != defaults.base_model:
                 base = base.replace(vae=vae_for(base.base_model))
             base = with_tagged_loras(base, loras_tagged)
@@ -666,10 +674,20 @@ class BatchSpec:
         return sum(1 for key, entry in state.items() if key in keys and entry.get("status") == BatchUnitState.DONE)
 
 
+def reads_negative(request: GenerationRequest) -> bool:
+    """Whether `request` reads a negative prompt: it runs with guidance above 1 (its own, or its recipe's)."""
+    from hypersd_desktop.engine.inspect import base_architecture
+    from hypersd_desktop.engine.planning import plan
+
+    return plan(request, base_architecture(request.base_model)).guidance > 1
+
+
 def job_id_for(items: list[dict[str, Any]], defaults: GenerationRequest, options: ExportOptions,
-               seeds_per_prompt: int) -> str:
-    """A short id that changes when the job's items, its defaults or its export options change."""
+               seeds_per_prompt: int, styles: Sequence[PromptStyle] = ()) -> str:
+    """A short id that changes when the job's items, its defaults, its styles or its export options change."""
     digest = hashlib.sha256(json.dumps(items, sort_keys=True, default=str).encode())
+    if styles:
+        digest.update(json.dumps([dataclasses.astuple(style) for style in styles]).encode())
     digest.update(defaults.to_json().encode())
     digest.update(json.dumps(options.__dict__, sort_keys=True).encode())
     digest.update(str(seeds_per_prompt).encode())

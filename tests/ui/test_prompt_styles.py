@@ -157,3 +157,34 @@ def test_the_styles_dialog_makes_edits_imports_and_saves_a1111s_file(qtbot, idle
     window.prompt_styles.reload()
     assert [window.prompt_styles.list.item(row).text() for row in range(3)] == [
         "Masterpiece", "Watercolor", "Fooocus Sharp"]
+
+
+def test_a_batch_job_adds_the_generate_tabs_styles_to_each_prompt(qtbot, idle_app, tmp_path):
+    """As A1111 adds the chosen styles to its prompt-file lines: each item's prompt, and its negative prompt where
+    guidance reads one; unchecked, the prompts are the lines; the job's id follows the styles (a job made with
+    other styles is another job, not one to continue)."""
+    window = idle_app.window
+    with_styles(window, CINEMATIC, MASTERPIECE)
+    window.prompt_styles.choose(["Masterpiece", "Cinematic"])
+    dialog = window.open_batch()
+    assert dialog.use_styles.isVisibleTo(dialog) and "Masterpiece, Cinematic" in dialog.use_styles.text()
+    dialog.prompts.setPlainText('a red fox\n--prompt "an owl" --negative_prompt "fog" --cfg_scale 6\n')
+    assert dialog.hyper_box.currentData() is not None  # the Hyper-SD LoRA: no guidance unless a line asks for it
+    dialog.select_size(64, 64)
+    dialog.folder.setText(str(tmp_path / "batch"))
+    styled = dialog.build_spec()
+    chosen = [MASTERPIECE, CINEMATIC]
+    assert [(unit.request.prompt, unit.request.negative_prompt) for unit in styled.units] == [
+        (apply_styles("a red fox", "", chosen)[0], ""),  # no negative prompt read: no styles' words in it
+        apply_styles("an owl", "fog", chosen)]  # guided (CFG 6): both
+    dialog.use_styles.setChecked(False)
+    plain = dialog.build_spec()
+    assert [(unit.request.prompt, unit.request.negative_prompt) for unit in plain.units] == [("a red fox", ""),
+                                                                                           ("an owl", "fog")]
+    assert plain.batch_id != styled.batch_id
+    dialog.close()
+
+    window.prompt_styles.choose([])
+    bare = window.open_batch()
+    assert not bare.use_styles.isVisibleTo(bare)
+    bare.close()
