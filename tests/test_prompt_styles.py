@@ -118,11 +118,15 @@ def test_styles_are_written_for_a1111_to_read_and_the_file_replaced_is_kept(tmp_
     assert read_styles(path) == first
 
     book = StyleBook(path)
-    assert book.load() == first and book.named(["Quote", "Cinematic"]) == first[::-1]
+    assert book.changed() and book.load() == first and book.named(["Quote", "Cinematic"]) == first[::-1]
+    assert not book.changed()
     with pytest.raises(InputError, match="No style is named 'Gone'"):
         book.named(["Gone"])
     book.save([MASTERPIECE])
     assert read_styles(path) == [MASTERPIECE] and read_styles(path.with_name("styles.csv.bak")) == first
+    assert not book.changed()
+    write_styles(path, [MASTERPIECE, CINEMATIC])  # edited outside the app
+    assert book.changed()
 
     combined, replaced = merged(first, [PromptStyle("Cinematic", "new"), MASTERPIECE])
     assert replaced == 1 and combined == [PromptStyle("Cinematic", "new"), first[1], MASTERPIECE]

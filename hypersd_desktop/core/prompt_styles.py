@@ -224,14 +224,27 @@ class StyleBook:
         self.path = path
         self.styles: list[PromptStyle] = []
         self.problem = ""  # why the file could not be read, where it could not (the styles are then none)
+        self._read: tuple[int, int] | None = None  # the file's version when it was read
 
     def load(self) -> list[PromptStyle]:
         self.problem = ""
+        self._read = self._version()
         try:
             self.styles = read_styles(self.path) if self.path.is_file() else []
         except InputError as error:
             self.styles, self.problem = [], str(error)
         return self.styles
+
+    def changed(self) -> bool:
+        """Whether the file changed (edited in a text editor, copied in) since it was read."""
+        return self._version() != self._read
+
+    def _version(self) -> tuple[int, int] | None:
+        try:
+            stat = self.path.stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
 
     def named(self, names: Iterable[str]) -> list[PromptStyle]:
         """The styles of `names`, in that order; `InputError` names those there are none of."""
@@ -246,3 +259,4 @@ class StyleBook:
     def save(self, styles: Sequence[PromptStyle]) -> None:
         write_styles(self.path, styles)
         self.styles = list(styles)
+        self._read = self._version()

@@ -216,6 +216,8 @@ class StylePicker(QWidget):
             item.setHidden(bool(words) and (style.empty or not all(word in seen for word in words)))
 
     def _opening(self) -> None:
+        if self.book.changed():  # styles.csv edited or replaced outside the app: its styles as they are now
+            self.reload()
         self.filter.setFocus()
 
     def open_list(self) -> None:

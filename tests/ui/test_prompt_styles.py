@@ -157,6 +157,10 @@ def test_the_styles_dialog_makes_edits_imports_and_saves_a1111s_file(qtbot, idle
     window.prompt_styles.reload()
     assert [window.prompt_styles.list.item(row).text() for row in range(3)] == [
         "Masterpiece", "Watercolor", "Fooocus Sharp"]
+    write_styles(styles_file(AppPaths.default()), [CINEMATIC])  # styles.csv edited outside the app
+    window.prompt_styles.menu.aboutToShow.emit()  # the list opening: read again
+    assert [window.prompt_styles.list.item(row).text() for row in range(window.prompt_styles.list.count())] == [
+        "Cinematic"]
 
 
 def test_a_batch_job_adds_the_generate_tabs_styles_to_each_prompt(qtbot, idle_app, tmp_path):
