@@ -271,6 +271,33 @@ def images_in(out: Path) -> None:
 
     def quit_after_live() -> None:
         shoot("live-done")
+        window.live.button.click()  # off
+        from hypersd_desktop.core.prompt_styles import PromptStyle, styles_file, write_styles
+        from hypersd_desktop.ui.prompt_styles import StylesDialog
+
+        write_styles(styles_file(window.library.paths), [  # a style list as people keep them: headings, {prompt}
+            PromptStyle("---- Photography ----"), PromptStyle("Cinematic", "cinematic still of {prompt}, film grain, "
+                                                              "shallow depth of field", "cartoon, drawing"),
+            PromptStyle("Golden hour", "golden hour, warm light"), PromptStyle("---- Painting ----"),
+            PromptStyle("Watercolour", "{prompt}, watercolour on wet paper, soft edges", "photo"),
+            PromptStyle("Ink", "ink drawing of {prompt}, cross-hatching", "colour")])
+        window.prompt_styles.reload()
+        window.prompt_styles.choose(["Cinematic", "Golden hour"])
+        dialog = StylesDialog(window.prompt_styles.book, window.prompt.toPlainText(), "", window)
+        dialog.names.setCurrentRow(1)
+        dialog.show()
+        QTimer.singleShot(500, lambda: styles_edited(dialog))
+
+    def styles_edited(dialog) -> None:
+        shoot("styles-dialog", whole_screen=True)
+        dialog.reject()
+        button = window.prompt_styles.button  # the list, shown as its button shows it, without a nested event loop
+        window.prompt_styles.menu.popup(button.mapToGlobal(button.rect().bottomLeft()))
+        QTimer.singleShot(500, styles_listed)
+
+    def styles_listed() -> None:
+        shoot("styles-list", whole_screen=True)
+        window.prompt_styles.menu.close()
         parts.bridge.shutdown()
         app.quit()
 
