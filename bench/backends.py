@@ -4,10 +4,11 @@
     python bench/backends.py [--device cpu|cuda] [--size 512] [--repeats N]
 
 Rows, in one run. On the CPU: torch fp32 (the baseline), torch bf16 (only where the CPU has native bf16
-arithmetic), ONNX Runtime fp32 with basic graph optimisations, and with all of them (layout transforms and
-fusions; what the app uses). On CUDA: torch fp16 (the baseline) against ONNX Runtime's CUDA execution
-provider on the fp16 export; that row needs `onnxruntime-gpu` in place of `onnxruntime` (on a machine without
-an index, carry its wheel and `pip install --no-deps` it).
+arithmetic), ONNX Runtime fp32 with basic graph optimisations, with all of them (layout transforms and
+fusions) and memory patterns on (ONNX Runtime's default), and with all of them and memory patterns off (what the
+app uses). On CUDA: torch fp16 (the baseline) against ONNX Runtime's CUDA execution provider on the fp16
+export; that row needs `onnxruntime-gpu` in place of `onnxruntime` (on a machine without an index, carry its
+wheel and `pip install --no-deps` it). `--rows a,b` runs some of them, the first named the baseline.
 
 Each row runs in its own process, so its peak memory is its own (resident memory on the CPU; device memory in
 use on CUDA, sampled). The ONNX export is made once beforehand and timed. Time per image is the median of
@@ -33,7 +34,8 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT / "tests"))
 
-ROWS = {"cpu": ("torch-fp32", "torch-bf16", "onnx-basic", "onnx-all"), "cuda": ("torch-fp16", "onnx-cuda")}
+ROWS = {"cpu": ("torch-fp32", "torch-bf16", "onnx-basic", "onnx-pattern", "onnx-all"),
+        "cuda": ("torch-fp16", "onnx-cuda")}
 CASES = ((1, "vae"), (1, "taesd"), (4, "vae"), (4, "taesd"))
 LORA = "Hyper-SD15-1step-lora.safetensors"
 
@@ -84,7 +86,8 @@ def run_row(row: str, device: str, work: Path, size: int, repeats: int) -> dict:
         from hypersd_desktop.engine.onnx.export import ExportCache
         from hypersd_desktop.engine.onnx.providers import CPU, CUDA
 
-        provider = CUDA if device == "cuda" else dataclasses.replace(CPU, optimisation=variant)
+        provider = CUDA if device == "cuda" else dataclasses.replace(CPU, memory_pattern=True) \
+            if variant == "pattern" else dataclasses.replace(CPU, optimisation=variant)
         # The app's hash cache, as the app uses it: the files were hashed when the export was made, and a request
         # only compares their size and mtime.
         engine = OnnxEngine(ExportCache(work / "onnx", HashCache(work / "hashes.json").sha256, budget_bytes=None),
@@ -95,8 +98,9 @@ def run_row(row: str, device: str, work: Path, size: int, repeats: int) -> dict:
                              dtype=dtype, backend=backend, taesd=str(work / "taesd"))
     started = time.perf_counter()
     engine.generate(base.replace(steps=1, decoder="taesd"))  # warm-up: loading, sessions, both decoders
+    second = time.perf_counter()
     engine.generate(base.replace(steps=1))
-    figures = {"load_s": time.perf_counter() - started}
+    figures = {"load_s": time.perf_counter() - started, "second_s": time.perf_counter() - second}
     for steps, decoder in CASES:
         request = base.replace(steps=steps, decoder=decoder)
         times = []
@@ -143,6 +147,7 @@ def main() -> int:
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=None, help="runs per case (default: 1 on the CPU, 5 on CUDA)")
+    parser.add_argument("--rows", help="comma-separated rows to run, the first the baseline (default: all)")
     parser.add_argument("--row", help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -158,6 +163,8 @@ def main() -> int:
         export_s = prepare(work, args.device)
         print(f"ONNX export ({'fp16' if args.device == 'cuda' else 'fp32'}) made beforehand in {export_s:.0f} s")
         rows = [row for row in ROWS[args.device] if row != "torch-bf16" or cpu_supports_bf16()]
+        if args.rows:
+            rows = [row for row in args.rows.split(",") if row in rows]
         if args.device == "cpu" and "torch-bf16" not in rows:
             print("torch bf16: skipped, this CPU has no native bf16 arithmetic (avx512_bf16 / AMX)")
         results = {}
@@ -175,16 +182,16 @@ def main() -> int:
           f"(median of {repeats} after warm-up)")
     header = "".join(f"{f'{s} step' + ('s' if s > 1 else '') + ' ' + d:>16}" for s, d in CASES)
     memory = "peak RSS" if args.device == "cpu" else "peak GPU"
-    print(f"{'backend':14}{header}{'first load':>12}{memory:>11}")
+    print(f"{'backend':14}{header}{'first load':>12}{'2nd image':>11}{memory:>11}")
     for row, figures in results.items():
         cells = "".join(f"{figures[f'{s}-{d}'] * scale:16.{0 if scale > 1 else 2}f}" for s, d in CASES)
-        print(f"{row:14}{cells}{figures['load_s']:11.1f}s{figures['peak'] / 2**30:8.1f}GiB")
+        print(f"{row:14}{cells}{figures['load_s']:11.1f}s{figures['second_s']:10.1f}s{figures['peak'] / 2**30:8.1f}GiB")
     print("runtimes: " + "; ".join(f"{row}: {figures['runtime']}" for row, figures in results.items()))
-    baseline = results.get(ROWS[args.device][0])
+    first = next(iter(results), None)
     for row, figures in results.items():
-        if baseline and row != ROWS[args.device][0]:
-            ratios = " ".join(f"{baseline[f'{s}-{d}'] / figures[f'{s}-{d}']:.2f}×" for s, d in CASES)
-            print(f"speed-up of {row} over {ROWS[args.device][0]}: {ratios}")
+        if row != first:
+            ratios = " ".join(f"{results[first][f'{s}-{d}'] / figures[f'{s}-{d}']:.2f}×" for s, d in CASES)
+            print(f"speed-up of {row} over {first}: {ratios}")
     return 0
 
 

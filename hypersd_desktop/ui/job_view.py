@@ -358,6 +358,8 @@ class JobView(QObject):
         if message.memory_bytes is not None:
             where = "GPU memory" if Device(message.device).is_gpu else "Worker memory"
             self.widgets.memory_label.setText(f"{where} in use: {message.memory_bytes / 2**30:.2f} GiB")
+        else:  # not said (DirectML): no figure of an earlier job's device beside this job's
+            self.widgets.memory_label.setText("")
 
     def _ran_on(self, message) -> None:
         if message.backend:

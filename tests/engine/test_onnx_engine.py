@@ -48,6 +48,11 @@ def test_the_first_request_exports_with_progress_and_the_next_reuses_export_and_
     (again,) = engine.generate(request_sd15.replace(prompt="a dog", seed=6), on_progress=later.append)
     assert engine._open.pipeline is pipeline and not any(e.stage for e in later)
     assert np.abs(np.asarray(again.image, np.int16) - np.asarray(first.image, np.int16)).max() > 10
+    # the worker's memory, as the status bar shows it: the process's on the CPU; a GPU's ONNX Runtime does not say
+    import psutil
+
+    assert engine.memory_in_use("cpu") >= psutil.Process().memory_info().rss // 2 > 0
+    assert engine.memory_in_use("directml") is None
 
 
 def test_cancelling_during_the_export_stops_it_and_leaves_no_export(engine, request_sd15):

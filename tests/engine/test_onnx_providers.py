@@ -37,6 +37,9 @@ def test_the_cpu_provider_runs_a_model_with_its_options(tmp_path):
     assert session.get_providers() == ["CPUExecutionProvider"]
     assert session.run(None, {"x": np.ones((2, 3), np.float32)})[0].tolist() == [[2.0] * 3] * 2
     assert CPU.session_options().intra_op_num_threads >= 1
+    # no memory pattern: ONNX Runtime would allocate the first run's pattern as a second block on the next run
+    # (twice the resident memory, and a slow second image; bench/backends.py measures the two)
+    assert CPU.session_options().enable_mem_pattern is False
 
 
 @pytest.mark.parametrize(("set_to", "threads"), [("3", 3), ("1", 1), ("", None), ("many", None), ("0", None)])

@@ -87,7 +87,13 @@ class OnnxEngine:
         return enlarger(self._upscalers, request, "cpu", on_progress, cancel)
 
     def memory_in_use(self, device: Device) -> int | None:
-        return None  # ONNX Runtime does not say
+        """On the CPU, this process's resident memory (as the PyTorch backend says it); a GPU's ONNX Runtime does not
+        say what it holds."""
+        if device != Device.CPU:
+            return None
+        import psutil
+
+        return psutil.Process().memory_info().rss
 
     def prepare(self, request: GenerationRequest) -> None:
         architecture = base_architecture(request.base_model)
