@@ -485,6 +485,15 @@ def test_prompt_styles_add_their_words_as_in_the_window(tiny_sd15, hyper_lora, t
                   for path in (tmp_path / "batch").rglob("*.png"))
     assert made == [apply_styles("a hare", "fog", styles[:1]), ("ink drawing of an owl", "")]
 
+    plot = cli("generate", "--model", tiny_sd15, "--prompt", "a fox", "--lora", hyper_lora("Hyper-SD15-1step-lora"),
+               "--width", 64, "--height", 64, "--seed", 3, "--json", "--style", "Sharp", "--x-axis", "styles:None, Ink",
+               "--out", tmp_path / "plot")  # A1111's Styles axis: each style added after the chosen ones
+    assert plot.returncode == 0, plot.stderr
+    made = [json.loads(line) for line in plot.stdout.splitlines()]
+    assert [(item["x"], read_request(item["path"])["prompt"]) for item in made[:2]] == [
+        ("None", "a fox, sharp focus"), ("Ink", "ink drawing of a fox, sharp focus")]
+    assert cli(*base[:-4], "--x-axis", "styles:Oil").stderr.strip().endswith("(the styles: Ink, Sharp).")
+
     missing = cli("generate", "--model", tiny_sd15, "--prompt", "a fox", "--style", "Watercolour")
     assert missing.returncode == 2 and "No style is named 'Watercolour'" in missing.stderr
     assert "its styles: Ink, Sharp" in missing.stderr

@@ -47,6 +47,7 @@ def run(args) -> int:
 
 
 def _batch(gallery, args) -> int:
+    from hypersd_desktop.engine.planning import reads_negative
     from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
     from hypersd_desktop.worker import batch
 
@@ -70,7 +71,7 @@ def _batch(gallery, args) -> int:
         defaults = defaults.replace(vae=library.vae_for(defaults.base_model))
         units = batch.plan_units(items, defaults, args.seeds_per_prompt, resolve, library.embeddings_named,
                                  library.vae_for, library.loras_tagged, Wildcards(wildcards_folder(gallery.paths)),
-                                 styles, batch.reads_negative)
+                                 styles, reads_negative)
     finally:
         library.close()
     job_id = batch.job_id_for(items, defaults, options, args.seeds_per_prompt, styles)

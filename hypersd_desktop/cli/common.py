@@ -226,13 +226,20 @@ class ProgressBar:
 
 def styles_named(names: list[str]) -> list[PromptStyle]:
     """The styles `--style` names, from the app's styles file; `InputError` names one there is none of."""
-    if not names:
-        return []
+    return _style_book().named(names) if names else []
+
+
+def styles_of_book() -> list[PromptStyle]:
+    """Every style of the app's styles file (a plot's Styles axis looks its values up among them)."""
+    return _style_book().styles
+
+
+def _style_book() -> StyleBook:
     book = StyleBook(styles_file(AppPaths.default()))
     book.load()
     if book.problem:
         raise InputError(f"{book.problem} ({book.path})")
-    return book.named(names)
+    return book
 
 
 def add_style_option(parser: argparse.ArgumentParser) -> None:

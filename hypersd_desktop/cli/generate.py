@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hypersd_desktop.cli.common import (
-    add_style_option, installed_library, parse_lora, ProgressBar, resolver, styles_named, warn, with_windows_model,
+    add_style_option, installed_library, parse_lora, ProgressBar, resolver, styles_named, styles_of_book, warn,
+    with_windows_model,
 )
 from hypersd_desktop.core.codec import to_data
 from hypersd_desktop.core.dynamic_prompts import Wildcards, chosen, is_dynamic, wildcards_folder
@@ -456,7 +457,8 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         hires_guidance=args.hires_cfg,
         upscaler=upscaler_of(args, resolve),
     )
-    from hypersd_desktop.worker.batch import reads_negative, with_tagged_loras
+    from hypersd_desktop.engine.planning import reads_negative
+    from hypersd_desktop.worker.batch import with_tagged_loras
 
     request = with_tagged_loras(request, installed_tagged_loras)  # `<lora:NAME:WEIGHT>` in the prompt, as A1111 applies it
     if styles and args.negative != typed_negative and not reads_negative(request):  # none read: none added
@@ -622,8 +624,10 @@ def plot_of(args: argparse.Namespace, request: GenerationRequest) -> PlotSpec | 
         raise InputError(f"--out {args.out}: a plot writes its images and its grid into a folder; name a folder.")
     resolve = resolver()  # a Hyper-SD file's or a model's name: the installed file
     vae_of = None if args.vae else automatic_vae  # each model's own automatic VAE, unless --vae names one for all
-    spec = PlotSpec(request, *(axis.looked_up(resolve, vae_of) if axis else None
-                               for axis in (args.x_axis, args.y_axis, args.z_axis))).fixed()
+    axes = (args.x_axis, args.y_axis, args.z_axis)
+    styles = styles_of_book() if any(axis is not None and axis.axis == Axis.STYLES for axis in axes) else []
+    spec = PlotSpec(request, *(axis.looked_up(resolve, vae_of).styled(styles) if axis else None
+                               for axis in axes)).fixed()
     spec.cells()
     return spec
 

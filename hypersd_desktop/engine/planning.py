@@ -18,8 +18,8 @@ from hypersd_desktop.core.vocab import Architecture, ControlType, Mode, Schedule
 from hypersd_desktop.engine import prompt_editing
 from hypersd_desktop.engine.inspect import (
     CONTROLNET_CLASSES, CROSS_ATTENTION_DIMS, INPAINTING_CHANNELS, OTHER_CROSS_ATTENTION_DIMS, WeightsInfo,
-    base_has_vae, base_in_channels, base_prediction, controlnet_weights, for_other_family, inspect_file, not_the_kind,
-    union_control_types, weights_name,
+    base_architecture, base_has_vae, base_in_channels, base_prediction, controlnet_weights, for_other_family,
+    inspect_file, not_the_kind, union_control_types, weights_name,
 )
 from hypersd_desktop.engine.recipes import (
     PLAIN_GUIDANCE, PLAIN_STEPS, Recipe, check_architecture, recipe_by_id, recipe_for_checkpoint, recipe_for_file,
@@ -225,6 +225,11 @@ def check_vae(request: GenerationRequest, architecture: str) -> None:
             "used with a VAE of your choice. Choose one in the VAE list on the Generate tab, or install "
             f"\"{catalog}\" from the Models tab, which the app then picks for {architecture_label(architecture)} "
             "models without a VAE (on the command line, --vae names one: a file or an installed VAE).")
+
+
+def reads_negative(request: GenerationRequest) -> bool:
+    """Whether `request` reads a negative prompt: it runs with guidance above 1 (its own, or its recipe's)."""
+    return plan(request, base_architecture(request.base_model)).guidance > 1
 
 
 def plan(request: GenerationRequest, architecture: str) -> Plan:

@@ -7,8 +7,10 @@ comma in double quotes), ranges `1-5` (every whole number), `1-9 (+2)` (a step; 
 (+0.25)`, and `1-10 [4]` (that many values spread evenly from the first to the last). A seed of -1 is a new random
 seed, fixed when the plot is planned (`PlotSpec.fixed`), so the grid's text says the seeds it was made with.
 Prompt S/R replaces its first value, which the prompt or negative prompt must hold, by each value in turn (the
-first value is the prompt as it is). Each cell is one image (the batch size is left out); the grid's PNG text is its
-first image's with A1111's `Script: X/Y/Z plot, X Type: Steps, X Values: "1,2,4,8"` added (`Y …` and `Z …` too).
+first value is the prompt as it is). Styles adds a prompt style to each image's prompts (its value names one; `None`
+adds none), after the Generate tab's own, as A1111's Styles axis adds one to those chosen. Each cell is one image
+(the batch size is left out); the grid's PNG text is its first image's with A1111's `Script: X/Y/Z plot, X Type:
+Steps, X Values: "1,2,4,8"` added (`Y …` and `Z …` too).
 
 Torch-free: the window checks an axis's values as they are typed.
 """
@@ -20,14 +22,16 @@ import itertools
 import math
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
 from PIL import Image, ImageDraw, ImageFont
 
 from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.prompt_styles import PromptStyle, apply_styles
 from hypersd_desktop.core.vocab import ModelKind, Scheduler, TextEnum
+from hypersd_desktop.engine.planning import reads_negative
 from hypersd_desktop.engine.recipes import recipe_for_file
 from hypersd_desktop.engine.types import MAX_CLIP_SKIP, MAX_SEED, MAX_STEPS, GenerationRequest, LoraSpec
 
@@ -56,6 +60,7 @@ class Axis(TextEnum):
     HYPER = "hyper-sd"
     MODEL = "model"
     VAE = "vae"
+    STYLES = "styles"
 
     @property
     def label(self) -> str:
@@ -75,15 +80,18 @@ class Axis(TextEnum):
 _LABELS = {Axis.SEED: "Seed", Axis.STEPS: "Steps", Axis.GUIDANCE: "CFG Scale", Axis.PROMPT: "Prompt S/R",
            Axis.SCHEDULER: "Sampler", Axis.LORA_WEIGHT: "LoRA weight", Axis.STRENGTH: "Denoising",
            Axis.VARIATION_STRENGTH: "Var. strength", Axis.CLIP_SKIP: "Clip skip", Axis.ETA: "Eta",
-           Axis.HYPER: "Hyper-SD file", Axis.MODEL: "Checkpoint name", Axis.VAE: "VAE"}
+           Axis.HYPER: "Hyper-SD file", Axis.MODEL: "Checkpoint name", Axis.VAE: "VAE", Axis.STYLES: "Styles"}
 _WHOLE = {Axis.SEED, Axis.STEPS, Axis.CLIP_SKIP}
 FILES = {Axis.HYPER, Axis.MODEL, Axis.VAE}  # axes whose values name installed files (`PlotAxis.files` holds them)
+NAMED = {*FILES, Axis.STYLES}  # axes whose values name what is installed here (files, prompt styles)
+NO_STYLE = "none"  # a Styles axis's value that adds no style
 # A VAE axis's values besides installed VAEs, as A1111 names them: the model's own VAE, and the request's choice
 OWN_VAE, CHOSEN_VAE = "none", "automatic"
 # The order axes are applied in: a model or Hyper-SD file first (each brings settings of its own: its automatic VAE,
-# its recipe's steps), then a VAE, then the rest (a Steps axis sets the steps a Hyper-SD file brought)
-_FIRST = {Axis.HYPER: 0, Axis.MODEL: 0, Axis.VAE: 1}
-_WORDS = {Axis.PROMPT, Axis.SCHEDULER, *FILES}
+# its recipe's steps), then a VAE, then the rest (a Steps axis sets the steps a Hyper-SD file brought), and a style
+# last (its negative words go where the image, as the other axes left it, reads a negative prompt)
+_FIRST = {Axis.HYPER: 0, Axis.MODEL: 0, Axis.VAE: 1, Axis.STYLES: 3}
+_WORDS = {Axis.PROMPT, Axis.SCHEDULER, *NAMED}
 # A1111's sampler names of the schedulers a Hyper-SD file runs with, besides this app's own names and labels
 _SAMPLER_NAMES = {"ddim": Scheduler.DDIM_TRAILING, "automatic": Scheduler.AUTO, "default": Scheduler.AUTO}
 
@@ -201,7 +209,7 @@ def _short(label: str, most: int = 40) -> str:
 
 
 def _label(axis: Axis, value) -> str:
-    if axis in (Axis.PROMPT, Axis.HYPER, Axis.MODEL):  # the words, or the file's name, alone (as A1111 labels them)
+    if axis in (Axis.PROMPT, Axis.HYPER, Axis.MODEL, Axis.STYLES):  # the words or a name alone, as A1111 has them
         return str(value)
     text = value.label if isinstance(value, Scheduler) else value if isinstance(value, str) else f"{value:g}"
     return f"{axis.label}: {text}"
@@ -218,6 +226,7 @@ class PlotAxis:
     files: tuple[str, ...] = ()
     # a model's VAE, for each model (None: its own), where the VAE is the automatic choice; empty: the request's
     vaes: tuple[str | None, ...] = ()
+    styles: tuple[PromptStyle, ...] = ()  # a Styles axis's: the style each value names (`styled`)
 
     def __post_init__(self) -> None:
         if not isinstance(self.axis, Axis):
@@ -252,6 +261,23 @@ class PlotAxis:
         files = tuple(found(name) for name in self.parsed())
         vaes = tuple(vae_of(path) for path in files) if vae_of is not None and self.axis == Axis.MODEL else ()
         return PlotAxis(self.axis, self.values, files, vaes)
+
+    def styled(self, styles: Sequence[PromptStyle]) -> PlotAxis:
+        """A Styles axis with the style each of its values names among `styles` (`None`: no style); `InputError`
+        names a value that names none."""
+        if self.axis != Axis.STYLES:
+            return self
+        by_name = {style.name: style for style in styles}
+        chosen = []
+        for name in self.parsed():
+            if name.strip().lower() == NO_STYLE:
+                chosen.append(PromptStyle(name))
+            elif name in by_name or name.strip() in by_name:
+                chosen.append(by_name.get(name, by_name.get(name.strip())))
+            else:
+                there = ", ".join(sorted(by_name)[:10]) if by_name else "none yet: Styles → Edit… makes them"
+                raise InputError(f"Styles: no style is named {name!r} (the styles: {there}).")
+        return PlotAxis(self.axis, self.values, styles=tuple(chosen))
 
     def fixed(self, rng: random.Random) -> PlotAxis:
         """The axis with each random seed (-1) made a seed, so the plot can be made again."""
@@ -420,6 +446,12 @@ def _applied(request: GenerationRequest, axis: PlotAxis, index: int, values: lis
         return request.replace(eta=float(value))
     if kind == Axis.PROMPT:
         return _replaced(request, values[0], value)
+    if kind == Axis.STYLES:
+        if len(axis.styles) != len(values):
+            raise InputError("Styles: the styles its values name were not looked up.")
+        prompt, negative = apply_styles(request.prompt, request.negative_prompt, [axis.styles[index]])
+        return request.replace(prompt=prompt, negative_prompt=negative if negative != request.negative_prompt
+                               and reads_negative(request) else request.negative_prompt)
     if kind == Axis.LORA_WEIGHT:
         return _lora_weighed(request, float(value))
     if kind == Axis.STRENGTH:

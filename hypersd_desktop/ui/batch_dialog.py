@@ -20,6 +20,7 @@ from hypersd_desktop.core.progress import TransferProgress
 from hypersd_desktop.core.prompt_styles import PromptStyle
 from hypersd_desktop.core.settings import load_settings, save_settings
 from hypersd_desktop.core.vocab import Architecture, ModelKind
+from hypersd_desktop.engine.planning import reads_negative
 from hypersd_desktop.engine.types import MAX_STEPS, GenerationRequest
 from hypersd_desktop.gallery.export import ExportOptions, export_formats
 from hypersd_desktop.models.library import ModelLibrary
@@ -28,7 +29,7 @@ from hypersd_desktop.ui.generate_form import (
 )
 from hypersd_desktop.ui.tasks import describe_items, percent
 from hypersd_desktop.worker.batch import (
-    BatchSpec, job_id_for, parse_job, plan_units, prompt_lines, reads_negative, unused_options,
+    BatchSpec, job_id_for, parse_job, plan_units, prompt_lines, unused_options,
 )
 from hypersd_desktop.worker.bridge import WorkerBridge
 

@@ -1347,7 +1347,7 @@ class MainWindow(QMainWindow):
         if self._plot_dialog is None:
             self._plot_dialog = PlotDialog(self._one_image_request, self._submit_plot, self.library.paths, self,
                                            find=self._installed_file, suggest=self._installed_names,
-                                           vae_of=self._automatic_vaes)
+                                           vae_of=self._automatic_vaes, styles=lambda: self.prompt_styles.book.styles)
         return self._plot_dialog
 
     def _installed_file(self, name: str) -> str:
@@ -1375,6 +1375,11 @@ class MainWindow(QMainWindow):
             return joined_values([Path(entry.path).stem for entry in self.library.hyper_files(model.architecture)])
         if axis == Axis.VAE:  # the model's own VAE, then each installed for it
             return joined_values(["None", *(entry.name for entry in self.library.vaes_for(model.architecture))])
+        if axis == Axis.STYLES:  # no style, then each style of words not chosen already (at most a few)
+            chosen = set(self.prompt_styles.chosen_names())
+            names = [style.name for style in self.prompt_styles.book.styles if not style.empty
+                     and style.name not in chosen]
+            return joined_values(["None", *names[:5]])
         return joined_values([model.name])
 
     def _reuse_plot(self, fields: object) -> None:

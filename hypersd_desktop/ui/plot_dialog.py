@@ -4,7 +4,7 @@ through values, queued as one job; each image joins the gallery, then the grid o
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtWidgets import (
@@ -15,7 +15,8 @@ from PySide6.QtWidgets import (
 from hypersd_desktop.core.errors import AppError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.settings import load_settings, save_settings
-from hypersd_desktop.engine.plot import FILES, Axis, PlotAxis, PlotSpec
+from hypersd_desktop.core.prompt_styles import PromptStyle
+from hypersd_desktop.engine.plot import FILES, NAMED, Axis, PlotAxis, PlotSpec
 from hypersd_desktop.engine.types import GenerationRequest
 
 # What each axis's values look like, shown in its empty box, and the values it starts with when chosen
@@ -33,6 +34,7 @@ EXAMPLES = {
     Axis.VAE: ("installed VAEs by name, or None (the model's own)", ""),
     Axis.HYPER: ("installed Hyper-SD files by name: Hyper-SD15-1step-lora, Hyper-SD15-4steps-lora", ""),
     Axis.MODEL: ("installed models by name: each with the same Hyper-SD file", ""),
+    Axis.STYLES: ("prompt styles by name, each added to the styles chosen: None, Cinematic, Watercolour", ""),
 }
 ERROR_STYLE = "color: #c0392b"
 
@@ -82,13 +84,14 @@ class AxisRow(QWidget):
         self.values.setEnabled(axis is not None)
         hint, start = EXAMPLES.get(axis, ("", ""))
         self.values.setPlaceholderText(hint)
-        self.values.setText(self.suggest(axis) if axis in FILES else start)
+        self.values.setText(self.suggest(axis) if axis in NAMED else start)
         self.changed.emit()
 
     def plot_axis(self, find: Callable[[str], str] | None = None,
-                  vae_of: Callable[[str], str | None] | None = None) -> PlotAxis | None:
-        """The axis and its values (a files' axis with the files `find` finds); `AppError` says what is wrong with
-        them (shown under the row)."""
+                  vae_of: Callable[[str], str | None] | None = None,
+                  styles: Sequence[PromptStyle] = ()) -> PlotAxis | None:
+        """The axis and its values (a files' axis with the files `find` finds, a Styles axis with its `styles`);
+        `AppError` says what is wrong with them (shown under the row)."""
         axis = self.axis()
         if axis is None:
             self.said.clear()
@@ -100,6 +103,7 @@ class AxisRow(QWidget):
                 if find is None:
                     raise AppError(f"{axis.label}: no installed files to look the names up in.")
                 chosen = chosen.looked_up(find, vae_of)
+            chosen = chosen.styled(styles)
         except AppError as error:
             self._say(str(error), error=True)
             raise
@@ -119,13 +123,15 @@ class PlotDialog(QDialog):
     def __init__(self, request_now: Callable[[], GenerationRequest | None], submit: Callable[[PlotSpec], None],
                  paths: AppPaths | None = None, parent: QWidget | None = None,
                  find: Callable[[str], str] | None = None, suggest: Callable[[Axis], str] = lambda _axis: "",
-                 vae_of: Callable[[], Callable[[str], str | None] | None] = lambda: None) -> None:
+                 vae_of: Callable[[], Callable[[str], str | None] | None] = lambda: None,
+                 styles: Callable[[], Sequence[PromptStyle]] = lambda: ()) -> None:
         super().__init__(parent)
         self.request_now = request_now
         self.submit = submit
         self.paths = paths
         self.find = find  # the installed file a Hyper-SD file's or model's name names (`InputError` if none)
         self.vae_of = vae_of  # how each model's VAE is chosen now (None: the Generate tab's chosen VAE for all)
+        self.styles = styles  # the prompt styles there are, for a Styles axis's names
         self.setWindowTitle("X/Y/Z plot")
         self.resize(620, 340)
         intro = QLabel("The Generate tab's image made again with a setting at each of its values — across, down "
@@ -193,7 +199,8 @@ class PlotDialog(QDialog):
         dialog) when it cannot be made."""
         try:
             vae_of = self.vae_of()
-            x, y, z = (row.plot_axis(self.find, vae_of) for row in self.rows())
+            styles = self.styles()
+            x, y, z = (row.plot_axis(self.find, vae_of, styles) for row in self.rows())
         except AppError:
             self._summarise("", ok=False)
             return None

@@ -674,14 +674,6 @@ class BatchSpec:
         return sum(1 for key, entry in state.items() if key in keys and entry.get("status") == BatchUnitState.DONE)
 
 
-def reads_negative(request: GenerationRequest) -> bool:
-    """Whether `request` reads a negative prompt: it runs with guidance above 1 (its own, or its recipe's)."""
-    from hypersd_desktop.engine.inspect import base_architecture
-    from hypersd_desktop.engine.planning import plan
-
-    return plan(request, base_architecture(request.base_model)).guidance > 1
-
-
 def job_id_for(items: list[dict[str, Any]], defaults: GenerationRequest, options: ExportOptions,
                seeds_per_prompt: int, styles: Sequence[PromptStyle] = ()) -> str:
     """A short id that changes when the job's items, its defaults, its styles or its export options change."""

@@ -221,8 +221,8 @@ def test_a_grids_fields_give_its_axes_back_where_they_are_settings_a_plot_here_s
                                                                               None)
     # A1111 writes no X Type where X was Nothing: the plot's first axis goes across here
     assert stored_axes({"Y Type": "Steps", "Y Values": "1"}) == (PlotAxis(Axis.STEPS, "1"), None, None)
-    for fields in ({"X Type": "Styles", "X Values": "a, b"}, {"X Type": "Steps", "X Values": "1", "Z Type": "Styles"},
-                   {}, None, "Steps", {"X Type": 3}):
+    for fields in ({"X Type": "Hires upscaler", "X Values": "a, b"},
+                   {"X Type": "Steps", "X Values": "1", "Z Type": "Hires upscaler"}, {}, None, "Steps", {"X Type": 3}):
         assert stored_axes(fields) is None
 
 
@@ -408,3 +408,37 @@ def test_a_vae_axis_runs_each_vae_the_models_own_or_the_one_chosen_and_follows_a
     with pytest.raises(InputError, match="'sdxl vae' is no installed"):
         PlotAxis(Axis.VAE, "sdxl vae").looked_up(lambda name: (_ for _ in ()).throw(
             InputError(f"{name!r} is no installed model")))
+
+
+def test_a_styles_axis_adds_each_style_after_the_chosen_ones_and_its_negative_where_guidance_reads_one(
+        tiny_sd15, hyper_lora):
+    from hypersd_desktop.core.prompt_styles import PromptStyle
+    from hypersd_desktop.engine.plot import stored_axes
+
+    cinematic, ink = PromptStyle("Cinematic", "cinematic still of {prompt}", "cartoon"), PromptStyle("Ink", "ink")
+    guided = GenerationRequest(prompt="a fox", negative_prompt="blurry", base_model=str(tiny_sd15), steps=20,
+                               guidance=5.0, seed=3)
+    axis = PlotAxis(Axis.STYLES, "None, Cinematic, Ink").styled([ink, cinematic, PromptStyle("Unused", "x")])
+    assert axis.styles == (PromptStyle("None"), cinematic, ink) and axis.labels() == ["None", "Cinematic", "Ink"]
+    cells = PlotSpec(guided, axis).cells()
+    assert [(c.request.prompt, c.request.negative_prompt) for c in cells] == [
+        ("a fox", "blurry"), ("cinematic still of a fox", "blurry, cartoon"), ("a fox, ink", "blurry")]
+    assert all(c.request.replace(prompt="a fox", negative_prompt="blurry") == guided.replace(batch_size=1)
+               for c in cells)
+
+    # without guidance no negative prompt is read: none is added; with a CFG axis, only where it reads one
+    unguided = guided.replace(negative_prompt="", guidance=None, steps=None,
+                              loras=(LoraSpec(str(hyper_lora("Hyper-SD15-1step-lora")), 1.0),))
+    assert [c.request.negative_prompt for c in PlotSpec(unguided, axis).cells()] == ["", "", ""]
+    cells = PlotSpec(guided.replace(negative_prompt=""), PlotAxis(Axis.GUIDANCE, "1, 5"), axis).cells()
+    assert [(c.request.guidance, c.request.negative_prompt) for c in cells if c.row == 1] == [
+        (1.0, ""), (5.0, "cartoon")]
+
+    spec = PlotSpec(guided, axis)
+    assert ("X Type", "Styles") in spec.text_fields() and ("X Values", "None, Cinematic, Ink") in spec.text_fields()
+    (back, _, _) = stored_axes(dict(spec.text_fields()))
+    assert back == PlotAxis(Axis.STYLES, "None, Cinematic, Ink")  # names: the window looks them up again
+    with pytest.raises(InputError, match="were not looked up"):
+        PlotSpec(guided, back).cells()
+    with pytest.raises(InputError, match="no style is named 'Oil' \\(the styles: Cinematic, Ink\\)"):
+        PlotAxis(Axis.STYLES, "Cinematic, Oil").styled([cinematic, ink])

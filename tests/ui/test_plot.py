@@ -163,9 +163,12 @@ def test_another_tools_grid_reused_gives_the_plot_dialog_its_axes(qtbot, idle_ap
     assert (dialog.y_row.axis(), dialog.y_row.values.text()) == (Axis.PROMPT, "outdoors, indoors")
     assert "X/Y/Z plot's grid" in window.statusBar().currentMessage()
     window.apply_metadata(parse_a1111("a fox\nSteps: 4, Sampler: Euler a, CFG scale: 1, Seed: 1, Size: 64x64, "
-                                      "Script: X/Y/Z plot, X Type: Styles, X Values: \"a, b\""))
+                                      "Script: X/Y/Z plot, X Type: Hires upscaler, X Values: \"a, b\""))
     assert dialog.x_row.values.text() == "sitting, standing"  # a setting not stepped through here: as it was
     assert dialog.z_row.axis() is None
+    window.apply_metadata(parse_a1111("a fox\nSteps: 4, Sampler: Euler a, CFG scale: 1, Seed: 1, Size: 64x64, "
+                                      "Script: X/Y/Z plot, X Type: Styles, X Values: \"None, Cinematic\""))
+    assert (dialog.x_row.axis(), dialog.x_row.values.text()) == (Axis.STYLES, "None, Cinematic")  # A1111's Styles
     window.apply_metadata(parse_a1111(  # A1111's X/Y/Z plot with a Z axis and random seeds: the seeds it chose
         "a fox\nSteps: 4, Sampler: Euler a, CFG scale: 1, Seed: 31, Size: 64x64, Script: X/Y/Z plot, X Type: Seed, "
         'X Values: "-1, -1", Fixed X Values: "31, 4077", Z Type: CFG Scale, Z Values: "1, 2"'))

@@ -192,3 +192,25 @@ def test_a_batch_job_adds_the_generate_tabs_styles_to_each_prompt(qtbot, idle_ap
     bare = window.open_batch()
     assert not bare.use_styles.isVisibleTo(bare)
     bare.close()
+
+
+def test_a_plots_styles_axis_adds_each_style_to_those_chosen(qtbot, idle_app):
+    """A1111's Styles axis: each value a style added after the Generate tab's; None adds none. The row starts with
+    None and styles not chosen already."""
+    from hypersd_desktop.engine.plot import Axis
+
+    window = idle_app.window
+    with_styles(window, HEADING, CINEMATIC, MASTERPIECE, PromptStyle("Ink", "ink drawing of {prompt}"))
+    window.prompt_styles.choose(["Masterpiece"])
+    window.prompt.setPlainText("a red fox")
+    dialog = window.open_plot()
+    dialog.x_row.set_axis(Axis.STYLES)
+    assert dialog.x_row.values.text() == "None, Cinematic, Ink"  # no heading, not the one chosen
+    spec = dialog.spec()
+    assert spec is not None and spec.x.labels() == ["None", "Cinematic", "Ink"]
+    assert [cell.request.prompt for cell in spec.cells()] == [
+        "a red fox, masterpiece, best quality", "cinematic still of a red fox, masterpiece, best quality, film grain",
+        "ink drawing of a red fox, masterpiece, best quality"]
+    dialog.x_row.values.setText("None, Oil")
+    assert dialog.spec() is None and "no style is named 'Oil'" in dialog.x_row.said.text()
+    dialog.close()
