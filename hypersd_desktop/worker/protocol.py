@@ -29,8 +29,8 @@ from hypersd_desktop.engine.types import AUTO_BACKEND, GenerationRequest
 from hypersd_desktop.worker.batch import BatchSpec
 
 # 2: control maps (`MakeMap`), which a worker of protocol 1 would leave unanswered; 3: pose maps; 4: `EnlargeImage`;
-# 5: `RunPlot`
-PROTOCOL_VERSION = 6
+# 5: `RunPlot`; 6: a plot's Z axis; 7: its Styles axis (the styles it adds, in `PlotAxis.styles`)
+PROTOCOL_VERSION = 7
 
 MESSAGES: dict[str, type] = {}
 
