@@ -1390,6 +1390,13 @@ class MainWindow(QMainWindow):
         dialog = self._plot_dialog_made()
         for row, axis in zip(dialog.rows(), axes):
             row.set_axis(axis.axis if axis else None, axis.values if axis else None)
+            try:
+                first = axis.parsed()[0] if axis is not None and axis.axis == Axis.STYLES else None
+            except InputError:
+                first = None
+            chosen = self.prompt_styles.chosen_names()
+            if first is not None and chosen and chosen[-1] == first:  # the first image's axis style, not one chosen
+                self.prompt_styles.choose(chosen[:-1])
         self.statusBar().showMessage("An X/Y/Z plot's grid: its first image's settings are set, and File → X/Y/Z "
                                      "plot… (Ctrl+Shift+P) has its axes to make the plot again.", 15000)
 

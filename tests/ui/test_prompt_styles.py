@@ -213,4 +213,15 @@ def test_a_plots_styles_axis_adds_each_style_to_those_chosen(qtbot, idle_app):
         "ink drawing of a red fox, masterpiece, best quality"]
     dialog.x_row.values.setText("None, Oil")
     assert dialog.spec() is None and "no style is named 'Oil'" in dialog.x_row.said.text()
+
+    # A1111's grid of a Styles axis: its first image has the axis's first style after those chosen; reused, only
+    # the chosen ones are checked, so the plot made again adds the axis's style once
+    made, made_negative = apply_styles("a grey owl", "", [MASTERPIECE, CINEMATIC])
+    window.apply_metadata(parse_chunks({"parameters": f"{made}\nNegative prompt: {made_negative}\n"
+                                                      "Steps: 4, Sampler: Euler a, CFG scale: 5, Seed: 7, "
+                                                      'Size: 64x64, Script: X/Y/Z plot, X Type: Styles, X Values: '
+                                                      '"Cinematic, Ink"'}))
+    assert window.prompt.toPlainText() == "a grey owl" and window.prompt_styles.chosen_names() == ["Masterpiece"]
+    assert (dialog.x_row.axis(), dialog.x_row.values.text()) == (Axis.STYLES, "Cinematic, Ink")
+    assert dialog.spec().cells()[0].request.prompt == made
     dialog.close()
