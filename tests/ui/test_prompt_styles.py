@@ -145,7 +145,8 @@ def test_the_styles_dialog_makes_edits_imports_and_saves_a1111s_file(qtbot, idle
     dialog.name.clear()
     qtbot.keyClicks(dialog.name, "Watercolor")  # a name twice: said, and nothing written
     dialog.save()
-    assert dialog.result() != QDialog.DialogCode.Accepted and "Two styles are named 'Watercolor'" in dialog.message.text()
+    assert dialog.result() != QDialog.DialogCode.Accepted
+    assert "Two styles are named 'Watercolor'" in dialog.message.text()
     assert read_styles(styles_file(AppPaths.default())) == [MASTERPIECE]
     dialog.delete()
     dialog.save()
