@@ -44,6 +44,7 @@ def test_styles_are_found_again_in_the_prompts_they_made():
                                                                           "blurry")
     assert take_out("exquisite, a fox", "", [PromptStyle("M", "masterpiece, {prompt}")]) == ([], "exquisite, a fox", "")
     assert unapplied("a fox", [MASTERPIECE]) is None
+    assert take_out("a very sharp focus", "", [PromptStyle("Sharp", "sharp focus")]) == ([], "a very sharp focus", "")
     # made without guidance, the negative prompt was not read (nor written): the prompt alone says
     prompt = apply_styles("a fox", "", [CINEMATIC])[0]
     assert take_out(prompt, "", styles) == ([], prompt, "")
@@ -58,6 +59,7 @@ def test_styles_are_found_again_in_the_prompts_they_made():
     # only the prompt typed: nothing to take out; an empty prompt styled comes back empty
     assert take_out("a fox", "", styles) == ([], "a fox", "")
     assert take_out(*apply_styles("", "", [MASTERPIECE]), styles) == (["Masterpiece"], "", "")
+    assert take_out(*apply_styles("", "", [CINEMATIC]), styles) == (["Cinematic"], "", "")
 
 
 def test_a1111_styles_files_are_read_as_written(tmp_path):

@@ -69,6 +69,8 @@ def _unmerged(style_text: str, prompt: str) -> str | None:
         parts = style_text.split(PLACE)
         if len(parts) == 2:
             left, right = parts
+            if prompt == (left + right).strip():  # an empty prompt: "score_9, {prompt}" made "score_9, "
+                return ""
             if len(prompt) >= len(left) + len(right) and prompt.startswith(left) and prompt.endswith(right):
                 return prompt[len(left):len(prompt) - len(right)]
             return None
@@ -82,7 +84,10 @@ def _unmerged(style_text: str, prompt: str) -> str | None:
     if not prompt.endswith(style_text):
         return None
     typed = prompt[:len(prompt) - len(style_text)]
-    return typed.removesuffix(", ") if style_text else typed
+    if not style_text or not typed:
+        return typed
+    # merge joined them with ", ": "a very sharp focus" ends with the style "sharp focus" but was not made by it
+    return typed[:-2] if typed.endswith(", ") else None
 
 
 def take_out(prompt: str, negative: str, styles: Iterable[PromptStyle],
