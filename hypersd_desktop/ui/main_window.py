@@ -1112,7 +1112,7 @@ class MainWindow(QMainWindow):
         """A reused image's prompts without the styles they end with (or are made around), which are chosen, so the
         prompt boxes hold what was typed and the image is made the same again (A1111's paste); the Hires fix's own
         prompts must have had them too, or none are taken out."""
-        self.prompt_styles.reload()  # the styles file as it is now
+        self.prompt_styles.reload_if_changed()  # the styles file as it is now
         found, typed, typed_negative = take_out(prompt, negative, self.prompt_styles.book.styles, negative_read)
         styles = self.prompt_styles.book.named(found)
         hires = (hires_prompt, hires_negative)

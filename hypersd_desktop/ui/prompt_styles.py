@@ -106,18 +106,15 @@ class StylePicker(QWidget):
         return [by_name[name] for name in self._chosen if name in by_name]
 
     def choose(self, names: Sequence[str]) -> None:
-        """Check the styles of `names` (in that order; names of no style are left out) and only those."""
-        known = {style.name for style in self.book.styles}
+        """Check the styles of `names` (in that order; names of no style, or of a heading, are left out) and only
+        those."""
+        known = {style.name for style in self.book.styles if not style.empty}
         chosen = [name for name in dict.fromkeys(names) if name in known]
         if chosen == self._chosen:
             return
         self._chosen = chosen
         self._show_checks()
         self.changed.emit()
-
-    def applied(self, prompt: str, negative: str) -> tuple[str, str]:
-        """The prompts with the chosen styles."""
-        return apply_styles(prompt, negative, self.chosen())
 
     def apply_to_prompt(self) -> None:
         """Write the chosen styles into the prompt boxes and uncheck them."""
@@ -215,9 +212,13 @@ class StylePicker(QWidget):
             seen = f"{style.name} {style.prompt} {style.negative_prompt}".lower()
             item.setHidden(bool(words) and (style.empty or not all(word in seen for word in words)))
 
-    def _opening(self) -> None:
-        if self.book.changed():  # styles.csv edited or replaced outside the app: its styles as they are now
+    def reload_if_changed(self) -> None:
+        """Read the styles file again where it changed (edited or replaced outside the app) since it was read."""
+        if self.book.changed():
             self.reload()
+
+    def _opening(self) -> None:
+        self.reload_if_changed()
         self.filter.setFocus()
 
     def open_list(self) -> None:
