@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from hypersd_desktop.core.dynamic_prompts import Wildcards, chosen, wildcards_folder
 from hypersd_desktop.core.errors import AppError
+from hypersd_desktop.core.prompt_styles import StyleBook, apply_styles, styles_file, take_out
 from hypersd_desktop.core.settings import Settings
 from hypersd_desktop.core.vocab import Architecture, Decoder, ModelKind, Preprocessor, Preview, architecture_label
 from hypersd_desktop.engine.inspect import union_control_types
@@ -44,6 +45,7 @@ from hypersd_desktop.ui.job_view import PreviewLabel
 from hypersd_desktop.ui.live_jobs import LiveImage, LiveJobs, write_kept
 from hypersd_desktop.ui.pictures import read_picture
 from hypersd_desktop.ui.prompt_completer import PromptCompleter
+from hypersd_desktop.ui.prompt_styles import STYLES_KEYS, StylePicker
 from hypersd_desktop.ui.shortcuts import DRAW, described
 from hypersd_desktop.ui.sketch_canvas import PngEncoder, SketchCanvas
 from hypersd_desktop.worker.batch import with_tagged_loras
@@ -132,6 +134,9 @@ class DrawTab(QWidget):
         self.completer = PromptCompleter(self.prompt)  # `<lora:` and embeddings, as in the Generate tab
         self.wildcards = Wildcards(wildcards_folder(self.library.paths))
         self.completer.wildcards = self.wildcards.folder
+        # the Generate tab's prompt styles (the same styles file), added to the prompt typed here
+        self.prompt_styles = StylePicker(StyleBook(styles_file(self.library.paths)), self.prompt, None)
+        self.prompt_styles.label.hide()
         self.model_box = QComboBox()
         self.hyper_box = QComboBox()
         self.steps = QSpinBox(minimum=1, maximum=8, value=1)
@@ -146,6 +151,7 @@ class DrawTab(QWidget):
         seed_row.addWidget(self.seed_random)
         form = QFormLayout()
         form.addRow("Prompt", self.prompt)
+        form.addRow("Styles", self.prompt_styles)
         form.addRow("Model", self.model_box)
         form.addRow("Hyper-SD", self.hyper_box)
         form.addRow("Steps", self.steps)
@@ -195,6 +201,7 @@ class DrawTab(QWidget):
         self.encoder.done.connect(self._encoded)
         self.prompt.textChanged.connect(lambda _text: self._prompt_timer.start())
         self._prompt_timer.timeout.connect(self.ask)
+        self.prompt_styles.changed.connect(self._styles_changed)
         self.model_box.currentIndexChanged.connect(self._model_changed)
         self.hyper_box.currentIndexChanged.connect(self._recipe_changed)
         for signal in (self.steps.valueChanged, self.scale.valueChanged, self.seed.valueChanged,
@@ -206,6 +213,7 @@ class DrawTab(QWidget):
             ("Ctrl+Z", "Undo a stroke", self.canvas.undo), ("Ctrl+Shift+Z", "Redo", self.canvas.redo),
             ("Ctrl+Y", "Redo", self.canvas.redo), ("Ctrl+S", "Keep the image shown (to the gallery)", self.keep),
             ("Ctrl+P", "Pause or go on making images", self.pause.toggle),
+            (STYLES_KEYS, "Choose prompt styles (words added to the prompt)", self.prompt_styles.open_list),
             ("B", "Brush", lambda: self.set_erasing(False)), ("E", "Eraser", lambda: self.set_erasing(True)),
             ("[", "Smaller brush", lambda: self.brush_size.setValue(self.brush_size.value() - 2)),
             ("]", "Larger brush", lambda: self.brush_size.setValue(self.brush_size.value() + 2)),
@@ -267,6 +275,10 @@ class DrawTab(QWidget):
         self.steps.blockSignals(False)
         self.ask()
 
+    def _styles_changed(self) -> None:
+        if not self._quiet:
+            self.ask()
+
     def _size_changed(self) -> None:
         size = self.size_box.currentData()
         if size is not None:
@@ -287,11 +299,14 @@ class DrawTab(QWidget):
         settings = self.settings()
         width, height = self.canvas.image_size()
         taesd = self._taesd() if settings.fast_decode else None
-        # a prompt's choices ({a|b}, __wildcard__) made by the seed: they hold while the sketch changes
-        prompt = chosen(self.prompt.text().strip(), self.seed.value(), self.wildcards)
-        embeddings = self.library.embeddings_named(model.path, prompt)
+        # the styles' words (their negative ones where the recipe reads a negative prompt), then the prompt's
+        # choices ({a|b}, __wildcard__, in the styles too) made by the seed: they hold while the sketch changes
+        prompt, negative = apply_styles(self.prompt.text().strip(), "", self.prompt_styles.chosen())
+        prompt = chosen(prompt, self.seed.value(), self.wildcards)
+        negative = chosen(negative, self.seed.value(), self.wildcards) if rules.uses_guidance else ""
+        embeddings = self.library.embeddings_named(model.path, prompt, negative)
         return with_tagged_loras(GenerationRequest(
-            prompt=prompt, base_model=model.path, unet=unet, vae=self.vae_for(model), loras=loras, embeddings=embeddings,
+            prompt=prompt, negative_prompt=negative, base_model=model.path, unet=unet, vae=self.vae_for(model), loras=loras, embeddings=embeddings,
             steps=self.steps.value(), guidance=None if rules.uses_guidance else 0.0, seed=self.seed.value(),
             width=width, height=height, backend=settings.backend, device=settings.device, dtype=settings.dtype,
             attention_slicing=settings.attention_slicing, vae_tiling=settings.vae_tiling,
@@ -423,8 +438,8 @@ class DrawTab(QWidget):
         chosen = {name: box.currentData().id if box.currentData() is not None else None
                   for name, box in (("model", self.model_box), ("hyper", self.hyper_box),
                                     ("controlnet", self.controlnet_box))}
-        return {**chosen, "prompt": self.prompt.text(), "steps": self.steps.value(), "scale": self.scale.value(),
-                "seed": self.seed.value()}
+        return {**chosen, "prompt": self.prompt.text(), "styles": self.prompt_styles.chosen_names(),
+                "steps": self.steps.value(), "scale": self.scale.value(), "seed": self.seed.value()}
 
     def restore(self, state: dict, drawing: bytes | None) -> None:
         """Show a `state()` and its drawing (a PNG) again, without making an image: the next stroke or change
@@ -437,6 +452,8 @@ class DrawTab(QWidget):
                 if isinstance(state.get(name), (int, float)) and not isinstance(state.get(name), bool):
                     control.setValue(state[name])
             self.prompt.setText(str(state.get("prompt") or ""))
+            if isinstance(state.get("styles"), list):
+                self.prompt_styles.choose([str(name) for name in state["styles"]])
             self._prompt_timer.stop()
             if drawing is not None and self.canvas.load(drawing):
                 select_size(self.size_box, *self.canvas.image_size())
@@ -467,7 +484,12 @@ class DrawTab(QWidget):
             select_size(self.size_box, request.width, request.height)
         self.steps.setValue(request.steps or self.steps.value())
         self.seed.setValue(request.seed)
-        self.prompt.setText(request.prompt)
+        # the prompt typed and the styles chosen, where the prompts end with (or are made around) styles
+        self.prompt_styles.reload_if_changed()
+        found, typed, _negative = take_out(request.prompt, request.negative_prompt or "",
+                                           self.prompt_styles.book.styles, negative_read=bool(request.negative_prompt))
+        self.prompt_styles.choose(found)
+        self.prompt.setText(typed)
         self._prompt_timer.stop()
         if scribble is not None:
             try:

@@ -29,8 +29,22 @@ FILTER_FROM = 8  # styles listed before the filter box shows
 NAME_ROLE = Qt.ItemDataRole.UserRole
 
 
-def replace_text(edit: QPlainTextEdit, text: str) -> None:
+PromptEdit = QPlainTextEdit | QLineEdit  # the Generate tab's prompt boxes, the Draw tab's prompt line
+
+
+def text_of(edit: PromptEdit | None) -> str:
+    if edit is None:
+        return ""
+    return (edit.text() if isinstance(edit, QLineEdit) else edit.toPlainText()).strip()
+
+
+def replace_text(edit: PromptEdit, text: str) -> None:
     """Put `text` in `edit` as one step that Ctrl+Z undoes."""
+    if isinstance(edit, QLineEdit):
+        if edit.text() != text:
+            edit.selectAll()
+            edit.insert(text)
+        return
     if edit.toPlainText() != text:
         cursor = edit.textCursor()
         cursor.select(cursor.SelectionType.Document)
@@ -45,11 +59,13 @@ def style_tooltip(style: PromptStyle) -> str:
 
 
 class StylePicker(QWidget):
-    """The styles row under the prompt boxes; `changed` says the chosen styles (or their text) changed."""
+    """The styles row under the prompt boxes; `changed` says the chosen styles (or their text) changed. `negative`
+    is None where the tab has no negative prompt box (the Draw tab): *Apply to prompt* then leaves out the styles'
+    negative words, as an image made there reads none but the styles'."""
 
     changed = Signal()
 
-    def __init__(self, book: StyleBook, prompt: QPlainTextEdit, negative: QPlainTextEdit,
+    def __init__(self, book: StyleBook, prompt: PromptEdit, negative: PromptEdit | None,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.book = book
@@ -79,13 +95,12 @@ class StylePicker(QWidget):
         self.menu.aboutToShow.connect(self._opening)
         self.button.setMenu(self.menu)
         self.apply_button = QToolButton(text="Apply to prompt")
-        self.apply_button.setToolTip("Write the chosen styles into the prompt boxes (Ctrl+Z undoes it) and uncheck "
-                                     "them, to edit the words they add")
         self.edit_button = QToolButton(text="Edit…")
         self.edit_button.setToolTip("Make, change, delete or import styles (an A1111 styles.csv, a Fooocus style list)")
         row = QHBoxLayout(self)
         row.setContentsMargins(0, 0, 0, 0)
-        row.addWidget(QLabel("Styles"))
+        self.label = QLabel("Styles")  # hidden where a form's label names the row
+        row.addWidget(self.label)
         row.addWidget(self.button, 1)
         row.addWidget(self.apply_button)
         row.addWidget(self.edit_button)
@@ -102,6 +117,11 @@ class StylePicker(QWidget):
         return list(self._chosen)
 
     def chosen(self) -> list[PromptStyle]:
+        """The chosen styles as the file has them now (edited in the other tab, or outside the app)."""
+        self.reload_if_changed()
+        return self._chosen_styles()
+
+    def _chosen_styles(self) -> list[PromptStyle]:
         by_name = {style.name: style for style in self.book.styles}
         return [by_name[name] for name in self._chosen if name in by_name]
 
@@ -121,10 +141,12 @@ class StylePicker(QWidget):
         styles = self.chosen()
         if not styles:
             return
-        prompt, negative = apply_styles(self.prompt.toPlainText().strip(), self.negative.toPlainText().strip(),
-                                        styles)
+        if self.negative is None and any(style.negative_prompt.strip() for style in styles):
+            return  # their negative words would be lost: the button is off (`_show_checks`)
+        prompt, negative = apply_styles(text_of(self.prompt), text_of(self.negative), styles)
         replace_text(self.prompt, prompt)
-        replace_text(self.negative, negative)
+        if self.negative is not None:
+            replace_text(self.negative, negative)
         self.choose([])
 
     # -- the list ---------------------------------------------------------------------------
@@ -186,9 +208,14 @@ class StylePicker(QWidget):
         self.button.setText(first + more)
         self.button.setToolTip(f"Choose styles to add to the prompt ({STYLES_KEYS})" if not names else
                                "Added to the prompt, in this order:\n" + "\n".join(
-                                   f"• {style.name}: {style_tooltip(style)}" for style in self.chosen()))
+                                   f"• {style.name}: {style_tooltip(style)}" for style in self._chosen_styles()))
         self.count_label.setText(f"{len(names)} chosen" if names else "None chosen")
-        self.apply_button.setEnabled(bool(names))
+        lost = self.negative is None and any(style.negative_prompt.strip() for style in self._chosen_styles())
+        self.apply_button.setEnabled(bool(names) and not lost)
+        self.apply_button.setToolTip(
+            "A chosen style has negative words, which this tab has no box for: they apply while the style is checked"
+            if lost else "Write the chosen styles into the prompt boxes (Ctrl+Z undoes it) and uncheck them, to edit "
+            "the words they add")
         self.clear_button.setEnabled(bool(names))
 
     def _checked(self, item: QListWidgetItem) -> None:
@@ -227,7 +254,7 @@ class StylePicker(QWidget):
     # -- editing ------------------------------------------------------------------------------
 
     def edit(self) -> int:
-        dialog = StylesDialog(self.book, self.prompt.toPlainText().strip(), self.negative.toPlainText().strip(),
+        dialog = StylesDialog(self.book, text_of(self.prompt), text_of(self.negative),
                               self.window())
         result = dialog.exec()
         if result == QDialog.DialogCode.Accepted:

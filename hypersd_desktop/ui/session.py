@@ -48,7 +48,7 @@ class SessionKeeper(QObject):
         window, draw = self.window, self.window.draw
         for signal in (window.prompt.textChanged, window.negative.textChanged, window.init_image.changed,
                        window.control_stack.changed, window.reference_stack.changed, window.prompt_styles.changed,
-                       draw.prompt.textChanged,
+                       draw.prompt.textChanged, draw.prompt_styles.changed,
                        draw.steps.valueChanged, draw.scale.valueChanged):
             signal.connect(self._changed)
         for signal in (window.seed.valueChanged, window.seed_lock.toggled, draw.seed.valueChanged,

@@ -282,3 +282,50 @@ def test_sdxl_drawing_with_a_union_controlnet_reads_the_drawing_as_a_scribble(qt
     (control,) = tab.shown.request.controls
     assert control.model.endswith("controlnet-union-sdxl-1.0/diffusion_pytorch_model.safetensors")
     assert control.preprocessor == Preprocessor.SCRIBBLE and control.union_type == ControlType.SOFTEDGE
+
+
+def test_the_drawings_prompt_takes_the_prompt_styles_and_reuse_finds_them_again(qtbot, draw):
+    """The Generate tab's styles file, chosen on the Draw tab too: the image made after a style is checked has its
+    words; a kept drawing reused gives back the prompt typed and the styles; the negative words go only where the
+    recipe reads a negative prompt, so *Apply to prompt* (into a tab with no negative box) waits for none."""
+    from hypersd_desktop.core.paths import AppPaths
+    from hypersd_desktop.core.prompt_styles import PromptStyle, styles_file, write_styles
+    from hypersd_desktop.ui.shortcuts import shortcut_rows
+
+    picker = draw.prompt_styles
+    write_styles(styles_file(AppPaths.default()), [PromptStyle("Ink", "ink drawing of {prompt}, brush strokes"),
+                                                   PromptStyle("Clean", "clean lines", "blurry, smudged")])
+    assert any(keys == "Ctrl+Shift+S" and "style" in what for _, keys, what in shortcut_rows(draw))
+    stroke(draw.canvas, [(0.2, 0.2), (0.8, 0.6)])
+    settle(qtbot, draw)
+    assert draw.shown.request.prompt == "a house on a hill"
+    picker.reload_if_changed()  # the list rereads the file when it opens
+    shown = draw.shown
+    picker.choose(["Ink", "Clean"])  # a new image, without a stroke
+    qtbot.waitUntil(lambda: draw.shown is not shown and draw.live.state == "idle", timeout=WAIT)
+    request = draw.shown.request
+    assert request.prompt == "ink drawing of a house on a hill, brush strokes, clean lines"
+    assert request.negative_prompt == ""  # the drawing demo's 1-step recipe reads no negative prompt
+    assert not picker.apply_button.isEnabled()  # "Clean"'s negative words have no box here
+
+    # reused: the prompt typed and the styles chosen come back, and the request is the same
+    picker.choose([])
+    draw.prompt.setText("something else")
+    draw.apply_request(request)
+    assert draw.prompt.text() == "a house on a hill" and picker.chosen_names() == ["Ink", "Clean"]
+    assert draw.build_request(request.controls[0].image) == request
+    state = draw.state()
+    picker.choose([])
+    draw.restore(state, None)
+    assert picker.chosen_names() == ["Ink", "Clean"]
+
+    # a style edited in the Generate tab's dialog (the same file) is read here at the next image
+    window = draw.window()
+    window.prompt_styles.book.save([PromptStyle("Ink", "sumi-e of {prompt}"), PromptStyle("Clean", "clean lines")])
+    assert draw.build_request("0" * 64).prompt == "sumi-e of a house on a hill, clean lines"
+    # no negative words left: Apply to prompt writes the styles into the line, one step Ctrl+Z undoes
+    assert picker.apply_button.isEnabled()
+    picker.apply_to_prompt()
+    assert draw.prompt.text() == "sumi-e of a house on a hill, clean lines" and picker.chosen_names() == []
+    draw.prompt.undo()
+    assert draw.prompt.text() == "a house on a hill"
