@@ -501,6 +501,7 @@ class MainWindow(QMainWindow):
         self._combinations_timer = QTimer(self, singleShot=True, interval=COUNT_AFTER_MS)
         self._combinations_timer.timeout.connect(self._count_combinations)
         self.prompt.textChanged.connect(self._combinations_timer.start)
+        self.prompt_styles.changed.connect(self._combinations_timer.start)
         self.reference_stack.changed.connect(self._update_recipe_controls)
         for box in (self.init_image, self.control_stack, self.reference_stack):  # a stack's say its boxes'
             box.failed.connect(self._picture_failed)
@@ -961,9 +962,11 @@ class MainWindow(QMainWindow):
 
     def _count_combinations(self) -> None:
         """Beside "Each combination", how many the prompt makes, as it is typed ("more than 100" past the most one
-        Generate queues); nothing for a prompt without choices, or one naming a wildcard not there yet."""
+        Generate queues), the chosen styles' choices with the prompt's; nothing for a prompt without choices, or one
+        naming a wildcard not there yet."""
+        prompt = apply_styles(self.prompt.toPlainText().strip(), "", self.prompt_styles.chosen())[0]
         try:
-            made, more = every(self.prompt.toPlainText(), self.wildcards, MOST_COMBINATIONS)
+            made, more = every(prompt, self.wildcards, MOST_COMBINATIONS)
         except InputError:
             made, more = [], False
         count = f" (more than {MOST_COMBINATIONS})" if more else f" ({len(made)})" if len(made) > 1 else ""

@@ -226,3 +226,16 @@ def test_a_plots_styles_axis_adds_each_style_to_those_chosen(qtbot, idle_app):
     assert (dialog.x_row.axis(), dialog.x_row.values.text()) == (Axis.STYLES, "Cinematic, Ink")
     assert dialog.spec().cells()[0].request.prompt == made
     dialog.close()
+
+
+def test_each_combination_counts_the_choices_inside_the_chosen_styles(qtbot, idle_app):
+    """A style with choices of its own ({oil|ink}) multiplies the combinations "Each combination" makes, and the
+    count beside it says so as soon as the style is checked."""
+    window = idle_app.window
+    with_styles(window, PromptStyle("Medium", "{prompt}, {oil|ink|charcoal} painting"))
+    window.prompt.setPlainText("a {red|blue} fox")
+    qtbot.waitUntil(lambda: window.every_combination.text() == "Each combination (2)", timeout=5000)
+    window.prompt_styles.choose(["Medium"])
+    qtbot.waitUntil(lambda: window.every_combination.text() == "Each combination (6)", timeout=5000)
+    window.prompt_styles.choose([])
+    qtbot.waitUntil(lambda: window.every_combination.text() == "Each combination (2)", timeout=5000)
