@@ -69,6 +69,7 @@ class PreviewLabel(QLabel):
     made with Tiling) is shown repeated (`Tiling.repeats`), so its seams, or that it has none, can be seen."""
 
     WAITING = "Making the image: the steps show here as it forms"
+    image_changed = Signal()  # another image (or step preview) is in view
 
     def __init__(self, text: str) -> None:
         super().__init__(text, alignment=Qt.AlignmentFlag.AlignCenter)
@@ -94,10 +95,13 @@ class PreviewLabel(QLabel):
         """Show `pixmap`, repeated as a seamless image of `tiling` is."""
         if pixmap.isNull():
             return
+        changed = pixmap is not self._pixmap
         self._pixmap, self._tiling = pixmap, Tiling(tiling)
         self.setToolTip("" if self._tiling == Tiling.OFF else
                         "Shown {} × {} to show its seams: the image is one of them".format(*self._tiling.repeats))
         self._rescale()
+        if changed:
+            self.image_changed.emit()
 
     def tiling(self) -> Tiling:
         """How the image in view is repeated."""

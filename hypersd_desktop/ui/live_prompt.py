@@ -73,14 +73,21 @@ class LivePrompt(QObject):
 
     def _toggled(self, on: bool) -> None:
         self.button.setText("Live: on" if on else "Live")
-        self.keep_button.setVisible(on)
+        unkept = self.image is not None and self.keep_button.isEnabled()
+        self.keep_button.setVisible(on or unkept)  # Live turned off at an image worth keeping: it still can be
         self._read = self._asked = None
         if on:
             self._timer.start()
             self.read()
         else:
             self._timer.stop()
-            self.say("")
+            self.say(f"Live is off: Keep ({KEEP_KEYS}) still saves the live image shown" if unkept else "")
+
+    def let_go(self) -> None:
+        """Another image is in the preview: the live image is no longer the one Keep would save."""
+        self.image = None
+        self.keep_button.setEnabled(False)
+        self.keep_button.setVisible(self.on)
 
     def read(self) -> None:
         """Read the settings; ask for an image of them once they are as at the last reading and not yet asked for."""

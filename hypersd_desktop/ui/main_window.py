@@ -449,6 +449,8 @@ class MainWindow(QMainWindow):
                             context=Qt.ShortcutContext.WidgetWithChildrenShortcut), GENERATE,
                   "Choose prompt styles (words added to the prompt, as A1111's Styles)")
         self.live.shown.connect(self._show_live)
+        self._live_pixmap: QPixmap | None = None
+        self.preview.image_changed.connect(self._preview_changed)
         self.live.kept.connect(self._live_kept)
         self.generate_button.clicked.connect(lambda: self.generate())
         self.prompt.parameters_pasted.connect(self.reuse_pasted)
@@ -1413,7 +1415,12 @@ class MainWindow(QMainWindow):
     def _show_live(self, image) -> None:
         pixmap = QPixmap()
         pixmap.loadFromData(image.png, "PNG")
+        self._live_pixmap = pixmap
         self.preview.show_image(pixmap, image.request.tiling)
+
+    def _preview_changed(self) -> None:
+        if self.live.image is not None and self.preview.shown() is not self._live_pixmap:
+            self.live.let_go()  # Keep saves the live image in view only
 
     def _live_kept(self, path: str) -> None:
         image = self.live.image

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -121,3 +122,36 @@ def test_keep_says_why_an_image_could_not_be_kept_and_stays_ready_to_try_again(q
     assert window.live.keep() is None
     assert window.timing.text().startswith("The image could not be kept:") and window.live.keep_button.isEnabled()
     assert window.results.count() == 0
+
+
+def test_live_turned_off_at_an_image_still_keeps_it_until_another_image_is_in_view(qtbot, parts):
+    """Turning Live off is how one stops at an image worth keeping: Keep stays, and saves exactly it; once another
+    image is in the preview (a Generate's), there is no live image in view to keep."""
+    window = parts.window
+    window.seed_lock.setChecked(True)
+    window.prompt.setPlainText("a yellow kite")
+    window.live.button.click()
+    settled(qtbot, window, "a yellow kite")
+    shown = window.live.image
+    window.live.button.click()  # off
+    assert window.live.button.text() == "Live"
+    assert window.live.keep_button.isVisible() and window.live.keep_button.isEnabled()
+    assert "Keep (Ctrl+K) still saves the live image shown" in window.timing.text()
+    window.prompt.setPlainText("a grey kite")
+    qtbot.wait(600)
+    assert window.live.image is shown and window.preview.shown() is not None  # no newer live image
+    path = window.live.keep()
+    assert path is not None and path.read_bytes() == shown.png
+    assert image_files(AppPaths.default().images) == [path]
+
+    window.live.button.click()  # on again: a live image of the new prompt, then off, then a Generate
+    settled(qtbot, window, "a grey kite")
+    window.live.button.click()
+    assert window.live.keep_button.isVisible() and window.live.keep_button.isEnabled()
+    saved = []
+    window.image_saved.connect(saved.append)
+    window.generate()
+    qtbot.waitUntil(lambda: len(saved) == 1, timeout=WAIT)
+    qtbot.waitUntil(lambda: not window.live.keep_button.isVisible(), timeout=WAIT)
+    assert window.live.image is None and window.live.keep() is None
+    assert sorted(image_files(AppPaths.default().images)) == sorted([path, *map(Path, saved)])
