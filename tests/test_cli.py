@@ -394,6 +394,35 @@ def test_generate_with_canny_edges_of_a_photo(tiny_sd15, controlnets, tmp_path, 
     assert np.array_equal(found, expected) and 0 < (found > 0).mean() < 0.5
 
 
+def test_a_t2i_adapter_in_the_original_layout_steers_and_is_written_as_a1111_writes_a_unit(tiny_sd15, hyper_lora,
+                                                                                          tmp_path, app_home):
+    """`--control` takes a T2I-Adapter as A1111's folders hold it (`t2iadapter_canny_sd14v1`, the original layout);
+    the PNG names it as a ControlNet unit, as sd-webui-controlnet does, and the image differs from one without it."""
+    from safetensors.torch import load_file, save_file
+
+    import tiny_models
+    from pictures import edges_picture
+
+    folder = tiny_models.save_t2i_adapter(tmp_path / "adapter", "sd15")
+    adapter = tmp_path / "t2iadapter_canny_sd14v1.safetensors"
+    save_file(tiny_models.t2i_adapter_original(load_file(folder / "diffusion_pytorch_model.safetensors")), adapter)
+    edges = tmp_path / "edges.png"
+    edges_picture().save(edges)
+    common = ("generate", "--model", tiny_sd15, "--prompt", "a lighthouse", "--lora", hyper_lora("Hyper-SD15-1step-lora"),
+              "--steps", 2, "--width", 64, "--height", 64, "--seed", 5, "--json")
+    run = cli(*common, "--control", f"{adapter}:{edges}:0.9", "--out", tmp_path / "steered")
+    assert run.returncode == 0, run.stderr
+    path = json.loads(run.stdout)["path"]
+    (control,) = read_request(path)["controls"]
+    assert Path(control["model"]) == adapter and control["scale"] == 0.9
+    assert 'ControlNet 0: "Module: none, Model: t2iadapter_canny_sd14v1' in read_png_text(path)["parameters"]
+    plain = cli(*common, "--out", tmp_path / "plain")
+    assert plain.returncode == 0, plain.stderr
+    with Image.open(path) as steered, Image.open(json.loads(plain.stdout)["path"]) as unsteered:
+        difference = np.abs(np.asarray(steered, np.int16) - np.asarray(unsteered, np.int16))
+    assert difference.max() > 10
+
+
 def test_canny_edges_of_a_large_photo_are_found_at_the_runs_size(tiny_sd15, controlnets, tmp_path, app_home):
     """A camera's photo is fitted to the run before its edges are found; found at 1600 × 1200 and scaled down to
     the run, they would reach the ControlNet faded to grey."""

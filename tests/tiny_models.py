@@ -256,6 +256,35 @@ def save_controlnet(base: Path, folder: Path, seed: int = 3) -> Path:
 
 
 
+def save_t2i_adapter(folder: Path, architecture: str, channels: int = 3, seed: int = 23) -> Path:
+    """A tiny T2I-Adapter for the tiny base model of `architecture`, as a diffusers folder: SD1.5's `full_adapter`,
+    SDXL's `full_adapter_xl`, each shrinking the image to the tiny VAE's latents (2×, where the real ones shrink 8×
+    and 16×) and giving features of its UNet's down blocks' widths; `channels` 1 is a sketch adapter's."""
+    from diffusers import T2IAdapter
+
+    torch.manual_seed(seed)
+    sdxl = architecture == "sdxl"
+    adapter = T2IAdapter(in_channels=channels, channels=[32, 64], num_res_blocks=2, downscale_factor=4 if sdxl else 2,
+                         adapter_type="full_adapter_xl" if sdxl else "full_adapter")
+    adapter.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def t2i_adapter_original(state: dict[str, torch.Tensor], per_level: int = 2) -> dict[str, torch.Tensor]:
+    """A diffusers T2I-Adapter's weights under the original names (`conv_in`, `body.K.block1`, `body.K.in_conv`), as
+    A1111's and ComfyUI's `t2iadapter_*` files have them."""
+    original = {}
+    for key, tensor in state.items():
+        parts = key.removeprefix("adapter.").split(".")
+        if parts[0] == "body" and parts[2] == "resnets":
+            original[f"body.{int(parts[1]) * per_level + int(parts[3])}.{'.'.join(parts[4:])}"] = tensor
+        elif parts[0] == "body":
+            original[f"body.{int(parts[1]) * per_level}.{'.'.join(parts[2:])}"] = tensor
+        else:
+            original[".".join(parts)] = tensor
+    return original
+
+
 def save_union_controlnet(base: Path, folder: Path, seed: int = 5, control_types: int = 6) -> Path:
     """A tiny ControlNet Union model (xinsir's kind) made from the base model's UNet, as a diffusers folder;
     `control_types` 8 is the ProMax layout. Its zero-initialised parts (the control blocks, the projection of the

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import math
 import os
 import re
 import struct
@@ -53,7 +54,7 @@ OTHER_CROSS_ATTENTION_DIMS = {1024: "SD2", 1280: "the SDXL refiner"}
 # Weights people keep beside their models that the app does not run, by their key names (prefixes, fragments), so
 # an import of a whole models folder says what each is: named after the tried kinds, so none of those is taken.
 OTHER_KINDS = {
-    "T2I-Adapter": (("adapter.body.", "adapter.conv_in."), ()),
+    "T2I-Adapter of another kind (a color or style adapter)": (("adapter.body.", "adapter.conv_in."), ()),
     "ControlNet-LLLite": (("lllite_",), ()),
     "AnimateDiff motion module": ((), (".motion_modules.",)),
     "CLIP vision encoder": (("vision_model.",), ()),
@@ -74,6 +75,12 @@ _CROSS_ATTENTION_KEYS = ("attn2.to_k.weight", "attn2_to_k.lora_down.weight", "at
                          "attn2.to_k.hada_w1_b", "attn2.to_k.down")  # the last: a Control-LoRA's
 # Stability's Control-LoRAs: a ControlNet stored as a low-rank change to the base UNet (`<layer>.up`, `.down`)
 CONTROL_LORA_FORMAT = "control-lora"
+# TencentARC's T2I-Adapters, run where ControlNets are (engine/t2i_adapters.py): diffusers' key names
+# (`adapter.body.0.resnets.0.block1`) and the original ones (`body.0.block1`), as A1111's and ComfyUI's folders hold
+# them (`t2iadapter_canny_sd14v1`)
+T2I_ADAPTER_FORMAT, T2I_ADAPTER_ORIGINAL_FORMAT = "t2i-adapter", "t2i-adapter-original"
+T2I_ADAPTER_FORMATS = (T2I_ADAPTER_FORMAT, T2I_ADAPTER_ORIGINAL_FORMAT)
+T2I_ADAPTER_CLASS = "T2IAdapter"  # the `_class_name` of a diffusers adapter folder's config
 V_PREDICTION = "v_prediction"  # diffusers' name for it
 CONTROLNET_CLASSES = ("ControlNetModel", "ControlNetUnionModel")  # the `_class_name`s of ControlNet configs
 INPAINTING_CHANNELS = 9  # an inpainting UNet's inputs: the latents (4), the mask (1), the masked image's latents (4)
@@ -385,6 +392,9 @@ def classify(tensors: dict[str, TensorInfo]) -> tuple[str, str | None]:
         return WeightsKind.CONTROLNET, "union"  # xinsir's ControlNet Union (ProMax): diffusers names, more parts
     if any_key("controlnet_cond_embedding.", "controlnet_down_blocks."):
         return WeightsKind.CONTROLNET, "diffusers"
+    adapter = _t2i_adapter_format(keys)
+    if adapter:
+        return adapter
     if any_prefix("model.diffusion_model."):
         return WeightsKind.CHECKPOINT, "ldm"
     if any_prefix("input_blocks.") and any_prefix("time_embed."):
@@ -414,6 +424,43 @@ def classify(tensors: dict[str, TensorInfo]) -> tuple[str, str | None]:
     other = next((name for name, (prefixes, fragments) in OTHER_KINDS.items()
                   if any_prefix(*prefixes) or any_key(*fragments)), None)
     return WeightsKind.UNKNOWN, other
+
+
+def _t2i_adapter_format(keys) -> tuple[str, str] | None:
+    """A T2I-Adapter's kind and layout: a full adapter (what a ControlNet does, read from its image once) is run;
+    the color (light) and style adapters, whose blocks are others, are named."""
+    if "adapter.conv_in.weight" in keys and "adapter.body.0.resnets.0.block1.weight" in keys:
+        return WeightsKind.CONTROLNET, T2I_ADAPTER_FORMAT
+    if "conv_in.weight" in keys and "body.0.block1.weight" in keys:
+        return WeightsKind.CONTROLNET, T2I_ADAPTER_ORIGINAL_FORMAT
+    if "body.0.in_conv.weight" in keys and "body.0.body.0.block1.weight" in keys or "adapter.body.0.out_conv.weight" \
+            in keys:
+        return WeightsKind.UNKNOWN, "T2I-Adapter of the color (light) kind"
+    if "style_embedding" in keys and "ln_post.weight" in keys:
+        return WeightsKind.UNKNOWN, "T2I style adapter"
+    return None
+
+
+def t2i_adapter_scale(cin: int) -> tuple[int, int] | None:
+    """A full T2I-Adapter's image channels (3, or 1 for a sketch adapter) and how much its first layer shrinks the
+    image (8 for SD1.5's, 16 for SDXL's), from its first convolution's inputs, which are the image's channels times
+    the shrink squared (pixel unshuffle); None where they are no such product."""
+    for channels in (3, 1):
+        factor = math.isqrt(cin // channels) if cin % channels == 0 else 0
+        if factor > 0 and channels * factor * factor == cin:
+            return channels, factor
+    return None
+
+
+SDXL_ADAPTER_SHRINK = 16  # an SDXL T2I-Adapter's first layer's (SD1.5's: 8)
+
+
+def _adapter_architecture(tensors: dict[str, TensorInfo]) -> str | None:
+    first = tensors.get("adapter.conv_in.weight") or tensors.get("conv_in.weight")
+    scale = t2i_adapter_scale(first.shape[1]) if first is not None and len(first.shape) == 4 else None
+    if scale is None:
+        return None
+    return Architecture.SDXL if scale[1] == SDXL_ADAPTER_SHRINK else Architecture.SD15
 
 
 FACEID = "FaceID IP-Adapter (it reads faces with InsightFace, not a CLIP image encoder)"
@@ -561,6 +608,8 @@ def detect_architecture(kind: str, tensors: dict[str, TensorInfo]) -> str | None
         if "clip_g" in tensors:
             return Architecture.SDXL
         return Architecture.SD15 if _embedding_width(tensors) != 1024 else None
+    if kind == WeightsKind.CONTROLNET and _t2i_adapter_format(tensors.keys()):
+        return _adapter_architecture(tensors)
     return _from_unet(keys, tensors)
 
 
@@ -893,6 +942,15 @@ def weights_name(path: Path) -> str:
         return path.name
     variant = path.name.split(".")[0][len(generic) + 1:]
     return f"{folder_name(path.parent)} {variant}".strip()
+
+
+def is_t2i_adapter(path: str | Path) -> bool:
+    """Whether the ControlNet at `path` (a file or a folder) is a T2I-Adapter."""
+    try:
+        weights = controlnet_weights(Path(path))
+        return weights.suffix == ".safetensors" and inspect_file(weights).format in T2I_ADAPTER_FORMATS
+    except (AppError, OSError):
+        return False
 
 
 def union_control_types(path: str | Path) -> int | None:

@@ -14,12 +14,14 @@ from pathlib import Path
 
 from hypersd_desktop.core.errors import ArchitectureMismatchError, InputError
 from hypersd_desktop.core.prompt_tags import network_tags
-from hypersd_desktop.core.vocab import Architecture, ControlType, Mode, Scheduler, WeightsKind, architecture_label
+from hypersd_desktop.core.vocab import (
+    Architecture, ControlType, Mode, Preprocessor, Scheduler, WeightsKind, architecture_label,
+)
 from hypersd_desktop.engine import prompt_editing
 from hypersd_desktop.engine.inspect import (
-    CONTROLNET_CLASSES, CROSS_ATTENTION_DIMS, INPAINTING_CHANNELS, OTHER_CROSS_ATTENTION_DIMS, WeightsInfo,
-    base_architecture, base_has_vae, base_in_channels, base_prediction, controlnet_weights, for_other_family,
-    inspect_file, not_the_kind, union_control_types, weights_name,
+    CONTROLNET_CLASSES, CROSS_ATTENTION_DIMS, INPAINTING_CHANNELS, OTHER_CROSS_ATTENTION_DIMS, T2I_ADAPTER_CLASS,
+    WeightsInfo, base_architecture, base_has_vae, base_in_channels, base_prediction, controlnet_weights,
+    for_other_family, inspect_file, is_t2i_adapter, not_the_kind, union_control_types, weights_name,
 )
 from hypersd_desktop.engine.recipes import (
     PLAIN_GUIDANCE, PLAIN_STEPS, Recipe, check_architecture, recipe_by_id, recipe_for_checkpoint, recipe_for_file,
@@ -120,6 +122,8 @@ def controlnet_architecture(path: Path) -> str | None:
         except (OSError, UnicodeDecodeError, ValueError, RecursionError):
             raise InputError(f"{path.name} is not a diffusers ControlNet folder: its config.json is missing or "
                              "damaged.") from None
+        if isinstance(config, dict) and config.get("_class_name") == T2I_ADAPTER_CLASS:  # full_adapter(_xl)
+            return Architecture.SDXL if config.get("adapter_type") == "full_adapter_xl" else Architecture.SD15
         if not isinstance(config, dict) or config.get("_class_name") not in CONTROLNET_CLASSES:
             raise InputError(f"{path.name} is not a ControlNet (its config names "
                              f"{config.get('_class_name') if isinstance(config, dict) else 'nothing'}).")
@@ -145,6 +149,10 @@ def check_controls(request: GenerationRequest, architecture: str) -> None:
     for control in request.controls:
         path = Path(control.model)
         check_controlnet(path, architecture)
+        if control.preprocessor == Preprocessor.INPAINT and is_t2i_adapter(path):
+            raise InputError(f"{weights_name(path)} is a T2I-Adapter, which follows a map (edges, depth, a pose, a "
+                             "sketch), not the init image with its masked part open: that is an inpainting "
+                             "ControlNet's picture. Choose another preprocessor, or an inpainting ControlNet.")
         types = union_control_types(path)
         unions.append(types is not None)
         if types is None:

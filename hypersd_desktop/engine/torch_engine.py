@@ -24,10 +24,10 @@ from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import Architecture, Decoder, Device, DType, Preview, Scheduler, Tiling
 from hypersd_desktop.engine import (compiled, conditioning, devices, embeddings, graphs, ip_adapters, loading, modes,
-                                    notices, prompt_editing, text_encoders, tiling)
+                                    notices, prompt_editing, t2i_adapters, text_encoders, tiling)
 from hypersd_desktop.engine.backend import batch_key
 from hypersd_desktop.engine.inputs import ModeInputs, open_inputs
-from hypersd_desktop.engine.inspect import base_architecture
+from hypersd_desktop.engine.inspect import base_architecture, is_t2i_adapter
 from hypersd_desktop.engine.devices import TORCH_DTYPES, Placement, choose_placement, cpu_supports_bf16
 from hypersd_desktop.engine.lora import apply_layers, has_dora, load_lora_layers
 from hypersd_desktop.engine.planning import VAE_TILE, Decode, Plan, check_fits, choose_decode, plan
@@ -117,6 +117,7 @@ class TorchEngine:
         self.compiler = compiler
         self._inputs = inputs
         self._controlnets = modes.ControlNets()
+        self._adapters = t2i_adapters.Adapters()
         self._upscalers = Upscalers()
         self._ip_adapters = ip_adapters.IPAdapters()
         # The last mode pipeline built on the loaded weights, by (pipeline, mode, ControlNets): building one
@@ -134,6 +135,7 @@ class TorchEngine:
         self._taesd = None
         self._mode_pipe = None
         self._controlnets.clear()
+        self._adapters.clear()
         self._ip_adapters.forget()
         self._upscalers.unload()
         gc.collect()
@@ -424,10 +426,12 @@ class TorchEngine:
         """Run the UNet and VAE decode compiled and replay them as graphs where asked and possible; the
         memory-saving options change what runs between calls (offload moves weights, slicing and tiling
         split the work), so they run eagerly, as IP-Adapters do (their pictures' tokens are one more input of
-        every attention) and seamless images (their convolutions wrap: engine/tiling.py)."""
+        every attention), T2I-Adapters (their features are one more input of the down blocks) and seamless images
+        (their convolutions wrap: engine/tiling.py)."""
         cuda = loaded.placement.device == Device.CUDA
         plain = (not loaded.key.cpu_offload and not request.attention_slicing and not request.vae_tiling
-                 and not request.ip_adapters and request.tiling == Tiling.OFF)
+                 and not request.ip_adapters and request.tiling == Tiling.OFF
+                 and not any(is_t2i_adapter(control.model) for control in request.controls))
         record = request.cuda_graphs and plain and (cuda or self._graph_recorder is not None)
         compile_steps = request.compile and plain and (cuda or self._given_compiler)
         if compile_steps and self.compiler is None:
@@ -446,6 +450,16 @@ class TorchEngine:
                  on_progress, cancel, started):
         placement = loaded.placement
         unet = loaded.pipe.unet
+        # T2I-Adapters run beside the pipeline (their features handed to the UNet); the ControlNets in it
+        adapted = [is_t2i_adapter(control.model) for control in request.controls]
+        adapter_controls = [control for control, adapter in zip(request.controls, adapted) if adapter]
+        adapter_pictures = [picture for picture, adapter in zip(sources.controls, adapted) if adapter]
+        if adapter_controls:
+            request = request.replace(controls=tuple(c for c, adapter in zip(request.controls, adapted) if not adapter))
+            sources = dataclasses.replace(sources, controls=[p for p, adapter in zip(sources.controls, adapted)
+                                                             if not adapter])
+        adapters = self._adapters.get([control.model for control in adapter_controls], placement.device,
+                                      TORCH_DTYPES[placement.dtype])
         controlnets = self._controlnets.get([control.model for control in request.controls], placement.device,
                                             TORCH_DTYPES[placement.dtype], dict(unet.config),
                                             "controlnet" in self._channels_last_parts(placement.device),
@@ -482,7 +496,10 @@ class TorchEngine:
             text_arguments = dict(prompt=texts[0] if one_prompt else texts, negative_prompt=negatives)
         copies = request.batch_size if one_prompt else 1
 
+        running = [0]  # the index of the step being run, for the T2I-Adapters' ranges
+
         def on_step_end(_pipe, index, _timestep, tensors):
+            running[0] = index + 1
             cancel.raise_if_cancelled()
             if len(runs) > 1:  # an edited prompt: the next step's text, if it changes
                 following = prompt_editing.run_of(ends, index + 1)
@@ -516,8 +533,12 @@ class TorchEngine:
         )
         if settings_plan.timesteps is not None:
             kwargs["timesteps"] = list(settings_plan.timesteps)
-        with modes.vae_as_placed(pipe.vae), _varied_draw(pipe, members), tiling.seamless(controlnets, request.tiling):
-            return pipe(**kwargs).images
+        with (modes.vae_as_placed(pipe.vae), _varied_draw(pipe, members),
+              tiling.seamless([*controlnets, *adapters], request.tiling)):
+            adapter_units = t2i_adapters.units(adapters, adapter_controls, adapter_pictures, sources.width,
+                                               sources.height)
+            with t2i_adapters.adding(pipe.unet, adapter_units, total, lambda: running[0]):
+                return pipe(**kwargs).images
 
     def _decode(self, loaded: LoadedPipeline, latents: torch.Tensor, taesd):
         pipe = loaded.pipe

@@ -129,7 +129,10 @@ OTHER_FILES = {
     "ip-adapter-faceid_sd15": ("a FaceID IP-Adapter (it reads faces with InsightFace, not a CLIP image encoder)", [
         "image_proj.proj.0.weight", "image_proj.proj.2.weight", "image_proj.norm.weight",
         "ip_adapter.1.to_k_ip.weight"]),
-    "t2i-adapter-canny-sdxl": ("a T2I-Adapter", ["adapter.conv_in.weight", "adapter.body.0.resnets.0.block1.weight"]),
+    # T2I-Adapters of other kinds than the full ones the app runs (engine/t2i_adapters.py)
+    "t2iadapter_color_sd14v1": ("a T2I-Adapter of the color (light) kind", [
+        "body.0.in_conv.weight", "body.0.body.0.block1.weight", "body.0.out_conv.weight"]),
+    "t2iadapter_style_sd14v1": ("a T2I style adapter", ["style_embedding", "ln_post.weight", "ln_pre.weight"]),
     "kohya_controllllite_xl_canny": ("a ControlNet-LLLite", [
         "lllite_unet_input_blocks_4_1_transformer_blocks_0_attn1_to_q.conditioning1.0.weight"]),
     "mm_sd_v15_v2": ("an AnimateDiff motion module", [
