@@ -3,7 +3,8 @@
 The drawing steers a scribble ControlNet: the canvas's black strokes on white are sent as they are
 drawn, and the engine turns them into the white-on-black scribble the ControlNet was trained on
 (`engine/preprocess.py`), so the stored request names the drawing itself. A ControlNet Union model (SDXL)
-reads it as its scribble type and is offered after scribble ControlNets. The default is the
+reads it as its scribble type and is offered after scribble ControlNets; a sketch T2I-Adapter (SDXL's: 158 MB, read
+once an image) is offered with them. The default is the
 Hyper-SD drawing demo's recipe: SD1.5, the unified 1-step LoRA with TCD (eta 1), scale 1, 512².
 
 An image is asked for after each stroke and, at most every 150 ms, during a long one; `LiveJobs`
@@ -252,7 +253,8 @@ class DrawTab(QWidget):
         self.controlnet_box.blockSignals(True)
         self.controlnet_box.clear()
         controlnets = self.library.registry.list(kind=ModelKind.CONTROLNET, architecture=architecture)
-        controlnets.sort(key=lambda model: ("scribble" not in f"{model.name} {model.catalog_id or ''}".lower(),
+        controlnets.sort(key=lambda model: (not any(word in f"{model.name} {model.catalog_id or ''}".lower()
+                                                    for word in ("scribble", "sketch")),  # a sketch T2I-Adapter too
                                             union_control_types(model.path) is None))  # a Union model reads scribbles
         for model in controlnets:
             self.controlnet_box.addItem(model.name, model)
@@ -329,8 +331,8 @@ class DrawTab(QWidget):
         if self._architecture() == Architecture.SD15:
             where = "install \"ControlNet Scribble (SD1.5)\" in the Models tab (Ctrl+4)"
         else:
-            where = ("install \"ControlNet Union ProMax (SDXL)\" in the Models tab (Ctrl+4), which reads scribbles, or "
-                     "import one with File → Import models…")
+            where = ("install \"T2I-Adapter Sketch (SDXL)\" (158 MB) or \"ControlNet Union ProMax (SDXL)\" (2.5 GB, "
+                     "which reads scribbles too) in the Models tab (Ctrl+4), or import one with File → Import models…")
         return f"Drawing needs a scribble ControlNet for {architecture_label(self._architecture())}: {where}."
 
     def _taesd(self) -> str | None:

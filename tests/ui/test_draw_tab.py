@@ -329,3 +329,29 @@ def test_the_drawings_prompt_takes_the_prompt_styles_and_reuse_finds_them_again(
     assert draw.prompt.text() == "sumi-e of a house on a hill, clean lines" and picker.chosen_names() == []
     draw.prompt.undo()
     assert draw.prompt.text() == "a house on a hill"
+
+
+def test_a_sketch_t2i_adapter_steers_the_drawing(qtbot, draw, parts, tmp_path):
+    """A sketch T2I-Adapter (imported as A1111's and ComfyUI's folders hold it: one file) is listed with the scribble
+    ControlNets and steers the image made of the drawing, read as the white-on-black sketch it was trained on."""
+    import tiny_models
+
+    folder = tiny_models.save_t2i_adapter(tmp_path / "adapter", "sd15", channels=1)
+    sketch = tmp_path / "t2iadapter_sketch_sd15v2.safetensors"
+    sketch.write_bytes((folder / "diffusion_pytorch_model.safetensors").read_bytes())
+    parts.library.import_path(sketch)
+    draw.window().models.models_changed.emit()
+    draw.size_box.addItem("64 × 64 (test)", (64, 64))  # the sizes are listed again with the models
+    draw.size_box.setCurrentIndex(draw.size_box.count() - 1)
+    names = [draw.controlnet_box.itemText(i) for i in range(draw.controlnet_box.count())]
+    assert set(names) == {"tiny-scribble", "t2iadapter_sketch_sd15v2"}
+    stroke(draw.canvas, [(0.2, 0.2), (0.8, 0.7)])
+    draw.controlnet_box.setCurrentIndex(names.index("tiny-scribble"))
+    settle(qtbot, draw)
+    by_controlnet = draw.shown
+    draw.controlnet_box.setCurrentIndex(names.index("t2iadapter_sketch_sd15v2"))
+    qtbot.waitUntil(lambda: draw.shown is not by_controlnet and draw.live.state == "idle", timeout=WAIT)
+    assert not draw.errors.text()
+    control = draw.shown.request.controls[0]
+    assert Path(control.model).name == sketch.name and control.preprocessor == Preprocessor.SCRIBBLE
+    assert np.abs(pixels(draw.shown.png) - pixels(by_controlnet.png)).max() > 10
