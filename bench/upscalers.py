@@ -9,8 +9,12 @@ Models of the sizes people use, with random weights in the file layouts they hav
 - DAT-light ×4 (60 channels, one group of 18 blocks) and DAT ×4 (180 channels, six groups of six blocks), with
   8 × 32 windows, as the paper's (and 4xNomos8kDAT's) are;
 - HAT-S ×4 (144 channels) and HAT ×4 (180 channels; Real_HAT_GAN's size), six groups of six blocks, 16-pixel
-  windows, as the paper's are.
-`--skip-transformers` leaves DAT and HAT out: on a CPU they take the longest.
+  windows, as the paper's are;
+- SwinIR-M ×4 (classical: 180 channels, six groups of six blocks, pixel shuffles) and SwinIR-L ×4 (real-world, as
+  A1111's SwinIR_4x: 240 channels, nine groups of six blocks, three convolutions ending each, nearest-neighbour
+  doublings), 8-pixel windows.
+`--skip-transformers` leaves DAT, HAT and SwinIR out: on a CPU they take the longest. `--only WORD` runs the models
+whose label has WORD (the baseline runs always).
 Each enlarges a picture (by default 128 × 128; on a GPU ask for 512) in
 tiles, as the app does; the time is per megapixel of the model's output, the median of the repeats.
 
@@ -45,7 +49,11 @@ MODELS = {"ESRGAN ×4, 23 blocks (4x-UltraSharp's size)": ("esrgan", {"blocks": 
           "HAT-S ×4, 6 × 6 blocks, 144 channels": ("hat", {"blocks": 5, "groups": 6, "features": 144, "heads": 6,
                                                            "window": 16, "compress": 24, "squeeze": 24}),
           "HAT ×4, 6 × 6 blocks, 180 channels": ("hat", {"blocks": 5, "groups": 6, "features": 180, "heads": 6,
-                                                         "window": 16, "compress": 3, "squeeze": 30})}
+                                                         "window": 16, "compress": 3, "squeeze": 30}),
+          "SwinIR-M ×4, 6 × 6 blocks, 180 channels": ("swinir", {"blocks": 5, "groups": 6, "features": 180,
+                                                              "heads": 6, "window": 8, "trained_at": 64}),
+          "SwinIR-L ×4 (real-world), 9 × 6 blocks, 240 channels": ("swinir-real", {
+              "blocks": 5, "groups": 9, "features": 240, "heads": 8, "window": 8, "trained_at": 64})}
 
 
 def main() -> int:
@@ -54,6 +62,7 @@ def main() -> int:
     parser.add_argument("--side", type=int, default=128)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--skip-transformers", action="store_true")
+    parser.add_argument("--only", default="", help="run the models whose label has this word")
     args = parser.parse_args()
     picture = Image.effect_mandelbrot((args.side, args.side), (-2, -1.5, 1, 1.5), 60).convert("RGB")
     target = (args.side * 4, args.side * 4)
@@ -63,7 +72,7 @@ def main() -> int:
     print(f"  Lanczos (baseline): {lanczos * 1000:.1f} ms ({lanczos / megapixels * 1000:.1f} ms per megapixel)")
     with tempfile.TemporaryDirectory() as folder:
         for label, (layout, shape) in MODELS.items():
-            if args.skip_transformers and layout.startswith(("dat", "hat")):
+            if args.skip_transformers and layout.startswith(("dat", "hat", "swinir")) or args.only not in label:
                 continue
             path = save_upscaler(Path(folder) / f"{layout}.safetensors", layout, scale=4, **shape)
             upscalers = Upscalers()

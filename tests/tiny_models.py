@@ -374,8 +374,8 @@ def upscaler_state(layout: str = "esrgan", scale: int = 4, features: int | None 
     "bsrgan" (BSRGAN's, RealSR's), "compact" (Real-ESRGAN's SRVGGNetCompact; `blocks` is its middle convolutions),
     "span" (with the `eval_conv` copies its files carry; "span-raw": marked `no_norm`), "plksr" (RealPLKSR;
     "plksr-dysample", "plksr-layernorm": its variants; `blocks` is its blocks, `features` a multiple of 4, `kernel`
-    its large kernel's size), "dat…" (`dat_state`, which `dat` is passed on to). `features`: 8 unless told (32 for
-    DAT, whose position network needs as many)."""
+    its large kernel's size), "dat…", "hat…", "swinir…" (`dat_state`, `hat_state`, `swinir_state`, which `dat` is
+    passed on to). `features`: 8 unless told (32 for the transformers)."""
     from hypersd_desktop.engine.upscaler_files import (
         COMPACT, ESRGAN, PLKSR, SPAN, UpscalerLayout, expected_shapes,
     )
@@ -384,6 +384,8 @@ def upscaler_state(layout: str = "esrgan", scale: int = 4, features: int | None 
         return dat_state(layout, scale, blocks, seed, features or 32, **dat)
     if layout.startswith("hat"):
         return hat_state(layout, scale, blocks, seed, features or 32, **dat)
+    if layout.startswith("swinir"):
+        return swinir_state(layout, scale, blocks, seed, features or 32, **dat)
     features = features or 8
 
     if layout == "compact":
@@ -442,6 +444,37 @@ def hat_state(layout: str, scale: int = 4, blocks: int = 1, seed: int = 11, feat
         state[name] = state[name] + 1  # norms' scales near 1, as trained
     state["relative_position_index_SA"] = window_index(window, window)
     state["relative_position_index_OCA"] = overlap_index(window, overlap)
+    return state
+
+
+def swinir_state(layout: str, scale: int = 4, blocks: int = 1, seed: int = 11, features: int = 32, groups: int = 2,
+                 heads: int = 2, window: int = 4, trained_at: int = 16) -> dict:
+    """A SwinIR as its files hold one (small unless told): `groups` of `blocks` + 1 blocks with `features` channels
+    and `window`-pixel windows, MLPs twice as wide, with each block's position index and each shifted block's masks
+    at the `trained_at` size, as the published files carry them. "swinir" (classical: pixel shuffles from 64
+    channels), "swinir-light" (one pixel shuffle straight from the features), "swinir-real" (real-world:
+    nearest-neighbour doublings, three convolutions ending each group, as A1111's SwinIR_4x)."""
+    from hypersd_desktop.engine.upscaler_dat import shift_mask, window_index
+    from hypersd_desktop.engine.upscaler_files import (
+        DIRECT, NEAREST, PIXELSHUFFLE, SWINIR, SwinIRShape, UpscalerLayout, expected_shapes,
+    )
+
+    upsampler = {"swinir": PIXELSHUFFLE, "swinir-light": DIRECT, "swinir-real": NEAREST}[layout]
+    shape = SwinIRShape((blocks + 1,) * groups, (heads,) * groups, window, 2 * features, True, upsampler == NEAREST,
+                        upsampler, 0 if upsampler == DIRECT else 64)  # 64: SwinIR's own, which every file has
+    shapes = expected_shapes(UpscalerLayout(SWINIR, scale, features, sum(shape.depths), swinir=shape))
+    generator = torch.Generator().manual_seed(seed)
+    state = {name: torch.randn(shape, generator=generator) * (0.2 if name.endswith("weight") and len(shape) == 1
+                                                              else 0.05) for name, shape in shapes.items()}
+    for name in [name for name in state if name.endswith(".weight") and state[name].ndim == 1]:
+        state[name] = state[name] + 1  # norms' scales near 1, as trained
+    for group in range(groups):
+        for block in range(blocks + 1):
+            name = f"layers.{group}.residual_group.blocks.{block}"
+            state[f"{name}.attn.relative_position_index"] = window_index(window, window)
+            if block % 2:
+                mask = shift_mask(trained_at, trained_at, (window, window), (window // 2,) * 2)
+                state[f"{name}.attn_mask"] = mask.clone()  # a tensor of its own each, as saved files have them
     return state
 
 

@@ -78,11 +78,11 @@ class ModelKind(TextEnum):
 EITHER_ARCHITECTURE_KINDS = (ModelKind.VAE, ModelKind.DEPTH, ModelKind.POSE, ModelKind.DETECTOR, ModelKind.UPSCALER,
                              ModelKind.IMAGE_ENCODER)
 # The upscaler architectures the app runs (engine/upscaler_files.py), as its messages name them
-UPSCALER_FAMILIES = ("ESRGAN", "Real-ESRGAN", "SPAN", "RealPLKSR", "DAT", "HAT")
+UPSCALER_FAMILIES = ("ESRGAN", "Real-ESRGAN", "SPAN", "RealPLKSR", "DAT", "HAT", "SwinIR")
 
 
 def upscaler_families(last: str = "or") -> str:
-    """"ESRGAN, Real-ESRGAN, SPAN, RealPLKSR, DAT or HAT"."""
+    """"ESRGAN, Real-ESRGAN, SPAN, RealPLKSR, DAT, HAT or SwinIR"."""
     return f"{', '.join(UPSCALER_FAMILIES[:-1])} {last} {UPSCALER_FAMILIES[-1]}"
 
 

@@ -61,9 +61,10 @@ OTHER_KINDS = {
     "T5 text encoder": (("encoder.block.", "shared.weight"), ()),
     # ESRGAN files the app's upscaling does not take (`upscaler_files`): ESRGAN+ (`conv1x1`), 1× restoration models
     "ESRGAN variant (ESRGAN+, a 1× model)": ((), ("RDB1.", "rdb1.")),
-    # upscalers of other architectures: SwinIR, Swin2SR (`residual_group`); DAT and HAT files that do not add up as
-    # the ones the app runs (`upscaler_files`)
-    "upscaler of another architecture (SwinIR) or a DAT or HAT variant": (("before_RG.",), (".residual_group.",)),
+    # upscalers of other architectures: Swin2SR (`residual_group`); DAT, HAT and SwinIR files that do not add up as
+    # the ones the app runs (`upscaler_files`: 1× restoration models among them)
+    "upscaler of another architecture (Swin2SR) or a DAT, HAT or SwinIR variant": (("before_RG.",),
+                                                                                   (".residual_group.",)),
     # SPAN and PLKSR files that do not add up as the ones the app runs (`upscaler_files`): PLKSR (not Real), 1×
     "SPAN or PLKSR variant (PLKSR, a 1× model)": (("block_1.c1_r.", "feats.1.lk."), ()),
 }

@@ -22,7 +22,7 @@ Two fast architectures of the newer community models (2024 on, traiNNer-redux an
   channels, element-wise attention and a refinement (`feats.N`), the picture's pixels repeated and added before
   the pixel shuffle, or DySample's learned resampling (`to_img`) instead of it.
 
-Two transformers run too, for the detail they keep (slowly on a CPU):
+Three transformers run too, for the detail they keep (slowly on a CPU):
 
 - DAT (Dual Aggregation Transformer; DAT, DAT-S, DAT-light and DAT2, as OpenModelDB's 4xNomos8kDAT and the like):
   residual groups (`layers.N`) of blocks that alternate attention within windows of the picture and attention
@@ -32,10 +32,16 @@ Two transformers run too, for the detail they keep (slowly on a CPU):
   window-attention blocks, every other one shifted, each with a convolution branch and channel attention beside it,
   and an overlapping cross-attention at the end of each group; then pixel shuffles. The windows' sizes are read
   from the position indexes' shapes.
+- SwinIR (Liang et al. 2021; A1111's built-in SwinIR_4x is its real-world SwinIR-L): groups
+  (`layers.N.residual_group`) of window-attention blocks, every other one shifted, each group ending in one
+  convolution or three (`3conv`); then pixel shuffles after a convolution (classical), one pixel shuffle straight
+  from the features (lightweight, `upsample.0` alone), or nearest-neighbour doublings each with a convolution
+  (real-world, `conv_up1` …). The file's position indexes and shifted windows' masks (made at the training size)
+  are made again from the window's size.
 
-Every layout is renamed to one (BasicSR's names; `body.N` for the Compact; SPAN, RealPLKSR, DAT and HAT keep
+Every layout is renamed to one (BasicSR's names; `body.N` for the Compact; SPAN, RealPLKSR and the transformers keep
 theirs) and checked against the shapes its layout implies, so a file that would not load is refused when it is
-imported, not when a Hires fix runs. Other architectures (SwinIR …), ESRGAN+ and 1× restoration models are not run.
+imported, not when a Hires fix runs. Other architectures (Swin2SR …), ESRGAN+ and 1× restoration models are not run.
 """
 
 from __future__ import annotations
@@ -51,6 +57,7 @@ SPAN = "SPAN"
 PLKSR = "RealPLKSR"
 DAT = "DAT"
 HAT = "HAT"
+SWINIR = "SwinIR"
 SPAN_BLOCKS = 6
 RDB_CONVS = 5  # the convolutions of one residual dense block; each of an RRDB's three reads all before it
 _PREFIXES = ("params_ema.", "params.", "module.")  # BasicSR's training wrappers, DataParallel's
@@ -63,6 +70,9 @@ _COMPACT = re.compile(r"body\.(\d+)\.(weight|bias)")
 _FEATS = re.compile(r"feats\.(\d+)\.")
 _DAT_BLOCK = re.compile(r"layers\.(\d+)\.blocks\.(\d+)\.")
 _HAT_BLOCK = re.compile(r"layers\.(\d+)\.residual_group\.blocks\.(\d+)\.")
+# What a SwinIR file carries that is made again from the window's size: each block's position index, and the masks
+# of shifted windows at the size it was trained at
+_SWINIR_DERIVED = re.compile(r"layers\.\d+\.residual_group\.blocks\.\d+\.(?:attn\.relative_position_index|attn_mask)")
 # What a DAT file carries besides its weights: tables computed from the window's size (made again when it loads),
 # the masks of shifted windows at the size it was trained at, and batch norms' counts of training steps
 _DAT_DERIVED = re.compile(r".*\.(?:attn_mask_[01]|num_batches_tracked)")
@@ -99,6 +109,29 @@ class HATShape:
     shuffle_features: int  # the channels before the pixel shuffles
 
 
+@dataclass(frozen=True)
+class SwinIRShape:
+    """The shape of a SwinIR model beyond its channels and scale."""
+
+    depths: tuple[int, ...]  # the window-attention blocks of each group
+    heads: tuple[int, ...]  # the attention heads of each group
+    window: int  # the side of the square attention windows
+    hidden: int  # the blocks' MLP width
+    patch_norm: bool  # a layer norm on the features as they become tokens
+    three_convs: bool  # a group (and the body) ends in three convolutions (a quarter as wide between) instead of one
+    upsampler: str  # PIXELSHUFFLE, DIRECT or NEAREST (see the module's description)
+    shuffle_features: int  # the channels before the enlarging layers (none: 0, for DIRECT)
+
+    @property
+    def picture_range(self) -> float:
+        """What the picture (centred on DIV2K's mean) is multiplied by first: 255 for the models of 7-pixel windows,
+        1 for the rest, as spandrel reads them."""
+        return 255.0 if self.window == 7 else 1.0
+
+
+PIXELSHUFFLE, DIRECT, NEAREST = "pixelshuffle", "pixelshuffledirect", "nearest+conv"  # SwinIR's upsamplers
+
+
 def dat_shifted(group: int, block: int) -> bool:
     """Whether a DAT block's windows are shifted by half a window: every fourth spatial block, from the second in
     even groups and the first in odd ones."""
@@ -124,6 +157,7 @@ class UpscalerLayout:
     dysample: bool = False  # RealPLKSR: DySample's learned resampling instead of the pixel shuffle
     dat: DATShape | None = None  # DAT: the rest of its shape
     hat: HATShape | None = None  # HAT: the rest of its shape
+    swinir: SwinIRShape | None = None  # SwinIR: the rest of its shape
 
     @property
     def description(self) -> str:
@@ -131,7 +165,7 @@ class UpscalerLayout:
         "RealPLKSR ×4 (28 blocks, DySample)"."""
         if self.family == COMPACT:
             parts = f"{self.blocks} convolution{'s' * (self.blocks != 1)}"
-        elif (transformer := self.dat or self.hat) is not None:
+        elif (transformer := self.dat or self.hat or self.swinir) is not None:
             groups, depths = len(transformer.depths), "/".join(str(depth) for depth in sorted(set(transformer.depths)))
             parts = f"{groups} group{'s' * (groups != 1)} of {depths} blocks, {self.features} channels"
         elif self.family == SPAN:
@@ -149,8 +183,9 @@ class UpscalerLayout:
 
     @property
     def half_ok(self) -> bool:
-        """Whether it holds in fp16: RealPLKSR's group norms, DAT and HAT do not (spandrel runs them in fp32 too)."""
-        return not self.whole_tile and self.family != HAT
+        """Whether it holds in fp16: RealPLKSR's group norms, DAT, HAT and SwinIR do not (spandrel runs them in fp32
+        too)."""
+        return not self.whole_tile and self.family not in (HAT, SWINIR)
 
 
 def _without_prefix(keys: Iterable[str]) -> dict[str, str]:
@@ -189,6 +224,8 @@ def canonical_names(keys: Iterable[str]) -> dict[str, str]:
         return {key: original for key, original in named.items() if not _DAT_DERIVED.fullmatch(key)}
     if "conv_first.weight" in named and "layers.0.residual_group.overlap_attn.qkv.weight" in named:
         return named
+    if "conv_first.weight" in named and "layers.0.residual_group.blocks.0.mlp.fc1.weight" in named:
+        return {key: original for key, original in named.items() if not _SWINIR_DERIVED.fullmatch(key)}
     return {}
 
 
@@ -225,7 +262,8 @@ def upscaler_layout(shapes: Mapping[str, tuple[int, ...]]) -> UpscalerLayout | N
         return None
     canonical = {name: tuple(shapes[key]) for name, key in names.items()}
     read = _dat_layout if "before_RG.1.weight" in canonical else _hat_layout if "relative_position_index_SA" in \
-        canonical else _esrgan_layout if "conv_first.weight" in canonical \
+        canonical else _swinir_layout if "layers.0.residual_group.blocks.0.mlp.fc1.weight" in canonical \
+        else _esrgan_layout if "conv_first.weight" in canonical \
         else _span_layout if "conv_1.sk.weight" in canonical else _plksr_layout if "feats.0.weight" in canonical \
         else _compact_layout
     layout = read(canonical)
@@ -346,6 +384,38 @@ def _hat_layout(shapes: dict[str, tuple[int, ...]]) -> UpscalerLayout | None:
     return UpscalerLayout(HAT, scale, channels, sum(depths), hat=shape)
 
 
+def _swinir_layout(shapes: dict[str, tuple[int, ...]]) -> UpscalerLayout | None:
+    first, table = shapes.get("conv_first.weight", ()), shapes.get("layers.0.residual_group.blocks.0.attn."
+                                                                   "relative_position_bias_table", ())
+    hidden = shapes.get("layers.0.residual_group.blocks.0.mlp.fc1.weight", ())
+    groups = sorted({(int(match[1]), int(match[2])) for key in shapes if (match := _HAT_BLOCK.match(key))})
+    if len(first) != 4 or first[1] != 3 or len(table) != 2 or len(hidden) != 2 or not groups:
+        return None
+    window = (math.isqrt(table[0]) + 1) // 2
+    if (2 * window - 1) ** 2 != table[0]:
+        return None
+    depths = tuple(1 + max(n for group, n in groups if group == index) for index in range(groups[-1][0] + 1))
+    heads = tuple(shapes.get(f"layers.{n}.residual_group.blocks.0.attn.relative_position_bias_table", (0, 0))[1]
+                  for n in range(len(depths)))
+    channels = first[0]
+    if any(not count or channels % count for count in heads):
+        return None
+    before = shapes.get("conv_before_upsample.0.weight", ())
+    if before and "conv_up1.weight" in shapes:
+        upsampler, scale = NEAREST, 2 ** sum(1 for key in shapes if re.fullmatch(r"conv_up\d+\.weight", key))
+    elif before:
+        doublings = sum(1 for key in shapes if re.fullmatch(r"upsample\.\d+\.weight", key))
+        up = shapes.get("upsample.0.weight", ())
+        upsampler, scale = PIXELSHUFFLE, 3 if len(up) == 4 and up[0] == 9 * before[0] and doublings == 1 \
+            else 2 ** doublings
+    else:
+        up = shapes.get("upsample.0.weight", ())
+        upsampler, scale = DIRECT, (_shuffled_scale(up[0]) or 0) if len(up) == 4 else 0
+    shape = SwinIRShape(depths, heads, window, hidden[0], "patch_embed.norm.weight" in shapes,
+                        "conv_after_body.0.weight" in shapes, upsampler, before[0] if before else 0)
+    return UpscalerLayout(SWINIR, scale, channels, sum(depths), swinir=shape)
+
+
 def _window(cells: int, offsets: int) -> tuple[int, int] | None:
     """The window (height ≤ width, as DAT's models are made) of `cells` = h·w cells and `offsets` = (2h−1)(2w−1)
     relative positions, or None when no whole sides give both."""
@@ -385,6 +455,8 @@ def expected_shapes(layout: UpscalerLayout) -> dict[str, tuple[int, ...]]:
         return _dat_shapes(layout)
     if layout.hat is not None:
         return _hat_shapes(layout)
+    if layout.swinir is not None:
+        return _swinir_shapes(layout)
     if layout.family == SPAN:
         def reparameterised(name: str, out: int, into: int) -> None:  # 1×1, 3×3, 1×1 at twice the width, a 1×1 skip
             conv(f"{name}.sk", out, into, 1)
@@ -540,6 +612,41 @@ def _hat_shapes(layout: UpscalerLayout) -> dict[str, tuple[int, ...]]:
     shapes.conv("conv_before_upsample.0", shape.shuffle_features, features)
     _shuffles(shapes, layout.scale, shape.shuffle_features)
     shapes.conv("conv_last", 3, shape.shuffle_features)
+    return shapes
+
+
+def _swinir_shapes(layout: UpscalerLayout) -> dict[str, tuple[int, ...]]:
+    """Every tensor of a SwinIR file but those made again from the window's size."""
+    shape, features = layout.swinir, layout.features
+    shapes = _Shapes()
+    shapes.conv("conv_first", features, 3)
+    if shape.patch_norm:
+        shapes.norm("patch_embed.norm", features)
+    for group, (depth, heads) in enumerate(zip(shape.depths, shape.heads)):
+        for block in range(depth):
+            name = f"layers.{group}.residual_group.blocks.{block}"
+            shapes.norm(f"{name}.norm1", features)
+            shapes[f"{name}.attn.relative_position_bias_table"] = ((2 * shape.window - 1) ** 2, heads)
+            shapes.linear(f"{name}.attn.qkv", 3 * features, features)
+            shapes.linear(f"{name}.attn.proj", features, features)
+            shapes.norm(f"{name}.norm2", features)
+            shapes.linear(f"{name}.mlp.fc1", shape.hidden, features)
+            shapes.linear(f"{name}.mlp.fc2", features, shape.hidden)
+        _residual_convs(shapes, f"layers.{group}.conv", features, shape.three_convs)
+    shapes.norm("norm", features)
+    _residual_convs(shapes, "conv_after_body", features, shape.three_convs)
+    shuffled = shape.shuffle_features
+    if shape.upsampler == DIRECT:
+        shapes.conv("upsample.0", 3 * layout.scale ** 2, features)
+        return shapes
+    shapes.conv("conv_before_upsample.0", shuffled, features)
+    if shape.upsampler == PIXELSHUFFLE:
+        _shuffles(shapes, layout.scale, shuffled)
+    else:
+        for n in range(1, layout.scale.bit_length()):
+            shapes.conv(f"conv_up{n}", shuffled, shuffled)
+        shapes.conv("conv_hr", shuffled, shuffled)
+    shapes.conv("conv_last", 3, shuffled)
     return shapes
 
 

@@ -30,7 +30,7 @@ def overlap_index(window: int, overlap: int) -> torch.Tensor:
     return offsets[0] * (window + overlap - 1) + offsets[1]
 
 
-class _Mlp(nn.Module):
+class Mlp(nn.Module):
     def __init__(self, channels: int, hidden: int) -> None:
         super().__init__()
         self.fc1, self.fc2 = nn.Linear(channels, hidden), nn.Linear(hidden, channels)
@@ -39,7 +39,7 @@ class _Mlp(nn.Module):
         return self.fc2(functional.gelu(self.fc1(x)))
 
 
-class _Attention(nn.Module):
+class WindowAttention(nn.Module):
     """Attention of `heads` heads within windows of `cells` cells, with a learned bias per offset."""
 
     def __init__(self, channels: int, heads: int, window: int, qkv_bias: bool) -> None:
@@ -89,9 +89,9 @@ class _Block(nn.Module):
         super().__init__()
         self.window, self.shift = shape.window, shape.window // 2 if shifted else 0
         self.norm1, self.norm2 = nn.LayerNorm(channels), nn.LayerNorm(channels)
-        self.attn = _Attention(channels, heads, shape.window, shape.qkv_bias)
+        self.attn = WindowAttention(channels, heads, shape.window, shape.qkv_bias)
         self.conv_block = _ConvBranch(channels, shape)
-        self.mlp = _Mlp(channels, shape.hidden)
+        self.mlp = Mlp(channels, shape.hidden)
 
     def forward(self, x: torch.Tensor, rows: int, columns: int, index: torch.Tensor,
                 mask: torch.Tensor) -> torch.Tensor:
@@ -120,7 +120,7 @@ class _OverlapAttention(nn.Module):
         self.relative_position_bias_table = nn.Parameter(torch.zeros((shape.window + shape.overlap_window - 1) ** 2,
                                                                      heads))
         self.proj = nn.Linear(channels, channels)
-        self.mlp = _Mlp(channels, shape.overlap_hidden)
+        self.mlp = Mlp(channels, shape.overlap_hidden)
 
     def forward(self, x: torch.Tensor, rows: int, columns: int, index: torch.Tensor) -> torch.Tensor:
         batch, _, channels = x.shape

@@ -1,5 +1,6 @@
 """The upscaler architectures the app runs (see `upscaler_files` for the files): ESRGAN's RRDBNet, Real-ESRGAN's
-SRVGGNetCompact, SPAN and RealPLKSR (the transformers DAT and HAT are `upscaler_dat`'s and `upscaler_hat`'s), each
+SRVGGNetCompact, SPAN and RealPLKSR (the transformers DAT, HAT and SwinIR are `upscaler_dat`'s, `upscaler_hat`'s and
+`upscaler_swinir`'s), each
 built from a file's layout and loaded with its weights under their canonical names. Written from the papers and
 checked against spandrel (chaiNNer's loader, which ComfyUI uses) on the same weights (tests/engine/test_upscalers.py).
 """
@@ -14,7 +15,7 @@ from torch.nn import functional
 
 from hypersd_desktop.core.errors import ModelFormatError
 from hypersd_desktop.engine.upscaler_files import (
-    COMPACT, DAT, ESRGAN, HAT, PLKSR, RDB_CONVS, SPAN, SPAN_BLOCKS, UpscalerLayout, dysample_groups,
+    COMPACT, DAT, ESRGAN, HAT, PLKSR, RDB_CONVS, SPAN, SPAN_BLOCKS, SWINIR, UpscalerLayout, dysample_groups,
 )
 
 DIV2K_MEAN = (0.4488, 0.4371, 0.4040)  # DIV2K's mean colour (SPAN's training set), which a normalised SPAN centres on
@@ -31,6 +32,12 @@ def build_upscaler(layout: UpscalerLayout, state: dict[str, torch.Tensor]) -> nn
         net = HATNet(layout, DIV2K_MEAN)  # its position indexes are made from the windows' sizes, not read
         net.load_state_dict({name: tensor for name, tensor in state.items()
                              if not name.startswith("relative_position_index_")})
+        return net.eval().requires_grad_(False)
+    if layout.family == SWINIR:
+        from hypersd_desktop.engine.upscaler_swinir import SwinIRNet
+
+        net = SwinIRNet(layout, DIV2K_MEAN)  # its position indexes and masks are made from the window's size
+        net.load_state_dict(state)
         return net.eval().requires_grad_(False)
     if layout.family == SPAN:
         net: nn.Module = SPANNet(layout)

@@ -1,4 +1,4 @@
-"""Upscaler models (ESRGAN, Real-ESRGAN Compact, SPAN, RealPLKSR, DAT and HAT files; see `upscaler_files` and
+"""Upscaler models (ESRGAN, Real-ESRGAN Compact, SPAN, RealPLKSR, DAT, HAT and SwinIR files; see `upscaler_files` and
 `upscaler_nets`) that enlarge a picture before it is repainted: a Hires fix's first pass, an init image made larger
 (Enlarge, Upscale).
 
@@ -25,7 +25,7 @@ from hypersd_desktop.core.errors import ModelFormatError, OutOfMemoryError
 from hypersd_desktop.core.progress import CancelToken
 from hypersd_desktop.core.vocab import Tiling, upscaler_families
 from hypersd_desktop.engine.devices import release_cached
-from hypersd_desktop.engine.upscaler_files import DAT, HAT, UpscalerLayout, canonical_names, upscaler_layout
+from hypersd_desktop.engine.upscaler_files import DAT, HAT, SWINIR, UpscalerLayout, canonical_names, upscaler_layout
 from hypersd_desktop.engine.upscaler_nets import build_upscaler
 
 log = logging.getLogger(__name__)
@@ -145,8 +145,8 @@ def _wrapped(pixels: torch.Tensor, across: int, down: int) -> torch.Tensor:
 def _too_large(layout: UpscalerLayout, device: str) -> str:
     """What a person reads when an upscaler does not fit the device even in the smallest tiles."""
     where = "GPU" if device.startswith(("cuda", "mps")) else "computer"
-    lighter = ("a lighter upscaler (ESRGAN, Real-ESRGAN Compact, SPAN) or Lanczos" if layout.family in (DAT, HAT)
-               else "Lanczos")
+    lighter = ("a lighter upscaler (ESRGAN, Real-ESRGAN Compact, SPAN) or Lanczos"
+               if layout.family in (DAT, HAT, SWINIR) else "Lanczos")
     return (f"The upscaler ({layout.description}) ran out of the {where}'s memory even in tiles of {MIN_TILE} "
             f"pixels. Choose {lighter} in the Upscaler list, or close other programs using the {where}'s memory, "
             "and try again.")
@@ -168,7 +168,7 @@ class Upscalers:
 
     def _model(self, path: Path, device: str) -> tuple[nn.Module, UpscalerLayout, torch.dtype]:
         """The upscaler in `path` on `device`, its layout and the dtype it runs in: fp16 on CUDA (the models are
-        trained in fp32 and hold in fp16, but for RealPLKSR's group norms, DAT and HAT), fp32 elsewhere."""
+        trained in fp32 and hold in fp16, but for RealPLKSR's group norms, DAT, HAT and SwinIR), fp32 elsewhere."""
         try:
             stat = path.stat()
         except OSError:

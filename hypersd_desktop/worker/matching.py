@@ -166,7 +166,8 @@ def match_metadata(metadata: ImageMetadata, models: list[InstalledModel],
 A1111_UPSCALERS = {"r-esrgan 4x+": "RealESRGAN_x4plus", "r-esrgan 4x+ anime6b": "RealESRGAN_x4plus_anime_6B",
                    "r-esrgan 2x+": "RealESRGAN_x2plus", "r-esrgan general 4xv3": "realesr-general-x4v3",
                    "r-esrgan general wdn 4xv3": "realesr-general-wdn-x4v3",
-                   "r-esrgan animevideo": "realesr-animevideov3", "esrgan_4x": "ESRGAN_4x"}
+                   "r-esrgan animevideo": "realesr-animevideov3", "esrgan_4x": "ESRGAN_4x",
+                   "swinir 4x": "SwinIR_4x"}
 _SCALE_WORD = re.compile(r"x?\d+x?")
 
 

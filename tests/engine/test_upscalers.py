@@ -22,18 +22,20 @@ from tests.tiny_models import save_upscaler, upscaler_state
 LAYOUTS = [("esrgan", 4), ("esrgan", 2), ("esrgan", 8), ("basicsr", 4), ("basicsr", 2), ("bsrgan", 4),
            ("compact", 4), ("compact", 2), ("span", 4), ("span", 2), ("span-raw", 4), ("plksr", 4), ("plksr", 2),
            ("plksr-dysample", 4), ("plksr-dysample", 3), ("plksr-layernorm", 2), ("dat", 4), ("dat", 2),
-           ("dat-light", 3), ("dat-tall", 4), ("hat", 4), ("hat", 2), ("hat-plain", 3)]
+           ("dat-light", 3), ("dat-tall", 4), ("hat", 4), ("hat", 2), ("hat-plain", 3), ("swinir", 4), ("swinir", 3),
+           ("swinir-light", 2), ("swinir-real", 4), ("swinir-real", 2)]
 REFERENCE = {"esrgan": "esrgan", "basicsr": "esrgan", "bsrgan": "esrgan", "compact": "compact", "span": "span",
              "span-raw": "span", "plksr": "plksr", "plksr-dysample": "plksr", "plksr-layernorm": "plksr",
-             "dat": "dat", "dat-light": "dat", "dat-tall": "dat", "hat": "hat", "hat-plain": "hat"}
+             "dat": "dat", "dat-light": "dat", "dat-tall": "dat", "hat": "hat", "hat-plain": "hat", "swinir": "swinir",
+             "swinir-light": "swinir", "swinir-real": "swinir"}
 WHOLE_TILE = ("plksr", "plksr-dysample", "dat", "dat-light", "dat-tall")  # in larger tiles
-FP32 = (*WHOLE_TILE, "hat", "hat-plain")  # on CUDA too
+FP32 = (*WHOLE_TILE, "hat", "hat-plain", "swinir", "swinir-light", "swinir-real")  # on CUDA too
 
 
 @pytest.fixture
 def spandrel():
-    """spandrel's ESRGAN, Compact, SPAN, PLKSR, DAT and HAT architectures. Its package's `__init__` imports all, some of
-    them torchvision (which the tests' environment leaves out), so the package is entered without it."""
+    """spandrel's ESRGAN, Compact, SPAN, PLKSR, DAT, HAT and SwinIR architectures. Its package's `__init__` imports
+    all, some of them torchvision (which the tests' environment leaves out), so the package is entered without it."""
     spec = importlib.util.find_spec("spandrel")
     assert spec is not None, "spandrel is installed by dev.py (TEST_REFERENCES)"
     before = set(sys.modules)
@@ -47,9 +49,10 @@ def spandrel():
         from spandrel.architectures.HAT import HATArch
         from spandrel.architectures.PLKSR import PLKSRArch
         from spandrel.architectures.SPAN import SPANArch
+        from spandrel.architectures.SwinIR import SwinIRArch
 
         yield {"compact": CompactArch(), "esrgan": ESRGANArch(), "span": SPANArch(), "plksr": PLKSRArch(),
-               "dat": DATArch(), "hat": HATArch()}
+               "dat": DATArch(), "hat": HATArch(), "swinir": SwinIRArch()}
     finally:
         for name in set(sys.modules) - before:
             del sys.modules[name]
@@ -198,14 +201,21 @@ def test_files_that_are_no_upscaler_the_app_runs_are_refused(tmp_path):
     uneven = upscaler_state("dat", heads=3)  # 32 channels do not part into three heads
     short = upscaler_state("dat")
     del short["layers.1.blocks.1.ffn.fc2.weight"]
+    denoiser = {name: tensor for name, tensor in upscaler_state("swinir-light", scale=2).items()  # SwinIR's 1×
+                if not name.startswith("upsample.")}
+    denoiser.update({"conv_last.weight": torch.zeros(3, 32, 3, 3), "conv_last.bias": torch.zeros(3)})
     odd = upscaler_state("hat", window=4)
     odd["relative_position_index_OCA"] = torch.zeros(16, 25, dtype=torch.long)  # a 5-pixel window around a 4-pixel
     for name, state in (("uneven-dat", uneven), ("short-dat", short), ("odd-hat", odd),
-                        ("uneven-hat", upscaler_state("hat", heads=3))):
+                        ("uneven-hat", upscaler_state("hat", heads=3)),
+                        ("uneven-swinir", upscaler_state("swinir", heads=3)),
+                        ("1x-swinir", denoiser)):
         path = tmp_path / f"{name}.safetensors"
         save_file(state, str(path))
-        assert inspect_file(path).format == "upscaler of another architecture (SwinIR) or a DAT or HAT variant", name
-        with pytest.raises(ModelFormatError, match=r"is no upscaler this app runs \(ESRGAN, .* DAT or HAT, ×2"):
+        assert inspect_file(path).format == ("upscaler of another architecture (Swin2SR) or a DAT, HAT or SwinIR "
+                                             "variant"), name
+        with pytest.raises(ModelFormatError,
+                           match=r"is no upscaler this app runs \(ESRGAN, .* DAT, HAT or SwinIR, ×2"):
             load_upscaler(path)
 
 

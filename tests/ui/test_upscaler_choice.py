@@ -96,8 +96,15 @@ def test_other_tools_names_for_an_upscaler_find_the_installed_file(app_home, tmp
     assert found("ESRGAN-Remacri-4x.pth") == "4x_foolhardy_Remacri"
     assert found("R-ESRGAN 4x+") == "RealESRGAN_x4plus"
     assert found("R-ESRGAN General 4xV3") == "realesr-general-x4v3"
-    for other in ("ESRGAN", "4x", "ESRGAN_4x", "R-ESRGAN 4x+ Anime6B", "SwinIR_4x", "Latent (nearest-exact)"):
+    for other in ("ESRGAN", "4x", "ESRGAN_4x", "R-ESRGAN 4x+ Anime6B", "SwinIR 4x", "Latent (nearest-exact)"):
         assert found(other) is None, other
+    library = ModelLibrary(AppPaths.default())
+    try:  # A1111's own SwinIR ("SwinIR 4x" in its images), as a safetensors copy of its SwinIR_4x
+        library.import_path(save_upscaler(tmp_path / "SwinIR_4x.safetensors", "swinir-real", scale=4))
+        models = library.registry.list(ModelKind.UPSCALER)
+    finally:
+        library.close()
+    assert found("SwinIR 4x") == "SwinIR_4x"
 
 
 def test_the_gallery_names_the_upscaler_an_image_of_this_app_was_enlarged_with():
