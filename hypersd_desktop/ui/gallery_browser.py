@@ -38,6 +38,7 @@ from hypersd_desktop.gallery.formats.common import (
 )
 from hypersd_desktop.gallery.gallery import Gallery, image_files, parameters_text, read_metadata
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
+from hypersd_desktop.ui.compare_view import CompareDialog
 from hypersd_desktop.ui.flow_layout import FlowLayout
 from hypersd_desktop.ui.gallery_model import CELL, GalleryModel, ThumbnailDelegate
 from hypersd_desktop.ui.init_image import ENLARGE_SCALES, UPSCALE_SCALES
@@ -73,11 +74,17 @@ def copy_image_to_clipboard(path: str) -> bool:
 
 def describe_record(record: ImageRecord, metadata: ImageMetadata | None = None,
                     pixels: tuple[int, int] | None = None, name_width: int = 112) -> str:
-    """The large view's parameter panel, as HTML. Beyond the gallery's row: what an image made here has in its
-    request, or what another tool wrote in the file (`metadata`): a chosen VAE, clip skip, embeddings, and how a
-    Hires fix enlarged it; and the file's own `pixels` where they are not the size it was made at (a Hires fix, or
-    only the masked area of a larger picture made). `name_width`: pixels for the names' column ("Negative prompt"
-    in bold in the panel's font), so that the names of each table line up."""
+    """The large view's parameter panel, as HTML (`record_rows`). `name_width`: pixels for the names' column
+    ("Negative prompt" in bold in the panel's font), so that the names of each table line up."""
+    return _name_value_html(record_rows(record, metadata, pixels), name_width)
+
+
+def record_rows(record: ImageRecord, metadata: ImageMetadata | None = None,
+                pixels: tuple[int, int] | None = None) -> list[tuple[str, str]]:
+    """What the large view says of an image, as (name, value) rows. Beyond the gallery's row: what an image made here
+    has in its request, or what another tool wrote in the file (`metadata`): a chosen VAE, clip skip, embeddings, and
+    how a Hires fix enlarged it; and the file's own `pixels` where they are not the size it was made at (a Hires fix,
+    or only the masked area of a larger picture made)."""
     try:
         request = json.loads(record.request) if record.request else {}
     except ValueError:
@@ -124,7 +131,7 @@ def describe_record(record: ImageRecord, metadata: ImageMetadata | None = None,
         ("File", Path(record.path).name),
         ("Folder", str(Path(record.path).parent)),
     ]
-    return _name_value_html(((name, str(value)) for name, value in rows if value not in (None, "")), name_width)
+    return [(name, str(value)) for name, value in rows if value not in (None, "")]
 
 
 BESIDE = 24  # characters of a value that fit beside its name in the narrowest panel; a longer one goes under it
@@ -576,12 +583,15 @@ class GalleryBrowser(QWidget):
         self.copy_params_button = QPushButton("Copy parameters")
         self.reveal_button = QPushButton("Show in folder")
         self.delete_button = QPushButton("Delete")
+        self.compare_button = QPushButton("Compare")
+        self.compare_button.setToolTip("Two selected images over one another, a divider to drag between them, and the "
+                                       "settings in which they differ (Ctrl+D)")
         self.export_button = QPushButton("Export…")
         self.import_button = QPushButton("Import folder…")
         buttons = FlowLayout(alignment=Qt.AlignmentFlag.AlignRight)  # more lines in a narrow window
         for button in (self.open_button, self.reuse_button, self.init_button, self.upscale_button, self.copy_button,
-                       self.copy_params_button, self.reveal_button, self.delete_button, self.export_button,
-                       self.import_button):
+                       self.copy_params_button, self.reveal_button, self.delete_button, self.compare_button,
+                       self.export_button, self.import_button):
             buttons.addWidget(button)
         actions = QHBoxLayout()
         actions.addWidget(self.count_label)
@@ -631,6 +641,7 @@ class GalleryBrowser(QWidget):
         self.copy_params_button.clicked.connect(self.copy_parameters)
         self.reveal_button.clicked.connect(self.reveal)
         self.delete_button.clicked.connect(self.delete_selected)
+        self.compare_button.clicked.connect(self.compare_selected)
         self.undo_button.clicked.connect(self.undo_delete)
         self.stop_import_button.clicked.connect(self.stop_import)
         self.export_button.clicked.connect(self.open_export)
@@ -646,6 +657,7 @@ class GalleryBrowser(QWidget):
             ("Ctrl+Shift+C", "Copy its parameters (as A1111 writes them)", self.copy_parameters),
             ("Ctrl+R", "Reuse its settings on the Generate tab", self.reuse_current),
             ("Ctrl+U", "Upscale × 2", lambda: self.upscale_current(2.0)),
+            ("Ctrl+D", "Compare the two selected images", self.compare_selected),
             ("Return", "Open it large", self._open_current), ("Enter", "Open it large", self._open_current),
             ("F", "Favourite or not", self.toggle_favourite),
             *((str(n), "Rate it (0 to 5 dots)", lambda n=n: self.rate(n)) for n in range(6)),
@@ -728,6 +740,7 @@ class GalleryBrowser(QWidget):
                        self.copy_params_button, self.reveal_button):
             button.setEnabled(count == 1)
         self.delete_button.setEnabled(count > 0)
+        self.compare_button.setEnabled(count == 2)
         self.delete_button.setText(f"Delete {count}" if count > 1 else "Delete")
         self.export_button.setText(f"Export {count}…" if count > 1 else "Export…")
 
@@ -849,6 +862,20 @@ class GalleryBrowser(QWidget):
         record = self.current_record()
         if record is not None:
             self.enlarge_requested.emit(record.path, scale)
+
+    def compare_selected(self) -> CompareDialog | None:
+        """The two selected images compared (a dialog of its own, left open beside the gallery)."""
+        records = self.selected_records()
+        if len(records) != 2:
+            self.notice.setText("Select two images to compare (Ctrl+click the second).")
+            return None
+        records = [self.gallery.store.get(record.id) or record for record in records]
+        rows = tuple(record_rows(record, None if record.request else _file_metadata(Path(record.path)))
+                     for record in records)
+        dialog = CompareDialog((records[0], records[1]), rows, self.window())
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.show()
+        return dialog
 
     def copy_image(self) -> None:
         record = self.current_record()

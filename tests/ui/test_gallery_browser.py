@@ -554,3 +554,65 @@ def test_a_picture_too_large_to_show_is_listed_said_so_and_the_other_thumbnails_
     browser.viewer.show_record(huge)
     assert browser.viewer.details.toPlainText().startswith(
         "This picture (13,600 × 13,600 pixels) cannot be shown here; Show in folder finds it for another app.")
+
+
+def test_two_images_are_compared_over_one_another_with_the_settings_in_which_they_differ(qtbot, filled):
+    """Compare (Ctrl+D, with two images selected): the first image left of a divider and the second right of it, the
+    divider moved by the arrow keys, side by side on S, swapped on X; and the settings that differ listed."""
+    from hypersd_desktop.ui.compare_view import differences
+    from hypersd_desktop.ui.gallery_browser import record_rows
+    from hypersd_desktop.ui.shortcuts import shortcut_rows
+
+    parts, foxes, cities, _ = filled
+    browser = parts.window.browser
+    parts.window.tabs.setCurrentWidget(browser)
+    records = browser.model.all_records()
+    selection = browser.grid.selectionModel()
+    selection.clearSelection()
+    selection.select(browser.model.index_at(next(n for n, r in enumerate(records) if r.id == foxes[0])),
+                     selection.SelectionFlag.Select)
+    assert not browser.compare_button.isEnabled()  # one image
+    selection.select(browser.model.index_at(next(n for n, r in enumerate(records) if r.id == cities[3])),
+                     selection.SelectionFlag.Select)
+    assert browser.compare_button.isEnabled()
+    assert any(keys == "Ctrl+D" for _, keys, _ in shortcut_rows(parts.window))
+    dialog = browser.compare_selected()
+    qtbot.addWidget(dialog)
+    qtbot.waitExposed(dialog)
+    first, second = dialog.records
+    assert {first.id, second.id} == {foxes[0], cities[3]}
+
+    differ, same = differences(*dialog.rows)
+    names = [name for name, _, _ in differ]
+    assert {"Prompt", "Model", "Steps", "Seed"} <= set(names) and "Sampler" not in names and same >= 3
+    steps = next(row for row in differ if row[0] == "Steps")
+    assert steps[1:] == (str(first.steps), str(second.steps)) and steps[1] != steps[2]
+    # as the large view reads them: what the file says beyond the gallery's row too (A1111's Version here)
+    assert dialog.rows[0][:3] == record_rows(parts.window.gallery.store.get(first.id))[:3]
+    assert ("Other fields", "Version: HyperSD Desktop 0.1.0") in dialog.rows[0]
+    shown = dialog.details.toPlainText()
+    assert "Seed" in shown and "Created" not in shown
+
+    def colour(path) -> tuple[int, int, int]:
+        with Image.open(path) as image:
+            return image.convert("RGB").getpixel((0, 0))
+
+    def seen(fraction: float) -> tuple[int, int, int]:
+        picture = dialog.view.grab().toImage()
+        place = dialog.view.places()[0]
+        pixel = picture.pixelColor(round(place.x() + place.width() * fraction), round(place.center().y()))
+        return pixel.red(), pixel.green(), pixel.blue()
+
+    assert seen(0.25) == colour(first.path) and seen(0.75) == colour(second.path)
+    for _ in range(3):
+        qtbot.keyClick(dialog.view, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)  # the divider at 0.8
+    assert abs(dialog.view.divider - 0.8) < 1e-9 and seen(0.75) == colour(first.path)
+    qtbot.keyClick(dialog.view, Qt.Key.Key_X)  # swapped
+    assert dialog.records == (second, first) and seen(0.25) == colour(second.path)
+    qtbot.keyClick(dialog.view, Qt.Key.Key_S)  # side by side: each whole in its half
+    assert dialog.side_by_side.isChecked()
+    halves = dialog.view.places()
+    picture = dialog.view.grab().toImage()
+    for place, path in zip(halves, (second.path, first.path)):
+        pixel = picture.pixelColor(round(place.center().x()), round(place.center().y()))
+        assert (pixel.red(), pixel.green(), pixel.blue()) == colour(path)
