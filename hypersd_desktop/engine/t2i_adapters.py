@@ -24,8 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
-from hypersd_desktop.core.errors import InputError, ModelFormatError
+from hypersd_desktop.core.errors import ModelFormatError
 from hypersd_desktop.engine.devices import built_with, lay_out
 from hypersd_desktop.engine.inspect import (
     SDXL_ADAPTER_SHRINK, T2I_ADAPTER_CLASS, controlnet_weights, t2i_adapter_scale, weights_name,
@@ -149,16 +150,16 @@ def adapter_input(picture, channels: int, device, dtype) -> torch.Tensor:
 
 
 def units(adapters: list, controls: list[ControlSpec], pictures: list, width: int, height: int) -> list[AdapterUnit]:
-    """Each adapter's features of its picture, times its control's scale; `InputError` where the size is not a
-    multiple of what the adapter's first layer shrinks the image by."""
+    """Each adapter's features of its picture, times its control's scale. An adapter reads the picture in squares
+    of the pixels its first layer folds into one (8; SDXL's 16): at a size that is not a multiple of that (SDXL's
+    1080 of a Hires fix), the picture is stretched to the next multiple, as ComfyUI gives it, so its features cover
+    the UNet's blocks (whose sides round up too)."""
     made = []
     for adapter, control, picture in zip(adapters, controls, pictures):
         shrink = adapter.downscale_factor
-        if width % shrink or height % shrink:
-            fitted = f"{width // shrink * shrink} × {height // shrink * shrink}"
-            raise InputError(f"{weights_name(Path(control.model))} is a T2I-Adapter, which reads images in squares of "
-                             f"{shrink} pixels: {width} × {height} is not a multiple of {shrink} each way; choose a "
-                             f"size that is (such as {fitted}).")
+        covering = (-(-width // shrink) * shrink, -(-height // shrink) * shrink)
+        if picture.size != covering:
+            picture = picture.resize(covering, Image.Resampling.LANCZOS)
         features = adapter(adapter_input(picture, adapter.config.in_channels, adapter.device, adapter.dtype))
         made.append(AdapterUnit([feature * control.scale for feature in features], control.start, control.end))
     return made

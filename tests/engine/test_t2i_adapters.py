@@ -14,7 +14,6 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.core.vocab import Architecture, WeightsKind
 from hypersd_desktop.engine import ControlSpec, GenerationRequest, LoraSpec
@@ -172,18 +171,25 @@ def test_an_adapter_runs_beside_a_controlnet_and_in_image_to_image(adapters, con
     assert np.abs(steered - plain).max() > 10
 
 
-def test_a_size_the_adapter_cannot_read_is_refused_saying_what_fits(tiny_sdxl, hyper_lora, tmp_path):
-    """SDXL's adapters read the image in squares of 16 pixels (pixel unshuffle): a size that is not a multiple of
-    16 each way is refused before anything runs, with one that is."""
+def test_at_a_size_not_a_multiple_of_its_squares_the_picture_is_stretched_to_cover_the_unets_blocks(tmp_path):
+    """SDXL's adapters read the image in squares of 16 pixels (pixel unshuffle); a Hires fix of SDXL can make 1080
+    pixels. The picture is stretched to the next multiple, as ComfyUI does, so the features have the sides the
+    UNet's blocks have there (they round up: 1080 / 8 = 135 latents, 68 after the first block)."""
     from diffusers import T2IAdapter
+    from PIL import Image
+
+    from hypersd_desktop.engine import t2i_adapters
 
     folder = tmp_path / "t2i-adapter-sketch-sdxl"
-    T2IAdapter(in_channels=3, channels=[32, 64], num_res_blocks=1, downscale_factor=16,
+    T2IAdapter(in_channels=3, channels=[32, 64, 64, 64], num_res_blocks=1, downscale_factor=16,
                adapter_type="full_adapter_xl").save_pretrained(folder, safe_serialization=True)
-    store = InputImages(tmp_path / "inputs")
-    request = request_for(tiny_sdxl, hyper_lora("Hyper-SDXL-1step-lora"), store,
-                          [ControlSpec(str(folder), store.add(png(edges_picture())), 1.0)])
-    with pytest.raises(InputError, match=r"t2i-adapter-sketch-sdxl is a T2I-Adapter, which reads images in squares "
-                                         r"of 16 pixels: 72 × 64 is not a multiple of 16 each way; choose a size that "
-                                         r"is \(such as 64 × 64\)"):
-        TorchEngine(inputs=store).generate(request.replace(width=72, height=64))
+    adapter = t2i_adapters.load_adapter(folder, torch.float32)
+    control = ControlSpec(str(folder), "0" * 64, 0.5)
+    (unit,) = t2i_adapters.units([adapter], [control], [Image.new("RGB", (1080, 808), "white")], 1080, 808)
+    latents = (808 // 8, 1080 // 8)
+    first = tuple(-(-side // 2) for side in latents)  # SDXL's first block halves them, rounding up
+    third = tuple(-(-side // 2) for side in first)
+    assert [tuple(feature.shape[-2:]) for feature in unit.features] == [first, first, third, third]
+    with torch.no_grad():
+        whole = adapter(t2i_adapters.adapter_input(Image.new("RGB", (1088, 816), "white"), 3, "cpu", torch.float32))
+    assert all(torch.equal(feature, 0.5 * expected) for feature, expected in zip(unit.features, whole))
