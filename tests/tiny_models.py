@@ -436,14 +436,20 @@ def hat_state(layout: str, scale: int = 4, blocks: int = 1, seed: int = 11, feat
     overlap = window + window // 2
     shape = HATShape((blocks + 1,) * groups, (heads,) * groups, window, overlap, 2 * features, 2 * features,
                      features // compress, max(features // squeeze, 1), True, not plain, not plain, 64)
-    shapes = expected_shapes(UpscalerLayout(HAT, scale, features, sum(shape.depths), hat=shape))
+    state = _transformer_weights(expected_shapes(UpscalerLayout(HAT, scale, features, sum(shape.depths), hat=shape)),
+                                 seed)
+    state["relative_position_index_SA"] = window_index(window, window)
+    state["relative_position_index_OCA"] = overlap_index(window, overlap)
+    return state
+
+
+def _transformer_weights(shapes: dict[str, tuple[int, ...]], seed: int) -> dict[str, torch.Tensor]:
+    """Small random weights of `shapes`, the norms' scales near 1, as trained."""
     generator = torch.Generator().manual_seed(seed)
     state = {name: torch.randn(shape, generator=generator) * (0.2 if name.endswith("weight") and len(shape) == 1
                                                               else 0.05) for name, shape in shapes.items()}
     for name in [name for name in state if name.endswith(".weight") and state[name].ndim == 1]:
-        state[name] = state[name] + 1  # norms' scales near 1, as trained
-    state["relative_position_index_SA"] = window_index(window, window)
-    state["relative_position_index_OCA"] = overlap_index(window, overlap)
+        state[name] = state[name] + 1
     return state
 
 
@@ -462,12 +468,8 @@ def swinir_state(layout: str, scale: int = 4, blocks: int = 1, seed: int = 11, f
     upsampler = {"swinir": PIXELSHUFFLE, "swinir-light": DIRECT, "swinir-real": NEAREST}[layout]
     shape = SwinIRShape((blocks + 1,) * groups, (heads,) * groups, window, 2 * features, True, upsampler == NEAREST,
                         upsampler, 0 if upsampler == DIRECT else 64)  # 64: SwinIR's own, which every file has
-    shapes = expected_shapes(UpscalerLayout(SWINIR, scale, features, sum(shape.depths), swinir=shape))
-    generator = torch.Generator().manual_seed(seed)
-    state = {name: torch.randn(shape, generator=generator) * (0.2 if name.endswith("weight") and len(shape) == 1
-                                                              else 0.05) for name, shape in shapes.items()}
-    for name in [name for name in state if name.endswith(".weight") and state[name].ndim == 1]:
-        state[name] = state[name] + 1  # norms' scales near 1, as trained
+    state = _transformer_weights(expected_shapes(UpscalerLayout(SWINIR, scale, features, sum(shape.depths),
+                                                                swinir=shape)), seed)
     for group in range(groups):
         for block in range(blocks + 1):
             name = f"layers.{group}.residual_group.blocks.{block}"

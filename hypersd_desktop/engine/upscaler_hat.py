@@ -60,6 +60,19 @@ class WindowAttention(nn.Module):
                 .view(-1, self.heads, cells, cells)
         return self.proj((attention.softmax(-1) @ v).transpose(1, 2).reshape(count, cells, channels))
 
+    def over(self, grid: torch.Tensor, window: int, shift: int, index: torch.Tensor,
+             mask: torch.Tensor) -> torch.Tensor:
+        """Attention within the windows of `grid` (B, H, W, C) rolled back by `shift` (and rolled again after; the
+        `mask` keeps apart what the roll brought together) as tokens (B, H·W, C)."""
+        batch, rows, columns, channels = grid.shape
+        if shift:
+            grid = grid.roll((-shift, -shift), dims=(1, 2))
+        made = self(to_windows(grid, window, window), index, mask if shift else None)
+        grid = from_windows(made, window, window, rows, columns)
+        if shift:
+            grid = grid.roll((shift, shift), dims=(1, 2))
+        return grid.reshape(batch, rows * columns, channels)
+
 
 class _ChannelAttention(nn.Module):
     def __init__(self, channels: int, squeezed: int) -> None:
@@ -95,16 +108,9 @@ class _Block(nn.Module):
 
     def forward(self, x: torch.Tensor, rows: int, columns: int, index: torch.Tensor,
                 mask: torch.Tensor) -> torch.Tensor:
-        batch, _, channels = x.shape
-        grid = self.norm1(x).view(batch, rows, columns, channels)
+        grid = self.norm1(x).view(x.shape[0], rows, columns, x.shape[2])
         convolved = self.conv_block(grid.permute(0, 3, 1, 2)).flatten(2).transpose(1, 2)
-        if self.shift:
-            grid = grid.roll((-self.shift, -self.shift), dims=(1, 2))
-        made = self.attn(to_windows(grid, self.window, self.window), index, mask if self.shift else None)
-        grid = from_windows(made, self.window, self.window, rows, columns)
-        if self.shift:
-            grid = grid.roll((self.shift, self.shift), dims=(1, 2))
-        x = x + grid.reshape(batch, rows * columns, channels) + convolved * CONV_SCALE
+        x = x + self.attn.over(grid, self.window, self.shift, index, mask) + convolved * CONV_SCALE
         return x + self.mlp(self.norm2(x))
 
 
@@ -164,13 +170,47 @@ class _Group(nn.Module):
         return self.conv(image).flatten(2).transpose(1, 2) + x
 
 
-class _PatchNorm(nn.Module):
+class PatchNorm(nn.Module):
     def __init__(self, channels: int, normed: bool) -> None:
         super().__init__()
         self.norm = nn.LayerNorm(channels) if normed else nn.Identity()
 
 
-class HATNet(nn.Module):
+class WindowTransformer(nn.Module):
+    """What HAT and SwinIR share around their groups: the picture centred on `mean` (and times `picture_range`),
+    padded by reflection to whole windows, a convolution into tokens, the groups (each given the position indexes
+    `indexes()` and the shifted windows' mask), a norm, a convolution added to the first one's features; then the
+    picture made larger (`enlarged`), and the padding cut off again."""
+
+    window: int
+    scale_factor: int
+    picture_range = 1.0
+
+    def indexes(self):
+        raise NotImplementedError
+
+    def enlarged(self, features: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, picture: torch.Tensor) -> torch.Tensor:
+        height, width = picture.shape[-2:]
+        padding = (0, -width % self.window, 0, -height % self.window)
+        # reflection needs more picture than it pads; a picture smaller than a window repeats its edge instead
+        mode = "reflect" if padding[1] < width and padding[3] < height else "replicate"
+        features = self.conv_first(functional.pad((picture - self.mean) * self.picture_range, padding, mode=mode))
+        rows, columns = features.shape[-2:]
+        mask = shift_mask(rows, columns, (self.window, self.window), (self.window // 2,) * 2).to(features)
+        indexes = self.indexes()
+        tokens = self.patch_embed.norm(features.flatten(2).transpose(1, 2))
+        for group in self.layers:
+            tokens = group(tokens, rows, columns, indexes, mask)
+        body = self.norm(tokens).transpose(1, 2).reshape(features.shape)
+        features = self.conv_after_body(body) + features
+        made = self.enlarged(features) / self.picture_range + self.mean
+        return made[..., :height * self.scale_factor, :width * self.scale_factor]
+
+
+class HATNet(WindowTransformer):
     """The whole model: the picture centred on DIV2K's mean colour and padded by reflection to whole windows, a
     convolution into tokens, the groups, a convolution added to the first one's features, the pixel shuffles, and
     the padding cut off again."""
@@ -185,7 +225,7 @@ class HATNet(nn.Module):
         self.register_buffer("relative_position_index_OCA", overlap_index(shape.window, shape.overlap_window),
                              persistent=False)
         self.conv_first = nn.Conv2d(3, channels, 3, padding=1)
-        self.patch_embed = _PatchNorm(channels, shape.patch_norm)
+        self.patch_embed = PatchNorm(channels, shape.patch_norm)
         self.layers = nn.ModuleList(_Group(channels, heads, depth, shape)
                                     for depth, heads in zip(shape.depths, shape.heads))
         self.norm = nn.LayerNorm(channels)
@@ -197,19 +237,8 @@ class HATNet(nn.Module):
             nn.Conv2d(shuffled, widen * shuffled, 3, padding=1), nn.PixelShuffle(factor))))
         self.conv_last = nn.Conv2d(shuffled, 3, 3, padding=1)
 
-    def forward(self, picture: torch.Tensor) -> torch.Tensor:
-        height, width = picture.shape[-2:]
-        padding = (0, -width % self.window, 0, -height % self.window)
-        # reflection needs more picture than it pads; a picture smaller than a window repeats its edge instead
-        mode = "reflect" if padding[1] < width and padding[3] < height else "replicate"
-        features = self.conv_first(functional.pad(picture - self.mean, padding, mode=mode))
-        rows, columns = features.shape[-2:]
-        mask = shift_mask(rows, columns, (self.window, self.window), (self.window // 2,) * 2).to(features)
-        indexes = (self.relative_position_index_SA, self.relative_position_index_OCA)
-        tokens = self.patch_embed.norm(features.flatten(2).transpose(1, 2))
-        for group in self.layers:
-            tokens = group(tokens, rows, columns, indexes, mask)
-        body = self.norm(tokens).transpose(1, 2).reshape(features.shape)
-        features = self.conv_after_body(body) + features
-        made = self.conv_last(self.upsample(self.conv_before_upsample(features))) + self.mean
-        return made[..., :height * self.scale_factor, :width * self.scale_factor]
+    def indexes(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.relative_position_index_SA, self.relative_position_index_OCA
+
+    def enlarged(self, features: torch.Tensor) -> torch.Tensor:
+        return self.conv_last(self.upsample(self.conv_before_upsample(features)))

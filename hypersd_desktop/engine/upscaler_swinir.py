@@ -17,9 +17,9 @@ import torch
 from torch import nn
 from torch.nn import functional
 
-from hypersd_desktop.engine.upscaler_dat import from_windows, shift_mask, to_windows, window_index
+from hypersd_desktop.engine.upscaler_dat import window_index
 from hypersd_desktop.engine.upscaler_files import DIRECT, PIXELSHUFFLE, SwinIRShape, UpscalerLayout
-from hypersd_desktop.engine.upscaler_hat import WindowAttention, Mlp
+from hypersd_desktop.engine.upscaler_hat import Mlp, PatchNorm, WindowAttention, WindowTransformer
 
 SLOPE = 0.2  # the leaky ReLUs' inside the three-convolution ends and the real-world enlarging layers
 
@@ -36,15 +36,8 @@ class _Block(nn.Module):
 
     def forward(self, x: torch.Tensor, rows: int, columns: int, index: torch.Tensor,
                 mask: torch.Tensor) -> torch.Tensor:
-        batch, _, channels = x.shape
-        grid = self.norm1(x).view(batch, rows, columns, channels)
-        if self.shift:
-            grid = grid.roll((-self.shift, -self.shift), dims=(1, 2))
-        made = self.attn(to_windows(grid, self.window, self.window), index, mask if self.shift else None)
-        grid = from_windows(made, self.window, self.window, rows, columns)
-        if self.shift:
-            grid = grid.roll((self.shift, self.shift), dims=(1, 2))
-        x = x + grid.reshape(batch, rows * columns, channels)
+        grid = self.norm1(x).view(x.shape[0], rows, columns, x.shape[2])
+        x = x + self.attn.over(grid, self.window, self.shift, index, mask)
         return x + self.mlp(self.norm2(x))
 
 
@@ -78,14 +71,8 @@ class _Group(nn.Module):
         return self.conv(image).flatten(2).transpose(1, 2) + x
 
 
-class _PatchNorm(nn.Module):
-    def __init__(self, channels: int, normed: bool) -> None:
-        super().__init__()
-        self.norm = nn.LayerNorm(channels) if normed else nn.Identity()
-
-
-class SwinIRNet(nn.Module):
-    """The whole model; the padding is cut off again at the end."""
+class SwinIRNet(WindowTransformer):
+    """The whole model (`WindowTransformer`'s forward) with SwinIR's way of making the picture larger."""
 
     def __init__(self, layout: UpscalerLayout, mean: tuple[float, float, float]) -> None:
         super().__init__()
@@ -95,7 +82,7 @@ class SwinIRNet(nn.Module):
         self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("index", window_index(shape.window, shape.window), persistent=False)
         self.conv_first = nn.Conv2d(3, channels, 3, padding=1)
-        self.patch_embed = _PatchNorm(channels, shape.patch_norm)
+        self.patch_embed = PatchNorm(channels, shape.patch_norm)
         self.layers = nn.ModuleList(_Group(channels, heads, depth, shape)
                                     for depth, heads in zip(shape.depths, shape.heads))
         self.norm = nn.LayerNorm(channels)
@@ -115,23 +102,10 @@ class SwinIRNet(nn.Module):
             self.conv_hr = nn.Conv2d(shuffled, shuffled, 3, padding=1)
         self.conv_last = nn.Conv2d(shuffled, 3, 3, padding=1)
 
-    def forward(self, picture: torch.Tensor) -> torch.Tensor:
-        height, width = picture.shape[-2:]
-        padding = (0, -width % self.window, 0, -height % self.window)
-        # reflection needs more picture than it pads; a picture smaller than a window repeats its edge instead
-        mode = "reflect" if padding[1] < width and padding[3] < height else "replicate"
-        features = self.conv_first(functional.pad((picture - self.mean) * self.picture_range, padding, mode=mode))
-        rows, columns = features.shape[-2:]
-        mask = shift_mask(rows, columns, (self.window, self.window), (self.window // 2,) * 2).to(features)
-        tokens = self.patch_embed.norm(features.flatten(2).transpose(1, 2))
-        for group in self.layers:
-            tokens = group(tokens, rows, columns, self.index, mask)
-        body = self.norm(tokens).transpose(1, 2).reshape(features.shape)
-        features = self.conv_after_body(body) + features
-        made = self._enlarged(features) / self.picture_range + self.mean
-        return made[..., :height * self.scale_factor, :width * self.scale_factor]
+    def indexes(self) -> torch.Tensor:
+        return self.index
 
-    def _enlarged(self, features: torch.Tensor) -> torch.Tensor:
+    def enlarged(self, features: torch.Tensor) -> torch.Tensor:
         if self.upsampler == DIRECT:
             return self.upsample(features)
         x = self.conv_before_upsample(features)
