@@ -438,6 +438,19 @@ def main(out: Path) -> None:
         browser = window.browser
         browser.close_viewer()
         selection = browser.grid.selectionModel()
+        selection.clearSelection()
+        for position in (0, 1):
+            selection.select(browser.model.index_at(position), selection.SelectionFlag.Select)
+        dialog = browser.compare_selected()
+        dialog.resize(1040, 700)
+        dialog.move(window.x() + 120, window.y() + 50)
+        dialog.view.set_divider(0.4)
+        QTimer.singleShot(700, lambda: (shoot("gallery-compare", whole_screen=True), dialog.close(), shoot_export()))
+
+    def shoot_export() -> None:
+        browser = window.browser
+        selection = browser.grid.selectionModel()
+        selection.clearSelection()
         for position in range(6):
             selection.select(browser.model.index_at(position), selection.SelectionFlag.Select)
         browser.open_export()
