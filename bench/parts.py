@@ -7,6 +7,8 @@ batch 1, median of --repeats calls after warm-up:
 
 - the UNet step (SD1.5 at 512², SDXL at 1024²; fp16 on a GPU) and the scribble ControlNet's (SD1.5), with their
   weights as loaded (contiguous) and channels_last, eager and replayed as a CUDA graph;
+- a T2I-Adapter reading its picture (TencentARC's full adapter: SD1.5's, and SDXL's `full_adapter_xl`), which runs
+  once an image where a ControlNet runs at every step;
 - the VAE decode, the same four ways, in each precision: fp16 (as the fp16-fix VAE runs), bf16 (the stock SDXL
   VAE on GPUs with native bf16) and fp32. Each decode's image is compared with the fp32 eager one (8 bits: the
   largest and the mean difference, and PSNR). Random weights overflow fp16 less than a trained VAE does, so the
@@ -14,6 +16,7 @@ batch 1, median of --repeats calls after warm-up:
 
     python bench/parts.py --device cuda                   # SD1.5 and SDXL
     python bench/parts.py --device cpu --arch sd15 --size 128 --repeats 3   # a try of the script
+    python bench/parts.py --device cpu --arch sd15 --no-vae --repeats 3     # UNet, ControlNet, T2I-Adapter
 """
 
 from __future__ import annotations
@@ -100,6 +103,7 @@ def unet_rows(folder: Path, architecture: str, size: int, device: str, dtype: to
 
     for layout, how, ms, _ in ways(unet, unet_step, [latents, timestep, text, *extra], device, repeats):
         yield {"part": f"{architecture} UNet step", "layout": layout, "how": how, "dtype": str(dtype)[6:], "ms": ms}
+    yield from adapter_rows(architecture, size, device, dtype, repeats)
     if architecture != "sd15":
         return
     controlnet = ControlNetModel.from_pretrained(models.build_controlnet(folder), torch_dtype=dtype).to(device).eval()
@@ -111,6 +115,24 @@ def unet_rows(folder: Path, architecture: str, size: int, device: str, dtype: to
 
     for layout, how, ms, _ in ways(controlnet, controlnet_step, [latents, timestep, text, drawing], device, repeats):
         yield {"part": "sd15 ControlNet", "layout": layout, "how": how, "dtype": str(dtype)[6:], "ms": ms}
+
+
+def adapter_rows(architecture: str, size: int, device: str, dtype: torch.dtype, repeats: int):
+    """A full-size T2I-Adapter (random weights) reading a picture, as the engine runs it once an image."""
+    from diffusers import T2IAdapter
+
+    xl = architecture == "sdxl"
+    adapter = T2IAdapter(in_channels=3, channels=[320, 640, 1280, 1280], num_res_blocks=2,
+                         downscale_factor=16 if xl else 8, adapter_type="full_adapter_xl" if xl else "full_adapter")
+    adapter = adapter.to(device=device, dtype=dtype).eval()
+    picture = torch.rand(1, 3, size, size, device=device, dtype=dtype)
+
+    def read(x):
+        return adapter(x)[-1]
+
+    for layout, how, ms, _ in ways(adapter, read, [picture], device, repeats):
+        yield {"part": f"{architecture} T2I-Adapter (once an image)", "layout": layout, "how": how,
+               "dtype": str(dtype)[6:], "ms": ms}
 
 
 def vae_rows(vae_folder: Path, architecture: str, size: int, device: str, precisions: list[str], repeats: int):
@@ -142,6 +164,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=None, help="image size (default 512 for SD1.5, 1024 for SDXL)")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--vae", type=Path, default=None, help="a trained VAE (diffusers folder) for the decode rows")
+    parser.add_argument("--no-vae", action="store_true", help="leave the VAE decode rows out")
     args = parser.parse_args()
     cuda = args.device == "cuda"
     architectures = (args.arch or ("sd15,sdxl" if cuda else "sd15")).split(",")
@@ -155,8 +178,9 @@ def main() -> None:
             folder, _ = models.random_model(architecture, Path(tmp))
             size = args.size or (1024 if architecture == "sdxl" else 512)
             vae_folder = args.vae if args.vae is not None else folder / "vae"
-            for row in [*unet_rows(folder, architecture, size, args.device, dtype, args.repeats),
-                        *vae_rows(vae_folder, architecture, size, args.device, precisions, args.repeats)]:
+            decodes = [] if args.no_vae else vae_rows(vae_folder, architecture, size, args.device, precisions,
+                                                      args.repeats)
+            for row in [*unet_rows(folder, architecture, size, args.device, dtype, args.repeats), *decodes]:
                 row["ms"] = round(row["ms"], 2)
                 print(json.dumps({"size": size, **row}), flush=True)
             if cuda:
