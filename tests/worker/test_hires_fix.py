@@ -216,6 +216,41 @@ def test_a_hires_fix_with_a_controlnet_steers_both_passes_as_the_diffusers_pipel
     assert np.abs(np.asarray(plain.image, np.int16) - np.asarray(made.image, np.int16)).max() > 10
 
 
+def test_a_hires_fix_with_a_t2i_adapter_steers_both_passes(service, tiny_sd15, hyper_lora, tmp_path):
+    """A T2I-Adapter in a Hires fix reads its picture at each pass's size (64², then 96²): the image is the first
+    pass steered, enlarged and made again from it with the adapter at the larger size (each pass run as a request of
+    its own), and differs from the plain Hires fix's."""
+    import io
+
+    import tiny_models
+    from PIL import ImageDraw
+
+    from hypersd_desktop.engine.types import ControlSpec
+
+    adapter = tiny_models.save_t2i_adapter(tmp_path / "t2iadapter-canny", "sd15")
+    edges = Image.new("RGB", (96, 96), "black")
+    ImageDraw.Draw(edges).ellipse((20, 20, 76, 76), outline="white", width=3)
+    buffer = io.BytesIO()
+    edges.save(buffer, format="PNG")
+    control = ControlSpec(str(adapter), service.inputs.add(buffer.getvalue()), 1.0)
+    lora = hyper_lora("Hyper-SD15-1step-lora")
+    request = GenerationRequest(prompt=PROMPT, base_model=str(tiny_sd15), loras=(LoraSpec(str(lora)),), steps=4,
+                                seed=SEED, width=64, height=64, device="cpu", hires_scale=1.5, hires_strength=0.5,
+                                controls=(control,))
+    (made,) = service.generate(request)
+    assert made.image.size == (96, 96)
+    plain = service.generate(request.replace(controls=()))[0]
+    assert np.abs(np.asarray(plain.image, np.int16) - np.asarray(made.image, np.int16)).max() > 10
+    first = service.generate(request.replace(hires_scale=None))[0]  # the first pass, steered
+    unsteered = service.generate(request.replace(hires_scale=None, controls=()))[0]
+    assert np.abs(np.asarray(first.image, np.int16) - np.asarray(unsteered.image, np.int16)).max() > 10
+    buffer = io.BytesIO()
+    ImageOps.fit(first.image, (96, 96), Image.Resampling.LANCZOS).save(buffer, format="PNG")
+    second = service.generate(request.replace(hires_scale=None, hires_strength=0.5, width=96, height=96,
+                                              init_image=service.inputs.add(buffer.getvalue()), strength=0.5))[0]
+    assert np.abs(np.asarray(second.image, np.int16) - np.asarray(made.image, np.int16)).max() <= 1
+
+
 def test_hires_steps_run_that_many_steps_at_the_end_of_a_longer_schedule_as_a1111s_do(service, tiny_sd15,
                                                                                      hyper_lora):
     """A1111's "Hires steps" (written by it, Forge and reForge; reuse sets them) are the steps its second pass
