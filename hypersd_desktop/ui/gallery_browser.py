@@ -869,7 +869,17 @@ class GalleryBrowser(QWidget):
         if len(records) != 2:
             self.notice.setText("Select two images to compare (Ctrl+click the second).")
             return None
-        records = [self.gallery.store.get(record.id) or record for record in records]
+        return self.compare(records[0], records[1])
+
+    def compare_paths(self, first: str, second: str) -> CompareDialog | None:
+        """The gallery images kept at `first` and `second` (results on the Generate tab) compared; None where the
+        gallery has either no more."""
+        ids = [self.gallery.store.id_of_path(path) for path in (first, second)]
+        records = [self.gallery.store.get(image_id) for image_id in ids if image_id is not None]
+        return self.compare(records[0], records[1]) if len(records) == 2 and all(records) else None
+
+    def compare(self, first: ImageRecord, second: ImageRecord) -> CompareDialog:
+        records = [self.gallery.store.get(record.id) or record for record in (first, second)]
         rows = tuple(record_rows(record, None if record.request else _file_metadata(Path(record.path)))
                      for record in records)
         dialog = CompareDialog((records[0], records[1]), rows, self.window())

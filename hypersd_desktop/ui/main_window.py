@@ -289,6 +289,9 @@ class MainWindow(QMainWindow):
         vary_result = QAction(f"Variations of this image (× {VARIATIONS})", self.results)
         vary_result.triggered.connect(self.variations_of_result)
         self.results.addAction(vary_result)
+        compare_result = QAction("Compare with the image before it", self.results)
+        compare_result.triggered.connect(self.compare_result)
+        self.results.addAction(compare_result)
         open_result = QAction("Open in the gallery", self.results)
         open_result.triggered.connect(lambda: self.open_result(self.results.currentItem() or self.results.item(0)))
         self.results.addAction(open_result)
@@ -955,6 +958,22 @@ class MainWindow(QMainWindow):
             self.tabs.setCurrentWidget(self.browser)
         else:
             self.statusBar().showMessage(f"{ResultStrip.path_of(item)} is no longer in the gallery.", 8000)
+
+    def compare_result(self):
+        """The result chosen in the strip and the one made before it (next in the strip), compared as the gallery's
+        Compare does."""
+        item = self.results.currentItem() or self.results.item(0)
+        row = self.results.row(item) if item is not None else -1
+        before = self.results.item(row + 1) if row >= 0 else None
+        if before is None:
+            self.statusBar().showMessage("Compare needs an image made before the chosen one in the strip.", 8000)
+            return None
+        if self._unsaved(item) or self._unsaved(before):
+            return None
+        dialog = self.browser.compare_paths(ResultStrip.path_of(item), ResultStrip.path_of(before))
+        if dialog is None:
+            self.statusBar().showMessage("One of the two images is no longer in the gallery.", 8000)
+        return dialog
 
     def start_from_image(self, path: str) -> None:
         """A gallery image becomes the init image, on the Generate tab."""

@@ -217,3 +217,23 @@ def test_the_strip_lets_its_oldest_saved_results_go_and_keeps_a_not_saved_one(qt
     assert len(texts) == RESULTS_KEPT and texts[-1] == "seed 99 · not saved"
     assert texts[:-1] == [f"seed {seed}" for seed in range(RESULTS_KEPT + 4, 5, -1)]
     strip.clear()  # nothing left unsaved: closing the window asks nothing
+
+
+def test_a_result_is_compared_with_the_one_made_before_it(qtbot, parts):
+    """The strip's "Compare with the image before it": the gallery's Compare view of the chosen result and the
+    one made before it; the oldest result has none before it, and the status bar says so."""
+    from hypersd_desktop.ui.compare_view import differences
+
+    window = parts.window
+    saved = two_results(qtbot, window)
+    strip = window.results
+    assert any(action.text() == "Compare with the image before it" for action in strip.actions())
+    strip.setCurrentRow(0)
+    dialog = window.compare_result()
+    assert dialog is not None
+    qtbot.addWidget(dialog)
+    assert [record.path for record in dialog.records] == [saved[1], saved[0]]
+    names = [name for name, _, _ in differences(*dialog.rows)[0]]
+    assert "Seed" in names and "Prompt" not in names  # a batch's two images: only the seed differs
+    strip.setCurrentRow(1)
+    assert window.compare_result() is None and "before the chosen one" in window.statusBar().currentMessage()
