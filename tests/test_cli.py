@@ -408,8 +408,8 @@ def test_a_t2i_adapter_in_the_original_layout_steers_and_is_written_as_a1111_wri
     save_file(tiny_models.t2i_adapter_original(load_file(folder / "diffusion_pytorch_model.safetensors")), adapter)
     edges = tmp_path / "edges.png"
     edges_picture().save(edges)
-    common = ("generate", "--model", tiny_sd15, "--prompt", "a lighthouse", "--lora", hyper_lora("Hyper-SD15-1step-lora"),
-              "--steps", 2, "--width", 64, "--height", 64, "--seed", 5, "--json")
+    common = ("generate", "--model", tiny_sd15, "--prompt", "a lighthouse", "--lora",
+              hyper_lora("Hyper-SD15-1step-lora"), "--steps", 2, "--width", 64, "--height", 64, "--seed", 5, "--json")
     run = cli(*common, "--control", f"{adapter}:{edges}:0.9", "--out", tmp_path / "steered")
     assert run.returncode == 0, run.stderr
     path = json.loads(run.stdout)["path"]

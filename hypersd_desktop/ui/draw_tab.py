@@ -308,7 +308,8 @@ class DrawTab(QWidget):
         negative = chosen(negative, self.seed.value(), self.wildcards) if rules.uses_guidance else ""
         embeddings = self.library.embeddings_named(model.path, prompt, negative)
         return with_tagged_loras(GenerationRequest(
-            prompt=prompt, negative_prompt=negative, base_model=model.path, unet=unet, vae=self.vae_for(model), loras=loras, embeddings=embeddings,
+            prompt=prompt, negative_prompt=negative, base_model=model.path, unet=unet, vae=self.vae_for(model),
+            loras=loras, embeddings=embeddings,
             steps=self.steps.value(), guidance=None if rules.uses_guidance else 0.0, seed=self.seed.value(),
             width=width, height=height, backend=settings.backend, device=settings.device, dtype=settings.dtype,
             attention_slicing=settings.attention_slicing, vae_tiling=settings.vae_tiling,
