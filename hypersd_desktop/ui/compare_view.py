@@ -3,7 +3,8 @@ or side by side, and the settings in which they differ (steps, seed, LoRA weight
 them (`gallery_browser.record_rows`).
 
 Keys: Left and Right move the divider (Shift: in larger steps), S shows them side by side or over one another, X swaps
-them, Esc closes.
+them, Esc closes. The wheel zooms both alike (up to 8×) about the pointer, a right-button drag moves them, and a
+double-click fits them again, so detail can be compared at full size.
 """
 
 from __future__ import annotations
@@ -21,18 +22,22 @@ from hypersd_desktop.gallery.store import ImageRecord
 from hypersd_desktop.ui.pictures import read_picture
 
 STEP, LARGE_STEP = 0.02, 0.1  # how far the arrow keys move the divider (Shift: the larger)
+MOST_ZOOM, ZOOM_STEP = 8.0, 1.25  # the largest zoom over the fitted size, and each wheel step's
 SAME_ROWS = ("Created", "File", "Folder", "Time", "Source")  # rows that tell the files apart, not how they were made
 
 
 class SplitView(QWidget):
     """`first` left of the divider, `second` right of it, both fitted to the same place (the second scaled to the
-    first's place where their sizes differ); `side_by_side` shows them next to one another instead."""
+    first's place where their sizes differ); `side_by_side` shows them next to one another instead. `zoom` enlarges
+    both about their fitted places' centres, moved by `offset` (pixels of the view)."""
 
     def __init__(self, first: QPixmap, second: QPixmap, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.first, self.second = first, second
-        self.divider = 0.5  # the divider's place across the picture, 0 to 1
+        self.divider = 0.5  # the divider's place across the part of the picture in view, 0 to 1
         self.side_by_side = False
+        self.zoom, self.offset = 1.0, QPointF(0, 0)
+        self._grabbed: QPointF | None = None  # where a right-button drag was, while one moves the pictures
         self.setMinimumSize(240, 180)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # the arrow keys move the divider while it has the focus
@@ -42,13 +47,37 @@ class SplitView(QWidget):
         return QSize(720, 540)
 
     def places(self) -> tuple[QRectF, QRectF]:
-        """Where each picture is drawn: the same place over one another, or two halves side by side."""
+        """Where each picture is drawn: the same place over one another, or two halves side by side, as zoomed."""
         area = QRectF(self.rect())
         if self.side_by_side:
             half = QRectF(area.x(), area.y(), area.width() / 2 - 2, area.height())
-            return _fitted(self.first, half), _fitted(self.second, half.translated(area.width() / 2 + 2, 0))
-        place = _fitted(self.first, area)
-        return place, place
+            fitted = _fitted(self.first, half), _fitted(self.second, half.translated(area.width() / 2 + 2, 0))
+        else:
+            fitted = (_fitted(self.first, area),) * 2
+        return tuple(self._zoomed(place) for place in fitted)
+
+    def _zoomed(self, place: QRectF) -> QRectF:
+        width, height = place.width() * self.zoom, place.height() * self.zoom
+        centre = place.center() + self.offset
+        return QRectF(centre.x() - width / 2, centre.y() - height / 2, width, height)
+
+    def zoom_at(self, point: QPointF, factor: float) -> None:
+        """Zoom by `factor` (within 1× to `MOST_ZOOM`) keeping the picture's point under `point` where it is."""
+        place = self.places()[0 if not self.side_by_side or point.x() < self.width() / 2 else 1]
+        zoom = min(max(self.zoom * factor, 1.0), MOST_ZOOM)
+        if place.width() <= 0 or zoom == 1.0:
+            self.fit()
+            return
+        across, down = (point.x() - place.x()) / place.width(), (point.y() - place.y()) / place.height()
+        width, height = place.width() / self.zoom * zoom, place.height() / self.zoom * zoom
+        centre = QPointF(point.x() + (0.5 - across) * width, point.y() + (0.5 - down) * height)
+        self.offset = centre - (place.center() - self.offset)  # the fitted place's centre stays; the offset moves
+        self.zoom = zoom
+        self.update()
+
+    def fit(self) -> None:
+        self.zoom, self.offset = 1.0, QPointF(0, 0)
+        self.update()
 
     def set_divider(self, fraction: float) -> None:
         self.divider = min(max(fraction, 0.0), 1.0)
@@ -62,29 +91,53 @@ class SplitView(QWidget):
             painter.drawPixmap(first, self.first, QRectF(self.first.rect()))
             painter.drawPixmap(second, self.second, QRectF(self.second.rect()))
             return
-        cut = first.x() + first.width() * self.divider
+        seen = first.intersected(QRectF(self.rect()))
+        cut = self.cut()
         painter.save()
-        painter.setClipRect(QRectF(first.x(), first.y(), cut - first.x(), first.height()))
+        painter.setClipRect(QRectF(seen.x(), seen.y(), cut - seen.x(), seen.height()))
         painter.drawPixmap(first, self.first, QRectF(self.first.rect()))
-        painter.setClipRect(QRectF(cut, first.y(), first.right() - cut, first.height()))
+        painter.setClipRect(QRectF(cut, seen.y(), seen.right() - cut, seen.height()))
         painter.drawPixmap(first, self.second, QRectF(self.second.rect()))
         painter.restore()
         painter.setPen(QPen(QColor(255, 255, 255, 220), 2))
-        painter.drawLine(QPointF(cut, first.top()), QPointF(cut, first.bottom()))
+        painter.drawLine(QPointF(cut, seen.top()), QPointF(cut, seen.bottom()))
+
+    def cut(self) -> float:
+        """Where the divider is, across the part of the picture in view."""
+        seen = self.places()[0].intersected(QRectF(self.rect()))
+        return seen.x() + seen.width() * self.divider
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt API
-        self._follow(event.position().x())
+        if event.button() == Qt.MouseButton.RightButton:
+            self._grabbed = event.position()
+        else:
+            self._follow(event.position().x())
 
     def mouseMoveEvent(self, event) -> None:  # noqa: N802 - Qt API
-        if event.buttons() & Qt.MouseButton.LeftButton:
+        if self._grabbed is not None and event.buttons() & Qt.MouseButton.RightButton:
+            self.offset += event.position() - self._grabbed
+            self._grabbed = event.position()
+            self.update()
+        elif event.buttons() & Qt.MouseButton.LeftButton:
             self._follow(event.position().x())
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self._grabbed = None
+
+    def mouseDoubleClickEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self.fit()
+
+    def wheelEvent(self, event) -> None:  # noqa: N802 - Qt API
+        steps = event.angleDelta().y() / 120
+        if steps:
+            self.zoom_at(event.position(), ZOOM_STEP ** steps)
 
     def _follow(self, x: float) -> None:
         if self.side_by_side:
             return
-        place = self.places()[0]
-        if place.width() > 0:
-            self.set_divider((x - place.x()) / place.width())
+        seen = self.places()[0].intersected(QRectF(self.rect()))
+        if seen.width() > 0:
+            self.set_divider((x - seen.x()) / seen.width())
 
 
 def _fitted(pixmap: QPixmap, area: QRectF) -> QRectF:
@@ -138,7 +191,8 @@ class CompareDialog(QDialog):
         layout.addLayout(top)
         layout.addWidget(splitter, 1)
         hint = QLabel("Drag across the pictures (or press ← →) to move the divider: the left part is the first image, "
-                      "the right part the second.")
+                      "the right part the second. The wheel zooms both, a right-button drag moves them, a double-click "
+                      "fits them again.")
         hint.setWordWrap(True)
         layout.addWidget(hint)
         self.side_by_side.toggled.connect(self._arrange)
