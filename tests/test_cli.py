@@ -416,6 +416,8 @@ def test_a_t2i_adapter_in_the_original_layout_steers_and_is_written_as_a1111_wri
     (control,) = read_request(path)["controls"]
     assert Path(control["model"]) == adapter and control["scale"] == 0.9
     assert 'ControlNet 0: "Module: none, Model: t2iadapter_canny_sd14v1' in read_png_text(path)["parameters"]
+    said = cli("inspect", adapter).stdout
+    assert said.startswith("t2iadapter_canny_sd14v1.safetensors: controlnet for SD1.5") and "A T2I-Adapter" in said
     plain = cli(*common, "--out", tmp_path / "plain")
     assert plain.returncode == 0, plain.stderr
     with Image.open(path) as steered, Image.open(json.loads(plain.stdout)["path"]) as unsteered:

@@ -19,7 +19,7 @@ def add_parser(commands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from hypersd_desktop.engine.inspect import (
-        INPAINTING_CHANNELS, base_has_vae, inspect_file, union_control_types, unknown_phrase,
+        INPAINTING_CHANNELS, T2I_ADAPTER_FORMATS, base_has_vae, inspect_file, union_control_types, unknown_phrase,
     )
 
     info = inspect_file(args.file)
@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"Hyper-SD file: {info.hyper_sd}")
     if (types := union_control_types(args.file)) is not None:
         print(f"A ControlNet Union model of {types} control types: {', '.join(ControlType.values()[:types])}")
+    if info.format in T2I_ADAPTER_FORMATS:
+        print("A T2I-Adapter: chosen where ControlNets are (--control), it reads its picture once an image")
     if info.in_channels == INPAINTING_CHANNELS:
         print("An inpainting model: its UNet also reads the mask and the masked picture (9 input channels)")
     if info.kind == WeightsKind.CHECKPOINT and not base_has_vae(args.file):
