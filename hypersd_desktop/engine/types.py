@@ -36,6 +36,7 @@ MAX_HIRES_SCALE = 4.0  # A1111's Hires fix slider ends at 4
 UPSCALE_STAGE = "Upscaling"  # the `Progress.stage` of an upscaler model enlarging a picture, tile by tile
 IP_ADAPTER_SCALE = 0.6  # the window's and the command line's: the picture and the prompt both count (1: the picture)
 HIRES_STAGE = "Hires fix"  # the `Progress.stage` of a Hires fix's second pass, whose steps it counts
+FACE_STAGE = "Detailing faces"  # the `Progress.stage` of a face pass (`FaceDetail`), whose steps it counts
 
 
 def area_size(region: tuple[int, int], model_side: int) -> tuple[int, int]:
@@ -150,6 +151,36 @@ class IPAdapterSpec:
 
 
 @dataclass(frozen=True)
+class FaceDetail:
+    """A face pass, as ADetailer's: once the image is made (and its Hires fix), each face found in it is made again
+    on its own at about the model's size, `strength` of the schedule repainting it, and laid back into the image
+    (inpainting only the masked area, `padding` pixels of the image around it; the mask's edge blurred `mask_blur`
+    pixels), with `prompt` and `negative_prompt` where given (else the image's). Faces are found from the pose of
+    the people in the image (engine/faces.py): `model` is the pose model (ViTPose), `detector` the person detector
+    (RT-DETR); a face is one whose eyes and nose are seen with a score of at least `confidence`."""
+
+    model: str
+    detector: str
+    strength: float = 0.4
+    prompt: str = ""
+    negative_prompt: str = ""
+    padding: int = 32
+    mask_blur: int = 4
+    confidence: float = 0.3
+
+    def validate(self) -> None:
+        if not 0.0 < self.strength <= 1.0:  # also refuses nan
+            raise InputError(f"The face pass's strength must be above 0 and at most 1; got {self.strength}.")
+        if not 0 <= self.padding <= MAX_MASKED_PADDING:
+            raise InputError(f"The padding around a face must be between 0 and {MAX_MASKED_PADDING} pixels; got "
+                             f"{self.padding}.")
+        if not 0 <= self.mask_blur <= 64:
+            raise InputError(f"The face mask's blur must be between 0 and 64 pixels; got {self.mask_blur}.")
+        if not 0.0 <= self.confidence <= 1.0:
+            raise InputError(f"The face pass's confidence must be between 0 and 1; got {self.confidence}.")
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
     """Everything one generation needs.
 
@@ -225,6 +256,8 @@ class GenerationRequest:
     # The upscaler model (an ESRGAN, SPAN, DAT … file; see engine/upscalers.py) that enlarges a picture before it is
     # repainted: a Hires fix's first pass, an init image made at a larger size. None: Lanczos.
     upscaler: str | None = None
+    # A face pass after the image is made (ADetailer's); None: none.
+    face_detail: FaceDetail | None = None
     # The prompts with choices (`{a|b}`, `__wildcard__`: core/dynamic_prompts.py) the prompts were made from, where
     # they were; written into the image as the Dynamic Prompts extension writes them (`Template`). None: their own.
     prompt_template: str | None = None
@@ -263,10 +296,12 @@ class GenerationRequest:
 
     def model_paths(self) -> tuple[str, ...]:
         """Every model file or folder the request uses: base model, UNet, VAE, TAESD, LoRAs, embeddings, ControlNets,
-        IP-Adapters and their image encoders, the upscaler."""
+        IP-Adapters and their image encoders, the upscaler, a face pass's pose model and person detector."""
+        faces = (self.face_detail.model, self.face_detail.detector) if self.face_detail else ()
         named = (self.base_model, self.unet, self.vae, self.taesd, *(lora.path for lora in self.loras),
                  *self.embeddings, *(control.model for control in self.controls),
-                 *(part for adapter in self.ip_adapters for part in (adapter.model, adapter.encoder)), self.upscaler)
+                 *(part for adapter in self.ip_adapters for part in (adapter.model, adapter.encoder)), self.upscaler,
+                 *faces)
         return tuple(dict.fromkeys(path for path in named if path))
 
     def input_images(self) -> tuple[str, ...]:
@@ -295,7 +330,9 @@ class GenerationRequest:
             raise InputError(f"Eta must be between 0 and 1; got {self.eta}.")
         for label, text in (("prompt", self.prompt), ("negative prompt", self.negative_prompt),
                             ("Hires prompt", self.hires_prompt or ""),
-                            ("Hires negative prompt", self.hires_negative_prompt or "")):
+                            ("Hires negative prompt", self.hires_negative_prompt or ""),
+                            *((("face prompt", self.face_detail.prompt),
+                               ("face negative prompt", self.face_detail.negative_prompt)) if self.face_detail else ())):
             if len(text) > MAX_PROMPT_CHARACTERS:
                 raise InputError(f"The {label} is {len(text):,} characters; the limit is {MAX_PROMPT_CHARACTERS:,} "
                                  "(about 600 tokens are read). Shorten it.")
@@ -313,6 +350,8 @@ class GenerationRequest:
             raise InputError("A TAESD preview or decode needs the TAESD weights; install TAESD or choose another.")
         self._validate_images()
         self._validate_hires()
+        if self.face_detail is not None:
+            self.face_detail.validate()
 
     def _validate_variation(self) -> None:
         if not 0.0 <= self.variation_strength <= 1.0:  # also refuses nan

@@ -28,8 +28,8 @@ from hypersd_desktop.engine.inspect import weights_name
 from hypersd_desktop.engine.ip_adapter_files import webui_module
 from hypersd_desktop.engine.plot import PLOT_KEY, PLOT_PARTS, PLOT_STAGE, PlotCell, PlotSpec
 from hypersd_desktop.engine.types import (
-    DISTILLED_STEPS, HIRES_STAGE, MAX_HIRES_SCALE, MAX_STEPS, UPSCALE_STAGE, GenerationRequest, GenerationResult,
-    Progress, ResolvedSettings, hires_schedule, hires_size,
+    DISTILLED_STEPS, FACE_STAGE, HIRES_STAGE, MAX_HIRES_SCALE, MAX_SEED, MAX_STEPS, UPSCALE_STAGE, GenerationRequest,
+    GenerationResult, Progress, ResolvedSettings, hires_schedule, hires_size, init_size,
 )
 from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.gallery.metadata import ImageParameters, encode_png
@@ -37,6 +37,14 @@ from hypersd_desktop.core.hashes import LORA_HASH_DIGITS, HashCache
 
 log = logging.getLogger("hypersd.worker")
 PLOT_BATCH = 8  # a plot's images that run as one batch at most (a batch job finds its size by measuring)
+
+
+def _map_device(device: str) -> Device:
+    """Where a depth map, pose or face finding runs: `device` where torch has it (DirectML is ONNX Runtime's, and
+    "auto" names none), else torch's first device."""
+    from hypersd_desktop.engine.devices import available_devices
+
+    return Device(device) if device in available_devices() else Device(available_devices()[0])
 
 
 def hires_pass_schedule(request: GenerationRequest, first: ResolvedSettings) -> tuple[int | None, int]:
@@ -115,6 +123,14 @@ def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParame
     for number, adapter in enumerate(request.ip_adapters, start=len(request.controls)):  # as IP-Adapter units
         extra.append((f"ControlNet {number}", f"Module: {webui_module(adapter.encoder)}, Model: "
                       f"{Path(adapter.model).stem}, Weight: {adapter.scale:g}, Guidance Start: 0, Guidance End: 1"))
+    if request.face_detail is not None:  # as ADetailer writes its pass (its model: what found the faces)
+        faces = request.face_detail
+        extra.extend([("ADetailer model", f"face from pose ({Path(faces.model).name})"),
+                      *((key, text) for key, text in (("ADetailer prompt", faces.prompt),
+                                                      ("ADetailer negative prompt", faces.negative_prompt)) if text),
+                      ("ADetailer confidence", f"{faces.confidence:g}"), ("ADetailer mask blur", str(faces.mask_blur)),
+                      ("ADetailer denoising strength", f"{faces.strength:g}"),
+                      ("ADetailer inpaint only masked", "True"), ("ADetailer inpaint padding", str(faces.padding))])
     for key, template in (("Template", request.prompt_template), ("Negative Template", request.negative_template)):
         if template:  # as the Dynamic Prompts extension writes the prompts with choices the image's were made from
             extra.append((key, template))
@@ -257,25 +273,26 @@ class GenerationService:
     def control_map(self, control_map, device: str = Device.AUTO) -> tuple[bytes, Device]:
         """The map (PNG) a `ControlMap` (worker/protocol.py, which imports this module) asks for, and the device it
         was made on: `device` where torch has it (DirectML is ONNX Runtime's: the map is made on the CPU)."""
-        from hypersd_desktop.engine.devices import available_devices
-
-        placed = Device(device) if device in available_devices() else Device(available_devices()[0])
+        placed = _map_device(device)
         picture = self.inputs.open(control_map.image)
         if max(picture.size) > MAP_SIDE:  # the models see 518 pixels or fewer: a larger map holds nothing more
             from PIL import Image, ImageOps
 
             picture = ImageOps.contain(picture, (MAP_SIDE, MAP_SIDE), Image.Resampling.LANCZOS)
         if control_map.kind == MapKind.POSE:
-            from hypersd_desktop.engine.pose import PoseEstimator
-
-            self._pose = self._pose or PoseEstimator()
-            made = self._pose.pose_map(picture, control_map.model, control_map.detector, placed.value)
+            made = self._pose_estimator().pose_map(picture, control_map.model, control_map.detector, placed.value)
         else:
             from hypersd_desktop.engine.depth import DepthEstimator
 
             self._depth = self._depth or DepthEstimator()
             made = self._depth.depth_map(picture, control_map.model, placed.value)
         return png_data(made), placed
+
+    def _pose_estimator(self):
+        from hypersd_desktop.engine.pose import PoseEstimator
+
+        self._pose = self._pose or PoseEstimator()
+        return self._pose
 
     def enlarge(self, enlargement, device: str = Device.AUTO, on_progress: Callable[[Progress], None] | None = None,
                 cancel: CancelToken | None = None) -> Enlarged:
@@ -355,8 +372,62 @@ class GenerationService:
                  cancel: CancelToken | None = None) -> list[GenerationResult]:
         engine = self.engines.for_request(request)
         if request.hires_scale is not None:
-            return self._hires_fix(engine, request, on_progress, cancel)
-        return engine.generate(request, on_progress=on_progress, cancel=cancel)
+            made = self._hires_fix(engine, request, on_progress, cancel)
+        else:
+            made = engine.generate(request, on_progress=on_progress, cancel=cancel)
+        return self._detail_faces(engine, made, on_progress, cancel)
+
+    def _detail_faces(self, engine: Engine, results: list[GenerationResult],
+                      on_progress: Callable[[Progress], None] | None,
+                      cancel: CancelToken | None) -> list[GenerationResult]:
+        """Each result whose request asks for a face pass (`FaceDetail`) with its faces made again, as ADetailer makes
+        them: the faces found in the image (engine/faces.py), left to right, each inpainted on its own into the image
+        the face before it left: only the masked area, made at the image's size (ADetailer's inpaint size; a photo
+        over 2.25 times the model's area at the model's, as an init image is), face k with the image's seed + k (as
+        ADetailer seeds them), no ControlNets or upscaler. An image with no face found is kept as it is, with a
+        warning."""
+        from hypersd_desktop.engine.faces import face_boxes, face_mask
+
+        detailed = []
+        for result in results:
+            wanted = result.request.face_detail
+            if wanted is None:
+                detailed.append(result)
+                continue
+            started = time.perf_counter()
+            image = result.image
+            people = self._pose_estimator().keypoints(image, wanted.model, wanted.detector,
+                                                      _map_device(result.request.device).value)
+            boxes = face_boxes(people, image.size, wanted.confidence)
+            warnings = [] if boxes else [f"No face was found in the image of seed {result.seed}, so the face pass "
+                                         "left it as it was."]
+            passes = [result.timings]
+            width, height = init_size(image.size, result.settings.architecture.default_size)
+            for number, box in enumerate(boxes):
+                request = result.request.replace(
+                    init_image=self.inputs.hold(png_data(image), "The image before its face pass"),
+                    mask_image=self.inputs.hold(png_data(face_mask(image.size, box)), "A face's mask"),
+                    masked_padding=wanted.padding, mask_blur=wanted.mask_blur, strength=wanted.strength,
+                    prompt=wanted.prompt or result.request.prompt,
+                    negative_prompt=wanted.negative_prompt or result.request.negative_prompt,
+                    seed=(result.seed + number) % (MAX_SEED + 1), width=width, height=height, batch_size=1,
+                    variation_seed=None, variation_strength=0.0, controls=(), upscaler=None, face_detail=None,
+                    hires_scale=None, hires_steps=None, hires_prompt=None, hires_negative_prompt=None,
+                    hires_guidance=None, prompt_template=None, negative_template=None)
+
+                def report(progress: Progress, index: int = result.index, number: int = number) -> None:
+                    if on_progress is not None:
+                        stage = progress.stage or f"{FACE_STAGE} ({number + 1} of {len(boxes)})"
+                        on_progress(dataclasses.replace(progress, stage=stage, image_index=index))
+
+                (made,) = engine.generate(request, on_progress=report, cancel=cancel)
+                image = made.image
+                passes.append(made.timings)
+                warnings.extend(made.warnings)
+            timings = _job_timings(passes, time.perf_counter() - started + result.timings.get("total_s", 0.0), 1)
+            detailed.append(dataclasses.replace(result, image=image, timings=timings,
+                                                warnings=tuple(dict.fromkeys((*result.warnings, *warnings)))))
+        return detailed
 
     def _hires_fix(self, engine: Engine, request: GenerationRequest, on_progress: Callable[[Progress], None] | None,
                    cancel: CancelToken | None) -> list[GenerationResult]:
@@ -411,7 +482,8 @@ class GenerationService:
         else one by one."""
         engine = self.engines.for_request(requests[0])
         if len(requests) > 1 and isinstance(engine, BatchingEngine) and requests[0].hires_scale is None:
-            return engine.generate_batch(requests, on_progress=on_progress, cancel=cancel)
+            made = engine.generate_batch(requests, on_progress=on_progress, cancel=cancel)
+            return self._detail_faces(engine, made, on_progress, cancel)
         return self._one_by_one(requests, cancel, on_progress)
 
     def _one_by_one(self, requests: list[GenerationRequest], cancel: CancelToken | None,

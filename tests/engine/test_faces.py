@@ -1,0 +1,89 @@
+"""Faces read off body keypoints (engine/faces.py): the boxes a face pass repaints. Keypoints are COCO's (nose,
+left eye, right eye, left ear, right ear, then the body), in pixels, as ViTPose gives them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hypersd_desktop.engine.faces import FaceBox, face_box, face_boxes, face_mask
+
+SIZE = (640, 480)
+
+
+def person(nose=None, left_eye=None, right_eye=None, left_ear=None, right_ear=None, score=0.9) -> np.ndarray:
+    """17 keypoints, the five of the head where given (scored `score`), the body's unseen."""
+    points = np.zeros((17, 3))
+    for index, point in enumerate((nose, left_eye, right_eye, left_ear, right_ear)):
+        if point is not None:
+            points[index] = (*point, score)
+    return points
+
+
+def contains(box: FaceBox, *points) -> bool:
+    return all(box.left <= x <= box.right and box.top <= y <= box.bottom for x, y in points)
+
+
+FRONT = dict(nose=(330, 232), right_eye=(300, 200), left_eye=(360, 200), right_ear=(265, 215), left_ear=(395, 215))
+
+
+def test_a_face_seen_from_the_front_is_boxed_forehead_to_chin_and_ear_to_ear():
+    box = face_box(person(**FRONT), SIZE, 0.3)
+    # eyes 60 apart: a face 132 wide (2.2 of that; the ears' 130 and the nose's 2.7 × 44 give less)
+    assert box.right - box.left == pytest.approx(1.15 * 132, abs=1)
+    assert box.bottom - box.top == pytest.approx(1.5 * 132, abs=1)
+    assert contains(box, *FRONT.values())
+    assert (box.left + box.right) / 2 == pytest.approx(330, abs=1)  # about the face's middle
+    assert 200 - box.top == pytest.approx(0.42 * (box.bottom - box.top), abs=1)  # the eyes 42 % down
+    assert box.bottom - 232 > 40  # below the nose: the mouth and chin are in it
+    assert box.score == pytest.approx(0.9)
+
+
+def test_a_profile_is_measured_nose_to_ear():
+    """A face turned aside: one eye and ear, and the nose; the eyes' distance would say little."""
+    box = face_box(person(nose=(200, 300), left_eye=(222, 285), left_ear=(290, 295)), SIZE, 0.3)
+    assert contains(box, (200, 300), (222, 285), (290, 295))
+    # 1.4 nose-to-ear distances, or 2 eye-to-ear ones: the wider
+    assert box.right - box.left == pytest.approx(1.15 * max(1.4 * np.hypot(90, 5), 2.0 * np.hypot(68, 10)), abs=1)
+    assert box.left <= 200 - 10 and box.right >= 290  # the nose's tip and the ear with room around them
+
+
+def test_turning_the_head_does_not_shrink_the_box():
+    """Eyes foreshortened by a turned head (a three-quarter view, 30 apart) do not make the face smaller: the widest
+    estimate counts, here the nose's 2.7 × its 50 to the far eye."""
+    turned = face_box(person(nose=(330, 240), right_eye=(300, 200), left_eye=(330, 200), right_ear=(265, 215)),
+                      SIZE, 0.3)
+    assert turned.right - turned.left == pytest.approx(1.15 * 2.7 * 50, abs=1)
+
+
+def test_no_face_without_two_of_the_nose_and_eyes_seen():
+    assert face_box(person(left_ear=(100, 100), right_ear=(160, 100)), SIZE, 0.3) is None  # seen from behind
+    assert face_box(person(nose=(100, 100), left_ear=(160, 100)), SIZE, 0.3) is None
+    assert face_box(person(**FRONT, score=0.2), SIZE, 0.3) is None  # not sure enough
+    assert face_box(person(**FRONT, score=0.2), SIZE, 0.1) is not None
+
+
+def test_a_face_at_the_edge_is_cut_to_the_image():
+    box = face_box(person(nose=(10, 470), left_eye=(25, 455), right_eye=(0, 455)), SIZE, 0.3)
+    assert box.left == 0 and box.bottom == 480 and box.top < 455
+
+
+def test_faces_come_left_to_right_and_once_each():
+    right = person(**{key: (x + 200, y) for key, (x, y) in FRONT.items()})
+    left = person(**{key: (x - 250, y) for key, (x, y) in FRONT.items()})
+    again = person(**{key: (x - 248, y + 3) for key, (x, y) in FRONT.items()}, score=0.5)  # found twice
+    boxes = face_boxes([right, again, left], SIZE, 0.3)
+    assert len(boxes) == 2 and boxes[0].left < boxes[1].left
+    assert boxes[0] == face_box(left, SIZE, 0.3)  # the surer of the two
+    assert face_boxes([], SIZE, 0.3) == []
+
+
+def test_the_mask_is_the_ellipse_in_the_box():
+    box = face_box(person(**FRONT), SIZE, 0.3)
+    mask = np.asarray(face_mask(SIZE, box))
+    assert mask.shape == (480, 640) and set(np.unique(mask)) == {0, 255}
+    centre = ((box.top + box.bottom) // 2, (box.left + box.right) // 2)
+    assert mask[centre] == 255 and mask[box.top + 1, box.left + 1] == 0  # the box's corners are not repainted
+    inside = np.argwhere(mask)
+    assert inside[:, 0].min() >= box.top and inside[:, 0].max() < box.bottom
+    assert inside[:, 1].min() >= box.left and inside[:, 1].max() < box.right

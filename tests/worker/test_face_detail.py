@@ -1,0 +1,120 @@
+"""The face pass (ADetailer's): the image made, then each face found in it inpainted on its own into the image the
+face before left, only the masked area, at the pass's strength, seed and prompt. The reference makes the same
+inpaintings as a user would ask for them (init image, the face's mask, only masked), one after the other. The faces
+are the tiny pose models' (random weights: random keypoints, scored about 0.1 to 0.3). Tiny models, fp32, CPU."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.images import png_data
+from hypersd_desktop.engine.faces import face_boxes, face_mask
+from hypersd_desktop.engine.pose import PoseEstimator
+from hypersd_desktop.engine.types import FaceDetail, GenerationRequest, LoraSpec
+from hypersd_desktop.gallery.metadata import read_request
+
+PROMPT = "two friends on a bench"
+SEED = 12
+
+
+@pytest.fixture
+def made(tiny_sd15, hyper_lora, pose_models):
+    lora = hyper_lora("Hyper-SD15-1step-lora")
+    model, detector = pose_models
+    faces = FaceDetail(str(model), str(detector), strength=0.5, prompt="freckles", confidence=0.1, padding=8)
+    return GenerationRequest(prompt=PROMPT, base_model=str(tiny_sd15), loras=(LoraSpec(str(lora)),), steps=4,
+                             seed=SEED, width=128, height=96, device="cpu", face_detail=faces)
+
+
+def inpainted_faces(service, request: GenerationRequest, plain: Image.Image, seed: int) -> tuple[Image.Image, list]:
+    """The image a user makes from `plain` by inpainting each face the pose models find, left to right: its mask,
+    only the masked area at the image's size, the face pass's strength, padding, prompt and seed (+ 1 a face)."""
+    faces = request.face_detail
+    people = PoseEstimator().keypoints(plain, faces.model, faces.detector, "cpu")
+    boxes = face_boxes(people, plain.size, faces.confidence)
+    image = plain
+    for number, box in enumerate(boxes):
+        ask = GenerationRequest(prompt=faces.prompt, base_model=request.base_model, loras=request.loras, steps=4,
+                                seed=seed + number, device="cpu", strength=faces.strength, width=plain.width,
+                                height=plain.height,
+                                init_image=service.inputs.hold(png_data(image)),
+                                mask_image=service.inputs.hold(png_data(face_mask(plain.size, box))),
+                                masked_padding=faces.padding, mask_blur=faces.mask_blur)
+        (result,) = service.generate(ask)
+        image = result.image
+    return image, boxes
+
+
+def test_each_face_found_is_inpainted_in_turn_and_the_png_says_so_as_adetailer(service, made):
+    progress = []
+    (saved,) = service.run(made, on_progress=progress.append)
+    (plain,) = service.generate(made.replace(face_detail=None))
+    expected, boxes = inpainted_faces(service, made, plain.image, SEED)
+    assert len(boxes) >= 2, "the tiny models find faces at this confidence"
+    assert np.array_equal(np.asarray(saved.result.image), np.asarray(expected))
+
+    # the faces (their masks, and as far as the blur of their edges reaches) are repainted; the rest is the image
+    covered = Image.new("L", plain.image.size, 0)
+    for box in boxes:
+        covered.paste(255, mask=face_mask(plain.image.size, box))
+    reached = np.asarray(covered.filter(ImageFilter.GaussianBlur(made.face_detail.mask_blur))) > 0
+    before, after = (np.asarray(image, np.int16) for image in (plain.image, saved.result.image))
+    assert np.array_equal(before[~reached], after[~reached])
+    assert np.abs(before - after)[np.asarray(covered) > 0].mean() > 5
+
+    with Image.open(saved.path) as png:
+        settings = png.text["parameters"].splitlines()[-1]
+    assert ("ADetailer model: face from pose (vitpose-base-simple), ADetailer prompt: freckles, ADetailer confidence: "
+            "0.1, ADetailer mask blur: 4, ADetailer denoising strength: 0.5, ADetailer inpaint only masked: True, "
+            "ADetailer inpaint padding: 8") in settings
+    assert "Denoising strength" not in settings.replace("ADetailer denoising strength", "")  # an image from the prompt
+    assert GenerationRequest.from_dict(read_request(saved.path)) == made
+    stages = [p.stage for p in progress if p.stage.startswith("Detailing")]
+    assert stages[0] == f"Detailing faces (1 of {len(boxes)})" and stages[-1] == f"Detailing faces ({len(boxes)} of " \
+                                                                                  f"{len(boxes)})"
+    again = service.generate(made)  # reuse: the same image
+    assert np.array_equal(np.asarray(again[0].image), np.asarray(saved.result.image))
+
+
+def test_a_batch_details_each_image_with_its_own_seed(service, made):
+    """Image k of a batch (seed + k) has its faces made with seeds seed + k, + k + 1 …; a batch job's images (one
+    batch of one-image requests) are made alike."""
+    results = service.generate(made.replace(batch_size=2))
+    together = service.generate_batch([made, made.replace(seed=SEED + 1)])
+    for number, (result, batched) in enumerate(zip(results, together)):
+        (plain,) = service.generate(made.replace(face_detail=None, seed=SEED + number))
+        expected, _boxes = inpainted_faces(service, made, plain.image, SEED + number)
+        assert np.array_equal(np.asarray(result.image), np.asarray(expected))
+        assert np.array_equal(np.asarray(batched.image), np.asarray(expected))
+
+
+def test_an_image_without_faces_is_kept_and_the_warning_says_so(service, made):
+    sure = made.replace(face_detail=FaceDetail(made.face_detail.model, made.face_detail.detector, confidence=1.0))
+    (result,) = service.generate(sure)
+    (plain,) = service.generate(made.replace(face_detail=None))
+    assert np.array_equal(np.asarray(result.image), np.asarray(plain.image))
+    assert f"No face was found in the image of seed {SEED}, so the face pass left it as it was." in result.warnings
+
+
+def test_a_hires_fix_is_detailed_after_its_second_pass(service, made):
+    hires = made.replace(hires_scale=1.5, hires_strength=0.5)
+    (result,) = service.generate(hires)
+    (plain,) = service.generate(hires.replace(face_detail=None))
+    assert result.image.size == plain.image.size == (192, 144)
+    expected, _boxes = inpainted_faces(service, made, plain.image, SEED)
+    assert np.array_equal(np.asarray(result.image), np.asarray(expected))
+
+
+@pytest.mark.parametrize(("changes", "words"), [
+    ({"strength": 0.0}, "strength must be above 0"), ({"padding": 300}, "padding around a face"),
+    ({"confidence": 1.5}, "confidence must be between 0 and 1"), ({"mask_blur": -1}, "mask's blur"),
+    ({"prompt": "x" * 20_001}, "The face prompt is 20,001 characters"),
+])
+def test_a_face_pass_out_of_range_is_refused(made, changes, words):
+    import dataclasses
+
+    with pytest.raises(InputError, match=words):
+        made.replace(face_detail=dataclasses.replace(made.face_detail, **changes))
