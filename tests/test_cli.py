@@ -708,6 +708,46 @@ def test_generate_with_the_pose_in_a_photo(tiny_sd15, hyper_lora, pose_models, t
     assert run.returncode == 2 and "--person-detector is for --preprocess pose" in run.stderr, run.stderr
 
 
+def test_generate_with_a_face_pass(tiny_sd15, hyper_lora, pose_models, tmp_path, app_home):
+    """--detail-faces repaints the faces the installed pose models find (ADetailer's pass): the request names the pass
+    and the models, the PNG says it in ADetailer's words, and `gallery reuse` repeats it."""
+    model, detector = pose_models
+    common = ("generate", "--model", tiny_sd15, "--prompt", "two friends", "--lora",
+              hyper_lora("Hyper-SD15-1step-lora"), "--steps", 2, "--width", 128, "--height", 96, "--seed", 5,
+              "--json", "--out", tmp_path / "out")
+    faces = ("--detail-faces", "--face-prompt", "freckles", "--face-confidence", 0.1, "--face-padding", 8)
+    run = cli(*common, *faces)
+    assert run.returncode == 2 and "--detail-faces needs a pose model" in run.stderr and \
+        "models download vitpose-base-simple" in run.stderr, run.stderr
+    assert cli("models", "import", model).returncode == 0 and cli("models", "import", detector).returncode == 0
+    run = cli(*common, *faces)
+    assert run.returncode == 0, run.stderr
+    made = json.loads(run.stdout)["path"]
+    detail = read_request(made)["face_detail"]
+    assert (detail["strength"], detail["prompt"], detail["confidence"], detail["padding"]) == (0.4, "freckles", 0.1, 8)
+    assert Path(detail["model"]).name == "vitpose-base-simple" and Path(detail["detector"]).name == detector.name
+    with Image.open(made) as png:
+        assert "ADetailer model: face from pose (vitpose-base-simple), ADetailer prompt: freckles" in \
+            png.text["parameters"]
+    plain = cli(*common)
+    with Image.open(made) as detailed, Image.open(json.loads(plain.stdout)["path"]) as image:
+        assert np.abs(np.asarray(detailed, np.int16) - np.asarray(image, np.int16)).max() > 10
+
+    listing = json.loads(cli("gallery", "search", "friends", "--json").stdout)
+    reuse = shlex.split(cli("gallery", "reuse", next(item["id"] for item in listing
+                                                     if item["path"] == made)).stdout)
+    assert reuse[reuse.index("--detail-faces") + 1] == "0.4" and reuse[reuse.index("--face-prompt") + 1] == "freckles"
+    again = cli(*reuse[reuse.index("generate"):], "--json", "--out", tmp_path / "again")
+    assert again.returncode == 0, again.stderr
+    with Image.open(made) as first, Image.open(json.loads(again.stdout)["path"]) as second:
+        assert np.array_equal(np.asarray(first), np.asarray(second))
+
+    run = cli(*common, "--face-prompt", "freckles")
+    assert run.returncode == 2 and "--face-prompt is the face pass's own" in run.stderr, run.stderr
+    run = cli(*common, "--detail-faces", 1.5)
+    assert run.returncode == 2 and "strength must be above 0 and at most 1" in run.stderr, run.stderr
+
+
 def test_the_packaged_app_has_the_runtimes_worker_make_the_depth_map(tiny_sd15, hyper_lora, depth_model, tmp_path,
                                                                      app_home, monkeypatch, capsys):
     """The packaged app's command line has no torch: the worker of the compute runtime makes the depth map first,

@@ -30,8 +30,8 @@ from hypersd_desktop.core.images import InputImages, png_data
 from hypersd_desktop.engine.inspect import inspect_file, not_the_kind, union_control_types
 from hypersd_desktop.engine.plot import PLOT_PARTS, PLOT_STAGE, Axis, PlotAxis, PlotSpec
 from hypersd_desktop.engine.types import (
-    AUTO_BACKEND, HIRES_STAGE, IP_ADAPTER_SCALE, MAX_HIRES_SCALE, UPSCALE_STAGE, ControlSpec, GenerationRequest,
-    LoraSpec, enlarged_size,
+    AUTO_BACKEND, FACE_STAGE, HIRES_STAGE, IP_ADAPTER_SCALE, MAX_HIRES_SCALE, UPSCALE_STAGE, ControlSpec, FaceDetail,
+    GenerationRequest, LoraSpec, enlarged_size,
 )
 
 if TYPE_CHECKING:
@@ -212,6 +212,16 @@ def add_parser(commands) -> None:
                           help="inpaint only the masked area, with PADDING pixels around it (default 32), made at "
                                "about the model's size (or --width × --height) and laid back into the whole picture, "
                                "which keeps its size (A1111's \"Only masked\")")
+    generate.add_argument("--detail-faces", type=float, nargs="?", const=0.4, metavar="STRENGTH",
+                          help="a face pass, as ADetailer's: once the image is made, each face in it is made again on "
+                               "its own and laid back, STRENGTH of the schedule repainting it (default 0.4); the faces "
+                               "are found by the installed pose model and person detector (ViTPose, RT-DETR)")
+    generate.add_argument("--face-prompt", metavar="TEXT", help="the face pass's own prompt (default: --prompt)")
+    generate.add_argument("--face-negative", metavar="TEXT", help="its own negative prompt (default: --negative)")
+    generate.add_argument("--face-padding", type=int, default=32, metavar="PIXELS",
+                          help="how much of the image around a face the face pass sees (default 32)")
+    generate.add_argument("--face-confidence", type=float, default=0.3, metavar="SCORE",
+                          help="how sure the pose model must be of a face's eyes and nose, 0-1 (default 0.3)")
     generate.add_argument("--control", action="append", default=[], type=parse_control,
                           metavar="MODEL:IMAGE[:SCALE[:TYPE]]",
                           help="a ControlNet (folder, file or installed name) and the image it follows (edges, a "
@@ -237,10 +247,10 @@ def add_parser(commands) -> None:
                                "dark) into white strokes on black; inpaint gives an inpainting ControlNet "
                                "(control_v11p_sd15_inpaint, or a ControlNet Union ProMax model) the --init-image with "
                                "the --mask's part left open (--control MODEL or MODEL::SCALE: no image to name)")
-    generate.add_argument("--pose-model", help="the pose model for --preprocess pose (a ViTPose folder or an "
-                                               "installed name; default: the installed one)")
-    generate.add_argument("--person-detector", help="the person detector for --preprocess pose (an RT-DETR folder or "
-                                                    "an installed name; default: the installed one)")
+    generate.add_argument("--pose-model", help="the pose model for --preprocess pose and --detail-faces (a ViTPose "
+                                               "folder or an installed name; default: the installed one)")
+    generate.add_argument("--person-detector", help="the person detector for --preprocess pose and --detail-faces (an "
+                                                    "RT-DETR folder or an installed name; default: the installed one)")
     generate.add_argument("--depth-model", help="the depth model for --preprocess depth (a folder or an installed "
                                                 "name; default: the installed one)")
     generate.add_argument("--out", type=Path, help="output folder, or a .png file (several images: numbered -1, "
@@ -381,8 +391,13 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     made_here = {CANNY: ControlType.CANNY, DEPTH: ControlType.DEPTH,  # the request names a map
                  POSE: ControlType.OPENPOSE}.get(args.preprocess)
     for option, preprocess in (("depth_model", DEPTH), ("pose_model", POSE), ("person_detector", POSE)):
-        if getattr(args, option) is not None and args.preprocess != preprocess:
-            raise InputError(f"--{option.replace('_', '-')} is for --preprocess {preprocess}.")
+        if getattr(args, option) is not None and args.preprocess != preprocess and (preprocess != POSE or
+                                                                                    args.detail_faces is None):
+            raise InputError(f"--{option.replace('_', '-')} is for --preprocess {preprocess}"
+                             + (" and --detail-faces." if preprocess == POSE else "."))
+    for option in ("face_prompt", "face_negative"):
+        if getattr(args, option) and args.detail_faces is None:
+            raise InputError(f"--{option.replace('_', '-')} is the face pass's own; add --detail-faces [STRENGTH].")
     if args.variation_seed is not None and not args.variation_strength:
         raise InputError("--variation-seed is the seed an image is varied by; add --variation-strength S (0.1–0.3 "
                          "makes close variations).")
@@ -406,6 +421,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         args.hires_prompt = apply_styles(args.hires_prompt, "", styles)[0]
     if args.hires_negative:
         args.hires_negative = apply_styles("", args.hires_negative, styles)[1]
+    faces = face_detail_of(args)
     # a prompt with choices ({a|b}, __wildcard__) makes them by the seed: the run's images share the prompt
     wildcards = Wildcards(wildcards_folder(AppPaths.default()))
     templates = [text if is_dynamic(text, wildcards) else None for text in (args.prompt, args.negative)]
@@ -456,6 +472,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         hires_steps=args.hires_steps, hires_prompt=args.hires_prompt, hires_negative_prompt=args.hires_negative,
         hires_guidance=args.hires_cfg,
         upscaler=upscaler_of(args, resolve),
+        face_detail=faces,
     )
     from hypersd_desktop.engine.planning import reads_negative
     from hypersd_desktop.worker.batch import with_tagged_loras
@@ -468,6 +485,17 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
 
     open_inputs(request, inputs, request.width or 0, request.height or 0)  # sizes and the mask, before torch loads
     return request
+
+
+def face_detail_of(args: argparse.Namespace) -> FaceDetail | None:
+    """The face pass --detail-faces asks for, with the pose models --pose-model and --person-detector name (else the
+    installed ones)."""
+    if args.detail_faces is None:
+        return None
+    models = (_map_model(args, option, "--detail-faces") for option in ("pose_model", "person_detector"))
+    return FaceDetail(*models, strength=args.detail_faces, prompt=args.face_prompt or "",
+                      negative_prompt=args.face_negative or "", padding=args.face_padding,
+                      confidence=args.face_confidence)
 
 
 def upscaler_of(args: argparse.Namespace, resolve) -> str | None:
@@ -567,7 +595,7 @@ def map_of(args: argparse.Namespace) -> Callable[[str], ControlMap] | None:
     return lambda image: ControlMap(image, model, args.preprocess, *detector)
 
 
-def _map_model(args: argparse.Namespace, option: str) -> str:
+def _map_model(args: argparse.Namespace, option: str, wanted_by: str = "") -> str:
     from hypersd_desktop.engine import inspect
 
     what, kind, check, reads, entry = MAP_MODELS[option]
@@ -586,7 +614,7 @@ def _map_model(args: argparse.Namespace, option: str) -> str:
     finally:
         library.close()
     if not installed:
-        raise InputError(f"--preprocess {args.preprocess} needs a {what}: install one with "
+        raise InputError(f"{wanted_by or f'--preprocess {args.preprocess}'} needs a {what}: install one with "
                          f"`hypersd-desktop models download {entry}`, or name a folder with {flag}.")
     return installed[0].path
 
@@ -736,6 +764,8 @@ class StageProgress:
             self.stage = name
             if name == HIRES_STAGE:  # the second pass's steps
                 self.bar.title, self.bar.unit = "hires fix", "step"
+            elif name.startswith(FACE_STAGE):  # a face's steps, face by face
+                self.bar.title, self.bar.unit = name.lower(), "step"
             elif name == PLOT_STAGE:  # a plot's images made
                 self.bar.title, self.bar.unit = "x/y/z plot", "image"
             elif name.startswith(UPSCALE_STAGE):  # an upscaler model's tiles, each time it runs

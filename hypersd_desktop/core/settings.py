@@ -43,6 +43,8 @@ class Settings:
     last_hires_strength: float = 0.5
     last_hires_steps: int = 0  # 0: the strength's share of the first pass's steps
     last_upscaler: str = ""  # the upscaler model chosen (a path); empty: Lanczos
+    last_face_detail: bool = False  # the face pass (Detail faces) on
+    last_face_strength: float = 0.4
     export_dir: str = ""
     export_template: str = "{date}/{seed}-{prompt:40}"
     batch_dir: str = ""

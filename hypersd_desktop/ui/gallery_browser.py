@@ -210,9 +210,9 @@ def _variation_text(request: dict, metadata: ImageMetadata | None) -> str | None
 
 
 def _own_passes(request: dict) -> list[str]:
-    """What an image made here started from besides its prompt (an init image, a mask, ControlNets, IP-Adapters), in
-    the words `other_passes` has for other tools'. `request` is the stored one, read as JSON: any part of it may be
-    odd."""
+    """What an image made here started from besides its prompt (an init image, a mask, ControlNets, IP-Adapters) and
+    the face pass it had, in the words `other_passes` has for other tools'. `request` is the stored one, read as
+    JSON: any part of it may be odd."""
     parts = []
 
     def number(value: object) -> float | None:
@@ -243,6 +243,13 @@ def _own_passes(request: dict) -> list[str]:
             scale = number(adapter.get("scale"))
             parts.append(f"the IP-Adapter {stem(adapter['model'])} from a picture"
                          + (f" (scale {scale:g})" if scale is not None else ""))
+    faces = request.get("face_detail")
+    if isinstance(faces, dict):  # ADetailer's pass, as this app makes it
+        strength = number(faces.get("strength"))
+        how = [f"strength {strength:g}" if strength is not None else "",
+               "its own prompt" if isinstance(faces.get("prompt"), str) and faces["prompt"] else ""]
+        said = ", ".join(part for part in how if part)
+        parts.append("the face pass" + (f" ({said})" if said else ""))
     return parts
 
 

@@ -34,11 +34,11 @@ from hypersd_desktop.engine.planning import plan
 from hypersd_desktop.engine.plot import PLOT_KEY, Axis, PlotSpec, joined_values, stored_axes
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID
 from hypersd_desktop.engine.types import (
-    MAX_CLIP_SKIP, MAX_HIRES_SCALE, MAX_STEPS, GenerationRequest, hires_size,
+    MAX_CLIP_SKIP, MAX_HIRES_SCALE, MAX_STEPS, FaceDetail, GenerationRequest, hires_size,
 )
 from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.gallery.formats.common import (
-    hires_guidance, hires_prompts, hires_settings, picture_strength, tiling_of, variation_of,
+    face_pass, hires_guidance, hires_prompts, hires_settings, picture_strength, tiling_of, variation_of,
 )
 from hypersd_desktop.core.prompt_styles import StyleBook, apply_styles, styles_file, take_out, unapplied
 from hypersd_desktop.core.prompt_tags import embeddings_by_name, with_words, without_network_tags, without_words
@@ -69,6 +69,7 @@ from hypersd_desktop.ui.pasted_parameters import NOTHING_TO_PASTE, PromptBox, cl
 from hypersd_desktop.ui.plot_dialog import PlotDialog
 from hypersd_desktop.ui.prompt_completer import PromptCompleter
 from hypersd_desktop.ui.prompt_styles import STYLES_KEYS, StylePicker
+from hypersd_desktop.ui.face_detail import FaceDetailRow
 from hypersd_desktop.ui.session import SessionKeeper
 from hypersd_desktop.ui.shortcuts import EVERYWHERE, GENERATE, ShortcutsDialog, described
 from hypersd_desktop.ui.style_loras import StyleLoras
@@ -190,6 +191,7 @@ class MainWindow(QMainWindow):
                                      "draws sharper "
                                      "detail into it.")
         self.vae_box = QComboBox()
+        self.face_detail = FaceDetailRow(self.library, self.settings.last_face_detail, self.settings.last_face_strength)
         self.batch_size = QSpinBox(minimum=1, maximum=8, value=1)
         self.batch_count = QSpinBox(minimum=1, maximum=100, value=1)
         self.every_combination = QCheckBox("Each combination")
@@ -232,6 +234,7 @@ class MainWindow(QMainWindow):
         form.addRow("Hires fix", hires_row)
         form.addRow("Hires prompt", hires_prompts)
         form.addRow("Upscaler", self.upscaler_box)
+        form.addRow("Faces", self.face_detail)
         form.addRow("Batch size", self.batch_size)
         count_row = QHBoxLayout()
         count_row.addWidget(self.batch_count, 1)
@@ -464,6 +467,7 @@ class MainWindow(QMainWindow):
         self.size_box.currentIndexChanged.connect(self._update_recipe_controls)  # the control image follows it
         self.hires_scale.valueChanged.connect(lambda _value: self._update_recipe_controls())
         self.hires_guidance.valueChanged.connect(lambda _value: self._update_recipe_controls())
+        self.face_detail.enabled.toggled.connect(lambda _on: self._update_recipe_controls())
         self.vae_box.currentIndexChanged.connect(self._update_recipe_controls)
         self.steps.valueChanged.connect(self._update_recipe_controls)
         self.guidance.valueChanged.connect(self._update_recipe_controls)
@@ -604,6 +608,7 @@ class MainWindow(QMainWindow):
         own_guidance = self.hires_guidance.value() if self.hires_guidance.isEnabled() else 0.0  # 0: the first's
         self.hires_negative.setEnabled(self.hires_prompt.isEnabled() and (
             rules.negative_applies(own_guidance) if own_guidance else self.negative.isEnabled()))
+        self.face_detail.set_negative_read(self.negative.isEnabled())
         self.eta.setEnabled(rules.uses_eta)
         rules.fit_steps(self.steps)
         request = self.build_request(quiet=True)
@@ -672,6 +677,14 @@ class MainWindow(QMainWindow):
             init["controls"] = controls
         if adapters:
             init["ip_adapters"] = adapters
+        try:
+            faces = self.face_detail.spec()
+        except AppError as error:
+            if not quiet:
+                self.errors.show_messages([str(error)])
+            return None
+        if faces is not None:
+            init["face_detail"] = faces
         if self.hires_scale.value() > 1 and self.init_image.digest is None:  # with or without a ControlNet
             init.update(hires_scale=self.hires_scale.value(), hires_strength=self.hires_strength.value(),
                         hires_steps=(self.hires_steps.value() or None) if self.hires_steps.isEnabled() else None,
@@ -697,7 +710,8 @@ class MainWindow(QMainWindow):
         if init.get("hires_negative_prompt"):
             init["hires_negative_prompt"] = apply_styles("", init["hires_negative_prompt"], styles)[1]
         embeddings = self.library.embeddings_named(model.path, prompt, negative, init.get("hires_prompt") or "",
-                                                   init.get("hires_negative_prompt") or "")
+                                                   init.get("hires_negative_prompt") or "",
+                                                   *((faces.prompt, faces.negative_prompt) if faces else ()))
         try:
             return with_tagged_loras(GenerationRequest(
                 prompt=prompt, negative_prompt=negative, embeddings=embeddings,
@@ -857,6 +871,7 @@ class MainWindow(QMainWindow):
         self.hires_steps.setValue(request.hires_steps or 0)
         self._set_hires_prompts(hires_prompt, hires_negative)
         self._set_hires_guidance(request.hires_guidance)
+        self._reuse_notes += self.face_detail.set_spec(request.face_detail)
         if self._enlarges():  # the upscaler it enlarged with (Lanczos: None); otherwise the choice stays
             select_path(self.upscaler_box, match.upscaler.path if match.upscaler is not None else None)
         if request.init_image is not None and self.init_image.digest is None:
@@ -1128,6 +1143,10 @@ class MainWindow(QMainWindow):
             select_path(self.upscaler_box, match.upscaler.path if match.upscaler is not None else None)
         # shown beside the recipe's warnings until the next generation
         self._reuse_notes = [*match.warnings, *([rewritten] if rewritten else [])]
+        faces = face_pass(metadata)  # ADetailer's face pass: Detail faces, its settings as the image says them
+        self._reuse_notes += self.face_detail.set_spec(faces and FaceDetail(
+            "", "", faces.strength, faces.prompt, faces.negative_prompt, faces.padding, faces.mask_blur,
+            faces.confidence))
         self._update_recipe_controls()
         self._reuse_plot(metadata.extra)  # another tool's X/Y/Z plot grid: its axes, where they are settings here
 
@@ -1510,6 +1529,7 @@ class MainWindow(QMainWindow):
             last_model=model.id if model else "", last_hyper=hyper.id if hyper else "", last_steps=self.steps.value(),
             last_hires_scale=self.hires_scale.value(), last_hires_strength=self.hires_strength.value(),
             last_hires_steps=self.hires_steps.value(), last_upscaler=self.upscaler_box.currentData() or "",
+            last_face_detail=self.face_detail.enabled.isChecked(), last_face_strength=self.face_detail.strength.value(),
             last_size=self.size_box.currentText(), last_vae=self.vae_box.currentData() or "",
             latest_wins=self.latest_wins.isChecked(),
         )

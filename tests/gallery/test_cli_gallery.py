@@ -147,7 +147,9 @@ def test_reuse_of_an_image_made_elsewhere_repeats_what_its_file_says(tmp_path):
     assert words[words.index("--hires-steps") + 1] == "20"  # A1111 runs all of the first pass's steps again
     assert words[words.index("--hires-cfg") + 1] == "5"  # Forge's second pass's own guidance (the first's: 7)
     assert "reuse runs the Hires fix at ×2, strength 0.7 (A1111’s default: the image does not say)" in run.stderr
-    assert "made with ADetailer's second pass (face_yolov8n.pt), which reuse does not repeat" in run.stderr
+    assert words[words.index("--detail-faces") + 1] == "0.4"  # ADetailer's face pass, at its default strength
+    assert "made again by ADetailer (face_yolov8n.pt, strength 0.4); reuse does that with Detail faces" in run.stderr
+    assert "reuse does not repeat" not in run.stderr
     Path(record["path"]).unlink()  # the file is gone: what the row holds is repeated
     assert "--clip-skip" not in cli("gallery", "reuse", record["id"]).stdout
 

@@ -738,8 +738,11 @@ A1111_BASE = "a fox\nNegative prompt: blurry\nSteps: 20, Sampler: DPM++ 2M, CFG 
      'weight: 1, starting/ending: (0, 1)"', "IP-Adapter (ip-adapter-faceid-plusv2_sd15)"),
     ('ControlNet 0: "Module: ip-adapter_clip_h, Model: ip-adapter_sd15, Weight: 0.6, Guidance Start: 0, Guidance '
      'End: 1"', "IP-Adapter (ip-adapter_sd15)"),
+    # the face pass is Detail faces (`face_pass`); the hands' pass is not repeated
     ("ADetailer model: face_yolov8n.pt, ADetailer confidence: 0.3, ADetailer model 2nd: hand_yolov8n.pt",
-     "ADetailer's second pass (face_yolov8n.pt and hand_yolov8n.pt)"),
+     "ADetailer's second pass (hand_yolov8n.pt)"),
+    ("ADetailer model: face_yolov8n.pt, ADetailer confidence: 0.3", None),
+    ("ADetailer model: person_yolov8n-seg.pt", "ADetailer's second pass (person_yolov8n-seg.pt)"),
     ("Refiner: sd_xl_refiner_1.0 [7440042bbd], Refiner switch at: 0.8", "the refiner sd_xl_refiner_1.0 from 80% of"),
     ("Variation seed: 12345, Variation seed strength: 0.3", None),  # reuse varies the image by it
     ("Denoising strength: 0.5, Variation seed: 12345, Variation seed strength: 0.3",  # not an image from the prompt
@@ -1117,3 +1120,23 @@ def test_comfyui_impact_packs_ksampler_with_a_basic_pipe():
     assert (metadata.prompt, metadata.negative_prompt, metadata.seed, metadata.steps) == ("a lighthouse", "blurry",
                                                                                           11, 6)
     assert (metadata.model_name, metadata.width, metadata.height) == ("base", 640, 512)
+
+
+def test_adetailers_face_pass_is_read_with_its_settings_and_prompts():
+    """ADetailer's first pass, where its model finds faces: its strength, confidence, padding and blur (its defaults
+    where the image leaves one out or has one out of range), and its own prompts, `[PROMPT]` being the image's."""
+    from hypersd_desktop.gallery.formats import parse_a1111
+    from hypersd_desktop.gallery.formats.common import FacePass, face_note, face_pass
+
+    read = parse_a1111(A1111_BASE + 'ADetailer model: mediapipe_face_full, ADetailer prompt: "[PROMPT], freckles", '
+                                    "ADetailer negative prompt: blur, ADetailer confidence: 0.25, ADetailer mask "
+                                    "blur: 6, ADetailer denoising strength: 0.35, ADetailer inpaint padding: 48")
+    prompt = read.prompt
+    assert face_pass(read) == FacePass("mediapipe_face_full", 0.35, 0.25, 48, 6, f"{prompt}, freckles", "blur")
+    assert "ADetailer (mediapipe_face_full, strength 0.35); reuse does that with Detail faces with its own prompt" \
+           in face_note(read)
+    odd = parse_a1111(A1111_BASE + "ADetailer model: face_yolov8s.pt, ADetailer denoising strength: 3, ADetailer "
+                                   "inpaint padding: many, ADetailer prompt: [PROMPT]")
+    assert face_pass(odd) == FacePass("face_yolov8s.pt", 0.4, 0.3, 32, 4, "", "")  # [PROMPT] alone: the image's
+    assert face_pass(parse_a1111(A1111_BASE + "ADetailer model: hand_yolov8n.pt")) is None
+    assert face_pass(parse_a1111(A1111_BASE.rstrip(", "))) is None and face_note(parse_a1111(A1111_BASE)) is None

@@ -297,13 +297,23 @@ def test_reusing_an_image_made_from_a_picture_sets_the_init_images_strength_and_
             "picture as the init image to make it again from it (at strength 0.45)." in window.warnings.text())
 
 
-def test_reusing_an_image_says_what_it_had_besides_its_settings(qtbot, idle_app):
-    """Forge with ADetailer (a real file): reuse fills in the settings and says the face pass is not repeated."""
-    window = idle_app.window
+def test_reusing_an_image_with_adetailers_face_pass_turns_detail_faces_on(qtbot, idle_app):
+    """Forge with ADetailer (a real file): reuse fills in the settings and repeats the face pass with Detail faces,
+    at its strength, confidence and padding, and says how (the faces are found another way: the pose models, which
+    are not installed here)."""
+    from hypersd_desktop.ui.face_detail import NO_FACE_MODELS
+
+    window, row = idle_app.window, idle_app.window.face_detail
     answer_next_dialog(qtbot, "Reuse its settings")
     drop(window, [CORPUS / "sd-metadata/png/forge-classic-adetailer.png"])
     qtbot.waitUntil(lambda: window.prompt.toPlainText() != "", timeout=5000)
-    assert "made with ADetailer's second pass (face_yolov8n.pt), which reuse does not repeat" in window.warnings.text()
+    assert row.enabled.isChecked() and (row.strength.value(), row.confidence.value(), row.padding.value()) == (
+        0.5, 0.3, 32)
+    assert row.prompt.text() == "" and row.negative.text() == ""  # ADetailer's prompts: the image's
+    said = window.warnings.text()
+    assert "faces were made again by ADetailer (face_yolov8n.pt, strength 0.5); reuse does that with Detail faces" \
+           in said and NO_FACE_MODELS in said
+    assert "reuse does not repeat" not in said
 
 
 @pytest.mark.parametrize(("name", "strength", "hires_steps"), [

@@ -244,6 +244,60 @@ def hires_settings(metadata: ImageMetadata) -> HiresSettings | None:
                          steps if steps is not None and steps > 0 else None)
 
 
+class FacePass(NamedTuple):
+    """ADetailer's face pass as an image says it ran (the settings this app's face pass takes): the detector it
+    found the faces with, the strength, how sure the detector was, the image around a face, the mask's blur, and
+    the faces' own prompts (empty: the image's)."""
+
+    detector: str
+    strength: float
+    confidence: float
+    padding: int
+    mask_blur: int
+    prompt: str
+    negative_prompt: str
+
+
+# ADetailer's defaults, for the fields an image leaves out
+FACE_PASS_DEFAULTS = {"strength": 0.4, "confidence": 0.3, "padding": 32, "mask_blur": 4}
+
+
+def face_pass(metadata: ImageMetadata) -> FacePass | None:
+    """ADetailer's first pass where its model finds faces (face_yolov8n.pt, mediapipe_face_full …: the name says
+    "face"); None for another image, or one whose first pass finds hands or people. Its `[PROMPT]` is the image's
+    prompt, as ADetailer reads it."""
+    extra = {key.lower(): value.strip() for key, value in metadata.extra.items() if isinstance(value, str)}
+    detector = extra.get("adetailer model", "")
+    if "face" not in detector.lower():
+        return None
+
+    def number(key: str, default: float, low: float, high: float, read=to_float) -> float:
+        value = read(extra.get(key))
+        return value if value is not None and low <= value <= high else default
+
+    prompts = [extra.get(key, "").replace("[PROMPT]", own).strip()
+               for key, own in (("adetailer prompt", metadata.prompt),
+                                ("adetailer negative prompt", metadata.negative_prompt))]
+    strength = number("adetailer denoising strength", FACE_PASS_DEFAULTS["strength"], 0.01, 1)
+    return FacePass(detector, strength,
+                    number("adetailer confidence", FACE_PASS_DEFAULTS["confidence"], 0, 1),
+                    int(number("adetailer inpaint padding", FACE_PASS_DEFAULTS["padding"], 0, 256, to_int)),
+                    int(number("adetailer mask blur", FACE_PASS_DEFAULTS["mask_blur"], 0, 64, to_int)),
+                    prompts[0] if prompts[0] != metadata.prompt else "",
+                    prompts[1] if prompts[1] != metadata.negative_prompt else "")
+
+
+def face_note(metadata: ImageMetadata) -> str | None:
+    """How reuse repeats an image's ADetailer face pass (`face_pass`); None without one."""
+    faces = face_pass(metadata)
+    if faces is None:
+        return None
+    own = " with its own prompt" if faces.prompt else ""
+    return (f"The image's faces were made again by ADetailer ({faces.detector}, strength {faces.strength:g}); reuse "
+            f"does that with Detail faces{own}, which finds the faces with the pose models (ViTPose Base and "
+            "RT-DETR in the Models tab).")
+
+
 # What tools write as a Hires fix's upscaler when no upscaler model enlarged the image: a resampling of the picture,
 # or A1111's latent upscale (the latents enlarged before they are decoded)
 _RESAMPLINGS = re.compile(r"^(latent|lanczos|nearest|bicubic|bilinear|area|none)\b", re.IGNORECASE)
@@ -338,9 +392,10 @@ def plot_axes(fields: dict) -> str | None:
     return " × ".join(axes) or None
 
 
-def other_passes(metadata: ImageMetadata) -> list[str]:
+def other_passes(metadata: ImageMetadata, unrepeated: bool = False) -> list[str]:
     """What an image's tool did besides the settings reuse takes (A1111's fields, which Forge, reForge, SD.Next and
-    image savers write too; what a ComfyUI graph says of the same), in words; a Hires fix is `hires_pass`'s."""
+    image savers write too; what a ComfyUI graph says of the same), in words; a Hires fix is `hires_pass`'s. With
+    `unrepeated`, what reuse does not repeat: without an ADetailer face pass (`face_pass`, reuse's Detail faces)."""
     extra = {key.lower(): value.strip() for key, value in metadata.extra.items() if isinstance(value, str)}
     parts = []
     strength = picture_strength(metadata)
@@ -361,7 +416,8 @@ def other_passes(metadata: ImageMetadata) -> list[str]:
     adapted = [*adapters.values(), *([extra["ip-adapter"]] if extra.get("ip-adapter") else [])]
     if adapted:
         parts.append(f"IP-Adapter ({_listed(list(dict.fromkeys(adapted)))})")
-    detectors = [value for key, value in extra.items() if re.fullmatch(r"adetailer model(?: \w+)?", key)]
+    detectors = [value for key, value in extra.items() if re.fullmatch(r"adetailer model(?: \w+)?", key)
+                 and not (unrepeated and key == "adetailer model" and face_pass(metadata) is not None)]
     if detectors:
         parts.append(f"ADetailer's second pass ({_listed(detectors)})")
     if extra.get("detailer"):  # a ComfyUI graph's (Impact Pack)
@@ -436,7 +492,7 @@ def variation_of(metadata: ImageMetadata) -> tuple[int, float] | None:
 def unrepeated_note(metadata: ImageMetadata) -> str | None:
     """What reuse does not repeat of `other_passes`, and how to make the image from its source picture again;
     None when the image says of nothing else."""
-    parts = other_passes(metadata)
+    parts = other_passes(metadata, unrepeated=True)
     if not parts:
         return None
     note = f"The image was made with {_listed(parts)}, which reuse does not repeat."

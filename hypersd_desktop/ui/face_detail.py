@@ -1,0 +1,103 @@
+"""The Generate tab's face pass (ADetailer's): *Detail faces*, its strength, how sure of a face the pose model must
+be, the image around a face it sees, and the faces' own prompts. The faces are found by the installed pose model
+and person detector (the Models tab's ViTPose Base and RT-DETR); the request names them (`FaceDetail`)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QHBoxLayout, QLineEdit, QSpinBox, QVBoxLayout, QWidget
+
+from hypersd_desktop.core.errors import AppError
+from hypersd_desktop.core.vocab import ModelKind
+from hypersd_desktop.engine.types import MAX_MASKED_PADDING, FaceDetail
+from hypersd_desktop.models.library import ModelLibrary
+
+NO_FACE_MODELS = ("Detail faces finds the faces with a pose model and a person detector: download ViTPose Base and "
+                  "RT-DETR (person detector) in the Models tab, or turn Detail faces off.")
+
+
+class FaceDetailRow(QWidget):
+    """Two rows: the pass (on, strength, confidence, padding) and its own prompt and negative prompt."""
+
+    changed = Signal()
+
+    def __init__(self, library: ModelLibrary, on: bool = False, strength: float = 0.4,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.library = library
+        self.enabled = QCheckBox("Detail faces")
+        self.enabled.setChecked(on)
+        self.enabled.setToolTip("Once the image is made (and its Hires fix), make each face in it again on its own, "
+                                "at the model's size, and lay it back (ADetailer's pass): small faces get their "
+                                "detail. The faces are found by the pose models of the Models tab (ViTPose Base and "
+                                "RT-DETR).")
+        self.strength = QDoubleSpinBox(minimum=0.05, maximum=1.0, singleStep=0.05, decimals=2, value=strength)
+        self.strength.setPrefix("Strength ")
+        self.strength.setToolTip("How much of each face is made again: 0.3–0.5 keeps the face and adds detail")
+        self.confidence = QDoubleSpinBox(minimum=0.05, maximum=1.0, singleStep=0.05, decimals=2, value=0.3)
+        self.confidence.setPrefix("Confidence ")
+        self.confidence.setToolTip("How sure the pose model must be of a face's eyes and nose: lower finds faces "
+                                   "that are turned away or drawn, higher only clear ones")
+        self.padding = QSpinBox(minimum=0, maximum=MAX_MASKED_PADDING, value=32, suffix=" px")
+        self.padding.setPrefix("Padding ")
+        self.padding.setToolTip("How much of the image around a face the model sees, to match it")
+        self.prompt = QLineEdit(placeholderText="Faces: the prompt above")
+        self.prompt.setToolTip("The faces' own prompt, as ADetailer's (empty: the image's prompt)")
+        self.negative = QLineEdit(placeholderText="Negative: the one above")
+        self.negative.setToolTip("The faces' own negative prompt (empty: the image's), read where guidance is on")
+        self._mask_blur = 4  # ADetailer's; a reused request's is kept
+        first, second = QHBoxLayout(), QHBoxLayout()
+        for widget in (self.enabled, self.strength, self.confidence, self.padding):
+            first.addWidget(widget)
+        second.addWidget(self.prompt, 3)
+        second.addWidget(self.negative, 2)
+        rows = QVBoxLayout(self)
+        rows.setContentsMargins(0, 0, 0, 0)
+        rows.addLayout(first)
+        rows.addLayout(second)
+        self.enabled.toggled.connect(lambda _on: self._update())
+        for box in (self.strength, self.confidence, self.padding):
+            box.valueChanged.connect(lambda _value: self.changed.emit())
+        for line in (self.prompt, self.negative):
+            line.textChanged.connect(lambda _text: self.changed.emit())
+        self._update()
+
+    def _update(self) -> None:
+        for widget in (self.strength, self.confidence, self.padding, self.prompt, self.negative):
+            widget.setEnabled(self.enabled.isChecked())
+        self.changed.emit()
+
+    def set_negative_read(self, read: bool) -> None:
+        """The negative prompt box is greyed out where the recipe reads none (no guidance), as the image's is."""
+        self.negative.setEnabled(self.enabled.isChecked() and read)
+
+    def models(self) -> tuple[str, str] | None:
+        """The installed pose model and person detector; None when one is missing."""
+        found = [next(iter(self.library.registry.list(kind=kind)), None) for kind in (ModelKind.POSE,
+                                                                                       ModelKind.DETECTOR)]
+        return None if None in found else (found[0].path, found[1].path)
+
+    def spec(self) -> FaceDetail | None:
+        """The face pass asked for (None: off); `AppError` when its models are not installed."""
+        if not self.enabled.isChecked():
+            return None
+        models = self.models()
+        if models is None:
+            raise AppError(NO_FACE_MODELS)
+        return FaceDetail(*models, strength=self.strength.value(), prompt=self.prompt.text().strip(),
+                          negative_prompt=self.negative.text().strip() if self.negative.isEnabled() else "",
+                          padding=self.padding.value(), mask_blur=self._mask_blur,
+                          confidence=self.confidence.value())
+
+    def set_spec(self, spec: FaceDetail | None) -> list[str]:
+        """Show `spec` (None: the pass off, its settings kept); what cannot be repeated here, in words."""
+        self.enabled.setChecked(spec is not None)
+        if spec is None:
+            return []
+        self.strength.setValue(max(spec.strength, self.strength.minimum()))
+        self.confidence.setValue(max(spec.confidence, self.confidence.minimum()))
+        self.padding.setValue(spec.padding)
+        self.prompt.setText(spec.prompt)
+        self.negative.setText(spec.negative_prompt)
+        self._mask_blur = spec.mask_blur
+        return [] if self.models() is not None else [NO_FACE_MODELS]
