@@ -1,11 +1,11 @@
-"""The Generate tab's face pass (ADetailer's): *Detail faces*, its strength, how sure of a face the pose model must
+"""The Generate tab's face pass (ADetailer's): *Detail faces* on, its strength, how sure of a face the pose model must
 be, the image around a face it sees, and the faces' own prompts. The faces are found by the installed pose model
 and person detector (the Models tab's ViTPose Base and RT-DETR); the request names them (`FaceDetail`)."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QHBoxLayout, QLineEdit, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QHBoxLayout, QLineEdit, QSpinBox, QWidget
 
 from hypersd_desktop.core.errors import AppError
 from hypersd_desktop.core.vocab import ModelKind
@@ -16,19 +16,20 @@ NO_FACE_MODELS = ("Detail faces finds the faces with a pose model and a person d
                   "RT-DETR (person detector) in the Models tab, or turn Detail faces off.")
 
 
-class FaceDetailRow(QWidget):
-    """Two rows: the pass (on, strength, confidence, padding) and its own prompt and negative prompt."""
+class FaceDetailRows(QObject):
+    """The pass's two rows of the form (`pass_row`: on, strength, confidence, padding; `prompts_row`: its own prompt
+    and negative prompt), as the Hires fix has them."""
 
     changed = Signal()
 
     def __init__(self, library: ModelLibrary, on: bool = False, strength: float = 0.4,
-                 parent: QWidget | None = None) -> None:
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.library = library
-        self.enabled = QCheckBox("Detail faces")
+        self.enabled = QCheckBox("On")
         self.enabled.setChecked(on)
         self.enabled.setToolTip("Once the image is made (and its Hires fix), make each face in it again on its own, "
-                                "at the model's size, and lay it back (ADetailer's pass): small faces get their "
+                                "at the image's size, and lay it back (ADetailer's pass): small faces get their "
                                 "detail. The faces are found by the pose models of the Models tab (ViTPose Base and "
                                 "RT-DETR).")
         self.strength = QDoubleSpinBox(minimum=0.05, maximum=1.0, singleStep=0.05, decimals=2, value=strength)
@@ -46,15 +47,14 @@ class FaceDetailRow(QWidget):
         self.negative = QLineEdit(placeholderText="Negative: the one above")
         self.negative.setToolTip("The faces' own negative prompt (empty: the image's), read where guidance is on")
         self._mask_blur = 4  # ADetailer's; a reused request's is kept
-        first, second = QHBoxLayout(), QHBoxLayout()
+        self.pass_row, self.prompts_row = QWidget(), QWidget()
+        first, second = QHBoxLayout(self.pass_row), QHBoxLayout(self.prompts_row)
+        for layout in (first, second):
+            layout.setContentsMargins(0, 0, 0, 0)
         for widget in (self.enabled, self.strength, self.confidence, self.padding):
             first.addWidget(widget)
         second.addWidget(self.prompt, 3)
         second.addWidget(self.negative, 2)
-        rows = QVBoxLayout(self)
-        rows.setContentsMargins(0, 0, 0, 0)
-        rows.addLayout(first)
-        rows.addLayout(second)
         self.enabled.toggled.connect(lambda _on: self._update())
         for box in (self.strength, self.confidence, self.padding):
             box.valueChanged.connect(lambda _value: self.changed.emit())

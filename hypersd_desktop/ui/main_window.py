@@ -69,7 +69,7 @@ from hypersd_desktop.ui.pasted_parameters import NOTHING_TO_PASTE, PromptBox, cl
 from hypersd_desktop.ui.plot_dialog import PlotDialog
 from hypersd_desktop.ui.prompt_completer import PromptCompleter
 from hypersd_desktop.ui.prompt_styles import STYLES_KEYS, StylePicker
-from hypersd_desktop.ui.face_detail import FaceDetailRow
+from hypersd_desktop.ui.face_detail import FaceDetailRows
 from hypersd_desktop.ui.session import SessionKeeper
 from hypersd_desktop.ui.shortcuts import EVERYWHERE, GENERATE, ShortcutsDialog, described
 from hypersd_desktop.ui.style_loras import StyleLoras
@@ -191,7 +191,8 @@ class MainWindow(QMainWindow):
                                      "draws sharper "
                                      "detail into it.")
         self.vae_box = QComboBox()
-        self.face_detail = FaceDetailRow(self.library, self.settings.last_face_detail, self.settings.last_face_strength)
+        self.face_detail = FaceDetailRows(self.library, self.settings.last_face_detail, self.settings.last_face_strength,
+                                          self)
         self.batch_size = QSpinBox(minimum=1, maximum=8, value=1)
         self.batch_count = QSpinBox(minimum=1, maximum=100, value=1)
         self.every_combination = QCheckBox("Each combination")
@@ -234,7 +235,8 @@ class MainWindow(QMainWindow):
         form.addRow("Hires fix", hires_row)
         form.addRow("Hires prompt", hires_prompts)
         form.addRow("Upscaler", self.upscaler_box)
-        form.addRow("Faces", self.face_detail)
+        form.addRow("Detail faces", self.face_detail.pass_row)
+        form.addRow("Face prompt", self.face_detail.prompts_row)
         form.addRow("Batch size", self.batch_size)
         count_row = QHBoxLayout()
         count_row.addWidget(self.batch_count, 1)

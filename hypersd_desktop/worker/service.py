@@ -423,7 +423,7 @@ class GenerationService:
                 (made,) = engine.generate(request, on_progress=report, cancel=cancel)
                 image = made.image
                 passes.append(made.timings)
-                warnings.extend(made.warnings)
+                warnings.extend(f"Face pass: {warning}" for warning in made.warnings if warning not in result.warnings)
             timings = _job_timings(passes, time.perf_counter() - started + result.timings.get("total_s", 0.0), 1)
             detailed.append(dataclasses.replace(result, image=image, timings=timings,
                                                 warnings=tuple(dict.fromkeys((*result.warnings, *warnings)))))

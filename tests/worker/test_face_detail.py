@@ -5,6 +5,8 @@ are the tiny pose models' (random weights: random keypoints, scored about 0.1 to
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
@@ -31,16 +33,17 @@ def made(tiny_sd15, hyper_lora, pose_models):
 
 def inpainted_faces(service, request: GenerationRequest, plain: Image.Image, seed: int) -> tuple[Image.Image, list]:
     """The image a user makes from `plain` by inpainting each face the pose models find, left to right: its mask,
-    only the masked area at the image's size, the face pass's strength, padding, prompt and seed (+ 1 a face)."""
+    only the masked area at the image's size, the face pass's strength, padding, prompt (else the image's) and seed
+    (+ 1 a face)."""
     faces = request.face_detail
     people = PoseEstimator().keypoints(plain, faces.model, faces.detector, "cpu")
     boxes = face_boxes(people, plain.size, faces.confidence)
     image = plain
     for number, box in enumerate(boxes):
-        ask = GenerationRequest(prompt=faces.prompt, base_model=request.base_model, loras=request.loras, steps=4,
-                                seed=seed + number, device="cpu", strength=faces.strength, width=plain.width,
-                                height=plain.height,
-                                init_image=service.inputs.hold(png_data(image)),
+        ask = GenerationRequest(prompt=faces.prompt or request.prompt, base_model=request.base_model,
+                                loras=request.loras, steps=4, seed=seed + number, device="cpu",
+                                backend=request.backend, strength=faces.strength, width=plain.width,
+                                height=plain.height, init_image=service.inputs.hold(png_data(image)),
                                 mask_image=service.inputs.hold(png_data(face_mask(plain.size, box))),
                                 masked_padding=faces.padding, mask_blur=faces.mask_blur)
         (result,) = service.generate(ask)
@@ -79,16 +82,22 @@ def test_each_face_found_is_inpainted_in_turn_and_the_png_says_so_as_adetailer(s
     assert np.array_equal(np.asarray(again[0].image), np.asarray(saved.result.image))
 
 
-def test_a_batch_details_each_image_with_its_own_seed(service, made):
+@pytest.mark.parametrize("backend", ["auto", "torch"])  # PyTorch runs a batch job's requests as one batch
+def test_a_batch_details_each_image_with_its_own_seed_and_prompt(service, made, backend):
     """Image k of a batch (seed + k) has its faces made with seeds seed + k, + k + 1 …; a batch job's images (one
-    batch of one-image requests) are made alike."""
-    results = service.generate(made.replace(batch_size=2))
-    together = service.generate_batch([made, made.replace(seed=SEED + 1)])
-    for number, (result, batched) in enumerate(zip(results, together)):
-        (plain,) = service.generate(made.replace(face_detail=None, seed=SEED + number))
-        expected, _boxes = inpainted_faces(service, made, plain.image, SEED + number)
+    batch of one-image requests, each its own prompt) are made alike, each face with its own image's prompt where
+    the pass has none of its own."""
+    made = made.replace(backend=backend)
+    plain = service.generate(made.replace(face_detail=None, batch_size=2))  # a batch's images, as the batch makes them
+    for number, result in enumerate(service.generate(made.replace(batch_size=2))):
+        expected, _boxes = inpainted_faces(service, made, plain[number].image, SEED + number)
         assert np.array_equal(np.asarray(result.image), np.asarray(expected))
-        assert np.array_equal(np.asarray(batched.image), np.asarray(expected))
+    bare = made.replace(face_detail=dataclasses.replace(made.face_detail, prompt=""))  # the faces: each image's
+    requests = [bare, bare.replace(prompt="a crowd", seed=SEED + 1)]
+    plain = service.generate_batch([request.replace(face_detail=None) for request in requests])
+    for request, made_plain, together in zip(requests, plain, service.generate_batch(requests)):
+        expected, _boxes = inpainted_faces(service, request, made_plain.image, request.seed)
+        assert np.array_equal(np.asarray(together.image), np.asarray(expected))
 
 
 def test_an_image_without_faces_is_kept_and_the_warning_says_so(service, made):
@@ -97,6 +106,15 @@ def test_an_image_without_faces_is_kept_and_the_warning_says_so(service, made):
     (plain,) = service.generate(made.replace(face_detail=None))
     assert np.array_equal(np.asarray(result.image), np.asarray(plain.image))
     assert f"No face was found in the image of seed {SEED}, so the face pass left it as it was." in result.warnings
+
+
+def test_what_a_face_pass_warns_of_is_said_to_be_the_face_passs(service, made):
+    """One step at strength 0.5 leaves under a step to run: each face runs the last step of a 2-step schedule, and
+    the warning says it is the face pass's (once for all the faces)."""
+    (result,) = service.generate(made.replace(steps=1))
+    assert [warning for warning in result.warnings if "leaves under one step" in warning] == [
+        "Face pass: Strength 0.5 × 1 step leaves under one step to run, so the last step of a 2-step schedule ran "
+        "instead."]
 
 
 def test_a_hires_fix_is_detailed_after_its_second_pass(service, made):
@@ -114,7 +132,5 @@ def test_a_hires_fix_is_detailed_after_its_second_pass(service, made):
     ({"prompt": "x" * 20_001}, "The face prompt is 20,001 characters"),
 ])
 def test_a_face_pass_out_of_range_is_refused(made, changes, words):
-    import dataclasses
-
     with pytest.raises(InputError, match=words):
         made.replace(face_detail=dataclasses.replace(made.face_detail, **changes))
