@@ -804,8 +804,8 @@ def test_invokeai_says_what_it_ran_besides_its_settings(record, said):
 def test_a_comfyui_graph_that_encodes_a_picture_or_uses_controlnet_says_so():
     """ComfyUI's graphs say the same in nodes: a sampler whose latent encodes a loaded picture at a denoise under 1
     (image-to-image), or masked (inpainting, at any denoise); ControlNets on its positive prompt, by model;
-    IP-Adapters on its model's path; a detailer after it."""
-    from hypersd_desktop.gallery.formats.common import unrepeated_note
+    IP-Adapters on its model's path; a detailer after it (a face detailer is reuse's Detail faces)."""
+    from hypersd_desktop.gallery.formats.common import FacePass, face_note, face_pass, other_passes, unrepeated_note
 
     metadata, *_ = read_metadata(CORPUS / "sd-parsers" / "img2img_cropped.png")  # ComfyUI's img2img example
     assert (metadata.extra["Denoising strength"], metadata.extra["Init image"]) == ("0.87", "example.png")
@@ -847,8 +847,17 @@ def test_a_comfyui_graph_that_encodes_a_picture_or_uses_controlnet_says_so():
         "11": ("SaveImage", {"images": ["10", 0]})})
     metadata = parse_chunks({"prompt": adapted})
     assert (metadata.prompt, metadata.seed, metadata.steps) == ("a portrait", 1, 8)  # the sampler, not the detailer
-    assert ("IP-Adapter (ip-adapter-plus_sd15) and a detailer pass (face_yolov8m)"
-            in unrepeated_note(metadata)), unrepeated_note(metadata)
+    # the FaceDetailer with a face detector is reuse's Detail faces, at its denoise (the bbox threshold its default)
+    assert unrepeated_note(metadata) == "The image was made with IP-Adapter (ip-adapter-plus_sd15), which reuse does " \
+                                        "not repeat."
+    assert face_pass(metadata) == FacePass("face_yolov8m", 0.5, 0.3, 32, 4, "", "", "Impact Pack's FaceDetailer")
+    assert "faces were made again by Impact Pack's FaceDetailer (face_yolov8m, strength 0.5)" in face_note(metadata)
+    assert "a detailer pass (face_yolov8m)" in other_passes(metadata)  # what the image was made with, all of it
+    hands = json.loads(adapted)
+    hands["9"]["inputs"]["model_name"] = "bbox/hand_yolov8s.pt"
+    hands["10"]["inputs"]["bbox_threshold"] = 0.6
+    metadata = parse_chunks({"prompt": json.dumps(hands)})
+    assert face_pass(metadata) is None and "a detailer pass (hand_yolov8s)" in unrepeated_note(metadata)
     plain = json.loads(inpaint)
     plain["3"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["2", 0], "vae": ["1", 2]}}
     assert unrepeated_note(parse_chunks({"prompt": json.dumps({**plain, "6": plain["4"]})})) is None  # denoise 1

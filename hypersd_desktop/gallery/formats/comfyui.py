@@ -513,6 +513,11 @@ def _pictures_in(graph: _Graph, inputs: dict, denoise: float | None) -> dict[str
                      if str(node.get("class_type")).startswith("UltralyticsDetectorProvider")
                      and isinstance(node["inputs"].get("model_name"), str)]
         found["Detailer"] = ", ".join(dict.fromkeys(name for name in detectors if name)) or "FaceDetailer"
+        numbers = [(key, detailers[0]["inputs"].get(name)) for key, name in (("Detailer denoise", "denoise"),
+                                                                            ("Detailer threshold", "bbox_threshold"))]
+        if len(detailers) == 1 and str(detailers[0].get("class_type")).startswith("FaceDetailer"):
+            found.update((key, f"{value:g}") for key, value in numbers  # its strength and detector's threshold
+                         if isinstance(value, (int, float)) and not isinstance(value, bool))
     return found
 
 

@@ -245,9 +245,9 @@ def hires_settings(metadata: ImageMetadata) -> HiresSettings | None:
 
 
 class FacePass(NamedTuple):
-    """ADetailer's face pass as an image says it ran (the settings this app's face pass takes): the detector it
-    found the faces with, the strength, how sure the detector was, the image around a face, the mask's blur, and
-    the faces' own prompts (empty: the image's)."""
+    """A face pass as an image says it ran (the settings this app's face pass takes): the detector it found the
+    faces with, the strength, how sure the detector was, the image around a face, the mask's blur, the faces' own
+    prompts (empty: the image's), and the tool that ran it."""
 
     detector: str
     strength: float
@@ -256,25 +256,33 @@ class FacePass(NamedTuple):
     mask_blur: int
     prompt: str
     negative_prompt: str
+    tool: str = "ADetailer"
 
 
 # ADetailer's defaults, for the fields an image leaves out
 FACE_PASS_DEFAULTS = {"strength": 0.4, "confidence": 0.3, "padding": 32, "mask_blur": 4}
+IMPACT_FACE_DETAILER = "Impact Pack's FaceDetailer"
 
 
 def face_pass(metadata: ImageMetadata) -> FacePass | None:
     """ADetailer's first pass where its model finds faces (face_yolov8n.pt, mediapipe_face_full …: the name says
-    "face"); None for another image, or one whose first pass finds hands or people. Its `[PROMPT]` is the image's
-    prompt, as ADetailer reads it."""
+    "face"), or a ComfyUI graph's FaceDetailer (Impact Pack) with a face detector; None for another image, or one
+    whose pass finds hands or people. ADetailer's `[PROMPT]` is the image's prompt, as ADetailer reads it; a
+    FaceDetailer's prompts are the graph's, and its crop factor is not pixels (ADetailer's padding stands in)."""
     extra = {key.lower(): value.strip() for key, value in metadata.extra.items() if isinstance(value, str)}
-    detector = extra.get("adetailer model", "")
-    if "face" not in detector.lower():
-        return None
 
     def number(key: str, default: float, low: float, high: float, read=to_float) -> float:
         value = read(extra.get(key))
         return value if value is not None and low <= value <= high else default
 
+    detector = extra.get("adetailer model", "")
+    if "face" not in detector.lower():
+        detailer = extra.get("detailer", "")  # a ComfyUI graph's (`comfyui.py`), with its node's numbers
+        if "face" not in detailer.lower() or "," in detailer or "detailer denoise" not in extra:
+            return None
+        return FacePass(detailer, number("detailer denoise", FACE_PASS_DEFAULTS["strength"], 0.01, 1),
+                        number("detailer threshold", FACE_PASS_DEFAULTS["confidence"], 0, 1),
+                        FACE_PASS_DEFAULTS["padding"], FACE_PASS_DEFAULTS["mask_blur"], "", "", IMPACT_FACE_DETAILER)
     prompts = [extra.get(key, "").replace("[PROMPT]", own).strip()
                for key, own in (("adetailer prompt", metadata.prompt),
                                 ("adetailer negative prompt", metadata.negative_prompt))]
@@ -288,12 +296,12 @@ def face_pass(metadata: ImageMetadata) -> FacePass | None:
 
 
 def face_note(metadata: ImageMetadata) -> str | None:
-    """How reuse repeats an image's ADetailer face pass (`face_pass`); None without one."""
+    """How reuse repeats an image's face pass (`face_pass`); None without one."""
     faces = face_pass(metadata)
     if faces is None:
         return None
     own = " with its own prompt" if faces.prompt else ""
-    return (f"The image's faces were made again by ADetailer ({faces.detector}, strength {faces.strength:g}); reuse "
+    return (f"The image's faces were made again by {faces.tool} ({faces.detector}, strength {faces.strength:g}); reuse "
             f"does that with Detail faces{own}, which finds the faces with the pose models (ViTPose Base and "
             "RT-DETR in the Models tab).")
 
@@ -395,7 +403,7 @@ def plot_axes(fields: dict) -> str | None:
 def other_passes(metadata: ImageMetadata, unrepeated: bool = False) -> list[str]:
     """What an image's tool did besides the settings reuse takes (A1111's fields, which Forge, reForge, SD.Next and
     image savers write too; what a ComfyUI graph says of the same), in words; a Hires fix is `hires_pass`'s. With
-    `unrepeated`, what reuse does not repeat: without an ADetailer face pass (`face_pass`, reuse's Detail faces)."""
+    `unrepeated`, what reuse does not repeat: without a face pass (`face_pass`, reuse's Detail faces)."""
     extra = {key.lower(): value.strip() for key, value in metadata.extra.items() if isinstance(value, str)}
     parts = []
     strength = picture_strength(metadata)
@@ -420,7 +428,8 @@ def other_passes(metadata: ImageMetadata, unrepeated: bool = False) -> list[str]
                  and not (unrepeated and key == "adetailer model" and face_pass(metadata) is not None)]
     if detectors:
         parts.append(f"ADetailer's second pass ({_listed(detectors)})")
-    if extra.get("detailer"):  # a ComfyUI graph's (Impact Pack)
+    # a ComfyUI graph's (Impact Pack); a FaceDetailer with a face detector is reuse's Detail faces
+    if extra.get("detailer") and not (unrepeated and face_pass(metadata) is not None):
         parts.append(f"a detailer pass ({extra['detailer']})")
     refiner = _without_hash(extra.get("refiner", ""))
     if refiner:
