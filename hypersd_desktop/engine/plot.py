@@ -18,6 +18,7 @@ Torch-free: the window checks an axis's values as they are typed.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import itertools
 import math
 import random
@@ -61,6 +62,7 @@ class Axis(TextEnum):
     MODEL = "model"
     VAE = "vae"
     STYLES = "styles"
+    FACE_STRENGTH = "face-strength"
 
     @property
     def label(self) -> str:
@@ -68,8 +70,11 @@ class Axis(TextEnum):
 
     @classmethod
     def named(cls, name: str) -> Axis:
-        """The axis `name` is: its value (`steps`) or A1111's label (`CFG Scale`), in any case."""
+        """The axis `name` is: its value (`steps`) or A1111's label (`CFG Scale`; an extension's axis by its name,
+        ADetailer's `[ADetailer] ADetailer denoising strength 1st`), in any case."""
         key = name.strip().lower().replace("_", "-")
+        if name.strip().lower() in _OTHER_NAMES:
+            return _OTHER_NAMES[name.strip().lower()]
         for axis in cls:
             if key in (axis.value, axis.label.lower(), axis.value.replace("-", " ")):
                 return axis
@@ -80,7 +85,9 @@ class Axis(TextEnum):
 _LABELS = {Axis.SEED: "Seed", Axis.STEPS: "Steps", Axis.GUIDANCE: "CFG Scale", Axis.PROMPT: "Prompt S/R",
            Axis.SCHEDULER: "Sampler", Axis.LORA_WEIGHT: "LoRA weight", Axis.STRENGTH: "Denoising",
            Axis.VARIATION_STRENGTH: "Var. strength", Axis.CLIP_SKIP: "Clip skip", Axis.ETA: "Eta",
-           Axis.HYPER: "Hyper-SD file", Axis.MODEL: "Checkpoint name", Axis.VAE: "VAE", Axis.STYLES: "Styles"}
+           Axis.HYPER: "Hyper-SD file", Axis.MODEL: "Checkpoint name", Axis.VAE: "VAE", Axis.STYLES: "Styles",
+           Axis.FACE_STRENGTH: "Face strength"}
+_OTHER_NAMES = {"[adetailer] adetailer denoising strength 1st": Axis.FACE_STRENGTH}  # as A1111's grids write them
 _WHOLE = {Axis.SEED, Axis.STEPS, Axis.CLIP_SKIP}
 FILES = {Axis.HYPER, Axis.MODEL, Axis.VAE}  # axes whose values name installed files (`PlotAxis.files` holds them)
 NAMED = {*FILES, Axis.STYLES}  # axes whose values name what is installed here (files, prompt styles)
@@ -195,12 +202,14 @@ def axis_values(axis: Axis, text: str) -> list:
 def _check(axis: Axis, value: float) -> None:
     bounds = {Axis.SEED: (0, MAX_SEED), Axis.STEPS: (1, MAX_STEPS), Axis.GUIDANCE: (0, 30),
               Axis.CLIP_SKIP: (1, MAX_CLIP_SKIP), Axis.ETA: (0, 1),
-              Axis.LORA_WEIGHT: (-4, 4), Axis.STRENGTH: (0, 1), Axis.VARIATION_STRENGTH: (0, 1)}[axis]
+              Axis.LORA_WEIGHT: (-4, 4), Axis.STRENGTH: (0, 1), Axis.VARIATION_STRENGTH: (0, 1),
+              Axis.FACE_STRENGTH: (0, 1)}[axis]
     if axis == Axis.SEED and value == RANDOM:
         return
     low, high = bounds
-    if not low <= value <= high or (axis == Axis.STRENGTH and value == 0):
-        where = "above 0 and at most 1" if axis == Axis.STRENGTH else f"from {low:g} to {high:g}"
+    above_zero = axis in (Axis.STRENGTH, Axis.FACE_STRENGTH)
+    if not low <= value <= high or (above_zero and value == 0):
+        where = "above 0 and at most 1" if above_zero else f"from {low:g} to {high:g}"
         raise InputError(f"{axis.label} {value:g} cannot be used: the values must be {where}.")
 
 
@@ -461,6 +470,11 @@ def _applied(request: GenerationRequest, axis: PlotAxis, index: int, values: lis
             return request.replace(hires_strength=float(value))
         raise InputError("Denoising is how much of a picture is repainted: add an init image (or turn on Hires fix) "
                          "first, or choose another setting to compare.")
+    if kind == Axis.FACE_STRENGTH:
+        if request.face_detail is None:
+            raise InputError("The face strength is how much of each face the face pass makes again: turn Detail "
+                             "faces on (--detail-faces) first, or choose another setting to compare.")
+        return request.replace(face_detail=dataclasses.replace(request.face_detail, strength=float(value)))
     # a variation strength needs a seed to vary by: the request's, or the one after the image's seed
     variation_seed = request.variation_seed if request.variation_seed is not None else (request.seed + 1) % MAX_SEED
     return request.replace(variation_strength=float(value), variation_seed=variation_seed)

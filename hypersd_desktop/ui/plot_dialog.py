@@ -35,6 +35,7 @@ EXAMPLES = {
     Axis.HYPER: ("installed Hyper-SD files by name: Hyper-SD15-1step-lora, Hyper-SD15-4steps-lora", ""),
     Axis.MODEL: ("installed models by name: each with the same Hyper-SD file", ""),
     Axis.STYLES: ("prompt styles by name, each added to the styles chosen: None, Cinematic, Watercolour", ""),
+    Axis.FACE_STRENGTH: ("0.2, 0.4, 0.6 — Detail faces' strength (turn it on first)", "0.2, 0.4, 0.6"),
 }
 ERROR_STYLE = "color: #c0392b"
 
