@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hypersd_desktop.core.errors import CancelledError, InputError, NotSavedError, OutOfMemoryError
+from hypersd_desktop.core.errors import AppError, CancelledError, InputError, NotSavedError, OutOfMemoryError
 from hypersd_desktop.core.files import why_not_written, write_atomic
 from hypersd_desktop.core.images import InputImages, png_data
 from hypersd_desktop.core.paths import AppPaths
@@ -380,54 +380,69 @@ class GenerationService:
     def _detail_faces(self, engine: Engine, results: list[GenerationResult],
                       on_progress: Callable[[Progress], None] | None,
                       cancel: CancelToken | None) -> list[GenerationResult]:
-        """Each result whose request asks for a face pass (`FaceDetail`) with its faces made again, as ADetailer makes
-        them: the faces found in the image (engine/faces.py), left to right, each inpainted on its own into the image
-        the face before it left: only the masked area, made at the image's size (ADetailer's inpaint size; a photo
-        over 2.25 times the model's area at the model's, as an init image is), face k with the image's seed + k (as
-        ADetailer seeds them), no ControlNets or upscaler. An image with no face found is kept as it is, with a
-        warning."""
-        from hypersd_desktop.engine.faces import face_boxes, face_mask
-
+        """Each result whose request asks for a face pass (`FaceDetail`) with its faces made again (`_faces_made`).
+        A pass that cannot run (a damaged pose model, no memory left) leaves the image as it was made, with a
+        warning that says why: the image is not lost to it."""
         detailed = []
         for result in results:
-            wanted = result.request.face_detail
-            if wanted is None:
+            if result.request.face_detail is None:
                 detailed.append(result)
                 continue
             started = time.perf_counter()
-            image = result.image
-            people = self._pose_estimator().keypoints(image, wanted.model, wanted.detector,
-                                                      _map_device(result.request.device).value)
-            boxes = face_boxes(people, image.size, wanted.confidence)
-            warnings = [] if boxes else [f"No face was found in the image of seed {result.seed}, so the face pass "
-                                         "left it as it was."]
-            passes = [result.timings]
-            width, height = init_size(image.size, result.settings.architecture.default_size)
-            for number, box in enumerate(boxes):
-                request = result.request.replace(
-                    init_image=self.inputs.hold(png_data(image), "The image before its face pass"),
-                    mask_image=self.inputs.hold(png_data(face_mask(image.size, box)), "A face's mask"),
-                    masked_padding=wanted.padding, mask_blur=wanted.mask_blur, strength=wanted.strength,
-                    prompt=wanted.prompt or result.request.prompt,
-                    negative_prompt=wanted.negative_prompt or result.request.negative_prompt,
-                    seed=(result.seed + number) % (MAX_SEED + 1), width=width, height=height, batch_size=1,
-                    variation_seed=None, variation_strength=0.0, controls=(), upscaler=None, face_detail=None,
-                    hires_scale=None, hires_steps=None, hires_prompt=None, hires_negative_prompt=None,
-                    hires_guidance=None, prompt_template=None, negative_template=None)
-
-                def report(progress: Progress, index: int = result.index, number: int = number) -> None:
-                    if on_progress is not None:
-                        stage = progress.stage or f"{FACE_STAGE} ({number + 1} of {len(boxes)})"
-                        on_progress(dataclasses.replace(progress, stage=stage, image_index=index))
-
-                (made,) = engine.generate(request, on_progress=report, cancel=cancel)
-                image = made.image
-                passes.append(made.timings)
-                warnings.extend(f"Face pass: {warning}" for warning in made.warnings if warning not in result.warnings)
-            timings = _job_timings(passes, time.perf_counter() - started + result.timings.get("total_s", 0.0), 1)
+            try:
+                image, warnings, passes = self._faces_made(engine, result, on_progress, cancel)
+            except CancelledError:
+                raise
+            except AppError as error:
+                log.warning("the face pass of seed %d did not run: %s", result.seed, error)
+                image, passes = result.image, []
+                warnings = [f"The face pass did not run, so the image is as it was made: {error}"]
+            timings = _job_timings([result.timings, *passes],
+                                   time.perf_counter() - started + result.timings.get("total_s", 0.0), 1)
             detailed.append(dataclasses.replace(result, image=image, timings=timings,
                                                 warnings=tuple(dict.fromkeys((*result.warnings, *warnings)))))
         return detailed
+
+    def _faces_made(self, engine: Engine, result: GenerationResult, on_progress: Callable[[Progress], None] | None,
+                    cancel: CancelToken | None):
+        """`result`'s image with its faces made again, as ADetailer makes them, its warnings and the passes'
+        timings: the faces found in the image (engine/faces.py), left to right, each inpainted on its own into the
+        image the face before it left: only the masked area, made at the image's size (ADetailer's inpaint size; a
+        photo over 2.25 times the model's area at the model's, as an init image is), face k with the image's seed +
+        k (as ADetailer seeds them), no ControlNets or upscaler. An image with no face found is kept as it is, with
+        a warning."""
+        from hypersd_desktop.engine.faces import face_boxes, face_mask
+
+        wanted, image = result.request.face_detail, result.image
+        people = self._pose_estimator().keypoints(image, wanted.model, wanted.detector,
+                                                  _map_device(result.request.device).value)
+        boxes = face_boxes(people, image.size, wanted.confidence)
+        warnings = [] if boxes else [f"No face was found in the image of seed {result.seed}, so the face pass left "
+                                     "it as it was."]
+        passes = []
+        width, height = init_size(image.size, result.settings.architecture.default_size)
+        for number, box in enumerate(boxes):
+            request = result.request.replace(
+                init_image=self.inputs.hold(png_data(image), "The image before its face pass"),
+                mask_image=self.inputs.hold(png_data(face_mask(image.size, box)), "A face's mask"),
+                masked_padding=wanted.padding, mask_blur=wanted.mask_blur, strength=wanted.strength,
+                prompt=wanted.prompt or result.request.prompt,
+                negative_prompt=wanted.negative_prompt or result.request.negative_prompt,
+                seed=(result.seed + number) % (MAX_SEED + 1), width=width, height=height, batch_size=1,
+                variation_seed=None, variation_strength=0.0, controls=(), upscaler=None, face_detail=None,
+                hires_scale=None, hires_steps=None, hires_prompt=None, hires_negative_prompt=None, hires_guidance=None,
+                prompt_template=None, negative_template=None)
+
+            def report(progress: Progress, index: int = result.index, number: int = number) -> None:
+                if on_progress is not None:
+                    stage = progress.stage or f"{FACE_STAGE} ({number + 1} of {len(boxes)})"
+                    on_progress(dataclasses.replace(progress, stage=stage, image_index=index))
+
+            (made,) = engine.generate(request, on_progress=report, cancel=cancel)
+            image = made.image
+            passes.append(made.timings)
+            warnings.extend(f"Face pass: {warning}" for warning in made.warnings if warning not in result.warnings)
+        return image, warnings, passes
 
     def _hires_fix(self, engine: Engine, request: GenerationRequest, on_progress: Callable[[Progress], None] | None,
                    cancel: CancelToken | None) -> list[GenerationResult]:

@@ -117,6 +117,21 @@ def test_what_a_face_pass_warns_of_is_said_to_be_the_face_passs(service, made):
         "instead."]
 
 
+def test_a_face_pass_that_cannot_run_keeps_the_image_and_says_why(service, made, pose_models, tmp_path):
+    """A pose model damaged on disk since it was installed: the image made is not lost to the face pass."""
+    import shutil
+
+    damaged = shutil.copytree(pose_models[0], tmp_path / "vitpose-base-simple")
+    weights = damaged / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    (result,) = service.generate(made.replace(face_detail=dataclasses.replace(made.face_detail, model=str(damaged))))
+    (plain,) = service.generate(made.replace(face_detail=None))
+    assert np.array_equal(np.asarray(result.image), np.asarray(plain.image))
+    (said,) = [warning for warning in result.warnings if "face pass did not run" in warning]
+    assert said.startswith("The face pass did not run, so the image is as it was made: The pose model in ") and \
+        "cannot be read" in said, said
+
+
 def test_a_hires_fix_is_detailed_after_its_second_pass(service, made):
     hires = made.replace(hires_scale=1.5, hires_strength=0.5)
     (result,) = service.generate(hires)
