@@ -4,7 +4,7 @@ and person detector (the Models tab's ViTPose Base and RT-DETR); the request nam
 
 from __future__ import annotations
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QHBoxLayout, QLineEdit, QSpinBox, QWidget
 
 from hypersd_desktop.core.errors import AppError
@@ -19,8 +19,6 @@ NO_FACE_MODELS = ("Detail faces finds the faces with a pose model and a person d
 class FaceDetailRows(QObject):
     """The pass's two rows of the form (`pass_row`: on, strength, confidence, padding; `prompts_row`: its own prompt
     and negative prompt), as the Hires fix has them."""
-
-    changed = Signal()
 
     def __init__(self, library: ModelLibrary, on: bool = False, strength: float = 0.4,
                  parent: QObject | None = None) -> None:
@@ -56,16 +54,11 @@ class FaceDetailRows(QObject):
         second.addWidget(self.prompt, 3)
         second.addWidget(self.negative, 2)
         self.enabled.toggled.connect(lambda _on: self._update())
-        for box in (self.strength, self.confidence, self.padding):
-            box.valueChanged.connect(lambda _value: self.changed.emit())
-        for line in (self.prompt, self.negative):
-            line.textChanged.connect(lambda _text: self.changed.emit())
         self._update()
 
     def _update(self) -> None:
         for widget in (self.strength, self.confidence, self.padding, self.prompt, self.negative):
             widget.setEnabled(self.enabled.isChecked())
-        self.changed.emit()
 
     def set_negative_read(self, read: bool) -> None:
         """The negative prompt box is greyed out where the recipe reads none (no guidance), as the image's is."""

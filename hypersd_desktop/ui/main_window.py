@@ -55,6 +55,7 @@ from hypersd_desktop.ui.control_maps import ControlMaps
 from hypersd_desktop.ui.draw_tab import DrawTab
 from hypersd_desktop.ui.drops import SETTINGS_SUFFIXES, WEB_SCHEMES, DroppedFiles, ImageChoice, ask_about_image
 from hypersd_desktop.ui.engine_notice import EngineNoticeView
+from hypersd_desktop.ui.face_detail import FaceDetailRows
 from hypersd_desktop.ui.generate_form import (
     MAX_SEED, NO_MODEL_HINT, RANDOM_SEEDS, VARIATION_STRENGTH, RecipeRules, SeedBox, VariationRow, fill_base_models,
     fill_hyper_box, fill_sizes, fill_upscaler_box, fill_vae_box, hyper_parts, select_path, select_size,
@@ -69,7 +70,6 @@ from hypersd_desktop.ui.pasted_parameters import NOTHING_TO_PASTE, PromptBox, cl
 from hypersd_desktop.ui.plot_dialog import PlotDialog
 from hypersd_desktop.ui.prompt_completer import PromptCompleter
 from hypersd_desktop.ui.prompt_styles import STYLES_KEYS, StylePicker
-from hypersd_desktop.ui.face_detail import FaceDetailRows
 from hypersd_desktop.ui.session import SessionKeeper
 from hypersd_desktop.ui.shortcuts import EVERYWHERE, GENERATE, ShortcutsDialog, described
 from hypersd_desktop.ui.style_loras import StyleLoras

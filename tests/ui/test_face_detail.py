@@ -28,8 +28,11 @@ def test_detail_faces_needs_the_pose_models_makes_the_pass_and_comes_back_on_reu
     asked = window.build_request()
     assert asked.face_detail == FaceDetail(model.path, detector.path, strength=0.5, prompt="freckles", padding=8,
                                            confidence=0.1)
+    shown = []  # the status line as each step comes (the job view reads the step first)
+    parts.bridge.progress.connect(lambda _message: shown.append(window.timing.text()))
     with qtbot.waitSignal(window.image_saved, timeout=WAIT) as saved:
         window.generate()
+    assert any(text.startswith("Detailing faces (1 of ") and " · step 1/" in text for text in shown), shown
     with Image.open(saved.args[0]) as image:
         assert "ADetailer model: face from pose (vitpose-base-simple), ADetailer prompt: freckles" in \
             image.text["parameters"]
