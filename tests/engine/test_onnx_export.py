@@ -81,7 +81,7 @@ def test_a_cancelled_export_leaves_nothing(cache, tiny_sd15):
 
 
 def test_a_failed_export_leaves_nothing(cache, tiny_sd15, monkeypatch):
-    def broken(model, config, folder: Path, opset):
+    def broken(model, config, folder: Path, opset, tiling):
         folder.mkdir(parents=True)
         (folder / "model.onnx").write_bytes(b"half")
         raise RuntimeError("exporter crashed")

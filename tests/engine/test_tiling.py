@@ -152,24 +152,56 @@ def test_tiling_wraps_the_init_images_encoding_and_the_controlnet_too(case, tiny
     assert np.abs(pixels(result.image) - pixels(expected)).max() <= 1
 
 
-def test_tiling_is_read_and_refused_where_it_cannot_run(tiny_sd15, hyper_lora, tmp_path):
+@pytest.mark.filterwarnings("ignore")
+def test_onnx_exports_of_their_own_make_seamless_images_as_torch_does(tiny_sd15, hyper_lora, tmp_path):
+    """The ONNX backend (DirectML's) makes a seamless image from an export of its own, its convolutions traced
+    wrapping around: the torch backend's image (fp32, CPU provider), one way and both ways, from the prompt and from
+    an init image (the VAE's encoder wraps too), and TAESD's decode alike. On the CPU, "auto" leaves seamless images
+    to PyTorch, which needs no export for them."""
+    from diffusers import AutoencoderTiny
+
     from hypersd_desktop.core.hashes import sha256_file
     from hypersd_desktop.engine.backend import resolve
     from hypersd_desktop.engine.onnx.backend import declines
     from hypersd_desktop.engine.onnx.engine import OnnxEngine
-    from hypersd_desktop.engine.onnx.export import ExportCache
+    from hypersd_desktop.engine.onnx.export import ExportCache, ExportSpec, export_key
 
-    request = request_for(tiny_sd15, hyper_lora("Hyper-SD15-1step-lora"), tiling="y")
+    request = request_for(tiny_sd15, hyper_lora("Hyper-SD15-1step-lora"), tiling="y", device="cpu")
     assert GenerationRequest.from_json(request.to_json()) == request
     assert GenerationRequest.from_dict({"prompt": "a", "base_model": "m"}).tiling == "off"  # an older request's
     with pytest.raises(InputError, match="Unknown tiling 'sideways'"):
         request.replace(tiling="sideways")
-    assert "no seamless tiling" in declines(request)
+    assert "seamless images on the CPU are PyTorch's" in declines(request)
     assert declines(request.replace(tiling="off")) is None
     assert resolve("auto", "cpu", request=request)[0].name == "torch"  # auto passes over the ONNX backend for it
-    onnx = OnnxEngine(ExportCache(tmp_path / "onnx", hash_of=sha256_file))
-    with pytest.raises(InputError, match="makes no seamless .tiling. images; turn Tiling off"):
-        onnx.generate(request.replace(backend="onnx", device="cpu"))
+
+    cache = ExportCache(tmp_path / "onnx", hash_of=sha256_file)
+    keys = {export_key(ExportSpec.for_request(request.replace(tiling=way), "sd15"), sha256_file)
+            for way in ("off", "x", "y", "both")}
+    assert len(keys) == 4  # an export of its own for each way
+    store = InputImages(tmp_path / "inputs")
+    init = store.add(png(init_picture()))
+    torch.manual_seed(0)
+    taesd = tmp_path / "taesd"
+    AutoencoderTiny(encoder_block_out_channels=(8, 8), decoder_block_out_channels=(8, 8), num_encoder_blocks=(1, 1),
+                    num_decoder_blocks=(1, 1)).save_pretrained(taesd)
+    onnx = OnnxEngine(cache, inputs=store)
+    for case in (request, request.replace(tiling="both"), request.replace(tiling="x", init_image=init, strength=0.5,
+                                                                          steps=2)):
+        (expected,) = TorchEngine(inputs=store).generate(case)
+        (made,) = onnx.generate(case.replace(backend="onnx"))
+        assert made.settings.backend == "onnx" and made.request.tiling == case.tiling
+        assert np.abs(pixels(made.image) - pixels(expected.image)).max() <= 2, case.tiling
+    (plain,) = onnx.generate(request.replace(backend="onnx", tiling="off"))
+    assert np.abs(pixels(plain.image) - pixels(made.image)).max() > 20  # the seamless exports are not the plain one
+    assert {entry.title.rpartition(", ")[2] for entry in cache.entries()} >= {"seamless (top to bottom)",
+                                                                              "seamless (both ways)"}
+    fast = request.replace(backend="onnx", decoder="taesd", taesd=str(taesd))
+    (expected,) = TorchEngine().generate(fast.replace(backend="torch"))
+    (made,) = onnx.generate(fast)
+    (unwrapped,) = onnx.generate(fast.replace(tiling="off"))
+    assert np.abs(pixels(made.image) - pixels(expected.image)).max() <= 2
+    assert np.abs(pixels(made.image) - pixels(unwrapped.image)).max() > 20
 
 
 def test_a_seamless_requests_smaller_init_image_is_enlarged_wrapping_around(tmp_path):

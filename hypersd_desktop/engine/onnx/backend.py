@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from hypersd_desktop.core.errors import AppError
-from hypersd_desktop.core.vocab import DType, Mode
+from hypersd_desktop.core.vocab import Device, DType, Mode
 from hypersd_desktop.engine.backend import Backend, BackendInfo, Engine
 from hypersd_desktop.engine.onnx.providers import installed
 from hypersd_desktop.engine.types import GenerationRequest
@@ -22,8 +22,8 @@ def declines(request: GenerationRequest) -> str | None:
     """Why the backend cannot run `request` ("auto" then takes another): plain generation without a Hyper-SD
     recipe uses the base model's own scheduler, which only the torch backend has; clip skip needs the text
     encoder's inner layers, which the export does not give; embeddings would need tokens the export lacks; its
-    schedulers predict the noise, so v-prediction models go to torch; seamless images need convolutions that wrap
-    around, which the exported models do not."""
+    schedulers predict the noise, so v-prediction models go to torch; a seamless image needs an export of its own
+    (its convolutions wrapping around), worth it on a GPU (DirectML) but not where PyTorch runs it on the CPU."""
     from hypersd_desktop.engine.inspect import base_architecture, base_prediction
     from hypersd_desktop.engine.onnx.schedulers import SCHEDULERS
     from hypersd_desktop.engine.planning import plan
@@ -38,11 +38,17 @@ def declines(request: GenerationRequest) -> str | None:
         return "no clip skip (it reads the text encoder's last layer only)"
     if request.embeddings:
         return "no textual-inversion embeddings"
-    if request.tiling != "off":
-        return "no seamless tiling (its exported convolutions pad with zeros)"
+    if request.tiling != "off" and not _on_a_gpu(request):
+        return "seamless images on the CPU are PyTorch's (an export of their own would take minutes)"
     if base_prediction(request.base_model)[0] is not None:
         return "no v-prediction models (its schedulers predict the noise)"
     return None
+
+
+def _on_a_gpu(request: GenerationRequest) -> bool:
+    """Whether the backend would run `request` on a GPU (DirectML, CUDA)."""
+    devices = [device for device in probe().devices if request.device in (Device.AUTO, device)]
+    return bool(devices) and devices[0].is_gpu
 
 
 def open_engine(inputs=None) -> Engine:

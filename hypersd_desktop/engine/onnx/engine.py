@@ -126,9 +126,6 @@ class OnnxEngine:
         if request.ip_adapters:
             raise InputError("The ONNX Runtime backend has no IP-Adapter; leave the reference picture out, or choose "
                              "PyTorch (or Automatic) as the backend in Settings.")
-        if request.tiling != "off":
-            raise InputError("The ONNX Runtime backend makes no seamless (tiling) images; turn Tiling off, or choose "
-                             "PyTorch (or Automatic) as the backend in Settings.")
         architecture = base_architecture(request.base_model)
         settings_plan = plan(request, architecture)
         if request.embeddings:
@@ -231,7 +228,7 @@ class OnnxEngine:
         return self._open.pipeline, dtype
 
     def _taesd_decoder(self, request: GenerationRequest, provider: Provider):
-        folder = self.cache.export_taesd(Path(request.taesd))
+        folder = self.cache.export_taesd(Path(request.taesd), request.tiling)
         if self._taesd is None or self._taesd[:2] != (folder, provider.name):
             session = provider.session(folder / "decoder.onnx")
             self._taesd = (folder, provider.name, session)

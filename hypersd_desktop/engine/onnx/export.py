@@ -44,7 +44,7 @@ from pathlib import Path
 from hypersd_desktop.core.errors import CancelledError, InputError
 from hypersd_desktop.core.files import folder_size
 from hypersd_desktop.core.progress import CancelToken, TransferProgress
-from hypersd_desktop.core.vocab import DType
+from hypersd_desktop.core.vocab import DType, Tiling
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
 
 log = logging.getLogger("hypersd.onnx")
@@ -69,11 +69,12 @@ class ExportSpec:
     loras: tuple[LoraSpec, ...] = ()
     dtype: str = DType.FP32.value
     opset: int = OPSET
+    tiling: str = Tiling.OFF.value  # a seamless image's export: its convolutions wrap around (engine/tiling.py)
 
     @classmethod
     def for_request(cls, request: GenerationRequest, architecture: str, dtype: str = DType.FP32.value) -> ExportSpec:
         return cls(architecture, request.base_model, request.base_config, request.unet, request.vae,
-                   tuple(request.loras), dtype)
+                   tuple(request.loras), dtype, tiling=Tiling(request.tiling).value)
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,10 @@ class CachedExport:
         if spec.get("unet"):
             parts.append(f"UNet {Path(spec['unet']).stem}")
         parts += [f"{Path(lora['path']).stem} × {lora['weight']:g}" for lora in spec.get("loras", ())]
-        return " + ".join(parts) + f", {spec.get('dtype', 'fp32')}"
+        seamless = spec.get("tiling", Tiling.OFF.value)
+        return " + ".join(parts) + f", {spec.get('dtype', 'fp32')}" + (
+            f", seamless ({Tiling(seamless).label.lower()})" if seamless in Tiling.values() and seamless != Tiling.OFF
+            else "")
 
 
 def cache_root(data: Path) -> Path:
@@ -126,6 +130,7 @@ def export_key(spec: ExportSpec, hash_of: Callable[[Path], str]) -> str:
         "layout": LAYOUT, "architecture": spec.architecture, "base": weights_digest(spec.base_model, hash_of),
         **optional, "loras": [[weights_digest(lora.path, hash_of), round(lora.weight, 6)] for lora in spec.loras],
         "dtype": spec.dtype, "opset": spec.opset,
+        **({"tiling": spec.tiling} if spec.tiling != Tiling.OFF else {}),  # the keys of plain exports stay as they were
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 
@@ -163,17 +168,19 @@ class ExportCache:
             shutil.rmtree(partial, ignore_errors=True)
         return final
 
-    def export_taesd(self, taesd: Path) -> Path:
-        """TAESD's decoder as one ONNX graph (`decoder.onnx`, input `latent_sample`), exported once per folder."""
-        key = "taesd-" + weights_digest(taesd, self.hash_of)[:16]
+    def export_taesd(self, taesd: Path, tiling: str = Tiling.OFF.value) -> Path:
+        """TAESD's decoder as one ONNX graph (`decoder.onnx`, input `latent_sample`), exported once per folder (and
+        once more for each way a seamless image wraps around)."""
+        key = "taesd-" + weights_digest(taesd, self.hash_of)[:16] + ("" if tiling == Tiling.OFF else f"-{tiling}")
         final = self.root / key
         if (final / MANIFEST).is_file():
             return final
         partial = self.root / f".{key}.{uuid.uuid4().hex[:8]}.partial"
         started = time.perf_counter()
         try:
-            write_taesd_decoder(taesd, partial / "decoder.onnx")
-            manifest = {"key": key, "spec": {"taesd": str(taesd)}, "seconds": round(time.perf_counter() - started, 2)}
+            write_taesd_decoder(taesd, partial / "decoder.onnx", tiling)
+            manifest = {"key": key, "spec": {"taesd": str(taesd), "tiling": tiling},
+                        "seconds": round(time.perf_counter() - started, 2)}
             (partial / MANIFEST).write_text(json.dumps(manifest, indent=1), encoding="utf-8")
             partial.rename(final)
         finally:
@@ -263,7 +270,7 @@ class ExportCache:
                 if cancel.cancelled:
                     raise CancelledError("the ONNX export stopped; nothing half-written was kept")
                 report(TransferProgress(label, name, done, sum(sizes.values())))
-                write_component(model, config, partial / name, spec.opset)
+                write_component(model, config, partial / name, spec.opset, spec.tiling)
                 if spec.dtype == DType.FP16.value and not (name.startswith("vae") and spec.architecture == "sdxl"):
                     optimise_fp16(partial / name / "model.onnx", name)
                 done += sizes[name]
@@ -313,15 +320,19 @@ def part_bytes(name: str, model) -> int:
     return sum(p.numel() * p.element_size() for module in modules if module is not None for p in module.parameters())
 
 
-def write_component(model, config, folder: Path, opset: int) -> None:
+def write_component(model, config, folder: Path, opset: int, tiling: str = Tiling.OFF.value) -> None:
+    """One component's graph and config; for a seamless image (`tiling`), its convolutions traced wrapping around
+    the edges as the torch backend's do (`engine.tiling.seamless`)."""
     from optimum.exporters.onnx import export
+
+    from hypersd_desktop.engine.tiling import seamless
 
     folder.mkdir(parents=True, exist_ok=True)
     if hasattr(model, "save_config"):
         model.save_config(folder)
     else:
         model.config.save_pretrained(folder)
-    with warnings.catch_warnings():  # the tracer's notes on Python branches are for model authors
+    with warnings.catch_warnings(), seamless([model], Tiling(tiling)):  # the tracer's notes are for model authors
         warnings.simplefilter("ignore")
         export(model, config, folder / "model.onnx", opset=opset, dtype="fp32")
 
@@ -345,10 +356,11 @@ def optimise_fp16(path: Path, name: str) -> None:
                     location="model.onnx_data")
 
 
-def write_taesd_decoder(taesd: Path, path: Path) -> None:
+def write_taesd_decoder(taesd: Path, path: Path, tiling: str = Tiling.OFF.value) -> None:
     import torch
 
     from hypersd_desktop.engine.loading import load_taesd
+    from hypersd_desktop.engine.tiling import seamless
 
     model = load_taesd(taesd, torch.float32, "cpu")
 
@@ -362,7 +374,7 @@ def write_taesd_decoder(taesd: Path, path: Path) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     sample = torch.zeros(1, model.config.latent_channels, 8, 8)
-    with torch.inference_mode(), warnings.catch_warnings():
+    with torch.inference_mode(), warnings.catch_warnings(), seamless([model], Tiling(tiling)):
         warnings.simplefilter("ignore")
         torch.onnx.export(Decoder(), (sample,), str(path), input_names=["latent_sample"], output_names=["sample"],
                           dynamic_axes={"latent_sample": {0: "batch", 2: "height", 3: "width"}}, opset_version=OPSET,
