@@ -79,6 +79,11 @@ class BatchDialog(QDialog):
         self.use_styles = QCheckBox(f"Add the Generate tab's styles: {names}", checked=True, visible=bool(styles))
         self.use_styles.setToolTip("Their words go into each prompt (and, where guidance reads one, each negative "
                                    "prompt), as A1111 adds the chosen styles to its prompt-file lines")
+        faces = self.defaults.face_detail if self.defaults else None
+        self.detail_faces = QCheckBox(f"Detail faces, as the Generate tab does (strength {faces.strength:g})" if faces
+                                      else "", checked=True, visible=faces is not None)
+        self.detail_faces.setToolTip("Each image's faces made again once it is made (the face pass): better small "
+                                     "faces, at the time of an inpainting a face")
         self.folder = QLineEdit(settings.batch_dir or str(Path.home() / "Pictures" / "HyperSD batches"))
         choose_folder = QPushButton("Choose…")
         choose_folder.clicked.connect(self._choose_folder)
@@ -104,6 +109,7 @@ class BatchDialog(QDialog):
         form.addRow("First seed", self.first_seed)
         form.addRow("Seeds per prompt", self.seeds_per_prompt)
         form.addRow(self.use_styles)
+        form.addRow(self.detail_faces)
         form.addRow("Base model", self.model_box)
         form.addRow("Hyper-SD", self.hyper_box)
         form.addRow("Steps", self.steps)
@@ -217,7 +223,7 @@ class BatchDialog(QDialog):
             guidance=None if RecipeRules.of(hyper).recipe is not None else base.guidance,
             # the batch's own size, shown above, is what it makes
             hires_scale=None, hires_steps=None, hires_prompt=None, hires_negative_prompt=None,
-            hires_guidance=None,
+            hires_guidance=None, face_detail=base.face_detail if self.detail_faces.isChecked() else None,
         )
         options = ExportOptions(template=self.template.text().strip(), format=self.format.currentText())
         options.validate()

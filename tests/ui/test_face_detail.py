@@ -68,3 +68,26 @@ def test_the_faces_negative_prompt_is_read_where_the_images_is(qtbot, idle_app, 
     assert window.build_request().face_detail.negative_prompt == "blur"
     assert window.apply_request(window.build_request().replace(face_detail=None)) is None
     assert not row.enabled.isChecked() and not row.negative.isEnabled()
+
+
+def test_a_batch_job_details_faces_as_the_generate_tab_does_unless_told_not_to(qtbot, idle_app, pose_models,
+                                                                                tmp_path):
+    window, row = idle_app.window, idle_app.window.face_detail
+    for path in pose_models:
+        idle_app.library.import_path(path)
+    dialog = window.open_batch()
+    assert not dialog.detail_faces.isVisibleTo(dialog)  # off in the Generate tab: nothing to say
+    dialog.close()
+
+    row.enabled.setChecked(True)
+    row.strength.setValue(0.35)
+    dialog = window.open_batch()
+    assert dialog.detail_faces.isVisibleTo(dialog) and "strength 0.35" in dialog.detail_faces.text()
+    dialog.prompts.setPlainText("a red fox\nan owl")
+    dialog.folder.setText(str(tmp_path / "batch"))
+    detailed = dialog.build_spec()
+    assert [unit.request.face_detail for unit in detailed.units] == [window.build_request().face_detail] * 2
+    dialog.detail_faces.setChecked(False)
+    plain = dialog.build_spec()
+    assert [unit.request.face_detail for unit in plain.units] == [None, None] and plain.batch_id != detailed.batch_id
+    dialog.close()
