@@ -6,7 +6,8 @@ A face is where a person's nose and eyes are seen (two of the three at least, ea
 Its width is the largest of the widths its points' distances give (turning the head shortens them, so the
 largest is the truest): 2.2 eye-to-eye distances, 2.7 eye-to-nose, the distance between the ears, 1.4 nose to
 ear or 2 eye to ear (a profile), from the proportions of an adult face (eyes 63 mm apart in a face 140 mm wide).
-The box is 1.15 of that wide and 1.5 tall (forehead to chin), its eyes 42 % of the way down. Numpy and PIL only.
+The box is 1.15 of that wide and 1.5 tall (forehead to chin), its eyes 42 % of the way down: down being the way
+from the eyes to the nose, so that a face upside down or on its side is boxed so too. Numpy and PIL only.
 """
 
 from __future__ import annotations
@@ -59,17 +60,31 @@ def face_box(keypoints: np.ndarray, size: tuple[int, int], confidence: float) ->
                 for (a, b), factor in WIDTH_OF.items() if a in seen and b in seen)
     if width <= 0:
         return None
-    centre_x = float(np.mean([point[0] for point in seen.values()]))
-    eyes_y = float(np.mean([seen[index][1] for index in (LEFT_EYE, RIGHT_EYE) if index in seen]))
-    box_width, box_height = BOX_WIDTH * width, BOX_HEIGHT * width
-    top = eyes_y - EYES_DOWN * box_height
-    left, right = round(centre_x - box_width / 2), round(centre_x + box_width / 2)
-    bottom = round(top + box_height)
+    centre = np.mean(list(seen.values()), axis=0)
+    eyes = np.mean([seen[index] for index in (LEFT_EYE, RIGHT_EYE) if index in seen], axis=0)
+    down = _down(seen)  # the face's chin-ward side: the box's long side lies along it, the eyes 42 % of the way
+    along, across = BOX_HEIGHT * width, BOX_WIDTH * width
+    axis = 0 if abs(down[0]) > abs(down[1]) else 1  # a face lying on its side is boxed lying too
+    start = eyes[axis] - EYES_DOWN * along if down[axis] >= 0 else eyes[axis] + EYES_DOWN * along - along
+    corners = [0.0, 0.0, 0.0, 0.0]  # left, top, right, bottom
+    corners[axis], corners[axis + 2] = start, start + along
+    corners[1 - axis], corners[3 - axis] = centre[1 - axis] - across / 2, centre[1 - axis] + across / 2
+    left, top, right, bottom = (round(value) for value in corners)
     image_width, image_height = size
-    left, top, right, bottom = max(0, left), max(0, round(top)), min(image_width, right), min(image_height, bottom)
+    left, top, right, bottom = max(0, left), max(0, top), min(image_width, right), min(image_height, bottom)
     if right <= left or bottom <= top:
         return None
     return FaceBox(left, top, right, bottom, float(min(keypoints[index, 2] for index in central)))
+
+
+def _down(seen: dict[int, np.ndarray]) -> np.ndarray:
+    """Which way the face's chin lies: from between the eyes towards the nose where all three are seen (a face
+    upright, upside down or on its side), else down the image."""
+    if all(index in seen for index in (NOSE, LEFT_EYE, RIGHT_EYE)):
+        towards = seen[NOSE] - (seen[LEFT_EYE] + seen[RIGHT_EYE]) / 2
+        if np.linalg.norm(towards) > 0:
+            return towards
+    return np.array([0.0, 1.0])
 
 
 def face_boxes(people: list[np.ndarray], size: tuple[int, int], confidence: float) -> list[FaceBox]:

@@ -56,6 +56,22 @@ def test_turning_the_head_does_not_shrink_the_box():
     assert turned.right - turned.left == pytest.approx(1.15 * 2.7 * 50, abs=1)
 
 
+def test_a_face_on_its_side_or_upside_down_is_boxed_so():
+    """Down is from the eyes to the nose: a face lying on its side (the front view turned a quarter, chin to the
+    right) is boxed wide, its chin's side past the nose; upside down, the chin's side is above."""
+    upright = face_box(person(**FRONT), SIZE, 0.3)
+    turned = {key: (300 - (y - 200), 240 + (x - 330)) for key, (x, y) in FRONT.items()}  # chin towards -x
+    side = face_box(person(**turned), SIZE, 0.3)
+    assert side.right - side.left == upright.bottom - upright.top and side.bottom - side.top == upright.right - \
+        upright.left
+    assert contains(side, *turned.values()) and turned["nose"][0] - side.left > 40  # room for the mouth and chin
+    flipped = {key: (x, 400 - y) for key, (x, y) in FRONT.items()}
+    upside = face_box(person(**flipped), SIZE, 0.3)
+    assert (upside.left, upside.right) == (upright.left, upright.right) and contains(upside, *flipped.values())
+    assert flipped["nose"][1] - upside.top > 40 and upside.bottom - 200 == pytest.approx(0.42 * (upside.bottom -
+                                                                                                 upside.top), abs=1)
+
+
 def test_no_face_without_two_of_the_nose_and_eyes_seen():
     assert face_box(person(left_ear=(100, 100), right_ear=(160, 100)), SIZE, 0.3) is None  # seen from behind
     assert face_box(person(nose=(100, 100), left_ear=(160, 100)), SIZE, 0.3) is None
