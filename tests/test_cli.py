@@ -736,6 +736,8 @@ def test_generate_with_a_face_pass(tiny_sd15, hyper_lora, pose_models, tmp_path,
     listing = json.loads(cli("gallery", "search", "friends", "--json").stdout)
     reuse = shlex.split(cli("gallery", "reuse", next(item["id"] for item in listing
                                                      if item["path"] == made)).stdout)
+    found = json.loads(cli("gallery", "search", "freckles", "--json").stdout)  # the faces' own prompt is searched
+    assert [item["path"] for item in found] == [made]
     assert reuse[reuse.index("--detail-faces") + 1] == "0.4" and reuse[reuse.index("--face-prompt") + 1] == "freckles"
     again = cli(*reuse[reuse.index("generate"):], "--json", "--out", tmp_path / "again")
     assert again.returncode == 0, again.stderr

@@ -328,6 +328,7 @@ class Gallery:
             model_hash=params.model_hash, loras=params.loras, device=device, time_taken=time_taken,
             metadata_format="hypersd",  # this app's own format, as the importer names it
             request=json.dumps(params.request, sort_keys=True) if params.request is not None else None,
+            other_prompts="\n".join(other_prompts(dict(params.extra)).values()),  # a Hires fix's, the faces' own
         )
         return self.store.add(record)
 
