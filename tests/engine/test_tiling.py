@@ -189,8 +189,12 @@ def test_onnx_exports_of_their_own_make_seamless_images_as_torch_does(tiny_sd15,
     for case in (request, request.replace(tiling="both"), request.replace(tiling="x", init_image=init, strength=0.5,
                                                                           steps=2)):
         (expected,) = TorchEngine(inputs=store).generate(case)
-        (made,) = onnx.generate(case.replace(backend="onnx"))
+        events = []
+        (made,) = onnx.generate(case.replace(backend="onnx"), on_progress=events.append)
         assert made.settings.backend == "onnx" and made.request.tiling == case.tiling
+        if case is request:  # the first seamless image exports the model again, and says why
+            assert any(event.stage.startswith("Exporting the model to ONNX (first seamless image of this model and "
+                                              "LoRA set): ") for event in events)
         assert np.abs(pixels(made.image) - pixels(expected.image)).max() <= 2, case.tiling
     (plain,) = onnx.generate(request.replace(backend="onnx", tiling="off"))
     assert np.abs(pixels(plain.image) - pixels(made.image)).max() > 20  # the seamless exports are not the plain one

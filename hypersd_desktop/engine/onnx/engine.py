@@ -37,7 +37,7 @@ from hypersd_desktop.engine.previews import latent_preview, to_image
 from hypersd_desktop.engine.schedulers import check_timesteps
 from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, Progress, ResolvedSettings
 
-EXPORT_STAGE = "Exporting the model to ONNX (first use of this model and LoRA set)"
+EXPORT_STAGE = "Exporting the model to ONNX"  # then why: the first use of the model and LoRA set, or of them seamless
 
 
 def default_cache(paths: AppPaths | None = None) -> ExportCache:
@@ -208,12 +208,14 @@ class OnnxEngine:
         folder = self.cache.find(spec)
         if folder is None:
             self._open = None  # free the old sessions before the export needs the memory
+            first = ("first use of this model and LoRA set" if request.tiling == "off" else
+                     "first seamless image of this model and LoRA set")
 
             def exporting(progress: TransferProgress) -> None:
                 if on_progress is not None:
                     percent = min(100, round(100 * progress.done / max(progress.total, 1)))
                     on_progress(Progress(percent, 100, 0, request.batch_size, None, time.perf_counter() - started,
-                                         stage=f"{EXPORT_STAGE}: {progress.item.replace('_', ' ')}"))
+                                         stage=f"{EXPORT_STAGE} ({first}): {progress.item.replace('_', ' ')}"))
 
             folder = self.cache.export(spec, on_progress=exporting, cancel=cancel)
         shape = None
