@@ -328,11 +328,12 @@ class GenerationRequest:
                 raise InputError(f"{label} must be between 0 and 30; got {guidance}.")
         if self.eta is not None and not 0.0 <= self.eta <= 1.0:
             raise InputError(f"Eta must be between 0 and 1; got {self.eta}.")
+        faces = self.face_detail
         for label, text in (("prompt", self.prompt), ("negative prompt", self.negative_prompt),
                             ("Hires prompt", self.hires_prompt or ""),
                             ("Hires negative prompt", self.hires_negative_prompt or ""),
-                            *((("face prompt", self.face_detail.prompt),
-                               ("face negative prompt", self.face_detail.negative_prompt)) if self.face_detail else ())):
+                            *((("face prompt", faces.prompt), ("face negative prompt", faces.negative_prompt))
+                              if faces else ())):
             if len(text) > MAX_PROMPT_CHARACTERS:
                 raise InputError(f"The {label} is {len(text):,} characters; the limit is {MAX_PROMPT_CHARACTERS:,} "
                                  "(about 600 tokens are read). Shorten it.")

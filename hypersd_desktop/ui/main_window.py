@@ -191,8 +191,8 @@ class MainWindow(QMainWindow):
                                      "draws sharper "
                                      "detail into it.")
         self.vae_box = QComboBox()
-        self.face_detail = FaceDetailRows(self.library, self.settings.last_face_detail, self.settings.last_face_strength,
-                                          self)
+        self.face_detail = FaceDetailRows(self.library, self.settings.last_face_detail,
+                                          self.settings.last_face_strength, self)
         self.batch_size = QSpinBox(minimum=1, maximum=8, value=1)
         self.batch_count = QSpinBox(minimum=1, maximum=100, value=1)
         self.every_combination = QCheckBox("Each combination")
