@@ -749,6 +749,8 @@ def test_generate_with_a_face_pass(tiny_sd15, hyper_lora, pose_models, tmp_path,
 
     run = cli(*common, "--face-prompt", "freckles")
     assert run.returncode == 2 and "--face-prompt is the face pass's own" in run.stderr, run.stderr
+    run = cli(*common, "--face-padding", 48)  # not silently left out
+    assert run.returncode == 2 and "--face-padding is the face pass's own" in run.stderr, run.stderr
     run = cli(*common, "--detail-faces", 1.5)
     assert run.returncode == 2 and "strength must be above 0 and at most 1" in run.stderr, run.stderr
 

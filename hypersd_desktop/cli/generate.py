@@ -218,9 +218,9 @@ def add_parser(commands) -> None:
                                "are found by the installed pose model and person detector (ViTPose, RT-DETR)")
     generate.add_argument("--face-prompt", metavar="TEXT", help="the face pass's own prompt (default: --prompt)")
     generate.add_argument("--face-negative", metavar="TEXT", help="its own negative prompt (default: --negative)")
-    generate.add_argument("--face-padding", type=int, default=32, metavar="PIXELS",
+    generate.add_argument("--face-padding", type=int, metavar="PIXELS",
                           help="how much of the image around a face the face pass sees (default 32)")
-    generate.add_argument("--face-confidence", type=float, default=0.3, metavar="SCORE",
+    generate.add_argument("--face-confidence", type=float, metavar="SCORE",
                           help="how sure the pose model must be of a face's eyes and nose, 0-1 (default 0.3)")
     generate.add_argument("--control", action="append", default=[], type=parse_control,
                           metavar="MODEL:IMAGE[:SCALE[:TYPE]]",
@@ -395,8 +395,8 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
                                                                                     args.detail_faces is None):
             raise InputError(f"--{option.replace('_', '-')} is for --preprocess {preprocess}"
                              + (" and --detail-faces." if preprocess == POSE else "."))
-    for option in ("face_prompt", "face_negative"):
-        if getattr(args, option) and args.detail_faces is None:
+    for option in ("face_prompt", "face_negative", "face_padding", "face_confidence"):
+        if getattr(args, option) is not None and args.detail_faces is None:
             raise InputError(f"--{option.replace('_', '-')} is the face pass's own; add --detail-faces [STRENGTH].")
     if args.variation_seed is not None and not args.variation_strength:
         raise InputError("--variation-seed is the seed an image is varied by; add --variation-strength S (0.1–0.3 "
@@ -493,9 +493,10 @@ def face_detail_of(args: argparse.Namespace) -> FaceDetail | None:
     if args.detail_faces is None:
         return None
     models = (_map_model(args, option, "--detail-faces") for option in ("pose_model", "person_detector"))
+    given = {name: value for name, value in (("padding", args.face_padding), ("confidence", args.face_confidence))
+             if value is not None}  # else the pass's own defaults
     return FaceDetail(*models, strength=args.detail_faces, prompt=args.face_prompt or "",
-                      negative_prompt=args.face_negative or "", padding=args.face_padding,
-                      confidence=args.face_confidence)
+                      negative_prompt=args.face_negative or "", **given)
 
 
 def upscaler_of(args: argparse.Namespace, resolve) -> str | None:
