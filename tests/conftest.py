@@ -131,6 +131,14 @@ def depth_model(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tagger(tmp_path_factory) -> Path:
+    """A tiny WD tagger folder (model.onnx and selected_tags.csv), laid out as wd-swinv2-tagger-v3 is on the hub."""
+    import tiny_models
+
+    return tiny_models.save_tagger(tmp_path_factory.mktemp("tagger") / "wd-swinv2-tagger-v3")
+
+
+@pytest.fixture(scope="session")
 def pose_models(tmp_path_factory) -> tuple[Path, Path]:
     """A tiny ViTPose folder and a tiny RT-DETR person detector, laid out as vitpose-base-simple and
     rtdetr_r50vd_coco_o365 are on the hub."""

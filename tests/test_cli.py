@@ -970,3 +970,29 @@ def test_an_xy_plot_writes_each_image_and_the_labelled_grid_into_the_folder(tiny
                           (["--x-axis", "seed:1,2", "--out", tmp_path / "grid.png"], "name a folder")):
         refused = cli(*base, *options)
         assert refused.returncode != 0 and said in refused.stderr, refused.stderr
+
+
+def test_describe_prints_a_pictures_tags_as_a_prompt(tagger, tmp_path, app_home):
+    """`describe` with no tagger installed says which to download; with one installed (or named) it prints each
+    picture's tags, as a prompt or as JSON with scores."""
+    red, blue = tmp_path / "red.png", tmp_path / "blue photo.jpg"
+    Image.new("RGB", (80, 80), "red").save(red)
+    Image.new("RGB", (80, 80), "blue").save(blue, quality=95)
+    none = cli("describe", red)
+    assert none.returncode == 2 and "hypersd-desktop models download wd-swinv2-tagger-v3" in none.stderr
+    named = cli("describe", red, "--tagger", tagger)
+    assert named.returncode == 0, named.stderr
+    assert named.stdout == "red background, cosplay \\(costume\\), ^_^, long hair\n"
+    assert cli("models", "import", tagger).returncode == 0
+    both = cli("describe", red, blue, "--threshold", 0.6)
+    assert both.returncode == 0, both.stderr
+    assert both.stdout.splitlines() == [f"{red}: red background, cosplay \\(costume\\)", f"{blue}: blue theme"]
+    record = json.loads(cli("describe", red, "--json").stdout)
+    assert record["prompt"].startswith("red background") and record["rating"] == "general"
+    assert record["tags"][0] == {"name": "red_background", "score": pytest.approx(1.0, abs=1e-3), "character": False}
+    bad = cli("describe", red, "--threshold", 2)
+    assert bad.returncode == 2 and "--threshold is a score from 0 to 1" in bad.stderr
+    not_a_tagger = cli("describe", red, "--tagger", tmp_path)
+    assert not_a_tagger.returncode == 2 and "is not a tagger the app reads" in not_a_tagger.stderr
+    missing = cli("describe", tmp_path / "gone.png")
+    assert missing.returncode == 2 and "gone.png cannot be read" in missing.stderr

@@ -2,6 +2,7 @@
 
     hypersd-desktop [FILE …]             the window (files open in it as if dropped on it)
     hypersd-desktop generate --model PATH --prompt TEXT [options]
+    hypersd-desktop describe IMAGE … [--tagger NAME] [--json]
     hypersd-desktop inspect FILE [--json]
     hypersd-desktop models|gallery ACTION …
     hypersd-desktop batch JOB --model PATH --to FOLDER
@@ -19,13 +20,13 @@ import sys
 from pathlib import Path
 
 from hypersd_desktop import __version__
-from hypersd_desktop.cli import batch, gallery, generate, inspect, models, runtime
+from hypersd_desktop.cli import batch, describe, gallery, generate, inspect, models, runtime
 from hypersd_desktop.cli.common import EXIT_BAD_INPUT, EXIT_CANCELLED, EXIT_UNEXPECTED, TerminalSafe, speak_utf8
 from hypersd_desktop.core.errors import AppError, CancelledError
 from hypersd_desktop.core.logs import setup_logging
 
-GROUPS = {"generate": generate, "inspect": inspect, "models": models, "gallery": gallery, "batch": batch,
-          "runtime": runtime}
+GROUPS = {"generate": generate, "describe": describe, "inspect": inspect, "models": models, "gallery": gallery,
+          "batch": batch, "runtime": runtime}
 
 
 def build_parser() -> argparse.ArgumentParser:

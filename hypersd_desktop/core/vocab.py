@@ -71,12 +71,13 @@ class ModelKind(TextEnum):
     UPSCALER = "upscaler"  # an ESRGAN, SPAN, DAT … model, which enlarges a picture before it is repainted
     IP_ADAPTER = "ip-adapter"  # an IP-Adapter, which steers an image by a picture, as a prompt does by words
     IMAGE_ENCODER = "image-encoder"  # a CLIP image encoder, which reads the picture for an IP-Adapter
+    TAGGER = "tagger"  # a WD tagger (an ONNX model and its tag list), which describes a picture in booru tags
 
 
 # Kinds that, naming no architecture, serve SD1.5 and SDXL alike: a VAE file that does not say, the models that make
-# control maps from photos, upscalers.
+# control maps from photos, upscalers, taggers.
 EITHER_ARCHITECTURE_KINDS = (ModelKind.VAE, ModelKind.DEPTH, ModelKind.POSE, ModelKind.DETECTOR, ModelKind.UPSCALER,
-                             ModelKind.IMAGE_ENCODER)
+                             ModelKind.IMAGE_ENCODER, ModelKind.TAGGER)
 # The upscaler architectures the app runs (engine/upscaler_files.py), as its messages name them
 UPSCALER_FAMILIES = ("ESRGAN", "Real-ESRGAN", "SPAN", "RealPLKSR", "DAT", "HAT", "SwinIR")
 

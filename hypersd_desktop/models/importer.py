@@ -22,7 +22,9 @@ from pathlib import Path
 from hypersd_desktop.core.errors import AppError, ModelFormatError, UnsafeFileError
 from hypersd_desktop.core.files import NOT_TEXT_NAME, copy_file, name_is_text, shown_path
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
-from hypersd_desktop.core.vocab import Architecture, ImportStatus, ModelKind, WeightsKind, upscaler_families
+from hypersd_desktop.core.vocab import (
+    Architecture, ImportStatus, ModelKind, ModelLayout, WeightsKind, upscaler_families,
+)
 from hypersd_desktop.engine.inspect import (
     DEPTH_MODEL_TYPES, PERSON_DETECTOR_TYPES, PICKLE_SUFFIXES, PIPELINE_CLASSES, POSE_MODEL_TYPES, WEIGHTS_SUFFIXES,
     family_phrase, folder_family, folder_name, inspect_file, map_model_type,
@@ -30,6 +32,7 @@ from hypersd_desktop.engine.inspect import (
 )
 from hypersd_desktop.core.hashes import other_tools_hashes, sha256_file
 from hypersd_desktop.engine.ip_adapter_files import encoder_shape, is_encoder_folder
+from hypersd_desktop.engine.tagger import is_tagger, read_tag_list, tagger_files
 from hypersd_desktop.models.catalog import slug
 from hypersd_desktop.models.model_notes import NOTED_KINDS, ModelNotes, read_notes
 from hypersd_desktop.models.registry import InstalledModel, ModelFile, Registry
@@ -104,6 +107,8 @@ class Importer:
             meter.advance(path.name, _size(path))
             return ImportItem(str(path), ImportStatus.ALREADY, existing.kind, existing.architecture, model_id=existing.id)
         try:
+            if is_tagger(path):
+                return self._import_tagger(path, copy, meter, cancel)
             if path.is_dir():
                 return self._import_folder(path, copy, meter, cancel)
             return self._import_file(path, copy, meter, cancel, sha256)
@@ -200,6 +205,33 @@ class Importer:
         ))
         return ImportItem(str(path), ImportStatus.IMPORTED, kind, architecture, model_id=model.id)
 
+    def _import_tagger(self, path: Path, copy: bool, meter: TransferMeter, cancel: CancelToken) -> ImportItem:
+        """A WD tagger (engine/tagger.py): a folder with `model.onnx` and `selected_tags.csv`, or `NAME.onnx` with
+        `NAME.csv` beside it (ComfyUI's WD14 Tagger keeps them so; both files are copied, or used in place)."""
+        model_file, tags_file = tagger_files(path)
+        read_tag_list(tags_file)  # a file that is no tag list is refused before anything is registered
+        files = [ModelFile(file.name, file.stat().st_size, sha256_file(file, meter, cancel))
+                 for file in (model_file, tags_file)]
+        name = folder_name(path) if path.is_dir() else path.stem
+        model_id = self._new_id(name, files[0].sha256)
+        final = path
+        if copy:
+            final = self.models_dir / model_id if path.is_dir() else self.models_dir / model_id / path.name
+            if path.is_dir():
+                _copy(path, final, meter, cancel)
+            else:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                for file in (model_file, tags_file):
+                    _copy(file, final.parent / file.name, meter, cancel)
+        layout = ModelLayout.DIFFUSERS if path.is_dir() else ModelLayout.FILE
+        sha = files[0].sha256 if layout == ModelLayout.FILE else None
+        model = self.registry.add(InstalledModel(
+            id=model_id, name=name, kind=ModelKind.TAGGER, architecture=None, layout=layout, path=str(final),
+            size=sum(file.size for file in files), sha256=sha, short_hash=sha[:10] if sha else None,
+            source="import-copy" if copy else "import-reference", owned=copy, files=tuple(files),
+        ))
+        return ImportItem(str(path), ImportStatus.IMPORTED, ModelKind.TAGGER, None, model_id=model.id)
+
     def _new_id(self, name: str, sha: str) -> str:
         """An id no installed model has: the name, else the name and the hash, else numbered (two
         copies of one file in two folders are two models)."""
@@ -257,9 +289,10 @@ def _encoder_name(path: Path) -> str:
 
 
 def _is_diffusers_folder(path: Path) -> bool:
-    """A folder imported whole: a diffusers pipeline, a model that makes control maps, a CLIP image encoder."""
+    """A folder imported whole: a diffusers pipeline, a model that makes control maps, a CLIP image encoder, a
+    tagger."""
     return path.is_dir() and ((path / "model_index.json").is_file() or map_model_type(path) is not None
-                              or is_encoder_folder(path))
+                              or is_encoder_folder(path) or is_tagger(path))
 
 
 def _scan(root: Path) -> Iterator[Path]:
@@ -272,7 +305,7 @@ def _scan(root: Path) -> Iterator[Path]:
             continue
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
         for name in sorted(files):
-            if Path(name).suffix.lower() in WEIGHTS_SUFFIXES:
+            if Path(name).suffix.lower() in WEIGHTS_SUFFIXES or is_tagger(here / name):
                 yield here / name
 
 

@@ -49,6 +49,12 @@ class VerifyResult:
         return not self.problems
 
 
+def _file_of(model: InstalledModel, name: str) -> Path:
+    """Where a one-file model's listed file is: the model's own file, or one beside it (a tagger's tag list)."""
+    path = Path(model.path)
+    return path if len(model.files) == 1 or Path(name).name == path.name else path.with_name(Path(name).name)
+
+
 def vae_beside(checkpoint: Path) -> Path | None:
     """The VAE file beside a checkpoint named as AUTOMATIC1111 looks for one, `<checkpoint>.vae.safetensors`."""
     beside = checkpoint.with_name(f"{checkpoint.stem}.vae.safetensors")
@@ -430,7 +436,7 @@ class ModelLibrary:
             folder = Path(model.path) if model.layout == ModelLayout.DIFFUSERS else Path(model.path).parent
             problems = []
             for file in model.files:
-                path = folder / file.path if model.layout == ModelLayout.DIFFUSERS else Path(model.path)
+                path = folder / file.path if model.layout == ModelLayout.DIFFUSERS else _file_of(model, file.path)
                 if not path.is_file():
                     problems.append(f"{file.path} is missing")
                     meter.advance(file.path, file.size)

@@ -227,6 +227,9 @@ class InitImageBox(PictureInput):
                                 "repainted at that size, Strength of it (an upscale: about 0.5 adds detail and "
                                 "keeps the picture)")
         self._size_override: tuple[int, int] | None = None  # a request's own size, kept exactly on reuse
+        self.describe_button = QToolButton(text="Describe")
+        self.describe_button.setToolTip("Write the picture's booru tags into the prompt, as a tagger reads them "
+                                        "(characters, then what it shows); Ctrl+Z takes them back")
         self.mask_button = QToolButton(text="Paint mask…")
         self.mask_button.setToolTip("Paint the part of the picture to repaint (inpainting); the rest is kept")
         self.mask_blur = QSpinBox(minimum=0, maximum=64, value=4, suffix=" px")
@@ -257,6 +260,7 @@ class InitImageBox(PictureInput):
         outpaint_row.addStretch(1)
         enlarge_row = QHBoxLayout()
         enlarge_row.addWidget(self.enlarge)
+        enlarge_row.addWidget(self.describe_button)
         enlarge_row.addStretch(1)
         mask_row = QHBoxLayout()
         mask_row.addWidget(self.mask_button)
@@ -411,6 +415,7 @@ class InitImageBox(PictureInput):
     def _show(self) -> None:
         super()._show()
         self.strength.setEnabled(self.digest is not None)
+        self.describe_button.setEnabled(self.digest is not None)
         self.mask_button.setEnabled(self.digest is not None)
         for button in self.outpaint_buttons:
             button.setEnabled(self.digest is not None)

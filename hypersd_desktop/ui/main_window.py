@@ -52,6 +52,7 @@ from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.banner import Banner
 from hypersd_desktop.ui.control_stack import ControlStack, ReferenceStack
 from hypersd_desktop.ui.control_maps import ControlMaps
+from hypersd_desktop.ui.describe import Describer, described_text, tagger_name
 from hypersd_desktop.ui.draw_tab import DrawTab
 from hypersd_desktop.ui.drops import SETTINGS_SUFFIXES, WEB_SCHEMES, DroppedFiles, ImageChoice, ask_about_image
 from hypersd_desktop.ui.engine_notice import EngineNoticeView
@@ -213,6 +214,7 @@ class MainWindow(QMainWindow):
         self.cancel_button.setEnabled(False)
         self.init_image = InitImageBox(self.bridge.inputs)
         self.control_maps = ControlMaps(self.bridge, self)  # depth and pose maps, made by the worker
+        self.describer = Describer(self.bridge, self.library, self)  # a picture's tags, read by the worker
         self.control_stack = ControlStack(self.bridge.inputs, self.library, self.control_maps)
         self.control_image = self.control_stack.first  # the first ControlNet's box
         self.reference_stack = ReferenceStack(self.bridge.inputs, self.library)
@@ -294,6 +296,9 @@ class MainWindow(QMainWindow):
         vary_result = QAction(f"Variations of this image (× {VARIATIONS})", self.results)
         vary_result.triggered.connect(self.variations_of_result)
         self.results.addAction(vary_result)
+        describe_result = QAction("Describe: its tags as the prompt", self.results)
+        describe_result.triggered.connect(self.describe_result)
+        self.results.addAction(describe_result)
         compare_result = QAction("Compare with the image before it", self.results)
         compare_result.triggered.connect(self.compare_result)
         self.results.addAction(compare_result)
@@ -498,7 +503,8 @@ class MainWindow(QMainWindow):
         self.jobs = JobView(self.bridge, JobWidgets(
             self.preview, self.timing, self.cancel_button, self.results, self.queue, self.warnings, self.errors,
             self.device_label, self.memory_label, self.progress, self.resume_queue), lambda: self.settings, self,
-            skip=lambda job_id: self.draw.owns(job_id) or self.control_maps.owns(job_id) or self.live.owns(job_id))
+            skip=lambda job_id: (self.draw.owns(job_id) or self.control_maps.owns(job_id) or self.live.owns(job_id)
+                                 or self.describer.owns(job_id)))
         self.jobs.image_saved.connect(self.image_saved)
         self.results.currentItemChanged.connect(lambda item, _previous: self.show_result(item))
         self.results.itemClicked.connect(self._result_clicked)  # the current one again, after a newer image
@@ -506,6 +512,10 @@ class MainWindow(QMainWindow):
         self.bridge.ready.connect(lambda _message: self._update_recipe_controls())  # the device decides some notes
         self.bridge.notice.connect(self.engine_notice.show_notice)
         self.init_image.changed.connect(self._init_image_changed)
+        self.init_image.describe_button.clicked.connect(lambda: self.describe_picture(self.init_image.digest))
+        self.describer.described.connect(self._described)
+        self.describer.failed.connect(lambda message: (self.statusBar().clearMessage(),
+                                                       self.errors.show_messages([message])))
         self.control_stack.changed.connect(self._update_recipe_controls)
         self.variation.changed.connect(self._update_recipe_controls)
         # counted once typing pauses: a large wildcard file's lines are read as choices at each count
@@ -1034,6 +1044,31 @@ class MainWindow(QMainWindow):
         self.variation.set_variation(random.randrange(RANDOM_SEEDS),
                                      self.variation.strength.value() or VARIATION_STRENGTH)
         self.generate(count=VARIATIONS)
+
+    def describe_result(self) -> None:
+        """The selected result's (or the newest's) booru tags become the prompt."""
+        item = self.results.currentItem() or self.results.item(0)
+        if item is None:
+            return
+        png = ResultStrip.unsaved_png(item)
+        try:
+            digest = (self.bridge.inputs.add(png, "The result") if png is not None else
+                      self.bridge.inputs.add_file(Path(ResultStrip.path_of(item)), "The result"))
+        except InputError as error:
+            self.errors.show_messages([str(error)])
+            return
+        self.describe_picture(digest)
+
+    def describe_picture(self, digest: str) -> None:
+        """Ask the worker for input image `digest`'s booru tags; they replace the prompt when they come."""
+        if self.describer.request(digest):
+            self.statusBar().showMessage("Reading the picture's tags…", 10000)
+
+    def _described(self, describing, description) -> None:
+        if description.tags:
+            self._edit_prompt(lambda _text, _words: description.prompt, ())
+        self.statusBar().showMessage(
+            described_text(describing, description, tagger_name(self.library, describing.tagger)), 15000)
 
     def use_result_as_init_image(self) -> None:
         """The selected result (or the newest) becomes the init image."""

@@ -7,8 +7,8 @@ from PySide6.QtCore import QObject, Qt, Signal
 from hypersd_desktop.core.images import InputImages
 from hypersd_desktop.worker.client import QueueChanged, WorkerClient, WorkerRestarted, WorkerUnavailable
 from hypersd_desktop.worker.protocol import (
-    BatchFinished, BatchProgress, EngineNotice, ImageReady, JobFailed, JobFinished, JobProgress, JobStarted, MapReady,
-    WorkerReady,
+    BatchFinished, BatchProgress, Described, EngineNotice, ImageReady, JobFailed, JobFinished, JobProgress, JobStarted,
+    MapReady, WorkerReady,
 )
 
 
@@ -28,6 +28,7 @@ class WorkerBridge(QObject):
     batch_finished = Signal(object)  # BatchFinished
     notice = Signal(object)  # EngineNotice
     map_ready = Signal(object)  # MapReady
+    described = Signal(object)  # Described
     _incoming = Signal(object)
 
     def __init__(self, home: str | None = None, parent: QObject | None = None, cancel_timeout: float = 5.0,
@@ -40,7 +41,7 @@ class WorkerBridge(QObject):
             WorkerReady: self.ready, JobStarted: self.started, JobProgress: self.progress, ImageReady: self.image_ready,
             JobFinished: self.finished, JobFailed: self.failed, QueueChanged: self.queue_changed,
             WorkerRestarted: self.restarted, WorkerUnavailable: self.unavailable, BatchProgress: self.batch_progress, BatchFinished: self.batch_finished,
-            EngineNotice: self.notice, MapReady: self.map_ready,
+            EngineNotice: self.notice, MapReady: self.map_ready, Described: self.described,
         }
 
     @property

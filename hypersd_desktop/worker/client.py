@@ -45,8 +45,8 @@ from hypersd_desktop.engine.plot import PlotSpec
 from hypersd_desktop.engine.types import AUTO_BACKEND, GenerationRequest
 from hypersd_desktop.worker.batch import BatchSpec
 from hypersd_desktop.worker.protocol import (
-    JOB_ENDS, PROTOCOL_VERSION, CancelJob, ControlMap, EnlargeImage, Enlargement, Hello, JobFailed, MakeMap, PutImage,
-    RunBatch, RunJob, RunPlot, Shutdown, WorkerReady, WorkerRefused,
+    JOB_ENDS, PROTOCOL_VERSION, CancelJob, ControlMap, DescribeImage, Describing, EnlargeImage, Enlargement, Hello,
+    JobFailed, MakeMap, PutImage, RunBatch, RunJob, RunPlot, Shutdown, WorkerReady, WorkerRefused,
 )
 from hypersd_desktop.worker.wire import MessageWriter, ProtocolError, read_message
 
@@ -69,8 +69,8 @@ def worker_command(python: str | None = None) -> list[str] | None:
 @dataclass(frozen=True)
 class QueuedJob:
     """One image request, a batch (`request` is then its first unit's, for display), an X/Y/Z plot (`plot`; `request` is
-    its base request), a control map to make (`map`), or an image to enlarge alone (`enlargement`; `request` is None
-    for those two)."""
+    its base request), a control map to make (`map`), an image to enlarge alone (`enlargement`) or a picture to describe
+    in tags (`describing`; `request` is None for those three)."""
 
     job_id: int
     request: GenerationRequest | None
@@ -78,6 +78,7 @@ class QueuedJob:
     save: bool = True  # False: the images are shown, not written (the Draw tab's live images)
     map: ControlMap | None = None
     enlargement: Enlargement | None = None
+    describing: Describing | None = None
     plot: PlotSpec | None = None
     each: tuple[GenerationRequest, ...] = ()  # one-image requests made as one batch (`request` is the first)
 
@@ -93,16 +94,19 @@ class QueuedJob:
     def input_images(self) -> tuple[str, ...]:
         """The digests of the input images the worker needs for this job."""
         named = tuple(digest for request in self.requests() for digest in request.input_images())
-        return tuple(dict.fromkeys(named + ((self.map.image,) if self.map else ())))
+        pictures = (self.map.image,) if self.map else (self.describing.image,) if self.describing else ()
+        return tuple(dict.fromkeys(named + pictures))
 
     @property
     def saves(self) -> bool:
-        """Whether the job writes images: a generation to keep or a batch (not a live image, not a map)."""
-        return self.map is None and (self.save or self.batch is not None)
+        """Whether the job writes images: a generation to keep or a batch (not a live image, not a map, not tags)."""
+        return self.map is None and self.describing is None and (self.save or self.batch is not None)
 
     def describe(self) -> str:
         if self.map:
             return f"{self.map.kind} map of a ControlNet picture"
+        if self.describing:
+            return f"tags of a picture ({Path(self.describing.tagger).name})"
         if self.enlargement:
             how = Path(self.enlargement.upscaler).stem if self.enlargement.upscaler else "Lanczos"
             return f"{Path(self.enlargement.path).name} enlarged × {self.enlargement.scale:g} ({how})"
@@ -254,6 +258,10 @@ class WorkerClient:
         """Queue an image to enlarge alone; it comes back as `ImageReady`, saved into the gallery."""
         return self._enqueue(QueuedJob(next(self._ids), None, enlargement=enlargement), latest_wins=False)
 
+    def submit_description(self, describing: Describing) -> int:
+        """Queue a picture to describe in tags; they come back as `Described`."""
+        return self._enqueue(QueuedJob(next(self._ids), None, describing=describing), latest_wins=False)
+
     def submit_batch(self, spec: BatchSpec) -> int:
         """Queue a batch job; it runs as one job (one cancel stops it; running it again resumes it)."""
         return self._enqueue(QueuedJob(next(self._ids), spec.units[0].request, spec), latest_wins=False)
@@ -365,6 +373,8 @@ class WorkerClient:
                     self._send(MakeMap(job.job_id, job.map, Device(self.engine_choice[1])))
                 elif job.enlargement is not None:
                     self._send(EnlargeImage(job.job_id, job.enlargement, Device(self.engine_choice[1])))
+                elif job.describing is not None:
+                    self._send(DescribeImage(job.job_id, job.describing, Device(self.engine_choice[1])))
                 elif job.batch is not None:
                     self._send(RunBatch(job.job_id, job.batch))
                 elif job.plot is not None:

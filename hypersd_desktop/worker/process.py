@@ -35,9 +35,9 @@ from hypersd_desktop.engine import backend as backends
 from hypersd_desktop.engine import notices
 from hypersd_desktop.engine.types import Progress
 from hypersd_desktop.worker.protocol import (
-    PROTOCOL_VERSION, BatchFinished, BatchProgress, CancelJob, EnlargeImage, EngineNotice, Hello, ImageReady, JobFailed,
-    JobFinished, JobProgress, JobStarted, MakeMap, MapReady, PutImage, RunBatch, RunJob, RunPlot, Shutdown, WorkerReady,
-    WorkerRefused,
+    PROTOCOL_VERSION, BatchFinished, BatchProgress, CancelJob, Described, DescribeImage, EnlargeImage, EngineNotice,
+    Hello, ImageReady, JobFailed, JobFinished, JobProgress, JobStarted, MakeMap, MapReady, PutImage, RunBatch, RunJob,
+    RunPlot, Shutdown, WorkerReady, WorkerRefused,
 )
 from hypersd_desktop.worker.wire import MessageWriter, ProtocolError, read_message
 
@@ -129,6 +129,8 @@ class Worker:
                 self._make_map(message, token)
             elif isinstance(message, EnlargeImage):
                 self._enlarge(message, token)
+            elif isinstance(message, DescribeImage):
+                self._describe(message, token)
             elif isinstance(message, RunPlot):
                 self._run_plot(message, token)
             else:
@@ -160,7 +162,7 @@ class Worker:
                     self.cancels.setdefault(message.job_id, CancelToken()).cancel()
             elif isinstance(message, PutImage):
                 self._keep_image(message)
-            elif isinstance(message, (RunJob, RunBatch, RunPlot, MakeMap, EnlargeImage, Shutdown)):
+            elif isinstance(message, (RunJob, RunBatch, RunPlot, MakeMap, EnlargeImage, DescribeImage, Shutdown)):
                 self.inbox.put(message)
             else:
                 log.warning("ignored a %s message", type(message).kind)
@@ -258,6 +260,15 @@ class Worker:
             token.raise_if_cancelled()
             png, device = self.service.control_map(job.map, job.device)
             self.out.send(MapReady(job.job_id, job.map, png))
+            self.out.send(JobFinished(job.job_id, seconds=time.perf_counter() - started, device=device))
+
+    def _describe(self, job: DescribeImage, token: CancelToken) -> None:
+        started = time.perf_counter()
+        with self._reported(job.job_id):
+            self.out.send(JobStarted(job.job_id))
+            token.raise_if_cancelled()
+            description, device = self.service.describe(job.describing, job.device)
+            self.out.send(Described(job.job_id, job.describing, description))
             self.out.send(JobFinished(job.job_id, seconds=time.perf_counter() - started, device=device))
 
     def _enlarge(self, job: EnlargeImage, token: CancelToken) -> None:

@@ -7,10 +7,10 @@ compute runtime the packaged app installs — and later another machine.
 
 The conversation: the app sends `Hello` and the worker answers `WorkerReady` (its protocol and
 package versions, backends and devices) or `WorkerRefused`. Then the app sends jobs one at a
-time (`RunJob`, `RunBatch`, `RunPlot`, `MakeMap`, `EnlargeImage`), `CancelJob` at any moment, and
-`Shutdown`. For each job the worker sends `JobStarted`, then `JobProgress`/`BatchProgress`,
-`ImageReady` per image (`MapReady` for a map), and ends it with exactly one of `JobFinished`, `BatchFinished` or `JobFailed`. Between and during jobs
-the worker may send `EngineNotice`: what an engine says outside any job (a background compile).
+time (`RunJob`, `RunBatch`, `RunPlot`, `MakeMap`, `EnlargeImage`, `DescribeImage`), `CancelJob` at any moment,
+and `Shutdown`. For each job the worker sends `JobStarted`, then `JobProgress`/`BatchProgress`,
+`ImageReady` per image (`MapReady` for a map, `Described` for a picture's tags), and ends it with exactly one of
+`JobFinished`, `BatchFinished` or `JobFailed`. Between and during jobs the worker may send `EngineNotice`: what an engine says outside any job (a background compile).
 
 Image inputs (init images, masks, control images) are named in requests by the sha256 of their
 bytes; the app sends each one once to a worker process, as `PutImage` before the first job that
@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from hypersd_desktop.core.vocab import Device, DType, MapKind
 from hypersd_desktop.engine.backend import BackendInfo
 from hypersd_desktop.engine.plot import PlotSpec
+from hypersd_desktop.engine.tagger import CHARACTER_THRESHOLD, THRESHOLD, Description
 from hypersd_desktop.engine.types import AUTO_BACKEND, GenerationRequest
 from hypersd_desktop.worker.batch import BatchSpec
 
 # 2: control maps (`MakeMap`), which a worker of protocol 1 would leave unanswered; 3: pose maps; 4: `EnlargeImage`;
-# 5: `RunPlot`; 6: a plot's Z axis; 7: its Styles axis (the styles it adds, in `PlotAxis.styles`)
-PROTOCOL_VERSION = 7
+# 5: `RunPlot`; 6: a plot's Z axis; 7: its Styles axis (the styles it adds, in `PlotAxis.styles`); 8: `DescribeImage`
+PROTOCOL_VERSION = 8
 
 MESSAGES: dict[str, type] = {}
 
@@ -138,6 +139,27 @@ class EnlargeImage:
     device: Device = Device.AUTO
 
 
+@dataclass(frozen=True)
+class Describing:
+    """Input image `image` (a digest) described in booru tags by the tagger at `tagger` (engine/tagger.py): the
+    tags scored over `threshold` (a character's over `character_threshold`)."""
+
+    image: str
+    tagger: str
+    threshold: float = THRESHOLD
+    character_threshold: float = CHARACTER_THRESHOLD
+
+
+@message("describe")
+@dataclass(frozen=True)
+class DescribeImage:
+    """Describe a picture; answered with `Described`, then `JobFinished` (or `JobFailed`)."""
+
+    job_id: int
+    describing: Describing
+    device: Device = Device.AUTO
+
+
 @message("put-image")
 @dataclass(frozen=True)
 class PutImage:
@@ -232,6 +254,16 @@ class MapReady:
     job_id: int
     map: ControlMap
     png: bytes
+
+
+@message("described")
+@dataclass(frozen=True)
+class Described:
+    """The tags a `DescribeImage` asked for."""
+
+    job_id: int
+    describing: Describing
+    description: Description
 
 
 @message("finished")

@@ -268,6 +268,7 @@ class GenerationService:
         self.engines = engines or Engines(self.inputs)
         self._depth = None  # the DepthEstimator, made on the first depth map
         self._pose = None  # the PoseEstimator, made on the first pose map
+        self._tagger = None  # the last tagger a picture was described with (engine/tagger.py)
         self._upscalers = None  # the Upscalers that enlarge images alone (`enlarge`), made on the first
 
     def control_map(self, control_map, device: str = Device.AUTO) -> tuple[bytes, Device]:
@@ -287,6 +288,19 @@ class GenerationService:
             self._depth = self._depth or DepthEstimator()
             made = self._depth.depth_map(picture, control_map.model, placed.value)
         return png_data(made), placed
+
+    def describe(self, describing, device: str = Device.AUTO):
+        """The tags a `Describing` (worker/protocol.py) asks for, and the device the tagger ran on: `device` where
+        ONNX Runtime has it, else the CPU. The tagger stays loaded for the next picture."""
+        from hypersd_desktop.engine.tagger import Tagger, tagger_provider
+
+        provider = tagger_provider(device)
+        if self._tagger is None or (self._tagger.path, self._tagger.provider) != (Path(describing.tagger), provider):
+            self._tagger = None  # the last one's memory is free before the next loads
+            self._tagger = Tagger(describing.tagger, provider)
+        picture = self.inputs.open(describing.image)
+        description = self._tagger.describe(picture, describing.threshold, describing.character_threshold)
+        return description, provider.device
 
     def _pose_estimator(self):
         from hypersd_desktop.engine.pose import PoseEstimator

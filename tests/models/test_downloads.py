@@ -440,3 +440,24 @@ def test_the_catalogs_ip_adapters_and_image_encoder_download_and_find_each_other
     assert library.download("ip-adapter-sdxl-vit-h").architecture == "sdxl"
     message = no_encoder(adapter.path, EncoderNeed(1024, False), "choose another")
     assert f"the Models tab's {name}, or `hypersd-desktop models download {entry_id}`" in message
+
+
+def test_the_catalogs_tagger_downloads_as_a_tagger_that_describes(hub, setup, tagger):
+    """WD SwinV2 Tagger v3 as the catalog lists it, served as the hub serves its repository (the tiny tagger's
+    files under the real names, the model as Git LFS): it lands as a tagger folder that describes a picture."""
+    from PIL import Image
+
+    from hypersd_desktop.core.vocab import ModelKind
+    from hypersd_desktop.engine.tagger import Tagger
+    from hypersd_desktop.models.catalog import load_catalog
+
+    entry = load_catalog().get("wd-swinv2-tagger-v3")
+    assert (entry.kind, entry.layout, entry.architecture, entry.licence) == (ModelKind.TAGGER, "diffusers", "",
+                                                                              "apache-2.0")
+    assert [file.path for file in entry.files] == ["model.onnx", "selected_tags.csv"]
+    for file in entry.files:
+        hub.add(entry.repo, file.path, (tagger / file.path).read_bytes(), lfs=file.path.endswith(".onnx"))
+    model = setup.downloader.download(entry)
+    assert (model.kind, model.layout, model.path) == (ModelKind.TAGGER, "diffusers", str(setup.models / entry.id))
+    described = Tagger(model.path).describe(Image.new("RGB", (32, 32), "red"))
+    assert described.tags[0].name == "red_background"

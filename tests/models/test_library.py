@@ -476,3 +476,44 @@ def test_a_model_whose_file_name_is_no_utf8_text_is_listed_and_the_rest_imported
     assert [(Path(item.path).name, item.status) for item in items] == [
         ("Hyper-SD15-2steps-lora.safetensors", ImportStatus.IMPORTED), ("caf\ufffd.safetensors", ImportStatus.BROKEN)]
     assert items[1].reason == "its name is not UTF-8 text (a file from an older system or drive); rename it to add it"
+
+
+def test_taggers_import_as_the_hub_comfyui_and_a1111s_tagger_keep_them(library, tmp_path, tagger):
+    """A WD tagger's folder as the hub has it, ComfyUI's WD14 Tagger's `NAME.onnx` with `NAME.csv` beside it, and
+    the Hugging Face cache's snapshot folder A1111's Tagger extension downloads into, found in a models folder
+    among other files; a copied pair moves with both its files, and a folder whose tag list is no tag list is
+    named broken."""
+    from hypersd_desktop.engine.tagger import Tagger, tagger_files
+
+    models = tmp_path / "models"
+    comfy = models / "ComfyUI" / "custom_nodes" / "ComfyUI-WD14-Tagger" / "models"
+    comfy.mkdir(parents=True)
+    shutil.copy(tagger / "model.onnx", comfy / "wd-v1-4-moat-tagger-v2.onnx")
+    shutil.copy(tagger / "selected_tags.csv", comfy / "wd-v1-4-moat-tagger-v2.csv")
+    (comfy / "lone.onnx").write_bytes((tagger / "model.onnx").read_bytes())  # no tag list: not a tagger
+    snapshot = models / "hub" / "models--SmilingWolf--wd-vit-tagger-v3" / "snapshots" / "0123abcd"
+    shutil.copytree(tagger, snapshot)
+    shutil.copytree(tagger, models / "wd-swinv2-tagger-v3")
+    broken = shutil.copytree(tagger, models / "damaged-tagger")
+    (broken / "selected_tags.csv").write_text("id,word\n1,cat\n", encoding="utf-8")
+    items = library.import_path(models)
+    assert sorted((Path(item.path).name, item.status) for item in items) == [
+        ("0123abcd", ImportStatus.IMPORTED), ("damaged-tagger", ImportStatus.BROKEN),
+        ("wd-swinv2-tagger-v3", ImportStatus.IMPORTED), ("wd-v1-4-moat-tagger-v2.onnx", ImportStatus.IMPORTED)]
+    assert "no `name` column" in next(item.reason for item in items if item.status == ImportStatus.BROKEN)
+    found = {model.name: model for model in library.registry.list(kind="tagger")}
+    assert sorted(found) == ["wd-swinv2-tagger-v3", "wd-v1-4-moat-tagger-v2", "wd-vit-tagger-v3"]
+    assert found["wd-v1-4-moat-tagger-v2"].layout == "file" and found["wd-vit-tagger-v3"].layout == "diffusers"
+    assert [file.path for file in found["wd-swinv2-tagger-v3"].files] == ["model.onnx", "selected_tags.csv"]
+    assert [result.problems for result in library.verify()] == [()] * 3
+    (comfy / "wd-v1-4-moat-tagger-v2.csv").write_text("tag_id,name,category,count\n1,changed,0,1\n")
+    assert [problem for result in library.verify() for problem in result.problems] == [
+        "wd-v1-4-moat-tagger-v2.csv has changed (sha256 differs)"]
+    shutil.copy(tagger / "selected_tags.csv", comfy / "wd-v1-4-moat-tagger-v2.csv")
+    [copied] = library.import_path(comfy / "wd-v1-4-moat-tagger-v2.onnx", copy=True)
+    assert copied.status == ImportStatus.IMPORTED
+    moved = library.registry.get(copied.model_id)
+    assert moved.owned and all(path.is_file() for path in tagger_files(moved.path))
+    assert Tagger(moved.path).tags == Tagger(tagger).tags
+    library.remove(moved.id)
+    assert not Path(moved.path).parent.exists()

@@ -127,3 +127,30 @@ def test_a_picture_the_disk_cannot_store_is_a_clear_error(tmp_path):
     blocked.write_text("not a folder")
     with pytest.raises(InputError, match=f"The picture could not be stored: it could not be written into {blocked}"):
         InputImages(blocked).add(drawing())
+
+
+def test_a_pictures_tags_are_read_by_the_worker_from_a_picture_the_app_holds(fake_backend, app_home, tmp_path,
+                                                                            tagger):
+    """The window has no ONNX Runtime: it asks the worker for a picture's tags, queued with the images; they come
+    back as the tagger's own description, and a tagger that is no tagger fails that job alone."""
+    from hypersd_desktop.engine.tagger import Tagger
+    from hypersd_desktop.worker.protocol import Described, Describing
+
+    inputs = InputImages(tmp_path / "app-inputs")
+    picture = Image.new("RGBA", (90, 30), (255, 0, 0, 255))
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    digest = inputs.hold(buffer.getvalue())
+    with fake_worker(app_home, inputs) as (events, client):
+        asked = client.submit_description(Describing(digest, str(tagger), threshold=0.3))
+        generated = client.submit(REQUEST.replace(seed=3), save=False)
+        broken = client.submit_description(Describing(digest, str(tmp_path)))
+        assert events.wait_for(JobFailed).job_id == broken
+        finished_images(events, 2)
+    [described] = [event for event in events.items if isinstance(event, Described)]
+    assert described.job_id == asked and described.describing.image == digest and generated != asked
+    assert described.description == Tagger(tagger).describe(picture.convert("RGB"), threshold=0.3)
+    # padded with white to 90 × 90, two thirds of it white
+    assert "red_background" not in [tag.name for tag in described.description.tags]
+    failure = next(event for event in events.items if isinstance(event, JobFailed))
+    assert "lacks model.onnx" in failure.message

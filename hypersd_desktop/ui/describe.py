@@ -1,0 +1,80 @@
+"""Describe: a picture's booru tags, from a WD tagger in the worker (engine/tagger.py), written into the prompt.
+
+The init image box's *Describe* button and a result's right-click ask for them; the prompt box gets them as one
+edit Ctrl+Z takes back. A tagger is an ONNX model that the worker's ONNX Runtime runs, so it runs where generation
+does, queued with the images.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from hypersd_desktop.core.vocab import ModelKind
+from hypersd_desktop.models.library import ModelLibrary
+from hypersd_desktop.worker.bridge import WorkerBridge
+from hypersd_desktop.worker.protocol import Describing
+
+NO_TAGGER = ("Describe needs a tagger, which reads a picture's booru tags: download \"WD SwinV2 Tagger v3\" in the "
+             "Models tab, or import a WD tagger's folder (model.onnx and selected_tags.csv).")
+
+
+class Describer(QObject):
+    described = Signal(object, object)  # the Describing asked for, the Description (engine/tagger.py)
+    failed = Signal(str)  # what went wrong and what to do
+
+    def __init__(self, bridge: WorkerBridge, library: ModelLibrary, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.library = library
+        self._jobs: dict[int, Describing] = {}  # unfinished job id -> what it describes
+        self._ids: set[int] = set()  # every such job's id, finished ones too (their last events may still come)
+        bridge.described.connect(self._ready)
+        bridge.failed.connect(self._failed)
+        bridge.finished.connect(lambda message: self._jobs.pop(message.job_id, None))
+
+    def owns(self, job_id: int) -> bool:
+        """Whether `job_id` describes a picture (the Generate tab's job views leave those alone)."""
+        return job_id in self._ids
+
+    def tagger(self):
+        """The installed tagger that describes pictures (the first), or None."""
+        taggers = self.library.registry.list(kind=ModelKind.TAGGER)
+        return taggers[0] if taggers else None
+
+    def request(self, digest: str) -> bool:
+        """Ask for the tags of input image `digest`; `described` or `failed` answers. False (and `failed`) where no
+        tagger is installed."""
+        tagger = self.tagger()
+        if tagger is None:
+            self.failed.emit(NO_TAGGER)
+            return False
+        describing = Describing(digest, tagger.path)
+        if describing not in self._jobs.values():
+            job_id = self.bridge.client.submit_description(describing)  # its events come later, on this thread
+            self._jobs[job_id] = describing
+            self._ids.add(job_id)
+        return True
+
+    def _ready(self, message) -> None:
+        if message.job_id in self._jobs:
+            self.described.emit(message.describing, message.description)
+
+    def _failed(self, message) -> None:
+        if self._jobs.pop(message.job_id, None) is not None and not message.cancelled:
+            self.failed.emit(message.message)
+
+
+def described_text(describing: Describing, description, name: str) -> str:
+    """The status line's words for a description: how many tags, the rating, the tagger."""
+    if not description.tags:
+        return f"{name} found no tag over {describing.threshold:g} in the picture; the prompt is as it was."
+    rating = f", rated {description.rating}" if description.rating else ""
+    return f"The prompt is the picture's {len(description.tags)} tags{rating} ({name}); Ctrl+Z takes it back."
+
+
+def tagger_name(library: ModelLibrary, path: str) -> str:
+    model = library.registry.find(path)
+    return model.name if model is not None else Path(path).name
+

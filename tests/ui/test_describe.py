@@ -1,0 +1,55 @@
+"""Describe: a picture's booru tags written into the prompt by the worker's tagger, from the init image box or a
+result, as one edit Ctrl+Z takes back."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+from PySide6.QtCore import Qt
+
+from hypersd_desktop.engine.tagger import Tagger
+from hypersd_desktop.ui.describe import NO_TAGGER
+from ui_helpers import WAIT
+
+
+def png(picture: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    picture.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_describe_writes_the_init_images_tags_into_the_prompt_and_ctrl_z_takes_them_back(qtbot, parts, tagger):
+    window, box = parts.window, parts.window.init_image
+    assert not box.describe_button.isEnabled()  # no picture yet
+    window.prompt.setPlainText("my own words")
+    assert box.load_bytes(png(Image.new("RGB", (64, 64), "red")), "red.png")
+    assert box.describe_button.isEnabled()
+    box.describe_button.click()
+    assert NO_TAGGER in window.errors.text() and window.prompt.toPlainText() == "my own words"
+    parts.library.import_path(tagger)
+    window.errors.show_messages([])
+    with qtbot.waitSignal(window.describer.described, timeout=WAIT):
+        box.describe_button.click()
+    assert window.prompt.toPlainText() == "red background, cosplay \\(costume\\), ^_^, long hair"
+    assert "the picture's 4 tags, rated general (wd-swinv2-tagger-v3)" in window.statusBar().currentMessage()
+    assert not window.errors.text() and not window.results.count()  # no image was made or shown for it
+    window.prompt.setFocus()
+    qtbot.keyClick(window.prompt, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert window.prompt.toPlainText() == "my own words"
+
+
+def test_a_results_tags_become_the_prompt(qtbot, parts, tagger):
+    window = parts.window
+    parts.library.import_path(tagger)
+    window.prompt.setPlainText("a lighthouse at dusk")
+    with qtbot.waitSignal(window.image_saved, timeout=WAIT) as saved:
+        window.generate()
+    qtbot.waitUntil(lambda: window.results.count() == 1, timeout=WAIT)
+    [action] = [a for a in window.results.actions() if a.text().startswith("Describe")]
+    with qtbot.waitSignal(window.describer.described, timeout=WAIT) as described:
+        action.trigger()
+    with Image.open(saved.args[0]) as image:
+        expected = Tagger(tagger).describe(image.convert("RGB"))
+    assert described.args[1] == expected
+    assert window.prompt.toPlainText() == expected.prompt and expected.tags
