@@ -676,10 +676,11 @@ TINY_TAGS = (
 
 
 def save_tagger(folder: Path, side: int | str = 448, logits: bool = False, tags=TINY_TAGS,
-                names: tuple[str, str] = ("model.onnx", "selected_tags.csv")) -> Path:
-    """A WD tagger in its real files: an ONNX model taking (batch, side, side, 3) BGR 0–255 and scoring `tags` from
-    the picture's mean colours (sigmoid scores, or logits with `logits`), and its tag list as the hub's
-    selected_tags.csv writes it (tag_id,name,category,count). `side` "dynamic" leaves the input's size open."""
+                names: tuple[str, str] = ("model.onnx", "selected_tags.csv"), half: bool = False) -> Path:
+    """A WD tagger in its real files: an ONNX model taking (batch, side, side, 3) BGR 0–255 (in fp16 with `half`)
+    and scoring `tags` from the picture's mean colours (sigmoid scores, or logits with `logits`), and its tag list
+    as the hub's selected_tags.csv writes it (tag_id,name,category,count). `side` "dynamic" leaves the input's size
+    open."""
     import csv
 
     import numpy as np
@@ -690,7 +691,8 @@ def save_tagger(folder: Path, side: int | str = 448, logits: bool = False, tags=
     dims = ["batch", side, side, 3] if isinstance(side, int) else ["batch", "height", "width", 3]
     weights = np.array([t[2] for t in tags], dtype=np.float32).T  # (3, tags)
     bias = np.array([t[3] for t in tags], dtype=np.float32)
-    nodes = [helper.make_node("ReduceMean", ["input", "axes"], ["means"], keepdims=0),
+    nodes = [helper.make_node("Cast", ["input"], ["pixels"], to=TensorProto.FLOAT),
+             helper.make_node("ReduceMean", ["pixels", "axes"], ["means"], keepdims=0),
              helper.make_node("Div", ["means", "full"], ["shares"]),
              helper.make_node("MatMul", ["shares", "weights"], ["scaled"]),
              helper.make_node("Add", ["scaled", "bias"], ["logits" if not logits else "output"])]
@@ -698,7 +700,7 @@ def save_tagger(folder: Path, side: int | str = 448, logits: bool = False, tags=
         nodes.append(helper.make_node("Sigmoid", ["logits"], ["output"]))
     graph = helper.make_graph(
         nodes, "tiny_tagger",
-        [helper.make_tensor_value_info("input", TensorProto.FLOAT, dims)],
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT16 if half else TensorProto.FLOAT, dims)],
         [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["batch", len(tags)])],
         [numpy_helper.from_array(np.array([1, 2], dtype=np.int64), "axes"),
          numpy_helper.from_array(np.array(255, dtype=np.float32), "full"),

@@ -161,6 +161,7 @@ class Tagger:
                                    f"3 colours; it takes {[i.shape for i in inputs]}): a tagger of another kind.")
         self.side = next((size for size in shape[1:3] if isinstance(size, int) and size > 0), DEFAULT_SIDE)
         self.input_name, self.output_name = inputs[0].name, outputs[0].name
+        self.half = inputs[0].type == "tensor(float16)"  # a model exported in fp16 takes its picture so
 
     def describe(self, picture, threshold: float = THRESHOLD, character_threshold: float = CHARACTER_THRESHOLD
                  ) -> Description:
@@ -169,8 +170,9 @@ class Tagger:
         for name, value in (("threshold", threshold), ("character threshold", character_threshold)):
             if not 0 <= value <= 1:
                 raise InputError(f"A tag's {name} is a score from 0 to 1; got {value:g}.")
-        scores = np.asarray(self.session.run([self.output_name], {self.input_name: picture_input(picture, self.side)}
-                                             )[0], dtype=np.float64).reshape(-1)
+        array = picture_input(picture, self.side)
+        scores = np.asarray(self.session.run([self.output_name], {self.input_name: array.astype(np.float16) if self.half
+                                                                  else array})[0], dtype=np.float64).reshape(-1)
         if scores.size != len(self.tags):
             raise ModelFormatError(f"The tagger at {self.path} scores {scores.size} tags but its list holds "
                                    f"{len(self.tags)}: its model and tag list are of two taggers.")

@@ -67,6 +67,12 @@ def test_a_model_that_gives_logits_is_read_through_a_sigmoid(tmp_path, tagger_fo
     assert logits.describe(picture) == Tagger(tagger_folder).describe(picture)
 
 
+def test_a_model_exported_in_fp16_takes_its_picture_in_fp16(tmp_path, tagger_folder):
+    half = Tagger(save_tagger(tmp_path / "fp16", half=True))
+    picture = Image.new("RGB", (64, 64), "blue")
+    assert half.half and names(half.describe(picture)) == names(Tagger(tagger_folder).describe(picture))
+
+
 def test_an_input_size_left_open_reads_at_448(tmp_path):
     tagger = Tagger(save_tagger(tmp_path / "dynamic", side="dynamic"))
     assert tagger.side == 448
