@@ -66,12 +66,14 @@ def _holds(folder: Path, suffixes: tuple[str, ...]) -> bool:
 class ImageChoice(Enum):
     REUSE = "reuse its settings"
     INIT = "start from it"
+    DESCRIBE = "write its tags into the prompt"
     IMPORT = "import it into the gallery"
     NOTHING = "cancel"
 
 
 def ask_about_image(parent: QWidget, path: Path, metadata: ImageMetadata | None) -> ImageChoice:
-    """Ask what to do with one dropped image: reuse its settings (when it has any) or import it."""
+    """Ask what to do with one dropped image: reuse its settings (when it has any, else describe it: its tags as the
+    prompt), start from it or import it."""
     box = QMessageBox(parent)
     box.setWindowTitle("Dropped image")
     box.setIcon(QMessageBox.Icon.Question)
@@ -82,10 +84,14 @@ def ask_about_image(parent: QWidget, path: Path, metadata: ImageMetadata | None)
     else:
         box.setText(f"{path.name} carries no generation settings.")
         reuse = None
+    # a picture without a prompt: a tagger writes one from what it shows
+    describe = box.addButton("Describe: its tags as the prompt", QMessageBox.ButtonRole.ActionRole) \
+        if metadata is None else None
     start = box.addButton("Use as init image", QMessageBox.ButtonRole.ActionRole)
     add = box.addButton("Import into the gallery", QMessageBox.ButtonRole.ActionRole)
     box.addButton(QMessageBox.StandardButton.Cancel)
     box.exec()
-    choices = {reuse: ImageChoice.REUSE, start: ImageChoice.INIT, add: ImageChoice.IMPORT}
+    choices = {reuse: ImageChoice.REUSE, describe: ImageChoice.DESCRIBE, start: ImageChoice.INIT,
+               add: ImageChoice.IMPORT}
     return next((choice for button, choice in choices.items() if button is not None and box.clickedButton() is button),
                 ImageChoice.NOTHING)

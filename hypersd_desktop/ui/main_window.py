@@ -1048,12 +1048,14 @@ class MainWindow(QMainWindow):
     def describe_result(self) -> None:
         """The selected result's (or the newest's) booru tags become the prompt."""
         item = self.results.currentItem() or self.results.item(0)
-        if item is None:
-            return
-        png = ResultStrip.unsaved_png(item)
+        if item is not None:
+            png = ResultStrip.unsaved_png(item)
+            self.describe_file(Path(ResultStrip.path_of(item)), png)
+
+    def describe_file(self, path: Path, data: bytes | None = None) -> None:
+        """A picture file's (or its bytes', `data`) booru tags become the prompt."""
         try:
-            digest = (self.bridge.inputs.add(png, "The result") if png is not None else
-                      self.bridge.inputs.add_file(Path(ResultStrip.path_of(item)), "The result"))
+            digest = self.bridge.inputs.hold(data) if data is not None else self.bridge.inputs.add_file(path, keep=False)
         except InputError as error:
             self.errors.show_messages([str(error)])
             return
@@ -1386,6 +1388,8 @@ class MainWindow(QMainWindow):
             self._reuse_image(metadata, notes)
         elif choice is ImageChoice.INIT:
             self.start_from_image(str(path))
+        elif choice is ImageChoice.DESCRIBE:
+            self.describe_file(path)
         elif choice is ImageChoice.IMPORT:
             self.browser.import_files([path])
             self.tabs.setCurrentWidget(self.browser)

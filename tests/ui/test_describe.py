@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 
 from hypersd_desktop.engine.tagger import Tagger
 from hypersd_desktop.ui.describe import NO_TAGGER
-from ui_helpers import WAIT
+from ui_helpers import WAIT, answer_next_dialog, drop
 
 
 def png(picture: Image.Image) -> bytes:
@@ -53,3 +53,17 @@ def test_a_results_tags_become_the_prompt(qtbot, parts, tagger):
         expected = Tagger(tagger).describe(image.convert("RGB"))
     assert described.args[1] == expected
     assert window.prompt.toPlainText() == expected.prompt and expected.tags
+
+
+def test_a_dropped_picture_without_settings_can_be_described(qtbot, parts, tagger, tmp_path):
+    """A picture that carries no prompt is offered Describe when dropped: its tags become the prompt, and it is
+    neither the init image nor imported."""
+    window = parts.window
+    parts.library.import_path(tagger)
+    photo = tmp_path / "holiday.jpg"
+    Image.new("RGB", (120, 120), "blue").save(photo, quality=95)
+    answer_next_dialog(qtbot, "Describe")
+    with qtbot.waitSignal(window.describer.described, timeout=WAIT):
+        drop(window, [photo])
+    assert window.prompt.toPlainText() == "blue theme, ^_^, long hair"
+    assert window.init_image.digest is None and parts.window.browser.model.count() == 0
