@@ -1055,7 +1055,8 @@ class MainWindow(QMainWindow):
     def describe_file(self, path: Path, data: bytes | None = None) -> None:
         """A picture file's (or its bytes', `data`) booru tags become the prompt."""
         try:
-            digest = self.bridge.inputs.hold(data) if data is not None else self.bridge.inputs.add_file(path, keep=False)
+            inputs = self.bridge.inputs
+            digest = inputs.hold(data) if data is not None else inputs.add_file(path, keep=False)
         except InputError as error:
             self.errors.show_messages([str(error)])
             return
