@@ -34,6 +34,8 @@ class Settings:
     cuda_graphs: bool = True  # the GPU fast path: UNet and VAE decode replayed as CUDA graphs
     civitai_token: str = ""  # the person's Civitai API key, which downloads from Civitai take (models/civitai.py)
     compile_steps: bool = True  # compile the UNet and VAE decode for the GPU in the background (engine/compiled.py)
+    tag_threshold: float = 0.35  # Describe: the score a tagger's tag needs to join the prompt (engine/tagger.py)
+    character_threshold: float = 0.85  # … and a character's tag
     last_model: str = ""
     last_hyper: str = ""
     last_steps: int = 2

@@ -43,14 +43,14 @@ class Describer(QObject):
         taggers = self.library.registry.list(kind=ModelKind.TAGGER)
         return taggers[0] if taggers else None
 
-    def request(self, digest: str) -> bool:
-        """Ask for the tags of input image `digest`; `described` or `failed` answers. False (and `failed`) where no
-        tagger is installed."""
+    def request(self, digest: str, threshold: float, character_threshold: float) -> bool:
+        """Ask for the tags of input image `digest` scored over `threshold` (a character's over
+        `character_threshold`); `described` or `failed` answers. False (and `failed`) where no tagger is installed."""
         tagger = self.tagger()
         if tagger is None:
             self.failed.emit(NO_TAGGER)
             return False
-        describing = Describing(digest, tagger.path)
+        describing = Describing(digest, tagger.path, threshold, character_threshold)
         if describing not in self._jobs.values():
             job_id = self.bridge.client.submit_description(describing)  # its events come later, on this thread
             self._jobs[job_id] = describing

@@ -1064,7 +1064,7 @@ class MainWindow(QMainWindow):
 
     def describe_picture(self, digest: str) -> None:
         """Ask the worker for input image `digest`'s booru tags; they replace the prompt when they come."""
-        if self.describer.request(digest):
+        if self.describer.request(digest, self.settings.tag_threshold, self.settings.character_threshold):
             self.statusBar().showMessage("Reading the picture's tags…", 10000)
 
     def _described(self, describing, description) -> None:

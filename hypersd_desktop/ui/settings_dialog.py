@@ -6,8 +6,8 @@ import shutil
 from pathlib import Path
 
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-    QPushButton, QWidget,
+    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+    QLineEdit, QPushButton, QWidget,
 )
 
 from hypersd_desktop.core.errors import InputError
@@ -85,6 +85,20 @@ class SettingsDialog(QDialog):
                                       "starts and how much faster each step got. It takes minutes per model size "
                                       "and batch the first time, and about a second after a restart. Needs Triton "
                                       "and a C++ compiler (Linux).")
+        self.tag_threshold, self.character_threshold = (
+            QDoubleSpinBox(minimum=0.05, maximum=1.0, singleStep=0.05, decimals=2, value=value, prefix=prefix)
+            for value, prefix in ((settings.tag_threshold, "tags over "),
+                                  (settings.character_threshold, "characters over ")))
+        self.tag_threshold.setToolTip("The score a tag needs to join the prompt Describe writes: lower gives more "
+                                      "tags, and more wrong ones (0.35, as the taggers' own demo)")
+        self.character_threshold.setToolTip("The score a character's name needs: a wrong name changes the image "
+                                            "most, so it is asked for more surely (0.85)")
+        describe_row = QWidget()
+        describe_layout = QHBoxLayout(describe_row)
+        describe_layout.setContentsMargins(0, 0, 0, 0)
+        describe_layout.addWidget(self.tag_threshold)
+        describe_layout.addWidget(self.character_threshold)
+        describe_layout.addStretch(1)
         self.theme = _choices(THEME_TITLES, settings.theme)
         data = AppPaths.default().data  # where the folders are unless one is chosen
         self.models_dir = self._folder_row(settings.models_dir, data / "models")
@@ -115,6 +129,7 @@ class SettingsDialog(QDialog):
         form.addRow(self.fast_decode)
         form.addRow(self.cuda_graphs)
         form.addRow(self.compile_steps)
+        form.addRow("Describe", describe_row)
         form.addRow("Theme", self.theme)
         form.addRow("Models folder", self.models_dir)
         form.addRow("Images folder", self.images_dir)
@@ -200,7 +215,8 @@ class SettingsDialog(QDialog):
             attention_slicing=self.slicing.isChecked(), vae_tiling=self.tiling.isChecked(),
             cpu_offload=self.offload.isChecked(), previews=self.previews.isChecked(), theme=self.theme.currentData(),
             fast_decode=self.fast_decode.isChecked(), cuda_graphs=self.cuda_graphs.isChecked(),
-            compile_steps=self.compile_steps.isChecked(),
+            compile_steps=self.compile_steps.isChecked(), tag_threshold=round(self.tag_threshold.value(), 2),
+            character_threshold=round(self.character_threshold.value(), 2),
             models_dir=self._typed(self.models_dir.edit.text()), images_dir=self._typed(self.images_dir.edit.text()),
             civitai_token=self.civitai_token.text().strip(),
         )

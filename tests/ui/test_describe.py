@@ -67,3 +67,22 @@ def test_a_dropped_picture_without_settings_can_be_described(qtbot, parts, tagge
         drop(window, [photo])
     assert window.prompt.toPlainText() == "blue theme, ^_^, long hair"
     assert window.init_image.digest is None and parts.window.browser.model.count() == 0
+
+
+def test_the_thresholds_come_from_the_settings(qtbot, parts, tagger):
+    """Settings → Describe: a higher tag threshold gives fewer tags; the dialog keeps the values."""
+    from hypersd_desktop.ui.settings_dialog import SettingsDialog
+
+    window = parts.window
+    parts.library.import_path(tagger)
+    dialog = SettingsDialog(window.settings, None, ("torch",))
+    qtbot.addWidget(dialog)
+    assert (dialog.tag_threshold.value(), dialog.character_threshold.value()) == (0.35, 0.85)
+    dialog.tag_threshold.setValue(0.6)
+    window.settings = dialog.settings()
+    assert (window.settings.tag_threshold, window.settings.character_threshold) == (0.6, 0.85)
+    assert window.init_image.load_bytes(png(Image.new("RGB", (64, 64), "red")), "red.png")
+    with qtbot.waitSignal(window.describer.described, timeout=WAIT) as described:
+        window.init_image.describe_button.click()
+    assert described.args[0].threshold == 0.6
+    assert window.prompt.toPlainText() == "red background, cosplay \\(costume\\)"
