@@ -996,3 +996,38 @@ def test_describe_prints_a_pictures_tags_as_a_prompt(tagger, tmp_path, app_home)
     assert not_a_tagger.returncode == 2 and "is not a tagger the app reads" in not_a_tagger.stderr
     missing = cli("describe", tmp_path / "gone.png")
     assert missing.returncode == 2 and "gone.png cannot be read" in missing.stderr
+
+
+def test_describe_writes_captions_for_a_folder_of_pictures(tagger, tmp_path, app_home):
+    """A folder of pictures (a LoRA's training set) gets a caption file beside each picture, as kohya's scripts
+    read them; an existing caption is kept unless --overwrite, a damaged picture is named and the others are
+    captioned (exit 1), and hidden folders are left out."""
+    data = tmp_path / "dataset"
+    (data / "more").mkdir(parents=True)
+    (data / ".thumbnails").mkdir()
+    Image.new("RGB", (40, 40), "red").save(data / "a.png")
+    Image.new("RGB", (40, 40), "blue").save(data / "more" / "b.webp")
+    Image.new("RGB", (40, 40), "blue").save(data / ".thumbnails" / "c.png")
+    (data / "b.txt").write_text("my own caption", encoding="utf-8")
+    Image.new("RGB", (40, 40), "blue").save(data / "b.jpg")
+    run = cli("describe", data, "--captions", "--tagger", tagger, "--threshold", 0.6)
+    assert run.returncode == 0, run.stderr
+    assert "2 captions written; 1 existing kept" in run.stderr
+    assert (data / "a.txt").read_text(encoding="utf-8") == "red background, cosplay \\(costume\\)\n"
+    assert (data / "more" / "b.txt").read_text(encoding="utf-8") == "blue theme\n"
+    assert (data / "b.txt").read_text(encoding="utf-8") == "my own caption"
+    assert not (data / ".thumbnails" / "c.txt").exists()
+    (data / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    again = cli("describe", data, "--captions", "--overwrite", "--caption-extension", "caption", "--tagger", tagger)
+    assert again.returncode == 1 and "not read: " in again.stderr and "broken.png" in again.stderr
+    assert (data / "b.caption").read_text(encoding="utf-8").startswith("blue theme")
+    assert "3 captions written" in again.stderr
+    assert (data / "b.txt").read_text(encoding="utf-8") == "my own caption"
+    over = cli("describe", data, "--captions", "--caption-extension", ".png", "--tagger", tagger)
+    assert over.returncode == 2 and "would write over pictures" in over.stderr
+    lone = cli("describe", data, "--overwrite", "--tagger", tagger)
+    assert lone.returncode == 2 and "it goes with --captions" in lone.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nothing = cli("describe", empty, "--tagger", tagger)
+    assert nothing.returncode == 2 and "No pictures in" in nothing.stderr

@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # generation writes nothing partial; gallery work keeps what it finished
         done = ("what was finished is kept" if args.command in ("gallery", "batch") else
                 "what was downloaded is kept, and installing again resumes" if args.command == "runtime" else
+                "the captions written are kept, and running it again goes on" if getattr(args, "captions", False) else
                 "nothing was written")
         print(f"\ncancelled: {done}", file=sys.stderr)
         return EXIT_CANCELLED

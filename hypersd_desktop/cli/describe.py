@@ -1,18 +1,22 @@
-"""`hypersd-desktop describe`: a picture's booru tags, as a prompt, from a WD tagger (engine/tagger.py)."""
+"""`hypersd-desktop describe`: a picture's booru tags, as a prompt, from a WD tagger (engine/tagger.py); for a
+folder of pictures, caption files beside them, as LoRA training scripts (kohya's) read them."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from hypersd_desktop.cli.common import installed_library, printable, resolver
-from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.errors import AppError, InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.vocab import Device, ModelKind
 from hypersd_desktop.engine.tagger import CHARACTER_THRESHOLD, THRESHOLD, is_tagger
 
 TAGGER_ENTRY = "wd-swinv2-tagger-v3"  # the catalog's tagger
+PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".avif", ".bmp", ".tif", ".tiff", ".gif", ".heic", ".heif")
+PICTURE_EXTENSIONS = tuple(suffix[1:] for suffix in PICTURE_SUFFIXES)
 NO_TAGGER = (f"Describing a picture needs a tagger: install one with `hypersd-desktop models download {TAGGER_ENTRY}` "
              "(or import a WD tagger's folder: model.onnx and selected_tags.csv), or name one with --tagger.")
 
@@ -22,7 +26,8 @@ def add_parser(commands) -> None:
         "describe", help="a picture's booru tags as a prompt (a WD tagger)",
         description="Print the booru tags a WD tagger sees in each picture, as a prompt: characters first, then what "
                     "it shows, each by its score (as A1111's Tagger extension and ComfyUI's WD14 Tagger write them).")
-    describe.add_argument("images", type=Path, nargs="+", metavar="IMAGE")
+    describe.add_argument("images", type=Path, nargs="+", metavar="IMAGE",
+                          help="a picture, or a folder: every picture below it")
     describe.add_argument("--tagger", metavar="NAME_OR_PATH",
                           help="an installed tagger's name, or a tagger's folder (model.onnx and selected_tags.csv) "
                                "or .onnx file with its .csv beside it; default: the installed one")
@@ -34,6 +39,12 @@ def add_parser(commands) -> None:
                           help="where the tagger runs (ONNX Runtime's; the CPU where it has no such device)")
     describe.add_argument("--json", action="store_true",
                           help="one JSON object per picture: its prompt, its rating and each tag with its score")
+    describe.add_argument("--captions", action="store_true",
+                          help="write each picture's tags into a caption file beside it (photo.png: photo.txt), as "
+                               "LoRA training scripts read them; an existing caption is kept (see --overwrite)")
+    describe.add_argument("--caption-extension", default=".txt", metavar="EXT",
+                          help="the caption files' extension (default .txt; kohya's scripts also read .caption)")
+    describe.add_argument("--overwrite", action="store_true", help="with --captions, replace existing captions")
 
 
 def tagger_path(name: str | None) -> str:
@@ -51,25 +62,75 @@ def tagger_path(name: str | None) -> str:
     return installed[0].path
 
 
+def pictures(given: list[Path]) -> list[Path]:
+    """The pictures named: files as given, and every picture below a folder (in name order, hidden folders left
+    out)."""
+    found = []
+    for path in given:
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in PICTURE_SUFFIXES and p.is_file()
+                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
+        else:
+            found.append(path)
+    if not found:
+        raise InputError(f"No pictures in {', '.join(str(path) for path in given)} "
+                         f"({', '.join(PICTURE_SUFFIXES)}).")
+    return found
+
+
+def caption_file(picture: Path, extension: str) -> Path:
+    return picture.with_name(picture.stem + ("" if extension.startswith(".") else ".") + extension)
+
+
 def run(args: argparse.Namespace) -> int:
+    from hypersd_desktop.core.files import why_not_written, write_atomic
     from hypersd_desktop.core.images import InputImages
     from hypersd_desktop.engine.tagger import Tagger, tagger_provider
 
     for name, value in (("--threshold", args.threshold), ("--character-threshold", args.character_threshold)):
         if not 0 <= value <= 1:
             raise InputError(f"{name} is a score from 0 to 1; got {value:g}.")
+    if args.overwrite and not args.captions:
+        raise InputError("--overwrite replaces caption files: it goes with --captions.")
+    if args.captions and (args.caption_extension.strip(".").lower() in PICTURE_EXTENSIONS
+                          or not args.caption_extension.strip(".")):
+        raise InputError(f"--caption-extension {args.caption_extension!r} would write over pictures; captions are "
+                         ".txt or .caption files.")
+    found = pictures(args.images)
     tagger = Tagger(tagger_path(args.tagger), tagger_provider(args.device))
     inputs = InputImages(AppPaths.default().inputs)  # held in memory only: nothing is written
-    for path in args.images:
-        picture = inputs.open(inputs.add_file(path, f"The picture {path}", keep=False))
+    failed, written, kept = [], 0, 0
+    for path in found:
+        caption = caption_file(path, args.caption_extension) if args.captions else None
+        if caption is not None and caption.exists() and not args.overwrite:
+            kept += 1
+            continue
+        try:
+            picture = inputs.open(inputs.add_file(path, f"The picture {path}", keep=False))
+        except AppError as error:
+            if len(found) == 1:
+                raise
+            failed.append(f"{path}: {error}")
+            continue
         description = tagger.describe(picture, args.threshold, args.character_threshold)
+        if caption is not None:
+            try:
+                write_atomic(caption, description.prompt + "\n")
+            except OSError as error:
+                raise InputError(f"{caption} was not written: {why_not_written(error, caption.parent)}.") from None
+            written += 1
         if args.json:
             print(json.dumps({"image": str(path), "prompt": description.prompt, "rating": description.rating,
                               "rating_score": description.rating_score,
                               "tags": [{"name": tag.name, "score": tag.score, "character": tag.category == 4}
                                        for tag in description.tags]}, ensure_ascii=False))
-        elif len(args.images) == 1:
+        elif len(found) == 1:
             print(printable(description.prompt))
         else:
             print(f"{printable(str(path))}: {printable(description.prompt)}")
-    return 0
+    if args.captions:
+        existing = f"; {kept} existing kept (--overwrite replaces them)" if kept else ""
+        print(f"{written} caption{'s' if written != 1 else ''} written{existing}", file=sys.stderr)
+    for failure in failed:
+        print(f"not read: {printable(failure)}", file=sys.stderr)
+    return 1 if failed else 0
