@@ -512,6 +512,7 @@ class GalleryBrowser(QWidget):
 
     reuse_requested = Signal(object)
     init_image_requested = Signal(str)  # the path of an image to start from (image-to-image)
+    describe_requested = Signal(str)  # the path of an image whose tags become the Generate tab's prompt
     upscale_requested = Signal(object, float)  # an `ImageRecord` to make again larger, and how many times
     enlarge_requested = Signal(str, float)  # the path of an image to enlarge alone (not repainted), how many times
     status = Signal(str)
@@ -623,6 +624,11 @@ class GalleryBrowser(QWidget):
             self.viewer.action_row.addWidget(button)
             if handler == self.start_from_current:
                 self.viewer.action_row.addWidget(self._upscale_button())
+                describe = QPushButton("Describe")
+                describe.setToolTip("Write the image's booru tags into the Generate tab's prompt, as a tagger reads "
+                                    "them (Ctrl+Z there takes them back)")
+                describe.clicked.connect(self.describe_current)
+                self.viewer.action_row.addWidget(describe)
         self.pages = QStackedWidget()
         self.pages.addWidget(grid_page)
         self.pages.addWidget(self.viewer)
@@ -832,6 +838,11 @@ class GalleryBrowser(QWidget):
         record = self.current_record()
         if record is not None:
             self.init_image_requested.emit(record.path)
+
+    def describe_current(self) -> None:
+        record = self.current_record()
+        if record is not None:
+            self.describe_requested.emit(record.path)
 
     def _upscale_button(self) -> QPushButton:
         """"Upscale" with its choices of size, for the grid's row and the large view's."""

@@ -7,6 +7,7 @@ import io
 
 from PIL import Image
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QPushButton
 
 from hypersd_desktop.engine.tagger import Tagger
 from hypersd_desktop.ui.describe import NO_TAGGER
@@ -53,6 +54,17 @@ def test_a_results_tags_become_the_prompt(qtbot, parts, tagger):
         expected = Tagger(tagger).describe(image.convert("RGB"))
     assert described.args[1] == expected
     assert window.prompt.toPlainText() == expected.prompt and expected.tags
+
+    # the gallery's large view: Describe, and the Generate tab shows the prompt it wrote
+    window.prompt.setPlainText("something else")
+    browser = window.browser
+    window.tabs.setCurrentWidget(browser)
+    qtbot.waitUntil(lambda: browser.model.count() == 1, timeout=5000)
+    browser.open_viewer(0)
+    [button] = [b for b in browser.viewer.findChildren(QPushButton) if b.text() == "Describe"]
+    with qtbot.waitSignal(window.describer.described, timeout=WAIT):
+        button.click()
+    assert window.tabs.currentIndex() == 0 and window.prompt.toPlainText() == expected.prompt
 
 
 def test_a_dropped_picture_without_settings_can_be_described(qtbot, parts, tagger, tmp_path):
