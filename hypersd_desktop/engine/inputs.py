@@ -136,6 +136,12 @@ def _fitted(picture, size: tuple[int, int], tiling: str):
     return covered(picture, size)
 
 
+def enlarged_to(picture, size: tuple[int, int], enlarge: Callable | None):
+    """An init image at the run's `size`, as a run fits it: enlarged by `enlarge` (an upscaler model) where it is
+    smaller, then `covered`."""
+    return covered(_enlarged(picture, size, enlarge), size)
+
+
 def _enlarged(picture, size: tuple[int, int], enlarge: Callable | None):
     """`picture` enlarged by `enlarge` where it is smaller than `size` on either side; else as it is."""
     smaller = picture.width < size[0] or picture.height < size[1]
@@ -156,6 +162,13 @@ def _padded_bounds(mask, padding: int) -> tuple[int, int, int, int]:
     left, top, right, bottom = bounds
     return max(left - padding, 0), max(top - padding, 0), min(right + padding, mask.width), min(bottom + padding,
                                                                                                  mask.height)
+
+
+def masked_size(mask, blur: int, padding: int) -> tuple[int, int]:
+    """The size that makes only the masked area of `mask` (blurred `blur` pixels, `padding` around it) at its own
+    pixels: its sides cut to multiples of 8."""
+    left, top, right, bottom = _padded_bounds(_blurred(mask, blur), padding)
+    return max(8, (right - left) // 8 * 8), max(8, (bottom - top) // 8 * 8)
 
 
 def masked_area(mask, size: tuple[int, int], padding: int) -> tuple[int, int, int, int]:

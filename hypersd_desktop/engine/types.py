@@ -33,6 +33,10 @@ MAX_BATCH_PIXELS = 16 * 1024 * 1024  # width × height × batch size: sixteen 10
 LARGEST_INIT_AREA = 2.25  # init images up to this many times the model's own area are made at their own size
 MAX_MASKED_PADDING = 256  # pixels around the masked area (A1111's slider goes to 256)
 MAX_HIRES_SCALE = 4.0  # A1111's Hires fix slider ends at 4
+MIN_REPAINT_TILE, MAX_REPAINT_TILE = 64, 2048  # a repaint's tiles (`GenerationRequest.repaint_tile`), a side
+TILE_PADDING = 32  # pixels of the picture around a repaint's tile that the model sees with it (Ultimate SD Upscale's)
+TILE_MASK_BLUR = 8  # pixels of blur on the edge a tile is laid back in along (Ultimate SD Upscale's)
+TILE_STAGE = "Repainting in tiles"  # the `Progress.stage` of a repaint made a tile at a time
 UPSCALE_STAGE = "Upscaling"  # the `Progress.stage` of an upscaler model enlarging a picture, tile by tile
 IP_ADAPTER_SCALE = 0.6  # the window's and the command line's: the picture and the prompt both count (1: the picture)
 HIRES_STAGE = "Hires fix"  # the `Progress.stage` of a Hires fix's second pass, whose steps it counts
@@ -258,6 +262,11 @@ class GenerationRequest:
     upscaler: str | None = None
     # A face pass after the image is made (ADetailer's); None: none.
     face_detail: FaceDetail | None = None
+    # Repaint in tiles, as the Ultimate SD Upscale extension does: a repaint larger than a tile (a Hires fix's second
+    # pass, an enlarged init image) is made one tile of about `repaint_tile` pixels a side at a time, each with
+    # `TILE_PADDING` pixels of the picture around it at about the model's own size, and laid back into the picture
+    # through a mask blurred `TILE_MASK_BLUR` pixels (engine/repaint_tiles.py). None: the whole picture at once.
+    repaint_tile: int | None = None
     # The prompts with choices (`{a|b}`, `__wildcard__`: core/dynamic_prompts.py) the prompts were made from, where
     # they were; written into the image as the Dynamic Prompts extension writes them (`Template`). None: their own.
     prompt_template: str | None = None
@@ -351,6 +360,7 @@ class GenerationRequest:
             raise InputError("A TAESD preview or decode needs the TAESD weights; install TAESD or choose another.")
         self._validate_images()
         self._validate_hires()
+        self._validate_tiles()
         if self.face_detail is not None:
             self.face_detail.validate()
 
@@ -388,6 +398,21 @@ class GenerationRequest:
         if self.width and self.height and max(self.width, self.height) * self.hires_scale > MAX_SIDE:
             raise InputError(f"Hires fix would make {self.width} × {self.height} over {MAX_SIDE} pixels on a side; "
                              "choose a smaller scale or size.")
+
+    def _validate_tiles(self) -> None:
+        if self.repaint_tile is None:
+            return
+        if not MIN_REPAINT_TILE <= self.repaint_tile <= MAX_REPAINT_TILE or self.repaint_tile % 8:
+            raise InputError(f"A repaint's tiles are {MIN_REPAINT_TILE} to {MAX_REPAINT_TILE} pixels a side, a "
+                             f"multiple of 8; got {self.repaint_tile}.")
+        if self.hires_scale is None and self.init_image is None:
+            raise InputError("Tiles repaint a Hires fix's second pass or an init image made larger; choose a Hires "
+                             "fix scale or an init image, or leave the tiles out.")
+        if self.mask_image is not None:
+            raise InputError("An inpainting repaints only where its mask is painted, whole; leave the tiles out.")
+        if Tiling(self.tiling).wraps != (False, False):
+            raise InputError("A seamless image is repainted whole, so that it wraps around its edges; leave the "
+                             "tiles out.")
 
     def _validate_images(self) -> None:
         for label, digest in (("init image", self.init_image), ("mask", self.mask_image),

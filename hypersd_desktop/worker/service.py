@@ -28,8 +28,9 @@ from hypersd_desktop.engine.inspect import weights_name
 from hypersd_desktop.engine.ip_adapter_files import webui_module
 from hypersd_desktop.engine.plot import PLOT_KEY, PLOT_PARTS, PLOT_STAGE, PlotCell, PlotSpec
 from hypersd_desktop.engine.types import (
-    DISTILLED_STEPS, FACE_STAGE, HIRES_STAGE, MAX_HIRES_SCALE, MAX_SEED, MAX_STEPS, UPSCALE_STAGE, GenerationRequest,
-    GenerationResult, Progress, ResolvedSettings, hires_schedule, hires_size, init_size,
+    DISTILLED_STEPS, FACE_STAGE, HIRES_STAGE, MAX_HIRES_SCALE, MAX_SEED, MAX_STEPS, TILE_MASK_BLUR, TILE_PADDING,
+    TILE_STAGE, UPSCALE_STAGE, GenerationRequest, GenerationResult, Progress, ResolvedSettings, hires_schedule,
+    hires_size, init_size,
 )
 from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.gallery.metadata import ImageParameters, encode_png
@@ -56,6 +57,12 @@ def hires_pass_schedule(request: GenerationRequest, first: ResolvedSettings) -> 
     most = DISTILLED_STEPS if first.scheduler in (Scheduler.TCD, Scheduler.LCM) else MAX_STEPS
     schedule = hires_schedule(request.hires_steps, request.hires_strength, most)
     return schedule, int(schedule * request.hires_strength)
+
+
+def in_tiles(request: GenerationRequest) -> bool:
+    """Whether `request` repaints its init image in tiles: it asks for them, at a size larger than one."""
+    return (request.repaint_tile is not None and request.init_image is not None and bool(request.width)
+            and bool(request.height) and max(request.width, request.height) > request.repaint_tile)
 
 
 def _job_timings(passes: list[dict[str, float]], total_s: float, images: int) -> dict[str, float]:
@@ -111,6 +118,15 @@ def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParame
             extra.append(("Hires CFG Scale", f"{request.hires_guidance:g}"))
         extra.extend((key, text) for key, text in (("Hires prompt", request.hires_prompt),
                                                    ("Hires negative prompt", request.hires_negative_prompt)) if text)
+    if request.repaint_tile is not None:  # as the Ultimate SD Upscale extension writes its tiles
+        repainted = (hires_size(settings.width, settings.height, request.hires_scale) if request.hires_scale
+                     else (request.width or 0, request.height or 0))
+        if max(repainted) > request.repaint_tile:
+            extra.extend([("Ultimate SD upscale upscaler", Path(request.upscaler).stem if request.upscaler else
+                           "Lanczos"), ("Ultimate SD upscale tile_width", str(request.repaint_tile)),
+                          ("Ultimate SD upscale tile_height", str(request.repaint_tile)),
+                          ("Ultimate SD upscale mask_blur", str(TILE_MASK_BLUR)),
+                          ("Ultimate SD upscale padding", str(TILE_PADDING))])
     if request.mode == Mode.INPAINT:
         extra.append(("Mask blur", str(request.mask_blur)))
         if request.masked_padding is not None:  # as A1111 writes its "Only masked" inpainting
@@ -387,9 +403,59 @@ class GenerationService:
         engine = self.engines.for_request(request)
         if request.hires_scale is not None:
             made = self._hires_fix(engine, request, on_progress, cancel)
+        elif in_tiles(request):
+            made = self._in_tiles(engine, request, on_progress, cancel)
         else:
             made = engine.generate(request, on_progress=on_progress, cancel=cancel)
         return self._detail_faces(engine, made, on_progress, cancel)
+
+    def _in_tiles(self, engine: Engine, request: GenerationRequest, on_progress: Callable[[Progress], None] | None,
+                  cancel: CancelToken | None) -> list[GenerationResult]:
+        """An init image repainted at the request's size a tile at a time (engine/repaint_tiles.py), as the Ultimate
+        SD Upscale extension repaints it: the picture enlarged to the size (by the request's upscaler, else
+        Lanczos), then each tile inpainted on its own into the picture the tile before it left, only the masked
+        area (the tile and `TILE_PADDING` pixels around it, made at about the model's own size), image k of the
+        batch with seed + k for all its tiles. The results name the whole request, at its size."""
+        from hypersd_desktop.engine.inputs import enlarged_to, masked_size
+        from hypersd_desktop.engine.repaint_tiles import tile_boxes, tile_mask
+        from hypersd_desktop.engine.upscalers import Upscalers, enlarger
+
+        started = time.perf_counter()
+        size = (request.width, request.height)
+        if request.upscaler is not None:
+            self._upscalers = self._upscalers or Upscalers()
+        enlarge = enlarger(self._upscalers, request, _map_device(request.device).value, on_progress, cancel) \
+            if request.upscaler is not None else None
+        whole = enlarged_to(self.inputs.open(request.init_image), size, enlarge)
+        boxes = tile_boxes(size, request.repaint_tile)
+        results, runs = [], []
+        for index in range(request.batch_size):
+            seed, image, made = (request.seed + index) % (MAX_SEED + 1), whole, []
+            for number, box in enumerate(boxes):
+                mask = tile_mask(size, box)
+                width, height = masked_size(mask, TILE_MASK_BLUR, TILE_PADDING)  # made at its own pixels
+                tile = request.replace(
+                    init_image=self.inputs.hold(png_data(image, quick=True), "The picture repainted in tiles"),
+                    mask_image=self.inputs.hold(png_data(mask), "A tile's mask"), masked_padding=TILE_PADDING,
+                    mask_blur=TILE_MASK_BLUR, width=width, height=height, upscaler=None, repaint_tile=None,
+                    seed=seed, batch_size=1, face_detail=None)
+
+                def report(progress: Progress, index: int = index, number: int = number) -> None:
+                    if on_progress is not None:
+                        on_progress(dataclasses.replace(progress, image_index=index, batch_size=request.batch_size,
+                                                        stage=progress.stage or
+                                                        f"{TILE_STAGE} ({number + 1} of {len(boxes)})"))
+
+                (run,) = engine.generate(tile, on_progress=report, cancel=cancel)
+                image = run.image
+                made.append(run)
+            runs.extend(made)
+            results.append(dataclasses.replace(
+                made[-1], request=request, index=index, seed=seed, image=image,
+                settings=dataclasses.replace(made[-1].settings, width=size[0], height=size[1]),
+                warnings=tuple(dict.fromkeys(warning for run in made for warning in run.warnings))))
+        timings = _job_timings([run.timings for run in runs], time.perf_counter() - started, len(results))
+        return [dataclasses.replace(result, timings=timings) for result in results]
 
     def _detail_faces(self, engine: Engine, results: list[GenerationResult],
                       on_progress: Callable[[Progress], None] | None,
@@ -444,7 +510,7 @@ class GenerationService:
                 negative_prompt=wanted.negative_prompt or result.request.negative_prompt,
                 seed=(result.seed + number) % (MAX_SEED + 1), width=width, height=height, batch_size=1,
                 variation_seed=None, variation_strength=0.0, controls=(), upscaler=None, face_detail=None,
-                hires_scale=None, hires_steps=None, hires_prompt=None, hires_negative_prompt=None, hires_guidance=None,
+                repaint_tile=None, hires_scale=None, hires_steps=None, hires_prompt=None, hires_negative_prompt=None, hires_guidance=None,
                 prompt_template=None, negative_template=None)
 
             def report(progress: Progress, index: int = result.index, number: int = number) -> None:
@@ -468,7 +534,7 @@ class GenerationService:
         as A1111 reports a Hires fix."""
         started = time.perf_counter()
         first = engine.generate(request.replace(hires_scale=None, hires_steps=None, hires_prompt=None,
-                                                hires_negative_prompt=None, hires_guidance=None),
+                                                hires_negative_prompt=None, hires_guidance=None, repaint_tile=None),
                                 on_progress=on_progress, cancel=cancel)
         steps, runs = hires_pass_schedule(request, first[0].settings)
         notes = []
@@ -496,7 +562,8 @@ class GenerationService:
                     on_progress(dataclasses.replace(progress, stage=progress.stage or HIRES_STAGE, image_index=index,
                                                     batch_size=len(first)))
 
-            (made,) = engine.generate(second, on_progress=report, cancel=cancel)
+            (made,) = (self._in_tiles(engine, second, report, cancel) if in_tiles(second) else
+                       engine.generate(second, on_progress=report, cancel=cancel))
             results.append(dataclasses.replace(made, request=request, index=result.index, settings=result.settings,
                                                variation_seed=result.variation_seed,
                                                warnings=tuple(dict.fromkeys((*result.warnings, *made.warnings,
@@ -510,7 +577,8 @@ class GenerationService:
         """One-image requests of one `batch_key`: as one batch where the engine can (`on_progress` gets its steps),
         else one by one."""
         engine = self.engines.for_request(requests[0])
-        if len(requests) > 1 and isinstance(engine, BatchingEngine) and requests[0].hires_scale is None:
+        if (len(requests) > 1 and isinstance(engine, BatchingEngine) and requests[0].hires_scale is None
+                and not in_tiles(requests[0])):
             made = engine.generate_batch(requests, on_progress=on_progress, cancel=cancel)
             return self._detail_faces(engine, made, on_progress, cancel)
         return self._one_by_one(requests, cancel, on_progress)
