@@ -510,7 +510,8 @@ class GenerationService:
                 negative_prompt=wanted.negative_prompt or result.request.negative_prompt,
                 seed=(result.seed + number) % (MAX_SEED + 1), width=width, height=height, batch_size=1,
                 variation_seed=None, variation_strength=0.0, controls=(), upscaler=None, face_detail=None,
-                repaint_tile=None, hires_scale=None, hires_steps=None, hires_prompt=None, hires_negative_prompt=None, hires_guidance=None,
+                repaint_tile=None, hires_scale=None, hires_steps=None, hires_prompt=None, hires_negative_prompt=None,
+                hires_guidance=None,
                 prompt_template=None, negative_template=None)
 
             def report(progress: Progress, index: int = result.index, number: int = number) -> None:
