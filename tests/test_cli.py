@@ -305,6 +305,27 @@ def test_enlarge_upscales_an_init_image_and_gallery_reuse_repeats_its_size(tiny_
     assert "--width 160 --height 128" in reuse and "--init-image" in reuse, reuse
 
 
+def test_tiles_repaint_an_enlarged_init_image_and_gallery_reuse_repeats_them(tiny_sd15, hyper_lora, tmp_path):
+    init = tmp_path / "small.png"
+    Image.new("RGB", (48, 32), (40, 120, 200)).save(init)
+    common = ("generate", "--model", tiny_sd15, "--prompt", "a blue door", "--steps", 2, "--seed", 3,
+              "--lora", hyper_lora("Hyper-SD15-1step-lora"), "--out", tmp_path / "out", "--json")
+    alone = cli(*common, "--tiles")
+    assert alone.returncode == 2 and "--tiles repaints an enlarged picture a tile at a time" in alone.stderr
+    run = cli(*common, "--init-image", init, "--strength", 0.5, "--enlarge", 2, "--tiles", 64)
+    assert run.returncode == 0, run.stderr
+    (line,) = [json.loads(line) for line in run.stdout.splitlines()]
+    with Image.open(line["path"]) as image:
+        assert image.size == (96, 64)
+        assert "Ultimate SD upscale tile_width: 64, Ultimate SD upscale tile_height: 64" in image.text["parameters"]
+    assert read_request(line["path"])["repaint_tile"] == 64
+    listing = json.loads(cli("gallery", "search", "door", "--json").stdout)
+    assert "--tiles 64" in cli("gallery", "reuse", listing[0]["id"]).stdout
+    default = cli(*common, "--init-image", init, "--strength", 0.5, "--enlarge", 2, "--tiles", "--no-gallery")
+    assert default.returncode == 0, default.stderr
+    assert read_request(json.loads(default.stdout)["path"])["repaint_tile"] == 512  # the model's own side
+
+
 def test_an_ip_adapter_steers_by_a_picture_with_the_installed_encoder_and_reuse_repeats_it(tiny_sd15, hyper_lora,
                                                                                           ip_adapters, tmp_path):
     """--ip-adapter MODEL:IMAGE:SCALE finds the installed encoder the adapter reads with, says what to install where

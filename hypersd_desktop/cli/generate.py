@@ -197,6 +197,12 @@ def add_parser(commands) -> None:
                           help="with --hires or --enlarge: the upscaler model that enlarges the picture before it is "
                                f"repainted, an {upscaler_families()} file in safetensors (4x-UltraSharp, "
                                "RealESRGAN_x4plus …) or an installed one's name; default: Lanczos")
+    generate.add_argument("--tiles", type=int, nargs="?", const=0, metavar="SIZE",
+                          help="with --hires or --enlarge: repaint the enlarged picture a tile at a time, as the "
+                               "Ultimate SD Upscale extension does, tiles of at most SIZE pixels a side (default: the "
+                               "model's own, 512 for SD1.5 and 1024 for SDXL), each made at its own size with 32 "
+                               "pixels of the picture around it: a large upscale keeps one subject, in one tile's "
+                               "memory")
     generate.add_argument("--hires-strength", type=float, default=0.5,
                           help="how much of the enlarged image the Hires fix repaints, 0-1 (default 0.5)")
     generate.add_argument("--hires-steps", type=int, metavar="STEPS",
@@ -473,6 +479,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         hires_guidance=args.hires_cfg,
         upscaler=upscaler_of(args, resolve),
         face_detail=faces,
+        repaint_tile=tiles_of(args, base_model),
     )
     from hypersd_desktop.engine.planning import reads_negative
     from hypersd_desktop.worker.batch import with_tagged_loras
@@ -497,6 +504,20 @@ def face_detail_of(args: argparse.Namespace) -> FaceDetail | None:
              if value is not None}  # else the pass's own defaults
     return FaceDetail(*models, strength=args.detail_faces, prompt=args.face_prompt or "",
                       negative_prompt=args.face_negative or "", **given)
+
+
+def tiles_of(args: argparse.Namespace, base_model: str) -> int | None:
+    """The tiles --tiles repaints an enlarged picture in: SIZE, else the model's own side."""
+    if args.tiles is None:
+        return None
+    if args.hires is None and args.init_image is None:
+        raise InputError("--tiles repaints an enlarged picture a tile at a time: it goes with --hires, or with "
+                         "--init-image made larger (--enlarge, or --width and --height).")
+    if args.tiles:
+        return args.tiles
+    from hypersd_desktop.engine.inspect import base_architecture
+
+    return Architecture(base_architecture(base_model)).default_size
 
 
 def upscaler_of(args: argparse.Namespace, resolve) -> str | None:

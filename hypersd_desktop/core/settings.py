@@ -46,6 +46,7 @@ class Settings:
     last_hires_steps: int = 0  # 0: the strength's share of the first pass's steps
     last_upscaler: str = ""  # the upscaler model chosen (a path); empty: Lanczos
     last_face_detail: bool = False  # the face pass (Detail faces) on
+    last_repaint_tiles: bool = False  # an enlarged picture repainted in tiles (the Upscaler row's "In tiles")
     last_face_strength: float = 0.4
     export_dir: str = ""
     export_template: str = "{date}/{seed}-{prompt:40}"

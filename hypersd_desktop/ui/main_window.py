@@ -191,6 +191,15 @@ class MainWindow(QMainWindow):
                                      "4x-UltraSharp, RealESRGAN_x4plus … imported in safetensors in the Models tab) "
                                      "draws sharper "
                                      "detail into it.")
+        self.in_tiles = QCheckBox("In tiles", checked=self.settings.last_repaint_tiles)
+        self.in_tiles.setToolTip("Repaint an enlarged picture (Hires fix, Enlarge, Upscale) a tile of the model's own "
+                                 "size at a time (the Ultimate SD Upscale extension's way): each tile is made at the "
+                                 "size the model was trained at, so a ×4 enlargement keeps one subject instead of "
+                                 "repeating it, and the memory is one tile's. Off: the whole picture at once. A "
+                                 "seamless image and an inpainting are repainted whole.")
+        upscaler_row = QHBoxLayout()
+        upscaler_row.addWidget(self.upscaler_box, 1)
+        upscaler_row.addWidget(self.in_tiles)
         self.vae_box = QComboBox()
         self.face_detail = FaceDetailRows(self.library, self.settings.last_face_detail,
                                           self.settings.last_face_strength, self)
@@ -236,7 +245,7 @@ class MainWindow(QMainWindow):
         form.addRow("Tiling", self.tiling)
         form.addRow("Hires fix", hires_row)
         form.addRow("Hires prompt", hires_prompts)
-        form.addRow("Upscaler", self.upscaler_box)
+        form.addRow("Upscaler", upscaler_row)
         form.addRow("Detail faces", self.face_detail.pass_row)
         form.addRow("Face prompt", self.face_detail.prompts_row)
         form.addRow("Batch size", self.batch_size)
@@ -709,6 +718,10 @@ class MainWindow(QMainWindow):
                         else None)
         if self._enlarges():
             init["upscaler"] = self.upscaler_box.currentData()
+            model = self.current_model()
+            whole = self.tiling.currentData() != Tiling.OFF or self.init_image.mask is not None  # repainted whole
+            if self.in_tiles.isChecked() and not whole and model is not None and model.architecture:
+                init["repaint_tile"] = Architecture(model.architecture).default_size
         rules = RecipeRules.of(self.hyper_box.currentData())
         settings = self.settings
         taesd = self._taesd() if settings.fast_decode else None
@@ -886,8 +899,9 @@ class MainWindow(QMainWindow):
         self._set_hires_prompts(hires_prompt, hires_negative)
         self._set_hires_guidance(request.hires_guidance)
         self._reuse_notes += self.face_detail.set_spec(request.face_detail)
-        if self._enlarges():  # the upscaler it enlarged with (Lanczos: None); otherwise the choice stays
+        if self._enlarges():  # the upscaler it enlarged with (Lanczos: None), in tiles or whole; else they stay
             select_path(self.upscaler_box, match.upscaler.path if match.upscaler is not None else None)
+            self.in_tiles.setChecked(request.repaint_tile is not None)
         if request.init_image is not None and self.init_image.digest is None:
             self._reuse_notes.append("The init image of this request is no longer in the input store; it was made "
                                      "from a picture that is gone, so this runs from the prompt alone.")
@@ -1574,6 +1588,7 @@ class MainWindow(QMainWindow):
             last_hires_scale=self.hires_scale.value(), last_hires_strength=self.hires_strength.value(),
             last_hires_steps=self.hires_steps.value(), last_upscaler=self.upscaler_box.currentData() or "",
             last_face_detail=self.face_detail.enabled.isChecked(), last_face_strength=self.face_detail.strength.value(),
+            last_repaint_tiles=self.in_tiles.isChecked(),
             last_size=self.size_box.currentText(), last_vae=self.vae_box.currentData() or "",
             latest_wins=self.latest_wins.isChecked(),
         )

@@ -54,6 +54,33 @@ def test_the_chosen_upscaler_goes_with_a_hires_fix_and_an_enlarged_init_image_on
     assert "the upscaler 4x-Lost.safetensors" in window.errors.text()
 
 
+def test_in_tiles_asks_an_enlargement_to_be_repainted_in_tiles_of_the_models_size(qtbot, idle_app, tmp_path):
+    """The Upscaler row's *In tiles*: a Hires fix or an enlarged init image is repainted in tiles of the model's own
+    side (the tiny SD1.5: 512); not an image that is not enlarged, not a seamless one, not an inpainting; reuse sets
+    the box as the request had it."""
+    window = idle_app.window
+    window.prompt.setPlainText("a lighthouse")
+    window.in_tiles.setChecked(True)
+    window.hires_scale.setValue(1.0)
+    assert window.build_request().repaint_tile is None  # nothing enlarged
+    window.hires_scale.setValue(2.0)
+    asked = window.build_request()
+    assert asked.repaint_tile == 512
+    window.tiling.setCurrentIndex(window.tiling.findData("both"))
+    assert window.build_request().repaint_tile is None  # a seamless image is repainted whole
+    window.tiling.setCurrentIndex(window.tiling.findData("off"))
+    window.hires_scale.setValue(1.0)
+    Image.new("RGB", (96, 64), "teal").save(tmp_path / "photo.png")
+    assert window.init_image.load_file(tmp_path / "photo.png")
+    window.init_image.enlarge.setValue(2.0)
+    assert window.build_request().repaint_tile == 512
+    window.in_tiles.setChecked(False)
+    assert window.build_request().repaint_tile is None
+    window.init_image.clear()
+    window.apply_request(asked)
+    assert window.in_tiles.isChecked() and window.build_request() == asked
+
+
 @pytest.mark.parametrize(("upscaler", "chosen", "said"), [
     ("RealESRGAN_x4plus_anime_6B", "RealESRGAN_x4plus_anime_6B", "enlarging with RealESRGAN_x4plus_anime_6B."),
     ("4x-UltraSharp", None, "enlarging with Lanczos (R-ESRGAN 4x+ Anime6B is not installed here"),
