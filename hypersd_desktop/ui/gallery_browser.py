@@ -243,6 +243,10 @@ def _own_passes(request: dict) -> list[str]:
             scale = number(adapter.get("scale"))
             parts.append(f"the IP-Adapter {stem(adapter['model'])} from a picture"
                          + (f" (scale {scale:g})" if scale is not None else ""))
+    tile, side = number(request.get("repaint_tile")), max(number(request.get("width")) or 0,
+                                                          number(request.get("height")) or 0)
+    if tile and side * (number(request.get("hires_scale")) or 1) > tile:  # repainted a tile at a time
+        parts.append(f"the enlarged picture repainted in tiles of {tile:g}")
     faces = request.get("face_detail")
     if isinstance(faces, dict):  # ADetailer's pass, as this app makes it
         strength = number(faces.get("strength"))

@@ -38,7 +38,8 @@ from hypersd_desktop.engine.types import (
 )
 from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.gallery.formats.common import (
-    face_pass, hires_guidance, hires_prompts, hires_settings, picture_strength, tiling_of, variation_of,
+    face_pass, hires_guidance, hires_prompts, hires_settings, picture_strength, repaint_tile, tiling_of,
+    variation_of,
 )
 from hypersd_desktop.core.prompt_styles import StyleBook, apply_styles, styles_file, take_out, unapplied
 from hypersd_desktop.core.prompt_tags import embeddings_by_name, with_words, without_network_tags, without_words
@@ -1199,6 +1200,8 @@ class MainWindow(QMainWindow):
             select_path(self.upscaler_box, match.upscaler.path if match.upscaler is not None else None)
         # shown beside the recipe's warnings until the next generation
         self._reuse_notes = [*match.warnings, *([rewritten] if rewritten else [])]
+        if repaint_tile(metadata) is not None:  # Ultimate SD Upscale's tiles: an enlargement here is made in tiles
+            self.in_tiles.setChecked(True)
         faces = face_pass(metadata)  # ADetailer's face pass: Detail faces, its settings as the image says them
         self._reuse_notes += self.face_detail.set_spec(faces and FaceDetail(
             "", "", faces.strength, faces.prompt, faces.negative_prompt, faces.padding, faces.mask_blur,

@@ -1149,3 +1149,40 @@ def test_adetailers_face_pass_is_read_with_its_settings_and_prompts():
     assert face_pass(odd) == FacePass("face_yolov8s.pt", 0.4, 0.3, 32, 4, "", "")  # [PROMPT] alone: the image's
     assert face_pass(parse_a1111(A1111_BASE + "ADetailer model: hand_yolov8n.pt")) is None
     assert face_pass(parse_a1111(A1111_BASE.rstrip(", "))) is None and face_note(parse_a1111(A1111_BASE)) is None
+
+
+def test_ultimate_sd_upscales_tiles_are_read_from_a1111s_text_and_its_comfyui_node():
+    """The Ultimate SD Upscale extension's fields (A1111) and its ComfyUI node: the tiles reuse asks for (In tiles),
+    and the pass named among what the image was made with."""
+    from hypersd_desktop.gallery.formats import parse_a1111
+    from hypersd_desktop.gallery.formats.common import other_passes, repaint_tile, unrepeated_note
+
+    read = parse_a1111(A1111_BASE + "Denoising strength: 0.3, Ultimate SD upscale upscaler: 4x-UltraSharp, Ultimate "
+                                    "SD upscale tile_width: 512, Ultimate SD upscale tile_height: 512, Ultimate SD "
+                                    "upscale mask_blur: 8, Ultimate SD upscale padding: 32")
+    assert repaint_tile(read) == 512
+    assert ("Ultimate SD Upscale (tiles of 512, enlarged by 4x-UltraSharp; reuse ticks In tiles, for the picture it "
+            "was made from given with Enlarge)") in other_passes(read)
+    assert "image-to-image from another picture at strength 0.3" in unrepeated_note(read)
+    assert repaint_tile(parse_a1111(A1111_BASE + "Ultimate SD upscale tile_width: 30")) is None
+    assert repaint_tile(parse_a1111(A1111_BASE + "Ultimate SD upscale tile_width: 3000")) == 2048
+    assert repaint_tile(parse_a1111(A1111_BASE.rstrip(", "))) is None
+    graph = comfy({
+        "1": ("CheckpointLoaderSimple", {"ckpt_name": "juggernautXL.safetensors"}),
+        "2": ("CLIPTextEncode", {"text": "a castle on a hill", "clip": ["1", 1]}),
+        "3": ("EmptyLatentImage", {"width": 1024, "height": 1024, "batch_size": 1}),
+        "4": ("KSampler", {"seed": 5, "steps": 4, "cfg": 1, "sampler_name": "euler", "scheduler": "sgm_uniform",
+                           "denoise": 1.0, "model": ["1", 0], "positive": ["2", 0], "negative": ["2", 0],
+                           "latent_image": ["3", 0]}),
+        "5": ("VAEDecode", {"samples": ["4", 0], "vae": ["1", 2]}),
+        "6": ("UpscaleModelLoader", {"model_name": "4x_NMKD-Siax_200k.pth"}),
+        "7": ("UltimateSDUpscale", {"image": ["5", 0], "model": ["1", 0], "positive": ["2", 0],
+                                    "negative": ["2", 0], "vae": ["1", 2], "upscale_by": 2, "seed": 5, "steps": 4,
+                                    "cfg": 1, "sampler_name": "euler", "scheduler": "sgm_uniform", "denoise": 0.35,
+                                    "upscale_model": ["6", 0], "mode_type": "Linear", "tile_width": 1024,
+                                    "tile_height": 1024, "mask_blur": 8, "tile_padding": 32}),
+        "8": ("SaveImage", {"images": ["7", 0]})})
+    metadata = parse_chunks({"prompt": graph})
+    assert (metadata.prompt, metadata.seed, metadata.steps) == ("a castle on a hill", 5, 4)
+    assert repaint_tile(metadata) == 1024
+    assert "Ultimate SD Upscale (tiles of 1024, enlarged by 4x_NMKD-Siax_200k;" in unrepeated_note(metadata)

@@ -80,6 +80,15 @@ def test_in_tiles_asks_an_enlargement_to_be_repainted_in_tiles_of_the_models_siz
     window.apply_request(asked)
     assert window.in_tiles.isChecked() and window.build_request() == asked
 
+    # another tool's image the Ultimate SD Upscale extension made: reuse ticks In tiles
+    from hypersd_desktop.gallery.formats import parse_a1111
+
+    window.in_tiles.setChecked(False)
+    window.apply_metadata(parse_a1111("a castle\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 3, Size: 1024x1024, "
+                                      "Denoising strength: 0.3, Ultimate SD upscale upscaler: 4x-UltraSharp, "
+                                      "Ultimate SD upscale tile_width: 512, Ultimate SD upscale tile_height: 512"))
+    assert window.in_tiles.isChecked()
+
 
 @pytest.mark.parametrize(("upscaler", "chosen", "said"), [
     ("RealESRGAN_x4plus_anime_6B", "RealESRGAN_x4plus_anime_6B", "enlarging with RealESRGAN_x4plus_anime_6B."),

@@ -507,6 +507,14 @@ def _pictures_in(graph: _Graph, inputs: dict, denoise: float | None) -> dict[str
                  if isinstance(node, dict) and str(node.get("class_type")).startswith("IPAdapter")
                  and isinstance(node["inputs"].get("ipadapter_file") or node["inputs"].get("preset"), str)]
         found["IP-Adapter"] = ", ".join(dict.fromkeys(files)) or "IPAdapter"
+    tiled = [node for node in graph.nodes.values() if str(node.get("class_type")).startswith("UltimateSDUpscale")
+             and isinstance(node.get("inputs"), dict)]
+    if tiled:  # the Ultimate SD Upscale node repaints the image it is given in tiles, as the A1111 extension does
+        upscaler = graph.value(tiled[0]["inputs"].get("upscale_model"), ("model_name", *_VALUE_NAMES), str)
+        found.update((f"Ultimate SD upscale {key}", f"{value:g}") for key, value in (
+            (key, tiled[0]["inputs"].get(key)) for key in ("tile_width", "tile_height", "mask_blur"))
+            if isinstance(value, (int, float)) and not isinstance(value, bool))
+        found["Ultimate SD upscale upscaler"] = stem(upscaler) if upscaler else "None"
     detailers = [node for node in graph.nodes.values() if node.get("class_type") in _DETAILERS]
     if detailers:  # Impact Pack's detailers redo what a detector finds in the image the sampler made
         detectors = [stem(node["inputs"].get("model_name")) for node in graph.nodes.values()

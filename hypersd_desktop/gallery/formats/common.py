@@ -400,6 +400,15 @@ def plot_axes(fields: dict) -> str | None:
     return " × ".join(axes) or None
 
 
+def repaint_tile(metadata: ImageMetadata) -> int | None:
+    """The tiles the Ultimate SD Upscale extension repainted an image in (its `tile_width`, as A1111 writes it and
+    as read from its ComfyUI node), as this app's tiles take them (64 to 2048 pixels, a multiple of 8); None where
+    it did not."""
+    extra = {key.lower(): value for key, value in metadata.extra.items()}
+    tile = to_int(extra.get("ultimate sd upscale tile_width"))
+    return None if tile is None or tile < 64 else min(2048, tile // 8 * 8)
+
+
 def other_passes(metadata: ImageMetadata, unrepeated: bool = False) -> list[str]:
     """What an image's tool did besides the settings reuse takes (A1111's fields, which Forge, reForge, SD.Next and
     image savers write too; what a ComfyUI graph says of the same), in words; a Hires fix is `hires_pass`'s. With
@@ -431,6 +440,12 @@ def other_passes(metadata: ImageMetadata, unrepeated: bool = False) -> list[str]
     # a ComfyUI graph's (Impact Pack); a FaceDetailer with a face detector is reuse's Detail faces
     if extra.get("detailer") and not (unrepeated and face_pass(metadata) is not None):
         parts.append(f"a detailer pass ({extra['detailer']})")
+    tile = repaint_tile(metadata)
+    if tile is not None:  # the Ultimate SD Upscale extension's (and its ComfyUI node's) tiles
+        upscaler = extra.get("ultimate sd upscale upscaler", "")
+        by = f", enlarged by {upscaler}" if upscaler and upscaler.lower() not in ("none", "lanczos") else ""
+        parts.append(f"Ultimate SD Upscale (tiles of {tile}{by}; reuse ticks In tiles, for the picture it was made "
+                     "from given with Enlarge)")
     refiner = _without_hash(extra.get("refiner", ""))
     if refiner:
         switch = to_float(extra.get("refiner switch at"))
