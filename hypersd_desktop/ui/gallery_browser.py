@@ -625,14 +625,18 @@ class GalleryBrowser(QWidget):
                               ("Show in folder", self.reveal), ("Delete (Del)", self.delete_selected)):
             button = QPushButton(text)
             button.clicked.connect(handler)
-            self.viewer.action_row.addWidget(button)
-            if handler == self.start_from_current:
-                self.viewer.action_row.addWidget(self._upscale_button())
+            if handler == self.start_from_current:  # with Describe beside it: the panel keeps its height
                 describe = QPushButton("Describe")
                 describe.setToolTip("Write the image's booru tags into the Generate tab's prompt, as a tagger reads "
                                     "them (Ctrl+Z there takes them back)")
                 describe.clicked.connect(self.describe_current)
-                self.viewer.action_row.addWidget(describe)
+                row = QHBoxLayout()
+                row.addWidget(button, 1)
+                row.addWidget(describe, 1)
+                self.viewer.action_row.addLayout(row)
+                self.viewer.action_row.addWidget(self._upscale_button())
+            else:
+                self.viewer.action_row.addWidget(button)
         self.pages = QStackedWidget()
         self.pages.addWidget(grid_page)
         self.pages.addWidget(self.viewer)
