@@ -17,8 +17,20 @@ from hypersd_desktop.engine import GenerationRequest, LoraSpec, devices, notices
 from hypersd_desktop.engine.torch_engine import TorchEngine
 
 
+
+
+
 def pixels(results) -> np.ndarray:
     return np.stack([np.asarray(result.image, dtype=np.int16) for result in results])
+
+
+def refused_alike(ours, theirs) -> None:
+    """Images of one request, ours made with a LoRA subtracted and fused again at another weight (in float32, as the
+    engine does), theirs with it fused once: alike to a level or two of a pixel, as rounding leaves them (which way
+    a pixel rounds varies with the matrix products' rounding, which in a long test run depends on the memory the
+    process holds); a prompt not read again at the new weight differs by tens of levels."""
+    difference = np.abs(pixels(ours) - pixels(theirs)).max()
+    assert difference <= 2, f"the images differ by up to {difference} levels"
 
 
 def runs(engine) -> list[int]:
@@ -30,7 +42,9 @@ def with_text_lora(tiny_sdxl, tmp_path):
     """A LoRA on the UNet and the first text encoder, so that a change of its weight changes what the encoder says."""
     pipe = StableDiffusionXLPipeline.from_pretrained(tiny_sdxl)
     path = tmp_path / "style.safetensors"
-    tiny_models.kohya_lora(pipe.unet, path, text_encoder=pipe.text_encoder, te_prefix="lora_te1")
+    # alpha 32 at rank 4: a strong update, so that the prompt read at a stale weight moves pixels by tens of levels
+    # (at alpha 2, by 2: as far as rounding moves them, `refused_alike`)
+    tiny_models.kohya_lora(pipe.unet, path, alpha=32.0, text_encoder=pipe.text_encoder, te_prefix="lora_te1")
     return path
 
 
@@ -60,12 +74,12 @@ def test_a_lora_on_the_text_encoder_makes_it_read_the_prompt_again(tiny_sdxl, wi
     engine.generate(request)
     ours = engine.generate(half)  # unfused and fused again, in place
     assert runs(engine) == [2, 2]
-    assert np.array_equal(pixels(ours), pixels(theirs))
+    refused_alike(ours, theirs)
     # Outputs kept across the change would be wrong: here is the image they would make.
     monkeypatch.setattr(text_encoders, "forget", lambda pipe: None)
     stale = TorchEngine()
     stale.generate(request)
-    assert np.abs(pixels(stale.generate(half)) - pixels(theirs)).max() > 0
+    assert np.abs(pixels(stale.generate(half)) - pixels(theirs)).max() > 10  # far more than rounding moves
 
 
 def test_an_embedding_changed_on_disk_is_read_again(tiny_sd15, tmp_path):
@@ -124,7 +138,7 @@ def test_a_parked_engine_makes_the_unparked_images_and_says_why(tiny_sdxl, with_
     assert np.array_equal(pixels(parked), pixels(plain))
     assert any("the text encoders wait in RAM" in text for text in heard)
     half = request.replace(loras=(LoraSpec(str(with_text_lora), 0.5),))  # fused in place on the parked encoders
-    assert np.array_equal(pixels(engine.generate(half)), pixels(TorchEngine().generate(half)))
+    refused_alike(engine.generate(half), TorchEngine().generate(half))
     text_encoders.uninstall(engine._loaded.pipe)
     assert not text_encoders.parked(engine._loaded.pipe)
 
