@@ -35,6 +35,7 @@ JPEG_KINDS = ("MPO",)
 CONVERTED = {"HEIF": "a HEIC photo", "AVIF": "an AVIF picture"}
 DIGEST = re.compile(r"[0-9a-f]{64}")
 HELD_IMAGES = 64  # images held in memory only; older ones are forgotten unless kept
+HELD_PICTURES = 8  # pictures a pass hands to the next run undecoded (a tile's canvas and mask); older ones forgotten
 
 
 # Picture formats by the brand of their ISO media file (bytes 8–11): HEIC/HEIF and AVIF.
@@ -206,12 +207,23 @@ def eight_bit(image):
     return Image.fromarray(np.clip(np.rint(values * scale), 0, 255).astype(np.uint8), "L")
 
 
+def _in_mode(image, mode: str):
+    """`image` in `mode`, its transparent parts white where it becomes RGB (as a canvas would show them)."""
+    from PIL import Image
+
+    if image.mode in ("RGBA", "LA", "P") and mode == "RGB":
+        background = Image.new("RGBA", image.size, "white")
+        image = Image.alpha_composite(background, image.convert("RGBA"))
+    return image.convert(mode)
+
+
 class InputImages:
     """A folder of input images named by the sha256 of their bytes, and the newest few held in memory only."""
 
     def __init__(self, root: Path, held: int = HELD_IMAGES) -> None:
         self.root = root
         self._held: OrderedDict[str, tuple[str, bytes]] = OrderedDict()  # digest -> (extension, bytes)
+        self._pictures: OrderedDict[str, object] = OrderedDict()  # digest -> a PIL image a pass made (`hold_picture`)
         self._most_held = held
         self._lock = threading.Lock()  # the worker holds images on its reader thread and reads them on its job thread
 
@@ -233,9 +245,23 @@ class InputImages:
                 self._held.popitem(last=False)
         return digest
 
+    def hold_picture(self, picture) -> str:
+        """Hold a picture made here for the next run that names it (a Hires fix's first pass, a picture repainted a
+        tile at a time, a face's mask) as it is, not encoded: a 4096² canvas would take a second to write as PNG and
+        another to read, for each tile. Named by the sha256 of its mode, size and pixels; `read` makes its PNG only
+        where a file is asked for. The newest `HELD_PICTURES` are held."""
+        picture = picture.copy()
+        digest = hashlib.sha256(f"{picture.mode} {picture.size}\n".encode() + picture.tobytes()).hexdigest()
+        with self._lock:
+            self._pictures[digest] = picture
+            self._pictures.move_to_end(digest)
+            while len(self._pictures) > HELD_PICTURES:
+                self._pictures.popitem(last=False)
+        return digest
+
     def has(self, digest: str) -> bool:
         with self._lock:
-            if digest in self._held:
+            if digest in self._held or digest in self._pictures:
                 return True
         return self.find(digest) is not None
 
@@ -245,10 +271,10 @@ class InputImages:
         if path is not None:
             return path
         with self._lock:
-            held = self._held.get(digest)
-        if held is None:
+            held, picture = self._held.get(digest), self._pictures.get(digest)
+        if held is None and picture is None:
             raise self._missing(digest)
-        extension, data = held
+        extension, data = held if held is not None else ("png", png_data(picture))
         path = self.root / f"{digest}.{extension}"
         try:
             write_atomic(path, data)
@@ -276,9 +302,11 @@ class InputImages:
 
     def read(self, digest: str) -> bytes:
         with self._lock:
-            held = self._held.get(digest)
+            held, picture = self._held.get(digest), self._pictures.get(digest)
         if held is not None:
             return held[1]
+        if picture is not None:
+            return png_data(picture, quick=True)
         path = self.find(digest)
         if path is None:
             raise self._missing(digest)
@@ -293,9 +321,9 @@ class InputImages:
         """The image as a PIL image in `mode` (RGB, or L for a mask), fully loaded."""
         from PIL import Image, ImageOps
 
+        with self._lock:
+            picture = self._pictures.get(digest)
+        if picture is not None:
+            return _in_mode(picture, mode)
         with Image.open(io.BytesIO(self.read(digest))) as image:
-            image = eight_bit(ImageOps.exif_transpose(image))  # a phone photo's orientation, as viewers show it
-            if image.mode in ("RGBA", "LA", "P") and mode == "RGB":
-                background = Image.new("RGBA", image.size, "white")  # transparent parts as a canvas would show them
-                image = Image.alpha_composite(background, image.convert("RGBA"))
-            return image.convert(mode)
+            return _in_mode(eight_bit(ImageOps.exif_transpose(image)), mode)  # a phone photo upright, as shown

@@ -435,10 +435,9 @@ class GenerationService:
                 mask = tile_mask(size, box)
                 width, height = masked_size(mask, TILE_MASK_BLUR, TILE_PADDING)  # made at its own pixels
                 tile = request.replace(
-                    init_image=self.inputs.hold(png_data(image, quick=True), "The picture repainted in tiles"),
-                    mask_image=self.inputs.hold(png_data(mask), "A tile's mask"), masked_padding=TILE_PADDING,
-                    mask_blur=TILE_MASK_BLUR, width=width, height=height, upscaler=None, repaint_tile=None,
-                    seed=seed, batch_size=1, face_detail=None)
+                    init_image=self.inputs.hold_picture(image), mask_image=self.inputs.hold_picture(mask),
+                    masked_padding=TILE_PADDING, mask_blur=TILE_MASK_BLUR, width=width, height=height,
+                    upscaler=None, repaint_tile=None, seed=seed, batch_size=1, face_detail=None)
 
                 def report(progress: Progress, index: int = index, number: int = number) -> None:
                     if on_progress is not None:
@@ -503,8 +502,8 @@ class GenerationService:
         width, height = init_size(image.size, result.settings.architecture.default_size)
         for number, box in enumerate(boxes):
             request = result.request.replace(
-                init_image=self.inputs.hold(png_data(image), "The image before its face pass"),
-                mask_image=self.inputs.hold(png_data(face_mask(image.size, box)), "A face's mask"),
+                init_image=self.inputs.hold_picture(image),  # the image before this face's pass
+                mask_image=self.inputs.hold_picture(face_mask(image.size, box)),
                 masked_padding=wanted.padding, mask_blur=wanted.mask_blur, strength=wanted.strength,
                 prompt=wanted.prompt or result.request.prompt,
                 negative_prompt=wanted.negative_prompt or result.request.negative_prompt,
@@ -545,8 +544,6 @@ class GenerationService:
                          f"second pass ran the last {runs} of {steps}. Raise the strength to run them all.")
         results = []
         for result in first:
-            buffer = io.BytesIO()
-            result.image.save(buffer, format="PNG")
             width, height = hires_size(result.settings.width, result.settings.height, request.hires_scale)
             second = request.replace(hires_scale=None, hires_steps=None, strength=request.hires_strength,
                                      prompt=request.hires_prompt or request.prompt, hires_prompt=None,
@@ -554,7 +551,7 @@ class GenerationService:
                                      hires_negative_prompt=None, hires_guidance=None,
                                      guidance=request.guidance if request.hires_guidance is None else
                                      request.hires_guidance,
-                                     init_image=self.inputs.hold(buffer.getvalue(), "The first pass"), width=width,
+                                     init_image=self.inputs.hold_picture(result.image), width=width,
                                      height=height, seed=result.seed, batch_size=1, steps=steps,
                                      variation_seed=None, variation_strength=0.0)  # the first pass was varied
 

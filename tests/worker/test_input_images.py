@@ -154,3 +154,32 @@ def test_a_pictures_tags_are_read_by_the_worker_from_a_picture_the_app_holds(fak
     assert "red_background" not in [tag.name for tag in described.description.tags]
     failure = next(event for event in events.items if isinstance(event, JobFailed))
     assert "lacks model.onnx" in failure.message
+
+
+def test_a_picture_a_pass_makes_is_held_as_it_is_and_read_as_a_png_only_when_asked(tmp_path):
+    """A pass's picture (a tile's canvas, a first pass) goes to the next run undecoded: opened it is the same pixels
+    (and a copy, which the run may change), read or kept it is a PNG of them; the newest few are held."""
+    import numpy as np
+
+    from hypersd_desktop.core.images import HELD_PICTURES
+
+    inputs = InputImages(tmp_path / "inputs")
+    picture = Image.fromarray(np.random.default_rng(3).integers(0, 255, (20, 30, 3), dtype=np.uint8))
+    digest = inputs.hold_picture(picture)
+    assert inputs.has(digest) and digest == inputs.hold_picture(picture.copy())  # named by its pixels
+    opened = inputs.open(digest)
+    assert np.array_equal(np.asarray(opened), np.asarray(picture))
+    opened.paste((0, 0, 0), (0, 0, 5, 5))
+    assert np.array_equal(np.asarray(inputs.open(digest)), np.asarray(picture))
+    with Image.open(io.BytesIO(inputs.read(digest))) as png:
+        assert png.format == "PNG" and np.array_equal(np.asarray(png), np.asarray(picture))
+    assert inputs.open(digest, mode="L").mode == "L"
+    with Image.open(inputs.keep(digest)) as kept:
+        assert np.array_equal(np.asarray(kept), np.asarray(picture))
+    clear = Image.new("RGBA", (4, 4), (255, 0, 0, 0))
+    assert np.asarray(inputs.open(inputs.hold_picture(clear))).min() == 255  # transparent is white, as a file's is
+    fresh = InputImages(tmp_path / "fresh")
+    first = fresh.hold_picture(picture)
+    for shade in range(HELD_PICTURES):
+        fresh.hold_picture(Image.new("L", (4, 4), shade))
+    assert not fresh.has(first)  # the oldest is forgotten
