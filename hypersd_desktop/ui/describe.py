@@ -13,6 +13,7 @@ from PySide6.QtCore import QObject, Signal
 
 from hypersd_desktop.core.vocab import ModelKind
 from hypersd_desktop.models.library import ModelLibrary
+from hypersd_desktop.ui.worker_requests import WorkerRequests
 from hypersd_desktop.worker.bridge import WorkerBridge
 from hypersd_desktop.worker.protocol import Describing
 
@@ -20,23 +21,13 @@ NO_TAGGER = ("Describe needs a tagger, which reads a picture's booru tags: downl
              "Models tab, or import a WD tagger's folder (model.onnx and selected_tags.csv).")
 
 
-class Describer(QObject):
+class Describer(WorkerRequests):
     described = Signal(object, object)  # the Describing asked for, the Description (engine/tagger.py)
     failed = Signal(str)  # what went wrong and what to do
 
     def __init__(self, bridge: WorkerBridge, library: ModelLibrary, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self.bridge = bridge
+        super().__init__(bridge, bridge.described, parent)
         self.library = library
-        self._jobs: dict[int, Describing] = {}  # unfinished job id -> what it describes
-        self._ids: set[int] = set()  # every such job's id, finished ones too (their last events may still come)
-        bridge.described.connect(self._ready)
-        bridge.failed.connect(self._failed)
-        bridge.finished.connect(lambda message: self._jobs.pop(message.job_id, None))
-
-    def owns(self, job_id: int) -> bool:
-        """Whether `job_id` describes a picture (the Generate tab's job views leave those alone)."""
-        return job_id in self._ids
 
     def tagger(self):
         """The installed tagger that describes pictures (the first), or None."""
@@ -50,19 +41,15 @@ class Describer(QObject):
         if tagger is None:
             self.failed.emit(NO_TAGGER)
             return False
-        describing = Describing(digest, tagger.path, threshold, character_threshold)
-        if describing not in self._jobs.values():
-            job_id = self.bridge.client.submit_description(describing)  # its events come later, on this thread
-            self._jobs[job_id] = describing
-            self._ids.add(job_id)
+        self.ask(Describing(digest, tagger.path, threshold, character_threshold),
+                 self.bridge.client.submit_description)
         return True
 
-    def _ready(self, message) -> None:
-        if message.job_id in self._jobs:
-            self.described.emit(message.describing, message.description)
+    def answered(self, describing: Describing, message) -> None:
+        self.described.emit(message.describing, message.description)
 
-    def _failed(self, message) -> None:
-        if self._jobs.pop(message.job_id, None) is not None and not message.cancelled:
+    def failed_job(self, describing: Describing, message) -> None:
+        if not message.cancelled:
             self.failed.emit(message.message)
 
 

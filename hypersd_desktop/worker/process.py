@@ -254,22 +254,29 @@ class Worker:
         return on_unsaved
 
     def _make_map(self, job: MakeMap, token: CancelToken) -> None:
-        started = time.perf_counter()
-        with self._reported(job.job_id):
-            self.out.send(JobStarted(job.job_id))
-            token.raise_if_cancelled()
+        def answer():
             png, device = self.service.control_map(job.map, job.device)
-            self.out.send(MapReady(job.job_id, job.map, png))
-            self.out.send(JobFinished(job.job_id, seconds=time.perf_counter() - started, device=device))
+            return MapReady(job.job_id, job.map, png), device
+
+        self._answered(job.job_id, token, answer)
 
     def _describe(self, job: DescribeImage, token: CancelToken) -> None:
-        started = time.perf_counter()
-        with self._reported(job.job_id):
-            self.out.send(JobStarted(job.job_id))
-            token.raise_if_cancelled()
+        def answer():
             description, device = self.service.describe(job.describing, job.device)
-            self.out.send(Described(job.job_id, job.describing, description))
-            self.out.send(JobFinished(job.job_id, seconds=time.perf_counter() - started, device=device))
+            return Described(job.job_id, job.describing, description), device
+
+        self._answered(job.job_id, token, answer)
+
+    def _answered(self, job_id: int, token: CancelToken, answer) -> None:
+        """A job whose work is one answer (a map, a picture's tags): `answer()` gives the message and the device
+        it ran on; `JobFinished` follows it."""
+        started = time.perf_counter()
+        with self._reported(job_id):
+            self.out.send(JobStarted(job_id))
+            token.raise_if_cancelled()
+            message, device = answer()
+            self.out.send(message)
+            self.out.send(JobFinished(job_id, seconds=time.perf_counter() - started, device=device))
 
     def _enlarge(self, job: EnlargeImage, token: CancelToken) -> None:
         started = time.perf_counter()
