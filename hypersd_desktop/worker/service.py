@@ -414,8 +414,8 @@ class GenerationService:
         """An init image repainted at the request's size a tile at a time (engine/repaint_tiles.py), as the Ultimate
         SD Upscale extension repaints it: the picture enlarged to the size (by the request's upscaler, else
         Lanczos), then each tile inpainted on its own into the picture the tile before it left, only the masked
-        area (the tile and `TILE_PADDING` pixels around it, made at about the model's own size), image k of the
-        batch with seed + k for all its tiles. The results name the whole request, at its size."""
+        area (the tile, `TILE_PADDING` pixels around it and the reach of its mask's blur, made at its own pixels),
+        image k of the batch with seed + k for all its tiles. The results name the whole request, at its size."""
         from hypersd_desktop.engine.inputs import enlarged_to, masked_size
         from hypersd_desktop.engine.repaint_tiles import tile_boxes, tile_mask
         from hypersd_desktop.engine.upscalers import Upscalers, enlarger
