@@ -15,8 +15,6 @@ from hypersd_desktop.core.vocab import Device, ModelKind
 from hypersd_desktop.engine.tagger import CHARACTER_THRESHOLD, THRESHOLD, is_tagger
 
 TAGGER_ENTRY = "wd-swinv2-tagger-v3"  # the catalog's tagger
-PICTURE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".avif", ".bmp", ".tif", ".tiff", ".gif", ".heic", ".heif")
-PICTURE_EXTENSIONS = tuple(suffix[1:] for suffix in PICTURE_SUFFIXES)
 NO_TAGGER = (f"Describing a picture needs a tagger: install one with `hypersd-desktop models download {TAGGER_ENTRY}` "
              "(or import a WD tagger's folder: model.onnx and selected_tags.csv), or name one with --tagger.")
 
@@ -65,17 +63,25 @@ def tagger_path(name: str | None) -> str:
 def pictures(given: list[Path]) -> list[Path]:
     """The pictures named: files as given, and every picture below a folder (in name order, hidden folders left
     out)."""
+    suffixes = picture_suffixes()
     found = []
     for path in given:
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in PICTURE_SUFFIXES and p.is_file()
+            found += sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.is_file()
                             and not any(part.startswith(".") for part in p.relative_to(path).parts))
         else:
             found.append(path)
     if not found:
-        raise InputError(f"No pictures in {', '.join(str(path) for path in given)} "
-                         f"({', '.join(PICTURE_SUFFIXES)}).")
+        raise InputError(f"No pictures in {', '.join(str(path) for path in given)} ({', '.join(suffixes)}).")
     return found
+
+
+def picture_suffixes() -> tuple[str, ...]:
+    """The pictures the app reads: the gallery's images and the other pictures a run can start from."""
+    from hypersd_desktop.core.images import PICTURE_SUFFIXES
+    from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES
+
+    return IMAGE_SUFFIXES + PICTURE_SUFFIXES
 
 
 def caption_file(picture: Path, extension: str) -> Path:
@@ -92,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
             raise InputError(f"{name} is a score from 0 to 1; got {value:g}.")
     if args.overwrite and not args.captions:
         raise InputError("--overwrite replaces caption files: it goes with --captions.")
-    if args.captions and (args.caption_extension.strip(".").lower() in PICTURE_EXTENSIONS
+    if args.captions and (f".{args.caption_extension.strip('.').lower()}" in picture_suffixes()
                           or not args.caption_extension.strip(".")):
         raise InputError(f"--caption-extension {args.caption_extension!r} would write over pictures; captions are "
                          ".txt or .caption files.")

@@ -34,6 +34,9 @@ JPEG_KINDS = ("MPO",)
 # may not either. HEIC/HEIF through pi-heif (libheif; the decoder only); AVIF through Pillow itself.
 CONVERTED = {"HEIF": "a HEIC photo", "AVIF": "an AVIF picture"}
 DIGEST = re.compile(r"[0-9a-f]{64}")
+# Pictures a run can start from that the gallery does not hold (read here: HEIC made PNG, the others as Pillow reads
+# them); the gallery's own are gallery.IMAGE_SUFFIXES
+PICTURE_SUFFIXES = (".heic", ".heif", ".bmp", ".tif", ".tiff", ".gif")
 HELD_IMAGES = 64  # images held in memory only; older ones are forgotten unless kept
 HELD_PICTURES = 8  # pictures a pass hands to the next run undecoded (a tile's canvas and mask); older ones forgotten
 

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from hypersd_desktop.core.dynamic_prompts import Wildcards, chosen, wildcards_folder
 from hypersd_desktop.core.errors import AppError
+from hypersd_desktop.core.images import PICTURE_SUFFIXES
 from hypersd_desktop.core.prompt_styles import StyleBook, apply_styles, styles_file, take_out
 from hypersd_desktop.core.settings import Settings
 from hypersd_desktop.core.vocab import Architecture, Decoder, ModelKind, Preprocessor, Preview, architecture_label
@@ -36,7 +37,6 @@ from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES, Gallery
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.banner import Banner
-from hypersd_desktop.ui.drops import PICTURE_SUFFIXES
 from hypersd_desktop.ui.flow_layout import FlowLayout
 from hypersd_desktop.ui.generate_form import (
     RANDOM_SEEDS, RecipeRules, SeedBox, fill_base_models, fill_hyper_box, fill_sizes, hyper_parts, select_size,

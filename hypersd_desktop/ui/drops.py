@@ -12,14 +12,13 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from hypersd_desktop.core.images import PICTURE_SUFFIXES
 from hypersd_desktop.engine.inspect import WEIGHTS_SUFFIXES
 from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES
 
 
 WEB_SCHEMES = ("http", "https")  # links dragged from a browser (a model's page on Hugging Face, a picture's)
-# Pictures a run can start from that the gallery does not hold (core/images.py reads them).
-PICTURE_SUFFIXES = (".heic", ".heif", ".bmp", ".tif", ".tiff", ".gif")
 # Generation data saved as text: a ComfyUI workflow, A1111's parameters beside an image, another tool's JSON record
 SETTINGS_SUFFIXES = (".json", ".txt")
 

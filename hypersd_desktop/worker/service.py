@@ -416,8 +416,8 @@ class GenerationService:
         Lanczos), then each tile inpainted on its own into the picture the tile before it left, only the masked
         area (the tile, `TILE_PADDING` pixels around it and the reach of its mask's blur, made at its own pixels),
         image k of the batch with seed + k for all its tiles. The results name the whole request, at its size."""
-        from hypersd_desktop.engine.inputs import enlarged_to, masked_size
-        from hypersd_desktop.engine.repaint_tiles import tile_boxes, tile_mask
+        from hypersd_desktop.engine.inputs import enlarged_to
+        from hypersd_desktop.engine.repaint_tiles import tile_boxes, tile_mask, tile_run_size
         from hypersd_desktop.engine.upscalers import Upscalers, enlarger
 
         started = time.perf_counter()
@@ -433,7 +433,7 @@ class GenerationService:
             seed, image, made = (request.seed + index) % (MAX_SEED + 1), whole, []
             for number, box in enumerate(boxes):
                 mask = tile_mask(size, box)
-                width, height = masked_size(mask, TILE_MASK_BLUR, TILE_PADDING)  # made at its own pixels
+                width, height = tile_run_size(size, box, TILE_MASK_BLUR, TILE_PADDING)  # made at its own pixels
                 tile = request.replace(
                     init_image=self.inputs.hold_picture(image), mask_image=self.inputs.hold_picture(mask),
                     masked_padding=TILE_PADDING, mask_blur=TILE_MASK_BLUR, width=width, height=height,

@@ -12,7 +12,7 @@ from PIL import Image
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import png_data
 from hypersd_desktop.engine.inputs import covered, masked_size
-from hypersd_desktop.engine.repaint_tiles import tile_boxes, tile_edges, tile_mask
+from hypersd_desktop.engine.repaint_tiles import tile_boxes, tile_edges, tile_mask, tile_run_size
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
 from hypersd_desktop.gallery.metadata import read_request
 
@@ -31,6 +31,11 @@ def test_tiles_are_the_fewest_as_even_as_multiples_of_8_allow():
     assert mask[:192, 256:].min() == 255 and mask.sum() == 255 * 256 * 192
     # the tile, its blur's reach (16) and the padding (32) on the sides inside the picture
     assert masked_size(tile_mask((512, 384), (256, 0, 512, 192)), 8, 32) == (256 + 16 + 32, 192 + 16 + 32)
+    # read from the tile's neighbourhood, the size is the whole mask's, at the picture's edges and inside it
+    for size, tile in (((512, 384), 256), ((1920, 1080), 512), ((200, 136), 64)):
+        for box in tile_boxes(size, tile):
+            for blur, padding in ((8, 32), (0, 0), (3, 5)):
+                assert tile_run_size(size, box, blur, padding) == masked_size(tile_mask(size, box), blur, padding)
 
 
 @pytest.fixture
