@@ -776,6 +776,38 @@ def test_generate_with_a_face_pass(tiny_sd15, hyper_lora, pose_models, tmp_path,
     assert run.returncode == 2 and "strength must be above 0 and at most 1" in run.stderr, run.stderr
 
 
+def test_generate_with_a_hand_pass_after_the_faces(tiny_sd15, hyper_lora, pose_models, tmp_path, app_home):
+    """--detail-hands repaints the hands after the faces, with its own options; `gallery reuse` repeats both."""
+    model, detector = pose_models
+    assert cli("models", "import", model).returncode == 0 and cli("models", "import", detector).returncode == 0
+    common = ("generate", "--model", tiny_sd15, "--prompt", "two friends waving", "--lora",
+              hyper_lora("Hyper-SD15-1step-lora"), "--steps", 2, "--width", 128, "--height", 96, "--seed", 5,
+              "--json", "--out", tmp_path / "out")
+    run = cli(*common, "--detail-faces", "--face-confidence", 0.1, "--detail-hands", 0.6, "--hand-prompt",
+              "five fingers", "--hand-confidence", 0.1, "--hand-padding", 12)
+    assert run.returncode == 0, run.stderr
+    made = json.loads(run.stdout)["path"]
+    hands = read_request(made)["hand_detail"]
+    assert (hands["strength"], hands["prompt"], hands["confidence"], hands["padding"]) == (0.6, "five fingers", 0.1,
+                                                                                           12)
+    assert read_request(made)["face_detail"]["confidence"] == 0.1
+    with Image.open(made) as png:
+        assert "ADetailer model 2nd: hand from pose (vitpose-base-simple), ADetailer prompt 2nd: five fingers" in \
+            png.text["parameters"]
+    listing = json.loads(cli("gallery", "search", "friends", "--json").stdout)
+    reuse = shlex.split(cli("gallery", "reuse", next(item["id"] for item in listing
+                                                     if item["path"] == made)).stdout)
+    assert reuse[reuse.index("--detail-hands") + 1:reuse.index("--detail-hands") + 9] == [
+        "0.6", "--hand-prompt", "five fingers", "--hand-padding", "12", "--hand-confidence", "0.1", "--pose-model"]
+    assert "--detail-faces" in reuse
+    again = cli(*reuse[reuse.index("generate"):], "--json", "--out", tmp_path / "again")
+    assert again.returncode == 0, again.stderr
+    with Image.open(made) as first, Image.open(json.loads(again.stdout)["path"]) as second:
+        assert np.array_equal(np.asarray(first), np.asarray(second))
+    run = cli(*common, "--hand-prompt", "five fingers")
+    assert run.returncode == 2 and "--hand-prompt is the hand pass's own; add --detail-hands" in run.stderr, run.stderr
+
+
 def test_the_packaged_app_has_the_runtimes_worker_make_the_depth_map(tiny_sd15, hyper_lora, depth_model, tmp_path,
                                                                      app_home, monkeypatch, capsys):
     """The packaged app's command line has no torch: the worker of the compute runtime makes the depth map first,
@@ -1052,3 +1084,20 @@ def test_describe_writes_captions_for_a_folder_of_pictures(tagger, tmp_path, app
     empty.mkdir()
     nothing = cli("describe", empty, "--tagger", tagger)
     assert nothing.returncode == 2 and "No pictures in" in nothing.stderr
+
+
+def test_the_command_lines_bar_counts_the_steps_of_each_tile_face_and_hand(capsys):
+    """A repaint in tiles, a face pass and a hand pass count their steps, each part named on the bar; only work done
+    once before denoising (an ONNX export) is announced as taking a while."""
+    from hypersd_desktop.cli.common import ProgressBar
+    from hypersd_desktop.cli.generate import StageProgress
+
+    bar = ProgressBar("generate", "step", enabled=False)
+    show = StageProgress(bar)
+    for stage in ("Repainting in tiles (2 of 4)", "Detailing faces (1 of 2)", "Detailing hands (1 of 3)"):
+        show(stage, 1, 2)
+        assert (bar.title, bar.unit) == (stage.lower(), "step")
+    assert capsys.readouterr().err == ""
+    show("Exporting to ONNX", 1, 10)
+    assert (bar.title, bar.unit) == ("export", "%") and "Exporting to ONNX; this takes a while once." in \
+        capsys.readouterr().err

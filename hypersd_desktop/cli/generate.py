@@ -30,8 +30,8 @@ from hypersd_desktop.core.images import InputImages, png_data
 from hypersd_desktop.engine.inspect import inspect_file, not_the_kind, union_control_types
 from hypersd_desktop.engine.plot import PLOT_PARTS, PLOT_STAGE, Axis, PlotAxis, PlotSpec
 from hypersd_desktop.engine.types import (
-    AUTO_BACKEND, FACE_STAGE, HIRES_STAGE, IP_ADAPTER_SCALE, MAX_HIRES_SCALE, UPSCALE_STAGE, ControlSpec, FaceDetail,
-    GenerationRequest, LoraSpec, enlarged_size,
+    AUTO_BACKEND, HIRES_STAGE, IP_ADAPTER_SCALE, MAX_HIRES_SCALE, UPSCALE_STAGE, ControlSpec, DetailPass,
+    GenerationRequest, LoraSpec, counts_steps, enlarged_size,
 )
 
 if TYPE_CHECKING:
@@ -218,16 +218,21 @@ def add_parser(commands) -> None:
                           help="inpaint only the masked area, with PADDING pixels around it (default 32), made at "
                                "about the model's size (or --width × --height) and laid back into the whole picture, "
                                "which keeps its size (A1111's \"Only masked\")")
-    generate.add_argument("--detail-faces", type=float, nargs="?", const=0.4, metavar="STRENGTH",
-                          help="a face pass, as ADetailer's: once the image is made, each face in it is made again on "
-                               "its own and laid back, STRENGTH of the schedule repainting it (default 0.4); the faces "
-                               "are found by the installed pose model and person detector (ViTPose, RT-DETR)")
-    generate.add_argument("--face-prompt", metavar="TEXT", help="the face pass's own prompt (default: --prompt)")
-    generate.add_argument("--face-negative", metavar="TEXT", help="its own negative prompt (default: --negative)")
-    generate.add_argument("--face-padding", type=int, metavar="PIXELS",
-                          help="how much of the image around a face the face pass sees (default 32)")
-    generate.add_argument("--face-confidence", type=float, metavar="SCORE",
-                          help="how sure the pose model must be of a face's eyes and nose, 0-1 (default 0.3)")
+    for part, parts, points, first in (("face", "faces", "eyes and nose", "once the image is made"),
+                                       ("hand", "hands", "wrist and elbow", "after the faces")):
+        generate.add_argument(f"--detail-{parts}", type=float, nargs="?", const=0.4, metavar="STRENGTH",
+                              help=f"a {part} pass, as ADetailer's: {first}, each {part} in it is made again on its "
+                                   f"own and laid back, STRENGTH of the schedule repainting it (default 0.4); the "
+                                   f"{parts} are found by the installed pose model and person detector (ViTPose, "
+                                   "RT-DETR)")
+        generate.add_argument(f"--{part}-prompt", metavar="TEXT",
+                              help=f"the {part} pass's own prompt (default: --prompt)")
+        generate.add_argument(f"--{part}-negative", metavar="TEXT",
+                              help="its own negative prompt (default: --negative)")
+        generate.add_argument(f"--{part}-padding", type=int, metavar="PIXELS",
+                              help=f"how much of the image around a {part} the {part} pass sees (default 32)")
+        generate.add_argument(f"--{part}-confidence", type=float, metavar="SCORE",
+                              help=f"how sure the pose model must be of a {part}'s {points}, 0-1 (default 0.3)")
     generate.add_argument("--control", action="append", default=[], type=parse_control,
                           metavar="MODEL:IMAGE[:SCALE[:TYPE]]",
                           help="a ControlNet (folder, file or installed name) and the image it follows (edges, a "
@@ -253,10 +258,12 @@ def add_parser(commands) -> None:
                                "dark) into white strokes on black; inpaint gives an inpainting ControlNet "
                                "(control_v11p_sd15_inpaint, or a ControlNet Union ProMax model) the --init-image with "
                                "the --mask's part left open (--control MODEL or MODEL::SCALE: no image to name)")
-    generate.add_argument("--pose-model", help="the pose model for --preprocess pose and --detail-faces (a ViTPose "
-                                               "folder or an installed name; default: the installed one)")
-    generate.add_argument("--person-detector", help="the person detector for --preprocess pose and --detail-faces (an "
-                                                    "RT-DETR folder or an installed name; default: the installed one)")
+    generate.add_argument("--pose-model", help="the pose model for --preprocess pose, --detail-faces and "
+                                               "--detail-hands (a ViTPose folder or an installed name; default: the "
+                                               "installed one)")
+    generate.add_argument("--person-detector", help="the person detector for --preprocess pose, --detail-faces and "
+                                                    "--detail-hands (an RT-DETR folder or an installed name; default: "
+                                                    "the installed one)")
     generate.add_argument("--depth-model", help="the depth model for --preprocess depth (a folder or an installed "
                                                 "name; default: the installed one)")
     generate.add_argument("--out", type=Path, help="output folder, or a .png file (several images: numbered -1, "
@@ -396,14 +403,16 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     edges_at = run_size(args, base_model, inputs, init) if canny and args.control else None
     made_here = {CANNY: ControlType.CANNY, DEPTH: ControlType.DEPTH,  # the request names a map
                  POSE: ControlType.OPENPOSE}.get(args.preprocess)
+    detailed = args.detail_faces is not None or args.detail_hands is not None
     for option, preprocess in (("depth_model", DEPTH), ("pose_model", POSE), ("person_detector", POSE)):
         if getattr(args, option) is not None and args.preprocess != preprocess and (preprocess != POSE or
-                                                                                    args.detail_faces is None):
+                                                                                    not detailed):
             raise InputError(f"--{option.replace('_', '-')} is for --preprocess {preprocess}"
-                             + (" and --detail-faces." if preprocess == POSE else "."))
-    for option in ("face_prompt", "face_negative", "face_padding", "face_confidence"):
-        if getattr(args, option) is not None and args.detail_faces is None:
-            raise InputError(f"--{option.replace('_', '-')} is the face pass's own; add --detail-faces [STRENGTH].")
+                             + (", --detail-faces and --detail-hands." if preprocess == POSE else "."))
+    for part in ("face", "hand"):
+        for option in ("prompt", "negative", "padding", "confidence"):
+            if getattr(args, f"{part}_{option}") is not None and getattr(args, f"detail_{part}s") is None:
+                raise InputError(f"--{part}-{option} is the {part} pass's own; add --detail-{part}s [STRENGTH].")
     if args.variation_seed is not None and not args.variation_strength:
         raise InputError("--variation-seed is the seed an image is varied by; add --variation-strength S (0.1–0.3 "
                          "makes close variations).")
@@ -427,7 +436,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         args.hires_prompt = apply_styles(args.hires_prompt, "", styles)[0]
     if args.hires_negative:
         args.hires_negative = apply_styles("", args.hires_negative, styles)[1]
-    faces = face_detail_of(args)
+    faces, hands = (detail_pass_of(args, part) for part in ("face", "hand"))
     # a prompt with choices ({a|b}, __wildcard__) makes them by the seed: the run's images share the prompt
     wildcards = Wildcards(wildcards_folder(AppPaths.default()))
     templates = [text if is_dynamic(text, wildcards) else None for text in (args.prompt, args.negative)]
@@ -478,7 +487,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         hires_steps=args.hires_steps, hires_prompt=args.hires_prompt, hires_negative_prompt=args.hires_negative,
         hires_guidance=args.hires_cfg,
         upscaler=upscaler_of(args, resolve),
-        face_detail=faces,
+        face_detail=faces, hand_detail=hands,
         repaint_tile=tiles_of(args, base_model),
     )
     from hypersd_desktop.engine.planning import reads_negative
@@ -494,16 +503,17 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
     return request
 
 
-def face_detail_of(args: argparse.Namespace) -> FaceDetail | None:
-    """The face pass --detail-faces asks for, with the pose models --pose-model and --person-detector name (else the
-    installed ones)."""
-    if args.detail_faces is None:
+def detail_pass_of(args: argparse.Namespace, part: str) -> DetailPass | None:
+    """The face pass --detail-faces asks for (`part` "face"), or the hand pass of --detail-hands ("hand"), with the
+    pose models --pose-model and --person-detector name (else the installed ones)."""
+    strength = getattr(args, f"detail_{part}s")
+    if strength is None:
         return None
-    models = (_map_model(args, option, "--detail-faces") for option in ("pose_model", "person_detector"))
-    given = {name: value for name, value in (("padding", args.face_padding), ("confidence", args.face_confidence))
-             if value is not None}  # else the pass's own defaults
-    return FaceDetail(*models, strength=args.detail_faces, prompt=args.face_prompt or "",
-                      negative_prompt=args.face_negative or "", **given)
+    models = (_map_model(args, option, f"--detail-{part}s") for option in ("pose_model", "person_detector"))
+    given = {name: value for name in ("padding", "confidence")
+             if (value := getattr(args, f"{part}_{name}")) is not None}  # else the pass's own defaults
+    return DetailPass(*models, strength=strength, prompt=getattr(args, f"{part}_prompt") or "",
+                      negative_prompt=getattr(args, f"{part}_negative") or "", **given)
 
 
 def tiles_of(args: argparse.Namespace, base_model: str) -> int | None:
@@ -583,7 +593,9 @@ def embeddings_of(args: argparse.Namespace, base_model: str, resolve) -> tuple[s
 
             installed = library.registry.list(ModelKind.EMBEDDING, base_architecture(base_model))
             given += named_embeddings(installed, args.prompt, args.negative, args.hires_prompt or "",
-                                      args.hires_negative or "")
+                                      args.hires_negative or "", *(getattr(args, f"{part}_{which}") or ""
+                                                                   for part in ("face", "hand")
+                                                                   for which in ("prompt", "negative")))
     return tuple(dict.fromkeys(given))
 
 
@@ -786,7 +798,7 @@ class StageProgress:
             self.stage = name
             if name == HIRES_STAGE:  # the second pass's steps
                 self.bar.title, self.bar.unit = "hires fix", "step"
-            elif name.startswith(FACE_STAGE):  # a face's steps, face by face
+            elif counts_steps(name):  # a tile's, face's or hand's steps, one by one
                 self.bar.title, self.bar.unit = name.lower(), "step"
             elif name == PLOT_STAGE:  # a plot's images made
                 self.bar.title, self.bar.unit = "x/y/z plot", "image"

@@ -25,7 +25,8 @@ from hypersd_desktop.engine.recipes import RECIPES_BY_ID, recipe_for_file
 from hypersd_desktop.engine.types import GenerationRequest
 from hypersd_desktop.gallery.formats import ImageMetadata, MAX_PASTED, parse_text
 from hypersd_desktop.gallery.formats.common import (
-    face_pass, hires_guidance, hires_prompts, hires_settings, picture_strength, stem, tiling_of, variation_of,
+    DETAIL_PARTS, detail_pass, hires_guidance, hires_prompts, hires_settings, picture_strength, stem, tiling_of,
+    variation_of,
 )
 from hypersd_desktop.gallery.formats.hosted import HOSTED_MODELS
 from hypersd_desktop.gallery.formats.syntax import reused_prompts
@@ -149,19 +150,21 @@ def settings_command(metadata: ImageMetadata, models: list[InstalledModel],
         # its own CFG scale, where the image's guidance is the one run (not a Hyper-SD recipe's in its place)
         words += _hires_own_words(*hires_prompts(metadata),
                                   None if match.recipe_settings else hires_guidance(metadata))
-    faces = face_pass(metadata)  # ADetailer's face pass, as --detail-faces (the pose models find the faces)
-    words += _face_words(faces) if faces is not None else []
+    for part in DETAIL_PARTS:  # ADetailer's face and hand passes, as --detail-faces and --detail-hands (the pose
+        found = detail_pass(metadata, part)  # models find them)
+        words += _detail_words(part, found) if found is not None else []
     return shlex.join(words), " ".join([first_note, *match.warnings, *filter(None, [rewritten]),
                                         *filter(None, [_missing_note(match.missing, match.downloads)])])
 
 
-def _face_words(faces) -> list[str]:
-    """The --detail-faces options of a face pass (a request's `FaceDetail`, or another tool's `FacePass`)."""
-    words = ["--detail-faces", f"{faces.strength:g}"]
-    words += ["--face-prompt", faces.prompt] if faces.prompt else []
-    words += ["--face-negative", faces.negative_prompt] if faces.negative_prompt else []
-    words += ["--face-padding", str(faces.padding)] if faces.padding != 32 else []
-    return words + (["--face-confidence", f"{faces.confidence:g}"] if faces.confidence != 0.3 else [])
+def _detail_words(part: str, wanted) -> list[str]:
+    """The --detail-faces (`part` "face") or --detail-hands ("hand") options of a detail pass (a request's
+    `DetailPass`, or another tool's `PartPass`)."""
+    words = [f"--detail-{part}s", f"{wanted.strength:g}"]
+    words += [f"--{part}-prompt", wanted.prompt] if wanted.prompt else []
+    words += [f"--{part}-negative", wanted.negative_prompt] if wanted.negative_prompt else []
+    words += [f"--{part}-padding", str(wanted.padding)] if wanted.padding != 32 else []
+    return words + ([f"--{part}-confidence", f"{wanted.confidence:g}"] if wanted.confidence != 0.3 else [])
 
 
 def _hires_own_words(prompt: str | None, negative: str | None, guidance: float | None) -> list[str]:
@@ -237,11 +240,15 @@ def _request_words(request: GenerationRequest, inputs: InputImages) -> tuple[lis
     if request.repaint_tile is not None:
         words += ["--tiles", str(request.repaint_tile)]
     image_words, notes = _image_words(request, inputs, here)
-    faces = request.face_detail
-    if faces is not None:
-        words += [*_face_words(faces), "--pose-model", here(faces.model), "--person-detector", here(faces.detector)]
-        if faces.mask_blur != 4:
-            notes.append(f"the command line's face pass blurs its masks 4 pixels, not {faces.mask_blur}")
+    for part, wanted in request.detail_passes():
+        words += _detail_words(part, wanted)
+        notes += [f"the command line's {part} pass blurs its masks 4 pixels, not {wanted.mask_blur}"] \
+            if wanted.mask_blur != 4 else []
+    models = list(dict.fromkeys((wanted.model, wanted.detector) for _part, wanted in request.detail_passes()))
+    if models:  # the first pass's pose models: the command line's passes share them
+        words += ["--pose-model", here(models[0][0]), "--person-detector", here(models[0][1])]
+        notes += ["the command line's face and hand passes find them with one pose model and person detector"] \
+            if len(models) > 1 else []
     if renamed:
         notes.append(f"the models at the paths it names are gone, so it names them by file name, as installed here "
                      f"({', '.join(renamed)})")

@@ -48,6 +48,8 @@ class Settings:
     last_face_detail: bool = False  # the face pass (Detail faces) on
     last_repaint_tiles: bool = False  # an enlarged picture repainted in tiles (the Upscaler row's "In tiles")
     last_face_strength: float = 0.4
+    last_hand_detail: bool = False  # the hand pass (Detail hands) on
+    last_hand_strength: float = 0.4
     export_dir: str = ""
     export_template: str = "{date}/{seed}-{prompt:40}"
     batch_dir: str = ""

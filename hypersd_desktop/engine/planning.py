@@ -295,12 +295,12 @@ def plan(request: GenerationRequest, architecture: str) -> Plan:
         raise InputError(f"Hires fix strength {request.hires_strength:g} leaves none of the {len(timesteps)} fixed "
                          f"timesteps of {recipe.label if recipe else 'these timesteps'} to run; raise it to at least "
                          f"{1 / len(timesteps):g}.")
-    if (request.face_detail is not None and timesteps is not None
-            and int(len(timesteps) * request.face_detail.strength) < 1):
-        # each face is inpainted from the same fixed timesteps: say so before the image is made
-        raise InputError(f"The face pass's strength {request.face_detail.strength:g} leaves none of the "
-                         f"{len(timesteps)} fixed timesteps of {recipe.label if recipe else 'these timesteps'} to run; "
-                         f"raise it to at least {1 / len(timesteps):g}.")
+    for part, wanted in request.detail_passes():
+        if timesteps is not None and int(len(timesteps) * wanted.strength) < 1:
+            # each face (hand) is inpainted from the same fixed timesteps: say so before the image is made
+            raise InputError(f"The {part} pass's strength {wanted.strength:g} leaves none of the {len(timesteps)} "
+                             f"fixed timesteps of {recipe.label if recipe else 'these timesteps'} to run; raise it to "
+                             f"at least {1 / len(timesteps):g}.")
     warnings += prompt_editing.unchanging_warnings(request.prompt, request.negative_prompt if guidance > 1 else "",
                                                    len(timesteps) if timesteps else steps, denoise_steps)
     size = Architecture(architecture).default_size

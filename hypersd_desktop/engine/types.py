@@ -40,7 +40,15 @@ TILE_STAGE = "Repainting in tiles"  # the `Progress.stage` of a repaint made a t
 UPSCALE_STAGE = "Upscaling"  # the `Progress.stage` of an upscaler model enlarging a picture, tile by tile
 IP_ADAPTER_SCALE = 0.6  # the window's and the command line's: the picture and the prompt both count (1: the picture)
 HIRES_STAGE = "Hires fix"  # the `Progress.stage` of a Hires fix's second pass, whose steps it counts
-FACE_STAGE = "Detailing faces"  # the `Progress.stage` of a face pass (`FaceDetail`), whose steps it counts
+FACE_STAGE = "Detailing faces"  # the `Progress.stage` of a face pass (`DetailPass`), whose steps it counts
+HAND_STAGE = "Detailing hands"  # and of a hand pass
+# the stages that count a pass's denoising steps, as the image's do (a face's: "Detailing faces (1 of 2)")
+STEP_STAGES = (HIRES_STAGE, TILE_STAGE, FACE_STAGE, HAND_STAGE)
+
+
+def counts_steps(stage: str) -> bool:
+    """Whether `stage` (a `Progress.stage`) counts a pass's steps (`STEP_STAGES`), not its own parts."""
+    return stage.startswith(STEP_STAGES)
 
 
 def area_size(region: tuple[int, int], model_side: int) -> tuple[int, int]:
@@ -155,13 +163,14 @@ class IPAdapterSpec:
 
 
 @dataclass(frozen=True)
-class FaceDetail:
-    """A face pass, as ADetailer's: once the image is made (and its Hires fix), each face found in it is made again
-    on its own at about the model's size, `strength` of the schedule repainting it, and laid back into the image
-    (inpainting only the masked area, `padding` pixels of the image around it; the mask's edge blurred `mask_blur`
-    pixels), with `prompt` and `negative_prompt` where given (else the image's). Faces are found from the pose of
-    the people in the image (engine/faces.py): `model` is the pose model (ViTPose), `detector` the person detector
-    (RT-DETR); a face is one whose eyes and nose are seen with a score of at least `confidence`."""
+class DetailPass:
+    """A detail pass, as ADetailer's: once the image is made (and its Hires fix), each face (or hand: the request's
+    `face_detail` or `hand_detail`) found in it is made again on its own at about the model's size, `strength` of the
+    schedule repainting it, and laid back into the image (inpainting only the masked area, `padding` pixels of the
+    image around it; the mask's edge blurred `mask_blur` pixels), with `prompt` and `negative_prompt` where given
+    (else the image's). They are found from the pose of the people in the image (engine/body_parts.py): `model` is
+    the pose model (ViTPose), `detector` the person detector (RT-DETR); a face is one whose eyes and nose are seen
+    with a score of at least `confidence`, a hand one whose wrist and elbow are."""
 
     model: str
     detector: str
@@ -172,16 +181,17 @@ class FaceDetail:
     mask_blur: int = 4
     confidence: float = 0.3
 
-    def validate(self) -> None:
+    def validate(self, part: str = "face") -> None:
+        """`part`: "face" or "hand", the word the errors use."""
         if not 0.0 < self.strength <= 1.0:  # also refuses nan
-            raise InputError(f"The face pass's strength must be above 0 and at most 1; got {self.strength}.")
+            raise InputError(f"The {part} pass's strength must be above 0 and at most 1; got {self.strength}.")
         if not 0 <= self.padding <= MAX_MASKED_PADDING:
-            raise InputError(f"The padding around a face must be between 0 and {MAX_MASKED_PADDING} pixels; got "
+            raise InputError(f"The padding around a {part} must be between 0 and {MAX_MASKED_PADDING} pixels; got "
                              f"{self.padding}.")
         if not 0 <= self.mask_blur <= 64:
-            raise InputError(f"The face mask's blur must be between 0 and 64 pixels; got {self.mask_blur}.")
+            raise InputError(f"The {part} mask's blur must be between 0 and 64 pixels; got {self.mask_blur}.")
         if not 0.0 <= self.confidence <= 1.0:
-            raise InputError(f"The face pass's confidence must be between 0 and 1; got {self.confidence}.")
+            raise InputError(f"The {part} pass's confidence must be between 0 and 1; got {self.confidence}.")
 
 
 @dataclass(frozen=True)
@@ -260,8 +270,9 @@ class GenerationRequest:
     # The upscaler model (an ESRGAN, SPAN, DAT … file; see engine/upscalers.py) that enlarges a picture before it is
     # repainted: a Hires fix's first pass, an init image made at a larger size. None: Lanczos.
     upscaler: str | None = None
-    # A face pass after the image is made (ADetailer's); None: none.
-    face_detail: FaceDetail | None = None
+    # A face pass after the image is made (ADetailer's), then a hand pass; None: none.
+    face_detail: DetailPass | None = None
+    hand_detail: DetailPass | None = None
     # Repaint in tiles, as the Ultimate SD Upscale extension does: a repaint larger than a tile (a Hires fix's second
     # pass, an enlarged init image) is made one tile of about `repaint_tile` pixels a side at a time, each with
     # `TILE_PADDING` pixels of the picture around it at about the model's own size, and laid back into the picture
@@ -305,13 +316,18 @@ class GenerationRequest:
 
     def model_paths(self) -> tuple[str, ...]:
         """Every model file or folder the request uses: base model, UNet, VAE, TAESD, LoRAs, embeddings, ControlNets,
-        IP-Adapters and their image encoders, the upscaler, a face pass's pose model and person detector."""
-        faces = (self.face_detail.model, self.face_detail.detector) if self.face_detail else ()
+        IP-Adapters and their image encoders, the upscaler, the detail passes' pose models and person detectors."""
+        passes = [(wanted.model, wanted.detector) for _part, wanted in self.detail_passes()]
         named = (self.base_model, self.unet, self.vae, self.taesd, *(lora.path for lora in self.loras),
                  *self.embeddings, *(control.model for control in self.controls),
                  *(part for adapter in self.ip_adapters for part in (adapter.model, adapter.encoder)), self.upscaler,
-                 *faces)
+                 *(path for models in passes for path in models))
         return tuple(dict.fromkeys(path for path in named if path))
+
+    def detail_passes(self) -> list[tuple[str, DetailPass]]:
+        """The detail passes asked for, in the order they run (faces, then hands), each with its part's word."""
+        return [(part, wanted) for part, wanted in (("face", self.face_detail), ("hand", self.hand_detail))
+                if wanted is not None]
 
     def input_images(self) -> tuple[str, ...]:
         """The sha256 of every input image the request names."""
@@ -337,12 +353,12 @@ class GenerationRequest:
                 raise InputError(f"{label} must be between 0 and 30; got {guidance}.")
         if self.eta is not None and not 0.0 <= self.eta <= 1.0:
             raise InputError(f"Eta must be between 0 and 1; got {self.eta}.")
-        faces = self.face_detail
         for label, text in (("prompt", self.prompt), ("negative prompt", self.negative_prompt),
                             ("Hires prompt", self.hires_prompt or ""),
                             ("Hires negative prompt", self.hires_negative_prompt or ""),
-                            *((("face prompt", faces.prompt), ("face negative prompt", faces.negative_prompt))
-                              if faces else ())):
+                            *((f"{part} {which}", text) for part, wanted in self.detail_passes()
+                              for which, text in (("prompt", wanted.prompt), ("negative prompt",
+                                                                              wanted.negative_prompt)))):
             if len(text) > MAX_PROMPT_CHARACTERS:
                 raise InputError(f"The {label} is {len(text):,} characters; the limit is {MAX_PROMPT_CHARACTERS:,} "
                                  "(about 600 tokens are read). Shorten it.")
@@ -361,8 +377,8 @@ class GenerationRequest:
         self._validate_images()
         self._validate_hires()
         self._validate_tiles()
-        if self.face_detail is not None:
-            self.face_detail.validate()
+        for part, wanted in self.detail_passes():
+            wanted.validate(part)
 
     def _validate_variation(self) -> None:
         if not 0.0 <= self.variation_strength <= 1.0:  # also refuses nan

@@ -79,11 +79,7 @@ class BatchDialog(QDialog):
         self.use_styles = QCheckBox(f"Add the Generate tab's styles: {names}", checked=True, visible=bool(styles))
         self.use_styles.setToolTip("Their words go into each prompt (and, where guidance reads one, each negative "
                                    "prompt), as A1111 adds the chosen styles to its prompt-file lines")
-        faces = self.defaults.face_detail if self.defaults else None
-        self.detail_faces = QCheckBox(f"Detail faces, as the Generate tab does (strength {faces.strength:g})" if faces
-                                      else "", checked=True, visible=faces is not None)
-        self.detail_faces.setToolTip("Each image's faces made again once it is made (the face pass): better small "
-                                     "faces, at the time of an inpainting a face")
+        self.detail_faces, self.detail_hands = (self._detail_box(part) for part in ("face", "hand"))
         self.folder = QLineEdit(settings.batch_dir or str(Path.home() / "Pictures" / "HyperSD batches"))
         choose_folder = QPushButton("Choose…")
         choose_folder.clicked.connect(self._choose_folder)
@@ -110,6 +106,7 @@ class BatchDialog(QDialog):
         form.addRow("Seeds per prompt", self.seeds_per_prompt)
         form.addRow(self.use_styles)
         form.addRow(self.detail_faces)
+        form.addRow(self.detail_hands)
         form.addRow("Base model", self.model_box)
         form.addRow("Hyper-SD", self.hyper_box)
         form.addRow("Steps", self.steps)
@@ -189,6 +186,16 @@ class BatchDialog(QDialog):
             self.job_file.setText(path)
             self.use_file.setChecked(True)
 
+    def _detail_box(self, part: str) -> QCheckBox:
+        """Whether the batch's images get the Generate tab's face (`part` "face") or hand pass; shown while it is on
+        there."""
+        wanted = getattr(self.defaults, f"{part}_detail") if self.defaults else None
+        box = QCheckBox(f"Detail {part}s, as the Generate tab does (strength {wanted.strength:g})" if wanted else "",
+                        checked=True, visible=wanted is not None)
+        box.setToolTip(f"Each image's {part}s made again once it is made (the {part} pass): better small {part}s, "
+                       f"at the time of an inpainting a {part}")
+        return box
+
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export the batch to", self.folder.text())
         if folder:
@@ -224,6 +231,7 @@ class BatchDialog(QDialog):
             # the batch's own size, shown above, is what it makes
             hires_scale=None, hires_steps=None, hires_prompt=None, hires_negative_prompt=None,
             hires_guidance=None, face_detail=base.face_detail if self.detail_faces.isChecked() else None,
+            hand_detail=base.hand_detail if self.detail_hands.isChecked() else None,
         )
         options = ExportOptions(template=self.template.text().strip(), format=self.format.currentText())
         options.validate()

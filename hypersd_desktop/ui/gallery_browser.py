@@ -247,13 +247,14 @@ def _own_passes(request: dict) -> list[str]:
                                                           number(request.get("height")) or 0)
     if tile and side * (number(request.get("hires_scale")) or 1) > tile:  # repainted a tile at a time
         parts.append(f"the enlarged picture repainted in tiles of {tile:g}")
-    faces = request.get("face_detail")
-    if isinstance(faces, dict):  # ADetailer's pass, as this app makes it
-        strength = number(faces.get("strength"))
-        how = [f"strength {strength:g}" if strength is not None else "",
-               "its own prompt" if isinstance(faces.get("prompt"), str) and faces["prompt"] else ""]
-        said = ", ".join(part for part in how if part)
-        parts.append("the face pass" + (f" ({said})" if said else ""))
+    for part in ("face", "hand"):  # ADetailer's passes, as this app makes them
+        wanted = request.get(f"{part}_detail")
+        if isinstance(wanted, dict):
+            strength = number(wanted.get("strength"))
+            how = [f"strength {strength:g}" if strength is not None else "",
+                   "its own prompt" if isinstance(wanted.get("prompt"), str) and wanted["prompt"] else ""]
+            said = ", ".join(words for words in how if words)
+            parts.append(f"the {part} pass" + (f" ({said})" if said else ""))
     return parts
 
 

@@ -19,7 +19,7 @@ from hypersd_desktop.core.errors import AppError
 from hypersd_desktop.core.settings import Settings
 from hypersd_desktop.core.vocab import Device, DType, Tiling
 from hypersd_desktop.engine.plot import PLOT_STAGE, PlotSpec
-from hypersd_desktop.engine.types import AUTO_BACKEND, BACKEND_TITLES, FACE_STAGE, HIRES_STAGE, GenerationRequest
+from hypersd_desktop.engine.types import AUTO_BACKEND, BACKEND_TITLES, GenerationRequest, counts_steps
 from hypersd_desktop.gallery.metadata import read_request
 from hypersd_desktop.ui.banner import Banner
 from hypersd_desktop.ui.tasks import format_duration
@@ -283,7 +283,7 @@ class JobView(QObject):
         self._show_progress(message.step, message.total_steps)
         left = self._clock.left_s(message.stage, message.step, message.total_steps, message.elapsed_s)
         said_left = f" · about {format_duration(left)} left" if left is not None and left >= SAY_TIME_LEFT_S else ""
-        if message.stage == HIRES_STAGE or message.stage.startswith(FACE_STAGE):  # a second pass, step by step
+        if counts_steps(message.stage):  # a second pass (a tile's, a face's), step by step
             self.widgets.timing.setText(f"{message.stage} · step {message.step}/{message.total_steps} · "
                                         f"{message.elapsed_s:.2f} s{said_left}")
         elif message.stage:

@@ -34,11 +34,11 @@ from hypersd_desktop.engine.planning import plan
 from hypersd_desktop.engine.plot import PLOT_KEY, Axis, PlotSpec, joined_values, stored_axes
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID
 from hypersd_desktop.engine.types import (
-    MAX_CLIP_SKIP, MAX_HIRES_SCALE, MAX_STEPS, FaceDetail, GenerationRequest, hires_size,
+    MAX_CLIP_SKIP, MAX_HIRES_SCALE, MAX_STEPS, DetailPass, GenerationRequest, hires_size,
 )
 from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.gallery.formats.common import (
-    face_pass, hires_guidance, hires_prompts, hires_settings, picture_strength, repaint_tile, tiling_of,
+    detail_pass, hires_guidance, hires_prompts, hires_settings, picture_strength, repaint_tile, tiling_of,
     variation_of,
 )
 from hypersd_desktop.core.prompt_styles import StyleBook, apply_styles, styles_file, take_out, unapplied
@@ -57,7 +57,7 @@ from hypersd_desktop.ui.describe import Describer, described_text, tagger_name
 from hypersd_desktop.ui.draw_tab import DrawTab
 from hypersd_desktop.ui.drops import SETTINGS_SUFFIXES, WEB_SCHEMES, DroppedFiles, ImageChoice, ask_about_image
 from hypersd_desktop.ui.engine_notice import EngineNoticeView
-from hypersd_desktop.ui.face_detail import FaceDetailRows
+from hypersd_desktop.ui.detail_rows import DetailRows
 from hypersd_desktop.ui.generate_form import (
     MAX_SEED, NO_MODEL_HINT, RANDOM_SEEDS, VARIATION_STRENGTH, RecipeRules, SeedBox, VariationRow, fill_base_models,
     fill_hyper_box, fill_sizes, fill_upscaler_box, fill_vae_box, hyper_parts, select_path, select_size,
@@ -202,8 +202,10 @@ class MainWindow(QMainWindow):
         upscaler_row.addWidget(self.upscaler_box, 1)
         upscaler_row.addWidget(self.in_tiles)
         self.vae_box = QComboBox()
-        self.face_detail = FaceDetailRows(self.library, self.settings.last_face_detail,
-                                          self.settings.last_face_strength, self)
+        self.face_detail = DetailRows(self.library, "face", self.settings.last_face_detail,
+                                      self.settings.last_face_strength, self)
+        self.hand_detail = DetailRows(self.library, "hand", self.settings.last_hand_detail,
+                                      self.settings.last_hand_strength, self)
         self.batch_size = QSpinBox(minimum=1, maximum=8, value=1)
         self.batch_count = QSpinBox(minimum=1, maximum=100, value=1)
         self.every_combination = QCheckBox("Each combination")
@@ -249,6 +251,8 @@ class MainWindow(QMainWindow):
         form.addRow("Upscaler", upscaler_row)
         form.addRow("Detail faces", self.face_detail.pass_row)
         form.addRow("Face prompt", self.face_detail.prompts_row)
+        form.addRow("Detail hands", self.hand_detail.pass_row)
+        form.addRow("Hand prompt", self.hand_detail.prompts_row)
         form.addRow("Batch size", self.batch_size)
         count_row = QHBoxLayout()
         count_row.addWidget(self.batch_count, 1)
@@ -484,7 +488,8 @@ class MainWindow(QMainWindow):
         self.size_box.currentIndexChanged.connect(self._update_recipe_controls)  # the control image follows it
         self.hires_scale.valueChanged.connect(lambda _value: self._update_recipe_controls())
         self.hires_guidance.valueChanged.connect(lambda _value: self._update_recipe_controls())
-        self.face_detail.enabled.toggled.connect(lambda _on: self._update_recipe_controls())
+        for rows in (self.face_detail, self.hand_detail):
+            rows.enabled.toggled.connect(lambda _on: self._update_recipe_controls())
         self.vae_box.currentIndexChanged.connect(self._update_recipe_controls)
         self.steps.valueChanged.connect(self._update_recipe_controls)
         self.guidance.valueChanged.connect(self._update_recipe_controls)
@@ -632,7 +637,8 @@ class MainWindow(QMainWindow):
         own_guidance = self.hires_guidance.value() if self.hires_guidance.isEnabled() else 0.0  # 0: the first's
         self.hires_negative.setEnabled(self.hires_prompt.isEnabled() and (
             rules.negative_applies(own_guidance) if own_guidance else self.negative.isEnabled()))
-        self.face_detail.set_negative_read(self.negative.isEnabled())
+        for rows in (self.face_detail, self.hand_detail):
+            rows.set_negative_read(self.negative.isEnabled())
         self.eta.setEnabled(rules.uses_eta)
         rules.fit_steps(self.steps)
         request = self.build_request(quiet=True)
@@ -702,13 +708,12 @@ class MainWindow(QMainWindow):
         if adapters:
             init["ip_adapters"] = adapters
         try:
-            faces = self.face_detail.spec()
+            passes = {"face_detail": self.face_detail.spec(), "hand_detail": self.hand_detail.spec()}
         except AppError as error:
             if not quiet:
                 self.errors.show_messages([str(error)])
             return None
-        if faces is not None:
-            init["face_detail"] = faces
+        init.update((name, wanted) for name, wanted in passes.items() if wanted is not None)
         if self.hires_scale.value() > 1 and self.init_image.digest is None:  # with or without a ControlNet
             init.update(hires_scale=self.hires_scale.value(), hires_strength=self.hires_strength.value(),
                         hires_steps=(self.hires_steps.value() or None) if self.hires_steps.isEnabled() else None,
@@ -739,7 +744,8 @@ class MainWindow(QMainWindow):
             init["hires_negative_prompt"] = apply_styles("", init["hires_negative_prompt"], styles)[1]
         embeddings = self.library.embeddings_named(model.path, prompt, negative, init.get("hires_prompt") or "",
                                                    init.get("hires_negative_prompt") or "",
-                                                   *((faces.prompt, faces.negative_prompt) if faces else ()))
+                                                   *(text for wanted in passes.values() if wanted
+                                                     for text in (wanted.prompt, wanted.negative_prompt)))
         try:
             return with_tagged_loras(GenerationRequest(
                 prompt=prompt, negative_prompt=negative, embeddings=embeddings,
@@ -900,6 +906,7 @@ class MainWindow(QMainWindow):
         self._set_hires_prompts(hires_prompt, hires_negative)
         self._set_hires_guidance(request.hires_guidance)
         self._reuse_notes += self.face_detail.set_spec(request.face_detail)
+        self._reuse_notes += self.hand_detail.set_spec(request.hand_detail)
         if self._enlarges():  # the upscaler it enlarged with (Lanczos: None), in tiles or whole; else they stay
             select_path(self.upscaler_box, match.upscaler.path if match.upscaler is not None else None)
             self.in_tiles.setChecked(request.repaint_tile is not None)
@@ -1202,10 +1209,11 @@ class MainWindow(QMainWindow):
         self._reuse_notes = [*match.warnings, *([rewritten] if rewritten else [])]
         if repaint_tile(metadata) is not None:  # Ultimate SD Upscale's tiles: an enlargement here is made in tiles
             self.in_tiles.setChecked(True)
-        faces = face_pass(metadata)  # ADetailer's face pass: Detail faces, its settings as the image says them
-        self._reuse_notes += self.face_detail.set_spec(faces and FaceDetail(
-            "", "", faces.strength, faces.prompt, faces.negative_prompt, faces.padding, faces.mask_blur,
-            faces.confidence))
+        for rows in (self.face_detail, self.hand_detail):  # ADetailer's face and hand passes, as the image says them
+            found = detail_pass(metadata, rows.part)
+            self._reuse_notes += rows.set_spec(found and DetailPass(
+                "", "", found.strength, found.prompt, found.negative_prompt, found.padding, found.mask_blur,
+                found.confidence))
         self._update_recipe_controls()
         self._reuse_plot(metadata.extra)  # another tool's X/Y/Z plot grid: its axes, where they are settings here
 
@@ -1591,6 +1599,7 @@ class MainWindow(QMainWindow):
             last_hires_scale=self.hires_scale.value(), last_hires_strength=self.hires_strength.value(),
             last_hires_steps=self.hires_steps.value(), last_upscaler=self.upscaler_box.currentData() or "",
             last_face_detail=self.face_detail.enabled.isChecked(), last_face_strength=self.face_detail.strength.value(),
+            last_hand_detail=self.hand_detail.enabled.isChecked(), last_hand_strength=self.hand_detail.strength.value(),
             last_repaint_tiles=self.in_tiles.isChecked(),
             last_size=self.size_box.currentText(), last_vae=self.vae_box.currentData() or "",
             latest_wins=self.latest_wins.isChecked(),

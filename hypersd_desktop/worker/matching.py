@@ -18,7 +18,7 @@ from hypersd_desktop.engine.recipes import RECIPES_BY_ID, recipe_for_file
 from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
 from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.gallery.formats.common import (
-    civitai_airs, face_note, hires_note, hires_upscaler, stem, unrepeated_note,
+    civitai_airs, detail_notes, hires_note, hires_upscaler, stem, unrepeated_note,
 )
 from hypersd_desktop.gallery.formats.hosted import hosted_note
 from hypersd_desktop.models.registry import InstalledModel
@@ -158,7 +158,7 @@ def match_metadata(metadata: ImageMetadata, models: list[InstalledModel],
     if name := hires_upscaler(metadata):
         match.upscaler = find_upscaler(models, name)
     upscaler = Path(match.upscaler.path).stem if match.upscaler is not None else None
-    match.warnings.extend(note for note in (hires_note(metadata, upscaler), face_note(metadata),
+    match.warnings.extend(note for note in (hires_note(metadata, upscaler), *detail_notes(metadata),
                                             unrepeated_note(metadata)) if note)
     return match
 

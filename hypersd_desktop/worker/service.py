@@ -28,10 +28,11 @@ from hypersd_desktop.engine.inspect import weights_name
 from hypersd_desktop.engine.ip_adapter_files import webui_module
 from hypersd_desktop.engine.plot import PLOT_KEY, PLOT_PARTS, PLOT_STAGE, PlotCell, PlotSpec
 from hypersd_desktop.engine.types import (
-    DISTILLED_STEPS, FACE_STAGE, HIRES_STAGE, MAX_HIRES_SCALE, MAX_SEED, MAX_STEPS, TILE_MASK_BLUR, TILE_PADDING,
-    TILE_STAGE, UPSCALE_STAGE, GenerationRequest, GenerationResult, Progress, ResolvedSettings, hires_schedule,
-    hires_size, init_size,
+    DISTILLED_STEPS, FACE_STAGE, HAND_STAGE, HIRES_STAGE, MAX_HIRES_SCALE, MAX_SEED, MAX_STEPS, TILE_MASK_BLUR,
+    TILE_PADDING, TILE_STAGE, UPSCALE_STAGE, DetailPass, GenerationRequest, GenerationResult, Progress,
+    ResolvedSettings, hires_schedule, hires_size, init_size,
 )
+from hypersd_desktop.gallery.formats.common import adetailer_suffix
 from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.gallery.metadata import ImageParameters, encode_png
 from hypersd_desktop.core.hashes import LORA_HASH_DIGITS, HashCache
@@ -139,14 +140,13 @@ def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParame
     for number, adapter in enumerate(request.ip_adapters, start=len(request.controls)):  # as IP-Adapter units
         extra.append((f"ControlNet {number}", f"Module: {webui_module(adapter.encoder)}, Model: "
                       f"{Path(adapter.model).stem}, Weight: {adapter.scale:g}, Guidance Start: 0, Guidance End: 1"))
-    if request.face_detail is not None:  # as ADetailer writes its pass (its model: what found the faces)
-        faces = request.face_detail
-        extra.extend([("ADetailer model", f"face from pose ({Path(faces.model).name})"),
-                      *((key, text) for key, text in (("ADetailer prompt", faces.prompt),
-                                                      ("ADetailer negative prompt", faces.negative_prompt)) if text),
-                      ("ADetailer confidence", f"{faces.confidence:g}"), ("ADetailer mask blur", str(faces.mask_blur)),
-                      ("ADetailer denoising strength", f"{faces.strength:g}"),
-                      ("ADetailer inpaint only masked", "True"), ("ADetailer inpaint padding", str(faces.padding))])
+    for number, (part, wanted) in enumerate(request.detail_passes()):
+        # as ADetailer writes its passes, the second's keys ending " 2nd" (its model: what found the faces or hands)
+        extra.extend((f"ADetailer {key}{adetailer_suffix(number)}", text) for key, text in (
+            ("model", f"{part} from pose ({Path(wanted.model).name})"), ("prompt", wanted.prompt),
+            ("negative prompt", wanted.negative_prompt), ("confidence", f"{wanted.confidence:g}"),
+            ("mask blur", str(wanted.mask_blur)), ("denoising strength", f"{wanted.strength:g}"),
+            ("inpaint only masked", "True"), ("inpaint padding", str(wanted.padding))) if text)
     for key, template in (("Template", request.prompt_template), ("Negative Template", request.negative_template)):
         if template:  # as the Dynamic Prompts extension writes the prompts with choices the image's were made from
             extra.append((key, template))
@@ -407,7 +407,7 @@ class GenerationService:
             made = self._in_tiles(engine, request, on_progress, cancel)
         else:
             made = engine.generate(request, on_progress=on_progress, cancel=cancel)
-        return self._detail_faces(engine, made, on_progress, cancel)
+        return self._detail_parts(engine, made, on_progress, cancel)
 
     def _in_tiles(self, engine: Engine, request: GenerationRequest, on_progress: Callable[[Progress], None] | None,
                   cancel: CancelToken | None) -> list[GenerationResult]:
@@ -437,7 +437,7 @@ class GenerationService:
                 tile = request.replace(
                     init_image=self.inputs.hold_picture(image), mask_image=self.inputs.hold_picture(mask),
                     masked_padding=TILE_PADDING, mask_blur=TILE_MASK_BLUR, width=width, height=height,
-                    upscaler=None, repaint_tile=None, seed=seed, batch_size=1, face_detail=None)
+                    upscaler=None, repaint_tile=None, seed=seed, batch_size=1, face_detail=None, hand_detail=None)
 
                 def report(progress: Progress, index: int = index, number: int = number) -> None:
                     if on_progress is not None:
@@ -456,72 +456,78 @@ class GenerationService:
         timings = _job_timings([run.timings for run in runs], time.perf_counter() - started, len(results))
         return [dataclasses.replace(result, timings=timings) for result in results]
 
-    def _detail_faces(self, engine: Engine, results: list[GenerationResult],
+    def _detail_parts(self, engine: Engine, results: list[GenerationResult],
                       on_progress: Callable[[Progress], None] | None,
                       cancel: CancelToken | None) -> list[GenerationResult]:
-        """Each result whose request asks for a face pass (`FaceDetail`) with its faces made again (`_faces_made`).
-        A pass that cannot run (a damaged pose model, no memory left) leaves the image as it was made, with a
-        warning that says why: the image is not lost to it."""
+        """Each result whose request asks for detail passes (`DetailPass`) with its faces, then its hands, made again
+        (`_parts_made`). A pass that cannot run (a damaged pose model, no memory left) leaves the image as the pass
+        before it left it, with a warning that says why: the image is not lost to it."""
         detailed = []
         for result in results:
-            if result.request.face_detail is None:
+            if not result.request.detail_passes():
                 detailed.append(result)
                 continue
-            started = time.perf_counter()
-            try:
-                image, warnings, passes = self._faces_made(engine, result, on_progress, cancel)
-            except CancelledError:
-                raise
-            except AppError as error:
-                log.warning("the face pass of seed %d did not run: %s", result.seed, error)
-                image, passes = result.image, []
-                warnings = [f"The face pass did not run, so the image is as it was made: {error}"]
+            started, image, warnings, passes = time.perf_counter(), result.image, [], []
+            before = "as it was made"
+            for part, wanted in result.request.detail_passes():
+                try:
+                    image, said, timings = self._parts_made(engine, dataclasses.replace(result, image=image), part,
+                                                            wanted, on_progress, cancel)
+                    before = f"as the {part} pass left it"
+                except CancelledError:
+                    raise
+                except AppError as error:
+                    log.warning("the %s pass of seed %d did not run: %s", part, result.seed, error)
+                    said, timings = [f"The {part} pass did not run, so the image is {before}: {error}"], []
+                warnings.extend(said)
+                passes.extend(timings)
             timings = _job_timings([result.timings, *passes],
                                    time.perf_counter() - started + result.timings.get("total_s", 0.0), 1)
             detailed.append(dataclasses.replace(result, image=image, timings=timings,
                                                 warnings=tuple(dict.fromkeys((*result.warnings, *warnings)))))
         return detailed
 
-    def _faces_made(self, engine: Engine, result: GenerationResult, on_progress: Callable[[Progress], None] | None,
-                    cancel: CancelToken | None):
-        """`result`'s image with its faces made again, as ADetailer makes them, its warnings and the passes'
-        timings: the faces found in the image (engine/faces.py), left to right, each inpainted on its own into the
-        image the face before it left: only the masked area, made at the image's size (ADetailer's inpaint size; a
-        photo over 2.25 times the model's area at the model's, as an init image is), face k with the image's seed +
-        k (as ADetailer seeds them), no ControlNets or upscaler. An image with no face found is kept as it is, with
-        a warning."""
-        from hypersd_desktop.engine.faces import face_boxes, face_mask
+    def _parts_made(self, engine: Engine, result: GenerationResult, part: str, wanted: DetailPass,
+                    on_progress: Callable[[Progress], None] | None, cancel: CancelToken | None):
+        """`result`'s image with its faces (`part` "face") or hands ("hand") made again, as ADetailer makes them, its
+        warnings and the passes' timings: those found in the image (engine/body_parts.py), left to right, each
+        inpainted on its own into the image the one before it left: only the masked area, made at the image's size
+        (ADetailer's inpaint size; a photo over 2.25 times the model's area at the model's, as an init image is),
+        the k-th with the image's seed + k (as ADetailer seeds them), no ControlNets or upscaler. An image with none
+        found is kept as it is, with a warning."""
+        from hypersd_desktop.engine.body_parts import part_boxes, part_mask
 
-        wanted, image = result.request.face_detail, result.image
+        image = result.image
         people = self._pose_estimator().keypoints(image, wanted.model, wanted.detector,
                                                   _map_device(result.request.device).value)
-        boxes = face_boxes(people, image.size, wanted.confidence)
-        warnings = [] if boxes else [f"No face was found in the image of seed {result.seed}, so the face pass left "
-                                     "it as it was."]
+        boxes = part_boxes(part, people, image.size, wanted.confidence)
+        warnings = [] if boxes else [f"No {part} was found in the image of seed {result.seed}, so the {part} pass "
+                                     "left it as it was."]
         passes = []
         width, height = init_size(image.size, result.settings.architecture.default_size)
+        stage = {"face": FACE_STAGE, "hand": HAND_STAGE}[part]
         for number, box in enumerate(boxes):
             request = result.request.replace(
-                init_image=self.inputs.hold_picture(image),  # the image before this face's pass
-                mask_image=self.inputs.hold_picture(face_mask(image.size, box)),
+                init_image=self.inputs.hold_picture(image),  # the image before this one's pass
+                mask_image=self.inputs.hold_picture(part_mask(image.size, box)),
                 masked_padding=wanted.padding, mask_blur=wanted.mask_blur, strength=wanted.strength,
                 prompt=wanted.prompt or result.request.prompt,
                 negative_prompt=wanted.negative_prompt or result.request.negative_prompt,
                 seed=(result.seed + number) % (MAX_SEED + 1), width=width, height=height, batch_size=1,
                 variation_seed=None, variation_strength=0.0, controls=(), upscaler=None, face_detail=None,
-                repaint_tile=None, hires_scale=None, hires_steps=None, hires_prompt=None, hires_negative_prompt=None,
-                hires_guidance=None,
-                prompt_template=None, negative_template=None)
+                hand_detail=None, repaint_tile=None, hires_scale=None, hires_steps=None, hires_prompt=None,
+                hires_negative_prompt=None, hires_guidance=None, prompt_template=None, negative_template=None)
 
             def report(progress: Progress, index: int = result.index, number: int = number) -> None:
                 if on_progress is not None:
-                    stage = progress.stage or f"{FACE_STAGE} ({number + 1} of {len(boxes)})"
-                    on_progress(dataclasses.replace(progress, stage=stage, image_index=index))
+                    on_progress(dataclasses.replace(progress, image_index=index, stage=progress.stage or
+                                                    f"{stage} ({number + 1} of {len(boxes)})"))
 
             (made,) = engine.generate(request, on_progress=report, cancel=cancel)
             image = made.image
             passes.append(made.timings)
-            warnings.extend(f"Face pass: {warning}" for warning in made.warnings if warning not in result.warnings)
+            warnings.extend(f"{part.capitalize()} pass: {warning}" for warning in made.warnings
+                            if warning not in result.warnings)
         return image, warnings, passes
 
     def _hires_fix(self, engine: Engine, request: GenerationRequest, on_progress: Callable[[Progress], None] | None,
@@ -578,7 +584,7 @@ class GenerationService:
         if (len(requests) > 1 and isinstance(engine, BatchingEngine) and requests[0].hires_scale is None
                 and not in_tiles(requests[0])):
             made = engine.generate_batch(requests, on_progress=on_progress, cancel=cancel)
-            return self._detail_faces(engine, made, on_progress, cancel)
+            return self._detail_parts(engine, made, on_progress, cancel)
         return self._one_by_one(requests, cancel, on_progress)
 
     def _one_by_one(self, requests: list[GenerationRequest], cancel: CancelToken | None,

@@ -22,7 +22,7 @@ from hypersd_desktop.engine import ControlSpec, GenerationRequest, LoraSpec
 from hypersd_desktop.engine.inputs import open_inputs
 from hypersd_desktop.engine.planning import plan
 from hypersd_desktop.engine.torch_engine import TorchEngine
-from hypersd_desktop.engine.types import FaceDetail, init_size
+from hypersd_desktop.engine.types import DetailPass, init_size
 from pictures import SIZE, diffusers_image, edges_picture, init_picture, mask_picture, png
 
 SEED = 77
@@ -198,7 +198,7 @@ def test_a_strength_that_leaves_none_of_fixed_timesteps_is_refused_before_anythi
                                          "Hyper-SDXL-1step-Unet to run; raise it to at least 1"):
         plan(request.replace(hires_scale=2.0, hires_strength=0.5), "sdxl")
     assert plan(request.replace(hires_scale=2.0, hires_strength=1.0), "sdxl").timesteps == (800,)
-    faces = FaceDetail("vitpose-base-simple", "rtdetr_r50vd_coco_o365", strength=0.4)  # a face pass: the same
+    faces = DetailPass("vitpose-base-simple", "rtdetr_r50vd_coco_o365", strength=0.4)  # a face pass: the same
     with pytest.raises(InputError, match="The face pass's strength 0.4 leaves none of the 1 fixed timesteps of "
                                          "Hyper-SDXL-1step-Unet to run; raise it to at least 1"):
         plan(request.replace(face_detail=faces), "sdxl")

@@ -14,7 +14,7 @@ from hypersd_desktop.core.vocab import Scheduler
 from hypersd_desktop.engine.plot import (
     MOST_CELLS, SCRIPT, Axis, PlotAxis, PlotSpec, axis_values, joined_values, plot_grid, split_values,
 )
-from hypersd_desktop.engine.types import FaceDetail, GenerationRequest, LoraSpec
+from hypersd_desktop.engine.types import DetailPass, GenerationRequest, LoraSpec
 
 BASE = GenerationRequest(prompt="a cat on a red sofa", negative_prompt="blurry cat", base_model="/m/sd15", seed=7,
                          steps=4, batch_size=3, loras=(LoraSpec("/l/detail.safetensors", 0.6),
@@ -137,7 +137,7 @@ def test_denoising_is_the_init_images_strength_or_the_hires_fixs_and_needs_one()
 
 def test_the_face_strength_is_detail_faces_and_needs_it():
     """ADetailer's axis: its own name (as A1111's grids write it) and the app's both choose it; its label is short."""
-    faces = FaceDetail("/p/vitpose-base-simple", "/p/rtdetr", strength=0.4, prompt="freckles")
+    faces = DetailPass("/p/vitpose-base-simple", "/p/rtdetr", strength=0.4, prompt="freckles")
     cells = PlotSpec(BASE.replace(face_detail=faces), PlotAxis(Axis.FACE_STRENGTH, "0.2-0.6 (+0.2)")).cells()
     assert [cell.request.face_detail for cell in cells] == [dataclasses.replace(faces, strength=value)
                                                             for value in (0.2, 0.4, 0.6)]

@@ -738,9 +738,12 @@ A1111_BASE = "a fox\nNegative prompt: blurry\nSteps: 20, Sampler: DPM++ 2M, CFG 
      'weight: 1, starting/ending: (0, 1)"', "IP-Adapter (ip-adapter-faceid-plusv2_sd15)"),
     ('ControlNet 0: "Module: ip-adapter_clip_h, Model: ip-adapter_sd15, Weight: 0.6, Guidance Start: 0, Guidance '
      'End: 1"', "IP-Adapter (ip-adapter_sd15)"),
-    # the face pass is Detail faces (`face_pass`); the hands' pass is not repeated
-    ("ADetailer model: face_yolov8n.pt, ADetailer confidence: 0.3, ADetailer model 2nd: hand_yolov8n.pt",
-     "ADetailer's second pass (hand_yolov8n.pt)"),
+    # the face and hand passes are Detail faces and Detail hands (`detail_pass`); a person's pass is not repeated,
+    # nor a second face pass (the eyes' of mediapipe's face mesh)
+    ("ADetailer model: face_yolov8n.pt, ADetailer confidence: 0.3, ADetailer model 2nd: hand_yolov8n.pt", None),
+    ("ADetailer model: face_yolov8n.pt, ADetailer model 2nd: person_yolov8n-seg.pt, ADetailer model 3rd: "
+     "hand_yolov8n.pt, ADetailer model 4th: mediapipe_face_mesh_eyes_only",
+     "ADetailer's second pass (person_yolov8n-seg.pt and mediapipe_face_mesh_eyes_only)"),
     ("ADetailer model: face_yolov8n.pt, ADetailer confidence: 0.3", None),
     ("ADetailer model: person_yolov8n-seg.pt", "ADetailer's second pass (person_yolov8n-seg.pt)"),
     ("Refiner: sd_xl_refiner_1.0 [7440042bbd], Refiner switch at: 0.8", "the refiner sd_xl_refiner_1.0 from 80% of"),
@@ -804,8 +807,11 @@ def test_invokeai_says_what_it_ran_besides_its_settings(record, said):
 def test_a_comfyui_graph_that_encodes_a_picture_or_uses_controlnet_says_so():
     """ComfyUI's graphs say the same in nodes: a sampler whose latent encodes a loaded picture at a denoise under 1
     (image-to-image), or masked (inpainting, at any denoise); ControlNets on its positive prompt, by model;
-    IP-Adapters on its model's path; a detailer after it (a face detailer is reuse's Detail faces)."""
-    from hypersd_desktop.gallery.formats.common import FacePass, face_note, face_pass, other_passes, unrepeated_note
+    IP-Adapters on its model's path; a detailer after it (a face detailer is reuse's Detail faces, a hand detailer its
+    Detail hands)."""
+    from hypersd_desktop.gallery.formats.common import (
+        PartPass, detail_notes, detail_pass, other_passes, unrepeated_note,
+    )
 
     metadata, *_ = read_metadata(CORPUS / "sd-parsers" / "img2img_cropped.png")  # ComfyUI's img2img example
     assert (metadata.extra["Denoising strength"], metadata.extra["Init image"]) == ("0.87", "example.png")
@@ -850,14 +856,25 @@ def test_a_comfyui_graph_that_encodes_a_picture_or_uses_controlnet_says_so():
     # the FaceDetailer with a face detector is reuse's Detail faces, at its denoise (the bbox threshold its default)
     assert unrepeated_note(metadata) == "The image was made with IP-Adapter (ip-adapter-plus_sd15), which reuse does " \
                                         "not repeat."
-    assert face_pass(metadata) == FacePass("face_yolov8m", 0.5, 0.3, 32, 4, "", "", "Impact Pack's FaceDetailer")
-    assert "faces were made again by Impact Pack's FaceDetailer (face_yolov8m, strength 0.5)" in face_note(metadata)
+    assert detail_pass(metadata, "face") == PartPass("face_yolov8m", 0.5, 0.3, 32, 4, "", "",
+                                                     "Impact Pack's FaceDetailer")
+    assert detail_pass(metadata, "hand") is None
+    assert "faces were made again by Impact Pack's FaceDetailer (face_yolov8m, strength 0.5)" in \
+        detail_notes(metadata)[0]
     assert "a detailer pass (face_yolov8m)" in other_passes(metadata)  # what the image was made with, all of it
     hands = json.loads(adapted)
     hands["9"]["inputs"]["model_name"] = "bbox/hand_yolov8s.pt"
     hands["10"]["inputs"]["bbox_threshold"] = 0.6
     metadata = parse_chunks({"prompt": json.dumps(hands)})
-    assert face_pass(metadata) is None and "a detailer pass (hand_yolov8s)" in unrepeated_note(metadata)
+    assert detail_pass(metadata, "face") is None and unrepeated_note(metadata) == "The image was made with " \
+        "IP-Adapter (ip-adapter-plus_sd15), which reuse does not repeat."  # the hands' detailer is Detail hands
+    assert detail_pass(metadata, "hand") == PartPass("hand_yolov8s", 0.5, 0.6, 32, 4, "", "",
+                                                     "Impact Pack's FaceDetailer")
+    hands["12"] = {"class_type": "FaceDetailer", "inputs": {**hands["10"]["inputs"], "image": ["10", 0]}}
+    hands["13"] = {"class_type": "UltralyticsDetectorProvider", "inputs": {"model_name": "bbox/face_yolov8m.pt"}}
+    metadata = parse_chunks({"prompt": json.dumps(hands)})  # two detailers: named, their numbers not read
+    assert detail_pass(metadata, "hand") is None and detail_pass(metadata, "face") is None
+    assert "a detailer pass (hand_yolov8s, face_yolov8m)" in unrepeated_note(metadata)
     plain = json.loads(inpaint)
     plain["3"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["2", 0], "vae": ["1", 2]}}
     assert unrepeated_note(parse_chunks({"prompt": json.dumps({**plain, "6": plain["4"]})})) is None  # denoise 1
@@ -1135,20 +1152,48 @@ def test_adetailers_face_pass_is_read_with_its_settings_and_prompts():
     """ADetailer's first pass, where its model finds faces: its strength, confidence, padding and blur (its defaults
     where the image leaves one out or has one out of range), and its own prompts, `[PROMPT]` being the image's."""
     from hypersd_desktop.gallery.formats import parse_a1111
-    from hypersd_desktop.gallery.formats.common import FacePass, face_note, face_pass
+    from hypersd_desktop.gallery.formats.common import PartPass, detail_notes, detail_pass
+
+    def face_pass(metadata):
+        return detail_pass(metadata, "face")
 
     read = parse_a1111(A1111_BASE + 'ADetailer model: mediapipe_face_full, ADetailer prompt: "[PROMPT], freckles", '
                                     "ADetailer negative prompt: blur, ADetailer confidence: 0.25, ADetailer mask "
                                     "blur: 6, ADetailer denoising strength: 0.35, ADetailer inpaint padding: 48")
     prompt = read.prompt
-    assert face_pass(read) == FacePass("mediapipe_face_full", 0.35, 0.25, 48, 6, f"{prompt}, freckles", "blur")
+    assert face_pass(read) == PartPass("mediapipe_face_full", 0.35, 0.25, 48, 6, f"{prompt}, freckles", "blur")
     assert "ADetailer (mediapipe_face_full, strength 0.35); reuse does that with Detail faces with its own prompt" \
-           in face_note(read)
+           in detail_notes(read)[0]
     odd = parse_a1111(A1111_BASE + "ADetailer model: face_yolov8s.pt, ADetailer denoising strength: 3, ADetailer "
                                    "inpaint padding: many, ADetailer prompt: [PROMPT]")
-    assert face_pass(odd) == FacePass("face_yolov8s.pt", 0.4, 0.3, 32, 4, "", "")  # [PROMPT] alone: the image's
+    assert face_pass(odd) == PartPass("face_yolov8s.pt", 0.4, 0.3, 32, 4, "", "")  # [PROMPT] alone: the image's
     assert face_pass(parse_a1111(A1111_BASE + "ADetailer model: hand_yolov8n.pt")) is None
-    assert face_pass(parse_a1111(A1111_BASE.rstrip(", "))) is None and face_note(parse_a1111(A1111_BASE)) is None
+    assert face_pass(parse_a1111(A1111_BASE.rstrip(", "))) is None and detail_notes(parse_a1111(A1111_BASE)) == []
+
+
+def test_adetailers_hand_pass_is_read_from_whichever_of_its_passes_finds_hands():
+    """ADetailer writes its second pass's fields ending " 2nd" (the third's " 3rd" …): the hand pass is the first
+    whose model finds hands, read with its own fields (not the face pass's), and a pass ADetailer skipped ("None")
+    is none."""
+    from hypersd_desktop.gallery.formats import parse_a1111
+    from hypersd_desktop.gallery.formats.common import PartPass, adetailer_suffix, detail_notes, detail_pass
+
+    assert [adetailer_suffix(number) for number in (0, 1, 2, 3, 10, 11, 20)] == [
+        "", " 2nd", " 3rd", " 4th", " 11th", " 12th", " 21st"]
+    read = parse_a1111(A1111_BASE + "ADetailer model: face_yolov8n.pt, ADetailer denoising strength: 0.35, "
+                                    "ADetailer model 2nd: None, ADetailer model 3rd: hand_yolov8n.pt, ADetailer "
+                                    'prompt 3rd: "[PROMPT], five fingers", ADetailer confidence 3rd: 0.5, ADetailer '
+                                    "denoising strength 3rd: 0.45, ADetailer inpaint padding 3rd: 24, ADetailer mask "
+                                    "blur 3rd: 8")
+    assert detail_pass(read, "hand") == PartPass("hand_yolov8n.pt", 0.45, 0.5, 24, 8, f"{read.prompt}, five fingers",
+                                                 "")
+    assert detail_pass(read, "face") == PartPass("face_yolov8n.pt", 0.35, 0.3, 32, 4, "", "")
+    notes = detail_notes(read)
+    assert len(notes) == 2
+    assert "reuse does that with Detail hands with its own prompt, which finds the hands" in notes[1]
+    alone = parse_a1111(A1111_BASE + "ADetailer model: hand_yolov8n.pt, ADetailer denoising strength: 0.3")
+    assert detail_pass(alone, "hand") == PartPass("hand_yolov8n.pt", 0.3, 0.3, 32, 4, "", "")
+    assert detail_pass(alone, "face") is None
 
 
 def test_ultimate_sd_upscales_tiles_are_read_from_a1111s_text_and_its_comfyui_node():

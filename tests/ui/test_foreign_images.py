@@ -301,7 +301,7 @@ def test_reusing_an_image_with_adetailers_face_pass_turns_detail_faces_on(qtbot,
     """Forge with ADetailer (a real file): reuse fills in the settings and repeats the face pass with Detail faces,
     at its strength, confidence and padding, and says how (the faces are found another way: the pose models, which
     are not installed here)."""
-    from hypersd_desktop.ui.face_detail import NO_FACE_MODELS
+    from hypersd_desktop.ui.detail_rows import no_models
 
     window, row = idle_app.window, idle_app.window.face_detail
     answer_next_dialog(qtbot, "Reuse its settings")
@@ -312,8 +312,34 @@ def test_reusing_an_image_with_adetailers_face_pass_turns_detail_faces_on(qtbot,
     assert row.prompt.text() == "" and row.negative.text() == ""  # ADetailer's prompts: the image's
     said = window.warnings.text()
     assert "faces were made again by ADetailer (face_yolov8n.pt, strength 0.5); reuse does that with Detail faces" \
-           in said and NO_FACE_MODELS in said
+           in said and no_models("face") in said
     assert "reuse does not repeat" not in said
+
+
+def test_reusing_an_image_with_adetailers_hand_pass_turns_detail_hands_on(qtbot, idle_app, tmp_path):
+    """ADetailer's face and hand passes, as it writes them (the second's fields end " 2nd", its prompts quoted):
+    reuse turns Detail faces and Detail hands on, each with its own pass's settings and prompts."""
+    window = idle_app.window
+    base = idle_app.library.registry.list(kind="base")[0]
+    image = a1111_png(tmp_path / "hands.png", base.name, extra=(
+        ", ADetailer model: face_yolov8n.pt, ADetailer confidence: 0.3, ADetailer dilate/erode: 4, ADetailer mask "
+        "blur: 4, ADetailer denoising strength: 0.3, ADetailer inpaint only masked: True, ADetailer inpaint padding: "
+        '32, ADetailer model 2nd: hand_yolov8n.pt, ADetailer prompt 2nd: "hand, good hands, good fingers", '
+        'ADetailer negative prompt 2nd: "bad anatomy, bad fingers, ", ADetailer confidence 2nd: 0.35, ADetailer '
+        "dilate/erode 2nd: 4, ADetailer mask blur 2nd: 4, ADetailer denoising strength 2nd: 0.45, ADetailer inpaint "
+        "only masked 2nd: True, ADetailer inpaint padding 2nd: 24, ADetailer version: 23.9.3"))
+    answer_next_dialog(qtbot, "Reuse its settings")
+    drop(window, [image])
+    qtbot.waitUntil(lambda: window.prompt.toPlainText() != "", timeout=5000)
+    faces, hands = window.face_detail, window.hand_detail
+    assert faces.enabled.isChecked() and faces.strength.value() == 0.3 and faces.prompt.text() == ""
+    assert hands.enabled.isChecked() and (hands.strength.value(), hands.confidence.value(), hands.padding.value()) == (
+        0.45, 0.35, 24)
+    assert hands.prompt.text() == "hand, good hands, good fingers" and hands.negative.text() == "bad anatomy, bad " \
+                                                                                                 "fingers,"
+    said = window.warnings.text()
+    assert "hands were made again by ADetailer (hand_yolov8n.pt, strength 0.45); reuse does that with Detail hands " \
+           "with its own prompt" in said and "reuse does not repeat" not in said
 
 
 @pytest.mark.parametrize(("name", "strength", "hires_steps"), [

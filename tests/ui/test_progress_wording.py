@@ -50,3 +50,15 @@ def test_a_long_run_says_its_time_left_at_the_pace_of_its_steps_not_of_the_loadi
     bridge.progress.emit(JobProgress(job_id=8, step=1, total_steps=4, elapsed_s=0.30))
     bridge.progress.emit(JobProgress(job_id=8, step=2, total_steps=4, elapsed_s=0.35))
     assert window.timing.text() == "Step 2/4 · 0.35 s"
+
+
+def test_a_tiles_faces_and_hands_steps_are_counted_as_steps(qtbot, idle_app):
+    """A pass over part of the image (a tile of a repaint in tiles, a face, a hand) says which and counts its steps,
+    as a Hires fix's second pass does, not a percentage of work."""
+    from hypersd_desktop.worker.protocol import JobProgress, JobStarted
+
+    window, bridge = idle_app.window, idle_app.bridge
+    bridge.started.emit(JobStarted(job_id=9))
+    for stage in ("Repainting in tiles (3 of 16)", "Detailing faces (1 of 2)", "Detailing hands (2 of 2)"):
+        bridge.progress.emit(JobProgress(job_id=9, step=1, total_steps=2, elapsed_s=4.0, stage=stage))
+        assert window.timing.text() == f"{stage} · step 1/2 · 4.00 s"

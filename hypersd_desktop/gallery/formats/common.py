@@ -244,9 +244,9 @@ def hires_settings(metadata: ImageMetadata) -> HiresSettings | None:
                          steps if steps is not None and steps > 0 else None)
 
 
-class FacePass(NamedTuple):
-    """A face pass as an image says it ran (the settings this app's face pass takes): the detector it found the
-    faces with, the strength, how sure the detector was, the image around a face, the mask's blur, the faces' own
+class PartPass(NamedTuple):
+    """A face or hand pass as an image says it ran (the settings this app's detail passes take): the detector it found
+    them with, the strength, how sure the detector was, the image around each, the mask's blur, the pass's own
     prompts (empty: the image's), and the tool that ran it."""
 
     detector: str
@@ -260,50 +260,74 @@ class FacePass(NamedTuple):
 
 
 # ADetailer's defaults, for the fields an image leaves out
-FACE_PASS_DEFAULTS = {"strength": 0.4, "confidence": 0.3, "padding": 32, "mask_blur": 4}
+DETAIL_PASS_DEFAULTS = {"strength": 0.4, "confidence": 0.3, "padding": 32, "mask_blur": 4}
 IMPACT_FACE_DETAILER = "Impact Pack's FaceDetailer"
+DETAIL_PARTS = ("face", "hand")  # what this app's detail passes repaint, in the order they run
 
 
-def face_pass(metadata: ImageMetadata) -> FacePass | None:
-    """ADetailer's first pass where its model finds faces (face_yolov8n.pt, mediapipe_face_full …: the name says
-    "face"), or a ComfyUI graph's FaceDetailer (Impact Pack) with a face detector; None for another image, or one
-    whose pass finds hands or people. ADetailer's `[PROMPT]` is the image's prompt, as ADetailer reads it; a
-    FaceDetailer's prompts are the graph's, and its crop factor is not pixels (ADetailer's padding stands in)."""
+def adetailer_suffix(number: int) -> str:
+    """How ADetailer ends the keys of its pass `number` (from 0) in an image's text: "", " 2nd", " 3rd", " 4th" …"""
+    if number == 0:
+        return ""
+    count = number + 1
+    return f" {count}" + ("th" if 11 <= count % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(count % 10, "th"))
+
+
+def _adetailer_models(extra: dict[str, str]) -> list[tuple[str, str]]:
+    """ADetailer's passes in an image's fields (lower-case keys), in the order they ran: the ending of their keys
+    and the model that found what each repainted."""
+    passes = []
+    for key, value in extra.items():
+        found = re.fullmatch(r"adetailer model( (\d+)(?:st|nd|rd|th))?", key)
+        if found and value and value.lower() != "none":
+            passes.append((int(found.group(2) or 1), found.group(1) or "", value))
+    return [(ending, model) for _number, ending, model in sorted(passes)]
+
+
+def detail_pass(metadata: ImageMetadata, part: str) -> PartPass | None:
+    """The first of ADetailer's passes whose model finds `part` ("face": face_yolov8n.pt, mediapipe_face_full …;
+    "hand": hand_yolov8n.pt), or a ComfyUI graph's one FaceDetailer (Impact Pack) with such a detector; None for
+    another image. ADetailer's `[PROMPT]` is the image's prompt, as ADetailer reads it; a FaceDetailer's prompts are
+    the graph's, and its crop factor is not pixels (ADetailer's padding stands in)."""
     extra = {key.lower(): value.strip() for key, value in metadata.extra.items() if isinstance(value, str)}
 
     def number(key: str, default: float, low: float, high: float, read=to_float) -> float:
         value = read(extra.get(key))
         return value if value is not None and low <= value <= high else default
 
-    detector = extra.get("adetailer model", "")
-    if "face" not in detector.lower():
+    ending, detector = next(((ending, model) for ending, model in _adetailer_models(extra) if part in model.lower()),
+                            ("", ""))
+    if not detector:
         detailer = extra.get("detailer", "")  # a ComfyUI graph's (`comfyui.py`), with its node's numbers
-        if "face" not in detailer.lower() or "," in detailer or "detailer denoise" not in extra:
+        if part not in detailer.lower() or "," in detailer or "detailer denoise" not in extra:
             return None
-        return FacePass(detailer, number("detailer denoise", FACE_PASS_DEFAULTS["strength"], 0.01, 1),
-                        number("detailer threshold", FACE_PASS_DEFAULTS["confidence"], 0, 1),
-                        FACE_PASS_DEFAULTS["padding"], FACE_PASS_DEFAULTS["mask_blur"], "", "", IMPACT_FACE_DETAILER)
-    prompts = [extra.get(key, "").replace("[PROMPT]", own).strip()
+        return PartPass(detailer, number("detailer denoise", DETAIL_PASS_DEFAULTS["strength"], 0.01, 1),
+                        number("detailer threshold", DETAIL_PASS_DEFAULTS["confidence"], 0, 1),
+                        DETAIL_PASS_DEFAULTS["padding"], DETAIL_PASS_DEFAULTS["mask_blur"], "", "",
+                        IMPACT_FACE_DETAILER)
+    prompts = [extra.get(key + ending, "").replace("[PROMPT]", own).strip()
                for key, own in (("adetailer prompt", metadata.prompt),
                                 ("adetailer negative prompt", metadata.negative_prompt))]
-    strength = number("adetailer denoising strength", FACE_PASS_DEFAULTS["strength"], 0.01, 1)
-    return FacePass(detector, strength,
-                    number("adetailer confidence", FACE_PASS_DEFAULTS["confidence"], 0, 1),
-                    int(number("adetailer inpaint padding", FACE_PASS_DEFAULTS["padding"], 0, 256, to_int)),
-                    int(number("adetailer mask blur", FACE_PASS_DEFAULTS["mask_blur"], 0, 64, to_int)),
+    defaults = DETAIL_PASS_DEFAULTS
+    return PartPass(detector, number("adetailer denoising strength" + ending, defaults["strength"], 0.01, 1),
+                    number("adetailer confidence" + ending, defaults["confidence"], 0, 1),
+                    int(number("adetailer inpaint padding" + ending, defaults["padding"], 0, 256, to_int)),
+                    int(number("adetailer mask blur" + ending, defaults["mask_blur"], 0, 64, to_int)),
                     prompts[0] if prompts[0] != metadata.prompt else "",
                     prompts[1] if prompts[1] != metadata.negative_prompt else "")
 
 
-def face_note(metadata: ImageMetadata) -> str | None:
-    """How reuse repeats an image's face pass (`face_pass`); None without one."""
-    faces = face_pass(metadata)
-    if faces is None:
-        return None
-    own = " with its own prompt" if faces.prompt else ""
-    return (f"The image's faces were made again by {faces.tool} ({faces.detector}, strength {faces.strength:g}); reuse "
-            f"does that with Detail faces{own}, which finds the faces with the pose models (ViTPose Base and "
-            "RT-DETR in the Models tab).")
+def detail_notes(metadata: ImageMetadata) -> list[str]:
+    """How reuse repeats an image's face and hand passes (`detail_pass`)."""
+    notes = []
+    for part in DETAIL_PARTS:
+        found = detail_pass(metadata, part)
+        if found is not None:
+            own = " with its own prompt" if found.prompt else ""
+            notes.append(f"The image's {part}s were made again by {found.tool} ({found.detector}, strength "
+                         f"{found.strength:g}); reuse does that with Detail {part}s{own}, which finds the {part}s with "
+                         "the pose models (ViTPose Base and RT-DETR in the Models tab).")
+    return notes
 
 
 # What tools write as a Hires fix's upscaler when no upscaler model enlarged the image: a resampling of the picture,
@@ -412,7 +436,8 @@ def repaint_tile(metadata: ImageMetadata) -> int | None:
 def other_passes(metadata: ImageMetadata, unrepeated: bool = False) -> list[str]:
     """What an image's tool did besides the settings reuse takes (A1111's fields, which Forge, reForge, SD.Next and
     image savers write too; what a ComfyUI graph says of the same), in words; a Hires fix is `hires_pass`'s. With
-    `unrepeated`, what reuse does not repeat: without a face pass (`face_pass`, reuse's Detail faces)."""
+    `unrepeated`, what reuse does not repeat: without the face and hand passes reuse makes (`detail_pass`: Detail
+    faces, Detail hands)."""
     extra = {key.lower(): value.strip() for key, value in metadata.extra.items() if isinstance(value, str)}
     parts = []
     strength = picture_strength(metadata)
@@ -433,12 +458,15 @@ def other_passes(metadata: ImageMetadata, unrepeated: bool = False) -> list[str]
     adapted = [*adapters.values(), *([extra["ip-adapter"]] if extra.get("ip-adapter") else [])]
     if adapted:
         parts.append(f"IP-Adapter ({_listed(list(dict.fromkeys(adapted)))})")
-    detectors = [value for key, value in extra.items() if re.fullmatch(r"adetailer model(?: \w+)?", key)
-                 and not (unrepeated and key == "adetailer model" and face_pass(metadata) is not None)]
+    repeated = [found.detector for part in DETAIL_PARTS if unrepeated and (found := detail_pass(metadata, part))]
+    detectors = [model for _ending, model in _adetailer_models(extra)]
+    for detector in repeated:  # the first that finds each part; another of the same part is not repeated
+        if detector in detectors:
+            detectors.remove(detector)
     if detectors:
         parts.append(f"ADetailer's second pass ({_listed(detectors)})")
-    # a ComfyUI graph's (Impact Pack); a FaceDetailer with a face detector is reuse's Detail faces
-    if extra.get("detailer") and not (unrepeated and face_pass(metadata) is not None):
+    # a ComfyUI graph's (Impact Pack); a FaceDetailer with a face (hand) detector is reuse's Detail faces (hands)
+    if extra.get("detailer") and extra["detailer"] not in repeated:
         parts.append(f"a detailer pass ({extra['detailer']})")
     tile = repaint_tile(metadata)
     if tile is not None:  # the Ultimate SD Upscale extension's (and its ComfyUI node's) tiles

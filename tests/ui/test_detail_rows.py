@@ -1,12 +1,12 @@
-"""The Generate tab's Detail faces (ADetailer's face pass): asked for with the installed pose models, made by the
-worker after the image, said in the PNG, and brought back by reuse."""
+"""The Generate tab's Detail faces and Detail hands (ADetailer's face and hand passes): asked for with the installed
+pose models, made by the worker after the image, said in the PNG, and brought back by reuse."""
 
 from __future__ import annotations
 
 from PIL import Image
 
-from hypersd_desktop.engine.types import FaceDetail
-from hypersd_desktop.ui.face_detail import NO_FACE_MODELS
+from hypersd_desktop.engine.types import DetailPass
+from hypersd_desktop.ui.detail_rows import no_models
 from hypersd_desktop.ui.generate_form import select_size
 from ui_helpers import WAIT
 
@@ -17,7 +17,7 @@ def test_detail_faces_needs_the_pose_models_makes_the_pass_and_comes_back_on_reu
     assert window.build_request().face_detail is None and not row.strength.isEnabled()  # off at first
     row.enabled.setChecked(True)
     assert row.strength.isEnabled() and row.prompt.isEnabled()
-    assert window.build_request() is None and NO_FACE_MODELS in window.errors.text()
+    assert window.build_request() is None and no_models("face") in window.errors.text()
     model, detector = (parts.library.import_path(path)[0] for path in pose_models)
     window.models.models_changed.emit()
     select_size(window.size_box, 64, 64)  # the model lists were refilled: the quick size again
@@ -26,7 +26,7 @@ def test_detail_faces_needs_the_pose_models_makes_the_pass_and_comes_back_on_reu
     row.padding.setValue(8)
     row.prompt.setText("freckles")
     asked = window.build_request()
-    assert asked.face_detail == FaceDetail(model.path, detector.path, strength=0.5, prompt="freckles", padding=8,
+    assert asked.face_detail == DetailPass(model.path, detector.path, strength=0.5, prompt="freckles", padding=8,
                                            confidence=0.1)
     shown = []  # the status line as each step comes (the job view reads the step first)
     parts.bridge.progress.connect(lambda _message: shown.append(window.timing.text()))
@@ -90,4 +90,56 @@ def test_a_batch_job_details_faces_as_the_generate_tab_does_unless_told_not_to(q
     dialog.detail_faces.setChecked(False)
     plain = dialog.build_spec()
     assert [unit.request.face_detail for unit in plain.units] == [None, None] and plain.batch_id != detailed.batch_id
+    assert not dialog.detail_hands.isVisibleTo(dialog)
     dialog.close()
+
+    window.hand_detail.enabled.setChecked(True)  # the hands too: each pass its own box
+    dialog = window.open_batch()
+    assert dialog.detail_hands.isVisibleTo(dialog) and "Detail hands, as the Generate tab does (strength 0.4)" == \
+        dialog.detail_hands.text()
+    dialog.prompts.setPlainText("a red fox")
+    dialog.folder.setText(str(tmp_path / "batch"))
+    dialog.detail_faces.setChecked(False)
+    (unit,) = dialog.build_spec().units
+    assert unit.request.face_detail is None and unit.request.hand_detail == window.build_request().hand_detail
+    dialog.close()
+
+
+def test_detail_hands_runs_after_the_faces_and_comes_back_on_reuse(qtbot, parts, pose_models):
+    window, faces, hands = parts.window, parts.window.face_detail, parts.window.hand_detail
+    window.prompt.setPlainText("two friends waving")
+    hands.enabled.setChecked(True)
+    assert window.build_request() is None and no_models("hand") in window.errors.text()
+    model, detector = (parts.library.import_path(path)[0] for path in pose_models)
+    window.models.models_changed.emit()
+    select_size(window.size_box, 64, 64)
+    faces.enabled.setChecked(True)
+    for rows in (faces, hands):
+        rows.confidence.setValue(0.1)
+    hands.strength.setValue(0.6)
+    hands.prompt.setText("five fingers")
+    asked = window.build_request()
+    assert asked.face_detail == DetailPass(model.path, detector.path, confidence=0.1)
+    assert asked.hand_detail == DetailPass(model.path, detector.path, strength=0.6, prompt="five fingers",
+                                           confidence=0.1)
+    shown = []
+    parts.bridge.progress.connect(lambda _message: shown.append(window.timing.text()))
+    with qtbot.waitSignal(window.image_saved, timeout=WAIT) as saved:
+        window.generate()
+    assert any(text.startswith("Detailing hands (1 of ") and " · step 1/" in text for text in shown), shown
+    assert shown.index(next(text for text in shown if text.startswith("Detailing hands"))) > \
+        shown.index(next(text for text in shown if text.startswith("Detailing faces")))
+    with Image.open(saved.args[0]) as image:
+        assert "ADetailer model 2nd: hand from pose (vitpose-base-simple), ADetailer prompt 2nd: five fingers" in \
+            image.text["parameters"]
+    browser = window.browser
+    qtbot.waitUntil(lambda: browser.model.count() == 1, timeout=5000)
+    browser.viewer.show_record(browser.model.record(0))
+    assert "the face pass (strength 0.4); the hand pass (strength 0.6, its own prompt)" in \
+        browser.viewer.details.toPlainText()
+
+    hands.enabled.setChecked(False)
+    hands.prompt.clear()
+    browser.grid.select_position(0)
+    browser.reuse_current()
+    assert hands.enabled.isChecked() and hands.prompt.text() == "five fingers" and window.build_request() == asked

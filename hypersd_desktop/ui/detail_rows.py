@@ -1,6 +1,7 @@
-"""The Generate tab's face pass (ADetailer's): *Detail faces* on, its strength, how sure of a face the pose model must
-be, the image around a face it sees, and the faces' own prompts. The faces are found by the installed pose model
-and person detector (the Models tab's ViTPose Base and RT-DETR); the request names them (`FaceDetail`)."""
+"""The Generate tab's face and hand passes (ADetailer's): *Detail faces* (*Detail hands*) on, its strength, how sure
+of a face (hand) the pose model must be, the image around each it sees, and the pass's own prompts. They are found
+by the installed pose model and person detector (the Models tab's ViTPose Base and RT-DETR); the request names them
+(`DetailPass`)."""
 
 from __future__ import annotations
 
@@ -9,41 +10,49 @@ from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QHBoxLayout, QLineEdit,
 
 from hypersd_desktop.core.errors import AppError
 from hypersd_desktop.core.vocab import ModelKind
-from hypersd_desktop.engine.types import MAX_MASKED_PADDING, FaceDetail
+from hypersd_desktop.engine.types import MAX_MASKED_PADDING, DetailPass
 from hypersd_desktop.models.library import ModelLibrary
 
-NO_FACE_MODELS = ("Detail faces finds the faces with a pose model and a person detector: download ViTPose Base and "
-                  "RT-DETR (person detector) in the Models tab, or turn Detail faces off.")
+# what each pass repaints, where it is found, what finding it needs and what the pass is for
+PARTS = {"face": ("eyes and nose", "turned away or drawn", "small faces get their detail"),
+         "hand": ("wrist and elbow", "half hidden or drawn", "hands the image garbled are drawn again, larger")}
 
 
-class FaceDetailRows(QObject):
-    """The pass's two rows of the form (`pass_row`: on, strength, confidence, padding; `prompts_row`: its own prompt
-    and negative prompt), as the Hires fix has them."""
+def no_models(part: str) -> str:
+    """What to do when the pose models that find `part`s are not installed."""
+    return (f"Detail {part}s finds the {part}s with a pose model and a person detector: download ViTPose Base and "
+            f"RT-DETR (person detector) in the Models tab, or turn Detail {part}s off.")
 
-    def __init__(self, library: ModelLibrary, on: bool = False, strength: float = 0.4,
+
+class DetailRows(QObject):
+    """A pass's two rows of the form (`pass_row`: on, strength, confidence, padding; `prompts_row`: its own prompt
+    and negative prompt), as the Hires fix has them. `part`: "face" or "hand"."""
+
+    def __init__(self, library: ModelLibrary, part: str = "face", on: bool = False, strength: float = 0.4,
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.library = library
+        self.library, self.part = library, part
+        points, unsure, gained = PARTS[part]
         self.enabled = QCheckBox("On")
         self.enabled.setChecked(on)
-        self.enabled.setToolTip("Once the image is made (and its Hires fix), make each face in it again on its own, "
-                                "at the image's size, and lay it back (ADetailer's pass): small faces get their "
-                                "detail. The faces are found by the pose models of the Models tab (ViTPose Base and "
-                                "RT-DETR).")
+        after = "(and its Hires fix and face pass)" if part == "hand" else "(and its Hires fix)"
+        self.enabled.setToolTip(f"Once the image is made {after}, make each {part} in it again on its own, at the "
+                                f"image's size, and lay it back (ADetailer's pass): {gained}. The {part}s are found by "
+                                "the pose models of the Models tab (ViTPose Base and RT-DETR).")
         self.strength = QDoubleSpinBox(minimum=0.05, maximum=1.0, singleStep=0.05, decimals=2, value=strength)
         self.strength.setPrefix("Strength ")
-        self.strength.setToolTip("How much of each face is made again: 0.3–0.5 keeps the face and adds detail")
+        self.strength.setToolTip(f"How much of each {part} is made again: 0.3–0.5 keeps the {part} and adds detail")
         self.confidence = QDoubleSpinBox(minimum=0.05, maximum=1.0, singleStep=0.05, decimals=2, value=0.3)
         self.confidence.setPrefix("Confidence ")
-        self.confidence.setToolTip("How sure the pose model must be of a face's eyes and nose: lower finds faces "
-                                   "that are turned away or drawn, higher only clear ones")
+        self.confidence.setToolTip(f"How sure the pose model must be of a {part}'s {points}: lower finds {part}s "
+                                   f"that are {unsure}, higher only clear ones")
         self.padding = QSpinBox(minimum=0, maximum=MAX_MASKED_PADDING, value=32, suffix=" px")
         self.padding.setPrefix("Padding ")
-        self.padding.setToolTip("How much of the image around a face the model sees, to match it")
-        self.prompt = QLineEdit(placeholderText="Faces: the prompt above")
-        self.prompt.setToolTip("The faces' own prompt, as ADetailer's (empty: the image's prompt)")
+        self.padding.setToolTip(f"How much of the image around a {part} the model sees, to match it")
+        self.prompt = QLineEdit(placeholderText=f"{part.capitalize()}s: the prompt above")
+        self.prompt.setToolTip(f"The {part}s' own prompt, as ADetailer's (empty: the image's prompt)")
         self.negative = QLineEdit(placeholderText="Negative: the one above")
-        self.negative.setToolTip("The faces' own negative prompt (empty: the image's), read where guidance is on")
+        self.negative.setToolTip(f"The {part}s' own negative prompt (empty: the image's), read where guidance is on")
         self._mask_blur = 4  # ADetailer's; a reused request's is kept
         self.pass_row, self.prompts_row = QWidget(), QWidget()
         first, second = QHBoxLayout(self.pass_row), QHBoxLayout(self.prompts_row)
@@ -70,19 +79,19 @@ class FaceDetailRows(QObject):
                                                                                        ModelKind.DETECTOR)]
         return None if None in found else (found[0].path, found[1].path)
 
-    def spec(self) -> FaceDetail | None:
-        """The face pass asked for (None: off); `AppError` when its models are not installed."""
+    def spec(self) -> DetailPass | None:
+        """The pass asked for (None: off); `AppError` when its models are not installed."""
         if not self.enabled.isChecked():
             return None
         models = self.models()
         if models is None:
-            raise AppError(NO_FACE_MODELS)
-        return FaceDetail(*models, strength=self.strength.value(), prompt=self.prompt.text().strip(),
+            raise AppError(no_models(self.part))
+        return DetailPass(*models, strength=self.strength.value(), prompt=self.prompt.text().strip(),
                           negative_prompt=self.negative.text().strip() if self.negative.isEnabled() else "",
                           padding=self.padding.value(), mask_blur=self._mask_blur,
                           confidence=self.confidence.value())
 
-    def set_spec(self, spec: FaceDetail | None) -> list[str]:
+    def set_spec(self, spec: DetailPass | None) -> list[str]:
         """Show `spec` (None: the pass off, its settings kept); what cannot be repeated here, in words."""
         self.enabled.setChecked(spec is not None)
         if spec is None:
@@ -93,4 +102,4 @@ class FaceDetailRows(QObject):
         self.prompt.setText(spec.prompt)
         self.negative.setText(spec.negative_prompt)
         self._mask_blur = spec.mask_blur
-        return [] if self.models() is not None else [NO_FACE_MODELS]
+        return [] if self.models() is not None else [no_models(self.part)]

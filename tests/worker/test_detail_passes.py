@@ -1,7 +1,8 @@
-"""The face pass (ADetailer's): the image made, then each face found in it inpainted on its own into the image the
-face before left, only the masked area, at the pass's strength, seed and prompt. The reference makes the same
-inpaintings as a user would ask for them (init image, the face's mask, only masked), one after the other. The faces
-are the tiny pose models' (random weights: random keypoints, scored about 0.1 to 0.3). Tiny models, fp32, CPU."""
+"""The face and hand passes (ADetailer's): the image made, then each face found in it inpainted on its own into the
+image the face before left, only the masked area, at the pass's strength, seed and prompt; then each hand likewise.
+The reference makes the same inpaintings as a user would ask for them (init image, the face's or hand's mask, only
+masked), one after the other. The faces and hands are the tiny pose models' (random weights: random keypoints,
+scored about 0.1 to 0.3). Tiny models, fp32, CPU."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ from PIL import Image, ImageFilter
 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import png_data
-from hypersd_desktop.engine.faces import face_boxes, face_mask
+from hypersd_desktop.engine.body_parts import part_boxes, part_mask
 from hypersd_desktop.engine.pose import PoseEstimator
-from hypersd_desktop.engine.types import FaceDetail, GenerationRequest, LoraSpec
+from hypersd_desktop.engine.types import DetailPass, GenerationRequest, LoraSpec
 from hypersd_desktop.gallery.metadata import read_request
 
 PROMPT = "two friends on a bench"
@@ -26,26 +27,27 @@ SEED = 12
 def made(tiny_sd15, hyper_lora, pose_models):
     lora = hyper_lora("Hyper-SD15-1step-lora")
     model, detector = pose_models
-    faces = FaceDetail(str(model), str(detector), strength=0.5, prompt="freckles", confidence=0.1, padding=8)
+    faces = DetailPass(str(model), str(detector), strength=0.5, prompt="freckles", confidence=0.1, padding=8)
     return GenerationRequest(prompt=PROMPT, base_model=str(tiny_sd15), loras=(LoraSpec(str(lora)),), steps=4,
                              seed=SEED, width=128, height=96, device="cpu", face_detail=faces)
 
 
-def inpainted_faces(service, request: GenerationRequest, plain: Image.Image, seed: int) -> tuple[Image.Image, list]:
-    """The image a user makes from `plain` by inpainting each face the pose models find, left to right: its mask,
-    only the masked area at the image's size, the face pass's strength, padding, prompt (else the image's) and seed
-    (+ 1 a face)."""
-    faces = request.face_detail
-    people = PoseEstimator().keypoints(plain, faces.model, faces.detector, "cpu")
-    boxes = face_boxes(people, plain.size, faces.confidence)
+def inpainted_faces(service, request: GenerationRequest, plain: Image.Image, seed: int,
+                    part: str = "face") -> tuple[Image.Image, list]:
+    """The image a user makes from `plain` by inpainting each face (`part` "face") or hand ("hand") the pose models
+    find, left to right: its mask, only the masked area at the image's size, the pass's strength, padding, prompt
+    (else the image's) and seed (+ 1 a face)."""
+    wanted = getattr(request, f"{part}_detail")
+    people = PoseEstimator().keypoints(plain, wanted.model, wanted.detector, "cpu")
+    boxes = part_boxes(part, people, plain.size, wanted.confidence)
     image = plain
     for number, box in enumerate(boxes):
-        ask = GenerationRequest(prompt=faces.prompt or request.prompt, base_model=request.base_model,
+        ask = GenerationRequest(prompt=wanted.prompt or request.prompt, base_model=request.base_model,
                                 loras=request.loras, steps=4, seed=seed + number, device="cpu",
-                                backend=request.backend, strength=faces.strength, width=plain.width,
+                                backend=request.backend, strength=wanted.strength, width=plain.width,
                                 height=plain.height, init_image=service.inputs.hold(png_data(image)),
-                                mask_image=service.inputs.hold(png_data(face_mask(plain.size, box))),
-                                masked_padding=faces.padding, mask_blur=faces.mask_blur)
+                                mask_image=service.inputs.hold(png_data(part_mask(plain.size, box))),
+                                masked_padding=wanted.padding, mask_blur=wanted.mask_blur)
         (result,) = service.generate(ask)
         image = result.image
     return image, boxes
@@ -62,7 +64,7 @@ def test_each_face_found_is_inpainted_in_turn_and_the_png_says_so_as_adetailer(s
     # the faces (their masks, and as far as the blur of their edges reaches) are repainted; the rest is the image
     covered = Image.new("L", plain.image.size, 0)
     for box in boxes:
-        covered.paste(255, mask=face_mask(plain.image.size, box))
+        covered.paste(255, mask=part_mask(plain.image.size, box))
     reached = np.asarray(covered.filter(ImageFilter.GaussianBlur(made.face_detail.mask_blur))) > 0
     before, after = (np.asarray(image, np.int16) for image in (plain.image, saved.result.image))
     assert np.array_equal(before[~reached], after[~reached])
@@ -101,7 +103,7 @@ def test_a_batch_details_each_image_with_its_own_seed_and_prompt(service, made, 
 
 
 def test_an_image_without_faces_is_kept_and_the_warning_says_so(service, made):
-    sure = made.replace(face_detail=FaceDetail(made.face_detail.model, made.face_detail.detector, confidence=1.0))
+    sure = made.replace(face_detail=DetailPass(made.face_detail.model, made.face_detail.detector, confidence=1.0))
     (result,) = service.generate(sure)
     (plain,) = service.generate(made.replace(face_detail=None))
     assert np.array_equal(np.asarray(result.image), np.asarray(plain.image))
@@ -149,3 +151,69 @@ def test_a_hires_fix_is_detailed_after_its_second_pass(service, made):
 def test_a_face_pass_out_of_range_is_refused(made, changes, words):
     with pytest.raises(InputError, match=words):
         made.replace(face_detail=dataclasses.replace(made.face_detail, **changes))
+
+
+def test_the_hands_are_made_after_the_faces_each_in_turn_and_the_png_says_so_as_adetailer(service, made):
+    """Faces first, then each hand found in the image the faces left (its wrist and elbow seen), with the hand
+    pass's own strength, padding and prompt, hand k with the image's seed + k; the PNG writes the hand pass as
+    ADetailer writes its second, and reuse makes the image again."""
+    hands = DetailPass(made.face_detail.model, made.face_detail.detector, strength=0.6, prompt="five fingers",
+                       confidence=0.1, padding=12)
+    both = made.replace(hand_detail=hands)
+    progress = []
+    (saved,) = service.run(both, on_progress=progress.append)
+    (plain,) = service.generate(made.replace(face_detail=None))
+    faced, _faces = inpainted_faces(service, both, plain.image, SEED)
+    expected, boxes = inpainted_faces(service, both, faced, SEED, part="hand")
+    assert len(boxes) >= 2, "the tiny models find hands at this confidence"
+    assert np.array_equal(np.asarray(saved.result.image), np.asarray(expected))
+    assert not np.array_equal(np.asarray(faced), np.asarray(expected))
+
+    with Image.open(saved.path) as png:
+        settings = png.text["parameters"].splitlines()[-1]
+    assert ("ADetailer model: face from pose (vitpose-base-simple), ADetailer prompt: freckles, ADetailer confidence: "
+            "0.1, ADetailer mask blur: 4, ADetailer denoising strength: 0.5, ADetailer inpaint only masked: True, "
+            "ADetailer inpaint padding: 8, ADetailer model 2nd: hand from pose (vitpose-base-simple), ADetailer prompt "
+            "2nd: five fingers, ADetailer confidence 2nd: 0.1, ADetailer mask blur 2nd: 4, ADetailer denoising "
+            "strength 2nd: 0.6, ADetailer inpaint only masked 2nd: True, ADetailer inpaint padding 2nd: 12") in settings
+    assert GenerationRequest.from_dict(read_request(saved.path)) == both
+    stages = list(dict.fromkeys(p.stage for p in progress if p.stage.startswith("Detailing")))
+    assert stages[-len(boxes):] == [f"Detailing hands ({number} of {len(boxes)})" for number in
+                                    range(1, len(boxes) + 1)]
+    assert stages[0].startswith("Detailing faces (1 of ")
+
+    alone = made.replace(face_detail=None, hand_detail=hands)  # the hand pass alone is ADetailer's first
+    (result,) = service.generate(alone)
+    expected, _boxes = inpainted_faces(service, alone, plain.image, SEED, part="hand")
+    assert np.array_equal(np.asarray(result.image), np.asarray(expected))
+    from hypersd_desktop.gallery.formats import parse_a1111
+    from hypersd_desktop.gallery.formats.common import detail_pass
+    from hypersd_desktop.gallery.metadata import a1111_parameters
+    from hypersd_desktop.worker.service import image_parameters
+
+    text = a1111_parameters(image_parameters(result, service.hashes))
+    assert "ADetailer model: hand from pose (vitpose-base-simple), ADetailer prompt: five fingers" in text
+    assert detail_pass(parse_a1111(text), "hand").strength == 0.6 and detail_pass(parse_a1111(text), "face") is None
+
+
+def test_a_hand_pass_that_cannot_run_keeps_the_image_the_face_pass_left(service, made, pose_models, tmp_path):
+    import shutil
+
+    damaged = shutil.copytree(pose_models[0], tmp_path / "vitpose-base-simple")
+    weights = damaged / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    hands = DetailPass(str(damaged), made.face_detail.detector, confidence=0.1)
+    (result,) = service.generate(made.replace(hand_detail=hands))
+    (faced,) = service.generate(made)
+    assert np.array_equal(np.asarray(result.image), np.asarray(faced.image))
+    (said,) = [warning for warning in result.warnings if "hand pass did not run" in warning]
+    assert said.startswith("The hand pass did not run, so the image is as the face pass left it: The pose model in ")
+
+
+@pytest.mark.parametrize(("changes", "words"), [
+    ({"strength": 1.5}, "The hand pass's strength must be above 0"), ({"padding": -1}, "padding around a hand"),
+    ({"negative_prompt": "x" * 20_001}, "The hand negative prompt is 20,001 characters"),
+])
+def test_a_hand_pass_out_of_range_is_refused(made, changes, words):
+    with pytest.raises(InputError, match=words):
+        made.replace(hand_detail=dataclasses.replace(made.face_detail, **changes))

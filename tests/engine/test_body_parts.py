@@ -1,12 +1,15 @@
-"""Faces read off body keypoints (engine/faces.py): the boxes a face pass repaints. Keypoints are COCO's (nose,
-left eye, right eye, left ear, right ear, then the body), in pixels, as ViTPose gives them."""
+"""Faces and hands read off body keypoints (engine/body_parts.py): the boxes a face or hand pass repaints. Keypoints
+are COCO's (nose, left eye, right eye, left ear, right ear, then the shoulders, elbows and wrists, left before right,
+and the legs), in pixels, as ViTPose gives them."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from hypersd_desktop.engine.faces import FaceBox, face_box, face_boxes, face_mask
+from hypersd_desktop.engine.body_parts import (
+    ARMS, PartBox, face_box, face_boxes, hand_box, hand_boxes, part_boxes, part_mask,
+)
 
 SIZE = (640, 480)
 
@@ -20,7 +23,7 @@ def person(nose=None, left_eye=None, right_eye=None, left_ear=None, right_ear=No
     return points
 
 
-def contains(box: FaceBox, *points) -> bool:
+def contains(box: PartBox, *points) -> bool:
     return all(box.left <= x <= box.right and box.top <= y <= box.bottom for x, y in points)
 
 
@@ -96,10 +99,67 @@ def test_faces_come_left_to_right_and_once_each():
 
 def test_the_mask_is_the_ellipse_in_the_box():
     box = face_box(person(**FRONT), SIZE, 0.3)
-    mask = np.asarray(face_mask(SIZE, box))
+    mask = np.asarray(part_mask(SIZE, box))
     assert mask.shape == (480, 640) and set(np.unique(mask)) == {0, 255}
     centre = ((box.top + box.bottom) // 2, (box.left + box.right) // 2)
     assert mask[centre] == 255 and mask[box.top + 1, box.left + 1] == 0  # the box's corners are not repainted
     inside = np.argwhere(mask)
     assert inside[:, 0].min() >= box.top and inside[:, 0].max() < box.bottom
     assert inside[:, 1].min() >= box.left and inside[:, 1].max() < box.right
+
+
+LEFT_ARM, RIGHT_ARM = ARMS
+
+
+def arms(left=(), right=(), score=0.9) -> np.ndarray:
+    """17 keypoints, the left and right arm's (shoulder, elbow, wrist; None: unseen) where given, the rest unseen."""
+    points = np.zeros((17, 3))
+    for indices, arm in ((LEFT_ARM, left), (RIGHT_ARM, right)):
+        for index, point in zip(indices, arm):
+            if point is not None:
+                points[index] = (*point, score)
+    return points
+
+
+def test_a_hand_is_boxed_a_third_of_a_forearm_past_the_wrist():
+    """OpenPose's box from the body: a square 1.5 times the longer of the forearm and 0.9 of the upper arm, centred
+    0.33 forearms beyond the wrist, along the forearm."""
+    box = hand_box(arms(left=((300, 100), (300, 180), (300, 240))), LEFT_ARM, SIZE, 0.3)
+    side = 1.5 * max(60, 0.9 * 80)  # the upper arm (80) is the longer here
+    assert (box.right - box.left, box.bottom - box.top) == (pytest.approx(side, abs=1), pytest.approx(side, abs=1))
+    assert ((box.left + box.right) / 2, (box.top + box.bottom) / 2) == (pytest.approx(300, abs=1),
+                                                                        pytest.approx(240 + 0.33 * 60, abs=1))
+    assert contains(box, (300, 240), (300, 240 + 60 * 0.74))  # the wrist and the fingertips of a hand held straight
+    assert box.score == pytest.approx(0.9)
+    sideways = hand_box(arms(right=(None, (200, 300), (120, 300))), RIGHT_ARM, SIZE, 0.3)  # no shoulder seen
+    assert sideways.right - sideways.left == pytest.approx(1.5 * 80, abs=1)  # the forearm alone
+    assert (sideways.left + sideways.right) / 2 == pytest.approx(120 - 0.33 * 80, abs=1)  # beyond, to the left
+
+
+def test_a_forearm_pointing_at_the_viewer_keeps_the_hand_its_size():
+    """A forearm seen end on is short in the picture; the hand is not: the upper arm sets the box."""
+    box = hand_box(arms(left=((300, 100), (300, 190), (304, 196))), LEFT_ARM, SIZE, 0.3)
+    assert box.right - box.left == pytest.approx(1.5 * 0.9 * 90, abs=1)
+
+
+def test_no_hand_without_its_wrist_and_elbow_seen():
+    assert hand_box(arms(left=((300, 100), (300, 180), None)), LEFT_ARM, SIZE, 0.3) is None
+    assert hand_box(arms(left=((300, 100), None, (300, 240))), LEFT_ARM, SIZE, 0.3) is None
+    assert hand_box(arms(left=((300, 100), (300, 180), (300, 240)), score=0.2), LEFT_ARM, SIZE, 0.3) is None
+    assert hand_box(arms(left=((300, 100), (300, 180), (300, 240)), score=0.2), LEFT_ARM, SIZE, 0.1) is not None
+    assert hand_box(arms(left=((300, 100), (300, 180), (300, 180))), LEFT_ARM, SIZE, 0.3) is not None  # the upper arm
+    assert hand_box(arms(left=(None, (300, 180), (300, 180))), LEFT_ARM, SIZE, 0.3) is None  # no length at all
+    assert hand_box(arms(left=((900, 100), (900, 180), (900, 240))), LEFT_ARM, SIZE, 0.3) is None  # outside
+
+
+def test_hands_come_left_to_right_and_hands_held_together_once():
+    apart = arms(left=((400, 100), (440, 180), (460, 250)), right=((200, 100), (160, 180), (140, 250)))
+    boxes = hand_boxes([apart], SIZE, 0.3)
+    assert len(boxes) == 2 and boxes[0].right < 200 < 400 < boxes[1].left  # the person's right hand is on the left
+    assert boxes == [hand_box(apart, RIGHT_ARM, SIZE, 0.3), hand_box(apart, LEFT_ARM, SIZE, 0.3)]
+    clasped = arms(left=((360, 100), (340, 180), (305, 240)), right=((240, 100), (260, 180), (295, 240)))
+    (box,) = hand_boxes([clasped], SIZE, 0.3)  # one box for the two hands: each is in it
+    assert contains(box, (305, 240), (295, 240))
+    edge = hand_box(arms(left=((600, 300), (620, 380), (630, 460))), LEFT_ARM, SIZE, 0.3)
+    assert edge.bottom == 480 and edge.right == 640 and edge.top < 460
+    assert part_boxes("hand", [apart], SIZE, 0.3) == boxes and part_boxes("face", [apart], SIZE, 0.3) == []

@@ -1,0 +1,161 @@
+"""Where the faces and hands in an image are, for a detail pass (`DetailPass`, ADetailer's pass): read off the body
+keypoints the pose models give each person (engine/pose.py: the person detector's boxes, then ViTPose's 17 COCO
+keypoints). ADetailer finds them with YOLO detectors that are pickles; the pose models are safetensors the app
+already offers.
+
+A face is where a person's nose and eyes are seen (two of the three at least, each scored `confidence` or more).
+Its width is the largest of the widths its points' distances give (turning the head shortens them, so the
+largest is the truest): 2.2 eye-to-eye distances, 2.7 eye-to-nose, the distance between the ears, 1.4 nose to
+ear or 2 eye to ear (a profile), from the proportions of an adult face (eyes 63 mm apart in a face 140 mm wide).
+The box is 1.15 of that wide and 1.5 tall (forehead to chin), its eyes 42 % of the way down: down being the way
+from the eyes to the nose, so that a face upside down or on its side is boxed so too.
+
+A hand is where a person's wrist and elbow are seen, boxed as OpenPose boxes a hand from the body's keypoints
+before it reads the hand's own (Simon et al., "Hand Keypoint Detection in Single Images using Multiview
+Bootstrapping", 2017): a square centred a third of a forearm beyond the wrist (the hand goes on the way the forearm
+points), 1.5 times the longer of the forearm and 0.9 of the upper arm wide (the upper arm where the shoulder is
+seen: a forearm pointing at the viewer looks short, the hand does not), so a hand bent at the wrist stays in it.
+Numpy and PIL only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+NOSE, LEFT_EYE, RIGHT_EYE, LEFT_EAR, RIGHT_EAR = range(5)  # COCO's first five keypoints
+# COCO's arms: (shoulder, elbow, wrist) of the person's left and right
+ARMS = ((5, 7, 9), (6, 8, 10))
+# the face's width, in distances between two of its points
+WIDTH_OF = {(LEFT_EYE, RIGHT_EYE): 2.2, (NOSE, LEFT_EYE): 2.7, (NOSE, RIGHT_EYE): 2.7, (LEFT_EAR, RIGHT_EAR): 1.0,
+            (NOSE, LEFT_EAR): 1.4, (NOSE, RIGHT_EAR): 1.4, (LEFT_EYE, LEFT_EAR): 2.0, (RIGHT_EYE, RIGHT_EAR): 2.0}
+BOX_WIDTH = 1.15  # the box around a face, in face widths
+BOX_HEIGHT = 1.5
+EYES_DOWN = 0.42  # how far down the box the eyes are
+SAME_PART = 0.5  # two boxes that overlap this much (intersection over union) are one face (or hand) found twice
+BEYOND_WRIST = 0.33  # a hand's middle, in forearms beyond its wrist
+HAND_SIDE = 1.5  # its box's side, in the longer of the forearm and 0.9 of the upper arm
+UPPER_ARM = 0.9
+
+
+@dataclass(frozen=True)
+class PartBox:
+    """A face's or hand's box in pixels of the image (left, top, right, bottom; clipped to it) and how sure the pose
+    model is of it (the lowest score of the points it was read from: a face's nose and eyes seen, a hand's wrist and
+    elbow)."""
+
+    left: int
+    top: int
+    right: int
+    bottom: int
+    score: float
+
+    @property
+    def area(self) -> int:
+        return (self.right - self.left) * (self.bottom - self.top)
+
+    def overlap(self, other: PartBox) -> float:
+        """Intersection over union."""
+        width = min(self.right, other.right) - max(self.left, other.left)
+        height = min(self.bottom, other.bottom) - max(self.top, other.top)
+        shared = max(0, width) * max(0, height)
+        return shared / (self.area + other.area - shared) if shared else 0.0
+
+
+def face_box(keypoints: np.ndarray, size: tuple[int, int], confidence: float) -> PartBox | None:
+    """One person's face (rows of x, y, score: COCO's keypoints) in an image of `size`; None where fewer than two of
+    its nose and eyes are seen with `confidence`, or the box falls outside the image."""
+    seen = {index: keypoints[index, :2].astype(float) for index in range(5) if keypoints[index, 2] >= confidence}
+    central = [index for index in (NOSE, LEFT_EYE, RIGHT_EYE) if index in seen]
+    if len(central) < 2:
+        return None
+    width = max(factor * float(np.linalg.norm(seen[a] - seen[b]))
+                for (a, b), factor in WIDTH_OF.items() if a in seen and b in seen)
+    if width <= 0:
+        return None
+    centre = np.mean(list(seen.values()), axis=0)
+    eyes = np.mean([seen[index] for index in (LEFT_EYE, RIGHT_EYE) if index in seen], axis=0)
+    down = _down(seen)  # the face's chin-ward side: the box's long side lies along it, the eyes 42 % of the way
+    along, across = BOX_HEIGHT * width, BOX_WIDTH * width
+    axis = 0 if abs(down[0]) > abs(down[1]) else 1  # a face lying on its side is boxed lying too
+    start = eyes[axis] - EYES_DOWN * along if down[axis] >= 0 else eyes[axis] + EYES_DOWN * along - along
+    corners = [0.0, 0.0, 0.0, 0.0]  # left, top, right, bottom
+    corners[axis], corners[axis + 2] = start, start + along
+    corners[1 - axis], corners[3 - axis] = centre[1 - axis] - across / 2, centre[1 - axis] + across / 2
+    return _clipped(corners, size, float(min(keypoints[index, 2] for index in central)))
+
+
+def _clipped(corners, size: tuple[int, int], score: float) -> PartBox | None:
+    """The box of `corners` (left, top, right, bottom) within an image of `size`; None where none of it is in it."""
+    left, top, right, bottom = (round(value) for value in corners)
+    image_width, image_height = size
+    left, top, right, bottom = max(0, left), max(0, top), min(image_width, right), min(image_height, bottom)
+    if right <= left or bottom <= top:
+        return None
+    return PartBox(left, top, right, bottom, score)
+
+
+def _down(seen: dict[int, np.ndarray]) -> np.ndarray:
+    """Which way the face's chin lies: from between the eyes towards the nose where all three are seen (a face
+    upright, upside down or on its side), else down the image."""
+    if all(index in seen for index in (NOSE, LEFT_EYE, RIGHT_EYE)):
+        towards = seen[NOSE] - (seen[LEFT_EYE] + seen[RIGHT_EYE]) / 2
+        if np.linalg.norm(towards) > 0:
+            return towards
+    return np.array([0.0, 1.0])
+
+
+def face_boxes(people: list[np.ndarray], size: tuple[int, int], confidence: float) -> list[PartBox]:
+    """The faces of `people` (each one's COCO keypoints) in an image of `size`, left to right; a face found twice
+    (two boxes of one person) is kept once, its surer box."""
+    return _distinct(face_box(person, size, confidence) for person in people)
+
+
+def hand_box(keypoints: np.ndarray, arm: tuple[int, int, int], size: tuple[int, int],
+             confidence: float) -> PartBox | None:
+    """The hand at the end of one of a person's `arm`s (`ARMS`: its shoulder, elbow and wrist keypoints) in an image
+    of `size`; None where its wrist or elbow is not seen with `confidence`, or the box falls outside the image."""
+    shoulder, elbow, wrist = arm
+    if keypoints[wrist, 2] < confidence or keypoints[elbow, 2] < confidence:
+        return None
+    at_wrist, at_elbow = keypoints[wrist, :2].astype(float), keypoints[elbow, :2].astype(float)
+    forearm = float(np.linalg.norm(at_wrist - at_elbow))
+    upper = float(np.linalg.norm(at_elbow - keypoints[shoulder, :2])) if keypoints[shoulder, 2] >= confidence else 0.0
+    side = HAND_SIDE * max(forearm, UPPER_ARM * upper)
+    if side <= 0:
+        return None
+    centre = at_wrist + BEYOND_WRIST * (at_wrist - at_elbow)
+    corners = (centre[0] - side / 2, centre[1] - side / 2, centre[0] + side / 2, centre[1] + side / 2)
+    return _clipped(corners, size, float(min(keypoints[wrist, 2], keypoints[elbow, 2])))
+
+
+def hand_boxes(people: list[np.ndarray], size: tuple[int, int], confidence: float) -> list[PartBox]:
+    """The hands of `people` (each one's COCO keypoints) in an image of `size`, left to right; two hands boxed as
+    one (held together, or one hand of two people's boxes) are kept once, the surer box."""
+    return _distinct(hand_box(person, arm, size, confidence) for person in people for arm in ARMS)
+
+
+def part_boxes(part: str, people: list[np.ndarray], size: tuple[int, int], confidence: float) -> list[PartBox]:
+    """The faces (`part` "face") or hands ("hand") of `people`."""
+    return {"face": face_boxes, "hand": hand_boxes}[part](people, size, confidence)
+
+
+def _distinct(found) -> list[PartBox]:
+    """The boxes `found` (None: none), left to right, those of one part found twice kept once (the surer)."""
+    kept: list[PartBox] = []
+    for box in sorted((box for box in found if box is not None), key=lambda box: -box.score):
+        if all(box.overlap(other) < SAME_PART for other in kept):
+            kept.append(box)
+    return sorted(kept, key=lambda box: (box.left, box.top))
+
+
+def part_mask(size: tuple[int, int], box: PartBox):
+    """The mask (PIL, grayscale, `size`) a face or hand is repainted through: the ellipse that fills its box, white
+    on black."""
+    from PIL import Image, ImageDraw
+
+    mask = Image.new("L", size, 0)
+    ImageDraw.Draw(mask).ellipse((box.left, box.top, box.right - 1, box.bottom - 1), fill=255)
+    return mask
+
