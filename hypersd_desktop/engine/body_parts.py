@@ -20,6 +20,7 @@ Numpy and PIL only.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -159,3 +160,15 @@ def part_mask(size: tuple[int, int], box: PartBox):
     ImageDraw.Draw(mask).ellipse((box.left, box.top, box.right - 1, box.bottom - 1), fill=255)
     return mask
 
+
+
+def pass_prompt(text: str, own: str, number: int) -> str | None:
+    """The prompt a detail pass's `text` gives the face (hand) `number` (from 0, left to right), as ADetailer reads
+    its prompts: split at `[SEP]`, that one's part (the last part for those past it); an empty part is the image's
+    prompt `own`, and `[PROMPT]` in a part stands for it. None where the part is `[SKIP]`: that one is left as it
+    is."""
+    parts = re.split(r"\s*\[SEP\]\s*", text)
+    chosen = parts[min(number, len(parts) - 1)].strip()
+    if chosen == "[SKIP]":
+        return None
+    return chosen.replace("[PROMPT]", own) if chosen else own

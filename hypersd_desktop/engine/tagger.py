@@ -92,9 +92,9 @@ def read_tag_list(path: Path) -> tuple[tuple[str, int], ...]:
         raise ModelFormatError(f"{path.name} has no `name` column: not a tagger's tag list (selected_tags.csv).")
     tags = []
     for number, row in enumerate(rows, start=2):
-        try:
-            category = int(row.get("category") or 0)
-        except ValueError:
+        try:  # a list written by pandas may say 0.0
+            category = int(float(row.get("category") or 0))
+        except (ValueError, OverflowError):
             raise ModelFormatError(f"{path.name}, line {number}: the category {row.get('category')!r} is no "
                                    "number.") from None
         tags.append(((row["name"] or "").strip(), category))

@@ -50,7 +50,10 @@ class DetailRows(QObject):
         self.padding.setPrefix("Padding ")
         self.padding.setToolTip(f"How much of the image around a {part} the model sees, to match it")
         self.prompt = QLineEdit(placeholderText=f"{part.capitalize()}s: the prompt above")
-        self.prompt.setToolTip(f"The {part}s' own prompt, as ADetailer's (empty: the image's prompt)")
+        self.prompt.setToolTip(f"The {part}s' own prompt, as ADetailer's (empty: the image's prompt). As in "
+                               f"ADetailer, [SEP] parts it for each {part} in turn, left to right (the last part for "
+                               f"the rest), [PROMPT] is the image's prompt, and a part that is [SKIP] leaves that "
+                               f"{part} as it is")
         self.negative = QLineEdit(placeholderText="Negative: the one above")
         self.negative.setToolTip(f"The {part}s' own negative prompt (empty: the image's), read where guidance is on")
         self._mask_blur = 4  # ADetailer's; a reused request's is kept

@@ -493,9 +493,10 @@ class GenerationService:
         warnings and the passes' timings: those found in the image (engine/body_parts.py), left to right, each
         inpainted on its own into the image the one before it left: only the masked area, made at the image's size
         (ADetailer's inpaint size; a photo over 2.25 times the model's area at the model's, as an init image is),
-        the k-th with the image's seed + k (as ADetailer seeds them), no ControlNets or upscaler. An image with none
+        the k-th with the image's seed + k (as ADetailer seeds them) and its part of the pass's prompts
+        (`pass_prompt`: ADetailer's `[SEP]`, `[PROMPT]` and `[SKIP]`), no ControlNets or upscaler. An image with none
         found is kept as it is, with a warning."""
-        from hypersd_desktop.engine.body_parts import part_boxes, part_mask
+        from hypersd_desktop.engine.body_parts import part_boxes, part_mask, pass_prompt
 
         image = result.image
         people = self._pose_estimator().keypoints(image, wanted.model, wanted.detector,
@@ -507,12 +508,14 @@ class GenerationService:
         width, height = init_size(image.size, result.settings.architecture.default_size)
         stage = {"face": FACE_STAGE, "hand": HAND_STAGE}[part]
         for number, box in enumerate(boxes):
+            prompt = pass_prompt(wanted.prompt, result.request.prompt, number)
+            if prompt is None:  # `[SKIP]`: this one stays as it is
+                continue
             request = result.request.replace(
                 init_image=self.inputs.hold_picture(image),  # the image before this one's pass
                 mask_image=self.inputs.hold_picture(part_mask(image.size, box)),
-                masked_padding=wanted.padding, mask_blur=wanted.mask_blur, strength=wanted.strength,
-                prompt=wanted.prompt or result.request.prompt,
-                negative_prompt=wanted.negative_prompt or result.request.negative_prompt,
+                masked_padding=wanted.padding, mask_blur=wanted.mask_blur, strength=wanted.strength, prompt=prompt,
+                negative_prompt=pass_prompt(wanted.negative_prompt, result.request.negative_prompt, number) or "",
                 seed=(result.seed + number) % (MAX_SEED + 1), width=width, height=height, batch_size=1,
                 variation_seed=None, variation_strength=0.0, controls=(), upscaler=None, face_detail=None,
                 hand_detail=None, repaint_tile=None, hires_scale=None, hires_steps=None, hires_prompt=None,

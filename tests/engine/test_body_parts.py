@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from hypersd_desktop.engine.body_parts import (
-    ARMS, PartBox, face_box, face_boxes, hand_box, hand_boxes, part_boxes, part_mask,
+    ARMS, PartBox, face_box, face_boxes, hand_box, hand_boxes, part_boxes, part_mask, pass_prompt,
 )
 
 SIZE = (640, 480)
@@ -163,3 +163,15 @@ def test_hands_come_left_to_right_and_hands_held_together_once():
     edge = hand_box(arms(left=((600, 300), (620, 380), (630, 460))), LEFT_ARM, SIZE, 0.3)
     assert edge.bottom == 480 and edge.right == 640 and edge.top < 460
     assert part_boxes("hand", [apart], SIZE, 0.3) == boxes and part_boxes("face", [apart], SIZE, 0.3) == []
+
+
+def test_a_pass_prompt_is_read_as_adetailer_reads_it():
+    """`[SEP]` gives each face (hand) its own words, left to right, the last part those past it; an empty part, or
+    `[PROMPT]` in one, is the image's prompt; `[SKIP]` leaves that one as it is."""
+    own = "two friends on a bench"
+    assert [pass_prompt("freckles", own, number) for number in (0, 3)] == ["freckles", "freckles"]
+    assert pass_prompt("", own, 0) == own
+    assert [pass_prompt("smiling [SEP] [PROMPT], frowning  [SEP]", own, number) for number in range(4)] == [
+        "smiling", f"{own}, frowning", own, own]
+    assert [pass_prompt("[SKIP][SEP]freckles", own, number) for number in range(3)] == [None, "freckles", "freckles"]
+    assert pass_prompt("a [SKIP] here", own, 0) == "a [SKIP] here"  # a part that is only [SKIP] skips

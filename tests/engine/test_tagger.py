@@ -104,6 +104,7 @@ def test_a_model_and_a_tag_list_of_two_taggers_are_refused(tmp_path):
 @pytest.mark.parametrize("text, message", [
     ("id,word\n1,cat\n", "no `name` column"),
     ("tag_id,name,category,count\n1,cat,many,3\n", "line 2: the category 'many' is no number"),
+    ("tag_id,name,category,count\n1,cat,inf,3\n", "line 2: the category 'inf' is no number"),
     ("tag_id,name,category,count\n", "lists no tags"),
 ])
 def test_a_file_that_is_no_tag_list_is_refused(tmp_path, text, message):
@@ -111,6 +112,17 @@ def test_a_file_that_is_no_tag_list_is_refused(tmp_path, text, message):
     (folder / "selected_tags.csv").write_text(text, encoding="utf-8")
     with pytest.raises(ModelFormatError, match=message):
         Tagger(folder)
+
+
+def test_a_tag_list_written_by_pandas_reads_its_numbers_as_numbers(tmp_path):
+    """Tag lists re-saved with pandas (as some taggers' repositories hold them) write every number as a float:
+    `9999999.0,general,9.0,1589178.0`."""
+    from hypersd_desktop.engine.tagger import read_tag_list
+
+    listed = tmp_path / "selected_tags.csv"
+    listed.write_text("tag_id,name,category,count\n9999999.0,general,9.0,1589178.0\n470575.0,1girl,0.0,5113288.0\n"
+                      "1.0,hatsune_miku,4.0,9.0\n", encoding="utf-8")
+    assert read_tag_list(listed) == (("general", 9), ("1girl", 0), ("hatsune_miku", 4))
 
 
 def test_a_damaged_model_and_a_missing_file_say_what_to_do(tmp_path):

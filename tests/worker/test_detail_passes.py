@@ -217,3 +217,23 @@ def test_a_hand_pass_that_cannot_run_keeps_the_image_the_face_pass_left(service,
 def test_a_hand_pass_out_of_range_is_refused(made, changes, words):
     with pytest.raises(InputError, match=words):
         made.replace(hand_detail=dataclasses.replace(made.face_detail, **changes))
+
+
+def test_sep_gives_each_face_its_own_prompt_and_skip_leaves_one(service, made):
+    """ADetailer's `[SEP]`, `[PROMPT]` and `[SKIP]` in the pass's prompt: the first face is left as it is, the
+    second is made with the image's prompt and its own words, and its seed is still the image's + 1."""
+    split = made.replace(face_detail=dataclasses.replace(made.face_detail, prompt="[SKIP] [SEP] [PROMPT], freckles"))
+    (result,) = service.generate(split)
+    (plain,) = service.generate(made.replace(face_detail=None))
+    people = PoseEstimator().keypoints(plain.image, made.face_detail.model, made.face_detail.detector, "cpu")
+    boxes = part_boxes("face", people, plain.image.size, made.face_detail.confidence)
+    assert len(boxes) >= 2
+    image = plain.image
+    for number, box in enumerate(boxes[1:], start=1):
+        ask = GenerationRequest(prompt=f"{PROMPT}, freckles", base_model=made.base_model, loras=made.loras, steps=4,
+                                seed=SEED + number, device="cpu", strength=0.5, width=image.width,
+                                height=image.height, init_image=service.inputs.hold(png_data(image)),
+                                mask_image=service.inputs.hold(png_data(part_mask(image.size, box))),
+                                masked_padding=made.face_detail.padding, mask_blur=made.face_detail.mask_blur)
+        (image,) = (made_now.image for made_now in service.generate(ask))
+    assert np.array_equal(np.asarray(result.image), np.asarray(image))
