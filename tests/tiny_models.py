@@ -370,7 +370,8 @@ def save_depth_model(folder: Path, seed: int = 7) -> Path:
 def upscaler_state(layout: str = "esrgan", scale: int = 4, features: int | None = None, blocks: int = 1,
                    growth: int = 32, seed: int = 11, kernel: int = 7, **dat) -> dict:
     """Random weights of a small upscaler under the key names its kind of file has: "esrgan" (ESRGAN's own layout,
-    as 4x-UltraSharp keeps it), "basicsr" (Real-ESRGAN's; at scale 2 folded by a pixel unshuffle as x2plus is),
+    as 4x-UltraSharp keeps it), "basicsr" (Real-ESRGAN's; at scale 2 folded by a pixel unshuffle as x2plus is, at
+    scale 1 by one of 4 as BasicSR folds a 1× model),
     "bsrgan" (BSRGAN's, RealSR's), "compact" (Real-ESRGAN's SRVGGNetCompact; `blocks` is its middle convolutions),
     "span" (with the `eval_conv` copies its files carry; "span-raw": marked `no_norm`), "plksr" (RealPLKSR;
     "plksr-dysample", "plksr-layernorm": its variants; `blocks` is its blocks, `features` a multiple of 4, `kernel`
@@ -399,7 +400,7 @@ def upscaler_state(layout: str = "esrgan", scale: int = 4, features: int | None 
                                                 layer_norm=layout.endswith("layernorm"),
                                                 dysample=layout.endswith("dysample")))
     else:
-        unshuffle = 2 if layout == "basicsr" and scale == 2 else 1
+        unshuffle = {2: 2, 1: 4}.get(scale, 1) if layout == "basicsr" else 1  # as BasicSR folds ×2 and ×1
         doublings = {1: 0, 2: 1, 4: 2, 8: 3}[scale * unshuffle]
         shapes = expected_shapes(UpscalerLayout(ESRGAN, scale, features, blocks, growth, doublings, unshuffle))
     generator = torch.Generator().manual_seed(seed)

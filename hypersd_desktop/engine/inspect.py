@@ -59,14 +59,14 @@ OTHER_KINDS = {
     "AnimateDiff motion module": ((), (".motion_modules.",)),
     "CLIP vision encoder": (("vision_model.",), ()),
     "T5 text encoder": (("encoder.block.", "shared.weight"), ()),
-    # ESRGAN files the app's upscaling does not take (`upscaler_files`): ESRGAN+ (`conv1x1`), 1× restoration models
-    "ESRGAN variant (ESRGAN+, a 1× model)": ((), ("RDB1.", "rdb1.")),
+    # ESRGAN files the app's upscaling does not take (`upscaler_files`): ESRGAN+ (`conv1x1`)
+    "ESRGAN variant (ESRGAN+)": ((), ("RDB1.", "rdb1.")),
     # upscalers of other architectures: Swin2SR (`residual_group`); DAT, HAT and SwinIR files that do not add up as
     # the ones the app runs (`upscaler_files`: 1× restoration models among them)
     "upscaler of another architecture (Swin2SR) or a DAT, HAT or SwinIR variant": (("before_RG.",),
                                                                                    (".residual_group.",)),
-    # SPAN and PLKSR files that do not add up as the ones the app runs (`upscaler_files`): PLKSR (not Real), 1×
-    "SPAN or PLKSR variant (PLKSR, a 1× model)": (("block_1.c1_r.", "feats.1.lk."), ()),
+    # SPAN and PLKSR files that do not add up as the ones the app runs (`upscaler_files`): PLKSR (not Real)
+    "SPAN or PLKSR variant (PLKSR)": (("block_1.c1_r.", "feats.1.lk."), ()),
 }
 _UNET_BLOCKS = ("down_blocks_", "up_blocks_", "mid_block_", "input_blocks_", "output_blocks_", "middle_block_")
 # Where a UNet-style file keeps its cross-attention key projection, which takes the text encoder's width:

@@ -41,7 +41,9 @@ Three transformers run too, for the detail they keep (slowly on a CPU):
 
 Every layout is renamed to one (BasicSR's names; `body.N` for the Compact; SPAN, RealPLKSR and the transformers keep
 theirs) and checked against the shapes its layout implies, so a file that would not load is refused when it is
-imported, not when a Hires fix runs. Other architectures (Swin2SR …), ESRGAN+ and 1× restoration models are not run.
+imported, not when a Hires fix runs. The CNN families' 1× models (restorations: they clean, sharpen or deblur a
+picture without enlarging it; 1x-ITF-SkinDiffDetail-Lite, 1x_NMKD-… and the like) are read too; other architectures
+(Swin2SR …), ESRGAN+ and the transformers' 1× models are not run.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ COMPACT = "Real-ESRGAN Compact"
 SPAN = "SPAN"
 PLKSR = "RealPLKSR"
 DAT = "DAT"
+ONE_TO_ONE = (ESRGAN, COMPACT, SPAN, PLKSR)  # the families whose 1× models (restorations) are run
 HAT = "HAT"
 SWINIR = "SwinIR"
 SPAN_BLOCKS = 6
@@ -255,7 +258,7 @@ def _from_esrgan_layout(named: dict[str, str]) -> dict[str, str]:
 
 def upscaler_layout(shapes: Mapping[str, tuple[int, ...]]) -> UpscalerLayout | None:
     """The layout of an upscaler file from its tensors' shapes (by the file's keys), or None when the file is no
-    ESRGAN or Compact upscaler this app runs (another architecture, ESRGAN+, a 1× model, a file that does not add
+    upscaler this app runs (another architecture, ESRGAN+, a transformer's 1× model, a file that does not add
     up)."""
     names = canonical_names(shapes)
     if not names:
@@ -267,7 +270,8 @@ def upscaler_layout(shapes: Mapping[str, tuple[int, ...]]) -> UpscalerLayout | N
         else _span_layout if "conv_1.sk.weight" in canonical else _plksr_layout if "feats.0.weight" in canonical \
         else _compact_layout
     layout = read(canonical)
-    if layout is None or layout.scale < 2 or canonical != expected_shapes(layout):
+    least = 1 if layout is not None and layout.family in ONE_TO_ONE else 2
+    if layout is None or layout.scale < least or canonical != expected_shapes(layout):
         return None
     return layout
 

@@ -3,7 +3,8 @@
 (Enlarge, Upscale).
 
 As A1111 uses them: the model runs over the picture as many times as it takes to cover the size asked for (a ×4
-model once for a ×1.5 Hires fix), and the caller scales its output down to that size (Lanczos). It runs in tiles
+model once for a ×1.5 Hires fix; a 1× model, which restores a picture without enlarging it, once), and the caller
+fits its output to that size (Lanczos). It runs in tiles
 with a margin around each, so memory stays bounded at any size; each tile keeps only its middle, so a tile's edge
 never shows where the margin is wider than what a pixel of the model's output sees.
 """
@@ -49,8 +50,8 @@ def load_upscaler(path: Path) -> tuple[nn.Module, UpscalerLayout]:
     tensors, _ = read_header(path)
     layout = upscaler_layout({key: info.shape for key, info in tensors.items()})
     if layout is None:
-        raise ModelFormatError(f"{Path(path).name} is no upscaler this app runs ({upscaler_families()}, ×2 and "
-                               "larger, in safetensors).")
+        raise ModelFormatError(f"{Path(path).name} is no upscaler this app runs ({upscaler_families()}, in "
+                               "safetensors).")
     names = canonical_names(tensors)
     with safe_open(str(path), framework="pt") as handle:
         state = {name: handle.get_tensor(key).float() for name, key in names.items()}
@@ -153,7 +154,10 @@ def _too_large(layout: UpscalerLayout, device: str) -> str:
 
 
 def passes_to_cover(picture: tuple[int, int], size: tuple[int, int], scale: int) -> int:
-    """How many runs of a ×`scale` model a picture needs to cover `size` (each side at least as large)."""
+    """How many runs of a ×`scale` model a picture needs to cover `size` (each side at least as large); a 1× model
+    runs once, as A1111 runs one, and Lanczos enlarges its picture."""
+    if scale == 1:
+        return 1
     needed = max(size[0] / picture[0], size[1] / picture[1])
     return 0 if needed <= 1 else min(math.ceil(math.log(needed, scale) - 1e-9), MAX_PASSES)
 

@@ -140,14 +140,14 @@ OTHER_FILES = {
     "clip_vision_h": ("a CLIP vision encoder", ["vision_model.embeddings.class_embedding",
                                                 "vision_model.post_layernorm.weight"]),
     "t5xxl_fp16": ("a T5 text encoder", ["shared.weight", "encoder.block.0.layer.0.SelfAttention.q.weight"]),
-    "4x_esrgan_plus": ("an ESRGAN variant (ESRGAN+, a 1× model)", [
+    "4x_esrgan_plus": ("an ESRGAN variant (ESRGAN+)", [
         "model.0.weight", "model.1.sub.0.RDB1.conv1.0.weight", "model.1.sub.0.RDB1.conv1x1.weight"]),
     "4x_Swin2SR": ("an upscaler of another architecture (Swin2SR) or a DAT, HAT or SwinIR variant", [
         "conv_first.weight", "layers.0.residual_group.blocks.0.attn.relative_position_bias_table"]),
     "1x_DAT": ("an upscaler of another architecture (Swin2SR) or a DAT, HAT or SwinIR variant", [
         "conv_first.weight", "before_RG.1.weight", "layers.0.blocks.0.attn.qkv.weight"]),
-    "1x-SPAN": ("a SPAN or PLKSR variant (PLKSR, a 1× model)", ["conv_1.sk.weight", "block_1.c1_r.sk.weight"]),
-    "4x_PLKSR": ("a SPAN or PLKSR variant (PLKSR, a 1× model)", [
+    "2x-SPAN-cut-short": ("a SPAN or PLKSR variant (PLKSR)", ["conv_1.sk.weight", "block_1.c1_r.sk.weight"]),
+    "4x_PLKSR": ("a SPAN or PLKSR variant (PLKSR)", [
         "feats.0.weight", "feats.1.lk.conv.weight", "feats.1.channe_mixer.0.weight"]),
 }
 

@@ -19,7 +19,8 @@ from tests.tiny_models import save_upscaler, upscaler_state
 # (layout, scale): ESRGAN's own layout at each scale it has, Real-ESRGAN's x4plus and x2plus (pixel-unshuffled),
 # BSRGAN's, the Compact models, SPAN (normalised or not) and RealPLKSR (with a pixel shuffle or DySample, group or
 # layer norms; DySample samples in three groups at odd scales)
-LAYOUTS = [("esrgan", 4), ("esrgan", 2), ("esrgan", 8), ("basicsr", 4), ("basicsr", 2), ("bsrgan", 4),
+LAYOUTS = [("esrgan", 1), ("basicsr", 1), ("compact", 1), ("span", 1), ("plksr", 1),  # 1×: restorations
+           ("esrgan", 4), ("esrgan", 2), ("esrgan", 8), ("basicsr", 4), ("basicsr", 2), ("bsrgan", 4),
            ("compact", 4), ("compact", 2), ("span", 4), ("span", 2), ("span-raw", 4), ("plksr", 4), ("plksr", 2),
            ("plksr-dysample", 4), ("plksr-dysample", 3), ("plksr-layernorm", 2), ("dat", 4), ("dat", 2),
            ("dat-light", 3), ("dat-tall", 4), ("hat", 4), ("hat", 2), ("hat-plain", 3), ("swinir", 4), ("swinir", 3),
@@ -126,6 +127,28 @@ def test_enlarge_runs_the_model_until_the_size_is_covered(tmp_path):
         upscalers.enlarge(tmp_path / "moved.safetensors", picture, (100, 70))
 
 
+def test_a_1x_model_restores_the_picture_once_and_lanczos_enlarges_it(tmp_path):
+    """A 1× model (a restoration: 1x-ITF-SkinDiffDetail-Lite, 1x_NMKD-…) does not enlarge: it runs once, as A1111
+    runs one, and its picture is what the caller fits to the size; as an upscaler it is imported and offered."""
+    from hypersd_desktop.engine.inspect import inspect_file
+    from hypersd_desktop.engine.upscalers import Upscalers, load_upscaler, passes_to_cover
+
+    path = save_upscaler(tmp_path / "1x-Restore.safetensors", "compact", scale=1)
+    info = inspect_file(path)
+    assert (info.kind, info.format) == ("upscaler", "Real-ESRGAN Compact ×1 (1 convolution)")
+    net, layout = load_upscaler(path)
+    picture = Image.fromarray(np.random.default_rng(2).integers(0, 256, (30, 40, 3), dtype=np.uint8))
+    told = []
+    made = Upscalers().enlarge(path, picture, (80, 60), on_progress=lambda *now: told.append(now))
+    assert made.size == (40, 30) and told == [(1, 1)]
+    with torch.no_grad():
+        expected = net(torch.from_numpy(np.array(picture)).permute(2, 0, 1)[None].float() / 255)
+    expected = (expected[0].permute(1, 2, 0).clamp(0, 1) * 255).round().numpy()
+    assert np.abs(np.asarray(made, np.int16) - expected).max() <= 1
+    assert not np.array_equal(np.asarray(made), np.asarray(picture))  # it did something
+    assert passes_to_cover((40, 30), (40, 30), 1) == passes_to_cover((40, 30), (400, 300), 1) == 1
+
+
 class _ShortOfMemory(torch.nn.Module):
     """An upscaler on a device with room for tiles of `room` pixels a side only: larger ones run out of memory, as
     CUDA says it (the device's memory is the one thing not here)."""
@@ -186,16 +209,15 @@ def test_files_that_are_no_upscaler_the_app_runs_are_refused(tmp_path):
     from hypersd_desktop.engine.inspect import inspect_file
     from hypersd_desktop.engine.upscalers import load_upscaler
 
-    one_x = upscaler_state("esrgan", scale=1)  # a restoration model: it does not enlarge
     wrong = upscaler_state("basicsr")
     wrong["conv_last.weight"] = wrong["conv_last.weight"][:, :4].contiguous()  # a layer that does not fit the rest
     plus = upscaler_state("esrgan")
     plus["model.1.sub.0.RDB1.conv1x1.weight"] = torch.zeros(8, 8, 1, 1)  # ESRGAN+
-    for name, state in (("1x", one_x), ("wrong", wrong), ("plus", plus)):
+    for name, state in (("wrong", wrong), ("plus", plus)):
         path = tmp_path / f"{name}.safetensors"
         save_file(state, str(path))
         info = inspect_file(path)
-        assert (info.kind, info.format) == ("unknown", "ESRGAN variant (ESRGAN+, a 1× model)"), name
+        assert (info.kind, info.format) == ("unknown", "ESRGAN variant (ESRGAN+)"), name
         with pytest.raises(ModelFormatError, match="is no upscaler this app runs"):
             load_upscaler(path)
     uneven = upscaler_state("dat", heads=3)  # 32 channels do not part into three heads
@@ -215,7 +237,7 @@ def test_files_that_are_no_upscaler_the_app_runs_are_refused(tmp_path):
         assert inspect_file(path).format == ("upscaler of another architecture (Swin2SR) or a DAT, HAT or SwinIR "
                                              "variant"), name
         with pytest.raises(ModelFormatError,
-                           match=r"is no upscaler this app runs \(ESRGAN, .* DAT, HAT or SwinIR, ×2"):
+                           match=r"is no upscaler this app runs \(ESRGAN, .* DAT, HAT or SwinIR, in safetensors\)"):
             load_upscaler(path)
 
 
