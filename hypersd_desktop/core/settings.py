@@ -47,6 +47,7 @@ class Settings:
     last_upscaler: str = ""  # the upscaler model chosen (a path); empty: Lanczos
     last_face_detail: bool = False  # the face pass (Detail faces) on
     last_repaint_tiles: bool = False  # an enlarged picture repainted in tiles (the Upscaler row's "In tiles")
+    last_tile_size: int = 0  # their side (0: the model's own size)
     last_face_strength: float = 0.4
     last_hand_detail: bool = False  # the hand pass (Detail hands) on
     last_hand_strength: float = 0.4

@@ -34,7 +34,8 @@ from hypersd_desktop.engine.planning import plan
 from hypersd_desktop.engine.plot import PLOT_KEY, Axis, PlotSpec, joined_values, stored_axes
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID
 from hypersd_desktop.engine.types import (
-    MAX_CLIP_SKIP, MAX_HIRES_SCALE, MAX_STEPS, DetailPass, GenerationRequest, hires_size,
+    MAX_CLIP_SKIP, MAX_HIRES_SCALE, MAX_REPAINT_TILE, MAX_STEPS, MIN_REPAINT_TILE, DetailPass, GenerationRequest,
+    hires_size,
 )
 from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.gallery.formats.common import (
@@ -83,6 +84,7 @@ from hypersd_desktop.worker.service import output_path
 
 IDLE_HINT = "Type a prompt and press Ctrl+Enter"
 VARIATIONS = 4  # images "Variations of this image" makes
+TILE_SIDES = (512, 640, 768, 896, 1024, 1280, 1536, 2048)  # the tile sizes In tiles offers besides the model's own
 COUNT_AFTER_MS = 250  # the pause in typing after which "Each combination" counts the prompt's combinations
 FIRST_SIZE = QSize(1280, 800)  # the window on a first start, where the screen has the room
 
@@ -198,9 +200,19 @@ class MainWindow(QMainWindow):
                                  "size the model was trained at, so a ×4 enlargement keeps one subject instead of "
                                  "repeating it, and the memory is one tile's. Off: the whole picture at once. A "
                                  "seamless image and an inpainting are repainted whole.")
+        self.tile_size = QComboBox()  # the tiles' side: the model's own (0), or as the Ultimate SD Upscale user sets it
+        self.tile_size.addItem("Model's size", 0)
+        for side in TILE_SIDES:
+            self.tile_size.addItem(f"{side} px", side)
+        self.tile_size.setToolTip("The side of the tiles: the model's own size (512 for SD1.5, 1024 for SDXL), or "
+                                  "smaller tiles for more detail from each, larger for fewer tiles")
+        self._set_tile_size(self.settings.last_tile_size)
+        self.in_tiles.toggled.connect(self.tile_size.setEnabled)
+        self.tile_size.setEnabled(self.in_tiles.isChecked())
         upscaler_row = QHBoxLayout()
         upscaler_row.addWidget(self.upscaler_box, 1)
         upscaler_row.addWidget(self.in_tiles)
+        upscaler_row.addWidget(self.tile_size)
         self.vae_box = QComboBox()
         self.face_detail = DetailRows(self.library, "face", self.settings.last_face_detail,
                                       self.settings.last_face_strength, self)
@@ -621,6 +633,18 @@ class MainWindow(QMainWindow):
             "Hires fix enlarges an image made from the prompt; clear the init image to use it (or enlarge the "
             "picture with Enlarge under the init image).")
 
+    def _set_tile_size(self, side: int) -> None:
+        """Show tiles of `side` pixels (0, or a side no tile can have: the model's own size), adding a side the list
+        does not have."""
+        if not (MIN_REPAINT_TILE <= side <= MAX_REPAINT_TILE and side % 8 == 0):
+            side = 0
+        index = self.tile_size.findData(side)
+        if index < 0:
+            index = next((number for number in range(1, self.tile_size.count())
+                          if self.tile_size.itemData(number) > side), self.tile_size.count())
+            self.tile_size.insertItem(index, f"{side} px", side)
+        self.tile_size.setCurrentIndex(index)
+
     def _enlarges(self) -> bool:
         """Whether a picture is enlarged before it is repainted: a Hires fix, or an init image made larger."""
         if self.init_image.digest is None:
@@ -727,7 +751,7 @@ class MainWindow(QMainWindow):
             model = self.current_model()
             whole = self.tiling.currentData() != Tiling.OFF or self.init_image.mask is not None  # repainted whole
             if self.in_tiles.isChecked() and not whole and model is not None and model.architecture:
-                init["repaint_tile"] = Architecture(model.architecture).default_size
+                init["repaint_tile"] = self.tile_size.currentData() or Architecture(model.architecture).default_size
         rules = RecipeRules.of(self.hyper_box.currentData())
         settings = self.settings
         taesd = self._taesd() if settings.fast_decode else None
@@ -910,6 +934,8 @@ class MainWindow(QMainWindow):
         if self._enlarges():  # the upscaler it enlarged with (Lanczos: None), in tiles or whole; else they stay
             select_path(self.upscaler_box, match.upscaler.path if match.upscaler is not None else None)
             self.in_tiles.setChecked(request.repaint_tile is not None)
+            if request.repaint_tile is not None:
+                self._set_tile_size(request.repaint_tile)
         if request.init_image is not None and self.init_image.digest is None:
             self._reuse_notes.append("The init image of this request is no longer in the input store; it was made "
                                      "from a picture that is gone, so this runs from the prompt alone.")
@@ -1209,6 +1235,7 @@ class MainWindow(QMainWindow):
         self._reuse_notes = [*match.warnings, *([rewritten] if rewritten else [])]
         if repaint_tile(metadata) is not None:  # Ultimate SD Upscale's tiles: an enlargement here is made in tiles
             self.in_tiles.setChecked(True)
+            self._set_tile_size(repaint_tile(metadata))
         for rows in (self.face_detail, self.hand_detail):  # ADetailer's face and hand passes, as the image says them
             found = detail_pass(metadata, rows.part)
             self._reuse_notes += rows.set_spec(found and DetailPass(
@@ -1600,7 +1627,7 @@ class MainWindow(QMainWindow):
             last_hires_steps=self.hires_steps.value(), last_upscaler=self.upscaler_box.currentData() or "",
             last_face_detail=self.face_detail.enabled.isChecked(), last_face_strength=self.face_detail.strength.value(),
             last_hand_detail=self.hand_detail.enabled.isChecked(), last_hand_strength=self.hand_detail.strength.value(),
-            last_repaint_tiles=self.in_tiles.isChecked(),
+            last_repaint_tiles=self.in_tiles.isChecked(), last_tile_size=self.tile_size.currentData(),
             last_size=self.size_box.currentText(), last_vae=self.vae_box.currentData() or "",
             latest_wins=self.latest_wins.isChecked(),
         )

@@ -86,8 +86,34 @@ def test_in_tiles_asks_an_enlargement_to_be_repainted_in_tiles_of_the_models_siz
     window.in_tiles.setChecked(False)
     window.apply_metadata(parse_a1111("a castle\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 3, Size: 1024x1024, "
                                       "Denoising strength: 0.3, Ultimate SD upscale upscaler: 4x-UltraSharp, "
-                                      "Ultimate SD upscale tile_width: 512, Ultimate SD upscale tile_height: 512"))
-    assert window.in_tiles.isChecked()
+                                      "Ultimate SD upscale tile_width: 720, Ultimate SD upscale tile_height: 720"))
+    assert window.in_tiles.isChecked() and window.tile_size.currentText() == "720 px"  # its tiles' size
+
+
+def test_the_tiles_size_is_the_models_own_or_the_one_chosen(qtbot, idle_app):
+    """In tiles' size: the model's own (the tiny SD1.5: 512) unless a size is chosen, which the next start keeps; the
+    box is greyed out while In tiles is off."""
+    window = idle_app.window
+    window.prompt.setPlainText("a lighthouse")
+    window.hires_scale.setValue(2.0)
+    window.in_tiles.setChecked(False)
+    assert not window.tile_size.isEnabled()
+    window.in_tiles.setChecked(True)
+    assert window.tile_size.isEnabled() and window.tile_size.currentText() == "Model's size"
+    assert window.build_request().repaint_tile == 512
+    window.tile_size.setCurrentIndex(window.tile_size.findData(768))
+    asked = window.build_request()
+    assert asked.repaint_tile == 768
+    window.tile_size.setCurrentIndex(0)
+    window.apply_request(asked)
+    assert window.tile_size.currentData() == 768 and window.build_request() == asked
+    window.apply_request(asked.replace(repaint_tile=1000))  # a size the list does not have joins it, in its place
+    sides = [window.tile_size.itemData(index) for index in range(window.tile_size.count())]
+    assert window.tile_size.currentData() == 1000 and sides == sorted(sides)
+    window._remember_choices()  # as closing the window does
+    from hypersd_desktop.core.settings import load_settings
+
+    assert load_settings().last_tile_size == 1000
 
 
 @pytest.mark.parametrize(("upscaler", "chosen", "said"), [
