@@ -784,12 +784,12 @@ def test_generate_with_a_hand_pass_after_the_faces(tiny_sd15, hyper_lora, pose_m
               hyper_lora("Hyper-SD15-1step-lora"), "--steps", 2, "--width", 128, "--height", 96, "--seed", 5,
               "--json", "--out", tmp_path / "out")
     run = cli(*common, "--detail-faces", "--face-confidence", 0.1, "--detail-hands", 0.6, "--hand-prompt",
-              "five fingers", "--hand-confidence", 0.1, "--hand-padding", 12)
+              "five fingers", "--hand-confidence", 0.1, "--hand-padding", 12, "--hand-largest", 1)
     assert run.returncode == 0, run.stderr
     made = json.loads(run.stdout)["path"]
     hands = read_request(made)["hand_detail"]
-    assert (hands["strength"], hands["prompt"], hands["confidence"], hands["padding"]) == (0.6, "five fingers", 0.1,
-                                                                                           12)
+    assert (hands["strength"], hands["prompt"], hands["confidence"], hands["padding"], hands["largest"]) == (
+        0.6, "five fingers", 0.1, 12, 1)
     assert read_request(made)["face_detail"]["confidence"] == 0.1
     with Image.open(made) as png:
         assert "ADetailer model 2nd: hand from pose (vitpose-base-simple), ADetailer prompt 2nd: five fingers" in \
@@ -797,8 +797,9 @@ def test_generate_with_a_hand_pass_after_the_faces(tiny_sd15, hyper_lora, pose_m
     listing = json.loads(cli("gallery", "search", "friends", "--json").stdout)
     reuse = shlex.split(cli("gallery", "reuse", next(item["id"] for item in listing
                                                      if item["path"] == made)).stdout)
-    assert reuse[reuse.index("--detail-hands") + 1:reuse.index("--detail-hands") + 9] == [
-        "0.6", "--hand-prompt", "five fingers", "--hand-padding", "12", "--hand-confidence", "0.1", "--pose-model"]
+    assert reuse[reuse.index("--detail-hands") + 1:reuse.index("--detail-hands") + 11] == [
+        "0.6", "--hand-prompt", "five fingers", "--hand-padding", "12", "--hand-largest", "1", "--hand-confidence",
+        "0.1", "--pose-model"]
     assert "--detail-faces" in reuse
     again = cli(*reuse[reuse.index("generate"):], "--json", "--out", tmp_path / "again")
     assert again.returncode == 0, again.stderr

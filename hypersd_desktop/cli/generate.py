@@ -233,6 +233,9 @@ def add_parser(commands) -> None:
                               help=f"how much of the image around a {part} the {part} pass sees (default 32)")
         generate.add_argument(f"--{part}-confidence", type=float, metavar="SCORE",
                               help=f"how sure the pose model must be of a {part}'s {points}, 0-1 (default 0.3)")
+        generate.add_argument(f"--{part}-largest", type=int, metavar="N",
+                              help=f"repaint only the N largest {parts} (ADetailer's \"mask only top k largest\"; "
+                                   "default: all)")
     generate.add_argument("--control", action="append", default=[], type=parse_control,
                           metavar="MODEL:IMAGE[:SCALE[:TYPE]]",
                           help="a ControlNet (folder, file or installed name) and the image it follows (edges, a "
@@ -410,7 +413,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
             raise InputError(f"--{option.replace('_', '-')} is for --preprocess {preprocess}"
                              + (", --detail-faces and --detail-hands." if preprocess == POSE else "."))
     for part in ("face", "hand"):
-        for option in ("prompt", "negative", "padding", "confidence"):
+        for option in ("prompt", "negative", "padding", "confidence", "largest"):
             if getattr(args, f"{part}_{option}") is not None and getattr(args, f"detail_{part}s") is None:
                 raise InputError(f"--{part}-{option} is the {part} pass's own; add --detail-{part}s [STRENGTH].")
     if args.variation_seed is not None and not args.variation_strength:
@@ -510,7 +513,7 @@ def detail_pass_of(args: argparse.Namespace, part: str) -> DetailPass | None:
     if strength is None:
         return None
     models = (_map_model(args, option, f"--detail-{part}s") for option in ("pose_model", "person_detector"))
-    given = {name: value for name in ("padding", "confidence")
+    given = {name: value for name in ("padding", "confidence", "largest")
              if (value := getattr(args, f"{part}_{name}")) is not None}  # else the pass's own defaults
     return DetailPass(*models, strength=strength, prompt=getattr(args, f"{part}_prompt") or "",
                       negative_prompt=getattr(args, f"{part}_negative") or "", **given)

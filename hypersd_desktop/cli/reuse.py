@@ -164,6 +164,7 @@ def _detail_words(part: str, wanted) -> list[str]:
     words += [f"--{part}-prompt", wanted.prompt] if wanted.prompt else []
     words += [f"--{part}-negative", wanted.negative_prompt] if wanted.negative_prompt else []
     words += [f"--{part}-padding", str(wanted.padding)] if wanted.padding != 32 else []
+    words += [f"--{part}-largest", str(wanted.largest)] if wanted.largest else []
     return words + ([f"--{part}-confidence", f"{wanted.confidence:g}"] if wanted.confidence != 0.3 else [])
 
 

@@ -42,6 +42,7 @@ IP_ADAPTER_SCALE = 0.6  # the window's and the command line's: the picture and t
 HIRES_STAGE = "Hires fix"  # the `Progress.stage` of a Hires fix's second pass, whose steps it counts
 FACE_STAGE = "Detailing faces"  # the `Progress.stage` of a face pass (`DetailPass`), whose steps it counts
 HAND_STAGE = "Detailing hands"  # and of a hand pass
+MAX_DETAILED = 100  # the most faces (hands) a detail pass can be told to keep, the largest first
 # the stages that count a pass's denoising steps, as the image's do (a face's: "Detailing faces (1 of 2)")
 STEP_STAGES = (HIRES_STAGE, TILE_STAGE, FACE_STAGE, HAND_STAGE)
 
@@ -170,7 +171,8 @@ class DetailPass:
     image around it; the mask's edge blurred `mask_blur` pixels), with `prompt` and `negative_prompt` where given
     (else the image's). They are found from the pose of the people in the image (engine/body_parts.py): `model` is
     the pose model (ViTPose), `detector` the person detector (RT-DETR); a face is one whose eyes and nose are seen
-    with a score of at least `confidence`, a hand one whose wrist and elbow are."""
+    with a score of at least `confidence`, a hand one whose wrist and elbow are. `largest` above 0 repaints only
+    that many, the largest (ADetailer's "mask only top k largest")."""
 
     model: str
     detector: str
@@ -180,6 +182,7 @@ class DetailPass:
     padding: int = 32
     mask_blur: int = 4
     confidence: float = 0.3
+    largest: int = 0
 
     def validate(self, part: str = "face") -> None:
         """`part`: "face" or "hand", the word the errors use."""
@@ -192,6 +195,9 @@ class DetailPass:
             raise InputError(f"The {part} mask's blur must be between 0 and 64 pixels; got {self.mask_blur}.")
         if not 0.0 <= self.confidence <= 1.0:
             raise InputError(f"The {part} pass's confidence must be between 0 and 1; got {self.confidence}.")
+        if not 0 <= self.largest <= MAX_DETAILED:
+            raise InputError(f"The {part} pass repaints from 1 to {MAX_DETAILED} of the largest {part}s (0: all); "
+                             f"got {self.largest}.")
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QHBoxLayout, QLineEdit,
 
 from hypersd_desktop.core.errors import AppError
 from hypersd_desktop.core.vocab import ModelKind
-from hypersd_desktop.engine.types import MAX_MASKED_PADDING, DetailPass
+from hypersd_desktop.engine.types import MAX_DETAILED, MAX_MASKED_PADDING, DetailPass
 from hypersd_desktop.models.library import ModelLibrary
 
 # what each pass repaints, where it is found, what finding it needs and what the pass is for
@@ -26,7 +26,8 @@ def no_models(part: str) -> str:
 
 class DetailRows(QObject):
     """A pass's two rows of the form (`pass_row`: on, strength, confidence, padding; `prompts_row`: its own prompt
-    and negative prompt), as the Hires fix has them. `part`: "face" or "hand"."""
+    and negative prompt, and how many of the largest it repaints), as the Hires fix has them. `part`: "face" or
+    "hand"."""
 
     def __init__(self, library: ModelLibrary, part: str = "face", on: bool = False, strength: float = 0.4,
                  parent: QObject | None = None) -> None:
@@ -49,6 +50,10 @@ class DetailRows(QObject):
         self.padding = QSpinBox(minimum=0, maximum=MAX_MASKED_PADDING, value=32, suffix=" px")
         self.padding.setPrefix("Padding ")
         self.padding.setToolTip(f"How much of the image around a {part} the model sees, to match it")
+        self.largest = QSpinBox(minimum=0, maximum=MAX_DETAILED, value=0, specialValueText=f"All {part}s")
+        self.largest.setPrefix("Largest ")
+        self.largest.setToolTip(f"Repaint only this many {part}s, the largest (ADetailer's \"mask only top k "
+                                f"largest\"): the subject's, not a crowd's behind it")
         self.prompt = QLineEdit(placeholderText=f"{part.capitalize()}s: the prompt above")
         self.prompt.setToolTip(f"The {part}s' own prompt, as ADetailer's (empty: the image's prompt). As in "
                                f"ADetailer, [SEP] parts it for each {part} in turn, left to right (the last part for "
@@ -65,11 +70,12 @@ class DetailRows(QObject):
             first.addWidget(widget)
         second.addWidget(self.prompt, 3)
         second.addWidget(self.negative, 2)
+        second.addWidget(self.largest)  # which of them: beside the words they are made with
         self.enabled.toggled.connect(lambda _on: self._update())
         self._update()
 
     def _update(self) -> None:
-        for widget in (self.strength, self.confidence, self.padding, self.prompt, self.negative):
+        for widget in (self.strength, self.confidence, self.padding, self.largest, self.prompt, self.negative):
             widget.setEnabled(self.enabled.isChecked())
 
     def set_negative_read(self, read: bool) -> None:
@@ -92,7 +98,7 @@ class DetailRows(QObject):
         return DetailPass(*models, strength=self.strength.value(), prompt=self.prompt.text().strip(),
                           negative_prompt=self.negative.text().strip() if self.negative.isEnabled() else "",
                           padding=self.padding.value(), mask_blur=self._mask_blur,
-                          confidence=self.confidence.value())
+                          confidence=self.confidence.value(), largest=self.largest.value())
 
     def set_spec(self, spec: DetailPass | None) -> list[str]:
         """Show `spec` (None: the pass off, its settings kept); what cannot be repeated here, in words."""
@@ -102,6 +108,7 @@ class DetailRows(QObject):
         self.strength.setValue(max(spec.strength, self.strength.minimum()))
         self.confidence.setValue(max(spec.confidence, self.confidence.minimum()))
         self.padding.setValue(spec.padding)
+        self.largest.setValue(spec.largest)
         self.prompt.setText(spec.prompt)
         self.negative.setText(spec.negative_prompt)
         self._mask_blur = spec.mask_blur

@@ -1240,7 +1240,7 @@ class MainWindow(QMainWindow):
             found = detail_pass(metadata, rows.part)
             self._reuse_notes += rows.set_spec(found and DetailPass(
                 "", "", found.strength, found.prompt, found.negative_prompt, found.padding, found.mask_blur,
-                found.confidence))
+                found.confidence, found.largest))
         self._update_recipe_controls()
         self._reuse_plot(metadata.extra)  # another tool's X/Y/Z plot grid: its axes, where they are settings here
 

@@ -145,6 +145,7 @@ def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParame
         extra.extend((f"ADetailer {key}{adetailer_suffix(number)}", text) for key, text in (
             ("model", f"{part} from pose ({Path(wanted.model).name})"), ("prompt", wanted.prompt),
             ("negative prompt", wanted.negative_prompt), ("confidence", f"{wanted.confidence:g}"),
+            ("mask only top k largest", str(wanted.largest) if wanted.largest else ""),
             ("mask blur", str(wanted.mask_blur)), ("denoising strength", f"{wanted.strength:g}"),
             ("inpaint only masked", "True"), ("inpaint padding", str(wanted.padding))) if text)
     for key, template in (("Template", request.prompt_template), ("Negative Template", request.negative_template)):
@@ -502,6 +503,9 @@ class GenerationService:
         people = self._pose_estimator().keypoints(image, wanted.model, wanted.detector,
                                                   _map_device(result.request.device).value)
         boxes = part_boxes(part, people, image.size, wanted.confidence)
+        if wanted.largest:  # only the largest, left to right still
+            kept = sorted(boxes, key=lambda box: -box.area)[:wanted.largest]
+            boxes = [box for box in boxes if box in kept]
         warnings = [] if boxes else [f"No {part} was found in the image of seed {result.seed}, so the {part} pass "
                                      "left it as it was."]
         passes = []

@@ -322,7 +322,8 @@ def test_reusing_an_image_with_adetailers_hand_pass_turns_detail_hands_on(qtbot,
     window = idle_app.window
     base = idle_app.library.registry.list(kind="base")[0]
     image = a1111_png(tmp_path / "hands.png", base.name, extra=(
-        ", ADetailer model: face_yolov8n.pt, ADetailer confidence: 0.3, ADetailer dilate/erode: 4, ADetailer mask "
+        ", ADetailer model: face_yolov8n.pt, ADetailer confidence: 0.3, ADetailer mask only top k largest: 1, "
+        "ADetailer dilate/erode: 4, ADetailer mask "
         "blur: 4, ADetailer denoising strength: 0.3, ADetailer inpaint only masked: True, ADetailer inpaint padding: "
         '32, ADetailer model 2nd: hand_yolov8n.pt, ADetailer prompt 2nd: "hand, good hands, good fingers", '
         'ADetailer negative prompt 2nd: "bad anatomy, bad fingers, ", ADetailer confidence 2nd: 0.35, ADetailer '
@@ -333,6 +334,8 @@ def test_reusing_an_image_with_adetailers_hand_pass_turns_detail_hands_on(qtbot,
     qtbot.waitUntil(lambda: window.prompt.toPlainText() != "", timeout=5000)
     faces, hands = window.face_detail, window.hand_detail
     assert faces.enabled.isChecked() and faces.strength.value() == 0.3 and faces.prompt.text() == ""
+    assert faces.largest.value() == 1 and hands.largest.value() == 0  # the largest face alone; every hand
+    assert window.build_request() is None  # the pose models are not installed here: Generate says so
     assert hands.enabled.isChecked() and (hands.strength.value(), hands.confidence.value(), hands.padding.value()) == (
         0.45, 0.35, 24)
     assert hands.prompt.text() == "hand, good hands, good fingers" and hands.negative.text() == "bad anatomy, bad " \

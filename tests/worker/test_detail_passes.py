@@ -237,3 +237,32 @@ def test_sep_gives_each_face_its_own_prompt_and_skip_leaves_one(service, made):
                                 masked_padding=made.face_detail.padding, mask_blur=made.face_detail.mask_blur)
         (image,) = (made_now.image for made_now in service.generate(ask))
     assert np.array_equal(np.asarray(result.image), np.asarray(image))
+
+
+def test_only_the_largest_are_repainted_when_asked(service, made):
+    """ADetailer's "mask only top k largest": the largest face alone is made again (with the image's seed), the
+    PNG says so as ADetailer does, and reading it back asks for the same."""
+    from hypersd_desktop.gallery.formats import parse_a1111
+    from hypersd_desktop.gallery.formats.common import detail_pass
+    from hypersd_desktop.gallery.metadata import a1111_parameters
+    from hypersd_desktop.worker.service import image_parameters
+
+    largest = made.replace(face_detail=dataclasses.replace(made.face_detail, largest=1))
+    (result,) = service.generate(largest)
+    (plain,) = service.generate(made.replace(face_detail=None))
+    people = PoseEstimator().keypoints(plain.image, made.face_detail.model, made.face_detail.detector, "cpu")
+    boxes = part_boxes("face", people, plain.image.size, made.face_detail.confidence)
+    assert len(boxes) >= 2 and len({box.area for box in boxes}) == len(boxes)
+    biggest = max(boxes, key=lambda box: box.area)
+    ask = GenerationRequest(prompt="freckles", base_model=made.base_model, loras=made.loras, steps=4, seed=SEED,
+                            device="cpu", strength=0.5, width=plain.image.width, height=plain.image.height,
+                            init_image=service.inputs.hold(png_data(plain.image)),
+                            mask_image=service.inputs.hold(png_data(part_mask(plain.image.size, biggest))),
+                            masked_padding=made.face_detail.padding, mask_blur=made.face_detail.mask_blur)
+    (expected,) = service.generate(ask)
+    assert np.array_equal(np.asarray(result.image), np.asarray(expected.image))
+    text = a1111_parameters(image_parameters(result, service.hashes))
+    assert "ADetailer confidence: 0.1, ADetailer mask only top k largest: 1, ADetailer mask blur: 4" in text
+    assert detail_pass(parse_a1111(text), "face").largest == 1
+    with pytest.raises(InputError, match="repaints from 1 to 100 of the largest faces"):
+        made.replace(face_detail=dataclasses.replace(made.face_detail, largest=-1))

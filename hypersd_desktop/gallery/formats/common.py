@@ -257,6 +257,7 @@ class PartPass(NamedTuple):
     prompt: str
     negative_prompt: str
     tool: str = "ADetailer"
+    largest: int = 0  # ADetailer's "mask only top k largest" (0: all)
 
 
 # ADetailer's defaults, for the fields an image leaves out
@@ -314,7 +315,8 @@ def detail_pass(metadata: ImageMetadata, part: str) -> PartPass | None:
                     int(number("adetailer inpaint padding" + ending, defaults["padding"], 0, 256, to_int)),
                     int(number("adetailer mask blur" + ending, defaults["mask_blur"], 0, 64, to_int)),
                     prompts[0] if prompts[0] != metadata.prompt else "",
-                    prompts[1] if prompts[1] != metadata.negative_prompt else "")
+                    prompts[1] if prompts[1] != metadata.negative_prompt else "",
+                    largest=int(number("adetailer mask only top k largest" + ending, 0, 0, 100, to_int)))
 
 
 def detail_notes(metadata: ImageMetadata) -> list[str]:
