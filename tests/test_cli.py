@@ -1086,6 +1086,24 @@ def test_describe_writes_captions_for_a_folder_of_pictures(tagger, tmp_path, app
     nothing = cli("describe", empty, "--tagger", tagger)
     assert nothing.returncode == 2 and "No pictures in" in nothing.stderr
 
+    # a LoRA's trigger word first in every caption, tags left out (as written in a prompt or in the tag list)
+    trigger = cli("describe", data / "a.png", "--captions", "--overwrite", "--tagger", tagger, "--prepend",
+                  "mychar, long hair", "--exclude", "Red Background, cosplay \\(costume\\)")
+    assert trigger.returncode == 0, trigger.stderr
+    assert (data / "a.txt").read_text(encoding="utf-8") == "mychar, long hair, ^_^\n"  # long hair once
+
+
+def test_describe_leaves_out_the_tags_the_settings_name(tagger, tmp_path, app_home):
+    from hypersd_desktop.core.settings import load_settings, save_settings
+
+    save_settings(load_settings().replace(describe_exclude="^_^, long_hair"))
+    Image.new("RGB", (80, 80), "red").save(tmp_path / "red.png")
+    run = cli("describe", tmp_path / "red.png", "--tagger", tagger)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout == "red background, cosplay \\(costume\\)\n"
+    run = cli("describe", tmp_path / "red.png", "--tagger", tagger, "--exclude", "red_background")  # its own list
+    assert run.stdout == "cosplay \\(costume\\), ^_^, long hair\n"
+
 
 def test_the_command_lines_bar_counts_the_steps_of_each_tile_face_and_hand(capsys):
     """A repaint in tiles, a face pass and a hand pass count their steps, each part named on the bar; only work done

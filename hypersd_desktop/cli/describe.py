@@ -33,6 +33,12 @@ def add_parser(commands) -> None:
                           help=f"the score a tag needs, 0 to 1 (default {THRESHOLD}; lower gives more tags)")
     describe.add_argument("--character-threshold", type=float, default=CHARACTER_THRESHOLD,
                           help=f"the score a character's tag needs (default {CHARACTER_THRESHOLD})")
+    describe.add_argument("--exclude", default="", metavar="TAGS",
+                          help="tags to leave out, commas between (\"simple background, white_background\"), as "
+                               "A1111's Tagger's exclude tags; default: the Settings' Describe list")
+    describe.add_argument("--prepend", default="", metavar="WORDS",
+                          help="words put first in every prompt, such as a LoRA's trigger word for a training set's "
+                               "captions (a tag the tagger finds among them is not written twice)")
     describe.add_argument("--device", choices=Device.values(), default=Device.AUTO.value,
                           help="where the tagger runs (ONNX Runtime's; the CPU where it has no such device)")
     describe.add_argument("--json", action="store_true",
@@ -91,6 +97,7 @@ def caption_file(picture: Path, extension: str) -> Path:
 def run(args: argparse.Namespace) -> int:
     from hypersd_desktop.core.files import why_not_written, write_atomic
     from hypersd_desktop.core.images import InputImages
+    from hypersd_desktop.core.settings import load_settings
     from hypersd_desktop.engine.tagger import Tagger, tagger_provider
 
     for name, value in (("--threshold", args.threshold), ("--character-threshold", args.character_threshold)):
@@ -103,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--caption-extension {args.caption_extension!r} would write over pictures; captions are "
                          ".txt or .caption files.")
     found = pictures(args.images)
+    excluded = args.exclude or load_settings().describe_exclude
     tagger = Tagger(tagger_path(args.tagger), tagger_provider(args.device))
     inputs = InputImages(AppPaths.default().inputs)  # held in memory only: nothing is written
     failed, written, kept = [], 0, 0
@@ -118,22 +126,23 @@ def run(args: argparse.Namespace) -> int:
                 raise
             failed.append(f"{path}: {error}")
             continue
-        description = tagger.describe(picture, args.threshold, args.character_threshold)
+        description = tagger.describe(picture, args.threshold, args.character_threshold).without(excluded)
+        prompt = description.prompt_after(args.prepend)
         if caption is not None:
             try:
-                write_atomic(caption, description.prompt + "\n")
+                write_atomic(caption, prompt + "\n")
             except OSError as error:
                 raise InputError(f"{caption} was not written: {why_not_written(error, caption.parent)}.") from None
             written += 1
         if args.json:
-            print(json.dumps({"image": str(path), "prompt": description.prompt, "rating": description.rating,
+            print(json.dumps({"image": str(path), "prompt": prompt, "rating": description.rating,
                               "rating_score": description.rating_score,
                               "tags": [{"name": tag.name, "score": tag.score, "character": tag.category == 4}
                                        for tag in description.tags]}, ensure_ascii=False))
         elif len(found) == 1:
-            print(printable(description.prompt))
+            print(printable(prompt))
         else:
-            print(f"{printable(str(path))}: {printable(description.prompt)}")
+            print(f"{printable(str(path))}: {printable(prompt)}")
     if args.captions:
         existing = f"; {kept} existing kept (--overwrite replaces them)" if kept else ""
         print(f"{written} caption{'s' if written != 1 else ''} written{existing}", file=sys.stderr)

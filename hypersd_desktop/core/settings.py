@@ -36,6 +36,7 @@ class Settings:
     compile_steps: bool = True  # compile the UNet and VAE decode for the GPU in the background (engine/compiled.py)
     tag_threshold: float = 0.35  # Describe: the score a tagger's tag needs to join the prompt (engine/tagger.py)
     character_threshold: float = 0.85  # … and a character's tag
+    describe_exclude: str = ""  # tags Describe leaves out, commas between
     last_model: str = ""
     last_hyper: str = ""
     last_steps: int = 2

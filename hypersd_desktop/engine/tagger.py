@@ -17,7 +17,9 @@ parser would read as weights. ONNX files hold no code to run; nothing here unpic
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +62,25 @@ class Description:
     @property
     def prompt(self) -> str:
         return ", ".join(tag.words for tag in self.tags)
+
+    def prompt_after(self, first: str) -> str:
+        """The prompt with the words `first` (commas between) before its tags, a tag among them not written again."""
+        words = [word.strip() for word in first.split(",") if word.strip()]
+        keys = {tag_key(word) for word in words}
+        return ", ".join([*words, *(tag.words for tag in self.tags if tag_key(tag.name) not in keys)])
+
+    def without(self, excluded: str) -> Description:
+        """The description without the tags `excluded` names (commas between; written as the tag list does or as a
+        prompt does, in any case: "simple_background", "White Background", "cosplay \\(costume\\)"), as A1111's
+        Tagger leaves out its "exclude tags"."""
+        left_out = {tag_key(name) for name in excluded.split(",") if name.strip()}
+        return dataclasses.replace(self, tags=tuple(tag for tag in self.tags if tag_key(tag.name) not in left_out))
+
+
+def tag_key(text: str) -> str:
+    """One spelling of a tag however it is written: its list's ("long_hair") or a prompt's ("Long hair",
+    "cosplay \\(costume\\)")."""
+    return re.sub(r"\\(.)", r"\1", text).strip().lower().replace(" ", "_")
 
 
 def tagger_files(path: str | Path) -> tuple[Path, Path]:

@@ -1118,6 +1118,7 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage("Reading the picture's tags…", 10000)
 
     def _described(self, describing, description) -> None:
+        description = description.without(self.settings.describe_exclude)  # Settings → Describe: left out
         if description.tags:
             self._edit_prompt(lambda _text, _words: description.prompt, ())
         self.statusBar().showMessage(

@@ -93,12 +93,15 @@ class SettingsDialog(QDialog):
                                       "tags, and more wrong ones (0.35, as the taggers' own demo)")
         self.character_threshold.setToolTip("The score a character's name needs: a wrong name changes the image "
                                             "most, so it is asked for more surely (0.85)")
+        self.describe_exclude = QLineEdit(settings.describe_exclude, placeholderText="Leave out: no tag")
+        self.describe_exclude.setToolTip("Tags Describe leaves out of the prompt, commas between (\"simple "
+                                         "background, white background\"), as A1111's Tagger's exclude tags")
         describe_row = QWidget()
         describe_layout = QHBoxLayout(describe_row)
         describe_layout.setContentsMargins(0, 0, 0, 0)
         describe_layout.addWidget(self.tag_threshold)
         describe_layout.addWidget(self.character_threshold)
-        describe_layout.addStretch(1)
+        describe_layout.addWidget(self.describe_exclude, 1)
         self.theme = _choices(THEME_TITLES, settings.theme)
         data = AppPaths.default().data  # where the folders are unless one is chosen
         self.models_dir = self._folder_row(settings.models_dir, data / "models")
@@ -217,6 +220,7 @@ class SettingsDialog(QDialog):
             fast_decode=self.fast_decode.isChecked(), cuda_graphs=self.cuda_graphs.isChecked(),
             compile_steps=self.compile_steps.isChecked(), tag_threshold=round(self.tag_threshold.value(), 2),
             character_threshold=round(self.character_threshold.value(), 2),
+            describe_exclude=self.describe_exclude.text().strip(),
             models_dir=self._typed(self.models_dir.edit.text()), images_dir=self._typed(self.images_dir.edit.text()),
             civitai_token=self.civitai_token.text().strip(),
         )

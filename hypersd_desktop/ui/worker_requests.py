@@ -34,8 +34,9 @@ class WorkerRequests(QObject):
         self._ids.add(job_id)
 
     def _answer(self, message) -> None:
-        if message.job_id in self._jobs:
-            self.answered(self._jobs[message.job_id], message)
+        key = self._jobs.pop(message.job_id, None)  # one answer a job: the same can be asked again from now on
+        if key is not None:
+            self.answered(key, message)
 
     def _failure(self, message) -> None:
         key = self._jobs.pop(message.job_id, None)

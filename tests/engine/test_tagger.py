@@ -114,6 +114,17 @@ def test_a_file_that_is_no_tag_list_is_refused(tmp_path, text, message):
         Tagger(folder)
 
 
+def test_tags_are_left_out_and_words_put_first_however_they_are_written():
+    from hypersd_desktop.engine.tagger import Description
+
+    seen = Description((Tag("hatsune_miku", 0.9, 4), Tag("long_hair", 0.8), Tag("cosplay_(costume)", 0.7),
+                        Tag("^_^", 0.6)), "general", 0.9)
+    assert seen.without("Long Hair, cosplay \\(costume\\), nothing_here").prompt == "hatsune miku, ^_^"
+    assert seen.without("").tags == seen.tags and seen.without(" , ").rating == "general"
+    assert seen.prompt_after("mychar, ^_^") == "mychar, ^_^, hatsune miku, long hair, cosplay \\(costume\\)"
+    assert seen.prompt_after("") == seen.prompt
+
+
 def test_a_tag_list_written_by_pandas_reads_its_numbers_as_numbers(tmp_path):
     """Tag lists re-saved with pandas (as some taggers' repositories hold them) write every number as a float:
     `9999999.0,general,9.0,1589178.0`."""

@@ -98,3 +98,10 @@ def test_the_thresholds_come_from_the_settings(qtbot, parts, tagger):
         window.init_image.describe_button.click()
     assert described.args[0].threshold == 0.6
     assert window.prompt.toPlainText() == "red background, cosplay \\(costume\\)"
+
+    dialog.describe_exclude.setText(" Cosplay \\(costume\\) ")  # left out, written as the prompt writes it
+    window.settings = dialog.settings()
+    assert window.settings.describe_exclude == "Cosplay \\(costume\\)"
+    with qtbot.waitSignal(window.describer.described, timeout=WAIT):
+        window.init_image.describe_button.click()
+    assert window.prompt.toPlainText() == "red background"
