@@ -732,6 +732,14 @@ def test_generate_with_the_pose_in_a_photo(tiny_sd15, hyper_lora, pose_models, t
     assert run.returncode == 2 and "--person-detector is for --preprocess pose" in run.stderr, run.stderr
 
 
+def assert_made_again(reuse: list[str], made: str, out: Path) -> None:
+    """The `generate` command `gallery reuse` gave (`reuse`, split into words) makes the image `made` again."""
+    again = cli(*reuse[reuse.index("generate"):], "--json", "--out", out)
+    assert again.returncode == 0, again.stderr
+    with Image.open(made) as first, Image.open(json.loads(again.stdout)["path"]) as second:
+        assert np.array_equal(np.asarray(first), np.asarray(second))
+
+
 def test_generate_with_a_face_pass(tiny_sd15, hyper_lora, pose_models, tmp_path, app_home):
     """--detail-faces repaints the faces the installed pose models find (ADetailer's pass): the request names the pass
     and the models, the PNG says it in ADetailer's words, and `gallery reuse` repeats it."""
@@ -763,10 +771,7 @@ def test_generate_with_a_face_pass(tiny_sd15, hyper_lora, pose_models, tmp_path,
     found = json.loads(cli("gallery", "search", "freckles", "--json").stdout)  # the faces' own prompt is searched
     assert [item["path"] for item in found] == [made]
     assert reuse[reuse.index("--detail-faces") + 1] == "0.4" and reuse[reuse.index("--face-prompt") + 1] == "freckles"
-    again = cli(*reuse[reuse.index("generate"):], "--json", "--out", tmp_path / "again")
-    assert again.returncode == 0, again.stderr
-    with Image.open(made) as first, Image.open(json.loads(again.stdout)["path"]) as second:
-        assert np.array_equal(np.asarray(first), np.asarray(second))
+    assert_made_again(reuse, made, tmp_path / "again")
 
     run = cli(*common, "--face-prompt", "freckles")
     assert run.returncode == 2 and "--face-prompt is the face pass's own" in run.stderr, run.stderr
@@ -801,10 +806,7 @@ def test_generate_with_a_hand_pass_after_the_faces(tiny_sd15, hyper_lora, pose_m
         "0.6", "--hand-prompt", "five fingers", "--hand-padding", "12", "--hand-largest", "1", "--hand-confidence",
         "0.1", "--pose-model"]
     assert "--detail-faces" in reuse
-    again = cli(*reuse[reuse.index("generate"):], "--json", "--out", tmp_path / "again")
-    assert again.returncode == 0, again.stderr
-    with Image.open(made) as first, Image.open(json.loads(again.stdout)["path"]) as second:
-        assert np.array_equal(np.asarray(first), np.asarray(second))
+    assert_made_again(reuse, made, tmp_path / "again")
     run = cli(*common, "--hand-prompt", "five fingers")
     assert run.returncode == 2 and "--hand-prompt is the hand pass's own; add --detail-hands" in run.stderr, run.stderr
 

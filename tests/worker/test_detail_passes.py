@@ -143,14 +143,18 @@ def test_a_hires_fix_is_detailed_after_its_second_pass(service, made):
     assert np.array_equal(np.asarray(result.image), np.asarray(expected))
 
 
-@pytest.mark.parametrize(("changes", "words"), [
-    ({"strength": 0.0}, "strength must be above 0"), ({"padding": 300}, "padding around a face"),
-    ({"confidence": 1.5}, "confidence must be between 0 and 1"), ({"mask_blur": -1}, "mask's blur"),
-    ({"prompt": "x" * 20_001}, "The face prompt is 20,001 characters"),
+@pytest.mark.parametrize(("part", "changes", "words"), [
+    ("face", {"strength": 0.0}, "The face pass's strength must be above 0"),
+    ("face", {"padding": 300}, "padding around a face"),
+    ("face", {"confidence": 1.5}, "confidence must be between 0 and 1"), ("face", {"mask_blur": -1}, "mask's blur"),
+    ("face", {"prompt": "x" * 20_001}, "The face prompt is 20,001 characters"),
+    ("hand", {"strength": 1.5}, "The hand pass's strength must be above 0"),
+    ("hand", {"padding": -1}, "padding around a hand"),
+    ("hand", {"negative_prompt": "x" * 20_001}, "The hand negative prompt is 20,001 characters"),
 ])
-def test_a_face_pass_out_of_range_is_refused(made, changes, words):
+def test_a_detail_pass_out_of_range_is_refused(made, part, changes, words):
     with pytest.raises(InputError, match=words):
-        made.replace(face_detail=dataclasses.replace(made.face_detail, **changes))
+        made.replace(**{f"{part}_detail": dataclasses.replace(made.face_detail, **changes)})
 
 
 def test_the_hands_are_made_after_the_faces_each_in_turn_and_the_png_says_so_as_adetailer(service, made):
@@ -208,15 +212,6 @@ def test_a_hand_pass_that_cannot_run_keeps_the_image_the_face_pass_left(service,
     assert np.array_equal(np.asarray(result.image), np.asarray(faced.image))
     (said,) = [warning for warning in result.warnings if "hand pass did not run" in warning]
     assert said.startswith("The hand pass did not run, so the image is as the face pass left it: The pose model in ")
-
-
-@pytest.mark.parametrize(("changes", "words"), [
-    ({"strength": 1.5}, "The hand pass's strength must be above 0"), ({"padding": -1}, "padding around a hand"),
-    ({"negative_prompt": "x" * 20_001}, "The hand negative prompt is 20,001 characters"),
-])
-def test_a_hand_pass_out_of_range_is_refused(made, changes, words):
-    with pytest.raises(InputError, match=words):
-        made.replace(hand_detail=dataclasses.replace(made.face_detail, **changes))
 
 
 def test_sep_gives_each_face_its_own_prompt_and_skip_leaves_one(service, made):
