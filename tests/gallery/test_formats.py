@@ -72,6 +72,31 @@ def test_swarmui_says_what_it_ran_besides_its_settings():
     assert "image-to-image from another picture at strength 0.4" in unrepeated_note(upscaled)
 
 
+def test_swarmuis_segment_refines_are_its_face_and_hand_passes_and_the_prompt_is_what_precedes_them():
+    """SwarmUI's prompt syntax (docs/Features/Prompt Syntax.md): `<segment:TARGET,CREATIVITY,THRESHOLD> words`
+    refines what CLIPSeg or a YOLO model finds with its own words at that strength, after the main prompt; reuse
+    makes a face's and a hand's with Detail faces and Detail hands and names another; `<comment:…>` is no words,
+    `<break>` is A1111's BREAK."""
+    from hypersd_desktop.gallery.formats.common import PartPass, detail_notes, detail_pass, unrepeated_note
+
+    prompt = ("a photo of a woman <comment:for the blog> at a cafe <break> smiling <lora:film:0.5> "
+              "<segment:face,0.45,0.5> detailed face, blue eyes <segment:yolo-hand_yolov8n.pt:0:,0.35> "
+              "<segment:hair|hat> curly red hair")
+    metadata = parse_chunks({"parameters": json.dumps({"sui_image_params": {
+        "prompt": prompt, "negativeprompt": "blur <comment:x>", "seed": 1, "steps": 4}})})
+    assert metadata.prompt == "a photo of a woman at a cafe BREAK smiling <lora:film:0.5>"
+    assert metadata.negative_prompt == "blur"
+    tool = "SwarmUI's <segment> refining"
+    assert detail_pass(metadata, "face") == PartPass("face", 0.45, 0.3, 32, 4, "detailed face, blue eyes", "", tool)
+    assert detail_pass(metadata, "hand") == PartPass("hand_yolov8n.pt", 0.35, 0.3, 32, 4, "", "", tool)
+    assert "The image's hands were made again by SwarmUI's <segment> refining (hand_yolov8n.pt, strength 0.35)" in \
+        detail_notes(metadata)[1]
+    assert unrepeated_note(metadata) == ("The image was made with SwarmUI's <segment> refining (hair|hat), which "
+                                         "reuse does not repeat.")
+    plain = parse_chunks({"parameters": json.dumps({"sui_image_params": {"prompt": "<segment:face> a cat"}})})
+    assert plain.prompt == "" and detail_pass(plain, "face").strength == 0.6  # SwarmUI's default creativity
+
+
 def test_stability_matrix_json_beside_its_a1111_text(tmp_path):
     record = {"PositivePrompt": "a red barn", "NegativePrompt": "people", "Seed": 7, "Steps": 8, "CfgScale": 1.5,
               "Sampler": "dpmpp_2m", "Width": 512, "Height": 512, "ModelName": "dreamshaper_8.safetensors", "ModelHash": "879db523c3"}

@@ -274,15 +274,20 @@ def adetailer_suffix(number: int) -> str:
     return f" {count}" + ("th" if 11 <= count % 100 <= 13 else {1: "st", 2: "nd", 3: "rd"}.get(count % 10, "th"))
 
 
-def _adetailer_models(extra: dict[str, str]) -> list[tuple[str, str]]:
-    """ADetailer's passes in an image's fields (lower-case keys), in the order they ran: the ending of their keys
-    and the model that found what each repainted."""
+# The tools whose detail passes an image's fields name (their keys' first word, lower-case), as reuse names them:
+# ADetailer's own, and SwarmUI's `<segment:…>` refining (others.py writes it in ADetailer's shape)
+DETAIL_TOOLS = {"adetailer": "ADetailer", "segment": "SwarmUI's <segment> refining"}
+
+
+def _detail_models(extra: dict[str, str]) -> list[tuple[str, str, str]]:
+    """The detail passes in an image's fields (lower-case keys), in the order they ran: the tool's key word
+    (`DETAIL_TOOLS`), the ending of their keys and the model that found what each repainted."""
     passes = []
     for key, value in extra.items():
-        found = re.fullmatch(r"adetailer model( (\d+)(?:st|nd|rd|th))?", key)
+        found = re.fullmatch(r"(adetailer|segment) model( (\d+)(?:st|nd|rd|th))?", key)
         if found and value and value.lower() != "none":
-            passes.append((int(found.group(2) or 1), found.group(1) or "", value))
-    return [(ending, model) for _number, ending, model in sorted(passes)]
+            passes.append((list(DETAIL_TOOLS).index(found[1]), int(found[3] or 1), found[1], found[2] or "", value))
+    return [(tool, ending, model) for _rank, _number, tool, ending, model in sorted(passes)]
 
 
 def detail_pass(metadata: ImageMetadata, part: str) -> PartPass | None:
@@ -296,8 +301,8 @@ def detail_pass(metadata: ImageMetadata, part: str) -> PartPass | None:
         value = read(extra.get(key))
         return value if value is not None and low <= value <= high else default
 
-    ending, detector = next(((ending, model) for ending, model in _adetailer_models(extra) if part in model.lower()),
-                            ("", ""))
+    tool, ending, detector = next(((tool, ending, model) for tool, ending, model in _detail_models(extra)
+                                   if part in model.lower()), ("adetailer", "", ""))
     if not detector:
         detailer = extra.get("detailer", "")  # a ComfyUI graph's (`comfyui.py`), with its node's numbers
         if part not in detailer.lower() or "," in detailer or "detailer denoise" not in extra:
@@ -306,17 +311,20 @@ def detail_pass(metadata: ImageMetadata, part: str) -> PartPass | None:
                         number("detailer threshold", DETAIL_PASS_DEFAULTS["confidence"], 0, 1),
                         DETAIL_PASS_DEFAULTS["padding"], DETAIL_PASS_DEFAULTS["mask_blur"], "", "",
                         IMPACT_FACE_DETAILER)
-    prompts = [extra.get(key + ending, "").replace("[PROMPT]", own).strip()
-               for key, own in (("adetailer prompt", metadata.prompt),
-                                ("adetailer negative prompt", metadata.negative_prompt))]
+    prompts = [extra.get(f"{tool} {key}{ending}", "").replace("[PROMPT]", own).strip()
+               for key, own in (("prompt", metadata.prompt), ("negative prompt", metadata.negative_prompt))]
     defaults = DETAIL_PASS_DEFAULTS
-    return PartPass(detector, number("adetailer denoising strength" + ending, defaults["strength"], 0.01, 1),
-                    number("adetailer confidence" + ending, defaults["confidence"], 0, 1),
-                    int(number("adetailer inpaint padding" + ending, defaults["padding"], 0, 256, to_int)),
-                    int(number("adetailer mask blur" + ending, defaults["mask_blur"], 0, 64, to_int)),
+
+    def setting(key: str, default: float, low: float, high: float, read=to_float) -> float:
+        return number(f"{tool} {key}{ending}", default, low, high, read)
+
+    return PartPass(detector, setting("denoising strength", defaults["strength"], 0.01, 1),
+                    setting("confidence", defaults["confidence"], 0, 1),
+                    int(setting("inpaint padding", defaults["padding"], 0, 256, to_int)),
+                    int(setting("mask blur", defaults["mask_blur"], 0, 64, to_int)),
                     prompts[0] if prompts[0] != metadata.prompt else "",
-                    prompts[1] if prompts[1] != metadata.negative_prompt else "",
-                    largest=int(number("adetailer mask only top k largest" + ending, 0, 0, 100, to_int)))
+                    prompts[1] if prompts[1] != metadata.negative_prompt else "", DETAIL_TOOLS[tool],
+                    largest=int(setting("mask only top k largest", 0, 0, 100, to_int)))
 
 
 def detail_notes(metadata: ImageMetadata) -> list[str]:
@@ -460,15 +468,19 @@ def other_passes(metadata: ImageMetadata, unrepeated: bool = False) -> list[str]
     adapted = [*adapters.values(), *([extra["ip-adapter"]] if extra.get("ip-adapter") else [])]
     if adapted:
         parts.append(f"IP-Adapter ({_listed(list(dict.fromkeys(adapted)))})")
-    repeated = [found.detector for part in DETAIL_PARTS if unrepeated and (found := detail_pass(metadata, part))]
-    detectors = [model for _ending, model in _adetailer_models(extra)]
-    for detector in repeated:  # the first that finds each part; another of the same part is not repeated
-        if detector in detectors:
-            detectors.remove(detector)
-    if detectors:
-        parts.append(f"ADetailer's second pass ({_listed(detectors)})")
+    repeated = [(found.tool, found.detector) for part in DETAIL_PARTS
+                if unrepeated and (found := detail_pass(metadata, part))]
+    passes = [(DETAIL_TOOLS[tool], model) for tool, _ending, model in _detail_models(extra)]
+    for done in repeated:  # the first that finds each part; another of the same part is not repeated
+        if done in passes:
+            passes.remove(done)
+    for tool in DETAIL_TOOLS.values():
+        detectors = [model for by, model in passes if by == tool]
+        if detectors:
+            parts.append(f"{tool}'s second pass ({_listed(detectors)})" if tool == "ADetailer" else
+                         f"{tool} ({_listed(detectors)})")
     # a ComfyUI graph's (Impact Pack); a FaceDetailer with a face (hand) detector is reuse's Detail faces (hands)
-    if extra.get("detailer") and extra["detailer"] not in repeated:
+    if extra.get("detailer") and (IMPACT_FACE_DETAILER, extra["detailer"]) not in repeated:
         parts.append(f"a detailer pass ({extra['detailer']})")
     tile = repaint_tile(metadata)
     if tile is not None:  # the Ultimate SD Upscale extension's (and its ComfyUI node's) tiles

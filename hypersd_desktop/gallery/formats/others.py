@@ -36,15 +36,51 @@ def parse_swarmui(text: str) -> ImageMetadata | None:
     sampler = params.get("sampler") or params.get("comfyuisampler") or params.get("autowebuisampler")
     vae = params.get("vae") if isinstance(params.get("vae"), str) else None  # "None", "Automatic": the model's own
     vae = vae if vae and vae.strip().lower() not in ("none", "automatic") else None
+    prompt, segments = swarmui_prompt(to_text(params.get("prompt")))
     return ImageMetadata(
-        format="swarmui", prompt=to_text(params.get("prompt")), negative_prompt=to_text(params.get("negativeprompt")),
+        format="swarmui", prompt=prompt, negative_prompt=swarmui_prompt(to_text(params.get("negativeprompt")))[0],
         steps=to_int(params.get("steps")), sampler=sampler if isinstance(sampler, str) else None,
         guidance=to_float(params.get("cfgscale")), seed=to_int(params.get("seed")), width=to_int(params.get("width")),
         height=to_int(params.get("height")), model_name=stem(params.get("model")),
         model_hash=_short_hash(model.get("hash")), loras=loras, vae_name=vae,
         vae_hash=_short_hash((models.get("vae") or {}).get("hash")) if vae else None,
-        extra=_swarmui_passes(params),
+        extra={**_swarmui_passes(params), **segments},
     )
+
+
+# SwarmUI's prompt syntax: the tags that begin a section of the prompt (its text runs to the next such tag), and
+# those that are no words of it
+_SWARMUI_SECTION = re.compile(r"<(segment|object|region|clear|extend):([^<>]*)>|<(base|refiner|video|videoswap)>",
+                              re.IGNORECASE)
+_SWARMUI_COMMENT = re.compile(r"<comment:[^<>]*>", re.IGNORECASE)
+_SWARMUI_BREAK = re.compile(r"\s*<break>\s*", re.IGNORECASE)
+SEGMENT_CREATIVITY = 0.6  # SwarmUI's default strength for a `<segment:…>` refine
+
+
+def swarmui_prompt(text: str) -> tuple[str, dict[str, str]]:
+    """A SwarmUI prompt as A1111 would write it, and its `<segment:TARGET,CREATIVITY,THRESHOLD> words` refines in
+    the shape ADetailer writes its passes (`Segment model`, `Segment denoising strength`, `Segment prompt`, the
+    second's keys ending " 2nd" …: `common.detail_pass` reads them). The main prompt is the text before the first
+    section (a segment, region, object, the refiner's or the video's own words); `<comment:…>` is left out and
+    `<break>` is A1111's BREAK; `<lora:…>` stays, as A1111 writes it."""
+    from hypersd_desktop.gallery.formats.common import adetailer_suffix
+
+    text = re.sub(r"(?<=\S)[ \t]{2,}(?=\S)", " ", _SWARMUI_BREAK.sub(" BREAK ", _SWARMUI_COMMENT.sub("", text)))
+    sections = list(_SWARMUI_SECTION.finditer(text))
+    main = (text[:sections[0].start()] if sections else text).strip()
+    segments: dict[str, str] = {}
+    refines = [(index, section) for index, section in enumerate(sections) if (section[1] or "").lower() == "segment"]
+    for number, (index, section) in enumerate(refines):
+        target, *numbers = (part.strip() for part in re.sub(r":[^:]*:", "", section[2]).split(","))
+        if target.lower().startswith("yolo-"):  # a YOLO model's file, else what CLIPSeg looks for
+            target = target[5:]
+        creativity = to_float(numbers[0]) if numbers else None
+        words = text[section.end():sections[index + 1].start() if index + 1 < len(sections) else len(text)].strip()
+        ending = adetailer_suffix(number)
+        segments[f"Segment model{ending}"] = target or "segment"
+        segments[f"Segment denoising strength{ending}"] = f"{SEGMENT_CREATIVITY if creativity is None else creativity:g}"
+        segments[f"Segment prompt{ending}"] = words or main
+    return main, segments
 
 
 def _swarmui_passes(params: dict) -> dict[str, str]:
