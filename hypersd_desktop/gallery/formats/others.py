@@ -74,11 +74,11 @@ def swarmui_prompt(text: str) -> tuple[str, dict[str, str]]:
         target, *numbers = (part.strip() for part in re.sub(r":[^:]*:", "", section[2]).split(","))
         if target.lower().startswith("yolo-"):  # a YOLO model's file, else what CLIPSeg looks for
             target = target[5:]
-        creativity = to_float(numbers[0]) if numbers else None
+        creativity = (to_float(numbers[0]) if numbers else None) or SEGMENT_CREATIVITY
         words = text[section.end():sections[index + 1].start() if index + 1 < len(sections) else len(text)].strip()
         ending = adetailer_suffix(number)
         segments[f"Segment model{ending}"] = target or "segment"
-        segments[f"Segment denoising strength{ending}"] = f"{SEGMENT_CREATIVITY if creativity is None else creativity:g}"
+        segments[f"Segment denoising strength{ending}"] = f"{creativity:g}"
         segments[f"Segment prompt{ending}"] = words or main
     return main, segments
 
