@@ -63,6 +63,7 @@ class Axis(TextEnum):
     VAE = "vae"
     STYLES = "styles"
     FACE_STRENGTH = "face-strength"
+    HAND_STRENGTH = "hand-strength"
 
     @property
     def label(self) -> str:
@@ -86,7 +87,7 @@ _LABELS = {Axis.SEED: "Seed", Axis.STEPS: "Steps", Axis.GUIDANCE: "CFG Scale", A
            Axis.SCHEDULER: "Sampler", Axis.LORA_WEIGHT: "LoRA weight", Axis.STRENGTH: "Denoising",
            Axis.VARIATION_STRENGTH: "Var. strength", Axis.CLIP_SKIP: "Clip skip", Axis.ETA: "Eta",
            Axis.HYPER: "Hyper-SD file", Axis.MODEL: "Checkpoint name", Axis.VAE: "VAE", Axis.STYLES: "Styles",
-           Axis.FACE_STRENGTH: "Face strength"}
+           Axis.FACE_STRENGTH: "Face strength", Axis.HAND_STRENGTH: "Hand strength"}
 _OTHER_NAMES = {"[adetailer] adetailer denoising strength 1st": Axis.FACE_STRENGTH}  # as A1111's grids write them
 _WHOLE = {Axis.SEED, Axis.STEPS, Axis.CLIP_SKIP}
 FILES = {Axis.HYPER, Axis.MODEL, Axis.VAE}  # axes whose values name installed files (`PlotAxis.files` holds them)
@@ -203,11 +204,11 @@ def _check(axis: Axis, value: float) -> None:
     bounds = {Axis.SEED: (0, MAX_SEED), Axis.STEPS: (1, MAX_STEPS), Axis.GUIDANCE: (0, 30),
               Axis.CLIP_SKIP: (1, MAX_CLIP_SKIP), Axis.ETA: (0, 1),
               Axis.LORA_WEIGHT: (-4, 4), Axis.STRENGTH: (0, 1), Axis.VARIATION_STRENGTH: (0, 1),
-              Axis.FACE_STRENGTH: (0, 1)}[axis]
+              Axis.FACE_STRENGTH: (0, 1), Axis.HAND_STRENGTH: (0, 1)}[axis]
     if axis == Axis.SEED and value == RANDOM:
         return
     low, high = bounds
-    above_zero = axis in (Axis.STRENGTH, Axis.FACE_STRENGTH)
+    above_zero = axis in (Axis.STRENGTH, Axis.FACE_STRENGTH, Axis.HAND_STRENGTH)
     if not low <= value <= high or (above_zero and value == 0):
         where = "above 0 and at most 1" if above_zero else f"from {low:g} to {high:g}"
         raise InputError(f"{axis.label} {value:g} cannot be used: the values must be {where}.")
@@ -470,11 +471,13 @@ def _applied(request: GenerationRequest, axis: PlotAxis, index: int, values: lis
             return request.replace(hires_strength=float(value))
         raise InputError("Denoising is how much of a picture is repainted: add an init image (or turn on Hires fix) "
                          "first, or choose another setting to compare.")
-    if kind == Axis.FACE_STRENGTH:
-        if request.face_detail is None:
-            raise InputError("The face strength is how much of each face the face pass makes again: turn Detail "
-                             "faces on (--detail-faces) first, or choose another setting to compare.")
-        return request.replace(face_detail=dataclasses.replace(request.face_detail, strength=float(value)))
+    if kind in (Axis.FACE_STRENGTH, Axis.HAND_STRENGTH):
+        part = "face" if kind == Axis.FACE_STRENGTH else "hand"
+        wanted = getattr(request, f"{part}_detail")
+        if wanted is None:
+            raise InputError(f"The {part} strength is how much of each {part} the {part} pass makes again: turn "
+                             f"Detail {part}s on (--detail-{part}s) first, or choose another setting to compare.")
+        return request.replace(**{f"{part}_detail": dataclasses.replace(wanted, strength=float(value))})
     # a variation strength needs a seed to vary by: the request's, or the one after the image's seed
     variation_seed = request.variation_seed if request.variation_seed is not None else (request.seed + 1) % MAX_SEED
     return request.replace(variation_strength=float(value), variation_seed=variation_seed)

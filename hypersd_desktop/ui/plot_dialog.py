@@ -36,6 +36,7 @@ EXAMPLES = {
     Axis.MODEL: ("installed models by name: each with the same Hyper-SD file", ""),
     Axis.STYLES: ("prompt styles by name, each added to the styles chosen: None, Cinematic, Watercolour", ""),
     Axis.FACE_STRENGTH: ("0.2, 0.4, 0.6 — Detail faces' strength (turn it on first)", "0.2, 0.4, 0.6"),
+    Axis.HAND_STRENGTH: ("0.3, 0.5, 0.7 — Detail hands' strength (turn it on first)", "0.3, 0.5, 0.7"),
 }
 ERROR_STYLE = "color: #c0392b"
 

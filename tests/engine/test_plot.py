@@ -149,6 +149,17 @@ def test_the_face_strength_is_detail_faces_and_needs_it():
         PlotSpec(BASE.replace(face_detail=faces), PlotAxis(Axis.FACE_STRENGTH, "0, 0.5")).cells()
 
 
+def test_the_hand_strength_is_detail_hands_and_needs_it():
+    hands = DetailPass("/p/vitpose-base-simple", "/p/rtdetr", strength=0.4)
+    both = BASE.replace(face_detail=hands, hand_detail=hands)
+    cells = PlotSpec(both, PlotAxis(Axis.HAND_STRENGTH, "0.3, 0.6")).cells()
+    assert [(cell.request.face_detail.strength, cell.request.hand_detail.strength) for cell in cells] == [
+        (0.4, 0.3), (0.4, 0.6)]  # the hands' alone
+    assert Axis.named("Hand strength") == Axis.named("hand-strength") == Axis.HAND_STRENGTH
+    with pytest.raises(InputError, match="turn Detail hands on \\(--detail-hands\\) first"):
+        PlotSpec(BASE.replace(face_detail=hands), PlotAxis(Axis.HAND_STRENGTH, "0.4")).cells()
+
+
 def test_a_variation_strength_varies_by_the_requests_variation_seed_or_the_next_seed():
     cells = PlotSpec(BASE, PlotAxis(Axis.VARIATION_STRENGTH, "0, 0.5")).cells()
     assert [(c.request.variation_seed, c.request.variation_strength) for c in cells] == [(8, 0.0), (8, 0.5)]
