@@ -886,7 +886,7 @@ def test_a_comfyui_graph_that_encodes_a_picture_or_uses_controlnet_says_so():
     assert detail_pass(metadata, "hand") is None
     assert "faces were made again by Impact Pack's FaceDetailer (face_yolov8m, strength 0.5)" in \
         detail_notes(metadata)[0]
-    assert "a detailer pass (face_yolov8m)" in other_passes(metadata)  # what the image was made with, all of it
+    assert "Impact Pack's FaceDetailer (face_yolov8m)" in other_passes(metadata)  # what the image was made with
     hands = json.loads(adapted)
     hands["9"]["inputs"]["model_name"] = "bbox/hand_yolov8s.pt"
     hands["10"]["inputs"]["bbox_threshold"] = 0.6
@@ -895,11 +895,23 @@ def test_a_comfyui_graph_that_encodes_a_picture_or_uses_controlnet_says_so():
         "IP-Adapter (ip-adapter-plus_sd15), which reuse does not repeat."  # the hands' detailer is Detail hands
     assert detail_pass(metadata, "hand") == PartPass("hand_yolov8s", 0.5, 0.6, 32, 4, "", "",
                                                      "Impact Pack's FaceDetailer")
-    hands["12"] = {"class_type": "FaceDetailer", "inputs": {**hands["10"]["inputs"], "image": ["10", 0]}}
+    # a face's FaceDetailer, then a hand's (the graph written hand first): each its own pass, with its own numbers
+    hands["12"] = {"class_type": "FaceDetailer", "inputs": {**hands["10"]["inputs"], "image": ["8", 0],
+                                                            "bbox_detector": ["13", 0], "denoise": 0.35}}
     hands["13"] = {"class_type": "UltralyticsDetectorProvider", "inputs": {"model_name": "bbox/face_yolov8m.pt"}}
-    metadata = parse_chunks({"prompt": json.dumps(hands)})  # two detailers: named, their numbers not read
-    assert detail_pass(metadata, "hand") is None and detail_pass(metadata, "face") is None
-    assert "a detailer pass (hand_yolov8s, face_yolov8m)" in unrepeated_note(metadata)
+    hands["10"]["inputs"]["image"] = ["12", 0]
+    metadata = parse_chunks({"prompt": json.dumps(hands)})
+    assert detail_pass(metadata, "face") == PartPass("face_yolov8m", 0.35, 0.6, 32, 4, "", "",
+                                                     "Impact Pack's FaceDetailer")
+    assert detail_pass(metadata, "hand").strength == 0.5
+    assert [key for key in metadata.extra if key.startswith("Detailer model")] == ["Detailer model",
+                                                                                   "Detailer model 2nd"]
+    assert metadata.extra["Detailer model"] == "face_yolov8m"  # the one the sampler's image goes through first
+    assert "detailer" not in (unrepeated_note(metadata) or "").lower()
+    person = json.loads(json.dumps(hands))
+    person["13"]["inputs"]["model_name"] = "segm/person_yolov8m-seg.pt"
+    assert "Impact Pack's FaceDetailer (person_yolov8m-seg)" in unrepeated_note(
+        parse_chunks({"prompt": json.dumps(person)}))
     plain = json.loads(inpaint)
     plain["3"] = {"class_type": "VAEEncode", "inputs": {"pixels": ["2", 0], "vae": ["1", 2]}}
     assert unrepeated_note(parse_chunks({"prompt": json.dumps({**plain, "6": plain["4"]})})) is None  # denoise 1

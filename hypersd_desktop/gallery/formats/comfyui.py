@@ -17,7 +17,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from hypersd_desktop.gallery.formats.common import ImageMetadata, json_object, size_of, stem, to_float, to_int
+from hypersd_desktop.gallery.formats.common import (
+    ImageMetadata, adetailer_suffix, json_object, size_of, stem, to_float, to_int,
+)
 
 _MAX_DEPTH = 64
 MAX_SIDE = 65_536  # pixels on a side: a size past it in a graph is no picture's
@@ -521,11 +523,29 @@ def _pictures_in(graph: _Graph, inputs: dict, denoise: float | None) -> dict[str
                      if str(node.get("class_type")).startswith("UltralyticsDetectorProvider")
                      and isinstance(node["inputs"].get("model_name"), str)]
         found["Detailer"] = ", ".join(dict.fromkeys(name for name in detectors if name)) or "FaceDetailer"
-        numbers = [(key, detailers[0]["inputs"].get(name)) for key, name in (("Detailer denoise", "denoise"),
-                                                                            ("Detailer threshold", "bbox_threshold"))]
-        if len(detailers) == 1 and str(detailers[0].get("class_type")).startswith("FaceDetailer"):
-            found.update((key, f"{value:g}") for key, value in numbers  # its strength and detector's threshold
-                         if isinstance(value, (int, float)) and not isinstance(value, bool))
+        found.update(_face_detailers(graph))
+    return found
+
+
+def _face_detailers(graph: _Graph) -> dict[str, str]:
+    """Each FaceDetailer node (Impact Pack) with its detector, in the order the image goes through them, in the
+    shape ADetailer writes its passes (`Detailer model`, `Detailer denoising strength`, `Detailer confidence`; the
+    second's keys ending " 2nd" …: `common.detail_pass` reads them): its denoise and its detector's threshold."""
+    faced = {key: node for key, node in graph.nodes.items() if node.get("class_type") == "FaceDetailer"}
+    order = sorted(faced, key=lambda key: (len(graph.ancestors(key) & faced.keys()), key))  # along the chain
+    found: dict[str, str] = {}
+    for key in order:
+        inputs = faced[key]["inputs"]
+        provider = graph.node(inputs.get("bbox_detector"))
+        model = provider["inputs"].get("model_name") if provider is not None else None
+        if not isinstance(model, str) or not stem(model):
+            continue
+        ending = adetailer_suffix(sum(1 for name in found if name.startswith("Detailer model")))
+        found[f"Detailer model{ending}"] = stem(model)
+        for name, field in (("denoising strength", "denoise"), ("confidence", "bbox_threshold")):
+            value = inputs.get(field)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                found[f"Detailer {name}{ending}"] = f"{value:g}"
     return found
 
 

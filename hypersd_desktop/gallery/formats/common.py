@@ -276,7 +276,7 @@ def adetailer_suffix(number: int) -> str:
 
 # The tools whose detail passes an image's fields name (their keys' first word, lower-case), as reuse names them:
 # ADetailer's own, and SwarmUI's `<segment:…>` refining (others.py writes it in ADetailer's shape)
-DETAIL_TOOLS = {"adetailer": "ADetailer", "segment": "SwarmUI's <segment> refining"}
+DETAIL_TOOLS = {"adetailer": "ADetailer", "segment": "SwarmUI's <segment> refining", "detailer": IMPACT_FACE_DETAILER}
 
 
 def _detail_models(extra: dict[str, str]) -> list[tuple[str, str, str]]:
@@ -284,7 +284,7 @@ def _detail_models(extra: dict[str, str]) -> list[tuple[str, str, str]]:
     (`DETAIL_TOOLS`), the ending of their keys and the model that found what each repainted."""
     passes = []
     for key, value in extra.items():
-        found = re.fullmatch(r"(adetailer|segment) model( (\d+)(?:st|nd|rd|th))?", key)
+        found = re.fullmatch(r"(adetailer|segment|detailer) model( (\d+)(?:st|nd|rd|th))?", key)
         if found and value and value.lower() != "none":
             passes.append((list(DETAIL_TOOLS).index(found[1]), int(found[3] or 1), found[1], found[2] or "", value))
     return [(tool, ending, model) for _rank, _number, tool, ending, model in sorted(passes)]
@@ -304,13 +304,7 @@ def detail_pass(metadata: ImageMetadata, part: str) -> PartPass | None:
     tool, ending, detector = next(((tool, ending, model) for tool, ending, model in _detail_models(extra)
                                    if part in model.lower()), ("adetailer", "", ""))
     if not detector:
-        detailer = extra.get("detailer", "")  # a ComfyUI graph's (`comfyui.py`), with its node's numbers
-        if part not in detailer.lower() or "," in detailer or "detailer denoise" not in extra:
-            return None
-        return PartPass(detailer, number("detailer denoise", DETAIL_PASS_DEFAULTS["strength"], 0.01, 1),
-                        number("detailer threshold", DETAIL_PASS_DEFAULTS["confidence"], 0, 1),
-                        DETAIL_PASS_DEFAULTS["padding"], DETAIL_PASS_DEFAULTS["mask_blur"], "", "",
-                        IMPACT_FACE_DETAILER)
+        return None
     prompts = [extra.get(f"{tool} {key}{ending}", "").replace("[PROMPT]", own).strip()
                for key, own in (("prompt", metadata.prompt), ("negative prompt", metadata.negative_prompt))]
     defaults = DETAIL_PASS_DEFAULTS
@@ -479,9 +473,11 @@ def other_passes(metadata: ImageMetadata, unrepeated: bool = False) -> list[str]
         if detectors:
             parts.append(f"{tool}'s second pass ({_listed(detectors)})" if tool == "ADetailer" else
                          f"{tool} ({_listed(detectors)})")
-    # a ComfyUI graph's (Impact Pack); a FaceDetailer with a face (hand) detector is reuse's Detail faces (hands)
-    if extra.get("detailer") and (IMPACT_FACE_DETAILER, extra["detailer"]) not in repeated:
-        parts.append(f"a detailer pass ({extra['detailer']})")
+    # a ComfyUI graph's other detailers (Impact Pack's DetailerForEach …), which no FaceDetailer node names
+    named = {model for tool, _ending, model in _detail_models(extra) if tool == "detailer"}
+    others = [name for name in extra.get("detailer", "").split(", ") if name and name not in named]
+    if others:
+        parts.append(f"a detailer pass ({', '.join(others)})")
     tile = repaint_tile(metadata)
     if tile is not None:  # the Ultimate SD Upscale extension's (and its ComfyUI node's) tiles
         upscaler = extra.get("ultimate sd upscale upscaler", "")
