@@ -219,7 +219,7 @@ def add_parser(commands) -> None:
                                "about the model's size (or --width × --height) and laid back into the whole picture, "
                                "which keeps its size (A1111's \"Only masked\")")
     for part, parts, points, first in (("face", "faces", "eyes and nose", "once the image is made"),
-                                       ("hand", "hands", "wrist and elbow", "after the faces")):
+                                       ("hand", "hands", "wrist and elbow", "once the image is made (and its faces)")):
         generate.add_argument(f"--detail-{parts}", type=float, nargs="?", const=0.4, metavar="STRENGTH",
                               help=f"a {part} pass, as ADetailer's: {first}, each {part} in it is made again on its "
                                    f"own and laid back, STRENGTH of the schedule repainting it (default 0.4); the "
