@@ -161,7 +161,6 @@ def part_mask(size: tuple[int, int], box: PartBox):
     return mask
 
 
-
 def pass_prompt(text: str, own: str, number: int) -> str | None:
     """The prompt a detail pass's `text` gives the face (hand) `number` (from 0, left to right), as ADetailer reads
     its prompts: split at `[SEP]`, that one's part (the last part for those past it); an empty part is the image's

@@ -275,7 +275,8 @@ def adetailer_suffix(number: int) -> str:
 
 
 # The tools whose detail passes an image's fields name (their keys' first word, lower-case), as reuse names them:
-# ADetailer's own, and SwarmUI's `<segment:…>` refining (others.py writes it in ADetailer's shape)
+# ADetailer's own; SwarmUI's `<segment:…>` refining and a ComfyUI graph's FaceDetailer nodes, which others.py and
+# comfyui.py write in ADetailer's shape
 DETAIL_TOOLS = {"adetailer": "ADetailer", "segment": "SwarmUI's <segment> refining", "detailer": IMPACT_FACE_DETAILER}
 
 
@@ -291,10 +292,11 @@ def _detail_models(extra: dict[str, str]) -> list[tuple[str, str, str]]:
 
 
 def detail_pass(metadata: ImageMetadata, part: str) -> PartPass | None:
-    """The first of ADetailer's passes whose model finds `part` ("face": face_yolov8n.pt, mediapipe_face_full …;
-    "hand": hand_yolov8n.pt), or a ComfyUI graph's one FaceDetailer (Impact Pack) with such a detector; None for
-    another image. ADetailer's `[PROMPT]` is the image's prompt, as ADetailer reads it; a FaceDetailer's prompts are
-    the graph's, and its crop factor is not pixels (ADetailer's padding stands in)."""
+    """The first of an image's detail passes whose model finds `part` ("face": face_yolov8n.pt, mediapipe_face_full
+    …; "hand": hand_yolov8n.pt): ADetailer's, then SwarmUI's `<segment:face>` refines, then a ComfyUI graph's
+    FaceDetailer nodes (Impact Pack) with such a detector; None for another image. ADetailer's `[PROMPT]` is the
+    image's prompt, as ADetailer reads it; a FaceDetailer's prompts are the graph's, and its crop factor is not
+    pixels (ADetailer's padding stands in)."""
     extra = {key.lower(): value.strip() for key, value in metadata.extra.items() if isinstance(value, str)}
 
     def number(key: str, default: float, low: float, high: float, read=to_float) -> float:
