@@ -248,7 +248,7 @@ def _request_words(request: GenerationRequest, inputs: InputImages) -> tuple[lis
     models = list(dict.fromkeys((wanted.model, wanted.detector) for _part, wanted in request.detail_passes()))
     if models:  # the first pass's pose models: the command line's passes share them
         words += ["--pose-model", here(models[0][0]), "--person-detector", here(models[0][1])]
-        notes += ["the command line's face and hand passes find them with one pose model and person detector"] \
+        notes += ["the command line's face and hand passes share one pose model and person detector"] \
             if len(models) > 1 else []
     if renamed:
         notes.append(f"the models at the paths it names are gone, so it names them by file name, as installed here "
