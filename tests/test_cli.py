@@ -1122,3 +1122,16 @@ def test_the_command_lines_bar_counts_the_steps_of_each_tile_face_and_hand(capsy
     show("Exporting to ONNX", 1, 10)
     assert (bar.title, bar.unit) == ("export", "%") and "Exporting to ONNX; this takes a while once." in \
         capsys.readouterr().err
+
+
+def test_a_request_whose_passes_have_their_own_pose_models_says_the_command_line_shares_one(tmp_path, app_home):
+    from hypersd_desktop.cli.reuse import request_command
+    from hypersd_desktop.engine.types import DetailPass, GenerationRequest
+
+    faces, hands = DetailPass("/m/vitpose-base", "/m/rtdetr"), DetailPass("/m/vitpose-large", "/m/rtdetr", mask_blur=6)
+    command, note = request_command(GenerationRequest(prompt="a crowd", base_model="/m/sd15", face_detail=faces,
+                                                      hand_detail=hands))
+    words = shlex.split(command)
+    assert words[words.index("--pose-model") + 1] == "vitpose-base" and "--detail-hands" in words
+    assert "the command line's hand pass blurs its masks 4 pixels, not 6" in note
+    assert "the command line's face and hand passes share one pose model and person detector" in note
