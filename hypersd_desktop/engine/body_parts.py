@@ -15,7 +15,9 @@ before it reads the hand's own (Simon et al., "Hand Keypoint Detection in Single
 Bootstrapping", 2017): a square centred a third of a forearm beyond the wrist (the hand goes on the way the forearm
 points), 1.5 times the longer of the forearm and 0.9 of the upper arm wide (the upper arm where the shoulder is
 seen: a forearm pointing at the viewer looks short, the hand does not), so a hand bent at the wrist stays in it.
-Numpy and PIL only.
+Where the elbow is out of sight (a hand raised in a portrait that ends at the chest) but the face is seen, the box
+is centred on the wrist and measured by the face: a hand is about 1.35 face widths long (190 mm to 140 mm), and it
+may point any way from the wrist, so the square is twice that. Numpy and PIL only.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ SAME_PART = 0.5  # two boxes that overlap this much (intersection over union) ar
 BEYOND_WRIST = 0.33  # a hand's middle, in forearms beyond its wrist
 HAND_SIDE = 1.5  # its box's side, in the longer of the forearm and 0.9 of the upper arm
 UPPER_ARM = 0.9
+HAND_BY_FACE = 2 * 1.35  # without the elbow: the box's side, in face widths, centred on the wrist
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,7 @@ def face_box(keypoints: np.ndarray, size: tuple[int, int], confidence: float) ->
     central = [index for index in (NOSE, LEFT_EYE, RIGHT_EYE) if index in seen]
     if len(central) < 2:
         return None
-    width = max(factor * float(np.linalg.norm(seen[a] - seen[b]))
-                for (a, b), factor in WIDTH_OF.items() if a in seen and b in seen)
+    width = _face_width(seen)
     if width <= 0:
         return None
     centre = np.mean(list(seen.values()), axis=0)
@@ -85,6 +87,13 @@ def face_box(keypoints: np.ndarray, size: tuple[int, int], confidence: float) ->
     corners[axis], corners[axis + 2] = start, start + along
     corners[1 - axis], corners[3 - axis] = centre[1 - axis] - across / 2, centre[1 - axis] + across / 2
     return _clipped(corners, size, float(min(keypoints[index, 2] for index in central)))
+
+
+def _face_width(seen: dict[int, np.ndarray]) -> float:
+    """A face's width from the head's points `seen` (by index): the largest its points' distances give; 0 where
+    fewer than two are seen."""
+    return max((factor * float(np.linalg.norm(seen[a] - seen[b]))
+                for (a, b), factor in WIDTH_OF.items() if a in seen and b in seen), default=0.0)
 
 
 def _clipped(corners, size: tuple[int, int], score: float) -> PartBox | None:
@@ -116,11 +125,19 @@ def face_boxes(people: list[np.ndarray], size: tuple[int, int], confidence: floa
 def hand_box(keypoints: np.ndarray, arm: tuple[int, int, int], size: tuple[int, int],
              confidence: float) -> PartBox | None:
     """The hand at the end of one of a person's `arm`s (`ARMS`: its shoulder, elbow and wrist keypoints) in an image
-    of `size`; None where its wrist or elbow is not seen with `confidence`, or the box falls outside the image."""
+    of `size`; None where its wrist is not seen with `confidence`, nor its elbow or two of the head's points, or the
+    box falls outside the image."""
     shoulder, elbow, wrist = arm
-    if keypoints[wrist, 2] < confidence or keypoints[elbow, 2] < confidence:
+    if keypoints[wrist, 2] < confidence:
         return None
     at_wrist, at_elbow = keypoints[wrist, :2].astype(float), keypoints[elbow, :2].astype(float)
+    if keypoints[elbow, 2] < confidence:  # measured by the face, centred on the wrist
+        head = [index for index in range(5) if keypoints[index, 2] >= confidence]
+        side = HAND_BY_FACE * _face_width({index: keypoints[index, :2].astype(float) for index in head})
+        if side <= 0:
+            return None
+        corners = (at_wrist[0] - side / 2, at_wrist[1] - side / 2, at_wrist[0] + side / 2, at_wrist[1] + side / 2)
+        return _clipped(corners, size, float(min(keypoints[[wrist, *head], 2])))
     forearm = float(np.linalg.norm(at_wrist - at_elbow))
     upper = float(np.linalg.norm(at_elbow - keypoints[shoulder, :2])) if keypoints[shoulder, 2] >= confidence else 0.0
     side = HAND_SIDE * max(forearm, UPPER_ARM * upper)

@@ -175,3 +175,19 @@ def test_a_pass_prompt_is_read_as_adetailer_reads_it():
         "smiling", f"{own}, frowning", own, own]
     assert [pass_prompt("[SKIP][SEP]freckles", own, number) for number in range(3)] == [None, "freckles", "freckles"]
     assert pass_prompt("a [SKIP] here", own, 0) == "a [SKIP] here"  # a part that is only [SKIP] skips
+
+
+def test_a_hand_whose_elbow_is_out_of_sight_is_measured_by_the_face():
+    """A portrait that ends at the chest: a raised hand's wrist is seen, its elbow is not. The box is centred on
+    the wrist, 2 × 1.35 face widths a side (the face 132 wide: eyes 60 apart), and as sure as the least sure point
+    it was read from; without the face either, no hand."""
+    points = person(**FRONT)
+    points[9] = (420, 330, 0.6)  # the left wrist, under the face; the elbow below the picture, unseen
+    box = hand_box(points, LEFT_ARM, SIZE, 0.3)
+    side = 2 * 1.35 * 2.2 * 60
+    assert (box.left + box.right) / 2 == pytest.approx(420, abs=1) and box.top == pytest.approx(330 - side / 2, abs=1)
+    assert box.right - box.left == pytest.approx(side, abs=1) and box.bottom == 480  # cut at the picture's edge
+    assert box.score == pytest.approx(0.6)
+    assert hand_boxes([points], SIZE, 0.3) == [box]
+    points[:5, 2] = 0.1  # the face unsure too
+    assert hand_box(points, LEFT_ARM, SIZE, 0.3) is None
