@@ -810,6 +810,25 @@ def test_generate_with_a_hand_pass_after_the_faces(tiny_sd15, hyper_lora, pose_m
     run = cli(*common, "--hand-prompt", "five fingers")
     assert run.returncode == 2 and "--hand-prompt is the hand pass's own; add --detail-hands" in run.stderr, run.stderr
 
+    # the hands of a picture alone, nothing else of it (ADetailer's "skip img2img"); reuse repeats that too
+    picture = tmp_path / "plain.png"
+    Image.new("RGB", (128, 96), (200, 180, 160)).save(picture)
+    plain = json.loads(cli(*common).stdout)["path"]
+    alone = cli(*common, "--init-image", plain, "--detail-only", "--detail-hands", "--hand-confidence", 0.1)
+    assert alone.returncode == 0, alone.stderr
+    made = json.loads(alone.stdout)["path"]
+    assert read_request(made)["detail_only"] is True
+    with Image.open(made) as detailed, Image.open(plain) as before:
+        assert detailed.size == before.size and not np.array_equal(np.asarray(detailed), np.asarray(before))
+    listing = json.loads(cli("gallery", "search", "waving", "--json").stdout)
+    reuse = shlex.split(cli("gallery", "reuse", next(item["id"] for item in listing if item["path"] == made)).stdout)
+    assert "--detail-only" in reuse and "--init-image" in reuse
+    assert_made_again(reuse, made, tmp_path / "again-alone")
+    nothing = cli(*common, "--init-image", picture, "--detail-only", "--detail-hands", "--hand-confidence", 1)
+    assert nothing.returncode == 2 and "No face or hand was found in the picture" in nothing.stderr, nothing.stderr
+    bare = cli(*common, "--init-image", picture, "--detail-only")
+    assert bare.returncode == 2 and "Detailing a picture alone" in bare.stderr, bare.stderr
+
 
 def test_the_packaged_app_has_the_runtimes_worker_make_the_depth_map(tiny_sd15, hyper_lora, depth_model, tmp_path,
                                                                      app_home, monkeypatch, capsys):

@@ -236,6 +236,9 @@ def add_parser(commands) -> None:
         generate.add_argument(f"--{part}-largest", type=int, metavar="N",
                               help=f"repaint only the N largest {parts} (ADetailer's \"mask only top k largest\"; "
                                    "default: all)")
+    generate.add_argument("--detail-only", action="store_true",
+                          help="make only the faces and hands of the --init-image again (--detail-faces, "
+                               "--detail-hands), nothing else of it (ADetailer's \"skip img2img\")")
     generate.add_argument("--control", action="append", default=[], type=parse_control,
                           metavar="MODEL:IMAGE[:SCALE[:TYPE]]",
                           help="a ControlNet (folder, file or installed name) and the image it follows (edges, a "
@@ -491,7 +494,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         hires_guidance=args.hires_cfg,
         upscaler=upscaler_of(args, resolve),
         face_detail=faces, hand_detail=hands,
-        repaint_tile=tiles_of(args, base_model),
+        repaint_tile=tiles_of(args, base_model), detail_only=args.detail_only,
     )
     from hypersd_desktop.engine.planning import reads_negative
     from hypersd_desktop.worker.batch import with_tagged_loras

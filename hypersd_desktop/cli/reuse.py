@@ -238,6 +238,8 @@ def _request_words(request: GenerationRequest, inputs: InputImages) -> tuple[lis
         words += ["--hires", f"{request.hires_scale:g}", "--hires-strength", f"{request.hires_strength:g}"]
         words += ["--hires-steps", str(request.hires_steps)] if request.hires_steps else []
         words += _hires_own_words(request.hires_prompt, request.hires_negative_prompt, request.hires_guidance)
+    if request.detail_only:
+        words += ["--detail-only"]
     if request.repaint_tile is not None:
         words += ["--tiles", str(request.repaint_tile)]
     image_words, notes = _image_words(request, inputs, here)

@@ -279,6 +279,9 @@ class GenerationRequest:
     # A face pass after the image is made (ADetailer's), then a hand pass; None: none.
     face_detail: DetailPass | None = None
     hand_detail: DetailPass | None = None
+    # The detail passes alone on the init image, as it is (ADetailer's "skip img2img"): its faces and hands made
+    # again, nothing else repainted.
+    detail_only: bool = False
     # Repaint in tiles, as the Ultimate SD Upscale extension does: a repaint larger than a tile (a Hires fix's second
     # pass, an enlarged init image) is made one tile of about `repaint_tile` pixels a side at a time, each with
     # `TILE_PADDING` pixels of the picture around it at about the model's own size, and laid back into the picture
@@ -385,6 +388,10 @@ class GenerationRequest:
         self._validate_tiles()
         for part, wanted in self.detail_passes():
             wanted.validate(part)
+        if self.detail_only and (self.init_image is None or not self.detail_passes() or self.mask_image is not None
+                                 or self.hires_scale is not None or self.batch_size != 1):
+            raise InputError("Detailing a picture alone makes its faces or hands again and nothing else: it takes one "
+                             "init image (no mask, Hires fix or batch) and Detail faces or Detail hands on.")
 
     def _validate_variation(self) -> None:
         if not 0.0 <= self.variation_strength <= 1.0:  # also refuses nan

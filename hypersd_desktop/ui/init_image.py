@@ -235,6 +235,11 @@ class InitImageBox(PictureInput):
         self.mask_blur = QSpinBox(minimum=0, maximum=64, value=4, suffix=" px")
         self.mask_blur.setPrefix("Mask blur ")
         self.mask_blur.setToolTip("Softens the mask's edge so the repainted part blends in")
+        self.details_only = QCheckBox("Faces and hands only")
+        self.details_only.setToolTip("Make only the picture's faces and hands again, as Detail faces and Detail hands "
+                                     "are set, and nothing else of it (ADetailer's \"skip img2img\"): a picture you "
+                                     "like, its hands redone")
+        self.details_only.toggled.connect(lambda _on: (self._show(), self.changed.emit()))
         self.only_masked = QCheckBox("Only masked")
         self.only_masked.setToolTip("Repaint only the masked area and the padding around it, made at about the "
                                     "model's size, then laid back into the whole picture, which keeps its size: for "
@@ -261,6 +266,7 @@ class InitImageBox(PictureInput):
         enlarge_row = QHBoxLayout()
         enlarge_row.addWidget(self.enlarge)
         enlarge_row.addWidget(self.describe_button)
+        enlarge_row.addWidget(self.details_only)
         enlarge_row.addStretch(1)
         mask_row = QHBoxLayout()
         mask_row.addWidget(self.mask_button)
@@ -403,6 +409,10 @@ class InitImageBox(PictureInput):
             self.strength.setValue(1.0)  # the new part is only the edge's colours drawn out: painted from noise
             self.set_digest(*digest)
 
+    def detailing(self) -> bool:
+        """Whether the picture's faces and hands alone are made again (the request's `detail_only`)."""
+        return self.details_only.isChecked() and self.details_only.isEnabled()
+
     def paint_mask(self) -> None:
         if self.digest is None:
             return
@@ -414,13 +424,15 @@ class InitImageBox(PictureInput):
 
     def _show(self) -> None:
         super()._show()
-        self.strength.setEnabled(self.digest is not None)
+        self.details_only.setEnabled(self.digest is not None and self.mask is None)
+        whole = not self.detailing()  # the picture repainted, not only its faces and hands
+        self.strength.setEnabled(self.digest is not None and whole)
         self.describe_button.setEnabled(self.digest is not None)
         self.mask_button.setEnabled(self.digest is not None)
         for button in self.outpaint_buttons:
             button.setEnabled(self.digest is not None)
         self.outpaint_share.setEnabled(self.digest is not None)
-        self.enlarge.setEnabled(self.digest is not None and self.padding() is None)
+        self.enlarge.setEnabled(self.digest is not None and self.padding() is None and whole)
         self.mask_blur.setEnabled(self.mask is not None)
         self.only_masked.setEnabled(self.mask is not None)
         self.masked_padding.setEnabled(self.padding() is not None)

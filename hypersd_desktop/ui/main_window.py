@@ -322,6 +322,9 @@ class MainWindow(QMainWindow):
         vary_result = QAction(f"Variations of this image (× {VARIATIONS})", self.results)
         vary_result.triggered.connect(self.variations_of_result)
         self.results.addAction(vary_result)
+        detail_result = QAction("Make its faces and hands again", self.results)
+        detail_result.triggered.connect(self.detail_result)
+        self.results.addAction(detail_result)
         describe_result = QAction("Describe: its tags as the prompt", self.results)
         describe_result.triggered.connect(self.describe_result)
         self.results.addAction(describe_result)
@@ -713,7 +716,8 @@ class MainWindow(QMainWindow):
         init = {}
         if self.init_image.digest is not None:  # the result takes the picture's size, or the enlarged picture's
             width, height = self.init_image.request_size() or (None, None)
-            init = {"init_image": self.init_image.digest, "strength": self.init_image.strength.value()}
+            init = {"init_image": self.init_image.digest, "strength": self.init_image.strength.value(),
+                    "detail_only": self.init_image.detailing()}
             if self.init_image.mask is not None:
                 init.update(mask_image=self.init_image.mask, mask_blur=self.init_image.mask_blur.value(),
                             masked_padding=self.init_image.padding())
@@ -746,7 +750,7 @@ class MainWindow(QMainWindow):
                         if self.hires_negative.isEnabled() else None,
                         hires_guidance=(self.hires_guidance.value() or None) if self.hires_guidance.isEnabled()
                         else None)
-        if self._enlarges():
+        if self._enlarges() and not self.init_image.detailing():
             init["upscaler"] = self.upscaler_box.currentData()
             model = self.current_model()
             whole = self.tiling.currentData() != Tiling.OFF or self.init_image.mask is not None  # repainted whole
@@ -923,6 +927,7 @@ class MainWindow(QMainWindow):
         self.init_image.mask_blur.setValue(request.mask_blur)
         self.init_image.set_padding(request.masked_padding)
         self.init_image.set_digest(request.init_image, request.mask_image)
+        self.init_image.details_only.setChecked(request.detail_only)
         self.init_image.set_size((request.width, request.height) if request.width and request.height else None)
         self.hires_scale.setValue(request.hires_scale or 1.0)
         self.hires_strength.setValue(request.hires_strength)
@@ -1094,6 +1099,31 @@ class MainWindow(QMainWindow):
         self.variation.set_variation(random.randrange(RANDOM_SEEDS),
                                      self.variation.strength.value() or VARIATION_STRENGTH)
         self.generate(count=VARIATIONS)
+
+    def detail_result(self) -> None:
+        """The selected result's (or the newest's) faces and hands made again, nothing else of it (the init image's
+        *Faces and hands only*): its settings, as Reuse gives them, with Detail faces and Detail hands as they are
+        set here where the image had neither."""
+        record = self._result_record()
+        if record is None:
+            return
+        rows = (self.face_detail, self.hand_detail)
+        before = [row.enabled.isChecked() for row in rows]
+        self.reuse_record(record, to_canvas=False)
+        if not any(row.enabled.isChecked() for row in rows):
+            for row, on in zip(rows, before):
+                row.enabled.setChecked(on)
+        if not any(row.enabled.isChecked() for row in rows):
+            self.errors.show_messages(["Turn Detail faces or Detail hands on first: their settings make the image's "
+                                       "faces and hands again."])
+            return
+        if not self.init_image.load_file(Path(record.path)):
+            return
+        self.control_stack.set_specs(())
+        self.reference_stack.set_specs(())
+        self.init_image.details_only.setChecked(True)
+        self.batch_size.setValue(1)
+        self.generate(count=1)
 
     def describe_result(self) -> None:
         """The selected result's (or the newest's) booru tags become the prompt."""

@@ -21,7 +21,7 @@ from hypersd_desktop.core.files import why_not_written, write_atomic
 from hypersd_desktop.core.images import InputImages, png_data
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken
-from hypersd_desktop.core.vocab import Architecture, Device, MapKind, Mode, Preprocessor, Scheduler, Tiling
+from hypersd_desktop.core.vocab import Architecture, Device, DType, MapKind, Mode, Preprocessor, Scheduler, Tiling
 from hypersd_desktop.engine import backend as backends
 from hypersd_desktop.engine.backend import BatchingEngine, Engine, batch_key
 from hypersd_desktop.engine.inspect import weights_name
@@ -108,8 +108,8 @@ def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParame
         extra.append(("Clip skip", str(request.clip_skip)))  # A1111 writes it only when it is not 1
     if request.tiling != Tiling.OFF:  # A1111's "Tiling: True" both ways; one way "x" or "y" (A1111 has none)
         extra.append(("Tiling", "True" if request.tiling == Tiling.BOTH else request.tiling.value))
-    if request.mode != Mode.TEXT_TO_IMAGE:  # A1111's img2img fields (the init image is named in the request)
-        extra.append(("Denoising strength", f"{request.strength:g}"))
+    if request.mode != Mode.TEXT_TO_IMAGE and not request.detail_only:  # A1111's img2img fields (the init image
+        extra.append(("Denoising strength", f"{request.strength:g}"))  # is named in the request)
     if request.hires_scale is not None:  # as A1111 writes its Hires fix (its Size is the first pass's)
         extra.extend([("Denoising strength", f"{request.hires_strength:g}"),
                       ("Hires upscale", f"{request.hires_scale:g}"),
@@ -402,6 +402,8 @@ class GenerationService:
     def generate(self, request: GenerationRequest, on_progress: Callable[[Progress], None] | None = None,
                  cancel: CancelToken | None = None) -> list[GenerationResult]:
         engine = self.engines.for_request(request)
+        if request.detail_only:
+            return self._detailed_alone(engine, request, on_progress, cancel)
         if request.hires_scale is not None:
             made = self._hires_fix(engine, request, on_progress, cancel)
         elif in_tiles(request):
@@ -457,6 +459,39 @@ class GenerationService:
         timings = _job_timings([run.timings for run in runs], time.perf_counter() - started, len(results))
         return [dataclasses.replace(result, timings=timings) for result in results]
 
+    def _detailed_alone(self, engine: Engine, request: GenerationRequest,
+                        on_progress: Callable[[Progress], None] | None, cancel: CancelToken | None):
+        """The init image with its faces and hands made again and nothing else (`detail_only`, ADetailer's "skip
+        img2img"), named by the settings its passes ran with at its size. `InputError` where no pass found anything
+        to repaint (or none could run): there is no new image."""
+        from hypersd_desktop.engine.inspect import base_architecture
+        from hypersd_desktop.engine.planning import plan
+
+        started = time.perf_counter()
+        picture = self.inputs.open(request.init_image).convert("RGB")
+        planned = plan(request.replace(detail_only=False, strength=1.0), base_architecture(request.base_model))
+        found = GenerationResult(picture, request.seed, 0, request, ResolvedSettings(
+            planned.recipe.id if planned.recipe else None, planned.architecture, planned.scheduler, planned.steps,
+            planned.guidance, planned.eta, planned.timesteps, picture.width, picture.height, Device.CPU,
+            DType.FP32))
+        made, passes = found, []
+        for part, wanted in request.detail_passes():
+            try:
+                image, said, timings = self._parts_made(engine, made, part, wanted, on_progress, cancel)
+            except CancelledError:
+                raise
+            except AppError as error:
+                raise InputError(f"The {part} pass did not run: {error}") from None
+            settings = made.settings if passes or not timings else dataclasses.replace(
+                timings[0].settings, width=picture.width, height=picture.height)  # as the passes ran, at its size
+            made = dataclasses.replace(made, image=image, settings=settings, warnings=(*made.warnings, *said))
+            passes.extend(timings)
+        if not passes:
+            raise InputError("No face or hand was found in the picture, so nothing was made. " + " ".join(
+                made.warnings))
+        return [dataclasses.replace(made, timings=_job_timings([run.timings for run in passes],
+                                                               time.perf_counter() - started, 1))]
+
     def _detail_parts(self, engine: Engine, results: list[GenerationResult],
                       on_progress: Callable[[Progress], None] | None,
                       cancel: CancelToken | None) -> list[GenerationResult]:
@@ -472,8 +507,9 @@ class GenerationService:
             before = "as it was made"
             for part, wanted in result.request.detail_passes():
                 try:
-                    image, said, timings = self._parts_made(engine, dataclasses.replace(result, image=image), part,
-                                                            wanted, on_progress, cancel)
+                    image, said, runs = self._parts_made(engine, dataclasses.replace(result, image=image), part,
+                                                         wanted, on_progress, cancel)
+                    timings = [run.timings for run in runs]
                     before = f"as the {part} pass left it"
                 except CancelledError:
                     raise
@@ -491,7 +527,7 @@ class GenerationService:
     def _parts_made(self, engine: Engine, result: GenerationResult, part: str, wanted: DetailPass,
                     on_progress: Callable[[Progress], None] | None, cancel: CancelToken | None):
         """`result`'s image with its faces (`part` "face") or hands ("hand") made again, as ADetailer makes them, its
-        warnings and the passes' timings: those found in the image (engine/body_parts.py), left to right, each
+        warnings and the passes' runs (each one's result): those found in the image (engine/body_parts.py), left to right, each
         inpainted on its own into the image the one before it left: only the masked area, made at the image's size
         (ADetailer's inpaint size; a photo over 2.25 times the model's area at the model's, as an init image is),
         the k-th with the image's seed + k (as ADetailer seeds them) and its part of the pass's prompts
@@ -522,7 +558,7 @@ class GenerationService:
                 negative_prompt=pass_prompt(wanted.negative_prompt, result.request.negative_prompt, number) or "",
                 seed=(result.seed + number) % (MAX_SEED + 1), width=width, height=height, batch_size=1,
                 variation_seed=None, variation_strength=0.0, controls=(), upscaler=None, face_detail=None,
-                hand_detail=None, repaint_tile=None, hires_scale=None, hires_steps=None, hires_prompt=None,
+                hand_detail=None, detail_only=False, repaint_tile=None, hires_scale=None, hires_steps=None, hires_prompt=None,
                 hires_negative_prompt=None, hires_guidance=None, prompt_template=None, negative_template=None)
 
             def report(progress: Progress, index: int = result.index, number: int = number) -> None:
@@ -532,7 +568,7 @@ class GenerationService:
 
             (made,) = engine.generate(request, on_progress=report, cancel=cancel)
             image = made.image
-            passes.append(made.timings)
+            passes.append(made)
             warnings.extend(f"{part.capitalize()} pass: {warning}" for warning in made.warnings
                             if warning not in result.warnings)
         return image, warnings, passes

@@ -143,3 +143,36 @@ def test_detail_hands_runs_after_the_faces_and_comes_back_on_reuse(qtbot, parts,
     browser.grid.select_position(0)
     browser.reuse_current()
     assert hands.enabled.isChecked() and hands.prompt.text() == "five fingers" and window.build_request() == asked
+
+
+def test_a_results_faces_and_hands_alone_are_made_again(qtbot, parts, pose_models):
+    """A result's right-click *Make its faces and hands again*: the image itself as the init image with *Faces and
+    hands only* ticked, its settings, and Detail hands as set here (the image had none): a new image of its size,
+    whose request says so; without a pass on, the window says to turn one on."""
+    window, hands = parts.window, parts.window.hand_detail
+    for path in pose_models:
+        parts.library.import_path(path)
+    window.models.models_changed.emit()
+    select_size(window.size_box, 64, 64)
+    window.prompt.setPlainText("two friends waving")
+    with qtbot.waitSignal(window.image_saved, timeout=WAIT) as first:
+        window.generate()
+    qtbot.waitUntil(lambda: window.results.count() == 1, timeout=WAIT)
+    [action] = [a for a in window.results.actions() if a.text() == "Make its faces and hands again"]
+    action.trigger()
+    assert "Turn Detail faces or Detail hands on first" in window.errors.text()
+    hands.enabled.setChecked(True)
+    hands.confidence.setValue(0.05)
+    window.errors.show_messages([])
+    window.results.setCurrentRow(0)
+    with qtbot.waitSignal(window.image_saved, timeout=WAIT) as detailed:
+        action.trigger()
+    assert window.init_image.details_only.isChecked() and not window.init_image.strength.isEnabled()
+    from hypersd_desktop.gallery.metadata import read_request
+
+    asked = read_request(detailed.args[0])
+    assert asked["detail_only"] is True and asked["hand_detail"]["confidence"] == 0.05
+    with Image.open(first.args[0]) as before, Image.open(detailed.args[0]) as after:
+        assert before.size == after.size
+    window.init_image.details_only.setChecked(False)
+    assert window.build_request().detail_only is False and window.init_image.strength.isEnabled()

@@ -261,3 +261,31 @@ def test_only_the_largest_are_repainted_when_asked(service, made):
     assert detail_pass(parse_a1111(text), "face").largest == 1
     with pytest.raises(InputError, match="repaints from 1 to 100 of the largest faces"):
         made.replace(face_detail=dataclasses.replace(made.face_detail, largest=-1))
+
+
+def test_a_picture_alone_has_its_faces_and_hands_made_again_and_nothing_else(service, made):
+    """`detail_only` (ADetailer's "skip img2img"): an existing picture's faces, then hands, made again as a face
+    pass after a generation makes them (the same inpaintings), the rest of it untouched; the PNG says no img2img
+    strength; a picture with nothing found gives no new image and says why."""
+    hands = DetailPass(made.face_detail.model, made.face_detail.detector, strength=0.6, confidence=0.1)
+    (plain,) = service.generate(made.replace(face_detail=None))
+    picture = service.inputs.hold(png_data(plain.image))
+    alone = made.replace(init_image=picture, hand_detail=hands, detail_only=True, seed=SEED + 5)
+    (saved,) = service.run(alone)
+    faced, _faces = inpainted_faces(service, alone, plain.image, SEED + 5)
+    expected, boxes = inpainted_faces(service, alone, faced, SEED + 5, part="hand")
+    assert boxes and np.array_equal(np.asarray(saved.result.image), np.asarray(expected))
+    assert (saved.result.settings.width, saved.result.settings.height) == plain.image.size
+    with Image.open(saved.path) as png:
+        settings = png.text["parameters"].splitlines()[-1]
+    assert "Denoising strength" not in settings.replace("ADetailer denoising strength", "")
+    assert "ADetailer model 2nd: hand from pose" in settings and f"Seed: {SEED + 5}," in settings
+    assert GenerationRequest.from_dict(read_request(saved.path)) == alone
+
+    unsure = alone.replace(face_detail=dataclasses.replace(made.face_detail, confidence=1.0),
+                           hand_detail=dataclasses.replace(hands, confidence=1.0))
+    with pytest.raises(InputError, match="No face or hand was found in the picture, so nothing was made"):
+        service.generate(unsure)
+    for wrong in ({"init_image": None}, {"face_detail": None, "hand_detail": None}, {"batch_size": 2}):
+        with pytest.raises(InputError, match="Detailing a picture alone makes its faces or hands again"):
+            alone.replace(**wrong)
