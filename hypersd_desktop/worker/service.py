@@ -527,10 +527,10 @@ class GenerationService:
     def _parts_made(self, engine: Engine, result: GenerationResult, part: str, wanted: DetailPass,
                     on_progress: Callable[[Progress], None] | None, cancel: CancelToken | None):
         """`result`'s image with its faces (`part` "face") or hands ("hand") made again, as ADetailer makes them, its
-        warnings and the passes' runs (each one's result): those found in the image (engine/body_parts.py), left to right, each
-        inpainted on its own into the image the one before it left: only the masked area, made at the image's size
-        (ADetailer's inpaint size; a photo over 2.25 times the model's area at the model's, as an init image is),
-        the k-th with the image's seed + k (as ADetailer seeds them) and its part of the pass's prompts
+        warnings and the passes' runs (each one's result): those found in the image (engine/body_parts.py), left
+        to right, each inpainted on its own into the image the one before it left: only the masked area, made at the
+        image's size (ADetailer's inpaint size; a photo over 2.25 times the model's area at the model's, as an init
+        image is), the k-th with the image's seed + k (as ADetailer seeds them) and its part of the pass's prompts
         (`pass_prompt`: ADetailer's `[SEP]`, `[PROMPT]` and `[SKIP]`), no ControlNets or upscaler. An image with none
         found is kept as it is, with a warning."""
         from hypersd_desktop.engine.body_parts import part_boxes, part_mask, pass_prompt
@@ -558,8 +558,9 @@ class GenerationService:
                 negative_prompt=pass_prompt(wanted.negative_prompt, result.request.negative_prompt, number) or "",
                 seed=(result.seed + number) % (MAX_SEED + 1), width=width, height=height, batch_size=1,
                 variation_seed=None, variation_strength=0.0, controls=(), upscaler=None, face_detail=None,
-                hand_detail=None, detail_only=False, repaint_tile=None, hires_scale=None, hires_steps=None, hires_prompt=None,
-                hires_negative_prompt=None, hires_guidance=None, prompt_template=None, negative_template=None)
+                hand_detail=None, detail_only=False, repaint_tile=None, hires_scale=None, hires_steps=None,
+                hires_prompt=None, hires_negative_prompt=None, hires_guidance=None, prompt_template=None,
+                negative_template=None)
 
             def report(progress: Progress, index: int = result.index, number: int = number) -> None:
                 if on_progress is not None:
