@@ -474,21 +474,23 @@ class GenerationService:
             planned.recipe.id if planned.recipe else None, planned.architecture, planned.scheduler, planned.steps,
             planned.guidance, planned.eta, planned.timesteps, picture.width, picture.height, Device.CPU,
             DType.FP32))
-        made, passes = found, []
+        made, passes, failed = found, [], False
         for part, wanted in request.detail_passes():
             try:
                 image, said, timings = self._parts_made(engine, made, part, wanted, on_progress, cancel)
             except CancelledError:
                 raise
-            except AppError as error:
-                raise InputError(f"The {part} pass did not run: {error}") from None
+            except AppError as error:  # the other pass's work is kept
+                log.warning("the %s pass of a picture alone did not run: %s", part, error)
+                image, said, timings, failed = made.image, [f"The {part} pass did not run: {error}"], [], True
             settings = made.settings if passes or not timings else dataclasses.replace(
                 timings[0].settings, width=picture.width, height=picture.height)  # as the passes ran, at its size
             made = dataclasses.replace(made, image=image, settings=settings, warnings=(*made.warnings, *said))
             passes.extend(timings)
         if not passes:
-            raise InputError("No face or hand was found in the picture, so nothing was made. " + " ".join(
-                made.warnings))
+            raise InputError(("Nothing was made: " if failed else
+                              "No face or hand was found in the picture, so nothing was made. ")
+                             + " ".join(made.warnings))
         return [dataclasses.replace(made, timings=_job_timings([run.timings for run in passes],
                                                                time.perf_counter() - started, 1))]
 

@@ -289,3 +289,20 @@ def test_a_picture_alone_has_its_faces_and_hands_made_again_and_nothing_else(ser
     for wrong in ({"init_image": None}, {"face_detail": None, "hand_detail": None}, {"batch_size": 2}):
         with pytest.raises(InputError, match="Detailing a picture alone makes its faces or hands again"):
             alone.replace(**wrong)
+
+
+def test_a_pictures_hand_pass_that_cannot_run_keeps_what_its_face_pass_made(service, made, pose_models, tmp_path):
+    import shutil
+
+    damaged = shutil.copytree(pose_models[0], tmp_path / "vitpose-base-simple")
+    weights = damaged / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    (plain,) = service.generate(made.replace(face_detail=None))
+    alone = made.replace(init_image=service.inputs.hold(png_data(plain.image)), detail_only=True,
+                         hand_detail=DetailPass(str(damaged), made.face_detail.detector, confidence=0.1))
+    (result,) = service.generate(alone)
+    faced, _boxes = inpainted_faces(service, alone, plain.image, SEED)
+    assert np.array_equal(np.asarray(result.image), np.asarray(faced))
+    assert any(warning.startswith("The hand pass did not run: The pose model in ") for warning in result.warnings)
+    with pytest.raises(InputError, match="Nothing was made: The hand pass did not run"):
+        service.generate(alone.replace(face_detail=None))
