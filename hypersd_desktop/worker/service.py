@@ -474,25 +474,16 @@ class GenerationService:
             planned.recipe.id if planned.recipe else None, planned.architecture, planned.scheduler, planned.steps,
             planned.guidance, planned.eta, planned.timesteps, picture.width, picture.height, Device.CPU,
             DType.FP32))
-        made, passes, failed = found, [], False
-        for part, wanted in request.detail_passes():
-            try:
-                image, said, timings = self._parts_made(engine, made, part, wanted, on_progress, cancel)
-            except CancelledError:
-                raise
-            except AppError as error:  # the other pass's work is kept
-                log.warning("the %s pass of a picture alone did not run: %s", part, error)
-                image, said, timings, failed = made.image, [f"The {part} pass did not run: {error}"], [], True
-            settings = made.settings if passes or not timings else dataclasses.replace(
-                timings[0].settings, width=picture.width, height=picture.height)  # as the passes ran, at its size
-            made = dataclasses.replace(made, image=image, settings=settings, warnings=(*made.warnings, *said))
-            passes.extend(timings)
-        if not passes:
-            raise InputError(("Nothing was made: " if failed else
-                              "No face or hand was found in the picture, so nothing was made. ")
-                             + " ".join(made.warnings))
-        return [dataclasses.replace(made, timings=_job_timings([run.timings for run in passes],
-                                                               time.perf_counter() - started, 1))]
+        image, warnings, runs = self._all_parts_made(engine, found, "as it was", on_progress, cancel)
+        if not runs:
+            found_none = all(warning.startswith("No ") for warning in warnings)
+            raise InputError(("No face or hand was found in the picture, so nothing was made. " if found_none else
+                              "Nothing was made: ") + " ".join(warnings))
+        # named as the passes ran, at the picture's size
+        settings = dataclasses.replace(runs[0].settings, width=picture.width, height=picture.height)
+        return [dataclasses.replace(found, image=image, settings=settings, warnings=tuple(warnings),
+                                    timings=_job_timings([run.timings for run in runs],
+                                                         time.perf_counter() - started, 1))]
 
     def _detail_parts(self, engine: Engine, results: list[GenerationResult],
                       on_progress: Callable[[Progress], None] | None,
@@ -505,26 +496,33 @@ class GenerationService:
             if not result.request.detail_passes():
                 detailed.append(result)
                 continue
-            started, image, warnings, passes = time.perf_counter(), result.image, [], []
-            before = "as it was made"
-            for part, wanted in result.request.detail_passes():
-                try:
-                    image, said, runs = self._parts_made(engine, dataclasses.replace(result, image=image), part,
-                                                         wanted, on_progress, cancel)
-                    timings = [run.timings for run in runs]
-                    before = f"as the {part} pass left it"
-                except CancelledError:
-                    raise
-                except AppError as error:
-                    log.warning("the %s pass of seed %d did not run: %s", part, result.seed, error)
-                    said, timings = [f"The {part} pass did not run, so the image is {before}: {error}"], []
-                warnings.extend(said)
-                passes.extend(timings)
-            timings = _job_timings([result.timings, *passes],
+            started = time.perf_counter()
+            image, warnings, runs = self._all_parts_made(engine, result, "as it was made", on_progress, cancel)
+            timings = _job_timings([result.timings, *(run.timings for run in runs)],
                                    time.perf_counter() - started + result.timings.get("total_s", 0.0), 1)
             detailed.append(dataclasses.replace(result, image=image, timings=timings,
                                                 warnings=tuple(dict.fromkeys((*result.warnings, *warnings)))))
         return detailed
+
+    def _all_parts_made(self, engine: Engine, result: GenerationResult, before: str,
+                        on_progress: Callable[[Progress], None] | None, cancel: CancelToken | None):
+        """`result`'s image after each of its request's detail passes in turn (`_parts_made`), their warnings and
+        runs. A pass that cannot run leaves the image as the one before it left it (`before` for the first), with a
+        warning saying why."""
+        image, warnings, runs = result.image, [], []
+        for part, wanted in result.request.detail_passes():
+            try:
+                image, said, made = self._parts_made(engine, dataclasses.replace(result, image=image), part, wanted,
+                                                     on_progress, cancel)
+                before = f"as the {part} pass left it"
+            except CancelledError:
+                raise
+            except AppError as error:
+                log.warning("the %s pass of seed %d did not run: %s", part, result.seed, error)
+                said, made = [f"The {part} pass did not run, so the image is {before}: {error}"], []
+            warnings.extend(said)
+            runs.extend(made)
+        return image, warnings, runs
 
     def _parts_made(self, engine: Engine, result: GenerationResult, part: str, wanted: DetailPass,
                     on_progress: Callable[[Progress], None] | None, cancel: CancelToken | None):

@@ -303,6 +303,7 @@ def test_a_pictures_hand_pass_that_cannot_run_keeps_what_its_face_pass_made(serv
     (result,) = service.generate(alone)
     faced, _boxes = inpainted_faces(service, alone, plain.image, SEED)
     assert np.array_equal(np.asarray(result.image), np.asarray(faced))
-    assert any(warning.startswith("The hand pass did not run: The pose model in ") for warning in result.warnings)
-    with pytest.raises(InputError, match="Nothing was made: The hand pass did not run"):
+    assert any(warning.startswith("The hand pass did not run, so the image is as the face pass left it: The pose "
+                                  "model in ") for warning in result.warnings)
+    with pytest.raises(InputError, match="Nothing was made: The hand pass did not run, so the image is as it was: "):
         service.generate(alone.replace(face_detail=None))
