@@ -312,15 +312,22 @@ def test_tiles_repaint_an_enlarged_init_image_and_gallery_reuse_repeats_them(tin
               "--lora", hyper_lora("Hyper-SD15-1step-lora"), "--out", tmp_path / "out", "--json")
     alone = cli(*common, "--tiles")
     assert alone.returncode == 2 and "--tiles repaints an enlarged picture a tile at a time" in alone.stderr
-    run = cli(*common, "--init-image", init, "--strength", 0.5, "--enlarge", 2, "--tiles", 64)
+    unfixed = cli(*common, "--init-image", init, "--strength", 0.5, "--enlarge", 2, "--seams-fix", "band")
+    assert unfixed.returncode == 2 and "--seams-fix repaints the seams between the tiles of --tiles" in unfixed.stderr
+    run = cli(*common, "--init-image", init, "--strength", 0.5, "--enlarge", 2, "--tiles", 64, "--seams-fix", "band",
+              "--seams-strength", 0.3)
     assert run.returncode == 0, run.stderr
     (line,) = [json.loads(line) for line in run.stdout.splitlines()]
     with Image.open(line["path"]) as image:
         assert image.size == (96, 64)
         assert "Ultimate SD upscale tile_width: 64, Ultimate SD upscale tile_height: 64" in image.text["parameters"]
+        assert "Ultimate SD upscale seams_fix_type: Band pass, Ultimate SD upscale seams_fix_denoise: 0.3" in \
+            image.text["parameters"]
     assert read_request(line["path"])["repaint_tile"] == 64
+    assert read_request(line["path"])["seams_fix"] == {"mode": "band", "strength": 0.3, "width": 64, "mask_blur": 4,
+                                                       "padding": 16}
     listing = json.loads(cli("gallery", "search", "door", "--json").stdout)
-    assert "--tiles 64" in cli("gallery", "reuse", listing[0]["id"]).stdout
+    assert "--tiles 64 --seams-fix band --seams-strength 0.3" in cli("gallery", "reuse", listing[0]["id"]).stdout
     default = cli(*common, "--init-image", init, "--strength", 0.5, "--enlarge", 2, "--tiles", "--no-gallery")
     assert default.returncode == 0, default.stderr
     assert read_request(json.loads(default.stdout)["path"])["repaint_tile"] == 512  # the model's own side
@@ -1134,7 +1141,8 @@ def test_the_command_lines_bar_counts_the_steps_of_each_tile_face_and_hand(capsy
 
     bar = ProgressBar("generate", "step", enabled=False)
     show = StageProgress(bar)
-    for stage in ("Repainting in tiles (2 of 4)", "Detailing faces (1 of 2)", "Detailing hands (1 of 3)"):
+    for stage in ("Repainting in tiles (2 of 4)", "Fixing the tiles' seams (1 of 2)", "Detailing faces (1 of 2)",
+                  "Detailing hands (1 of 3)"):
         show(stage, 1, 2)
         assert (bar.title, bar.unit) == (stage.lower(), "step")
     assert capsys.readouterr().err == ""

@@ -23,15 +23,15 @@ from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import TransferProgress
 from hypersd_desktop.core.prompt_styles import apply_styles
 from hypersd_desktop.core.vocab import (
-    Architecture, ControlType, Decoder, Device, DType, MapKind, ModelKind, Preprocessor, Preview, Scheduler, Tiling,
-    architecture_label, upscaler_families, WeightsKind,
+    Architecture, ControlType, Decoder, Device, DType, MapKind, ModelKind, Preprocessor, Preview, Scheduler, SeamFix,
+    Tiling, architecture_label, upscaler_families, WeightsKind,
 )
 from hypersd_desktop.core.images import InputImages, png_data
 from hypersd_desktop.engine.inspect import inspect_file, not_the_kind, union_control_types
 from hypersd_desktop.engine.plot import PLOT_PARTS, PLOT_STAGE, Axis, PlotAxis, PlotSpec
 from hypersd_desktop.engine.types import (
     AUTO_BACKEND, HIRES_STAGE, IP_ADAPTER_SCALE, MAX_HIRES_SCALE, UPSCALE_STAGE, ControlSpec, DetailPass,
-    GenerationRequest, LoraSpec, counts_steps, enlarged_size,
+    GenerationRequest, LoraSpec, SeamsFix, counts_steps, enlarged_size,
 )
 
 if TYPE_CHECKING:
@@ -203,6 +203,19 @@ def add_parser(commands) -> None:
                                "model's own, 512 for SD1.5 and 1024 for SDXL), each made at its own size with 32 "
                                "pixels of the picture around it: a large upscale keeps one subject, in one tile's "
                                "memory")
+    generate.add_argument("--seams-fix", choices=SeamFix.values(), metavar="HOW",
+                          help="with --tiles: once every tile is made, repaint the seams between them as the Ultimate "
+                               "SD Upscale extension's Seams fix does, through a mask that fades away from each seam: "
+                               "band (a band across each seam), half-tile (a tile's size centred on each seam) or "
+                               "half-tile+corners (those and one on each point where four tiles meet)")
+    seams = SeamsFix()
+    for option, kind, default, says in (
+            ("strength", float, seams.strength, "how much of each seam's area is repainted, 0-1"),
+            ("width", int, seams.width, "the band's width across each seam, in pixels (band)"),
+            ("mask-blur", int, seams.mask_blur, "the blur of a half tile's mask, in pixels (half-tile)"),
+            ("padding", int, seams.padding, "pixels of the picture around each seam's area that the model sees")):
+        generate.add_argument(f"--seams-{option}", type=kind, default=default,
+                              help=f"with --seams-fix: {says} (default {default:g})")
     generate.add_argument("--hires-strength", type=float, default=0.5,
                           help="how much of the enlarged image the Hires fix repaints, 0-1 (default 0.5)")
     generate.add_argument("--hires-steps", type=int, metavar="STEPS",
@@ -494,7 +507,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         hires_guidance=args.hires_cfg,
         upscaler=upscaler_of(args, resolve),
         face_detail=faces, hand_detail=hands,
-        repaint_tile=tiles_of(args, base_model), detail_only=args.detail_only,
+        repaint_tile=tiles_of(args, base_model), seams_fix=seams_fix_of(args), detail_only=args.detail_only,
     )
     from hypersd_desktop.engine.planning import reads_negative
     from hypersd_desktop.worker.batch import with_tagged_loras
@@ -534,6 +547,16 @@ def tiles_of(args: argparse.Namespace, base_model: str) -> int | None:
     from hypersd_desktop.engine.inspect import base_architecture
 
     return Architecture(base_architecture(base_model)).default_size
+
+
+def seams_fix_of(args: argparse.Namespace) -> SeamsFix | None:
+    """The seams fix --seams-fix asks for, with its --seams-… settings."""
+    if args.seams_fix is None:
+        return None
+    if args.tiles is None:
+        raise InputError("--seams-fix repaints the seams between the tiles of --tiles; add --tiles, or leave "
+                         "--seams-fix out.")
+    return SeamsFix(args.seams_fix, args.seams_strength, args.seams_width, args.seams_mask_blur, args.seams_padding)
 
 
 def upscaler_of(args: argparse.Namespace, resolve) -> str | None:

@@ -22,7 +22,7 @@ from hypersd_desktop.core.prompt_tags import embeddings_by_name, without_network
 from hypersd_desktop.core.vocab import Decoder, Preprocessor, Tiling
 from hypersd_desktop.engine.plot import PLOT_KEY, stored_axes
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID, recipe_for_file
-from hypersd_desktop.engine.types import GenerationRequest
+from hypersd_desktop.engine.types import GenerationRequest, SeamsFix
 from hypersd_desktop.gallery.formats import ImageMetadata, MAX_PASTED, parse_text
 from hypersd_desktop.gallery.formats.common import (
     DETAIL_PARTS, detail_pass, hires_guidance, hires_prompts, hires_settings, picture_strength, stem, tiling_of,
@@ -242,6 +242,13 @@ def _request_words(request: GenerationRequest, inputs: InputImages) -> tuple[lis
         words += ["--detail-only"]
     if request.repaint_tile is not None:
         words += ["--tiles", str(request.repaint_tile)]
+    fix = request.seams_fix
+    if fix is not None:
+        words += ["--seams-fix", fix.mode.value]
+        words += [word for option, value, default in (
+            ("strength", fix.strength, SeamsFix.strength), ("width", fix.width, SeamsFix.width),
+            ("mask-blur", fix.mask_blur, SeamsFix.mask_blur), ("padding", fix.padding, SeamsFix.padding))
+            if value != default for word in (f"--seams-{option}", f"{value:g}")]
     image_words, notes = _image_words(request, inputs, here)
     for part, wanted in request.detail_passes():
         words += _detail_words(part, wanted)

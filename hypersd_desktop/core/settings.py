@@ -49,6 +49,8 @@ class Settings:
     last_face_detail: bool = False  # the face pass (Detail faces) on
     last_repaint_tiles: bool = False  # an enlarged picture repainted in tiles (the Upscaler row's "In tiles")
     last_tile_size: int = 0  # their side (0: the model's own size)
+    last_seams_fix: str = ""  # the seams between them repainted after them (a `SeamFix`; "": left as they meet)
+    last_seams_strength: float = 0.35
     last_face_strength: float = 0.4
     last_hand_detail: bool = False  # the hand pass (Detail hands) on
     last_hand_strength: float = 0.4

@@ -164,6 +164,22 @@ class Tiling(TextEnum):
         return {"off": (1, 1), "both": (3, 3), "x": (3, 1), "y": (1, 3)}[self.value]
 
 
+class SeamFix(TextEnum):
+    """How the seams between a repaint's tiles are repainted once every tile is (the Ultimate SD Upscale extension's
+    "Seams fix"): a band across each seam, the picture's whole length; a tile's size centred on each seam between
+    two tiles; or those and one on each point where four tiles meet."""
+
+    BAND = "band"
+    HALF_TILE = "half-tile"
+    HALF_TILE_CORNERS = "half-tile+corners"
+
+    @property
+    def label(self) -> str:
+        """As the extension names it (its ComfyUI node: "Band Pass", "Half Tile", "Half Tile + Intersections")."""
+        return {"band": "Band pass", "half-tile": "Half tile offset pass",
+                "half-tile+corners": "Half tile offset pass + intersections"}[self.value]
+
+
 class Mode(TextEnum):
     """What a generation starts from; backends list the modes they run. ControlNets go with any of them."""
 

@@ -18,7 +18,7 @@ from hypersd_desktop.core.codec import CodecError, from_data, to_data
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import DIGEST
 from hypersd_desktop.core.vocab import (
-    Architecture, ControlType, Decoder, Device, DType, Mode, Preprocessor, Preview, Scheduler, Tiling,
+    Architecture, ControlType, Decoder, Device, DType, Mode, Preprocessor, Preview, Scheduler, SeamFix, Tiling,
 )
 
 AUTO_BACKEND = "auto"
@@ -37,6 +37,7 @@ MIN_REPAINT_TILE, MAX_REPAINT_TILE = 64, 2048  # a repaint's tiles (`GenerationR
 TILE_PADDING = 32  # pixels of the picture around a repaint's tile that the model sees with it (Ultimate SD Upscale's)
 TILE_MASK_BLUR = 8  # pixels of blur on the edge a tile is laid back in along (Ultimate SD Upscale's)
 TILE_STAGE = "Repainting in tiles"  # the `Progress.stage` of a repaint made a tile at a time
+SEAMS_STAGE = "Fixing the tiles' seams"  # and of the seams between its tiles repainted after them (`SeamsFix`)
 UPSCALE_STAGE = "Upscaling"  # the `Progress.stage` of an upscaler model enlarging a picture, tile by tile
 IP_ADAPTER_SCALE = 0.6  # the window's and the command line's: the picture and the prompt both count (1: the picture)
 HIRES_STAGE = "Hires fix"  # the `Progress.stage` of a Hires fix's second pass, whose steps it counts
@@ -44,7 +45,7 @@ FACE_STAGE = "Detailing faces"  # the `Progress.stage` of a face pass (`DetailPa
 HAND_STAGE = "Detailing hands"  # and of a hand pass
 MAX_DETAILED = 100  # the most faces (hands) a detail pass can be told to keep, the largest first
 # the stages that count a pass's denoising steps, as the image's do (a face's: "Detailing faces (1 of 2)")
-STEP_STAGES = (HIRES_STAGE, TILE_STAGE, FACE_STAGE, HAND_STAGE)
+STEP_STAGES = (HIRES_STAGE, TILE_STAGE, SEAMS_STAGE, FACE_STAGE, HAND_STAGE)
 
 
 def counts_steps(stage: str) -> bool:
@@ -161,6 +162,38 @@ class IPAdapterSpec:
     encoder: str
     image: str
     scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class SeamsFix:
+    """The seams between a repaint's tiles repainted once all of them are, as the Ultimate SD Upscale extension's
+    "Seams fix" repaints them (engine/repaint_tiles.py): by `mode`, each seam's area inpainted on its own (only the
+    masked area, `padding` pixels around it) through a mask fading from the seam to nothing `width` pixels across
+    (a band) or a tile's size across (half tile), `strength` of the schedule repainting it. The extension's
+    defaults."""
+
+    mode: SeamFix = SeamFix.BAND
+    strength: float = 0.35
+    width: int = 64  # a band's, across its seam
+    mask_blur: int = 4  # of a half tile's mask (a band's fading edge is its own blur)
+    padding: int = 16
+
+    def __post_init__(self) -> None:
+        try:
+            object.__setattr__(self, "mode", SeamFix(self.mode))
+        except ValueError:
+            raise InputError(f"Unknown seams fix {self.mode!r}; choose one of {', '.join(SeamFix.values())}.") from None
+
+    def validate(self) -> None:
+        if not 0.0 < self.strength <= 1.0:  # also refuses nan
+            raise InputError(f"The seams fix's strength must be above 0 and at most 1; got {self.strength}.")
+        if not 8 <= self.width <= 256:
+            raise InputError(f"The seams fix's band is 8 to 256 pixels wide; got {self.width}.")
+        if not 0 <= self.mask_blur <= 64:
+            raise InputError(f"The seams fix's mask blur must be between 0 and 64 pixels; got {self.mask_blur}.")
+        if not 0 <= self.padding <= MAX_MASKED_PADDING:
+            raise InputError(f"The padding around a seam must be between 0 and {MAX_MASKED_PADDING} pixels; got "
+                             f"{self.padding}.")
 
 
 @dataclass(frozen=True)
@@ -287,6 +320,9 @@ class GenerationRequest:
     # `TILE_PADDING` pixels of the picture around it at about the model's own size, and laid back into the picture
     # through a mask blurred `TILE_MASK_BLUR` pixels (engine/repaint_tiles.py). None: the whole picture at once.
     repaint_tile: int | None = None
+    # The seams between those tiles repainted after them (the extension's "Seams fix"); None: left as the tiles
+    # meet. Only with `repaint_tile`.
+    seams_fix: SeamsFix | None = None
     # The prompts with choices (`{a|b}`, `__wildcard__`: core/dynamic_prompts.py) the prompts were made from, where
     # they were; written into the image as the Dynamic Prompts extension writes them (`Template`). None: their own.
     prompt_template: str | None = None
@@ -430,7 +466,12 @@ class GenerationRequest:
 
     def _validate_tiles(self) -> None:
         if self.repaint_tile is None:
+            if self.seams_fix is not None:
+                raise InputError("A seams fix repaints the seams between a repaint's tiles; choose the tiles (In "
+                                 "tiles, --tiles) or leave the seams fix out.")
             return
+        if self.seams_fix is not None:
+            self.seams_fix.validate()
         if not MIN_REPAINT_TILE <= self.repaint_tile <= MAX_REPAINT_TILE or self.repaint_tile % 8:
             raise InputError(f"A repaint's tiles are {MIN_REPAINT_TILE} to {MAX_REPAINT_TILE} pixels a side, a "
                              f"multiple of 8; got {self.repaint_tile}.")

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from hypersd_desktop.core.dates import local_time
-from hypersd_desktop.core.vocab import ControlType, Device, Mode, Preprocessor, Scheduler, Tiling
+from hypersd_desktop.core.vocab import ControlType, Device, Mode, Preprocessor, Scheduler, SeamFix, Tiling
 from hypersd_desktop.engine.inspect import weights_name
 from hypersd_desktop.engine.recipes import recipe_for_file
 from hypersd_desktop.engine.types import hires_size
@@ -246,7 +246,11 @@ def _own_passes(request: dict) -> list[str]:
     tile, side = number(request.get("repaint_tile")), max(number(request.get("width")) or 0,
                                                           number(request.get("height")) or 0)
     if tile and side * (number(request.get("hires_scale")) or 1) > tile:  # repainted a tile at a time
-        parts.append(f"the enlarged picture repainted in tiles of {tile:g}")
+        fix = request.get("seams_fix")
+        label = SeamFix(fix["mode"]).label.lower() if isinstance(fix, dict) and fix.get("mode") in SeamFix.values() \
+            else None
+        parts.append(f"the enlarged picture repainted in tiles of {tile:g}" + (f", its seams fixed by a {label}"
+                                                                               if label else ""))
     for part in ("face", "hand"):  # ADetailer's passes, as this app makes them
         wanted = request.get(f"{part}_detail")
         if isinstance(wanted, dict):

@@ -35,12 +35,12 @@ from hypersd_desktop.engine.plot import PLOT_KEY, Axis, PlotSpec, joined_values,
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID
 from hypersd_desktop.engine.types import (
     MAX_CLIP_SKIP, MAX_HIRES_SCALE, MAX_REPAINT_TILE, MAX_STEPS, MIN_REPAINT_TILE, DetailPass, GenerationRequest,
-    hires_size,
+    SeamsFix, hires_size,
 )
 from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.gallery.formats.common import (
-    detail_pass, hires_guidance, hires_prompts, hires_settings, picture_strength, repaint_tile, tiling_of,
-    variation_of,
+    detail_pass, hires_guidance, hires_prompts, hires_settings, picture_strength, repaint_tile, seams_fix_of,
+    tiling_of, variation_of,
 )
 from hypersd_desktop.core.prompt_styles import StyleBook, apply_styles, styles_file, take_out, unapplied
 from hypersd_desktop.core.prompt_tags import embeddings_by_name, with_words, without_network_tags, without_words
@@ -76,6 +76,7 @@ from hypersd_desktop.ui.prompt_styles import STYLES_KEYS, StylePicker
 from hypersd_desktop.ui.session import SessionKeeper
 from hypersd_desktop.ui.shortcuts import EVERYWHERE, GENERATE, ShortcutsDialog, described
 from hypersd_desktop.ui.style_loras import StyleLoras
+from hypersd_desktop.ui.tile_seams import TileSeams
 from hypersd_desktop.worker.batch import MOST_COMBINATIONS, dynamic_jobs, together, with_tagged_loras
 from hypersd_desktop.worker.bridge import WorkerBridge
 from hypersd_desktop.worker.protocol import PROTOCOL_VERSION, Enlargement
@@ -209,6 +210,9 @@ class MainWindow(QMainWindow):
         self._set_tile_size(self.settings.last_tile_size)
         self.in_tiles.toggled.connect(self.tile_size.setEnabled)
         self.tile_size.setEnabled(self.in_tiles.isChecked())
+        self.seams = TileSeams(self.settings.last_seams_fix, self.settings.last_seams_strength, self)
+        self.in_tiles.toggled.connect(self.seams.set_tiles)
+        self.seams.set_tiles(self.in_tiles.isChecked())
         upscaler_row = QHBoxLayout()
         upscaler_row.addWidget(self.upscaler_box, 1)
         upscaler_row.addWidget(self.in_tiles)
@@ -261,6 +265,7 @@ class MainWindow(QMainWindow):
         form.addRow("Hires fix", hires_row)
         form.addRow("Hires prompt", hires_prompts)
         form.addRow("Upscaler", upscaler_row)
+        form.addRow("Tile seams", self.seams.row)
         form.addRow("Detail faces", self.face_detail.pass_row)
         form.addRow("Face prompt", self.face_detail.prompts_row)
         form.addRow("Detail hands", self.hand_detail.pass_row)
@@ -756,6 +761,7 @@ class MainWindow(QMainWindow):
             whole = self.tiling.currentData() != Tiling.OFF or self.init_image.mask is not None  # repainted whole
             if self.in_tiles.isChecked() and not whole and model is not None and model.architecture:
                 init["repaint_tile"] = self.tile_size.currentData() or Architecture(model.architecture).default_size
+                init["seams_fix"] = self.seams.spec()
         rules = RecipeRules.of(self.hyper_box.currentData())
         settings = self.settings
         taesd = self._taesd() if settings.fast_decode else None
@@ -941,6 +947,7 @@ class MainWindow(QMainWindow):
             self.in_tiles.setChecked(request.repaint_tile is not None)
             if request.repaint_tile is not None:
                 self._set_tile_size(request.repaint_tile)
+                self.seams.set_spec(request.seams_fix)
         if request.init_image is not None and self.init_image.digest is None:
             self._reuse_notes.append("The init image of this request is no longer in the input store; it was made "
                                      "from a picture that is gone, so this runs from the prompt alone.")
@@ -1267,6 +1274,8 @@ class MainWindow(QMainWindow):
         if repaint_tile(metadata) is not None:  # Ultimate SD Upscale's tiles: an enlargement here is made in tiles
             self.in_tiles.setChecked(True)
             self._set_tile_size(repaint_tile(metadata))
+            found = seams_fix_of(metadata)
+            self.seams.set_spec(found and SeamsFix(*found))
         for rows in (self.face_detail, self.hand_detail):  # ADetailer's face and hand passes, as the image says them
             found = detail_pass(metadata, rows.part)
             self._reuse_notes += rows.set_spec(found and DetailPass(
@@ -1659,6 +1668,7 @@ class MainWindow(QMainWindow):
             last_face_detail=self.face_detail.enabled.isChecked(), last_face_strength=self.face_detail.strength.value(),
             last_hand_detail=self.hand_detail.enabled.isChecked(), last_hand_strength=self.hand_detail.strength.value(),
             last_repaint_tiles=self.in_tiles.isChecked(), last_tile_size=self.tile_size.currentData(),
+            last_seams_fix=self.seams.mode.currentData(), last_seams_strength=self.seams.strength.value(),
             last_size=self.size_box.currentText(), last_vae=self.vae_box.currentData() or "",
             latest_wins=self.latest_wins.isChecked(),
         )

@@ -29,7 +29,7 @@ from hypersd_desktop.engine.ip_adapter_files import webui_module
 from hypersd_desktop.engine.plot import PLOT_KEY, PLOT_PARTS, PLOT_STAGE, PlotCell, PlotSpec
 from hypersd_desktop.engine.types import (
     DISTILLED_STEPS, FACE_STAGE, HAND_STAGE, HIRES_STAGE, MAX_HIRES_SCALE, MAX_SEED, MAX_STEPS, TILE_MASK_BLUR,
-    TILE_PADDING, TILE_STAGE, UPSCALE_STAGE, DetailPass, GenerationRequest, GenerationResult, Progress,
+    SEAMS_STAGE, TILE_PADDING, TILE_STAGE, UPSCALE_STAGE, DetailPass, GenerationRequest, GenerationResult, Progress,
     ResolvedSettings, hires_schedule, hires_size, init_size,
 )
 from hypersd_desktop.gallery.formats.common import adetailer_suffix
@@ -128,6 +128,13 @@ def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParame
                           ("Ultimate SD upscale tile_height", str(request.repaint_tile)),
                           ("Ultimate SD upscale mask_blur", str(TILE_MASK_BLUR)),
                           ("Ultimate SD upscale padding", str(TILE_PADDING))])
+            fix = request.seams_fix
+            if fix is not None:  # as the extension names its settings (it writes them nowhere)
+                extra.extend([("Ultimate SD upscale seams_fix_type", fix.mode.label),
+                              ("Ultimate SD upscale seams_fix_denoise", f"{fix.strength:g}"),
+                              ("Ultimate SD upscale seams_fix_width", str(fix.width)),
+                              ("Ultimate SD upscale seams_fix_mask_blur", str(fix.mask_blur)),
+                              ("Ultimate SD upscale seams_fix_padding", str(fix.padding))])
     if request.mode == Mode.INPAINT:
         extra.append(("Mask blur", str(request.mask_blur)))
         if request.masked_padding is not None:  # as A1111 writes its "Only masked" inpainting
@@ -418,9 +425,10 @@ class GenerationService:
         SD Upscale extension repaints it: the picture enlarged to the size (by the request's upscaler, else
         Lanczos), then each tile inpainted on its own into the picture the tile before it left, only the masked
         area (the tile, `TILE_PADDING` pixels around it and the reach of its mask's blur, made at its own pixels),
-        image k of the batch with seed + k for all its tiles. The results name the whole request, at its size."""
+        then the seams between them where the request asks for a seams fix, image k of the batch with seed + k for
+        all its tiles and seams. The results name the whole request, at its size."""
         from hypersd_desktop.engine.inputs import enlarged_to
-        from hypersd_desktop.engine.repaint_tiles import tile_boxes, tile_mask, tile_run_size
+        from hypersd_desktop.engine.repaint_tiles import seams, tiles
         from hypersd_desktop.engine.upscalers import Upscalers, enlarger
 
         started = time.perf_counter()
@@ -430,23 +438,28 @@ class GenerationService:
         enlarge = enlarger(self._upscalers, request, _map_device(request.device).value, on_progress, cancel) \
             if request.upscaler is not None else None
         whole = enlarged_to(self.inputs.open(request.init_image), size, enlarge)
-        boxes = tile_boxes(size, request.repaint_tile)
+        tiled = tiles(size, request.repaint_tile, TILE_PADDING, TILE_MASK_BLUR)
+        fixed = seams(size, request.repaint_tile, request.seams_fix) if request.seams_fix is not None else []
+        parts = [(f"{TILE_STAGE} ({number} of {len(tiled)})", tile, request.strength)
+                 for number, tile in enumerate(tiled, start=1)]
+        parts += [(f"{SEAMS_STAGE} ({number} of {len(fixed)})", seam, request.seams_fix.strength)
+                  for number, seam in enumerate(fixed, start=1)]
         results, runs = [], []
         for index in range(request.batch_size):
             seed, image, made = (request.seed + index) % (MAX_SEED + 1), whole, []
-            for number, box in enumerate(boxes):
-                mask = tile_mask(size, box)
-                width, height = tile_run_size(size, box, TILE_MASK_BLUR, TILE_PADDING)  # made at its own pixels
+            for label, part, strength in parts:
+                mask = part.mask(size)
+                width, height = part.run_size(size)  # made at its own pixels
                 tile = request.replace(
                     init_image=self.inputs.hold_picture(image), mask_image=self.inputs.hold_picture(mask),
-                    masked_padding=TILE_PADDING, mask_blur=TILE_MASK_BLUR, width=width, height=height,
-                    upscaler=None, repaint_tile=None, seed=seed, batch_size=1, face_detail=None, hand_detail=None)
+                    masked_padding=part.padding, mask_blur=part.blur, width=width, height=height, strength=strength,
+                    upscaler=None, repaint_tile=None, seams_fix=None, seed=seed, batch_size=1, face_detail=None,
+                    hand_detail=None)
 
-                def report(progress: Progress, index: int = index, number: int = number) -> None:
+                def report(progress: Progress, index: int = index, label: str = label) -> None:
                     if on_progress is not None:
                         on_progress(dataclasses.replace(progress, image_index=index, batch_size=request.batch_size,
-                                                        stage=progress.stage or
-                                                        f"{TILE_STAGE} ({number + 1} of {len(boxes)})"))
+                                                        stage=progress.stage or label))
 
                 (run,) = engine.generate(tile, on_progress=report, cancel=cancel)
                 image = run.image
@@ -558,9 +571,9 @@ class GenerationService:
                 negative_prompt=pass_prompt(wanted.negative_prompt, result.request.negative_prompt, number) or "",
                 seed=(result.seed + number) % (MAX_SEED + 1), width=width, height=height, batch_size=1,
                 variation_seed=None, variation_strength=0.0, controls=(), upscaler=None, face_detail=None,
-                hand_detail=None, detail_only=False, repaint_tile=None, hires_scale=None, hires_steps=None,
-                hires_prompt=None, hires_negative_prompt=None, hires_guidance=None, prompt_template=None,
-                negative_template=None)
+                hand_detail=None, detail_only=False, repaint_tile=None, seams_fix=None, hires_scale=None,
+                hires_steps=None, hires_prompt=None, hires_negative_prompt=None, hires_guidance=None,
+                prompt_template=None, negative_template=None)
 
             def report(progress: Progress, index: int = result.index, number: int = number) -> None:
                 if on_progress is not None:
@@ -584,7 +597,8 @@ class GenerationService:
         as A1111 reports a Hires fix."""
         started = time.perf_counter()
         first = engine.generate(request.replace(hires_scale=None, hires_steps=None, hires_prompt=None,
-                                                hires_negative_prompt=None, hires_guidance=None, repaint_tile=None),
+                                                hires_negative_prompt=None, hires_guidance=None, repaint_tile=None,
+                                                seams_fix=None),
                                 on_progress=on_progress, cancel=cancel)
         steps, runs = hires_pass_schedule(request, first[0].settings)
         notes = []

@@ -1236,8 +1236,9 @@ def test_adetailers_hand_pass_is_read_from_whichever_of_its_passes_finds_hands()
 def test_ultimate_sd_upscales_tiles_are_read_from_a1111s_text_and_its_comfyui_node():
     """The Ultimate SD Upscale extension's fields (A1111) and its ComfyUI node: the tiles reuse asks for (In tiles),
     and the pass named among what the image was made with."""
+    from hypersd_desktop.core.vocab import SeamFix
     from hypersd_desktop.gallery.formats import parse_a1111
-    from hypersd_desktop.gallery.formats.common import other_passes, repaint_tile, unrepeated_note
+    from hypersd_desktop.gallery.formats.common import other_passes, repaint_tile, seams_fix_of, unrepeated_note
 
     read = parse_a1111(A1111_BASE + "Denoising strength: 0.3, Ultimate SD upscale upscaler: 4x-UltraSharp, Ultimate "
                                     "SD upscale tile_width: 512, Ultimate SD upscale tile_height: 512, Ultimate SD "
@@ -1249,7 +1250,7 @@ def test_ultimate_sd_upscales_tiles_are_read_from_a1111s_text_and_its_comfyui_no
     assert repaint_tile(parse_a1111(A1111_BASE + "Ultimate SD upscale tile_width: 30")) is None
     assert repaint_tile(parse_a1111(A1111_BASE + "Ultimate SD upscale tile_width: 3000")) == 2048
     assert repaint_tile(parse_a1111(A1111_BASE.rstrip(", "))) is None
-    graph = comfy({
+    nodes = {
         "1": ("CheckpointLoaderSimple", {"ckpt_name": "juggernautXL.safetensors"}),
         "2": ("CLIPTextEncode", {"text": "a castle on a hill", "clip": ["1", 1]}),
         "3": ("EmptyLatentImage", {"width": 1024, "height": 1024, "batch_size": 1}),
@@ -1263,8 +1264,24 @@ def test_ultimate_sd_upscales_tiles_are_read_from_a1111s_text_and_its_comfyui_no
                                     "cfg": 1, "sampler_name": "euler", "scheduler": "sgm_uniform", "denoise": 0.35,
                                     "upscale_model": ["6", 0], "mode_type": "Linear", "tile_width": 1024,
                                     "tile_height": 1024, "mask_blur": 8, "tile_padding": 32}),
-        "8": ("SaveImage", {"images": ["7", 0]})})
-    metadata = parse_chunks({"prompt": graph})
+        "8": ("SaveImage", {"images": ["7", 0]})}
+    metadata = parse_chunks({"prompt": comfy(nodes)})
     assert (metadata.prompt, metadata.seed, metadata.steps) == ("a castle on a hill", 5, 4)
     assert repaint_tile(metadata) == 1024
     assert "Ultimate SD Upscale (tiles of 1024, enlarged by 4x_NMKD-Siax_200k;" in unrepeated_note(metadata)
+    assert seams_fix_of(metadata) is None  # the node's seam fix off ("None"), or not named
+    for mode, expected in (("Band Pass", SeamFix.BAND), ("Half Tile", SeamFix.HALF_TILE),
+                           ("Half Tile + Intersections", SeamFix.HALF_TILE_CORNERS), ("None", None)):
+        nodes["7"][1].update(seam_fix_mode=mode, seam_fix_denoise=0.4, seam_fix_width=48, seam_fix_mask_blur=8,
+                             seam_fix_padding=24)
+        metadata = parse_chunks({"prompt": comfy(nodes)})
+        assert seams_fix_of(metadata) == (None if expected is None else (expected, 0.4, 48, 8, 24))
+        if expected is not None:
+            assert f"enlarged by 4x_NMKD-Siax_200k, its seams fixed by a {expected.label.lower()};" in \
+                unrepeated_note(metadata)
+    # as this app writes them in its text (the A1111 extension's names); a value out of range is the default
+    written = parse_a1111(A1111_BASE + "Ultimate SD upscale tile_width: 512, Ultimate SD upscale seams_fix_type: "
+                                       "Half tile offset pass + intersections, Ultimate SD upscale seams_fix_denoise: "
+                                       "0.25, Ultimate SD upscale seams_fix_width: 999")
+    assert seams_fix_of(written) == (SeamFix.HALF_TILE_CORNERS, 0.25, 64, 4, 16)
+    assert seams_fix_of(parse_a1111(A1111_BASE + "Ultimate SD upscale seams_fix_type: Band pass")) is None  # no tiles

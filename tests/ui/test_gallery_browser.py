@@ -363,7 +363,7 @@ def test_the_large_view_shows_the_vae_and_clip_skip_an_image_was_made_with():
 def test_the_large_view_says_what_an_image_made_here_started_from_besides_its_prompt():
     """An init image, its mask, ControlNets and IP-Adapters, read from the stored request, in the words the view has
     for other tools' images; a text-to-image request has no such row, and an odd stored one is passed over."""
-    from hypersd_desktop.engine.types import ControlSpec, GenerationRequest, IPAdapterSpec
+    from hypersd_desktop.engine.types import ControlSpec, GenerationRequest, IPAdapterSpec, SeamsFix
     from hypersd_desktop.gallery.store import ImageRecord
     from hypersd_desktop.ui.gallery_browser import describe_record
 
@@ -388,6 +388,10 @@ def test_the_large_view_says_what_an_image_made_here_started_from_besides_its_pr
                               upscaler="/u/4x-UltraSharp.safetensors").to_dict())
     assert "\nAlso made with\ninpainting from a picture at strength 0.6, only the masked area\n" in \
         shown(request.replace(controls=(), masked_padding=32).to_dict())
+    tiled = request.replace(mask_image=None, controls=(), width=1024, height=1024, repaint_tile=512,
+                            seams_fix=SeamsFix("half-tile"))
+    assert ("\nAlso made with\nimage-to-image from a picture at strength 0.6; the enlarged picture repainted in tiles "
+            "of 512, its seams fixed by a half tile offset pass\n") in shown(tiled.to_dict())
     assert "Also made with" not in shown(GenerationRequest(prompt="a fox", base_model="/m/sdxl").to_dict())
     steered = GenerationRequest(prompt="a fox", base_model="/m/sdxl", ip_adapters=(
         IPAdapterSpec("/m/ip-adapter-plus_sdxl_vit-h.safetensors", "/m/image_encoder", "f" * 64, 0.6),))

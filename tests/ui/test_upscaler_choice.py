@@ -4,6 +4,7 @@ their own names, chooses it again."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -114,6 +115,63 @@ def test_the_tiles_size_is_the_models_own_or_the_one_chosen(qtbot, idle_app):
     from hypersd_desktop.core.settings import load_settings
 
     assert load_settings().last_tile_size == 1000
+
+
+def test_tile_seams_are_fixed_as_chosen_and_as_a_reused_image_had_them(qtbot, idle_app, tmp_path):
+    """The Tile seams row: greyed out without In tiles; a seams fix with its strength (and a band's width, for a
+    band pass) goes into the request, the next start keeps it; reuse sets it from a request and from an Ultimate SD
+    Upscale node's seam fix in a ComfyUI graph (its mask blur and padding too)."""
+    from hypersd_desktop.core.settings import load_settings
+    from hypersd_desktop.core.vocab import SeamFix
+    from hypersd_desktop.engine.types import SeamsFix
+    from hypersd_desktop.gallery.formats import parse_chunks
+
+    window, seams = idle_app.window, idle_app.window.seams
+    window.prompt.setPlainText("a lighthouse")
+    window.hires_scale.setValue(2.0)
+    window.in_tiles.setChecked(False)
+    assert not seams.mode.isEnabled() and not seams.strength.isEnabled()
+    window.in_tiles.setChecked(True)
+    assert seams.mode.isEnabled() and seams.mode.currentText() == "As the tiles meet"
+    assert not seams.strength.isEnabled() and window.build_request().seams_fix is None
+    seams.mode.setCurrentIndex(seams.mode.findText("Band pass"))
+    seams.strength.setValue(0.45)
+    seams.width.setValue(48)
+    asked = window.build_request()
+    assert asked.seams_fix == SeamsFix(SeamFix.BAND, 0.45, 48, 4, 16) and asked.repaint_tile == 512
+    seams.mode.setCurrentIndex(seams.mode.findText("Half tile + corners"))
+    assert seams.strength.isEnabled() and not seams.width.isEnabled()  # a band's width is a band's
+    assert window.build_request().seams_fix.mode == SeamFix.HALF_TILE_CORNERS
+    window.in_tiles.setChecked(False)
+    assert window.build_request().seams_fix is None and window.build_request().repaint_tile is None
+    window.in_tiles.setChecked(True)
+    window.apply_request(asked)
+    assert seams.mode.currentText() == "Band pass" and window.build_request() == asked
+    window._remember_choices()  # as closing the window does
+    assert (load_settings().last_seams_fix, load_settings().last_seams_strength) == ("band", 0.45)
+
+    nodes = {"1": ("CheckpointLoaderSimple", {"ckpt_name": "juggernautXL.safetensors"}),
+             "2": ("CLIPTextEncode", {"text": "a castle", "clip": ["1", 1]}),
+             "3": ("EmptyLatentImage", {"width": 512, "height": 512, "batch_size": 1}),
+             "4": ("KSampler", {"seed": 5, "steps": 4, "cfg": 1, "sampler_name": "euler", "scheduler": "normal",
+                                "denoise": 1.0, "model": ["1", 0], "positive": ["2", 0], "negative": ["2", 0],
+                                "latent_image": ["3", 0]}),
+             "5": ("VAEDecode", {"samples": ["4", 0], "vae": ["1", 2]}),
+             "6": ("UltimateSDUpscale", {
+                 "image": ["5", 0], "model": ["1", 0], "positive": ["2", 0], "negative": ["2", 0], "vae": ["1", 2],
+                 "upscale_by": 2, "seed": 5, "steps": 4, "cfg": 1, "sampler_name": "euler", "scheduler": "normal",
+                 "denoise": 0.3, "mode_type": "Linear", "tile_width": 768, "tile_height": 768, "mask_blur": 8,
+                 "tile_padding": 32, "seam_fix_mode": "Half Tile", "seam_fix_denoise": 0.5, "seam_fix_width": 64,
+                 "seam_fix_mask_blur": 12, "seam_fix_padding": 24}),
+             "7": ("SaveImage", {"images": ["6", 0]})}
+    graph = {key: {"class_type": kind, "inputs": inputs} for key, (kind, inputs) in nodes.items()}
+    window.apply_metadata(parse_chunks({"prompt": json.dumps(graph)}))
+    assert window.in_tiles.isChecked() and window.tile_size.currentData() == 768
+    assert seams.mode.currentText() == "Half tile" and seams.strength.value() == 0.5
+    Image.new("RGB", (96, 64), "teal").save(tmp_path / "castle.png")
+    assert window.init_image.load_file(tmp_path / "castle.png")
+    window.init_image.enlarge.setValue(2.0)
+    assert window.build_request().seams_fix == SeamsFix(SeamFix.HALF_TILE, 0.5, 64, 12, 24)
 
 
 @pytest.mark.parametrize(("upscaler", "chosen", "said"), [

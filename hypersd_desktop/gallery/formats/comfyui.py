@@ -517,6 +517,13 @@ def _pictures_in(graph: _Graph, inputs: dict, denoise: float | None) -> dict[str
             (key, tiled[0]["inputs"].get(key)) for key in ("tile_width", "tile_height", "mask_blur"))
             if isinstance(value, (int, float)) and not isinstance(value, bool))
         found["Ultimate SD upscale upscaler"] = stem(upscaler) if upscaler else "None"
+        mode = tiled[0]["inputs"].get("seam_fix_mode")
+        if isinstance(mode, str) and mode.lower() != "none":  # its seams fix, in the A1111 extension's names
+            found["Ultimate SD upscale seams_fix_type"] = mode
+            found.update((f"Ultimate SD upscale seams_fix_{key}", f"{value:g}") for key, value in (
+                (key, tiled[0]["inputs"].get(f"seam_fix_{key}")) for key in ("denoise", "width", "mask_blur",
+                                                                             "padding"))
+                if isinstance(value, (int, float)) and not isinstance(value, bool))
     detailers = [node for node in graph.nodes.values() if node.get("class_type") in _DETAILERS]
     if detailers:  # Impact Pack's detailers redo what a detector finds in the image the sampler made
         detectors = [stem(node["inputs"].get("model_name")) for node in graph.nodes.values()

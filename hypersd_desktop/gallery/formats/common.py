@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from hypersd_desktop.core.prompt_tags import network_tags
-from hypersd_desktop.core.vocab import Tiling, upscaler_families
+from hypersd_desktop.core.vocab import SeamFix, Tiling, upscaler_families
 
 
 @dataclass(frozen=True)
@@ -439,6 +439,35 @@ def repaint_tile(metadata: ImageMetadata) -> int | None:
     return None if tile is None or tile < 64 else min(2048, tile // 8 * 8)
 
 
+class TileSeams(NamedTuple):
+    """The seams fix of an image made in tiles (`seams_fix_of`), as a request's `SeamsFix` takes it."""
+
+    mode: SeamFix
+    strength: float
+    width: int
+    mask_blur: int
+    padding: int
+
+
+def seams_fix_of(metadata: ImageMetadata) -> TileSeams | None:
+    """The seams fix the Ultimate SD Upscale extension's tiles were given (this app's and its ComfyUI node's: the
+    A1111 extension writes none), the extension's defaults where one is not said; None where the image has none or
+    one this app does not make."""
+    extra = {key.lower(): value for key, value in metadata.extra.items()}
+    named = str(extra.get("ultimate sd upscale seams_fix_type", "")).lower()
+    if repaint_tile(metadata) is None or "band" not in named and "half" not in named:
+        return None
+    mode = SeamFix.BAND if "band" in named else SeamFix.HALF_TILE_CORNERS if "intersection" in named or "+" in named \
+        else SeamFix.HALF_TILE
+
+    def value(key: str, default: float, low: float, high: float) -> float:
+        found = to_float(extra.get(f"ultimate sd upscale seams_fix_{key}"))
+        return default if found is None or not low <= found <= high else found
+
+    return TileSeams(mode, value("denoise", 0.35, 0.01, 1.0), int(value("width", 64, 8, 256)),
+                     int(value("mask_blur", 4, 0, 64)), int(value("padding", 16, 0, 256)))
+
+
 def other_passes(metadata: ImageMetadata, unrepeated: bool = False) -> list[str]:
     """What an image's tool did besides the settings reuse takes (A1111's fields, which Forge, reForge, SD.Next and
     image savers write too; what a ComfyUI graph says of the same), in words; a Hires fix is `hires_pass`'s. With
@@ -484,8 +513,10 @@ def other_passes(metadata: ImageMetadata, unrepeated: bool = False) -> list[str]
     if tile is not None:  # the Ultimate SD Upscale extension's (and its ComfyUI node's) tiles
         upscaler = extra.get("ultimate sd upscale upscaler", "")
         by = f", enlarged by {upscaler}" if upscaler and upscaler.lower() not in ("none", "lanczos") else ""
-        parts.append(f"Ultimate SD Upscale (tiles of {tile}{by}; reuse ticks In tiles, for the picture it was made "
-                     "from given with Enlarge)")
+        seams = seams_fix_of(metadata)
+        fixed = f", its seams fixed by a {seams.mode.label.lower()}" if seams is not None else ""
+        parts.append(f"Ultimate SD Upscale (tiles of {tile}{by}{fixed}; reuse ticks In tiles, for the picture it was "
+                     "made from given with Enlarge)")
     refiner = _without_hash(extra.get("refiner", ""))
     if refiner:
         switch = to_float(extra.get("refiner switch at"))
