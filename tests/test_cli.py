@@ -796,12 +796,13 @@ def test_generate_with_a_hand_pass_after_the_faces(tiny_sd15, hyper_lora, pose_m
               hyper_lora("Hyper-SD15-1step-lora"), "--steps", 2, "--width", 128, "--height", 96, "--seed", 5,
               "--json", "--out", tmp_path / "out")
     run = cli(*common, "--detail-faces", "--face-confidence", 0.1, "--detail-hands", 0.6, "--hand-prompt",
-              "five fingers", "--hand-confidence", 0.1, "--hand-padding", 12, "--hand-largest", 1)
+              "five fingers", "--hand-confidence", 0.1, "--hand-padding", 12, "--hand-largest", 1, "--hand-steps", 3,
+              "--hand-size", "96x64")
     assert run.returncode == 0, run.stderr
     made = json.loads(run.stdout)["path"]
     hands = read_request(made)["hand_detail"]
-    assert (hands["strength"], hands["prompt"], hands["confidence"], hands["padding"], hands["largest"]) == (
-        0.6, "five fingers", 0.1, 12, 1)
+    assert (hands["strength"], hands["prompt"], hands["confidence"], hands["padding"], hands["largest"], hands["steps"],
+            hands["width"], hands["height"]) == (0.6, "five fingers", 0.1, 12, 1, 3, 96, 64)
     assert read_request(made)["face_detail"]["confidence"] == 0.1
     with Image.open(made) as png:
         assert "ADetailer model 2nd: hand from pose (vitpose-base-simple), ADetailer prompt 2nd: five fingers" in \
@@ -809,13 +810,15 @@ def test_generate_with_a_hand_pass_after_the_faces(tiny_sd15, hyper_lora, pose_m
     listing = json.loads(cli("gallery", "search", "friends", "--json").stdout)
     reuse = shlex.split(cli("gallery", "reuse", next(item["id"] for item in listing
                                                      if item["path"] == made)).stdout)
-    assert reuse[reuse.index("--detail-hands") + 1:reuse.index("--detail-hands") + 11] == [
-        "0.6", "--hand-prompt", "five fingers", "--hand-padding", "12", "--hand-largest", "1", "--hand-confidence",
-        "0.1", "--pose-model"]
+    assert reuse[reuse.index("--detail-hands") + 1:reuse.index("--detail-hands") + 15] == [
+        "0.6", "--hand-prompt", "five fingers", "--hand-padding", "12", "--hand-largest", "1", "--hand-steps", "3",
+        "--hand-size", "96x64", "--hand-confidence", "0.1", "--pose-model"]
     assert "--detail-faces" in reuse
     assert_made_again(reuse, made, tmp_path / "again")
     run = cli(*common, "--hand-prompt", "five fingers")
     assert run.returncode == 2 and "--hand-prompt is the hand pass's own; add --detail-hands" in run.stderr, run.stderr
+    run = cli(*common, "--detail-hands", "--hand-size", "big")
+    assert run.returncode == 2 and "'big' is not a size: give it as WxH, such as 1024x1024" in run.stderr, run.stderr
 
     # the hands of a picture alone, nothing else of it (ADetailer's "skip img2img"); reuse repeats that too
     picture = tmp_path / "plain.png"

@@ -249,6 +249,15 @@ def add_parser(commands) -> None:
         generate.add_argument(f"--{part}-largest", type=int, metavar="N",
                               help=f"repaint only the N largest {parts} (ADetailer's \"mask only top k largest\"; "
                                    "default: all)")
+        generate.add_argument(f"--{part}-steps", type=int, metavar="STEPS",
+                              help=f"the {part} pass's own steps (ADetailer's \"use separate steps\"; default: the "
+                                   "image's)")
+        generate.add_argument(f"--{part}-cfg", type=float, metavar="SCALE",
+                              help=f"the {part} pass's own guidance (ADetailer's \"use separate CFG scale\"; "
+                                   "default: the image's)")
+        generate.add_argument(f"--{part}-size", type=pass_size, metavar="WxH",
+                              help=f"the size each {part} is made at (ADetailer's \"inpaint width\" and \"height\"; "
+                                   "default: about the image's)")
     generate.add_argument("--detail-only", action="store_true",
                           help="make only the faces and hands of the --init-image again (--detail-faces, "
                                "--detail-hands), nothing else of it (ADetailer's \"skip img2img\")")
@@ -429,7 +438,7 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
             raise InputError(f"--{option.replace('_', '-')} is for --preprocess {preprocess}"
                              + (", --detail-faces and --detail-hands." if preprocess == POSE else "."))
     for part in ("face", "hand"):
-        for option in ("prompt", "negative", "padding", "confidence", "largest"):
+        for option in ("prompt", "negative", "padding", "confidence", "largest", "steps", "cfg", "size"):
             if getattr(args, f"{part}_{option}") is not None and getattr(args, f"detail_{part}s") is None:
                 raise InputError(f"--{part}-{option} is the {part} pass's own; add --detail-{part}s [STRENGTH].")
     if args.variation_seed is not None and not args.variation_strength:
@@ -529,10 +538,22 @@ def detail_pass_of(args: argparse.Namespace, part: str) -> DetailPass | None:
     if strength is None:
         return None
     models = (_map_model(args, option, f"--detail-{part}s") for option in ("pose_model", "person_detector"))
-    given = {name: value for name in ("padding", "confidence", "largest")
+    given = {name: value for name in ("padding", "confidence", "largest", "steps")
              if (value := getattr(args, f"{part}_{name}")) is not None}  # else the pass's own defaults
+    size = getattr(args, f"{part}_size")
+    given.update({"guidance": getattr(args, f"{part}_cfg")} if getattr(args, f"{part}_cfg") is not None else {},
+                 **({"width": size[0], "height": size[1]} if size else {}))
     return DetailPass(*models, strength=strength, prompt=getattr(args, f"{part}_prompt") or "",
                       negative_prompt=getattr(args, f"{part}_negative") or "", **given)
+
+
+def pass_size(text: str) -> tuple[int, int]:
+    """--face-size and --hand-size: "WxH" ("1024x1024")."""
+    try:
+        width, height = (int(side) for side in text.lower().replace("×", "x").split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size: give it as WxH, such as 1024x1024") from None
+    return width, height
 
 
 def tiles_of(args: argparse.Namespace, base_model: str) -> int | None:

@@ -151,7 +151,9 @@ def settings_command(metadata: ImageMetadata, models: list[InstalledModel],
         words += _hires_own_words(*hires_prompts(metadata),
                                   None if match.recipe_settings else hires_guidance(metadata))
     for part in DETAIL_PARTS:  # ADetailer's face and hand passes, as --detail-faces and --detail-hands (the pose
-        found = detail_pass(metadata, part)  # models find them)
+        found = detail_pass(metadata, part)  # models find them), with its own steps and CFG scale where the image's run
+        if found is not None and match.recipe_settings:
+            found = found._replace(steps=None, guidance=None)
         words += _detail_words(part, found) if found is not None else []
     return shlex.join(words), " ".join([first_note, *match.warnings, *filter(None, [rewritten]),
                                         *filter(None, [_missing_note(match.missing, match.downloads)])])
@@ -165,6 +167,10 @@ def _detail_words(part: str, wanted) -> list[str]:
     words += [f"--{part}-negative", wanted.negative_prompt] if wanted.negative_prompt else []
     words += [f"--{part}-padding", str(wanted.padding)] if wanted.padding != 32 else []
     words += [f"--{part}-largest", str(wanted.largest)] if wanted.largest else []
+    words += [f"--{part}-steps", str(wanted.steps)] if wanted.steps is not None else []
+    words += [f"--{part}-cfg", f"{wanted.guidance:g}"] if wanted.guidance is not None else []
+    size = wanted.size if hasattr(wanted, "size") else (wanted.width, wanted.height)  # a PartPass's, a DetailPass's
+    words += [f"--{part}-size", f"{size[0]}x{size[1]}"] if size and size[0] and size[1] else []
     return words + ([f"--{part}-confidence", f"{wanted.confidence:g}"] if wanted.confidence != 0.3 else [])
 
 

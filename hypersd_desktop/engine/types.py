@@ -205,7 +205,9 @@ class DetailPass:
     (else the image's). They are found from the pose of the people in the image (engine/body_parts.py): `model` is
     the pose model (ViTPose), `detector` the person detector (RT-DETR); a face is one whose eyes and nose are seen
     with a score of at least `confidence`, a hand one whose wrist and elbow are. `largest` above 0 repaints only
-    that many, the largest (ADetailer's "mask only top k largest")."""
+    that many, the largest (ADetailer's "mask only top k largest"). `steps`, `guidance` and `width` × `height`, where
+    given, are the pass's own (ADetailer's "use separate steps", "use separate CFG scale" and "use inpaint width
+    height"); else the image's steps and guidance, at about the image's size."""
 
     model: str
     detector: str
@@ -216,6 +218,10 @@ class DetailPass:
     mask_blur: int = 4
     confidence: float = 0.3
     largest: int = 0
+    steps: int | None = None
+    guidance: float | None = None
+    width: int | None = None
+    height: int | None = None
 
     def validate(self, part: str = "face") -> None:
         """`part`: "face" or "hand", the word the errors use."""
@@ -231,6 +237,16 @@ class DetailPass:
         if not 0 <= self.largest <= MAX_DETAILED:
             raise InputError(f"The {part} pass repaints from 1 to {MAX_DETAILED} of the largest {part}s (0: all); "
                              f"got {self.largest}.")
+        if self.steps is not None and not 1 <= self.steps <= MAX_STEPS:
+            raise InputError(f"The {part} pass's steps must be between 1 and {MAX_STEPS}; got {self.steps}.")
+        if self.guidance is not None and not 0 <= self.guidance <= 30:  # also refuses nan
+            raise InputError(f"The {part} pass's guidance must be between 0 and 30; got {self.guidance}.")
+        if (self.width is None) != (self.height is None):
+            raise InputError(f"The {part} pass's own size needs both a width and a height.")
+        for side in (self.width, self.height):
+            if side is not None and (side < 64 or side % 8 or side > MAX_SIDE):
+                raise InputError(f"The {part} pass's width and height must be multiples of 8 from 64 to {MAX_SIDE}; "
+                                 f"got {self.width} × {self.height}.")
 
 
 @dataclass(frozen=True)

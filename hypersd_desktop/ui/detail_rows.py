@@ -62,6 +62,7 @@ class DetailRows(QObject):
         self.negative = QLineEdit(placeholderText="Negative: the one above")
         self.negative.setToolTip(f"The {part}s' own negative prompt (empty: the image's), read where guidance is on")
         self._mask_blur = 4  # ADetailer's; a reused request's is kept
+        self._own: dict = {}  # a reused pass's own steps, guidance and size (`DetailPass`), kept while it is on
         self.pass_row, self.prompts_row = QWidget(), QWidget()
         first, second = QHBoxLayout(self.pass_row), QHBoxLayout(self.prompts_row)
         for layout in (first, second):
@@ -75,6 +76,8 @@ class DetailRows(QObject):
         self._update()
 
     def _update(self) -> None:
+        if not self.enabled.isChecked():  # a reused pass's own settings go with it
+            self._own = {}
         for widget in (self.strength, self.confidence, self.padding, self.largest, self.prompt, self.negative):
             widget.setEnabled(self.enabled.isChecked())
 
@@ -98,11 +101,15 @@ class DetailRows(QObject):
         return DetailPass(*models, strength=self.strength.value(), prompt=self.prompt.text().strip(),
                           negative_prompt=self.negative.text().strip() if self.negative.isEnabled() else "",
                           padding=self.padding.value(), mask_blur=self._mask_blur,
-                          confidence=self.confidence.value(), largest=self.largest.value())
+                          confidence=self.confidence.value(), largest=self.largest.value(), **self._own)
 
-    def set_spec(self, spec: DetailPass | None) -> list[str]:
-        """Show `spec` (None: the pass off, its settings kept); what cannot be repeated here, in words."""
+    def set_spec(self, spec: DetailPass | None, say_own: bool = True) -> list[str]:
+        """Show `spec` (None: the pass off, its settings kept); what cannot be repeated here, in words, and with
+        `say_own` the settings of its own the rows keep but do not show."""
         self.enabled.setChecked(spec is not None)
+        self._own = {} if spec is None else {name: getattr(spec, name) for name in ("steps", "guidance", "width",
+                                                                                     "height")
+                                             if getattr(spec, name) is not None}
         if spec is None:
             return []
         self.strength.setValue(max(spec.strength, self.strength.minimum()))
@@ -112,4 +119,11 @@ class DetailRows(QObject):
         self.prompt.setText(spec.prompt)
         self.negative.setText(spec.negative_prompt)
         self._mask_blur = spec.mask_blur
-        return [] if self.models() is not None else [no_models(self.part)]
+        notes = [] if self.models() is not None else [no_models(self.part)]
+        own = [f"{spec.steps} steps"] if spec.steps is not None else []
+        own += [f"guidance {spec.guidance:g}"] if spec.guidance is not None else []
+        own += [f"a size of {spec.width} × {spec.height}"] if spec.width and spec.height else []
+        if own and say_own:  # not shown in the rows: said, so that they are not a surprise
+            notes.append(f"Detail {self.part}s runs with its own {' and '.join(own)}, as the image's pass did "
+                         "(turning it off and on again drops them).")
+        return notes

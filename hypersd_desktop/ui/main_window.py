@@ -951,7 +951,7 @@ class MainWindow(QMainWindow):
         if request.init_image is not None and self.init_image.digest is None:
             self._reuse_notes.append("The init image of this request is no longer in the input store; it was made "
                                      "from a picture that is gone, so this runs from the prompt alone.")
-            self._update_recipe_controls()
+        self._update_recipe_controls()  # the banner says the notes
 
     def upscale_record(self, record: ImageRecord, scale: float) -> None:
         """Make a gallery image again `scale` times larger, as one image: its settings (as Reuse settings
@@ -1277,10 +1277,13 @@ class MainWindow(QMainWindow):
             found = seams_fix_of(metadata)
             self.seams.set_spec(found and SeamsFix(*found))
         for rows in (self.face_detail, self.hand_detail):  # ADetailer's face and hand passes, as the image says them
-            found = detail_pass(metadata, rows.part)
+            found = detail_pass(metadata, rows.part)  # its own steps and CFG scale where the image's run here
+            sampled = {} if found is None or match.recipe_settings else {"steps": found.steps,
+                                                                         "guidance": found.guidance}
             self._reuse_notes += rows.set_spec(found and DetailPass(
                 "", "", found.strength, found.prompt, found.negative_prompt, found.padding, found.mask_blur,
-                found.confidence, found.largest))
+                found.confidence, found.largest, width=found.size and found.size[0],
+                height=found.size and found.size[1], **sampled), say_own=False)  # the match's notes say them
         self._update_recipe_controls()
         self._reuse_plot(metadata.extra)  # another tool's X/Y/Z plot grid: its axes, where they are settings here
 

@@ -158,7 +158,8 @@ def match_metadata(metadata: ImageMetadata, models: list[InstalledModel],
     if name := hires_upscaler(metadata):
         match.upscaler = find_upscaler(models, name)
     upscaler = Path(match.upscaler.path).stem if match.upscaler is not None else None
-    match.warnings.extend(note for note in (hires_note(metadata, upscaler), *detail_notes(metadata),
+    match.warnings.extend(note for note in (hires_note(metadata, upscaler),
+                                            *detail_notes(metadata, match.recipe_settings),
                                             unrepeated_note(metadata)) if note)
     return match
 

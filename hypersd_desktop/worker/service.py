@@ -60,6 +60,19 @@ def hires_pass_schedule(request: GenerationRequest, first: ResolvedSettings) -> 
     return schedule, int(schedule * request.hires_strength)
 
 
+def _own_pass_fields(wanted: DetailPass) -> list[tuple[str, str]]:
+    """A detail pass's own size, steps and guidance, as ADetailer writes them (only those it has)."""
+    fields = []
+    if wanted.width and wanted.height:
+        fields += [("use inpaint width height", "True"), ("inpaint width", str(wanted.width)),
+                   ("inpaint height", str(wanted.height))]
+    if wanted.steps is not None:
+        fields += [("use separate steps", "True"), ("steps", str(wanted.steps))]
+    if wanted.guidance is not None:
+        fields += [("use separate CFG scale", "True"), ("CFG scale", f"{wanted.guidance:g}")]
+    return fields
+
+
 def in_tiles(request: GenerationRequest) -> bool:
     """Whether `request` repaints its init image in tiles: it asks for them, at a size larger than one."""
     return (request.repaint_tile is not None and request.init_image is not None and bool(request.width)
@@ -154,7 +167,8 @@ def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParame
             ("negative prompt", wanted.negative_prompt), ("confidence", f"{wanted.confidence:g}"),
             ("mask only top k largest", str(wanted.largest) if wanted.largest else ""),
             ("mask blur", str(wanted.mask_blur)), ("denoising strength", f"{wanted.strength:g}"),
-            ("inpaint only masked", "True"), ("inpaint padding", str(wanted.padding))) if text)
+            ("inpaint only masked", "True"), ("inpaint padding", str(wanted.padding)),
+            *_own_pass_fields(wanted)) if text)
     for key, template in (("Template", request.prompt_template), ("Negative Template", request.negative_template)):
         if template:  # as the Dynamic Prompts extension writes the prompts with choices the image's were made from
             extra.append((key, template))
@@ -543,9 +557,10 @@ class GenerationService:
         warnings and the passes' runs (each one's result): those found in the image (engine/body_parts.py), left
         to right, each inpainted on its own into the image the one before it left: only the masked area, made at the
         image's size (ADetailer's inpaint size; a photo over 2.25 times the model's area at the model's, as an init
-        image is), the k-th with the image's seed + k (as ADetailer seeds them) and its part of the pass's prompts
-        (`pass_prompt`: ADetailer's `[SEP]`, `[PROMPT]` and `[SKIP]`), no ControlNets or upscaler. An image with none
-        found is kept as it is, with a warning."""
+        image is) or the pass's own, with the image's steps and guidance or the pass's own, the k-th with the
+        image's seed + k (as ADetailer seeds them) and its part of the pass's prompts (`pass_prompt`: ADetailer's
+        `[SEP]`, `[PROMPT]` and `[SKIP]`), no ControlNets or upscaler. An image with none found is kept as it is,
+        with a warning."""
         from hypersd_desktop.engine.body_parts import part_boxes, part_mask, pass_prompt
 
         image = result.image
@@ -558,7 +573,10 @@ class GenerationService:
         warnings = [] if boxes else [f"No {part} was found in the image of seed {result.seed}, so the {part} pass "
                                      "left it as it was."]
         passes = []
-        width, height = init_size(image.size, result.settings.architecture.default_size)
+        width, height = (wanted.width, wanted.height) if wanted.width and wanted.height else \
+            init_size(image.size, result.settings.architecture.default_size)
+        own = {name: value for name, value in (("steps", wanted.steps), ("guidance", wanted.guidance))
+               if value is not None}  # the pass's own (ADetailer's "use separate …"), else the image's
         stage = {"face": FACE_STAGE, "hand": HAND_STAGE}[part]
         for number, box in enumerate(boxes):
             prompt = pass_prompt(wanted.prompt, result.request.prompt, number)
@@ -573,7 +591,7 @@ class GenerationService:
                 variation_seed=None, variation_strength=0.0, controls=(), upscaler=None, face_detail=None,
                 hand_detail=None, detail_only=False, repaint_tile=None, seams_fix=None, hires_scale=None,
                 hires_steps=None, hires_prompt=None, hires_negative_prompt=None, hires_guidance=None,
-                prompt_template=None, negative_template=None)
+                prompt_template=None, negative_template=None, **own)
 
             def report(progress: Progress, index: int = result.index, number: int = number) -> None:
                 if on_progress is not None:

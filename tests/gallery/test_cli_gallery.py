@@ -129,7 +129,9 @@ def test_reuse_of_an_image_made_elsewhere_repeats_what_its_file_says(tmp_path):
                                 "VAE hash: 735e4c3a44, VAE: vae-ft-mse-840000-ema-pruned.safetensors, "
                                 "Variation seed: 4021, Variation seed strength: 0.15, "
                                 "Hires upscale: 2, Hires upscaler: Latent, Hires CFG Scale: 5, "
-                                "ADetailer model: face_yolov8n.pt")
+                                "ADetailer model: face_yolov8n.pt, ADetailer use separate steps: True, "
+                                "ADetailer steps: 12, ADetailer use inpaint width height: True, ADetailer inpaint "
+                                "width: 768, ADetailer inpaint height: 768")
     Image.new("RGB", (8, 8)).save(folder / "lantern.png", pnginfo=info)
     assert "added 1" in cli("gallery", "import", folder).stdout
     (record,) = json.loads(cli("gallery", "list", "--json").stdout)
@@ -148,6 +150,7 @@ def test_reuse_of_an_image_made_elsewhere_repeats_what_its_file_says(tmp_path):
     assert words[words.index("--hires-cfg") + 1] == "5"  # Forge's second pass's own guidance (the first's: 7)
     assert "reuse runs the Hires fix at ×2, strength 0.7 (A1111’s default: the image does not say)" in run.stderr
     assert words[words.index("--detail-faces") + 1] == "0.4"  # ADetailer's face pass, at its default strength
+    assert (words[words.index("--face-steps") + 1], words[words.index("--face-size") + 1]) == ("12", "768x768")
     assert "made again by ADetailer (face_yolov8n.pt, strength 0.4); reuse does that with Detail faces" in run.stderr
     assert "reuse does not repeat" not in run.stderr
     Path(record["path"]).unlink()  # the file is gone: what the row holds is repeated

@@ -895,6 +895,9 @@ def test_a_comfyui_graph_that_encodes_a_picture_or_uses_controlnet_says_so():
         "IP-Adapter (ip-adapter-plus_sd15), which reuse does not repeat."  # the hands' detailer is Detail hands
     assert detail_pass(metadata, "hand") == PartPass("hand_yolov8s", 0.5, 0.6, 32, 4, "", "",
                                                      "Impact Pack's FaceDetailer")
+    own = json.loads(json.dumps(hands))
+    own["10"]["inputs"].update(steps=4, cfg=1.5)  # its own steps and CFG scale, not the sampler's
+    assert detail_pass(parse_chunks({"prompt": json.dumps(own)}), "hand")[-3:] == (4, 1.5, None)
     # a face's FaceDetailer, then a hand's (the graph written hand first): each its own pass, with its own numbers
     hands["12"] = {"class_type": "FaceDetailer", "inputs": {**hands["10"]["inputs"], "image": ["8", 0],
                                                             "bbox_detector": ["13", 0], "denoise": 0.35}}
@@ -1206,6 +1209,24 @@ def test_adetailers_face_pass_is_read_with_its_settings_and_prompts():
     assert face_pass(odd) == PartPass("face_yolov8s.pt", 0.4, 0.3, 32, 4, "", "")  # [PROMPT] alone: the image's
     assert face_pass(parse_a1111(A1111_BASE + "ADetailer model: hand_yolov8n.pt")) is None
     assert face_pass(parse_a1111(A1111_BASE.rstrip(", "))) is None and detail_notes(parse_a1111(A1111_BASE)) == []
+
+    # its own steps, CFG scale and size where it says it used them ("use separate …"); its other own settings named
+    own = parse_a1111(A1111_BASE + "ADetailer model: face_yolov8n.pt, ADetailer use inpaint width height: True, "
+                                   "ADetailer inpaint width: 1020, ADetailer inpaint height: 1024, ADetailer use "
+                                   "separate steps: True, ADetailer steps: 30, ADetailer use separate CFG scale: True, "
+                                   "ADetailer CFG scale: 5.0, ADetailer use separate sampler: True, ADetailer sampler: "
+                                   "Euler a, ADetailer restore face: True, ADetailer ControlNet model: "
+                                   "control_v11p_sd15_inpaint [ebff9138]")
+    found = face_pass(own)
+    assert (found.steps, found.guidance, found.size) == (30, 5.0, (1016, 1024))  # a size on multiples of 8
+    assert ("reuse does that with Detail faces with its own 30 steps, CFG scale 5 and made at 1016 × 1024, which "
+            "finds") in detail_notes(own)[0]
+    assert detail_notes(own)[0].endswith("Its own sampler Euler a, ControlNet control_v11p_sd15_inpaint [ebff9138] "
+                                         "and face restoration are not repeated.")
+    switched_off = parse_a1111(A1111_BASE + "ADetailer model: face_yolov8n.pt, ADetailer steps: 30, ADetailer use "
+                                            "separate CFG scale: False, ADetailer CFG scale: 5, ADetailer use inpaint "
+                                            "width height: True")  # values without their switch, a switch alone
+    assert face_pass(switched_off)[-3:] == (None, None, None)
 
 
 def test_adetailers_hand_pass_is_read_from_whichever_of_its_passes_finds_hands():

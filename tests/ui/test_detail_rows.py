@@ -176,3 +176,40 @@ def test_a_results_faces_and_hands_alone_are_made_again(qtbot, parts, pose_model
         assert before.size == after.size
     window.init_image.details_only.setChecked(False)
     assert window.build_request().detail_only is False and window.init_image.strength.isEnabled()
+
+
+def test_a_reused_pass_keeps_its_own_steps_guidance_and_size_and_says_so(qtbot, idle_app, pose_models):
+    """ADetailer's "use separate steps", "CFG scale" and "inpaint width height", which the rows do not show: reuse
+    keeps them in the pass and says so; its own steps and CFG scale are dropped where a recipe's settings stand in
+    for the image's; turning the pass off and on drops them all."""
+    from hypersd_desktop.gallery.formats import parse_a1111
+
+    window, row = idle_app.window, idle_app.window.face_detail
+    for path in pose_models:
+        idle_app.library.import_path(path)
+    own = ("ADetailer model: face_yolov8n.pt, ADetailer use inpaint width height: True, ADetailer inpaint width: 768, "
+           "ADetailer inpaint height: 768, ADetailer use separate steps: True, ADetailer steps: 6, ADetailer use "
+           "separate CFG scale: True, ADetailer CFG scale: 2")
+    name = window.current_model().name
+    made_with = {"Hyper-SD": "a portrait <lora:Hyper-SD15-1step-lora:1>\nSteps: 1, Sampler: TCD, CFG scale: 1",
+                 "a plain model": "a portrait\nSteps: 20, Sampler: Euler, CFG scale: 7"}
+    window.apply_metadata(parse_a1111(f"{made_with['Hyper-SD']}, Seed: 3, Size: 64x64, Model: {name}, {own}"))
+    asked = window.build_request().face_detail
+    assert (asked.steps, asked.guidance, asked.width, asked.height) == (6, 2.0, 768, 768)
+    assert "reuse does that with Detail faces with its own 6 steps, CFG scale 2 and made at 768 × 768" in \
+        window.warnings.text()
+    assert "Detail faces runs with its own" not in window.warnings.text()  # said once
+    window.apply_metadata(parse_a1111(f"{made_with['a plain model']}, Seed: 3, Size: 64x64, Model: {name}, {own}"))
+    asked = window.build_request().face_detail
+    assert (asked.steps, asked.guidance, asked.width, asked.height) == (None, None, 768, 768)  # the recipe's
+    assert ("reuse does that with Detail faces with made at 768 × 768, which finds the faces with the pose models "
+            "(ViTPose Base and RT-DETR in the Models tab). The pass's own 6 steps and CFG scale 2 give way to the "
+            "recipe's.") in window.warnings.text()
+    row.enabled.setChecked(False)
+    row.enabled.setChecked(True)
+    assert window.build_request().face_detail == DetailPass(asked.model, asked.detector)  # its own settings gone
+    # this app's own request: the rows say what they keep that they do not show
+    window.apply_request(window.build_request().replace(face_detail=DetailPass(asked.model, asked.detector, steps=3,
+                                                                               width=128, height=96)))
+    assert window.build_request().face_detail.steps == 3
+    assert "Detail faces runs with its own 3 steps and a size of 128 × 96" in window.warnings.text()

@@ -43,9 +43,10 @@ def inpainted_faces(service, request: GenerationRequest, plain: Image.Image, see
     image = plain
     for number, box in enumerate(boxes):
         ask = GenerationRequest(prompt=wanted.prompt or request.prompt, base_model=request.base_model,
-                                loras=request.loras, steps=4, seed=seed + number, device="cpu",
-                                backend=request.backend, strength=wanted.strength, width=plain.width,
-                                height=plain.height, init_image=service.inputs.hold(png_data(image)),
+                                loras=request.loras, steps=wanted.steps or 4, seed=seed + number, device="cpu",
+                                guidance=wanted.guidance, backend=request.backend, strength=wanted.strength,
+                                width=wanted.width or plain.width, height=wanted.height or plain.height,
+                                init_image=service.inputs.hold(png_data(image)),
                                 mask_image=service.inputs.hold(png_data(part_mask(plain.size, box))),
                                 masked_padding=wanted.padding, mask_blur=wanted.mask_blur)
         (result,) = service.generate(ask)
@@ -143,6 +144,30 @@ def test_a_hires_fix_is_detailed_after_its_second_pass(service, made):
     assert np.array_equal(np.asarray(result.image), np.asarray(expected))
 
 
+def test_a_pass_with_its_own_steps_guidance_and_size_runs_with_them_and_the_png_says_so_as_adetailer(service,
+                                                                                                         made):
+    """ADetailer's "use separate steps", "use separate CFG scale" and "use inpaint width height": each face made
+    with the pass's own, as a user would inpaint it with them."""
+    own = made.replace(face_detail=dataclasses.replace(made.face_detail, steps=2, guidance=1.5, width=96, height=64))
+    (saved,) = service.run(own)
+    (plain,) = service.generate(made.replace(face_detail=None))
+    expected, boxes = inpainted_faces(service, own, plain.image, SEED)
+    assert boxes and np.array_equal(np.asarray(saved.result.image), np.asarray(expected))
+    (alike,) = service.generate(made)
+    assert not np.array_equal(np.asarray(alike.image), np.asarray(saved.result.image))
+    with Image.open(saved.path) as png:
+        settings = png.text["parameters"].splitlines()[-1]
+    assert ("ADetailer inpaint padding: 8, ADetailer use inpaint width height: True, ADetailer inpaint width: 96, "
+            "ADetailer inpaint height: 64, ADetailer use separate steps: True, ADetailer steps: 2, ADetailer use "
+            "separate CFG scale: True, ADetailer CFG scale: 1.5") in settings
+    assert GenerationRequest.from_dict(read_request(saved.path)) == own
+    from hypersd_desktop.gallery.formats.common import detail_pass
+    from hypersd_desktop.gallery.gallery import read_metadata
+
+    found = detail_pass(read_metadata(saved.path)[0], "face")  # as another tool's image is read
+    assert (found.steps, found.guidance, found.size) == (2, 1.5, (96, 64))
+
+
 @pytest.mark.parametrize(("part", "changes", "words"), [
     ("face", {"strength": 0.0}, "The face pass's strength must be above 0"),
     ("face", {"padding": 300}, "padding around a face"),
@@ -151,6 +176,10 @@ def test_a_hires_fix_is_detailed_after_its_second_pass(service, made):
     ("hand", {"strength": 1.5}, "The hand pass's strength must be above 0"),
     ("hand", {"padding": -1}, "padding around a hand"),
     ("hand", {"negative_prompt": "x" * 20_001}, "The hand negative prompt is 20,001 characters"),
+    ("face", {"steps": 0}, "The face pass's steps must be between 1 and 100"),
+    ("hand", {"guidance": 31.0}, "The hand pass's guidance must be between 0 and 30"),
+    ("face", {"width": 512}, "The face pass's own size needs both a width and a height"),
+    ("face", {"width": 500, "height": 512}, "multiples of 8 from 64 to 4096; got 500 × 512"),
 ])
 def test_a_detail_pass_out_of_range_is_refused(made, part, changes, words):
     with pytest.raises(InputError, match=words):

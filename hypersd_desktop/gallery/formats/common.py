@@ -258,8 +258,14 @@ class PartPass(NamedTuple):
     negative_prompt: str
     tool: str = "ADetailer"
     largest: int = 0  # ADetailer's "mask only top k largest" (0: all)
+    # the pass's own steps, CFG scale and size (ADetailer's "use separate steps", "use separate CFG scale", "use
+    # inpaint width height"); None: the image's
+    steps: int | None = None
+    guidance: float | None = None
+    size: tuple[int, int] | None = None
 
 
+MAX_PASS_STEPS = 100  # the most steps a detail pass of its own runs here (the engine's MAX_STEPS)
 # ADetailer's defaults, for the fields an image leaves out
 DETAIL_PASS_DEFAULTS = {"strength": 0.4, "confidence": 0.3, "padding": 32, "mask_blur": 4}
 IMPACT_FACE_DETAILER = "Impact Pack's FaceDetailer"
@@ -314,26 +320,76 @@ def detail_pass(metadata: ImageMetadata, part: str) -> PartPass | None:
     def setting(key: str, default: float, low: float, high: float, read=to_float) -> float:
         return number(f"{tool} {key}{ending}", default, low, high, read)
 
+    def separate(switch: str, *keys: str, low: float, high: float, read=to_float) -> list | None:
+        """The pass's own values where its `switch` ("use separate steps" …) is on and each is in range."""
+        if extra.get(f"{tool} {switch.lower()}{ending}", "").lower() != "true":
+            return None
+        values = [setting(key.lower(), None, low, high, read) for key in keys]
+        return None if None in values else values
+
+    steps = separate("use separate steps", "steps", low=1, high=MAX_PASS_STEPS, read=to_int)
+    guidance = separate("use separate CFG scale", "CFG scale", low=0, high=30)
+    size = separate("use inpaint width height", "inpaint width", "inpaint height", low=64, high=4096, read=to_int)
     return PartPass(detector, setting("denoising strength", defaults["strength"], 0.01, 1),
                     setting("confidence", defaults["confidence"], 0, 1),
                     int(setting("inpaint padding", defaults["padding"], 0, 256, to_int)),
                     int(setting("mask blur", defaults["mask_blur"], 0, 64, to_int)),
                     prompts[0] if prompts[0] != metadata.prompt else "",
                     prompts[1] if prompts[1] != metadata.negative_prompt else "", DETAIL_TOOLS[tool],
-                    largest=int(setting("mask only top k largest", 0, 0, 100, to_int)))
+                    largest=int(setting("mask only top k largest", 0, 0, 100, to_int)),
+                    # its own where they are not the image's (a FaceDetailer's are always said)
+                    steps=int(steps[0]) if steps and steps[0] != metadata.steps else None,
+                    guidance=guidance[0] if guidance and guidance[0] != metadata.guidance else None,
+                    size=(int(size[0]) // 8 * 8, int(size[1]) // 8 * 8) if size else None)
 
 
-def detail_notes(metadata: ImageMetadata) -> list[str]:
-    """How reuse repeats an image's face and hand passes (`detail_pass`)."""
+def detail_notes(metadata: ImageMetadata, recipe_settings: bool = False) -> list[str]:
+    """How reuse repeats an image's face and hand passes (`detail_pass`); with `recipe_settings` (a Hyper-SD recipe's
+    steps and guidance stand in for the image's), without the passes' own steps and CFG scale."""
     notes = []
     for part in DETAIL_PARTS:
         found = detail_pass(metadata, part)
         if found is not None:
-            own = " with its own prompt" if found.prompt else ""
+            sampled = own_pass_settings(found._replace(prompt="", size=None)) if recipe_settings else ""
+            own = own_pass_settings(found._replace(steps=None, guidance=None) if recipe_settings else found)
             notes.append(f"The image's {part}s were made again by {found.tool} ({found.detector}, strength "
-                         f"{found.strength:g}); reuse does that with Detail {part}s{own}, which finds the {part}s with "
-                         "the pose models (ViTPose Base and RT-DETR in the Models tab).")
+                         f"{found.strength:g}); reuse does that with Detail {part}s{f' with {own}' if own else ''}, "
+                         f"which finds the {part}s with the pose models (ViTPose Base and RT-DETR in the Models tab)."
+                         + (f" The pass's {sampled.removeprefix('its ')} give way to the recipe's." if sampled else "")
+                         + _unrepeated_pass_settings(metadata, found))
     return notes
+
+
+def own_pass_settings(found, with_prompt: bool = True) -> str:
+    """A detail pass's own prompt, steps, CFG scale and size (a `PartPass`), in words ("" where it has none)."""
+    parts = ["its own prompt"] if with_prompt and found.prompt else []
+    parts += [f"its own {found.steps} steps"] if found.steps is not None else []
+    parts += [f"CFG scale {found.guidance:g}"] if found.guidance is not None else []
+    parts += [f"made at {found.size[0]} × {found.size[1]}"] if found.size else []
+    return _listed(parts) if parts else ""
+
+
+# ADetailer's settings of a pass that reuse does not repeat: the switch that turns each on, and the value's key
+_UNREPEATED_PASS_SETTINGS = (
+    ("use separate checkpoint", "checkpoint", "checkpoint"), ("use separate VAE", "VAE", "VAE"),
+    ("use separate sampler", "sampler", "sampler"), ("use separate noise multiplier", "noise multiplier",
+                                                     "noise multiplier"),
+    ("use separate CLIP skip", "CLIP skip", "CLIP skip"), ("", "ControlNet model", "ControlNet"),
+    ("restore face", "", "face restoration"))
+
+
+def _unrepeated_pass_settings(metadata: ImageMetadata, found: PartPass) -> str:
+    """What else ADetailer's pass `found` ran with that reuse does not repeat, as a sentence ("" where nothing)."""
+    extra = {key.lower(): value.strip() for key, value in metadata.extra.items() if isinstance(value, str)}
+    tool = next((key for key, name in DETAIL_TOOLS.items() if name == found.tool), "adetailer")
+    ending = next((ending for by, ending, model in _detail_models(extra) if by == tool and model == found.detector), "")
+    said = []
+    for switch, key, words in _UNREPEATED_PASS_SETTINGS:
+        on = extra.get(f"{tool} {switch.lower()}{ending}", "").lower() == "true" if switch else True
+        value = extra.get(f"{tool} {key.lower()}{ending}", "") if key else ""
+        if on and (value and value.lower() != "none" or not key and switch):
+            said.append(f"{words} {value}" if value else words)
+    return f" Its own {_listed(said)} {'is' if len(said) == 1 else 'are'} not repeated." if said else ""
 
 
 # What tools write as a Hires fix's upscaler when no upscaler model enlarged the image: a resampling of the picture,
