@@ -1083,6 +1083,35 @@ def test_describe_prints_a_pictures_tags_as_a_prompt(tagger, tmp_path, app_home)
     assert missing.returncode == 2 and "gone.png cannot be read" in missing.stderr
 
 
+def test_gallery_describe_lets_the_search_find_images_by_what_they_show(tagger, tmp_path, app_home):
+    """`gallery describe` reads each image not described yet with the tagger and keeps its tags for the search:
+    pictures without a prompt (a photo, an edit) are found by what they show; --again and ids describe anew; an
+    image whose file is gone is named and the others are described (exit 1)."""
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    Image.new("RGB", (40, 40), "red").save(folder / "poster.png")
+    Image.new("RGB", (40, 40), "blue").save(folder / "sea.png")
+    assert "added 2" in cli("gallery", "import", folder).stdout
+    assert "No images match" in cli("gallery", "search", "background").stdout
+    none = cli("gallery", "describe")
+    assert none.returncode == 2 and "hypersd-desktop models download wd-swinv2-tagger-v3" in none.stderr
+    run = cli("gallery", "describe", "--tagger", tagger, "--threshold", 0.6)
+    assert run.returncode == 0, run.stderr
+    assert "2 images described; the search finds them by their tags" in run.stderr
+    found = json.loads(cli("gallery", "search", "red background", "--json").stdout)
+    assert [Path(item["path"]).name for item in found] == ["poster.png"]
+    assert found[0]["described"] == "red background, cosplay \\(costume\\)"
+    assert [Path(item["path"]).name for item in json.loads(cli("gallery", "search", "blue", "--json").stdout)] == [
+        "sea.png"]
+    again = cli("gallery", "describe", "--tagger", tagger)
+    assert again.returncode == 0 and "Every image is described already" in again.stderr
+    (folder / "sea.png").unlink()
+    anew = cli("gallery", "describe", "--again", "--tagger", tagger)  # the default threshold: more tags
+    assert anew.returncode == 1 and "not read: " in anew.stderr and "sea.png" in anew.stderr
+    assert "1 image described" in anew.stderr
+    assert json.loads(cli("gallery", "search", "long hair", "--json").stdout)[0]["id"] == found[0]["id"]
+
+
 def test_describe_writes_captions_for_a_folder_of_pictures(tagger, tmp_path, app_home):
     """A folder of pictures (a LoRA's training set) gets a caption file beside each picture, as kohya's scripts
     read them; an existing caption is kept unless --overwrite, a damaged picture is named and the others are

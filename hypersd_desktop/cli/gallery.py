@@ -9,17 +9,18 @@ from dataclasses import asdict
 from pathlib import Path
 
 from hypersd_desktop.cli.common import (
-    EXIT_BAD_INPUT, ProgressBar, bounded_int, date_argument, image_id, image_ids, installed_library, warn,
+    EXIT_BAD_INPUT, ProgressBar, bounded_int, date_argument, image_id, image_ids, installed_library, printable, warn,
 )
 from hypersd_desktop.core.dates import local_time
-from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.errors import AppError, InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.vocab import (
-    CollisionRule, ExportFormat, ExportStatus, upscaler_families,
+    CollisionRule, Device, ExportFormat, ExportStatus, upscaler_families,
 )
 from hypersd_desktop.gallery.export import ExportOptions, export_formats
 from hypersd_desktop.gallery.gallery import read_metadata
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
+from hypersd_desktop.engine.tagger import THRESHOLD
 
 
 def _add_filters(parser: argparse.ArgumentParser) -> None:
@@ -77,6 +78,17 @@ def add_parser(commands) -> None:
                          "(default: Lanczos)")
     enlarge.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda", "mps"))
     enlarge.add_argument("--json", action="store_true", help="one JSON line per image made: path, image_id, seed")
+    describing = sub.add_parser("describe", help="describe images with a tagger (their booru tags), so that the "
+                                                 "search finds them by what they show")
+    describing.add_argument("ids", type=image_id, nargs="*", metavar="ID",
+                            help="gallery image ids (default: every image not described yet)")
+    describing.add_argument("--again", action="store_true", help="describe the images described before too")
+    describing.add_argument("--tagger", metavar="NAME_OR_PATH",
+                            help="an installed tagger's name or a tagger's folder; default: the installed one")
+    describing.add_argument("--threshold", type=float, default=THRESHOLD,
+                            help=f"the score a tag needs, 0 to 1 (default {THRESHOLD})")
+    describing.add_argument("--device", choices=Device.values(), default=Device.AUTO.value,
+                            help="where the tagger runs (ONNX Runtime's; the CPU where it has no such device)")
     delete = sub.add_parser("delete", help="move images to the app trash (undo with `gallery undo`)")
     delete.add_argument("ids", type=image_id, nargs="+")
     undo = sub.add_parser("undo", help="bring deleted images back")
@@ -212,6 +224,44 @@ def _reuse(gallery, args) -> int:
     return 0
 
 
+def _describe(gallery, args) -> int:
+    """Each image's booru tags, from a tagger, kept for the search (`ImageRecord.described`)."""
+    from hypersd_desktop.cli.describe import tagger_path
+    from hypersd_desktop.core.images import InputImages
+    from hypersd_desktop.core.progress import TransferProgress
+    from hypersd_desktop.core.settings import load_settings
+    from hypersd_desktop.engine.tagger import CHARACTER_THRESHOLD, Tagger, tagger_provider
+
+    if not 0 <= args.threshold <= 1:
+        raise InputError(f"--threshold is a score from 0 to 1; got {args.threshold:g}.")
+    query = ImageQuery(ids=tuple(args.ids) or None, described=None if args.again or args.ids else False)
+    wanted = gallery.store.ids(query)
+    if not wanted:
+        print("Every image is described already (--again describes them anew)." if gallery.store.count()
+              else "The gallery is empty.", file=sys.stderr)
+        return 0
+    tagger = Tagger(tagger_path(args.tagger), tagger_provider(args.device))
+    excluded = load_settings().describe_exclude  # Settings → Describe's tags to leave out
+    inputs = InputImages(AppPaths.default().inputs)  # held in memory only: nothing is written
+    failed = []
+    with ProgressBar("describe", unit="image") as bar:
+        for done, image in enumerate(wanted):
+            record = gallery.store.get(image)
+            try:
+                picture = inputs.open(inputs.add_file(Path(record.path), f"The image {record.path}", keep=False))
+            except (AppError, OSError) as error:
+                failed.append(f"{record.id} ({record.path}): {error}")
+                continue
+            description = tagger.describe(picture, args.threshold, CHARACTER_THRESHOLD).without(excluded)
+            gallery.store.set_described(record.id, description.prompt)
+            bar(TransferProgress("describe", "", done + 1, len(wanted)))
+    for failure in failed:
+        print(f"not read: {printable(failure)}", file=sys.stderr)
+    print(f"{len(wanted) - len(failed)} image{'s' if len(wanted) - len(failed) != 1 else ''} described; the search "
+          "finds them by their tags", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def _delete(gallery, args) -> int:
     result = gallery.delete(args.ids)
     print(f"moved {len(result.moved)} images to the trash; `hypersd-desktop gallery undo "
@@ -345,4 +395,4 @@ def _enlarge_in_runtime(paths: AppPaths, wanted: list, args) -> int:
 
 ACTIONS = {"list": _list, "search": _list, "show": _show, "import": _import, "export": _export, "reuse": _reuse,
            "delete": _delete, "undo": _undo, "empty-trash": _empty_trash, "missing": _missing, "rebuild": _rebuild,
-           "enlarge": _enlarge}
+           "enlarge": _enlarge, "describe": _describe}

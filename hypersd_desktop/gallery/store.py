@@ -1,7 +1,8 @@
 """The gallery database: one SQLite file (WAL, ordered migrations) with full-text search.
 
 A row per image holds its path and what made it; the image itself is a file on disk. FTS5
-indexes prompt, negative prompt, model and LoRA names, and the other prompts an image holds.
+indexes prompt, negative prompt, model and LoRA names, the other prompts an image holds, and what a tagger saw in
+it (Describe for search).
 Deleted images move to the app's trash and keep their row (marked `trashed_at`) until the trash
 is emptied, so a delete can be undone.
 """
@@ -106,6 +107,41 @@ MIGRATIONS: tuple[str, ...] = (
     INSERT INTO images_fts (rowid, prompt, negative_prompt, model_name, lora_names, other_prompts)
     SELECT id, prompt, negative_prompt, coalesce(model_name, ''), lora_names, other_prompts FROM images;
     """,
+    # What a tagger saw in the picture (Describe for search: its booru tags), searched too; NULL: not described
+    """
+    ALTER TABLE images ADD COLUMN described TEXT;
+    DROP TRIGGER images_ai;
+    DROP TRIGGER images_ad;
+    DROP TRIGGER images_au;
+    DROP TABLE images_fts;
+    CREATE VIRTUAL TABLE images_fts USING fts5(
+        prompt, negative_prompt, model_name, lora_names, other_prompts, described, content='images',
+        content_rowid='id'
+    );
+    CREATE TRIGGER images_ai AFTER INSERT ON images BEGIN
+        INSERT INTO images_fts (rowid, prompt, negative_prompt, model_name, lora_names, other_prompts, described)
+        VALUES (new.id, new.prompt, new.negative_prompt, coalesce(new.model_name, ''), new.lora_names,
+                new.other_prompts, new.described);
+    END;
+    CREATE TRIGGER images_ad AFTER DELETE ON images BEGIN
+        INSERT INTO images_fts (images_fts, rowid, prompt, negative_prompt, model_name, lora_names, other_prompts,
+                                described)
+        VALUES ('delete', old.id, old.prompt, old.negative_prompt, coalesce(old.model_name, ''), old.lora_names,
+                old.other_prompts, old.described);
+    END;
+    CREATE TRIGGER images_au AFTER UPDATE OF prompt, negative_prompt, model_name, lora_names, other_prompts,
+                                            described ON images BEGIN
+        INSERT INTO images_fts (images_fts, rowid, prompt, negative_prompt, model_name, lora_names, other_prompts,
+                                described)
+        VALUES ('delete', old.id, old.prompt, old.negative_prompt, coalesce(old.model_name, ''), old.lora_names,
+                old.other_prompts, old.described);
+        INSERT INTO images_fts (rowid, prompt, negative_prompt, model_name, lora_names, other_prompts, described)
+        VALUES (new.id, new.prompt, new.negative_prompt, coalesce(new.model_name, ''), new.lora_names,
+                new.other_prompts, new.described);
+    END;
+    INSERT INTO images_fts (rowid, prompt, negative_prompt, model_name, lora_names, other_prompts, described)
+    SELECT id, prompt, negative_prompt, coalesce(model_name, ''), lora_names, other_prompts, described FROM images;
+    """,
 )
 
 # Between the LoRA names of a row's `lora_names`: a character no file name has, and a word break to the search.
@@ -122,7 +158,7 @@ def lora_names_of(loras: str) -> str:
 COLUMNS = (
     "path", "file_size", "width", "height", "prompt", "negative_prompt", "seed", "steps", "guidance", "scheduler",
     "recipe", "model_name", "model_hash", "loras", "lora_names", "device", "time_taken", "created", "favourite",
-    "rating", "source", "metadata_format", "request", "other_prompts",
+    "rating", "source", "metadata_format", "request", "other_prompts", "described",
 )
 
 
@@ -157,6 +193,8 @@ class ImageRecord:
     request: str | None = None
     # the prompts the file holds besides these two, a line each (searched); None: the file was not read for them
     other_prompts: str | None = ""
+    # the booru tags a tagger saw in the picture (Describe for search), searched; None: not described
+    described: str | None = None
     tags: tuple[str, ...] = ()
     id: int | None = None
 
@@ -206,6 +244,7 @@ class ImageQuery:
     min_rating: int | None = None
     tag: str | None = None
     ids: tuple[int, ...] | None = None
+    described: bool | None = None  # whether a tagger has described the image (Describe for search)
     trashed: bool = False
     oldest_first: bool = False
 
@@ -274,6 +313,11 @@ class GalleryStore:
     def set_other_prompts(self, image_id: int, text: str) -> None:
         with self.transaction() as db:
             db.execute("UPDATE images SET other_prompts = ? WHERE id = ?", (text, image_id))
+
+    def set_described(self, image_id: int, text: str) -> None:
+        """What a tagger saw in the image (its tags, as a prompt), for the search to find it by."""
+        with self.transaction() as db:
+            db.execute("UPDATE images SET described = ? WHERE id = ?", (text, image_id))
 
     def set_favourite(self, image_id: int, favourite: bool) -> None:
         with self.transaction() as db:
@@ -432,6 +476,8 @@ class GalleryStore:
         if query.favourite is not None:
             where.append("images.favourite = ?")
             args.append(int(query.favourite))
+        if query.described is not None:
+            where.append(f"images.described IS {'NOT ' if query.described else ''}NULL")
         if query.min_rating:
             where.append("images.rating >= ?")
             args.append(query.min_rating)
@@ -467,7 +513,7 @@ MAX_SEARCH_WORD = 100  # characters
 
 # What the search reads of a row: the columns images_fts indexes.
 SEARCHED = "(images.prompt || ' ' || images.negative_prompt || ' ' || coalesce(images.model_name, '') || ' ' " \
-           "|| images.lora_names || ' ' || coalesce(images.other_prompts, ''))"
+           "|| images.lora_names || ' ' || coalesce(images.other_prompts, '') || ' ' || coalesce(images.described, ''))"
 # Scripts written without spaces between words: CJK ideographs, kana, Thai, Lao, Myanmar, Khmer. FTS5's tokenizer
 # takes a run of them for one word, so a word inside a Chinese or Japanese prompt ("猫" in "一只猫坐在窗台上") is
 # found by a substring match instead.

@@ -124,6 +124,7 @@ def record_rows(record: ImageRecord, metadata: ImageMetadata | None = None,
         ("X/Y/Z plot", f"{plot_axes(request['plot'])}; this is its grid, reuse makes its first image"
          if isinstance(request.get("plot"), dict) and plot_axes(request["plot"]) else None),
         ("Other fields", _other_fields(metadata, prompts) if metadata and not request else None),
+        ("Described as", record.described),  # a tagger's tags (Describe for search)
         ("Device", Device(record.device).label if record.device in Device.values() else record.device),
         ("Time", f"{record.time_taken:.2f} s" if record.time_taken else None),
         ("Created", local_time("%Y-%m-%d %H:%M:%S", record.created)),
@@ -522,6 +523,7 @@ class GalleryBrowser(QWidget):
     reuse_requested = Signal(object)
     init_image_requested = Signal(str)  # the path of an image to start from (image-to-image)
     describe_requested = Signal(str)  # the path of an image whose tags become the Generate tab's prompt
+    search_descriptions_requested = Signal(object)  # the ids of images to describe for the search (a list)
     upscale_requested = Signal(object, float)  # an `ImageRecord` to make again larger, and how many times
     enlarge_requested = Signal(str, float)  # the path of an image to enlarge alone (not repainted), how many times
     status = Signal(str)
@@ -604,17 +606,25 @@ class GalleryBrowser(QWidget):
         self.compare_button.setToolTip("Two selected images over one another, a divider to drag between them, and the "
                                        "settings in which they differ (Ctrl+D)")
         self.export_button = QPushButton("Export…")
+        self.describe_button = QPushButton("Describe for search")
+        self.describe_button.setToolTip("Let the search find the selected images (none selected: every image not "
+                                        "described yet) by what they show: the tagger of the Models tab reads each "
+                                        "one's booru tags (outdoors, cat, red dress …), kept beside its prompt. For "
+                                        "pictures without a prompt, or with one that does not say what is in them")
+        self.stop_describing_button = QPushButton("Stop describing")
+        self.stop_describing_button.hide()
         self.import_button = QPushButton("Import folder…")
         buttons = FlowLayout(alignment=Qt.AlignmentFlag.AlignRight)  # more lines in a narrow window
         for button in (self.open_button, self.reuse_button, self.init_button, self.upscale_button, self.copy_button,
                        self.copy_params_button, self.reveal_button, self.delete_button, self.compare_button,
-                       self.export_button, self.import_button):
+                       self.export_button, self.describe_button, self.import_button):
             buttons.addWidget(button)
         actions = QHBoxLayout()
         actions.addWidget(self.count_label)
         actions.addWidget(self.notice)
         actions.addWidget(self.undo_button)
         actions.addWidget(self.stop_import_button)
+        actions.addWidget(self.stop_describing_button)
         actions.addLayout(buttons)
 
         grid_page = QWidget()
@@ -672,6 +682,7 @@ class GalleryBrowser(QWidget):
         self.stop_import_button.clicked.connect(self.stop_import)
         self.export_button.clicked.connect(self.open_export)
         self.import_button.clicked.connect(self.choose_import_folder)
+        self.describe_button.clicked.connect(self.describe_for_search)
         self.viewer.closed.connect(self.close_viewer)
         self.viewer.step.connect(self.step_viewer)
         self.viewer.changed.connect(self._record_changed)
@@ -851,6 +862,19 @@ class GalleryBrowser(QWidget):
         record = self.current_record()
         if record is not None:
             self.init_image_requested.emit(record.path)
+
+    def describe_for_search(self) -> None:
+        """Ask for the selected images (none selected: every image not described yet) to be described for the
+        search."""
+        records = self.selected_records()
+        if records:
+            ids = [record.id for record in records]
+        else:
+            ids = self.gallery.store.ids(ImageQuery(described=False))
+        if not ids:
+            self.notice.setText("Every image is described already: select images to describe them again.")
+            return
+        self.search_descriptions_requested.emit(ids)
 
     def describe_current(self) -> None:
         record = self.current_record()

@@ -55,6 +55,7 @@ from hypersd_desktop.ui.banner import Banner
 from hypersd_desktop.ui.control_stack import ControlStack, ReferenceStack
 from hypersd_desktop.ui.control_maps import ControlMaps
 from hypersd_desktop.ui.describe import Describer, described_text, tagger_name
+from hypersd_desktop.ui.gallery_descriptions import GalleryDescriptions
 from hypersd_desktop.ui.draw_tab import DrawTab
 from hypersd_desktop.ui.drops import SETTINGS_SUFFIXES, WEB_SCHEMES, DroppedFiles, ImageChoice, ask_about_image
 from hypersd_desktop.ui.engine_notice import EngineNoticeView
@@ -243,6 +244,8 @@ class MainWindow(QMainWindow):
         self.init_image = InitImageBox(self.bridge.inputs)
         self.control_maps = ControlMaps(self.bridge, self)  # depth and pose maps, made by the worker
         self.describer = Describer(self.bridge, self.library, self)  # a picture's tags, read by the worker
+        # the gallery's images described for the search, by the same worker
+        self.descriptions = GalleryDescriptions(self.bridge, self.library, self.gallery, lambda: self.settings, self)
         self.control_stack = ControlStack(self.bridge.inputs, self.library, self.control_maps)
         self.control_image = self.control_stack.first  # the first ControlNet's box
         self.reference_stack = ReferenceStack(self.bridge.inputs, self.library)
@@ -528,6 +531,10 @@ class MainWindow(QMainWindow):
         self.browser.describe_requested.connect(lambda path: (self.tabs.setCurrentIndex(0),
                                                               self.describe_file(Path(path))))
         self.browser.upscale_requested.connect(self.upscale_record)
+        self.browser.search_descriptions_requested.connect(self._describe_for_search)
+        self.browser.stop_describing_button.clicked.connect(self.descriptions.stop)
+        self.descriptions.progress.connect(self.browser.notice.setText)
+        self.descriptions.ended.connect(self._described_for_search)
         self.browser.enlarge_requested.connect(self.enlarge_image)
         self.upscaler_box.currentIndexChanged.connect(lambda _index: self._name_enlarger())
         self.browser.status.connect(lambda text: self.statusBar().showMessage(text, 3000))
@@ -541,7 +548,7 @@ class MainWindow(QMainWindow):
             self.preview, self.timing, self.cancel_button, self.results, self.queue, self.warnings, self.errors,
             self.device_label, self.memory_label, self.progress, self.resume_queue), lambda: self.settings, self,
             skip=lambda job_id: (self.draw.owns(job_id) or self.control_maps.owns(job_id) or self.live.owns(job_id)
-                                 or self.describer.owns(job_id)))
+                                 or self.describer.owns(job_id) or self.descriptions.describer.owns(job_id)))
         self.jobs.image_saved.connect(self.image_saved)
         self.results.currentItemChanged.connect(lambda item, _previous: self.show_result(item))
         self.results.itemClicked.connect(self._result_clicked)  # the current one again, after a newer image
@@ -1153,6 +1160,15 @@ class MainWindow(QMainWindow):
         """Ask the worker for input image `digest`'s booru tags; they replace the prompt when they come."""
         if self.describer.request(digest, self.settings.tag_threshold, self.settings.character_threshold):
             self.statusBar().showMessage("Reading the picture's tags…", 10000)
+
+    def _describe_for_search(self, ids: list[int]) -> None:
+        self.descriptions.start(ids)
+        self.browser.stop_describing_button.setVisible(self.descriptions.running)
+
+    def _described_for_search(self, text: str) -> None:
+        self.browser.stop_describing_button.hide()
+        self.browser.notice.setText(text)
+        self.browser.model.refresh()  # a search finds them now
 
     def _described(self, describing, description) -> None:
         description = description.without(self.settings.describe_exclude)  # Settings → Describe: left out

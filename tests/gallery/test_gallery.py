@@ -176,6 +176,39 @@ def test_images_indexed_before_other_prompts_were_searched_get_them_when_their_f
         gallery.close()
 
 
+def test_a_gallery_before_descriptions_keeps_its_rows_and_finds_what_a_tagger_describes(app_home, tmp_path):
+    """The fourth migration adds what a tagger saw in an image (`described`) to the searched text: the rows of a
+    gallery made before it are searched as before, none described yet, and a description is found once kept, by
+    word and, in a script without spaces, inside one."""
+    import sqlite3
+
+    from hypersd_desktop.gallery.store import MIGRATIONS, lora_names_of
+
+    paths = AppPaths.default()
+    paths.ensure()
+    old = sqlite3.connect(paths.data / "gallery.sqlite3")
+    old.create_function("lora_names_of", 1, lora_names_of)
+    old.executescript(";".join(MIGRATIONS[:3]) + "; PRAGMA user_version=3;")
+    old.execute("INSERT INTO images (path, created, source, prompt, other_prompts) VALUES (?, ?, ?, ?, ?)",
+                (str(tmp_path / "a.png"), 1.0, "imported", "", "a lantern"))
+    old.commit()
+    old.close()
+    gallery = Gallery(paths)
+    try:
+        assert gallery.store.notice is None and gallery.store.count(ImageQuery(text="lantern")) == 1
+        (image,) = gallery.store.query(ImageQuery(described=False)).images
+        assert image.described is None and gallery.store.count(ImageQuery(described=True)) == 0
+        gallery.store.set_described(image.id, "outdoors, night, paper lantern, 提灯")
+        assert gallery.store.count(ImageQuery(text="night outdoors")) == 1
+        assert gallery.store.count(ImageQuery(text="提")) == 1  # inside a word of a script without spaces
+        assert gallery.store.get(image.id).described.startswith("outdoors")
+        assert gallery.store.count(ImageQuery(described=False)) == 0
+        gallery.store.set_described(image.id, "indoors")
+        assert gallery.store.count(ImageQuery(text="night")) == 0  # the index follows the new words
+    finally:
+        gallery.close()
+
+
 def test_parameters_copied_of_another_tools_image_say_what_its_file_says_and_no_more(gallery, tmp_path):
     """An image without A1111's text (a ComfyUI graph, Midjourney's prompt line) copies as A1111's text of what its
     file says: no setting it does not have ("Steps: 0" would be pasted as one) and no Version of this app's."""

@@ -105,3 +105,53 @@ def test_the_thresholds_come_from_the_settings(qtbot, parts, tagger):
     with qtbot.waitSignal(window.describer.described, timeout=WAIT):
         window.init_image.describe_button.click()
     assert window.prompt.toPlainText() == "red background"
+
+
+def test_describe_for_search_lets_the_gallery_search_find_pictures_by_what_they_show(qtbot, parts, tagger, tmp_path):
+    """The gallery's *Describe for search*: without a tagger it says what to install; with one, every image not
+    described yet (none selected) is read by the worker's tagger in turn, counted in the notice line, and the search
+    finds each by its tags, which the large view shows; the selected ones are described again; a file gone is
+    passed over and named."""
+    window, browser = parts.window, parts.window.browser
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for name, colour in (("poster.png", "red"), ("sea.png", "blue"), ("gone.png", "blue")):
+        Image.new("RGB", (40, 40), colour).save(folder / name)
+    with qtbot.waitSignal(browser.model.counted, timeout=WAIT):
+        task = browser.import_folder(folder)
+        qtbot.waitUntil(lambda: not task.isRunning(), timeout=WAIT)
+    qtbot.waitUntil(lambda: browser.model.count() == 3, timeout=WAIT)
+    (folder / "gone.png").unlink()
+    browser.describe_button.click()
+    assert browser.notice.text() == NO_TAGGER
+    parts.library.import_path(tagger)
+    notices = []
+    window.descriptions.progress.connect(notices.append)
+    with qtbot.waitSignal(window.descriptions.ended, timeout=WAIT) as ended:
+        browser.describe_button.click()
+        assert browser.stop_describing_button.isVisible() or window.descriptions.running
+    assert ended.args[0].startswith("Described 2 images for search") and "Not read: gone.png" in ended.args[0]
+    assert notices[0] == "Describing for search: 1 of 2…" and not browser.stop_describing_button.isVisible()
+    browser.search.setText("red background")
+    browser.apply_filters()
+    qtbot.waitUntil(lambda: browser.model.count() == 1, timeout=WAIT)
+    record = browser.model.record(0)
+    assert record.path.endswith("poster.png") and record.described.startswith("red background")
+    browser.viewer.show_record(record)
+    assert "Described as" in browser.viewer.details.toPlainText()
+
+    browser.grid.select_position(0)  # described again, with the thresholds of the settings
+    window.settings = window.settings.replace(tag_threshold=0.6)
+    with qtbot.waitSignal(window.descriptions.ended, timeout=WAIT) as ended:
+        browser.describe_button.click()
+    assert ended.args[0].startswith("Described 1 image for search")
+    assert window.gallery.store.get(record.id).described == "red background, cosplay \\(costume\\)"
+    browser.search.clear()
+    browser.grid.clearSelection()
+    browser.describe_button.click()  # the file gone is not described yet: it is tried again, and named
+    qtbot.waitUntil(lambda: "gone.png" in browser.notice.text(), timeout=WAIT)
+    ids = window.gallery.store.ids()
+    with qtbot.waitSignal(window.descriptions.ended, timeout=WAIT) as ended:
+        window.descriptions.start(ids)
+        browser.stop_describing_button.click()  # the image being read is kept, the rest are not asked for
+    assert notices[-1] == "Stopping after the image being read…" and ended.args[0].startswith("Described 1 image")
