@@ -1100,6 +1100,7 @@ def test_gallery_describe_lets_the_search_find_images_by_what_they_show(tagger, 
     assert "2 images described; the search finds them by their tags" in run.stderr
     found = json.loads(cli("gallery", "search", "red background", "--json").stdout)
     assert [Path(item["path"]).name for item in found] == ["poster.png"]
+    assert "red background, cosplay" in cli("gallery", "search", "red background").stdout  # what it shows, listed
     assert found[0]["described"] == "red background, cosplay \\(costume\\)"
     assert [Path(item["path"]).name for item in json.loads(cli("gallery", "search", "blue", "--json").stdout)] == [
         "sea.png"]

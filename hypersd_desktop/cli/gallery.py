@@ -132,7 +132,7 @@ def _print_records(records: list[ImageRecord], as_json: bool) -> None:
         return
     for r in records:
         when = local_time("%Y-%m-%d %H:%M", r.created)
-        prompt = " ".join(r.prompt.split())
+        prompt = " ".join((r.prompt or r.described or "").split())  # a picture without a prompt: what it shows
         print(f"{r.id:>7}  {when}  {r.model_name or '?':20.20}  {r.steps or '-':>2} steps  seed {r.seed}  "
               f"{'*' if r.favourite else ' '} {prompt[:60]}")
 

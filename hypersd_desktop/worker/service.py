@@ -477,6 +477,8 @@ class GenerationService:
 
                 (run,) = engine.generate(tile, on_progress=report, cancel=cancel)
                 image = run.image
+                if label.startswith(SEAMS_STAGE):  # said as the seams fix's, as a face pass's are the pass's
+                    run = dataclasses.replace(run, warnings=tuple(f"Seams fix: {warning}" for warning in run.warnings))
                 made.append(run)
             runs.extend(made)
             results.append(dataclasses.replace(

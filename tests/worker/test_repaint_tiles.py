@@ -174,6 +174,9 @@ def test_the_seams_between_tiles_are_fixed_after_them(service, base):
             "upscale seams_fix_width: 32, Ultimate SD upscale seams_fix_mask_blur: 4, Ultimate SD upscale "
             "seams_fix_padding: 16") in settings
     assert GenerationRequest.from_dict(read_request(saved.path)) == request
+    (one_step,) = service.generate(request.replace(steps=1))  # too few steps at its strength: the warning says whose
+    assert any(warning.startswith("Seams fix: Strength 0.3 × 1 step") for warning in one_step.warnings), \
+        one_step.warnings
 
 
 def test_a_hires_fixs_second_pass_is_repainted_in_tiles(service, base):
