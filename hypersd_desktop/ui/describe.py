@@ -24,6 +24,7 @@ NO_TAGGER = ("Describe needs a tagger, which reads a picture's booru tags: downl
 class Describer(WorkerRequests):
     described = Signal(object, object)  # the Describing asked for, the Description (engine/tagger.py)
     failed = Signal(str)  # what went wrong and what to do
+    cancelled = Signal(str)  # the job was removed from the queue or stopped: why
 
     def __init__(self, bridge: WorkerBridge, library: ModelLibrary, parent: QObject | None = None) -> None:
         super().__init__(bridge, bridge.described, parent)
@@ -49,7 +50,9 @@ class Describer(WorkerRequests):
         self.described.emit(message.describing, message.description)
 
     def failed_job(self, describing: Describing, message) -> None:
-        if not message.cancelled:
+        if message.cancelled:
+            self.cancelled.emit(message.message)
+        else:
             self.failed.emit(message.message)
 
 

@@ -3,7 +3,8 @@ another, their booru tags kept beside their prompts (`GalleryStore.set_described
 picture by what it shows — a photo or an edit without a prompt, an image whose prompt does not say what came out.
 
 The gallery's notice line counts them; *Stop describing* ends the run after the image being read (those read keep
-their tags); an image whose file cannot be read is passed over and named at the end.
+their tags), as does taking its job off the Generate tab's queue; an image whose file cannot be read is passed over
+and named at the end.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class GalleryDescriptions(QObject):
         self.describer = Describer(bridge, library, self)
         self.describer.described.connect(self._described)
         self.describer.failed.connect(self._failed)
+        self.describer.cancelled.connect(self._cancelled)
         self._waiting: list[int] = []
         self._current: int | None = None  # the image being read
         self._total = self._done = 0
@@ -99,6 +101,14 @@ class GalleryDescriptions(QObject):
             self._end("⚠ Describing stopped: the tagger read none of the first images.")
         else:
             self._next()
+
+    def _cancelled(self, reason: str) -> None:
+        """The image's job was taken off the queue (or stopped): the run ends there, as *Stop describing* would."""
+        if self._current is None:
+            return
+        self._current = None
+        done = f"; {self._done} image{'s were' if self._done != 1 else ' was'} described" if self._done else ""
+        self._end(f"Describing stopped: its job was cancelled ({reason.rstrip('.')}){done}.")
 
     def _end(self, text: str) -> None:
         unread = f" Not read: {', '.join(self._unread)}." if self._unread else ""

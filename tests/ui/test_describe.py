@@ -155,3 +155,29 @@ def test_describe_for_search_lets_the_gallery_search_find_pictures_by_what_they_
         window.descriptions.start(ids)
         browser.stop_describing_button.click()  # the image being read is kept, the rest are not asked for
     assert notices[-1] == "Stopping after the image being read…" and ended.args[0].startswith("Described 1 image")
+
+
+def test_taking_describe_for_searchs_job_off_the_queue_ends_the_run(qtbot, parts, tagger, tmp_path):
+    """A person who removes the waiting describe job from the Generate tab's queue ends the run there: the gallery
+    says so and *Describe for search* can be pressed again (the run did not wait for an answer that never comes)."""
+    window, browser, client = parts.window, parts.window.browser, parts.bridge.client
+    parts.library.import_path(tagger)
+    picture = tmp_path / "poster.png"
+    Image.new("RGB", (40, 40), "red").save(picture)
+    window.gallery.import_files([picture])
+    image = window.gallery.store.get(window.gallery.store.ids()[0])
+    window.prompt.setPlainText("keeps the worker busy")
+    window.steps.setValue(8)
+    window.batch_count.setValue(2)
+    window.generate()
+    qtbot.waitUntil(lambda: client.running is not None, timeout=WAIT)
+    with qtbot.waitSignal(window.descriptions.ended, timeout=WAIT) as ended:
+        window.descriptions.start([image.id])
+        qtbot.waitUntil(lambda: window.queue.count() == 3, timeout=WAIT)  # the generation's two, the description
+        window.queue.setCurrentRow(2)
+        window.queue_remove.click()
+    assert ended.args[0] == "Describing stopped: its job was cancelled (Removed from the queue)."
+    assert not window.descriptions.running and window.gallery.store.get(image.id).described is None
+    with qtbot.waitSignal(window.descriptions.ended, timeout=WAIT) as ended:
+        browser.describe_button.click()
+    assert ended.args[0].startswith("Described 1 image for search")
