@@ -1091,7 +1091,10 @@ def test_gallery_describe_lets_the_search_find_images_by_what_they_show(tagger, 
     folder.mkdir()
     Image.new("RGB", (40, 40), "red").save(folder / "poster.png")
     Image.new("RGB", (40, 40), "blue").save(folder / "sea.png")
-    assert "added 2" in cli("gallery", "import", folder).stdout
+    imported = cli("gallery", "import", folder)
+    assert "added 2" in imported.stdout
+    assert "2 of them came without a prompt: `hypersd-desktop gallery describe` has a tagger read them" in (
+        imported.stderr)
     assert "No images match" in cli("gallery", "search", "background").stdout
     none = cli("gallery", "describe")
     assert none.returncode == 2 and "hypersd-desktop models download wd-swinv2-tagger-v3" in none.stderr

@@ -186,6 +186,11 @@ def _import(gallery, args) -> int:
     for path, reason in report.failed:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     print(f"added {report.added}, already in the gallery {report.skipped}, skipped {len(report.failed)}")
+    if report.unprompted:
+        count = len(report.unprompted)
+        print(f"{count} of them came without a prompt: `hypersd-desktop gallery describe` has a tagger read "
+              f"{'them' if count > 1 else 'it'}, and the search finds {'them' if count > 1 else 'it'} by what "
+              f"{'they show' if count > 1 else 'it shows'}", file=sys.stderr)
     return 1 if report.failed else 0
 
 

@@ -11,7 +11,7 @@ import sqlite3
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PIL import Image
@@ -42,6 +42,7 @@ class ImportReport:
     skipped: int
     failed: tuple[tuple[str, str], ...]  # (path, reason): files that are not readable images
     warnings: tuple[str, ...]
+    unprompted: tuple[int, ...] = ()  # the images added without a prompt (photos, edits), for Describe for search
 
 
 def _chunks(image, path: Path) -> dict[str, str]:
@@ -349,7 +350,8 @@ class Gallery:
         cancel = cancel or CancelToken()
         files = [p.resolve() for p in files]
         meter = TransferMeter("import", len(files), 0, on_progress)
-        added = skipped = 0
+        added: list[ImageRecord] = []  # with their ids
+        skipped = 0
         failed: list[tuple[str, str]] = []
         warnings: list[str] = []
         batch: list[ImageRecord] = []
@@ -389,8 +391,9 @@ class Gallery:
             meter.advance("", 0, force=True)
         if stopped_at is not None:
             raise CancelledError(f"import stopped after {stopped_at:,} of {len(files):,} files: "
-                                 f"{added:,} images added; importing again adds the rest")
-        return ImportReport(added, skipped, tuple(failed), tuple(warnings))
+                                 f"{len(added):,} images added; importing again adds the rest")
+        unprompted = tuple(record.id for record in added if not record.prompt.strip())
+        return ImportReport(len(added), skipped, tuple(failed), tuple(warnings), unprompted)
 
     def _read_other_prompts(self, path: Path) -> None:
         """An image indexed before the gallery searched its other prompts gets them: read once, on the next
@@ -404,16 +407,16 @@ class Gallery:
             return
         self.store.set_other_prompts(image_id, other_prompts_text(metadata))
 
-    def _commit(self, records: list[ImageRecord], failed: list[tuple[str, str]]) -> int:
-        """Add `records` in one transaction; if one cannot be stored, the others still are, one by one."""
+    def _commit(self, records: list[ImageRecord], failed: list[tuple[str, str]]) -> list[ImageRecord]:
+        """Add `records` in one transaction; if one cannot be stored, the others still are, one by one. Returns
+        those stored, with their ids."""
         try:
-            return len(self.store.add_many(records))
+            return [replace(record, id=image_id) for record, image_id in zip(records, self.store.add_many(records))]
         except (sqlite3.Error, OverflowError, ValueError):
-            added = 0
+            added = []
             for record in records:
                 try:
-                    self.store.add(record)
-                    added += 1
+                    added.append(replace(record, id=self.store.add(record)))
                 except (sqlite3.Error, OverflowError, ValueError) as error:
                     failed.append((record.path, f"its metadata cannot be stored ({error})"))
             return added

@@ -524,6 +524,7 @@ class GalleryBrowser(QWidget):
     init_image_requested = Signal(str)  # the path of an image to start from (image-to-image)
     describe_requested = Signal(str)  # the path of an image whose tags become the Generate tab's prompt
     search_descriptions_requested = Signal(object)  # the ids of images to describe for the search (a list)
+    imported_unprompted = Signal(object, str)  # an import's images without a prompt (ids), the words it ended with
     upscale_requested = Signal(object, float)  # an `ImageRecord` to make again larger, and how many times
     enlarge_requested = Signal(str, float)  # the path of an image to enlarge alone (not repainted), how many times
     status = Signal(str)
@@ -1063,6 +1064,8 @@ class GalleryBrowser(QWidget):
         if report.failed:
             text += f", {len(report.failed):,} unreadable"
         self._import_ended(text + ".")
+        if report.unprompted:
+            self.imported_unprompted.emit(list(report.unprompted), text + ".")
 
     def _import_ended(self, text: str) -> None:
         """The images imported so far are in the gallery, also when the import stopped or failed."""

@@ -37,16 +37,20 @@ class GalleryDescriptions(QObject):
         self._current: int | None = None  # the image being read
         self._total = self._done = 0
         self._unread: list[str] = []
+        self._said = ""  # what the notice line said when the run started (an import's end), kept before its words
 
     @property
     def running(self) -> bool:
         return self._current is not None
 
-    def start(self, ids: list[int]) -> None:
-        """Describe the images `ids`, in turn (more asked for while it runs join the end)."""
+    def start(self, ids: list[int], said: str = "") -> None:
+        """Describe the images `ids`, in turn (more asked for while it runs join the end). `said`: words the notice
+        line keeps before the run's own (an import's end: "Imported 12 images.")."""
         if self.describer.tagger() is None:
             self.ended.emit(NO_TAGGER)
             return
+        if not self.running:
+            self._said = said
         known = set(self._waiting) | {self._current}
         added = [image for image in ids if image not in known]
         self._waiting += added
@@ -58,7 +62,7 @@ class GalleryDescriptions(QObject):
         if self.running:
             self._waiting.clear()
             self._total = self._done + 1  # the image being read is kept when it comes
-            self.progress.emit("Stopping after the image being read…")
+            self.progress.emit(self._with_said("Stopping after the image being read…"))
 
     def _next(self) -> None:
         while self._waiting:
@@ -76,7 +80,7 @@ class GalleryDescriptions(QObject):
             self._current = image
             settings = self._settings()
             self.describer.request(digest, settings.tag_threshold, settings.character_threshold)
-            self.progress.emit(f"Describing for search: {self._done + 1} of {self._total}…")
+            self.progress.emit(self._with_said(f"Describing for search: {self._done + 1} of {self._total}…"))
             return
         self._end(f"Described {self._done} image{'s' if self._done != 1 else ''} for search: the search finds them "
                   "by their tags too." if self._done else "No image was described.")
@@ -112,6 +116,10 @@ class GalleryDescriptions(QObject):
 
     def _end(self, text: str) -> None:
         unread = f" Not read: {', '.join(self._unread)}." if self._unread else ""
+        text = self._with_said(text + unread)
         self._waiting.clear()
-        self._current, self._total, self._done, self._unread = None, 0, 0, []
-        self.ended.emit(text + unread)
+        self._current, self._total, self._done, self._unread, self._said = None, 0, 0, [], ""
+        self.ended.emit(text)
+
+    def _with_said(self, text: str) -> str:
+        return f"{self._said} {text}" if self._said else text

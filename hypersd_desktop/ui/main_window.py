@@ -532,6 +532,7 @@ class MainWindow(QMainWindow):
                                                               self.describe_file(Path(path))))
         self.browser.upscale_requested.connect(self.upscale_record)
         self.browser.search_descriptions_requested.connect(self._describe_for_search)
+        self.browser.imported_unprompted.connect(self._describe_imported)
         self.browser.stop_describing_button.clicked.connect(self.descriptions.stop)
         self.descriptions.progress.connect(self.browser.notice.setText)
         self.descriptions.ended.connect(self._described_for_search)
@@ -1164,6 +1165,13 @@ class MainWindow(QMainWindow):
     def _describe_for_search(self, ids: list[int]) -> None:
         self.descriptions.start(ids)
         self.browser.stop_describing_button.setVisible(self.descriptions.running)
+
+    def _describe_imported(self, ids: list[int], imported: str) -> None:
+        """Pictures imported without a prompt are described for search where Settings → Describe says so and a
+        tagger is installed (without one, nothing is said: the import asked for no description)."""
+        if self.settings.describe_imports and self.descriptions.describer.tagger() is not None:
+            self.descriptions.start(ids, said=imported)
+            self.browser.stop_describing_button.setVisible(self.descriptions.running)
 
     def _described_for_search(self, text: str) -> None:
         self.browser.stop_describing_button.hide()

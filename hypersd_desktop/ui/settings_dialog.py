@@ -96,6 +96,12 @@ class SettingsDialog(QDialog):
         self.describe_exclude = QLineEdit(settings.describe_exclude, placeholderText="Leave out: no tag")
         self.describe_exclude.setToolTip("Tags Describe leaves out of the prompt, commas between (\"simple "
                                          "background, white background\"), as A1111's Tagger's exclude tags")
+        self.describe_imports = QCheckBox("Describe pictures imported without a prompt, for the gallery's search",
+                                          checked=settings.describe_imports)
+        self.describe_imports.setToolTip("Once an import ends, the tagger of the Models tab reads each picture "
+                                         "that came without a prompt (a photo, an edit), as the gallery's *Describe "
+                                         "for search* does, so that the search finds it by what it shows. Nothing "
+                                         "happens without a tagger installed.")
         describe_row = QWidget()
         describe_layout = QHBoxLayout(describe_row)
         describe_layout.setContentsMargins(0, 0, 0, 0)
@@ -133,6 +139,7 @@ class SettingsDialog(QDialog):
         form.addRow(self.cuda_graphs)
         form.addRow(self.compile_steps)
         form.addRow("Describe", describe_row)
+        form.addRow(self.describe_imports)
         form.addRow("Theme", self.theme)
         form.addRow("Models folder", self.models_dir)
         form.addRow("Images folder", self.images_dir)
@@ -220,7 +227,7 @@ class SettingsDialog(QDialog):
             fast_decode=self.fast_decode.isChecked(), cuda_graphs=self.cuda_graphs.isChecked(),
             compile_steps=self.compile_steps.isChecked(), tag_threshold=round(self.tag_threshold.value(), 2),
             character_threshold=round(self.character_threshold.value(), 2),
-            describe_exclude=self.describe_exclude.text().strip(),
+            describe_exclude=self.describe_exclude.text().strip(), describe_imports=self.describe_imports.isChecked(),
             models_dir=self._typed(self.models_dir.edit.text()), images_dir=self._typed(self.images_dir.edit.text()),
             civitai_token=self.civitai_token.text().strip(),
         )

@@ -277,6 +277,25 @@ def test_import_folder_twice_adds_nothing_twice(gallery, tmp_path):
     assert (again.added, again.skipped) == (3, 12)
     assert gallery.store.count() == 15
     assert gallery.store.query(ImageQuery(text="image")).images[0].metadata_format == "a1111"
+    assert report.unprompted == again.unprompted == ()  # every one has its prompt
+
+
+def test_an_import_names_the_pictures_that_came_without_a_prompt(gallery, tmp_path):
+    """What Describe for search is for: a photo, an edit saved without its settings, a picture whose settings give
+    no prompt; not an image made from a prompt, nor one already in the gallery."""
+    folder = tmp_path / "mixed"
+    write_images(folder, 2)
+    Image.new("RGB", (16, 16), "green").save(folder / "photo.jpg")
+    info = PngInfo()
+    info.add_text("parameters", "Steps: 4, Sampler: Euler a, CFG scale: 7, Seed: 9, Size: 16x16")  # no prompt
+    Image.new("RGB", (16, 16), "blue").save(folder / "no-prompt.png", pnginfo=info)
+    report = gallery.import_folder(folder)
+    assert report.added == 4
+    named = {Path(gallery.store.get(image).path).name for image in report.unprompted}
+    assert named == {"photo.jpg", "no-prompt.png"}
+    Image.new("RGB", (16, 16), "red").save(folder / "later.webp")
+    assert [Path(gallery.store.get(image).path).name for image in gallery.import_folder(folder).unprompted] == [
+        "later.webp"]
 
 
 def test_importing_a_fooocus_outputs_folder_reads_its_bare_images_from_its_logs(gallery, tmp_path):

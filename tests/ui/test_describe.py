@@ -4,12 +4,14 @@ result, as one edit Ctrl+Z takes back."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 from PIL import Image
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QPushButton
 
 from hypersd_desktop.engine.tagger import Tagger
+from hypersd_desktop.gallery.store import ImageQuery
 from hypersd_desktop.ui.describe import NO_TAGGER
 from ui_helpers import WAIT, answer_next_dialog, drop
 
@@ -181,3 +183,49 @@ def test_taking_describe_for_searchs_job_off_the_queue_ends_the_run(qtbot, parts
     with qtbot.waitSignal(window.descriptions.ended, timeout=WAIT) as ended:
         browser.describe_button.click()
     assert ended.args[0].startswith("Described 1 image for search")
+
+
+def test_pictures_imported_without_a_prompt_are_described_for_search(qtbot, parts, tagger, tmp_path):
+    """With a tagger installed, an import ends by describing the pictures that came without a prompt (not those made
+    from one), the import's words kept in the notice line; Settings → Describe turns it off; without a tagger the
+    import says nothing of describing."""
+    from PIL.PngImagePlugin import PngInfo
+
+    window, browser = parts.window, parts.window.browser
+
+    def import_folder(name: str, colours: dict[str, str]):
+        folder = tmp_path / name
+        folder.mkdir()
+        for file, colour in colours.items():
+            info = PngInfo()
+            if file.startswith("made"):
+                info.add_text("parameters", "a castle\nSteps: 4, Sampler: Euler a, CFG scale: 7, Seed: 9, Size: 40x40")
+            Image.new("RGB", (40, 40), colour).save(folder / file, pnginfo=info)
+        task = browser.import_folder(folder)
+        qtbot.waitUntil(lambda: not task.isRunning(), timeout=WAIT)
+
+    import_folder("before", {"photo-before.png": "red"})  # no tagger: nothing asked for, nothing said
+    qtbot.waitUntil(lambda: browser.notice.text() == "Imported 1 image.", timeout=WAIT)
+    assert not window.descriptions.running and browser.notice.text() == "Imported 1 image."
+    parts.library.import_path(tagger)
+    with qtbot.waitSignal(window.descriptions.ended, timeout=WAIT) as ended:
+        import_folder("photos", {"photo.png": "red", "made.png": "red"})
+    assert ended.args[0].startswith("Imported 2 images. Described 1 image for search")
+    assert browser.notice.text() == ended.args[0]
+    store = window.gallery.store
+    described = {Path(record.path).name: record.described for record in store.query(ImageQuery()).images}
+    assert described["photo.png"].startswith("red background")
+    assert described["made.png"] is None and described["photo-before.png"] is None  # made from a prompt; before
+
+    from hypersd_desktop.ui.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(window.settings, None, ("torch",))
+    qtbot.addWidget(dialog)
+    assert dialog.describe_imports.isChecked()  # on by default
+    dialog.describe_imports.setChecked(False)
+    window.settings = dialog.settings()
+    import_folder("later", {"photo-later.png": "blue"})
+    qtbot.waitUntil(lambda: browser.notice.text() == "Imported 1 image.", timeout=WAIT)
+    qtbot.wait(200)
+    later = [record for record in store.query(ImageQuery()).images if record.path.endswith("photo-later.png")]
+    assert not window.descriptions.running and len(later) == 1 and later[0].described is None
