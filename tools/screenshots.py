@@ -460,7 +460,22 @@ def main(out: Path) -> None:
         dialog.template.setText("{model}/{date}/{seed}-{prompt:30}")
         dialog.format.setCurrentText("webp")
         dialog.update_preview()
-        QTimer.singleShot(500, lambda: (shoot("export-dialog", whole_screen=True), dialog.reject(), start_download()))
+        QTimer.singleShot(500, lambda: (shoot("export-dialog", whole_screen=True), dialog.reject(), shoot_watched()))
+
+    def shoot_watched() -> None:
+        from hypersd_desktop.ui.watched_folders import WatchedFoldersDialog
+
+        comfy, outputs = home / "ComfyUI" / "output", home / "stable-diffusion-webui" / "outputs"
+        for folder in (comfy, outputs):
+            folder.mkdir(parents=True, exist_ok=True)
+        usb = Path("/media/usb/renders")
+        dialog = WatchedFoldersDialog([comfy, usb], (usb,), window.gallery.paths, window)
+        dialog.add_folder(outputs)
+        dialog.add_folder(window.gallery.paths.images)  # refused: the reason shows beside the buttons
+        dialog.move(window.x() + 300, window.y() + 160)
+        dialog.show()
+        QTimer.singleShot(500, lambda: (shoot("watched-folders", whole_screen=True), dialog.reject(),
+                                        start_download()))
 
     def start_download() -> None:
         from huggingface_hub import constants

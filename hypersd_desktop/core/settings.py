@@ -37,6 +37,7 @@ class Settings:
     tag_threshold: float = 0.35  # Describe: the score a tagger's tag needs to join the prompt (engine/tagger.py)
     character_threshold: float = 0.85  # … and a character's tag
     describe_exclude: str = ""  # tags Describe leaves out, commas between
+    watched_folders: str = ""  # folders whose new images come into the gallery (gallery/watch.py), one a line
     describe_imports: bool = True  # pictures imported without a prompt are described for search (a tagger installed)
     last_model: str = ""
     last_hyper: str = ""

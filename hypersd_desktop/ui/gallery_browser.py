@@ -615,10 +615,13 @@ class GalleryBrowser(QWidget):
         self.stop_describing_button = QPushButton("Stop describing")
         self.stop_describing_button.hide()
         self.import_button = QPushButton("Import folder…")
+        self.watch_button = QPushButton("Watch folders…")
+        self.watch_button.setToolTip("Folders another tool saves its images in (ComfyUI's output, A1111's outputs): "
+                                     "the images that arrive there come into the gallery")
         buttons = FlowLayout(alignment=Qt.AlignmentFlag.AlignRight)  # more lines in a narrow window
         for button in (self.open_button, self.reuse_button, self.init_button, self.upscale_button, self.copy_button,
                        self.copy_params_button, self.reveal_button, self.delete_button, self.compare_button,
-                       self.export_button, self.describe_button, self.import_button):
+                       self.export_button, self.describe_button, self.import_button, self.watch_button):
             buttons.addWidget(button)
         actions = QHBoxLayout()
         actions.addWidget(self.count_label)
@@ -1066,6 +1069,14 @@ class GalleryBrowser(QWidget):
         self._import_ended(text + ".")
         if report.unprompted:
             self.imported_unprompted.emit(list(report.unprompted), text + ".")
+
+    def images_arrived(self, added: int, text: str) -> None:
+        """`added` images came in from a watched folder: shown at the top where they are the newest (else the grid
+        is read again), `text` in the notice line."""
+        self.notice.setText(text)
+        if self.model.add_newest() < added:  # some older than the newest shown (saved while the app was closed)
+            self.model.refresh()
+        self.reload_facets()
 
     def _import_ended(self, text: str) -> None:
         """The images imported so far are in the gallery, also when the import stopped or failed."""

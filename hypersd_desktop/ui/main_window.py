@@ -48,6 +48,7 @@ from hypersd_desktop.gallery.formats.syntax import reused_prompts
 from hypersd_desktop.gallery.gallery import Gallery, read_metadata, record_for
 from hypersd_desktop.gallery.sidecars import settings_file
 from hypersd_desktop.gallery.store import ImageRecord
+from hypersd_desktop.gallery.watch import watched_folders, watched_text
 from hypersd_desktop.models.catalog import FP16_SDXL_VAE
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
@@ -56,6 +57,7 @@ from hypersd_desktop.ui.control_stack import ControlStack, ReferenceStack
 from hypersd_desktop.ui.control_maps import ControlMaps
 from hypersd_desktop.ui.describe import Describer, described_text, tagger_name
 from hypersd_desktop.ui.gallery_descriptions import GalleryDescriptions
+from hypersd_desktop.ui.watched_folders import FolderWatcher, WatchedFoldersDialog
 from hypersd_desktop.ui.draw_tab import DrawTab
 from hypersd_desktop.ui.drops import SETTINGS_SUFFIXES, WEB_SCHEMES, DroppedFiles, ImageChoice, ask_about_image
 from hypersd_desktop.ui.engine_notice import EngineNoticeView
@@ -246,6 +248,7 @@ class MainWindow(QMainWindow):
         self.describer = Describer(self.bridge, self.library, self)  # a picture's tags, read by the worker
         # the gallery's images described for the search, by the same worker
         self.descriptions = GalleryDescriptions(self.bridge, self.library, self.gallery, lambda: self.settings, self)
+        self.watcher = FolderWatcher(self.gallery, self)  # other tools' folders whose new images come in
         self.control_stack = ControlStack(self.bridge.inputs, self.library, self.control_maps)
         self.control_image = self.control_stack.first  # the first ControlNet's box
         self.reference_stack = ReferenceStack(self.bridge.inputs, self.library)
@@ -423,6 +426,10 @@ class MainWindow(QMainWindow):
         self.paste_action.triggered.connect(self.paste_parameters)
         self.import_action = QAction("&Import models…", self)
         self.import_images_action = QAction("Import &images from a folder…", self)
+        self.watch_action = QAction("&Watched folders…", self)
+        self.watch_action.setToolTip("Folders another tool saves its images in, whose new images come into the "
+                                     "gallery as they arrive")
+        self.watch_action.triggered.connect(self.open_watched_folders)
         self.rebuild_action = QAction("&Rebuild the gallery from the images folder", self)
         self.batch_action = QAction("&Batch job…", self, shortcut=QKeySequence("Ctrl+B"))
         self.plot_action = QAction("X/Y/Z &plot…", self, shortcut=QKeySequence("Ctrl+Shift+P"))
@@ -439,8 +446,8 @@ class MainWindow(QMainWindow):
                                          "name.txt")
         self.wildcards_action.triggered.connect(self.open_wildcards)
         for action in (self.open_action, self.paste_action, None, self.import_action, self.import_images_action,
-                       self.rebuild_action, self.wildcards_action, None, self.batch_action, self.plot_action,
-                       self.export_action, None,
+                       self.watch_action, self.rebuild_action, self.wildcards_action, None, self.batch_action,
+                       self.plot_action, self.export_action, None,
                        self.settings_action, self.runtime_action, None, quit_action):  # None: a separator
             if action is None:
                 menu.addSeparator()
@@ -533,6 +540,10 @@ class MainWindow(QMainWindow):
         self.browser.upscale_requested.connect(self.upscale_record)
         self.browser.search_descriptions_requested.connect(self._describe_for_search)
         self.browser.imported_unprompted.connect(self._describe_imported)
+        self.browser.watch_button.clicked.connect(self.open_watched_folders)
+        self.watcher.arrived.connect(self._arrived)
+        self.watcher.problem.connect(self.browser.notice.setText)
+        self.watcher.watch(watched_folders(self.settings.watched_folders))  # and what came while the app was closed
         self.browser.stop_describing_button.clicked.connect(self.descriptions.stop)
         self.descriptions.progress.connect(self.browser.notice.setText)
         self.descriptions.ended.connect(self._described_for_search)
@@ -1173,6 +1184,28 @@ class MainWindow(QMainWindow):
             self.descriptions.start(ids, said=imported)
             self.browser.stop_describing_button.setVisible(self.descriptions.running)
 
+    def open_watched_folders(self) -> None:
+        """The watched folders' dialog; folders added are imported at once (the import's progress in the notice line)
+        and watched from then on."""
+        dialog = WatchedFoldersDialog(self.watcher.folders, self.watcher.gone, self.gallery.paths, self)
+        if not dialog.exec():
+            return
+        folders = dialog.folders()
+        self.settings = self.settings.replace(watched_folders=watched_text(folders))
+        if problem := save_settings(self.settings, self.library.paths):
+            self.errors.show_messages([problem + " They hold until the app closes."])
+        imported = bool(dialog.added) and self.browser.import_files([], dialog.added) is not None
+        self.watcher.watch(folders, catch_up=bool(dialog.added) and not imported)  # another import runs: look later
+
+    def _arrived(self, report) -> None:
+        """Images came in from the watched folders."""
+        text = f"{report.added:,} new image{'s' if report.added != 1 else ''} from the watched folders"
+        if report.failed:
+            text += f", {len(report.failed):,} unreadable ({', '.join(Path(path).name for path, _ in report.failed)})"
+        self.browser.images_arrived(report.added, text + ".")
+        if report.unprompted:
+            self._describe_imported(list(report.unprompted), text + ".")
+
     def _described_for_search(self, text: str) -> None:
         self.browser.stop_describing_button.hide()
         self.browser.notice.setText(text)
@@ -1731,6 +1764,7 @@ class MainWindow(QMainWindow):
             return
         self._remember_choices()
         self.session.save(wait=True)
+        self.watcher.stop()
         self.browser.close_resources()
         self.models.shutdown()
         super().closeEvent(event)

@@ -1,0 +1,177 @@
+"""Watched folders in the window: every few seconds a look in the background (gallery/watch.py's `FolderPoll`)
+brings the images that arrived in them into the gallery, found by the search with what their tools wrote.
+Settings keep the folders; the dialog adds and removes them.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
+    QVBoxLayout, QWidget,
+)
+
+from hypersd_desktop.core.errors import InputError
+from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.gallery.gallery import Gallery
+from hypersd_desktop.gallery.watch import MAX_WATCHED_DIRS, FolderPoll, check_watchable
+from hypersd_desktop.ui.tasks import Task
+
+log = logging.getLogger("hypersd")
+
+LOOK_EVERY_MS = 2000  # a look at the watched folders' times: milliseconds of work for thousands of folders
+
+
+class FolderWatcher(QObject):
+    """Keeps the gallery up to date with the watched folders and the folders below them. `arrived` gives the
+    report of each look that added images (or found some unreadable); `problem` says what cannot be watched."""
+
+    arrived = Signal(object)  # an ImportReport (gallery/gallery.py) of the images that came in
+    problem = Signal(str)
+    looked = Signal()  # a look ended (tests wait for it)
+
+    def __init__(self, gallery: Gallery, parent: QObject | None = None, interval_ms: int = LOOK_EVERY_MS) -> None:
+        super().__init__(parent)
+        self.gallery = gallery
+        self._poll: FolderPoll | None = None
+        self._task: Task | None = None
+        self._said_cut = False
+        self._timer = QTimer(self, interval=interval_ms)
+        self._timer.timeout.connect(self._look)
+
+    @property
+    def folders(self) -> list[Path]:
+        """The watched folders."""
+        return list(self._poll.watched) if self._poll else []
+
+    @property
+    def gone(self) -> tuple[Path, ...]:
+        """The watched folders not there at the last look (a drive not plugged in)."""
+        return self._poll.gone if self._poll else ()
+
+    @property
+    def watching(self) -> list[Path]:
+        """Every folder looked at: the watched ones and those below."""
+        return self._poll.folders if self._poll else []
+
+    def look_every(self, milliseconds: int) -> None:
+        self._timer.setInterval(milliseconds)
+
+    def watch(self, folders: list[Path], catch_up: bool = True) -> None:
+        """Watch `folders` (and below) from now on. With `catch_up`, images that came while the app was closed are
+        taken at the first look (those there longer than a minute at once)."""
+        self._poll = FolderPoll(folders, self.gallery.paths, catch_up) if folders else None
+        self._said_cut = False
+        if self._poll is None:
+            self._timer.stop()
+            return
+        self._timer.start()
+        self._look()
+
+    def stop(self) -> None:
+        """Closing: no more looks; one under way ends first (its images are in the gallery)."""
+        self._timer.stop()
+        self._poll = None
+        if self._task is not None and self._task.isRunning():
+            self._task.wait(10_000)
+
+    def _look(self) -> None:
+        if self._poll is None or self._task is not None and self._task.isRunning():
+            return  # the next tick looks again
+        poll, gallery = self._poll, self.gallery
+        self._task = Task(lambda _report, _cancel: poll.look(gallery.import_files, gallery.store), self)
+        self._task.succeeded.connect(lambda report: self._looked(poll, report))
+        self._task.failed.connect(lambda message: log.warning("the watched folders could not be read: %s", message))
+        self._task.start()
+
+    def _looked(self, poll: FolderPoll, report) -> None:
+        if poll is not self._poll:  # the folders changed, or the app is closing
+            return
+        if poll.cut and not self._said_cut:
+            self._said_cut = True
+            self.problem.emit(f"Only {MAX_WATCHED_DIRS:,} folders of the watched ones are looked at: images saved "
+                              "in the others come in with File → Import images from a folder.")
+        if report is not None and (report.added or report.failed):
+            self.arrived.emit(report)
+        self.looked.emit()
+
+
+class WatchedFoldersDialog(QDialog):
+    """The watched folders: added (checked, then imported with the browser's progress) and removed. `folders()`
+    is the list once accepted; `added` the folders added in this dialog."""
+
+    def __init__(self, folders: list[Path], gone: tuple[Path, ...], paths: AppPaths,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Watched folders")
+        self._paths = paths
+        self.added: list[Path] = []
+        intro = QLabel("Images saved in these folders (and the folders below them) by another tool — ComfyUI's "
+                       "output, A1111's outputs — come into the gallery as they arrive, searchable by what the "
+                       "tool wrote in them. The files stay where they are.", wordWrap=True)
+        self.list = QListWidget()
+        for folder in folders:
+            self._add_item(folder, folder in gone)
+        self.add_button = QPushButton("Add a folder…")
+        self.add_button.clicked.connect(self._choose)
+        self.remove_button = QPushButton("Stop watching")
+        self.remove_button.setToolTip("The folder's images stay in the gallery; new ones no longer come in")
+        self.remove_button.clicked.connect(self._remove)
+        self.problem = QLabel(wordWrap=True, visible=False)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        row = QHBoxLayout()
+        row.addWidget(self.add_button)
+        row.addWidget(self.remove_button)
+        row.addStretch(1)
+        layout = QVBoxLayout(self)
+        layout.addWidget(intro)
+        layout.addWidget(self.list, 1)
+        layout.addLayout(row)
+        layout.addWidget(self.problem)
+        layout.addWidget(buttons)
+        self.list.currentRowChanged.connect(lambda row: self.remove_button.setEnabled(row >= 0))
+        self.remove_button.setEnabled(False)
+        self.resize(560, 320)
+
+    def folders(self) -> list[Path]:
+        return [Path(self.list.item(row).data(Qt.ItemDataRole.UserRole)) for row in range(self.list.count())]
+
+    def add_folder(self, folder: Path) -> bool:
+        """Add `folder` to the list, or say beside the buttons why it cannot be watched."""
+        try:
+            resolved = check_watchable(folder, self._paths, self.folders())
+        except InputError as error:
+            self.problem.setText(f"⚠ {error}")
+            self.problem.setVisible(True)
+            return False
+        self.problem.setVisible(False)
+        for row in reversed(range(self.list.count())):  # folders inside it are watched with it now
+            inside = Path(self.list.item(row).data(Qt.ItemDataRole.UserRole))
+            if resolved in inside.parents:
+                self.list.takeItem(row)
+                self.added = [folder for folder in self.added if folder != inside]
+        self._add_item(resolved, False)
+        self.added.append(resolved)
+        return True
+
+    def _add_item(self, folder: Path, gone: bool) -> None:
+        item = QListWidgetItem(f"{folder}  (not there now)" if gone else str(folder))
+        item.setData(Qt.ItemDataRole.UserRole, str(folder))
+        self.list.addItem(item)
+
+    def _choose(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Watch a folder", str(Path.home()))
+        if folder:
+            self.add_folder(Path(folder))
+
+    def _remove(self) -> None:
+        row = self.list.currentRow()
+        if row >= 0:
+            folder = Path(self.list.takeItem(row).data(Qt.ItemDataRole.UserRole))
+            if folder in self.added:
+                self.added.remove(folder)
