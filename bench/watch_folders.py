@@ -5,8 +5,8 @@ run.
     python bench/watch_folders.py [--folders 4000] [--images 20]
 
 A tree of `--folders` day folders (as A1111 and ComfyUI keep them, 64 under each of a few more) with `--images`
-small PNGs in each, all in the gallery. Figures in milliseconds, median of 9: a look that finds nothing new, a look after one
-image arrived in one folder, and the walk (`image_files`, the rglob an import makes).
+small PNGs in each, all in the gallery. Figures in milliseconds, median of 9: a look that finds nothing new, a look
+after one image arrived in one folder, and the walk (`image_files`, the rglob an import makes).
 """
 
 from __future__ import annotations
