@@ -53,14 +53,14 @@ def main() -> None:
         started = time.perf_counter()
         report = gallery.import_folder(root)
         print(f"{len(folders):,} folders, {report.added:,} images imported in {time.perf_counter() - started:.1f} s")
-        poll = FolderPoll([root], gallery.paths.images, catch_up=False)
+        poll = FolderPoll([root], gallery.paths, catch_up=False)
         poll.look(gallery.import_files, gallery.store)
         print(f"folders looked at: {len(poll.folders):,}{' (cut at the limit)' if poll.cut else ''}")
 
         quiet, arrival, walk = [], [], []
         for run in range(9):
             started = time.perf_counter()
-            assert poll.look(gallery.import_files, gallery.store) is None
+            assert poll.look(gallery.import_files, gallery.store) is None  # nothing changed
             quiet.append(time.perf_counter() - started)
             target = folders[run * 97 % len(folders)] / f"new-{run}.png"
             target.write_bytes(payload)

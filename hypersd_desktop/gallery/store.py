@@ -10,6 +10,7 @@ is emptied, so a delete can be undone.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import time
@@ -440,6 +441,15 @@ class GalleryStore:
             tags = [r[0] for r in self._db.execute("SELECT DISTINCT tag FROM tags ORDER BY 1")]
         loras = sorted({name for names in lora_sets for name in names.split(LORA_SEPARATOR) if name}, key=str.lower)
         return {"models": models, "loras": loras, "steps": steps, "tags": tags}
+
+    def files_below(self, folder: str) -> list[tuple[int, str, int, float]]:
+        """The images kept below `folder` (an absolute path, no trailing separator), not trashed: id, path, file
+        size and time (the file's when it was indexed). A range on the path's unique index, not a scan."""
+        prefix = folder.rstrip("/\\") + os.sep
+        with self._lock:
+            return [tuple(row) for row in self._db.execute(
+                "SELECT id, path, file_size, created FROM images WHERE path >= ? AND path < ? AND trashed_at IS NULL",
+                (prefix, prefix + "\U0010ffff"))]
 
     def all_paths(self) -> list[tuple[int, str]]:
         with self._lock:

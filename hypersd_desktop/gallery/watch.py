@@ -21,7 +21,7 @@ from pathlib import Path
 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
-from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES
+from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES, ImportReport
 from hypersd_desktop.gallery.store import GalleryStore
 
 MAX_WATCHED_DIRS = 4096  # folders looked at, the watched ones and those below together (a look's cost)
@@ -173,6 +173,24 @@ def arrivals(folders: list[Path], store: GalleryStore, seen: dict[Path, tuple[in
     return Arrivals(tuple(sorted(ready)), unsettled, tuple(sorted(below)))
 
 
+@dataclass(frozen=True)
+class Look:
+    """What a look at the watched folders did: the import of the images that arrived (None: none came), the
+    images that followed their files to another name or folder, and those dropped with their files."""
+
+    report: ImportReport | None
+    moved: int = 0
+    dropped: int = 0
+
+    @property
+    def added(self) -> int:
+        return self.report.added if self.report else 0
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.added or self.report and self.report.failed or self.moved or self.dropped)
+
+
 class FolderPoll:
     """The state of the watched folders between looks (`look`, in a background thread, one at a time): each
     folder's time, the files that may still be being written, those that could not be imported."""
@@ -193,11 +211,13 @@ class FolderPoll:
         """The folders looked at: the watched ones that are there and the folders below them."""
         return list(self._times)
 
-    def look(self, import_files, store: GalleryStore, now: float | None = None):
-        """Import (`import_files(paths)`, the gallery's) the complete images that arrived since the last look;
-        returns its ImportReport, or None where nothing came."""
+    def look(self, import_files, store: GalleryStore, now: float | None = None) -> Look | None:
+        """Bring the gallery in line with the folders that changed since the last look: the complete images that
+        arrived are imported (`import_files(paths)`, the gallery's), an image renamed or moved within the watched
+        folders keeps its row (its rating, tags, favourite, description), one deleted there leaves the gallery.
+        None where nothing changed."""
         found_again = self._find_roots()
-        changed = set()
+        changed, vanished = set(), []
         for folder, before in list(self._times.items()):
             try:
                 time_now = folder.stat().st_mtime
@@ -205,6 +225,8 @@ class FolderPoll:
                 del self._times[folder]
                 if folder in self.watched:
                     self.gone += (folder,)
+                elif folder.parent.is_dir():  # deleted, not unplugged: its images are gone with it
+                    vanished.append(folder)
                 continue
             if time_now != before:
                 self._times[folder] = time_now
@@ -216,26 +238,54 @@ class FolderPoll:
             trusted = changed & found_again  # a drive plugged in: its images were saved before
         self._first = False
         changed |= {path.parent for path in self._seen}
-        if not changed:
+        if not changed and not vanished:
             return None
         found = arrivals(sorted(changed - trusted), store, self._seen, None, self._unreadable, now)
         if trusted:
             caught = arrivals(sorted(trusted), store, self._seen, 60.0, self._unreadable, now)
             found = Arrivals(found.ready + caught.ready, found.unsettled | caught.unsettled,
                              found.folders + caught.folders)
-        self._seen = found.unsettled
         for folder in found.folders:
             if folder not in self._times and folder.resolve() not in self._own:
                 self._add(folder)
-        if not found.ready:
-            return None
-        report = import_files(list(found.ready))
+        found, moved, dropped = self._follow_gone(store, changed, vanished, found)
+        self._seen = found.unsettled
+        report = import_files(list(found.ready)) if found.ready else None
         by_path = {str(path.resolve()): path for path in found.ready}
-        for failed, _reason in report.failed:
+        for failed, _reason in report.failed if report else ():
             path = by_path.get(failed, Path(failed))
             if (looked := looked_at(path)) is not None:
                 self._unreadable[path] = looked
-        return report
+        look = Look(report, moved, dropped)
+        return look if look.anything else None
+
+    def _follow_gone(self, store: GalleryStore, changed: set[Path], vanished: list[Path],
+                     found: Arrivals) -> tuple[Arrivals, int, int]:
+        """The gallery's images whose files left the changed folders (or went with a deleted folder): one whose
+        file came back under another name or folder (the same size and time: a rename or a move) follows it, the
+        others are dropped from the gallery. Returns the arrivals less the files followed, and how many moved and
+        were dropped."""
+        gone = [row for folder in changed for row in store.files_below(str(folder))
+                if Path(row[1]).parent == folder and not os.path.exists(row[1])]
+        gone += [row for folder in vanished for row in store.files_below(str(folder))]
+        if not gone:
+            return found, 0, 0
+        candidates = {}  # (size, time) -> a new file
+        for path in (*found.ready, *found.unsettled):
+            if (looked := looked_at(path)) is not None:
+                candidates.setdefault(looked, path)
+        followed, dropped = set(), []
+        for image_id, _path, size, created in gone:
+            path = candidates.pop((size, created), None)
+            if path is None or store.has_path(str(path.resolve())):
+                dropped.append(image_id)
+                continue
+            store.set_path(image_id, str(path.resolve()))
+            followed.add(path)
+        store.delete_rows(dropped)
+        found = Arrivals(tuple(path for path in found.ready if path not in followed),
+                         {path: seen for path, seen in found.unsettled.items() if path not in followed}, found.folders)
+        return found, len(followed), len(dropped)
 
     def _find_roots(self) -> set[Path]:
         """Watched folders not there at the last look that are now (a drive plugged in): listed, to be looked at;

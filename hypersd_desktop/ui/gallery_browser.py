@@ -1070,12 +1070,12 @@ class GalleryBrowser(QWidget):
         if report.unprompted:
             self.imported_unprompted.emit(list(report.unprompted), text + ".")
 
-    def images_arrived(self, added: int, text: str) -> None:
-        """`added` images came in from a watched folder: shown at the top where they are the newest (else the grid
-        is read again), `text` in the notice line."""
+    def images_arrived(self, added: int, text: str, rows_changed: bool = False) -> None:
+        """`added` images came in from a watched folder: shown at the top where they are the newest (else, or
+        where images moved or left, the grid is read again), `text` in the notice line."""
         self.notice.setText(text)
-        if self.model.add_newest() < added:  # some older than the newest shown (saved while the app was closed)
-            self.model.refresh()
+        if rows_changed or self.model.add_newest() < added:  # some older than the newest shown (saved while the
+            self.model.refresh()  # app was closed)
         self.reload_facets()
 
     def _import_ended(self, text: str) -> None:

@@ -1197,14 +1197,23 @@ class MainWindow(QMainWindow):
         imported = bool(dialog.added) and self.browser.import_files([], dialog.added) is not None
         self.watcher.watch(folders, catch_up=bool(dialog.added) and not imported)  # another import runs: look later
 
-    def _arrived(self, report) -> None:
-        """Images came in from the watched folders."""
-        text = f"{report.added:,} new image{'s' if report.added != 1 else ''} from the watched folders"
-        if report.failed:
-            text += f", {len(report.failed):,} unreadable ({', '.join(Path(path).name for path, _ in report.failed)})"
-        self.browser.images_arrived(report.added, text + ".")
-        if report.unprompted:
-            self._describe_imported(list(report.unprompted), text + ".")
+    def _arrived(self, look) -> None:
+        """The watched folders changed: images came in, moved, or left with their files (gallery/watch.py)."""
+        said = []
+        if look.added:
+            said.append(f"{look.added:,} new image{'s' if look.added != 1 else ''} from the watched folders")
+        if look.report and look.report.failed:
+            names = ", ".join(Path(path).name for path, _ in look.report.failed)
+            said.append(f"{len(look.report.failed):,} unreadable ({names})")
+        if look.moved:
+            said.append(f"{look.moved:,} moved or renamed there")
+        if look.dropped:
+            said.append(f"{look.dropped:,} deleted there, taken out of the gallery")
+        text = "; ".join(said) + "."
+        text = text[:1].upper() + text[1:]
+        self.browser.images_arrived(look.added, text, rows_changed=bool(look.moved or look.dropped))
+        if look.report and look.report.unprompted:
+            self._describe_imported(list(look.report.unprompted), text)
 
     def _described_for_search(self, text: str) -> None:
         self.browser.stop_describing_button.hide()

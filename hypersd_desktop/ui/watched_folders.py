@@ -26,10 +26,10 @@ LOOK_EVERY_MS = 2000  # a look at the watched folders' times: milliseconds of wo
 
 
 class FolderWatcher(QObject):
-    """Keeps the gallery up to date with the watched folders and the folders below them. `arrived` gives the
-    report of each look that added images (or found some unreadable); `problem` says what cannot be watched."""
+    """Keeps the gallery up to date with the watched folders and the folders below them. `arrived` gives what each
+    look that changed something did; `problem` says what cannot be watched."""
 
-    arrived = Signal(object)  # an ImportReport (gallery/gallery.py) of the images that came in
+    arrived = Signal(object)  # a Look (gallery/watch.py): the images that came in, moved, or left
     problem = Signal(str)
     looked = Signal()  # a look ended (tests wait for it)
 
@@ -83,19 +83,19 @@ class FolderWatcher(QObject):
             return  # the next tick looks again
         poll, gallery = self._poll, self.gallery
         self._task = Task(lambda _report, _cancel: poll.look(gallery.import_files, gallery.store), self)
-        self._task.succeeded.connect(lambda report: self._looked(poll, report))
+        self._task.succeeded.connect(lambda look: self._looked(poll, look))
         self._task.failed.connect(lambda message: log.warning("the watched folders could not be read: %s", message))
         self._task.start()
 
-    def _looked(self, poll: FolderPoll, report) -> None:
+    def _looked(self, poll: FolderPoll, look) -> None:
         if poll is not self._poll:  # the folders changed, or the app is closing
             return
         if poll.cut and not self._said_cut:
             self._said_cut = True
             self.problem.emit(f"Only {MAX_WATCHED_DIRS:,} folders of the watched ones are looked at: images saved "
                               "in the others come in with File → Import images from a folder.")
-        if report is not None and (report.added or report.failed):
-            self.arrived.emit(report)
+        if look is not None:
+            self.arrived.emit(look)
         self.looked.emit()
 
 

@@ -137,8 +137,8 @@ def test_the_poll_takes_what_arrives_in_the_watched_folders_and_those_below(gall
     picture(output / "old.png", age=3600)
     poll = FolderPoll([output, usb], gallery.paths)
 
-    def names(report) -> list[str]:  # the images it brought (none has a prompt)
-        return sorted(Path(gallery.store.get(image).path).name for image in report.unprompted)
+    def names(look) -> list[str]:  # the images it brought (none has a prompt)
+        return sorted(Path(gallery.store.get(image).path).name for image in look.report.unprompted)
 
     now = time.time()
     first = poll.look(gallery.import_files, gallery.store, now=now)
@@ -156,8 +156,37 @@ def test_the_poll_takes_what_arrives_in_the_watched_folders_and_those_below(gall
     assert names(report) == ["ComfyUI_00001_.png"]
     picture(usb / "from-the-usb-drive.png", age=600)
     shutil.rmtree(day)
-    report = poll.look(gallery.import_files, gallery.store, now=time.time() + 10)
-    assert names(report) == ["from-the-usb-drive.png"] and poll.gone == () and day not in poll.folders
+    look = poll.look(gallery.import_files, gallery.store, now=time.time() + 10)
+    assert names(look) == ["from-the-usb-drive.png"] and poll.gone == () and day not in poll.folders
+    assert look.dropped == 1 and gallery.store.count() == 2  # the day folder's image left with it
+    shutil.rmtree(usb.parent)  # a drive unplugged: its images stay in the gallery, shown as gone
+    assert poll.look(gallery.import_files, gallery.store) is None and poll.gone == (usb,)
+    assert gallery.store.count() == 2
+
+
+def test_an_image_renamed_or_moved_keeps_its_place_and_one_deleted_leaves(gallery, tmp_path):
+    """A rename or a move between watched folders (the same size and time) keeps the gallery's row — its
+    favourite, rating and tags — at the new path; a file deleted there takes its row out of the gallery."""
+    output = tmp_path / "output"
+    keep, moved, deleted = (picture(output / name, age=600) for name in ("keep.png", "moved.png", "deleted.png"))
+    picture(output / "best" / "other.png", age=600)
+    poll = FolderPoll([output], gallery.paths)
+    assert poll.look(gallery.import_files, gallery.store).added == 4
+    image = gallery.store.id_of_path(str(moved.resolve()))
+    gallery.store.set_favourite(image, True)
+    gallery.store.set_tags(image, ["portfolio"])
+    before = gallery.store.count()
+    moved.rename(output / "best" / "the best one.png")
+    deleted.unlink()
+    trashed = gallery.delete([gallery.store.id_of_path(str(keep.resolve()))])  # the app's own delete: no row lost
+    assert trashed.moved
+    look = poll.look(gallery.import_files, gallery.store)
+    assert (look.added, look.moved, look.dropped) == (0, 1, 1)
+    record = gallery.store.get(image)
+    assert record.path == str((output / "best" / "the best one.png").resolve()) and record.favourite
+    assert list(record.tags) == ["portfolio"] and gallery.store.count() == before - 2  # the deleted, the trashed
+    gallery.undo_delete(trashed.moved)
+    assert poll.look(gallery.import_files, gallery.store) is None and gallery.store.count() == before - 1
 
 
 def test_a_poll_without_catch_up_leaves_the_images_there_already(gallery, tmp_path):

@@ -71,11 +71,16 @@ def test_images_saved_in_a_watched_folder_come_into_the_gallery(qtbot, parts, tm
     with qtbot.waitSignal(window.watcher.arrived, timeout=WAIT) as arrived:
         a1111_image(outputs / "txt2img-images" / "2026-12-07" / "00003-7.png", "a blue whale")
         (outputs / "txt2img-images" / "2026-12-07" / "00004-8.png").write_bytes(b"not a png at all, just text")
-    assert (arrived.args[0].added, len(arrived.args[0].failed)) == (1, 1)
+    assert (arrived.args[0].added, len(arrived.args[0].report.failed)) == (1, 1)
     assert "1 unreadable (00004-8.png)" in browser.notice.text() and found(store, "whale") == ["00003-7.png"]
     with qtbot.waitSignal(window.watcher.arrived, timeout=WAIT) as arrived:  # the unreadable one is said once
         a1111_image(outputs / "txt2img-images" / "2026-12-07" / "00006-9.png", "a green frog")
-    assert (arrived.args[0].added, arrived.args[0].failed) == (1, ())
+    assert (arrived.args[0].added, arrived.args[0].report.failed) == (1, ())
+    count = browser.model.count()
+    with qtbot.waitSignal(window.watcher.arrived, timeout=WAIT) as arrived:  # deleted in the file manager
+        (outputs / "txt2img-images" / "2026-12-07" / "00003-7.png").unlink()
+    assert arrived.args[0].dropped == 1 and found(store, "whale") == []
+    assert browser.notice.text() == "1 deleted there, taken out of the gallery." and browser.model.count() == count - 1
 
     window.watcher.stop()  # as when the app closes; an image saved meanwhile comes in at the next start
     a1111_image(outputs / "img2img-images" / "00005-9.png", "a castle on a hill", age=120)
