@@ -93,6 +93,14 @@ def add_parser(commands) -> None:
     delete.add_argument("ids", type=image_id, nargs="+")
     undo = sub.add_parser("undo", help="bring deleted images back")
     undo.add_argument("ids", type=image_id, nargs="+")
+    watch = sub.add_parser("watch", help="folders another tool saves its images in, kept in the gallery (the "
+                                         "window looks at them every two seconds): list, add, stop, sync")
+    watch.add_argument("folders", type=Path, nargs="*", metavar="FOLDER",
+                       help="watch these too (their images are imported now)")
+    watch.add_argument("--stop", type=Path, nargs="+", default=[], metavar="FOLDER", help="no longer watch these "
+                       "(their images stay in the gallery)")
+    watch.add_argument("--sync", action="store_true", help="bring the gallery in line with the watched folders now, "
+                       "as the window does: new images imported, moved ones followed, deleted ones dropped")
     sub.add_parser("empty-trash", help="delete trashed images for good")
     rebuild = sub.add_parser("rebuild", help="index again every image in the images folder (after a damaged "
                                              "gallery database was replaced), and in FOLDERs")
@@ -192,6 +200,63 @@ def _import(gallery, args) -> int:
               f"{'them' if count > 1 else 'it'}, and the search finds {'them' if count > 1 else 'it'} by what "
               f"{'they show' if count > 1 else 'it shows'}", file=sys.stderr)
     return 1 if report.failed else 0
+
+
+def _watch(gallery, args) -> int:
+    """The watched folders of Settings: listed, added (and imported), stopped, or synced once."""
+    import time
+
+    from hypersd_desktop.core.settings import load_settings, save_settings
+    from hypersd_desktop.gallery.watch import SETTLED_S, FolderPoll, check_watchable, watched_folders, watched_text
+
+    settings = load_settings()
+    watched, failed = watched_folders(settings.watched_folders), 0
+    for folder in args.stop:
+        resolved = folder.expanduser().resolve()
+        if resolved not in watched:
+            print(f"{folder} is not watched.", file=sys.stderr)
+            failed += 1
+            continue
+        watched.remove(resolved)
+        print(f"no longer watching {resolved} (its images stay in the gallery)", file=sys.stderr)
+    added = []
+    for folder in args.folders:
+        try:
+            resolved = check_watchable(folder, gallery.paths, watched)
+        except InputError as error:
+            print(f"not watched: {error}", file=sys.stderr)
+            failed += 1
+            continue
+        watched = [other for other in watched if resolved not in other.parents] + [resolved]  # those inside: one
+        added.append(resolved)
+    if args.stop or added:
+        if problem := save_settings(settings.replace(watched_folders=watched_text(watched))):
+            raise AppError(problem)
+    for folder in added:
+        print(f"watching {folder}", file=sys.stderr)
+        args.folder = folder
+        failed += _import(gallery, args)
+    if args.sync:
+        poll = FolderPoll(watched, gallery.paths)
+        looks = [poll.look(gallery.import_files, gallery.store)]
+        if poll.unsettled:  # files written a moment ago: taken once a second look finds them unchanged
+            time.sleep(SETTLED_S + 0.1)
+            looks.append(poll.look(gallery.import_files, gallery.store))
+        looks = [look for look in looks if look is not None]
+        unreadable = [item for look in looks if look.report for item in look.report.failed]
+        for path, reason in unreadable:
+            print(f"skipped {path}: {reason}", file=sys.stderr)
+        print(f"added {sum(look.added for look in looks)}, moved {sum(look.moved for look in looks)}, dropped "
+              f"{sum(look.dropped for look in looks)} (deleted there), skipped {len(unreadable)}")
+        failed += bool(unreadable)
+    if not (args.folders or args.stop or args.sync):
+        if not watched:
+            print("No folder is watched: `hypersd-desktop gallery watch FOLDER` watches one.", file=sys.stderr)
+        for folder in watched:
+            count = len(gallery.store.files_below(str(folder))) if folder.is_dir() else 0
+            print(f"{folder}  ({count:,} image{'s' if count != 1 else ''})" if folder.is_dir()
+                  else f"{folder}  (not there now)")
+    return 1 if failed else 0
 
 
 def _export(gallery, args) -> int:
@@ -400,4 +465,4 @@ def _enlarge_in_runtime(paths: AppPaths, wanted: list, args) -> int:
 
 ACTIONS = {"list": _list, "search": _list, "show": _show, "import": _import, "export": _export, "reuse": _reuse,
            "delete": _delete, "undo": _undo, "empty-trash": _empty_trash, "missing": _missing, "rebuild": _rebuild,
-           "enlarge": _enlarge, "describe": _describe}
+           "enlarge": _enlarge, "describe": _describe, "watch": _watch}

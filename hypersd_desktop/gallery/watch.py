@@ -211,6 +211,11 @@ class FolderPoll:
         """The folders looked at: the watched ones that are there and the folders below them."""
         return list(self._times)
 
+    @property
+    def unsettled(self) -> bool:
+        """Whether files seen at the last look may still be being written (the next look decides)."""
+        return bool(self._seen)
+
     def look(self, import_files, store: GalleryStore, now: float | None = None) -> Look | None:
         """Bring the gallery in line with the folders that changed since the last look: the complete images that
         arrived are imported (`import_files(paths)`, the gallery's), an image renamed or moved within the watched

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import shlex
 import subprocess
 import sys
+import time
 
 import numpy as np
 from PIL import Image
@@ -357,3 +359,39 @@ def test_reuse_of_an_a1111_grids_text_gives_the_plot_again(tmp_path):
     words = shlex.split(cli("gallery", "reuse", text).stdout.strip())
     assert words[words.index("--x-axis") + 1] == "prompt:sitting, standing"
     assert words[words.index("--y-axis") + 1] == "steps:1, 2"
+
+
+def test_gallery_watch_adds_lists_syncs_and_stops_watched_folders(app_home, tmp_path):
+    """`gallery watch FOLDER` watches and imports it, `gallery watch` lists, `--sync` does what the window's looks
+    do (a new image imported, a deleted one dropped), `--stop` ends it; the app's own folders are refused."""
+    from PIL.PngImagePlugin import PngInfo
+
+    def saved(path, prompt, age=0):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        info = PngInfo()
+        info.add_text("parameters", f"{prompt}\nSteps: 4, Sampler: Euler a, CFG scale: 7, Seed: 3, Size: 16x16")
+        Image.new("RGB", (16, 16), "navy").save(path, pnginfo=info)
+        if age:
+            os.utime(path, (time.time() - age, time.time() - age))
+
+    output = tmp_path / "ComfyUI" / "output"
+    saved(output / "ComfyUI_00001_.png", "a harbour at night")
+    none = cli("gallery", "watch")
+    assert none.returncode == 0 and "No folder is watched" in none.stderr
+    own = cli("gallery", "watch", app_home / "data" / "images")
+    assert own.returncode == 1 and "the app's own images folder" in own.stderr
+    added = cli("gallery", "watch", output)
+    assert added.returncode == 0, added.stderr
+    assert f"watching {output.resolve()}" in added.stderr and "added 1" in added.stdout
+    assert cli("gallery", "watch").stdout.strip() == f"{output.resolve()}  (1 image)"
+    saved(output / "2026-12-07" / "ComfyUI_00002_.png", "a lighthouse in fog", age=120)
+    (output / "ComfyUI_00001_.png").unlink()
+    synced = cli("gallery", "watch", "--sync")
+    assert synced.returncode == 0, synced.stderr
+    assert synced.stdout.strip() == "added 1, moved 0, dropped 1 (deleted there), skipped 0"
+    assert "lighthouse" in cli("gallery", "search", "lighthouse").stdout
+    assert "No images match" in cli("gallery", "search", "harbour").stdout
+    stopped = cli("gallery", "watch", "--stop", output)
+    assert stopped.returncode == 0 and "no longer watching" in stopped.stderr
+    assert "No folder is watched" in cli("gallery", "watch").stderr
+    assert cli("gallery", "watch", "--stop", output).returncode == 1
