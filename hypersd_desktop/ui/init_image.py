@@ -342,7 +342,8 @@ class InitImageBox(PictureInput):
     def state(self) -> dict:
         """What `restore` brings back after a restart: the picture, its mask and their settings."""
         return {"image": self.digest, "mask": self.mask, "strength": self.strength.value(),
-                "mask_blur": self.mask_blur.value(), "masked_padding": self.padding(), "size": self.request_size()}
+                "mask_blur": self.mask_blur.value(), "masked_padding": self.padding(), "size": self.request_size(),
+                "details_only": self.details_only.isChecked()}
 
     def restore(self, state: dict) -> None:
         """Show a `state()` again; a picture no longer in the input store is left out."""
@@ -356,6 +357,7 @@ class InitImageBox(PictureInput):
         if self.digest is not None and isinstance(size, list) and len(size) == 2 and all(
                 isinstance(side, int) and 64 <= side <= MAX_SIDE for side in size):
             self.set_size((size[0], size[1]))
+        self.details_only.setChecked(state.get("details_only") is True)
 
     def set_mask(self, mask_png: bytes | None) -> None:
         """Use `mask_png` (white: repainted) as the mask; None: no mask."""

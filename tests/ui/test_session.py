@@ -1,6 +1,6 @@
 """The work in the window survives a restart and a crash: the prompts and prompt styles, the locked seed, the init
-image with its mask, the ControlNets' pictures, Tiling, and the Draw tab's drawing and prompt come back when the app
-starts again."""
+image with its mask (or with Faces and hands only), the ControlNets' pictures, Tiling, and the Draw tab's drawing and
+prompt come back when the app starts again."""
 
 from __future__ import annotations
 
@@ -115,3 +115,22 @@ def test_a_closed_window_saves_at_once_and_a_damaged_session_is_left_aside(qtbot
             assert again.window.init_image.digest is None and again.window.isEnabled()
         finally:
             close(again)
+
+
+def test_faces_and_hands_only_comes_back_with_its_picture(qtbot, idle_app, tmp_path):
+    from hypersd_desktop.app import build_app
+    from tests.ui.conftest import close
+
+    window = idle_app.window
+    photo = tmp_path / "portrait.png"
+    Image.new("RGB", (96, 64), (200, 150, 120)).save(photo)
+    assert window.init_image.load_file(photo)
+    window.init_image.details_only.setChecked(True)
+    assert window.init_image.detailing()
+    qtbot.wait(SAVE_DELAY_MS + 300)
+    again = build_app(["test"], start_worker=False)
+    try:
+        box = again.window.init_image
+        assert box.digest == window.init_image.digest and box.details_only.isChecked() and box.detailing()
+    finally:
+        close(again)
