@@ -54,6 +54,11 @@ def add_parser(commands) -> None:
     importing.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     importing.add_argument("--copy", action="store_true", help="copy into the app's models folder (default: use in place)")
     importing.add_argument("--json", action="store_true")
+    folders = sub.add_parser("folders", help="the linked folders: models folders imported in place, looked through "
+                                             "for new models at each start (`models sync` now)")
+    folders.add_argument("--stop", type=Path, nargs="+", default=[], metavar="FOLDER",
+                         help="no longer look through these (their models stay installed)")
+    sub.add_parser("sync", help="install the models saved in the linked folders since they were last looked through")
     verify = sub.add_parser("verify", help="re-hash installed models and report changed or missing files")
     verify.add_argument("id", nargs="?")
     remove = sub.add_parser("remove", help="remove an installed model (files are deleted only if the app made them)")
@@ -148,6 +153,10 @@ def _import(library, args) -> int:
             hint = f"; its {images:,} images go to the gallery with `gallery import {path}`" if images else ""
             warn(f"no model files in {path} (.safetensors files and diffusers folders are looked for){hint}")
         items += found
+        resolved = path.expanduser().resolve()
+        if resolved in library.registry.linked_folders():
+            print(f"{resolved} is linked: models saved there later are installed at the window's next start (or "
+                  "by `models sync`)", file=sys.stderr)
     if args.json:
         print(json.dumps([asdict(item) for item in items], indent=1))
     else:
@@ -156,6 +165,37 @@ def _import(library, args) -> int:
             detail = f" as {item.model_id}" if item.model_id else f": {item.reason}" if item.reason else ""
             print(f"{item.status:17} {what:16} {item.path}{detail}")
     return 1 if any(item.status in (ImportStatus.BROKEN, ImportStatus.REFUSED) for item in items) else 0
+
+
+def _folders(library, args) -> int:
+    """The linked folders, listed; `--stop` unlinks some."""
+    linked = library.registry.linked_folders()
+    failed = 0
+    for folder in args.stop:
+        resolved = folder.expanduser().resolve()
+        if resolved not in linked:
+            print(f"{folder} is not a linked folder.", file=sys.stderr)
+            failed += 1
+            continue
+        library.registry.unlink_folder(resolved)
+        print(f"no longer looking through {resolved} (its models stay installed)", file=sys.stderr)
+    if not args.stop:
+        if not linked:
+            print("No linked folder: `hypersd-desktop models import FOLDER` (in place) links one.", file=sys.stderr)
+        for folder in linked:
+            print(folder if folder.is_dir() else f"{folder}  (not there now)")
+    return 1 if failed else 0
+
+
+def _sync(library, args) -> int:
+    with ProgressBar("look through") as bar:
+        items = library.sync_folders(on_progress=bar)
+    new = [item for item in items if item.status == ImportStatus.IMPORTED]
+    for item in new:
+        print(f"installed {item.model_id}: {item.path}")
+    print(f"{len(new)} new model{'s' if len(new) != 1 else ''} in {len(library.registry.linked_folders())} linked "
+          "folder(s)", file=sys.stderr)
+    return 0
 
 
 def _verify(library, args) -> int:
@@ -217,4 +257,4 @@ def _search(library, args) -> int:
 
 
 ACTIONS = {"catalog": _catalog, "list": _list, "download": _download, "import": _import, "verify": _verify,
-           "remove": _remove, "search": _search, "words": _words}
+           "remove": _remove, "search": _search, "words": _words, "folders": _folders, "sync": _sync}

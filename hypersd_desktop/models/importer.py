@@ -68,10 +68,11 @@ class Importer:
 
     def import_path(self, path: Path, copy: bool = False,
                     on_progress: Callable[[TransferProgress], None] | None = None,
-                    cancel: CancelToken | None = None, sha256: str | None = None) -> list[ImportItem]:
-        """Import a weights file, a diffusers folder, or every model found below a folder. `sha256`: a file's, checked
-        a moment ago (a download, against the one its site publishes), taken as it is where hashing a 7 GB checkpoint
-        again would take a while."""
+                    cancel: CancelToken | None = None, sha256: str | None = None,
+                    leave_out: set[str] | None = None) -> list[ImportItem]:
+        """Import a weights file, a diffusers folder, or every model found below a folder (but those at the paths
+        `leave_out` names). `sha256`: a file's, checked a moment ago (a download, against the one its site
+        publishes), taken as it is where hashing a 7 GB checkpoint again would take a while."""
         cancel = cancel or CancelToken()
         path = path.expanduser().resolve()
         if not path.exists():
@@ -81,6 +82,7 @@ class Importer:
         if not path.is_dir() and not path.is_file():
             return [ImportItem(str(path), ImportStatus.BROKEN, reason="not a regular file (a pipe or a device)")]
         candidates = [path] if path.is_file() or _is_diffusers_folder(path) else list(_scan(path))
+        candidates = [candidate for candidate in candidates if str(candidate) not in (leave_out or ())]
         total = sum(_size(candidate) for candidate in candidates) * (2 if copy else 1)  # a copy reads them twice
         meter = TransferMeter("import", total, 0, on_progress)
         items = []
@@ -293,6 +295,12 @@ def _is_diffusers_folder(path: Path) -> bool:
     tagger."""
     return path.is_dir() and ((path / "model_index.json").is_file() or map_model_type(path) is not None
                               or is_encoder_folder(path) or is_tagger(path))
+
+
+def is_models_folder(path: Path) -> bool:
+    """Whether importing `path` looks through a folder of models (an A1111 or ComfyUI `models` folder), not one
+    model's own folder or file."""
+    return path.is_dir() and not _is_diffusers_folder(path)
 
 
 def _scan(root: Path) -> Iterator[Path]:

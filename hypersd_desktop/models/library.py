@@ -19,7 +19,7 @@ from hypersd_desktop.core.images import kept_bytes
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.prompt_tags import network_tags, trigger_words
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
-from hypersd_desktop.core.vocab import Architecture, ModelKind, ModelLayout
+from hypersd_desktop.core.vocab import Architecture, ImportStatus, ModelKind, ModelLayout
 from hypersd_desktop.engine.inspect import base_architecture, base_has_vae, read_header, vae_family
 from hypersd_desktop.models.addresses import address_entry, is_model_link, repo_parts
 from hypersd_desktop.models.civitai import (
@@ -28,7 +28,7 @@ from hypersd_desktop.models.civitai import (
 from hypersd_desktop.models.catalog import CATALOG_VAES, Catalog, CatalogEntry, CatalogFile, load_catalog
 from hypersd_desktop.models.downloads import DownloadError, Downloader, RefusedRequestError, RemoteFile
 from hypersd_desktop.core.hashes import HashCache, other_tools_hashes, sha256_file
-from hypersd_desktop.models.importer import ImportItem, Importer
+from hypersd_desktop.models.importer import ImportItem, Importer, is_models_folder
 from hypersd_desktop.models.model_notes import NOTED_KINDS, ModelNotes, read_notes
 from hypersd_desktop.models.registry import InstalledModel, Registry, named_embeddings, tagged_loras
 
@@ -273,7 +273,54 @@ class ModelLibrary:
 
     def import_path(self, path: Path, copy: bool = False, on_progress: Report | None = None,
                     cancel: CancelToken | None = None) -> list[ImportItem]:
-        return self.importer.import_path(path, copy, on_progress, cancel)
+        """Import a weights file, a model's folder, or every model below a folder (see `Importer.import_path`). A
+        folder of models used where they are becomes a linked folder (`sync_folders`) once it held one; what was
+        removed from it before comes back, as it was asked for by hand."""
+        path = path.expanduser().resolve()
+        self.registry.take_back(path)
+        items = self.importer.import_path(path, copy, on_progress, cancel)
+        usable = any(item.status in (ImportStatus.IMPORTED, ImportStatus.ALREADY) for item in items)
+        if not copy and usable and is_models_folder(path):
+            self.link_folder(path)
+        return items
+
+    def link_folder(self, folder: Path) -> bool:
+        """Look through `folder` for new models at each start (`sync_folders`); False (and nothing done) where a
+        linked folder holds it already, or it is the app's own models folder or inside it."""
+        folder = folder.expanduser().resolve()
+        own = self.paths.models.resolve()
+        if folder == own or own in folder.parents:
+            return False
+        if any(folder == linked or linked in folder.parents for linked in self.registry.linked_folders()):
+            return False
+        self.registry.link_folder(folder)
+        return True
+
+    def check_linkable(self, folder: Path, linked: list[Path]) -> Path:
+        """`folder` resolved, or InputError saying why it cannot be linked: not a folder, the app's own models
+        folder or inside it, or inside a folder of `linked`."""
+        resolved = folder.expanduser().resolve()
+        if not resolved.is_dir():
+            raise InputError(f"{folder} is not a folder (or is on a drive that is not there).")
+        own = self.paths.models.resolve()
+        if resolved == own or own in resolved.parents:
+            raise InputError(f"{resolved} is the app's own models folder{' or inside it' if resolved != own else ''}: "
+                             "what the app downloads or copies is installed already.")
+        for other in linked:
+            if resolved == other or other in resolved.parents:
+                raise InputError(f"{resolved} is linked already" + (f", with {other}." if resolved != other else "."))
+        return resolved
+
+    def sync_folders(self, on_progress: Report | None = None, cancel: CancelToken | None = None) -> list[ImportItem]:
+        """Import the models added to the linked folders since they were last looked through (those there already
+        are passed over by path and size, in moments; a new one is hashed as any import is), leaving out the ones
+        the person removed. A linked folder not there now (a drive unplugged) is passed over."""
+        left_out = self.registry.left_out()
+        items = []
+        for folder in self.registry.linked_folders():
+            if folder.is_dir():
+                items += self.importer.import_path(folder, False, on_progress, cancel, leave_out=left_out)
+        return items
 
     def installed_address(self, text: str) -> InstalledModel | None:
         """The installed model a Hugging Face or Civitai address names, if it was downloaded (None also for an
@@ -449,5 +496,10 @@ class ModelLibrary:
         return results
 
     def remove(self, key: str) -> int:
-        """Unregister a model; delete its files only if the app downloaded or copied them. Returns bytes freed."""
+        """Unregister a model; delete its files only if the app downloaded or copied them. Returns bytes freed. A
+        model used where it is in a linked folder is left out of that folder's looks from now on."""
+        model = self.registry.get(key)
+        path = Path(model.path)
+        if not model.owned and any(linked in path.parents for linked in self.registry.linked_folders()):
+            self.registry.leave_out(model.path)
         return self.registry.remove(key)

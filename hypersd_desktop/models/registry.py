@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import sqlite3
@@ -64,6 +65,13 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE models ADD COLUMN trigger_words TEXT;
     ALTER TABLE models ADD COLUMN preferred_weight REAL;
+    """,
+    # Folders of models imported by reference (an A1111 or ComfyUI models folder, a Hugging Face cache), looked
+    # through again at each start for models added there since; a model the person removed from one is left out of
+    # those looks until it is imported again by hand.
+    """
+    CREATE TABLE linked_folders (path TEXT PRIMARY KEY, added REAL NOT NULL);
+    CREATE TABLE left_out (path TEXT PRIMARY KEY);
     """,
 )
 
@@ -208,6 +216,34 @@ class Registry:
         with self._db.lock:
             return [self._model(row) for row in self._db.execute(
                 f"SELECT * FROM models WHERE trigger_words IS NULL AND kind IN ({marks})", NOTED_KINDS)]
+
+    def linked_folders(self) -> list[Path]:
+        """The folders looked through for new models at each start, in the order they were linked."""
+        return [Path(row["path"]) for row in self._db.execute("SELECT path FROM linked_folders ORDER BY added")]
+
+    def link_folder(self, folder: Path) -> None:
+        """Look through `folder` at each start from now on; folders linked below it are looked through with it."""
+        with self._transaction() as db:
+            below = str(folder).rstrip("/\\") + os.sep
+            db.execute("DELETE FROM linked_folders WHERE path >= ? AND path < ?", (below, below + "\U0010ffff"))
+            db.execute("INSERT OR IGNORE INTO linked_folders (path, added) VALUES (?, ?)", (str(folder), time.time()))
+
+    def unlink_folder(self, folder: Path) -> None:
+        """No more looks through `folder`; its models stay installed."""
+        self._db.execute("DELETE FROM linked_folders WHERE path = ?", (str(folder),))
+
+    def left_out(self) -> set[str]:
+        """The paths of models removed from a linked folder: not imported again by its looks."""
+        return {row["path"] for row in self._db.execute("SELECT path FROM left_out")}
+
+    def leave_out(self, path: str) -> None:
+        self._db.execute("INSERT OR IGNORE INTO left_out (path) VALUES (?)", (path,))
+
+    def take_back(self, path: Path) -> None:
+        """An import by hand of `path` (a file or a folder) brings back what was left out there."""
+        below = str(path).rstrip("/\\") + os.sep
+        self._db.execute("DELETE FROM left_out WHERE path = ? OR (path >= ? AND path < ?)",
+                         (str(path), below, below + "\U0010ffff"))
 
     def touch(self, model_id: str) -> None:
         self._db.execute("UPDATE models SET last_used = ? WHERE id = ?", (time.time(), model_id))

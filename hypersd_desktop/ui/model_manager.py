@@ -29,6 +29,7 @@ from hypersd_desktop.models.model_notes import NOTED_KINDS
 from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.civitai_search import CivitaiSearch
 from hypersd_desktop.ui.drops import WEB_SCHEMES
+from hypersd_desktop.ui.folder_list import FolderListDialog
 from hypersd_desktop.ui.tables import ModelTooltips, read_only_table, show_matching_rows, table_item
 from hypersd_desktop.ui.tasks import Task, describe_bytes, percent
 from hypersd_desktop.ui.trigger_words import TriggerWordsDialog
@@ -94,6 +95,7 @@ class ModelManager(QWidget):
         self.setAcceptDrops(True)
         self.refresh()
         self._complete_earlier_records()
+        self.sync_folders()  # models saved in the linked folders since the last start
 
     def _build(self) -> None:
         self.catalog_table = read_only_table(CATALOG_COLUMNS, stretch=CATALOG_COLUMNS.index("What it enables"))
@@ -126,6 +128,9 @@ class ModelManager(QWidget):
         catalog_buttons.addWidget(self.download_label, 2)
         self.import_files_button = QPushButton("Import files…")
         self.import_folder_button = QPushButton("Import folder…")
+        self.folders_button = QPushButton("Linked folders…")
+        self.folders_button.setToolTip("The models folders imported where they are (A1111's, ComfyUI's): looked "
+                                       "through at each start for models added there since")
         self.verify_button = QPushButton("Verify")
         self.remove_button = QPushButton("Remove")
         self.reveal_button = QPushButton("Show in folder")
@@ -140,8 +145,8 @@ class ModelManager(QWidget):
         self.status = QLabel("Drop .safetensors files or A1111/ComfyUI model folders here to import them.",
                              wordWrap=True)
         installed_buttons = QHBoxLayout()
-        for button in (self.import_files_button, self.import_folder_button, self.verify_button, self.remove_button,
-                       self.reveal_button, self.words_button):
+        for button in (self.import_files_button, self.import_folder_button, self.folders_button, self.verify_button,
+                       self.remove_button, self.reveal_button, self.words_button):
             installed_buttons.addWidget(button)
         self.disk_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         installed_buttons.addWidget(self.disk_label, 1)  # the row's room: one line where it fits, two where not
@@ -199,6 +204,7 @@ class ModelManager(QWidget):
         self.installed_table.itemSelectionChanged.connect(self._update_buttons)
         self.import_files_button.clicked.connect(self.choose_files)
         self.import_folder_button.clicked.connect(self.choose_folder)
+        self.folders_button.clicked.connect(self.open_linked_folders)
         self.verify_button.clicked.connect(lambda: self.verify(self._selected_model()))
         self.remove_button.clicked.connect(lambda: self.remove(self._selected_model()))
         self.reveal_button.clicked.connect(self._reveal)
@@ -335,6 +341,7 @@ class ModelManager(QWidget):
         self.words_button.setEnabled(model is not None and model.kind in NOTED_KINDS and not model.recipe)
         self.import_files_button.setEnabled(idle)
         self.import_folder_button.setEnabled(idle)
+        self.folders_button.setEnabled(idle)
         for button in (self.remove_export_button, self.reveal_export_button):
             button.setEnabled(self._selected_export() is not None)
 
@@ -498,6 +505,44 @@ class ModelManager(QWidget):
             return [item for path in paths for item in library.import_path(path, on_progress=report, cancel=cancel)]
 
         return self._start_side_task(work, self._imported, "Importing")
+
+    def sync_folders(self, asked: bool = False) -> Task | None:
+        """Look through the linked folders for models added since (at start, in the background; `asked`: from the
+        dialog, which then says when none came)."""
+        library = self.library
+        if self.side_task is not None or not library.registry.linked_folders():
+            return None
+        return self._start_side_task(lambda report, cancel: library.sync_folders(report, cancel),
+                                     lambda items: self._synced(items, asked), "Looking through the linked folders")
+
+    def _synced(self, items, asked: bool) -> None:
+        new = [item for item in items if item.status == ImportStatus.IMPORTED]
+        if new:
+            names = ", ".join(Path(item.path).name for item in new[:6]) + (" …" if len(new) > 6 else "")
+            self.status.setText(f"{len(new)} new model{'s' if len(new) != 1 else ''} in the linked folders, "
+                                f"installed: {names}.")
+            self.models_changed.emit()
+        else:
+            self.status.setText("The linked folders hold no new model." if asked else "")
+
+    def open_linked_folders(self) -> None:
+        """The linked folders: added ones are linked and looked through at once, removed ones no longer."""
+        registry, library = self.library.registry, self.library
+        linked = registry.linked_folders()
+        dialog = FolderListDialog(
+            "Linked model folders", "The models in these folders (A1111's models folder, ComfyUI's, a Hugging Face "
+            "cache) are used where they are, and each folder is looked through at every start: a LoRA or checkpoint "
+            "saved there since is installed then. A model removed here stays out of those looks.", linked,
+            tuple(folder for folder in linked if not folder.is_dir()), library.check_linkable,
+            ("Stop looking", "Its models stay installed; models saved there later are not"), self)
+        if not dialog.exec():
+            return
+        for folder in linked:
+            if folder not in dialog.folders():
+                registry.unlink_folder(folder)
+        for folder in dialog.added:
+            library.link_folder(folder)
+        self.sync_folders(asked=True)
 
     def _imported(self, items) -> None:
         imported = [i for i in items if i.status == ImportStatus.IMPORTED]

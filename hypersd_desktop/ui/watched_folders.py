@@ -8,16 +8,13 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtWidgets import (
-    QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QLabel, QListWidget, QListWidgetItem, QPushButton,
-    QVBoxLayout, QWidget,
-)
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtWidgets import QWidget
 
-from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.gallery.watch import MAX_WATCHED_DIRS, FolderPoll, check_watchable
+from hypersd_desktop.ui.folder_list import FolderListDialog
 from hypersd_desktop.ui.tasks import Task
 
 log = logging.getLogger("hypersd")
@@ -99,79 +96,14 @@ class FolderWatcher(QObject):
         self.looked.emit()
 
 
-class WatchedFoldersDialog(QDialog):
-    """The watched folders: added (checked, then imported with the browser's progress) and removed. `folders()`
-    is the list once accepted; `added` the folders added in this dialog."""
+class WatchedFoldersDialog(FolderListDialog):
+    """The watched folders: added (checked, then imported with the browser's progress) and removed."""
 
     def __init__(self, folders: list[Path], gone: tuple[Path, ...], paths: AppPaths,
                  parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setWindowTitle("Watched folders")
-        self._paths = paths
-        self.added: list[Path] = []
-        intro = QLabel("Images saved in these folders (and the folders below them) by another tool — ComfyUI's "
-                       "output, A1111's outputs — come into the gallery as they arrive, searchable by what the "
-                       "tool wrote in them. The files stay where they are.", wordWrap=True)
-        self.list = QListWidget()
-        for folder in folders:
-            self._add_item(folder, folder in gone)
-        self.add_button = QPushButton("Add a folder…")
-        self.add_button.clicked.connect(self._choose)
-        self.remove_button = QPushButton("Stop watching")
-        self.remove_button.setToolTip("The folder's images stay in the gallery; new ones no longer come in")
-        self.remove_button.clicked.connect(self._remove)
-        self.problem = QLabel(wordWrap=True, visible=False)
-        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
-        buttons.accepted.connect(self.accept)
-        buttons.rejected.connect(self.reject)
-        row = QHBoxLayout()
-        row.addWidget(self.add_button)
-        row.addWidget(self.remove_button)
-        row.addStretch(1)
-        layout = QVBoxLayout(self)
-        layout.addWidget(intro)
-        layout.addWidget(self.list, 1)
-        layout.addLayout(row)
-        layout.addWidget(self.problem)
-        layout.addWidget(buttons)
-        self.list.currentRowChanged.connect(lambda row: self.remove_button.setEnabled(row >= 0))
-        self.remove_button.setEnabled(False)
-        self.resize(560, 320)
-
-    def folders(self) -> list[Path]:
-        return [Path(self.list.item(row).data(Qt.ItemDataRole.UserRole)) for row in range(self.list.count())]
-
-    def add_folder(self, folder: Path) -> bool:
-        """Add `folder` to the list, or say beside the buttons why it cannot be watched."""
-        try:
-            resolved = check_watchable(folder, self._paths, self.folders())
-        except InputError as error:
-            self.problem.setText(f"⚠ {error}")
-            self.problem.setVisible(True)
-            return False
-        self.problem.setVisible(False)
-        for row in reversed(range(self.list.count())):  # folders inside it are watched with it now
-            inside = Path(self.list.item(row).data(Qt.ItemDataRole.UserRole))
-            if resolved in inside.parents:
-                self.list.takeItem(row)
-                self.added = [folder for folder in self.added if folder != inside]
-        self._add_item(resolved, False)
-        self.added.append(resolved)
-        return True
-
-    def _add_item(self, folder: Path, gone: bool) -> None:
-        item = QListWidgetItem(f"{folder}  (not there now)" if gone else str(folder))
-        item.setData(Qt.ItemDataRole.UserRole, str(folder))
-        self.list.addItem(item)
-
-    def _choose(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Watch a folder", str(Path.home()))
-        if folder:
-            self.add_folder(Path(folder))
-
-    def _remove(self) -> None:
-        row = self.list.currentRow()
-        if row >= 0:
-            folder = Path(self.list.takeItem(row).data(Qt.ItemDataRole.UserRole))
-            if folder in self.added:
-                self.added.remove(folder)
+        super().__init__(
+            "Watched folders", "Images saved in these folders (and the folders below them) by another tool — "
+            "ComfyUI's output, A1111's outputs — come into the gallery as they arrive, searchable by what the tool "
+            "wrote in them. The files stay where they are.", folders, gone,
+            lambda folder, listed: check_watchable(folder, paths, listed),
+            ("Stop watching", "The folder's images stay in the gallery; new ones no longer come in"), parent)

@@ -171,3 +171,25 @@ def test_civitai_is_searched_from_the_command_line_and_a_result_downloaded_by_it
         got = cli("models", "download", line.split()[-1], "--yes", env_extra=env)
     assert got.returncode == 0, got.stderr
     assert "Downloading Pixel Art SD 1.5 v1:" in got.stderr
+
+
+def test_a_models_folder_imported_in_place_is_linked_and_synced(app_home, tmp_path, hyper_lora):
+    """`models import FOLDER` links it (said on stderr), `models sync` installs a LoRA saved there since and leaves
+    out one removed, `models folders` lists and `--stop` unlinks."""
+    folder = tmp_path / "ComfyUI" / "models" / "loras"
+    folder.mkdir(parents=True)
+    (folder / "first.safetensors").write_bytes(hyper_lora("Hyper-SD15-2steps-lora").read_bytes())
+    imported = cli("models", "import", folder)
+    assert imported.returncode == 0 and f"{folder.resolve()} is linked" in imported.stderr
+    assert cli("models", "folders").stdout.strip() == str(folder.resolve())
+    (folder / "second.safetensors").write_bytes(hyper_lora("Hyper-SD15-4steps-lora").read_bytes())
+    synced = cli("models", "sync")
+    assert synced.returncode == 0 and "1 new model in 1 linked folder(s)" in synced.stderr
+    assert "installed second" in synced.stdout and "second.safetensors" in synced.stdout
+    assert cli("models", "remove", "first").returncode == 0
+    again = cli("models", "sync")
+    assert "0 new models" in again.stderr and "first" not in cli("models", "list").stdout
+    stopped = cli("models", "folders", "--stop", folder)
+    assert stopped.returncode == 0 and "no longer looking through" in stopped.stderr
+    assert "No linked folder" in cli("models", "folders").stderr
+    assert cli("models", "folders", "--stop", folder).returncode == 1

@@ -517,3 +517,46 @@ def test_taggers_import_as_the_hub_comfyui_and_a1111s_tagger_keep_them(library, 
     assert Tagger(moved.path).tags == Tagger(tagger).tags
     library.remove(moved.id)
     assert not Path(moved.path).parent.exists()
+
+
+def test_a_models_folder_used_in_place_is_looked_through_again_for_models_added_since(library, hyper_lora, tmp_path):
+    """An A1111 or ComfyUI models folder imported by reference is linked: `sync_folders` imports what was added
+    there since (a LoRA downloaded into it), passes over what is installed, and leaves out a model the person
+    removed until it is imported again by hand. A copy, a folder without models and the app's own folder are not
+    linked; a folder inside a linked one is not linked twice."""
+    models = tmp_path / "ComfyUI" / "models"
+    loras = models / "loras"
+    loras.mkdir(parents=True)
+    shutil.copy(hyper_lora("Hyper-SD15-4steps-lora"), loras / "first.safetensors")
+    (models / "notes.txt").write_text("downloaded from …")
+    (first,) = library.import_path(models)
+    assert first.status == ImportStatus.IMPORTED and library.registry.linked_folders() == [models.resolve()]
+    assert library.sync_folders() and all(item.status == ImportStatus.ALREADY for item in library.sync_folders())
+
+    shutil.copy(hyper_lora("Hyper-SD15-8steps-lora"), loras / "second.safetensors")
+    synced = {Path(item.path).name: item.status for item in library.sync_folders()}
+    assert synced == {"first.safetensors": ImportStatus.ALREADY, "second.safetensors": ImportStatus.IMPORTED}
+    assert library.registry.find(str((loras / "second.safetensors").resolve())) is not None
+
+    assert library.remove(first.model_id) == 0 and (loras / "first.safetensors").exists()
+    assert [Path(item.path).name for item in library.sync_folders()] == ["second.safetensors"]  # left out
+    (again,) = library.import_path(loras / "first.safetensors")  # by hand: back, and in the looks again
+    assert again.status == ImportStatus.IMPORTED
+    assert len(library.sync_folders()) == 2
+
+    library.import_path(loras)  # inside the linked folder: one link
+    empty = tmp_path / "Downloads"
+    empty.mkdir()
+    (empty / "readme.txt").write_text("x")
+    library.import_path(empty)
+    copied = tmp_path / "to-copy"
+    copied.mkdir()
+    shutil.copy(hyper_lora("Hyper-SD15-2steps-lora"), copied / "copied.safetensors")
+    library.import_path(copied, copy=True)
+    assert not library.link_folder(library.paths.models)
+    assert library.registry.linked_folders() == [models.resolve()]
+
+    above = tmp_path / "ComfyUI"  # a folder above the linked one takes its place
+    assert library.link_folder(above) and library.registry.linked_folders() == [above.resolve()]
+    shutil.rmtree(tmp_path / "ComfyUI")  # a drive unplugged: passed over
+    assert library.sync_folders() == []

@@ -4,6 +4,7 @@ restart, cancel; import; verify; a model in use cannot be removed."""
 from __future__ import annotations
 
 import random
+import shutil
 
 import pytest
 from PySide6.QtCore import Qt
@@ -506,3 +507,66 @@ def test_links_dropped_on_the_window_go_to_the_models_tab_or_are_said_to_be_link
     assert window.models._selected_entry().name == "dreamshaper"
     qtbot.waitUntil(lambda: window.models.download_task is None, timeout=20_000)
     assert window.models.download_label.text().startswith("⚠ Could not reach Civitai for dreamshaper")
+
+
+def test_a_lora_saved_in_a_linked_folder_is_installed_at_the_next_start(qtbot, app_home, hyper_lora, tmp_path):
+    """A ComfyUI models folder imported where it is becomes a linked folder: a LoRA downloaded into it later is
+    installed when the app next starts (the Models tab says so), one removed here is not brought back, and the
+    Linked folders dialog adds and stops folders."""
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from hypersd_desktop.ui.folder_list import FolderListDialog
+
+    models = tmp_path / "ComfyUI" / "models"
+    (models / "loras").mkdir(parents=True)
+    shutil.copy(hyper_lora("Hyper-SD15-2steps-lora"), models / "loras" / "old.safetensors")
+    library = ModelLibrary(AppPaths.default())
+    manager = ModelManager(library)
+    qtbot.addWidget(manager)
+    with qtbot.waitSignal(manager.models_changed, timeout=20_000):
+        manager.import_paths([models])
+    qtbot.waitUntil(lambda: manager.side_task is None, timeout=5000)
+    manager.shutdown()
+    library.close()
+
+    shutil.copy(hyper_lora("Hyper-SD15-4steps-lora"), models / "loras" / "new-style.safetensors")
+    library = ModelLibrary(AppPaths.default())
+    changed = []
+    later = ModelManager(library)  # the next start
+    later.models_changed.connect(lambda: changed.append(True))
+    qtbot.addWidget(later)
+    qtbot.waitUntil(lambda: later.side_task is None and bool(changed), timeout=20_000)
+    assert later.status.text() == "1 new model in the linked folders, installed: new-style.safetensors."
+    assert later.installed_table.rowCount() == 2
+    assert later.remove(library.registry.find("new-style"), ask=False)
+
+    other = tmp_path / "A1111" / "models" / "Lora"
+    other.mkdir(parents=True)
+    shutil.copy(hyper_lora("Hyper-SD15-8steps-lora"), other / "a1111.safetensors")
+
+    def in_dialog() -> None:
+        dialog = QApplication.activeModalWidget()
+        if not isinstance(dialog, FolderListDialog):
+            QTimer.singleShot(20, in_dialog)
+            return
+        assert dialog.folders() == [models.resolve()]
+        assert not dialog.add_folder(library.paths.models) and "the app's own models folder" in dialog.problem.text()
+        assert dialog.add_folder(other)
+        dialog.list.setCurrentRow(0)
+        dialog.remove_button.click()  # ComfyUI's: no longer looked through
+        dialog.accept()
+
+    QTimer.singleShot(20, in_dialog)
+    later.open_linked_folders()
+    qtbot.waitUntil(lambda: later.side_task is None, timeout=20_000)
+    assert library.registry.linked_folders() == [other.resolve()]
+    assert later.status.text() == "1 new model in the linked folders, installed: a1111.safetensors."
+    names = {model.name for model in library.registry.list()}
+    assert "new-style" not in names and len(names) == 2  # removed here: left out
+    QTimer.singleShot(20, lambda: QApplication.activeModalWidget().accept())  # again: nothing new
+    later.open_linked_folders()
+    qtbot.waitUntil(lambda: later.side_task is None, timeout=20_000)
+    assert later.status.text() == "The linked folders hold no new model."
+    later.shutdown()
+    library.close()
