@@ -58,6 +58,8 @@ def add_parser(commands) -> None:
                                              "for new models at each start (`models sync` now)")
     folders.add_argument("--stop", type=Path, nargs="+", default=[], metavar="FOLDER",
                          help="no longer look through these (their models stay installed)")
+    folders.add_argument("--find", action="store_true", help="list the models folders other tools (A1111, Forge, "
+                         "ComfyUI, InvokeAI …) keep where they put them, not linked yet")
     sub.add_parser("sync", help="install the models saved in the linked folders since they were last looked through")
     verify = sub.add_parser("verify", help="re-hash installed models and report changed or missing files")
     verify.add_argument("id", nargs="?")
@@ -179,7 +181,16 @@ def _folders(library, args) -> int:
             continue
         library.registry.unlink_folder(resolved)
         print(f"no longer looking through {resolved} (its models stay installed)", file=sys.stderr)
-    if not args.stop:
+    if args.find:
+        from hypersd_desktop.models.other_tools import find_tool_folders
+
+        found = find_tool_folders(linked=linked)
+        for folder in found:
+            plural = "s" if folder.files != 1 or folder.more else ""
+            print(f"{folder.path}\t{folder.tool}\t{folder.files}{'+' if folder.more else ''} .safetensors file{plural}")
+        print("`hypersd-desktop models import FOLDER` uses one where it is." if found else
+              "No other tool's models folder was found where those tools put them.", file=sys.stderr)
+    elif not args.stop:
         if not linked:
             print("No linked folder: `hypersd-desktop models import FOLDER` (in place) links one.", file=sys.stderr)
         for folder in linked:

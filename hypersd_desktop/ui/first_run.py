@@ -1,4 +1,5 @@
-"""First run: show the hardware, offer what to download, or import files the user already has."""
+"""First run: show the hardware, offer what to download, or import files the user already has — picked, or the
+models folders of the other tools found on this computer (models/other_tools.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from PySide6.QtWidgets import (
 from hypersd_desktop.core.vocab import ModelKind
 from hypersd_desktop.models.catalog import format_size
 from hypersd_desktop.models.library import ModelLibrary
+from hypersd_desktop.models.other_tools import ToolFolder, find_tool_folders
 from hypersd_desktop.ui.tasks import Task, describe_bytes, percent
 
 OFFERS = (
@@ -45,6 +47,12 @@ class FirstRunDialog(QDialog):
         self.import_button = QPushButton("Import files I already have…")
         self.import_button.clicked.connect(self._choose_files)
         layout.addWidget(self.import_button)
+        self.found_label = QLabel("Or use the models another tool keeps on this computer (used where they are; "
+                                  "models saved there later come in too):", wordWrap=True, visible=False)
+        layout.addWidget(self.found_label)
+        self.found_layout = QVBoxLayout()
+        layout.addLayout(self.found_layout)
+        self.found_buttons: list[QPushButton] = []
         layout.addWidget(self.bar)
         layout.addWidget(self.status)
         row = QHBoxLayout()
@@ -57,6 +65,20 @@ class FirstRunDialog(QDialog):
         row.addStretch(1)
         row.addWidget(skip)
         layout.addLayout(row)
+        self.finding = Task(lambda _report, _cancel: find_tool_folders(linked=library.registry.linked_folders()),
+                            self)  # a walk of a few folders: off the GUI thread all the same (a slow drive)
+        self.finding.succeeded.connect(self._found)
+        self.finding.start()
+
+    def _found(self, folders: list[ToolFolder]) -> None:
+        """Offer each models folder of another tool found on this computer."""
+        for folder in folders:
+            button = QPushButton(f"Use {folder.label}")
+            button.clicked.connect(lambda _=False, path=folder.path: self.import_paths([path]))
+            button.setEnabled(self._thread is None or not self._thread.isRunning())
+            self.found_layout.addWidget(button)
+            self.found_buttons.append(button)
+        self.found_label.setVisible(bool(folders))
 
     def set_hardware(self, devices: tuple[str, ...]) -> None:
         names = {"cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (Metal)", "cpu": "CPU only — generation will be slow"}
@@ -104,7 +126,7 @@ class FirstRunDialog(QDialog):
         if on_success is not None:
             self._thread.succeeded.connect(on_success)
         self._thread.finished.connect(self._task_done)
-        for button in (*self.offer_buttons, self.import_button):
+        for button in (*self.offer_buttons, self.import_button, *self.found_buttons):
             button.setEnabled(False)
         self.bar.show()
         self.cancel_button.show()
@@ -122,7 +144,7 @@ class FirstRunDialog(QDialog):
 
     def _task_done(self) -> None:
         self.cancel_button.hide()
-        for button in (*self.offer_buttons, self.import_button):
+        for button in (*self.offer_buttons, self.import_button, *self.found_buttons):
             button.setEnabled(True)
         if self.library.registry.list(kind=ModelKind.BASE):
             self.accept()
@@ -131,4 +153,5 @@ class FirstRunDialog(QDialog):
         if self._thread is not None and self._thread.isRunning():
             self._thread.cancel()
             self._thread.wait()
+        self.finding.wait()
         super().done(result)

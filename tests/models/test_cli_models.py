@@ -193,3 +193,17 @@ def test_a_models_folder_imported_in_place_is_linked_and_synced(app_home, tmp_pa
     assert stopped.returncode == 0 and "no longer looking through" in stopped.stderr
     assert "No linked folder" in cli("models", "folders").stderr
     assert cli("models", "folders", "--stop", folder).returncode == 1
+
+
+def test_models_folders_find_lists_other_tools_folders_not_linked_yet(app_home, tmp_path, hyper_lora):
+    home = tmp_path / "someone"
+    loras = home / "stable-diffusion-webui" / "models" / "Lora"
+    loras.mkdir(parents=True)
+    (loras / "style.safetensors").write_bytes(hyper_lora("Hyper-SD15-2steps-lora").read_bytes())
+    env = {"HOME": str(home), "USERPROFILE": str(home), "HF_HUB_CACHE": str(tmp_path / "none")}
+    found = cli("models", "folders", "--find", env_extra=env)
+    models = (home / "stable-diffusion-webui" / "models").resolve()
+    assert found.stdout.splitlines() == [f"{models}\tAUTOMATIC1111\t1 .safetensors file"]
+    assert cli("models", "import", models, env_extra=env).returncode == 0
+    again = cli("models", "folders", "--find", env_extra=env)
+    assert again.stdout == "" and "No other tool's models folder was found" in again.stderr

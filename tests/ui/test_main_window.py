@@ -347,3 +347,35 @@ def test_an_image_done_while_the_window_is_in_the_background_flashes_its_taskbar
     with qtbot.waitSignal(parts.bridge.finished, timeout=WAIT):
         window.generate()
     assert alerts == [window]
+
+
+def test_first_run_offers_the_models_another_tool_keeps_on_this_computer(qtbot, app_home, tiny_sd15, hyper_lora,
+                                                                         tmp_path, monkeypatch):
+    """Someone who has used ComfyUI starts with its models: the first-run dialog finds its models folder in the
+    home folder, says how many files it holds, and uses them where they are (the folder linked)."""
+    import shutil
+
+    from hypersd_desktop.app import build_app
+
+    home = tmp_path / "someone"
+    models = home / "ComfyUI" / "models"
+    shutil.copytree(tiny_sd15, models / "diffusers" / "tiny-sd15")
+    (models / "loras").mkdir(parents=True)
+    shutil.copy(hyper_lora("Hyper-SD15-2steps-lora"), models / "loras" / "Hyper-SD15-2steps-lora.safetensors")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("USERPROFILE", str(home))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "no-hf-cache"))
+    parts = build_app(["test"], start_worker=False)
+    qtbot.addWidget(parts.window)
+    try:
+        dialog = parts.first_run
+        qtbot.waitUntil(lambda: bool(dialog.found_buttons), timeout=10_000)
+        files = sum(1 for path in models.rglob("*.safetensors"))
+        assert [button.text() for button in dialog.found_buttons] == [
+            f"Use ComfyUI's models — {models.resolve()} ({files} files)"]
+        dialog.found_buttons[0].click()
+        qtbot.waitUntil(lambda: dialog.result() != 0, timeout=30_000)
+        assert dialog.result() == dialog.DialogCode.Accepted and parts.window.model_box.count() == 1
+        assert parts.library.registry.linked_folders() == [models.resolve()]
+    finally:
+        parts.library.close()
