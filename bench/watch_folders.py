@@ -6,7 +6,8 @@ run.
 
 A tree of `--folders` day folders (as A1111 and ComfyUI keep them, 64 under each of a few more) with `--images`
 small PNGs in each, all in the gallery. Figures in milliseconds, median of 9: a look that finds nothing new, a look
-after one image arrived in one folder, and the walk (`image_files`, the rglob an import makes).
+after one image arrived in one folder, the count of each folder's entries one look in 15 adds, and the walk
+(`image_files`, the rglob an import makes).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def main() -> None:
         poll.look(gallery.import_files, gallery.store)
         print(f"folders looked at: {len(poll.folders):,}{' (cut at the limit)' if poll.cut else ''}")
 
-        quiet, arrival, walk = [], [], []
+        quiet, arrival, walk, counting = [], [], [], []
         for run in range(9):
             started = time.perf_counter()
             assert poll.look(gallery.import_files, gallery.store) is None  # nothing changed
@@ -74,9 +75,13 @@ def main() -> None:
             started = time.perf_counter()
             image_files(root)
             walk.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            poll._recounted()  # what every COUNT_EVERY-th look adds: each folder's entries counted
+            counting.append(time.perf_counter() - started)
         print(f"{'':32}  median ms")
         print(f"{'look, nothing new':32}{median_ms(quiet)}")
         print(f"{'look, one folder changed':32}{median_ms(arrival)}")
+        print(f"{'counting entries (1 look in 15)':32}{median_ms(counting)}")
         print(f"{'baseline: walk the tree (import)':32}{median_ms(walk)}")
         gallery.close()
 

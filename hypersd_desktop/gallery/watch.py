@@ -4,7 +4,9 @@ gallery as images arrive there.
 The folders are polled, not watched through the operating system's notifications: a folder's time changes when a
 file is added to it, so a look every few seconds at each folder's time (thousands of `stat`s take milliseconds)
 finds the changed ones. Notifications would lock every watched folder against renaming on Windows (QTBUG-52470),
-run out of Linux's inotify watches on a large tree, and say nothing on a network drive; a look works on all.
+run out of Linux's inotify watches on a large tree, and say nothing on a network drive; a look works on all. Every
+`COUNT_EVERY` looks each folder's entries are counted too: a FAT or exFAT drive (a USB stick) may leave a folder's
+time as it was when a file is added.
 
 A file is taken once two looks `SETTLED_S` apart found it the same size and time: a tool writing a large PNG, or a
 copy still under way, is not read half-written (its thumbnail would be cached broken). The app's own folders are
@@ -26,6 +28,7 @@ from hypersd_desktop.gallery.store import GalleryStore
 
 MAX_WATCHED_DIRS = 4096  # folders looked at, the watched ones and those below together (a look's cost)
 SETTLED_S = 1.0  # a file unchanged this long is complete
+COUNT_EVERY = 15  # looks between countings of each folder's entries (a FAT drive's folder times stay put)
 
 
 def watched_folders(text: str) -> list[Path]:
@@ -205,6 +208,8 @@ class FolderPoll:
         self._seen: dict[Path, tuple[int, float]] = {}
         self._unreadable: dict[Path, tuple[int, float]] = {}
         self._first = True
+        self._counts: dict[Path, int] = {}  # folder -> its entries at the last counting look
+        self._looks = 0
 
     @property
     def folders(self) -> list[Path]:
@@ -236,6 +241,9 @@ class FolderPoll:
             if time_now != before:
                 self._times[folder] = time_now
                 changed.add(folder)
+        self._looks += 1
+        if self._looks % COUNT_EVERY == 1:  # a drive whose folders' times do not move (FAT): their entries counted
+            changed |= self._recounted()
         if self._first:  # everything is new to this look: what it holds came while the app was closed, or was
             trusted = changed if self.catch_up else set()  # imported as the folder was added
             changed = trusted
@@ -291,6 +299,20 @@ class FolderPoll:
         found = Arrivals(tuple(path for path in found.ready if path not in followed),
                          {path: seen for path, seen in found.unsettled.items() if path not in followed}, found.folders)
         return found, len(followed), len(dropped)
+
+    def _recounted(self) -> set[Path]:
+        """The folders whose number of entries changed since they were last counted."""
+        changed = set()
+        for folder in list(self._times):
+            try:
+                with os.scandir(folder) as entries:
+                    count = sum(1 for _ in entries)
+            except OSError:
+                continue
+            if self._counts.get(folder, count) != count:
+                changed.add(folder)
+            self._counts[folder] = count
+        return changed
 
     def _find_roots(self) -> set[Path]:
         """Watched folders not there at the last look that are now (a drive plugged in): listed, to be looked at;

@@ -199,3 +199,23 @@ def test_a_poll_without_catch_up_leaves_the_images_there_already(gallery, tmp_pa
     picture(output / "new.png", age=3600)  # moved in, its time kept: taken at the second look, as any new file
     assert poll.look(gallery.import_files, gallery.store) is None
     assert poll.look(gallery.import_files, gallery.store).added == 1 and gallery.store.count() == 2
+
+
+def test_a_folder_whose_time_stays_put_is_found_changed_by_its_count(gallery, tmp_path, monkeypatch):
+    """On a FAT or exFAT drive a folder's time may not move when a file is added: every COUNT_EVERY looks the
+    entries are counted, and a folder with more is looked into."""
+    from hypersd_desktop.gallery import watch
+
+    monkeypatch.setattr(watch, "COUNT_EVERY", 3)
+    folder = tmp_path / "usb-stick"
+    folder.mkdir()
+    poll = FolderPoll([folder], gallery.paths, catch_up=False)
+    assert poll.look(gallery.import_files, gallery.store) is None  # look 1: counted
+    kept = folder.stat().st_mtime
+    picture(folder / "render.png", age=600)
+    os.utime(folder, (kept, kept))  # the folder's time as it was
+    later = time.time() + 5
+    assert poll.look(gallery.import_files, gallery.store, now=later) is None  # look 2: times only, nothing seen
+    assert poll.look(gallery.import_files, gallery.store, now=later) is None  # look 3
+    assert poll.look(gallery.import_files, gallery.store, now=later) is None  # look 4: counted, the file seen once
+    assert poll.look(gallery.import_files, gallery.store, now=later).added == 1  # look 5: taken
