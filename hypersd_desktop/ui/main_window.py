@@ -56,6 +56,7 @@ from hypersd_desktop.ui.banner import Banner
 from hypersd_desktop.ui.control_stack import ControlStack, ReferenceStack
 from hypersd_desktop.ui.control_maps import ControlMaps
 from hypersd_desktop.ui.describe import Describer, described_text, tagger_name
+from hypersd_desktop.ui.forever import GenerateForever
 from hypersd_desktop.ui.gallery_descriptions import GalleryDescriptions
 from hypersd_desktop.ui.watched_folders import FolderWatcher, WatchedFoldersDialog
 from hypersd_desktop.ui.draw_tab import DrawTab
@@ -241,6 +242,12 @@ class MainWindow(QMainWindow):
         self.styles.words_removed.connect(lambda words: self._edit_prompt(without_words, words))
         self.generate_button = QPushButton("Generate")
         self.generate_button.setDefault(True)
+        self.forever = GenerateForever(self.bridge, lambda: self.generate(), self)  # A1111's Generate forever
+        self.generate_button.setContextMenuPolicy(Qt.ContextMenuPolicy.ActionsContextMenu)
+        self.generate_button.addAction(self.forever.action)
+        self.forever.running_changed.connect(lambda on: self.generate_button.setText(
+            "Generate (forever: Esc stops)" if on else "Generate"))
+        self.forever.said.connect(lambda text: self.statusBar().showMessage(text, 10000))
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.init_image = InitImageBox(self.bridge.inputs)
@@ -491,6 +498,10 @@ class MainWindow(QMainWindow):
         for keys in ("Ctrl+Return", "Ctrl+Enter"):
             described(QShortcut(QKeySequence(keys), self, activated=self.generate), EVERYWHERE,
                       "Generate (the Generate tab's settings)")
+        for keys in ("Ctrl+Shift+Return", "Ctrl+Shift+Enter"):
+            described(QShortcut(QKeySequence(keys), self, activated=self.forever.action.toggle), EVERYWHERE,
+                      "Generate forever: the image again each time the last is done (on and off; also on the "
+                      "Generate button's right-click)")
         described(QShortcut(QKeySequence("Escape"), self.generate_page, activated=self.cancel,
                             context=Qt.ShortcutContext.WidgetWithChildrenShortcut), GENERATE, "Cancel the running image")
         described(QShortcut(QKeySequence("Ctrl+S"), self.generate_page, activated=self.save_result_as,
@@ -818,40 +829,44 @@ class MainWindow(QMainWindow):
                 self.errors.show_messages([str(error)])
             return None
 
-    def generate(self, count: int | None = None) -> None:
-        """Queue the request the controls describe, `count` times (the Batch count's by default)."""
+    def generate(self, count: int | None = None) -> list[int]:
+        """Queue the request the controls describe, `count` times (the Batch count's by default); returns the ids of
+        the jobs queued (none where it said why not, or waits for a picture being read)."""
         reading = next((box for box in self._picture_boxes() if box.reading), None)
         if reading is not None:  # a phone's photo being made PNG: the image is made once it is in
             self._generate_when_read, self._count_when_read = reading, count
             self.statusBar().showMessage(f"{reading.waiting_text()} The image is made once it is read.")
-            return
+            return []
         request = self.build_request()
         if request is None:
-            return
+            return []
         if not request.prompt:
             self.errors.show_messages(["Type a prompt first."])
-            return
+            return []
         try:
             jobs, note = dynamic_jobs(request, count or self.batch_count.value(), self.every_combination.isChecked(),
                                       self.wildcards)
         except InputError as error:
             self.errors.show_messages([str(error)])
-            return
+            return []
         self.errors.clear()
         self._reuse_notes = []
         if note:
             self.statusBar().showMessage(note, 10000)
         client = self.bridge.client
+        queued = []
         for k, group in enumerate(together(jobs, request.batch_size)):  # a batch's images with their own choices
             latest = self.latest_wins.isChecked() and k == 0  # "Latest wins" replaces older jobs, not this one's
-            self._job_ids.append(client.submit_together(group, latest) if len(group) > 1 else
-                                 client.submit(group[0], latest_wins=latest))
+            queued.append(client.submit_together(group, latest) if len(group) > 1 else
+                          client.submit(group[0], latest_wins=latest))
+        self._job_ids += queued
         self.library.registry.mark_used(request.model_paths())
         if request.varied:  # variations of one seed's image: the next are varied by new seeds
             self.variation.renew()
         elif not self.seed_lock.isChecked():
             self.seed.setValue(random.randrange(RANDOM_SEEDS))
         self._remember_choices()
+        return queued
 
     @property
     def _active_job(self) -> int | None:
@@ -862,6 +877,7 @@ class MainWindow(QMainWindow):
         self.jobs.active_job = job_id
 
     def cancel(self) -> None:
+        self.forever.stop()  # between two of its images too
         if self._active_job is not None:
             self.bridge.client.cancel(self._active_job)
             self.timing.setText("Cancelling…")

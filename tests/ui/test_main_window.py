@@ -379,3 +379,39 @@ def test_first_run_offers_the_models_another_tool_keeps_on_this_computer(qtbot, 
         assert parts.library.registry.linked_folders() == [models.resolve()]
     finally:
         parts.library.close()
+
+
+def test_generate_forever_keeps_making_images_with_the_settings_as_they_are_until_stopped(qtbot, parts):
+    """Generate forever (the Generate button's right-click, Ctrl+Shift+Enter) queues the image again each time the
+    last is done, with a new seed and the prompt as it is then; Escape stops it; a prompt emptied meanwhile stops
+    it with the reason."""
+    from PySide6.QtGui import QKeySequence, QShortcut
+
+    window = parts.window
+    window.prompt.setPlainText("a red kite")
+    saved = []
+    window.image_saved.connect(saved.append)
+    assert window.forever.action in window.generate_button.actions()
+    toggle = next(shortcut for shortcut in window.findChildren(QShortcut)
+                  if shortcut.key() == QKeySequence("Ctrl+Shift+Return"))
+    toggle.activated.emit()
+    assert window.forever.running and window.generate_button.text() == "Generate (forever: Esc stops)"
+    qtbot.waitUntil(lambda: len(saved) >= 2, timeout=WAIT)
+    window.prompt.setPlainText("a blue kite")  # taken by the next round
+    count = len(saved)
+    qtbot.waitUntil(lambda: len(saved) >= count + 2, timeout=WAIT)
+    records = [window.gallery.store.get(window.gallery.store.id_of_path(path)) for path in saved]
+    assert records[-1].prompt == "a blue kite" and records[0].prompt == "a red kite"
+    assert len({record.seed for record in records}) == len(records)  # a new seed each time
+    window.cancel()  # Escape
+    assert not window.forever.running and window.generate_button.text() == "Generate"
+    qtbot.waitUntil(lambda: window.bridge.client.running is None, timeout=WAIT)
+    stopped_at = len(saved)
+    qtbot.wait(500)
+    assert len(saved) == stopped_at and not window.bridge.client.queued()
+
+    window.forever.action.setChecked(True)
+    window.prompt.setPlainText("")  # the next round cannot be queued: it stops, saying why
+    qtbot.waitUntil(lambda: not window.forever.running, timeout=WAIT)
+    assert "Type a prompt first." in window.errors.text()
+    assert window.statusBar().currentMessage() == "Generate forever stopped: the image could not be queued."
