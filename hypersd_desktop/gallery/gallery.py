@@ -275,8 +275,20 @@ def other_prompts_text(metadata: ImageMetadata | None) -> str:
 
 
 def image_files(folder: Path) -> list[Path]:
-    """The gallery's kinds of image file below `folder`, in order."""
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    """The gallery's kinds of image file below `folder`, in order: not hidden ones (macOS's `._` companions on a USB
+    drive, which only look like images), nor those in folders `not_images` leaves out."""
+    found = []
+    for here, subfolders, files in os.walk(folder):
+        subfolders[:] = [name for name in subfolders if not not_images(name, subfolders)]
+        found += [Path(here) / name for name in files
+                  if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES]
+    return sorted(found)
+
+
+def not_images(name: str, siblings: list[str]) -> bool:
+    """Whether a folder `name` among `siblings` holds no images of the gallery's: a hidden one (a file manager's
+    `.thumbnails`, a tool's `.cache`), or InvokeAI's `thumbnails` beside its `images` (small WebP copies of them)."""
+    return name.startswith(".") or name.lower() == "thumbnails" and any(other.lower() == "images" for other in siblings)
 
 
 class Gallery:

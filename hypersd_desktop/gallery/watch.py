@@ -23,7 +23,7 @@ from pathlib import Path
 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
-from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES, ImportReport
+from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES, ImportReport, not_images
 from hypersd_desktop.gallery.store import GalleryStore
 
 MAX_WATCHED_DIRS = 4096  # folders looked at, the watched ones and those below together (a look's cost)
@@ -38,6 +38,13 @@ def watched_folders(text: str) -> list[Path]:
 
 def watched_text(folders: list[Path]) -> str:
     return "\n".join(str(folder) for folder in folders)
+
+
+def _is_folder(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:  # gone meanwhile
+        return False
 
 
 def looked_at(path: Path) -> tuple[int, float] | None:
@@ -115,10 +122,10 @@ def folder_tree(watched: list[Path], paths: AppPaths, limit: int = MAX_WATCHED_D
 def _subfolders(folder: Path) -> list[Path]:
     try:
         with os.scandir(folder) as entries:
-            return [Path(entry.path) for entry in entries
-                    if not entry.name.startswith(".") and entry.is_dir(follow_symlinks=False)]
+            names = [entry.name for entry in entries if entry.is_dir(follow_symlinks=False)]
     except OSError:  # gone meanwhile, or not readable
         return []
+    return [folder / name for name in names if not not_images(name, names)]
 
 
 @dataclass(frozen=True)
@@ -149,14 +156,14 @@ def arrivals(folders: list[Path], store: GalleryStore, seen: dict[Path, tuple[in
                 entries = list(scanned)
         except OSError:
             continue
+        subfolders = [entry.name for entry in entries if _is_folder(entry)]
+        below += [folder / name for name in subfolders if not not_images(name, subfolders)]
+        skipped = set(subfolders)
         for entry in entries:
             path = Path(entry.path)
-            if entry.name.startswith("."):
+            if entry.name.startswith(".") or entry.name in skipped:
                 continue
             try:
-                if entry.is_dir(follow_symlinks=False):
-                    below.append(path)
-                    continue
                 if path.suffix.lower() not in IMAGE_SUFFIXES or not entry.is_file():
                     continue
                 stat = entry.stat()

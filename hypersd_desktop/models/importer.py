@@ -313,6 +313,8 @@ def _scan(root: Path) -> Iterator[Path]:
             continue
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
         for name in sorted(files):
+            if name.startswith("."):  # macOS's `._` companions on a USB drive: no weights, only named so
+                continue
             if Path(name).suffix.lower() in WEIGHTS_SUFFIXES or is_tagger(here / name):
                 yield here / name
 

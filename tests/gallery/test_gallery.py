@@ -496,3 +496,24 @@ def test_the_thumbnail_threads_start_only_when_a_thumbnail_is_asked_for(tmp_path
     assert thumbnails.request(image).result(30).exists()
     assert {t for t in threading.enumerate() if t.name.startswith("thumbnails")} - before
     thumbnails.close()
+
+
+def test_an_import_leaves_out_invokeais_thumbnails_hidden_folders_and_macos_companions(gallery, tmp_path):
+    """InvokeAI keeps a small WebP of each image in `outputs/thumbnails` beside `outputs/images`; a file manager
+    keeps `.thumbnails`; a Mac writes a `._name.png` companion beside each file on a USB drive. None is an image of
+    the gallery's: importing the folder takes the images alone, and says nothing of the rest."""
+    outputs = tmp_path / "invokeai" / "outputs"
+    write_images(outputs / "images", 2)
+    (outputs / "thumbnails").mkdir()
+    for name in ("a.webp", "b.webp"):
+        Image.new("RGB", (8, 8), "grey").save(outputs / "thumbnails" / name)
+    (outputs / ".thumbnails").mkdir()
+    Image.new("RGB", (8, 8), "grey").save(outputs / ".thumbnails" / "c.png")
+    (outputs / "images" / "._image-0.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble")
+    elsewhere = tmp_path / "my-art" / "thumbnails"  # a folder of that name elsewhere is the person's own
+    write_images(elsewhere, 1)
+    report = gallery.import_folder(tmp_path / "invokeai")
+    assert (report.added, report.failed) == (2, ())
+    assert gallery.import_folder(tmp_path / "my-art").added == 1
+    assert sorted(Path(path).parent.name for _id, path in gallery.store.all_paths()) == [
+        "images", "images", "thumbnails"]

@@ -219,3 +219,14 @@ def test_a_folder_whose_time_stays_put_is_found_changed_by_its_count(gallery, tm
     assert poll.look(gallery.import_files, gallery.store, now=later) is None  # look 3
     assert poll.look(gallery.import_files, gallery.store, now=later) is None  # look 4: counted, the file seen once
     assert poll.look(gallery.import_files, gallery.store, now=later).added == 1  # look 5: taken
+
+
+def test_a_watched_invokeai_outputs_folder_takes_its_images_not_their_thumbnails(gallery, tmp_path):
+    outputs = tmp_path / "invokeai" / "outputs"
+    picture(outputs / "images" / "a1b2.png", age=600)
+    picture(outputs / "thumbnails" / "a1b2.webp", age=600)
+    picture(outputs / "images" / "._a1b2.png", age=600)
+    poll = FolderPoll([outputs], gallery.paths)
+    assert poll.folders == [] and poll.look(gallery.import_files, gallery.store).added == 1
+    assert poll.folders == [outputs, outputs / "images"]
+    assert [Path(path).name for _id, path in gallery.store.all_paths()] == ["a1b2.png"]

@@ -529,6 +529,7 @@ def test_a_models_folder_used_in_place_is_looked_through_again_for_models_added_
     loras.mkdir(parents=True)
     shutil.copy(hyper_lora("Hyper-SD15-4steps-lora"), loras / "first.safetensors")
     (models / "notes.txt").write_text("downloaded from …")
+    (loras / "._first.safetensors").write_bytes(b"\x00\x05\x16\x07")  # a Mac's companion file: passed over
     (first,) = library.import_path(models)
     assert first.status == ImportStatus.IMPORTED and library.registry.linked_folders() == [models.resolve()]
     assert library.sync_folders() and all(item.status == ImportStatus.ALREADY for item in library.sync_folders())
