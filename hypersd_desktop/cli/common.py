@@ -6,7 +6,7 @@ import argparse
 import codecs
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -247,3 +247,19 @@ def add_style_option(parser: argparse.ArgumentParser) -> None:
                         help="a prompt style of the app's styles.csv (A1111's Styles: made in the window, or an A1111 "
                              "styles.csv imported there) adding its words to the prompts; repeatable, applied in "
                              "the order given")
+
+
+def stop_folders(asked: list[Path], listed: list[Path], stop: Callable[[Path], None], not_listed: str,
+                 stopped: str) -> int:
+    """Stop each folder of `asked` that is in `listed` (`stop(resolved)`, then `stopped` said with it), or say
+    `not_listed` with one that is not; returns how many were not."""
+    failed = 0
+    for folder in asked:
+        resolved = folder.expanduser().resolve()
+        if resolved not in listed:
+            print(f"{folder} {not_listed}", file=sys.stderr)
+            failed += 1
+            continue
+        stop(resolved)
+        print(f"{stopped} {resolved}", file=sys.stderr)
+    return failed

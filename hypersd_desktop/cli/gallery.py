@@ -9,7 +9,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from hypersd_desktop.cli.common import (
-    EXIT_BAD_INPUT, ProgressBar, bounded_int, date_argument, image_id, image_ids, installed_library, printable, warn,
+    EXIT_BAD_INPUT, ProgressBar, bounded_int, date_argument, image_id, image_ids, installed_library, printable,
+    stop_folders, warn,
 )
 from hypersd_desktop.core.dates import local_time
 from hypersd_desktop.core.errors import AppError, InputError
@@ -210,15 +211,9 @@ def _watch(gallery, args) -> int:
     from hypersd_desktop.gallery.watch import SETTLED_S, FolderPoll, check_watchable, watched_folders, watched_text
 
     settings = load_settings()
-    watched, failed = watched_folders(settings.watched_folders), 0
-    for folder in args.stop:
-        resolved = folder.expanduser().resolve()
-        if resolved not in watched:
-            print(f"{folder} is not watched.", file=sys.stderr)
-            failed += 1
-            continue
-        watched.remove(resolved)
-        print(f"no longer watching {resolved} (its images stay in the gallery)", file=sys.stderr)
+    watched = watched_folders(settings.watched_folders)
+    failed = stop_folders(args.stop, watched, watched.remove, "is not watched.",
+                          "no longer watching (its images stay in the gallery):")
     added = []
     for folder in args.folders:
         try:

@@ -8,7 +8,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from hypersd_desktop.cli.common import ProgressBar, warn
+from hypersd_desktop.cli.common import ProgressBar, stop_folders, warn
 from hypersd_desktop.core.errors import CancelledError, InputError
 from hypersd_desktop.core.prompt_tags import trigger_words
 from hypersd_desktop.core.paths import AppPaths
@@ -172,15 +172,8 @@ def _import(library, args) -> int:
 def _folders(library, args) -> int:
     """The linked folders, listed; `--stop` unlinks some."""
     linked = library.registry.linked_folders()
-    failed = 0
-    for folder in args.stop:
-        resolved = folder.expanduser().resolve()
-        if resolved not in linked:
-            print(f"{folder} is not a linked folder.", file=sys.stderr)
-            failed += 1
-            continue
-        library.registry.unlink_folder(resolved)
-        print(f"no longer looking through {resolved} (its models stay installed)", file=sys.stderr)
+    failed = stop_folders(args.stop, linked, library.registry.unlink_folder, "is not a linked folder.",
+                          "no longer looking through (its models stay installed):")
     if args.find:
         from hypersd_desktop.models.other_tools import find_tool_folders
 
