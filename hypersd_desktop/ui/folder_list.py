@@ -23,7 +23,8 @@ class FolderListDialog(QDialog):
     ones takes their place); `gone` are shown as not there now."""
 
     def __init__(self, title: str, intro: str, folders: list[Path], gone: tuple[Path, ...], check: Check,
-                 stop: tuple[str, str], parent: QWidget | None = None) -> None:
+                 stop: tuple[str, str], parent: QWidget | None = None,
+                 suggested: tuple[str, list[tuple[str, Path]]] = ("", [])) -> None:
         super().__init__(parent)
         self.setWindowTitle(title)
         self._check = check
@@ -48,6 +49,15 @@ class FolderListDialog(QDialog):
         layout.addWidget(QLabel(intro, wordWrap=True))
         layout.addWidget(self.list, 1)
         layout.addLayout(row)
+        self.suggestions: list[QPushButton] = []  # folders found that could be added: (label, folder) each
+        heading, found = suggested
+        if found:
+            layout.addWidget(QLabel(heading, wordWrap=True))
+        for label, folder in found:
+            button = QPushButton(label)
+            button.clicked.connect(lambda _=False, folder=folder, button=button: self._take(folder, button))
+            layout.addWidget(button)
+            self.suggestions.append(button)
         layout.addWidget(self.problem)
         layout.addWidget(buttons)
         self.list.currentRowChanged.connect(lambda row: self.remove_button.setEnabled(row >= 0))
@@ -74,6 +84,11 @@ class FolderListDialog(QDialog):
         self._add_item(resolved, False)
         self.added.append(resolved)
         return True
+
+    def _take(self, folder: Path, button: QPushButton) -> None:
+        """A folder suggested is added, and its button is spent."""
+        if self.add_folder(folder):
+            button.setEnabled(False)
 
     def _add_item(self, folder: Path, gone: bool) -> None:
         item = QListWidgetItem(f"{folder}  (not there now)" if gone else str(folder))

@@ -26,6 +26,7 @@ from hypersd_desktop.engine.onnx.export import CachedExport, ExportCache, cache_
 from hypersd_desktop.models.catalog import CatalogEntry, format_size
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.model_notes import NOTED_KINDS
+from hypersd_desktop.models.other_tools import find_tool_folders
 from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.civitai_search import CivitaiSearch
 from hypersd_desktop.ui.drops import WEB_SCHEMES
@@ -529,12 +530,14 @@ class ModelManager(QWidget):
         """The linked folders: added ones are linked and looked through at once, removed ones no longer."""
         registry, library = self.library.registry, self.library
         linked = registry.linked_folders()
+        found = [(f"Add {folder.label}", folder.path) for folder in find_tool_folders(linked=linked)]
         dialog = FolderListDialog(
             "Linked model folders", "The models in these folders (A1111's models folder, ComfyUI's, a Hugging Face "
             "cache) are used where they are, and each folder is looked through at every start: a LoRA or checkpoint "
             "saved there since is installed then. A model removed here stays out of those looks.", linked,
             tuple(folder for folder in linked if not folder.is_dir()), library.check_linkable,
-            ("Stop looking", "Its models stay installed; models saved there later are not"), self)
+            ("Stop looking", "Its models stay installed; models saved there later are not"), self,
+            ("Found where other tools keep their models:", found))
         if not dialog.exec():
             return
         for folder in linked:

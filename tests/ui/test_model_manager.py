@@ -509,7 +509,8 @@ def test_links_dropped_on_the_window_go_to_the_models_tab_or_are_said_to_be_link
     assert window.models.download_label.text().startswith("⚠ Could not reach Civitai for dreamshaper")
 
 
-def test_a_lora_saved_in_a_linked_folder_is_installed_at_the_next_start(qtbot, app_home, hyper_lora, tmp_path):
+def test_a_lora_saved_in_a_linked_folder_is_installed_at_the_next_start(qtbot, app_home, hyper_lora, tmp_path,
+                                                                       monkeypatch):
     """A ComfyUI models folder imported where it is becomes a linked folder: a LoRA downloaded into it later is
     installed when the app next starts (the Models tab says so), one removed here is not brought back, and the
     Linked folders dialog adds and stops folders."""
@@ -541,9 +542,12 @@ def test_a_lora_saved_in_a_linked_folder_is_installed_at_the_next_start(qtbot, a
     assert later.installed_table.rowCount() == 2
     assert later.remove(library.registry.find("new-style"), ask=False)
 
-    other = tmp_path / "A1111" / "models" / "Lora"
-    other.mkdir(parents=True)
-    shutil.copy(hyper_lora("Hyper-SD15-8steps-lora"), other / "a1111.safetensors")
+    home = tmp_path / "someone"  # A1111 where its installer puts it: the dialog suggests it
+    other = home / "stable-diffusion-webui" / "models"
+    (other / "Lora").mkdir(parents=True)
+    shutil.copy(hyper_lora("Hyper-SD15-8steps-lora"), other / "Lora" / "a1111.safetensors")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "no-hf-cache"))
 
     def in_dialog() -> None:
         dialog = QApplication.activeModalWidget()
@@ -552,7 +556,10 @@ def test_a_lora_saved_in_a_linked_folder_is_installed_at_the_next_start(qtbot, a
             return
         assert dialog.folders() == [models.resolve()]
         assert not dialog.add_folder(library.paths.models) and "the app's own models folder" in dialog.problem.text()
-        assert dialog.add_folder(other)
+        (suggested,) = dialog.suggestions
+        assert suggested.text() == f"Add AUTOMATIC1111's models — {other.resolve()} (1 file)"
+        suggested.click()
+        assert not suggested.isEnabled() and dialog.folders()[-1] == other.resolve()
         dialog.list.setCurrentRow(0)
         dialog.remove_button.click()  # ComfyUI's: no longer looked through
         dialog.accept()
