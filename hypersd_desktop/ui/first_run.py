@@ -47,8 +47,10 @@ class FirstRunDialog(QDialog):
         self.import_button = QPushButton("Import files I already have…")
         self.import_button.clicked.connect(self._choose_files)
         layout.addWidget(self.import_button)
-        self.found_label = QLabel("Or use the models another tool keeps on this computer (used where they are; "
-                                  "models saved there later come in too):", wordWrap=True, visible=False)
+        self.found_label = QLabel("Or use the models another tool keeps on this computer, where they are:",
+                                  visible=False)
+        self.found_label.setToolTip("Nothing is copied; models saved in that folder later are installed at the "
+                                    "next start (the Models tab's Linked folders…)")
         layout.addWidget(self.found_label)
         self.found_layout = QVBoxLayout()
         layout.addLayout(self.found_layout)
@@ -79,6 +81,8 @@ class FirstRunDialog(QDialog):
             self.found_layout.addWidget(button)
             self.found_buttons.append(button)
         self.found_label.setVisible(bool(folders))
+        if folders:
+            self.adjustSize()  # shown already: grown to hold them
 
     def set_hardware(self, devices: tuple[str, ...]) -> None:
         names = {"cuda": "NVIDIA GPU (CUDA)", "mps": "Apple GPU (Metal)", "cpu": "CPU only — generation will be slow"}
