@@ -217,6 +217,7 @@ class FolderPoll:
         self._first = True
         self._counts: dict[Path, int] = {}  # folder -> its entries at the last counting look
         self._looks = 0
+        self._vanished: list[Path] = []  # folders gone at the last look: their images are followed or dropped now
 
     @property
     def folders(self) -> list[Path]:
@@ -258,6 +259,9 @@ class FolderPoll:
             trusted = changed & found_again  # a drive plugged in: its images were saved before
         self._first = False
         changed |= {path.parent for path in self._seen}
+        # A folder gone may have been renamed: its images are matched a look later, once the folder under its new
+        # name (found now, looked into next) lists them.
+        vanished, self._vanished = self._vanished, vanished
         if not changed and not vanished:
             return None
         found = arrivals(sorted(changed - trusted), store, self._seen, None, self._unreadable, now)

@@ -158,7 +158,9 @@ def test_the_poll_takes_what_arrives_in_the_watched_folders_and_those_below(gall
     shutil.rmtree(day)
     look = poll.look(gallery.import_files, gallery.store, now=time.time() + 10)
     assert names(look) == ["from-the-usb-drive.png"] and poll.gone == () and day not in poll.folders
-    assert look.dropped == 1 and gallery.store.count() == 2  # the day folder's image left with it
+    assert look.dropped == 0 and gallery.store.count() == 3  # a folder gone may be one renamed: a look later
+    assert poll.look(gallery.import_files, gallery.store).dropped == 1  # … its image leaves the gallery with it
+    assert gallery.store.count() == 2
     shutil.rmtree(usb.parent)  # a drive unplugged: its images stay in the gallery, shown as gone
     assert poll.look(gallery.import_files, gallery.store) is None and poll.gone == (usb,)
     assert gallery.store.count() == 2
@@ -230,3 +232,19 @@ def test_a_watched_invokeai_outputs_folder_takes_its_images_not_their_thumbnails
     assert poll.folders == [] and poll.look(gallery.import_files, gallery.store).added == 1
     assert poll.folders == [outputs, outputs / "images"]
     assert [Path(path).name for _id, path in gallery.store.all_paths()] == ["a1b2.png"]
+
+
+def test_images_of_a_renamed_folder_keep_their_place(gallery, tmp_path):
+    output = tmp_path / "output"
+    picture(output / "2026-12-07" / "one.png", age=600)
+    picture(output / "2026-12-07" / "two.png", age=600)
+    poll = FolderPoll([output], gallery.paths)
+    assert poll.look(gallery.import_files, gallery.store).added == 2
+    image = gallery.store.id_of_path(str((output / "2026-12-07" / "one.png").resolve()))
+    gallery.store.set_rating(image, 5)
+    (output / "2026-12-07").rename(output / "best of december")
+    looks = [poll.look(gallery.import_files, gallery.store, now=time.time() + 5) for _ in range(3)]
+    looks = [look for look in looks if look is not None]
+    assert sum(look.moved for look in looks) == 2 and sum(look.dropped + look.added for look in looks) == 0
+    record = gallery.store.get(image)
+    assert record.path == str((output / "best of december" / "one.png").resolve()) and record.rating == 5
