@@ -102,6 +102,8 @@ def add_parser(commands) -> None:
                        "(their images stay in the gallery)")
     watch.add_argument("--sync", action="store_true", help="bring the gallery in line with the watched folders now, "
                        "as the window does: new images imported, moved ones followed, deleted ones dropped")
+    watch.add_argument("--find", action="store_true", help="list the folders other tools (A1111, Forge, ComfyUI, "
+                       "InvokeAI …) save their images in, where they put them, not watched yet")
     sub.add_parser("empty-trash", help="delete trashed images for good")
     rebuild = sub.add_parser("rebuild", help="index again every image in the images folder (after a damaged "
                                              "gallery database was replaced), and in FOLDERs")
@@ -244,7 +246,18 @@ def _watch(gallery, args) -> int:
         print(f"added {sum(look.added for look in looks)}, moved {sum(look.moved for look in looks)}, dropped "
               f"{sum(look.dropped for look in looks)} (deleted there), skipped {len(unreadable)}")
         failed += bool(unreadable)
-    if not (args.folders or args.stop or args.sync):
+    if args.find:
+        from hypersd_desktop.core.tool_folders import OUTPUT_PLACES, candidates, find_tool_folders
+        from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES
+
+        found = find_tool_folders(candidates(relative_places=OUTPUT_PLACES), linked=watched, suffixes=IMAGE_SUFFIXES,
+                                  holds=("images", "image"))
+        for folder in found:
+            plural = "s" if folder.files != 1 or folder.more else ""
+            print(f"{folder.path}\t{folder.tool}\t{folder.files:,}{'+' if folder.more else ''} image{plural}")
+        print("`hypersd-desktop gallery watch FOLDER` watches one." if found else
+              "No other tool's output folder was found where those tools put them.", file=sys.stderr)
+    if not (args.folders or args.stop or args.sync or args.find):
         if not watched:
             print("No folder is watched: `hypersd-desktop gallery watch FOLDER` watches one.", file=sys.stderr)
         for folder in watched:

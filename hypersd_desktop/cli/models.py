@@ -175,7 +175,7 @@ def _folders(library, args) -> int:
     failed = stop_folders(args.stop, linked, library.registry.unlink_folder, "is not a linked folder.",
                           "no longer looking through (its models stay installed):")
     if args.find:
-        from hypersd_desktop.models.other_tools import find_tool_folders
+        from hypersd_desktop.core.tool_folders import find_tool_folders
 
         found = find_tool_folders(linked=linked)
         for folder in found:

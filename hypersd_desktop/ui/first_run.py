@@ -1,5 +1,5 @@
 """First run: show the hardware, offer what to download, or import files the user already has — picked, or the
-models folders of the other tools found on this computer (models/other_tools.py)."""
+models folders of the other tools found on this computer (core/tool_folders.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from PySide6.QtWidgets import (
 from hypersd_desktop.core.vocab import ModelKind
 from hypersd_desktop.models.catalog import format_size
 from hypersd_desktop.models.library import ModelLibrary
-from hypersd_desktop.models.other_tools import ToolFolder, find_tool_folders
+from hypersd_desktop.core.tool_folders import ToolFolder, find_tool_folders
 from hypersd_desktop.ui.tasks import Task, describe_bytes, percent
 
 OFFERS = (

@@ -58,7 +58,7 @@ from hypersd_desktop.ui.control_maps import ControlMaps
 from hypersd_desktop.ui.describe import Describer, described_text, tagger_name
 from hypersd_desktop.ui.forever import GenerateForever
 from hypersd_desktop.ui.gallery_descriptions import GalleryDescriptions
-from hypersd_desktop.ui.watched_folders import FolderWatcher, WatchedFoldersDialog
+from hypersd_desktop.ui.watched_folders import FolderWatcher, WatchedFoldersDialog, found_output_folders
 from hypersd_desktop.ui.draw_tab import DrawTab
 from hypersd_desktop.ui.drops import SETTINGS_SUFFIXES, WEB_SCHEMES, DroppedFiles, ImageChoice, ask_about_image
 from hypersd_desktop.ui.engine_notice import EngineNoticeView
@@ -1203,7 +1203,8 @@ class MainWindow(QMainWindow):
     def open_watched_folders(self) -> None:
         """The watched folders' dialog; folders added are imported at once (the import's progress in the notice line)
         and watched from then on."""
-        dialog = WatchedFoldersDialog(self.watcher.folders, self.watcher.gone, self.gallery.paths, self)
+        dialog = WatchedFoldersDialog(self.watcher.folders, self.watcher.gone, self.gallery.paths, self,
+                                      found_output_folders(self.watcher.folders))
         if not dialog.exec():
             return
         folders = dialog.folders()

@@ -26,7 +26,7 @@ from hypersd_desktop.engine.onnx.export import CachedExport, ExportCache, cache_
 from hypersd_desktop.models.catalog import CatalogEntry, format_size
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.model_notes import NOTED_KINDS
-from hypersd_desktop.models.other_tools import find_tool_folders
+from hypersd_desktop.core.tool_folders import find_tool_folders
 from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.civitai_search import CivitaiSearch
 from hypersd_desktop.ui.drops import WEB_SCHEMES

@@ -12,7 +12,8 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
 from hypersd_desktop.core.paths import AppPaths
-from hypersd_desktop.gallery.gallery import Gallery
+from hypersd_desktop.core.tool_folders import OUTPUT_PLACES, ToolFolder, candidates, find_tool_folders
+from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES, Gallery
 from hypersd_desktop.gallery.watch import MAX_WATCHED_DIRS, FolderPoll, check_watchable
 from hypersd_desktop.ui.folder_list import FolderListDialog
 from hypersd_desktop.ui.tasks import Task
@@ -100,10 +101,17 @@ class WatchedFoldersDialog(FolderListDialog):
     """The watched folders: added (checked, then imported with the browser's progress) and removed."""
 
     def __init__(self, folders: list[Path], gone: tuple[Path, ...], paths: AppPaths,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, found: list[ToolFolder] = ()) -> None:
         super().__init__(
             "Watched folders", "Images saved in these folders (and the folders below them) by another tool — "
             "ComfyUI's output, A1111's outputs — come into the gallery as they arrive, searchable by what the tool "
             "wrote in them. The files stay where they are.", folders, gone,
             lambda folder, listed: check_watchable(folder, paths, listed),
-            ("Stop watching", "The folder's images stay in the gallery; new ones no longer come in"), parent)
+            ("Stop watching", "The folder's images stay in the gallery; new ones no longer come in"), parent,
+            ("Found where other tools save their images:", [(f"Add {folder.label}", folder.path) for folder in found]))
+
+
+def found_output_folders(watched: list[Path]) -> list[ToolFolder]:
+    """The output folders of other tools found where they keep them, not watched yet."""
+    return find_tool_folders(candidates(relative_places=OUTPUT_PLACES), linked=watched, suffixes=IMAGE_SUFFIXES,
+                             holds=("images", "image"))

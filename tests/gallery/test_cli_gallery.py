@@ -376,6 +376,8 @@ def test_gallery_watch_adds_lists_syncs_and_stops_watched_folders(app_home, tmp_
 
     output = tmp_path / "ComfyUI" / "output"
     saved(output / "ComfyUI_00001_.png", "a harbour at night")
+    found = run_cli("gallery", "watch", "--find", env={**os.environ, "HOME": str(tmp_path)})
+    assert found.stdout.splitlines() == [f"{output.resolve()}\tComfyUI\t1 image"]
     none = cli("gallery", "watch")
     assert none.returncode == 0 and "No folder is watched" in none.stderr
     own = cli("gallery", "watch", app_home / "data" / "images")

@@ -48,17 +48,26 @@ def found(store, words: str) -> list[str]:
     return [Path(record.path).name for record in store.query(ImageQuery(text=words)).images]
 
 
-def test_images_saved_in_a_watched_folder_come_into_the_gallery(qtbot, parts, tmp_path):
+def test_images_saved_in_a_watched_folder_come_into_the_gallery(qtbot, parts, tmp_path, monkeypatch):
     window, browser, store = parts.window, parts.window.browser, parts.window.gallery.store
+    monkeypatch.setenv("HOME", str(tmp_path))  # A1111 where its installer puts it: the dialog offers its outputs
     outputs = tmp_path / "stable-diffusion-webui" / "outputs"
     a1111_image(outputs / "txt2img-images" / "2026-12-06" / "00001-5.png", "a lighthouse at dusk", age=3600)
     window.watcher.look_every(300)
     problems = []
-    in_dialog(lambda dialog: problems.append(dialog.add_folder(window.gallery.paths.images)) or problems.append(
-        dialog.problem.text()) or dialog.add_folder(outputs))
+
+    def add(dialog) -> None:
+        problems.append(dialog.add_folder(window.gallery.paths.images))
+        problems.append(dialog.problem.text())
+        (suggested,) = dialog.suggestions
+        problems.append(suggested.text())
+        suggested.click()
+
+    in_dialog(add)
     with qtbot.waitSignal(window.watcher.looked, timeout=WAIT):
         browser.watch_button.click()
     assert problems[0] is False and "the app's own images folder" in problems[1]
+    assert problems[2] == f"Add AUTOMATIC1111's images — {outputs.resolve()} (1 image)"
     qtbot.waitUntil(lambda: found(store, "lighthouse") == ["00001-5.png"], timeout=WAIT)  # imported when added
     assert load_settings(parts.library.paths).watched_folders == str(outputs.resolve())
     assert outputs.resolve() / "txt2img-images" / "2026-12-06" in window.watcher.watching

@@ -1,11 +1,11 @@
-"""The models folders other tools keep, found where they put them (models/other_tools.py)."""
+"""The folders other tools keep, found where they put them (core/tool_folders.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from hypersd_desktop.models import other_tools
-from hypersd_desktop.models.other_tools import ToolFolder, candidates, find_tool_folders
+from hypersd_desktop.core import tool_folders
+from hypersd_desktop.core.tool_folders import OUTPUT_PLACES, ToolFolder, candidates, find_tool_folders
 
 
 def weights(path: Path) -> None:
@@ -37,9 +37,21 @@ def test_each_tools_folder_with_weights_is_found_once(tmp_path, monkeypatch):
 
 
 def test_a_huge_folder_is_counted_only_so_far(tmp_path, monkeypatch):
-    monkeypatch.setattr(other_tools, "MAX_WALKED", 5)
+    monkeypatch.setattr(tool_folders, "MAX_WALKED", 5)
     for index in range(8):
         weights(tmp_path / "ComfyUI" / "models" / "loras" / f"{index}.safetensors")
     (found,) = find_tool_folders([("ComfyUI", tmp_path / "ComfyUI" / "models")])
     assert found.more and found.files >= 4 and found.label.endswith(f"({found.files}+ files)")
     assert ToolFolder("ComfyUI", tmp_path, 1).label.endswith("(1 file)")
+
+
+def test_the_output_folders_are_found_by_their_images(tmp_path):
+    home = tmp_path / "home"
+    for name in ("ComfyUI_00001_.png", "ComfyUI_00002_.png", "._ComfyUI_00001_.png"):
+        (home / "ComfyUI" / "output").mkdir(parents=True, exist_ok=True)
+        (home / "ComfyUI" / "output" / name).write_bytes(b"png")
+    (home / "stable-diffusion-webui" / "outputs" / "txt2img-images").mkdir(parents=True)  # nothing made yet
+    places = candidates(home, None, OUTPUT_PLACES)
+    assert all(tool != "Hugging Face cache" for tool, _path in places)
+    (found,) = find_tool_folders(places, suffixes=(".png", ".jpg"), holds=("images", "image"))
+    assert found.label == f"ComfyUI's images — {(home / 'ComfyUI' / 'output').resolve()} (2 images)"
