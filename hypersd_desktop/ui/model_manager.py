@@ -40,6 +40,8 @@ INSTALLED_COLUMNS = ("Name", "For", "Kind", "Disk use", "Source", "Last used", "
 EXPORT_COLUMNS = ("ONNX export of", "Disk use", "Export took", "Folder")
 log = logging.getLogger("hypersd")
 
+DROP_HINT = "Drop .safetensors files or A1111/ComfyUI model folders here to import them."
+
 SOURCES = {"download": "downloaded", "hf-cache": "from the Hugging Face cache", "import-copy": "imported (copied)",
            "import-reference": "imported (linked in place)"}
 
@@ -96,7 +98,8 @@ class ModelManager(QWidget):
         self.setAcceptDrops(True)
         self.refresh()
         self._complete_earlier_records()
-        self.sync_folders()  # models saved in the linked folders since the last start
+        if self.sync_folders() is None:  # models saved in the linked folders since the last start
+            self._suggest_links()
 
     def _build(self) -> None:
         self.catalog_table = read_only_table(CATALOG_COLUMNS, stretch=CATALOG_COLUMNS.index("What it enables"))
@@ -143,8 +146,7 @@ class ModelManager(QWidget):
                                           clearButtonEnabled=True)
         self.installed_filter.setMinimumWidth(320)
         self.installed_filter.textChanged.connect(self._narrow_installed)
-        self.status = QLabel("Drop .safetensors files or A1111/ComfyUI model folders here to import them.",
-                             wordWrap=True)
+        self.status = QLabel(DROP_HINT, wordWrap=True)
         installed_buttons = QHBoxLayout()
         for button in (self.import_files_button, self.import_folder_button, self.folders_button, self.verify_button,
                        self.remove_button, self.reveal_button, self.words_button):
@@ -515,6 +517,23 @@ class ModelManager(QWidget):
             return None
         return self._start_side_task(lambda report, cancel: library.sync_folders(report, cancel),
                                      lambda items: self._synced(items, asked), "Looking through the linked folders")
+
+    def _suggest_links(self) -> None:
+        """With models installed and no folder linked (a library from before links): say where other tools keep
+        models, found off the GUI thread, once the tab has nothing else to say."""
+        registry = self.library.registry
+        if registry.linked_folders() or not registry.list():
+            return
+        finding = Task(lambda _report, _cancel: find_tool_folders(), self)
+
+        def found(folders) -> None:
+            if folders and not self.closed and self.status.text() == DROP_HINT:  # nothing else said meanwhile
+                self.status.setText(f"{folders[0].label}: Linked folders… uses them where they are, and installs "
+                                    "the models saved there later.")
+
+        finding.succeeded.connect(found)
+        finding.finished.connect(finding.deleteLater)
+        finding.start()
 
     def _synced(self, items, asked: bool) -> None:
         new = [item for item in items if item.status == ImportStatus.IMPORTED]

@@ -13,7 +13,8 @@ from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.engine.types import GenerationRequest
 from hypersd_desktop.models.catalog import Catalog, CatalogEntry, CatalogFile, format_size, load_catalog
 from hypersd_desktop.models.library import ModelLibrary
-from hypersd_desktop.ui.model_manager import ModelManager
+from hypersd_desktop.ui.model_manager import DROP_HINT, ModelManager
+from hypersd_desktop.ui.tasks import Task
 from hub_server import HubServer
 from ui_helpers import drop
 
@@ -576,4 +577,33 @@ def test_a_lora_saved_in_a_linked_folder_is_installed_at_the_next_start(qtbot, a
     qtbot.waitUntil(lambda: later.side_task is None, timeout=20_000)
     assert later.status.text() == "The linked folders hold no new model."
     later.shutdown()
+    library.close()
+
+
+def test_a_library_without_linked_folders_is_told_where_other_tools_keep_models(qtbot, app_home, hyper_lora,
+                                                                                tmp_path, monkeypatch):
+    """A library from before folders were linked, or one filled by hand: the Models tab says where ComfyUI keeps
+    its models and what Linked folders… does with them; with nothing found it keeps its own hint."""
+    home = tmp_path / "someone"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "no-hf-cache"))
+    library = ModelLibrary(AppPaths.default())
+    lora = tmp_path / "style.safetensors"
+    shutil.copy(hyper_lora("Hyper-SD15-2steps-lora"), lora)
+    library.import_path(lora)
+    quiet = ModelManager(library)
+    qtbot.addWidget(quiet)
+    qtbot.waitUntil(lambda: not quiet.findChildren(Task), timeout=10_000)
+    assert quiet.status.text() == DROP_HINT
+    quiet.shutdown()
+
+    comfy = home / "ComfyUI" / "models" / "loras"
+    comfy.mkdir(parents=True)
+    shutil.copy(hyper_lora("Hyper-SD15-4steps-lora"), comfy / "other.safetensors")
+    told = ModelManager(library)
+    qtbot.addWidget(told)
+    qtbot.waitUntil(lambda: told.status.text() != DROP_HINT, timeout=10_000)
+    assert told.status.text() == (f"ComfyUI's models — {comfy.parent.resolve()} (1 file): Linked folders… uses "
+                                  "them where they are, and installs the models saved there later.")
+    told.shutdown()
     library.close()
