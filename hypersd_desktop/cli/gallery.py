@@ -190,8 +190,12 @@ def _file_fields(record) -> dict[str, str]:
 
 
 def _import(gallery, args) -> int:
+    return _import_folder(gallery, args.folder)
+
+
+def _import_folder(gallery, folder: Path) -> int:
     with ProgressBar("import", unit="image") as bar:
-        report = gallery.import_folder(args.folder, on_progress=bar)
+        report = gallery.import_folder(folder, on_progress=bar)
     for warning in report.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     for path, reason in report.failed:
@@ -210,7 +214,9 @@ def _watch(gallery, args) -> int:
     import time
 
     from hypersd_desktop.core.settings import load_settings, save_settings
-    from hypersd_desktop.gallery.watch import SETTLED_S, FolderPoll, check_watchable, watched_folders, watched_text
+    from hypersd_desktop.gallery.watch import (
+        SETTLED_S, FolderPoll, check_watchable, found_output_folders, watched_folders, watched_text,
+    )
 
     settings = load_settings()
     watched = watched_folders(settings.watched_folders)
@@ -231,8 +237,7 @@ def _watch(gallery, args) -> int:
             raise AppError(problem)
     for folder in added:
         print(f"watching {folder}", file=sys.stderr)
-        args.folder = folder
-        failed += _import(gallery, args)
+        failed += _import_folder(gallery, folder)
     if args.sync:
         poll = FolderPoll(watched, gallery.paths)
         looks = [poll.look(gallery.import_files, gallery.store)]
@@ -247,11 +252,7 @@ def _watch(gallery, args) -> int:
               f"{sum(look.dropped for look in looks)} (deleted there), skipped {len(unreadable)}")
         failed += bool(unreadable)
     if args.find:
-        from hypersd_desktop.core.tool_folders import OUTPUT_PLACES, candidates, find_tool_folders
-        from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES
-
-        found = find_tool_folders(candidates(relative_places=OUTPUT_PLACES), linked=watched, suffixes=IMAGE_SUFFIXES,
-                                  holds=("images", "image"))
+        found = found_output_folders(watched)
         for folder in found:
             plural = "s" if folder.files != 1 or folder.more else ""
             print(f"{folder.path}\t{folder.tool}\t{folder.files:,}{'+' if folder.more else ''} image{plural}")

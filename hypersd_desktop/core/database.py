@@ -11,6 +11,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def below(folder: str | Path) -> tuple[str, str]:
+    """The bounds of the paths below `folder` (not it) as text: `path >= low AND path < high` reads them off a
+    path column's index, where LIKE would scan the table."""
+    low = str(folder).rstrip("/\\") + os.sep
+    return low, low + "\U0010ffff"
+
+
 class Database:
     """One connection (WAL, foreign keys, busy timeout), shared between threads behind a lock.
 

@@ -10,7 +10,6 @@ is emptied, so a delete can be undone.
 from __future__ import annotations
 
 import json
-import os
 import re
 import sqlite3
 import time
@@ -18,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hypersd_desktop.core.database import Database
+from hypersd_desktop.core.database import Database, below
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -445,11 +444,10 @@ class GalleryStore:
     def files_below(self, folder: str) -> list[tuple[int, str, int, float]]:
         """The images kept below `folder` (an absolute path, no trailing separator), not trashed: id, path, file
         size and time (the file's when it was indexed). A range on the path's unique index, not a scan."""
-        prefix = folder.rstrip("/\\") + os.sep
         with self._lock:
             return [tuple(row) for row in self._db.execute(
                 "SELECT id, path, file_size, created FROM images WHERE path >= ? AND path < ? AND trashed_at IS NULL",
-                (prefix, prefix + "\U0010ffff"))]
+                below(folder))]
 
     def all_paths(self) -> list[tuple[int, str]]:
         with self._lock:

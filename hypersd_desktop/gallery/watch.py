@@ -23,6 +23,7 @@ from pathlib import Path
 
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.core.tool_folders import OUTPUT_PLACES, ToolFolder, candidates, find_tool_folders
 from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES, ImportReport, not_images
 from hypersd_desktop.gallery.store import GalleryStore
 
@@ -54,6 +55,12 @@ def looked_at(path: Path) -> tuple[int, float] | None:
     except OSError:
         return None
     return stat.st_size, stat.st_mtime
+
+
+def found_output_folders(watched: list[Path]) -> list[ToolFolder]:
+    """The folders other tools save their images in, found where they put them, not watched yet."""
+    return find_tool_folders(candidates(relative_places=OUTPUT_PLACES), linked=watched, suffixes=IMAGE_SUFFIXES,
+                             holds=("images", "image"))
 
 
 def _inside(path: Path, folder: Path) -> bool:

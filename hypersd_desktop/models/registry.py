@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 import sqlite3
@@ -18,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, fields
 from pathlib import Path
 
-from hypersd_desktop.core.database import Database
+from hypersd_desktop.core.database import Database, below
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.prompt_tags import network_tags, tag_weight, trigger_words
 from hypersd_desktop.core.vocab import ModelKind, ModelLayout
@@ -224,8 +223,7 @@ class Registry:
     def link_folder(self, folder: Path) -> None:
         """Look through `folder` at each start from now on; folders linked below it are looked through with it."""
         with self._transaction() as db:
-            below = str(folder).rstrip("/\\") + os.sep
-            db.execute("DELETE FROM linked_folders WHERE path >= ? AND path < ?", (below, below + "\U0010ffff"))
+            db.execute("DELETE FROM linked_folders WHERE path >= ? AND path < ?", below(folder))
             db.execute("INSERT OR IGNORE INTO linked_folders (path, added) VALUES (?, ?)", (str(folder), time.time()))
 
     def unlink_folder(self, folder: Path) -> None:
@@ -241,9 +239,7 @@ class Registry:
 
     def take_back(self, path: Path) -> None:
         """An import by hand of `path` (a file or a folder) brings back what was left out there."""
-        below = str(path).rstrip("/\\") + os.sep
-        self._db.execute("DELETE FROM left_out WHERE path = ? OR (path >= ? AND path < ?)",
-                         (str(path), below, below + "\U0010ffff"))
+        self._db.execute("DELETE FROM left_out WHERE path = ? OR (path >= ? AND path < ?)", (str(path), *below(path)))
 
     def touch(self, model_id: str) -> None:
         self._db.execute("UPDATE models SET last_used = ? WHERE id = ?", (time.time(), model_id))

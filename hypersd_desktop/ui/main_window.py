@@ -48,7 +48,7 @@ from hypersd_desktop.gallery.formats.syntax import reused_prompts
 from hypersd_desktop.gallery.gallery import Gallery, read_metadata, record_for
 from hypersd_desktop.gallery.sidecars import settings_file
 from hypersd_desktop.gallery.store import ImageRecord
-from hypersd_desktop.gallery.watch import watched_folders, watched_text
+from hypersd_desktop.gallery.watch import found_output_folders, watched_folders, watched_text
 from hypersd_desktop.models.catalog import FP16_SDXL_VAE
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
@@ -58,7 +58,7 @@ from hypersd_desktop.ui.control_maps import ControlMaps
 from hypersd_desktop.ui.describe import Describer, described_text, tagger_name
 from hypersd_desktop.ui.forever import GenerateForever
 from hypersd_desktop.ui.gallery_descriptions import GalleryDescriptions
-from hypersd_desktop.ui.watched_folders import FolderWatcher, WatchedFoldersDialog, found_output_folders
+from hypersd_desktop.ui.watched_folders import FolderWatcher, WatchedFoldersDialog
 from hypersd_desktop.ui.draw_tab import DrawTab
 from hypersd_desktop.ui.drops import SETTINGS_SUFFIXES, WEB_SCHEMES, DroppedFiles, ImageChoice, ask_about_image
 from hypersd_desktop.ui.engine_notice import EngineNoticeView

@@ -12,8 +12,8 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QWidget
 
 from hypersd_desktop.core.paths import AppPaths
-from hypersd_desktop.core.tool_folders import OUTPUT_PLACES, ToolFolder, candidates, find_tool_folders
-from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES, Gallery
+from hypersd_desktop.core.tool_folders import ToolFolder
+from hypersd_desktop.gallery.gallery import Gallery
 from hypersd_desktop.gallery.watch import MAX_WATCHED_DIRS, FolderPoll, check_watchable
 from hypersd_desktop.ui.folder_list import FolderListDialog
 from hypersd_desktop.ui.tasks import Task
@@ -110,8 +110,3 @@ class WatchedFoldersDialog(FolderListDialog):
             ("Stop watching", "The folder's images stay in the gallery; new ones no longer come in"), parent,
             ("Found where other tools save their images:", [(f"Add {folder.label}", folder.path) for folder in found]))
 
-
-def found_output_folders(watched: list[Path]) -> list[ToolFolder]:
-    """The output folders of other tools found where they keep them, not watched yet."""
-    return find_tool_folders(candidates(relative_places=OUTPUT_PLACES), linked=watched, suffixes=IMAGE_SUFFIXES,
-                             holds=("images", "image"))
