@@ -105,8 +105,8 @@ def build_app(argv: list[str] | None = None, home: str | None = None, start_work
     window = MainWindow(library, bridge, settings, gallery)
     error_relay = install_error_hooks(window, log_path)
     notices = [gallery.notice, library.registry.notice and f"{library.registry.notice} The model files are "
-               "untouched: import them again from the Models tab."]
-    window.warnings.show_messages([notice for notice in notices if notice])
+               "untouched: import them again from the Models tab.", window.session.notice]
+    window.say_at_start([notice for notice in notices if notice])
 
     def open_settings() -> None:
         ready = bridge.client.ready

@@ -30,6 +30,8 @@ NOT_SAVED = "not saved"
 PNG_ROLE = Qt.ItemDataRole.UserRole + 1  # a result that could not be saved (a full disk): its file's bytes
 SEED_ROLE = Qt.ItemDataRole.UserRole + 2  # a result's seed (its file name when it is saved at last)
 TILING_ROLE = Qt.ItemDataRole.UserRole + 3  # which way a result tiles (`Tiling`): it is shown repeated
+HELD_TIP = "Run the queued jobs, held since an image could not be saved: make room on the disk first"
+LAST_RUN_TIP = "Run the jobs that were in the queue when the app last closed (✕ removes one)"
 SAY_TIME_LEFT_S = 3.0  # a run's time left is said only when there is this much: a GPU's half second needs none
 
 
@@ -398,10 +400,15 @@ class JobView(QObject):
         queue.clear()
         jobs = ([(message.running, "running")] if message.running else []) + [(j, "queued") for j in message.queued]
         self._waiting = sum(job.saves for job in message.queued)
-        self.widgets.resume.setVisible(message.held and self._waiting > 0)
+        last_run = any(job.waiting for job in message.queued)
+        resume = self.widgets.resume
+        resume.setVisible(message.held and self._waiting > 0 or last_run)
+        resume.setToolTip(HELD_TIP if message.held and self._waiting else LAST_RUN_TIP)
         for job, state in jobs:
             queued = state == "queued"
-            if queued and message.held and job.saves:
+            if queued and job.waiting:
+                state = "from last time"
+            elif queued and message.held and job.saves:
                 state = "held"  # moved and removed as any queued job
             item = QListWidgetItem(f"#{job.job_id} {state}: {job.describe()}")
             item.setData(Qt.ItemDataRole.UserRole, job.job_id if queued else 0)  # 0: running

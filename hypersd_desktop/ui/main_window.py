@@ -374,9 +374,7 @@ class MainWindow(QMainWindow):
             button.setAccessibleName(tip)  # what a screen reader says instead of the arrow
             queue_buttons.addWidget(button)
         queue_buttons.addStretch(1)
-        self.resume_queue = QPushButton("Resume queue", visible=False)
-        self.resume_queue.setToolTip("Run the queued jobs, held since an image could not be saved: make room on the "
-                                     "disk first")
+        self.resume_queue = QPushButton("Resume queue", visible=False)  # its tip: why they wait (JobView)
         queue_buttons.addWidget(self.resume_queue)
         center = QVBoxLayout()
         center.addWidget(self.errors)
@@ -538,6 +536,7 @@ class MainWindow(QMainWindow):
         self.queue_down.clicked.connect(lambda: self._move_queued(1))
         self.queue_remove.clicked.connect(self._remove_queued)
         self.resume_queue.clicked.connect(lambda: self.bridge.client.resume())
+        self.bridge.queue_changed.connect(self._last_run_waits)
         self.import_action.triggered.connect(self.import_models)
         self.import_images_action.triggered.connect(self.browser.choose_import_folder)
         self.rebuild_action.triggered.connect(self._rebuild_gallery)
@@ -724,6 +723,21 @@ class MainWindow(QMainWindow):
                                    "more memory, on GPUs before the RTX 30 series); install \"SDXL VAE (fp16 fix)\" "
                                    "in the Models tab to decode in fp16 on any GPU.")
         self.warnings.show_messages([*self._reuse_notes, *warnings])
+
+    def say_at_start(self, notes: list[str]) -> None:
+        """Warnings of the start (a database rebuilt, the last run's queue waiting), shown with the notes of the
+        settings until the next Generate or reuse: not replaced by them once the worker is ready."""
+        self._reuse_notes += notes
+        self._update_recipe_controls()
+
+    def _last_run_waits(self, message) -> None:
+        """Once no job of the last run waits (resumed or removed), the start's note of them goes."""
+        notice = self.session.notice
+        if notice and not any(job.waiting for job in message.queued):
+            self.session.notice = ""
+            if notice in self._reuse_notes:
+                self._reuse_notes.remove(notice)
+                self._update_recipe_controls()
 
     def _edit_prompt(self, edit, words: tuple[str, ...]) -> None:
         """Add (`with_words`) or take out (`without_words`) a style LoRA's trigger words, as one step Ctrl+Z undoes."""
@@ -1775,7 +1789,8 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt API
         if self._active_job is not None and QMessageBox.question(
-            self, "Quit", "An image is being generated. Quit anyway?"
+            self, "Quit", "An image is being generated. Quit anyway? It is made again at the next start, when you "
+                          "resume the queue."
         ) != QMessageBox.StandardButton.Yes:
             event.ignore()
             return

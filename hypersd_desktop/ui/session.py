@@ -1,10 +1,12 @@
 """The work in the window that is not an image yet, kept across a restart or a crash.
 
 The Generate tab's prompts and prompt styles, seed (when locked), init image with its mask and the ControlNet
-picture, and the Draw tab's drawing and prompt are written a second after they change and when the window closes:
+picture, the Draw tab's drawing and prompt, and the queue's jobs that make images to keep (the running one
+too: it is made again) are written a second after they change and when the window closes:
 `<data>/session.json`, and `<data>/drawing.png` for the drawing. The app brings them back when it starts,
 so quitting by mistake, a power cut or a crash loses at most the last second. The pictures themselves are
-in the input store already (`core/images.py`); the session names them by their sha256. Which model,
+in the input store already (`core/images.py`); the session names them by their sha256. The queued jobs
+come back waiting, for the person to run (Resume queue) or remove, not started behind their back. Which model,
 recipe, steps and size were chosen is kept in the settings (`last_model` …), as before.
 """
 
@@ -19,6 +21,7 @@ from PySide6.QtCore import QObject, QThreadPool, QTimer
 from hypersd_desktop.core.files import write_atomic
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.ui.sketch_canvas import drawing_png
+from hypersd_desktop.worker.client import kept_data, kept_jobs
 
 SAVE_DELAY_MS = 1000  # after the last change: typing writes the file once a pause, not once a key
 SESSION_FILE, DRAWING_FILE = "session.json", "drawing.png"
@@ -38,6 +41,7 @@ class SessionKeeper(QObject):
         self.window = window
         self.session_file, self.drawing_file = session_paths(paths)
         self._drawing_changed = False
+        self.notice = ""  # what the window says of the last run's queue, once it has started
         self._timer = QTimer(self, singleShot=True, interval=SAVE_DELAY_MS)
         self._timer.timeout.connect(self.save)
         self._writer = QThreadPool(self)  # the drawing is encoded off the GUI thread (SDXL's 1024²: 15-30 ms)
@@ -55,6 +59,7 @@ class SessionKeeper(QObject):
                        window.tiling.currentIndexChanged):
             signal.connect(lambda _value: self._changed())
         draw.canvas.changed.connect(self._drawing_done)
+        window.bridge.queue_changed.connect(lambda _message: self._changed())
 
     def _changed(self) -> None:
         self._timer.start()
@@ -74,6 +79,7 @@ class SessionKeeper(QObject):
             "more_controls": window.control_stack.state()[1:],  # the ControlNets added under the first
             "ip_adapter": window.ip_adapter.state(), "more_ip_adapters": window.reference_stack.state()[1:],
             "draw": window.draw.state(), "tiling": window.tiling.currentData(),
+            "queue": kept_data(window.bridge.client.pending()),
         }
 
     def save(self, wait: bool = False) -> None:
@@ -132,7 +138,19 @@ class SessionKeeper(QObject):
                 except OSError:
                     drawing = None
                 window.draw.restore(state["draw"], drawing)
+            self._queue_again(state.get("queue"))
         except (TypeError, ValueError, AttributeError) as error:  # a session file edited by hand
             log.warning("Part of the last session could not be restored: %s", error)
         self._timer.stop()  # restoring is no change to write back
         self._drawing_changed = False
+
+    def _queue_again(self, data: object) -> None:
+        jobs, damaged = kept_jobs(data)
+        if jobs:
+            self.window.bridge.client.queue_again(jobs)
+            them = "them" if len(jobs) > 1 else "it"
+            self.notice = (f"{len(jobs)} job{'s were' if len(jobs) > 1 else ' was'} in the queue when the app closed; "
+                           f"{'they wait' if len(jobs) > 1 else 'it waits'} there: Resume queue runs {them}, ✕ "
+                           f"removes one.")
+        if damaged:
+            log.warning("%d queued job(s) of the last session could not be read and were left out", damaged)

@@ -15,6 +15,8 @@ turns them into signals on the GUI thread.
   `latest_wins` replaces the queued jobs with the new one (typing-as-you-go).
 - A cancel reaches the running job's next step; if the worker does not answer within
   `cancel_timeout` seconds it is ended and restarted.
+- The jobs that make images to keep, running or queued, can be written down (`kept_data`) and queued again
+  after a restart (`queue_again`): they wait, marked `waiting`, until `resume()`, and newer jobs run before them.
 - A job that made images the disk could not take (`JobFailed.not_saved`: full, or a drive gone) holds the
   queue: the queued jobs that save wait, each one's images would only be kept in memory, until `resume()` or
   a new job that saves (the person tries again); jobs that save nothing (live images, control maps) still run.
@@ -32,11 +34,12 @@ import subprocess
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hypersd_desktop import __version__
+from hypersd_desktop.core.codec import from_data, to_data
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import HELD_IMAGES, InputImages
 from hypersd_desktop.core.paths import HOME_ENV, AppPaths
@@ -81,6 +84,7 @@ class QueuedJob:
     describing: Describing | None = None
     plot: PlotSpec | None = None
     each: tuple[GenerationRequest, ...] = ()  # one-image requests made as one batch (`request` is the first)
+    waiting: bool = False  # queued again from the last run of the app: waits for `WorkerClient.resume`
 
     def requests(self) -> tuple[GenerationRequest, ...]:
         if self.each:
@@ -102,6 +106,12 @@ class QueuedJob:
         """Whether the job writes images: a generation to keep or a batch (not a live image, not a map, not tags)."""
         return self.map is None and self.describing is None and (self.save or self.batch is not None)
 
+    @property
+    def kept(self) -> bool:
+        """Whether the job is queued again after a restart: it makes images to keep, and is no batch (the batch
+        dialog resumes those, each image made once)."""
+        return self.saves and self.batch is None
+
     def describe(self) -> str:
         if self.map:
             return f"{self.map.kind} map of a ControlNet picture"
@@ -116,6 +126,28 @@ class QueuedJob:
             return f"batch of {len(self.batch.units)} images into {self.batch.target}"
         more = f", {len(self.each)} images with their own prompts" if self.each else ""
         return f"{self.request.prompt[:60]} (seed {self.request.seed}{more})"
+
+
+def kept_data(jobs: Iterable[QueuedJob | None]) -> list:
+    """The jobs to queue again after a restart (`QueuedJob.kept`), as JSON data."""
+    return [to_data(replace(job, job_id=0, waiting=False)) for job in jobs if job is not None and job.kept]
+
+
+def kept_jobs(data: object) -> tuple[list[QueuedJob], int]:
+    """The jobs `kept_data` wrote, and how many of its entries could not be read (edited by hand, or of a request
+    this version cannot make)."""
+    jobs, damaged = [], 0
+    for item in data if isinstance(data, list) else ():
+        try:
+            job = from_data(QueuedJob, item)
+        except Exception:  # noqa: BLE001 - a request's own validation: any value out of range
+            damaged += 1
+            continue
+        if job.kept and (job.request is not None or job.enlargement is not None):
+            jobs.append(job)
+        else:
+            damaged += 1
+    return jobs, damaged
 
 
 @dataclass(frozen=True)
@@ -280,16 +312,29 @@ class WorkerClient:
             # batches, plots, control maps and enlargements stay: a newer image asked for replaces only the images
             # waiting
             dropped = [j for j in self._queue if j.request is not None and j.batch is None and j.plot is None
-                       ] if latest_wins else []
+                       and not j.waiting] if latest_wins else []
             self._queue = [j for j in self._queue if j not in dropped] + [job]
         for old in dropped:
             self.on_event(JobFailed(old.job_id, "Replaced by a newer request.", cancelled=True))
         self._dispatch()
         return job.job_id
 
+    def queue_again(self, jobs: Sequence[QueuedJob]) -> list[int]:
+        """Queue jobs of the app's last run (`kept_jobs`) at the end, waiting until `resume()`; their new ids."""
+        with self._lock:
+            again = [replace(job, job_id=next(self._ids), waiting=True) for job in jobs]
+            self._queue += again
+        self._notify_queue()
+        return [job.job_id for job in again]
+
     def queued(self) -> tuple[QueuedJob, ...]:
         with self._lock:
             return tuple(self._queue)
+
+    def pending(self) -> tuple[QueuedJob, ...]:
+        """The running job (if any), then the queued ones."""
+        with self._lock:
+            return ((self._running,) if self._running is not None else ()) + tuple(self._queue)
 
     @property
     def running(self) -> QueuedJob | None:
@@ -301,10 +346,13 @@ class WorkerClient:
         return self._held
 
     def resume(self) -> None:
-        """Run the held jobs again (there is room on the disk now, or the person says so)."""
+        """Run the held jobs again (there is room on the disk now, or the person says so), and those waiting from
+        the last run."""
         with self._lock:
+            waited = any(job.waiting for job in self._queue)
             was_held, self._held = self._held, False
-        if was_held:
+            self._queue = [replace(job, waiting=False) if job.waiting else job for job in self._queue]
+        if was_held or waited:
             self._dispatch()
 
     def move(self, job_id: int, index: int) -> None:
@@ -359,7 +407,7 @@ class WorkerClient:
     def _dispatch(self) -> None:
         while True:
             with self._lock:
-                runnable = [j for j in self._queue if not (self._held and j.saves)]
+                runnable = [j for j in self._queue if not (j.waiting or self._held and j.saves)]
                 if self._running is not None or self._ready is None or not runnable:
                     self._notify_queue()
                     return

@@ -5,6 +5,7 @@ prompt come back when the app starts again."""
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -12,6 +13,7 @@ from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
 from hypersd_desktop.core.prompt_styles import PromptStyle, styles_file, write_styles
+from hypersd_desktop.ui.job_view import SEED_ROLE, ResultStrip
 from hypersd_desktop.ui.session import SAVE_DELAY_MS, session_paths
 
 
@@ -132,5 +134,47 @@ def test_faces_and_hands_only_comes_back_with_its_picture(qtbot, idle_app, tmp_p
     try:
         box = again.window.init_image
         assert box.digest == window.init_image.digest and box.details_only.isChecked() and box.detailing()
+    finally:
+        close(again)
+
+
+def test_the_queue_comes_back_waiting_after_a_restart_and_runs_when_resumed(qtbot, idle_app):
+    from hypersd_desktop.app import build_app
+    from tests.ui.conftest import close
+    from ui_helpers import WAIT
+
+    window = idle_app.window  # no worker: what is asked for stays queued, as behind a long job
+    window.size_box.addItem("64 × 64 (test)", (64, 64))
+    window.size_box.setCurrentIndex(window.size_box.count() - 1)
+    window.prompt.setPlainText("a red kite")
+    window.seed_lock.setChecked(True)
+    window.seed.setValue(41)
+    assert len(window.generate(count=2)) == 2
+    window.prompt.setPlainText("a blue kite")
+    [third] = window.generate(count=1)
+    window.bridge.client.cancel(third)  # removed from the queue: not kept
+    asked = [job.request for job in window.bridge.client.queued()]
+    window.close()
+
+    again = build_app(["test"])
+    try:
+        restored = again.window
+        restored.show()  # closed below, not by qtbot
+        queue = restored.queue
+        qtbot.waitUntil(lambda: queue.count() == 2, timeout=WAIT)
+        assert [queue.item(row).text().split(":", 1)[0].split(" ", 1)[1] for row in range(2)] == ["from last time"] * 2
+        assert "2 jobs were in the queue when the app closed" in restored.warnings.text()
+        assert not restored.resume_queue.isHidden()
+        qtbot.waitSignal(again.bridge.ready, timeout=WAIT).wait()
+        qtbot.wait(300)
+        assert restored.results.count() == 0  # nothing started behind the person's back
+        assert "2 jobs were in the queue" in restored.warnings.text()  # still said once the worker is ready
+        assert [job.request for job in again.bridge.client.queued()] == asked
+        restored.resume_queue.click()
+        qtbot.waitUntil(lambda: restored.results.count() == 2 and queue.count() == 0, timeout=WAIT)
+        assert restored.resume_queue.isHidden() and "in the queue" not in restored.warnings.text()
+        made = [restored.results.item(row) for row in range(2)]
+        assert sorted(item.data(SEED_ROLE) for item in made) == sorted(request.seed for request in asked)
+        assert all(Path(ResultStrip.path_of(item)).is_file() for item in made)  # saved as any image made
     finally:
         close(again)

@@ -56,3 +56,48 @@ def test_an_image_to_enlarge_waits_its_turn_and_a_newer_request_does_not_replace
     assert described.describe() == "20261204-101500-9.png enlarged × 2 (4x-UltraSharp)" and described.saves
     with Image.open(made.path) as image:
         assert image.size == (64, 48)
+
+
+def test_the_jobs_of_the_last_run_come_back_waiting_for_resume_and_newer_ones_run_first(fake_backend, app_home,
+                                                                                      tmp_path):
+    import json
+
+    from hypersd_desktop.engine.plot import Axis, PlotAxis, PlotSpec
+    from hypersd_desktop.gallery.export import ExportOptions
+    from hypersd_desktop.worker.batch import BatchSpec, BatchUnit
+    from hypersd_desktop.worker.client import kept_data, kept_jobs
+    from hypersd_desktop.worker.protocol import ControlMap, Enlargement
+
+    plot = PlotSpec(REQUEST, PlotAxis(Axis.STEPS, "1-2"))
+    last_run = [
+        QueuedJob(7, REQUEST.replace(seed=11)),
+        QueuedJob(8, REQUEST.replace(seed=12), each=(REQUEST.replace(seed=12), REQUEST.replace(seed=13, prompt="b"))),
+        QueuedJob(9, REQUEST, plot=plot),
+        QueuedJob(10, None, enlargement=Enlargement("/pictures/a.png", 2.0)),
+        QueuedJob(11, REQUEST.replace(seed=14), save=False),  # a live image: not kept
+        QueuedJob(12, None, map=ControlMap("ab" * 32, "/models/depth")),  # a control map: not kept
+        QueuedJob(13, REQUEST, BatchSpec("b1", (BatchUnit(1, 0, REQUEST),), tmp_path, ExportOptions())),  # resumed
+        # from the batch dialog
+        None,  # no job running
+    ]
+    text = json.dumps(kept_data(last_run))  # as the session file holds it
+    data = json.loads(text)
+    data.insert(1, {**data[0], "request": {**data[0]["request"], "steps": -3}})  # edited by hand: left out
+    jobs, damaged = kept_jobs(data)
+    assert damaged == 1 and [(job.request, job.each, job.plot, job.enlargement) for job in jobs] == [
+        (job.request, job.each, job.plot, job.enlargement) for job in last_run[:4]]
+    assert kept_jobs("not a list") == ([], 0)
+
+    with fake_worker(app_home, InputImages(tmp_path / "inputs")) as (events, client):
+        again = client.queue_again(jobs[:2])
+        assert all(job.waiting for job in client.queued()) and [job.job_id for job in client.queued()] == again
+        newer = client.submit(REQUEST.replace(seed=5), latest_wins=True)  # replaces none of the last run's
+        assert isinstance(ended(events, newer), JobFinished)
+        assert [job.job_id for job in client.queued()] == again and client.running is None
+        with events.changed:
+            shown = [e for e in events.items if isinstance(e, QueueChanged)][-1]
+        assert [job.waiting for job in shown.queued] == [True, True]
+        assert [job.request.seed for job in client.pending()] == [11, 12]
+        client.resume()
+        assert [type(ended(events, job)) for job in again] == [JobFinished] * 2
+        assert client.pending() == ()
