@@ -56,12 +56,9 @@ class WorkerBridge(QObject):
         self.client.shutdown()
 
     def restart(self, command: list[str]) -> None:
-        """Stop the worker and start `command` instead (another interpreter chosen in Settings)."""
-        self.client.shutdown()
-        old = self.client
-        self.client = WorkerClient(self._incoming.emit, home=old.home, cancel_timeout=old.cancel_timeout,
-                                   previews=old.previews, command=command, inputs=old.inputs)
-        self.client.engine_choice = old.engine_choice
+        """Stop the worker and start `command` instead (another interpreter chosen in Settings, a runtime installed);
+        the jobs not done are made by the new one."""
+        self.client = self.client.successor(command)  # with the jobs the old one had not done
         self.client.start()
 
     def _dispatch(self, message: object) -> None:

@@ -202,6 +202,7 @@ class WorkerClient:
         self._handshake_timer: threading.Timer | None = None
         self._log_start = 0  # where the running worker's part of worker.log begins
         self._unavailable_reason: str | None = None  # set when no worker can be used
+        self._left: tuple[QueuedJob, ...] = ()  # the running and queued jobs as `shutdown` found them
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -227,6 +228,7 @@ class WorkerClient:
                               "Check the worker's Python in Settings.")
             return
         with self._lock:
+            self._closing = False  # started again after a shutdown: served, and restarted if it dies
             self._process, self._writer, self._ready = process, MessageWriter(process.stdin), None
             self._log_start = log_start
             self._sent.clear()  # a new process holds no images
@@ -244,6 +246,8 @@ class WorkerClient:
         (possibly still importing torch, which does not read messages) gets `idle_timeout`, then
         is ended, so closing the window right after opening it does not hang."""
         with self._lock:
+            if not self._closing:
+                self._left = self.pending()
             self._closing = True
             process = self._process
             busy = self._running is not None
@@ -259,6 +263,19 @@ class WorkerClient:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout)
+
+    def successor(self, command: list[str]) -> WorkerClient:
+        """A client of another worker program (`command`: an interpreter chosen in Settings, a runtime installed) that
+        takes over this one's jobs, once this one is shut down: the running one is made again, and the queued ones
+        keep their places and ids, so whatever waits on them (Describe, Generate forever) goes on."""
+        self.shutdown()
+        client = WorkerClient(self.on_event, home=self.home, cancel_timeout=self.cancel_timeout,
+                              previews=self.previews, command=command, inputs=self.inputs)
+        client.engine_choice = self.engine_choice
+        with self._lock:
+            client._ids = self._ids
+            client._queue, client._held = list(self._left), self._held
+        return client
 
     @property
     def pid(self) -> int | None:
@@ -509,6 +526,8 @@ class WorkerClient:
             except (ProtocolError, OSError, ValueError) as error:
                 broken = str(error)
                 break
+            if self._closing or generation != self._generation:
+                continue  # shut down: its jobs end with the app, or are run by its successor
             if self._ready is None:
                 if not self._handshake(process, message):
                     return

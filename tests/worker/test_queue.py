@@ -101,3 +101,24 @@ def test_the_jobs_of_the_last_run_come_back_waiting_for_resume_and_newer_ones_ru
         client.resume()
         assert [type(ended(events, job)) for job in again] == [JobFinished] * 2
         assert client.pending() == ()
+
+
+def test_a_worker_changed_in_settings_makes_the_jobs_the_old_one_had_not_done_with_their_ids(
+        fake_backend, app_home, tmp_path):
+    from event_log import Events
+
+    from hypersd_desktop.worker.client import WorkerClient
+
+    events = Events()
+    old = WorkerClient(events, home=str(app_home), inputs=InputImages(tmp_path / "inputs"))
+    old.engine_choice = ("fake", "auto")
+    jobs = [old.submit(REQUEST.replace(seed=seed)) for seed in (1, 2, 3)]  # queued: no worker is ready yet
+    old.cancel(jobs[1])
+    client = old.successor(old.command)  # as another Python or a new runtime is chosen
+    try:
+        assert [job.job_id for job in client.queued()] == [jobs[0], jobs[2]] and old.queued() == ()
+        client.start()
+        assert [type(ended(events, job)) for job in (jobs[0], jobs[2])] == [JobFinished] * 2
+        assert client.submit(REQUEST) > jobs[2]  # new ids go on from the old client's
+    finally:
+        client.shutdown()
