@@ -293,6 +293,29 @@ def test_fooocus_images_saved_without_metadata_are_read_from_its_log(tmp_path, v
     assert read_metadata(folder / "not-in-the-log.png")[0] is None
 
 
+def test_a_fooocus_image_is_reused_with_the_prompts_it_ran_and_its_clip_skip():
+    """Fooocus's own scheme lists the prompts it ran (each style's template around the typed prompt, and the V2
+    expansion); reuse runs those, as no Fooocus style is made here, and says what was typed."""
+    from hypersd_desktop.gallery.formats.common import unrepeated_note
+    from hypersd_desktop.gallery.formats.syntax import reused_prompts
+
+    metadata = read_metadata(CORPUS / "sd-parsers" / "fooocus1_cropped.png")[0]
+    assert (metadata.prompt, metadata.clip_skip) == ("a smiling goldfish", 2)
+    prompt, negative, note = reused_prompts(metadata.format, metadata.prompt, metadata.negative_prompt, metadata.extra)
+    assert prompt.startswith("cinematic still a smiling goldfish . emotional, harmonious") and prompt.endswith(
+        ", a smiling goldfish, deep focus, intricate, elegant, highly detailed, cinematic, still, dynamic background, "
+        "professional fine composition, ambient light, magic, vivid colors, creative, positive, attractive, glossy, "
+        "shiny, colorful, strong, sharp, heroic, awesome, determined, cute, epic, stunning, gorgeous, amazing, symmetry, "
+        "great, perfect, excellent, complex")
+    assert negative.startswith("(worst quality, low quality") and negative.endswith(", deformed, mutated, ugly, disfigured")
+    assert "typed as \u201ca smiling goldfish\u201d" in note and unrepeated_note(metadata) is None
+    plain = parse_chunks({"parameters": json.dumps({"prompt": "a lake", "styles": "['Fooocus V2']", "seed": 1,
+                                                    "full_prompt": ["a lake"], "metadata_scheme": "fooocus",
+                                                    "clip_skip": 99})})
+    assert reused_prompts(plain.format, plain.prompt, "", plain.extra) == ("a lake", "", None)  # nothing added
+    assert plain.clip_skip is None
+
+
 def test_a1111_parameters_in_a_text_file_beside_the_image(tmp_path):
     """A1111's "Create a text file next to every image with generation parameters"; a text file of other words is
     not read as parameters, and metadata in the image wins over a text file."""

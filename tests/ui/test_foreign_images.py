@@ -36,6 +36,7 @@ REWRITTEN = {
     "sd-parsers/invokeai_imeta1.png": [("grainy+", "(grainy:1.1)"), ("jpg+", "(jpg:1.1)"), ("noisy++", "(noisy:1.21)")],
     "sd-metadata/webp/novelai-curated.webp": [("-0.8::feet::", "(feet:-0.8)")],
 }
+RAN = {"sd-parsers/fooocus1_cropped.png"}  # Fooocus's scheme: the prompts it ran beside those typed
 
 
 @pytest.mark.parametrize("name", ONE_PER_FAMILY)
@@ -49,8 +50,14 @@ def test_dropping_a_real_image_of_each_tool_fills_the_controls(qtbot, idle_app, 
         for written, reused in REWRITTEN.get(name, []):
             text = text.replace(written, reused)
         return text.strip().replace("\r\n", "\n")
-    qtbot.waitUntil(lambda: window.prompt.toPlainText() == shown(expected["prompt"]), timeout=5000)
-    assert window.negative.toPlainText() == shown(expected["negative_prompt"])
+    wanted = dict(expected)
+    if name in RAN:  # the prompts Fooocus ran, its styles' words in them, as the file's JSON lists them
+        with Image.open(CORPUS / name) as image:
+            written = json.loads(image.info["parameters"])
+        wanted.update(prompt=", ".join(written["full_prompt"]), negative_prompt=", ".join(written["full_negative_prompt"]))
+    qtbot.waitUntil(lambda: window.prompt.toPlainText() == shown(wanted["prompt"]), timeout=5000)
+    assert window.negative.toPlainText() == shown(wanted["negative_prompt"])
+    assert (f"it was typed as \u201c{expected['prompt']}\u201d" in window.warnings.text()) == (name in RAN)
     assert ("weighting is written in A1111's syntax" in window.warnings.text()) == (name in REWRITTEN)
     assert window.seed.value() == expected["seed"] % (MAX_SEED + 1) and window.seed_lock.isChecked()
     if "width" in expected:

@@ -544,7 +544,7 @@ def other_passes(metadata: ImageMetadata, unrepeated: bool = False) -> list[str]
                for module in _controlnet_modules(key, value)]
     if modules or any(key.startswith("controlnet") and key not in adapters for key in extra):
         parts.append(f"ControlNet{f' ({_listed(list(dict.fromkeys(modules)))})' if modules else ''}")
-    if extra.get("fooocus styles"):
+    if extra.get("fooocus styles") and not extra.get("full prompt"):  # else reuse runs the prompt with their words
         parts.append(f"Fooocus's styles on the prompt ({extra['fooocus styles']})")
     adapted = [*adapters.values(), *([extra["ip-adapter"]] if extra.get("ip-adapter") else [])]
     if adapted:

@@ -7,7 +7,9 @@ import re
 from typing import Any
 
 from hypersd_desktop.gallery.formats.common import ImageMetadata, json_object, size_of, stem, to_float, to_int, to_text
+from hypersd_desktop.gallery.formats.syntax import FULL_NEGATIVE, FULL_PROMPT
 
+FULL_PROMPT_KEY = "full_prompt"
 FOOOCUS_KEYS = {"base_model", "sharpness", "adm_guidance", "performance", "styles",
                 "resolution", "refiner_model", "metadata_scheme"}
 
@@ -31,8 +33,27 @@ def parse_fooocus(text: str) -> ImageMetadata | None:
         steps=to_int(data.get("steps")), sampler=data.get("sampler"), guidance=to_float(data.get("guidance_scale")),
         seed=to_int(data.get("seed")), width=width, height=height, model_name=stem(data.get("base_model")),
         model_hash=data.get("base_model_hash"), loras=tuple(loras), vae_name=_chosen(data.get("vae")),
-        extra=_other_passes(data),
+        clip_skip=_clip_skip(data.get("clip_skip")), extra={**_other_passes(data), **_full_prompts(data)},
     )
+
+
+def _full_prompts(data: dict[str, Any]) -> dict[str, str]:
+    """The prompts Fooocus ran (its metadata scheme "fooocus", from version 2.2): the styles' templates around the
+    typed prompt and the V2 expansion, each a list of prompts that Fooocus encodes in turn; joined by commas, as its
+    own A1111-style metadata writes them."""
+    found = {}
+    for key, name in ((FULL_PROMPT_KEY, FULL_PROMPT), ("full_negative_prompt", FULL_NEGATIVE)):
+        parts = data.get(key)
+        parts = [parts] if isinstance(parts, str) else parts if isinstance(parts, list) else []
+        text = ", ".join(part.strip() for part in parts if isinstance(part, str) and part.strip())
+        if text:
+            found[name] = text
+    return found
+
+
+def _clip_skip(value: Any) -> int | None:
+    skip = to_int(value)
+    return skip if skip is not None and 1 <= skip <= 12 else None
 
 
 _QUOTED = re.compile(r"'((?:[^'\\]|\\.)*)'|\"((?:[^\"\\]|\\.)*)\"")

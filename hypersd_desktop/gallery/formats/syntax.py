@@ -133,15 +133,23 @@ def _written(pieces: list[tuple[str, float]]) -> str:
 
 TOOL_SYNTAX = {"novelai": ("NovelAI", novelai_to_a1111), "invokeai": ("InvokeAI", compel_to_a1111)}
 CHARACTERS = ("Character prompts", "Character negative prompts")  # NovelAI V4's, in an image's `extra` (novelai.py)
+FULL_PROMPT, FULL_NEGATIVE = "Full prompt", "Full negative prompt"  # Fooocus's as run, in `extra` (fooocus.py)
 
 
 def reused_prompts(format_name: str, prompt: str, negative: str,
                    extra: dict[str, str] | None = None) -> tuple[str, str, str | None]:
     """The prompt and negative prompt of an image made by `format_name`'s tool, in A1111's syntax, and a note
     saying so when that changed them (None otherwise). NovelAI V4's character prompts (in the image's `extra`) are
-    added to the prompt after its own text, as a model here takes one prompt for the whole picture."""
+    added to the prompt after its own text, as a model here takes one prompt for the whole picture; a Fooocus image's
+    prompts are those it ran, its styles applied (`FULL_PROMPT`), where it wrote them."""
     tool, convert = TOOL_SYNTAX.get(format_name, (None, None))
     notes = []
+    full = extra.get(FULL_PROMPT) if format_name == "fooocus" and extra else None
+    if full and full.strip() != prompt.strip():
+        typed = prompt.strip()
+        prompt, negative = full, extra.get(FULL_NEGATIVE) or negative
+        notes.append("The prompts are those Fooocus ran, its styles' words (and Fooocus V2's) in them, as no style of "
+                     f"Fooocus's is made here; it was typed as \u201c{typed[:80]}\u201d.")
     if convert is not None:
         written = convert(prompt), convert(negative)
         if written != (prompt, negative):
