@@ -162,6 +162,21 @@ def length_warnings(tokenizer, prompt: str, negative_prompt: str, windows: int =
     return warnings
 
 
+def counted(tokenizer, text: str, steps: int | None = None) -> tuple[int, int]:
+    """How many tokens `text` is as the text encoder reads it (its weights, BREAKs and LoRA tags taken out; an
+    edited prompt's longest text over `steps` steps), and in how many windows of `CHUNK_TOKENS`: A1111's counter.
+    An embedding's name counts as its words, not as its vectors."""
+    from hypersd_desktop.engine import prompt_editing
+
+    texts = ([step_text for _, step_text in prompt_editing.schedule(text, steps)]
+             if steps and prompt_editing.has_edits(text) else [text])
+    counts = []
+    for step_text in texts:
+        windows = chunks(tokenizer, step_text)
+        counts.append((sum(window.length - 2 for window in windows), len(windows)))
+    return max(counts, key=lambda count: (count[1], count[0]))
+
+
 def chunks(tokenizer, text: str, convert: Convert | None = None) -> list[Chunk]:
     """`text` (without its extra-network tags, parsed by `parse`, its embedding names spelled out by `convert`)
     as the windows `tokenizer`'s text encoder reads, at least one; the engines read the first `MAX_WINDOWS`."""

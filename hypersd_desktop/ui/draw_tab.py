@@ -49,6 +49,7 @@ from hypersd_desktop.ui.prompt_completer import PromptCompleter
 from hypersd_desktop.ui.prompt_styles import STYLES_KEYS, StylePicker
 from hypersd_desktop.ui.shortcuts import DRAW, described
 from hypersd_desktop.ui.sketch_canvas import PngEncoder, SketchCanvas
+from hypersd_desktop.ui.token_count import TokenCount
 from hypersd_desktop.worker.batch import with_tagged_loras
 from hypersd_desktop.worker.bridge import WorkerBridge
 
@@ -150,8 +151,14 @@ class DrawTab(QWidget):
         seed_row = QHBoxLayout()
         seed_row.addWidget(self.seed, 1)
         seed_row.addWidget(self.seed_random)
+        self.prompt_tokens = TokenCount(self.prompt.text, self.steps.value)
+        self.prompt.textChanged.connect(self.prompt_tokens.changed)
+        self.steps.valueChanged.connect(self.prompt_tokens.changed)
+        prompt_row = QHBoxLayout()
+        prompt_row.addWidget(self.prompt, 1)
+        prompt_row.addWidget(self.prompt_tokens)
         form = QFormLayout()
-        form.addRow("Prompt", self.prompt)
+        form.addRow("Prompt", prompt_row)
         form.addRow("Styles", self.prompt_styles)
         form.addRow("Model", self.model_box)
         form.addRow("Hyper-SD", self.hyper_box)

@@ -78,6 +78,7 @@ from hypersd_desktop.ui.plot_dialog import PlotDialog
 from hypersd_desktop.ui.prompt_completer import PromptCompleter
 from hypersd_desktop.ui.prompt_styles import STYLES_KEYS, StylePicker
 from hypersd_desktop.ui.session import SessionKeeper
+from hypersd_desktop.ui.token_count import TokenCount
 from hypersd_desktop.ui.shortcuts import EVERYWHERE, GENERATE, ShortcutsDialog, described
 from hypersd_desktop.ui.style_loras import StyleLoras
 from hypersd_desktop.ui.tile_seams import TileSeams
@@ -299,10 +300,17 @@ class MainWindow(QMainWindow):
         buttons.addWidget(self.live.button)
         buttons.addWidget(self.live.keep_button)
         controls = QVBoxLayout()
-        controls.addWidget(QLabel("Prompt"))
-        controls.addWidget(self.prompt)
-        controls.addWidget(QLabel("Negative prompt"))
-        controls.addWidget(self.negative)
+        self.prompt_tokens = TokenCount(self.prompt.toPlainText, self.steps.value)
+        self.negative_tokens = TokenCount(self.negative.toPlainText, self.steps.value, "negative prompt")
+        for title, editor, count in (("Prompt", self.prompt, self.prompt_tokens),
+                                     ("Negative prompt", self.negative, self.negative_tokens)):
+            heading = QHBoxLayout()
+            heading.addWidget(QLabel(title))
+            heading.addWidget(count, 1)
+            controls.addLayout(heading)
+            controls.addWidget(editor)
+            editor.textChanged.connect(count.changed)
+            self.steps.valueChanged.connect(count.changed)  # an edited prompt's texts are the steps'
         controls.addWidget(self.prompt_styles)
         controls.addLayout(form)
         controls.addWidget(self.styles.filter)

@@ -1,0 +1,86 @@
+"""A prompt's tokens beside its box, as AUTOMATIC1111 counts them: "18/75", then "93/150" once it needs a second
+window of the text encoder, red past the windows that are read (engine/prompts.py: `MAX_WINDOWS`).
+
+Counted with CLIP's tokenizer in plain Python (core/clip_tokenizer.py), the engine's count; the vocabulary is read
+once, off the GUI thread, and each count waits for a pause in typing (a 300-token prompt takes about a millisecond).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal
+from PySide6.QtWidgets import QLabel
+
+from hypersd_desktop.core.clip_tokenizer import ClipTokenizer, clip_tokenizer
+from hypersd_desktop.engine.prompts import CHUNK_TOKENS, MAX_WINDOWS, counted
+
+COUNT_DELAY_MS = 150
+OVER_COLOUR = "#c62828"
+
+
+class _Vocabulary(QObject):
+    """The tokenizer, loaded once for every counter; `ready` when it is."""
+
+    ready = Signal()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tokenizer: ClipTokenizer | None = None
+        self._started = False
+
+    def start(self) -> None:
+        if not self._started:
+            self._started = True
+            QThreadPool.globalInstance().start(self._load)
+
+    def _load(self) -> None:
+        self.tokenizer = clip_tokenizer()
+        self.ready.emit()  # queued to the GUI thread: the object lives there
+
+
+_vocabulary: _Vocabulary | None = None
+
+
+def _shared() -> _Vocabulary:
+    global _vocabulary
+    if _vocabulary is None:
+        _vocabulary = _Vocabulary()
+    return _vocabulary
+
+
+class TokenCount(QLabel):
+    """The count of `text()`'s tokens (an edited prompt's over `steps()` steps), kept as it changes: call `changed`
+    on each change (it waits for a pause)."""
+
+    def __init__(self, text: Callable[[], str], steps: Callable[[], int] | None = None, what: str = "prompt") -> None:
+        super().__init__(alignment=Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self._text, self._steps, self._what = text, steps, what
+        self.setAccessibleName(f"Tokens in the {what}")
+        self.setEnabled(False)  # greyed: a note beside the box, not a control
+        self._timer = QTimer(self, singleShot=True, interval=COUNT_DELAY_MS)
+        self._timer.timeout.connect(self.recount)
+        self.counts: tuple[int, int] | None = None  # (tokens, windows) as shown
+        vocabulary = _shared()
+        vocabulary.ready.connect(self.recount)
+        vocabulary.start()
+        if vocabulary.tokenizer is not None:
+            self.recount()
+
+    def changed(self, *_args) -> None:
+        self._timer.start()
+
+    def recount(self) -> None:
+        tokenizer = _shared().tokenizer
+        if tokenizer is None:
+            return
+        self.counts = tokens, windows = counted(tokenizer, self._text(), self._steps() if self._steps else None)
+        self.setText(f"{tokens}/{windows * CHUNK_TOKENS}")
+        over = windows > MAX_WINDOWS
+        self.setEnabled(over)
+        self.setStyleSheet(f"color: {OVER_COLOUR};" if over else "")
+        read = MAX_WINDOWS * CHUNK_TOKENS
+        self.setToolTip(
+            f"The {self._what} is {tokens} tokens. The text encoder reads {CHUNK_TOKENS} at a time: a longer one is "
+            f"read in windows of {CHUNK_TOKENS}, up to {read}, each ending at a comma where one is near"
+            + (f"; past {read} tokens the rest is not read." if over else "."))
