@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QMimeData, QObject, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
-    QAbstractItemView, QApplication, QLabel, QListView, QListWidget, QListWidgetItem, QProgressBar, QPushButton,
+    QAbstractButton, QAbstractItemView, QApplication, QLabel, QListView, QListWidget, QListWidgetItem, QProgressBar, QPushButton,
     QSizePolicy,
 )
 
@@ -31,6 +31,7 @@ PNG_ROLE = Qt.ItemDataRole.UserRole + 1  # a result that could not be saved (a f
 SEED_ROLE = Qt.ItemDataRole.UserRole + 2  # a result's seed (its file name when it is saved at last)
 TILING_ROLE = Qt.ItemDataRole.UserRole + 3  # which way a result tiles (`Tiling`): it is shown repeated
 HELD_TIP = "Run the queued jobs, held since an image could not be saved: make room on the disk first"
+PAUSED_TIP = "Start the queued jobs again (the queue was paused)"
 LAST_RUN_TIP = "Run the jobs that were in the queue when the app last closed (✕ removes one)"
 SAY_TIME_LEFT_S = 3.0  # a run's time left is said only when there is this much: a GPU's half second needs none
 
@@ -205,7 +206,8 @@ class JobWidgets:
     device_label: QLabel
     memory_label: QLabel
     progress: QProgressBar  # beside the timing while a job runs: moving while the model loads, then its steps
-    resume: QPushButton  # under the queue while its jobs are held (an image could not be saved)
+    resume: QAbstractButton  # under the queue while its jobs wait (held, paused, from the last run)
+    pause: QAbstractButton  # beside it while the queue runs
 
 
 class JobView(QObject):
@@ -402,14 +404,19 @@ class JobView(QObject):
         self._waiting = sum(job.saves for job in message.queued)
         last_run = any(job.waiting for job in message.queued)
         resume = self.widgets.resume
-        resume.setVisible(message.held and self._waiting > 0 or last_run)
-        resume.setToolTip(HELD_TIP if message.held and self._waiting else LAST_RUN_TIP)
+        resume.setVisible(message.held and self._waiting > 0 or last_run or message.paused)
+        resume.setToolTip(PAUSED_TIP if message.paused else HELD_TIP if message.held and self._waiting
+                          else LAST_RUN_TIP)
+        self.widgets.pause.setVisible(not message.paused)
+        if message.paused and self._waiting and message.running is None:
+            self.widgets.timing.setText(f"Queue paused · {self._waiting} waiting: Resume queue starts "
+                                        f"{'them' if self._waiting > 1 else 'it'}")
         for job, state in jobs:
             queued = state == "queued"
             if queued and job.waiting:
                 state = "from last time"
-            elif queued and message.held and job.saves:
-                state = "held"  # moved and removed as any queued job
+            elif queued and (message.held or message.paused) and job.saves:
+                state = "paused" if message.paused else "held"  # moved and removed as any queued job
             item = QListWidgetItem(f"#{job.job_id} {state}: {job.describe()}")
             item.setData(Qt.ItemDataRole.UserRole, job.job_id if queued else 0)  # 0: running
             queue.addItem(item)

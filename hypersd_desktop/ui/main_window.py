@@ -382,7 +382,12 @@ class MainWindow(QMainWindow):
             button.setAccessibleName(tip)  # what a screen reader says instead of the arrow
             queue_buttons.addWidget(button)
         queue_buttons.addStretch(1)
-        self.resume_queue = QPushButton("Resume queue", visible=False)  # its tip: why they wait (JobView)
+        # tool buttons, as the arrows: a push button's height would not leave the window room on a 600-pixel screen
+        self.resume_queue = QToolButton(text="Resume queue", visible=False)  # its tip: why they wait (JobView)
+        self.pause_queue = QToolButton(text="Pause queue")
+        self.pause_queue.setToolTip("Start no more images until Resume queue: the one being made is finished, the "
+                                    "queued ones and any asked for meanwhile wait (to free the GPU for a while)")
+        queue_buttons.addWidget(self.pause_queue)
         queue_buttons.addWidget(self.resume_queue)
         center = QVBoxLayout()
         center.addWidget(self.errors)
@@ -544,6 +549,7 @@ class MainWindow(QMainWindow):
         self.queue_down.clicked.connect(lambda: self._move_queued(1))
         self.queue_remove.clicked.connect(self._remove_queued)
         self.resume_queue.clicked.connect(lambda: self.bridge.client.resume())
+        self.pause_queue.clicked.connect(lambda: self.bridge.client.pause())
         self.bridge.queue_changed.connect(self._last_run_waits)
         self.import_action.triggered.connect(self.import_models)
         self.import_images_action.triggered.connect(self.browser.choose_import_folder)
@@ -576,7 +582,8 @@ class MainWindow(QMainWindow):
         self.image_saved.connect(lambda _: self._gallery_timer.start())
         self.jobs = JobView(self.bridge, JobWidgets(
             self.preview, self.timing, self.cancel_button, self.results, self.queue, self.warnings, self.errors,
-            self.device_label, self.memory_label, self.progress, self.resume_queue), lambda: self.settings, self,
+            self.device_label, self.memory_label, self.progress, self.resume_queue, self.pause_queue),
+            lambda: self.settings, self,
             skip=lambda job_id: (self.draw.owns(job_id) or self.control_maps.owns(job_id) or self.live.owns(job_id)
                                  or self.describer.owns(job_id) or self.descriptions.describer.owns(job_id)))
         self.jobs.image_saved.connect(self.image_saved)

@@ -154,7 +154,8 @@ def kept_jobs(data: object) -> tuple[list[QueuedJob], int]:
 class QueueChanged:
     running: QueuedJob | None
     queued: tuple[QueuedJob, ...]
-    held: bool = False  # the queued jobs that save wait for `WorkerClient.resume`
+    held: bool = False  # the queued jobs that save wait for `WorkerClient.resume` (the disk could not take one)
+    paused: bool = False  # the same, as the person paused the queue
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,7 @@ class WorkerClient:
         self._queue: list[QueuedJob] = []
         self._running: QueuedJob | None = None
         self._held = False  # a job's images could not be saved: the queued jobs that save wait
+        self._paused = False  # the person paused the queue: the queued jobs that save wait
         self._ready: WorkerReady | None = None
         self._process: subprocess.Popen | None = None
         self._writer: MessageWriter | None = None
@@ -274,7 +276,7 @@ class WorkerClient:
         client.engine_choice = self.engine_choice
         with self._lock:
             client._ids = self._ids
-            client._queue, client._held = list(self._left), self._held
+            client._queue, client._held, client._paused = list(self._left), self._held, self._paused
         return client
 
     @property
@@ -362,15 +364,29 @@ class WorkerClient:
         """Whether the queued jobs that save wait (a job's images could not be saved) until `resume()`."""
         return self._held
 
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    def pause(self) -> None:
+        """Start no more jobs that save until `resume()`: the running one ends as it would; the queued ones wait, as
+        do those asked for meanwhile (live images, maps and tags still run)."""
+        with self._lock:
+            self._paused = True
+        self._notify_queue()
+
     def resume(self) -> None:
-        """Run the held jobs again (there is room on the disk now, or the person says so), and those waiting from
-        the last run."""
+        """Run the held jobs again (there is room on the disk now, or the person says so), those of a paused queue,
+        and those waiting from the last run."""
         with self._lock:
             waited = any(job.waiting for job in self._queue)
-            was_held, self._held = self._held, False
+            was_held, self._held = self._held or self._paused, False
+            self._paused = False
             self._queue = [replace(job, waiting=False) if job.waiting else job for job in self._queue]
         if was_held or waited:
             self._dispatch()
+        else:
+            self._notify_queue()
 
     def move(self, job_id: int, index: int) -> None:
         with self._lock:
@@ -424,7 +440,7 @@ class WorkerClient:
     def _dispatch(self) -> None:
         while True:
             with self._lock:
-                runnable = [j for j in self._queue if not (j.waiting or self._held and j.saves)]
+                runnable = [j for j in self._queue if not (j.waiting or (self._held or self._paused) and j.saves)]
                 if self._running is not None or self._ready is None or not runnable:
                     self._notify_queue()
                     return
@@ -473,7 +489,7 @@ class WorkerClient:
 
     def _notify_queue(self) -> None:
         with self._lock:
-            event = QueueChanged(self._running, tuple(self._queue), self._held)
+            event = QueueChanged(self._running, tuple(self._queue), self._held, self._paused)
         self.on_event(event)
 
     def _handshake_overdue(self, generation: int) -> None:

@@ -415,3 +415,20 @@ def test_generate_forever_keeps_making_images_with_the_settings_as_they_are_unti
     qtbot.waitUntil(lambda: not window.forever.running, timeout=WAIT)
     assert "Type a prompt first." in window.errors.text()
     assert window.statusBar().currentMessage() == "Generate forever stopped: the image could not be queued."
+
+
+def test_pause_queue_holds_what_is_asked_for_until_resume_queue(qtbot, parts):
+    window = parts.window
+    window.prompt.setPlainText("a lighthouse")
+    window.pause_queue.click()
+    qtbot.waitUntil(lambda: window.pause_queue.isHidden() and not window.resume_queue.isHidden(), timeout=5000)
+    asked = window.generate(count=2)
+    qtbot.waitUntil(lambda: window.queue.count() == 2, timeout=5000)
+    assert all(": " in window.queue.item(row).text() and " paused: " in window.queue.item(row).text()
+               for row in range(2))
+    assert window.timing.text().startswith("Queue paused · 2 waiting")
+    qtbot.wait(500)
+    assert window.results.count() == 0 and window.bridge.client.running is None
+    window.resume_queue.click()
+    qtbot.waitUntil(lambda: window.results.count() == 2 and window.queue.count() == 0, timeout=WAIT)
+    assert window.resume_queue.isHidden() and not window.pause_queue.isHidden() and len(asked) == 2

@@ -122,3 +122,19 @@ def test_a_worker_changed_in_settings_makes_the_jobs_the_old_one_had_not_done_wi
         assert client.submit(REQUEST) > jobs[2]  # new ids go on from the old client's
     finally:
         client.shutdown()
+
+
+def test_a_paused_queue_starts_no_job_that_saves_until_resumed(fake_backend, app_home, tmp_path):
+    with fake_worker(app_home, InputImages(tmp_path / "inputs")) as (events, client):
+        client.pause()
+        first = client.submit(REQUEST.replace(seed=1))
+        live = client.submit(REQUEST.replace(seed=2), save=False)  # a live image is looked at now: it runs
+        assert isinstance(ended(events, live), JobFinished)
+        second = client.submit(REQUEST.replace(seed=3))  # asked for while paused: it waits too
+        assert client.paused and [job.job_id for job in client.queued()] == [first, second]
+        with events.changed:
+            shown = [e for e in events.items if isinstance(e, QueueChanged)][-1]
+        assert shown.paused and not shown.held
+        client.resume()
+        assert [type(ended(events, job)) for job in (first, second)] == [JobFinished] * 2
+        assert not client.paused
