@@ -37,6 +37,7 @@ from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES, Gallery
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.models.registry import InstalledModel
 from hypersd_desktop.ui.banner import Banner
+from hypersd_desktop.ui.emphasis_keys import EmphasisKeys
 from hypersd_desktop.ui.flow_layout import FlowLayout
 from hypersd_desktop.ui.generate_form import (
     RANDOM_SEEDS, RecipeRules, SeedBox, fill_base_models, fill_hyper_box, fill_sizes, hyper_parts, select_size,
@@ -134,6 +135,7 @@ class DrawTab(QWidget):
 
         self.prompt = QLineEdit(placeholderText="Describe what you draw…")
         self.completer = PromptCompleter(self.prompt)  # `<lora:` and embeddings, as in the Generate tab
+        self.emphasis = EmphasisKeys(self, (self.prompt,), DRAW)  # Ctrl+Up and Ctrl+Down weigh words
         self.wildcards = Wildcards(wildcards_folder(self.library.paths))
         self.completer.wildcards = self.wildcards.folder
         # the Generate tab's prompt styles (the same styles file), added to the prompt typed here

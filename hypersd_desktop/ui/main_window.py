@@ -61,6 +61,7 @@ from hypersd_desktop.ui.gallery_descriptions import GalleryDescriptions
 from hypersd_desktop.ui.watched_folders import FolderWatcher, WatchedFoldersDialog
 from hypersd_desktop.ui.draw_tab import DrawTab
 from hypersd_desktop.ui.drops import SETTINGS_SUFFIXES, WEB_SCHEMES, DroppedFiles, ImageChoice, ask_about_image
+from hypersd_desktop.ui.emphasis_keys import EmphasisKeys
 from hypersd_desktop.ui.engine_notice import EngineNoticeView
 from hypersd_desktop.ui.detail_rows import DetailRows
 from hypersd_desktop.ui.generate_form import (
@@ -236,6 +237,9 @@ class MainWindow(QMainWindow):
             "same seeds. Off: each image picks its own, by its seed.")
         self.wildcards = Wildcards(wildcards_folder(self.library.paths))
         self.completers = (PromptCompleter(self.prompt), PromptCompleter(self.negative))
+        self.emphasis = EmphasisKeys(self, (self.prompt, self.negative, self.hires_prompt, self.hires_negative,
+                                            *(box for rows in (self.face_detail, self.hand_detail)
+                                              for box in (rows.prompt, rows.negative))), GENERATE)
         for completer in self.completers:
             completer.wildcards = self.wildcards.folder
         self.styles = StyleLoras()

@@ -1,0 +1,71 @@
+"""The prompt boxes as A1111's: they count their tokens ("2/75", a second window of 75 once past it, red past the
+600 tokens that are read), and Ctrl+Up and Ctrl+Down weigh their words."""
+
+from __future__ import annotations
+
+SOON = 5000  # ms: a count waits for a pause in typing, then takes a millisecond
+
+
+def test_the_prompt_boxes_count_their_tokens_as_the_engine_reads_them(qtbot, idle_app):
+    window = idle_app.window
+    window.steps.setValue(4)
+    window.prompt.setPlainText("a red fox")
+    qtbot.waitUntil(lambda: window.prompt_tokens.text() == "3/75", timeout=SOON)
+    assert "red" not in window.prompt_tokens.styleSheet()
+    long = "masterpiece, best quality, (a red fox:1.2) in the snow, " * 12  # 144 tokens: the weights are not words
+    window.prompt.setPlainText(long + "<lora:fox:0.8>")
+    qtbot.waitUntil(lambda: window.prompt_tokens.text() == "144/150", timeout=SOON)
+    window.prompt.setPlainText(long * 5)
+    qtbot.waitUntil(lambda: window.prompt_tokens.text() == "720/750", timeout=SOON)  # 10 windows: a phrase is not cut
+    assert "c62828" in window.prompt_tokens.styleSheet() and "the rest is not read" in window.prompt_tokens.toolTip()
+    window.prompt.setPlainText("a [fox:a very long and winding sentence:8] here")  # from step 8 of 4: never read
+    qtbot.waitUntil(lambda: window.prompt_tokens.text() == "3/75", timeout=SOON)
+    window.steps.setValue(1)
+    window.steps.setValue(8)
+    window.prompt.setPlainText("a [fox:a very long and winding sentence:2] here")
+    qtbot.waitUntil(lambda: window.prompt_tokens.text() == "8/75", timeout=SOON)
+    window.negative.setPlainText("blurry, lowres")
+    qtbot.waitUntil(lambda: window.negative_tokens.text() == "4/75", timeout=SOON)
+    draw = window.draw
+    draw.prompt.setText("a house BREAK on a hill")
+    qtbot.waitUntil(lambda: draw.prompt_tokens.text() == "5/150", timeout=SOON)
+
+
+def test_ctrl_up_and_down_weigh_the_words_of_a_prompt_box(qtbot, idle_app):
+    from PySide6.QtCore import Qt
+    from PySide6.QtGui import QTextCursor
+    from PySide6.QtTest import QTest
+
+    from hypersd_desktop.ui.shortcuts import shortcut_rows, undescribed
+
+    window = idle_app.window
+    ctrl = Qt.KeyboardModifier.ControlModifier
+    window.prompt.setPlainText("🦊 a red fox, in the snow")  # an emoji: two of Qt's positions
+    window.prompt.setFocus()
+    cursor = window.prompt.textCursor()
+    cursor.setPosition(6)  # in "red"
+    window.prompt.setTextCursor(cursor)
+    QTest.keyClick(window.prompt, Qt.Key.Key_Up, ctrl)
+    QTest.keyClick(window.prompt, Qt.Key.Key_Up, ctrl)
+    assert window.prompt.toPlainText() == "🦊 a (red:1.2) fox, in the snow"
+    assert window.prompt.textCursor().selectedText() == "red"
+    QTest.keyClick(window.prompt, Qt.Key.Key_Down, ctrl)
+    QTest.keyClick(window.prompt, Qt.Key.Key_Down, ctrl)
+    assert window.prompt.toPlainText() == "🦊 a red fox, in the snow"  # at 1 the brackets go
+    window.prompt.undo()
+    assert window.prompt.toPlainText() == "🦊 a (red:1.1) fox, in the snow"  # one press, one undo
+    cursor = window.prompt.textCursor()
+    cursor.movePosition(QTextCursor.MoveOperation.End)
+    window.prompt.setTextCursor(cursor)
+    window.hires_prompt.setText("a castle <lora:fox:0.8>")
+    window.hires_prompt.setCursorPosition(12)
+    QTest.keyClick(window.hires_prompt, Qt.Key.Key_Down, ctrl)  # a line box too: a LoRA tag by 0.05
+    assert window.hires_prompt.text() == "a castle <lora:fox:0.75>"
+    window.draw.prompt.setText("a house")
+    window.draw.prompt.setCursorPosition(0)
+    QTest.keyClick(window.draw.prompt, Qt.Key.Key_Up, ctrl)
+    assert window.draw.prompt.text() == "(a:1.1) house"
+    rows = shortcut_rows(window)
+    assert [(place, keys) for place, keys, what in rows if "Weigh" in what] == [
+        ("Generate tab", "Ctrl+Up"), ("Generate tab", "Ctrl+Down"), ("Draw tab", "Ctrl+Up"), ("Draw tab", "Ctrl+Down")]
+    assert undescribed(window) == []
