@@ -19,6 +19,7 @@ from hypersd_desktop.core.vocab import (
     CollisionRule, Device, ExportFormat, ExportStatus, upscaler_families,
 )
 from hypersd_desktop.gallery.export import ExportOptions, export_formats
+from hypersd_desktop.gallery.formats import TOOL_TITLES
 from hypersd_desktop.gallery.gallery import read_metadata
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
 from hypersd_desktop.engine.tagger import THRESHOLD
@@ -33,6 +34,8 @@ def _add_filters(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--favourite", action="store_true")
     parser.add_argument("--rating", type=bounded_int(0, 5), metavar="N", help="at least N stars")
     parser.add_argument("--tag")
+    parser.add_argument("--made-with", metavar="TOOL", type=str.lower,
+                        help=f"the tool that made them, as their data says: {', '.join(TOOL_TITLES)}")
 
 
 def add_export_options(parser: argparse.ArgumentParser) -> None:
@@ -118,7 +121,7 @@ def _query(args: argparse.Namespace, text: str | None = None) -> ImageQuery:
     until = args.until + 86400 if args.until is not None else None
     return ImageQuery(text=text, model=args.model, lora=args.lora, steps=args.steps, created_from=args.since,
                       created_to=until, favourite=True if args.favourite else None, min_rating=args.rating,
-                      tag=args.tag, ids=ids)
+                      tag=args.tag, made_with=args.made_with, ids=ids)
 
 
 def export_options(args: argparse.Namespace) -> ExportOptions:

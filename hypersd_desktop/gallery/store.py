@@ -245,6 +245,7 @@ class ImageQuery:
     tag: str | None = None
     ids: tuple[int, ...] | None = None
     described: bool | None = None  # whether a tagger has described the image (Describe for search)
+    made_with: str | None = None  # the tool whose data the file holds (`metadata_format`); NO_DATA: none
     trashed: bool = False
     oldest_first: bool = False
 
@@ -429,7 +430,8 @@ class GalleryStore:
         return [self._record(row, with_tags=False) for row in rows]
 
     def facets(self) -> dict[str, list]:
-        """The values the filters offer: model names, LoRA names, step counts and tags in use."""
+        """The values the filters offer: model names, LoRA names, step counts, tags and the tools that made the images
+        (`metadata_format`, NO_DATA for files that say none) in use."""
         alive = "WHERE trashed_at IS NULL"
         with self._lock:
             models = [r[0] for r in self._db.execute(
@@ -438,8 +440,10 @@ class GalleryStore:
             steps = [r[0] for r in self._db.execute(
                 f"SELECT DISTINCT steps FROM images {alive} AND steps IS NOT NULL ORDER BY 1")]
             tags = [r[0] for r in self._db.execute("SELECT DISTINCT tag FROM tags ORDER BY 1")]
+            tools = [r[0] or NO_DATA for r in self._db.execute(f"SELECT DISTINCT metadata_format FROM images {alive}")]
         loras = sorted({name for names in lora_sets for name in names.split(LORA_SEPARATOR) if name}, key=str.lower)
-        return {"models": models, "loras": loras, "steps": steps, "tags": tags}
+        return {"models": models, "loras": loras, "steps": steps, "tags": tags,
+                "tools": sorted(set(tools), key=lambda tool: (tool == NO_DATA, tool))}
 
     def files_below(self, folder: str) -> list[tuple[int, str, int, float]]:
         """The images kept below `folder` (an absolute path, no trailing separator), not trashed: id, path, file
@@ -486,6 +490,11 @@ class GalleryStore:
             args.append(int(query.favourite))
         if query.described is not None:
             where.append(f"images.described IS {'NOT ' if query.described else ''}NULL")
+        if query.made_with == NO_DATA:
+            where.append(f"coalesce(images.metadata_format, '{NO_DATA}') = '{NO_DATA}'")
+        elif query.made_with is not None:
+            where.append("images.metadata_format = ?")
+            args.append(query.made_with)
         if query.min_rating:
             where.append("images.rating >= ?")
             args.append(query.min_rating)
@@ -515,6 +524,7 @@ class GalleryStore:
         return ImageRecord(**values)
 
 
+NO_DATA = "none"  # `metadata_format` of a file that holds no generation data (also NULL, in older rows)
 MAX_SEARCH_WORDS = 32
 MAX_SEARCH_WORD = 100  # characters
 

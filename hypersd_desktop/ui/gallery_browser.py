@@ -36,6 +36,7 @@ from hypersd_desktop.engine.types import hires_size
 from hypersd_desktop.gallery.formats.common import (
     ImageMetadata, hires_pass, other_passes, other_prompts, plot_axes, stem, tiling_of, variation_of,
 )
+from hypersd_desktop.gallery.formats import tool_title
 from hypersd_desktop.gallery.gallery import Gallery, image_files, parameters_text, read_metadata
 from hypersd_desktop.gallery.store import ImageQuery, ImageRecord
 from hypersd_desktop.ui.compare_view import CompareDialog
@@ -128,7 +129,7 @@ def record_rows(record: ImageRecord, metadata: ImageMetadata | None = None,
         ("Device", Device(record.device).label if record.device in Device.values() else record.device),
         ("Time", f"{record.time_taken:.2f} s" if record.time_taken else None),
         ("Created", local_time("%Y-%m-%d %H:%M:%S", record.created)),
-        ("Source", f"{record.source}" + (f" ({record.metadata_format})" if record.metadata_format else "")),
+        ("Source", f"{record.source}" + (f" ({tool_title(record.metadata_format)})" if record.metadata_format else "")),
         ("File", Path(record.path).name),
         ("Folder", str(Path(record.path).parent)),
     ]
@@ -564,6 +565,7 @@ class GalleryBrowser(QWidget):
         self.search.setClearButtonEnabled(True)
         self.search.setMinimumWidth(200)
         self.model_filter, self.lora_filter, self.steps_filter, self.tag_filter = (QComboBox() for _ in range(4))
+        self.made_with_filter = QComboBox()  # the tool that made them: their data's format (a facet, by its data)
         self.date_filter = QComboBox()
         for label, days in DATE_RANGES:
             self.date_filter.addItem(label, days)
@@ -576,7 +578,8 @@ class GalleryBrowser(QWidget):
         filters = FlowLayout()  # wraps onto two lines in a narrow window instead of widening it
         filters.addWidget(self.search)
         for widget, what in self._facet_boxes():
-            widget.setToolTip(f"Only images with this {what}")
+            widget.setToolTip(f"Only images with this {what}" if widget is not self.made_with_filter else
+                              "Only images made with this tool, as the data in their files says")
             widget.setMinimumContentsLength(8)
             widget.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             filters.addWidget(widget)
@@ -667,8 +670,8 @@ class GalleryBrowser(QWidget):
         self._search_timer.timeout.connect(self.apply_filters)
         self.search.textChanged.connect(lambda _: self._search_timer.start())
         self.search.returnPressed.connect(self.apply_filters)
-        for box in (self.model_filter, self.lora_filter, self.steps_filter, self.tag_filter, self.date_filter,
-                    self.rating_filter, self.sort):
+        for box in (self.model_filter, self.lora_filter, self.steps_filter, self.tag_filter, self.made_with_filter,
+                    self.date_filter, self.rating_filter, self.sort):
             box.currentIndexChanged.connect(self.apply_filters)
         self.favourite_filter.toggled.connect(self.apply_filters)
         self.model.counted.connect(self._show_count)
@@ -716,7 +719,7 @@ class GalleryBrowser(QWidget):
             text=self.search.text().strip() or None,
             model=self._choice(self.model_filter), lora=self._choice(self.lora_filter),
             steps=int(self._choice(self.steps_filter)) if self._choice(self.steps_filter) else None,
-            tag=self._choice(self.tag_filter),
+            tag=self._choice(self.tag_filter), made_with=self.made_with_filter.currentData(),
             created_from=time.time() - days * 86400 if days else None,
             favourite=True if self.favourite_filter.isChecked() else None,
             min_rating=self.rating_filter.currentIndex() or None,
@@ -725,7 +728,7 @@ class GalleryBrowser(QWidget):
 
     def _facet_boxes(self) -> tuple[tuple[QComboBox, str], ...]:
         return ((self.model_filter, "model"), (self.lora_filter, "LoRA"), (self.steps_filter, "steps"),
-                (self.tag_filter, "tag"))
+                (self.tag_filter, "tag"), (self.made_with_filter, "tool"))
 
     @staticmethod
     def _choice(box: QComboBox) -> str | None:
@@ -743,13 +746,14 @@ class GalleryBrowser(QWidget):
 
     def reload_facets(self) -> None:
         facets = self.gallery.store.facets()
-        values = (facets["models"], facets["loras"], [str(s) for s in facets["steps"]], facets["tags"])
+        values = (facets["models"], facets["loras"], [str(s) for s in facets["steps"]], facets["tags"], facets["tools"])
         for (box, what), items in zip(self._facet_boxes(), values):
             current = box.currentText()
             box.blockSignals(True)
             box.clear()
             box.addItem(f"Any {what}")  # index 0: no filter
-            box.addItems(items)
+            for item in items:  # the tools by name, their data's format kept for the query
+                box.addItem(tool_title(item), item) if box is self.made_with_filter else box.addItem(item)
             box.setCurrentIndex(max(0, box.findText(current)))
             box.blockSignals(False)
 

@@ -517,3 +517,30 @@ def test_an_import_leaves_out_invokeais_thumbnails_hidden_folders_and_macos_comp
     assert gallery.import_folder(tmp_path / "my-art").added == 1
     assert sorted(Path(path).parent.name for _id, path in gallery.store.all_paths()) == [
         "images", "images", "thumbnails"]
+
+
+def test_the_made_with_filter_picks_the_images_of_each_tool_by_the_data_their_files_hold(gallery, tmp_path):
+    import shutil
+
+    from hypersd_desktop.cli import build_parser
+    from hypersd_desktop.cli.gallery import _query
+    from hypersd_desktop.gallery.formats import tool_title
+    from hypersd_desktop.gallery.store import NO_DATA
+
+    corpus = Path(__file__).parent / "corpus"
+    for name in ("sd-parsers/automatic1111_cropped.png", "sd-parsers/fooocus1_cropped.png",
+                 "sd-parsers/novelai1_cropped.png", "sd-metadata/png/comfyui-hires.png", "sd-metadata/jpg/sd-next.jpg"):
+        shutil.copy(corpus / name, tmp_path / Path(name).name)
+    Image.new("RGB", (16, 16), "teal").save(tmp_path / "photo.png")  # a picture that says nothing
+    assert gallery.import_folder(tmp_path).added == 6
+    gallery.store.add_many([record(1, metadata_format="hypersd"), record(2, metadata_format=None)])  # an older row
+    tools = gallery.store.facets()["tools"]
+    assert tools == ["a1111", "comfyui", "fooocus", "hypersd", "novelai", NO_DATA]
+    counts = {tool: gallery.store.count(ImageQuery(made_with=tool)) for tool in tools}
+    assert counts == {"a1111": 2, "comfyui": 1, "fooocus": 1, "hypersd": 1, "novelai": 1, NO_DATA: 2}
+    assert [tool_title(tool) for tool in tools] == ["A1111, Forge, SD.Next", "ComfyUI", "Fooocus", "HyperSD Desktop",
+                                                    "NovelAI", "No generation data"]
+    found = gallery.store.query(ImageQuery(made_with="comfyui", text="")).images
+    assert [Path(image.path).name for image in found] == ["comfyui-hires.png"]
+    args = build_parser().parse_args(["gallery", "list", "--made-with", "Fooocus"])
+    assert gallery.store.count(_query(args)) == 1

@@ -620,3 +620,22 @@ def test_two_images_are_compared_over_one_another_with_the_settings_in_which_the
     for place, path in zip(halves, (second.path, first.path)):
         pixel = picture.pixelColor(round(place.center().x()), round(place.center().y()))
         assert (pixel.red(), pixel.green(), pixel.blue()) == colour(path)
+
+
+def test_made_with_narrows_the_grid_to_one_tools_images(qtbot, idle_app, tmp_path):
+    import shutil
+
+    corpus = Path(__file__).parent.parent / "gallery" / "corpus"
+    for name in ("sd-parsers/automatic1111_cropped.png", "sd-metadata/png/comfyui-hires.png"):
+        shutil.copy(corpus / name, tmp_path / Path(name).name)
+    Image.new("RGB", (16, 16), "teal").save(tmp_path / "photo.png")
+    browser = browse_imported(qtbot, idle_app.window, tmp_path, 3)
+    box = browser.made_with_filter
+    assert [box.itemText(i) for i in range(box.count())] == ["Any tool", "A1111, Forge, SD.Next", "ComfyUI",
+                                                            "No generation data"]
+    box.setCurrentText("ComfyUI")
+    assert [Path(r.path).name for r in browser.model.all_records()] == ["comfyui-hires.png"]
+    box.setCurrentText("No generation data")
+    assert [Path(r.path).name for r in browser.model.all_records()] == ["photo.png"]
+    box.setCurrentIndex(0)
+    assert rows(browser) == 3

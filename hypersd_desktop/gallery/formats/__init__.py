@@ -29,7 +29,22 @@ from hypersd_desktop.gallery.formats.others import (
 )
 
 __all__ = ["FOOOCUS_KEYS", "READERS", "ImageMetadata", "is_comfyui_graph", "parse_a1111", "parse_chunks",
-           "parse_comfyui", "parse_dream", "parse_text", "sampler_key"]
+           "parse_comfyui", "parse_dream", "parse_text", "sampler_key", "tool_title"]
+
+# The tools each `ImageMetadata.format` stands for, as the gallery's "Made with" filter names them
+TOOL_TITLES = {
+    "hypersd": "HyperSD Desktop", "a1111": "A1111, Forge, SD.Next", "comfyui": "ComfyUI", "fooocus": "Fooocus",
+    "ruinedfooocus": "RuinedFooocus", "invokeai": "InvokeAI", "swarmui": "SwarmUI", "novelai": "NovelAI",
+    "midjourney": "Midjourney", "drawthings": "Draw Things", "easydiffusion": "Easy Diffusion",
+    "mochi": "Mochi Diffusion", "stabilitymatrix": "Stability Matrix", "tensorart": "Tensor.Art",
+    "diffusers": "Hugging Face demos", "none": "No generation data",
+}
+
+
+def tool_title(format_name: str) -> str:
+    """The name of the tool that wrote an image's data, for a `format` (a format of a newer version: itself)."""
+    return TOOL_TITLES.get(format_name, format_name)
+
 
 MAX_PASTED = 1024 * 1024  # characters of pasted generation data read (an A1111 text is ~1 kB, a workflow ~100 kB)
 
