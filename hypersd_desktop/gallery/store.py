@@ -432,18 +432,17 @@ class GalleryStore:
     def facets(self) -> dict[str, list]:
         """The values the filters offer: model names, LoRA names, step counts, tags and the tools that made the images
         (`metadata_format`, NO_DATA for files that say none) in use."""
-        alive = "WHERE trashed_at IS NULL"
+        # One pass over the table, not one per column: through an index that does not hold `trashed_at` each row
+        # would be looked up again (bench/gallery_100k.py, 100,000 images: 65 ms against 239 ms)
         with self._lock:
-            models = [r[0] for r in self._db.execute(
-                f"SELECT DISTINCT model_name FROM images {alive} AND model_name IS NOT NULL ORDER BY 1")]
-            lora_sets = [r[0] for r in self._db.execute(f"SELECT DISTINCT lora_names FROM images {alive}")]
-            steps = [r[0] for r in self._db.execute(
-                f"SELECT DISTINCT steps FROM images {alive} AND steps IS NOT NULL ORDER BY 1")]
+            rows = self._db.execute("SELECT DISTINCT model_name, lora_names, steps, metadata_format FROM images "
+                                    "NOT INDEXED WHERE trashed_at IS NULL").fetchall()
             tags = [r[0] for r in self._db.execute("SELECT DISTINCT tag FROM tags ORDER BY 1")]
-            tools = [r[0] or NO_DATA for r in self._db.execute(f"SELECT DISTINCT metadata_format FROM images {alive}")]
-        loras = sorted({name for names in lora_sets for name in names.split(LORA_SEPARATOR) if name}, key=str.lower)
-        return {"models": models, "loras": loras, "steps": steps, "tags": tags,
-                "tools": sorted(set(tools), key=lambda tool: (tool == NO_DATA, tool))}
+        models = sorted({row[0] for row in rows if row[0] is not None})
+        loras = sorted({name for row in rows if row[1] for name in row[1].split(LORA_SEPARATOR) if name}, key=str.lower)
+        steps = sorted({row[2] for row in rows if row[2] is not None})
+        tools = sorted({row[3] or NO_DATA for row in rows}, key=lambda tool: (tool == NO_DATA, tool))
+        return {"models": models, "loras": loras, "steps": steps, "tags": tags, "tools": tools}
 
     def files_below(self, folder: str) -> list[tuple[int, str, int, float]]:
         """The images kept below `folder` (an absolute path, no trailing separator), not trashed: id, path, file

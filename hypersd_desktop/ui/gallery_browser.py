@@ -13,7 +13,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from html import escape
 from itertools import groupby
 from pathlib import Path
@@ -74,10 +74,12 @@ def copy_image_to_clipboard(path: str) -> bool:
 
 
 def describe_record(record: ImageRecord, metadata: ImageMetadata | None = None,
-                    pixels: tuple[int, int] | None = None, name_width: int = 112) -> str:
+                    pixels: tuple[int, int] | None = None, name_width: int = 112,
+                    fits: Callable[[str], bool] | None = None) -> str:
     """The large view's parameter panel, as HTML (`record_rows`). `name_width`: pixels for the names' column
-    ("Negative prompt" in bold in the panel's font), so that the names of each table line up."""
-    return _name_value_html(record_rows(record, metadata, pixels), name_width)
+    ("Negative prompt" in bold in the panel's font), so that the names of each table line up; `fits` says whether
+    a value fits beside its name in the panel (by default: `BESIDE` characters)."""
+    return _name_value_html(record_rows(record, metadata, pixels), name_width, fits)
 
 
 def record_rows(record: ImageRecord, metadata: ImageMetadata | None = None,
@@ -129,22 +131,25 @@ def record_rows(record: ImageRecord, metadata: ImageMetadata | None = None,
         ("Device", Device(record.device).label if record.device in Device.values() else record.device),
         ("Time", f"{record.time_taken:.2f} s" if record.time_taken else None),
         ("Created", local_time("%Y-%m-%d %H:%M:%S", record.created)),
-        ("Source", f"{record.source}" + (f" ({tool_title(record.metadata_format)})" if record.metadata_format else "")),
+        ("Made with", tool_title(record.metadata_format) if record.metadata_format else None),
+        ("Source", record.source),
         ("File", Path(record.path).name),
         ("Folder", str(Path(record.path).parent)),
     ]
     return [(name, str(value)) for name, value in rows if value not in (None, "")]
 
 
-BESIDE = 24  # characters of a value that fit beside its name in the narrowest panel; a longer one goes under it
+BESIDE = 24  # characters of a value shown beside its name where the panel cannot measure it (`describe_record`)
 
 
-def _name_value_html(rows: Iterable[tuple[str, str]], name_width: int) -> str:
+def _name_value_html(rows: Iterable[tuple[str, str]], name_width: int,
+                     fits: Callable[[str], bool] | None = None) -> str:
     """Each value beside its name where it fits, else under it across the panel's whole width, so that a prompt
     reads as lines of text rather than a narrow column and a long file or model name wraps at its spaces and
     slashes instead of a letter off its end ("….pn g")."""
     parts = []
-    for beside, run in groupby(rows, key=lambda row: len(row[1]) <= BESIDE and "\n" not in row[1]):
+    fits = fits or (lambda value: len(value) <= BESIDE)
+    for beside, run in groupby(rows, key=lambda row: "\n" not in row[1] and fits(row[1])):
         if beside:
             parts.append("<table cellspacing='0' cellpadding='1'>" + "".join(
                 f"<tr><td width='{name_width}' style='white-space: nowrap'><b>{escape(name)}</b></td>"
@@ -431,6 +436,7 @@ class ImageViewer(QWidget):
         left_widget.setLayout(left)
         side_widget.setLayout(side)
         side_widget.setMinimumWidth(300)
+        self._side = side_widget
         splitter = QSplitter()
         splitter.addWidget(left_widget)
         splitter.addWidget(side_widget)
@@ -460,6 +466,15 @@ class ImageViewer(QWidget):
         bold.setBold(True)
         return QFontMetrics(bold).horizontalAdvance("Negative prompt") + 8
 
+    def _fits(self, value: str) -> bool:
+        """Whether `value` fits on one line beside its name in the panel at its narrowest (else it goes under, across
+        the panel: a file name is not broken a letter off its end)."""
+        margins = self._side.layout().contentsMargins()
+        narrowest = (self._side.minimumWidth() - margins.left() - margins.right() - 2 * self.details.frameWidth()
+                     - self.details.verticalScrollBar().sizeHint().width())  # a long record scrolls
+        room = narrowest - self._name_width() - 2 * self.details.document().documentMargin() - 8
+        return QFontMetrics(self.details.document().defaultFont()).horizontalAdvance(value) <= room
+
     def show_record(self, record: ImageRecord) -> None:
         self.record = self.gallery.store.get(record.id) or record  # with its tags
         record = self.record
@@ -470,13 +485,13 @@ class ImageViewer(QWidget):
             problem = (f"This picture{size} cannot be shown here; Show in folder finds it for another app."
                        if Path(record.path).is_file() else "The file is missing.")
             self.details.setHtml(f"<p><b>{html.escape(problem)}</b></p>"
-                                 + describe_record(record, name_width=self._name_width()))
+                                 + describe_record(record, name_width=self._name_width(), fits=self._fits))
         else:
             self.view.set_pixmap(pixmap)
             # another tool's file says more than the gallery's row keeps (its VAE, a Hires fix); read it again
             metadata = None if record.request else _file_metadata(Path(record.path))
             self.details.setHtml(describe_record(record, metadata, (pixmap.width(), pixmap.height()),
-                                                 self._name_width()))
+                                                 self._name_width(), self._fits))
         for widget in (self.favourite, self.rating):
             widget.blockSignals(True)
         self.favourite.setChecked(record.favourite)

@@ -475,6 +475,7 @@ def test_the_large_view_breaks_long_values_between_words_never_inside_one(qtbot,
                   for line in (layout.lineAt(k) for k in range(layout.lineCount())) if isinstance(line, QTextLine)]
         lines.append("")  # the block's end: a break there is not inside a word
         block = block.next()
+    print(lines)
     assert "00050-4099303404.png" in lines and f"/{folder.name}" in "".join(lines)
     assert sum(line.startswith("masterpiece") for line in lines) == 1
     inside = [(before, after) for before, after in zip(lines, lines[1:])
