@@ -16,6 +16,7 @@ from hypersd_desktop.core.clip_tokenizer import ClipTokenizer, clip_tokenizer
 from hypersd_desktop.engine.prompts import CHUNK_TOKENS, MAX_WINDOWS, counted
 
 COUNT_DELAY_MS = 150
+COUNTED_CHARS = 20_000  # a page pasted by mistake is counted this far (thousands of tokens, 30 ms), then "+"
 OVER_COLOUR = "#c62828"
 
 
@@ -74,8 +75,10 @@ class TokenCount(QLabel):
         tokenizer = _shared().tokenizer
         if tokenizer is None:
             return
-        self.counts = tokens, windows = counted(tokenizer, self._text(), self._steps() if self._steps else None)
-        self.setText(f"{tokens}/{windows * CHUNK_TOKENS}")
+        text = self._text()
+        self.counts = tokens, windows = counted(tokenizer, text[:COUNTED_CHARS], self._steps() if self._steps else None)
+        more = "+" if len(text) > COUNTED_CHARS else ""
+        self.setText(f"{tokens}{more}/{windows * CHUNK_TOKENS}{more}")
         over = windows > MAX_WINDOWS
         self.setEnabled(over)
         self.setStyleSheet(f"color: {OVER_COLOUR};" if over else "")

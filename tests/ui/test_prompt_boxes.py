@@ -18,6 +18,9 @@ def test_the_prompt_boxes_count_their_tokens_as_the_engine_reads_them(qtbot, idl
     window.prompt.setPlainText(long * 5)
     qtbot.waitUntil(lambda: window.prompt_tokens.text() == "720/750", timeout=SOON)  # 10 windows: a phrase is not cut
     assert "c62828" in window.prompt_tokens.styleSheet() and "the rest is not read" in window.prompt_tokens.toolTip()
+    window.prompt.setPlainText("fox, " * 10_000)  # a page pasted by mistake: counted so far
+    qtbot.waitUntil(lambda: window.prompt_tokens.text().endswith("+"), timeout=SOON)
+    assert window.prompt_tokens.counts[0] >= 8000
     window.prompt.setPlainText("a [fox:a very long and winding sentence:8] here")  # from step 8 of 4: never read
     qtbot.waitUntil(lambda: window.prompt_tokens.text() == "3/75", timeout=SOON)
     window.steps.setValue(1)
