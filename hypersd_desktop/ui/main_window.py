@@ -77,6 +77,7 @@ from hypersd_desktop.worker.matching import ModelMatch, match_metadata, match_re
 from hypersd_desktop.ui.pasted_parameters import NOTHING_TO_PASTE, PromptBox, clipboard_files, clipboard_metadata
 from hypersd_desktop.ui.plot_dialog import PlotDialog
 from hypersd_desktop.ui.prompt_completer import PromptCompleter
+from hypersd_desktop.ui.prompt_history import PromptHistory
 from hypersd_desktop.ui.prompt_styles import STYLES_KEYS, StylePicker
 from hypersd_desktop.ui.session import SessionKeeper
 from hypersd_desktop.ui.token_count import TokenCount
@@ -306,10 +307,13 @@ class MainWindow(QMainWindow):
         controls = QVBoxLayout()
         self.prompt_tokens = TokenCount(self.prompt.toPlainText, self.steps.value)
         self.negative_tokens = TokenCount(self.negative.toPlainText, self.steps.value, "negative prompt")
+        self.history = PromptHistory(self.prompt, GENERATE)
         for title, editor, count in (("Prompt", self.prompt, self.prompt_tokens),
                                      ("Negative prompt", self.negative, self.negative_tokens)):
             heading = QHBoxLayout()
             heading.addWidget(QLabel(title))
+            if editor is self.prompt:
+                heading.addWidget(self.history.button)
             heading.addWidget(count, 1)
             controls.addLayout(heading)
             controls.addWidget(editor)
@@ -884,6 +888,7 @@ class MainWindow(QMainWindow):
             return []
         self.errors.clear()
         self._reuse_notes = []
+        self.history.remember(self.prompt.toPlainText())
         if note:
             self.statusBar().showMessage(note, 10000)
         client = self.bridge.client

@@ -1,8 +1,9 @@
 """The work in the window that is not an image yet, kept across a restart or a crash.
 
 The Generate tab's prompts and prompt styles, seed (when locked), init image with its mask and the ControlNet
-picture, the Draw tab's drawing and prompt, and the queue's jobs that make images to keep (the running one
-too: it is made again) are written a second after they change and when the window closes:
+picture, the Draw tab's drawing and prompt, the queue's jobs that make images to keep (the running one
+too: it is made again) and the prompts made (History) are written a second after they change and when the window
+closes:
 `<data>/session.json`, and `<data>/drawing.png` for the drawing. The app brings them back when it starts,
 so quitting by mistake, a power cut or a crash loses at most the last second. The pictures themselves are
 in the input store already (`core/images.py`); the session names them by their sha256. The queued jobs
@@ -82,7 +83,7 @@ class SessionKeeper(QObject):
             "more_controls": window.control_stack.state()[1:],  # the ControlNets added under the first
             "ip_adapter": window.ip_adapter.state(), "more_ip_adapters": window.reference_stack.state()[1:],
             "draw": window.draw.state(), "tiling": window.tiling.currentData(),
-            "queue": self._queue_data(),
+            "queue": self._queue_data(), "history": window.history.prompts,
         }
 
     def _queue_data(self) -> list:
@@ -148,6 +149,7 @@ class SessionKeeper(QObject):
                 except OSError:
                     drawing = None
                 window.draw.restore(state["draw"], drawing)
+            window.history.restore(state.get("history"))
             self._queue_again(state.get("queue"))
         except (TypeError, ValueError, AttributeError) as error:  # a session file edited by hand
             log.warning("Part of the last session could not be restored: %s", error)

@@ -72,3 +72,42 @@ def test_ctrl_up_and_down_weigh_the_words_of_a_prompt_box(qtbot, idle_app):
     assert [(place, keys) for place, keys, what in rows if "Weigh" in what] == [
         ("Generate tab", "Ctrl+Up"), ("Generate tab", "Ctrl+Down"), ("Draw tab", "Ctrl+Up"), ("Draw tab", "Ctrl+Down")]
     assert undescribed(window) == []
+
+
+def test_alt_up_and_down_step_through_the_prompts_made_before_and_history_lists_them(qtbot, idle_app):
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    from hypersd_desktop.app import build_app
+    from tests.ui.conftest import close
+
+    window = idle_app.window  # no worker: Generate queues, and remembers the prompt as typed
+    for prompt in ("a red fox", "a castle & a moat", "a lighthouse", "a red fox"):
+        window.prompt.setPlainText(prompt)
+        assert window.generate(count=1)
+    alt = Qt.KeyboardModifier.AltModifier
+    window.prompt.setPlainText("a half-typed")
+    window.prompt.setFocus()
+    QTest.keyClick(window.prompt, Qt.Key.Key_Up, alt)
+    assert window.prompt.toPlainText() == "a red fox"  # the newest, once
+    QTest.keyClick(window.prompt, Qt.Key.Key_Up, alt)
+    QTest.keyClick(window.prompt, Qt.Key.Key_Up, alt)
+    assert window.prompt.toPlainText() == "a castle & a moat"
+    QTest.keyClick(window.prompt, Qt.Key.Key_Up, alt)
+    assert window.prompt.toPlainText() == "a castle & a moat"  # the oldest stays
+    for _ in range(3):
+        QTest.keyClick(window.prompt, Qt.Key.Key_Down, alt)
+    assert window.prompt.toPlainText() == "a half-typed"  # back to what was being typed
+    window.history._fill()
+    actions = window.history.menu.actions()
+    assert [action.text() for action in actions] == ["a red fox", "a lighthouse", "a castle && a moat"]
+    actions[2].trigger()
+    assert window.prompt.toPlainText() == "a castle & a moat"
+    window.prompt.undo()
+    assert window.prompt.toPlainText() == "a half-typed"  # a choice is one undo step
+    window.close()
+    again = build_app(["test"], start_worker=False)
+    try:
+        assert again.window.history.prompts == ["a red fox", "a lighthouse", "a castle & a moat"]  # kept
+    finally:
+        close(again)
