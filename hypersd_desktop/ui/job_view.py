@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PySide6.QtCore import QMimeData, QObject, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtCore import QItemSelectionModel, QMimeData, QObject, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
     QAbstractButton, QAbstractItemView, QApplication, QLabel, QListView, QListWidget, QListWidgetItem, QProgressBar, QPushButton,
@@ -399,6 +399,8 @@ class JobView(QObject):
 
     def _queue_changed(self, message) -> None:
         queue = self.widgets.queue
+        chosen = {item.data(Qt.ItemDataRole.UserRole) for item in queue.selectedItems()} - {0}  # kept by job id
+        current = queue.currentItem().data(Qt.ItemDataRole.UserRole) if queue.currentItem() is not None else None
         queue.clear()
         jobs = ([(message.running, "running")] if message.running else []) + [(j, "queued") for j in message.queued]
         self._waiting = sum(job.saves for job in message.queued)
@@ -420,3 +422,6 @@ class JobView(QObject):
             item = QListWidgetItem(f"#{job.job_id} {state}: {job.describe()}")
             item.setData(Qt.ItemDataRole.UserRole, job.job_id if queued else 0)  # 0: running
             queue.addItem(item)
+            if queued and job.job_id == current:  # ▲ and ▼ go on moving it
+                queue.setCurrentItem(item, QItemSelectionModel.SelectionFlag.NoUpdate)
+            item.setSelected(queued and job.job_id in chosen)

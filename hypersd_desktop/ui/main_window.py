@@ -16,9 +16,9 @@ from pathlib import Path
 from PySide6.QtCore import QByteArray, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QAction, QDesktopServices, QGuiApplication, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel, QLineEdit,
-    QListWidget, QMainWindow, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton, QScrollArea, QSpinBox,
-    QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget,
+    QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame, QHBoxLayout, QLabel,
+    QLineEdit, QListWidget, QMainWindow, QMenu, QMessageBox, QPlainTextEdit, QProgressBar, QPushButton, QScrollArea,
+    QSpinBox, QSplitter, QTabWidget, QToolButton, QVBoxLayout, QWidget,
 )
 
 from hypersd_desktop import __version__
@@ -383,6 +383,10 @@ class MainWindow(QMainWindow):
             self._enlarge_actions.append((enlarge, scale))
         self.queue = QListWidget()
         self.queue.setMaximumHeight(90)
+        self.queue.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)  # Shift/Ctrl: several
+        self.queue.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.queue.setToolTip("Right-click: move to the top or bottom, remove, remove all; Delete removes the "
+                              "selected")
         queue_buttons = QHBoxLayout()
         self.queue_up, self.queue_down, self.queue_remove = (QToolButton(text=t) for t in ("▲", "▼", "✕"))
         for button, tip in ((self.queue_up, "Move up"), (self.queue_down, "Move down"), (self.queue_remove, "Remove")):
@@ -556,6 +560,9 @@ class MainWindow(QMainWindow):
         self.queue_up.clicked.connect(lambda: self._move_queued(-1))
         self.queue_down.clicked.connect(lambda: self._move_queued(1))
         self.queue_remove.clicked.connect(self._remove_queued)
+        self.queue.customContextMenuRequested.connect(self._queue_menu)
+        described(QShortcut(QKeySequence.StandardKey.Delete, self.queue, activated=self._remove_queued,
+                            context=Qt.ShortcutContext.WidgetShortcut), GENERATE, "Remove the selected queued jobs")
         self.resume_queue.clicked.connect(lambda: self.bridge.client.resume())
         self.pause_queue.clicked.connect(lambda: self.bridge.client.pause())
         self.bridge.queue_changed.connect(self._last_run_waits)
@@ -929,9 +936,33 @@ class MainWindow(QMainWindow):
         self.bridge.client.move(item.data(Qt.ItemDataRole.UserRole), row - offset + delta)
 
     def _remove_queued(self) -> None:
-        item = self.queue.currentItem()
-        if item is not None and item.data(Qt.ItemDataRole.UserRole):
-            self.bridge.client.cancel(item.data(Qt.ItemDataRole.UserRole))
+        """Take the selected queued jobs off the queue (the running one stays: Cancel stops it)."""
+        self.bridge.client.remove([item.data(Qt.ItemDataRole.UserRole) for item in self.queue.selectedItems()
+                                   if item.data(Qt.ItemDataRole.UserRole)])
+
+    def _remove_all_queued(self) -> None:
+        self.bridge.client.remove([job.job_id for job in self.bridge.client.queued()])
+
+    def _queued_to(self, top: bool) -> None:
+        """The selected queued jobs first (or last) in the queue, in their order."""
+        client = self.bridge.client
+        chosen = [item.data(Qt.ItemDataRole.UserRole) for item in self.queue.selectedItems()
+                  if item.data(Qt.ItemDataRole.UserRole)]
+        for index, job_id in enumerate(chosen if top else reversed(chosen)):
+            client.move(job_id, index if top else len(client.queued()) - 1 - index)
+
+    def _queue_menu(self, point) -> None:
+        menu = QMenu(self)
+        selected = [item for item in self.queue.selectedItems() if item.data(Qt.ItemDataRole.UserRole)]
+        for text, act, enabled in (("Move to the top", lambda: self._queued_to(True), bool(selected)),
+                                   ("Move to the bottom", lambda: self._queued_to(False), bool(selected)),
+                                   (f"Remove ({len(selected)})" if len(selected) > 1 else "Remove",
+                                    self._remove_queued, bool(selected)),
+                                   ("Remove all queued", self._remove_all_queued, bool(self.bridge.client.queued()))):
+            action = menu.addAction(text)
+            action.setEnabled(enabled)
+            action.triggered.connect(act)
+        menu.exec(self.queue.viewport().mapToGlobal(point))
 
     # -- reuse settings -------------------------------------------------------------------
 

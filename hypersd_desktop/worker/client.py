@@ -397,6 +397,21 @@ class WorkerClient:
             self._queue.insert(max(0, min(index, len(self._queue))), job)
         self._notify_queue()
 
+    def remove(self, job_ids: Sequence[int]) -> None:
+        """Take the queued jobs of `job_ids` off the queue at once (one `QueueChanged`, a `JobFailed` each); one of
+        them running is cancelled as `cancel` does."""
+        wanted = set(job_ids)
+        with self._lock:
+            removed = [job for job in self._queue if job.job_id in wanted]
+            self._queue = [job for job in self._queue if job.job_id not in wanted]
+            running = self._running.job_id if self._running is not None and self._running.job_id in wanted else None
+        for job in removed:
+            self.on_event(JobFailed(job.job_id, "Removed from the queue.", cancelled=True))
+        if removed:
+            self._notify_queue()
+        if running is not None:
+            self.cancel(running)
+
     def cancel(self, job_id: int) -> None:
         """Remove a queued job, or stop the running one (ending the worker if it does not stop in time)."""
         with self._lock:

@@ -417,18 +417,53 @@ def test_generate_forever_keeps_making_images_with_the_settings_as_they_are_unti
     assert window.statusBar().currentMessage() == "Generate forever stopped: the image could not be queued."
 
 
-def test_pause_queue_holds_what_is_asked_for_until_resume_queue(qtbot, parts):
-    window = parts.window
+def test_pause_queue_holds_what_is_asked_for_until_resume_queue(qtbot, idle_app):
+    """The buttons and what the queue says (the client's own test runs a paused queue through a worker)."""
+    window = idle_app.window
     window.prompt.setPlainText("a lighthouse")
     window.pause_queue.click()
     qtbot.waitUntil(lambda: window.pause_queue.isHidden() and not window.resume_queue.isHidden(), timeout=5000)
-    asked = window.generate(count=2)
+    assert len(window.generate(count=2)) == 2
     qtbot.waitUntil(lambda: window.queue.count() == 2, timeout=5000)
-    assert all(": " in window.queue.item(row).text() and " paused: " in window.queue.item(row).text()
-               for row in range(2))
+    assert all(" paused: a lighthouse" in window.queue.item(row).text() for row in range(2))
     assert window.timing.text().startswith("Queue paused · 2 waiting")
-    qtbot.wait(500)
-    assert window.results.count() == 0 and window.bridge.client.running is None
+    assert window.bridge.client.paused
     window.resume_queue.click()
-    qtbot.waitUntil(lambda: window.results.count() == 2 and window.queue.count() == 0, timeout=WAIT)
-    assert window.resume_queue.isHidden() and not window.pause_queue.isHidden() and len(asked) == 2
+    qtbot.waitUntil(lambda: window.resume_queue.isHidden() and not window.pause_queue.isHidden(), timeout=5000)
+    assert not window.bridge.client.paused
+    assert all(" queued: a lighthouse" in window.queue.item(row).text() for row in range(2))  # no worker here
+
+
+def test_queued_jobs_are_removed_several_at_once_and_moved_to_the_top(qtbot, idle_app):
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    window = idle_app.window  # no worker: everything asked for stays queued
+    removed = []
+    window.bridge.failed.connect(lambda message: removed.append(message.job_id) if message.cancelled else None)
+    for prompt in ("one", "two", "three", "four", "five"):
+        window.prompt.setPlainText(prompt)
+        window.generate(count=1)
+    queue = window.queue
+    qtbot.waitUntil(lambda: queue.count() == 5, timeout=5000)
+    texts = lambda: [queue.item(row).text().split(": ", 1)[1].split(" (seed")[0] for row in range(queue.count())]  # noqa: E731
+    queue.item(3).setSelected(True)
+    queue.setCurrentRow(3, queue.selectionModel().SelectionFlag.NoUpdate)
+    window.queue_up.click()
+    qtbot.waitUntil(lambda: texts() == ["one", "two", "four", "three", "five"], timeout=5000)
+    window.queue_up.click()  # the same job again: it stays the current one
+    qtbot.waitUntil(lambda: texts() == ["one", "four", "two", "three", "five"], timeout=5000)
+    queue.clearSelection()
+    for row in (2, 4):
+        queue.item(row).setSelected(True)
+    window._queued_to(top=True)
+    qtbot.waitUntil(lambda: texts() == ["two", "five", "one", "four", "three"], timeout=5000)
+    queue.clearSelection()
+    for row in (0, 1):
+        queue.item(row).setSelected(True)
+    queue.setFocus()
+    QTest.keyClick(queue, Qt.Key.Key_Delete)
+    qtbot.waitUntil(lambda: texts() == ["one", "four", "three"], timeout=5000)
+    window._remove_all_queued()
+    qtbot.waitUntil(lambda: queue.count() == 0 and len(removed) == 5, timeout=5000)
+    assert len(set(removed)) == 5  # each removal reported once, as any job taken off the queue
