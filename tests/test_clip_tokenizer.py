@@ -32,7 +32,8 @@ def texts() -> list[str]:
              for key in ("prompt", "negative_prompt") if isinstance(entry.get(key), str)]
     found += ["a (red:1.3) cat, (masterpiece), best quality, 8k uhd, [[blurry]] BREAK on a mat <lora:fox:0.7>",
               "don't it's we're I'M THEY'LL can'ſ 'ſtart", "'''s '' 'x", "<|startoftext|>a<|endoftext|>b", "  ",
-              "Ⅷ ² ½ ٣ १२ 12,000", "e\u0301te\u0301 ÉTÉ İstanbul ǅ ß ẞ", "photo\u200bof\u00a0a\u3000cat\u2028dog"]
+              "Ⅷ ² ½ ٣ १२ 12,000", "e\u0301te\u0301 ÉTÉ İstanbul ǅ ß ẞ",
+              "photo\u200bof\u00a0a\u3000cat\u2028dog"]
     rng = random.Random(7)
     alphabet = ([chr(c) for c in range(32, 127)] * 4 + [chr(c) for c in range(0xA0, 0x370)]
                 + [chr(c) for c in range(0x3040, 0x3100)] + [chr(c) for c in range(0x4E00, 0x4E40)]
@@ -59,7 +60,8 @@ def test_the_windows_and_counts_of_a_prompt_are_the_engines(engine_tokenizer):
     for text in ("", "a cat", long, long * 6, "a [cat:dog:0.5] BREAK on a mat <lora:fox:0.5>", "[a|b] " * 90):
         assert prompts.counted(clip_tokenizer(), text, 4) == prompts.counted(engine_tokenizer, text, 4)
         assert prompts.chunks(clip_tokenizer(), text) == prompts.chunks(engine_tokenizer, text)
-    assert prompts.counted(clip_tokenizer(), "a [cat:a very long and winding sentence:2] here", 4) == (8, 1)  # the longer
+    edited = "a [cat:a very long and winding sentence:2] here"
+    assert prompts.counted(clip_tokenizer(), edited, 4) == (8, 1)  # the longer of its texts
 
 
 def test_the_characters_that_part_pieces_are_the_patterns():

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from PySide6.QtCore import QItemSelectionModel, QMimeData, QObject, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import QIcon, QPainter, QPixmap
 from PySide6.QtWidgets import (
-    QAbstractButton, QAbstractItemView, QApplication, QLabel, QListView, QListWidget, QListWidgetItem, QProgressBar, QPushButton,
-    QSizePolicy,
+    QAbstractButton, QAbstractItemView, QApplication, QLabel, QListView, QListWidget, QListWidgetItem, QProgressBar,
+    QPushButton, QSizePolicy,
 )
 
 from hypersd_desktop.core.errors import AppError

@@ -128,6 +128,8 @@ class SessionKeeper(QObject):
         if not isinstance(state, dict):
             return
         window = self.window
+        self._queue_again(state.get("queue"))  # first: what cannot be read below does not cost the queue
+        window.history.restore(state.get("history"))
         try:
             window.prompt.setPlainText(str(state.get("prompt") or ""))
             window.negative.setPlainText(str(state.get("negative") or ""))
@@ -149,8 +151,6 @@ class SessionKeeper(QObject):
                 except OSError:
                     drawing = None
                 window.draw.restore(state["draw"], drawing)
-            window.history.restore(state.get("history"))
-            self._queue_again(state.get("queue"))
         except (TypeError, ValueError, AttributeError) as error:  # a session file edited by hand
             log.warning("Part of the last session could not be restored: %s", error)
         self._timer.stop()  # restoring is no change to write back

@@ -54,7 +54,8 @@ def test_dropping_a_real_image_of_each_tool_fills_the_controls(qtbot, idle_app, 
     if name in RAN:  # the prompts Fooocus ran, its styles' words in them, as the file's JSON lists them
         with Image.open(CORPUS / name) as image:
             written = json.loads(image.info["parameters"])
-        wanted.update(prompt=", ".join(written["full_prompt"]), negative_prompt=", ".join(written["full_negative_prompt"]))
+        wanted.update(prompt=", ".join(written["full_prompt"]),
+                      negative_prompt=", ".join(written["full_negative_prompt"]))
     qtbot.waitUntil(lambda: window.prompt.toPlainText() == shown(wanted["prompt"]), timeout=5000)
     assert window.negative.toPlainText() == shown(wanted["negative_prompt"])
     assert (f"it was typed as \u201c{expected['prompt']}\u201d" in window.warnings.text()) == (name in RAN)

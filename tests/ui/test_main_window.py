@@ -446,7 +446,10 @@ def test_queued_jobs_are_removed_several_at_once_and_moved_to_the_top(qtbot, idl
         window.generate(count=1)
     queue = window.queue
     qtbot.waitUntil(lambda: queue.count() == 5, timeout=5000)
-    texts = lambda: [queue.item(row).text().split(": ", 1)[1].split(" (seed")[0] for row in range(queue.count())]  # noqa: E731
+
+    def texts() -> list[str]:
+        return [queue.item(row).text().split(": ", 1)[1].split(" (seed")[0] for row in range(queue.count())]
+
     queue.item(3).setSelected(True)
     queue.setCurrentRow(3, queue.selectionModel().SelectionFlag.NoUpdate)
     window.queue_up.click()
