@@ -80,10 +80,10 @@ from hypersd_desktop.ui.prompt_completer import PromptCompleter
 from hypersd_desktop.ui.prompt_history import PromptHistory
 from hypersd_desktop.ui.prompt_styles import STYLES_KEYS, StylePicker
 from hypersd_desktop.ui.session import SessionKeeper
-from hypersd_desktop.ui.token_count import TokenCount
 from hypersd_desktop.ui.shortcuts import EVERYWHERE, GENERATE, ShortcutsDialog, described
 from hypersd_desktop.ui.style_loras import StyleLoras
 from hypersd_desktop.ui.tile_seams import TileSeams
+from hypersd_desktop.ui.token_count import TokenCount
 from hypersd_desktop.worker.batch import MOST_COMBINATIONS, dynamic_jobs, together, with_tagged_loras
 from hypersd_desktop.worker.bridge import WorkerBridge
 from hypersd_desktop.worker.protocol import PROTOCOL_VERSION, Enlargement
