@@ -1096,6 +1096,8 @@ def test_gallery_describe_lets_the_search_find_images_by_what_they_show(tagger, 
     assert "2 of them came without a prompt: `hypersd-desktop gallery describe` has a tagger read them" in (
         imported.stderr)
     assert "No images match" in cli("gallery", "search", "background").stdout
+    assert "No images match" in cli("gallery", "list", "--made-with", "comfyui").stdout  # not "empty": a filter
+    assert len(cli("gallery", "list", "--made-with", "none").stdout.splitlines()) == 2  # photos: no generation data
     none = cli("gallery", "describe")
     assert none.returncode == 2 and "hypersd-desktop models download wd-swinv2-tagger-v3" in none.stderr
     run = cli("gallery", "describe", "--tagger", tagger, "--threshold", 0.6)

@@ -152,11 +152,11 @@ def _print_records(records: list[ImageRecord], as_json: bool) -> None:
 
 
 def _list(gallery, args) -> int:
-    text = getattr(args, "text", None)
-    page = gallery.store.query(_query(args, text), limit=args.limit)
+    query = _query(args, getattr(args, "text", None))
+    page = gallery.store.query(query, limit=args.limit)
     _print_records(page.images, args.json)
-    if not page.images and not args.json:
-        print("No images match." if text or args.model or args.lora else "The gallery is empty.")
+    if not page.images and not args.json:  # any filter (a tool, a tag, a date too): the gallery may hold others
+        print("No images match." if query != ImageQuery() else "The gallery is empty.")
     return 0
 
 
