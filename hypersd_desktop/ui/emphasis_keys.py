@@ -8,11 +8,11 @@ The keys are caught by an event filter on the box, before the box's own Cmd+Up (
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QKeySequence, QShortcut, QTextCursor
+from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QLineEdit, QPlainTextEdit
 
 from hypersd_desktop.core.emphasis import LORA_STEP, WEIGHT_STEP, nudged
-from hypersd_desktop.ui.shortcuts import described
+from hypersd_desktop.ui.shortcuts import listed
 
 KEYS = {Qt.Key.Key_Up: True, Qt.Key.Key_Down: False}
 _WHAT = {True: f"Weigh the prompt's words selected (or at the cursor) more: (word:1.1), then {1 + 2 * WEIGHT_STEP:g} "
@@ -29,9 +29,7 @@ class EmphasisKeys(QObject):
         for editor in self.editors:
             editor.installEventFilter(self)
         for keys, up in (("Ctrl+Up", True), ("Ctrl+Down", False)):
-            listed = QShortcut(QKeySequence(keys), self.editors[0], context=Qt.ShortcutContext.WidgetShortcut)
-            listed.setEnabled(False)  # listed under F1 only: the event filter acts
-            described(listed, place, _WHAT[up])
+            listed(self.editors[0], keys, place, _WHAT[up])
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
         if event.type() in (QEvent.Type.KeyPress, QEvent.Type.ShortcutOverride) and _weighing(event):

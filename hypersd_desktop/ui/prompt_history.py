@@ -10,10 +10,10 @@ Alt+Up moves to the paragraph's start); the shortcuts made here only list them u
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QObject, Qt
-from PySide6.QtGui import QKeySequence, QShortcut, QTextCursor
+from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QMenu, QPlainTextEdit, QToolButton
 
-from hypersd_desktop.ui.shortcuts import described
+from hypersd_desktop.ui.shortcuts import listed
 
 KEPT = 100
 SHOWN_CHARS = 80  # of a prompt in the History list; the whole prompt is its tooltip
@@ -41,9 +41,7 @@ class PromptHistory(QObject):
         self.button.setMenu(self.menu)
         for keys, what in (("Alt+Up", "The prompt made before (the gallery's, newest first)"),
                            ("Alt+Down", "The prompt made after it; past the newest, what was being typed")):
-            listed = QShortcut(QKeySequence(keys), editor, context=Qt.ShortcutContext.WidgetShortcut)
-            listed.setEnabled(False)  # listed under F1 only: the event filter acts
-            described(listed, place, what)
+            listed(editor, keys, place, what)
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
         if (event.type() in (QEvent.Type.KeyPress, QEvent.Type.ShortcutOverride) and event.key() in KEYS

@@ -3,6 +3,7 @@ shortcuts, F1), so the list is never out of step with the keys that work."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QTextBrowser, QVBoxLayout, QWidget
 
@@ -17,6 +18,14 @@ def described(shortcut: QShortcut, place: str, what: str) -> QShortcut:
     shortcut.setWhatsThis(what)
     shortcut.setProperty(_PLACE, place)
     return shortcut
+
+
+def listed(widget: QWidget, keys: str, place: str, what: str) -> QShortcut:
+    """A shortcut that only lists `keys` under F1: it is never enabled, as an event filter on `widget` acts on them
+    (one that must come before the widget's own handling of the keys, such as Ctrl+Up in a text box)."""
+    shortcut = QShortcut(QKeySequence(keys), widget, context=Qt.ShortcutContext.WidgetShortcut)
+    shortcut.setEnabled(False)
+    return described(shortcut, place, what)
 
 
 def key_text(keys: QKeySequence) -> str:

@@ -7,6 +7,7 @@ once, off the GUI thread, and each count waits for a pause in typing (a 300-toke
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal
@@ -18,6 +19,8 @@ from hypersd_desktop.engine.prompts import CHUNK_TOKENS, MAX_WINDOWS, counted
 COUNT_DELAY_MS = 150
 COUNTED_CHARS = 20_000  # a page pasted by mistake is counted this far (thousands of tokens, 30 ms), then "+"
 OVER_COLOUR = "#c62828"
+
+log = logging.getLogger(__name__)
 
 
 class _Vocabulary(QObject):
@@ -36,7 +39,11 @@ class _Vocabulary(QObject):
             QThreadPool.globalInstance().start(self._load)
 
     def _load(self) -> None:
-        self.tokenizer = clip_tokenizer()
+        try:
+            self.tokenizer = clip_tokenizer()
+        except (OSError, ValueError, KeyError) as exc:  # a damaged install: the counters stay blank, nothing else
+            log.warning("The prompt token counters are off: CLIP's vocabulary could not be read (%s)", exc)
+            return
         self.ready.emit()  # queued to the GUI thread: the object lives there
 
 

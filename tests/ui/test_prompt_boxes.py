@@ -111,3 +111,27 @@ def test_alt_up_and_down_step_through_the_prompts_made_before_and_history_lists_
         assert again.window.history.prompts == ["a red fox", "a lighthouse", "a castle & a moat"]  # kept
     finally:
         close(again)
+
+
+def test_a_damaged_vocabulary_leaves_the_counters_blank_and_says_why_in_the_log(qtbot, tmp_path, monkeypatch, caplog, request):
+    from hypersd_desktop.core import clip_tokenizer
+    from hypersd_desktop.ui import token_count
+
+    folder = tmp_path / "configs" / "sd15" / "tokenizer"
+    folder.mkdir(parents=True)
+    (folder / "vocab.json").write_text('{"a</w>": 0, "b', encoding="utf-8")  # cut short, as by a failed copy
+    monkeypatch.setattr(clip_tokenizer, "resources_dir", lambda: tmp_path)
+    clip_tokenizer.clip_tokenizer.cache_clear()  # read once per process: the damaged copy is read here
+    request.addfinalizer(clip_tokenizer.clip_tokenizer.cache_clear)
+    vocabulary = token_count._Vocabulary()
+    ready = []
+    vocabulary.ready.connect(lambda: ready.append(True))
+    with caplog.at_level("WARNING"):
+        vocabulary._load()
+    assert vocabulary.tokenizer is None and not ready
+    assert "token counters are off" in caplog.text
+    (folder / "vocab.json").unlink()  # missing altogether
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        vocabulary._load()
+    assert "vocab.json" in caplog.text
