@@ -103,8 +103,8 @@ def _vae():
 
 def sd15_unet(in_channels: int = 4):
     """The tiny SD1.5 UNet; 9 input channels make an inpainting model's (latents, mask, masked image). Its attention
-    is at the latents' full size, as the real one's first block is: 2 heads of 16 (the real one's 8 of 4 took a
-    test image's step 3.6 times as long on the CPU, to no end; the weights' shapes are the same)."""
+    is at the latents' full size, as the real one's first block is, in 2 heads of 16: 8 heads (the real one's count)
+    of 4 took a test image's step 3.6 times as long on the CPU, to no end; the weights' shapes are the same."""
     from diffusers import UNet2DConditionModel
 
     return UNet2DConditionModel(
