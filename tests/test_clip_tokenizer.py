@@ -64,6 +64,42 @@ def test_the_windows_and_counts_of_a_prompt_are_the_engines(engine_tokenizer):
     assert prompts.counted(clip_tokenizer(), edited, 4) == (8, 1)  # the longer of its texts
 
 
+def test_an_embedding_counts_as_its_vectors_as_the_engine_spells_it_out():
+    """The engine adds an embedding's vectors to the tokenizer as tokens (`NAME`, `NAME_1` …) and diffusers spells
+    the name out as all of them; the count takes each name (in any case, glued to a word, weighted, edited, as
+    ComfyUI writes it) as that many tokens, and a LoRA tag holding the name as none."""
+    from diffusers.loaders.textual_inversion import TextualInversionLoaderMixin
+    from transformers import CLIPTokenizer
+
+    from hypersd_desktop.engine.embeddings import in_their_case
+
+    engine = CLIPTokenizer.from_pretrained(str(resources_dir() / "configs" / "sd15" / "tokenizer"))
+    vectors = {"EasyNegative": 8, "bad-hands-5": 1, "ng_deepnegative_v1_75t": 75}
+    for name, count in vectors.items():
+        engine.add_tokens([name] + [f"{name}_{n}" for n in range(1, count)])
+    paths = tuple(f"/models/embeddings/{name}.safetensors" for name in vectors)
+
+    def spelled(piece: str) -> str:
+        return TextualInversionLoaderMixin._maybe_convert_prompt(None, piece, engine)
+
+    def engine_count(text: str, steps: int) -> tuple[int, int]:
+        from hypersd_desktop.engine import prompt_editing
+
+        counts = [(sum(window.length - 2 for window in windows), len(windows)) for windows in
+                  (prompts.chunks(engine, in_their_case(step_text, paths), spelled)
+                   for _, step_text in prompt_editing.schedule(text, steps))]
+        return max(counts, key=lambda count: (count[1], count[0]))
+
+    for text in ("a cat, EasyNegative", "easynegative, (EASYNEGATIVE:1.2), bad-hands-5",
+                 "lowres, bad-hands-5EasyNegative",
+                 "<lora:EasyNegativeStyle:0.5> a cat", "embedding:EasyNegative, a cat", "worst quality, " * 30 +
+                 "EasyNegative, " * 10, "[EasyNegative:a dog:2] on a mat", "ng_deepnegative_v1_75t, a red fox"):
+        assert prompts.counted(clip_tokenizer(), text, 4, vectors) == engine_count(text, 4), text
+    assert prompts.counted(clip_tokenizer(), "a cat, EasyNegative", 4, vectors) == (11, 1)
+    assert prompts.counted(clip_tokenizer(), "ng_deepnegative_v1_75t, a red fox", 4, vectors) == (79, 2)
+    assert prompts.counted(clip_tokenizer(), "a cat, EasyNegative", 4) == (5, 1)  # no embedding: its words
+
+
 def test_the_characters_that_part_pieces_are_the_patterns():
     """CLIP's pattern (the `regex` module's \\p{L}, \\p{N} and \\s, matched ignoring case) against `_kind`, over every
     character that text cleaning keeps."""

@@ -614,6 +614,17 @@ def detect_architecture(kind: str, tensors: dict[str, TensorInfo]) -> str | None
     return _from_unet(keys, tensors)
 
 
+def embedding_vectors(tensors: dict[str, TensorInfo]) -> int | None:
+    """How many vectors a textual-inversion embedding (its header's tensors) puts in a prompt, as many tokens: its
+    first text encoder's, as `embeddings` loads them (`emb_params`, `clip_l`, or the one tensor of a diffusers
+    file; one vector when that is a single row); None for a file of no embedding format."""
+    layout = _embedding_format(tensors)
+    if layout is None:
+        return None
+    shape = tensors[{"sdxl": "clip_l", "a1111": "emb_params"}.get(layout, next(iter(tensors)))].shape
+    return shape[0] if len(shape) == 2 else 1
+
+
 def _embedding_width(tensors: dict[str, TensorInfo]) -> int | None:
     shape = tensors["clip_l"].shape if "clip_l" in tensors else next(iter(tensors.values())).shape
     return shape[-1] if shape else None

@@ -20,7 +20,7 @@ card's code. Torch-free: the backends run their own text encoders over the chunk
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from hypersd_desktop.core.prompt_tags import EMBEDDING_PREFIX, NETWORK_TAG, embeddings_by_name, without_network_tags
@@ -162,19 +162,32 @@ def length_warnings(tokenizer, prompt: str, negative_prompt: str, windows: int =
     return warnings
 
 
-def counted(tokenizer, text: str, steps: int | None = None) -> tuple[int, int]:
+def counted(tokenizer, text: str, steps: int | None = None, vectors: Mapping[str, int] | None = None
+            ) -> tuple[int, int]:
     """How many tokens `text` is as the text encoder reads it (its weights, BREAKs and LoRA tags taken out; an
     edited prompt's longest text over `steps` steps), and in how many windows of `CHUNK_TOKENS`: A1111's counter.
-    An embedding's name counts as its words, not as its vectors."""
+    `vectors` are the embeddings the text names, each with its vectors: an embedding's name takes one token per
+    vector, as the engine spells it out (`embeddings.spelled_out`), in any case."""
     from hypersd_desktop.engine import prompt_editing
 
     texts = ([step_text for _, step_text in prompt_editing.schedule(text, steps)]
              if steps and prompt_editing.has_edits(text) else [text])
     counts = []
     for step_text in texts:
-        windows = chunks(tokenizer, step_text)
+        windows = chunks(tokenizer, _as_vectors(without_network_tags(embeddings_by_name(step_text)), vectors))
         counts.append((sum(window.length - 2 for window in windows), len(windows)))
     return max(counts, key=lambda count: (count[1], count[0]))
+
+
+def _as_vectors(text: str, vectors: Mapping[str, int] | None) -> str:
+    """`text` with each embedding name of `vectors` (in any case, longer names first) written as that many words of
+    one token each, apart from the words beside it, as the engine's tokenizer parts a name it has added."""
+    if not vectors or not text:
+        return text
+    by_name = {name.lower(): count for name, count in vectors.items()}
+    names = sorted(vectors, key=len, reverse=True)
+    pattern = re.compile("|".join(re.escape(name) for name in names), re.IGNORECASE)
+    return pattern.sub(lambda match: " " + " ".join(["a"] * by_name[match.group(0).lower()]) + " ", text)
 
 
 def chunks(tokenizer, text: str, convert: Convert | None = None) -> list[Chunk]:

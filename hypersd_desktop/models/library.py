@@ -20,7 +20,8 @@ from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.prompt_tags import network_tags, trigger_words
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import Architecture, ImportStatus, ModelKind, ModelLayout
-from hypersd_desktop.engine.inspect import base_architecture, base_has_vae, read_header, vae_family
+from hypersd_desktop.engine.inspect import (base_architecture, base_has_vae, embedding_vectors, read_header,
+                                           vae_family)
 from hypersd_desktop.models.addresses import address_entry, is_model_link, repo_parts
 from hypersd_desktop.models.civitai import (
     SEARCH, CivitaiModel, api_address, civitai_plan, hash_entry, search_address, search_results, searched_kinds,
@@ -348,6 +349,20 @@ class ModelLibrary:
         if model is None or not model.architecture:
             return ()
         return named_embeddings(self.registry.list(ModelKind.EMBEDDING, model.architecture), *texts)
+
+    def embedding_vectors(self, base_model: str, text: str) -> dict[str, int]:
+        """The installed embeddings `text` names for the base model (`embeddings_named`), by name, each with the
+        vectors it puts in the prompt: as many tokens, which A1111's counter counts. One whose file cannot be read
+        now is left out (its name counts as words; generating says what is wrong with it)."""
+        vectors = {}
+        for path in self.embeddings_named(base_model, text):
+            try:
+                count = embedding_vectors(read_header(path)[0])
+            except AppError:
+                continue
+            if count is not None:
+                vectors[Path(path).stem] = count
+        return vectors
 
     def loras_tagged(self, base_model: str, prompt: str, listed: Iterable[str] = ()) -> list[tuple[str, float]]:
         """The installed LoRAs the prompt's `<lora:NAME:WEIGHT>` tags name, as (file, weight), for the base model's

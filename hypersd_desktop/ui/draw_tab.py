@@ -50,7 +50,7 @@ from hypersd_desktop.ui.prompt_completer import PromptCompleter
 from hypersd_desktop.ui.prompt_styles import STYLES_KEYS, StylePicker
 from hypersd_desktop.ui.shortcuts import DRAW, described
 from hypersd_desktop.ui.sketch_canvas import PngEncoder, SketchCanvas
-from hypersd_desktop.ui.token_count import TokenCount
+from hypersd_desktop.ui.token_count import TokenCount, embeddings_of
 from hypersd_desktop.worker.batch import with_tagged_loras
 from hypersd_desktop.worker.bridge import WorkerBridge
 
@@ -153,7 +153,8 @@ class DrawTab(QWidget):
         seed_row = QHBoxLayout()
         seed_row.addWidget(self.seed, 1)
         seed_row.addWidget(self.seed_random)
-        self.prompt_tokens = TokenCount(self.prompt.text, self.steps.value)
+        self.prompt_tokens = TokenCount(self.prompt.text, self.steps.value,
+                                        embeddings=embeddings_of(self.library, self.model_box))
         self.prompt.textChanged.connect(self.prompt_tokens.changed)
         self.steps.valueChanged.connect(self.prompt_tokens.changed)
         prompt_row = QHBoxLayout()
@@ -269,6 +270,7 @@ class DrawTab(QWidget):
             self.controlnet_box.addItem(model.name, model)
         self.controlnet_box.blockSignals(False)
         self.completer.set_models(self.library, architecture)
+        self.prompt_tokens.changed()
         missing = self._missing()
         self.notes.show_messages([missing] if missing else [])
         self.size_box.blockSignals(True)

@@ -83,7 +83,7 @@ from hypersd_desktop.ui.session import SessionKeeper
 from hypersd_desktop.ui.shortcuts import EVERYWHERE, GENERATE, ShortcutsDialog, described
 from hypersd_desktop.ui.style_loras import StyleLoras
 from hypersd_desktop.ui.tile_seams import TileSeams
-from hypersd_desktop.ui.token_count import TokenCount
+from hypersd_desktop.ui.token_count import TokenCount, embeddings_of
 from hypersd_desktop.worker.batch import MOST_COMBINATIONS, dynamic_jobs, together, with_tagged_loras
 from hypersd_desktop.worker.bridge import WorkerBridge
 from hypersd_desktop.worker.protocol import PROTOCOL_VERSION, Enlargement
@@ -305,8 +305,9 @@ class MainWindow(QMainWindow):
         buttons.addWidget(self.live.button)
         buttons.addWidget(self.live.keep_button)
         controls = QVBoxLayout()
-        self.prompt_tokens = TokenCount(self.prompt.toPlainText, self.steps.value)
-        self.negative_tokens = TokenCount(self.negative.toPlainText, self.steps.value, "negative prompt")
+        embeddings = embeddings_of(self.library, self.model_box)
+        self.prompt_tokens = TokenCount(self.prompt.toPlainText, self.steps.value, embeddings=embeddings)
+        self.negative_tokens = TokenCount(self.negative.toPlainText, self.steps.value, "negative prompt", embeddings)
         self.history = PromptHistory(self.prompt, GENERATE)
         for title, editor, count in (("Prompt", self.prompt, self.prompt_tokens),
                                      ("Negative prompt", self.negative, self.negative_tokens)):
@@ -672,6 +673,8 @@ class MainWindow(QMainWindow):
         self.styles.fill(self.library.style_loras(architecture))
         for completer in self.completers:
             completer.set_models(self.library, architecture)
+        for count in (self.prompt_tokens, self.negative_tokens):
+            count.changed()  # the embeddings installed for this model count as their vectors
         self._update_recipe_controls()
 
     def _update_hires(self) -> None:

@@ -8,7 +8,7 @@ once, off the GUI thread, and each count waits for a pause in typing (a 300-toke
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from PySide6.QtCore import QObject, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtWidgets import QLabel
@@ -59,11 +59,13 @@ def _shared() -> _Vocabulary:
 
 class TokenCount(QLabel):
     """The count of `text()`'s tokens (an edited prompt's over `steps()` steps), kept as it changes: call `changed`
-    on each change (it waits for a pause)."""
+    on each change (it waits for a pause). `embeddings(text)` are the installed embeddings a text names, each with
+    its vectors, which it takes as tokens."""
 
-    def __init__(self, text: Callable[[], str], steps: Callable[[], int] | None = None, what: str = "prompt") -> None:
+    def __init__(self, text: Callable[[], str], steps: Callable[[], int] | None = None, what: str = "prompt",
+                 embeddings: Callable[[str], Mapping[str, int]] | None = None) -> None:
         super().__init__(alignment=Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        self._text, self._steps, self._what = text, steps, what
+        self._text, self._steps, self._what, self._embeddings = text, steps, what, embeddings
         self.setAccessibleName(f"Tokens in the {what}")
         self.setEnabled(False)  # greyed: a note beside the box, not a control
         self._timer = QTimer(self, singleShot=True, interval=COUNT_DELAY_MS)
@@ -83,7 +85,9 @@ class TokenCount(QLabel):
         if tokenizer is None:
             return
         text = self._text()
-        self.counts = tokens, windows = counted(tokenizer, text[:COUNTED_CHARS], self._steps() if self._steps else None)
+        vectors = self._embeddings(text[:COUNTED_CHARS]) if self._embeddings and text else {}
+        self.counts = tokens, windows = counted(tokenizer, text[:COUNTED_CHARS], self._steps() if self._steps else None,
+                                                vectors)
         more = "+" if len(text) > COUNTED_CHARS else ""
         self.setText(f"{tokens}{more}/{windows * CHUNK_TOKENS}{more}")
         over = windows > MAX_WINDOWS
@@ -93,4 +97,15 @@ class TokenCount(QLabel):
         self.setToolTip(
             f"The {self._what} is {tokens} tokens. The text encoder reads {CHUNK_TOKENS} at a time: a longer one is "
             f"read in windows of {CHUNK_TOKENS}, up to {read}, each ending at a comma where one is near"
-            + (f"; past {read} tokens the rest is not read." if over else "."))
+            + (f"; past {read} tokens the rest is not read." if over else ".")
+            + "".join(f"\n{name}: {count} token{'s' * (count != 1)}, one for each vector of the embedding."
+                      for name, count in sorted(vectors.items(), key=lambda item: item[0].lower())))
+
+
+def embeddings_of(library, model_box) -> Callable[[str], dict[str, int]]:
+    """For a counter: the installed embeddings a text names, each with its vectors, for the base model chosen in
+    `model_box` (those of its architecture)."""
+    def vectors(text: str) -> dict[str, int]:
+        model = model_box.currentData()
+        return library.embedding_vectors(model.path, text) if model is not None else {}
+    return vectors

@@ -135,3 +135,28 @@ def test_a_damaged_vocabulary_leaves_the_counters_blank_and_says_why_in_the_log(
     with caplog.at_level("WARNING"):
         vocabulary._load()
     assert "vocab.json" in caplog.text
+
+
+def test_an_installed_embedding_counts_as_its_vectors_once_installed(qtbot, idle_app, tmp_path):
+    import torch
+    from safetensors.torch import save_file
+
+    from hypersd_desktop.core.clip_tokenizer import clip_tokenizer
+    from hypersd_desktop.engine.prompts import counted
+
+    window = idle_app.window
+    window.steps.setValue(4)
+    window.negative.setPlainText("lowres, BadHandV4, bad anatomy")
+    words, _ = counted(clip_tokenizer(), "lowres, BadHandV4, bad anatomy")
+    qtbot.waitUntil(lambda: window.negative_tokens.text() == f"{words}/75", timeout=SOON)  # not installed: words
+    embedding = tmp_path / "badhandv4.safetensors"
+    save_file({"emb_params": torch.zeros(6, 32)}, str(embedding))
+    idle_app.library.import_path(embedding)
+    window.reload_models()  # as an install does: the count follows without an edit
+    plain, _ = counted(clip_tokenizer(), "lowres, , bad anatomy")
+    qtbot.waitUntil(lambda: window.negative_tokens.text() == f"{plain + 6}/75", timeout=SOON)
+    assert "badhandv4: 6 tokens, one for each vector of the embedding" in window.negative_tokens.toolTip()
+    window.draw.prompt.setText("a hand, badhandv4 " * 10)
+    qtbot.waitUntil(lambda: window.draw.prompt_tokens.text() == "90/150", timeout=SOON)  # 3 words and 6 vectors, ×10
+    embedding.write_bytes(b"\x00" * 64)  # damaged since: its name counts as words, generating says what is wrong
+    assert idle_app.library.embedding_vectors(window.current_model().path, "badhandv4") == {}
