@@ -258,6 +258,18 @@ def add_parser(commands) -> None:
         generate.add_argument(f"--{part}-size", type=pass_size, metavar="WxH",
                               help=f"the size each {part} is made at (ADetailer's \"inpaint width\" and \"height\"; "
                                    "default: about the image's)")
+        generate.add_argument(f"--{part}-dilate", type=int, metavar="PIXELS",
+                              help=f"grow each {part}'s mask by a square PIXELS across, or shrink it by one below 0 "
+                                   "(ADetailer's \"dilate erode\"; default 0)")
+        generate.add_argument(f"--{part}-offset", type=int_pair, metavar="X,Y",
+                              help=f"move each {part}'s mask X pixels right and Y up (ADetailer's \"x offset\" and "
+                                   "\"y offset\")")
+        generate.add_argument(f"--{part}-ratios", type=ratio_pair, metavar="MIN,MAX",
+                              help=f"repaint only the {parts} whose box is MIN to MAX of the image's area "
+                                   "(ADetailer's \"mask min\" and \"max area ratio\"; default 0,1)")
+        generate.add_argument(f"--{part}-merge", choices=tuple(MERGE_WORDS),
+                              help=f"merge: repaint all the {parts} in one pass; invert: repaint all the rest of the "
+                                   "image in one (ADetailer's \"mask merge mode\"; default none)")
     generate.add_argument("--detail-only", action="store_true",
                           help="make only the faces and hands of the --init-image again (--detail-faces, "
                                "--detail-hands), nothing else of it (ADetailer's \"skip img2img\")")
@@ -438,7 +450,8 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
             raise InputError(f"--{option.replace('_', '-')} is for --preprocess {preprocess}"
                              + (", --detail-faces and --detail-hands." if preprocess == POSE else "."))
     for part in ("face", "hand"):
-        for option in ("prompt", "negative", "padding", "confidence", "largest", "steps", "cfg", "size"):
+        for option in ("prompt", "negative", "padding", "confidence", "largest", "steps", "cfg", "size", "dilate",
+                       "offset", "ratios", "merge"):
             if getattr(args, f"{part}_{option}") is not None and getattr(args, f"detail_{part}s") is None:
                 raise InputError(f"--{part}-{option} is the {part} pass's own; add --detail-{part}s [STRENGTH].")
     if args.variation_seed is not None and not args.variation_strength:
@@ -543,8 +556,34 @@ def detail_pass_of(args: argparse.Namespace, part: str) -> DetailPass | None:
     size = getattr(args, f"{part}_size")
     given.update({"guidance": getattr(args, f"{part}_cfg")} if getattr(args, f"{part}_cfg") is not None else {},
                  **({"width": size[0], "height": size[1]} if size else {}))
+    shaped = {"dilate_erode": getattr(args, f"{part}_dilate"), "merge": MERGE_WORDS.get(getattr(args, f"{part}_merge"))}
+    shaped.update(zip(("x_offset", "y_offset"), getattr(args, f"{part}_offset") or ()))
+    shaped.update(zip(("min_ratio", "max_ratio"), getattr(args, f"{part}_ratios") or ()))
+    given.update({name: value for name, value in shaped.items() if value is not None})
     return DetailPass(*models, strength=strength, prompt=getattr(args, f"{part}_prompt") or "",
                       negative_prompt=getattr(args, f"{part}_negative") or "", **given)
+
+
+MERGE_WORDS = {"none": "none", "merge": "merge", "invert": "merge and invert"}  # --face-merge's: the request's
+
+
+def int_pair(text: str) -> tuple[int, int]:
+    """--face-offset and --hand-offset: "X,Y" ("0,-8")."""
+    try:
+        x, y = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not two whole numbers: give them as X,Y, such as 0,8") from None
+    return x, y
+
+
+def ratio_pair(text: str) -> tuple[float, float]:
+    """--face-ratios and --hand-ratios: "MIN,MAX" ("0.01,0.5")."""
+    try:
+        low, high = (float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not two numbers: give them as MIN,MAX, such as 0.01,0.5"
+                                         ) from None
+    return low, high
 
 
 def pass_size(text: str) -> tuple[int, int]:

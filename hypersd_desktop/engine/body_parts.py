@@ -17,7 +17,7 @@ points), 1.5 times the longer of the forearm and 0.9 of the upper arm wide (the 
 seen: a forearm pointing at the viewer looks short, the hand does not), so a hand bent at the wrist stays in it.
 Where the elbow is out of sight (a hand raised in a portrait that ends at the chest) but the face is seen, the box
 is centred on the wrist and measured by the face: a hand is about 1.35 face widths long (190 mm to 140 mm), and it
-may point any way from the wrist, so the square is twice that. Numpy and PIL only.
+may point any way from the wrist, so the square is twice that. Numpy, PIL and OpenCV only.
 """
 
 from __future__ import annotations
@@ -176,6 +176,36 @@ def part_mask(size: tuple[int, int], box: PartBox):
     mask = Image.new("L", size, 0)
     ImageDraw.Draw(mask).ellipse((box.left, box.top, box.right - 1, box.bottom - 1), fill=255)
     return mask
+
+
+def within_ratio(boxes: list[PartBox], size: tuple[int, int], low: float, high: float) -> list[PartBox]:
+    """The boxes whose area is `low` to `high` of the image's (ADetailer's "mask min / max area ratio")."""
+    whole = size[0] * size[1]
+    return [box for box in boxes if low <= box.area / whole <= high]
+
+
+def shaped_masks(masks: list, dilate_erode: int = 0, x_offset: int = 0, y_offset: int = 0, merge: str = "none"
+                 ) -> list:
+    """The masks (PIL, grayscale) shaped as ADetailer shapes them before it inpaints (its `mask_preprocess`): moved
+    `x_offset` pixels right and `y_offset` up, wrapping round the image's edges (PIL's `ImageChops.offset`, which
+    it uses); grown by a square `dilate_erode` pixels across (OpenCV's dilation, as it runs it), or shrunk by one
+    `-dilate_erode` across (erosion; the image's edge does not eat into a mask); one left empty dropped; then, for `merge` "merge", all of them as one, and for "merge and invert", all the rest of
+    the image as one."""
+    import cv2
+    from PIL import Image
+
+    arrays = [np.asarray(mask.convert("L")) for mask in masks]
+    if x_offset or y_offset:
+        arrays = [np.roll(array, (-y_offset, x_offset), axis=(0, 1)) for array in arrays]
+    if dilate_erode:
+        square = cv2.getStructuringElement(cv2.MORPH_RECT, (abs(dilate_erode), abs(dilate_erode)))
+        morph = cv2.dilate if dilate_erode > 0 else cv2.erode
+        arrays = [morph(array, square, iterations=1) for array in arrays]
+        arrays = [array for array in arrays if array.any()]
+    if merge != "none" and arrays:
+        union = np.maximum.reduce(arrays)
+        arrays = [union if merge == "merge" else 255 - union]
+    return [Image.fromarray(np.ascontiguousarray(array), mode="L") for array in arrays]
 
 
 def pass_prompt(text: str, own: str, number: int) -> str | None:

@@ -18,7 +18,8 @@ from hypersd_desktop.core.codec import CodecError, from_data, to_data
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import DIGEST
 from hypersd_desktop.core.vocab import (
-    Architecture, ControlType, Decoder, Device, DType, Mode, Preprocessor, Preview, Scheduler, SeamFix, Tiling,
+    MASK_MERGES, Architecture, ControlType, Decoder, Device, DType, Mode, Preprocessor, Preview, Scheduler, SeamFix,
+    Tiling,
 )
 
 AUTO_BACKEND = "auto"
@@ -43,6 +44,8 @@ IP_ADAPTER_SCALE = 0.6  # the window's and the command line's: the picture and t
 HIRES_STAGE = "Hires fix"  # the `Progress.stage` of a Hires fix's second pass, whose steps it counts
 FACE_STAGE = "Detailing faces"  # the `Progress.stage` of a face pass (`DetailPass`), whose steps it counts
 HAND_STAGE = "Detailing hands"  # and of a hand pass
+MAX_DILATE_ERODE = 128  # pixels a detail pass's mask grows (shrinks) by, ADetailer's range
+MAX_MASK_OFFSET = 200  # pixels it moves by, each way
 MAX_DETAILED = 100  # the most faces (hands) a detail pass can be told to keep, the largest first
 # the stages that count a pass's denoising steps, as the image's do (a face's: "Detailing faces (1 of 2)")
 STEP_STAGES = (HIRES_STAGE, TILE_STAGE, SEAMS_STAGE, FACE_STAGE, HAND_STAGE)
@@ -207,7 +210,12 @@ class DetailPass:
     with a score of at least `confidence`, a hand one whose wrist and elbow are. `largest` above 0 repaints only
     that many, the largest (ADetailer's "mask only top k largest"). `steps`, `guidance` and `width` × `height`, where
     given, are the pass's own (ADetailer's "use separate steps", "use separate CFG scale" and "use inpaint width
-    height"); else the image's steps and guidance, at about the image's size."""
+    height"); else the image's steps and guidance, at about the image's size.
+
+    The masks are shaped as ADetailer shapes them (`body_parts.shaped_masks`): only those whose box is `min_ratio`
+    to `max_ratio` of the image's area are kept, then moved `x_offset` pixels right and `y_offset` up, grown
+    (`dilate_erode` above 0) or shrunk (below 0) by that many pixels across, and `merge` ("merge": one pass over
+    all of them; "merge and invert": one over all the rest of the image) or not ("none")."""
 
     model: str
     detector: str
@@ -222,6 +230,12 @@ class DetailPass:
     guidance: float | None = None
     width: int | None = None
     height: int | None = None
+    dilate_erode: int = 0
+    x_offset: int = 0
+    y_offset: int = 0
+    min_ratio: float = 0.0
+    max_ratio: float = 1.0
+    merge: str = "none"
 
     def validate(self, part: str = "face") -> None:
         """`part`: "face" or "hand", the word the errors use."""
@@ -247,6 +261,18 @@ class DetailPass:
             if side is not None and (side < 64 or side % 8 or side > MAX_SIDE):
                 raise InputError(f"The {part} pass's width and height must be multiples of 8 from 64 to {MAX_SIDE}; "
                                  f"got {self.width} × {self.height}.")
+        if not -MAX_DILATE_ERODE <= self.dilate_erode <= MAX_DILATE_ERODE:
+            raise InputError(f"The {part} mask grows or shrinks by at most {MAX_DILATE_ERODE} pixels; got "
+                             f"{self.dilate_erode}.")
+        if not (-MAX_MASK_OFFSET <= self.x_offset <= MAX_MASK_OFFSET and -MAX_MASK_OFFSET <= self.y_offset
+                <= MAX_MASK_OFFSET):
+            raise InputError(f"The {part} mask moves by at most {MAX_MASK_OFFSET} pixels each way; got "
+                             f"{self.x_offset}, {self.y_offset}.")
+        if not 0.0 <= self.min_ratio <= self.max_ratio <= 1.0:  # also refuses nan
+            raise InputError(f"The {part} pass's area ratios must be 0 ≤ min ≤ max ≤ 1; got {self.min_ratio} and "
+                             f"{self.max_ratio}.")
+        if self.merge not in MASK_MERGES:
+            raise InputError(f"The {part} masks' merge must be one of {', '.join(MASK_MERGES)}; got {self.merge!r}.")
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,16 @@ by the installed pose model and person detector (the Models tab's ViTPose Base a
 from __future__ import annotations
 
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import QCheckBox, QDoubleSpinBox, QHBoxLayout, QLineEdit, QSpinBox, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLineEdit, QMenu, QSpinBox, QToolButton, QWidget,
+    QWidgetAction,
+)
 
 from hypersd_desktop.core.errors import AppError
 from hypersd_desktop.core.vocab import ModelKind
-from hypersd_desktop.engine.types import MAX_DETAILED, MAX_MASKED_PADDING, DetailPass
+from hypersd_desktop.engine.types import (
+    MAX_DETAILED, MAX_DILATE_ERODE, MAX_MASK_OFFSET, MAX_MASKED_PADDING, DetailPass,
+)
 from hypersd_desktop.models.library import ModelLibrary
 
 # what each pass repaints, where it is found, what finding it needs and what the pass is for
@@ -61,6 +66,7 @@ class DetailRows(QObject):
                                f"{part} as it is")
         self.negative = QLineEdit(placeholderText="Negative: the one above")
         self.negative.setToolTip(f"The {part}s' own negative prompt (empty: the image's), read where guidance is on")
+        self.mask = MaskShape(part)
         self._mask_blur = 4  # ADetailer's; a reused request's is kept
         self._own: dict = {}  # a reused pass's own steps, guidance and size (`DetailPass`), kept while it is on
         self.pass_row, self.prompts_row = QWidget(), QWidget()
@@ -71,14 +77,16 @@ class DetailRows(QObject):
             first.addWidget(widget)
         second.addWidget(self.prompt, 3)
         second.addWidget(self.negative, 2)
-        second.addWidget(self.largest)  # which of them: beside the words they are made with
+        second.addWidget(self.largest)  # which of them, and their masks: beside the words they are made with
+        second.addWidget(self.mask.button)
         self.enabled.toggled.connect(lambda _on: self._update())
         self._update()
 
     def _update(self) -> None:
         if not self.enabled.isChecked():  # a reused pass's own settings go with it
             self._own = {}
-        for widget in (self.strength, self.confidence, self.padding, self.largest, self.prompt, self.negative):
+        for widget in (self.strength, self.confidence, self.padding, self.largest, self.prompt, self.negative,
+                       self.mask.button):
             widget.setEnabled(self.enabled.isChecked())
 
     def set_negative_read(self, read: bool) -> None:
@@ -101,7 +109,8 @@ class DetailRows(QObject):
         return DetailPass(*models, strength=self.strength.value(), prompt=self.prompt.text().strip(),
                           negative_prompt=self.negative.text().strip() if self.negative.isEnabled() else "",
                           padding=self.padding.value(), mask_blur=self._mask_blur,
-                          confidence=self.confidence.value(), largest=self.largest.value(), **self._own)
+                          confidence=self.confidence.value(), largest=self.largest.value(), **self.mask.values(),
+                          **self._own)
 
     def set_spec(self, spec: DetailPass | None, say_own: bool = True) -> list[str]:
         """Show `spec` (None: the pass off, its settings kept); what cannot be repeated here, in words, and with
@@ -119,6 +128,7 @@ class DetailRows(QObject):
         self.prompt.setText(spec.prompt)
         self.negative.setText(spec.negative_prompt)
         self._mask_blur = spec.mask_blur
+        self.mask.set_values(spec)
         notes = [] if self.models() is not None else [no_models(self.part)]
         own = [f"{spec.steps} steps"] if spec.steps is not None else []
         own += [f"guidance {spec.guidance:g}"] if spec.guidance is not None else []
@@ -127,3 +137,76 @@ class DetailRows(QObject):
             notes.append(f"Detail {self.part}s runs with its own {' and '.join(own)}, as the image's pass did "
                          "(turning it off and on again drops them).")
         return notes
+
+
+MERGES = {"none": "Each on its own", "merge": "All in one pass", "merge and invert": "All the rest, in one pass"}
+
+
+class MaskShape(QObject):
+    """The *Mask* button of a pass's row and its menu: how the masks are shaped before each is repainted, as
+    ADetailer's "Mask preprocessing" shapes them (`DetailPass`: grown or shrunk, moved, kept by their size, merged).
+    The button reads "Mask*" while any is not the default."""
+
+    def __init__(self, part: str) -> None:
+        super().__init__()
+        self.button = QToolButton(text="Mask", popupMode=QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.dilate = QSpinBox(minimum=-MAX_DILATE_ERODE, maximum=MAX_DILATE_ERODE, value=0, suffix=" px")
+        self.dilate.setToolTip(f"Grow each {part}'s mask by a square this many pixels across, or shrink it below 0 "
+                               "(ADetailer's \"dilate erode\", whose default is 4)")
+        self.x_offset, self.y_offset = (QSpinBox(minimum=-MAX_MASK_OFFSET, maximum=MAX_MASK_OFFSET, value=0,
+                                                 suffix=" px") for _ in range(2))
+        self.x_offset.setToolTip(f"Move each {part}'s mask this many pixels right (left below 0)")
+        self.y_offset.setToolTip(f"Move each {part}'s mask this many pixels up (down below 0)")
+        self.min_ratio, self.max_ratio = (QDoubleSpinBox(minimum=0.0, maximum=1.0, singleStep=0.01, decimals=3,
+                                                         value=value) for value in (0.0, 1.0))
+        for box, which in ((self.min_ratio, "smaller"), (self.max_ratio, "larger")):
+            box.setToolTip(f"Leave out the {part}s whose box is {which} than this part of the image's area")
+        self.merge = QComboBox()
+        for value, title in MERGES.items():
+            self.merge.addItem(title, value)
+        self.merge.setToolTip(f"Repaint each {part} on its own, all of them in one pass, or all the rest of the image "
+                              "in one pass (ADetailer's \"mask merge mode\")")
+        form_widget = QWidget()
+        form = QFormLayout(form_widget)
+        for title, widget in (("Grow (shrink)", self.dilate), ("Move right", self.x_offset), ("Move up", self.y_offset),
+                              ("Smallest area", self.min_ratio), ("Largest area", self.max_ratio),
+                              (f"{part.capitalize()}s", self.merge)):
+            form.addRow(title, widget)
+        menu = QMenu(self.button)
+        action = QWidgetAction(menu)
+        action.setDefaultWidget(form_widget)
+        menu.addAction(action)
+        self.button.setMenu(menu)
+        for box in (self.dilate, self.x_offset, self.y_offset, self.min_ratio, self.max_ratio):
+            box.valueChanged.connect(self._say)
+        self.merge.currentIndexChanged.connect(self._say)
+        self._say()
+
+    def values(self) -> dict:
+        """The shaping as `DetailPass` takes it."""
+        return {"dilate_erode": self.dilate.value(), "x_offset": self.x_offset.value(),
+                "y_offset": self.y_offset.value(), "min_ratio": self.min_ratio.value(),
+                "max_ratio": max(self.max_ratio.value(), self.min_ratio.value()), "merge": self.merge.currentData()}
+
+    def set_values(self, spec) -> None:
+        """Show the shaping of `spec` (a `DetailPass`)."""
+        self.dilate.setValue(spec.dilate_erode)
+        self.x_offset.setValue(spec.x_offset)
+        self.y_offset.setValue(spec.y_offset)
+        self.min_ratio.setValue(spec.min_ratio)
+        self.max_ratio.setValue(spec.max_ratio)
+        self.merge.setCurrentIndex(max(0, self.merge.findData(spec.merge)))
+
+    def _say(self) -> None:
+        shaped = self.values()
+        said = [f"grown {shaped['dilate_erode']} px" if shaped["dilate_erode"] > 0 else
+                f"shrunk {-shaped['dilate_erode']} px" if shaped["dilate_erode"] else "",
+                f"moved {shaped['x_offset']}, {shaped['y_offset']} px" if shaped["x_offset"] or shaped["y_offset"]
+                else "",
+                f"{shaped['min_ratio']:g}–{shaped['max_ratio']:g} of the area"
+                if (shaped["min_ratio"], shaped["max_ratio"]) != (0.0, 1.0) else "",
+                MERGES[shaped["merge"]].lower() if shaped["merge"] != "none" else ""]
+        said = [words for words in said if words]
+        self.button.setText("Mask*" if said else "Mask")
+        self.button.setToolTip("How the masks are shaped before each is repainted: "
+                               + (", ".join(said) if said else "as found") + " (click to change)")

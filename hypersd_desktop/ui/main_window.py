@@ -1438,7 +1438,8 @@ class MainWindow(QMainWindow):
             self._reuse_notes += rows.set_spec(found and DetailPass(
                 "", "", found.strength, found.prompt, found.negative_prompt, found.padding, found.mask_blur,
                 found.confidence, found.largest, width=found.size and found.size[0],
-                height=found.size and found.size[1], **sampled), say_own=False)  # the match's notes say them
+                height=found.size and found.size[1], **sampled, **found.mask_shape()),
+                say_own=False)  # the match's notes say them
         self._update_recipe_controls()
         self._reuse_plot(metadata.extra)  # another tool's X/Y/Z plot grid: its axes, where they are settings here
 

@@ -73,6 +73,33 @@ def _own_pass_fields(wanted: DetailPass) -> list[tuple[str, str]]:
     return fields
 
 
+def _mask_fields(wanted: DetailPass) -> list[tuple[str, str]]:
+    """How a detail pass's masks were shaped, as ADetailer writes it and in its order: the dilation always, the rest
+    where it is not ADetailer's default (the ratios together, the offsets together)."""
+    fields = []
+    if wanted.min_ratio or wanted.max_ratio != 1.0:
+        fields += [("mask min ratio", f"{wanted.min_ratio:g}"), ("mask max ratio", f"{wanted.max_ratio:g}")]
+    if wanted.x_offset or wanted.y_offset:
+        fields += [("x offset", str(wanted.x_offset)), ("y offset", str(wanted.y_offset))]
+    fields.append(("dilate erode", str(wanted.dilate_erode)))
+    if wanted.merge != "none":
+        fields.append(("mask merge invert", wanted.merge.title().replace(" And ", " and ")))
+    return fields
+
+
+def _none_found(part: str, seed: int, wanted: DetailPass, found: bool, sized: bool) -> str:
+    """The warning of a detail pass that repainted nothing, saying why: none found, none of the sizes asked for,
+    or every mask shrunk away."""
+    if not found:
+        why = f"No {part} was found in the image of seed {seed}"
+    elif not sized:
+        why = (f"No {part} found in the image of seed {seed} takes {wanted.min_ratio:g} to {wanted.max_ratio:g} of "
+               "its area")
+    else:
+        why = f"The {part} masks of the image of seed {seed} shrank to nothing ({wanted.dilate_erode} pixels)"
+    return f"{why}, so the {part} pass left it as it was."
+
+
 def in_tiles(request: GenerationRequest) -> bool:
     """Whether `request` repaints its init image in tiles: it asks for them, at a size larger than one."""
     return (request.repaint_tile is not None and request.init_image is not None and bool(request.width)
@@ -165,7 +192,7 @@ def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParame
         extra.extend((f"ADetailer {key}{adetailer_suffix(number)}", text) for key, text in (
             ("model", f"{part} from pose ({Path(wanted.model).name})"), ("prompt", wanted.prompt),
             ("negative prompt", wanted.negative_prompt), ("confidence", f"{wanted.confidence:g}"),
-            ("mask only top k largest", str(wanted.largest) if wanted.largest else ""),
+            ("mask only top k largest", str(wanted.largest) if wanted.largest else ""), *_mask_fields(wanted),
             ("mask blur", str(wanted.mask_blur)), ("denoising strength", f"{wanted.strength:g}"),
             ("inpaint only masked", "True"), ("inpaint padding", str(wanted.padding)),
             *_own_pass_fields(wanted)) if text)
@@ -563,30 +590,32 @@ class GenerationService:
         image's seed + k (as ADetailer seeds them) and its part of the pass's prompts (`pass_prompt`: ADetailer's
         `[SEP]`, `[PROMPT]` and `[SKIP]`), no ControlNets or upscaler. An image with none found is kept as it is,
         with a warning."""
-        from hypersd_desktop.engine.body_parts import part_boxes, part_mask, pass_prompt
+        from hypersd_desktop.engine.body_parts import part_boxes, part_mask, pass_prompt, shaped_masks, within_ratio
 
         image = result.image
         people = self._pose_estimator().keypoints(image, wanted.model, wanted.detector,
                                                   _map_device(result.request.device).value)
-        boxes = part_boxes(part, people, image.size, wanted.confidence)
+        found = part_boxes(part, people, image.size, wanted.confidence)
+        boxes = within_ratio(found, image.size, wanted.min_ratio, wanted.max_ratio)
         if wanted.largest:  # only the largest, left to right still
             kept = sorted(boxes, key=lambda box: -box.area)[:wanted.largest]
             boxes = [box for box in boxes if box in kept]
-        warnings = [] if boxes else [f"No {part} was found in the image of seed {result.seed}, so the {part} pass "
-                                     "left it as it was."]
+        masks = shaped_masks([part_mask(image.size, box) for box in boxes], wanted.dilate_erode, wanted.x_offset,
+                             wanted.y_offset, wanted.merge)
+        warnings = [] if masks else [_none_found(part, result.seed, wanted, bool(found), bool(boxes))]
         passes = []
         width, height = (wanted.width, wanted.height) if wanted.width and wanted.height else \
             init_size(image.size, result.settings.architecture.default_size)
         own = {name: value for name, value in (("steps", wanted.steps), ("guidance", wanted.guidance))
                if value is not None}  # the pass's own (ADetailer's "use separate …"), else the image's
         stage = {"face": FACE_STAGE, "hand": HAND_STAGE}[part]
-        for number, box in enumerate(boxes):
+        for number, mask in enumerate(masks):
             prompt = pass_prompt(wanted.prompt, result.request.prompt, number)
             if prompt is None:  # `[SKIP]`: this one stays as it is
                 continue
             request = result.request.replace(
                 init_image=self.inputs.hold_picture(image),  # the image before this one's pass
-                mask_image=self.inputs.hold_picture(part_mask(image.size, box)),
+                mask_image=self.inputs.hold_picture(mask),
                 masked_padding=wanted.padding, mask_blur=wanted.mask_blur, strength=wanted.strength, prompt=prompt,
                 negative_prompt=pass_prompt(wanted.negative_prompt, result.request.negative_prompt, number) or "",
                 seed=(result.seed + number) % (MAX_SEED + 1), width=width, height=height, batch_size=1,
@@ -598,7 +627,7 @@ class GenerationService:
             def report(progress: Progress, index: int = result.index, number: int = number) -> None:
                 if on_progress is not None:
                     on_progress(dataclasses.replace(progress, image_index=index, stage=progress.stage or
-                                                    f"{stage} ({number + 1} of {len(boxes)})"))
+                                                    f"{stage} ({number + 1} of {len(masks)})"))
 
             (made,) = engine.generate(request, on_progress=report, cancel=cancel)
             image = made.image

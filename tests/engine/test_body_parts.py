@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from hypersd_desktop.engine.body_parts import (
-    ARMS, PartBox, face_box, face_boxes, hand_box, hand_boxes, part_boxes, part_mask, pass_prompt,
+    ARMS, PartBox, face_box, face_boxes, hand_box, hand_boxes, part_boxes, part_mask, pass_prompt, shaped_masks,
+    within_ratio,
 )
 
 SIZE = (640, 480)
@@ -191,3 +192,45 @@ def test_a_hand_whose_elbow_is_out_of_sight_is_measured_by_the_face():
     assert hand_boxes([points], SIZE, 0.3) == [box]
     points[:5, 2] = 0.1  # the face unsure too
     assert hand_box(points, LEFT_ARM, SIZE, 0.3) is None
+
+
+def _square(left: int, top: int, right: int, bottom: int, size=(40, 30)):
+    """A mask (PIL) white from (left, top) to (right, bottom), both included."""
+    from PIL import Image
+
+    array = np.zeros((size[1], size[0]), np.uint8)
+    array[top:bottom + 1, left:right + 1] = 255
+    return Image.fromarray(array)
+
+
+def _bounds(mask) -> tuple[int, int, int, int]:
+    rows, columns = np.nonzero(np.asarray(mask))
+    return columns.min(), rows.min(), columns.max(), rows.max()
+
+
+def test_masks_are_shaped_as_adetailer_shapes_them():
+    """ADetailer's mask preprocessing: moved (x right, y up, wrapping round the edges as PIL's offset does), grown or
+    shrunk by an OpenCV square (4 across: 1 pixel up and left, 2 down and right), emptied ones dropped, merged or
+    merged and inverted; and the boxes kept by their share of the image's area."""
+    face, hand = _square(10, 10, 19, 19), _square(30, 2, 35, 5)
+    assert [_bounds(mask) for mask in shaped_masks([face, hand])] == [(10, 10, 19, 19), (30, 2, 35, 5)]
+    assert _bounds(shaped_masks([face], dilate_erode=4)[0]) == (9, 9, 21, 21)
+    assert _bounds(shaped_masks([face], dilate_erode=3)[0]) == (9, 9, 20, 20)
+    assert _bounds(shaped_masks([face], dilate_erode=-4)[0]) == (12, 12, 18, 18)
+    assert [_bounds(mask) for mask in shaped_masks([face, hand], dilate_erode=-7)] == [(13, 13, 16, 16)]  # hand gone
+    assert _bounds(shaped_masks([face], x_offset=5, y_offset=3)[0]) == (15, 7, 24, 16)
+    wrapped = np.asarray(shaped_masks([hand], x_offset=6)[0])  # past the right edge: back in at the left
+    assert wrapped[2:6, 36:].all() and wrapped[2:6, :2].all() and not wrapped[2:6, 2:36].any()
+    edge = shaped_masks([_square(0, 0, 9, 9)], dilate_erode=-4)[0]  # the image's edge does not eat into it
+    assert _bounds(edge) == (0, 0, 8, 8)
+    (merged,) = shaped_masks([face, hand], merge="merge")
+    assert np.array_equal(np.asarray(merged), np.maximum(np.asarray(face), np.asarray(hand)))
+    (rest,) = shaped_masks([face, hand], merge="merge and invert")
+    assert np.array_equal(np.asarray(rest), 255 - np.asarray(merged))
+    assert shaped_masks([face], dilate_erode=-40, merge="merge") == []
+
+    boxes = [PartBox(0, 0, 64, 48, 0.9), PartBox(0, 0, 320, 240, 0.9), PartBox(0, 0, 640, 480, 0.9)]  # 1%, 25%, all
+    assert within_ratio(boxes, SIZE, 0.0, 1.0) == boxes
+    assert within_ratio(boxes, SIZE, 0.05, 0.5) == boxes[1:2]
+    assert within_ratio(boxes, SIZE, 0.0, 0.01) == boxes[:1]
+

@@ -1250,7 +1250,8 @@ def test_adetailers_face_pass_is_read_with_its_settings_and_prompts():
     switched_off = parse_a1111(A1111_BASE + "ADetailer model: face_yolov8n.pt, ADetailer steps: 30, ADetailer use "
                                             "separate CFG scale: False, ADetailer CFG scale: 5, ADetailer use inpaint "
                                             "width height: True")  # values without their switch, a switch alone
-    assert face_pass(switched_off)[-3:] == (None, None, None)
+    found = face_pass(switched_off)
+    assert (found.steps, found.guidance, found.size) == (None, None, None)
 
 
 def test_adetailers_hand_pass_is_read_from_whichever_of_its_passes_finds_hands():

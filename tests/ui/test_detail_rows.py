@@ -213,3 +213,34 @@ def test_a_reused_pass_keeps_its_own_steps_guidance_and_size_and_says_so(qtbot, 
                                                                                width=128, height=96)))
     assert window.build_request().face_detail.steps == 3
     assert "Detail faces runs with its own 3 steps and a size of 128 × 96" in window.warnings.text()
+
+
+def test_the_masks_shaping_is_set_under_mask_and_comes_back_from_adetailers_fields(qtbot, idle_app, pose_models):
+    """ADetailer's mask preprocessing (dilate erode, offsets, area ratios, merge mode): reuse shows it under the
+    pass's *Mask* button, which reads "Mask*" and says it, and the request asks for it; set by hand, likewise."""
+    from hypersd_desktop.gallery.formats import parse_a1111
+
+    window, row = idle_app.window, idle_app.window.hand_detail
+    for path in pose_models:
+        idle_app.library.import_path(path)
+    assert row.mask.button.text() == "Mask" and "as found" in row.mask.button.toolTip()
+    shaped = ("ADetailer model: hand_yolov8n.pt, ADetailer mask min ratio: 0.01, ADetailer mask max ratio: 0.5, "
+              "ADetailer x offset: 4, ADetailer y offset: -6, ADetailer dilate erode: 8, ADetailer mask merge invert: "
+              "Merge and Invert, ADetailer mask blur: 4")
+    name = window.current_model().name
+    window.apply_metadata(parse_a1111(f"a wave\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 3, Size: 64x64, "
+                                      f"Model: {name}, {shaped}"))
+    asked = window.build_request().hand_detail
+    assert (asked.dilate_erode, asked.x_offset, asked.y_offset, asked.min_ratio, asked.max_ratio, asked.merge) == (
+        8, 4, -6, 0.01, 0.5, "merge and invert")
+    assert (row.mask.dilate.value(), row.mask.merge.currentText()) == (8, "All the rest, in one pass")
+    assert row.mask.button.text() == "Mask*"
+    assert ("grown 8 px, moved 4, -6 px, 0.01–0.5 of the area, all the rest, in one pass"
+            in row.mask.button.toolTip())
+    row.mask.dilate.setValue(-3)
+    row.mask.merge.setCurrentIndex(row.mask.merge.findData("merge"))
+    row.mask.max_ratio.setValue(0.005)  # below the smallest: the smallest stands for both
+    asked = window.build_request().hand_detail
+    assert (asked.dilate_erode, asked.merge, asked.min_ratio, asked.max_ratio) == (-3, "merge", 0.01, 0.01)
+    row.enabled.setChecked(False)
+    assert not row.mask.button.isEnabled()

@@ -74,8 +74,8 @@ def test_each_face_found_is_inpainted_in_turn_and_the_png_says_so_as_adetailer(s
     with Image.open(saved.path) as png:
         settings = png.text["parameters"].splitlines()[-1]
     assert ("ADetailer model: face from pose (vitpose-base-simple), ADetailer prompt: freckles, ADetailer confidence: "
-            "0.1, ADetailer mask blur: 4, ADetailer denoising strength: 0.5, ADetailer inpaint only masked: True, "
-            "ADetailer inpaint padding: 8") in settings
+            "0.1, ADetailer dilate erode: 0, ADetailer mask blur: 4, ADetailer denoising strength: 0.5, ADetailer "
+            "inpaint only masked: True, ADetailer inpaint padding: 8") in settings
     assert "Denoising strength" not in settings.replace("ADetailer denoising strength", "")  # an image from the prompt
     assert GenerationRequest.from_dict(read_request(saved.path)) == made
     stages = [p.stage for p in progress if p.stage.startswith("Detailing")]
@@ -205,10 +205,11 @@ def test_the_hands_are_made_after_the_faces_each_in_turn_and_the_png_says_so_as_
     with Image.open(saved.path) as png:
         settings = png.text["parameters"].splitlines()[-1]
     assert ("ADetailer model: face from pose (vitpose-base-simple), ADetailer prompt: freckles, ADetailer confidence: "
-            "0.1, ADetailer mask blur: 4, ADetailer denoising strength: 0.5, ADetailer inpaint only masked: True, "
-            "ADetailer inpaint padding: 8, ADetailer model 2nd: hand from pose (vitpose-base-simple), ADetailer prompt "
-            "2nd: five fingers, ADetailer confidence 2nd: 0.1, ADetailer mask blur 2nd: 4, ADetailer denoising "
-            "strength 2nd: 0.6, ADetailer inpaint only masked 2nd: True, ADetailer inpaint padding 2nd: 12") in settings
+            "0.1, ADetailer dilate erode: 0, ADetailer mask blur: 4, ADetailer denoising strength: 0.5, ADetailer "
+            "inpaint only masked: True, ADetailer inpaint padding: 8, ADetailer model 2nd: hand from pose "
+            "(vitpose-base-simple), ADetailer prompt 2nd: five fingers, ADetailer confidence 2nd: 0.1, ADetailer "
+            "dilate erode 2nd: 0, ADetailer mask blur 2nd: 4, ADetailer denoising strength 2nd: 0.6, ADetailer inpaint "
+            "only masked 2nd: True, ADetailer inpaint padding 2nd: 12") in settings
     assert GenerationRequest.from_dict(read_request(saved.path)) == both
     stages = list(dict.fromkeys(p.stage for p in progress if p.stage.startswith("Detailing")))
     assert stages[-len(boxes):] == [f"Detailing hands ({number} of {len(boxes)})" for number in
@@ -286,7 +287,8 @@ def test_only_the_largest_are_repainted_when_asked(service, made):
     (expected,) = service.generate(ask)
     assert np.array_equal(np.asarray(result.image), np.asarray(expected.image))
     text = a1111_parameters(image_parameters(result, service.hashes))
-    assert "ADetailer confidence: 0.1, ADetailer mask only top k largest: 1, ADetailer mask blur: 4" in text
+    assert ("ADetailer confidence: 0.1, ADetailer mask only top k largest: 1, ADetailer dilate erode: 0, ADetailer "
+            "mask blur: 4") in text
     assert detail_pass(parse_a1111(text), "face").largest == 1
     with pytest.raises(InputError, match="repaints from 1 to 100 of the largest faces"):
         made.replace(face_detail=dataclasses.replace(made.face_detail, largest=-1))
@@ -336,3 +338,52 @@ def test_a_pictures_hand_pass_that_cannot_run_keeps_what_its_face_pass_made(serv
                                   "model in ") for warning in result.warnings)
     with pytest.raises(InputError, match="Nothing was made: The hand pass did not run, so the image is as it was: "):
         service.generate(alone.replace(face_detail=None))
+
+
+def test_the_masks_shaped_and_merged_are_repainted_in_one_pass_and_the_png_says_so_as_adetailer(service, made):
+    """ADetailer's mask preprocessing: the faces' masks moved, grown and merged make one inpainting (with the
+    image's seed) through their union; the PNG writes them as ADetailer does, reading it back asks for the same,
+    and a size ratio that leaves every face out keeps the image, saying why."""
+    from hypersd_desktop.engine.body_parts import shaped_masks
+    from hypersd_desktop.gallery.formats import parse_a1111
+    from hypersd_desktop.gallery.formats.common import detail_pass
+    from hypersd_desktop.gallery.metadata import a1111_parameters
+    from hypersd_desktop.worker.service import image_parameters
+
+    shape = {"dilate_erode": 6, "x_offset": 3, "y_offset": -2, "merge": "merge"}
+    merged = made.replace(face_detail=dataclasses.replace(made.face_detail, **shape))
+    progress = []
+    (result,) = service.generate(merged, on_progress=progress.append)
+    (plain,) = service.generate(made.replace(face_detail=None))
+    people = PoseEstimator().keypoints(plain.image, made.face_detail.model, made.face_detail.detector, "cpu")
+    boxes = part_boxes("face", people, plain.image.size, made.face_detail.confidence)
+    assert len(boxes) >= 2
+    (mask,) = shaped_masks([part_mask(plain.image.size, box) for box in boxes], **shape)
+    ask = GenerationRequest(prompt="freckles", base_model=made.base_model, loras=made.loras, steps=4, seed=SEED,
+                            device="cpu", strength=0.5, width=plain.image.width, height=plain.image.height,
+                            init_image=service.inputs.hold(png_data(plain.image)),
+                            mask_image=service.inputs.hold(png_data(mask)),
+                            masked_padding=made.face_detail.padding, mask_blur=made.face_detail.mask_blur)
+    (expected,) = service.generate(ask)
+    assert np.array_equal(np.asarray(result.image), np.asarray(expected.image))
+    assert {p.stage for p in progress if p.stage.startswith("Detailing")} == {"Detailing faces (1 of 1)"}
+    text = a1111_parameters(image_parameters(result, service.hashes))
+    assert ("ADetailer confidence: 0.1, ADetailer x offset: 3, ADetailer y offset: -2, ADetailer dilate erode: 6, "
+            "ADetailer mask merge invert: Merge, ADetailer mask blur: 4") in text
+    read = detail_pass(parse_a1111(text), "face")
+    assert {name: getattr(read, name) for name in shape} == shape
+
+    none_so_small = made.replace(face_detail=dataclasses.replace(made.face_detail, max_ratio=0.0001))
+    (kept,) = service.generate(none_so_small)
+    assert np.array_equal(np.asarray(kept.image), np.asarray(plain.image))
+    assert (f"No face found in the image of seed {SEED} takes 0 to 0.0001 of its area, so the face pass left it as it "
+            "was.") in kept.warnings
+    text = a1111_parameters(image_parameters(kept, service.hashes))
+    assert "ADetailer mask min ratio: 0, ADetailer mask max ratio: 0.0001" in text
+    assert detail_pass(parse_a1111(text), "face").max_ratio == 0.0001
+    for wrong, said in (({"dilate_erode": 129}, "grows or shrinks by at most 128 pixels"),
+                        ({"y_offset": -201}, "moves by at most 200 pixels each way"),
+                        ({"min_ratio": 0.5, "max_ratio": 0.2}, r"0 ≤ min ≤ max ≤ 1; got 0.5 and 0.2"),
+                        ({"merge": "invert"}, "must be one of none, merge, merge and invert")):
+        with pytest.raises(InputError, match=said):
+            made.replace(face_detail=dataclasses.replace(made.face_detail, **wrong))

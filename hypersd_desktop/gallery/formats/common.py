@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from hypersd_desktop.core.prompt_tags import network_tags
-from hypersd_desktop.core.vocab import SeamFix, Tiling, upscaler_families
+from hypersd_desktop.core.vocab import MASK_MERGES, SeamFix, Tiling, upscaler_families
 
 
 @dataclass(frozen=True)
@@ -263,6 +263,19 @@ class PartPass(NamedTuple):
     steps: int | None = None
     guidance: float | None = None
     size: tuple[int, int] | None = None
+    # how its masks were shaped (ADetailer's "dilate erode", "x offset", "y offset", "mask min ratio", "mask max
+    # ratio", "mask merge invert" in lower case)
+    dilate_erode: int = 0
+    x_offset: int = 0
+    y_offset: int = 0
+    min_ratio: float = 0.0
+    max_ratio: float = 1.0
+    merge: str = "none"
+
+    def mask_shape(self) -> dict[str, Any]:
+        """How its masks were shaped, by the names a request's `DetailPass` takes them by (the same)."""
+        return {name: getattr(self, name) for name in ("dilate_erode", "x_offset", "y_offset", "min_ratio",
+                                                       "max_ratio", "merge")}
 
 
 MAX_PASS_STEPS = 100  # the most steps a detail pass of its own runs here (the engine's MAX_STEPS)
@@ -328,6 +341,8 @@ def detail_pass(metadata: ImageMetadata, part: str) -> PartPass | None:
         return None if None in values else values
 
     steps = separate("use separate steps", "steps", low=1, high=MAX_PASS_STEPS, read=to_int)
+    ratios = (setting("mask min ratio", 0.0, 0, 1), setting("mask max ratio", 1.0, 0, 1))
+    merge = extra.get(f"{tool} mask merge invert{ending}", "none").lower()
     guidance = separate("use separate CFG scale", "CFG scale", low=0, high=30)
     size = separate("use inpaint width height", "inpaint width", "inpaint height", low=64, high=4096, read=to_int)
     return PartPass(detector, setting("denoising strength", defaults["strength"], 0.01, 1),
@@ -340,7 +355,13 @@ def detail_pass(metadata: ImageMetadata, part: str) -> PartPass | None:
                     # its own where they are not the image's (a FaceDetailer's are always said)
                     steps=int(steps[0]) if steps and steps[0] != metadata.steps else None,
                     guidance=guidance[0] if guidance and guidance[0] != metadata.guidance else None,
-                    size=(int(size[0]) // 8 * 8, int(size[1]) // 8 * 8) if size else None)
+                    size=(int(size[0]) // 8 * 8, int(size[1]) // 8 * 8) if size else None,
+                    dilate_erode=int(setting("dilate erode", 0, -128, 128, to_int)),
+                    x_offset=int(setting("x offset", 0, -200, 200, to_int)),
+                    y_offset=int(setting("y offset", 0, -200, 200, to_int)),
+                    min_ratio=ratios[0] if ratios[0] <= ratios[1] else 0.0,
+                    max_ratio=ratios[1] if ratios[0] <= ratios[1] else 1.0,
+                    merge=merge if merge in MASK_MERGES else "none")
 
 
 def detail_notes(metadata: ImageMetadata, recipe_settings: bool = False) -> list[str]:
