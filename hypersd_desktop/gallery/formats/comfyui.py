@@ -537,8 +537,9 @@ def _pictures_in(graph: _Graph, inputs: dict, denoise: float | None) -> dict[str
 def _face_detailers(graph: _Graph) -> dict[str, str]:
     """Each FaceDetailer node (Impact Pack) with its detector, in the order the image goes through them, in the
     shape ADetailer writes its passes (`Detailer model`, `Detailer denoising strength`, `Detailer confidence`; the
-    second's keys ending " 2nd" …: `common.detail_pass` reads them): its denoise, its detector's threshold, and the
-    steps and CFG scale it samples with (its own, as ADetailer's "use separate steps" and "CFG scale")."""
+    second's keys ending " 2nd" …: `common.detail_pass` reads them): its denoise, its detector's threshold, the
+    steps and CFG scale it samples with (its own, as ADetailer's "use separate steps" and "CFG scale"), and its bbox
+    dilation (OpenCV's dilation or erosion by a square that many pixels across, as ADetailer's "dilate erode")."""
     faced = {key: node for key, node in graph.nodes.items() if node.get("class_type") == "FaceDetailer"}
     order = sorted(faced, key=lambda key: (len(graph.ancestors(key) & faced.keys()), key))  # along the chain
     found: dict[str, str] = {}
@@ -551,7 +552,7 @@ def _face_detailers(graph: _Graph) -> dict[str, str]:
         ending = adetailer_suffix(sum(1 for name in found if name.startswith("Detailer model")))
         found[f"Detailer model{ending}"] = stem(model)
         for name, field in (("denoising strength", "denoise"), ("confidence", "bbox_threshold"),
-                            ("steps", "steps"), ("CFG scale", "cfg")):
+                            ("steps", "steps"), ("CFG scale", "cfg"), ("dilate erode", "bbox_dilation")):
             value = inputs.get(field)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 found[f"Detailer {name}{ending}"] = f"{value:g}"
