@@ -78,8 +78,8 @@ class ModelKind(TextEnum):
 # control maps from photos, upscalers, taggers.
 EITHER_ARCHITECTURE_KINDS = (ModelKind.VAE, ModelKind.DEPTH, ModelKind.POSE, ModelKind.DETECTOR, ModelKind.UPSCALER,
                              ModelKind.IMAGE_ENCODER, ModelKind.TAGGER)
-# The upscaler architectures the app runs (engine/upscaler_files.py), as its messages name them
 MASK_MERGES = ("none", "merge", "merge and invert")  # a detail pass's masks (ADetailer's "mask merge mode", lower case)
+# The upscaler architectures the app runs (engine/upscaler_files.py), as its messages name them
 UPSCALER_FAMILIES = ("ESRGAN", "Real-ESRGAN", "SPAN", "RealPLKSR", "DAT", "HAT", "SwinIR")
 
 

@@ -189,8 +189,8 @@ def shaped_masks(masks: list, dilate_erode: int = 0, x_offset: int = 0, y_offset
     """The masks (PIL, grayscale) shaped as ADetailer shapes them before it inpaints (its `mask_preprocess`): moved
     `x_offset` pixels right and `y_offset` up, wrapping round the image's edges (PIL's `ImageChops.offset`, which
     it uses); grown by a square `dilate_erode` pixels across (OpenCV's dilation, as it runs it), or shrunk by one
-    `-dilate_erode` across (erosion; the image's edge does not eat into a mask); one left empty dropped; then, for `merge` "merge", all of them as one, and for "merge and invert", all the rest of
-    the image as one."""
+    `-dilate_erode` across (erosion; the image's edge does not eat into a mask); one left empty dropped; then, for
+    `merge` "merge", all of them as one, and for "merge and invert", all the rest of the image as one."""
     import cv2
     from PIL import Image
 

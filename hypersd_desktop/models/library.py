@@ -20,8 +20,9 @@ from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.prompt_tags import network_tags, trigger_words
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import Architecture, ImportStatus, ModelKind, ModelLayout
-from hypersd_desktop.engine.inspect import (base_architecture, base_has_vae, embedding_vectors, read_header,
-                                           vae_family)
+from hypersd_desktop.engine.inspect import (
+    base_architecture, base_has_vae, embedding_vectors, read_header, vae_family,
+)
 from hypersd_desktop.models.addresses import address_entry, is_model_link, repo_parts
 from hypersd_desktop.models.civitai import (
     SEARCH, CivitaiModel, api_address, civitai_plan, hash_entry, search_address, search_results, searched_kinds,

@@ -199,10 +199,10 @@ class MaskShape(QObject):
 
     def _say(self) -> None:
         shaped = self.values()
-        said = [f"grown {shaped['dilate_erode']} px" if shaped["dilate_erode"] > 0 else
-                f"shrunk {-shaped['dilate_erode']} px" if shaped["dilate_erode"] else "",
-                f"moved {shaped['x_offset']}, {shaped['y_offset']} px" if shaped["x_offset"] or shaped["y_offset"]
-                else "",
+        grow, right, up = shaped["dilate_erode"], shaped["x_offset"], shaped["y_offset"]
+        said = [f"{'grown' if grow > 0 else 'shrunk'} {abs(grow)} px" if grow else "",
+                f"moved {abs(right)} px {'right' if right > 0 else 'left'}" if right else "",
+                f"moved {abs(up)} px {'up' if up > 0 else 'down'}" if up else "",
                 f"{shaped['min_ratio']:g}–{shaped['max_ratio']:g} of the area"
                 if (shaped["min_ratio"], shaped["max_ratio"]) != (0.0, 1.0) else "",
                 MERGES[shaped["merge"]].lower() if shaped["merge"] != "none" else ""]

@@ -235,7 +235,7 @@ def test_the_masks_shaping_is_set_under_mask_and_comes_back_from_adetailers_fiel
         8, 4, -6, 0.01, 0.5, "merge and invert")
     assert (row.mask.dilate.value(), row.mask.merge.currentText()) == (8, "All the rest, in one pass")
     assert row.mask.button.text() == "Mask*"
-    assert ("grown 8 px, moved 4, -6 px, 0.01–0.5 of the area, all the rest, in one pass"
+    assert ("grown 8 px, moved 4 px right, moved 6 px down, 0.01–0.5 of the area, all the rest, in one pass"
             in row.mask.button.toolTip())
     row.mask.dilate.setValue(-3)
     row.mask.merge.setCurrentIndex(row.mask.merge.findData("merge"))

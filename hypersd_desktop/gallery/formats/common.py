@@ -341,10 +341,10 @@ def detail_pass(metadata: ImageMetadata, part: str) -> PartPass | None:
         return None if None in values else values
 
     steps = separate("use separate steps", "steps", low=1, high=MAX_PASS_STEPS, read=to_int)
-    ratios = (setting("mask min ratio", 0.0, 0, 1), setting("mask max ratio", 1.0, 0, 1))
-    merge = extra.get(f"{tool} mask merge invert{ending}", "none").lower()
     guidance = separate("use separate CFG scale", "CFG scale", low=0, high=30)
     size = separate("use inpaint width height", "inpaint width", "inpaint height", low=64, high=4096, read=to_int)
+    ratios = (setting("mask min ratio", 0.0, 0, 1), setting("mask max ratio", 1.0, 0, 1))  # as ADetailer writes them
+    merge = extra.get(f"{tool} mask merge invert{ending}", "none").lower()  # "Merge and Invert"
     return PartPass(detector, setting("denoising strength", defaults["strength"], 0.01, 1),
                     setting("confidence", defaults["confidence"], 0, 1),
                     int(setting("inpaint padding", defaults["padding"], 0, 256, to_int)),
