@@ -797,7 +797,7 @@ def test_generate_with_a_hand_pass_after_the_faces(tiny_sd15, hyper_lora, pose_m
               "--json", "--out", tmp_path / "out")
     run = cli(*common, "--detail-faces", "--face-confidence", 0.1, "--detail-hands", 0.6, "--hand-prompt",
               "five fingers", "--hand-confidence", 0.1, "--hand-padding", 12, "--hand-largest", 1, "--hand-steps", 3,
-              "--hand-size", "96x64", "--hand-dilate", -2, "--hand-offset", "1,-1", "--hand-ratios", "0,0.9",
+              "--hand-size", "96x64", "--hand-dilate", -2, "--hand-offset=-1,2", "--hand-ratios", "0,0.9",
               "--hand-merge", "invert")
     assert run.returncode == 0, run.stderr
     made = json.loads(run.stdout)["path"]
@@ -805,7 +805,7 @@ def test_generate_with_a_hand_pass_after_the_faces(tiny_sd15, hyper_lora, pose_m
     assert (hands["strength"], hands["prompt"], hands["confidence"], hands["padding"], hands["largest"], hands["steps"],
             hands["width"], hands["height"]) == (0.6, "five fingers", 0.1, 12, 1, 3, 96, 64)
     assert (hands["dilate_erode"], hands["x_offset"], hands["y_offset"], hands["min_ratio"], hands["max_ratio"],
-            hands["merge"]) == (-2, 1, -1, 0.0, 0.9, "merge and invert")
+            hands["merge"]) == (-2, -1, 2, 0.0, 0.9, "merge and invert")
     assert read_request(made)["face_detail"]["confidence"] == 0.1
     with Image.open(made) as png:
         assert "ADetailer model 2nd: hand from pose (vitpose-base-simple), ADetailer prompt 2nd: five fingers" in \
@@ -813,9 +813,9 @@ def test_generate_with_a_hand_pass_after_the_faces(tiny_sd15, hyper_lora, pose_m
     listing = json.loads(cli("gallery", "search", "friends", "--json").stdout)
     reuse = shlex.split(cli("gallery", "reuse", next(item["id"] for item in listing
                                                      if item["path"] == made)).stdout)
-    assert reuse[reuse.index("--detail-hands") + 1:reuse.index("--detail-hands") + 23] == [
+    assert reuse[reuse.index("--detail-hands") + 1:reuse.index("--detail-hands") + 22] == [
         "0.6", "--hand-prompt", "five fingers", "--hand-padding", "12", "--hand-largest", "1", "--hand-steps", "3",
-        "--hand-size", "96x64", "--hand-dilate", "-2", "--hand-offset", "1,-1", "--hand-ratios", "0,0.9",
+        "--hand-size", "96x64", "--hand-dilate", "-2", "--hand-offset=-1,2", "--hand-ratios", "0,0.9",
         "--hand-merge", "invert", "--hand-confidence", "0.1", "--pose-model"]
     assert "--detail-faces" in reuse
     assert_made_again(reuse, made, tmp_path / "again")

@@ -263,7 +263,7 @@ def add_parser(commands) -> None:
                                    "(ADetailer's \"dilate erode\"; default 0)")
         generate.add_argument(f"--{part}-offset", type=int_pair, metavar="X,Y",
                               help=f"move each {part}'s mask X pixels right and Y up (ADetailer's \"x offset\" and "
-                                   "\"y offset\")")
+                                   f"\"y offset\"; to the left, write it --{part}-offset=-4,0)")
         generate.add_argument(f"--{part}-ratios", type=ratio_pair, metavar="MIN,MAX",
                               help=f"repaint only the {parts} whose box is MIN to MAX of the image's area "
                                    "(ADetailer's \"mask min\" and \"max area ratio\"; default 0,1)")

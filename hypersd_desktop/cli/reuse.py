@@ -172,7 +172,8 @@ def _detail_words(part: str, wanted) -> list[str]:
     size = wanted.size if hasattr(wanted, "size") else (wanted.width, wanted.height)  # a PartPass's, a DetailPass's
     words += [f"--{part}-size", f"{size[0]}x{size[1]}"] if size and size[0] and size[1] else []
     words += [f"--{part}-dilate", str(wanted.dilate_erode)] if wanted.dilate_erode else []
-    words += [f"--{part}-offset", f"{wanted.x_offset},{wanted.y_offset}"] if wanted.x_offset or wanted.y_offset else []
+    offset = f"--{part}-offset={wanted.x_offset},{wanted.y_offset}"  # one word: "-3,2" alone reads as an option
+    words += [offset] if wanted.x_offset or wanted.y_offset else []
     ratios = (wanted.min_ratio, wanted.max_ratio)
     words += [f"--{part}-ratios", f"{ratios[0]:g},{ratios[1]:g}"] if ratios != (0.0, 1.0) else []
     merge = "invert" if "invert" in wanted.merge else wanted.merge  # --face-merge's word
