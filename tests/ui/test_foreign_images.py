@@ -317,6 +317,7 @@ def test_reusing_an_image_with_adetailers_face_pass_turns_detail_faces_on(qtbot,
     qtbot.waitUntil(lambda: window.prompt.toPlainText() != "", timeout=5000)
     assert row.enabled.isChecked() and (row.strength.value(), row.confidence.value(), row.padding.value()) == (
         0.5, 0.3, 32)
+    assert row.mask.dilate.value() == 4 and row.mask.button.text() == "Mask*"  # "ADetailer dilate erode: 4"
     assert row.prompt.text() == "" and row.negative.text() == ""  # ADetailer's prompts: the image's
     said = window.warnings.text()
     assert "faces were made again by ADetailer (face_yolov8n.pt, strength 0.5); reuse does that with Detail faces" \
@@ -343,6 +344,7 @@ def test_reusing_an_image_with_adetailers_hand_pass_turns_detail_hands_on(qtbot,
     faces, hands = window.face_detail, window.hand_detail
     assert faces.enabled.isChecked() and faces.strength.value() == 0.3 and faces.prompt.text() == ""
     assert faces.largest.value() == 1 and hands.largest.value() == 0  # the largest face alone; every hand
+    assert faces.mask.dilate.value() == hands.mask.dilate.value() == 4  # "dilate/erode", as ADetailer 23 wrote it
     assert window.build_request() is None  # the pose models are not installed here: Generate says so
     assert hands.enabled.isChecked() and (hands.strength.value(), hands.confidence.value(), hands.padding.value()) == (
         0.45, 0.35, 24)

@@ -356,7 +356,8 @@ def detail_pass(metadata: ImageMetadata, part: str) -> PartPass | None:
                     steps=int(steps[0]) if steps and steps[0] != metadata.steps else None,
                     guidance=guidance[0] if guidance and guidance[0] != metadata.guidance else None,
                     size=(int(size[0]) // 8 * 8, int(size[1]) // 8 * 8) if size else None,
-                    dilate_erode=int(setting("dilate erode", 0, -128, 128, to_int)),
+                    dilate_erode=int(setting("dilate erode", setting("dilate/erode", 0, -128, 128, to_int), -128,
+                                             128, to_int)),  # the second: as earlier versions of ADetailer wrote it
                     x_offset=int(setting("x offset", 0, -200, 200, to_int)),
                     y_offset=int(setting("y offset", 0, -200, 200, to_int)),
                     min_ratio=ratios[0] if ratios[0] <= ratios[1] else 0.0,
