@@ -113,7 +113,8 @@ def test_alt_up_and_down_step_through_the_prompts_made_before_and_history_lists_
         close(again)
 
 
-def test_a_damaged_vocabulary_leaves_the_counters_blank_and_says_why_in_the_log(qtbot, tmp_path, monkeypatch, caplog, request):
+def test_a_damaged_vocabulary_leaves_the_counters_blank_and_says_why_in_the_log(qtbot, tmp_path, monkeypatch, caplog,
+                                                                                request):
     from hypersd_desktop.core import clip_tokenizer
     from hypersd_desktop.ui import token_count
 
