@@ -314,8 +314,10 @@ def test_tiles_repaint_an_enlarged_init_image_and_gallery_reuse_repeats_them(tin
     assert alone.returncode == 2 and "--tiles repaints an enlarged picture a tile at a time" in alone.stderr
     unfixed = cli(*common, "--init-image", init, "--strength", 0.5, "--enlarge", 2, "--seams-fix", "band")
     assert unfixed.returncode == 2 and "--seams-fix repaints the seams between the tiles of --tiles" in unfixed.stderr
+    unpadded = cli(*common, "--init-image", init, "--strength", 0.5, "--enlarge", 2, "--tile-padding", 16)
+    assert unpadded.returncode == 2 and "--tile-padding is for the tiles of --tiles" in unpadded.stderr
     run = cli(*common, "--init-image", init, "--strength", 0.5, "--enlarge", 2, "--tiles", 64, "--seams-fix", "band",
-              "--seams-strength", 0.3)
+              "--seams-strength", 0.3, "--tile-padding", 16, "--tile-mask-blur", 4)
     assert run.returncode == 0, run.stderr
     (line,) = [json.loads(line) for line in run.stdout.splitlines()]
     with Image.open(line["path"]) as image:
@@ -324,10 +326,12 @@ def test_tiles_repaint_an_enlarged_init_image_and_gallery_reuse_repeats_them(tin
         assert "Ultimate SD upscale seams_fix_type: Band pass, Ultimate SD upscale seams_fix_denoise: 0.3" in \
             image.text["parameters"]
     assert read_request(line["path"])["repaint_tile"] == 64
+    assert (read_request(line["path"])["tile_padding"], read_request(line["path"])["tile_mask_blur"]) == (16, 4)
     assert read_request(line["path"])["seams_fix"] == {"mode": "band", "strength": 0.3, "width": 64, "mask_blur": 4,
                                                        "padding": 16}
     listing = json.loads(cli("gallery", "search", "door", "--json").stdout)
-    assert "--tiles 64 --seams-fix band --seams-strength 0.3" in cli("gallery", "reuse", listing[0]["id"]).stdout
+    assert "--tiles 64 --tile-padding 16 --tile-mask-blur 4 --seams-fix band --seams-strength 0.3" in \
+        cli("gallery", "reuse", listing[0]["id"]).stdout
     default = cli(*common, "--init-image", init, "--strength", 0.5, "--enlarge", 2, "--tiles", "--no-gallery")
     assert default.returncode == 0, default.stderr
     assert read_request(json.loads(default.stdout)["path"])["repaint_tile"] == 512  # the model's own side

@@ -30,8 +30,8 @@ from hypersd_desktop.core.images import InputImages, png_data
 from hypersd_desktop.engine.inspect import inspect_file, not_the_kind, union_control_types
 from hypersd_desktop.engine.plot import PLOT_PARTS, PLOT_STAGE, Axis, PlotAxis, PlotSpec
 from hypersd_desktop.engine.types import (
-    AUTO_BACKEND, HIRES_STAGE, IP_ADAPTER_SCALE, MAX_HIRES_SCALE, UPSCALE_STAGE, ControlSpec, DetailPass,
-    GenerationRequest, LoraSpec, SeamsFix, counts_steps, enlarged_size,
+    AUTO_BACKEND, HIRES_STAGE, IP_ADAPTER_SCALE, MAX_HIRES_SCALE, TILE_MASK_BLUR, TILE_PADDING, UPSCALE_STAGE,
+    ControlSpec, DetailPass, GenerationRequest, LoraSpec, SeamsFix, counts_steps, enlarged_size,
 )
 
 if TYPE_CHECKING:
@@ -203,6 +203,12 @@ def add_parser(commands) -> None:
                                "model's own, 512 for SD1.5 and 1024 for SDXL), each made at its own size with 32 "
                                "pixels of the picture around it: a large upscale keeps one subject, in one tile's "
                                "memory")
+    generate.add_argument("--tile-padding", type=int, metavar="PIXELS",
+                          help="with --tiles: the picture around each tile the model sees with it (the extension's "
+                               f"\"padding\"; default {TILE_PADDING})")
+    generate.add_argument("--tile-mask-blur", type=int, metavar="PIXELS",
+                          help="with --tiles: the blur of the edge each tile is laid back in along (the extension's "
+                               f"\"mask blur\"; default {TILE_MASK_BLUR})")
     generate.add_argument("--seams-fix", choices=SeamFix.values(), metavar="HOW",
                           help="with --tiles: once every tile is made, repaint the seams between them as the Ultimate "
                                "SD Upscale extension's Seams fix does, through a mask that fades away from each seam: "
@@ -529,7 +535,8 @@ def request_from_args(args: argparse.Namespace) -> GenerationRequest:
         hires_guidance=args.hires_cfg,
         upscaler=upscaler_of(args, resolve),
         face_detail=faces, hand_detail=hands,
-        repaint_tile=tiles_of(args, base_model), seams_fix=seams_fix_of(args), detail_only=args.detail_only,
+        repaint_tile=tiles_of(args, base_model), **tile_surround_of(args), seams_fix=seams_fix_of(args),
+        detail_only=args.detail_only,
     )
     from hypersd_desktop.engine.planning import reads_negative
     from hypersd_desktop.worker.batch import with_tagged_loras
@@ -607,6 +614,16 @@ def tiles_of(args: argparse.Namespace, base_model: str) -> int | None:
     from hypersd_desktop.engine.inspect import base_architecture
 
     return Architecture(base_architecture(base_model)).default_size
+
+
+def tile_surround_of(args: argparse.Namespace) -> dict[str, int]:
+    """The tiles' padding and mask blur --tile-padding and --tile-mask-blur ask for (those given)."""
+    given = {name: value for name, value in (("tile_padding", args.tile_padding),
+                                             ("tile_mask_blur", args.tile_mask_blur)) if value is not None}
+    if given and args.tiles is None:
+        raise InputError(f"--{next(iter(given)).replace('_', '-')} is for the tiles of --tiles; add --tiles, or leave "
+                         "it out.")
+    return given
 
 
 def seams_fix_of(args: argparse.Namespace) -> SeamsFix | None:

@@ -22,7 +22,7 @@ from hypersd_desktop.core.prompt_tags import embeddings_by_name, without_network
 from hypersd_desktop.core.vocab import Decoder, Preprocessor, Tiling
 from hypersd_desktop.engine.plot import PLOT_KEY, stored_axes
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID, recipe_for_file
-from hypersd_desktop.engine.types import GenerationRequest, SeamsFix
+from hypersd_desktop.engine.types import TILE_MASK_BLUR, TILE_PADDING, GenerationRequest, SeamsFix
 from hypersd_desktop.gallery.formats import ImageMetadata, MAX_PASTED, parse_text
 from hypersd_desktop.gallery.formats.common import (
     DETAIL_PARTS, detail_pass, hires_guidance, hires_prompts, hires_settings, picture_strength, stem, tiling_of,
@@ -255,6 +255,8 @@ def _request_words(request: GenerationRequest, inputs: InputImages) -> tuple[lis
         words += ["--detail-only"]
     if request.repaint_tile is not None:
         words += ["--tiles", str(request.repaint_tile)]
+        words += ["--tile-padding", str(request.tile_padding)] if request.tile_padding != TILE_PADDING else []
+        words += ["--tile-mask-blur", str(request.tile_mask_blur)] if request.tile_mask_blur != TILE_MASK_BLUR else []
     fix = request.seams_fix
     if fix is not None:
         words += ["--seams-fix", fix.mode.value]

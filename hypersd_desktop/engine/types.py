@@ -37,6 +37,7 @@ MAX_HIRES_SCALE = 4.0  # A1111's Hires fix slider ends at 4
 MIN_REPAINT_TILE, MAX_REPAINT_TILE = 64, 2048  # a repaint's tiles (`GenerationRequest.repaint_tile`), a side
 TILE_PADDING = 32  # pixels of the picture around a repaint's tile that the model sees with it (Ultimate SD Upscale's)
 TILE_MASK_BLUR = 8  # pixels of blur on the edge a tile is laid back in along (Ultimate SD Upscale's)
+MAX_TILE_PADDING, MAX_TILE_MASK_BLUR = 128, 64  # the extension's sliders' ends
 TILE_STAGE = "Repainting in tiles"  # the `Progress.stage` of a repaint made a tile at a time
 SEAMS_STAGE = "Fixing the tiles' seams"  # and of the seams between its tiles repainted after them (`SeamsFix`)
 UPSCALE_STAGE = "Upscaling"  # the `Progress.stage` of an upscaler model enlarging a picture, tile by tile
@@ -359,9 +360,12 @@ class GenerationRequest:
     detail_only: bool = False
     # Repaint in tiles, as the Ultimate SD Upscale extension does: a repaint larger than a tile (a Hires fix's second
     # pass, an enlarged init image) is made one tile of about `repaint_tile` pixels a side at a time, each with
-    # `TILE_PADDING` pixels of the picture around it at about the model's own size, and laid back into the picture
-    # through a mask blurred `TILE_MASK_BLUR` pixels (engine/repaint_tiles.py). None: the whole picture at once.
+    # `tile_padding` pixels of the picture around it at about the model's own size, and laid back into the picture
+    # through a mask blurred `tile_mask_blur` pixels (engine/repaint_tiles.py; the extension's "padding" and "mask
+    # blur"). None: the whole picture at once.
     repaint_tile: int | None = None
+    tile_padding: int = TILE_PADDING
+    tile_mask_blur: int = TILE_MASK_BLUR
     # The seams between those tiles repainted after them (the extension's "Seams fix"); None: left as the tiles
     # meet. Only with `repaint_tile`.
     seams_fix: SeamsFix | None = None
@@ -517,6 +521,10 @@ class GenerationRequest:
         if not MIN_REPAINT_TILE <= self.repaint_tile <= MAX_REPAINT_TILE or self.repaint_tile % 8:
             raise InputError(f"A repaint's tiles are {MIN_REPAINT_TILE} to {MAX_REPAINT_TILE} pixels a side, a "
                              f"multiple of 8; got {self.repaint_tile}.")
+        if not 0 <= self.tile_padding <= MAX_TILE_PADDING:
+            raise InputError(f"The picture around a tile is 0 to {MAX_TILE_PADDING} pixels; got {self.tile_padding}.")
+        if not 0 <= self.tile_mask_blur <= MAX_TILE_MASK_BLUR:
+            raise InputError(f"A tile's mask blur is 0 to {MAX_TILE_MASK_BLUR} pixels; got {self.tile_mask_blur}.")
         if self.hires_scale is None and self.init_image is None:
             raise InputError("Tiles repaint a Hires fix's second pass or an init image made larger; choose a Hires "
                              "fix scale or an init image, or leave the tiles out.")

@@ -34,13 +34,13 @@ from hypersd_desktop.engine.planning import plan
 from hypersd_desktop.engine.plot import PLOT_KEY, Axis, PlotSpec, joined_values, stored_axes
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID
 from hypersd_desktop.engine.types import (
-    MAX_CLIP_SKIP, MAX_HIRES_SCALE, MAX_REPAINT_TILE, MAX_STEPS, MIN_REPAINT_TILE, DetailPass, GenerationRequest,
-    SeamsFix, hires_size,
+    MAX_CLIP_SKIP, MAX_HIRES_SCALE, MAX_REPAINT_TILE, MAX_STEPS, MIN_REPAINT_TILE, TILE_MASK_BLUR, TILE_PADDING,
+    DetailPass, GenerationRequest, SeamsFix, hires_size,
 )
 from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.gallery.formats.common import (
     detail_pass, hires_guidance, hires_prompts, hires_settings, picture_strength, repaint_tile, seams_fix_of,
-    tiling_of, variation_of,
+    tile_surround, tiling_of, variation_of,
 )
 from hypersd_desktop.core.prompt_styles import StyleBook, apply_styles, styles_file, take_out, unapplied
 from hypersd_desktop.core.prompt_tags import embeddings_by_name, with_words, without_network_tags, without_words
@@ -216,6 +216,10 @@ class MainWindow(QMainWindow):
                                   "smaller tiles for more detail from each, larger for fewer tiles")
         self._set_tile_size(self.settings.last_tile_size)
         self.in_tiles.toggled.connect(self.tile_size.setEnabled)
+        # the picture around each tile and the blur of its edge (the extension's padding and mask blur): its
+        # defaults, a reused image's kept while In tiles stays on (not shown: the reuse note says them)
+        self._tile_surround = (TILE_PADDING, TILE_MASK_BLUR)
+        self.in_tiles.toggled.connect(lambda on: None if on else self._keep_tile_surround(TILE_PADDING, TILE_MASK_BLUR))
         self.tile_size.setEnabled(self.in_tiles.isChecked())
         self.seams = TileSeams(self.settings.last_seams_fix, self.settings.last_seams_strength, self)
         self.in_tiles.toggled.connect(self.seams.set_tiles)
@@ -703,6 +707,15 @@ class MainWindow(QMainWindow):
             "Hires fix enlarges an image made from the prompt; clear the init image to use it (or enlarge the "
             "picture with Enlarge under the init image).")
 
+    def _keep_tile_surround(self, padding: int, blur: int) -> None:
+        """Repaint in tiles with `padding` pixels of the picture around each and their edges blurred `blur` pixels
+        (a reused image's); the reuse note says them where they are not the extension's defaults."""
+        self._tile_surround = (padding, blur)
+        if (padding, blur) != (TILE_PADDING, TILE_MASK_BLUR):
+            self._reuse_notes.append(f"In tiles repaints each tile with {padding} pixels of the picture around it and "
+                                     f"its edge blurred {blur} pixels, as the image's were (unticking In tiles goes "
+                                     f"back to {TILE_PADDING} and {TILE_MASK_BLUR}).")
+
     def _set_tile_size(self, side: int) -> None:
         """Show tiles of `side` pixels (0, or a side no tile can have: the model's own size), adding a side the list
         does not have."""
@@ -838,6 +851,7 @@ class MainWindow(QMainWindow):
             whole = self.tiling.currentData() != Tiling.OFF or self.init_image.mask is not None  # repainted whole
             if self.in_tiles.isChecked() and not whole and model is not None and model.architecture:
                 init["repaint_tile"] = self.tile_size.currentData() or Architecture(model.architecture).default_size
+                init["tile_padding"], init["tile_mask_blur"] = self._tile_surround
                 init["seams_fix"] = self.seams.spec()
         rules = RecipeRules.of(self.hyper_box.currentData())
         settings = self.settings
@@ -1055,6 +1069,7 @@ class MainWindow(QMainWindow):
             if request.repaint_tile is not None:
                 self._set_tile_size(request.repaint_tile)
                 self.seams.set_spec(request.seams_fix)
+                self._keep_tile_surround(request.tile_padding, request.tile_mask_blur)
         if request.init_image is not None and self.init_image.digest is None:
             self._reuse_notes.append("The init image of this request is no longer in the input store; it was made "
                                      "from a picture that is gone, so this runs from the prompt alone.")
@@ -1431,6 +1446,7 @@ class MainWindow(QMainWindow):
             self._set_tile_size(repaint_tile(metadata))
             found = seams_fix_of(metadata)
             self.seams.set_spec(found and SeamsFix(*found))
+            self._keep_tile_surround(*tile_surround(metadata))
         for rows in (self.face_detail, self.hand_detail):  # ADetailer's face and hand passes, as the image says them
             found = detail_pass(metadata, rows.part)  # its own steps and CFG scale where the image's run here
             sampled = {} if found is None or match.recipe_settings else {"steps": found.steps,

@@ -28,9 +28,9 @@ from hypersd_desktop.engine.inspect import weights_name
 from hypersd_desktop.engine.ip_adapter_files import webui_module
 from hypersd_desktop.engine.plot import PLOT_KEY, PLOT_PARTS, PLOT_STAGE, PlotCell, PlotSpec
 from hypersd_desktop.engine.types import (
-    DISTILLED_STEPS, FACE_STAGE, HAND_STAGE, HIRES_STAGE, MAX_HIRES_SCALE, MAX_SEED, MAX_STEPS, TILE_MASK_BLUR,
-    SEAMS_STAGE, TILE_PADDING, TILE_STAGE, UPSCALE_STAGE, DetailPass, GenerationRequest, GenerationResult, Progress,
-    ResolvedSettings, hires_schedule, hires_size, init_size,
+    DISTILLED_STEPS, FACE_STAGE, HAND_STAGE, HIRES_STAGE, MAX_HIRES_SCALE, MAX_SEED, MAX_STEPS, SEAMS_STAGE,
+    TILE_STAGE, UPSCALE_STAGE, DetailPass, GenerationRequest, GenerationResult, Progress, ResolvedSettings,
+    hires_schedule, hires_size, init_size,
 )
 from hypersd_desktop.gallery.formats.common import adetailer_suffix
 from hypersd_desktop.gallery.gallery import Gallery
@@ -166,8 +166,8 @@ def image_parameters(result: GenerationResult, hashes: HashCache) -> ImageParame
             extra.extend([("Ultimate SD upscale upscaler", Path(request.upscaler).stem if request.upscaler else
                            "Lanczos"), ("Ultimate SD upscale tile_width", str(request.repaint_tile)),
                           ("Ultimate SD upscale tile_height", str(request.repaint_tile)),
-                          ("Ultimate SD upscale mask_blur", str(TILE_MASK_BLUR)),
-                          ("Ultimate SD upscale padding", str(TILE_PADDING))])
+                          ("Ultimate SD upscale mask_blur", str(request.tile_mask_blur)),
+                          ("Ultimate SD upscale padding", str(request.tile_padding))])
             fix = request.seams_fix
             if fix is not None:  # as the extension names its settings (it writes them nowhere)
                 extra.extend([("Ultimate SD upscale seams_fix_type", fix.mode.label),
@@ -465,7 +465,7 @@ class GenerationService:
         """An init image repainted at the request's size a tile at a time (engine/repaint_tiles.py), as the Ultimate
         SD Upscale extension repaints it: the picture enlarged to the size (by the request's upscaler, else
         Lanczos), then each tile inpainted on its own into the picture the tile before it left, only the masked
-        area (the tile, `TILE_PADDING` pixels around it and the reach of its mask's blur, made at its own pixels),
+        area (the tile, `tile_padding` pixels around it and the reach of its mask's blur, made at its own pixels),
         then the seams between them where the request asks for a seams fix, image k of the batch with seed + k for
         all its tiles and seams. The results name the whole request, at its size."""
         from hypersd_desktop.engine.inputs import enlarged_to
@@ -479,7 +479,7 @@ class GenerationService:
         enlarge = enlarger(self._upscalers, request, _map_device(request.device).value, on_progress, cancel) \
             if request.upscaler is not None else None
         whole = enlarged_to(self.inputs.open(request.init_image), size, enlarge)
-        tiled = tiles(size, request.repaint_tile, TILE_PADDING, TILE_MASK_BLUR)
+        tiled = tiles(size, request.repaint_tile, request.tile_padding, request.tile_mask_blur)
         fixed = seams(size, request.repaint_tile, request.seams_fix) if request.seams_fix is not None else []
         parts = [(f"{TILE_STAGE} ({number} of {len(tiled)})", tile, request.strength)
                  for number, tile in enumerate(tiled, start=1)]

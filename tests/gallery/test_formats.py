@@ -1286,12 +1286,17 @@ def test_ultimate_sd_upscales_tiles_are_read_from_a1111s_text_and_its_comfyui_no
     and the pass named among what the image was made with."""
     from hypersd_desktop.core.vocab import SeamFix
     from hypersd_desktop.gallery.formats import parse_a1111
-    from hypersd_desktop.gallery.formats.common import other_passes, repaint_tile, seams_fix_of, unrepeated_note
+    from hypersd_desktop.gallery.formats.common import (
+        other_passes, repaint_tile, seams_fix_of, tile_surround, unrepeated_note,
+    )
 
     read = parse_a1111(A1111_BASE + "Denoising strength: 0.3, Ultimate SD upscale upscaler: 4x-UltraSharp, Ultimate "
                                     "SD upscale tile_width: 512, Ultimate SD upscale tile_height: 512, Ultimate SD "
                                     "upscale mask_blur: 8, Ultimate SD upscale padding: 32")
-    assert repaint_tile(read) == 512
+    assert repaint_tile(read) == 512 and tile_surround(read) == (32, 8)
+    assert tile_surround(parse_a1111(A1111_BASE + "Ultimate SD upscale tile_width: 512, Ultimate SD upscale "
+                                                  "mask_blur: 16, Ultimate SD upscale padding: 64")) == (64, 16)
+    assert tile_surround(parse_a1111(A1111_BASE + "Ultimate SD upscale padding: 500")) == (32, 8)  # past its slider
     assert ("Ultimate SD Upscale (tiles of 512, enlarged by 4x-UltraSharp; reuse ticks In tiles, for the picture it "
             "was made from given with Enlarge)") in other_passes(read)
     assert "image-to-image from another picture at strength 0.3" in unrepeated_note(read)
@@ -1315,7 +1320,9 @@ def test_ultimate_sd_upscales_tiles_are_read_from_a1111s_text_and_its_comfyui_no
         "8": ("SaveImage", {"images": ["7", 0]})}
     metadata = parse_chunks({"prompt": comfy(nodes)})
     assert (metadata.prompt, metadata.seed, metadata.steps) == ("a castle on a hill", 5, 4)
-    assert repaint_tile(metadata) == 1024
+    assert repaint_tile(metadata) == 1024 and tile_surround(metadata) == (32, 8)
+    nodes["7"][1].update(tile_padding=48, mask_blur=12)  # the node's names for them
+    assert tile_surround(parse_chunks({"prompt": comfy(nodes)})) == (48, 12)
     assert "Ultimate SD Upscale (tiles of 1024, enlarged by 4x_NMKD-Siax_200k;" in unrepeated_note(metadata)
     assert seams_fix_of(metadata) is None  # the node's seam fix off ("None"), or not named
     for mode, expected in (("Band Pass", SeamFix.BAND), ("Half Tile", SeamFix.HALF_TILE),

@@ -87,8 +87,16 @@ def test_in_tiles_asks_an_enlargement_to_be_repainted_in_tiles_of_the_models_siz
     window.in_tiles.setChecked(False)
     window.apply_metadata(parse_a1111("a castle\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 3, Size: 1024x1024, "
                                       "Denoising strength: 0.3, Ultimate SD upscale upscaler: 4x-UltraSharp, "
-                                      "Ultimate SD upscale tile_width: 720, Ultimate SD upscale tile_height: 720"))
+                                      "Ultimate SD upscale tile_width: 720, Ultimate SD upscale tile_height: 720, "
+                                      "Ultimate SD upscale mask_blur: 16, Ultimate SD upscale padding: 64"))
     assert window.in_tiles.isChecked() and window.tile_size.currentText() == "720 px"  # its tiles' size
+    assert "In tiles repaints each tile with 64 pixels of the picture around it and its edge blurred 16 pixels" in \
+        window.warnings.text()  # not shown in the row: said
+    window.hires_scale.setValue(2.0)
+    assert (window.build_request().tile_padding, window.build_request().tile_mask_blur) == (64, 16)
+    window.in_tiles.setChecked(False)
+    window.in_tiles.setChecked(True)  # unticked: back to the extension's
+    assert (window.build_request().tile_padding, window.build_request().tile_mask_blur) == (32, 8)
 
 
 def test_the_tiles_size_is_the_models_own_or_the_one_chosen(qtbot, idle_app):

@@ -93,17 +93,20 @@ def base(tiny_sd15, hyper_lora):
                              steps=4, seed=SEED, device="cpu")
 
 
-def tiled_by_hand(service, request: GenerationRequest, picture: Image.Image, seed: int, tile: int) -> Image.Image:
-    """`picture` enlarged to the request's size (Lanczos), then each tile inpainted in turn as a user asks for it."""
+def tiled_by_hand(service, request: GenerationRequest, picture: Image.Image, seed: int, tile: int, padding: int = 32,
+                  blur: int = 8) -> Image.Image:
+    """`picture` enlarged to the request's size (Lanczos), then each tile inpainted in turn as a user asks for it,
+    with `padding` pixels of the picture around it (only the masked area), its mask blurred `blur` pixels."""
     size = (request.width, request.height)
     image = covered(picture, size)
     for box in tile_boxes(size, tile):
         mask = tile_mask(size, box)
-        width, height = masked_size(mask, 8, 32)
+        width, height = masked_size(mask, blur, padding)
         ask = GenerationRequest(prompt=request.prompt, base_model=request.base_model, loras=request.loras, steps=4,
                                 seed=seed, device="cpu", strength=request.strength, width=width, height=height,
                                 init_image=service.inputs.hold(png_data(image)),
-                                mask_image=service.inputs.hold(png_data(mask)), masked_padding=32, mask_blur=8)
+                                mask_image=service.inputs.hold(png_data(mask)), masked_padding=padding,
+                                mask_blur=blur)
         (result,) = service.generate(ask)
         image = result.image
     return image
@@ -134,6 +137,31 @@ def test_an_enlarged_init_image_is_repainted_tile_by_tile(service, base):
     (small,) = service.generate(whole.replace(width=96, height=64))  # no larger than a tile: made whole
     (small_plain,) = service.generate(whole.replace(width=96, height=64, repaint_tile=None))
     assert np.array_equal(np.asarray(small.image), np.asarray(small_plain.image))
+
+
+def test_the_tiles_padding_and_mask_blur_are_the_requests_and_the_png_says_them_as_the_extension(service, base):
+    """The extension's "padding" and "mask blur" other than its 32 and 8: each tile made with that much of the
+    picture around it and laid back along an edge blurred so, as a user would ask for each; the PNG says them in
+    the extension's words, which reuse reads back."""
+    from hypersd_desktop.gallery.formats import parse_a1111
+    from hypersd_desktop.gallery.formats.common import tile_surround
+
+    picture = Image.fromarray(np.random.default_rng(5).integers(0, 255, (32, 48, 3), dtype=np.uint8))
+    request = base.replace(init_image=service.inputs.hold(png_data(picture)), strength=0.5, width=192, height=128,
+                           repaint_tile=96, tile_padding=16, tile_mask_blur=4)
+    (saved,) = service.run(request)
+    expected = tiled_by_hand(service, request, picture, SEED, 96, padding=16, blur=4)
+    assert np.array_equal(np.asarray(saved.result.image), np.asarray(expected))
+    assert not np.array_equal(np.asarray(expected), np.asarray(tiled_by_hand(service, request, picture, SEED, 96)))
+    with Image.open(saved.path) as png:
+        text = png.text["parameters"]
+    assert "Ultimate SD upscale mask_blur: 4, Ultimate SD upscale padding: 16" in text
+    assert tile_surround(parse_a1111(text)) == (16, 4)
+    assert GenerationRequest.from_dict(read_request(saved.path)) == request
+    with pytest.raises(InputError, match="The picture around a tile is 0 to 128 pixels; got 129"):
+        request.replace(tile_padding=129)
+    with pytest.raises(InputError, match="A tile's mask blur is 0 to 64 pixels; got -1"):
+        request.replace(tile_mask_blur=-1)
 
 
 def test_the_seams_between_tiles_are_fixed_after_them(service, base):

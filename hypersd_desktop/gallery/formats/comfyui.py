@@ -514,7 +514,9 @@ def _pictures_in(graph: _Graph, inputs: dict, denoise: float | None) -> dict[str
     if tiled:  # the Ultimate SD Upscale node repaints the image it is given in tiles, as the A1111 extension does
         upscaler = graph.value(tiled[0]["inputs"].get("upscale_model"), ("model_name", *_VALUE_NAMES), str)
         found.update((f"Ultimate SD upscale {key}", f"{value:g}") for key, value in (
-            (key, tiled[0]["inputs"].get(key)) for key in ("tile_width", "tile_height", "mask_blur"))
+            (key, tiled[0]["inputs"].get(field)) for key, field in (
+                ("tile_width", "tile_width"), ("tile_height", "tile_height"), ("mask_blur", "mask_blur"),
+                ("padding", "tile_padding")))  # in the A1111 extension's words
             if isinstance(value, (int, float)) and not isinstance(value, bool))
         found["Ultimate SD upscale upscaler"] = stem(upscaler) if upscaler else "None"
         mode = tiled[0]["inputs"].get("seam_fix_mode")

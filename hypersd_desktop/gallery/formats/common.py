@@ -517,6 +517,17 @@ def repaint_tile(metadata: ImageMetadata) -> int | None:
     return None if tile is None or tile < 64 else min(2048, tile // 8 * 8)
 
 
+def tile_surround(metadata: ImageMetadata) -> tuple[int, int]:
+    """The picture around each of the Ultimate SD Upscale extension's tiles and the blur of the edge it was laid back
+    in along, in pixels (its "padding" and "mask_blur"; its defaults, 32 and 8, where the image does not say or says
+    something out of its sliders' range)."""
+    extra = {key.lower(): value for key, value in metadata.extra.items()}
+    padding = to_int(extra.get("ultimate sd upscale padding"))
+    blur = to_int(extra.get("ultimate sd upscale mask_blur"))
+    return (padding if padding is not None and 0 <= padding <= 128 else 32,
+            blur if blur is not None and 0 <= blur <= 64 else 8)
+
+
 class TileSeams(NamedTuple):
     """The seams fix of an image made in tiles (`seams_fix_of`), as a request's `SeamsFix` takes it."""
 
