@@ -87,14 +87,20 @@ def test_swarmuis_segment_refines_are_its_face_and_hand_passes_and_the_prompt_is
     assert metadata.prompt == "a photo of a woman at a cafe BREAK smiling <lora:film:0.5>"
     assert metadata.negative_prompt == "blur"
     tool = "SwarmUI's <segment> refining"
-    assert detail_pass(metadata, "face") == PartPass("face", 0.45, 0.3, 32, 4, "detailed face, blue eyes", "", tool)
-    assert detail_pass(metadata, "hand") == PartPass("hand_yolov8n.pt", 0.35, 0.3, 32, 4, "", "", tool)
+    assert detail_pass(metadata, "face") == PartPass("face", 0.45, 0.3, 32, 4, "detailed face, blue eyes", "", tool,
+                                                     dilate_erode=33)  # SwarmUI grows a mask 16 pixels each way
+    assert detail_pass(metadata, "hand") == PartPass("hand_yolov8n.pt", 0.35, 0.3, 32, 4, "", "", tool,
+                                                     dilate_erode=33)
     assert "The image's hands were made again by SwarmUI's <segment> refining (hand_yolov8n.pt, strength 0.35)" in \
         detail_notes(metadata)[1]
     assert unrepeated_note(metadata) == ("The image was made with SwarmUI's <segment> refining (hair|hat), which "
                                          "reuse does not repeat.")
     plain = parse_chunks({"parameters": json.dumps({"sui_image_params": {"prompt": "<segment:face> a cat"}})})
     assert plain.prompt == "" and detail_pass(plain, "face").strength == 0.6  # SwarmUI's default creativity
+    for grow, across in ((8, 17), (0, 0)):  # its "Segment Mask Grow" where set
+        grown = parse_chunks({"parameters": json.dumps({"sui_image_params": {"prompt": "<segment:face> a cat",
+                                                                             "segmentmaskgrow": grow}})})
+        assert detail_pass(grown, "face").dilate_erode == across
 
 
 def test_stability_matrix_json_beside_its_a1111_text(tmp_path):

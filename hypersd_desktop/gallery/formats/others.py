@@ -37,6 +37,10 @@ def parse_swarmui(text: str) -> ImageMetadata | None:
     vae = params.get("vae") if isinstance(params.get("vae"), str) else None  # "None", "Automatic": the model's own
     vae = vae if vae and vae.strip().lower() not in ("none", "automatic") else None
     prompt, segments = swarmui_prompt(to_text(params.get("prompt")))
+    grow = to_int(params.get("segmentmaskgrow"))
+    grow = grow if grow is not None and 0 <= grow <= 64 else SEGMENT_MASK_GROW
+    for key in [key for key in segments if key.startswith("Segment model")]:  # each refine's mask grown so
+        segments[key.replace("model", "dilate erode")] = str(2 * grow + 1 if grow else 0)
     return ImageMetadata(
         format="swarmui", prompt=prompt, negative_prompt=swarmui_prompt(to_text(params.get("negativeprompt")))[0],
         steps=to_int(params.get("steps")), sampler=sampler if isinstance(sampler, str) else None,
@@ -55,6 +59,9 @@ _SWARMUI_SECTION = re.compile(r"<(segment|object|region|clear|extend):([^<>]*)>|
 _SWARMUI_COMMENT = re.compile(r"<comment:[^<>]*>", re.IGNORECASE)
 _SWARMUI_BREAK = re.compile(r"\s*<break>\s*", re.IGNORECASE)
 SEGMENT_CREATIVITY = 0.6  # SwarmUI's default strength for a `<segment:…>` refine
+# and the pixels it grows each refine's mask by ("Segment Mask Grow"), N each way, as a square 2N + 1 across grows a
+# mask here (SwarmUI's ComfyUI graph grows it with tapered corners, so a little less along the diagonals)
+SEGMENT_MASK_GROW = 16
 
 
 def swarmui_prompt(text: str) -> tuple[str, dict[str, str]]:
