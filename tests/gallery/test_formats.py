@@ -927,9 +927,9 @@ def test_a_comfyui_graph_that_encodes_a_picture_or_uses_controlnet_says_so():
                                                      "Impact Pack's FaceDetailer")
     own = json.loads(json.dumps(hands))
     own["10"]["inputs"].update(steps=4, cfg=1.5)  # its own steps and CFG scale, not the sampler's
-    own["10"]["inputs"]["bbox_dilation"] = 10  # its mask grown as ADetailer's "dilate erode" grows one
+    own["10"]["inputs"].update(bbox_dilation=10, feather=5)  # its mask grown, its edge feathered
     found = detail_pass(parse_chunks({"prompt": json.dumps(own)}), "hand")
-    assert (found.steps, found.guidance, found.size, found.dilate_erode) == (4, 1.5, None, 10)
+    assert (found.steps, found.guidance, found.size, found.dilate_erode, found.mask_blur) == (4, 1.5, None, 10, 5)
     # a face's FaceDetailer, then a hand's (the graph written hand first): each its own pass, with its own numbers
     hands["12"] = {"class_type": "FaceDetailer", "inputs": {**hands["10"]["inputs"], "image": ["8", 0],
                                                             "bbox_detector": ["13", 0], "denoise": 0.35}}

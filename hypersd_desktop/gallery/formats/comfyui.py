@@ -540,8 +540,9 @@ def _face_detailers(graph: _Graph) -> dict[str, str]:
     """Each FaceDetailer node (Impact Pack) with its detector, in the order the image goes through them, in the
     shape ADetailer writes its passes (`Detailer model`, `Detailer denoising strength`, `Detailer confidence`; the
     second's keys ending " 2nd" …: `common.detail_pass` reads them): its denoise, its detector's threshold, the
-    steps and CFG scale it samples with (its own, as ADetailer's "use separate steps" and "CFG scale"), and its bbox
-    dilation (OpenCV's dilation or erosion by a square that many pixels across, as ADetailer's "dilate erode")."""
+    steps and CFG scale it samples with (its own, as ADetailer's "use separate steps" and "CFG scale"), its bbox
+    dilation (OpenCV's dilation or erosion by a square that many pixels across, as ADetailer's "dilate erode") and
+    the feathering of the edge it pastes each face back along (as ADetailer's "mask blur")."""
     faced = {key: node for key, node in graph.nodes.items() if node.get("class_type") == "FaceDetailer"}
     order = sorted(faced, key=lambda key: (len(graph.ancestors(key) & faced.keys()), key))  # along the chain
     found: dict[str, str] = {}
@@ -554,7 +555,8 @@ def _face_detailers(graph: _Graph) -> dict[str, str]:
         ending = adetailer_suffix(sum(1 for name in found if name.startswith("Detailer model")))
         found[f"Detailer model{ending}"] = stem(model)
         for name, field in (("denoising strength", "denoise"), ("confidence", "bbox_threshold"),
-                            ("steps", "steps"), ("CFG scale", "cfg"), ("dilate erode", "bbox_dilation")):
+                            ("steps", "steps"), ("CFG scale", "cfg"), ("dilate erode", "bbox_dilation"),
+                            ("mask blur", "feather")):
             value = inputs.get(field)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 found[f"Detailer {name}{ending}"] = f"{value:g}"
