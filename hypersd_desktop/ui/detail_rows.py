@@ -172,7 +172,7 @@ class MaskShape(QObject):
                               ("Smallest area", self.min_ratio), ("Largest area", self.max_ratio),
                               (f"{part.capitalize()}s", self.merge)):
             form.addRow(title, widget)
-        menu = QMenu(self.button)
+        menu = _FormMenu(self.button)
         action = QWidgetAction(menu)
         action.setDefaultWidget(form_widget)
         menu.addAction(action)
@@ -210,3 +210,11 @@ class MaskShape(QObject):
         self.button.setText("Mask*" if said else "Mask")
         self.button.setToolTip("How the masks are shaped before each is repainted: "
                                + (", ".join(said) if said else "as found") + " (click to change)")
+
+
+class _FormMenu(QMenu):
+    """A menu that holds a form: Tab and Shift+Tab go from field to field, as in a dialog (a menu's own Tab moves
+    between its actions, of which this has one)."""
+
+    def focusNextPrevChild(self, next: bool) -> bool:  # noqa: N802 - Qt API
+        return QWidget.focusNextPrevChild(self, next)

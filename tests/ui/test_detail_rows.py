@@ -244,3 +244,25 @@ def test_the_masks_shaping_is_set_under_mask_and_comes_back_from_adetailers_fiel
     assert (asked.dilate_erode, asked.merge, asked.min_ratio, asked.max_ratio) == (-3, "merge", 0.01, 0.01)
     row.enabled.setChecked(False)
     assert not row.mask.button.isEnabled()
+    row.enabled.setChecked(True)
+
+    # typed as in a dialog: the menu open, a value typed, Tab to the next field
+    from PySide6.QtCore import Qt, QTimer
+    from PySide6.QtTest import QTest
+    from PySide6.QtWidgets import QApplication
+
+    seen = {}
+
+    def type_in_menu() -> None:
+        menu = row.mask.button.menu()
+        row.mask.dilate.setFocus()
+        QTest.keyClick(row.mask.dilate, Qt.Key.Key_A, Qt.KeyboardModifier.ControlModifier)
+        QTest.keyClicks(row.mask.dilate, "12")
+        QTest.keyClick(row.mask.dilate, Qt.Key.Key_Tab)
+        seen.update(visible=menu.isVisible(), focus=QApplication.focusWidget())
+        menu.close()
+
+    QTimer.singleShot(200, type_in_menu)
+    row.mask.button.showMenu()  # returns once the menu closes
+    assert seen["visible"] and seen["focus"] is row.mask.x_offset
+    assert window.build_request().hand_detail.dilate_erode == 12
