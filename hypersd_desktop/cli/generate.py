@@ -204,8 +204,8 @@ def add_parser(commands) -> None:
                                "pixels of the picture around it: a large upscale keeps one subject, in one tile's "
                                "memory")
     generate.add_argument("--tile-padding", type=int, metavar="PIXELS",
-                          help="with --tiles: the picture around each tile the model sees with it (the extension's "
-                               f"\"padding\"; default {TILE_PADDING})")
+                          help="with --tiles: how many pixels of the picture around each tile the model sees with "
+                               f"it (the extension's \"padding\"; default {TILE_PADDING})")
     generate.add_argument("--tile-mask-blur", type=int, metavar="PIXELS",
                           help="with --tiles: the blur of the edge each tile is laid back in along (the extension's "
                                f"\"mask blur\"; default {TILE_MASK_BLUR})")
