@@ -1880,6 +1880,8 @@ class MainWindow(QMainWindow):
             return
         self._remember_choices()
         self.session.save(wait=True)
+        for count in self.findChildren(TokenCount):  # a count waiting for a pause would read the closed library
+            count.stop()
         self.watcher.stop()
         self.browser.close_resources()
         self.models.shutdown()

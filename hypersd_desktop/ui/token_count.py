@@ -71,6 +71,7 @@ class TokenCount(QLabel):
         self._timer = QTimer(self, singleShot=True, interval=COUNT_DELAY_MS)
         self._timer.timeout.connect(self.recount)
         self.counts: tuple[int, int] | None = None  # (tokens, windows) as shown
+        self._stopped = False
         vocabulary = _shared()
         vocabulary.ready.connect(self.recount)
         vocabulary.start()
@@ -78,11 +79,17 @@ class TokenCount(QLabel):
             self.recount()
 
     def changed(self, *_args) -> None:
-        self._timer.start()
+        if not self._stopped:
+            self._timer.start()
+
+    def stop(self) -> None:
+        """Count no more: the window is closing, and the model library an embedding's count reads goes with it."""
+        self._stopped = True
+        self._timer.stop()
 
     def recount(self) -> None:
         tokenizer = _shared().tokenizer
-        if tokenizer is None:
+        if tokenizer is None or self._stopped:
             return
         text = self._text()
         vectors = self._embeddings(text[:COUNTED_CHARS]) if self._embeddings and text else {}

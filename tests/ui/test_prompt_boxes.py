@@ -161,3 +161,19 @@ def test_an_installed_embedding_counts_as_its_vectors_once_installed(qtbot, idle
     qtbot.waitUntil(lambda: window.draw.prompt_tokens.text() == "90/150", timeout=SOON)  # 3 words and 6 vectors, ×10
     embedding.write_bytes(b"\x00" * 64)  # damaged since: its name counts as words, generating says what is wrong
     assert idle_app.library.embedding_vectors(window.current_model().path, "badhandv4") == {}
+
+
+def test_a_count_waiting_for_a_pause_is_dropped_when_the_window_closes(qtbot, idle_app):
+    """Typing, then quitting within the pause a count waits for: the count does not run against the model library,
+    which closes with the window (it raised in Qt's event loop, in whatever ran next)."""
+    window = idle_app.window
+    window.negative.setPlainText("lowres, blurry")
+    window.draw.prompt.setText("a house")
+    window.close()
+    idle_app.library.close()
+    qtbot.wait(400)  # past the pause
+    for count in (window.prompt_tokens, window.negative_tokens, window.draw.prompt_tokens):
+        count.recount()  # as the timer would: nothing read (it raised "Cannot operate on a closed database")
+    assert window.negative_tokens.text() == "0/75"
+    window.negative.setPlainText("lowres")
+    assert not window.negative_tokens._timer.isActive()
