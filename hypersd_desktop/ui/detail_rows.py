@@ -6,10 +6,7 @@ by the installed pose model and person detector (the Models tab's ViTPose Base a
 from __future__ import annotations
 
 from PySide6.QtCore import QObject
-from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLineEdit, QMenu, QSpinBox, QToolButton, QWidget,
-    QWidgetAction,
-)
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QLineEdit, QSpinBox, QWidget
 
 from hypersd_desktop.core.errors import AppError
 from hypersd_desktop.core.vocab import ModelKind
@@ -17,6 +14,7 @@ from hypersd_desktop.engine.types import (
     MAX_DETAILED, MAX_DILATE_ERODE, MAX_MASK_OFFSET, MAX_MASKED_PADDING, DetailPass,
 )
 from hypersd_desktop.models.library import ModelLibrary
+from hypersd_desktop.ui.form_menu import form_button
 
 # what each pass repaints, where it is found, what finding it needs and what the pass is for
 PARTS = {"face": ("eyes and nose", "turned away or drawn", "small faces get their detail"),
@@ -149,7 +147,6 @@ class MaskShape(QObject):
 
     def __init__(self, part: str) -> None:
         super().__init__()
-        self.button = QToolButton(text="Mask", popupMode=QToolButton.ToolButtonPopupMode.InstantPopup)
         self.dilate = QSpinBox(minimum=-MAX_DILATE_ERODE, maximum=MAX_DILATE_ERODE, value=0, suffix=" px")
         self.dilate.setToolTip(f"Grow each {part}'s mask by a square this many pixels across, or shrink it below 0 "
                                "(ADetailer's \"dilate erode\", whose default is 4)")
@@ -166,17 +163,9 @@ class MaskShape(QObject):
             self.merge.addItem(title, value)
         self.merge.setToolTip(f"Repaint each {part} on its own, all of them in one pass, or all the rest of the image "
                               "in one pass (ADetailer's \"mask merge mode\")")
-        form_widget = QWidget()
-        form = QFormLayout(form_widget)
-        for title, widget in (("Grow (shrink)", self.dilate), ("Move right", self.x_offset), ("Move up", self.y_offset),
-                              ("Smallest area", self.min_ratio), ("Largest area", self.max_ratio),
-                              (f"{part.capitalize()}s", self.merge)):
-            form.addRow(title, widget)
-        menu = _FormMenu(self.button)
-        action = QWidgetAction(menu)
-        action.setDefaultWidget(form_widget)
-        menu.addAction(action)
-        self.button.setMenu(menu)
+        self.button = form_button("Mask", (
+            ("Grow (shrink)", self.dilate), ("Move right", self.x_offset), ("Move up", self.y_offset),
+            ("Smallest area", self.min_ratio), ("Largest area", self.max_ratio), (f"{part.capitalize()}s", self.merge)))
         for box in (self.dilate, self.x_offset, self.y_offset, self.min_ratio, self.max_ratio):
             box.valueChanged.connect(self._say)
         self.merge.currentIndexChanged.connect(self._say)
@@ -211,10 +200,3 @@ class MaskShape(QObject):
         self.button.setToolTip("How the masks are shaped before each is repainted: "
                                + (", ".join(said) if said else "as found") + " (click to change)")
 
-
-class _FormMenu(QMenu):
-    """A menu that holds a form: Tab and Shift+Tab go from field to field, as in a dialog (a menu's own Tab moves
-    between its actions, of which this has one)."""
-
-    def focusNextPrevChild(self, next: bool) -> bool:  # noqa: N802 - Qt API
-        return QWidget.focusNextPrevChild(self, next)

@@ -34,8 +34,8 @@ from hypersd_desktop.engine.planning import plan
 from hypersd_desktop.engine.plot import PLOT_KEY, Axis, PlotSpec, joined_values, stored_axes
 from hypersd_desktop.engine.recipes import RECIPES_BY_ID
 from hypersd_desktop.engine.types import (
-    MAX_CLIP_SKIP, MAX_HIRES_SCALE, MAX_REPAINT_TILE, MAX_STEPS, MIN_REPAINT_TILE, TILE_MASK_BLUR, TILE_PADDING,
-    DetailPass, GenerationRequest, SeamsFix, hires_size,
+    MAX_CLIP_SKIP, MAX_HIRES_SCALE, MAX_REPAINT_TILE, MAX_STEPS, MAX_TILE_MASK_BLUR, MAX_TILE_PADDING,
+    MIN_REPAINT_TILE, TILE_MASK_BLUR, TILE_PADDING, DetailPass, GenerationRequest, SeamsFix, hires_size,
 )
 from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.gallery.formats.common import (
@@ -62,6 +62,7 @@ from hypersd_desktop.ui.watched_folders import FolderWatcher, WatchedFoldersDial
 from hypersd_desktop.ui.draw_tab import DrawTab
 from hypersd_desktop.ui.drops import SETTINGS_SUFFIXES, WEB_SCHEMES, DroppedFiles, ImageChoice, ask_about_image
 from hypersd_desktop.ui.emphasis_keys import EmphasisKeys
+from hypersd_desktop.ui.form_menu import form_button
 from hypersd_desktop.ui.engine_notice import EngineNoticeView
 from hypersd_desktop.ui.detail_rows import DetailRows
 from hypersd_desktop.ui.generate_form import (
@@ -216,11 +217,20 @@ class MainWindow(QMainWindow):
                                   "smaller tiles for more detail from each, larger for fewer tiles")
         self._set_tile_size(self.settings.last_tile_size)
         self.in_tiles.toggled.connect(self.tile_size.setEnabled)
-        # the picture around each tile and the blur of its edge (the extension's padding and mask blur): its
-        # defaults, a reused image's kept while In tiles stays on (not shown: the reuse note says them)
-        self._tile_surround = (TILE_PADDING, TILE_MASK_BLUR)
-        self.in_tiles.toggled.connect(lambda on: None if on else self._keep_tile_surround(TILE_PADDING, TILE_MASK_BLUR))
         self.tile_size.setEnabled(self.in_tiles.isChecked())
+        # the picture around each tile and the blur of its edge (the extension's padding and mask blur)
+        self.tile_padding = QSpinBox(minimum=0, maximum=MAX_TILE_PADDING, value=TILE_PADDING, suffix=" px")
+        self.tile_padding.setToolTip("How much of the picture around each tile the model sees with it, to match "
+                                     f"its neighbours (the extension's padding; {TILE_PADDING})")
+        self.tile_mask_blur = QSpinBox(minimum=0, maximum=MAX_TILE_MASK_BLUR, value=TILE_MASK_BLUR, suffix=" px")
+        self.tile_mask_blur.setToolTip("How far the edge each tile is laid back along is blurred into the tiles "
+                                       f"around it (the extension's mask blur; {TILE_MASK_BLUR})")
+        self.tile_edges = form_button("Edges", (("Padding", self.tile_padding), ("Mask blur", self.tile_mask_blur)))
+        for box in (self.tile_padding, self.tile_mask_blur):
+            box.valueChanged.connect(self._say_tile_edges)
+        self._say_tile_edges()
+        self.in_tiles.toggled.connect(self.tile_edges.setEnabled)
+        self.tile_edges.setEnabled(self.in_tiles.isChecked())
         self.seams = TileSeams(self.settings.last_seams_fix, self.settings.last_seams_strength, self)
         self.in_tiles.toggled.connect(self.seams.set_tiles)
         self.seams.set_tiles(self.in_tiles.isChecked())
@@ -228,6 +238,7 @@ class MainWindow(QMainWindow):
         upscaler_row.addWidget(self.upscaler_box, 1)
         upscaler_row.addWidget(self.in_tiles)
         upscaler_row.addWidget(self.tile_size)
+        upscaler_row.addWidget(self.tile_edges)
         self.vae_box = QComboBox()
         self.face_detail = DetailRows(self.library, "face", self.settings.last_face_detail,
                                       self.settings.last_face_strength, self)
@@ -707,14 +718,18 @@ class MainWindow(QMainWindow):
             "Hires fix enlarges an image made from the prompt; clear the init image to use it (or enlarge the "
             "picture with Enlarge under the init image).")
 
-    def _keep_tile_surround(self, padding: int, blur: int) -> None:
+    def _set_tile_edges(self, padding: int, blur: int) -> None:
         """Repaint in tiles with `padding` pixels of the picture around each and their edges blurred `blur` pixels
-        (a reused image's); the reuse note says them where they are not the extension's defaults."""
-        self._tile_surround = (padding, blur)
-        if (padding, blur) != (TILE_PADDING, TILE_MASK_BLUR):
-            self._reuse_notes.append(f"In tiles repaints each tile with {padding} pixels of the picture around it and "
-                                     f"its edge blurred {blur} pixels, as the image's were (unticking In tiles goes "
-                                     f"back to {TILE_PADDING} and {TILE_MASK_BLUR}).")
+        (a reused image's)."""
+        self.tile_padding.setValue(padding)
+        self.tile_mask_blur.setValue(blur)
+
+    def _say_tile_edges(self) -> None:
+        """*Edges* reads "Edges*" while the padding or blur is not the extension's, and its tooltip says them."""
+        padding, blur = self.tile_padding.value(), self.tile_mask_blur.value()
+        self.tile_edges.setText("Edges" if (padding, blur) == (TILE_PADDING, TILE_MASK_BLUR) else "Edges*")
+        self.tile_edges.setToolTip(f"Each tile is made with {padding} pixels of the picture around it and laid back "
+                                   f"along an edge blurred {blur} pixels (click to change)")
 
     def _set_tile_size(self, side: int) -> None:
         """Show tiles of `side` pixels (0, or a side no tile can have: the model's own size), adding a side the list
@@ -851,7 +866,7 @@ class MainWindow(QMainWindow):
             whole = self.tiling.currentData() != Tiling.OFF or self.init_image.mask is not None  # repainted whole
             if self.in_tiles.isChecked() and not whole and model is not None and model.architecture:
                 init["repaint_tile"] = self.tile_size.currentData() or Architecture(model.architecture).default_size
-                init["tile_padding"], init["tile_mask_blur"] = self._tile_surround
+                init["tile_padding"], init["tile_mask_blur"] = self.tile_padding.value(), self.tile_mask_blur.value()
                 init["seams_fix"] = self.seams.spec()
         rules = RecipeRules.of(self.hyper_box.currentData())
         settings = self.settings
@@ -1069,7 +1084,7 @@ class MainWindow(QMainWindow):
             if request.repaint_tile is not None:
                 self._set_tile_size(request.repaint_tile)
                 self.seams.set_spec(request.seams_fix)
-                self._keep_tile_surround(request.tile_padding, request.tile_mask_blur)
+                self._set_tile_edges(request.tile_padding, request.tile_mask_blur)
         if request.init_image is not None and self.init_image.digest is None:
             self._reuse_notes.append("The init image of this request is no longer in the input store; it was made "
                                      "from a picture that is gone, so this runs from the prompt alone.")
@@ -1446,7 +1461,7 @@ class MainWindow(QMainWindow):
             self._set_tile_size(repaint_tile(metadata))
             found = seams_fix_of(metadata)
             self.seams.set_spec(found and SeamsFix(*found))
-            self._keep_tile_surround(*tile_surround(metadata))
+            self._set_tile_edges(*tile_surround(metadata))
         for rows in (self.face_detail, self.hand_detail):  # ADetailer's face and hand passes, as the image says them
             found = detail_pass(metadata, rows.part)  # its own steps and CFG scale where the image's run here
             sampled = {} if found is None or match.recipe_settings else {"steps": found.steps,

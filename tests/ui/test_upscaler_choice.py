@@ -90,13 +90,16 @@ def test_in_tiles_asks_an_enlargement_to_be_repainted_in_tiles_of_the_models_siz
                                       "Ultimate SD upscale tile_width: 720, Ultimate SD upscale tile_height: 720, "
                                       "Ultimate SD upscale mask_blur: 16, Ultimate SD upscale padding: 64"))
     assert window.in_tiles.isChecked() and window.tile_size.currentText() == "720 px"  # its tiles' size
-    assert "In tiles repaints each tile with 64 pixels of the picture around it and its edge blurred 16 pixels" in \
-        window.warnings.text()  # not shown in the row: said
+    assert (window.tile_padding.value(), window.tile_mask_blur.value()) == (64, 16)  # under Edges, beside the size
+    assert window.tile_edges.text() == "Edges*" and "64 pixels of the picture around it" in window.tile_edges.toolTip()
     window.hires_scale.setValue(2.0)
     assert (window.build_request().tile_padding, window.build_request().tile_mask_blur) == (64, 16)
-    window.in_tiles.setChecked(False)
-    window.in_tiles.setChecked(True)  # unticked: back to the extension's
+    window.tile_padding.setValue(32)
+    window.tile_mask_blur.setValue(8)  # the extension's
+    assert window.tile_edges.text() == "Edges"
     assert (window.build_request().tile_padding, window.build_request().tile_mask_blur) == (32, 8)
+    window.in_tiles.setChecked(False)
+    assert not window.tile_edges.isEnabled()
 
 
 def test_the_tiles_size_is_the_models_own_or_the_one_chosen(qtbot, idle_app):
