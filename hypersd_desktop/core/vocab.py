@@ -79,6 +79,8 @@ class ModelKind(TextEnum):
 EITHER_ARCHITECTURE_KINDS = (ModelKind.VAE, ModelKind.DEPTH, ModelKind.POSE, ModelKind.DETECTOR, ModelKind.UPSCALER,
                              ModelKind.IMAGE_ENCODER, ModelKind.TAGGER)
 MASK_MERGES = ("none", "merge", "merge and invert")  # a detail pass's masks (ADetailer's "mask merge mode", lower case)
+MAX_DILATE_ERODE = 128  # pixels a detail pass's mask grows (shrinks) by, ADetailer's range
+MAX_MASK_OFFSET = 200  # pixels it moves by, each way
 # The upscaler architectures the app runs (engine/upscaler_files.py), as its messages name them
 UPSCALER_FAMILIES = ("ESRGAN", "Real-ESRGAN", "SPAN", "RealPLKSR", "DAT", "HAT", "SwinIR")
 

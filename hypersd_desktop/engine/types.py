@@ -18,7 +18,7 @@ from hypersd_desktop.core.codec import CodecError, from_data, to_data
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import DIGEST
 from hypersd_desktop.core.vocab import (
-    MASK_MERGES, Architecture, ControlType, Decoder, Device, DType, Mode, Preprocessor, Preview, Scheduler, SeamFix,
+    MASK_MERGES, MAX_DILATE_ERODE, MAX_MASK_OFFSET, Architecture, ControlType, Decoder, Device, DType, Mode, Preprocessor, Preview, Scheduler, SeamFix,
     Tiling,
 )
 
@@ -45,8 +45,6 @@ IP_ADAPTER_SCALE = 0.6  # the window's and the command line's: the picture and t
 HIRES_STAGE = "Hires fix"  # the `Progress.stage` of a Hires fix's second pass, whose steps it counts
 FACE_STAGE = "Detailing faces"  # the `Progress.stage` of a face pass (`DetailPass`), whose steps it counts
 HAND_STAGE = "Detailing hands"  # and of a hand pass
-MAX_DILATE_ERODE = 128  # pixels a detail pass's mask grows (shrinks) by, ADetailer's range
-MAX_MASK_OFFSET = 200  # pixels it moves by, each way
 MAX_DETAILED = 100  # the most faces (hands) a detail pass can be told to keep, the largest first
 # the stages that count a pass's denoising steps, as the image's do (a face's: "Detailing faces (1 of 2)")
 STEP_STAGES = (HIRES_STAGE, TILE_STAGE, SEAMS_STAGE, FACE_STAGE, HAND_STAGE)

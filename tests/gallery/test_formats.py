@@ -87,9 +87,11 @@ def test_swarmuis_segment_refines_are_its_face_and_hand_passes_and_the_prompt_is
     assert metadata.prompt == "a photo of a woman at a cafe BREAK smiling <lora:film:0.5>"
     assert metadata.negative_prompt == "blur"
     tool = "SwarmUI's <segment> refining"
-    assert detail_pass(metadata, "face") == PartPass("face", 0.45, 0.3, 32, 4, "detailed face, blue eyes", "", tool,
-                                                     dilate_erode=33)  # SwarmUI grows a mask 16 pixels each way
-    assert detail_pass(metadata, "hand") == PartPass("hand_yolov8n.pt", 0.35, 0.3, 32, 4, "", "", tool,
+    # SwarmUI grows a mask 16 pixels each way, blurs it by 10 (a Gaussian of 10 cut off at 10: as one of 5.4) and
+    # repaints it with 16 pixels around
+    assert detail_pass(metadata, "face") == PartPass("face", 0.45, 0.3, 16, 5, "detailed face, blue eyes", "", tool,
+                                                     dilate_erode=33)
+    assert detail_pass(metadata, "hand") == PartPass("hand_yolov8n.pt", 0.35, 0.3, 16, 5, "", "", tool,
                                                      dilate_erode=33)
     assert "The image's hands were made again by SwarmUI's <segment> refining (hand_yolov8n.pt, strength 0.35)" in \
         detail_notes(metadata)[1]
@@ -97,10 +99,19 @@ def test_swarmuis_segment_refines_are_its_face_and_hand_passes_and_the_prompt_is
                                          "reuse does not repeat.")
     plain = parse_chunks({"parameters": json.dumps({"sui_image_params": {"prompt": "<segment:face> a cat"}})})
     assert plain.prompt == "" and detail_pass(plain, "face").strength == 0.6  # SwarmUI's default creativity
-    for grow, across in ((8, 17), (0, 0)):  # its "Segment Mask Grow" where set
+    for grow, across in ((8, 17), (0, 0), (64, 127), (500, 127), (-3, 33), ("x", 33)):  # "Segment Mask Grow"
         grown = parse_chunks({"parameters": json.dumps({"sui_image_params": {"prompt": "<segment:face> a cat",
                                                                              "segmentmaskgrow": grow}})})
         assert detail_pass(grown, "face").dilate_erode == across
+    # its "Segment Mask Blur", "Segment Mask Oversize" and the refine's own steps, CFG scale and size where set
+    own = {"segmentmaskblur": 20, "segmentmaskoversize": 48, "segmentsteps": 6, "segmentcfgscale": 2.5,
+           "segmenttargetresolution": "768x1024", "steps": 4, "cfgscale": 1}
+    found = detail_pass(parse_chunks({"parameters": json.dumps({"sui_image_params": {
+        "prompt": "<segment:face> a cat", **own}})}), "face")
+    assert (found.mask_blur, found.padding, found.steps, found.guidance, found.size) == (11, 48, 6, 2.5, (768, 1024))
+    found = detail_pass(parse_chunks({"parameters": json.dumps({"sui_image_params": {
+        "prompt": "<segment:face> a cat", "segmentmaskblur": 0, "segmentsteps": "many", "steps": 4}})}), "face")
+    assert (found.mask_blur, found.padding, found.steps, found.guidance, found.size) == (0, 16, None, None, None)
 
 
 def test_stability_matrix_json_beside_its_a1111_text(tmp_path):

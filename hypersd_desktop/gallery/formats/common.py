@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from hypersd_desktop.core.prompt_tags import network_tags
-from hypersd_desktop.core.vocab import MASK_MERGES, SeamFix, Tiling, upscaler_families
+from hypersd_desktop.core.vocab import (
+    MASK_MERGES, MAX_DILATE_ERODE, MAX_MASK_OFFSET, SeamFix, Tiling, upscaler_families,
+)
 
 
 @dataclass(frozen=True)
@@ -345,6 +347,7 @@ def detail_pass(metadata: ImageMetadata, part: str) -> PartPass | None:
     size = separate("use inpaint width height", "inpaint width", "inpaint height", low=64, high=4096, read=to_int)
     ratios = (setting("mask min ratio", 0.0, 0, 1), setting("mask max ratio", 1.0, 0, 1))  # as ADetailer writes them
     merge = extra.get(f"{tool} mask merge invert{ending}", "none").lower()  # "Merge and Invert"
+    grown = MAX_DILATE_ERODE
     return PartPass(detector, setting("denoising strength", defaults["strength"], 0.01, 1),
                     setting("confidence", defaults["confidence"], 0, 1),
                     int(setting("inpaint padding", defaults["padding"], 0, 256, to_int)),
@@ -356,10 +359,11 @@ def detail_pass(metadata: ImageMetadata, part: str) -> PartPass | None:
                     steps=int(steps[0]) if steps and steps[0] != metadata.steps else None,
                     guidance=guidance[0] if guidance and guidance[0] != metadata.guidance else None,
                     size=(int(size[0]) // 8 * 8, int(size[1]) // 8 * 8) if size else None,
-                    dilate_erode=int(setting("dilate erode", setting("dilate/erode", 0, -128, 128, to_int), -128,
-                                             128, to_int)),  # the second: as earlier versions of ADetailer wrote it
-                    x_offset=int(setting("x offset", 0, -200, 200, to_int)),
-                    y_offset=int(setting("y offset", 0, -200, 200, to_int)),
+                    # the second: as earlier versions of ADetailer wrote it
+                    dilate_erode=int(setting("dilate erode", setting("dilate/erode", 0, -grown, grown, to_int),
+                                             -grown, grown, to_int)),
+                    x_offset=int(setting("x offset", 0, -MAX_MASK_OFFSET, MAX_MASK_OFFSET, to_int)),
+                    y_offset=int(setting("y offset", 0, -MAX_MASK_OFFSET, MAX_MASK_OFFSET, to_int)),
                     min_ratio=ratios[0] if ratios[0] <= ratios[1] else 0.0,
                     max_ratio=ratios[1] if ratios[0] <= ratios[1] else 1.0,
                     merge=merge if merge in MASK_MERGES else "none")

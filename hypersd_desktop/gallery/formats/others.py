@@ -17,6 +17,7 @@ import html
 import re
 from typing import Any
 
+from hypersd_desktop.core.vocab import MAX_DILATE_ERODE
 from hypersd_desktop.gallery.formats.common import (
     ImageMetadata, json_object, size_of, stem, to_float, to_int, to_text,
 )
@@ -37,10 +38,9 @@ def parse_swarmui(text: str) -> ImageMetadata | None:
     vae = params.get("vae") if isinstance(params.get("vae"), str) else None  # "None", "Automatic": the model's own
     vae = vae if vae and vae.strip().lower() not in ("none", "automatic") else None
     prompt, segments = swarmui_prompt(to_text(params.get("prompt")))
-    grow = to_int(params.get("segmentmaskgrow"))
-    grow = grow if grow is not None and 0 <= grow <= 64 else SEGMENT_MASK_GROW
-    for key in [key for key in segments if key.startswith("Segment model")]:  # each refine's mask grown so
-        segments[key.replace("model", "dilate erode")] = str(2 * grow + 1 if grow else 0)
+    shaping = _segment_settings(params)
+    for key in [key for key in segments if key.startswith("Segment model")]:  # each refine's mask made so
+        segments.update({key.replace("model", name): value for name, value in shaping.items()})
     return ImageMetadata(
         format="swarmui", prompt=prompt, negative_prompt=swarmui_prompt(to_text(params.get("negativeprompt")))[0],
         steps=to_int(params.get("steps")), sampler=sampler if isinstance(sampler, str) else None,
@@ -59,9 +59,15 @@ _SWARMUI_SECTION = re.compile(r"<(segment|object|region|clear|extend):([^<>]*)>|
 _SWARMUI_COMMENT = re.compile(r"<comment:[^<>]*>", re.IGNORECASE)
 _SWARMUI_BREAK = re.compile(r"\s*<break>\s*", re.IGNORECASE)
 SEGMENT_CREATIVITY = 0.6  # SwarmUI's default strength for a `<segment:…>` refine
-# and the pixels it grows each refine's mask by ("Segment Mask Grow"), N each way, as a square 2N + 1 across grows a
-# mask here (SwarmUI's ComfyUI graph grows it with tapered corners, so a little less along the diagonals)
+# How SwarmUI makes each refine's mask, unless the image says otherwise: the pixels it grows it by ("Segment Mask
+# Grow"), N each way, as a square 2N + 1 across grows a mask here (SwarmUI's ComfyUI graph grows it with tapered
+# corners, so a little less along the diagonals); its blur ("Segment Mask Blur"): SwarmMaskBlur's Gaussian of
+# deviation N pixels cut off at N, which spreads an edge as a Gaussian of 0.54 N does (the deviation of a normal
+# cut off at one); and the picture around it ("Segment Mask Oversize"), ADetailer's inpaint padding
 SEGMENT_MASK_GROW = 16
+SEGMENT_MASK_BLUR = 10
+SEGMENT_MASK_OVERSIZE = 16
+CUT_GAUSSIAN = 0.54
 
 
 def swarmui_prompt(text: str) -> tuple[str, dict[str, str]]:
@@ -88,6 +94,27 @@ def swarmui_prompt(text: str) -> tuple[str, dict[str, str]]:
         segments[f"Segment denoising strength{ending}"] = f"{creativity:g}"
         segments[f"Segment prompt{ending}"] = words or main
     return main, segments
+
+
+def _segment_settings(params: dict) -> dict[str, str]:
+    """How SwarmUI ran each `<segment:…>` refine, by the ends of ADetailer's keys (`common.detail_pass` reads
+    them): its mask's growth, blur and padding, and its own steps, CFG scale and size where the image sets them
+    ("Segment Steps", "Segment CFG Scale", "Segment Target Resolution")."""
+    def setting(name: str, default: int, high: int) -> int:
+        value = to_int(params.get(name))
+        return default if value is None or value < 0 else min(value, high)
+
+    grow = setting("segmentmaskgrow", SEGMENT_MASK_GROW, (MAX_DILATE_ERODE - 1) // 2)
+    found = {"dilate erode": str(2 * grow + 1 if grow else 0), "inpaint padding":
+             str(setting("segmentmaskoversize", SEGMENT_MASK_OVERSIZE, 256)),
+             "mask blur": str(round(CUT_GAUSSIAN * setting("segmentmaskblur", SEGMENT_MASK_BLUR, 64)))}
+    steps, guidance = to_int(params.get("segmentsteps")), to_float(params.get("segmentcfgscale"))
+    width, height = size_of(params.get("segmenttargetresolution"))
+    for switch, values in (("use separate steps", {"steps": steps}), ("use separate CFG scale", {"CFG scale": guidance}),
+                           ("use inpaint width height", {"inpaint width": width, "inpaint height": height})):
+        if None not in values.values():
+            found.update({switch: "True", **{name: f"{value:g}" for name, value in values.items()}})
+    return found
 
 
 def _swarmui_passes(params: dict) -> dict[str, str]:
