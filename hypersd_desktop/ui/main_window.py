@@ -324,12 +324,13 @@ class MainWindow(QMainWindow):
         self.prompt_tokens = TokenCount(self.prompt.toPlainText, self.steps.value, embeddings=embeddings)
         self.negative_tokens = TokenCount(self.negative.toPlainText, self.steps.value, "negative prompt", embeddings)
         self.history = PromptHistory(self.prompt, GENERATE)
-        for title, editor, count in (("Prompt", self.prompt, self.prompt_tokens),
-                                     ("Negative prompt", self.negative, self.negative_tokens)):
+        self.negative_history = PromptHistory(self.negative, GENERATE, "negative prompt")
+        for title, editor, count, history in (("Prompt", self.prompt, self.prompt_tokens, self.history),
+                                              ("Negative prompt", self.negative, self.negative_tokens,
+                                               self.negative_history)):
             heading = QHBoxLayout()
             heading.addWidget(QLabel(title))
-            if editor is self.prompt:
-                heading.addWidget(self.history.button)
+            heading.addWidget(history.button)
             heading.addWidget(count, 1)
             controls.addLayout(heading)
             controls.addWidget(editor)
@@ -756,6 +757,7 @@ class MainWindow(QMainWindow):
         if rules.guidance_for(self.guidance.value()) != self.guidance.value():
             self.guidance.setValue(rules.guidance_for(self.guidance.value()))
         self.negative.setEnabled(rules.negative_applies(self.guidance.value()))
+        self.negative_history.button.setEnabled(self.negative.isEnabled())
         own_guidance = self.hires_guidance.value() if self.hires_guidance.isEnabled() else 0.0  # 0: the first's
         self.hires_negative.setEnabled(self.hires_prompt.isEnabled() and (
             rules.negative_applies(own_guidance) if own_guidance else self.negative.isEnabled()))
@@ -928,6 +930,8 @@ class MainWindow(QMainWindow):
         self.errors.clear()
         self._reuse_notes = []
         self.history.remember(self.prompt.toPlainText())
+        if self.negative.isEnabled():  # read by the recipe
+            self.negative_history.remember(self.negative.toPlainText())
         if note:
             self.statusBar().showMessage(note, 10000)
         client = self.bridge.client

@@ -1,7 +1,8 @@
-"""The prompts made before, for the Generate tab's prompt box: Alt+Up and Alt+Down step back and on through them as a
-shell's history does (past the newest, the text that was being typed comes back), and the History button beside
-the box lists them to choose one. They are the prompts as typed (before styles) each time Generate was pressed,
-newest first, each once, `KEPT` of them; the session keeps them across a restart (ui/session.py).
+"""The prompts made before, for the Generate tab's prompt box and its negative prompt box, each its own: Alt+Up and
+Alt+Down step back and on through them as a shell's history does (past the newest, the text that was being typed
+comes back), and the History button beside the box lists them to choose one. They are the box's texts as typed
+(before styles) each time Generate was pressed, newest first, each once, `KEPT` of them; the session keeps them
+across a restart (ui/session.py).
 
 A choice replaces the box's text as one step of Ctrl+Z. The keys are caught by an event filter on the box (macOS's
 Alt+Up moves to the paragraph's start); the shortcuts made here only list them under F1, and are never enabled.
@@ -23,7 +24,7 @@ KEYS = {Qt.Key.Key_Up: 1, Qt.Key.Key_Down: -1}
 class PromptHistory(QObject):
     """Alt+Up / Alt+Down in `editor`, and `button`'s list, over `prompts` (newest first; `remember` adds one)."""
 
-    def __init__(self, editor: QPlainTextEdit, place: str) -> None:
+    def __init__(self, editor: QPlainTextEdit, place: str, what: str = "prompt") -> None:
         super().__init__(editor)
         self.editor = editor
         self.prompts: list[str] = []
@@ -34,14 +35,15 @@ class PromptHistory(QObject):
         editor.installEventFilter(self)
         editor.textChanged.connect(self._typed)
         self.button = QToolButton(text="History", popupMode=QToolButton.ToolButtonPopupMode.InstantPopup)
-        self.button.setToolTip("The prompts made before, newest first (Alt+Up and Alt+Down in the box step through "
+        self.what = what
+        self.button.setToolTip(f"The {what}s made before, newest first (Alt+Up and Alt+Down in the box step through "
                                "them)")
         self.menu = QMenu(self.button, toolTipsVisible=True)
         self.menu.aboutToShow.connect(self._fill)
         self.button.setMenu(self.menu)
-        for keys, what in (("Alt+Up", "The prompt made before (the gallery's, newest first)"),
-                           ("Alt+Down", "The prompt made after it; past the newest, what was being typed")):
-            listed(editor, keys, place, what)
+        for keys, does in (("Alt+Up", f"The {what} made before (newest first)"),
+                           ("Alt+Down", f"The {what} made after it; past the newest, what was being typed")):
+            listed(editor, keys, place, does)
 
     def eventFilter(self, watched, event) -> bool:  # noqa: N802 - Qt API
         if (event.type() in (QEvent.Type.KeyPress, QEvent.Type.ShortcutOverride) and event.key() in KEYS
@@ -80,7 +82,7 @@ class PromptHistory(QObject):
     def _fill(self) -> None:
         self.menu.clear()
         if not self.prompts:
-            self.menu.addAction("No prompts yet: each Generate adds its prompt").setEnabled(False)
+            self.menu.addAction(f"No {self.what}s yet: each Generate adds its {self.what}").setEnabled(False)
         for prompt in self.prompts:
             line = " ".join(prompt.split())
             shown = line if len(line) <= SHOWN_CHARS else line[:SHOWN_CHARS - 1] + "…"

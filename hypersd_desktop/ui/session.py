@@ -84,6 +84,7 @@ class SessionKeeper(QObject):
             "ip_adapter": window.ip_adapter.state(), "more_ip_adapters": window.reference_stack.state()[1:],
             "draw": window.draw.state(), "tiling": window.tiling.currentData(),
             "queue": self._queue_data(), "history": window.history.prompts,
+            "negative_history": window.negative_history.prompts,
         }
 
     def _queue_data(self) -> list:
@@ -130,6 +131,7 @@ class SessionKeeper(QObject):
         window = self.window
         self._queue_again(state.get("queue"))  # first: what cannot be read below does not cost the queue
         window.history.restore(state.get("history"))
+        window.negative_history.restore(state.get("negative_history"))
         try:
             window.prompt.setPlainText(str(state.get("prompt") or ""))
             window.negative.setPlainText(str(state.get("negative") or ""))

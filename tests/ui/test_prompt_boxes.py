@@ -79,6 +79,7 @@ def test_alt_up_and_down_step_through_the_prompts_made_before_and_history_lists_
     from PySide6.QtTest import QTest
 
     from hypersd_desktop.app import build_app
+    from hypersd_desktop.ui.shortcuts import shortcut_rows
     from tests.ui.conftest import close
 
     window = idle_app.window  # no worker: Generate queues, and remembers the prompt as typed
@@ -105,10 +106,35 @@ def test_alt_up_and_down_step_through_the_prompts_made_before_and_history_lists_
     assert window.prompt.toPlainText() == "a castle & a moat"
     window.prompt.undo()
     assert window.prompt.toPlainText() == "a half-typed"  # a choice is one undo step
+    # the negative prompt box has its own, of the negative prompts the recipe read
+    window.hyper_box.setCurrentIndex(0)  # a plain model, guided
+    window.guidance.setValue(5.0)
+    for negative in ("blur", "text, watermark", ""):
+        window.negative.setPlainText(negative)
+        assert window.generate(count=1)
+    window.hyper_box.setCurrentIndex(1)  # a Hyper-SD LoRA without guidance: the box is not read
+    assert not window.negative.isEnabled() and not window.negative_history.button.isEnabled()
+    window.negative.setPlainText("unread")
+    assert window.generate(count=1)
+    assert window.history.prompts[0] == "a half-typed" and window.negative_history.prompts == ["text, watermark", "blur"]
+    window.hyper_box.setCurrentIndex(0)
+    window.guidance.setValue(5.0)  # the LoRA's recipe set it to 0
+    assert window.negative.isEnabled() and window.negative_history.button.isEnabled()
+    window.negative.setFocus()
+    QTest.keyClick(window.negative, Qt.Key.Key_Up, alt)
+    assert window.negative.toPlainText() == "text, watermark" and window.prompt.toPlainText() == "a half-typed"
+    QTest.keyClick(window.negative, Qt.Key.Key_Down, alt)
+    assert window.negative.toPlainText() == "unread"
+    window.negative_history._fill()
+    assert [action.text() for action in window.negative_history.menu.actions()] == ["text, watermark", "blur"]
+    rows = shortcut_rows(window)
+    assert [what for _place, keys, what in rows if keys == "Alt+Up"] == [
+        "The prompt made before (newest first)", "The negative prompt made before (newest first)"]
     window.close()
     again = build_app(["test"], start_worker=False)
     try:
-        assert again.window.history.prompts == ["a red fox", "a lighthouse", "a castle & a moat"]  # kept
+        assert again.window.history.prompts == ["a half-typed", "a red fox", "a lighthouse", "a castle & a moat"]
+        assert again.window.negative_history.prompts == ["text, watermark", "blur"]  # kept
     finally:
         close(again)
 
