@@ -28,6 +28,13 @@ def add_parser(commands) -> None:
     batch.add_argument("--height", type=int)
     batch.add_argument("--seed", type=int, default=0, help="first seed (item k uses seed + k unless it names one)")
     batch.add_argument("--seeds-per-prompt", type=bounded_int(1, 10_000), default=1)
+    batch.add_argument("--pictures", type=Path, metavar="FOLDER",
+                       help="run the job on each picture in FOLDER (image-to-image, A1111's img2img batch): every "
+                            "prompt once for each picture, at the picture's own size unless --width/--height say "
+                            "otherwise; {picture} in --template names each file after its picture")
+    batch.add_argument("--strength", type=float,
+                       help="how much of each picture is repainted, 0-1 (default 0.75); a job's strength column "
+                            "sets an item's own")
     batch.add_argument("--device", default="auto")
     batch.add_argument("--dtype", default="auto")
     add_export_options(batch)
@@ -59,25 +66,31 @@ def _batch(gallery, args) -> int:
         prompt="", base_model=resolve(args.model), unet=unet, steps=args.steps, guidance=args.guidance,
         width=args.width, height=args.height, seed=args.seed, device=args.device, dtype=args.dtype,
         loras=tuple(LoraSpec(resolve(spec.path), spec.weight) for spec in args.lora),
+        **({} if args.strength is None else {"strength": args.strength}),
     )
     options = export_options(args)
     options.validate()
     items = batch.parse_job(args.job)
+    if args.pictures is not None:
+        items = batch.with_pictures(items, batch.pictures_in(args.pictures.expanduser()))
     styles = styles_named(args.style)  # added to each item's prompts, as A1111 adds styles to prompt-file lines
     from hypersd_desktop.models.library import ModelLibrary
+    from hypersd_desktop.worker.service import GenerationService
 
+    service = GenerationService(gallery.paths, gallery, ModelLibrary(gallery.paths).hash_cache())
     library = ModelLibrary(gallery.paths)
     try:
         defaults = defaults.replace(vae=library.vae_for(defaults.base_model))
         units = batch.plan_units(items, defaults, args.seeds_per_prompt, resolve, library.embeddings_named,
                                  library.vae_for, library.loras_tagged, Wildcards(wildcards_folder(gallery.paths)),
-                                 styles, reads_negative)
+                                 styles, reads_negative, service.inputs.add_file)
     finally:
         library.close()
+    if args.strength is not None and not any(unit.request.init_image for unit in units):
+        warn("--strength is how much of a picture is repainted; this job starts from none (add --pictures FOLDER "
+             "or an image column)")
     job_id = batch.job_id_for(items, defaults, options, args.seeds_per_prompt, styles)
-    from hypersd_desktop.worker.service import GenerationService
-
-    runner = batch.BatchRunner(GenerationService(gallery.paths, gallery, ModelLibrary(gallery.paths).hash_cache()))
+    runner = batch.BatchRunner(service)
     print(f"batch {job_id}: {len(units)} images from {args.job.name} into {args.to}", file=sys.stderr)
     if note := batch.unused_options(items):
         print(f"note: {note}", file=sys.stderr)

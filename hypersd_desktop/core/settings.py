@@ -68,6 +68,7 @@ class Settings:
     batch_steps: int = 0  # 0: the recipe's
     batch_width: int = 0  # 0: the generation controls' size
     batch_height: int = 0
+    batch_pictures: str = ""  # the folder of pictures the last batch started from ("": it made them from prompts)
     plot_x: str = "steps"  # the X/Y/Z plot dialog's last axes (engine/plot.py's names; empty: Nothing) and values
     plot_x_values: str = "1, 2, 4, 8"
     plot_y: str = ""

@@ -2,7 +2,8 @@
 
 A template such as `{model}/{date}/{seed}-{prompt:40}` names each file; `/` makes subfolders.
 Fields: date, time, seed, steps, guidance, sampler, recipe, model, lora, prompt[:N], width,
-height, index[:N] (position in this export, zero-padded), id. Every name is made valid on Windows,
+height, index[:N] (position in this export, zero-padded), id, picture (in a batch job run on pictures, the
+name of the one it was made from). Every name is made valid on Windows,
 macOS and Linux; a template that would leave the target folder is refused. Each file is written
 under a temporary name and renamed, so a cancel or crash never leaves a half-written image; a
 manifest (CSV and JSON) records what went where.
@@ -126,6 +127,7 @@ FIELDS: dict[str, Callable[[ImageRecord], object]] = {
     "height": lambda r: r.height or "",
     "id": lambda r: r.id,
     "index": lambda r: "",  # filled in by render()
+    "picture": lambda r: "",  # and the picture a batch started from
 }
 
 
@@ -145,14 +147,15 @@ def sanitize_component(text: str) -> str:
     return text
 
 
-def render(template: str, record: ImageRecord, index: int, count: int) -> str:
-    """The relative path (without extension) for one image; `/` separates folders."""
+def render(template: str, record: ImageRecord, index: int, count: int, picture: str = "") -> str:
+    """The relative path (without extension) for one image; `/` separates folders. `picture`: the name (without its
+    extension) of the picture a batch made it from, for `{picture}`."""
 
     def field(match: re.Match) -> str:
         name, width = match[1], match[2]
         if name == "index":
             return str(index).zfill(int(width) if width else len(str(count)))
-        value = str(FIELDS[name](record))
+        value = (picture or "no-picture") if name == "picture" else str(FIELDS[name](record))
         if width:
             value = value[: int(width)].rstrip()
         return value.replace("/", "_").replace("\\", "_")
@@ -236,9 +239,10 @@ def prepare_target(target: Path) -> Path:
 
 
 def plan_destination(record: ImageRecord, target: Path, options: ExportOptions, index: int, count: int,
-                     claimed: set[str]) -> tuple[Path, str | None]:
+                     claimed: set[str], picture: str = "") -> tuple[Path, str | None]:
     """Where one image goes (collisions resolved) and None, or a status when it is skipped."""
-    destination = (target / (render(options.template, record, index, count) + ExportFormat(options.format).suffix)).resolve()
+    name = render(options.template, record, index, count, picture)
+    destination = (target / (name + ExportFormat(options.format).suffix)).resolve()
     if not destination.is_relative_to(target):
         raise InputError(f"The template {options.template!r} names a file outside {target}.")
     return _resolve_collision(destination, options.collision, claimed)

@@ -1,5 +1,6 @@
 """Batch jobs from the window: typed prompts or a job file, run by the worker into the gallery and
-an export folder. Stopping keeps what is done; starting the same job again continues it."""
+an export folder, made from nothing or from each picture in a folder (A1111's img2img batch). Stopping keeps what
+is done; starting the same job again continues it."""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ from pathlib import Path
 from PySide6.QtCore import QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit,
-    QPlainTextEdit, QProgressBar, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
+    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
+    QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
 from hypersd_desktop.core.dynamic_prompts import Wildcards, wildcards_folder
@@ -22,14 +23,14 @@ from hypersd_desktop.core.settings import load_settings, save_settings
 from hypersd_desktop.core.vocab import Architecture, ModelKind
 from hypersd_desktop.engine.planning import reads_negative
 from hypersd_desktop.engine.types import MAX_STEPS, GenerationRequest
-from hypersd_desktop.gallery.export import ExportOptions, export_formats
+from hypersd_desktop.gallery.export import FIELDS, ExportOptions, export_formats
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.ui.generate_form import (
     RecipeRules, SeedBox, base_model_label, fill_hyper_box, fill_sizes, hyper_parts, select_size,
 )
 from hypersd_desktop.ui.tasks import describe_items, percent
 from hypersd_desktop.worker.batch import (
-    BatchSpec, job_id_for, parse_job, plan_units, prompt_lines, unused_options,
+    BatchSpec, job_id_for, parse_job, pictures_in, plan_units, prompt_lines, unused_options, with_pictures,
 )
 from hypersd_desktop.worker.bridge import WorkerBridge
 
@@ -80,6 +81,20 @@ class BatchDialog(QDialog):
         self.use_styles.setToolTip("Their words go into each prompt (and, where guidance reads one, each negative "
                                    "prompt), as A1111 adds the chosen styles to its prompt-file lines")
         self.detail_faces, self.detail_hands = (self._detail_box(part) for part in ("face", "hand"))
+        self.use_pictures = QCheckBox("Start from each picture in", checked=bool(settings.batch_pictures))
+        self.use_pictures.setToolTip("Image-to-image on every picture in the folder (not its subfolders), as A1111's "
+                                     "img2img batch: each prompt once for each picture, at the picture's own size; "
+                                     "{picture} in the file names is the picture's name")
+        self.pictures = QLineEdit(settings.batch_pictures, placeholderText="a folder of photos or drawings")
+        choose_pictures = QPushButton("Choose…")
+        choose_pictures.clicked.connect(self._choose_pictures)
+        pictures_row = QHBoxLayout()
+        pictures_row.addWidget(self.use_pictures)
+        pictures_row.addWidget(self.pictures, 1)
+        pictures_row.addWidget(choose_pictures)
+        self.strength = QDoubleSpinBox(minimum=0.01, maximum=1.0, singleStep=0.05, decimals=2,
+                                       value=defaults.strength if defaults else 0.75)
+        self.strength.setToolTip("How much of each picture is repainted (at 4 steps 0.5 runs 2)")
         self.folder = QLineEdit(settings.batch_dir or str(Path.home() / "Pictures" / "HyperSD batches"))
         choose_folder = QPushButton("Choose…")
         choose_folder.clicked.connect(self._choose_folder)
@@ -87,6 +102,9 @@ class BatchDialog(QDialog):
         folder_row.addWidget(self.folder, 1)
         folder_row.addWidget(choose_folder)
         self.template = QLineEdit(settings.batch_template)
+        self.template.setToolTip("Fields: " + " ".join(f"{{{name}}}" for name in FIELDS) + "\n{picture}: the name "
+                                 "of the picture an image started from; {prompt:40} keeps 40 characters, {index:4} "
+                                 "pads to 4 digits, / makes folders")
         self.format = QComboBox()
         self.format.addItems(export_formats())
         self.format.setCurrentText(settings.batch_format)
@@ -102,6 +120,8 @@ class BatchDialog(QDialog):
         form.addRow(self.prompts)
         form.addRow(self.use_file)
         form.addRow(file_row)
+        form.addRow(pictures_row)
+        form.addRow("Strength", self.strength)
         form.addRow("First seed", self.first_seed)
         form.addRow("Seeds per prompt", self.seeds_per_prompt)
         form.addRow(self.use_styles)
@@ -134,11 +154,14 @@ class BatchDialog(QDialog):
         self.open_button.clicked.connect(lambda: QDesktopServices.openUrl(QUrl.fromLocalFile(self.folder.text())))
         close.clicked.connect(self.reject)
         self.job_file.textChanged.connect(lambda text: self.use_file.setChecked(bool(text)) if text else None)
+        self.pictures.textEdited.connect(lambda text: self.use_pictures.setChecked(bool(text.strip())))
+        self.use_pictures.toggled.connect(self._pictures_toggled)
         bridge.batch_progress.connect(self._progress)
         bridge.batch_finished.connect(self._finished)
         bridge.failed.connect(self._failed)
         self._preselect()
         self.use_file.setChecked(bool(settings.batch_job_file) and not settings.batch_prompts)
+        self._pictures_toggled(self.use_pictures.isChecked())
         self._show_earlier_run()
 
     # -- choices --------------------------------------------------------------------------
@@ -196,13 +219,28 @@ class BatchDialog(QDialog):
                        f"at the time of an inpainting a {part}")
         return box
 
+    def _choose_pictures(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Start from the pictures in", self.pictures.text())
+        if folder:
+            self.pictures.setText(folder)
+            self.use_pictures.setChecked(True)
+
+    def _pictures_toggled(self, on: bool) -> None:
+        """From pictures: their strength; each image is its picture's size."""
+        self.strength.setEnabled(on)
+        self.size_box.setEnabled(not on)
+        self.size_box.setToolTip("Each picture's own size (a photo far larger than the model's size scaled down to "
+                                 "it)" if on else "")
+
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export the batch to", self.folder.text())
         if folder:
             self.folder.setText(folder)
 
-    def build_spec(self) -> BatchSpec:
-        """The whole job as the worker will run it; `InputError` says what is missing or wrong."""
+    def build_spec(self, read_pictures: bool = True) -> BatchSpec:
+        """The whole job as the worker will run it; `InputError` says what is missing or wrong. Without
+        `read_pictures`, the pictures it starts from are not read (their digests are left blank): enough to find
+        what an earlier run of it did."""
         model = self.model_box.currentData()
         if model is None:
             raise InputError("No base model is installed; install one in the Models tab first.")
@@ -217,9 +255,15 @@ class BatchDialog(QDialog):
             items = prompt_lines(self.prompts.toPlainText())
             if not items:
                 raise InputError("Type at least one prompt (one per line), or choose a job file.")
+        pictures = self.use_pictures.isChecked()
+        if pictures:
+            folder = typed_path(self.pictures.text())
+            if folder is None:
+                raise InputError("Choose the folder of pictures to start from, or uncheck it.")
+            items = with_pictures(items, pictures_in(folder))
         hyper = self.hyper_box.currentData()
         unet, loras = hyper_parts(hyper)
-        width, height = self.size_box.currentData() or (None, None)
+        width, height = (None, None) if pictures else self.size_box.currentData() or (None, None)
         base = self.defaults or GenerationRequest(prompt="", base_model=model.path)
         # the Generate tab's VAE goes with its model; another model takes its own automatic choice
         same = self.defaults is not None and Path(self.defaults.base_model) == Path(model.path)
@@ -233,6 +277,8 @@ class BatchDialog(QDialog):
             hires_guidance=None, face_detail=base.face_detail if self.detail_faces.isChecked() else None,
             hand_detail=base.hand_detail if self.detail_hands.isChecked() else None,
         )
+        if pictures:  # each picture whole, at this strength (the Generate tab's mask is its own picture's)
+            defaults = defaults.replace(strength=self.strength.value(), mask_image=None, masked_padding=None)
         options = ExportOptions(template=self.template.text().strip(), format=self.format.currentText())
         options.validate()
         folder = typed_path(self.folder.text())
@@ -241,7 +287,8 @@ class BatchDialog(QDialog):
         styles = self.styles if self.use_styles.isChecked() else []
         units = plan_units(items, defaults, self.seeds_per_prompt.value(), self.library.resolve,
                            self.library.embeddings_named, self.library.vae_for, self.library.loras_tagged,
-                           Wildcards(wildcards_folder(self.library.paths)), styles, reads_negative)
+                           Wildcards(wildcards_folder(self.library.paths)), styles, reads_negative,
+                           self.bridge.inputs.add_file if read_pictures else _unread)
         job = job_id_for(items, defaults, options, self.seeds_per_prompt.value(), styles)
         self.note = unused_options(items)
         return BatchSpec(job, tuple(units), folder.resolve(), options)
@@ -249,7 +296,7 @@ class BatchDialog(QDialog):
     def _show_earlier_run(self) -> None:
         """Say so when the job as filled in was stopped part way (Start then continues it)."""
         try:
-            spec = self.build_spec()
+            spec = self.build_spec(read_pictures=False)
         except (AppError, ValueError, OSError):
             return
         done = spec.done_before()
@@ -265,6 +312,7 @@ class BatchDialog(QDialog):
             batch_template=self.template.text().strip(), batch_format=self.format.currentText(),
             batch_steps=self.steps.value(), batch_width=spec.units[0].request.width or 0,
             batch_height=spec.units[0].request.height or 0,
+            batch_pictures=self.pictures.text().strip() if self.use_pictures.isChecked() else "",
         )
         save_settings(settings, self.library.paths)
 
@@ -327,3 +375,8 @@ class BatchDialog(QDialog):
         self.job_id = None
         self.start_button.setEnabled(True)
         self.stop_button.setEnabled(False)
+
+
+def _unread(_path: str, _what: str) -> str:
+    """A picture's digest left blank: a job's units are found by their numbers and seeds, not their pictures."""
+    return "0" * 64

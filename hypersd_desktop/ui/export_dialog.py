@@ -50,7 +50,7 @@ class ExportDialog(QDialog):
         folder_row.addWidget(self.folder, 1)
         folder_row.addWidget(browse)
         self.template = QLineEdit(settings.export_template)
-        self.template.setToolTip("Fields: " + " ".join(f"{{{name}}}" for name in FIELDS) +
+        self.template.setToolTip("Fields: " + " ".join(f"{{{name}}}" for name in FIELDS if name != "picture") +
                                  "\n{prompt:40} keeps 40 characters, {index:4} pads to 4 digits, / makes folders.")
         self.format = QComboBox()
         self.format.addItems(export_formats())

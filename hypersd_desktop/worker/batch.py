@@ -4,8 +4,10 @@ A job file is text (one prompt per line; `#` starts a comment), CSV with a heade
 tab between columns; a text file whose first line is tab-separated column names is one too), or JSON (a
 list of prompts or objects, or {"items": [...]} / {"prompts": [...]}), in any of the encodings editors save text in (see `core.text.saved_text`). Columns: prompt, negative, seed, seeds ("1,2,5" or
 "10-13"), images (of the item, on consecutive seeds), steps, guidance, model, lora
-("path[:weight];…"), width, height. Missing values take the job's defaults. Every (item, seed) is
-one unit. A text line may also be one of A1111's "Prompts from file or textbox" script:
+("path[:weight];…"), width, height, image (a picture to start from: image-to-image; a path, from the job file's
+folder), mask (white repainted: inpainting) and strength (how much of the picture is repainted). Missing values
+take the job's defaults. Every (item, seed) is one unit. A job can also run on every picture in a folder
+(`with_pictures`): each item once for each picture, as A1111's img2img batch runs its prompt on each file. A text line may also be one of A1111's "Prompts from file or textbox" script:
 `--prompt "…" --negative_prompt "…" --steps 4 --seed 7 --n_iter 2 …`.
 
 Each unit's gallery file has a fixed name and its export path is recorded in a state file in the
@@ -35,6 +37,7 @@ from typing import Any
 from hypersd_desktop.core.dynamic_prompts import Wildcards, chosen, every, is_dynamic
 from hypersd_desktop.core.errors import AppError, CancelledError, InputError, NotSavedError, OutOfMemoryError
 from hypersd_desktop.core.files import remove_stale_partials, why_not_written, write_atomic
+from hypersd_desktop.core.images import PICTURE_SUFFIXES
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.prompt_styles import PromptStyle, apply_styles
 from hypersd_desktop.core.text import saved_text
@@ -42,25 +45,29 @@ from hypersd_desktop.core.vocab import BatchUnitState, ExportStatus
 from hypersd_desktop.engine.backend import batch_key
 from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, LoraSpec
 from hypersd_desktop.gallery.export import ExportEntry, ExportOptions, plan_destination, write_image, write_manifests
-from hypersd_desktop.gallery.gallery import Gallery
+from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES, Gallery
 from hypersd_desktop.worker.service import GenerationService
 
 MAX_UNITS = 100_000  # images in one job
 LARGEST_BATCH = 8  # images per engine call a batch job tries at most
 MOST_COMBINATIONS = 100  # jobs one Generate queues for a prompt's combinations (InvokeAI's default too)
 FASTER = 1.05  # a larger batch is taken when its images per second beat the best so far by this factor
-COLUMNS = ("prompt", "negative", "seed", "seeds", "images", "steps", "guidance", "model", "lora", "width", "height")
+COLUMNS = ("prompt", "negative", "seed", "seeds", "images", "steps", "guidance", "model", "lora", "width", "height",
+           "image", "mask", "strength")
+PICTURE_COLUMNS = ("image", "mask")  # paths, read from the job file's folder
+PICTURE_FILES = (*IMAGE_SUFFIXES, *PICTURE_SUFFIXES)  # what a folder's pictures are named
 UNUSED = "a1111_unused"  # an item's A1111 options that this app does not use (see `unused_options`)
 IGNORED = "other_columns"  # an item's columns of no setting here (a spreadsheet's notes; see `unused_options`)
 
 # A1111's "Prompts from file or textbox" script: its options by the column they fill, the two that multiply the
 # images of a line, and those it has that this app has no use for (the Hyper-SD recipe sets the sampler)
 _A1111_COLUMNS = {"prompt": "prompt", "negative_prompt": "negative", "seed": "seed", "steps": "steps",
-                  "cfg_scale": "guidance", "width": "width", "height": "height", "sd_model": "model"}
+                  "cfg_scale": "guidance", "width": "width", "height": "height", "sd_model": "model",
+                  "denoising_strength": "strength"}
 _A1111_COUNTS = ("n_iter", "batch_size")
 _A1111_UNUSED = ("sampler_name", "sampler_index", "scheduler", "styles", "subseed", "subseed_strength",
                  "seed_resize_from_h", "seed_resize_from_w", "restore_faces", "tiling", "do_not_save_samples",
-                 "do_not_save_grid", "outpath_samples", "outpath_grids", "prompt_for_display", "denoising_strength")
+                 "do_not_save_grid", "outpath_samples", "outpath_grids", "prompt_for_display")
 
 
 @dataclass(frozen=True)
@@ -68,6 +75,7 @@ class BatchUnit:
     number: int  # 1-based, in job order
     item: int
     request: GenerationRequest
+    picture: str = ""  # the name of the picture it starts from, without its extension (the template's {picture})
 
     @property
     def key(self) -> str:
@@ -112,6 +120,9 @@ def parse_job(path: Path) -> list[dict[str, Any]]:
         if not str(item.get("prompt") or "").strip():
             raise InputError(f"{path.name}, item {number}: the prompt is empty.")
         kept = {key: value for key, value in item.items() if value not in (None, "") and str(key) not in unknown}
+        for column in PICTURE_COLUMNS:  # as the job file's folder sees them
+            if column in kept:
+                kept[column] = str(path.parent / Path(str(kept[column]).strip()).expanduser())
         if unknown:  # a spreadsheet's own columns (notes, an id, another tool's sampler): said, not used
             kept[IGNORED] = tuple(unknown)
         cleaned.append(kept)
@@ -190,7 +201,9 @@ def _is_tab_table(text: str) -> bool:
 _COLUMN_NAMES = {"negative_prompt": "negative", "neg": "negative", "negative_prompts": "negative", "prompts": "prompt",
                  "positive_prompt": "prompt", "positive": "prompt", "cfg": "guidance", "cfg_scale": "guidance",
                  "guidance_scale": "guidance", "num_inference_steps": "steps", "loras": "lora", "checkpoint": "model",
-                 "sd_model": "model", "model_name": "model", "base_model": "model", "count": "images"}
+                 "sd_model": "model", "model_name": "model", "base_model": "model", "count": "images",
+                 "init_image": "image", "input_image": "image", "picture": "image", "init_images": "image",
+                 "mask_image": "mask", "denoising_strength": "strength", "denoise": "strength"}
 
 
 def _column_name(name: str) -> str:
@@ -328,14 +341,17 @@ def plan_units(items: list[dict[str, Any]], defaults: GenerationRequest, seeds_p
                vae_for: Callable[[str], str | None] | None = None,
                loras_tagged: Callable[..., list[tuple[str, float]]] | None = None,
                wildcards: Wildcards | None = None, styles: Sequence[PromptStyle] = (),
-               reads_negative: Callable[[GenerationRequest], bool] | None = None) -> list[BatchUnit]:
+               reads_negative: Callable[[GenerationRequest], bool] | None = None,
+               picture: Callable[[str, str], str] | None = None) -> list[BatchUnit]:
     """Every (item, seed) as a request built on `defaults`; `resolve` maps model/LoRA names to paths,
     `embeddings(base_model, prompt, negative)` gives the installed embeddings an item's prompts name,
     `vae_for(base_model)` the VAE for an item that names another model than the defaults (see
     `ModelLibrary.vae_for`), and `loras_tagged` the LoRAs its prompt's A1111 tags name (see `with_tagged_loras`).
     A prompt with choices (`{a|b}`, `__wildcard__`: core/dynamic_prompts.py) makes them by each image's seed.
     `styles` (the window's prompt styles) add their words to each item's prompts, as A1111 adds them to its
-    prompt-file lines: to the negative prompt where `reads_negative(request)` (guidance reads one).
+    prompt-file lines: to the negative prompt where `reads_negative(request)` (guidance reads one). `picture(path,
+    what)` names the picture (mask) at `path` as a request does, by its digest (`InputImages.add_file`); a job whose
+    items name pictures needs it.
 
     Raises `InputError` naming the item for any value that cannot be used.
     """
@@ -343,7 +359,7 @@ def plan_units(items: list[dict[str, Any]], defaults: GenerationRequest, seeds_p
     next_seed = defaults.seed  # an item without a seed takes the seeds after those the items before it would
     for index, item in enumerate(items, start=1):
         try:
-            base = defaults.replace(**_item_changes(item, resolve))
+            base = defaults.replace(**_item_changes(item, resolve), **_item_pictures(item, picture))
             if styles:
                 prompt, negative = apply_styles(base.prompt, base.negative_prompt, styles)
                 base = base.replace(prompt=prompt, negative_prompt=negative if reads_negative is None
@@ -359,7 +375,8 @@ def plan_units(items: list[dict[str, Any]], defaults: GenerationRequest, seeds_p
                 templated = with_templates(replace(base, seed=seed, batch_size=1), wildcards)
                 units.append(BatchUnit(len(units) + 1, index, replace(
                     templated, prompt=chosen(base.prompt, seed, wildcards),
-                    negative_prompt=chosen(base.negative_prompt, seed, wildcards))))
+                    negative_prompt=chosen(base.negative_prompt, seed, wildcards)),
+                    Path(item["image"]).stem if "image" in item else ""))
         except (ValueError, TypeError, OverflowError) as error:
             raise InputError(f"Job item {index}: {error}.") from None
         except InputError as error:
@@ -424,6 +441,43 @@ def with_tagged_loras(request: GenerationRequest,
     tagged = loras_tagged(request.base_model, request.prompt, [lora.path for lora in request.loras])
     return request.replace(loras=(*request.loras, *(LoraSpec(path, weight) for path, weight in tagged))) if tagged \
         else request
+
+
+def pictures_in(folder: Path) -> list[Path]:
+    """The pictures a batch can start from in `folder` (not its subfolders), by name as a file browser sorts them
+    ("2.png" before "10.png"); `InputError` when there are none or it cannot be read."""
+    try:
+        found = [entry for entry in folder.iterdir() if entry.suffix.lower() in PICTURE_FILES and entry.is_file()]
+    except OSError as error:
+        raise InputError(f"The folder {folder} cannot be read: {error.strerror or error}.") from None
+    if not found:
+        raise InputError(f"{folder} holds no pictures ({', '.join(sorted(PICTURE_FILES))}).")
+    if len(found) > MAX_UNITS:
+        raise InputError(f"{folder} holds more than {MAX_UNITS:,} pictures; split it into several folders.")
+    return sorted(found, key=lambda path: [int(part) if part.isdigit() else part.lower()
+                                           for part in re.split(r"(\d+)", path.name)])
+
+
+def with_pictures(items: list[dict[str, Any]], pictures: Sequence[Path]) -> list[dict[str, Any]]:
+    """The job run on each of `pictures`: every item once for each picture, picture by picture (an item that names
+    its own picture runs once, on that)."""
+    own = [item for item in items if "image" in item]
+    return own + [{**item, "image": str(path)} for path in pictures for item in items if "image" not in item]
+
+
+def _item_pictures(item: dict[str, Any], picture: Callable[[str, str], str] | None) -> dict[str, Any]:
+    """The pictures an item starts from, by digest, and its strength."""
+    changes: dict[str, Any] = {}
+    for column, field_name, what in (("image", "init_image", "picture"), ("mask", "mask_image", "mask")):
+        if column in item:
+            if picture is None:
+                raise InputError(f"its {what} {item[column]} cannot be read here.")
+            changes[field_name] = picture(str(item[column]), f"The {what} {item[column]}")
+    if "strength" in item:
+        changes["strength"] = _number("strength", item["strength"], False)
+    if "mask_image" in changes and "init_image" not in changes:
+        raise InputError("it has a mask but no image to repaint; add the image column.")
+    return changes
 
 
 def _item_changes(item: dict[str, Any], resolve: Callable[[str], str]) -> dict[str, Any]:
@@ -593,7 +647,8 @@ class BatchRunner:
                 if entry.get("status") == BatchUnitState.PLANNED:
                     destination = target / entry["target"]
                 else:
-                    destination, status = plan_destination(record, target, options, unit.number, len(units), claimed)
+                    destination, status = plan_destination(record, target, options, unit.number, len(units), claimed,
+                                                           unit.picture)
                     if status is not None:  # "skip" rule and the file exists
                         state[unit.key] = {"status": BatchUnitState.DONE, "id": image_id, "note": status,
                                            "target": destination.relative_to(target).as_posix()}

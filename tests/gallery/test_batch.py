@@ -248,7 +248,8 @@ def test_a_spreadsheets_own_columns_are_said_and_left_out(tmp_path):
     assert [(item["prompt"], item["seed"]) for item in items] == [("a fox", "5"), ("an owl", "6")]
     assert [unit.request.seed for unit in plan_units(items, DEFAULTS)] == [5, 6]
     assert unused_options(items) == ("The job's columns id, notes, sampler are not used (the columns used: prompt, "
-                                     "negative, seed, seeds, images, steps, guidance, model, lora, width, height).")
+                                     "negative, seed, seeds, images, steps, guidance, model, lora, width, height, image, mask, "
+                                     "strength).")
 
 
 @pytest.mark.parametrize("content", [
@@ -320,3 +321,71 @@ def test_the_temporary_files_of_killed_writers_are_removed_and_no_others(tmp_pat
     assert left == sorted([".partial-old.png", next(n for n in left if n.startswith(f".partial-{running.pid}-"))])
     running.kill()
     running.wait()
+
+
+def test_a_job_runs_on_each_picture_in_a_folder_as_a_generation_from_it_does(tiny_sd15, hyper_lora, tmp_path, app_home):
+    """A1111's img2img batch: `--pictures FOLDER` makes every prompt once from each picture (in a file browser's
+    order, at each picture's own size), each image equal to `generate --init-image` of the same seed, named after its
+    picture by `{picture}`; a job file's image, mask and strength columns give an item its own (paths from the job
+    file's folder)."""
+    import hashlib
+
+    import numpy as np
+    from pictures import init_picture
+
+    from hypersd_desktop.worker.batch import pictures_in, with_pictures
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    init_picture(64).save(photos / "10.png")
+    init_picture(96).crop((0, 0, 96, 64)).save(photos / "2 beach.jpg", quality=95)
+    (photos / "notes.txt").write_text("not a picture")
+    job = tmp_path / "job.txt"
+    job.write_text("a red fox\n")
+    lora = hyper_lora("Hyper-SD15-4steps-lora")
+    out = tmp_path / "export"
+    run = run_cli("batch", job, "--model", tiny_sd15, "--lora", lora, "--steps", 4, "--seed", 3, "--pictures", photos,
+                  "--strength", 0.5, "--to", out, "--template", "{picture}-{seed}")
+    assert run.returncode == 0, run.stderr
+    assert sorted(path.name for path in out.glob("*.png")) == ["10-4.png", "2 beach-3.png"]
+    for name, seed in (("2 beach.jpg", 3), ("10.png", 4)):
+        alone = run_cli("generate", "--model", tiny_sd15, "--lora", lora, "--steps", 4, "--seed", seed, "--prompt",
+                        "a red fox", "--init-image", photos / name, "--strength", 0.5, "--out", tmp_path / "alone",
+                        "--json")
+        assert alone.returncode == 0, alone.stderr
+        made = json.loads(alone.stdout)["path"]
+        with Image.open(made) as one, Image.open(out / f"{Path(name).stem}-{seed}.png") as two:
+            assert one.size == two.size == ((96, 64) if seed == 3 else (64, 64))  # the picture's own
+            assert np.abs(np.asarray(one.convert("RGB"), np.int16) - np.asarray(two.convert("RGB"), np.int16)).max() <= 1
+    with Image.open(out / "10-4.png") as made:
+        assert "Denoising strength: 0.5" in made.text["parameters"]
+
+    table = tmp_path / "job.csv"  # the columns, as A1111's and diffusers' names call them too
+    table.write_text("prompt,init image,mask,denoising strength\na cat,photos/10.png,,0.4\n"
+                     "a dog,photos/2 beach.jpg,photos/10.png,\n")
+    seen = []
+
+    def picture(path: str, what: str) -> str:  # as `InputImages.add_file` names a file's bytes
+        seen.append(what)
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+    units = plan_units(parse_job(table), DEFAULTS, picture=picture)
+    digest = {name: hashlib.sha256((photos / name).read_bytes()).hexdigest() for name in ("10.png", "2 beach.jpg")}
+    assert [(u.picture, u.request.init_image, u.request.mask_image, u.request.strength) for u in units] == [
+        ("10", digest["10.png"], None, 0.4), ("2 beach", digest["2 beach.jpg"], digest["10.png"], 0.75)]
+    assert seen == [f"The picture {photos / '10.png'}", f"The picture {photos / '2 beach.jpg'}",
+                    f"The mask {photos / '10.png'}"]
+    assert pictures_in(photos) == [photos / "2 beach.jpg", photos / "10.png"]
+    mixed = with_pictures([{"prompt": "own", "image": "x.png"}, {"prompt": "each"}], pictures_in(photos))
+    assert [(item["prompt"], Path(item["image"]).name) for item in mixed] == [
+        ("own", "x.png"), ("each", "2 beach.jpg"), ("each", "10.png")]
+    for bad, message in (("prompt,mask\na cat,photos/10.png\n", "a mask but no image"),
+                         ("prompt,image,strength\na cat,photos/10.png,much\n", "strength")):
+        table.write_text(bad)
+        with pytest.raises(InputError, match=message):
+            plan_units(parse_job(table), DEFAULTS, picture=picture)
+    with pytest.raises(InputError, match="holds no pictures"):
+        pictures_in(tmp_path / "export" / "..")  # job files and folders only
+    text_only = run_cli("batch", job, "--model", tiny_sd15, "--lora", lora, "--steps", 1, "--pictures", tmp_path / "none",
+                        "--to", out)
+    assert text_only.returncode != 0 and "cannot be read" in text_only.stderr

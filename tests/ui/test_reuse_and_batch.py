@@ -300,3 +300,46 @@ def test_hires_guidance_goes_with_the_hires_fix_and_a_guided_model_and_comes_bac
     assert window.hyper_box.currentData() is None  # the image's own guidance runs, and its second pass's
     assert window.hires_guidance.value() == 4.5 and window.build_request().hires_guidance == 4.5
     assert "second pass had its own" not in window.warnings.text()
+
+
+def test_batch_dialog_starts_from_each_picture_in_a_folder(qtbot, parts, tmp_path):
+    """"Start from each picture in": the prompts are made from every picture of the folder (image-to-image at the
+    dialog's strength, each at its picture's own size, the Generate tab's size box left aside), named after their
+    pictures by {picture}; the folder is remembered, and unchecking it makes the prompts from nothing again."""
+    from PIL import Image
+    from pictures import init_picture
+
+    window = parts.window
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    init_picture(64).save(photos / "cat.png")
+    init_picture(96).crop((0, 0, 96, 64)).save(photos / "dog.jpg", quality=95)
+    dialog = window.open_batch()
+    assert not dialog.use_pictures.isChecked() and not dialog.strength.isEnabled() and dialog.size_box.isEnabled()
+    dialog.prompts.setPlainText("a watercolor painting")
+    dialog.select_size(64, 64)
+    dialog.pictures.setText(str(photos))
+    dialog.pictures.textEdited.emit(str(photos))  # as typed: the box is checked
+    assert dialog.use_pictures.isChecked() and dialog.strength.isEnabled() and not dialog.size_box.isEnabled()
+    dialog.strength.setValue(0.6)
+    dialog.first_seed.setValue(7)
+    dialog.template.setText("{picture}-{seed}")
+    target = tmp_path / "out"
+    dialog.folder.setText(str(target))
+    spec = dialog.build_spec()
+    assert [(unit.picture, unit.request.strength, unit.request.width) for unit in spec.units] == [
+        ("cat", 0.6, None), ("dog", 0.6, None)]
+    assert all(window.bridge.inputs.find(unit.request.init_image) for unit in spec.units)  # kept for the worker
+    with qtbot.waitSignal(parts.bridge.batch_finished, timeout=WAIT) as finished:
+        dialog.start()
+    assert finished.args[0].generated == 2
+    assert [f.name for f in image_files(target)] == ["cat-7.png", "dog-8.png"]
+    with Image.open(target / "dog-8.png") as made:
+        assert made.size == (96, 64) and "Denoising strength: 0.6" in made.text["parameters"]
+    dialog.reject()
+    reopened = window.open_batch()
+    assert reopened.use_pictures.isChecked() and reopened.pictures.text() == str(photos)
+    assert reopened.start_button.text() == "Start"  # that job is done
+    reopened.use_pictures.setChecked(False)
+    assert [unit.request.init_image for unit in reopened.build_spec().units] == [None]
+    reopened.reject()
