@@ -18,7 +18,8 @@ from hypersd_desktop.core.codec import CodecError, from_data, to_data
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.images import DIGEST
 from hypersd_desktop.core.vocab import (
-    MASK_MERGES, MAX_DILATE_ERODE, MAX_MASK_OFFSET, Architecture, ControlType, Decoder, Device, DType, Mode, Preprocessor, Preview, Scheduler, SeamFix,
+    MASK_MERGES, MAX_DILATE_ERODE, MAX_MASK_OFFSET, Architecture, ControlType, Decoder, Device, DType, Mode,
+    Preprocessor, Preview, Scheduler, SeamFix,
     Tiling,
 )
 

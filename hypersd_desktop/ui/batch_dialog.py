@@ -7,11 +7,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from PySide6.QtCore import QUrl, Signal
+from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
-    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel,
-    QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QRadioButton, QSpinBox, QVBoxLayout, QWidget,
+    QApplication, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
+    QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QRadioButton, QSpinBox, QVBoxLayout,
+    QWidget,
 )
 
 from hypersd_desktop.core.dynamic_prompts import Wildcards, wildcards_folder
@@ -319,11 +320,17 @@ class BatchDialog(QDialog):
     # -- running --------------------------------------------------------------------------
 
     def start(self) -> int | None:
+        if self.use_pictures.isChecked():  # each picture is read (milliseconds a photo)
+            self.status.setText("Reading the pictures…")
+            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
             spec = self.build_spec()
         except (AppError, ValueError) as error:
             self.status.setText(f"⚠ {error}")
             return None
+        finally:
+            if self.use_pictures.isChecked():
+                QApplication.restoreOverrideCursor()
         self._remember(spec)
         self.spec = spec
         self.folder.setText(str(spec.target))  # as typed ("~/out", in quotes) it is the folder written

@@ -7,8 +7,9 @@ list of prompts or objects, or {"items": [...]} / {"prompts": [...]}), in any of
 ("path[:weight];…"), width, height, image (a picture to start from: image-to-image; a path, from the job file's
 folder), mask (white repainted: inpainting) and strength (how much of the picture is repainted). Missing values
 take the job's defaults. Every (item, seed) is one unit. A job can also run on every picture in a folder
-(`with_pictures`): each item once for each picture, as A1111's img2img batch runs its prompt on each file. A text line may also be one of A1111's "Prompts from file or textbox" script:
-`--prompt "…" --negative_prompt "…" --steps 4 --seed 7 --n_iter 2 …`.
+(`with_pictures`): each item once for each picture, as A1111's img2img batch runs its prompt on each file. A text
+line may also be one of A1111's "Prompts from file or textbox" script: `--prompt "…" --negative_prompt "…" --steps 4
+--seed 7 --n_iter 2 …`.
 
 Each unit's gallery file has a fixed name and its export path is recorded in a state file in the
 export folder before it is written, both written through a temporary name and renamed; so a job
@@ -445,9 +446,11 @@ def with_tagged_loras(request: GenerationRequest,
 
 def pictures_in(folder: Path) -> list[Path]:
     """The pictures a batch can start from in `folder` (not its subfolders), by name as a file browser sorts them
-    ("2.png" before "10.png"); `InputError` when there are none or it cannot be read."""
+    ("2.png" before "10.png"); `InputError` when there are none or it cannot be read. Hidden files are left out: the
+    "._IMG_0001.jpg" a Mac writes beside each file on a USB stick holds no picture."""
     try:
-        found = [entry for entry in folder.iterdir() if entry.suffix.lower() in PICTURE_FILES and entry.is_file()]
+        found = [entry for entry in folder.iterdir() if entry.suffix.lower() in PICTURE_FILES
+                 and not entry.name.startswith(".") and entry.is_file()]
     except OSError as error:
         raise InputError(f"The folder {folder} cannot be read: {error.strerror or error}.") from None
     if not found:

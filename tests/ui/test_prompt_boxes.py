@@ -116,7 +116,8 @@ def test_alt_up_and_down_step_through_the_prompts_made_before_and_history_lists_
     assert not window.negative.isEnabled() and not window.negative_history.button.isEnabled()
     window.negative.setPlainText("unread")
     assert window.generate(count=1)
-    assert window.history.prompts[0] == "a half-typed" and window.negative_history.prompts == ["text, watermark", "blur"]
+    assert window.history.prompts[0] == "a half-typed"
+    assert window.negative_history.prompts == ["text, watermark", "blur"]
     window.hyper_box.setCurrentIndex(0)
     window.guidance.setValue(5.0)  # the LoRA's recipe set it to 0
     assert window.negative.isEnabled() and window.negative_history.button.isEnabled()

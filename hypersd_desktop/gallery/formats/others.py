@@ -110,7 +110,8 @@ def _segment_settings(params: dict) -> dict[str, str]:
              "mask blur": str(round(CUT_GAUSSIAN * setting("segmentmaskblur", SEGMENT_MASK_BLUR, 64)))}
     steps, guidance = to_int(params.get("segmentsteps")), to_float(params.get("segmentcfgscale"))
     width, height = size_of(params.get("segmenttargetresolution"))
-    for switch, values in (("use separate steps", {"steps": steps}), ("use separate CFG scale", {"CFG scale": guidance}),
+    for switch, values in (("use separate steps", {"steps": steps}),
+                           ("use separate CFG scale", {"CFG scale": guidance}),
                            ("use inpaint width height", {"inpaint width": width, "inpaint height": height})):
         if None not in values.values():
             found.update({switch: "True", **{name: f"{value:g}" for name, value in values.items()}})
