@@ -87,6 +87,7 @@ class BatchDialog(QDialog):
                                      "img2img batch: each prompt once for each picture, at the picture's own size; "
                                      "{picture} in the file names is the picture's name")
         self.pictures = QLineEdit(settings.batch_pictures, placeholderText="a folder of photos or drawings")
+        self.chosen_pictures: list[Path] = []  # pictures chosen elsewhere (the gallery's selection), not a folder
         choose_pictures = QPushButton("Choose…")
         choose_pictures.clicked.connect(self._choose_pictures)
         pictures_row = QHBoxLayout()
@@ -221,10 +222,29 @@ class BatchDialog(QDialog):
         return box
 
     def _choose_pictures(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Start from the pictures in", self.pictures.text())
+        start = "" if self.chosen_pictures else self.pictures.text()
+        folder = QFileDialog.getExistingDirectory(self, "Start from the pictures in", start)
         if folder:
+            self._set_chosen([])
             self.pictures.setText(folder)
             self.use_pictures.setChecked(True)
+
+    def start_from_pictures(self, paths: Sequence[str | Path]) -> None:
+        """Make the job from each of `paths` (the gallery's selected images) instead of a folder's pictures."""
+        self._set_chosen([Path(path) for path in paths])
+        self.use_pictures.setChecked(True)
+        self.start_button.setText("Start")
+        self._show_earlier_run()
+
+    def _set_chosen(self, paths: list[Path]) -> None:
+        self.chosen_pictures = paths
+        self.pictures.setReadOnly(bool(paths))
+        if paths:
+            self.use_pictures.setText("Start from each of")
+            self.pictures.setText(f"the {len(paths)} images chosen in the gallery")
+        else:
+            self.use_pictures.setText("Start from each picture in")
+            self.pictures.setText(load_settings(self.library.paths).batch_pictures)
 
     def _pictures_toggled(self, on: bool) -> None:
         """From pictures: their strength; each image is its picture's size."""
@@ -257,7 +277,9 @@ class BatchDialog(QDialog):
             if not items:
                 raise InputError("Type at least one prompt (one per line), or choose a job file.")
         pictures = self.use_pictures.isChecked()
-        if pictures:
+        if pictures and self.chosen_pictures:
+            items = with_pictures(items, self.chosen_pictures)
+        elif pictures:
             folder = typed_path(self.pictures.text())
             if folder is None:
                 raise InputError("Choose the folder of pictures to start from, or uncheck it.")
@@ -313,7 +335,9 @@ class BatchDialog(QDialog):
             batch_template=self.template.text().strip(), batch_format=self.format.currentText(),
             batch_steps=self.steps.value(), batch_width=spec.units[0].request.width or 0,
             batch_height=spec.units[0].request.height or 0,
-            batch_pictures=self.pictures.text().strip() if self.use_pictures.isChecked() else "",
+            # a folder, kept; the gallery's chosen images leave the folder chosen before as it was
+            batch_pictures=(self.pictures.text().strip() if self.use_pictures.isChecked() else "")
+            if not self.chosen_pictures else load_settings(self.library.paths).batch_pictures,
         )
         save_settings(settings, self.library.paths)
 

@@ -538,6 +538,7 @@ class GalleryBrowser(QWidget):
 
     reuse_requested = Signal(object)
     init_image_requested = Signal(str)  # the path of an image to start from (image-to-image)
+    batch_requested = Signal(object)  # the paths of the images a batch job starts from (a list)
     describe_requested = Signal(str)  # the path of an image whose tags become the Generate tab's prompt
     search_descriptions_requested = Signal(object)  # the ids of images to describe for the search (a list)
     imported_unprompted = Signal(object, str)  # an import's images without a prompt (ids), the words it ended with
@@ -796,9 +797,14 @@ class GalleryBrowser(QWidget):
 
     def _update_buttons(self) -> None:
         count = len(self.grid.positions())
-        for button in (self.open_button, self.reuse_button, self.init_button, self.upscale_button, self.copy_button,
+        for button in (self.open_button, self.reuse_button, self.upscale_button, self.copy_button,
                        self.copy_params_button, self.reveal_button):
             button.setEnabled(count == 1)
+        self.init_button.setEnabled(count > 0)
+        self.init_button.setText(f"Start a batch from {count}…" if count > 1 else "Start from it")
+        self.init_button.setToolTip("A batch job that makes its prompts from each of these images (image-to-image)"
+                                    if count > 1 else "Use this image as the Generate tab's init image "
+                                    "(image-to-image); with several selected, a batch job from each")
         self.delete_button.setEnabled(count > 0)
         self.compare_button.setEnabled(count == 2)
         self.delete_button.setText(f"Delete {count}" if count > 1 else "Delete")
@@ -882,6 +888,11 @@ class GalleryBrowser(QWidget):
             self.reuse_requested.emit(record)
 
     def start_from_current(self) -> None:
+        """The image the Generate tab starts from; with several selected (in the grid), a batch job from each."""
+        records = self.selected_records() if self.pages.currentWidget() is not self.viewer else []
+        if len(records) > 1:
+            self.batch_requested.emit([record.path for record in records])
+            return
         record = self.current_record()
         if record is not None:
             self.init_image_requested.emit(record.path)

@@ -591,6 +591,7 @@ class MainWindow(QMainWindow):
         self.find_action.triggered.connect(self._find)
         self.browser.reuse_requested.connect(self.reuse_record)
         self.browser.init_image_requested.connect(self.start_from_image)
+        self.browser.batch_requested.connect(lambda paths: self.open_batch().start_from_pictures(paths))
         self.browser.describe_requested.connect(lambda path: (self.tabs.setCurrentIndex(0),
                                                               self.describe_file(Path(path))))
         self.browser.upscale_requested.connect(self.upscale_record)

@@ -5,6 +5,7 @@ and resumes."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from hypersd_desktop.engine.types import GenerationRequest
 from ui_helpers import WAIT, image_files
@@ -343,3 +344,27 @@ def test_batch_dialog_starts_from_each_picture_in_a_folder(qtbot, parts, tmp_pat
     reopened.use_pictures.setChecked(False)
     assert [unit.request.init_image for unit in reopened.build_spec().units] == [None]
     reopened.reject()
+
+    # several images selected in the gallery: "Start a batch from 2…" opens the job on them
+    browser = window.browser
+    window.tabs.setCurrentWidget(browser)
+    qtbot.waitUntil(lambda: browser.model.count() == 2, timeout=5000)
+    selection = browser.grid.selectionModel()
+    browser.grid.select_position(0)
+    assert browser.init_button.text() == "Start from it" and browser.init_button.isEnabled()
+    selection.select(browser.model.index_at(1), selection.SelectionFlag.Select)
+    assert browser.init_button.text() == "Start a batch from 2…"
+    browser.init_button.click()
+    chosen = window._batch_dialog
+    assert chosen.isVisible() and chosen.use_pictures.isChecked() and chosen.pictures.isReadOnly()
+    assert chosen.pictures.text() == "the 2 images chosen in the gallery"
+    chosen.template.setText("again-{picture}")
+    made = {record.path for record in browser.model.all_records()}
+    with qtbot.waitSignal(parts.bridge.batch_finished, timeout=WAIT) as finished:
+        chosen.start()
+    assert finished.args[0].generated == 2
+    assert {f.name for f in image_files(target)} >= {f"again-{Path(path).stem}.png" for path in made}
+    chosen.reject()
+    again = window.open_batch()  # the folder chosen before is kept
+    assert again.pictures.text() == str(photos) and not again.pictures.isReadOnly()
+    again.reject()
