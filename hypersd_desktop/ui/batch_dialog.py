@@ -97,6 +97,12 @@ class BatchDialog(QDialog):
         self.strength = QDoubleSpinBox(minimum=0.01, maximum=1.0, singleStep=0.05, decimals=2,
                                        value=defaults.strength if defaults else 0.75)
         self.strength.setToolTip("How much of each picture is repainted (at 4 steps 0.5 runs 2)")
+        # the Generate tab's init image (and mask), which every image starts from unless pictures are chosen here
+        self.from_init = self.defaults is not None and self.defaults.init_image is not None
+        masked = " and its mask" if self.from_init and self.defaults.mask_image is not None else ""
+        self.init_note = QLabel(f"Each image starts from the Generate tab's init image{masked} (image-to-image), at "
+                                "the strength below; check the box below to start from pictures of your own instead.",
+                                wordWrap=True, visible=self.from_init)
         self.folder = QLineEdit(settings.batch_dir or str(Path.home() / "Pictures" / "HyperSD batches"))
         choose_folder = QPushButton("Choose…")
         choose_folder.clicked.connect(self._choose_folder)
@@ -122,6 +128,7 @@ class BatchDialog(QDialog):
         form.addRow(self.prompts)
         form.addRow(self.use_file)
         form.addRow(file_row)
+        form.addRow(self.init_note)
         form.addRow(pictures_row)
         form.addRow("Strength", self.strength)
         form.addRow("First seed", self.first_seed)
@@ -248,7 +255,8 @@ class BatchDialog(QDialog):
 
     def _pictures_toggled(self, on: bool) -> None:
         """From pictures: their strength; each image is its picture's size."""
-        self.strength.setEnabled(on)
+        self.strength.setEnabled(on or self.from_init)
+        self.init_note.setVisible(self.from_init and not on)
         self.size_box.setEnabled(not on)
         self.size_box.setToolTip("Each picture's own size (a photo far larger than the model's size scaled down to "
                                  "it)" if on else "")
@@ -302,6 +310,8 @@ class BatchDialog(QDialog):
         )
         if pictures:  # each picture whole, at this strength (the Generate tab's mask is its own picture's)
             defaults = defaults.replace(strength=self.strength.value(), mask_image=None, masked_padding=None)
+        elif self.from_init:
+            defaults = defaults.replace(strength=self.strength.value())
         options = ExportOptions(template=self.template.text().strip(), format=self.format.currentText())
         options.validate()
         folder = typed_path(self.folder.text())

@@ -368,3 +368,36 @@ def test_batch_dialog_starts_from_each_picture_in_a_folder(qtbot, parts, tmp_pat
     again = window.open_batch()  # the folder chosen before is kept
     assert again.pictures.text() == str(photos) and not again.pictures.isReadOnly()
     again.reject()
+
+
+def test_the_batch_dialog_says_its_images_start_from_the_generate_tabs_init_image(qtbot, idle_app, tmp_path):
+    """A picture in the Generate tab's Init image box goes with a batch job, as its other settings do: the dialog says
+    so and takes its strength; pictures chosen in the dialog take its place, and without it nothing is said."""
+    from PIL import Image
+
+    window = idle_app.window
+    bare = window.open_batch()
+    assert not bare.init_note.isVisible() and not bare.strength.isEnabled()
+    bare.reject()
+    picture = tmp_path / "start.png"
+    Image.new("RGB", (64, 64), (20, 90, 160)).save(picture)
+    assert window.init_image.load_file(picture)
+    window.prompt.setPlainText("a red fox")
+    asked = window.build_request()
+    dialog = window.open_batch()
+    dialog.prompts.setPlainText("a blue whale")
+    dialog.folder.setText(str(tmp_path / "out"))
+    assert dialog.init_note.isVisibleTo(dialog) and "init image (image-to-image)" in dialog.init_note.text()
+    assert dialog.strength.isEnabled() and dialog.strength.value() == asked.strength
+    dialog.strength.setValue(0.35)
+    (unit,) = dialog.build_spec().units
+    assert (unit.request.init_image, unit.request.strength, unit.picture) == (asked.init_image, 0.35, "")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (64, 64), (200, 20, 20)).save(photos / "red.png")
+    dialog.pictures.setText(str(photos))
+    dialog.use_pictures.setChecked(True)
+    assert not dialog.init_note.isVisibleTo(dialog)
+    (unit,) = dialog.build_spec().units
+    assert unit.request.init_image != asked.init_image and unit.picture == "red"
+    dialog.reject()
