@@ -457,8 +457,8 @@ def pictures_in(folder: Path) -> list[Path]:
         raise InputError(f"{folder} holds no pictures ({', '.join(sorted(PICTURE_FILES))}).")
     if len(found) > MAX_UNITS:
         raise InputError(f"{folder} holds more than {MAX_UNITS:,} pictures; split it into several folders.")
-    return sorted(found, key=lambda path: [int(part) if part.isdigit() else part.lower()
-                                           for part in re.split(r"(\d+)", path.name)])
+    return sorted(found, key=lambda path: [int(part) if odd % 2 else part.lower()  # the digits' runs are the odd parts
+                                           for odd, part in enumerate(re.split(r"(\d+)", path.name))])
 
 
 def with_pictures(items: list[dict[str, Any]], pictures: Sequence[Path]) -> list[dict[str, Any]]:
