@@ -10,14 +10,15 @@ from hypersd_desktop.cli.common import (
 )
 from hypersd_desktop.cli.gallery import add_export_options, export_options
 from hypersd_desktop.core.dynamic_prompts import Wildcards, wildcards_folder
-from hypersd_desktop.core.errors import CancelledError
+from hypersd_desktop.core.errors import CancelledError, InputError
 from hypersd_desktop.core.paths import AppPaths
 
 
 def add_parser(commands) -> None:
     batch = commands.add_parser("batch", help="generate a job file of prompts into the gallery and export them")
-    batch.add_argument("job", type=Path, help="text (one prompt a line, or A1111 prompt-file lines: --prompt … --steps …), "
-                       "CSV or JSON job file")
+    batch.add_argument("job", type=Path, nargs="?",
+                       help="text (one prompt a line, or A1111 prompt-file lines: --prompt … --steps …), CSV or JSON "
+                            "job file (may be left out with --pictures and --picture-prompts)")
     batch.add_argument("--model", help="default base model (path or installed name; default: the window's, with its "
                                        "Hyper-SD file unless --lora names one)")
     batch.add_argument("--lora", action="append", default=[], type=parse_lora, metavar="PATH[:WEIGHT]")
@@ -32,6 +33,10 @@ def add_parser(commands) -> None:
                        help="run the job on each picture in FOLDER (image-to-image, A1111's img2img batch): every "
                             "prompt once for each picture, at the picture's own size unless --width/--height say "
                             "otherwise; {picture} in --template names each file after its picture")
+    batch.add_argument("--picture-prompts", action="store_true",
+                       help="with --pictures: each picture's own prompts, as its file says it was made (A1111's, "
+                            "ComfyUI's … as reuse reads them), follow the job's, as A1111's img2img batch adds a "
+                            "picture's PNG info; the job file may then be left out")
     batch.add_argument("--strength", type=float,
                        help="how much of each picture is repainted, 0-1 (default 0.75); a job's strength column "
                             "sets an item's own")
@@ -58,6 +63,11 @@ def _batch(gallery, args) -> int:
     from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
     from hypersd_desktop.worker import batch
 
+    if args.picture_prompts and args.pictures is None:
+        raise InputError("--picture-prompts reads the prompts of the --pictures FOLDER's pictures; add --pictures.")
+    if args.job is None and not args.picture_prompts:
+        raise InputError("Give a job file of prompts, or --pictures FOLDER with --picture-prompts to make each picture "
+                         "with its own prompt.")
     resolve = resolver()
     unet = None
     if args.model is None:
@@ -70,9 +80,9 @@ def _batch(gallery, args) -> int:
     )
     options = export_options(args)
     options.validate()
-    items = batch.parse_job(args.job)
+    items = batch.parse_job(args.job) if args.job is not None else [{"prompt": ""}]
     if args.pictures is not None:
-        items = batch.with_pictures(items, batch.pictures_in(args.pictures.expanduser()))
+        items = batch.with_pictures(items, batch.pictures_in(args.pictures.expanduser()), args.picture_prompts)
     styles = styles_named(args.style)  # added to each item's prompts, as A1111 adds styles to prompt-file lines
     from hypersd_desktop.models.library import ModelLibrary
     from hypersd_desktop.worker.service import GenerationService
@@ -91,7 +101,8 @@ def _batch(gallery, args) -> int:
              "or an image column)")
     job_id = batch.job_id_for(items, defaults, options, args.seeds_per_prompt, styles)
     runner = batch.BatchRunner(service)
-    print(f"batch {job_id}: {len(units)} images from {args.job.name} into {args.to}", file=sys.stderr)
+    source = args.job.name if args.job is not None else f"the pictures in {args.pictures}"
+    print(f"batch {job_id}: {len(units)} images from {source} into {args.to}", file=sys.stderr)
     if note := batch.unused_options(items):
         print(f"note: {note}", file=sys.stderr)
     with ProgressBar("batch", unit="image") as bar:

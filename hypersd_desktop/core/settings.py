@@ -69,6 +69,7 @@ class Settings:
     batch_width: int = 0  # 0: the generation controls' size
     batch_height: int = 0
     batch_pictures: str = ""  # the folder of pictures the last batch started from ("": it made them from prompts)
+    batch_picture_prompts: bool = False  # each picture's own prompts followed the job's
     plot_x: str = "steps"  # the X/Y/Z plot dialog's last axes (engine/plot.py's names; empty: Nothing) and values
     plot_x_values: str = "1, 2, 4, 8"
     plot_y: str = ""

@@ -94,6 +94,11 @@ class BatchDialog(QDialog):
         pictures_row.addWidget(self.use_pictures)
         pictures_row.addWidget(self.pictures, 1)
         pictures_row.addWidget(choose_pictures)
+        self.own_prompts = QCheckBox("Add each picture's own prompt, as its file says it was made",
+                                     checked=settings.batch_picture_prompts)
+        self.own_prompts.setToolTip("As A1111's img2img batch adds a picture's PNG info: the prompts a picture was "
+                                    "made with (read as reuse reads them, from A1111, ComfyUI, InvokeAI, NovelAI …) "
+                                    "follow the job's, which may then be left empty")
         self.strength = QDoubleSpinBox(minimum=0.01, maximum=1.0, singleStep=0.05, decimals=2,
                                        value=defaults.strength if defaults else 0.75)
         self.strength.setToolTip("How much of each picture is repainted (at 4 steps 0.5 runs 2)")
@@ -130,6 +135,7 @@ class BatchDialog(QDialog):
         form.addRow(file_row)
         form.addRow(self.init_note)
         form.addRow(pictures_row)
+        form.addRow(self.own_prompts)
         form.addRow("Strength", self.strength)
         form.addRow("First seed", self.first_seed)
         form.addRow("Seeds per prompt", self.seeds_per_prompt)
@@ -256,6 +262,7 @@ class BatchDialog(QDialog):
     def _pictures_toggled(self, on: bool) -> None:
         """From pictures: their strength; each image is its picture's size."""
         self.strength.setEnabled(on or self.from_init)
+        self.own_prompts.setEnabled(on)
         self.init_note.setVisible(self.from_init and not on)
         self.size_box.setEnabled(not on)
         self.size_box.setToolTip("Each picture's own size (a photo far larger than the model's size scaled down to "
@@ -282,16 +289,20 @@ class BatchDialog(QDialog):
             items = parse_job(path)
         else:
             items = prompt_lines(self.prompts.toPlainText())
+            own = self.use_pictures.isChecked() and self.own_prompts.isChecked()
+            if not items and own:  # the pictures' prompts alone
+                items = [{"prompt": ""}]
             if not items:
                 raise InputError("Type at least one prompt (one per line), or choose a job file.")
         pictures = self.use_pictures.isChecked()
+        own = pictures and self.own_prompts.isChecked()
         if pictures and self.chosen_pictures:
-            items = with_pictures(items, self.chosen_pictures)
+            items = with_pictures(items, self.chosen_pictures, own)
         elif pictures:
             folder = typed_path(self.pictures.text())
             if folder is None:
                 raise InputError("Choose the folder of pictures to start from, or uncheck it.")
-            items = with_pictures(items, pictures_in(folder))
+            items = with_pictures(items, pictures_in(folder), own)
         hyper = self.hyper_box.currentData()
         unet, loras = hyper_parts(hyper)
         width, height = (None, None) if pictures else self.size_box.currentData() or (None, None)
@@ -348,6 +359,7 @@ class BatchDialog(QDialog):
             # a folder, kept; the gallery's chosen images leave the folder chosen before as it was
             batch_pictures=(self.pictures.text().strip() if self.use_pictures.isChecked() else "")
             if not self.chosen_pictures else load_settings(self.library.paths).batch_pictures,
+            batch_picture_prompts=self.own_prompts.isChecked(),
         )
         save_settings(settings, self.library.paths)
 

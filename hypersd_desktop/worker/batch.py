@@ -46,7 +46,7 @@ from hypersd_desktop.core.vocab import BatchUnitState, ExportStatus
 from hypersd_desktop.engine.backend import batch_key
 from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, LoraSpec
 from hypersd_desktop.gallery.export import ExportEntry, ExportOptions, plan_destination, write_image, write_manifests
-from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES, Gallery
+from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES, Gallery, read_metadata
 from hypersd_desktop.worker.service import GenerationService
 
 MAX_UNITS = 100_000  # images in one job
@@ -461,11 +461,40 @@ def pictures_in(folder: Path) -> list[Path]:
                                            for odd, part in enumerate(re.split(r"(\d+)", path.name))])
 
 
-def with_pictures(items: list[dict[str, Any]], pictures: Sequence[Path]) -> list[dict[str, Any]]:
+def with_pictures(items: list[dict[str, Any]], pictures: Sequence[Path],
+                  own_prompts: bool = False) -> list[dict[str, Any]]:
     """The job run on each of `pictures`: every item once for each picture, picture by picture (an item that names
-    its own picture runs once, on that)."""
-    own = [item for item in items if "image" in item]
-    return own + [{**item, "image": str(path)} for path in pictures for item in items if "image" not in item]
+    its own picture runs once, on that). With `own_prompts`, each picture's own prompts (as its file says it was
+    made: `picture_prompts`) follow the item's, as A1111's img2img batch adds a picture's "PNG info" to its prompts;
+    `InputError` for a picture without one where the item has none either."""
+    made = [item for item in items if "image" in item]
+    for path in pictures:
+        prompt, negative = picture_prompts(path) if own_prompts else ("", "")
+        for item in items:
+            if "image" in item:
+                continue
+            joined = {"prompt": _joined(item.get("prompt"), prompt), "negative": _joined(item.get("negative"), negative)}
+            if not joined["prompt"]:
+                raise InputError(f"{path.name} says no prompt it was made with, and the job gives none; type a prompt "
+                                 "to make it with.")
+            made.append({**item, "image": str(path), **{key: text for key, text in joined.items() if text}})
+    return made
+
+
+def picture_prompts(path: Path) -> tuple[str, str]:
+    """The prompt and negative prompt a picture's file (or the files its tool keeps beside it) says it was made with,
+    as the gallery and reuse read them; empty where it says none."""
+    try:
+        metadata, *_ = read_metadata(path)
+    except OSError:  # no picture: read when the job reads it, which says so
+        return "", ""
+    return (metadata.prompt.strip(), metadata.negative_prompt.strip()) if metadata is not None else ("", "")
+
+
+def _joined(typed: Any, own: str) -> str:
+    """The job's words, then a picture's own, as one prompt."""
+    typed = str(typed or "").strip()
+    return ", ".join(part for part in (typed.rstrip(","), own) if part) if typed and own else typed or own
 
 
 def _item_pictures(item: dict[str, Any], picture: Callable[[str, str], str] | None) -> dict[str, Any]:

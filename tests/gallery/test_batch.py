@@ -391,3 +391,44 @@ def test_a_job_runs_on_each_picture_in_a_folder_as_a_generation_from_it_does(tin
     text_only = run_cli("batch", job, "--model", tiny_sd15, "--lora", lora, "--steps", 1, "--pictures",
                         tmp_path / "none", "--to", out)
     assert text_only.returncode != 0 and "cannot be read" in text_only.stderr
+
+
+def test_each_pictures_own_prompt_follows_the_jobs_as_a1111s_png_info_does(tmp_path):
+    """With --picture-prompts (the dialog's "Add each picture's own prompt"), a picture made by another tool is made
+    again with the prompts its file says (A1111's text, ComfyUI's graph … as reuse reads them) after the job's; a
+    picture that says none takes the job's alone, and one made with no prompt at all is refused by name."""
+    from PIL.PngImagePlugin import PngInfo
+
+    from hypersd_desktop.worker.batch import pictures_in, with_pictures
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    info = PngInfo()
+    info.add_text("parameters", "a red fox in snow, <lora:film:0.5>\nNegative prompt: blurry\nSteps: 20, Seed: 5")
+    Image.new("RGB", (64, 64)).save(photos / "a1111.png", pnginfo=info)
+    graph = {"3": {"class_type": "KSampler", "inputs": {"seed": 1, "steps": 4, "cfg": 1.0, "sampler_name": "euler",
+                                                         "scheduler": "normal", "denoise": 1.0, "model": ["4", 0],
+                                                         "positive": ["6", 0], "negative": ["7", 0],
+                                                         "latent_image": ["5", 0]}},
+             "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd15.safetensors"}},
+             "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64, "batch_size": 1}},
+             "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a lighthouse", "clip": ["4", 1]}},
+             "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "", "clip": ["4", 1]}}}
+    info = PngInfo()
+    info.add_text("prompt", json.dumps(graph))
+    Image.new("RGB", (64, 64)).save(photos / "comfy.png", pnginfo=info)
+    Image.new("RGB", (64, 64)).save(photos / "photo.jpg")
+    pictures = pictures_in(photos)
+    items = with_pictures([{"prompt": "watercolor", "negative": "text"}], pictures, own_prompts=True)
+    assert [(Path(item["image"]).name, item["prompt"], item.get("negative")) for item in items] == [
+        ("a1111.png", "watercolor, a red fox in snow, <lora:film:0.5>", "text, blurry"),
+        ("comfy.png", "watercolor, a lighthouse", "text"), ("photo.jpg", "watercolor", "text")]
+    assert [item["prompt"] for item in with_pictures([{"prompt": "oil"}], pictures)] == ["oil"] * 3  # not asked
+    with pytest.raises(InputError, match="photo.jpg says no prompt it was made with"):
+        with_pictures([{"prompt": ""}], pictures, own_prompts=True)
+    own = with_pictures([{"prompt": ""}], pictures[:2], own_prompts=True)
+    assert [item["prompt"] for item in own] == ["a red fox in snow, <lora:film:0.5>", "a lighthouse"]
+    no_job = run_cli("batch", "--pictures", photos, "--to", tmp_path / "out")
+    assert no_job.returncode != 0 and "--picture-prompts" in no_job.stderr
+    alone = run_cli("batch", tmp_path / "job.txt", "--picture-prompts", "--to", tmp_path / "out")
+    assert alone.returncode != 0 and "add --pictures" in alone.stderr

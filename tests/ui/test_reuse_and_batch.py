@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.engine.types import GenerationRequest
 from ui_helpers import WAIT, image_files
 
@@ -401,3 +404,36 @@ def test_the_batch_dialog_says_its_images_start_from_the_generate_tabs_init_imag
     (unit,) = dialog.build_spec().units
     assert unit.request.init_image != asked.init_image and unit.picture == "red"
     dialog.reject()
+
+
+def test_the_batch_dialog_adds_each_pictures_own_prompt_when_asked(qtbot, idle_app, tmp_path):
+    """"Add each picture's own prompt": with the prompts box empty, each picture is made with the prompt its file
+    says; typed prompts come first; the choice is remembered."""
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    info = PngInfo()
+    info.add_text("parameters", "a castle on a hill\nNegative prompt: fog\nSteps: 20, Seed: 5")
+    Image.new("RGB", (64, 64)).save(photos / "castle.png", pnginfo=info)
+    dialog = idle_app.window.open_batch()
+    assert not dialog.own_prompts.isEnabled()
+    dialog.prompts.setPlainText("")
+    dialog.folder.setText(str(tmp_path / "out"))
+    dialog.pictures.setText(str(photos))
+    dialog.use_pictures.setChecked(True)
+    assert dialog.own_prompts.isEnabled() and not dialog.own_prompts.isChecked()
+    with pytest.raises(InputError, match="Type at least one prompt"):
+        dialog.build_spec()
+    dialog.own_prompts.setChecked(True)
+    (unit,) = dialog.build_spec().units
+    assert (unit.request.prompt, unit.picture) == ("a castle on a hill", "castle")
+    dialog.prompts.setPlainText("pencil sketch")
+    (unit,) = dialog.build_spec().units
+    assert unit.request.prompt == "pencil sketch, a castle on a hill"
+    dialog._remember(dialog.build_spec())
+    dialog.reject()
+    again = idle_app.window.open_batch()
+    assert again.own_prompts.isChecked() and again.use_pictures.isChecked()
+    again.reject()
