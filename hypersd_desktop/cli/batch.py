@@ -33,6 +33,11 @@ def add_parser(commands) -> None:
                        help="run the job on each picture in FOLDER (image-to-image, A1111's img2img batch): every "
                             "prompt once for each picture, at the picture's own size unless --width/--height say "
                             "otherwise; {picture} in --template names each file after its picture")
+    batch.add_argument("--masks", type=Path, metavar="FOLDER",
+                       help="with --pictures: inpaint each picture through the mask of its name in FOLDER (white "
+                            "repainted; any extension), as A1111's inpaint batch mask directory; one mask there "
+                            "inpaints every picture")
+    batch.add_argument("--mask-blur", type=int, help="pixels of blur on the masks' edges (default 4)")
     batch.add_argument("--picture-prompts", action="store_true",
                        help="with --pictures: each picture's own prompts, as its file says it was made (A1111's, "
                             "ComfyUI's … as reuse reads them), follow the job's, as A1111's img2img batch adds a "
@@ -63,6 +68,8 @@ def _batch(gallery, args) -> int:
     from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
     from hypersd_desktop.worker import batch
 
+    if args.masks is not None and args.pictures is None:
+        raise InputError("--masks inpaints the --pictures FOLDER's pictures; add --pictures.")
     if args.picture_prompts and args.pictures is None:
         raise InputError("--picture-prompts reads the prompts of the --pictures FOLDER's pictures; add --pictures.")
     if args.job is None and not args.picture_prompts:
@@ -77,12 +84,14 @@ def _batch(gallery, args) -> int:
         width=args.width, height=args.height, seed=args.seed, device=args.device, dtype=args.dtype,
         loras=tuple(LoraSpec(resolve(spec.path), spec.weight) for spec in args.lora),
         **({} if args.strength is None else {"strength": args.strength}),
+        **({} if args.mask_blur is None else {"mask_blur": args.mask_blur}),
     )
     options = export_options(args)
     options.validate()
     items = batch.parse_job(args.job) if args.job is not None else [{"prompt": ""}]
     if args.pictures is not None:
-        items = batch.with_pictures(items, batch.pictures_in(args.pictures.expanduser()), args.picture_prompts)
+        masks = batch.pictures_in(args.masks.expanduser()) if args.masks is not None else []
+        items = batch.with_pictures(items, batch.pictures_in(args.pictures.expanduser()), args.picture_prompts, masks)
     styles = styles_named(args.style)  # added to each item's prompts, as A1111 adds styles to prompt-file lines
     from hypersd_desktop.models.library import ModelLibrary
     from hypersd_desktop.worker.service import GenerationService

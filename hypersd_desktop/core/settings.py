@@ -70,6 +70,7 @@ class Settings:
     batch_height: int = 0
     batch_pictures: str = ""  # the folder of pictures the last batch started from ("": it made them from prompts)
     batch_picture_prompts: bool = False  # each picture's own prompts followed the job's
+    batch_masks: str = ""  # the folder of masks it inpainted them through ("": none)
     plot_x: str = "steps"  # the X/Y/Z plot dialog's last axes (engine/plot.py's names; empty: Nothing) and values
     plot_x_values: str = "1, 2, 4, 8"
     plot_y: str = ""

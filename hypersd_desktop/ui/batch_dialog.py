@@ -94,6 +94,18 @@ class BatchDialog(QDialog):
         pictures_row.addWidget(self.use_pictures)
         pictures_row.addWidget(self.pictures, 1)
         pictures_row.addWidget(choose_pictures)
+        self.masks = QLineEdit(settings.batch_masks, clearButtonEnabled=True,
+                               placeholderText="none (optional: a folder of masks named as the pictures, or one mask)")
+        self.masks.setToolTip("Inpaint each picture through the mask of its name (white repainted), as A1111's inpaint "
+                              "batch mask directory; a folder of one mask inpaints every picture through it. The "
+                              "Generate tab's mask blur and inpaint area apply")
+        choose_masks = QPushButton("Choose…")
+        choose_masks.clicked.connect(self._choose_masks)
+        self.masks_row = QWidget()
+        masks_row = QHBoxLayout(self.masks_row)
+        masks_row.setContentsMargins(0, 0, 0, 0)
+        masks_row.addWidget(self.masks, 1)
+        masks_row.addWidget(choose_masks)
         self.own_prompts = QCheckBox("Add each picture's own prompt, as its file says it was made",
                                      checked=settings.batch_picture_prompts)
         self.own_prompts.setToolTip("As A1111's img2img batch adds a picture's PNG info: the prompts a picture was "
@@ -135,6 +147,7 @@ class BatchDialog(QDialog):
         form.addRow(file_row)
         form.addRow(self.init_note)
         form.addRow(pictures_row)
+        form.addRow("Masks", self.masks_row)
         form.addRow(self.own_prompts)
         form.addRow("Strength", self.strength)
         form.addRow("First seed", self.first_seed)
@@ -242,6 +255,11 @@ class BatchDialog(QDialog):
             self.pictures.setText(folder)
             self.use_pictures.setChecked(True)
 
+    def _choose_masks(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Inpaint through the masks in", self.masks.text())
+        if folder:
+            self.masks.setText(folder)
+
     def start_from_pictures(self, paths: Sequence[str | Path]) -> None:
         """Make the job from each of `paths` (the gallery's selected images) instead of a folder's pictures."""
         self._set_chosen([Path(path) for path in paths])
@@ -263,6 +281,7 @@ class BatchDialog(QDialog):
         """From pictures: their strength; each image is its picture's size."""
         self.strength.setEnabled(on or self.from_init)
         self.own_prompts.setEnabled(on)
+        self.masks_row.setEnabled(on)
         self.init_note.setVisible(self.from_init and not on)
         self.size_box.setEnabled(not on)
         self.size_box.setToolTip("Each picture's own size (a photo far larger than the model's size scaled down to "
@@ -296,13 +315,15 @@ class BatchDialog(QDialog):
                 raise InputError("Type at least one prompt (one per line), or choose a job file.")
         pictures = self.use_pictures.isChecked()
         own = pictures and self.own_prompts.isChecked()
+        masks_folder = typed_path(self.masks.text()) if pictures else None
+        masks = pictures_in(masks_folder) if masks_folder is not None else []
         if pictures and self.chosen_pictures:
-            items = with_pictures(items, self.chosen_pictures, own)
+            items = with_pictures(items, self.chosen_pictures, own, masks)
         elif pictures:
             folder = typed_path(self.pictures.text())
             if folder is None:
                 raise InputError("Choose the folder of pictures to start from, or uncheck it.")
-            items = with_pictures(items, pictures_in(folder), own)
+            items = with_pictures(items, pictures_in(folder), own, masks)
         hyper = self.hyper_box.currentData()
         unet, loras = hyper_parts(hyper)
         width, height = (None, None) if pictures else self.size_box.currentData() or (None, None)
@@ -319,8 +340,9 @@ class BatchDialog(QDialog):
             hires_guidance=None, face_detail=base.face_detail if self.detail_faces.isChecked() else None,
             hand_detail=base.hand_detail if self.detail_hands.isChecked() else None,
         )
-        if pictures:  # each picture whole, at this strength (the Generate tab's mask is its own picture's)
-            defaults = defaults.replace(strength=self.strength.value(), mask_image=None, masked_padding=None)
+        if pictures:  # each picture whole (or through its mask) at this strength: the Generate tab's mask is its own
+            defaults = defaults.replace(strength=self.strength.value(), mask_image=None,
+                                        masked_padding=defaults.masked_padding if masks else None)
         elif self.from_init:
             defaults = defaults.replace(strength=self.strength.value())
         options = ExportOptions(template=self.template.text().strip(), format=self.format.currentText())
@@ -359,7 +381,7 @@ class BatchDialog(QDialog):
             # a folder, kept; the gallery's chosen images leave the folder chosen before as it was
             batch_pictures=(self.pictures.text().strip() if self.use_pictures.isChecked() else "")
             if not self.chosen_pictures else load_settings(self.library.paths).batch_pictures,
-            batch_picture_prompts=self.own_prompts.isChecked(),
+            batch_picture_prompts=self.own_prompts.isChecked(), batch_masks=self.masks.text().strip(),
         )
         save_settings(settings, self.library.paths)
 

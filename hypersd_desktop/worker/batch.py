@@ -38,7 +38,7 @@ from typing import Any
 from hypersd_desktop.core.dynamic_prompts import Wildcards, chosen, every, is_dynamic
 from hypersd_desktop.core.errors import AppError, CancelledError, InputError, NotSavedError, OutOfMemoryError
 from hypersd_desktop.core.files import remove_stale_partials, why_not_written, write_atomic
-from hypersd_desktop.core.images import PICTURE_SUFFIXES
+from hypersd_desktop.core.images import PICTURE_SUFFIXES, open_any_size
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.prompt_styles import PromptStyle, apply_styles
 from hypersd_desktop.core.text import saved_text
@@ -57,6 +57,7 @@ COLUMNS = ("prompt", "negative", "seed", "seeds", "images", "steps", "guidance",
            "image", "mask", "strength")
 PICTURE_COLUMNS = ("image", "mask")  # paths, read from the job file's folder
 PICTURE_FILES = (*IMAGE_SUFFIXES, *PICTURE_SUFFIXES)  # what a folder's pictures are named
+EXIF_ORIENTATION = 0x0112  # 5 to 8: the picture is shown turned a quarter
 UNUSED = "a1111_unused"  # an item's A1111 options that this app does not use (see `unused_options`)
 IGNORED = "other_columns"  # an item's columns of no setting here (a spreadsheet's notes; see `unused_options`)
 
@@ -461,15 +462,19 @@ def pictures_in(folder: Path) -> list[Path]:
                                            for odd, part in enumerate(re.split(r"(\d+)", path.name))])
 
 
-def with_pictures(items: list[dict[str, Any]], pictures: Sequence[Path],
-                  own_prompts: bool = False) -> list[dict[str, Any]]:
+def with_pictures(items: list[dict[str, Any]], pictures: Sequence[Path], own_prompts: bool = False,
+                  masks: Sequence[Path] = ()) -> list[dict[str, Any]]:
     """The job run on each of `pictures`: every item once for each picture, picture by picture (an item that names
     its own picture runs once, on that). With `own_prompts`, each picture's own prompts (as its file says it was
     made: `picture_prompts`) follow the item's, as A1111's img2img batch adds a picture's "PNG info" to its prompts;
-    `InputError` for a picture without one where the item has none either."""
+    `InputError` for a picture without one where the item has none either. `masks` (a folder's: `pictures_in`)
+    inpaint them, as A1111's "inpaint batch mask directory" does: one mask, every picture; more, each picture the
+    mask of its name (`matched_masks`)."""
     made = [item for item in items if "image" in item]
+    mask_of = matched_masks(pictures, masks) if masks else {}
     for path in pictures:
         prompt, negative = picture_prompts(path) if own_prompts else ("", "")
+        masked = {"mask": str(mask_of[path])} if path in mask_of else {}
         for item in items:
             if "image" in item:
                 continue
@@ -477,8 +482,42 @@ def with_pictures(items: list[dict[str, Any]], pictures: Sequence[Path],
             if not joined["prompt"]:
                 raise InputError(f"{path.name} says no prompt it was made with, and the job gives none; type a prompt "
                                  "to make it with.")
-            made.append({**item, "image": str(path), **{key: text for key, text in joined.items() if text}})
+            made.append({**item, "image": str(path), **masked, **{key: text for key, text in joined.items() if text}})
     return made
+
+
+def matched_masks(pictures: Sequence[Path], masks: Sequence[Path]) -> dict[Path, Path]:
+    """The mask of each picture: the only one, or the one of its name (any extension, any case); `InputError` naming
+    the pictures without one, or a mask whose size is not its picture's (as shown: a phone photo turned upright)."""
+    if len(masks) == 1:
+        found = {path: masks[0] for path in pictures}
+    else:
+        by_name = {mask.stem.lower(): mask for mask in masks}
+        found = {path: by_name[path.stem.lower()] for path in pictures if path.stem.lower() in by_name}
+        missing = [path.name for path in pictures if path not in found]
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise InputError(f"No mask of the same name for {shown} in {masks[0].parent}: each picture is inpainted "
+                             "through the mask named as it is (or one mask for all). Add them, or move those "
+                             "pictures out.")
+    for path, mask in found.items():
+        sizes = upright_size(path), upright_size(mask)
+        if None not in sizes and sizes[0] != sizes[1]:
+            raise InputError(f"The mask {mask.name} is {sizes[1][0]} × {sizes[1][1]} and the picture {path.name} "
+                             f"{sizes[0][0]} × {sizes[0][1]}; a mask is the size of its picture.")
+    return found
+
+
+def upright_size(path: Path) -> tuple[int, int] | None:
+    """A picture's size as it is shown (its EXIF orientation applied), read from its header; None where it cannot be
+    read here (the job reads it later, and says why)."""
+    try:
+        with open_any_size(path) as image:
+            width, height = image.size
+            turned = image.getexif().get(EXIF_ORIENTATION) in (5, 6, 7, 8)
+    except (OSError, ValueError, SyntaxError):
+        return None
+    return (height, width) if turned else (width, height)
 
 
 def picture_prompts(path: Path) -> tuple[str, str]:

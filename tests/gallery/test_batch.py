@@ -432,3 +432,58 @@ def test_each_pictures_own_prompt_follows_the_jobs_as_a1111s_png_info_does(tmp_p
     assert no_job.returncode != 0 and "--picture-prompts" in no_job.stderr
     alone = run_cli("batch", tmp_path / "job.txt", "--picture-prompts", "--to", tmp_path / "out")
     assert alone.returncode != 0 and "add --pictures" in alone.stderr
+
+
+def test_pictures_are_inpainted_through_the_masks_of_their_names(tiny_sd15, hyper_lora, tmp_path, app_home):
+    """--masks FOLDER (A1111's inpaint batch mask directory): each picture through the mask of its name, any
+    extension and case, or every picture through the one mask there; the image equals `generate --mask` of it. A
+    picture without its mask, or a mask of another size (a phone photo counts as shown, turned upright), is refused
+    before anything is made."""
+    import numpy as np
+    from pictures import init_picture
+
+    from hypersd_desktop.worker.batch import matched_masks, pictures_in
+
+    photos, masks = tmp_path / "photos", tmp_path / "masks"
+    photos.mkdir()
+    masks.mkdir()
+    init_picture(64).save(photos / "Cat.png")
+    init_picture(64).transpose(Image.Transpose.FLIP_LEFT_RIGHT).save(photos / "dog.jpg", quality=95)
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (16, 16, 48, 48))
+    mask.save(masks / "cat.PNG")
+    Image.new("L", (64, 64), 255).save(masks / "dog.webp")
+    pictures, found = pictures_in(photos), pictures_in(masks)
+    cat, dog = photos / "Cat.png", photos / "dog.jpg"
+    assert matched_masks(pictures, found) == {cat: masks / "cat.PNG", dog: masks / "dog.webp"}
+    assert matched_masks(pictures, found[:1]) == {cat: masks / "cat.PNG", dog: masks / "cat.PNG"}
+    with pytest.raises(InputError, match="No mask of the same name for dog.jpg"):
+        matched_masks(pictures, [masks / "cat.PNG", masks / "other.png"])
+    turned = tmp_path / "turned.jpg"  # stored 96 × 64 and shown 64 × 96, as a phone saves a portrait photo
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (96, 64)).save(turned, exif=exif)
+    tall, wide = tmp_path / "tall.png", tmp_path / "wide.png"
+    Image.new("L", (64, 96)).save(tall)
+    Image.new("L", (96, 64)).save(wide)
+    assert matched_masks([turned], [tall]) == {turned: tall}
+    with pytest.raises(InputError, match="The mask wide.png is 96 × 64 and the picture turned.jpg 64 × 96"):
+        matched_masks([turned], [wide])
+
+    job = tmp_path / "job.txt"
+    job.write_text("a red fox\n")
+    lora = hyper_lora("Hyper-SD15-4steps-lora")
+    out = tmp_path / "export"
+    run = run_cli("batch", job, "--model", tiny_sd15, "--lora", lora, "--steps", 4, "--seed", 3, "--pictures", photos,
+                  "--masks", masks, "--strength", 0.9, "--to", out, "--template", "{picture}")
+    assert run.returncode == 0, run.stderr
+    alone = run_cli("generate", "--model", tiny_sd15, "--lora", lora, "--steps", 4, "--seed", 3, "--prompt",
+                    "a red fox", "--init-image", photos / "Cat.png", "--mask", masks / "cat.PNG", "--strength", 0.9,
+                    "--out", tmp_path / "alone", "--json")
+    assert alone.returncode == 0, alone.stderr
+    with Image.open(json.loads(alone.stdout)["path"]) as one, Image.open(out / "Cat.png") as two:
+        one, two = (np.asarray(made.convert("RGB"), np.int16) for made in (one, two))
+    assert np.abs(one - two).max() <= 1
+    assert np.abs(two[:8] - np.asarray(init_picture(64), np.int16)[:8]).max() <= 3  # outside the mask: kept
+    no_pictures = run_cli("batch", job, "--masks", masks, "--to", out)
+    assert no_pictures.returncode != 0 and "add --pictures" in no_pictures.stderr

@@ -408,7 +408,8 @@ def test_the_batch_dialog_says_its_images_start_from_the_generate_tabs_init_imag
 
 def test_the_batch_dialog_adds_each_pictures_own_prompt_when_asked(qtbot, idle_app, tmp_path):
     """"Add each picture's own prompt": with the prompts box empty, each picture is made with the prompt its file
-    says; typed prompts come first; the choice is remembered."""
+    says; typed prompts come first; Masks inpaints each through the mask of its name; the choices are
+    remembered."""
     from PIL import Image
     from PIL.PngImagePlugin import PngInfo
 
@@ -432,8 +433,17 @@ def test_the_batch_dialog_adds_each_pictures_own_prompt_when_asked(qtbot, idle_a
     dialog.prompts.setPlainText("pencil sketch")
     (unit,) = dialog.build_spec().units
     assert unit.request.prompt == "pencil sketch, a castle on a hill"
+    masks = tmp_path / "masks"  # the Masks row: each picture inpainted through the mask of its name
+    masks.mkdir()
+    Image.new("L", (64, 64), 255).save(masks / "castle.png")
+    assert dialog.masks_row.isEnabled()
+    dialog.masks.setText(str(masks))
+    (unit,) = dialog.build_spec().units
+    assert unit.request.mask_image == idle_app.window.bridge.inputs.add_file(masks / "castle.png")
     dialog._remember(dialog.build_spec())
     dialog.reject()
     again = idle_app.window.open_batch()
-    assert again.own_prompts.isChecked() and again.use_pictures.isChecked()
+    assert again.own_prompts.isChecked() and again.use_pictures.isChecked() and again.masks.text() == str(masks)
+    again.use_pictures.setChecked(False)
+    assert not again.masks_row.isEnabled() and again.build_spec().units[0].request.mask_image is None
     again.reject()
