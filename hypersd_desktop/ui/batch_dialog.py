@@ -10,9 +10,9 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
-    QApplication, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout,
-    QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QRadioButton, QSpinBox, QVBoxLayout,
-    QWidget,
+    QApplication, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QFrame,
+    QHBoxLayout, QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QRadioButton, QScrollArea, QSpinBox,
+    QVBoxLayout, QWidget,
 )
 
 from hypersd_desktop.core.dynamic_prompts import Wildcards, wildcards_folder
@@ -53,7 +53,8 @@ class BatchDialog(QDialog):
         self.note: str | None = None  # what the job's A1111 lines ask for that is not used here
         settings = load_settings(library.paths)
         self.setWindowTitle("Batch job")
-        self.resize(680, 640)
+        screen = (parent.screen() if parent is not None else QApplication.primaryScreen()).availableGeometry()
+        self.resize(680, min(780, screen.height() - 60))  # the whole form where the screen has room
 
         self.use_prompts = QRadioButton("Prompts, one per line")
         self.use_file = QRadioButton("A job file (text, CSV or JSON)")
@@ -168,8 +169,14 @@ class BatchDialog(QDialog):
         self.open_button = buttons.addButton("Open folder", QDialogButtonBox.ButtonRole.ActionRole)
         close = buttons.addButton(QDialogButtonBox.StandardButton.Close)
         self.stop_button.setEnabled(False)
+        page = QWidget()
+        page.setLayout(form)
+        scroller = QScrollArea(widgetResizable=True, frameShape=QFrame.Shape.NoFrame)  # fits a small screen
+        scroller.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroller.setWidget(page)
+        scroller.setMinimumWidth(page.minimumSizeHint().width() + scroller.verticalScrollBar().sizeHint().width())
         layout = QVBoxLayout(self)
-        layout.addLayout(form)
+        layout.addWidget(scroller, 1)
         layout.addWidget(self.bar)
         layout.addWidget(self.status)
         layout.addWidget(self.notice)

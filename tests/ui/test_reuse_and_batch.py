@@ -420,6 +420,7 @@ def test_the_batch_dialog_adds_each_pictures_own_prompt_when_asked(qtbot, idle_a
     Image.new("RGB", (64, 64)).save(photos / "castle.png", pnginfo=info)
     dialog = idle_app.window.open_batch()
     assert not dialog.own_prompts.isEnabled()
+    assert dialog.minimumSizeHint().height() <= 560  # its form scrolls on an 800 × 600 screen
     dialog.prompts.setPlainText("")
     dialog.folder.setText(str(tmp_path / "out"))
     dialog.pictures.setText(str(photos))
