@@ -797,9 +797,11 @@ class GalleryBrowser(QWidget):
 
     def _update_buttons(self) -> None:
         count = len(self.grid.positions())
-        for button in (self.open_button, self.reuse_button, self.upscale_button, self.copy_button,
-                       self.copy_params_button, self.reveal_button):
+        for button in (self.open_button, self.reuse_button, self.copy_button, self.copy_params_button,
+                       self.reveal_button):
             button.setEnabled(count == 1)
+        self.upscale_button.setEnabled(count > 0)
+        self.upscale_button.setText(f"Upscale {count}" if count > 1 else "Upscale")
         self.init_button.setEnabled(count > 0)
         self.init_button.setText(f"Start a batch from {count}…" if count > 1 else "Start from it")
         self.init_button.setToolTip("A batch job that makes its prompts from each of these images (image-to-image)"
@@ -889,13 +891,11 @@ class GalleryBrowser(QWidget):
 
     def start_from_current(self) -> None:
         """The image the Generate tab starts from; with several selected (in the grid), a batch job from each."""
-        records = self.selected_records() if self.pages.currentWidget() is not self.viewer else []
+        records = self._acted_on()
         if len(records) > 1:
             self.batch_requested.emit([record.path for record in records])
-            return
-        record = self.current_record()
-        if record is not None:
-            self.init_image_requested.emit(record.path)
+        elif records:
+            self.init_image_requested.emit(records[0].path)
 
     def describe_for_search(self) -> None:
         """Ask for the selected images (none selected: every image not described yet) to be described for the
@@ -919,7 +919,7 @@ class GalleryBrowser(QWidget):
         """"Upscale" with its choices of size, for the grid's row and the large view's."""
         button = QPushButton("Upscale")
         button.setToolTip("Make this image again, larger: its settings, the image enlarged and repainted at the "
-                          "Hires fix strength (Generate tab)")
+                          "Hires fix strength (Generate tab); with several selected, each of them, one job each")
         menu = QMenu(button)
         for scale in UPSCALE_SCALES:
             action = menu.addAction(f"× {scale:g}" + (" (Ctrl+U)" if scale == 2 else ""))
@@ -942,14 +942,22 @@ class GalleryBrowser(QWidget):
         for action, scale in self._enlarge_actions:
             action.setText(f"× {scale:g}, enlarged only ({name})")
 
-    def upscale_current(self, scale: float) -> None:
+    def _acted_on(self) -> list[ImageRecord]:
+        """The images an action of the grid's row takes: those selected (in the grid), else the current one."""
+        records = self.selected_records() if self.pages.currentWidget() is not self.viewer else []
+        if len(records) > 1:
+            return records
         record = self.current_record()
-        if record is not None:
+        return [record] if record is not None else []
+
+    def upscale_current(self, scale: float) -> None:
+        """Make the image (each of the selected images) again `scale` times larger."""
+        for record in self._acted_on():
             self.upscale_requested.emit(record, scale)
 
     def enlarge_current(self, scale: float) -> None:
-        record = self.current_record()
-        if record is not None:
+        """Enlarge the image (each of the selected images) alone, `scale` times."""
+        for record in self._acted_on():
             self.enlarge_requested.emit(record.path, scale)
 
     def compare_selected(self) -> CompareDialog | None:

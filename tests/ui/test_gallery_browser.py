@@ -640,3 +640,47 @@ def test_made_with_narrows_the_grid_to_one_tools_images(qtbot, idle_app, tmp_pat
     assert [Path(r.path).name for r in browser.model.all_records()] == ["photo.png"]
     box.setCurrentIndex(0)
     assert rows(browser) == 3
+
+
+def test_upscale_and_enlarge_take_every_selected_image(qtbot, filled):
+    """With several images selected, Upscale reads "Upscale 3" and each of its choices makes one job per image: the
+    image again larger from its own settings, or enlarged alone; Ctrl+U too; one selected, one job."""
+    import hashlib
+
+    from PySide6.QtCore import Qt
+    from PySide6.QtTest import QTest
+
+    parts, foxes, cities, _ = filled
+    window, browser = parts.window, parts.window.browser
+    window.tabs.setCurrentWidget(browser)
+    records = browser.model.all_records()
+    chosen = [n for n, record in enumerate(records) if record.id in (foxes[0], foxes[1], cities[2])]
+    selection = browser.grid.selectionModel()
+    selection.clearSelection()
+    for position in chosen:
+        selection.select(browser.model.index_at(position), selection.SelectionFlag.Select)
+    assert browser.upscale_button.isEnabled() and browser.upscale_button.text() == "Upscale 3"
+    client = window.bridge.client  # no worker: the jobs wait in the queue
+    before = len(client.pending())
+    (half,) = [a for a in browser.upscale_button.menu().actions() if a.text() == "× 1.5"]
+    half.trigger()
+    made = [job.request for job in client.pending()[before:]]
+    digests = {hashlib.sha256(Path(records[n].path).read_bytes()).hexdigest(): records[n] for n in chosen}
+    assert len(made) == 3 and {request.init_image for request in made} == set(digests)
+    for request in made:
+        assert digests[request.init_image].prompt.startswith(request.prompt)  # each from its own (LoRA tag read)
+    window.tabs.setCurrentWidget(browser)
+    (twice,) = [a for a in browser.upscale_button.menu().actions() if a.text() == "× 2, enlarged only (Lanczos)"]
+    twice.trigger()
+    enlarged = [job.enlargement for job in client.pending()[before + 3:]]
+    assert sorted(e.path for e in enlarged) == sorted(records[n].path for n in chosen)
+    assert {e.scale for e in enlarged} == {2}
+    window.tabs.setCurrentWidget(browser)
+    browser.grid.setFocus()
+    QTest.keyClick(browser.grid, Qt.Key.Key_U, Qt.KeyboardModifier.ControlModifier)
+    assert len(client.pending()) == before + 9
+    window.tabs.setCurrentWidget(browser)
+    browser.grid.select_position(chosen[0])
+    assert browser.upscale_button.text() == "Upscale"
+    twice.trigger()
+    assert len(client.pending()) == before + 10
