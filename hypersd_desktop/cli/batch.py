@@ -12,6 +12,7 @@ from hypersd_desktop.cli.gallery import add_export_options, export_options
 from hypersd_desktop.core.dynamic_prompts import Wildcards, wildcards_folder
 from hypersd_desktop.core.errors import CancelledError, InputError
 from hypersd_desktop.core.paths import AppPaths
+from hypersd_desktop.core.vocab import upscaler_families
 
 
 def add_parser(commands) -> None:
@@ -42,6 +43,13 @@ def add_parser(commands) -> None:
                        help="with --pictures: each picture's own prompts, as its file says it was made (A1111's, "
                             "ComfyUI's … as reuse reads them), follow the job's, as A1111's img2img batch adds a "
                             "picture's PNG info; the job file may then be left out")
+    batch.add_argument("--enlarge", type=float, metavar="SCALE", default=1.0,
+                       help="with --pictures: make each image SCALE times its picture's size (above 1, at most 4), the "
+                            "picture enlarged (Lanczos, or --upscaler) and repainted at --strength: an upscale of "
+                            "each (about 0.5 keeps the picture and adds detail)")
+    batch.add_argument("--upscaler", metavar="FILE|NAME",
+                       help="with --enlarge: the upscaler model that enlarges each picture before it is repainted, "
+                            f"an {upscaler_families()} file in safetensors or an installed one's name")
     batch.add_argument("--strength", type=float,
                        help="how much of each picture is repainted, 0-1 (default 0.75); a job's strength column "
                             "sets an item's own")
@@ -64,10 +72,16 @@ def run(args) -> int:
 
 
 def _batch(gallery, args) -> int:
+    from hypersd_desktop.cli.generate import checked_upscaler
     from hypersd_desktop.engine.planning import reads_negative
     from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
     from hypersd_desktop.worker import batch
 
+    if args.enlarge != 1.0 and (args.pictures is None or not 1.0 < args.enlarge <= 4.0):
+        raise InputError("--enlarge makes each of the --pictures FOLDER's pictures larger, above 1 and at most 4 times"
+                         f"; got {args.enlarge:g}{'' if args.pictures is not None else ' without --pictures'}.")
+    if args.upscaler is not None and args.enlarge == 1.0:
+        raise InputError("--upscaler enlarges each picture before it is repainted: it goes with --enlarge.")
     if args.masks is not None and args.pictures is None:
         raise InputError("--masks inpaints the --pictures FOLDER's pictures; add --pictures.")
     if args.picture_prompts and args.pictures is None:
@@ -85,13 +99,15 @@ def _batch(gallery, args) -> int:
         loras=tuple(LoraSpec(resolve(spec.path), spec.weight) for spec in args.lora),
         **({} if args.strength is None else {"strength": args.strength}),
         **({} if args.mask_blur is None else {"mask_blur": args.mask_blur}),
+        upscaler=checked_upscaler(Path(resolve(args.upscaler))) if args.upscaler is not None else None,
     )
     options = export_options(args)
     options.validate()
     items = batch.parse_job(args.job) if args.job is not None else [{"prompt": ""}]
     if args.pictures is not None:
         masks = batch.pictures_in(args.masks.expanduser()) if args.masks is not None else []
-        items = batch.with_pictures(items, batch.pictures_in(args.pictures.expanduser()), args.picture_prompts, masks)
+        items = batch.with_pictures(items, batch.pictures_in(args.pictures.expanduser()), args.picture_prompts, masks,
+                                    args.enlarge)
     styles = styles_named(args.style)  # added to each item's prompts, as A1111 adds styles to prompt-file lines
     from hypersd_desktop.models.library import ModelLibrary
     from hypersd_desktop.worker.service import GenerationService

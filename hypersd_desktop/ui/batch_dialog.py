@@ -23,7 +23,7 @@ from hypersd_desktop.core.prompt_styles import PromptStyle
 from hypersd_desktop.core.settings import load_settings, save_settings
 from hypersd_desktop.core.vocab import Architecture, ModelKind
 from hypersd_desktop.engine.planning import reads_negative
-from hypersd_desktop.engine.types import MAX_STEPS, GenerationRequest
+from hypersd_desktop.engine.types import MAX_HIRES_SCALE, MAX_STEPS, GenerationRequest
 from hypersd_desktop.gallery.export import FIELDS, ExportOptions, export_formats
 from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.ui.generate_form import (
@@ -115,6 +115,14 @@ class BatchDialog(QDialog):
         self.strength = QDoubleSpinBox(minimum=0.01, maximum=1.0, singleStep=0.05, decimals=2,
                                        value=defaults.strength if defaults else 0.75)
         self.strength.setToolTip("How much of each picture is repainted (at 4 steps 0.5 runs 2)")
+        self.enlarge = QDoubleSpinBox(minimum=1.0, maximum=MAX_HIRES_SCALE, singleStep=0.25, value=1.0, decimals=2,
+                                      prefix="Enlarge × ", specialValueText="Enlarge: no")
+        self.enlarge.setToolTip("Make each image this many times its picture's size: the picture enlarged (by the "
+                                "Generate tab's Upscaler) and repainted at that size, Strength of it; an upscale of "
+                                "each (about 0.5 adds detail and keeps the picture)")
+        strength_row = QHBoxLayout()
+        strength_row.addWidget(self.strength, 1)
+        strength_row.addWidget(self.enlarge, 1)
         # the Generate tab's init image (and mask), which every image starts from unless pictures are chosen here
         self.from_init = self.defaults is not None and self.defaults.init_image is not None
         masked = " and its mask" if self.from_init and self.defaults.mask_image is not None else ""
@@ -150,7 +158,7 @@ class BatchDialog(QDialog):
         form.addRow(pictures_row)
         form.addRow("Masks", self.masks_row)
         form.addRow(self.own_prompts)
-        form.addRow("Strength", self.strength)
+        form.addRow("Strength", strength_row)
         form.addRow("First seed", self.first_seed)
         form.addRow("Seeds per prompt", self.seeds_per_prompt)
         form.addRow(self.use_styles)
@@ -289,6 +297,7 @@ class BatchDialog(QDialog):
         self.strength.setEnabled(on or self.from_init)
         self.own_prompts.setEnabled(on)
         self.masks_row.setEnabled(on)
+        self.enlarge.setEnabled(on)
         self.init_note.setVisible(self.from_init and not on)
         self.size_box.setEnabled(not on)
         self.size_box.setToolTip("Each picture's own size (a photo far larger than the model's size scaled down to "
@@ -325,12 +334,12 @@ class BatchDialog(QDialog):
         masks_folder = typed_path(self.masks.text()) if pictures else None
         masks = pictures_in(masks_folder) if masks_folder is not None else []
         if pictures and self.chosen_pictures:
-            items = with_pictures(items, self.chosen_pictures, own, masks)
+            items = with_pictures(items, self.chosen_pictures, own, masks, self.enlarge.value())
         elif pictures:
             folder = typed_path(self.pictures.text())
             if folder is None:
                 raise InputError("Choose the folder of pictures to start from, or uncheck it.")
-            items = with_pictures(items, pictures_in(folder), own, masks)
+            items = with_pictures(items, pictures_in(folder), own, masks, self.enlarge.value())
         hyper = self.hyper_box.currentData()
         unet, loras = hyper_parts(hyper)
         width, height = (None, None) if pictures else self.size_box.currentData() or (None, None)

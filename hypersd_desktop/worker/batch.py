@@ -38,13 +38,13 @@ from typing import Any
 from hypersd_desktop.core.dynamic_prompts import Wildcards, chosen, every, is_dynamic
 from hypersd_desktop.core.errors import AppError, CancelledError, InputError, NotSavedError, OutOfMemoryError
 from hypersd_desktop.core.files import remove_stale_partials, why_not_written, write_atomic
-from hypersd_desktop.core.images import PICTURE_SUFFIXES, open_any_size
+from hypersd_desktop.core.images import PICTURE_SUFFIXES, open_any_size, read_formats, read_formats_words
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.prompt_styles import PromptStyle, apply_styles
 from hypersd_desktop.core.text import saved_text
 from hypersd_desktop.core.vocab import BatchUnitState, ExportStatus
 from hypersd_desktop.engine.backend import batch_key
-from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, LoraSpec
+from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, LoraSpec, enlarged_size
 from hypersd_desktop.gallery.export import ExportEntry, ExportOptions, plan_destination, write_image, write_manifests
 from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES, Gallery, read_metadata
 from hypersd_desktop.worker.service import GenerationService
@@ -463,18 +463,24 @@ def pictures_in(folder: Path) -> list[Path]:
 
 
 def with_pictures(items: list[dict[str, Any]], pictures: Sequence[Path], own_prompts: bool = False,
-                  masks: Sequence[Path] = ()) -> list[dict[str, Any]]:
+                  masks: Sequence[Path] = (), enlarge: float = 1.0) -> list[dict[str, Any]]:
     """The job run on each of `pictures`: every item once for each picture, picture by picture (an item that names
     its own picture runs once, on that). With `own_prompts`, each picture's own prompts (as its file says it was
     made: `picture_prompts`) follow the item's, as A1111's img2img batch adds a picture's "PNG info" to its prompts;
     `InputError` for a picture without one where the item has none either. `masks` (a folder's: `pictures_in`)
     inpaint them, as A1111's "inpaint batch mask directory" does: one mask, every picture; more, each picture the
-    mask of its name (`matched_masks`)."""
+    mask of its name (`matched_masks`). `enlarge` above 1 makes each that many times its picture's size, the picture
+    enlarged (by the job's upscaler) and repainted, as the window's Enlarge does: an upscale of each."""
     made = [item for item in items if "image" in item]
     mask_of = matched_masks(pictures, masks) if masks else {}
     for path in pictures:
         prompt, negative = picture_prompts(path) if own_prompts else ("", "")
         masked = {"mask": str(mask_of[path])} if path in mask_of else {}
+        if enlarge > 1:
+            size = upright_size(path)
+            if size is None:
+                raise InputError(f"{path.name} cannot be read as a picture ({read_formats_words()}).")
+            masked.update(zip(("width", "height"), enlarged_size(size, enlarge)))
         for item in items:
             if "image" in item:
                 continue
@@ -511,6 +517,7 @@ def matched_masks(pictures: Sequence[Path], masks: Sequence[Path]) -> dict[Path,
 def upright_size(path: Path) -> tuple[int, int] | None:
     """A picture's size as it is shown (its EXIF orientation applied), read from its header; None where it cannot be
     read here (the job reads it later, and says why)."""
+    read_formats()  # HEIC opens once its reader is in
     try:
         with open_any_size(path) as image:
             width, height = image.size

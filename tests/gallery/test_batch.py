@@ -487,3 +487,41 @@ def test_pictures_are_inpainted_through_the_masks_of_their_names(tiny_sd15, hype
     assert np.abs(two[:8] - np.asarray(init_picture(64), np.int16)[:8]).max() <= 3  # outside the mask: kept
     no_pictures = run_cli("batch", job, "--masks", masks, "--to", out)
     assert no_pictures.returncode != 0 and "add --pictures" in no_pictures.stderr
+
+
+def test_enlarge_upscales_each_picture_as_the_windows_enlarge_does(tiny_sd15, hyper_lora, tmp_path, app_home):
+    """--enlarge SCALE with --pictures: each image SCALE times its picture's size (as shown: a phone's portrait
+    photo upright), the picture enlarged and repainted, equal to `generate --init-image --enlarge` of it."""
+    import numpy as np
+    from pictures import init_picture
+
+    from hypersd_desktop.worker.batch import with_pictures
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    init_picture(64).save(photos / "small.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (96, 64)).save(photos / "portrait.jpg", exif=exif)
+    items = with_pictures([{"prompt": "a fox"}], [photos / "small.png", photos / "portrait.jpg"], enlarge=1.5)
+    assert [(item["width"], item["height"]) for item in items] == [(96, 96), (96, 144)]
+    assert "width" not in with_pictures([{"prompt": "a fox"}], [photos / "small.png"])[0]  # its own size
+    (photos / "portrait.jpg").unlink()
+
+    job = tmp_path / "job.txt"
+    job.write_text("a red fox\n")
+    lora = hyper_lora("Hyper-SD15-4steps-lora")
+    out = tmp_path / "export"
+    common = ["--model", tiny_sd15, "--lora", lora, "--steps", 4, "--seed", 3, "--strength", 0.5]
+    run = run_cli("batch", job, *common, "--pictures", photos, "--enlarge", 1.5, "--to", out, "--template", "{picture}")
+    assert run.returncode == 0, run.stderr
+    alone = run_cli("generate", *common, "--prompt", "a red fox", "--init-image", photos / "small.png", "--enlarge",
+                    1.5, "--out", tmp_path / "alone", "--json")
+    assert alone.returncode == 0, alone.stderr
+    with Image.open(json.loads(alone.stdout)["path"]) as one, Image.open(out / "small.png") as two:
+        assert one.size == two.size == (96, 96)
+        one, two = (np.asarray(made.convert("RGB"), np.int16) for made in (one, two))
+    assert np.abs(one - two).max() <= 1
+    for wrong, message in ((["--enlarge", 5], "at most 4"), (["--upscaler", "x"], "goes with --enlarge")):
+        refused = run_cli("batch", job, "--pictures", photos, *wrong, "--to", out)
+        assert refused.returncode != 0 and message in refused.stderr

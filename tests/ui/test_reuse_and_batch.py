@@ -441,6 +441,11 @@ def test_the_batch_dialog_adds_each_pictures_own_prompt_when_asked(qtbot, idle_a
     dialog.masks.setText(str(masks))
     (unit,) = dialog.build_spec().units
     assert unit.request.mask_image == idle_app.window.bridge.inputs.add_file(masks / "castle.png")
+    assert dialog.enlarge.isEnabled() and dialog.enlarge.text() == "Enlarge: no"
+    dialog.enlarge.setValue(2.0)  # an upscale of each: twice its picture's size
+    (unit,) = dialog.build_spec().units
+    assert (unit.request.width, unit.request.height) == (128, 128)
+    dialog.enlarge.setValue(1.0)
     dialog._remember(dialog.build_spec())
     dialog.reject()
     again = idle_app.window.open_batch()
