@@ -475,12 +475,12 @@ def with_pictures(items: list[dict[str, Any]], pictures: Sequence[Path], own_pro
     mask_of = matched_masks(pictures, masks) if masks else {}
     for path in pictures:
         prompt, negative = picture_prompts(path) if own_prompts else ("", "")
-        masked = {"mask": str(mask_of[path])} if path in mask_of else {}
+        settings = {"mask": str(mask_of[path])} if path in mask_of else {}  # the picture's own
         if enlarge > 1:
             size = upright_size(path)
             if size is None:
                 raise InputError(f"{path.name} cannot be read as a picture ({read_formats_words()}).")
-            masked.update(zip(("width", "height"), enlarged_size(size, enlarge)))
+            settings.update(zip(("width", "height"), enlarged_size(size, enlarge)))
         for item in items:
             if "image" in item:
                 continue
@@ -488,7 +488,7 @@ def with_pictures(items: list[dict[str, Any]], pictures: Sequence[Path], own_pro
             if not joined["prompt"]:
                 raise InputError(f"{path.name} says no prompt it was made with, and the job gives none; type a prompt "
                                  "to make it with.")
-            made.append({**item, "image": str(path), **masked, **{key: text for key, text in joined.items() if text}})
+            made.append({**item, "image": str(path), **settings, **{key: text for key, text in joined.items() if text}})
     return made
 
 
