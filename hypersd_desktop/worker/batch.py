@@ -28,6 +28,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import re
 import shlex
 from collections.abc import Callable, Sequence
@@ -124,13 +125,21 @@ def parse_job(path: Path) -> list[dict[str, Any]]:
         kept = {key: value for key, value in item.items() if value not in (None, "") and str(key) not in unknown}
         for column in PICTURE_COLUMNS:  # as the job file's folder sees them
             if column in kept:
-                kept[column] = str(path.parent / Path(str(kept[column]).strip()).expanduser())
+                kept[column] = str(path.parent / Path(_here(str(kept[column]).strip())).expanduser())
         if unknown:  # a spreadsheet's own columns (notes, an id, another tool's sampler): said, not used
             kept[IGNORED] = tuple(unknown)
         cleaned.append(kept)
     if not cleaned:
         raise InputError(f"{path.name} has no prompts.")
     return cleaned
+
+
+def _here(relative: str) -> str:
+    """A path a job file names, as this system spells it: "photos\\cat.png", as a job made on Windows writes it, is
+    photos/cat.png on macOS and Linux too (a drive's path, "C:\\…", is Windows' alone)."""
+    if os.sep == "/" and "\\" in relative and not re.match(r"[A-Za-z]:", relative):
+        return relative.replace("\\", "/")
+    return relative
 
 
 def table_items(text: str, delimiter: str, name: str) -> list[dict[str, str]]:
