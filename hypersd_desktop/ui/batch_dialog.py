@@ -123,12 +123,21 @@ class BatchDialog(QDialog):
         strength_row = QHBoxLayout()
         strength_row.addWidget(self.strength, 1)
         strength_row.addWidget(self.enlarge, 1)
-        # the Generate tab's init image (and mask), which every image starts from unless pictures are chosen here
+        # the Generate tab's init image (and mask), which every image starts from unless pictures are chosen here,
+        # and its Faces and hands only, which makes each picture's faces and hands again and keeps the rest
         self.from_init = self.defaults is not None and self.defaults.init_image is not None
+        self.parts_only = self.defaults is not None and self.defaults.detail_only
         masked = " and its mask" if self.from_init and self.defaults.mask_image is not None else ""
         self.init_note = QLabel(f"Each image starts from the Generate tab's init image{masked} (image-to-image), at "
                                 "the strength below; check the box below to start from pictures of your own instead.",
                                 wordWrap=True, visible=self.from_init)
+        self.parts_note = QLabel("Faces and hands only (the Generate tab's): each picture keeps all but its faces and "
+                                 "hands, made again by the passes below; strength, masks and enlarging do not apply.",
+                                 wordWrap=True, visible=self.parts_only)
+        if self.parts_only:
+            self.init_note.setText("Each image is the Generate tab's init image with its faces and hands made again "
+                                   "(its Faces and hands only); check the box below to do that to pictures of your "
+                                   "own.")
         self.folder = QLineEdit(settings.batch_dir or str(Path.home() / "Pictures" / "HyperSD batches"))
         choose_folder = QPushButton("Choose…")
         choose_folder.clicked.connect(self._choose_folder)
@@ -155,6 +164,7 @@ class BatchDialog(QDialog):
         form.addRow(self.use_file)
         form.addRow(file_row)
         form.addRow(self.init_note)
+        form.addRow(self.parts_note)
         form.addRow(pictures_row)
         form.addRow("Masks", self.masks_row)
         form.addRow(self.own_prompts)
@@ -294,14 +304,18 @@ class BatchDialog(QDialog):
 
     def _pictures_toggled(self, on: bool) -> None:
         """From pictures: their strength; each image is its picture's size."""
-        self.strength.setEnabled(on or self.from_init)
+        self.strength.setEnabled((on or self.from_init) and not self.parts_only)
         self.own_prompts.setEnabled(on)
-        self.masks_row.setEnabled(on)
-        self.enlarge.setEnabled(on)
+        self.masks_row.setEnabled(on and not self.parts_only)
+        self.enlarge.setEnabled(on and not self.parts_only)
         self.init_note.setVisible(self.from_init and not on)
         self.size_box.setEnabled(not on)
         self.size_box.setToolTip("Each picture's own size (a photo far larger than the model's size scaled down to "
                                  "it)" if on else "")
+
+    def _enlarged(self) -> float:
+        """How many times its picture's size each image is made (faces and hands alone: as it is)."""
+        return 1.0 if self.parts_only else self.enlarge.value()
 
     def _choose_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export the batch to", self.folder.text())
@@ -331,15 +345,15 @@ class BatchDialog(QDialog):
                 raise InputError("Type at least one prompt (one per line), or choose a job file.")
         pictures = self.use_pictures.isChecked()
         own = pictures and self.own_prompts.isChecked()
-        masks_folder = typed_path(self.masks.text()) if pictures else None
+        masks_folder = typed_path(self.masks.text()) if pictures and not self.parts_only else None
         masks = pictures_in(masks_folder) if masks_folder is not None else []
         if pictures and self.chosen_pictures:
-            items = with_pictures(items, self.chosen_pictures, own, masks, self.enlarge.value())
+            items = with_pictures(items, self.chosen_pictures, own, masks, self._enlarged())
         elif pictures:
             folder = typed_path(self.pictures.text())
             if folder is None:
                 raise InputError("Choose the folder of pictures to start from, or uncheck it.")
-            items = with_pictures(items, pictures_in(folder), own, masks, self.enlarge.value())
+            items = with_pictures(items, pictures_in(folder), own, masks, self._enlarged())
         hyper = self.hyper_box.currentData()
         unet, loras = hyper_parts(hyper)
         width, height = (None, None) if pictures else self.size_box.currentData() or (None, None)

@@ -272,3 +272,38 @@ def test_the_masks_shaping_is_set_under_mask_and_comes_back_from_adetailers_fiel
     row.mask.button.showMenu()  # returns once the menu closes
     assert seen["visible"] and seen["focus"] is row.mask.x_offset
     assert window.build_request().hand_detail.dilate_erode == 12
+
+
+def test_a_batch_from_pictures_makes_their_faces_alone_with_faces_and_hands_only(qtbot, idle_app, pose_models,
+                                                                                tmp_path):
+    """The Generate tab's Faces and hands only goes with a batch: the dialog says that each picture keeps all but its
+    faces and hands, and its strength, masks and enlarging, which do not apply, are off."""
+    window = idle_app.window
+    for path in pose_models:
+        idle_app.library.import_path(path)
+    window.face_detail.enabled.setChecked(True)
+    picture = tmp_path / "start.png"
+    Image.new("RGB", (64, 64), (20, 90, 160)).save(picture)
+    assert window.init_image.load_file(picture)
+    window.init_image.details_only.setChecked(True)
+    window.prompt.setPlainText("a portrait")
+    assert window.build_request().detail_only
+    dialog = window.open_batch()
+    assert dialog.parts_note.isVisibleTo(dialog) and "faces and hands made again" in dialog.init_note.text()
+    assert not dialog.strength.isEnabled()
+    photos, masks = tmp_path / "photos", tmp_path / "masks"
+    for folder in (photos, masks):
+        folder.mkdir()
+        Image.new("RGB", (64, 64)).save(folder / "one.png")
+    dialog.prompts.setPlainText("a portrait")
+    dialog.folder.setText(str(tmp_path / "out"))
+    dialog.pictures.setText(str(photos))
+    dialog.masks.setText(str(masks))
+    dialog.use_pictures.setChecked(True)
+    assert not dialog.masks_row.isEnabled() and not dialog.enlarge.isEnabled() and not dialog.strength.isEnabled()
+    dialog.enlarge.setValue(2.0)
+    (unit,) = dialog.build_spec().units
+    request = unit.request
+    assert request.detail_only and request.face_detail is not None and request.mask_image is None
+    assert request.width is None and request.init_image == window.bridge.inputs.add_file(photos / "one.png")
+    dialog.close()
