@@ -5,6 +5,7 @@ is done; starting the same job again continues it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
@@ -34,6 +35,9 @@ from hypersd_desktop.worker.batch import (
     BatchSpec, job_id_for, parse_job, pictures_in, plan_units, prompt_lines, unused_options, with_pictures,
 )
 from hypersd_desktop.worker.bridge import WorkerBridge
+
+
+READING = "Reading the pictures…"
 
 
 class BatchDialog(QDialog):
@@ -329,6 +333,8 @@ class BatchDialog(QDialog):
         model = self.model_box.currentData()
         if model is None:
             raise InputError("No base model is installed; install one in the Models tab first.")
+        pictures = self.use_pictures.isChecked()
+        own = pictures and self.own_prompts.isChecked()
         if self.use_file.isChecked():
             path = typed_path(self.job_file.text())
             if path is None:
@@ -338,13 +344,10 @@ class BatchDialog(QDialog):
             items = parse_job(path)
         else:
             items = prompt_lines(self.prompts.toPlainText())
-            own = self.use_pictures.isChecked() and self.own_prompts.isChecked()
             if not items and own:  # the pictures' prompts alone
                 items = [{"prompt": ""}]
             if not items:
                 raise InputError("Type at least one prompt (one per line), or choose a job file.")
-        pictures = self.use_pictures.isChecked()
-        own = pictures and self.own_prompts.isChecked()
         masks_folder = typed_path(self.masks.text()) if pictures and not self.parts_only else None
         masks = pictures_in(masks_folder) if masks_folder is not None else []
         if pictures and self.chosen_pictures:
@@ -389,10 +392,28 @@ class BatchDialog(QDialog):
         self.note = unused_options(items)
         return BatchSpec(job, tuple(units), folder.resolve(), options)
 
+    @contextmanager
+    def _reading(self):
+        """A busy cursor while a job from pictures reads them (their files, and their prompts and sizes where asked
+        for: milliseconds a picture, seconds for a large folder); nothing for a job of prompts alone."""
+        if not self.use_pictures.isChecked():
+            yield
+            return
+        before = self.status.text()
+        self.status.setText(READING)
+        QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+        try:
+            yield
+        finally:
+            QApplication.restoreOverrideCursor()
+            if self.status.text() == READING:  # nothing said since
+                self.status.setText(before)
+
     def _show_earlier_run(self) -> None:
         """Say so when the job as filled in was stopped part way (Start then continues it)."""
         try:
-            spec = self.build_spec(read_pictures=False)
+            with self._reading():
+                spec = self.build_spec(read_pictures=False)
         except (AppError, ValueError, OSError):
             return
         done = spec.done_before()
@@ -418,17 +439,12 @@ class BatchDialog(QDialog):
     # -- running --------------------------------------------------------------------------
 
     def start(self) -> int | None:
-        if self.use_pictures.isChecked():  # each picture is read (milliseconds a photo)
-            self.status.setText("Reading the pictures…")
-            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
         try:
-            spec = self.build_spec()
+            with self._reading():
+                spec = self.build_spec()
         except (AppError, ValueError) as error:
             self.status.setText(f"⚠ {error}")
             return None
-        finally:
-            if self.use_pictures.isChecked():
-                QApplication.restoreOverrideCursor()
         self._remember(spec)
         self.spec = spec
         self.folder.setText(str(spec.target))  # as typed ("~/out", in quotes) it is the folder written

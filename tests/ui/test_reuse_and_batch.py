@@ -344,6 +344,7 @@ def test_batch_dialog_starts_from_each_picture_in_a_folder(qtbot, parts, tmp_pat
     reopened = window.open_batch()
     assert reopened.use_pictures.isChecked() and reopened.pictures.text() == str(photos)
     assert reopened.start_button.text() == "Start"  # that job is done
+    assert reopened.status.text().startswith("Stopping keeps what is done")  # read for that, then said as it was
     reopened.use_pictures.setChecked(False)
     assert [unit.request.init_image for unit in reopened.build_spec().units] == [None]
     reopened.reject()
