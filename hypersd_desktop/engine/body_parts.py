@@ -17,7 +17,8 @@ points), 1.5 times the longer of the forearm and 0.9 of the upper arm wide (the 
 seen: a forearm pointing at the viewer looks short, the hand does not), so a hand bent at the wrist stays in it.
 Where the elbow is out of sight (a hand raised in a portrait that ends at the chest) but the face is seen, the box
 is centred on the wrist and measured by the face: a hand is about 1.35 face widths long (190 mm to 140 mm), and it
-may point any way from the wrist, so the square is twice that. Numpy, PIL and OpenCV only.
+may point any way from the wrist, so the square is twice that. Numpy and PIL only: the pass runs in the compute
+runtime, which has no OpenCV.
 """
 
 from __future__ import annotations
@@ -191,21 +192,42 @@ def shaped_masks(masks: list, dilate_erode: int = 0, x_offset: int = 0, y_offset
     it uses); grown by a square `dilate_erode` pixels across (OpenCV's dilation, as it runs it), or shrunk by one
     `-dilate_erode` across (erosion; the image's edge does not eat into a mask); one left empty dropped; then, for
     `merge` "merge", all of them as one, and for "merge and invert", all the rest of the image as one."""
-    import cv2
     from PIL import Image
 
     arrays = [np.asarray(mask.convert("L")) for mask in masks]
     if x_offset or y_offset:
         arrays = [np.roll(array, (-y_offset, x_offset), axis=(0, 1)) for array in arrays]
     if dilate_erode:
-        square = cv2.getStructuringElement(cv2.MORPH_RECT, (abs(dilate_erode), abs(dilate_erode)))
-        morph = cv2.dilate if dilate_erode > 0 else cv2.erode
-        arrays = [morph(array, square, iterations=1) for array in arrays]
+        arrays = [square_morph(array, dilate_erode) for array in arrays]
         arrays = [array for array in arrays if array.any()]
     if merge != "none" and arrays:
         union = np.maximum.reduce(arrays)
         arrays = [union if merge == "merge" else 255 - union]
     return [Image.fromarray(np.ascontiguousarray(array), mode="L") for array in arrays]
+
+
+def square_morph(array: np.ndarray, size: int) -> np.ndarray:
+    """An 8-bit image (2-D) dilated by a square `size` pixels across, or eroded by one `-size` across, as OpenCV's
+    `dilate` (`erode`) with `getStructuringElement(MORPH_RECT, (size, size))` makes it: each pixel the largest
+    (smallest) of the square centred on it (for an even size, the pixel right of and below the middle is its
+    centre); what lies past the image's edge counts for nothing. A square is a row, then a column."""
+    extreme, outside = (np.maximum, 0) if size > 0 else (np.minimum, 255)
+    size = abs(size)
+    rows = _running(extreme, np.pad(array, ((0, 0), (size // 2, size - 1 - size // 2)), constant_values=outside), size)
+    both = _running(extreme, np.pad(rows.T, ((0, 0), (size // 2, size - 1 - size // 2)), constant_values=outside),
+                    size)
+    return np.ascontiguousarray(both.T)
+
+
+def _running(extreme, padded: np.ndarray, size: int) -> np.ndarray:
+    """Along each row of `padded`, the extreme of each `size` pixels, one a pixel, in as many steps as `size` has
+    bits: each step doubles the window, and two windows that overlap make up the rest."""
+    span = 1
+    while span * 2 <= size:
+        padded = extreme(padded[:, :-span], padded[:, span:])
+        span *= 2
+    rest = size - span
+    return extreme(padded[:, :padded.shape[1] - rest], padded[:, rest:]) if rest else padded
 
 
 def pass_prompt(text: str, own: str, number: int) -> str | None:

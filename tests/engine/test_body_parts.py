@@ -4,12 +4,14 @@ and the legs), in pixels, as ViTPose gives them."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
 from hypersd_desktop.engine.body_parts import (
     ARMS, PartBox, face_box, face_boxes, hand_box, hand_boxes, part_boxes, part_mask, pass_prompt, shaped_masks,
-    within_ratio,
+    square_morph, within_ratio,
 )
 
 SIZE = (640, 480)
@@ -228,9 +230,40 @@ def test_masks_are_shaped_as_adetailer_shapes_them():
     (rest,) = shaped_masks([face, hand], merge="merge and invert")
     assert np.array_equal(np.asarray(rest), 255 - np.asarray(merged))
     assert shaped_masks([face], dilate_erode=-40, merge="merge") == []
+    (grown,) = shaped_masks([face], dilate_erode=4)
+    assert grown.mode == "L" and grown.size == face.size
 
     boxes = [PartBox(0, 0, 64, 48, 0.9), PartBox(0, 0, 320, 240, 0.9), PartBox(0, 0, 640, 480, 0.9)]  # 1%, 25%, all
     assert within_ratio(boxes, SIZE, 0.0, 1.0) == boxes
     assert within_ratio(boxes, SIZE, 0.05, 0.5) == boxes[1:2]
     assert within_ratio(boxes, SIZE, 0.0, 0.01) == boxes[:1]
 
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5, 7, 8, 13, 32, 63, 127])
+def test_masks_grow_and_shrink_as_opencv_dilates_and_erodes_them(size, monkeypatch):
+    """The pass runs in the compute runtime, which has no OpenCV: its squares are numpy's, pixel for pixel OpenCV's
+    (`cv2.dilate` / `cv2.erode` with a MORPH_RECT square, as ADetailer calls them), on masks and on any 8-bit image,
+    of odd and even sizes, at the image's edges and in images smaller than the square."""
+    import cv2
+
+    rng = np.random.default_rng(size)
+    pictures = [rng.integers(0, 256, (37, 52), dtype=np.uint8), (rng.random((64, 48)) > 0.97).astype(np.uint8) * 255,
+                np.asarray(_square(0, 0, 9, 9)), rng.integers(0, 256, (3, 5), dtype=np.uint8)]
+    square = cv2.getStructuringElement(cv2.MORPH_RECT, (size, size))
+    expected = [(cv2.dilate(p, square), cv2.erode(p, square)) for p in pictures]
+    monkeypatch.setitem(sys.modules, "cv2", None)  # as in the runtime: `import cv2` fails
+    for picture, (dilated, eroded) in zip(pictures, expected):
+        assert np.array_equal(square_morph(picture, size), dilated)
+        assert np.array_equal(square_morph(picture, -size), eroded)
+    (grown,) = shaped_masks([_square(10, 10, 19, 19)], dilate_erode=size)
+    assert np.array_equal(np.asarray(grown), cv2_free_reference(size))
+
+
+def cv2_free_reference(size: int) -> np.ndarray:
+    """The square (10, 10)–(19, 19) of a 40 × 30 mask grown by a `size` square: `size // 2` down and right, the
+    rest up and left (4: 1 up, 2 down), as far as the mask's edges."""
+    expected = np.zeros((30, 40), np.uint8)
+    before, after = size - 1 - size // 2, size // 2
+    expected[max(0, 10 - before):20 + after, max(0, 10 - before):20 + after] = 255
+    return expected

@@ -88,3 +88,42 @@ def test_variants_offered_follow_the_files():
     assert available_variants("linux-x86_64") == ["cuda", "cpu"]
     assert available_variants("macos-arm64") == ["mps"]
     assert available_variants("haiku-m68k") == []
+
+
+# What runs only in the app, never in the worker: modules of the app's side, and functions the window and the command
+# line call (Canny edges and outpainting's fill are made there; HEIC opens where pi-heif is installed, and is kept
+# as PNG for the worker).
+APP_SIDE = {"worker/bridge.py", "models/downloads.py", "runtime/install.py"}
+APP_SIDE_FUNCTIONS = {("engine/preprocess.py", "canny"), ("engine/preprocess.py", "outpainted"),
+                      ("core/images.py", "_heif_opener")}
+IMPORT_NAMES = {"pillow": "PIL", "optimum_onnx": "optimum"}  # a package's name, as its modules are imported
+
+
+def test_what_the_worker_runs_imports_only_what_a_runtime_installs():
+    """The runtime holds the packages `installer/locks.py` names and the app's wheel, nothing else: an import of
+    another package (OpenCV, which the app has) in the code the worker runs fails only in a packaged install."""
+    import ast
+    import sys
+
+    from installer.locks import RUNTIME_PACKAGES
+
+    allowed = {IMPORT_NAMES.get(name, name) for name in RUNTIME_PACKAGES} | {"onnxruntime", "hypersd_desktop"}
+    found = []
+    package = ROOT / "hypersd_desktop"
+    for folder in ("core", "engine", "gallery", "models", "worker", "runtime"):
+        for path in sorted((package / folder).rglob("*.py")):
+            where = path.relative_to(package).as_posix()
+            if where in APP_SIDE:
+                continue
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            functions = {inner: node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef)
+                         for inner in ast.walk(node)}  # the innermost function last: ast.walk goes outside in
+            for node in ast.walk(tree):
+                app_side = (where, functions.get(node)) in APP_SIDE_FUNCTIONS
+                if app_side or not isinstance(node, (ast.Import, ast.ImportFrom)):
+                    continue
+                names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else (
+                    [node.module] if node.level == 0 else [])
+                found += [f"{where}:{node.lineno} {name}" for name in names
+                          if name.split(".")[0] not in allowed | set(sys.stdlib_module_names)]
+    assert not found, sorted(set(found))
