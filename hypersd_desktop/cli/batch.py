@@ -8,11 +8,12 @@ from pathlib import Path
 from hypersd_desktop.cli.common import (
     add_style_option, bounded_int, parse_lora, ProgressBar, resolver, styles_named, warn, with_windows_model,
 )
+from hypersd_desktop.cli.generate import CANNY, DEPTH, POSE, map_model, parse_control
 from hypersd_desktop.cli.gallery import add_export_options, export_options
 from hypersd_desktop.core.dynamic_prompts import Wildcards, wildcards_folder
 from hypersd_desktop.core.errors import CancelledError, InputError
 from hypersd_desktop.core.paths import AppPaths
-from hypersd_desktop.core.vocab import upscaler_families
+from hypersd_desktop.core.vocab import Architecture, ControlType, Preprocessor, upscaler_families
 
 
 def add_parser(commands) -> None:
@@ -53,6 +54,23 @@ def add_parser(commands) -> None:
     batch.add_argument("--strength", type=float,
                        help="how much of each picture is repainted, 0-1 (default 0.75); a job's strength column "
                             "sets an item's own")
+    batch.add_argument("--control", action="append", default=[], type=parse_control,
+                       metavar="MODEL[:IMAGE][:SCALE[:TYPE]]",
+                       help="a ControlNet (folder, file or installed name) with a scale (default 1.0) and, for a "
+                            "ControlNet Union model, the TYPE of its image; repeatable. Without an IMAGE it follows "
+                            "each of the --pictures, as --preprocess makes it (MODEL, or MODEL::SCALE), as A1111's "
+                            "ControlNet follows each picture of a batch; with one, every image follows that image as "
+                            "it is")
+    batch.add_argument("--preprocess", choices=[CANNY, DEPTH, POSE, Preprocessor.SCRIBBLE.value,
+                                                Preprocessor.NONE.value], default=Preprocessor.NONE.value,
+                       help="what a --control without an IMAGE follows of each picture: its Canny edges, its depth "
+                            "map (the installed depth model, or --depth-model), the pose of its people (the installed "
+                            "pose model and person detector, or --pose-model and --person-detector), it as a "
+                            "scribble, or it as it is (default)")
+    batch.add_argument("--depth-model", help="the depth model for --preprocess depth (a folder or installed name)")
+    batch.add_argument("--pose-model", help="the pose model for --preprocess pose (a folder or installed name)")
+    batch.add_argument("--person-detector", help="the person detector for --preprocess pose (a folder or installed "
+                                                 "name)")
     batch.add_argument("--device", default="auto")
     batch.add_argument("--dtype", default="auto")
     add_export_options(batch)
@@ -73,6 +91,7 @@ def run(args) -> int:
 
 def _batch(gallery, args) -> int:
     from hypersd_desktop.cli.generate import checked_upscaler
+    from hypersd_desktop.engine.inspect import base_architecture
     from hypersd_desktop.engine.planning import reads_negative
     from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
     from hypersd_desktop.worker import batch
@@ -113,18 +132,21 @@ def _batch(gallery, args) -> int:
     from hypersd_desktop.worker.service import GenerationService
 
     service = GenerationService(gallery.paths, gallery, ModelLibrary(gallery.paths).hash_cache())
+    controls, follows = picture_controls(args, resolve, service.inputs.add_file)
     library = ModelLibrary(gallery.paths)
     try:
-        defaults = defaults.replace(vae=library.vae_for(defaults.base_model))
+        defaults = defaults.replace(vae=library.vae_for(defaults.base_model), controls=controls)
         units = batch.plan_units(items, defaults, args.seeds_per_prompt, resolve, library.embeddings_named,
                                  library.vae_for, library.loras_tagged, Wildcards(wildcards_folder(gallery.paths)),
                                  styles, reads_negative, service.inputs.add_file)
+        units = batch.follow_pictures(units, follows, service.inputs,
+                                      lambda path: Architecture(base_architecture(path)).default_size)
     finally:
         library.close()
     if args.strength is not None and not any(unit.request.init_image for unit in units):
         warn("--strength is how much of a picture is repainted; this job starts from none (add --pictures FOLDER "
              "or an image column)")
-    job_id = batch.job_id_for(items, defaults, options, args.seeds_per_prompt, styles)
+    job_id = batch.job_id_for(items, defaults, options, args.seeds_per_prompt, styles, follows)
     runner = batch.BatchRunner(service)
     source = args.job.name if args.job is not None else f"the pictures in {args.pictures}"
     print(f"batch {job_id}: {len(units)} images from {source} into {args.to}", file=sys.stderr)
@@ -137,3 +159,39 @@ def _batch(gallery, args) -> int:
             raise CancelledError("batch stopped; run the same command again to continue where it stopped") from None
     print(f"done: {report.generated} generated, {report.skipped} already done; manifest: {report.manifest}")
     return 0
+
+
+def picture_controls(args, resolve, add_file) -> tuple[tuple, tuple]:
+    """The job's ControlNets (`--control`), and how each follows each of the pictures (`PictureControl`; None for
+    one that follows the image it names, which `add_file` keeps). One that follows the pictures names none yet
+    (`FOLLOWING`): `follow_pictures` gives each unit its picture's."""
+    from hypersd_desktop.engine.inspect import union_control_types
+    from hypersd_desktop.engine.types import ControlSpec
+    from hypersd_desktop.worker.batch import FOLLOWING, PictureControl
+
+    following = any(image is None for _, image, _, _ in args.control)
+    if following and args.pictures is None:
+        raise InputError("A --control without an image follows each of the --pictures FOLDER's pictures; add "
+                         "--pictures, or name the image it follows (MODEL:IMAGE).")
+    if args.preprocess != Preprocessor.NONE.value and not following:
+        raise InputError("--preprocess makes each picture into what a --control without an image follows; add one "
+                         "(--control MODEL).")
+    models = {DEPTH: ("depth_model",), POSE: ("pose_model", "person_detector")}.get(args.preprocess, ())
+    for option, preprocess in (("depth_model", DEPTH), ("pose_model", POSE), ("person_detector", POSE)):
+        if getattr(args, option) is not None and option not in models:
+            raise InputError(f"--{option.replace('_', '-')} is for --preprocess {preprocess}.")
+    follow = PictureControl(args.preprocess if args.preprocess in (CANNY, DEPTH, POSE) else "",
+                            *(map_model(args, option) for option in models)) if following else None
+    made_here = {CANNY: ControlType.CANNY, DEPTH: ControlType.DEPTH, POSE: ControlType.OPENPOSE}.get(args.preprocess)
+    controls = []
+    for model, image, scale, kind in args.control:
+        path = resolve(model)
+        if image is not None:
+            controls.append(ControlSpec(path, add_file(Path(image).expanduser(), f"The --control image {image}"),
+                                        scale, control_type=kind))
+            continue
+        if kind is None and made_here and union_control_types(path):
+            kind = made_here  # a Union model is told what the map is
+        controls.append(ControlSpec(path, FOLLOWING, scale, control_type=kind,
+                                    preprocessor=Preprocessor.NONE if made_here else Preprocessor(args.preprocess)))
+    return tuple(controls), tuple(follow if image is None else None for _, image, _, _ in args.control)

@@ -557,7 +557,7 @@ def detail_pass_of(args: argparse.Namespace, part: str) -> DetailPass | None:
     strength = getattr(args, f"detail_{part}s")
     if strength is None:
         return None
-    models = (_map_model(args, option, f"--detail-{part}s") for option in ("pose_model", "person_detector"))
+    models = (map_model(args, option, f"--detail-{part}s") for option in ("pose_model", "person_detector"))
     given = {name: value for name in ("padding", "confidence", "largest", "steps")
              if (value := getattr(args, f"{part}_{name}")) is not None}  # else the pass's own defaults
     size = getattr(args, f"{part}_size")
@@ -731,11 +731,11 @@ def map_of(args: argparse.Namespace) -> Callable[[str], ControlMap] | None:
     from hypersd_desktop.worker.protocol import ControlMap
 
     options = ("depth_model",) if args.preprocess == DEPTH else ("pose_model", "person_detector")
-    model, *detector = (_map_model(args, option) for option in options)
+    model, *detector = (map_model(args, option) for option in options)
     return lambda image: ControlMap(image, model, args.preprocess, *detector)
 
 
-def _map_model(args: argparse.Namespace, option: str, wanted_by: str = "") -> str:
+def map_model(args: argparse.Namespace, option: str, wanted_by: str = "") -> str:
     from hypersd_desktop.engine import inspect
 
     what, kind, check, reads, entry = MAP_MODELS[option]

@@ -71,6 +71,7 @@ class Settings:
     batch_pictures: str = ""  # the folder of pictures the last batch started from ("": it made them from prompts)
     batch_picture_prompts: bool = False  # each picture's own prompts followed the job's
     batch_masks: str = ""  # the folder of masks it inpainted them through ("": none)
+    batch_follow_pictures: bool = True  # its ControlNets followed each picture (its edges, depth map, pose)
     plot_x: str = "steps"  # the X/Y/Z plot dialog's last axes (engine/plot.py's names; empty: Nothing) and values
     plot_x_values: str = "1, 2, 4, 8"
     plot_y: str = ""

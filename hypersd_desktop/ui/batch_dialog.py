@@ -23,6 +23,7 @@ from hypersd_desktop.core.progress import TransferProgress
 from hypersd_desktop.core.prompt_styles import PromptStyle
 from hypersd_desktop.core.settings import load_settings, save_settings
 from hypersd_desktop.core.vocab import Architecture, ModelKind
+from hypersd_desktop.engine.inspect import base_architecture
 from hypersd_desktop.engine.planning import reads_negative
 from hypersd_desktop.engine.types import MAX_HIRES_SCALE, MAX_STEPS, GenerationRequest
 from hypersd_desktop.gallery.export import FIELDS, ExportOptions, export_formats
@@ -32,7 +33,8 @@ from hypersd_desktop.ui.generate_form import (
 )
 from hypersd_desktop.ui.tasks import describe_items, percent
 from hypersd_desktop.worker.batch import (
-    BatchSpec, job_id_for, parse_job, pictures_in, plan_units, prompt_lines, unused_options, with_pictures,
+    CANNY, BatchSpec, PictureControl, follow_pictures, job_id_for, parse_job, pictures_in, plan_units, prompt_lines,
+    unused_options, with_pictures,
 )
 from hypersd_desktop.worker.bridge import WorkerBridge
 
@@ -41,12 +43,15 @@ READING = "Reading the pictures…"
 
 
 class BatchDialog(QDialog):
-    """`defaults` (the generation controls' request, if any) preselects model, recipe, steps and size."""
+    """`defaults` (the generation controls' request, if any) preselects model, recipe, steps and size; `follows`
+    says how each of its ControlNets can follow each picture of a job made from pictures (`ControlStack.
+    picture_controls`)."""
 
     progressed = Signal()  # a unit finished: new images are in the gallery
 
     def __init__(self, library: ModelLibrary, bridge: WorkerBridge, defaults: GenerationRequest | None,
-                 parent: QWidget | None = None, styles: Sequence[PromptStyle] = ()) -> None:
+                 parent: QWidget | None = None, styles: Sequence[PromptStyle] = (),
+                 follows: Sequence[PictureControl | None] = ()) -> None:
         super().__init__(parent)
         self.library = library
         self.bridge = bridge
@@ -124,6 +129,13 @@ class BatchDialog(QDialog):
         self.enlarge.setToolTip("Make each image this many times its picture's size: the picture enlarged (by the "
                                 "Generate tab's Upscaler) and repainted at that size, Strength of it; an upscale of "
                                 "each (about 0.5 adds detail and keeps the picture)")
+        # the Generate tab's ControlNets that can follow each picture, as they follow its own control picture
+        self.follows = tuple(follows)[:len(defaults.controls)] if defaults is not None else ()
+        self.follow = QCheckBox(_follow_text(self.follows), checked=settings.batch_follow_pictures,
+                                visible=any(self.follows))
+        self.follow.setToolTip("As A1111's ControlNet in a batch: each image follows its own picture's map, made as "
+                               "the Generate tab makes it from its ControlNet picture; unchecked, every image follows "
+                               "that one picture")
         strength_row = QHBoxLayout()
         strength_row.addWidget(self.strength, 1)
         strength_row.addWidget(self.enlarge, 1)
@@ -172,6 +184,7 @@ class BatchDialog(QDialog):
         form.addRow(pictures_row)
         form.addRow("Masks", self.masks_row)
         form.addRow(self.own_prompts)
+        form.addRow(self.follow)
         form.addRow("Strength", strength_row)
         form.addRow("First seed", self.first_seed)
         form.addRow("Seeds per prompt", self.seeds_per_prompt)
@@ -310,6 +323,7 @@ class BatchDialog(QDialog):
         """From pictures: their strength; each image is its picture's size."""
         self.strength.setEnabled((on or self.from_init) and not self.parts_only)
         self.own_prompts.setEnabled(on)
+        self.follow.setEnabled(on)
         self.masks_row.setEnabled(on and not self.parts_only)
         self.enlarge.setEnabled(on and not self.parts_only)
         self.init_note.setVisible(self.from_init and not on)
@@ -388,7 +402,11 @@ class BatchDialog(QDialog):
                            self.library.embeddings_named, self.library.vae_for, self.library.loras_tagged,
                            Wildcards(wildcards_folder(self.library.paths)), styles, reads_negative,
                            self.bridge.inputs.add_file if read_pictures else _unread)
-        job = job_id_for(items, defaults, options, self.seeds_per_prompt.value(), styles)
+        follows = self.follows if pictures and self.follow.isChecked() else ()
+        if any(follows) and read_pictures:
+            units = follow_pictures(units, follows, self.bridge.inputs,
+                                    lambda path: Architecture(base_architecture(path)).default_size)
+        job = job_id_for(items, defaults, options, self.seeds_per_prompt.value(), styles, follows)
         self.note = unused_options(items)
         return BatchSpec(job, tuple(units), folder.resolve(), options)
 
@@ -422,7 +440,8 @@ class BatchDialog(QDialog):
             self.start_button.setText("Resume")
 
     def _remember(self, spec: BatchSpec) -> None:
-        settings = load_settings(self.library.paths).replace(
+        settings = load_settings(self.library.paths)
+        settings = settings.replace(
             batch_dir=str(spec.target), batch_prompts=self.prompts.toPlainText() if self.use_prompts.isChecked() else "",
             batch_job_file=self.job_file.text().strip() if self.use_file.isChecked() else "",
             batch_seed=self.first_seed.value(), batch_seeds_per_prompt=self.seeds_per_prompt.value(),
@@ -431,8 +450,9 @@ class BatchDialog(QDialog):
             batch_height=spec.units[0].request.height or 0,
             # a folder, kept; the gallery's chosen images leave the folder chosen before as it was
             batch_pictures=(self.pictures.text().strip() if self.use_pictures.isChecked() else "")
-            if not self.chosen_pictures else load_settings(self.library.paths).batch_pictures,
+            if not self.chosen_pictures else settings.batch_pictures,
             batch_picture_prompts=self.own_prompts.isChecked(), batch_masks=self.masks.text().strip(),
+            batch_follow_pictures=self.follow.isChecked() if any(self.follows) else settings.batch_follow_pictures,
         )
         save_settings(settings, self.library.paths)
 
@@ -501,3 +521,14 @@ class BatchDialog(QDialog):
 def _unread(_path: str, _what: str) -> str:
     """A picture's digest left blank: a job's units are found by their numbers and seeds, not their pictures."""
     return "0" * 64
+
+
+FOLLOWED = {CANNY: "its Canny edges", "depth": "its depth map", "pose": "the pose of its people",
+            "": "it as a scribble"}
+
+
+def _follow_text(follows: Sequence[PictureControl | None]) -> str:
+    """The follow box's words: what of each picture the ControlNets follow."""
+    kinds = list(dict.fromkeys(FOLLOWED[rule.kind] for rule in follows if rule is not None))
+    noun = "ControlNets follow" if sum(rule is not None for rule in follows) > 1 else "ControlNet follows"
+    return f"The {noun} each picture: {', '.join(kinds)}"

@@ -34,9 +34,9 @@ from hypersd_desktop.ui.control_maps import ControlMaps
 from hypersd_desktop.ui.generate_form import refill_models
 from hypersd_desktop.ui.init_image import THUMBNAIL, PictureInput
 from hypersd_desktop.ui.pictures import read_picture
+from hypersd_desktop.worker.batch import CANNY, PictureControl
 from hypersd_desktop.worker.protocol import ControlMap
 
-CANNY = "canny"
 DEPTH, POSE = MapKind.DEPTH.value, MapKind.POSE.value
 INPAINT = Preprocessor.INPAINT.value
 PREPROCESSORS = (("Canny edges of a photo", CANNY), ("Depth map of a photo", DEPTH),
@@ -228,6 +228,19 @@ class ControlBox(PictureInput):
             return ControlSpec(model.path, self._maps[wanted], self.scale.value(), control_type=self.control_type())
         return ControlSpec(model.path, self.digest, self.scale.value(), preprocessor=kind,
                            control_type=self.control_type())
+
+    def picture_control(self) -> PictureControl | None:
+        """How the ControlNet follows each picture of a batch made from pictures, as the box makes its image from its
+        own picture (worker/batch.py): by its Canny edges, its depth map or pose (made with the installed models), or
+        as a scribble. None for a picture taken as it is (a map made already), and for an inpainting ControlNet, which
+        reads the init image, each picture already."""
+        kind = self.preprocessor.currentData()
+        if kind == CANNY:
+            return PictureControl(CANNY)
+        if kind == Preprocessor.SCRIBBLE.value:
+            return PictureControl()
+        models = self._map_models(MAP_RECIPES[kind]) if kind in MAP_RECIPES else None
+        return PictureControl(kind, *(model.path for model in models)) if models else None
 
     def set_control(self, spec: ControlSpec | None) -> None:
         """Show a request's ControlNet (its picture as the request names it: an edge map, or a drawing)."""

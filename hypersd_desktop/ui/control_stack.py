@@ -18,6 +18,7 @@ from hypersd_desktop.ui.control_image import ControlBox
 from hypersd_desktop.ui.control_maps import ControlMaps
 from hypersd_desktop.ui.init_image import PictureInput
 from hypersd_desktop.ui.reference_image import ReferenceBox
+from hypersd_desktop.worker.batch import PictureControl
 
 MOST_BOXES = 3
 
@@ -155,6 +156,11 @@ class ControlStack(PictureStack):
     def show_spec(self, box: ControlBox, spec: ControlSpec | None) -> list[str]:
         box.set_control(spec)
         return []
+
+    def picture_controls(self) -> tuple[PictureControl | None, ...]:
+        """How each ControlNet of the request follows each picture of a batch made from pictures (`ControlBox.
+        picture_control`), in the order of `specs`."""
+        return tuple(box.picture_control() for box in self.boxes if box.digest is not None)
 
     def fill_models(self, architecture: str) -> None:
         self.to_all("fill_models", architecture)

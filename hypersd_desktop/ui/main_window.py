@@ -1702,7 +1702,7 @@ class MainWindow(QMainWindow):
         from hypersd_desktop.ui.batch_dialog import BatchDialog
 
         dialog = BatchDialog(self.library, self.bridge, self.build_request(quiet=True), self,
-                             self.prompt_styles.chosen())
+                             self.prompt_styles.chosen(), self.control_stack.picture_controls())
         dialog.progressed.connect(lambda: self._gallery_timer.start())
         dialog.open()
         self._batch_dialog = dialog

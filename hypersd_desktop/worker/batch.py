@@ -39,13 +39,16 @@ from typing import Any
 from hypersd_desktop.core.dynamic_prompts import Wildcards, chosen, every, is_dynamic
 from hypersd_desktop.core.errors import AppError, CancelledError, InputError, NotSavedError, OutOfMemoryError
 from hypersd_desktop.core.files import remove_stale_partials, why_not_written, write_atomic
-from hypersd_desktop.core.images import PICTURE_SUFFIXES, open_any_size, read_formats, read_formats_words
+from hypersd_desktop.core.images import (
+    PICTURE_SUFFIXES, InputImages, open_any_size, png_data, read_formats, read_formats_words,
+)
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.prompt_styles import PromptStyle, apply_styles
 from hypersd_desktop.core.text import saved_text
 from hypersd_desktop.core.vocab import BatchUnitState, ExportStatus
 from hypersd_desktop.engine.backend import batch_key
-from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, LoraSpec, enlarged_size
+from hypersd_desktop.engine.inputs import edge_map
+from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, LoraSpec, enlarged_size, init_size
 from hypersd_desktop.gallery.export import ExportEntry, ExportOptions, plan_destination, write_image, write_manifests
 from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES, Gallery, read_metadata
 from hypersd_desktop.worker.service import GenerationService
@@ -73,12 +76,31 @@ _A1111_UNUSED = ("sampler_name", "sampler_index", "scheduler", "styles", "subsee
                  "do_not_save_grid", "outpath_samples", "outpath_grids", "prompt_for_display")
 
 
+CANNY = "canny"  # a ControlNet following each picture by its Canny edges (`PictureControl`)
+FOLLOWING = "0" * 64  # the image of a ControlNet that follows each picture, until `follow_pictures` names its own
+
+
+@dataclass(frozen=True)
+class PictureControl:
+    """How a picture batch's ControlNet follows each picture, as the Generate tab's box makes its image from its own
+    picture: `kind` "canny", the picture's edges at the run's size (found in the app: the compute runtime has no
+    OpenCV); "depth" or "pose", a map the worker makes with the model at `model` (and for a pose, the person detector
+    at `detector`); "", the picture itself (which the control's preprocessor makes a scribble of)."""
+
+    kind: str = ""
+    model: str = ""
+    detector: str = ""
+
+
 @dataclass(frozen=True)
 class BatchUnit:
     number: int  # 1-based, in job order
     item: int
     request: GenerationRequest
     picture: str = ""  # the name of the picture it starts from, without its extension (the template's {picture})
+    # the maps the worker makes of the unit's picture for its ControlNets (depth, pose), by their place in the
+    # request's controls (None: the control's image is its own); the request names the picture until then
+    maps: tuple[PictureControl | None, ...] = ()
 
     @property
     def key(self) -> str:
@@ -536,6 +558,50 @@ def upright_size(path: Path) -> tuple[int, int] | None:
     return (height, width) if turned else (width, height)
 
 
+def follow_pictures(units: list[BatchUnit], follows: Sequence[PictureControl | None], inputs: InputImages,
+                    model_side: Callable[[str], int]) -> list[BatchUnit]:
+    """The units with their ControlNets following each unit's own picture, as `follows` says of each (by its place in
+    the request's controls; None: it keeps its image): the picture itself, its Canny edges at the run's size (found
+    here, once a picture and size), or a map the worker makes of it (`BatchUnit.maps`). A unit without a picture, or
+    a control past those `follows` names, keeps its image. `model_side(base_model)`: the model's own size."""
+    edges: dict[tuple[str, tuple[int, int]], str] = {}
+    sizes: dict[str, tuple[int, int]] = {}
+    followed = []
+    for unit in units:
+        request, picture = unit.request, unit.request.init_image
+        if picture is None or not any(follows):
+            followed.append(unit)
+            continue
+        controls, maps = list(request.controls), [None] * len(request.controls)
+        for index, (control, rule) in enumerate(zip(request.controls, follows)):
+            if rule is None:
+                continue
+            image = picture
+            if rule.kind == CANNY:
+                if picture not in sizes:
+                    sizes[picture] = inputs.open(picture).size
+                size = edges_size(request, sizes[picture], model_side(request.base_model))
+                if (picture, size) not in edges:
+                    edges[picture, size] = inputs.add(png_data(edge_map(inputs.open(picture), size)), "The edge map")
+                image = edges[picture, size]
+            elif rule.kind:
+                maps[index] = rule
+            controls[index] = replace(control, image=image)
+        followed.append(replace(unit, request=request.replace(controls=tuple(controls)),
+                                maps=tuple(maps) if any(maps) else ()))
+    return followed
+
+
+def edges_size(request: GenerationRequest, picture: tuple[int, int], model_side: int) -> tuple[int, int]:
+    """The size a picture's Canny edges are found at for `request`, as the Generate tab finds them: the run's (the
+    request's size, or the engine's `init_size` of the picture), or the whole picture's where only its masked area
+    is made (the engine cuts that area out of the edge map)."""
+    if request.masked_padding is not None:
+        return picture
+    own = init_size(picture, model_side)
+    return request.width or own[0], request.height or own[1]
+
+
 def picture_prompts(path: Path) -> tuple[str, str]:
     """The prompt and negative prompt a picture's file (or the files its tool keeps beside it) says it was made with,
     as the gallery and reuse read them; empty where it says none."""
@@ -694,6 +760,7 @@ class BatchRunner:
             if written.is_dir():
                 remove_stale_partials(written)
         meter = TransferMeter(f"batch {job_id}", len(units), 0, on_progress)
+        maps: dict[tuple[str, PictureControl], str] = {}  # the maps made of each picture, for the units after
         claimed = {str(target / entry["target"]).lower() for entry in state.values() if entry.get("target")}
         generated = skipped = 0
         made: dict[str, int] = {}  # gallery ids of images made ahead of their export, by unit
@@ -717,7 +784,7 @@ class BatchRunner:
                     # A stop takes effect before the next images are made: those made already (a batch's) are
                     # exported first, so that a stopped job leaves no made image unexported.
                     cancel.raise_if_cancelled()
-                    group = self._group(units[index:], to_make)
+                    group = self._group(units[index:], to_make, lambda unit: self._with_maps(unit, maps))
                     for member, result in zip(group, self._generate(group, cancel)):
                         try:
                             saved = self.service.save(result, path=image_path(member))
@@ -767,18 +834,41 @@ class BatchRunner:
         manifest, _ = write_manifests(target, entries, options)
         return BatchReport(len(units), generated, skipped, manifest)
 
-    def _group(self, units: list[BatchUnit], to_make: Callable[[BatchUnit], bool]) -> list[BatchUnit]:
-        """The first unit and those right after it that can run with it as one batch, as many as the sizer says."""
-        key = batch_key(units[0].request)
+    def _group(self, units: list[BatchUnit], to_make: Callable[[BatchUnit], bool],
+               ready: Callable[[BatchUnit], BatchUnit]) -> list[BatchUnit]:
+        """The first unit and those right after it that can run with it as one batch, as many as the sizer says, each
+        `ready` to run (its maps made)."""
+        group = [ready(units[0])]
+        key = batch_key(group[0].request)
         if key is None:
-            return units[:1]
-        size = self.sizer.size(key)
-        group = [units[0]]
-        for unit in units[1:size]:
-            if batch_key(unit.request) != key or not to_make(unit):
+            return group
+        for unit in units[1:self.sizer.size(key)]:
+            if not to_make(unit):
+                break
+            unit = ready(unit)
+            if batch_key(unit.request) != key:
                 break
             group.append(unit)
         return group
+
+    def _with_maps(self, unit: BatchUnit, made: dict[tuple[str, PictureControl], str]) -> BatchUnit:
+        """The unit with the maps of its picture its ControlNets follow (`BatchUnit.maps`) made, once a picture: its
+        request names them, as a request the Generate tab makes names its map."""
+        request = unit.request
+        controls = list(request.controls)
+        for index, rule in enumerate(unit.maps):
+            if rule is None:
+                continue
+            if (request.init_image, rule) not in made:
+                try:
+                    png, _ = self.service.picture_map(request.init_image, rule.kind, rule.model, rule.detector,
+                                                      request.device)
+                except (AppError, OSError, ValueError) as error:
+                    raise AppError(f"The {rule.kind} map of {unit.picture or 'a picture'} could not be made: "
+                                   f"{error}") from None
+                made[request.init_image, rule] = self.service.inputs.hold(png, f"The {rule.kind} map")
+            controls[index] = replace(controls[index], image=made[request.init_image, rule])
+        return replace(unit, request=request.replace(controls=tuple(controls)), maps=()) if unit.maps else unit
 
     def _generate(self, group: list[BatchUnit], cancel: CancelToken) -> list[GenerationResult]:
         """The group's images; a batch that runs out of memory is made smaller and tried again. While sizes are being
@@ -817,11 +907,15 @@ class BatchSpec:
 
 
 def job_id_for(items: list[dict[str, Any]], defaults: GenerationRequest, options: ExportOptions,
-               seeds_per_prompt: int, styles: Sequence[PromptStyle] = ()) -> str:
-    """A short id that changes when the job's items, its defaults, its styles or its export options change."""
+               seeds_per_prompt: int, styles: Sequence[PromptStyle] = (),
+               follows: Sequence[PictureControl | None] = ()) -> str:
+    """A short id that changes when the job's items, its defaults, its styles, how its ControlNets follow its
+    pictures (`follow_pictures`) or its export options change."""
     digest = hashlib.sha256(json.dumps(items, sort_keys=True, default=str).encode())
     if styles:
         digest.update(json.dumps([dataclasses.astuple(style) for style in styles]).encode())
+    if any(follows):
+        digest.update(json.dumps([rule and dataclasses.astuple(rule) for rule in follows]).encode())
     digest.update(defaults.to_json().encode())
     digest.update(json.dumps(options.__dict__, sort_keys=True).encode())
     digest.update(str(seeds_per_prompt).encode())

@@ -30,8 +30,9 @@ from hypersd_desktop.engine.types import AUTO_BACKEND, GenerationRequest
 from hypersd_desktop.worker.batch import BatchSpec
 
 # 2: control maps (`MakeMap`), which a worker of protocol 1 would leave unanswered; 3: pose maps; 4: `EnlargeImage`;
-# 5: `RunPlot`; 6: a plot's Z axis; 7: its Styles axis (the styles it adds, in `PlotAxis.styles`); 8: `DescribeImage`
-PROTOCOL_VERSION = 8
+# 5: `RunPlot`; 6: a plot's Z axis; 7: its Styles axis (the styles it adds, in `PlotAxis.styles`); 8: `DescribeImage`;
+# 9: a batch unit's maps of its picture (`BatchUnit.maps`)
+PROTOCOL_VERSION = 9
 
 MESSAGES: dict[str, type] = {}
 

@@ -339,19 +339,25 @@ class GenerationService:
     def control_map(self, control_map, device: str = Device.AUTO) -> tuple[bytes, Device]:
         """The map (PNG) a `ControlMap` (worker/protocol.py, which imports this module) asks for, and the device it
         was made on: `device` where torch has it (DirectML is ONNX Runtime's: the map is made on the CPU)."""
+        return self.picture_map(control_map.image, control_map.kind, control_map.model, control_map.detector, device)
+
+    def picture_map(self, image: str, kind: str, model: str, detector: str = "",
+                    device: str = Device.AUTO) -> tuple[bytes, Device]:
+        """The map (PNG) of the input image `image` (a digest) of `kind` (`MapKind`) that `model` (and for a pose,
+        the person detector `detector`) makes, and the device it was made on (as `control_map`)."""
         placed = _map_device(device)
-        picture = self.inputs.open(control_map.image)
+        picture = self.inputs.open(image)
         if max(picture.size) > MAP_SIDE:  # the models see 518 pixels or fewer: a larger map holds nothing more
             from PIL import Image, ImageOps
 
             picture = ImageOps.contain(picture, (MAP_SIDE, MAP_SIDE), Image.Resampling.LANCZOS)
-        if control_map.kind == MapKind.POSE:
-            made = self._pose_estimator().pose_map(picture, control_map.model, control_map.detector, placed.value)
+        if kind == MapKind.POSE:
+            made = self._pose_estimator().pose_map(picture, model, detector, placed.value)
         else:
             from hypersd_desktop.engine.depth import DepthEstimator
 
             self._depth = self._depth or DepthEstimator()
-            made = self._depth.depth_map(picture, control_map.model, placed.value)
+            made = self._depth.depth_map(picture, model, placed.value)
         return png_data(made), placed
 
     def describe(self, describing, device: str = Device.AUTO):

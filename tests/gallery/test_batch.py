@@ -393,6 +393,64 @@ def test_a_job_runs_on_each_picture_in_a_folder_as_a_generation_from_it_does(tin
     assert text_only.returncode != 0 and "cannot be read" in text_only.stderr
 
 
+def test_controlnets_follow_each_picture_as_a_generation_from_it_does(tiny_sd15, hyper_lora, controlnets, depth_model,
+                                                                    tmp_path, app_home):
+    """A1111's ControlNet in an img2img batch: a --control without an image follows each picture, made into its
+    Canny edges (at each run's size) or its depth map, each image equal to `generate --init-image P --control CN:P
+    --preprocess …` of it, its PNG naming the picture's own map; one with an image follows that image for all."""
+    import numpy as np
+    from pictures import init_picture
+
+    from hypersd_desktop.gallery.metadata import read_request
+    from hypersd_desktop.worker.batch import FOLLOWING
+
+    def alone_path(run) -> str:
+        return json.loads(run.stdout)["path"]
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    init_picture(64).save(photos / "a.png")
+    init_picture(96).rotate(90).crop((0, 0, 96, 64)).save(photos / "b.png")
+    job = tmp_path / "job.txt"
+    job.write_text("x\n")
+    lora = hyper_lora("Hyper-SD15-4steps-lora")
+    common = ("--model", tiny_sd15, "--lora", lora, "--steps", 2, "--strength", 0.6)
+    maps = {}
+    for preprocess, extra in (("canny", ()), ("depth", ("--depth-model", depth_model))):
+        out = tmp_path / preprocess
+        run = run_cli("batch", job, "--pictures", photos, "--seed", 5, *common, "--control",
+                      f"{controlnets['sd15']}::0.8", "--preprocess", preprocess, *extra, "--to", out,
+                      "--template", "{picture}")
+        assert run.returncode == 0, run.stderr
+        for name, seed in (("a", 5), ("b", 6)):
+            picture = photos / f"{name}.png"
+            alone = run_cli("generate", "--prompt", "x", "--seed", seed, *common, "--init-image", picture, "--control",
+                            f"{controlnets['sd15']}:{picture}:0.8", "--preprocess", preprocess, *extra,
+                            "--out", tmp_path / "alone", "--json")
+            assert alone.returncode == 0, alone.stderr
+            made, own = read_request(out / f"{name}.png")["controls"][0], read_request(Path(alone_path(alone)))
+            assert made["image"] == own["controls"][0]["image"]  # the same map, of its picture
+            assert made["scale"] == 0.8 and made["image"] not in (own["init_image"], FOLLOWING)
+            with Image.open(alone_path(alone)) as one, Image.open(out / f"{name}.png") as two:
+                assert one.size == two.size
+                one, two = (np.asarray(image.convert("RGB"), np.int16) for image in (one, two))
+                assert np.abs(one - two).max() <= 1
+            maps[preprocess, name] = made["image"]
+    assert len(set(maps.values())) == 4  # each picture its own map
+
+    out = tmp_path / "fixed"  # an image named: every picture's image follows it
+    run = run_cli("batch", job, "--pictures", photos, *common, "--control", f"{controlnets['sd15']}:{photos / 'a.png'}",
+                  "--to", out, "--template", "{picture}")
+    assert run.returncode == 0, run.stderr
+    assert len({read_request(out / f"{name}.png")["controls"][0]["image"] for name in ("a", "b")}) == 1
+    for args, message in ((("--control", controlnets["sd15"]), "add --pictures"),
+                          (("--pictures", photos, "--preprocess", "canny"), "add one"),
+                          (("--pictures", photos, "--control", controlnets["sd15"], "--depth-model", depth_model),
+                           "--depth-model is for --preprocess depth")):
+        refused = run_cli("batch", job, *common, *args, "--to", out)
+        assert refused.returncode != 0 and message in refused.stderr, refused.stderr
+
+
 def test_each_pictures_own_prompt_follows_the_jobs_as_a1111s_png_info_does(tmp_path):
     """With --picture-prompts (the dialog's "Add each picture's own prompt"), a picture made by another tool is made
     again with the prompts its file says (A1111's text, ComfyUI's graph … as reuse reads them) after the job's; a

@@ -565,3 +565,76 @@ def test_a_control_loras_name_chooses_its_preprocessor_too(app_home, tmp_path):
         assert {model.name: preprocessor_for(model) for model in installed} == names
     finally:
         library.close()
+
+
+def test_a_batch_from_pictures_makes_each_pictures_maps_as_the_boxes_make_theirs(qtbot, parts, tiny_sd15, depth_model,
+                                                                                tmp_path):
+    """A1111's ControlNet in an img2img batch: a job from a folder of pictures makes each picture's Canny edges (at
+    its run's size, in the window) and its depth map (in the worker, once a picture), as the boxes make theirs of
+    their own photos, and each image's request names its picture's maps; unchecked, every image follows the boxes'
+    own, and the choice is remembered."""
+    import tiny_models
+    from pictures import init_picture
+
+    from hypersd_desktop.engine.depth import DepthEstimator
+    from hypersd_desktop.engine.inputs import edge_map
+    from hypersd_desktop.gallery.metadata import read_request
+    from hypersd_desktop.worker.batch import PictureControl
+
+    window, first = photo_for_a_map(parts, tiny_sd15, tmp_path, "control_v11p_sd15_canny", "canny", size=64)
+    parts.library.import_path(depth_model)
+    parts.library.import_path(tiny_models.save_controlnet(tiny_sd15, tmp_path / "control_v11f1p_sd15_depth"))
+    window.models.models_changed.emit()
+    select_size(window.size_box, 64, 64)
+    window.control_stack.add_button.click()
+    second = window.control_stack.boxes[1]
+    second.model_box.setCurrentIndex(second.model_box.findText("control_v11f1p_sd15_depth"))
+    second.preprocessor.setCurrentIndex(second.preprocessor.findData("depth"))
+    assert second.load_file(photo(tmp_path / "other.png", size=80))
+    qtbot.waitUntil(lambda: not second.reading, timeout=WAIT)
+    own = window.build_request().controls
+    assert len(own) == 2
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    init_picture(64).save(photos / "cat.png")
+    init_picture(96).rotate(90).crop((0, 0, 96, 64)).save(photos / "dog.png")
+    dialog = window.open_batch()
+    assert dialog.follow.isVisibleTo(dialog) and not dialog.follow.isEnabled()  # no pictures chosen yet
+    assert dialog.follow.text() == "The ControlNets follow each picture: its Canny edges, its depth map"
+    assert dialog.follows == (PictureControl("canny"), PictureControl("depth", depth_path(parts)))
+    dialog.prompts.setPlainText("a watercolor painting")
+    dialog.pictures.setText(str(photos))
+    dialog.pictures.textEdited.emit(str(photos))
+    assert dialog.follow.isEnabled() and dialog.follow.isChecked()
+    dialog.template.setText("{picture}")
+    target = tmp_path / "out"
+    dialog.folder.setText(str(target))
+    units = dialog.build_spec().units
+    inputs = window.bridge.inputs
+    for unit, size in zip(units, ((64, 64), (96, 64))):
+        edges, followed = unit.request.controls
+        picture = inputs.open(unit.request.init_image)
+        assert np.array_equal(np.asarray(inputs.open(edges.image)), np.asarray(edge_map(picture, size)))
+        assert followed.image == unit.request.init_image and unit.maps == (None, dialog.follows[1])
+    with qtbot.waitSignal(parts.bridge.batch_finished, timeout=WAIT) as finished:
+        dialog.start()
+    assert finished.args[0].generated == 2
+    estimator = DepthEstimator()
+    for name in ("cat", "dog"):
+        stored = GenerationRequest.from_dict(read_request(target / f"{name}.png"))
+        edges, made = stored.controls
+        expected = estimator.depth_map(Image.open(photos / f"{name}.png"), depth_path(parts), "cpu")
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(inputs.read(made.image)))), np.asarray(expected))
+        assert made.image not in (own[1].image, stored.init_image) and edges.image != own[0].image
+    dialog.follow.setChecked(False)
+    assert all(unit.request.controls == own and not unit.maps for unit in dialog.build_spec().units)
+    dialog.start()  # another job: its own id
+    assert dialog.job_id is not None
+    dialog.stop()
+    dialog.reject()
+    assert not window.open_batch().follow.isChecked()  # remembered
+
+
+def depth_path(parts) -> str:
+    return parts.library.registry.list(kind="depth")[0].path
