@@ -40,6 +40,7 @@ from hypersd_desktop.worker.bridge import WorkerBridge
 
 
 READING = "Reading the pictures…"
+LAST_SHOWN = 60  # characters of the last image's picture or prompt the progress names
 
 
 class BatchDialog(QDialog):
@@ -490,7 +491,9 @@ class BatchDialog(QDialog):
             return
         progress = TransferProgress("batch", "", message.done, message.total, message.rate, message.eta_s)
         self.bar.setValue(percent(progress))
-        self.status.setText(describe_items(progress))
+        last = " ".join(message.item.split())  # a prompt's lines, as one
+        last = f"{last[:LAST_SHOWN]}…" if len(last) > LAST_SHOWN else last
+        self.status.setText(describe_items(progress) + (f" · last: {last}" if last else ""))
         self.progressed.emit()
 
     def _finished(self, message) -> None:

@@ -776,7 +776,7 @@ class BatchRunner:
                 entry = state.get(unit.key, {})
                 if entry.get("status") == BatchUnitState.DONE:
                     skipped += 1
-                    meter.advance(unit.request.prompt, 1)
+                    meter.advance(unit.picture or unit.request.prompt, 1)
                     continue
                 if unit.key not in made and image_path(unit).exists():  # made by a run stopped before exporting it
                     made[unit.key] = self.gallery.add_file(image_path(unit))
@@ -807,7 +807,7 @@ class BatchRunner:
                         state[unit.key] = {"status": BatchUnitState.DONE, "id": image_id, "note": status,
                                            "target": destination.relative_to(target).as_posix()}
                         _save_state(state_path, state)
-                        meter.advance(unit.request.prompt, 1)
+                        meter.advance(unit.picture or unit.request.prompt, 1)
                         continue
                     state[unit.key] = {"status": BatchUnitState.PLANNED,
                                        "target": destination.relative_to(target).as_posix()}
@@ -818,7 +818,7 @@ class BatchRunner:
                 state[unit.key] = {"status": BatchUnitState.DONE, "id": image_id,
                                    "target": destination.relative_to(target).as_posix()}
                 _save_state(state_path, state)
-                meter.advance(unit.request.prompt, 1)
+                meter.advance(unit.picture or unit.request.prompt, 1)
         except CancelledError:
             raise CancelledError(
                 f"batch stopped after {sum(e.get('status') == BatchUnitState.DONE for e in state.values())} of "

@@ -310,7 +310,8 @@ class Worker:
         spec = job.spec
 
         def on_progress(progress) -> None:
-            self.out.send(BatchProgress(job.job_id, progress.done, progress.total, progress.rate, progress.eta_s))
+            self.out.send(BatchProgress(job.job_id, progress.done, progress.total, progress.rate, progress.eta_s,
+                                        progress.item[:200]))
 
         with self._reported(job.job_id):
             self.out.send(JobStarted(job.job_id))

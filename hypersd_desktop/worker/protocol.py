@@ -31,7 +31,7 @@ from hypersd_desktop.worker.batch import BatchSpec
 
 # 2: control maps (`MakeMap`), which a worker of protocol 1 would leave unanswered; 3: pose maps; 4: `EnlargeImage`;
 # 5: `RunPlot`; 6: a plot's Z axis; 7: its Styles axis (the styles it adds, in `PlotAxis.styles`); 8: `DescribeImage`;
-# 9: a batch unit's maps of its picture (`BatchUnit.maps`)
+# 9: a batch unit's maps of its picture (`BatchUnit.maps`), and the unit a `BatchProgress` names
 PROTOCOL_VERSION = 9
 
 MESSAGES: dict[str, type] = {}
@@ -282,13 +282,15 @@ class JobFinished:
 @message("batch-progress")
 @dataclass(frozen=True)
 class BatchProgress:
-    """`done` of `total` units of a batch finished (including those an earlier run did)."""
+    """`done` of `total` units of a batch finished (including those an earlier run did); `item` names the last: its
+    picture (a job from pictures), else its prompt."""
 
     job_id: int
     done: int
     total: int
     rate: float | None = None  # units per second
     eta_s: float | None = None
+    item: str = ""
 
 
 @message("batch-finished")

@@ -334,9 +334,13 @@ def test_batch_dialog_starts_from_each_picture_in_a_folder(qtbot, parts, tmp_pat
     assert [(unit.picture, unit.request.strength, unit.request.width) for unit in spec.units] == [
         ("cat", 0.6, None), ("dog", 0.6, None)]
     assert all(window.bridge.inputs.find(unit.request.init_image) for unit in spec.units)  # kept for the worker
+    said = []  # the status as each unit's progress is shown: it names the unit's picture
+    parts.bridge.batch_progress.connect(lambda message: said.append(dialog.status.text()))
     with qtbot.waitSignal(parts.bridge.batch_finished, timeout=WAIT) as finished:
         dialog.start()
     assert finished.args[0].generated == 2
+    assert [text.split(" · ")[0] + text.partition(" · last: ")[2] for text in said if "last" in text] == [
+        "1 of 2 imagescat", "2 of 2 imagesdog"], said
     assert [f.name for f in image_files(target)] == ["cat-7.png", "dog-8.png"]
     with Image.open(target / "dog-8.png") as made:
         assert made.size == (96, 64) and "Denoising strength: 0.6" in made.text["parameters"]
