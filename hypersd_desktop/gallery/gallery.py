@@ -31,7 +31,9 @@ from hypersd_desktop.gallery.sidecars import sidecar_metadata
 from hypersd_desktop.gallery.store import GalleryStore, ImageQuery, ImageRecord
 from hypersd_desktop.gallery.thumbnails import Thumbnails
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".avif")  # AVIF: as A1111 and Forge save it (EXIF UserComment)
+# AVIF: as A1111 and Forge save it (EXIF UserComment); .jfif: a JPEG as a browser on Windows saves it (an image
+# downloaded from a gallery site keeps its EXIF)
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".avif", ".jfif")
 MAX_TEXT_BYTES = 1024 * 1024  # larger text chunks are ignored: no real metadata is that big
 _EXIF_USER_COMMENT = 0x9286
 

@@ -25,15 +25,16 @@ from PySide6.QtWidgets import (
 )
 
 from hypersd_desktop.core.errors import InputError
-from hypersd_desktop.core.images import InputImages, is_converted, png_data
+from hypersd_desktop.core.images import PICTURE_SUFFIXES, InputImages, is_converted, png_data
 from hypersd_desktop.engine.inputs import mask_of
 from hypersd_desktop.engine.preprocess import MAX_OUTPAINTED_SIDE, outpainted
 from hypersd_desktop.engine.types import MAX_HIRES_SCALE, MAX_MASKED_PADDING, MAX_SIDE, enlarged_size, init_size
+from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES
 from hypersd_desktop.ui.pictures import png_bytes, read_picture
 from hypersd_desktop.ui.shortcuts import MASK, described
 from hypersd_desktop.ui.sketch_canvas import SketchCanvas, tinted
 
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.bmp *.tif *.tiff *.gif *.heic *.heif *.avif)"
+IMAGE_FILTER = f"Images ({' '.join(f'*{suffix}' for suffix in (*IMAGE_SUFFIXES, *PICTURE_SUFFIXES))})"
 THUMBNAIL = (160, 96)  # the largest a picture is shown in its box
 OUTPAINT_SIDES = (("←", "left", (1, 0, 0, 0)), ("↑", "top", (0, 1, 0, 0)), ("→", "right", (0, 0, 1, 0)),
                   ("↓", "bottom", (0, 0, 0, 1)))

@@ -544,3 +544,19 @@ def test_the_made_with_filter_picks_the_images_of_each_tool_by_the_data_their_fi
     assert [Path(image.path).name for image in found] == ["comfyui-hires.png"]
     args = build_parser().parse_args(["gallery", "list", "--made-with", "Fooocus"])
     assert gallery.store.count(_query(args)) == 1
+
+
+def test_an_image_a_browser_saved_as_jfif_is_imported_with_its_settings_and_a_thumbnail(gallery, tmp_path):
+    """A browser on Windows often saves a JPEG as .jfif: an A1111 JPEG downloaded so keeps its EXIF settings."""
+    import shutil
+
+    folder = tmp_path / "Downloads"
+    folder.mkdir()
+    corpus = Path(__file__).parent / "corpus" / "sd-metadata" / "jpg" / "sd-webui.jpg"
+    shutil.copy(corpus, folder / "00012-1234.jfif")
+    report = gallery.import_folder(folder)
+    assert (report.added, report.failed) == (1, ())
+    (row,) = gallery.store.query(ImageQuery()).images
+    assert row.metadata_format == "a1111" and row.prompt
+    with Image.open(gallery.thumbnails.request(Path(row.path)).result(timeout=30)) as thumb:
+        assert 0 < max(thumb.size) <= 256

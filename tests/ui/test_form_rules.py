@@ -172,8 +172,10 @@ def test_dropped_images_and_model_files_are_told_apart(tmp_path):
     (checkpoints / "previews").mkdir(parents=True)
     (checkpoints / "previews" / "model.preview.png").write_bytes(b"x")  # a checkpoint's preview beside it
     (checkpoints / "model.ckpt").write_bytes(b"x")
-    dropped = DroppedFiles.sort([image, upper, weights, folder, tmp_path / "dir.png", outputs, checkpoints])
-    assert dropped.images == (image, upper)
+    saved = tmp_path / "photo.jfif"  # a JPEG as a browser on Windows saves it: an image, not a model
+    saved.write_bytes(b"x")
+    dropped = DroppedFiles.sort([image, upper, weights, saved, folder, tmp_path / "dir.png", outputs, checkpoints])
+    assert dropped.images == (image, upper, saved)
     assert dropped.image_folders == (outputs,), "images and no weights: for the gallery"
     assert dropped.models == (weights, folder, Path(tmp_path / "dir.png"), checkpoints)
 

@@ -51,6 +51,11 @@ def test_drop_and_paste_bring_pictures_in_and_a_file_that_is_no_picture_is_named
     pasted = Image.open(box.inputs.find(box.digest))
     assert pasted.size == (64, 64) and pasted.convert("RGB").getpixel((5, 5)) == (1, 2, 3)
 
+    saved = tmp_path / "from the web.jfif"  # a JPEG as a browser on Windows names it
+    Image.new("RGB", (80, 48), (200, 40, 40)).save(saved, "JPEG")
+    assert box.load_file(saved) and box.image_size == (80, 48)
+    assert not box.thumbnail.pixmap().isNull()
+
     text = tmp_path / "notes.png"
     text.write_text("not a picture")
     assert not box.load_file(text)
