@@ -324,7 +324,7 @@ class BatchDialog(QDialog):
         """From pictures: their strength; each image is its picture's size."""
         self.strength.setEnabled((on or self.from_init) and not self.parts_only)
         self.own_prompts.setEnabled(on)
-        self.follow.setEnabled(on)
+        self.follow.setEnabled(on and not self.parts_only)  # a face pass runs without the ControlNets
         self.masks_row.setEnabled(on and not self.parts_only)
         self.enlarge.setEnabled(on and not self.parts_only)
         self.init_note.setVisible(self.from_init and not on)
@@ -403,7 +403,7 @@ class BatchDialog(QDialog):
                            self.library.embeddings_named, self.library.vae_for, self.library.loras_tagged,
                            Wildcards(wildcards_folder(self.library.paths)), styles, reads_negative,
                            self.bridge.inputs.add_file if read_pictures else _unread)
-        follows = self.follows if pictures and self.follow.isChecked() else ()
+        follows = self.follows if self.follow.isEnabled() and self.follow.isChecked() else ()
         if any(follows) and read_pictures:
             units = follow_pictures(units, follows, self.bridge.inputs,
                                     lambda path: Architecture(base_architecture(path)).default_size)

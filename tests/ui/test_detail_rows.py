@@ -277,7 +277,8 @@ def test_the_masks_shaping_is_set_under_mask_and_comes_back_from_adetailers_fiel
 def test_a_batch_from_pictures_makes_their_faces_alone_with_faces_and_hands_only(qtbot, idle_app, pose_models,
                                                                                 tmp_path):
     """The Generate tab's Faces and hands only goes with a batch: the dialog says that each picture keeps all but its
-    faces and hands, and its strength, masks and enlarging, which do not apply, are off."""
+    faces and hands, and its strength, masks, enlarging and ControlNets following each picture, which do not apply,
+    are off."""
     window = idle_app.window
     for path in pose_models:
         idle_app.library.import_path(path)
@@ -301,6 +302,7 @@ def test_a_batch_from_pictures_makes_their_faces_alone_with_faces_and_hands_only
     dialog.masks.setText(str(masks))
     dialog.use_pictures.setChecked(True)
     assert not dialog.masks_row.isEnabled() and not dialog.enlarge.isEnabled() and not dialog.strength.isEnabled()
+    assert not dialog.follow.isEnabled()  # the passes run without the ControlNets: no maps are made for them
     dialog.enlarge.setValue(2.0)
     (unit,) = dialog.build_spec().units
     request = unit.request
