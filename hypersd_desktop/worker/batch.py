@@ -566,6 +566,7 @@ def follow_pictures(units: list[BatchUnit], follows: Sequence[PictureControl | N
     a control past those `follows` names, keeps its image. `model_side(base_model)`: the model's own size."""
     edges: dict[tuple[str, tuple[int, int]], str] = {}
     sizes: dict[str, tuple[int, int]] = {}
+    sides: dict[str, int] = {}  # each base model's (read from its file)
     followed = []
     for unit in units:
         request, picture = unit.request, unit.request.init_image
@@ -578,11 +579,16 @@ def follow_pictures(units: list[BatchUnit], follows: Sequence[PictureControl | N
                 continue
             image = picture
             if rule.kind == CANNY:
+                opened = None  # a photo is decoded once for its size and its edges
                 if picture not in sizes:
-                    sizes[picture] = inputs.open(picture).size
-                size = edges_size(request, sizes[picture], model_side(request.base_model))
+                    opened = inputs.open(picture)
+                    sizes[picture] = opened.size
+                if request.base_model not in sides:
+                    sides[request.base_model] = model_side(request.base_model)
+                size = edges_size(request, sizes[picture], sides[request.base_model])
                 if (picture, size) not in edges:
-                    edges[picture, size] = inputs.add(png_data(edge_map(inputs.open(picture), size)), "The edge map")
+                    found = edge_map(opened or inputs.open(picture), size)
+                    edges[picture, size] = inputs.add(png_data(found), "The edge map")
                 image = edges[picture, size]
             elif rule.kind:
                 maps[index] = rule
