@@ -4,6 +4,7 @@ is done; starting the same job again continues it."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +20,7 @@ from PySide6.QtWidgets import (
 from hypersd_desktop.core.dynamic_prompts import Wildcards, wildcards_folder
 from hypersd_desktop.core.errors import AppError, InputError
 from hypersd_desktop.core.files import typed_path
-from hypersd_desktop.core.progress import TransferProgress
+from hypersd_desktop.core.progress import CancelToken, TransferProgress
 from hypersd_desktop.core.prompt_styles import PromptStyle
 from hypersd_desktop.core.settings import load_settings, save_settings
 from hypersd_desktop.core.vocab import Architecture, ModelKind
@@ -31,15 +32,16 @@ from hypersd_desktop.models.library import ModelLibrary
 from hypersd_desktop.ui.generate_form import (
     RecipeRules, SeedBox, base_model_label, fill_hyper_box, fill_sizes, hyper_parts, select_size,
 )
-from hypersd_desktop.ui.tasks import describe_items, percent
+from hypersd_desktop.ui.tasks import Task, describe_items, percent
 from hypersd_desktop.worker.batch import (
-    CANNY, BatchSpec, PictureControl, follow_pictures, job_id_for, parse_job, pictures_in, plan_units, prompt_lines,
-    unused_options, with_pictures,
+    CANNY, BatchSpec, BatchUnit, PictureControl, follow_pictures, job_id_for, parse_job, pictures_in, plan_units,
+    prompt_lines, unused_options, with_pictures,
 )
 from hypersd_desktop.worker.bridge import WorkerBridge
 
 
 READING = "Reading the pictures…"
+EDGES = "Finding each picture's edges…"
 LAST_SHOWN = 60  # characters of the last image's picture or prompt the progress names
 
 
@@ -59,6 +61,8 @@ class BatchDialog(QDialog):
         # the Generate tab's settings, but not its variation: a job's images differ by their seeds and prompts
         self.defaults = defaults.replace(variation_seed=None, variation_strength=0.0) if defaults else None
         self.job_id: int | None = None
+        self._edges_task: Task | None = None  # finding the pictures' edges before the job is queued
+        self._edges_for: BatchSpec | None = None  # the job queued once they are found
         self.spec: BatchSpec | None = None
         self.note: str | None = None  # what the job's A1111 lines ask for that is not used here
         settings = load_settings(library.paths)
@@ -341,10 +345,11 @@ class BatchDialog(QDialog):
         if folder:
             self.folder.setText(folder)
 
-    def build_spec(self, read_pictures: bool = True) -> BatchSpec:
+    def build_spec(self, read_pictures: bool = True, follow: bool = True) -> BatchSpec:
         """The whole job as the worker will run it; `InputError` says what is missing or wrong. Without
         `read_pictures`, the pictures it starts from are not read (their digests are left blank): enough to find
-        what an earlier run of it did."""
+        what an earlier run of it did. Without `follow`, its ControlNets are left to follow each picture
+        (`_followed`)."""
         model = self.model_box.currentData()
         if model is None:
             raise InputError("No base model is installed; install one in the Models tab first.")
@@ -403,13 +408,21 @@ class BatchDialog(QDialog):
                            self.library.embeddings_named, self.library.vae_for, self.library.loras_tagged,
                            Wildcards(wildcards_folder(self.library.paths)), styles, reads_negative,
                            self.bridge.inputs.add_file if read_pictures else _unread)
-        follows = self.follows if self.follow.isEnabled() and self.follow.isChecked() else ()
-        if any(follows) and read_pictures:
-            units = follow_pictures(units, follows, self.bridge.inputs,
-                                    lambda path: Architecture(base_architecture(path)).default_size)
+        follows = self._follows()
+        if any(follows) and read_pictures and follow:
+            units = self._followed(units, follows)
         job = job_id_for(items, defaults, options, self.seeds_per_prompt.value(), styles, follows)
         self.note = unused_options(items)
         return BatchSpec(job, tuple(units), folder.resolve(), options)
+
+    def _follows(self) -> tuple[PictureControl | None, ...]:
+        """How the ControlNets follow each picture, where they do (`follows`); none."""
+        return self.follows if self.follow.isEnabled() and self.follow.isChecked() else ()
+
+    def _followed(self, units: list[BatchUnit], follows: Sequence[PictureControl | None], on_progress=None,
+                  cancel: CancelToken | None = None) -> list[BatchUnit]:
+        return follow_pictures(units, follows, self.bridge.inputs,
+                               lambda path: Architecture(base_architecture(path)).default_size, on_progress, cancel)
 
     @contextmanager
     def _reading(self):
@@ -460,12 +473,52 @@ class BatchDialog(QDialog):
     # -- running --------------------------------------------------------------------------
 
     def start(self) -> int | None:
+        """Queue the job; its id, or None where it cannot run or its pictures' edges are being found first (it is
+        queued once they are: `_edges_found`)."""
         try:
             with self._reading():
-                spec = self.build_spec()
+                spec = self.build_spec(follow=False)
         except (AppError, ValueError) as error:
             self.status.setText(f"⚠ {error}")
             return None
+        follows = self._follows()
+        if any(rule is not None and rule.kind == CANNY for rule in follows):  # seconds for a folder of photos
+            self._find_edges(spec, follows)
+            return None
+        return self._submit(dataclasses.replace(spec, units=tuple(self._followed(list(spec.units), follows))))
+
+    def _find_edges(self, spec: BatchSpec, follows: tuple[PictureControl | None, ...]) -> None:
+        """Find each picture's Canny edges off the GUI thread (a folder of photos takes seconds to minutes), the
+        progress shown and Stop stopping it; then queue the job."""
+        self.start_button.setEnabled(False)
+        self.stop_button.setEnabled(True)
+        self.bar.setValue(0)
+        self.status.setText(EDGES)
+        self._edges_for = spec
+        self._edges_task = Task(lambda report, cancel: self._followed(list(spec.units), follows, report, cancel), self)
+        self._edges_task.progress.connect(self._edges_progress)
+        self._edges_task.succeeded.connect(self._edges_found)
+        self._edges_task.cancelled.connect(self._edges_stopped)
+        self._edges_task.failed.connect(self._edges_failed)
+        self._edges_task.start()
+
+    def _edges_progress(self, progress: TransferProgress) -> None:
+        self.bar.setValue(percent(progress))
+        self.status.setText(f"{EDGES} {describe_items(progress)}")
+
+    def _edges_found(self, units: list[BatchUnit]) -> None:
+        self._submit(dataclasses.replace(self._edges_for, units=tuple(units)))
+
+    def _edges_stopped(self, _message: str) -> None:
+        self.status.setText("Stopped before any image was made; Start begins again.")
+        self._ended()
+
+    def _edges_failed(self, message: str) -> None:
+        self.status.setText(f"⚠ {message}")
+        self._ended()
+
+    def _submit(self, spec: BatchSpec) -> int:
+        self._edges_task = None
         self._remember(spec)
         self.spec = spec
         self.folder.setText(str(spec.target))  # as typed ("~/out", in quotes) it is the folder written
@@ -482,6 +535,8 @@ class BatchDialog(QDialog):
         return self.job_id
 
     def stop(self) -> None:
+        if self._edges_task is not None:
+            self._edges_task.cancel()
         if self.job_id is not None:
             self.status.setText("Stopping after the current image…")
             self.bridge.client.cancel(self.job_id)
@@ -517,6 +572,7 @@ class BatchDialog(QDialog):
 
     def _ended(self) -> None:
         self.job_id = None
+        self._edges_task = None
         self.start_button.setEnabled(True)
         self.stop_button.setEnabled(False)
 

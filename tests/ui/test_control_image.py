@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import threading
 
 import numpy as np
 import pytest
@@ -568,7 +569,7 @@ def test_a_control_loras_name_chooses_its_preprocessor_too(app_home, tmp_path):
 
 
 def test_a_batch_from_pictures_makes_each_pictures_maps_as_the_boxes_make_theirs(qtbot, parts, tiny_sd15, depth_model,
-                                                                                tmp_path):
+                                                                                tmp_path, monkeypatch):
     """A1111's ControlNet in an img2img batch: a job from a folder of pictures makes each picture's Canny edges (at
     its run's size, in the window) and its depth map (in the worker, once a picture), as the boxes make theirs of
     their own photos, and each image's request names its picture's maps; unchecked, every image follows the boxes'
@@ -617,9 +618,12 @@ def test_a_batch_from_pictures_makes_each_pictures_maps_as_the_boxes_make_theirs
         picture = inputs.open(unit.request.init_image)
         assert np.array_equal(np.asarray(inputs.open(edges.image)), np.asarray(edge_map(picture, size)))
         assert followed.image == unit.request.init_image and unit.maps == (None, dialog.follows[1])
+    said = []
+    parts.bridge.batch_progress.connect(lambda _: said.append(dialog.status.text()))
     with qtbot.waitSignal(parts.bridge.batch_finished, timeout=WAIT) as finished:
-        dialog.start()
-    assert finished.args[0].generated == 2
+        assert dialog.start() is None  # the edges are found off the GUI thread first, then the job is queued
+        assert dialog.status.text().startswith("Finding each picture's edges…") and dialog.stop_button.isEnabled()
+    assert finished.args[0].generated == 2 and said
     estimator = DepthEstimator()
     for name in ("cat", "dog"):
         stored = GenerationRequest.from_dict(read_request(target / f"{name}.png"))
@@ -627,10 +631,25 @@ def test_a_batch_from_pictures_makes_each_pictures_maps_as_the_boxes_make_theirs
         expected = estimator.depth_map(Image.open(photos / f"{name}.png"), depth_path(parts), "cpu")
         assert np.array_equal(np.asarray(Image.open(io.BytesIO(inputs.read(made.image)))), np.asarray(expected))
         assert made.image not in (own[1].image, stored.init_image) and edges.image != own[0].image
+    dialog.template.setText("again-{picture}")  # another job: stopped while its edges are found, nothing is made
+    pressed = threading.Event()
+    finding = dialog._followed
+
+    def after_stop(*args):  # the edges are found once Stop is pressed, whatever the machine's speed
+        pressed.wait(30)
+        return finding(*args)
+
+    monkeypatch.setattr(dialog, "_followed", after_stop)
+    dialog.start()
+    dialog.stop()
+    pressed.set()
+    qtbot.waitUntil(lambda: dialog.start_button.isEnabled(), timeout=WAIT)
+    assert dialog.status.text() == "Stopped before any image was made; Start begins again." and dialog.job_id is None
+    assert not list(target.glob("again-*"))
     dialog.follow.setChecked(False)
+    monkeypatch.undo()
     assert all(unit.request.controls == own and not unit.maps for unit in dialog.build_spec().units)
-    dialog.start()  # another job: its own id
-    assert dialog.job_id is not None
+    assert dialog.start() is not None and dialog.job_id is not None  # nothing to find first: queued at once
     dialog.stop()
     dialog.reject()
     assert not window.open_batch().follow.isChecked()  # remembered
