@@ -506,6 +506,13 @@ class BatchDialog(QDialog):
         self.bar.setValue(percent(progress))
         self.status.setText(f"{EDGES} {describe_items(progress)}")
 
+    def close_resources(self) -> None:
+        """Closing the app: finding the pictures' edges stops (the job was not queued yet; Start begins it again)."""
+        task = self._edges_task
+        if task is not None and task.isRunning():
+            task.cancel()
+            task.wait(10_000)
+
     def _edges_found(self, units: list[BatchUnit]) -> None:
         self._submit(dataclasses.replace(self._edges_for, units=tuple(units)))
 

@@ -1904,6 +1904,9 @@ class MainWindow(QMainWindow):
             count.stop()
         self.watcher.stop()
         self.browser.close_resources()
+        if self._batch_dialog is not None:  # each dialog opened: one may still be finding a job's edges
+            for dialog in self.findChildren(type(self._batch_dialog)):
+                dialog.close_resources()
         self.models.shutdown()
         super().closeEvent(event)
 

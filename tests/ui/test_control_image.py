@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import shutil
-import threading
+import time
 
 import numpy as np
 import pytest
@@ -632,20 +632,22 @@ def test_a_batch_from_pictures_makes_each_pictures_maps_as_the_boxes_make_theirs
         assert np.array_equal(np.asarray(Image.open(io.BytesIO(inputs.read(made.image)))), np.asarray(expected))
         assert made.image not in (own[1].image, stored.init_image) and edges.image != own[0].image
     dialog.template.setText("again-{picture}")  # another job: stopped while its edges are found, nothing is made
-    pressed = threading.Event()
     finding = dialog._followed
 
-    def after_stop(*args):  # the edges are found once Stop is pressed, whatever the machine's speed
-        pressed.wait(30)
-        return finding(*args)
+    def after_stop(units, follows, report, cancel):  # the edges are found once stopped, whatever the machine's speed
+        for _ in range(3000):
+            if cancel.cancelled:
+                break
+            time.sleep(0.01)
+        return finding(units, follows, report, cancel)
 
     monkeypatch.setattr(dialog, "_followed", after_stop)
-    dialog.start()
-    dialog.stop()
-    pressed.set()
-    qtbot.waitUntil(lambda: dialog.start_button.isEnabled(), timeout=WAIT)
-    assert dialog.status.text() == "Stopped before any image was made; Start begins again." and dialog.job_id is None
-    assert not list(target.glob("again-*"))
+    for stop in (dialog.stop, dialog.close_resources):  # Stop, and quitting the app (which waits for the thread)
+        dialog.start()
+        stop()
+        qtbot.waitUntil(lambda: dialog.start_button.isEnabled(), timeout=WAIT)
+        assert dialog.status.text() == "Stopped before any image was made; Start begins again."
+        assert dialog.job_id is None and not list(target.glob("again-*"))
     dialog.follow.setChecked(False)
     monkeypatch.undo()
     assert all(unit.request.controls == own and not unit.maps for unit in dialog.build_spec().units)
