@@ -139,8 +139,10 @@ def _batch(gallery, args) -> int:
         units = batch.plan_units(items, defaults, args.seeds_per_prompt, resolve, library.embeddings_named,
                                  library.vae_for, library.loras_tagged, Wildcards(wildcards_folder(gallery.paths)),
                                  styles, reads_negative, service.inputs.add_file)
-        units = batch.follow_pictures(units, follows, service.inputs,
-                                      lambda path: Architecture(base_architecture(path)).default_size)
+        if any(follows):
+            with ProgressBar("edges", unit="image") as bar:  # a folder of photos: seconds to minutes
+                units = batch.follow_pictures(units, follows, service.inputs,
+                                              lambda path: Architecture(base_architecture(path)).default_size, bar)
     finally:
         library.close()
     if args.strength is not None and not any(unit.request.init_image for unit in units):
