@@ -589,8 +589,7 @@ def _unread(_path: str, _what: str) -> str:
     return "0" * 64
 
 
-FOLLOWED = {CANNY: "its Canny edges", "depth": "its depth map", "pose": "the pose of its people",
-            "": "it as a scribble"}
+FOLLOWED = {CANNY: "its Canny edges", "depth": "its depth map", "pose": "its people's pose", "": "it as a scribble"}
 
 
 def _follow_text(follows: Sequence[PictureControl | None]) -> str:
