@@ -13,7 +13,7 @@ from hypersd_desktop.cli.gallery import add_export_options, export_options
 from hypersd_desktop.core.dynamic_prompts import Wildcards, wildcards_folder
 from hypersd_desktop.core.errors import CancelledError, InputError
 from hypersd_desktop.core.paths import AppPaths
-from hypersd_desktop.core.vocab import Architecture, ControlType, Preprocessor, upscaler_families
+from hypersd_desktop.core.vocab import ControlType, Preprocessor, upscaler_families
 
 
 def add_parser(commands) -> None:
@@ -91,7 +91,6 @@ def run(args) -> int:
 
 def _batch(gallery, args) -> int:
     from hypersd_desktop.cli.generate import checked_upscaler
-    from hypersd_desktop.engine.inspect import base_architecture
     from hypersd_desktop.engine.planning import reads_negative
     from hypersd_desktop.engine.types import GenerationRequest, LoraSpec
     from hypersd_desktop.worker import batch
@@ -141,8 +140,7 @@ def _batch(gallery, args) -> int:
                                  styles, reads_negative, service.inputs.add_file)
         if any(follows):
             with ProgressBar("edges", unit="image") as bar:  # a folder of photos: seconds to minutes
-                units = batch.follow_pictures(units, follows, service.inputs,
-                                              lambda path: Architecture(base_architecture(path)).default_size, bar)
+                units = batch.follow_pictures(units, follows, service.inputs, bar)
     finally:
         library.close()
     if args.strength is not None and not any(unit.request.init_image for unit in units):

@@ -24,7 +24,6 @@ from hypersd_desktop.core.progress import CancelToken, TransferProgress
 from hypersd_desktop.core.prompt_styles import PromptStyle
 from hypersd_desktop.core.settings import load_settings, save_settings
 from hypersd_desktop.core.vocab import Architecture, ModelKind
-from hypersd_desktop.engine.inspect import base_architecture
 from hypersd_desktop.engine.planning import reads_negative
 from hypersd_desktop.engine.types import MAX_HIRES_SCALE, MAX_STEPS, GenerationRequest
 from hypersd_desktop.gallery.export import FIELDS, ExportOptions, export_formats
@@ -416,13 +415,12 @@ class BatchDialog(QDialog):
         return BatchSpec(job, tuple(units), folder.resolve(), options)
 
     def _follows(self) -> tuple[PictureControl | None, ...]:
-        """How the ControlNets follow each picture, where they do (`follows`); none."""
+        """How the ControlNets follow each picture (`follows`) while the follow box is on; none while it is off."""
         return self.follows if self.follow.isEnabled() and self.follow.isChecked() else ()
 
     def _followed(self, units: list[BatchUnit], follows: Sequence[PictureControl | None], on_progress=None,
                   cancel: CancelToken | None = None) -> list[BatchUnit]:
-        return follow_pictures(units, follows, self.bridge.inputs,
-                               lambda path: Architecture(base_architecture(path)).default_size, on_progress, cancel)
+        return follow_pictures(units, follows, self.bridge.inputs, on_progress, cancel)
 
     @contextmanager
     def _reading(self):

@@ -45,9 +45,10 @@ from hypersd_desktop.core.images import (
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.prompt_styles import PromptStyle, apply_styles
 from hypersd_desktop.core.text import saved_text
-from hypersd_desktop.core.vocab import BatchUnitState, ExportStatus
+from hypersd_desktop.core.vocab import Architecture, BatchUnitState, ExportStatus
 from hypersd_desktop.engine.backend import batch_key
 from hypersd_desktop.engine.inputs import edge_map
+from hypersd_desktop.engine.inspect import base_architecture
 from hypersd_desktop.engine.types import GenerationRequest, GenerationResult, LoraSpec, enlarged_size, init_size
 from hypersd_desktop.gallery.export import ExportEntry, ExportOptions, plan_destination, write_image, write_manifests
 from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES, Gallery, read_metadata
@@ -559,13 +560,13 @@ def upright_size(path: Path) -> tuple[int, int] | None:
 
 
 def follow_pictures(units: list[BatchUnit], follows: Sequence[PictureControl | None], inputs: InputImages,
-                    model_side: Callable[[str], int], on_progress: Callable[[TransferProgress], None] | None = None,
+                    on_progress: Callable[[TransferProgress], None] | None = None,
                     cancel: CancelToken | None = None) -> list[BatchUnit]:
     """The units with their ControlNets following each unit's own picture, as `follows` says of each (by its place in
     the request's controls; None: it keeps its image): the picture itself, its Canny edges at the run's size (found
     here, once a picture and size: some 30 ms for a 12-megapixel photo), or a map the worker makes of it
     (`BatchUnit.maps`). A unit without a picture, or a control past those `follows` names, keeps its image.
-    `model_side(base_model)`: the model's own size. `on_progress` counts the units; `cancel` stops between them."""
+    `on_progress` counts the units; `cancel` stops between them."""
     edges: dict[tuple[str, tuple[int, int]], str] = {}
     sizes: dict[str, tuple[int, int]] = {}
     sides: dict[str, int] = {}  # each base model's (read from its file)
@@ -590,7 +591,7 @@ def follow_pictures(units: list[BatchUnit], follows: Sequence[PictureControl | N
                     opened = inputs.open(picture)
                     sizes[picture] = opened.size
                 if request.base_model not in sides:
-                    sides[request.base_model] = model_side(request.base_model)
+                    sides[request.base_model] = Architecture(base_architecture(request.base_model)).default_size
                 size = edges_size(request, sizes[picture], sides[request.base_model])
                 if (picture, size) not in edges:
                     found = edge_map(opened or inputs.open(picture), size)
