@@ -1,8 +1,11 @@
-"""Pictures for the image-mode tests, drawn in code: a photo-like init image, a mask, and an edge map."""
+"""Pictures for the image-mode tests, drawn in code: a photo-like init image, a mask, and an edge map; and painting
+programs' files (Krita's, OpenRaster's) as those programs write them."""
 
 from __future__ import annotations
 
 import io
+import zipfile
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -63,3 +66,27 @@ def diffusers_image(pipe, blur: int | None = None, **call) -> Image.Image:
         call["mask_image"] = pipe.mask_processor.blur(call["mask_image"], blur_factor=blur)
     image = pipe(**call).images[0]
     return pipe.image_processor.apply_overlay(call["mask_image"], call["image"], image) if blur is not None else image
+
+
+def painting(path: Path, mimetype: str, entries: dict[str, bytes]) -> Path:
+    """A zip as Krita and MyPaint write one: `mimetype` first and stored, the rest deflated."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(zipfile.ZipInfo("mimetype"), mimetype)
+        for name, data in entries.items():
+            archive.writestr(name, data, compress_type=zipfile.ZIP_DEFLATED)
+    return path
+
+
+def krita_file(path: Path, merged: Image.Image | None) -> Path:
+    """A .kra as Krita 5 saves one: its document, its layers in Krita's own tiles, a preview at most 256 pixels
+    on a side, and the merged picture."""
+    picture = merged or Image.new("RGB", (64, 64))
+    preview = picture.copy()
+    preview.thumbnail((32, 32))
+    entries = {"maindoc.xml": b'<?xml version="1.0"?><DOC editor="Krita" kritaVersion="5.2.2"><IMAGE name="Sketch" '
+                              b'width="%d" height="%d" colorspacename="RGBA"/></DOC>' % picture.size,
+               "documentinfo.xml": b"<document-info/>", "Sketch/layers/layer2": b"VERSION 2\nTILEWIDTH 64\n",
+               "preview.png": png(preview)}
+    if merged is not None:
+        entries["mergedimage.png"] = png(merged)
+    return painting(path, "application/x-krita", entries)

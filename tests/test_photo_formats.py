@@ -96,7 +96,8 @@ def test_without_the_heic_decoder_a_heic_photo_is_named_with_what_to_do():
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("The photo is a HEIC photo (as iPhones take them), which the app cannot read; "
-                                 "save it as JPEG or PNG first (PNG, JPEG, WebP, BMP, TIFF, GIF and AVIF are read).")
+                                 "save it as JPEG or PNG first (PNG, JPEG, WebP, BMP, TIFF, GIF, AVIF, PSD, KRA "
+                                 "and ORA are read).")
 
 
 def test_generate_from_an_iphone_photo(tiny_sd15, hyper_lora, tmp_path):

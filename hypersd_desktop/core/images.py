@@ -22,6 +22,7 @@ from collections import OrderedDict
 from functools import cache
 from pathlib import Path
 
+from hypersd_desktop.core import paintings
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.files import why_not_written, write_atomic
 
@@ -31,12 +32,13 @@ FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "TIFF": "t
 # preview, a depth map) in MPF segments opens as MPO; its first picture is the photo.
 JPEG_KINDS = ("MPO",)
 # Formats read when they come in and kept as PNG, upright: Qt has no reader for them and the compute runtime
-# may not either. HEIC/HEIF through pi-heif (libheif; the decoder only); AVIF through Pillow itself.
-CONVERTED = {"HEIF": "a HEIC photo", "AVIF": "an AVIF picture"}
+# may not either. HEIC/HEIF through pi-heif (libheif; the decoder only); AVIF and Photoshop's PSD (its merged
+# picture) through Pillow itself; Krita's and OpenRaster's files through `paintings`.
+CONVERTED = {"HEIF": "a HEIC photo", "AVIF": "an AVIF picture", "PSD": "a Photoshop file", **paintings.KINDS}
 DIGEST = re.compile(r"[0-9a-f]{64}")
 # Pictures a run can start from that the gallery does not hold (read here: HEIC made PNG, the others as Pillow reads
 # them); the gallery's own are gallery.IMAGE_SUFFIXES
-PICTURE_SUFFIXES = (".heic", ".heif", ".bmp", ".tif", ".tiff", ".gif")
+PICTURE_SUFFIXES = (".heic", ".heif", ".bmp", ".tif", ".tiff", ".gif", ".psd", ".kra", ".ora")
 HELD_IMAGES = 64  # images held in memory only; older ones are forgotten unless kept
 HELD_PICTURES = 8  # pictures a pass hands to the next run undecoded (a tile's canvas and mask); older ones forgotten
 
@@ -55,13 +57,20 @@ def _media_kind(data: bytes) -> tuple[str, str] | None:
         return "AVIF", CONVERTED["AVIF"]
     if data[:2] == b"\xff\x0a" or data[:12] == b"\x00\x00\x00\x0cJXL \r\n\x87\n":
         return "JPEG XL", "a JPEG XL file"
-    return None
+    if data[:4] == b"8BPS" and len(data) >= 26:
+        version, depth = struct.unpack(">H", data[4:6])[0], struct.unpack(">H", data[22:24])[0]
+        if version == 2:
+            return "PSB", "a large Photoshop document (PSB)"
+        return ("PSD", CONVERTED["PSD"]) if depth in (1, 8) else (f"{depth}-bit PSD", f"a {depth}-bit Photoshop file")
+    kind = paintings.painting_kind(data)
+    return (kind, CONVERTED[kind]) if kind else None
 
 
 def is_converted(data: bytes) -> bool:
-    """Whether an image file's bytes are of a format kept as PNG (a HEIC photo, AVIF), by their first bytes:
-    decoding and writing those takes a second or more for a phone's photo."""
-    return data[4:8] == b"ftyp" and data[8:12] in (*_HEIF_BRANDS, *_AVIF_BRANDS)
+    """Whether an image file's bytes are of a format kept as PNG (a HEIC photo, AVIF, a painting program's file),
+    by their first bytes: decoding and writing those takes a second or more for a phone's photo."""
+    return (data[4:8] == b"ftyp" and data[8:12] in (*_HEIF_BRANDS, *_AVIF_BRANDS)) or data[:4] == b"8BPS" \
+        or paintings.painting_kind(data) is not None
 
 
 @cache
@@ -77,11 +86,13 @@ def _heif_opener() -> bool:
 
 @cache
 def read_formats() -> tuple[str, ...]:
-    """The picture formats that come in: PNG, JPEG, …, and HEIC and AVIF where their decoders are installed."""
+    """The picture formats that come in: PNG, JPEG, …, HEIC and AVIF where their decoders are installed, and the
+    files of painting programs (Photoshop's, Krita's, OpenRaster's)."""
     from PIL import features
 
+    paintings.register()
     return ("PNG", "JPEG", "WebP", "BMP", "TIFF", "GIF", *(("HEIC",) if _heif_opener() else ()),
-            *(("AVIF",) if features.check("avif") else ()))
+            *(("AVIF",) if features.check("avif") else ()), "PSD", "KRA", "ORA")
 
 
 def read_formats_words(conjunction: str = "or") -> str:
@@ -94,6 +105,9 @@ def _unread(data: bytes, what: str) -> InputError:
     kind = _media_kind(data)
     if kind is None:
         return InputError(f"{what} cannot be read as an image ({read_formats_words()}).")
+    unmerged = paintings.why_unread(data)
+    if unmerged:
+        return InputError(f"{what} is {unmerged}.")
     name, words = kind
     if name in read_formats():  # a format read here: this file is damaged or cut short
         return InputError(f"{what} is {words} that cannot be decoded; it may be damaged or cut short. Open it in "
@@ -109,6 +123,8 @@ def check_image_bytes(data: bytes, what: str = "The image") -> tuple[str, tuple[
 
     if data[4:8] == b"ftyp":
         _heif_opener()
+    if data[:4] == paintings.ZIP_START:
+        paintings.register()
     try:
         with Image.open(io.BytesIO(data)) as image:
             size, kind = image.size, image.format
@@ -116,7 +132,10 @@ def check_image_bytes(data: bytes, what: str = "The image") -> tuple[str, tuple[
                 raise InputError(f"{what} is {size[0]} × {size[1]} pixels; inputs can be at most {MAX_INPUT_SIDE} "
                                  "pixels on a side. Scale it down first.")
             image.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+    except Image.DecompressionBombError:  # Pillow's guard: more than about 179 megapixels
+        raise InputError(f"{what} has more pixels than an input can have ({MAX_INPUT_SIDE} on a side at most). "
+                         "Scale it down first.") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise _unread(data, what) from None
     if kind in JPEG_KINDS:
         kind = "JPEG"
@@ -141,10 +160,12 @@ def kept_bytes(data: bytes, what: str = "The image") -> tuple[bytes, str]:
         profile = image.info.get("icc_profile")
         try:
             upright = eight_bit(ImageOps.exif_transpose(image))
+            if upright.mode in ("CMYK", "LAB"):  # a print PSD's: its profile is not of the RGB kept
+                upright, profile = upright.convert("RGB"), None
+            elif upright.mode not in ("RGB", "RGBA", "L", "LA"):
+                upright = upright.convert("RGBA" if "A" in upright.mode or "transparency" in upright.info else "RGB")
         except (OSError, ValueError, SyntaxError):
             raise _unread(data, what) from None
-    if upright.mode not in ("RGB", "RGBA", "L", "LA"):
-        upright = upright.convert("RGBA" if "A" in upright.mode else "RGB")
     buffer = io.BytesIO()
     upright.save(buffer, "PNG", compress_level=1, **({"icc_profile": profile} if profile else {}))
     return buffer.getvalue(), "png"

@@ -541,6 +541,32 @@ def test_a_dropped_photo_becomes_the_init_image(qtbot, idle_app, tmp_path):
     qtbot.waitUntil(lambda: window.init_image.image_size == (96, 64), timeout=5000)
 
 
+def test_a_dropped_painting_programs_file_becomes_the_init_image_and_can_be_traced(qtbot, idle_app, tmp_path):
+    """A sketch saved in Krita (.kra), a drawing in Photoshop (.psd): no models, no gallery images; dropped on the
+    window, the init image (its merged picture, read off the GUI thread); the Draw tab traces them too."""
+    from pictures import krita_file
+
+    window = idle_app.window
+    drawn = Image.new("RGB", (96, 64), (240, 235, 225))
+    drawn.paste((20, 20, 80), (10, 10, 40, 50))
+    sketch = krita_file(tmp_path / "sketch.kra", drawn)
+    models = [model.id for model in idle_app.library.registry.list()]
+    window.tabs.setCurrentWidget(window.browser)
+    drop(window, [sketch])
+    qtbot.waitUntil(lambda: window.init_image.digest is not None and not window.init_image.reading, timeout=5000)
+    assert window.tabs.currentIndex() == 0 and window.init_image.image_size == (96, 64)
+    assert window.errors.text() == ""
+    with Image.open(window.init_image.inputs.find(window.init_image.digest)) as kept:
+        assert kept.format == "PNG" and kept.convert("RGB").getpixel((20, 20)) == (20, 20, 80)
+    qtbot.wait(200)
+    assert [model.id for model in idle_app.library.registry.list()] == models  # not taken for weights
+
+    window.tabs.setCurrentWidget(window.draw)
+    window.draw.trace(Path(__file__).parents[1] / "photos" / "hopper.psd")
+    qtbot.waitUntil(lambda: not window.draw.reading_trace, timeout=10_000)
+    assert window.draw.canvas.tracing and window.draw.errors.text() == ""
+
+
 def test_a_picture_too_large_to_show_is_listed_said_so_and_the_other_thumbnails_still_come(qtbot, idle_app, tmp_path):
     """A 16K² upscale (13,600², over Pillow's guard against decompression bombs) has no thumbnail and no large
     view, which would take gigabytes: the large view says so and how to open it elsewhere, and the thumbnails of the
