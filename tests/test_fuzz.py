@@ -495,3 +495,52 @@ def test_the_trigger_words_and_the_notes_beside_a_model(tmp_path):
         assert notes.preferred_weight is None or abs(notes.preferred_weight) <= 10
         tags = bounded(lambda: training_tags({"ss_tag_frequency": json.dumps(note, allow_nan=True)}))
         assert all(tag and count > 0 for tag, count in tags) and len(tags) <= 12
+
+
+def test_the_picture_readers_of_painting_programs_files(tmp_path):
+    """Photoshop (.psd, .psb, 8 to 32 bits), Krita and OpenRaster files damaged at random, in their headers, sizes
+    and zip entries: each reads as a picture or is refused with the app's own error."""
+    import zipfile
+
+    from pictures import krita_file, painting, png
+
+    from hypersd_desktop.core.images import kept_bytes
+
+    photos = Path(__file__).parent / "photos"
+    layer = png(Image.new("RGBA", (16, 12), (200, 30, 30, 128)))
+    stack = (b"<image w='24' h='16'><stack><layer src='data/a.png' x='-4' y='3' opacity='0.5'/>"
+             b"<stack opacity='0.7'><layer src='data/a.png' x='9' y='0'/></stack></stack></image>")
+    seeds = [(photos / name).read_bytes() for name in ("hopper.psd", "16bit5x5.psd", "32bit5x5.psb", "2layers.psb")]
+    seeds += [krita_file(tmp_path / "a.kra", Image.new("RGB", (24, 16), "white")).read_bytes(),
+              painting(tmp_path / "a.ora", "image/openraster", {"stack.xml": stack, "data/a.png": layer}).read_bytes(),
+              painting(tmp_path / "b.ora", "image/openraster", {"stack.xml": stack, "mergedimage.png": layer},
+                       ).read_bytes()]
+    rng = random.Random(11 + SEED)
+    read = 0
+    for _ in range(CASES):
+        data = bytearray(rng.choice(seeds))
+        for _ in range(rng.randrange(1, 4)):
+            if not data:
+                break
+            how = rng.randrange(4)
+            if how == 0:  # a header field: Photoshop's sizes, depth and channels; a zip entry's lengths and method
+                at = rng.choice([4, 12, 14, 18, 22, 24, 26, 8, 18, 22, 28, 30, 34, rng.randrange(len(data))])
+                data[at:at + 2] = struct.pack(">H", rng.choice([0, 1, 2, 3, 16, 32, 255, 8192, 65535]))
+            elif how == 1:
+                data = data[: rng.randrange(len(data))]
+            elif how == 2 and data:
+                data[rng.randrange(len(data))] = rng.randrange(256)
+            else:  # a zip made again around a junk entry
+                if data[:2] == b"PK":
+                    target = tmp_path / "junk.ora"
+                    painting(target, rng.choice(["image/openraster", "application/x-krita"]),
+                             {rng.choice(["stack.xml", "mergedimage.png", "data/a.png"]):
+                              bytes(rng.randrange(256) for _ in range(rng.randrange(64)))})
+                    data = bytearray(target.read_bytes())
+        try:
+            bounded(lambda: kept_bytes(bytes(data), "The file"))
+            read += 1
+        except AppError:
+            pass
+    assert 0 < read < CASES
+    assert zipfile.is_zipfile(tmp_path / "a.kra")

@@ -1,6 +1,6 @@
-"""Painting programs' files as pictures: Photoshop's .psd (real ones, tests/photos/SOURCES.md), and Krita's .kra and
-OpenRaster's .ora written here as Krita and MyPaint write them. Each comes in as the PNG of the picture its program
-shows, wherever a picture comes in: the init image box, a dropped file, a picture batch."""
+"""Painting programs' files as pictures: Photoshop's .psd and .psb (real ones, tests/photos/SOURCES.md), and Krita's
+.kra and OpenRaster's .ora written here as Krita and MyPaint write them. Each comes in as the PNG of the picture its
+program shows, wherever a picture comes in: the init image box, a dropped file, a picture batch."""
 
 from __future__ import annotations
 
@@ -17,7 +17,8 @@ from PIL import Image
 from cli_process import run_cli
 from pictures import krita_file, painting, png
 from hypersd_desktop.core.errors import InputError
-from hypersd_desktop.core.images import InputImages, check_image_bytes, is_converted, kept_bytes, read_formats
+from hypersd_desktop.core.images import (PICTURE_SUFFIXES, InputImages, check_image_bytes, is_converted, kept_bytes,
+                                         read_formats)
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.gallery.metadata import read_request
 
@@ -47,14 +48,41 @@ def test_a_photoshop_file_comes_in_as_its_merged_picture():
     assert Image.open(io.BytesIO(layer_off_the_page)).size == (100, 100)
 
 
-def test_photoshop_files_the_app_cannot_read_say_what_to_do():
-    data = bytearray((PHOTOS / "hopper.psd").read_bytes())
-    data[22:24] = struct.pack(">H", 16)
-    with pytest.raises(InputError, match=r"^The drawing is a 16-bit Photoshop file, which the app cannot read; save "
-                                         r"it as JPEG or PNG first \(PNG, JPEG, .*PSD, KRA and ORA are read\)\.$"):
-        kept_bytes(bytes(data), "The drawing")
-    data[4:6] = struct.pack(">H", 2)
-    with pytest.raises(InputError, match="is a large Photoshop document \\(PSB\\), which the app cannot read"):
+def pixels(data: bytes, mode: str = "RGBA") -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(kept_bytes(data)[0])).convert(mode), np.int16)
+
+
+def test_16_and_32_bit_photoshop_files_and_large_documents_come_in_at_8_bits():
+    """Photoshop's own files from psd-tools' tests: the same 5 × 5 picture in 16 and 32 bits (32-bit values are
+    linear light) and as a large document (.psb) reads the same; a 16-bit greyscale file as the PNG beside it; a
+    .psb (run-length encoded with 4-byte row counts) as its .psd twin reads through Pillow."""
+    sixteen = (PHOTOS / "16bit5x5.psd").read_bytes()
+    assert is_converted(sixteen) and ".psb" in PICTURE_SUFFIXES
+    made = pixels(sixteen)
+    assert made.shape == (5, 5, 4) and made[0, 0, 0] == round(60539 / 65535 * 255)  # its first red, scaled
+    assert Image.open(io.BytesIO(kept_bytes(sixteen)[0])).info["icc_profile"][36:40] == b"acsp"  # its profile kept
+    for other in ("32bit5x5.psd", "32bit5x5.psb"):
+        assert np.abs(pixels((PHOTOS / other).read_bytes()) - made).max() <= 1
+    grey = pixels((PHOTOS / "threshold_16bits_grayscale.psd").read_bytes(), "L")
+    with Image.open(PHOTOS / "threshold_16bits_grayscale.png") as expected:
+        assert np.abs(grey - np.asarray(expected.convert("L"), np.int16)).max() <= 1
+    large = pixels((PHOTOS / "2layers.psb").read_bytes(), "RGB")
+    with Image.open(PHOTOS / "2layers.psd") as twin:
+        assert large.shape == (55, 101, 3) and np.abs(large - np.asarray(twin.convert("RGB"), np.int16)).max() <= 1
+
+
+def test_photoshop_files_without_a_picture_to_read_say_what_to_do():
+    with pytest.raises(InputError, match=r"^The drawing is a layered Photoshop file saved without its merged picture; "
+                                         r"in Photoshop, turn on .*Maximize PSD and PSB File Compatibility and save it "
+                                         r"again, or export it as PNG\.$"):
+        kept_bytes((PHOTOS / "no-composite.psd").read_bytes(), "The drawing")  # its stand-in is not taken
+    data = bytearray((PHOTOS / "16bit5x5.psd").read_bytes())
+    with pytest.raises(InputError, match="^The drawing is a Photoshop file that cannot be decoded; it may be damaged "
+                                         "or cut short"):
+        kept_bytes(bytes(data[:-200]), "The drawing")  # an interrupted copy
+    data[22:24] = struct.pack(">H", 24)
+    with pytest.raises(InputError, match=r"is a Photoshop file of a kind the app does not know \(version 1, 24 bits\), "
+                                         "which the app cannot read"):
         check_image_bytes(bytes(data), "The drawing")
 
 

@@ -22,7 +22,7 @@ from collections import OrderedDict
 from functools import cache
 from pathlib import Path
 
-from hypersd_desktop.core import paintings
+from hypersd_desktop.core import paintings, photoshop
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.files import why_not_written, write_atomic
 
@@ -33,12 +33,13 @@ FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "TIFF": "t
 JPEG_KINDS = ("MPO",)
 # Formats read when they come in and kept as PNG, upright: Qt has no reader for them and the compute runtime
 # may not either. HEIC/HEIF through pi-heif (libheif; the decoder only); AVIF and Photoshop's PSD (its merged
-# picture) through Pillow itself; Krita's and OpenRaster's files through `paintings`.
+# picture) through Pillow itself, or `photoshop` for 16- and 32-bit ones and large documents (PSB); Krita's and
+# OpenRaster's files through `paintings`.
 CONVERTED = {"HEIF": "a HEIC photo", "AVIF": "an AVIF picture", "PSD": "a Photoshop file", **paintings.KINDS}
 DIGEST = re.compile(r"[0-9a-f]{64}")
 # Pictures a run can start from that the gallery does not hold (read here: HEIC made PNG, the others as Pillow reads
 # them); the gallery's own are gallery.IMAGE_SUFFIXES
-PICTURE_SUFFIXES = (".heic", ".heif", ".bmp", ".tif", ".tiff", ".gif", ".psd", ".kra", ".ora")
+PICTURE_SUFFIXES = (".heic", ".heif", ".bmp", ".tif", ".tiff", ".gif", ".psd", ".psb", ".kra", ".ora")
 HELD_IMAGES = 64  # images held in memory only; older ones are forgotten unless kept
 HELD_PICTURES = 8  # pictures a pass hands to the next run undecoded (a tile's canvas and mask); older ones forgotten
 
@@ -57,11 +58,11 @@ def _media_kind(data: bytes) -> tuple[str, str] | None:
         return "AVIF", CONVERTED["AVIF"]
     if data[:2] == b"\xff\x0a" or data[:12] == b"\x00\x00\x00\x0cJXL \r\n\x87\n":
         return "JPEG XL", "a JPEG XL file"
-    if data[:4] == b"8BPS" and len(data) >= 26:
-        version, depth = struct.unpack(">H", data[4:6])[0], struct.unpack(">H", data[22:24])[0]
-        if version == 2:
-            return "PSB", "a large Photoshop document (PSB)"
-        return ("PSD", CONVERTED["PSD"]) if depth in (1, 8) else (f"{depth}-bit PSD", f"a {depth}-bit Photoshop file")
+    if data[:4] == photoshop.SIGNATURE and len(data) >= 26:
+        version, depth = photoshop.header(data)[0], photoshop.header(data)[4]
+        if version in (1, 2) and depth in (1, 8, 16, 32):
+            return "PSD", CONVERTED["PSD"] if version == 1 else "a large Photoshop document (PSB)"
+        return "PSD?", f"a Photoshop file of a kind the app does not know (version {version}, {depth} bits)"
     kind = paintings.painting_kind(data)
     return (kind, CONVERTED[kind]) if kind else None
 
@@ -69,7 +70,7 @@ def _media_kind(data: bytes) -> tuple[str, str] | None:
 def is_converted(data: bytes) -> bool:
     """Whether an image file's bytes are of a format kept as PNG (a HEIC photo, AVIF, a painting program's file),
     by their first bytes: decoding and writing those takes a second or more for a phone's photo."""
-    return (data[4:8] == b"ftyp" and data[8:12] in (*_HEIF_BRANDS, *_AVIF_BRANDS)) or data[:4] == b"8BPS" \
+    return (data[4:8] == b"ftyp" and data[8:12] in (*_HEIF_BRANDS, *_AVIF_BRANDS)) or data[:4] == photoshop.SIGNATURE \
         or paintings.painting_kind(data) is not None
 
 
@@ -91,6 +92,7 @@ def read_formats() -> tuple[str, ...]:
     from PIL import features
 
     paintings.register()
+    photoshop.register()
     return ("PNG", "JPEG", "WebP", "BMP", "TIFF", "GIF", *(("HEIC",) if _heif_opener() else ()),
             *(("AVIF",) if features.check("avif") else ()), "PSD", "KRA", "ORA")
 
@@ -125,6 +127,8 @@ def check_image_bytes(data: bytes, what: str = "The image") -> tuple[str, tuple[
         _heif_opener()
     if data[:4] == paintings.ZIP_START:
         paintings.register()
+    if data[:4] == photoshop.SIGNATURE:
+        photoshop.register()
     try:
         with Image.open(io.BytesIO(data)) as image:
             size, kind = image.size, image.format
@@ -137,6 +141,10 @@ def check_image_bytes(data: bytes, what: str = "The image") -> tuple[str, tuple[
                          "Scale it down first.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise _unread(data, what) from None
+    if kind == "PSD" and not photoshop.merged_saved(data):
+        raise InputError(f"{what} is a layered Photoshop file saved without its merged picture; in Photoshop, "
+                         "turn on Preferences ▸ File Handling ▸ Maximize PSD and PSB File Compatibility and save it "
+                         "again, or export it as PNG.")
     if kind in JPEG_KINDS:
         kind = "JPEG"
     if kind in CONVERTED:

@@ -15,7 +15,9 @@ keeps each as PNG when it comes in (`images.kept_bytes`).
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
+import zlib
 from functools import cache
 from xml.etree import ElementTree
 
@@ -26,6 +28,9 @@ STACK = "stack.xml"
 MOST_ENTRY_BYTES = 1 << 30  # a merged picture or layer larger than this is no 8192² picture: refused, not read
 MOST_STACK_BYTES = 4 << 20
 ZIP_START = b"PK\x03\x04"
+# what reading a damaged zip file raises: its entries' headers, lengths, compression and names may be anything
+_DAMAGED = (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, OSError, ValueError, EOFError,
+            struct.error, ElementTree.ParseError, UnicodeDecodeError, KeyError)
 
 
 class PaintingError(SyntaxError):
@@ -47,7 +52,7 @@ def painting_kind(data: bytes) -> str | None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             return _kind_of(archive)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+    except _DAMAGED:
         return None
 
 
@@ -58,7 +63,7 @@ def _kind_named(mimetype: bytes) -> str | None:
 def _kind_of(archive: zipfile.ZipFile) -> str | None:
     try:
         return _kind_named(_entry(archive, "mimetype", 256))
-    except PaintingError:
+    except (PaintingError, *_DAMAGED):
         return None
 
 
@@ -71,7 +76,7 @@ def why_unread(data: bytes) -> str | None:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = set(archive.namelist())
-    except (zipfile.BadZipFile, OSError, ValueError):
+    except _DAMAGED:
         return None  # cut short: said as for any damaged picture
     if MERGED in names or (kind == "ORA" and STACK in names):
         return None
@@ -103,6 +108,8 @@ class _Handler:
             if im.merged is not None:
                 return Image.open(io.BytesIO(im.merged))
             return _put_together(im.archive, im.stack, im.size)
+        except _DAMAGED as error:
+            raise PaintingError(f"a damaged layer: {error}") from None
         finally:
             if im.archive is not None:
                 im.archive.close()
@@ -123,7 +130,7 @@ def _painting_file(kind: str):
 
             try:
                 archive = zipfile.ZipFile(self.fp)
-            except (zipfile.BadZipFile, OSError, ValueError, EOFError):
+            except _DAMAGED:
                 raise PaintingError(f"not {KINDS[kind]}") from None
             if _kind_of(archive) != kind:
                 archive.close()
@@ -149,7 +156,8 @@ def _painting_file(kind: str):
                     self.archive = archive
                 else:
                     raise PaintingError(f"no {MERGED} in the file")
-            except (zipfile.BadZipFile, ElementTree.ParseError, ValueError, OSError, EOFError) as error:
+            except _DAMAGED as error:
+                archive.close()
                 raise PaintingError(f"a damaged {KINDS[kind]}: {error}") from None
             self._handler = _Handler()
 
