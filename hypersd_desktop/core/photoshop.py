@@ -98,21 +98,22 @@ def merged_picture(stream, version: int, channels: int, size: tuple[int, int], d
     colours = COLOURS[colour_mode]
     kept = colours + 1 if channels == colours + 1 else colours  # the transparency, where it is the one extra
     row_bytes = width * depth // 8
-    if compression == RAW:
-        planes = [_read(stream, row_bytes * height) for _ in range(kept)]
-    elif compression == PACKBITS and depth != 32:
+    if compression == PACKBITS and depth != 32:
         count_format = ">H" if version == 1 else ">I"
         counts = np.frombuffer(_read(stream, channels * height * struct.calcsize(count_format)), count_format)
-        planes = []
-        for channel in range(kept):
+    elif compression != RAW:
+        raise PhotoshopError(f"compression {compression} of the merged picture")
+    bands = []  # each plane made 8-bit as it is read: a 16-bit 8192² plane is 128 MiB
+    for channel in range(kept):
+        if compression == RAW:
+            plane = _read(stream, row_bytes * height)
+        else:
             packed = _read(stream, int(counts[channel * height:(channel + 1) * height].sum()))
             try:
-                planes.append(Image.frombytes("L", (row_bytes, height), packed, "packbits", "L").tobytes())
+                plane = Image.frombytes("L", (row_bytes, height), packed, "packbits", "L").tobytes()
             except ValueError as error:
                 raise PhotoshopError(f"a damaged picture: {error}") from None
-    else:
-        raise PhotoshopError(f"compression {compression} of the merged picture")
-    bands = [_eight_bit(plane, depth, (width, height), alpha=index == colours) for index, plane in enumerate(planes)]
+        bands.append(_eight_bit(plane, depth, (width, height), alpha=channel == colours))
     if colour_mode == 4:  # CMYK planes hold 255 for no ink
         bands[:4] = [band.point(lambda value: 255 - value) for band in bands[:4]]
     picture = Image.merge(MODES[colour_mode], bands[:colours]) if colours > 1 else bands[0]
