@@ -29,8 +29,8 @@ class GenerateForever(QObject):
         self.action.setToolTip("Queue the Generate tab's image again each time the last is done (a new seed unless "
                                "it is locked); Esc or Cancel stops")
         self.action.toggled.connect(self._toggled)
-        bridge.finished.connect(lambda message: self._ended(message.job_id))
-        bridge.batch_finished.connect(lambda message: self._ended(message.job_id))
+        bridge.finished.connect(self._job_ended)  # methods, not lambdas: Qt drops them with this object
+        bridge.batch_finished.connect(self._job_ended)
         bridge.failed.connect(self._failed)
 
     @property
@@ -59,9 +59,9 @@ class GenerateForever(QObject):
         if not self._pending:  # nothing could be queued (no prompt, no model): the window said why
             self.stop("Generate forever stopped: the image could not be queued.")
 
-    def _ended(self, job_id: int) -> None:
-        if job_id in self._pending:
-            self._pending.discard(job_id)
+    def _job_ended(self, message) -> None:
+        if message.job_id in self._pending:
+            self._pending.discard(message.job_id)
             if not self._pending:
                 QTimer.singleShot(0, self._next)  # after the window has shown this round's image
 

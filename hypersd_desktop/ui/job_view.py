@@ -24,6 +24,7 @@ from hypersd_desktop.gallery.metadata import read_request
 from hypersd_desktop.ui.banner import Banner
 from hypersd_desktop.ui.tasks import format_duration
 from hypersd_desktop.worker.bridge import WorkerBridge
+from hypersd_desktop.worker.protocol import BatchFinished, ImageReady, JobFailed, JobFinished, JobProgress, JobStarted
 
 RESULTS_KEPT = 40
 NOT_SAVED = "not saved"
@@ -235,13 +236,24 @@ class JobView(QObject):
         self._plot_places: dict[str, str] = {}  # the running plot's images' requests (as JSON) and their places
         bridge.ready.connect(self._worker_ready)
         bridge.unavailable.connect(self._worker_unavailable)
-        bridge.restarted.connect(lambda _: widgets.device_label.setText("Generation worker restarted"))
-        for signal, handler in ((bridge.started, self._job_started), (bridge.progress, self._job_progress),
-                                (bridge.image_ready, self._image_ready), (bridge.finished, self._job_finished),
-                                (bridge.batch_finished, self._batch_finished), (bridge.failed, self._job_failed)):
-            signal.connect(lambda message, handler=handler: None if self.skip(message.job_id) else handler(message))
+        # methods, not lambdas, on the bridge's signals: Qt drops those connections with this view, where the bridge
+        # (the app's, which outlives the window) would call a lambda into deleted widgets
+        bridge.restarted.connect(self._worker_restarted)
+        self._handlers = {JobStarted: self._job_started, JobProgress: self._job_progress,
+                          ImageReady: self._image_ready, JobFinished: self._job_finished,
+                          BatchFinished: self._batch_finished, JobFailed: self._job_failed}
+        for signal in (bridge.started, bridge.progress, bridge.image_ready, bridge.finished, bridge.batch_finished,
+                       bridge.failed):
+            signal.connect(self._job_event)
         bridge.finished.connect(self._ran_on)  # any job's, the Draw tab's too: the status bar says where they ran
         bridge.queue_changed.connect(self._queue_changed)
+
+    def _job_event(self, message) -> None:
+        if not self.skip(message.job_id):
+            self._handlers[type(message)](message)
+
+    def _worker_restarted(self, _message) -> None:
+        self.widgets.device_label.setText("Generation worker restarted")
 
     def _worker_ready(self, message) -> None:
         settings = self.settings()

@@ -623,7 +623,7 @@ class MainWindow(QMainWindow):
         self.results.currentItemChanged.connect(lambda item, _previous: self.show_result(item))
         self.results.itemClicked.connect(self._result_clicked)  # the current one again, after a newer image
         self.results.itemActivated.connect(self.open_result)
-        self.bridge.ready.connect(lambda _message: self._update_recipe_controls())  # the device decides some notes
+        self.bridge.ready.connect(self._worker_ready)  # the device decides some notes
         self.bridge.notice.connect(self.engine_notice.show_notice)
         self.init_image.changed.connect(self._init_image_changed)
         self.init_image.describe_button.clicked.connect(lambda: self.describe_picture(self.init_image.digest))
@@ -750,6 +750,9 @@ class MainWindow(QMainWindow):
         if self.init_image.digest is None:
             return self.hires_scale.value() > 1
         return self.init_image.enlarge.isEnabled() and self.init_image.enlarge.value() > 1
+
+    def _worker_ready(self, _message) -> None:
+        self._update_recipe_controls()
 
     def _update_recipe_controls(self) -> None:
         self._update_hires()

@@ -61,11 +61,16 @@ class SessionKeeper(QObject):
             signal.connect(self._changed)
         for signal in (window.seed.valueChanged, window.seed_lock.toggled, draw.seed.valueChanged,
                        window.tiling.currentIndexChanged):
-            signal.connect(lambda _value: self._changed())
+            signal.connect(self._value_changed)
         draw.canvas.changed.connect(self._drawing_done)
-        window.bridge.queue_changed.connect(lambda _message: self._changed())
+        # a method, not a lambda: Qt drops the connection with this object, where the bridge, which outlives the
+        # window, would call a lambda after its timer was deleted
+        window.bridge.queue_changed.connect(self._value_changed)
 
     def _changed(self) -> None:
+        self._timer.start()
+
+    def _value_changed(self, _value: object) -> None:
         self._timer.start()
 
     def _drawing_done(self, final: bool) -> None:

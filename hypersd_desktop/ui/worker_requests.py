@@ -19,7 +19,10 @@ class WorkerRequests(QObject):
         self._ids: set[int] = set()  # every such job's id, finished ones too (their last events may still come)
         answers.connect(self._answer)  # the bridge's signal for this kind's answer
         bridge.failed.connect(self._failure)
-        bridge.finished.connect(lambda message: self._jobs.pop(message.job_id, None))
+        bridge.finished.connect(self._finished)  # a method, not a lambda: Qt drops it with this object
+
+    def _finished(self, message) -> None:
+        self._jobs.pop(message.job_id, None)
 
     def owns(self, job_id: int) -> bool:
         """Whether `job_id` is one of these jobs (the Generate tab's job views leave those alone)."""

@@ -178,3 +178,33 @@ def test_the_queue_comes_back_waiting_after_a_restart_and_runs_when_resumed(qtbo
         assert all(Path(ResultStrip.path_of(item)).is_file() for item in made)  # saved as any image made
     finally:
         close(again)
+
+
+def test_events_the_bridge_sends_after_the_window_is_gone_reach_nothing_of_it(qtbot, installed, monkeypatch):
+    """The app's bridge outlives its window (it is shut down after it, and its last events come then): the window's
+    parts that listen to it (the session, the job views, Generate forever, the workers' requests) go with the
+    window, not left to touch its deleted widgets."""
+    import sys
+    from types import SimpleNamespace
+
+    import shiboken6
+    from PySide6.QtCore import QCoreApplication, QEvent
+
+    from hypersd_desktop.app import build_app
+
+    parts = build_app(["test"], start_worker=False)
+    window, bridge = parts.window, parts.bridge
+    window.prompt.setPlainText("a lighthouse")  # the session has something to save
+    window.close()
+    window.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+    assert not shiboken6.isValid(window)
+    raised = []
+    monkeypatch.setattr(sys, "excepthook", lambda kind, error, trace: raised.append(f"{kind.__name__}: {error}"))
+    event = SimpleNamespace(job_id=7)  # nothing of the window reads it now
+    for signal in (bridge.queue_changed, bridge.ready, bridge.restarted, bridge.started, bridge.progress,
+                   bridge.finished, bridge.batch_finished, bridge.failed):
+        signal.emit(event)
+    qtbot.wait(50)
+    parts.library.close()
+    assert raised == []  # before: "RuntimeError: … Internal C++ object (PySide6.QtCore.QTimer) already deleted", …
