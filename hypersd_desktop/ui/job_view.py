@@ -239,6 +239,7 @@ class JobView(QObject):
         # methods, not lambdas, on the bridge's signals: Qt drops those connections with this view, where the bridge
         # (the app's, which outlives the window) would call a lambda into deleted widgets
         bridge.restarted.connect(self._worker_restarted)
+        bridge.still_starting.connect(self._worker_still_starting)
         self._handlers = {JobStarted: self._job_started, JobProgress: self._job_progress,
                           ImageReady: self._image_ready, JobFinished: self._job_finished,
                           BatchFinished: self._batch_finished, JobFailed: self._job_failed}
@@ -254,6 +255,10 @@ class JobView(QObject):
 
     def _worker_restarted(self, _message) -> None:
         self.widgets.device_label.setText("Generation worker restarted")
+
+    def _worker_still_starting(self, message) -> None:
+        self.widgets.device_label.setText(
+            f"Starting the generation worker… {format_duration(message.seconds)} (a first start can take minutes)")
 
     def _worker_ready(self, message) -> None:
         settings = self.settings()

@@ -5,7 +5,9 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Qt, Signal
 
 from hypersd_desktop.core.images import InputImages
-from hypersd_desktop.worker.client import QueueChanged, WorkerClient, WorkerRestarted, WorkerUnavailable
+from hypersd_desktop.worker.client import (
+    QueueChanged, WorkerClient, WorkerRestarted, WorkerStarting, WorkerUnavailable,
+)
 from hypersd_desktop.worker.protocol import (
     BatchFinished, BatchProgress, Described, EngineNotice, ImageReady, JobFailed, JobFinished, JobProgress, JobStarted,
     MapReady, WorkerReady,
@@ -24,6 +26,7 @@ class WorkerBridge(QObject):
     queue_changed = Signal(object)  # QueueChanged
     restarted = Signal(object)  # WorkerRestarted
     unavailable = Signal(object)  # WorkerUnavailable
+    still_starting = Signal(object)  # WorkerStarting
     batch_progress = Signal(object)  # BatchProgress
     batch_finished = Signal(object)  # BatchFinished
     notice = Signal(object)  # EngineNotice
@@ -40,8 +43,9 @@ class WorkerBridge(QObject):
         self._routes = {
             WorkerReady: self.ready, JobStarted: self.started, JobProgress: self.progress, ImageReady: self.image_ready,
             JobFinished: self.finished, JobFailed: self.failed, QueueChanged: self.queue_changed,
-            WorkerRestarted: self.restarted, WorkerUnavailable: self.unavailable, BatchProgress: self.batch_progress, BatchFinished: self.batch_finished,
-            EngineNotice: self.notice, MapReady: self.map_ready, Described: self.described,
+            WorkerRestarted: self.restarted, WorkerUnavailable: self.unavailable, WorkerStarting: self.still_starting,
+            BatchProgress: self.batch_progress, BatchFinished: self.batch_finished, EngineNotice: self.notice,
+            MapReady: self.map_ready, Described: self.described,
         }
 
     @property

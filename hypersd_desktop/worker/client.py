@@ -33,6 +33,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -54,7 +55,11 @@ from hypersd_desktop.worker.protocol import (
 from hypersd_desktop.worker.wire import MessageWriter, ProtocolError, read_message
 
 log = logging.getLogger("hypersd.client")
+# A worker starting imports torch (and on Windows a virus scanner reads each of its DLLs first): on a cold disk the
+# first start after an install can take minutes. It is given up only after this long without a sign of work (no CPU
+# time, no bytes read), or after MOST_HANDSHAKE_S in all.
 HANDSHAKE_TIMEOUT_S = 60.0
+MOST_HANDSHAKE_S = 15 * 60.0
 
 
 NO_RUNTIME = ("Generation runs in a compute runtime (torch for this machine), which is not installed yet. "
@@ -164,6 +169,13 @@ class WorkerRestarted:
 
 
 @dataclass(frozen=True)
+class WorkerStarting:
+    """The worker has not answered yet after `seconds`, and is still working (importing torch): the window says so."""
+
+    seconds: float
+
+
+@dataclass(frozen=True)
 class WorkerUnavailable:
     """No worker can be used: `message` says why and what to do. Queued jobs were dropped."""
 
@@ -202,6 +214,8 @@ class WorkerClient:
         self._closing = False
         self._cancel_timer: threading.Timer | None = None
         self._handshake_timer: threading.Timer | None = None
+        self._started_at = 0.0  # when the running worker process was started (time.monotonic)
+        self._work_seen: tuple[float, int] | None = None  # its CPU seconds and bytes read at the last look
         self._log_start = 0  # where the running worker's part of worker.log begins
         self._unavailable_reason: str | None = None  # set when no worker can be used
         self._left: tuple[QueuedJob, ...] = ()  # the running and queued jobs as `shutdown` found them
@@ -236,10 +250,8 @@ class WorkerClient:
             self._sent.clear()  # a new process holds no images
             self._generation += 1
             generation = self._generation
-            timer = threading.Timer(self.handshake_timeout, self._handshake_overdue, args=(generation,))
-            timer.daemon = True
-            self._handshake_timer = timer
-        timer.start()
+            self._started_at, self._work_seen = time.monotonic(), _work_done(process.pid)
+        self._look_at_handshake_in(self.handshake_timeout, generation)
         self._send(Hello(PROTOCOL_VERSION, __version__, *self.engine_choice))
         threading.Thread(target=self._read, args=(process, generation), name="worker-client", daemon=True).start()
 
@@ -507,13 +519,32 @@ class WorkerClient:
             event = QueueChanged(self._running, tuple(self._queue), self._held, self._paused)
         self.on_event(event)
 
+    def _look_at_handshake_in(self, seconds: float, generation: int) -> None:
+        timer = threading.Timer(seconds, self._handshake_overdue, args=(generation,))
+        timer.daemon = True
+        with self._lock:
+            self._handshake_timer = timer
+        timer.start()
+
     def _handshake_overdue(self, generation: int) -> None:
+        """The worker has not answered: wait on while it works (its CPU time or bytes read grew since the last look),
+        up to `MOST_HANDSHAKE_S`; give it up when it has done nothing for `handshake_timeout` (hung, or waiting on
+        something that will not come)."""
         with self._lock:
             if generation != self._generation or self._ready is not None:
                 return
-            process = self._process
-        self._fail_handshake(process, f"The generation worker did not answer within {self.handshake_timeout:.0f} s "
-                                      f"of starting. Its log is {AppPaths.default().data / 'worker.log'}.")
+            process, seen = self._process, self._work_seen
+            waited = time.monotonic() - self._started_at
+            now = _work_done(process.pid)
+            self._work_seen = now
+        if now is not None and now != seen and process.poll() is None and waited < MOST_HANDSHAKE_S:
+            log.info("the worker has not answered after %.0f s, and is still starting", waited)
+            self.on_event(WorkerStarting(waited))
+            self._look_at_handshake_in(min(self.handshake_timeout, MOST_HANDSHAKE_S - waited), generation)
+            return
+        idle = f", and has done no work for the last {self.handshake_timeout:.0f} s" if now == seen else ""
+        self._fail_handshake(process, f"The generation worker did not answer within {waited:.0f} s of starting{idle}. "
+                                      f"Its log is {AppPaths.default().data / 'worker.log'}.")
 
     def _fail_handshake(self, process: subprocess.Popen, reason: str) -> None:
         with self._lock:
@@ -632,3 +663,20 @@ def _last_line(log: Path, start: int) -> str:
     except OSError:
         return ""
     return lines[-1].strip()[:300] if lines else ""
+
+
+def _work_done(pid: int) -> tuple[float, int] | None:
+    """A process's CPU seconds and the bytes it has read so far (where the system counts them); None when it has
+    gone or cannot be looked at."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        times = process.cpu_times()
+        try:
+            read = process.io_counters().read_bytes
+        except (AttributeError, psutil.Error):  # macOS counts no bytes read per process
+            read = 0
+        return times.user + times.system, read
+    except psutil.Error:
+        return None

@@ -62,3 +62,12 @@ def test_a_tiles_faces_and_hands_steps_are_counted_as_steps(qtbot, idle_app):
     for stage in ("Repainting in tiles (3 of 16)", "Detailing faces (1 of 2)", "Detailing hands (2 of 2)"):
         bridge.progress.emit(JobProgress(job_id=9, step=1, total_steps=2, elapsed_s=4.0, stage=stage))
         assert window.timing.text() == f"{stage} · step 1/2 · 4.00 s"
+
+
+def test_a_worker_slow_to_start_is_said_to_be_starting_with_its_time(qtbot, idle_app):
+    from hypersd_desktop.worker.client import WorkerStarting
+
+    window = idle_app.window
+    assert window.device_label.text() == "Starting the generation worker…"
+    idle_app.bridge.still_starting.emit(WorkerStarting(75.2))
+    assert window.device_label.text() == "Starting the generation worker… 1 min 15 s (a first start can take minutes)"

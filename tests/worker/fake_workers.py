@@ -6,6 +6,7 @@
     python fake_workers.py silent         never answers
     python fake_workers.py crash          fails before the handshake, saying why on stderr
     python fake_workers.py busy           is ready, then stops reading (as while importing torch)
+    python fake_workers.py slow-start     works for 2.5 s before it answers (as importing torch from a cold disk)
 """
 
 from __future__ import annotations
@@ -48,6 +49,14 @@ def main(mode: str) -> None:
     elif mode == "silent":
         time.sleep(30)
     elif mode == "busy":
+        read_message(stdin)
+        out.write(ready())
+        out.flush()
+        time.sleep(30)
+    elif mode == "slow-start":
+        until = time.monotonic() + 2.5
+        while time.monotonic() < until:
+            sum(range(10_000))  # CPU time the client sees grow
         read_message(stdin)
         out.write(ready())
         out.flush()

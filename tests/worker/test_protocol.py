@@ -88,7 +88,7 @@ def fake_client(mode: str, **options) -> tuple[WorkerClient, Events]:
 @pytest.mark.parametrize("mode, options, reason", [
     ("old-protocol", {}, f"it speaks protocol 99 (HyperSD Desktop 0.0-test); this app speaks {PROTOCOL_VERSION}"),
     ("garbage", {}, "does not speak this protocol (it began b'Loading we')) before it was ready"),
-    ("silent", {"handshake_timeout": 1.0}, "did not answer within 1 s"),
+    ("silent", {"handshake_timeout": 1.0}, "s of starting, and has done no work for the last 1 s"),
     ("crash", {}, "exited with code 1 before it was ready: RuntimeError: the NVIDIA driver on this machine is too old"),
 ])
 def test_a_worker_that_cannot_serve_is_reported_once_and_not_restarted(mode, options, reason):
@@ -103,6 +103,20 @@ def test_a_worker_that_cannot_serve_is_reported_once_and_not_restarted(mode, opt
     later = client.submit(REQUEST)  # fails at once with the same reason rather than waiting forever
     assert [e.message for e in events.items if isinstance(e, JobFailed) and e.job_id == later] == [unavailable.message]
     assert client.running is None and client.queued() == ()
+    client.shutdown()
+
+
+def test_a_worker_still_working_at_the_handshake_timeout_is_waited_for_and_the_window_told():
+    """A first start on a cold disk (torch's files read, on Windows each scanned first) takes minutes: the client
+    waits on while the worker's CPU time or bytes read grow, saying so, and gives up only on a worker doing nothing
+    (the silent one above)."""
+    from hypersd_desktop.worker.client import WorkerStarting
+
+    client, events = fake_client("slow-start", handshake_timeout=1.0)
+    events.wait_for(WorkerReady)
+    starting = [event.seconds for event in events.items if isinstance(event, WorkerStarting)]
+    assert starting and starting[0] >= 1.0 and starting == sorted(starting)
+    assert not any(isinstance(event, WorkerUnavailable) for event in events.items)
     client.shutdown()
 
 
