@@ -6,6 +6,7 @@ import contextlib
 import errno
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -25,6 +26,31 @@ _FILE_MODE = 0o666 & ~_umask()  # what open() would give a new file (mkstemp giv
 PARTIAL = ".partial-"  # temporary files are named .partial-<writer's pid>-<random><suffix>
 
 
+# Windows refuses to rename over a file, or to move one, while another program has it open without sharing its
+# deletion: a virus scanner reading a file just written, the search indexer, a cloud drive's sync client, each for
+# a moment. Python's os.replace then fails ("Access is denied", "being used by another process"); it is tried again.
+LOCK_RETRY = os.name == "nt"
+LOCK_RETRY_S = 3.0
+_LOCKED_WINERRORS = (5, 32, 33)  # access denied, sharing violation, lock violation
+
+
+def replace_file(source: str | Path, target: str | Path) -> None:
+    """`os.replace(source, target)`, tried again for up to `LOCK_RETRY_S` where Windows says another program holds one
+    of them for the moment (`LOCK_RETRY`); the last error is raised."""
+    waited, pause = 0.0, 0.02
+    while True:
+        try:
+            os.replace(source, target)
+            return
+        except PermissionError as error:
+            locked = getattr(error, "winerror", None) in _LOCKED_WINERRORS or error.errno in (errno.EACCES, None)
+            if not LOCK_RETRY or not locked or waited >= LOCK_RETRY_S:
+                raise
+        time.sleep(pause)
+        waited += pause
+        pause = min(pause * 2, 0.5)
+
+
 @contextlib.contextmanager
 def atomic_writer(path: Path) -> Iterator[BinaryIO]:
     """A binary stream to a temporary file beside `path`, renamed over `path` when the block ends
@@ -37,7 +63,7 @@ def atomic_writer(path: Path) -> Iterator[BinaryIO]:
             yield stream
         if os.name != "nt":
             os.chmod(temporary, _FILE_MODE)
-        os.replace(temporary, path)
+        replace_file(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

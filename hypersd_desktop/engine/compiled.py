@@ -53,6 +53,7 @@ from pathlib import Path
 
 import torch
 
+from hypersd_desktop.core.files import replace_file
 from hypersd_desktop.engine import notices
 from hypersd_desktop.engine.devices import lay_out, module_bytes, weights_layout
 from hypersd_desktop.engine.graphs import DEVICE_WORK, unflatten
@@ -429,7 +430,7 @@ class Compiler:
             partial = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.partial.pt2")
             try:
                 self.build(job.spec, partial)
-                os.replace(partial, path)
+                replace_file(partial, path)
             finally:
                 partial.unlink(missing_ok=True)
             compiled_s = time.perf_counter() - started

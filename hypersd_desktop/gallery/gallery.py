@@ -17,7 +17,7 @@ from pathlib import Path
 from PIL import Image
 
 from hypersd_desktop.core.errors import CancelledError
-from hypersd_desktop.core.files import NOT_TEXT_NAME, atomic_writer, name_is_text, shown_path
+from hypersd_desktop.core.files import NOT_TEXT_NAME, atomic_writer, name_is_text, replace_file, shown_path
 from hypersd_desktop.core.images import open_any_size, too_many_pixels
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
@@ -557,7 +557,7 @@ def _move(source: Path, target: Path) -> None:
     (across drives: copied under a temporary name, renamed, then the source removed)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        os.replace(source, target)
+        replace_file(source, target)
         return
     except OSError as error:
         if error.errno != errno.EXDEV:

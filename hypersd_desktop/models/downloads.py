@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from hypersd_desktop.core.errors import AppError, CancelledError
-from hypersd_desktop.core.files import copy_file, folder_size, why_not_written, write_all
+from hypersd_desktop.core.files import copy_file, folder_size, replace_file, why_not_written, write_all
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import ModelKind, ModelLayout
 from hypersd_desktop.core.hashes import other_tools_hashes, sha256_file
@@ -450,7 +450,7 @@ class Downloader:
                 f"{entry.repo}/{file.path} does not match its published sha256 (got {actual[:12]}…, expected "
                 f"{file.sha256[:12]}…); the bad file was deleted and nothing was installed. Try the download again."
             )
-        os.replace(part, target)
+        replace_file(part, target)  # a virus scanner reading a new file holds it a moment on Windows
         _state_file(part).unlink(missing_ok=True)
         return ModelFile(file.path, file.size, actual)
 
@@ -508,7 +508,7 @@ class Downloader:
             copying = target.with_name(target.name + ".copying")
             try:
                 copy_file(Path(cached), copying, meter.counter(file.path, cancel))  # named as the file, not its blob
-                os.replace(copying, target)
+                replace_file(copying, target)
             except BaseException:
                 copying.unlink(missing_ok=True)
                 raise

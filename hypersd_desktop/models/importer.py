@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hypersd_desktop.core.errors import AppError, ModelFormatError, UnsafeFileError
-from hypersd_desktop.core.files import NOT_TEXT_NAME, copy_file, name_is_text, shown_path
+from hypersd_desktop.core.files import NOT_TEXT_NAME, copy_file, name_is_text, replace_file, shown_path
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import (
     Architecture, ImportStatus, ModelKind, ModelLayout, WeightsKind, upscaler_families,
@@ -339,7 +339,7 @@ def _copy(source: Path, target: Path, meter: TransferMeter, cancel: CancelToken)
                     copy_file(file, temporary / file.relative_to(source), meter.counter(file.name, cancel))
         else:
             copy_file(source, temporary, meter.counter(source.name, cancel))
-        os.replace(temporary, target)
+        replace_file(temporary, target)
     except BaseException:
         if temporary.is_dir():
             shutil.rmtree(temporary, ignore_errors=True)
