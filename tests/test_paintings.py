@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import struct
 import zipfile
 from pathlib import Path
@@ -84,6 +85,18 @@ def test_photoshop_files_without_a_picture_to_read_say_what_to_do():
     with pytest.raises(InputError, match=r"is a Photoshop file of a kind the app does not know \(version 1, 24 bits\), "
                                          "which the app cannot read"):
         check_image_bytes(bytes(data), "The drawing")
+
+
+@pytest.mark.parametrize("start, words", [
+    (b"gimp xcf v011\0", "is a GIMP file (.xcf), which the app cannot read; in GIMP choose File ▸ Export As… and "
+                          "export it as PNG"),
+    (b"gimp xcf file\0", "is a GIMP file (.xcf)"),  # as GIMP before 2.0 began them
+    (b"CSFCHUNK\0\0\0\0", "is a Clip Studio Paint file (.clip), which the app cannot read; in Clip Studio Paint"),
+    (b"PDN3", "is a Paint.NET file (.pdn), which the app cannot read; in Paint.NET choose File ▸ Save As…"),
+])
+def test_other_painting_programs_files_say_how_their_program_saves_a_picture(start, words):
+    with pytest.raises(InputError, match="^The sketch " + re.escape(words)):
+        kept_bytes(start + bytes(200), "The sketch")
 
 
 def test_a_krita_file_comes_in_as_its_merged_picture(tmp_path):

@@ -40,6 +40,15 @@ DIGEST = re.compile(r"[0-9a-f]{64}")
 # Pictures a run can start from that the gallery does not hold (read here: HEIC made PNG, the others as Pillow reads
 # them); the gallery's own are gallery.IMAGE_SUFFIXES
 PICTURE_SUFFIXES = (".heic", ".heif", ".bmp", ".tif", ".tiff", ".gif", ".psd", ".psb", ".kra", ".ora")
+# Other painting programs' own files, which the app does not read (GIMP's keeps no merged picture; the others are
+# closed formats): dropped on the window they are said so, not taken for models. Their first bytes name some.
+FOREIGN_PICTURE_SUFFIXES = (".xcf", ".clip", ".pdn", ".procreate", ".sai", ".sai2", ".jxl")
+_FOREIGN = {  # first bytes: the kind, in words, and how its program saves a picture the app reads
+    b"gimp xcf ": ("XCF", "a GIMP file (.xcf)", "in GIMP choose File ▸ Export As… and export it as PNG"),
+    b"CSFCHUNK": ("CLIP", "a Clip Studio Paint file (.clip)",
+                  "in Clip Studio Paint choose File ▸ Export (Single Layer) ▸ .png"),
+    b"PDN3": ("PDN", "a Paint.NET file (.pdn)", "in Paint.NET choose File ▸ Save As… and save it as PNG"),
+}
 HELD_IMAGES = 64  # images held in memory only; older ones are forgotten unless kept
 HELD_PICTURES = 8  # pictures a pass hands to the next run undecoded (a tile's canvas and mask); older ones forgotten
 
@@ -63,6 +72,9 @@ def _media_kind(data: bytes) -> tuple[str, str] | None:
         if version in (1, 2) and depth in (1, 8, 16, 32):
             return "PSD", CONVERTED["PSD"] if version == 1 else "a large Photoshop document (PSB)"
         return "PSD?", f"a Photoshop file of a kind the app does not know (version {version}, {depth} bits)"
+    foreign = next((kind for start, kind in _FOREIGN.items() if data.startswith(start)), None)
+    if foreign:
+        return foreign[:2]
     kind = paintings.painting_kind(data)
     return (kind, CONVERTED[kind]) if kind else None
 
@@ -114,7 +126,8 @@ def _unread(data: bytes, what: str) -> InputError:
     if name in read_formats():  # a format read here: this file is damaged or cut short
         return InputError(f"{what} is {words} that cannot be decoded; it may be damaged or cut short. Open it in "
                           "a photo viewer and save it as JPEG or PNG.")
-    return InputError(f"{what} is {words}, which the app cannot read; save it as JPEG or PNG first "
+    advice = next((advice for kind, _, advice in _FOREIGN.values() if kind == name), "save it as JPEG or PNG first")
+    return InputError(f"{what} is {words}, which the app cannot read; {advice} "
                       f"({read_formats_words('and')} are read).")
 
 

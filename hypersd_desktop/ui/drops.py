@@ -1,6 +1,6 @@
 """Files dropped on the window: images go to "reuse settings", the gallery or the init image, pictures the
-gallery does not hold (a phone's HEIC photo, BMP, TIFF, GIF, a painting program's .psd, .kra or .ora) to the init
-image, text files of generation data (a ComfyUI workflow's .json, A1111's .txt) to "reuse settings", folders of
+gallery does not hold (a phone's HEIC photo, BMP, TIFF, GIF, a painting program's .psd, .kra or .ora; one it
+cannot read, such as GIMP's .xcf, to say so) to the init image, text files of generation data (a ComfyUI workflow's .json, A1111's .txt) to "reuse settings", folders of
 images (with no weights in them) to the gallery, the rest to the model library; and the question asked about a
 single dropped image."""
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from hypersd_desktop.core.images import PICTURE_SUFFIXES
+from hypersd_desktop.core.images import FOREIGN_PICTURE_SUFFIXES, PICTURE_SUFFIXES
 from hypersd_desktop.engine.inspect import WEIGHTS_SUFFIXES
 from hypersd_desktop.gallery.formats import ImageMetadata
 from hypersd_desktop.gallery.gallery import IMAGE_SUFFIXES
@@ -41,7 +41,9 @@ class DroppedFiles:
         def having(suffixes: tuple[str, ...]) -> tuple[Path, ...]:
             return tuple(p for p in paths if p.suffix.lower() in suffixes and p.is_file())
 
-        images, pictures, settings = having(IMAGE_SUFFIXES), having(PICTURE_SUFFIXES), having(SETTINGS_SUFFIXES)
+        # another program's own picture file goes where a picture goes, to be said why it is not read
+        pictures = having((*PICTURE_SUFFIXES, *FOREIGN_PICTURE_SUFFIXES))
+        images, settings = having(IMAGE_SUFFIXES), having(SETTINGS_SUFFIXES)
         rest = [p for p in paths if p not in images and p not in pictures and p not in settings]
         folders = tuple(p for p in rest if p.is_dir() and not _holds(p, WEIGHTS_SUFFIXES) and _holds(p, IMAGE_SUFFIXES))
         return cls(images, pictures, tuple(p for p in rest if p not in folders), folders, settings)

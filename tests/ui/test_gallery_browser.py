@@ -561,6 +561,13 @@ def test_a_dropped_painting_programs_file_becomes_the_init_image_and_can_be_trac
     qtbot.wait(200)
     assert [model.id for model in idle_app.library.registry.list()] == models  # not taken for weights
 
+    gimp = tmp_path / "sketch.xcf"
+    gimp.write_bytes(b"gimp xcf v011\0" + bytes(500))  # no merged picture inside: not read, and said how to export
+    drop(window, [gimp])
+    qtbot.waitUntil(lambda: "sketch.xcf is a GIMP file (.xcf)" in window.errors.text(), timeout=5000)
+    assert "choose File ▸ Export As…" in window.errors.text() and window.tabs.currentIndex() == 0
+    assert [model.id for model in idle_app.library.registry.list()] == models  # not taken for weights either
+
     window.tabs.setCurrentWidget(window.draw)
     window.draw.trace(Path(__file__).parents[1] / "photos" / "hopper.psd")
     qtbot.waitUntil(lambda: not window.draw.reading_trace, timeout=10_000)
