@@ -5,7 +5,7 @@ is done; starting the same job again continues it."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,8 +33,8 @@ from hypersd_desktop.ui.generate_form import (
 )
 from hypersd_desktop.ui.tasks import Task, describe_items, percent
 from hypersd_desktop.worker.batch import (
-    CANNY, BatchSpec, BatchUnit, PictureControl, follow_pictures, job_id_for, parse_job, pictures_in, plan_units,
-    prompt_lines, unused_options, with_pictures,
+    CANNY, BatchSpec, BatchUnit, PictureControl, UnreadPictures, follow_pictures, job_id_for, parse_job, pictures_in,
+    plan_units, prompt_lines, read_pictures, unused_options, with_pictures,
 )
 from hypersd_desktop.worker.bridge import WorkerBridge
 
@@ -344,11 +344,12 @@ class BatchDialog(QDialog):
         if folder:
             self.folder.setText(folder)
 
-    def build_spec(self, read_pictures: bool = True, follow: bool = True) -> BatchSpec:
+    def build_spec(self, read_pictures: bool = True, follow: bool = True,
+                   picture: Callable[[str, str], str] | None = None) -> BatchSpec:
         """The whole job as the worker will run it; `InputError` says what is missing or wrong. Without
         `read_pictures`, the pictures it starts from are not read (their digests are left blank): enough to find
-        what an earlier run of it did. Without `follow`, its ControlNets are left to follow each picture
-        (`_followed`)."""
+        what an earlier run of it did; `picture` names them instead where given (`UnreadPictures`: read off the GUI
+        thread). Without `follow`, its ControlNets are left to follow each picture (`_followed`)."""
         model = self.model_box.currentData()
         if model is None:
             raise InputError("No base model is installed; install one in the Models tab first.")
@@ -406,7 +407,7 @@ class BatchDialog(QDialog):
         units = plan_units(items, defaults, self.seeds_per_prompt.value(), self.library.resolve,
                            self.library.embeddings_named, self.library.vae_for, self.library.loras_tagged,
                            Wildcards(wildcards_folder(self.library.paths)), styles, reads_negative,
-                           self.bridge.inputs.add_file if read_pictures else _unread)
+                           picture or (self.bridge.inputs.add_file if read_pictures else _unread))
         follows = self._follows()
         if any(follows) and read_pictures and follow:
             units = self._followed(units, follows)
@@ -471,29 +472,36 @@ class BatchDialog(QDialog):
     # -- running --------------------------------------------------------------------------
 
     def start(self) -> int | None:
-        """Queue the job; its id, or None where it cannot run or its pictures' edges are being found first (it is
-        queued once they are: `_edges_found`)."""
+        """Queue the job; its id, or None where it cannot run or its pictures are being read (and their edges
+        found) first: it is queued once they are (`_edges_found`)."""
+        unread = UnreadPictures()
         try:
             with self._reading():
-                spec = self.build_spec(follow=False)
+                spec = self.build_spec(follow=False, picture=unread)
         except (AppError, ValueError) as error:
             self.status.setText(f"⚠ {error}")
             return None
         follows = self._follows()
-        if any(rule is not None and rule.kind == CANNY for rule in follows):  # seconds for a folder of photos
-            self._find_edges(spec, follows)
+        if unread.paths or any(rule is not None and rule.kind == CANNY for rule in follows):
+            self._find_edges(spec, unread, follows)  # seconds to minutes for a folder of photos
             return None
         return self._submit(dataclasses.replace(spec, units=tuple(self._followed(list(spec.units), follows))))
 
-    def _find_edges(self, spec: BatchSpec, follows: tuple[PictureControl | None, ...]) -> None:
-        """Find each picture's Canny edges off the GUI thread (a folder of photos takes seconds to minutes), the
-        progress shown and Stop stopping it; then queue the job."""
+    def _find_edges(self, spec: BatchSpec, unread: UnreadPictures,
+                    follows: tuple[PictureControl | None, ...]) -> None:
+        """Read the job's pictures and find each one's Canny edges off the GUI thread (a folder of photos takes
+        seconds to minutes; HEIC photos are made PNG), the progress shown and Stop stopping it; then queue it."""
         self.start_button.setEnabled(False)
         self.stop_button.setEnabled(True)
         self.bar.setValue(0)
-        self.status.setText(EDGES)
+        self.status.setText(READING if unread.paths else EDGES)
         self._edges_for = spec
-        self._edges_task = Task(lambda report, cancel: self._followed(list(spec.units), follows, report, cancel), self)
+
+        def prepare(report, cancel) -> list[BatchUnit]:
+            units = read_pictures(list(spec.units), unread, self.bridge.inputs, report, cancel)
+            return self._followed(units, follows, report, cancel) if any(follows) else units
+
+        self._edges_task = Task(prepare, self)
         self._edges_task.progress.connect(self._edges_progress)
         self._edges_task.succeeded.connect(self._edges_found)
         self._edges_task.cancelled.connect(self._edges_stopped)
@@ -502,7 +510,9 @@ class BatchDialog(QDialog):
 
     def _edges_progress(self, progress: TransferProgress) -> None:
         self.bar.setValue(percent(progress))
-        self.status.setText(f"{EDGES} {describe_items(progress)}")
+        reading = progress.label == "pictures"
+        said = describe_items(progress, "pictures" if reading else "images")
+        self.status.setText(f"{READING if reading else EDGES} {said}")
 
     def close_resources(self) -> None:
         """Closing the app: finding the pictures' edges stops (the job was not queued yet; Start begins it again)."""

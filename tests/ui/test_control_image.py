@@ -621,8 +621,10 @@ def test_a_batch_from_pictures_makes_each_pictures_maps_as_the_boxes_make_theirs
     said = []
     parts.bridge.batch_progress.connect(lambda _: said.append(dialog.status.text()))
     with qtbot.waitSignal(parts.bridge.batch_finished, timeout=WAIT) as finished:
-        assert dialog.start() is None  # the edges are found off the GUI thread first, then the job is queued
-        assert dialog.status.text().startswith("Finding each picture's edges…") and dialog.stop_button.isEnabled()
+        assert dialog.start() is None  # the pictures are read, their edges found, off the GUI thread, then queued
+        assert dialog.status.text().startswith("Reading the pictures…") and dialog.stop_button.isEnabled()
+        qtbot.waitUntil(lambda: dialog.status.text().startswith(("Finding each picture's edges…", "Queued")),
+                        timeout=WAIT)
     assert finished.args[0].generated == 2 and said
     estimator = DepthEstimator()
     for name in ("cat", "dog"):
@@ -651,7 +653,8 @@ def test_a_batch_from_pictures_makes_each_pictures_maps_as_the_boxes_make_theirs
     dialog.follow.setChecked(False)
     monkeypatch.undo()
     assert all(unit.request.controls == own and not unit.maps for unit in dialog.build_spec().units)
-    assert dialog.start() is not None and dialog.job_id is not None  # nothing to find first: queued at once
+    assert dialog.start() is None  # the pictures are read first, then the job is queued
+    qtbot.waitUntil(lambda: dialog.job_id is not None, timeout=WAIT)
     dialog.stop()
     dialog.reject()
     assert not window.open_batch().follow.isChecked()  # remembered

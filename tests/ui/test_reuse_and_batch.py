@@ -458,3 +458,58 @@ def test_the_batch_dialog_adds_each_pictures_own_prompt_when_asked(qtbot, idle_a
     again.use_pictures.setChecked(False)
     assert not again.masks_row.isEnabled() and again.build_spec().units[0].request.mask_image is None
     again.reject()
+
+
+def test_a_picture_batch_reads_its_pictures_off_the_gui_thread_and_can_be_stopped_meanwhile(qtbot, parts, tmp_path,
+                                                                                          monkeypatch):
+    """A folder of phone photos takes seconds to read, minutes where each is a HEIC photo made PNG: Start reads them
+    off the GUI thread, saying how many are read, and Stop stops it before any image is made."""
+    import shutil
+    import threading
+    import time
+
+    from PIL import Image
+
+    photos = Path(__file__).parents[1] / "photos"
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    shutil.copy(photos / "RGBA_8__29x100.heif", folder / "a phone.heic")  # small: the images are made at its size
+    shutil.copy(photos / "hopper.psd", folder / "b drawing.psd")
+    Image.new("RGB", (64, 64), (30, 90, 200)).save(folder / "c plain.png")
+    window = parts.window
+    inputs = window.bridge.inputs
+    readers, reading = [], inputs.add_file
+
+    def add_file(path, what=None, keep=True):
+        readers.append(threading.current_thread())
+        return reading(path, what, keep)
+
+    monkeypatch.setattr(inputs, "add_file", add_file)
+    dialog = window.open_batch()
+    dialog.prompts.setPlainText("a harbour")
+    dialog.pictures.setText(str(folder))
+    dialog.pictures.textEdited.emit(str(folder))
+    dialog.template.setText("{picture}")
+    target = tmp_path / "out"
+    dialog.folder.setText(str(target))
+    said = []
+    dialog.bar.valueChanged.connect(lambda _: said.append(dialog.status.text()))
+    with qtbot.waitSignal(parts.bridge.batch_finished, timeout=WAIT) as finished:
+        assert dialog.start() is None and dialog.status.text() == "Reading the pictures…"
+    assert finished.args[0].generated == 3
+    assert len(readers) == 3 and threading.main_thread() not in readers
+    assert any(text.startswith("Reading the pictures… ") and " of 3 pictures" in text for text in said), said
+    assert sorted(path.stem for path in image_files(target)) == ["a phone", "b drawing", "c plain"]
+
+    def slow_add_file(path, what=None, keep=True):  # a slow disk: Stop comes while the first is read
+        time.sleep(0.5)
+        return reading(path, what, keep)
+
+    monkeypatch.setattr(inputs, "add_file", slow_add_file)
+    dialog.template.setText("again-{picture}")
+    dialog.start()
+    dialog.stop()
+    qtbot.waitUntil(lambda: dialog.start_button.isEnabled(), timeout=WAIT)
+    assert dialog.status.text() == "Stopped before any image was made; Start begins again."
+    assert dialog.job_id is None and not list(target.glob("again-*"))  # none queued
+    dialog.reject()
