@@ -135,9 +135,13 @@ def _batch(gallery, args) -> int:
     library = ModelLibrary(gallery.paths)
     try:
         defaults = defaults.replace(vae=library.vae_for(defaults.base_model), controls=controls)
+        unread = batch.UnreadPictures()  # read below, with a progress bar: HEIC photos are made PNG, ~1 s each
         units = batch.plan_units(items, defaults, args.seeds_per_prompt, resolve, library.embeddings_named,
                                  library.vae_for, library.loras_tagged, Wildcards(wildcards_folder(gallery.paths)),
-                                 styles, reads_negative, service.inputs.add_file)
+                                 styles, reads_negative, unread)
+        if unread.paths:
+            with ProgressBar("pictures", unit="picture") as bar:
+                units = batch.read_pictures(units, unread, service.inputs, bar)
         if any(follows):
             with ProgressBar("edges", unit="image") as bar:  # a folder of photos: seconds to minutes
                 units = batch.follow_pictures(units, follows, service.inputs, bar)
