@@ -163,6 +163,27 @@ def test_an_openraster_merged_picture_is_read_as_its_program_showed_it(tmp_path)
     assert kept.size == (64, 48) and kept.convert("RGB").getpixel((30, 30)) == (255, 0, 0)
 
 
+def test_openraster_files_made_to_cost_time_or_memory_are_bounded(tmp_path):
+    """A background tile of one pixel repeated over a large canvas is a few pastes, not millions; groups nested past
+    32 deep (each its own canvas) are refused; junk numbers are taken as their defaults."""
+    import time
+
+    dot = {"data/dot.png": png(Image.new("RGBA", (1, 1), (10, 20, 30, 255)))}
+    tiled = painting(tmp_path / "tiled.ora", "image/openraster", {
+        "stack.xml": _stack('<layer src="data/dot.png" background_tile="data/dot.png" opacity="nan" x="inf"/>',
+                            w=4000, h=3000), **dot})
+    started = time.perf_counter()
+    picture = Image.open(io.BytesIO(kept_bytes(tiled.read_bytes())[0]))
+    assert time.perf_counter() - started < 10 and picture.size == (4000, 3000)
+    assert picture.getpixel((3999, 2999)) == (10, 20, 30, 255)  # tiled to the far corner, at full opacity
+    nested = '<layer src="data/dot.png"/>'
+    for _ in range(40):
+        nested = f"<stack>{nested}</stack>"
+    deep = painting(tmp_path / "deep.ora", "image/openraster", {"stack.xml": _stack(nested, w=8, h=8), **dot})
+    with pytest.raises(InputError, match="cannot be decoded"):
+        kept_bytes(deep.read_bytes(), "The sketch")
+
+
 def test_other_zip_files_and_damaged_paintings_are_refused(tmp_path):
     plain = tmp_path / "models.zip"
     with zipfile.ZipFile(plain, "w") as archive:

@@ -5,8 +5,7 @@ it, all layers put together, as `mergedimage.png` (OpenRaster since version 0.0.
 2.9). An OpenRaster file without one (MyPaint wrote none before 1.2) is put together here from its layers
 (`stack.xml`): each visible layer over the ones below it at its place and opacity, a group first on its own.
 Blending modes other than "over" (multiply, screen, MyPaint's pigment mode) are taken as "over": a sketch's layers
-are nearly always plain, and such a file is an old one. Photoshop's `.psd` needs nothing here: Pillow reads the
-merged picture Photoshop keeps in it.
+are nearly always plain, and such a file is an old one. Photoshop's files are `photoshop.py`'s (and Pillow's).
 
 `register()` makes these Pillow formats ("KRA", "ORA"), so every place that opens a picture reads them; the app
 keeps each as PNG when it comes in (`images.kept_bytes`).
@@ -27,6 +26,7 @@ MERGED = "mergedimage.png"
 STACK = "stack.xml"
 MOST_ENTRY_BYTES = 1 << 30  # a merged picture or layer larger than this is no 8192² picture: refused, not read
 MOST_STACK_BYTES = 4 << 20
+MOST_GROUP_DEPTH = 32  # groups within groups: each is put together on a canvas of its own
 ZIP_START = b"PK\x03\x04"
 # what reading a damaged zip file raises: its entries' headers, lengths, compression and names may be anything
 _DAMAGED = (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, OSError, ValueError, EOFError,
@@ -183,21 +183,24 @@ def _put_together(archive: zipfile.ZipFile, image: ElementTree.Element, size: tu
     root = image.find("stack")
     canvas = Image.new("RGBA", size)
     if root is not None:
-        _stack_onto(canvas, archive, root, (0, 0))
+        _stack_onto(canvas, archive, root, (0, 0), 0)
     return canvas
 
 
-def _stack_onto(canvas, archive: zipfile.ZipFile, stack: ElementTree.Element, origin: tuple[int, int]) -> None:
+def _stack_onto(canvas, archive: zipfile.ZipFile, stack: ElementTree.Element, origin: tuple[int, int],
+                depth: int) -> None:
     """Put a stack's visible layers and groups onto `canvas`; its first child is its top one (OpenRaster's order)."""
     from PIL import Image
 
+    if depth > MOST_GROUP_DEPTH:
+        raise PaintingError(f"groups nested more than {MOST_GROUP_DEPTH} deep")
     for child in reversed(list(stack)):
         if child.get("visibility", "visible") == "hidden" or child.tag not in ("layer", "stack"):
             continue
         place = origin[0] + _number(child, "x"), origin[1] + _number(child, "y")
         if child.tag == "stack":
             group = Image.new("RGBA", canvas.size)
-            _stack_onto(group, archive, child, place)
+            _stack_onto(group, archive, child, place, depth + 1)
             layer, place = group, (0, 0)
         else:
             layer = _layer(archive, child, canvas.size)
@@ -216,26 +219,32 @@ def _layer(archive: zipfile.ZipFile, element: ElementTree.Element, size: tuple[i
     with Image.open(io.BytesIO(_entry(archive, source))) as opened:
         layer = opened.convert("RGBA")
     tiled = any(name.endswith(("background_tile", "background-tile")) for name in element.attrib)
-    if tiled and layer.size != size:
-        tile, layer = layer, Image.new("RGBA", size)
-        for top in range(0, size[1], tile.height):
-            for left in range(0, size[0], tile.width):
-                layer.paste(tile, (left, top))
+    if tiled and layer.size != size:  # a row of tiles, then rows down: few pastes however small the tile
+        row = Image.new("RGBA", (size[0], layer.height))
+        for left in range(0, size[0], layer.width):
+            row.paste(layer, (left, 0))
+        layer = Image.new("RGBA", size)
+        for top in range(0, size[1], row.height):
+            layer.paste(row, (0, top))
     return layer
 
 
 def _number(element: ElementTree.Element, name: str, default: float = 0):
+    """An attribute's number: an opacity, 0 to 1, where `default` is a float, else a whole number (a place);
+    `default` for junk."""
     try:
         value = float(element.get(name, default))
-    except ValueError:
+        if value != value:  # "nan"
+            return default
+        return min(max(value, 0.0), 1.0) if isinstance(default, float) else int(value)
+    except (ValueError, OverflowError):  # not a number, "inf"
         return default
-    return value if isinstance(default, float) else int(value)
 
 
 def _faded(layer, opacity: float):
     if opacity >= 1:
         return layer
-    alpha = layer.getchannel("A").point(lambda value: round(value * max(opacity, 0.0)))
+    alpha = layer.getchannel("A").point(lambda value: round(value * opacity))
     faded = layer.copy()
     faded.putalpha(alpha)
     return faded
