@@ -666,17 +666,22 @@ def _last_line(log: Path, start: int) -> str:
 
 
 def _work_done(pid: int) -> tuple[float, int] | None:
-    """A process's CPU seconds and the bytes it has read so far (where the system counts them); None when it has
-    gone or cannot be looked at."""
+    """The CPU seconds a process and its children have used and the bytes they have read so far (where the system
+    counts them): on Windows a virtual environment's python.exe is a launcher whose child interpreter does the
+    work. None when the process has gone or cannot be looked at."""
     import psutil
 
     try:
         process = psutil.Process(pid)
-        times = process.cpu_times()
-        try:
-            read = process.io_counters().read_bytes
-        except (AttributeError, psutil.Error):  # macOS counts no bytes read per process
-            read = 0
-        return times.user + times.system, read
+        family = [process, *process.children(recursive=True)]
     except psutil.Error:
         return None
+    seconds, read = 0.0, 0
+    for member in family:
+        try:
+            times = member.cpu_times()
+            seconds += times.user + times.system
+            read += member.io_counters().read_bytes
+        except (AttributeError, psutil.Error):  # gone meanwhile; macOS counts no bytes read per process
+            continue
+    return seconds, read
