@@ -36,6 +36,9 @@ from hypersd_desktop.ui.sketch_canvas import SketchCanvas, tinted
 
 IMAGE_FILTER = f"Images ({' '.join(f'*{suffix}' for suffix in (*IMAGE_SUFFIXES, *PICTURE_SUFFIXES))})"
 THUMBNAIL = (160, 96)  # the largest a picture is shown in its box
+# A file larger than this is read off the GUI thread too (a large Photoshop document, a 16-bit TIFF scan): from a
+# slow or network drive, reading is seconds
+READ_OFF_THREAD_BYTES = 32 * 2**20
 OUTPAINT_SIDES = (("←", "left", (1, 0, 0, 0)), ("↑", "top", (0, 1, 0, 0)), ("→", "right", (0, 0, 1, 0)),
                   ("↓", "bottom", (0, 0, 0, 1)))
 UPSCALE_SCALES = (1.5, 2.0)  # the enlargements "Upscale" offers on a result or a gallery image
@@ -89,14 +92,20 @@ class PictureInput(QWidget):
     # -- ways in --------------------------------------------------------------------------
 
     def load_file(self, path: Path) -> bool:
-        """Take a picture file; False (and `failed`) when it is none. A HEIC or AVIF one is read off the GUI
-        thread: True then says it is being read, and `reading` is True until it is shown."""
+        """Take a picture file; False (and `failed`) when it is none. A HEIC, AVIF or painting program's one, or a
+        large one, is read off the GUI thread: True then says it is being read, and `reading` is True until it is
+        shown."""
         path = Path(path)
         try:
-            data = path.read_bytes()
+            large = path.stat().st_size > READ_OFF_THREAD_BYTES
+            data = b"" if large else path.read_bytes()
         except OSError as error:
             self.failed.emit(f"{path} cannot be read: {error.strerror or error}.")
             return False
+        if large:
+            self._reading += 1
+            self._read_off_thread(path, path.name, self._reading)
+            return True
         return self.load_bytes(data, path.name)
 
     def load_bytes(self, data: bytes, name: str = "The pasted picture") -> bool:
@@ -122,12 +131,16 @@ class PictureInput(QWidget):
         """While `reading`: what the picture waits for ("Reading photo.heic…")."""
         return self.thumbnail.text()
 
-    def _read_off_thread(self, data: bytes, name: str, serial: int) -> None:
+    def _read_off_thread(self, source: bytes | Path, name: str, serial: int) -> None:
+        """Keep `source` (a file's bytes, or the file) on the reader's thread; `_picture_read` takes it back."""
         def run() -> None:
             try:
+                data = source.read_bytes() if isinstance(source, Path) else source
                 digest, error = self.inputs.add(data, name), None
             except InputError as failure:
                 digest, error = None, str(failure)
+            except OSError as failure:
+                digest, error = None, f"{source} cannot be read: {failure.strerror or failure}."
             try:
                 self._read.emit(serial, digest, error)
             except RuntimeError:  # the window closed meanwhile

@@ -407,3 +407,36 @@ def test_a_picture_dropped_on_the_draw_canvas_is_traced_not_offered_for_reuse(qt
     passed_on = QDragEnterEvent(where.toPoint(), Qt.DropAction.CopyAction, weights, Qt.MouseButton.LeftButton,
                                 Qt.KeyboardModifier.NoModifier)
     assert not draw.eventFilter(draw.canvas, passed_on), "weights go on to the window, which imports them"
+
+
+def test_a_large_picture_file_is_read_off_the_gui_thread(qtbot, idle_app, tmp_path, monkeypatch):
+    """A large Photoshop document or a 16-bit scan, perhaps on a network drive: its bytes are read on the reader's
+    thread too, not only decoded there; one that cannot be read there is said so."""
+    import threading
+
+    from hypersd_desktop.ui import init_image
+
+    monkeypatch.setattr(init_image, "READ_OFF_THREAD_BYTES", 10)
+    box = idle_app.window.init_image
+    readers = []
+    adding = box.inputs.add
+
+    def add(data, what="The image"):
+        readers.append(threading.current_thread())
+        return adding(data, what)
+
+    monkeypatch.setattr(box.inputs, "add", add)
+    scan = tmp_path / "scan.tif"
+    Image.effect_noise((96, 64), 40).convert("RGB").save(scan)
+    assert box.load_file(scan) and box.reading and box.thumbnail.text() == "Reading scan.tif…"
+    qtbot.waitUntil(lambda: not box.reading, timeout=10_000)
+    assert box.digest == hashlib.sha256(scan.read_bytes()).hexdigest() and box.image_size == (96, 64)
+    assert readers and threading.main_thread() not in readers
+
+    odd = tmp_path / "folder.tif"  # a folder named as a picture: found large, then not readable on the thread
+    odd.mkdir()
+    (odd / "inside.txt").write_text("x" * 100)
+    assert box.load_file(odd)
+    qtbot.waitUntil(lambda: not box.reading, timeout=10_000)
+    assert "folder.tif cannot be read: Is a directory." in idle_app.window.errors.text()
+    assert box.digest == hashlib.sha256(scan.read_bytes()).hexdigest()  # the picture before stays
