@@ -99,6 +99,17 @@ def test_other_painting_programs_files_say_how_their_program_saves_a_picture(sta
         kept_bytes(start + bytes(200), "The sketch")
 
 
+def test_a_procreate_file_says_how_procreate_shares_a_png(tmp_path):
+    """Procreate's file (an iPad's, sent to a computer) is a zip of its own archive and tiles."""
+    path = tmp_path / "Untitled Artwork.procreate"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("Document.archive", b"bplist00" + bytes(64))
+        archive.writestr("QuickLook/Thumbnail.png", png(Image.new("RGB", (8, 8))))
+    with pytest.raises(InputError, match=r"^The sketch is a Procreate file \(\.procreate\), which the app cannot "
+                                         r"read; in Procreate choose Share ▸ PNG"):
+        kept_bytes(path.read_bytes(), "The sketch")
+
+
 def test_a_krita_file_comes_in_as_its_merged_picture(tmp_path):
     drawn = sketch((96, 64))
     path = krita_file(tmp_path / "sketch.kra", drawn)

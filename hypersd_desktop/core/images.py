@@ -49,6 +49,7 @@ _FOREIGN = {  # first bytes: the kind, in words, and how its program saves a pic
                   "in Clip Studio Paint choose File ▸ Export (Single Layer) ▸ .png"),
     b"PDN3": ("PDN", "a Paint.NET file (.pdn)", "in Paint.NET choose File ▸ Save As… and save it as PNG"),
 }
+_PROCREATE = ("PROCREATE", "a Procreate file (.procreate)", "in Procreate choose Share ▸ PNG")
 HELD_IMAGES = 64  # images held in memory only; older ones are forgotten unless kept
 HELD_PICTURES = 8  # pictures a pass hands to the next run undecoded (a tile's canvas and mask); older ones forgotten
 
@@ -73,8 +74,8 @@ def _media_kind(data: bytes) -> tuple[str, str] | None:
             return "PSD", CONVERTED["PSD"] if version == 1 else "a large Photoshop document (PSB)"
         return "PSD?", f"a Photoshop file of a kind the app does not know (version {version}, {depth} bits)"
     foreign = next((kind for start, kind in _FOREIGN.items() if data.startswith(start)), None)
-    if foreign:
-        return foreign[:2]
+    if foreign or paintings.is_procreate(data):
+        return (foreign or _PROCREATE)[:2]
     kind = paintings.painting_kind(data)
     return (kind, CONVERTED[kind]) if kind else None
 
@@ -126,7 +127,8 @@ def _unread(data: bytes, what: str) -> InputError:
     if name in read_formats():  # a format read here: this file is damaged or cut short
         return InputError(f"{what} is {words} that cannot be decoded; it may be damaged or cut short. Open it in "
                           "a photo viewer and save it as JPEG or PNG.")
-    advice = next((advice for kind, _, advice in _FOREIGN.values() if kind == name), "save it as JPEG or PNG first")
+    advice = next((advice for kind, _, advice in (*_FOREIGN.values(), _PROCREATE) if kind == name),
+                  "save it as JPEG or PNG first")
     return InputError(f"{what} is {words}, which the app cannot read; {advice} "
                       f"({read_formats_words('and')} are read).")
 

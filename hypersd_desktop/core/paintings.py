@@ -67,6 +67,17 @@ def _kind_of(archive: zipfile.ZipFile) -> str | None:
         return None
 
 
+def is_procreate(data: bytes) -> bool:
+    """Whether a file's bytes are Procreate's (a zip of its own archive and tiles, with no picture read here)."""
+    if not data.startswith(ZIP_START):
+        return False
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return "Document.archive" in archive.namelist()
+    except _DAMAGED:
+        return False
+
+
 def why_unread(data: bytes) -> str | None:
     """What to do with a Krita or OpenRaster file that holds no picture the app can read, in words; None where it
     holds one or is no such file."""
