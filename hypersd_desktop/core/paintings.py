@@ -18,7 +18,10 @@ import struct
 import zipfile
 import zlib
 from functools import cache
-from xml.etree import ElementTree
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # read only where a file is opened: the window starts without it
+    from xml.etree import ElementTree
 
 MIMETYPES = {"KRA": "application/x-krita", "ORA": "image/openraster"}
 KINDS = {"KRA": "a Krita file", "ORA": "an OpenRaster file"}
@@ -29,8 +32,9 @@ MOST_STACK_BYTES = 4 << 20
 MOST_GROUP_DEPTH = 32  # groups within groups: each is put together on a canvas of its own
 ZIP_START = b"PK\x03\x04"
 # what reading a damaged zip file raises: its entries' headers, lengths, compression and names may be anything
+# (SyntaxError: ElementTree's ParseError is one)
 _DAMAGED = (zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError, OSError, ValueError, EOFError,
-            struct.error, ElementTree.ParseError, UnicodeDecodeError, KeyError)
+            struct.error, SyntaxError, UnicodeDecodeError, KeyError)
 
 
 class PaintingError(SyntaxError):
@@ -137,6 +141,8 @@ def _painting_file(kind: str):
         format_description = KINDS[kind][KINDS[kind].index(" ") + 1:]
 
         def _open(self) -> None:
+            from xml.etree import ElementTree
+
             from PIL import Image
 
             try:
