@@ -1,10 +1,13 @@
 """Pictures for the image-mode tests, drawn in code: a photo-like init image, a mask, and an edge map; and painting
-programs' files (Krita's, OpenRaster's) as those programs write them."""
+programs' files (Krita's, OpenRaster's, GIMP's) as those programs write them."""
 
 from __future__ import annotations
 
 import io
+import struct
 import zipfile
+import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -90,3 +93,130 @@ def krita_file(path: Path, merged: Image.Image | None) -> Path:
     if merged is not None:
         entries["mergedimage.png"] = png(merged)
     return painting(path, "application/x-krita", entries)
+
+
+@dataclass
+class XcfLayer:
+    """A layer of `xcf_file`: 8-bit pixels (rows, columns, colours + alpha), or a group of `children`."""
+    pixels: np.ndarray | None = None
+    place: tuple[int, int] = (0, 0)
+    opacity: float = 1.0
+    visible: bool = True
+    mode: int = 28  # GIMP 2.10's Normal
+    mask: np.ndarray | None = None  # (rows, columns), 0–255
+    children: list[XcfLayer] = field(default_factory=list)
+    size: tuple[int, int] | None = None  # a group's (its children's box, as GIMP keeps it)
+    floating_to: int | None = None  # a floating selection: the index (in file order) of the layer it belongs to
+
+
+def xcf_file(path: Path, size: tuple[int, int], layers: list[XcfLayer], compression: int = 1, version: int = 11,
+             grey: bool = False) -> Path:
+    """An 8-bit XCF file as GIMP writes one (devel-docs/specifications/xcf.txt): `layers` top first, groups before
+    their layers (with item paths), tiles of 64² raw (0), run-length (1) or zlib (2) encoded, 32-bit pointers before
+    version 11 and 64-bit ones from it."""
+    pointer = ">Q" if version >= 11 else ">I"
+    step = struct.calcsize(pointer)
+    tag = b"file" if version == 0 else b"v%03d" % version
+    out = bytearray(b"gimp xcf " + tag + b"\0" + struct.pack(">III", *size, 1 if grey else 0))
+    if version >= 4:
+        out += struct.pack(">I", 150)  # 8-bit gamma encoded
+    out += _property(17, bytes([compression])) + _property(0, b"")
+    flat: list[tuple[XcfLayer, tuple[int, ...]]] = []
+
+    def walk(children: list[XcfLayer], path: tuple[int, ...]) -> None:
+        for index, layer in enumerate(children):
+            flat.append((layer, path + (index,)))
+            walk(layer.children, path + (index,))
+
+    walk(layers, ())
+    slots = len(out)
+    out += bytes(step * (len(flat) + 2))  # the layers' pointers, their 0, and no channels' 0
+    starts = []
+    for index, (layer, item_path) in enumerate(flat):
+        start = len(out)
+        starts.append(start)
+        struct.pack_into(pointer, out, slots + index * step, start)
+        group = bool(layer.children) or layer.pixels is None
+        pixels = layer.pixels if not group else np.zeros((*(layer.size or size)[::-1], 2 if grey else 4), np.uint8)
+        rows, columns, channels = pixels.shape
+        kind = (2 if grey else 0) + (channels % 2 == 0)  # with alpha: an even count of channels
+        out += struct.pack(">III", columns, rows, kind) + _string("layer %d" % index)
+        out += _property(6, struct.pack(">I", round(layer.opacity * 255)))
+        out += _property(33, struct.pack(">f", layer.opacity)) + _property(8, struct.pack(">I", layer.visible))
+        out += _property(15, struct.pack(">ii", *layer.place)) + _property(7, struct.pack(">I", layer.mode))
+        if group:
+            out += _property(29, b"")
+        if len(item_path) > 1:
+            out += _property(30, struct.pack(f">{len(item_path)}I", *item_path))
+        if layer.floating_to is not None:
+            out += _property(5, struct.pack(pointer, 0))  # filled in below, where its layer is
+        if layer.mask is not None:
+            out += _property(11, struct.pack(">I", 1))
+        out += _property(0, b"")
+        pointers_at = len(out)
+        out += bytes(2 * step)
+        struct.pack_into(pointer, out, pointers_at, len(out))
+        out += _hierarchy(pixels, compression, pointer, len(out))
+        if layer.mask is not None:
+            struct.pack_into(pointer, out, pointers_at + step, len(out))
+            out += struct.pack(">II", columns, rows) + _string("mask") + _property(0, b"")
+            out += struct.pack(pointer, len(out) + step)
+            out += _hierarchy(layer.mask[..., None], compression, pointer, len(out))
+    for index, (layer, _) in enumerate(flat):
+        if layer.floating_to is not None:
+            at = out.index(struct.pack(">II", 5, step), starts[index]) + 8
+            struct.pack_into(pointer, out, at, starts[layer.floating_to])
+    path.write_bytes(bytes(out))
+    return path
+
+
+def _property(kind: int, payload: bytes) -> bytes:
+    return struct.pack(">II", kind, len(payload)) + payload
+
+
+def _string(text: str) -> bytes:
+    data = text.encode() + b"\0"
+    return struct.pack(">I", len(data)) + data
+
+
+def _hierarchy(pixels: np.ndarray, compression: int, pointer: str, base: int) -> bytes:
+    """A hierarchy written at `base`, its first level and its tiles, row by row."""
+    rows, columns, bpp = pixels.shape
+    step = struct.calcsize(pointer)
+    tiles = [_encoded(pixels[row:row + 64, column:column + 64], compression)
+             for row in range(0, rows, 64) for column in range(0, columns, 64)]
+    head = struct.pack(">III", columns, rows, bpp)
+    level_at = base + len(head) + 2 * step
+    at, pointers = level_at + 8 + step * (len(tiles) + 1), []
+    for tile in tiles:
+        pointers.append(struct.pack(pointer, at))
+        at += len(tile)
+    return head + struct.pack(pointer, level_at) + bytes(step) + struct.pack(">II", columns, rows) \
+        + b"".join(pointers) + bytes(step) + b"".join(tiles)
+
+
+def _encoded(tile: np.ndarray, compression: int) -> bytes:
+    if compression == 0:
+        return tile.tobytes()
+    if compression == 2:
+        return zlib.compress(tile.tobytes())
+    out = bytearray()
+    for plane in np.moveaxis(tile, 2, 0):
+        data, at = plane.tobytes(), 0
+        while at < len(data):
+            run = 1
+            while at + run < len(data) and data[at + run] == data[at] and run < 40000:
+                run += 1
+            if run >= 3:
+                out += bytes([run - 1, data[at]]) if run <= 127 else bytes([127, run >> 8, run & 255, data[at]])
+                at += run
+                continue
+            end = at + 1
+            while end < len(data) and end - at < 300 and not (end + 2 < len(data) and data[end] == data[end + 1]
+                                                               == data[end + 2]):
+                end += 1
+            literal = data[at:end]
+            out += bytes([256 - len(literal)]) + literal if len(literal) < 128 else \
+                bytes([128, len(literal) >> 8, len(literal) & 255]) + literal
+            at = end
+    return bytes(out)

@@ -1,5 +1,5 @@
 """Painting programs' files as pictures: Photoshop's .psd and .psb (real ones, tests/photos/SOURCES.md), and Krita's
-.kra and OpenRaster's .ora written here as Krita and MyPaint write them. Each comes in as the PNG of the picture its
+.kra and OpenRaster's .ora written here as Krita and MyPaint write them (GIMP's .xcf: test_gimp.py). Each comes in as the PNG of the picture its
 program shows, wherever a picture comes in: the init image box, a dropped file, a picture batch."""
 
 from __future__ import annotations
@@ -88,9 +88,6 @@ def test_photoshop_files_without_a_picture_to_read_say_what_to_do():
 
 
 @pytest.mark.parametrize("start, words", [
-    (b"gimp xcf v011\0", "is a GIMP file (.xcf), which the app cannot read; in GIMP choose File ▸ Export As… and "
-                          "export it as PNG"),
-    (b"gimp xcf file\0", "is a GIMP file (.xcf)"),  # as GIMP before 2.0 began them
     (b"CSFCHUNK\0\0\0\0", "is a Clip Studio Paint file (.clip), which the app cannot read; in Clip Studio Paint"),
     (b"PDN3", "is a Paint.NET file (.pdn), which the app cannot read; in Paint.NET choose File ▸ Save As…"),
 ])
@@ -213,8 +210,8 @@ def test_other_zip_files_and_damaged_paintings_are_refused(tmp_path):
         kept_bytes(wide.read_bytes(), "The sketch")
 
 
-def test_a_picture_batch_starts_from_photoshop_krita_and_openraster_files(tiny_sd15, hyper_lora, tmp_path,
-                                                                           app_home):
+def test_a_picture_batch_starts_from_photoshop_krita_openraster_and_gimp_files(tiny_sd15, hyper_lora, tmp_path,
+                                                                                app_home):
     """A folder of an artist's files, as A1111's img2img batch takes a folder of PNGs: one image from each, at its
     picture's size, its request naming the PNG of the picture."""
     folder = tmp_path / "sketches"
@@ -224,14 +221,15 @@ def test_a_picture_batch_starts_from_photoshop_krita_and_openraster_files(tiny_s
     painting(folder / "c mypaint.ora", "image/openraster",
              {"stack.xml": _stack('<layer src="data/a.png" x="0" y="0"/>', w=96, h=64),
               "data/a.png": png(sketch((96, 64)).convert("RGBA"))})
+    (folder / "d gimp.xcf").write_bytes((PHOTOS / "gimp" / "sketch-16bit-linear.xcf").read_bytes())
     out, job = tmp_path / "out", tmp_path / "job.txt"
     job.write_text("a castle\n")
     run = run_cli("batch", job, "--model", tiny_sd15, "--lora", hyper_lora("Hyper-SD15-1step-lora"),
                   "--steps", 1, "--pictures", folder, "--strength", 0.6, "--to", out, "--template", "{picture}")
     assert run.returncode == 0, run.stderr
     made = {path.stem: path for path in out.glob("*.png")}
-    assert sorted(made) == ["a photoshop", "b krita", "c mypaint"]
-    sizes = {"a photoshop": (128, 128), "b krita": (64, 96), "c mypaint": (96, 64)}
+    assert sorted(made) == ["a photoshop", "b krita", "c mypaint", "d gimp"]
+    sizes = {"a photoshop": (128, 128), "b krita": (64, 96), "c mypaint": (96, 64), "d gimp": (96, 64)}
     inputs = InputImages(AppPaths.default().inputs)
     for stem, path in made.items():
         with Image.open(path) as image:

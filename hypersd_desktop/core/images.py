@@ -22,7 +22,7 @@ from collections import OrderedDict
 from functools import cache
 from pathlib import Path
 
-from hypersd_desktop.core import paintings, photoshop
+from hypersd_desktop.core import gimp, paintings, photoshop
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.files import why_not_written, write_atomic
 
@@ -34,22 +34,24 @@ JPEG_KINDS = ("MPO",)
 # Formats read when they come in and kept as PNG, upright: Qt has no reader for them and the compute runtime
 # may not either. HEIC/HEIF through pi-heif (libheif; the decoder only); AVIF and Photoshop's PSD (its merged
 # picture) through Pillow itself, or `photoshop` for 16- and 32-bit ones and large documents (PSB); Krita's and
-# OpenRaster's files through `paintings`.
-CONVERTED = {"HEIF": "a HEIC photo", "AVIF": "an AVIF picture", "PSD": "a Photoshop file", **paintings.KINDS}
+# OpenRaster's files through `paintings`; GIMP's through `gimp` (its layers put together).
+CONVERTED = {"HEIF": "a HEIC photo", "AVIF": "an AVIF picture", "PSD": "a Photoshop file", "XCF": "a GIMP file",
+             **paintings.KINDS}
 DIGEST = re.compile(r"[0-9a-f]{64}")
 # Pictures a run can start from that the gallery does not hold (read here: HEIC made PNG, the others as Pillow reads
 # them); the gallery's own are gallery.IMAGE_SUFFIXES
-PICTURE_SUFFIXES = (".heic", ".heif", ".bmp", ".tif", ".tiff", ".gif", ".psd", ".psb", ".kra", ".ora")
-# Other painting programs' own files, which the app does not read (GIMP's keeps no merged picture; the others are
-# closed formats): dropped on the window they are said so, not taken for models. Their first bytes name some.
-FOREIGN_PICTURE_SUFFIXES = (".xcf", ".clip", ".pdn", ".procreate", ".sai", ".sai2", ".jxl")
+PICTURE_SUFFIXES = (".heic", ".heif", ".bmp", ".tif", ".tiff", ".gif", ".psd", ".psb", ".kra", ".ora", ".xcf")
+# Other painting programs' own files, which the app does not read (closed formats): dropped on the window they are
+# said so, not taken for models. Their first bytes name some.
+FOREIGN_PICTURE_SUFFIXES = (".clip", ".pdn", ".procreate", ".sai", ".sai2", ".jxl")
 _FOREIGN = {  # first bytes: the kind, in words, and how its program saves a picture the app reads
-    b"gimp xcf ": ("XCF", "a GIMP file (.xcf)", "in GIMP choose File ▸ Export As… and export it as PNG"),
     b"CSFCHUNK": ("CLIP", "a Clip Studio Paint file (.clip)",
                   "in Clip Studio Paint choose File ▸ Export (Single Layer) ▸ .png"),
     b"PDN3": ("PDN", "a Paint.NET file (.pdn)", "in Paint.NET choose File ▸ Save As… and save it as PNG"),
 }
 _PROCREATE = ("PROCREATE", "a Procreate file (.procreate)", "in Procreate choose Share ▸ PNG")
+_PROGRAMS = {"PSD": "Photoshop", "XCF": "GIMP", "KRA": "Krita"}  # where a damaged painting may still open
+_NEWER_GIMP = ("XCF?", "", "in GIMP choose File ▸ Export As… and export it as PNG")
 HELD_IMAGES = 64  # images held in memory only; older ones are forgotten unless kept
 HELD_PICTURES = 8  # pictures a pass hands to the next run undecoded (a tile's canvas and mask); older ones forgotten
 
@@ -73,6 +75,11 @@ def _media_kind(data: bytes) -> tuple[str, str] | None:
         if version in (1, 2) and depth in (1, 8, 16, 32):
             return "PSD", CONVERTED["PSD"] if version == 1 else "a large Photoshop document (PSB)"
         return "PSD?", f"a Photoshop file of a kind the app does not know (version {version}, {depth} bits)"
+    xcf_version = gimp.version(data)
+    if xcf_version is not None:
+        if xcf_version > gimp.NEWEST_VERSION:
+            return "XCF?", f"a GIMP file saved by a newer GIMP (XCF version {xcf_version}) than the app knows"
+        return "XCF", CONVERTED["XCF"]
     foreign = next((kind for start, kind in _FOREIGN.items() if data.startswith(start)), None)
     if foreign or paintings.is_procreate(data):
         return (foreign or _PROCREATE)[:2]
@@ -84,7 +91,7 @@ def is_converted(data: bytes) -> bool:
     """Whether an image file's bytes are of a format kept as PNG (a HEIC photo, AVIF, a painting program's file),
     by their first bytes: decoding and writing those takes a second or more for a phone's photo."""
     return (data[4:8] == b"ftyp" and data[8:12] in (*_HEIF_BRANDS, *_AVIF_BRANDS)) or data[:4] == photoshop.SIGNATURE \
-        or paintings.painting_kind(data) is not None
+        or data.startswith(gimp.SIGNATURE) or paintings.painting_kind(data) is not None
 
 
 @cache
@@ -101,13 +108,14 @@ def _heif_opener() -> bool:
 @cache
 def read_formats() -> tuple[str, ...]:
     """The picture formats that come in: PNG, JPEG, …, HEIC and AVIF where their decoders are installed, and the
-    files of painting programs (Photoshop's, Krita's, OpenRaster's)."""
+    files of painting programs (Photoshop's, GIMP's, Krita's, OpenRaster's)."""
     from PIL import features
 
     paintings.register()
     photoshop.register()
+    gimp.register()
     return ("PNG", "JPEG", "WebP", "BMP", "TIFF", "GIF", *(("HEIC",) if _heif_opener() else ()),
-            *(("AVIF",) if features.check("avif") else ()), "PSD", "KRA", "ORA")
+            *(("AVIF",) if features.check("avif") else ()), "PSD", "XCF", "KRA", "ORA")
 
 
 def read_formats_words(conjunction: str = "or") -> str:
@@ -125,9 +133,11 @@ def _unread(data: bytes, what: str) -> InputError:
         return InputError(f"{what} is {unmerged}.")
     name, words = kind
     if name in read_formats():  # a format read here: this file is damaged or cut short
-        return InputError(f"{what} is {words} that cannot be decoded; it may be damaged or cut short. Open it in "
-                          "a photo viewer and save it as JPEG or PNG.")
-    advice = next((advice for kind, _, advice in (*_FOREIGN.values(), _PROCREATE) if kind == name),
+        program = _PROGRAMS.get(name)
+        again = f"Open it in {program} and export it as PNG." if program else \
+            "Open it in a photo viewer and save it as JPEG or PNG."
+        return InputError(f"{what} is {words} that cannot be decoded; it may be damaged or cut short. {again}")
+    advice = next((advice for kind, _, advice in (*_FOREIGN.values(), _PROCREATE, _NEWER_GIMP) if kind == name),
                   "save it as JPEG or PNG first")
     return InputError(f"{what} is {words}, which the app cannot read; {advice} "
                       f"({read_formats_words('and')} are read).")
@@ -144,6 +154,8 @@ def check_image_bytes(data: bytes, what: str = "The image") -> tuple[str, tuple[
         paintings.register()
     if data[:4] == photoshop.SIGNATURE:
         photoshop.register()
+    if data.startswith(gimp.SIGNATURE):
+        gimp.register()
     try:
         with Image.open(io.BytesIO(data)) as image:
             size, kind = image.size, image.format
@@ -158,8 +170,8 @@ def check_image_bytes(data: bytes, what: str = "The image") -> tuple[str, tuple[
         raise _unread(data, what) from None
     if kind == "PSD" and not photoshop.merged_saved(data):
         raise InputError(f"{what} is a layered Photoshop file saved without its merged picture; in Photoshop, "
-                         "turn on Preferences ▸ File Handling ▸ Maximize PSD and PSB File Compatibility and save it "
-                         "again, or export it as PNG.")
+                         "turn on Preferences ▸ File Handling ▸ Maximize PSD and PSB File Compatibility and save "
+                         "it again, or export it as PNG.")
     if kind in JPEG_KINDS:
         kind = "JPEG"
     if kind in CONVERTED:

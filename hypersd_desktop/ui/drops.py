@@ -1,6 +1,6 @@
 """Files dropped on the window: images go to "reuse settings", the gallery or the init image, pictures the
-gallery does not hold (a phone's HEIC photo, BMP, TIFF, GIF, a painting program's .psd, .kra or .ora; one it
-cannot read, such as GIMP's .xcf, to say so) to the init image, text files of generation data (a ComfyUI
+gallery does not hold (a phone's HEIC photo, BMP, TIFF, GIF, a painting program's .psd, .xcf, .kra or .ora; one
+it cannot read, such as Clip Studio Paint's .clip, to say so) to the init image, text files of generation data (a ComfyUI
 workflow's .json, A1111's .txt) to "reuse settings", folders of images (with no weights in them) to the gallery,
 the rest to the model library; and the question asked about a single dropped image."""
 

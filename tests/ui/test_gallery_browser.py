@@ -542,8 +542,9 @@ def test_a_dropped_photo_becomes_the_init_image(qtbot, idle_app, tmp_path):
 
 
 def test_a_dropped_painting_programs_file_becomes_the_init_image_and_can_be_traced(qtbot, idle_app, tmp_path):
-    """A sketch saved in Krita (.kra), a drawing in Photoshop (.psd): no models, no gallery images; dropped on the
-    window, the init image (its merged picture, read off the GUI thread); the Draw tab traces them too."""
+    """A sketch saved in Krita (.kra) or GIMP (.xcf), a drawing in Photoshop (.psd): no models, no gallery images;
+    dropped on the window, the init image (its merged picture or layers, read off the GUI thread); the Draw tab
+    traces them too."""
     from pictures import krita_file
 
     window = idle_app.window
@@ -561,11 +562,16 @@ def test_a_dropped_painting_programs_file_becomes_the_init_image_and_can_be_trac
     qtbot.wait(200)
     assert [model.id for model in idle_app.library.registry.list()] == models  # not taken for weights
 
-    gimp = tmp_path / "sketch.xcf"
-    gimp.write_bytes(b"gimp xcf v011\0" + bytes(500))  # no merged picture inside: not read, and said how to export
+    gimp = tmp_path / "drawing.xcf"  # GIMP's: its layers put together
+    gimp.write_bytes((Path(__file__).parents[1] / "photos" / "gimp" / "sketch-8bit.xcf").read_bytes())
     drop(window, [gimp])
-    qtbot.waitUntil(lambda: "sketch.xcf is a GIMP file (.xcf)" in window.errors.text(), timeout=5000)
-    assert "choose File ▸ Export As…" in window.errors.text() and window.tabs.currentIndex() == 0
+    qtbot.waitUntil(lambda: window.init_image.image_size == (96, 64) and not window.init_image.reading, timeout=5000)
+    assert window.errors.text() == "" and window.tabs.currentIndex() == 0
+    damaged = tmp_path / "cut.xcf"
+    damaged.write_bytes(gimp.read_bytes()[:2000])  # an interrupted copy
+    drop(window, [damaged])
+    qtbot.waitUntil(lambda: "cut.xcf is a GIMP file that cannot be decoded" in window.errors.text(), timeout=5000)
+    assert "Open it in GIMP and export it as PNG." in window.errors.text() and window.tabs.currentIndex() == 0
     assert [model.id for model in idle_app.library.registry.list()] == models  # not taken for weights either
 
     window.tabs.setCurrentWidget(window.draw)
