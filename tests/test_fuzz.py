@@ -498,8 +498,9 @@ def test_the_trigger_words_and_the_notes_beside_a_model(tmp_path):
 
 
 def test_the_picture_readers_of_painting_programs_files(tmp_path):
-    """Photoshop (.psd, .psb, 8 to 32 bits), GIMP, Krita and OpenRaster files damaged at random, in their headers,
-    sizes and zip entries: each reads as a picture or is refused with the app's own error."""
+    """Photoshop (.psd, .psb, 8 to 32 bits), GIMP, Krita and OpenRaster files (and JPEG XL pictures) damaged at
+    random, in their headers, sizes and zip entries: each reads as a picture or is refused with the app's own
+    error."""
     import zipfile
 
     from pictures import krita_file, painting, png
@@ -512,7 +513,8 @@ def test_the_picture_readers_of_painting_programs_files(tmp_path):
              b"<stack opacity='0.7'><layer src='data/a.png' x='9' y='0'/></stack></stack></image>")
     seeds = [(photos / name).read_bytes() for name in ("hopper.psd", "16bit5x5.psd", "32bit5x5.psb", "2layers.psb",
                                                         "gimp/sketch-half.xcf", "gimp/modes.xcf",
-                                                        "gimp/bottom-frame-semi-transparent.xcf")]
+                                                        "gimp/bottom-frame-semi-transparent.xcf",
+                                                        "turned-by-exif.jxl", "grayscale.jxl")]
     seeds += [krita_file(tmp_path / "a.kra", Image.new("RGB", (24, 16), "white")).read_bytes(),
               painting(tmp_path / "a.ora", "image/openraster", {"stack.xml": stack, "data/a.png": layer}).read_bytes(),
               painting(tmp_path / "b.ora", "image/openraster", {"stack.xml": stack, "mergedimage.png": layer},

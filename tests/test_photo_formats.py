@@ -1,5 +1,5 @@
-"""Pictures in the formats people's phones and browsers save: an iPhone's HEIC photo and AVIF come in as init,
-mask and control images, upright, kept as PNG (tests/photos/SOURCES.md says where the files come from)."""
+"""Pictures in the formats people's phones and browsers save: an iPhone's HEIC photo, AVIF and JPEG XL come in as
+init, mask and control images, upright, kept as PNG (tests/photos/SOURCES.md says where the files come from)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
+
+from pictures import init_picture
 
 from cli_process import run_cli
 from hypersd_desktop.core.errors import InputError
-from hypersd_desktop.core.images import InputImages, kept_bytes
+from hypersd_desktop.core.images import PICTURE_SUFFIXES, InputImages, check_image_bytes, kept_bytes, read_formats
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.gallery.metadata import read_request
 
@@ -75,6 +77,40 @@ def test_an_avif_picture_comes_in_upright(tmp_path):
     assert top[1] > 150 > top[0] and bottom[0] > 150 > bottom[1]
 
 
+def test_jpeg_xl_pictures_come_in_as_libjxl_decodes_them(tmp_path):
+    """JPEG XL's conformance files: a picture with transparency equals its reference; a grey one keeps its own
+    profile (Dot Gain 10 %). A JPEG transcoded by cjxl with its EXIF orientation (6) comes in upright once: libjxl
+    turns it, and the EXIF the file still carries is not applied again."""
+    store = InputImages(tmp_path / "inputs")
+    digest = store.add((PHOTOS / "alpha_triangles.jxl").read_bytes(), "The picture")
+    assert store.find(digest).suffix == ".png" and "JPEG XL" in read_formats() and ".jxl" in PICTURE_SUFFIXES
+    with Image.open(store.find(digest)) as made, Image.open(PHOTOS / "alpha_triangles.png") as reference:
+        assert made.mode == "RGBA" and made.size == reference.size == (1024, 1024)
+        difference = np.abs(np.asarray(made, np.int16) - np.asarray(reference.convert("RGBA"), np.int16))
+        assert difference.max() <= 1
+    grey = Image.open(io.BytesIO(kept_bytes((PHOTOS / "grayscale.jxl").read_bytes())[0]))
+    assert grey.mode == "L" and grey.size == (200, 200)
+    assert b"Dot Gain 10%" in grey.info["icc_profile"].replace(b"\0", b"")
+
+    turned = (PHOTOS / "turned-by-exif.jxl").read_bytes()
+    assert check_image_bytes(turned) == ("png", (60, 120))  # upright, as the box says the result's size
+    shown = np.asarray(Image.open(io.BytesIO(kept_bytes(turned)[0])).convert("RGB"), np.int16)
+    jpeg = np.asarray(ImageOps.exif_transpose(Image.open(PHOTOS / "turned-by-exif.jpg")).convert("RGB"), np.int16)
+    assert shown.shape == jpeg.shape == (120, 60, 3) and np.abs(shown - jpeg).max() <= 2  # as the JPEG is shown
+    assert shown[2, 30, 2] > 150 > shown[2, 30, 0]  # the blue band stored on the left, at the top
+
+
+def test_a_jpeg_xl_picture_written_by_libjxl_comes_back_as_it_was(tmp_path):
+    import pylibjxl
+
+    pixels = np.asarray(init_picture(96).convert("RGB"))
+    data = pylibjxl.encode(np.ascontiguousarray(pixels), lossless=True)
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(kept_bytes(data)[0]))), pixels)
+    with pytest.raises(InputError, match="^The picture is a JPEG XL picture that cannot be decoded; it may be "
+                                         "damaged or cut short"):
+        kept_bytes(data[:len(data) // 2], "The picture")
+
+
 def test_a_damaged_heic_photo_says_so(tmp_path):
     store = InputImages(tmp_path / "inputs")
     with pytest.raises(InputError, match="The photo is a HEIC photo .* cannot be decoded; it may be damaged or cut "
@@ -96,8 +132,23 @@ def test_without_the_heic_decoder_a_heic_photo_is_named_with_what_to_do():
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("The photo is a HEIC photo (as iPhones take them), which the app cannot read; "
-                                 "save it as JPEG or PNG first (PNG, JPEG, WebP, BMP, TIFF, GIF, AVIF, PSD, KRA "
-                                 "and ORA are read).")
+                                 "save it as JPEG or PNG first (PNG, JPEG, WebP, BMP, TIFF, GIF, AVIF, JPEG XL, PSD, "
+                                 "XCF, KRA and ORA are read).")
+
+
+def test_without_the_jpeg_xl_decoder_a_jpeg_xl_picture_is_named_with_what_to_do():
+    """On a Mac older than macOS 14 (which pylibjxl's wheels need) the app has no JPEG XL decoder."""
+    script = (
+        "import sys; sys.modules['pylibjxl'] = None\n"
+        "from hypersd_desktop.core.images import InputImages, read_formats\n"
+        "from hypersd_desktop.core.errors import InputError\n"
+        "assert 'JPEG XL' not in read_formats()\n"
+        f"try: InputImages(None).hold(open({str(PHOTOS / 'grayscale.jxl')!r}, 'rb').read(), 'The picture')\n"
+        "except InputError as error: print(error)\n")
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("The picture is a JPEG XL picture, which the app cannot read; save it as JPEG or "
+                                 "PNG first (")
 
 
 def test_generate_from_an_iphone_photo(tiny_sd15, hyper_lora, tmp_path):

@@ -22,7 +22,7 @@ from collections import OrderedDict
 from functools import cache
 from pathlib import Path
 
-from hypersd_desktop.core import gimp, paintings, photoshop
+from hypersd_desktop.core import gimp, jpegxl, paintings, photoshop
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.files import why_not_written, write_atomic
 
@@ -32,18 +32,19 @@ FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "TIFF": "t
 # preview, a depth map) in MPF segments opens as MPO; its first picture is the photo.
 JPEG_KINDS = ("MPO",)
 # Formats read when they come in and kept as PNG, upright: Qt has no reader for them and the compute runtime
-# may not either. HEIC/HEIF through pi-heif (libheif; the decoder only); AVIF and Photoshop's PSD (its merged
+# may not either. HEIC/HEIF through pi-heif (libheif; the decoder only); JPEG XL through pylibjxl (libjxl's
+# decoder: `jpegxl`); AVIF and Photoshop's PSD (its merged
 # picture) through Pillow itself, or `photoshop` for 16- and 32-bit ones and large documents (PSB); Krita's and
 # OpenRaster's files through `paintings`; GIMP's through `gimp` (its layers put together).
-CONVERTED = {"HEIF": "a HEIC photo", "AVIF": "an AVIF picture", "PSD": "a Photoshop file", "XCF": "a GIMP file",
-             **paintings.KINDS}
+CONVERTED = {"HEIF": "a HEIC photo", "AVIF": "an AVIF picture", "JXL": "a JPEG XL picture", "PSD": "a Photoshop file",
+             "XCF": "a GIMP file", **paintings.KINDS}
 DIGEST = re.compile(r"[0-9a-f]{64}")
 # Pictures a run can start from that the gallery does not hold (read here: HEIC made PNG, the others as Pillow reads
 # them); the gallery's own are gallery.IMAGE_SUFFIXES
-PICTURE_SUFFIXES = (".heic", ".heif", ".bmp", ".tif", ".tiff", ".gif", ".psd", ".psb", ".kra", ".ora", ".xcf")
+PICTURE_SUFFIXES = (".heic", ".heif", ".jxl", ".bmp", ".tif", ".tiff", ".gif", ".psd", ".psb", ".kra", ".ora", ".xcf")
 # Other painting programs' own files, which the app does not read (closed formats): dropped on the window they are
 # said so, not taken for models. Their first bytes name some.
-FOREIGN_PICTURE_SUFFIXES = (".clip", ".pdn", ".procreate", ".sai", ".sai2", ".jxl")
+FOREIGN_PICTURE_SUFFIXES = (".clip", ".pdn", ".procreate", ".sai", ".sai2")
 _FOREIGN = {  # first bytes: the kind, in words, and how its program saves a picture the app reads
     b"CSFCHUNK": ("CLIP", "a Clip Studio Paint file (.clip)",
                   "in Clip Studio Paint choose File ▸ Export (Single Layer) ▸ .png"),
@@ -68,8 +69,8 @@ def _media_kind(data: bytes) -> tuple[str, str] | None:
         return "HEIC", CONVERTED["HEIF"] + " (as iPhones take them)"
     if data[4:8] == b"ftyp" and data[8:12] in _AVIF_BRANDS:
         return "AVIF", CONVERTED["AVIF"]
-    if data[:2] == b"\xff\x0a" or data[:12] == b"\x00\x00\x00\x0cJXL \r\n\x87\n":
-        return "JPEG XL", "a JPEG XL file"
+    if jpegxl.is_jpeg_xl(data):
+        return "JPEG XL", "a JPEG XL picture"
     if data[:4] == photoshop.SIGNATURE and len(data) >= 26:
         version, depth = photoshop.header(data)[0], photoshop.header(data)[4]
         if version in (1, 2) and depth in (1, 8, 16, 32):
@@ -91,7 +92,7 @@ def is_converted(data: bytes) -> bool:
     """Whether an image file's bytes are of a format kept as PNG (a HEIC photo, AVIF, a painting program's file),
     by their first bytes: decoding and writing those takes a second or more for a phone's photo."""
     return (data[4:8] == b"ftyp" and data[8:12] in (*_HEIF_BRANDS, *_AVIF_BRANDS)) or data[:4] == photoshop.SIGNATURE \
-        or data.startswith(gimp.SIGNATURE) or paintings.painting_kind(data) is not None
+        or data.startswith(gimp.SIGNATURE) or jpegxl.is_jpeg_xl(data) or paintings.painting_kind(data) is not None
 
 
 @cache
@@ -115,7 +116,8 @@ def read_formats() -> tuple[str, ...]:
     photoshop.register()
     gimp.register()
     return ("PNG", "JPEG", "WebP", "BMP", "TIFF", "GIF", *(("HEIC",) if _heif_opener() else ()),
-            *(("AVIF",) if features.check("avif") else ()), "PSD", "XCF", "KRA", "ORA")
+            *(("AVIF",) if features.check("avif") else ()), *(("JPEG XL",) if jpegxl.register() else ()),
+            "PSD", "XCF", "KRA", "ORA")
 
 
 def read_formats_words(conjunction: str = "or") -> str:
@@ -156,6 +158,8 @@ def check_image_bytes(data: bytes, what: str = "The image") -> tuple[str, tuple[
         photoshop.register()
     if data.startswith(gimp.SIGNATURE):
         gimp.register()
+    if jpegxl.is_jpeg_xl(data):
+        jpegxl.register()
     try:
         with Image.open(io.BytesIO(data)) as image:
             size, kind = image.size, image.format
@@ -185,7 +189,8 @@ def check_image_bytes(data: bytes, what: str = "The image") -> tuple[str, tuple[
 def kept_bytes(data: bytes, what: str = "The image") -> tuple[bytes, str]:
     """What is kept of an image file's bytes, and its extension: the bytes themselves in a format the app keeps,
     or a PNG of the picture upright (its EXIF orientation applied, its colour profile kept) for a converted one
-    (a HEIC photo, AVIF). `InputError` for bytes that are no picture the app reads."""
+    (a HEIC photo, AVIF, JPEG XL, a painting program's file). `InputError` for bytes that are no picture the app
+    reads."""
     extension, _ = check_image_bytes(data, what)
     from PIL import Image, ImageOps
 
@@ -195,6 +200,7 @@ def kept_bytes(data: bytes, what: str = "The image") -> tuple[bytes, str]:
         profile = image.info.get("icc_profile")
         try:
             upright = eight_bit(ImageOps.exif_transpose(image))
+            profile = profile or upright.info.get("icc_profile")  # a JPEG XL file's: known once it is decoded
             if upright.mode in ("CMYK", "LAB"):  # a print PSD's: its profile is not of the RGB kept
                 upright, profile = upright.convert("RGB"), None
             elif upright.mode not in ("RGB", "RGBA", "L", "LA"):
