@@ -91,9 +91,9 @@ def test_variants_offered_follow_the_files():
 
 
 # What runs only in the app, never in the worker: modules of the app's side, and functions the window and the command
-# line call (Canny edges and outpainting's fill are made there; HEIC opens where pi-heif is installed, and is kept
-# as PNG for the worker).
-APP_SIDE = {"worker/bridge.py", "models/downloads.py", "runtime/install.py"}
+# line call (Canny edges and outpainting's fill are made there; HEIC and JPEG XL open where pi-heif and pylibjxl are
+# installed, and are kept as PNG for the worker).
+APP_SIDE = {"worker/bridge.py", "models/downloads.py", "runtime/install.py", "core/jpegxl.py"}
 APP_SIDE_FUNCTIONS = {("engine/preprocess.py", "canny"), ("engine/preprocess.py", "outpainted"),
                       ("core/images.py", "_heif_opener")}
 IMPORT_NAMES = {"pillow": "PIL", "optimum_onnx": "optimum"}  # a package's name, as its modules are imported
