@@ -1,6 +1,7 @@
 """Painting programs' files as pictures: Photoshop's .psd and .psb (real ones, tests/photos/SOURCES.md), and Krita's
-.kra and OpenRaster's .ora written here as Krita and MyPaint write them (GIMP's .xcf: test_gimp.py). Each comes in as the PNG of the picture its
-program shows, wherever a picture comes in: the init image box, a dropped file, a picture batch."""
+.kra and OpenRaster's .ora written here as Krita and MyPaint write them (GIMP's .xcf: test_gimp.py). Each comes in
+as the PNG of the picture its program shows, wherever a picture comes in: the init image box, a dropped file, a
+picture batch."""
 
 from __future__ import annotations
 
@@ -51,6 +52,23 @@ def test_a_photoshop_file_comes_in_as_its_merged_picture():
 
 def pixels(data: bytes, mode: str = "RGBA") -> np.ndarray:
     return np.asarray(Image.open(io.BytesIO(kept_bytes(data)[0])).convert(mode), np.int16)
+
+
+def test_photoshop_files_with_transparency_come_in_without_the_white_they_were_put_over():
+    """Photoshop keeps a transparent document's merged picture put over white. psd-tools' opacity-fill.psd, a red
+    layer at 45 % fill, is stored pink (255, 140, 140); it comes in red at 45 %. gray0.psd, a greyscale sketch on
+    a transparent layer (Pillow reads its two planes as one: noise), comes in as grey with transparency, its soft
+    brush's edges the grey of the brush (66, as its opaque middle), not fading to white."""
+    red = pixels((PHOTOS / "opacity-fill.psd").read_bytes())
+    soft = (red[..., 3] > 20) & (red[..., 3] < 235)
+    assert soft.sum() == 1024 and (red[soft][:, :3] == (255, 0, 0)).all() and (red[soft][:, 3] == 115).all()
+    sketch = pixels((PHOTOS / "gray0.psd").read_bytes(), "LA")
+    grey, alpha = sketch[..., 0], sketch[..., 1]
+    assert sketch.shape == (359, 400, 2) and (alpha == 0).mean() > 0.8  # mostly transparent paper
+    soft = (alpha > 20) & (alpha < 235)
+    assert soft.sum() > 5000 and abs(grey[soft].mean() - grey[alpha == 255].mean()) < 2 and grey[soft].std() < 3
+    with Image.open(PHOTOS / "gray0.psd") as opened:
+        assert opened.mode == "LA"  # wherever the app opens it
 
 
 def test_16_and_32_bit_photoshop_files_and_large_documents_come_in_at_8_bits():

@@ -195,12 +195,15 @@ def kept_bytes(data: bytes, what: str = "The image") -> tuple[bytes, str]:
     from PIL import Image, ImageOps
 
     with Image.open(io.BytesIO(data)) as image:
-        if image.format not in CONVERTED:
+        kind = image.format  # before its pixels are read: a stub format's image becomes another
+        if kind not in CONVERTED:
             return data, extension
         profile = image.info.get("icc_profile")
         try:
             upright = eight_bit(ImageOps.exif_transpose(image))
             profile = profile or upright.info.get("icc_profile")  # a JPEG XL file's: known once it is decoded
+            if kind == "PSD":  # Photoshop's merged picture: its colours put over white where transparent
+                upright = photoshop.unmatted(upright)
             if upright.mode in ("CMYK", "LAB"):  # a print PSD's: its profile is not of the RGB kept
                 upright, profile = upright.convert("RGB"), None
             elif upright.mode not in ("RGB", "RGBA", "L", "LA"):

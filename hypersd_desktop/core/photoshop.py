@@ -4,7 +4,11 @@ A Photoshop file keeps, after its layers, the picture as Photoshop shows it: all
 channel, raw or run-length encoded (PackBits, a row at a time, as Photoshop writes 8- and 16-bit planes). Pillow
 reads that picture from 8-bit `.psd` files; this reads it from the others and makes it 8 bits a channel as the app
 works: 16-bit values scaled, 32-bit values (linear light, as Photoshop keeps them) encoded as sRGB. The first
-channel past the colour ones is the transparency where it is the only one (as Pillow takes it for 8-bit files).
+channel past the colour ones is the transparency where it is the only one (as Pillow takes it for 8-bit RGB files).
+It also reads 8-bit greyscale files with transparency, whose two planes Pillow reads as one (a grey sketch on a
+transparent layer came in as noise). Where the picture has transparency, Photoshop keeps its colours put over
+white (so a reader that leaves the transparency out sees the picture on white paper): `unmatted` takes the white
+back out, for Pillow's files as for these.
 
 `register()` makes it a Pillow format; `images.read_formats` registers it with the others.
 """
@@ -19,6 +23,7 @@ SIGNATURE = b"8BPS"
 COLOURS = {0: 1, 1: 1, 2: 1, 3: 3, 4: 4, 7: 1, 8: 1, 9: 3}  # colour mode: channels of colour (others: extra ones)
 MODES = {1: "L", 3: "RGB", 4: "CMYK", 9: "LAB"}
 RAW, PACKBITS = 0, 1
+GREYSCALE = 1
 VERSION_INFO, ICC_PROFILE = 1057, 1039  # image resources: whether the merged picture is real; the colour profile
 
 
@@ -36,13 +41,30 @@ def header(data: bytes) -> tuple[int, int, int, int, int, int]:
 
 
 def read_here(data: bytes) -> bool:
-    """Whether a Photoshop file is one this reads (Pillow reads the other ones: 1- and 8-bit `.psd`)."""
+    """Whether a Photoshop file is one this reads (Pillow reads the other ones: 1- and 8-bit `.psd`, except 8-bit
+    greyscale ones with transparency)."""
     try:
         version, channels, _, _, depth, mode = header(data)
     except PhotoshopError:
         return False
-    return version in (1, 2) and mode in COLOURS and (version == 2 or depth != 8) and depth in (8, 16, 32) \
-        and channels >= COLOURS[mode]
+    grey_and_alpha = depth == 8 and mode == GREYSCALE and channels == 2
+    return version in (1, 2) and mode in COLOURS and (version == 2 or depth != 8 or grey_and_alpha) \
+        and depth in (8, 16, 32) and channels >= COLOURS[mode]
+
+
+def unmatted(picture):
+    """A merged picture with transparency (LA, RGBA) with the white Photoshop put its colours over taken out:
+    stored = colour × alpha + white × (1 − alpha). Others are returned as they are."""
+    if picture.mode not in ("LA", "RGBA"):
+        return picture
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(picture, np.float32)
+    alpha = pixels[..., -1:]
+    colours = (pixels[..., :-1] + alpha - 255) * 255 / np.maximum(alpha, 1)
+    pixels[..., :-1] = np.where(alpha > 0, colours, pixels[..., :-1])
+    return Image.fromarray(np.rint(pixels.clip(0, 255)).astype(np.uint8), picture.mode)
 
 
 def merged_saved(data: bytes) -> bool:
@@ -183,3 +205,8 @@ def register() -> None:
 
     Image.register_open("PSD_DEEP", PhotoshopFile, lambda prefix: prefix.startswith(SIGNATURE))
     Image.register_extensions("PSD_DEEP", [".psb"])
+    # tried before Pillow's own reader, which opens a greyscale file with transparency as plain grey; this one
+    # declines every other file at once (its first 26 bytes)
+    Image.init()
+    Image.ID.remove("PSD_DEEP")
+    Image.ID.insert(0, "PSD_DEEP")
