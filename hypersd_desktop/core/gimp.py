@@ -3,9 +3,12 @@
 An XCF file keeps no picture of the whole, only its layers: each in tiles of 64 × 64 pixels (raw, run-length or
 zlib encoded), in the image's precision (8 to 64 bits, integer or floating point, linear light or gamma encoded),
 RGB, grey or indexed, with its place, opacity, mask, group and blending mode. This puts them together, bottom
-first, as GIMP does for the modes sketches use: Normal, Multiply, Screen, Addition, Subtract, Difference, Darken
-and Lighten only, each in the colour space the layer names (linear light for GIMP 2.10's modes, gamma encoded for
-the legacy ones of GIMP 2.8 files); other modes are taken as Normal, as `paintings` does for OpenRaster. A group is
+first, as GIMP does: Normal, Behind, Erase and the blending modes that work a colour channel at a time (Multiply,
+Screen, Overlay, Soft and Hard light, Dodge, Burn, Divide, Addition, Subtract, Difference, Exclusion, Grain extract
+and merge, Darken and Lighten only, Linear, Vivid and Pin light, Linear burn, Hard mix), GIMP 2.10's and GIMP 2.8's
+legacy ones, each blended and put together in the colour spaces the layer names (linear light or gamma encoded).
+The modes of hue, saturation, colour and lightness, Color erase, Merge and Split are taken as Normal, and Dissolve's
+random dots as Normal's even fade, as `paintings` does for OpenRaster's modes. A group is
 put together on its own, or for a "pass through" one (GIMP 2.10's default), its layers onto what is below it, as
 GIMP does. The canvas is put together a band of rows at a time, each layer's tiles decoded only where they meet the
 band and the canvas, so memory stays a few bands' worth whatever the layers' sizes (a layer may reach far past the
@@ -35,7 +38,7 @@ RAW, RLE, ZLIB = 0, 1, 2
 END, COLORMAP, FLOATING_SELECTION, OPACITY, MODE, VISIBLE, APPLY_MASK, OFFSETS, COMPRESSION, PARASITES = \
     0, 1, 5, 6, 7, 8, 11, 15, 17, 21
 GROUP_ITEM, ITEM_PATH, FLOAT_OPACITY, COMPOSITE_SPACE, BLEND_SPACE = 29, 30, 33, 36, 37
-PASS_THROUGH = 61
+PASS_THROUGH, ERASE, BEHIND = 61, 58, (2, 29)
 # precision: (numpy type of a component, linear light) by the header's value, for XCF 7 and later
 _PRECISIONS = {100: ("u1", True), 150: ("u1", False), 200: ("u2", True), 250: ("u2", False), 300: ("u4", True),
                350: ("u4", False), 500: ("f2", True), 550: ("f2", False), 600: ("f4", True), 650: ("f4", False),
@@ -43,7 +46,8 @@ _PRECISIONS = {100: ("u1", True), 150: ("u1", False), 200: ("u2", True), 250: ("
 _PRECISIONS_4 = {0: ("u1", False), 1: ("u2", False), 2: ("u4", True), 3: ("f2", True), 4: ("f4", True)}
 _PRECISIONS_5 = {**{key: value for key, value in _PRECISIONS.items() if key < 400},
                  400: ("f2", True), 450: ("f2", False), 500: ("f4", True), 550: ("f4", False)}
-# blending modes by PROP_MODE (legacy numbers, then GIMP 2.10's): the backdrop and the layer's colours, 0–1
+# blending modes by PROP_MODE (GIMP 2.8's legacy numbers, then GIMP 2.10's): the backdrop's colours and the
+# layer's, 0–1, blended as GIMP's layer-mode operations blend them (a division by about 0 gives 0, as GIMP's)
 _BLENDS = {
     "multiply": ((3, 30), lambda below, above: below * above),
     "screen": ((4, 31), lambda below, above: 1 - (1 - below) * (1 - above)),
@@ -52,6 +56,26 @@ _BLENDS = {
     "subtract": ((8, 34), lambda below, above: below - above),
     "darken only": ((9, 35), lambda below, above: below.clip(None, above)),
     "lighten only": ((10, 36), lambda below, above: below.clip(above, None)),
+    "divide": ((15, 41), lambda below, above: _divided(below, above)),
+    "dodge": ((16, 42), lambda below, above: _divided(below, 1 - above)),
+    "burn": ((17, 43), lambda below, above: 1 - _divided(1 - below, above)),
+    "hard light": ((18, 44), lambda below, above: _where(
+        above > 0.5, 1 - (1 - below) * (1 - (above - 0.5) * 2), below * above * 2).clip(None, 1)),
+    "soft light": ((5, 19, 45), lambda below, above: (1 - below) * below * above
+                   + below * (1 - (1 - below) * (1 - above))),
+    "grain extract": ((20, 46), lambda below, above: below - above + 0.5),
+    "grain merge": ((21, 47), lambda below, above: below + above - 0.5),
+    "overlay": ((23,), lambda below, above: _where(
+        below < 0.5, 2 * below * above, 1 - 2 * (1 - below) * (1 - above))),
+    "vivid light": ((48,), lambda below, above: _where(
+        above <= 0.5, (1 - _divided(1 - below, 2 * above)).clip(0, None),
+        _divided(below, 2 * (1 - above)).clip(None, 1))),
+    "pin light": ((49,), lambda below, above: _where(
+        above > 0.5, below.clip(2 * (above - 0.5), None), below.clip(None, 2 * above))),
+    "linear light": ((50,), lambda below, above: below + 2 * above - 1),
+    "hard mix": ((51,), lambda below, above: (below + above >= 1).astype(below.dtype)),
+    "exclusion": ((52,), lambda below, above: 0.5 - 2 * (below - 0.5) * (above - 0.5)),
+    "linear burn": ((53,), lambda below, above: below + above - 1),
 }
 BLENDS = {mode: blend for modes, blend in _BLENDS.values() for mode in modes}
 LEGACY_MODES = range(23)  # GIMP 2.8's modes: blended and put together gamma encoded
@@ -452,6 +476,13 @@ class _Band:
             amount *= mask
         left, top, right, bottom = box
         under = self.pixels[top:bottom, left:right]
+        if layer.mode == ERASE:  # the layer takes away what is below, as far as it is opaque
+            under *= 1 - amount
+            return
+        if layer.mode in BEHIND:  # the layer goes under what is there
+            under[..., :-1] += (1 - under[..., -1:]) * amount * above
+            under[..., -1:] += (1 - under[..., -1:]) * amount
+            return
         blend, extra = BLENDS.get(layer.mode), None
         if blend is not None:
             below_alpha = under[..., -1:]
@@ -469,6 +500,20 @@ class _Band:
         under[..., -1:] += amount
         if extra is not None:
             under[..., :-1] += extra
+
+
+def _divided(numerator, denominator):
+    """numerator / denominator, 0 where the denominator is about 0 (GIMP's `safe_div`)."""
+    import numpy as np
+
+    small = np.abs(denominator) <= 1e-6
+    return np.where(small, 0, numerator / np.where(small, 1, denominator)).astype(np.float32)
+
+
+def _where(condition, yes, no):
+    import numpy as np
+
+    return np.where(condition, yes, no).astype(np.float32)
 
 
 def _meet(layer: _Layer, band: _Band) -> tuple[int, int, int, int] | None:
@@ -508,17 +553,18 @@ def _table(kind: str, convert: str | None):
 
 
 def _to_linear(values):
+    """sRGB's curve undone, as babl does: values past 0–1 (a blend's) carried on along it, not clipped."""
     import numpy as np
 
-    values = values.clip(0, None)
-    return np.where(values <= 0.04045, values / 12.92, ((values + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    curve = ((np.maximum(values, 0.04045) + 0.055) / 1.055) ** 2.4
+    return np.where(values <= 0.04045, values / 12.92, curve).astype(np.float32)
 
 
 def _to_gamma(values):
     import numpy as np
 
-    values = values.clip(0, None)
-    return np.where(values <= 0.0031308, values * 12.92, 1.055 * values ** (1 / 2.4) - 0.055).astype(np.float32)
+    curve = 1.055 * np.maximum(values, 0.0031308) ** (1 / 2.4) - 0.055
+    return np.where(values <= 0.0031308, values * 12.92, curve).astype(np.float32)
 
 
 def _tree(layers: list[_Layer]) -> list[_Layer]:

@@ -81,14 +81,18 @@
 (define (precision p) (lambda (image) (gimp-image-convert-precision image p)))
 
 (define (modes-sketch legacy)
+  (modes-sketch-of legacy (if legacy
+                              (list LAYER-MODE-DIFFERENCE-LEGACY LAYER-MODE-ADDITION-LEGACY
+                                    LAYER-MODE-SUBTRACT-LEGACY LAYER-MODE-DARKEN-ONLY-LEGACY
+                                    LAYER-MODE-LIGHTEN-ONLY-LEGACY LAYER-MODE-MULTIPLY-LEGACY)
+                              (list LAYER-MODE-DIFFERENCE LAYER-MODE-ADDITION LAYER-MODE-SUBTRACT
+                                    LAYER-MODE-DARKEN-ONLY LAYER-MODE-LIGHTEN-ONLY LAYER-MODE-MULTIPLY))))
+
+; a layer at 80 % in each of `modes` over a plasma, each a little to the right of the one before
+(define (modes-sketch-of legacy modes)
   (let* ((image (car (gimp-image-new 240 160 RGB)))
          (background (car (gimp-layer-new image 240 160 RGB-IMAGE "Background" 100 LAYER-MODE-NORMAL)))
-         (group 0) (layer 0) (mask 0) (x 0)
-         (modes (if legacy
-                    (list LAYER-MODE-DIFFERENCE-LEGACY LAYER-MODE-ADDITION-LEGACY LAYER-MODE-SUBTRACT-LEGACY
-                          LAYER-MODE-DARKEN-ONLY-LEGACY LAYER-MODE-LIGHTEN-ONLY-LEGACY LAYER-MODE-MULTIPLY-LEGACY)
-                    (list LAYER-MODE-DIFFERENCE LAYER-MODE-ADDITION LAYER-MODE-SUBTRACT
-                          LAYER-MODE-DARKEN-ONLY LAYER-MODE-LIGHTEN-ONLY LAYER-MODE-MULTIPLY))))
+         (group 0) (layer 0) (mask 0) (x 0))
     (gimp-image-insert-layer image background 0 0)
     (plug-in-plasma 1 image background 3 2.0)
     (for-each (lambda (mode)
@@ -119,6 +123,11 @@
     (save image (string-append save-dir name ".xcf"))
     (gimp-image-delete image)))
 
+(define (made-modes-of name legacy modes)
+  (let ((image (modes-sketch-of legacy modes)))
+    (save image (string-append save-dir name ".xcf"))
+    (gimp-image-delete image)))
+
 (set! scale-to (list 96 64))
 (made "sketch-legacy-8bit" #t (lambda (image) #t))
 (made "sketch-8bit" #f (lambda (image) #t))
@@ -130,3 +139,12 @@
                                                                       CONVERT-PALETTE-GENERATE 64 FALSE FALSE "")))
 (made-modes "modes" #f (lambda (image) #t))
 (made-modes "modes-legacy" #t (lambda (image) #t))
+(made-modes-of "modes-light" #f (list LAYER-MODE-OVERLAY LAYER-MODE-SOFTLIGHT LAYER-MODE-HARDLIGHT
+                                     LAYER-MODE-DODGE LAYER-MODE-BURN LAYER-MODE-GRAIN-EXTRACT LAYER-MODE-ERASE))
+(made-modes-of "modes-more" #f (list LAYER-MODE-GRAIN-MERGE LAYER-MODE-DIVIDE LAYER-MODE-LINEAR-LIGHT
+                                    LAYER-MODE-EXCLUSION LAYER-MODE-VIVID-LIGHT LAYER-MODE-PIN-LIGHT
+                                    LAYER-MODE-LINEAR-BURN))
+(made-modes-of "modes-legacy-light" #t (list LAYER-MODE-SOFTLIGHT-LEGACY LAYER-MODE-HARDLIGHT-LEGACY
+                                            LAYER-MODE-DODGE-LEGACY LAYER-MODE-BURN-LEGACY
+                                            LAYER-MODE-GRAIN-EXTRACT-LEGACY LAYER-MODE-GRAIN-MERGE-LEGACY
+                                            LAYER-MODE-DIVIDE-LEGACY))
