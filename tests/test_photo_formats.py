@@ -119,35 +119,31 @@ def test_a_damaged_heic_photo_says_so(tmp_path):
     assert not (tmp_path / "inputs").exists() or not list((tmp_path / "inputs").iterdir())
 
 
-def test_without_the_heic_decoder_a_heic_photo_is_named_with_what_to_do():
-    """The compute runtime has no HEIC decoder (the app converts photos before they travel); nor might a
-    source install without pi-heif."""
+def said_without(module: str, format_name: str, path: Path, what: str) -> str:
+    """What the app says of the picture at `path` where `module` (its decoder) is not installed."""
     script = (
-        "import sys; sys.modules['pi_heif'] = None\n"
+        f"import sys; sys.modules[{module!r}] = None\n"
         "from hypersd_desktop.core.images import InputImages, read_formats\n"
         "from hypersd_desktop.core.errors import InputError\n"
-        "assert 'HEIC' not in read_formats()\n"
-        f"try: InputImages(None).hold(open({str(IPHONE)!r}, 'rb').read(), 'The photo')\n"
+        f"assert {format_name!r} not in read_formats()\n"
+        f"try: InputImages(None).hold(open({str(path)!r}, 'rb').read(), {what!r})\n"
         "except InputError as error: print(error)\n")
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.startswith("The photo is a HEIC photo (as iPhones take them), which the app cannot read; "
+    return run.stdout
+
+
+def test_without_the_heic_decoder_a_heic_photo_is_named_with_what_to_do():
+    """The compute runtime has no HEIC decoder (the app converts photos before they travel); nor might a
+    source install without pi-heif."""
+    assert said_without("pi_heif", "HEIC", IPHONE, "The photo").startswith("The photo is a HEIC photo (as iPhones take them), which the app cannot read; "
                                  "save it as JPEG or PNG first (PNG, JPEG, WebP, BMP, TIFF, GIF, AVIF, JPEG XL, PSD, "
                                  "XCF, KRA and ORA are read).")
 
 
 def test_without_the_jpeg_xl_decoder_a_jpeg_xl_picture_is_named_with_what_to_do():
     """On a Mac older than macOS 14 (which pylibjxl's wheels need) the app has no JPEG XL decoder."""
-    script = (
-        "import sys; sys.modules['pylibjxl'] = None\n"
-        "from hypersd_desktop.core.images import InputImages, read_formats\n"
-        "from hypersd_desktop.core.errors import InputError\n"
-        "assert 'JPEG XL' not in read_formats()\n"
-        f"try: InputImages(None).hold(open({str(PHOTOS / 'grayscale.jxl')!r}, 'rb').read(), 'The picture')\n"
-        "except InputError as error: print(error)\n")
-    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0, run.stderr
-    assert run.stdout.startswith("The picture is a JPEG XL picture, which the app cannot read; save it as JPEG or "
+    assert said_without("pylibjxl", "JPEG XL", PHOTOS / "grayscale.jxl", "The picture").startswith("The picture is a JPEG XL picture, which the app cannot read; save it as JPEG or "
                                  "PNG first (")
 
 

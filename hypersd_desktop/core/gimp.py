@@ -25,6 +25,8 @@ import zlib
 from dataclasses import dataclass, field
 from functools import cache
 
+from hypersd_desktop.core.stub_formats import StubLoader
+
 SIGNATURE = b"gimp xcf "
 NEWEST_VERSION = 23  # the newest XCF version seen (GIMP 3.0); newer ones are tried, and said so where they fail
 TILE = 64
@@ -659,21 +661,13 @@ def _unrle(data: bytes, at: int, count: int, planes: int) -> bytes:
     return bytes(out)
 
 
-class _Handler:
-    """Pillow's stub loader: the file read and its layers put together when its pixels are asked for."""
-
-    def open(self, im) -> None:
-        pass
-
-    def load(self, im):
-        try:
-            im.fp.seek(0)
-            return XcfFile(im.fp.read()).picture()
-        except _DAMAGED as error:
-            raise XcfError(f"a damaged GIMP file: {error}") from None
-        finally:
-            if getattr(im, "_exclusive_fp", False) and im.fp:  # opened by its path: `im` becomes another image
-                im.fp.close()
+def _picture(im):
+    """The picture of the opened GIMP file `im`: its layers put together."""
+    try:
+        im.fp.seek(0)
+        return XcfFile(im.fp.read()).picture()
+    except _DAMAGED as error:
+        raise XcfError(f"a damaged GIMP file: {error}") from None
 
 
 def _header(stream) -> tuple[int, tuple[int, int], int, bool, bytes | None]:
@@ -722,7 +716,7 @@ def register() -> None:
             self._mode, self._size = "LA" if base == GREY else "RGBA", size
             if profile and not linear:  # a linear image's profile is not of the gamma-encoded picture made
                 self.info["icc_profile"] = profile
-            self._handler = _Handler()
+            self._handler = StubLoader(_picture)
 
     Image.register_open("XCF", GimpFile, lambda prefix: prefix.startswith(SIGNATURE))
     Image.register_extensions("XCF", [".xcf"])

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from functools import cache
 
+from hypersd_desktop.core.stub_formats import StubLoader
+
 SIGNATURES = (b"\xff\x0a", b"\x00\x00\x00\x0cJXL \r\n\x87\n")  # a bare codestream; the ISO media container
 HEADER_BYTES = 1 << 16  # enough for the header of nearly every file; the whole file is read where it is not
 
@@ -23,34 +25,26 @@ def is_jpeg_xl(data: bytes) -> bool:
     return data.startswith(SIGNATURES)
 
 
-class _Handler:
-    """Pillow's stub loader: the file decoded when its pixels are asked for."""
+def _decoded(im):
+    """The picture of the opened JPEG XL file `im`, 8 bits a channel, upright, with its colour profile."""
+    import pylibjxl
+    from PIL import Image
 
-    def open(self, im) -> None:
-        pass
-
-    def load(self, im):
-        import pylibjxl
-        from PIL import Image
-
-        try:
-            im.fp.seek(0)
-            pixels, metadata = pylibjxl.decode(im.fp.read(), metadata=True)
-        except RuntimeError as error:  # libjxl's "Decoder error during pixel decode": damaged or cut short
-            raise JpegXlError(f"a JPEG XL file that cannot be decoded: {error}") from None
-        finally:
-            if getattr(im, "_exclusive_fp", False) and im.fp:  # opened by its path: `im` becomes another image
-                im.fp.close()
-        if pixels.ndim == 3 and pixels.shape[2] in (1, 2):
-            pixels = pixels[..., 0] if pixels.shape[2] == 1 else pixels
-        mode = {2: "L", 3: {2: "LA", 3: "RGB", 4: "RGBA"}.get(pixels.shape[-1])}.get(pixels.ndim)
-        if mode is None:
-            raise JpegXlError(f"pixels of shape {pixels.shape}")
-        picture = Image.fromarray(pixels, mode)
-        profile = metadata.get("icc") or metadata.get("icc_profile")
-        if profile:
-            picture.info["icc_profile"] = bytes(profile)
-        return picture
+    try:
+        im.fp.seek(0)
+        pixels, metadata = pylibjxl.decode(im.fp.read(), metadata=True)
+    except RuntimeError as error:  # libjxl's "Decoder error during pixel decode": damaged or cut short
+        raise JpegXlError(f"a JPEG XL file that cannot be decoded: {error}") from None
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[..., 0]
+    mode = {2: "L", 3: {2: "LA", 3: "RGB", 4: "RGBA"}.get(pixels.shape[-1])}.get(pixels.ndim)
+    if mode is None:
+        raise JpegXlError(f"pixels of shape {pixels.shape}")
+    picture = Image.fromarray(pixels, mode)
+    profile = metadata.get("icc") or metadata.get("icc_profile")
+    if profile:
+        picture.info["icc_profile"] = bytes(profile)
+    return picture
 
 
 @cache
@@ -83,7 +77,7 @@ def register() -> bool:
             self._mode = ("LA" if alpha else "L") if grey else ("RGBA" if alpha else "RGB")
             self._size = (info["width"], info["height"])  # upright, as libjxl gives them
             self.n_frames, self.is_animated = 1, False  # the first frame only
-            self._handler = _Handler()
+            self._handler = StubLoader(_decoded)
 
     Image.register_open("JXL", JpegXlFile, is_jpeg_xl)
     Image.register_extensions("JXL", [".jxl"])

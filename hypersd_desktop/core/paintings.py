@@ -20,6 +20,8 @@ import zlib
 from functools import cache
 from typing import TYPE_CHECKING
 
+from hypersd_desktop.core.stub_formats import StubLoader
+
 if TYPE_CHECKING:  # read only where a file is opened: the window starts without it
     from xml.etree import ElementTree
 
@@ -110,27 +112,19 @@ def _entry(archive: zipfile.ZipFile, name: str, most: int = MOST_ENTRY_BYTES) ->
     return archive.read(info)
 
 
-class _Handler:
-    """Pillow's stub loader: the picture `_PaintingFile._open` found, decoded when its pixels are asked for."""
+def _merged_or_put_together(im):
+    """The picture `_PaintingFile._open` found: the merged picture, or the layers put together."""
+    from PIL import Image
 
-    def open(self, im) -> None:
-        pass
-
-    def load(self, im):
-        from PIL import Image
-
-        try:
-            if im.merged is not None:
-                return Image.open(io.BytesIO(im.merged))
-            return _put_together(im.archive, im.stack, im.size)
-        except _DAMAGED as error:
-            raise PaintingError(f"a damaged layer: {error}") from None
-        finally:
-            if im.archive is not None:
-                im.archive.close()
-            # the file Image.open opened by its path: the image `im` becomes no longer holds it
-            if getattr(im, "_exclusive_fp", False) and im.fp:
-                im.fp.close()
+    try:
+        if im.merged is not None:
+            return Image.open(io.BytesIO(im.merged))
+        return _put_together(im.archive, im.stack, im.size)
+    except _DAMAGED as error:
+        raise PaintingError(f"a damaged layer: {error}") from None
+    finally:
+        if im.archive is not None:
+            im.archive.close()
 
 
 def _painting_file(kind: str):
@@ -176,7 +170,7 @@ def _painting_file(kind: str):
             except _DAMAGED as error:
                 archive.close()
                 raise PaintingError(f"a damaged {KINDS[kind]}: {error}") from None
-            self._handler = _Handler()
+            self._handler = StubLoader(_merged_or_put_together)
 
     PaintingFile.__name__ = PaintingFile.__qualname__ = f"{kind}PaintingFile"
     return PaintingFile

@@ -19,6 +19,8 @@ import io
 import struct
 from functools import cache
 
+from hypersd_desktop.core.stub_formats import StubLoader
+
 SIGNATURE = b"8BPS"
 COLOURS = {0: 1, 1: 1, 2: 1, 3: 3, 4: 4, 7: 1, 8: 1, 9: 3}  # colour mode: channels of colour (others: extra ones)
 MODES = {1: "L", 3: "RGB", 4: "CMYK", 9: "LAB"}
@@ -165,21 +167,10 @@ def _eight_bit(plane: bytes, depth: int, size: tuple[int, int], alpha: bool):
     return Image.fromarray(values.astype(np.uint8).reshape(size[1], size[0]), "L")
 
 
-class _Handler:
-    def open(self, im) -> None:
-        pass
-
-    def load(self, im):
-        try:
-            return merged_picture(im.fp, *im.layout)
-        finally:
-            if getattr(im, "_exclusive_fp", False) and im.fp:  # opened by its path: `im` becomes another image
-                im.fp.close()
-
-
 @cache
 def register() -> None:
-    """Let Pillow open 16- and 32-bit Photoshop files and large documents (once), after its own PSD reader."""
+    """Let Pillow open 16- and 32-bit Photoshop files, large documents and 8-bit greyscale ones with transparency
+    (once), before its own PSD reader."""
     from PIL import Image, ImageFile
 
     class PhotoshopFile(ImageFile.StubImageFile):
@@ -201,7 +192,7 @@ def register() -> None:
             profile = image_resources(self.fp).get(ICC_PROFILE)
             if profile and colours != 4 and colour_mode != 9:  # not a CMYK or Lab profile: those are made RGB
                 self.info["icc_profile"] = profile
-            self._handler = _Handler()
+            self._handler = StubLoader(lambda im: merged_picture(im.fp, *im.layout))
 
     Image.register_open("PSD_DEEP", PhotoshopFile, lambda prefix: prefix.startswith(SIGNATURE))
     Image.register_extensions("PSD_DEEP", [".psb"])
