@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import re
 import struct
 import threading
@@ -248,6 +249,27 @@ def open_any_size(path: Path):
         except (SyntaxError, IndexError, TypeError, ValueError, struct.error):
             continue
     raise UnidentifiedImageError(f"cannot identify image file {str(path)!r}")
+
+
+def png_chunks_after_image_data(path: Path, kinds: tuple[bytes, ...], most: int) -> list[tuple[bytes, bytes]]:
+    """The chunks of `kinds` (b"tEXt", b"eXIf", …) a PNG file has after its image data, where some savers put their
+    text or EXIF, each of at most `most` bytes: found by walking the chunk list, where Pillow decodes the pixels to
+    reach them (13 ms for 1024², 90 ms for a 2000 × 1500 photo)."""
+    found = []
+    with open(path, "rb") as stream:
+        stream.seek(8)
+        seen_image_data = False
+        while len(header := stream.read(8)) == 8:
+            length, kind = int.from_bytes(header[:4], "big"), header[4:]
+            if kind == b"IEND":
+                break
+            seen_image_data = seen_image_data or kind == b"IDAT"
+            if seen_image_data and kind in kinds and length <= most:
+                found.append((kind, stream.read(length)))
+                stream.seek(4, os.SEEK_CUR)
+            else:
+                stream.seek(length + 4, os.SEEK_CUR)
+    return found
 
 
 def too_many_pixels(image) -> bool:

@@ -18,7 +18,7 @@ from PIL import Image
 
 from hypersd_desktop.core.errors import CancelledError
 from hypersd_desktop.core.files import NOT_TEXT_NAME, atomic_writer, name_is_text, replace_file, shown_path
-from hypersd_desktop.core.images import open_any_size, too_many_pixels
+from hypersd_desktop.core.images import open_any_size, png_chunks_after_image_data, too_many_pixels
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.vocab import ImageSource
@@ -122,27 +122,12 @@ _TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
 
 
 def _text_after_image_data(path: Path) -> dict[str, str]:
-    """Text chunks a PNG has after its image data (some savers put `parameters` there), found by
-    walking the chunk list: decoding the pixels to reach them costs ~13 ms for 1024²."""
+    """Text chunks a PNG has after its image data (some savers put `parameters` there)."""
     found: dict[str, str] = {}
-    with open(path, "rb") as stream:
-        stream.seek(8)
-        seen_image_data = False
-        while header := stream.read(8):
-            if len(header) < 8:
-                break
-            length, kind = int.from_bytes(header[:4], "big"), header[4:]
-            if kind == b"IEND":
-                break
-            if kind == b"IDAT":
-                seen_image_data = True
-            if seen_image_data and kind in _TEXT_CHUNKS and length <= MAX_TEXT_BYTES:
-                item = _text_chunk(kind, stream.read(length))
-                if item is not None:
-                    found[item[0]] = item[1]
-                stream.seek(4, os.SEEK_CUR)
-            else:
-                stream.seek(length + 4, os.SEEK_CUR)
+    for kind, data in png_chunks_after_image_data(path, _TEXT_CHUNKS, MAX_TEXT_BYTES):
+        item = _text_chunk(kind, data)
+        if item is not None:
+            found[item[0]] = item[1]
     return found
 
 

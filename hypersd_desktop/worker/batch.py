@@ -40,7 +40,8 @@ from hypersd_desktop.core.dynamic_prompts import Wildcards, chosen, every, is_dy
 from hypersd_desktop.core.errors import AppError, CancelledError, InputError, NotSavedError, OutOfMemoryError
 from hypersd_desktop.core.files import remove_stale_partials, why_not_written, write_atomic
 from hypersd_desktop.core.images import (
-    PICTURE_SUFFIXES, InputImages, open_any_size, png_data, read_formats, read_formats_words,
+    PICTURE_SUFFIXES, InputImages, open_any_size, png_chunks_after_image_data, png_data, read_formats,
+    read_formats_words,
 )
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.prompt_styles import PromptStyle, apply_styles
@@ -63,6 +64,7 @@ COLUMNS = ("prompt", "negative", "seed", "seeds", "images", "steps", "guidance",
 PICTURE_COLUMNS = ("image", "mask")  # paths, read from the job file's folder
 PICTURE_FILES = (*IMAGE_SUFFIXES, *PICTURE_SUFFIXES)  # what a folder's pictures are named
 EXIF_ORIENTATION = 0x0112  # 5 to 8: the picture is shown turned a quarter
+MOST_EXIF_BYTES = 1 << 20
 UNUSED = "a1111_unused"  # an item's A1111 options that this app does not use (see `unused_options`)
 IGNORED = "other_columns"  # an item's columns of no setting here (a spreadsheet's notes; see `unused_options`)
 
@@ -549,11 +551,19 @@ def matched_masks(pictures: Sequence[Path], masks: Sequence[Path]) -> dict[Path,
 def upright_size(path: Path) -> tuple[int, int] | None:
     """A picture's size as it is shown (its EXIF orientation applied), read from its header; None where it cannot be
     read here (the job reads it later, and says why)."""
+    from PIL import Image
+
     read_formats()  # HEIC opens once its reader is in
     try:
         with open_any_size(path) as image:
             width, height = image.size
-            turned = image.getexif().get(EXIF_ORIENTATION) in (5, 6, 7, 8)
+            if image.format == "PNG" and "exif" not in image.info:  # Pillow would decode it to look past its pixels
+                exif = Image.Exif()
+                for _, data in png_chunks_after_image_data(path, (b"eXIf",), MOST_EXIF_BYTES)[-1:]:
+                    exif.load(data)
+            else:
+                exif = image.getexif()
+            turned = exif.get(EXIF_ORIENTATION) in (5, 6, 7, 8)
     except (OSError, ValueError, SyntaxError):
         return None
     return (height, width) if turned else (width, height)

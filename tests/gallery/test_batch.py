@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import subprocess
@@ -583,3 +584,44 @@ def test_enlarge_upscales_each_picture_as_the_windows_enlarge_does(tiny_sd15, hy
     for wrong, message in ((["--enlarge", 5], "at most 4"), (["--upscaler", "x"], "goes with --enlarge")):
         refused = run_cli("batch", job, "--pictures", photos, *wrong, "--to", out)
         assert refused.returncode != 0 and message in refused.stderr
+
+
+def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    chunks, at = [], 8
+    while at < len(data):
+        length = int.from_bytes(data[at:at + 4], "big")
+        chunks.append((data[at + 4:at + 8], data[at + 8:at + 8 + length]))
+        at += 12 + length
+    return chunks
+
+
+def _png(chunks: list[tuple[bytes, bytes]]) -> bytes:
+    import zlib
+
+    return b"\x89PNG\r\n\x1a\n" + b"".join(len(data).to_bytes(4, "big") + kind + data
+                                          + zlib.crc32(kind + data).to_bytes(4, "big") for kind, data in chunks)
+
+
+def test_a_pngs_shown_size_is_read_without_decoding_its_pixels(tmp_path):
+    """A batch with Enlarge or masks reads each picture's size as shown, on the GUI thread. A PNG may keep its EXIF
+    (its orientation) after its pixels, and Pillow decodes them to look: 45 ms for a 2000 × 1500 photo, 20 s for a
+    folder of 500. The chunks are walked instead: a PNG whose pixels are broken still gives its size, and one
+    turned by EXIF written after its pixels (as some savers write it) is turned."""
+    from hypersd_desktop.worker.batch import upright_size
+
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    Image.new("RGB", (96, 64), "red").save(buffer, "PNG", exif=exif.tobytes())
+    chunks = _png_chunks(buffer.getvalue())
+    orientation = next(chunk for chunk in chunks if chunk[0] == b"eXIf")
+    chunks = [(kind, bytes(len(data)) if kind == b"IDAT" else data) for kind, data in chunks if kind != b"eXIf"]
+    chunks.insert(len(chunks) - 1, orientation)  # after the pixels, before IEND
+    turned = tmp_path / "turned.png"
+    turned.write_bytes(_png(chunks))
+    with Image.open(turned) as opened, pytest.raises(OSError):
+        opened.load()  # its pixels cannot be decoded
+    assert upright_size(turned) == (64, 96)
+    plain = tmp_path / "plain.png"
+    plain.write_bytes(_png([chunk for chunk in chunks if chunk[0] != b"eXIf"]))
+    assert upright_size(plain) == (96, 64)
