@@ -18,7 +18,8 @@ from pictures import init_picture
 
 from cli_process import run_cli
 from hypersd_desktop.core.errors import InputError
-from hypersd_desktop.core.images import PICTURE_SUFFIXES, InputImages, check_image_bytes, kept_bytes, read_formats
+from hypersd_desktop.core.images import (PICTURE_SUFFIXES, InputImages, check_image_bytes, is_converted, kept_bytes,
+                                         read_formats)
 from hypersd_desktop.core.paths import AppPaths
 from hypersd_desktop.gallery.metadata import read_request
 
@@ -109,6 +110,34 @@ def test_a_jpeg_xl_picture_written_by_libjxl_comes_back_as_it_was(tmp_path):
     with pytest.raises(InputError, match="^The picture is a JPEG XL picture that cannot be decoded; it may be "
                                          "damaged or cut short"):
         kept_bytes(data[:len(data) // 2], "The picture")
+
+
+def test_a_panorama_comes_in_scaled_down_to_8192_on_its_longer_side(tmp_path):
+    """A phone's panorama (16000 × 3000 here, shown upright by its EXIF) is kept as a PNG 8192 pixels long, read off
+    the GUI thread as a HEIC photo is, where it was refused; a JPEG decodes at half its size to be scaled. A picture
+    past Pillow's guard against decompression bombs (about 179 megapixels) is still refused."""
+    across = np.linspace(0, 255, 16000, dtype=np.float32)[None, :]
+    down = np.linspace(0, 255, 3000, dtype=np.float32)[:, None]
+    pixels = np.stack([np.broadcast_to(across, (3000, 16000)), np.broadcast_to(down, (3000, 16000)),
+                       np.full((3000, 16000), 90, np.float32)], axis=-1).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # turned a quarter clockwise to be shown
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=90, exif=exif.tobytes())
+    data = buffer.getvalue()
+    assert is_converted(data) and check_image_bytes(data) == ("png", (8192, 1536))
+    store = InputImages(tmp_path / "inputs")
+    digest = store.add(data, "The panorama")
+    assert store.find(digest).suffix == ".png"
+    shown = store.open(digest)
+    assert shown.size == (1536, 8192)  # upright
+    expected = Image.fromarray(pixels).resize((8192, 1536), Image.Resampling.LANCZOS).transpose(
+        Image.Transpose.ROTATE_270)
+    assert np.abs(np.asarray(shown, np.int16) - np.asarray(expected, np.int16)).mean() < 2
+    bomb = io.BytesIO()
+    Image.new("L", (20000, 10000)).save(bomb, "PNG")
+    with pytest.raises(InputError, match="has more pixels than an input can have"):
+        kept_bytes(bomb.getvalue(), "The scan")
 
 
 def test_a_damaged_heic_photo_says_so(tmp_path):

@@ -27,7 +27,8 @@ from hypersd_desktop.core import gimp, jpegxl, paintings, photoshop
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.files import why_not_written, write_atomic
 
-MAX_INPUT_SIDE = 8192
+MAX_INPUT_SIDE = 8192  # a picture larger on a side (a phone's panorama, a 1200 dpi scan) is kept scaled down to it
+MOST_INPUT_PIXELS = 178_956_970  # Pillow's guard against decompression bombs (twice Image.MAX_IMAGE_PIXELS)
 FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif", "GIF": "gif"}
 # Pillow's names for JPEG files of other kinds: a camera's or phone's photo that carries more pictures (a
 # preview, a depth map) in MPF segments opens as MPO; its first picture is the photo.
@@ -91,9 +92,18 @@ def _media_kind(data: bytes) -> tuple[str, str] | None:
 
 def is_converted(data: bytes) -> bool:
     """Whether an image file's bytes are of a format kept as PNG (a HEIC photo, AVIF, a painting program's file),
-    by their first bytes: decoding and writing those takes a second or more for a phone's photo."""
-    return (data[4:8] == b"ftyp" and data[8:12] in (*_HEIF_BRANDS, *_AVIF_BRANDS)) or data[:4] == photoshop.SIGNATURE \
-        or data.startswith(gimp.SIGNATURE) or jpegxl.is_jpeg_xl(data) or paintings.painting_kind(data) is not None
+    by their first bytes, or of a picture scaled down to be kept (a panorama): decoding and writing those takes a
+    second or more."""
+    if (data[4:8] == b"ftyp" and data[8:12] in (*_HEIF_BRANDS, *_AVIF_BRANDS)) or data[:4] == photoshop.SIGNATURE \
+            or data.startswith(gimp.SIGNATURE) or jpegxl.is_jpeg_xl(data) or paintings.painting_kind(data) is not None:
+        return True
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as image:  # its header only
+            return max(image.size) > MAX_INPUT_SIDE
+    except Exception:  # anything Pillow raises for what is no picture: said when it is added
+        return False
 
 
 @cache
@@ -164,13 +174,10 @@ def check_image_bytes(data: bytes, what: str = "The image") -> tuple[str, tuple[
     try:
         with Image.open(io.BytesIO(data)) as image:
             size, kind = image.size, image.format
-            if max(size) > MAX_INPUT_SIDE:
-                raise InputError(f"{what} is {size[0]} × {size[1]} pixels; inputs can be at most {MAX_INPUT_SIDE} "
-                                 "pixels on a side. Scale it down first.")
             image.verify()
     except Image.DecompressionBombError:  # Pillow's guard: more than about 179 megapixels
-        raise InputError(f"{what} has more pixels than an input can have ({MAX_INPUT_SIDE} on a side at most). "
-                         "Scale it down first.") from None
+        raise InputError(f"{what} has more pixels than an input can have (about {MOST_INPUT_PIXELS // 10**6} "
+                         "megapixels). Scale it down first.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise _unread(data, what) from None
     if kind == "PSD" and not photoshop.merged_saved(data):
@@ -179,12 +186,20 @@ def check_image_bytes(data: bytes, what: str = "The image") -> tuple[str, tuple[
                          "it again, or export it as PNG.")
     if kind in JPEG_KINDS:
         kind = "JPEG"
-    if kind in CONVERTED:
-        return "png", size
-    if kind not in FORMATS:
+    if kind not in CONVERTED and kind not in FORMATS:
         article = "an" if str(kind)[:1] in "AEIO" else "a"  # an ICO, an EPS
         raise InputError(f"{what} is {article} {kind} file; use {read_formats_words()}.")
-    return FORMATS[kind], size
+    if max(size) > MAX_INPUT_SIDE:
+        return "png", fitted_size(size)
+    return ("png" if kind in CONVERTED else FORMATS[kind]), size
+
+
+def fitted_size(size: tuple[int, int]) -> tuple[int, int]:
+    """The size a picture is kept at: its own, or scaled down to `MAX_INPUT_SIDE` on its longer side."""
+    scale = MAX_INPUT_SIDE / max(size)
+    if scale >= 1:
+        return size
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
 def kept_bytes(data: bytes, what: str = "The image") -> tuple[bytes, str]:
@@ -197,11 +212,19 @@ def kept_bytes(data: bytes, what: str = "The image") -> tuple[bytes, str]:
 
     with Image.open(io.BytesIO(data)) as image:
         kind = image.format  # before its pixels are read: a stub format's image becomes another
-        if kind not in CONVERTED:
+        stored = image.size
+        fitted = fitted_size(stored)
+        if kind not in CONVERTED and fitted == stored:
             return data, extension
         profile = image.info.get("icc_profile")
         try:
+            if fitted != stored:
+                image.draft(image.mode, fitted)  # a JPEG decoded at a half, a quarter or an eighth of its size
             upright = eight_bit(ImageOps.exif_transpose(image))
+            if fitted != stored:  # a panorama, a scan: scaled down to be kept (turned, as it is shown)
+                target = fitted if (upright.width > upright.height) == (stored[0] > stored[1]) else fitted[::-1]
+                if upright.size != target:
+                    upright = upright.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
             profile = profile or upright.info.get("icc_profile")  # a JPEG XL file's: known once it is decoded
             if kind == "PSD":  # Photoshop's merged picture: its colours put over white where transparent
                 upright = photoshop.unmatted(upright)

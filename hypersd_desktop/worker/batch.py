@@ -40,8 +40,8 @@ from hypersd_desktop.core.dynamic_prompts import Wildcards, chosen, every, is_dy
 from hypersd_desktop.core.errors import AppError, CancelledError, InputError, NotSavedError, OutOfMemoryError
 from hypersd_desktop.core.files import remove_stale_partials, why_not_written, write_atomic
 from hypersd_desktop.core.images import (
-    PICTURE_SUFFIXES, InputImages, open_any_size, png_chunks_after_image_data, png_data, read_formats,
-    read_formats_words,
+    PICTURE_SUFFIXES, InputImages, fitted_size, open_any_size, png_chunks_after_image_data, png_data,
+    read_formats, read_formats_words,
 )
 from hypersd_desktop.core.progress import CancelToken, TransferMeter, TransferProgress
 from hypersd_desktop.core.prompt_styles import PromptStyle, apply_styles
@@ -549,8 +549,8 @@ def matched_masks(pictures: Sequence[Path], masks: Sequence[Path]) -> dict[Path,
 
 
 def upright_size(path: Path) -> tuple[int, int] | None:
-    """A picture's size as it is shown (its EXIF orientation applied), read from its header; None where it cannot be
-    read here (the job reads it later, and says why)."""
+    """A picture's size as it is shown (its EXIF orientation applied) and kept (scaled down to `MAX_INPUT_SIDE`),
+    read from its header; None where it cannot be read here (the job reads it later, and says why)."""
     from PIL import Image
 
     read_formats()  # HEIC opens once its reader is in
@@ -566,7 +566,7 @@ def upright_size(path: Path) -> tuple[int, int] | None:
             turned = exif.get(EXIF_ORIENTATION) in (5, 6, 7, 8)
     except (OSError, ValueError, SyntaxError):
         return None
-    return (height, width) if turned else (width, height)
+    return fitted_size((height, width) if turned else (width, height))  # a panorama: as it is kept
 
 
 class UnreadPictures:
