@@ -34,10 +34,10 @@ FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "TIFF": "t
 # preview, a depth map) in MPF segments opens as MPO; its first picture is the photo.
 JPEG_KINDS = ("MPO",)
 # Formats read when they come in and kept as PNG, upright: Qt has no reader for them and the compute runtime
-# may not either. HEIC/HEIF through pi-heif (libheif; the decoder only); JPEG XL through pylibjxl (libjxl's
-# decoder: `jpegxl`); AVIF and Photoshop's PSD (its merged
-# picture) through Pillow itself, or `photoshop` for 16- and 32-bit ones and large documents (PSB); Krita's and
-# OpenRaster's files through `paintings`; GIMP's through `gimp` (its layers put together).
+# may not either. HEIC/HEIF through pi-heif (libheif; the decoder only); JPEG XL through pylibjxl (libjxl's decoder:
+# `jpegxl`); AVIF and Photoshop's PSD (its merged picture) through Pillow itself, or `photoshop` for 16- and 32-bit
+# ones, large documents (PSB) and greyscale ones with transparency; Krita's and OpenRaster's files through
+# `paintings`; GIMP's through `gimp` (its layers put together).
 CONVERTED = {"HEIF": "a HEIC photo", "AVIF": "an AVIF picture", "JXL": "a JPEG XL picture", "PSD": "a Photoshop file",
              "XCF": "a GIMP file", **paintings.KINDS}
 DIGEST = re.compile(r"[0-9a-f]{64}")
@@ -176,7 +176,7 @@ def check_image_bytes(data: bytes, what: str = "The image") -> tuple[str, tuple[
             size, kind = image.size, image.format
             image.verify()
     except Image.DecompressionBombError:  # Pillow's guard: more than about 179 megapixels
-        raise InputError(f"{what} has more pixels than an input can have (about {MOST_INPUT_PIXELS // 10**6} "
+        raise InputError(f"{what} has more pixels than an input can have (about {round(MOST_INPUT_PIXELS / 1e6)} "
                          "megapixels). Scale it down first.") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise _unread(data, what) from None
