@@ -220,3 +220,49 @@ def _encoded(tile: np.ndarray, compression: int) -> bytes:
                 bytes([128, len(literal) >> 8, len(literal) & 255]) + literal
             at = end
     return bytes(out)
+
+
+# The inks of `cmyk_profile`, as sRGB, and paper: a press's cyan, magenta, yellow and black, which a screen shows
+# duller than its own pure colours
+INKS = {"C": (0, 174, 239), "M": (236, 0, 140), "Y": (255, 242, 0), "K": (35, 31, 32)}
+
+
+def cmyk_profile() -> bytes:
+    """A small CMYK colour profile (ICC v2, CMYK to Lab through a 2⁴ grid): each ink as `INKS`, inks together as
+    their colours multiplied, as on paper. LittleCMS reads it as it reads a press's profile."""
+    from PIL import ImageCms
+
+    corners = []
+    for c in (0, 1):
+        for m in (0, 1):
+            for y in (0, 1):
+                for k in (0, 1):
+                    colour = np.ones(3)
+                    for ink, on in zip("CMYK", (c, m, y, k)):
+                        colour = colour * (np.array(INKS[ink]) / 255 if on else 1)
+                    corners.append(tuple(int(round(v * 255)) for v in colour))
+    screen = Image.frombytes("RGB", (16, 1), bytes(v for corner in corners for v in corner))
+    lab = ImageCms.profileToProfile(screen, ImageCms.createProfile("sRGB"), ImageCms.createProfile("LAB"),
+                                    outputMode="LAB")
+    grid = b"".join(struct.pack(">HHH", round(lightness * 65280 / 255), a * 256, b * 256)
+                    for lightness, a, b in lab.get_flattened_data())
+    identity = struct.pack(">HH", 0, 65535)
+    lut = (b"mft2" + bytes(4) + bytes([4, 3, 2, 0]) + b"".join(struct.pack(">i", 65536 if i in (0, 4, 8) else 0)
+                                                              for i in range(9))
+           + struct.pack(">HH", 2, 2) + identity * 4 + grid + identity * 3)
+    text = b"A small CMYK press\0"
+    description = b"desc" + bytes(4) + struct.pack(">I", len(text)) + text + bytes(4 + 4 + 2 + 1 + 67)
+    white = b"XYZ " + bytes(4) + b"".join(struct.pack(">i", round(v * 65536)) for v in (0.9642, 1.0, 0.8249))
+    copyright_ = b"text" + bytes(4) + b"No copyright\0"
+    tags = [(b"desc", description), (b"wtpt", white), (b"cprt", copyright_), (b"A2B0", lut)]
+    at, table, data = 128 + 4 + 12 * len(tags), b"", b""
+    for signature, body in tags:
+        body += bytes(-len(body) % 4)
+        table += signature + struct.pack(">II", at + len(data), len(body))
+        data += body
+    size = 128 + 4 + len(table) + len(data)
+    header = (struct.pack(">I", size) + b"lcms" + bytes([2, 0x10, 0, 0]) + b"prtr" + b"CMYK" + b"Lab "
+              + bytes(12) + b"acsp" + bytes(4 * 6) + struct.pack(">I", 0)
+              + b"".join(struct.pack(">i", round(v * 65536)) for v in (0.9642, 1.0, 0.8249)) + bytes(4 + 16 + 28))
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + data

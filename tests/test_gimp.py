@@ -149,7 +149,9 @@ def test_damaged_and_unknown_gimp_files_say_what_to_do(tmp_path):
     with pytest.raises(InputError, match="^The sketch has more pixels than an input can have"):
         kept_bytes(bytes(huge), "The sketch")  # refused before anything of that size is made
     huge[14:22] = struct.pack(">II", 9000, 100)
-    assert picture(bytes(huge)).shape == (91, 8192, 4)  # a canvas over 8192 wide: kept scaled down to it
+    with pytest.raises(InputError, match="^The sketch is 9000 × 100 pixels; a painting program's file can be at "
+                                         "most 8192 pixels on a side"):
+        kept_bytes(bytes(huge), "The sketch")  # its canvas: claimed by a few bytes, not scaled down as a photo is
 
 
 def test_groups_nested_past_32_deep_are_refused(tmp_path):

@@ -140,6 +140,33 @@ def test_a_panorama_comes_in_scaled_down_to_8192_on_its_longer_side(tmp_path):
         kept_bytes(bomb.getvalue(), "The scan")
 
 
+@pytest.mark.parametrize("file_format", ["JPEG", "TIFF"])
+def test_a_cmyk_picture_comes_in_through_its_colour_profile(tmp_path, file_format):
+    """A print picture (CMYK, with its press's colour profile, as a stock photo or a designer's file has it) comes in
+    as RGB as Photoshop shows it: the press's cyan is (0, 174, 239), not the screen's (0, 255, 255), and black ink
+    is the ink's grey. Without a profile, the plain conversion; the worker reads one kept before as the app does."""
+    from pictures import INKS, cmyk_profile
+
+    picture = Image.new("CMYK", (64, 16), (0, 0, 0, 0))
+    for at, ink in enumerate([(255, 0, 0, 0), (0, 255, 0, 0), (0, 0, 255, 0), (0, 0, 0, 255)]):
+        picture.paste(ink, (at * 16, 0, at * 16 + 16, 16))
+    for profile, expected in ((cmyk_profile(), list(INKS.values())),
+                              (None, [(0, 255, 255), (255, 0, 255), (255, 255, 0), (0, 0, 0)])):
+        buffer = io.BytesIO()
+        picture.save(buffer, file_format, **({"quality": 100} if file_format == "JPEG" else {}),
+                     **({"icc_profile": profile} if profile else {}))
+        data = buffer.getvalue()
+        assert check_image_bytes(data)[0] == "png"  # kept as RGB
+        store = InputImages(tmp_path / f"inputs-{profile is None}")
+        shown = np.asarray(store.open(store.add(data, "The print")), np.int16)
+        for at, colour in enumerate(expected):
+            assert np.abs(shown[8, at * 16 + 8] - colour).max() <= 5, (at, shown[8, at * 16 + 8], colour)
+        with Image.open(io.BytesIO(data)) as kept_before:  # as InputImages kept it before: the bytes themselves
+            from hypersd_desktop.core.images import _in_mode
+
+            assert np.abs(np.asarray(_in_mode(kept_before, "RGB"), np.int16)[8, 8] - expected[0]).max() <= 3
+
+
 def test_a_damaged_heic_photo_says_so(tmp_path):
     store = InputImages(tmp_path / "inputs")
     with pytest.raises(InputError, match="The photo is a HEIC photo .* cannot be decoded; it may be damaged or cut "
@@ -165,15 +192,17 @@ def said_without(module: str, format_name: str, path: Path, what: str) -> str:
 def test_without_the_heic_decoder_a_heic_photo_is_named_with_what_to_do():
     """The compute runtime has no HEIC decoder (the app converts photos before they travel); nor might a
     source install without pi-heif."""
-    assert said_without("pi_heif", "HEIC", IPHONE, "The photo").startswith("The photo is a HEIC photo (as iPhones take them), which the app cannot read; "
-                                 "save it as JPEG or PNG first (PNG, JPEG, WebP, BMP, TIFF, GIF, AVIF, JPEG XL, PSD, "
-                                 "XCF, KRA and ORA are read).")
+    said = said_without("pi_heif", "HEIC", IPHONE, "The photo")
+    assert said.startswith("The photo is a HEIC photo (as iPhones take them), which the app cannot read; save it as "
+                           "JPEG or PNG first (PNG, JPEG, WebP, BMP, TIFF, GIF, AVIF, JPEG XL, PSD, XCF, KRA and ORA "
+                           "are read).")
 
 
 def test_without_the_jpeg_xl_decoder_a_jpeg_xl_picture_is_named_with_what_to_do():
     """On a Mac older than macOS 14 (which pylibjxl's wheels need) the app has no JPEG XL decoder."""
-    assert said_without("pylibjxl", "JPEG XL", PHOTOS / "grayscale.jxl", "The picture").startswith("The picture is a JPEG XL picture, which the app cannot read; save it as JPEG or "
-                                 "PNG first (")
+    said = said_without("pylibjxl", "JPEG XL", PHOTOS / "grayscale.jxl", "The picture")
+    assert said.startswith("The picture is a JPEG XL picture, which the app cannot read; save it as JPEG or PNG "
+                           "first (")
 
 
 def test_generate_from_an_iphone_photo(tiny_sd15, hyper_lora, tmp_path):

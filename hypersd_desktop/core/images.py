@@ -27,7 +27,7 @@ from hypersd_desktop.core import gimp, jpegxl, paintings, photoshop
 from hypersd_desktop.core.errors import InputError
 from hypersd_desktop.core.files import why_not_written, write_atomic
 
-MAX_INPUT_SIDE = 8192  # a picture larger on a side (a phone's panorama, a 1200 dpi scan) is kept scaled down to it
+MAX_INPUT_SIDE = 8192  # a photo larger on a side (a phone's panorama, a 1200 dpi scan) is kept scaled down to it
 MOST_INPUT_PIXELS = 178_956_970  # Pillow's guard against decompression bombs (twice Image.MAX_IMAGE_PIXELS)
 FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "BMP": "bmp", "TIFF": "tif", "GIF": "gif"}
 # Pillow's names for JPEG files of other kinds: a camera's or phone's photo that carries more pictures (a
@@ -40,6 +40,7 @@ JPEG_KINDS = ("MPO",)
 # `paintings`; GIMP's through `gimp` (its layers put together).
 CONVERTED = {"HEIF": "a HEIC photo", "AVIF": "an AVIF picture", "JXL": "a JPEG XL picture", "PSD": "a Photoshop file",
              "XCF": "a GIMP file", **paintings.KINDS}
+PAINTING_KINDS = ("PSD", "XCF", *paintings.KINDS)  # kept at most MAX_INPUT_SIDE on a side, not scaled down
 DIGEST = re.compile(r"[0-9a-f]{64}")
 # Pictures a run can start from that the gallery does not hold (read here: HEIC made PNG, the others as Pillow reads
 # them); the gallery's own are gallery.IMAGE_SUFFIXES
@@ -173,7 +174,7 @@ def check_image_bytes(data: bytes, what: str = "The image") -> tuple[str, tuple[
         jpegxl.register()
     try:
         with Image.open(io.BytesIO(data)) as image:
-            size, kind = image.size, image.format
+            size, kind, mode = image.size, image.format, image.mode
             image.verify()
     except Image.DecompressionBombError:  # Pillow's guard: more than about 179 megapixels
         raise InputError(f"{what} has more pixels than an input can have (about {round(MOST_INPUT_PIXELS / 1e6)} "
@@ -189,7 +190,10 @@ def check_image_bytes(data: bytes, what: str = "The image") -> tuple[str, tuple[
     if kind not in CONVERTED and kind not in FORMATS:
         article = "an" if str(kind)[:1] in "AEIO" else "a"  # an ICO, an EPS
         raise InputError(f"{what} is {article} {kind} file; use {read_formats_words()}.")
-    if max(size) > MAX_INPUT_SIDE:
+    if max(size) > MAX_INPUT_SIDE and kind in PAINTING_KINDS:  # its canvas, which a few bytes can claim
+        raise InputError(f"{what} is {size[0]} × {size[1]} pixels; a painting program's file can be at most "
+                         f"{MAX_INPUT_SIDE} pixels on a side. Export it as PNG, or scale it down first.")
+    if max(size) > MAX_INPUT_SIDE or mode == "CMYK":  # kept scaled down; kept as RGB, as it is shown
         return "png", fitted_size(size)
     return ("png" if kind in CONVERTED else FORMATS[kind]), size
 
@@ -214,7 +218,7 @@ def kept_bytes(data: bytes, what: str = "The image") -> tuple[bytes, str]:
         kind = image.format  # before its pixels are read: a stub format's image becomes another
         stored = image.size
         fitted = fitted_size(stored)
-        if kind not in CONVERTED and fitted == stored:
+        if kind not in CONVERTED and fitted == stored and image.mode != "CMYK":
             return data, extension
         profile = image.info.get("icc_profile")
         try:
@@ -228,8 +232,8 @@ def kept_bytes(data: bytes, what: str = "The image") -> tuple[bytes, str]:
             profile = profile or upright.info.get("icc_profile")  # a JPEG XL file's: known once it is decoded
             if kind == "PSD":  # Photoshop's merged picture: its colours put over white where transparent
                 upright = photoshop.unmatted(upright)
-            if upright.mode in ("CMYK", "LAB"):  # a print PSD's: its profile is not of the RGB kept
-                upright, profile = upright.convert("RGB"), None
+            if upright.mode in ("CMYK", "LAB"):  # a print picture's: its profile is not of the RGB kept
+                upright, profile = from_print(upright, profile), None
             elif upright.mode not in ("RGB", "RGBA", "L", "LA"):
                 upright = upright.convert("RGBA" if "A" in upright.mode or "transparency" in upright.info else "RGB")
         except (OSError, ValueError, SyntaxError):
@@ -320,10 +324,30 @@ def eight_bit(image):
     return Image.fromarray(np.clip(np.rint(values * scale), 0, 255).astype(np.uint8), "L")
 
 
+def from_print(picture, profile: bytes | None):
+    """A CMYK picture (a print PSD, JPEG or TIFF) as sRGB: through its colour profile, as Photoshop shows it (relative
+    colorimetric with black point compensation); without one (or with one LittleCMS cannot read), Pillow's plain
+    conversion, which takes each ink for a pure screen colour (cyan as 0, 255, 255). Other modes: made RGB."""
+    from PIL import ImageCms
+
+    if picture.mode == "CMYK" and profile:
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+            if source.profile.xcolor_space.strip() == "CMYK":
+                return ImageCms.profileToProfile(picture, source, ImageCms.createProfile("sRGB"),
+                                                 ImageCms.Intent.RELATIVE_COLORIMETRIC, "RGB",
+                                                 flags=ImageCms.Flags.BLACKPOINTCOMPENSATION)
+        except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+            pass  # a damaged profile: the plain conversion
+    return picture.convert("RGB")
+
+
 def _in_mode(image, mode: str):
     """`image` in `mode`, its transparent parts white where it becomes RGB (as a canvas would show them)."""
     from PIL import Image
 
+    if image.mode == "CMYK" and mode == "RGB":  # one kept before CMYK pictures were made RGB as they came in
+        return from_print(image, image.info.get("icc_profile"))
     if image.mode in ("RGBA", "LA", "P") and mode == "RGB":
         background = Image.new("RGBA", image.size, "white")
         image = Image.alpha_composite(background, image.convert("RGBA"))

@@ -141,8 +141,8 @@ def merged_picture(stream, version: int, channels: int, size: tuple[int, int], d
     if colour_mode == 4:  # CMYK planes hold 255 for no ink
         bands[:4] = [band.point(lambda value: 255 - value) for band in bands[:4]]
     picture = Image.merge(MODES[colour_mode], bands[:colours]) if colours > 1 else bands[0]
-    if colours > 1 and picture.mode != "RGB":
-        picture = picture.convert("RGB")
+    if colours > 1 and picture.mode != "RGB" and not (picture.mode == "CMYK" and kept == colours):
+        picture = picture.convert("RGB")  # Lab; CMYK with transparency (CMYK alone is made RGB by its profile)
     if kept > colours:
         picture = picture.convert("RGBA" if picture.mode == "RGB" else "LA")
         picture.putalpha(bands[colours])
@@ -187,10 +187,12 @@ def register() -> None:
             colours = COLOURS[colour_mode]
             has_alpha = channels == colours + 1
             self._mode = ("LA" if has_alpha else "L") if colours == 1 else ("RGBA" if has_alpha else "RGB")
+            if colour_mode == 4 and not has_alpha:
+                self._mode = "CMYK"  # made RGB through its profile when it is kept
             self._size = (width, height)
             self.layout = (version, channels, (width, height), depth, colour_mode)
             profile = image_resources(self.fp).get(ICC_PROFILE)
-            if profile and colours != 4 and colour_mode != 9:  # not a CMYK or Lab profile: those are made RGB
+            if profile and colour_mode != 9:  # not a Lab one: the picture is made RGB without it
                 self.info["icc_profile"] = profile
             self._handler = StubLoader(lambda im: merged_picture(im.fp, *im.layout))
 
