@@ -161,3 +161,16 @@ def test_groups_nested_past_32_deep_are_refused(tmp_path):
     path = xcf_file(tmp_path / "deep.xcf", (8, 8), [leaf])
     with pytest.raises(InputError, match="cannot be decoded"):
         kept_bytes(path.read_bytes(), "The sketch")
+
+
+def test_a_dissolve_layer_is_dots_of_its_colour_as_often_as_it_is_opaque(tmp_path):
+    """GIMP's Dissolve: a red layer at 40 % over white paper shows red dots on 40 % of the pixels and white on the
+    rest, not pink; the same file gives the same dots."""
+    layers = [XcfLayer(square((80, 80), (255, 0, 0, 255)), opacity=0.4, mode=1),
+              XcfLayer(np.full((80, 80, 3), 255, np.uint8))]
+    data = xcf_file(tmp_path / "dissolve.xcf", (80, 80), layers).read_bytes()
+    shown = picture(data)
+    red = (shown[..., :3] == (255, 0, 0)).all(axis=2)
+    white = (shown[..., :3] == 255).all(axis=2)
+    assert (red | white).all() and 0.35 < red.mean() < 0.45
+    assert np.array_equal(picture(data), shown)

@@ -7,8 +7,8 @@ first, as GIMP does: Normal, Behind, Erase and the blending modes that work a co
 Screen, Overlay, Soft and Hard light, Dodge, Burn, Divide, Addition, Subtract, Difference, Exclusion, Grain extract
 and merge, Darken and Lighten only, Linear, Vivid and Pin light, Linear burn, Hard mix), GIMP 2.10's and GIMP 2.8's
 legacy ones, each blended and put together in the colour spaces the layer names (linear light or gamma encoded).
-The modes of hue, saturation, colour and lightness, Color erase, Merge and Split are taken as Normal, and Dissolve's
-random dots as Normal's even fade, as `paintings` does for OpenRaster's modes. A group is
+Dissolve's dots are random as GIMP's are, though not the same dots. The modes of hue, saturation, colour and
+lightness, Color erase, Merge and Split are taken as Normal, as `paintings` does for OpenRaster's modes. A group is
 put together on its own, or for a "pass through" one (GIMP 2.10's default), its layers onto what is below it, as
 GIMP does. The canvas is put together a band of rows at a time, each layer's tiles decoded only where they meet the
 band and the canvas, so memory stays a few bands' worth whatever the layers' sizes (a layer may reach far past the
@@ -40,7 +40,7 @@ RAW, RLE, ZLIB = 0, 1, 2
 END, COLORMAP, FLOATING_SELECTION, OPACITY, MODE, VISIBLE, APPLY_MASK, OFFSETS, COMPRESSION, PARASITES = \
     0, 1, 5, 6, 7, 8, 11, 15, 17, 21
 GROUP_ITEM, ITEM_PATH, FLOAT_OPACITY, COMPOSITE_SPACE, BLEND_SPACE = 29, 30, 33, 36, 37
-PASS_THROUGH, ERASE, BEHIND = 61, 58, (2, 29)
+PASS_THROUGH, ERASE, BEHIND, DISSOLVE = 61, 58, (2, 29), (1,)
 # precision: (numpy type of a component, linear light) by the header's value, for XCF 7 and later
 _PRECISIONS = {100: ("u1", True), 150: ("u1", False), 200: ("u2", True), 250: ("u2", False), 300: ("u4", True),
                350: ("u4", False), 500: ("f2", True), 550: ("f2", False), 600: ("f4", True), 650: ("f4", False),
@@ -478,6 +478,11 @@ class _Band:
             amount *= mask
         left, top, right, bottom = box
         under = self.pixels[top:bottom, left:right]
+        if layer.mode in DISSOLVE:  # each pixel all or nothing, as often as the layer is opaque there
+            import numpy as np
+
+            dots = np.random.default_rng((self.top + top) * 1_000_003 + left).random(amount.shape, np.float32)
+            amount = (dots < amount).astype(np.float32)
         if layer.mode == ERASE:  # the layer takes away what is below, as far as it is opaque
             under *= 1 - amount
             return
