@@ -466,7 +466,8 @@ class _Band:
             self.linear = linear
 
     def put(self, pixels, linear: bool, box: tuple[int, int, int, int], layer: _Layer, mask) -> None:
-        """`pixels` (colours not premultiplied, in linear light or not, and transparency) over this band's `box`,
+        """`pixels` (colours not premultiplied, in linear light or not, and transparency; a copy of the layer's own,
+        written over here) over this band's `box`,
         as `layer`'s opacity, mask and mode say: `layer` over what is below, its mode's blend of the two where both
         are (W3C's compositing of separable blend modes, as GIMP's "union")."""
         self.to_space(layer.linear)
@@ -502,9 +503,12 @@ class _Band:
             if layer.mode in LEGACY_MODES:  # GIMP 2.8's modes worked on 8-bit values
                 blended = blended.clip(0, 1)
             extra = amount * below_alpha * (blended - above)
+        if linear != layer.linear:  # made linear or gamma encoded: back into `pixels`, the layer's own copy
+            pixels[..., :-1] = above
+        pixels[..., :-1] *= amount  # the layer premultiplied, at its opacity
+        pixels[..., -1:] = amount
         under *= 1 - amount
-        under[..., :-1] += amount * above
-        under[..., -1:] += amount
+        under += pixels
         if extra is not None:
             under[..., :-1] += extra
 
@@ -542,7 +546,7 @@ def _converted(values, kind: str, convert: str | None):
     import numpy as np
 
     if kind in ("u1", "u2"):
-        return _table(kind, convert)[values]
+        return np.take(_table(kind, convert), values)
     if kind == "u4":
         values = (values / np.float64(0xFFFFFFFF)).astype(np.float32)
     else:
